@@ -1,0 +1,58 @@
+//! The kernel's own GDT and TSS, replacing the boot stub's minimal GDT.
+//!
+//! Selector order is fixed by SYSCALL/SYSRET: kernel code, kernel data, then user data and
+//! user code (SYSRET loads SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16).
+//! The TSS supplies RSP0 (the stack the CPU switches to on entry from user mode) and IST1,
+//! a separate stack for double faults so a kernel stack overflow is still reported.
+
+use core::ptr::addr_of;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::registers::segmentation::SegmentSelector;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::{PrivilegeLevel, VirtAddr};
+
+/// Kernel code selector.
+pub const KERNEL_CS: u16 = 0x08;
+/// Kernel data/stack selector.
+pub const KERNEL_SS: u16 = 0x10;
+/// IST slot (1-based in the IDT, 0-based in the TSS array) used for double faults.
+pub const DOUBLE_FAULT_IST: u16 = 1;
+
+const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
+
+#[repr(align(16))]
+struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
+
+static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
+static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
+
+/// Builds and loads the GDT and TSS and reloads every segment register.
+///
+/// # Safety
+/// Call once, on the boot CPU, before interrupts or user mode exist.
+pub unsafe fn init() {
+    // SAFETY: single-threaded boot; nothing else references these statics yet.
+    unsafe {
+        let tss = &mut *core::ptr::addr_of_mut!(TSS);
+        let stack_top = addr_of!(DOUBLE_FAULT_STACK.0) as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
+        tss.interrupt_stack_table[(DOUBLE_FAULT_IST - 1) as usize] = VirtAddr::new(stack_top);
+
+        let gdt = &mut *core::ptr::addr_of_mut!(GDT);
+        gdt.append(Descriptor::kernel_code_segment());
+        gdt.append(Descriptor::kernel_data_segment());
+        gdt.append(Descriptor::user_data_segment());
+        gdt.append(Descriptor::user_code_segment());
+        let tss_selector = gdt.append(Descriptor::tss_segment(&*addr_of!(TSS)));
+        gdt.load();
+
+        CS::set_reg(SegmentSelector::new(KERNEL_CS >> 3, PrivilegeLevel::Ring0));
+        let data = SegmentSelector::new(KERNEL_SS >> 3, PrivilegeLevel::Ring0);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_selector);
+    }
+}

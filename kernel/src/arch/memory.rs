@@ -1,0 +1,53 @@
+//! The kernel's virtual memory layout and access to physical memory through the direct map.
+
+use tileos_kernel::multiboot::{MultibootError, PhysicalMemory};
+use x86_64::registers::control::Cr3;
+
+/// Virtual address where the direct map of physical memory begins (PML4 slot 256).
+pub const PHYS_MAP_BASE: u64 = 0xffff_8000_0000_0000;
+/// Bytes of physical memory the boot page tables map at [`PHYS_MAP_BASE`].
+pub const PHYS_MAP_SIZE: u64 = 4 << 30;
+
+unsafe extern "C" {
+    static __kernel_phys_start: u8;
+    static __kernel_phys_end: u8;
+}
+
+/// Physical range `[start, end)` occupied by the kernel image, boot stub and its tables.
+pub fn kernel_image_range() -> (u64, u64) {
+    // Linker-defined symbols: only their addresses are used, never their contents.
+    (
+        core::ptr::addr_of!(__kernel_phys_start) as u64,
+        core::ptr::addr_of!(__kernel_phys_end) as u64,
+    )
+}
+
+/// Removes the boot stub's identity map of low memory: from here on the lower half of the
+/// address space is empty, reserved for user space.
+pub fn remove_identity_map() {
+    let (pml4_frame, flags) = Cr3::read();
+    let pml4 = (PHYS_MAP_BASE + pml4_frame.start_address().as_u64()) as *mut u64;
+    // SAFETY: CR3 holds the boot PML4, reachable through the direct map; slot 0 is the
+    // identity map, used by nothing after the jump to the higher half.
+    unsafe {
+        pml4.write_volatile(0);
+        Cr3::write(pml4_frame, flags);
+    }
+}
+
+/// Physical memory as seen through the direct map, bounded to what the map covers.
+pub struct DirectMap;
+
+impl PhysicalMemory for DirectMap {
+    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), MultibootError> {
+        let end = phys.checked_add(out.len() as u64).ok_or(MultibootError::Unreadable(phys))?;
+        if end > PHYS_MAP_SIZE {
+            return Err(MultibootError::Unreadable(phys));
+        }
+        // SAFETY: [phys, end) lies inside the direct map, which maps all of it.
+        unsafe {
+            core::ptr::copy_nonoverlapping((PHYS_MAP_BASE + phys) as *const u8, out.as_mut_ptr(), out.len());
+        }
+        Ok(())
+    }
+}

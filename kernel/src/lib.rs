@@ -1,0 +1,10 @@
+//! Host-testable logic of the tileos kernel.
+//!
+//! Everything here is plain `no_std` Rust with no hardware access, so `cargo test` runs it
+//! on the host. The bare-metal binary (`main.rs`, with the x86_64 glue in `arch/`) calls
+//! into these modules.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod multiboot;

@@ -1,0 +1,8 @@
+//! The tileos binary interface: every number that the kernel, user-space binaries and host
+//! tools must agree on lives here, so a change is made once and seen by all three.
+//!
+//! `docs/abi.md` documents the same numbers for readers; keep both in step.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod test_exit;
