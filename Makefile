@@ -1,0 +1,93 @@
+# tileos build entry points. `make run` boots the default tile system in QEMU; `make test`
+# runs every test. Both install the Debian packages they need first (`make deps`).
+#
+# Bare-metal binaries are built for the host target with their own link scripts (see
+# docs/build.md), in separate cargo target directories per image flavour so that `dev` and
+# `test` builds never invalidate each other and never contend with host builds in target/.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+BUILD := build
+DEV := $(BUILD)/dev
+TEST := $(BUILD)/test
+
+# Debian packages and the program that shows each is installed.
+DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
+	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy
+
+.PHONY: iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+
+help:
+	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
+	@echo "make test    install what is missing, build, run host unit tests and boot tests"
+	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
+	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
+	@echo "make loc     kernel size in lines of code (fails above 10,000)"
+	@echo "make proofs  check the Coq proofs"
+
+# Installs only the missing Debian packages (apt-get update first, as Debian requires).
+deps:
+	@missing=""; for entry in $(DEBIAN_TOOLS); do pkg=$${entry%%:*}; tool=$${entry#*:}; \
+	  if [[ $$tool == /* ]]; then [ -e "$$tool" ] || missing="$$missing $$pkg"; \
+	  else command -v $$tool >/dev/null || missing="$$missing $$pkg"; fi; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing Debian packages:$$missing"; \
+	  sudo_cmd=""; [ "$$(id -u)" = 0 ] || sudo_cmd=sudo; \
+	  $$sudo_cmd apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -q $$missing; \
+	fi
+
+# kernel_flavour(dir, cargo features): ELF64 with symbols (for gdb) and ELF32 (for QEMU -kernel).
+define kernel_flavour
+	@echo "build: kernel ($(1))"
+	$(CARGO) build --quiet --release -p tileos-kernel $(2) --target-dir $(BUILD)/target-$(notdir $(1))
+	@mkdir -p $(1)
+	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf || \
+	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf
+	@[ $(1)/kernel.elf32 -nt $(1)/kernel.elf ] || objcopy -O elf32-i386 $(1)/kernel.elf $(1)/kernel.elf32
+endef
+
+dev-kernel:
+	$(call kernel_flavour,$(DEV),)
+
+test-kernel:
+	$(call kernel_flavour,$(TEST),--features testing)
+
+# iso(dir, iso path, kernel command line): rebuilt only when the kernel is newer.
+define iso
+	@[ $(2) -nt $(1)/kernel.elf ] || $(MAKE) --no-print-directory ISO_DIR=$(1) ISO=$(2) ISO_CMDLINE="$(3)" iso-file
+endef
+
+iso-file:
+	@mkdir -p $(ISO_DIR)/iso/boot/grub
+	@cp $(ISO_DIR)/kernel.elf $(ISO_DIR)/iso/boot/kernel.elf
+	@printf 'set timeout=0\nset default=0\nmenuentry "tileos" {\n  multiboot /boot/kernel.elf %s\n  boot\n}\n' "$(ISO_CMDLINE)" > $(ISO_DIR)/iso/boot/grub/grub.cfg
+	@echo "build: $(ISO)"
+	@grub-mkrescue -o $(ISO) $(ISO_DIR)/iso >$(ISO_DIR)/grub-mkrescue.log 2>&1 || { cat $(ISO_DIR)/grub-mkrescue.log; exit 1; }
+
+images: dev-kernel
+
+test-images: test-kernel
+	$(call iso,$(TEST),$(TEST)/tileos-test.iso,tileos.test=boot)
+
+image: deps dev-kernel
+	$(call iso,$(DEV),$(BUILD)/tileos.iso,)
+	@echo "image: $(BUILD)/tileos.iso (try it: qemu-system-x86_64 -cdrom $(BUILD)/tileos.iso -serial stdio -display none)"
+
+run: deps images
+	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32
+
+debug: deps images
+	@echo "debug: in another terminal attach with:"
+	@echo "  gdb -ex 'set architecture i386:x86-64' -ex 'target remote localhost:1234' $(DEV)/kernel.elf"
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --gdb
+
+test: deps test-images
+	@echo "test: host unit tests and boot tests"
+	$(CARGO) test --workspace
+
+loc:
+	@$(CARGO) run --quiet -p tileos-loc -- kernel 10000
+
+clean:
+	rm -rf $(BUILD) target

@@ -1,0 +1,54 @@
+//! Where the Makefile puts boot images, and building the test images on demand so that a
+//! plain `cargo test` works as well as `make test`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The images boot tests use, built with the kernel's `testing` feature.
+#[derive(Debug)]
+pub struct TestImages {
+    /// The test kernel as ELF32, for QEMU's `-kernel` loader.
+    pub kernel: PathBuf,
+    /// A GRUB ISO holding the same test kernel.
+    pub iso: PathBuf,
+    /// Directory for serial logs of test runs.
+    pub logs: PathBuf,
+}
+
+/// Builds the test images once per test process (`make test-images`, which does nothing
+/// when they are up to date) and returns their paths, or the build's output on failure.
+pub fn test_images() -> Result<&'static TestImages, String> {
+    static IMAGES: OnceLock<Result<TestImages, String>> = OnceLock::new();
+    IMAGES
+        .get_or_init(|| {
+            let root = workspace_root();
+            let output = Command::new("make")
+                .args(["--no-print-directory", "-C"])
+                .arg(&root)
+                .arg("test-images")
+                .env_remove("CARGO_TARGET_DIR")
+                .output()
+                .map_err(|e| format!("cannot run make: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "`make test-images` failed:\n{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            let build = root.join("build/test");
+            Ok(TestImages {
+                kernel: build.join("kernel.elf32"),
+                iso: build.join("tileos-test.iso"),
+                logs: build.join("logs"),
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}

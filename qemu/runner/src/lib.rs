@@ -1,0 +1,14 @@
+//! The tileos QEMU machine definition and boot runner.
+//!
+//! One machine definition ([`Machine`]) is used everywhere — `make run`, `make debug`, the
+//! boot tests and the benchmarks — so every image sees the same CPU, memory and devices.
+//! [`run`] boots an image with a wall-clock timeout, captures the serial log to a file and
+//! decodes the guest's own verdict from the `isa-debug-exit` device; a hung guest ends as
+//! [`Ended::TimedOut`] with its last serial lines available, never as a hung test.
+
+pub mod images;
+mod machine;
+mod run;
+
+pub use machine::{Boot, BootModule, Machine};
+pub use run::{Ended, RunOutcome, RunnerError, run, run_interactive};

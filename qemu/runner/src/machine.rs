@@ -1,0 +1,136 @@
+//! The machine every tileos image runs on under QEMU, in one place.
+
+use std::path::PathBuf;
+
+/// CPU model: the one the reference seL4 figures were measured on (see docs/research.md),
+/// so instruction counts are comparable. `enforce` makes QEMU refuse to start rather than
+/// silently drop a feature.
+pub const CPU: &str = "Nehalem,-vme,+pdpe1gb,-xsave,-xsaveopt,-xsavec,-fsgsbase,-invpcid,+syscall,+lm,enforce";
+
+/// A QEMU x86_64 machine for tileos.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Guest RAM in MiB.
+    pub memory_mib: u32,
+    /// Count guest instructions (`-icount shift=0,sleep=off`): guest `rdtsc` then advances
+    /// one tick per instruction, so measured path lengths repeat exactly.
+    pub icount: bool,
+    /// Wait for a debugger: QEMU's gdb stub on TCP port 1234, CPU halted at the first
+    /// instruction.
+    pub gdb: bool,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine { memory_mib: 256, icount: false, gdb: false }
+    }
+}
+
+/// A file loaded next to the kernel as a Multiboot module.
+#[derive(Clone, Debug)]
+pub struct BootModule {
+    /// File to load.
+    pub path: PathBuf,
+    /// The module's command line (its name first, by convention).
+    pub cmdline: String,
+}
+
+/// What to boot.
+#[derive(Clone, Debug)]
+pub enum Boot {
+    /// QEMU's own Multiboot loader (`-kernel`), which needs the ELF32 form of the kernel.
+    Kernel {
+        /// The kernel as ELF32 (see the Makefile's objcopy step).
+        kernel: PathBuf,
+        /// Kernel command line.
+        cmdline: String,
+        /// Boot modules, in order.
+        modules: Vec<BootModule>,
+    },
+    /// A GRUB ISO image, booted as a CD-ROM exactly as on real hardware.
+    Iso(PathBuf),
+}
+
+/// QEMU's option syntax doubles commas inside a value.
+fn escape_commas(text: &str) -> String {
+    text.replace(',', ",,")
+}
+
+impl Machine {
+    /// QEMU arguments for this machine booting `boot`, without the serial and monitor options.
+    pub fn args(&self, boot: &Boot) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-machine", "pc", "-cpu", CPU, "-m", &format!("{}M", self.memory_mib),
+            "-no-reboot", "-display", "none",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        if self.icount {
+            args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
+        }
+        if self.gdb {
+            args.extend(["-s", "-S"].map(String::from));
+        }
+        match boot {
+            Boot::Kernel { kernel, cmdline, modules } => {
+                args.push("-kernel".into());
+                args.push(kernel.display().to_string());
+                if !cmdline.is_empty() {
+                    args.push("-append".into());
+                    args.push(cmdline.clone());
+                }
+                if !modules.is_empty() {
+                    let list: Vec<String> = modules
+                        .iter()
+                        .map(|module| {
+                            let entry = format!("{} {}", module.path.display(), module.cmdline);
+                            escape_commas(entry.trim_end())
+                        })
+                        .collect();
+                    args.push("-initrd".into());
+                    args.push(list.join(","));
+                }
+            }
+            Boot::Iso(iso) => {
+                args.push("-cdrom".into());
+                args.push(iso.display().to_string());
+                args.push("-boot".into());
+                args.push("d".into());
+            }
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_list_escapes_commas_and_joins_modules() {
+        let boot = Boot::Kernel {
+            kernel: "k.elf32".into(),
+            cmdline: "tileos.test=boot".into(),
+            modules: vec![
+                BootModule { path: "a,b.elf".into(), cmdline: "rootserver".into() },
+                BootModule { path: "c.bin".into(), cmdline: String::new() },
+            ],
+        };
+        let args = Machine::default().args(&boot);
+        let initrd = args.iter().position(|a| a == "-initrd").unwrap();
+        assert_eq!(args[initrd + 1], "a,,b.elf rootserver,c.bin");
+        let append = args.iter().position(|a| a == "-append").unwrap();
+        assert_eq!(args[append + 1], "tileos.test=boot");
+    }
+
+    #[test]
+    fn icount_and_gdb_add_their_options() {
+        let machine = Machine { icount: true, gdb: true, ..Machine::default() };
+        let args = machine.args(&Boot::Iso("x.iso".into()));
+        assert!(args.windows(2).any(|w| w == ["-icount", "shift=0,sleep=off"]));
+        assert!(args.contains(&"-S".to_string()));
+        assert!(args.windows(2).any(|w| w == ["-cdrom", "x.iso"]));
+    }
+}

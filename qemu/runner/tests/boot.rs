@@ -1,0 +1,114 @@
+//! Boot tests of the kernel foundation: each boots the test kernel under QEMU with a
+//! `tileos.test=` self-test and checks the guest's verdict and serial log.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use tileos_abi::test_exit::GuestVerdict;
+use tileos_qemu::images::{TestImages, test_images};
+use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run};
+
+/// Generous: the CI machine has two cores and several QEMUs may run at once.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn images() -> &'static TestImages {
+    test_images().unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn boot(test: &str, cmdline: &str, modules: Vec<BootModule>, timeout: Duration) -> RunOutcome {
+    let images = images();
+    let boot = Boot::Kernel { kernel: images.kernel.clone(), cmdline: cmdline.into(), modules };
+    let log = images.logs.join(format!("{test}.log"));
+    run(&Machine::default(), &boot, &log, timeout).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The value printed after `label` on the line containing `line_marker`.
+fn field(outcome: &RunOutcome, line_marker: &str, label: &str) -> String {
+    let line = outcome
+        .serial
+        .lines()
+        .find(|line| line.contains(line_marker))
+        .unwrap_or_else(|| panic!("no line with {line_marker:?}; last serial lines:\n{}", outcome.tail(30)));
+    let rest = &line[line.find(label).unwrap_or_else(|| panic!("no {label:?} in {line:?}")) + label.len()..];
+    rest.split_whitespace().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn boot_prints_banner_memory_map_and_modules_then_passes() {
+    let module: PathBuf = images().logs.join("sample-module.bin");
+    std::fs::create_dir_all(&images().logs).unwrap();
+    std::fs::write(&module, vec![0x5a; 5000]).unwrap();
+    let outcome = boot(
+        "boot",
+        "tileos.test=boot",
+        vec![BootModule { path: module, cmdline: "sample-module extra words".into() }],
+        TIMEOUT,
+    );
+    outcome.assert_verdict(GuestVerdict::Pass);
+    assert!(outcome.serial.starts_with("tileos "), "banner must open the log:\n{}", outcome.tail(30));
+    outcome.assert_serial_contains("memory map (");
+    outcome.assert_serial_contains("available: ");
+    // QEMU's -m 256M machine: usable RAM from 1 MiB up to just below 256 MiB.
+    outcome.assert_serial_contains("0x000000100000..0x00000ffe0000");
+    outcome.assert_serial_contains("modules (1):");
+    outcome.assert_serial_contains("5000 bytes");
+    outcome.assert_serial_contains("sample-module extra words");
+    outcome.assert_serial_contains("tileos: boot complete");
+}
+
+#[test]
+fn invalid_opcode_in_kernel_is_reported_with_all_fields() {
+    let outcome = boot("invalid-opcode", "tileos.test=invalid-opcode", vec![], TIMEOUT);
+    outcome.assert_verdict(GuestVerdict::KernelException);
+    let expected_rip = field(&outcome, "executing ud2 at", "at");
+    assert_eq!(field(&outcome, "KERNEL EXCEPTION", "vector"), "6");
+    outcome.assert_serial_contains("(#UD invalid opcode) error code 0x0");
+    let rip = field(&outcome, "  rip ", "rip");
+    assert_eq!(u64::from_str_radix(&rip[2..], 16).unwrap(), u64::from_str_radix(&expected_rip[2..], 16).unwrap());
+    assert_eq!(field(&outcome, "  rip ", "cs"), "0x8");
+    for register in ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8 ", "r15", "rsp", "cr2", "rflags"] {
+        outcome.assert_serial_contains(&format!("  {register}"));
+    }
+    outcome.assert_serial_contains("kernel stopped.");
+}
+
+#[test]
+fn page_fault_in_kernel_reports_address_and_error_code() {
+    let outcome = boot("page-fault", "tileos.test=page-fault", vec![], TIMEOUT);
+    outcome.assert_verdict(GuestVerdict::KernelException);
+    assert_eq!(field(&outcome, "KERNEL EXCEPTION", "vector"), "14");
+    // Error code 0: page not present, read access, supervisor mode.
+    outcome.assert_serial_contains("(#PF page fault) error code 0x0");
+    assert_eq!(field(&outcome, "  rsp ", "cr2"), "0xffffff0000000000");
+    assert!(!outcome.serial.contains("expected a page fault"), "the read must not return");
+}
+
+#[test]
+fn panic_reports_file_line_and_message() {
+    let outcome = boot("panic", "tileos.test=panic", vec![], TIMEOUT);
+    outcome.assert_verdict(GuestVerdict::Panic);
+    outcome.assert_serial_contains("panic at kernel/src/selftest.rs:");
+    outcome.assert_serial_contains(": selftest panic requested on the command line");
+}
+
+#[test]
+fn hung_guest_fails_by_timeout_with_last_serial_lines() {
+    let timeout = Duration::from_secs(20);
+    let outcome = boot("hang", "tileos.test=hang", vec![], timeout);
+    assert_eq!(outcome.ended, Ended::TimedOut(timeout), "log:\n{}", outcome.tail(30));
+    assert!(outcome.tail(3).contains("selftest: hanging on purpose"), "tail:\n{}", outcome.tail(3));
+    let caught = std::panic::catch_unwind(|| outcome.assert_verdict(GuestVerdict::Pass)).unwrap_err();
+    let message = caught.downcast_ref::<String>().unwrap();
+    assert!(message.contains("TimedOut") && message.contains("hanging on purpose"), "{message}");
+}
+
+#[test]
+fn grub_iso_boots_to_the_same_banner() {
+    let images = images();
+    let log = images.logs.join("iso.log");
+    let outcome = run(&Machine::default(), &Boot::Iso(images.iso.clone()), &log, TIMEOUT).unwrap();
+    outcome.assert_verdict(GuestVerdict::Pass);
+    assert!(outcome.serial.starts_with("tileos "), "{}", outcome.tail(30));
+    outcome.assert_serial_contains("boot loader: GRUB");
+    outcome.assert_serial_contains("memory map (");
+    outcome.assert_serial_contains("tileos: boot complete");
+}
