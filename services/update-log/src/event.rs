@@ -57,7 +57,8 @@ pub enum EventError {
     Empty,
     /// The format byte is not one this crate knows.
     UnknownFormat(u8),
-    /// The bytes after the format byte are not a postcard-encoded event.
+    /// The bytes after the format byte are not a postcard-encoded event (or, when encoding,
+    /// postcard refused the event, which these types never cause).
     Malformed,
     /// The bytes decode, but are not the canonical encoding of the decoded event (trailing
     /// bytes, over-long integers).

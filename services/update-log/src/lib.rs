@@ -8,8 +8,7 @@
 //!   proofs. Tree and proof algorithms come from the `ct-merkle` crate; this crate wraps them so
 //!   that no input (hostile sizes, indices or proof bytes) can reach one of its panics.
 //! - A tree head is signed over the RFC 6962 §3.5 `TreeHeadSignature` structure (50 bytes) with
-//!   Ed25519 (a signature algorithm RFC 9162 §1.2/§2.1.4 admits for CT v2; RFC 6962 itself names
-//!   ECDSA and RSA only).
+//!   Ed25519 (RFC 6962 itself names ECDSA and RSA; CT v2, RFC 9162, also admits Ed25519).
 //! - Entries are [`UpdateEvent`]s, encoded as one format byte followed by their postcard
 //!   encoding; decoding rejects any non-canonical byte string.
 //!

@@ -150,6 +150,9 @@ proptest! {
         let _ = verify_inclusion(&entry, index, size, &root, &path);
         let _ = verify_inclusion(&entry, index % (small + 1), small, &root, &path);
         let _ = verify_inclusion(&entry, small, u64::MAX - small, &root, &path);
+        let max = tileos_update_log::MAX_TREE_SIZE;
+        let _ = verify_inclusion(&entry, max - 1 - small, max - small, &root, &path);
+        let _ = verify_inclusion(&entry, max - small, max + small, &root, &path);
     }
 
     #[test]
@@ -160,7 +163,9 @@ proptest! {
     ) {
         let _ = verify_consistency(old, &r1, new, &r2, &path);
         let _ = verify_consistency(old % (small + 1), &r1, small, &r2, &path);
-        let _ = verify_consistency(small, &r1, (1u64 << 62) - small, &r2, &path);
+        let max = tileos_update_log::MAX_TREE_SIZE;
+        let _ = verify_consistency(small, &r1, max - small, &r2, &path);
+        let _ = verify_consistency(max - small - 1, &r1, max, &r2, &path);
         let _ = verify_consistency(small, &r1, u64::MAX - small, &r2, &path);
     }
 
