@@ -284,9 +284,8 @@ impl Bundle {
     /// and the other blocks, each with its CRC (RFC 9171 §4.1, §4.2.1).
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         self.check_structure()?;
-        let mut out = Vec::with_capacity(
-            64 + self.blocks.iter().map(|b| b.data.len() + 16).sum::<usize>(),
-        );
+        let mut out =
+            Vec::with_capacity(64 + self.blocks.iter().map(|b| b.data.len() + 16).sum::<usize>());
         out.push(0x9f);
         self.encode_primary_into(&mut out);
         for block in &self.blocks {
@@ -391,7 +390,13 @@ impl Bundle {
     }
 
     fn next_block_number(&self) -> u64 {
-        self.blocks.iter().map(|b| b.number).max().unwrap_or(1).saturating_add(1).max(2)
+        self.blocks
+            .iter()
+            .map(|b| b.number)
+            .max()
+            .unwrap_or(1)
+            .saturating_add(1)
+            .max(2)
     }
 
     /// Whether the bundle's lifetime is over (RFC 9171 §4.2.6).

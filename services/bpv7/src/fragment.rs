@@ -59,7 +59,8 @@ impl Bundle {
             });
             if done > 0 {
                 piece.blocks.retain(|b| {
-                    b.block_type == block_type::PAYLOAD || b.flags & block_flags::MUST_REPLICATE != 0
+                    b.block_type == block_type::PAYLOAD
+                        || b.flags & block_flags::MUST_REPLICATE != 0
                 });
             }
             if let Some(p) = piece.blocks.last_mut() {
@@ -173,10 +174,12 @@ impl Reassembler {
             return Err(Error::FragmentOutOfRange);
         }
         let key = (fragment.source.clone(), fragment.creation);
-        if let Some(partial) = self.pending.get(&key) {
-            if partial.total != info.total_adu_length {
-                return Err(Error::InconsistentFragments);
-            }
+        if self
+            .pending
+            .get(&key)
+            .is_some_and(|partial| partial.total != info.total_adu_length)
+        {
+            return Err(Error::InconsistentFragments);
         }
         if self.buffered.saturating_add(len) > self.max_buffered {
             return Err(Error::ReassemblyBufferFull);

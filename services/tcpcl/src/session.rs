@@ -7,9 +7,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::msg::{
-    self, CONTACT_HEADER_LEN, DecodeError, ExtensionItem, FLAG_END, FLAG_REPLY,
-    FLAG_START, Limits, MAGIC, Message, RefuseReason, RejectReason, TRANSFER_LENGTH_ITEM,
-    TermReason, VERSION, msg_type,
+    self, CONTACT_HEADER_LEN, DecodeError, ExtensionItem, FLAG_END, FLAG_REPLY, FLAG_START, Limits,
+    MAGIC, Message, RefuseReason, RejectReason, TRANSFER_LENGTH_ITEM, TermReason, VERSION,
+    msg_type,
 };
 
 /// Which side opened the TCP connection (RFC 9174 §3.1).
@@ -278,7 +278,10 @@ impl Session {
 
     /// Queues a bundle for transfer and returns its transfer ID.
     pub fn send_bundle(&mut self, data: Vec<u8>) -> Result<u64, SendError> {
-        let peer = self.peer.as_ref().filter(|_| self.state == State::Established);
+        let peer = self
+            .peer
+            .as_ref()
+            .filter(|_| self.state == State::Established);
         let peer = peer.ok_or(SendError::NotEstablished)?;
         if data.len() as u64 > peer.transfer_mru {
             return Err(SendError::TooLarge);
@@ -297,7 +300,10 @@ impl Session {
         }
         self.queue.clear();
         self.push(&Message::SessTerm { flags: 0, reason });
-        self.events.push_back(Event::Terminated { reason, by_peer: false });
+        self.events.push_back(Event::Terminated {
+            reason,
+            by_peer: false,
+        });
         self.state = State::Ending;
     }
 
@@ -312,8 +318,7 @@ impl Session {
         let interval = keepalive * 1000;
         if now_ms.saturating_sub(self.last_received_ms) >= 2 * interval {
             self.fail(SessionError::IdleTimeout, Some(TermReason::IdleTimeout));
-        } else if self.output.is_empty() && now_ms.saturating_sub(self.last_sent_ms) >= interval
-        {
+        } else if self.output.is_empty() && now_ms.saturating_sub(self.last_sent_ms) >= interval {
             self.push(&Message::Keepalive);
         }
     }
@@ -330,8 +335,12 @@ impl Session {
         while self.state != State::Closed {
             let rest = &self.input[used..];
             if self.state == State::Contact {
-                let Some(header) = rest.get(..CONTACT_HEADER_LEN) else { break };
-                let header = [header[0], header[1], header[2], header[3], header[4], header[5]];
+                let Some(header) = rest.get(..CONTACT_HEADER_LEN) else {
+                    break;
+                };
+                let header = [
+                    header[0], header[1], header[2], header[3], header[4], header[5],
+                ];
                 used += CONTACT_HEADER_LEN;
                 self.on_contact_header(header);
                 continue;
@@ -360,7 +369,11 @@ impl Session {
     pub fn receive_eof(&mut self) {
         if self.state != State::Closed {
             let ended = self.state == State::Ending;
-            self.close(if ended { None } else { Some(SessionError::UnexpectedEof) });
+            self.close(if ended {
+                None
+            } else {
+                Some(SessionError::UnexpectedEof)
+            });
         }
     }
 
@@ -394,7 +407,10 @@ impl Session {
     fn fail(&mut self, error: SessionError, term: Option<TermReason>) {
         if let Some(reason) = term {
             self.push(&Message::SessTerm { flags: 0, reason });
-            self.events.push_back(Event::Terminated { reason, by_peer: false });
+            self.events.push_back(Event::Terminated {
+                reason,
+                by_peer: false,
+            });
         }
         self.close(Some(error));
     }
@@ -408,7 +424,10 @@ impl Session {
             self.send_contact_header();
         }
         if header[4] != VERSION {
-            self.fail(SessionError::VersionMismatch(header[4]), Some(TermReason::VersionMismatch));
+            self.fail(
+                SessionError::VersionMismatch(header[4]),
+                Some(TermReason::VersionMismatch),
+            );
             return;
         }
         // The peer's CAN_TLS flag needs no action: TLS is used only if both set it.
@@ -422,14 +441,26 @@ impl Session {
         match error {
             DecodeError::UnknownType(code) => {
                 // The length of an unknown message is unknown, so the stream cannot continue.
-                self.push(&Message::MsgReject { reason: RejectReason::TypeUnknown, header: code });
-                self.fail(SessionError::UnknownMessageType(code), Some(TermReason::Unknown));
+                self.push(&Message::MsgReject {
+                    reason: RejectReason::TypeUnknown,
+                    header: code,
+                });
+                self.fail(
+                    SessionError::UnknownMessageType(code),
+                    Some(TermReason::Unknown),
+                );
             }
             DecodeError::SegmentTooLarge => {
-                self.fail(SessionError::SegmentTooLarge, Some(TermReason::ResourceExhaustion));
+                self.fail(
+                    SessionError::SegmentTooLarge,
+                    Some(TermReason::ResourceExhaustion),
+                );
             }
             DecodeError::ExtensionsTooLarge => {
-                self.fail(SessionError::ExtensionsTooLarge, Some(TermReason::ResourceExhaustion));
+                self.fail(
+                    SessionError::ExtensionsTooLarge,
+                    Some(TermReason::ResourceExhaustion),
+                );
             }
         }
     }
@@ -441,13 +472,25 @@ impl Session {
         }
         match self.state {
             State::SessInit => match message {
-                Message::SessInit { keepalive, segment_mru, transfer_mru, node_id, extensions } => {
+                Message::SessInit {
+                    keepalive,
+                    segment_mru,
+                    transfer_mru,
+                    node_id,
+                    extensions,
+                } => {
                     self.on_sess_init(keepalive, segment_mru, transfer_mru, node_id, &extensions);
                 }
                 other => {
                     let code = message_code(&other);
-                    self.push(&Message::MsgReject { reason: RejectReason::Unexpected, header: code });
-                    self.fail(SessionError::UnexpectedMessage(code), Some(TermReason::ContactFailure));
+                    self.push(&Message::MsgReject {
+                        reason: RejectReason::Unexpected,
+                        header: code,
+                    });
+                    self.fail(
+                        SessionError::UnexpectedMessage(code),
+                        Some(TermReason::ContactFailure),
+                    );
                 }
             },
             State::Established => self.on_established_message(message),
@@ -463,9 +506,15 @@ impl Session {
             return;
         }
         if flags & FLAG_REPLY == 0 {
-            self.push(&Message::SessTerm { flags: FLAG_REPLY, reason });
+            self.push(&Message::SessTerm {
+                flags: FLAG_REPLY,
+                reason,
+            });
         }
-        self.events.push_back(Event::Terminated { reason, by_peer: true });
+        self.events.push_back(Event::Terminated {
+            reason,
+            by_peer: true,
+        });
         self.close(None);
     }
 
@@ -510,22 +559,40 @@ impl Session {
     }
 
     fn contact_failure(&mut self, why: &'static str) {
-        self.fail(SessionError::ContactFailure(why), Some(TermReason::ContactFailure));
+        self.fail(
+            SessionError::ContactFailure(why),
+            Some(TermReason::ContactFailure),
+        );
     }
 
     fn reject(&mut self, header: u8) {
-        self.push(&Message::MsgReject { reason: RejectReason::Unexpected, header });
+        self.push(&Message::MsgReject {
+            reason: RejectReason::Unexpected,
+            header,
+        });
     }
 
     fn on_established_message(&mut self, message: Message) {
         match message {
-            Message::XferSegment { flags, transfer_id, extensions, data } => {
+            Message::XferSegment {
+                flags,
+                transfer_id,
+                extensions,
+                data,
+            } => {
                 self.on_segment(flags, transfer_id, &extensions, data);
             }
-            Message::XferAck { flags, transfer_id, length } => {
+            Message::XferAck {
+                flags,
+                transfer_id,
+                length,
+            } => {
                 self.on_ack(flags, transfer_id, length);
             }
-            Message::XferRefuse { reason, transfer_id } => self.on_refuse(reason, transfer_id),
+            Message::XferRefuse {
+                reason,
+                transfer_id,
+            } => self.on_refuse(reason, transfer_id),
             Message::Keepalive => {}
             Message::MsgReject { reason, header } => {
                 self.events.push_back(Event::Rejected { reason, header });
@@ -536,7 +603,10 @@ impl Session {
     }
 
     fn refuse(&mut self, transfer_id: u64, reason: RefuseReason) {
-        self.push(&Message::XferRefuse { reason, transfer_id });
+        self.push(&Message::XferRefuse {
+            reason,
+            transfer_id,
+        });
     }
 
     fn on_segment(&mut self, flags: u8, transfer_id: u64, extensions: &[u8], data: Vec<u8>) {
@@ -546,7 +616,11 @@ impl Session {
                 self.reject(msg_type::XFER_SEGMENT);
                 return;
             }
-            let mut incoming = Incoming { id: transfer_id, data: Vec::new(), refused: false };
+            let mut incoming = Incoming {
+                id: transfer_id,
+                data: Vec::new(),
+                refused: false,
+            };
             if let Some(reason) = self.check_transfer_extensions(extensions) {
                 self.refuse(transfer_id, reason);
                 incoming.refused = true;
@@ -566,13 +640,18 @@ impl Session {
             } else {
                 incoming.data.extend_from_slice(&data);
                 let length = incoming.data.len() as u64;
-                self.push(&Message::XferAck { flags, transfer_id, length });
+                self.push(&Message::XferAck {
+                    flags,
+                    transfer_id,
+                    length,
+                });
             }
         }
-        if end {
-            if let Some(done) = self.incoming.take().filter(|t| !t.refused) {
-                self.events.push_back(Event::BundleReceived { transfer_id, data: done.data });
-            }
+        if end && let Some(done) = self.incoming.take().filter(|t| !t.refused) {
+            self.events.push_back(Event::BundleReceived {
+                transfer_id,
+                data: done.data,
+            });
         }
     }
 
@@ -581,7 +660,12 @@ impl Session {
         let Some(items) = msg::parse_extensions(extensions) else {
             return Some(RefuseReason::ExtensionFailure);
         };
-        for ExtensionItem { critical, item_type, value } in &items {
+        for ExtensionItem {
+            critical,
+            item_type,
+            value,
+        } in &items
+        {
             if *item_type == TRANSFER_LENGTH_ITEM {
                 let Ok(bytes) = <[u8; 8]>::try_from(value.as_slice()) else {
                     return Some(RefuseReason::ExtensionFailure);
@@ -599,7 +683,11 @@ impl Session {
     fn on_ack(&mut self, flags: u8, transfer_id: u64, acked: u64) {
         let total = if let Some(&len) = self.unacked.get(&transfer_id) {
             len
-        } else if let Some(t) = self.queue.front().filter(|t| t.id == transfer_id && t.sent > 0) {
+        } else if let Some(t) = self
+            .queue
+            .front()
+            .filter(|t| t.id == transfer_id && t.sent > 0)
+        {
             t.data.len() as u64
         } else {
             self.reject(msg_type::XFER_ACK);
@@ -613,7 +701,11 @@ impl Session {
         if complete {
             self.unacked.remove(&transfer_id);
         }
-        self.events.push_back(Event::TransferAcked { transfer_id, acked, complete });
+        self.events.push_back(Event::TransferAcked {
+            transfer_id,
+            acked,
+            complete,
+        });
     }
 
     fn on_refuse(&mut self, reason: RefuseReason, transfer_id: u64) {
@@ -624,14 +716,19 @@ impl Session {
             self.reject(msg_type::XFER_REFUSE);
             return;
         }
-        self.events.push_back(Event::TransferRefused { transfer_id, reason });
+        self.events.push_back(Event::TransferRefused {
+            transfer_id,
+            reason,
+        });
     }
 
     /// Writes the next segment of the front transfer into `output`.
     fn next_segment(&mut self) {
         let Some(peer) = &self.peer else { return };
         let max = peer.segment_mru.min(self.config.max_send_segment).max(1);
-        let Some(transfer) = self.queue.front_mut() else { return };
+        let Some(transfer) = self.queue.front_mut() else {
+            return;
+        };
         let remaining = transfer.data.len() - transfer.sent;
         let len = usize::try_from(max).map_or(remaining, |m| remaining.min(m));
         let mut flags = 0;
