@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Machine-check the Coq model of the tileos capability system.
+#
+#   bash proofs/coq/check.sh
+#
+# 1. installs Debian `coq` if `coqc` is missing;
+# 2. rejects any .v file that uses Admitted, admit, Axiom, Parameter,
+#    Conjecture or Hypothesis (comments excluded);
+# 3. compiles every .v file here in dependency order (in a scratch
+#    directory, so no build products land in the repository);
+# 4. runs `Print Assumptions` on each main theorem and fails unless Coq
+#    answers "Closed under the global context".
+# Prints one line per theorem checked.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+lib=Tileos
+
+# Main theorems (fully qualified); see README.md.
+THEOREMS=(
+  Invariants.reachable_inv
+  Invariants.step_inv
+  Theorems.rights_never_grow
+  Theorems.rights_never_grow_desc
+  Theorems.revoke_complete
+  Theorems.no_overlap
+  Confinement.confinement
+  Confinement.confinement_inv
+)
+
+start=$(date +%s)
+
+if ! command -v coqc >/dev/null 2>&1; then
+  echo "check.sh: coqc not found, installing Debian coq" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq coq >&2
+fi
+echo "coq: $(coqc --version | head -n 1)"
+
+shopt -s nullglob
+files=("$here"/*.v)
+if [ "${#files[@]}" -eq 0 ]; then echo "check.sh: no .v files" >&2; exit 1; fi
+
+# --- forbidden commands -------------------------------------------------
+bad=0
+for f in "${files[@]}"; do
+  # strip (non-nested) comments, then look for the forbidden words
+  hits=$(perl -0777 -pe 's/\(\*.*?\*\)/ /gs' "$f" |
+         grep -nwE 'Admitted|admit|Axiom|Axioms|Parameter|Parameters|Conjecture|Hypothesis|Hypotheses' || true)
+  if [ -n "$hits" ]; then
+    echo "FAIL $(basename "$f"): forbidden command:" >&2
+    echo "$hits" >&2
+    bad=1
+  fi
+done
+[ "$bad" -eq 0 ] || exit 1
+
+# --- compile in dependency order ------------------------------------------
+work="$(mktemp -d /tmp/tileos-coq.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+cp "${files[@]}" "$work"/
+cd "$work"
+order=$(coqdep -Q . "$lib" -sort ./*.v)
+for f in $order; do
+  f="${f#./}"
+  if ! coqc -Q . "$lib" "$f" >"$work/out.log" 2>&1; then
+    echo "FAIL compile $f" >&2
+    cat "$work/out.log" >&2
+    exit 1
+  fi
+done
+echo "compiled: $(echo $order | sed 's#\./##g')"
+
+# --- assumptions of each main theorem ---------------------------------------
+imports=$(for f in $order; do b="$(basename "$f" .v)"; printf '%s ' "$b"; done)
+fail=0
+for t in "${THEOREMS[@]}"; do
+  printf 'From %s Require Import %s.\nPrint Assumptions %s.%s.\n' "$lib" "$imports" "$lib" "$t" > pa.v
+  out=$(coqc -Q . "$lib" pa.v 2>&1 || true)
+  norm=$(echo "$out" | tr -s '[:space:]' ' ' | sed 's/^ //; s/ $//')
+  if [ "$norm" = "Closed under the global context" ]; then
+    echo "ok   $t: Closed under the global context"
+  else
+    echo "FAIL $t: $norm"
+    fail=1
+  fi
+done
+
+echo "time: $(( $(date +%s) - start ))s"
+[ "$fail" -eq 0 ] || { echo "check.sh: FAILED" >&2; exit 1; }
+echo "check.sh: all theorems checked"
