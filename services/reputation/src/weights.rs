@@ -8,6 +8,9 @@
 //! the sorted reputations (clip as little as possible). When it is not, the code uses the
 //! best achievable clipping instead: θ = the smallest positive reputation, which gives all
 //! `n` positive nodes the same weight `1/n`, and reports `bound_met = false`.
+//!
+//! Computation is relative to the top reputation, so any finite inputs work; a node whose
+//! reputation is more than ~1e308 times below the top one counts as zero.
 
 use alloc::vec::Vec;
 
@@ -30,19 +33,39 @@ pub struct VoteWeights {
 /// Errors on a negative or non-finite reputation, and when no reputation is positive.
 pub fn vote_weights(p: &Params, reputations: &[f64]) -> Result<VoteWeights, Error> {
     p.validate()?;
-    if let Some(i) = reputations.iter().position(|r| !(r.is_finite() && *r >= 0.0)) {
+    if let Some(i) = reputations
+        .iter()
+        .position(|r| !(r.is_finite() && *r >= 0.0))
+    {
         return Err(Error::Reputation(i));
     }
-    let mut sorted: Vec<f64> = reputations.iter().copied().filter(|r| *r > 0.0).collect();
+    // Work relative to the top reputation, so sums cannot overflow and θ cannot underflow.
+    let top = reputations.iter().copied().fold(0.0, f64::max);
+    if top == 0.0 {
+        return Err(Error::NoPositiveReputation);
+    }
+    let scaled: Vec<f64> = reputations.iter().map(|r| relative(*r, top)).collect();
+    let mut sorted: Vec<f64> = scaled.iter().copied().filter(|r| *r > 0.0).collect();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let (theta, bound_met) = clip_threshold(&sorted, p.w_max)?;
     let capped = |r: &f64| r.min(theta);
-    let total: f64 = reputations.iter().map(capped).sum();
-    let weights = reputations.iter().map(|r| capped(r) / total).collect();
-    Ok(VoteWeights { theta, weights, bound_met })
+    let total: f64 = scaled.iter().map(capped).sum();
+    let weights = scaled.iter().map(|r| capped(r) / total).collect();
+    let theta = theta * top;
+    Ok(VoteWeights {
+        theta,
+        weights,
+        bound_met,
+    })
 }
 
-/// θ for positive reputations sorted in descending order, and whether `w_max` is met.
+/// `r / top`, with ratios below the smallest normal `f64` (about 1e-308) counted as 0.
+fn relative(r: f64, top: f64) -> f64 {
+    let x = r / top;
+    if x >= f64::MIN_POSITIVE { x } else { 0.0 }
+}
+
+/// θ (relative to the top reputation) for positive reputations sorted in descending order, and whether `w_max` is met.
 fn clip_threshold(sorted: &[f64], w_max: f64) -> Result<(f64, bool), Error> {
     let (&top, &smallest) = match (sorted.first(), sorted.last()) {
         (Some(top), Some(smallest)) => (top, smallest),
@@ -80,7 +103,10 @@ mod tests {
     use super::*;
 
     fn with_w_max(w_max: f64) -> Params {
-        Params { w_max, ..Params::default() }
+        Params {
+            w_max,
+            ..Params::default()
+        }
     }
 
     #[test]
@@ -122,7 +148,10 @@ mod tests {
         let p = Params::default();
         assert_eq!(vote_weights(&p, &[1.0, -1.0]), Err(Error::Reputation(1)));
         assert_eq!(vote_weights(&p, &[f64::NAN]), Err(Error::Reputation(0)));
-        assert_eq!(vote_weights(&p, &[0.0, 0.0]), Err(Error::NoPositiveReputation));
+        assert_eq!(
+            vote_weights(&p, &[0.0, 0.0]),
+            Err(Error::NoPositiveReputation)
+        );
         assert_eq!(vote_weights(&p, &[]), Err(Error::NoPositiveReputation));
     }
 }

@@ -4,9 +4,14 @@
 use proptest::prelude::*;
 use tileos_reputation::{Audit, Params, TopicRecord, vote_weights};
 
-/// Reputations spanning many orders of magnitude, with some exact zeros.
+/// Reputations mostly within twelve orders of magnitude, with some exact zeros and some
+/// extremes (largest finite, subnormal) to exercise overflow and underflow.
 fn reputation() -> impl Strategy<Value = f64> {
-    prop_oneof![Just(0.0), (-6.0f64..6.0).prop_map(|e| 10f64.powf(e))]
+    prop_oneof![
+        2 => Just(0.0),
+        8 => (-6.0f64..6.0).prop_map(|e| 10f64.powf(e)),
+        1 => prop_oneof![Just(f64::MAX), Just(1e300), Just(f64::MIN_POSITIVE), Just(5e-324)],
+    ]
 }
 
 proptest! {
@@ -18,7 +23,9 @@ proptest! {
         w_max in 0.01f64..=1.0,
     ) {
         let p = Params { w_max, ..Params::default() };
-        let n = r.iter().filter(|x| **x > 0.0).count();
+        // Nodes that count: positive, and not ~1e308 times below the top one.
+        let top = r.iter().copied().fold(0.0, f64::max);
+        let n = r.iter().filter(|x| **x > 0.0 && *x / top >= f64::MIN_POSITIVE).count();
         let v = match vote_weights(&p, &r) {
             Err(e) => {
                 prop_assert_eq!(n, 0);
@@ -41,7 +48,7 @@ proptest! {
             }
         } else {
             for (x, w) in r.iter().zip(&v.weights) {
-                let expect = if *x > 0.0 { 1.0 / n as f64 } else { 0.0 };
+                let expect = if *x > 0.0 && *x / top >= f64::MIN_POSITIVE { 1.0 / n as f64 } else { 0.0 };
                 prop_assert!((w - expect).abs() < 1e-12);
             }
         }
