@@ -17,7 +17,7 @@
 //! * [`to_bytes`] / [`from_bytes`]: postcard encoding of states, deltas and [`Message`]s.
 //!   Decoding checks the invariants the joins rely on, so a hostile peer cannot make a
 //!   replica panic; it can only send (valid) garbage data.
-//! * [`bench`]: a deterministic workload for a host "delta merges per second" benchmark.
+//! * [`bench`](mod@bench): a deterministic workload for a host "delta merges per second" benchmark.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
