@@ -184,7 +184,7 @@ impl CanonicalBlock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     /// Also require a CRC or a BIB on the primary block (§4.3.1) and a bundle age block when
-    /// the creation time is zero (§4.3.2). Use this for bundles from the network.
+    /// the creation time is zero (§4.4.2). Use this for bundles from the network.
     Strict,
     /// Skip those two checks. The RFC 9173 Appendix A example bundles need this: they have no
     /// primary-block CRC (only A.3's BIB covers the primary block) and no bundle age block.

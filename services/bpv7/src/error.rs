@@ -9,7 +9,7 @@ pub enum Error {
     Invalid(hardy_bpv7::Error),
     /// The primary block has no CRC and no BIB targets it (RFC 9171 §4.3.1).
     PrimaryBlockUnprotected,
-    /// The creation time is zero (no clock) but there is no bundle age block (RFC 9171 §4.3.2).
+    /// The creation time is zero (no clock) but there is no bundle age block (RFC 9171 §4.4.2).
     MissingBundleAge,
     /// The bundle age block does not hold one unsigned integer (RFC 9171 §4.4.2).
     InvalidBundleAge,

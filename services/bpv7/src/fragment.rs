@@ -103,20 +103,28 @@ struct Partial {
 }
 
 impl Partial {
-    /// The whole ADU if the pieces cover `0..total` (overlaps allowed).
-    fn assemble(&self) -> Option<Vec<u8>> {
-        let mut adu = Vec::with_capacity(usize::try_from(self.total).ok()?);
+    /// Whether the pieces cover `0..total` (overlaps allowed); checked without copying.
+    fn is_complete(&self) -> bool {
+        let mut covered = 0u64;
         for (&offset, data) in &self.pieces {
-            let have = adu.len() as u64;
-            if offset > have {
-                return None;
+            if offset > covered {
+                return false;
             }
-            let skip = usize::try_from(have - offset).ok()?;
+            covered = covered.max(offset.saturating_add(data.len() as u64));
+        }
+        covered >= self.total
+    }
+
+    /// The whole ADU; call only when `is_complete`.
+    fn assemble(&self) -> Vec<u8> {
+        let mut adu = Vec::with_capacity(usize::try_from(self.total).unwrap_or(0));
+        for (&offset, data) in &self.pieces {
+            let skip = usize::try_from((adu.len() as u64).saturating_sub(offset)).unwrap_or(0);
             if let Some(rest) = data.get(skip..) {
                 adu.extend_from_slice(rest);
             }
         }
-        (adu.len() as u64 == self.total).then_some(adu)
+        adu
     }
 }
 
@@ -210,9 +218,10 @@ impl Reassembler {
             partial.first = Some(fragment);
         }
 
-        let Some(adu) = partial.assemble() else {
+        if partial.first.is_none() || !partial.is_complete() {
             return Ok(None);
-        };
+        }
+        let adu = partial.assemble();
         let Some(mut whole) = partial.first.take() else {
             return Ok(None);
         };

@@ -1,4 +1,4 @@
-//! TCPCLv4 wire format (RFC 9174 §4.2, §4.6, §4.8, §5.1, §5.2, §6.1): the contact header, the
+//! TCPCLv4 wire format (RFC 9174 §4.2, §4.5, §4.6, §4.8, §5.1, §5.2, §6.1): the contact header, the
 //! seven message types and extension items, all big-endian.
 
 use alloc::vec::Vec;
@@ -12,7 +12,7 @@ pub const CONTACT_HEADER_LEN: usize = 6;
 /// Contact header flag: the sender can use TLS (RFC 9174 §4.2). This crate never sets it.
 pub const CAN_TLS: u8 = 0x01;
 
-/// Message type codes (RFC 9174 §9.5, Table 10).
+/// Message type codes (RFC 9174 §4.5; IANA registry §9.5).
 pub mod msg_type {
     /// XFER_SEGMENT.
     pub const XFER_SEGMENT: u8 = 0x01;
@@ -72,7 +72,7 @@ macro_rules! reason_enum {
 }
 
 reason_enum! {
-    /// SESS_TERM reason codes (RFC 9174 §6.1, Table 8).
+    /// SESS_TERM reason codes (RFC 9174 §6.1).
     TermReason {
         /// Unknown.
         Unknown = 0x00,
@@ -90,7 +90,7 @@ reason_enum! {
 }
 
 reason_enum! {
-    /// XFER_REFUSE reason codes (RFC 9174 §5.2.4, Table 6).
+    /// XFER_REFUSE reason codes (RFC 9174 §5.2.4).
     RefuseReason {
         /// Unknown.
         Unknown = 0x00,
@@ -110,7 +110,7 @@ reason_enum! {
 }
 
 reason_enum! {
-    /// MSG_REJECT reason codes (RFC 9174 §5.1.1, Table 5).
+    /// MSG_REJECT reason codes (RFC 9174 §5.1.2).
     RejectReason {
         /// The message type code is unknown.
         TypeUnknown = 0x01,

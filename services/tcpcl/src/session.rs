@@ -189,6 +189,8 @@ struct Outgoing {
 struct Incoming {
     id: u64,
     data: Vec<u8>,
+    /// Length announced by the Transfer Length extension.
+    declared: Option<u64>,
     refused: bool,
 }
 
@@ -440,15 +442,13 @@ impl Session {
     fn on_decode_error(&mut self, error: DecodeError) {
         match error {
             DecodeError::UnknownType(code) => {
-                // The length of an unknown message is unknown, so the stream cannot continue.
+                // The length of an unknown message is unknown, so the stream cannot be
+                // followed: MSG_REJECT, then close the connection (RFC 9174 §4.5).
                 self.push(&Message::MsgReject {
                     reason: RejectReason::TypeUnknown,
                     header: code,
                 });
-                self.fail(
-                    SessionError::UnknownMessageType(code),
-                    Some(TermReason::Unknown),
-                );
+                self.fail(SessionError::UnknownMessageType(code), None);
             }
             DecodeError::SegmentTooLarge => {
                 self.fail(
@@ -616,16 +616,16 @@ impl Session {
                 self.reject(msg_type::XFER_SEGMENT);
                 return;
             }
-            let mut incoming = Incoming {
+            let checked = self.check_transfer_extensions(extensions);
+            if let Err(reason) = checked {
+                self.refuse(transfer_id, reason);
+            }
+            self.incoming = Some(Incoming {
                 id: transfer_id,
                 data: Vec::new(),
-                refused: false,
-            };
-            if let Some(reason) = self.check_transfer_extensions(extensions) {
-                self.refuse(transfer_id, reason);
-                incoming.refused = true;
-            }
-            self.incoming = Some(incoming);
+                declared: checked.unwrap_or(None),
+                refused: checked.is_err(),
+            });
         }
         let Some(incoming) = self.incoming.as_mut().filter(|t| t.id == transfer_id) else {
             self.reject(msg_type::XFER_SEGMENT);
@@ -633,17 +633,28 @@ impl Session {
         };
         let end = flags & FLAG_END != 0;
         if !incoming.refused {
-            if (incoming.data.len() + data.len()) as u64 > self.config.transfer_mru {
+            let total = (incoming.data.len() + data.len()) as u64;
+            let refusal = if total > self.config.transfer_mru {
+                Some(RefuseReason::NoResources)
+            } else if incoming
+                .declared
+                .is_some_and(|declared| total > declared || (end && total != declared))
+            {
+                // The data does not match the Transfer Length extension (RFC 9174 §5.2.5.1).
+                Some(RefuseReason::NotAcceptable)
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
                 incoming.refused = true;
                 incoming.data = Vec::new();
-                self.refuse(transfer_id, RefuseReason::NoResources);
+                self.refuse(transfer_id, reason);
             } else {
                 incoming.data.extend_from_slice(&data);
-                let length = incoming.data.len() as u64;
                 self.push(&Message::XferAck {
                     flags,
                     transfer_id,
-                    length,
+                    length: total,
                 });
             }
         }
@@ -655,11 +666,11 @@ impl Session {
         }
     }
 
-    /// Checks a START segment's transfer extension items (RFC 9174 §5.2.5).
-    fn check_transfer_extensions(&self, extensions: &[u8]) -> Option<RefuseReason> {
-        let Some(items) = msg::parse_extensions(extensions) else {
-            return Some(RefuseReason::ExtensionFailure);
-        };
+    /// Checks a START segment's transfer extension items (RFC 9174 §5.2.5) and returns the
+    /// declared Transfer Length, if any.
+    fn check_transfer_extensions(&self, extensions: &[u8]) -> Result<Option<u64>, RefuseReason> {
+        let items = msg::parse_extensions(extensions).ok_or(RefuseReason::ExtensionFailure)?;
+        let mut declared = None;
         for ExtensionItem {
             critical,
             item_type,
@@ -667,17 +678,18 @@ impl Session {
         } in &items
         {
             if *item_type == TRANSFER_LENGTH_ITEM {
-                let Ok(bytes) = <[u8; 8]>::try_from(value.as_slice()) else {
-                    return Some(RefuseReason::ExtensionFailure);
-                };
-                if u64::from_be_bytes(bytes) > self.config.transfer_mru {
-                    return Some(RefuseReason::NoResources);
+                let bytes = <[u8; 8]>::try_from(value.as_slice())
+                    .map_err(|_| RefuseReason::ExtensionFailure)?;
+                let length = u64::from_be_bytes(bytes);
+                if length > self.config.transfer_mru {
+                    return Err(RefuseReason::NoResources);
                 }
+                declared = Some(length);
             } else if *critical {
-                return Some(RefuseReason::ExtensionFailure);
+                return Err(RefuseReason::ExtensionFailure);
             }
         }
-        None
+        Ok(declared)
     }
 
     fn on_ack(&mut self, flags: u8, transfer_id: u64, acked: u64) {

@@ -240,7 +240,8 @@ fn unknown_message_type_is_rejected_and_ends_session() {
         s.receive(&[code, 1, 2, 3], 0);
         assert_eq!(
             output(&mut s),
-            [msg_reject(0x01, code), sess_term(0, 0x00)].concat()
+            msg_reject(0x01, code),
+            "then close, no SESS_TERM"
         );
         assert_eq!(
             closed_with(&mut s),
@@ -326,6 +327,34 @@ fn transfer_refusals() {
     let out = output(&mut s);
     assert!(out.ends_with(&xfer_refuse(0x02, 6)));
     assert_eq!(events(&mut s), vec![]);
+}
+
+#[test]
+fn data_must_match_the_transfer_length_extension() {
+    let length = |n: u64| {
+        msg::encode_extensions(&[ExtensionItem {
+            critical: false,
+            item_type: 1,
+            value: n.to_be_bytes().to_vec(),
+        }])
+    };
+    // More data than announced.
+    let mut s = established();
+    s.receive(&segment(0x02, 1, &length(4), b"abc"), 0);
+    s.receive(&segment(0x01, 1, &[], b"de"), 0);
+    assert_eq!(
+        output(&mut s),
+        [xfer_ack(0x02, 1, 3), xfer_refuse(0x04, 1)].concat()
+    );
+    assert_eq!(events(&mut s), vec![]);
+    // Ends short of the announced length.
+    s.receive(&segment(0x03, 2, &length(4), b"abc"), 0);
+    assert_eq!(output(&mut s), xfer_refuse(0x04, 2));
+    assert_eq!(events(&mut s), vec![]);
+    // Exactly as announced.
+    s.receive(&segment(0x03, 3, &length(3), b"abc"), 0);
+    assert_eq!(output(&mut s), xfer_ack(0x03, 3, 3));
+    assert_eq!(events(&mut s).len(), 1);
 }
 
 #[test]
