@@ -7,4 +7,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cap;
+pub mod cspace;
 pub mod multiboot;
+pub mod queue;
+pub mod untyped;

@@ -4,5 +4,12 @@
 //! `docs/abi.md` documents the same numbers for readers; keep both in step.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+pub mod bootinfo;
+pub mod error;
+pub mod invocation;
+pub mod message;
+pub mod object;
+pub mod syscall;
 pub mod test_exit;

@@ -1,0 +1,304 @@
+//! Capabilities: what a CNode slot holds. A capability names one kernel object (or a
+//! range of authority such as IO ports) together with rights and a badge.
+//!
+//! This module holds the rules that relate capabilities to each other without touching
+//! memory: which capability is a derivation-tree parent of which, which name the same
+//! object, and how a copy or mint derives a new capability.
+
+use tileos_abi::object::Rights;
+
+/// Paging-structure level of a [`Cap::PagingTable`]: what it maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TableLevel {
+    /// Page table: 512 × 4 KiB.
+    PageTable = 1,
+    /// Page directory: 512 × 2 MiB (page tables or 2 MiB frames).
+    PageDirectory = 2,
+    /// Page-directory-pointer table: 512 × 1 GiB.
+    Pdpt = 3,
+}
+
+impl TableLevel {
+    /// log2 of the virtual range one table of this level maps.
+    pub const fn span_bits(self) -> u32 {
+        match self {
+            TableLevel::PageTable => 21,
+            TableLevel::PageDirectory => 30,
+            TableLevel::Pdpt => 39,
+        }
+    }
+}
+
+/// Where a frame or paging structure is mapped: the address space's ASID and the virtual
+/// address. ASID 0 means "not mapped".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Mapping {
+    /// Address-space identifier of the VSpace it is mapped into (0: unmapped).
+    pub asid: u16,
+    /// Virtual address of the mapping.
+    pub vaddr: u64,
+}
+
+impl Mapping {
+    /// Not mapped anywhere.
+    pub const NONE: Mapping = Mapping { asid: 0, vaddr: 0 };
+    /// Whether this records a mapping.
+    pub const fn is_mapped(self) -> bool {
+        self.asid != 0
+    }
+}
+
+/// A capability. (Slots are initialised explicitly to [`Cap::Null`] when a CNode or TCB
+/// is created; the kernel never relies on the in-memory layout of this enum.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant's doc describes its fields
+pub enum Cap {
+    /// Empty slot.
+    Null,
+    /// Untyped memory `[paddr, paddr + 2^size_bits)`; `free_offset` is the retype watermark.
+    Untyped { paddr: u64, size_bits: u8, device: bool, free_offset: u64 },
+    /// An IPC endpoint.
+    Endpoint { paddr: u64, badge: u64, rights: Rights },
+    /// A notification.
+    Notification { paddr: u64, badge: u64, rights: Rights },
+    /// The right to reply once to the thread `tcb`, which is blocked in a Call.
+    Reply { tcb: u64, can_grant: bool },
+    /// A CNode of `2^radix` slots, with a guard of `guard_bits` bits.
+    CNode { paddr: u64, radix: u8, guard_bits: u8, guard: u64 },
+    /// A thread control block.
+    Tcb { paddr: u64 },
+    /// A frame of `2^size_bits` bytes (12 or 21).
+    Frame { paddr: u64, size_bits: u8, rights: Rights, device: bool, mapping: Mapping },
+    /// A page table, page directory or PDPT.
+    PagingTable { paddr: u64, level: TableLevel, mapping: Mapping },
+    /// A PML4: an address space, with its ASID (assigned when created).
+    Pml4 { paddr: u64, asid: u16 },
+    /// Authority to create IRQ handler capabilities.
+    IrqControl,
+    /// Authority over one interrupt line.
+    IrqHandler { irq: u8 },
+    /// Authority to create IO port range capabilities.
+    IoPortControl,
+    /// Authority to access IO ports `first..=last`.
+    IoPort { first: u16, last: u16 },
+}
+
+// Compile-time check that a capability plus derivation links fit a 64-byte slot.
+const _: () = assert!(core::mem::size_of::<Cap>() <= 32);
+
+impl Cap {
+    /// The object's physical region `[start, end)`, for capabilities to memory objects.
+    pub fn region(&self) -> Option<(u64, u64)> {
+        let (start, bits) = match *self {
+            Cap::Untyped { paddr, size_bits, .. } => (paddr, u32::from(size_bits)),
+            Cap::Endpoint { paddr, .. } => (paddr, 5),
+            Cap::Notification { paddr, .. } => (paddr, 6),
+            Cap::CNode { paddr, radix, .. } => (paddr, u32::from(radix) + tileos_abi::object::SLOT_SIZE_BITS),
+            Cap::Tcb { paddr } => (paddr, tileos_abi::object::TCB_SIZE_BITS),
+            Cap::Frame { paddr, size_bits, .. } => (paddr, u32::from(size_bits)),
+            Cap::PagingTable { paddr, .. } | Cap::Pml4 { paddr, .. } => (paddr, 12),
+            _ => return None,
+        };
+        Some((start, start + (1u64 << bits)))
+    }
+
+    /// Whether `self` and `other` cover the same object or authority; for an untyped, whether
+    /// `other` lies inside it. This is seL4's `sameRegionAs`.
+    pub fn same_region_as(&self, other: &Cap) -> bool {
+        match (*self, *other) {
+            (Cap::Null, _) | (_, Cap::Null) => false,
+            (Cap::Untyped { .. }, _) => match (self.region(), other.region()) {
+                (Some((start, end)), Some((other_start, other_end))) => {
+                    start <= other_start && other_end <= end && other_start < other_end
+                }
+                _ => false,
+            },
+            (Cap::IrqControl, Cap::IrqControl | Cap::IrqHandler { .. }) => true,
+            (Cap::IrqHandler { irq: a }, Cap::IrqHandler { irq: b }) => a == b,
+            (Cap::IoPortControl, Cap::IoPortControl | Cap::IoPort { .. }) => true,
+            (Cap::IoPort { first: a0, last: a1 }, Cap::IoPort { first: b0, last: b1 }) => a0 == b0 && a1 == b1,
+            (Cap::Reply { tcb: a, .. }, Cap::Reply { tcb: b, .. }) => a == b,
+            (a, b) => core::mem::discriminant(&a) == core::mem::discriminant(&b) && a.region() == b.region(),
+        }
+    }
+
+    /// Whether `self` and `other` name exactly the same object (used to decide whether a
+    /// capability is the last one to its object). seL4's `sameObjectAs`.
+    pub fn same_object_as(&self, other: &Cap) -> bool {
+        match (*self, *other) {
+            (Cap::Untyped { .. }, Cap::Untyped { .. }) => self.region() == other.region(),
+            (Cap::Untyped { .. }, _) | (_, Cap::Untyped { .. }) => false,
+            (Cap::IrqControl, Cap::IrqHandler { .. }) | (Cap::IoPortControl, Cap::IoPort { .. }) => false,
+            _ => self.same_region_as(other),
+        }
+    }
+
+    /// The badge of an endpoint or notification capability (0: unbadged).
+    pub fn badge(&self) -> u64 {
+        match *self {
+            Cap::Endpoint { badge, .. } | Cap::Notification { badge, .. } => badge,
+            _ => 0,
+        }
+    }
+
+    /// The rights of capabilities that carry rights; all rights for the others.
+    pub fn rights(&self) -> Rights {
+        match *self {
+            Cap::Endpoint { rights, .. } | Cap::Notification { rights, .. } | Cap::Frame { rights, .. } => rights,
+            _ => Rights::ALL,
+        }
+    }
+
+    /// Physical address and slot count of an object that holds capability slots (a CNode,
+    /// or a TCB's own slots), used when destroying it.
+    pub fn slot_container(&self) -> Option<(u64, u64)> {
+        match *self {
+            Cap::CNode { paddr, radix, .. } => Some((paddr, 1u64 << radix)),
+            Cap::Tcb { paddr } => Some((paddr, TCB_SLOT_COUNT)),
+            _ => None,
+        }
+    }
+}
+
+/// Slots at the start of every TCB: CSpace root, VSpace root, IPC buffer frame, reply
+/// capability (received when serving a Call), and one spare kept for the fault handler.
+pub const TCB_SLOT_COUNT: u64 = 5;
+/// TCB slot indices.
+pub mod tcb_slot {
+    /// CSpace root CNode capability.
+    pub const CSPACE: u64 = 0;
+    /// VSpace root (PML4) capability.
+    pub const VSPACE: u64 = 1;
+    /// IPC buffer frame capability.
+    pub const IPC_BUFFER: u64 = 2;
+    /// Reply capability to the thread this one is serving.
+    pub const REPLY: u64 = 3;
+    /// Fault endpoint capability.
+    pub const FAULT_ENDPOINT: u64 = 4;
+}
+
+/// Why a capability cannot be derived (copied or minted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeriveError {
+    /// This kind of capability cannot be copied (reply, IRQ control, unmapped paging
+    /// structures, or an empty slot).
+    NotDerivable,
+    /// An untyped can only be copied while it has no children.
+    HasChildren,
+}
+
+/// Changes a mint applies to the source capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MintParams {
+    /// Rights mask: the new capability's rights are the source's rights ∩ this mask.
+    pub rights: Rights,
+    /// Badge for endpoint/notification caps, or guard data for CNodes
+    /// (`guard_bits` in bits 0–5, guard value from bit 6).
+    pub data: u64,
+}
+
+/// Derives a copy of `source` (seL4's `deriveCap` followed by `updateCapData` for a mint).
+/// `untyped_has_children` tells whether the source untyped already has children.
+pub fn derive(source: &Cap, mint: Option<MintParams>, untyped_has_children: bool) -> Result<Cap, DeriveError> {
+    let mut cap = match *source {
+        Cap::Null | Cap::Reply { .. } | Cap::IrqControl => return Err(DeriveError::NotDerivable),
+        Cap::Untyped { .. } if untyped_has_children => return Err(DeriveError::HasChildren),
+        Cap::PagingTable { mapping, .. } if !mapping.is_mapped() => return Err(DeriveError::NotDerivable),
+        Cap::Frame { paddr, size_bits, rights, device, .. } => {
+            Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE }
+        }
+        other => other,
+    };
+    if let Some(MintParams { rights: mask, data }) = mint {
+        match &mut cap {
+            Cap::Endpoint { badge, rights, .. } | Cap::Notification { badge, rights, .. } => {
+                *rights = rights.intersect(mask);
+                if data != 0 {
+                    if *badge != 0 {
+                        // A badged capability cannot be re-badged (seL4 semantics).
+                        return Err(DeriveError::NotDerivable);
+                    }
+                    *badge = data;
+                }
+            }
+            Cap::Frame { rights, .. } => *rights = rights.intersect(mask),
+            Cap::CNode { radix, guard_bits, guard, .. } => {
+                let bits = (data & 0x3f) as u8;
+                if u32::from(bits) + u32::from(*radix) > 64 {
+                    return Err(DeriveError::NotDerivable);
+                }
+                *guard_bits = bits;
+                *guard = if bits == 0 { 0 } else { (data >> 6) & (u64::MAX >> (64 - u32::from(bits))) };
+            }
+            _ => {}
+        }
+    }
+    Ok(cap)
+}
+
+/// Whether a capability derived from `source` as `derived` can be revoked independently:
+/// newly badged endpoints/notifications, untyped copies, IRQ handlers and IO port ranges
+/// issued from their control capabilities. seL4's `isCapRevocable`.
+pub fn is_revocable(derived: &Cap, source: &Cap) -> bool {
+    match (derived, source) {
+        (Cap::Endpoint { .. } | Cap::Notification { .. }, _) => derived.badge() != source.badge(),
+        (Cap::Untyped { .. }, _) => true,
+        (Cap::IrqHandler { .. }, Cap::IrqControl) => true,
+        (Cap::IoPort { .. }, Cap::IoPortControl) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EP: Cap = Cap::Endpoint { paddr: 0x1000, badge: 0, rights: Rights::ALL };
+
+    #[test]
+    fn untyped_contains_objects_inside_it_only() {
+        let ut = Cap::Untyped { paddr: 0x10000, size_bits: 16, device: false, free_offset: 0 };
+        assert!(ut.same_region_as(&Cap::Endpoint { paddr: 0x10020, badge: 0, rights: Rights::ALL }));
+        assert!(!ut.same_region_as(&Cap::Tcb { paddr: 0x20000 }));
+        assert!(!ut.same_object_as(&Cap::Endpoint { paddr: 0x10020, badge: 0, rights: Rights::ALL }));
+        assert!(ut.same_object_as(&ut));
+    }
+
+    #[test]
+    fn mint_narrows_rights_and_badges_once() {
+        let minted = derive(&EP, Some(MintParams { rights: Rights::WRITE, data: 7 }), false).unwrap();
+        assert_eq!(minted, Cap::Endpoint { paddr: 0x1000, badge: 7, rights: Rights::WRITE });
+        let widen = derive(&minted, Some(MintParams { rights: Rights::ALL, data: 0 }), false).unwrap();
+        assert_eq!(widen.rights(), Rights::WRITE, "rights never grow");
+        assert_eq!(derive(&minted, Some(MintParams { rights: Rights::ALL, data: 9 }), false), Err(DeriveError::NotDerivable));
+        assert!(is_revocable(&minted, &EP));
+        assert!(!is_revocable(&widen, &minted));
+    }
+
+    #[test]
+    fn cnode_mint_sets_guard() {
+        let cnode = Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 0, guard: 0 };
+        let minted = derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 3 | (5 << 6) }), false).unwrap();
+        assert_eq!(minted, Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 3, guard: 5 });
+        assert!(derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 61 }), false).is_err());
+    }
+
+    #[test]
+    fn underivable_caps() {
+        assert_eq!(derive(&Cap::Reply { tcb: 1, can_grant: true }, None, false), Err(DeriveError::NotDerivable));
+        assert_eq!(derive(&Cap::IrqControl, None, false), Err(DeriveError::NotDerivable));
+        let ut = Cap::Untyped { paddr: 0, size_bits: 12, device: false, free_offset: 0 };
+        assert_eq!(derive(&ut, None, true), Err(DeriveError::HasChildren));
+        let pt = Cap::PagingTable { paddr: 0x1000, level: TableLevel::PageTable, mapping: Mapping::NONE };
+        assert_eq!(derive(&pt, None, false), Err(DeriveError::NotDerivable));
+    }
+
+    #[test]
+    fn frame_copies_are_unmapped() {
+        let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
+        let copy = derive(&frame, None, false).unwrap();
+        assert!(matches!(copy, Cap::Frame { mapping: Mapping::NONE, .. }));
+        assert!(frame.same_object_as(&copy));
+    }
+}

@@ -1,0 +1,89 @@
+//! The BootInfo page the kernel gives the root server: where its initial capabilities are
+//! and what memory exists. Its user address is passed in `rdi` at the root server's entry.
+
+/// Fixed slots of the root server's CNode.
+pub mod slot {
+    /// The root server's TCB.
+    pub const TCB: u64 = 1;
+    /// The root server's CNode (its CSpace root).
+    pub const CNODE: u64 = 2;
+    /// The root server's PML4 (its VSpace root).
+    pub const VSPACE: u64 = 3;
+    /// IRQ control: issues IRQ handler capabilities.
+    pub const IRQ_CONTROL: u64 = 4;
+    /// IO port control: issues IO port range capabilities.
+    pub const IO_PORT_CONTROL: u64 = 5;
+    /// The frame holding this BootInfo page.
+    pub const BOOT_INFO_FRAME: u64 = 6;
+    /// The frame holding the root server's IPC buffer.
+    pub const IPC_BUFFER_FRAME: u64 = 7;
+    /// First slot allocated at boot (image frames, untypeds, module frames follow).
+    pub const FIRST_FREE: u64 = 8;
+}
+
+/// log2 of the root server's CNode size in slots.
+pub const ROOT_CNODE_RADIX: u32 = 12;
+/// Most untyped regions described.
+pub const MAX_UNTYPED: usize = 192;
+/// Most boot modules described.
+pub const MAX_MODULES: usize = 8;
+/// Value of [`BootInfo::magic`].
+pub const MAGIC: u64 = 0x7469_6c65_6f73_4249; // "tileosBI"
+
+/// A half-open range of slots in the root server's CNode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SlotRange {
+    /// First slot.
+    pub start: u64,
+    /// One past the last slot.
+    pub end: u64,
+}
+
+/// One untyped capability handed to the root server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UntypedDesc {
+    /// Physical address of the region.
+    pub paddr: u64,
+    /// log2 of its size.
+    pub size_bits: u8,
+    /// 1 if device memory (can only become frames; never cleared by the kernel).
+    pub is_device: u8,
+    /// Padding.
+    pub reserved: [u8; 6],
+}
+
+/// One boot module (a file the boot loader loaded), as frames in the root server's CNode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct ModuleDesc {
+    /// Slots of the module's 4 KiB frames, in order.
+    pub frames: SlotRange,
+    /// Module size in bytes.
+    pub size: u64,
+    /// The module's command line, NUL-padded.
+    pub name: [u8; 64],
+}
+
+/// The BootInfo page.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct BootInfo {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// User address of the root server's IPC buffer.
+    pub ipc_buffer: u64,
+    /// Slots holding the frames of the root server's own image.
+    pub image_frames: SlotRange,
+    /// Slots holding untyped capabilities, described in order by `untyped`.
+    pub untyped: SlotRange,
+    /// Free slots the root server may use.
+    pub empty: SlotRange,
+    /// Number of valid entries in `modules`.
+    pub module_count: u64,
+    /// Boot modules after the root server itself.
+    pub modules: [ModuleDesc; MAX_MODULES],
+    /// Untyped regions, one per slot of `untyped`.
+    pub untyped_list: [UntypedDesc; MAX_UNTYPED],
+}

@@ -1,0 +1,58 @@
+//! System call numbers and the register convention of the `syscall` instruction.
+//!
+//! | register | on entry | on return |
+//! |---|---|---|
+//! | `rax` | syscall number ([`Syscall`]) | clobbered |
+//! | `rdi` | capability pointer | badge of the sender (receive paths) |
+//! | `rsi` | [`MessageInfo`](crate::message::MessageInfo) word | message info word |
+//! | `r10 r8 r9 r15` | message registers 0–3 | message registers 0–3 |
+//! | `rcx r11` | clobbered by the CPU | clobbered |
+//!
+//! All other registers are preserved. Message registers beyond the fourth travel in the
+//! IPC buffer.
+
+/// A system call, as passed in `rax`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Syscall {
+    /// Send on a capability and wait for the reply (also: invoke a kernel object).
+    Call = 1,
+    /// Reply to the current caller, then receive on an endpoint or notification.
+    ReplyRecv = 2,
+    /// Send (blocking) on an endpoint, or signal a notification.
+    Send = 3,
+    /// Send without blocking: dropped if no receiver waits.
+    NbSend = 4,
+    /// Receive (blocking) on an endpoint, or wait on a notification.
+    Recv = 5,
+    /// Receive without blocking (poll).
+    NbRecv = 6,
+    /// Reply to the current caller.
+    Reply = 7,
+    /// Give up the rest of the timeslice.
+    Yield = 8,
+    /// Debug builds only: write the byte in `rdi` to the kernel console.
+    DebugPutChar = 9,
+    /// Test builds only: end the QEMU run with the verdict in `rdi`
+    /// ([`GuestVerdict`](crate::test_exit::GuestVerdict)).
+    DebugExit = 10,
+}
+
+impl Syscall {
+    /// Decodes `rax`; `None` for unknown numbers (the kernel answers with a fault).
+    pub fn from_raw(raw: u64) -> Option<Syscall> {
+        Some(match raw {
+            1 => Syscall::Call,
+            2 => Syscall::ReplyRecv,
+            3 => Syscall::Send,
+            4 => Syscall::NbSend,
+            5 => Syscall::Recv,
+            6 => Syscall::NbRecv,
+            7 => Syscall::Reply,
+            8 => Syscall::Yield,
+            9 => Syscall::DebugPutChar,
+            10 => Syscall::DebugExit,
+            _ => return None,
+        })
+    }
+}
