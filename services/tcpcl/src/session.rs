@@ -693,23 +693,25 @@ impl Session {
     }
 
     fn on_ack(&mut self, flags: u8, transfer_id: u64, acked: u64) {
-        let total = if let Some(&len) = self.unacked.get(&transfer_id) {
-            len
+        // The acknowledged length can be at most what we sent; only a fully sent transfer
+        // can be completely acknowledged.
+        let (sent, fully_sent) = if let Some(&len) = self.unacked.get(&transfer_id) {
+            (len, true)
         } else if let Some(t) = self
             .queue
             .front()
             .filter(|t| t.id == transfer_id && t.sent > 0)
         {
-            t.data.len() as u64
+            (t.sent as u64, false)
         } else {
             self.reject(msg_type::XFER_ACK);
             return;
         };
-        if acked > total {
+        if acked > sent {
             self.reject(msg_type::XFER_ACK);
             return;
         }
-        let complete = flags & FLAG_END != 0 && acked == total;
+        let complete = fully_sent && flags & FLAG_END != 0 && acked == sent;
         if complete {
             self.unacked.remove(&transfer_id);
         }

@@ -436,6 +436,29 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
         "ack after completion is unexpected"
     );
 
+    // An acknowledgement beyond what has been sent so far is unexpected.
+    let id3 = s.send_bundle(vec![2; 1000]).expect("queue");
+    let first = s.poll_transmit().expect("first segment");
+    assert_eq!(first.len(), 1 + 1 + 8 + 4 + 13 + 8 + 500);
+    s.receive(&xfer_ack(0x01, id3, 1000), 0);
+    let out = output(&mut s);
+    assert_eq!(&out[..3], &msg_reject(0x03, 0x02)[..]);
+    assert_eq!(
+        out.len(),
+        3 + 1 + 1 + 8 + 8 + 500,
+        "then the rest of the transfer"
+    );
+    assert!(events(&mut s).is_empty());
+    s.receive(&xfer_ack(0x01, id3, 1000), 0);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::TransferAcked {
+            transfer_id: id3,
+            acked: 1000,
+            complete: true
+        }]
+    );
+
     let id2 = s.send_bundle(vec![1; 10]).expect("queue");
     output(&mut s);
     s.receive(&xfer_ack(0x03, id2, 11), 0);

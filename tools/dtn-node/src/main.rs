@@ -243,7 +243,7 @@ fn send(
                     }
                 }
                 Event::TransferAcked { complete: true, .. } => {
-                    pending -= 1;
+                    pending = pending.saturating_sub(1);
                     if pending == 0 {
                         session.terminate(TermReason::Unknown);
                     }
