@@ -30,17 +30,33 @@ Definition shares (st : state) (d1 d2 : nat) : Prop :=
     c_type c1 = EndpointObj /\ c_type c2 = EndpointObj /\
     c_type c3 = EndpointObj /\ r_grant (c_rights c3) = true.
 
+(** [cn_link st d1 d2]: [d1] holds a capability to a CNode of [d2], and can
+    therefore place capabilities into [d2]'s CSpace. *)
+Definition cn_link (st : state) (d1 d2 : nat) : Prop :=
+  exists c, held st d1 c /\ c_type c = CNodeObj /\ owner st (c_obj c) = d2.
+
+(** [linked st d1 d2]: capabilities can be carried between [d1] and [d2]
+    (in either direction, see above). *)
+Definition linked (st : state) (d1 d2 : nat) : Prop :=
+  shares st d1 d2 \/ cn_link st d1 d2 \/ cn_link st d2 d1.
+
 (** [cap_path st S o]: some domain of the set [S] has a capability path to
-    object [o]: a chain of domains, starting in [S], each sharing a
-    grant-capable endpoint with the next, whose last domain holds a
+    object [o]: a chain of domains, starting in [S], each linked to the
+    next (sharing a grant-capable endpoint, or one holding a CNode
+    capability to a CNode of the other), whose last domain holds a
     capability to [o] (the chain may be empty: a member of [S] holds one). *)
 Definition cap_path (st : state) (S : nat -> Prop) (o : nat) : Prop :=
-  exists d0 d, S d0 /\ clos_refl_trans nat (shares st) d0 d /\ holds_obj st d o.
+  exists d0 d, S d0 /\ clos_refl_trans nat (linked st) d0 d /\ holds_obj st d o.
 
 Lemma shares_sym : forall st d1 d2, shares st d1 d2 -> shares st d2 d1.
 Proof.
   intros st d1 d2 [c1 [c2 [c3 [d3 [H1 [H2 [H3 [E2 [E3 [T1 [T2 [T3 G]]]]]]]]]]]].
   exists c2, c1, c3, d3; repeat split; auto; congruence.
+Qed.
+
+Lemma linked_sym : forall st d1 d2, linked st d1 d2 -> linked st d2 d1.
+Proof.
+  unfold linked; intros st d1 d2 [H|[H|H]]; auto using shares_sym.
 Qed.
 
 (** ** How authority can change in one step *)
@@ -49,16 +65,17 @@ Definition derived_from (st : state) (e' : cte) : Prop :=
   exists e, In e (ctes st) /\
     c_obj (e_cap e) = c_obj (e_cap e') /\ c_type (e_cap e) = c_type (e_cap e') /\
     rsub (c_rights (e_cap e')) (c_rights (e_cap e)) /\
-    (edom st e = edom st e' \/ shares st (edom st e) (edom st e')).
+    (edom st e = edom st e' \/ linked st (edom st e) (edom st e')).
 
 (** Every capability after the step is either derived from one held before
-    by the same domain or by a domain sharing a grant-capable endpoint with
-    it, or names a fresh object; fresh objects are held by one domain. *)
+    by the same domain or by a domain linked to it, or names a fresh object
+    (and is not a CNode capability); fresh objects are held by one domain. *)
 Record auth_step (st st' : state) : Prop := {
   as_owner : owner st' = owner st;
   as_next : next_obj st <= next_obj st';
   as_caps : forall e', In e' (ctes st') ->
-              derived_from st e' \/ next_obj st <= c_obj (e_cap e');
+              derived_from st e' \/
+              (next_obj st <= c_obj (e_cap e') /\ c_type (e_cap e') <> CNodeObj);
   as_fresh : forall e1 e2, In e1 (ctes st') -> In e2 (ctes st') ->
               c_obj (e_cap e1) = c_obj (e_cap e2) -> next_obj st <= c_obj (e_cap e1) ->
               edom st e1 = edom st e2
@@ -83,7 +100,7 @@ Lemma insert_auth : forall st p dst c,
   Inv st -> In p (ctes st) ->
   c_obj c = c_obj (e_cap p) -> c_type c = c_type (e_cap p) ->
   rsub (c_rights c) (c_rights (e_cap p)) ->
-  (edom st p = owner st (fst dst) \/ shares st (edom st p) (owner st (fst dst))) ->
+  (edom st p = owner st (fst dst) \/ linked st (edom st p) (owner st (fst dst))) ->
   auth_step st (insert_derived st p dst c).
 Proof.
   intros st p dst c [Hc _] Hp Ho Ht Hr Hd; constructor; simpl; auto.
@@ -149,8 +166,8 @@ Proof.
     destruct (lookup (ctes st) ut) as [x|] eqn:L; try discriminate.
     destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; try discriminate.
     destruct (find_obj (objs st) (c_obj (e_cap x))) as [u|] eqn:F; try discriminate.
-    destruct (otype_eqb (o_type u) Untyped && negb (has_child (objs st) (o_id u))) eqn:C;
-      try discriminate; bool_hyps.
+    destruct (otype_eqb (o_type u) Untyped && negb (has_child (objs st) (o_id u))
+              && negb (otype_eqb ty CNodeObj)) eqn:C; try discriminate; bool_hyps.
     destruct (lookup_some _ _ _ L) as [Hx _].
     destruct (find_obj_some _ _ _ F) as [Hu _].
     assert (Hr : Inv (reset_wm st (o_id u))).
@@ -158,12 +175,14 @@ Proof.
     destruct (retype_loop_spec _ _ _ _ _ _ _ _ Hr Hx Hu H Hs) as [_ [Hown [Hnext Hnew]]].
     simpl in Hown, Hnext, Hnew.
     constructor; auto.
-    + intros e' He'; destruct (Hnew e' He') as [Hold|[Hge _]]; auto.
-      left; exists e'; repeat split; auto using rsub_refl.
+    + intros e' He'; destruct (Hnew e' He') as [Hold|[Hge [_ Hty]]].
+      * left; exists e'; repeat split; auto using rsub_refl.
+      * right; split; auto; rewrite Hty; intros Heq; rewrite Heq in *.
+        discriminate.
     + intros e1 e2 He1 He2 Heq Hge.
-      destruct (Hnew e1 He1) as [Hold1|[_ Hd1]].
+      destruct (Hnew e1 He1) as [Hold1|[_ [Hd1 _]]].
       { exfalso; specialize (ci_capobj _ _ _ Hc e1 Hold1); lia. }
-      destruct (Hnew e2 He2) as [Hold2|[_ Hd2]].
+      destruct (Hnew e2 He2) as [Hold2|[_ [Hd2 _]]].
       { exfalso; specialize (ci_capobj _ _ _ Hc e2 Hold2); lia. }
       unfold edom, dom_of in *; simpl in *; congruence.
   - (* Grant *)
@@ -180,26 +199,40 @@ Proof.
               && r_grant (c_rights (e_cap xe)) && r_write (c_rights (e_cap xe))
               && r_read (c_rights (e_cap xr))) eqn:G; try discriminate; bool_hyps.
     inversion Hs; subst st'; apply insert_auth; auto using rsub_refl.
-    right.
+    right; left.
     assert (Hde : edom st xe = edom st z) by (norm; rewrite Hxes, Hzs; congruence).
     assert (Hdr : edom st xr = owner st (fst dst)) by (norm; rewrite Hxrs; congruence).
     exists (e_cap xe), (e_cap xr), (e_cap xe), (edom st z).
     repeat split; try congruence; [exists xe; auto|exists xr; auto|exists xe; auto].
+  - (* Push *)
+    destruct (owned st actor cn && owned st actor src && is_empty (ctes st) dst) eqn:E;
+      try discriminate; bool_hyps.
+    destruct (lookup (ctes st) cn) as [xc|] eqn:Lc; try discriminate.
+    destruct (lookup (ctes st) src) as [z|] eqn:L; try discriminate.
+    destruct (lookup_some _ _ _ L) as [Hz Hzs].
+    destruct (lookup_some _ _ _ Lc) as [Hxc Hxcs].
+    destruct (otype_eqb (c_type (e_cap xc)) CNodeObj && r_write (c_rights (e_cap xc))
+              && (c_obj (e_cap xc) =? fst dst)) eqn:G; try discriminate; bool_hyps.
+    inversion Hs; subst st'; apply insert_auth; auto using rsub_refl.
+    right; right; left.
+    exists (e_cap xc); split; [|split; [auto|congruence]].
+    exists xc; split; [auto|split; [|auto]].
+    norm; rewrite Hxcs, Hzs; congruence.
 Qed.
 
 (** ** The confinement invariant *)
 
 Definition closed (st : state) (C : nat -> Prop) : Prop :=
-  forall d1 d2, C d1 -> shares st d1 d2 -> C d2.
+  forall d1 d2, C d1 -> linked st d1 d2 -> C d2.
 
 Definition no_hold (st : state) (C : nat -> Prop) (o : nat) : Prop :=
   forall d, C d -> ~ holds_obj st d o.
 
 Lemma closed_back : forall st C d x,
-  closed st C -> C d -> (x = d \/ shares st x d) -> C x.
+  closed st C -> C d -> (x = d \/ linked st x d) -> C x.
 Proof.
   intros st C d x Hcl Hd [->|Hs]; auto.
-  apply (Hcl d x Hd (shares_sym _ _ _ Hs)).
+  apply (Hcl d x Hd (linked_sym _ _ _ Hs)).
 Qed.
 
 Lemma auth_preserves : forall st st' C o,
@@ -209,46 +242,64 @@ Proof.
   intros st st' C o [Hc _] Ha Hcl Hnh Ho.
   assert (Hed : forall e, edom st' e = edom st e).
   { intros e; unfold edom; rewrite (as_owner _ _ Ha); auto. }
-  (* a capability to an old object has a witness in the old state whose
-     holder is in [C] exactly when the new holder is *)
-  assert (Hwit : forall e', In e' (ctes st') -> c_obj (e_cap e') < next_obj st ->
-            exists w, In w (ctes st) /\ c_obj (e_cap w) = c_obj (e_cap e') /\
+  (* each capability after the step has a witness before it, whose holder
+     is in [C] exactly when the new holder is, or names a fresh object
+     and is not a CNode capability *)
+  assert (Hwit : forall e', In e' (ctes st') ->
+            (exists w, In w (ctes st) /\ c_obj (e_cap w) = c_obj (e_cap e') /\
               c_type (e_cap w) = c_type (e_cap e') /\
               rsub (c_rights (e_cap e')) (c_rights (e_cap w)) /\
-              (C (edom st e') <-> C (edom st w))).
-  { intros e' He' Hlt.
-    destruct (as_caps _ _ Ha e' He') as [[w [Hw [W1 [W2 [W3 W4]]]]]|Hge]; [|lia].
+              (C (edom st e') <-> C (edom st w))) \/
+            (next_obj st <= c_obj (e_cap e') /\ c_type (e_cap e') <> CNodeObj)).
+  { intros e' He'.
+    destruct (as_caps _ _ Ha e' He') as [[w [Hw [W1 [W2 [W3 W4]]]]]|Hfr]; [left|right; auto].
     exists w; split; [auto|split; [auto|split; [auto|split; [auto|split]]]].
     - intros HC; apply (closed_back st C (edom st e')); auto.
     - intros HC; destruct W4 as [W4|W4].
       + rewrite <- W4; auto.
       + apply (Hcl (edom st w)); auto. }
   split; [|split].
-  - intros d1 d2 HC1 [c1 [c2 [c3 [d3 [H1 [H2 [H3 [E2 [E3 [T1 [T2 [T3 G]]]]]]]]]]]].
-    destruct H1 as [e1 [He1 [Hd1 <-]]].
-    destruct H2 as [e2 [He2 [Hd2 <-]]].
-    destruct H3 as [e3 [He3 [Hd3 <-]]].
-    rewrite Hed in Hd1, Hd2, Hd3; subst d1 d2 d3.
-    destruct (le_lt_dec (next_obj st) (c_obj (e_cap e1))) as [Hge|Hlt].
-    + rewrite <- (as_fresh _ _ Ha e1 e2 He1 He2 (eq_sym E2) Hge); auto.
-    + destruct (Hwit e1 He1 Hlt) as [w1 [Hw1 [O1 [Ty1 [R1 C1]]]]].
-      destruct (Hwit e2 He2 ltac:(lia)) as [w2 [Hw2 [O2 [Ty2 [R2 C2]]]]].
-      destruct (Hwit e3 He3 ltac:(lia)) as [w3 [Hw3 [O3 [Ty3 [R3 C3]]]]].
-      apply C2; apply (Hcl (edom st w1)); [apply C1; auto|].
-      exists (e_cap w1), (e_cap w2), (e_cap w3), (edom st w3); repeat split.
-      * exists w1; auto.
-      * exists w2; auto.
-      * exists w3; auto.
-      * congruence.
-      * congruence.
-      * congruence.
-      * congruence.
-      * congruence.
-      * destruct R3 as [_ [_ [R3 _]]]; auto.
+  - intros d1 d2 HC1 [Hsh|[Hcn|Hcn]].
+    + (* a shared grant-capable endpoint *)
+      destruct Hsh as [c1 [c2 [c3 [d3 [H1 [H2 [H3 [E2 [E3 [T1 [T2 [T3 G]]]]]]]]]]]].
+      destruct H1 as [e1 [He1 [Hd1 <-]]].
+      destruct H2 as [e2 [He2 [Hd2 <-]]].
+      destruct H3 as [e3 [He3 [Hd3 <-]]].
+      rewrite Hed in Hd1, Hd2, Hd3; subst d1 d2 d3.
+      destruct (le_lt_dec (next_obj st) (c_obj (e_cap e1))) as [Hge|Hlt].
+      * rewrite <- (as_fresh _ _ Ha e1 e2 He1 He2 (eq_sym E2) Hge); auto.
+      * destruct (Hwit e1 He1) as [[w1 [Hw1 [O1 [Ty1 [R1 C1]]]]]|[Hf _]]; [|lia].
+        destruct (Hwit e2 He2) as [[w2 [Hw2 [O2 [Ty2 [R2 C2]]]]]|[Hf _]]; [|lia].
+        destruct (Hwit e3 He3) as [[w3 [Hw3 [O3 [Ty3 [R3 C3]]]]]|[Hf _]]; [|lia].
+        apply C2; apply (Hcl (edom st w1)); [apply C1; auto|].
+        left.
+        exists (e_cap w1), (e_cap w2), (e_cap w3), (edom st w3); repeat split.
+        -- exists w1; auto.
+        -- exists w2; auto.
+        -- exists w3; auto.
+        -- congruence.
+        -- congruence.
+        -- congruence.
+        -- congruence.
+        -- congruence.
+        -- destruct R3 as [_ [_ [R3 _]]]; auto.
+    + (* d1 holds a CNode capability to a CNode of d2 *)
+      destruct Hcn as [c [[e [He [Hd <-]]] [Ht Hown]]].
+      rewrite Hed in Hd; subst d1.
+      destruct (Hwit e He) as [[w [Hw [O1 [Ty1 [_ C1]]]]]|[_ Hf]]; [|contradiction].
+      apply (Hcl (edom st w)); [apply C1; auto|].
+      right; left; exists (e_cap w); split; [exists w; auto|].
+      rewrite (as_owner _ _ Ha) in Hown; split; congruence.
+    + (* d2 holds a CNode capability to a CNode of d1 *)
+      destruct Hcn as [c [[e [He [Hd <-]]] [Ht Hown]]].
+      rewrite Hed in Hd; subst d2.
+      destruct (Hwit e He) as [[w [Hw [O1 [Ty1 [_ C1]]]]]|[_ Hf]]; [|contradiction].
+      apply C1; apply (Hcl d1); auto.
+      right; right; exists (e_cap w); split; [exists w; auto|].
+      rewrite (as_owner _ _ Ha) in Hown; split; congruence.
   - intros d HC [c [[e [He [Hd <-]]] Hoe]].
     rewrite Hed in Hd; subst d.
-    destruct (le_lt_dec (next_obj st) (c_obj (e_cap e))) as [Hge|Hlt]; [lia|].
-    destruct (Hwit e He Hlt) as [w [Hw [O1 [_ [_ C1]]]]].
+    destruct (Hwit e He) as [[w [Hw [O1 [_ [_ C1]]]]]|[Hf _]]; [|lia].
     apply (Hnh (edom st w)); [apply C1; auto|].
     exists (e_cap w); split; [exists w; auto|congruence].
   - pose proof (as_next _ _ Ha); lia.
@@ -285,7 +336,7 @@ Theorem confinement_inv : forall st S o ops,
   forall d, S d -> ~ holds_obj (run st ops) d o.
 Proof.
   intros st S o ops Hi Ho Hnp d Hd.
-  set (C := fun d => exists d0, S d0 /\ clos_refl_trans nat (shares st) d0 d).
+  set (C := fun d => exists d0, S d0 /\ clos_refl_trans nat (linked st) d0 d).
   assert (Hcl : closed st C).
   { intros d1 d2 [d0 [H0 H1]] H12; exists d0; split; auto.
     eapply rt_trans; eauto; apply rt_step; auto. }
@@ -306,10 +357,10 @@ Qed.
 (** Theorem 4, from boot: in any state [st] reachable from the boot state,
     if a set of domains has no capability path to an existing object, no
     further sequence of operations gives any of them a capability to it. *)
-Theorem confinement : forall own mem pre ops S o,
-  let st := run (init own mem) pre in
+Theorem confinement : forall own mem n pre ops S o,
+  let st := run (init own mem n) pre in
   o < next_obj st -> ~ cap_path st S o ->
   forall d, S d -> ~ holds_obj (run st ops) d o.
 Proof.
-  intros own mem pre ops S o st; apply confinement_inv; apply reachable_inv.
+  intros own mem n pre ops S o st; apply confinement_inv; apply reachable_inv.
 Qed.

@@ -438,7 +438,8 @@ Lemma create_one_spec : forall st a x u ty size d st',
   Inv st' /\ In x (ctes st') /\ In u (objs st') /\ owner st' = owner st /\
   next_obj st <= next_obj st' /\
   forall e, In e (ctes st') ->
-    In e (ctes st) \/ (next_obj st <= c_obj (e_cap e) /\ dom_of st (e_slot e) = a).
+    In e (ctes st) \/
+    (next_obj st <= c_obj (e_cap e) /\ dom_of st (e_slot e) = a /\ c_type (e_cap e) = ty).
 Proof.
   intros st a x u ty size d st' [Hc Ho] Hx Hu Hty Hcr.
   unfold create_one in Hcr.
@@ -456,7 +457,7 @@ Proof.
   - auto.
   - auto.
   - lia.
-  - intros e [<-|He]; auto; right; simpl; split; auto.
+  - intros e [<-|He]; auto; right; simpl; auto.
 Qed.
 
 Lemma retype_loop_spec : forall ds st a x u ty size st',
@@ -464,7 +465,8 @@ Lemma retype_loop_spec : forall ds st a x u ty size st',
   retype_loop st a x u ty size ds = Some st' ->
   Inv st' /\ owner st' = owner st /\ next_obj st <= next_obj st' /\
   forall e, In e (ctes st') ->
-    In e (ctes st) \/ (next_obj st <= c_obj (e_cap e) /\ dom_of st (e_slot e) = a).
+    In e (ctes st) \/
+    (next_obj st <= c_obj (e_cap e) /\ dom_of st (e_slot e) = a /\ c_type (e_cap e) = ty).
 Proof.
   induction ds as [|d ds IH]; simpl; intros st a x u ty size st' Hi Hx Hu Hty Hr.
   - inversion Hr; subst; refine (conj Hi (conj eq_refl (conj (le_n _) _))); auto.
@@ -475,9 +477,9 @@ Proof.
     refine (conj Hi2 (conj _ (conj _ _))).
     + congruence.
     + lia.
-    + intros e He; destruct (He2 e He) as [He3|[He3 He4]].
+    + intros e He; destruct (He2 e He) as [He3|[He3 [He4 He7]]].
       * destruct (He1 e He3) as [He5|[He5 He6]]; auto.
-      * right; split; [lia|]. unfold dom_of in *; congruence.
+      * right; split; [lia|split; auto]. unfold dom_of in *; congruence.
 Qed.
 
 Lemma reset_wm_inv : forall st u,
@@ -539,8 +541,8 @@ Proof.
     destruct (lookup (ctes st) ut) as [x|] eqn:L; try discriminate.
     destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; try discriminate.
     destruct (find_obj (objs st) (c_obj (e_cap x))) as [u|] eqn:F; try discriminate.
-    destruct (otype_eqb (o_type u) Untyped && negb (has_child (objs st) (o_id u))) eqn:C;
-      try discriminate; bool_hyps.
+    destruct (otype_eqb (o_type u) Untyped && negb (has_child (objs st) (o_id u))
+              && negb (otype_eqb ty CNodeObj)) eqn:C; try discriminate; bool_hyps.
     destruct (lookup_some _ _ _ L) as [Hx _].
     destruct (find_obj_some _ _ _ F) as [Hu _].
     assert (Hr : Inv (reset_wm st (o_id u))).
@@ -551,6 +553,16 @@ Proof.
               && is_empty (ctes st) dst) eqn:E; try discriminate; bool_hyps.
     destruct (lookup (ctes st) ep) as [xe|]; try discriminate.
     destruct (lookup (ctes st) rep) as [xr|]; try discriminate.
+    destruct (lookup (ctes st) src) as [z|] eqn:L; try discriminate.
+    destruct (lookup_some _ _ _ L) as [Hz _].
+    match type of Hs with context [if ?b then _ else _] =>
+      destruct b; try discriminate end.
+    inversion Hs; subst; apply insert_derived_inv; auto using rsub_refl.
+    apply (ci_capobj _ _ _ Hc); auto.
+  - (* Push *)
+    destruct (owned st actor cn && owned st actor src && is_empty (ctes st) dst) eqn:E;
+      try discriminate; bool_hyps.
+    destruct (lookup (ctes st) cn) as [xc|]; try discriminate.
     destruct (lookup (ctes st) src) as [z|] eqn:L; try discriminate.
     destruct (lookup_some _ _ _ L) as [Hz _].
     match type of Hs with context [if ?b then _ else _] =>
@@ -571,23 +583,86 @@ Proof.
   apply IHops, step_or_stay_inv; auto.
 Qed.
 
-Theorem init_inv : forall own mem, Inv (init own mem).
+Lemma in_boot_cnodes : forall mem n o,
+  In o (map (boot_cnode mem) (seq 1 n)) -> exists j, o = boot_cnode mem j /\ 1 <= j <= n.
 Proof.
-  intros own mem; split; simpl.
-  - constructor; simpl.
-    + repeat constructor; auto.
-    + repeat constructor; auto.
-    + intros x [<-|[]]; simpl; split; [lia|]; intros a [].
-    + intros x y [<-|[]]; simpl; intros _ [].
-    + intros x y [<-|[]]; simpl; intros _ [].
-    + intros x [<-|[]]; simpl; lia.
-  - constructor; simpl.
-    + repeat constructor; auto.
-    + intros o [<-|[]]; simpl; split; [lia|]; intros p Hp; discriminate.
-    + intros a c _ [<-|[]]; simpl; discriminate.
-    + intros a c _ [<-|[]]; simpl; discriminate.
-    + intros a b [<-|[]] [<-|[]]; intros H; contradiction.
+  intros mem n o H; apply in_map_iff in H; destruct H as [j [<- Hj]].
+  apply in_seq in Hj; exists j; split; auto; lia.
 Qed.
 
-Theorem reachable_inv : forall own mem ops, Inv (run (init own mem) ops).
+Lemma in_boot_caps : forall n e,
+  In e (map boot_cnode_cap (seq 1 n)) -> exists j, e = boot_cnode_cap j /\ 1 <= j <= n.
+Proof.
+  intros n e H; apply in_map_iff in H; destruct H as [j [<- Hj]].
+  apply in_seq in Hj; exists j; split; auto; lia.
+Qed.
+
+Lemma NoDup_map_injective : forall {A B} (f : A -> B) l,
+  (forall x y, f x = f y -> x = y) -> NoDup l -> NoDup (map f l).
+Proof.
+  intros A B f l Hf; induction l as [|a l IH]; simpl; intros Hnd; constructor.
+  - inversion Hnd; subst; intros Hm; apply in_map_iff in Hm.
+    destruct Hm as [y [Hy Hin]]; apply Hf in Hy; subst; contradiction.
+  - inversion Hnd; auto.
+Qed.
+
+Lemma init_ctes_spec : forall own mem n e,
+  In e (ctes (init own mem n)) ->
+  e_anc e = [] /\ e_node e < S n /\ c_obj (e_cap e) < S n.
+Proof.
+  simpl; intros own mem n e [<-|He]; simpl; [repeat split; lia|].
+  destruct (in_boot_caps _ _ He) as [j [-> Hj]]; simpl; repeat split; lia.
+Qed.
+
+Lemma init_objs_spec : forall own mem n o,
+  In o (objs (init own mem n)) ->
+  o_parent o = None /\ o_id o < S n /\
+  (o = mkObj 0 Untyped 0 mem None \/ (o = boot_cnode mem (o_id o) /\ 1 <= o_id o)).
+Proof.
+  simpl; intros own mem n o [<-|Ho]; simpl.
+  - split; [auto|split; [lia|left; auto]].
+  - destruct (in_boot_cnodes _ _ _ Ho) as [j [-> Hj]]; simpl.
+    split; [auto|split; [lia|right; split; [auto|lia]]].
+Qed.
+
+Theorem init_inv : forall own mem n, Inv (init own mem n).
+Proof.
+  intros own mem n; split.
+  - constructor.
+    + simpl; constructor.
+      * intros Hm; apply in_map_iff in Hm; destruct Hm as [e [He1 He2]].
+        destruct (in_boot_caps _ _ He2) as [j [-> Hj]]; simpl in He1.
+        inversion He1; lia.
+      * rewrite map_map; apply NoDup_map_injective; [|apply seq_NoDup].
+        intros a b H; inversion H; auto.
+    + simpl; constructor.
+      * intros Hm; apply in_map_iff in Hm; destruct Hm as [e [He1 He2]].
+        destruct (in_boot_caps _ _ He2) as [j [-> Hj]]; simpl in He1; lia.
+      * rewrite map_map; apply NoDup_map_injective; [|apply seq_NoDup].
+        intros a b H; simpl in H; auto.
+    + intros x Hx; destruct (init_ctes_spec _ _ _ _ Hx) as [-> [H1 _]].
+      split; [auto|intros a []].
+    + intros x y Hx _; destruct (init_ctes_spec _ _ _ _ Hx) as [-> _]; intros [].
+    + intros x y Hx _; destruct (init_ctes_spec _ _ _ _ Hx) as [-> _]; intros [].
+    + intros x Hx; apply (init_ctes_spec _ _ _ _ Hx).
+  - constructor.
+    + simpl; constructor.
+      * intros Hm; apply in_map_iff in Hm; destruct Hm as [o [Ho1 Ho2]].
+        destruct (in_boot_cnodes _ _ _ Ho2) as [j [-> Hj]]; simpl in Ho1; lia.
+      * rewrite map_map; apply NoDup_map_injective; [|apply seq_NoDup].
+        intros a b H; simpl in H; auto.
+    + intros o Ho; destruct (init_objs_spec _ _ _ _ Ho) as [Hp [Hid _]].
+      split; auto; intros p Hp'; congruence.
+    + intros a c _ Hc; destruct (init_objs_spec _ _ _ _ Hc) as [Hp _]; congruence.
+    + intros a c _ Hc; destruct (init_objs_spec _ _ _ _ Hc) as [Hp _]; congruence.
+    + intros a b Ha Hb Hne; left.
+      destruct (init_objs_spec _ _ _ _ Ha) as [_ [_ [Ea|[Ea Ha1]]]];
+      destruct (init_objs_spec _ _ _ _ Hb) as [_ [_ [Eb|[Eb Hb1]]]].
+      * subst a b; contradiction.
+      * subst a; rewrite Eb; unfold disjoint, boot_cnode; simpl; lia.
+      * subst b; rewrite Ea; unfold disjoint, boot_cnode; simpl in *; lia.
+      * rewrite Ea, Eb; unfold disjoint, boot_cnode; simpl; lia.
+Qed.
+
+Theorem reachable_inv : forall own mem n ops, Inv (run (init own mem n) ops).
 Proof. intros; apply run_inv, init_inv. Qed.

@@ -197,11 +197,16 @@ Inductive op :=
 | Delete (actor : nat) (s : slot)
 | Revoke (actor : nat) (s : slot)
 | Retype (actor : nat) (ut : slot) (ty : otype) (size : nat) (dsts : list slot)
-| Grant (actor : nat) (ep src : slot) (rep dst : slot).
+| Grant (actor : nat) (ep src : slot) (rep dst : slot)
+| Push (actor : nat) (cn src dst : slot).
 (** [Grant a ep src rep dst]: domain [a] sends, on the endpoint named by its
     capability at [ep], the capability at [src]; the receiver is the domain
     owning [rep], which holds a capability to the same endpoint at [rep]
-    (it is blocked in a receive) and receives the capability into [dst]. *)
+    (it is blocked in a receive) and receives the capability into [dst].
+    [Push a cn src dst]: domain [a] copies its capability at [src] into the
+    slot [dst] of another CNode, named by the CNode capability (with the
+    write right) that [a] holds at [cn]; this is how a root server
+    distributes authority to the CSpaces of the domains it builds. *)
 
 Definition owned (st : state) (a : nat) (s : slot) : bool := dom_of st s =? a.
 
@@ -260,6 +265,7 @@ Definition step (st : state) (o : op) : option state :=
               match find_obj (objs st) (c_obj (e_cap x)) with
               | Some u =>
                   if otype_eqb (o_type u) Untyped && negb (has_child (objs st) (o_id u))
+                     && negb (otype_eqb ty CNodeObj)
                   then retype_loop (reset_wm st (o_id u)) a x u ty size dsts
                   else None
               | None => None
@@ -283,6 +289,17 @@ Definition step (st : state) (o : op) : option state :=
         | _, _, _ => None
         end
       else None
+  | Push a cn src dst =>
+      if owned st a cn && owned st a src && is_empty (ctes st) dst then
+        match lookup (ctes st) cn, lookup (ctes st) src with
+        | Some xc, Some z =>
+            if otype_eqb (c_type (e_cap xc)) CNodeObj && r_write (c_rights (e_cap xc))
+               && (c_obj (e_cap xc) =? fst dst)
+            then Some (insert_derived st z dst (e_cap z))
+            else None
+        | _, _ => None
+        end
+      else None
   end.
 
 (** Errors leave the state unchanged. *)
@@ -295,9 +312,19 @@ Fixpoint run (st : state) (ops : list op) : state :=
   | o :: os => run (step_or_stay st o) os
   end.
 
-(** ** Boot state: one untyped covering [0, mem), its capability (all
-    rights) in slot (0, 0) of CNode 0; CNode ownership given by [own]. *)
-Definition init (own : nat -> nat) (mem : nat) : state :=
-  mkState [mkObj 0 Untyped 0 mem None]
-          [mkCte (0, 0) (mkCap 0 Untyped all_rights 0) 0 []]
-          own (fun _ => 0) 1 1.
+(** ** Boot state
+    Objects: one untyped (id 0) covering [0, mem) and [n] CNodes (ids 1..n,
+    each of size 1, placed after the untyped memory); CNode [j] belongs to
+    domain [own j] (CSpace layout is static: retype cannot create CNodes).
+    The root domain [own 1] holds, in CNode 1, the untyped capability at
+    slot (1, 0) and a CNode capability to CNode [j] at slot (1, j); all
+    with all rights, unbadged, each a CDT root. *)
+Definition boot_cnode (mem j : nat) : obj := mkObj j CNodeObj (mem + j) 1 None.
+
+Definition boot_cnode_cap (j : nat) : cte :=
+  mkCte (1, j) (mkCap j CNodeObj all_rights 0) j [].
+
+Definition init (own : nat -> nat) (mem n : nat) : state :=
+  mkState (mkObj 0 Untyped 0 mem None :: map (boot_cnode mem) (seq 1 n))
+          (mkCte (1, 0) (mkCap 0 Untyped all_rights 0) 0 [] :: map boot_cnode_cap (seq 1 n))
+          own (fun _ => 0) (S n) (S n).

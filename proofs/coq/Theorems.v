@@ -30,21 +30,21 @@ Qed.
 
 (** Theorem 1, as asked: after any sequence of operations from the boot
     state, every capability's rights are a subset of its CDT parent's. *)
-Theorem rights_never_grow : forall own mem ops x y,
-  let st := run (init own mem) ops in
+Theorem rights_never_grow : forall own mem n ops x y,
+  let st := run (init own mem n) ops in
   cdt_parent st x y -> rsub (c_rights (e_cap x)) (c_rights (e_cap y)).
 Proof.
-  intros own mem ops x y st H.
+  intros own mem n ops x y st H.
   apply (rights_descend_inv st); [apply reachable_inv|].
   apply Relation_Operators.t_step; auto.
 Qed.
 
 (** The same along any chain of derivation (transitive descendants). *)
-Theorem rights_never_grow_desc : forall own mem ops x y,
-  let st := run (init own mem) ops in
+Theorem rights_never_grow_desc : forall own mem n ops x y,
+  let st := run (init own mem n) ops in
   cdt_desc st x y -> rsub (c_rights (e_cap x)) (c_rights (e_cap y)).
 Proof.
-  intros own mem ops x y st H.
+  intros own mem n ops x y st H.
   apply (rights_descend_inv st); auto; apply reachable_inv.
 Qed.
 
@@ -99,8 +99,8 @@ Qed.
 (** Theorem 2, as asked: in any reachable state, after a successful
     revoke of slot [s], the capability in [s] remains and no capability
     in the system is a (transitive) CDT descendant of it. *)
-Theorem revoke_complete : forall own mem ops a s st',
-  step (run (init own mem) ops) (Revoke a s) = Some st' ->
+Theorem revoke_complete : forall own mem n ops a s st',
+  step (run (init own mem n) ops) (Revoke a s) = Some st' ->
   (exists y, In y (ctes st') /\ e_slot y = s) /\
   forall y, In y (ctes st') -> e_slot y = s -> forall x, ~ cdt_desc st' x y.
 Proof.
@@ -125,8 +125,8 @@ Qed.
     state, two distinct live objects have disjoint physical ranges, or
     one is an untyped ancestor (through the retype parent chain) of the
     other and contains its range. *)
-Theorem no_overlap : forall own mem ops a b,
-  let st := run (init own mem) ops in
+Theorem no_overlap : forall own mem n ops a b,
+  let st := run (init own mem n) ops in
   In a (objs st) -> In b (objs st) -> o_id a <> o_id b ->
   disjoint a b \/
   (o_type a = Untyped /\ obj_anc (objs st) a b /\ inside b a) \/
