@@ -1,0 +1,857 @@
+//! The TOML front end: `tile.toml` text → [`SystemDescription`] with every name resolved,
+//! plus the source line of every item and field so that later errors can point at it.
+//!
+//! Unknown fields are errors, every value is type- and range-checked here, and every error
+//! names the file, the line, the item (`domain "net"`) and the field.
+
+use crate::Diagnostic;
+use std::collections::HashMap;
+use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
+use tileos_sysdesc::{
+    Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
+    Notification, Polarity, RestartPolicy, SharedRegion, Signaller, SystemDescription, Trigger,
+};
+use toml_edit::{Item, TableLike, Value};
+
+/// Default stack size of a domain (16 KiB).
+pub const DEFAULT_STACK_SIZE: u64 = 0x4000;
+/// Default heap size of a domain (64 KiB).
+pub const DEFAULT_HEAP_SIZE: u64 = 0x1_0000;
+
+/// A program named by at least one domain: archive entry `index + 1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramRef {
+    /// The program's name (its archive entry name).
+    pub name: String,
+    /// The first domain that uses it.
+    pub domain: String,
+    /// The line of that domain's `program` field.
+    pub line: usize,
+}
+
+/// The result of the front end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The description; domains' `program` fields index [`Parsed::programs`] plus one.
+    pub description: SystemDescription,
+    /// The programs in archive order (entry 1 onwards).
+    pub programs: Vec<ProgramRef>,
+    /// Line of each item's table.
+    pub item_lines: HashMap<Pos, usize>,
+    /// Line of each item's fields.
+    pub field_lines: HashMap<(Pos, &'static str), usize>,
+}
+
+impl Parsed {
+    /// The line of `item`'s `field`, else of `item`, else 1.
+    pub fn line_of(&self, item: Pos, field: &'static str) -> usize {
+        self.field_lines
+            .get(&(item, field))
+            .or_else(|| self.item_lines.get(&item))
+            .copied()
+            .unwrap_or(1)
+    }
+}
+
+/// Parses and resolves `text`; `file` is the name used in messages.
+pub fn parse(file: &str, text: &str) -> Result<Parsed, Diagnostic> {
+    let front = Front {
+        file,
+        line_starts: std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
+        item_lines: HashMap::new(),
+        field_lines: HashMap::new(),
+    };
+    let doc = toml_edit::Document::parse(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| front.line(s.start));
+        front.diag(line, format!("TOML syntax: {}", e.message().trim_end()))
+    })?;
+    front.document(doc.as_table())
+}
+
+/// Front-end state: the file, line lookup and the lines recorded so far.
+struct Front<'f> {
+    /// File name for messages.
+    file: &'f str,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+    /// See [`Parsed::item_lines`].
+    item_lines: HashMap<Pos, usize>,
+    /// See [`Parsed::field_lines`].
+    field_lines: HashMap<(Pos, &'static str), usize>,
+}
+
+/// A table of the document being read: where it is, how to call it in messages, and the
+/// item it becomes.
+struct Tbl<'a> {
+    /// The table.
+    t: &'a dyn TableLike,
+    /// Line of its header (or of its inline table).
+    line: usize,
+    /// What messages call it: `domain "net"`.
+    label: String,
+    /// The description item it becomes.
+    pos: Pos,
+}
+
+/// Name → index of the domains or notifications.
+type Names = HashMap<String, u32>;
+
+impl<'f> Front<'f> {
+    /// 1-based line of byte offset `at`.
+    fn line(&self, at: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= at).max(1)
+    }
+
+    /// Line of a span, else `fallback`.
+    fn span_line(&self, span: Option<std::ops::Range<usize>>, fallback: usize) -> usize {
+        span.map_or(fallback, |s| self.line(s.start))
+    }
+
+    /// An error at `line`.
+    fn diag(&self, line: usize, message: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_string(),
+            line,
+            message,
+        }
+    }
+
+    /// An error about `field` of table `t`, at the field's line.
+    fn field_err(&self, t: &Tbl<'_>, field: &str, problem: impl std::fmt::Display) -> Diagnostic {
+        let line = self.key_line(t, field);
+        self.diag(line, format!("{}: field \"{field}\": {problem}", t.label))
+    }
+
+    /// Line of `field`'s key in `t`, else the table's line.
+    fn key_line(&self, t: &Tbl<'_>, field: &str) -> usize {
+        let key = t.t.key(field).and_then(|k| k.span());
+        let value = t.t.get(field).and_then(|v| v.span());
+        self.span_line(key.or(value), t.line)
+    }
+
+    /// Rejects fields of `t` other than `allowed`, then records the table's line.
+    fn fields(&mut self, t: &Tbl<'_>, allowed: &[&'static str]) -> Result<(), Diagnostic> {
+        for (key, _) in t.t.iter() {
+            if !allowed.contains(&key) {
+                let line = self.key_line(t, key);
+                return Err(self.diag(
+                    line,
+                    format!(
+                        "{}: unknown field \"{key}\" (expected one of: {})",
+                        t.label,
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        self.item_lines.insert(t.pos, t.line);
+        Ok(())
+    }
+
+    /// The value of `field`, if present, recording its line.
+    fn get<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Option<&'a Item> {
+        let item = t.t.get(field)?;
+        let line = self.key_line(t, field);
+        self.field_lines.insert((t.pos, field), line);
+        Some(item)
+    }
+
+    /// The value of a required `field`.
+    fn need<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<&'a Item, Diagnostic> {
+        self.get(t, field)
+            .ok_or_else(|| self.diag(t.line, format!("{}: missing field \"{field}\"", t.label)))
+    }
+
+    /// A type error for `field`.
+    fn wrong_type(&self, t: &Tbl<'_>, field: &str, expected: &str, found: &Item) -> Diagnostic {
+        self.field_err(
+            t,
+            field,
+            format!("expected {expected}, found {}", describe(found)),
+        )
+    }
+
+    /// A required string field.
+    fn string<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<&'a str, Diagnostic> {
+        let item = self.need(t, field)?;
+        item.as_str()
+            .ok_or_else(|| self.wrong_type(t, field, "a string", item))
+    }
+
+    /// An optional string field.
+    fn opt_string<'a>(
+        &mut self,
+        t: &Tbl<'a>,
+        field: &'static str,
+    ) -> Result<Option<&'a str>, Diagnostic> {
+        match self.get(t, field) {
+            None => Ok(None),
+            Some(item) => item
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(t, field, "a string", item)),
+        }
+    }
+
+    /// A string field restricted to `choices`.
+    fn choice(
+        &mut self,
+        t: &Tbl<'_>,
+        field: &'static str,
+        choices: &[&str],
+    ) -> Result<usize, Diagnostic> {
+        let s = self.string(t, field)?;
+        choices.iter().position(|c| *c == s).ok_or_else(|| {
+            let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+            self.field_err(
+                t,
+                field,
+                format!("\"{s}\" is not one of {}", quoted.join(", ")),
+            )
+        })
+    }
+
+    /// An optional integer field within `lo..=hi`.
+    fn opt_int(
+        &mut self,
+        t: &Tbl<'_>,
+        field: &'static str,
+        lo: i128,
+        hi: i128,
+    ) -> Result<Option<i128>, Diagnostic> {
+        let Some(item) = self.get(t, field) else {
+            return Ok(None);
+        };
+        let v = item
+            .as_integer()
+            .ok_or_else(|| self.wrong_type(t, field, "an integer", item))?;
+        let v = i128::from(v);
+        if v < lo || v > hi {
+            let range = if hi == i128::from(i64::MAX) {
+                format!("must not be negative, found {v}")
+            } else {
+                format!("{v} is out of range {lo}..={hi}")
+            };
+            return Err(self.field_err(t, field, range));
+        }
+        Ok(Some(v))
+    }
+
+    /// A required integer field within `lo..=hi`.
+    fn int(
+        &mut self,
+        t: &Tbl<'_>,
+        field: &'static str,
+        lo: i128,
+        hi: i128,
+    ) -> Result<i128, Diagnostic> {
+        self.need(t, field)?;
+        self.opt_int(t, field, lo, hi).map(|v| v.unwrap_or(lo))
+    }
+
+    /// A required non-negative 64-bit field (addresses, sizes, badges).
+    fn u64(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<u64, Diagnostic> {
+        self.int(t, field, 0, i128::from(i64::MAX))
+            .map(|v| v as u64)
+    }
+
+    /// An optional non-negative 64-bit field with a default.
+    fn u64_or(
+        &mut self,
+        t: &Tbl<'_>,
+        field: &'static str,
+        default: u64,
+    ) -> Result<u64, Diagnostic> {
+        Ok(self
+            .opt_int(t, field, 0, i128::from(i64::MAX))?
+            .map_or(default, |v| v as u64))
+    }
+
+    /// A reference to a domain or notification by name.
+    fn reference(
+        &mut self,
+        t: &Tbl<'_>,
+        field: &'static str,
+        names: &Names,
+        kind: &str,
+    ) -> Result<u32, Diagnostic> {
+        let name = self.string(t, field)?;
+        names
+            .get(name)
+            .copied()
+            .ok_or_else(|| self.field_err(t, field, format!("unknown {kind} \"{name}\"")))
+    }
+
+    /// The tables of a list field: an array of tables (`[[x]]`) or an array of inline tables.
+    fn list<'a>(
+        &mut self,
+        parent: &Tbl<'a>,
+        field: &'static str,
+        required: bool,
+    ) -> Result<Vec<(&'a dyn TableLike, usize)>, Diagnostic> {
+        let Some(item) = self.get(parent, field) else {
+            if required {
+                return Err(self.diag(
+                    parent.line,
+                    format!("{}: missing field \"{field}\"", parent.label),
+                ));
+            }
+            return Ok(Vec::new());
+        };
+        let fallback = self.key_line(parent, field);
+        match item {
+            Item::ArrayOfTables(aot) => Ok(aot
+                .iter()
+                .map(|t| (t as &dyn TableLike, self.span_line(t.span(), fallback)))
+                .collect()),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .map(|v| match v.as_inline_table() {
+                    Some(t) => Ok((t as &dyn TableLike, self.span_line(v.span(), fallback))),
+                    None => Err(self.field_err(
+                        parent,
+                        field,
+                        format!(
+                            "expected an array of tables, found an array containing {}",
+                            describe_value(v)
+                        ),
+                    )),
+                })
+                .collect(),
+            other => Err(self.wrong_type(parent, field, "an array of tables", other)),
+        }
+    }
+
+    /// Reads the whole document.
+    fn document(mut self, root: &toml_edit::Table) -> Result<Parsed, Diagnostic> {
+        let root = Tbl {
+            t: root,
+            line: 1,
+            label: String::from("top level"),
+            pos: Pos::Tile,
+        };
+        const SECTIONS: [&str; 8] = [
+            "tile",
+            "domain",
+            "endpoint",
+            "notification",
+            "shared_region",
+            "device_memory",
+            "irq",
+            "ioport",
+        ];
+        self.fields(&root, &SECTIONS)?;
+        let name = match self.get(&root, "tile") {
+            None => return Err(self.diag(1, String::from("missing section [tile]"))),
+            Some(item) => {
+                let t = item
+                    .as_table_like()
+                    .ok_or_else(|| self.wrong_type(&root, "tile", "a table", item))?;
+                let tile = Tbl {
+                    t,
+                    line: self.span_line(item.span(), 1),
+                    label: String::from("tile"),
+                    pos: Pos::Tile,
+                };
+                self.fields(&tile, &["name"])?;
+                self.string(&tile, "name")?.to_string()
+            }
+        };
+
+        let domain_tables = self.list(&root, "domain", true)?;
+        if domain_tables.is_empty() {
+            return Err(self.diag(1, String::from("no [[domain]] declared")));
+        }
+        let mut domains = Vec::new();
+        let mut programs: Vec<ProgramRef> = Vec::new();
+        for (i, &(t, line)) in domain_tables.iter().enumerate() {
+            domains.push(self.domain(t, line, i, &mut programs)?);
+        }
+        let mut domain_names = Names::new();
+        for (i, d) in domains.iter().enumerate().rev() {
+            domain_names.insert(d.name.clone(), i as u32);
+        }
+
+        let mut endpoints = Vec::new();
+        for (i, (t, line)) in self.list(&root, "endpoint", false)?.into_iter().enumerate() {
+            endpoints.push(self.endpoint(t, line, i, &domain_names)?);
+        }
+        let mut notifications = Vec::new();
+        for (i, (t, line)) in self
+            .list(&root, "notification", false)?
+            .into_iter()
+            .enumerate()
+        {
+            notifications.push(self.notification(t, line, i, &domain_names)?);
+        }
+        let mut notification_names = Names::new();
+        for (i, n) in notifications.iter().enumerate().rev() {
+            notification_names.insert(n.name.clone(), i as u32);
+        }
+        let mut shared_regions = Vec::new();
+        for (i, (t, line)) in self
+            .list(&root, "shared_region", false)?
+            .into_iter()
+            .enumerate()
+        {
+            shared_regions.push(self.shared_region(t, line, i, &domain_names)?);
+        }
+        let mut device_memory = Vec::new();
+        for (i, (t, line)) in self
+            .list(&root, "device_memory", false)?
+            .into_iter()
+            .enumerate()
+        {
+            device_memory.push(self.device_memory(t, line, i, &domain_names)?);
+        }
+        let mut irqs = Vec::new();
+        for (i, (t, line)) in self.list(&root, "irq", false)?.into_iter().enumerate() {
+            irqs.push(self.irq(t, line, i, &domain_names, &notification_names)?);
+        }
+        let mut io_ports = Vec::new();
+        for (i, (t, line)) in self.list(&root, "ioport", false)?.into_iter().enumerate() {
+            io_ports.push(self.ioport(t, line, i, &domain_names)?);
+        }
+        Ok(Parsed {
+            description: SystemDescription {
+                name,
+                domains,
+                endpoints,
+                notifications,
+                shared_regions,
+                device_memory,
+                irqs,
+                io_ports,
+            },
+            programs,
+            item_lines: self.item_lines,
+            field_lines: self.field_lines,
+        })
+    }
+
+    /// Builds the [`Tbl`] for the `index`th `[[kind]]`, labelled by its `name` when it has one.
+    fn named<'a>(
+        &self,
+        kind: &str,
+        t: &'a dyn TableLike,
+        line: usize,
+        index: usize,
+        pos: Pos,
+    ) -> Tbl<'a> {
+        let label = match t.get("name").and_then(Item::as_str) {
+            Some(name) => format!("{kind} \"{name}\""),
+            None => format!("{kind} #{}", index + 1),
+        };
+        Tbl {
+            t,
+            line,
+            label,
+            pos,
+        }
+    }
+
+    /// A sub-table of a list (`clients`, `signallers`, `mappings`), labelled by its domain.
+    fn member<'a>(
+        &self,
+        parent: &Tbl<'_>,
+        what: &str,
+        t: &'a dyn TableLike,
+        line: usize,
+        index: usize,
+        pos: Pos,
+    ) -> Tbl<'a> {
+        let who = match t.get("domain").and_then(Item::as_str) {
+            Some(domain) => format!("\"{domain}\""),
+            None => format!("#{}", index + 1),
+        };
+        Tbl {
+            t,
+            line,
+            label: format!("{}: {what} {who}", parent.label),
+            pos,
+        }
+    }
+
+    /// One `[[domain]]`.
+    fn domain(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        programs: &mut Vec<ProgramRef>,
+    ) -> Result<Domain, Diagnostic> {
+        let t = self.named("domain", t, line, i, Pos::Domain(i));
+        self.fields(
+            &t,
+            &[
+                "name",
+                "program",
+                "priority",
+                "mcp",
+                "stack_size",
+                "heap_size",
+                "restart",
+            ],
+        )?;
+        let name = self.string(&t, "name")?.to_string();
+        let program_name = self.string(&t, "program")?;
+        if !valid_entry_name(program_name) || program_name == DESCRIPTION_ENTRY {
+            return Err(self.field_err(
+                &t,
+                "program",
+                format!("\"{program_name}\" is not a program name (1..=40 characters of [A-Za-z0-9_.-], not \"{DESCRIPTION_ENTRY}\")"),
+            ));
+        }
+        let program = match programs.iter().position(|p| p.name == program_name) {
+            Some(p) => p,
+            None => {
+                let line = self.key_line(&t, "program");
+                programs.push(ProgramRef {
+                    name: program_name.to_string(),
+                    domain: name.clone(),
+                    line,
+                });
+                programs.len() - 1
+            }
+        };
+        let priority = self.int(&t, "priority", 0, 255)? as u8;
+        let mcp = self
+            .opt_int(&t, "mcp", 0, 255)?
+            .map_or(priority, |v| v as u8);
+        let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
+        let heap_size = self.u64_or(&t, "heap_size", DEFAULT_HEAP_SIZE)?;
+        let restart = match self.get(&t, "restart") {
+            None => RestartPolicy::Never,
+            Some(item) => {
+                let r = item
+                    .as_table_like()
+                    .ok_or_else(|| self.wrong_type(&t, "restart", "a table", item))?;
+                let r = Tbl {
+                    t: r,
+                    line: self.span_line(item.span(), self.key_line(&t, "restart")),
+                    label: format!("{}: restart", t.label),
+                    pos: t.pos,
+                };
+                self.fields(&r, &["policy", "max_restarts", "backoff_ms"])?;
+                if self.choice(&r, "policy", &["never", "always"])? == 1 {
+                    RestartPolicy::Always {
+                        max_restarts: self.int(&r, "max_restarts", 0, i128::from(u32::MAX))? as u32,
+                        backoff_ms: self
+                            .opt_int(&r, "backoff_ms", 0, i128::from(u32::MAX))?
+                            .unwrap_or(0) as u32,
+                    }
+                } else if let Some(field) = ["max_restarts", "backoff_ms"]
+                    .into_iter()
+                    .find(|f| r.t.contains_key(f))
+                {
+                    return Err(self.field_err(
+                        &r,
+                        field,
+                        "is only allowed with policy \"always\"",
+                    ));
+                } else {
+                    RestartPolicy::Never
+                }
+            }
+        };
+        // The restart table shares the domain's position: restore the domain's own line.
+        self.item_lines.insert(t.pos, t.line);
+        Ok(Domain {
+            name,
+            program: program as u32 + 1,
+            priority,
+            mcp,
+            stack_size,
+            heap_size,
+            restart,
+        })
+    }
+
+    /// One `[[endpoint]]`.
+    fn endpoint(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        e: usize,
+        domains: &Names,
+    ) -> Result<Endpoint, Diagnostic> {
+        let t = self.named("endpoint", t, line, e, Pos::Endpoint(e));
+        self.fields(&t, &["name", "server", "clients"])?;
+        let name = self.string(&t, "name")?.to_string();
+        let server = self.reference(&t, "server", domains, "domain")?;
+        let mut clients = Vec::new();
+        for (c, (ct, line)) in self.list(&t, "clients", true)?.into_iter().enumerate() {
+            let ct = self.member(
+                &t,
+                "client",
+                ct,
+                line,
+                c,
+                Pos::Client {
+                    endpoint: e,
+                    client: c,
+                },
+            );
+            self.fields(&ct, &["domain", "badge"])?;
+            let domain = self.reference(&ct, "domain", domains, "domain")?;
+            let badge = self.u64(&ct, "badge")?;
+            clients.push(Client { domain, badge });
+        }
+        Ok(Endpoint {
+            name,
+            server,
+            clients,
+        })
+    }
+
+    /// One `[[notification]]`.
+    fn notification(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        n: usize,
+        domains: &Names,
+    ) -> Result<Notification, Diagnostic> {
+        let t = self.named("notification", t, line, n, Pos::Notification(n));
+        self.fields(&t, &["name", "waiter", "signallers"])?;
+        let name = self.string(&t, "name")?.to_string();
+        let waiter = self.reference(&t, "waiter", domains, "domain")?;
+        let mut signallers = Vec::new();
+        for (s, (st, line)) in self.list(&t, "signallers", false)?.into_iter().enumerate() {
+            let st = self.member(
+                &t,
+                "signaller",
+                st,
+                line,
+                s,
+                Pos::Signaller {
+                    notification: n,
+                    signaller: s,
+                },
+            );
+            self.fields(&st, &["domain", "bits"])?;
+            let domain = self.reference(&st, "domain", domains, "domain")?;
+            let item = self.need(&st, "bits")?;
+            let array = item
+                .as_array()
+                .ok_or_else(|| self.wrong_type(&st, "bits", "an array of bit numbers", item))?;
+            let mut badge = 0u64;
+            for v in array.iter() {
+                let bit = v.as_integer().ok_or_else(|| {
+                    self.field_err(
+                        &st,
+                        "bits",
+                        format!("expected bit numbers, found {}", describe_value(v)),
+                    )
+                })?;
+                if !(0..64).contains(&bit) {
+                    return Err(self.field_err(
+                        &st,
+                        "bits",
+                        format!("bit {bit} is out of range 0..=63"),
+                    ));
+                }
+                if badge & (1 << bit) != 0 {
+                    return Err(self.field_err(&st, "bits", format!("bit {bit} is listed twice")));
+                }
+                badge |= 1 << bit;
+            }
+            signallers.push(Signaller { domain, badge });
+        }
+        Ok(Notification {
+            name,
+            waiter,
+            signallers,
+        })
+    }
+
+    /// One `[[shared_region]]`.
+    fn shared_region(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        r: usize,
+        domains: &Names,
+    ) -> Result<SharedRegion, Diagnostic> {
+        let t = self.named("shared region", t, line, r, Pos::SharedRegion(r));
+        self.fields(&t, &["name", "size", "mappings"])?;
+        let name = self.string(&t, "name")?.to_string();
+        let size = self.u64(&t, "size")?;
+        let mut mappings = Vec::new();
+        for (m, (mt, line)) in self.list(&t, "mappings", true)?.into_iter().enumerate() {
+            let mt = self.member(
+                &t,
+                "mapping",
+                mt,
+                line,
+                m,
+                Pos::Mapping {
+                    region: r,
+                    mapping: m,
+                },
+            );
+            self.fields(&mt, &["domain", "vaddr", "rights"])?;
+            let domain = self.reference(&mt, "domain", domains, "domain")?;
+            let vaddr = self.u64(&mt, "vaddr")?;
+            let rights = match self.opt_string(&mt, "rights")? {
+                None | Some("rw") => MapRights::ReadWrite,
+                Some("r") => MapRights::Read,
+                Some("rx") => MapRights::ReadExecute,
+                Some(other) => {
+                    let wx = if other.contains('w') && other.contains('x') {
+                        " (writable and executable together is not allowed)"
+                    } else {
+                        ""
+                    };
+                    return Err(self.field_err(
+                        &mt,
+                        "rights",
+                        format!("\"{other}\" is not one of \"r\", \"rw\", \"rx\"{wx}"),
+                    ));
+                }
+            };
+            mappings.push(Mapping {
+                domain,
+                vaddr,
+                rights,
+            });
+        }
+        Ok(SharedRegion {
+            name,
+            size,
+            mappings,
+        })
+    }
+
+    /// One `[[device_memory]]`.
+    fn device_memory(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        domains: &Names,
+    ) -> Result<DeviceMemory, Diagnostic> {
+        let t = self.named("device memory", t, line, i, Pos::DeviceMemory(i));
+        self.fields(
+            &t,
+            &["name", "paddr", "size", "domain", "vaddr", "uncached"],
+        )?;
+        let name = self.string(&t, "name")?.to_string();
+        let paddr = self.u64(&t, "paddr")?;
+        let size = self.u64(&t, "size")?;
+        let domain = self.reference(&t, "domain", domains, "domain")?;
+        let vaddr = self.u64(&t, "vaddr")?;
+        let uncached = match self.get(&t, "uncached") {
+            None => true,
+            Some(item) => item
+                .as_bool()
+                .ok_or_else(|| self.wrong_type(&t, "uncached", "a boolean", item))?,
+        };
+        Ok(DeviceMemory {
+            name,
+            paddr,
+            size,
+            domain,
+            vaddr,
+            uncached,
+        })
+    }
+
+    /// One `[[irq]]`.
+    fn irq(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        domains: &Names,
+        notifications: &Names,
+    ) -> Result<Irq, Diagnostic> {
+        let label = match t.get("pin").and_then(Item::as_integer) {
+            Some(pin) => format!("irq pin {pin}"),
+            None => format!("irq #{}", i + 1),
+        };
+        let t = Tbl {
+            t,
+            line,
+            label,
+            pos: Pos::Irq(i),
+        };
+        self.fields(
+            &t,
+            &[
+                "pin",
+                "trigger",
+                "polarity",
+                "domain",
+                "notification",
+                "bit",
+            ],
+        )?;
+        let pin = self.int(&t, "pin", 0, 255)? as u8;
+        let trigger =
+            [Trigger::Edge, Trigger::Level][self.choice(&t, "trigger", &["edge", "level"])?];
+        let polarity =
+            [Polarity::High, Polarity::Low][self.choice(&t, "polarity", &["high", "low"])?];
+        let domain = self.reference(&t, "domain", domains, "domain")?;
+        let notification = self.reference(&t, "notification", notifications, "notification")?;
+        let bit = self.int(&t, "bit", 0, 63)? as u8;
+        Ok(Irq {
+            pin,
+            trigger,
+            polarity,
+            domain,
+            notification,
+            bit,
+        })
+    }
+
+    /// One `[[ioport]]`.
+    fn ioport(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        domains: &Names,
+    ) -> Result<IoPortRange, Diagnostic> {
+        let t = Tbl {
+            t,
+            line,
+            label: format!("ioport #{}", i + 1),
+            pos: Pos::IoPorts(i),
+        };
+        self.fields(&t, &["first", "last", "domain"])?;
+        let first = self.int(&t, "first", 0, 0xffff)? as u16;
+        let last = self.int(&t, "last", 0, 0xffff)? as u16;
+        let domain = self.reference(&t, "domain", domains, "domain")?;
+        Ok(IoPortRange {
+            first,
+            last,
+            domain,
+        })
+    }
+}
+
+/// "a string", "an integer", … for type errors.
+fn describe(item: &Item) -> String {
+    match item {
+        Item::Value(v) => describe_value(v),
+        Item::Table(_) => String::from("a table"),
+        Item::ArrayOfTables(_) => String::from("an array of tables"),
+        Item::None => String::from("nothing"),
+    }
+}
+
+/// "a string", "an integer", … for a value.
+fn describe_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string \"{}\"", s.value()),
+        Value::Integer(i) => format!("the integer {}", i.value()),
+        Value::Float(f) => format!("the float {}", f.value()),
+        Value::Boolean(b) => format!("the boolean {}", b.value()),
+        Value::Datetime(_) => String::from("a datetime"),
+        Value::Array(_) => String::from("an array"),
+        Value::InlineTable(_) => String::from("an inline table"),
+    }
+}

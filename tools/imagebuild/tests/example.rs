@@ -1,0 +1,197 @@
+//! The example description builds into an archive that `tileos_sysdesc::load` accepts and
+//! that holds exactly the compiled description and the program ELFs; program lookup rules.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tileos_imagebuild::{Error, Programs, build, check_elf, compile};
+use tileos_sysdesc::{MapRights, RestartPolicy, load};
+
+const EXAMPLE: &str = "examples/tile.toml";
+
+/// A minimal x86_64 ELF64 executable header followed by `tag`, so each program differs.
+fn fake_elf(tag: &str) -> Vec<u8> {
+    let mut elf = vec![0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2;
+    elf[5] = 1;
+    elf[16] = 2;
+    elf[18] = 62;
+    elf.extend_from_slice(tag.as_bytes());
+    elf
+}
+
+/// A fresh directory under the target directory holding fake ELFs for `names`.
+fn program_dir(test: &str, names: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    for name in names {
+        std::fs::write(dir.join(name), fake_elf(name)).expect("write fake ELF");
+    }
+    dir
+}
+
+const PROGRAMS: [&str; 4] = ["console", "net-driver", "echo", "client"];
+
+#[test]
+fn example_compiles_with_every_feature() {
+    let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
+    let c = compile("tile.toml", &text).expect("example is valid");
+    let d = &c.description;
+    assert_eq!(d.name, "example-tile");
+    let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, PROGRAMS);
+    assert_eq!(d.domains.len(), 5);
+    // Both clients run program "client", archive entry 4.
+    assert_eq!((d.domains[3].program, d.domains[4].program), (4, 4));
+    assert_eq!(
+        d.domains[0].restart,
+        RestartPolicy::Always {
+            max_restarts: 5,
+            backoff_ms: 100
+        }
+    );
+    assert_eq!(
+        d.domains[1].restart,
+        RestartPolicy::Always {
+            max_restarts: 3,
+            backoff_ms: 500
+        }
+    );
+    assert_eq!(d.domains[1].mcp, 160);
+    assert_eq!(d.domains[3].mcp, 90);
+    assert_eq!(
+        (d.domains[3].stack_size, d.domains[3].heap_size),
+        (0x4000, 0x10000)
+    );
+    assert_eq!(d.notifications[0].signallers[1].badge, 0b110 << 8);
+    assert_eq!(
+        d.shared_regions[1].mappings[0].rights,
+        MapRights::ReadExecute
+    );
+    assert_eq!(d.shared_regions[0].mappings[1].rights, MapRights::Read);
+    assert_eq!(d.irqs.len(), 2);
+    assert_eq!(d.io_ports.len(), 2);
+    assert!(d.device_memory[0].uncached);
+}
+
+#[test]
+fn example_round_trips_through_the_archive() {
+    let dir = program_dir("round-trip", &PROGRAMS);
+    let programs = Programs {
+        overrides: Vec::new(),
+        dirs: vec![dir.clone()],
+    };
+    let bytes = build(Path::new(EXAMPLE), &programs).expect("example builds");
+    let (archive, loaded) = load(&bytes).expect("archive loads");
+    let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
+    assert_eq!(
+        loaded,
+        compile("tile.toml", &text).expect("valid").description
+    );
+    assert_eq!(archive.len(), 1 + PROGRAMS.len());
+    for domain in &loaded.domains {
+        let entry = archive
+            .entry(domain.program as usize)
+            .expect("program entry");
+        assert_eq!(
+            entry.data,
+            std::fs::read(dir.join(entry.name)).expect("ELF").as_slice()
+        );
+    }
+}
+
+#[test]
+fn overrides_win_and_must_be_used() {
+    let dir = program_dir("overrides", &PROGRAMS);
+    let special = dir.join("special-echo");
+    std::fs::write(&special, fake_elf("special")).expect("write");
+    let programs = Programs {
+        overrides: vec![("echo".into(), special.clone())],
+        dirs: vec![dir.clone()],
+    };
+    let bytes = build(Path::new(EXAMPLE), &programs).expect("builds");
+    let (archive, _) = load(&bytes).expect("loads");
+    assert_eq!(
+        archive.find("echo").expect("echo entry").1.data,
+        fake_elf("special").as_slice()
+    );
+
+    let unused = Programs {
+        overrides: vec![("nope".into(), special)],
+        dirs: vec![dir],
+    };
+    let err = build(Path::new(EXAMPLE), &unused).expect_err("unused override");
+    assert!(
+        matches!(err, Error::UnusedProgram(ref n) if n == "nope"),
+        "{err}"
+    );
+}
+
+#[test]
+fn programs_must_be_x86_64_executables() {
+    let dir = program_dir("bad-elf", &PROGRAMS);
+    let mut shared_object = fake_elf("so");
+    shared_object[16] = 3;
+    std::fs::write(dir.join("echo"), shared_object).expect("write");
+    let err = build(
+        Path::new(EXAMPLE),
+        &Programs {
+            overrides: Vec::new(),
+            dirs: vec![dir.clone()],
+        },
+    )
+    .expect_err("ET_DYN is rejected");
+    let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("program = \"echo\""))
+        .expect("echo's program line");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "examples/tile.toml:{line}: domain \"echo\": field \"program\": {} is not an x86_64 ELF64 executable: not an executable (ET_EXEC)",
+            dir.join("echo").display()
+        )
+    );
+    assert_eq!(check_elf(b"\x7fELF"), Err("shorter than an ELF64 header"));
+    assert_eq!(check_elf(&[0; 64]), Err("bad magic"));
+    let mut e = fake_elf("");
+    e[4] = 1;
+    assert_eq!(check_elf(&e), Err("not 64-bit"));
+    let mut e = fake_elf("");
+    e[5] = 2;
+    assert_eq!(check_elf(&e), Err("not little-endian"));
+    let mut e = fake_elf("");
+    e[18] = 3;
+    assert_eq!(check_elf(&e), Err("not x86_64"));
+}
+
+#[test]
+fn the_tool_writes_an_archive() {
+    let dir = program_dir("cli", &PROGRAMS);
+    let out = dir.join("archive.bin");
+    let status = Command::new(env!("CARGO_BIN_EXE_tileos-imagebuild"))
+        .args([EXAMPLE, "--program-dir"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("the tool runs");
+    assert!(status.success());
+    let bytes = std::fs::read(&out).expect("archive written");
+    assert!(load(&bytes).is_ok());
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let doc = std::fs::read_to_string("../../docs/system-description.md").expect("docs exist");
+    let start = doc
+        .find("Abridged:\n\n```toml\n")
+        .expect("abridged example")
+        + "Abridged:\n\n```toml\n".len();
+    let end = start + doc[start..].find("```").expect("end of example");
+    let c =
+        compile("system-description.md", &doc[start..end]).expect("documented example is valid");
+    assert_eq!(c.description.domains.len(), 2);
+}

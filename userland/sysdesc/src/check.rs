@@ -1,0 +1,668 @@
+//! Validation of a compiled [`SystemDescription`]: every rule the image builder enforces on
+//! resolved values, run again by the root server on what it actually booted with.
+//!
+//! Errors name the item (by name where it has one) and the field, and carry the item's
+//! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
+
+use crate::{
+    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_SIZE, MIN_VADDR, NOTIFICATION_BITS, PAGE_SIZE, PHYS_TOP,
+    RestartPolicy, SystemDescription, USER_TOP,
+};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Where in a description a rule is broken (indices into the description's vectors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Item {
+    /// The tile itself.
+    Tile,
+    /// A domain.
+    Domain(usize),
+    /// An endpoint.
+    Endpoint(usize),
+    /// A client of an endpoint.
+    Client {
+        /// The endpoint.
+        endpoint: usize,
+        /// The client's index in its list.
+        client: usize,
+    },
+    /// A notification.
+    Notification(usize),
+    /// A signaller of a notification.
+    Signaller {
+        /// The notification.
+        notification: usize,
+        /// The signaller's index in its list.
+        signaller: usize,
+    },
+    /// A shared region.
+    SharedRegion(usize),
+    /// A mapping of a shared region.
+    Mapping {
+        /// The region.
+        region: usize,
+        /// The mapping's index in its list.
+        mapping: usize,
+    },
+    /// A device memory range.
+    DeviceMemory(usize),
+    /// An IRQ.
+    Irq(usize),
+    /// An IO port range.
+    IoPorts(usize),
+}
+
+/// A broken rule: where, which field, and a full message such as
+/// `domain "net": field "priority": 200 is above the domain's mcp 100`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckError {
+    /// The item that breaks the rule.
+    pub item: Item,
+    /// The field of that item (as spelled in `tile.toml`).
+    pub field: &'static str,
+    /// The whole message, naming the item and the field.
+    pub message: String,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A virtual range claimed in one domain, for the overlap check.
+struct Claim {
+    /// Who claims it.
+    item: Item,
+    /// The domain.
+    domain: usize,
+    /// First address.
+    start: u64,
+    /// One past the last address.
+    end: u64,
+}
+
+/// Whether `name` is a valid name: 1..=[`MAX_NAME_LEN`] bytes of `[A-Za-z0-9_.-]`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl SystemDescription {
+    /// Checks every rule of `docs/system-description.md` that can be checked on the compiled
+    /// form, given the number of entries of the boot archive it came in (programs are entries
+    /// `1..archive_entries`). Returns the first broken rule, in a fixed order: tile, domains,
+    /// endpoints, notifications, IRQs, shared regions, device memory, address overlaps, IO ports.
+    pub fn check(&self, archive_entries: usize) -> Result<(), CheckError> {
+        Checker { d: self }.run(archive_entries)
+    }
+}
+
+/// The checker: the description plus message helpers.
+struct Checker<'a> {
+    /// The description under check.
+    d: &'a SystemDescription,
+}
+
+impl Checker<'_> {
+    /// A domain's name for messages.
+    fn domain(&self, id: usize) -> &str {
+        self.d.domains.get(id).map_or("?", |d| d.name.as_str())
+    }
+
+    /// The label that starts every message about `item`.
+    fn label(&self, item: Item) -> String {
+        let d = self.d;
+        let name = |v: Option<&String>| v.map_or(String::from("?"), String::clone);
+        match item {
+            Item::Tile => String::from("tile"),
+            Item::Domain(i) => format!("domain \"{}\"", self.domain(i)),
+            Item::Endpoint(i) => {
+                format!("endpoint \"{}\"", name(d.endpoints.get(i).map(|e| &e.name)))
+            }
+            Item::Client { endpoint, client } => {
+                let e = d.endpoints.get(endpoint);
+                let who = e
+                    .and_then(|e| e.clients.get(client))
+                    .map(|c| c.domain as usize);
+                format!(
+                    "endpoint \"{}\": client {}",
+                    name(e.map(|e| &e.name)),
+                    self.member(who, client)
+                )
+            }
+            Item::Notification(i) => {
+                format!(
+                    "notification \"{}\"",
+                    name(d.notifications.get(i).map(|n| &n.name))
+                )
+            }
+            Item::Signaller {
+                notification,
+                signaller,
+            } => {
+                let n = d.notifications.get(notification);
+                let who = n
+                    .and_then(|n| n.signallers.get(signaller))
+                    .map(|s| s.domain as usize);
+                format!(
+                    "notification \"{}\": signaller {}",
+                    name(n.map(|n| &n.name)),
+                    self.member(who, signaller)
+                )
+            }
+            Item::SharedRegion(i) => {
+                format!(
+                    "shared region \"{}\"",
+                    name(d.shared_regions.get(i).map(|r| &r.name))
+                )
+            }
+            Item::Mapping { region, mapping } => {
+                let r = d.shared_regions.get(region);
+                let who = r
+                    .and_then(|r| r.mappings.get(mapping))
+                    .map(|m| m.domain as usize);
+                format!(
+                    "shared region \"{}\": mapping {}",
+                    name(r.map(|r| &r.name)),
+                    self.member(who, mapping)
+                )
+            }
+            Item::DeviceMemory(i) => {
+                format!(
+                    "device memory \"{}\"",
+                    name(d.device_memory.get(i).map(|m| &m.name))
+                )
+            }
+            Item::Irq(i) => match d.irqs.get(i) {
+                Some(irq) => format!("irq pin {}", irq.pin),
+                None => format!("irq {i}"),
+            },
+            Item::IoPorts(i) => match d.io_ports.get(i) {
+                Some(p) => format!("ioport range {:#x}..={:#x}", p.first, p.last),
+                None => format!("ioport range {i}"),
+            },
+        }
+    }
+
+    /// Names a list member by its domain when that domain exists, else by its position.
+    fn member(&self, domain: Option<usize>, index: usize) -> String {
+        match domain {
+            Some(id) if id < self.d.domains.len() => format!("\"{}\"", self.domain(id)),
+            _ => format!("#{index}"),
+        }
+    }
+
+    /// Builds the error for `item`'s `field`.
+    fn err(&self, item: Item, field: &'static str, problem: impl fmt::Display) -> CheckError {
+        CheckError {
+            item,
+            field,
+            message: format!("{}: field \"{field}\": {problem}", self.label(item)),
+        }
+    }
+
+    /// Checks that `id` names a domain.
+    fn domain_ref(&self, item: Item, field: &'static str, id: u32) -> Result<usize, CheckError> {
+        let id = id as usize;
+        if id < self.d.domains.len() {
+            Ok(id)
+        } else {
+            Err(self.err(
+                item,
+                field,
+                format_args!(
+                    "domain {id} does not exist ({} domains)",
+                    self.d.domains.len()
+                ),
+            ))
+        }
+    }
+
+    /// Checks a name: valid characters and unique among `earlier`.
+    fn name<'n>(
+        &self,
+        item: Item,
+        name: &str,
+        mut earlier: impl Iterator<Item = &'n String>,
+    ) -> Result<(), CheckError> {
+        if !valid_name(name) {
+            return Err(self.err(
+                item,
+                "name",
+                format_args!("\"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]"),
+            ));
+        }
+        if earlier.any(|n| n == name) {
+            return Err(self.err(item, "name", format_args!("\"{name}\" is declared twice")));
+        }
+        Ok(())
+    }
+
+    /// Checks a size: a multiple of the page size, at most [`MAX_SIZE`], non-zero if asked.
+    fn size(
+        &self,
+        item: Item,
+        field: &'static str,
+        size: u64,
+        nonzero: bool,
+    ) -> Result<(), CheckError> {
+        if nonzero && size == 0 {
+            return Err(self.err(item, field, "must not be 0"));
+        }
+        if size % PAGE_SIZE != 0 {
+            return Err(self.err(
+                item,
+                field,
+                format_args!("{size:#x} is not a multiple of the page size {PAGE_SIZE:#x}"),
+            ));
+        }
+        if size > MAX_SIZE {
+            return Err(self.err(
+                item,
+                field,
+                format_args!("{size:#x} is larger than {MAX_SIZE:#x}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a virtual range: page-aligned, within `MIN_VADDR..=USER_TOP`.
+    fn vaddr(&self, item: Item, vaddr: u64, size: u64) -> Result<(), CheckError> {
+        if vaddr % PAGE_SIZE != 0 {
+            return Err(self.err(
+                item,
+                "vaddr",
+                format_args!("{vaddr:#x} is not page-aligned"),
+            ));
+        }
+        if vaddr < MIN_VADDR || vaddr.checked_add(size).is_none_or(|end| end > USER_TOP) {
+            return Err(self.err(
+                item,
+                "vaddr",
+                format_args!("{vaddr:#x} (size {size:#x}) is not inside the user range {MIN_VADDR:#x}..{USER_TOP:#x}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs every check in order.
+    fn run(&self, archive_entries: usize) -> Result<(), CheckError> {
+        let d = self.d;
+        if !valid_name(&d.name) {
+            return Err(self.err(
+                Item::Tile,
+                "name",
+                format_args!(
+                    "\"{}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]",
+                    d.name
+                ),
+            ));
+        }
+        self.domains(archive_entries)?;
+        self.endpoints()?;
+        self.notifications_and_irqs()?;
+        let mut claims = Vec::new();
+        self.shared_regions(&mut claims)?;
+        self.device_memory(&mut claims)?;
+        for (i, c) in claims.iter().enumerate() {
+            if let Some(o) = claims[..i]
+                .iter()
+                .find(|o| o.domain == c.domain && o.start < c.end && c.start < o.end)
+            {
+                return Err(self.err(
+                    c.item,
+                    "vaddr",
+                    format_args!(
+                        "{:#x}..{:#x} overlaps {} at {:#x}..{:#x} in domain \"{}\"",
+                        c.start,
+                        c.end,
+                        self.label(o.item),
+                        o.start,
+                        o.end,
+                        self.domain(c.domain)
+                    ),
+                ));
+            }
+        }
+        self.io_ports()
+    }
+
+    /// Domain rules.
+    fn domains(&self, archive_entries: usize) -> Result<(), CheckError> {
+        for (i, dom) in self.d.domains.iter().enumerate() {
+            let item = Item::Domain(i);
+            self.name(item, &dom.name, self.d.domains[..i].iter().map(|d| &d.name))?;
+            let program = dom.program as usize;
+            if program == 0 || program >= archive_entries {
+                return Err(self.err(item, "program", format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})")));
+            }
+            if dom.priority > dom.mcp {
+                return Err(self.err(
+                    item,
+                    "priority",
+                    format_args!("{} is above the domain's mcp {}", dom.priority, dom.mcp),
+                ));
+            }
+            self.size(item, "stack_size", dom.stack_size, true)?;
+            self.size(item, "heap_size", dom.heap_size, false)?;
+            if let RestartPolicy::Always {
+                max_restarts: 0, ..
+            } = dom.restart
+            {
+                return Err(self.err(
+                    item,
+                    "restart",
+                    "max_restarts must be at least 1 (use policy \"never\" for no restarts)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Endpoint rules.
+    fn endpoints(&self) -> Result<(), CheckError> {
+        for (e, ep) in self.d.endpoints.iter().enumerate() {
+            let item = Item::Endpoint(e);
+            self.name(
+                item,
+                &ep.name,
+                self.d.endpoints[..e].iter().map(|e| &e.name),
+            )?;
+            let server = self.domain_ref(item, "server", ep.server)?;
+            if ep.clients.is_empty() {
+                return Err(self.err(item, "clients", "an endpoint needs at least one client"));
+            }
+            for (c, client) in ep.clients.iter().enumerate() {
+                let item = Item::Client {
+                    endpoint: e,
+                    client: c,
+                };
+                let domain = self.domain_ref(item, "domain", client.domain)?;
+                if domain == server {
+                    return Err(self.err(
+                        item,
+                        "domain",
+                        "the server cannot be a client of its own endpoint",
+                    ));
+                }
+                let earlier = &ep.clients[..c];
+                if earlier.iter().any(|o| o.domain == client.domain) {
+                    return Err(self.err(item, "domain", "is listed twice"));
+                }
+                if client.badge == 0 {
+                    return Err(self.err(item, "badge", "must not be 0 (0 means unbadged)"));
+                }
+                if let Some(o) = earlier.iter().find(|o| o.badge == client.badge) {
+                    return Err(self.err(
+                        item,
+                        "badge",
+                        format_args!(
+                            "{} is already the badge of client \"{}\"",
+                            client.badge,
+                            self.domain(o.domain as usize)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Notification and IRQ rules (IRQs set notification bits, so they are checked together).
+    fn notifications_and_irqs(&self) -> Result<(), CheckError> {
+        let d = self.d;
+        for (n, notif) in d.notifications.iter().enumerate() {
+            let item = Item::Notification(n);
+            self.name(
+                item,
+                &notif.name,
+                d.notifications[..n].iter().map(|n| &n.name),
+            )?;
+            self.domain_ref(item, "waiter", notif.waiter)?;
+            for (s, sig) in notif.signallers.iter().enumerate() {
+                let item = Item::Signaller {
+                    notification: n,
+                    signaller: s,
+                };
+                self.domain_ref(item, "domain", sig.domain)?;
+                let earlier = &notif.signallers[..s];
+                if earlier.iter().any(|o| o.domain == sig.domain) {
+                    return Err(self.err(item, "domain", "is listed twice"));
+                }
+                if sig.badge == 0 {
+                    return Err(self.err(item, "bits", "must set at least one bit"));
+                }
+                if let Some(o) = earlier.iter().find(|o| o.badge & sig.badge != 0) {
+                    return Err(self.err(
+                        item,
+                        "bits",
+                        format_args!(
+                            "bits {:#x} are also set by signaller \"{}\"",
+                            o.badge & sig.badge,
+                            self.domain(o.domain as usize)
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, irq) in d.irqs.iter().enumerate() {
+            let item = Item::Irq(i);
+            if irq.pin > MAX_IOAPIC_PIN {
+                return Err(self.err(
+                    item,
+                    "pin",
+                    format_args!("{} is out of range 0..={MAX_IOAPIC_PIN}", irq.pin),
+                ));
+            }
+            if let Some(o) = d.irqs[..i].iter().find(|o| o.pin == irq.pin) {
+                return Err(self.err(
+                    item,
+                    "pin",
+                    format_args!(
+                        "pin {} is already routed to domain \"{}\"",
+                        irq.pin,
+                        self.domain(o.domain as usize)
+                    ),
+                ));
+            }
+            let domain = self.domain_ref(item, "domain", irq.domain)?;
+            let Some(notif) = d.notifications.get(irq.notification as usize) else {
+                return Err(self.err(
+                    item,
+                    "notification",
+                    format_args!("notification {} does not exist", irq.notification),
+                ));
+            };
+            if notif.waiter as usize != domain {
+                return Err(self.err(
+                    item,
+                    "notification",
+                    format_args!(
+                        "\"{}\" is waited on by domain \"{}\", not by \"{}\"",
+                        notif.name,
+                        self.domain(notif.waiter as usize),
+                        self.domain(domain)
+                    ),
+                ));
+            }
+            if irq.bit >= NOTIFICATION_BITS {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format_args!("{} is out of range 0..={}", irq.bit, NOTIFICATION_BITS - 1),
+                ));
+            }
+            let mask = 1u64 << irq.bit;
+            if let Some(s) = notif.signallers.iter().find(|s| s.badge & mask != 0) {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format_args!(
+                        "bit {} of \"{}\" is also set by signaller \"{}\"",
+                        irq.bit,
+                        notif.name,
+                        self.domain(s.domain as usize)
+                    ),
+                ));
+            }
+            if let Some(o) = d.irqs[..i]
+                .iter()
+                .find(|o| o.notification == irq.notification && o.bit == irq.bit)
+            {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format_args!(
+                        "bit {} of \"{}\" is also set by irq pin {}",
+                        irq.bit, notif.name, o.pin
+                    ),
+                ));
+            }
+        }
+        for (n, notif) in d.notifications.iter().enumerate() {
+            if notif.signallers.is_empty()
+                && !d.irqs.iter().any(|irq| irq.notification as usize == n)
+            {
+                return Err(self.err(
+                    Item::Notification(n),
+                    "signallers",
+                    "nothing signals it (no signallers and no IRQ)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Shared region rules; records each mapping's virtual range.
+    fn shared_regions(&self, claims: &mut Vec<Claim>) -> Result<(), CheckError> {
+        for (r, region) in self.d.shared_regions.iter().enumerate() {
+            let item = Item::SharedRegion(r);
+            self.name(
+                item,
+                &region.name,
+                self.d.shared_regions[..r].iter().map(|r| &r.name),
+            )?;
+            self.size(item, "size", region.size, true)?;
+            if region.mappings.is_empty() {
+                return Err(self.err(
+                    item,
+                    "mappings",
+                    "a shared region needs at least one mapping",
+                ));
+            }
+            for (m, mapping) in region.mappings.iter().enumerate() {
+                let item = Item::Mapping {
+                    region: r,
+                    mapping: m,
+                };
+                let domain = self.domain_ref(item, "domain", mapping.domain)?;
+                if region.mappings[..m]
+                    .iter()
+                    .any(|o| o.domain == mapping.domain)
+                {
+                    return Err(self.err(item, "domain", "maps the region twice"));
+                }
+                self.vaddr(item, mapping.vaddr, region.size)?;
+                claims.push(Claim {
+                    item,
+                    domain,
+                    start: mapping.vaddr,
+                    end: mapping.vaddr + region.size,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Device memory rules; records each range's virtual range.
+    fn device_memory(&self, claims: &mut Vec<Claim>) -> Result<(), CheckError> {
+        let all = &self.d.device_memory;
+        for (i, dev) in all.iter().enumerate() {
+            let item = Item::DeviceMemory(i);
+            self.name(item, &dev.name, all[..i].iter().map(|m| &m.name))?;
+            if dev.paddr % PAGE_SIZE != 0 {
+                return Err(self.err(
+                    item,
+                    "paddr",
+                    format_args!("{:#x} is not page-aligned", dev.paddr),
+                ));
+            }
+            self.size(item, "size", dev.size, true)?;
+            // size <= MAX_SIZE was checked above, so the sum cannot overflow once paddr is
+            // below PHYS_TOP.
+            if dev.paddr >= PHYS_TOP || dev.paddr + dev.size > PHYS_TOP {
+                return Err(self.err(
+                    item,
+                    "paddr",
+                    format_args!(
+                        "{:#x} (size {:#x}) is beyond the physical address space {PHYS_TOP:#x}",
+                        dev.paddr, dev.size
+                    ),
+                ));
+            }
+            let end = dev.paddr + dev.size;
+            if let Some(o) = all[..i]
+                .iter()
+                .find(|o| o.paddr < end && dev.paddr < o.paddr + o.size)
+            {
+                return Err(self.err(
+                    item,
+                    "paddr",
+                    format_args!(
+                        "{:#x}..{end:#x} overlaps device memory \"{}\" ({:#x}..{:#x})",
+                        dev.paddr,
+                        o.name,
+                        o.paddr,
+                        o.paddr + o.size
+                    ),
+                ));
+            }
+            let domain = self.domain_ref(item, "domain", dev.domain)?;
+            self.vaddr(item, dev.vaddr, dev.size)?;
+            claims.push(Claim {
+                item,
+                domain,
+                start: dev.vaddr,
+                end: dev.vaddr + dev.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// IO port rules.
+    fn io_ports(&self) -> Result<(), CheckError> {
+        let all = &self.d.io_ports;
+        for (i, range) in all.iter().enumerate() {
+            let item = Item::IoPorts(i);
+            if range.first > range.last {
+                return Err(self.err(
+                    item,
+                    "last",
+                    format_args!("{:#x} is below first {:#x}", range.last, range.first),
+                ));
+            }
+            let domain = self.domain_ref(item, "domain", range.domain)?;
+            if let Some(o) = all[..i]
+                .iter()
+                .find(|o| o.first <= range.last && range.first <= o.last)
+            {
+                return Err(self.err(
+                    item,
+                    "first",
+                    format_args!(
+                        "ports {:#x}..={:#x} of domain \"{}\" overlap ports {:#x}..={:#x} of domain \"{}\"",
+                        range.first, range.last, self.domain(domain), o.first, o.last, self.domain(o.domain as usize)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,311 @@
+//! The compiled system description of a tile and the boot archive that carries it.
+//!
+//! The image builder (`tools/imagebuild`) reads the human-written `tile.toml`, validates it and
+//! compiles it into a [`SystemDescription`]: every name reference is resolved to an index, every
+//! number has its final type. The description is encoded with postcard ([`SystemDescription::encode`])
+//! and stored, together with every domain's ELF, in a [boot archive](archive). The root server
+//! finds the archive among the boot modules, parses it with [`archive::Archive::parse`], decodes
+//! the description with [`SystemDescription::decode`] and validates it once more with
+//! [`SystemDescription::check`] before building any domain: [`load`] does all three. None of
+//! these functions panics on malformed input; each returns a precise error.
+//!
+//! The format of `tile.toml`, every field and every validation rule are described in
+//! `docs/system-description.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod archive;
+mod check;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+pub use check::{CheckError, Item};
+
+/// Size of a page: every size, virtual address and physical address in a description is a
+/// multiple of it.
+pub const PAGE_SIZE: u64 = 4096;
+/// First virtual address above the user half of the address space: every mapping ends at or
+/// below it.
+pub const USER_TOP: u64 = 0x0000_8000_0000_0000;
+/// Lowest virtual address a mapping may start at (the first 64 KiB stay unmapped so that
+/// null-pointer accesses fault).
+pub const MIN_VADDR: u64 = 0x1_0000;
+/// First physical address above what x86_64 can address (52 bits): device memory ends at or
+/// below it.
+pub const PHYS_TOP: u64 = 1 << 52;
+/// Largest stack, heap or region size accepted (1 TiB): larger values are certainly mistakes
+/// and keep every address computation far from overflow.
+pub const MAX_SIZE: u64 = 1 << 40;
+/// Highest IOAPIC input pin (the standard IOAPIC has 24 pins).
+pub const MAX_IOAPIC_PIN: u8 = 23;
+/// Number of bits in a notification word (and in a badge).
+pub const NOTIFICATION_BITS: u8 = 64;
+/// Longest name of a tile, domain, channel or memory region, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Index of a domain in [`SystemDescription::domains`].
+pub type DomainId = u32;
+/// Index of a notification in [`SystemDescription::notifications`].
+pub type NotificationId = u32;
+
+/// A whole tile: its domains and every capability they are granted.
+///
+/// Domains refer to their programs by boot-archive entry index; everything else refers to
+/// domains and notifications by index into the vectors below.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemDescription {
+    /// Name of the tile (shown in the boot log).
+    pub name: String,
+    /// The domains, in declaration order; the root server starts them by priority.
+    pub domains: Vec<Domain>,
+    /// Call endpoints: one server, badged clients.
+    pub endpoints: Vec<Endpoint>,
+    /// Notifications: one waiter, signallers with badge bits.
+    pub notifications: Vec<Notification>,
+    /// Memory regions shared between domains.
+    pub shared_regions: Vec<SharedRegion>,
+    /// Device memory (MMIO) granted to a domain.
+    pub device_memory: Vec<DeviceMemory>,
+    /// IOAPIC interrupts delivered to a domain's notification.
+    pub irqs: Vec<Irq>,
+    /// IO port ranges granted to a domain.
+    pub io_ports: Vec<IoPortRange>,
+}
+
+/// One isolated capability domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// Unique name (logs, fault reports, supervisor messages).
+    pub name: String,
+    /// Index of the domain's ELF in the boot archive (never 0: entry 0 is the description).
+    pub program: u32,
+    /// Scheduling priority of the domain's thread, 0 (lowest) to 255.
+    pub priority: u8,
+    /// Maximum controlled priority: the highest priority the domain may give a thread.
+    /// At least [`Domain::priority`].
+    pub mcp: u8,
+    /// Stack size in bytes (a non-zero multiple of [`PAGE_SIZE`]; a guard page is added below).
+    pub stack_size: u64,
+    /// Heap size in bytes (a multiple of [`PAGE_SIZE`], possibly zero).
+    pub heap_size: u64,
+    /// What the supervisor does when the domain faults.
+    pub restart: RestartPolicy,
+}
+
+/// What the supervisor does when a domain faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// The domain stays stopped; the fault is logged.
+    Never,
+    /// The domain is restarted with fresh memory, at most `max_restarts` times, waiting
+    /// `backoff_ms` milliseconds before each restart; then the supervisor gives up and logs why.
+    Always {
+        /// Number of restarts before giving up (at least 1).
+        max_restarts: u32,
+        /// Delay before each restart, in milliseconds.
+        backoff_ms: u32,
+    },
+}
+
+/// A call endpoint: the server receives, every client gets a badged capability to call it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Unique endpoint name.
+    pub name: String,
+    /// The domain that receives on the endpoint.
+    pub server: DomainId,
+    /// The domains that may call it, each with its own badge.
+    pub clients: Vec<Client>,
+}
+
+/// A client of an [`Endpoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The calling domain.
+    pub domain: DomainId,
+    /// Badge the server sees on this client's calls (non-zero, unique on the endpoint).
+    pub badge: u64,
+}
+
+/// A notification: the waiter waits on it, every signaller gets a badged capability that
+/// sets its badge bits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique notification name.
+    pub name: String,
+    /// The domain that waits.
+    pub waiter: DomainId,
+    /// The domains that signal it.
+    pub signallers: Vec<Signaller>,
+}
+
+/// A signaller of a [`Notification`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signaller {
+    /// The signalling domain.
+    pub domain: DomainId,
+    /// Bits this signaller sets in the waiter's notification word (non-zero; disjoint from
+    /// every other signaller's and every IRQ's bits on the same notification).
+    pub badge: u64,
+}
+
+/// A memory region shared between domains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedRegion {
+    /// Unique region name.
+    pub name: String,
+    /// Size in bytes (a non-zero multiple of [`PAGE_SIZE`]).
+    pub size: u64,
+    /// Where the region appears in each domain that maps it.
+    pub mappings: Vec<Mapping>,
+}
+
+/// One domain's view of a [`SharedRegion`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// The domain.
+    pub domain: DomainId,
+    /// Page-aligned virtual address of the region in that domain.
+    pub vaddr: u64,
+    /// Access rights.
+    pub rights: MapRights,
+}
+
+/// Access rights of a mapping. Writable and executable together is not expressible (W^X).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MapRights {
+    /// Read only (`"r"`).
+    Read,
+    /// Read and write (`"rw"`).
+    ReadWrite,
+    /// Read and execute (`"rx"`).
+    ReadExecute,
+}
+
+/// Device memory (MMIO) granted to one domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMemory {
+    /// Unique name of the device memory range.
+    pub name: String,
+    /// Page-aligned physical address.
+    pub paddr: u64,
+    /// Size in bytes (a non-zero multiple of [`PAGE_SIZE`]).
+    pub size: u64,
+    /// The domain that maps it (read-write, never executable).
+    pub domain: DomainId,
+    /// Page-aligned virtual address in that domain.
+    pub vaddr: u64,
+    /// Map uncached (the normal case for device registers).
+    pub uncached: bool,
+}
+
+/// An IOAPIC interrupt delivered as a notification bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Irq {
+    /// IOAPIC input pin, 0..=[`MAX_IOAPIC_PIN`], each routed at most once.
+    pub pin: u8,
+    /// Edge or level triggered.
+    pub trigger: Trigger,
+    /// Active high or low.
+    pub polarity: Polarity,
+    /// The domain that handles it (gets the IRQHandler capability).
+    pub domain: DomainId,
+    /// The notification it signals; its waiter is `domain`.
+    pub notification: NotificationId,
+    /// The bit it sets in the notification word (0..64).
+    pub bit: u8,
+}
+
+/// Interrupt trigger mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trigger {
+    /// Edge triggered (ISA devices).
+    Edge,
+    /// Level triggered (PCI INTx).
+    Level,
+}
+
+/// Interrupt polarity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Polarity {
+    /// Active high (ISA devices).
+    High,
+    /// Active low (PCI INTx).
+    Low,
+}
+
+/// An inclusive range of IO ports granted to one domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoPortRange {
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive, at least `first`).
+    pub last: u16,
+    /// The domain that gets the IOPort capability.
+    pub domain: DomainId,
+}
+
+/// Why [`SystemDescription::decode`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub postcard::Error);
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "system description does not decode: {}", self.0)
+    }
+}
+
+impl SystemDescription {
+    /// Encodes the description with postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data into a growable vector cannot fail: every field is an
+        // integer, a string, a vector or an enum, all of which postcard encodes.
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes a description produced by [`SystemDescription::encode`]. Trailing bytes are an
+    /// error. The result is not yet validated: call [`SystemDescription::check`].
+    pub fn decode(bytes: &[u8]) -> Result<SystemDescription, DecodeError> {
+        match postcard::take_from_bytes(bytes) {
+            Ok((description, [])) => Ok(description),
+            Ok(_) => Err(DecodeError(postcard::Error::DeserializeBadEncoding)),
+            Err(e) => Err(DecodeError(e)),
+        }
+    }
+}
+
+/// Why [`load`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The archive is malformed.
+    Archive(archive::ArchiveError),
+    /// The description entry does not decode.
+    Decode(DecodeError),
+    /// The description breaks a rule.
+    Check(CheckError),
+}
+
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadError::Archive(e) => write!(f, "boot archive: {e}"),
+            LoadError::Decode(e) => e.fmt(f),
+            LoadError::Check(e) => write!(f, "system description: {e}"),
+        }
+    }
+}
+
+/// Parses a boot archive, verifies every entry's digest, decodes the description in entry 0
+/// and checks it against the archive: what the root server does first.
+pub fn load(bytes: &[u8]) -> Result<(archive::Archive<'_>, SystemDescription), LoadError> {
+    let archive = archive::Archive::parse(bytes).map_err(LoadError::Archive)?;
+    archive.verify_digests().map_err(LoadError::Archive)?;
+    let entry = archive.description().map_err(LoadError::Archive)?;
+    let description = SystemDescription::decode(entry.data).map_err(LoadError::Decode)?;
+    description.check(archive.len()).map_err(LoadError::Check)?;
+    Ok((archive, description))
+}

@@ -1,0 +1,504 @@
+//! Description encoding and validation: postcard round trips, truncation at every length,
+//! garbage never panics, and one test per validation rule.
+
+mod common;
+
+use common::sample;
+use proptest::prelude::*;
+use tileos_sysdesc::*;
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z0-9_.-]{0,10}"
+}
+
+fn restart() -> impl Strategy<Value = RestartPolicy> {
+    prop_oneof![
+        Just(RestartPolicy::Never),
+        (any::<u32>(), any::<u32>()).prop_map(|(max_restarts, backoff_ms)| RestartPolicy::Always {
+            max_restarts,
+            backoff_ms
+        }),
+    ]
+}
+
+fn domain() -> impl Strategy<Value = Domain> {
+    (
+        name(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u64>(),
+        any::<u64>(),
+        restart(),
+    )
+        .prop_map(
+            |(name, program, priority, mcp, stack_size, heap_size, restart)| Domain {
+                name,
+                program,
+                priority,
+                mcp,
+                stack_size,
+                heap_size,
+                restart,
+            },
+        )
+}
+
+fn rights() -> impl Strategy<Value = MapRights> {
+    prop_oneof![
+        Just(MapRights::Read),
+        Just(MapRights::ReadWrite),
+        Just(MapRights::ReadExecute)
+    ]
+}
+
+fn description() -> impl Strategy<Value = SystemDescription> {
+    let endpoint = (
+        name(),
+        any::<u32>(),
+        prop::collection::vec((any::<u32>(), any::<u64>()), 0..4),
+    )
+        .prop_map(|(name, server, clients)| Endpoint {
+            name,
+            server,
+            clients: clients
+                .into_iter()
+                .map(|(domain, badge)| Client { domain, badge })
+                .collect(),
+        });
+    let notification = (
+        name(),
+        any::<u32>(),
+        prop::collection::vec((any::<u32>(), any::<u64>()), 0..4),
+    )
+        .prop_map(|(name, waiter, s)| Notification {
+            name,
+            waiter,
+            signallers: s
+                .into_iter()
+                .map(|(domain, badge)| Signaller { domain, badge })
+                .collect(),
+        });
+    let region = (
+        name(),
+        any::<u64>(),
+        prop::collection::vec((any::<u32>(), any::<u64>(), rights()), 0..3),
+    )
+        .prop_map(|(name, size, m)| SharedRegion {
+            name,
+            size,
+            mappings: m
+                .into_iter()
+                .map(|(domain, vaddr, rights)| Mapping {
+                    domain,
+                    vaddr,
+                    rights,
+                })
+                .collect(),
+        });
+    let device = (
+        name(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(name, paddr, size, domain, vaddr, uncached)| DeviceMemory {
+                name,
+                paddr,
+                size,
+                domain,
+                vaddr,
+                uncached,
+            },
+        );
+    let irq = (
+        any::<u8>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u8>(),
+    )
+        .prop_map(|(pin, edge, high, domain, notification, bit)| Irq {
+            pin,
+            trigger: if edge { Trigger::Edge } else { Trigger::Level },
+            polarity: if high { Polarity::High } else { Polarity::Low },
+            domain,
+            notification,
+            bit,
+        });
+    let ports =
+        (any::<u16>(), any::<u16>(), any::<u32>()).prop_map(|(first, last, domain)| IoPortRange {
+            first,
+            last,
+            domain,
+        });
+    (
+        name(),
+        prop::collection::vec(domain(), 0..4),
+        prop::collection::vec(endpoint, 0..3),
+        prop::collection::vec(notification, 0..3),
+        prop::collection::vec(region, 0..3),
+        prop::collection::vec(device, 0..3),
+        prop::collection::vec(irq, 0..3),
+        prop::collection::vec(ports, 0..3),
+    )
+        .prop_map(
+            |(
+                name,
+                domains,
+                endpoints,
+                notifications,
+                shared_regions,
+                device_memory,
+                irqs,
+                io_ports,
+            )| {
+                SystemDescription {
+                    name,
+                    domains,
+                    endpoints,
+                    notifications,
+                    shared_regions,
+                    device_memory,
+                    irqs,
+                    io_ports,
+                }
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn round_trip(d in description()) {
+        let bytes = d.encode();
+        prop_assert_eq!(SystemDescription::decode(&bytes), Ok(d.clone()));
+        // Checking arbitrary (mostly invalid) descriptions never panics.
+        let _ = d.check(4);
+        // Every proper prefix is rejected, and so is any trailing byte.
+        for len in 0..bytes.len() {
+            prop_assert!(SystemDescription::decode(&bytes[..len]).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        prop_assert!(SystemDescription::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(d) = SystemDescription::decode(&bytes) {
+            let _ = d.check(usize::from(bytes.first().copied().unwrap_or(0)));
+        }
+    }
+
+    #[test]
+    fn mutated_sample_never_panics(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut bytes = sample().encode();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if let Ok(d) = SystemDescription::decode(&bytes) {
+            let _ = d.check(3);
+        }
+    }
+}
+
+#[test]
+fn sample_is_valid() {
+    assert_eq!(sample().check(3), Ok(()));
+}
+
+/// A rule-breaking change and the error it must produce (item, field, message).
+type Case = (
+    Box<dyn FnOnce(&mut SystemDescription)>,
+    Item,
+    &'static str,
+    &'static str,
+);
+
+/// Applies `change` to the sample and returns the check's message.
+fn broken(change: impl FnOnce(&mut SystemDescription)) -> (Item, &'static str, String) {
+    let mut d = sample();
+    change(&mut d);
+    let e = d.check(3).expect_err("the change must break a rule");
+    (e.item, e.field, e.message)
+}
+
+#[test]
+fn each_rule_has_its_message() {
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|d| d.name = "bad name".into()),
+            Item::Tile,
+            "name",
+            "tile: field \"name\": \"bad name\" is not 1..=64 characters of [A-Za-z0-9_.-]",
+        ),
+        (
+            Box::new(|d| d.domains[2].name = "echo".into()),
+            Item::Domain(2),
+            "name",
+            "domain \"echo\": field \"name\": \"echo\" is declared twice",
+        ),
+        (
+            Box::new(|d| d.domains[1].program = 3),
+            Item::Domain(1),
+            "program",
+            "domain \"echo\": field \"program\": archive entry 3 is not a program (programs are entries 1..3)",
+        ),
+        (
+            Box::new(|d| d.domains[1].program = 0),
+            Item::Domain(1),
+            "program",
+            "domain \"echo\": field \"program\": archive entry 0 is not a program (programs are entries 1..3)",
+        ),
+        (
+            Box::new(|d| d.domains[1].priority = 121),
+            Item::Domain(1),
+            "priority",
+            "domain \"echo\": field \"priority\": 121 is above the domain's mcp 120",
+        ),
+        (
+            Box::new(|d| d.domains[0].stack_size = 0),
+            Item::Domain(0),
+            "stack_size",
+            "domain \"console\": field \"stack_size\": must not be 0",
+        ),
+        (
+            Box::new(|d| d.domains[0].heap_size = 100),
+            Item::Domain(0),
+            "heap_size",
+            "domain \"console\": field \"heap_size\": 0x64 is not a multiple of the page size 0x1000",
+        ),
+        (
+            Box::new(|d| d.domains[0].heap_size = 1 << 41),
+            Item::Domain(0),
+            "heap_size",
+            "domain \"console\": field \"heap_size\": 0x20000000000 is larger than 0x10000000000",
+        ),
+        (
+            Box::new(|d| {
+                d.domains[0].restart = RestartPolicy::Always {
+                    max_restarts: 0,
+                    backoff_ms: 1,
+                }
+            }),
+            Item::Domain(0),
+            "restart",
+            "domain \"console\": field \"restart\": max_restarts must be at least 1 (use policy \"never\" for no restarts)",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].server = 7),
+            Item::Endpoint(0),
+            "server",
+            "endpoint \"log\": field \"server\": domain 7 does not exist (3 domains)",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients.clear()),
+            Item::Endpoint(0),
+            "clients",
+            "endpoint \"log\": field \"clients\": an endpoint needs at least one client",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].domain = 0),
+            Item::Client {
+                endpoint: 0,
+                client: 1,
+            },
+            "domain",
+            "endpoint \"log\": client \"console\": field \"domain\": the server cannot be a client of its own endpoint",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].domain = 1),
+            Item::Client {
+                endpoint: 0,
+                client: 1,
+            },
+            "domain",
+            "endpoint \"log\": client \"echo\": field \"domain\": is listed twice",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].badge = 0),
+            Item::Client {
+                endpoint: 0,
+                client: 1,
+            },
+            "badge",
+            "endpoint \"log\": client \"client\": field \"badge\": must not be 0 (0 means unbadged)",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].badge = 1),
+            Item::Client {
+                endpoint: 0,
+                client: 1,
+            },
+            "badge",
+            "endpoint \"log\": client \"client\": field \"badge\": 1 is already the badge of client \"echo\"",
+        ),
+        (
+            Box::new(|d| {
+                d.notifications[0].signallers.push(Signaller {
+                    domain: 2,
+                    badge: 0b110,
+                })
+            }),
+            Item::Signaller {
+                notification: 0,
+                signaller: 1,
+            },
+            "bits",
+            "notification \"console-events\": signaller \"client\": field \"bits\": bits 0x2 are also set by signaller \"echo\"",
+        ),
+        (
+            Box::new(|d| d.notifications[0].signallers[0].badge = 0),
+            Item::Signaller {
+                notification: 0,
+                signaller: 0,
+            },
+            "bits",
+            "notification \"console-events\": signaller \"echo\": field \"bits\": must set at least one bit",
+        ),
+        (
+            Box::new(|d| d.irqs[0].pin = 24),
+            Item::Irq(0),
+            "pin",
+            "irq pin 24: field \"pin\": 24 is out of range 0..=23",
+        ),
+        (
+            Box::new(|d| {
+                let irq = d.irqs[0];
+                d.irqs.push(Irq { bit: 5, ..irq })
+            }),
+            Item::Irq(1),
+            "pin",
+            "irq pin 4: field \"pin\": pin 4 is already routed to domain \"console\"",
+        ),
+        (
+            Box::new(|d| d.irqs[0].domain = 1),
+            Item::Irq(0),
+            "notification",
+            "irq pin 4: field \"notification\": \"console-events\" is waited on by domain \"console\", not by \"echo\"",
+        ),
+        (
+            Box::new(|d| d.irqs[0].bit = 1),
+            Item::Irq(0),
+            "bit",
+            "irq pin 4: field \"bit\": bit 1 of \"console-events\" is also set by signaller \"echo\"",
+        ),
+        (
+            Box::new(|d| d.irqs[0].bit = 64),
+            Item::Irq(0),
+            "bit",
+            "irq pin 4: field \"bit\": 64 is out of range 0..=63",
+        ),
+    ];
+    for (change, item, field, message) in cases {
+        assert_eq!(broken(change), (item, field, message.to_string()));
+    }
+}
+
+#[test]
+fn memory_and_port_rules() {
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|d| {
+                d.irqs.clear();
+                d.notifications[0].signallers.clear()
+            }),
+            Item::Notification(0),
+            "signallers",
+            "notification \"console-events\": field \"signallers\": nothing signals it (no signallers and no IRQ)",
+        ),
+        (
+            Box::new(|d| d.shared_regions[0].size = 0x1800),
+            Item::SharedRegion(0),
+            "size",
+            "shared region \"ring\": field \"size\": 0x1800 is not a multiple of the page size 0x1000",
+        ),
+        (
+            Box::new(|d| d.shared_regions[0].mappings[1].domain = 1),
+            Item::Mapping {
+                region: 0,
+                mapping: 1,
+            },
+            "domain",
+            "shared region \"ring\": mapping \"echo\": field \"domain\": maps the region twice",
+        ),
+        (
+            Box::new(|d| d.shared_regions[0].mappings[1].vaddr = 0x5000_0800),
+            Item::Mapping {
+                region: 0,
+                mapping: 1,
+            },
+            "vaddr",
+            "shared region \"ring\": mapping \"client\": field \"vaddr\": 0x50000800 is not page-aligned",
+        ),
+        (
+            Box::new(|d| d.shared_regions[0].mappings[1].vaddr = 0x7fff_ffff_f000),
+            Item::Mapping {
+                region: 0,
+                mapping: 1,
+            },
+            "vaddr",
+            "shared region \"ring\": mapping \"client\": field \"vaddr\": 0x7ffffffff000 (size 0x2000) is not inside the user range 0x10000..0x800000000000",
+        ),
+        (
+            Box::new(|d| d.device_memory[0].paddr = 0xfed0_0010),
+            Item::DeviceMemory(0),
+            "paddr",
+            "device memory \"hpet\": field \"paddr\": 0xfed00010 is not page-aligned",
+        ),
+        (
+            Box::new(|d| d.device_memory[0].paddr = !0xfff),
+            Item::DeviceMemory(0),
+            "paddr",
+            "device memory \"hpet\": field \"paddr\": 0xfffffffffffff000 (size 0x1000) is beyond the physical address space 0x10000000000000",
+        ),
+        (
+            Box::new(|d| {
+                let m = d.device_memory[0].clone();
+                d.device_memory.push(DeviceMemory {
+                    name: "hpet2".into(),
+                    vaddr: 0x7000_0000,
+                    ..m
+                })
+            }),
+            Item::DeviceMemory(1),
+            "paddr",
+            "device memory \"hpet2\": field \"paddr\": 0xfed00000..0xfed01000 overlaps device memory \"hpet\" (0xfed00000..0xfed01000)",
+        ),
+        (
+            Box::new(|d| {
+                d.device_memory[0].domain = 1;
+                d.device_memory[0].vaddr = 0x4000_1000
+            }),
+            Item::DeviceMemory(0),
+            "vaddr",
+            "device memory \"hpet\": field \"vaddr\": 0x40001000..0x40002000 overlaps shared region \"ring\": mapping \"echo\" at 0x40000000..0x40002000 in domain \"echo\"",
+        ),
+        (
+            Box::new(|d| d.io_ports[0].last = 0x3f0),
+            Item::IoPorts(0),
+            "last",
+            "ioport range 0x3f8..=0x3f0: field \"last\": 0x3f0 is below first 0x3f8",
+        ),
+        (
+            Box::new(|d| {
+                d.io_ports.push(IoPortRange {
+                    first: 0x3fc,
+                    last: 0x400,
+                    domain: 1,
+                })
+            }),
+            Item::IoPorts(1),
+            "first",
+            "ioport range 0x3fc..=0x400: field \"first\": ports 0x3fc..=0x400 of domain \"echo\" overlap ports 0x3f8..=0x3ff of domain \"console\"",
+        ),
+    ];
+    for (change, item, field, message) in cases {
+        assert_eq!(broken(change), (item, field, message.to_string()));
+    }
+}
