@@ -26,6 +26,8 @@ THEOREMS=(
   Theorems.no_overlap
   Confinement.confinement
   Confinement.confinement_inv
+  Confinement.confinement_live
+  Badges.badges_stable
 )
 
 start=$(date +%s)
