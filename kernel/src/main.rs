@@ -6,8 +6,15 @@
 extern crate tileos_rt;
 
 mod arch;
+mod destroy;
+mod invoke;
+mod ipc;
+mod rootserver;
 #[cfg(feature = "testing")]
 mod selftest;
+mod state;
+mod syscall;
+mod thread;
 
 use arch::{cpu, memory};
 use tileos_abi::test_exit::GuestVerdict;
@@ -41,8 +48,16 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     #[cfg(feature = "testing")]
     selftest::run(&info.cmdline);
 
-    kprintln!("tileos: boot complete");
-    cpu::finish(GuestVerdict::Pass)
+    arch::paging::init();
+    // SAFETY: once, at boot, after the GDT.
+    unsafe { arch::entry::init() };
+    arch::apic::init();
+    if let Err(error) = rootserver::create(&info) {
+        kprintln!("boot failed: {error}");
+        cpu::finish(GuestVerdict::Fail)
+    }
+    kprintln!("tileos: boot complete, starting the root server");
+    thread::run_next()
 }
 
 /// Prints the command line, memory map and module list.

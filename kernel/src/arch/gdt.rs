@@ -56,3 +56,13 @@ pub unsafe fn init() {
         load_tss(tss_selector);
     }
 }
+
+/// Sets the stack the CPU switches to when user code traps into the kernel.
+///
+/// # Safety
+/// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns.
+pub unsafe fn set_kernel_entry_stack(top: u64) {
+    // SAFETY: the CPU only reads the TSS on privilege changes, which cannot happen while
+    // the kernel runs (interrupts disabled).
+    unsafe { (*core::ptr::addr_of_mut!(TSS)).privilege_stack_table[0] = VirtAddr::new(top) };
+}

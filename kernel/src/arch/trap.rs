@@ -16,9 +16,11 @@ use super::gdt::{DOUBLE_FAULT_IST, KERNEL_CS};
 use crate::{arch::cpu, kprintln};
 
 /// Registers saved on every trap, in the order the entry stub pushes them (lowest address
-/// first), followed by the frame the CPU itself pushes.
+/// first), followed by the frame the CPU itself pushes. The same layout is a thread's saved
+/// user context in its TCB.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
+#[allow(missing_docs)] // register names
 pub struct TrapFrame {
     pub r15: u64, pub r14: u64, pub r13: u64, pub r12: u64,
     pub r11: u64, pub r10: u64, pub r9: u64, pub r8: u64,
@@ -95,6 +97,9 @@ TRAP_STUB 28, 0
 TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,255
+TRAP_STUB \vector, 0
+.endr
 
 /* Saves the registers as a TrapFrame (RSP stays 16-byte aligned: the CPU aligns before
    pushing its 5 words, then error code, vector and 15 registers make 22 words). */
@@ -116,7 +121,12 @@ trap_common:
     push r15
     cld
     mov rdi, rsp
-    call trap_entry
+    test byte ptr [rsp + 18 * 8], 3     /* saved CS: from user mode? */
+    jz 1f
+    lea rsp, [rip + kernel_boot_stack_top]
+    call user_trap_entry
+    ud2
+1:  call trap_entry
     pop r15
     pop r14
     pop r13
@@ -142,12 +152,33 @@ trap_stub_table:
 .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad trap_stub_\vector
 .endr
+.global irq_stub_table
+irq_stub_table:
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56
+    .quad trap_stub_\vector
+.endr
+.global spurious_stub
+spurious_stub:
+    .quad trap_stub_255
 "#
 );
+
+/// First interrupt vector: the LAPIC timer.
+pub const TIMER_VECTOR: u64 = 32;
+/// Vector of IOAPIC pin 0; pin `n` uses `IOAPIC_VECTOR_BASE + n`.
+pub const IOAPIC_VECTOR_BASE: u64 = 33;
+/// Number of IOAPIC pins routed.
+pub const IOAPIC_PINS: u64 = 24;
+/// The LAPIC's spurious-interrupt vector.
+pub const SPURIOUS_VECTOR: u64 = 255;
 
 unsafe extern "C" {
     /// Addresses of the 32 exception entry stubs, by vector (built by the assembly above).
     static trap_stub_table: [u64; 32];
+    /// Addresses of the interrupt stubs for vectors 32–56.
+    static irq_stub_table: [u64; 25];
+    /// Address of the spurious-interrupt stub.
+    static spurious_stub: u64;
 }
 
 /// One 16-byte long-mode IDT gate.
@@ -201,6 +232,10 @@ pub unsafe fn init() {
             let ist = if vector == 8 { DOUBLE_FAULT_IST as u8 } else { 0 };
             idt.0[vector] = Gate::interrupt(stub, ist);
         }
+        for (index, &stub) in (*addr_of!(irq_stub_table)).iter().enumerate() {
+            idt.0[TIMER_VECTOR as usize + index] = Gate::interrupt(stub, 0);
+        }
+        idt.0[SPURIOUS_VECTOR as usize] = Gate::interrupt(*addr_of!(spurious_stub), 0);
         let pointer = x86_64::structures::DescriptorTablePointer {
             limit: (core::mem::size_of::<Idt>() - 1) as u16,
             base: x86_64::VirtAddr::new(addr_of!(IDT) as u64),
@@ -209,11 +244,22 @@ pub unsafe fn init() {
     }
 }
 
-/// Called by `trap_common` with the saved registers.
+/// Called by `trap_common` for a trap taken in kernel mode: an interrupt while idle, or
+/// an exception, which is a kernel bug.
 #[unsafe(no_mangle)]
 extern "C" fn trap_entry(frame: &mut TrapFrame) {
+    if frame.vector >= TIMER_VECTOR {
+        crate::syscall::interrupt_while_idle(frame.vector);
+    }
     report_kernel_exception(frame);
     cpu::finish(GuestVerdict::KernelException)
+}
+
+/// Called by `trap_common`, on the kernel stack, for a trap from user mode; `frame` is the
+/// register save area in the current thread's TCB.
+#[unsafe(no_mangle)]
+extern "C" fn user_trap_entry(frame: &mut TrapFrame) -> ! {
+    crate::syscall::user_trap(frame.vector, frame.error_code, Cr2::read_raw())
 }
 
 /// Prints the full report of an exception taken in kernel mode.

@@ -21,6 +21,15 @@ pub mod slot {
     pub const FIRST_FREE: u64 = 8;
 }
 
+/// User address of the root server's BootInfo page (also passed in `rdi` at entry).
+pub const ROOT_BOOTINFO_VADDR: u64 = 0x0000_7FFF_FFFF_F000;
+/// User address of the root server's IPC buffer.
+pub const ROOT_IPC_BUFFER_VADDR: u64 = 0x0000_7FFF_FFFF_E000;
+/// Top of the root server's stack (an unmapped guard page lies below the stack).
+pub const ROOT_STACK_TOP: u64 = 0x0000_7FFF_FFF0_0000;
+/// Size of the root server's stack.
+pub const ROOT_STACK_SIZE: u64 = 256 * 1024;
+
 /// log2 of the root server's CNode size in slots.
 pub const ROOT_CNODE_RADIX: u32 = 12;
 /// Most untyped regions described.
@@ -80,6 +89,8 @@ pub struct BootInfo {
     pub untyped: SlotRange,
     /// Free slots the root server may use.
     pub empty: SlotRange,
+    /// The root server's own command line (from its boot module), NUL-padded.
+    pub cmdline: [u8; 128],
     /// Number of valid entries in `modules`.
     pub module_count: u64,
     /// Boot modules after the root server itself.

@@ -66,8 +66,8 @@ impl Label {
 }
 
 /// Number of registers `TcbReadRegisters`/`TcbWriteRegisters` transfer, in this order:
-/// rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8–r15, fs_base.
-pub const TCB_REGISTER_COUNT: usize = 19;
+/// rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8–r15.
+pub const TCB_REGISTER_COUNT: usize = 18;
 
 /// Frame mapping attribute bits (`FrameMap` argument 2).
 pub mod frame_attributes {

@@ -8,6 +8,7 @@
 
 pub mod bootinfo;
 pub mod error;
+pub mod fault;
 pub mod invocation;
 pub mod message;
 pub mod object;

@@ -6,6 +6,9 @@ pub const REGISTER_MESSAGE_WORDS: usize = 4;
 pub const MAX_MESSAGE_WORDS: usize = 120;
 /// Capabilities one message can carry.
 pub const MAX_EXTRA_CAPS: usize = 3;
+/// Label of the message a thread receives when the endpoint or notification it was
+/// blocked on is destroyed (its last capability deleted or revoked): the IPC was aborted.
+pub const LABEL_IPC_ABORTED: u64 = (1 << 52) - 1;
 
 /// Describes a message: label, length in words, number of capabilities sent, and which
 /// received capabilities were unwrapped into badges. Bit layout: length `[6:0]`,
@@ -39,8 +42,7 @@ impl MessageInfo {
 
 /// Layout of the IPC buffer, one per thread, in a frame the thread owns. Word offsets:
 /// `msg` at 0 (words 0–3 unused when passed in registers), `user_data` at 120,
-/// `caps_or_badges` at 121–123, `receive_cnode` 124, `receive_index` 125,
-/// `receive_depth` 126.
+/// `caps_or_badges` at 121–123, `receive_index` 124, `receive_depth` 125.
 pub mod ipc_buffer {
     /// Word offset of the message words.
     pub const MSG: usize = 0;
@@ -48,12 +50,11 @@ pub mod ipc_buffer {
     pub const USER_DATA: usize = 120;
     /// Word offset of the capability pointers to send, or the badges of received caps.
     pub const CAPS_OR_BADGES: usize = 121;
-    /// Word offset: CNode (as cptr in the receiver's CSpace) to receive a capability into.
-    pub const RECEIVE_CNODE: usize = 124;
-    /// Word offset: slot index within that CNode.
-    pub const RECEIVE_INDEX: usize = 125;
-    /// Word offset: depth for resolving the receive CNode (0 = the CSpace root itself).
-    pub const RECEIVE_DEPTH: usize = 126;
+    /// Word offset: capability pointer of the slot (resolved from the receiver's CSpace
+    /// root with `receive_depth` bits) where a received capability is placed.
+    pub const RECEIVE_INDEX: usize = 124;
+    /// Word offset: depth for resolving `receive_index`; 0 means "receive no capability".
+    pub const RECEIVE_DEPTH: usize = 125;
     /// Size of the IPC buffer in bytes (it must not cross a page boundary).
     pub const SIZE: usize = 1024;
 }

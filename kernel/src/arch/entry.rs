@@ -1,0 +1,138 @@
+//! Entering the kernel from user mode and leaving it again.
+//!
+//! The register save area of the running thread's TCB *is* the entry stack: TSS.RSP0 and
+//! [`set_current_context`] point just past the thread's [`TrapFrame`], so the CPU (for
+//! exceptions and interrupts) and the `syscall` stub push the user registers straight into
+//! the TCB, in the [`TrapFrame`] layout. The stubs then switch to the kernel stack and call
+//! Rust, which never returns: it leaves through [`restore_user_context`] for whichever thread
+//! runs next. The kernel stack therefore starts empty on every entry.
+
+use super::gdt;
+use super::trap::TrapFrame;
+use core::arch::global_asm;
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, Msr, SFMask};
+use x86_64::registers::rflags::RFlags;
+use x86_64::VirtAddr;
+
+/// `vector` value recorded in a [`TrapFrame`] saved by the `syscall` entry.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+global_asm!(
+    r#"
+.section .bss
+.align 8
+.global current_context_top
+current_context_top: .quad 0
+syscall_user_rsp: .quad 0
+
+.section .text
+.global syscall_entry
+syscall_entry:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + current_context_top]
+    push 0x1b                       /* user SS */
+    push qword ptr [rip + syscall_user_rsp]
+    push r11                        /* user RFLAGS */
+    push 0x23                       /* user CS */
+    push rcx                        /* user RIP */
+    push 0                          /* error code */
+    push 0x100                      /* vector: syscall */
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    lea rsp, [rip + kernel_boot_stack_top]
+    cld
+    call syscall_from_user
+    ud2
+
+.global restore_user_context
+restore_user_context:
+    mov rsp, rdi
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    iretq
+
+/* Idle: wait for an interrupt on an empty kernel stack. The interrupt arrives in kernel
+   mode; its handler never returns here. */
+.global idle_wait
+idle_wait:
+    lea rsp, [rip + kernel_boot_stack_top]
+    sti
+1:  hlt
+    jmp 1b
+"#
+);
+
+unsafe extern "C" {
+    static mut current_context_top: u64;
+    fn syscall_entry();
+    fn restore_user_context(frame: *const TrapFrame) -> !;
+    fn idle_wait() -> !;
+}
+
+/// Enables `syscall`: entry point, segment selectors, and the flags cleared on entry.
+///
+/// # Safety
+/// Call once at boot, after [`gdt::init`].
+pub unsafe fn init() {
+    // SAFETY: writes CPU configuration registers at boot, before any user code exists.
+    unsafe {
+        Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
+        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK);
+        // STAR: kernel CS/SS base 0x08; user base 0x10 (SS = 0x18|3, CS = 0x20|3).
+        let star = (0x10u64 << 48) | ((gdt::KERNEL_CS as u64) << 32);
+        Msr::new(0xC000_0081).write(star);
+    }
+}
+
+/// Makes `frame` (inside the TCB of the thread about to run) the place where the next
+/// entry from user mode saves its registers.
+pub fn set_current_context(frame: *mut TrapFrame) {
+    let top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
+    // SAFETY: single CPU, interrupts disabled in the kernel: nothing else reads these now.
+    unsafe {
+        *core::ptr::addr_of_mut!(current_context_top) = top;
+        gdt::set_kernel_entry_stack(top);
+    }
+}
+
+/// Leaves the kernel to user mode with the registers in `frame`.
+pub fn return_to_user(frame: *const TrapFrame) -> ! {
+    // SAFETY: `frame` is a complete saved user context (user CS/SS, canonical RIP).
+    unsafe { restore_user_context(frame) }
+}
+
+/// Waits, with interrupts enabled, until an interrupt arrives (nothing is runnable).
+pub fn idle() -> ! {
+    // SAFETY: the idle loop runs on the empty kernel stack; the interrupt handler never
+    // returns into it.
+    unsafe { idle_wait() }
+}

@@ -1,0 +1,95 @@
+//! x86_64 four-level page tables, manipulated through the direct physical map.
+
+use super::memory::PHYS_MAP_BASE;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
+
+/// Entry maps something.
+pub const PRESENT: u64 = 1;
+/// Writable.
+pub const WRITABLE: u64 = 1 << 1;
+/// Accessible from user mode.
+pub const USER: u64 = 1 << 2;
+/// Write-through (with [`CACHE_DISABLE`]: uncached).
+pub const WRITE_THROUGH: u64 = 1 << 3;
+/// Cache disabled.
+pub const CACHE_DISABLE: u64 = 1 << 4;
+/// Large page (2 MiB in a page directory).
+pub const HUGE: u64 = 1 << 7;
+/// Not executable.
+pub const NO_EXECUTE: u64 = 1 << 63;
+/// Physical address bits of an entry.
+pub const ADDRESS_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+
+/// Entries per table.
+pub const ENTRIES: usize = 512;
+
+/// Level of a table in the walk: 4 = PML4, 3 = PDPT, 2 = page directory, 1 = page table.
+pub type Level = u32;
+
+/// The table at physical address `paddr` as an array of entries.
+///
+/// # Safety
+/// `paddr` must be a paging-structure object the kernel owns (inside the direct map), and
+/// no other reference to it may be live.
+pub unsafe fn table(paddr: u64) -> &'static mut [u64; ENTRIES] {
+    // SAFETY: per the contract above.
+    unsafe { &mut *((PHYS_MAP_BASE + paddr) as *mut [u64; ENTRIES]) }
+}
+
+/// Index into the table at `level` for `vaddr`.
+pub const fn index(vaddr: u64, level: Level) -> usize {
+    ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) as usize
+}
+
+/// Follows `vaddr` from the PML4 at `pml4` down to the table at `level` (3: the PDPT, 2:
+/// the page directory, 1: the page table). `None` if a table on the way is missing or the
+/// walk meets a large page.
+pub fn find_table(pml4: u64, vaddr: u64, level: Level) -> Option<u64> {
+    let mut current = pml4;
+    for walk_level in (level + 1..=4).rev() {
+        // SAFETY: `current` is the PML4 or a table reached through present entries the kernel wrote.
+        let entry = unsafe { table(current) }[index(vaddr, walk_level)];
+        if entry & PRESENT == 0 || entry & HUGE != 0 {
+            return None;
+        }
+        current = entry & ADDRESS_MASK;
+    }
+    Some(current)
+}
+
+/// Physical address of the boot PML4, whose upper half every address space shares.
+static mut KERNEL_PML4: u64 = 0;
+
+/// Records the boot PML4 (call once, after the identity map is removed).
+pub fn init() {
+    // SAFETY: single-threaded boot.
+    unsafe { KERNEL_PML4 = Cr3::read().0.start_address().as_u64() };
+}
+
+/// Copies the kernel half (entries 256–511: direct map and kernel image) into a new PML4.
+/// These entries have no USER bit, so user code can never reach kernel memory.
+pub fn copy_kernel_half(pml4: u64) {
+    // SAFETY: KERNEL_PML4 is the boot PML4; `pml4` is a freshly created PML4 object.
+    unsafe {
+        let kernel = table(*core::ptr::addr_of!(KERNEL_PML4));
+        let new = table(pml4);
+        new[256..].copy_from_slice(&kernel[256..]);
+    }
+}
+
+/// Switches to the address space at `pml4` if it is not already active.
+pub fn activate(pml4: u64) {
+    let (current, _) = Cr3::read();
+    if current.start_address().as_u64() != pml4 {
+        // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
+        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
+    }
+}
+
+/// Invalidates the TLB entry for `vaddr` (if the address space is active; otherwise the
+/// next CR3 load flushes it).
+pub fn flush(vaddr: u64) {
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
+}

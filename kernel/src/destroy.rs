@@ -1,0 +1,36 @@
+//! What happens to an object when a capability to it is deleted: the kernel side of
+//! [`CSpaceMemory::finalise`](tileos_kernel::cspace::CSpaceMemory::finalise). Container
+//! contents (CNode slots, TCB slots) are already gone when this runs.
+
+use crate::invoke::{irq, ioport, vspace};
+use crate::state::{kernel, tcb};
+use crate::{ipc, thread};
+use tileos_kernel::cap::Cap;
+
+/// Reacts to the deletion of `cap`; `is_final` says it was the last capability to its
+/// object, which is then destroyed.
+pub fn finalise(cap: &Cap, is_final: bool) {
+    match *cap {
+        Cap::Endpoint { paddr, .. } if is_final => ipc::destroy_endpoint(paddr),
+        Cap::Notification { paddr, .. } if is_final => ipc::destroy_notification(paddr),
+        Cap::Tcb { paddr } if is_final => {
+            ipc::cancel(paddr);
+            ipc::unbind(paddr);
+            thread::forget(paddr);
+        }
+        Cap::Reply { tcb: caller, .. } => {
+            // The caller stays blocked (as in seL4) but no longer points at the slot.
+            tcb(caller).reply_slot = 0;
+        }
+        Cap::Frame { paddr, size_bits, mapping, .. } if mapping.is_mapped() => {
+            vspace::unmap_frame(mapping, paddr, u32::from(size_bits));
+        }
+        Cap::PagingTable { paddr, level, mapping } if is_final && mapping.is_mapped() => {
+            vspace::unmap_table(mapping, paddr, level);
+        }
+        Cap::Pml4 { asid, .. } if is_final => kernel().asids[usize::from(asid)] = 0,
+        Cap::IrqHandler { irq: line } if is_final => irq::release(line),
+        Cap::IoPort { first, last } if is_final => ioport::release(first, last),
+        _ => {}
+    }
+}

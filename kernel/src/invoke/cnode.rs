@@ -1,0 +1,122 @@
+//! CNode methods: revoke, delete, copy, mint, move, mutate, rotate, save caller. The
+//! invoked CNode capability is the root from which the slot arguments (index, depth) are
+//! resolved; the source side of a copy names its own root as extra capability 0.
+
+use super::{Error, Invocation, Result, ensure_empty};
+use crate::state::{KernelMemory, tcb};
+use crate::thread;
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::object::Rights;
+use tileos_kernel::cap::{self, Cap, DeriveError, MintParams, tcb_slot};
+use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+
+fn derive_error(error: DeriveError) -> Error {
+    match error {
+        DeriveError::NotDerivable => Error::new(InvocationError::IllegalOperation),
+        DeriveError::HasChildren => Error::new(InvocationError::RevokeFirst),
+    }
+}
+
+/// Resolves (index at argument `a`, depth at `a + 1`) from the invoked CNode.
+fn own_slot(call: &Invocation, a: usize, source: bool) -> Result<SlotRef> {
+    call.resolve_slot(call.cap, call.arg(a)?, call.arg(a + 1)?, source)
+}
+
+/// Resolves the source slot: root = extra cap 0, index/depth at arguments 2–3.
+fn source_slot(call: &Invocation) -> Result<SlotRef> {
+    let (_, root) = call.extra_cap(0)?;
+    if !matches!(root, Cap::CNode { .. }) {
+        return Err(super::wrong_cap(0));
+    }
+    let slot = call.resolve_slot(root, call.arg(2)?, call.arg(3)?, true)?;
+    if KernelMemory.read(slot).cap == Cap::Null {
+        return Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability));
+    }
+    Ok(slot)
+}
+
+/// Runs a CNode method.
+pub fn invoke(call: &Invocation) -> Result<usize> {
+    let mut memory = KernelMemory;
+    match call.label {
+        Label::CNodeRevoke | Label::CNodeDelete => {
+            let slot = own_slot(call, 0, false)?;
+            if call.label == Label::CNodeRevoke {
+                cspace::revoke(&mut memory, slot);
+            } else {
+                cspace::delete(&mut memory, slot);
+            }
+            Ok(0)
+        }
+        Label::CNodeCopy | Label::CNodeMint => {
+            let dest = own_slot(call, 0, false)?;
+            let src = source_slot(call)?;
+            let rights = Rights::from_word(call.arg(4)?);
+            let data = if call.label == Label::CNodeMint { call.arg(5)? } else { 0 };
+            ensure_empty(dest)?;
+            let source_cap = memory.read(src).cap;
+            let derived = cap::derive(&source_cap, Some(MintParams { rights, data }), cspace::has_children(&memory, src))
+                .map_err(derive_error)?;
+            cspace::insert_derived(&mut memory, src, dest, derived, cap::is_revocable(&derived, &source_cap));
+            Ok(0)
+        }
+        Label::CNodeMove | Label::CNodeMutate => {
+            let dest = own_slot(call, 0, false)?;
+            let src = source_slot(call)?;
+            ensure_empty(dest)?;
+            let source_cap = memory.read(src).cap;
+            let moved = if call.label == Label::CNodeMutate {
+                // Mutate changes the badge or guard in place; it cannot change rights or
+                // make a new derivation, so only an unbadged original may gain a badge.
+                let mutated = cap::derive(&source_cap, Some(MintParams { rights: Rights::ALL, data: call.arg(4)? }), false)
+                    .map_err(derive_error)?;
+                if matches!(source_cap, Cap::Endpoint { .. } | Cap::Notification { .. }) && source_cap.badge() != mutated.badge() && !memory.read(src).revocable {
+                    return Err(Error::new(InvocationError::IllegalOperation));
+                }
+                mutated
+            } else {
+                source_cap
+            };
+            if let Cap::Reply { tcb: caller, .. } = source_cap {
+                tcb(caller).reply_slot = dest;
+            }
+            cspace::move_cap(&mut memory, src, dest, moved);
+            Ok(0)
+        }
+        Label::CNodeRotate => {
+            // dest ← pivot ← src: pivot moves to the (empty) destination, src moves to pivot.
+            let dest = own_slot(call, 0, false)?;
+            let pivot = own_slot(call, 2, true)?;
+            let src = own_slot(call, 4, true)?;
+            if memory.read(pivot).cap == Cap::Null || memory.read(src).cap == Cap::Null {
+                return Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability));
+            }
+            if pivot == src || pivot == dest {
+                return Err(Error::argument(InvocationError::InvalidArgument, 2));
+            }
+            if dest == src {
+                cspace::swap(&mut memory, pivot, src);
+            } else {
+                ensure_empty(dest)?;
+                let pivot_cap = memory.read(pivot).cap;
+                cspace::move_cap(&mut memory, pivot, dest, pivot_cap);
+                let src_cap = memory.read(src).cap;
+                cspace::move_cap(&mut memory, src, pivot, src_cap);
+            }
+            Ok(0)
+        }
+        Label::CNodeSaveCaller => {
+            let dest = own_slot(call, 0, false)?;
+            ensure_empty(dest)?;
+            let reply_slot = thread::tcb_slot_address(call.caller, tcb_slot::REPLY);
+            let reply = memory.read(reply_slot).cap;
+            if let Cap::Reply { tcb: caller, .. } = reply {
+                tcb(caller).reply_slot = dest;
+                cspace::move_cap(&mut memory, reply_slot, dest, reply);
+            }
+            Ok(0)
+        }
+        _ => Err(Error::new(InvocationError::IllegalOperation)),
+    }
+}

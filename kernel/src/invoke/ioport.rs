@@ -1,0 +1,86 @@
+//! IO port access for user-space drivers: IO port control issues a capability for a port
+//! range (ranges never overlap), and in/out invocations check the port against the range.
+
+use super::{Error, Invocation, Result, ensure_empty};
+use crate::state::{KernelMemory, kernel};
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_kernel::cap::{self, Cap};
+use tileos_kernel::cspace;
+use x86_64::instructions::port::Port;
+
+fn issued(port: u16) -> bool {
+    kernel().io_ports_issued[usize::from(port) / 64] & (1 << (port % 64)) != 0
+}
+
+fn mark(first: u16, last: u16, value: bool) {
+    for port in first..=last {
+        let word = &mut kernel().io_ports_issued[usize::from(port) / 64];
+        if value { *word |= 1 << (port % 64) } else { *word &= !(1 << (port % 64)) }
+    }
+}
+
+/// Ports the kernel itself uses and never hands out: COM1, the PICs, the debug-exit device.
+fn reserved(first: u16, last: u16) -> bool {
+    let overlaps = |a: u16, b: u16| first <= b && a <= last;
+    overlaps(0x3F8, 0x3FF) || overlaps(0x20, 0x21) || overlaps(0xA0, 0xA1) || overlaps(0xF4, 0xF7)
+}
+
+/// Runs an IO port control or IO port method.
+pub fn invoke(call: &Invocation) -> Result<usize> {
+    match (call.cap, call.label) {
+        (Cap::IoPortControl, Label::IoPortControlIssue) => {
+            // MR0 first port, MR1 last port, MR2/MR3 destination index/depth (caller's CSpace).
+            let (first, last) = (call.arg(0)?, call.arg(1)?);
+            let dest = call.resolve_slot(call.cspace_root(), call.arg(2)?, call.arg(3)?, false)?;
+            if first > last || last > 0xFFFF {
+                return Err(Error::range(0, 0xFFFF));
+            }
+            let (first, last) = (first as u16, last as u16);
+            if reserved(first, last) {
+                return Err(Error::argument(InvocationError::InvalidArgument, 0));
+            }
+            if (first..=last).any(issued) {
+                return Err(Error::new(InvocationError::RevokeFirst));
+            }
+            ensure_empty(dest)?;
+            mark(first, last, true);
+            let range = Cap::IoPort { first, last };
+            cspace::insert_derived(&mut KernelMemory, call.slot, dest, range, cap::is_revocable(&range, &call.cap));
+            Ok(0)
+        }
+        (Cap::IoPort { first, last }, label) => {
+            let port = call.arg(0)?;
+            let width = match label {
+                Label::IoPortIn8 | Label::IoPortOut8 => 1,
+                Label::IoPortIn16 | Label::IoPortOut16 => 2,
+                Label::IoPortIn32 | Label::IoPortOut32 => 4,
+                _ => return Err(Error::new(InvocationError::IllegalOperation)),
+            };
+            if port < u64::from(first) || port + width - 1 > u64::from(last) {
+                return Err(Error::range(u64::from(first), u64::from(last)));
+            }
+            let port = port as u16;
+            // SAFETY: the port range was issued to this capability by IO port control,
+            // which never issues the kernel's own ports.
+            let value = unsafe {
+                match label {
+                    Label::IoPortIn8 => u64::from(Port::<u8>::new(port).read()),
+                    Label::IoPortIn16 => u64::from(Port::<u16>::new(port).read()),
+                    Label::IoPortIn32 => u64::from(Port::<u32>::new(port).read()),
+                    Label::IoPortOut8 => { Port::<u8>::new(port).write(call.arg(1)? as u8); return Ok(0) }
+                    Label::IoPortOut16 => { Port::<u16>::new(port).write(call.arg(1)? as u16); return Ok(0) }
+                    _ => { Port::<u32>::new(port).write(call.arg(1)? as u32); return Ok(0) }
+                }
+            };
+            crate::ipc::set_message_register(call.caller, 0, value);
+            Ok(1)
+        }
+        _ => Err(Error::new(InvocationError::IllegalOperation)),
+    }
+}
+
+/// The last capability to the range is gone: the ports may be issued again.
+pub fn release(first: u16, last: u16) {
+    mark(first, last, false);
+}

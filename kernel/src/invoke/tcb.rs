@@ -1,0 +1,209 @@
+//! TCB methods: configure, priorities (bounded by the authority's maximum controlled
+//! priority, as in seL4), registers, suspend/resume, notification binding, IPC buffer.
+
+use super::{Error, Invocation, Result};
+use crate::ipc;
+use crate::state::{KernelMemory, tcb};
+use crate::thread::{self, ThreadState, tcb_slot_address};
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::{Label, TCB_REGISTER_COUNT};
+use tileos_abi::message::ipc_buffer;
+use tileos_elf::USER_TOP;
+use tileos_kernel::cap::{self, Cap, MintParams, tcb_slot};
+use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_abi::object::Rights;
+
+/// RFLAGS bits user code may set: CF PF AF ZF SF TF DF OF. IF is always set, IOPL 0.
+const USER_FLAGS: u64 = 0xDD5;
+
+/// Replaces the capability in TCB slot `index` with a copy of the one in `source`.
+fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
+    let mut memory = KernelMemory;
+    let dest = tcb_slot_address(thread_paddr, index);
+    cspace::delete(&mut memory, dest);
+    cspace::insert_derived(&mut memory, source, dest, cap, false);
+}
+
+/// A copy of `source`'s capability as it may be installed in a TCB slot.
+fn derived(source: SlotRef, mint: Option<MintParams>) -> Result<Cap> {
+    let cap = KernelMemory.read(source).cap;
+    cap::derive(&cap, mint, cspace::has_children(&KernelMemory, source)).map_err(|_| Error::new(InvocationError::IllegalOperation))
+}
+
+/// Checks an IPC buffer address against its frame: aligned, and the buffer inside the frame.
+fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64) -> Result<()> {
+    let Cap::Frame { size_bits, .. } = frame else { return Err(super::wrong_cap(2)) };
+    if vaddr % ipc_buffer::SIZE as u64 != 0 || vaddr >= USER_TOP {
+        return Err(Error::argument(InvocationError::AlignmentError, argument));
+    }
+    let offset = vaddr & ((1 << size_bits) - 1);
+    if offset + ipc_buffer::SIZE as u64 > 1 << size_bits {
+        return Err(Error::argument(InvocationError::InvalidArgument, argument));
+    }
+    Ok(())
+}
+
+/// Reads the authority TCB's maximum controlled priority (extra cap 0).
+fn authority_mcp(call: &Invocation) -> Result<u8> {
+    match call.extra_cap(0)?.1 {
+        Cap::Tcb { paddr } => Ok(tcb(paddr).mcp),
+        _ => Err(super::wrong_cap(0)),
+    }
+}
+
+/// Runs a TCB method.
+pub fn invoke(call: &Invocation) -> Result<usize> {
+    let Cap::Tcb { paddr: target } = call.cap else { return Err(Error::new(InvocationError::IllegalOperation)) };
+    match call.label {
+        Label::TcbConfigure => {
+            // MR0 fault endpoint cptr (0: none), MR1 CSpace guard data, MR2 IPC buffer
+            // address; extra caps: CSpace root, VSpace root, IPC buffer frame.
+            let (fault_cptr, guard_data, buffer) = (call.arg(0)?, call.arg(1)?, call.arg(2)?);
+            let (cspace_slot, cspace_cap) = call.extra_cap(0)?;
+            let (vspace_slot, vspace_cap) = call.extra_cap(1)?;
+            let (frame_slot, frame_cap) = call.extra_cap(2)?;
+            if !matches!(cspace_cap, Cap::CNode { .. }) {
+                return Err(super::wrong_cap(0));
+            }
+            if !matches!(vspace_cap, Cap::Pml4 { .. }) {
+                return Err(super::wrong_cap(1));
+            }
+            check_ipc_buffer(buffer, frame_cap, 2)?;
+            let fault_slot = if fault_cptr == 0 {
+                None
+            } else {
+                let slot = ipc::lookup_slot(call.caller, fault_cptr).map_err(|f| Error::lookup(true, f))?;
+                match KernelMemory.read(slot).cap {
+                    Cap::Endpoint { rights, .. } if rights.contains(Rights::WRITE) => Some(slot),
+                    _ => return Err(Error::argument(InvocationError::InvalidCapability, 0)),
+                }
+            };
+            let cspace_copy = derived(cspace_slot, (guard_data != 0).then_some(MintParams { rights: Rights::ALL, data: guard_data }))?;
+            let vspace_copy = derived(vspace_slot, None)?;
+            let frame_copy = derived(frame_slot, None)?;
+            let fault_copy = fault_slot.map(|slot| derived(slot, None)).transpose()?;
+            // Perform.
+            install(target, tcb_slot::CSPACE, cspace_slot, cspace_copy);
+            install(target, tcb_slot::VSPACE, vspace_slot, vspace_copy);
+            install(target, tcb_slot::IPC_BUFFER, frame_slot, frame_copy);
+            match (fault_slot, fault_copy) {
+                (Some(slot), Some(copy)) => install(target, tcb_slot::FAULT_ENDPOINT, slot, copy),
+                _ => cspace::delete(&mut KernelMemory, tcb_slot_address(target, tcb_slot::FAULT_ENDPOINT)),
+            }
+            tcb(target).ipc_buffer_vaddr = buffer;
+            Ok(0)
+        }
+        Label::TcbSetIpcBuffer => {
+            let buffer = call.arg(0)?;
+            let (frame_slot, frame_cap) = call.extra_cap(0)?;
+            check_ipc_buffer(buffer, frame_cap, 0)?;
+            let copy = derived(frame_slot, None)?;
+            install(target, tcb_slot::IPC_BUFFER, frame_slot, copy);
+            tcb(target).ipc_buffer_vaddr = buffer;
+            Ok(0)
+        }
+        Label::TcbSetPriority | Label::TcbSetMcPriority => {
+            let value = call.arg(0)?;
+            let mcp = authority_mcp(call)?;
+            if value > u64::from(mcp) {
+                return Err(Error::range(0, u64::from(mcp)));
+            }
+            if call.label == Label::TcbSetPriority {
+                thread::set_priority(target, value as u8);
+            } else {
+                tcb(target).mcp = value as u8;
+            }
+            Ok(0)
+        }
+        Label::TcbSuspend => {
+            ipc::cancel(target);
+            Ok(0)
+        }
+        Label::TcbResume => {
+            if !matches!(tcb(target).slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
+                || !matches!(tcb(target).slot_cap(tcb_slot::CSPACE), Cap::CNode { .. })
+            {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            if tcb(target).state == ThreadState::Inactive {
+                thread::make_runnable(target);
+            }
+            Ok(0)
+        }
+        Label::TcbReadRegisters => {
+            // MR0: number of registers (order in TCB_REGISTER_COUNT's doc).
+            let count = call.arg(0)?;
+            if count == 0 || count > TCB_REGISTER_COUNT as u64 {
+                return Err(Error::range(1, TCB_REGISTER_COUNT as u64));
+            }
+            if target == call.caller {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            let registers = registers_of(target);
+            for (index, value) in registers.iter().enumerate().take(count as usize) {
+                ipc::set_message_register(call.caller, index, *value);
+            }
+            Ok(count as usize)
+        }
+        Label::TcbWriteRegisters => {
+            // MR0: resume afterwards (1) or not, MR1: count, MR2..: registers.
+            let (resume, count) = (call.arg(0)?, call.arg(1)?);
+            if count == 0 || count > TCB_REGISTER_COUNT as u64 {
+                return Err(Error::range(1, TCB_REGISTER_COUNT as u64));
+            }
+            if target == call.caller {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            let mut values = registers_of(target);
+            for (index, value) in values.iter_mut().enumerate().take(count as usize) {
+                *value = call.arg(2 + index)?;
+            }
+            if values[0] >= USER_TOP {
+                return Err(Error::argument(InvocationError::InvalidArgument, 2));
+            }
+            if values[1] >= USER_TOP {
+                return Err(Error::argument(InvocationError::InvalidArgument, 3));
+            }
+            set_registers(target, &values);
+            if resume == 1 && tcb(target).state == ThreadState::Inactive
+                && matches!(tcb(target).slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
+            {
+                thread::make_runnable(target);
+            }
+            Ok(0)
+        }
+        Label::TcbBindNotification => {
+            let (_, ntfn) = call.extra_cap(0)?;
+            let Cap::Notification { paddr, rights, .. } = ntfn else { return Err(super::wrong_cap(0)) };
+            if !rights.contains(Rights::READ) {
+                return Err(super::wrong_cap(0));
+            }
+            if !ipc::bind(target, paddr) {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            Ok(0)
+        }
+        Label::TcbUnbindNotification => {
+            if tcb(target).bound_notification == 0 {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            ipc::unbind(target);
+            Ok(0)
+        }
+        _ => Err(Error::new(InvocationError::IllegalOperation)),
+    }
+}
+
+fn registers_of(thread_paddr: u64) -> [u64; TCB_REGISTER_COUNT] {
+    let c = &tcb(thread_paddr).context;
+    [c.rip, c.rsp, c.rflags, c.rax, c.rbx, c.rcx, c.rdx, c.rsi, c.rdi, c.rbp, c.r8, c.r9, c.r10, c.r11, c.r12, c.r13, c.r14, c.r15]
+}
+
+fn set_registers(thread_paddr: u64, v: &[u64; TCB_REGISTER_COUNT]) {
+    let c = &mut tcb(thread_paddr).context;
+    c.rip = v[0];
+    c.rsp = v[1];
+    c.rflags = (v[2] & USER_FLAGS) | 0x202;
+    [c.rax, c.rbx, c.rcx, c.rdx, c.rsi, c.rdi, c.rbp, c.r8, c.r9, c.r10, c.r11, c.r12, c.r13, c.r14, c.r15] =
+        [v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17]];
+}

@@ -1,0 +1,132 @@
+//! Untyped method: Retype — create new kernel objects in an untyped region.
+
+use super::{Error, Invocation, Result, ensure_empty};
+use crate::arch::paging;
+use crate::state::{KernelMemory, kernel, object};
+use crate::thread::Tcb;
+use crate::ipc;
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_kernel::cap::{Cap, Mapping, TableLevel};
+use tileos_kernel::cspace::{self, CSpaceMemory, Slot, slot_address};
+use tileos_kernel::untyped::{self, RetypeError, UntypedState};
+
+/// Runs Retype: arguments `type, size_bits, node_index, node_depth, node_offset, count`,
+/// extra capability 0 = the CNode from which `node_index/node_depth` name the destination
+/// CNode (depth 0: that CNode itself); objects go to slots `node_offset..+count`.
+pub fn invoke(call: &Invocation) -> Result<usize> {
+    if call.label != Label::UntypedRetype {
+        return Err(Error::new(InvocationError::IllegalOperation));
+    }
+    let Cap::Untyped { paddr, size_bits, device, free_offset } = call.cap else {
+        return Err(Error::new(InvocationError::IllegalOperation));
+    };
+    let object_type = ObjectType::from_raw(call.arg(0)?).ok_or(Error::argument(InvocationError::InvalidArgument, 0))?;
+    let user_bits = call.arg(1)?;
+    let (node_index, node_depth, offset, count) = (call.arg(2)?, call.arg(3)?, call.arg(4)?, call.arg(5)?);
+    let (_, root) = call.extra_cap(0)?;
+    if !matches!(root, Cap::CNode { .. }) {
+        return Err(super::wrong_cap(0));
+    }
+    let node = if node_depth == 0 {
+        root
+    } else {
+        let slot = call.resolve_slot(root, node_index, node_depth, false)?;
+        KernelMemory.read(slot).cap
+    };
+    let Cap::CNode { paddr: node_paddr, radix, .. } = node else {
+        return Err(super::wrong_cap(0));
+    };
+    let slots = 1u64 << radix;
+    if offset >= slots || count > slots - offset {
+        return Err(Error::range(0, slots));
+    }
+    let state = UntypedState {
+        paddr,
+        size_bits: u32::from(size_bits),
+        device,
+        free_offset,
+        has_children: cspace::has_children(&KernelMemory, call.slot),
+    };
+    let plan = untyped::plan(state, object_type, user_bits.min(64) as u32, count).map_err(|error| match error {
+        RetypeError::InvalidSize { min, max } => Error::range(u64::from(min), u64::from(max)),
+        RetypeError::InvalidCount => Error::range(1, untyped::MAX_RETYPE_COUNT),
+        RetypeError::DeviceMemory => Error::argument(InvocationError::InvalidArgument, 0),
+        RetypeError::NotEnoughMemory { available } => Error { code: InvocationError::NotEnoughMemory, details: [available, 0] },
+    })?;
+    for index in 0..count {
+        ensure_empty(slot_address(node_paddr, offset + index))?;
+    }
+    if object_type == ObjectType::Pml4 && free_asids() < count {
+        return Err(Error::new(InvocationError::NotEnoughMemory));
+    }
+    // Perform: record the new watermark, then create and insert each object.
+    let mut memory = KernelMemory;
+    let mut untyped_slot = memory.read(call.slot);
+    untyped_slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset };
+    memory.write(call.slot, untyped_slot);
+    for index in 0..count {
+        let object_paddr = plan.first + (index << plan.object_size_bits);
+        let cap = create(object_type, object_paddr, plan.object_size_bits, user_bits as u8, device);
+        cspace::insert_derived(&mut memory, call.slot, slot_address(node_paddr, offset + index), cap, true);
+    }
+    Ok(0)
+}
+
+fn free_asids() -> u64 {
+    kernel().asids[1..].iter().filter(|&&entry| entry == 0).count() as u64
+}
+
+/// Clears `2^size_bits` bytes at `paddr`.
+fn clear(paddr: u64, size_bits: u32) {
+    // SAFETY: the range is inside the untyped being retyped, which no object occupies.
+    unsafe { core::ptr::write_bytes(object::<u8>(paddr) as *mut u8, 0, 1 << size_bits) };
+}
+
+/// Initialises a new object of `object_type` at `paddr` and returns its capability.
+pub fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool) -> Cap {
+    if !device {
+        clear(paddr, object_size_bits);
+    }
+    match object_type {
+        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: user_bits, device, free_offset: 0 },
+        ObjectType::Tcb => {
+            // SAFETY: freshly cleared TCB-sized memory.
+            unsafe { core::ptr::write(object::<Tcb>(paddr), Tcb::new()) };
+            Cap::Tcb { paddr }
+        }
+        ObjectType::Endpoint => {
+            ipc::init_endpoint(paddr);
+            Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL }
+        }
+        ObjectType::Notification => {
+            ipc::init_notification(paddr);
+            Cap::Notification { paddr, badge: 0, rights: Rights::ALL }
+        }
+        ObjectType::CNode => {
+            for index in 0..1u64 << user_bits {
+                KernelMemory.write(slot_address(paddr, index), Slot::EMPTY);
+            }
+            Cap::CNode { paddr, radix: user_bits, guard_bits: 0, guard: 0 }
+        }
+        ObjectType::Frame4K | ObjectType::Frame2M => Cap::Frame {
+            paddr,
+            size_bits: object_size_bits as u8,
+            rights: Rights::ALL,
+            device,
+            mapping: Mapping::NONE,
+        },
+        ObjectType::PageTable => Cap::PagingTable { paddr, level: TableLevel::PageTable, mapping: Mapping::NONE },
+        ObjectType::PageDirectory => Cap::PagingTable { paddr, level: TableLevel::PageDirectory, mapping: Mapping::NONE },
+        ObjectType::Pdpt => Cap::PagingTable { paddr, level: TableLevel::Pdpt, mapping: Mapping::NONE },
+        ObjectType::Pml4 => {
+            paging::copy_kernel_half(paddr);
+            let k = kernel();
+            // A free ASID exists: checked before performing.
+            let asid = (1..k.asids.len()).find(|&asid| k.asids[asid] == 0).unwrap_or(0);
+            k.asids[asid] = paddr;
+            Cap::Pml4 { paddr, asid: asid as u16 }
+        }
+    }
+}

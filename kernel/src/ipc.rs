@@ -1,0 +1,427 @@
+//! Message passing: endpoints (send, receive, call, reply), notifications (signal, wait,
+//! poll, bound notifications) and fault messages.
+
+use crate::state::{KernelMemory, object, tcb};
+use crate::thread::{self, PendingFault, ThreadState};
+use tileos_abi::message::{LABEL_IPC_ABORTED, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_kernel::cap::{self, Cap, tcb_slot};
+use tileos_kernel::cspace::{self, CSpaceMemory};
+use tileos_kernel::queue::Queue;
+
+/// An endpoint object: the threads waiting on it, all sending or all receiving.
+#[repr(C)]
+pub struct Endpoint {
+    /// Waiting threads.
+    pub queue: Queue,
+    /// Whether the waiters are senders (true) or receivers (false); meaningless when empty.
+    pub senders_waiting: bool,
+}
+
+/// A notification object: a word of pending signal bits and the threads waiting for it.
+#[repr(C)]
+pub struct Notification {
+    /// Threads blocked in Wait.
+    pub queue: Queue,
+    /// Signalled badge bits not yet received.
+    pub word: u64,
+    /// TCB bound to this notification (0: none).
+    pub bound_tcb: u64,
+}
+
+fn endpoint(paddr: u64) -> &'static mut Endpoint {
+    // SAFETY: callers pass addresses from endpoint capabilities or thread states.
+    unsafe { object::<Endpoint>(paddr) }
+}
+
+fn notification(paddr: u64) -> &'static mut Notification {
+    // SAFETY: callers pass addresses from notification capabilities, TCB bindings or states.
+    unsafe { object::<Notification>(paddr) }
+}
+
+/// Initialises a new endpoint object.
+pub fn init_endpoint(paddr: u64) {
+    // SAFETY: freshly retyped memory of the right size.
+    unsafe { core::ptr::write(object::<Endpoint>(paddr), Endpoint { queue: Queue::EMPTY, senders_waiting: false }) };
+}
+
+/// Initialises a new notification object.
+pub fn init_notification(paddr: u64) {
+    // SAFETY: freshly retyped memory of the right size.
+    unsafe { core::ptr::write(object::<Notification>(paddr), Notification { queue: Queue::EMPTY, word: 0, bound_tcb: 0 }) };
+}
+
+/// Physical address of a thread's IPC buffer: inside the frame held in its IPC-buffer
+/// slot, at the offset of its configured address (0: none).
+fn ipc_buffer_paddr(thread: u64) -> u64 {
+    let t = tcb(thread);
+    match t.slot_cap(tcb_slot::IPC_BUFFER) {
+        Cap::Frame { paddr, size_bits, .. } => paddr + (t.ipc_buffer_vaddr & ((1u64 << size_bits) - 1)),
+        _ => 0,
+    }
+}
+
+/// Reads word `index` of a thread's IPC buffer (0 without a buffer).
+pub fn buffer_word(thread: u64, index: usize) -> u64 {
+    let base = ipc_buffer_paddr(thread);
+    if base == 0 || index >= ipc_buffer::SIZE / 8 {
+        return 0;
+    }
+    // SAFETY: the IPC buffer lies inside a frame the thread's TCB slot keeps alive.
+    unsafe { *object::<u64>(base + 8 * index as u64) }
+}
+
+/// Writes word `index` of a thread's IPC buffer (dropped without a buffer).
+pub fn set_buffer_word(thread: u64, index: usize, value: u64) {
+    let base = ipc_buffer_paddr(thread);
+    if base != 0 && index < ipc_buffer::SIZE / 8 {
+        // SAFETY: as for `buffer_word`.
+        unsafe { *object::<u64>(base + 8 * index as u64) = value };
+    }
+}
+
+/// Message register `index` of a thread (registers for 0–3, IPC buffer beyond).
+pub fn message_register(thread: u64, index: usize) -> u64 {
+    let context = &tcb(thread).context;
+    match index {
+        0 => context.r10,
+        1 => context.r8,
+        2 => context.r9,
+        3 => context.r15,
+        _ => buffer_word(thread, ipc_buffer::MSG + index),
+    }
+}
+
+/// Sets message register `index` of a thread.
+pub fn set_message_register(thread: u64, index: usize, value: u64) {
+    let context = &mut tcb(thread).context;
+    match index {
+        0 => context.r10 = value,
+        1 => context.r8 = value,
+        2 => context.r9 = value,
+        3 => context.r15 = value,
+        _ => set_buffer_word(thread, ipc_buffer::MSG + index, value),
+    }
+}
+
+/// Largest message `thread` can hold (registers only without an IPC buffer).
+fn capacity(thread: u64) -> usize {
+    if ipc_buffer_paddr(thread) == 0 { REGISTER_MESSAGE_WORDS } else { MAX_MESSAGE_WORDS }
+}
+
+/// Sets the message info and badge a thread sees when its receive returns.
+pub fn set_received(thread: u64, badge: u64, info: MessageInfo) {
+    let context = &mut tcb(thread).context;
+    context.rdi = badge;
+    context.rsi = info.0;
+}
+
+/// Copies the message of `sender` (its registers and IPC buffer, or its pending fault) to
+/// `receiver`, transferring capabilities if the sender's capability had the grant right.
+fn transfer(sender: u64, receiver: u64, badge: u64, can_grant: bool, via_endpoint: u64) {
+    if let Some(fault) = tcb(sender).fault {
+        let length = fault.length.min(capacity(receiver));
+        for (index, word) in fault.words.iter().enumerate().take(length) {
+            set_message_register(receiver, index, *word);
+        }
+        set_received(receiver, badge, MessageInfo::new(fault.label, 0, 0, length as u64));
+        return;
+    }
+    let info = MessageInfo(tcb(sender).context.rsi);
+    let length = info.length().min(capacity(sender)).min(capacity(receiver));
+    for index in 0..length {
+        set_message_register(receiver, index, message_register(sender, index));
+    }
+    let (transferred, unwrapped) =
+        if can_grant { transfer_caps(sender, receiver, info.extra_caps(), via_endpoint) } else { (0, 0) };
+    set_received(receiver, badge, MessageInfo::new(info.label(), unwrapped, transferred, length as u64));
+}
+
+/// Transfers up to `count` capabilities named in the sender's IPC buffer. A badged
+/// capability to the endpoint the message travels through arrives as its badge
+/// ("unwrapped"); the first other capability goes to the receiver's receive slot.
+/// Stops at the first capability that cannot be transferred. Returns (transferred, unwrapped bitmap).
+fn transfer_caps(sender: u64, receiver: u64, count: usize, via_endpoint: u64) -> (u64, u64) {
+    let mut memory = KernelMemory;
+    let mut slot_used = false;
+    let mut unwrapped = 0;
+    let mut transferred = 0;
+    for index in 0..count.min(MAX_EXTRA_CAPS) {
+        let cptr = buffer_word(sender, ipc_buffer::CAPS_OR_BADGES + index);
+        let Ok(source) = lookup_slot(sender, cptr) else { break };
+        let cap = memory.read(source).cap;
+        if let Cap::Endpoint { paddr, badge, .. } = cap {
+            if paddr == via_endpoint && badge != 0 {
+                set_buffer_word(receiver, ipc_buffer::CAPS_OR_BADGES + index, badge);
+                unwrapped |= 1 << index;
+                transferred += 1;
+                continue;
+            }
+        }
+        if slot_used {
+            break;
+        }
+        let Some(dest) = receive_slot(receiver) else { break };
+        let untyped_children = cspace::has_children(&memory, source);
+        let Ok(derived) = cap::derive(&cap, None, untyped_children) else { break };
+        cspace::insert_derived(&mut memory, source, dest, derived, false);
+        slot_used = true;
+        transferred += 1;
+    }
+    (transferred, unwrapped)
+}
+
+/// The empty slot the receiver named in its IPC buffer for receiving a capability.
+fn receive_slot(receiver: u64) -> Option<u64> {
+    let depth = buffer_word(receiver, ipc_buffer::RECEIVE_DEPTH);
+    if depth == 0 || depth > 64 {
+        return None;
+    }
+    let index = buffer_word(receiver, ipc_buffer::RECEIVE_INDEX);
+    let root = tcb(receiver).slot_cap(tcb_slot::CSPACE);
+    let slot = cspace::resolve_exact(&KernelMemory, root, index, depth as u32).ok()?;
+    (KernelMemory.read(slot).cap == Cap::Null).then_some(slot)
+}
+
+/// Resolves a capability pointer in `thread`'s CSpace (full 64-bit depth).
+pub fn lookup_slot(thread: u64, cptr: u64) -> Result<u64, tileos_abi::error::LookupFailure> {
+    let root = tcb(thread).slot_cap(tcb_slot::CSPACE);
+    let (slot, _) = cspace::resolve(&KernelMemory, root, cptr, 64)?;
+    if KernelMemory.read(slot).cap == Cap::Null {
+        return Err(tileos_abi::error::LookupFailure::MissingCapability);
+    }
+    Ok(slot)
+}
+
+/// Gives `receiver` a capability to reply once to `caller`, which now waits for it.
+fn setup_reply(caller: u64, receiver: u64, can_grant: bool) {
+    let mut memory = KernelMemory;
+    let reply_slot = thread::tcb_slot_address(receiver, tcb_slot::REPLY);
+    cspace::delete(&mut memory, reply_slot);
+    cspace::insert_root(&mut memory, reply_slot, Cap::Reply { tcb: caller, can_grant });
+    let t = tcb(caller);
+    t.state = ThreadState::BlockedOnReply;
+    t.reply_slot = reply_slot;
+}
+
+/// After `sender`'s message reached a receiver: a Call waits for the reply, a Send is done.
+fn complete_send(sender: u64, receiver: u64, is_call: bool, can_grant: bool, can_grant_reply: bool) {
+    if is_call {
+        setup_reply(sender, receiver, can_grant || can_grant_reply);
+    } else {
+        thread::make_runnable(sender);
+    }
+}
+
+/// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message).
+pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: bool, blocking: bool, is_call: bool) {
+    let e = endpoint(ep);
+    if !e.queue.is_empty() && !e.senders_waiting {
+        let receiver = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
+        let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state else { return };
+        transfer(sender, receiver, badge, can_grant && receiver_grant, ep);
+        tcb(sender).fault = None;
+        thread::make_runnable(receiver);
+        if is_call {
+            thread::leave_ready_queue(sender);
+        }
+        complete_send(sender, receiver, is_call, can_grant, can_grant_reply);
+        return;
+    }
+    if !blocking {
+        return;
+    }
+    thread::leave_ready_queue(sender);
+    tcb(sender).state = ThreadState::BlockedOnSend { endpoint: ep, badge, can_grant, can_grant_reply, is_call };
+    e.senders_waiting = true;
+    e.queue.push_back(&mut KernelMemory, sender);
+}
+
+/// `receiver` receives on the endpoint at `ep` (Recv, NBRecv, the second half of ReplyRecv).
+pub fn receive(receiver: u64, ep: u64, can_grant: bool, blocking: bool) {
+    if take_bound_signal(receiver) {
+        return;
+    }
+    let e = endpoint(ep);
+    if !e.queue.is_empty() && e.senders_waiting {
+        let sender = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
+        let ThreadState::BlockedOnSend { badge, can_grant: sender_grant, can_grant_reply, is_call, .. } = tcb(sender).state else {
+            return;
+        };
+        transfer(sender, receiver, badge, sender_grant && can_grant, ep);
+        tcb(sender).fault = None;
+        tcb(sender).state = ThreadState::Inactive;
+        complete_send(sender, receiver, is_call, sender_grant, can_grant_reply);
+        return;
+    }
+    if !blocking {
+        set_received(receiver, 0, MessageInfo::new(0, 0, 0, 0));
+        return;
+    }
+    thread::leave_ready_queue(receiver);
+    tcb(receiver).state = ThreadState::BlockedOnReceive { endpoint: ep, can_grant };
+    e.senders_waiting = false;
+    e.queue.push_back(&mut KernelMemory, receiver);
+}
+
+/// Replies through the reply capability in slot `reply_slot` (from `replier`), if it is
+/// one; the capability is used up. Returns whether a reply was delivered.
+pub fn reply_through(replier: u64, reply_slot: u64) -> bool {
+    let mut memory = KernelMemory;
+    let Cap::Reply { tcb: caller, can_grant } = memory.read(reply_slot).cap else {
+        return false;
+    };
+    let delivered = tcb(caller).state == ThreadState::BlockedOnReply;
+    if delivered {
+        if tcb(caller).fault.take().is_none() {
+            transfer(replier, caller, 0, can_grant, 0);
+        }
+        tcb(caller).reply_slot = 0;
+        thread::make_runnable(caller);
+    }
+    cspace::delete(&mut memory, reply_slot);
+    delivered
+}
+
+/// Signals the notification at `ntfn` with `badge` bits.
+pub fn signal(ntfn: u64, badge: u64) {
+    let n = notification(ntfn);
+    if let Some(waiter) = n.queue.pop_front(&mut KernelMemory) {
+        set_received(waiter, n.word | badge, MessageInfo::new(0, 0, 0, 0));
+        n.word = 0;
+        thread::make_runnable(waiter);
+        return;
+    }
+    let bound = n.bound_tcb;
+    if bound != 0 {
+        if let ThreadState::BlockedOnReceive { endpoint: ep, .. } = tcb(bound).state {
+            endpoint(ep).queue.remove(&mut KernelMemory, bound);
+            set_received(bound, n.word | badge, MessageInfo::new(0, 0, 0, 0));
+            n.word = 0;
+            thread::make_runnable(bound);
+            return;
+        }
+    }
+    n.word |= badge;
+}
+
+/// `thread` waits on (or, not blocking, polls) the notification at `ntfn`.
+pub fn wait(thread_paddr: u64, ntfn: u64, blocking: bool) {
+    let n = notification(ntfn);
+    if n.word != 0 || !blocking {
+        set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
+        n.word = 0;
+        return;
+    }
+    thread::leave_ready_queue(thread_paddr);
+    tcb(thread_paddr).state = ThreadState::BlockedOnNotification { notification: ntfn };
+    n.queue.push_back(&mut KernelMemory, thread_paddr);
+}
+
+/// Delivers a pending signal of `thread`'s bound notification instead of a message.
+fn take_bound_signal(thread_paddr: u64) -> bool {
+    let bound = tcb(thread_paddr).bound_notification;
+    if bound == 0 || notification(bound).word == 0 {
+        return false;
+    }
+    let n = notification(bound);
+    set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
+    n.word = 0;
+    true
+}
+
+/// Binds the notification at `ntfn` to `thread` (fails if either is already bound).
+pub fn bind(thread_paddr: u64, ntfn: u64) -> bool {
+    if tcb(thread_paddr).bound_notification != 0 || notification(ntfn).bound_tcb != 0 {
+        return false;
+    }
+    tcb(thread_paddr).bound_notification = ntfn;
+    notification(ntfn).bound_tcb = thread_paddr;
+    true
+}
+
+/// Unbinds `thread`'s notification, if any.
+pub fn unbind(thread_paddr: u64) {
+    let bound = tcb(thread_paddr).bound_notification;
+    if bound != 0 {
+        notification(bound).bound_tcb = 0;
+        tcb(thread_paddr).bound_notification = 0;
+    }
+}
+
+/// Takes `thread` out of whatever IPC it is blocked in (it becomes Inactive). A caller
+/// waiting for a reply loses the reply capability.
+pub fn cancel(thread_paddr: u64) {
+    match tcb(thread_paddr).state {
+        ThreadState::BlockedOnSend { endpoint: ep, .. } | ThreadState::BlockedOnReceive { endpoint: ep, .. } => {
+            endpoint(ep).queue.remove(&mut KernelMemory, thread_paddr);
+        }
+        ThreadState::BlockedOnNotification { notification: ntfn } => {
+            notification(ntfn).queue.remove(&mut KernelMemory, thread_paddr);
+        }
+        ThreadState::BlockedOnReply => {
+            let slot = tcb(thread_paddr).reply_slot;
+            if slot != 0 {
+                cspace::delete(&mut KernelMemory, slot);
+            }
+        }
+        ThreadState::Runnable => thread::leave_ready_queue(thread_paddr),
+        ThreadState::Inactive => {}
+    }
+    tcb(thread_paddr).state = ThreadState::Inactive;
+    tcb(thread_paddr).fault = None;
+}
+
+/// Releases every thread waiting on a destroyed endpoint or notification: each returns
+/// from its IPC with the label [`LABEL_IPC_ABORTED`].
+pub fn abort_waiters(queue: &mut Queue) {
+    while let Some(waiter) = queue.pop_front(&mut KernelMemory) {
+        tcb(waiter).fault = None;
+        set_received(waiter, 0, MessageInfo::new(LABEL_IPC_ABORTED, 0, 0, 0));
+        thread::make_runnable(waiter);
+    }
+}
+
+/// Destroys an endpoint: its waiters are released.
+pub fn destroy_endpoint(ep: u64) {
+    abort_waiters(&mut endpoint(ep).queue);
+}
+
+/// Destroys a notification: waiters released, bound thread unbound.
+pub fn destroy_notification(ntfn: u64) {
+    let n = notification(ntfn);
+    abort_waiters(&mut n.queue);
+    if n.bound_tcb != 0 {
+        tcb(n.bound_tcb).bound_notification = 0;
+        n.bound_tcb = 0;
+    }
+}
+
+/// Delivers a fault of `thread` to its fault endpoint, or stops the thread (and says so on
+/// the kernel log) if it has none.
+pub fn raise_fault(thread_paddr: u64, fault: PendingFault) {
+    let handler = tcb(thread_paddr).slot_cap(tcb_slot::FAULT_ENDPOINT);
+    match handler {
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(tileos_abi::object::Rights::WRITE) => {
+            tcb(thread_paddr).fault = Some(fault);
+            send(thread_paddr, paddr, badge, false, false, true, true);
+        }
+        _ => {
+            crate::kprintln!(
+                "thread {thread_paddr:#x}: unhandled fault {} [{:#x}, {:#x}, {:#x}, {:#x}]; no fault endpoint, thread suspended",
+                fault_name(fault.label), fault.words[0], fault.words[1], fault.words[2], fault.words[3]
+            );
+            cancel(thread_paddr);
+        }
+    }
+}
+
+/// Name of a fault kind, for the kernel log.
+pub fn fault_name(label: u64) -> &'static str {
+    match label {
+        tileos_abi::fault::CAP_FAULT => "capability fault",
+        tileos_abi::fault::UNKNOWN_SYSCALL => "unknown syscall",
+        tileos_abi::fault::USER_EXCEPTION => "user exception",
+        tileos_abi::fault::VM_FAULT => "page fault",
+        _ => "fault",
+    }
+}

@@ -1,0 +1,166 @@
+//! Kernel entry points from user mode: system calls, traps (faults and interrupts), and
+//! interrupts that arrive while the CPU idles. Each handles one event and leaves through
+//! the scheduler ([`thread::run_next`]).
+
+use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
+use crate::invoke::{self, Error};
+use crate::state::{KernelMemory, kernel, tcb};
+use crate::thread::{self, PendingFault};
+use crate::ipc;
+use tileos_abi::error::LookupFailure;
+use tileos_abi::fault;
+use tileos_abi::message::MessageInfo;
+use tileos_abi::object::Rights;
+use tileos_abi::syscall::Syscall;
+use tileos_kernel::cap::{Cap, tcb_slot};
+use tileos_kernel::cspace::CSpaceMemory;
+
+/// Entered from `syscall_entry` with the caller's registers saved in its TCB.
+#[unsafe(no_mangle)]
+extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+    let caller = kernel().current;
+    let context = tcb(caller).context;
+    let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
+    match Syscall::from_raw(context.rax) {
+        Some(Syscall::Call) => call(caller, cptr, info),
+        Some(Syscall::Send) => send(caller, cptr, info, true),
+        Some(Syscall::NbSend) => send(caller, cptr, info, false),
+        Some(Syscall::Recv) => receive(caller, cptr, true),
+        Some(Syscall::NbRecv) => receive(caller, cptr, false),
+        Some(Syscall::Reply) => reply(caller),
+        Some(Syscall::ReplyRecv) => {
+            reply(caller);
+            receive(caller, cptr, true);
+        }
+        Some(Syscall::Yield) => thread::yield_current(),
+        #[cfg(feature = "debug-console")]
+        Some(Syscall::DebugPutChar) => crate::arch::serial::write_str(core::str::from_utf8(&[cptr as u8]).unwrap_or("?")),
+        #[cfg(feature = "testing")]
+        Some(Syscall::DebugExit) => {
+            let verdict = tileos_abi::test_exit::GuestVerdict::ALL.into_iter().find(|v| *v as u64 == cptr);
+            crate::arch::cpu::finish(verdict.unwrap_or(tileos_abi::test_exit::GuestVerdict::Fail))
+        }
+        _ => ipc::raise_fault(
+            caller,
+            PendingFault { label: fault::UNKNOWN_SYSCALL, words: [context.rip, context.rsp, context.rflags, context.rax, 0], length: 4 },
+        ),
+    }
+    thread::run_next()
+}
+
+fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
+    let rip = tcb(caller).context.rip;
+    let code = failure.map_or(0, |f| f as u64);
+    ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, receiving as u64, code, 0], length: 4 });
+}
+
+/// Call: an endpoint call, a signal, a reply, or an invocation with its result as the reply.
+/// A pointer that does not resolve is answered with a FailedLookup error.
+fn call(caller: u64, cptr: u64, info: MessageInfo) {
+    let slot = match ipc::lookup_slot(caller, cptr) {
+        Ok(slot) => slot,
+        Err(failure) => return invoke::write_reply(caller, Err(Error::lookup(true, failure))),
+    };
+    match KernelMemory.read(slot).cap {
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
+            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), true, true);
+        }
+        Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
+            ipc::signal(paddr, badge);
+            invoke::write_reply(caller, Ok(0));
+        }
+        Cap::Endpoint { .. } | Cap::Notification { .. } => {
+            invoke::write_reply(caller, Err(Error::argument(tileos_abi::error::InvocationError::InvalidCapability, 0)));
+        }
+        Cap::Reply { .. } => {
+            ipc::reply_through(caller, slot);
+        }
+        _ => invoke::write_reply(caller, invoke::invoke(caller, slot, info)),
+    }
+}
+
+/// Send/NBSend: a message, a signal, a reply, or an invocation whose result is dropped.
+fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
+    let slot = match ipc::lookup_slot(caller, cptr) {
+        Ok(slot) => slot,
+        Err(failure) => {
+            if blocking {
+                cap_fault(caller, cptr, false, Some(failure));
+            }
+            return;
+        }
+    };
+    match KernelMemory.read(slot).cap {
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
+            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), blocking, false);
+        }
+        Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => ipc::signal(paddr, badge),
+        Cap::Reply { .. } => {
+            ipc::reply_through(caller, slot);
+        }
+        Cap::Endpoint { .. } | Cap::Notification { .. } => {
+            if blocking {
+                cap_fault(caller, cptr, false, None);
+            }
+        }
+        _ => {
+            let _ = invoke::invoke(caller, slot, info);
+        }
+    }
+}
+
+/// Recv/NBRecv: receive on an endpoint or wait on / poll a notification.
+fn receive(caller: u64, cptr: u64, blocking: bool) {
+    let slot = match ipc::lookup_slot(caller, cptr) {
+        Ok(slot) => slot,
+        Err(failure) => return cap_fault(caller, cptr, true, Some(failure)),
+    };
+    match KernelMemory.read(slot).cap {
+        Cap::Endpoint { paddr, rights, .. } if rights.contains(Rights::READ) => {
+            ipc::receive(caller, paddr, rights.contains(Rights::GRANT), blocking);
+        }
+        Cap::Notification { paddr, rights, .. } if rights.contains(Rights::READ) => ipc::wait(caller, paddr, blocking),
+        _ => cap_fault(caller, cptr, true, None),
+    }
+}
+
+/// Reply: answer the caller this thread is serving, if any.
+fn reply(caller: u64) {
+    ipc::reply_through(caller, thread::tcb_slot_address(caller, tcb_slot::REPLY));
+}
+
+/// Handles an interrupt vector: timer tick or device interrupt.
+fn interrupt(vector: u64) {
+    match vector {
+        TIMER_VECTOR => thread::timer_tick(),
+        SPURIOUS_VECTOR => return,
+        v if (IOAPIC_VECTOR_BASE..IOAPIC_VECTOR_BASE + IOAPIC_PINS).contains(&v) => {
+            crate::invoke::irq::deliver((v - IOAPIC_VECTOR_BASE) as u8);
+        }
+        _ => {}
+    }
+    apic::end_of_interrupt();
+}
+
+/// A trap from user mode: an interrupt, or a fault of the running thread.
+pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
+    let current = kernel().current;
+    if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
+        interrupt(vector);
+    } else {
+        let context = tcb(current).context;
+        let fault = if vector == 14 {
+            PendingFault { label: fault::VM_FAULT, words: [context.rip, fault_address, (error_code >> 4) & 1, error_code, 0], length: 4 }
+        } else {
+            PendingFault { label: fault::USER_EXCEPTION, words: [context.rip, context.rsp, context.rflags, vector, error_code], length: 5 }
+        };
+        ipc::raise_fault(current, fault);
+    }
+    thread::run_next()
+}
+
+/// An interrupt that arrived while the CPU idled in the kernel.
+pub fn interrupt_while_idle(vector: u64) -> ! {
+    interrupt(vector);
+    thread::run_next()
+}

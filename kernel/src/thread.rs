@@ -1,0 +1,272 @@
+//! Threads: the TCB object, thread states, and the scheduler (fixed priorities 0–255,
+//! round robin with a timeslice within a priority, the highest ready priority always runs).
+
+use crate::arch::{entry, paging, trap::TrapFrame};
+use crate::state::{KernelMemory, kernel, tcb};
+use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
+use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
+
+/// Timer ticks a thread may run before others of its priority get the CPU.
+pub const TIMESLICE_TICKS: u32 = 2;
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not started, suspended, or stopped after an unhandled fault.
+    Inactive,
+    /// Running or ready to run.
+    Runnable,
+    /// Waiting to send on `endpoint` (a Send, a Call, or a fault message).
+    BlockedOnSend {
+        /// Endpoint waited on.
+        endpoint: u64,
+        /// Badge of the capability used.
+        badge: u64,
+        /// The capability used had the grant right.
+        can_grant: bool,
+        /// The capability used had the grant-reply right.
+        can_grant_reply: bool,
+        /// A Call (or fault): the sender then waits for the reply.
+        is_call: bool,
+    },
+    /// Waiting to receive on `endpoint`.
+    BlockedOnReceive {
+        /// Endpoint waited on.
+        endpoint: u64,
+        /// The capability used had the grant right (may receive capabilities).
+        can_grant: bool,
+    },
+    /// Waiting for the reply to a Call or fault message.
+    BlockedOnReply,
+    /// Waiting on a notification.
+    BlockedOnNotification {
+        /// Notification waited on.
+        notification: u64,
+    },
+}
+
+/// A fault waiting to be delivered as a message: label and message words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingFault {
+    /// Fault kind (`tileos_abi::fault`).
+    pub label: u64,
+    /// Message words.
+    pub words: [u64; 5],
+    /// Number of valid words.
+    pub length: usize,
+}
+
+/// 512-byte `fxsave` area (16-byte aligned).
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub struct FpuState(pub [u8; 512]);
+
+/// A thread control block, stored at the start of its 2 KiB TCB object.
+#[repr(C, align(16))]
+pub struct Tcb {
+    /// CSpace root, VSpace root, IPC buffer frame, reply capability, fault endpoint
+    /// (indices in [`tcb_slot`]). Real CNode slots, so the CDT tracks them.
+    pub slots: [Slot; TCB_SLOT_COUNT as usize],
+    /// FPU/SSE state while the thread is not running.
+    pub fpu: FpuState,
+    /// User registers while the thread is in the kernel or not running.
+    pub context: TrapFrame,
+    /// Current state.
+    pub state: ThreadState,
+    /// Scheduling priority.
+    pub priority: u8,
+    /// Maximum controlled priority: highest priority this thread may give any thread.
+    pub mcp: u8,
+    /// Queue links (ready queue or wait queue).
+    pub queue_prev: u64,
+    /// Queue links (ready queue or wait queue).
+    pub queue_next: u64,
+    /// Bound notification (0: none).
+    pub bound_notification: u64,
+    /// User address of the IPC buffer (its frame is in the IPC-buffer slot).
+    pub ipc_buffer_vaddr: u64,
+    /// While blocked on reply: the slot holding the capability to reply to this thread.
+    pub reply_slot: SlotRef,
+    /// A fault to send to the fault endpoint.
+    pub fault: Option<PendingFault>,
+    /// Timer ticks left in the current timeslice.
+    pub timeslice: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
+
+impl Tcb {
+    /// A new, inactive thread with priority 0 and initial FPU state.
+    pub fn new() -> Tcb {
+        let mut fpu = FpuState([0; 512]);
+        fpu.0[0..2].copy_from_slice(&0x037Fu16.to_le_bytes()); // x87 control word
+        fpu.0[24..28].copy_from_slice(&0x1F80u32.to_le_bytes()); // MXCSR: all exceptions masked
+        let context = TrapFrame { cs: 0x23, ss: 0x1b, rflags: 0x202, ..TrapFrame::default() };
+        Tcb {
+            slots: [Slot::EMPTY; TCB_SLOT_COUNT as usize],
+            fpu,
+            context,
+            state: ThreadState::Inactive,
+            priority: 0,
+            mcp: 0,
+            queue_prev: 0,
+            queue_next: 0,
+            bound_notification: 0,
+            ipc_buffer_vaddr: 0,
+            reply_slot: 0,
+            fault: None,
+            timeslice: TIMESLICE_TICKS,
+        }
+    }
+
+    /// The capability in one of this thread's own slots.
+    pub fn slot_cap(&self, index: u64) -> Cap {
+        self.slots[index as usize].cap
+    }
+}
+
+/// Address of slot `index` of the TCB at `paddr`.
+pub const fn tcb_slot_address(paddr: u64, index: u64) -> SlotRef {
+    slot_address(paddr, index)
+}
+
+/// Makes `thread` runnable and, unless it is the running thread, ready.
+pub fn make_runnable(thread: u64) {
+    let t = tcb(thread);
+    let was_ready = t.state == ThreadState::Runnable;
+    t.state = ThreadState::Runnable;
+    if !was_ready && thread != kernel().current {
+        let priority = t.priority;
+        kernel().ready.enqueue(&mut KernelMemory, thread, priority);
+    }
+}
+
+/// Takes `thread` out of the ready queue if it is there (it is about to block or stop).
+pub fn leave_ready_queue(thread: u64) {
+    let t = tcb(thread);
+    if t.state == ThreadState::Runnable && thread != kernel().current {
+        let priority = t.priority;
+        kernel().ready.dequeue(&mut KernelMemory, thread, priority);
+    }
+}
+
+/// Changes the priority of `thread`, moving it between ready queues if needed.
+pub fn set_priority(thread: u64, priority: u8) {
+    leave_ready_queue(thread);
+    let t = tcb(thread);
+    t.priority = priority;
+    if t.state == ThreadState::Runnable && thread != kernel().current {
+        kernel().ready.enqueue(&mut KernelMemory, thread, priority);
+    }
+}
+
+/// Forgets a destroyed thread: it no longer runs or owns the FPU.
+pub fn forget(thread: u64) {
+    if kernel().current == thread {
+        kernel().current = 0;
+    }
+    // SAFETY: single CPU; FPU_OWNER is only touched in this module.
+    unsafe {
+        if *core::ptr::addr_of!(FPU_OWNER) == thread {
+            *core::ptr::addr_of_mut!(FPU_OWNER) = 0;
+        }
+    }
+}
+
+/// Moves the running thread behind the other ready threads of its priority.
+pub fn yield_current() {
+    let current = kernel().current;
+    if current != 0 && tcb(current).state == ThreadState::Runnable {
+        let priority = tcb(current).priority;
+        kernel().ready.enqueue(&mut KernelMemory, current, priority);
+        kernel().current = 0;
+        save_fpu(current);
+    }
+}
+
+/// Timer tick: charge the running thread; at the end of its timeslice it yields.
+pub fn timer_tick() {
+    let current = kernel().current;
+    if current == 0 {
+        return;
+    }
+    let t = tcb(current);
+    t.timeslice = t.timeslice.saturating_sub(1);
+    if t.timeslice == 0 {
+        t.timeslice = TIMESLICE_TICKS;
+        yield_current();
+    }
+}
+
+/// The thread that last ran, whose FPU state is live in the CPU (0: none).
+static mut FPU_OWNER: u64 = 0;
+
+fn save_fpu(thread: u64) {
+    // SAFETY: single CPU; FPU_OWNER is only touched here and in `switch_to`.
+    unsafe {
+        if *core::ptr::addr_of!(FPU_OWNER) == thread {
+            core::arch::asm!("fxsave64 [{}]", in(reg) tcb(thread).fpu.0.as_mut_ptr(), options(nostack));
+            *core::ptr::addr_of_mut!(FPU_OWNER) = 0;
+        }
+    }
+}
+
+/// Picks the thread to run next: the running thread keeps the CPU unless it stopped being
+/// runnable or a thread of higher priority is ready.
+fn choose() -> u64 {
+    let k = kernel();
+    let current = k.current;
+    let highest = k.ready.highest();
+    if current != 0 && tcb(current).state == ThreadState::Runnable {
+        match highest {
+            Some(priority) if priority > tcb(current).priority => {
+                let p = tcb(current).priority;
+                k.ready.enqueue_front(&mut KernelMemory, current, p);
+            }
+            _ => return current,
+        }
+    }
+    match k.ready.highest() {
+        Some(priority) => {
+            let next = k.ready.first(priority).unwrap_or(0);
+            k.ready.dequeue(&mut KernelMemory, next, priority);
+            next
+        }
+        None => 0,
+    }
+}
+
+/// Installs `thread` on the CPU: its address space, FPU state and register save area.
+fn switch_to(thread: u64) {
+    let previous = kernel().current;
+    if previous != thread && previous != 0 {
+        save_fpu(previous);
+    }
+    kernel().current = thread;
+    let t = tcb(thread);
+    if let Cap::Pml4 { paddr, .. } = t.slot_cap(tcb_slot::VSPACE) {
+        paging::activate(paddr);
+    }
+    // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
+    unsafe {
+        if *core::ptr::addr_of!(FPU_OWNER) != thread {
+            core::arch::asm!("fxrstor64 [{}]", in(reg) t.fpu.0.as_ptr(), options(nostack));
+            *core::ptr::addr_of_mut!(FPU_OWNER) = thread;
+        }
+    }
+    entry::set_current_context(&mut t.context);
+}
+
+/// Leaves the kernel: runs the chosen thread, or idles until an interrupt.
+pub fn run_next() -> ! {
+    let next = choose();
+    if next == 0 {
+        if kernel().current != 0 {
+            save_fpu(kernel().current);
+        }
+        kernel().current = 0;
+        entry::idle();
+    }
+    switch_to(next);
+    entry::return_to_user(&tcb(next).context)
+}

@@ -1,0 +1,48 @@
+//! The root server: the first user-space task. The kernel starts it with every capability
+//! (untyped memory, IRQ and IO-port control, its own CNode/VSpace/TCB) described in the
+//! BootInfo page.
+//!
+//! Status: it reports the BootInfo it received, and in test images (command line
+//! `test=kernel`) runs the in-guest kernel test suite and reports the verdict. Building
+//! domains from the system description and supervising them is issue 4, not done yet.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+mod suite;
+
+use tileos_abi::bootinfo::{BootInfo, MAGIC};
+use tileos_sys::println;
+
+/// Entry point: the kernel passes the BootInfo address in `rdi`.
+#[unsafe(no_mangle)]
+extern "C" fn _start(boot_info: u64) -> ! {
+    // SAFETY: the kernel maps the BootInfo page read-only at this address.
+    let info = unsafe { &*(boot_info as *const BootInfo) };
+    tileos_sys::set_ipc_buffer(info.ipc_buffer);
+    if info.magic != MAGIC {
+        println!("rootserver: BootInfo magic is wrong ({:#x}); stopping", info.magic);
+        tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
+    }
+    let cmdline = core::str::from_utf8(&info.cmdline).unwrap_or("").trim_end_matches('\0');
+    let ram: u64 = info.untyped_list[..(info.untyped.end - info.untyped.start) as usize]
+        .iter()
+        .filter(|u| u.is_device == 0)
+        .map(|u| 1u64 << u.size_bits)
+        .sum();
+    println!(
+        "rootserver: started (\"{cmdline}\"): {} untyped ({} KiB RAM), {} image frames, {} boot module(s), free slots {}..{}",
+        info.untyped.end - info.untyped.start,
+        ram / 1024,
+        info.image_frames.end - info.image_frames.start,
+        info.module_count,
+        info.empty.start,
+        info.empty.end
+    );
+    if cmdline.split_whitespace().any(|word| word == "test=kernel") {
+        suite::run(info)
+    }
+    println!("rootserver: nothing more to do (domains come with issue 4); waiting");
+    suite::wait_forever(info)
+}

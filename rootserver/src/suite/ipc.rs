@@ -1,0 +1,250 @@
+//! Suite part two: threads, IPC, notifications, faults, TCB methods and preemption. Test
+//! threads share the root server's address space and CSpace; they learn their capability
+//! slots through the statics below, set before they start.
+
+use super::{CNODE, DEPTH, Env, TEST_AREA, VSPACE, check, expect_error, expect_ok};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::bootinfo::slot;
+use tileos_abi::error::InvocationError;
+use tileos_abi::fault;
+use tileos_abi::invocation::Label;
+use tileos_abi::message::LABEL_IPC_ABORTED;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_sys::{invoke, recv, reply_recv};
+
+static SERVER_EP: AtomicU64 = AtomicU64::new(0);
+static WAITER_NTFN: AtomicU64 = AtomicU64::new(0);
+static DONE_NTFN: AtomicU64 = AtomicU64::new(0);
+static ABORTED_LABEL: AtomicU64 = AtomicU64::new(0);
+static SPIN_A: AtomicU64 = AtomicU64::new(0);
+static SPIN_B: AtomicU64 = AtomicU64::new(0);
+static HIGH_RAN: AtomicU64 = AtomicU64::new(0);
+
+/// IPC buffers of test threads: 1 KiB each in the frame at this address.
+const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
+/// Stacks of test threads: one page each, a guard page apart.
+const THREAD_STACKS: u64 = TEST_AREA + 0x10000;
+
+/// Echo server: replies `[w0 + 1, w1 * 2, badge, sum of words 4..length]`.
+extern "C" fn echo_server() -> ! {
+    let ep = SERVER_EP.load(Ordering::Relaxed);
+    let buffer = (THREAD_BUFFERS) as *const u64;
+    let mut message = recv(ep, true);
+    loop {
+        let length = message.info.length();
+        // SAFETY: this thread's IPC buffer is the first one in the mapped buffer frame.
+        let sum: u64 = (4..length).map(|i| unsafe { buffer.add(i).read_volatile() }).sum();
+        let reply = [message.words[0].wrapping_add(1), message.words[1].wrapping_mul(2), message.badge, sum];
+        message = reply_recv(ep, 0, &reply);
+    }
+}
+
+/// Waits on a notification, then signals DONE with the received word + 1 as badge
+/// (through the unbadged cap, the word arrives via the counter instead).
+extern "C" fn notification_waiter() -> ! {
+    let message = recv(WAITER_NTFN.load(Ordering::Relaxed), true);
+    HIGH_RAN.store(message.badge, Ordering::Relaxed);
+    tileos_sys::send(DONE_NTFN.load(Ordering::Relaxed), 0, &[], &[], true);
+    halt_self()
+}
+
+/// Blocks in Recv on the server endpoint and records the label it is released with.
+extern "C" fn blocked_receiver() -> ! {
+    let message = recv(SERVER_EP.load(Ordering::Relaxed), true);
+    ABORTED_LABEL.store(message.info.label(), Ordering::Relaxed);
+    tileos_sys::send(DONE_NTFN.load(Ordering::Relaxed), 0, &[], &[], true);
+    halt_self()
+}
+
+/// Touches unmapped memory (a page fault).
+extern "C" fn page_faulter() -> ! {
+    // SAFETY: deliberately faults; the fault handler (the root server) deals with it.
+    unsafe { (0xDEAD_0000 as *const u64).read_volatile() };
+    halt_self()
+}
+
+/// Executes an undefined instruction.
+extern "C" fn invalid_opcode() -> ! {
+    // SAFETY: deliberately faults.
+    unsafe { core::arch::asm!("ud2") };
+    halt_self()
+}
+
+extern "C" fn spinner_a() -> ! {
+    loop {
+        SPIN_A.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+extern "C" fn spinner_b() -> ! {
+    loop {
+        SPIN_B.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+extern "C" fn high_priority() -> ! {
+    HIGH_RAN.store(1, Ordering::Relaxed);
+    halt_self()
+}
+
+/// A test thread that is done waits forever on its own (never signalled) endpoint slot 0.
+fn halt_self() -> ! {
+    loop {
+        tileos_sys::yield_now();
+        recv(WAITER_NTFN.load(Ordering::Relaxed), true);
+    }
+}
+
+/// Creates, configures and starts a thread at `priority` running `entry`; `index` picks
+/// its stack and IPC buffer.
+fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, priority: u64, fault_ep: u64) -> u64 {
+    let tcb = env.make(ObjectType::Tcb, 0);
+    let stack = env.make(ObjectType::Frame4K, 0);
+    let stack_base = THREAD_STACKS + index * 0x2000;
+    let mapped = invoke(stack, Label::FrameMap, &[stack_base, Rights::ALL.0 as u64, 0], &[VSPACE]);
+    assert!(mapped.is_ok(), "stack map failed: {mapped:?}");
+    let configured = invoke(tcb, Label::TcbConfigure, &[fault_ep, 0, THREAD_BUFFERS + index * 1024], &[CNODE, VSPACE, buffers]);
+    assert!(configured.is_ok(), "configure failed: {configured:?}");
+    let prioritised = invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]);
+    assert!(prioritised.is_ok(), "set priority failed: {prioritised:?}");
+    let started = invoke(tcb, Label::TcbWriteRegisters, &[1, 2, entry as *const () as u64, stack_base + 0x1000 - 8], &[]);
+    assert!(started.is_ok(), "start failed: {started:?}");
+    tcb
+}
+
+/// Runs the IPC, notification, fault, TCB and scheduling tests.
+pub fn tests(env: &mut Env, _page_table: u64) {
+    let buffers = env.make(ObjectType::Frame4K, 0);
+    let mapped = invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS, Rights::ALL.0 as u64, 0], &[VSPACE]);
+    assert!(mapped.is_ok(), "buffer frame map failed: {mapped:?}");
+
+    // Call/ReplyRecv with an echo server at lower priority, same address space.
+    let ep = env.make(ObjectType::Endpoint, 0);
+    SERVER_EP.store(ep, Ordering::Relaxed);
+    let server = spawn(env, buffers, 0, echo_server, 200, 0);
+    let badged = env.slots.take();
+    expect_ok("endpoint_mint_badged_client_cap", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep, DEPTH, Rights::ALL.0 as u64, 77], &[CNODE]));
+    let reply = tileos_sys::call(badged, 5, &[10, 21, 0, 0], &[]);
+    check(
+        "ipc_call_reply_four_words_and_badge",
+        reply.words[0] == 11 && reply.words[1] == 42 && reply.words[2] == 77 && reply.info.label() == 0,
+        format_args!("reply {reply:?}"),
+    );
+    let long: [u64; 12] = [1, 2, 0, 0, 4, 5, 6, 7, 8, 9, 10, 11];
+    let reply = tileos_sys::call(ep, 1, &long, &[]);
+    check("ipc_long_message_through_ipc_buffers", reply.words[3] == 60 && reply.words[2] == 0, format_args!("reply {reply:?}"));
+    let nb = tileos_sys::recv(ep, false);
+    check("nbrecv_without_sender_returns_empty", nb.info.length() == 0 && nb.badge == 0, format_args!("{nb:?}"));
+    let bad = tileos_sys::call(0x0FFE, 0, &[], &[]);
+    check("call_on_empty_slot_returns_failed_lookup", bad.info.label() == InvocationError::FailedLookup as u64, format_args!("{bad:?}"));
+
+    // TCB methods on the (blocked) server thread.
+    let regs = expect_ok("tcb_read_registers", invoke(server, Label::TcbReadRegisters, &[3], &[]));
+    check("tcb_read_registers_rip_in_image", regs.is_some_and(|r| r.words[0] >= 0x40_0000 && r.words[0] < 0x80_0000), format_args!("{regs:?}"));
+    expect_error("tcb_read_registers_count_checked", invoke(server, Label::TcbReadRegisters, &[0], &[]), InvocationError::RangeError);
+    expect_error("tcb_read_own_registers_refused", invoke(slot::TCB, Label::TcbReadRegisters, &[3], &[]), InvocationError::IllegalOperation);
+    expect_error("tcb_write_registers_kernel_rip_refused", invoke(server, Label::TcbWriteRegisters, &[0, 1, 0xFFFF_8000_0000_0000], &[]), InvocationError::InvalidArgument);
+    expect_error("tcb_set_priority_needs_tcb_authority", invoke(server, Label::TcbSetPriority, &[10], &[CNODE]), InvocationError::InvalidCapability);
+    expect_ok("tcb_set_mc_priority", invoke(server, Label::TcbSetMcPriority, &[20], &[slot::TCB]));
+    expect_error("tcb_set_priority_above_authority_mcp", invoke(server, Label::TcbSetPriority, &[30], &[server]), InvocationError::RangeError);
+    expect_ok("tcb_set_priority_within_authority_mcp", invoke(server, Label::TcbSetPriority, &[200.min(20)], &[server]));
+    expect_error("tcb_configure_checks_vspace_type", invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS], &[CNODE, CNODE, buffers]), InvocationError::InvalidCapability);
+    expect_error("tcb_configure_checks_buffer_alignment", invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS + 8], &[CNODE, VSPACE, buffers]), InvocationError::AlignmentError);
+    expect_ok("tcb_suspend", invoke(server, Label::TcbSuspend, &[], &[]));
+    expect_ok("tcb_resume", invoke(server, Label::TcbResume, &[], &[]));
+    let unconfigured = env.make(ObjectType::Tcb, 0);
+    expect_error("tcb_resume_unconfigured_refused", invoke(unconfigured, Label::TcbResume, &[], &[]), InvocationError::IllegalOperation);
+
+    // Notifications: badges OR together; poll clears.
+    let ntfn = env.make(ObjectType::Notification, 0);
+    let (n1, n4) = (env.slots.take(), env.slots.take());
+    expect_ok("notification_mint_badge_1", invoke(CNODE, Label::CNodeMint, &[n1, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 1], &[CNODE]));
+    expect_ok("notification_mint_badge_4", invoke(CNODE, Label::CNodeMint, &[n4, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 4], &[CNODE]));
+    tileos_sys::send(n1, 0, &[], &[], true);
+    tileos_sys::send(n4, 0, &[], &[], false);
+    let polled = tileos_sys::recv(ntfn, false);
+    check("notification_badges_or_together", polled.badge == 5, format_args!("word {:#x}", polled.badge));
+    let again = tileos_sys::recv(ntfn, false);
+    check("notification_poll_clears", again.badge == 0, format_args!("word {:#x}", again.badge));
+    let bind = expect_ok("tcb_bind_notification", invoke(unconfigured, Label::TcbBindNotification, &[], &[ntfn]));
+    let _ = bind;
+    let other = env.make(ObjectType::Tcb, 0);
+    expect_error("notification_bound_twice_refused", invoke(other, Label::TcbBindNotification, &[], &[ntfn]), InvocationError::IllegalOperation);
+    expect_ok("tcb_unbind_notification", invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]));
+    expect_error("tcb_unbind_without_binding", invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]), InvocationError::IllegalOperation);
+
+    // A waiter at lower priority wakes on a signal and signals back.
+    let waiter_ntfn = env.make(ObjectType::Notification, 0);
+    let done = env.make(ObjectType::Notification, 0);
+    WAITER_NTFN.store(waiter_ntfn, Ordering::Relaxed);
+    DONE_NTFN.store(done, Ordering::Relaxed);
+    let badged_waiter = env.slots.take();
+    expect_ok("notification_mint_for_waiter", invoke(CNODE, Label::CNodeMint, &[badged_waiter, DEPTH, waiter_ntfn, DEPTH, Rights::ALL.0 as u64, 0x30], &[CNODE]));
+    spawn(env, buffers, 1, notification_waiter, 100, 0);
+    tileos_sys::send(badged_waiter, 0, &[], &[], true);
+    tileos_sys::recv(done, true);
+    check("notification_wakes_waiter_with_badge", HIGH_RAN.load(Ordering::Relaxed) == 0x30, format_args!("waiter saw {:#x}", HIGH_RAN.load(Ordering::Relaxed)));
+
+    // Faults arrive at the fault endpoint as messages.
+    let fault_ep = env.make(ObjectType::Endpoint, 0);
+    let badged_fault = env.slots.take();
+    expect_ok("fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xF0], &[CNODE]));
+    let faulter = spawn(env, buffers, 2, page_faulter, 100, badged_fault);
+    let message = recv(fault_ep, true);
+    check(
+        "page_fault_delivered_to_fault_endpoint",
+        message.info.label() == fault::VM_FAULT && message.words[1] == 0xDEAD_0000 && message.badge == 0xF0,
+        format_args!("{message:?}"),
+    );
+    expect_ok("faulting_thread_suspended_by_handler", invoke(faulter, Label::TcbSuspend, &[], &[]));
+    let opcode = spawn(env, buffers, 3, invalid_opcode, 100, badged_fault);
+    let message = recv(fault_ep, true);
+    check("invalid_opcode_delivered_as_user_exception", message.info.label() == fault::USER_EXCEPTION && message.words[3] == 6, format_args!("{message:?}"));
+    // Restart after the handler moves the thread past the faulting instruction... here the
+    // handler instead replies after pointing it at another function.
+    expect_ok("fault_handler_rewrites_registers", invoke(opcode, Label::TcbWriteRegisters, &[0, 1, high_priority as *const () as u64], &[]));
+    HIGH_RAN.store(0, Ordering::Relaxed);
+    tileos_sys::reply(0, &[]);
+    let lowered = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
+    let ran = HIGH_RAN.load(Ordering::Relaxed);
+    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
+    check("reply_to_fault_resumes_thread", lowered.is_ok() && ran == 1, format_args!("ran {ran}, lowered {lowered:?}"));
+    let unhandled = spawn(env, buffers, 4, invalid_opcode, 100, 0);
+    let lowered = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
+    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
+    let regs = invoke(unhandled, Label::TcbReadRegisters, &[1], &[]);
+    check(
+        "fault_without_handler_stops_thread",
+        lowered.is_ok() && regs.is_ok_and(|r| r.words[0] == invalid_opcode as *const () as u64 || r.words[0] > invalid_opcode as *const () as u64),
+        format_args!("{regs:?}"),
+    );
+
+    // Destroying an endpoint releases the thread blocked on it.
+    let doomed = env.make(ObjectType::Endpoint, 0);
+    SERVER_EP.store(doomed, Ordering::Relaxed);
+    spawn(env, buffers, 5, blocked_receiver, 100, 0);
+    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
+    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
+    expect_ok("endpoint_delete_last_cap", invoke(CNODE, Label::CNodeDelete, &[doomed, DEPTH], &[]));
+    tileos_sys::recv(done, true);
+    check("destroyed_endpoint_releases_waiter", ABORTED_LABEL.load(Ordering::Relaxed) == LABEL_IPC_ABORTED, format_args!("label {:#x}", ABORTED_LABEL.load(Ordering::Relaxed)));
+
+    // Preemption: two spinners at equal priority both progress; the root server competes
+    // at the same priority, so only the timer can move the CPU between them.
+    let a = spawn(env, buffers, 6, spinner_a, 100, 0);
+    let b = spawn(env, buffers, 7, spinner_b, 100, 0);
+    expect_ok("lower_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]));
+    let mut rounds = 0u64;
+    while (SPIN_A.load(Ordering::Relaxed) == 0 || SPIN_B.load(Ordering::Relaxed) == 0) && rounds < 2_000_000_000 {
+        rounds += 1;
+        core::hint::spin_loop();
+    }
+    let (spun_a, spun_b) = (SPIN_A.load(Ordering::Relaxed), SPIN_B.load(Ordering::Relaxed));
+    check("timer_preemption_round_robin_equal_priority", spun_a > 0 && spun_b > 0, format_args!("a {spun_a}, b {spun_b}"));
+    HIGH_RAN.store(0, Ordering::Relaxed);
+    spawn(env, buffers, 8, high_priority, 150, 0);
+    check("higher_priority_thread_preempts", HIGH_RAN.load(Ordering::Relaxed) == 1, format_args!("high priority thread had not run"));
+    let _ = invoke(a, Label::TcbSuspend, &[], &[]);
+    let _ = invoke(b, Label::TcbSuspend, &[], &[]);
+    expect_ok("restore_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+}

@@ -1,0 +1,218 @@
+//! System calls and kernel-object invocations for tileos user-space binaries (the root
+//! server and domains): the register convention of `docs/abi.md` wrapped in functions, the
+//! IPC buffer, debug output, and the panic hooks `tileos-rt` needs.
+//!
+//! This is the thin bottom layer; typed capability handles and service protocols build on
+//! it.
+#![no_std]
+
+use core::arch::asm;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::message::{MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_abi::syscall::Syscall;
+use tileos_abi::test_exit::GuestVerdict;
+
+/// A received (or reply) message: sender badge, info word and the four register words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Badge of the sender's capability (receive paths) or the notification word.
+    pub badge: u64,
+    /// Label, length and capability counts.
+    pub info: MessageInfo,
+    /// Message registers 0–3.
+    pub words: [u64; REGISTER_MESSAGE_WORDS],
+}
+
+/// Issues system call `number` with the full register convention.
+#[inline(always)]
+pub fn raw_syscall(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4]) -> Message {
+    let (badge, info_out, w0, w1, w2, w3): (u64, u64, u64, u64, u64, u64);
+    // SAFETY: the syscall instruction enters the kernel, which preserves every register
+    // except rax, rdi, rsi, the message registers, rcx and r11, all declared here.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rax") number as u64 => _,
+            inout("rdi") cptr => badge,
+            inout("rsi") info.0 => info_out,
+            inout("r10") words[0] => w0,
+            inout("r8") words[1] => w1,
+            inout("r9") words[2] => w2,
+            inout("r15") words[3] => w3,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    Message { badge, info: MessageInfo(info_out), words: [w0, w1, w2, w3] }
+}
+
+/// User address of this thread's IPC buffer (set by [`set_ipc_buffer`]).
+static IPC_BUFFER: AtomicU64 = AtomicU64::new(0);
+
+/// Tells the library where this thread's IPC buffer is mapped.
+pub fn set_ipc_buffer(vaddr: u64) {
+    IPC_BUFFER.store(vaddr, Ordering::Relaxed);
+}
+
+/// Word `index` of the IPC buffer.
+pub fn buffer_word(index: usize) -> u64 {
+    let base = IPC_BUFFER.load(Ordering::Relaxed);
+    if base == 0 || index >= ipc_buffer::SIZE / 8 {
+        return 0;
+    }
+    // SAFETY: the IPC buffer is mapped at `base` for the thread's lifetime.
+    unsafe { ((base as *const u64).add(index)).read_volatile() }
+}
+
+/// Sets word `index` of the IPC buffer.
+pub fn set_buffer_word(index: usize, value: u64) {
+    let base = IPC_BUFFER.load(Ordering::Relaxed);
+    if base != 0 && index < ipc_buffer::SIZE / 8 {
+        // SAFETY: as for `buffer_word`.
+        unsafe { ((base as *mut u64).add(index)).write_volatile(value) };
+    }
+}
+
+/// Places a message: the first four words go in registers, the rest in the IPC buffer.
+/// Returns the register words.
+fn stage(words: &[u64], caps: &[u64]) -> [u64; 4] {
+    let mut registers = [0; 4];
+    for (index, &word) in words.iter().enumerate().take(MAX_MESSAGE_WORDS) {
+        if index < REGISTER_MESSAGE_WORDS {
+            registers[index] = word;
+        } else {
+            set_buffer_word(ipc_buffer::MSG + index, word);
+        }
+    }
+    for (index, &cptr) in caps.iter().enumerate().take(3) {
+        set_buffer_word(ipc_buffer::CAPS_OR_BADGES + index, cptr);
+    }
+    registers
+}
+
+/// Call: send `words` (and capabilities `caps`) with `label` on `cptr`, wait for the reply.
+pub fn call(cptr: u64, label: u64, words: &[u64], caps: &[u64]) -> Message {
+    let registers = stage(words, caps);
+    let info = MessageInfo::new(label, 0, caps.len().min(3) as u64, words.len().min(MAX_MESSAGE_WORDS) as u64);
+    raw_syscall(Syscall::Call, cptr, info, registers)
+}
+
+/// Send (blocking) or NBSend.
+pub fn send(cptr: u64, label: u64, words: &[u64], caps: &[u64], blocking: bool) {
+    let registers = stage(words, caps);
+    let info = MessageInfo::new(label, 0, caps.len().min(3) as u64, words.len().min(MAX_MESSAGE_WORDS) as u64);
+    raw_syscall(if blocking { Syscall::Send } else { Syscall::NbSend }, cptr, info, registers);
+}
+
+/// Recv (blocking) or NBRecv on an endpoint or notification.
+pub fn recv(cptr: u64, blocking: bool) -> Message {
+    raw_syscall(if blocking { Syscall::Recv } else { Syscall::NbRecv }, cptr, MessageInfo::default(), [0; 4])
+}
+
+/// Reply to the current caller, then receive on `cptr`.
+pub fn reply_recv(cptr: u64, label: u64, words: &[u64]) -> Message {
+    let registers = stage(words, &[]);
+    let info = MessageInfo::new(label, 0, 0, words.len().min(MAX_MESSAGE_WORDS) as u64);
+    raw_syscall(Syscall::ReplyRecv, cptr, info, registers)
+}
+
+/// Reply to the current caller.
+pub fn reply(label: u64, words: &[u64]) {
+    let registers = stage(words, &[]);
+    let info = MessageInfo::new(label, 0, 0, words.len().min(MAX_MESSAGE_WORDS) as u64);
+    raw_syscall(Syscall::Reply, 0, info, registers);
+}
+
+/// Gives up the rest of the timeslice.
+pub fn yield_now() {
+    raw_syscall(Syscall::Yield, 0, MessageInfo::default(), [0; 4]);
+}
+
+/// The successful result of an invocation: reply words (registers and IPC buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct Reply {
+    /// Message info of the reply.
+    pub info: MessageInfo,
+    /// First four reply words.
+    pub words: [u64; 4],
+}
+
+impl Reply {
+    /// Reply word `index` (registers, then IPC buffer).
+    pub fn word(&self, index: usize) -> u64 {
+        if index < 4 { self.words[index] } else { buffer_word(ipc_buffer::MSG + index) }
+    }
+}
+
+/// A failed invocation: the error code and the two detail words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// Error code, or `None` if the label was not a known code.
+    pub code: Option<InvocationError>,
+    /// Raw reply label.
+    pub label: u64,
+    /// MR0 and MR1 of the reply.
+    pub details: [u64; 2],
+}
+
+/// Invokes method `label` on the kernel object `cptr` with arguments and capabilities.
+pub fn invoke(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Result<Reply, Error> {
+    let reply = call(cptr, label as u64, args, caps);
+    match reply.info.label() {
+        0 => Ok(Reply { info: reply.info, words: reply.words }),
+        code => Err(Error { code: InvocationError::from_raw(code), label: code, details: [reply.words[0], reply.words[1]] }),
+    }
+}
+
+/// Writes one byte to the kernel console (debug and test kernels only).
+pub fn debug_put_char(byte: u8) {
+    raw_syscall(Syscall::DebugPutChar, u64::from(byte), MessageInfo::default(), [0; 4]);
+}
+
+/// Ends the QEMU run with `verdict` (test kernels only).
+pub fn debug_exit(verdict: GuestVerdict) -> ! {
+    raw_syscall(Syscall::DebugExit, verdict as u64, MessageInfo::default(), [0; 4]);
+    // Only a kernel without the testing feature gets here (the syscall faults): stop.
+    loop {
+        yield_now();
+    }
+}
+
+/// `core::fmt` adapter over [`debug_put_char`].
+pub struct DebugConsole;
+
+impl Write for DebugConsole {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        text.bytes().for_each(debug_put_char);
+        Ok(())
+    }
+}
+
+/// Prints to the kernel debug console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {{ let _ = core::fmt::Write::write_fmt(&mut $crate::DebugConsole, format_args!($($arg)*)); }};
+}
+
+/// Prints a line to the kernel debug console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
+}
+
+/// Panic output hook for `tileos-rt`: the debug console.
+#[unsafe(no_mangle)]
+fn tileos_panic_write(text: &str) {
+    text.bytes().for_each(debug_put_char);
+}
+
+/// Panic stop hook for `tileos-rt`: ends a test run with the panic verdict.
+#[unsafe(no_mangle)]
+fn tileos_panic_halt() -> ! {
+    debug_exit(GuestVerdict::Panic)
+}
