@@ -329,8 +329,10 @@ Qed.
     Assumptions, precisely: the set of domains considered is all domains
     (every CNode has an owner, [owner]); domains interact only through the
     operations of the model (copy, mint, move, delete, revoke, retype in
-    their own CNodes, and grant over an endpoint).  The path is computed
-    over all domains, so domains outside [S] are not assumed inactive. *)
+    their own CNodes, grant over an endpoint, push through a CNode
+    capability).  The path is computed over all domains, so domains outside
+    [S] are not assumed inactive.  The [actor] named in an operation is not
+    trusted either: the theorem covers every operation whatever its actor. *)
 Theorem confinement_inv : forall st S o ops,
   Inv st -> o < next_obj st -> ~ cap_path st S o ->
   forall d, S d -> ~ holds_obj (run st ops) d o.
