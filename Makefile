@@ -36,51 +36,57 @@ deps:
 	  $$sudo_cmd apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -q $$missing; \
 	fi
 
-# kernel_flavour(dir, cargo features): ELF64 with symbols (for gdb) and ELF32 (for QEMU -kernel).
-define kernel_flavour
-	@echo "build: kernel ($(1))"
-	$(CARGO) build --quiet --release -p tileos-kernel $(2) --target-dir $(BUILD)/target-$(notdir $(1))
+# flavour(dir, kernel features): the kernel as ELF64 with symbols (for gdb) and ELF32 (for
+# QEMU -kernel), and the root server, which travels as the first boot module.
+define flavour
+	@echo "build: kernel and root server ($(1))"
+	$(CARGO) build --quiet --release -p tileos-kernel $(2) -p tileos-rootserver --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf
+	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf || \
+	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf
 	@[ $(1)/kernel.elf32 -nt $(1)/kernel.elf ] || objcopy -O elf32-i386 $(1)/kernel.elf $(1)/kernel.elf32
 endef
 
 dev-kernel:
-	$(call kernel_flavour,$(DEV),)
+	$(call flavour,$(DEV),--features debug-console)
 
 test-kernel:
-	$(call kernel_flavour,$(TEST),--features testing)
+	$(call flavour,$(TEST),--features testing)
 
-# iso(dir, iso path, kernel command line): rebuilt only when the kernel is newer.
+# iso(dir, iso path, kernel command line, root server command line): rebuilt only when the
+# kernel or root server is newer.
 define iso
-	@[ $(2) -nt $(1)/kernel.elf ] || $(MAKE) --no-print-directory ISO_DIR=$(1) ISO=$(2) ISO_CMDLINE="$(3)" iso-file
+	@[ $(2) -nt $(1)/kernel.elf ] && [ $(2) -nt $(1)/rootserver.elf ] || \
+	  $(MAKE) --no-print-directory ISO_DIR=$(1) ISO=$(2) ISO_CMDLINE="$(3)" ROOT_CMDLINE="$(4)" iso-file
 endef
 
 iso-file:
 	@mkdir -p $(ISO_DIR)/iso/boot/grub
 	@cp $(ISO_DIR)/kernel.elf $(ISO_DIR)/iso/boot/kernel.elf
-	@printf 'set timeout=0\nset default=0\nmenuentry "tileos" {\n  multiboot /boot/kernel.elf %s\n  boot\n}\n' "$(ISO_CMDLINE)" > $(ISO_DIR)/iso/boot/grub/grub.cfg
+	@cp $(ISO_DIR)/rootserver.elf $(ISO_DIR)/iso/boot/rootserver.elf
+	@printf 'set timeout=0\nset default=0\nmenuentry "tileos" {\n  multiboot /boot/kernel.elf %s\n  module /boot/rootserver.elf %s\n  boot\n}\n' "$(ISO_CMDLINE)" "$(ROOT_CMDLINE)" > $(ISO_DIR)/iso/boot/grub/grub.cfg
 	@echo "build: $(ISO)"
 	@grub-mkrescue -o $(ISO) $(ISO_DIR)/iso >$(ISO_DIR)/grub-mkrescue.log 2>&1 || { cat $(ISO_DIR)/grub-mkrescue.log; exit 1; }
 
 images: dev-kernel
 
 test-images: test-kernel
-	$(call iso,$(TEST),$(TEST)/tileos-test.iso,tileos.test=boot)
+	$(call iso,$(TEST),$(TEST)/tileos-test.iso,,rootserver test=kernel)
 
 image: deps dev-kernel
-	$(call iso,$(DEV),$(BUILD)/tileos.iso,)
+	$(call iso,$(DEV),$(BUILD)/tileos.iso,,rootserver)
 	@echo "image: $(BUILD)/tileos.iso (try it: qemu-system-x86_64 -cdrom $(BUILD)/tileos.iso -serial stdio -display none)"
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver
 
 debug: deps images
 	@echo "debug: in another terminal attach with:"
-	@echo "  gdb -ex 'set architecture i386:x86-64' -ex 'target remote localhost:1234' $(DEV)/kernel.elf"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --gdb
+	@echo "  gdb -ex 'set architecture i386:x86-64' -ex 'target remote localhost:1234' -ex 'add-symbol-file $(DEV)/rootserver.elf' $(DEV)/kernel.elf"
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --gdb
 
 test: deps test-images
 	@echo "test: host unit tests and boot tests"

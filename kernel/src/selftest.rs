@@ -28,7 +28,10 @@ pub fn run(cmdline: &str) {
     };
     kprintln!("selftest: {name}");
     match name {
-        "boot" => {}
+        "boot" => {
+            kprintln!("tileos: boot complete (kernel-only self-test)");
+            crate::cpu::finish(tileos_abi::test_exit::GuestVerdict::Pass);
+        }
         "invalid-opcode" => {
             kprintln!("selftest: executing ud2 at {:#x}", selftest_invalid_opcode as *const () as usize);
             // SAFETY: deliberately faults; the exception handler reports and stops.

@@ -15,7 +15,9 @@ pub fn workspace_root() -> PathBuf {
 pub struct TestImages {
     /// The test kernel as ELF32, for QEMU's `-kernel` loader.
     pub kernel: PathBuf,
-    /// A GRUB ISO holding the same test kernel.
+    /// The root server ELF (the first boot module).
+    pub rootserver: PathBuf,
+    /// A GRUB ISO holding the same test kernel and the root server in kernel-test mode.
     pub iso: PathBuf,
     /// Directory for serial logs of test runs.
     pub logs: PathBuf,
@@ -45,6 +47,7 @@ pub fn test_images() -> Result<&'static TestImages, String> {
             let build = root.join("build/test");
             Ok(TestImages {
                 kernel: build.join("kernel.elf32"),
+                rootserver: build.join("rootserver.elf"),
                 iso: build.join("tileos-test.iso"),
                 logs: build.join("logs"),
             })

@@ -52,7 +52,7 @@ fn boot_prints_banner_memory_map_and_modules_then_passes() {
     outcome.assert_serial_contains("modules (1):");
     outcome.assert_serial_contains("5000 bytes");
     outcome.assert_serial_contains("sample-module extra words");
-    outcome.assert_serial_contains("tileos: boot complete");
+    outcome.assert_serial_contains("tileos: boot complete (kernel-only self-test)");
 }
 
 #[test]
@@ -101,6 +101,8 @@ fn hung_guest_fails_by_timeout_with_last_serial_lines() {
     assert!(message.contains("TimedOut") && message.contains("hanging on purpose"), "{message}");
 }
 
+/// The GRUB ISO carries the kernel and the root server (in kernel-test mode): it boots to
+/// the same banner, starts the root server from the GRUB module and passes the suite.
 #[test]
 fn grub_iso_boots_to_the_same_banner() {
     let images = images();
@@ -110,5 +112,22 @@ fn grub_iso_boots_to_the_same_banner() {
     assert!(outcome.serial.starts_with("tileos "), "{}", outcome.tail(30));
     outcome.assert_serial_contains("boot loader: GRUB");
     outcome.assert_serial_contains("memory map (");
-    outcome.assert_serial_contains("tileos: boot complete");
+    
+}
+
+#[test]
+fn boot_without_root_server_module_fails_clearly() {
+    let outcome = boot("no-rootserver", "", vec![], TIMEOUT);
+    outcome.assert_verdict(GuestVerdict::Fail);
+    outcome.assert_serial_contains("boot failed: no boot module: pass the root server ELF as the first multiboot module");
+}
+
+#[test]
+fn boot_with_a_non_elf_root_server_fails_clearly() {
+    let module: PathBuf = images().logs.join("not-an-elf.bin");
+    std::fs::create_dir_all(&images().logs).unwrap();
+    std::fs::write(&module, b"this is not an ELF file at all, but long enough to be read as one....").unwrap();
+    let outcome = boot("bad-rootserver", "", vec![BootModule { path: module, cmdline: "rootserver".into() }], TIMEOUT);
+    outcome.assert_verdict(GuestVerdict::Fail);
+    outcome.assert_serial_contains("boot failed: root server module: not an ELF file (bad magic)");
 }
