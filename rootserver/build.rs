@@ -4,6 +4,6 @@ fn main() {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
-    println!("cargo:rerun-if-changed=link.ld");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/../userland/user.ld");
+    println!("cargo:rerun-if-changed=../userland/user.ld");
 }

@@ -24,6 +24,8 @@ pub struct Notification {
     pub queue: Queue,
     /// Signalled badge bits not yet received.
     pub word: u64,
+    /// A signal is pending (even one with badge 0, from an unbadged capability).
+    pub active: bool,
     /// TCB bound to this notification (0: none).
     pub bound_tcb: u64,
 }
@@ -47,7 +49,7 @@ pub fn init_endpoint(paddr: u64) {
 /// Initialises a new notification object.
 pub fn init_notification(paddr: u64) {
     // SAFETY: freshly retyped memory of the right size.
-    unsafe { core::ptr::write(object::<Notification>(paddr), Notification { queue: Queue::EMPTY, word: 0, bound_tcb: 0 }) };
+    unsafe { core::ptr::write(object::<Notification>(paddr), Notification { queue: Queue::EMPTY, word: 0, active: false, bound_tcb: 0 }) };
 }
 
 /// Physical address of a thread's IPC buffer: inside the frame held in its IPC-buffer
@@ -302,14 +304,16 @@ pub fn signal(ntfn: u64, badge: u64) {
         }
     }
     n.word |= badge;
+    n.active = true;
 }
 
 /// `thread` waits on (or, not blocking, polls) the notification at `ntfn`.
 pub fn wait(thread_paddr: u64, ntfn: u64, blocking: bool) {
     let n = notification(ntfn);
-    if n.word != 0 || !blocking {
+    if n.active || !blocking {
         set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
         n.word = 0;
+        n.active = false;
         return;
     }
     thread::leave_ready_queue(thread_paddr);
@@ -320,12 +324,13 @@ pub fn wait(thread_paddr: u64, ntfn: u64, blocking: bool) {
 /// Delivers a pending signal of `thread`'s bound notification instead of a message.
 fn take_bound_signal(thread_paddr: u64) -> bool {
     let bound = tcb(thread_paddr).bound_notification;
-    if bound == 0 || notification(bound).word == 0 {
+    if bound == 0 || !notification(bound).active {
         return false;
     }
     let n = notification(bound);
     set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
     n.word = 0;
+    n.active = false;
     true
 }
 

@@ -245,6 +245,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     let boot_info = BootInfo {
         magic: bootinfo::MAGIC,
         cmdline,
+        boot_tsc: crate::arch::memory::boot_timestamp(),
         ipc_buffer: bootinfo::ROOT_IPC_BUFFER_VADDR,
         image_frames,
         untyped,

@@ -2,15 +2,20 @@
 //! (untyped memory, IRQ and IO-port control, its own CNode/VSpace/TCB) described in the
 //! BootInfo page.
 //!
-//! Status: it reports the BootInfo it received, and in test images (command line
-//! `test=kernel`) runs the in-guest kernel test suite and reports the verdict. Building
-//! domains from the system description and supervising them is issue 4, not done yet.
+//! Status: it reports the BootInfo it received; in test images (command line
+//! `test=kernel`) it runs the in-guest kernel test suite, and in bench images (`bench`)
+//! the kernel benchmarks. It can build domains from ELF boot modules (`loader`), but
+//! building them from the system description and supervising them (issue 4) is not done yet.
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
+mod alloc;
+mod bench;
+mod loader;
 mod suite;
+mod vspace;
 
 use tileos_abi::bootinfo::{BootInfo, MAGIC};
 use tileos_sys::println;
@@ -18,6 +23,8 @@ use tileos_sys::println;
 /// Entry point: the kernel passes the BootInfo address in `rdi`.
 #[unsafe(no_mangle)]
 extern "C" fn _start(boot_info: u64) -> ! {
+    // SAFETY: rdtsc is allowed in user mode; read first, for the boot-time benchmark.
+    let entry_tsc = unsafe { core::arch::x86_64::_rdtsc() };
     // SAFETY: the kernel maps the BootInfo page read-only at this address.
     let info = unsafe { &*(boot_info as *const BootInfo) };
     tileos_sys::set_ipc_buffer(info.ipc_buffer);
@@ -42,6 +49,9 @@ extern "C" fn _start(boot_info: u64) -> ! {
     );
     if cmdline.split_whitespace().any(|word| word == "test=kernel") {
         suite::run(info)
+    }
+    if cmdline.split_whitespace().any(|word| word == "bench") {
+        bench::run(info, entry_tsc)
     }
     println!("rootserver: nothing more to do (domains come with issue 4); waiting");
     suite::wait_forever(info)

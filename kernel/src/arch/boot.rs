@@ -24,6 +24,11 @@ global_asm!(
 .code32
 .global _start32
 _start32:
+    mov esi, eax
+    rdtsc                               /* first instruction count, for the boot benchmark */
+    mov [boot_tsc], eax
+    mov [boot_tsc + 4], edx
+    mov eax, esi
     cli
     cld
     mov esp, offset boot_stack_top
@@ -133,6 +138,9 @@ boot_gdt_pointer:
 boot_multiboot_magic: .long 0
 .global boot_multiboot_info
 boot_multiboot_info: .long 0
+.align 8
+.global boot_tsc
+boot_tsc: .quad 0
 boot_no_long_mode_message:
     .asciz "tileos: this CPU has no 64-bit long mode; cannot boot\r\n"
 

@@ -11,6 +11,14 @@ pub const PHYS_MAP_SIZE: u64 = 4 << 30;
 unsafe extern "C" {
     static __kernel_phys_start: u8;
     static __kernel_phys_end: u8;
+    static boot_tsc: u64;
+}
+
+/// Time-stamp counter read by the boot stub's first instructions.
+pub fn boot_timestamp() -> u64 {
+    // SAFETY: written once by the boot stub (identity-mapped low memory, reachable through
+    // the direct map at the same physical address) before any Rust code runs.
+    unsafe { core::ptr::read_volatile((PHYS_MAP_BASE + core::ptr::addr_of!(boot_tsc) as u64) as *const u64) }
 }
 
 /// Physical range `[start, end)` occupied by the kernel image, boot stub and its tables.

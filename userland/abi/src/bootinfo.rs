@@ -91,10 +91,32 @@ pub struct BootInfo {
     pub empty: SlotRange,
     /// The root server's own command line (from its boot module), NUL-padded.
     pub cmdline: [u8; 128],
+    /// Guest time-stamp counter at the kernel's first instruction (under QEMU `-icount`,
+    /// an instruction count), for the boot-time benchmark.
+    pub boot_tsc: u64,
     /// Number of valid entries in `modules`.
     pub module_count: u64,
     /// Boot modules after the root server itself.
     pub modules: [ModuleDesc; MAX_MODULES],
     /// Untyped regions, one per slot of `untyped`.
     pub untyped_list: [UntypedDesc; MAX_UNTYPED],
+}
+
+/// Address-space and CSpace layout of domains the root server builds.
+pub mod domain {
+    /// User address of a domain's IPC buffer.
+    pub const IPC_BUFFER_VADDR: u64 = 0x0000_7FFF_FFFF_E000;
+    /// Top of a domain's stack (an unmapped guard page lies below the stack).
+    pub const STACK_TOP: u64 = 0x0000_7FFF_FFF0_0000;
+    /// log2 of a domain's CNode size in slots (guarded so that pointers are slot numbers).
+    pub const CNODE_RADIX: u32 = 8;
+    /// Slot of the domain's own TCB.
+    pub const TCB: u64 = 1;
+    /// Slot of the domain's own CNode.
+    pub const CNODE: u64 = 2;
+    /// Slot of the domain's own VSpace.
+    pub const VSPACE: u64 = 3;
+    /// First slot of the capabilities granted to the domain (in the order its description
+    /// lists them).
+    pub const FIRST_GRANTED: u64 = 4;
 }

@@ -1,0 +1,81 @@
+//! Where the root server gets kernel objects: free slots of its CNode and untyped memory.
+//! Objects come from the current untyped until it is exhausted, then from the next one.
+
+use tileos_abi::bootinfo::{BootInfo, slot};
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::object::ObjectType;
+use tileos_sys::{Error, invoke};
+
+/// Free slots of the root CNode, handed out in order.
+pub struct Slots {
+    /// Next free slot.
+    pub next: u64,
+    /// One past the last free slot.
+    pub end: u64,
+}
+
+impl Slots {
+    /// A fresh slot (panics when the root CNode is full: the root server cannot go on).
+    pub fn take(&mut self) -> u64 {
+        assert!(self.next < self.end, "root CNode full");
+        self.next += 1;
+        self.next - 1
+    }
+}
+
+/// Slots and untyped memory of the root server.
+pub struct Allocator {
+    /// Free slots.
+    pub slots: Slots,
+    /// Slot of the untyped currently retyped from.
+    pub untyped: u64,
+    /// RAM untyped slots not yet used, largest last.
+    spare: [u64; 64],
+    spare_count: usize,
+}
+
+impl Allocator {
+    /// Takes the free slots and the RAM untyped regions (largest first) from BootInfo.
+    pub fn new(info: &BootInfo) -> Allocator {
+        let count = (info.untyped.end - info.untyped.start) as usize;
+        let mut ram: [(u8, u64); 64] = [(0, 0); 64];
+        let mut n = 0;
+        for (index, desc) in info.untyped_list[..count].iter().enumerate() {
+            if desc.is_device == 0 && n < ram.len() {
+                ram[n] = (desc.size_bits, info.untyped.start + index as u64);
+                n += 1;
+            }
+        }
+        ram[..n].sort_unstable();
+        let mut spare = [0; 64];
+        for (i, (_, slot)) in ram[..n].iter().enumerate() {
+            spare[i] = *slot;
+        }
+        let untyped = if n > 0 { spare[n - 1] } else { 0 };
+        Allocator { slots: Slots { next: info.empty.start, end: info.empty.end }, untyped, spare, spare_count: n.saturating_sub(1) }
+    }
+
+    /// Retypes one object of `object` (with `size_bits` for untyped/CNodes) into a fresh slot.
+    pub fn try_make(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, Error> {
+        let dest = self.slots.take();
+        loop {
+            match invoke(self.untyped, Label::UntypedRetype, &[object as u64, size_bits, 0, 0, dest, 1], &[slot::CNODE]) {
+                Ok(_) => return Ok(dest),
+                Err(e) if e.code == Some(InvocationError::NotEnoughMemory) && self.spare_count > 0 => {
+                    self.spare_count -= 1;
+                    self.untyped = self.spare[self.spare_count];
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// As [`Allocator::try_make`], for objects the root server cannot do without.
+    pub fn make(&mut self, object: ObjectType, size_bits: u64) -> u64 {
+        match self.try_make(object, size_bits) {
+            Ok(slot) => slot,
+            Err(error) => panic!("cannot create {object:?}: {error:?}"),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Benchmark mode (`bench` on the root server's command line): measures kernel paths in
+//! guest instructions — under QEMU `-icount shift=0,sleep=off` the time-stamp counter
+//! advances once per instruction — and prints `bench <name> <per-operation> <iterations>`
+//! lines for the host's `make bench`. Method (as for the seL4 reference figures): 1,000
+//! warm-up iterations, then the counter across 10,000 iterations divided by 10,000,
+//! nothing subtracted, system-call stubs inlined into the loop.
+
+use crate::alloc::Allocator;
+use crate::loader::{self, Spec};
+use core::arch::x86_64::_rdtsc;
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::bootinfo::{BootInfo, slot};
+use tileos_abi::invocation::Label;
+use tileos_abi::message::MessageInfo;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::syscall::Syscall;
+use tileos_abi::test_exit::GuestVerdict;
+use tileos_sys::{invoke, println, raw_syscall};
+
+const WARMUP: u64 = 1_000;
+const ITERATIONS: u64 = 10_000;
+
+/// Endpoint slot the same-address-space echo thread serves.
+static SAME_AS_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+
+fn report(name: &str, per_operation: u64, iterations: u64) {
+    println!("bench {name} {per_operation} {iterations}");
+}
+
+/// Runs `operation` WARMUP times, then ITERATIONS times between two counter reads.
+#[inline(always)]
+fn measure(mut operation: impl FnMut()) -> u64 {
+    for _ in 0..WARMUP {
+        operation();
+    }
+    // SAFETY: rdtsc is allowed in user mode (CR4.TSD clear).
+    let start = unsafe { _rdtsc() };
+    for _ in 0..ITERATIONS {
+        operation();
+    }
+    // SAFETY: as above.
+    let end = unsafe { _rdtsc() };
+    (end - start) / ITERATIONS
+}
+
+/// Echo server thread in the root server's own address space.
+extern "C" fn same_as_server() -> ! {
+    let ep = SAME_AS_ENDPOINT.load(Ordering::Relaxed);
+    let mut message = raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
+    loop {
+        message = raw_syscall(Syscall::ReplyRecv, ep, MessageInfo::new(0, 0, 0, 1), message.words);
+    }
+}
+
+/// Measures every figure and ends the run.
+pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
+    report("boot_to_rootserver", entry_tsc.saturating_sub(info.boot_tsc), 1);
+    let mut alloc = Allocator::new(info);
+
+    let cost = measure(|| {
+        raw_syscall(Syscall::Yield, 0, MessageInfo::default(), [0; 4]);
+    });
+    report("null_syscall", cost, ITERATIONS);
+
+    // Same address space: a second thread of the root server at the same priority.
+    let ep = alloc.make(ObjectType::Endpoint, 0);
+    SAME_AS_ENDPOINT.store(ep, Ordering::Relaxed);
+    let tcb = alloc.make(ObjectType::Tcb, 0);
+    let stack = alloc.make(ObjectType::Frame4K, 0);
+    let buffer = alloc.make(ObjectType::Frame4K, 0);
+    let (stack_vaddr, buffer_vaddr) = (0x5000_0000, 0x5000_2000);
+    crate::vspace::map(&mut alloc, slot::VSPACE, stack, stack_vaddr, Rights::ALL.0 as u64, 0).expect("map stack");
+    crate::vspace::map(&mut alloc, slot::VSPACE, buffer, buffer_vaddr, Rights::ALL.0 as u64, 0).expect("map buffer");
+    invoke(tcb, Label::TcbConfigure, &[0, 0, buffer_vaddr], &[slot::CNODE, slot::VSPACE, buffer]).expect("configure");
+    invoke(tcb, Label::TcbSetPriority, &[255], &[slot::TCB]).expect("priority");
+    invoke(tcb, Label::TcbWriteRegisters, &[1, 2, same_as_server as *const () as u64, stack_vaddr + 4096 - 8], &[]).expect("start");
+    let cost = measure(|| {
+        raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, 1), [1, 0, 0, 0]);
+    });
+    report("ipc_roundtrip_same_as", cost, ITERATIONS);
+
+    // Other address spaces: the bench-server domain.
+    let elf = loader::module(&mut alloc, info, "bench-server").expect("bench-server boot module");
+    for (name, mode, length) in [("ipc_roundtrip_cross_as", 0, 1), ("ipc_roundtrip_cross_as_4words", 1, 4)] {
+        let ep = alloc.make(ObjectType::Endpoint, 0);
+        let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[ep], argument: mode };
+        loader::spawn(&mut alloc, &spec).expect("spawn bench-server");
+        let cost = measure(|| {
+            raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, length), [1, 2, 3, 4]);
+        });
+        report(name, cost, ITERATIONS);
+    }
+
+    // Notifications: the root server, at lower priority, signals A; the waiter in another
+    // address space wakes, signals B and waits on A again; the root server's wait on B returns.
+    let (a, b) = (alloc.make(ObjectType::Notification, 0), alloc.make(ObjectType::Notification, 0));
+    let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[a, b], argument: 2 };
+    loader::spawn(&mut alloc, &spec).expect("spawn notification peer");
+    invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]).expect("lower priority");
+    let cost = measure(|| {
+        raw_syscall(Syscall::Send, a, MessageInfo::default(), [0; 4]);
+        raw_syscall(Syscall::Recv, b, MessageInfo::default(), [0; 4]);
+    });
+    invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]).expect("restore priority");
+    report("notify_signal_wait_cross_as", cost, ITERATIONS);
+
+    // Map and unmap one 4 KiB frame into a present page table.
+    let frame = alloc.make(ObjectType::Frame4K, 0);
+    let vaddr = 0x5000_4000;
+    crate::vspace::map(&mut alloc, slot::VSPACE, frame, vaddr, Rights::ALL.0 as u64, 0).expect("first map");
+    invoke(frame, Label::FrameUnmap, &[], &[]).expect("first unmap");
+    let cost = measure(|| {
+        let _ = invoke(frame, Label::FrameMap, &[vaddr, Rights::ALL.0 as u64, 0], &[slot::VSPACE]);
+        let _ = invoke(frame, Label::FrameUnmap, &[], &[]);
+    });
+    report("page_map_unmap", cost, ITERATIONS);
+
+    // Building and starting a small domain (the bench-server ELF, one stack page).
+    const SPAWNS: u64 = 8;
+    let idle_ep = alloc.make(ObjectType::Endpoint, 0);
+    // SAFETY: rdtsc is allowed in user mode.
+    let start = unsafe { _rdtsc() };
+    for _ in 0..SPAWNS {
+        let spec = Spec { elf, priority: 1, stack_size: 4096, fault_endpoint: 0, grants: &[idle_ep], argument: 0 };
+        loader::spawn(&mut alloc, &spec).expect("spawn");
+    }
+    // SAFETY: as above.
+    let end = unsafe { _rdtsc() };
+    report("domain_spawn", (end - start) / SPAWNS, SPAWNS);
+
+    println!("bench done");
+    tileos_sys::debug_exit(GuestVerdict::Pass)
+}

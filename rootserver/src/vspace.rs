@@ -1,0 +1,39 @@
+//! Mapping frames into address spaces, creating the paging structures on the way.
+
+use crate::alloc::Allocator;
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::object::ObjectType;
+use tileos_sys::{Error, invoke};
+
+/// Maps `frame` at `vaddr` in `vspace` with `rights` and attributes, creating a page
+/// table, page directory and PDPT as needed.
+pub fn map(alloc: &mut Allocator, vspace: u64, frame: u64, vaddr: u64, rights: u64, attributes: u64) -> Result<(), Error> {
+    loop {
+        match invoke(frame, Label::FrameMap, &[vaddr, rights, attributes], &[vspace]) {
+            Err(e) if e.code == Some(InvocationError::FailedLookup) => ensure_table(alloc, vspace, vaddr)?,
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+/// Creates the missing paging structures above a 4 KiB page at `vaddr`: a page table, and
+/// if its directory is missing a page directory, and if that is missing a PDPT.
+fn ensure_table(alloc: &mut Allocator, vspace: u64, vaddr: u64) -> Result<(), Error> {
+    let mut created = [0u64; 3];
+    for (level, object) in [ObjectType::PageTable, ObjectType::PageDirectory, ObjectType::Pdpt].into_iter().enumerate() {
+        created[level] = alloc.try_make(object, 0)?;
+        match invoke(created[level], Label::PagingStructureMap, &[vaddr], &[vspace]) {
+            Ok(_) => {
+                // Map the lower levels created before, top-down.
+                for &table in created[..level].iter().rev() {
+                    invoke(table, Label::PagingStructureMap, &[vaddr], &[vspace])?;
+                }
+                return Ok(());
+            }
+            Err(e) if e.code == Some(InvocationError::FailedLookup) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error { code: Some(InvocationError::FailedLookup), label: InvocationError::FailedLookup as u64, details: [0, 0] })
+}

@@ -1,0 +1,9 @@
+//! Link arguments for the bare-metal domain binaries (shared user-space layout).
+fn main() {
+    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=0x1000", "-Wl,--gc-sections"] {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/../user.ld");
+    println!("cargo:rerun-if-changed=../user.ld");
+}
