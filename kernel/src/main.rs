@@ -7,6 +7,7 @@ extern crate tileos_rt;
 
 mod arch;
 mod destroy;
+mod fastpath;
 mod invoke;
 mod ipc;
 mod rootserver;

@@ -21,6 +21,11 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let caller = kernel().current;
     let context = tcb(caller).context;
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
+    match context.rax {
+        1 => crate::fastpath::call(caller, cptr, info),
+        2 => crate::fastpath::reply_recv(caller, cptr, info),
+        _ => {}
+    }
     match Syscall::from_raw(context.rax) {
         Some(Syscall::Call) => call(caller, cptr, info),
         Some(Syscall::Send) => send(caller, cptr, info, true),

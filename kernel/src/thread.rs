@@ -236,6 +236,12 @@ fn choose() -> u64 {
     }
 }
 
+/// Switches straight to `thread` (the fastpath: the running thread has just blocked and
+/// `thread` is known to be the right one to run).
+pub fn switch_direct(thread: u64) {
+    switch_to(thread);
+}
+
 /// Installs `thread` on the CPU: its address space, FPU state and register save area.
 fn switch_to(thread: u64) {
     let previous = kernel().current;
