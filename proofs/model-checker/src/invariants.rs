@@ -1,0 +1,539 @@
+//! The invariants checked after every step (and on the initial state).
+//!
+//! Each check is a function from a [`Step`] to `Result<(), String>`; [`check`] runs them
+//! all in [`Invariant::ALL`] order and reports the first failure. To add one: add a variant
+//! to [`Invariant`] (and to `ALL`), write its function, and call it from [`check`].
+
+use crate::memory::{Finalised, Memory};
+use crate::op::{Invocation, Op};
+use crate::universe::Universe;
+use tileos_kernel::cap::Cap;
+use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef, has_children, is_parent_of, slot_address};
+
+/// The checked properties, numbered as in docs/model-checker.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Invariant {
+    /// 1. The CDT list is well formed: links are mutual and join occupied slots, empty slots
+    ///    carry no links or flags, and the list has no cycles.
+    CdtWellFormed,
+    /// 2. Rights never grow along derivation: a capability's rights are within its CDT
+    ///    parent's, and a badged child of a badged parent has the parent's badge.
+    RightsNeverGrow,
+    /// 3. Revoke is complete: after `revoke(s)` no descendant of `s` remains and `s` has no
+    ///    children.
+    RevokeComplete,
+    /// 4. Objects never overlap: live objects are pairwise disjoint except for an untyped
+    ///    and objects derived from it, every object lies inside its nearest untyped
+    ///    ancestor, and below that untyped's watermark.
+    NoOverlap,
+    /// 5. No dangling capabilities: `finalise` is told the truth about finality, and no
+    ///    capability to a destroyed object remains.
+    NoDanglingCaps,
+    /// 6. Destroyed CNodes are empty: when a CNode's last capability goes, nothing is left
+    ///    inside it (but the last capability to a container being destroyed in the same
+    ///    step), and every occupied slot lies in a live CNode (or TCB).
+    DestroyedCNodesEmpty,
+    /// 7. Operations are confined: an operation changes capabilities only in the slots it
+    ///    names (delete and revoke only remove, and only the target, its descendants and
+    ///    the contents of CNodes destroyed on the way), only delete and revoke finalise,
+    ///    and the no-op cases of delete and revoke change nothing at all.
+    Confinement,
+}
+
+impl Invariant {
+    /// Every invariant, in checking order.
+    pub const ALL: [Invariant; 7] = [
+        Invariant::CdtWellFormed,
+        Invariant::RightsNeverGrow,
+        Invariant::RevokeComplete,
+        Invariant::NoOverlap,
+        Invariant::NoDanglingCaps,
+        Invariant::DestroyedCNodesEmpty,
+        Invariant::Confinement,
+    ];
+
+    /// Number of the invariant (1-based, as in the documentation).
+    pub fn number(self) -> usize {
+        Invariant::ALL.iter().position(|&i| i == self).map_or(0, |p| p + 1)
+    }
+}
+
+/// One explored transition (or the initial state, with no operation).
+pub struct Step<'a> {
+    /// The universe explored.
+    pub universe: &'a Universe,
+    /// State before the operation (equal to `after` for the initial state).
+    pub before: &'a Memory,
+    /// The operation and its decoded form, `None` for the initial state.
+    pub op: Option<(&'a Op, &'a Invocation)>,
+    /// State after the operation.
+    pub after: &'a Memory,
+    /// Every `finalise` call the operation made, in order.
+    pub log: &'a [Finalised],
+}
+
+/// Runs every invariant on `step`; returns the first one that fails, with a description.
+pub fn check(step: &Step) -> Result<(), (Invariant, String)> {
+    let lists = cdt_well_formed(step.after).map_err(|e| (Invariant::CdtWellFormed, e))?;
+    let tree = Tree::new(step.after, &lists);
+    rights_never_grow(step, &tree).map_err(|e| (Invariant::RightsNeverGrow, e))?;
+    revoke_complete(step, &tree).map_err(|e| (Invariant::RevokeComplete, e))?;
+    no_overlap(step, &tree).map_err(|e| (Invariant::NoOverlap, e))?;
+    no_dangling_caps(step).map_err(|e| (Invariant::NoDanglingCaps, e))?;
+    destroyed_cnodes_empty(step).map_err(|e| (Invariant::DestroyedCNodesEmpty, e))?;
+    confinement(step).map_err(|e| (Invariant::Confinement, e))
+}
+
+/// Invariant 1. On success returns the CDT lists, each from its head.
+fn cdt_well_formed(memory: &Memory) -> Result<Vec<Vec<SlotRef>>, String> {
+    let mut occupied = 0;
+    for &(at, slot) in memory.slots() {
+        if slot.cap == Cap::Null {
+            return Err(format!("empty slot {at:#x} keeps links or flags: {slot:?}"));
+        }
+        occupied += 1;
+        for (link, name) in [(slot.next, "next"), (slot.prev, "prev")] {
+            if link == 0 {
+                continue;
+            }
+            let linked = memory.read(link);
+            if linked.cap == Cap::Null {
+                return Err(format!("{name} of {at:#x} is the empty slot {link:#x}"));
+            }
+            let back = if name == "next" { linked.prev } else { linked.next };
+            if back != at {
+                return Err(format!("{name} of {at:#x} is {link:#x}, which does not link back"));
+            }
+        }
+    }
+    let mut lists = Vec::new();
+    let mut seen = 0;
+    for (head, _) in memory.occupied().filter(|(_, slot)| slot.prev == 0) {
+        let mut list = Vec::new();
+        let mut at = head;
+        while at != 0 {
+            if list.len() == occupied {
+                return Err(format!("cycle in the list starting at {head:#x}"));
+            }
+            list.push(at);
+            at = memory.read(at).next;
+        }
+        seen += list.len();
+        lists.push(list);
+    }
+    if seen != occupied {
+        return Err(format!("{} occupied slots lie on a cycle with no head", occupied - seen));
+    }
+    Ok(lists)
+}
+
+/// The derivation tree as the kernel defines it: the descendants of a slot are the run of
+/// slots following it in its list for which `is_parent_of` holds.
+struct Tree {
+    /// Every occupied slot with its CDT parent (the nearest slot whose run contains it).
+    parents: Vec<(SlotRef, Option<SlotRef>)>,
+}
+
+impl Tree {
+    fn new(memory: &Memory, lists: &[Vec<SlotRef>]) -> Tree {
+        let mut parents = Vec::new();
+        for list in lists {
+            let slots: Vec<Slot> = list.iter().map(|&at| memory.read(at)).collect();
+            // run_end[j]: last index of the run of descendants following j.
+            let run_end: Vec<usize> = (0..list.len())
+                .map(|j| (j + 1..list.len()).take_while(|&k| is_parent_of(&slots[j], &slots[k])).last().unwrap_or(j))
+                .collect();
+            for i in 0..list.len() {
+                let parent = (0..i).rev().find(|&j| run_end[j] >= i).map(|j| list[j]);
+                parents.push((list[i], parent));
+            }
+        }
+        parents.sort_unstable();
+        Tree { parents }
+    }
+
+    /// The tree of a state that already passed invariant 1 (a state before a step).
+    fn of_checked(memory: &Memory) -> Tree {
+        Tree::new(memory, &cdt_well_formed(memory).expect("states are checked before they are explored"))
+    }
+
+    fn parent(&self, at: SlotRef) -> Option<SlotRef> {
+        self.parents.binary_search_by_key(&at, |(slot, _)| *slot).ok().and_then(|i| self.parents[i].1)
+    }
+
+    /// Ancestors of `at`, nearest first.
+    fn ancestors(&self, at: SlotRef) -> impl Iterator<Item = SlotRef> + '_ {
+        std::iter::successors(self.parent(at), |&p| self.parent(p))
+    }
+
+    fn is_descendant(&self, at: SlotRef, ancestor: SlotRef) -> bool {
+        self.ancestors(at).any(|a| a == ancestor)
+    }
+
+    fn descendants(&self, ancestor: SlotRef) -> impl Iterator<Item = SlotRef> + '_ {
+        self.parents.iter().map(|(at, _)| *at).filter(move |&at| self.is_descendant(at, ancestor))
+    }
+}
+
+/// Invariant 2.
+fn rights_never_grow(step: &Step, tree: &Tree) -> Result<(), String> {
+    let name = |at| step.universe.slot_name(at);
+    for &(at, parent) in &tree.parents {
+        let Some(parent) = parent else { continue };
+        let (child, parent_cap) = (step.after.cap(at), step.after.cap(parent));
+        if !parent_cap.rights().contains(child.rights()) {
+            return Err(format!("{} ({child:?}) has more rights than its parent {} ({parent_cap:?})", name(at), name(parent)));
+        }
+        if parent_cap.badge() != 0 && child.badge() != 0 && parent_cap.badge() != child.badge() {
+            return Err(format!("{} ({child:?}) has another badge than its parent {} ({parent_cap:?})", name(at), name(parent)));
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 3.
+fn revoke_complete(step: &Step, tree: &Tree) -> Result<(), String> {
+    let Some((_, &Invocation::Revoke(target))) = step.op else { return Ok(()) };
+    let name = |at| step.universe.slot_name(at);
+    let before = Tree::of_checked(step.before);
+    if let Some(left) = before.descendants(target).find(|&d| step.after.cap(d) != Cap::Null) {
+        return Err(format!("descendant {} ({:?}) of {} survived the revoke", name(left), step.after.cap(left), name(target)));
+    }
+    if step.after.cap(target) != Cap::Null {
+        if has_children(step.after, target) {
+            return Err(format!("{} still has children after the revoke", name(target)));
+        }
+        if let Some(left) = tree.descendants(target).next() {
+            return Err(format!("{} is a descendant of {} after the revoke", name(left), name(target)));
+        }
+    }
+    Ok(())
+}
+
+/// Physical regions of the live objects, one entry per object, with the slots holding
+/// capabilities to it.
+fn objects(memory: &Memory) -> Vec<(Cap, (u64, u64), Vec<SlotRef>)> {
+    let mut objects: Vec<(Cap, (u64, u64), Vec<SlotRef>)> = Vec::new();
+    for (at, slot) in memory.occupied() {
+        let Some(region) = slot.cap.region() else { continue };
+        match objects.iter_mut().find(|(cap, ..)| cap.same_object_as(&slot.cap)) {
+            Some((.., slots)) => slots.push(at),
+            None => objects.push((slot.cap, region, vec![at])),
+        }
+    }
+    objects
+}
+
+fn contains(outer: (u64, u64), inner: (u64, u64)) -> bool {
+    outer.0 <= inner.0 && inner.1 <= outer.1
+}
+
+/// Invariant 4.
+fn no_overlap(step: &Step, tree: &Tree) -> Result<(), String> {
+    let name = |at| step.universe.slot_name(at);
+    let memory = step.after;
+    let objects = objects(memory);
+    for (i, (cap, region, slots)) in objects.iter().enumerate() {
+        for (other, other_region, other_slots) in &objects[i + 1..] {
+            if region.1 <= other_region.0 || other_region.1 <= region.0 {
+                continue;
+            }
+            // Overlap is allowed only between an untyped and objects derived from it.
+            let derived_from = |inner: &[SlotRef], outer: &[SlotRef]| {
+                inner.iter().all(|&at| outer.iter().any(|&o| tree.is_descendant(at, o)))
+            };
+            let allowed = (matches!(cap, Cap::Untyped { .. }) && contains(*region, *other_region) && derived_from(other_slots, slots))
+                || (matches!(other, Cap::Untyped { .. }) && contains(*other_region, *region) && derived_from(slots, other_slots));
+            if !allowed {
+                return Err(format!("{} ({cap:?}) overlaps {} ({other:?})", name(slots[0]), name(other_slots[0])));
+            }
+        }
+    }
+    for (at, slot) in memory.occupied() {
+        let Some(region) = slot.cap.region() else { continue };
+        let untyped_ancestor = tree.ancestors(at).find(|&a| matches!(memory.cap(a), Cap::Untyped { .. }));
+        if let Some(ancestor) = untyped_ancestor {
+            let Cap::Untyped { paddr, free_offset, .. } = memory.cap(ancestor) else { unreachable!() };
+            let outer = memory.cap(ancestor).region().expect("untyped has a region");
+            if !contains(outer, region) {
+                return Err(format!("{} ({:?}) lies outside its untyped {}", name(at), slot.cap, name(ancestor)));
+            }
+            if region.1 > paddr + free_offset {
+                return Err(format!(
+                    "{} ({:?}) lies above the watermark of its untyped ancestor {} ({:?})",
+                    name(at),
+                    slot.cap,
+                    name(ancestor),
+                    memory.cap(ancestor)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 5.
+fn no_dangling_caps(step: &Step) -> Result<(), String> {
+    for record in step.log {
+        if record.is_final != (record.copies == 1) {
+            return Err(format!(
+                "finalise({:?}) was told is_final = {} while {} capabilities to the object existed",
+                record.cap, record.is_final, record.copies
+            ));
+        }
+        let mut survivors = step.after.occupied().filter(|_| record.is_final);
+        if let Some((at, slot)) = survivors.find(|(_, slot)| slot.cap.same_object_as(&record.cap)) {
+            return Err(format!(
+                "{} ({:?}) names an object destroyed by finalise({:?})",
+                step.universe.slot_name(at),
+                slot.cap,
+                record.cap
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 6.
+fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
+    let name = |at| step.universe.slot_name(at);
+    // A CNode may be destroyed while it still holds the last capability to the container
+    // whose emptying reached it (`empty_container` leaves those to its caller), provided
+    // that capability is deleted, as final, later in the same step.
+    for (i, record) in step.log.iter().enumerate().filter(|(_, r)| r.is_final) {
+        let finalised_later =
+            |held: &Cap| step.log[i + 1..].iter().any(|later| later.is_final && later.cap.same_object_as(held));
+        if let Some((at, held)) = record.leftovers.iter().find(|(_, held)| !(held.slot_container().is_some() && finalised_later(held))) {
+            return Err(format!("{:?} was destroyed still holding {held:?} in {}", record.cap, name(*at)));
+        }
+    }
+    let mut live: Vec<(u64, u64)> =
+        step.universe.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
+    live.extend(step.after.occupied().filter_map(|(_, slot)| slot.cap.slot_container()));
+    let inside = |at: SlotRef| live.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
+    match step.after.occupied().find(|&(at, _)| !inside(at)) {
+        Some((at, slot)) => Err(format!("{} ({:?}) lies in a CNode no capability names", name(at), slot.cap)),
+        None => Ok(()),
+    }
+}
+
+/// Invariant 7.
+fn confinement(step: &Step) -> Result<(), String> {
+    let Some((op, invocation)) = step.op else { return Ok(()) };
+    let name = |at| step.universe.slot_name(at);
+    let (before, after) = (step.before, step.after);
+    let mut changed: Vec<SlotRef> = before.slots().iter().chain(after.slots()).map(|(at, _)| *at).collect();
+    changed.sort_unstable();
+    changed.dedup();
+    changed.retain(|&at| before.cap(at) != after.cap(at));
+    match *invocation {
+        Invocation::Delete(_) | Invocation::Revoke(_) => {
+            if let Some(&at) = changed.iter().find(|&&at| after.cap(at) != Cap::Null) {
+                return Err(format!("{} changed to {:?} instead of being removed", name(at), after.cap(at)));
+            }
+            let destroyed: Vec<(u64, u64)> =
+                step.log.iter().filter(|r| r.is_final).filter_map(|r| r.cap.slot_container()).collect();
+            let in_destroyed = |at: SlotRef| destroyed.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
+            let before_tree = Tree::of_checked(before);
+            let targeted = |at: SlotRef| match *invocation {
+                Invocation::Delete(target) => at == target,
+                Invocation::Revoke(target) => before_tree.is_descendant(at, target),
+                _ => unreachable!(),
+            };
+            if let Some(&at) = changed.iter().find(|&&at| !targeted(at) && !in_destroyed(at)) {
+                return Err(format!("{} removed {} ({:?}), which it does not reach", op.describe(step.universe), name(at), before.cap(at)));
+            }
+            if step.log.is_empty() && changed.is_empty() && after != before {
+                return Err(format!("{} changed links without removing anything", op.describe(step.universe)));
+            }
+            Ok(())
+        }
+        _ => {
+            if let Some(record) = step.log.first() {
+                return Err(format!("{} finalised {:?}", op.describe(step.universe), record.cap));
+            }
+            let (named, untyped): (Vec<SlotRef>, Option<SlotRef>) = match *invocation {
+                Invocation::Insert { src, dest, seal, .. } => (vec![dest], seal.then_some(src)),
+                Invocation::Move { src, dest, .. } => (vec![src, dest], None),
+                Invocation::Swap { a, b } => (vec![a, b], None),
+                Invocation::Rotate { src, pivot, dest } => (vec![src, pivot, dest], None),
+                Invocation::Retype { untyped, dest, .. } => (vec![dest], Some(untyped)),
+                Invocation::Delete(_) | Invocation::Revoke(_) => unreachable!(),
+            };
+            for &at in &changed {
+                let watermark_only = Some(at) == untyped && same_but_watermark(&before.cap(at), &after.cap(at));
+                if !named.contains(&at) && !watermark_only {
+                    return Err(format!(
+                        "{} changed {} from {:?} to {:?}",
+                        op.describe(step.universe),
+                        name(at),
+                        before.cap(at),
+                        after.cap(at)
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn same_but_watermark(before: &Cap, after: &Cap) -> bool {
+    match (*before, *after) {
+        (Cap::Untyped { paddr, size_bits, device, .. }, Cap::Untyped { paddr: p, size_bits: s, device: d, .. }) => {
+            (paddr, size_bits, device) == (p, s, d)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each invariant rejects a hand-made bad state or transition.
+
+    use super::*;
+    use crate::memory::Memory;
+    use crate::universe::{CNODE_A, CNODE_B, ENDPOINT, UNTYPED};
+    use tileos_abi::object::Rights;
+    use tileos_kernel::cspace::{insert_derived, insert_root};
+
+    const EP: Cap = Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL };
+
+    fn a(index: u64) -> SlotRef {
+        slot_address(CNODE_A, index)
+    }
+
+    fn state(universe: &Universe) -> Memory {
+        universe.initial_state()
+    }
+
+    /// Checks the transition `before` → `after` made by `op` (decoded as `invocation`).
+    fn verdict(before: &Memory, op: Op, invocation: Invocation, after: &Memory, log: &[Finalised]) -> Option<Invariant> {
+        let universe = Universe::standard();
+        check(&Step { universe: &universe, before, op: Some((&op, &invocation)), after, log }).err().map(|(i, _)| i)
+    }
+
+    fn static_verdict(memory: &Memory) -> Option<Invariant> {
+        let universe = Universe::standard();
+        check(&Step { universe: &universe, before: memory, op: None, after: memory, log: &[] }).err().map(|(i, _)| i)
+    }
+
+    #[test]
+    fn the_standard_initial_state_is_good() {
+        assert_eq!(static_verdict(&state(&Universe::standard())), None);
+    }
+
+    #[test]
+    fn broken_links_and_cycles_are_caught() {
+        let mut memory = state(&Universe::standard());
+        let mut slot = memory.read(a(1));
+        slot.next = a(0);
+        memory.write(a(1), slot);
+        assert_eq!(static_verdict(&memory), Some(Invariant::CdtWellFormed));
+        let mut back = memory.read(a(0));
+        back.prev = a(1);
+        memory.write(a(0), back);
+        let mut cycle = memory.read(a(1));
+        cycle.prev = a(0);
+        memory.write(a(1), cycle);
+        let mut closing = memory.read(a(0));
+        closing.next = a(1);
+        memory.write(a(0), closing);
+        assert_eq!(static_verdict(&memory), Some(Invariant::CdtWellFormed), "a headless cycle");
+        let mut memory = Memory::default();
+        memory.write(a(3), Slot { revocable: true, ..Slot::EMPTY });
+        assert_eq!(static_verdict(&memory), Some(Invariant::CdtWellFormed), "an empty slot with flags");
+    }
+
+    #[test]
+    fn a_child_with_more_rights_or_another_badge_is_caught() {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::WRITE });
+        insert_derived(&mut memory, a(0), a(1), EP, false);
+        assert_eq!(static_verdict(&memory), Some(Invariant::RightsNeverGrow));
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), Cap::Endpoint { paddr: ENDPOINT, badge: 1, rights: Rights::ALL });
+        insert_derived(&mut memory, a(0), a(1), Cap::Endpoint { paddr: ENDPOINT, badge: 2, rights: Rights::ALL }, false);
+        // Not a CDT child (badges differ), so allowed; a child with the same badge is fine too.
+        assert_eq!(static_verdict(&memory), None);
+    }
+
+    #[test]
+    fn a_surviving_descendant_after_revoke_is_caught() {
+        let before = {
+            let mut memory = Memory::default();
+            insert_root(&mut memory, a(1), EP);
+            insert_derived(&mut memory, a(1), a(2), EP, false);
+            memory
+        };
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &before, &[]), Some(Invariant::RevokeComplete));
+    }
+
+    #[test]
+    fn overlapping_objects_and_objects_above_the_watermark_are_caught() {
+        let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32 };
+        let endpoint_at = |paddr| Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL };
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), untyped);
+        insert_derived(&mut memory, a(0), a(1), endpoint_at(UNTYPED), true);
+        assert_eq!(static_verdict(&memory), None);
+        insert_root(&mut memory, a(2), Cap::Notification { paddr: UNTYPED, badge: 0, rights: Rights::ALL });
+        assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "two objects share memory");
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), untyped);
+        insert_derived(&mut memory, a(0), a(1), endpoint_at(UNTYPED + 0x40), true);
+        assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "above the watermark");
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), untyped);
+        insert_root(&mut memory, a(1), endpoint_at(UNTYPED));
+        assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "inside an untyped it is not derived from");
+    }
+
+    #[test]
+    fn lying_about_finality_or_leaving_dangling_caps_is_caught() {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(1), EP);
+        insert_root(&mut memory, a(2), EP);
+        let op = Op::Delete { slot: a(3) };
+        let record = |is_final, copies| Finalised { cap: EP, is_final, copies, leftovers: Vec::new() };
+        let invocation = Invocation::Delete(a(3));
+        assert_eq!(verdict(&memory, op, invocation, &memory, &[record(true, 2)]), Some(Invariant::NoDanglingCaps));
+        assert_eq!(verdict(&memory, op, invocation, &memory, &[record(false, 1)]), Some(Invariant::NoDanglingCaps));
+    }
+
+    #[test]
+    fn capabilities_left_in_destroyed_cnodes_are_caught() {
+        let universe = Universe::standard();
+        let mut memory = state(&universe);
+        memory.write(a(2), Slot::EMPTY);
+        insert_root(&mut memory, slot_address(CNODE_B, 0), EP);
+        assert_eq!(static_verdict(&memory), Some(Invariant::DestroyedCNodesEmpty));
+        let before = state(&universe);
+        let cnode_b = universe.cnodes[1].cap();
+        let leftovers = vec![(slot_address(CNODE_B, 0), EP)];
+        let log = [Finalised { cap: cnode_b, is_final: true, copies: 1, leftovers }];
+        let mut after = before.clone();
+        after.write(a(2), Slot::EMPTY);
+        let op = Op::Delete { slot: a(2) };
+        assert_eq!(verdict(&before, op, Invocation::Delete(a(2)), &after, &log), Some(Invariant::DestroyedCNodesEmpty));
+    }
+
+    #[test]
+    fn changes_outside_the_named_slots_are_caught() {
+        let universe = Universe::standard();
+        let before = state(&universe);
+        let mut after = before.clone();
+        after.write(a(1), Slot::EMPTY);
+        let op = Op::Delete { slot: a(2) };
+        assert_eq!(verdict(&before, op, Invocation::Delete(a(2)), &after, &[]), Some(Invariant::Confinement));
+        let copy = Op::Copy { src: a(1), dest: a(3) };
+        let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false, seal: false };
+        let mut after = before.clone();
+        insert_derived(&mut after, a(1), a(3), EP, false);
+        assert_eq!(verdict(&before, copy, insert, &after, &[]), None);
+        let mut slot = after.read(a(0));
+        slot.cap = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256 };
+        after.write(a(0), slot);
+        assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::Confinement), "a copy touched the untyped");
+    }
+}

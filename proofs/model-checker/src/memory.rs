@@ -1,0 +1,193 @@
+//! The explored state: every capability slot of the universe, stored as a sorted list of the
+//! slots that are not [`Slot::EMPTY`], behind the kernel's own [`CSpaceMemory`] trait so the
+//! kernel's CDT code runs on it unchanged.
+//!
+//! Besides storing slots, [`Memory`] records every [`CSpaceMemory::finalise`] call of the
+//! current step together with the ground truth the invariants need (how many capabilities
+//! to the object really existed, what was left inside a destroyed container).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use tileos_kernel::cap::Cap;
+use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef, slot_address};
+
+/// One call of [`CSpaceMemory::finalise`], with what the checker observed at that moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finalised {
+    /// The capability being removed.
+    pub cap: Cap,
+    /// What the kernel claimed: that this was the last capability to its object.
+    pub is_final: bool,
+    /// How many capabilities to the same object (this one included) were in memory.
+    pub copies: usize,
+    /// For the last capability to a CNode: the occupied slots of that CNode, with their
+    /// capabilities, other than the one holding the capability itself.
+    pub leftovers: Vec<(SlotRef, Cap)>,
+}
+
+/// All slots of the universe plus the finalisation log of the step being run.
+///
+/// Equality and hashing cover the slots only: two memories that hold the same slots are
+/// the same state whatever happened on the way there.
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    /// Non-empty slots, sorted by address.
+    slots: Vec<(SlotRef, Slot)>,
+    /// Finalisations since the log was last taken.
+    log: Vec<Finalised>,
+}
+
+impl PartialEq for Memory {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots
+    }
+}
+
+impl Eq for Memory {}
+
+impl Memory {
+    /// The non-empty slots, sorted by address.
+    pub fn slots(&self) -> &[(SlotRef, Slot)] {
+        &self.slots
+    }
+
+    /// Iterates over the slots holding a capability.
+    pub fn occupied(&self) -> impl Iterator<Item = (SlotRef, &Slot)> {
+        self.slots.iter().filter(|(_, slot)| slot.cap != Cap::Null).map(|(at, slot)| (*at, slot))
+    }
+
+    /// The capability at `at` ([`Cap::Null`] for an empty slot).
+    pub fn cap(&self, at: SlotRef) -> Cap {
+        self.read(at).cap
+    }
+
+    /// Takes the finalisation log, leaving it empty.
+    pub fn take_log(&mut self) -> Vec<Finalised> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// How many capabilities in memory name the same object as `cap`.
+    pub fn copies_of(&self, cap: &Cap) -> usize {
+        self.occupied().filter(|(_, slot)| slot.cap.same_object_as(cap)).count()
+    }
+
+    /// A 128-bit fingerprint of the slots, used to deduplicate visited states (hash
+    /// compaction: two different states collide with probability about 2^-128 per pair).
+    pub fn fingerprint(&self) -> u128 {
+        let half = |seed: u64| {
+            let mut hasher = DefaultHasher::new();
+            seed.hash(&mut hasher);
+            for (at, slot) in &self.slots {
+                at.hash(&mut hasher);
+                hash_slot(slot, &mut hasher);
+            }
+            hasher.finish()
+        };
+        (u128::from(half(0x7469_6c65)) << 64) | u128::from(half(0x6f73_6d63))
+    }
+
+    fn position(&self, at: SlotRef) -> Result<usize, usize> {
+        self.slots.binary_search_by_key(&at, |(address, _)| *address)
+    }
+}
+
+fn check_address(at: SlotRef) {
+    assert!(at != 0 && at & 63 == 0, "the kernel used a bad slot reference {at:#x}");
+}
+
+impl CSpaceMemory for Memory {
+    fn read(&self, at: SlotRef) -> Slot {
+        check_address(at);
+        match self.position(at) {
+            Ok(index) => self.slots[index].1,
+            Err(_) => Slot::EMPTY,
+        }
+    }
+
+    fn write(&mut self, at: SlotRef, slot: Slot) {
+        check_address(at);
+        match (self.position(at), slot == Slot::EMPTY) {
+            (Ok(index), true) => {
+                self.slots.remove(index);
+            }
+            (Ok(index), false) => self.slots[index].1 = slot,
+            (Err(index), false) => self.slots.insert(index, (at, slot)),
+            (Err(_), true) => {}
+        }
+    }
+
+    fn finalise(&mut self, cap: &Cap, is_final: bool) {
+        let copies = self.copies_of(cap);
+        let leftovers = match cap.slot_container() {
+            Some((paddr, count)) if copies == 1 => (0..count)
+                .map(|index| (slot_address(paddr, index), self.cap(slot_address(paddr, index))))
+                .filter(|(_, held)| *held != Cap::Null && !held.same_object_as(cap))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.log.push(Finalised { cap: *cap, is_final, copies, leftovers });
+    }
+}
+
+/// Feeds every field of a slot to `hasher` (the kernel's types do not implement `Hash`).
+fn hash_slot(slot: &Slot, hasher: &mut impl Hasher) {
+    hash_cap(&slot.cap, hasher);
+    (slot.prev, slot.next, slot.revocable, slot.first_badged).hash(hasher);
+}
+
+/// Feeds a capability's variant and every field to `hasher`.
+fn hash_cap(cap: &Cap, hasher: &mut impl Hasher) {
+    std::mem::discriminant(cap).hash(hasher);
+    match *cap {
+        Cap::Null | Cap::IrqControl | Cap::IoPortControl => {}
+        Cap::Untyped { paddr, size_bits, device, free_offset } => (paddr, size_bits, device, free_offset).hash(hasher),
+        Cap::Endpoint { paddr, badge, rights } | Cap::Notification { paddr, badge, rights } => (paddr, badge, rights.0).hash(hasher),
+        Cap::Reply { tcb, can_grant } => (tcb, can_grant).hash(hasher),
+        Cap::CNode { paddr, radix, guard_bits, guard } => (paddr, radix, guard_bits, guard).hash(hasher),
+        Cap::Tcb { paddr } => paddr.hash(hasher),
+        Cap::Frame { paddr, size_bits, rights, device, mapping } => {
+            (paddr, size_bits, rights.0, device, mapping.asid, mapping.vaddr).hash(hasher)
+        }
+        Cap::PagingTable { paddr, level, mapping } => (paddr, level as u8, mapping.asid, mapping.vaddr).hash(hasher),
+        Cap::Pml4 { paddr, asid } => (paddr, asid).hash(hasher),
+        Cap::IrqHandler { irq } => irq.hash(hasher),
+        Cap::IoPort { first, last } => (first, last).hash(hasher),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tileos_abi::object::Rights;
+    use tileos_kernel::cspace::{delete, insert_derived, insert_root};
+
+    const EP: Cap = Cap::Endpoint { paddr: 0x3000, badge: 0, rights: Rights::ALL };
+
+    #[test]
+    fn empty_writes_remove_slots_and_states_compare_by_slots() {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, 0x1000, EP);
+        insert_derived(&mut memory, 0x1000, 0x1040, EP, false);
+        let before = memory.clone();
+        delete(&mut memory, 0x1040);
+        assert_eq!(memory.slots().len(), 1);
+        assert_ne!(memory, before);
+        assert_ne!(memory.fingerprint(), before.fingerprint());
+        let log = memory.take_log();
+        assert_eq!(log, vec![Finalised { cap: EP, is_final: false, copies: 2, leftovers: vec![] }]);
+        assert!(memory.take_log().is_empty());
+        let mut again = Memory::default();
+        insert_root(&mut again, 0x1000, EP);
+        assert_eq!(again, memory);
+        assert_eq!(again.fingerprint(), memory.fingerprint());
+    }
+
+    #[test]
+    fn finalising_a_cnode_records_what_is_left_inside() {
+        let mut memory = Memory::default();
+        let cnode = Cap::CNode { paddr: 0x2000, radix: 2, guard_bits: 0, guard: 0 };
+        insert_root(&mut memory, 0x1000, cnode);
+        insert_root(&mut memory, slot_address(0x2000, 3), EP);
+        memory.finalise(&cnode, true);
+        assert_eq!(memory.take_log()[0].leftovers, vec![(slot_address(0x2000, 3), EP)]);
+    }
+}

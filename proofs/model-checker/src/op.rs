@@ -1,0 +1,446 @@
+//! Operations and their decoding, done the way the kernel's CNode and Untyped invocations
+//! do it (seL4's `decodeCNodeInvocation` / `decodeUntypedInvocation`): every argument is
+//! checked first, against a shared reference to the state, so a rejected operation cannot
+//! change anything; only an accepted one is then carried out, by the kernel's own CDT code.
+
+use crate::memory::Memory;
+use crate::universe::Universe;
+use tileos_abi::error::InvocationError;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel};
+use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::untyped::{self, RetypeError, UntypedState};
+
+/// One operation a thread holding the fixed CNodes could invoke. Slot arguments are slot
+/// addresses (the model skips capability-pointer resolution); indices name an entry of the
+/// universe's parameter lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// CNode Copy: derive a copy of `src` into the empty slot `dest`.
+    Copy {
+        /// Source slot.
+        src: SlotRef,
+        /// Destination slot.
+        dest: SlotRef,
+    },
+    /// CNode Mint: derive a copy with `Universe::mints[params]` applied.
+    Mint {
+        /// Source slot.
+        src: SlotRef,
+        /// Destination slot.
+        dest: SlotRef,
+        /// Index into [`Universe::mints`].
+        params: usize,
+    },
+    /// CNode Move: move the capability, keeping its derivation-tree position.
+    Move {
+        /// Source slot.
+        src: SlotRef,
+        /// Destination slot.
+        dest: SlotRef,
+    },
+    /// CNode Mutate: move, applying `Universe::mutations[params]` to the capability.
+    Mutate {
+        /// Source slot.
+        src: SlotRef,
+        /// Destination slot.
+        dest: SlotRef,
+        /// Index into [`Universe::mutations`].
+        params: usize,
+    },
+    /// CNode Rotate: `pivot` → `dest`, then `src` → `pivot`; with `dest == src` it swaps
+    /// `src` and `pivot`.
+    Rotate {
+        /// Capability that ends in `pivot`.
+        src: SlotRef,
+        /// Middle slot.
+        pivot: SlotRef,
+        /// Where the pivot's capability goes.
+        dest: SlotRef,
+    },
+    /// CNode Delete.
+    Delete {
+        /// Slot emptied.
+        slot: SlotRef,
+    },
+    /// CNode Revoke: delete every descendant.
+    Revoke {
+        /// Slot whose descendants go.
+        slot: SlotRef,
+    },
+    /// Untyped Retype of one object.
+    Retype {
+        /// Slot of the untyped capability.
+        untyped: SlotRef,
+        /// Index into [`Universe::retypes`].
+        object: usize,
+        /// Slot receiving the new object's capability.
+        dest: SlotRef,
+    },
+}
+
+impl Op {
+    /// Every operation over `slots` (the addressable slots of a state), valid or not.
+    pub fn all(universe: &Universe, slots: &[SlotRef]) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for &src in slots {
+            ops.push(Op::Delete { slot: src });
+            ops.push(Op::Revoke { slot: src });
+            for &dest in slots {
+                for object in 0..universe.retypes.len() {
+                    ops.push(Op::Retype { untyped: src, object, dest });
+                }
+                if dest == src {
+                    continue;
+                }
+                ops.push(Op::Copy { src, dest });
+                ops.push(Op::Move { src, dest });
+                ops.extend((0..universe.mints.len()).map(|params| Op::Mint { src, dest, params }));
+                ops.extend((0..universe.mutations.len()).map(|params| Op::Mutate { src, dest, params }));
+                for &pivot in slots {
+                    if pivot != src {
+                        ops.push(Op::Rotate { src, pivot, dest: pivot_dest(dest, pivot, src) });
+                    }
+                }
+            }
+        }
+        ops
+    }
+
+    /// The operation with slots named as in traces (`Copy A1 -> B0`).
+    pub fn describe(&self, universe: &Universe) -> String {
+        let name = |at: SlotRef| universe.slot_name(at);
+        match *self {
+            Op::Copy { src, dest } => format!("Copy {} -> {}", name(src), name(dest)),
+            Op::Mint { src, dest, params } => {
+                let MintParams { rights, data } = universe.mints[params];
+                format!("Mint {} -> {} (rights {:#x}, data {data:#x})", name(src), name(dest), rights.0)
+            }
+            Op::Move { src, dest } => format!("Move {} -> {}", name(src), name(dest)),
+            Op::Mutate { src, dest, params } => {
+                let MintParams { rights, data } = universe.mutations[params];
+                format!("Mutate {} -> {} (rights {:#x}, data {data:#x})", name(src), name(dest), rights.0)
+            }
+            Op::Rotate { src, pivot, dest } if src == dest => format!("Rotate (swap) {} <-> {}", name(src), name(pivot)),
+            Op::Rotate { src, pivot, dest } => {
+                format!("Rotate {} -> {} -> {}", name(src), name(pivot), name(dest))
+            }
+            Op::Delete { slot } => format!("Delete {}", name(slot)),
+            Op::Revoke { slot } => format!("Revoke {}", name(slot)),
+            Op::Retype { untyped, object, dest } => {
+                let (kind, bits) = universe.retypes[object];
+                format!("Retype {} -> {} ({kind:?}, size_bits {bits})", name(untyped), name(dest))
+            }
+        }
+    }
+}
+
+/// Enumerates rotates so that each (src, pivot) pair is tried once with `dest == src` (a
+/// swap) and once with every other destination: `dest` runs over all slots but `src`, and
+/// the pivot itself stands for `dest == src`.
+fn pivot_dest(dest: SlotRef, pivot: SlotRef, src: SlotRef) -> SlotRef {
+    if dest == pivot { src } else { dest }
+}
+
+/// Why the kernel refuses an operation: the error code it returns and a short reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Error code of the reply.
+    pub error: InvocationError,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+const fn reject(error: InvocationError, reason: &'static str) -> Rejection {
+    Rejection { error, reason }
+}
+
+/// A decoded, valid operation: exactly what will be done to the slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// `insert_derived(src, dest, cap, revocable)`, after setting the source untyped's
+    /// watermark to the end of its region when `seal` is set.
+    Insert {
+        /// Parent slot.
+        src: SlotRef,
+        /// Empty destination.
+        dest: SlotRef,
+        /// Derived capability.
+        cap: Cap,
+        /// Whether it may have children.
+        revocable: bool,
+        /// Mark the source untyped full first.
+        seal: bool,
+    },
+    /// `move_cap(src, dest, cap)`.
+    Move {
+        /// Occupied source.
+        src: SlotRef,
+        /// Empty destination.
+        dest: SlotRef,
+        /// The capability as stored in `dest`.
+        cap: Cap,
+    },
+    /// `swap(a, b)`.
+    Swap {
+        /// Occupied slot.
+        a: SlotRef,
+        /// Another occupied slot.
+        b: SlotRef,
+    },
+    /// `move_cap(pivot, dest)` then `move_cap(src, pivot)`.
+    Rotate {
+        /// Occupied slot.
+        src: SlotRef,
+        /// Occupied slot.
+        pivot: SlotRef,
+        /// Empty slot.
+        dest: SlotRef,
+    },
+    /// `delete(slot)`.
+    Delete(SlotRef),
+    /// `revoke(slot)`.
+    Revoke(SlotRef),
+    /// Set the untyped's watermark, then `insert_derived(untyped, dest, cap, true)`.
+    Retype {
+        /// Slot of the untyped capability.
+        untyped: SlotRef,
+        /// Empty destination.
+        dest: SlotRef,
+        /// The new object's capability.
+        cap: Cap,
+        /// The untyped's watermark after the retype.
+        free_offset: u64,
+    },
+}
+
+/// Checks `op` against `memory` as the kernel's decoder would, given the slots the caller
+/// can address (sorted), and returns what to do or why the kernel refuses.
+pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op: &Op) -> Result<Invocation, Rejection> {
+    let lookup = |at: SlotRef| {
+        addressable
+            .binary_search(&at)
+            .map(|_| memory.cap(at))
+            .map_err(|_| reject(InvocationError::FailedLookup, "slot not addressable"))
+    };
+    let source = |at: SlotRef| match lookup(at)? {
+        Cap::Null => Err(reject(InvocationError::FailedLookup, "source slot empty")),
+        cap => Ok(cap),
+    };
+    let empty = |at: SlotRef| match lookup(at)? {
+        Cap::Null => Ok(()),
+        _ => Err(reject(InvocationError::DeleteFirst, "destination slot occupied")),
+    };
+    match *op {
+        Op::Copy { src, dest } => derive_into(universe, memory, src, dest, None, source, empty),
+        Op::Mint { src, dest, params } => derive_into(universe, memory, src, dest, Some(universe.mints[params]), source, empty),
+        Op::Move { src, dest } => {
+            empty(dest)?;
+            Ok(Invocation::Move { src, dest, cap: source(src)? })
+        }
+        Op::Mutate { src, dest, params } => {
+            empty(dest)?;
+            let old = source(src)?;
+            let cap = cap::derive(&old, Some(universe.mutations[params]), false).map_err(derive_rejection)?;
+            if universe.mutate_preserves_rights_and_badge && (cap.rights() != old.rights() || cap.badge() != old.badge()) {
+                return Err(reject(InvocationError::IllegalOperation, "mutate would change rights or badge in place"));
+            }
+            Ok(Invocation::Move { src, dest, cap })
+        }
+        Op::Rotate { src, pivot, dest } => {
+            if pivot == src || pivot == dest {
+                return Err(reject(InvocationError::IllegalOperation, "pivot equals source or destination"));
+            }
+            source(src)?;
+            source(pivot)?;
+            if dest == src {
+                return Ok(Invocation::Swap { a: src, b: pivot });
+            }
+            empty(dest)?;
+            Ok(Invocation::Rotate { src, pivot, dest })
+        }
+        Op::Delete { slot } => lookup(slot).map(|_| Invocation::Delete(slot)),
+        Op::Revoke { slot } => lookup(slot).map(|_| Invocation::Revoke(slot)),
+        Op::Retype { untyped, object, dest } => {
+            let Cap::Untyped { paddr, size_bits, device, free_offset } = source(untyped)? else {
+                return Err(reject(InvocationError::InvalidCapability, "retype of a non-untyped capability"));
+            };
+            empty(dest)?;
+            let (kind, user_bits) = universe.retypes[object];
+            let has_children = cspace::has_children(memory, untyped);
+            let state = UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children };
+            let plan = untyped::plan(state, kind, user_bits, 1).map_err(retype_rejection)?;
+            Ok(Invocation::Retype {
+                untyped,
+                dest,
+                cap: object_cap(kind, user_bits, plan.first, device),
+                free_offset: plan.new_free_offset,
+            })
+        }
+    }
+}
+
+/// Decodes a copy or mint: destination empty, source occupied, derivation allowed.
+fn derive_into(
+    universe: &Universe,
+    memory: &Memory,
+    src: SlotRef,
+    dest: SlotRef,
+    mint: Option<MintParams>,
+    source: impl Fn(SlotRef) -> Result<Cap, Rejection>,
+    empty: impl Fn(SlotRef) -> Result<(), Rejection>,
+) -> Result<Invocation, Rejection> {
+    empty(dest)?;
+    let parent = source(src)?;
+    let cap = cap::derive(&parent, mint, cspace::has_children(memory, src)).map_err(derive_rejection)?;
+    let seal = universe.seal_copied_untyped && matches!(cap, Cap::Untyped { .. });
+    Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent), seal })
+}
+
+fn derive_rejection(error: DeriveError) -> Rejection {
+    match error {
+        DeriveError::NotDerivable => reject(InvocationError::IllegalOperation, "capability cannot be derived"),
+        DeriveError::HasChildren => reject(InvocationError::RevokeFirst, "untyped has children"),
+    }
+}
+
+fn retype_rejection(error: RetypeError) -> Rejection {
+    match error {
+        RetypeError::InvalidSize { .. } => reject(InvocationError::RangeError, "object size out of range"),
+        RetypeError::InvalidCount => reject(InvocationError::RangeError, "object count out of range"),
+        RetypeError::DeviceMemory => reject(InvocationError::InvalidArgument, "device memory for a kernel object"),
+        RetypeError::NotEnoughMemory { .. } => reject(InvocationError::NotEnoughMemory, "untyped exhausted"),
+    }
+}
+
+/// The capability to a freshly retyped object of `kind` at `paddr`: full rights, no badge,
+/// no guard, unmapped. A PML4 needs an ASID, which the model does not allocate: universes
+/// must not list [`ObjectType::Pml4`] among their retypes.
+fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap {
+    let narrow = |bits: u32| u8::try_from(bits).expect("size_bits was range-checked by untyped::plan");
+    let table = |level| Cap::PagingTable { paddr, level, mapping: Mapping::NONE };
+    match kind {
+        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: narrow(user_bits), device, free_offset: 0 },
+        ObjectType::Tcb => Cap::Tcb { paddr },
+        ObjectType::Endpoint => Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL },
+        ObjectType::Notification => Cap::Notification { paddr, badge: 0, rights: Rights::ALL },
+        ObjectType::CNode => Cap::CNode { paddr, radix: narrow(user_bits), guard_bits: 0, guard: 0 },
+        ObjectType::Frame4K | ObjectType::Frame2M => {
+            Cap::Frame { paddr, size_bits: narrow(kind.size_bits(0)), rights: Rights::ALL, device, mapping: Mapping::NONE }
+        }
+        ObjectType::PageTable => table(TableLevel::PageTable),
+        ObjectType::PageDirectory => table(TableLevel::PageDirectory),
+        ObjectType::Pdpt => table(TableLevel::Pdpt),
+        ObjectType::Pml4 => panic!("the model checker does not allocate ASIDs: remove Pml4 from Universe::retypes"),
+    }
+}
+
+/// Carries out a decoded operation with the kernel's capability code.
+pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
+    match *invocation {
+        Invocation::Insert { src, dest, cap, revocable, seal } => {
+            if seal {
+                set_free_offset(memory, src, |size_bits| 1u64 << size_bits);
+            }
+            cspace::insert_derived(memory, src, dest, cap, revocable);
+        }
+        Invocation::Move { src, dest, cap } => cspace::move_cap(memory, src, dest, cap),
+        Invocation::Swap { a, b } => cspace::swap(memory, a, b),
+        Invocation::Rotate { src, pivot, dest } => {
+            let (src_cap, pivot_cap) = (memory.cap(src), memory.cap(pivot));
+            cspace::move_cap(memory, pivot, dest, pivot_cap);
+            cspace::move_cap(memory, src, pivot, src_cap);
+        }
+        Invocation::Delete(slot) => cspace::delete(memory, slot),
+        Invocation::Revoke(slot) => cspace::revoke(memory, slot),
+        Invocation::Retype { untyped, dest, cap, free_offset } => {
+            set_free_offset(memory, untyped, |_| free_offset);
+            cspace::insert_derived(memory, untyped, dest, cap, true);
+        }
+    }
+}
+
+/// Rewrites the watermark of the untyped capability at `at` (its links stay).
+fn set_free_offset(memory: &mut Memory, at: SlotRef, offset: impl Fn(u8) -> u64) {
+    let mut slot = memory.read(at);
+    if let Cap::Untyped { size_bits, free_offset, .. } = &mut slot.cap {
+        *free_offset = offset(*size_bits);
+        memory.write(at, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::universe::{CNODE_A, CNODE_B, ENDPOINT, UNTYPED};
+    use tileos_kernel::cspace::slot_address;
+
+    fn a(index: u64) -> SlotRef {
+        slot_address(CNODE_A, index)
+    }
+
+    fn b(index: u64) -> SlotRef {
+        slot_address(CNODE_B, index)
+    }
+
+    fn run(universe: &Universe, memory: &mut Memory, op: Op) -> Result<(), Rejection> {
+        let slots = universe.addressable_slots(memory);
+        let invocation = decode(universe, memory, &slots, &op)?;
+        invoke(memory, &invocation);
+        Ok(())
+    }
+
+    #[test]
+    fn decode_rejects_what_the_kernel_rejects() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        let error = |memory: &Memory, op| decode(&universe, memory, &universe.addressable_slots(memory), &op).unwrap_err().error;
+        assert_eq!(error(&memory, Op::Copy { src: a(3), dest: b(0) }), InvocationError::FailedLookup);
+        assert_eq!(error(&memory, Op::Copy { src: a(1), dest: a(0) }), InvocationError::DeleteFirst);
+        assert_eq!(error(&memory, Op::Copy { src: a(1), dest: slot_address(0x9000, 0) }), InvocationError::FailedLookup);
+        assert_eq!(error(&memory, Op::Retype { untyped: a(1), object: 0, dest: b(0) }), InvocationError::InvalidCapability);
+        assert_eq!(error(&memory, Op::Rotate { src: a(1), pivot: a(1), dest: b(0) }), InvocationError::IllegalOperation);
+        assert_eq!(error(&memory, Op::Mutate { src: a(1), dest: b(0), params: 1 }), InvocationError::IllegalOperation);
+        run(&universe, &mut memory, Op::Mint { src: a(1), dest: b(0), params: 1 }).unwrap();
+        assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: ENDPOINT, badge: 1, rights: Rights::WRITE });
+        assert_eq!(error(&memory, Op::Mint { src: b(0), dest: b(1), params: 2 }), InvocationError::IllegalOperation, "no re-badging");
+        run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(1) }).unwrap();
+        assert_eq!(error(&memory, Op::Copy { src: a(0), dest: b(2) }), InvocationError::RevokeFirst);
+    }
+
+    #[test]
+    fn retype_advances_the_watermark_and_copying_an_untyped_seals_it() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 1, dest: b(0) }).unwrap();
+        assert_eq!(memory.cap(b(0)), Cap::CNode { paddr: UNTYPED, radix: 1, guard_bits: 0, guard: 0 });
+        assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 128, .. }));
+        assert_eq!(universe.addressable_slots(&memory).len(), 10, "the new CNode's two slots are addressable");
+        run(&universe, &mut memory, Op::Revoke { slot: a(0) }).unwrap();
+        run(&universe, &mut memory, Op::Copy { src: a(0), dest: b(0) }).unwrap();
+        assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 256, .. }));
+        assert!(matches!(memory.cap(b(0)), Cap::Untyped { free_offset: 128, .. }));
+    }
+
+    #[test]
+    fn rotate_and_swap_move_both_capabilities() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        let (untyped, endpoint) = (memory.cap(a(0)), memory.cap(a(1)));
+        run(&universe, &mut memory, Op::Rotate { src: a(0), pivot: a(1), dest: a(3) }).unwrap();
+        assert_eq!((memory.cap(a(0)), memory.cap(a(1)), memory.cap(a(3))), (Cap::Null, untyped, endpoint));
+        run(&universe, &mut memory, Op::Rotate { src: a(1), pivot: a(3), dest: a(1) }).unwrap();
+        assert_eq!((memory.cap(a(1)), memory.cap(a(3))), (endpoint, untyped));
+    }
+
+    #[test]
+    fn every_rotate_shape_is_enumerated_once() {
+        let universe = Universe::standard();
+        let slots = [a(0), a(1), a(2)];
+        let rotates: Vec<Op> = Op::all(&universe, &slots).into_iter().filter(|op| matches!(op, Op::Rotate { .. })).collect();
+        // 3 sources × 2 pivots × (1 swap + 1 other destination).
+        assert_eq!(rotates.len(), 12);
+        assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(0) }));
+        assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(2) }));
+    }
+}

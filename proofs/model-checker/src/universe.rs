@@ -1,0 +1,203 @@
+//! The universe explored: which CNodes exist from the start, which capabilities they hold,
+//! which parameters the operations may take, and which decode rules the modelled kernel
+//! applies where the kernel's capability code leaves the choice to its invocation layer.
+
+use crate::memory::Memory;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_kernel::cap::{Cap, MintParams};
+use tileos_kernel::cspace::{SlotRef, insert_root, slot_address};
+
+/// A CNode that exists before exploration starts, in memory outside the untyped region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedCNode {
+    /// Name used in traces (`A`, `B`, …).
+    pub name: char,
+    /// Physical address of its first slot.
+    pub paddr: u64,
+    /// log2 of its slot count.
+    pub radix: u8,
+    /// Whether a capability outside the universe (a thread's CSpace root) keeps it alive, so
+    /// its slots are always addressable; otherwise it is addressable while a capability to
+    /// it exists in the universe.
+    pub external: bool,
+}
+
+impl FixedCNode {
+    /// The capability to this CNode (no guard).
+    pub const fn cap(&self) -> Cap {
+        Cap::CNode { paddr: self.paddr, radix: self.radix, guard_bits: 0, guard: 0 }
+    }
+
+    /// Address of slot `index`.
+    pub const fn slot(&self, index: u64) -> SlotRef {
+        slot_address(self.paddr, index)
+    }
+}
+
+/// What the model checker explores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Universe {
+    /// CNodes existing from the start.
+    pub cnodes: Vec<FixedCNode>,
+    /// Initial capabilities, each placed with `insert_root` (a derivation-tree root).
+    pub initial: Vec<(SlotRef, Cap)>,
+    /// Parameters of the mint operations (each one is tried from every source to every
+    /// destination).
+    pub mints: Vec<MintParams>,
+    /// Parameters of the mutate operations (a move that also applies a mint's changes).
+    pub mutations: Vec<MintParams>,
+    /// Objects a retype may create: type and the `size_bits` argument (CNode radix, untyped
+    /// size); one object per retype.
+    pub retypes: Vec<(ObjectType, u32)>,
+    /// Decode rule: a mutate that would change the capability's rights or badge is rejected
+    /// (seL4's `updateCapData(preserve = true)`), since the moved capability keeps its place,
+    /// and so its parent and children, in the derivation tree. `false` explores the naive
+    /// "move + mint" mutate, which the checker shows breaks invariant 2.
+    pub mutate_preserves_rights_and_badge: bool,
+    /// Decode rule: copying or minting an untyped sets the source's watermark to the end of
+    /// its region (seL4's `setUntypedCapAsFull` in `cteInsert`), so the source and the copy
+    /// cannot both hand out the same memory. `insert_derived` does not do this itself;
+    /// `false` explores the kernel code literally, which the checker shows lets retype
+    /// create overlapping objects (see the `untyped_copy_overlap` test).
+    pub seal_copied_untyped: bool,
+}
+
+/// Physical address of the fixed CNode `A`.
+pub const CNODE_A: u64 = 0x1000;
+/// Physical address of the fixed CNode `B`.
+pub const CNODE_B: u64 = 0x2000;
+/// Physical address of the initial endpoint (outside the untyped region).
+pub const ENDPOINT: u64 = 0x3000;
+/// Physical address of the untyped region.
+pub const UNTYPED: u64 = 0x1_0000;
+/// log2 of the untyped region's size (256 bytes: eight endpoints, or two 2-slot CNodes).
+pub const UNTYPED_BITS: u8 = 8;
+
+impl Universe {
+    /// The standard universe: CNode `A` (4 slots, a thread's CSpace root) holds an untyped
+    /// of 256 bytes in `A0`, an original endpoint in `A1` and the only capability to CNode
+    /// `B` (4 slots) in `A2`. Mints narrow rights to read+write, or badge 1 with write only,
+    /// or badge 2 with all rights; mutates set a CNode guard (data 1, which would badge an
+    /// endpoint) or narrow rights to write only; retypes create an endpoint, a 2-slot CNode
+    /// or a 64-byte untyped. Both decode rules are on.
+    pub fn standard() -> Universe {
+        let a = FixedCNode { name: 'A', paddr: CNODE_A, radix: 2, external: true };
+        let b = FixedCNode { name: 'B', paddr: CNODE_B, radix: 2, external: false };
+        Universe {
+            cnodes: vec![a, b],
+            initial: vec![
+                (a.slot(0), Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0 }),
+                (a.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL }),
+                (a.slot(2), b.cap()),
+            ],
+            mints: vec![
+                MintParams { rights: Rights(Rights::READ.0 | Rights::WRITE.0), data: 0 },
+                MintParams { rights: Rights::WRITE, data: 1 },
+                MintParams { rights: Rights::ALL, data: 2 },
+            ],
+            mutations: vec![
+                MintParams { rights: Rights::ALL, data: 1 | (1 << 6) },
+                MintParams { rights: Rights::WRITE, data: 0 },
+            ],
+            retypes: vec![(ObjectType::Endpoint, 0), (ObjectType::CNode, 1), (ObjectType::Untyped, 6)],
+            mutate_preserves_rights_and_badge: true,
+            seal_copied_untyped: true,
+        }
+    }
+
+    /// A smaller universe for deeper runs: as [`Universe::standard`] but `B` has 2 slots,
+    /// one mint (badge 1, write only), one mutate (the CNode guard) and two retypes (an
+    /// endpoint, a 2-slot CNode).
+    pub fn small() -> Universe {
+        let standard = Universe::standard();
+        let b = FixedCNode { radix: 1, ..standard.cnodes[1] };
+        Universe {
+            cnodes: vec![standard.cnodes[0], b],
+            initial: standard.initial.iter().map(|&(at, cap)| (at, if cap == standard.cnodes[1].cap() { b.cap() } else { cap })).collect(),
+            mints: vec![standard.mints[1]],
+            mutations: vec![standard.mutations[0]],
+            retypes: standard.retypes[..2].to_vec(),
+            ..standard
+        }
+    }
+
+    /// The state before any operation: the initial capabilities as derivation-tree roots.
+    pub fn initial_state(&self) -> Memory {
+        let mut memory = Memory::default();
+        for &(at, cap) in &self.initial {
+            insert_root(&mut memory, at, cap);
+        }
+        memory
+    }
+
+    /// CNodes whose slots are addressable in `memory`, as (address, slot count), sorted:
+    /// the external fixed CNodes and every CNode reachable from them through CNode
+    /// capabilities (what multi-level capability-pointer resolution can reach). A CNode
+    /// whose capabilities all lie in unreachable CNodes is alive but cannot be addressed.
+    pub fn live_cnodes(&self, memory: &Memory) -> Vec<(u64, u64)> {
+        let mut live: Vec<(u64, u64)> =
+            self.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
+        let mut scanned = 0;
+        while scanned < live.len() {
+            let (paddr, count) = live[scanned];
+            scanned += 1;
+            for index in 0..count {
+                let named = match memory.cap(slot_address(paddr, index)) {
+                    Cap::CNode { paddr, radix, .. } => Some((paddr, 1u64 << radix)),
+                    _ => None,
+                };
+                if let Some(cnode) = named.filter(|cnode| !live.contains(cnode)) {
+                    live.push(cnode);
+                }
+            }
+        }
+        live.sort_unstable();
+        live
+    }
+
+    /// Every addressable slot in `memory`, sorted.
+    pub fn addressable_slots(&self, memory: &Memory) -> Vec<SlotRef> {
+        self.live_cnodes(memory)
+            .into_iter()
+            .flat_map(|(paddr, count)| (0..count).map(move |index| slot_address(paddr, index)))
+            .collect()
+    }
+
+    /// A readable name for slot `at`: `A2` for a fixed CNode's slot, `cnode@0x10080[1]` for
+    /// a slot of a CNode created by retype.
+    pub fn slot_name(&self, at: SlotRef) -> String {
+        for cnode in &self.cnodes {
+            let end = cnode.slot(1u64 << cnode.radix);
+            if (cnode.paddr..end).contains(&at) {
+                return format!("{}{}", cnode.name, (at - cnode.paddr) >> 6);
+            }
+        }
+        format!("slot@{at:#x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_universe_addresses_a_and_b_while_b_is_reachable() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        assert_eq!(universe.addressable_slots(&memory).len(), 8);
+        assert_eq!(universe.slot_name(slot_address(CNODE_B, 3)), "B3");
+        // B holding its own only capability is alive but unreachable.
+        tileos_kernel::cspace::move_cap(&mut memory, slot_address(CNODE_A, 2), slot_address(CNODE_B, 1), universe.cnodes[1].cap());
+        assert_eq!(universe.live_cnodes(&memory), vec![(CNODE_A, 4)]);
+        assert_eq!(universe.slot_name(0x1_0040), "slot@0x10040");
+    }
+
+    #[test]
+    fn the_small_universe_has_six_slots_and_fewer_parameters() {
+        let universe = Universe::small();
+        let memory = universe.initial_state();
+        assert_eq!(universe.addressable_slots(&memory).len(), 6);
+        assert_eq!(memory.cap(slot_address(CNODE_A, 2)), Cap::CNode { paddr: CNODE_B, radix: 1, guard_bits: 0, guard: 0 });
+        assert_eq!((universe.mints.len(), universe.mutations.len(), universe.retypes.len()), (1, 1, 2));
+    }
+}
