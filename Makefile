@@ -15,7 +15,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy
 
-.PHONY: iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: bench bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -23,6 +23,7 @@ help:
 	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
 	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
+	@echo "make bench   kernel figures in guest instructions (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
@@ -40,8 +41,10 @@ deps:
 # QEMU -kernel), and the root server, which travels as the first boot module.
 define flavour
 	@echo "build: kernel and root server ($(1))"
-	$(CARGO) build --quiet --release -p tileos-kernel $(2) -p tileos-rootserver --target-dir $(BUILD)/target-$(notdir $(1))
+	$(CARGO) build --quiet --release -p tileos-kernel $(2) -p tileos-rootserver -p tileos-test-domains --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
+	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
+	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf || \
@@ -91,6 +94,16 @@ debug: deps images
 test: deps test-images
 	@echo "test: host unit tests and boot tests"
 	$(CARGO) test --workspace
+
+# Kernel figures in guest instructions (QEMU -icount), written to build/bench.json.
+bench: deps test-images
+	$(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
+	@$(MAKE) --no-print-directory bench-host
+
+# Host figures of the library cores: bundle encode/decode and CRDT delta merges per second.
+bench-host:
+	$(CARGO) run --quiet --release -p tileos-dtn-node --bin tileos-bench-host
+	$(CARGO) run --quiet --release -p tileos-crdt --example merge_rate
 
 loc:
 	@$(CARGO) run --quiet -p tileos-loc -- kernel 10000

@@ -181,11 +181,11 @@ pub mod tcb_slot {
 /// Why a capability cannot be derived (copied or minted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeriveError {
-    /// This kind of capability cannot be copied (reply, IRQ control, unmapped paging
-    /// structures, or an empty slot).
+    /// This kind of capability cannot be copied: reply, IRQ control, untyped (two
+    /// capabilities with separate watermarks could hand out the same memory twice; split an
+    /// untyped by retyping it into smaller untypeds instead), unmapped paging structures,
+    /// an empty slot, or a badge on an already badged capability.
     NotDerivable,
-    /// An untyped can only be copied while it has no children.
-    HasChildren,
 }
 
 /// Changes a mint applies to the source capability.
@@ -198,12 +198,10 @@ pub struct MintParams {
     pub data: u64,
 }
 
-/// Derives a copy of `source` (seL4's `deriveCap` followed by `updateCapData` for a mint).
-/// `untyped_has_children` tells whether the source untyped already has children.
-pub fn derive(source: &Cap, mint: Option<MintParams>, untyped_has_children: bool) -> Result<Cap, DeriveError> {
+/// Derives a copy of `source` (seL4's `deriveCap`, followed by `updateCapData` for a mint).
+pub fn derive(source: &Cap, mint: Option<MintParams>) -> Result<Cap, DeriveError> {
     let mut cap = match *source {
-        Cap::Null | Cap::Reply { .. } | Cap::IrqControl => return Err(DeriveError::NotDerivable),
-        Cap::Untyped { .. } if untyped_has_children => return Err(DeriveError::HasChildren),
+        Cap::Null | Cap::Reply { .. } | Cap::IrqControl | Cap::Untyped { .. } => return Err(DeriveError::NotDerivable),
         Cap::PagingTable { mapping, .. } if !mapping.is_mapped() => return Err(DeriveError::NotDerivable),
         Cap::Frame { paddr, size_bits, rights, device, .. } => {
             Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE }
@@ -237,6 +235,29 @@ pub fn derive(source: &Cap, mint: Option<MintParams>, untyped_has_children: bool
     Ok(cap)
 }
 
+/// `cap` with its rights narrowed to `mask` (for a copy with a rights argument).
+pub fn mask_rights(cap: Cap, mask: Rights) -> Cap {
+    match cap {
+        Cap::Endpoint { paddr, badge, rights } => Cap::Endpoint { paddr, badge, rights: rights.intersect(mask) },
+        Cap::Notification { paddr, badge, rights } => Cap::Notification { paddr, badge, rights: rights.intersect(mask) },
+        Cap::Frame { paddr, size_bits, rights, device, mapping } => {
+            Cap::Frame { paddr, size_bits, rights: rights.intersect(mask), device, mapping }
+        }
+        other => other,
+    }
+}
+
+/// `cap` with its badge (endpoints, notifications) or guard (CNodes, `data` as for a mint)
+/// changed in place, for Mutate; everything else, including a frame's mapping, is kept.
+pub fn mutate(cap: Cap, data: u64) -> Result<Cap, DeriveError> {
+    match cap {
+        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. } => {
+            derive(&cap, Some(MintParams { rights: Rights::ALL, data }))
+        }
+        other => Ok(other),
+    }
+}
+
 /// Whether a capability derived from `source` as `derived` can be revoked independently:
 /// newly badged endpoints/notifications, untyped copies, IRQ handlers and IO port ranges
 /// issued from their control capabilities. seL4's `isCapRevocable`.
@@ -267,11 +288,11 @@ mod tests {
 
     #[test]
     fn mint_narrows_rights_and_badges_once() {
-        let minted = derive(&EP, Some(MintParams { rights: Rights::WRITE, data: 7 }), false).unwrap();
+        let minted = derive(&EP, Some(MintParams { rights: Rights::WRITE, data: 7 })).unwrap();
         assert_eq!(minted, Cap::Endpoint { paddr: 0x1000, badge: 7, rights: Rights::WRITE });
-        let widen = derive(&minted, Some(MintParams { rights: Rights::ALL, data: 0 }), false).unwrap();
+        let widen = derive(&minted, Some(MintParams { rights: Rights::ALL, data: 0 })).unwrap();
         assert_eq!(widen.rights(), Rights::WRITE, "rights never grow");
-        assert_eq!(derive(&minted, Some(MintParams { rights: Rights::ALL, data: 9 }), false), Err(DeriveError::NotDerivable));
+        assert_eq!(derive(&minted, Some(MintParams { rights: Rights::ALL, data: 9 })), Err(DeriveError::NotDerivable));
         assert!(is_revocable(&minted, &EP));
         assert!(!is_revocable(&widen, &minted));
     }
@@ -279,25 +300,34 @@ mod tests {
     #[test]
     fn cnode_mint_sets_guard() {
         let cnode = Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 0, guard: 0 };
-        let minted = derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 3 | (5 << 6) }), false).unwrap();
+        let minted = derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 3 | (5 << 6) })).unwrap();
         assert_eq!(minted, Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 3, guard: 5 });
-        assert!(derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 61 }), false).is_err());
+        assert!(derive(&cnode, Some(MintParams { rights: Rights::ALL, data: 61 })).is_err());
     }
 
     #[test]
     fn underivable_caps() {
-        assert_eq!(derive(&Cap::Reply { tcb: 1, can_grant: true }, None, false), Err(DeriveError::NotDerivable));
-        assert_eq!(derive(&Cap::IrqControl, None, false), Err(DeriveError::NotDerivable));
+        assert_eq!(derive(&Cap::Reply { tcb: 1, can_grant: true }, None), Err(DeriveError::NotDerivable));
+        assert_eq!(derive(&Cap::IrqControl, None), Err(DeriveError::NotDerivable));
         let ut = Cap::Untyped { paddr: 0, size_bits: 12, device: false, free_offset: 0 };
-        assert_eq!(derive(&ut, None, true), Err(DeriveError::HasChildren));
+        assert_eq!(derive(&ut, None), Err(DeriveError::NotDerivable));
         let pt = Cap::PagingTable { paddr: 0x1000, level: TableLevel::PageTable, mapping: Mapping::NONE };
-        assert_eq!(derive(&pt, None, false), Err(DeriveError::NotDerivable));
+        assert_eq!(derive(&pt, None), Err(DeriveError::NotDerivable));
+    }
+
+    #[test]
+    fn copy_keeps_cnode_guard_and_mutate_keeps_frame_mapping() {
+        let cnode = Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 60, guard: 0 };
+        assert_eq!(mask_rights(derive(&cnode, None).unwrap(), Rights::READ), cnode);
+        let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
+        assert_eq!(mutate(frame, 5), Ok(frame));
+        assert_eq!(mutate(EP, 5), Ok(Cap::Endpoint { paddr: 0x1000, badge: 5, rights: Rights::ALL }));
     }
 
     #[test]
     fn frame_copies_are_unmapped() {
         let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
-        let copy = derive(&frame, None, false).unwrap();
+        let copy = derive(&frame, None).unwrap();
         assert!(matches!(copy, Cap::Frame { mapping: Mapping::NONE, .. }));
         assert!(frame.same_object_as(&copy));
     }

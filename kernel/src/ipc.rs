@@ -106,7 +106,7 @@ pub fn set_message_register(thread: u64, index: usize, value: u64) {
 }
 
 /// Largest message `thread` can hold (registers only without an IPC buffer).
-fn capacity(thread: u64) -> usize {
+pub fn capacity(thread: u64) -> usize {
     if ipc_buffer_paddr(thread) == 0 { REGISTER_MESSAGE_WORDS } else { MAX_MESSAGE_WORDS }
 }
 
@@ -163,8 +163,7 @@ fn transfer_caps(sender: u64, receiver: u64, count: usize, via_endpoint: u64) ->
             break;
         }
         let Some(dest) = receive_slot(receiver) else { break };
-        let untyped_children = cspace::has_children(&memory, source);
-        let Ok(derived) = cap::derive(&cap, None, untyped_children) else { break };
+        let Ok(derived) = cap::derive(&cap, None) else { break };
         cspace::insert_derived(&mut memory, source, dest, derived, false);
         slot_used = true;
         transferred += 1;
@@ -221,7 +220,6 @@ pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: 
         let receiver = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
         let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state else { return };
         transfer(sender, receiver, badge, can_grant && receiver_grant, ep);
-        tcb(sender).fault = None;
         thread::make_runnable(receiver);
         if is_call {
             thread::leave_ready_queue(sender);
@@ -250,7 +248,6 @@ pub fn receive(receiver: u64, ep: u64, can_grant: bool, blocking: bool) {
             return;
         };
         transfer(sender, receiver, badge, sender_grant && can_grant, ep);
-        tcb(sender).fault = None;
         tcb(sender).state = ThreadState::Inactive;
         complete_send(sender, receiver, is_call, sender_grant, can_grant_reply);
         return;
@@ -274,6 +271,8 @@ pub fn reply_through(replier: u64, reply_slot: u64) -> bool {
     };
     let delivered = tcb(caller).state == ThreadState::BlockedOnReply;
     if delivered {
+        // A reply to a fault message only restarts the thread; its registers stay as the
+        // handler left them.
         if tcb(caller).fault.take().is_none() {
             transfer(replier, caller, 0, can_grant, 0);
         }
@@ -395,6 +394,9 @@ pub fn destroy_endpoint(ep: u64) {
 pub fn destroy_notification(ntfn: u64) {
     let n = notification(ntfn);
     abort_waiters(&mut n.queue);
+    for line in crate::state::kernel().irqs.iter_mut().filter(|line| line.notification == ntfn) {
+        line.notification = 0;
+    }
     if n.bound_tcb != 0 {
         tcb(n.bound_tcb).bound_notification = 0;
         n.bound_tcb = 0;

@@ -80,11 +80,11 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     report("ipc_roundtrip_same_as", cost, ITERATIONS);
 
     // Other address spaces: the bench-server domain.
-    let elf = loader::module(&mut alloc, info, "bench-server").expect("bench-server boot module");
+    let elf = loader::module(&mut alloc, info, "bench-server").unwrap_or_else(|e| panic!("bench-server boot module: {e}"));
     for (name, mode, length) in [("ipc_roundtrip_cross_as", 0, 1), ("ipc_roundtrip_cross_as_4words", 1, 4)] {
         let ep = alloc.make(ObjectType::Endpoint, 0);
         let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[ep], argument: mode };
-        loader::spawn(&mut alloc, &spec).expect("spawn bench-server");
+        loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn bench-server: {e}"));
         let cost = measure(|| {
             raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, length), [1, 2, 3, 4]);
         });
@@ -95,7 +95,7 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // address space wakes, signals B and waits on A again; the root server's wait on B returns.
     let (a, b) = (alloc.make(ObjectType::Notification, 0), alloc.make(ObjectType::Notification, 0));
     let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[a, b], argument: 2 };
-    loader::spawn(&mut alloc, &spec).expect("spawn notification peer");
+    loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn notification peer: {e}"));
     invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]).expect("lower priority");
     let cost = measure(|| {
         raw_syscall(Syscall::Send, a, MessageInfo::default(), [0; 4]);
@@ -122,7 +122,7 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     let start = unsafe { _rdtsc() };
     for _ in 0..SPAWNS {
         let spec = Spec { elf, priority: 1, stack_size: 4096, fault_endpoint: 0, grants: &[idle_ep], argument: 0 };
-        loader::spawn(&mut alloc, &spec).expect("spawn");
+        loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn: {e}"));
     }
     // SAFETY: as above.
     let end = unsafe { _rdtsc() };

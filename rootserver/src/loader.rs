@@ -25,15 +25,14 @@ pub enum LoadError {
     NoSuchModule,
 }
 
-/// A running (or ready) domain: the root server's slots for its objects.
-#[derive(Clone, Copy, Debug)]
-pub struct Domain {
-    /// Its TCB.
-    pub tcb: u64,
-    /// Its CNode (unguarded; radix [`domain::CNODE_RADIX`]).
-    pub cnode: u64,
-    /// Its VSpace.
-    pub vspace: u64,
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadError::Elf(error) => write!(f, "program: {error}"),
+            LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
+            LoadError::NoSuchModule => f.write_str("no boot module with that name"),
+        }
+    }
 }
 
 fn kernel(what: &'static str) -> impl Fn(Error) -> LoadError {
@@ -88,7 +87,7 @@ pub struct Spec<'a> {
 }
 
 /// Builds a domain and starts it.
-pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<Domain, LoadError> {
+pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<(), LoadError> {
     let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
     let vspace = alloc.try_make(ObjectType::Pml4, 0).map_err(kernel("create VSpace"))?;
     let cnode = alloc.try_make(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(kernel("create CNode"))?;
@@ -135,7 +134,7 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<Domain, LoadError> {
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
     let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
     invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
-    Ok(Domain { tcb, cnode, vspace })
+    Ok(())
 }
 
 /// Fills a new frame (the page at `page` of `segment`) through the scratch mapping.

@@ -14,7 +14,6 @@ use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 fn derive_error(error: DeriveError) -> Error {
     match error {
         DeriveError::NotDerivable => Error::new(InvocationError::IllegalOperation),
-        DeriveError::HasChildren => Error::new(InvocationError::RevokeFirst),
     }
 }
 
@@ -53,11 +52,10 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let dest = own_slot(call, 0, false)?;
             let src = source_slot(call)?;
             let rights = Rights::from_word(call.arg(4)?);
-            let data = if call.label == Label::CNodeMint { call.arg(5)? } else { 0 };
+            let mint = if call.label == Label::CNodeMint { Some(MintParams { rights, data: call.arg(5)? }) } else { None };
             ensure_empty(dest)?;
             let source_cap = memory.read(src).cap;
-            let derived = cap::derive(&source_cap, Some(MintParams { rights, data }), cspace::has_children(&memory, src))
-                .map_err(derive_error)?;
+            let derived = cap::mask_rights(cap::derive(&source_cap, mint).map_err(derive_error)?, rights);
             cspace::insert_derived(&mut memory, src, dest, derived, cap::is_revocable(&derived, &source_cap));
             Ok(0)
         }
@@ -69,8 +67,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let moved = if call.label == Label::CNodeMutate {
                 // Mutate changes the badge or guard in place; it cannot change rights or
                 // make a new derivation, so only an unbadged original may gain a badge.
-                let mutated = cap::derive(&source_cap, Some(MintParams { rights: Rights::ALL, data: call.arg(4)? }), false)
-                    .map_err(derive_error)?;
+                let mutated = cap::mutate(source_cap, call.arg(4)?).map_err(derive_error)?;
                 if matches!(source_cap, Cap::Endpoint { .. } | Cap::Notification { .. }) && source_cap.badge() != mutated.badge() && !memory.read(src).revocable {
                     return Err(Error::new(InvocationError::IllegalOperation));
                 }
@@ -103,6 +100,12 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 cspace::move_cap(&mut memory, pivot, dest, pivot_cap);
                 let src_cap = memory.read(src).cap;
                 cspace::move_cap(&mut memory, src, pivot, src_cap);
+            }
+            // A moved reply capability: its caller must know where it now is.
+            for at in [dest, pivot, src] {
+                if let Cap::Reply { tcb: caller, .. } = memory.read(at).cap {
+                    tcb(caller).reply_slot = at;
+                }
             }
             Ok(0)
         }

@@ -57,7 +57,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 Label::IoPortIn32 | Label::IoPortOut32 => 4,
                 _ => return Err(Error::new(InvocationError::IllegalOperation)),
             };
-            if port < u64::from(first) || port + width - 1 > u64::from(last) {
+            if port < u64::from(first) || port.checked_add(width - 1).is_none_or(|end| end > u64::from(last)) {
                 return Err(Error::range(u64::from(first), u64::from(last)));
             }
             let port = port as u16;

@@ -27,12 +27,12 @@ fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
 /// A copy of `source`'s capability as it may be installed in a TCB slot.
 fn derived(source: SlotRef, mint: Option<MintParams>) -> Result<Cap> {
     let cap = KernelMemory.read(source).cap;
-    cap::derive(&cap, mint, cspace::has_children(&KernelMemory, source)).map_err(|_| Error::new(InvocationError::IllegalOperation))
+    cap::derive(&cap, mint).map_err(|_| Error::new(InvocationError::IllegalOperation))
 }
 
 /// Checks an IPC buffer address against its frame: aligned, and the buffer inside the frame.
-fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64) -> Result<()> {
-    let Cap::Frame { size_bits, .. } = frame else { return Err(super::wrong_cap(2)) };
+fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64, cap_index: usize) -> Result<()> {
+    let Cap::Frame { size_bits, .. } = frame else { return Err(super::wrong_cap(cap_index)) };
     if vaddr % ipc_buffer::SIZE as u64 != 0 || vaddr >= USER_TOP {
         return Err(Error::argument(InvocationError::AlignmentError, argument));
     }
@@ -68,14 +68,15 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             if !matches!(vspace_cap, Cap::Pml4 { .. }) {
                 return Err(super::wrong_cap(1));
             }
-            check_ipc_buffer(buffer, frame_cap, 2)?;
+            check_ipc_buffer(buffer, frame_cap, 2, 2)?;
             let fault_slot = if fault_cptr == 0 {
                 None
             } else {
                 let slot = ipc::lookup_slot(call.caller, fault_cptr).map_err(|f| Error::lookup(true, f))?;
                 match KernelMemory.read(slot).cap {
                     Cap::Endpoint { rights, .. } if rights.contains(Rights::WRITE) => Some(slot),
-                    _ => return Err(Error::argument(InvocationError::InvalidCapability, 0)),
+                    // The fault endpoint is named by argument 0, not an extra capability.
+                    _ => return Err(Error::argument(InvocationError::InvalidArgument, 0)),
                 }
             };
             let cspace_copy = derived(cspace_slot, (guard_data != 0).then_some(MintParams { rights: Rights::ALL, data: guard_data }))?;
@@ -96,7 +97,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
         Label::TcbSetIpcBuffer => {
             let buffer = call.arg(0)?;
             let (frame_slot, frame_cap) = call.extra_cap(0)?;
-            check_ipc_buffer(buffer, frame_cap, 0)?;
+            check_ipc_buffer(buffer, frame_cap, 0, 0)?;
             let copy = derived(frame_slot, None)?;
             install(target, tcb_slot::IPC_BUFFER, frame_slot, copy);
             tcb(target).ipc_buffer_vaddr = buffer;
@@ -120,9 +121,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             Ok(0)
         }
         Label::TcbResume => {
-            if !matches!(tcb(target).slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
-                || !matches!(tcb(target).slot_cap(tcb_slot::CSPACE), Cap::CNode { .. })
-            {
+            if !configured(target) {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
             if tcb(target).state == ThreadState::Inactive {
@@ -138,6 +137,9 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             }
             if target == call.caller {
                 return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            if count as usize > ipc::capacity(call.caller) {
+                return Err(Error::range(1, ipc::capacity(call.caller) as u64));
             }
             let registers = registers_of(target);
             for (index, value) in registers.iter().enumerate().take(count as usize) {
@@ -165,9 +167,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 return Err(Error::argument(InvocationError::InvalidArgument, 3));
             }
             set_registers(target, &values);
-            if resume == 1 && tcb(target).state == ThreadState::Inactive
-                && matches!(tcb(target).slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
-            {
+            if resume == 1 && tcb(target).state == ThreadState::Inactive && configured(target) {
                 thread::make_runnable(target);
             }
             Ok(0)
@@ -192,6 +192,12 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
         }
         _ => Err(Error::new(InvocationError::IllegalOperation)),
     }
+}
+
+/// Whether a thread has the CSpace and VSpace it needs to run.
+fn configured(thread_paddr: u64) -> bool {
+    matches!(tcb(thread_paddr).slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
+        && matches!(tcb(thread_paddr).slot_cap(tcb_slot::CSPACE), Cap::CNode { .. })
 }
 
 fn registers_of(thread_paddr: u64) -> [u64; TCB_REGISTER_COUNT] {

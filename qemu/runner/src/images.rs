@@ -17,6 +17,8 @@ pub struct TestImages {
     pub kernel: PathBuf,
     /// The root server ELF (the first boot module).
     pub rootserver: PathBuf,
+    /// The benchmark peer domain ELF (a further boot module).
+    pub bench_server: PathBuf,
     /// A GRUB ISO holding the same test kernel and the root server in kernel-test mode.
     pub iso: PathBuf,
     /// Directory for serial logs of test runs.
@@ -48,6 +50,7 @@ pub fn test_images() -> Result<&'static TestImages, String> {
             Ok(TestImages {
                 kernel: build.join("kernel.elf32"),
                 rootserver: build.join("rootserver.elf"),
+                bench_server: build.join("bench-server.elf"),
                 iso: build.join("tileos-test.iso"),
                 logs: build.join("logs"),
             })

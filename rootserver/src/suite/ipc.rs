@@ -166,6 +166,10 @@ pub fn tests(env: &mut Env, _page_table: u64) {
     check("notification_badges_or_together", polled.badge == 5, format_args!("word {:#x}", polled.badge));
     let again = tileos_sys::recv(ntfn, false);
     check("notification_poll_clears", again.badge == 0, format_args!("word {:#x}", again.badge));
+    // An unbadged signal still counts: a later wait returns at once (with word 0).
+    tileos_sys::send(ntfn, 0, &[], &[], true);
+    let unbadged = tileos_sys::recv(ntfn, true);
+    check("notification_unbadged_signal_is_kept", unbadged.badge == 0 && unbadged.info.label() == 0, format_args!("{unbadged:?}"));
     let bind = expect_ok("tcb_bind_notification", invoke(unconfigured, Label::TcbBindNotification, &[], &[ntfn]));
     let _ = bind;
     let other = env.make(ObjectType::Tcb, 0);

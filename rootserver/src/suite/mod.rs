@@ -138,7 +138,7 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
     expect_ok("untyped_retype_fills_small_untyped", invoke(small, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frame_dest, 1], &[CNODE]));
     let more = env.slots.take();
     expect_error("untyped_retype_reports_exhaustion", invoke(small, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, more, 1], &[CNODE]), InvocationError::NotEnoughMemory);
-    expect_error("untyped_copy_refused_while_children_exist", invoke(CNODE, Label::CNodeCopy, &[more, DEPTH, small, DEPTH, Rights::ALL.0 as u64], &[CNODE]), InvocationError::RevokeFirst);
+    expect_error("untyped_copy_refused", invoke(CNODE, Label::CNodeCopy, &[more, DEPTH, small, DEPTH, Rights::ALL.0 as u64], &[CNODE]), InvocationError::IllegalOperation);
     // Revoke frees the untyped for reuse: the frame goes, the untyped can be retyped again.
     expect_ok("cnode_revoke_untyped", invoke(CNODE, Label::CNodeRevoke, &[small, DEPTH], &[]));
     let gone = invoke(frame_dest, Label::FrameGetAddress, &[], &[]);
@@ -239,6 +239,10 @@ fn cnode_tests(env: &mut Env) {
     // Revoke of the original endpoint removes the badged and copied derivations.
     expect_ok("cnode_revoke_endpoint", invoke(CNODE, Label::CNodeRevoke, &[mutated, DEPTH], &[]));
     expect_ok("cnode_save_caller_without_caller", invoke(CNODE, Label::CNodeSaveCaller, &[remint, DEPTH], &[]));
+    // A copy of a CNode capability keeps its guard: the copy works as a root.
+    let root_copy = env.slots.take();
+    expect_ok("cnode_copy_of_cnode", invoke(CNODE, Label::CNodeCopy, &[root_copy, DEPTH, CNODE, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
+    expect_ok("cnode_copy_keeps_guard", invoke(root_copy, Label::CNodeDelete, &[b, DEPTH], &[]));
     // Two-level CSpace: a CNode inside the root with a 4-bit guard.
     let inner = env.make(ObjectType::CNode, 4);
     let guarded = env.slots.take();
@@ -309,6 +313,7 @@ fn io_tests(env: &mut Env) {
     expect_error("io_port_issue_overlap_refused", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x82, 0x90, again, DEPTH], &[]), InvocationError::RevokeFirst);
     expect_error("io_port_issue_kernel_port_refused", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x3F8, 0x3F8, again, DEPTH], &[]), InvocationError::InvalidArgument);
     expect_ok("io_port_out8", invoke(port, Label::IoPortOut8, &[0x80, 0x42], &[]));
+    expect_error("io_port_number_overflow_refused", invoke(port, Label::IoPortIn32, &[u64::MAX - 1], &[]), InvocationError::RangeError);
     expect_ok("io_port_in8", invoke(port, Label::IoPortIn8, &[0x80], &[]));
     expect_error("io_port_out_of_range", invoke(port, Label::IoPortOut8, &[0x84, 0], &[]), InvocationError::RangeError);
     expect_error("io_port_wide_access_crossing_range", invoke(port, Label::IoPortIn32, &[0x82], &[]), InvocationError::RangeError);
