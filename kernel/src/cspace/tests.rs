@@ -236,3 +236,21 @@ fn move_and_swap_keep_cdt_positions() {
     assert_eq!(memory.read(a).cap, frame);
     check_cdt(&memory);
 }
+
+#[test]
+fn revoke_finishes_when_a_descendant_cnode_holds_the_revoked_cap() {
+    // Found by the model checker: an untyped whose capability sits in a CNode retyped from
+    // it. Revoking it destroys that CNode; every descendant must still go, and the
+    // untyped's capability (whose slot is gone with the CNode) goes last.
+    let mut memory = TestMemory::default();
+    let untyped = Cap::Untyped { paddr: 0x1_0000, size_bits: 8, device: false, free_offset: 256 };
+    let a = |index| slot_address(CNODE_A, index);
+    let x = 0x1_0080;
+    insert_root(&mut memory, a(0), untyped);
+    insert_derived(&mut memory, a(0), a(3), Cap::Endpoint { paddr: 0x1_0000, badge: 0, rights: Rights::ALL }, true);
+    insert_derived(&mut memory, a(0), a(4), Cap::CNode { paddr: x, radix: 1, guard_bits: 0, guard: 0 }, true);
+    move_cap(&mut memory, a(0), slot_address(x, 0), untyped);
+    revoke(&mut memory, slot_address(x, 0));
+    assert_eq!(occupied(&memory), 0, "every descendant and the orphaned untyped cap are gone");
+    check_cdt(&memory);
+}
