@@ -92,8 +92,14 @@ debug: deps images
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --gdb
 
 test: deps test-images
-	@echo "test: host unit tests and boot tests"
+	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
 	$(CARGO) test --workspace
+	@$(MAKE) --no-print-directory proofs
+
+# Machine-checks the Coq model of the capability system (installs Debian coq if missing).
+proofs:
+	@echo "proofs: checking the Coq capability model"
+	bash proofs/coq/check.sh
 
 # Kernel figures in guest instructions (QEMU -icount), written to build/bench.json.
 bench: deps test-images
