@@ -30,19 +30,24 @@ pub enum Invariant {
     ///    capability to a destroyed object remains.
     NoDanglingCaps,
     /// 6. Destroyed CNodes are empty: when a CNode's last capability goes, nothing is left
-    ///    inside it (but the last capability to a container being destroyed in the same
-    ///    step), and every occupied slot lies in a live CNode (or TCB).
+    ///    inside it but capabilities the same step finalises afterwards, and after the
+    ///    step every occupied slot lies in a live CNode (or TCB).
     DestroyedCNodesEmpty,
     /// 7. Operations are confined: an operation changes capabilities only in the slots it
     ///    names (delete and revoke only remove, and only the target, its descendants and
     ///    the contents of CNodes destroyed on the way), only delete and revoke finalise,
     ///    and the no-op cases of delete and revoke change nothing at all.
     Confinement,
+    /// 8. Derivation is stable: an operation other than delete and revoke leaves every
+    ///    capability's set of CDT ancestors as it was (following moved capabilities), and a
+    ///    new capability's ancestors are its source's plus, when it is a child, the source;
+    ///    delete and revoke never give a surviving capability a new ancestor.
+    DerivationStable,
 }
 
 impl Invariant {
     /// Every invariant, in checking order.
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 8] = [
         Invariant::CdtWellFormed,
         Invariant::RightsNeverGrow,
         Invariant::RevokeComplete,
@@ -50,6 +55,7 @@ impl Invariant {
         Invariant::NoDanglingCaps,
         Invariant::DestroyedCNodesEmpty,
         Invariant::Confinement,
+        Invariant::DerivationStable,
     ];
 
     /// Number of the invariant (1-based, as in the documentation).
@@ -81,7 +87,8 @@ pub fn check(step: &Step) -> Result<(), (Invariant, String)> {
     no_overlap(step, &tree).map_err(|e| (Invariant::NoOverlap, e))?;
     no_dangling_caps(step).map_err(|e| (Invariant::NoDanglingCaps, e))?;
     destroyed_cnodes_empty(step).map_err(|e| (Invariant::DestroyedCNodesEmpty, e))?;
-    confinement(step).map_err(|e| (Invariant::Confinement, e))
+    confinement(step).map_err(|e| (Invariant::Confinement, e))?;
+    derivation_stable(step, &tree).map_err(|e| (Invariant::DerivationStable, e))
 }
 
 /// Invariant 1. On success returns the CDT lists, each from its head.
@@ -297,13 +304,15 @@ fn no_dangling_caps(step: &Step) -> Result<(), String> {
 /// Invariant 6.
 fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
     let name = |at| step.universe.slot_name(at);
-    // A CNode may be destroyed while it still holds the last capability to the container
-    // whose emptying reached it (`empty_container` leaves those to its caller), provided
-    // that capability is deleted, as final, later in the same step.
+    // A CNode may be destroyed while it still holds a capability the same operation
+    // deletes afterwards: the last capability to the container whose emptying reached it
+    // (`empty_container` leaves those to its caller), or the capability being revoked
+    // (`revoke` deletes it last). It must then be finalised later in the step and be gone.
     for (i, record) in step.log.iter().enumerate().filter(|(_, r)| r.is_final) {
-        let finalised_later =
-            |held: &Cap| step.log[i + 1..].iter().any(|later| later.is_final && later.cap.same_object_as(held));
-        if let Some((at, held)) = record.leftovers.iter().find(|(_, held)| !(held.slot_container().is_some() && finalised_later(held))) {
+        let removed_later = |&(at, held): &(SlotRef, Cap)| {
+            step.log[i + 1..].iter().any(|later| later.cap == held) && step.after.cap(at) == Cap::Null
+        };
+        if let Some((at, held)) = record.leftovers.iter().find(|leftover| !removed_later(leftover)) {
             return Err(format!("{:?} was destroyed still holding {held:?} in {}", record.cap, name(*at)));
         }
     }
@@ -353,7 +362,7 @@ fn confinement(step: &Step) -> Result<(), String> {
                 return Err(format!("{} finalised {:?}", op.describe(step.universe), record.cap));
             }
             let (named, untyped): (Vec<SlotRef>, Option<SlotRef>) = match *invocation {
-                Invocation::Insert { src, dest, seal, .. } => (vec![dest], seal.then_some(src)),
+                Invocation::Insert { dest, .. } => (vec![dest], None),
                 Invocation::Move { src, dest, .. } => (vec![src, dest], None),
                 Invocation::Swap { a, b } => (vec![a, b], None),
                 Invocation::Rotate { src, pivot, dest } => (vec![src, pivot, dest], None),
@@ -384,6 +393,66 @@ fn same_but_watermark(before: &Cap, after: &Cap) -> bool {
         }
         _ => false,
     }
+}
+
+/// Where the capability that was in `at` before `invocation` is afterwards.
+fn renamed(invocation: &Invocation, at: SlotRef) -> SlotRef {
+    match *invocation {
+        Invocation::Move { src, dest, .. } if at == src => dest,
+        Invocation::Swap { a, b } if at == a => b,
+        Invocation::Swap { a, b } if at == b => a,
+        Invocation::Rotate { pivot, dest, .. } if at == pivot => dest,
+        Invocation::Rotate { src, pivot, .. } if at == src => pivot,
+        _ => at,
+    }
+}
+
+/// Invariant 8.
+fn derivation_stable(step: &Step, tree: &Tree) -> Result<(), String> {
+    let Some((op, invocation)) = step.op else { return Ok(()) };
+    let name = |at| step.universe.slot_name(at);
+    let names = |slots: &[SlotRef]| slots.iter().map(|&at| name(at)).collect::<Vec<_>>().join(", ");
+    let before = Tree::of_checked(step.before);
+    let removing = matches!(invocation, Invocation::Delete(_) | Invocation::Revoke(_));
+    for (at, _) in step.before.occupied() {
+        let now = renamed(invocation, at);
+        if step.after.cap(now) == Cap::Null {
+            continue;
+        }
+        let mut was: Vec<SlotRef> = before.ancestors(at).map(|a| renamed(invocation, a)).collect();
+        let mut is: Vec<SlotRef> = tree.ancestors(now).collect();
+        was.sort_unstable();
+        is.sort_unstable();
+        let stable = if removing { is.iter().all(|a| was.contains(a)) } else { is == was };
+        if !stable {
+            return Err(format!(
+                "after {}, the ancestors of {} ({:?}) changed from [{}] to [{}]",
+                op.describe(step.universe),
+                name(now),
+                step.after.cap(now),
+                names(&was),
+                names(&is)
+            ));
+        }
+    }
+    if let Invocation::Insert { src, dest, .. } | Invocation::Retype { untyped: src, dest, .. } = *invocation {
+        let mut expected: Vec<SlotRef> = tree.ancestors(src).collect();
+        if is_parent_of(&step.after.read(src), &step.after.read(dest)) {
+            expected.push(src);
+        }
+        let mut is: Vec<SlotRef> = tree.ancestors(dest).collect();
+        expected.sort_unstable();
+        is.sort_unstable();
+        if is != expected {
+            return Err(format!(
+                "the new capability in {} has ancestors [{}] instead of [{}]",
+                name(dest),
+                names(&is),
+                names(&expected)
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -519,6 +588,24 @@ mod tests {
     }
 
     #[test]
+    fn a_capability_losing_its_parent_is_caught() {
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_derived(&mut before, a(1), a(2), EP, false);
+        // Moving the original while giving it a badge, as a naive mutate would.
+        let badged = Cap::Endpoint { paddr: ENDPOINT, badge: 5, rights: Rights::ALL };
+        let mut after = before.clone();
+        tileos_kernel::cspace::move_cap(&mut after, a(1), a(3), badged);
+        let op = Op::Mutate { src: a(1), dest: a(3), data: 0 };
+        let invocation = Invocation::Move { src: a(1), dest: a(3), cap: badged };
+        assert_eq!(verdict(&before, op, invocation, &after, &[]), Some(Invariant::DerivationStable));
+        let mut plain = before.clone();
+        tileos_kernel::cspace::move_cap(&mut plain, a(1), a(3), EP);
+        let invocation = Invocation::Move { src: a(1), dest: a(3), cap: EP };
+        assert_eq!(verdict(&before, Op::Move { src: a(1), dest: a(3) }, invocation, &plain, &[]), None);
+    }
+
+    #[test]
     fn changes_outside_the_named_slots_are_caught() {
         let universe = Universe::standard();
         let before = state(&universe);
@@ -527,7 +614,7 @@ mod tests {
         let op = Op::Delete { slot: a(2) };
         assert_eq!(verdict(&before, op, Invocation::Delete(a(2)), &after, &[]), Some(Invariant::Confinement));
         let copy = Op::Copy { src: a(1), dest: a(3) };
-        let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false, seal: false };
+        let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false };
         let mut after = before.clone();
         insert_derived(&mut after, a(1), a(3), EP, false);
         assert_eq!(verdict(&before, copy, insert, &after, &[]), None);

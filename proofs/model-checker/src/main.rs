@@ -1,20 +1,19 @@
-//! `tileos-model-checker [--depth N] [--keep-going] [--small] [--literal-untyped-copy] [--naive-mutate]`:
+//! `tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate]`:
 //! explores every operation sequence of up to N steps (default 3) over the standard
 //! universe, printing progress every few seconds and a summary; exits with status 1 and the
 //! failing trace if an invariant breaks (with `--keep-going`: one shortest trace per
 //! invariant and operation kind, after exploring everything else). `--small` explores
 //! the smaller universe of `Universe::small` (for deeper runs).
 //!
-//! `--literal-untyped-copy` turns off the decode rule that marks a copied untyped full (to
-//! reproduce the overlap the kernel's `insert_derived` allows); `--naive-mutate` lets
-//! mutate change rights and badges in place.
+//! `--kernel-mutate` uses the kernel's current mutate rule (an original endpoint may be
+//! badged in place) instead of seL4's (never).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use tileos_model_checker::{Config, Stats, Universe, explore};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--literal-untyped-copy] [--naive-mutate]");
+    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate]");
     ExitCode::from(2)
 }
 
@@ -32,7 +31,7 @@ fn print_stats(stats: &Stats) {
 
 fn main() -> ExitCode {
     let mut config = Config { depth: 3, keep_going: false };
-    let (mut small, mut literal_untyped_copy, mut naive_mutate) = (false, false, false);
+    let (mut small, mut kernel_mutate) = (false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -42,14 +41,12 @@ fn main() -> ExitCode {
             },
             "--keep-going" => config.keep_going = true,
             "--small" => small = true,
-            "--literal-untyped-copy" => literal_untyped_copy = true,
-            "--naive-mutate" => naive_mutate = true,
+            "--kernel-mutate" => kernel_mutate = true,
             _ => return usage(),
         }
     }
     let mut universe = if small { Universe::small() } else { Universe::standard() };
-    universe.seal_copied_untyped = !literal_untyped_copy;
-    universe.mutate_preserves_rights_and_badge = !naive_mutate;
+    universe.mutate_badges_originals = kernel_mutate;
     println!("exploring every operation sequence up to depth {}", config.depth);
     let report = explore(&universe, config, &mut |stats| {
         print!("  progress: ");

@@ -16,7 +16,8 @@ use tileos_kernel::untyped::{self, RetypeError, UntypedState};
 /// universe's parameter lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// CNode Copy: derive a copy of `src` into the empty slot `dest`.
+    /// CNode Copy with an all-rights mask: derive a copy of `src` into the empty slot
+    /// `dest`. (A copy with a narrower mask is decoded exactly like a mint with data 0.)
     Copy {
         /// Source slot.
         src: SlotRef,
@@ -39,14 +40,14 @@ pub enum Op {
         /// Destination slot.
         dest: SlotRef,
     },
-    /// CNode Mutate: move, applying `Universe::mutations[params]` to the capability.
+    /// CNode Mutate: move, applying `Universe::mutate_data[data]` as badge or guard.
     Mutate {
         /// Source slot.
         src: SlotRef,
         /// Destination slot.
         dest: SlotRef,
-        /// Index into [`Universe::mutations`].
-        params: usize,
+        /// Index into [`Universe::mutate_data`].
+        data: usize,
     },
     /// CNode Rotate: `pivot` → `dest`, then `src` → `pivot`; with `dest == src` it swaps
     /// `src` and `pivot`.
@@ -96,7 +97,7 @@ impl Op {
                 ops.push(Op::Copy { src, dest });
                 ops.push(Op::Move { src, dest });
                 ops.extend((0..universe.mints.len()).map(|params| Op::Mint { src, dest, params }));
-                ops.extend((0..universe.mutations.len()).map(|params| Op::Mutate { src, dest, params }));
+                ops.extend((0..universe.mutate_data.len()).map(|data| Op::Mutate { src, dest, data }));
                 for &pivot in slots {
                     if pivot != src {
                         ops.push(Op::Rotate { src, pivot, dest: pivot_dest(dest, pivot, src) });
@@ -117,9 +118,8 @@ impl Op {
                 format!("Mint {} -> {} (rights {:#x}, data {data:#x})", name(src), name(dest), rights.0)
             }
             Op::Move { src, dest } => format!("Move {} -> {}", name(src), name(dest)),
-            Op::Mutate { src, dest, params } => {
-                let MintParams { rights, data } = universe.mutations[params];
-                format!("Mutate {} -> {} (rights {:#x}, data {data:#x})", name(src), name(dest), rights.0)
+            Op::Mutate { src, dest, data } => {
+                format!("Mutate {} -> {} (data {:#x})", name(src), name(dest), universe.mutate_data[data])
             }
             Op::Rotate { src, pivot, dest } if src == dest => format!("Rotate (swap) {} <-> {}", name(src), name(pivot)),
             Op::Rotate { src, pivot, dest } => {
@@ -158,8 +158,7 @@ const fn reject(error: InvocationError, reason: &'static str) -> Rejection {
 /// A decoded, valid operation: exactly what will be done to the slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invocation {
-    /// `insert_derived(src, dest, cap, revocable)`, after setting the source untyped's
-    /// watermark to the end of its region when `seal` is set.
+    /// `insert_derived(src, dest, cap, revocable)`.
     Insert {
         /// Parent slot.
         src: SlotRef,
@@ -169,8 +168,6 @@ pub enum Invocation {
         cap: Cap,
         /// Whether it may have children.
         revocable: bool,
-        /// Mark the source untyped full first.
-        seal: bool,
     },
     /// `move_cap(src, dest, cap)`.
     Move {
@@ -232,27 +229,28 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         _ => Err(reject(InvocationError::DeleteFirst, "destination slot occupied")),
     };
     match *op {
-        Op::Copy { src, dest } => derive_into(universe, memory, src, dest, None, source, empty),
-        Op::Mint { src, dest, params } => derive_into(universe, memory, src, dest, Some(universe.mints[params]), source, empty),
+        Op::Copy { src, dest } => derive_into(src, dest, None, source, empty),
+        Op::Mint { src, dest, params } => derive_into(src, dest, Some(universe.mints[params]), source, empty),
         Op::Move { src, dest } => {
             empty(dest)?;
             Ok(Invocation::Move { src, dest, cap: source(src)? })
         }
-        Op::Mutate { src, dest, params } => {
+        Op::Mutate { src, dest, data } => {
             empty(dest)?;
             let old = source(src)?;
-            let cap = cap::derive(&old, Some(universe.mutations[params]), false).map_err(derive_rejection)?;
-            if universe.mutate_preserves_rights_and_badge && (cap.rights() != old.rights() || cap.badge() != old.badge()) {
-                return Err(reject(InvocationError::IllegalOperation, "mutate would change rights or badge in place"));
+            let cap = cap::mutate(old, universe.mutate_data[data]).map_err(derive_rejection)?;
+            let badges = matches!(old, Cap::Endpoint { .. } | Cap::Notification { .. }) && cap.badge() != old.badge();
+            if badges && !(universe.mutate_badges_originals && memory.read(src).revocable) {
+                return Err(reject(InvocationError::IllegalOperation, "mutate would change the badge in place"));
             }
             Ok(Invocation::Move { src, dest, cap })
         }
         Op::Rotate { src, pivot, dest } => {
-            if pivot == src || pivot == dest {
-                return Err(reject(InvocationError::IllegalOperation, "pivot equals source or destination"));
-            }
             source(src)?;
             source(pivot)?;
+            if pivot == src || pivot == dest {
+                return Err(reject(InvocationError::InvalidArgument, "pivot equals source or destination"));
+            }
             if dest == src {
                 return Ok(Invocation::Swap { a: src, b: pivot });
             }
@@ -280,10 +278,9 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     }
 }
 
-/// Decodes a copy or mint: destination empty, source occupied, derivation allowed.
+/// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` does: destination empty, source
+/// occupied, then `derive` (with the mint parameters for a mint) and the rights mask.
 fn derive_into(
-    universe: &Universe,
-    memory: &Memory,
     src: SlotRef,
     dest: SlotRef,
     mint: Option<MintParams>,
@@ -292,15 +289,14 @@ fn derive_into(
 ) -> Result<Invocation, Rejection> {
     empty(dest)?;
     let parent = source(src)?;
-    let cap = cap::derive(&parent, mint, cspace::has_children(memory, src)).map_err(derive_rejection)?;
-    let seal = universe.seal_copied_untyped && matches!(cap, Cap::Untyped { .. });
-    Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent), seal })
+    let mask = mint.map_or(Rights::ALL, |mint| mint.rights);
+    let cap = cap::mask_rights(cap::derive(&parent, mint).map_err(derive_rejection)?, mask);
+    Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent) })
 }
 
 fn derive_rejection(error: DeriveError) -> Rejection {
     match error {
         DeriveError::NotDerivable => reject(InvocationError::IllegalOperation, "capability cannot be derived"),
-        DeriveError::HasChildren => reject(InvocationError::RevokeFirst, "untyped has children"),
     }
 }
 
@@ -338,12 +334,7 @@ fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap
 /// Carries out a decoded operation with the kernel's capability code.
 pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
     match *invocation {
-        Invocation::Insert { src, dest, cap, revocable, seal } => {
-            if seal {
-                set_free_offset(memory, src, |size_bits| 1u64 << size_bits);
-            }
-            cspace::insert_derived(memory, src, dest, cap, revocable);
-        }
+        Invocation::Insert { src, dest, cap, revocable } => cspace::insert_derived(memory, src, dest, cap, revocable),
         Invocation::Move { src, dest, cap } => cspace::move_cap(memory, src, dest, cap),
         Invocation::Swap { a, b } => cspace::swap(memory, a, b),
         Invocation::Rotate { src, pivot, dest } => {
@@ -354,18 +345,13 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
         Invocation::Delete(slot) => cspace::delete(memory, slot),
         Invocation::Revoke(slot) => cspace::revoke(memory, slot),
         Invocation::Retype { untyped, dest, cap, free_offset } => {
-            set_free_offset(memory, untyped, |_| free_offset);
+            let mut slot = memory.read(untyped);
+            if let Cap::Untyped { free_offset: watermark, .. } = &mut slot.cap {
+                *watermark = free_offset;
+            }
+            memory.write(untyped, slot);
             cspace::insert_derived(memory, untyped, dest, cap, true);
         }
-    }
-}
-
-/// Rewrites the watermark of the untyped capability at `at` (its links stay).
-fn set_free_offset(memory: &mut Memory, at: SlotRef, offset: impl Fn(u8) -> u64) {
-    let mut slot = memory.read(at);
-    if let Cap::Untyped { size_bits, free_offset, .. } = &mut slot.cap {
-        *free_offset = offset(*size_bits);
-        memory.write(at, slot);
     }
 }
 
@@ -399,27 +385,35 @@ mod tests {
         assert_eq!(error(&memory, Op::Copy { src: a(1), dest: a(0) }), InvocationError::DeleteFirst);
         assert_eq!(error(&memory, Op::Copy { src: a(1), dest: slot_address(0x9000, 0) }), InvocationError::FailedLookup);
         assert_eq!(error(&memory, Op::Retype { untyped: a(1), object: 0, dest: b(0) }), InvocationError::InvalidCapability);
-        assert_eq!(error(&memory, Op::Rotate { src: a(1), pivot: a(1), dest: b(0) }), InvocationError::IllegalOperation);
-        assert_eq!(error(&memory, Op::Mutate { src: a(1), dest: b(0), params: 1 }), InvocationError::IllegalOperation);
+        assert_eq!(error(&memory, Op::Rotate { src: a(1), pivot: a(1), dest: b(0) }), InvocationError::InvalidArgument);
+        assert_eq!(error(&memory, Op::Mutate { src: a(1), dest: b(0), data: 0 }), InvocationError::IllegalOperation);
+        let kernel_rule = Universe { mutate_badges_originals: true, ..Universe::standard() };
+        let slots = kernel_rule.addressable_slots(&memory);
+        assert!(decode(&kernel_rule, &memory, &slots, &Op::Mutate { src: a(1), dest: b(0), data: 0 }).is_ok());
         run(&universe, &mut memory, Op::Mint { src: a(1), dest: b(0), params: 1 }).unwrap();
         assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: ENDPOINT, badge: 1, rights: Rights::WRITE });
         assert_eq!(error(&memory, Op::Mint { src: b(0), dest: b(1), params: 2 }), InvocationError::IllegalOperation, "no re-badging");
-        run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(1) }).unwrap();
-        assert_eq!(error(&memory, Op::Copy { src: a(0), dest: b(2) }), InvocationError::RevokeFirst);
+        assert_eq!(error(&memory, Op::Copy { src: a(0), dest: b(2) }), InvocationError::IllegalOperation, "untyped copy");
+        let guarded = Cap::CNode { paddr: CNODE_B, radix: 2, guard_bits: 1, guard: 1 };
+        run(&universe, &mut memory, Op::Mutate { src: a(2), dest: a(3), data: 0 }).unwrap();
+        assert_eq!(memory.cap(a(3)), guarded, "mutate sets a CNode's guard");
+        run(&universe, &mut memory, Op::Copy { src: a(3), dest: b(1) }).unwrap();
+        assert_eq!(memory.cap(b(1)), guarded, "copy keeps the guard");
     }
 
     #[test]
-    fn retype_advances_the_watermark_and_copying_an_untyped_seals_it() {
+    fn retype_advances_the_watermark_until_the_untyped_has_no_children() {
         let universe = Universe::standard();
         let mut memory = universe.initial_state();
         run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 1, dest: b(0) }).unwrap();
         assert_eq!(memory.cap(b(0)), Cap::CNode { paddr: UNTYPED, radix: 1, guard_bits: 0, guard: 0 });
         assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 128, .. }));
         assert_eq!(universe.addressable_slots(&memory).len(), 10, "the new CNode's two slots are addressable");
+        run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(1) }).unwrap();
+        assert_eq!(memory.cap(b(1)), Cap::Endpoint { paddr: UNTYPED + 128, badge: 0, rights: Rights::ALL });
         run(&universe, &mut memory, Op::Revoke { slot: a(0) }).unwrap();
-        run(&universe, &mut memory, Op::Copy { src: a(0), dest: b(0) }).unwrap();
-        assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 256, .. }));
-        assert!(matches!(memory.cap(b(0)), Cap::Untyped { free_offset: 128, .. }));
+        run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(0) }).unwrap();
+        assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL }, "memory reused");
     }
 
     #[test]

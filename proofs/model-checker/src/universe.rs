@@ -44,22 +44,20 @@ pub struct Universe {
     /// Parameters of the mint operations (each one is tried from every source to every
     /// destination).
     pub mints: Vec<MintParams>,
-    /// Parameters of the mutate operations (a move that also applies a mint's changes).
-    pub mutations: Vec<MintParams>,
+    /// Data words of the mutate operations: a badge for an endpoint or notification, guard
+    /// bits and guard for a CNode. A mutate never changes rights (the kernel derives the
+    /// moved capability with an all-rights mask).
+    pub mutate_data: Vec<u64>,
     /// Objects a retype may create: type and the `size_bits` argument (CNode radix, untyped
     /// size); one object per retype.
     pub retypes: Vec<(ObjectType, u32)>,
-    /// Decode rule: a mutate that would change the capability's rights or badge is rejected
-    /// (seL4's `updateCapData(preserve = true)`), since the moved capability keeps its place,
-    /// and so its parent and children, in the derivation tree. `false` explores the naive
-    /// "move + mint" mutate, which the checker shows breaks invariant 2.
-    pub mutate_preserves_rights_and_badge: bool,
-    /// Decode rule: copying or minting an untyped sets the source's watermark to the end of
-    /// its region (seL4's `setUntypedCapAsFull` in `cteInsert`), so the source and the copy
-    /// cannot both hand out the same memory. `insert_derived` does not do this itself;
-    /// `false` explores the kernel code literally, which the checker shows lets retype
-    /// create overlapping objects (see the `untyped_copy_overlap` test).
-    pub seal_copied_untyped: bool,
+    /// Decode rule for mutate. `true` is what `kernel/src/invoke/cnode.rs` does today: a
+    /// mutate may give a badge to an unbadged endpoint or notification capability in a
+    /// revocable slot (an original). `false` rejects every badge change, as seL4 does
+    /// (`updateCapData(preserve = true)`). Badging an original in place detaches the
+    /// children it already has, which a later revoke of it then misses: invariant 8 catches
+    /// it at depth 2 (see the `the_kernels_mutate_rule_is_caught` test).
+    pub mutate_badges_originals: bool,
 }
 
 /// Physical address of the fixed CNode `A`.
@@ -77,9 +75,9 @@ impl Universe {
     /// The standard universe: CNode `A` (4 slots, a thread's CSpace root) holds an untyped
     /// of 256 bytes in `A0`, an original endpoint in `A1` and the only capability to CNode
     /// `B` (4 slots) in `A2`. Mints narrow rights to read+write, or badge 1 with write only,
-    /// or badge 2 with all rights; mutates set a CNode guard (data 1, which would badge an
-    /// endpoint) or narrow rights to write only; retypes create an endpoint, a 2-slot CNode
-    /// or a 64-byte untyped. Both decode rules are on.
+    /// or badge 2 with all rights; mutates use data `1 | 1 << 6` (a 1-bit guard of value 1
+    /// for a CNode, badge 65 for an endpoint); retypes create an endpoint, a 2-slot CNode or
+    /// a 64-byte untyped. Mutate never badges (the seL4 rule).
     pub fn standard() -> Universe {
         let a = FixedCNode { name: 'A', paddr: CNODE_A, radix: 2, external: true };
         let b = FixedCNode { name: 'B', paddr: CNODE_B, radix: 2, external: false };
@@ -95,19 +93,14 @@ impl Universe {
                 MintParams { rights: Rights::WRITE, data: 1 },
                 MintParams { rights: Rights::ALL, data: 2 },
             ],
-            mutations: vec![
-                MintParams { rights: Rights::ALL, data: 1 | (1 << 6) },
-                MintParams { rights: Rights::WRITE, data: 0 },
-            ],
+            mutate_data: vec![1 | (1 << 6)],
             retypes: vec![(ObjectType::Endpoint, 0), (ObjectType::CNode, 1), (ObjectType::Untyped, 6)],
-            mutate_preserves_rights_and_badge: true,
-            seal_copied_untyped: true,
+            mutate_badges_originals: false,
         }
     }
 
     /// A smaller universe for deeper runs: as [`Universe::standard`] but `B` has 2 slots,
-    /// one mint (badge 1, write only), one mutate (the CNode guard) and two retypes (an
-    /// endpoint, a 2-slot CNode).
+    /// one mint (badge 1, write only) and two retypes (an endpoint, a 2-slot CNode).
     pub fn small() -> Universe {
         let standard = Universe::standard();
         let b = FixedCNode { radix: 1, ..standard.cnodes[1] };
@@ -115,7 +108,6 @@ impl Universe {
             cnodes: vec![standard.cnodes[0], b],
             initial: standard.initial.iter().map(|&(at, cap)| (at, if cap == standard.cnodes[1].cap() { b.cap() } else { cap })).collect(),
             mints: vec![standard.mints[1]],
-            mutations: vec![standard.mutations[0]],
             retypes: standard.retypes[..2].to_vec(),
             ..standard
         }
@@ -198,6 +190,6 @@ mod tests {
         let memory = universe.initial_state();
         assert_eq!(universe.addressable_slots(&memory).len(), 6);
         assert_eq!(memory.cap(slot_address(CNODE_A, 2)), Cap::CNode { paddr: CNODE_B, radix: 1, guard_bits: 0, guard: 0 });
-        assert_eq!((universe.mints.len(), universe.mutations.len(), universe.retypes.len()), (1, 1, 2));
+        assert_eq!((universe.mints.len(), universe.mutate_data.len(), universe.retypes.len()), (1, 1, 2));
     }
 }
