@@ -3,7 +3,7 @@
 //! contents (CNode slots, TCB slots) are already gone when this runs.
 
 use crate::invoke::{irq, ioport, vspace};
-use crate::state::{kernel, tcb};
+use crate::state::kernel;
 use crate::{ipc, thread};
 use tileos_kernel::cap::Cap;
 
@@ -18,10 +18,7 @@ pub fn finalise(cap: &Cap, is_final: bool) {
             ipc::unbind(paddr);
             thread::forget(paddr);
         }
-        Cap::Reply { tcb: caller, .. } => {
-            // The caller stays blocked (as in seL4) but no longer points at the slot.
-            tcb(caller).reply_slot = 0;
-        }
+        Cap::Reply { tcb: caller, .. } => ipc::reply_lost(caller),
         Cap::Frame { paddr, size_bits, mapping, .. } if mapping.is_mapped() => {
             vspace::unmap_frame(mapping, paddr, u32::from(size_bits));
         }

@@ -3,7 +3,7 @@
 
 use crate::state::{KernelMemory, object, tcb};
 use crate::thread::{self, PendingFault, ThreadState};
-use tileos_abi::message::{LABEL_IPC_ABORTED, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory};
 use tileos_kernel::queue::Queue;
@@ -283,6 +283,23 @@ pub fn reply_through(replier: u64, reply_slot: u64) -> bool {
     delivered
 }
 
+/// The capability to reply to `caller` was destroyed unused: unlike seL4, where the
+/// caller would wait forever, it is woken with [`LABEL_REPLY_LOST`] so it can recover
+/// (the server died, or received again without replying).
+pub fn reply_lost(caller: u64) {
+    let t = tcb(caller);
+    t.reply_slot = 0;
+    if t.state == ThreadState::BlockedOnReply {
+        if t.fault.take().is_none() {
+            set_received(caller, 0, MessageInfo::new(LABEL_REPLY_LOST, 0, 0, 0));
+            thread::make_runnable(caller);
+        } else {
+            // A faulting thread whose handler dropped the fault message stays stopped.
+            t.state = ThreadState::Inactive;
+        }
+    }
+}
+
 /// Signals the notification at `ntfn` with `badge` bits.
 pub fn signal(ntfn: u64, badge: u64) {
     let n = notification(ntfn);
@@ -363,7 +380,10 @@ pub fn cancel(thread_paddr: u64) {
             notification(ntfn).queue.remove(&mut KernelMemory, thread_paddr);
         }
         ThreadState::BlockedOnReply => {
+            // Stop waiting first, so deleting the reply capability does not wake it.
             let slot = tcb(thread_paddr).reply_slot;
+            tcb(thread_paddr).state = ThreadState::Inactive;
+            tcb(thread_paddr).reply_slot = 0;
             if slot != 0 {
                 cspace::delete(&mut KernelMemory, slot);
             }

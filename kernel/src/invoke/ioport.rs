@@ -20,10 +20,12 @@ fn mark(first: u16, last: u16, value: bool) {
     }
 }
 
-/// Ports the kernel itself uses and never hands out: COM1, the PICs, the debug-exit device.
+/// Ports the kernel itself uses and never hands out: the PICs and the debug-exit device.
+/// COM1 may be issued (to the console domain); the kernel then only writes fault reports
+/// and its own errors there, interleaved with the console's output.
 fn reserved(first: u16, last: u16) -> bool {
     let overlaps = |a: u16, b: u16| first <= b && a <= last;
-    overlaps(0x3F8, 0x3FF) || overlaps(0x20, 0x21) || overlaps(0xA0, 0xA1) || overlaps(0xF4, 0xF7)
+    overlaps(0x20, 0x21) || overlaps(0xA0, 0xA1) || overlaps(0xF4, 0xF7)
 }
 
 /// Runs an IO port control or IO port method.

@@ -311,7 +311,7 @@ fn io_tests(env: &mut Env) {
     expect_ok("io_port_issue", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x80, 0x83, port, DEPTH], &[]));
     let again = env.slots.take();
     expect_error("io_port_issue_overlap_refused", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x82, 0x90, again, DEPTH], &[]), InvocationError::RevokeFirst);
-    expect_error("io_port_issue_kernel_port_refused", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x3F8, 0x3F8, again, DEPTH], &[]), InvocationError::InvalidArgument);
+    expect_error("io_port_issue_kernel_port_refused", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0xF4, 0xF4, again, DEPTH], &[]), InvocationError::InvalidArgument);
     expect_ok("io_port_out8", invoke(port, Label::IoPortOut8, &[0x80, 0x42], &[]));
     expect_error("io_port_number_overflow_refused", invoke(port, Label::IoPortIn32, &[u64::MAX - 1], &[]), InvocationError::RangeError);
     expect_ok("io_port_in8", invoke(port, Label::IoPortIn8, &[0x80], &[]));

@@ -120,3 +120,64 @@ pub mod domain {
     /// lists them).
     pub const FIRST_GRANTED: u64 = 4;
 }
+
+/// The read-only page the root server maps into every domain at
+/// [`domain_info::VADDR`]: who the domain is and where its capabilities are.
+pub mod domain_info {
+    /// User address of the domain information page.
+    pub const VADDR: u64 = 0x0000_7FFF_FFFF_C000;
+    /// User address of the domain's heap (its size is in [`DomainInfo::heap_size`]).
+    pub const HEAP_VADDR: u64 = 0x0000_6000_0000_0000;
+    /// Value of [`DomainInfo::magic`].
+    pub const MAGIC: u64 = 0x7469_6c65_6f73_4449; // "tileosDI"
+    /// Most capabilities listed.
+    pub const MAX_CAPS: usize = 64;
+
+    /// What a listed capability is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(u8)]
+    pub enum CapKind {
+        /// An endpoint this domain serves (receive).
+        ServedEndpoint = 1,
+        /// An endpoint this domain calls (badged send).
+        ClientEndpoint = 2,
+        /// A notification this domain waits on.
+        WaitNotification = 3,
+        /// A notification this domain signals (badged).
+        SignalNotification = 4,
+        /// An IRQ handler.
+        IrqHandler = 5,
+        /// An IO port range.
+        IoPort = 6,
+    }
+
+    /// One capability of the domain: its kind, name (from the description) and slot.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct CapEntry {
+        /// [`CapKind`] as a byte.
+        pub kind: u8,
+        /// Name, NUL-padded.
+        pub name: [u8; 31],
+        /// Slot in the domain's CNode.
+        pub slot: u64,
+    }
+
+    /// The domain information page.
+    #[derive(Clone, Copy, Debug)]
+    #[repr(C)]
+    pub struct DomainInfo {
+        /// [`MAGIC`].
+        pub magic: u64,
+        /// The domain's name, NUL-padded.
+        pub name: [u8; 32],
+        /// How many times the domain has been (re)started; 0 for the first start.
+        pub generation: u64,
+        /// Size of the heap mapped at [`HEAP_VADDR`].
+        pub heap_size: u64,
+        /// Number of valid entries in `caps`.
+        pub cap_count: u64,
+        /// The capabilities.
+        pub caps: [CapEntry; MAX_CAPS],
+    }
+}

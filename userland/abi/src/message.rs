@@ -9,6 +9,10 @@ pub const MAX_EXTRA_CAPS: usize = 3;
 /// Label of the message a thread receives when the endpoint or notification it was
 /// blocked on is destroyed (its last capability deleted or revoked): the IPC was aborted.
 pub const LABEL_IPC_ABORTED: u64 = (1 << 52) - 1;
+/// Label of the reply a caller receives when the capability to reply to it was destroyed
+/// before anyone replied — typically because the server domain died and is being
+/// restarted. The caller may retry (a restarted server has a new generation).
+pub const LABEL_REPLY_LOST: u64 = (1 << 52) - 2;
 
 /// Describes a message: label, length in words, number of capabilities sent, and which
 /// received capabilities were unwrapped into badges. Bit layout: length `[6:0]`,

@@ -6,6 +6,8 @@
 //! it.
 #![no_std]
 
+pub mod domain;
+
 use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,101 @@
+//! The runtime of a domain: its information page (name, generation, capabilities by
+//! name), its heap, and logging through the console domain.
+
+use core::fmt::{self, Write};
+use linked_list_allocator::LockedHeap;
+use tileos_abi::bootinfo::domain::IPC_BUFFER_VADDR;
+use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
+
+/// The global allocator of every tileos user binary: a linked-list heap over the memory
+/// given to [`init_heap`]. Allocation before that fails (and `alloc` reports it).
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+/// Hands `size` bytes at `base` (mapped, writable, unused) to the global allocator.
+///
+/// # Safety
+/// The memory must be mapped read-write for the rest of the program and used by nothing else;
+/// call at most once.
+pub unsafe fn init_heap(base: u64, size: u64) {
+    // SAFETY: per the contract above.
+    unsafe { HEAP.lock().init(base as *mut u8, size as usize) };
+}
+
+/// Console protocol: the label of a write request. Message word 0 is the byte count, the
+/// bytes follow packed little-endian from word 1 (at most [`MAX_WRITE`] per message).
+pub const CONSOLE_WRITE: u64 = 1;
+/// Most bytes one console write carries.
+pub const MAX_WRITE: usize = 8 * 100;
+
+/// This domain's information page, set up by [`init`].
+pub fn info() -> &'static DomainInfo {
+    // SAFETY: the root server maps the information page read-only at this address in
+    // every domain before it starts.
+    unsafe { &*(domain_info::VADDR as *const DomainInfo) }
+}
+
+/// Prepares the runtime: checks the information page, selects the IPC buffer and sets up
+/// the heap. Call first thing in `_start`.
+pub fn init() -> &'static DomainInfo {
+    let info = info();
+    crate::set_ipc_buffer(IPC_BUFFER_VADDR);
+    if info.magic != domain_info::MAGIC {
+        crate::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
+    }
+    if info.heap_size != 0 {
+        // SAFETY: the root server maps `heap_size` bytes read-write at HEAP_VADDR for this
+        // domain alone; `init` runs once.
+        unsafe { init_heap(domain_info::HEAP_VADDR, info.heap_size) };
+    }
+    info
+}
+
+/// This domain's name.
+pub fn name() -> &'static str {
+    let bytes = &info().name;
+    core::str::from_utf8(bytes).unwrap_or("?").trim_end_matches('\0')
+}
+
+/// The slot of this domain's capability of `kind` named `name` (as in the description).
+pub fn cap(kind: CapKind, name: &str) -> Option<u64> {
+    let info = info();
+    info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)]
+        .iter()
+        .find(|entry| entry.kind == kind as u8 && core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0') == name)
+        .map(|entry| entry.slot)
+}
+
+/// Writes `text` through the console domain (the client endpoint named "log"); falls back
+/// to the kernel debug console if the domain has none.
+pub fn write(text: &str) {
+    let Some(log) = cap(CapKind::ClientEndpoint, "log") else {
+        text.bytes().for_each(crate::debug_put_char);
+        return;
+    };
+    for chunk in text.as_bytes().chunks(MAX_WRITE) {
+        let mut words = [0u64; 1 + MAX_WRITE / 8];
+        words[0] = chunk.len() as u64;
+        for (index, byte) in chunk.iter().enumerate() {
+            words[1 + index / 8] |= u64::from(*byte) << (8 * (index % 8));
+        }
+        crate::call(log, CONSOLE_WRITE, &words[..1 + chunk.len().div_ceil(8)], &[]);
+    }
+}
+
+/// `core::fmt` adapter over [`write`] that prefixes nothing (the console adds the name).
+pub struct Log;
+
+impl Write for Log {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        write(text);
+        Ok(())
+    }
+}
+
+/// Logs a line through the console domain.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        let _ = core::fmt::Write::write_fmt(&mut $crate::domain::Log, format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
