@@ -50,6 +50,7 @@ define flavour
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf
 	@[ $(1)/kernel.elf32 -nt $(1)/kernel.elf ] || objcopy -O elf32-i386 $(1)/kernel.elf $(1)/kernel.elf32
+	$(CARGO) run --quiet -p tileos-imagebuild -- tile.toml --program-dir $(BUILD)/target-$(notdir $(1))/release -o $(1)/tile.archive
 endef
 
 dev-kernel:
@@ -61,7 +62,7 @@ test-kernel:
 # iso(dir, iso path, kernel command line, root server command line): rebuilt only when the
 # kernel or root server is newer.
 define iso
-	@[ $(2) -nt $(1)/kernel.elf ] && [ $(2) -nt $(1)/rootserver.elf ] || \
+	@[ $(2) -nt $(1)/kernel.elf ] && [ $(2) -nt $(1)/rootserver.elf ] && [ $(2) -nt $(1)/tile.archive ] || \
 	  $(MAKE) --no-print-directory ISO_DIR=$(1) ISO=$(2) ISO_CMDLINE="$(3)" ROOT_CMDLINE="$(4)" iso-file
 endef
 
@@ -69,7 +70,8 @@ iso-file:
 	@mkdir -p $(ISO_DIR)/iso/boot/grub
 	@cp $(ISO_DIR)/kernel.elf $(ISO_DIR)/iso/boot/kernel.elf
 	@cp $(ISO_DIR)/rootserver.elf $(ISO_DIR)/iso/boot/rootserver.elf
-	@printf 'set timeout=0\nset default=0\nmenuentry "tileos" {\n  multiboot /boot/kernel.elf %s\n  module /boot/rootserver.elf %s\n  boot\n}\n' "$(ISO_CMDLINE)" "$(ROOT_CMDLINE)" > $(ISO_DIR)/iso/boot/grub/grub.cfg
+	@cp $(ISO_DIR)/tile.archive $(ISO_DIR)/iso/boot/tile.archive
+	@printf 'set timeout=0\nset default=0\nmenuentry "tileos" {\n  multiboot /boot/kernel.elf %s\n  module /boot/rootserver.elf %s\n  module /boot/tile.archive tile-archive\n  boot\n}\n' "$(ISO_CMDLINE)" "$(ROOT_CMDLINE)" > $(ISO_DIR)/iso/boot/grub/grub.cfg
 	@echo "build: $(ISO)"
 	@grub-mkrescue -o $(ISO) $(ISO_DIR)/iso >$(ISO_DIR)/grub-mkrescue.log 2>&1 || { cat $(ISO_DIR)/grub-mkrescue.log; exit 1; }
 
@@ -84,12 +86,12 @@ image: deps dev-kernel
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive
 
 debug: deps images
 	@echo "debug: in another terminal attach with:"
 	@echo "  gdb -ex 'set architecture i386:x86-64' -ex 'target remote localhost:1234' -ex 'add-symbol-file $(DEV)/rootserver.elf' $(DEV)/kernel.elf"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --gdb
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive --gdb
 
 test: deps test-images
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"

@@ -153,9 +153,23 @@ fn relink(memory: &mut impl CSpaceMemory, at: SlotRef, slot: &Slot) {
     }
 }
 
-/// Removes the capability at `at` from the CDT and empties the slot.
+/// Removes the capability at `at` from the CDT and empties the slot. If it was the first
+/// capability with its badge, its copies become first-badged themselves, so that an
+/// earlier capability with the same badge does not adopt them as children.
 fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let slot = memory.read(at);
+    if slot.first_badged {
+        let mut cursor = slot.next;
+        while cursor != 0 {
+            let mut child = memory.read(cursor);
+            if !is_parent_of(&slot, &child) {
+                break;
+            }
+            child.first_badged = true;
+            memory.write(cursor, child);
+            cursor = child.next;
+        }
+    }
     if slot.prev != 0 {
         let mut prev = memory.read(slot.prev);
         prev.next = slot.next;
@@ -234,6 +248,12 @@ fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared
             if at == spared {
                 met_spared = true;
                 continue;
+            }
+            // A container destroyed here that still holds the spared slot (nothing else).
+            if let Some((base, count)) = slot.cap.slot_container() {
+                if spared >= base && spared < slot_address(base, count) && is_final(memory, at) {
+                    met_spared = true;
+                }
             }
             // A capability that became the last one to a non-empty container during this
             // round is left for the next round, which empties that container first.

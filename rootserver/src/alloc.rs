@@ -71,6 +71,18 @@ impl Allocator {
         }
     }
 
+    /// Runs `build` with objects coming only from `untyped` (a domain's own memory, so that
+    /// revoking it destroys everything built), then returns to the general untyped.
+    pub fn with_untyped<R>(&mut self, untyped: u64, build: impl FnOnce(&mut Allocator) -> R) -> R {
+        let (saved_untyped, saved_spares) = (self.untyped, self.spare_count);
+        self.untyped = untyped;
+        self.spare_count = 0;
+        let result = build(self);
+        self.untyped = saved_untyped;
+        self.spare_count = saved_spares;
+        result
+    }
+
     /// As [`Allocator::try_make`], for objects the root server cannot do without.
     pub fn make(&mut self, object: ObjectType, size_bits: u64) -> u64 {
         match self.try_make(object, size_bits) {

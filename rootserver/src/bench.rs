@@ -6,7 +6,8 @@
 //! nothing subtracted, system-call stubs inlined into the loop.
 
 use crate::alloc::Allocator;
-use crate::loader::{self, Spec};
+use crate::loader::{self, Grant, Spec};
+use tileos_abi::bootinfo::domain_info::CapKind;
 use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::{BootInfo, slot};
@@ -52,6 +53,28 @@ extern "C" fn same_as_server() -> ! {
     }
 }
 
+/// A plain copy of `slot` for the bench-server domain.
+fn grant(slot: u64, name: &str) -> Grant<'_> {
+    Grant { source: slot, rights: Rights::ALL, badge: 0, moved: false, kind: CapKind::ServedEndpoint, name }
+}
+
+/// A small bench-server domain with one stack page and no heap.
+fn bench_spec<'a>(elf: &'a [u8], priority: u8, grants: &'a [Grant<'a>], argument: u64) -> Spec<'a> {
+    Spec {
+        name: "bench-server",
+        elf,
+        priority,
+        mcp: priority,
+        stack_size: 4096,
+        heap_size: 0,
+        fault_endpoint: 0,
+        grants,
+        mappings: &[],
+        argument,
+        generation: 0,
+    }
+}
+
 /// Measures every figure and ends the run.
 pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     report("boot_to_rootserver", entry_tsc.saturating_sub(info.boot_tsc), 1);
@@ -83,7 +106,8 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     let elf = loader::module(&mut alloc, info, "bench-server").unwrap_or_else(|e| panic!("bench-server boot module: {e}"));
     for (name, mode, length) in [("ipc_roundtrip_cross_as", 0, 1), ("ipc_roundtrip_cross_as_4words", 1, 4)] {
         let ep = alloc.make(ObjectType::Endpoint, 0);
-        let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[ep], argument: mode };
+        let grants = [grant(ep, "bench")];
+        let spec = bench_spec(elf, 255, &grants, mode);
         loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn bench-server: {e}"));
         let cost = measure(|| {
             raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, length), [1, 2, 3, 4]);
@@ -94,7 +118,8 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // Notifications: the root server, at lower priority, signals A; the waiter in another
     // address space wakes, signals B and waits on A again; the root server's wait on B returns.
     let (a, b) = (alloc.make(ObjectType::Notification, 0), alloc.make(ObjectType::Notification, 0));
-    let spec = Spec { elf, priority: 255, stack_size: 4096, fault_endpoint: 0, grants: &[a, b], argument: 2 };
+    let grants = [grant(a, "a"), grant(b, "b")];
+    let spec = bench_spec(elf, 255, &grants, 2);
     loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn notification peer: {e}"));
     invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]).expect("lower priority");
     let cost = measure(|| {
@@ -121,7 +146,8 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // SAFETY: rdtsc is allowed in user mode.
     let start = unsafe { _rdtsc() };
     for _ in 0..SPAWNS {
-        let spec = Spec { elf, priority: 1, stack_size: 4096, fault_endpoint: 0, grants: &[idle_ep], argument: 0 };
+        let grants = [grant(idle_ep, "bench")];
+        let spec = bench_spec(elf, 1, &grants, 0);
         loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn: {e}"));
     }
     // SAFETY: as above.

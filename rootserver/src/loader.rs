@@ -1,9 +1,11 @@
 //! Building a domain from an ELF executable: a new address space with the executable's
 //! segments (text not writable, data not executable), a stack with an unmapped guard page
-//! below it, an IPC buffer, a CNode, and a TCB — then granting capabilities and starting it.
+//! below it, an IPC buffer, a heap, the read-only domain information page, a CNode holding
+//! exactly the granted capabilities, and a TCB — then starting it.
 
 use crate::alloc::Allocator;
 use crate::vspace::map;
+use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
@@ -23,6 +25,8 @@ pub enum LoadError {
     Kernel(&'static str, Error),
     /// No boot module has this name.
     NoSuchModule,
+    /// More capabilities than the domain information page lists.
+    TooManyCapabilities,
 }
 
 impl core::fmt::Display for LoadError {
@@ -31,6 +35,7 @@ impl core::fmt::Display for LoadError {
             LoadError::Elf(error) => write!(f, "program: {error}"),
             LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
+            LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
         }
     }
 }
@@ -69,25 +74,67 @@ pub fn module<'a>(alloc: &mut Allocator, info: &'a BootInfo, name: &str) -> Resu
     Err(LoadError::NoSuchModule)
 }
 
-/// Parameters of a domain to build.
-pub struct Spec<'a> {
-    /// The executable.
-    pub elf: &'a [u8],
-    /// Scheduling priority (and maximum controlled priority).
-    pub priority: u8,
-    /// Stack size in bytes (rounded up to pages).
-    pub stack_size: u64,
-    /// Root-server slot of the fault endpoint capability (0: none).
-    pub fault_endpoint: u64,
-    /// Root-server slots of capabilities to copy into the domain's CNode, from
-    /// [`domain::FIRST_GRANTED`] on.
-    pub grants: &'a [u64],
-    /// Value of `rdi` at the domain's entry.
-    pub argument: u64,
+/// A capability to place in the domain's CNode.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// Root-server slot of the capability to copy (or, with `moved`, to move).
+    pub source: u64,
+    /// Rights mask of the copy.
+    pub rights: Rights,
+    /// Badge to mint (0: plain copy).
+    pub badge: u64,
+    /// Move the capability instead of copying it (IRQ handlers, IO ports issued for it).
+    pub moved: bool,
+    /// Kind, for the information page.
+    pub kind: CapKind,
+    /// Name, for the information page.
+    pub name: &'a str,
 }
 
-/// Builds a domain and starts it.
-pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<(), LoadError> {
+/// A frame (a root-server slot whose capability is not mapped yet) to map into the domain.
+#[derive(Clone, Copy, Debug)]
+pub struct ExtraMapping {
+    /// Frame capability slot.
+    pub frame: u64,
+    /// Where it goes.
+    pub vaddr: u64,
+    /// Rights of the mapping.
+    pub rights: Rights,
+    /// Frame attributes (executable, uncached).
+    pub attributes: u64,
+}
+
+/// Parameters of a domain to build.
+pub struct Spec<'a> {
+    /// Name (information page, logs).
+    pub name: &'a str,
+    /// The executable.
+    pub elf: &'a [u8],
+    /// Scheduling priority.
+    pub priority: u8,
+    /// Maximum controlled priority.
+    pub mcp: u8,
+    /// Stack size in bytes (rounded up to pages).
+    pub stack_size: u64,
+    /// Heap size in bytes (rounded up to pages; 0: none).
+    pub heap_size: u64,
+    /// Root-server slot of the (badged) fault endpoint capability (0: none).
+    pub fault_endpoint: u64,
+    /// Capabilities for the domain's CNode, from [`domain::FIRST_GRANTED`] on.
+    pub grants: &'a [Grant<'a>],
+    /// Further frames to map (shared regions).
+    pub mappings: &'a [ExtraMapping],
+    /// Value of `rdi` at the domain's entry.
+    pub argument: u64,
+    /// How many times this domain has been started before.
+    pub generation: u64,
+}
+
+/// Builds a domain from `alloc`'s current untyped and starts it; returns its TCB slot.
+pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
+    if spec.grants.len() > domain_info::MAX_CAPS {
+        return Err(LoadError::TooManyCapabilities);
+    }
     let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
     let vspace = alloc.try_make(ObjectType::Pml4, 0).map_err(kernel("create VSpace"))?;
     let cnode = alloc.try_make(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(kernel("create CNode"))?;
@@ -97,24 +144,36 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<(), LoadError> {
         let mut page = segment.vaddr & !0xFFF;
         while page < segment.vaddr + segment.mem_size {
             let frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("create frame"))?;
-            fill(alloc, frame, page, segment)?;
+            let (start, end) = (page.max(segment.vaddr), (page + 4096).min(segment.vaddr + segment.data.len() as u64));
+            if start < end {
+                let bytes = &segment.data[(start - segment.vaddr) as usize..(end - segment.vaddr) as usize];
+                fill(alloc, frame, (start - page) as usize, bytes)?;
+            }
             let rights = if segment.permissions.write { Rights::ALL } else { Rights::READ };
             let attributes = if segment.permissions.execute { frame_attributes::EXECUTABLE } else { 0 };
             map(alloc, vspace, frame, page, rights.0 as u64, attributes).map_err(kernel("map segment"))?;
             page += 4096;
         }
     }
-    let stack_pages = spec.stack_size.div_ceil(4096).max(1);
-    for page in 0..stack_pages {
-        let frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("create stack"))?;
-        let vaddr = domain::STACK_TOP - (page + 1) * 4096;
-        map(alloc, vspace, frame, vaddr, Rights::ALL.0 as u64, 0).map_err(kernel("map stack"))?;
+    let map_fresh = |alloc: &mut Allocator, vaddr: u64, rights: Rights, what: &'static str| -> Result<u64, LoadError> {
+        let frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel(what))?;
+        map(alloc, vspace, frame, vaddr, rights.0 as u64, 0).map_err(kernel(what))?;
+        Ok(frame)
+    };
+    for page in 0..spec.stack_size.div_ceil(4096).max(1) {
+        map_fresh(alloc, domain::STACK_TOP - (page + 1) * 4096, Rights::ALL, "stack")?;
     }
-    let ipc_frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("create IPC buffer"))?;
-    map(alloc, vspace, ipc_frame, domain::IPC_BUFFER_VADDR, Rights::ALL.0 as u64, 0).map_err(kernel("map IPC buffer"))?;
+    let heap_pages = spec.heap_size.div_ceil(4096);
+    for page in 0..heap_pages {
+        map_fresh(alloc, domain_info::HEAP_VADDR + page * 4096, Rights::ALL, "heap")?;
+    }
+    let ipc_frame = map_fresh(alloc, domain::IPC_BUFFER_VADDR, Rights::ALL, "IPC buffer")?;
+    for extra in spec.mappings {
+        map(alloc, vspace, extra.frame, extra.vaddr, extra.rights.0 as u64, extra.attributes).map_err(kernel("map shared region"))?;
+    }
 
     // The domain's CNode: its own TCB, CNode (guarded so pointers are slot numbers),
-    // VSpace, then the granted capabilities.
+    // VSpace, then exactly the granted capabilities.
     let depth = u64::from(domain::CNODE_RADIX);
     let guard = 64 - depth;
     let all = Rights::ALL.0 as u64;
@@ -122,33 +181,54 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<(), LoadError> {
     copy(domain::TCB, tcb).map_err(kernel("grant TCB"))?;
     invoke(cnode, Label::CNodeMint, &[domain::CNODE, depth, cnode, 64, all, guard], &[slot::CNODE]).map_err(kernel("grant CNode"))?;
     copy(domain::VSPACE, vspace).map_err(kernel("grant VSpace"))?;
-    for (index, &grant) in spec.grants.iter().enumerate() {
-        copy(domain::FIRST_GRANTED + index as u64, grant).map_err(kernel("grant capability"))?;
+    let mut info = DomainInfo {
+        magic: domain_info::MAGIC,
+        name: [0; 32],
+        generation: spec.generation,
+        heap_size: heap_pages * 4096,
+        cap_count: spec.grants.len() as u64,
+        caps: [CapEntry { kind: 0, name: [0; 31], slot: 0 }; domain_info::MAX_CAPS],
+    };
+    copy_name(&mut info.name, spec.name);
+    for (index, grant) in spec.grants.iter().enumerate() {
+        let dest = domain::FIRST_GRANTED + index as u64;
+        let rights = grant.rights.0 as u64;
+        let result = if grant.moved {
+            invoke(cnode, Label::CNodeMove, &[dest, depth, grant.source, 64], &[slot::CNODE])
+        } else {
+            invoke(cnode, Label::CNodeMint, &[dest, depth, grant.source, 64, rights, grant.badge], &[slot::CNODE])
+        };
+        result.map_err(kernel("grant capability"))?;
+        info.caps[index].kind = grant.kind as u8;
+        info.caps[index].slot = dest;
+        copy_name(&mut info.caps[index].name, grant.name);
     }
+    let info_frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("information page"))?;
+    // SAFETY: DomainInfo is plain old data that fits in a page.
+    let bytes = unsafe { core::slice::from_raw_parts((&info as *const DomainInfo).cast::<u8>(), core::mem::size_of::<DomainInfo>()) };
+    fill(alloc, info_frame, 0, bytes)?;
+    map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(kernel("map information page"))?;
 
     invoke(tcb, Label::TcbConfigure, &[spec.fault_endpoint, guard, domain::IPC_BUFFER_VADDR], &[cnode, vspace, ipc_frame])
         .map_err(kernel("configure TCB"))?;
-    let priority = u64::from(spec.priority);
-    invoke(tcb, Label::TcbSetMcPriority, &[priority], &[slot::TCB]).map_err(kernel("set MCP"))?;
-    invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]).map_err(kernel("set priority"))?;
+    invoke(tcb, Label::TcbSetMcPriority, &[u64::from(spec.mcp)], &[slot::TCB]).map_err(kernel("set MCP"))?;
+    invoke(tcb, Label::TcbSetPriority, &[u64::from(spec.priority)], &[slot::TCB]).map_err(kernel("set priority"))?;
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
     let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
     invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
-    Ok(())
+    Ok(tcb)
 }
 
-/// Fills a new frame (the page at `page` of `segment`) through the scratch mapping.
-fn fill(alloc: &mut Allocator, frame: u64, page: u64, segment: &tileos_elf::Segment) -> Result<(), LoadError> {
-    let data_start = segment.vaddr;
-    let data_end = segment.vaddr + segment.data.len() as u64;
-    let (from, to) = (page.max(data_start), (page + 4096).min(data_end));
-    if from >= to {
-        return Ok(()); // all zero (bss): retyped frames are cleared
-    }
+fn copy_name(dest: &mut [u8], name: &str) {
+    let length = name.len().min(dest.len() - 1);
+    dest[..length].copy_from_slice(&name.as_bytes()[..length]);
+}
+
+/// Writes `bytes` at `offset` into a new frame through the scratch mapping.
+fn fill(alloc: &mut Allocator, frame: u64, offset: usize, bytes: &[u8]) -> Result<(), LoadError> {
     map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0).map_err(kernel("map scratch"))?;
-    let bytes = &segment.data[(from - data_start) as usize..(to - data_start) as usize];
-    // SAFETY: the frame is mapped writable at SCRATCH; the copy stays inside the page.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH + (from - page)) as *mut u8, bytes.len()) };
+    // SAFETY: the frame is mapped writable at SCRATCH; callers keep offset + len within the page.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH as *mut u8).add(offset), bytes.len().min(4096 - offset)) };
     invoke(frame, Label::FrameUnmap, &[], &[]).map_err(kernel("unmap scratch"))?;
     Ok(())
 }

@@ -2,19 +2,20 @@
 //! (untyped memory, IRQ and IO-port control, its own CNode/VSpace/TCB) described in the
 //! BootInfo page.
 //!
-//! Status: it reports the BootInfo it received; in test images (command line
-//! `test=kernel`) it runs the in-guest kernel test suite, and in bench images (`bench`)
-//! the kernel benchmarks. It can build domains from ELF boot modules (`loader`), but
-//! building them from the system description and supervising them (issue 4) is not done yet.
+//! Normally it builds the tile from the system description in the boot module
+//! `tile-archive` and supervises the domains (`system`). With `test=kernel` on its command
+//! line it runs the in-guest kernel test suite instead, with `bench` the kernel benchmarks.
 #![no_std]
 #![no_main]
 
+extern crate alloc as alloc_crate;
 extern crate tileos_rt;
 
 mod alloc;
 mod bench;
 mod loader;
 mod suite;
+mod system;
 mod vspace;
 
 use tileos_abi::bootinfo::{BootInfo, MAGIC};
@@ -53,6 +54,5 @@ extern "C" fn _start(boot_info: u64) -> ! {
     if cmdline.split_whitespace().any(|word| word == "bench") {
         bench::run(info, entry_tsc)
     }
-    println!("rootserver: nothing more to do (domains come with issue 4); waiting");
-    suite::wait_forever(info)
+    system::run(info, alloc::Allocator::new(info))
 }

@@ -65,10 +65,11 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             ensure_empty(dest)?;
             let source_cap = memory.read(src).cap;
             let moved = if call.label == Label::CNodeMutate {
-                // Mutate changes the badge or guard in place; it cannot change rights or
-                // make a new derivation, so only an unbadged original may gain a badge.
+                // Mutate changes a CNode's guard in place. As in seL4 it never changes a
+                // badge: a badge decides which capabilities are derived from which, so
+                // changing it in place would detach (or adopt) derived capabilities.
                 let mutated = cap::mutate(source_cap, call.arg(4)?).map_err(derive_error)?;
-                if matches!(source_cap, Cap::Endpoint { .. } | Cap::Notification { .. }) && source_cap.badge() != mutated.badge() && !memory.read(src).revocable {
+                if mutated.badge() != source_cap.badge() {
                     return Err(Error::new(InvocationError::IllegalOperation));
                 }
                 mutated

@@ -1,7 +1,5 @@
-//! Minimal tests for defects the model checker found in the kernel's capability code. Those
-//! still open are `#[ignore]`d (the checker crate must not touch kernel files) and pass once
-//! their defect is gone: run them with `cargo test -p tileos-model-checker -- --ignored`.
-//! Fixed ones stay as regression tests.
+//! Minimal tests for defects the model checker found in the kernel's capability code. All
+//! of them are fixed; they stay as regression tests.
 
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{self, Cap};
@@ -56,7 +54,6 @@ fn revoke_removes_every_descendant_even_when_a_descendant_cnode_holds_the_target
 /// memory of a destroyed CNode (unreachable; if that CNode came from an untyped, a later
 /// retype clears those slots over live CDT links).
 #[test]
-#[ignore = "kernel bug: revoke leaves the revoked capability inside a CNode it destroyed"]
 fn revoke_never_leaves_its_target_inside_a_destroyed_cnode() {
     let mut memory = Memory::default();
     let a = |index| slot_address(CNODE_A, index);
@@ -88,7 +85,6 @@ fn revoke_never_leaves_its_target_inside_a_destroyed_cnode() {
 /// when a first-badged capability is deleted, mark its badged children `first_badged`
 /// (they stay descendants of the unbadged original) so no later sibling adopts them.
 #[test]
-#[ignore = "kernel bug: deleting a first-badged capability lets a same-badge sibling adopt its children"]
 fn a_badged_copy_is_never_adopted_by_a_same_badge_sibling() {
     let universe = Universe::standard();
     let a = |index| slot_address(CNODE_A, index);

@@ -100,19 +100,6 @@ pub fn run(info: &BootInfo) -> ! {
     tileos_sys::debug_exit(if failed == 0 { GuestVerdict::Pass } else { GuestVerdict::Fail })
 }
 
-/// Blocks forever (the root server has nothing else to do yet): waits on a fresh
-/// notification nobody signals.
-pub fn wait_forever(info: &BootInfo) -> ! {
-    let count = (info.untyped.end - info.untyped.start) as usize;
-    let index = info.untyped_list[..count].iter().position(|u| u.is_device == 0).expect("no RAM untyped");
-    let dest = info.empty.start;
-    let retyped = invoke(info.untyped.start + index as u64, Label::UntypedRetype, &[ObjectType::Notification as u64, 0, 0, 0, dest, 1], &[CNODE]);
-    assert!(retyped.is_ok(), "cannot create the idle notification: {retyped:?}");
-    loop {
-        tileos_sys::recv(dest, true);
-    }
-}
-
 fn untyped_tests(env: &mut Env, info: &BootInfo) {
     let u = env.untyped;
     for (object, bits) in [
@@ -226,7 +213,8 @@ fn cnode_tests(env: &mut Env) {
     let after_move = invoke(CNODE, Label::CNodeMove, &[copy, DEPTH, copy, DEPTH], &[CNODE]);
     check("cnode_move_empties_source", matches!(after_move, Err(Error { code: Some(InvocationError::FailedLookup), .. })), format_args!("{after_move:?}"));
     let mutated = env.slots.take();
-    expect_ok("cnode_mutate_sets_badge_on_original", invoke(CNODE, Label::CNodeMutate, &[mutated, DEPTH, ep, DEPTH, 9], &[CNODE]));
+    expect_error("cnode_mutate_never_changes_badges", invoke(CNODE, Label::CNodeMutate, &[mutated, DEPTH, ep, DEPTH, 9], &[CNODE]), InvocationError::IllegalOperation);
+    expect_ok("cnode_mutate_moves_without_badge_change", invoke(CNODE, Label::CNodeMutate, &[mutated, DEPTH, ep, DEPTH, 0], &[CNODE]));
     let (a, b) = (env.slots.take(), env.slots.take());
     let ntfn = env.make(ObjectType::Notification, 0);
     expect_ok("cnode_copy_for_rotate", invoke(CNODE, Label::CNodeCopy, &[a, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64], &[CNODE]));

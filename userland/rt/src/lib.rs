@@ -127,3 +127,11 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 /// Referenced by the precompiled `core` (built with unwinding); never called with `panic = "abort"`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
+
+/// Referenced by landing pads in the precompiled `alloc` (built with unwinding). With
+/// `panic = "abort"` nothing ever unwinds, so reaching this is a bug: stop.
+#[unsafe(no_mangle)]
+pub extern "C" fn _Unwind_Resume() -> ! {
+    // SAFETY: provided by the binary; never returns.
+    unsafe { tileos_panic_halt() }
+}

@@ -1,0 +1,279 @@
+//! The tile: building every domain the system description declares, with exactly the
+//! capabilities it names, and supervising them.
+//!
+//! Each domain gets its own untyped region; everything built for it (TCB, CNode, VSpace,
+//! frames, paging structures) is retyped from that region, so a restart is: revoke the
+//! region (destroying all of it, releasing its IRQs and IO ports), build again. Objects the
+//! domains share — endpoints, notifications, shared-region frames — come from the root
+//! server's general memory and survive restarts. Every domain's fault endpoint is the
+//! supervisor's endpoint, badged with the domain's index + 1.
+
+use crate::alloc::Allocator;
+use crate::loader::{self, ExtraMapping, Grant, Spec};
+use ::alloc_crate::format;
+use ::alloc_crate::string::String;
+use ::alloc_crate::vec::Vec;
+use core::arch::x86_64::_rdtsc;
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::bootinfo::{BootInfo, slot};
+use tileos_abi::fault;
+use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_sys::{invoke, println};
+use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SystemDescription, Trigger};
+
+/// Root-server heap: enough for the decoded description and the supervisor's records.
+const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
+const HEAP_PAGES: u64 = 256;
+/// Nominal time-stamp counter rate used for restart back-off (no timer service yet).
+const TSC_PER_MS: u64 = 1_000_000;
+
+/// What the supervisor keeps per domain.
+struct DomainState {
+    /// The domain's own untyped region.
+    untyped: u64,
+    /// Starts so far minus one (0 for the first run).
+    generation: u64,
+    /// Restarts used up.
+    restarts: u32,
+    /// Supervisor endpoint badged for this domain.
+    fault_endpoint: u64,
+    /// Root-server copies of shared-region frames mapped into this domain.
+    shared_copies: Vec<u64>,
+}
+
+/// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
+pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
+    for page in 0..HEAP_PAGES {
+        let frame = alloc.make(ObjectType::Frame4K, 0);
+        crate::vspace::map(&mut alloc, slot::VSPACE, frame, HEAP_VADDR + page * 4096, Rights::ALL.0 as u64, 0)
+            .unwrap_or_else(|e| panic!("root server heap: {e:?}"));
+    }
+    // SAFETY: the heap pages were just mapped read-write and nothing else uses them.
+    unsafe { tileos_sys::domain::init_heap(HEAP_VADDR, HEAP_PAGES * 4096) };
+
+    let bytes = match loader::module(&mut alloc, info, "tile-archive") {
+        Ok(bytes) => bytes,
+        Err(error) => stop(format_args!("no system description: boot module \"tile-archive\": {error}")),
+    };
+    let (archive, description) = match tileos_sysdesc::load(bytes) {
+        Ok(loaded) => loaded,
+        Err(error) => stop(format_args!("boot module \"tile-archive\": {error}")),
+    };
+    println!(
+        "rootserver: tile \"{}\": {} domains, {} endpoints, {} notifications, {} shared regions",
+        description.name,
+        description.domains.len(),
+        description.endpoints.len(),
+        description.notifications.len(),
+        description.shared_regions.len()
+    );
+    let mut tile = Tile::new(&mut alloc, &description);
+    let mut order: Vec<usize> = (0..description.domains.len()).collect();
+    order.sort_by_key(|&index| core::cmp::Reverse(description.domains[index].priority));
+    for index in order {
+        let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
+        if let Err(error) = tile.start(&mut alloc, index, elf) {
+            println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
+        }
+    }
+    println!("rootserver: all domains started; supervising");
+    loop {
+        let message = tileos_sys::recv(tile.supervisor, true);
+        let Some(index) = (message.badge as usize).checked_sub(1).filter(|&i| i < description.domains.len()) else {
+            println!("supervisor: message with unknown badge {:#x} ignored", message.badge);
+            continue;
+        };
+        let domain = &description.domains[index];
+        let state = &tile.states[index];
+        let kind = match message.info.label() {
+            fault::VM_FAULT => format!("page fault at address {:#x} (rip {:#x})", message.words[1], message.words[0]),
+            fault::USER_EXCEPTION => format!("CPU exception {} at rip {:#x}", message.words[3], message.words[0]),
+            fault::CAP_FAULT => format!("capability fault on pointer {:#x} at rip {:#x}", message.words[1], message.words[0]),
+            fault::UNKNOWN_SYSCALL => format!("unknown system call {} at rip {:#x}", message.words[3], message.words[0]),
+            other => format!("fault {other}"),
+        };
+        println!("supervisor: domain \"{}\" (generation {}) stopped: {kind}", domain.name, state.generation);
+        match domain.restart {
+            RestartPolicy::Never => println!("supervisor: domain \"{}\" left stopped (restart policy: never)", domain.name),
+            RestartPolicy::Always { max_restarts, backoff_ms } => {
+                if state.restarts >= max_restarts {
+                    println!("supervisor: domain \"{}\": gave up after {max_restarts} restarts; last fault: {kind}", domain.name);
+                    continue;
+                }
+                back_off(backoff_ms);
+                let elf = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
+                match tile.restart(&mut alloc, index, elf) {
+                    Ok(()) => println!(
+                        "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
+                        domain.name, tile.states[index].generation, tile.states[index].restarts
+                    ),
+                    Err(error) => println!("supervisor: domain \"{}\" could not be restarted: {error}", domain.name),
+                }
+            }
+        }
+    }
+}
+
+/// Reports a fatal problem with the description and stops the root server.
+fn stop(reason: core::fmt::Arguments) -> ! {
+    println!("rootserver: {reason}; the tile cannot start");
+    tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail)
+}
+
+/// Waits about `ms` milliseconds (time-stamp counter at a nominal rate), yielding.
+fn back_off(ms: u32) {
+    // SAFETY: rdtsc is allowed in user mode.
+    let deadline = unsafe { _rdtsc() } + u64::from(ms) * TSC_PER_MS;
+    // SAFETY: as above.
+    while unsafe { _rdtsc() } < deadline {
+        tileos_sys::yield_now();
+    }
+}
+
+/// The shared objects of the tile and the supervisor's records.
+struct Tile<'d> {
+    description: &'d SystemDescription,
+    supervisor: u64,
+    endpoints: Vec<u64>,
+    notifications: Vec<u64>,
+    regions: Vec<Vec<u64>>,
+    states: Vec<DomainState>,
+}
+
+impl<'d> Tile<'d> {
+    fn new(alloc: &mut Allocator, description: &'d SystemDescription) -> Tile<'d> {
+        let supervisor = alloc.make(ObjectType::Endpoint, 0);
+        let endpoints = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
+        let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
+        let regions = description
+            .shared_regions
+            .iter()
+            .map(|region| (0..region.size / 4096).map(|_| alloc.make(ObjectType::Frame4K, 0)).collect())
+            .collect();
+        let states = description
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(index, domain)| {
+                let fault_endpoint = alloc.slots.take();
+                invoke(slot::CNODE, Label::CNodeMint, &[fault_endpoint, 64, supervisor, 64, Rights::ALL.0 as u64, index as u64 + 1], &[slot::CNODE])
+                    .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
+                let bytes = 0x1_0000 + 0x2_0000 + domain.stack_size + domain.heap_size;
+                let bits = (64 - (2 * bytes).leading_zeros()).max(16) as u64;
+                DomainState { untyped: alloc.make(ObjectType::Untyped, bits), generation: 0, restarts: 0, fault_endpoint, shared_copies: Vec::new() }
+            })
+            .collect();
+        Tile { description, supervisor, endpoints, notifications, regions, states }
+    }
+
+    /// Builds domain `index` from its untyped region and starts it.
+    fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        let d = self.description;
+        let domain = &d.domains[index];
+        let mut names: Vec<String> = Vec::new();
+        let mut grants: Vec<(u64, Rights, u64, bool, CapKind, usize)> = Vec::new();
+        let name_of = |names: &mut Vec<String>, text: String| {
+            names.push(text);
+            names.len() - 1
+        };
+        for (e, endpoint) in d.endpoints.iter().enumerate() {
+            if endpoint.server as usize == index {
+                let n = name_of(&mut names, endpoint.name.clone());
+                grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
+            }
+            for client in endpoint.clients.iter().filter(|c| c.domain as usize == index) {
+                let n = name_of(&mut names, endpoint.name.clone());
+                grants.push((self.endpoints[e], Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0), client.badge, false, CapKind::ClientEndpoint, n));
+            }
+        }
+        for (n_index, notification) in d.notifications.iter().enumerate() {
+            if notification.waiter as usize == index {
+                let n = name_of(&mut names, notification.name.clone());
+                grants.push((self.notifications[n_index], Rights::READ, 0, false, CapKind::WaitNotification, n));
+            }
+            for signaller in notification.signallers.iter().filter(|s| s.domain as usize == index) {
+                let n = name_of(&mut names, notification.name.clone());
+                grants.push((self.notifications[n_index], Rights::WRITE, signaller.badge, false, CapKind::SignalNotification, n));
+            }
+        }
+        for irq in d.irqs.iter().filter(|irq| irq.domain as usize == index) {
+            let handler = alloc.slots.take();
+            let level = u64::from(irq.trigger == Trigger::Level);
+            let low = u64::from(irq.polarity == Polarity::Low);
+            invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(irq.pin), level, low, handler, 64], &[])
+                .map_err(|e| loader::LoadError::Kernel("IRQ handler", e))?;
+            let badged = alloc.slots.take();
+            let notification = self.notifications[irq.notification as usize];
+            invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << irq.bit], &[slot::CNODE])
+                .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
+            invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
+            let n = name_of(&mut names, format!("irq{}", irq.pin));
+            grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, n));
+        }
+        for ports in d.io_ports.iter().filter(|p| p.domain as usize == index) {
+            let range = alloc.slots.take();
+            invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[u64::from(ports.first), u64::from(ports.last), range, 64], &[])
+                .map_err(|e| loader::LoadError::Kernel("IO ports", e))?;
+            let n = name_of(&mut names, format!("{:#x}", ports.first));
+            grants.push((range, Rights::ALL, 0, true, CapKind::IoPort, n));
+        }
+        let mut mappings = Vec::new();
+        for (r, region) in d.shared_regions.iter().enumerate() {
+            for mapping in region.mappings.iter().filter(|m| m.domain as usize == index) {
+                let (rights, attributes) = match mapping.rights {
+                    MapRights::Read => (Rights::READ, 0),
+                    MapRights::ReadWrite => (Rights::ALL, 0),
+                    MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
+                };
+                for (page, &frame) in self.regions[r].iter().enumerate() {
+                    let copy = alloc.slots.take();
+                    invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
+                        .map_err(|e| loader::LoadError::Kernel("shared region", e))?;
+                    self.states[index].shared_copies.push(copy);
+                    mappings.push(ExtraMapping { frame: copy, vaddr: mapping.vaddr + page as u64 * 4096, rights, attributes });
+                }
+            }
+        }
+        let grant_list: Vec<Grant> = grants
+            .iter()
+            .map(|&(source, rights, badge, moved, kind, n)| Grant { source, rights, badge, moved, kind, name: names[n].as_str() })
+            .collect();
+        let state = &self.states[index];
+        let spec = Spec {
+            name: &domain.name,
+            elf,
+            priority: domain.priority,
+            mcp: domain.mcp,
+            stack_size: domain.stack_size,
+            heap_size: domain.heap_size,
+            fault_endpoint: state.fault_endpoint,
+            grants: &grant_list,
+            mappings: &mappings,
+            argument: 0,
+            generation: state.generation,
+        };
+        alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
+        let listed: Vec<String> = grant_list.iter().map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() })).collect();
+        println!(
+            "rootserver: started domain \"{}\" (priority {}, generation {}): {}",
+            domain.name,
+            domain.priority,
+            state.generation,
+            if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") }
+        );
+        Ok(())
+    }
+
+    /// Destroys everything domain `index` had and builds it again.
+    fn restart(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        let state = &mut self.states[index];
+        for copy in state.shared_copies.drain(..) {
+            invoke(slot::CNODE, Label::CNodeDelete, &[copy, 64], &[]).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
+        }
+        invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[]).map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
+        state.generation += 1;
+        state.restarts += 1;
+        self.start(alloc, index, elf)
+    }
+}
