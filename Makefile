@@ -15,7 +15,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy
 
-.PHONY: bench bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: fuzz bench bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -25,6 +25,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel figures in guest instructions (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make fuzz    run the in-guest syscall fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print])"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
 deps:
@@ -45,6 +46,8 @@ define flavour
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf
+	@cmp -s $(BUILD)/target-$(notdir $(1))/release/fuzzer $(1)/fuzzer.elf || \
+	  cp $(BUILD)/target-$(notdir $(1))/release/fuzzer $(1)/fuzzer.elf
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-kernel $(1)/kernel.elf
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf || \
@@ -77,7 +80,15 @@ iso-file:
 
 images: dev-kernel
 
+# Scenario archives for the tile boot tests (qemu/runner/tests/scenarios/*.toml).
+SCENARIOS := $(basename $(notdir $(wildcard qemu/runner/tests/scenarios/*.toml)))
+
 test-images: test-kernel
+	@mkdir -p $(TEST)/scenarios
+	@for scenario in $(SCENARIOS); do \
+	  $(CARGO) run --quiet -p tileos-imagebuild -- qemu/runner/tests/scenarios/$$scenario.toml \
+	    --program-dir $(BUILD)/target-test/release -o $(TEST)/scenarios/$$scenario.archive >/dev/null || exit 1; \
+	done
 	$(call iso,$(TEST),$(TEST)/tileos-test.iso,,rootserver test=kernel)
 
 image: deps dev-kernel
@@ -107,6 +118,17 @@ proofs:
 bench: deps test-images
 	$(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
 	@$(MAKE) --no-print-directory bench-host
+
+# The in-guest syscall fuzzer (docs/fuzzing.md). A failing seed replays with the same
+# command; TRACE=K prints every operation from iteration K on.
+SEED ?= 1
+ITERS ?= 100000
+TRACE ?=
+fuzz: deps test-images
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(TEST)/kernel.elf32 \
+	  --module "$(TEST)/rootserver.elf=rootserver fuzz seed=$(SEED) iters=$(ITERS)$(if $(TRACE), trace=$(TRACE))" \
+	  --module $(TEST)/bench-server.elf=bench-server --module $(TEST)/fuzzer.elf=fuzzer \
+	  --log $(TEST)/logs/fuzz-$(SEED).log --timeout $$(( 120 + $(ITERS) / 100 ))
 
 # Host figures of the library cores: bundle encode/decode and CRDT delta merges per second.
 bench-host:

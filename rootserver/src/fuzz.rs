@@ -24,9 +24,10 @@
 //! own verdict; a hang is caught by the host's timeout.
 
 use crate::alloc::Allocator;
-use crate::loader::{self, Spec};
+use crate::loader::{self, Grant, Spec};
 use crate::vspace::map;
-use tileos_abi::bootinfo::{BootInfo, domain, slot};
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault::{CAP_FAULT, UNKNOWN_SYSCALL};
 use tileos_abi::invocation::Label;
 use tileos_abi::object::{ObjectType, Rights};
@@ -123,6 +124,16 @@ fn summary(tally: &Tally, witness_ok: bool, canary_ok: bool) {
     );
 }
 
+/// A capability for a domain's CNode.
+fn grant(source: u64, rights: Rights, badge: u64, moved: bool, kind: CapKind, name: &str) -> Grant<'_> {
+    Grant { source, rights, badge, moved, kind, name }
+}
+
+/// A domain with no heap and no shared mappings.
+fn domain_spec<'a>(name: &'a str, elf: &'a [u8], priority: u8, stack_size: u64, fault_endpoint: u64, grants: &'a [Grant<'a>], argument: u64) -> Spec<'a> {
+    Spec { name, elf, priority, mcp: priority, stack_size, heap_size: 0, fault_endpoint, grants, mappings: &[], argument, generation: 0 }
+}
+
 fn kernel<T>(what: &str) -> impl Fn(tileos_sys::Error) -> T + '_ {
     move |error| panic!("fuzz: {what}: {error:?}")
 }
@@ -138,7 +149,8 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
 
     // The witness: four-word echo server.
     let witness = alloc.make(ObjectType::Endpoint, 0);
-    let spec = Spec { elf: witness_elf, priority: WITNESS_PRIORITY, stack_size: 4096, fault_endpoint: 0, grants: &[witness], argument: 1 };
+    let witness_grants = [grant(witness, Rights::ALL, 0, false, CapKind::ServedEndpoint, "witness")];
+    let spec = domain_spec("witness", witness_elf, WITNESS_PRIORITY, 4096, 0, &witness_grants, 1);
     loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn witness: {e}"));
 
     // The canary.
@@ -148,41 +160,42 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
         *word = canary_word(seed, index);
     }
 
-    // The fuzzer's capabilities, in its slot order from 4 on (copied by the loader) ...
+    // The fault endpoint and the fuzzer's capabilities, in its slot order from 4 on. The
+    // information page's kinds are nominal for frames, CNode, untyped and page table (the
+    // fuzzer never reads the page).
     let fault = alloc.make(ObjectType::Endpoint, 0);
-    let mint = |alloc: &mut Allocator, source: u64, rights: Rights, badge: u64| {
-        let dest = alloc.slots.take();
-        invoke(slot::CNODE, Label::CNodeMint, &[dest, 64, source, 64, rights.0 as u64, badge], &[slot::CNODE]).unwrap_or_else(kernel("mint"));
-        dest
-    };
-    let fault_badged = mint(&mut alloc, fault, Rights::ALL, FAULT_BADGE);
-    let witness_grant = Rights(Rights::WRITE.0 | Rights::GRANT.0 | Rights::GRANT_REPLY.0);
-    let witness_for_fuzzer = mint(&mut alloc, witness, witness_grant, WITNESS_BADGE);
+    let fault_badged = alloc.slots.take();
+    invoke(slot::CNODE, Label::CNodeMint, &[fault_badged, 64, fault, 64, Rights::ALL.0 as u64, FAULT_BADGE], &[slot::CNODE])
+        .unwrap_or_else(kernel("mint fault endpoint"));
     let notification = alloc.make(ObjectType::Notification, 0);
     let frames = [(); 4].map(|()| alloc.make(ObjectType::Frame4K, 0));
     let cnode2 = alloc.make(ObjectType::CNode, 4);
     let io_ports = alloc.slots.take();
     invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x80, 0x8F, io_ports, 64], &[]).unwrap_or_else(kernel("issue IO ports"));
     let own_endpoint = alloc.make(ObjectType::Endpoint, 0);
-    let grants = [witness_for_fuzzer, notification, frames[0], frames[1], frames[2], frames[3], cnode2, io_ports, own_endpoint];
-    // ... and the two the loader cannot copy (an untyped, an unmapped page table): moved
-    // into slots 13 and 14 below.
     let untyped = alloc.make(ObjectType::Untyped, 18);
     let page_table = alloc.make(ObjectType::PageTable, 0);
-
-    // The loader creates the new domain's VSpace, CNode and TCB first, in that order.
-    let first = alloc.slots.next;
+    let witness_rights = Rights(Rights::WRITE.0 | Rights::GRANT.0 | Rights::GRANT_REPLY.0);
+    let all = Rights::ALL;
+    let grants = [
+        grant(witness, witness_rights, WITNESS_BADGE, false, CapKind::ClientEndpoint, "witness"),
+        grant(notification, all, 0, false, CapKind::WaitNotification, "notification"),
+        grant(frames[0], all, 0, false, CapKind::ServedEndpoint, "frame"),
+        grant(frames[1], all, 0, false, CapKind::ServedEndpoint, "frame"),
+        grant(frames[2], all, 0, false, CapKind::ServedEndpoint, "frame"),
+        grant(frames[3], all, 0, false, CapKind::ServedEndpoint, "frame"),
+        grant(cnode2, all, 0, false, CapKind::ServedEndpoint, "cnode"),
+        grant(io_ports, all, 0, true, CapKind::IoPort, "io-ports"),
+        grant(own_endpoint, all, 0, false, CapKind::ServedEndpoint, "endpoint"),
+        // Neither untyped memory nor an unmapped page table can be copied: moved.
+        grant(untyped, all, 0, true, CapKind::ServedEndpoint, "untyped"),
+        grant(page_table, all, 0, true, CapKind::ServedEndpoint, "page-table"),
+    ];
     let argument = seed | (parameters.iterations << 32);
-    let spec = Spec { elf: fuzzer_elf, priority: FUZZER_PRIORITY, stack_size: 16 * 4096, fault_endpoint: fault_badged, grants: &grants, argument };
-    loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn fuzzer: {e}"));
-    let (fuzzer_cnode, fuzzer_tcb) = (first + 1, first + 2);
-    // The fuzzer has not run yet (lower priority): finish its CSpace and registers.
-    let depth = u64::from(domain::CNODE_RADIX);
-    let next = domain::FIRST_GRANTED + grants.len() as u64;
-    for (dest, source) in [(next, untyped), (next + 1, page_table)] {
-        invoke(fuzzer_cnode, Label::CNodeMove, &[dest, depth, source, 64], &[slot::CNODE]).unwrap_or_else(kernel("grant untyped/page table"));
-    }
-    // Registers rip, rsp, rflags, rax, rbx, rcx, rdx, rsi: rsi = first iteration to trace.
+    let spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);
+    let fuzzer_tcb = loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn fuzzer: {e}"));
+    // The fuzzer has not run yet (lower priority). Registers rip, rsp, rflags, rax, rbx,
+    // rcx, rdx, rsi: set rsi = first iteration to trace.
     let registers = invoke(fuzzer_tcb, Label::TcbReadRegisters, &[8], &[]).unwrap_or_else(kernel("read fuzzer registers"));
     let mut write = [0u64; 10];
     write[1] = 8;
@@ -219,7 +232,8 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
                     "fuzz: the fuzzer crashed after {} iterations: fault {other} [rip {rip:#x}, {word1:#x}, {word2:#x}, {word3:#x}]",
                     tally.iterations
                 );
-                summary(&tally, false, false);
+                let (witness_ok, canary_ok) = intact(witness, seed, tally.checks + 1);
+                summary(&tally, witness_ok, canary_ok);
                 tileos_sys::debug_exit(GuestVerdict::Fail);
             }
         }

@@ -13,6 +13,7 @@ extern crate tileos_rt;
 
 mod alloc;
 mod bench;
+mod fuzz;
 mod loader;
 mod suite;
 mod system;
@@ -53,6 +54,9 @@ extern "C" fn _start(boot_info: u64) -> ! {
     }
     if cmdline.split_whitespace().any(|word| word == "bench") {
         bench::run(info, entry_tsc)
+    }
+    if cmdline.split_whitespace().any(|word| word == "fuzz") {
+        fuzz::run(info, cmdline)
     }
     system::run(info, alloc::Allocator::new(info))
 }

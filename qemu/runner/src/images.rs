@@ -19,6 +19,8 @@ pub struct TestImages {
     pub rootserver: PathBuf,
     /// The benchmark peer domain ELF (a further boot module).
     pub bench_server: PathBuf,
+    /// The syscall fuzzer domain ELF (a further boot module).
+    pub fuzzer: PathBuf,
     /// A GRUB ISO holding the same test kernel and the root server in kernel-test mode.
     pub iso: PathBuf,
     /// Directory for serial logs of test runs.
@@ -51,6 +53,7 @@ pub fn test_images() -> Result<&'static TestImages, String> {
                 kernel: build.join("kernel.elf32"),
                 rootserver: build.join("rootserver.elf"),
                 bench_server: build.join("bench-server.elf"),
+                fuzzer: build.join("fuzzer.elf"),
                 iso: build.join("tileos-test.iso"),
                 logs: build.join("logs"),
             })

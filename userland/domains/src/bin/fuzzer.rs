@@ -238,6 +238,33 @@ impl Tracker {
     }
 }
 
+/// Outcome counts of the invocations made with Call, per valid label: successes, one
+/// counter per error code 1–10, then replies with any other label.
+struct Stats {
+    outcomes: [[u32; 12]; LABELS.len()],
+}
+
+impl Stats {
+    fn count(&mut self, op: &Op, reply_info: u64) {
+        if op.number != Syscall::Call as u64 {
+            return;
+        }
+        if let Some(index) = LABELS.iter().position(|&l| l == op.label) {
+            let code = reply_info >> 12;
+            self.outcomes[index][code.min(11) as usize] += 1;
+        }
+    }
+
+    /// Prints one line per label that was invoked: `fuzz stats <label> ok=<n> errors=[…]`.
+    fn print(&self) {
+        for (label, outcome) in Label::ALL.iter().zip(&self.outcomes) {
+            if outcome.iter().any(|&n| n > 0) {
+                println!("fuzz stats {label:?} ok={} errors 1-10,other={:?}", outcome[0], &outcome[1..]);
+            }
+        }
+    }
+}
+
 /// Issues system call `number` with the full register convention; returns the badge,
 /// message info and message registers 0–3.
 fn syscall(number: u64, cptr: u64, info: u64, mr: [u64; 4]) -> (u64, u64, [u64; 4]) {
@@ -543,6 +570,7 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
     println!("fuzz start seed={seed} iterations={iterations}");
     let mut tracker = Tracker::new();
+    let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
     for index in 0..iterations {
         let mut rng = Rng::for_iteration(seed, index);
         let mut op = generate(&mut rng);
@@ -556,6 +584,7 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
         }
         let info = issue(&op);
         tracker.received(&op, info);
+        stats.count(&op, info);
         if index % SWEEP == SWEEP - 1 {
             sweep(&mut tracker);
         }
@@ -564,6 +593,7 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
             syscall(MARK_PROGRESS | (index + 1), 0, 0, [0; 4]);
         }
     }
+    stats.print();
     println!("fuzz done {iterations} {seed}");
     loop {
         syscall(MARK_DONE | iterations, 0, 0, [0; 4]);
