@@ -198,7 +198,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     let image_frames = SlotRange { start: image_start, end: slots.next };
 
     // Boot modules after the root server: their frames, unmapped.
-    let mut modules = [ModuleDesc { frames: SlotRange::default(), size: 0, name: [0; 64] }; bootinfo::MAX_MODULES];
+    let mut modules = [ModuleDesc { frames: SlotRange::default(), size: 0, name: [0; 128] }; bootinfo::MAX_MODULES];
     if info.modules.len() - 1 > bootinfo::MAX_MODULES {
         return Err(BootError::TooMany("boot modules"));
     }
@@ -210,7 +210,8 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
             page += 4096;
         }
         let name = module.cmdline.as_bytes();
-        desc.name[..name.len().min(63)].copy_from_slice(&name[..name.len().min(63)]);
+        let tail = &name[name.len().saturating_sub(127)..];
+        desc.name[..tail.len()].copy_from_slice(tail);
         *desc = ModuleDesc { frames: SlotRange { start, end: slots.next }, size: module.end - module.start, name: desc.name };
     }
 

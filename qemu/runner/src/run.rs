@@ -48,6 +48,9 @@ pub enum Ended {
     QemuStatus(Option<i32>, String),
     /// The wall-clock timeout passed; QEMU was killed.
     TimedOut(Duration),
+    /// The serial log showed the text the run was waiting for; QEMU was stopped (for
+    /// systems that run forever, such as a tile with its domains).
+    Reached(String),
 }
 
 /// Result of an unattended run.
@@ -81,6 +84,18 @@ impl RunOutcome {
         }
     }
 
+    /// Panics (failing the calling test) unless the run reached the awaited serial text.
+    pub fn assert_reached(&self) {
+        if !matches!(self.ended, Ended::Reached(_)) {
+            panic!(
+                "the awaited serial text never appeared: the run ended with {:?} after {:.1}s; last serial lines:\n{}",
+                self.ended,
+                self.elapsed.as_secs_f64(),
+                self.tail(40)
+            );
+        }
+    }
+
     /// Panics unless the serial log contains `needle`, showing the end of the log.
     pub fn assert_serial_contains(&self, needle: &str) {
         if !self.serial.contains(needle) {
@@ -97,6 +112,18 @@ pub fn run(
     boot: &Boot,
     serial_log: &Path,
     timeout: Duration,
+) -> Result<RunOutcome, RunnerError> {
+    run_until(machine, boot, serial_log, timeout, &[])
+}
+
+/// As [`run`], but also stops QEMU as soon as the serial log contains every text in
+/// `stop_when` (if it is not empty; the run then ends as [`Ended::Reached`]).
+pub fn run_until(
+    machine: &Machine,
+    boot: &Boot,
+    serial_log: &Path,
+    timeout: Duration,
+    stop_when: &[&str],
 ) -> Result<RunOutcome, RunnerError> {
     if let Some(dir) = serial_log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| RunnerError::SerialLog(dir.into(), e))?;
@@ -125,6 +152,15 @@ pub fn run(
                     Ended::QemuStatus(code, stderr)
                 }
             };
+        }
+        if !stop_when.is_empty() {
+            let log = std::fs::read(serial_log).map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
+            let log = String::from_utf8_lossy(&log).replace("\r\n", "\n");
+            if stop_when.iter().all(|text| log.contains(text)) {
+                qemu.kill().map_err(RunnerError::Wait)?;
+                qemu.wait().map_err(RunnerError::Wait)?;
+                break Ended::Reached(stop_when.join(" + "));
+            }
         }
         if started.elapsed() >= timeout {
             qemu.kill().map_err(RunnerError::Wait)?;

@@ -33,7 +33,7 @@ pub const ROOT_STACK_SIZE: u64 = 256 * 1024;
 /// log2 of the root server's CNode size in slots.
 pub const ROOT_CNODE_RADIX: u32 = 12;
 /// Most untyped regions described.
-pub const MAX_UNTYPED: usize = 192;
+pub const MAX_UNTYPED: usize = 160;
 /// Most boot modules described.
 pub const MAX_MODULES: usize = 8;
 /// Value of [`BootInfo::magic`].
@@ -71,8 +71,9 @@ pub struct ModuleDesc {
     pub frames: SlotRange,
     /// Module size in bytes.
     pub size: u64,
-    /// The module's command line, NUL-padded.
-    pub name: [u8; 64],
+    /// The module's command line, NUL-padded (its last 127 bytes if longer: the loader puts
+    /// the file path first, the words that name the module come last).
+    pub name: [u8; 128],
 }
 
 /// The BootInfo page.

@@ -27,6 +27,14 @@ pub const CONSOLE_WRITE: u64 = 1;
 /// Most bytes one console write carries.
 pub const MAX_WRITE: usize = 8 * 100;
 
+/// Set by [`init`]: this binary runs as a domain (not as the root server).
+static IS_DOMAIN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`init`] ran, i.e. this binary is a domain with an information page.
+pub fn is_domain() -> bool {
+    IS_DOMAIN.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// This domain's information page, set up by [`init`].
 pub fn info() -> &'static DomainInfo {
     // SAFETY: the root server maps the information page read-only at this address in
@@ -42,6 +50,7 @@ pub fn init() -> &'static DomainInfo {
     if info.magic != domain_info::MAGIC {
         crate::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     }
+    IS_DOMAIN.store(true, core::sync::atomic::Ordering::Relaxed);
     if info.heap_size != 0 {
         // SAFETY: the root server maps `heap_size` bytes read-write at HEAP_VADDR for this
         // domain alone; `init` runs once.

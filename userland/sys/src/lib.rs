@@ -207,14 +207,25 @@ macro_rules! println {
     ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
 }
 
-/// Panic output hook for `tileos-rt`: the debug console.
+/// Panic output hook for `tileos-rt`: the console domain for domains, the kernel debug
+/// console for the root server.
 #[unsafe(no_mangle)]
 fn tileos_panic_write(text: &str) {
-    text.bytes().for_each(debug_put_char);
+    if domain::is_domain() {
+        domain::write(text);
+    } else {
+        text.bytes().for_each(debug_put_char);
+    }
 }
 
-/// Panic stop hook for `tileos-rt`: ends a test run with the panic verdict.
+/// Panic stop hook for `tileos-rt`. A domain stops with an invalid-opcode fault, so its
+/// supervisor learns of it (and restarts it per its policy); the root server, which has no
+/// supervisor, ends a test run with the panic verdict.
 #[unsafe(no_mangle)]
 fn tileos_panic_halt() -> ! {
+    if domain::is_domain() {
+        // SAFETY: deliberately raises #UD; the kernel turns it into a fault message.
+        unsafe { asm!("ud2", options(noreturn)) }
+    }
     debug_exit(GuestVerdict::Panic)
 }

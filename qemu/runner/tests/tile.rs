@@ -1,0 +1,88 @@
+//! Boot tests of whole tiles: the root server builds the domains of a system description
+//! (the default `tile.toml`, or a scenario in `tests/scenarios/`) and they run; each test
+//! waits for the log lines that show the scenario played out, then stops QEMU.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use tileos_qemu::images::{TestImages, test_images, workspace_root};
+use tileos_qemu::{Boot, BootModule, Machine, RunOutcome, run_until};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+fn images() -> &'static TestImages {
+    test_images().unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Boots the test kernel with the root server and `archive`, until every `markers` text
+/// has appeared in the serial log.
+fn boot_tile(name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
+    let images = images();
+    let boot = Boot::Kernel {
+        kernel: images.kernel.clone(),
+        cmdline: String::new(),
+        modules: vec![
+            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
+            BootModule { path: archive, cmdline: "tile-archive".into() },
+        ],
+    };
+    let log = images.logs.join(format!("tile-{name}.log"));
+    let outcome = run_until(&Machine::default(), &boot, &log, TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
+    outcome.assert_reached();
+    outcome
+}
+
+fn scenario(name: &str) -> PathBuf {
+    workspace_root().join(format!("build/test/scenarios/{name}.archive"))
+}
+
+#[test]
+fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
+    let outcome = boot_tile("default", workspace_root().join("build/test/tile.archive"), &["client: done"]);
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 3 domains");
+    outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
+    outcome.assert_serial_contains("started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10");
+    // The console domain writes these lines; the echo server saw the client's badge.
+    for round in 1..=3 {
+        outcome.assert_serial_contains(&format!("client: echo round {round}: reply [{}, 16, 7, 9] (ok); the server saw badge 0x10", round + 1));
+    }
+    assert!(!outcome.serial.contains("WRONG"), "{}", outcome.tail(30));
+}
+
+#[test]
+fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
+    let outcome = boot_tile(
+        "supervisor",
+        scenario("supervisor"),
+        &["prober: done", "supervisor: domain \"doomed\": gave up after 3 restarts"],
+    );
+    outcome.assert_serial_contains("prober: request 1 answered 2");
+    outcome.assert_serial_contains("flaky: request 13: crashing mid-request");
+    outcome.assert_serial_contains("supervisor: domain \"flaky\" (generation 0) stopped: page fault at address 0x0");
+    outcome.assert_serial_contains("prober: request 13: the server died before replying (reply lost)");
+    outcome.assert_serial_contains("supervisor: domain \"flaky\" restarted with fresh memory (generation 1, restart 1 of 2)");
+    outcome.assert_serial_contains("flaky: serving (generation 1)");
+    outcome.assert_serial_contains("prober: request 2 answered 4");
+    for generation in 0..=3 {
+        outcome.assert_serial_contains(&format!("doomed: generation {generation} starting, about to crash"));
+        outcome.assert_serial_contains(&format!("supervisor: domain \"doomed\" (generation {generation}) stopped: CPU exception 6"));
+    }
+    outcome.assert_serial_contains("supervisor: domain \"doomed\": gave up after 3 restarts; last fault: CPU exception 6");
+}
+
+#[test]
+fn hostile_domain_is_contained_and_the_service_keeps_answering() {
+    let outcome = boot_tile("isolation", scenario("isolation"), &["hostile: all attacks done", "pinger: "]);
+    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 0) stopped: page fault at address 0xffff800000100000");
+    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 1) stopped: page fault at address");
+    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 2) stopped: page fault at address");
+    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 3) stopped: page fault at address 0x20000000");
+    outcome.assert_serial_contains("capability pointers it was never given: all refused");
+    outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
+    outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
+    outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");
+    outcome.assert_serial_contains("hostile: the echo server still sees its own badge 0x66");
+    outcome.assert_serial_contains("allocation failed cleanly");
+    outcome.assert_serial_contains("pinger: 20 of 20 calls answered correctly");
+    assert!(!outcome.serial.contains("ISOLATION BROKEN"), "{}", outcome.tail(40));
+    assert!(!outcome.serial.contains("KERNEL EXCEPTION") && !outcome.serial.contains("panic at"), "{}", outcome.tail(40));
+}

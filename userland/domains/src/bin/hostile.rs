@@ -1,0 +1,92 @@
+//! Isolation test domain: attacks the system, one attack per generation (the supervisor
+//! restarts it after each fault), then tries everything that fails without a fault, and
+//! reports each result. Nothing it does may affect another domain.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+extern crate tileos_rt;
+
+use alloc::vec::Vec;
+use tileos_abi::bootinfo::domain;
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::invocation::Label;
+use tileos_abi::object::Rights;
+use tileos_sys::{invoke, log};
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    let info = tileos_sys::domain::init();
+    match info.generation {
+        0 => {
+            log!("hostile: attack 0: read kernel memory at 0xffff800000100000");
+            // SAFETY: deliberately faults: kernel mappings have no user bit.
+            let value = unsafe { (0xffff_8000_0010_0000 as *const u64).read_volatile() };
+            log!("hostile: kernel memory read returned {value:#x} (ISOLATION BROKEN)");
+        }
+        1 => {
+            let text = _start as *const () as *mut u8;
+            log!("hostile: attack 1: write own code at {text:p}");
+            // SAFETY: deliberately faults: code pages are mapped without write.
+            unsafe { text.write_volatile(0xCC) };
+            log!("hostile: wrote own code (ISOLATION BROKEN)");
+        }
+        2 => {
+            let stack_code: [u8; 4] = [0x90, 0x90, 0x0F, 0x0B];
+            log!("hostile: attack 2: execute data on the stack at {:p}", stack_code.as_ptr());
+            // SAFETY: deliberately faults: data pages are mapped no-execute.
+            let function: extern "C" fn() = unsafe { core::mem::transmute(stack_code.as_ptr()) };
+            function();
+            log!("hostile: executed data (ISOLATION BROKEN)");
+        }
+        3 => {
+            log!("hostile: attack 3: read another domain's code address, unmapped here, 0x20000000");
+            // SAFETY: deliberately faults: nothing is mapped there in this address space.
+            let value = unsafe { (0x2000_0000 as *const u64).read_volatile() };
+            log!("hostile: read {value:#x} (ISOLATION BROKEN)");
+        }
+        _ => {
+            attacks_without_faults();
+            log!("hostile: all attacks done");
+            let _ = invoke(domain::TCB, Label::TcbSuspend, &[], &[]);
+        }
+    }
+    unreachable!("every attack above faults or suspends")
+}
+
+/// Attacks that the kernel answers with errors rather than faults.
+fn attacks_without_faults() {
+    let mut refused = 0;
+    for cptr in (domain::FIRST_GRANTED + 8)..(1 << domain::CNODE_RADIX) {
+        if invoke(cptr, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]).is_err() {
+            refused += 1;
+        }
+    }
+    log!("hostile: invoking {refused} capability pointers it was never given: all refused");
+    let retype = invoke(domain::CNODE, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]);
+    log!("hostile: retype through its CNode capability: {}", if retype.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    let map = invoke(domain::VSPACE, Label::FrameMap, &[0x1000_0000, Rights::ALL.0 as u64, 0], &[domain::VSPACE]);
+    log!("hostile: map memory through its VSpace capability: {}", if map.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    if let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") {
+        let forged = invoke(domain::CNODE, Label::CNodeMint, &[200, 8, echo, 64, Rights::ALL.0 as u64, 0x10], &[domain::CNODE]);
+        log!("hostile: forge badge 0x10 on its echo capability: {}", if forged.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+        let reply = tileos_sys::call(echo, 0, &[1, 0, 0, 0], &[]);
+        log!("hostile: the echo server still sees its own badge {:#x}", reply.words[1]);
+    }
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let mut block = Vec::new();
+        if block.try_reserve_exact(4096).is_err() {
+            break;
+        }
+        block.resize(4096, 0xAA);
+        total += 4096;
+        blocks.push(block);
+        if blocks.try_reserve(1).is_err() {
+            break;
+        }
+    }
+    log!("hostile: exhausted its own heap after {} KiB; allocation failed cleanly", total / 1024);
+}

@@ -1,0 +1,28 @@
+//! Isolation test domain: calls the "echo" service 20 times (yielding between calls) and
+//! reports whether every answer was right, showing the service kept working while a
+//! hostile domain attacked.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_sys::log;
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    let echo = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo").expect("pinger: no \"echo\" endpoint");
+    let mut good = 0;
+    for round in 0..20u64 {
+        let reply = tileos_sys::call(echo, 0, &[round, 0, 5, 6], &[]);
+        if reply.info.label() == 0 && reply.words[0] == round + 1 && reply.words[3] == 6 {
+            good += 1;
+        }
+        tileos_sys::yield_now();
+    }
+    log!("pinger: {good} of 20 calls answered correctly");
+    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
+    unreachable!("a suspended thread does not run")
+}
