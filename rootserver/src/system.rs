@@ -38,7 +38,7 @@ struct DomainState {
     restarts: u32,
     /// Supervisor endpoint badged for this domain.
     fault_endpoint: u64,
-    /// Root-server copies of shared-region frames mapped into this domain.
+    /// Root-server copies of shared-region and device frames mapped into this domain.
     shared_copies: Vec<u64>,
 }
 
@@ -68,7 +68,16 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         description.notifications.len(),
         description.shared_regions.len()
     );
-    let mut tile = Tile::new(&mut alloc, &description);
+    let image_sizes: Vec<u64> = description
+        .domains
+        .iter()
+        .map(|domain| {
+            let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
+            tileos_elf::parse(data).map(|exe| exe.segments().map(|s| (s.mem_size + 0x1FFF) & !0xFFF).sum()).unwrap_or(0)
+        })
+        .collect();
+    let mut devices = DevicePool::new(info);
+    let mut tile = Tile::new(&mut alloc, &mut devices, &description, &image_sizes);
     let mut order: Vec<usize> = (0..description.domains.len()).collect();
     order.sort_by_key(|&index| core::cmp::Reverse(description.domains[index].priority));
     for index in order {
@@ -138,11 +147,56 @@ struct Tile<'d> {
     endpoints: Vec<u64>,
     notifications: Vec<u64>,
     regions: Vec<Vec<u64>>,
+    device_frames: Vec<Vec<u64>>,
     states: Vec<DomainState>,
 }
 
+/// Device untyped regions not yet used, from which frames at given physical addresses are
+/// cut: a region containing the address is split in halves until a 4 KiB piece remains.
+struct DevicePool {
+    /// (slot, physical address, log2 size) of free device untyped.
+    free: Vec<(u64, u64, u32)>,
+}
+
+impl DevicePool {
+    fn new(info: &BootInfo) -> DevicePool {
+        let count = (info.untyped.end - info.untyped.start) as usize;
+        let free = info.untyped_list[..count]
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device != 0)
+            .map(|(i, u)| (info.untyped.start + i as u64, u.paddr, u32::from(u.size_bits)))
+            .collect();
+        DevicePool { free }
+    }
+
+    /// A frame capability for the device page at `paddr`, or `None` if no free device
+    /// untyped covers it.
+    fn frame(&mut self, alloc: &mut Allocator, paddr: u64) -> Option<u64> {
+        let position = self.free.iter().position(|&(_, base, bits)| paddr >= base && paddr - base < 1 << bits)?;
+        let (mut untyped, mut base, mut bits) = self.free.swap_remove(position);
+        while bits > 12 {
+            let halves = [alloc.slots.take(), alloc.slots.take()];
+            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[0], 1], &[slot::CNODE]).ok()?;
+            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[1], 1], &[slot::CNODE]).ok()?;
+            bits -= 1;
+            let upper = base + (1 << bits);
+            if paddr >= upper {
+                self.free.push((halves[0], base, bits));
+                (untyped, base) = (halves[1], upper);
+            } else {
+                self.free.push((halves[1], upper, bits));
+                untyped = halves[0];
+            }
+        }
+        let frame = alloc.slots.take();
+        invoke(untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frame, 1], &[slot::CNODE]).ok()?;
+        Some(frame)
+    }
+}
+
 impl<'d> Tile<'d> {
-    fn new(alloc: &mut Allocator, description: &'d SystemDescription) -> Tile<'d> {
+    fn new(alloc: &mut Allocator, devices: &mut DevicePool, description: &'d SystemDescription, image_sizes: &[u64]) -> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
         let endpoints = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
         let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
@@ -159,12 +213,27 @@ impl<'d> Tile<'d> {
                 let fault_endpoint = alloc.slots.take();
                 invoke(slot::CNODE, Label::CNodeMint, &[fault_endpoint, 64, supervisor, 64, Rights::ALL.0 as u64, index as u64 + 1], &[slot::CNODE])
                     .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
-                let bytes = 0x1_0000 + 0x2_0000 + domain.stack_size + domain.heap_size;
+                // Image, stack, heap, plus CNode, TCB, paging structures, IPC buffer and
+                // information page; doubled for alignment slack.
+                let bytes = image_sizes[index] + 0x3_0000 + domain.stack_size + domain.heap_size;
                 let bits = (64 - (2 * bytes).leading_zeros()).max(16) as u64;
                 DomainState { untyped: alloc.make(ObjectType::Untyped, bits), generation: 0, restarts: 0, fault_endpoint, shared_copies: Vec::new() }
             })
             .collect();
-        Tile { description, supervisor, endpoints, notifications, regions, states }
+        let device_frames = description
+            .device_memory
+            .iter()
+            .map(|device| {
+                (0..device.size / 4096)
+                    .map(|page| {
+                        devices.frame(alloc, device.paddr + page * 4096).unwrap_or_else(|| {
+                            stop(format_args!("device memory \"{}\": {:#x} is not free device memory", device.name, device.paddr + page * 4096))
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Tile { description, supervisor, endpoints, notifications, regions, device_frames, states }
     }
 
     /// Builds domain `index` from its untyped region and starts it.
@@ -233,6 +302,16 @@ impl<'d> Tile<'d> {
                     self.states[index].shared_copies.push(copy);
                     mappings.push(ExtraMapping { frame: copy, vaddr: mapping.vaddr + page as u64 * 4096, rights, attributes });
                 }
+            }
+        }
+        for (m, device) in d.device_memory.iter().enumerate().filter(|(_, device)| device.domain as usize == index) {
+            let attributes = if device.uncached { frame_attributes::UNCACHED } else { 0 };
+            for (page, &frame) in self.device_frames[m].iter().enumerate() {
+                let copy = alloc.slots.take();
+                invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
+                    .map_err(|e| loader::LoadError::Kernel("device memory", e))?;
+                self.states[index].shared_copies.push(copy);
+                mappings.push(ExtraMapping { frame: copy, vaddr: device.vaddr + page as u64 * 4096, rights: Rights::ALL, attributes });
             }
         }
         let grant_list: Vec<Grant> = grants

@@ -86,3 +86,12 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     assert!(!outcome.serial.contains("ISOLATION BROKEN"), "{}", outcome.tail(40));
     assert!(!outcome.serial.contains("KERNEL EXCEPTION") && !outcome.serial.contains("panic at"), "{}", outcome.tail(40));
 }
+
+#[test]
+fn device_memory_and_shared_regions_reach_exactly_their_domains() {
+    let outcome = boot_tile("memory", scenario("memory"), &["reader: "]);
+    // QEMU's HPET: vendor 0x8086 in bits 16..32 of its capability register.
+    outcome.assert_serial_contains("vendor 0x8086");
+    outcome.assert_serial_contains("writer: filled the shared region");
+    outcome.assert_serial_contains("reader: 512 of 512 shared words as written");
+}

@@ -1,0 +1,41 @@
+//! Memory-grant test domain; what it does depends on its name in the description:
+//! "hpet-reader" reads the HPET's capability register through its device memory grant,
+//! "writer" fills the shared region "shared" with a pattern, "reader" checks it.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use tileos_sys::log;
+
+/// Where the scenario maps the HPET and the shared region.
+const HPET: u64 = 0x6000_0000;
+const SHARED: u64 = 0x5000_0000;
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    match tileos_sys::domain::name() {
+        "hpet-reader" => {
+            // SAFETY: the description maps the HPET's register page here, uncached.
+            let capabilities = unsafe { (HPET as *const u64).read_volatile() };
+            log!("hpet-reader: HPET capabilities {capabilities:#x}, vendor {:#x}", capabilities >> 16 & 0xFFFF);
+        }
+        "writer" => {
+            for index in 0..512u64 {
+                // SAFETY: the description maps the 4 KiB shared region here, writable.
+                unsafe { ((SHARED + index * 8) as *mut u64).write_volatile(0x5EED_0000 + index) };
+            }
+            log!("writer: filled the shared region");
+        }
+        "reader" => {
+            // SAFETY: the description maps the shared region here, read-only.
+            let good = (0..512u64).filter(|&index| unsafe { ((SHARED + index * 8) as *const u64).read_volatile() } == 0x5EED_0000 + index).count();
+            log!("reader: {good} of 512 shared words as written");
+        }
+        other => log!("probe: no test for a domain named \"{other}\""),
+    }
+    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
+    unreachable!("a suspended thread does not run")
+}
