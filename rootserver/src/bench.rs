@@ -70,6 +70,7 @@ fn bench_spec<'a>(elf: &'a [u8], priority: u8, grants: &'a [Grant<'a>], argument
         fault_endpoint: 0,
         grants,
         mappings: &[],
+        regions: &[],
         argument,
         generation: 0,
     }

@@ -5,7 +5,7 @@
 
 use crate::alloc::Allocator;
 use crate::vspace::map;
-use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo};
+use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
@@ -122,8 +122,10 @@ pub struct Spec<'a> {
     pub fault_endpoint: u64,
     /// Capabilities for the domain's CNode, from [`domain::FIRST_GRANTED`] on.
     pub grants: &'a [Grant<'a>],
-    /// Further frames to map (shared regions).
+    /// Further frames to map (shared regions, device memory).
     pub mappings: &'a [ExtraMapping],
+    /// Shared regions to list on the information page: (name, address, physical address, size).
+    pub regions: &'a [(&'a str, u64, u64, u64)],
     /// Value of `rdi` at the domain's entry.
     pub argument: u64,
     /// How many times this domain has been started before.
@@ -188,7 +190,13 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
         heap_size: heap_pages * 4096,
         cap_count: spec.grants.len() as u64,
         caps: [CapEntry { kind: 0, name: [0; 31], slot: 0 }; domain_info::MAX_CAPS],
+        region_count: spec.regions.len().min(domain_info::MAX_REGIONS) as u64,
+        regions: [RegionEntry { name: [0; 32], vaddr: 0, paddr: 0, size: 0 }; domain_info::MAX_REGIONS],
     };
+    for (entry, &(name, vaddr, paddr, size)) in info.regions.iter_mut().zip(spec.regions) {
+        copy_name(&mut entry.name, name);
+        (entry.vaddr, entry.paddr, entry.size) = (vaddr, paddr, size);
+    }
     copy_name(&mut info.name, spec.name);
     for (index, grant) in spec.grants.iter().enumerate() {
         let dest = domain::FIRST_GRANTED + index as u64;

@@ -200,10 +200,22 @@ impl<'d> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
         let endpoints = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
         let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
+        // Each region's frames come from one retype, so they are physically contiguous.
         let regions = description
             .shared_regions
             .iter()
-            .map(|region| (0..region.size / 4096).map(|_| alloc.make(ObjectType::Frame4K, 0)).collect())
+            .map(|region| {
+                let pages = region.size / 4096;
+                let first = alloc.slots.next;
+                for _ in 0..pages {
+                    alloc.slots.take();
+                }
+                let made = invoke(alloc.untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first, pages], &[slot::CNODE]);
+                if let Err(error) = made {
+                    stop(format_args!("shared region \"{}\": cannot allocate {} contiguous pages: {error:?}", region.name, pages));
+                }
+                (first..first + pages).collect()
+            })
             .collect();
         let states = description
             .domains
@@ -288,6 +300,7 @@ impl<'d> Tile<'d> {
             grants.push((range, Rights::ALL, 0, true, CapKind::IoPort, n));
         }
         let mut mappings = Vec::new();
+        let mut region_list: Vec<(&str, u64, u64, u64)> = Vec::new();
         for (r, region) in d.shared_regions.iter().enumerate() {
             for mapping in region.mappings.iter().filter(|m| m.domain as usize == index) {
                 let (rights, attributes) = match mapping.rights {
@@ -295,6 +308,8 @@ impl<'d> Tile<'d> {
                     MapRights::ReadWrite => (Rights::ALL, 0),
                     MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
                 };
+                let paddr = invoke(self.regions[r][0], Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]).unwrap_or(0);
+                region_list.push((region.name.as_str(), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
                     let copy = alloc.slots.take();
                     invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
@@ -329,6 +344,7 @@ impl<'d> Tile<'d> {
             fault_endpoint: state.fault_endpoint,
             grants: &grant_list,
             mappings: &mappings,
+            regions: &region_list,
             argument: 0,
             generation: state.generation,
         };

@@ -89,9 +89,9 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
 
 #[test]
 fn device_memory_and_shared_regions_reach_exactly_their_domains() {
-    let outcome = boot_tile("memory", scenario("memory"), &["reader: "]);
+    let outcome = boot_tile("memory", scenario("memory"), &["\nreader: "]);
     // QEMU's HPET: vendor 0x8086 in bits 16..32 of its capability register.
     outcome.assert_serial_contains("vendor 0x8086");
     outcome.assert_serial_contains("writer: filled the shared region");
-    outcome.assert_serial_contains("reader: 512 of 512 shared words as written");
+    outcome.assert_serial_contains("reader: 512 of 512 shared words as written; region listed with its physical address: true");
 }

@@ -164,6 +164,24 @@ pub mod domain_info {
         pub slot: u64,
     }
 
+    /// Most memory regions listed.
+    pub const MAX_REGIONS: usize = 16;
+
+    /// A shared region mapped into the domain: where it is, and where it is physically
+    /// (its frames are physically contiguous, so drivers can hand it to devices for DMA).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct RegionEntry {
+        /// Name, NUL-padded.
+        pub name: [u8; 32],
+        /// User address in this domain.
+        pub vaddr: u64,
+        /// Physical address of the first byte.
+        pub paddr: u64,
+        /// Size in bytes.
+        pub size: u64,
+    }
+
     /// The domain information page.
     #[derive(Clone, Copy, Debug)]
     #[repr(C)]
@@ -180,5 +198,9 @@ pub mod domain_info {
         pub cap_count: u64,
         /// The capabilities.
         pub caps: [CapEntry; MAX_CAPS],
+        /// Number of valid entries in `regions`.
+        pub region_count: u64,
+        /// The shared regions mapped into this domain.
+        pub regions: [RegionEntry; MAX_REGIONS],
     }
 }

@@ -74,6 +74,15 @@ pub fn cap(kind: CapKind, name: &str) -> Option<u64> {
         .map(|entry| entry.slot)
 }
 
+/// A shared region of this domain by name: (user address, physical address, size).
+pub fn region(name: &str) -> Option<(u64, u64, u64)> {
+    let info = info();
+    info.regions[..(info.region_count as usize).min(domain_info::MAX_REGIONS)]
+        .iter()
+        .find(|entry| core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0') == name)
+        .map(|entry| (entry.vaddr, entry.paddr, entry.size))
+}
+
 /// Writes `text` through the console domain (the client endpoint named "log"); falls back
 /// to the kernel debug console if the domain has none.
 pub fn write(text: &str) {

@@ -32,7 +32,8 @@ extern "C" fn _start() -> ! {
         "reader" => {
             // SAFETY: the description maps the shared region here, read-only.
             let good = (0..512u64).filter(|&index| unsafe { ((SHARED + index * 8) as *const u64).read_volatile() } == 0x5EED_0000 + index).count();
-            log!("reader: {good} of 512 shared words as written");
+            let listed = tileos_sys::domain::region("shared").is_some_and(|(vaddr, paddr, size)| vaddr == SHARED && paddr != 0 && size == 4096);
+            log!("reader: {good} of 512 shared words as written; region listed with its physical address: {listed}");
         }
         other => log!("probe: no test for a domain named \"{other}\""),
     }
