@@ -39,10 +39,13 @@ deps:
 	fi
 
 # flavour(dir, kernel features): the kernel as ELF64 with symbols (for gdb) and ELF32 (for
-# QEMU -kernel), and the root server, which travels as the first boot module.
+# QEMU -kernel), and the root server, which travels as the first boot module. The kernel is
+# built on its own so that cargo's feature unification never gives it the user crates'
+# features (e.g. serde with alloc through heapless, which would need a heap in the kernel).
 define flavour
 	@echo "build: kernel and root server ($(1))"
-	$(CARGO) build --quiet --release -p tileos-kernel $(2) -p tileos-rootserver -p tileos-test-domains --target-dir $(BUILD)/target-$(notdir $(1))
+	$(CARGO) build --quiet --release -p tileos-kernel $(2) --target-dir $(BUILD)/target-$(notdir $(1))
+	$(CARGO) build --quiet --release -p tileos-rootserver -p tileos-test-domains --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf

@@ -41,10 +41,13 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 3 domains");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
     outcome.assert_serial_contains("started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10");
-    // The console domain writes these lines; the echo server saw the client's badge.
+    // The console domain writes these lines; the client speaks the typed echo protocol.
     for round in 1..=3 {
-        outcome.assert_serial_contains(&format!("client: echo round {round}: reply [{}, 16, 7, 9] (ok); the server saw badge 0x10", round + 1));
+        outcome.assert_serial_contains(&format!("client: echo round {round}: Ok(Number({})) (ok)", round + 1));
     }
+    outcome.assert_serial_contains("client: reverse \"tileos\": Ok(Text(\"soelit\"))");
+    outcome.assert_serial_contains("client: the server sees my badge as Ok(Number(16))");
+    outcome.assert_serial_contains("client: malformed request answered with label 0x101, error code 3");
     assert!(!outcome.serial.contains("WRONG"), "{}", outcome.tail(30));
 }
 
@@ -80,7 +83,7 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
     outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
     outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");
-    outcome.assert_serial_contains("hostile: the echo server still sees its own badge 0x66");
+    outcome.assert_serial_contains("hostile: the echo server still sees its badge as Ok(Number(102))");
     outcome.assert_serial_contains("allocation failed cleanly");
     outcome.assert_serial_contains("pinger: 20 of 20 calls answered correctly");
     assert!(!outcome.serial.contains("ISOLATION BROKEN"), "{}", outcome.tail(40));

@@ -7,6 +7,7 @@
 #![no_std]
 
 pub mod domain;
+pub mod rpc;
 
 use core::arch::asm;
 use core::fmt::{self, Write};

@@ -1,11 +1,13 @@
-//! Demo client: calls the "echo" service a few times, checks the answers and logs them.
+//! Demo client: calls the echo service through the typed echo protocol and logs the answers.
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
+use tileos_sys::rpc::Client;
 
 /// Entry point.
 #[unsafe(no_mangle)]
@@ -16,11 +18,18 @@ extern "C" fn _start() -> ! {
         log!("{name}: no \"echo\" endpoint; stopping");
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };
+    let client = Client::<Echo>::new(echo);
     for round in 1..=3u64 {
-        let reply = tileos_sys::call(echo, 0, &[round, 0, 7, 9], &[]);
-        let ok = reply.info.label() == 0 && reply.words[0] == round + 1 && reply.words[2] == 7 && reply.words[3] == 9;
-        log!("{name}: echo round {round}: reply {:?} ({}); the server saw badge {:#x}", &reply.words, if ok { "ok" } else { "WRONG" }, reply.words[1]);
+        let answer = client.call(&Request::Increment(round));
+        let ok = answer == Ok(Response::Number(round + 1));
+        log!("{name}: echo round {round}: {answer:?} ({})", if ok { "ok" } else { "WRONG" });
     }
+    let text = heapless::String::try_from("tileos").unwrap_or_default();
+    log!("{name}: reverse \"tileos\": {:?}", client.call(&Request::Reverse(text)));
+    log!("{name}: the server sees my badge as {:?}", client.call(&Request::WhoAmI));
+    // A malformed message (not the protocol's encoding) gets an error reply, not a crash.
+    let raw = tileos_sys::call(echo, tileos_protocol::MESSAGE, &[3, 0xFFFF_FFFF], &[]);
+    log!("{name}: malformed request answered with label {:#x}, error code {}", raw.info.label(), raw.words[0]);
     log!("{name}: done");
     // Nothing more to do: stop this domain's only thread.
     let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);

@@ -1,12 +1,12 @@
-//! Demo service: serves the "echo" endpoint. A request's word 0 comes back incremented,
-//! word 1 replaced by the caller's badge (so the client sees what the server saw), words 2
-//! and 3 unchanged.
+//! Demo service: serves the echo protocol (`tileos_protocol::echo`) on the "echo" endpoint.
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_protocol::echo::{Echo, Request, Response};
+use tileos_protocol::ProtocolError;
 use tileos_sys::log;
 
 /// Entry point.
@@ -18,9 +18,17 @@ extern "C" fn _start() -> ! {
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };
     log!("{}: serving \"echo\" (generation {})", tileos_sys::domain::name(), info.generation);
-    let mut message = tileos_sys::recv(echo, true);
-    loop {
-        let w = message.words;
-        message = tileos_sys::reply_recv(echo, 0, &[w[0].wrapping_add(1), message.badge, w[2], w[3]]);
-    }
+    tileos_sys::rpc::serve::<Echo>(echo, |badge, request| {
+        Ok(match request {
+            Request::Increment(value) => Response::Number(value.wrapping_add(1)),
+            Request::WhoAmI => Response::Number(badge),
+            Request::Reverse(text) => {
+                let mut reversed = heapless::String::new();
+                for character in text.chars().rev() {
+                    reversed.push(character).map_err(|_| ProtocolError::Failed)?;
+                }
+                Response::Text(reversed)
+            }
+        })
+    })
 }

@@ -71,8 +71,8 @@ fn attacks_without_faults() {
     if let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") {
         let forged = invoke(domain::CNODE, Label::CNodeMint, &[200, 8, echo, 64, Rights::ALL.0 as u64, 0x10], &[domain::CNODE]);
         log!("hostile: forge badge 0x10 on its echo capability: {}", if forged.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
-        let reply = tileos_sys::call(echo, 0, &[1, 0, 0, 0], &[]);
-        log!("hostile: the echo server still sees its own badge {:#x}", reply.words[1]);
+        let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(echo);
+        log!("hostile: the echo server still sees its badge as {:?}", client.call(&tileos_protocol::echo::Request::WhoAmI));
     }
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut total = 0usize;

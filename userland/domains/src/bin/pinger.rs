@@ -7,17 +7,19 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
+use tileos_sys::rpc::Client;
 
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let echo = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo").expect("pinger: no \"echo\" endpoint");
+    let client = Client::<Echo>::new(echo);
     let mut good = 0;
     for round in 0..20u64 {
-        let reply = tileos_sys::call(echo, 0, &[round, 0, 5, 6], &[]);
-        if reply.info.label() == 0 && reply.words[0] == round + 1 && reply.words[3] == 6 {
+        if client.call(&Request::Increment(round)) == Ok(Response::Number(round + 1)) {
             good += 1;
         }
         tileos_sys::yield_now();
