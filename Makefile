@@ -102,9 +102,17 @@ run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive
 
+# gdb script with the symbols of the kernel, the root server and every domain program of
+# the default tile (user programs all link at 4 MiB: gdb shows whichever matches first, so
+# `symbol-file`/`add-symbol-file` lines can be commented out to focus on one program).
 debug: deps images
-	@echo "debug: in another terminal attach with:"
-	@echo "  gdb -ex 'set architecture i386:x86-64' -ex 'target remote localhost:1234' -ex 'add-symbol-file $(DEV)/rootserver.elf' $(DEV)/kernel.elf"
+	@{ echo "set architecture i386:x86-64"; echo "file $(DEV)/kernel.elf"; \
+	   echo "add-symbol-file $(DEV)/rootserver.elf"; \
+	   for program in $$(sed -n 's/^program *= *"\(.*\)".*/\1/p' tile.toml | sort -u); do \
+	     echo "add-symbol-file $(BUILD)/target-dev/release/$$program"; done; \
+	   echo "target remote localhost:1234"; } > $(DEV)/gdbinit
+	@echo "debug: QEMU waits for gdb; in another terminal run:"
+	@echo "  gdb -x $(DEV)/gdbinit"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive --gdb
 
 test: deps test-images
