@@ -18,11 +18,14 @@ pub struct Machine {
     /// Wait for a debugger: QEMU's gdb stub on TCP port 1234, CPU halted at the first
     /// instruction.
     pub gdb: bool,
+    /// Further QEMU arguments appended after the machine's own (devices and their backing
+    /// files, e.g. `-drive …,id=nvm -device nvme,drive=nvm`); empty by default.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for Machine {
     fn default() -> Self {
-        Machine { memory_mib: 256, icount: false, gdb: false }
+        Machine { memory_mib: 256, icount: false, gdb: false, extra_args: Vec::new() }
     }
 }
 
@@ -73,6 +76,7 @@ impl Machine {
         if self.gdb {
             args.extend(["-s", "-S"].map(String::from));
         }
+        args.extend(self.extra_args.iter().cloned());
         match boot {
             Boot::Kernel { kernel, cmdline, modules } => {
                 args.push("-kernel".into());
@@ -132,5 +136,14 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-icount", "shift=0,sleep=off"]));
         assert!(args.contains(&"-S".to_string()));
         assert!(args.windows(2).any(|w| w == ["-cdrom", "x.iso"]));
+    }
+
+    #[test]
+    fn extra_arguments_follow_the_machine_options() {
+        let plain = Machine::default().args(&Boot::Iso("x.iso".into()));
+        let machine = Machine { extra_args: vec!["-device".into(), "nvme,drive=nvm".into()], ..Machine::default() };
+        let args = machine.args(&Boot::Iso("x.iso".into()));
+        assert_eq!(args.len(), plain.len() + 2);
+        assert!(args.windows(2).any(|w| w == ["-device", "nvme,drive=nvm"]));
     }
 }

@@ -1,0 +1,465 @@
+//! The `nvme` domain: drives one NVM Express controller (QEMU `-device nvme`) and serves the
+//! block protocol of [`tileos_driver_nvme::block`] on its endpoint "block".
+//!
+//! What the description must grant (see `qemu/runner/tests/scenarios/nvme.toml`):
+//! - device memory for BAR 0 mapped at [`BAR0_VADDR`] (16 KiB on QEMU). Its physical
+//!   address is the one the firmware assigned on that machine; a later version should get
+//!   the BAR as a capability from the `pci` domain instead of from the description;
+//! - a shared region "nvme-dma" of [`DMA_PAGES`] pages for the queues, IDENTIFY data and
+//!   the PRP list (physically contiguous; its physical address comes from the information
+//!   page);
+//! - a shared region "block-buffer" with the client: the data of reads and writes, which the
+//!   controller reaches directly by DMA;
+//! - a client capability for the `pci` domain's endpoint "pci", through which the controller
+//!   gets memory decoding and bus mastering (only the `pci` domain holds the configuration
+//!   ports);
+//! - for completion by interrupt: the IRQ handler of the IOAPIC pin the device's INTx line
+//!   routes to (named `irq<line>` after the interrupt line the `pci` domain reports) and the
+//!   notification "nvme-irq" it signals. Without them the driver polls the completion queue
+//!   and says so in its log.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use core::arch::x86_64::_rdtsc;
+use core::sync::atomic::{Ordering, fence};
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::invocation::Label;
+use tileos_driver_nvme::block::{self, BlockError, Geometry};
+use tileos_driver_nvme::{
+    CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
+    admin_queue_attributes, cq_head_doorbell, opcode, prps_for, reg, sq_tail_doorbell, trim_ascii,
+};
+use tileos_driver_pci::protocol as pci;
+use tileos_sys::{invoke, log};
+
+/// Where the description maps BAR 0.
+const BAR0_VADDR: u64 = 0x6000_0000;
+/// Pages of the "nvme-dma" region: admin SQ, admin CQ, I/O SQ, I/O CQ, IDENTIFY, PRP list.
+const DMA_PAGES: u64 = 6;
+/// Entries of every queue (64-byte SQ entries: one page per submission queue).
+const QUEUE_ENTRIES: u16 = 64;
+/// The one namespace used.
+const NSID: u32 = 1;
+/// Entries of the PRP list page.
+const PRP_LIST_ENTRIES: usize = (PAGE_SIZE / 8) as usize;
+/// Nominal time-stamp counter ticks per millisecond for the readiness timeout.
+const TSC_PER_MS: u64 = 1_000_000;
+
+/// Why the controller could not be brought up or a command failed.
+#[derive(Clone, Copy, Debug)]
+enum DriverError {
+    /// CSTS.RDY did not reach the wanted value within CAP.TO.
+    ReadyTimeout { wanted: bool },
+    /// The controller reported a fatal status (CSTS.CFS).
+    Fatal,
+    /// A command completed with a non-zero status (status field, opcode).
+    Status { status: u16, opcode: u8 },
+    /// A completion carried an unexpected command identifier.
+    WrongCompletion { expected: u16, got: u16 },
+    /// The namespace's formatted LBA format is not usable (metadata, or an odd block size).
+    UnsupportedFormat,
+}
+
+impl core::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DriverError::ReadyTimeout { wanted } => write!(f, "CSTS.RDY did not become {} within CAP.TO", u8::from(*wanted)),
+            DriverError::Fatal => write!(f, "controller fatal status (CSTS.CFS)"),
+            DriverError::Status { status, opcode } => write!(f, "command {opcode:#04x} failed with status {status:#x}"),
+            DriverError::WrongCompletion { expected, got } => write!(f, "completion for command {got} while waiting for {expected}"),
+            DriverError::UnsupportedFormat => write!(f, "namespace LBA format unsupported (metadata or block size)"),
+        }
+    }
+}
+
+/// The controller registers mapped at [`BAR0_VADDR`].
+struct Registers;
+
+impl Registers {
+    fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: BAR 0 is mapped uncached at BAR0_VADDR (16 KiB, every register offset used
+        // is inside it) for this domain's lifetime; registers are read with 32-bit accesses.
+        unsafe { ((BAR0_VADDR as usize + offset) as *const u32).read_volatile() }
+    }
+
+    fn write32(&self, offset: usize, value: u32) {
+        // SAFETY: as for `read32`.
+        unsafe { ((BAR0_VADDR as usize + offset) as *mut u32).write_volatile(value) }
+    }
+
+    fn read64(&self, offset: usize) -> u64 {
+        u64::from(self.read32(offset)) | u64::from(self.read32(offset + 4)) << 32
+    }
+
+    fn write64(&self, offset: usize, value: u64) {
+        self.write32(offset, value as u32);
+        self.write32(offset + 4, (value >> 32) as u32);
+    }
+}
+
+/// A page of the DMA region: where this domain sees it and where the controller does.
+#[derive(Clone, Copy)]
+struct DmaPage {
+    vaddr: u64,
+    paddr: u64,
+}
+
+impl DmaPage {
+    fn write32(&self, index: usize, value: u32) {
+        // SAFETY: the page lies in the "nvme-dma" shared region mapped read-write here;
+        // `index` < 1024. The controller reads it by DMA, hence the volatile access.
+        unsafe { ((self.vaddr as *mut u32).add(index % 1024)).write_volatile(value) }
+    }
+
+    fn read32(&self, index: usize) -> u32 {
+        // SAFETY: as for `write32`; the controller writes it by DMA.
+        unsafe { ((self.vaddr as *const u32).add(index % 1024)).read_volatile() }
+    }
+
+    fn clear(&self) {
+        (0..1024).for_each(|index| self.write32(index, 0));
+    }
+}
+
+/// One submission/completion queue pair.
+struct Queue {
+    id: u16,
+    ring: Ring,
+    sq: DmaPage,
+    cq: DmaPage,
+}
+
+/// How completions are awaited.
+enum Wait {
+    /// IRQ handler capability and the notification it signals.
+    Interrupt { handler: u64, notification: u64, count: u64 },
+    /// Poll the completion queue, yielding between looks.
+    Poll,
+}
+
+struct Controller {
+    registers: Registers,
+    stride: usize,
+    admin: Queue,
+    io: Queue,
+    identify: DmaPage,
+    prp_list: DmaPage,
+    wait: Wait,
+    next_id: u16,
+}
+
+/// Which queue a command goes to.
+#[derive(Clone, Copy)]
+enum Target {
+    Admin,
+    Io,
+}
+
+impl Controller {
+    /// Resets the controller, sets up the admin queues and enables it.
+    fn enable(&mut self, cap: Capabilities) -> Result<(), DriverError> {
+        let r = &self.registers;
+        r.write32(reg::CC, 0);
+        self.wait_ready(cap, false)?;
+        for page in [self.admin.sq, self.admin.cq, self.io.sq, self.io.cq] {
+            page.clear();
+        }
+        r.write32(reg::AQA, admin_queue_attributes(QUEUE_ENTRIES));
+        r.write64(reg::ASQ, self.admin.sq.paddr);
+        r.write64(reg::ACQ, self.admin.cq.paddr);
+        // All interrupts unmasked (INTx: the one vector).
+        r.write32(reg::INTMC, 1);
+        r.write32(reg::CC, CC_ENABLE);
+        self.wait_ready(cap, true)
+    }
+
+    fn wait_ready(&self, cap: Capabilities, wanted: bool) -> Result<(), DriverError> {
+        // SAFETY: rdtsc is allowed in user mode.
+        let deadline = unsafe { _rdtsc() } + cap.timeout_ms().max(1000) * TSC_PER_MS;
+        loop {
+            let status = self.registers.read32(reg::CSTS);
+            if wanted && status & CSTS_FATAL != 0 {
+                return Err(DriverError::Fatal);
+            }
+            if (status & CSTS_READY != 0) == wanted {
+                return Ok(());
+            }
+            // SAFETY: as above.
+            if unsafe { _rdtsc() } > deadline {
+                return Err(DriverError::ReadyTimeout { wanted });
+            }
+            tileos_sys::yield_now();
+        }
+    }
+
+    /// Submits `command` (its identifier is set here) and waits for its completion.
+    fn execute(&mut self, target: Target, mut command: Command) -> Result<Completion, DriverError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        command.0[0] = command.0[0] & 0xFFFF | u32::from(id) << 16;
+        let queue = match target {
+            Target::Admin => &mut self.admin,
+            Target::Io => &mut self.io,
+        };
+        let slot = usize::from(queue.ring.submit());
+        for (index, &dword) in command.0.iter().enumerate() {
+            queue.sq.write32(slot * 16 + index, dword);
+        }
+        // The entry (and any PRP list) must be in memory before the doorbell write.
+        fence(Ordering::SeqCst);
+        self.registers.write32(sq_tail_doorbell(queue.id, self.stride), u32::from(queue.ring.sq_tail));
+        let completion = self.await_completion(target);
+        if completion.command_id != id {
+            return Err(DriverError::WrongCompletion { expected: id, got: completion.command_id });
+        }
+        if completion.status != 0 {
+            return Err(DriverError::Status { status: completion.status, opcode: command.0[0] as u8 });
+        }
+        Ok(completion)
+    }
+
+    /// Consumes the next completion of `target`'s queue if one is there (and tells the
+    /// controller, which then drops its interrupt).
+    fn poll(&mut self, target: Target) -> Option<Completion> {
+        let queue = match target {
+            Target::Admin => &mut self.admin,
+            Target::Io => &mut self.io,
+        };
+        let base = usize::from(queue.ring.cq_head) * 4;
+        let entry = Completion::decode(core::array::from_fn(|index| queue.cq.read32(base + index)));
+        if !queue.ring.is_new(&entry) {
+            return None;
+        }
+        fence(Ordering::SeqCst);
+        queue.ring.consume();
+        self.registers.write32(cq_head_doorbell(queue.id, self.stride), u32::from(queue.ring.cq_head));
+        Some(entry)
+    }
+
+    /// Waits for the next completion on `target`'s queue. With interrupts, every received
+    /// notification is followed by an acknowledgement once the completion queue has been
+    /// drained (so a level-triggered line is low again when the pin is unmasked).
+    fn await_completion(&mut self, target: Target) -> Completion {
+        let mut woken = false;
+        loop {
+            let found = self.poll(target);
+            if let Wait::Interrupt { handler, .. } = self.wait
+                && woken
+            {
+                if let Err(error) = invoke(handler, Label::IrqHandlerAck, &[], &[]) {
+                    log!("nvme: acknowledging the interrupt failed: {error:?}");
+                }
+            }
+            if let Some(completion) = found {
+                return completion;
+            }
+            match &mut self.wait {
+                Wait::Interrupt { notification, count, .. } => {
+                    tileos_sys::recv(*notification, true);
+                    *count += 1;
+                    woken = true;
+                }
+                Wait::Poll => tileos_sys::yield_now(),
+            }
+        }
+    }
+
+    /// IDENTIFY structure `cns` of namespace `nsid`, copied out of the DMA page.
+    fn identify(&mut self, nsid: u32, cns: u32) -> Result<[u8; 4096], DriverError> {
+        let page = self.identify.paddr;
+        self.execute(Target::Admin, Command::identify(0, nsid, cns, page))?;
+        let mut data = [0u8; 4096];
+        for (index, chunk) in data.chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&self.identify.read32(index).to_le_bytes());
+        }
+        Ok(data)
+    }
+
+    /// Reads or writes `blocks` blocks from `lba` at physical address `data`, in commands of
+    /// at most `max_blocks` blocks.
+    fn transfer(&mut self, opcode: u8, lba: u64, blocks: u64, data: u64, block_size: u64, max_blocks: u64) -> Result<(), (u16, u64)> {
+        let mut done = 0;
+        while done < blocks {
+            let count = (blocks - done).min(max_blocks);
+            let mut list = [0u64; PRP_LIST_ENTRIES];
+            let prps = prps_for(data + done * block_size, count * block_size, &mut list, self.prp_list.paddr)
+                .expect("max_blocks keeps every command within one PRP list page");
+            for (index, entry) in list.iter().enumerate().take_while(|(_, entry)| **entry != 0) {
+                self.prp_list.write32(2 * index, *entry as u32);
+                self.prp_list.write32(2 * index + 1, (*entry >> 32) as u32);
+            }
+            let command = Command::read_write(opcode, 0, NSID, lba + done, count as u32, prps);
+            match self.execute(Target::Io, command) {
+                Ok(_) => done += count,
+                Err(DriverError::Status { status, .. }) => return Err((status, lba + done)),
+                Err(error) => {
+                    log!("nvme: {error} at block {}", lba + done);
+                    return Err((0xFFFF, lba + done));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name of the IRQ handler capability for interrupt line `line`: "irq" and the number.
+fn irq_name(line: u8, buffer: &mut [u8; 6]) -> &str {
+    buffer[..3].copy_from_slice(b"irq");
+    let digits = if line >= 100 { 3 } else if line >= 10 { 2 } else { 1 };
+    let mut value = line;
+    for position in (0..digits).rev() {
+        buffer[3 + position] = b'0' + value % 10;
+        value /= 10;
+    }
+    core::str::from_utf8(&buffer[..3 + digits]).unwrap_or("irq")
+}
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    let (Some(endpoint), Some(pci_endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((_, buffer_paddr, buffer_size))) = (
+        tileos_sys::domain::cap(CapKind::ServedEndpoint, "block"),
+        tileos_sys::domain::cap(CapKind::ClientEndpoint, "pci"),
+        tileos_sys::domain::region("nvme-dma"),
+        tileos_sys::domain::region("block-buffer"),
+    ) else {
+        log!("nvme: needs the endpoints \"block\" (served) and \"pci\" (client) and the shared regions \"nvme-dma\" and \"block-buffer\"; stopping");
+        stop();
+    };
+    if dma_size < DMA_PAGES * PAGE_SIZE {
+        log!("nvme: the \"nvme-dma\" region has {dma_size:#x} bytes, {:#x} needed; stopping", DMA_PAGES * PAGE_SIZE);
+        stop();
+    }
+    let reply = tileos_sys::call(pci_endpoint, pci::ENABLE, &[u64::from(pci::CLASS_NVME), 0], &[]);
+    if reply.info.label() != 0 {
+        log!("nvme: the pci domain found no NVMe controller (error {}); stopping", reply.info.label());
+        stop();
+    }
+    let line = reply.words[3] as u8;
+    log!(
+        "nvme: pci enabled the controller at {:02x}:{:02x}.{}: BAR0 {:#x} size {:#x}, interrupt line {line} pin {}",
+        reply.words[0] >> 16 & 0xFF,
+        reply.words[0] >> 8 & 0xFF,
+        reply.words[0] & 0xFF,
+        reply.words[1],
+        reply.words[2],
+        reply.words[3] >> 8 & 0xFF
+    );
+    let mut name = [0u8; 6];
+    let wait = match (tileos_sys::domain::cap(CapKind::IrqHandler, irq_name(line, &mut name)), tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq")) {
+        (Some(handler), Some(notification)) => {
+            log!("nvme: completions by interrupt (IOAPIC pin {line}, INTx)");
+            Wait::Interrupt { handler, notification, count: 0 }
+        }
+        _ => {
+            log!("nvme: no IRQ handler \"{}\" with notification \"nvme-irq\": polling the completion queues", irq_name(line, &mut name));
+            Wait::Poll
+        }
+    };
+    let page = |index: u64| DmaPage { vaddr: dma_vaddr + index * PAGE_SIZE, paddr: dma_paddr + index * PAGE_SIZE };
+    let mut controller = Controller {
+        registers: Registers,
+        stride: 4,
+        admin: Queue { id: 0, ring: Ring::new(QUEUE_ENTRIES), sq: page(0), cq: page(1) },
+        io: Queue { id: 1, ring: Ring::new(QUEUE_ENTRIES), sq: page(2), cq: page(3) },
+        identify: page(4),
+        prp_list: page(5),
+        wait,
+        next_id: 1,
+    };
+    let cap = Capabilities(controller.registers.read64(reg::CAP));
+    let version = controller.registers.read32(reg::VS);
+    controller.stride = cap.doorbell_stride();
+    log!(
+        "nvme: version {}.{}, max queue entries {}, timeout {} ms, doorbell stride {}",
+        version >> 16,
+        version >> 8 & 0xFF,
+        cap.max_queue_entries(),
+        cap.timeout_ms(),
+        controller.stride
+    );
+    if !cap.nvm_command_set() || cap.min_page_size() > PAGE_SIZE || cap.max_queue_entries() < u32::from(QUEUE_ENTRIES) {
+        log!("nvme: controller lacks the NVM command set, 4 KiB pages or {QUEUE_ENTRIES}-entry queues; stopping");
+        stop();
+    }
+    let geometry = match bring_up(&mut controller, buffer_size) {
+        Ok(found) => found,
+        Err(error) => {
+            log!("nvme: bring-up failed: {error}; stopping");
+            stop();
+        }
+    };
+    let (geometry, max_transfer) = geometry;
+    let max_blocks = (max_transfer.min(PRP_LIST_ENTRIES as u64 * PAGE_SIZE) / geometry.block_size).min(65536);
+    log!(
+        "nvme: ready: {} blocks of {} bytes ({} KiB), {} bytes per command at most; serving \"block\"",
+        geometry.blocks,
+        geometry.block_size,
+        geometry.disk_size() / 1024,
+        max_blocks * geometry.block_size
+    );
+    let mut message = tileos_sys::recv(endpoint, true);
+    loop {
+        let words = message.words;
+        let (label, reply): (u64, [u64; 3]) = match message.info.label() {
+            label @ (block::READ | block::WRITE) if message.info.length() >= 3 => match geometry.check(words[0], words[1], words[2]) {
+                Ok(transfer) => {
+                    let opcode = if label == block::READ { opcode::READ } else { opcode::WRITE };
+                    match controller.transfer(opcode, transfer.lba, transfer.blocks, buffer_paddr + transfer.buffer_offset, geometry.block_size, max_blocks) {
+                        Ok(()) => (0, [words[1], 0, 0]),
+                        Err((status, lba)) => (BlockError::Device as u64, [u64::from(status), lba, 0]),
+                    }
+                }
+                Err((error, details)) => (error as u64, [details[0], details[1], 0]),
+            },
+            block::FLUSH => match controller.execute(Target::Io, Command::new(opcode::FLUSH, 0, NSID)) {
+                Ok(_) => (0, [0; 3]),
+                Err(DriverError::Status { status, .. }) => (BlockError::Device as u64, [u64::from(status), 0, 0]),
+                Err(error) => {
+                    log!("nvme: flush: {error}");
+                    (BlockError::Device as u64, [0xFFFF, 0, 0])
+                }
+            },
+            block::CAPACITY => (0, [geometry.disk_size(), geometry.block_size, geometry.buffer_size]),
+            other => (BlockError::BadRequest as u64, [other, message.info.length() as u64, 0]),
+        };
+        if let Wait::Interrupt { count, .. } = controller.wait
+            && message.info.label() == block::FLUSH
+        {
+            log!("nvme: flush done; {count} interrupts so far");
+        }
+        message = tileos_sys::reply_recv(endpoint, label, &reply);
+    }
+}
+
+/// Identifies controller and namespace and creates the I/O queue pair. Returns the disk
+/// geometry and the controller's largest transfer in bytes.
+fn bring_up(controller: &mut Controller, buffer_size: u64) -> Result<(Geometry, u64), DriverError> {
+    let cap = Capabilities(controller.registers.read64(reg::CAP));
+    controller.enable(cap)?;
+    let identity = ControllerIdentity::parse(&controller.identify(0, 1)?);
+    log!(
+        "nvme: controller {:04x} model \"{}\" serial \"{}\" firmware \"{}\", {} namespaces, mdts {}",
+        identity.vendor,
+        trim_ascii(&identity.model),
+        trim_ascii(&identity.serial),
+        trim_ascii(&identity.firmware),
+        identity.namespaces,
+        identity.mdts
+    );
+    let namespace = NamespaceIdentity::parse(&controller.identify(NSID, 0)?).ok_or(DriverError::UnsupportedFormat)?;
+    let interrupts = matches!(controller.wait, Wait::Interrupt { .. });
+    let (cq, sq) = (controller.io.cq.paddr, controller.io.sq.paddr);
+    controller.execute(Target::Admin, Command::create_io_cq(0, 1, QUEUE_ENTRIES, cq, interrupts))?;
+    controller.execute(Target::Admin, Command::create_io_sq(0, 1, QUEUE_ENTRIES, sq, 1))?;
+    Ok((Geometry { blocks: namespace.blocks, block_size: namespace.block_size, buffer_size }, identity.max_transfer(PAGE_SIZE)))
+}
+
+/// Stops this domain's only thread.
+fn stop() -> ! {
+    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    unreachable!("a suspended thread does not run")
+}
