@@ -92,11 +92,11 @@ impl Geometry {
         if length == 0 {
             return Err((BlockError::Misaligned, [0, self.block_size]));
         }
-        let end = disk_offset.checked_add(length).unwrap_or(u64::MAX);
+        let end = disk_offset.saturating_add(length);
         if end > self.disk_size() {
             return Err((BlockError::OutOfRange, [end, self.disk_size()]));
         }
-        let buffer_end = buffer_offset.checked_add(length).unwrap_or(u64::MAX);
+        let buffer_end = buffer_offset.saturating_add(length);
         if buffer_end > self.buffer_size {
             return Err((BlockError::BufferOverflow, [buffer_end, self.buffer_size]));
         }

@@ -74,12 +74,19 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
     ] {
         first.assert_serial_contains(refusal);
     }
-    let interrupts = first
+    // "nvme: flush done; C commands so far, A completed after an interrupt (I interrupts)"
+    let counts: Vec<u64> = first
         .serial
         .lines()
-        .find_map(|line| line.strip_prefix("nvme: flush done; ")?.strip_suffix(" interrupts so far")?.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no interrupt count in the log:\n{}", first.tail(40)));
-    assert!(interrupts > 0, "completions never came by interrupt");
+        .find_map(|line| line.strip_prefix("nvme: flush done; "))
+        .unwrap_or_else(|| panic!("no command counts in the log:\n{}", first.tail(40)))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|number| number.parse().ok())
+        .collect();
+    let [commands, after_interrupt, interrupts] = counts[..] else { panic!("command counts {counts:?}") };
+    // 4 admin commands, 5 reads, 5 writes, the flush.
+    assert_eq!(commands, 15);
+    assert!(after_interrupt > 0 && interrupts >= after_interrupt, "completions never came by interrupt: {counts:?}");
 
     // The data reached the image file: block 0 starts with the pattern's first words
     // (`pattern` in drivers/nvme/src/bin/block_check.rs: 0x711505a5_00000000 ^ index × φ).

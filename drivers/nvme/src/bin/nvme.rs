@@ -148,6 +148,10 @@ struct Controller {
     prp_list: DmaPage,
     wait: Wait,
     next_id: u16,
+    /// Commands completed so far.
+    completions: u64,
+    /// Of those, the ones whose completion was awaited on the interrupt.
+    after_interrupt: u64,
 }
 
 /// Which queue a command goes to.
@@ -243,16 +247,18 @@ impl Controller {
     /// drained (so a level-triggered line is low again when the pin is unmasked).
     fn await_completion(&mut self, target: Target) -> Completion {
         let mut woken = false;
+        let mut waited = false;
         loop {
             let found = self.poll(target);
-            if let Wait::Interrupt { handler, .. } = self.wait
-                && woken
-            {
-                if let Err(error) = invoke(handler, Label::IrqHandlerAck, &[], &[]) {
+            if let (Wait::Interrupt { handler, .. }, true) = (&self.wait, woken) {
+                if let Err(error) = invoke(*handler, Label::IrqHandlerAck, &[], &[]) {
                     log!("nvme: acknowledging the interrupt failed: {error:?}");
                 }
+                woken = false;
             }
             if let Some(completion) = found {
+                self.completions += 1;
+                self.after_interrupt += u64::from(waited);
                 return completion;
             }
             match &mut self.wait {
@@ -260,6 +266,7 @@ impl Controller {
                     tileos_sys::recv(*notification, true);
                     *count += 1;
                     woken = true;
+                    waited = true;
                 }
                 Wait::Poll => tileos_sys::yield_now(),
             }
@@ -369,6 +376,8 @@ extern "C" fn _start() -> ! {
         prp_list: page(5),
         wait,
         next_id: 1,
+        completions: 0,
+        after_interrupt: 0,
     };
     let cap = Capabilities(controller.registers.read64(reg::CAP));
     let version = controller.registers.read32(reg::VS);
@@ -426,10 +435,12 @@ extern "C" fn _start() -> ! {
             block::CAPACITY => (0, [geometry.disk_size(), geometry.block_size, geometry.buffer_size]),
             other => (BlockError::BadRequest as u64, [other, message.info.length() as u64, 0]),
         };
-        if let Wait::Interrupt { count, .. } = controller.wait
-            && message.info.label() == block::FLUSH
-        {
-            log!("nvme: flush done; {count} interrupts so far");
+        if let (Wait::Interrupt { count, .. }, block::FLUSH) = (&controller.wait, message.info.label()) {
+            log!(
+                "nvme: flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
+                controller.completions,
+                controller.after_interrupt
+            );
         }
         message = tileos_sys::reply_recv(endpoint, label, &reply);
     }
