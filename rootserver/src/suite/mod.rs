@@ -93,6 +93,7 @@ pub fn run(info: &BootInfo) -> ! {
     cnode_tests(&mut env);
     let page_table = vspace_tests(&mut env);
     ipc::tests(&mut env, page_table);
+    transfer::tests(&mut env);
     io_tests(&mut env);
 
     let (passed, failed) = (PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
@@ -322,3 +323,4 @@ fn io_tests(env: &mut Env) {
 }
 
 mod ipc;
+mod transfer;

@@ -1,0 +1,182 @@
+//! Suite part three: capability transfer by grant, badge unwrapping, reply capabilities
+//! saved with SaveCaller, bound notifications, and the remaining TCB and paging methods.
+
+use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::bootinfo::slot;
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::Label;
+use tileos_abi::message::{MessageInfo, ipc_buffer};
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::syscall::Syscall;
+use tileos_sys::{invoke, raw_syscall};
+
+/// IPC buffer of the transfer-test threads (a frame of its own, one buffer per thread).
+const BUFFERS: u64 = 0x1100_0000;
+/// Stacks of the transfer-test threads.
+const STACKS: u64 = 0x1100_8000;
+
+static ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static RECEIVE_SLOT: AtomicU64 = AtomicU64::new(0);
+static SEEN_CAPS: AtomicU64 = AtomicU64::new(0);
+static SEEN_UNWRAPPED: AtomicU64 = AtomicU64::new(0);
+static SEEN_BADGE: AtomicU64 = AtomicU64::new(0);
+static SAVED_REPLY: AtomicU64 = AtomicU64::new(0);
+static BOUND_WORD: AtomicU64 = AtomicU64::new(0);
+static BOUND_LABEL: AtomicU64 = AtomicU64::new(u64::MAX);
+/// A notification nobody signals: finished test threads wait on it forever.
+static PARKING: AtomicU64 = AtomicU64::new(0);
+
+fn buffer(index: u64) -> *mut u64 {
+    (BUFFERS + index * 1024) as *mut u64
+}
+
+/// Receives one message with a receive slot set, records what arrived, signals through the
+/// received notification capability, then replies.
+extern "C" fn grant_receiver() -> ! {
+    // SAFETY: this thread's IPC buffer (index 0) is mapped.
+    unsafe {
+        buffer(0).add(ipc_buffer::RECEIVE_INDEX).write_volatile(RECEIVE_SLOT.load(Ordering::Relaxed));
+        buffer(0).add(ipc_buffer::RECEIVE_DEPTH).write_volatile(64);
+    }
+    let message = raw_syscall(Syscall::Recv, ENDPOINT.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    SEEN_CAPS.store(message.info.extra_caps() as u64, Ordering::Relaxed);
+    SEEN_UNWRAPPED.store(message.info.caps_unwrapped(), Ordering::Relaxed);
+    // SAFETY: as above; the kernel wrote the unwrapped badge into caps_or_badges[0].
+    SEEN_BADGE.store(unsafe { buffer(0).add(ipc_buffer::CAPS_OR_BADGES).read_volatile() }, Ordering::Relaxed);
+    raw_syscall(Syscall::Send, RECEIVE_SLOT.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    raw_syscall(Syscall::Reply, 0, MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    park()
+}
+
+/// Receives a call, saves the reply capability, and answers later through it.
+extern "C" fn saving_server() -> ! {
+    let ep = ENDPOINT.load(Ordering::Relaxed);
+    raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
+    let saved = SAVED_REPLY.load(Ordering::Relaxed);
+    let result = invoke(CNODE, Label::CNodeSaveCaller, &[saved, DEPTH], &[]);
+    let label = if result.is_ok() { 0 } else { 1 };
+    raw_syscall(Syscall::Send, saved, MessageInfo::new(label, 0, 0, 1), [0x5A7ED, 0, 0, 0]);
+    park()
+}
+
+/// Waits for a message on an endpoint nobody sends to; its bound notification wakes it.
+extern "C" fn bound_receiver() -> ! {
+    let message = raw_syscall(Syscall::Recv, ENDPOINT.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    BOUND_WORD.store(message.badge, Ordering::Relaxed);
+    BOUND_LABEL.store(message.info.label(), Ordering::Relaxed);
+    park()
+}
+
+/// A finished test thread blocks for good (so it never competes for the CPU again).
+fn park() -> ! {
+    loop {
+        raw_syscall(Syscall::Recv, PARKING.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    }
+}
+
+fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, priority: u64) -> u64 {
+    let tcb = env.make(ObjectType::Tcb, 0);
+    let stack = env.make(ObjectType::Frame4K, 0);
+    let stack_base = STACKS + index * 0x2000;
+    assert!(invoke(stack, Label::FrameMap, &[stack_base, Rights::ALL.0 as u64, 0], &[VSPACE]).is_ok());
+    assert!(invoke(tcb, Label::TcbConfigure, &[0, 0, BUFFERS + index * 1024], &[CNODE, VSPACE, buffers]).is_ok());
+    assert!(invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]).is_ok());
+    assert!(invoke(tcb, Label::TcbWriteRegisters, &[1, 2, entry as *const () as u64, stack_base + 0x1000 - 8], &[]).is_ok());
+    tcb
+}
+
+/// Runs the transfer tests.
+pub fn tests(env: &mut Env) {
+    PARKING.store(env.make(ObjectType::Notification, 0), Ordering::Relaxed);
+    // Paging: a page directory and a PDPT for a fresh region, then a page table and frame.
+    let pdpt = env.make(ObjectType::Pdpt, 0);
+    let pd = env.make(ObjectType::PageDirectory, 0);
+    let pt = env.make(ObjectType::PageTable, 0);
+    let far = 0x0000_7000_0000_0000;
+    expect_error("page_directory_map_without_pdpt", invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]), InvocationError::FailedLookup);
+    expect_ok("pdpt_map", invoke(pdpt, Label::PagingStructureMap, &[far], &[VSPACE]));
+    expect_ok("page_directory_map", invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]));
+    expect_ok("page_table_map_under_new_directory", invoke(pt, Label::PagingStructureMap, &[far], &[VSPACE]));
+    let frame = env.make(ObjectType::Frame4K, 0);
+    expect_ok("frame_map_in_new_hierarchy", invoke(frame, Label::FrameMap, &[far + 0x3000, Rights::ALL.0 as u64, 0], &[VSPACE]));
+    // SAFETY: just mapped writable.
+    unsafe { ((far + 0x3000) as *mut u64).write_volatile(42) };
+    expect_ok("pdpt_unmap", invoke(pdpt, Label::PagingStructureUnmap, &[], &[]));
+    expect_ok("frame_unmap_after_hierarchy_gone", invoke(frame, Label::FrameUnmap, &[], &[]));
+
+    let table = env.make(ObjectType::PageTable, 0);
+    expect_ok("page_table_map_for_transfer_threads", invoke(table, Label::PagingStructureMap, &[BUFFERS], &[VSPACE]));
+    let buffers = env.make(ObjectType::Frame4K, 0);
+    assert!(invoke(buffers, Label::FrameMap, &[BUFFERS, Rights::ALL.0 as u64, 0], &[VSPACE]).is_ok());
+
+    // Capability transfer: a notification travels with a message over a grant-capable endpoint.
+    let ep = env.make(ObjectType::Endpoint, 0);
+    ENDPOINT.store(ep, Ordering::Relaxed);
+    RECEIVE_SLOT.store(env.slots.take(), Ordering::Relaxed);
+    spawn(env, buffers, 0, grant_receiver, 200);
+    let gift = env.make(ObjectType::Notification, 0);
+    let gift_badged = env.slots.take();
+    expect_ok("mint_badged_gift", invoke(CNODE, Label::CNodeMint, &[gift_badged, DEPTH, gift, DEPTH, Rights::ALL.0 as u64, 0x9], &[CNODE]));
+    let reply = tileos_sys::call(ep, 0, &[1], &[gift_badged]);
+    check("ipc_grant_transfers_a_capability", reply.info.label() == 0 && SEEN_CAPS.load(Ordering::Relaxed) == 1, format_args!("caps seen {}", SEEN_CAPS.load(Ordering::Relaxed)));
+    // The receiver signalled through its copy (badge 0x9): the signal is pending here.
+    let polled = tileos_sys::recv(gift, false);
+    check("received_capability_works", polled.badge == 0x9, format_args!("notification word {:#x}", polled.badge));
+
+    // Badge unwrapping: a badged capability to the same endpoint arrives as its badge.
+    let ep2 = env.make(ObjectType::Endpoint, 0);
+    ENDPOINT.store(ep2, Ordering::Relaxed);
+    RECEIVE_SLOT.store(env.slots.take(), Ordering::Relaxed);
+    let badged = env.slots.take();
+    expect_ok("mint_badged_for_unwrap", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep2, DEPTH, Rights::ALL.0 as u64, 0xB0B], &[CNODE]));
+    SEEN_CAPS.store(0, Ordering::Relaxed);
+    spawn(env, buffers, 1, grant_receiver_one, 200);
+    let _ = tileos_sys::call(ep2, 0, &[1], &[badged]);
+    check(
+        "ipc_unwraps_badged_capability_of_the_same_endpoint",
+        SEEN_UNWRAPPED.load(Ordering::Relaxed) == 1 && SEEN_BADGE.load(Ordering::Relaxed) == 0xB0B,
+        format_args!("unwrapped {:#b}, badge {:#x}", SEEN_UNWRAPPED.load(Ordering::Relaxed), SEEN_BADGE.load(Ordering::Relaxed)),
+    );
+
+    // SaveCaller: the server keeps the reply capability in a slot and answers through it.
+    let ep3 = env.make(ObjectType::Endpoint, 0);
+    ENDPOINT.store(ep3, Ordering::Relaxed);
+    SAVED_REPLY.store(env.slots.take(), Ordering::Relaxed);
+    spawn(env, buffers, 2, saving_server, 200);
+    let reply = tileos_sys::call(ep3, 0, &[7], &[]);
+    check("cnode_save_caller_then_reply_through_saved_cap", reply.info.label() == 0 && reply.words[0] == 0x5A7ED, format_args!("{reply:?}"));
+
+    // Bound notification: a signal wakes a thread blocked receiving on an endpoint.
+    let ep4 = env.make(ObjectType::Endpoint, 0);
+    let ntfn = env.make(ObjectType::Notification, 0);
+    ENDPOINT.store(ep4, Ordering::Relaxed);
+    let bound = spawn(env, buffers, 3, bound_receiver, 100);
+    expect_ok("bind_notification_to_receiver", invoke(bound, Label::TcbBindNotification, &[], &[ntfn]));
+    expect_ok("lower_priority_to_let_receiver_block", invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]));
+    let signaller = env.slots.take();
+    expect_ok("mint_signal_badge", invoke(CNODE, Label::CNodeMint, &[signaller, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 0x40], &[CNODE]));
+    raw_syscall(Syscall::Send, signaller, MessageInfo::default(), [0; 4]);
+    let (word, label) = (BOUND_WORD.load(Ordering::Relaxed), BOUND_LABEL.load(Ordering::Relaxed));
+    expect_ok("restore_priority_after_bound_test", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+    check("bound_notification_wakes_blocked_receiver", word == 0x40 && label == 0, format_args!("word {word:#x}, label {label:#x}"));
+
+    // SetIpcBuffer moves a thread's buffer.
+    expect_ok("tcb_set_ipc_buffer", invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS + 3 * 1024], &[buffers]));
+    expect_error("tcb_set_ipc_buffer_needs_a_frame", invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS], &[CNODE]), InvocationError::InvalidCapability);
+}
+
+/// The unwrap test's receiver: same as `grant_receiver`, with IPC buffer index 1.
+extern "C" fn grant_receiver_one() -> ! {
+    // SAFETY: this thread's IPC buffer (index 1) is mapped.
+    unsafe {
+        buffer(1).add(ipc_buffer::RECEIVE_INDEX).write_volatile(RECEIVE_SLOT.load(Ordering::Relaxed));
+        buffer(1).add(ipc_buffer::RECEIVE_DEPTH).write_volatile(64);
+    }
+    let message = raw_syscall(Syscall::Recv, ENDPOINT.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    SEEN_UNWRAPPED.store(message.info.caps_unwrapped(), Ordering::Relaxed);
+    // SAFETY: as above.
+    SEEN_BADGE.store(unsafe { buffer(1).add(ipc_buffer::CAPS_OR_BADGES).read_volatile() }, Ordering::Relaxed);
+    raw_syscall(Syscall::Reply, 0, MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    park()
+}
