@@ -60,10 +60,6 @@ impl Address {
             | u32::from(offset & 0xFC)
     }
 
-    /// Packs the address into one word: bus in bits 16..24, device 8..16, function 0..8.
-    pub fn pack(self) -> u64 {
-        u64::from(self.bus) << 16 | u64::from(self.device) << 8 | u64::from(self.function)
-    }
 }
 
 impl core::fmt::Display for Address {
@@ -360,7 +356,6 @@ mod tests {
     fn mechanism1_address_layout() {
         assert_eq!(at(0, 4, 0).mechanism1(0x10), 0x8000_2010);
         assert_eq!(at(1, 31, 7).mechanism1(0x3F), 0x8001_FF3C);
-        assert_eq!(at(2, 3, 1).pack(), 0x2_0301);
         assert_eq!(at(0, 4, 0).to_string(), "00:04.0");
     }
 

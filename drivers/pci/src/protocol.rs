@@ -1,19 +1,59 @@
 //! The protocol the `pci` domain serves on its endpoint (named "pci" in the description) to
-//! driver domains.
+//! driver domains, in the tileos message convention (`tileos_protocol`).
 //!
-//! **Enable** ([`ENABLE`]): word 0 = 24-bit class code (class, subclass, programming
-//! interface), word 1 = which match (0 = the first in enumeration order). The `pci` domain
-//! turns on IO and memory decoding and bus mastering for that function and allows its INTx
-//! interrupt. Reply label 0 with word 0 = packed address ([`crate::Address::pack`]), word
-//! 1 = BAR 0 address, word 2 = BAR 0 size (0 if BAR 0 is not implemented), word 3 =
-//! interrupt line | interrupt pin << 8. Error labels: [`NOT_FOUND`], [`BAD_REQUEST`].
+//! [`Request::Enable`] finds a function by class code and turns on IO and memory decoding
+//! and bus mastering for it and allows its INTx interrupt (only the `pci` domain holds the
+//! configuration ports, so this is how a driver gets DMA). The answer says where the
+//! function is, where BAR 0 is and which interrupt line it has.
 
-/// Request label: find and enable a function by class code.
-pub const ENABLE: u64 = 1;
-/// Error label: no function with that class code (or fewer matches than asked for).
-pub const NOT_FOUND: u64 = 1;
-/// Error label: unknown request label or too few words.
-pub const BAD_REQUEST: u64 = 2;
+use serde::{Deserialize, Serialize};
+
+/// The pci protocol.
+pub struct Pci;
+
+impl tileos_protocol::Protocol for Pci {
+    const NAME: &'static str = "pci";
+    type Request = Request;
+    type Response = Response;
+}
+
+/// What a driver asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Enable the `index`-th function (0 = first in enumeration order) with the 24-bit
+    /// class code `class_code` (class, subclass, programming interface).
+    Enable {
+        /// Class, subclass and programming interface.
+        class_code: u32,
+        /// Which match.
+        index: u32,
+    },
+}
+
+/// What the `pci` domain answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The function was enabled.
+    Enabled {
+        /// Bus number.
+        bus: u8,
+        /// Device number.
+        device: u8,
+        /// Function number.
+        function: u8,
+        /// BAR 0 address (0 if BAR 0 is not implemented).
+        bar0: u64,
+        /// BAR 0 size in bytes (0 if not implemented).
+        bar0_size: u64,
+        /// Interrupt line as the firmware programmed it (the legacy IRQ, i.e. the IOAPIC
+        /// pin on QEMU's `pc`).
+        interrupt_line: u8,
+        /// Interrupt pin: 0 none, 1..=4 INTA#..INTD#.
+        interrupt_pin: u8,
+    },
+    /// No function has that class code (or fewer than `index + 1` do).
+    NotFound,
+}
 
 /// The class code of an NVM Express controller (mass storage, NVM, NVMe I/O).
 pub const CLASS_NVME: u32 = 0x01_08_02;

@@ -65,12 +65,12 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
     first.assert_serial_contains("flush ok");
     first.assert_serial_contains("block-check: read back 5 of 5 ranges as written");
     for refusal in [
-        "block-check: out-of-range read: refused as expected: Some(OutOfRange) [0x400200, 0x400000]",
-        "block-check: read across the end: refused as expected: Some(OutOfRange) [0x400200, 0x400000]",
-        "block-check: misaligned read: refused as expected: Some(Misaligned) [0x201, 0x200]",
-        "block-check: partial-block write: refused as expected: Some(Misaligned) [0x100, 0x200]",
-        "block-check: read beyond the buffer: refused as expected: Some(BufferOverflow) [0x10200, 0x10000]",
-        "block-check: unknown request: refused as expected: Some(BadRequest) [0x63, 0x3]",
+        "block-check: out-of-range read: refused as expected: Refused(OutOfRange { end: 4194816, disk_size: 4194304 })",
+        "block-check: read across the end: refused as expected: Refused(OutOfRange { end: 4194816, disk_size: 4194304 })",
+        "block-check: misaligned read: refused as expected: Refused(Misaligned { value: 513, block_size: 512 })",
+        "block-check: partial-block write: refused as expected: Refused(Misaligned { value: 256, block_size: 512 })",
+        "block-check: read beyond the buffer: refused as expected: Refused(BufferOverflow { end: 66048, buffer_size: 65536 })",
+        "block-check: message with label 99: error reply UnknownLabel as expected",
     ] {
         first.assert_serial_contains(refusal);
     }

@@ -6,8 +6,9 @@
 //! - if none does (a fresh disk), it writes the patterns, flushes, clears its buffer, reads
 //!   every range back and compares;
 //!
-//! then it checks that out-of-range, misaligned, buffer-overflowing and unknown requests
-//! get their error replies, and logs "block-check: done".
+//! then it checks that out-of-range, misaligned and buffer-overflowing requests are refused
+//! with the right reason and that a message which is no block request gets the message
+//! convention's error reply, and logs "block-check: done".
 #![no_std]
 #![no_main]
 
@@ -15,7 +16,9 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_nvme::block::{self, BlockError};
+use tileos_driver_nvme::block::{Block, Refusal, Request, Response};
+use tileos_protocol::{ERROR, ProtocolError};
+use tileos_sys::rpc::Client;
 use tileos_sys::log;
 
 /// The word the pattern puts at disk byte offset `offset` (a multiple of 8).
@@ -23,10 +26,13 @@ fn pattern(offset: u64) -> u64 {
     0x7115_05A5_0000_0000 ^ (offset / 8).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Calls the driver; the reply label and words.
-fn request(endpoint: u64, label: u64, words: &[u64]) -> (u64, [u64; 4]) {
-    let reply = tileos_sys::call(endpoint, label, words, &[]);
-    (reply.info.label(), reply.words)
+/// Calls the driver; a call that fails at the protocol level (not expected) is logged as
+/// FAILED and stops this domain.
+fn request(client: &Client<Block>, request: Request) -> Response {
+    client.call(&request).unwrap_or_else(|error| {
+        log!("block-check: {request:?} FAILED at the protocol level: {error:?}");
+        stop();
+    })
 }
 
 /// Entry point.
@@ -43,9 +49,13 @@ extern "C" fn _start() -> ! {
     // for this domain's lifetime; only the driver (by DMA, during a request this domain is
     // blocked in) touches it besides this slice.
     let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
-    let (label, [disk, block_size, buffer_size, _]) = request(endpoint, block::CAPACITY, &[]);
-    if label != 0 || block_size == 0 || disk < 64 * block_size {
-        log!("block-check: capacity request failed (label {label}, disk {disk}, block {block_size}); stopping");
+    let client = Client::<Block>::new(endpoint);
+    let Response::Capacity { disk_size: disk, block_size, buffer_size } = request(&client, Request::Capacity) else {
+        log!("block-check: the capacity request got another answer; stopping");
+        stop();
+    };
+    if block_size == 0 || disk < 64 * block_size {
+        log!("block-check: disk of {disk} bytes with blocks of {block_size} bytes is too small to test; stopping");
         stop();
     }
     log!("block-check: disk {disk} bytes, blocks of {block_size} bytes, buffer {buffer_size} bytes");
@@ -59,10 +69,11 @@ extern "C" fn _start() -> ! {
         (disk - block_size, block_size),
     ];
     let bytes: u64 = ranges.iter().map(|&(_, length)| length).sum();
+    let read = |disk_offset, length| Request::Read { disk_offset, length, buffer_offset: 0 };
     let mut intact = 0;
     for &(offset, length) in &ranges {
-        let (label, _) = request(endpoint, block::READ, &[offset, length, 0]);
-        if label == 0 && (0..length / 8).all(|word| buffer[word as usize] == pattern(offset + 8 * word)) {
+        let answer = request(&client, read(offset, length));
+        if answer == (Response::Transferred { length }) && (0..length / 8).all(|word| buffer[word as usize] == pattern(offset + 8 * word)) {
             intact += 1;
         }
     }
@@ -75,39 +86,50 @@ extern "C" fn _start() -> ! {
             for word in 0..length / 8 {
                 buffer[word as usize] = pattern(offset + 8 * word);
             }
-            let (label, words) = request(endpoint, block::WRITE, &[offset, length, 0]);
-            if label != 0 {
-                log!("block-check: write of {length} bytes at {offset:#x} FAILED: {:?} {:?}", BlockError::from_label(label), &words[..2]);
+            let answer = request(&client, Request::Write { disk_offset: offset, length, buffer_offset: 0 });
+            if answer != (Response::Transferred { length }) {
+                log!("block-check: write of {length} bytes at {offset:#x} FAILED: {answer:?}");
             }
         }
-        let (label, _) = request(endpoint, block::FLUSH, &[]);
-        log!("block-check: wrote {} ranges ({bytes} bytes); flush {}", ranges.len(), if label == 0 { "ok" } else { "FAILED" });
+        let flushed = request(&client, Request::Flush) == Response::Flushed;
+        log!("block-check: wrote {} ranges ({bytes} bytes); flush {}", ranges.len(), if flushed { "ok" } else { "FAILED" });
         let mut matching = 0;
         for &(offset, length) in &ranges {
             buffer[..(length / 8) as usize].fill(0);
-            let (label, _) = request(endpoint, block::READ, &[offset, length, 0]);
+            let answer = request(&client, read(offset, length));
             let wrong = (0..length / 8).filter(|&word| buffer[word as usize] != pattern(offset + 8 * word)).count();
-            if label == 0 && wrong == 0 {
+            if answer == (Response::Transferred { length }) && wrong == 0 {
                 matching += 1;
             } else {
-                log!("block-check: read back at {offset:#x}: label {label}, {wrong} words WRONG");
+                log!("block-check: read back at {offset:#x}: {answer:?}, {wrong} words WRONG");
             }
         }
         log!("block-check: read back {matching} of {} ranges as written", ranges.len());
     }
     let refusals = [
-        ("out-of-range read", block::READ, [disk, block_size, 0], BlockError::OutOfRange),
-        ("read across the end", block::READ, [disk - block_size, 2 * block_size, 0], BlockError::OutOfRange),
-        ("misaligned read", block::READ, [block_size + 1, block_size, 0], BlockError::Misaligned),
-        ("partial-block write", block::WRITE, [0, block_size / 2, 0], BlockError::Misaligned),
-        ("read beyond the buffer", block::READ, [0, 2 * block_size, buffer_size - block_size], BlockError::BufferOverflow),
-        ("unknown request", 99, [0, 0, 0], BlockError::BadRequest),
+        ("out-of-range read", read(disk, block_size), Refusal::OutOfRange { end: disk + block_size, disk_size: disk }),
+        ("read across the end", read(disk - block_size, 2 * block_size), Refusal::OutOfRange { end: disk + block_size, disk_size: disk }),
+        ("misaligned read", read(block_size + 1, block_size), Refusal::Misaligned { value: block_size + 1, block_size }),
+        (
+            "partial-block write",
+            Request::Write { disk_offset: 0, length: block_size / 2, buffer_offset: 0 },
+            Refusal::Misaligned { value: block_size / 2, block_size },
+        ),
+        (
+            "read beyond the buffer",
+            Request::Read { disk_offset: 0, length: 2 * block_size, buffer_offset: buffer_size - block_size },
+            Refusal::BufferOverflow { end: buffer_size + block_size, buffer_size },
+        ),
     ];
-    for (what, label, words, expected) in refusals {
-        let (got, details) = request(endpoint, label, &words);
-        let verdict = if got == expected as u64 { "refused as expected" } else { "WRONG reply" };
-        log!("block-check: {what}: {verdict}: {:?} [{:#x}, {:#x}]", BlockError::from_label(got), details[0], details[1]);
+    for (what, asked, expected) in refusals {
+        let answer = request(&client, asked);
+        let verdict = if answer == Response::Refused(expected) { "refused as expected" } else { "WRONG answer" };
+        log!("block-check: {what}: {verdict}: {answer:?}");
     }
+    // A message that is no block request at all gets the convention's error reply.
+    let reply = tileos_sys::call(endpoint, 99, &[0, 0, 0], &[]);
+    let refused = reply.info.label() == ERROR && ProtocolError::from_code(reply.words[0]) == ProtocolError::UnknownLabel;
+    log!("block-check: message with label 99: {}", if refused { "error reply UnknownLabel as expected" } else { "WRONG reply" });
     log!("block-check: done");
     stop();
 }

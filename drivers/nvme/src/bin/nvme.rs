@@ -26,12 +26,13 @@ use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{Ordering, fence};
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_nvme::block::{self, BlockError, Geometry};
+use tileos_driver_nvme::block::{Block, Geometry, Refusal, Request, Response};
 use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
     admin_queue_attributes, cq_head_doorbell, opcode, prps_for, reg, sq_tail_doorbell, trim_ascii,
 };
-use tileos_driver_pci::protocol as pci;
+use tileos_driver_pci::protocol::{self as pci, Pci};
+use tileos_sys::rpc::Client;
 use tileos_sys::{invoke, log};
 
 /// Where the description maps BAR 0.
@@ -340,21 +341,22 @@ extern "C" fn _start() -> ! {
         log!("nvme: the \"nvme-dma\" region has {dma_size:#x} bytes, {:#x} needed; stopping", DMA_PAGES * PAGE_SIZE);
         stop();
     }
-    let reply = tileos_sys::call(pci_endpoint, pci::ENABLE, &[u64::from(pci::CLASS_NVME), 0], &[]);
-    if reply.info.label() != 0 {
-        log!("nvme: the pci domain found no NVMe controller (error {}); stopping", reply.info.label());
-        stop();
-    }
-    let line = reply.words[3] as u8;
-    log!(
-        "nvme: pci enabled the controller at {:02x}:{:02x}.{}: BAR0 {:#x} size {:#x}, interrupt line {line} pin {}",
-        reply.words[0] >> 16 & 0xFF,
-        reply.words[0] >> 8 & 0xFF,
-        reply.words[0] & 0xFF,
-        reply.words[1],
-        reply.words[2],
-        reply.words[3] >> 8 & 0xFF
-    );
+    let line = match Client::<Pci>::new(pci_endpoint).call(&pci::Request::Enable { class_code: pci::CLASS_NVME, index: 0 }) {
+        Ok(pci::Response::Enabled { bus, device, function, bar0, bar0_size, interrupt_line, interrupt_pin }) => {
+            log!(
+                "nvme: pci enabled the controller at {bus:02x}:{device:02x}.{function}: BAR0 {bar0:#x} size {bar0_size:#x}, interrupt line {interrupt_line} pin {interrupt_pin}"
+            );
+            interrupt_line
+        }
+        Ok(pci::Response::NotFound) => {
+            log!("nvme: the pci domain found no NVMe controller; stopping");
+            stop();
+        }
+        Err(error) => {
+            log!("nvme: the pci domain did not answer the enable request: {error:?}; stopping");
+            stop();
+        }
+    };
     let mut name = [0u8; 6];
     let wait = match (tileos_sys::domain::cap(CapKind::IrqHandler, irq_name(line, &mut name)), tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq")) {
         (Some(handler), Some(notification)) => {
@@ -410,40 +412,45 @@ extern "C" fn _start() -> ! {
         geometry.disk_size() / 1024,
         max_blocks * geometry.block_size
     );
-    let mut message = tileos_sys::recv(endpoint, true);
-    loop {
-        let words = message.words;
-        let (label, reply): (u64, [u64; 3]) = match message.info.label() {
-            label @ (block::READ | block::WRITE) if message.info.length() >= 3 => match geometry.check(words[0], words[1], words[2]) {
-                Ok(transfer) => {
-                    let opcode = if label == block::READ { opcode::READ } else { opcode::WRITE };
-                    match controller.transfer(opcode, transfer.lba, transfer.blocks, buffer_paddr + transfer.buffer_offset, geometry.block_size, max_blocks) {
-                        Ok(()) => (0, [words[1], 0, 0]),
-                        Err((status, lba)) => (BlockError::Device as u64, [u64::from(status), lba, 0]),
+    tileos_sys::rpc::serve::<Block>(endpoint, |_, request| {
+        let response = match request {
+            Request::Read { disk_offset, length, buffer_offset } | Request::Write { disk_offset, length, buffer_offset } => {
+                match geometry.check(disk_offset, length, buffer_offset) {
+                    Ok(transfer) => {
+                        let opcode = if matches!(request, Request::Read { .. }) { opcode::READ } else { opcode::WRITE };
+                        let data = buffer_paddr + transfer.buffer_offset;
+                        match controller.transfer(opcode, transfer.lba, transfer.blocks, data, geometry.block_size, max_blocks) {
+                            Ok(()) => Response::Transferred { length },
+                            Err((status, lba)) => Response::Refused(Refusal::Device { status, lba }),
+                        }
                     }
+                    Err(refusal) => Response::Refused(refusal),
                 }
-                Err((error, details)) => (error as u64, [details[0], details[1], 0]),
-            },
-            block::FLUSH => match controller.execute(Target::Io, Command::new(opcode::FLUSH, 0, NSID)) {
-                Ok(_) => (0, [0; 3]),
-                Err(DriverError::Status { status, .. }) => (BlockError::Device as u64, [u64::from(status), 0, 0]),
-                Err(error) => {
-                    log!("nvme: flush: {error}");
-                    (BlockError::Device as u64, [0xFFFF, 0, 0])
+            }
+            Request::Flush => {
+                let response = match controller.execute(Target::Io, Command::new(opcode::FLUSH, 0, NSID)) {
+                    Ok(_) => Response::Flushed,
+                    Err(DriverError::Status { status, .. }) => Response::Refused(Refusal::Device { status, lba: 0 }),
+                    Err(error) => {
+                        log!("nvme: flush: {error}");
+                        Response::Refused(Refusal::Device { status: 0xFFFF, lba: 0 })
+                    }
+                };
+                if let Wait::Interrupt { count, .. } = &controller.wait {
+                    log!(
+                        "nvme: flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
+                        controller.completions,
+                        controller.after_interrupt
+                    );
                 }
-            },
-            block::CAPACITY => (0, [geometry.disk_size(), geometry.block_size, geometry.buffer_size]),
-            other => (BlockError::BadRequest as u64, [other, message.info.length() as u64, 0]),
+                response
+            }
+            Request::Capacity => {
+                Response::Capacity { disk_size: geometry.disk_size(), block_size: geometry.block_size, buffer_size: geometry.buffer_size }
+            }
         };
-        if let (Wait::Interrupt { count, .. }, block::FLUSH) = (&controller.wait, message.info.label()) {
-            log!(
-                "nvme: flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
-                controller.completions,
-                controller.after_interrupt
-            );
-        }
-        message = tileos_sys::reply_recv(endpoint, label, &reply);
-    }
+        Ok(response)
+    })
 }
 
 /// Identifies controller and namespace and creates the I/O queue pair. Returns the disk

@@ -1,8 +1,8 @@
 //! The `pci` domain: reaches PCI configuration space through its IO-port capability for
 //! 0xCF8..0xCFF (configuration mechanism #1; named "0xcf8" in the description), logs every
 //! function on bus 0 and behind bridges (address, IDs, class, BARs with their probed sizes,
-//! interrupt line and pin), then serves the enable request of
-//! [`tileos_driver_pci::protocol`] on its endpoint "pci" if it has one.
+//! interrupt line and pin), then serves the protocol of [`tileos_driver_pci::protocol`] on
+//! its endpoint "pci" if it has one.
 #![no_std]
 #![no_main]
 
@@ -10,7 +10,8 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_pci::{Address, BarKind, ConfigSpace, Function, class_name, enable, enumerate, protocol};
+use tileos_driver_pci::protocol::{Pci, Request, Response};
+use tileos_driver_pci::{Address, BarKind, ConfigSpace, Function, class_name, enable, enumerate};
 use tileos_sys::{invoke, log};
 
 /// Configuration address and data ports.
@@ -93,42 +94,32 @@ extern "C" fn _start() -> ! {
         log!("pci: no \"pci\" endpoint to serve; done");
         stop();
     };
-    let mut message = tileos_sys::recv(endpoint, true);
-    loop {
-        let (label, words) = if message.info.label() == protocol::ENABLE && message.info.length() >= 2 {
-            let (class_code, wanted) = (message.words[0] as u32, message.words[1]);
-            let mut matches = 0;
-            let mut chosen = None;
-            enumerate(&mut config, 0, &mut |_, function| {
-                if function.class_code() == class_code {
-                    if matches == wanted && chosen.is_none() {
-                        chosen = Some(*function);
-                    }
-                    matches += 1;
+    tileos_sys::rpc::serve::<Pci>(endpoint, |badge, request| {
+        let Request::Enable { class_code, index } = request;
+        let mut matches = 0;
+        let mut chosen = None;
+        enumerate(&mut config, 0, &mut |_, function| {
+            if function.class_code() == class_code {
+                if matches == index && chosen.is_none() {
+                    chosen = Some(*function);
                 }
-            });
-            match chosen {
-                Some(function) => {
-                    let command = enable(&mut config, function.address);
-                    let bar0 = function.bars[0];
-                    log!("pci: {} enabled for badge {:#x} (command {command:#06x})", function.address, message.badge);
-                    (
-                        0,
-                        [
-                            function.address.pack(),
-                            bar0.map_or(0, |bar| bar.address),
-                            bar0.map_or(0, |bar| bar.size),
-                            u64::from(function.interrupt_line) | u64::from(function.interrupt_pin) << 8,
-                        ],
-                    )
-                }
-                None => (protocol::NOT_FOUND, [0; 4]),
+                matches += 1;
             }
-        } else {
-            (protocol::BAD_REQUEST, [0; 4])
-        };
-        message = tileos_sys::reply_recv(endpoint, label, &words);
-    }
+        });
+        let Some(function) = chosen else { return Ok(Response::NotFound) };
+        let command = enable(&mut config, function.address);
+        log!("pci: {} enabled for badge {badge:#x} (command {command:#06x})", function.address);
+        let bar0 = function.bars[0];
+        Ok(Response::Enabled {
+            bus: function.address.bus,
+            device: function.address.device,
+            function: function.address.function,
+            bar0: bar0.map_or(0, |bar| bar.address),
+            bar0_size: bar0.map_or(0, |bar| bar.size),
+            interrupt_line: function.interrupt_line,
+            interrupt_pin: function.interrupt_pin,
+        })
+    })
 }
 
 /// Stops this domain's only thread.
