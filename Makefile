@@ -65,6 +65,14 @@ dev-kernel:
 test-kernel:
 	$(call flavour,$(TEST),--features testing)
 
+# The release kernel: no DebugPutChar, no test hooks (what firmware builders flash). Boot
+# tests check that the debug console really is compiled out.
+release-kernel:
+	@echo "build: release kernel"
+	$(CARGO) build --quiet --release -p tileos-kernel --target-dir $(BUILD)/target-release
+	@mkdir -p $(BUILD)/release
+	@objcopy -O elf32-i386 $(BUILD)/target-release/release/tileos-kernel $(BUILD)/release/kernel.elf32
+
 # iso(dir, iso path, kernel command line, root server command line): rebuilt only when the
 # kernel or root server is newer.
 define iso
@@ -86,7 +94,7 @@ images: dev-kernel
 # Scenario archives for the tile boot tests (qemu/runner/tests/scenarios/*.toml).
 SCENARIOS := $(basename $(notdir $(wildcard qemu/runner/tests/scenarios/*.toml)))
 
-test-images: test-kernel
+test-images: test-kernel release-kernel
 	@mkdir -p $(TEST)/scenarios
 	@for scenario in $(SCENARIOS); do \
 	  $(CARGO) run --quiet -p tileos-imagebuild -- qemu/runner/tests/scenarios/$$scenario.toml \

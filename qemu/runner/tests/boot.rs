@@ -131,3 +131,21 @@ fn boot_with_a_non_elf_root_server_fails_clearly() {
     outcome.assert_verdict(GuestVerdict::Fail);
     outcome.assert_serial_contains("boot failed: root server module: not an ELF file (bad magic)");
 }
+
+/// Release kernels leave the debug console out: the root server's first DebugPutChar is an
+/// unknown system call, reported on the kernel log (the root server has no fault handler).
+#[test]
+fn release_kernel_has_no_debug_console() {
+    let images = images();
+    let boot = Boot::Kernel {
+        kernel: tileos_qemu::images::workspace_root().join("build/release/kernel.elf32"),
+        cmdline: String::new(),
+        modules: vec![BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() }],
+    };
+    let log = images.logs.join("release.log");
+    let outcome = tileos_qemu::run_until(&Machine::default(), &boot, &log, TIMEOUT, &["unhandled fault unknown syscall"])
+        .unwrap_or_else(|error| panic!("{error}"));
+    outcome.assert_reached();
+    outcome.assert_serial_contains("tileos: boot complete, starting the root server");
+    assert!(!outcome.serial.contains("rootserver: started"), "the root server printed through a compiled-out syscall");
+}
