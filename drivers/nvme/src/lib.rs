@@ -250,6 +250,8 @@ pub struct Prps {
     /// Second data page, or the PRP list's address when the data spans more than two pages,
     /// or 0.
     pub prp2: u64,
+    /// Entries written to the PRP list (0 when no list is needed).
+    pub list_entries: usize,
 }
 
 /// Page size the driver configures (CC.MPS = 0).
@@ -264,8 +266,8 @@ pub fn prps_for(data: u64, length: u64, list: &mut [u64], list_paddr: u64) -> Op
     let last_page = (data + length - 1) & !(PAGE_SIZE - 1);
     let pages = (last_page - first_page) / PAGE_SIZE + 1;
     match pages {
-        1 => Some(Prps { prp1: data, prp2: 0 }),
-        2 => Some(Prps { prp1: data, prp2: first_page + PAGE_SIZE }),
+        1 => Some(Prps { prp1: data, prp2: 0, list_entries: 0 }),
+        2 => Some(Prps { prp1: data, prp2: first_page + PAGE_SIZE, list_entries: 0 }),
         _ => {
             let rest = (pages - 1) as usize;
             if rest > list.len() {
@@ -274,7 +276,7 @@ pub fn prps_for(data: u64, length: u64, list: &mut [u64], list_paddr: u64) -> Op
             for (index, entry) in list[..rest].iter_mut().enumerate() {
                 *entry = first_page + (index as u64 + 1) * PAGE_SIZE;
             }
-            Some(Prps { prp1: data, prp2: list_paddr })
+            Some(Prps { prp1: data, prp2: list_paddr, list_entries: rest })
         }
     }
 }
@@ -385,7 +387,7 @@ mod tests {
 
     #[test]
     fn command_encoding() {
-        let c = Command::read_write(opcode::WRITE, 7, 1, 0x1_0000_0002, 8, Prps { prp1: 0x1234_5000, prp2: 0xA_0000_1000 });
+        let c = Command::read_write(opcode::WRITE, 7, 1, 0x1_0000_0002, 8, Prps { prp1: 0x1234_5000, prp2: 0xA_0000_1000, list_entries: 0 });
         assert_eq!(c.0[0], 0x0007_0001);
         assert_eq!(c.0[1], 1);
         assert_eq!((c.0[6], c.0[7], c.0[8], c.0[9]), (0x1234_5000, 0, 0x1000, 0xA));
@@ -422,10 +424,10 @@ mod tests {
     #[test]
     fn prp_layout() {
         let mut list = [0u64; 4];
-        assert_eq!(prps_for(0x10_0200, 512, &mut list, 0x9000), Some(Prps { prp1: 0x10_0200, prp2: 0 }));
-        assert_eq!(prps_for(0x10_0000, 8192, &mut list, 0x9000), Some(Prps { prp1: 0x10_0000, prp2: 0x10_1000 }));
-        assert_eq!(prps_for(0x10_0E00, 1024, &mut list, 0x9000), Some(Prps { prp1: 0x10_0E00, prp2: 0x10_1000 }));
-        assert_eq!(prps_for(0x10_0000, 0x4000, &mut list, 0x9000), Some(Prps { prp1: 0x10_0000, prp2: 0x9000 }));
+        assert_eq!(prps_for(0x10_0200, 512, &mut list, 0x9000), Some(Prps { prp1: 0x10_0200, prp2: 0, list_entries: 0 }));
+        assert_eq!(prps_for(0x10_0000, 8192, &mut list, 0x9000), Some(Prps { prp1: 0x10_0000, prp2: 0x10_1000, list_entries: 0 }));
+        assert_eq!(prps_for(0x10_0E00, 1024, &mut list, 0x9000), Some(Prps { prp1: 0x10_0E00, prp2: 0x10_1000, list_entries: 0 }));
+        assert_eq!(prps_for(0x10_0000, 0x4000, &mut list, 0x9000), Some(Prps { prp1: 0x10_0000, prp2: 0x9000, list_entries: 3 }));
         assert_eq!(list[..3], [0x10_1000, 0x10_2000, 0x10_3000]);
         assert_eq!(prps_for(0x10_0000, 0x6000, &mut list, 0x9000), None);
     }

@@ -294,7 +294,7 @@ impl Controller {
             let mut list = [0u64; PRP_LIST_ENTRIES];
             let prps = prps_for(data + done * block_size, count * block_size, &mut list, self.prp_list.paddr)
                 .expect("max_blocks keeps every command within one PRP list page");
-            for (index, entry) in list.iter().enumerate().take_while(|(_, entry)| **entry != 0) {
+            for (index, entry) in list[..prps.list_entries].iter().enumerate() {
                 self.prp_list.write32(2 * index, *entry as u32);
                 self.prp_list.write32(2 * index + 1, (*entry >> 32) as u32);
             }
@@ -396,14 +396,13 @@ extern "C" fn _start() -> ! {
         log!("nvme: controller lacks the NVM command set, 4 KiB pages or {QUEUE_ENTRIES}-entry queues; stopping");
         stop();
     }
-    let geometry = match bring_up(&mut controller, buffer_size) {
+    let (geometry, max_transfer) = match bring_up(&mut controller, buffer_size) {
         Ok(found) => found,
         Err(error) => {
             log!("nvme: bring-up failed: {error}; stopping");
             stop();
         }
     };
-    let (geometry, max_transfer) = geometry;
     let max_blocks = (max_transfer.min(PRP_LIST_ENTRIES as u64 * PAGE_SIZE) / geometry.block_size).min(65536);
     log!(
         "nvme: ready: {} blocks of {} bytes ({} KiB), {} bytes per command at most; serving \"block\"",
