@@ -69,8 +69,14 @@ mod slots {
     pub const UNTYPED: u64 = 13;
     /// An unmapped page table.
     pub const PAGE_TABLE: u64 = 14;
-    /// First slot that starts empty.
+    /// First slot of the empty range (slot 0 is empty too).
     pub const FIRST_FREE: u64 = 15;
+
+    /// True for the slots that start empty and may be filled: 0 and 15–255 (the granted
+    /// slots stay occupied: the fuzzer never deletes or moves them).
+    pub fn fillable(slot: u64) -> bool {
+        slot == 0 || slot >= FIRST_FREE
+    }
 }
 
 /// Marker syscall numbers (top 16 bits; the low 48 bits carry an iteration count).
@@ -186,7 +192,7 @@ impl Tracker {
     /// Marks slot `index` of the fuzzer's CNode as possibly holding a new capability,
     /// possibly an unserved endpoint.
     fn place(&mut self, index: u64, endpoint: bool) {
-        if let Some(s) = Tracker::slot(index).filter(|&s| s as u64 >= slots::FIRST_FREE) {
+        if let Some(s) = Tracker::slot(index).filter(|&s| slots::fillable(s as u64)) {
             self.dirty[s] = true;
             self.endpoint[s] |= endpoint;
         }
@@ -553,7 +559,7 @@ fn issue(op: &Op) -> u64 {
 /// every slot a capability may have been placed in, and everything in the second CNode.
 fn sweep(tracker: &mut Tracker) {
     invoke(slots::CNODE, Label::CNodeRevoke, &[slots::UNTYPED, 64]);
-    for index in slots::FIRST_FREE as usize..SLOT_COUNT {
+    for index in (0..SLOT_COUNT).filter(|&s| slots::fillable(s as u64)) {
         if tracker.dirty[index] && invoke(slots::CNODE, Label::CNodeDelete, &[index as u64, 64]) == 0 {
             tracker.clear(index);
         }
