@@ -83,10 +83,51 @@ pub fn region(name: &str) -> Option<(u64, u64, u64)> {
         .map(|entry| (entry.vaddr, entry.paddr, entry.size))
 }
 
+/// The endpoint named `name` that this domain serves.
+pub fn served_endpoint(name: &str) -> Option<crate::cap::Endpoint> {
+    cap(CapKind::ServedEndpoint, name).map(crate::cap::Endpoint::from_cptr)
+}
+
+/// The endpoint named `name` that this domain may call.
+pub fn client_endpoint(name: &str) -> Option<crate::cap::Endpoint> {
+    cap(CapKind::ClientEndpoint, name).map(crate::cap::Endpoint::from_cptr)
+}
+
+/// The notification named `name` that this domain waits on.
+pub fn wait_notification(name: &str) -> Option<crate::cap::Notification> {
+    cap(CapKind::WaitNotification, name).map(crate::cap::Notification::from_cptr)
+}
+
+/// The notification named `name` that this domain signals.
+pub fn signal_notification(name: &str) -> Option<crate::cap::Notification> {
+    cap(CapKind::SignalNotification, name).map(crate::cap::Notification::from_cptr)
+}
+
+/// The IO-port range named `name` (its first port in hex, e.g. "0x3f8").
+pub fn io_port(name: &str) -> Option<crate::cap::IoPort> {
+    cap(CapKind::IoPort, name).map(crate::cap::IoPort::from_cptr)
+}
+
+/// The IRQ handler named `name` ("irq" and the pin, e.g. "irq11").
+pub fn irq_handler(name: &str) -> Option<crate::cap::IrqHandler> {
+    cap(CapKind::IrqHandler, name).map(crate::cap::IrqHandler::from_cptr)
+}
+
+/// This domain's own thread.
+pub fn own_tcb() -> crate::cap::Tcb {
+    crate::cap::Tcb::from_cptr(tileos_abi::bootinfo::domain::TCB)
+}
+
+/// Stops this domain's thread for good (when it has nothing more to do).
+pub fn stop() -> ! {
+    let _ = own_tcb().suspend();
+    unreachable!("a suspended thread does not run")
+}
+
 /// Writes `text` through the console domain (the client endpoint named "log"); falls back
 /// to the kernel debug console if the domain has none.
 pub fn write(text: &str) {
-    let Some(log) = cap(CapKind::ClientEndpoint, "log") else {
+    let Some(log) = client_endpoint("log") else {
         text.bytes().for_each(crate::debug_put_char);
         return;
     };
@@ -96,7 +137,7 @@ pub fn write(text: &str) {
         for (index, byte) in chunk.iter().enumerate() {
             words[1 + index / 8] |= u64::from(*byte) << (8 * (index % 8));
         }
-        crate::call(log, CONSOLE_WRITE, &words[..1 + chunk.len().div_ceil(8)], &[]);
+        log.call(CONSOLE_WRITE, &words[..1 + chunk.len().div_ceil(8)]);
     }
 }
 

@@ -6,6 +6,7 @@
 //! it.
 #![no_std]
 
+pub mod cap;
 pub mod domain;
 pub mod rpc;
 

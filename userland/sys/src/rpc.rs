@@ -41,9 +41,9 @@ pub struct Client<P: Protocol> {
 }
 
 impl<P: Protocol> Client<P> {
-    /// A client calling through the endpoint capability in slot `endpoint`.
-    pub fn new(endpoint: u64) -> Client<P> {
-        Client { endpoint, protocol: PhantomData }
+    /// A client calling through `endpoint`.
+    pub fn new(endpoint: crate::cap::Endpoint) -> Client<P> {
+        Client { endpoint: endpoint.cptr(), protocol: PhantomData }
     }
 
     /// Sends `request` and waits for the typed answer.
@@ -62,7 +62,8 @@ impl<P: Protocol> Client<P> {
 /// Serves protocol `P` on the endpoint capability in slot `endpoint` forever: each request
 /// is decoded and passed to `handler` with the caller's badge; its answer (or error) is
 /// the reply.
-pub fn serve<P: Protocol>(endpoint: u64, mut handler: impl FnMut(u64, P::Request) -> Result<P::Response, ProtocolError>) -> ! {
+pub fn serve<P: Protocol>(endpoint: crate::cap::Endpoint, mut handler: impl FnMut(u64, P::Request) -> Result<P::Response, ProtocolError>) -> ! {
+    let endpoint = endpoint.cptr();
     let mut message = raw_syscall(Syscall::Recv, endpoint, MessageInfo::default(), [0; 4]);
     loop {
         let words = words_of(&message);

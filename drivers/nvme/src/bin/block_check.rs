@@ -49,7 +49,7 @@ extern "C" fn _start() -> ! {
     // for this domain's lifetime; only the driver (by DMA, during a request this domain is
     // blocked in) touches it besides this slice.
     let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
-    let client = Client::<Block>::new(endpoint);
+    let client = Client::<Block>::new(tileos_sys::cap::Endpoint::from_cptr(endpoint));
     let Response::Capacity { disk_size: disk, block_size, buffer_size } = request(&client, Request::Capacity) else {
         log!("block-check: the capacity request got another answer; stopping");
         stop();

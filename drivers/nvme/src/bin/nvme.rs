@@ -341,7 +341,7 @@ extern "C" fn _start() -> ! {
         log!("nvme: the \"nvme-dma\" region has {dma_size:#x} bytes, {:#x} needed; stopping", DMA_PAGES * PAGE_SIZE);
         stop();
     }
-    let line = match Client::<Pci>::new(pci_endpoint).call(&pci::Request::Enable { class_code: pci::CLASS_NVME, index: 0 }) {
+    let line = match Client::<Pci>::new(tileos_sys::cap::Endpoint::from_cptr(pci_endpoint)).call(&pci::Request::Enable { class_code: pci::CLASS_NVME, index: 0 }) {
         Ok(pci::Response::Enabled { bus, device, function, bar0, bar0_size, interrupt_line, interrupt_pin }) => {
             log!(
                 "nvme: pci enabled the controller at {bus:02x}:{device:02x}.{function}: BAR0 {bar0:#x} size {bar0_size:#x}, interrupt line {interrupt_line} pin {interrupt_pin}"
@@ -411,7 +411,7 @@ extern "C" fn _start() -> ! {
         geometry.disk_size() / 1024,
         max_blocks * geometry.block_size
     );
-    tileos_sys::rpc::serve::<Block>(endpoint, |_, request| {
+    tileos_sys::rpc::serve::<Block>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |_, request| {
         let response = match request {
             Request::Read { disk_offset, length, buffer_offset } | Request::Write { disk_offset, length, buffer_offset } => {
                 match geometry.check(disk_offset, length, buffer_offset) {

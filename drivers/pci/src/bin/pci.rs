@@ -94,7 +94,7 @@ extern "C" fn _start() -> ! {
         log!("pci: no \"pci\" endpoint to serve; done");
         stop();
     };
-    tileos_sys::rpc::serve::<Pci>(endpoint, |badge, request| {
+    tileos_sys::rpc::serve::<Pci>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |badge, request| {
         let Request::Enable { class_code, index } = request;
         let mut matches = 0;
         let mut chosen = None;

@@ -6,30 +6,29 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_sys::buffer_word;
+use tileos_sys::cap::IoPort;
 use tileos_sys::domain::{CONSOLE_WRITE, MAX_WRITE};
-use tileos_sys::{buffer_word, invoke};
 
-const COM1: u64 = 0x3F8;
+const COM1: u16 = 0x3F8;
 
-fn put(port: u64, byte: u8) {
+fn put(port: IoPort, byte: u8) {
     // Wait for the transmit holding register to be empty, then write.
-    while invoke(port, Label::IoPortIn8, &[COM1 + 5], &[]).map(|r| r.words[0] & 0x20 == 0).unwrap_or(false) {}
-    let _ = invoke(port, Label::IoPortOut8, &[COM1, u64::from(byte)], &[]);
+    while port.in8(COM1 + 5).map(|status| status & 0x20 == 0).unwrap_or(false) {}
+    let _ = port.out8(COM1, byte);
 }
 
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(log), Some(port)) = (tileos_sys::domain::cap(CapKind::ServedEndpoint, "log"), tileos_sys::domain::cap(CapKind::IoPort, "0x3f8"))
+    let (Some(log), Some(port)) = (tileos_sys::domain::served_endpoint("log"), tileos_sys::domain::io_port("0x3f8"))
     else {
         tileos_sys::println!("console: needs the \"log\" endpoint and the COM1 ports 0x3f8; stopping");
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };
-    let mut message = tileos_sys::recv(log, true);
+    let mut message = log.recv();
     loop {
         let status = if message.info.label() == CONSOLE_WRITE && message.info.length() >= 1 {
             let count = (message.words[0] as usize).min(MAX_WRITE).min((message.info.length() - 1) * 8);
@@ -46,6 +45,6 @@ extern "C" fn _start() -> ! {
         } else {
             InvocationError::IllegalOperation as u64
         };
-        message = tileos_sys::reply_recv(log, status, &[]);
+        message = log.reply_recv(status, &[]);
     }
 }

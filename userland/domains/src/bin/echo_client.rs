@@ -4,7 +4,6 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
@@ -14,7 +13,7 @@ use tileos_sys::rpc::Client;
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let name = tileos_sys::domain::name();
-    let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") else {
+    let Some(echo) = tileos_sys::domain::client_endpoint("echo") else {
         log!("{name}: no \"echo\" endpoint; stopping");
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };
@@ -28,10 +27,8 @@ extern "C" fn _start() -> ! {
     log!("{name}: reverse \"tileos\": {:?}", client.call(&Request::Reverse(text)));
     log!("{name}: the server sees my badge as {:?}", client.call(&Request::WhoAmI));
     // A malformed message (not the protocol's encoding) gets an error reply, not a crash.
-    let raw = tileos_sys::call(echo, tileos_protocol::MESSAGE, &[3, 0xFFFF_FFFF], &[]);
+    let raw = echo.call(tileos_protocol::MESSAGE, &[3, 0xFFFF_FFFF]);
     log!("{name}: malformed request answered with label {:#x}, error code {}", raw.info.label(), raw.words[0]);
     log!("{name}: done");
-    // Nothing more to do: stop this domain's only thread.
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
-    unreachable!("a suspended thread does not run")
+    tileos_sys::domain::stop()
 }

@@ -4,7 +4,6 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_protocol::ProtocolError;
 use tileos_sys::log;
@@ -13,7 +12,7 @@ use tileos_sys::log;
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
-    let Some(echo) = tileos_sys::domain::cap(CapKind::ServedEndpoint, "echo") else {
+    let Some(echo) = tileos_sys::domain::served_endpoint("echo") else {
         log!("echo-server: no \"echo\" endpoint; stopping");
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };

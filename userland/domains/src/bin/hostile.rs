@@ -71,7 +71,7 @@ fn attacks_without_faults() {
     if let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") {
         let forged = invoke(domain::CNODE, Label::CNodeMint, &[200, 8, echo, 64, Rights::ALL.0 as u64, 0x10], &[domain::CNODE]);
         log!("hostile: forge badge 0x10 on its echo capability: {}", if forged.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
-        let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(echo);
+        let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(tileos_sys::cap::Endpoint::from_cptr(echo));
         log!("hostile: the echo server still sees its badge as {:?}", client.call(&tileos_protocol::echo::Request::WhoAmI));
     }
     let mut blocks: Vec<Vec<u8>> = Vec::new();

@@ -6,7 +6,6 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
@@ -15,7 +14,7 @@ use tileos_sys::rpc::Client;
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let echo = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo").expect("pinger: no \"echo\" endpoint");
+    let echo = tileos_sys::domain::client_endpoint("echo").expect("pinger: no \"echo\" endpoint");
     let client = Client::<Echo>::new(echo);
     let mut good = 0;
     for round in 0..20u64 {
@@ -25,6 +24,5 @@ extern "C" fn _start() -> ! {
         tileos_sys::yield_now();
     }
     log!("pinger: {good} of 20 calls answered correctly");
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
-    unreachable!("a suspended thread does not run")
+    tileos_sys::domain::stop()
 }
