@@ -37,8 +37,10 @@ fn scenario(name: &str) -> PathBuf {
 
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
-    let outcome = boot_tile("default", workspace_root().join("build/test/tile.archive"), &["client: done"]);
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 3 domains");
+    let outcome = boot_tile("default", workspace_root().join("build/test/tile.archive"), &["client: done", "pci: "]);
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 4 domains");
+    // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
+    outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
     outcome.assert_serial_contains("started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10");
     // The console domain writes these lines; the client speaks the typed echo protocol.
