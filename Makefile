@@ -144,7 +144,7 @@ SEED ?= 1
 ITERS ?= 100000
 TRACE ?=
 fuzz: deps test-images
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(TEST)/kernel.elf32 \
+	$(CARGO) run --quiet -p tileos-qemu --bin tileos-qemu -- --kernel $(TEST)/kernel.elf32 \
 	  --module "$(TEST)/rootserver.elf=rootserver fuzz seed=$(SEED) iters=$(ITERS)$(if $(TRACE), trace=$(TRACE))" \
 	  --module $(TEST)/bench-server.elf=bench-server --module $(TEST)/fuzzer.elf=fuzzer \
 	  --log $(TEST)/logs/fuzz-$(SEED).log --timeout $$(( 120 + $(ITERS) / 100 ))
