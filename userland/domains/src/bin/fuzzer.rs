@@ -132,6 +132,7 @@ impl Rng {
 }
 
 /// One system call, fully described (registers and the IPC-buffer words it uses).
+#[derive(Clone, Copy)]
 struct Op {
     number: u64,
     cptr: u64,
@@ -149,6 +150,31 @@ struct Op {
 }
 
 impl Op {
+    /// A system call with the given message; no receive slot.
+    fn new(number: Syscall, cptr: u64, label: u64, words: &[u64], caps: &[u64]) -> Op {
+        let mut op = Op {
+            number: number as u64,
+            cptr,
+            label,
+            caps_unwrapped: 0,
+            extra_caps: caps.len() as u64,
+            length: words.len() as u64,
+            mr: [0; 12],
+            caps: [0; 3],
+            receive_index: 0,
+            receive_depth: 0,
+            user_data: 0,
+        };
+        op.mr[..words.len()].copy_from_slice(words);
+        op.caps[..caps.len()].copy_from_slice(caps);
+        op
+    }
+
+    /// A Call invoking `label` on `cptr`.
+    fn call(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Op {
+        Op::new(Syscall::Call, cptr, label as u64, args, caps)
+    }
+
     fn info(&self) -> u64 {
         (self.label << 12) | ((self.caps_unwrapped & 7) << 9) | ((self.extra_caps & 3) << 7) | (self.length & 0x7F)
     }
@@ -455,8 +481,87 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
     op.extra_caps = caps.len() as u64;
 }
 
-/// Draws the operation of one iteration.
-fn generate(rng: &mut Rng) -> Op {
+/// The operations of one iteration: usually one, a scenario several.
+struct Plan {
+    ops: [Op; 5],
+    count: usize,
+}
+
+/// Draws the operations of one iteration: 90 % one random operation, 10 % a scenario.
+fn generate(rng: &mut Rng) -> Plan {
+    if rng.percent(90) {
+        let op = single(rng);
+        return Plan { ops: [op; 5], count: 1 };
+    }
+    let ops = scenario(rng);
+    let mut plan = Plan { ops: [ops[0]; 5], count: ops.len() };
+    plan.ops[..ops.len()].copy_from_slice(&ops);
+    plan
+}
+
+/// A short sequence that builds a state random single operations rarely reach: a thread
+/// that runs (and faults), an endpoint with a badged copy used for IPC, a received fault
+/// answered through a saved reply capability, frames mapped through a page table, nested
+/// untyped memory revoked.
+fn scenario(rng: &mut Rng) -> [Op; 4] {
+    use ObjectType::*;
+    use Label::*;
+    let (s, d) = (free_slot(rng), free_slot(rng));
+    let frame = slots::FRAMES + rng.below(4);
+    let words = [word(rng), word(rng), word(rng), word(rng), word(rng)];
+    let caps = [slot(rng), rng.pick(&[s, d, slots::WITNESS]), slot(rng)];
+    let page = |rng: &mut Rng| MAP_AREA + rng.below(8) * 0x1000;
+    let rights = |rng: &mut Rng| rng.pick(&[2, 3, 3, 15, 1, 0]);
+    match rng.below(5) {
+        0 => {
+            let fault = rng.pick(&[slots::OWN_ENDPOINT, slots::OWN_ENDPOINT, slots::WITNESS, 0]);
+            let cspace = rng.pick(&[slots::CNODE, slots::CNODE2]);
+            let guard = if cspace == slots::CNODE { 56 } else { 0 };
+            [
+                Op::call(slots::UNTYPED, UntypedRetype, &[Tcb as u64, 0, 0, 0, s, 1], &[slots::CNODE]),
+                Op::call(s, TcbConfigure, &[fault, guard, MAP_AREA + rng.below(4) * 1024], &[cspace, slots::VSPACE, frame]),
+                Op::call(s, TcbSetPriority, &[rng.pick(&[0, 99, 100])], &[slots::TCB]),
+                Op::call(s, TcbWriteRegisters, &[1, 2, rng.next() & 0x7FFF_FFFF_FFFF, rng.next() & 0x7FFF_FFFF_FFF8], &[]),
+            ]
+        }
+        1 => {
+            let label = rng.below(64);
+            let mut receive = Op::new(Syscall::NbRecv, s, 0, &[], &[]);
+            receive.receive_index = free_slot(rng);
+            receive.receive_depth = 64;
+            [
+                Op::call(slots::UNTYPED, UntypedRetype, &[Endpoint as u64, 0, 0, 0, s, 1], &[slots::CNODE]),
+                Op::call(slots::CNODE, CNodeMint, &[d, 64, s, 64, rng.below(16), rng.below(4)], &[slots::CNODE]),
+                Op::new(Syscall::NbSend, d, label, &words[..rng.below(6) as usize], &caps[..rng.below(4) as usize]),
+                receive,
+            ]
+        }
+        2 => {
+            let mut receive = Op::new(Syscall::NbRecv, slots::OWN_ENDPOINT, 0, &[], &[]);
+            receive.receive_index = free_slot(rng);
+            receive.receive_depth = 64;
+            let answer = rng.pick(&[Syscall::Call as u64, Syscall::Send as u64, Syscall::NbSend as u64]);
+            let mut reply = Op::new(Syscall::Call, d, rng.below(8), &words[..rng.below(6) as usize], &[]);
+            reply.number = answer;
+            [receive, Op::call(slots::CNODE, CNodeSaveCaller, &[d, 64], &[]), reply, Op::new(Syscall::Reply, 0, 0, &words[..2], &[])]
+        }
+        3 => [
+            Op::call(slots::PAGE_TABLE, PagingStructureMap, &[MAP_AREA], &[slots::VSPACE]),
+            Op::call(frame, FrameMap, &[page(rng), rights(rng), rng.below(4)], &[slots::VSPACE]),
+            Op::call(slots::CNODE, CNodeCopy, &[d, 64, frame, 64, rights(rng)], &[slots::CNODE]),
+            Op::call(d, FrameMap, &[page(rng), rights(rng), rng.below(4)], &[slots::VSPACE]),
+        ],
+        _ => [
+            Op::call(slots::UNTYPED, UntypedRetype, &[Untyped as u64, 10 + rng.below(6), 0, 0, s, 1], &[slots::CNODE]),
+            Op::call(s, UntypedRetype, &[rng.below(11), 1 + rng.below(12), 0, 0, d, 1 + rng.below(3)], &[slots::CNODE]),
+            Op::call(slots::CNODE, CNodeRevoke, &[s, 64], &[]),
+            Op::call(slots::CNODE, CNodeDelete, &[rng.pick(&[s, d]), 64], &[]),
+        ],
+    }
+}
+
+/// Draws one random operation.
+fn single(rng: &mut Rng) -> Op {
     let mut op = Op {
         number: 0,
         cptr: 0,
@@ -579,18 +684,20 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
     let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
     for index in 0..iterations {
         let mut rng = Rng::for_iteration(seed, index);
-        let mut op = generate(&mut rng);
-        sanitize(&mut op, &tracker);
-        tracker.record(&op);
-        if index >= trace_from {
-            println!(
-                "fuzz op {index}: syscall {:#x} cptr {:#x} info {:#x} mr {:x?} caps {:x?} receive {:#x}/{}",
-                op.number, op.cptr, op.info(), op.mr, op.caps, op.receive_index, op.receive_depth
-            );
+        let mut plan = generate(&mut rng);
+        for (step, op) in plan.ops[..plan.count].iter_mut().enumerate() {
+            sanitize(op, &tracker);
+            tracker.record(op);
+            if index >= trace_from {
+                println!(
+                    "fuzz op {index}.{step}: syscall {:#x} cptr {:#x} info {:#x} mr {:x?} caps {:x?} receive {:#x}/{}",
+                    op.number, op.cptr, op.info(), op.mr, op.caps, op.receive_index, op.receive_depth
+                );
+            }
+            let info = issue(op);
+            tracker.received(op, info);
+            stats.count(op, info);
         }
-        let info = issue(&op);
-        tracker.received(&op, info);
-        stats.count(&op, info);
         if index % SWEEP == SWEEP - 1 {
             sweep(&mut tracker);
         }
