@@ -409,8 +409,8 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
         return;
     }
     let frame = slots::FRAMES + rng.below(4);
-    let cnode = if rng.percent(75) { slots::CNODE } else { slots::CNODE2 };
     let created = slots::FIRST_FREE + rng.below(24);
+    let cnode = rng.pick(&[slots::CNODE, slots::CNODE, slots::CNODE, slots::CNODE, slots::CNODE2, created]);
     let (a, b) = (slot_argument(rng, cnode), slot_argument(rng, cnode));
     let Some(label) = Label::from_raw(op.label) else {
         op.cptr = slot(rng);
@@ -456,7 +456,7 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
             let source = (slot(rng), 64);
             (cnode, &[a.0, a.1, source.0, source.1, rng.below(16), word(rng)], &[slots::CNODE])
         }
-        CNodeMove | CNodeMutate => (cnode, &[a.0, a.1, b.0, b.1, word(rng)], &[rng.pick(&[slots::CNODE, slots::CNODE2])]),
+        CNodeMove | CNodeMutate => (cnode, &[a.0, a.1, b.0, b.1, word(rng)], &[rng.pick(&[slots::CNODE, slots::CNODE2, created])]),
         CNodeRotate => {
             let c = slot_argument(rng, cnode);
             (cnode, &[a.0, a.1, b.0, b.1, c.0, c.1], &[])
@@ -502,7 +502,7 @@ fn generate(rng: &mut Rng) -> Plan {
 /// A short sequence that builds a state random single operations rarely reach: a thread
 /// that runs (and faults), an endpoint with a badged copy used for IPC, a received fault
 /// answered through a saved reply capability, frames mapped through a page table, nested
-/// untyped memory revoked.
+/// untyped memory revoked, a CNode that holds a capability to itself destroyed.
 fn scenario(rng: &mut Rng) -> [Op; 4] {
     use ObjectType::*;
     use Label::*;
@@ -512,7 +512,7 @@ fn scenario(rng: &mut Rng) -> [Op; 4] {
     let caps = [slot(rng), rng.pick(&[s, d, slots::WITNESS]), slot(rng)];
     let page = |rng: &mut Rng| MAP_AREA + rng.below(8) * 0x1000;
     let rights = |rng: &mut Rng| rng.pick(&[2, 3, 3, 15, 1, 0]);
-    match rng.below(5) {
+    match rng.below(6) {
         0 => {
             let fault = rng.pick(&[slots::OWN_ENDPOINT, slots::OWN_ENDPOINT, slots::WITNESS, 0]);
             let cspace = rng.pick(&[slots::CNODE, slots::CNODE2]);
@@ -551,6 +551,19 @@ fn scenario(rng: &mut Rng) -> [Op; 4] {
             Op::call(slots::CNODE, CNodeCopy, &[d, 64, frame, 64, rights(rng)], &[slots::CNODE]),
             Op::call(d, FrameMap, &[page(rng), rights(rng), rng.below(4)], &[slots::VSPACE]),
         ],
+        5 => {
+            // A CNode holding a capability to itself and another capability, then deleted
+            // or revoked (destruction with a cycle).
+            let radix = 1 + rng.below(4);
+            let other = rng.pick(&[slots::NOTIFICATION, slots::OWN_ENDPOINT, slots::WITNESS, frame, slots::CNODE2, d]);
+            let (first, second) = (rng.below(1 << radix), rng.below(1 << radix));
+            [
+                Op::call(slots::UNTYPED, UntypedRetype, &[CNode as u64, radix, 0, 0, s, 1], &[slots::CNODE]),
+                Op::call(s, CNodeCopy, &[first, radix, s, 64, 15], &[slots::CNODE]),
+                Op::call(s, CNodeMint, &[second, radix, other, 64, rng.below(16), rng.below(3)], &[slots::CNODE]),
+                Op::new(Syscall::Call, slots::CNODE, rng.pick(&[CNodeDelete as u64, CNodeRevoke as u64]), &[s, 64], &[]),
+            ]
+        }
         _ => [
             Op::call(slots::UNTYPED, UntypedRetype, &[Untyped as u64, 10 + rng.below(6), 0, 0, s, 1], &[slots::CNODE]),
             Op::call(s, UntypedRetype, &[rng.below(11), 1 + rng.below(12), 0, 0, d, 1 + rng.below(3)], &[slots::CNODE]),
