@@ -258,9 +258,10 @@ pub fn mutate(cap: Cap, data: u64) -> Result<Cap, DeriveError> {
     }
 }
 
-/// Whether a capability derived from `source` as `derived` can be revoked independently:
-/// newly badged endpoints/notifications, untyped copies, IRQ handlers and IO port ranges
-/// issued from their control capabilities. seL4's `isCapRevocable`.
+/// Whether a capability derived from `source` as `derived` can have children of its own:
+/// newly badged endpoints/notifications, untyped objects (made by retype; untyped
+/// capabilities are never copied), IRQ handlers and IO port ranges issued from their
+/// control capabilities. seL4's `isCapRevocable`.
 pub fn is_revocable(derived: &Cap, source: &Cap) -> bool {
     match (derived, source) {
         (Cap::Endpoint { .. } | Cap::Notification { .. }, _) => derived.badge() != source.badge(),

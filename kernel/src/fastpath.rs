@@ -1,8 +1,10 @@
 //! The IPC fastpath: Call and ReplyRecv in their common case — a one-level CSpace, an
 //! endpoint with the partner already waiting, at most four message words in registers, no
 //! capabilities transferred — done with direct field accesses and a direct switch to the
-//! partner. Anything else falls through to the general path in `syscall`/`ipc`, which
-//! gives the same result; the fastpath is only shorter.
+//! partner. Anything else falls through to the general path in `syscall`/`ipc`. Messages,
+//! badges and capability state come out the same either way; the one difference is
+//! scheduling: as in seL4's fastpath, the partner runs at once instead of queueing behind
+//! other ready threads of its own priority (it never overtakes a higher priority).
 
 use crate::arch::entry;
 use crate::ipc::Endpoint;
@@ -30,14 +32,23 @@ fn lookup_one_level(thread: &Tcb, cptr: u64) -> Option<&'static Slot> {
     Some(unsafe { object::<Slot>(paddr + (index << 6)) })
 }
 
-/// Copies the register message words and sets what the receiver sees.
+/// Copies the message's register words (only `length` of them, as the general path does:
+/// the sender's other registers never reach the receiver) and sets what the receiver sees.
 #[inline(always)]
 fn deliver(from: &Tcb, to: &mut Tcb, badge: u64, info: MessageInfo) {
     let length = info.length() as u64;
-    to.context.r10 = from.context.r10;
-    to.context.r8 = from.context.r8;
-    to.context.r9 = from.context.r9;
-    to.context.r15 = from.context.r15;
+    if length > 0 {
+        to.context.r10 = from.context.r10;
+    }
+    if length > 1 {
+        to.context.r8 = from.context.r8;
+    }
+    if length > 2 {
+        to.context.r9 = from.context.r9;
+    }
+    if length > 3 {
+        to.context.r15 = from.context.r15;
+    }
     to.context.rdi = badge;
     to.context.rsi = MessageInfo::new(info.label(), 0, 0, length).0;
 }

@@ -306,6 +306,7 @@ pub fn signal(ntfn: u64, badge: u64) {
     if let Some(waiter) = n.queue.pop_front(&mut KernelMemory) {
         set_received(waiter, n.word | badge, MessageInfo::new(0, 0, 0, 0));
         n.word = 0;
+        n.active = false;
         thread::make_runnable(waiter);
         return;
     }
@@ -315,6 +316,7 @@ pub fn signal(ntfn: u64, badge: u64) {
             endpoint(ep).queue.remove(&mut KernelMemory, bound);
             set_received(bound, n.word | badge, MessageInfo::new(0, 0, 0, 0));
             n.word = 0;
+            n.active = false;
             thread::make_runnable(bound);
             return;
         }
@@ -397,9 +399,14 @@ pub fn cancel(thread_paddr: u64) {
 
 /// Releases every thread waiting on a destroyed endpoint or notification: each returns
 /// from its IPC with the label [`LABEL_IPC_ABORTED`].
+/// A thread whose fault message was waiting is not resumed (its fault was never handled):
+/// it stays stopped, as when a fault's reply capability is dropped.
 pub fn abort_waiters(queue: &mut Queue) {
     while let Some(waiter) = queue.pop_front(&mut KernelMemory) {
-        tcb(waiter).fault = None;
+        if tcb(waiter).fault.take().is_some() {
+            tcb(waiter).state = ThreadState::Inactive;
+            continue;
+        }
         set_received(waiter, 0, MessageInfo::new(LABEL_IPC_ABORTED, 0, 0, 0));
         thread::make_runnable(waiter);
     }

@@ -57,7 +57,8 @@ impl ObjectType {
 }
 
 /// log2 of a TCB's size (2 KiB: registers, FPU state, scheduling and IPC state, and the
-/// slots holding its CSpace root, VSpace root, IPC buffer frame and reply capability).
+/// five slots holding its CSpace root, VSpace root, IPC buffer frame, reply capability and
+/// fault endpoint).
 pub const TCB_SIZE_BITS: u32 = 11;
 /// log2 of one CNode slot's size (64 bytes).
 pub const SLOT_SIZE_BITS: u32 = 6;
