@@ -1,0 +1,357 @@
+//! The `net` domain: drives one virtio network device (QEMU `virtio-net-pci`) through its
+//! legacy register block in IO space and moves Ethernet frames between the device and the
+//! netstack domain's shared frame rings (`tileos_driver_net::frames`).
+//!
+//! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`):
+//! - a client capability for the `pci` domain's endpoint "pci", which enables the device
+//!   (IO decoding, bus mastering) and reports its IO BAR 0 and interrupt line;
+//! - the IO-port range of BAR 0 (named by its first port, e.g. "0xc000");
+//! - the IRQ handler of the IOAPIC pin of the device's INTx line (named `irq<line>`),
+//!   signalling bit 0 of the notification "net-wake", which the netstack signals with
+//!   bit 1 when it has queued frames to send;
+//! - the shared region "net-dma" (queues and packet buffers, reached by the device by DMA
+//!   at the physical address on the information page) and the shared region "net-frames"
+//!   with the netstack, whose notification "netstack-wake" it signals with bit 0.
+//!
+//! Interrupts, not polling: the driver sleeps on "net-wake" and wakes for device
+//! interrupts (a used ring changed) and for frames to send.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use core::fmt::Write as _;
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::invocation::Label;
+use tileos_driver_net::frames::{self, FrameRing, NET_IRQ_BIT, RingError};
+use tileos_driver_net::virtio::{
+    self, BUFFER_SIZE, DmaLayout, MAX_FRAME, NET_HEADER_LEN, RX_QUEUE, TX_QUEUE, Virtqueue, reg, status,
+};
+use tileos_driver_net::{Mapped, Memory};
+use tileos_driver_pci::protocol::{self as pci, Pci};
+use tileos_sys::domain::{cap, region};
+use tileos_sys::rpc::Client;
+use tileos_sys::{invoke, log};
+
+/// Class code of an Ethernet controller.
+const CLASS_ETHERNET: u32 = 0x02_00_00;
+/// Packet buffers per direction.
+const BUFFERS: u16 = 32;
+
+/// The legacy register block: IO ports from `base`, through the IO-port capability.
+struct Registers {
+    cap: u64,
+    base: u16,
+}
+
+impl Registers {
+    fn input(&self, label: Label, offset: u16) -> u32 {
+        match invoke(self.cap, label, &[u64::from(self.base + offset)], &[]) {
+            Ok(reply) => reply.words[0] as u32,
+            Err(error) => panic!("net: IO port {:#x}: {error:?}", self.base + offset),
+        }
+    }
+
+    fn output(&self, label: Label, offset: u16, value: u32) {
+        if let Err(error) = invoke(self.cap, label, &[u64::from(self.base + offset), u64::from(value)], &[]) {
+            panic!("net: IO port {:#x}: {error:?}", self.base + offset);
+        }
+    }
+
+    fn read8(&self, offset: u16) -> u8 {
+        self.input(Label::IoPortIn8, offset) as u8
+    }
+    fn read16(&self, offset: u16) -> u16 {
+        self.input(Label::IoPortIn16, offset) as u16
+    }
+    fn read32(&self, offset: u16) -> u32 {
+        self.input(Label::IoPortIn32, offset)
+    }
+    fn write8(&self, offset: u16, value: u8) {
+        self.output(Label::IoPortOut8, offset, u32::from(value));
+    }
+    fn write16(&self, offset: u16, value: u16) {
+        self.output(Label::IoPortOut16, offset, u32::from(value));
+    }
+    fn write32(&self, offset: u16, value: u32) {
+        self.output(Label::IoPortOut32, offset, value);
+    }
+}
+
+/// Formats `prefix` and `value` (hex with "0x" if `hex`, else decimal) into `buffer`: the
+/// names the root server gives IO-port ranges and IRQ handlers.
+fn cap_name<'a>(buffer: &'a mut name::Name, prefix: &str, value: u64, hex: bool) -> &'a str {
+    buffer.clear();
+    let _ = if hex { write!(buffer, "{prefix}{value:#x}") } else { write!(buffer, "{prefix}{value}") };
+    buffer.as_str()
+}
+
+mod name {
+    //! A capability name built on the stack (domains here have no heap).
+
+    /// Up to 32 bytes of text.
+    pub struct Name {
+        bytes: [u8; 32],
+        length: usize,
+    }
+
+    impl Name {
+        pub fn new() -> Name {
+            Name { bytes: [0; 32], length: 0 }
+        }
+        pub fn clear(&mut self) {
+            self.length = 0;
+        }
+        pub fn as_str(&self) -> &str {
+            core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("")
+        }
+    }
+
+    impl core::fmt::Write for Name {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            let end = self.length + text.len();
+            if end > self.bytes.len() {
+                return Err(core::fmt::Error);
+            }
+            self.bytes[self.length..end].copy_from_slice(text.as_bytes());
+            self.length = end;
+            Ok(())
+        }
+    }
+}
+
+/// The running driver.
+struct Driver {
+    registers: Registers,
+    dma: Mapped,
+    dma_paddr: u64,
+    frames: Mapped,
+    layout: DmaLayout,
+    rx: Virtqueue,
+    tx: Virtqueue,
+    /// Transmit buffers not in the device's hands.
+    tx_free: [u16; BUFFERS as usize],
+    tx_free_count: usize,
+    received: u64,
+    sent: u64,
+    dropped: u64,
+}
+
+impl Driver {
+    /// Moves received frames from the device to the receive ring and gives the buffers
+    /// back to the device. Returns how many frames reached the ring.
+    fn receive(&mut self) -> u32 {
+        let mut delivered = 0;
+        let mut returned = false;
+        let mut frame = [0u8; MAX_FRAME];
+        while let Some(used) = self.rx.take_used(&self.dma) {
+            if used.id >= self.layout.rx_count {
+                log!("net: device returned unknown receive descriptor {}", used.id);
+                continue;
+            }
+            let length = (used.length as usize).saturating_sub(NET_HEADER_LEN).min(MAX_FRAME);
+            self.dma.read_bytes(self.layout.rx_buffer(used.id) + NET_HEADER_LEN, &mut frame[..length]);
+            match FrameRing::RX.push(&self.frames, &frame[..length]) {
+                Ok(()) => {
+                    delivered += 1;
+                    self.received += 1;
+                    if self.received == 1 {
+                        log!("net: first frame received ({length} bytes)");
+                    }
+                }
+                Err(RingError::Full) => {
+                    self.dropped += 1;
+                    if self.dropped.is_power_of_two() {
+                        log!("net: {} received frames dropped so far (receive ring full)", self.dropped);
+                    }
+                }
+                Err(error) => {
+                    self.dropped += 1;
+                    log!("net: receive ring: {error:?}");
+                }
+            }
+            self.rx.offer(&self.dma, used.id);
+            returned = true;
+        }
+        if returned {
+            self.registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
+        }
+        delivered
+    }
+
+    /// Takes back transmit buffers the device is done with, then hands it queued frames
+    /// while buffers are free.
+    fn transmit(&mut self) {
+        while let Some(used) = self.tx.take_used(&self.dma) {
+            if used.id < self.layout.tx_count && self.tx_free_count < self.tx_free.len() {
+                self.tx_free[self.tx_free_count] = used.id;
+                self.tx_free_count += 1;
+            }
+        }
+        let mut queued = false;
+        let mut frame = [0u8; MAX_FRAME];
+        while self.tx_free_count > 0 {
+            let length = match FrameRing::TX.pop(&self.frames, &mut frame) {
+                Ok(Some(length)) => length,
+                Ok(None) => break,
+                Err(error) => {
+                    log!("net: transmit ring: {error:?}");
+                    continue;
+                }
+            };
+            self.tx_free_count -= 1;
+            let id = self.tx_free[self.tx_free_count];
+            let buffer = self.layout.tx_buffer(id);
+            self.dma.write_bytes(buffer, &[0; NET_HEADER_LEN]);
+            self.dma.write_bytes(buffer + NET_HEADER_LEN, &frame[..length]);
+            self.tx.set_descriptor(&self.dma, id, self.dma_paddr + buffer as u64, (NET_HEADER_LEN + length) as u32, false);
+            self.tx.offer(&self.dma, id);
+            queued = true;
+            self.sent += 1;
+            if self.sent == 1 {
+                log!("net: first frame sent ({length} bytes)");
+            }
+        }
+        if queued {
+            self.registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
+        }
+    }
+}
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    let (Some(pci_endpoint), Some(wake), Some(netstack), Some((dma_vaddr, dma_paddr, dma_size)), Some((frames_vaddr, _, frames_size))) = (
+        cap(CapKind::ClientEndpoint, "pci"),
+        cap(CapKind::WaitNotification, "net-wake"),
+        cap(CapKind::SignalNotification, "netstack-wake"),
+        region("net-dma"),
+        region("net-frames"),
+    ) else {
+        log!("net: needs the endpoint \"pci\", the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping");
+        stop();
+    };
+    if frames_size < frames::REGION_BYTES as u64 {
+        log!("net: the \"net-frames\" region has {frames_size:#x} bytes, {:#x} needed; stopping", frames::REGION_BYTES);
+        stop();
+    }
+    let (io_base, line) = match Client::<Pci>::new(tileos_sys::cap::Endpoint::from_cptr(pci_endpoint)).call(&pci::Request::Enable { class_code: CLASS_ETHERNET, index: 0 }) {
+        Ok(pci::Response::Enabled { bus, device, function, bar0, bar0_size, interrupt_line, interrupt_pin }) => {
+            log!("net: pci enabled the Ethernet controller at {bus:02x}:{device:02x}.{function}: BAR0 {bar0:#x} size {bar0_size:#x}, interrupt line {interrupt_line} pin {interrupt_pin}");
+            (bar0, interrupt_line)
+        }
+        Ok(pci::Response::NotFound) => {
+            log!("net: the pci domain found no Ethernet controller; stopping");
+            stop();
+        }
+        Err(error) => {
+            log!("net: the pci domain did not answer the enable request: {error:?}; stopping");
+            stop();
+        }
+    };
+    let mut name = name::Name::new();
+    let Some(ports) = cap(CapKind::IoPort, cap_name(&mut name, "", io_base, true)) else {
+        log!("net: no IO-port capability \"{}\" for BAR 0 (is it an IO BAR? legacy virtio needs one); stopping", name.as_str());
+        stop();
+    };
+    let Some(irq) = cap(CapKind::IrqHandler, cap_name(&mut name, "irq", u64::from(line), false)) else {
+        log!("net: no IRQ handler \"{}\" for the device's interrupt line; stopping", name.as_str());
+        stop();
+    };
+    let registers = Registers { cap: ports, base: io_base as u16 };
+
+    // Reset, then acknowledge the device and negotiate (legacy: no FEATURES_OK step).
+    registers.write8(reg::DEVICE_STATUS, 0);
+    registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE);
+    registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER);
+    let offered = registers.read32(reg::DEVICE_FEATURES);
+    let Some(features) = virtio::negotiate(offered) else {
+        log!("net: the device offers no MAC address (features {offered:#x}); stopping");
+        registers.write8(reg::DEVICE_STATUS, status::FAILED);
+        stop();
+    };
+    registers.write32(reg::DRIVER_FEATURES, features);
+    let mut sizes = [0u16; 2];
+    for (queue, size) in [RX_QUEUE, TX_QUEUE].into_iter().zip(sizes.iter_mut()) {
+        registers.write16(reg::QUEUE_SELECT, queue);
+        *size = registers.read16(reg::QUEUE_SIZE);
+    }
+    let layout = DmaLayout::new(sizes[0], sizes[1], BUFFERS);
+    if sizes.contains(&0) || dma_size < layout.bytes as u64 {
+        log!("net: queue sizes {sizes:?} need {:#x} bytes of \"net-dma\", which has {dma_size:#x}; stopping", layout.bytes);
+        registers.write8(reg::DEVICE_STATUS, status::FAILED);
+        stop();
+    }
+    // SAFETY: the root server maps both shared regions read-write at these addresses for
+    // this domain's lifetime; only the device (DMA) and the netstack (frames) share them.
+    let (dma, frames) = unsafe { (Mapped::new(dma_vaddr, dma_size), Mapped::new(frames_vaddr, frames_size)) };
+    (0..layout.bytes / 4).for_each(|word| dma.write_u32(4 * word, 0));
+    for (queue, offset) in [(RX_QUEUE, 0), (TX_QUEUE, layout.tx_queue)] {
+        registers.write16(reg::QUEUE_SELECT, queue);
+        registers.write32(reg::QUEUE_ADDRESS, ((dma_paddr + offset as u64) / virtio::PAGE_SIZE as u64) as u32);
+    }
+    let mut mac = [0u8; 6];
+    for (index, byte) in mac.iter_mut().enumerate() {
+        *byte = registers.read8(reg::DEVICE_CONFIG + index as u16);
+    }
+    let mut driver = Driver {
+        registers,
+        dma,
+        dma_paddr,
+        frames,
+        layout,
+        rx: Virtqueue::new(0, layout.rx),
+        tx: Virtqueue::new(layout.tx_queue, layout.tx),
+        tx_free: core::array::from_fn(|index| index as u16),
+        tx_free_count: usize::from(layout.tx_count),
+        received: 0,
+        sent: 0,
+        dropped: 0,
+    };
+    for id in 0..layout.rx_count {
+        driver.rx.set_descriptor(&driver.dma, id, dma_paddr + driver.layout.rx_buffer(id) as u64, BUFFER_SIZE as u32, true);
+        driver.rx.offer(&driver.dma, id);
+    }
+    driver.registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
+    driver.registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
+    let [m0, m1, m2, m3, m4, m5] = mac;
+    log!(
+        "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on IOAPIC pin {line} (INTx)",
+        sizes[0],
+        sizes[1],
+        layout.rx_count
+    );
+    frames::publish_info(&driver.frames, mac);
+    signal(netstack);
+    loop {
+        let word = tileos_sys::recv(wake, true).badge;
+        if word & NET_IRQ_BIT != 0 {
+            // Reading the ISR acknowledges the device, which lowers its INTx line.
+            let isr = driver.registers.read8(reg::ISR_STATUS);
+            if isr & virtio::ISR_CONFIG != 0 {
+                log!("net: device configuration changed (ISR {isr:#x})");
+            }
+        }
+        if driver.receive() > 0 {
+            signal(netstack);
+        }
+        driver.transmit();
+        if word & NET_IRQ_BIT != 0
+            && let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[])
+        {
+            log!("net: acknowledging the interrupt failed: {error:?}");
+        }
+    }
+}
+
+/// Signals the notification capability `cptr` (with its badge's bits).
+fn signal(cptr: u64) {
+    tileos_sys::raw_syscall(tileos_abi::syscall::Syscall::Send, cptr, tileos_abi::message::MessageInfo::default(), [0; 4]);
+}
+
+/// Stops this domain's only thread.
+fn stop() -> ! {
+    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    unreachable!("a suspended thread does not run")
+}

@@ -1,0 +1,117 @@
+//! Boot test of the network (scenario `tests/scenarios/net.toml`): the pci domain enables
+//! the virtio-net device, the net driver brings it up with interrupts, the netstack takes
+//! its address by DHCP from QEMU user networking and pings the router; then, from the
+//! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP and gets a
+//! UDP datagram echoed.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tileos_qemu::images::{test_images, workspace_root};
+use tileos_qemu::{Boot, BootModule, Machine, run_until};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+/// What the host sends to the echo port.
+const DATAGRAM: &[u8] = b"tileos udp echo check";
+
+/// Two free loopback ports (TCP, UDP), found by binding port 0 and letting go.
+fn free_ports() -> (u16, u16) {
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port").local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port").local_addr().unwrap().port();
+    (tcp, udp)
+}
+
+/// Waits until the serial log holds `text` (or the deadline passes).
+fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// The host's side, once the netstack is ready: the status line over TCP, then the echo.
+fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|error| format!("connect to the status port: {error}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut status = String::new();
+    stream.read_to_string(&mut status).map_err(|error| format!("read the status line: {error} (got {status:?})"))?;
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buffer = [0u8; 1500];
+    for _ in 0..5 {
+        socket.send_to(DATAGRAM, ("127.0.0.1", udp_port)).map_err(|error| format!("send the datagram: {error}"))?;
+        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
+            return Ok((status, buffer[..length].to_vec()));
+        }
+    }
+    Err(format!("no UDP echo after 5 tries (status line was {status:?})"))
+}
+
+#[test]
+fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = Boot::Kernel {
+        kernel: images.kernel.clone(),
+        cmdline: String::new(),
+        modules: vec![
+            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
+            BootModule { path: workspace_root().join("build/test/scenarios/net.archive"), cmdline: "tile-archive".into() },
+        ],
+    };
+    let (tcp_port, udp_port) = free_ports();
+    let machine = Machine {
+        extra_args: vec![
+            "-netdev".into(),
+            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+        ],
+        ..Machine::default()
+    };
+    let log = images.logs.join("tile-net.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    // The host side runs beside QEMU: it waits for the netstack's ready line, then talks.
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let host = std::thread::spawn(move || {
+        // Let run_until truncate the log from an earlier run before looking at it.
+        std::thread::sleep(Duration::from_secs(1));
+        let result = if wait_for(&watched, "netstack: ready", Instant::now() + TIMEOUT) {
+            talk_to_the_tile(tcp_port, udp_port)
+        } else {
+            Err("the netstack never logged \"netstack: ready\"".into())
+        };
+        let _ = sender.send(result);
+    });
+    let outcome = run_until(&machine, &boot, &log, TIMEOUT, &["netstack: status served", "netstack: udp echo of"])
+        .unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    outcome.assert_reached();
+    let (status, echo) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "ring:"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    // The pci domain's view, and the driver using what it reported.
+    outcome.assert_serial_contains("pci: 00:03.0 1af4:1000 class 02.00.00 (Ethernet controller), irq line 11 pin INTA");
+    outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
+    outcome.assert_serial_contains("net: pci enabled the Ethernet controller at 00:03.0: BAR0 0xc000 size 0x20, interrupt line 11 pin 1");
+    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on IOAPIC pin 11 (INTx)");
+    outcome.assert_serial_contains("net: first frame sent");
+    outcome.assert_serial_contains("net: first frame received");
+    // DHCP from QEMU user networking, the lease in the log, and a ping to the router.
+    outcome.assert_serial_contains("netstack: MAC 52-54-00-12-34-56, asking for an address by DHCP");
+    outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24 router 10.0.2.2");
+    outcome.assert_serial_contains("netstack: ready: 10.0.2.15/24 serving the tile status on TCP port 8080 and UDP echo on port 7");
+    outcome.assert_serial_contains("netstack: ping 10.0.2.2: echo reply 1 with 6 bytes");
+    // What the host got.
+    assert_eq!(status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
+    assert_eq!(echo, DATAGRAM);
+    outcome.assert_serial_contains(&format!("netstack: udp echo of {} bytes to 10.0.2.2:", DATAGRAM.len()));
+    outcome.assert_serial_contains("netstack: status served to 10.0.2.2:");
+}

@@ -1,0 +1,191 @@
+//! The `netstack` domain: `smoltcp` over the `net` driver's shared frame rings. It takes
+//! its IPv4 address by DHCP (QEMU user networking hands out 10.0.2.15/24, router
+//! 10.0.2.2), pings the router once, and serves the UDP echo (port 7) and the tile status
+//! service (TCP port 8080) of `tileos_netstack::services`.
+//!
+//! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`): the shared
+//! region "net-frames" (with the `net` domain), the notification "netstack-wake" (waited
+//! on; the driver signals it when frames arrive) and a signal capability for "net-wake"
+//! (bit 1: frames to send), and a heap for socket buffers.
+//!
+//! Time is the time-stamp counter at a nominal rate (`tileos_netstack::clock`). With no
+//! timer service, the loop blocks on "netstack-wake" only while `smoltcp` has no timer
+//! pending; otherwise it polls, yielding between looks.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+extern crate tileos_rt;
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::arch::x86_64::_rdtsc;
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::socket::{dhcpv4, icmp};
+use smoltcp::time::Duration;
+use smoltcp::wire::{EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::invocation::Label;
+use tileos_driver_net::frames::{self, REGION_BYTES};
+use tileos_driver_net::Mapped;
+use tileos_netstack::clock::Clock;
+use tileos_netstack::device::FrameDevice;
+use tileos_netstack::services::{ECHO_PORT, Event, STATUS_PORT, Services};
+use tileos_sys::domain::{cap, region};
+use tileos_sys::{invoke, log};
+
+/// Identifier of the netstack's ICMP echo requests.
+const PING_IDENT: u16 = 0x7113;
+
+/// Reads the time-stamp counter.
+fn tsc() -> u64 {
+    // SAFETY: rdtsc is allowed in user mode and has no side effects.
+    unsafe { _rdtsc() }
+}
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    let info = tileos_sys::domain::init();
+    let (Some((vaddr, _, size)), Some(wake), Some(net)) =
+        (region("net-frames"), cap(CapKind::WaitNotification, "netstack-wake"), cap(CapKind::SignalNotification, "net-wake"))
+    else {
+        log!("netstack: needs the region \"net-frames\", the notifications \"netstack-wake\" (wait) and \"net-wake\" (signal); stopping");
+        stop();
+    };
+    if size < REGION_BYTES as u64 || info.heap_size == 0 {
+        log!("netstack: the \"net-frames\" region has {size:#x} bytes ({REGION_BYTES:#x} needed) and the heap {:#x}; stopping", info.heap_size);
+        stop();
+    }
+    // SAFETY: the root server maps "net-frames" read-write here for this domain's
+    // lifetime; only the net driver shares it.
+    let memory = unsafe { Mapped::new(vaddr, size) };
+    let mac = loop {
+        match frames::read_info(&memory) {
+            Some(mac) => break mac,
+            None => {
+                tileos_sys::recv(wake, true);
+            }
+        }
+    };
+    let clock = Clock::new(tsc());
+    let mut device = FrameDevice::new(memory);
+    let mut config = Config::new(EthernetAddress(mac).into());
+    config.random_seed = tsc();
+    let mut iface = Interface::new(config, &mut device, clock.instant(tsc()));
+    let mut sockets = SocketSet::new(Vec::new());
+    let dhcp = sockets.add(dhcpv4::Socket::new());
+    let ping = sockets.add(icmp::Socket::new(
+        icmp::PacketBuffer::new(alloc::vec![icmp::PacketMetadata::EMPTY; 2], alloc::vec![0; 256]),
+        icmp::PacketBuffer::new(alloc::vec![icmp::PacketMetadata::EMPTY; 2], alloc::vec![0; 256]),
+    ));
+    sockets.get_mut::<icmp::Socket>(ping).bind(icmp::Endpoint::Ident(PING_IDENT)).expect("a fresh ICMP socket binds");
+    let mut services = Services::new(&mut sockets);
+    log!("netstack: MAC {}, asking for an address by DHCP", EthernetAddress(mac));
+    let mut address: Option<Ipv4Cidr> = None;
+    let mut status = Vec::new();
+    // The router to ping once, and whether the request went out.
+    let mut ping_target: Option<(Ipv4Address, bool)> = None;
+    loop {
+        let now = clock.instant(tsc());
+        iface.poll(now, &mut device, &mut sockets);
+        match sockets.get_mut::<dhcpv4::Socket>(dhcp).poll() {
+            Some(dhcpv4::Event::Configured(lease)) => {
+                iface.update_ip_addrs(|addresses| {
+                    addresses.clear();
+                    addresses.push(IpCidr::Ipv4(lease.address)).expect("one address fits");
+                });
+                match lease.router {
+                    Some(router) => {
+                        iface.routes_mut().add_default_ipv4_route(router).expect("one route fits");
+                        ping_target = Some((router, false));
+                    }
+                    None => {
+                        iface.routes_mut().remove_default_ipv4_route();
+                    }
+                };
+                log!(
+                    "netstack: DHCP lease {} router {}, DNS {:?}",
+                    lease.address,
+                    lease.router.map_or(alloc::string::String::from("none"), |router| format!("{router}")),
+                    lease.dns_servers.as_slice()
+                );
+                if address.is_none() {
+                    log!("netstack: ready: {} serving the tile status on TCP port {STATUS_PORT} and UDP echo on port {ECHO_PORT}", lease.address);
+                }
+                address = Some(lease.address);
+                status = format!(
+                    "tileos tile: up (netstack \"{}\" generation {}, address {})\n",
+                    tileos_sys::domain::name(),
+                    info.generation,
+                    lease.address
+                )
+                .into_bytes();
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                if let Some(lost) = address {
+                    log!("netstack: DHCP lease {lost} lost");
+                }
+                iface.update_ip_addrs(|addresses| addresses.clear());
+                iface.routes_mut().remove_default_ipv4_route();
+                address = None;
+            }
+            None => {}
+        }
+        if let Some((router, sent)) = &mut ping_target {
+            poll_ping(sockets.get_mut::<icmp::Socket>(ping), *router, sent);
+        }
+        if address.is_some() {
+            for event in services.poll(&mut sockets, &status) {
+                match event {
+                    Event::Echoed { bytes, to } => log!("netstack: udp echo of {bytes} bytes to {to}"),
+                    Event::StatusServed { to: Some(to) } => log!("netstack: status served to {to}"),
+                    Event::StatusServed { to: None } => log!("netstack: status served"),
+                }
+            }
+            // Send what the services queued without waiting for the next round.
+            iface.poll(clock.instant(tsc()), &mut device, &mut sockets);
+        }
+        if device.take_transmitted() > 0 {
+            signal(net);
+        }
+        match iface.poll_delay(clock.instant(tsc()), &sockets) {
+            None if !device.has_frame() => {
+                tileos_sys::recv(wake, true);
+            }
+            Some(delay) if delay > Duration::ZERO && !device.has_frame() => tileos_sys::yield_now(),
+            _ => {}
+        }
+    }
+}
+
+/// Sends one echo request to `router` when possible and logs the reply.
+fn poll_ping(socket: &mut icmp::Socket<'_>, router: Ipv4Address, sent: &mut bool) {
+    let checksums = ChecksumCapabilities::default();
+    if !*sent && socket.can_send() {
+        let request = Icmpv4Repr::EchoRequest { ident: PING_IDENT, seq_no: 1, data: b"tileos" };
+        if let Ok(buffer) = socket.send(request.buffer_len(), IpAddress::Ipv4(router)) {
+            request.emit(&mut Icmpv4Packet::new_unchecked(buffer), &checksums);
+            *sent = true;
+        }
+    }
+    while let Ok((payload, from)) = socket.recv() {
+        if let Ok(Icmpv4Repr::EchoReply { ident: PING_IDENT, seq_no, data }) =
+            Icmpv4Packet::new_checked(payload).and_then(|packet| Icmpv4Repr::parse(&packet, &checksums))
+        {
+            log!("netstack: ping {from}: echo reply {seq_no} with {} bytes", data.len());
+        }
+    }
+}
+
+/// Signals the notification capability `cptr` (with its badge's bits).
+fn signal(cptr: u64) {
+    tileos_sys::raw_syscall(tileos_abi::syscall::Syscall::Send, cptr, tileos_abi::message::MessageInfo::default(), [0; 4]);
+}
+
+/// Stops this domain's only thread.
+fn stop() -> ! {
+    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    unreachable!("a suspended thread does not run")
+}

@@ -1,0 +1,14 @@
+//! The device-independent parts of the netstack domain, host-testable:
+//!
+//! - [`device`]: a `smoltcp` [`Device`](smoltcp::phy::Device) over the `net` driver's
+//!   shared frame rings (`tileos_driver_net::frames`);
+//! - [`services`]: the UDP echo (port 7) and the tile status service (TCP port 8080);
+//! - [`clock`]: `smoltcp` time from the time-stamp counter at a nominal rate.
+#![no_std]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod clock;
+pub mod device;
+pub mod services;
