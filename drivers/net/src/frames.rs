@@ -29,6 +29,8 @@ pub const SLOT_BYTES: usize = 2048;
 const RING_HEADER: usize = 128;
 /// Bytes of one ring.
 pub const RING_BYTES: usize = RING_HEADER + SLOTS as usize * SLOT_BYTES;
+// A slot holds the length word and the largest frame.
+const _: () = assert!(4 + MAX_FRAME <= SLOT_BYTES);
 /// Offset of the receive ring (net → netstack).
 pub const RX_RING: usize = 0x1000;
 /// Offset of the transmit ring (netstack → net).
@@ -177,7 +179,6 @@ mod tests {
         assert_eq!(RING_BYTES, 128 + 32 * 2048);
         assert_eq!(TX_RING, 0x1000 + RING_BYTES);
         assert_eq!(REGION_BYTES, 0x22000);
-        assert!(4 + MAX_FRAME <= SLOT_BYTES);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub const MAX_FRAME: usize = 1514;
 /// Bytes of one packet buffer: the header and the largest frame, rounded to keep buffers
 /// from crossing pages.
 pub const BUFFER_SIZE: usize = 2048;
+// A buffer holds the header and the largest frame.
+const _: () = assert!(NET_HEADER_LEN + MAX_FRAME <= BUFFER_SIZE);
 /// Page size; legacy queues are page-aligned and addressed by page number.
 pub const PAGE_SIZE: usize = 4096;
 
@@ -246,7 +248,6 @@ mod tests {
         assert_eq!(layout.tx_buffer(31), layout.bytes - 2048);
         // Never more buffers than queue entries.
         assert_eq!(DmaLayout::new(8, 4, 32).tx_count, 4);
-        assert!(NET_HEADER_LEN + MAX_FRAME <= BUFFER_SIZE);
     }
 
     #[test]

@@ -102,6 +102,7 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
     outcome.assert_serial_contains("net: pci enabled the Ethernet controller at 00:03.0: BAR0 0xc000 size 0x20, interrupt line 11 pin 1");
     outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on IOAPIC pin 11 (INTx)");
+    outcome.assert_serial_contains("net: first interrupt (ISR 0x1)");
     outcome.assert_serial_contains("net: first frame sent");
     outcome.assert_serial_contains("net: first frame received");
     // DHCP from QEMU user networking, the lease in the log, and a ping to the router.

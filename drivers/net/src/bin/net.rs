@@ -324,11 +324,16 @@ extern "C" fn _start() -> ! {
     );
     frames::publish_info(&driver.frames, mac);
     signal(netstack);
+    let mut interrupts = 0u64;
     loop {
         let word = tileos_sys::recv(wake, true).badge;
         if word & NET_IRQ_BIT != 0 {
             // Reading the ISR acknowledges the device, which lowers its INTx line.
             let isr = driver.registers.read8(reg::ISR_STATUS);
+            interrupts += 1;
+            if interrupts == 1 {
+                log!("net: first interrupt (ISR {isr:#x})");
+            }
             if isr & virtio::ISR_CONFIG != 0 {
                 log!("net: device configuration changed (ISR {isr:#x})");
             }
