@@ -100,3 +100,48 @@ fn device_memory_and_shared_regions_reach_exactly_their_domains() {
     outcome.assert_serial_contains("writer: filled the shared region");
     outcome.assert_serial_contains("reader: 512 of 512 shared words as written; region listed with its physical address: true");
 }
+
+/// `make run` itself (the README's first command) builds the dev images and boots the
+/// default tile with serial on standard output; stopped once the client is done.
+#[test]
+fn make_run_boots_the_default_tile() {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut make = Command::new("make")
+        .args(["--no-print-directory", "-C"])
+        .arg(workspace_root())
+        .arg("run")
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("cannot run make");
+    let group = make.id();
+    let mut stdout = make.stdout.take().expect("piped stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut output = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut chunk) {
+            if read == 0 {
+                break;
+            }
+            output.extend_from_slice(&chunk[..read]);
+            if String::from_utf8_lossy(&output).contains("client: done") {
+                break;
+            }
+        }
+        let _ = sender.send(String::from_utf8_lossy(&output).into_owned());
+    });
+    // Building the dev images from scratch takes a while on a slow machine.
+    let output = receiver.recv_timeout(Duration::from_secs(900));
+    let _ = Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status();
+    let _ = make.wait();
+    let output = output.expect("make run printed nothing that ends the tile's demo within 15 minutes");
+    assert!(output.contains("run: booting"), "{output}");
+    assert!(output.contains("rootserver: all domains started; supervising"), "{output}");
+    assert!(output.contains("client: done"), "{output}");
+}
