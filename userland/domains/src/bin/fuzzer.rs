@@ -25,7 +25,7 @@
 //! * frames are never mapped executable, and threads it starts get an instruction
 //!   pointer below 4 GiB (its own image is there), so no thread it creates ever runs code.
 //!
-//! Every `SWEEP` iterations it revokes its untyped memory and deletes every dirty slot, so
+//! Every 256, 512, 1024 or 2048 iterations (by seed: `SWEEP << seed % 4`) it revokes its untyped memory and deletes every dirty slot, so
 //! long runs keep exercising creation and destruction. Every `REPORT` iterations it prints
 //! `fuzz progress <i>` and makes a marker system call (unknown number
 //! `MARK_PROGRESS | i`): the supervisor receives it as a fault message, checks that the
@@ -87,7 +87,7 @@ const MARK_PROGRESS: u64 = 0x7A11_0000_0000_0000;
 const MARK_DONE: u64 = 0x7D0E_0000_0000_0000;
 /// Iterations between progress markers.
 const REPORT: u64 = 1000;
-/// Iterations between clean-up sweeps.
+/// Fewest iterations between clean-up sweeps.
 const SWEEP: u64 = 256;
 /// Slots of the fuzzer's CNode.
 const SLOT_COUNT: usize = 256;
@@ -693,6 +693,7 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
     tileos_sys::set_ipc_buffer(domain::IPC_BUFFER_VADDR);
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
     println!("fuzz start seed={seed} iterations={iterations}");
+    let sweep_every = SWEEP << (seed % 4);
     let mut tracker = Tracker::new();
     let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
     for index in 0..iterations {
@@ -711,7 +712,7 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
             tracker.received(op, info);
             stats.count(op, info);
         }
-        if index % SWEEP == SWEEP - 1 {
+        if index % sweep_every == sweep_every - 1 {
             sweep(&mut tracker);
         }
         if index % REPORT == REPORT - 1 {
