@@ -1,8 +1,8 @@
 //! Boot test of the network (scenario `tests/scenarios/net.toml`): the pci domain enables
 //! the virtio-net device, the net driver brings it up with interrupts, the netstack takes
 //! its address by DHCP from QEMU user networking and pings the router; then, from the
-//! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP and gets a
-//! UDP datagram echoed.
+//! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP (on two
+//! connections, one after the other) and gets a UDP datagram echoed.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tileos_qemu::images::{test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Machine, run_until};
 
-const TIMEOUT: Duration = Duration::from_secs(180);
+const TIMEOUT: Duration = Duration::from_secs(90);
 /// What the host sends to the echo port.
 const DATAGRAM: &[u8] = b"tileos udp echo check";
 
@@ -34,12 +34,21 @@ fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
     false
 }
 
-/// The host's side, once the netstack is ready: the status line over TCP, then the echo.
+/// The host's side, once the netstack is ready: the status line over TCP (twice), then the
+/// echo.
 fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), String> {
     let mut stream = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|error| format!("connect to the status port: {error}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut status = String::new();
     stream.read_to_string(&mut status).map_err(|error| format!("read the status line: {error} (got {status:?})"))?;
+    // The status socket listens again after a connection: a second client is served too.
+    let mut again = String::new();
+    let mut second = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|error| format!("second connection: {error}"))?;
+    second.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    second.read_to_string(&mut again).map_err(|error| format!("second status line: {error}"))?;
+    if again != status {
+        return Err(format!("second status line {again:?} differs from the first {status:?}"));
+    }
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
     socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut buffer = [0u8; 1500];
@@ -114,5 +123,6 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     assert_eq!(status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
     assert_eq!(echo, DATAGRAM);
     outcome.assert_serial_contains(&format!("netstack: udp echo of {} bytes to 10.0.2.2:", DATAGRAM.len()));
-    outcome.assert_serial_contains("netstack: status served to 10.0.2.2:");
+    // Both connections were served before the datagram was sent.
+    assert_eq!(outcome.serial.matches("netstack: status served to 10.0.2.2:").count(), 2, "{}", outcome.tail(20));
 }

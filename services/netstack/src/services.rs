@@ -34,11 +34,15 @@ pub enum Event {
     },
 }
 
+/// Status sockets listening at once, so that a client arriving while an earlier
+/// connection is still closing (FIN-WAIT, TIME-WAIT) finds one listening.
+const STATUS_SOCKETS: usize = 4;
+
 /// The sockets of the two services.
 pub struct Services {
     udp: SocketHandle,
-    tcp: SocketHandle,
-    answered: bool,
+    /// Status sockets and whether each has sent its line on the current connection.
+    tcp: [(SocketHandle, bool); STATUS_SOCKETS],
 }
 
 impl Services {
@@ -49,8 +53,12 @@ impl Services {
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; DATAGRAMS], vec![0; BUFFER_BYTES]),
         );
         echo.bind(ECHO_PORT).expect("a fresh socket binds to a non-zero port");
-        let status = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]), tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]));
-        Services { udp: sockets.add(echo), tcp: sockets.add(status), answered: false }
+        let udp = sockets.add(echo);
+        let tcp = core::array::from_fn(|_| {
+            let status = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]), tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]));
+            (sockets.add(status), false)
+        });
+        Services { udp, tcp }
     }
 
     /// Serves whatever arrived since the last call; `status` is the line (with its newline)
@@ -65,23 +73,25 @@ impl Services {
                 events.push(Event::Echoed { bytes: copy.len(), to: meta.endpoint });
             }
         }
-        let socket = sockets.get_mut::<tcp::Socket>(self.tcp);
-        match socket.state() {
-            tcp::State::Closed => {
-                socket.listen(STATUS_PORT).expect("a closed socket listens on a non-zero port");
-                self.answered = false;
-            }
-            // The client has closed too; do not hold the only status socket for the
-            // TIME-WAIT period.
-            tcp::State::TimeWait => socket.abort(),
-            _ if socket.may_send() && !self.answered => {
-                self.answered = socket.send_slice(status).is_ok_and(|sent| sent == status.len());
-                if self.answered {
-                    socket.close();
-                    events.push(Event::StatusServed { to: socket.remote_endpoint() });
+        for (handle, answered) in &mut self.tcp {
+            let socket = sockets.get_mut::<tcp::Socket>(*handle);
+            match socket.state() {
+                tcp::State::Closed => {
+                    socket.listen(STATUS_PORT).expect("a closed socket listens on a non-zero port");
+                    *answered = false;
                 }
+                // The client has closed too; free the socket instead of waiting out
+                // TIME-WAIT.
+                tcp::State::TimeWait => socket.abort(),
+                _ if socket.may_send() && !*answered => {
+                    *answered = socket.send_slice(status).is_ok_and(|sent| sent == status.len());
+                    if *answered {
+                        socket.close();
+                        events.push(Event::StatusServed { to: socket.remote_endpoint() });
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
         events
     }
@@ -216,9 +226,9 @@ mod tests {
         (Ipv4Repr::parse(&packet, &ChecksumCapabilities::default()).unwrap(), packet.payload().to_vec())
     }
 
-    fn tcp_segment(control: TcpControl, seq: u32, ack: Option<TcpSeqNumber>, payload: &[u8]) -> StdVec<u8> {
+    fn tcp_segment(port: u16, control: TcpControl, seq: u32, ack: Option<TcpSeqNumber>, payload: &[u8]) -> StdVec<u8> {
         let repr = TcpRepr {
-            src_port: 40000,
+            src_port: port,
             dst_port: STATUS_PORT,
             control,
             seq_number: TcpSeqNumber(seq as i32),
@@ -238,11 +248,17 @@ mod tests {
     }
 
     fn parse_tcp(frame: &[u8]) -> (TcpControl, TcpSeqNumber, Option<TcpSeqNumber>, StdVec<u8>) {
+        let (control, seq, ack, payload, _) = parse_tcp_to(frame);
+        (control, seq, ack, payload)
+    }
+
+    /// As `parse_tcp`, with the destination port.
+    fn parse_tcp_to(frame: &[u8]) -> (TcpControl, TcpSeqNumber, Option<TcpSeqNumber>, StdVec<u8>, u16) {
         let (ip, payload) = parse_ipv4(frame);
         assert_eq!(ip.next_header, IpProtocol::Tcp);
         let packet = TcpPacket::new_checked(&payload[..]).unwrap();
         let repr = TcpRepr::parse(&packet, &ip.src_addr.into(), &ip.dst_addr.into(), &ChecksumCapabilities::default()).unwrap();
-        (repr.control, repr.seq_number, repr.ack_number, repr.payload.to_vec())
+        (repr.control, repr.seq_number, repr.ack_number, repr.payload.to_vec(), repr.dst_port)
     }
 
     #[test]
@@ -272,11 +288,11 @@ mod tests {
         bench.resolve();
         for round in 0..2u32 {
             let isn = 1000 + round * 100_000;
-            let (sent, _) = bench.exchange(Some(tcp_segment(TcpControl::Syn, isn, None, &[])));
+            let (sent, _) = bench.exchange(Some(tcp_segment(40000, TcpControl::Syn, isn, None, &[])));
             let (control, tile_isn, ack, _) = parse_tcp(&sent[0]);
             assert_eq!((control, ack), (TcpControl::Syn, Some(TcpSeqNumber(isn as i32 + 1))));
             // Our ACK completes the handshake; the status line and FIN follow.
-            let (sent, events) = bench.exchange(Some(tcp_segment(TcpControl::None, isn + 1, Some(tile_isn + 1), &[])));
+            let (sent, events) = bench.exchange(Some(tcp_segment(40000, TcpControl::None, isn + 1, Some(tile_isn + 1), &[])));
             assert!(matches!(events[..], [Event::StatusServed { to: Some(_) }]), "{events:?}");
             let mut text = StdVec::new();
             let mut fin = false;
@@ -289,8 +305,27 @@ mod tests {
             assert!(fin, "the tile closes the connection");
             // We acknowledge everything and close too; the socket goes back to listening.
             let after = tile_isn + 1 + text.len() + 1;
-            bench.exchange(Some(tcp_segment(TcpControl::Fin, isn + 1, Some(after), &[])));
+            bench.exchange(Some(tcp_segment(40000, TcpControl::Fin, isn + 1, Some(after), &[])));
             bench.exchange(None);
         }
+    }
+
+    #[test]
+    fn a_client_arriving_while_another_connection_closes_is_served() {
+        let mut bench = Bench::new();
+        bench.resolve();
+        // The first client gets its line and the tile's FIN, but never closes its side.
+        let (sent, _) = bench.exchange(Some(tcp_segment(40000, TcpControl::Syn, 1000, None, &[])));
+        let (_, first_isn, _, _) = parse_tcp(&sent[0]);
+        let (_, events) = bench.exchange(Some(tcp_segment(40000, TcpControl::None, 1001, Some(first_isn + 1), &[])));
+        assert_eq!(events.len(), 1);
+        // A second client connects meanwhile and is served all the same.
+        let (sent, _) = bench.exchange(Some(tcp_segment(40001, TcpControl::Syn, 5000, None, &[])));
+        let (control, second_isn, ack, _, port) = parse_tcp_to(&sent[0]);
+        assert_eq!((control, ack, port), (TcpControl::Syn, Some(TcpSeqNumber(5001)), 40001));
+        let (sent, events) = bench.exchange(Some(tcp_segment(40001, TcpControl::None, 5001, Some(second_isn + 1), &[])));
+        assert!(matches!(events[..], [Event::StatusServed { to: Some(IpEndpoint { port: 40001, .. }) }]), "{events:?}");
+        let text: StdVec<u8> = sent.iter().flat_map(|frame| parse_tcp(frame).3).collect();
+        assert_eq!(text, b"tileos tile: up\n");
     }
 }
