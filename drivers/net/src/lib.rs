@@ -7,11 +7,13 @@
 //!   other party.
 //! - [`virtio`]: legacy register offsets, status and feature bits, the legacy virtqueue
 //!   layout and a split virtqueue (descriptor table, available ring, used ring).
+//! - [`datapath`]: moving frames between the virtqueues and the frame rings.
 //! - [`frames`]: the single-producer single-consumer rings of Ethernet frames between the
 //!   `net` and `netstack` domains, and the device information page beside them.
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod datapath;
 pub mod frames;
 pub mod virtio;
 

@@ -23,11 +23,10 @@ extern crate tileos_rt;
 use core::fmt::Write as _;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_net::frames::{self, FrameRing, NET_IRQ_BIT, RingError};
-use tileos_driver_net::virtio::{
-    self, BUFFER_SIZE, DmaLayout, MAX_FRAME, NET_HEADER_LEN, RX_QUEUE, TX_QUEUE, Virtqueue, reg, status,
-};
-use tileos_driver_net::{Mapped, Memory};
+use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
+use tileos_driver_net::frames::{self, NET_IRQ_BIT};
+use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
+use tileos_driver_net::Mapped;
 use tileos_driver_pci::protocol::{self as pci, Pci};
 use tileos_sys::domain::{cap, region};
 use tileos_sys::rpc::Client;
@@ -37,6 +36,7 @@ use tileos_sys::{invoke, log};
 const CLASS_ETHERNET: u32 = 0x02_00_00;
 /// Packet buffers per direction.
 const BUFFERS: u16 = 32;
+const _: () = assert!(BUFFERS <= MAX_BUFFERS);
 
 /// The legacy register block: IO ports from `base`, through the IO-port capability.
 struct Registers {
@@ -120,104 +120,6 @@ mod name {
     }
 }
 
-/// The running driver.
-struct Driver {
-    registers: Registers,
-    dma: Mapped,
-    dma_paddr: u64,
-    frames: Mapped,
-    layout: DmaLayout,
-    rx: Virtqueue,
-    tx: Virtqueue,
-    /// Transmit buffers not in the device's hands.
-    tx_free: [u16; BUFFERS as usize],
-    tx_free_count: usize,
-    received: u64,
-    sent: u64,
-    dropped: u64,
-}
-
-impl Driver {
-    /// Moves received frames from the device to the receive ring and gives the buffers
-    /// back to the device. Returns how many frames reached the ring.
-    fn receive(&mut self) -> u32 {
-        let mut delivered = 0;
-        let mut returned = false;
-        let mut frame = [0u8; MAX_FRAME];
-        while let Some(used) = self.rx.take_used(&self.dma) {
-            if used.id >= self.layout.rx_count {
-                log!("net: device returned unknown receive descriptor {}", used.id);
-                continue;
-            }
-            let length = (used.length as usize).saturating_sub(NET_HEADER_LEN).min(MAX_FRAME);
-            self.dma.read_bytes(self.layout.rx_buffer(used.id) + NET_HEADER_LEN, &mut frame[..length]);
-            match FrameRing::RX.push(&self.frames, &frame[..length]) {
-                Ok(()) => {
-                    delivered += 1;
-                    self.received += 1;
-                    if self.received == 1 {
-                        log!("net: first frame received ({length} bytes)");
-                    }
-                }
-                Err(RingError::Full) => {
-                    self.dropped += 1;
-                    if self.dropped.is_power_of_two() {
-                        log!("net: {} received frames dropped so far (receive ring full)", self.dropped);
-                    }
-                }
-                Err(error) => {
-                    self.dropped += 1;
-                    log!("net: receive ring: {error:?}");
-                }
-            }
-            self.rx.offer(&self.dma, used.id);
-            returned = true;
-        }
-        if returned {
-            self.registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
-        }
-        delivered
-    }
-
-    /// Takes back transmit buffers the device is done with, then hands it queued frames
-    /// while buffers are free.
-    fn transmit(&mut self) {
-        while let Some(used) = self.tx.take_used(&self.dma) {
-            if used.id < self.layout.tx_count && self.tx_free_count < self.tx_free.len() {
-                self.tx_free[self.tx_free_count] = used.id;
-                self.tx_free_count += 1;
-            }
-        }
-        let mut queued = false;
-        let mut frame = [0u8; MAX_FRAME];
-        while self.tx_free_count > 0 {
-            let length = match FrameRing::TX.pop(&self.frames, &mut frame) {
-                Ok(Some(length)) => length,
-                Ok(None) => break,
-                Err(error) => {
-                    log!("net: transmit ring: {error:?}");
-                    continue;
-                }
-            };
-            self.tx_free_count -= 1;
-            let id = self.tx_free[self.tx_free_count];
-            let buffer = self.layout.tx_buffer(id);
-            self.dma.write_bytes(buffer, &[0; NET_HEADER_LEN]);
-            self.dma.write_bytes(buffer + NET_HEADER_LEN, &frame[..length]);
-            self.tx.set_descriptor(&self.dma, id, self.dma_paddr + buffer as u64, (NET_HEADER_LEN + length) as u32, false);
-            self.tx.offer(&self.dma, id);
-            queued = true;
-            self.sent += 1;
-            if self.sent == 1 {
-                log!("net: first frame sent ({length} bytes)");
-            }
-        }
-        if queued {
-            self.registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
-        }
-    }
-}
-
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
@@ -286,7 +188,8 @@ extern "C" fn _start() -> ! {
     // SAFETY: the root server maps both shared regions read-write at these addresses for
     // this domain's lifetime; only the device (DMA) and the netstack (frames) share them.
     let (dma, frames) = unsafe { (Mapped::new(dma_vaddr, dma_size), Mapped::new(frames_vaddr, frames_size)) };
-    (0..layout.bytes / 4).for_each(|word| dma.write_u32(4 * word, 0));
+    let mut path = DataPath::new(layout, dma_paddr);
+    path.start(&dma);
     for (queue, offset) in [(RX_QUEUE, 0), (TX_QUEUE, layout.tx_queue)] {
         registers.write16(reg::QUEUE_SELECT, queue);
         registers.write32(reg::QUEUE_ADDRESS, ((dma_paddr + offset as u64) / virtio::PAGE_SIZE as u64) as u32);
@@ -295,26 +198,8 @@ extern "C" fn _start() -> ! {
     for (index, byte) in mac.iter_mut().enumerate() {
         *byte = registers.read8(reg::DEVICE_CONFIG + index as u16);
     }
-    let mut driver = Driver {
-        registers,
-        dma,
-        dma_paddr,
-        frames,
-        layout,
-        rx: Virtqueue::new(0, layout.rx),
-        tx: Virtqueue::new(layout.tx_queue, layout.tx),
-        tx_free: core::array::from_fn(|index| index as u16),
-        tx_free_count: usize::from(layout.tx_count),
-        received: 0,
-        sent: 0,
-        dropped: 0,
-    };
-    for id in 0..layout.rx_count {
-        driver.rx.set_descriptor(&driver.dma, id, dma_paddr + driver.layout.rx_buffer(id) as u64, BUFFER_SIZE as u32, true);
-        driver.rx.offer(&driver.dma, id);
-    }
-    driver.registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
-    driver.registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
+    registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
+    registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
     let [m0, m1, m2, m3, m4, m5] = mac;
     log!(
         "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on IOAPIC pin {line} (INTx)",
@@ -322,14 +207,15 @@ extern "C" fn _start() -> ! {
         sizes[1],
         layout.rx_count
     );
-    frames::publish_info(&driver.frames, mac);
+    frames::publish_info(&frames, mac);
     signal(netstack);
     let mut interrupts = 0u64;
+    let mut logged = Stats::default();
     loop {
         let word = tileos_sys::recv(wake, true).badge;
         if word & NET_IRQ_BIT != 0 {
             // Reading the ISR acknowledges the device, which lowers its INTx line.
-            let isr = driver.registers.read8(reg::ISR_STATUS);
+            let isr = registers.read8(reg::ISR_STATUS);
             interrupts += 1;
             if interrupts == 1 {
                 log!("net: first interrupt (ISR {isr:#x})");
@@ -338,16 +224,41 @@ extern "C" fn _start() -> ! {
                 log!("net: device configuration changed (ISR {isr:#x})");
             }
         }
-        if driver.receive() > 0 {
+        let (delivered, notify) = path.receive(&dma, &frames);
+        if notify {
+            registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
+        }
+        if delivered > 0 {
             signal(netstack);
         }
-        driver.transmit();
+        if path.transmit(&dma, &frames) {
+            registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
+        }
+        report(&path.stats, &mut logged);
         if word & NET_IRQ_BIT != 0
             && let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[])
         {
             log!("net: acknowledging the interrupt failed: {error:?}");
         }
     }
+}
+
+/// Logs what changed in `stats` since `logged`: the first frame each way, drops at
+/// powers of two, every fault.
+fn report(stats: &Stats, logged: &mut Stats) {
+    if stats.received > 0 && logged.received == 0 {
+        log!("net: first frame received");
+    }
+    if stats.sent > 0 && logged.sent == 0 {
+        log!("net: first frame sent");
+    }
+    if stats.dropped != logged.dropped && stats.dropped.is_power_of_two() {
+        log!("net: {} received frames dropped so far (receive ring full)", stats.dropped);
+    }
+    if stats.faults.0 != logged.faults.0 {
+        log!("net: {} faults so far, the last: {:?}", stats.faults.0, stats.faults.1);
+    }
+    *logged = *stats;
 }
 
 /// Signals the notification capability `cptr` (with its badge's bits).
