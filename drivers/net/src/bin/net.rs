@@ -96,12 +96,15 @@ mod name {
     }
 
     impl Name {
+        /// An empty name.
         pub fn new() -> Name {
             Name { bytes: [0; 32], length: 0 }
         }
+        /// Empties it.
         pub fn clear(&mut self) {
             self.length = 0;
         }
+        /// The text so far.
         pub fn as_str(&self) -> &str {
             core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("")
         }
