@@ -84,12 +84,12 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     };
     let log = images.logs.join("tile-net.log");
     std::fs::create_dir_all(&images.logs).expect("log directory");
+    // No ready line from an earlier run may be seen before QEMU starts.
+    std::fs::write(&log, b"").expect("empty the serial log");
     // The host side runs beside QEMU: it waits for the netstack's ready line, then talks.
     let (sender, results) = mpsc::channel();
     let watched = log.clone();
     let host = std::thread::spawn(move || {
-        // Let run_until truncate the log from an earlier run before looking at it.
-        std::thread::sleep(Duration::from_secs(1));
         let result = if wait_for(&watched, "netstack: ready", Instant::now() + TIMEOUT) {
             talk_to_the_tile(tcp_port, udp_port)
         } else {
