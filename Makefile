@@ -45,7 +45,7 @@ deps:
 define flavour
 	@echo "build: kernel and root server ($(1))"
 	$(CARGO) build --quiet --release -p tileos-kernel $(2) --target-dir $(BUILD)/target-$(notdir $(1))
-	$(CARGO) build --quiet --release -p tileos-rootserver -p tileos-test-domains -p tileos-driver-pci -p tileos-driver-nvme -p tileos-driver-net -p tileos-netstack --target-dir $(BUILD)/target-$(notdir $(1))
+	$(CARGO) build --quiet --release -p tileos-rootserver -p tileos-test-domains -p tileos-driver-pci -p tileos-driver-nvme -p tileos-driver-net -p tileos-netstack -p tileos-driver-gpu --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf

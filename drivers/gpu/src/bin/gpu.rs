@@ -1,0 +1,381 @@
+//! The `gpu` domain: drives one virtio GPU (QEMU `virtio-gpu-pci`, modern virtio 1.x over
+//! PCI), sets its first enabled scanout to a 2D resource backed by a framebuffer in a
+//! shared region, draws the tile status screen (`tileos_driver_gpu::screen`) and serves the
+//! display protocol (`tileos_driver_gpu::protocol`) on its endpoint "display": every
+//! change is redrawn, transferred to the host and flushed before the answer.
+//!
+//! What the description must grant (see `qemu/runner/tests/scenarios/gpu.toml`):
+//! - the IO ports 0xCF8..0xCFF (PCI configuration, named "0xcf8"): the domain finds the
+//!   device (vendor 0x1AF4, device 0x1050), reads its virtio capabilities and enables
+//!   memory decoding and bus mastering itself, so the scenario has no `pci` domain;
+//! - device memory for the BAR the capabilities name, mapped uncached at [`BAR_VADDR`]
+//!   (its physical address is what the firmware assigned: machine-specific, logged here);
+//! - the shared regions "gpu-dma" (control queue, request and response buffers) and
+//!   "gpu-framebuffer" (the scanout's backing memory, at least width x height x 4 bytes),
+//!   reached by the device at the physical addresses on the information page;
+//! - the served endpoint "display".
+//!
+//! Completion by polling: the driver submits one command at a time and yields until the
+//! used ring moves (it takes no interrupt; commands finish in microseconds on QEMU).
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::invocation::Label;
+use tileos_driver_gpu::command::{self, Command, FORMAT_B8G8R8X8, MAX_REQUEST, Rect};
+use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
+use tileos_driver_gpu::queue::{CommandQueue, QueueLayout};
+use tileos_driver_gpu::screen::{self, Canvas, Screen};
+use tileos_driver_gpu::transport::{self, Capabilities, common, status};
+use tileos_driver_net::{Mapped, Memory};
+use tileos_driver_pci::{Address, ConfigSpace, Function, enable, enumerate};
+use tileos_protocol::ProtocolError;
+use tileos_sys::{invoke, log};
+
+/// Where the description maps the device's configuration BAR.
+const BAR_VADDR: u64 = 0x6000_0000;
+/// Bytes the description maps there (QEMU's BAR 4 is 16 KiB).
+const BAR_WINDOW: u64 = 0x4000;
+/// Control queue entries (the device offers more; the driver lowers the size).
+const QUEUE_SIZE: u16 = 16;
+/// Offsets in "gpu-dma": the queue, the request buffer, the response buffer.
+const QUEUE_OFFSET: usize = 0;
+const REQUEST_OFFSET: usize = 0x800;
+const RESPONSE_OFFSET: usize = 0xC00;
+/// Bytes "gpu-dma" needs.
+const DMA_BYTES: u64 = 0x1000;
+/// The driver's resource ID.
+const RESOURCE: u32 = 1;
+/// Configuration address and data ports.
+const CONFIG_ADDRESS: u64 = 0xCF8;
+const CONFIG_DATA: u64 = 0xCFC;
+
+// The queue, the largest request and the largest response fit their places in "gpu-dma".
+const _: () = assert!(QueueLayout::new(QUEUE_SIZE).bytes <= REQUEST_OFFSET);
+const _: () = assert!(REQUEST_OFFSET + MAX_REQUEST <= RESPONSE_OFFSET);
+const _: () = assert!(RESPONSE_OFFSET + command::DISPLAY_INFO_LEN <= DMA_BYTES as usize);
+
+/// PCI configuration space through the IO-port capability in slot `.0`.
+struct PortConfig(u64);
+
+impl ConfigSpace for PortConfig {
+    fn read(&mut self, at: Address, offset: u8) -> u32 {
+        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_err() {
+            return 0xFFFF_FFFF;
+        }
+        invoke(self.0, Label::IoPortIn32, &[CONFIG_DATA], &[]).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
+    }
+
+    fn write(&mut self, at: Address, offset: u8, value: u32) {
+        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_ok() {
+            let _ = invoke(self.0, Label::IoPortOut32, &[CONFIG_DATA, u64::from(value)], &[]);
+        }
+    }
+}
+
+/// The device's configuration BAR, mapped uncached at [`BAR_VADDR`].
+struct Bar;
+
+impl Bar {
+    /// The address of a `size`-byte register at `offset`, checked to lie in the window.
+    fn at(offset: u64, size: u64) -> u64 {
+        assert!(offset % size == 0 && offset + size <= BAR_WINDOW, "register {offset:#x} outside the BAR window");
+        BAR_VADDR + offset
+    }
+    fn read8(offset: u64) -> u8 {
+        // SAFETY: device memory mapped uncached at BAR_VADDR for BAR_WINDOW bytes (checked
+        // at start against the capabilities' span); `at` keeps the access inside, aligned.
+        unsafe { (Bar::at(offset, 1) as *const u8).read_volatile() }
+    }
+    fn write8(offset: u64, value: u8) {
+        // SAFETY: as for `read8`.
+        unsafe { (Bar::at(offset, 1) as *mut u8).write_volatile(value) }
+    }
+    fn read16(offset: u64) -> u16 {
+        // SAFETY: as for `read8`.
+        unsafe { (Bar::at(offset, 2) as *const u16).read_volatile() }
+    }
+    fn write16(offset: u64, value: u16) {
+        // SAFETY: as for `read8`.
+        unsafe { (Bar::at(offset, 2) as *mut u16).write_volatile(value) }
+    }
+    fn read32(offset: u64) -> u32 {
+        // SAFETY: as for `read8`.
+        unsafe { (Bar::at(offset, 4) as *const u32).read_volatile() }
+    }
+    fn write32(offset: u64, value: u32) {
+        // SAFETY: as for `read8`.
+        unsafe { (Bar::at(offset, 4) as *mut u32).write_volatile(value) }
+    }
+    /// Writes a 64-bit register as two 32-bit halves, low first (as the transport allows).
+    fn write64(offset: u64, value: u64) {
+        Bar::write32(offset, value as u32);
+        Bar::write32(offset + 4, (value >> 32) as u32);
+    }
+}
+
+/// The running driver: control queue, framebuffer and what the screen shows.
+struct Gpu {
+    caps: Capabilities,
+    notify_offset: u64,
+    dma: Mapped,
+    dma_paddr: u64,
+    queue: CommandQueue,
+    framebuffer_vaddr: u64,
+    mode: Rect,
+    screen: Screen,
+    commands: u64,
+}
+
+impl Gpu {
+    /// The BAR offset of the common-configuration register at `offset`.
+    fn common_offset(&self, offset: usize) -> u64 {
+        u64::from(self.caps.common.offset) + offset as u64
+    }
+
+    /// Sends `command`, waits for the device, and returns the response type (or the
+    /// response type it got instead of the expected one as the error).
+    fn execute(&mut self, command: Command) -> Result<u32, u32> {
+        let mut request = [0u8; MAX_REQUEST];
+        let length = command.encode(&mut request);
+        self.dma.write_bytes(REQUEST_OFFSET, &request[..length]);
+        self.dma.write_bytes(RESPONSE_OFFSET, &[0; command::HEADER_LEN]);
+        self.queue.submit(
+            &self.dma,
+            self.dma_paddr + REQUEST_OFFSET as u64,
+            length as u32,
+            self.dma_paddr + RESPONSE_OFFSET as u64,
+            command.response_len() as u32,
+        );
+        Bar::write16(self.notify_offset, 0);
+        while self.queue.take_used(&self.dma).is_none() {
+            tileos_sys::yield_now();
+        }
+        self.commands += 1;
+        let mut header = [0u8; 4];
+        self.dma.read_bytes(RESPONSE_OFFSET, &mut header);
+        let kind = command::response_kind(&header);
+        if kind == command.expected_response() { Ok(kind) } else { Err(kind) }
+    }
+
+    /// Sends `command` and stops the domain if the device refuses it (bring-up only).
+    fn bring_up(&mut self, command: Command) {
+        if let Err(kind) = self.execute(command) {
+            log!("gpu: command {:#x} answered {kind:#x} ({}); stopping", command.kind(), command::response_name(kind));
+            stop();
+        }
+    }
+
+    /// Redraws the whole screen, copies it to the host resource and flushes it to the
+    /// scanout.
+    fn show(&mut self) -> Result<(), u32> {
+        let (width, height) = (self.mode.width as usize, self.mode.height as usize);
+        // SAFETY: "gpu-framebuffer" is mapped read-write at this address for the domain's
+        // lifetime and holds at least width * height pixels (checked at start); the device
+        // reads it only during TRANSFER_TO_HOST_2D, which runs after this slice is gone.
+        let pixels = unsafe { core::slice::from_raw_parts_mut(self.framebuffer_vaddr as *mut u32, width * height) };
+        if let Some(mut canvas) = Canvas::new(pixels, width, height) {
+            self.screen.render(&mut canvas);
+        }
+        let rect = Rect::sized(self.mode.width, self.mode.height);
+        self.execute(Command::TransferToHost2d { resource: RESOURCE, rect, offset: 0 })?;
+        self.execute(Command::ResourceFlush { resource: RESOURCE, rect })?;
+        Ok(())
+    }
+
+    /// Serves one display request.
+    fn handle(&mut self, request: Request) -> Response {
+        match request {
+            Request::SetTitle { text } => self.screen.set_title(&text),
+            Request::SetLine { row, text } => {
+                if self.screen.set_line(usize::from(row), &text).is_err() {
+                    return Response::Refused(Refusal::RowOutOfRange { row, rows: screen::ROWS as u8 });
+                }
+            }
+            Request::Mode => return Response::Mode { width: self.mode.width, height: self.mode.height },
+        }
+        match self.show() {
+            Ok(()) => Response::Shown,
+            Err(response) => {
+                log!("gpu: refreshing the screen failed: {response:#x} ({})", command::response_name(response));
+                Response::Refused(Refusal::Device { response })
+            }
+        }
+    }
+}
+
+/// Finds the first virtio GPU on the bus.
+fn find_gpu(config: &mut PortConfig) -> Option<Function> {
+    let mut found = None;
+    enumerate(config, 0, &mut |_, function| {
+        if found.is_none() && function.vendor == transport::VENDOR_VIRTIO && function.device == transport::DEVICE_GPU {
+            found = Some(*function);
+        }
+    });
+    found
+}
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    let (Some(ports), Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((framebuffer_vaddr, framebuffer_paddr, framebuffer_size))) = (
+        tileos_sys::domain::cap(CapKind::IoPort, "0xcf8"),
+        tileos_sys::domain::served_endpoint("display"),
+        tileos_sys::domain::region("gpu-dma"),
+        tileos_sys::domain::region("gpu-framebuffer"),
+    ) else {
+        log!("gpu: needs the IO ports \"0xcf8\", the served endpoint \"display\" and the regions \"gpu-dma\" and \"gpu-framebuffer\"; stopping");
+        stop();
+    };
+    if dma_size < DMA_BYTES {
+        log!("gpu: the region \"gpu-dma\" has {dma_size:#x} bytes, {DMA_BYTES:#x} needed; stopping");
+        stop();
+    }
+    let mut config = PortConfig(ports);
+    let Some(function) = find_gpu(&mut config) else {
+        log!("gpu: no virtio GPU (1af4:1050) on the PCI bus; stopping");
+        stop();
+    };
+    let caps = match transport::find_capabilities(&mut config, function.address) {
+        Ok(caps) => caps,
+        Err(error) => {
+            log!("gpu: {}: virtio capabilities unusable: {error:?}; stopping", function.address);
+            stop();
+        }
+    };
+    let Some(bar) = caps.single_bar().and_then(|index| function.bars[usize::from(index)]) else {
+        log!("gpu: {}: the virtio structures are not all in one implemented BAR ({caps:?}); stopping", function.address);
+        stop();
+    };
+    log!(
+        "gpu: virtio GPU at {}: structures in BAR{} at {:#x} size {:#x} (common {:#x}, notify {:#x} x{}, isr {:#x}, device {:#x}), irq line {}",
+        function.address,
+        bar.index,
+        bar.address,
+        bar.size,
+        caps.common.offset,
+        caps.notify.offset,
+        caps.notify_multiplier,
+        caps.isr.offset,
+        caps.device.offset,
+        function.interrupt_line
+    );
+    if caps.span() > BAR_WINDOW || bar.size > BAR_WINDOW {
+        log!("gpu: the BAR ({:#x} bytes, structures up to {:#x}) does not fit the {BAR_WINDOW:#x}-byte window at {BAR_VADDR:#x}; stopping", bar.size, caps.span());
+        stop();
+    }
+    if usize::try_from(caps.common.length).unwrap_or(0) < common::SPAN {
+        log!("gpu: the common configuration has only {:#x} bytes; stopping", caps.common.length);
+        stop();
+    }
+    enable(&mut config, function.address);
+
+    // SAFETY: the root server maps "gpu-dma" read-write at this address for the domain's
+    // lifetime; only the device (by DMA) shares it.
+    let dma = unsafe { Mapped::new(dma_vaddr, DMA_BYTES) };
+    (0..DMA_BYTES as usize / 4).for_each(|word| dma.write_u32(4 * word, 0));
+    let mut gpu = Gpu {
+        caps,
+        notify_offset: 0,
+        dma,
+        dma_paddr,
+        queue: CommandQueue::new(QUEUE_OFFSET, QueueLayout::new(QUEUE_SIZE)),
+        framebuffer_vaddr,
+        mode: Rect::sized(0, 0),
+        screen: Screen::new("tileos"),
+        commands: 0,
+    };
+
+    // Reset, acknowledge, negotiate (only VIRTIO_F_VERSION_1), set up the control queue.
+    let status_register = gpu.common_offset(common::DEVICE_STATUS);
+    Bar::write8(status_register, 0);
+    while Bar::read8(status_register) != 0 {
+        tileos_sys::yield_now();
+    }
+    Bar::write8(status_register, status::ACKNOWLEDGE);
+    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER);
+    Bar::write32(gpu.common_offset(common::DEVICE_FEATURE_SELECT), 1);
+    let offered = Bar::read32(gpu.common_offset(common::DEVICE_FEATURE));
+    let Some(features) = transport::negotiate(offered) else {
+        log!("gpu: the device does not offer VIRTIO_F_VERSION_1 (features 32..63: {offered:#x}); stopping");
+        Bar::write8(status_register, status::FAILED);
+        stop();
+    };
+    for (select, word) in features.into_iter().enumerate() {
+        Bar::write32(gpu.common_offset(common::DRIVER_FEATURE_SELECT), select as u32);
+        Bar::write32(gpu.common_offset(common::DRIVER_FEATURE), word);
+    }
+    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+    if Bar::read8(status_register) & status::FEATURES_OK == 0 {
+        log!("gpu: the device did not accept the features; stopping");
+        Bar::write8(status_register, status::FAILED);
+        stop();
+    }
+    let queues = Bar::read16(gpu.common_offset(common::NUM_QUEUES));
+    Bar::write16(gpu.common_offset(common::QUEUE_SELECT), 0);
+    let offered_size = Bar::read16(gpu.common_offset(common::QUEUE_SIZE));
+    if offered_size < QUEUE_SIZE {
+        log!("gpu: the control queue has {offered_size} entries, {QUEUE_SIZE} needed; stopping");
+        Bar::write8(status_register, status::FAILED);
+        stop();
+    }
+    Bar::write16(gpu.common_offset(common::QUEUE_SIZE), QUEUE_SIZE);
+    let [descriptors, available, used] = gpu.queue.parts();
+    Bar::write64(gpu.common_offset(common::QUEUE_DESC), dma_paddr + descriptors as u64);
+    Bar::write64(gpu.common_offset(common::QUEUE_DRIVER), dma_paddr + available as u64);
+    Bar::write64(gpu.common_offset(common::QUEUE_DEVICE), dma_paddr + used as u64);
+    gpu.notify_offset = caps.notify_offset(Bar::read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
+    Bar::write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
+    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
+    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by polling");
+
+    // The mode: the first enabled scanout's preferred size.
+    gpu.bring_up(Command::GetDisplayInfo);
+    let mut info = [0u8; command::DISPLAY_INFO_LEN];
+    gpu.dma.read_bytes(RESPONSE_OFFSET, &mut info);
+    let Some((scanout, mode)) = command::first_enabled_scanout(&info) else {
+        log!("gpu: the display information names no enabled scanout; stopping");
+        stop();
+    };
+    log!("gpu: display info: scanout {scanout} enabled at {}x{}", mode.width, mode.height);
+    let bytes = u64::from(mode.width) * u64::from(mode.height) * 4;
+    if bytes > framebuffer_size || (mode.width as usize) < screen::MIN_WIDTH || (mode.height as usize) < screen::MIN_HEIGHT {
+        log!(
+            "gpu: a {}x{} framebuffer needs {bytes:#x} bytes of \"gpu-framebuffer\" ({framebuffer_size:#x}) and at least {}x{} pixels; stopping",
+            mode.width,
+            mode.height,
+            screen::MIN_WIDTH,
+            screen::MIN_HEIGHT
+        );
+        stop();
+    }
+    gpu.mode = Rect::sized(mode.width, mode.height);
+    gpu.bring_up(Command::ResourceCreate2d { resource: RESOURCE, format: FORMAT_B8G8R8X8, width: mode.width, height: mode.height });
+    gpu.bring_up(Command::AttachBacking { resource: RESOURCE, address: framebuffer_paddr, length: bytes as u32 });
+    gpu.bring_up(Command::SetScanout { scanout, rect: gpu.mode, resource: RESOURCE });
+    log!("gpu: scanout {scanout} set to resource {RESOURCE} ({}x{} B8G8R8X8, framebuffer at physical {framebuffer_paddr:#x})", mode.width, mode.height);
+    gpu.screen.set_line(0, "waiting for status").expect("row 0 exists");
+    if let Err(kind) = gpu.show() {
+        log!("gpu: showing the first frame failed: {kind:#x} ({}); stopping", command::response_name(kind));
+        stop();
+    }
+    log!("gpu: first frame shown ({} commands); serving \"display\"", gpu.commands);
+
+    let mut updates = 0u64;
+    tileos_sys::rpc::serve::<Display>(endpoint, |_badge, request| {
+        let answer = gpu.handle(request);
+        updates += 1;
+        if updates.is_power_of_two() {
+            log!("gpu: {updates} display updates served ({} commands so far)", gpu.commands);
+        }
+        Ok::<Response, ProtocolError>(answer)
+    })
+}
+
+/// Stops this domain's only thread.
+fn stop() -> ! {
+    tileos_sys::domain::stop()
+}
