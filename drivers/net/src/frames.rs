@@ -12,8 +12,9 @@
 //!
 //! Indices are free-running `u32`s; each side writes only its own index and keeps it in
 //! the region, so a side that restarts picks up where its predecessor stopped. A producer
-//! signals the other side's notification after pushing ([`NETSTACK_RX_BIT`] on
-//! "netstack-wake", [`NET_TX_BIT`] on "net-wake"). Everything read from the region is
+//! signals the other side's notification after pushing (the driver "netstack-wake", the
+//! netstack "net-wake" with bit 1; bit 0 of "net-wake" is the device interrupt, see
+//! [`NET_IRQ_BIT`]). Everything read from the region is
 //! checked: an index distance beyond [`SLOTS`] or a frame length beyond [`MAX_FRAME`] is
 //! an error, never an out-of-bounds access.
 
@@ -40,13 +41,8 @@ pub const REGION_BYTES: usize = (TX_RING + RING_BYTES).div_ceil(0x1000) * 0x1000
 /// Value of the information page's magic once the driver has written it.
 pub const INFO_MAGIC: u32 = 0x7469_6e65; // "tine"
 
-/// Bit of the "net-wake" notification the netstack sets after pushing transmit frames
-/// (bit 0 is the device interrupt).
-pub const NET_TX_BIT: u64 = 1 << 1;
 /// Bit of the "net-wake" notification the device's IRQ handler sets.
 pub const NET_IRQ_BIT: u64 = 1 << 0;
-/// Bit of the "netstack-wake" notification the driver sets after pushing received frames.
-pub const NETSTACK_RX_BIT: u64 = 1 << 0;
 
 /// What went wrong with a ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -62,11 +62,6 @@ impl Mapped {
         Mapped { base: vaddr as usize, size: size as usize }
     }
 
-    /// Bytes in the region.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
     /// The address of `length` bytes at `offset`, checked to lie inside the region.
     fn at(&self, offset: usize, length: usize) -> usize {
         assert!(offset.checked_add(length).is_some_and(|end| end <= self.size), "offset {offset:#x}+{length} outside the region");

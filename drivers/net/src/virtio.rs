@@ -50,8 +50,6 @@ pub mod feature {
     pub const MAC: u32 = 1 << 5;
 }
 
-/// ISR status bit: a used ring was updated.
-pub const ISR_QUEUE: u8 = 1;
 /// ISR status bit: the device configuration changed.
 pub const ISR_CONFIG: u8 = 2;
 

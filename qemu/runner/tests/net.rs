@@ -103,7 +103,7 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     outcome.assert_reached();
     let (status, echo) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
-    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far"] {
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "ring errors (last"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
     // The pci domain's view, and the driver using what it reported.

@@ -87,6 +87,8 @@ extern "C" fn _start() -> ! {
     let mut status = Vec::new();
     // The router to ping once, and whether the request went out.
     let mut ping_target: Option<(Ipv4Address, bool)> = None;
+    // Drop and ring-error counts last logged.
+    let mut reported = (0, 0);
     loop {
         let now = clock.instant(tsc());
         iface.poll(now, &mut device, &mut sockets);
@@ -149,6 +151,10 @@ extern "C" fn _start() -> ! {
         }
         if device.take_transmitted() > 0 {
             signal(net);
+        }
+        if (device.dropped, device.ring_errors.0) != reported {
+            reported = (device.dropped, device.ring_errors.0);
+            log!("netstack: {} frames dropped (transmit ring full), {} ring errors (last {:?})", reported.0, reported.1, device.ring_errors.1);
         }
         match iface.poll_delay(clock.instant(tsc()), &sockets) {
             None if !device.has_frame() => {
