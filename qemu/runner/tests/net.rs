@@ -1,6 +1,7 @@
 //! Boot test of the network (scenario `tests/scenarios/net.toml`): the pci domain enables
-//! the virtio-net device, the net driver brings it up with interrupts, the netstack takes
-//! its address by DHCP from QEMU user networking and pings the router; then, from the
+//! the virtio-net device, the net driver brings it up with interrupts, the netstack (clock
+//! and wake-up timer: the HPET) takes its address by DHCP from QEMU user networking and
+//! pings the router; then, from the
 //! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP (on two
 //! connections, one after the other) and gets a UDP datagram echoed.
 
@@ -114,6 +115,9 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("net: first interrupt (ISR 0x1)");
     outcome.assert_serial_contains("net: first frame sent");
     outcome.assert_serial_contains("net: first frame received");
+    // The netstack's clock and wake-up timer (the HPET), and a sleep it woke from by timer.
+    outcome.assert_serial_contains("netstack: clock and wake-up timer: HPET at 100000 kHz, timer 0 on IOAPIC pin 2");
+    outcome.assert_serial_contains("netstack: first wake-up by the timer");
     // DHCP from QEMU user networking, the lease in the log, and a ping to the router.
     outcome.assert_serial_contains("netstack: MAC 52-54-00-12-34-56, asking for an address by DHCP");
     outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24 router 10.0.2.2");

@@ -1,29 +1,30 @@
-//! Time for `smoltcp`: the time-stamp counter at a **nominal** 1 GHz (1,000,000 ticks per
-//! millisecond), as elsewhere in tileos. There is no timer service and no calibration yet,
-//! so on a machine whose counter runs faster (QEMU TCG passes the host's through, often
-//! 2–3 GHz) protocol timers (DHCP retries, TCP retransmission) run that much faster than
-//! wall-clock time; nothing here depends on them being exact.
+//! Time for `smoltcp` from a free-running counter of known period (the HPET main counter,
+//! see [`crate::hpet`]): instants are counted in microseconds from a start reading.
 
-use smoltcp::time::Instant;
+use crate::hpet::Capabilities;
+use smoltcp::time::{Duration, Instant};
 
-/// Nominal time-stamp counter ticks per microsecond.
-pub const TSC_PER_US: u64 = 1_000;
-
-/// Converts counter readings to `smoltcp` instants counted from a start reading.
+/// Converts counter readings to `smoltcp` instants and durations to counter ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Clock {
     start: u64,
+    counter: Capabilities,
 }
 
 impl Clock {
-    /// A clock whose zero is the counter reading `start`.
-    pub fn new(start: u64) -> Clock {
-        Clock { start }
+    /// A clock whose zero is the reading `start` of a counter described by `counter`.
+    pub fn new(start: u64, counter: Capabilities) -> Clock {
+        Clock { start, counter }
     }
 
-    /// The instant of counter reading `tsc` (a reading before the start counts as zero).
-    pub fn instant(&self, tsc: u64) -> Instant {
-        Instant::from_micros((tsc.saturating_sub(self.start) / TSC_PER_US) as i64)
+    /// The instant of reading `count` (a reading before the start counts as zero).
+    pub fn instant(&self, count: u64) -> Instant {
+        Instant::from_micros(self.counter.micros(count.saturating_sub(self.start)) as i64)
+    }
+
+    /// The reading `delay` after reading `count` (at least one tick later).
+    pub fn deadline(&self, count: u64, delay: Duration) -> u64 {
+        count.wrapping_add(self.counter.ticks(delay.total_micros()))
     }
 }
 
@@ -32,10 +33,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nominal_rate_and_start() {
-        let clock = Clock::new(5_000);
+    fn instants_and_deadlines_at_100_mhz() {
+        let counter = Capabilities { period_fs: 10_000_000, wide: true, timers: 3 };
+        let clock = Clock::new(5_000, counter);
         assert_eq!(clock.instant(5_000).total_micros(), 0);
-        assert_eq!(clock.instant(5_000 + 2_000_000_000).total_millis(), 2_000);
+        assert_eq!(clock.instant(5_000 + 200_000_000).total_millis(), 2_000);
         assert_eq!(clock.instant(1_000).total_micros(), 0);
+        assert_eq!(clock.deadline(7, Duration::from_millis(3)), 7 + 300_000);
+        assert_eq!(clock.deadline(7, Duration::ZERO), 8);
     }
 }

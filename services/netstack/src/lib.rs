@@ -3,7 +3,8 @@
 //! - [`device`]: a `smoltcp` [`Device`](smoltcp::phy::Device) over the `net` driver's
 //!   shared frame rings (`tileos_driver_net::frames`);
 //! - [`services`]: the UDP echo (port 7) and the tile status service (TCP port 8080);
-//! - [`clock`]: `smoltcp` time from the time-stamp counter at a nominal rate.
+//! - [`clock`] and [`hpet`]: `smoltcp` time from the HPET's main counter, and the HPET
+//!   timer that wakes the netstack at `smoltcp`'s next deadline.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -11,4 +12,5 @@ extern crate alloc;
 
 pub mod clock;
 pub mod device;
+pub mod hpet;
 pub mod services;

@@ -5,12 +5,14 @@
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`): the shared
 //! region "net-frames" (with the `net` domain), the notification "netstack-wake" (waited
-//! on; the driver signals it when frames arrive) and a signal capability for "net-wake"
-//! (bit 1: frames to send), and a heap for socket buffers.
+//! on; the driver signals it with bit 0 when frames arrive), a signal capability for
+//! "net-wake" (bit 1: frames to send), a heap for socket buffers, and — until tileos has a
+//! timer service — the HPET: its registers as device memory at [`HPET_VADDR`] and the IRQ
+//! handler of a pin its timer 0 can route to, signalling bit 1 of "netstack-wake".
 //!
-//! Time is the time-stamp counter at a nominal rate (`tileos_netstack::clock`). With no
-//! timer service, the loop blocks on "netstack-wake" only while `smoltcp` has no timer
-//! pending; otherwise it polls, yielding between looks.
+//! Time is the HPET's main counter (`tileos_netstack::clock`). The loop sleeps on
+//! "netstack-wake" until a frame arrives or `smoltcp`'s next deadline, for which it arms
+//! HPET timer 0 (one-shot, level-triggered).
 #![no_std]
 #![no_main]
 
@@ -19,7 +21,6 @@ extern crate tileos_rt;
 
 use alloc::format;
 use alloc::vec::Vec;
-use core::arch::x86_64::_rdtsc;
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{dhcpv4, icmp};
@@ -31,6 +32,7 @@ use tileos_driver_net::frames::{self, REGION_BYTES};
 use tileos_driver_net::Mapped;
 use tileos_netstack::clock::Clock;
 use tileos_netstack::device::FrameDevice;
+use tileos_netstack::hpet::{self, Capabilities, reg};
 use tileos_netstack::services::{ECHO_PORT, Event, STATUS_PORT, Services};
 use tileos_sys::domain::{cap, region};
 use tileos_sys::{invoke, log};
@@ -38,10 +40,29 @@ use tileos_sys::{invoke, log};
 /// Identifier of the netstack's ICMP echo requests.
 const PING_IDENT: u16 = 0x7113;
 
-/// Reads the time-stamp counter.
-fn tsc() -> u64 {
-    // SAFETY: rdtsc is allowed in user mode and has no side effects.
-    unsafe { _rdtsc() }
+/// Where the description maps the HPET's registers.
+const HPET_VADDR: u64 = 0x6000_0000;
+/// Bit of "netstack-wake" the HPET timer's IRQ handler sets.
+const TIMER_BIT: u64 = 1 << 1;
+
+/// The HPET registers mapped at [`HPET_VADDR`].
+struct Hpet;
+
+impl Hpet {
+    fn read(&self, offset: usize) -> u64 {
+        // SAFETY: the HPET's register page is mapped uncached at HPET_VADDR for this
+        // domain's lifetime; every offset used is a 64-bit register inside it.
+        unsafe { ((HPET_VADDR as usize + offset) as *const u64).read_volatile() }
+    }
+
+    fn write(&self, offset: usize, value: u64) {
+        // SAFETY: as for `read`.
+        unsafe { ((HPET_VADDR as usize + offset) as *mut u64).write_volatile(value) }
+    }
+
+    fn counter(&self) -> u64 {
+        self.read(reg::MAIN_COUNTER)
+    }
 }
 
 /// Entry point.
@@ -69,11 +90,29 @@ extern "C" fn _start() -> ! {
             }
         }
     };
-    let clock = Clock::new(tsc());
+    let hpet = Hpet;
+    let counter = match Capabilities::parse(hpet.read(reg::CAPABILITIES)) {
+        Some(counter) if counter.wide => counter,
+        other => {
+            log!("netstack: no usable HPET at {HPET_VADDR:#x} ({other:?}; a 64-bit main counter is needed); stopping");
+            stop();
+        }
+    };
+    let timer_config = hpet.read(reg::TIMER0_CONFIG);
+    let Some((pin, irq)) = hpet::routable_pins(timer_config).find_map(|pin| cap(CapKind::IrqHandler, &format!("irq{pin}")).map(|irq| (pin, irq)))
+    else {
+        log!("netstack: no IRQ handler for any pin HPET timer 0 can use (mask {:#x}); stopping", timer_config >> 32);
+        stop();
+    };
+    // Counter running without legacy routing; timer 0 one-shot and level-triggered on `pin`.
+    hpet.write(reg::TIMER0_CONFIG, hpet::one_shot_level(timer_config, pin));
+    hpet.write(reg::CONFIGURATION, hpet.read(reg::CONFIGURATION) & !0b10 | hpet::ENABLE);
+    log!("netstack: clock and wake-up timer: HPET at {} kHz, timer 0 on IOAPIC pin {pin}", counter.khz());
+    let clock = Clock::new(hpet.counter(), counter);
     let mut device = FrameDevice::new(memory);
     let mut config = Config::new(EthernetAddress(mac).into());
-    config.random_seed = tsc();
-    let mut iface = Interface::new(config, &mut device, clock.instant(tsc()));
+    config.random_seed = hpet.counter();
+    let mut iface = Interface::new(config, &mut device, clock.instant(hpet.counter()));
     let mut sockets = SocketSet::new(Vec::new());
     let dhcp = sockets.add(dhcpv4::Socket::new());
     let ping = sockets.add(icmp::Socket::new(
@@ -89,8 +128,9 @@ extern "C" fn _start() -> ! {
     let mut ping_target: Option<(Ipv4Address, bool)> = None;
     // Drop and ring-error counts last logged.
     let mut reported = (0, 0);
+    let mut timer_wakes = 0u64;
     loop {
-        let now = clock.instant(tsc());
+        let now = clock.instant(hpet.counter());
         iface.poll(now, &mut device, &mut sockets);
         match sockets.get_mut::<dhcpv4::Socket>(dhcp).poll() {
             Some(dhcpv4::Event::Configured(lease)) => {
@@ -147,7 +187,7 @@ extern "C" fn _start() -> ! {
                 }
             }
             // Send what the services queued without waiting for the next round.
-            iface.poll(clock.instant(tsc()), &mut device, &mut sockets);
+            iface.poll(clock.instant(hpet.counter()), &mut device, &mut sockets);
         }
         if device.take_transmitted() > 0 {
             signal(net);
@@ -156,12 +196,29 @@ extern "C" fn _start() -> ! {
             reported = (device.dropped, device.ring_errors.0);
             log!("netstack: {} frames dropped (transmit ring full), {} ring errors (last {:?})", reported.0, reported.1, device.ring_errors.1);
         }
-        match iface.poll_delay(clock.instant(tsc()), &sockets) {
-            None if !device.has_frame() => {
-                tileos_sys::recv(wake, true);
+        let count = hpet.counter();
+        let delay = iface.poll_delay(clock.instant(count), &sockets);
+        if delay == Some(Duration::ZERO) || device.has_frame() {
+            continue;
+        }
+        if let Some(delay) = delay {
+            let deadline = clock.deadline(count, delay);
+            hpet.write(reg::TIMER0_COMPARATOR, deadline);
+            if hpet.counter() >= deadline {
+                continue;
             }
-            Some(delay) if delay > Duration::ZERO && !device.has_frame() => tileos_sys::yield_now(),
-            _ => {}
+        }
+        let word = tileos_sys::recv(wake, true).badge;
+        if word & TIMER_BIT != 0 {
+            timer_wakes += 1;
+            if timer_wakes == 1 {
+                log!("netstack: first wake-up by the timer");
+            }
+            // Clearing the timer's status lowers its line; then the pin may fire again.
+            hpet.write(reg::INTERRUPT_STATUS, 1);
+            if let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[]) {
+                log!("netstack: acknowledging the timer interrupt failed: {error:?}");
+            }
         }
     }
 }
