@@ -1,0 +1,215 @@
+//! Boot test of the GPU display (scenario `tests/scenarios/gpu.toml`): the gpu driver
+//! brings up QEMU's `virtio-gpu-pci` (modern virtio over PCI), sets scanout 0 to its
+//! framebuffer and draws the tile status screen; the `gpu-status` client sets the title
+//! and three rows through the display protocol. Then the test asks QEMU's monitor (a UNIX
+//! socket beside the runner's `-monitor none`: QEMU keeps every `-monitor` option, and
+//! `none` adds nothing) for a `screendump`, parses the PPM and checks its size against the
+//! mode the driver logged and its pixels against the screen layout: title bar, background,
+//! row stripes and text. `-display none` stays: QEMU renders the scanout for the dump
+//! without a display.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tileos_qemu::images::{test_images, workspace_root};
+use tileos_qemu::{Boot, BootModule, Ended, Machine, run_until};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// The mode QEMU offers (`xres`, `yres`): its framebuffer fits one shared region.
+const WIDTH: usize = 640;
+const HEIGHT: usize = 400;
+
+// The screen layout and colours of `tileos_driver_gpu::screen` (B8G8R8X8 `0x00RRGGBB`),
+// repeated here because the runner does not depend on the driver crate.
+const TITLE_HEIGHT: usize = 32;
+const ROW_TOP: usize = 40;
+const ROW_HEIGHT: usize = 20;
+const BACKGROUND: [u8; 3] = [0x1E, 0x24, 0x30];
+const STRIPE: [u8; 3] = [0x28, 0x30, 0x40];
+const TITLE_BAR: [u8; 3] = [0x1F, 0x6F, 0xC0];
+const TITLE_TEXT: [u8; 3] = [0xFF, 0xFF, 0xFF];
+const ROW_TEXT: [u8; 3] = [0xA0, 0xE8, 0xA0];
+
+/// Waits until the serial log holds `text` (or the deadline passes).
+fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Reads from the monitor until what came in ends with a fresh prompt.
+fn read_to_prompt(monitor: &mut UnixStream) -> Result<String, String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\n(qemu) ") {
+        let count = monitor.read(&mut buffer).map_err(|error| format!("read the monitor: {error}"))?;
+        if count == 0 {
+            return Err(format!("the monitor closed (got {:?})", String::from_utf8_lossy(&seen)));
+        }
+        seen.extend_from_slice(&buffer[..count]);
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// The host's side once the status screen is up: `screendump` to `dump`, wait until the
+/// file is whole, then `quit` (which ends the run).
+fn take_screendump(socket: &Path, dump: &Path) -> Result<(), String> {
+    let mut monitor = UnixStream::connect(socket).map_err(|error| format!("connect to the monitor {}: {error}", socket.display()))?;
+    monitor.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    read_to_prompt(&mut monitor)?;
+    let _ = std::fs::remove_file(dump);
+    writeln!(monitor, "screendump {}", dump.display()).map_err(|error| format!("send screendump: {error}"))?;
+    let answer = read_to_prompt(&mut monitor)?;
+    let whole = 15 + WIDTH * HEIGHT * 3; // "P6\n640 400\n255\n" and the pixels
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(dump).map_or(0, |meta| meta.len() as usize) < whole {
+        if Instant::now() > deadline {
+            return Err(format!("no complete screendump in {} (monitor said {answer:?})", dump.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writeln!(monitor, "quit").map_err(|error| format!("send quit: {error}"))?;
+    // QEMU closes the connection as it exits; hanging up first could drop the command.
+    let _ = monitor.read_to_end(&mut Vec::new());
+    Ok(())
+}
+
+/// A binary PPM (P6, maxval 255): width, height and RGB pixels.
+struct Image {
+    width: usize,
+    height: usize,
+    pixels: Vec<u8>,
+}
+
+impl Image {
+    fn parse(bytes: &[u8]) -> Result<Image, String> {
+        // Header: magic, width, height, maxval, separated by whitespace, one whitespace byte
+        // before the pixels (QEMU writes no comments).
+        let mut fields = Vec::new();
+        let mut at = 0;
+        while fields.len() < 4 {
+            while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            let start = at;
+            while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            if start == at {
+                return Err("the PPM header ends early".into());
+            }
+            fields.push(String::from_utf8_lossy(&bytes[start..at]).into_owned());
+        }
+        at += 1;
+        if fields[0] != "P6" || fields[3] != "255" {
+            return Err(format!("not a P6 PPM with maxval 255: {fields:?}"));
+        }
+        let number = |field: &String| field.parse::<usize>().map_err(|error| format!("PPM size {field:?}: {error}"));
+        let (width, height) = (number(&fields[1])?, number(&fields[2])?);
+        let pixels = bytes.get(at..).unwrap_or_default().to_vec();
+        if pixels.len() != width * height * 3 {
+            return Err(format!("{width}x{height} PPM with {} pixel bytes", pixels.len()));
+        }
+        Ok(Image { width, height, pixels })
+    }
+
+    fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let at = 3 * (y * self.width + x);
+        [self.pixels[at], self.pixels[at + 1], self.pixels[at + 2]]
+    }
+
+    /// Pixels of `colour` in rows `rows`.
+    fn count(&self, colour: [u8; 3], rows: std::ops::Range<usize>) -> usize {
+        rows.flat_map(|y| (0..self.width).map(move |x| (x, y))).filter(|&(x, y)| self.pixel(x, y) == colour).count()
+    }
+}
+
+#[test]
+fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = Boot::Kernel {
+        kernel: images.kernel.clone(),
+        cmdline: String::new(),
+        modules: vec![
+            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
+            BootModule { path: workspace_root().join("build/test/scenarios/gpu.archive"), cmdline: "tile-archive".into() },
+        ],
+    };
+    // A short path: UNIX socket names are limited to about 100 bytes.
+    let socket = std::env::temp_dir().join(format!("tileos-gpu-monitor-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let machine = Machine {
+        extra_args: vec![
+            "-vga".into(),
+            "none".into(),
+            "-device".into(),
+            format!("virtio-gpu-pci,xres={WIDTH},yres={HEIGHT}"),
+            "-monitor".into(),
+            format!("unix:{},server,nowait", socket.display()),
+        ],
+        ..Machine::default()
+    };
+    let log = images.logs.join("tile-gpu.log");
+    let dump: PathBuf = images.logs.join("gpu-screen.ppm");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    // No line from an earlier run may be seen before QEMU starts.
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let (sender, results) = mpsc::channel();
+    let (watched, host_socket, host_dump) = (log.clone(), socket.clone(), dump.clone());
+    let host = std::thread::spawn(move || {
+        let result = if wait_for(&watched, "gpu-status: status screen shown", Instant::now() + TIMEOUT) {
+            take_screendump(&host_socket, &host_dump)
+        } else {
+            Err("gpu-status never logged \"gpu-status: status screen shown\"".into())
+        };
+        let _ = sender.send(result);
+    });
+    // The run ends when the host side sends `quit` (or at the timeout).
+    let outcome = run_until(&machine, &boot, &log, TIMEOUT, &[]).unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let _ = std::fs::remove_file(&socket);
+    let host_result = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    host_result.unwrap_or_else(|error| panic!("{error}; the run ended with {:?}; last serial lines:\n{}", outcome.ended, outcome.tail(30)));
+    assert!(matches!(outcome.ended, Ended::QemuStatus(Some(0), _)), "QEMU did not quit on the monitor's command: {:?}", outcome.ended);
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "stopped:"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    // The driver found the device where SeaBIOS put it (the scenario's device memory).
+    outcome.assert_serial_contains(
+        "gpu: virtio GPU at 00:03.0: structures in BAR4 at 0xfebfc000 size 0x4000 (common 0x0, notify 0x3000 x4, isr 0x1000, device 0x2000)",
+    );
+    outcome.assert_serial_contains("gpu: virtio GPU ready: 2 queues, control queue of 16 entries");
+    outcome.assert_serial_contains(&format!("gpu: display info: scanout 0 enabled at {WIDTH}x{HEIGHT}"));
+    outcome.assert_serial_contains(&format!("gpu: scanout 0 set to resource 1 ({WIDTH}x{HEIGHT} B8G8R8X8"));
+    outcome.assert_serial_contains("gpu: first frame shown (6 commands)");
+    outcome.assert_serial_contains(&format!("gpu-status: display mode Ok(Mode {{ width: {WIDTH}, height: {HEIGHT} }})"));
+    outcome.assert_serial_contains("gpu-status: row 200 answered Ok(Refused(RowOutOfRange { row: 200, rows: 16 }))");
+
+    // The screendump: the mode's size, and the status screen's layout.
+    let image = Image::parse(&std::fs::read(&dump).expect("read the screendump")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!((image.width, image.height), (WIDTH, HEIGHT), "screendump size");
+    let right = WIDTH - 1;
+    assert_eq!(image.pixel(right, 0), TITLE_BAR, "title bar at the top right");
+    assert_eq!(image.pixel(right, TITLE_HEIGHT - 1), TITLE_BAR, "title bar bottom edge");
+    assert_eq!(image.pixel(right, TITLE_HEIGHT), BACKGROUND, "background below the title bar");
+    assert_eq!(image.pixel(right, ROW_TOP + ROW_HEIGHT + 1), STRIPE, "row 1 is striped");
+    assert_eq!(image.pixel(right, HEIGHT - 1), BACKGROUND, "background at the bottom right");
+    // "tileos tile gpu-test" in the bar; three rows of text, nothing below them.
+    assert!(image.count(TITLE_TEXT, 0..TITLE_HEIGHT) > 500, "title text in the title bar");
+    let rows = |first: usize, last: usize| ROW_TOP + first * ROW_HEIGHT..ROW_TOP + last * ROW_HEIGHT;
+    for row in 0..3 {
+        assert!(image.count(ROW_TEXT, rows(row, row + 1)) > 300, "row {row} has text");
+    }
+    assert_eq!(image.count(ROW_TEXT, rows(3, 16)), 0, "rows 3.. are empty");
+    assert_eq!(image.count(TITLE_TEXT, TITLE_HEIGHT..HEIGHT), 0, "white only in the title bar");
+    let mut colours: Vec<[u8; 3]> = image.pixels.chunks(3).map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert_eq!(colours.len(), 5, "background, stripe, title bar, title text, row text: {colours:x?}");
+}
