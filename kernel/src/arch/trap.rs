@@ -126,24 +126,8 @@ trap_common:
     lea rsp, [rip + kernel_boot_stack_top]
     call user_trap_entry
     ud2
-1:  call trap_entry
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
-    iretq
+1:  call trap_entry                    /* never returns: idle interrupts leave via the scheduler */
+    ud2
 
 .section .rodata
 .align 8
@@ -247,7 +231,7 @@ pub unsafe fn init() {
 /// Called by `trap_common` for a trap taken in kernel mode: an interrupt while idle, or
 /// an exception, which is a kernel bug.
 #[unsafe(no_mangle)]
-extern "C" fn trap_entry(frame: &mut TrapFrame) {
+extern "C" fn trap_entry(frame: &mut TrapFrame) -> ! {
     if frame.vector >= TIMER_VECTOR {
         crate::syscall::interrupt_while_idle(frame.vector);
     }
