@@ -154,7 +154,7 @@ fn truncated(text: &str) -> String<MAX_TEXT> {
 mod tests {
     use super::*;
 
-    fn canvas_of(pixels: &mut Vec<u32>, width: usize, height: usize) -> Canvas<'_> {
+    fn canvas_of(pixels: &mut [u32], width: usize, height: usize) -> Canvas<'_> {
         Canvas::new(pixels, width, height).unwrap()
     }
 

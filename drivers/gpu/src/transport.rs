@@ -173,6 +173,9 @@ pub mod status {
     pub const FAILED: u8 = 0x80;
 }
 
+/// ISR status bit: a used ring was updated (bit 1 would be a configuration change).
+pub const ISR_QUEUE: u8 = 1;
+
 /// `VIRTIO_F_VERSION_1` (feature bit 32): bit 0 of feature word 1.
 pub const VERSION_1: u32 = 1;
 
@@ -203,13 +206,14 @@ mod tests {
 
     const AT: Address = Address { bus: 0, device: 3, function: 0 };
 
-    /// Adds a virtio capability at `at` linking to `next`.
-    fn vendor(sim: &mut Sim, at: u8, next: u8, kind: u8, bar: u8, offset: u32, length: u32, extra: u32) {
+    /// Adds a virtio capability at `at` linking to `next`, describing `structure`, with
+    /// `extra` as its fifth dword (the notify multiplier).
+    fn vendor(sim: &mut Sim, (at, next): (u8, u8), kind: u8, structure: Structure, extra: u32) {
         let index = usize::from(at / 4);
         sim.dwords[index] = u32::from(CAP_VENDOR) | u32::from(next) << 8 | 20 << 16 | u32::from(kind) << 24;
-        sim.dwords[index + 1] = u32::from(bar);
-        sim.dwords[index + 2] = offset;
-        sim.dwords[index + 3] = length;
+        sim.dwords[index + 1] = u32::from(structure.bar);
+        sim.dwords[index + 2] = structure.offset;
+        sim.dwords[index + 3] = structure.length;
         sim.dwords[index + 4] = extra;
     }
 
@@ -220,13 +224,13 @@ mod tests {
         sim.dwords[1] = STATUS_CAPABILITIES | 0x7;
         sim.dwords[usize::from(CAPABILITIES_POINTER / 4)] = 0x98;
         sim.dwords[0x98 / 4] = 0x11 | 0x84 << 8; // MSI-X, next 0x84
-        vendor(&mut sim, 0x84, 0x70, cfg_type::DEVICE, 4, 0x2000, 0x1000, 0);
-        vendor(&mut sim, 0x70, 0x5C, cfg_type::NOTIFY, 4, 0x3000, 0x1000, 4);
-        vendor(&mut sim, 0x5C, 0x48, cfg_type::ISR, 4, 0x1000, 0x1000, 0);
-        vendor(&mut sim, 0x48, 0xB0, cfg_type::COMMON, 4, 0, 0x1000, 0);
+        vendor(&mut sim, (0x84, 0x70), cfg_type::DEVICE, Structure { bar: 4, offset: 0x2000, length: 0x1000 }, 0);
+        vendor(&mut sim, (0x70, 0x5C), cfg_type::NOTIFY, Structure { bar: 4, offset: 0x3000, length: 0x1000 }, 4);
+        vendor(&mut sim, (0x5C, 0x48), cfg_type::ISR, Structure { bar: 4, offset: 0x1000, length: 0x1000 }, 0);
+        vendor(&mut sim, (0x48, 0xB0), cfg_type::COMMON, Structure { bar: 4, offset: 0, length: 0x1000 }, 0);
         // A second common capability (e.g. the PCI configuration access type 5 follows
         // elsewhere): only the first of a type counts.
-        vendor(&mut sim, 0xB0, 0, cfg_type::COMMON, 2, 0x100, 0x10, 0);
+        vendor(&mut sim, (0xB0, 0), cfg_type::COMMON, Structure { bar: 2, offset: 0x100, length: 0x10 }, 0);
         sim
     }
 

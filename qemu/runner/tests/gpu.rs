@@ -1,7 +1,8 @@
 //! Boot test of the GPU display (scenario `tests/scenarios/gpu.toml`): the gpu driver
 //! brings up QEMU's `virtio-gpu-pci` (modern virtio over PCI), sets scanout 0 to its
 //! framebuffer and draws the tile status screen; the `gpu-status` client sets the title
-//! and three rows through the display protocol. Then the test asks QEMU's monitor (a UNIX
+//! and three rows through the display protocol. Commands complete by interrupt (INTx on
+//! IOAPIC pin 11). Then the test asks QEMU's monitor (a UNIX
 //! socket beside the runner's `-monitor none`: QEMU keeps every `-monitor` option, and
 //! `none` adds nothing) for a `screendump`, parses the PPM and checks its size against the
 //! mode the driver logged and its pixels against the screen layout: title bar, background,
@@ -184,10 +185,14 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     outcome.assert_serial_contains(
         "gpu: virtio GPU at 00:03.0: structures in BAR4 at 0xfebfc000 size 0x4000 (common 0x0, notify 0x3000 x4, isr 0x1000, device 0x2000)",
     );
-    outcome.assert_serial_contains("gpu: virtio GPU ready: 2 queues, control queue of 16 entries");
+    outcome.assert_serial_contains(
+        "gpu: virtio GPU ready: 2 queues, control queue of 16 entries (device offers 64), completion by interrupt on IOAPIC pin 11 (INTx)",
+    );
     outcome.assert_serial_contains(&format!("gpu: display info: scanout 0 enabled at {WIDTH}x{HEIGHT}"));
     outcome.assert_serial_contains(&format!("gpu: scanout 0 set to resource 1 ({WIDTH}x{HEIGHT} B8G8R8X8"));
-    outcome.assert_serial_contains("gpu: first frame shown (6 commands)");
+    // One interrupt per command: the driver waits for each completion's interrupt.
+    outcome.assert_serial_contains("gpu: first frame shown (6 commands, 6 interrupts)");
+    outcome.assert_serial_contains("gpu: 4 display updates served (12 commands, 12 interrupts so far)");
     outcome.assert_serial_contains(&format!("gpu-status: display mode Ok(Mode {{ width: {WIDTH}, height: {HEIGHT} }})"));
     outcome.assert_serial_contains("gpu-status: row 200 answered Ok(Refused(RowOutOfRange { row: 200, rows: 16 }))");
 

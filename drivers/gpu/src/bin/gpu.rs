@@ -13,15 +13,20 @@
 //! - the shared regions "gpu-dma" (control queue, request and response buffers) and
 //!   "gpu-framebuffer" (the scanout's backing memory, at least width x height x 4 bytes),
 //!   reached by the device at the physical addresses on the information page;
+//! - the IRQ handler of the IOAPIC pin of the device's INTx line (named `irq<line>` after
+//!   the interrupt line in configuration space), signalling the notification "gpu-irq";
 //! - the served endpoint "display".
 //!
-//! Completion by polling: the driver submits one command at a time and yields until the
-//! used ring moves (it takes no interrupt; commands finish in microseconds on QEMU).
+//! Completion by interrupt: the driver submits one command at a time and sleeps on
+//! "gpu-irq" until the used ring moves; it reads the ISR byte (which lowers the INTx line)
+//! and acknowledges the IRQ handler after each interrupt. MSI-X stays off (the kernel has
+//! no MSI support).
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
+use core::fmt::Write as _;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_gpu::command::{self, Command, FORMAT_B8G8R8X8, MAX_REQUEST, Rect};
@@ -32,6 +37,7 @@ use tileos_driver_gpu::transport::{self, Capabilities, common, status};
 use tileos_driver_net::{Mapped, Memory};
 use tileos_driver_pci::{Address, ConfigSpace, Function, enable, enumerate};
 use tileos_protocol::ProtocolError;
+use tileos_sys::cap::{IrqHandler, Notification};
 use tileos_sys::{invoke, log};
 
 /// Where the description maps the device's configuration BAR.
@@ -81,7 +87,7 @@ struct Bar;
 impl Bar {
     /// The address of a `size`-byte register at `offset`, checked to lie in the window.
     fn at(offset: u64, size: u64) -> u64 {
-        assert!(offset % size == 0 && offset + size <= BAR_WINDOW, "register {offset:#x} outside the BAR window");
+        assert!(offset & (size - 1) == 0 && offset + size <= BAR_WINDOW, "register {offset:#x} outside the BAR window");
         BAR_VADDR + offset
     }
     fn read8(offset: u64) -> u8 {
@@ -120,6 +126,9 @@ impl Bar {
 struct Gpu {
     caps: Capabilities,
     notify_offset: u64,
+    irq: IrqHandler,
+    irq_wake: Notification,
+    interrupts: u64,
     dma: Mapped,
     dma_paddr: u64,
     queue: CommandQueue,
@@ -150,8 +159,22 @@ impl Gpu {
             command.response_len() as u32,
         );
         Bar::write16(self.notify_offset, 0);
-        while self.queue.take_used(&self.dma).is_none() {
-            tileos_sys::yield_now();
+        // Every completion raises the interrupt (the driver never suppresses it), so the
+        // driver takes exactly one per command even when the used ring moved before it
+        // looked: none is left pending for the next command.
+        loop {
+            self.irq_wake.wait();
+            // Reading the ISR acknowledges the device, which lowers its INTx line.
+            let isr = Bar::read8(u64::from(self.caps.isr.offset));
+            if isr & transport::ISR_QUEUE != 0 {
+                self.interrupts += 1;
+            }
+            if let Err(error) = self.irq.ack() {
+                log!("gpu: acknowledging the interrupt failed: {error:?}");
+            }
+            if self.queue.take_used(&self.dma).is_some() {
+                break;
+            }
         }
         self.commands += 1;
         let mut header = [0u8; 4];
@@ -271,6 +294,12 @@ extern "C" fn _start() -> ! {
         log!("gpu: the common configuration has only {:#x} bytes; stopping", caps.common.length);
         stop();
     }
+    let mut irq_name: heapless::String<8> = heapless::String::new();
+    let _ = write!(irq_name, "irq{}", function.interrupt_line);
+    let (Some(irq), Some(irq_wake)) = (tileos_sys::domain::irq_handler(&irq_name), tileos_sys::domain::wait_notification("gpu-irq")) else {
+        log!("gpu: needs the IRQ handler \"{irq_name}\" (the device's interrupt line) signalling the notification \"gpu-irq\"; stopping");
+        stop();
+    };
     enable(&mut config, function.address);
 
     // SAFETY: the root server maps "gpu-dma" read-write at this address for the domain's
@@ -280,6 +309,9 @@ extern "C" fn _start() -> ! {
     let mut gpu = Gpu {
         caps,
         notify_offset: 0,
+        irq,
+        irq_wake,
+        interrupts: 0,
         dma,
         dma_paddr,
         queue: CommandQueue::new(QUEUE_OFFSET, QueueLayout::new(QUEUE_SIZE)),
@@ -330,7 +362,7 @@ extern "C" fn _start() -> ! {
     gpu.notify_offset = caps.notify_offset(Bar::read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
     Bar::write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
     Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
-    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by polling");
+    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt on IOAPIC pin {} (INTx)", function.interrupt_line);
 
     // The mode: the first enabled scanout's preferred size.
     gpu.bring_up(Command::GetDisplayInfo);
@@ -362,14 +394,14 @@ extern "C" fn _start() -> ! {
         log!("gpu: showing the first frame failed: {kind:#x} ({}); stopping", command::response_name(kind));
         stop();
     }
-    log!("gpu: first frame shown ({} commands); serving \"display\"", gpu.commands);
+    log!("gpu: first frame shown ({} commands, {} interrupts); serving \"display\"", gpu.commands, gpu.interrupts);
 
     let mut updates = 0u64;
     tileos_sys::rpc::serve::<Display>(endpoint, |_badge, request| {
         let answer = gpu.handle(request);
         updates += 1;
         if updates.is_power_of_two() {
-            log!("gpu: {updates} display updates served ({} commands so far)", gpu.commands);
+            log!("gpu: {updates} display updates served ({} commands, {} interrupts so far)", gpu.commands, gpu.interrupts);
         }
         Ok::<Response, ProtocolError>(answer)
     })
