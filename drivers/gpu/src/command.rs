@@ -7,8 +7,10 @@
 
 /// Bytes of the control header.
 pub const HEADER_LEN: usize = 24;
-/// Largest request the driver sends (TRANSFER_TO_HOST_2D).
-pub const MAX_REQUEST: usize = HEADER_LEN + 32;
+/// Most memory entries of a backing (one per shared region of the framebuffer).
+pub const MAX_BACKING: usize = 8;
+/// Largest request the driver sends (RESOURCE_ATTACH_BACKING with [`MAX_BACKING`] entries).
+pub const MAX_REQUEST: usize = HEADER_LEN + 8 + 16 * MAX_BACKING;
 /// Scanouts in a display-info response.
 pub const MAX_SCANOUTS: usize = 16;
 /// Bytes of the display-info response (header and 16 scanouts of 24 bytes).
@@ -74,6 +76,70 @@ impl Rect {
     }
 }
 
+/// Guest memory backing a resource: up to [`MAX_BACKING`] physically contiguous ranges
+/// (shared regions) that are mapped one after the other in the driver's address space, so
+/// the driver draws into one virtually contiguous framebuffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backing {
+    entries: [(u64, u32); MAX_BACKING],
+    count: usize,
+    vaddr: u64,
+    bytes: u64,
+}
+
+/// Why regions cannot form one framebuffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackingError {
+    /// No region.
+    Empty,
+    /// More than [`MAX_BACKING`] regions.
+    TooMany,
+    /// Region `index` is not mapped right after the previous one (or is 4 GiB or more).
+    NotAdjacent {
+        /// Index of the region.
+        index: usize,
+    },
+}
+
+impl Backing {
+    /// The backing made of `regions` (user address, physical address, bytes), which must
+    /// follow each other in the driver's address space.
+    pub fn from_regions(regions: impl IntoIterator<Item = (u64, u64, u64)>) -> Result<Backing, BackingError> {
+        let mut backing = Backing { entries: [(0, 0); MAX_BACKING], count: 0, vaddr: 0, bytes: 0 };
+        for (index, (vaddr, paddr, size)) in regions.into_iter().enumerate() {
+            if index == MAX_BACKING {
+                return Err(BackingError::TooMany);
+            }
+            if index == 0 {
+                backing.vaddr = vaddr;
+            }
+            let length = u32::try_from(size).map_err(|_| BackingError::NotAdjacent { index })?;
+            if vaddr != backing.vaddr + backing.bytes {
+                return Err(BackingError::NotAdjacent { index });
+            }
+            backing.entries[index] = (paddr, length);
+            backing.count += 1;
+            backing.bytes += size;
+        }
+        if backing.count == 0 { Err(BackingError::Empty) } else { Ok(backing) }
+    }
+
+    /// The (physical address, length) entries.
+    pub fn entries(&self) -> &[(u64, u32)] {
+        &self.entries[..self.count]
+    }
+
+    /// Where the framebuffer starts in the driver's address space.
+    pub fn vaddr(&self) -> u64 {
+        self.vaddr
+    }
+
+    /// Bytes in all.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 /// A control command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -90,14 +156,12 @@ pub enum Command {
         /// Height in pixels.
         height: u32,
     },
-    /// `VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING` with one contiguous guest range.
+    /// `VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING`.
     AttachBacking {
         /// Resource ID.
         resource: u32,
-        /// Physical address of the backing memory.
-        address: u64,
-        /// Bytes of backing memory.
-        length: u32,
+        /// The guest memory, in order.
+        backing: Backing,
     },
     /// `VIRTIO_GPU_CMD_SET_SCANOUT`.
     SetScanout {
@@ -165,12 +229,14 @@ impl Command {
                     put(out, &mut at, &value.to_le_bytes());
                 }
             }
-            Command::AttachBacking { resource, address, length } => {
+            Command::AttachBacking { resource, backing } => {
                 put(out, &mut at, &resource.to_le_bytes());
-                put(out, &mut at, &1u32.to_le_bytes()); // one memory entry follows
-                put(out, &mut at, &address.to_le_bytes());
-                put(out, &mut at, &length.to_le_bytes());
-                at += 4; // padding
+                put(out, &mut at, &(backing.entries().len() as u32).to_le_bytes());
+                for &(address, length) in backing.entries() {
+                    put(out, &mut at, &address.to_le_bytes());
+                    put(out, &mut at, &length.to_le_bytes());
+                    at += 4; // padding
+                }
             }
             Command::SetScanout { scanout, rect, resource } => {
                 put_rect(out, &mut at, rect);
@@ -264,9 +330,12 @@ mod tests {
             encoded(Command::ResourceCreate2d { resource: 1, format: FORMAT_B8G8R8X8, width: 800, height: 600 }),
             [0x101, 0, 0, 0, 0, 0, 1, 2, 800, 600]
         );
+        let one = Backing::from_regions([(0x5100_0000, 0x1_2345_6000, 0xFA000)]).unwrap();
+        assert_eq!(encoded(Command::AttachBacking { resource: 1, backing: one }), [0x106, 0, 0, 0, 0, 0, 1, 1, 0x2345_6000, 1, 0xFA000, 0]);
+        let two = Backing::from_regions([(0x5100_0000, 0x800_0000, 0x1000), (0x5100_1000, 0x900_0000, 0x2000)]).unwrap();
         assert_eq!(
-            encoded(Command::AttachBacking { resource: 1, address: 0x1_2345_6000, length: 0x1D_5000 }),
-            [0x106, 0, 0, 0, 0, 0, 1, 1, 0x2345_6000, 1, 0x1D_5000, 0]
+            encoded(Command::AttachBacking { resource: 7, backing: two }),
+            [0x106, 0, 0, 0, 0, 0, 7, 2, 0x800_0000, 0, 0x1000, 0, 0x900_0000, 0, 0x2000, 0]
         );
         assert_eq!(
             encoded(Command::SetScanout { scanout: 0, rect: Rect::sized(800, 600), resource: 1 }),
@@ -281,7 +350,7 @@ mod tests {
         let lengths: Vec<usize> = [
             Command::GetDisplayInfo,
             Command::ResourceCreate2d { resource: 1, format: 2, width: 1, height: 1 },
-            Command::AttachBacking { resource: 1, address: 0, length: 0 },
+            Command::AttachBacking { resource: 1, backing: Backing::from_regions([(0, 0, 0x1000)]).unwrap() },
             Command::SetScanout { scanout: 0, rect: Rect::sized(1, 1), resource: 1 },
             Command::TransferToHost2d { resource: 1, rect: Rect::sized(1, 1), offset: 0 },
             Command::ResourceFlush { resource: 1, rect: Rect::sized(1, 1) },
@@ -290,6 +359,18 @@ mod tests {
         .map(|command| command.encode(&mut [0; MAX_REQUEST]))
         .collect();
         assert_eq!(lengths, [24, 40, 48, 48, 56, 48]);
+    }
+
+    #[test]
+    fn backing_needs_adjacent_regions() {
+        let four = Backing::from_regions((0..4).map(|n| (0x5100_0000 + n * 0xFA000, 0x1000_0000 * (4 - n), 0xFA000))).unwrap();
+        assert_eq!(four.entries().len(), 4);
+        assert_eq!(four.entries()[3], (0x1000_0000, 0xFA000));
+        assert_eq!((four.vaddr(), four.bytes()), (0x5100_0000, 4 * 0xFA000));
+        assert_eq!(Backing::from_regions([]), Err(BackingError::Empty));
+        assert_eq!(Backing::from_regions([(0x5100_0000, 0, 0x1000), (0x5100_2000, 0, 0x1000)]), Err(BackingError::NotAdjacent { index: 1 }));
+        assert_eq!(Backing::from_regions((0..9).map(|n| (n * 0x1000, 0, 0x1000))), Err(BackingError::TooMany));
+        assert_eq!(Backing::from_regions([(0, 0, 1 << 32)]), Err(BackingError::NotAdjacent { index: 0 }));
     }
 
     #[test]

@@ -18,9 +18,9 @@ use tileos_qemu::images::{test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Ended, Machine, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-/// The mode QEMU offers (`xres`, `yres`): its framebuffer fits one shared region.
-const WIDTH: usize = 640;
-const HEIGHT: usize = 400;
+/// The mode QEMU's virtio GPU offers by default (its `xres` and `yres` properties).
+const WIDTH: usize = 1280;
+const HEIGHT: usize = 800;
 
 // The screen layout and colours of `tileos_driver_gpu::screen` (B8G8R8X8 `0x00RRGGBB`),
 // repeated here because the runner does not depend on the driver crate.
@@ -67,7 +67,7 @@ fn take_screendump(socket: &Path, dump: &Path) -> Result<(), String> {
     let _ = std::fs::remove_file(dump);
     writeln!(monitor, "screendump {}", dump.display()).map_err(|error| format!("send screendump: {error}"))?;
     let answer = read_to_prompt(&mut monitor)?;
-    let whole = 15 + WIDTH * HEIGHT * 3; // "P6\n640 400\n255\n" and the pixels
+    let whole = format!("P6\n{WIDTH} {HEIGHT}\n255\n").len() + WIDTH * HEIGHT * 3;
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::metadata(dump).map_or(0, |meta| meta.len() as usize) < whole {
         if Instant::now() > deadline {
@@ -150,7 +150,7 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
             "-vga".into(),
             "none".into(),
             "-device".into(),
-            format!("virtio-gpu-pci,xres={WIDTH},yres={HEIGHT}"),
+            "virtio-gpu-pci".into(),
             "-monitor".into(),
             format!("unix:{},server,nowait", socket.display()),
         ],
@@ -189,7 +189,10 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
         "gpu: virtio GPU ready: 2 queues, control queue of 16 entries (device offers 64), completion by interrupt on IOAPIC pin 11 (INTx)",
     );
     outcome.assert_serial_contains(&format!("gpu: display info: scanout 0 enabled at {WIDTH}x{HEIGHT}"));
-    outcome.assert_serial_contains(&format!("gpu: scanout 0 set to resource 1 ({WIDTH}x{HEIGHT} B8G8R8X8"));
+    outcome.assert_serial_contains(&format!(
+        "gpu: scanout 0 set to resource 1 ({WIDTH}x{HEIGHT} B8G8R8X8, framebuffer of {:#x} bytes in 4 regions)",
+        WIDTH * HEIGHT * 4
+    ));
     // One interrupt per command: the driver waits for each completion's interrupt.
     outcome.assert_serial_contains("gpu: first frame shown (6 commands, 6 interrupts)");
     outcome.assert_serial_contains("gpu: 4 display updates served (12 commands, 12 interrupts so far)");

@@ -11,8 +11,9 @@
 //! - device memory for the BAR the capabilities name, mapped uncached at [`BAR_VADDR`]
 //!   (its physical address is what the firmware assigned: machine-specific, logged here);
 //! - the shared regions "gpu-dma" (control queue, request and response buffers) and
-//!   "gpu-framebuffer" (the scanout's backing memory, at least width x height x 4 bytes),
-//!   reached by the device at the physical addresses on the information page;
+//!   "gpu-framebuffer-0", "gpu-framebuffer-1", … (the scanout's backing memory, at least
+//!   width x height x 4 bytes in all, mapped one after the other: a region is at most
+//!   1 MiB), reached by the device at the physical addresses on the information page;
 //! - the IRQ handler of the IOAPIC pin of the device's INTx line (named `irq<line>` after
 //!   the interrupt line in configuration space), signalling the notification "gpu-irq";
 //! - the served endpoint "display".
@@ -29,7 +30,7 @@ extern crate tileos_rt;
 use core::fmt::Write as _;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_gpu::command::{self, Command, FORMAT_B8G8R8X8, MAX_REQUEST, Rect};
+use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
 use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
 use tileos_driver_gpu::queue::{CommandQueue, QueueLayout};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
@@ -132,7 +133,7 @@ struct Gpu {
     dma: Mapped,
     dma_paddr: u64,
     queue: CommandQueue,
-    framebuffer_vaddr: u64,
+    framebuffer: Backing,
     mode: Rect,
     screen: Screen,
     commands: u64,
@@ -195,10 +196,11 @@ impl Gpu {
     /// scanout.
     fn show(&mut self) -> Result<(), u32> {
         let (width, height) = (self.mode.width as usize, self.mode.height as usize);
-        // SAFETY: "gpu-framebuffer" is mapped read-write at this address for the domain's
-        // lifetime and holds at least width * height pixels (checked at start); the device
-        // reads it only during TRANSFER_TO_HOST_2D, which runs after this slice is gone.
-        let pixels = unsafe { core::slice::from_raw_parts_mut(self.framebuffer_vaddr as *mut u32, width * height) };
+        // SAFETY: the framebuffer regions are mapped read-write one after the other from
+        // this address for the domain's lifetime and hold at least width * height pixels
+        // (checked at start); the device reads them only during TRANSFER_TO_HOST_2D, which
+        // runs after this slice is gone.
+        let pixels = unsafe { core::slice::from_raw_parts_mut(self.framebuffer.vaddr() as *mut u32, width * height) };
         if let Some(mut canvas) = Canvas::new(pixels, width, height) {
             self.screen.render(&mut canvas);
         }
@@ -244,14 +246,25 @@ fn find_gpu(config: &mut PortConfig) -> Option<Function> {
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(ports), Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((framebuffer_vaddr, framebuffer_paddr, framebuffer_size))) = (
+    let (Some(ports), Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size))) = (
         tileos_sys::domain::cap(CapKind::IoPort, "0xcf8"),
         tileos_sys::domain::served_endpoint("display"),
         tileos_sys::domain::region("gpu-dma"),
-        tileos_sys::domain::region("gpu-framebuffer"),
     ) else {
-        log!("gpu: needs the IO ports \"0xcf8\", the served endpoint \"display\" and the regions \"gpu-dma\" and \"gpu-framebuffer\"; stopping");
+        log!("gpu: needs the IO ports \"0xcf8\", the served endpoint \"display\" and the region \"gpu-dma\"; stopping");
         stop();
+    };
+    let regions = (0..=MAX_BACKING).map_while(|index| {
+        let mut name: heapless::String<24> = heapless::String::new();
+        let _ = write!(name, "gpu-framebuffer-{index}");
+        tileos_sys::domain::region(&name)
+    });
+    let framebuffer = match Backing::from_regions(regions) {
+        Ok(backing) => backing,
+        Err(error) => {
+            log!("gpu: the regions \"gpu-framebuffer-0\", \"gpu-framebuffer-1\", … do not form one framebuffer: {error:?}; stopping");
+            stop();
+        }
     };
     if dma_size < DMA_BYTES {
         log!("gpu: the region \"gpu-dma\" has {dma_size:#x} bytes, {DMA_BYTES:#x} needed; stopping");
@@ -315,7 +328,7 @@ extern "C" fn _start() -> ! {
         dma,
         dma_paddr,
         queue: CommandQueue::new(QUEUE_OFFSET, QueueLayout::new(QUEUE_SIZE)),
-        framebuffer_vaddr,
+        framebuffer,
         mode: Rect::sized(0, 0),
         screen: Screen::new("tileos"),
         commands: 0,
@@ -374,11 +387,12 @@ extern "C" fn _start() -> ! {
     };
     log!("gpu: display info: scanout {scanout} enabled at {}x{}", mode.width, mode.height);
     let bytes = u64::from(mode.width) * u64::from(mode.height) * 4;
-    if bytes > framebuffer_size || (mode.width as usize) < screen::MIN_WIDTH || (mode.height as usize) < screen::MIN_HEIGHT {
+    if bytes > framebuffer.bytes() || (mode.width as usize) < screen::MIN_WIDTH || (mode.height as usize) < screen::MIN_HEIGHT {
         log!(
-            "gpu: a {}x{} framebuffer needs {bytes:#x} bytes of \"gpu-framebuffer\" ({framebuffer_size:#x}) and at least {}x{} pixels; stopping",
+            "gpu: a {}x{} framebuffer needs {bytes:#x} bytes (the framebuffer regions have {:#x}) and at least {}x{} pixels; stopping",
             mode.width,
             mode.height,
+            framebuffer.bytes(),
             screen::MIN_WIDTH,
             screen::MIN_HEIGHT
         );
@@ -386,9 +400,15 @@ extern "C" fn _start() -> ! {
     }
     gpu.mode = Rect::sized(mode.width, mode.height);
     gpu.bring_up(Command::ResourceCreate2d { resource: RESOURCE, format: FORMAT_B8G8R8X8, width: mode.width, height: mode.height });
-    gpu.bring_up(Command::AttachBacking { resource: RESOURCE, address: framebuffer_paddr, length: bytes as u32 });
+    gpu.bring_up(Command::AttachBacking { resource: RESOURCE, backing: framebuffer });
     gpu.bring_up(Command::SetScanout { scanout, rect: gpu.mode, resource: RESOURCE });
-    log!("gpu: scanout {scanout} set to resource {RESOURCE} ({}x{} B8G8R8X8, framebuffer at physical {framebuffer_paddr:#x})", mode.width, mode.height);
+    log!(
+        "gpu: scanout {scanout} set to resource {RESOURCE} ({}x{} B8G8R8X8, framebuffer of {:#x} bytes in {} regions)",
+        mode.width,
+        mode.height,
+        framebuffer.bytes(),
+        framebuffer.entries().len()
+    );
     gpu.screen.set_line(0, "waiting for status").expect("row 0 exists");
     if let Err(kind) = gpu.show() {
         log!("gpu: showing the first frame failed: {kind:#x} ({}); stopping", command::response_name(kind));
