@@ -200,19 +200,30 @@ impl<'d> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
         let endpoints = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
         let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
-        // Each region's frames come from one retype, so they are physically contiguous.
+        // Each region's frames are retyped in order from an untyped of their own, so they are
+        // physically contiguous (a retype makes at most 256 objects: larger regions take
+        // several retypes from the same untyped, which continue at its watermark).
         let regions = description
             .shared_regions
             .iter()
             .map(|region| {
                 let pages = region.size / 4096;
+                let bits = u64::from(64 - (region.size - 1).leading_zeros()).max(12);
+                let memory = alloc
+                    .try_make(ObjectType::Untyped, bits)
+                    .unwrap_or_else(|error| stop(format_args!("shared region \"{}\": no {} KiB of memory: {error:?}", region.name, region.size / 1024)));
                 let first = alloc.slots.next;
                 for _ in 0..pages {
                     alloc.slots.take();
                 }
-                let made = invoke(alloc.untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first, pages], &[slot::CNODE]);
-                if let Err(error) = made {
-                    stop(format_args!("shared region \"{}\": cannot allocate {} contiguous pages: {error:?}", region.name, pages));
+                let mut made = 0;
+                while made < pages {
+                    let count = (pages - made).min(256);
+                    let result = invoke(memory, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first + made, count], &[slot::CNODE]);
+                    if let Err(error) = result {
+                        stop(format_args!("shared region \"{}\": cannot allocate {pages} contiguous pages: {error:?}", region.name));
+                    }
+                    made += count;
                 }
                 (first..first + pages).collect()
             })

@@ -94,11 +94,12 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
 
 #[test]
 fn device_memory_and_shared_regions_reach_exactly_their_domains() {
-    let outcome = boot_tile("memory", scenario("memory"), &["\nreader: "]);
+    let outcome = boot_tile("memory", scenario("memory"), &["\nreader: 257-page"]);
     // QEMU's HPET: vendor 0x8086 in bits 16..32 of its capability register.
     outcome.assert_serial_contains("vendor 0x8086");
     outcome.assert_serial_contains("writer: filled the shared region");
     outcome.assert_serial_contains("reader: 512 of 512 shared words as written; region listed with its physical address: true");
+    outcome.assert_serial_contains("reader: 257-page region listed: true, last word 0xb16");
 }
 
 /// `make run` itself (the README's first command) builds the dev images and boots the

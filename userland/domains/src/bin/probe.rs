@@ -11,6 +11,9 @@ use tileos_sys::log;
 /// Where the scenario maps the HPET and the shared region.
 const HPET: u64 = 0x6000_0000;
 const SHARED: u64 = 0x5000_0000;
+/// Where the scenario maps the 257-page region "big".
+const BIG: u64 = 0x5100_0000;
+const BIG_SIZE: u64 = 0x10_1000;
 
 /// Entry point.
 #[unsafe(no_mangle)]
@@ -27,6 +30,8 @@ extern "C" fn _start() -> ! {
                 // SAFETY: the description maps the 4 KiB shared region here, writable.
                 unsafe { ((SHARED + index * 8) as *mut u64).write_volatile(0x5EED_0000 + index) };
             }
+            // SAFETY: the description maps "big" here, writable, BIG_SIZE bytes.
+            unsafe { ((BIG + BIG_SIZE - 8) as *mut u64).write_volatile(0xB16) };
             log!("writer: filled the shared region");
         }
         "reader" => {
@@ -34,6 +39,10 @@ extern "C" fn _start() -> ! {
             let good = (0..512u64).filter(|&index| unsafe { ((SHARED + index * 8) as *const u64).read_volatile() } == 0x5EED_0000 + index).count();
             let listed = tileos_sys::domain::region("shared").is_some_and(|(vaddr, paddr, size)| vaddr == SHARED && paddr != 0 && size == 4096);
             log!("reader: {good} of 512 shared words as written; region listed with its physical address: {listed}");
+            // SAFETY: the description maps "big" here, read-only, BIG_SIZE bytes.
+            let last = unsafe { ((BIG + BIG_SIZE - 8) as *const u64).read_volatile() };
+            let big = tileos_sys::domain::region("big").is_some_and(|(_, paddr, size)| paddr != 0 && size == BIG_SIZE);
+            log!("reader: 257-page region listed: {big}, last word {last:#x}");
         }
         other => log!("probe: no test for a domain named \"{other}\""),
     }
