@@ -105,7 +105,7 @@ impl CommandQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_memory::VecMemory;
+    use tileos_driver_net::test_memory::VecMemory;
 
     #[test]
     fn modern_layout_packs_the_rings() {

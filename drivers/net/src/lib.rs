@@ -103,13 +103,14 @@ impl Memory for Mapped {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod test_memory {
-    //! A [`Memory`] over a vector, for host tests.
-    extern crate std;
+#[cfg(any(test, feature = "test-memory"))]
+pub mod test_memory {
+    //! A [`Memory`] over a vector, for host tests (of this crate and of the crates that
+    //! share memory through it: the netstack, the GPU driver). The test plays the other party.
+    extern crate alloc;
     use super::Memory;
+    use alloc::vec::Vec;
     use core::cell::RefCell;
-    use std::vec::Vec;
 
     /// Vector-backed shared memory.
     pub struct VecMemory(pub RefCell<Vec<u8>>);
@@ -117,19 +118,21 @@ pub(crate) mod test_memory {
     impl VecMemory {
         /// `size` zeroed bytes.
         pub fn new(size: usize) -> VecMemory {
-            VecMemory(RefCell::new(std::vec![0; size]))
+            VecMemory(RefCell::new(alloc::vec![0; size]))
         }
     }
 
     impl Memory for VecMemory {
         fn read_u16(&self, offset: usize) -> u16 {
-            u16::from_le_bytes(self.0.borrow()[offset..offset + 2].try_into().unwrap())
+            let bytes = self.0.borrow();
+            u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
         }
         fn write_u16(&self, offset: usize, value: u16) {
             self.0.borrow_mut()[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
         }
         fn read_u32(&self, offset: usize) -> u32 {
-            u32::from_le_bytes(self.0.borrow()[offset..offset + 4].try_into().unwrap())
+            let bytes = self.0.borrow();
+            u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
         }
         fn write_u32(&self, offset: usize, value: u32) {
             self.0.borrow_mut()[offset..offset + 4].copy_from_slice(&value.to_le_bytes());

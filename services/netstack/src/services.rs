@@ -111,32 +111,10 @@ mod tests {
         IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
     };
     use std::vec::Vec as StdVec;
-    use tileos_driver_net::Memory;
+    use tileos_driver_net::test_memory::VecMemory;
     use tileos_driver_net::frames::{FrameRing, REGION_BYTES};
     use tileos_driver_net::virtio::MAX_FRAME;
 
-    struct VecMemory(RefCell<StdVec<u8>>);
-
-    impl Memory for VecMemory {
-        fn read_u16(&self, offset: usize) -> u16 {
-            u16::from_le_bytes(self.0.borrow()[offset..offset + 2].try_into().unwrap())
-        }
-        fn write_u16(&self, offset: usize, value: u16) {
-            self.0.borrow_mut()[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
-        }
-        fn read_u32(&self, offset: usize) -> u32 {
-            u32::from_le_bytes(self.0.borrow()[offset..offset + 4].try_into().unwrap())
-        }
-        fn write_u32(&self, offset: usize, value: u32) {
-            self.0.borrow_mut()[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-        }
-        fn read_bytes(&self, offset: usize, out: &mut [u8]) {
-            out.copy_from_slice(&self.0.borrow()[offset..offset + out.len()]);
-        }
-        fn write_bytes(&self, offset: usize, data: &[u8]) {
-            self.0.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
-        }
-    }
 
     const TILE_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
     const HOST_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 10, 0, 2, 2]);
