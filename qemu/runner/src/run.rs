@@ -116,8 +116,8 @@ pub fn run(
     run_until(machine, boot, serial_log, timeout, &[])
 }
 
-/// As [`run`], but also stops QEMU as soon as the serial log contains every text in
-/// `stop_when` (if it is not empty; the run then ends as [`Ended::Reached`]).
+/// As [`run`], but also stops QEMU as soon as the complete lines of the serial log contain
+/// every text in `stop_when` (if it is not empty; the run then ends as [`Ended::Reached`]).
 pub fn run_until(
     machine: &Machine,
     boot: &Boot,
@@ -156,7 +156,10 @@ pub fn run_until(
         if !stop_when.is_empty() {
             let log = std::fs::read(serial_log).map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
             let log = String::from_utf8_lossy(&log).replace("\r\n", "\n");
-            if stop_when.iter().all(|text| log.contains(text)) {
+            // Only whole lines count: a marker seen in a half-written line would stop QEMU
+            // before the rest of that line (which the test checks) arrives.
+            let complete = &log[..log.rfind('\n').map_or(0, |end| end + 1)];
+            if stop_when.iter().all(|text| complete.contains(text)) {
                 qemu.kill().map_err(RunnerError::Wait)?;
                 qemu.wait().map_err(RunnerError::Wait)?;
                 break Ended::Reached(stop_when.join(" + "));
