@@ -248,8 +248,36 @@ mod tests {
         }
     }
 
+    /// Seed corpus: real domain executables (stripped), as the kernel and root server load them.
+    const CORPUS: [&[u8]; 2] = [include_bytes!("../corpus/bench-server.elf"), include_bytes!("../corpus/console.elf")];
+
+    #[test]
+    fn corpus_executables_parse() {
+        for file in CORPUS {
+            let exe = parse(file).unwrap();
+            assert!(exe.segments().any(|s| s.permissions.execute && !s.permissions.write), "a text segment");
+            assert!(exe.segments().all(|s| !(s.permissions.execute && s.permissions.write)), "W^X");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Host fuzz target over the corpus: mutations of real executables never panic.
+        #[test]
+        fn mutated_corpus_files_never_panic(which in 0usize..2, edits in proptest::collection::vec((0usize..30_000, any::<u8>()), 1..16), cut in 64usize..30_000) {
+            let mut file = CORPUS[which].to_vec();
+            for (at, value) in edits {
+                if at < file.len() { file[at] = value; }
+            }
+            file.truncate(cut);
+            if let Ok(exe) = parse(&file) {
+                for segment in exe.segments() {
+                    prop_assert!(segment.data.len() as u64 <= segment.mem_size);
+                    prop_assert!(segment.vaddr + segment.mem_size <= USER_TOP);
+                }
+            }
+        }
+
         /// Host fuzz target: arbitrary mutations of a valid file never panic, and whatever
         /// parses has segments inside the file and the user half.
         #[test]
