@@ -14,7 +14,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod echo;
+
+/// The fixed-capacity strings the protocols carry.
+pub use heapless;
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -115,6 +119,15 @@ mod tests {
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&request, &mut words).unwrap();
         assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
+    }
+
+    #[test]
+    fn the_longest_console_write_fits_one_message() {
+        let text: heapless::String<{ crate::console::MAX_TEXT }> =
+            core::iter::repeat_n('x', crate::console::MAX_TEXT).collect();
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&crate::console::Request::Write(text.clone()), &mut words).unwrap();
+        assert_eq!(decode::<crate::console::Request>(MESSAGE, &words[..length]), Ok(crate::console::Request::Write(text)));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use core::fmt::{self, Write};
 use linked_list_allocator::LockedHeap;
 use tileos_abi::bootinfo::domain::IPC_BUFFER_VADDR;
 use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
+use tileos_protocol::console::{Console, MAX_TEXT, Request};
+use tileos_protocol::heapless;
 
 /// The global allocator of every tileos user binary: a linked-list heap over the memory
 /// given to [`init_heap`]. Allocation before that fails (and `alloc` reports it).
@@ -20,12 +22,6 @@ pub unsafe fn init_heap(base: u64, size: u64) {
     // SAFETY: per the contract above.
     unsafe { HEAP.lock().init(base as *mut u8, size as usize) };
 }
-
-/// Console protocol: the label of a write request. Message word 0 is the byte count, the
-/// bytes follow packed little-endian from word 1 (at most [`MAX_WRITE`] per message).
-pub const CONSOLE_WRITE: u64 = 1;
-/// Most bytes one console write carries.
-pub const MAX_WRITE: usize = 8 * 100;
 
 /// Set by [`init`]: this binary runs as a domain (not as the root server).
 static IS_DOMAIN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -131,13 +127,19 @@ pub fn write(text: &str) {
         text.bytes().for_each(crate::debug_put_char);
         return;
     };
-    for chunk in text.as_bytes().chunks(MAX_WRITE) {
-        let mut words = [0u64; 1 + MAX_WRITE / 8];
-        words[0] = chunk.len() as u64;
-        for (index, byte) in chunk.iter().enumerate() {
-            words[1 + index / 8] |= u64::from(*byte) << (8 * (index % 8));
+    let console = crate::rpc::Client::<Console>::new(log);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(MAX_TEXT);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
         }
-        log.call(CONSOLE_WRITE, &words[..1 + chunk.len().div_ceil(8)]);
+        let (chunk, tail) = rest.split_at(cut);
+        if let Ok(chunk) = heapless::String::try_from(chunk) {
+            // A console that is restarting loses this piece of the log; nothing else can be done.
+            let _ = console.call(&Request::Write(chunk));
+        }
+        rest = tail;
     }
 }
 

@@ -1,15 +1,13 @@
 //! The console domain: owns COM1 (its IO-port capability named "0x3f8") and serves the
-//! "log" endpoint: every other domain logs through it. A write request carries the byte
-//! count in word 0 and the bytes from word 1 on (`tileos_sys::domain::CONSOLE_WRITE`).
+//! console protocol (`tileos_protocol::console`) on the "log" endpoint: every other
+//! domain logs through it.
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
-use tileos_abi::error::InvocationError;
-use tileos_sys::buffer_word;
+use tileos_protocol::console::{Console, Request, Response};
 use tileos_sys::cap::IoPort;
-use tileos_sys::domain::{CONSOLE_WRITE, MAX_WRITE};
 
 const COM1: u16 = 0x3F8;
 
@@ -23,28 +21,17 @@ fn put(port: IoPort, byte: u8) {
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(log), Some(port)) = (tileos_sys::domain::served_endpoint("log"), tileos_sys::domain::io_port("0x3f8"))
-    else {
+    let (Some(log), Some(port)) = (tileos_sys::domain::served_endpoint("log"), tileos_sys::domain::io_port("0x3f8")) else {
         tileos_sys::println!("console: needs the \"log\" endpoint and the COM1 ports 0x3f8; stopping");
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     };
-    let mut message = log.recv();
-    loop {
-        let status = if message.info.label() == CONSOLE_WRITE && message.info.length() >= 1 {
-            let count = (message.words[0] as usize).min(MAX_WRITE).min((message.info.length() - 1) * 8);
-            for index in 0..count {
-                let word_index = 1 + index / 8;
-                let word = if word_index < 4 { message.words[word_index] } else { buffer_word(word_index) };
-                let byte = (word >> (8 * (index % 8))) as u8;
-                if byte == b'\n' {
-                    put(port, b'\r');
-                }
-                put(port, byte);
+    tileos_sys::rpc::serve::<Console>(log, |_, Request::Write(text)| {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                put(port, b'\r');
             }
-            0
-        } else {
-            InvocationError::IllegalOperation as u64
-        };
-        message = log.reply_recv(status, &[]);
-    }
+            put(port, byte);
+        }
+        Ok(Response::Written(text.len() as u32))
+    })
 }
