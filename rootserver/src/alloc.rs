@@ -5,22 +5,36 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_abi::object::ObjectType;
+use alloc_crate::vec::Vec;
 use tileos_sys::{Error, invoke};
 
-/// Free slots of the root CNode, handed out in order.
+/// Free slots of the root CNode: slots given back (emptied) first, then fresh ones in order.
 pub struct Slots {
-    /// Next free slot.
+    /// Next never-used slot.
     pub next: u64,
-    /// One past the last free slot.
+    /// One past the last slot.
     pub end: u64,
+    /// Emptied slots to hand out again (the supervisor gives back a restarted domain's).
+    pub recycled: Vec<u64>,
+    /// When set, every slot handed out is also recorded here.
+    pub taken: Option<Vec<u64>>,
 }
 
 impl Slots {
-    /// A fresh slot (panics when the root CNode is full: the root server cannot go on).
+    /// A free slot (panics when the root CNode is full: the root server cannot go on).
     pub fn take(&mut self) -> u64 {
-        assert!(self.next < self.end, "root CNode full");
-        self.next += 1;
-        self.next - 1
+        let slot = match self.recycled.pop() {
+            Some(slot) => slot,
+            None => {
+                assert!(self.next < self.end, "root CNode full");
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        if let Some(taken) = &mut self.taken {
+            taken.push(slot);
+        }
+        slot
     }
 }
 
@@ -53,7 +67,8 @@ impl Allocator {
             spare[i] = *slot;
         }
         let untyped = if n > 0 { spare[n - 1] } else { 0 };
-        Allocator { slots: Slots { next: info.empty.start, end: info.empty.end }, untyped, spare, spare_count: n.saturating_sub(1) }
+        let slots = Slots { next: info.empty.start, end: info.empty.end, recycled: Vec::new(), taken: None };
+        Allocator { slots, untyped, spare, spare_count: n.saturating_sub(1) }
     }
 
     /// Retypes one object of `object` (with `size_bits` for untyped/CNodes) into a fresh slot.

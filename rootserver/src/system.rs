@@ -38,8 +38,12 @@ struct DomainState {
     restarts: u32,
     /// Supervisor endpoint badged for this domain.
     fault_endpoint: u64,
-    /// Root-server copies of shared-region and device frames mapped into this domain.
+    /// Root-server copies of shared-region and device frames mapped into this domain, and
+    /// badged notification copies bound to its IRQ handlers: deleted before a restart.
     shared_copies: Vec<u64>,
+    /// Root-server slots the last build of this domain took: all empty after a restart's
+    /// revoke, so the next build reuses them.
+    slots_used: Vec<u64>,
 }
 
 /// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
@@ -240,7 +244,14 @@ impl<'d> Tile<'d> {
                 // information page; doubled for alignment slack.
                 let bytes = image_sizes[index] + 0x3_0000 + domain.stack_size + domain.heap_size;
                 let bits = (64 - (2 * bytes).leading_zeros()).max(16) as u64;
-                DomainState { untyped: alloc.make(ObjectType::Untyped, bits), generation: 0, restarts: 0, fault_endpoint, shared_copies: Vec::new() }
+                DomainState {
+                    untyped: alloc.make(ObjectType::Untyped, bits),
+                    generation: 0,
+                    restarts: 0,
+                    fault_endpoint,
+                    shared_copies: Vec::new(),
+                    slots_used: Vec::new(),
+                }
             })
             .collect();
         let device_frames = description
@@ -259,8 +270,17 @@ impl<'d> Tile<'d> {
         Tile { description, supervisor, endpoints, notifications, regions, device_frames, states }
     }
 
-    /// Builds domain `index` from its untyped region and starts it.
+    /// Builds domain `index` from its untyped region and starts it, recording the root
+    /// slots the build takes.
     fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        alloc.slots.taken = Some(Vec::new());
+        let result = self.build(alloc, index, elf);
+        self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
+        result
+    }
+
+    /// The body of [`Tile::start`].
+    fn build(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
         let d = self.description;
         let domain = &d.domains[index];
         let mut names: Vec<String> = Vec::new();
@@ -300,6 +320,7 @@ impl<'d> Tile<'d> {
             invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << irq.bit], &[slot::CNODE])
                 .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
             invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
+            self.states[index].shared_copies.push(badged);
             let n = name_of(&mut names, format!("irq{}", irq.pin));
             grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, n));
         }
@@ -378,6 +399,7 @@ impl<'d> Tile<'d> {
             invoke(slot::CNODE, Label::CNodeDelete, &[copy, 64], &[]).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
         invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[]).map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
+        alloc.slots.recycled.append(&mut state.slots_used);
         state.generation += 1;
         state.restarts += 1;
         self.start(alloc, index, elf)
