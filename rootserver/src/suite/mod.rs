@@ -4,6 +4,8 @@
 //! <reason>`; the host runner turns each line into a cargo test result. The last line is
 //! `ktest summary: <passed> passed, <failed> failed`, and the run ends with the verdict.
 
+// The test environment is the root server's allocator (free slots, untyped memory).
+use crate::alloc::Allocator as Env;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::{InvocationError, LookupFailure};
@@ -39,54 +41,18 @@ fn expect_ok<T: core::fmt::Debug>(name: &str, result: Result<T, Error>) -> Optio
     result.ok()
 }
 
-/// Free slots of the root CNode, handed out in order.
-struct Slots {
-    next: u64,
-    end: u64,
-}
-
-impl Slots {
-    fn take(&mut self) -> u64 {
-        assert!(self.next < self.end, "root CNode full");
-        self.next += 1;
-        self.next - 1
-    }
-}
-
-/// The test environment: slots and the untyped memory to make objects from.
-struct Env {
-    slots: Slots,
-    untyped: u64,
-}
-
 const CNODE: u64 = slot::CNODE;
 const VSPACE: u64 = slot::VSPACE;
 const DEPTH: u64 = 64;
-
-impl Env {
-    /// Retypes one object into a fresh slot.
-    fn make(&mut self, object: ObjectType, size_bits: u64) -> u64 {
-        let dest = self.slots.take();
-        let result = invoke(self.untyped, Label::UntypedRetype, &[object as u64, size_bits, 0, 0, dest, 1], &[CNODE]);
-        assert!(result.is_ok(), "retype {object:?} failed: {result:?}");
-        dest
-    }
-}
 
 /// Region of the root server's address space where the suite maps test pages.
 const TEST_AREA: u64 = 0x1000_0000;
 
 /// Runs the suite and ends the QEMU run with its verdict.
 pub fn run(info: &BootInfo) -> ! {
-    // The largest RAM untyped serves all tests.
-    let count = (info.untyped.end - info.untyped.start) as usize;
-    let (index, _) = info.untyped_list[..count]
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0)
-        .max_by_key(|(_, u)| u.size_bits)
-        .expect("no RAM untyped");
-    let mut env = Env { slots: Slots { next: info.empty.start, end: info.empty.end }, untyped: info.untyped.start + index as u64 };
+    // The largest RAM untyped serves the tests (the allocator starts with it).
+    let mut env = Env::new(info);
+    let index = (env.untyped - info.untyped.start) as usize;
     println!("ktest suite: start (untyped slot {}, {} KiB)", env.untyped, (1u64 << info.untyped_list[index].size_bits) / 1024);
 
     untyped_tests(&mut env, info);
