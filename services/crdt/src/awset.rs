@@ -69,23 +69,7 @@ impl<E: Ord> AwSet<E> {
     }
 }
 
-impl<E: Ord> DotStore for AwSet<E> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn dots_into(&self, ctx: &mut CausalContext) {
-        self.0.dots_into(ctx)
-    }
-
-    fn causal_join(&mut self, ctx: &CausalContext, other: Self, other_ctx: &CausalContext) {
-        self.0.causal_join(ctx, other.0, other_ctx)
-    }
-
-    fn well_formed(&self, ctx: &CausalContext) -> bool {
-        self.0.well_formed(ctx)
-    }
-}
+crate::dotstore::delegate_dot_store!([E: Ord] AwSet<E>);
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::dot_range;
 use crate::dotstore::DotFun;
-use crate::{Causal, CausalContext, DotStore, Error, ReplicaId};
+use crate::{Causal, CausalContext, Error, ReplicaId};
 
 /// Causal counter dot store: each replica's contribution is the value under its latest
 /// dot; an increment moves it to a fresh dot. Use as `Causal<CCounter>` or in an `OrMap`.
@@ -43,23 +43,7 @@ impl CCounter {
     }
 }
 
-impl DotStore for CCounter {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn dots_into(&self, ctx: &mut CausalContext) {
-        self.0.dots_into(ctx)
-    }
-
-    fn causal_join(&mut self, ctx: &CausalContext, other: Self, other_ctx: &CausalContext) {
-        self.0.causal_join(ctx, other.0, other_ctx)
-    }
-
-    fn well_formed(&self, ctx: &CausalContext) -> bool {
-        self.0.well_formed(ctx)
-    }
-}
+crate::dotstore::delegate_dot_store!([] CCounter);
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,31 @@ pub trait DotStore: Default {
     fn well_formed(&self, ctx: &CausalContext) -> bool;
 }
 
+/// Implements [`DotStore`] for a newtype over another dot store by delegating to field `.0`
+/// (the add-wins set, the multi-value register and the causal counter are such wrappers).
+macro_rules! delegate_dot_store {
+    ([$($generics:tt)*] $wrapper:ty) => {
+        impl<$($generics)*> $crate::dotstore::DotStore for $wrapper {
+            fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            fn dots_into(&self, ctx: &mut $crate::context::CausalContext) {
+                self.0.dots_into(ctx)
+            }
+
+            fn causal_join(&mut self, ctx: &$crate::context::CausalContext, other: Self, other_ctx: &$crate::context::CausalContext) {
+                self.0.causal_join(ctx, other.0, other_ctx)
+            }
+
+            fn well_formed(&self, ctx: &$crate::context::CausalContext) -> bool {
+                self.0.well_formed(ctx)
+            }
+        }
+    };
+}
+pub(crate) use delegate_dot_store;
+
 /// A causal CRDT state or delta: a dot store and its causal context, with every dot of the
 /// store in the context. Mutators of the embedded store take the context and return a
 /// new `Causal` delta, e.g. `let d = s.store().add(s.context(), me, x)?; s.join(d.clone());`.

@@ -44,23 +44,7 @@ impl<V: Ord> MvReg<V> {
     }
 }
 
-impl<V: Ord> DotStore for MvReg<V> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn dots_into(&self, ctx: &mut CausalContext) {
-        self.0.dots_into(ctx)
-    }
-
-    fn causal_join(&mut self, ctx: &CausalContext, other: Self, other_ctx: &CausalContext) {
-        self.0.causal_join(ctx, other.0, other_ctx)
-    }
-
-    fn well_formed(&self, ctx: &CausalContext) -> bool {
-        self.0.well_formed(ctx)
-    }
-}
+crate::dotstore::delegate_dot_store!([V: Ord] MvReg<V>);
 
 #[cfg(test)]
 mod tests {
