@@ -23,7 +23,7 @@ pub struct Kernel {
     pub asids: [u64; ASID_COUNT],
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
     /// and its trigger mode.
-    pub irqs: [crate::invoke::irq::IrqLine; 24],
+    pub irqs: [crate::invoke::irq::IrqLine; crate::invoke::irq::IRQ_LINES],
     /// IO ports already issued as capabilities, one bit per port.
     pub io_ports_issued: [u64; 65536 / 64],
 }
@@ -32,7 +32,7 @@ static mut KERNEL: Kernel = Kernel {
     current: 0,
     ready: ReadyQueues::new(),
     asids: [0; ASID_COUNT],
-    irqs: [crate::invoke::irq::IrqLine::UNUSED; 24],
+    irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
 };
 

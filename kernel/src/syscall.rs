@@ -2,7 +2,7 @@
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
 //! the scheduler ([`thread::run_next`]).
 
-use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
+use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
 use crate::invoke::{self, Error};
 use crate::state::{KernelMemory, kernel, tcb};
 use crate::thread::{self, PendingFault};
@@ -139,7 +139,7 @@ fn interrupt(vector: u64) {
     match vector {
         TIMER_VECTOR => thread::timer_tick(),
         SPURIOUS_VECTOR => return,
-        v if (IOAPIC_VECTOR_BASE..IOAPIC_VECTOR_BASE + IOAPIC_PINS).contains(&v) => {
+        v if (IOAPIC_VECTOR_BASE..IOAPIC_VECTOR_BASE + IOAPIC_PINS + MSI_VECTORS).contains(&v) => {
             crate::invoke::irq::deliver((v - IOAPIC_VECTOR_BASE) as u8);
         }
         _ => {}

@@ -97,7 +97,7 @@ TRAP_STUB 28, 0
 TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,255
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,255
 TRAP_STUB \vector, 0
 .endr
 
@@ -138,7 +138,7 @@ trap_stub_table:
 .endr
 .global irq_stub_table
 irq_stub_table:
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72
     .quad trap_stub_\vector
 .endr
 .global spurious_stub
@@ -153,14 +153,18 @@ pub const TIMER_VECTOR: u64 = 32;
 pub const IOAPIC_VECTOR_BASE: u64 = 33;
 /// Number of IOAPIC pins routed.
 pub const IOAPIC_PINS: u64 = 24;
+/// Vector of MSI slot 0; slot `n` uses `MSI_VECTOR_BASE + n` (right after the pins).
+pub const MSI_VECTOR_BASE: u64 = IOAPIC_VECTOR_BASE + IOAPIC_PINS;
+/// Number of message-signalled interrupt vectors handed out by IRQ control.
+pub const MSI_VECTORS: u64 = 16;
 /// The LAPIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u64 = 255;
 
 unsafe extern "C" {
     /// Addresses of the 32 exception entry stubs, by vector (built by the assembly above).
     static trap_stub_table: [u64; 32];
-    /// Addresses of the interrupt stubs for vectors 32–56.
-    static irq_stub_table: [u64; 25];
+    /// Addresses of the interrupt stubs for vectors 32–72 (timer, IOAPIC pins, MSI).
+    static irq_stub_table: [u64; 41];
     /// Address of the spurious-interrupt stub.
     static spurious_stub: u64;
 }

@@ -286,6 +286,20 @@ fn io_tests(env: &mut Env) {
     expect_ok("irq_handler_clear", invoke(irq, Label::IrqHandlerClear, &[], &[]));
     expect_ok("irq_handler_delete_releases_pin", invoke(CNODE, Label::CNodeRevoke, &[slot::IRQ_CONTROL, DEPTH], &[]));
     expect_ok("irq_control_get_after_revoke", invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[5, 1, 1, irq2, DEPTH], &[]));
+    expect_error("irq_handler_msi_message_on_pin_refused", invoke(irq2, Label::IrqHandlerMsiMessage, &[], &[]), InvocationError::IllegalOperation);
+    let msi = env.slots.take();
+    expect_ok("irq_control_get_msi", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi, DEPTH], &[]));
+    let message = invoke(msi, Label::IrqHandlerMsiMessage, &[], &[]);
+    let fields = message.as_ref().map(|reply| (reply.info.length(), reply.words[0], reply.words[1]));
+    // Slot 3 is vector 33 (IOAPIC pin 0) + 24 pins + 3 = 60, delivered to the LAPIC.
+    check("irq_handler_msi_message", fields == Ok((2, 0xFEE0_0000, 60)), format_args!("expected (2, 0xfee00000, 60), got {fields:x?}"));
+    let msi2 = env.slots.take();
+    expect_error("irq_control_get_msi_twice_refused", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]), InvocationError::RevokeFirst);
+    expect_error("irq_control_msi_slot_out_of_range", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[16, msi2, DEPTH], &[]), InvocationError::RangeError);
+    expect_ok("irq_handler_msi_set_notification", invoke(msi, Label::IrqHandlerSetNotification, &[], &[ntfn]));
+    expect_ok("irq_handler_msi_ack", invoke(msi, Label::IrqHandlerAck, &[], &[]));
+    expect_ok("irq_handler_msi_delete_releases_slot", invoke(CNODE, Label::CNodeDelete, &[msi, DEPTH], &[]));
+    expect_ok("irq_control_get_msi_after_delete", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]));
 }
 
 mod ipc;

@@ -35,6 +35,8 @@ pub enum Label {
     IrqHandlerAck = 61,
     IrqHandlerSetNotification = 62,
     IrqHandlerClear = 63,
+    IrqControlGetMsi = 64,
+    IrqHandlerMsiMessage = 65,
     IoPortControlIssue = 70,
     IoPortIn8 = 71,
     IoPortIn16 = 72,
@@ -46,7 +48,7 @@ pub enum Label {
 
 impl Label {
     /// Every label, for decoding.
-    pub const ALL: [Label; 35] = {
+    pub const ALL: [Label; 37] = {
         use Label::*;
         [
             UntypedRetype, TcbReadRegisters, TcbWriteRegisters, TcbConfigure, TcbSetPriority,
@@ -54,7 +56,8 @@ impl Label {
             TcbSetIpcBuffer, CNodeRevoke, CNodeDelete, CNodeCopy, CNodeMint, CNodeMove,
             CNodeMutate, CNodeRotate, CNodeSaveCaller, PagingStructureMap, PagingStructureUnmap,
             FrameMap, FrameUnmap, FrameGetAddress, IrqControlGet, IrqHandlerAck,
-            IrqHandlerSetNotification, IrqHandlerClear, IoPortControlIssue, IoPortIn8, IoPortIn16,
+            IrqHandlerSetNotification, IrqHandlerClear, IrqControlGetMsi, IrqHandlerMsiMessage,
+            IoPortControlIssue, IoPortIn8, IoPortIn16,
             IoPortIn32, IoPortOut8, IoPortOut16, IoPortOut32,
         ]
     };

@@ -102,4 +102,11 @@ impl IrqHandler {
     pub fn ack(self) -> Result<(), Error> {
         invoke(self.0, Label::IrqHandlerAck, &[], &[]).map(|_| ())
     }
+
+    /// For a message-signalled interrupt: the (address, data) pair the driver writes into
+    /// its device's MSI capability or MSI-X table entry so that the device raises this
+    /// handler's vector. Refused (IllegalOperation) for an IOAPIC pin's handler.
+    pub fn msi_message(self) -> Result<(u64, u32), Error> {
+        invoke(self.0, Label::IrqHandlerMsiMessage, &[], &[]).map(|reply| (reply.words[0], reply.words[1] as u32))
+    }
 }

@@ -470,6 +470,7 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
         IrqControlGet | IrqHandlerAck | IrqHandlerSetNotification | IrqHandlerClear | IoPortControlIssue => {
             (slot(rng), &[rng.below(30), rng.below(2), rng.below(2), free_slot(rng), 64], &[slots::NOTIFICATION])
         }
+        IrqControlGetMsi | IrqHandlerMsiMessage => (slot(rng), &[rng.below(20), free_slot(rng), 64], &[]),
         IoPortIn8 | IoPortIn16 | IoPortIn32 | IoPortOut8 | IoPortOut16 | IoPortOut32 => {
             (slots::IO_PORTS, &[0x7E + rng.below(20), rng.next()], &[])
         }
