@@ -22,8 +22,23 @@ pub mod reg {
     pub const BAR0: u8 = 0x10;
     /// Type 1 (bridge): primary, secondary (byte 1) and subordinate bus numbers.
     pub const BRIDGE_BUSES: u8 = 0x18;
+    /// Type 0: offset of the first capability (byte 0), valid when the status register
+    /// has [`super::status::CAPABILITIES`].
+    pub const CAPABILITIES: u8 = 0x34;
     /// Interrupt line (byte 0) and interrupt pin (byte 1).
     pub const INTERRUPT: u8 = 0x3C;
+}
+
+/// Status register bits (the high half of [`reg::COMMAND`]).
+pub mod status {
+    /// The function has a capability list.
+    pub const CAPABILITIES: u32 = 1 << 4;
+}
+
+/// Capability IDs.
+pub mod capability {
+    /// MSI-X.
+    pub const MSIX: u8 = 0x11;
 }
 
 /// Command register bits.
@@ -39,7 +54,7 @@ pub mod command {
 }
 
 /// Where a function sits: bus, device (0..32), function (0..8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     /// Bus number.
     pub bus: u8,
@@ -299,6 +314,64 @@ pub fn enable<C: ConfigSpace>(config: &mut C, at: Address) -> u32 {
     enabled
 }
 
+/// Where a function's MSI-X table and pending-bit array are, from its MSI-X capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Msix {
+    /// Offset of the capability in configuration space.
+    pub capability: u8,
+    /// Table entries (vectors) the function has.
+    pub vectors: u16,
+    /// BAR holding the table.
+    pub table_bar: u8,
+    /// Offset of the table in that BAR (16 bytes per entry).
+    pub table_offset: u32,
+    /// BAR holding the pending-bit array.
+    pub pba_bar: u8,
+    /// Offset of the pending-bit array in that BAR.
+    pub pba_offset: u32,
+}
+
+/// Most capabilities followed in a list, so a malformed (looping) list ends.
+const MAX_CAPABILITIES: usize = 48;
+
+/// Finds function `at`'s MSI-X capability, if it has one.
+pub fn msix<C: ConfigSpace>(config: &mut C, at: Address) -> Option<Msix> {
+    if config.read(at, reg::COMMAND) >> 16 & status::CAPABILITIES == 0 {
+        return None;
+    }
+    let mut offset = config.read(at, reg::CAPABILITIES) as u8 & 0xFC;
+    for _ in 0..MAX_CAPABILITIES {
+        if offset < 0x40 {
+            return None;
+        }
+        let header = config.read(at, offset);
+        if header as u8 == capability::MSIX {
+            let table = config.read(at, offset + 4);
+            let pba = config.read(at, offset + 8);
+            return Some(Msix {
+                capability: offset,
+                vectors: ((header >> 16) as u16 & 0x7FF) + 1,
+                table_bar: table as u8 & 7,
+                table_offset: table & !7,
+                pba_bar: pba as u8 & 7,
+                pba_offset: pba & !7,
+            });
+        }
+        offset = (header >> 8) as u8 & 0xFC;
+    }
+    None
+}
+
+/// Switches function `at` from INTx to MSI-X: sets the MSI-X enable bit (clearing the
+/// function mask; each table entry stays masked until the driver programs and unmasks it)
+/// and disables INTx assertion.
+pub fn enable_msix<C: ConfigSpace>(config: &mut C, at: Address, msix: &Msix) {
+    let control = config.read(at, msix.capability);
+    config.write(at, msix.capability, (control & !(1 << 30)) | 1 << 31);
+    let command = config.read(at, reg::COMMAND) & 0xFFFF;
+    config.write(at, reg::COMMAND, command | command::INTX_DISABLE);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +379,7 @@ mod tests {
 
     /// A simulated function: registers, and per-BAR the writable address bits.
     struct SimFunction {
-        registers: [u32; 16],
+        registers: [u32; 64],
         writable: [u32; 6],
     }
 
@@ -340,7 +413,7 @@ mod tests {
     }
 
     fn nvme_like() -> SimFunction {
-        let mut registers = [0; 16];
+        let mut registers = [0; 64];
         registers[0] = 0x0010_1B36;
         registers[1] = 0x0000_0003;
         registers[2] = 0x0108_0201;
@@ -402,7 +475,7 @@ mod tests {
     #[test]
     fn enumeration_follows_multifunction_devices_and_bridges() {
         let mut bus = SimBus::default();
-        let mut host = [0; 16];
+        let mut host = [0; 64];
         host[0] = 0x1237_8086;
         host[2] = 0x0600_0002;
         host[3] = 0x0080_0000; // multi-function
@@ -411,7 +484,7 @@ mod tests {
         second[0] = 0x7010_8086;
         second[2] = 0x0101_8000;
         bus.functions.insert(at(0, 0, 1), SimFunction { registers: second, writable: [0; 6] });
-        let mut bridge = [0; 16];
+        let mut bridge = [0; 64];
         bridge[0] = 0x0001_1B36;
         bridge[2] = 0x0604_0000;
         bridge[3] = 0x0001_0000; // type 1
@@ -438,5 +511,51 @@ mod tests {
         bus.functions.insert(at(0, 4, 0), f);
         assert_eq!(enable(&mut bus, at(0, 4, 0)), 0x7);
         assert_eq!(bus.functions[&at(0, 4, 0)].registers[1], 0x7);
+    }
+
+    /// `nvme_like` with a capability list: power management at 0x40, then MSI-X at 0x50
+    /// (64 vectors, table at BAR 0 + 0x2000, pending bits at BAR 0 + 0x3000).
+    fn with_msix() -> SimFunction {
+        let mut f = nvme_like();
+        f.registers[1] |= status::CAPABILITIES << 16;
+        f.registers[0x34 / 4] = 0x40;
+        f.registers[0x40 / 4] = 0x0003_5001;
+        f.registers[0x50 / 4] = 0x003F_0011;
+        f.registers[0x54 / 4] = 0x2000;
+        f.registers[0x58 / 4] = 0x3000;
+        f
+    }
+
+    #[test]
+    fn msix_capability_found_through_the_list() {
+        let mut bus = SimBus::default();
+        bus.functions.insert(at(0, 4, 0), with_msix());
+        let found = msix(&mut bus, at(0, 4, 0));
+        assert_eq!(found, Some(Msix { capability: 0x50, vectors: 64, table_bar: 0, table_offset: 0x2000, pba_bar: 0, pba_offset: 0x3000 }));
+        bus.functions.insert(at(0, 5, 0), nvme_like());
+        assert_eq!(msix(&mut bus, at(0, 5, 0)), None, "no capability list");
+    }
+
+    #[test]
+    fn msix_search_ends_on_a_looping_list() {
+        let mut bus = SimBus::default();
+        let mut f = with_msix();
+        f.registers[0x40 / 4] = 0x0003_4001; // power management pointing at itself
+        bus.functions.insert(at(0, 4, 0), f);
+        assert_eq!(msix(&mut bus, at(0, 4, 0)), None);
+    }
+
+    #[test]
+    fn enable_msix_sets_enable_clears_function_mask_and_disables_intx() {
+        let mut bus = SimBus::default();
+        let mut f = with_msix();
+        f.registers[0x50 / 4] |= 1 << 30;
+        f.registers[1] = 0x0010_0007;
+        bus.functions.insert(at(0, 4, 0), f);
+        let found = msix(&mut bus, at(0, 4, 0)).unwrap();
+        enable_msix(&mut bus, at(0, 4, 0), &found);
+        let registers = bus.functions[&at(0, 4, 0)].registers;
+        assert_eq!(registers[0x50 / 4], 0x803F_0011);
+        assert_eq!(registers[1] & 0xFFFF, 0x407);
     }
 }

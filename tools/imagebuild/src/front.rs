@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
     Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
+    PciDevice, PciInterrupt,
     Notification, Polarity, RestartPolicy, SharedRegion, Signaller, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
@@ -332,7 +333,7 @@ impl<'f> Front<'f> {
             label: String::from("top level"),
             pos: Pos::Tile,
         };
-        const SECTIONS: [&str; 8] = [
+        const SECTIONS: [&str; 9] = [
             "tile",
             "domain",
             "endpoint",
@@ -341,6 +342,7 @@ impl<'f> Front<'f> {
             "device_memory",
             "irq",
             "ioport",
+            "pci_device",
         ];
         self.fields(&root, &SECTIONS)?;
         let name = match self.get(&root, "tile") {
@@ -414,6 +416,10 @@ impl<'f> Front<'f> {
         for (i, (t, line)) in self.list(&root, "ioport", false)?.into_iter().enumerate() {
             io_ports.push(self.ioport(t, line, i, &domain_names)?);
         }
+        let mut pci_devices = Vec::new();
+        for (i, (t, line)) in self.list(&root, "pci_device", false)?.into_iter().enumerate() {
+            pci_devices.push(self.pci_device(t, line, i, &domain_names, &notification_names)?);
+        }
         Ok(Parsed {
             description: SystemDescription {
                 name,
@@ -424,6 +430,7 @@ impl<'f> Front<'f> {
                 device_memory,
                 irqs,
                 io_ports,
+                pci_devices,
             },
             programs,
             item_lines: self.item_lines,
@@ -804,6 +811,57 @@ impl<'f> Front<'f> {
             domain,
             notification,
             bit,
+        })
+    }
+
+    /// One `[[pci_device]]`.
+    fn pci_device(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        domains: &Names,
+        notifications: &Names,
+    ) -> Result<PciDevice, Diagnostic> {
+        let t = self.named("pci device", t, line, i, Pos::PciDevice(i));
+        self.fields(
+            &t,
+            &["name", "class", "index", "domain", "vaddr", "window", "interrupt"],
+        )?;
+        let name = self.string(&t, "name")?.to_string();
+        let class = self.int(&t, "class", 0, 0xFF_FFFF)? as u32;
+        let index = self.opt_int(&t, "index", 0, i128::from(u32::MAX))?.unwrap_or(0) as u32;
+        let domain = self.reference(&t, "domain", domains, "domain")?;
+        let vaddr = self.u64(&t, "vaddr")?;
+        let window = self.u64(&t, "window")?;
+        let interrupt = match self.get(&t, "interrupt") {
+            None => None,
+            Some(item) => {
+                let table = item
+                    .as_table_like()
+                    .ok_or_else(|| self.wrong_type(&t, "interrupt", "a table", item))?;
+                let it = Tbl {
+                    t: table,
+                    line: self.span_line(item.span(), self.key_line(&t, "interrupt")),
+                    label: format!("{}: interrupt", t.label),
+                    pos: t.pos,
+                };
+                self.fields(&it, &["notification", "bit"])?;
+                let notification = self.reference(&it, "notification", notifications, "notification")?;
+                let bit = self.int(&it, "bit", 0, 63)? as u8;
+                Some(PciInterrupt { notification, bit })
+            }
+        };
+        // The interrupt table shares the device's position: restore the device's own line.
+        self.item_lines.insert(t.pos, t.line);
+        Ok(PciDevice {
+            name,
+            class,
+            index,
+            domain,
+            vaddr,
+            window,
+            interrupt,
         })
     }
 

@@ -5,8 +5,9 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_SIZE, MIN_VADDR, NOTIFICATION_BITS, PAGE_SIZE, PHYS_TOP,
-    RestartPolicy, SystemDescription, USER_TOP,
+    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
+    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SystemDescription,
+    USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -53,6 +54,8 @@ pub enum Item {
     Irq(usize),
     /// An IO port range.
     IoPorts(usize),
+    /// A PCI device.
+    PciDevice(usize),
 }
 
 /// A broken rule: where, which field, and a full message such as
@@ -98,7 +101,8 @@ impl SystemDescription {
     /// Checks every rule of `docs/system-description.md` that can be checked on the compiled
     /// form, given the number of entries of the boot archive it came in (programs are entries
     /// `1..archive_entries`). Returns the first broken rule, in a fixed order: tile, domains,
-    /// endpoints, notifications, IRQs, shared regions, device memory, address overlaps, IO ports.
+    /// endpoints, notifications, IRQs and PCI devices, shared regions, device memory, address
+    /// overlaps, IO ports.
     pub fn check(&self, archive_entries: usize) -> Result<(), CheckError> {
         Checker { d: self }.run(archive_entries)
     }
@@ -188,6 +192,9 @@ impl Checker<'_> {
                 Some(p) => format!("ioport range {:#x}..={:#x}", p.first, p.last),
                 None => format!("ioport range {i}"),
             },
+            Item::PciDevice(i) => {
+                format!("pci device \"{}\"", name(d.pci_devices.get(i).map(|p| &p.name)))
+            }
         }
     }
 
@@ -311,6 +318,7 @@ impl Checker<'_> {
         let mut claims = Vec::new();
         self.shared_regions(&mut claims)?;
         self.device_memory(&mut claims)?;
+        self.pci_windows(&mut claims)?;
         for (i, c) in claims.iter().enumerate() {
             if let Some(o) = claims[..i]
                 .iter()
@@ -473,69 +481,172 @@ impl Checker<'_> {
                 ));
             }
             let domain = self.domain_ref(item, "domain", irq.domain)?;
-            let Some(notif) = d.notifications.get(irq.notification as usize) else {
+            self.interrupt_bit(item, domain, irq.notification, irq.bit)?;
+        }
+        self.pci_devices()?;
+        // Every interrupt sets its own bit: IRQs first, then PCI devices, in order.
+        let mut bits: Vec<(Item, u32, u8)> = Vec::new();
+        let irqs = d.irqs.iter().enumerate().map(|(i, irq)| (Item::Irq(i), irq.notification, irq.bit));
+        let msis = d.pci_devices.iter().enumerate().filter_map(|(i, pci)| {
+            pci.interrupt.map(|int| (Item::PciDevice(i), int.notification, int.bit))
+        });
+        for (item, notification, bit) in irqs.chain(msis) {
+            if let Some(&(other, ..)) = bits.iter().find(|&&(_, n, b)| n == notification && b == bit) {
+                let name = &d.notifications[notification as usize].name;
+                let field = if matches!(item, Item::Irq(_)) { "bit" } else { "interrupt" };
                 return Err(self.err(
                     item,
-                    "notification",
-                    format_args!("notification {} does not exist", irq.notification),
-                ));
-            };
-            if notif.waiter as usize != domain {
-                return Err(self.err(
-                    item,
-                    "notification",
-                    format_args!(
-                        "\"{}\" is waited on by domain \"{}\", not by \"{}\"",
-                        notif.name,
-                        self.domain(notif.waiter as usize),
-                        self.domain(domain)
-                    ),
-                ));
-            }
-            if irq.bit >= NOTIFICATION_BITS {
-                return Err(self.err(
-                    item,
-                    "bit",
-                    format_args!("{} is out of range 0..={}", irq.bit, NOTIFICATION_BITS - 1),
+                    field,
+                    format_args!("bit {bit} of \"{name}\" is also set by {}", self.label(other)),
                 ));
             }
-            let mask = 1u64 << irq.bit;
-            if let Some(s) = notif.signallers.iter().find(|s| s.badge & mask != 0) {
-                return Err(self.err(
-                    item,
-                    "bit",
-                    format_args!(
-                        "bit {} of \"{}\" is also set by signaller \"{}\"",
-                        irq.bit,
-                        notif.name,
-                        self.domain(s.domain as usize)
-                    ),
-                ));
-            }
-            if let Some(o) = d.irqs[..i]
-                .iter()
-                .find(|o| o.notification == irq.notification && o.bit == irq.bit)
-            {
-                return Err(self.err(
-                    item,
-                    "bit",
-                    format_args!(
-                        "bit {} of \"{}\" is also set by irq pin {}",
-                        irq.bit, notif.name, o.pin
-                    ),
-                ));
-            }
+            bits.push((item, notification, bit));
         }
         for (n, notif) in d.notifications.iter().enumerate() {
             if notif.signallers.is_empty()
-                && !d.irqs.iter().any(|irq| irq.notification as usize == n)
+                && !bits.iter().any(|&(_, notification, _)| notification as usize == n)
             {
                 return Err(self.err(
                     Item::Notification(n),
                     "signallers",
-                    "nothing signals it (no signallers and no IRQ)",
+                    "nothing signals it (no signallers, no IRQ and no PCI device interrupt)",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that an interrupt of `domain` may set `bit` of `notification`: the notification
+    /// exists, `domain` waits on it, the bit is in range and no signaller sets it.
+    fn interrupt_bit(
+        &self,
+        item: Item,
+        domain: usize,
+        notification: u32,
+        bit: u8,
+    ) -> Result<&Notification, CheckError> {
+        let (notif_field, bit_field) = match item {
+            Item::Irq(_) => ("notification", "bit"),
+            _ => ("interrupt", "interrupt"),
+        };
+        let Some(notif) = self.d.notifications.get(notification as usize) else {
+            return Err(self.err(
+                item,
+                notif_field,
+                format_args!("notification {notification} does not exist"),
+            ));
+        };
+        if notif.waiter as usize != domain {
+            return Err(self.err(
+                item,
+                notif_field,
+                format_args!(
+                    "\"{}\" is waited on by domain \"{}\", not by \"{}\"",
+                    notif.name,
+                    self.domain(notif.waiter as usize),
+                    self.domain(domain)
+                ),
+            ));
+        }
+        if bit >= NOTIFICATION_BITS {
+            return Err(self.err(
+                item,
+                bit_field,
+                format_args!("bit {bit} is out of range 0..={}", NOTIFICATION_BITS - 1),
+            ));
+        }
+        if let Some(s) = notif.signallers.iter().find(|s| s.badge & 1 << bit != 0) {
+            return Err(self.err(
+                item,
+                bit_field,
+                format_args!(
+                    "bit {bit} of \"{}\" is also set by signaller \"{}\"",
+                    notif.name,
+                    self.domain(s.domain as usize)
+                ),
+            ));
+        }
+        Ok(notif)
+    }
+
+    /// PCI device rules (their windows are checked with the other mappings).
+    fn pci_devices(&self) -> Result<(), CheckError> {
+        let d = self.d;
+        let all = &d.pci_devices;
+        let pci_endpoint = d.endpoints.iter().find(|e| e.name == "pci");
+        for (i, pci) in all.iter().enumerate() {
+            let item = Item::PciDevice(i);
+            self.name(item, &pci.name, all[..i].iter().map(|p| &p.name))?;
+            if pci.name.len() > MAX_PCI_NAME_LEN {
+                return Err(self.err(
+                    item,
+                    "name",
+                    format_args!("\"{}\" is longer than {MAX_PCI_NAME_LEN} characters", pci.name),
+                ));
+            }
+            if pci.class > 0xFF_FFFF {
+                return Err(self.err(
+                    item,
+                    "class",
+                    format_args!("{:#x} is not a 24-bit class code", pci.class),
+                ));
+            }
+            if let Some(o) = all[..i].iter().find(|o| o.class == pci.class && o.index == pci.index) {
+                return Err(self.err(
+                    item,
+                    "index",
+                    format_args!(
+                        "function #{} of class {:#08x} is already granted as \"{}\"",
+                        pci.index, pci.class, o.name
+                    ),
+                ));
+            }
+            let domain = self.domain_ref(item, "domain", pci.domain)?;
+            match pci_endpoint {
+                None => {
+                    return Err(self.err(
+                        item,
+                        "domain",
+                        "needs an endpoint named \"pci\" (served by the PCI bus domain) to locate the device; none is declared",
+                    ));
+                }
+                Some(e) if e.server as usize == domain => {
+                    return Err(self.err(
+                        item,
+                        "domain",
+                        format_args!("\"{}\" serves the \"pci\" endpoint and cannot also drive a device", self.domain(domain)),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if let Some(interrupt) = pci.interrupt {
+                self.interrupt_bit(item, domain, interrupt.notification, interrupt.bit)?;
+            }
+        }
+        let with_interrupt = all.iter().filter(|p| p.interrupt.is_some()).count();
+        if with_interrupt > MSI_SLOTS {
+            let last = all.iter().rposition(|p| p.interrupt.is_some()).unwrap_or(0);
+            return Err(self.err(
+                Item::PciDevice(last),
+                "interrupt",
+                format_args!("{with_interrupt} PCI devices have an interrupt; the kernel has {MSI_SLOTS} MSI slots"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// PCI device windows: size and place; records each window's virtual range.
+    fn pci_windows(&self, claims: &mut Vec<Claim>) -> Result<(), CheckError> {
+        for (i, pci) in self.d.pci_devices.iter().enumerate() {
+            let item = Item::PciDevice(i);
+            self.size(item, "window", pci.window, true)?;
+            self.vaddr(item, pci.vaddr, pci.window)?;
+            claims.push(Claim {
+                item,
+                domain: pci.domain as usize,
+                start: pci.vaddr,
+                end: pci.vaddr + pci.window,
+            });
         }
         Ok(())
     }

@@ -74,6 +74,8 @@ pub struct SystemDescription {
     pub irqs: Vec<Irq>,
     /// IO port ranges granted to a domain.
     pub io_ports: Vec<IoPortRange>,
+    /// PCI functions granted to driver domains (located by the `pci` domain at boot).
+    pub pci_devices: Vec<PciDevice>,
 }
 
 /// One isolated capability domain.
@@ -217,6 +219,48 @@ pub struct Irq {
     /// The notification it signals; its waiter is `domain`.
     pub notification: NotificationId,
     /// The bit it sets in the notification word (0..64).
+    pub bit: u8,
+}
+
+/// Longest name of a [`PciDevice`]: its capabilities are named "<name>.bar5", "<name>.msi"
+/// and "<name>.pci" in the domain information page (31 bytes at most).
+pub const MAX_PCI_NAME_LEN: usize = 24;
+
+/// MSI slots the kernel offers: at most this many PCI devices can have an interrupt.
+pub const MSI_SLOTS: usize = 16;
+
+/// A PCI function granted to one driver domain. The description names it by class code,
+/// not by address: at boot the root server asks the `pci` domain (over the endpoint named
+/// "pci") where it is, maps every memory BAR into the domain's window, issues the IO ports
+/// of every IO BAR, and gives the domain an MSI handler and a capability to the `pci`
+/// endpoint badged with the function's address (so the driver can enable that function,
+/// and only that one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciDevice {
+    /// Unique name, at most [`MAX_PCI_NAME_LEN`] bytes; prefixes the capability and region
+    /// names the driver finds ("<name>.bar0", "<name>.msi", "<name>.pci").
+    pub name: String,
+    /// 24-bit class code: class, subclass, programming interface.
+    pub class: u32,
+    /// Which function of that class (0: the first in enumeration order).
+    pub index: u32,
+    /// The driver domain.
+    pub domain: DomainId,
+    /// Page-aligned start of the virtual window the memory BARs are mapped into (in BAR
+    /// order, each at the next multiple of its size, uncached).
+    pub vaddr: u64,
+    /// Size of that window in bytes; the root server refuses a device whose BARs do not fit.
+    pub window: u64,
+    /// Where MSI-X vector 0 of the device is delivered, if anywhere.
+    pub interrupt: Option<PciInterrupt>,
+}
+
+/// The notification bit a PCI device's message-signalled interrupt sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciInterrupt {
+    /// The notification; its waiter is the device's domain.
+    pub notification: NotificationId,
+    /// The bit it sets (0..64).
     pub bit: u8,
 }
 

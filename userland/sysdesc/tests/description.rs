@@ -136,6 +136,26 @@ fn description() -> impl Strategy<Value = SystemDescription> {
             last,
             domain,
         });
+    let pci = (
+        name(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        prop::option::of((any::<u32>(), any::<u8>())),
+    )
+        .prop_map(
+            |(name, class, index, domain, vaddr, window, interrupt)| PciDevice {
+                name,
+                class,
+                index,
+                domain,
+                vaddr,
+                window,
+                interrupt: interrupt.map(|(notification, bit)| PciInterrupt { notification, bit }),
+            },
+        );
     (
         name(),
         prop::collection::vec(domain(), 0..4),
@@ -145,6 +165,7 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         prop::collection::vec(device, 0..3),
         prop::collection::vec(irq, 0..3),
         prop::collection::vec(ports, 0..3),
+        prop::collection::vec(pci, 0..3),
     )
         .prop_map(
             |(
@@ -156,6 +177,7 @@ fn description() -> impl Strategy<Value = SystemDescription> {
                 device_memory,
                 irqs,
                 io_ports,
+                pci_devices,
             )| {
                 SystemDescription {
                     name,
@@ -166,6 +188,7 @@ fn description() -> impl Strategy<Value = SystemDescription> {
                     device_memory,
                     irqs,
                     io_ports,
+                    pci_devices,
                 }
             },
         )
@@ -392,7 +415,7 @@ fn each_rule_has_its_message() {
             Box::new(|d| d.irqs[0].bit = 64),
             Item::Irq(0),
             "bit",
-            "irq pin 4: field \"bit\": 64 is out of range 0..=63",
+            "irq pin 4: field \"bit\": bit 64 is out of range 0..=63",
         ),
     ];
     for (change, item, field, message) in cases {
@@ -410,7 +433,7 @@ fn memory_and_port_rules() {
             }),
             Item::Notification(0),
             "signallers",
-            "notification \"console-events\": field \"signallers\": nothing signals it (no signallers and no IRQ)",
+            "notification \"console-events\": field \"signallers\": nothing signals it (no signallers, no IRQ and no PCI device interrupt)",
         ),
         (
             Box::new(|d| d.shared_regions[0].size = 0x1800),
@@ -500,5 +523,101 @@ fn memory_and_port_rules() {
     ];
     for (change, item, field, message) in cases {
         assert_eq!(broken(change), (item, field, message.to_string()));
+    }
+}
+
+/// The sample with a PCI device for "client", located through an endpoint "pci" that
+/// "echo" serves, interrupting on bit 5 of a notification "client" waits on.
+fn with_pci_device() -> SystemDescription {
+    let mut d = sample();
+    d.endpoints.push(Endpoint { name: "pci".into(), server: 1, clients: vec![Client { domain: 2, badge: 7 }] });
+    d.notifications.push(Notification { name: "client-irq".into(), waiter: 2, signallers: vec![] });
+    d.pci_devices.push(PciDevice {
+        name: "disk".into(),
+        class: 0x01_08_02,
+        index: 0,
+        domain: 2,
+        vaddr: 0x6000_0000,
+        window: 0x1_0000,
+        interrupt: Some(PciInterrupt { notification: 1, bit: 5 }),
+    });
+    d
+}
+
+#[test]
+fn pci_device_rules() {
+    assert_eq!(with_pci_device().check(3), Ok(()));
+    let broken_pci = |change: Box<dyn FnOnce(&mut SystemDescription)>| {
+        let mut d = with_pci_device();
+        change(&mut d);
+        let e = d.check(3).expect_err("the change must break a rule");
+        (e.item, e.field, e.message)
+    };
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|d| d.endpoints[1].name = "bus".into()),
+            Item::PciDevice(0),
+            "domain",
+            "pci device \"disk\": field \"domain\": needs an endpoint named \"pci\" (served by the PCI bus domain) to locate the device; none is declared",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].domain = 1),
+            Item::PciDevice(0),
+            "domain",
+            "pci device \"disk\": field \"domain\": \"echo\" serves the \"pci\" endpoint and cannot also drive a device",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].class = 0x100_0000),
+            Item::PciDevice(0),
+            "class",
+            "pci device \"disk\": field \"class\": 0x1000000 is not a 24-bit class code",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].name = "a-very-long-device-name-x".into()),
+            Item::PciDevice(0),
+            "name",
+            "pci device \"a-very-long-device-name-x\": field \"name\": \"a-very-long-device-name-x\" is longer than 24 characters",
+        ),
+        (
+            Box::new(|d| {
+                let mut again = d.pci_devices[0].clone();
+                again.name = "disk2".into();
+                again.vaddr = 0x7000_0000;
+                again.interrupt = None;
+                d.pci_devices.push(again)
+            }),
+            Item::PciDevice(1),
+            "index",
+            "pci device \"disk2\": field \"index\": function #0 of class 0x010802 is already granted as \"disk\"",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].interrupt = Some(PciInterrupt { notification: 0, bit: 5 })),
+            Item::PciDevice(0),
+            "interrupt",
+            "pci device \"disk\": field \"interrupt\": \"console-events\" is waited on by domain \"console\", not by \"client\"",
+        ),
+        (
+            Box::new(|d| {
+                d.irqs.push(Irq { pin: 9, trigger: Trigger::Level, polarity: Polarity::High, domain: 2, notification: 1, bit: 5 })
+            }),
+            Item::PciDevice(0),
+            "interrupt",
+            "pci device \"disk\": field \"interrupt\": bit 5 of \"client-irq\" is also set by irq pin 9",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].window = 0),
+            Item::PciDevice(0),
+            "window",
+            "pci device \"disk\": field \"window\": must not be 0",
+        ),
+        (
+            Box::new(|d| d.pci_devices[0].vaddr = 0x5000_0000),
+            Item::PciDevice(0),
+            "vaddr",
+            "pci device \"disk\": field \"vaddr\": 0x50000000..0x50010000 overlaps shared region \"ring\": mapping \"client\" at 0x50000000..0x50002000 in domain \"client\"",
+        ),
+    ];
+    for (change, item, field, message) in cases {
+        assert_eq!(broken_pci(change), (item, field, message.to_string()));
     }
 }

@@ -2,7 +2,8 @@
 //! 0xCF8..0xCFF (configuration mechanism #1; named "0xcf8" in the description), logs every
 //! function on bus 0 and behind bridges (address, IDs, class, BARs with their probed sizes,
 //! interrupt line and pin), then serves the protocol of [`tileos_driver_pci::protocol`] on
-//! its endpoint "pci" if it has one.
+//! its endpoint "pci" if it has one: locating devices for the root server, enabling each
+//! driver's own device (and its MSI-X) for the driver.
 #![no_std]
 #![no_main]
 
@@ -10,8 +11,8 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_pci::protocol::{Pci, Request, Response};
-use tileos_driver_pci::{Address, BarKind, ConfigSpace, Function, class_name, enable, enumerate};
+use tileos_driver_pci::protocol::{BarInfo, Device, Pci, ROOT_BADGE, Request, Response, badge_device};
+use tileos_driver_pci::{Address, BarKind, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
 use tileos_sys::{invoke, log};
 
 /// Configuration address and data ports.
@@ -95,31 +96,66 @@ extern "C" fn _start() -> ! {
         stop();
     };
     tileos_sys::rpc::serve::<Pci>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |badge, request| {
-        let Request::Enable { class_code, index } = request;
-        let mut matches = 0;
-        let mut chosen = None;
-        enumerate(&mut config, 0, &mut |_, function| {
-            if function.class_code() == class_code {
-                if matches == index && chosen.is_none() {
-                    chosen = Some(*function);
-                }
-                matches += 1;
-            }
-        });
-        let Some(function) = chosen else { return Ok(Response::NotFound) };
-        let command = enable(&mut config, function.address);
-        log!("pci: {} enabled for badge {badge:#x} (command {command:#06x})", function.address);
-        let bar0 = function.bars[0];
-        Ok(Response::Enabled {
-            bus: function.address.bus,
-            device: function.address.device,
-            function: function.address.function,
-            bar0: bar0.map_or(0, |bar| bar.address),
-            bar0_size: bar0.map_or(0, |bar| bar.size),
-            interrupt_line: function.interrupt_line,
-            interrupt_pin: function.interrupt_pin,
+        Ok(match request {
+            Request::Locate { class_code, index } if badge == ROOT_BADGE => locate(&mut config, class_code, index),
+            Request::Enable { msix: with_msix } => match badge_device(badge) {
+                Some(at) => enable_for_driver(&mut config, at, with_msix),
+                None => Response::NotAllowed,
+            },
+            Request::Locate { .. } => Response::NotAllowed,
         })
     })
+}
+
+/// The `index`-th function with class code `class_code`, described for the root server.
+fn locate(config: &mut PortConfig, class_code: u32, index: u32) -> Response {
+    let mut matches = 0;
+    let mut chosen = None;
+    enumerate(config, 0, &mut |_, function| {
+        if function.class_code() == class_code {
+            if matches == index && chosen.is_none() {
+                chosen = Some(*function);
+            }
+            matches += 1;
+        }
+    });
+    let Some(function) = chosen else { return Response::NotFound };
+    let bars = function.bars.map(|bar| {
+        bar.map(|bar| BarInfo { io: matches!(bar.kind, BarKind::Io), address: bar.address, size: bar.size })
+    });
+    let found = msix(config, function.address);
+    log!("pci: {} (class {class_code:06x} #{index}) located for the root server", function.address);
+    Response::Located(Device {
+        address: function.address,
+        vendor: function.vendor,
+        device: function.device,
+        bars,
+        interrupt_line: function.interrupt_line,
+        interrupt_pin: function.interrupt_pin,
+        msix: found,
+    })
+}
+
+/// Enables the caller's own function (named by its badge), with MSI-X if asked.
+fn enable_for_driver(config: &mut PortConfig, at: Address, with_msix: bool) -> Response {
+    if probe(config, at).is_none() {
+        return Response::NotFound;
+    }
+    let found = msix(config, at);
+    if with_msix && found.is_none() {
+        log!("pci: {at}: MSI-X asked for, but the function has no MSI-X capability");
+        return Response::NoMsix;
+    }
+    let command = enable(config, at);
+    let msix = if with_msix { found } else { None };
+    if let Some(table) = &msix {
+        enable_msix(config, at, table);
+    }
+    log!(
+        "pci: {at} enabled for its driver (command {command:#06x}, {})",
+        if msix.is_some() { "MSI-X" } else { "INTx" }
+    );
+    Response::Enabled { msix }
 }
 
 /// Stops this domain's only thread.

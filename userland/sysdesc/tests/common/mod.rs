@@ -97,5 +97,6 @@ pub fn sample() -> SystemDescription {
             last: 0x3ff,
             domain: 0,
         }],
+        pci_devices: vec![],
     }
 }
