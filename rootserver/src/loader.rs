@@ -3,6 +3,7 @@
 //! below it, an IPC buffer, a heap, the read-only domain information page, a CNode holding
 //! exactly the granted capabilities, and a TCB — then starting it.
 
+use ::alloc_crate::string::String;
 use crate::alloc::Allocator;
 use crate::vspace::map;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
@@ -27,6 +28,8 @@ pub enum LoadError {
     NoSuchModule,
     /// More capabilities than the domain information page lists.
     TooManyCapabilities,
+    /// A device the domain is granted cannot be given to it (the message says why).
+    Device(String),
 }
 
 impl core::fmt::Display for LoadError {
@@ -36,6 +39,7 @@ impl core::fmt::Display for LoadError {
             LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
+            LoadError::Device(problem) => f.write_str(problem),
         }
     }
 }

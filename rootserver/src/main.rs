@@ -15,6 +15,7 @@ mod alloc;
 mod bench;
 mod fuzz;
 mod loader;
+mod pci;
 mod suite;
 mod system;
 mod vspace;

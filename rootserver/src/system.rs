@@ -10,6 +10,7 @@
 
 use crate::alloc::Allocator;
 use crate::loader::{self, ExtraMapping, Grant, Spec};
+use crate::pci::PciDevices;
 use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
@@ -80,10 +81,13 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             tileos_elf::parse(data).map(|exe| exe.segments().map(|s| (s.mem_size + 0x1FFF) & !0xFFF).sum()).unwrap_or(0)
         })
         .collect();
-    let mut devices = DevicePool::new(info);
-    let mut tile = Tile::new(&mut alloc, &mut devices, &description, &image_sizes);
+    let devices = DevicePool::new(info);
+    let mut tile = Tile::new(&mut alloc, devices, &description, &image_sizes);
+    // By priority, except that the domain serving "pci" comes first: building a driver may
+    // need its answer (see crate::pci).
+    let pci_server = description.endpoints.iter().find(|e| e.name == "pci").map(|e| e.server as usize);
     let mut order: Vec<usize> = (0..description.domains.len()).collect();
-    order.sort_by_key(|&index| core::cmp::Reverse(description.domains[index].priority));
+    order.sort_by_key(|&index| (Some(index) != pci_server, core::cmp::Reverse(description.domains[index].priority)));
     for index in order {
         let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
         if let Err(error) = tile.start(&mut alloc, index, elf) {
@@ -152,17 +156,20 @@ struct Tile<'d> {
     notifications: Vec<u64>,
     regions: Vec<Vec<u64>>,
     device_frames: Vec<Vec<u64>>,
+    devices: DevicePool,
+    pci: PciDevices,
     states: Vec<DomainState>,
 }
 
 /// Device untyped regions not yet used, from which frames at given physical addresses are
 /// cut: a region containing the address is split in halves until a 4 KiB piece remains.
-struct DevicePool {
+pub struct DevicePool {
     /// (slot, physical address, log2 size) of free device untyped.
     free: Vec<(u64, u64, u32)>,
 }
 
 impl DevicePool {
+    /// Every device untyped region of the boot information, all free.
     fn new(info: &BootInfo) -> DevicePool {
         let count = (info.untyped.end - info.untyped.start) as usize;
         let free = info.untyped_list[..count]
@@ -176,7 +183,7 @@ impl DevicePool {
 
     /// A frame capability for the device page at `paddr`, or `None` if no free device
     /// untyped covers it.
-    fn frame(&mut self, alloc: &mut Allocator, paddr: u64) -> Option<u64> {
+    pub fn frame(&mut self, alloc: &mut Allocator, paddr: u64) -> Option<u64> {
         let position = self.free.iter().position(|&(_, base, bits)| paddr >= base && paddr - base < 1 << bits)?;
         let (mut untyped, mut base, mut bits) = self.free.swap_remove(position);
         while bits > 12 {
@@ -200,9 +207,9 @@ impl DevicePool {
 }
 
 impl<'d> Tile<'d> {
-    fn new(alloc: &mut Allocator, devices: &mut DevicePool, description: &'d SystemDescription, image_sizes: &[u64]) -> Tile<'d> {
+    fn new(alloc: &mut Allocator, mut devices: DevicePool, description: &'d SystemDescription, image_sizes: &[u64]) -> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
-        let endpoints = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
+        let endpoints: Vec<u64> = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
         let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
         // Each region's frames are retyped in order from an untyped of their own, so they are
         // physically contiguous (a retype makes at most 256 objects: larger regions take
@@ -267,7 +274,8 @@ impl<'d> Tile<'d> {
                     .collect()
             })
             .collect();
-        Tile { description, supervisor, endpoints, notifications, regions, device_frames, states }
+        let pci = PciDevices::new(alloc, description, &endpoints);
+        Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states }
     }
 
     /// Builds domain `index` from its untyped region and starts it, recording the root
@@ -361,6 +369,14 @@ impl<'d> Tile<'d> {
                 mappings.push(ExtraMapping { frame: copy, vaddr: device.vaddr + page as u64 * 4096, rights: Rights::ALL, attributes });
             }
         }
+        let granted = self.pci.grants_for(alloc, &mut self.devices, d, &self.notifications, index)?;
+        self.states[index].shared_copies.extend_from_slice(&granted.copies);
+        mappings.extend(granted.mappings);
+        for (source, rights, badge, moved, kind, name) in granted.grants {
+            let n = name_of(&mut names, name);
+            grants.push((source, rights, badge, moved, kind, n));
+        }
+        region_list.extend(granted.regions.iter().map(|(name, vaddr, paddr, size)| (name.as_str(), *vaddr, *paddr, *size)));
         let grant_list: Vec<Grant> = grants
             .iter()
             .map(|&(source, rights, badge, moved, kind, n)| Grant { source, rights, badge, moved, kind, name: names[n].as_str() })

@@ -5,7 +5,7 @@
 //! Reference: Virtual I/O Device (VIRTIO) Version 1.1, §4.1.4 (PCI capabilities), §4.1.4.3
 //! (common configuration), §2.1 (status), §6 (reserved feature bits).
 
-use tileos_driver_pci::{Address, ConfigSpace, reg};
+use tileos_driver_pci::{Address, ConfigRead, reg};
 
 /// PCI vendor ID of virtio devices.
 pub const VENDOR_VIRTIO: u16 = 0x1AF4;
@@ -91,13 +91,13 @@ pub enum CapabilityError {
     Loop,
 }
 
-fn read_u8(config: &mut impl ConfigSpace, at: Address, offset: u8) -> u8 {
+fn read_u8(config: &mut impl ConfigRead, at: Address, offset: u8) -> u8 {
     (config.read(at, offset & !3) >> (8 * (offset & 3))) as u8
 }
 
 /// Walks the capability list of the function at `at` and returns where the virtio
 /// structures lie (the first capability of each type, as the specification asks).
-pub fn find_capabilities(config: &mut impl ConfigSpace, at: Address) -> Result<Capabilities, CapabilityError> {
+pub fn find_capabilities(config: &mut impl ConfigRead, at: Address) -> Result<Capabilities, CapabilityError> {
     if config.read(at, reg::COMMAND) & STATUS_CAPABILITIES == 0 {
         return Err(CapabilityError::NoList);
     }
@@ -127,6 +127,9 @@ pub fn find_capabilities(config: &mut impl ConfigSpace, at: Address) -> Result<C
     Ok(Capabilities { common: get(cfg_type::COMMON)?.0, notify, notify_multiplier, isr: get(cfg_type::ISR)?.0, device: get(cfg_type::DEVICE)?.0 })
 }
 
+/// The MSI-X vector number that means "no interrupt".
+pub const NO_VECTOR: u16 = 0xFFFF;
+
 /// Offsets of the common configuration registers (`virtio_pci_common_cfg`).
 pub mod common {
     /// Selects which 32 feature bits [`DEVICE_FEATURE`] shows (32 bits).
@@ -137,6 +140,8 @@ pub mod common {
     pub const DRIVER_FEATURE_SELECT: usize = 0x08;
     /// The selected 32 driver feature bits (32 bits).
     pub const DRIVER_FEATURE: usize = 0x0C;
+    /// MSI-X vector for configuration changes (16 bits; [`super::NO_VECTOR`]: none).
+    pub const MSIX_CONFIG: usize = 0x10;
     /// Number of queues (read-only, 16 bits).
     pub const NUM_QUEUES: usize = 0x12;
     /// Device status (8 bits; writing 0 resets the device).
@@ -145,6 +150,9 @@ pub mod common {
     pub const QUEUE_SELECT: usize = 0x16;
     /// Size of the selected queue (16 bits; the driver may lower it).
     pub const QUEUE_SIZE: usize = 0x18;
+    /// MSI-X vector of the selected queue (16 bits; reads back [`super::NO_VECTOR`] when
+    /// the device could not assign it).
+    pub const QUEUE_MSIX_VECTOR: usize = 0x1A;
     /// The selected queue is enabled (16 bits).
     pub const QUEUE_ENABLE: usize = 0x1C;
     /// The selected queue's notification offset, in multiplier units (read-only, 16 bits).
@@ -195,12 +203,9 @@ mod tests {
         dwords: [u32; 64],
     }
 
-    impl ConfigSpace for Sim {
+    impl ConfigRead for Sim {
         fn read(&mut self, _at: Address, offset: u8) -> u32 {
             self.dwords[usize::from(offset / 4)]
-        }
-        fn write(&mut self, _at: Address, offset: u8, value: u32) {
-            self.dwords[usize::from(offset / 4)] = value;
         }
     }
 

@@ -28,8 +28,15 @@ pub mod reg {
     pub const ISR_STATUS: u16 = 0x13;
     /// Device-specific configuration while MSI-X is off (the network device's MAC first).
     pub const DEVICE_CONFIG: u16 = 0x14;
-    /// Bytes of IO space the driver uses (registers and the 6-byte MAC).
-    pub const SPAN: u16 = DEVICE_CONFIG + 6;
+    /// While MSI-X is on: the MSI-X vector for configuration changes (16 bits).
+    pub const MSIX_CONFIG_VECTOR: u16 = 0x14;
+    /// While MSI-X is on: the MSI-X vector of the selected queue (16 bits; reads back
+    /// [`super::NO_VECTOR`] if the device could not assign it).
+    pub const MSIX_QUEUE_VECTOR: u16 = 0x16;
+    /// Device-specific configuration while MSI-X is on.
+    pub const DEVICE_CONFIG_MSIX: u16 = 0x18;
+    /// Bytes of IO space the driver uses (registers and the 6-byte MAC, MSI-X on).
+    pub const SPAN: u16 = DEVICE_CONFIG_MSIX + 6;
 }
 
 /// Device status bits.
@@ -49,6 +56,9 @@ pub mod feature {
     /// The device has a MAC address in its configuration space.
     pub const MAC: u32 = 1 << 5;
 }
+
+/// The MSI-X vector number that means "no interrupt".
+pub const NO_VECTOR: u16 = 0xFFFF;
 
 /// ISR status bit: the device configuration changed.
 pub const ISR_CONFIG: u8 = 2;

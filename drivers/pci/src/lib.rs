@@ -3,7 +3,8 @@
 //! enumeration of a bus tree through any [`ConfigSpace`]. The `pci` domain binary
 //! (`src/bin/pci.rs`) supplies the IO-port access; the host tests use a simulated bus.
 //!
-//! [`protocol`] is what the `pci` domain serves to driver domains.
+//! [`protocol`] is what the `pci` domain serves to driver domains; the crate
+//! `tileos-pci-attach` is the driver side of it.
 #![cfg_attr(not(test), no_std)]
 
 pub mod protocol;
@@ -84,12 +85,17 @@ impl core::fmt::Display for Address {
 }
 
 /// Dword access to configuration space.
-pub trait ConfigSpace {
+pub trait ConfigSpace: ConfigRead {
+    /// Writes the dword at `offset` (a multiple of 4) of function `at`.
+    fn write(&mut self, at: Address, offset: u8, value: u32);
+}
+
+/// Reading configuration space — all a driver may do with its own function's (through
+/// `tileos_pci_attach::Attachment`); the `pci` domain can also write ([`ConfigSpace`]).
+pub trait ConfigRead {
     /// Reads the dword at `offset` (a multiple of 4) of function `at`; an absent function
     /// reads as all ones.
     fn read(&mut self, at: Address, offset: u8) -> u32;
-    /// Writes the dword at `offset` (a multiple of 4) of function `at`.
-    fn write(&mut self, at: Address, offset: u8, value: u32);
 }
 
 /// What a base address register decodes.
@@ -335,7 +341,7 @@ pub struct Msix {
 const MAX_CAPABILITIES: usize = 48;
 
 /// Finds function `at`'s MSI-X capability, if it has one.
-pub fn msix<C: ConfigSpace>(config: &mut C, at: Address) -> Option<Msix> {
+pub fn msix<C: ConfigRead>(config: &mut C, at: Address) -> Option<Msix> {
     if config.read(at, reg::COMMAND) >> 16 & status::CAPABILITIES == 0 {
         return None;
     }
@@ -390,10 +396,13 @@ mod tests {
         writes: usize,
     }
 
-    impl ConfigSpace for SimBus {
+    impl ConfigRead for SimBus {
         fn read(&mut self, at: Address, offset: u8) -> u32 {
             self.functions.get(&at).map_or(0xFFFF_FFFF, |f| f.registers[usize::from(offset / 4)])
         }
+    }
+
+    impl ConfigSpace for SimBus {
         fn write(&mut self, at: Address, offset: u8, value: u32) {
             self.writes += 1;
             let Some(f) = self.functions.get_mut(&at) else { return };

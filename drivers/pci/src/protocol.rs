@@ -8,7 +8,9 @@
 //!   address.
 //! - [`device_badge`]: a driver's capability "<device>.pci" carries its device's address.
 //!   [`Request::Enable`] turns on decoding and bus mastering for exactly that function
-//!   (and, if asked, switches it to MSI-X); a driver cannot touch another device.
+//!   (and, if asked, switches it to MSI-X) and [`Request::ReadConfig`] reads its
+//!   configuration space; a driver cannot touch another device, nor write configuration
+//!   space (it could move its BARs over another device's).
 
 use crate::{Address, Msix};
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,12 @@ pub enum Request {
         /// Switch the function to MSI-X.
         msix: bool,
     },
+    /// (Driver only.) Read the dword at `offset` (a multiple of 4) of the caller's
+    /// function's configuration space (drivers read; only the `pci` domain writes).
+    ReadConfig {
+        /// Byte offset, a multiple of 4.
+        offset: u8,
+    },
 }
 
 /// One implemented BAR.
@@ -100,9 +108,18 @@ pub enum Response {
     NotFound,
     /// The caller's function is enabled.
     Enabled {
+        /// Where the function is.
+        address: Address,
         /// Its MSI-X table location, when MSI-X was asked for and is now on.
         msix: Option<Msix>,
     },
+    /// The configuration dword [`Request::ReadConfig`] asked for.
+    Config {
+        /// Its value.
+        value: u32,
+    },
+    /// [`Request::ReadConfig`] with an offset that is not a multiple of 4.
+    Misaligned,
     /// MSI-X was asked for but the function has no MSI-X capability (nothing changed).
     NoMsix,
     /// The caller's badge does not allow this request.

@@ -181,12 +181,14 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "stopped:"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
-    // The driver found the device where SeaBIOS put it (the scenario's device memory).
+    // The pci domain located the GPU where SeaBIOS put it; the root server mapped both
+    // memory BARs (the MSI-X table's and the virtio structures') into the driver's window.
+    outcome.assert_serial_contains("rootserver: pci device \"gpu\" is 00:03.0 (1af4:1050): BAR1 mem 0xfebe0000+0x1000, BAR4 mem 0xfebfc000+0x4000, MSI-X");
     outcome.assert_serial_contains(
-        "gpu: virtio GPU at 00:03.0: structures in BAR4 at 0xfebfc000 size 0x4000 (common 0x0, notify 0x3000 x4, isr 0x1000, device 0x2000)",
+        "gpu: virtio GPU at 00:03.0: structures in BAR4 at 0xfebfc000 size 0x4000 mapped at 0x60004000 (common 0x0, notify 0x3000 x4, isr 0x1000, device 0x2000)",
     );
     outcome.assert_serial_contains(
-        "gpu: virtio GPU ready: 2 queues, control queue of 16 entries (device offers 64), completion by interrupt on IOAPIC pin 11 (INTx)",
+        "gpu: virtio GPU ready: 2 queues, control queue of 16 entries (device offers 64), completion by interrupt (MSI-X vector 0)",
     );
     outcome.assert_serial_contains(&format!("gpu: display info: scanout 0 enabled at {WIDTH}x{HEIGHT}"));
     outcome.assert_serial_contains(&format!(

@@ -110,9 +110,10 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     // The pci domain's view, and the driver using what it reported.
     outcome.assert_serial_contains("pci: 00:03.0 1af4:1000 class 02.00.00 (Ethernet controller), irq line 11 pin INTA");
     outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
-    outcome.assert_serial_contains("net: pci enabled the Ethernet controller at 00:03.0: BAR0 0xc000 size 0x20, interrupt line 11 pin 1");
-    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on IOAPIC pin 11 (INTx)");
-    outcome.assert_serial_contains("net: first interrupt (ISR 0x1)");
+    outcome.assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR1 mem 0xfebd1000+0x1000, BAR4 mem 0xfe000000+0x4000, MSI-X");
+    outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., MSI-X");
+    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on MSI-X vector 0");
+    outcome.assert_serial_contains("net: first interrupt");
     outcome.assert_serial_contains("net: first frame sent");
     outcome.assert_serial_contains("net: first frame received");
     // The netstack's clock and wake-up timer (the HPET), and a sleep it woke from by timer.

@@ -56,8 +56,12 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
     first.assert_serial_contains("pci: 00:04.0 1b36:0010 class 01.08.02 (NVMe controller), irq line 11 pin INTA");
     first.assert_serial_contains("pci: 00:04.0   BAR0 mem64 at 0xfebf0000 size 0x4000");
     first.assert_serial_contains("pci: 00:00.0 8086:1237 class 06.00.00 (host bridge)");
-    first.assert_serial_contains("nvme: pci enabled the controller at 00:04.0: BAR0 0xfebf0000 size 0x4000, interrupt line 11 pin 1");
-    first.assert_serial_contains("nvme: completions by interrupt (IOAPIC pin 11, INTx)");
+    // The root server located the controller through the pci domain and granted it.
+    first.assert_serial_contains("rootserver: pci device \"nvme\" is 00:04.0 (1b36:0010): BAR0 mem 0xfebf0000+0x4000, MSI-X");
+    first.assert_serial_contains("nvme.msi IrqHandler, nvme.pci ClientEndpoint badge 0x10000000020");
+    first.assert_serial_contains("pci: 00:04.0 enabled for its driver (command 0x0107, MSI-X)");
+    first.assert_serial_contains("nvme: controller at 00:04.0, BAR0 0xfebf0000 size 0x4000 mapped at 0x60000000");
+    first.assert_serial_contains("nvme: completions by interrupt (MSI-X vector 0 of 65, table in BAR0)");
     first.assert_serial_contains("serial \"tileos\"");
     first.assert_serial_contains("nvme: ready: 8192 blocks of 512 bytes (4096 KiB)");
     first.assert_serial_contains("block-check: disk 4194304 bytes, blocks of 512 bytes, buffer 65536 bytes");

@@ -589,7 +589,7 @@ impl<'f> Front<'f> {
         let name = self.string(&t, "name")?.to_string();
         let server = self.reference(&t, "server", domains, "domain")?;
         let mut clients = Vec::new();
-        for (c, (ct, line)) in self.list(&t, "clients", true)?.into_iter().enumerate() {
+        for (c, (ct, line)) in self.list(&t, "clients", false)?.into_iter().enumerate() {
             let ct = self.member(
                 &t,
                 "client",

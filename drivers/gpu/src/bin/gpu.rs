@@ -5,46 +5,42 @@
 //! change is redrawn, transferred to the host and flushed before the answer.
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/gpu.toml`):
-//! - the IO ports 0xCF8..0xCFF (PCI configuration, named "0xcf8"): the domain finds the
-//!   device (vendor 0x1AF4, device 0x1050), reads its virtio capabilities and enables
-//!   memory decoding and bus mastering itself, so the scenario has no `pci` domain;
-//! - device memory for the BAR the capabilities name, mapped uncached at [`BAR_VADDR`]
-//!   (its physical address is what the firmware assigned: machine-specific, logged here);
+//! - the GPU as the `[[pci_device]]` named "gpu" (class 0x038000, display controller),
+//!   with its `interrupt` routed to the notification "gpu-irq": the driver reads its virtio
+//!   capabilities through the `pci` domain ([`tileos_pci_attach`]), finds the BAR they
+//!   name as the region "gpu.bar<n>", has the `pci` domain enable the device with MSI-X,
+//!   and takes completions on the MSI handler "gpu.msi";
 //! - the shared regions "gpu-dma" (control queue, request and response buffers) and
 //!   "gpu-framebuffer-0", "gpu-framebuffer-1", … (the scanout's backing memory, at least
 //!   width x height x 4 bytes in all, mapped one after the other: a region is at most
 //!   1 MiB), reached by the device at the physical addresses on the information page;
-//! - the IRQ handler of the IOAPIC pin of the device's INTx line (named `irq<line>` after
-//!   the interrupt line in configuration space), signalling the notification "gpu-irq";
 //! - the served endpoint "display".
 //!
 //! Completion by interrupt: the driver submits one command at a time and sleeps on
-//! "gpu-irq" until the used ring moves; it reads the ISR byte (which lowers the INTx line)
-//! and acknowledges the IRQ handler after each interrupt. MSI-X stays off (the kernel has
-//! no MSI support).
+//! "gpu-irq" until the used ring moves (MSI-X vector 0 is the control queue's; the
+//! configuration-change interrupt stays off).
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
 use core::fmt::Write as _;
-use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
 use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
 use tileos_driver_gpu::queue::{CommandQueue, QueueLayout};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
 use tileos_driver_net::{Mapped, Memory};
-use tileos_driver_pci::{Address, ConfigSpace, Function, enable, enumerate};
+use tileos_pci_attach::Attachment;
 use tileos_protocol::ProtocolError;
 use tileos_sys::cap::{IrqHandler, Notification};
-use tileos_sys::{invoke, log};
+use tileos_sys::log;
 
-/// Where the description maps the device's configuration BAR.
-const BAR_VADDR: u64 = 0x6000_0000;
-/// Bytes the description maps there (QEMU's BAR 4 is 16 KiB).
-const BAR_WINDOW: u64 = 0x4000;
+/// User address of the BAR holding the virtio structures (set once at start).
+static BAR_VADDR: AtomicU64 = AtomicU64::new(0);
+/// Bytes of it that are mapped (set once at start; 0 until then, so nothing is reachable).
+static BAR_WINDOW: AtomicU64 = AtomicU64::new(0);
 /// Control queue entries (the device offers more; the driver lowers the size).
 const QUEUE_SIZE: u16 = 16;
 /// Offsets in "gpu-dma": the queue, the request buffer, the response buffer.
@@ -55,32 +51,11 @@ const RESPONSE_OFFSET: usize = 0xC00;
 const DMA_BYTES: u64 = 0x1000;
 /// The driver's resource ID.
 const RESOURCE: u32 = 1;
-/// Configuration address and data ports.
-const CONFIG_ADDRESS: u64 = 0xCF8;
-const CONFIG_DATA: u64 = 0xCFC;
 
 // The queue, the largest request and the largest response fit their places in "gpu-dma".
 const _: () = assert!(QueueLayout::new(QUEUE_SIZE).bytes <= REQUEST_OFFSET);
 const _: () = assert!(REQUEST_OFFSET + MAX_REQUEST <= RESPONSE_OFFSET);
 const _: () = assert!(RESPONSE_OFFSET + command::DISPLAY_INFO_LEN <= DMA_BYTES as usize);
-
-/// PCI configuration space through the IO-port capability in slot `.0`.
-struct PortConfig(u64);
-
-impl ConfigSpace for PortConfig {
-    fn read(&mut self, at: Address, offset: u8) -> u32 {
-        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_err() {
-            return 0xFFFF_FFFF;
-        }
-        invoke(self.0, Label::IoPortIn32, &[CONFIG_DATA], &[]).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
-    }
-
-    fn write(&mut self, at: Address, offset: u8, value: u32) {
-        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_ok() {
-            let _ = invoke(self.0, Label::IoPortOut32, &[CONFIG_DATA, u64::from(value)], &[]);
-        }
-    }
-}
 
 /// The device's configuration BAR, mapped uncached at [`BAR_VADDR`].
 struct Bar;
@@ -88,12 +63,14 @@ struct Bar;
 impl Bar {
     /// The address of a `size`-byte register at `offset`, checked to lie in the window.
     fn at(offset: u64, size: u64) -> u64 {
-        assert!(offset & (size - 1) == 0 && offset + size <= BAR_WINDOW, "register {offset:#x} outside the BAR window");
-        BAR_VADDR + offset
+        let window = BAR_WINDOW.load(Ordering::Relaxed);
+        assert!(offset & (size - 1) == 0 && offset + size <= window, "register {offset:#x} outside the BAR window");
+        BAR_VADDR.load(Ordering::Relaxed) + offset
     }
     fn read8(offset: u64) -> u8 {
-        // SAFETY: device memory mapped uncached at BAR_VADDR for BAR_WINDOW bytes (checked
-        // at start against the capabilities' span); `at` keeps the access inside, aligned.
+        // SAFETY: device memory mapped uncached at BAR_VADDR for BAR_WINDOW bytes (both set
+        // once at start from the region the root server mapped, checked against the
+        // capabilities' span); `at` keeps the access inside, aligned.
         unsafe { (Bar::at(offset, 1) as *const u8).read_volatile() }
     }
     fn write8(offset: u64, value: u8) {
@@ -162,14 +139,11 @@ impl Gpu {
         Bar::write16(self.notify_offset, 0);
         // Every completion raises the interrupt (the driver never suppresses it), so the
         // driver takes exactly one per command even when the used ring moved before it
-        // looked: none is left pending for the next command.
+        // looked: none is left pending for the next command. (With MSI-X the ISR byte is
+        // not used.)
         loop {
             self.irq_wake.wait();
-            // Reading the ISR acknowledges the device, which lowers its INTx line.
-            let isr = Bar::read8(u64::from(self.caps.isr.offset));
-            if isr & transport::ISR_QUEUE != 0 {
-                self.interrupts += 1;
-            }
+            self.interrupts += 1;
             if let Err(error) = self.irq.ack() {
                 log!("gpu: acknowledging the interrupt failed: {error:?}");
             }
@@ -231,27 +205,15 @@ impl Gpu {
     }
 }
 
-/// Finds the first virtio GPU on the bus.
-fn find_gpu(config: &mut PortConfig) -> Option<Function> {
-    let mut found = None;
-    enumerate(config, 0, &mut |_, function| {
-        if found.is_none() && function.vendor == transport::VENDOR_VIRTIO && function.device == transport::DEVICE_GPU {
-            found = Some(*function);
-        }
-    });
-    found
-}
-
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(ports), Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size))) = (
-        tileos_sys::domain::cap(CapKind::IoPort, "0xcf8"),
+    let (Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size))) = (
         tileos_sys::domain::served_endpoint("display"),
         tileos_sys::domain::region("gpu-dma"),
     ) else {
-        log!("gpu: needs the IO ports \"0xcf8\", the served endpoint \"display\" and the region \"gpu-dma\"; stopping");
+        log!("gpu: needs the served endpoint \"display\" and the region \"gpu-dma\"; stopping");
         stop();
     };
     let regions = (0..=MAX_BACKING).map_while(|index| {
@@ -270,50 +232,53 @@ extern "C" fn _start() -> ! {
         log!("gpu: the region \"gpu-dma\" has {dma_size:#x} bytes, {DMA_BYTES:#x} needed; stopping");
         stop();
     }
-    let mut config = PortConfig(ports);
-    let Some(function) = find_gpu(&mut config) else {
-        log!("gpu: no virtio GPU (1af4:1050) on the PCI bus; stopping");
-        stop();
-    };
-    let caps = match transport::find_capabilities(&mut config, function.address) {
-        Ok(caps) => caps,
+    let mut device = match Attachment::open("gpu") {
+        Ok(device) => device,
         Err(error) => {
-            log!("gpu: {}: virtio capabilities unusable: {error:?}; stopping", function.address);
+            log!("gpu: no PCI device \"gpu\" granted ({error:?}); stopping");
             stop();
         }
     };
-    let Some(bar) = caps.single_bar().and_then(|index| function.bars[usize::from(index)]) else {
-        log!("gpu: {}: the virtio structures are not all in one implemented BAR ({caps:?}); stopping", function.address);
+    let (address, msix) = match device.enable() {
+        Ok(enabled) => enabled,
+        Err(error) => {
+            log!("gpu: the pci domain did not enable the device: {error:?}; stopping");
+            stop();
+        }
+    };
+    let caps = match transport::find_capabilities(&mut device, address) {
+        Ok(caps) => caps,
+        Err(error) => {
+            log!("gpu: {address}: virtio capabilities unusable: {error:?}; stopping");
+            stop();
+        }
+    };
+    let Some((bar, (bar_vaddr, bar_paddr, bar_size))) = caps.single_bar().and_then(|index| Some((index, device.memory_bar(index)?))) else {
+        log!("gpu: {address}: the virtio structures are not all in one mapped memory BAR ({caps:?}); stopping");
         stop();
     };
     log!(
-        "gpu: virtio GPU at {}: structures in BAR{} at {:#x} size {:#x} (common {:#x}, notify {:#x} x{}, isr {:#x}, device {:#x}), irq line {}",
-        function.address,
-        bar.index,
-        bar.address,
-        bar.size,
+        "gpu: virtio GPU at {address}: structures in BAR{bar} at {bar_paddr:#x} size {bar_size:#x} mapped at {bar_vaddr:#x} (common {:#x}, notify {:#x} x{}, isr {:#x}, device {:#x})",
         caps.common.offset,
         caps.notify.offset,
         caps.notify_multiplier,
         caps.isr.offset,
         caps.device.offset,
-        function.interrupt_line
     );
-    if caps.span() > BAR_WINDOW || bar.size > BAR_WINDOW {
-        log!("gpu: the BAR ({:#x} bytes, structures up to {:#x}) does not fit the {BAR_WINDOW:#x}-byte window at {BAR_VADDR:#x}; stopping", bar.size, caps.span());
+    if caps.span() > bar_size {
+        log!("gpu: the structures reach {:#x}, beyond the {bar_size:#x}-byte BAR; stopping", caps.span());
         stop();
     }
+    BAR_VADDR.store(bar_vaddr, Ordering::Relaxed);
+    BAR_WINDOW.store(bar_size, Ordering::Relaxed);
     if usize::try_from(caps.common.length).unwrap_or(0) < common::SPAN {
         log!("gpu: the common configuration has only {:#x} bytes; stopping", caps.common.length);
         stop();
     }
-    let mut irq_name: heapless::String<8> = heapless::String::new();
-    let _ = write!(irq_name, "irq{}", function.interrupt_line);
-    let (Some(irq), Some(irq_wake)) = (tileos_sys::domain::irq_handler(&irq_name), tileos_sys::domain::wait_notification("gpu-irq")) else {
-        log!("gpu: needs the IRQ handler \"{irq_name}\" (the device's interrupt line) signalling the notification \"gpu-irq\"; stopping");
+    let (Some(irq), Some(irq_wake), Some(_)) = (device.msi, tileos_sys::domain::wait_notification("gpu-irq"), msix) else {
+        log!("gpu: needs the device's interrupt routed to the notification \"gpu-irq\" (MSI handler \"gpu.msi\"); stopping");
         stop();
     };
-    enable(&mut config, function.address);
 
     // SAFETY: the root server maps "gpu-dma" read-write at this address for the domain's
     // lifetime; only the device (by DMA) shares it.
@@ -368,6 +333,13 @@ extern "C" fn _start() -> ! {
         stop();
     }
     Bar::write16(gpu.common_offset(common::QUEUE_SIZE), QUEUE_SIZE);
+    Bar::write16(gpu.common_offset(common::MSIX_CONFIG), transport::NO_VECTOR);
+    Bar::write16(gpu.common_offset(common::QUEUE_MSIX_VECTOR), 0);
+    if Bar::read16(gpu.common_offset(common::QUEUE_MSIX_VECTOR)) != 0 {
+        log!("gpu: the device did not take MSI-X vector 0 for the control queue; stopping");
+        Bar::write8(status_register, status::FAILED);
+        stop();
+    }
     let [descriptors, available, used] = gpu.queue.parts();
     Bar::write64(gpu.common_offset(common::QUEUE_DESC), dma_paddr + descriptors as u64);
     Bar::write64(gpu.common_offset(common::QUEUE_DRIVER), dma_paddr + available as u64);
@@ -375,7 +347,7 @@ extern "C" fn _start() -> ! {
     gpu.notify_offset = caps.notify_offset(Bar::read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
     Bar::write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
     Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
-    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt on IOAPIC pin {} (INTx)", function.interrupt_line);
+    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt (MSI-X vector 0)");
 
     // The mode: the first enabled scanout's preferred size.
     gpu.bring_up(Command::GetDisplayInfo);

@@ -3,12 +3,12 @@
 //! netstack domain's shared frame rings (`tileos_driver_net::frames`).
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`):
-//! - a client capability for the `pci` domain's endpoint "pci", which enables the device
-//!   (IO decoding, bus mastering) and reports its IO BAR 0 and interrupt line;
-//! - the IO-port range of BAR 0 (named by its first port, e.g. "0xc000");
-//! - the IRQ handler of the IOAPIC pin of the device's INTx line (named `irq<line>`),
-//!   signalling bit 0 of the notification "net-wake", which the netstack signals with
-//!   bit 1 when it has queued frames to send;
+//! - the device as the `[[pci_device]]` named "net" (class 0x020000), with a window for
+//!   its memory BARs (the MSI-X table is in one) and its `interrupt` routed to bit 0 of
+//!   the notification "net-wake", which the netstack signals with bit 1 when it has
+//!   queued frames to send. The driver gets the IO ports of BAR 0 as "net.bar0" and the
+//!   MSI handler "net.msi", and has the `pci` domain enable the device with MSI-X
+//!   ([`tileos_pci_attach`]); both queues interrupt on MSI-X vector 0;
 //! - the shared region "net-dma" (queues and packet buffers, reached by the device by DMA
 //!   at the physical address on the information page) and the shared region "net-frames"
 //!   with the netstack, whose notification "netstack-wake" it signals with bit 0.
@@ -20,20 +20,16 @@
 
 extern crate tileos_rt;
 
-use core::fmt::Write as _;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
 use tileos_driver_net::frames::{self, NET_IRQ_BIT};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
 use tileos_driver_net::Mapped;
-use tileos_driver_pci::protocol::{self as pci, Pci};
+use tileos_pci_attach::Attachment;
 use tileos_sys::domain::{cap, region};
-use tileos_sys::rpc::Client;
 use tileos_sys::{invoke, log};
 
-/// Class code of an Ethernet controller.
-const CLASS_ETHERNET: u32 = 0x02_00_00;
 /// Packet buffers per direction.
 const BUFFERS: u16 = 32;
 const _: () = assert!(BUFFERS <= MAX_BUFFERS);
@@ -78,93 +74,51 @@ impl Registers {
     }
 }
 
-/// Formats `prefix` and `value` (hex with "0x" if `hex`, else decimal) into `buffer`: the
-/// names the root server gives IO-port ranges and IRQ handlers.
-fn cap_name<'a>(buffer: &'a mut name::Name, prefix: &str, value: u64, hex: bool) -> &'a str {
-    buffer.clear();
-    let _ = if hex { write!(buffer, "{prefix}{value:#x}") } else { write!(buffer, "{prefix}{value}") };
-    buffer.as_str()
-}
-
-mod name {
-    //! A capability name built on the stack (domains here have no heap).
-
-    /// Up to 32 bytes of text.
-    pub struct Name {
-        bytes: [u8; 32],
-        length: usize,
-    }
-
-    impl Name {
-        /// An empty name.
-        pub fn new() -> Name {
-            Name { bytes: [0; 32], length: 0 }
-        }
-        /// Empties it.
-        pub fn clear(&mut self) {
-            self.length = 0;
-        }
-        /// The text so far.
-        pub fn as_str(&self) -> &str {
-            core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("")
-        }
-    }
-
-    impl core::fmt::Write for Name {
-        fn write_str(&mut self, text: &str) -> core::fmt::Result {
-            let end = self.length + text.len();
-            if end > self.bytes.len() {
-                return Err(core::fmt::Error);
-            }
-            self.bytes[self.length..end].copy_from_slice(text.as_bytes());
-            self.length = end;
-            Ok(())
-        }
-    }
-}
-
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(pci_endpoint), Some(wake), Some(netstack), Some((dma_vaddr, dma_paddr, dma_size)), Some((frames_vaddr, _, frames_size))) = (
-        cap(CapKind::ClientEndpoint, "pci"),
+    let (Some(wake), Some(netstack), Some((dma_vaddr, dma_paddr, dma_size)), Some((frames_vaddr, _, frames_size))) = (
         cap(CapKind::WaitNotification, "net-wake"),
         cap(CapKind::SignalNotification, "netstack-wake"),
         region("net-dma"),
         region("net-frames"),
     ) else {
-        log!("net: needs the endpoint \"pci\", the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping");
+        log!("net: needs the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping");
         stop();
     };
     if frames_size < frames::REGION_BYTES as u64 {
         log!("net: the \"net-frames\" region has {frames_size:#x} bytes, {:#x} needed; stopping", frames::REGION_BYTES);
         stop();
     }
-    let (io_base, line) = match Client::<Pci>::new(tileos_sys::cap::Endpoint::from_cptr(pci_endpoint)).call(&pci::Request::Enable { class_code: CLASS_ETHERNET, index: 0 }) {
-        Ok(pci::Response::Enabled { bus, device, function, bar0, bar0_size, interrupt_line, interrupt_pin }) => {
-            log!("net: pci enabled the Ethernet controller at {bus:02x}:{device:02x}.{function}: BAR0 {bar0:#x} size {bar0_size:#x}, interrupt line {interrupt_line} pin {interrupt_pin}");
-            (bar0, interrupt_line)
+    let mut device = match Attachment::open("net") {
+        Ok(device) => device,
+        Err(error) => {
+            log!("net: no PCI device \"net\" granted ({error:?}); stopping");
+            stop();
         }
-        Ok(pci::Response::NotFound) => {
-            log!("net: the pci domain found no Ethernet controller; stopping");
+    };
+    let Some((ports, io_base)) = device.io_bar(0) else {
+        log!("net: no IO ports \"net.bar0\" (legacy virtio needs IO BAR 0); stopping");
+        stop();
+    };
+    let Some(irq) = device.msi else {
+        log!("net: no MSI handler \"net.msi\": the device's interrupt must be routed to \"net-wake\"; stopping");
+        stop();
+    };
+    let address = match device.enable() {
+        Ok((address, Some(_))) => address,
+        Ok((address, None)) => {
+            log!("net: {address}: MSI-X was not enabled; stopping");
             stop();
         }
         Err(error) => {
-            log!("net: the pci domain did not answer the enable request: {error:?}; stopping");
+            log!("net: the pci domain did not enable the device: {error:?}; stopping");
             stop();
         }
     };
-    let mut name = name::Name::new();
-    let Some(ports) = cap(CapKind::IoPort, cap_name(&mut name, "", io_base, true)) else {
-        log!("net: no IO-port capability \"{}\" for BAR 0 (is it an IO BAR? legacy virtio needs one); stopping", name.as_str());
-        stop();
-    };
-    let Some(irq) = cap(CapKind::IrqHandler, cap_name(&mut name, "irq", u64::from(line), false)) else {
-        log!("net: no IRQ handler \"{}\" for the device's interrupt line; stopping", name.as_str());
-        stop();
-    };
-    let registers = Registers { cap: ports, base: io_base as u16 };
+    log!("net: virtio-net at {address}: IO ports {io_base:#x}.., MSI-X");
+    let registers = Registers { cap: ports.cptr(), base: io_base };
 
     // Reset, then acknowledge the device and negotiate (legacy: no FEATURES_OK step).
     registers.write8(reg::DEVICE_STATUS, 0);
@@ -193,19 +147,26 @@ extern "C" fn _start() -> ! {
     let (dma, frames) = unsafe { (Mapped::new(dma_vaddr, dma_size), Mapped::new(frames_vaddr, frames_size)) };
     let mut path = DataPath::new(layout, dma_paddr);
     path.start(&dma);
+    registers.write16(reg::MSIX_CONFIG_VECTOR, virtio::NO_VECTOR);
     for (queue, offset) in [(RX_QUEUE, 0), (TX_QUEUE, layout.tx_queue)] {
         registers.write16(reg::QUEUE_SELECT, queue);
+        registers.write16(reg::MSIX_QUEUE_VECTOR, 0);
+        if registers.read16(reg::MSIX_QUEUE_VECTOR) != 0 {
+            log!("net: the device did not take MSI-X vector 0 for queue {queue}; stopping");
+            registers.write8(reg::DEVICE_STATUS, status::FAILED);
+            stop();
+        }
         registers.write32(reg::QUEUE_ADDRESS, ((dma_paddr + offset as u64) / virtio::PAGE_SIZE as u64) as u32);
     }
     let mut mac = [0u8; 6];
     for (index, byte) in mac.iter_mut().enumerate() {
-        *byte = registers.read8(reg::DEVICE_CONFIG + index as u16);
+        *byte = registers.read8(reg::DEVICE_CONFIG_MSIX + index as u16);
     }
     registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
     registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
     let [m0, m1, m2, m3, m4, m5] = mac;
     log!(
-        "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on IOAPIC pin {line} (INTx)",
+        "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on MSI-X vector 0",
         sizes[0],
         sizes[1],
         layout.rx_count
@@ -217,14 +178,10 @@ extern "C" fn _start() -> ! {
     loop {
         let word = tileos_sys::recv(wake, true).badge;
         if word & NET_IRQ_BIT != 0 {
-            // Reading the ISR acknowledges the device, which lowers its INTx line.
-            let isr = registers.read8(reg::ISR_STATUS);
+            // With MSI-X there is no ISR to read: the vector says a queue moved.
             interrupts += 1;
             if interrupts == 1 {
-                log!("net: first interrupt (ISR {isr:#x})");
-            }
-            if isr & virtio::ISR_CONFIG != 0 {
-                log!("net: device configuration changed (ISR {isr:#x})");
+                log!("net: first interrupt");
             }
         }
         let (delivered, notify) = path.receive(&dma, &frames);
@@ -239,7 +196,7 @@ extern "C" fn _start() -> ! {
         }
         report(&path.stats, &mut logged);
         if word & NET_IRQ_BIT != 0
-            && let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[])
+            && let Err(error) = irq.ack()
         {
             log!("net: acknowledging the interrupt failed: {error:?}");
         }

@@ -2,20 +2,18 @@
 //! block protocol of [`tileos_driver_nvme::block`] on its endpoint "block".
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/nvme.toml`):
-//! - device memory for BAR 0 mapped at [`BAR0_VADDR`] (16 KiB on QEMU). Its physical
-//!   address is the one the firmware assigned on that machine; a later version should get
-//!   the BAR as a capability from the `pci` domain instead of from the description;
+//! - the controller as the `[[pci_device]]` named "nvme" (class 0x010802): the root server
+//!   maps its BAR 0 (the registers, [`MIN_BAR0_BYTES`] at least; 16 KiB on QEMU) as the
+//!   region "nvme.bar0" and gives the capability "nvme.pci", with which the driver has the
+//!   `pci` domain enable the controller ([`tileos_pci_attach`]);
 //! - a shared region "nvme-dma" of [`DMA_PAGES`] pages for the queues, IDENTIFY data and
 //!   the PRP list (physically contiguous; its physical address comes from the information
 //!   page);
 //! - a shared region "block-buffer" with the client: the data of reads and writes, which the
 //!   controller reaches directly by DMA;
-//! - a client capability for the `pci` domain's endpoint "pci", through which the controller
-//!   gets memory decoding and bus mastering (only the `pci` domain holds the configuration
-//!   ports);
-//! - for completion by interrupt: the IRQ handler of the IOAPIC pin the device's INTx line
-//!   routes to (named `irq<line>` after the interrupt line the `pci` domain reports) and the
-//!   notification "nvme-irq" it signals. Without them the driver polls the completion queue
+//! - for completion by interrupt: the device's `interrupt` routed to the notification
+//!   "nvme-irq" (the driver gets the MSI handler "nvme.msi" and switches the controller to
+//!   MSI-X, vector 0 for every queue). Without it the driver polls the completion queues
 //!   and says so in its log.
 #![no_std]
 #![no_main]
@@ -31,12 +29,14 @@ use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
     admin_queue_attributes, cq_head_doorbell, opcode, prps_for, reg, sq_tail_doorbell, trim_ascii,
 };
-use tileos_driver_pci::protocol::{self as pci, Pci};
-use tileos_sys::rpc::Client;
+use tileos_pci_attach::Attachment;
 use tileos_sys::{invoke, log};
 
-/// Where the description maps BAR 0.
-const BAR0_VADDR: u64 = 0x6000_0000;
+/// Smallest BAR 0 used: the registers (4 KiB) and the doorbells of two queue pairs at the
+/// largest doorbell stride accepted ([`MAX_DOORBELL_STRIDE`]).
+const MIN_BAR0_BYTES: u64 = 0x1000 + 4 * MAX_DOORBELL_STRIDE as u64;
+/// Largest doorbell stride (bytes) this driver accepts.
+const MAX_DOORBELL_STRIDE: usize = 1024;
 /// Pages of the "nvme-dma" region: admin SQ, admin CQ, I/O SQ, I/O CQ, IDENTIFY, PRP list.
 const DMA_PAGES: u64 = 6;
 /// Entries of every queue (64-byte SQ entries: one page per submission queue).
@@ -75,19 +75,21 @@ impl core::fmt::Display for DriverError {
     }
 }
 
-/// The controller registers mapped at [`BAR0_VADDR`].
-struct Registers;
+/// The controller registers: BAR 0, mapped uncached at this user address.
+struct Registers(u64);
 
 impl Registers {
     fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: BAR 0 is mapped uncached at BAR0_VADDR (16 KiB, every register offset used
-        // is inside it) for this domain's lifetime; registers are read with 32-bit accesses.
-        unsafe { ((BAR0_VADDR as usize + offset) as *const u32).read_volatile() }
+        // SAFETY: BAR 0 is mapped uncached at self.0 for this domain's lifetime, with at
+        // least MIN_BAR0_BYTES (checked at start; every register and doorbell offset used is
+        // below that, the stride being at most MAX_DOORBELL_STRIDE); registers are read
+        // with 32-bit accesses.
+        unsafe { ((self.0 as usize + offset) as *const u32).read_volatile() }
     }
 
     fn write32(&self, offset: usize, value: u32) {
         // SAFETY: as for `read32`.
-        unsafe { ((BAR0_VADDR as usize + offset) as *mut u32).write_volatile(value) }
+        unsafe { ((self.0 as usize + offset) as *mut u32).write_volatile(value) }
     }
 
     fn read64(&self, offset: usize) -> u64 {
@@ -312,65 +314,54 @@ impl Controller {
     }
 }
 
-/// The name of the IRQ handler capability for interrupt line `line`: "irq" and the number.
-fn irq_name(line: u8, buffer: &mut [u8; 6]) -> &str {
-    buffer[..3].copy_from_slice(b"irq");
-    let digits = if line >= 100 { 3 } else if line >= 10 { 2 } else { 1 };
-    let mut value = line;
-    for position in (0..digits).rev() {
-        buffer[3 + position] = b'0' + value % 10;
-        value /= 10;
-    }
-    core::str::from_utf8(&buffer[..3 + digits]).unwrap_or("irq")
-}
-
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some(pci_endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((_, buffer_paddr, buffer_size))) = (
+    let (Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((_, buffer_paddr, buffer_size))) = (
         tileos_sys::domain::cap(CapKind::ServedEndpoint, "block"),
-        tileos_sys::domain::cap(CapKind::ClientEndpoint, "pci"),
         tileos_sys::domain::region("nvme-dma"),
         tileos_sys::domain::region("block-buffer"),
     ) else {
-        log!("nvme: needs the endpoints \"block\" (served) and \"pci\" (client) and the shared regions \"nvme-dma\" and \"block-buffer\"; stopping");
+        log!("nvme: needs the served endpoint \"block\" and the shared regions \"nvme-dma\" and \"block-buffer\"; stopping");
         stop();
     };
     if dma_size < DMA_PAGES * PAGE_SIZE {
         log!("nvme: the \"nvme-dma\" region has {dma_size:#x} bytes, {:#x} needed; stopping", DMA_PAGES * PAGE_SIZE);
         stop();
     }
-    let line = match Client::<Pci>::new(tileos_sys::cap::Endpoint::from_cptr(pci_endpoint)).call(&pci::Request::Enable { class_code: pci::CLASS_NVME, index: 0 }) {
-        Ok(pci::Response::Enabled { bus, device, function, bar0, bar0_size, interrupt_line, interrupt_pin }) => {
-            log!(
-                "nvme: pci enabled the controller at {bus:02x}:{device:02x}.{function}: BAR0 {bar0:#x} size {bar0_size:#x}, interrupt line {interrupt_line} pin {interrupt_pin}"
-            );
-            interrupt_line
-        }
-        Ok(pci::Response::NotFound) => {
-            log!("nvme: the pci domain found no NVMe controller; stopping");
-            stop();
-        }
+    let mut device = match Attachment::open("nvme") {
+        Ok(device) => device,
         Err(error) => {
-            log!("nvme: the pci domain did not answer the enable request: {error:?}; stopping");
+            log!("nvme: no PCI device \"nvme\" granted ({error:?}); stopping");
             stop();
         }
     };
-    let mut name = [0u8; 6];
-    let wait = match (tileos_sys::domain::cap(CapKind::IrqHandler, irq_name(line, &mut name)), tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq")) {
-        (Some(handler), Some(notification)) => {
-            log!("nvme: completions by interrupt (IOAPIC pin {line}, INTx)");
-            Wait::Interrupt { handler, notification, count: 0 }
+    let Some((bar0, bar0_paddr, bar0_size)) = device.memory_bar(0).filter(|&(_, _, size)| size >= MIN_BAR0_BYTES) else {
+        log!("nvme: the region \"nvme.bar0\" (the controller registers) is missing or smaller than {MIN_BAR0_BYTES:#x} bytes; stopping");
+        stop();
+    };
+    let (address, msix) = match device.enable() {
+        Ok(enabled) => enabled,
+        Err(error) => {
+            log!("nvme: the pci domain did not enable the controller: {error:?}; stopping");
+            stop();
+        }
+    };
+    log!("nvme: controller at {address}, BAR0 {bar0_paddr:#x} size {bar0_size:#x} mapped at {bar0:#x}");
+    let wait = match (device.msi, tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq"), msix) {
+        (Some(handler), Some(notification), Some(table)) => {
+            log!("nvme: completions by interrupt (MSI-X vector 0 of {}, table in BAR{})", table.vectors, table.table_bar);
+            Wait::Interrupt { handler: handler.cptr(), notification, count: 0 }
         }
         _ => {
-            log!("nvme: no IRQ handler \"{}\" with notification \"nvme-irq\": polling the completion queues", irq_name(line, &mut name));
+            log!("nvme: no MSI handler \"nvme.msi\" with notification \"nvme-irq\": polling the completion queues");
             Wait::Poll
         }
     };
     let page = |index: u64| DmaPage { vaddr: dma_vaddr + index * PAGE_SIZE, paddr: dma_paddr + index * PAGE_SIZE };
     let mut controller = Controller {
-        registers: Registers,
+        registers: Registers(bar0),
         stride: 4,
         admin: Queue { id: 0, ring: Ring::new(QUEUE_ENTRIES), sq: page(0), cq: page(1) },
         io: Queue { id: 1, ring: Ring::new(QUEUE_ENTRIES), sq: page(2), cq: page(3) },
@@ -394,6 +385,10 @@ extern "C" fn _start() -> ! {
     );
     if !cap.nvm_command_set() || cap.min_page_size() > PAGE_SIZE || cap.max_queue_entries() < u32::from(QUEUE_ENTRIES) {
         log!("nvme: controller lacks the NVM command set, 4 KiB pages or {QUEUE_ENTRIES}-entry queues; stopping");
+        stop();
+    }
+    if controller.stride > MAX_DOORBELL_STRIDE {
+        log!("nvme: doorbell stride {} is above the {MAX_DOORBELL_STRIDE} bytes this driver maps; stopping", controller.stride);
         stop();
     }
     let (geometry, max_transfer) = match bring_up(&mut controller, buffer_size) {

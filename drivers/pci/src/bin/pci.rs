@@ -12,7 +12,7 @@ extern crate tileos_rt;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_pci::protocol::{BarInfo, Device, Pci, ROOT_BADGE, Request, Response, badge_device};
-use tileos_driver_pci::{Address, BarKind, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
+use tileos_driver_pci::{Address, BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
 use tileos_sys::{invoke, log};
 
 /// Configuration address and data ports.
@@ -22,7 +22,7 @@ const CONFIG_DATA: u64 = 0xCFC;
 /// Configuration space through the IO-port capability in slot `.0`.
 struct PortConfig(u64);
 
-impl ConfigSpace for PortConfig {
+impl ConfigRead for PortConfig {
     fn read(&mut self, at: Address, offset: u8) -> u32 {
         // A refused port access (not expected: the capability covers both ports, checked at
         // start) reads as all ones, i.e. "no function here".
@@ -31,7 +31,9 @@ impl ConfigSpace for PortConfig {
         }
         invoke(self.0, Label::IoPortIn32, &[CONFIG_DATA], &[]).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
     }
+}
 
+impl ConfigSpace for PortConfig {
     fn write(&mut self, at: Address, offset: u8, value: u32) {
         if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_ok() {
             let _ = invoke(self.0, Label::IoPortOut32, &[CONFIG_DATA, u64::from(value)], &[]);
@@ -102,6 +104,11 @@ extern "C" fn _start() -> ! {
                 Some(at) => enable_for_driver(&mut config, at, with_msix),
                 None => Response::NotAllowed,
             },
+            Request::ReadConfig { offset } => match badge_device(badge) {
+                Some(at) if offset % 4 == 0 => Response::Config { value: config.read(at, offset) },
+                Some(_) => Response::Misaligned,
+                None => Response::NotAllowed,
+            },
             Request::Locate { .. } => Response::NotAllowed,
         })
     })
@@ -155,7 +162,7 @@ fn enable_for_driver(config: &mut PortConfig, at: Address, with_msix: bool) -> R
         "pci: {at} enabled for its driver (command {command:#06x}, {})",
         if msix.is_some() { "MSI-X" } else { "INTx" }
     );
-    Response::Enabled { msix }
+    Response::Enabled { address: at, msix }
 }
 
 /// Stops this domain's only thread.

@@ -1,0 +1,129 @@
+//! The driver side of a `[[pci_device]]`: what a driver domain finds in its information
+//! page for the device the description grants it, and how it turns the device on.
+//!
+//! For a device named `nvme` the root server gives the driver the regions `nvme.bar<n>`
+//! (each memory BAR, mapped uncached), the IO-port capabilities `nvme.bar<n>` (each IO
+//! BAR), the MSI handler `nvme.msi` (if the description routes an interrupt) and the
+//! capability `nvme.pci` to the `pci` endpoint, badged with the device's address.
+//! [`Attachment::enable`] asks the `pci` domain to enable the device and, with an MSI
+//! handler, switches it to MSI-X and points table entry 0 at the handler's vector.
+//!
+//! (A crate of its own, apart from `tileos-driver-pci`, because it makes system calls:
+//! host unit tests of the crates that only need the PCI definitions must not link the
+//! domain runtime.)
+#![no_std]
+
+use tileos_driver_pci::protocol::{Pci, Request, Response};
+use tileos_driver_pci::{Address, ConfigRead, Msix};
+use core::fmt::Write;
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_protocol::heapless::String;
+use tileos_sys::cap::{Endpoint, IrqHandler, IoPort};
+use tileos_sys::rpc::{CallError, Client};
+
+/// Longest capability or region name the information page holds.
+const NAME_BYTES: usize = 31;
+
+/// Bytes of one MSI-X table entry: address low, address high, data, vector control.
+const MSIX_ENTRY_BYTES: u64 = 16;
+
+/// Why a driver cannot use its device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachError {
+    /// The information page has no capability "<device>.pci": the description grants no
+    /// `[[pci_device]]` of this name to the domain.
+    NotGranted,
+    /// The `pci` domain's call failed.
+    Call(CallError),
+    /// The `pci` domain answered something else than expected.
+    Refused(Response),
+    /// The MSI-X table lies in a BAR that is not mapped here, or beyond its end.
+    TableNotMapped {
+        /// The BAR the function's MSI-X capability names.
+        bar: u8,
+    },
+    /// The kernel refused to tell the MSI message of the handler.
+    MsiMessage(tileos_abi::error::InvocationError),
+}
+
+/// A granted PCI device, as its driver sees it.
+pub struct Attachment {
+    /// The device's name in the description.
+    name: &'static str,
+    /// The badged capability to the `pci` endpoint.
+    pci: Endpoint,
+    /// The MSI handler, if an interrupt is routed.
+    pub msi: Option<IrqHandler>,
+}
+
+/// `<device>.<suffix>`, the name of one of a device's capabilities or regions.
+fn item_name(device: &str, suffix: core::fmt::Arguments) -> String<NAME_BYTES> {
+    let mut name = String::new();
+    // A name longer than the page holds cannot be found: the description checks lengths.
+    let _ = write!(name, "{device}.{suffix}");
+    name
+}
+
+impl Attachment {
+    /// The device `name` the description grants this domain.
+    pub fn open(name: &'static str) -> Result<Attachment, AttachError> {
+        let pci = tileos_sys::domain::cap(CapKind::ClientEndpoint, &item_name(name, format_args!("pci")))
+            .ok_or(AttachError::NotGranted)?;
+        let msi = tileos_sys::domain::irq_handler(&item_name(name, format_args!("msi")));
+        Ok(Attachment { name, pci: Endpoint::from_cptr(pci), msi })
+    }
+
+    /// Memory BAR `bar`: (user address, bus address, size in bytes), if mapped here.
+    pub fn memory_bar(&self, bar: u8) -> Option<(u64, u64, u64)> {
+        tileos_sys::domain::region(&item_name(self.name, format_args!("bar{bar}")))
+    }
+
+    /// The IO ports of IO BAR `bar`, if granted: the capability and the first port (read
+    /// from the BAR register through the `pci` domain).
+    pub fn io_bar(&mut self, bar: u8) -> Option<(IoPort, u16)> {
+        let ports = tileos_sys::domain::io_port(&item_name(self.name, format_args!("bar{bar}")))?;
+        let register = self.read(Address { bus: 0, device: 0, function: 0 }, tileos_driver_pci::reg::BAR0 + 4 * bar);
+        (register & 1 == 1 && register != u32::MAX).then_some((ports, (register & !3) as u16))
+    }
+
+    /// Enables decoding and bus mastering; with an MSI handler, also MSI-X with table entry 0
+    /// delivering to it (the other entries stay masked). Returns where the device is and,
+    /// with MSI-X, its table location.
+    pub fn enable(&mut self) -> Result<(Address, Option<Msix>), AttachError> {
+        let request = Request::Enable { msix: self.msi.is_some() };
+        let (address, msix) = match Client::<Pci>::new(self.pci).call(&request) {
+            Ok(Response::Enabled { address, msix }) => (address, msix),
+            Ok(other) => return Err(AttachError::Refused(other)),
+            Err(error) => return Err(AttachError::Call(error)),
+        };
+        if let (Some(handler), Some(table)) = (self.msi, msix) {
+            let (vaddr, _, size) = self.memory_bar(table.table_bar).ok_or(AttachError::TableNotMapped { bar: table.table_bar })?;
+            if u64::from(table.table_offset) + MSIX_ENTRY_BYTES > size {
+                return Err(AttachError::TableNotMapped { bar: table.table_bar });
+            }
+            let (address, data) = handler.msi_message().map_err(|e| AttachError::MsiMessage(e.code.unwrap_or(tileos_abi::error::InvocationError::IllegalOperation)))?;
+            let entry = (vaddr + u64::from(table.table_offset)) as *mut u32;
+            // SAFETY: the root server maps the BAR uncached at `vaddr` for this domain's
+            // lifetime and the entry lies inside it (checked above); the MSI-X table is
+            // written with aligned 32-bit accesses, vector control (unmask) last.
+            unsafe {
+                entry.write_volatile(address as u32);
+                entry.add(1).write_volatile((address >> 32) as u32);
+                entry.add(2).write_volatile(data);
+                entry.add(3).write_volatile(0);
+            }
+        }
+        Ok((address, msix))
+    }
+}
+
+impl ConfigRead for Attachment {
+    /// Reads the device's own configuration space through the `pci` domain (`at` is
+    /// ignored: the badge names the function); a refused read reads as all ones.
+    fn read(&mut self, _at: Address, offset: u8) -> u32 {
+        match Client::<Pci>::new(self.pci).call(&Request::ReadConfig { offset }) {
+            Ok(Response::Config { value }) => value,
+            _ => 0xFFFF_FFFF,
+        }
+    }
+}
