@@ -23,7 +23,7 @@ help:
 	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
 	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
-	@echo "make bench   kernel figures in guest instructions (build/bench.json) and host core figures"
+	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
 	@echo "make fuzz    run the in-guest syscall fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print])"
 
@@ -133,7 +133,8 @@ proofs:
 	@echo "proofs: checking the Coq capability model"
 	bash proofs/coq/check.sh
 
-# Kernel figures in guest instructions (QEMU -icount), written to build/bench.json.
+# Kernel figures in guest instructions, NVMe 4 KiB and TCP receive figures in guest virtual
+# time (QEMU -icount; docs/research.md), written to build/bench.json.
 bench: deps test-images
 	$(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
 	@$(MAKE) --no-print-directory bench-host

@@ -11,4 +11,4 @@ mod machine;
 mod run;
 
 pub use machine::{Boot, BootModule, Machine};
-pub use run::{Ended, RunOutcome, RunnerError, run, run_interactive, run_until};
+pub use run::{Ended, RunOutcome, RunnerError, run, run_interactive, run_until, run_watch};

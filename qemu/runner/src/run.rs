@@ -51,6 +51,9 @@ pub enum Ended {
     /// The serial log showed the text the run was waiting for; QEMU was stopped (for
     /// systems that run forever, such as a tile with its domains).
     Reached(String),
+    /// The serial log showed a text that marks failure (see [`run_watch`]); QEMU was
+    /// stopped. Holds the first complete line containing it.
+    Failed(String),
 }
 
 /// Result of an unattended run.
@@ -125,6 +128,20 @@ pub fn run_until(
     timeout: Duration,
     stop_when: &[&str],
 ) -> Result<RunOutcome, RunnerError> {
+    run_watch(machine, boot, serial_log, timeout, stop_when, &[])
+}
+
+/// As [`run_until`], but also stops QEMU as soon as a complete line of the serial log
+/// contains any text in `fail_when` (the run then ends as [`Ended::Failed`]), so that a
+/// guest that reports failure and waits forever does not cost the whole timeout.
+pub fn run_watch(
+    machine: &Machine,
+    boot: &Boot,
+    serial_log: &Path,
+    timeout: Duration,
+    stop_when: &[&str],
+    fail_when: &[&str],
+) -> Result<RunOutcome, RunnerError> {
     if let Some(dir) = serial_log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| RunnerError::SerialLog(dir.into(), e))?;
     }
@@ -153,13 +170,19 @@ pub fn run_until(
                 }
             };
         }
-        if !stop_when.is_empty() {
+        if !stop_when.is_empty() || !fail_when.is_empty() {
             let log = std::fs::read(serial_log).map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
             let log = String::from_utf8_lossy(&log).replace("\r\n", "\n");
             // Only whole lines count: a marker seen in a half-written line would stop QEMU
             // before the rest of that line (which the test checks) arrives.
             let complete = &log[..log.rfind('\n').map_or(0, |end| end + 1)];
-            if stop_when.iter().all(|text| complete.contains(text)) {
+            if let Some(line) = complete.lines().find(|line| fail_when.iter().any(|text| line.contains(text))) {
+                let line = line.to_string();
+                qemu.kill().map_err(RunnerError::Wait)?;
+                qemu.wait().map_err(RunnerError::Wait)?;
+                break Ended::Failed(line);
+            }
+            if !stop_when.is_empty() && stop_when.iter().all(|text| complete.contains(text)) {
                 qemu.kill().map_err(RunnerError::Wait)?;
                 qemu.wait().map_err(RunnerError::Wait)?;
                 break Ended::Reached(stop_when.join(" + "));

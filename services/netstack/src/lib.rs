@@ -3,6 +3,7 @@
 //! - [`device`]: a `smoltcp` [`Device`](smoltcp::phy::Device) over the `net` driver's
 //!   shared frame rings (`tileos_driver_net::frames`);
 //! - [`services`]: the UDP echo (port 7) and the tile status service (TCP port 8080);
+//! - [`discard`]: the TCP discard service (port 9) the throughput benchmark sends to;
 //! - [`clock`] and [`hpet`]: `smoltcp` time from the HPET's main counter, and the HPET
 //!   timer that wakes the netstack at `smoltcp`'s next deadline.
 #![no_std]
@@ -12,5 +13,6 @@ extern crate alloc;
 
 pub mod clock;
 pub mod device;
+pub mod discard;
 pub mod hpet;
 pub mod services;

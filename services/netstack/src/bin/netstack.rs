@@ -1,7 +1,8 @@
 //! The `netstack` domain: `smoltcp` over the `net` driver's shared frame rings. It takes
 //! its IPv4 address by DHCP (QEMU user networking hands out 10.0.2.15/24, router
 //! 10.0.2.2), pings the router once, and serves the UDP echo (port 7) and the tile status
-//! service (TCP port 8080) of `tileos_netstack::services`.
+//! service (TCP port 8080) of `tileos_netstack::services`, and the TCP discard service
+//! (port 9) of `tileos_netstack::discard` that `make bench` measures throughput with.
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`): the shared
 //! region "net-frames" (with the `net` domain), the notification "netstack-wake" (waited
@@ -9,6 +10,8 @@
 //! "net-wake" (bit 1: frames to send), a heap for socket buffers, and — until tileos has a
 //! timer service — the HPET: its registers as device memory at [`HPET_VADDR`] and the IRQ
 //! handler of a pin its timer 0 can route to, signalling bit 1 of "netstack-wake".
+//! Optional: the region "idle-counter" (read-only; the bench scenario's idle-counter
+//! domain), whose counter the discard results report the idle loop's share with.
 //!
 //! Time is the HPET's main counter (`tileos_netstack::clock`). The loop sleeps on
 //! "netstack-wake" until a frame arrives or `smoltcp`'s next deadline, for which it arms
@@ -32,6 +35,7 @@ use tileos_driver_net::frames::{self, REGION_BYTES};
 use tileos_driver_net::Mapped;
 use tileos_netstack::clock::Clock;
 use tileos_netstack::device::FrameDevice;
+use tileos_netstack::discard::{DISCARD_PORT, Discard, Stamp};
 use tileos_netstack::hpet::{self, Capabilities, reg};
 use tileos_netstack::services::{ECHO_PORT, Event, STATUS_PORT, Services};
 use tileos_sys::domain::{cap, region};
@@ -121,6 +125,16 @@ extern "C" fn _start() -> ! {
     ));
     sockets.get_mut::<icmp::Socket>(ping).bind(icmp::Endpoint::Ident(PING_IDENT)).expect("a fresh ICMP socket binds");
     let mut services = Services::new(&mut sockets);
+    let mut discard = Discard::new(&mut sockets);
+    let idle_counter = region("idle-counter").map(|(vaddr, _, _)| vaddr);
+    let stamp = || Stamp {
+        // SAFETY: rdtsc is allowed in user mode.
+        ticks: unsafe { core::arch::x86_64::_rdtsc() },
+        // SAFETY: "idle-counter" is mapped readable here; the idle-counter domain writes
+        // its first (aligned) word.
+        idle: idle_counter.map_or(0, |vaddr| unsafe { (vaddr as *const u64).read_volatile() }),
+        clock: Hpet.counter(),
+    };
     log!("netstack: MAC {}, asking for an address by DHCP", EthernetAddress(mac));
     let mut address: Option<Ipv4Cidr> = None;
     let mut status = Vec::new();
@@ -154,7 +168,7 @@ extern "C" fn _start() -> ! {
                     lease.dns_servers.as_slice()
                 );
                 if address.is_none() {
-                    log!("netstack: ready: {} serving the tile status on TCP port {STATUS_PORT} and UDP echo on port {ECHO_PORT}", lease.address);
+                    log!("netstack: ready: {} serving the tile status on TCP port {STATUS_PORT} and UDP echo on port {ECHO_PORT}, TCP discard on port {DISCARD_PORT}", lease.address);
                 }
                 address = Some(lease.address);
                 status = format!(
@@ -185,6 +199,18 @@ extern "C" fn _start() -> ! {
                     Event::StatusServed { to: Some(to) } => log!("netstack: status served to {to}"),
                     Event::StatusServed { to: None } => log!("netstack: status served"),
                 }
+            }
+            for done in discard.poll(&mut sockets, stamp) {
+                let ticks = done.last.ticks - done.first.ticks;
+                let busy = ticks.saturating_sub(2 * (done.last.idle - done.first.idle));
+                log!(
+                    "netstack: discard connection {}: result bytes {} ticks {ticks} busy {busy} hpet {} idle-counter {} from {}",
+                    done.number,
+                    done.bytes,
+                    done.last.clock - done.first.clock,
+                    if idle_counter.is_some() { "yes" } else { "no" },
+                    done.from.map_or(alloc::string::String::from("?"), |from| format!("{from}"))
+                );
             }
             // Send what the services queued without waiting for the next round.
             iface.poll(clock.instant(hpet.counter()), &mut device, &mut sockets);

@@ -1,0 +1,148 @@
+//! The `block-bench` domain: measures 4 KiB writes and reads through the block protocol
+//! ([`tileos_driver_nvme::block`]) for `tileos-bench` (`make bench`, scenario
+//! `qemu/runner/tests/scenarios/bench-nvme.toml`).
+//!
+//! It writes [`OPS`] consecutive 4 KiB blocks (a pattern, through 16 rotating 4 KiB slots of
+//! the shared buffer), flushes (outside the timing), then reads the same blocks back and
+//! checks every one (the check is outside the timing too). Each request is timed on its
+//! own with `rdtsc` around the call, which covers the whole path: message to the driver,
+//! the NVMe command, the device's completion interrupt and the reply.
+//!
+//! Under QEMU `-icount shift=0,sleep=off` one TSC tick is one nanosecond of guest virtual
+//! time and, while the CPU is busy, one executed guest instruction. The scenario runs the
+//! `idle-counter` domain at the lowest priority so the CPU is never idle (no virtual-time
+//! warps); its counter tells how many of the ticks were its own idle loop (2 instructions
+//! per iteration), so `ticks − 2 × Δidle` is the instructions the rest of the system
+//! executed for the request ("busy"). The result lines are
+//!
+//! `block-bench: result <write_4k|read_4k> ops <n> bytes <b> ticks <sum> min <t> median <t> max <t> busy <sum>`
+//!
+//! followed by `block-bench: done`; a failed request or wrong data prints `block-bench:
+//! FAILED …` and no result line.
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use core::arch::x86_64::_rdtsc;
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_driver_nvme::block::{Block, Request, Response};
+use tileos_sys::log;
+use tileos_sys::rpc::Client;
+
+/// Requests of each kind.
+const OPS: usize = 1000;
+/// Bytes per request.
+const BLOCK: u64 = 4096;
+/// 4 KiB slots of the shared buffer used in turn.
+const SLOTS: u64 = 16;
+
+/// The word the pattern puts at disk byte offset `offset` (a multiple of 8).
+fn pattern(offset: u64) -> u64 {
+    0xB10C_BE9C_0000_0000 ^ (offset / 8).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The idle loop's counter (first word of the "idle-counter" region), or 0 without one.
+fn idle(counter: Option<u64>) -> u64 {
+    // SAFETY: the description maps "idle-counter" readable here; the idle-counter domain
+    // writes its first word (aligned, so reads are never torn).
+    counter.map_or(0, |vaddr| unsafe { (vaddr as *const u64).read_volatile() })
+}
+
+/// One timed request: (ticks, busy instructions) or `None` if it failed.
+fn timed(client: &Client<Block>, request: Request, counter: Option<u64>) -> Option<(u64, u64)> {
+    let idle_before = idle(counter);
+    // SAFETY: rdtsc is allowed in user mode.
+    let start = unsafe { _rdtsc() };
+    let answer = client.call(&request);
+    // SAFETY: as above.
+    let ticks = unsafe { _rdtsc() } - start;
+    let idle_ticks = 2 * (idle(counter) - idle_before);
+    match answer {
+        Ok(Response::Transferred { length: BLOCK }) => Some((ticks, ticks.saturating_sub(idle_ticks))),
+        other => {
+            log!("block-bench: FAILED: {request:?} answered {other:?}");
+            None
+        }
+    }
+}
+
+/// Logs the result line for `name` from per-request `ticks` (sorted here) and busy `busy`.
+fn report(name: &str, ticks: &mut [u64; OPS], busy: u64) {
+    let total: u64 = ticks.iter().sum();
+    ticks.sort_unstable();
+    log!(
+        "block-bench: result {name} ops {OPS} bytes {} ticks {total} min {} median {} max {} busy {busy}",
+        OPS as u64 * BLOCK,
+        ticks[0],
+        ticks[OPS / 2],
+        ticks[OPS - 1]
+    );
+}
+
+/// Entry point.
+#[unsafe(no_mangle)]
+extern "C" fn _start() -> ! {
+    tileos_sys::domain::init();
+    let (Some(endpoint), Some((vaddr, _, size))) =
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::region("block-buffer"))
+    else {
+        log!("block-bench: FAILED: needs the \"block\" endpoint and the \"block-buffer\" region");
+        tileos_sys::domain::stop()
+    };
+    let counter = tileos_sys::domain::region("idle-counter").map(|(vaddr, _, _)| vaddr);
+    if counter.is_none() {
+        log!("block-bench: no \"idle-counter\" region: busy figures are not measured (reported as 0)");
+    }
+    // SAFETY: the description maps "block-buffer" read-write here, `size` bytes, for this
+    // domain's lifetime; only the driver (by DMA, while this domain waits for its reply)
+    // touches it besides this slice.
+    let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
+    let client = Client::<Block>::new(tileos_sys::cap::Endpoint::from_cptr(endpoint));
+    let Ok(Response::Capacity { disk_size, block_size, buffer_size }) = client.call(&Request::Capacity) else {
+        log!("block-bench: FAILED: the capacity request got no capacity answer");
+        tileos_sys::domain::stop()
+    };
+    if disk_size < OPS as u64 * BLOCK || BLOCK % block_size != 0 || buffer_size < SLOTS * BLOCK {
+        log!("block-bench: FAILED: disk {disk_size} bytes, blocks {block_size}, buffer {buffer_size}: {OPS} × 4 KiB do not fit");
+        tileos_sys::domain::stop()
+    }
+    log!("block-bench: {OPS} writes then {OPS} reads of 4 KiB on a disk of {disk_size} bytes (blocks of {block_size} bytes)");
+    let words = (BLOCK / 8) as usize;
+    let slot = |index: usize| (index as u64 % SLOTS) * BLOCK;
+    let mut ticks = [0u64; OPS];
+    let mut busy = 0;
+    for (index, cost) in ticks.iter_mut().enumerate() {
+        let (disk_offset, buffer_offset) = (index as u64 * BLOCK, slot(index));
+        let first = (buffer_offset / 8) as usize;
+        for (word, value) in buffer[first..first + words].iter_mut().enumerate() {
+            *value = pattern(disk_offset + 8 * word as u64);
+        }
+        let Some((spent, worked)) = timed(&client, Request::Write { disk_offset, length: BLOCK, buffer_offset }, counter) else {
+            tileos_sys::domain::stop()
+        };
+        (*cost, busy) = (spent, busy + worked);
+    }
+    report("write_4k", &mut ticks, busy);
+    if client.call(&Request::Flush) != Ok(Response::Flushed) {
+        log!("block-bench: FAILED: flush");
+        tileos_sys::domain::stop()
+    }
+    busy = 0;
+    for (index, cost) in ticks.iter_mut().enumerate() {
+        let (disk_offset, buffer_offset) = (index as u64 * BLOCK, slot(index));
+        let first = (buffer_offset / 8) as usize;
+        buffer[first..first + words].fill(0);
+        let Some((spent, worked)) = timed(&client, Request::Read { disk_offset, length: BLOCK, buffer_offset }, counter) else {
+            tileos_sys::domain::stop()
+        };
+        (*cost, busy) = (spent, busy + worked);
+        if (0..words).any(|word| buffer[first + word] != pattern(disk_offset + 8 * word as u64)) {
+            log!("block-bench: FAILED: block at {disk_offset:#x} read back wrong");
+            tileos_sys::domain::stop()
+        }
+    }
+    report("read_4k", &mut ticks, busy);
+    log!("block-bench: done");
+    tileos_sys::domain::stop()
+}
