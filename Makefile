@@ -106,9 +106,18 @@ image: deps dev-kernel
 	$(call iso,$(DEV),$(BUILD)/tileos.iso,,rootserver)
 	@echo "image: $(BUILD)/tileos.iso (try it: qemu-system-x86_64 -cdrom $(BUILD)/tileos.iso -serial stdio -display none)"
 
+# `make run` boots the default tile with its devices: an NVMe disk image kept in
+# $(TILE_DISK), the tile status on host TCP port $(TILE_TCP_PORT) and the UDP echo on host UDP
+# port $(TILE_UDP_PORT) (README: "Talking to the tile").
+TILE_DISK ?= $(DEV)/disk.img
+TILE_TCP_PORT ?= 8080
+TILE_UDP_PORT ?= 7007
+TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT)
+
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive
+	@echo "run: tile status: nc 127.0.0.1 $(TILE_TCP_PORT); UDP echo: nc -u 127.0.0.1 $(TILE_UDP_PORT); disk image $(TILE_DISK)"
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES)
 
 # gdb script with the symbols of the kernel, the root server and every domain program of
 # the default tile (user programs all link at 4 MiB: gdb shows whichever matches first, so
@@ -121,7 +130,7 @@ debug: deps images
 	   echo "target remote localhost:1234"; } > $(DEV)/gdbinit
 	@echo "debug: QEMU waits for gdb; in another terminal run:"
 	@echo "  gdb -x $(DEV)/gdbinit"
-	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive --gdb
+	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES) --gdb
 
 test: deps test-images
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"

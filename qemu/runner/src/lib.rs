@@ -10,5 +10,5 @@ pub mod images;
 mod machine;
 mod run;
 
-pub use machine::{Boot, BootModule, Machine};
+pub use machine::{Boot, BootModule, Machine, TileDevices};
 pub use run::{Ended, RunOutcome, RunnerError, run, run_interactive, run_until, run_watch};

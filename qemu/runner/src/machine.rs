@@ -29,6 +29,42 @@ impl Default for Machine {
     }
 }
 
+/// The devices of a full tile, as `make run` boots it: an NVMe controller on a disk image,
+/// a virtio network device on QEMU's user network with the tile's services forwarded to
+/// host ports, and a virtio GPU instead of the standard VGA.
+#[derive(Clone, Debug)]
+pub struct TileDevices {
+    /// Raw disk image behind the NVMe controller (kept between runs).
+    pub disk: PathBuf,
+    /// Host port forwarded to the tile status service (guest TCP port 8080).
+    pub tcp_port: u16,
+    /// Host port forwarded to the UDP echo service (guest UDP port 7).
+    pub udp_port: u16,
+}
+
+impl TileDevices {
+    /// The QEMU arguments that add these devices.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "-vga".into(),
+            "none".into(),
+            "-device".into(),
+            "virtio-gpu-pci".into(),
+            "-drive".into(),
+            format!("file={},if=none,format=raw,id=nvm", escape_commas(&self.disk.display().to_string())),
+            "-device".into(),
+            "nvme,serial=tileos,drive=nvm".into(),
+            "-netdev".into(),
+            format!(
+                "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:8080,hostfwd=udp:127.0.0.1:{}-:7",
+                self.tcp_port, self.udp_port
+            ),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+        ]
+    }
+}
+
 /// A file loaded next to the kernel as a Multiboot module.
 #[derive(Clone, Debug)]
 pub struct BootModule {
@@ -136,6 +172,16 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-icount", "shift=0,sleep=off"]));
         assert!(args.contains(&"-S".to_string()));
         assert!(args.windows(2).any(|w| w == ["-cdrom", "x.iso"]));
+    }
+
+    #[test]
+    fn tile_devices_name_disk_and_forwarded_ports() {
+        let devices = TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007 };
+        let args = devices.args();
+        assert!(args.windows(2).any(|w| w == ["-drive", "file=build/a,,b.img,if=none,format=raw,id=nvm"]));
+        assert!(args.windows(2).any(|w| w == ["-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=udp:127.0.0.1:17007-:7"]));
+        assert!(args.windows(2).any(|w| w == ["-device", "virtio-gpu-pci"]));
+        assert!(args.windows(2).any(|w| w == ["-vga", "none"]));
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso)
+//!             [--tile-devices DISK [--tcp-port P] [--udp-port P]]
 //!             [--icount] [--gdb] [--log FILE --timeout SECONDS]
 //! ```
+//! `--tile-devices` adds the full tile's devices (NVMe on DISK, created empty if missing;
+//! virtio-net with the status service on host TCP port P, default 8080, and the UDP echo
+//! on host UDP port P, default 7007; virtio-gpu).
 //! Without `--log` the guest is attached to the terminal (serial and monitor on stdio).
 //! With `--log` the run is unattended; the exit status is 0 when the guest reports a pass.
 
@@ -12,9 +16,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tileos_abi::test_exit::GuestVerdict;
-use tileos_qemu::{Boot, BootModule, Ended, Machine};
+use tileos_qemu::{Boot, BootModule, Ended, Machine, TileDevices};
 
-const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--icount] [--gdb] [--log FILE --timeout SECONDS]";
+const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]";
+
+/// Size of a new NVMe disk image (4 MiB, what the block client expects at least).
+const DISK_BYTES: u64 = 4 << 20;
 
 struct Options {
     machine: Machine,
@@ -26,6 +33,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut machine = Machine::default();
     let (mut kernel, mut iso, mut cmdline, mut modules) = (None, None, String::new(), Vec::new());
     let (mut log, mut timeout) = (None, None);
+    let (mut disk, mut tcp_port, mut udp_port) = (None, 8080u16, 7007u16);
+    let port = |name: &str, text: String| text.parse::<u16>().map_err(|_| format!("{name}: '{text}' is not a port number"));
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -37,6 +46,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
                 let (path, module_cmdline) = spec.split_once('=').unwrap_or((&spec, ""));
                 modules.push(BootModule { path: path.into(), cmdline: module_cmdline.into() });
             }
+            "--tile-devices" => disk = Some(PathBuf::from(value("--tile-devices")?)),
+            "--tcp-port" => tcp_port = port("--tcp-port", value("--tcp-port")?)?,
+            "--udp-port" => udp_port = port("--udp-port", value("--udp-port")?)?,
             "--icount" => machine.icount = true,
             "--gdb" => machine.gdb = true,
             "--log" => log = Some(PathBuf::from(value("--log")?)),
@@ -54,12 +66,30 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         (None, Some(_)) => return Err("--cmdline and --module apply to --kernel only; an ISO carries its own".into()),
         _ => return Err("give exactly one of --kernel or --iso".into()),
     };
+    if let Some(disk) = disk {
+        create_disk(&disk)?;
+        machine.extra_args.extend(TileDevices { disk, tcp_port, udp_port }.args());
+    }
     let log = match (log, timeout) {
         (Some(log), Some(timeout)) => Some((log, timeout)),
         (None, None) => None,
         _ => return Err("--log and --timeout go together".into()),
     };
     Ok(Options { machine, boot, log })
+}
+
+/// Creates an empty disk image at `disk` unless one is there.
+fn create_disk(disk: &std::path::Path) -> Result<(), String> {
+    if disk.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = disk.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("--tile-devices: cannot create {}: {e}", parent.display()))?;
+    }
+    let file = std::fs::File::create(disk).map_err(|e| format!("--tile-devices: cannot create {}: {e}", disk.display()))?;
+    file.set_len(DISK_BYTES).map_err(|e| format!("--tile-devices: cannot size {}: {e}", disk.display()))?;
+    eprintln!("tileos-qemu: created an empty {} MiB disk image {}", DISK_BYTES >> 20, disk.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -165,7 +165,10 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
                 found.display()
             )));
         }
-        elfs.push(bytes);
+        let loadable = loadable_only(&bytes).map_err(|why| {
+            at(format!("{}: program headers unusable: {why}", found.display()))
+        })?;
+        elfs.push(loadable);
     }
     let encoded = compiled.description.encode();
     let mut entries: Vec<(&str, &[u8])> = vec![(DESCRIPTION_ENTRY, &encoded)];
@@ -177,6 +180,71 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
             .map(|(p, e)| (p.name.as_str(), e.as_slice())),
     );
     archive::build(&entries).map_err(Error::Archive)
+}
+
+/// ELF program header type of a loadable segment.
+const PT_LOAD: u32 = 1;
+/// ELF program header type saying whether the stack is executable.
+const PT_GNU_STACK: u32 = 0x6474_E551;
+/// Bytes of an ELF64 header and of one ELF64 program header.
+const EHDR_BYTES: usize = 64;
+const PHDR_BYTES: usize = 56;
+
+/// `bytes` (a checked ELF64 executable) reduced to what the root server loads: the header,
+/// the `PT_LOAD` and `PT_GNU_STACK` program headers and the loadable segments' file data
+/// (each at a file offset congruent to its address modulo 4 KiB, as ELF requires). Section
+/// headers, symbols and debug information are dropped — they stay in the build directory
+/// for `make debug` — so a tile image holds each program's code and data only.
+pub fn loadable_only(bytes: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let phoff = u64_at(0x20).ok_or("truncated header")? as usize;
+    let (phentsize, phnum) = (u16_at(0x36).ok_or("truncated header")?, u16_at(0x38).ok_or("truncated header")?);
+    if usize::from(phentsize) != PHDR_BYTES {
+        return Err("program header size is not 56");
+    }
+    let mut kept: Vec<[u8; PHDR_BYTES]> = Vec::new();
+    for index in 0..usize::from(phnum) {
+        let start = phoff.checked_add(index * PHDR_BYTES).ok_or("program header offset overflows")?;
+        let header: [u8; PHDR_BYTES] = bytes
+            .get(start..start + PHDR_BYTES)
+            .ok_or("program header beyond the end of the file")?
+            .try_into()
+            .expect("56 bytes");
+        let kind = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        if kind == PT_LOAD || kind == PT_GNU_STACK {
+            kept.push(header);
+        }
+    }
+    let mut out = bytes[..EHDR_BYTES].to_vec();
+    out[0x20..0x28].copy_from_slice(&(EHDR_BYTES as u64).to_le_bytes());
+    out[0x28..0x30].copy_from_slice(&0u64.to_le_bytes());
+    out[0x38..0x3A].copy_from_slice(&(kept.len() as u16).to_le_bytes());
+    out[0x3A..0x40].copy_from_slice(&[0; 6]);
+    let headers_at = out.len();
+    out.resize(headers_at + kept.len() * PHDR_BYTES, 0);
+    for (index, header) in kept.iter_mut().enumerate() {
+        let field = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let (offset, vaddr, file_size) = (field(8) as usize, field(16), field(32) as usize);
+        let data = if file_size == 0 {
+            &[][..]
+        } else {
+            bytes.get(offset..offset.checked_add(file_size).ok_or("segment size overflows")?).ok_or("segment beyond the end of the file")?
+        };
+        let mut new_offset = out.len() - out.len() % 4096 + (vaddr % 4096) as usize;
+        if new_offset < out.len() {
+            new_offset += 4096;
+        }
+        if file_size == 0 {
+            new_offset = 0;
+        } else {
+            out.resize(new_offset, 0);
+            out.extend_from_slice(data);
+        }
+        header[8..16].copy_from_slice(&(new_offset as u64).to_le_bytes());
+        out[headers_at + index * PHDR_BYTES..headers_at + (index + 1) * PHDR_BYTES].copy_from_slice(header);
+    }
+    Ok(out)
 }
 
 /// Checks the ELF header: 64-bit, little-endian, executable, x86_64.
