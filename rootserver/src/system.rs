@@ -377,12 +377,13 @@ impl<'d> Tile<'d> {
             regions: &region_list,
             argument: 0,
             generation: state.generation,
-            budget_ms: None,
+            budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
         };
         alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
         let listed: Vec<String> = grant_list.iter().map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() })).collect();
+        let budget = domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default();
         println!(
-            "rootserver: started domain \"{}\" (priority {}, generation {}): {}",
+            "rootserver: started domain \"{}\" (priority {}{budget}, generation {}): {}",
             domain.name,
             domain.priority,
             state.generation,
