@@ -124,8 +124,10 @@ fn calibrate() -> Option<Calibration> {
         (start, end, left)
     };
     lapic_write(LAPIC_TIMER_INITIAL, 0);
-    let tsc_per_ms = tsc_end.wrapping_sub(tsc_start) / CALIBRATION_MS;
-    let lapic_per_ms = u64::from(u32::MAX - lapic_left) / CALIBRATION_MS;
+    // The window is `count` PIT clocks, slightly under CALIBRATION_MS: scale by its length.
+    let per_ms = |elapsed: u64| elapsed.saturating_mul(PIT_HZ) / (count * 1000);
+    let tsc_per_ms = per_ms(tsc_end.wrapping_sub(tsc_start));
+    let lapic_per_ms = per_ms(u64::from(u32::MAX - lapic_left));
     (tsc_per_ms != 0 && lapic_per_ms != 0).then_some(Calibration { tsc_per_ms, lapic_per_ms, measured: true })
 }
 
