@@ -53,6 +53,14 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     // SAFETY: once, at boot, after the GDT.
     unsafe { arch::entry::init() };
     arch::apic::init();
+    let rates = arch::apic::calibration();
+    kprintln!(
+        "timer: TSC {} kHz, LAPIC timer {} counts/ms, tick {} us ({})",
+        rates.tsc_per_ms,
+        rates.lapic_per_ms,
+        arch::apic::TICK_US,
+        if rates.measured { "calibrated against the PIT" } else { "PIT did not answer: nominal rates" }
+    );
     if let Err(error) = rootserver::create(&info) {
         kprintln!("boot failed: {error}");
         cpu::finish(GuestVerdict::Fail)

@@ -254,6 +254,8 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
         module_count: (info.modules.len() - 1) as u64,
         modules,
         untyped_list,
+        tsc_per_ms: crate::arch::apic::calibration().tsc_per_ms,
+        tick_us: crate::arch::apic::TICK_US,
     };
     // SAFETY: the BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
     unsafe { core::ptr::write(object::<BootInfo>(bootinfo_frame), boot_info) };

@@ -8,7 +8,7 @@ use crate::arch::memory::PHYS_MAP_BASE;
 use crate::thread::Tcb;
 use tileos_kernel::cap::Cap;
 use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef};
-use tileos_kernel::queue::{QueueLinks, ReadyQueues};
+use tileos_kernel::queue::{Queue, QueueLinks, ReadyQueues};
 
 /// Number of address-space identifiers; ASID 0 means "none".
 pub const ASID_COUNT: usize = 4096;
@@ -17,8 +17,12 @@ pub const ASID_COUNT: usize = 4096;
 pub struct Kernel {
     /// TCB of the running thread (0 before the root server starts, or when idle).
     pub current: u64,
-    /// Runnable threads other than the current one.
+    /// Runnable threads other than the current one, except depleted ones.
     pub ready: ReadyQueues,
+    /// Runnable threads whose scheduling budget is used up, waiting for their refill.
+    pub depleted: Queue,
+    /// Timer ticks since boot.
+    pub ticks: u64,
     /// ASID → physical address of its PML4 (0: free).
     pub asids: [u64; ASID_COUNT],
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
@@ -31,6 +35,8 @@ pub struct Kernel {
 static mut KERNEL: Kernel = Kernel {
     current: 0,
     ready: ReadyQueues::new(),
+    depleted: Queue::EMPTY,
+    ticks: 0,
     asids: [0; ASID_COUNT],
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],

@@ -1,8 +1,10 @@
 //! Threads: the TCB object, thread states, and the scheduler (fixed priorities 0–255,
-//! round robin with a timeslice within a priority, the highest ready priority always runs).
+//! round robin with a timeslice within a priority, the highest ready priority always runs,
+//! except threads that used up their scheduling budget, which wait in the depleted queue).
 
 use crate::arch::{entry, paging, trap::TrapFrame};
 use crate::state::{KernelMemory, kernel, tcb};
+use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
 
@@ -91,6 +93,10 @@ pub struct Tcb {
     pub fault: Option<PendingFault>,
     /// Timer ticks left in the current timeslice.
     pub timeslice: u32,
+    /// Scheduling budget (unlimited unless set by `TcbSetSchedParams`).
+    pub budget: Budget,
+    /// Runnable but out of budget: in the depleted queue instead of a ready queue.
+    pub depleted: bool,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
@@ -116,6 +122,8 @@ impl Tcb {
             reply_slot: 0,
             fault: None,
             timeslice: TIMESLICE_TICKS,
+            budget: Budget::UNLIMITED,
+            depleted: false,
         }
     }
 
@@ -130,21 +138,37 @@ pub const fn tcb_slot_address(paddr: u64, index: u64) -> SlotRef {
     slot_address(paddr, index)
 }
 
+/// Queues a runnable thread that is not running: ready at its priority, or depleted if its
+/// budget for the current period is used up.
+fn enqueue(thread: u64) {
+    let k = kernel();
+    let t = tcb(thread);
+    if t.budget.is_depleted(k.ticks) {
+        t.depleted = true;
+        k.depleted.push_back(&mut KernelMemory, thread);
+    } else {
+        k.ready.enqueue(&mut KernelMemory, thread, t.priority);
+    }
+}
+
 /// Makes `thread` runnable and, unless it is the running thread, ready.
 pub fn make_runnable(thread: u64) {
     let t = tcb(thread);
     let was_ready = t.state == ThreadState::Runnable;
     t.state = ThreadState::Runnable;
     if !was_ready && thread != kernel().current {
-        let priority = t.priority;
-        kernel().ready.enqueue(&mut KernelMemory, thread, priority);
+        enqueue(thread);
     }
 }
 
-/// Takes `thread` out of the ready queue if it is there (it is about to block or stop).
+/// Takes `thread` out of the ready (or depleted) queue if it is there (it is about to
+/// block or stop, or change priority or budget).
 pub fn leave_ready_queue(thread: u64) {
     let t = tcb(thread);
-    if t.state == ThreadState::Runnable && thread != kernel().current {
+    if t.depleted {
+        t.depleted = false;
+        kernel().depleted.remove(&mut KernelMemory, thread);
+    } else if t.state == ThreadState::Runnable && thread != kernel().current {
         let priority = t.priority;
         kernel().ready.dequeue(&mut KernelMemory, thread, priority);
     }
@@ -153,10 +177,18 @@ pub fn leave_ready_queue(thread: u64) {
 /// Changes the priority of `thread`, moving it between ready queues if needed.
 pub fn set_priority(thread: u64, priority: u8) {
     leave_ready_queue(thread);
-    let t = tcb(thread);
-    t.priority = priority;
-    if t.state == ThreadState::Runnable && thread != kernel().current {
-        kernel().ready.enqueue(&mut KernelMemory, thread, priority);
+    tcb(thread).priority = priority;
+    if tcb(thread).state == ThreadState::Runnable && thread != kernel().current {
+        enqueue(thread);
+    }
+}
+
+/// Gives `thread` a new budget, starting with a full one (a depleted thread may run again).
+pub fn set_budget(thread: u64, budget: Budget) {
+    leave_ready_queue(thread);
+    tcb(thread).budget = budget;
+    if tcb(thread).state == ThreadState::Runnable && thread != kernel().current {
+        enqueue(thread);
     }
 }
 
@@ -184,15 +216,37 @@ pub fn yield_current() {
     }
 }
 
-/// Timer tick: charge the running thread; at the end of its timeslice it yields.
+/// Timer tick: refill the depleted threads whose period ended and charge the running
+/// thread, which yields at the end of its timeslice and stops when its budget is used up.
+/// The depleted queue is walked whole (it holds only threads that ran out of budget).
 pub fn timer_tick() {
-    let current = kernel().current;
+    let k = kernel();
+    k.ticks += 1;
+    let now = k.ticks;
+    let mut next = k.depleted.head;
+    while next != 0 {
+        let thread = next;
+        next = tcb(thread).queue_next;
+        if tcb(thread).budget.refill(now) {
+            k.depleted.remove(&mut KernelMemory, thread);
+            tcb(thread).depleted = false;
+            let priority = tcb(thread).priority;
+            k.ready.enqueue(&mut KernelMemory, thread, priority);
+        }
+    }
+    let current = k.current;
     if current == 0 {
         return;
     }
     let t = tcb(current);
     t.timeslice = t.timeslice.saturating_sub(1);
-    if t.timeslice == 0 {
+    if t.budget.charge(now) && t.state == ThreadState::Runnable {
+        t.timeslice = TIMESLICE_TICKS;
+        t.depleted = true;
+        k.depleted.push_back(&mut KernelMemory, current);
+        k.current = 0;
+        save_fpu(current);
+    } else if t.timeslice == 0 {
         t.timeslice = TIMESLICE_TICKS;
         yield_current();
     }

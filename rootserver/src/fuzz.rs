@@ -131,7 +131,7 @@ fn grant(source: u64, rights: Rights, badge: u64, moved: bool, kind: CapKind, na
 
 /// A domain with no heap and no shared mappings.
 fn domain_spec<'a>(name: &'a str, elf: &'a [u8], priority: u8, stack_size: u64, fault_endpoint: u64, grants: &'a [Grant<'a>], argument: u64) -> Spec<'a> {
-    Spec { name, elf, priority, mcp: priority, stack_size, heap_size: 0, fault_endpoint, grants, mappings: &[], regions: &[], argument, generation: 0 }
+    Spec { name, elf, priority, mcp: priority, stack_size, heap_size: 0, fault_endpoint, grants, mappings: &[], regions: &[], argument, generation: 0, budget_ms: None }
 }
 
 fn kernel<T>(what: &str) -> impl Fn(tileos_sys::Error) -> T + '_ {

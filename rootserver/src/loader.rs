@@ -134,6 +134,8 @@ pub struct Spec<'a> {
     pub argument: u64,
     /// How many times this domain has been started before.
     pub generation: u64,
+    /// Scheduling budget: (budget, period) in milliseconds; `None`: unlimited.
+    pub budget_ms: Option<(u32, u32)>,
 }
 
 /// Builds a domain from `alloc`'s current untyped and starts it; returns its TCB slot.
@@ -196,6 +198,7 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
         caps: [CapEntry { kind: 0, name: [0; 31], slot: 0 }; domain_info::MAX_CAPS],
         region_count: spec.regions.len().min(domain_info::MAX_REGIONS) as u64,
         regions: [RegionEntry { name: [0; 32], vaddr: 0, paddr: 0, size: 0 }; domain_info::MAX_REGIONS],
+        tsc_per_ms: crate::clock::tsc_per_ms(),
     };
     for (entry, &(name, vaddr, paddr, size)) in info.regions.iter_mut().zip(spec.regions) {
         copy_name(&mut entry.name, name);
@@ -225,6 +228,10 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
         .map_err(kernel("configure TCB"))?;
     invoke(tcb, Label::TcbSetMcPriority, &[u64::from(spec.mcp)], &[slot::TCB]).map_err(kernel("set MCP"))?;
     invoke(tcb, Label::TcbSetPriority, &[u64::from(spec.priority)], &[slot::TCB]).map_err(kernel("set priority"))?;
+    if let Some((budget, period)) = spec.budget_ms {
+        let ticks = [crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period)];
+        invoke(tcb, Label::TcbSetSchedParams, &ticks, &[slot::TCB]).map_err(kernel("set budget"))?;
+    }
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
     let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
     invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;

@@ -13,6 +13,7 @@ extern crate tileos_rt;
 
 mod alloc;
 mod bench;
+mod clock;
 mod fuzz;
 mod loader;
 mod pci;
@@ -35,6 +36,7 @@ extern "C" fn _start(boot_info: u64) -> ! {
         println!("rootserver: BootInfo magic is wrong ({:#x}); stopping", info.magic);
         tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
     }
+    clock::init(info);
     let cmdline = core::str::from_utf8(&info.cmdline).unwrap_or("").trim_end_matches('\0');
     let ram: u64 = info.untyped_list[..(info.untyped.end - info.untyped.start) as usize]
         .iter()

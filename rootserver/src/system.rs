@@ -26,8 +26,6 @@ use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SystemDescription, Trig
 /// Root-server heap: enough for the decoded description and the supervisor's records.
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
 const HEAP_PAGES: u64 = 256;
-/// Nominal time-stamp counter rate used for restart back-off (no timer service yet).
-const TSC_PER_MS: u64 = 1_000_000;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
@@ -138,10 +136,10 @@ fn stop(reason: core::fmt::Arguments) -> ! {
     tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail)
 }
 
-/// Waits about `ms` milliseconds (time-stamp counter at a nominal rate), yielding.
+/// Waits about `ms` milliseconds (time-stamp counter at the rate the kernel measured), yielding.
 fn back_off(ms: u32) {
     // SAFETY: rdtsc is allowed in user mode.
-    let deadline = unsafe { _rdtsc() } + u64::from(ms) * TSC_PER_MS;
+    let deadline = unsafe { _rdtsc() } + u64::from(ms) * crate::clock::tsc_per_ms();
     // SAFETY: as above.
     while unsafe { _rdtsc() } < deadline {
         tileos_sys::yield_now();
@@ -395,11 +393,13 @@ impl<'d> Tile<'d> {
             regions: &region_list,
             argument: 0,
             generation: state.generation,
+            budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
         };
         alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
         let listed: Vec<String> = grant_list.iter().map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() })).collect();
+        let budget = domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default();
         println!(
-            "rootserver: started domain \"{}\" (priority {}, generation {}): {}",
+            "rootserver: started domain \"{}\" (priority {}{budget}, generation {}): {}",
             domain.name,
             domain.priority,
             state.generation,

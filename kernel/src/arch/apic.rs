@@ -1,7 +1,9 @@
 //! Interrupt controllers: the local APIC (timer for preemption, end-of-interrupt) and the
 //! IOAPIC (routing device interrupt pins to vectors). The legacy 8259 PICs are masked.
 //! Both APICs are reached through the direct physical map; their pages are never handed
-//! to user space as device memory.
+//! to user space as device memory. At boot the time-stamp counter and the LAPIC timer are
+//! calibrated against the PIT (channel 2, gated through port 0x61), so that a tick lasts
+//! [`TICK_US`] and user space learns the TSC rate.
 
 use super::memory::PHYS_MAP_BASE;
 use super::trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR};
@@ -16,11 +18,45 @@ const LAPIC_EOI: u64 = 0xB0;
 const LAPIC_SPURIOUS: u64 = 0xF0;
 const LAPIC_TIMER_LVT: u64 = 0x320;
 const LAPIC_TIMER_INITIAL: u64 = 0x380;
+const LAPIC_TIMER_CURRENT: u64 = 0x390;
 const LAPIC_TIMER_DIVIDE: u64 = 0x3E0;
 
-/// Timer ticks between preemption interrupts (bus clock / 16; QEMU's APIC bus runs at
-/// 1 GHz, so this is about 5 ms).
-const TIMER_INITIAL_COUNT: u32 = 312_500;
+/// Length of a timer tick (the scheduler's unit of time), in microseconds.
+pub const TICK_US: u64 = 5000;
+/// Frequency of the PIT's input clock, in Hz.
+const PIT_HZ: u64 = 1_193_182;
+/// Length of the calibration window, in milliseconds (under QEMU `-icount shift=0` it
+/// costs this many million guest instructions).
+const CALIBRATION_MS: u64 = 2;
+/// Polls of port 0x61 before giving up on the PIT (far more than the window needs).
+const CALIBRATION_POLLS: u64 = 50_000_000;
+
+/// Timer rates measured at boot.
+#[derive(Clone, Copy, Debug)]
+pub struct Calibration {
+    /// Time-stamp-counter increments per millisecond.
+    pub tsc_per_ms: u64,
+    /// LAPIC timer counts (bus clock / 16) per millisecond.
+    pub lapic_per_ms: u64,
+    /// False when the PIT did not answer and the nominal rates (QEMU's) are used.
+    pub measured: bool,
+}
+
+/// QEMU's rates: TSC counted at 1 GHz, APIC bus at 1 GHz (divided by 16).
+const NOMINAL: Calibration = Calibration { tsc_per_ms: 1_000_000, lapic_per_ms: 62_500, measured: false };
+
+static mut CALIBRATION: Calibration = NOMINAL;
+
+/// The rates measured by [`init`].
+pub fn calibration() -> Calibration {
+    // SAFETY: written once in `init` at boot, before any reader; single CPU.
+    unsafe { *core::ptr::addr_of!(CALIBRATION) }
+}
+
+fn lapic_read(register: u64) -> u32 {
+    // SAFETY: LAPIC MMIO register inside the direct map.
+    unsafe { ((PHYS_MAP_BASE + LAPIC_BASE + register) as *const u32).read_volatile() }
+}
 
 fn lapic_write(register: u64, value: u32) {
     // SAFETY: LAPIC MMIO register inside the direct map.
@@ -35,21 +71,71 @@ fn ioapic_write(register: u32, value: u32) {
     }
 }
 
-/// Masks the 8259 PICs, enables the local APIC and starts the periodic preemption timer;
-/// every IOAPIC pin starts masked.
+/// Masks the 8259 PICs, parks PIT channel 0, enables the local APIC and starts the
+/// periodic preemption timer; every IOAPIC pin starts masked.
+///
+/// The firmware leaves PIT channel 0 running as a square wave; on PC machines its output is
+/// ISA IRQ 0, which reaches IOAPIC pin 2 — a pin a domain may own (e.g. for the HPET's
+/// timer 0), where a level-triggered route would see the square wave as an interrupt
+/// storm. Mode 0 without a count holds the output low until someone programs the PIT.
 pub fn init() {
-    // SAFETY: PIC data ports; masking every line only silences the legacy controller.
+    // SAFETY: PIC data ports; masking every line only silences the legacy controller. PIT
+    // command port: channel 0, low/high byte access, mode 0 (output low, no count loaded).
     unsafe {
         Port::<u8>::new(0x21).write(0xFF);
         Port::<u8>::new(0xA1).write(0xFF);
+        Port::<u8>::new(0x43).write(0x30);
     }
     lapic_write(LAPIC_SPURIOUS, 0x100 | SPURIOUS_VECTOR as u32);
     lapic_write(LAPIC_TIMER_DIVIDE, 0x3);
+    let measured = calibrate().unwrap_or(NOMINAL);
+    // SAFETY: single CPU, at boot, before any reader.
+    unsafe { *core::ptr::addr_of_mut!(CALIBRATION) = measured };
+    let initial = (measured.lapic_per_ms * TICK_US / 1000).clamp(1, u64::from(u32::MAX)) as u32;
     lapic_write(LAPIC_TIMER_LVT, (1 << 17) | TIMER_VECTOR as u32);
-    lapic_write(LAPIC_TIMER_INITIAL, TIMER_INITIAL_COUNT);
+    lapic_write(LAPIC_TIMER_INITIAL, initial);
     for pin in 0..IOAPIC_PINS as u8 {
         route(pin, false, false, true);
     }
+}
+
+/// Measures the TSC and the LAPIC timer (divide by 16, masked one-shot) over
+/// [`CALIBRATION_MS`] of PIT channel 2 in mode 0 (as Linux's `pit_calibrate_tsc` does: gate
+/// high, speaker off, count down, poll OUT2 in bit 5 of port 0x61). `None` if the PIT never
+/// finishes or a rate comes out zero.
+fn calibrate() -> Option<Calibration> {
+    let count = PIT_HZ * CALIBRATION_MS / 1000;
+    let (mut control, mut command, mut channel2) = (Port::<u8>::new(0x61), Port::<u8>::new(0x43), Port::<u8>::new(0x42));
+    lapic_write(LAPIC_TIMER_LVT, 1 << 16);
+    // SAFETY: PIT and port-0x61 accesses; the kernel owns the PIT at boot, the speaker
+    // stays off, and the interrupt of channel 0 is masked at the 8259.
+    let (tsc_start, tsc_end, lapic_left) = unsafe {
+        let saved = control.read();
+        control.write((saved & !0x02) | 0x01);
+        command.write(0b1011_0000); // channel 2, low then high byte, mode 0, binary
+        channel2.write(count as u8);
+        channel2.write((count >> 8) as u8);
+        lapic_write(LAPIC_TIMER_INITIAL, u32::MAX);
+        let start = core::arch::x86_64::_rdtsc();
+        let mut polls = 0;
+        while control.read() & 0x20 == 0 {
+            polls += 1;
+            if polls > CALIBRATION_POLLS {
+                control.write(saved);
+                return None;
+            }
+        }
+        let end = core::arch::x86_64::_rdtsc();
+        let left = lapic_read(LAPIC_TIMER_CURRENT);
+        control.write(saved);
+        (start, end, left)
+    };
+    lapic_write(LAPIC_TIMER_INITIAL, 0);
+    // The window is `count` PIT clocks, slightly under CALIBRATION_MS: scale by its length.
+    let per_ms = |elapsed: u64| elapsed.saturating_mul(PIT_HZ) / (count * 1000);
+    let tsc_per_ms = per_ms(tsc_end.wrapping_sub(tsc_start));
+    let lapic_per_ms = per_ms(u64::from(u32::MAX - lapic_left));
+    (tsc_per_ms != 0 && lapic_per_ms != 0).then_some(Calibration { tsc_per_ms, lapic_per_ms, measured: true })
 }
 
 /// Signals end of interrupt to the local APIC.

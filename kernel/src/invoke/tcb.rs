@@ -1,5 +1,6 @@
 //! TCB methods: configure, priorities (bounded by the authority's maximum controlled
-//! priority, as in seL4), registers, suspend/resume, notification binding, IPC buffer.
+//! priority, as in seL4), scheduling budgets, registers, suspend/resume, notification
+//! binding, IPC buffer.
 
 use super::{Error, Invocation, Result};
 use crate::ipc;
@@ -9,6 +10,7 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{Label, TCB_REGISTER_COUNT};
 use tileos_abi::message::ipc_buffer;
 use tileos_elf::USER_TOP;
+use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{self, Cap, MintParams, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_abi::object::Rights;
@@ -43,12 +45,17 @@ fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64, cap_index: usize) -> 
     Ok(())
 }
 
-/// Reads the authority TCB's maximum controlled priority (extra cap 0).
-fn authority_mcp(call: &Invocation) -> Result<u8> {
+/// The authority TCB (extra cap 0).
+fn authority(call: &Invocation) -> Result<u64> {
     match call.extra_cap(0)?.1 {
-        Cap::Tcb { paddr } => Ok(tcb(paddr).mcp),
+        Cap::Tcb { paddr } => Ok(paddr),
         _ => Err(super::wrong_cap(0)),
     }
+}
+
+/// Reads the authority TCB's maximum controlled priority (extra cap 0).
+fn authority_mcp(call: &Invocation) -> Result<u8> {
+    authority(call).map(|paddr| tcb(paddr).mcp)
 }
 
 /// Runs a TCB method.
@@ -114,6 +121,21 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             } else {
                 tcb(target).mcp = value as u8;
             }
+            Ok(0)
+        }
+        Label::TcbSetSchedParams => {
+            // MR0 budget, MR1 period (timer ticks; 0, 0 = unlimited); cap0 authority TCB:
+            // itself unlimited, with an MCP at least the target's priority.
+            let (budget, period) = (call.arg(0)?, call.arg(1)?);
+            let authority = authority(call)?;
+            let params = Budget::new(budget, period).map_err(|(min, max)| Error::range(min, max))?;
+            if tcb(authority).budget.is_limited() {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            if tcb(target).priority > tcb(authority).mcp {
+                return Err(super::wrong_cap(0));
+            }
+            thread::set_budget(target, params);
             Ok(0)
         }
         Label::TcbSuspend => {

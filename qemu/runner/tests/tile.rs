@@ -76,7 +76,9 @@ fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
 
 #[test]
 fn hostile_domain_is_contained_and_the_service_keeps_answering() {
-    let outcome = boot_tile("isolation", scenario("isolation"), &["hostile: all attacks done", "pinger: "]);
+    // Without scheduling budgets the spinning hostile domain (priority 120) would starve the
+    // echo server (100) and the pinger (50): the last marker would never appear.
+    let outcome = boot_tile("isolation", scenario("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 0) stopped: page fault at address 0xffff800000100000");
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 1) stopped: page fault at address");
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 2) stopped: page fault at address");
@@ -88,6 +90,12 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     outcome.assert_serial_contains("hostile: the echo server still sees its badge as Ok(Number(102))");
     outcome.assert_serial_contains("allocation failed cleanly");
     outcome.assert_serial_contains("pinger: 20 of 20 calls answered correctly");
+    outcome.assert_serial_contains("started domain \"hostile\" (priority 120, budget 10 ms per 50 ms, generation 0)");
+    outcome.assert_serial_contains("hostile: lift its own scheduling budget: refused");
+    outcome.assert_serial_contains("hostile: raise its own priority to 255: refused");
+    let spin = outcome.serial.find("hostile: attack 5: spin forever at priority 120, within its budget");
+    let answered = outcome.serial.find("pinger: 20 of 20 calls answered correctly while the hostile domain spins");
+    assert!(spin.is_some() && answered > spin, "the pinger was not answered while the hostile domain spun:\n{}", outcome.tail(40));
     assert!(!outcome.serial.contains("ISOLATION BROKEN"), "{}", outcome.tail(40));
     assert!(!outcome.serial.contains("KERNEL EXCEPTION") && !outcome.serial.contains("panic at"), "{}", outcome.tail(40));
 }

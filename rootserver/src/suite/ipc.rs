@@ -19,6 +19,9 @@ static ABORTED_LABEL: AtomicU64 = AtomicU64::new(0);
 static SPIN_A: AtomicU64 = AtomicU64::new(0);
 static SPIN_B: AtomicU64 = AtomicU64::new(0);
 static HIGH_RAN: AtomicU64 = AtomicU64::new(0);
+static BUDGET_SPINS: AtomicU64 = AtomicU64::new(0);
+static BUDGET_DONE: AtomicU64 = AtomicU64::new(0);
+static BUDGET_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// IPC buffers of test threads: 1 KiB each in the frame at this address.
 const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
@@ -82,6 +85,17 @@ extern "C" fn spinner_b() -> ! {
     }
 }
 
+/// Spins for `BUDGET_TSC` time-stamp-counter ticks, then sets `BUDGET_DONE` and stops.
+extern "C" fn budgeted_spinner() -> ! {
+    // SAFETY: rdtsc is allowed in user mode.
+    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    while unsafe { core::arch::x86_64::_rdtsc() } - start < BUDGET_TSC.load(Ordering::Relaxed) {
+        BUDGET_SPINS.fetch_add(1, Ordering::Relaxed);
+    }
+    BUDGET_DONE.store(1, Ordering::Relaxed);
+    halt_self()
+}
+
 extern "C" fn high_priority() -> ! {
     HIGH_RAN.store(1, Ordering::Relaxed);
     halt_self()
@@ -112,8 +126,9 @@ fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, p
     tcb
 }
 
-/// Runs the IPC, notification, fault, TCB and scheduling tests.
-pub fn tests(env: &mut Env, _page_table: u64) {
+/// Runs the IPC, notification, fault, TCB and scheduling tests; `tsc_per_ms` is the
+/// calibrated time-stamp-counter rate.
+pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let buffers = env.make(ObjectType::Frame4K, 0);
     let mapped = invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS, Rights::ALL.0 as u64, 0], &[VSPACE]);
     assert!(mapped.is_ok(), "buffer frame map failed: {mapped:?}");
@@ -251,4 +266,55 @@ pub fn tests(env: &mut Env, _page_table: u64) {
     let _ = invoke(a, Label::TcbSuspend, &[], &[]);
     let _ = invoke(b, Label::TcbSuspend, &[], &[]);
     expect_ok("restore_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+
+    budget_tests(env, buffers, unconfigured, tsc_per_ms);
+}
+
+/// Scheduling budgets: argument and authority errors, then a budgeted high-priority spinner
+/// that leaves time to a lower priority (the root server itself, lowered).
+fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64) {
+    let target = env.make(ObjectType::Tcb, 0);
+    let sched = |tcb: u64, args: &[u64], authority: u64| invoke(tcb, Label::TcbSetSchedParams, args, &[authority]);
+    expect_error("budget_needs_both_arguments", sched(target, &[1], slot::TCB), InvocationError::TruncatedMessage);
+    expect_error("budget_needs_tcb_authority", sched(target, &[1, 4], CNODE), InvocationError::InvalidCapability);
+    let range = |result: Result<tileos_sys::Reply, tileos_sys::Error>, bounds: [u64; 2]| {
+        matches!(result, Err(e) if e.code == Some(InvocationError::RangeError) && e.details == bounds)
+    };
+    let above = sched(target, &[5, 4], slot::TCB);
+    check("budget_above_period_refused", range(above, [1, 4]), format_args!("{above:?}"));
+    let zero = sched(target, &[0, 4], slot::TCB);
+    check("budget_zero_with_period_refused", range(zero, [1, 4]), format_args!("{zero:?}"));
+    let no_period = sched(target, &[3, 0], slot::TCB);
+    check("budget_without_period_refused", range(no_period, [0, 0]), format_args!("{no_period:?}"));
+    let long = sched(target, &[1, u64::MAX], slot::TCB);
+    check("budget_period_too_long_refused", range(long, [0, 1 << 20]), format_args!("{long:?}"));
+    expect_ok("budget_set", sched(target, &[1, 4], slot::TCB));
+    expect_ok("budget_longest_period", sched(target, &[1 << 20, 1 << 20], slot::TCB));
+    expect_ok("budget_unlimited_again", sched(target, &[0, 0], slot::TCB));
+    expect_ok("budget_target_priority_raised", invoke(target, Label::TcbSetPriority, &[150], &[slot::TCB]));
+    expect_error("budget_authority_mcp_below_target_priority", sched(target, &[1, 4], unconfigured), InvocationError::InvalidCapability);
+    expect_ok("budget_authority_may_be_a_new_tcb_with_mcp", invoke(unconfigured, Label::TcbSetMcPriority, &[150], &[slot::TCB]));
+    expect_ok("budget_set_with_other_authority", sched(target, &[2, 4], unconfigured));
+    expect_error("budgeted_authority_refused", sched(target, &[0, 0], target), InvocationError::IllegalOperation);
+
+    // A budgeted spinner at priority 150 (1 tick in every 4) and the root server lowered to
+    // 100: the root server must run while the spinner still spins. Without budgets it would
+    // only run again once the spinner stopped on its own.
+    BUDGET_TSC.store(300 * tsc_per_ms, Ordering::Relaxed);
+    let spinner = spawn(env, buffers, 9, budgeted_spinner, 150, 0);
+    expect_ok("budget_spinner_set", sched(spinner, &[1, 4], slot::TCB));
+    expect_ok("budget_lower_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]));
+    let (spins, done) = (BUDGET_SPINS.load(Ordering::Relaxed), BUDGET_DONE.load(Ordering::Relaxed));
+    check(
+        "budgeted_high_priority_spinner_lets_lower_priority_run",
+        spins > 0 && done == 0,
+        format_args!("spinner spun {spins} times, done {done}: the lower priority only ran after it stopped"),
+    );
+    let mut rounds = 0u64;
+    while BUDGET_DONE.load(Ordering::Relaxed) == 0 && rounds < 20_000_000_000 {
+        rounds += 1;
+        core::hint::spin_loop();
+    }
+    expect_ok("budget_restore_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+    let _ = invoke(spinner, Label::TcbSuspend, &[], &[]);
 }

@@ -58,7 +58,7 @@ pub fn run(info: &BootInfo) -> ! {
     untyped_tests(&mut env, info);
     cnode_tests(&mut env);
     let page_table = vspace_tests(&mut env);
-    ipc::tests(&mut env, page_table);
+    ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
     io_tests(&mut env);
 

@@ -8,7 +8,7 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
+    Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
     PciDevice, PciInterrupt,
     Notification, Polarity, RestartPolicy, SharedRegion, Signaller, SystemDescription, Trigger,
 };
@@ -500,6 +500,8 @@ impl<'f> Front<'f> {
                 "stack_size",
                 "heap_size",
                 "restart",
+                "budget_ms",
+                "period_ms",
             ],
         )?;
         let name = self.string(&t, "name")?.to_string();
@@ -563,6 +565,14 @@ impl<'f> Front<'f> {
                 }
             }
         };
+        let budget_ms = self.opt_int(&t, "budget_ms", 0, i128::from(u32::MAX))?;
+        let period_ms = self.opt_int(&t, "period_ms", 0, i128::from(u32::MAX))?;
+        let budget = match (budget_ms, period_ms) {
+            (None, None) => None,
+            (Some(b), Some(p)) => Some(Budget { budget_ms: b as u32, period_ms: p as u32 }),
+            (Some(_), None) => return Err(self.field_err(&t, "budget_ms", "needs \"period_ms\" as well")),
+            (None, Some(_)) => return Err(self.field_err(&t, "period_ms", "needs \"budget_ms\" as well")),
+        };
         // The restart table shares the domain's position: restore the domain's own line.
         self.item_lines.insert(t.pos, t.line);
         Ok(Domain {
@@ -573,6 +583,7 @@ impl<'f> Front<'f> {
             stack_size,
             heap_size,
             restart,
+            budget,
         })
     }
 

@@ -200,7 +200,7 @@ pub fn loadable_only(bytes: &[u8]) -> Result<Vec<u8>, &'static str> {
     let u64_at = |at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
     let phoff = u64_at(0x20).ok_or("truncated header")? as usize;
     let (phentsize, phnum) = (u16_at(0x36).ok_or("truncated header")?, u16_at(0x38).ok_or("truncated header")?);
-    if usize::from(phentsize) != PHDR_BYTES {
+    if phnum > 0 && usize::from(phentsize) != PHDR_BYTES {
         return Err("program header size is not 56");
     }
     let mut kept: Vec<[u8; PHDR_BYTES]> = Vec::new();

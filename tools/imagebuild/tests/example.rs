@@ -8,14 +8,25 @@ use tileos_sysdesc::{MapRights, RestartPolicy, load};
 
 const EXAMPLE: &str = "examples/tile.toml";
 
-/// A minimal x86_64 ELF64 executable header followed by `tag`, so each program differs.
+/// A minimal x86_64 ELF64 executable: a header and one loadable segment holding `tag`, so
+/// each program differs (as the image builder packs it: nothing but that segment).
 fn fake_elf(tag: &str) -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
+    let mut elf = vec![0u8; 64 + 56];
     elf[..4].copy_from_slice(b"\x7fELF");
     elf[4] = 2;
     elf[5] = 1;
     elf[16] = 2;
     elf[18] = 62;
+    elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+    elf[0x36] = 56;
+    elf[0x38] = 1;
+    let header = &mut elf[64..];
+    header[0] = 1; // PT_LOAD
+    header[4] = 4; // readable
+    header[8..16].copy_from_slice(&120u64.to_le_bytes());
+    header[16..24].copy_from_slice(&(0x40_0000u64 + 120).to_le_bytes());
+    header[32..40].copy_from_slice(&(tag.len() as u64).to_le_bytes());
+    header[40..48].copy_from_slice(&(tag.len() as u64).to_le_bytes());
     elf.extend_from_slice(tag.as_bytes());
     elf
 }
@@ -94,10 +105,8 @@ fn example_round_trips_through_the_archive() {
         let entry = archive
             .entry(domain.program as usize)
             .expect("program entry");
-        assert_eq!(
-            entry.data,
-            std::fs::read(dir.join(entry.name)).expect("ELF").as_slice()
-        );
+        let original = std::fs::read(dir.join(entry.name)).expect("ELF");
+        assert_eq!(entry.data, tileos_imagebuild::loadable_only(&original).expect("reducible").as_slice());
     }
 }
 

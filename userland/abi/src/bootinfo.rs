@@ -101,6 +101,12 @@ pub struct BootInfo {
     pub modules: [ModuleDesc; MAX_MODULES],
     /// Untyped regions, one per slot of `untyped`.
     pub untyped_list: [UntypedDesc; MAX_UNTYPED],
+    /// Time-stamp-counter increments per millisecond, measured by the kernel at boot
+    /// against the PIT (1 000 000 if the PIT did not answer).
+    pub tsc_per_ms: u64,
+    /// Length of the kernel's timer tick in microseconds: the unit of scheduling budgets
+    /// and periods (`TcbSetSchedParams`).
+    pub tick_us: u64,
 }
 
 /// Address-space and CSpace layout of domains the root server builds.
@@ -202,5 +208,7 @@ pub mod domain_info {
         pub region_count: u64,
         /// The shared regions mapped into this domain.
         pub regions: [RegionEntry; MAX_REGIONS],
+        /// Time-stamp-counter increments per millisecond, as the kernel measured at boot.
+        pub tsc_per_ms: u64,
     }
 }

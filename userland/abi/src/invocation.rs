@@ -18,6 +18,7 @@ pub enum Label {
     TcbBindNotification = 17,
     TcbUnbindNotification = 18,
     TcbSetIpcBuffer = 19,
+    TcbSetSchedParams = 20,
     CNodeRevoke = 30,
     CNodeDelete = 31,
     CNodeCopy = 32,
@@ -48,12 +49,12 @@ pub enum Label {
 
 impl Label {
     /// Every label, for decoding.
-    pub const ALL: [Label; 37] = {
+    pub const ALL: [Label; 38] = {
         use Label::*;
         [
             UntypedRetype, TcbReadRegisters, TcbWriteRegisters, TcbConfigure, TcbSetPriority,
             TcbSetMcPriority, TcbSuspend, TcbResume, TcbBindNotification, TcbUnbindNotification,
-            TcbSetIpcBuffer, CNodeRevoke, CNodeDelete, CNodeCopy, CNodeMint, CNodeMove,
+            TcbSetIpcBuffer, TcbSetSchedParams, CNodeRevoke, CNodeDelete, CNodeCopy, CNodeMint, CNodeMove,
             CNodeMutate, CNodeRotate, CNodeSaveCaller, PagingStructureMap, PagingStructureUnmap,
             FrameMap, FrameUnmap, FrameGetAddress, IrqControlGet, IrqHandlerAck,
             IrqHandlerSetNotification, IrqHandlerClear, IrqControlGetMsi, IrqHandlerMsiMessage,

@@ -143,20 +143,62 @@ pub fn write(text: &str) {
     }
 }
 
-/// `core::fmt` adapter over [`write`] that prefixes nothing (the console adds the name).
-pub struct Log;
+/// `core::fmt` adapter over [`write`] that collects a whole line before sending it, so
+/// that one `log!` is one console message and lines of different domains never interleave
+/// (a line longer than one message is sent in message-sized pieces).
+pub struct Line(heapless::String<MAX_TEXT>);
 
-impl Write for Log {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        write(text);
+impl Line {
+    /// An empty line.
+    pub const fn new() -> Line {
+        Line(heapless::String::new())
+    }
+
+    /// Sends what is collected.
+    pub fn flush(&mut self) {
+        if !self.0.is_empty() {
+            write(&self.0);
+            self.0.clear();
+        }
+    }
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line::new()
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, mut text: &str) -> fmt::Result {
+        while !text.is_empty() {
+            let room = MAX_TEXT - self.0.len();
+            if room == 0 {
+                self.flush();
+                continue;
+            }
+            let mut cut = text.len().min(room);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if cut == 0 {
+                self.flush();
+                continue;
+            }
+            let (head, tail) = text.split_at(cut);
+            self.0.push_str(head).map_err(|()| fmt::Error)?;
+            text = tail;
+        }
         Ok(())
     }
 }
 
-/// Logs a line through the console domain.
+/// Logs a line through the console domain (one message per line).
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::domain::Log, format_args!("{}\n", format_args!($($arg)*)));
+        let mut line = $crate::domain::Line::new();
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{}\n", format_args!($($arg)*)));
+        line.flush();
     }};
 }

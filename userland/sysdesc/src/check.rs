@@ -5,7 +5,7 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
+    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
     NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SystemDescription,
     USER_TOP,
 };
@@ -357,6 +357,25 @@ impl Checker<'_> {
                     "priority",
                     format_args!("{} is above the domain's mcp {}", dom.priority, dom.mcp),
                 ));
+            }
+            if let Some(budget) = dom.budget {
+                if budget.budget_ms == 0 {
+                    return Err(self.err(item, "budget_ms", "must be at least 1"));
+                }
+                if budget.period_ms < budget.budget_ms {
+                    return Err(self.err(
+                        item,
+                        "period_ms",
+                        format_args!("{} is shorter than budget_ms {}", budget.period_ms, budget.budget_ms),
+                    ));
+                }
+                if budget.period_ms > MAX_PERIOD_MS {
+                    return Err(self.err(
+                        item,
+                        "period_ms",
+                        format_args!("{} is longer than the longest period {MAX_PERIOD_MS}", budget.period_ms),
+                    ));
+                }
             }
             self.size(item, "stack_size", dom.stack_size, true)?;
             self.size(item, "heap_size", dom.heap_size, false)?;

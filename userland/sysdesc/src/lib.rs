@@ -46,6 +46,8 @@ pub const MAX_IOAPIC_PIN: u8 = 23;
 pub const NOTIFICATION_BITS: u8 = 64;
 /// Longest name of a tile, domain, channel or memory region, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
+/// Longest scheduling period of a domain, in milliseconds (one minute).
+pub const MAX_PERIOD_MS: u32 = 60_000;
 
 /// Index of a domain in [`SystemDescription::domains`].
 pub type DomainId = u32;
@@ -96,6 +98,19 @@ pub struct Domain {
     pub heap_size: u64,
     /// What the supervisor does when the domain faults.
     pub restart: RestartPolicy,
+    /// CPU-time limit of the domain's thread; `None`: unlimited.
+    pub budget: Option<Budget>,
+}
+
+/// A scheduling budget: the domain runs at most `budget_ms` in every `period_ms`
+/// (`1 ≤ budget_ms ≤ period_ms ≤` [`MAX_PERIOD_MS`]); the root server rounds both up to
+/// kernel timer ticks. Lower priorities get the rest of each period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// CPU time per period, in milliseconds.
+    pub budget_ms: u32,
+    /// Length of the period, in milliseconds.
+    pub period_ms: u32,
 }
 
 /// What the supervisor does when a domain faults.

@@ -30,9 +30,10 @@ fn domain() -> impl Strategy<Value = Domain> {
         any::<u64>(),
         any::<u64>(),
         restart(),
+        prop::option::of((any::<u32>(), any::<u32>())),
     )
         .prop_map(
-            |(name, program, priority, mcp, stack_size, heap_size, restart)| Domain {
+            |(name, program, priority, mcp, stack_size, heap_size, restart, budget)| Domain {
                 name,
                 program,
                 priority,
@@ -40,6 +41,10 @@ fn domain() -> impl Strategy<Value = Domain> {
                 stack_size,
                 heap_size,
                 restart,
+                budget: budget.map(|(budget_ms, period_ms)| Budget {
+                    budget_ms,
+                    period_ms,
+                }),
             },
         )
 }
@@ -312,6 +317,39 @@ fn each_rule_has_its_message() {
             Item::Domain(0),
             "restart",
             "domain \"console\": field \"restart\": max_restarts must be at least 1 (use policy \"never\" for no restarts)",
+        ),
+        (
+            Box::new(|d| {
+                d.domains[0].budget = Some(Budget {
+                    budget_ms: 0,
+                    period_ms: 10,
+                })
+            }),
+            Item::Domain(0),
+            "budget_ms",
+            "domain \"console\": field \"budget_ms\": must be at least 1",
+        ),
+        (
+            Box::new(|d| {
+                d.domains[1].budget = Some(Budget {
+                    budget_ms: 20,
+                    period_ms: 10,
+                })
+            }),
+            Item::Domain(1),
+            "period_ms",
+            "domain \"echo\": field \"period_ms\": 10 is shorter than budget_ms 20",
+        ),
+        (
+            Box::new(|d| {
+                d.domains[1].budget = Some(Budget {
+                    budget_ms: 20,
+                    period_ms: 60_001,
+                })
+            }),
+            Item::Domain(1),
+            "period_ms",
+            "domain \"echo\": field \"period_ms\": 60001 is longer than the longest period 60000",
         ),
         (
             Box::new(|d| d.endpoints[0].server = 7),

@@ -18,8 +18,8 @@
 //!   becomes NBRecv (slots are tracked conservatively: any slot a capability may have been
 //!   placed in counts as "dirty");
 //! * DebugPutChar and DebugExit (9, 10) become Yield; the marker numbers are never drawn;
-//! * TcbSuspend/TcbConfigure/TcbSetPriority/TcbSetIpcBuffer on its own TCB (slot 1) become
-//!   TcbReadRegisters; CNode slot arguments naming its granted slots 1–14 in a destructive
+//! * TcbSuspend/TcbConfigure/TcbSetPriority/TcbSetIpcBuffer/TcbSetSchedParams on its own
+//!   TCB (slot 1) become TcbReadRegisters; CNode slot arguments naming its granted slots 1–14 in a destructive
 //!   role (delete, move source, rotate), or its TCB/CNode (1, 2) as a copy source, are
 //!   moved 16 slots up — so no second capability to its own TCB or CNode ever exists;
 //! * frames are never mapped executable, and threads it starts get an instruction
@@ -383,10 +383,10 @@ fn slot_argument(rng: &mut Rng, cnode: u64) -> (u64, u64) {
 }
 
 /// Every valid invocation label.
-const LABELS: [u64; 35] = {
-    let mut labels = [0; 35];
+const LABELS: [u64; Label::ALL.len()] = {
+    let mut labels = [0; Label::ALL.len()];
     let mut i = 0;
-    while i < 35 {
+    while i < Label::ALL.len() {
         labels[i] = Label::ALL[i] as u64;
         i += 1;
     }
@@ -448,6 +448,13 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
             (created, &[fault, guard, buffer], &[rng.pick(&[slots::CNODE, slots::CNODE2, created]), vspace, frame])
         }
         TcbSetPriority | TcbSetMcPriority => (created, &[rng.below(120)], &[rng.pick(&[slots::TCB, created])]),
+        TcbSetSchedParams => {
+            let any = word(rng);
+            let period = rng.pick(&[0, 1, 4, 100, 1 << 20, (1 << 20) + 1, any]);
+            let any = word(rng);
+            let budget = rng.pick(&[0, 1, period, period.wrapping_add(1), any]);
+            (created, &[budget, period], &[rng.pick(&[slots::TCB, created])])
+        }
         TcbSuspend | TcbResume | TcbUnbindNotification => (rng.pick(&[slots::TCB, created]), &[], &[]),
         TcbBindNotification => (rng.pick(&[slots::TCB, created]), &[], &[rng.pick(&[slots::NOTIFICATION, created])]),
         TcbSetIpcBuffer => (created, &[MAP_AREA + rng.below(4) * 1024], &[frame]),
@@ -641,7 +648,7 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     const GRANTED: core::ops::RangeInclusive<u64> = 1..=slots::PAGE_TABLE;
     use Label::*;
     match Label::from_raw(op.label) {
-        Some(TcbSuspend | TcbConfigure | TcbSetPriority | TcbSetIpcBuffer) if op.cptr == slots::TCB => {
+        Some(TcbSuspend | TcbConfigure | TcbSetPriority | TcbSetIpcBuffer | TcbSetSchedParams) if op.cptr == slots::TCB => {
             op.label = TcbReadRegisters as u64;
         }
         Some(TcbWriteRegisters) if op.mr[2] < 0x1_0000_0000 => op.mr[2] |= 0x1000_0000_0000,

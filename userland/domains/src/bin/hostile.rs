@@ -1,6 +1,8 @@
 //! Isolation test domain: attacks the system, one attack per generation (the supervisor
 //! restarts it after each fault), then tries everything that fails without a fault, and
-//! reports each result. Nothing it does may affect another domain.
+//! reports each result; last it signals "spinning" (if granted) and spins forever at its
+//! high priority, within the scheduling budget its description gives it. Nothing it does
+//! may affect another domain.
 #![no_std]
 #![no_main]
 
@@ -49,10 +51,25 @@ extern "C" fn _start() -> ! {
         _ => {
             attacks_without_faults();
             log!("hostile: all attacks done");
-            let _ = invoke(domain::TCB, Label::TcbSuspend, &[], &[]);
+            spin_forever()
         }
     }
-    unreachable!("every attack above faults or suspends")
+    unreachable!("every attack above faults")
+}
+
+/// The last attack: escape the scheduling budget, then spin forever within it.
+fn spin_forever() -> ! {
+    let lifted = invoke(domain::TCB, Label::TcbSetSchedParams, &[0, 0], &[domain::TCB]);
+    log!("hostile: lift its own scheduling budget: {}", if lifted.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    let raised = invoke(domain::TCB, Label::TcbSetPriority, &[255], &[domain::TCB]);
+    log!("hostile: raise its own priority to 255: {}", if raised.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    log!("hostile: attack 5: spin forever at priority 120, within its budget");
+    if let Some(spinning) = tileos_sys::domain::signal_notification("spinning") {
+        spinning.signal();
+    }
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 /// Attacks that the kernel answers with errors rather than faults.

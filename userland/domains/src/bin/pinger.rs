@@ -1,6 +1,7 @@
 //! Isolation test domain: calls the "echo" service 20 times (yielding between calls) and
 //! reports whether every answer was right, showing the service kept working while a
-//! hostile domain attacked.
+//! hostile domain attacked. If it waits on a "spinning" notification, it then waits for
+//! the hostile domain to start spinning at a higher priority and calls 20 times more.
 #![no_std]
 #![no_main]
 
@@ -16,6 +17,16 @@ extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let echo = tileos_sys::domain::client_endpoint("echo").expect("pinger: no \"echo\" endpoint");
     let client = Client::<Echo>::new(echo);
+    log!("pinger: {} of 20 calls answered correctly", calls(&client));
+    if let Some(spinning) = tileos_sys::domain::wait_notification("spinning") {
+        spinning.wait();
+        log!("pinger: {} of 20 calls answered correctly while the hostile domain spins", calls(&client));
+    }
+    tileos_sys::domain::stop()
+}
+
+/// Makes 20 calls, yielding between them; returns how many were answered correctly.
+fn calls(client: &Client<Echo>) -> u64 {
     let mut good = 0;
     for round in 0..20u64 {
         if client.call(&Request::Increment(round)) == Ok(Response::Number(round + 1)) {
@@ -23,6 +34,5 @@ extern "C" fn _start() -> ! {
         }
         tileos_sys::yield_now();
     }
-    log!("pinger: {good} of 20 calls answered correctly");
-    tileos_sys::domain::stop()
+    good
 }

@@ -18,6 +18,7 @@ pub fn sample() -> SystemDescription {
                     max_restarts: 3,
                     backoff_ms: 100,
                 },
+                budget: None,
             },
             Domain {
                 name: "echo".into(),
@@ -27,6 +28,10 @@ pub fn sample() -> SystemDescription {
                 stack_size: 0x4000,
                 heap_size: 0,
                 restart: RestartPolicy::Never,
+                budget: Some(Budget {
+                    budget_ms: 10,
+                    period_ms: 50,
+                }),
             },
             Domain {
                 name: "client".into(),
@@ -36,6 +41,7 @@ pub fn sample() -> SystemDescription {
                 stack_size: 0x2000,
                 heap_size: 0x1000,
                 restart: RestartPolicy::Never,
+                budget: None,
             },
         ],
         endpoints: vec![Endpoint {
