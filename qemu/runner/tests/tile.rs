@@ -3,9 +3,10 @@
 //! waits for the log lines that show the scenario played out, then stops QEMU.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tileos_qemu::host::{free_ports, read_status, wait_for};
 use tileos_qemu::images::{TestImages, test_images, workspace_root};
-use tileos_qemu::{Boot, BootModule, Machine, RunOutcome, run_until};
+use tileos_qemu::{Boot, BootModule, Machine, RunOutcome, TileDevices, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -16,6 +17,11 @@ fn images() -> &'static TestImages {
 /// Boots the test kernel with the root server and `archive`, until every `markers` text
 /// has appeared in the serial log.
 fn boot_tile(name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
+    boot_tile_on(&Machine::default(), name, archive, markers)
+}
+
+/// [`boot_tile`] on `machine`.
+fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
     let images = images();
     let boot = Boot::Kernel {
         kernel: images.kernel.clone(),
@@ -26,7 +32,10 @@ fn boot_tile(name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
         ],
     };
     let log = images.logs.join(format!("tile-{name}.log"));
-    let outcome = run_until(&Machine::default(), &boot, &log, TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    // No line from an earlier run may be seen before QEMU starts.
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let outcome = run_until(machine, &boot, &log, TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     outcome
 }
@@ -37,12 +46,44 @@ fn scenario(name: &str) -> PathBuf {
 
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
-    let outcome = boot_tile("default", workspace_root().join("build/test/tile.archive"), &["client: done", "pci: "]);
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 4 domains");
+    // The machine `make run` boots: NVMe on a fresh disk image, virtio-net with the status
+    // service forwarded to a free host port, virtio-gpu.
+    let logs = &images().logs;
+    std::fs::create_dir_all(logs).expect("log directory");
+    let disk = logs.join("default-tile-disk.img");
+    let _ = std::fs::remove_file(&disk);
+    std::fs::File::create(&disk).and_then(|file| file.set_len(4 << 20)).expect("create the disk image");
+    let (tcp_port, udp_port) = free_ports();
+    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port }.args(), ..Machine::default() };
+    // The host reads the tile status over TCP once the netstack is ready.
+    let watched = logs.join("tile-default.log");
+    let _ = std::fs::write(&watched, b"");
+    let host = std::thread::spawn(move || {
+        if wait_for(&watched, "netstack: ready", Instant::now() + TIMEOUT) { read_status(tcp_port) } else { Err("the netstack never logged \"netstack: ready\"".into()) }
+    });
+    let markers = ["client: done", "block-check: done", "gpu-status: status screen shown", "netstack: status served"];
+    let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers);
+    let status = host.join().expect("the host side does not panic");
+    let status = status.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    assert!(status.starts_with("tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)"), "status line {status:?}");
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "stopped:", "not started"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 10 domains");
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
     outcome.assert_serial_contains("started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10");
+    // All four drivers and the netstack came up, each device found by class through the
+    // pci domain and interrupting by MSI-X.
+    for device in ["nvme\" is 00:03.0 (1b36:0010)", "net\" is 00:04.0 (1af4:1000)", "gpu\" is 00:02.0 (1af4:1050)"] {
+        outcome.assert_serial_contains(&format!("rootserver: pci device \"{device}"));
+    }
+    outcome.assert_serial_contains("nvme: completions by interrupt (MSI-X vector 0");
+    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56");
+    outcome.assert_serial_contains("gpu: first frame shown");
+    outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24");
+    outcome.assert_serial_contains("block-check: read back 5 of 5 ranges as written");
     // The console domain writes these lines; the client speaks the typed echo protocol.
     for round in 1..=3 {
         outcome.assert_serial_contains(&format!("client: echo round {round}: Ok(Number({})) (ok)", round + 1));
@@ -111,16 +152,25 @@ fn device_memory_and_shared_regions_reach_exactly_their_domains() {
 }
 
 /// `make run` itself (the README's first command) builds the dev images and boots the
-/// default tile with serial on standard output; stopped once the client is done.
+/// default tile with serial on standard output; the host reads the tile status through the
+/// forwarded port (README: "Talking to the tile"); stopped once every demo client is done.
 #[test]
 fn make_run_boots_the_default_tile() {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+    let logs = &images().logs;
+    std::fs::create_dir_all(logs).expect("log directory");
+    let disk = logs.join("make-run-disk.img");
+    let _ = std::fs::remove_file(&disk);
+    let (tcp_port, udp_port) = free_ports();
     let mut make = Command::new("make")
         .args(["--no-print-directory", "-C"])
         .arg(workspace_root())
         .arg("run")
+        .arg(format!("TILE_DISK={}", disk.display()))
+        .arg(format!("TILE_TCP_PORT={tcp_port}"))
+        .arg(format!("TILE_UDP_PORT={udp_port}"))
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -134,23 +184,33 @@ fn make_run_boots_the_default_tile() {
     std::thread::spawn(move || {
         let mut output = Vec::new();
         let mut chunk = [0u8; 4096];
+        let mut status = None;
         while let Ok(read) = stdout.read(&mut chunk) {
             if read == 0 {
                 break;
             }
             output.extend_from_slice(&chunk[..read]);
-            if String::from_utf8_lossy(&output).contains("client: done") {
+            let text = String::from_utf8_lossy(&output);
+            if status.is_none() && text.contains("netstack: ready") {
+                status = Some(read_status(tcp_port));
+            }
+            if status.is_some() && ["client: done", "block-check: done", "gpu-status: status screen shown"].iter().all(|m| text.contains(m)) {
                 break;
             }
         }
-        let _ = sender.send(String::from_utf8_lossy(&output).into_owned());
+        let _ = sender.send((String::from_utf8_lossy(&output).into_owned(), status));
     });
     // Building the dev images from scratch takes a while on a slow machine.
-    let output = receiver.recv_timeout(Duration::from_secs(900));
+    let result = receiver.recv_timeout(Duration::from_secs(900));
     let _ = Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status();
     let _ = make.wait();
-    let output = output.expect("make run printed nothing that ends the tile's demo within 15 minutes");
+    let (output, status) = result.expect("make run printed nothing that ends the tile's demo within 15 minutes");
     assert!(output.contains("run: booting"), "{output}");
+    assert!(output.contains(&format!("run: tile status: nc 127.0.0.1 {tcp_port}")), "{output}");
     assert!(output.contains("rootserver: all domains started; supervising"), "{output}");
-    assert!(output.contains("client: done"), "{output}");
+    assert!(output.contains("client: done") && output.contains("block-check: done"), "{output}");
+    let status = status.unwrap_or_else(|| panic!("the netstack never got ready:\n{output}"));
+    let status = status.unwrap_or_else(|error| panic!("{error}\n{output}"));
+    assert!(status.starts_with("tileos tile: up"), "status line {status:?}");
+    assert!(disk.exists(), "make run did not create its disk image");
 }

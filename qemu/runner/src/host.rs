@@ -1,0 +1,57 @@
+//! The host's side of tests that talk to a running tile: free loopback ports for QEMU's
+//! port forwarding, waiting for a line in a serial log, reading the tile status service.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Two free loopback ports (TCP, UDP), found by binding port 0 and letting go.
+pub fn free_ports() -> (u16, u16) {
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port").local_addr().expect("bound").port();
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port").local_addr().expect("bound").port();
+    (tcp, udp)
+}
+
+/// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
+pub fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Attempts [`read_status`] makes.
+const STATUS_ATTEMPTS: u32 = 5;
+
+/// Connects to the tile status service forwarded to host TCP port `port` and reads its
+/// line (the service closes the connection after it).
+///
+/// QEMU's user network accepts the host's connection at once and only then connects to
+/// the guest; when the guest does not answer that in time (a loaded host), QEMU closes the
+/// host's side without data. An empty answer is therefore retried, a few times, a second
+/// apart; every attempt's outcome is in the error if none succeeds.
+pub fn read_status(port: u16) -> Result<String, String> {
+    let mut attempts = Vec::new();
+    for _ in 0..STATUS_ATTEMPTS {
+        match read_once(port) {
+            Ok(status) if !status.is_empty() => return Ok(status),
+            Ok(_) => attempts.push(String::from("closed without data")),
+            Err(error) => attempts.push(error),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Err(format!("no status line from port {port} in {STATUS_ATTEMPTS} attempts: {}", attempts.join("; ")))
+}
+
+/// One connection to the status service: what it sent before closing.
+fn read_once(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|error| format!("connect to the status port {port}: {error}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).map_err(|error| format!("set a read timeout: {error}"))?;
+    let mut status = String::new();
+    stream.read_to_string(&mut status).map_err(|error| format!("read the status line: {error} (got {status:?})"))?;
+    Ok(status)
+}
