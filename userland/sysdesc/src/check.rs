@@ -6,7 +6,7 @@
 
 use crate::{
     MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_SIZE, MIN_VADDR, NOTIFICATION_BITS, PAGE_SIZE, PHYS_TOP,
-    RestartPolicy, SystemDescription, USER_TOP,
+    RestartPolicy, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -339,6 +339,13 @@ impl Checker<'_> {
         for (i, dom) in self.d.domains.iter().enumerate() {
             let item = Item::Domain(i);
             self.name(item, &dom.name, self.d.domains[..i].iter().map(|d| &d.name))?;
+            if dom.name == SUPERVISOR {
+                return Err(self.err(
+                    item,
+                    "name",
+                    format_args!("\"{SUPERVISOR}\" is reserved: it names the root server's supervisor as an endpoint server"),
+                ));
+            }
             let program = dom.program as usize;
             if program == 0 || program >= archive_entries {
                 return Err(self.err(item, "program", format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})")));
@@ -375,7 +382,19 @@ impl Checker<'_> {
                 &ep.name,
                 self.d.endpoints[..e].iter().map(|e| &e.name),
             )?;
-            let server = self.domain_ref(item, "server", ep.server)?;
+            let server = match ep.server {
+                Server::Domain(id) => Some(self.domain_ref(item, "server", id)?),
+                Server::Supervisor => {
+                    if let Some(other) = self.d.endpoints[..e].iter().find(|o| o.server == Server::Supervisor) {
+                        return Err(self.err(
+                            item,
+                            "server",
+                            format_args!("only one endpoint may be served by the supervisor (endpoint \"{}\" already is)", other.name),
+                        ));
+                    }
+                    None
+                }
+            };
             if ep.clients.is_empty() {
                 return Err(self.err(item, "clients", "an endpoint needs at least one client"));
             }
@@ -385,7 +404,7 @@ impl Checker<'_> {
                     client: c,
                 };
                 let domain = self.domain_ref(item, "domain", client.domain)?;
-                if domain == server {
+                if Some(domain) == server {
                     return Err(self.err(
                         item,
                         "domain",
@@ -398,6 +417,16 @@ impl Checker<'_> {
                 }
                 if client.badge == 0 {
                     return Err(self.err(item, "badge", "must not be 0 (0 means unbadged)"));
+                }
+                if server.is_none() && client.badge & SUPERVISOR_CLIENT_BIT != 0 {
+                    return Err(self.err(
+                        item,
+                        "badge",
+                        format_args!(
+                            "{:#x} has bit 63 set, which the supervisor reserves to tell client calls from fault messages",
+                            client.badge
+                        ),
+                    ));
                 }
                 if let Some(o) = earlier.iter().find(|o| o.badge == client.badge) {
                     return Err(self.err(
