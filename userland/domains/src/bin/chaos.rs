@@ -23,7 +23,7 @@ use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
 /// Delay before the kill when there is no "chaos" notification to wait on.
-const DELAY_MS: u64 = 4000;
+const DELAY_MS: u64 = 8000;
 /// Nominal time-stamp counter ticks per millisecond.
 const TSC_PER_MS: u64 = 1_000_000;
 
