@@ -153,10 +153,53 @@ impl Write for Log {
     }
 }
 
-/// Logs a line through the console domain.
+/// `core::fmt` adapter that collects a line and sends it to the console in one request
+/// ([`Line::flush`]; longer lines in several), so that lines logged by domains running
+/// concurrently do not interleave piece by piece.
+pub struct Line {
+    text: heapless::String<MAX_TEXT>,
+}
+
+impl Line {
+    /// An empty line.
+    pub fn new() -> Line {
+        Line { text: heapless::String::new() }
+    }
+
+    /// Sends what was collected.
+    pub fn flush(&mut self) {
+        if !self.text.is_empty() {
+            write(&self.text);
+            self.text.clear();
+        }
+    }
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line::new()
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.text.push_str(text).is_err() {
+            self.flush();
+            if self.text.push_str(text).is_err() {
+                write(text);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs a line through the console domain (one console request per line of up to
+/// `tileos_protocol::console::MAX_TEXT` bytes).
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::domain::Log, format_args!("{}\n", format_args!($($arg)*)));
+        let mut line = $crate::domain::Line::new();
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{}\n", format_args!($($arg)*)));
+        line.flush();
     }};
 }
