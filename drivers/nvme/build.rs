@@ -1,5 +1,5 @@
 //! Link arguments for the bare-metal binaries of this package (the `nvme` driver and the
-//! `block-check` client; shared user-space layout). The library stays host-testable because
+//! `block-check` and `block-stress` clients; shared user-space layout). The library stays host-testable because
 //! the arguments apply to binaries only.
 fn main() {
     for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=0x1000", "-Wl,--gc-sections"] {

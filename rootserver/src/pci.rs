@@ -72,23 +72,26 @@ impl PciDevices {
         PciDevices { locator, endpoint, located: description.pci_devices.iter().map(|_| None).collect() }
     }
 
-    /// Everything domain `domain` gets for its PCI devices (`notifications`: the root
-    /// server's slots of the description's notifications).
-    pub fn grants_for(
-        &mut self,
-        alloc: &mut Allocator,
-        devices: &mut DevicePool,
-        description: &SystemDescription,
-        notifications: &[u64],
-        domain: usize,
-    ) -> Result<DeviceGrants, LoadError> {
+    /// Locates the PCI devices of domain `domain` not located yet. What this allocates
+    /// (device frames) lives as long as the tile, so it must not be counted among the slots
+    /// a restart of the domain recycles.
+    pub fn locate_for(&mut self, alloc: &mut Allocator, devices: &mut DevicePool, description: &SystemDescription, domain: usize) -> Result<(), LoadError> {
+        for (index, pci) in description.pci_devices.iter().enumerate().filter(|(_, p)| p.domain as usize == domain) {
+            if self.located[index].is_none() {
+                let located = self.locate(alloc, devices, description, index).map_err(|problem| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name)))?;
+                self.located[index] = Some(located);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything domain `domain` gets for its (located) PCI devices (`notifications`: the
+    /// root server's slots of the description's notifications).
+    pub fn grants_for(&mut self, alloc: &mut Allocator, description: &SystemDescription, notifications: &[u64], domain: usize) -> Result<DeviceGrants, LoadError> {
         let mut out = DeviceGrants::default();
         for (index, pci) in description.pci_devices.iter().enumerate().filter(|(_, p)| p.domain as usize == domain) {
             let fail = |problem: String| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name));
-            if self.located[index].is_none() {
-                self.located[index] = Some(self.locate(alloc, devices, description, index).map_err(fail)?);
-            }
-            let Some(located) = &self.located[index] else { unreachable!("located just above") };
+            let Some(located) = &self.located[index] else { return Err(fail(String::from("not located (locate_for was not called)"))) };
             let device = &located.device;
             for &(frame, offset) in &located.frames {
                 let copy = alloc.slots.take();

@@ -7,6 +7,15 @@
 //! domains share — endpoints, notifications, shared-region frames — come from the root
 //! server's general memory and survive restarts. Every domain's fault endpoint is the
 //! supervisor's endpoint, badged with the domain's index + 1.
+//!
+//! The same endpoint carries the supervisor control protocol (`tileos_protocol::supervisor`)
+//! for the domains the description lists as clients of the endpoint whose `server` is
+//! `"supervisor"`: their capabilities are badged with their description badge plus
+//! [`SUPERVISOR_CLIENT_BIT`], which no fault badge has. A restart (after a fault or on
+//! request) kills the domain at once (its clients' pending calls end with a lost reply),
+//! then, once its back-off is over, builds it again; meanwhile the supervisor keeps serving.
+//! A caller waiting for a restart to finish has its reply capability saved in a slot of the
+//! root server and is answered, without blocking, when the rebuild is done.
 
 use crate::alloc::Allocator;
 use crate::loader::{self, ExtraMapping, Grant, Spec};
@@ -20,8 +29,9 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault;
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
 use tileos_sys::{invoke, println};
-use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SystemDescription, Trigger};
+use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 /// Root-server heap: enough for the decoded description and the supervisor's records.
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
@@ -43,6 +53,19 @@ struct DomainState {
     /// Root-server slots the last build of this domain took: all empty after a restart's
     /// revoke, so the next build reuses them.
     slots_used: Vec<u64>,
+    /// What the supervisor knows of it.
+    state: State,
+}
+
+/// A killed domain waiting out its back-off before it is built again.
+struct PendingRestart {
+    /// The domain.
+    index: usize,
+    /// Time-stamp counter value after which it is built again.
+    deadline: u64,
+    /// Root-server slot holding the reply capability of the client that asked for the
+    /// restart, answered when the rebuild is done.
+    waiter: Option<u64>,
 }
 
 /// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
@@ -83,7 +106,10 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     let mut tile = Tile::new(&mut alloc, devices, &description, &image_sizes);
     // By priority, except that the domain serving "pci" comes first: building a driver may
     // need its answer (see crate::pci).
-    let pci_server = description.endpoints.iter().find(|e| e.name == "pci").map(|e| e.server as usize);
+    let pci_server = description.endpoints.iter().find(|e| e.name == "pci").and_then(|e| match e.server {
+        Server::Domain(id) => Some(id as usize),
+        Server::Supervisor => None,
+    });
     let mut order: Vec<usize> = (0..description.domains.len()).collect();
     order.sort_by_key(|&index| (Some(index) != pci_server, core::cmp::Reverse(description.domains[index].priority)));
     for index in order {
@@ -93,8 +119,118 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         }
     }
     println!("rootserver: all domains started; supervising");
+    let mut pending: Vec<PendingRestart> = Vec::new();
+    let mut free_reply_slots: Vec<u64> = Vec::new();
     loop {
-        let message = tileos_sys::recv(tile.supervisor, true);
+        // Build again every killed domain whose back-off is over, and answer whoever asked.
+        // SAFETY: rdtsc is allowed in user mode.
+        let now = unsafe { _rdtsc() };
+        while let Some(position) = pending.iter().position(|p| p.deadline <= now) {
+            let PendingRestart { index, waiter, .. } = pending.swap_remove(position);
+            let domain = &description.domains[index];
+            let elf = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
+            let max_restarts = match domain.restart {
+                RestartPolicy::Always { max_restarts, .. } => max_restarts,
+                RestartPolicy::Never => 0,
+            };
+            let answer = match tile.rebuild(&mut alloc, index, elf) {
+                Ok(()) => {
+                    let state = &tile.states[index];
+                    println!(
+                        "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
+                        domain.name, state.generation, state.restarts
+                    );
+                    Response::Restarted { generation: state.generation, restarts: state.restarts }
+                }
+                Err(error) => {
+                    println!("supervisor: domain \"{}\" could not be restarted: {error}", domain.name);
+                    Response::Refused(Refusal::RestartFailed)
+                }
+            };
+            if let Some(slot) = waiter {
+                tileos_sys::rpc::answer::<Supervisor>(Some(slot), Ok(answer));
+                // The send used the reply capability up (or found the slot empty): reusable.
+                let _ = invoke(slot::CNODE, Label::CNodeDelete, &[slot, 64], &[]);
+                free_reply_slots.push(slot);
+            }
+        }
+        let message = if pending.is_empty() {
+            tileos_sys::recv(tile.supervisor, true)
+        } else {
+            // Back-offs are running: poll, so that they end on time.
+            let message = tileos_sys::recv(tile.supervisor, false);
+            if message.badge == 0 {
+                tileos_sys::yield_now();
+                continue;
+            }
+            message
+        };
+        if message.badge & SUPERVISOR_CLIENT_BIT != 0 {
+            let request = tileos_sys::rpc::decode_request::<Supervisor>(&message);
+            let client = description
+                .supervisor_endpoint()
+                .and_then(|endpoint| endpoint.clients.iter().find(|c| c.badge == message.badge & !SUPERVISOR_CLIENT_BIT))
+                .map_or("?", |c| description.domains[c.domain as usize].name.as_str());
+            match request {
+                Ok(control::Request::Status { first }) => {
+                    let domains = (first as usize..description.domains.len())
+                        .take(control::MAX_STATUS)
+                        .map(|index| DomainStatus {
+                            name: description.domains[index].name.as_str().try_into().unwrap_or_default(),
+                            state: tile.states[index].state,
+                            generation: tile.states[index].generation,
+                            restarts: tile.states[index].restarts,
+                        })
+                        .collect();
+                    let total = description.domains.len() as u16;
+                    tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Status { total, domains }));
+                }
+                Ok(control::Request::Restart { domain: name }) => {
+                    let Some(index) = description.domains.iter().position(|d| d.name == name.as_str()) else {
+                        println!("supervisor: restart of unknown domain \"{name}\" asked by \"{client}\" refused");
+                        tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::UnknownDomain)));
+                        continue;
+                    };
+                    let refusal = match (description.domains[index].restart, tile.states[index].state) {
+                        (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
+                        (_, State::Running) => None,
+                        (_, other) => Some(Refusal::NotRunning(other)),
+                    };
+                    if let Some(refusal) = refusal {
+                        println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: {refusal:?}");
+                        tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(refusal)));
+                        continue;
+                    }
+                    println!(
+                        "supervisor: domain \"{name}\" killed on request of \"{client}\" (generation {})",
+                        tile.states[index].generation
+                    );
+                    // Save the caller's reply capability: it is answered once the domain
+                    // runs again, and the loop receives in the meantime.
+                    let saved = free_reply_slots.pop().unwrap_or_else(|| alloc.slots.take());
+                    if let Err(error) = invoke(slot::CNODE, Label::CNodeSaveCaller, &[saved, 64], &[]) {
+                        println!("supervisor: cannot save the caller of \"{client}\": {error:?}");
+                    }
+                    match tile.kill_for_restart(&mut alloc, index) {
+                        Kill::Restart { deadline } => pending.push(PendingRestart { index, deadline, waiter: Some(saved) }),
+                        Kill::GaveUp => {
+                            let restarts = tile.states[index].restarts;
+                            tileos_sys::rpc::answer::<Supervisor>(Some(saved), Ok(Response::GaveUp { restarts }));
+                            free_reply_slots.push(saved);
+                        }
+                        Kill::Failed => {
+                            tileos_sys::rpc::answer::<Supervisor>(Some(saved), Ok(Response::Refused(Refusal::RestartFailed)));
+                            free_reply_slots.push(saved);
+                        }
+                    }
+                }
+                Err(error) => {
+                    println!("supervisor: malformed request from \"{client}\": {error:?}");
+                    tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));
+                }
+            }
+            continue;
+        }
         let Some(index) = (message.badge as usize).checked_sub(1).filter(|&i| i < description.domains.len()) else {
             println!("supervisor: message with unknown badge {:#x} ignored", message.badge);
             continue;
@@ -110,40 +246,41 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         };
         println!("supervisor: domain \"{}\" (generation {}) stopped: {kind}", domain.name, state.generation);
         match domain.restart {
-            RestartPolicy::Never => println!("supervisor: domain \"{}\" left stopped (restart policy: never)", domain.name),
-            RestartPolicy::Always { max_restarts, backoff_ms } => {
+            RestartPolicy::Never => {
+                tile.states[index].state = State::Stopped;
+                println!("supervisor: domain \"{}\" left stopped (restart policy: never)", domain.name)
+            }
+            RestartPolicy::Always { max_restarts, .. } => {
                 if state.restarts >= max_restarts {
+                    tile.states[index].state = State::GivenUp;
                     println!("supervisor: domain \"{}\": gave up after {max_restarts} restarts; last fault: {kind}", domain.name);
                     continue;
                 }
-                back_off(backoff_ms);
-                let elf = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
-                match tile.restart(&mut alloc, index, elf) {
-                    Ok(()) => println!(
-                        "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
-                        domain.name, tile.states[index].generation, tile.states[index].restarts
-                    ),
-                    Err(error) => println!("supervisor: domain \"{}\" could not be restarted: {error}", domain.name),
+                if let Kill::Restart { deadline } = tile.kill_for_restart(&mut alloc, index) {
+                    pending.push(PendingRestart { index, deadline, waiter: None });
                 }
             }
         }
     }
 }
 
+/// What [`Tile::kill_for_restart`] did.
+enum Kill {
+    /// The domain is dead and is built again after the deadline (its back-off).
+    Restart {
+        /// Time-stamp counter value.
+        deadline: u64,
+    },
+    /// The domain is dead and its restart budget is used up: it stays stopped.
+    GaveUp,
+    /// Its objects could not be destroyed: it is marked stopped.
+    Failed,
+}
+
 /// Reports a fatal problem with the description and stops the root server.
 fn stop(reason: core::fmt::Arguments) -> ! {
     println!("rootserver: {reason}; the tile cannot start");
     tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail)
-}
-
-/// Waits about `ms` milliseconds (time-stamp counter at the rate the kernel measured), yielding.
-fn back_off(ms: u32) {
-    // SAFETY: rdtsc is allowed in user mode.
-    let deadline = unsafe { _rdtsc() } + u64::from(ms) * crate::clock::tsc_per_ms();
-    // SAFETY: as above.
-    while unsafe { _rdtsc() } < deadline {
-        tileos_sys::yield_now();
-    }
 }
 
 /// The shared objects of the tile and the supervisor's records.
@@ -207,7 +344,12 @@ impl DevicePool {
 impl<'d> Tile<'d> {
     fn new(alloc: &mut Allocator, mut devices: DevicePool, description: &'d SystemDescription, image_sizes: &[u64]) -> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
-        let endpoints: Vec<u64> = description.endpoints.iter().map(|_| alloc.make(ObjectType::Endpoint, 0)).collect();
+        // The endpoint served by the supervisor is the supervisor's own endpoint.
+        let endpoints: Vec<u64> = description
+            .endpoints
+            .iter()
+            .map(|endpoint| if endpoint.server == Server::Supervisor { supervisor } else { alloc.make(ObjectType::Endpoint, 0) })
+            .collect();
         let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
         // Each region's frames are retyped in order from an untyped of their own, so they are
         // physically contiguous (a retype makes at most 256 objects: larger regions take
@@ -256,6 +398,7 @@ impl<'d> Tile<'d> {
                     fault_endpoint,
                     shared_copies: Vec::new(),
                     slots_used: Vec::new(),
+                    state: State::Stopped,
                 }
             })
             .collect();
@@ -279,9 +422,15 @@ impl<'d> Tile<'d> {
     /// Builds domain `index` from its untyped region and starts it, recording the root
     /// slots the build takes.
     fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        // Located devices (and their frames) outlive the domain: not among its recycled slots.
+        if let Err(error) = self.pci.locate_for(alloc, &mut self.devices, self.description, index) {
+            self.states[index].state = State::Stopped;
+            return Err(error);
+        }
         alloc.slots.taken = Some(Vec::new());
         let result = self.build(alloc, index, elf);
         self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
+        self.states[index].state = if result.is_ok() { State::Running } else { State::Stopped };
         result
     }
 
@@ -296,13 +445,16 @@ impl<'d> Tile<'d> {
             names.len() - 1
         };
         for (e, endpoint) in d.endpoints.iter().enumerate() {
-            if endpoint.server as usize == index {
+            if endpoint.server == Server::Domain(index as u32) {
                 let n = name_of(&mut names, endpoint.name.clone());
                 grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
             }
+            // Supervisor clients' badges carry the bit no fault badge has.
+            let mark = if endpoint.server == Server::Supervisor { SUPERVISOR_CLIENT_BIT } else { 0 };
             for client in endpoint.clients.iter().filter(|c| c.domain as usize == index) {
                 let n = name_of(&mut names, endpoint.name.clone());
-                grants.push((self.endpoints[e], Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0), client.badge, false, CapKind::ClientEndpoint, n));
+                let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
+                grants.push((self.endpoints[e], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
             }
         }
         for (n_index, notification) in d.notifications.iter().enumerate() {
@@ -367,7 +519,7 @@ impl<'d> Tile<'d> {
                 mappings.push(ExtraMapping { frame: copy, vaddr: device.vaddr + page as u64 * 4096, rights: Rights::ALL, attributes });
             }
         }
-        let granted = self.pci.grants_for(alloc, &mut self.devices, d, &self.notifications, index)?;
+        let granted = self.pci.grants_for(alloc, d, &self.notifications, index)?;
         self.states[index].shared_copies.extend_from_slice(&granted.copies);
         mappings.extend(granted.mappings);
         for (source, rights, badge, moved, kind, name) in granted.grants {
@@ -408,14 +560,47 @@ impl<'d> Tile<'d> {
         Ok(())
     }
 
-    /// Destroys everything domain `index` had and builds it again.
-    fn restart(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+    /// Kills domain `index` now, as after a fault: destroys everything it had and counts a
+    /// restart; returns when to build it again (after its back-off), or that its restart
+    /// budget is used up.
+    fn kill_for_restart(&mut self, alloc: &mut Allocator, index: usize) -> Kill {
+        let (max_restarts, backoff_ms) = match self.description.domains[index].restart {
+            RestartPolicy::Always { max_restarts, backoff_ms } => (max_restarts, backoff_ms),
+            RestartPolicy::Never => (0, 0),
+        };
+        let name = &self.description.domains[index].name;
+        if let Err(error) = self.destroy(alloc, index) {
+            println!("supervisor: domain \"{name}\" could not be destroyed: {error}");
+            self.states[index].state = State::Stopped;
+            return Kill::Failed;
+        }
+        let state = &mut self.states[index];
+        if state.restarts >= max_restarts {
+            state.state = State::GivenUp;
+            println!("supervisor: domain \"{name}\": gave up after {max_restarts} restarts");
+            return Kill::GaveUp;
+        }
+        state.state = State::Restarting;
+        // SAFETY: rdtsc is allowed in user mode.
+        Kill::Restart { deadline: unsafe { _rdtsc() } + u64::from(backoff_ms) * crate::clock::tsc_per_ms() }
+    }
+
+    /// Destroys everything domain `index` had: its frames' copies and everything retyped
+    /// from its untyped region (its thread stops at once; callers waiting for its replies
+    /// get a lost reply).
+    fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         for copy in state.shared_copies.drain(..) {
             invoke(slot::CNODE, Label::CNodeDelete, &[copy, 64], &[]).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
         invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[]).map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
         alloc.slots.recycled.append(&mut state.slots_used);
+        Ok(())
+    }
+
+    /// Builds domain `index` again after [`Tile::kill_for_restart`].
+    fn rebuild(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        let state = &mut self.states[index];
         state.generation += 1;
         state.restarts += 1;
         self.start(alloc, index, elf)

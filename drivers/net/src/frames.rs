@@ -11,7 +11,20 @@
 //! ```
 //!
 //! Indices are free-running `u32`s; each side writes only its own index and keeps it in
-//! the region, so a side that restarts picks up where its predecessor stopped. A producer
+//! the region, so a side that restarts picks up where its predecessor stopped.
+//!
+//! **Restarts.** The region (like every shared region) and both notifications outlive the
+//! domains, so the driver's state of the rings is in the region, not in the driver: a
+//! restarted driver calls [`resume_driver`], which reads both rings' indices, keeps every
+//! frame the netstack queued for sending and every received frame not yet taken, and
+//! resynchronises only a ring whose indices are inconsistent (its own side's index moved
+//! onto the other's, dropping what was queued). Frames the dead driver had already taken
+//! from the transmit ring but the device had not sent, and frames the device received while
+//! no driver ran, are lost, as on a wire; the netstack's protocols recover (TCP retransmits,
+//! UDP is best-effort). While no driver runs, the netstack's pushes fill the transmit ring
+//! and then fail with [`RingError::Full`] (dropped), never block; the signals it sends
+//! meanwhile stay pending in "net-wake" and wake the next driver. The information page's
+//! MAC address stays valid across a driver restart (same device). A producer
 //! signals the other side's notification after pushing (the driver "netstack-wake", the
 //! netstack "net-wake" with bit 1; bit 0 of "net-wake" is the device interrupt, see
 //! [`NET_IRQ_BIT`]). Everything read from the region is
@@ -142,6 +155,43 @@ impl FrameRing {
     }
 }
 
+/// Where the rings stood when a restarted driver took them over ([`resume_driver`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// Receive ring: frames delivered and not yet taken by the netstack.
+    pub rx_pending: u32,
+    /// Transmit ring: frames the netstack queued that the driver has yet to send.
+    pub tx_pending: u32,
+    /// Rings whose indices were inconsistent and were reset to empty (0, 1 or 2).
+    pub resynchronised: u32,
+}
+
+/// Driver side, at start: takes over both rings as a previous driver generation left them
+/// (see the module documentation). A ring whose indices are more than [`SLOTS`] apart is
+/// made empty by moving the driver's own index (the receive ring's producer, the transmit
+/// ring's consumer) onto the netstack's.
+pub fn resume_driver(memory: &impl Memory) -> Resumed {
+    let mut resumed = Resumed { rx_pending: 0, tx_pending: 0, resynchronised: 0 };
+    // (ring, offset of the driver's own index, offset of the netstack's index)
+    for (ring, own, other) in [(FrameRing::RX, 0, 64), (FrameRing::TX, 64, 0)] {
+        match ring.indices(memory) {
+            Ok((producer, consumer)) => {
+                let pending = producer.wrapping_sub(consumer);
+                if ring == FrameRing::RX {
+                    resumed.rx_pending = pending;
+                } else {
+                    resumed.tx_pending = pending;
+                }
+            }
+            Err(_) => {
+                memory.write_u32(ring.base + own, memory.read_u32(ring.base + other));
+                resumed.resynchronised += 1;
+            }
+        }
+    }
+    resumed
+}
+
 /// Driver side: publishes the device's MAC address on the information page.
 pub fn publish_info(memory: &impl Memory, mac: [u8; 6]) {
     memory.write_bytes(8, &mac);
@@ -235,6 +285,38 @@ mod tests {
         assert_eq!(ring.pop(&memory, &mut out), Err(RingError::BadLength(0xFFFF_FFFF)));
         assert_eq!(ring.pop(&memory, &mut out), Ok(Some(61)));
         assert_eq!(out[..61], [8; 61]);
+    }
+
+    #[test]
+    fn a_restarted_driver_keeps_queued_frames_and_resynchronises_only_broken_rings() {
+        let memory = VecMemory::new(REGION_BYTES);
+        let mut out = [0u8; MAX_FRAME];
+        // A fresh region: nothing pending.
+        assert_eq!(resume_driver(&memory), Resumed { rx_pending: 0, tx_pending: 0, resynchronised: 0 });
+        // The old driver delivered 3 frames (1 taken); the netstack queued 2 to send.
+        for seed in 0..3 {
+            FrameRing::RX.push(&memory, &frame(seed, 60)).unwrap();
+        }
+        FrameRing::RX.pop(&memory, &mut out).unwrap();
+        FrameRing::TX.push(&memory, &frame(10, 70)).unwrap();
+        FrameRing::TX.push(&memory, &frame(11, 71)).unwrap();
+        assert_eq!(resume_driver(&memory), Resumed { rx_pending: 2, tx_pending: 2, resynchronised: 0 });
+        // The new driver sends what was queued, in order, and delivers after the old frames.
+        assert_eq!(FrameRing::TX.pop(&memory, &mut out), Ok(Some(70)));
+        assert_eq!(out[..70], frame(10, 70)[..]);
+        FrameRing::RX.push(&memory, &frame(3, 60)).unwrap();
+        for seed in 1..4 {
+            assert_eq!(FrameRing::RX.pop(&memory, &mut out), Ok(Some(60)));
+            assert_eq!(out[..60], frame(seed, 60)[..]);
+        }
+        // Garbage in both rings' other-side indices: both made empty by the driver's side.
+        memory.write_u32(RX_RING + 64, 5000);
+        memory.write_u32(TX_RING, 9000);
+        assert_eq!(resume_driver(&memory), Resumed { rx_pending: 0, tx_pending: 0, resynchronised: 2 });
+        assert!(!FrameRing::RX.has_frame(&memory) && !FrameRing::TX.has_frame(&memory));
+        FrameRing::RX.push(&memory, &frame(4, 60)).unwrap();
+        assert_eq!(FrameRing::RX.pop(&memory, &mut out), Ok(Some(60)));
+        assert_eq!(out[..60], frame(4, 60)[..]);
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! pings the router; then, from the
 //! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP (on two
 //! connections, one after the other) and gets a UDP datagram echoed.
+//!
+//! The fault-tolerance test (scenario `tests/scenarios/net-fault.toml`) has the net driver
+//! killed and restarted, through the supervisor, while the host sends a stream of numbered
+//! UDP datagrams: every echo must be exactly a datagram that was sent (never corrupted),
+//! echoes must come back after the restart, and the tile status must still be served by the
+//! same netstack generation.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -118,7 +124,7 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("net: first frame received");
     // The netstack's clock and wake-up timer (the HPET), and a sleep it woke from by timer.
     outcome.assert_serial_contains("netstack: clock and wake-up timer: HPET at 100000 kHz, timer 0 on IOAPIC pin 2");
-    outcome.assert_serial_contains("netstack: first wake-up by the timer");
+    outcome.assert_serial_contains("netstack: wake-up timer checked: its interrupt arrived on IOAPIC pin 2");
     // DHCP from QEMU user networking, the lease in the log, and a ping to the router.
     outcome.assert_serial_contains("netstack: MAC 52-54-00-12-34-56, asking for an address by DHCP");
     outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24 router 10.0.2.2");
@@ -130,4 +136,133 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains(&format!("netstack: udp echo of {} bytes to 10.0.2.2:", DATAGRAM.len()));
     // Both connections were served before the datagram was sent.
     assert_eq!(outcome.serial.matches("netstack: status served to 10.0.2.2:").count(), 2, "{}", outcome.tail(20));
+}
+
+/// The host's side of the fault-tolerance test: numbered datagrams every 50 ms from when the
+/// netstack is ready until `after_wanted` echoes came back after the driver's restart
+/// (or the deadline), then the tile status over TCP.
+struct Traffic {
+    /// Datagrams sent.
+    sent: u32,
+    /// Echoes received before the kill line was in the log.
+    before_kill: u32,
+    /// Echoes received between the kill and the restart line.
+    during_restart: u32,
+    /// Echoes received after the restart line.
+    after_restart: u32,
+    /// The status line read at the end.
+    status: String,
+}
+
+/// The datagram with sequence number `sequence`.
+fn numbered(sequence: u32) -> Vec<u8> {
+    let mut datagram = format!("tileos fault-tolerance echo {sequence:06} ").into_bytes();
+    datagram.extend((0..200u32).map(|index| (index.wrapping_mul(31) ^ sequence) as u8));
+    datagram
+}
+
+fn traffic_through_a_driver_restart(log: &Path, tcp_port: u16, udp_port: u16, deadline: Instant) -> Result<Traffic, String> {
+    if !wait_for(log, "netstack: ready", deadline) {
+        return Err("the netstack never logged \"netstack: ready\"".into());
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
+    socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut traffic = Traffic { sent: 0, before_kill: 0, during_restart: 0, after_restart: 0, status: String::new() };
+    let mut buffer = [0u8; 1500];
+    let log_text = || std::fs::read(log).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+    while traffic.after_restart < 10 {
+        if Instant::now() > deadline {
+            return Err(format!("deadline passed: {} sent, {} echoed before the kill, {} during, {} after the restart", traffic.sent, traffic.before_kill, traffic.during_restart, traffic.after_restart));
+        }
+        socket.send_to(&numbered(traffic.sent), ("127.0.0.1", udp_port)).map_err(|error| format!("send: {error}"))?;
+        traffic.sent += 1;
+        let receive_until = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < receive_until {
+            let Ok((length, _)) = socket.recv_from(&mut buffer) else { break };
+            let echo = &buffer[..length];
+            let sequence: Option<u32> = std::str::from_utf8(&echo[28..34.min(length)]).ok().and_then(|digits| digits.parse().ok());
+            match sequence {
+                Some(sequence) if sequence < traffic.sent && echo == numbered(sequence).as_slice() => {}
+                _ => return Err(format!("corrupted echo of {length} bytes: {:?}", String::from_utf8_lossy(echo))),
+            }
+            let text = log_text();
+            if text.contains("supervisor: domain \"net\" restarted") {
+                traffic.after_restart += 1;
+            } else if text.contains("supervisor: domain \"net\" killed") {
+                traffic.during_restart += 1;
+            } else {
+                traffic.before_kill += 1;
+            }
+        }
+    }
+    for _ in 0..5 {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", tcp_port)) {
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            if stream.read_to_string(&mut traffic.status).is_ok() && !traffic.status.is_empty() {
+                return Ok(traffic);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("no tile status after the restart (got {:?})", traffic.status))
+}
+
+#[test]
+fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serving() {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = Boot::Kernel {
+        kernel: images.kernel.clone(),
+        cmdline: String::new(),
+        modules: vec![
+            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
+            BootModule { path: workspace_root().join("build/test/scenarios/net-fault.archive"), cmdline: "tile-archive".into() },
+        ],
+    };
+    let (tcp_port, udp_port) = free_ports();
+    let machine = Machine {
+        extra_args: vec![
+            "-netdev".into(),
+            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+        ],
+        ..Machine::default()
+    };
+    let log = images.logs.join("tile-net-fault.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let timeout = Duration::from_secs(150);
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let host = std::thread::spawn(move || {
+        let _ = sender.send(traffic_through_a_driver_restart(&watched, tcp_port, udp_port, Instant::now() + timeout));
+    });
+    let outcome = run_until(&machine, &boot, &log, timeout, &["chaos-net: done", "supervisor: domain \"net\" restarted", "netstack: status served"])
+        .unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let traffic = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    outcome.assert_reached();
+    let traffic = traffic.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "ring errors (last", "FAIL", "could not be"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    // The kill came while the host's traffic was being echoed, and echoes resumed after it.
+    assert!(traffic.before_kill > 0, "no echo before the kill: the kill did not hit running traffic ({} sent)", traffic.sent);
+    assert!(traffic.after_restart >= 10, "{} echoes after the restart", traffic.after_restart);
+    outcome.assert_serial_contains("supervisor: domain \"net\" killed on request of \"chaos-net\" (generation 0)");
+    outcome.assert_serial_contains("supervisor: domain \"net\" restarted with fresh memory (generation 1, restart 1 of 3)");
+    outcome.assert_serial_contains("chaos-net: supervisor answered Restarted { generation: 1, restarts: 1 }");
+    outcome.assert_serial_contains("chaos-net: status: netstack Running generation 0 restarts 0");
+    // The new driver generation re-initialised the device and took over the frame rings.
+    assert_eq!(outcome.serial.matches("net: virtio-net ready: MAC 52:54:00:12:34:56").count(), 2, "{}", outcome.tail(40));
+    outcome.assert_serial_contains("net: generation 1: took over the frame rings: ");
+    outcome.assert_serial_contains(", 0 rings resynchronised");
+    // The netstack survived: same generation, same address, one DHCP lease only.
+    assert!(!outcome.serial.contains("started domain \"netstack\" (priority 100, generation 1)"), "{}", outcome.tail(40));
+    assert_eq!(outcome.serial.matches("netstack: DHCP lease 10.0.2.15/24").count(), 1, "{}", outcome.tail(40));
+    assert_eq!(traffic.status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
+    println!(
+        "{} datagrams sent; echoes: {} before the kill, {} during the restart, {} after",
+        traffic.sent, traffic.before_kill, traffic.during_restart, traffic.after_restart
+    );
 }

@@ -3,6 +3,11 @@
 //! with completions by interrupt and serves the block protocol, and the block-check domain
 //! writes patterns across a fresh 4 MiB disk, flushes, reads them back and checks the error
 //! replies. A second boot on the same disk image finds the patterns again.
+//!
+//! The fault-tolerance test (scenario `tests/scenarios/nvme-fault.toml`) kills the driver,
+//! through the supervisor control protocol, while block-stress has a write in flight: the
+//! supervisor restarts it, the driver resets and re-initialises the controller, and
+//! block-stress retries and finds every block it wrote intact.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,13 +20,29 @@ const DISK_BYTES: u64 = 4 << 20;
 
 /// Boots the nvme scenario with `disk` as the NVMe drive until block-check is done.
 fn boot(disk: &Path, log_name: &str) -> RunOutcome {
+    boot_scenario("nvme", disk, log_name, &["block-check: done"])
+}
+
+/// A fresh zeroed disk image named `name` in the log directory.
+fn fresh_disk(name: &str) -> std::path::PathBuf {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    let disk = images.logs.join(name);
+    let file = std::fs::File::create(&disk).expect("create the disk image");
+    file.set_len(DISK_BYTES).expect("size the disk image");
+    disk
+}
+
+/// Boots `scenario` with `disk` as the NVMe drive until every one of `markers` is logged,
+/// and checks that nothing went wrong.
+fn boot_scenario(scenario: &str, disk: &Path, log_name: &str, markers: &[&str]) -> RunOutcome {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = Boot::Kernel {
         kernel: images.kernel.clone(),
         cmdline: String::new(),
         modules: vec![
             BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join("build/test/scenarios/nvme.archive"), cmdline: "tile-archive".into() },
+            BootModule { path: workspace_root().join(format!("build/test/scenarios/{scenario}.archive")), cmdline: "tile-archive".into() },
         ],
     };
     let machine = Machine {
@@ -33,10 +54,9 @@ fn boot(disk: &Path, log_name: &str) -> RunOutcome {
         ],
         ..Machine::default()
     };
-    let outcome = run_until(&machine, &boot, &images.logs.join(log_name), TIMEOUT, &["block-check: done"])
-        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = run_until(&machine, &boot, &images.logs.join(log_name), TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
-    for bad in ["WRONG", "MISMATCH", "FAILED", "KERNEL EXCEPTION", "panic at", "stopped:"] {
+    for bad in ["WRONG", "MISMATCH", "FAILED", "FAIL:", "KERNEL EXCEPTION", "panic at", "stopped:", "could not be"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
     outcome
@@ -44,13 +64,7 @@ fn boot(disk: &Path, log_name: &str) -> RunOutcome {
 
 #[test]
 fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_a_reboot() {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join("nvme-disk.img");
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(DISK_BYTES).expect("size the disk image");
-    drop(file);
-
+    let disk = fresh_disk("nvme-disk.img");
     let first = boot(&disk, "tile-nvme.log");
     // The pci domain's enumeration: the controller, its 64-bit BAR and INTx line.
     first.assert_serial_contains("pci: 00:04.0 1b36:0010 class 01.08.02 (NVMe controller), irq line 11 pin INTA");
@@ -104,4 +118,54 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
     // Written data survives QEMU exiting: the second boot finds every pattern.
     let second = boot(&disk, "tile-nvme-reboot.log");
     second.assert_serial_contains("block-check: patterns from an earlier boot intact in all 5 ranges");
+}
+
+#[test]
+fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_without_losing_data() {
+    let disk = fresh_disk("nvme-fault-disk.img");
+    let outcome = boot_scenario("nvme-fault", &disk, "tile-nvme-fault.log", &["block-stress: PASS", "chaos-nvme: done"]);
+    let log = &outcome.serial;
+    // The kill, on request of the domain the description allows, while a write was in flight.
+    outcome.assert_serial_contains("started domain \"chaos-nvme\" (priority 80, generation 0): log ClientEndpoint badge 0x4, supervisor ClientEndpoint badge 0x8000000000000040, chaos WaitNotification");
+    outcome.assert_serial_contains("block-stress: round 16: asking for the driver to be killed during this write");
+    outcome.assert_serial_contains("supervisor: domain \"nvme\" killed on request of \"chaos-nvme\" (generation 0)");
+    outcome.assert_serial_contains("supervisor: domain \"nvme\" restarted with fresh memory (generation 1, restart 1 of 3)");
+    outcome.assert_serial_contains("rootserver: started domain \"nvme\" (priority 120, generation 1)");
+    outcome.assert_serial_contains("chaos-nvme: supervisor answered Restarted { generation: 1, restarts: 1 }");
+    // The client saw the kill as a lost reply, waited for the restarted driver and retried.
+    // (The write of round 16 or its read-back, whichever the kill hit.)
+    outcome.assert_serial_contains(": reply lost (the driver died); waiting for it and retrying");
+    outcome.assert_serial_contains("block-stress: driver serving again (same geometry)");
+    // The restarted driver reset the controller the first generation left enabled and
+    // brought it up again, with interrupts.
+    assert_eq!(log.matches("nvme: ready: 8192 blocks of 512 bytes (4096 KiB)").count(), 2, "{}", outcome.tail(40));
+    assert_eq!(log.matches("nvme: completions by interrupt (MSI-X vector 0 of 65, table in BAR0)").count(), 2, "{}", outcome.tail(40));
+    outcome.assert_serial_contains("nvme: generation 1: the previous generation left the controller enabled; ");
+    // No interrupt storm after the restart: about one interrupt per command
+    // ("nvme: flush done; C commands so far, A completed after an interrupt (I interrupts)").
+    let counts: Vec<u64> = log
+        .lines()
+        .find_map(|line| line.strip_prefix("nvme: flush done; "))
+        .unwrap_or_else(|| panic!("no command counts in the log:\n{}", outcome.tail(40)))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|number| number.parse().ok())
+        .collect();
+    let [commands, _, interrupts] = counts[..] else { panic!("command counts {counts:?}") };
+    assert!(interrupts <= 2 * commands, "interrupt storm after the restart: {counts:?}");
+    outcome.assert_serial_contains("block-stress: PASS: 48 chunks written and verified twice; 1 lost replies and 0 device errors retried");
+    // The supervisor's view afterwards, and its refusals.
+    outcome.assert_serial_contains("chaos-nvme: status: nvme Running generation 1 restarts 1");
+    outcome.assert_serial_contains("chaos-nvme: status: console Running generation 0 restarts 0");
+    outcome.assert_serial_contains("chaos-nvme: restart of \"no-such-domain\" refused as expected: UnknownDomain");
+    outcome.assert_serial_contains("chaos-nvme: restart of \"console\" refused as expected: RestartPolicyNever");
+    outcome.assert_serial_contains("supervisor: restart of domain \"console\" asked by \"chaos-nvme\" refused: RestartPolicyNever");
+    // The data reached the disk: the first chunk holds some boot's pattern (tag ^ index × φ),
+    // the same tag for every word.
+    let image = std::fs::read(&disk).expect("read the disk image");
+    let word = |index: u64| u64::from_le_bytes(image[8 * index as usize..8 * index as usize + 8].try_into().unwrap());
+    let tag = word(0);
+    assert_ne!(tag, 0, "nothing was written");
+    for index in 0..48 * 512u64 {
+        assert_eq!(word(index) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15), tag, "disk image word {index}");
+    }
 }

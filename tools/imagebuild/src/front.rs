@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
     Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
-    PciDevice, PciInterrupt,
-    Notification, Polarity, RestartPolicy, SharedRegion, Signaller, SystemDescription, Trigger,
+    Notification, PciDevice, PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion,
+    Signaller, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -598,7 +598,14 @@ impl<'f> Front<'f> {
         let t = self.named("endpoint", t, line, e, Pos::Endpoint(e));
         self.fields(&t, &["name", "server", "clients"])?;
         let name = self.string(&t, "name")?.to_string();
-        let server = self.reference(&t, "server", domains, "domain")?;
+        // `server = "supervisor"` names the root server's supervisor (no domain may take
+        // that name: `SystemDescription::check` rejects it).
+        let server = if t.t.get("server").and_then(Item::as_str) == Some(SUPERVISOR) {
+            self.string(&t, "server")?;
+            Server::Supervisor
+        } else {
+            Server::Domain(self.reference(&t, "server", domains, "domain")?)
+        };
         let mut clients = Vec::new();
         for (c, (ct, line)) in self.list(&t, "clients", false)?.into_iter().enumerate() {
             let ct = self.member(

@@ -4,7 +4,7 @@
 
 use crate::{Message, buffer_word, raw_syscall};
 use core::marker::PhantomData;
-use tileos_abi::message::{LABEL_REPLY_LOST, MessageInfo};
+use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MessageInfo};
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::{ERROR, MESSAGE, PAYLOAD_WORDS, Protocol, ProtocolError, decode, encode};
 
@@ -13,7 +13,8 @@ use tileos_protocol::{ERROR, MESSAGE, PAYLOAD_WORDS, Protocol, ProtocolError, de
 pub enum CallError {
     /// The request or the answer did not fit the protocol.
     Protocol(ProtocolError),
-    /// The server died before answering (it is being restarted): retry.
+    /// The server died before answering (reply lost, or the call was aborted): it is being
+    /// restarted; retry.
     ServerRestarted,
 }
 
@@ -52,9 +53,39 @@ impl<P: Protocol> Client<P> {
         let length = encode(request, &mut words).map_err(CallError::Protocol)?;
         let reply = transmit(Syscall::Call, self.endpoint, MESSAGE, &words, length);
         match reply.info.label() {
-            LABEL_REPLY_LOST => Err(CallError::ServerRestarted),
+            LABEL_REPLY_LOST | LABEL_IPC_ABORTED => Err(CallError::ServerRestarted),
             ERROR => Err(CallError::Protocol(ProtocolError::from_code(reply.words[0]))),
             label => decode(label, &words_of(&reply)[..reply.info.length()]).map_err(CallError::Protocol),
+        }
+    }
+}
+
+/// Decodes a received message as a request of protocol `P` (for servers with a receive loop
+/// of their own, such as the root server's supervisor).
+pub fn decode_request<P: Protocol>(message: &Message) -> Result<P::Request, ProtocolError> {
+    let words = words_of(message);
+    decode::<P::Request>(message.info.label(), &words[..message.info.length().min(words.len())])
+}
+
+/// Answers a caller of protocol `P` with `answer` (or its error reply), without blocking:
+/// through the reply capability in slot `saved` (moved there with `CNodeSaveCaller`), or,
+/// with `None`, through this thread's reply slot. A caller that is gone gets nothing.
+pub fn answer<P: Protocol>(saved: Option<u64>, answer: Result<P::Response, ProtocolError>) {
+    let mut reply = [0; PAYLOAD_WORDS + 1];
+    let (label, length) = encode_answer::<P>(answer, &mut reply);
+    match saved {
+        Some(slot) => transmit(Syscall::NbSend, slot, label, &reply, length),
+        None => transmit(Syscall::Reply, 0, label, &reply, length),
+    };
+}
+
+/// Encodes an answer (or its error reply) into `reply`: returns label and length.
+fn encode_answer<P: Protocol>(answer: Result<P::Response, ProtocolError>, reply: &mut [u64; PAYLOAD_WORDS + 1]) -> (u64, usize) {
+    match answer.and_then(|response| encode(&response, reply)) {
+        Ok(length) => (MESSAGE, length),
+        Err(error) => {
+            reply[0] = error as u64;
+            (ERROR, 1)
         }
     }
 }
@@ -70,13 +101,7 @@ pub fn serve<P: Protocol>(endpoint: crate::cap::Endpoint, mut handler: impl FnMu
         let answer = decode::<P::Request>(message.info.label(), &words[..message.info.length().min(words.len())])
             .and_then(|request| handler(message.badge, request));
         let mut reply = [0; PAYLOAD_WORDS + 1];
-        let (label, length) = match answer.and_then(|response| encode(&response, &mut reply)) {
-            Ok(length) => (MESSAGE, length),
-            Err(error) => {
-                reply[0] = error as u64;
-                (ERROR, 1)
-            }
-        };
+        let (label, length) = encode_answer::<P>(answer, &mut reply);
         message = transmit(Syscall::ReplyRecv, endpoint, label, &reply, length);
     }
 }

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: [u8; 8] = *b"TILEOSAR";
 /// The only archive version this crate reads and writes (it covers the description encoding
 /// too: a change to either bumps it).
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 32;
 /// Size of one entry-table record in bytes.

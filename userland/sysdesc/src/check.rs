@@ -6,8 +6,8 @@
 
 use crate::{
     MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
-    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SystemDescription,
-    USER_TOP,
+    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
+    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -347,6 +347,13 @@ impl Checker<'_> {
         for (i, dom) in self.d.domains.iter().enumerate() {
             let item = Item::Domain(i);
             self.name(item, &dom.name, self.d.domains[..i].iter().map(|d| &d.name))?;
+            if dom.name == SUPERVISOR {
+                return Err(self.err(
+                    item,
+                    "name",
+                    format_args!("\"{SUPERVISOR}\" is reserved: it names the root server's supervisor as an endpoint server"),
+                ));
+            }
             let program = dom.program as usize;
             if program == 0 || program >= archive_entries {
                 return Err(self.err(item, "program", format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})")));
@@ -402,7 +409,19 @@ impl Checker<'_> {
                 &ep.name,
                 self.d.endpoints[..e].iter().map(|e| &e.name),
             )?;
-            let server = self.domain_ref(item, "server", ep.server)?;
+            let server = match ep.server {
+                Server::Domain(id) => Some(self.domain_ref(item, "server", id)?),
+                Server::Supervisor => {
+                    if let Some(other) = self.d.endpoints[..e].iter().find(|o| o.server == Server::Supervisor) {
+                        return Err(self.err(
+                            item,
+                            "server",
+                            format_args!("only one endpoint may be served by the supervisor (endpoint \"{}\" already is)", other.name),
+                        ));
+                    }
+                    None
+                }
+            };
             // The drivers of PCI devices are the "pci" endpoint's implicit clients.
             let implicit_clients = ep.name == "pci" && !self.d.pci_devices.is_empty();
             if ep.clients.is_empty() && !implicit_clients {
@@ -414,7 +433,7 @@ impl Checker<'_> {
                     client: c,
                 };
                 let domain = self.domain_ref(item, "domain", client.domain)?;
-                if domain == server {
+                if Some(domain) == server {
                     return Err(self.err(
                         item,
                         "domain",
@@ -427,6 +446,16 @@ impl Checker<'_> {
                 }
                 if client.badge == 0 {
                     return Err(self.err(item, "badge", "must not be 0 (0 means unbadged)"));
+                }
+                if server.is_none() && client.badge & SUPERVISOR_CLIENT_BIT != 0 {
+                    return Err(self.err(
+                        item,
+                        "badge",
+                        format_args!(
+                            "{:#x} has bit 63 set, which the supervisor reserves to tell client calls from fault messages",
+                            client.badge
+                        ),
+                    ));
                 }
                 if let Some(o) = earlier.iter().find(|o| o.badge == client.badge) {
                     return Err(self.err(
@@ -631,7 +660,14 @@ impl Checker<'_> {
                         "needs an endpoint named \"pci\" (served by the PCI bus domain) to locate the device; none is declared",
                     ));
                 }
-                Some(e) if e.server as usize == domain => {
+                Some(e) if e.server == Server::Supervisor => {
+                    return Err(self.err(
+                        item,
+                        "domain",
+                        "the endpoint \"pci\" is served by the supervisor, not by a PCI bus domain that can locate the device",
+                    ));
+                }
+                Some(e) if e.server == Server::Domain(domain as u32) => {
                     return Err(self.err(
                         item,
                         "domain",

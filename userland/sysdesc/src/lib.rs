@@ -128,13 +128,42 @@ pub enum RestartPolicy {
     },
 }
 
+/// Name that `server` takes in `tile.toml` for the root server's supervisor: an endpoint
+/// served by it lets its clients speak the supervisor control protocol
+/// (`tileos_protocol::supervisor`). No domain may have this name.
+pub const SUPERVISOR: &str = "supervisor";
+
+/// Badge bit the root server sets on every supervisor client capability, so that client
+/// calls never collide with the per-domain fault badges (domain index + 1). Supervisor
+/// client badges in a description must therefore be below it.
+pub const SUPERVISOR_CLIENT_BIT: u64 = 1 << 63;
+
+/// Who receives on an [`Endpoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Server {
+    /// A domain of the tile.
+    Domain(DomainId),
+    /// The root server's supervisor (`server = "supervisor"`); at most one endpoint per tile.
+    Supervisor,
+}
+
+impl Server {
+    /// The serving domain, or `None` for the supervisor.
+    pub fn domain(self) -> Option<DomainId> {
+        match self {
+            Server::Domain(id) => Some(id),
+            Server::Supervisor => None,
+        }
+    }
+}
+
 /// A call endpoint: the server receives, every client gets a badged capability to call it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Unique endpoint name.
     pub name: String,
-    /// The domain that receives on the endpoint.
-    pub server: DomainId,
+    /// Who receives on the endpoint: a domain, or the supervisor.
+    pub server: Server,
     /// The domains that may call it, each with its own badge.
     pub clients: Vec<Client>,
 }
@@ -319,6 +348,11 @@ impl core::fmt::Display for DecodeError {
 }
 
 impl SystemDescription {
+    /// The endpoint served by the supervisor, if the description declares one.
+    pub fn supervisor_endpoint(&self) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|endpoint| endpoint.server == Server::Supervisor)
+    }
+
     /// Encodes the description with postcard.
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain data into a growable vector cannot fail: every field is an

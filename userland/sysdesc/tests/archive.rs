@@ -97,7 +97,7 @@ proptest! {
 fn layout_is_as_documented() {
     let bytes = build(&[("system", b"abc"), ("prog", b"")]).unwrap();
     assert_eq!(&bytes[..8], b"TILEOSAR");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
     assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 2);
     assert_eq!(
         u64::from_le_bytes(bytes[16..24].try_into().unwrap()),
@@ -119,8 +119,8 @@ fn structural_errors() {
     };
     assert_eq!(parse(&|b| b[0] = b'X'), Err(ArchiveError::BadMagic));
     assert_eq!(
-        parse(&|b| b[8] = 2),
-        Err(ArchiveError::UnsupportedVersion(2))
+        parse(&|b| b[8] = 1),
+        Err(ArchiveError::UnsupportedVersion(1))
     );
     assert_eq!(
         parse(&|b| b[10] = 1),

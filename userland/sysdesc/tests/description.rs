@@ -60,7 +60,7 @@ fn rights() -> impl Strategy<Value = MapRights> {
 fn description() -> impl Strategy<Value = SystemDescription> {
     let endpoint = (
         name(),
-        any::<u32>(),
+        prop_oneof![any::<u32>().prop_map(Server::Domain), Just(Server::Supervisor)],
         prop::collection::vec((any::<u32>(), any::<u64>()), 0..4),
     )
         .prop_map(|(name, server, clients)| Endpoint {
@@ -352,7 +352,7 @@ fn each_rule_has_its_message() {
             "domain \"echo\": field \"period_ms\": 60001 is longer than the longest period 60000",
         ),
         (
-            Box::new(|d| d.endpoints[0].server = 7),
+            Box::new(|d| d.endpoints[0].server = Server::Domain(7)),
             Item::Endpoint(0),
             "server",
             "endpoint \"log\": field \"server\": domain 7 does not exist (3 domains)",
@@ -459,6 +459,73 @@ fn each_rule_has_its_message() {
     for (change, item, field, message) in cases {
         assert_eq!(broken(change), (item, field, message.to_string()));
     }
+}
+
+/// The sample plus an endpoint "supervisor" served by the supervisor, with "client" as its
+/// client.
+fn with_supervisor() -> SystemDescription {
+    let mut d = sample();
+    d.endpoints.push(Endpoint {
+        name: "supervisor".into(),
+        server: Server::Supervisor,
+        clients: vec![Client { domain: 2, badge: 0x40 }],
+    });
+    d
+}
+
+#[test]
+fn supervisor_endpoint_rules() {
+    let d = with_supervisor();
+    assert_eq!(d.check(3), Ok(()));
+    assert_eq!(d.supervisor_endpoint().map(|e| e.name.as_str()), Some("supervisor"));
+    assert_eq!(sample().supervisor_endpoint(), None);
+    assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|d| d.domains[1].name = "supervisor".into()),
+            Item::Domain(1),
+            "name",
+            "domain \"supervisor\": field \"name\": \"supervisor\" is reserved: it names the root server's supervisor as an endpoint server",
+        ),
+        (
+            Box::new(|d| {
+                let mut second = d.endpoints[1].clone();
+                second.name = "control".into();
+                d.endpoints.push(second);
+            }),
+            Item::Endpoint(2),
+            "server",
+            "endpoint \"control\": field \"server\": only one endpoint may be served by the supervisor (endpoint \"supervisor\" already is)",
+        ),
+        (
+            Box::new(|d| d.endpoints[1].clients[0].badge = SUPERVISOR_CLIENT_BIT | 1),
+            Item::Client { endpoint: 1, client: 0 },
+            "badge",
+            "endpoint \"supervisor\": client \"client\": field \"badge\": 0x8000000000000001 has bit 63 set, which the supervisor reserves to tell client calls from fault messages",
+        ),
+        (
+            Box::new(|d| d.endpoints[1].clients[0].badge = 0),
+            Item::Client { endpoint: 1, client: 0 },
+            "badge",
+            "endpoint \"supervisor\": client \"client\": field \"badge\": must not be 0 (0 means unbadged)",
+        ),
+        (
+            Box::new(|d| d.endpoints[1].clients.clear()),
+            Item::Endpoint(1),
+            "clients",
+            "endpoint \"supervisor\": field \"clients\": an endpoint needs at least one client",
+        ),
+    ];
+    for (change, item, field, message) in cases {
+        let mut d = with_supervisor();
+        change(&mut d);
+        let e = d.check(3).expect_err("the change must break a rule");
+        assert_eq!((e.item, e.field, e.message), (item, field, message.to_string()));
+    }
+    // Bit 63 is only reserved on the supervisor's endpoint: other endpoints may use it.
+    let mut d = with_supervisor();
+    d.endpoints[0].clients[0].badge = SUPERVISOR_CLIENT_BIT | 1;
+    assert_eq!(d.check(3), Ok(()));
 }
 
 #[test]
@@ -568,7 +635,7 @@ fn memory_and_port_rules() {
 /// "echo" serves, interrupting on bit 5 of a notification "client" waits on.
 fn with_pci_device() -> SystemDescription {
     let mut d = sample();
-    d.endpoints.push(Endpoint { name: "pci".into(), server: 1, clients: vec![Client { domain: 2, badge: 7 }] });
+    d.endpoints.push(Endpoint { name: "pci".into(), server: Server::Domain(1), clients: vec![Client { domain: 2, badge: 7 }] });
     d.notifications.push(Notification { name: "client-irq".into(), waiter: 2, signallers: vec![] });
     d.pci_devices.push(PciDevice {
         name: "disk".into(),

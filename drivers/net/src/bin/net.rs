@@ -15,6 +15,24 @@
 //!
 //! Interrupts, not polling: the driver sleeps on "net-wake" and wakes for device
 //! interrupts (a used ring changed) and for frames to send.
+//!
+//! **Restarts.** The supervisor may kill the driver at any moment (a fault, or a restart
+//! asked through the supervisor control protocol) while the netstack keeps running. What
+//! outlives the driver: the shared regions "net-dma" and "net-frames", both notifications,
+//! and the device, left running with queues in "net-dma". The next generation:
+//! 1. resets the device (status 0), which stops it using the old queues (no DMA into
+//!    buffers being rebuilt), lowers its interrupt line and clears its ISR;
+//! 2. rebuilds both virtqueues and all packet buffers in "net-dma" from scratch and
+//!    negotiates again, exactly as at first boot (the driver keeps no other device state);
+//! 3. takes over the frame rings with `frames::resume_driver`: the ring indices live in
+//!    "net-frames" and each side writes only its own, so the driver continues from the
+//!    producer index of the receive ring and the consumer index of the transmit ring that its
+//!    predecessor left there; only inconsistent indices are resynchronised (see
+//!    `tileos_driver_net::frames`). The netstack notices nothing but a gap in traffic;
+//! 4. rewrites the information page (same MAC), signals "netstack-wake" and sends whatever
+//!    the netstack queued meanwhile before it first sleeps.
+//!
+//! Frames in flight inside the dead driver or the device are lost, as on a wire.
 #![no_std]
 #![no_main]
 
@@ -171,8 +189,22 @@ extern "C" fn _start() -> ! {
         sizes[1],
         layout.rx_count
     );
+    let resumed = frames::resume_driver(&frames);
+    let generation = tileos_sys::domain::info().generation;
+    if generation > 0 {
+        log!(
+            "net: generation {generation}: took over the frame rings: {} received frames not yet taken by the netstack, {} queued to send, {} rings resynchronised",
+            resumed.rx_pending,
+            resumed.tx_pending,
+            resumed.resynchronised
+        );
+    }
     frames::publish_info(&frames, mac);
     signal(netstack);
+    // Send what the netstack queued while no driver ran.
+    if path.transmit(&dma, &frames) {
+        registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
+    }
     let mut interrupts = 0u64;
     let mut logged = Stats::default();
     loop {

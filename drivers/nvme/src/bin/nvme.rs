@@ -15,6 +15,20 @@
 //!   "nvme-irq" (the driver gets the MSI handler "nvme.msi" and switches the controller to
 //!   MSI-X, vector 0 for every queue). Without it the driver polls the completion queues
 //!   and says so in its log.
+//!
+//! **Restarts.** The supervisor may kill the driver at any moment (a fault, or a restart
+//! asked through the supervisor control protocol), typically with a command in flight; the
+//! controller stays enabled with the old queues. The next generation resets it (CC.EN = 0,
+//! then the normal bring-up), which deletes every queue and ends every command. Before the
+//! reset it tells the controller that the completions the dead generation never consumed are
+//! consumed (it rings the completion-queue head doorbells up to the last posted entry):
+//! otherwise a controller may keep its INTx line asserted for them across the reset (QEMU's
+//! does: its pending-completion count survives the reset, and the line then never drops,
+//! an interrupt storm). To know where the old queues' heads and phases were, every
+//! generation keeps a handover record ([`HANDOVER_PAGE`] of "nvme-dma", which like every
+//! shared region survives restarts) up to date with each consumed completion. A client
+//! whose request was in flight gets a lost reply from the kernel and retries; a write in
+//! flight may or may not have reached the disk, which a retry of the same write makes moot.
 #![no_std]
 #![no_main]
 
@@ -37,8 +51,15 @@ use tileos_sys::{invoke, log};
 const MIN_BAR0_BYTES: u64 = 0x1000 + 4 * MAX_DOORBELL_STRIDE as u64;
 /// Largest doorbell stride (bytes) this driver accepts.
 const MAX_DOORBELL_STRIDE: usize = 1024;
-/// Pages of the "nvme-dma" region: admin SQ, admin CQ, I/O SQ, I/O CQ, IDENTIFY, PRP list.
-const DMA_PAGES: u64 = 6;
+/// Pages of the "nvme-dma" region: admin SQ, admin CQ, I/O SQ, I/O CQ, IDENTIFY, PRP list,
+/// handover record.
+const DMA_PAGES: u64 = 7;
+/// The page of "nvme-dma" holding the handover record between generations: word 0
+/// [`HANDOVER_MAGIC`], word 1 the admin completion queue's head and phase, word 2 the I/O
+/// completion queue's (head in bits 15:0, phase in bit 16, bit 17 = the queue exists).
+const HANDOVER_PAGE: u64 = 6;
+/// Marks a valid handover record.
+const HANDOVER_MAGIC: u32 = 0x4E56_4D48;
 /// Entries of every queue (64-byte SQ entries: one page per submission queue).
 const QUEUE_ENTRIES: u16 = 64;
 /// The one namespace used.
@@ -149,12 +170,16 @@ struct Controller {
     io: Queue,
     identify: DmaPage,
     prp_list: DmaPage,
+    /// The handover record for the next generation.
+    handover: DmaPage,
     wait: Wait,
     next_id: u16,
     /// Commands completed so far.
     completions: u64,
     /// Of those, the ones whose completion was awaited on the interrupt.
     after_interrupt: u64,
+    /// Whether the I/O queue pair has been created (recorded for the next generation).
+    io_created: bool,
 }
 
 /// Which queue a command goes to.
@@ -173,6 +198,9 @@ impl Controller {
         for page in [self.admin.sq, self.admin.cq, self.io.sq, self.io.cq] {
             page.clear();
         }
+        self.admin.ring = Ring::new(QUEUE_ENTRIES);
+        self.io.ring = Ring::new(QUEUE_ENTRIES);
+        self.record(false);
         r.write32(reg::AQA, admin_queue_attributes(QUEUE_ENTRIES));
         r.write64(reg::ASQ, self.admin.sq.paddr);
         r.write64(reg::ACQ, self.admin.cq.paddr);
@@ -180,6 +208,49 @@ impl Controller {
         r.write32(reg::INTMC, 1);
         r.write32(reg::CC, CC_ENABLE);
         self.wait_ready(cap, true)
+    }
+
+    /// Writes the handover record: both completion queues' head and phase, and whether the
+    /// I/O queue exists.
+    fn record(&self, io_exists: bool) {
+        let word = |ring: &Ring, exists: bool| u32::from(ring.cq_head) | u32::from(ring.phase) << 16 | u32::from(exists) << 17;
+        self.handover.write32(1, word(&self.admin.ring, true));
+        self.handover.write32(2, word(&self.io.ring, io_exists));
+        self.handover.write32(0, HANDOVER_MAGIC);
+    }
+
+    /// Takes over from a previous generation that left the controller enabled: consumes the
+    /// completions it left in both completion queues (head doorbells up to the last posted
+    /// entry, read from the handover record and the phase tags). Returns how many there were.
+    fn take_over(&mut self) -> Option<u32> {
+        let enabled = self.registers.read32(reg::CC) & CC_ENABLE != 0 && self.registers.read32(reg::CSTS) & CSTS_READY != 0;
+        if !enabled || self.handover.read32(0) != HANDOVER_MAGIC {
+            return None;
+        }
+        let mut stale = 0;
+        for (id, word, page) in [(0u16, self.handover.read32(1), self.admin.cq), (1, self.handover.read32(2), self.io.cq)] {
+            let head = (word & 0xFFFF) as u16;
+            if word & 1 << 17 == 0 || head >= QUEUE_ENTRIES {
+                continue;
+            }
+            let mut ring = Ring { entries: QUEUE_ENTRIES, sq_tail: 0, cq_head: head, phase: word & 1 << 16 != 0 };
+            let mut consumed = 0;
+            while consumed < QUEUE_ENTRIES {
+                let base = usize::from(ring.cq_head) * 4;
+                let entry = Completion::decode(core::array::from_fn(|index| page.read32(base + index)));
+                if !ring.is_new(&entry) {
+                    break;
+                }
+                ring.consume();
+                consumed += 1;
+            }
+            if consumed > 0 {
+                self.registers.write32(cq_head_doorbell(id, self.stride), u32::from(ring.cq_head));
+                stale += u32::from(consumed);
+            }
+        }
+        self.handover.write32(0, 0);
+        Some(stale)
     }
 
     fn wait_ready(&self, cap: Capabilities, wanted: bool) -> Result<(), DriverError> {
@@ -241,7 +312,10 @@ impl Controller {
         }
         fence(Ordering::SeqCst);
         queue.ring.consume();
-        self.registers.write32(cq_head_doorbell(queue.id, self.stride), u32::from(queue.ring.cq_head));
+        let head = queue.ring.cq_head;
+        let id = queue.id;
+        self.record(self.io_created);
+        self.registers.write32(cq_head_doorbell(id, self.stride), u32::from(head));
         Some(entry)
     }
 
@@ -367,14 +441,22 @@ extern "C" fn _start() -> ! {
         io: Queue { id: 1, ring: Ring::new(QUEUE_ENTRIES), sq: page(2), cq: page(3) },
         identify: page(4),
         prp_list: page(5),
+        handover: page(HANDOVER_PAGE),
         wait,
         next_id: 1,
         completions: 0,
         after_interrupt: 0,
+        io_created: false,
     };
     let cap = Capabilities(controller.registers.read64(reg::CAP));
     let version = controller.registers.read32(reg::VS);
     controller.stride = cap.doorbell_stride();
+    if let Some(stale) = controller.take_over() {
+        log!(
+            "nvme: generation {}: the previous generation left the controller enabled; {stale} completions it never consumed acknowledged before the reset",
+            tileos_sys::domain::info().generation
+        );
+    }
     log!(
         "nvme: version {}.{}, max queue entries {}, timeout {} ms, doorbell stride {}",
         version >> 16,
@@ -406,6 +488,9 @@ extern "C" fn _start() -> ! {
         geometry.disk_size() / 1024,
         max_blocks * geometry.block_size
     );
+    if let Wait::Interrupt { count, .. } = &controller.wait {
+        log!("nvme: bring-up took {} commands and {count} interrupts", controller.completions);
+    }
     tileos_sys::rpc::serve::<Block>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |_, request| {
         let response = match request {
             Request::Read { disk_offset, length, buffer_offset } | Request::Write { disk_offset, length, buffer_offset } => {
@@ -466,6 +551,8 @@ fn bring_up(controller: &mut Controller, buffer_size: u64) -> Result<(Geometry, 
     let interrupts = matches!(controller.wait, Wait::Interrupt { .. });
     let (cq, sq) = (controller.io.cq.paddr, controller.io.sq.paddr);
     controller.execute(Target::Admin, Command::create_io_cq(0, 1, QUEUE_ENTRIES, cq, interrupts))?;
+    controller.io_created = true;
+    controller.record(true);
     controller.execute(Target::Admin, Command::create_io_sq(0, 1, QUEUE_ENTRIES, sq, 1))?;
     Ok((Geometry { blocks: namespace.blocks, block_size: namespace.block_size, buffer_size }, identity.max_transfer(PAGE_SIZE)))
 }

@@ -112,6 +112,13 @@ extern "C" fn _start() -> ! {
     hpet.write(reg::TIMER0_CONFIG, hpet::one_shot_level(timer_config, pin));
     hpet.write(reg::CONFIGURATION, hpet.read(reg::CONFIGURATION) & !0b10 | hpet::ENABLE);
     log!("netstack: clock and wake-up timer: HPET at {} kHz, timer 0 on IOAPIC pin {pin}", counter.khz());
+    match check_timer(&hpet, counter, irq, wake) {
+        Ok(polls) => log!("netstack: wake-up timer checked: its interrupt arrived on IOAPIC pin {pin} ({polls} polls)"),
+        Err(problem) => {
+            log!("netstack: the wake-up timer does not work: {problem}; stopping");
+            stop();
+        }
+    }
     let clock = Clock::new(hpet.counter(), counter);
     let mut device = FrameDevice::new(memory);
     let mut config = Config::new(EthernetAddress(mac).into());
@@ -246,6 +253,30 @@ extern "C" fn _start() -> ! {
                 log!("netstack: acknowledging the timer interrupt failed: {error:?}");
             }
         }
+    }
+}
+
+/// Polls (yielding between polls) for the wake-up timer's check interrupt at most this often.
+const TIMER_CHECK_POLLS: u32 = 100_000;
+
+/// Checks that HPET timer 0 really interrupts: a one-shot 100 µs ahead, then the
+/// notification `wake` is polled, without blocking, for the timer's bit (a bit the driver
+/// sets meanwhile is harmless: the main loop polls the frame ring anyway). Returns the
+/// polls it took, or what went wrong.
+fn check_timer(hpet: &Hpet, counter: Capabilities, irq: u64, wake: u64) -> Result<u32, &'static str> {
+    hpet.write(reg::TIMER0_COMPARATOR, hpet.counter().wrapping_add(counter.ticks(100)));
+    for poll in 0..TIMER_CHECK_POLLS {
+        if tileos_sys::recv(wake, false).badge & TIMER_BIT != 0 {
+            hpet.write(reg::INTERRUPT_STATUS, 1);
+            invoke(irq, Label::IrqHandlerAck, &[], &[]).map_err(|_| "the IRQ handler refused the acknowledgement")?;
+            return Ok(poll);
+        }
+        tileos_sys::yield_now();
+    }
+    if hpet.read(reg::INTERRUPT_STATUS) & 1 != 0 {
+        Err("timer 0 fired (interrupt status set) but no interrupt reached the notification")
+    } else {
+        Err("timer 0 never fired")
     }
 }
 

@@ -46,7 +46,7 @@ pub fn sample() -> SystemDescription {
         ],
         endpoints: vec![Endpoint {
             name: "log".into(),
-            server: 0,
+            server: Server::Domain(0),
             clients: vec![
                 Client {
                     domain: 1,
