@@ -98,6 +98,23 @@ impl Allocator {
         result
     }
 
+    /// Deletes the RAM untyped regions nothing was ever retyped from (after boot the root
+    /// server needs no more memory: restarts rebuild from each domain's own region). Returns
+    /// how many there were and their bytes.
+    pub fn drop_spare_memory(&mut self, info: &BootInfo) -> (usize, u64) {
+        let mut bytes = 0;
+        for &spare in &self.spare[..self.spare_count] {
+            let index = (spare - info.untyped.start) as usize;
+            bytes += 1u64 << info.untyped_list[index].size_bits;
+            if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[spare, 64], &[]) {
+                panic!("delete spare untyped {spare}: {error:?}");
+            }
+        }
+        let dropped = self.spare_count;
+        self.spare_count = 0;
+        (dropped, bytes)
+    }
+
     /// As [`Allocator::try_make`], for objects the root server cannot do without.
     pub fn make(&mut self, object: ObjectType, size_bits: u64) -> u64 {
         match self.try_make(object, size_bits) {

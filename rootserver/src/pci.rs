@@ -85,6 +85,20 @@ impl PciDevices {
         Ok(())
     }
 
+    /// Whether every PCI device of the description has been located (then the device memory
+    /// no device uses is of no further use).
+    pub fn all_located(&self) -> bool {
+        self.located.iter().all(Option::is_some)
+    }
+
+    /// Whether domain `domain` has a PCI device with IO BARs (or one not located yet, which
+    /// may have some): rebuilding it needs IO-port control.
+    pub fn needs_io_ports(&self, description: &SystemDescription, domain: usize) -> bool {
+        description.pci_devices.iter().zip(&self.located).any(|(pci, located)| {
+            pci.domain as usize == domain && located.as_ref().is_none_or(|l| l.device.bars.iter().flatten().any(|bar| bar.io))
+        })
+    }
+
     /// Everything domain `domain` gets for its (located) PCI devices (`notifications`: the
     /// root server's slots of the description's notifications).
     pub fn grants_for(&mut self, alloc: &mut Allocator, description: &SystemDescription, notifications: &[u64], domain: usize) -> Result<DeviceGrants, LoadError> {

@@ -118,6 +118,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
         }
     }
+    tile.drop_boot_authority(&mut alloc, info);
     println!("rootserver: all domains started; supervising");
     let mut pending: Vec<PendingRestart> = Vec::new();
     let mut free_reply_slots: Vec<u64> = Vec::new();
@@ -316,6 +317,18 @@ impl DevicePool {
         DevicePool { free }
     }
 
+    /// Deletes every device untyped region no device uses; returns how many there were.
+    fn drop_free(&mut self) -> usize {
+        for &(untyped, ..) in &self.free {
+            if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[untyped, 64], &[]) {
+                panic!("delete unused device untyped {untyped}: {error:?}");
+            }
+        }
+        let dropped = self.free.len();
+        self.free.clear();
+        dropped
+    }
+
     /// A frame capability for the device page at `paddr`, or `None` if no free device
     /// untyped covers it.
     pub fn frame(&mut self, alloc: &mut Allocator, paddr: u64) -> Option<u64> {
@@ -417,6 +430,66 @@ impl<'d> Tile<'d> {
             .collect();
         let pci = PciDevices::new(alloc, description, &endpoints);
         Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states }
+    }
+
+    /// Once every domain is started, deletes the capabilities the root server will not need
+    /// again, and logs what it drops and what it keeps and why: memory nothing was retyped
+    /// from, device memory no device uses, IRQ and IO-port control when no restartable
+    /// domain needs interrupts or ports, and the fault-endpoint copies of domains that are
+    /// never rebuilt. What stays serves restarts: each restartable domain's memory region, the
+    /// boot archive with its program, the shared objects to grant again.
+    fn drop_boot_authority(&mut self, alloc: &mut Allocator, info: &BootInfo) {
+        let d = self.description;
+        let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. });
+        let mut dropped: Vec<String> = Vec::new();
+        let (regions, bytes) = alloc.drop_spare_memory(info);
+        if regions > 0 {
+            dropped.push(format!("{regions} untyped regions of unused memory ({} KiB)", bytes / 1024));
+        }
+        if self.pci.all_located() {
+            let regions = self.devices.drop_free();
+            if regions > 0 {
+                dropped.push(format!("{regions} untyped regions of unused device memory"));
+            }
+        }
+        let interrupts: Vec<&str> = (0..d.domains.len())
+            .filter(|&i| restartable(i))
+            .filter(|&i| d.irqs.iter().any(|irq| irq.domain as usize == i) || d.pci_devices.iter().any(|p| p.domain as usize == i && p.interrupt.is_some()))
+            .map(|i| d.domains[i].name.as_str())
+            .collect();
+        let ports: Vec<&str> = (0..d.domains.len())
+            .filter(|&i| restartable(i))
+            .filter(|&i| d.io_ports.iter().any(|range| range.domain as usize == i) || self.pci.needs_io_ports(d, i))
+            .map(|i| d.domains[i].name.as_str())
+            .collect();
+        let mut kept: Vec<String> = Vec::new();
+        for (control, name, users) in [(slot::IRQ_CONTROL, "IRQ control", &interrupts), (slot::IO_PORT_CONTROL, "IO-port control", &ports)] {
+            if users.is_empty() {
+                if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[control, 64], &[]) {
+                    panic!("delete {name}: {error:?}");
+                }
+                dropped.push(String::from(name));
+            } else {
+                kept.push(format!("{name} (to rebuild {})", users.join(", ")));
+            }
+        }
+        let mut never = 0;
+        for (index, state) in self.states.iter_mut().enumerate().filter(|&(i, _)| !restartable(i)) {
+            if state.fault_endpoint != 0 {
+                if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[state.fault_endpoint, 64], &[]) {
+                    panic!("delete the fault endpoint copy of domain {index}: {error:?}");
+                }
+                state.fault_endpoint = 0;
+                never += 1;
+            }
+        }
+        if never > 0 {
+            dropped.push(format!("the fault-endpoint copies of {never} domains never rebuilt"));
+        }
+        let rebuilt = (0..d.domains.len()).filter(|&i| restartable(i)).count();
+        kept.insert(0, format!("the memory regions of the {rebuilt} restartable domains, the boot archive and the shared objects (to rebuild them)"));
+        println!("rootserver: boot done; dropped {}", if dropped.is_empty() { String::from("nothing") } else { dropped.join(", ") });
+        println!("rootserver: keeps {}", kept.join("; "));
     }
 
     /// Builds domain `index` from its untyped region and starts it, recording the root

@@ -70,6 +70,10 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
     outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 10 domains");
+    // After boot the root server keeps only what restarts need.
+    outcome.assert_serial_contains("untyped regions of unused memory");
+    outcome.assert_serial_contains("the fault-endpoint copies of 3 domains never rebuilt");
+    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 7 restartable domains, the boot archive and the shared objects (to rebuild them); IRQ control (to rebuild gpu, nvme, net, netstack); IO-port control (to rebuild console, pci, net)");
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
@@ -101,6 +105,10 @@ fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
         scenario("supervisor"),
         &["prober: done", "supervisor: domain \"doomed\": gave up after 3 restarts"],
     );
+    // No restartable domain here has interrupts or IO ports: the root server gives up
+    // IRQ and IO-port control after boot, and restarts still work without them.
+    outcome.assert_serial_contains("untyped regions of unused device memory, IRQ control, IO-port control, the fault-endpoint copies of 2 domains never rebuilt");
+    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 2 restartable domains, the boot archive and the shared objects (to rebuild them)");
     outcome.assert_serial_contains("prober: request 1 answered 2");
     outcome.assert_serial_contains("flaky: request 13: crashing mid-request");
     outcome.assert_serial_contains("supervisor: domain \"flaky\" (generation 0) stopped: page fault at address 0x0");
