@@ -31,7 +31,7 @@ use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
 use tileos_sys::{invoke, println};
-use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
+use tileos_sysdesc::{Access, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 /// Root-server heap: enough for the decoded description and the supervisor's records.
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
@@ -168,10 +168,11 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         };
         if message.badge & SUPERVISOR_CLIENT_BIT != 0 {
             let request = tileos_sys::rpc::decode_request::<Supervisor>(&message);
-            let client = description
+            let caller = description
                 .supervisor_endpoint()
-                .and_then(|endpoint| endpoint.clients.iter().find(|c| c.badge == message.badge & !SUPERVISOR_CLIENT_BIT))
-                .map_or("?", |c| description.domains[c.domain as usize].name.as_str());
+                .and_then(|endpoint| endpoint.clients.iter().find(|c| c.badge == message.badge & !SUPERVISOR_CLIENT_BIT));
+            let client = caller.map_or("?", |c| description.domains[c.domain as usize].name.as_str());
+            let status_only = caller.is_none_or(|c| c.access == Access::StatusOnly);
             match request {
                 Ok(control::Request::Status { first }) => {
                     let domains = (first as usize..description.domains.len())
@@ -185,6 +186,10 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         .collect();
                     let total = description.domains.len() as u16;
                     tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Status { total, domains }));
+                }
+                Ok(control::Request::Restart { domain: name }) if status_only => {
+                    println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: it may only read the status");
+                    tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
                 }
                 Ok(control::Request::Restart { domain: name }) => {
                     let Some(index) = description.domains.iter().position(|d| d.name == name.as_str()) else {

@@ -10,6 +10,8 @@
 //! - [`screen`]: the tile status screen (title, rows of text) and its rendering with an
 //!   8x8 bitmap font into a B8G8R8X8 framebuffer.
 //! - [`protocol`]: the display protocol clients use to change the screen.
+//! - [`status`]: what the `gpu-status` domain shows (uptime, each domain's state from the
+//!   supervisor) and which rows changed.
 //!
 //! Shared memory (the DMA region) is reached through `tileos_driver_net::Memory`, the same
 //! volatile-access trait the virtio-net driver uses.
@@ -20,5 +22,6 @@ pub mod command;
 pub mod protocol;
 pub mod queue;
 pub mod screen;
+pub mod status;
 pub mod transport;
 

@@ -136,6 +136,8 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
     outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
     outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");
+    outcome.assert_serial_contains("hostile: restart \"echo\" through its status-only supervisor capability: refused");
+    outcome.assert_serial_contains("supervisor: restart of domain \"echo\" asked by \"hostile\" refused: it may only read the status");
     outcome.assert_serial_contains("hostile: the echo server still sees its badge as Ok(Number(102))");
     outcome.assert_serial_contains("allocation failed cleanly");
     outcome.assert_serial_contains("pinger: 20 of 20 calls answered correctly");

@@ -8,7 +8,7 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
+    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
     Notification, PciDevice, PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion,
     Signaller, SystemDescription, Trigger,
 };
@@ -619,10 +619,14 @@ impl<'f> Front<'f> {
                     client: c,
                 },
             );
-            self.fields(&ct, &["domain", "badge"])?;
+            self.fields(&ct, &["domain", "badge", "access"])?;
             let domain = self.reference(&ct, "domain", domains, "domain")?;
             let badge = self.u64(&ct, "badge")?;
-            clients.push(Client { domain, badge });
+            let access = match self.get(&ct, "access") {
+                None => Access::Full,
+                Some(_) => [Access::Full, Access::StatusOnly][self.choice(&ct, "access", &["full", "status"])?],
+            };
+            clients.push(Client { domain, badge, access });
         }
         Ok(Endpoint {
             name,

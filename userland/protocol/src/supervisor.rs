@@ -66,6 +66,8 @@ pub enum Refusal {
     NotRunning(State),
     /// The domain was killed but could not be built again (it is now stopped).
     RestartFailed,
+    /// The caller may only read the status (`access = "status"` in the description).
+    NotAllowed,
 }
 
 /// What the supervisor knows of a domain.
@@ -127,7 +129,7 @@ mod tests {
         let request = Request::Restart { domain: String::try_from("nvme").unwrap() };
         let length = encode(&request, &mut words).unwrap();
         assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
-        for refusal in [Refusal::UnknownDomain, Refusal::RestartPolicyNever, Refusal::NotRunning(State::GivenUp), Refusal::RestartFailed] {
+        for refusal in [Refusal::UnknownDomain, Refusal::RestartPolicyNever, Refusal::NotRunning(State::GivenUp), Refusal::RestartFailed, Refusal::NotAllowed] {
             let length = encode(&Response::Refused(refusal), &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(Response::Refused(refusal)));
         }

@@ -7,7 +7,7 @@
 use crate::{
     MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
     NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
-    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
+    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP, Access,
 };
 use alloc::format;
 use alloc::string::String;
@@ -446,6 +446,13 @@ impl Checker<'_> {
                 }
                 if client.badge == 0 {
                     return Err(self.err(item, "badge", "must not be 0 (0 means unbadged)"));
+                }
+                if server.is_some() && client.access == Access::StatusOnly {
+                    return Err(self.err(
+                        item,
+                        "access",
+                        "\"status\" applies only to clients of the endpoint served by \"supervisor\"",
+                    ));
                 }
                 if server.is_none() && client.badge & SUPERVISOR_CLIENT_BIT != 0 {
                     return Err(self.err(

@@ -175,6 +175,20 @@ pub struct Client {
     pub domain: DomainId,
     /// Badge the server sees on this client's calls (non-zero, unique on the endpoint).
     pub badge: u64,
+    /// What the client may ask; only the supervisor distinguishes ([`Access::StatusOnly`]
+    /// is refused on other endpoints).
+    pub access: Access,
+}
+
+/// What a client of the supervisor endpoint may ask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Access {
+    /// Every request of the endpoint's protocol (`access = "full"`, the default).
+    #[default]
+    Full,
+    /// Only what reads state: the supervisor's `Status` (`access = "status"`), so that a
+    /// status display cannot restart domains.
+    StatusOnly,
 }
 
 /// A notification: the waiter waits on it, every signaller gets a badged capability that

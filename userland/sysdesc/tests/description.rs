@@ -68,7 +68,7 @@ fn description() -> impl Strategy<Value = SystemDescription> {
             server,
             clients: clients
                 .into_iter()
-                .map(|(domain, badge)| Client { domain, badge })
+                .map(|(domain, badge)| Client { domain, badge, access: Access::Full })
                 .collect(),
         });
     let notification = (
@@ -468,7 +468,7 @@ fn with_supervisor() -> SystemDescription {
     d.endpoints.push(Endpoint {
         name: "supervisor".into(),
         server: Server::Supervisor,
-        clients: vec![Client { domain: 2, badge: 0x40 }],
+        clients: vec![Client { domain: 2, badge: 0x40, access: Access::Full }],
     });
     d
 }
@@ -515,6 +515,12 @@ fn supervisor_endpoint_rules() {
             "clients",
             "endpoint \"supervisor\": field \"clients\": an endpoint needs at least one client",
         ),
+        (
+            Box::new(|d| d.endpoints[0].clients[0].access = Access::StatusOnly),
+            Item::Client { endpoint: 0, client: 0 },
+            "access",
+            "endpoint \"log\": client \"echo\": field \"access\": \"status\" applies only to clients of the endpoint served by \"supervisor\"",
+        ),
     ];
     for (change, item, field, message) in cases {
         let mut d = with_supervisor();
@@ -522,6 +528,10 @@ fn supervisor_endpoint_rules() {
         let e = d.check(3).expect_err("the change must break a rule");
         assert_eq!((e.item, e.field, e.message), (item, field, message.to_string()));
     }
+    // A status-only client of the supervisor is fine.
+    let mut d = with_supervisor();
+    d.endpoints[1].clients[0].access = Access::StatusOnly;
+    assert_eq!(d.check(3), Ok(()));
     // Bit 63 is only reserved on the supervisor's endpoint: other endpoints may use it.
     let mut d = with_supervisor();
     d.endpoints[0].clients[0].badge = SUPERVISOR_CLIENT_BIT | 1;
@@ -635,7 +645,7 @@ fn memory_and_port_rules() {
 /// "echo" serves, interrupting on bit 5 of a notification "client" waits on.
 fn with_pci_device() -> SystemDescription {
     let mut d = sample();
-    d.endpoints.push(Endpoint { name: "pci".into(), server: Server::Domain(1), clients: vec![Client { domain: 2, badge: 7 }] });
+    d.endpoints.push(Endpoint { name: "pci".into(), server: Server::Domain(1), clients: vec![Client { domain: 2, badge: 7, access: Access::Full }] });
     d.notifications.push(Notification { name: "client-irq".into(), waiter: 2, signallers: vec![] });
     d.pci_devices.push(PciDevice {
         name: "disk".into(),

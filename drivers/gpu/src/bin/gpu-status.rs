@@ -1,48 +1,111 @@
-//! The `gpu-status` domain: a client of the display protocol that puts the tile status on
-//! the screen: the title and one row per domain of the GPU scenario. The names are fixed
-//! text for now (no domain can list the tile's domains yet, and the information page does
-//! not carry the tile name); the title and rows travel as `SetTitle` and `SetLine`
-//! requests to the endpoint "display".
+//! The `gpu-status` domain: keeps the tile status screen current. It reads every domain's
+//! state from the supervisor (as a status-only client of the endpoint "supervisor") and
+//! shows the title with the tile's uptime and one row per domain — name, state,
+//! generation, restarts — through the gpu driver's display protocol (endpoint "display").
+//! Only what changed is sent: a row when its domain's state changes, the title once a
+//! second.
+//!
+//! There is no timer service yet: between looks the domain yields. The description should
+//! give it a low priority and a small scheduling budget, so that this polling only uses
+//! time nobody else wants (the default tile: priority 20, 1 ms in every 50 ms).
 #![no_std]
 #![no_main]
 
 extern crate tileos_rt;
 
+use core::arch::x86_64::_rdtsc;
 use tileos_driver_gpu::protocol::{Display, Request, Response};
+use tileos_driver_gpu::screen::ROWS;
+use tileos_driver_gpu::status::{self, Rows, Text};
+use tileos_protocol::supervisor::{self as control, Supervisor};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
-/// The title: the tile name of `qemu/runner/tests/scenarios/gpu.toml`.
-const TITLE: &str = "tileos tile gpu-test";
-/// One row per domain of that scenario.
-const ROWS: [&str; 3] = ["console     running", "gpu         running", "gpu-status  running"];
+/// How often the supervisor is asked, in milliseconds.
+const LOOK_EVERY_MS: u64 = 250;
 
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let Some(endpoint) = tileos_sys::domain::client_endpoint("display") else {
-        log!("gpu-status: needs the endpoint \"display\"; stopping");
+    let (Some(display), Some(supervisor)) = (tileos_sys::domain::client_endpoint("display"), tileos_sys::domain::client_endpoint("supervisor")) else {
+        log!("gpu-status: needs the endpoints \"display\" and \"supervisor\" (status access); stopping");
         tileos_sys::domain::stop();
     };
-    let display = Client::<Display>::new(endpoint);
+    let display = Client::<Display>::new(display);
+    let supervisor = Client::<Supervisor>::new(supervisor);
     let mode = display.call(&Request::Mode);
     log!("gpu-status: display mode {mode:?}");
-    let requests = core::iter::once(Request::SetTitle { text: TITLE.try_into().unwrap_or_default() }).chain(
-        ROWS.iter().enumerate().map(|(row, text)| Request::SetLine { row: row as u8, text: (*text).try_into().unwrap_or_default() }),
-    );
-    for request in requests {
-        match display.call(&request) {
-            Ok(Response::Shown) => {}
-            answer => {
-                log!("gpu-status: {request:?} answered {answer:?}; stopping");
-                tileos_sys::domain::stop();
-            }
-        }
-    }
     // A row below the screen is refused, not drawn.
     let refused = display.call(&Request::SetLine { row: 200, text: "nowhere".try_into().unwrap_or_default() });
     log!("gpu-status: row 200 answered {refused:?}");
-    log!("gpu-status: status screen shown (title and {} rows)", ROWS.len());
-    tileos_sys::domain::stop()
+    let tsc_per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
+    let mut rows = Rows::new();
+    let mut shown_title = Text::new();
+    let mut first = true;
+    let mut next_look = 0;
+    loop {
+        // SAFETY: rdtsc is allowed in user mode.
+        let now = unsafe { _rdtsc() };
+        if now < next_look {
+            tileos_sys::yield_now();
+            continue;
+        }
+        next_look = now + LOOK_EVERY_MS * tsc_per_ms;
+        let title = status::title(now / tsc_per_ms);
+        if title != shown_title {
+            show(&display, Request::SetTitle { text: title.clone() });
+            shown_title = title;
+        }
+        let (listed, changed) = match look(&supervisor, &display, &mut rows) {
+            Ok(counts) => counts,
+            Err(problem) => {
+                log!("gpu-status: {problem}; stopping");
+                tileos_sys::domain::stop();
+            }
+        };
+        if first {
+            log!("gpu-status: status screen shown (title and {listed} rows)");
+            first = false;
+        } else if changed > 0 {
+            log!("gpu-status: screen refreshed ({changed} rows changed)");
+        }
+    }
+}
+
+/// Reads every domain's state and sends the rows that changed; returns (rows listed, rows
+/// changed).
+fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut Rows) -> Result<(usize, usize), &'static str> {
+    let (mut listed, mut changed) = (0, 0);
+    loop {
+        let answer = supervisor.call(&control::Request::Status { first: listed as u16 });
+        let (total, domains) = match answer {
+            Ok(control::Response::Status { total, domains }) => (usize::from(total), domains),
+            Ok(control::Response::Refused(_)) | Ok(_) => return Err("the supervisor refused the status request"),
+            Err(_) => return Err("the supervisor did not answer the status request"),
+        };
+        if domains.is_empty() {
+            return Ok((listed, changed));
+        }
+        for domain in &domains {
+            let text = status::row(domain);
+            if listed < ROWS && rows.update(listed, &text) {
+                log!("gpu-status: row {listed} now \"{text}\"");
+                show(display, Request::SetLine { row: listed as u8, text });
+                changed += 1;
+            }
+            listed += 1;
+        }
+        if listed >= total {
+            return Ok((listed, changed));
+        }
+    }
+}
+
+/// Sends one display request; a refusal is logged (the screen then lags, nothing else).
+fn show(display: &Client<Display>, request: Request) {
+    match display.call(&request) {
+        Ok(Response::Shown) => {}
+        answer => log!("gpu-status: {request:?} answered {answer:?}"),
+    }
 }

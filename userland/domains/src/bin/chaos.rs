@@ -5,8 +5,8 @@
 //! The target is named by this domain's own name: domain `chaos-nvme` kills `nvme`. When
 //! the description gives it a notification "chaos" to wait on, it kills the target when
 //! that notification is signalled (a client can then arrange the kill to hit a request in
-//! flight); otherwise it kills it [`DELAY_MS`] milliseconds (nominal time-stamp counter
-//! rate) after it starts. It logs the supervisor's answer and the status of every domain,
+//! flight); otherwise it kills it [`DELAY_MS`] milliseconds (time-stamp counter at the rate
+//! the kernel measured) after it starts, yielding meanwhile (give it a low priority). It logs the supervisor's answer and the status of every domain,
 //! then checks that the supervisor refuses to restart an unknown domain and a domain with
 //! restart policy "never" (the `console` domain, which has none in every test tile), and
 //! logs `<name>: done`.
@@ -24,8 +24,6 @@ use tileos_sys::rpc::Client;
 
 /// Delay before the kill when there is no "chaos" notification to wait on.
 const DELAY_MS: u64 = 8000;
-/// Nominal time-stamp counter ticks per millisecond.
-const TSC_PER_MS: u64 = 1_000_000;
 
 /// A restart request for `name` (names longer than a domain name can be are cut).
 fn restart(name: &str) -> Request {
@@ -60,7 +58,7 @@ extern "C" fn _start() -> ! {
         None => {
             log!("{me}: killing \"{target}\" in {DELAY_MS} ms");
             // SAFETY: rdtsc is allowed in user mode.
-            let deadline = unsafe { _rdtsc() } + DELAY_MS * TSC_PER_MS;
+            let deadline = unsafe { _rdtsc() } + DELAY_MS * tileos_sys::domain::info().tsc_per_ms;
             // SAFETY: as above.
             while unsafe { _rdtsc() } < deadline {
                 tileos_sys::yield_now();

@@ -91,6 +91,14 @@ fn attacks_without_faults() {
         let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(tileos_sys::cap::Endpoint::from_cptr(echo));
         log!("hostile: the echo server still sees its badge as {:?}", client.call(&tileos_protocol::echo::Request::WhoAmI));
     }
+    if let Some(supervisor) = tileos_sys::domain::client_endpoint("supervisor") {
+        use tileos_protocol::supervisor::{Refusal, Request, Response, Supervisor};
+        let supervisor = tileos_sys::rpc::Client::<Supervisor>::new(supervisor);
+        let request = Request::Restart { domain: "echo".try_into().unwrap_or_default() };
+        let answer = supervisor.call(&request);
+        let verdict = if answer == Ok(Response::Refused(Refusal::NotAllowed)) { "refused" } else { "ALLOWED (ISOLATION BROKEN)" };
+        log!("hostile: restart \"echo\" through its status-only supervisor capability: {verdict}");
+    }
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut total = 0usize;
     loop {

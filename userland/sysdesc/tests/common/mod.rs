@@ -51,10 +51,12 @@ pub fn sample() -> SystemDescription {
                 Client {
                     domain: 1,
                     badge: 1,
+                    access: Access::Full,
                 },
                 Client {
                     domain: 2,
                     badge: 2,
+                    access: Access::Full,
                 },
             ],
         }],
