@@ -61,3 +61,23 @@ pub fn test_images() -> Result<&'static TestImages, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
+
+impl TestImages {
+    /// Booting the test kernel with the root server building the tile in `archive` (a
+    /// tile archive: [`scenario_archive`], or the default tile's).
+    pub fn tile_boot(&self, archive: PathBuf) -> crate::Boot {
+        crate::Boot::Kernel {
+            kernel: self.kernel.clone(),
+            cmdline: String::new(),
+            modules: vec![
+                crate::BootModule { path: self.rootserver.clone(), cmdline: "rootserver".into() },
+                crate::BootModule { path: archive, cmdline: "tile-archive".into() },
+            ],
+        }
+    }
+}
+
+/// The tile archive `make test-images` builds from `tests/scenarios/NAME.toml`.
+pub fn scenario_archive(name: &str) -> PathBuf {
+    workspace_root().join(format!("build/test/scenarios/{name}.archive"))
+}

@@ -11,5 +11,5 @@ pub mod images;
 mod machine;
 mod run;
 
-pub use machine::{Boot, BootModule, Machine, TileDevices};
+pub use machine::{Boot, BootModule, Machine, TileDevices, forwarded_network};
 pub use run::{Ended, RunOutcome, RunnerError, run, run_interactive, run_until, run_watch};

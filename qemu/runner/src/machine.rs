@@ -45,7 +45,7 @@ pub struct TileDevices {
 impl TileDevices {
     /// The QEMU arguments that add these devices.
     pub fn args(&self) -> Vec<String> {
-        vec![
+        [
             "-vga".into(),
             "none".into(),
             "-device".into(),
@@ -54,15 +54,23 @@ impl TileDevices {
             format!("file={},if=none,format=raw,id=nvm", escape_commas(&self.disk.display().to_string())),
             "-device".into(),
             "nvme,serial=tileos,drive=nvm".into(),
-            "-netdev".into(),
-            format!(
-                "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:8080,hostfwd=udp:127.0.0.1:{}-:7",
-                self.tcp_port, self.udp_port
-            ),
-            "-device".into(),
-            "virtio-net-pci,netdev=n0".into(),
         ]
+        .into_iter()
+        .chain(forwarded_network(self.tcp_port, self.udp_port))
+        .collect()
     }
+}
+
+/// QEMU arguments for a virtio network device on QEMU's user network with host TCP port
+/// `tcp_port` forwarded to the tile status service (guest TCP 8080) and host UDP port
+/// `udp_port` to the UDP echo (guest UDP 7).
+pub fn forwarded_network(tcp_port: u16, udp_port: u16) -> Vec<String> {
+    vec![
+        "-netdev".into(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
+        "-device".into(),
+        "virtio-net-pci,netdev=n0".into(),
+    ]
 }
 
 /// A file loaded next to the kernel as a Multiboot module.

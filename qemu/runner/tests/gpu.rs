@@ -14,8 +14,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tileos_qemu::images::{test_images, workspace_root};
-use tileos_qemu::{Boot, BootModule, Ended, Machine, run_until};
+use tileos_qemu::host::wait_for;
+use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::{Ended, Machine, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// The row gpu-status shows once chaos-pci had the supervisor restart "pci".
@@ -34,17 +35,6 @@ const STRIPE: [u8; 3] = [0x28, 0x30, 0x40];
 const TITLE_BAR: [u8; 3] = [0x1F, 0x6F, 0xC0];
 const TITLE_TEXT: [u8; 3] = [0xFF, 0xFF, 0xFF];
 const ROW_TEXT: [u8; 3] = [0xA0, 0xE8, 0xA0];
-
-/// Waits until the serial log holds `text` (or the deadline passes).
-fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
 
 /// Reads from the monitor until what came in ends with a fresh prompt.
 fn read_to_prompt(monitor: &mut UnixStream) -> Result<String, String> {
@@ -136,14 +126,7 @@ impl Image {
 #[test]
 fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join("build/test/scenarios/gpu.archive"), cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(scenario_archive("gpu"));
     // A short path: UNIX socket names are limited to about 100 bytes.
     let socket = std::env::temp_dir().join(format!("tileos-gpu-monitor-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&socket);

@@ -12,34 +12,17 @@
 //! same netstack generation.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tileos_qemu::images::{test_images, workspace_root};
-use tileos_qemu::{Boot, BootModule, Machine, run_until};
+use tileos_qemu::host::{free_ports, wait_for};
+use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::{Machine, forwarded_network, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// What the host sends to the echo port.
 const DATAGRAM: &[u8] = b"tileos udp echo check";
-
-/// Two free loopback ports (TCP, UDP), found by binding port 0 and letting go.
-fn free_ports() -> (u16, u16) {
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port").local_addr().unwrap().port();
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port").local_addr().unwrap().port();
-    (tcp, udp)
-}
-
-/// Waits until the serial log holds `text` (or the deadline passes).
-fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
 
 /// The host's side, once the netstack is ready: the status line over TCP (twice), then the
 /// echo.
@@ -71,22 +54,10 @@ fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), S
 #[test]
 fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join("build/test/scenarios/net.archive"), cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(scenario_archive("net"));
     let (tcp_port, udp_port) = free_ports();
     let machine = Machine {
-        extra_args: vec![
-            "-netdev".into(),
-            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
-            "-device".into(),
-            "virtio-net-pci,netdev=n0".into(),
-        ],
+        extra_args: forwarded_network(tcp_port, udp_port),
         ..Machine::default()
     };
     let log = images.logs.join("tile-net.log");
@@ -210,22 +181,10 @@ fn traffic_through_a_driver_restart(log: &Path, tcp_port: u16, udp_port: u16, de
 #[test]
 fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serving() {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join("build/test/scenarios/net-fault.archive"), cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(scenario_archive("net-fault"));
     let (tcp_port, udp_port) = free_ports();
     let machine = Machine {
-        extra_args: vec![
-            "-netdev".into(),
-            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
-            "-device".into(),
-            "virtio-net-pci,netdev=n0".into(),
-        ],
+        extra_args: forwarded_network(tcp_port, udp_port),
         ..Machine::default()
     };
     let log = images.logs.join("tile-net-fault.log");

@@ -11,8 +11,8 @@
 
 use std::path::Path;
 use std::time::Duration;
-use tileos_qemu::images::{test_images, workspace_root};
-use tileos_qemu::{Boot, BootModule, Machine, RunOutcome, run_until};
+use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::{Machine, RunOutcome, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 /// Size of the disk image (8192 blocks of 512 bytes).
@@ -37,14 +37,7 @@ fn fresh_disk(name: &str) -> std::path::PathBuf {
 /// and checks that nothing went wrong.
 fn boot_scenario(scenario: &str, disk: &Path, log_name: &str, markers: &[&str]) -> RunOutcome {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join(format!("build/test/scenarios/{scenario}.archive")), cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(scenario_archive(scenario));
     let machine = Machine {
         extra_args: vec![
             "-drive".into(),

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tileos_qemu::host::{free_ports, read_status, wait_for};
-use tileos_qemu::images::{TestImages, test_images, workspace_root};
-use tileos_qemu::{Boot, BootModule, Machine, RunOutcome, TileDevices, run_until};
+use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
+use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -23,14 +23,7 @@ fn boot_tile(name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
 /// [`boot_tile`] on `machine`.
 fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
     let images = images();
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: archive, cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(archive);
     let log = images.logs.join(format!("tile-{name}.log"));
     std::fs::create_dir_all(&images.logs).expect("log directory");
     // No line from an earlier run may be seen before QEMU starts.
@@ -40,9 +33,6 @@ fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str
     outcome
 }
 
-fn scenario(name: &str) -> PathBuf {
-    workspace_root().join(format!("build/test/scenarios/{name}.archive"))
-}
 
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
@@ -102,7 +92,7 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
 fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
     let outcome = boot_tile(
         "supervisor",
-        scenario("supervisor"),
+        scenario_archive("supervisor"),
         &["prober: done", "supervisor: domain \"doomed\": gave up after 3 restarts"],
     );
     // No restartable domain here has interrupts or IO ports: the root server gives up
@@ -127,7 +117,7 @@ fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
 fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     // Without scheduling budgets the spinning hostile domain (priority 120) would starve the
     // echo server (100) and the pinger (50): the last marker would never appear.
-    let outcome = boot_tile("isolation", scenario("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
+    let outcome = boot_tile("isolation", scenario_archive("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 0) stopped: page fault at address 0xffff800000100000");
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 1) stopped: page fault at address");
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 2) stopped: page fault at address");
@@ -153,7 +143,7 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
 
 #[test]
 fn device_memory_and_shared_regions_reach_exactly_their_domains() {
-    let outcome = boot_tile("memory", scenario("memory"), &["\nreader: 257-page"]);
+    let outcome = boot_tile("memory", scenario_archive("memory"), &["\nreader: 257-page"]);
     // QEMU's HPET: vendor 0x8086 in bits 16..32 of its capability register.
     outcome.assert_serial_contains("vendor 0x8086");
     outcome.assert_serial_contains("writer: filled the shared region");

@@ -23,12 +23,12 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tileos_abi::test_exit::GuestVerdict;
-use tileos_qemu::images::{TestImages, test_images, workspace_root};
+use tileos_qemu::host::wait_for;
+use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run, run_watch};
 
 /// seL4 reference figures measured by the same method (issue 5): guest instructions.
@@ -140,14 +140,7 @@ fn kernel_figures(images: &TestImages) -> Result<BTreeMap<String, (u64, u64)>, S
 
 /// A tile scenario booted under -icount with `extra` QEMU arguments.
 fn scenario(images: &TestImages, name: &str, extra: Vec<String>) -> (Machine, Boot) {
-    let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
-        cmdline: String::new(),
-        modules: vec![
-            BootModule { path: images.rootserver.clone(), cmdline: "rootserver".into() },
-            BootModule { path: workspace_root().join(format!("build/test/scenarios/{name}.archive")), cmdline: "tile-archive".into() },
-        ],
-    };
+    let boot = images.tile_boot(scenario_archive(name));
     (Machine { icount: true, extra_args: extra, ..Machine::default() }, boot)
 }
 
@@ -191,17 +184,6 @@ fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> 
         figures.push((format!("nvme_{name}"), IoFigure { ops, bytes, ticks, busy, spread: Some((min, median, max)) }));
     }
     Ok(figures)
-}
-
-/// Waits until the serial log holds `text` (or the deadline passes).
-fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        if std::fs::read(log).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(text)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 /// The host's side of the TCP figure: [`TCP_ROUNDS`] connections to the discard service,
