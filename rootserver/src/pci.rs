@@ -1,7 +1,8 @@
 //! PCI devices of the description (`[[pci_device]]`): the root server asks the `pci` domain
 //! where each device is, then gives its driver domain exactly that device — every memory
 //! BAR mapped uncached into the driver's window, the IO ports of every IO BAR, an MSI
-//! handler bound to the declared notification bit, and a capability to the `pci` endpoint
+//! handler (or, for a device without MSI-X, the handler of its INTx line) bound to the
+//! declared notification bit, and a capability to the `pci` endpoint
 //! badged with the device's address (with which the driver enables its device, and only
 //! its device).
 //!
@@ -22,6 +23,9 @@ use tileos_abi::object::Rights;
 use tileos_driver_pci::protocol::{Device, Pci, ROOT_BADGE, Request, Response, device_badge};
 use tileos_sys::cap::Endpoint;
 use tileos_sys::invoke;
+
+/// IOAPIC pins an INTx line can be routed to.
+const IOAPIC_PINS: u64 = 24;
 use tileos_sys::rpc::Client;
 use tileos_sysdesc::SystemDescription;
 
@@ -126,17 +130,29 @@ impl PciDevices {
                 out.grants.push((ports, Rights::ALL, 0, true, CapKind::IoPort, format!("{}.bar{bar}", pci.name)));
             }
             if let Some(interrupt) = pci.interrupt {
-                let msi_slot = description.pci_devices[..index].iter().filter(|p| p.interrupt.is_some()).count() as u64;
+                // MSI-X when the device has it, else its INTx line (level-triggered, active
+                // high: how QEMU's firmware routes PCI links to the IOAPIC).
                 let handler = alloc.slots.take();
-                invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[msi_slot, handler, 64], &[])
-                    .map_err(|e| LoadError::Kernel("pci device MSI handler", e))?;
+                let name = if device.msix.is_some() {
+                    let msi_slot = description.pci_devices[..index].iter().filter(|p| p.interrupt.is_some()).count() as u64;
+                    invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[msi_slot, handler, 64], &[])
+                        .map_err(|e| LoadError::Kernel("pci device MSI handler", e))?;
+                    format!("{}.msi", pci.name)
+                } else if device.interrupt_pin != 0 && u64::from(device.interrupt_line) < IOAPIC_PINS {
+                    invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(device.interrupt_line), 1, 0, handler, 64], &[]).map_err(|e| {
+                        fail(format!("INTx line {} (no MSI-X): {:?} (is the line shared with another device's?)", device.interrupt_line, e.code))
+                    })?;
+                    format!("{}.intx", pci.name)
+                } else {
+                    return Err(fail(String::from("the device has neither MSI-X nor an INTx line")));
+                };
                 let badged = alloc.slots.take();
                 let notification = notifications[interrupt.notification as usize];
                 invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << interrupt.bit], &[slot::CNODE])
-                    .map_err(|e| LoadError::Kernel("pci device MSI notification", e))?;
-                invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| LoadError::Kernel("pci device MSI notification", e))?;
+                    .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
+                invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
                 out.copies.push(badged);
-                out.grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, format!("{}.msi", pci.name)));
+                out.grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, name));
             }
             let endpoint = self.endpoint.ok_or_else(|| fail(String::from("no endpoint \"pci\"")))?;
             let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);

@@ -3,10 +3,11 @@
 //!
 //! For a device named `nvme` the root server gives the driver the regions `nvme.bar<n>`
 //! (each memory BAR, mapped uncached), the IO-port capabilities `nvme.bar<n>` (each IO
-//! BAR), the MSI handler `nvme.msi` (if the description routes an interrupt) and the
-//! capability `nvme.pci` to the `pci` endpoint, badged with the device's address.
-//! [`Attachment::enable`] asks the `pci` domain to enable the device and, with an MSI
-//! handler, switches it to MSI-X and points table entry 0 at the handler's vector.
+//! BAR), the interrupt handler (if the description routes an interrupt: `nvme.msi` for a
+//! device with MSI-X, else `nvme.intx`, its IOAPIC pin) and the capability `nvme.pci` to
+//! the `pci` endpoint, badged with the device's address. [`Attachment::enable`] asks the
+//! `pci` domain to enable the device and, with an MSI handler, switches it to MSI-X and
+//! points table entry 0 at the handler's vector.
 //!
 //! (A crate of its own, apart from `tileos-driver-pci`, because it makes system calls:
 //! host unit tests of the crates that only need the PCI definitions must not link the
@@ -46,14 +47,34 @@ pub enum AttachError {
     MsiMessage(tileos_abi::error::InvocationError),
 }
 
+/// How a device's interrupt reaches its driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// MSI-X vector 0, edge-triggered: acknowledging the handler does nothing.
+    Msix(IrqHandler),
+    /// The INTx line through an IOAPIC pin, level-triggered: the pin stays masked from
+    /// delivery until the handler is acknowledged, and the driver must make the device
+    /// lower the line first (e.g. read virtio's ISR).
+    Intx(IrqHandler),
+}
+
+impl Interrupt {
+    /// The handler capability.
+    pub fn handler(self) -> IrqHandler {
+        match self {
+            Interrupt::Msix(handler) | Interrupt::Intx(handler) => handler,
+        }
+    }
+}
+
 /// A granted PCI device, as its driver sees it.
 pub struct Attachment {
     /// The device's name in the description.
     name: &'static str,
     /// The badged capability to the `pci` endpoint.
     pci: Endpoint,
-    /// The MSI handler, if an interrupt is routed.
-    pub msi: Option<IrqHandler>,
+    /// The interrupt, if one is routed.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// `<device>.<suffix>`, the name of one of a device's capabilities or regions.
@@ -69,8 +90,9 @@ impl Attachment {
     pub fn open(name: &'static str) -> Result<Attachment, AttachError> {
         let pci = tileos_sys::domain::cap(CapKind::ClientEndpoint, &item_name(name, format_args!("pci")))
             .ok_or(AttachError::NotGranted)?;
-        let msi = tileos_sys::domain::irq_handler(&item_name(name, format_args!("msi")));
-        Ok(Attachment { name, pci: Endpoint::from_cptr(pci), msi })
+        let msi = tileos_sys::domain::irq_handler(&item_name(name, format_args!("msi"))).map(Interrupt::Msix);
+        let intx = || tileos_sys::domain::irq_handler(&item_name(name, format_args!("intx"))).map(Interrupt::Intx);
+        Ok(Attachment { name, pci: Endpoint::from_cptr(pci), interrupt: msi.or_else(intx) })
     }
 
     /// Memory BAR `bar`: (user address, bus address, size in bytes), if mapped here.
@@ -86,17 +108,21 @@ impl Attachment {
         (register & 1 == 1 && register != u32::MAX).then_some((ports, (register & !3) as u16))
     }
 
-    /// Enables decoding and bus mastering; with an MSI handler, also MSI-X with table entry 0
-    /// delivering to it (the other entries stay masked). Returns where the device is and,
-    /// with MSI-X, its table location.
+    /// Enables decoding and bus mastering (and INTx); with an MSI handler, MSI-X instead,
+    /// with table entry 0 delivering to it (the other entries stay masked). Returns where
+    /// the device is and, with MSI-X, its table location.
     pub fn enable(&mut self) -> Result<(Address, Option<Msix>), AttachError> {
-        let request = Request::Enable { msix: self.msi.is_some() };
+        let msi = match self.interrupt {
+            Some(Interrupt::Msix(handler)) => Some(handler),
+            _ => None,
+        };
+        let request = Request::Enable { msix: msi.is_some() };
         let (address, msix) = match Client::<Pci>::new(self.pci).call(&request) {
             Ok(Response::Enabled { address, msix }) => (address, msix),
             Ok(other) => return Err(AttachError::Refused(other)),
             Err(error) => return Err(AttachError::Call(error)),
         };
-        if let (Some(handler), Some(table)) = (self.msi, msix) {
+        if let (Some(handler), Some(table)) = (msi, msix) {
             let (vaddr, _, size) = self.memory_bar(table.table_bar).ok_or(AttachError::TableNotMapped { bar: table.table_bar })?;
             if u64::from(table.table_offset) + MSIX_ENTRY_BYTES > size {
                 return Err(AttachError::TableNotMapped { bar: table.table_bar });

@@ -51,16 +51,15 @@ fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), S
     Err(format!("no UDP echo after 5 tries (status line was {status:?})"))
 }
 
-#[test]
-fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
+/// Boots the net scenario with `network` as QEMU's network arguments (host ports `tcp_port`
+/// and `udp_port` forwarded) into the serial log `log_name`; the host reads the status twice
+/// and gets a datagram echoed once the netstack is ready. Returns the run and what the host
+/// got, after checking that nothing went wrong.
+fn boot_and_talk(network: Vec<String>, tcp_port: u16, udp_port: u16, log_name: &str) -> (tileos_qemu::RunOutcome, String, Vec<u8>) {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(scenario_archive("net"));
-    let (tcp_port, udp_port) = free_ports();
-    let machine = Machine {
-        extra_args: forwarded_network(tcp_port, udp_port),
-        ..Machine::default()
-    };
-    let log = images.logs.join("tile-net.log");
+    let machine = Machine { extra_args: network, ..Machine::default() };
+    let log = images.logs.join(log_name);
     std::fs::create_dir_all(&images.logs).expect("log directory");
     // No ready line from an earlier run may be seen before QEMU starts.
     std::fs::write(&log, b"").expect("empty the serial log");
@@ -84,6 +83,15 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "ring errors (last"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
+    assert_eq!(status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
+    assert_eq!(echo, DATAGRAM);
+    (outcome, status, echo)
+}
+
+#[test]
+fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
+    let (tcp_port, udp_port) = free_ports();
+    let (outcome, _, _) = boot_and_talk(forwarded_network(tcp_port, udp_port), tcp_port, udp_port, "tile-net.log");
     // The pci domain's view, and the driver using what it reported.
     outcome.assert_serial_contains("pci: 00:03.0 1af4:1000 class 02.00.00 (Ethernet controller), irq line 11 pin INTA");
     outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
@@ -101,12 +109,26 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24 router 10.0.2.2");
     outcome.assert_serial_contains("netstack: ready: 10.0.2.15/24 serving the tile status on TCP port 8080 and UDP echo on port 7");
     outcome.assert_serial_contains("netstack: ping 10.0.2.2: echo reply 1 with 6 bytes");
-    // What the host got.
-    assert_eq!(status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
-    assert_eq!(echo, DATAGRAM);
     outcome.assert_serial_contains(&format!("netstack: udp echo of {} bytes to 10.0.2.2:", DATAGRAM.len()));
     // Both connections were served before the datagram was sent.
     assert_eq!(outcome.serial.matches("netstack: status served to 10.0.2.2:").count(), 2, "{}", outcome.tail(20));
+}
+
+/// A device without MSI-X (QEMU's `vectors=0`): the root server routes its INTx line to the
+/// driver instead (IOAPIC pin 11 here), and the driver reads the ISR to lower it.
+#[test]
+fn net_driver_takes_interrupts_on_the_intx_line_of_a_device_without_msix() {
+    let (tcp_port, udp_port) = free_ports();
+    let mut network = forwarded_network(tcp_port, udp_port);
+    let device = network.iter_mut().find(|arg| arg.starts_with("virtio-net-pci")).expect("the network device");
+    device.push_str(",vectors=0");
+    let (outcome, _, _) = boot_and_talk(network, tcp_port, udp_port, "tile-net-intx.log");
+    outcome.assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR4 mem 0xfe000000+0x4000\n");
+    outcome.assert_serial_contains("net.intx IrqHandler");
+    outcome.assert_serial_contains("pci: 00:03.0 enabled for its driver (command 0x0107, INTx)");
+    outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., INTx");
+    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on INTx");
+    outcome.assert_serial_contains("net: first interrupt");
 }
 
 /// The host's side of the fault-tolerance test: numbered datagrams every 50 ms from when the

@@ -9,7 +9,8 @@
 //!   with its `interrupt` routed to the notification "gpu-irq": the driver reads its virtio
 //!   capabilities through the `pci` domain ([`tileos_pci_attach`]), finds the BAR they
 //!   name as the region "gpu.bar<n>", has the `pci` domain enable the device with MSI-X,
-//!   and takes completions on the MSI handler "gpu.msi";
+//!   and takes completions on the MSI handler "gpu.msi" (a device without MSI-X: on its
+//!   INTx line, "gpu.intx", reading the ISR byte to lower it);
 //! - the shared regions "gpu-dma" (control queue, request and response buffers) and
 //!   "gpu-framebuffer-0", "gpu-framebuffer-1", … (the scanout's backing memory, at least
 //!   width x height x 4 bytes in all, mapped one after the other: a region is at most
@@ -18,7 +19,7 @@
 //!
 //! Completion by interrupt: the driver submits one command at a time and sleeps on
 //! "gpu-irq" until the used ring moves (MSI-X vector 0 is the control queue's; the
-//! configuration-change interrupt stays off).
+//! configuration-change interrupt stays off; with INTx the ISR byte is read after each).
 #![no_std]
 #![no_main]
 
@@ -32,7 +33,7 @@ use tileos_driver_gpu::queue::{CommandQueue, QueueLayout};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
 use tileos_driver_net::{Mapped, Memory};
-use tileos_pci_attach::Attachment;
+use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
 use tileos_sys::cap::{IrqHandler, Notification};
 use tileos_sys::log;
@@ -105,6 +106,8 @@ struct Gpu {
     caps: Capabilities,
     notify_offset: u64,
     irq: IrqHandler,
+    /// The interrupt is the INTx line (read the ISR to lower it), not MSI-X.
+    intx: bool,
     irq_wake: Notification,
     interrupts: u64,
     dma: Mapped,
@@ -144,6 +147,10 @@ impl Gpu {
         loop {
             self.irq_wake.wait();
             self.interrupts += 1;
+            if self.intx {
+                // Reading the ISR acknowledges the device, which lowers its INTx line.
+                Bar::read8(u64::from(self.caps.isr.offset));
+            }
             if let Err(error) = self.irq.ack() {
                 log!("gpu: acknowledging the interrupt failed: {error:?}");
             }
@@ -275,10 +282,19 @@ extern "C" fn _start() -> ! {
         log!("gpu: the common configuration has only {:#x} bytes; stopping", caps.common.length);
         stop();
     }
-    let (Some(irq), Some(irq_wake), Some(_)) = (device.msi, tileos_sys::domain::wait_notification("gpu-irq"), msix) else {
-        log!("gpu: needs the device's interrupt routed to the notification \"gpu-irq\" (MSI handler \"gpu.msi\"); stopping");
+    let (Some(interrupt), Some(irq_wake)) = (device.interrupt, tileos_sys::domain::wait_notification("gpu-irq")) else {
+        log!("gpu: needs the device's interrupt routed to the notification \"gpu-irq\" (handler \"gpu.msi\" or \"gpu.intx\"); stopping");
         stop();
     };
+    let intx = match (interrupt, msix) {
+        (Interrupt::Msix(_), Some(_)) => false,
+        (Interrupt::Intx(_), None) => true,
+        _ => {
+            log!("gpu: {address}: MSI-X was not enabled as asked; stopping");
+            stop();
+        }
+    };
+    let irq = interrupt.handler();
 
     // SAFETY: the root server maps "gpu-dma" read-write at this address for the domain's
     // lifetime; only the device (by DMA) shares it.
@@ -288,6 +304,7 @@ extern "C" fn _start() -> ! {
         caps,
         notify_offset: 0,
         irq,
+        intx,
         irq_wake,
         interrupts: 0,
         dma,
@@ -333,9 +350,11 @@ extern "C" fn _start() -> ! {
         stop();
     }
     Bar::write16(gpu.common_offset(common::QUEUE_SIZE), QUEUE_SIZE);
-    Bar::write16(gpu.common_offset(common::MSIX_CONFIG), transport::NO_VECTOR);
-    Bar::write16(gpu.common_offset(common::QUEUE_MSIX_VECTOR), 0);
-    if Bar::read16(gpu.common_offset(common::QUEUE_MSIX_VECTOR)) != 0 {
+    if !intx {
+        Bar::write16(gpu.common_offset(common::MSIX_CONFIG), transport::NO_VECTOR);
+        Bar::write16(gpu.common_offset(common::QUEUE_MSIX_VECTOR), 0);
+    }
+    if !intx && Bar::read16(gpu.common_offset(common::QUEUE_MSIX_VECTOR)) != 0 {
         log!("gpu: the device did not take MSI-X vector 0 for the control queue; stopping");
         Bar::write8(status_register, status::FAILED);
         stop();
@@ -347,7 +366,7 @@ extern "C" fn _start() -> ! {
     gpu.notify_offset = caps.notify_offset(Bar::read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
     Bar::write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
     Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
-    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt (MSI-X vector 0)");
+    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt ({})", if intx { "INTx" } else { "MSI-X vector 0" });
 
     // The mode: the first enabled scanout's preferred size.
     gpu.bring_up(Command::GetDisplayInfo);

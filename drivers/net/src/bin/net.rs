@@ -8,7 +8,10 @@
 //!   the notification "net-wake", which the netstack signals with bit 1 when it has
 //!   queued frames to send. The driver gets the IO ports of BAR 0 as "net.bar0" and the
 //!   MSI handler "net.msi", and has the `pci` domain enable the device with MSI-X
-//!   ([`tileos_pci_attach`]); both queues interrupt on MSI-X vector 0;
+//!   ([`tileos_pci_attach`]); both queues interrupt on MSI-X vector 0. A device without
+//!   MSI-X (QEMU `vectors=0`) interrupts on its INTx line ("net.intx"): the driver then
+//!   reads the ISR to lower the line before acknowledging, and the device-specific
+//!   configuration sits 4 bytes lower;
 //! - the shared region "net-dma" (queues and packet buffers, reached by the device by DMA
 //!   at the physical address on the information page) and the shared region "net-frames"
 //!   with the netstack, whose notification "netstack-wake" it signals with bit 0.
@@ -44,7 +47,7 @@ use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
 use tileos_driver_net::frames::{self, NET_IRQ_BIT};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
 use tileos_driver_net::Mapped;
-use tileos_pci_attach::Attachment;
+use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_sys::domain::{cap, region};
 use tileos_sys::{invoke, log};
 
@@ -120,22 +123,24 @@ extern "C" fn _start() -> ! {
         log!("net: no IO ports \"net.bar0\" (legacy virtio needs IO BAR 0); stopping");
         stop();
     };
-    let Some(irq) = device.msi else {
-        log!("net: no MSI handler \"net.msi\": the device's interrupt must be routed to \"net-wake\"; stopping");
+    let Some(interrupt) = device.interrupt else {
+        log!("net: no interrupt handler (\"net.msi\" or \"net.intx\"): the device's interrupt must be routed to \"net-wake\"; stopping");
         stop();
     };
-    let address = match device.enable() {
-        Ok((address, Some(_))) => address,
-        Ok((address, None)) => {
-            log!("net: {address}: MSI-X was not enabled; stopping");
+    let irq = interrupt.handler();
+    let address = match (device.enable(), interrupt) {
+        (Ok((address, Some(_))), Interrupt::Msix(_)) | (Ok((address, None)), Interrupt::Intx(_)) => address,
+        (Ok((address, _)), _) => {
+            log!("net: {address}: MSI-X was not enabled as asked; stopping");
             stop();
         }
-        Err(error) => {
+        (Err(error), _) => {
             log!("net: the pci domain did not enable the device: {error:?}; stopping");
             stop();
         }
     };
-    log!("net: virtio-net at {address}: IO ports {io_base:#x}.., MSI-X");
+    let msix = matches!(interrupt, Interrupt::Msix(_));
+    log!("net: virtio-net at {address}: IO ports {io_base:#x}.., {}", if msix { "MSI-X" } else { "INTx" });
     let registers = Registers { cap: ports.cptr(), base: io_base };
 
     // Reset, then acknowledge the device and negotiate (legacy: no FEATURES_OK step).
@@ -165,11 +170,15 @@ extern "C" fn _start() -> ! {
     let (dma, frames) = unsafe { (Mapped::new(dma_vaddr, dma_size), Mapped::new(frames_vaddr, frames_size)) };
     let mut path = DataPath::new(layout, dma_paddr);
     path.start(&dma);
-    registers.write16(reg::MSIX_CONFIG_VECTOR, virtio::NO_VECTOR);
+    if msix {
+        registers.write16(reg::MSIX_CONFIG_VECTOR, virtio::NO_VECTOR);
+    }
     for (queue, offset) in [(RX_QUEUE, 0), (TX_QUEUE, layout.tx_queue)] {
         registers.write16(reg::QUEUE_SELECT, queue);
-        registers.write16(reg::MSIX_QUEUE_VECTOR, 0);
-        if registers.read16(reg::MSIX_QUEUE_VECTOR) != 0 {
+        if msix {
+            registers.write16(reg::MSIX_QUEUE_VECTOR, 0);
+        }
+        if msix && registers.read16(reg::MSIX_QUEUE_VECTOR) != 0 {
             log!("net: the device did not take MSI-X vector 0 for queue {queue}; stopping");
             registers.write8(reg::DEVICE_STATUS, status::FAILED);
             stop();
@@ -178,16 +187,17 @@ extern "C" fn _start() -> ! {
     }
     let mut mac = [0u8; 6];
     for (index, byte) in mac.iter_mut().enumerate() {
-        *byte = registers.read8(reg::DEVICE_CONFIG_MSIX + index as u16);
+        *byte = registers.read8(if msix { reg::DEVICE_CONFIG_MSIX } else { reg::DEVICE_CONFIG } + index as u16);
     }
     registers.write8(reg::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK);
     registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
     let [m0, m1, m2, m3, m4, m5] = mac;
     log!(
-        "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on MSI-X vector 0",
+        "net: virtio-net ready: MAC {m0:02x}:{m1:02x}:{m2:02x}:{m3:02x}:{m4:02x}:{m5:02x}, queues of {} and {} entries, {} buffers each way, interrupts on {}",
         sizes[0],
         sizes[1],
-        layout.rx_count
+        layout.rx_count,
+        if msix { "MSI-X vector 0" } else { "INTx" }
     );
     let resumed = frames::resume_driver(&frames);
     let generation = tileos_sys::domain::info().generation;
@@ -210,10 +220,15 @@ extern "C" fn _start() -> ! {
     loop {
         let word = tileos_sys::recv(wake, true).badge;
         if word & NET_IRQ_BIT != 0 {
-            // With MSI-X there is no ISR to read: the vector says a queue moved.
+            // With MSI-X the vector says a queue moved; with INTx, reading the ISR
+            // acknowledges the device, which lowers its line.
+            let isr = if msix { 0 } else { registers.read8(reg::ISR_STATUS) };
             interrupts += 1;
             if interrupts == 1 {
                 log!("net: first interrupt");
+            }
+            if isr & virtio::ISR_CONFIG != 0 {
+                log!("net: device configuration changed (ISR {isr:#x})");
             }
         }
         let (delivered, notify) = path.receive(&dma, &frames);

@@ -13,8 +13,9 @@
 //!   controller reaches directly by DMA;
 //! - for completion by interrupt: the device's `interrupt` routed to the notification
 //!   "nvme-irq" (the driver gets the MSI handler "nvme.msi" and switches the controller to
-//!   MSI-X, vector 0 for every queue). Without it the driver polls the completion queues
-//!   and says so in its log.
+//!   MSI-X, vector 0 for every queue; a controller without MSI-X interrupts on its INTx
+//!   line, "nvme.intx"). Without it the driver polls the completion queues and says so in
+//!   its log.
 //!
 //! **Restarts.** The supervisor may kill the driver at any moment (a fault, or a restart
 //! asked through the supervisor control protocol), typically with a command in flight; the
@@ -43,7 +44,7 @@ use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
     admin_queue_attributes, cq_head_doorbell, opcode, prps_for, reg, sq_tail_doorbell, trim_ascii,
 };
-use tileos_pci_attach::Attachment;
+use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_sys::{invoke, log};
 
 /// Smallest BAR 0 used: the registers (4 KiB) and the doorbells of two queue pairs at the
@@ -423,13 +424,17 @@ extern "C" fn _start() -> ! {
         }
     };
     log!("nvme: controller at {address}, BAR0 {bar0_paddr:#x} size {bar0_size:#x} mapped at {bar0:#x}");
-    let wait = match (device.msi, tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq"), msix) {
-        (Some(handler), Some(notification), Some(table)) => {
+    let wait = match (device.interrupt, tileos_sys::domain::cap(CapKind::WaitNotification, "nvme-irq"), msix) {
+        (Some(Interrupt::Msix(handler)), Some(notification), Some(table)) => {
             log!("nvme: completions by interrupt (MSI-X vector 0 of {}, table in BAR{})", table.vectors, table.table_bar);
             Wait::Interrupt { handler: handler.cptr(), notification, count: 0 }
         }
+        (Some(Interrupt::Intx(handler)), Some(notification), _) => {
+            log!("nvme: completions by interrupt (INTx through the IOAPIC; the controller has no MSI-X)");
+            Wait::Interrupt { handler: handler.cptr(), notification, count: 0 }
+        }
         _ => {
-            log!("nvme: no MSI handler \"nvme.msi\" with notification \"nvme-irq\": polling the completion queues");
+            log!("nvme: no interrupt routed to the notification \"nvme-irq\": polling the completion queues");
             Wait::Poll
         }
     };
