@@ -165,11 +165,17 @@ impl PciDevices {
     fn locate(&self, alloc: &mut Allocator, devices: &mut DevicePool, description: &SystemDescription, index: usize) -> Result<Located, String> {
         let pci = &description.pci_devices[index];
         let locator = self.locator.ok_or_else(|| String::from("no endpoint \"pci\" to locate it through"))?;
-        let request = Request::Locate { class_code: pci.class, index: pci.index };
+        let request = Request::Locate { class_code: pci.class, vendor: pci.vendor, device: pci.device, index: pci.index };
         let device = match Client::<Pci>::new(Endpoint::from_cptr(locator)).call(&request) {
             Ok(Response::Located(device)) => device,
             Ok(Response::NotFound) => {
-                return Err(format!("the pci domain found no function #{} of class {:#08x} (its log lists the bus)", pci.index, pci.class));
+                let ids = match (pci.vendor, pci.device) {
+                    (Some(vendor), Some(device)) => format!(" and ID {vendor:04x}:{device:04x}"),
+                    (Some(vendor), None) => format!(" and vendor {vendor:04x}"),
+                    (None, Some(device)) => format!(" and device ID {device:04x}"),
+                    (None, None) => String::new(),
+                };
+                return Err(format!("the pci domain found no function #{} of class {:#08x}{ids} (its log lists the bus)", pci.index, pci.class));
             }
             Ok(other) => return Err(format!("unexpected answer from the pci domain: {other:?}")),
             Err(error) => return Err(format!("the pci domain did not answer: {error:?}")),

@@ -47,10 +47,15 @@ pub fn badge_device(badge: u64) -> Option<Address> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// (Root server only.) Find the `index`-th function (0 = first in enumeration order)
-    /// with the 24-bit class code `class_code` (class, subclass, programming interface).
+    /// with the 24-bit class code `class_code` (class, subclass, programming interface) and,
+    /// when given, that vendor and device ID.
     Locate {
         /// Class, subclass and programming interface.
         class_code: u32,
+        /// Vendor ID the function must have, if any.
+        vendor: Option<u16>,
+        /// Device ID the function must have, if any.
+        device: Option<u16>,
         /// Which match.
         index: u32,
     },

@@ -848,10 +848,12 @@ impl<'f> Front<'f> {
         let t = self.named("pci device", t, line, i, Pos::PciDevice(i));
         self.fields(
             &t,
-            &["name", "class", "index", "domain", "vaddr", "window", "interrupt"],
+            &["name", "class", "vendor", "device", "index", "domain", "vaddr", "window", "interrupt"],
         )?;
         let name = self.string(&t, "name")?.to_string();
         let class = self.int(&t, "class", 0, 0xFF_FFFF)? as u32;
+        let vendor = self.opt_int(&t, "vendor", 0, 0xFFFF)?.map(|v| v as u16);
+        let device = self.opt_int(&t, "device", 0, 0xFFFF)?.map(|v| v as u16);
         let index = self.opt_int(&t, "index", 0, i128::from(u32::MAX))?.unwrap_or(0) as u32;
         let domain = self.reference(&t, "domain", domains, "domain")?;
         let vaddr = self.u64(&t, "vaddr")?;
@@ -879,6 +881,8 @@ impl<'f> Front<'f> {
         Ok(PciDevice {
             name,
             class,
+            vendor,
+            device,
             index,
             domain,
             vaddr,

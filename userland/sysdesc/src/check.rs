@@ -648,7 +648,7 @@ impl Checker<'_> {
                     format_args!("{:#x} is not a 24-bit class code", pci.class),
                 ));
             }
-            if let Some(o) = all[..i].iter().find(|o| o.class == pci.class && o.index == pci.index) {
+            if let Some(o) = all[..i].iter().find(|o| (o.class, o.vendor, o.device, o.index) == (pci.class, pci.vendor, pci.device, pci.index)) {
                 return Err(self.err(
                     item,
                     "index",

@@ -300,7 +300,11 @@ pub struct PciDevice {
     pub name: String,
     /// 24-bit class code: class, subclass, programming interface.
     pub class: u32,
-    /// Which function of that class (0: the first in enumeration order).
+    /// Vendor ID the function must have (a driver for one device family names it).
+    pub vendor: Option<u16>,
+    /// Device ID the function must have.
+    pub device: Option<u16>,
+    /// Which function of that class (and IDs) it is (0: the first in enumeration order).
     pub index: u32,
     /// The driver domain.
     pub domain: DomainId,

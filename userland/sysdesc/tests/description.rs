@@ -154,6 +154,8 @@ fn description() -> impl Strategy<Value = SystemDescription> {
             |(name, class, index, domain, vaddr, window, interrupt)| PciDevice {
                 name,
                 class,
+                vendor: (class & 1 == 1).then_some(index as u16),
+                device: (class & 2 == 2).then_some(domain as u16),
                 index,
                 domain,
                 vaddr,
@@ -650,6 +652,8 @@ fn with_pci_device() -> SystemDescription {
     d.pci_devices.push(PciDevice {
         name: "disk".into(),
         class: 0x01_08_02,
+        vendor: None,
+        device: None,
         index: 0,
         domain: 2,
         vaddr: 0x6000_0000,
@@ -662,6 +666,12 @@ fn with_pci_device() -> SystemDescription {
 #[test]
 fn pci_device_rules() {
     assert_eq!(with_pci_device().check(3), Ok(()));
+    // The same class and index with other IDs is another function.
+    let mut d = with_pci_device();
+    let mut other = d.pci_devices[0].clone();
+    (other.name, other.vendor, other.device, other.vaddr, other.interrupt) = ("disk2".into(), Some(0x1b36), Some(0x0010), 0x7000_0000, None);
+    d.pci_devices.push(other);
+    assert_eq!(d.check(3), Ok(()));
     let broken_pci = |change: Box<dyn FnOnce(&mut SystemDescription)>| {
         let mut d = with_pci_device();
         change(&mut d);

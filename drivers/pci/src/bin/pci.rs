@@ -99,7 +99,9 @@ extern "C" fn _start() -> ! {
     };
     tileos_sys::rpc::serve::<Pci>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |badge, request| {
         Ok(match request {
-            Request::Locate { class_code, index } if badge == ROOT_BADGE => locate(&mut config, class_code, index),
+            Request::Locate { class_code, vendor, device, index } if badge == ROOT_BADGE => {
+                locate(&mut config, class_code, (vendor, device), index)
+            }
             Request::Enable { msix: with_msix } => match badge_device(badge) {
                 Some(at) => enable_for_driver(&mut config, at, with_msix),
                 None => Response::NotAllowed,
@@ -114,12 +116,14 @@ extern "C" fn _start() -> ! {
     })
 }
 
-/// The `index`-th function with class code `class_code`, described for the root server.
-fn locate(config: &mut PortConfig, class_code: u32, index: u32) -> Response {
+/// The `index`-th function with class code `class_code` (and the vendor and device IDs in
+/// `ids`, where given), described for the root server.
+fn locate(config: &mut PortConfig, class_code: u32, ids: (Option<u16>, Option<u16>), index: u32) -> Response {
     let mut matches = 0;
     let mut chosen = None;
     enumerate(config, 0, &mut |_, function| {
-        if function.class_code() == class_code {
+        let id_matches = ids.0.is_none_or(|vendor| vendor == function.vendor) && ids.1.is_none_or(|device| device == function.device);
+        if function.class_code() == class_code && id_matches {
             if matches == index && chosen.is_none() {
                 chosen = Some(*function);
             }
