@@ -3,7 +3,9 @@
 //! below it, an IPC buffer, a heap, the read-only domain information page, a CNode holding
 //! exactly the granted capabilities, and a TCB — then starting it.
 
+use ::alloc_crate::format;
 use ::alloc_crate::string::String;
+use ::alloc_crate::vec::Vec;
 use crate::alloc::Allocator;
 use crate::vspace::map;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
@@ -30,6 +32,8 @@ pub enum LoadError {
     TooManyCapabilities,
     /// A device the domain is granted cannot be given to it (the message says why).
     Device(String),
+    /// A mapping the description asks for overlaps the program's own memory.
+    Layout(String),
 }
 
 impl core::fmt::Display for LoadError {
@@ -39,7 +43,7 @@ impl core::fmt::Display for LoadError {
             LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
-            LoadError::Device(problem) => f.write_str(problem),
+            LoadError::Device(problem) | LoadError::Layout(problem) => f.write_str(problem),
         }
     }
 }
@@ -144,6 +148,7 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
         return Err(LoadError::TooManyCapabilities);
     }
     let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
+    check_layout(&exe, spec)?;
     let vspace = alloc.try_make(ObjectType::Pml4, 0).map_err(kernel("create VSpace"))?;
     let cnode = alloc.try_make(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(kernel("create CNode"))?;
     let tcb = alloc.try_make(ObjectType::Tcb, 0).map_err(kernel("create TCB"))?;
@@ -236,6 +241,35 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
     let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
     invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
     Ok(tcb)
+}
+
+/// Checks that no mapping the description asks for (shared regions, device memory, PCI
+/// BARs) lands on the program's own memory: its segments, stack with guard page, heap, IPC
+/// buffer or information page. The error names the mapping (by its region where it has
+/// one) and what it overlaps.
+fn check_layout(exe: &tileos_elf::Executable, spec: &Spec) -> Result<(), LoadError> {
+    let stack_pages = spec.stack_size.div_ceil(4096).max(1);
+    let mut own: Vec<(u64, u64, String)> = exe
+        .segments()
+        .map(|segment| (segment.vaddr & !0xFFF, (segment.vaddr + segment.mem_size + 0xFFF) & !0xFFF, format!("segment at {:#x}", segment.vaddr)))
+        .collect();
+    own.push((domain::STACK_TOP - (stack_pages + 1) * 4096, domain::STACK_TOP, String::from("stack and its guard page")));
+    own.push((domain_info::HEAP_VADDR, domain_info::HEAP_VADDR + spec.heap_size.div_ceil(4096) * 4096, String::from("heap")));
+    own.push((domain::IPC_BUFFER_VADDR, domain::IPC_BUFFER_VADDR + 4096, String::from("IPC buffer")));
+    own.push((domain_info::VADDR, domain_info::VADDR + 4096, String::from("information page")));
+    for extra in spec.mappings {
+        let Some((start, end, what)) = own.iter().find(|(start, end, _)| *start <= extra.vaddr && extra.vaddr < *end) else { continue };
+        let region = spec
+            .regions
+            .iter()
+            .find(|&&(_, vaddr, _, size)| vaddr <= extra.vaddr && extra.vaddr < vaddr + size.max(1))
+            .map_or(String::from("device memory"), |&(name, ..)| format!("region \"{name}\""));
+        return Err(LoadError::Layout(format!(
+            "the mapping at {:#x} ({region}) overlaps the program's {what} ({start:#x}..{end:#x}); move it in the description",
+            extra.vaddr
+        )));
+    }
+    Ok(())
 }
 
 fn copy_name(dest: &mut [u8], name: &str) {
