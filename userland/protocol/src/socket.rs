@@ -126,6 +126,10 @@ pub enum Request {
         /// The socket.
         socket: SocketId,
     },
+    /// Close every socket of this client, as [`Request::Close`] would (a client starting
+    /// afresh drops what an earlier generation of it left: the badge is the same). Answer:
+    /// [`Response::Closed`].
+    CloseAll,
 }
 
 /// Most connections a listener keeps waiting for [`Request::TcpAccept`].
@@ -279,6 +283,7 @@ mod tests {
             Request::TcpReceive { socket: 4, offset: 8, capacity: 9 },
             Request::TcpState { socket: 4 },
             Request::Close { socket: 4 },
+            Request::CloseAll,
         ] {
             round_trip(request);
         }
