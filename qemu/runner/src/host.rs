@@ -13,6 +13,17 @@ pub fn free_ports() -> (u16, u16) {
     (tcp, udp)
 }
 
+/// Two more free loopback ports (TCP, UDP) that are none of `taken` (as [`free_ports`],
+/// which may hand out a port it handed out before, once that was let go).
+pub fn free_ports_besides(taken: &[u16]) -> (u16, u16) {
+    loop {
+        let (tcp, udp) = free_ports();
+        if !taken.contains(&tcp) && !taken.contains(&udp) {
+            return (tcp, udp);
+        }
+    }
+}
+
 /// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
 pub fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
     while Instant::now() < deadline {

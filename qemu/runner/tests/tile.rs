@@ -44,7 +44,8 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     let _ = std::fs::remove_file(&disk);
     std::fs::File::create(&disk).and_then(|file| file.set_len(4 << 20)).expect("create the disk image");
     let (tcp_port, udp_port) = free_ports();
-    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port }.args(), ..Machine::default() };
+    let (client_tcp_port, client_udp_port) = tileos_qemu::host::free_ports_besides(&[tcp_port, udp_port]);
+    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args(), ..Machine::default() };
     // The host reads the tile status over TCP once the netstack is ready.
     let watched = logs.join("tile-default.log");
     let _ = std::fs::write(&watched, b"");
@@ -164,6 +165,7 @@ fn make_run_boots_the_default_tile() {
     let disk = logs.join("make-run-disk.img");
     let _ = std::fs::remove_file(&disk);
     let (tcp_port, udp_port) = free_ports();
+    let (client_tcp_port, client_udp_port) = tileos_qemu::host::free_ports_besides(&[tcp_port, udp_port]);
     let mut make = Command::new("make")
         .args(["--no-print-directory", "-C"])
         .arg(workspace_root())
@@ -171,6 +173,8 @@ fn make_run_boots_the_default_tile() {
         .arg(format!("TILE_DISK={}", disk.display()))
         .arg(format!("TILE_TCP_PORT={tcp_port}"))
         .arg(format!("TILE_UDP_PORT={udp_port}"))
+        .arg(format!("TILE_CLIENT_TCP_PORT={client_tcp_port}"))
+        .arg(format!("TILE_CLIENT_UDP_PORT={client_udp_port}"))
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
