@@ -15,12 +15,12 @@
 //! echoes must come back after the restart, and the tile status must still be served by the
 //! same netstack generation.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tileos_qemu::host::{free_ports, free_ports_besides, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, wait_for};
 use tileos_qemu::images::{scenario_archive, test_images};
 use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until};
 
@@ -252,39 +252,9 @@ fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serv
     );
 }
 
-/// One TCP conversation with the net-client: `pieces` are written with a pause between
-/// them (so that a line may arrive split), then the host closes its side and reads
-/// everything until the client closes too.
-fn converse(port: u16, pieces: &[&str]) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|error| format!("connect to the net-client: {error}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    for piece in pieces {
-        stream.write_all(piece.as_bytes()).map_err(|error| format!("write {piece:?}: {error}"))?;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stream.shutdown(Shutdown::Write).map_err(|error| format!("shut down the sending side: {error}"))?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|error| format!("read the answers: {error} (got {answer:?})"))?;
-    Ok(answer)
-}
-
 /// What the net-client answers to `lines`.
 fn heard(lines: &[&str]) -> String {
     lines.iter().map(|line| format!("net-client heard: {line}\n")).collect()
-}
-
-/// One datagram to the net-client and its answer (a few tries: UDP may be lost).
-fn datagram(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
-    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buffer = [0u8; 1500];
-    for _ in 0..5 {
-        socket.send_to(payload, ("127.0.0.1", port)).map_err(|error| format!("send the datagram: {error}"))?;
-        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
-            return Ok(buffer[..length].to_vec());
-        }
-    }
-    Err(format!("no answer to the datagram {payload:?} after 5 tries"))
 }
 
 /// The host's side of the socket test: two TCP conversations (one line split across
