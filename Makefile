@@ -107,16 +107,20 @@ image: deps dev-kernel
 	@echo "image: $(BUILD)/tileos.iso (try it: qemu-system-x86_64 -cdrom $(BUILD)/tileos.iso -serial stdio -display none)"
 
 # `make run` boots the default tile with its devices: an NVMe disk image kept in
-# $(TILE_DISK), the tile status on host TCP port $(TILE_TCP_PORT) and the UDP echo on host UDP
-# port $(TILE_UDP_PORT) (README: "Talking to the tile").
+# $(TILE_DISK), the tile status on host TCP port $(TILE_TCP_PORT), the UDP echo on host UDP
+# port $(TILE_UDP_PORT), and the net-client domain's line and datagram services on host TCP
+# port $(TILE_CLIENT_TCP_PORT) and UDP port $(TILE_CLIENT_UDP_PORT) (README: "Talking to the tile").
 TILE_DISK ?= $(DEV)/disk.img
 TILE_TCP_PORT ?= 8080
 TILE_UDP_PORT ?= 7007
-TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT)
+TILE_CLIENT_TCP_PORT ?= 7070
+TILE_CLIENT_UDP_PORT ?= 5000
+TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT) \
+	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT)
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
-	@echo "run: tile status: nc 127.0.0.1 $(TILE_TCP_PORT); UDP echo: nc -u 127.0.0.1 $(TILE_UDP_PORT); disk image $(TILE_DISK)"
+	@echo "run: tile status: nc 127.0.0.1 $(TILE_TCP_PORT); UDP echo: nc -u 127.0.0.1 $(TILE_UDP_PORT); net-client: nc 127.0.0.1 $(TILE_CLIENT_TCP_PORT), nc -u 127.0.0.1 $(TILE_CLIENT_UDP_PORT); disk image $(TILE_DISK)"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES)
 
 # gdb script with the symbols of the kernel, the root server and every domain program of

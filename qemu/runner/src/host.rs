@@ -1,8 +1,9 @@
 //! The host's side of tests that talk to a running tile: free loopback ports for QEMU's
-//! port forwarding, waiting for a line in a serial log, reading the tile status service.
+//! port forwarding, waiting for a line in a serial log, reading the tile status service,
+//! talking to line and datagram services.
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,17 @@ pub fn free_ports() -> (u16, u16) {
     let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port").local_addr().expect("bound").port();
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port").local_addr().expect("bound").port();
     (tcp, udp)
+}
+
+/// Two more free loopback ports (TCP, UDP) that are none of `taken` (as [`free_ports`],
+/// which may hand out a port it handed out before, once that was let go).
+pub fn free_ports_besides(taken: &[u16]) -> (u16, u16) {
+    loop {
+        let (tcp, udp) = free_ports();
+        if !taken.contains(&tcp) && !taken.contains(&udp) {
+            return (tcp, udp);
+        }
+    }
 }
 
 /// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
@@ -54,4 +66,36 @@ fn read_once(port: u16) -> Result<String, String> {
     let mut status = String::new();
     stream.read_to_string(&mut status).map_err(|error| format!("read the status line: {error} (got {status:?})"))?;
     Ok(status)
+}
+
+/// One TCP conversation with a line service in the tile (the net-client domain's),
+/// forwarded to host port `port`: `pieces` are written with a pause between
+/// them (so that a line may arrive split), then the host closes its side and reads
+/// everything until the client closes too.
+pub fn converse(port: u16, pieces: &[&str]) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|error| format!("connect to port {port}: {error}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for piece in pieces {
+        stream.write_all(piece.as_bytes()).map_err(|error| format!("write {piece:?}: {error}"))?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stream.shutdown(Shutdown::Write).map_err(|error| format!("shut down the sending side: {error}"))?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|error| format!("read the answers: {error} (got {answer:?})"))?;
+    Ok(answer)
+}
+
+/// One datagram to a UDP service in the tile, forwarded to host port `port`, and its
+/// answer (a few tries: UDP may be lost).
+pub fn datagram(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buffer = [0u8; 1500];
+    for _ in 0..5 {
+        socket.send_to(payload, ("127.0.0.1", port)).map_err(|error| format!("send the datagram: {error}"))?;
+        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
+            return Ok(buffer[..length].to_vec());
+        }
+    }
+    Err(format!("no answer to the datagram {payload:?} after 5 tries"))
 }

@@ -40,7 +40,18 @@ pub struct TileDevices {
     pub tcp_port: u16,
     /// Host port forwarded to the UDP echo service (guest UDP port 7).
     pub udp_port: u16,
+    /// Host port forwarded to the net-client domain's TCP line service (guest TCP port
+    /// [`CLIENT_TCP_PORT`]).
+    pub client_tcp_port: u16,
+    /// Host port forwarded to the net-client domain's UDP service (guest UDP port
+    /// [`CLIENT_UDP_PORT`]).
+    pub client_udp_port: u16,
 }
+
+/// Guest TCP port of the net-client domain (the example user of the socket protocol).
+pub const CLIENT_TCP_PORT: u16 = 7070;
+/// Guest UDP port of the net-client domain.
+pub const CLIENT_UDP_PORT: u16 = 5000;
 
 impl TileDevices {
     /// The QEMU arguments that add these devices.
@@ -56,7 +67,14 @@ impl TileDevices {
             "nvme,serial=tileos,drive=nvm".into(),
         ]
         .into_iter()
-        .chain(forwarded_network(self.tcp_port, self.udp_port))
+        .chain(forwarded_network_with(
+            self.tcp_port,
+            self.udp_port,
+            &[
+                Forward { udp: false, host: self.client_tcp_port, guest: CLIENT_TCP_PORT },
+                Forward { udp: true, host: self.client_udp_port, guest: CLIENT_UDP_PORT },
+            ],
+        ))
         .collect()
     }
 }
@@ -65,12 +83,28 @@ impl TileDevices {
 /// `tcp_port` forwarded to the tile status service (guest TCP 8080) and host UDP port
 /// `udp_port` to the UDP echo (guest UDP 7).
 pub fn forwarded_network(tcp_port: u16, udp_port: u16) -> Vec<String> {
-    vec![
-        "-netdev".into(),
-        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7"),
-        "-device".into(),
-        "virtio-net-pci,netdev=n0".into(),
-    ]
+    forwarded_network_with(tcp_port, udp_port, &[])
+}
+
+/// A further port forwarded from the host's loopback into the tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// UDP (else TCP).
+    pub udp: bool,
+    /// Port on the host's 127.0.0.1.
+    pub host: u16,
+    /// Port on the tile's address.
+    pub guest: u16,
+}
+
+/// As [`forwarded_network`], with the `extra` forwards after the two services'.
+pub fn forwarded_network_with(tcp_port: u16, udp_port: u16, extra: &[Forward]) -> Vec<String> {
+    let mut netdev = format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp_port}-:8080,hostfwd=udp:127.0.0.1:{udp_port}-:7");
+    for forward in extra {
+        let protocol = if forward.udp { "udp" } else { "tcp" };
+        netdev.push_str(&format!(",hostfwd={protocol}:127.0.0.1:{}-:{}", forward.host, forward.guest));
+    }
+    vec!["-netdev".into(), netdev, "-device".into(), "virtio-net-pci,netdev=n0".into()]
 }
 
 /// A file loaded next to the kernel as a Multiboot module.
@@ -184,10 +218,14 @@ mod tests {
 
     #[test]
     fn tile_devices_name_disk_and_forwarded_ports() {
-        let devices = TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007 };
+        let devices = TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007, client_tcp_port: 17070, client_udp_port: 15000 };
         let args = devices.args();
         assert!(args.windows(2).any(|w| w == ["-drive", "file=build/a,,b.img,if=none,format=raw,id=nvm"]));
-        assert!(args.windows(2).any(|w| w == ["-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=udp:127.0.0.1:17007-:7"]));
+        assert!(args.windows(2).any(|w| w
+            == [
+                "-netdev",
+                "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=udp:127.0.0.1:17007-:7,hostfwd=tcp:127.0.0.1:17070-:7070,hostfwd=udp:127.0.0.1:15000-:5000"
+            ]));
         assert!(args.windows(2).any(|w| w == ["-device", "virtio-gpu-pci"]));
         assert!(args.windows(2).any(|w| w == ["-vga", "none"]));
     }

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso)
-//!             [--tile-devices DISK [--tcp-port P] [--udp-port P]]
+//!             [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P]]
 //!             [--icount] [--gdb] [--log FILE --timeout SECONDS]
 //! ```
 //! `--tile-devices` adds the full tile's devices (NVMe on DISK, created empty if missing;
 //! virtio-net with the status service on host TCP port P, default 8080, and the UDP echo
-//! on host UDP port P, default 7007; virtio-gpu).
+//! on host UDP port P, default 7007; the net-client domain's line service on host TCP port
+//! `--client-tcp-port` P, default 7070, and its datagram service on host UDP port
+//! `--client-udp-port` P, default 5000; virtio-gpu).
 //! Without `--log` the guest is attached to the terminal (serial and monitor on stdio).
 //! With `--log` the run is unattended; the exit status is 0 when the guest reports a pass.
 
@@ -18,7 +20,7 @@ use std::time::Duration;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::{Boot, BootModule, Ended, Machine, TileDevices};
 
-const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]";
+const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]";
 
 /// Size of a new NVMe disk image (4 MiB, what the block client expects at least).
 const DISK_BYTES: u64 = 4 << 20;
@@ -34,6 +36,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let (mut kernel, mut iso, mut cmdline, mut modules) = (None, None, String::new(), Vec::new());
     let (mut log, mut timeout) = (None, None);
     let (mut disk, mut tcp_port, mut udp_port) = (None, 8080u16, 7007u16);
+    let (mut client_tcp_port, mut client_udp_port) = (tileos_qemu::CLIENT_TCP_PORT, tileos_qemu::CLIENT_UDP_PORT);
     let port = |name: &str, text: String| text.parse::<u16>().map_err(|_| format!("{name}: '{text}' is not a port number"));
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -49,6 +52,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--tile-devices" => disk = Some(PathBuf::from(value("--tile-devices")?)),
             "--tcp-port" => tcp_port = port("--tcp-port", value("--tcp-port")?)?,
             "--udp-port" => udp_port = port("--udp-port", value("--udp-port")?)?,
+            "--client-tcp-port" => client_tcp_port = port("--client-tcp-port", value("--client-tcp-port")?)?,
+            "--client-udp-port" => client_udp_port = port("--client-udp-port", value("--client-udp-port")?)?,
             "--icount" => machine.icount = true,
             "--gdb" => machine.gdb = true,
             "--log" => log = Some(PathBuf::from(value("--log")?)),
@@ -68,7 +73,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     };
     if let Some(disk) = disk {
         create_disk(&disk)?;
-        machine.extra_args.extend(TileDevices { disk, tcp_port, udp_port }.args());
+        machine.extra_args.extend(TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args());
     }
     let log = match (log, timeout) {
         (Some(log), Some(timeout)) => Some((log, timeout)),

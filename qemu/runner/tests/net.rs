@@ -5,6 +5,10 @@
 //! host, through QEMU's `hostfwd`, the test reads the tile status line over TCP (on two
 //! connections, one after the other) and gets a UDP datagram echoed.
 //!
+//! The socket test boots the same scenario with two more ports forwarded: the net-client
+//! domain, a client of the netstack's socket protocol, answers lines on TCP and datagrams
+//! on UDP; the host checks every answer byte for byte.
+//!
 //! The fault-tolerance test (scenario `tests/scenarios/net-fault.toml`) has the net driver
 //! killed and restarted, through the supervisor, while the host sends a stream of numbered
 //! UDP datagrams: every echo must be exactly a datagram that was sent (never corrupted),
@@ -16,9 +20,9 @@ use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tileos_qemu::host::{free_ports, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, wait_for};
 use tileos_qemu::images::{scenario_archive, test_images};
-use tileos_qemu::{Machine, forwarded_network, run_until};
+use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// What the host sends to the echo port.
@@ -246,4 +250,79 @@ fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serv
         "{} datagrams sent; echoes: {} before the kill, {} during the restart, {} after",
         traffic.sent, traffic.before_kill, traffic.during_restart, traffic.after_restart
     );
+}
+
+/// What the net-client answers to `lines`.
+fn heard(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("net-client heard: {line}\n")).collect()
+}
+
+/// The host's side of the socket test: two TCP conversations (one line split across
+/// writes), then two datagrams; every answer is checked byte for byte.
+fn talk_to_the_client(tcp_port: u16, udp_port: u16) -> Result<(), String> {
+    let first = converse(tcp_port, &["hello tile\n", "second li", "ne\n"])?;
+    if first != heard(&["hello tile", "second line"]) {
+        return Err(format!("first conversation answered {first:?}"));
+    }
+    let second = converse(tcp_port, &["one\ntwo\nthree\n"])?;
+    if second != heard(&["one", "two", "three"]) {
+        return Err(format!("second conversation answered {second:?}"));
+    }
+    for payload in [&b"datagram one"[..], b"and two"] {
+        let answer = datagram(udp_port, payload)?;
+        if answer != [&b"net-client got: "[..], payload].concat() {
+            return Err(format!("datagram {:?} answered {:?}", String::from_utf8_lossy(payload), String::from_utf8_lossy(&answer)));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protocol() {
+    let (tcp_port, udp_port) = free_ports();
+    let (client_tcp, client_udp) = free_ports_besides(&[tcp_port, udp_port]);
+    let network = forwarded_network_with(
+        tcp_port,
+        udp_port,
+        &[Forward { udp: false, host: client_tcp, guest: CLIENT_TCP_PORT }, Forward { udp: true, host: client_udp, guest: CLIENT_UDP_PORT }],
+    );
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = images.tile_boot(scenario_archive("net"));
+    let machine = Machine { extra_args: network, ..Machine::default() };
+    let log = images.logs.join("tile-net-sockets.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "net-client: ready", deadline) {
+            talk_to_the_client(client_tcp, client_udp)
+        } else {
+            Err("the netstack or the net-client never logged its ready line".into())
+        };
+        let _ = sender.send(result);
+    });
+    let outcome = run_until(
+        &machine,
+        &boot,
+        &log,
+        TIMEOUT,
+        &["closed, 2 lines answered", "closed, 3 lines answered", "net-client: udp datagram of 7 bytes"],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    outcome.assert_reached();
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping", "not sent", "dropped:"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    outcome.assert_serial_contains("rootserver: started domain \"net-client\"");
+    outcome.assert_serial_contains("TCP discard on port 9, sockets for other domains on endpoint \"socket\"");
+    outcome.assert_serial_contains("netstack: socket client 0x1: buffer of 0x1000 bytes, notification yes");
+    outcome.assert_serial_contains("net-client: ready: answering lines on TCP port 7070 and datagrams on UDP port 5000");
+    let accepted = outcome.serial.lines().filter(|line| line.starts_with("net-client: tcp connection from 10.0.2.2:") && !line.contains("closed")).count();
+    assert_eq!(accepted, 2, "{}", outcome.tail(20));
+    outcome.assert_serial_contains("net-client: udp datagram of 12 bytes from 10.0.2.2:");
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tileos_qemu::host::{free_ports, read_status, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until};
 
@@ -44,26 +44,38 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     let _ = std::fs::remove_file(&disk);
     std::fs::File::create(&disk).and_then(|file| file.set_len(4 << 20)).expect("create the disk image");
     let (tcp_port, udp_port) = free_ports();
-    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port }.args(), ..Machine::default() };
-    // The host reads the tile status over TCP once the netstack is ready.
+    let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
+    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args(), ..Machine::default() };
+    // The host reads the tile status over TCP once the netstack is ready, then has the
+    // net-client (the socket protocol's example client) answer a line and a datagram.
     let watched = logs.join("tile-default.log");
     let _ = std::fs::write(&watched, b"");
-    let host = std::thread::spawn(move || {
-        if wait_for(&watched, "netstack: ready", Instant::now() + TIMEOUT) { read_status(tcp_port) } else { Err("the netstack never logged \"netstack: ready\"".into()) }
+    let host = std::thread::spawn(move || -> Result<(String, String, Vec<u8>), String> {
+        let deadline = Instant::now() + TIMEOUT;
+        if !wait_for(&watched, "netstack: ready", deadline) {
+            return Err("the netstack never logged \"netstack: ready\"".into());
+        }
+        let status = read_status(tcp_port)?;
+        if !wait_for(&watched, "net-client: ready", deadline) {
+            return Err("the net-client never logged \"net-client: ready\"".into());
+        }
+        Ok((status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?))
     });
-    let markers = ["client: done", "block-check: done", "gpu-status: status screen shown", "netstack: status served"];
+    let markers = ["client: done", "block-check: done", "gpu-status: status screen shown", "netstack: status served", "net-client: udp datagram of 15 bytes"];
     let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers);
-    let status = host.join().expect("the host side does not panic");
-    let status = status.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    let talk = host.join().expect("the host side does not panic");
+    let (status, line, answer) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
     assert!(status.starts_with("tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)"), "status line {status:?}");
+    assert_eq!(line, "net-client heard: default tile\n");
+    assert_eq!(answer, b"net-client got: udp to the tile");
     for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "stopped:", "not started"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 10 domains");
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 11 domains");
     // After boot the root server keeps only what restarts need.
     outcome.assert_serial_contains("untyped regions of unused memory");
     outcome.assert_serial_contains("the fault-endpoint copies of 3 domains never rebuilt");
-    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 7 restartable domains, the boot archive and the shared objects (to rebuild them); IRQ control (to rebuild gpu, nvme, net, netstack); IO-port control (to rebuild console, pci, net)");
+    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 8 restartable domains, the boot archive and the shared objects (to rebuild them); IRQ control (to rebuild gpu, nvme, net, netstack); IO-port control (to rebuild console, pci, net)");
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
@@ -172,6 +184,7 @@ fn make_run_boots_the_default_tile() {
     let disk = logs.join("make-run-disk.img");
     let _ = std::fs::remove_file(&disk);
     let (tcp_port, udp_port) = free_ports();
+    let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
     let mut make = Command::new("make")
         .args(["--no-print-directory", "-C"])
         .arg(workspace_root())
@@ -179,6 +192,8 @@ fn make_run_boots_the_default_tile() {
         .arg(format!("TILE_DISK={}", disk.display()))
         .arg(format!("TILE_TCP_PORT={tcp_port}"))
         .arg(format!("TILE_UDP_PORT={udp_port}"))
+        .arg(format!("TILE_CLIENT_TCP_PORT={client_tcp_port}"))
+        .arg(format!("TILE_CLIENT_UDP_PORT={client_udp_port}"))
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

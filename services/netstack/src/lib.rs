@@ -3,6 +3,8 @@
 //! - [`device`]: a `smoltcp` [`Device`](smoltcp::phy::Device) over the `net` driver's
 //!   shared frame rings (`tileos_driver_net::frames`);
 //! - [`services`]: the UDP echo (port 7) and the tile status service (TCP port 8080);
+//! - [`sockets`]: the socket protocol other domains use the stack through
+//!   (`tileos_protocol::socket`): who owns which socket, and what each request does;
 //! - [`discard`]: the TCP discard service (port 9) the throughput benchmark sends to;
 //! - [`clock`] and [`hpet`]: `smoltcp` time from the HPET's main counter, and the HPET
 //!   timer that wakes the netstack at `smoltcp`'s next deadline.
@@ -16,3 +18,6 @@ pub mod device;
 pub mod discard;
 pub mod hpet;
 pub mod services;
+pub mod sockets;
+#[cfg(test)]
+mod testnet;

@@ -101,128 +101,47 @@ impl Services {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::device::FrameDevice;
-    use core::cell::RefCell;
-    use smoltcp::iface::{Config, Interface};
-    use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::time::Instant;
-    use smoltcp::wire::{
-        ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpCidr,
-        IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
-    };
+    use crate::testnet::{self, HOST_IP, Net, arp_request, assert_arp_reply, parse_tcp_to, udp_datagram};
+    use smoltcp::wire::{TcpControl, TcpSeqNumber};
     use std::vec::Vec as StdVec;
-    use tileos_driver_net::test_memory::VecMemory;
-    use tileos_driver_net::frames::{FrameRing, REGION_BYTES};
-    use tileos_driver_net::virtio::MAX_FRAME;
 
-
-    const TILE_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
-    const HOST_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 10, 0, 2, 2]);
-    const TILE_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
-    const HOST_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
-
-    /// The netstack under test with a static address, and the frames it has sent.
+    /// The netstack under test with its services, and the frames it has sent.
     struct Bench {
-        device: FrameDevice<VecMemory>,
-        iface: Interface,
-        sockets: SocketSet<'static>,
+        net: Net,
         services: Services,
-        now: i64,
     }
 
     impl Bench {
         fn new() -> Bench {
-            let mut device = FrameDevice::new(VecMemory(RefCell::new(std::vec![0; REGION_BYTES])));
-            let mut iface = Interface::new(Config::new(TILE_MAC.into()), &mut device, Instant::from_millis(0));
-            iface.update_ip_addrs(|addresses| addresses.push(IpCidr::new(IpAddress::Ipv4(TILE_IP), 24)).unwrap());
-            let mut sockets = SocketSet::new(StdVec::new());
-            let services = Services::new(&mut sockets);
-            Bench { device, iface, sockets, services, now: 0 }
+            let mut net = Net::new();
+            let services = Services::new(&mut net.sockets);
+            Bench { net, services }
         }
 
         /// Delivers `frame` from the host, runs the stack and the services, returns what
         /// the tile sent and what the services reported.
         fn exchange(&mut self, frame: Option<StdVec<u8>>) -> (StdVec<StdVec<u8>>, StdVec<Event>) {
             if let Some(frame) = frame {
-                FrameRing::RX.push(self.device.memory(), &frame).unwrap();
+                self.net.deliver(frame);
             }
             let mut events = StdVec::new();
             for _ in 0..3 {
-                self.now += 10;
-                self.iface.poll(Instant::from_millis(self.now), &mut self.device, &mut self.sockets);
-                events.extend(self.services.poll(&mut self.sockets, b"tileos tile: up\n"));
+                self.net.poll();
+                events.extend(self.services.poll(&mut self.net.sockets, b"tileos tile: up\n"));
             }
-            let mut sent = StdVec::new();
-            let mut out = [0u8; MAX_FRAME];
-            while let Some(length) = FrameRing::TX.pop(self.device.memory(), &mut out).unwrap() {
-                sent.push(out[..length].to_vec());
-            }
-            assert_eq!(self.device.take_transmitted() as usize, sent.len());
-            (sent, events)
+            (self.net.sent(), events)
         }
 
-        /// The host asks for the tile's MAC (smoltcp learns neighbours from ARP only); the
-        /// tile answers.
+        /// The host asks for the tile's MAC; the tile answers.
         fn resolve(&mut self) {
-        let request = ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Request,
-            source_hardware_addr: HOST_MAC,
-            source_protocol_addr: HOST_IP,
-            target_hardware_addr: EthernetAddress([0; 6]),
-            target_protocol_addr: TILE_IP,
-        };
-        let frame = ethernet(EthernetProtocol::Arp, request.buffer_len(), |bytes| request.emit(&mut ArpPacket::new_unchecked(bytes)));
-        let (sent, _) = self.exchange(Some(frame));
-        assert_eq!(sent.len(), 1, "one ARP reply");
-        let reply = ArpRepr::parse(&ArpPacket::new_checked(EthernetFrame::new_checked(&sent[0][..]).unwrap().payload()).unwrap()).unwrap();
-        assert!(matches!(reply, ArpRepr::EthernetIpv4 { operation: ArpOperation::Reply, source_hardware_addr: TILE_MAC, .. }));
+            let (sent, _) = self.exchange(Some(arp_request()));
+            assert_eq!(sent.len(), 1, "one ARP reply");
+            assert_arp_reply(&sent[0]);
         }
-    }
-
-    fn ethernet(ethertype: EthernetProtocol, payload_len: usize, fill: impl FnOnce(&mut [u8])) -> StdVec<u8> {
-        let repr = EthernetRepr { src_addr: HOST_MAC, dst_addr: TILE_MAC, ethertype };
-        let mut frame = std::vec![0u8; repr.buffer_len() + payload_len];
-        let mut packet = EthernetFrame::new_unchecked(&mut frame[..]);
-        repr.emit(&mut packet);
-        fill(packet.payload_mut());
-        frame
-    }
-
-    fn ipv4(protocol: IpProtocol, payload_len: usize, fill: impl FnOnce(&mut [u8])) -> StdVec<u8> {
-        let repr = Ipv4Repr { src_addr: HOST_IP, dst_addr: TILE_IP, next_header: protocol, payload_len, hop_limit: 64 };
-        ethernet(EthernetProtocol::Ipv4, repr.buffer_len() + payload_len, |bytes| {
-            let mut packet = Ipv4Packet::new_unchecked(bytes);
-            repr.emit(&mut packet, &ChecksumCapabilities::default());
-            fill(packet.payload_mut());
-        })
-    }
-
-    fn parse_ipv4(frame: &[u8]) -> (Ipv4Repr, StdVec<u8>) {
-        let ethernet = EthernetFrame::new_checked(frame).unwrap();
-        assert_eq!((ethernet.src_addr(), ethernet.dst_addr()), (TILE_MAC, HOST_MAC));
-        let packet = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
-        (Ipv4Repr::parse(&packet, &ChecksumCapabilities::default()).unwrap(), packet.payload().to_vec())
     }
 
     fn tcp_segment(port: u16, control: TcpControl, seq: u32, ack: Option<TcpSeqNumber>, payload: &[u8]) -> StdVec<u8> {
-        let repr = TcpRepr {
-            src_port: port,
-            dst_port: STATUS_PORT,
-            control,
-            seq_number: TcpSeqNumber(seq as i32),
-            ack_number: ack,
-            window_len: 8192,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload,
-        };
-        ipv4(IpProtocol::Tcp, repr.buffer_len(), |bytes| {
-            let mut packet = TcpPacket::new_unchecked(bytes);
-            repr.emit(&mut packet, &HOST_IP.into(), &TILE_IP.into(), &ChecksumCapabilities::default());
-        })
+        testnet::tcp_segment(port, STATUS_PORT, control, seq, ack, payload)
     }
 
     fn parse_tcp(frame: &[u8]) -> (TcpControl, TcpSeqNumber, Option<TcpSeqNumber>, StdVec<u8>) {
@@ -230,34 +149,17 @@ mod tests {
         (control, seq, ack, payload)
     }
 
-    /// As `parse_tcp`, with the destination port.
-    fn parse_tcp_to(frame: &[u8]) -> (TcpControl, TcpSeqNumber, Option<TcpSeqNumber>, StdVec<u8>, u16) {
-        let (ip, payload) = parse_ipv4(frame);
-        assert_eq!(ip.next_header, IpProtocol::Tcp);
-        let packet = TcpPacket::new_checked(&payload[..]).unwrap();
-        let repr = TcpRepr::parse(&packet, &ip.src_addr.into(), &ip.dst_addr.into(), &ChecksumCapabilities::default()).unwrap();
-        (repr.control, repr.seq_number, repr.ack_number, repr.payload.to_vec(), repr.dst_port)
-    }
-
     #[test]
     fn answers_arp_then_echoes_udp() {
         let mut bench = Bench::new();
         bench.resolve();
 
-        let udp = UdpRepr { src_port: 5555, dst_port: ECHO_PORT };
         let payload = b"hello tile";
-        let frame = ipv4(IpProtocol::Udp, udp.header_len() + payload.len(), |bytes| {
-            let mut packet = UdpPacket::new_unchecked(bytes);
-            udp.emit(&mut packet, &HOST_IP.into(), &TILE_IP.into(), payload.len(), |out| out.copy_from_slice(payload), &ChecksumCapabilities::default());
-        });
+        let frame = udp_datagram(5555, ECHO_PORT, payload);
         let (sent, events) = bench.exchange(Some(frame));
         assert_eq!(events, [Event::Echoed { bytes: payload.len(), to: IpEndpoint::new(HOST_IP.into(), 5555) }]);
         assert_eq!(sent.len(), 1, "one echo");
-        let (ip, datagram) = parse_ipv4(&sent[0]);
-        assert_eq!((ip.src_addr, ip.dst_addr, ip.next_header), (TILE_IP, HOST_IP, IpProtocol::Udp));
-        let packet = UdpPacket::new_checked(&datagram[..]).unwrap();
-        assert_eq!((packet.src_port(), packet.dst_port()), (ECHO_PORT, 5555));
-        assert_eq!(packet.payload(), payload);
+        assert_eq!(testnet::parse_udp(&sent[0]), (ECHO_PORT, 5555, payload.to_vec()));
     }
 
     #[test]

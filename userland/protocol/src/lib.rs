@@ -16,6 +16,7 @@
 
 pub mod console;
 pub mod echo;
+pub mod socket;
 pub mod supervisor;
 
 /// The fixed-capacity strings the protocols carry.

@@ -11,7 +11,14 @@
 //! timer service — the HPET: its registers as device memory at [`HPET_VADDR`] and the IRQ
 //! handler of a pin its timer 0 can route to, signalling bit 1 of "netstack-wake".
 //! Optional: the region "idle-counter" (read-only; the bench scenario's idle-counter
-//! domain), whose counter the discard results report the idle loop's share with.
+//! domain), whose counter the discard results report the idle loop's share with; and the
+//! served endpoint "socket", on which other domains use UDP and TCP through the socket
+//! protocol (`tileos_protocol::socket`, served by `tileos_netstack::sockets`). For each
+//! client, by the badge of its capability (decimal): the region "socket-buffer.<badge>"
+//! (read-write; the data of its requests) and a signal capability for its notification
+//! "socket-wake.<badge>" (signalled when a socket it was answered `WouldBlock` for is
+//! ready). With the endpoint, the netstack binds "netstack-wake" to its thread and waits on
+//! the endpoint instead: a client's call and a frame or timer signal each end the wait.
 //!
 //! Time is the HPET's main counter (`tileos_netstack::clock`). The loop sleeps on
 //! "netstack-wake" until a frame arrives or `smoltcp`'s next deadline, for which it arms
@@ -23,6 +30,7 @@ extern crate alloc;
 extern crate tileos_rt;
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
@@ -38,7 +46,11 @@ use tileos_netstack::device::FrameDevice;
 use tileos_netstack::discard::{DISCARD_PORT, Discard, Stamp};
 use tileos_netstack::hpet::{self, Capabilities, reg};
 use tileos_netstack::services::{ECHO_PORT, Event, STATUS_PORT, Services};
-use tileos_sys::domain::{cap, region};
+use tileos_netstack::sockets::{Buffer, Limits, SocketServer};
+use tileos_protocol::ProtocolError;
+use tileos_protocol::socket::Socket;
+use tileos_sys::domain::{cap, region, served_endpoint};
+use tileos_sys::rpc::{answer, decode_request};
 use tileos_sys::{invoke, log};
 
 /// Identifier of the netstack's ICMP echo requests.
@@ -48,6 +60,10 @@ const PING_IDENT: u16 = 0x7113;
 const HPET_VADDR: u64 = 0x6000_0000;
 /// Bit of "netstack-wake" the HPET timer's IRQ handler sets.
 const TIMER_BIT: u64 = 1 << 1;
+/// Bit of "netstack-wake" the net driver sets when frames arrived.
+const FRAME_BIT: u64 = 1 << 0;
+/// DHCP's client port (smoltcp's DHCP socket), reserved like the services' ports.
+const DHCP_CLIENT_PORT: u16 = 68;
 
 /// The HPET registers mapped at [`HPET_VADDR`].
 struct Hpet;
@@ -119,6 +135,21 @@ extern "C" fn _start() -> ! {
             stop();
         }
     }
+    // The socket protocol, when the description grants its endpoint: the wake-up
+    // notification is bound to this thread so that one Recv on the endpoint also ends
+    // with a frame or timer signal.
+    let socket_endpoint = served_endpoint("socket").and_then(|endpoint| {
+        match invoke(tileos_sys::domain::own_tcb().cptr(), Label::TcbBindNotification, &[], &[wake]) {
+            Ok(_) => Some(endpoint),
+            Err(error) => {
+                log!("netstack: cannot bind \"netstack-wake\" to the thread ({error:?}): not serving the socket endpoint");
+                None
+            }
+        }
+    });
+    let mut socket_server = SocketServer::new(Limits::default(), &[STATUS_PORT, DISCARD_PORT], &[ECHO_PORT, DHCP_CLIENT_PORT]);
+    // Socket clients seen so far (each is logged once).
+    let mut socket_clients: Vec<u64> = Vec::new();
     let clock = Clock::new(hpet.counter(), counter);
     let mut device = FrameDevice::new(memory);
     let mut config = Config::new(EthernetAddress(mac).into());
@@ -175,7 +206,11 @@ extern "C" fn _start() -> ! {
                     lease.dns_servers.as_slice()
                 );
                 if address.is_none() {
-                    log!("netstack: ready: {} serving the tile status on TCP port {STATUS_PORT} and UDP echo on port {ECHO_PORT}, TCP discard on port {DISCARD_PORT}", lease.address);
+                    log!(
+                        "netstack: ready: {} serving the tile status on TCP port {STATUS_PORT} and UDP echo on port {ECHO_PORT}, TCP discard on port {DISCARD_PORT}{}",
+                        lease.address,
+                        if socket_endpoint.is_some() { ", sockets for other domains on endpoint \"socket\"" } else { "" }
+                    );
                 }
                 address = Some(lease.address);
                 status = format!(
@@ -222,6 +257,11 @@ extern "C" fn _start() -> ! {
             // Send what the services queued without waiting for the next round.
             iface.poll(clock.instant(hpet.counter()), &mut device, &mut sockets);
         }
+        for client in socket_server.maintain(&mut sockets) {
+            if let Some(notification) = cap(CapKind::SignalNotification, &format!("socket-wake.{client}")) {
+                signal(notification);
+            }
+        }
         if device.take_transmitted() > 0 {
             signal(net);
         }
@@ -241,7 +281,40 @@ extern "C" fn _start() -> ! {
                 continue;
             }
         }
-        let word = tileos_sys::recv(wake, true).badge;
+        let word = match socket_endpoint {
+            None => tileos_sys::recv(wake, true).badge,
+            Some(endpoint) => {
+                let message = tileos_sys::recv(endpoint.cptr(), true);
+                if message.info.label() == 0 && message.info.length() == 0 {
+                    // The bound notification's word (or a client's empty call: it gets the
+                    // error reply, which goes nowhere when no caller waits).
+                    answer::<Socket>(None, Err(ProtocolError::UnknownLabel));
+                    message.badge & (FRAME_BIT | TIMER_BIT)
+                } else {
+                    let client = message.badge;
+                    let response = decode_request::<Socket>(&message).map(|request| {
+                        let buffer = region(&format!("socket-buffer.{client}")).map(|(vaddr, _, size)| {
+                            // SAFETY: the root server maps the client's buffer region
+                            // read-write here for this domain's lifetime; only that client
+                            // shares it, and it is only accessed through `Mapped`.
+                            (unsafe { Mapped::new(vaddr, size) }, u32::try_from(size).unwrap_or(u32::MAX))
+                        });
+                        if !socket_clients.contains(&client) {
+                            socket_clients.push(client);
+                            log!(
+                                "netstack: socket client {client:#x}: buffer {}, notification {}",
+                                buffer.as_ref().map_or(String::from("none"), |(_, size)| format!("of {size:#x} bytes")),
+                                if cap(CapKind::SignalNotification, &format!("socket-wake.{client}")).is_some() { "yes" } else { "none" }
+                            );
+                        }
+                        let buffer = buffer.as_ref().map(|(memory, size)| Buffer { memory, size: *size });
+                        socket_server.handle(client, request, buffer, &mut iface, &mut sockets)
+                    });
+                    answer::<Socket>(None, response);
+                    0
+                }
+            }
+        };
         if word & TIMER_BIT != 0 {
             timer_wakes += 1;
             if timer_wakes == 1 {
