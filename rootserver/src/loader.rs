@@ -5,7 +5,6 @@
 
 use ::alloc_crate::format;
 use ::alloc_crate::string::String;
-use ::alloc_crate::vec::Vec;
 use crate::alloc::Allocator;
 use crate::vspace::map;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
@@ -248,22 +247,30 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
 /// buffer or information page. The error names the mapping (by its region where it has
 /// one) and what it overlaps.
 fn check_layout(exe: &tileos_elf::Executable, spec: &Spec) -> Result<(), LoadError> {
+    // Nothing here allocates unless a conflict is found: the root server's kernel-test,
+    // bench and fuzz modes spawn domains without a heap.
     let stack_pages = spec.stack_size.div_ceil(4096).max(1);
-    let mut own: Vec<(u64, u64, String)> = exe
-        .segments()
-        .map(|segment| (segment.vaddr & !0xFFF, (segment.vaddr + segment.mem_size + 0xFFF) & !0xFFF, format!("segment at {:#x}", segment.vaddr)))
-        .collect();
-    own.push((domain::STACK_TOP - (stack_pages + 1) * 4096, domain::STACK_TOP, String::from("stack and its guard page")));
-    own.push((domain_info::HEAP_VADDR, domain_info::HEAP_VADDR + spec.heap_size.div_ceil(4096) * 4096, String::from("heap")));
-    own.push((domain::IPC_BUFFER_VADDR, domain::IPC_BUFFER_VADDR + 4096, String::from("IPC buffer")));
-    own.push((domain_info::VADDR, domain_info::VADDR + 4096, String::from("information page")));
+    let fixed = [
+        (domain::STACK_TOP - (stack_pages + 1) * 4096, domain::STACK_TOP, "stack and its guard page"),
+        (domain_info::HEAP_VADDR, domain_info::HEAP_VADDR + spec.heap_size.div_ceil(4096) * 4096, "heap"),
+        (domain::IPC_BUFFER_VADDR, domain::IPC_BUFFER_VADDR + 4096, "IPC buffer"),
+        (domain_info::VADDR, domain_info::VADDR + 4096, "information page"),
+    ];
     for extra in spec.mappings {
-        let Some((start, end, what)) = own.iter().find(|(start, end, _)| *start <= extra.vaddr && extra.vaddr < *end) else { continue };
+        let segments = exe.segments().map(|segment| {
+            (segment.vaddr & !0xFFF, (segment.vaddr + segment.mem_size + 0xFFF) & !0xFFF, "segment", Some(segment.vaddr))
+        });
+        let mut own = segments.chain(fixed.iter().map(|&(start, end, what)| (start, end, what, None)));
+        let Some((start, end, what, segment)) = own.find(|&(start, end, ..)| start <= extra.vaddr && extra.vaddr < end) else { continue };
         let region = spec
             .regions
             .iter()
             .find(|&&(_, vaddr, _, size)| vaddr <= extra.vaddr && extra.vaddr < vaddr + size.max(1))
             .map_or(String::from("device memory"), |&(name, ..)| format!("region \"{name}\""));
+        let what = match segment {
+            Some(vaddr) => format!("{what} at {vaddr:#x}"),
+            None => String::from(what),
+        };
         return Err(LoadError::Layout(format!(
             "the mapping at {:#x} ({region}) overlaps the program's {what} ({start:#x}..{end:#x}); move it in the description",
             extra.vaddr
