@@ -5,7 +5,8 @@
 
 use crate::Memory;
 use crate::frames::{FrameRing, RingError};
-use crate::virtio::{BUFFER_SIZE, DmaLayout, MAX_FRAME, NET_HEADER_LEN, Virtqueue};
+use crate::virtio::{BUFFER_SIZE, DmaLayout, MAX_FRAME, NET_HEADER_LEN};
+use tileos_virtio::{Buffer, Virtqueue};
 
 /// Most transmit buffers tracked.
 pub const MAX_BUFFERS: u16 = 64;
@@ -70,7 +71,7 @@ impl DataPath {
         (0..self.layout.tx_queue + self.layout.tx.bytes).step_by(4).for_each(|offset| dma.write_u32(offset, 0));
         for id in 0..self.layout.rx_count {
             let paddr = self.dma_paddr + self.layout.rx_buffer(id) as u64;
-            self.rx.set_descriptor(dma, id, paddr, BUFFER_SIZE as u32, true);
+            self.rx.set_chain(dma, id, &[Buffer { paddr, length: BUFFER_SIZE as u32, device_writes: true }]);
             self.rx.offer(dma, id);
         }
     }
@@ -129,7 +130,8 @@ impl DataPath {
             let buffer = self.layout.tx_buffer(id);
             dma.write_bytes(buffer, &[0; NET_HEADER_LEN]);
             dma.write_bytes(buffer + NET_HEADER_LEN, &frame[..length]);
-            self.tx.set_descriptor(dma, id, self.dma_paddr + buffer as u64, (NET_HEADER_LEN + length) as u32, false);
+            let paddr = self.dma_paddr + buffer as u64;
+            self.tx.set_chain(dma, id, &[Buffer { paddr, length: (NET_HEADER_LEN + length) as u32, device_writes: false }]);
             self.tx.offer(dma, id);
             self.stats.sent += 1;
             queued = true;
@@ -144,43 +146,30 @@ mod tests {
     use super::*;
     use crate::frames::REGION_BYTES;
     use crate::test_memory::VecMemory;
-    use crate::virtio::{DESC_WRITE, QueueLayout};
     use std::vec::Vec;
+    use tileos_virtio::DESC_WRITE;
+    use tileos_virtio::test_memory::Device;
 
     const PADDR: u64 = 0x40_0000;
 
     /// A device that sends every transmitted frame straight back (loopback), reading and
     /// writing buffers through their physical addresses.
     struct Loopback {
-        rx: (usize, QueueLayout, u16, u16),
-        tx: (usize, QueueLayout, u16, u16),
+        rx: Device,
+        tx: Device,
     }
 
     impl Loopback {
         fn new(layout: &DmaLayout) -> Loopback {
-            Loopback { rx: (0, layout.rx, 0, 0), tx: (layout.tx_queue, layout.tx, 0, 0) }
+            Loopback { rx: Device::new(0, layout.rx), tx: Device::new(layout.tx_queue, layout.tx) }
         }
 
-        /// Next available descriptor of a queue: (id, buffer offset, length, flags).
-        fn available(memory: &VecMemory, queue: &mut (usize, QueueLayout, u16, u16)) -> Option<(u16, usize, u32, u16)> {
-            let (base, layout, seen, _) = *queue;
-            if memory.read_u16(base + layout.avail + 2) == seen {
-                return None;
-            }
-            let id = memory.read_u16(base + layout.avail + 4 + 2 * usize::from(seen % layout.size));
-            queue.2 = seen.wrapping_add(1);
-            let at = base + 16 * usize::from(id);
-            let paddr = u64::from(memory.read_u32(at)) | u64::from(memory.read_u32(at + 4)) << 32;
-            Some((id, (paddr - PADDR) as usize, memory.read_u32(at + 8), memory.read_u16(at + 12)))
-        }
-
-        fn complete(memory: &VecMemory, queue: &mut (usize, QueueLayout, u16, u16), id: u16, length: u32) {
-            let (base, layout, _, used) = *queue;
-            let slot = base + layout.used + 4 + 8 * usize::from(used % layout.size);
-            memory.write_u32(slot, u32::from(id));
-            memory.write_u32(slot + 4, length);
-            queue.3 = used.wrapping_add(1);
-            memory.write_u16(base + layout.used + 2, queue.3);
+        /// Next available buffer of a queue (single descriptors, no chains): (id, buffer
+        /// offset, length, flags).
+        fn available(memory: &VecMemory, queue: &mut Device) -> Option<(u16, usize, u32, u16)> {
+            let id = queue.next_available(memory)?;
+            let [descriptor] = queue.chain(memory, id)[..] else { panic!("one descriptor per buffer") };
+            Some((id, (descriptor.paddr - PADDR) as usize, descriptor.length, descriptor.flags))
         }
 
         /// Sends every queued frame back; returns how many went round.
@@ -191,11 +180,11 @@ mod tests {
                 let mut packet = std::vec![0u8; length as usize];
                 memory.read_bytes(offset, &mut packet);
                 assert_eq!(packet[..NET_HEADER_LEN], [0; NET_HEADER_LEN]);
-                Self::complete(memory, &mut self.tx, id, 0);
+                self.tx.complete(memory, id, 0);
                 let (rx_id, rx_offset, capacity, rx_flags) = Self::available(memory, &mut self.rx).expect("a receive buffer is posted");
                 assert_eq!((capacity, rx_flags), (BUFFER_SIZE as u32, DESC_WRITE));
                 memory.write_bytes(rx_offset, &packet);
-                Self::complete(memory, &mut self.rx, rx_id, length);
+                self.rx.complete(memory, rx_id, length);
                 count += 1;
             }
             count
@@ -269,8 +258,8 @@ mod tests {
         let mut path = DataPath::new(layout, PADDR);
         path.start(&dma);
         let mut device = Loopback::new(&layout);
-        Loopback::complete(&dma, &mut device.rx, 9, 100);
-        Loopback::complete(&dma, &mut device.tx, 12, 0);
+        device.rx.complete(&dma, 9, 100);
+        device.tx.complete(&dma, 12, 0);
         assert_eq!(path.receive(&dma, &frames), (0, false));
         path.transmit(&dma, &frames);
         assert_eq!(path.stats.faults, (2, Some(Fault::UnknownDescriptor(12))));

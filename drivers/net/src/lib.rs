@@ -1,12 +1,13 @@
 //! The device-independent parts of the virtio-net driver (QEMU `virtio-net-pci`, legacy
 //! interface through IO-port BAR 0) and of the frame rings it shares with the netstack:
 //!
-//! - [`Memory`]: byte-addressed access to a region that another party (the device by DMA,
-//!   or another domain) reads and writes too. The domain implements it with volatile
-//!   accesses to its shared regions; host tests implement it over a vector and play the
-//!   other party.
-//! - [`virtio`]: legacy register offsets, status and feature bits, the legacy virtqueue
-//!   layout and a split virtqueue (descriptor table, available ring, used ring).
+//! - [`Memory`] (re-exported from `tileos_virtio`): byte-addressed access to a region that
+//!   another party (the device by DMA, or another domain) reads and writes too; [`Mapped`]
+//!   implements it with volatile accesses to a region mapped into the domain (the gpu
+//!   driver uses it too). Host tests use `test_memory::VecMemory` (feature `test-memory`).
+//! - [`virtio`]: legacy register offsets, status and feature bits, and where the two
+//!   virtqueues (`tileos_virtio::Virtqueue`, legacy layout) and the packet buffers lie in
+//!   the DMA region.
 //! - [`datapath`]: moving frames between the virtqueues and the frame rings.
 //! - [`frames`]: the single-producer single-consumer rings of Ethernet frames between the
 //!   `net` and `netstack` domains, and the device information page beside them.
@@ -17,31 +18,7 @@ pub mod datapath;
 pub mod frames;
 pub mod virtio;
 
-/// A region of memory shared with another party, addressed by byte offset from its start.
-///
-/// Implementations must make every access reach memory (volatile or atomic), because the
-/// other party reads and writes the same bytes concurrently. Offsets outside the region are
-/// a programming error the implementation may reject by panicking.
-pub trait Memory {
-    /// Reads the little-endian `u16` at `offset`.
-    fn read_u16(&self, offset: usize) -> u16;
-    /// Writes the little-endian `u16` at `offset`.
-    fn write_u16(&self, offset: usize, value: u16);
-    /// Reads the little-endian `u32` at `offset`.
-    fn read_u32(&self, offset: usize) -> u32;
-    /// Writes the little-endian `u32` at `offset`.
-    fn write_u32(&self, offset: usize, value: u32);
-    /// Copies `out.len()` bytes from `offset` into `out`.
-    fn read_bytes(&self, offset: usize, out: &mut [u8]);
-    /// Copies `data` to `offset`.
-    fn write_bytes(&self, offset: usize, data: &[u8]);
-
-    /// Writes the little-endian `u64` at `offset` (two `u32` halves, low first).
-    fn write_u64(&self, offset: usize, value: u64) {
-        self.write_u32(offset, value as u32);
-        self.write_u32(offset + 4, (value >> 32) as u32);
-    }
-}
+pub use tileos_virtio::Memory;
 
 /// A [`Memory`] over a shared region mapped into this domain (a DMA region, or the frame
 /// region shared with another domain), accessed with volatile loads and stores.
@@ -103,45 +80,7 @@ impl Memory for Mapped {
     }
 }
 
+/// A [`Memory`] over a vector, for host tests of this crate and of the crates that share
+/// memory through it (the netstack).
 #[cfg(any(test, feature = "test-memory"))]
-pub mod test_memory {
-    //! A [`Memory`] over a vector, for host tests (of this crate and of the crates that
-    //! share memory through it: the netstack, the GPU driver). The test plays the other party.
-    extern crate alloc;
-    use super::Memory;
-    use alloc::vec::Vec;
-    use core::cell::RefCell;
-
-    /// Vector-backed shared memory.
-    pub struct VecMemory(pub RefCell<Vec<u8>>);
-
-    impl VecMemory {
-        /// `size` zeroed bytes.
-        pub fn new(size: usize) -> VecMemory {
-            VecMemory(RefCell::new(alloc::vec![0; size]))
-        }
-    }
-
-    impl Memory for VecMemory {
-        fn read_u16(&self, offset: usize) -> u16 {
-            let bytes = self.0.borrow();
-            u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
-        }
-        fn write_u16(&self, offset: usize, value: u16) {
-            self.0.borrow_mut()[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
-        }
-        fn read_u32(&self, offset: usize) -> u32 {
-            let bytes = self.0.borrow();
-            u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
-        }
-        fn write_u32(&self, offset: usize, value: u32) {
-            self.0.borrow_mut()[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-        }
-        fn read_bytes(&self, offset: usize, out: &mut [u8]) {
-            out.copy_from_slice(&self.0.borrow()[offset..offset + out.len()]);
-        }
-        fn write_bytes(&self, offset: usize, data: &[u8]) {
-            self.0.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
-        }
-    }
-}
+pub use tileos_virtio::test_memory;

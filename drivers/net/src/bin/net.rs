@@ -183,7 +183,7 @@ extern "C" fn _start() -> ! {
             registers.write8(reg::DEVICE_STATUS, status::FAILED);
             stop();
         }
-        registers.write32(reg::QUEUE_ADDRESS, ((dma_paddr + offset as u64) / virtio::PAGE_SIZE as u64) as u32);
+        registers.write32(reg::QUEUE_ADDRESS, ((dma_paddr + offset as u64) / tileos_virtio::PAGE_SIZE as u64) as u32);
     }
     let mut mac = [0u8; 6];
     for (index, byte) in mac.iter_mut().enumerate() {
