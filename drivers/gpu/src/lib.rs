@@ -4,8 +4,6 @@
 //! - [`transport`]: the virtio PCI vendor capabilities (where the common, notify, ISR and
 //!   device configuration structures lie in which BAR), the common configuration register
 //!   offsets, status and feature bits.
-//! - [`queue`]: a split virtqueue in the modern layout, carrying one two-descriptor chain
-//!   (request, response) at a time: the control queue.
 //! - [`command`]: virtio-gpu control commands (encoding) and their responses (decoding).
 //! - [`screen`]: the tile status screen (title, rows of text) and its rendering with an
 //!   8x8 bitmap font into a B8G8R8X8 framebuffer.
@@ -13,14 +11,15 @@
 //! - [`status`]: what the `gpu-status` domain shows (uptime, each domain's state from the
 //!   supervisor) and which rows changed.
 //!
-//! Shared memory (the DMA region) is reached through `tileos_driver_net::Memory`, the same
-//! volatile-access trait the virtio-net driver uses.
+//! The control queue is a `tileos_virtio::Virtqueue` in the modern layout carrying one
+//! two-descriptor chain (request, response) at a time; the DMA region is reached through
+//! `tileos_virtio::Memory` as implemented by `tileos_driver_net::Mapped`, the same
+//! queue and volatile accessors the virtio-net driver uses.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
 pub mod command;
 pub mod protocol;
-pub mod queue;
 pub mod screen;
 pub mod status;
 pub mod transport;

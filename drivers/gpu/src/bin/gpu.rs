@@ -29,14 +29,14 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
 use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
-use tileos_driver_gpu::queue::{CommandQueue, QueueLayout};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
-use tileos_driver_net::{Mapped, Memory};
+use tileos_driver_net::Mapped;
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
 use tileos_sys::cap::{IrqHandler, Notification};
 use tileos_sys::log;
+use tileos_virtio::{Buffer, Memory, QueueLayout, Virtqueue};
 
 /// User address of the BAR holding the virtio structures (set once at start).
 static BAR_VADDR: AtomicU64 = AtomicU64::new(0);
@@ -54,7 +54,7 @@ const DMA_BYTES: u64 = 0x1000;
 const RESOURCE: u32 = 1;
 
 // The queue, the largest request and the largest response fit their places in "gpu-dma".
-const _: () = assert!(QueueLayout::new(QUEUE_SIZE).bytes <= REQUEST_OFFSET);
+const _: () = assert!(QueueLayout::modern(QUEUE_SIZE).bytes <= REQUEST_OFFSET);
 const _: () = assert!(REQUEST_OFFSET + MAX_REQUEST <= RESPONSE_OFFSET);
 const _: () = assert!(RESPONSE_OFFSET + command::DISPLAY_INFO_LEN <= DMA_BYTES as usize);
 
@@ -112,7 +112,7 @@ struct Gpu {
     interrupts: u64,
     dma: Mapped,
     dma_paddr: u64,
-    queue: CommandQueue,
+    queue: Virtqueue,
     framebuffer: Backing,
     mode: Rect,
     screen: Screen,
@@ -132,13 +132,11 @@ impl Gpu {
         let length = command.encode(&mut request);
         self.dma.write_bytes(REQUEST_OFFSET, &request[..length]);
         self.dma.write_bytes(RESPONSE_OFFSET, &[0; command::HEADER_LEN]);
-        self.queue.submit(
-            &self.dma,
-            self.dma_paddr + REQUEST_OFFSET as u64,
-            length as u32,
-            self.dma_paddr + RESPONSE_OFFSET as u64,
-            command.response_len() as u32,
-        );
+        // One chain in flight at a time, always descriptors 0 (request) and 1 (response).
+        let request = Buffer { paddr: self.dma_paddr + REQUEST_OFFSET as u64, length: length as u32, device_writes: false };
+        let response = Buffer { paddr: self.dma_paddr + RESPONSE_OFFSET as u64, length: command.response_len() as u32, device_writes: true };
+        self.queue.set_chain(&self.dma, 0, &[request, response]);
+        self.queue.offer(&self.dma, 0);
         Bar::write16(self.notify_offset, 0);
         // Every completion raises the interrupt (the driver never suppresses it), so the
         // driver takes exactly one per command even when the used ring moved before it
@@ -309,7 +307,7 @@ extern "C" fn _start() -> ! {
         interrupts: 0,
         dma,
         dma_paddr,
-        queue: CommandQueue::new(QUEUE_OFFSET, QueueLayout::new(QUEUE_SIZE)),
+        queue: Virtqueue::new(QUEUE_OFFSET, QueueLayout::modern(QUEUE_SIZE)),
         framebuffer,
         mode: Rect::sized(0, 0),
         screen: Screen::new("tileos"),
