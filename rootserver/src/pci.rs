@@ -6,9 +6,12 @@
 //! badged with the device's address (with which the driver enables its device, and only
 //! its device).
 //!
-//! A device is located once, when its driver is first built; restarts of the driver reuse
-//! the answer and the device frames. The root server waits for the `pci` domain's answer:
-//! the `pci` domain is started before every other domain so that it can give one.
+//! The `pci` domain reports every function of the bus at start (the protocol
+//! `tileos_driver_pci::protocol::report`, on a capability to the supervisor's endpoint
+//! badged [`REPORT_BADGE`]); the root server starts it first and waits for the report —
+//! or for its fault, after which the drivers of PCI devices are not started. A device is
+//! picked from the report once, when its driver is first built; restarts of the driver
+//! reuse it and the device frames.
 
 use crate::alloc::Allocator;
 use crate::loader::{ExtraMapping, LoadError};
@@ -20,13 +23,12 @@ use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::slot;
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::Rights;
-use tileos_driver_pci::protocol::{Device, Pci, ROOT_BADGE, Request, Response, device_badge};
-use tileos_sys::cap::Endpoint;
-use tileos_sys::invoke;
+use tileos_driver_pci::protocol::report::{self, BusReport};
+use tileos_driver_pci::protocol::{Device, device_badge};
+use tileos_sys::{Message, invoke};
 
 /// IOAPIC pins an INTx line can be routed to.
 const IOAPIC_PINS: u64 = 24;
-use tileos_sys::rpc::Client;
 use tileos_sysdesc::SystemDescription;
 
 /// Where the memory BARs of a located device are: its frames and their window offsets.
@@ -52,28 +54,69 @@ pub struct DeviceGrants {
     pub copies: Vec<u64>,
 }
 
+/// Badge of the `pci` domain's report capability to the supervisor's endpoint (distinct
+/// from fault badges, the domain index + 1, and from supervisor clients, bit 63).
+pub const REPORT_BADGE: u64 = 1 << 62;
+
 /// The PCI devices of the tile.
 pub struct PciDevices {
-    /// The root server's capability to the `pci` endpoint (badge [`ROOT_BADGE`]).
-    locator: Option<u64>,
+    /// The domain serving the `pci` endpoint, when PCI devices are declared.
+    server: Option<usize>,
     /// The `pci` endpoint itself, for minting drivers' badged capabilities.
     endpoint: Option<u64>,
-    /// Per `[[pci_device]]`: the answer, once located.
+    /// The functions reported so far.
+    reported: Vec<Device>,
+    /// The whole bus, once reported.
+    bus: Option<Vec<Device>>,
+    /// Per `[[pci_device]]`: the function picked for it, once located.
     located: Vec<Option<Located>>,
 }
 
 impl PciDevices {
     /// Prepares the tile's PCI devices; `endpoints` are the root server's slots of the
     /// description's endpoints.
-    pub fn new(alloc: &mut Allocator, description: &SystemDescription, endpoints: &[u64]) -> PciDevices {
-        let endpoint = description.endpoints.iter().position(|e| e.name == "pci").map(|e| endpoints[e]);
-        let locator = endpoint.filter(|_| !description.pci_devices.is_empty()).map(|endpoint| {
-            let locator = alloc.slots.take();
-            invoke(slot::CNODE, Label::CNodeMint, &[locator, 64, endpoint, 64, Rights::ALL.0 as u64, ROOT_BADGE], &[slot::CNODE])
-                .unwrap_or_else(|e| panic!("mint the pci locator capability: {e:?}"));
-            locator
-        });
-        PciDevices { locator, endpoint, located: description.pci_devices.iter().map(|_| None).collect() }
+    pub fn new(description: &SystemDescription, endpoints: &[u64]) -> PciDevices {
+        let pci = description.endpoints.iter().position(|e| e.name == "pci");
+        let endpoint = pci.map(|e| endpoints[e]);
+        let server = pci.and_then(|e| description.endpoints[e].server.domain()).filter(|_| !description.pci_devices.is_empty()).map(|d| d as usize);
+        PciDevices { server, endpoint, reported: Vec::new(), bus: None, located: description.pci_devices.iter().map(|_| None).collect() }
+    }
+
+    /// The domain whose bus report the boot waits for, if any.
+    pub fn reporter(&self) -> Option<usize> {
+        self.server
+    }
+
+
+    /// Takes one batch of the bus report from `message` and answers it; returns whether the
+    /// report is now complete.
+    pub fn take_report(&mut self, message: &Message) -> bool {
+        let batch = match tileos_sys::rpc::decode_request::<BusReport>(message) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tileos_sys::println!("rootserver: malformed pci bus report: {error:?}");
+                tileos_sys::rpc::answer::<BusReport>(None, Err(error));
+                return false;
+            }
+        };
+        if usize::from(batch.first) != self.reported.len() {
+            self.reported.clear();
+            tileos_sys::rpc::answer::<BusReport>(None, Ok(report::Response::OutOfOrder));
+            return false;
+        }
+        self.reported.extend(batch.functions.iter().copied());
+        tileos_sys::rpc::answer::<BusReport>(None, Ok(report::Response::Taken));
+        if self.reported.len() < usize::from(batch.total) {
+            return false;
+        }
+        let bus = core::mem::take(&mut self.reported);
+        match &self.bus {
+            None => tileos_sys::println!("rootserver: the pci domain reported {} functions", bus.len()),
+            Some(known) if *known == bus => tileos_sys::println!("rootserver: the pci domain reported the bus again, unchanged"),
+            Some(_) => tileos_sys::println!("rootserver: the pci domain reported a changed bus; drivers keep what they were given"),
+        }
+        self.bus.get_or_insert(bus);
+        true
     }
 
     /// Locates the PCI devices of domain `domain` not located yet. What this allocates
@@ -161,24 +204,21 @@ impl PciDevices {
         Ok(out)
     }
 
-    /// Asks the `pci` domain for device `index` and cuts frames for its memory BARs.
+    /// Picks device `index` from the reported bus and cuts frames for its memory BARs.
     fn locate(&self, alloc: &mut Allocator, devices: &mut DevicePool, description: &SystemDescription, index: usize) -> Result<Located, String> {
         let pci = &description.pci_devices[index];
-        let locator = self.locator.ok_or_else(|| String::from("no endpoint \"pci\" to locate it through"))?;
-        let request = Request::Locate { class_code: pci.class, vendor: pci.vendor, device: pci.device, index: pci.index };
-        let device = match Client::<Pci>::new(Endpoint::from_cptr(locator)).call(&request) {
-            Ok(Response::Located(device)) => device,
-            Ok(Response::NotFound) => {
-                let ids = match (pci.vendor, pci.device) {
-                    (Some(vendor), Some(device)) => format!(" and ID {vendor:04x}:{device:04x}"),
-                    (Some(vendor), None) => format!(" and vendor {vendor:04x}"),
-                    (None, Some(device)) => format!(" and device ID {device:04x}"),
-                    (None, None) => String::new(),
-                };
-                return Err(format!("the pci domain found no function #{} of class {:#08x}{ids} (its log lists the bus)", pci.index, pci.class));
-            }
-            Ok(other) => return Err(format!("unexpected answer from the pci domain: {other:?}")),
-            Err(error) => return Err(format!("the pci domain did not answer: {error:?}")),
+        let bus = self.bus.as_ref().ok_or_else(|| String::from("the PCI bus domain has not reported the bus (it faulted or is not running)"))?;
+        let matches = |function: &&Device| {
+            function.class_code == pci.class && pci.vendor.is_none_or(|v| v == function.vendor) && pci.device.is_none_or(|d| d == function.device)
+        };
+        let Some(&device) = bus.iter().filter(matches).nth(pci.index as usize) else {
+            let ids = match (pci.vendor, pci.device) {
+                (Some(vendor), Some(device)) => format!(" and ID {vendor:04x}:{device:04x}"),
+                (Some(vendor), None) => format!(" and vendor {vendor:04x}"),
+                (None, Some(device)) => format!(" and device ID {device:04x}"),
+                (None, None) => String::new(),
+            };
+            return Err(format!("the pci domain found no function #{} of class {:#08x}{ids} (its log lists the bus)", pci.index, pci.class));
         };
         let mut frames = Vec::new();
         let mut placed = Vec::new();

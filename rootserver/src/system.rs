@@ -19,7 +19,7 @@
 
 use crate::alloc::Allocator;
 use crate::loader::{self, ExtraMapping, Grant, Spec};
-use crate::pci::PciDevices;
+use crate::pci::{PciDevices, REPORT_BADGE};
 use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
@@ -104,18 +104,24 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         .collect();
     let devices = DevicePool::new(info);
     let mut tile = Tile::new(&mut alloc, devices, &description, &image_sizes);
-    // By priority, except that the domain serving "pci" comes first: building a driver may
-    // need its answer (see crate::pci).
-    let pci_server = description.endpoints.iter().find(|e| e.name == "pci").and_then(|e| match e.server {
-        Server::Domain(id) => Some(id as usize),
-        Server::Supervisor => None,
-    });
+    // By priority, except that the domain serving "pci" comes first and the drivers of PCI
+    // devices last: they are built from the pci domain's bus report (see crate::pci), which
+    // the boot waits for in between — once every other domain, the console among them, runs.
+    let reporter = tile.pci.reporter();
+    let drives_pci = |index: usize| description.pci_devices.iter().any(|pci| pci.domain as usize == index);
     let mut order: Vec<usize> = (0..description.domains.len()).collect();
-    order.sort_by_key(|&index| (Some(index) != pci_server, core::cmp::Reverse(description.domains[index].priority)));
+    order.sort_by_key(|&index| (Some(index) != reporter, drives_pci(index), core::cmp::Reverse(description.domains[index].priority)));
+    // Faults that arrive while the boot waits for the report, handled once it supervises.
+    let mut deferred: Vec<tileos_sys::Message> = Vec::new();
+    let mut reporter_running = false;
     for index in order {
+        if drives_pci(index) && core::mem::take(&mut reporter_running) {
+            tile.wait_for_bus(reporter.unwrap_or(usize::MAX), &mut deferred);
+        }
         let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
-        if let Err(error) = tile.start(&mut alloc, index, elf) {
-            println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
+        match tile.start(&mut alloc, index, elf) {
+            Err(error) => println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name),
+            Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
     tile.drop_boot_authority(&mut alloc, info);
@@ -155,7 +161,9 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                 free_reply_slots.push(slot);
             }
         }
-        let message = if pending.is_empty() {
+        let message = if let Some(message) = deferred.pop() {
+            message
+        } else if pending.is_empty() {
             tileos_sys::recv(tile.supervisor, true)
         } else {
             // Back-offs are running: poll, so that they end on time.
@@ -166,6 +174,11 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             }
             message
         };
+        if message.badge == REPORT_BADGE {
+            // A restarted pci domain reports the bus again.
+            tile.pci.take_report(&message);
+            continue;
+        }
         if message.badge & SUPERVISOR_CLIENT_BIT != 0 {
             let request = tileos_sys::rpc::decode_request::<Supervisor>(&message);
             let caller = description
@@ -433,8 +446,32 @@ impl<'d> Tile<'d> {
                     .collect()
             })
             .collect();
-        let pci = PciDevices::new(alloc, description, &endpoints);
+        let pci = PciDevices::new(description, &endpoints);
         Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states }
+    }
+
+    /// Waits, before building the first driver of a PCI device, for the bus report of the
+    /// `pci` domain `index`; a fault of that domain ends the wait (the drivers of PCI devices
+    /// are then not started: the domain may be restarted, but drivers are only built at
+    /// boot). Other faults are kept in `deferred` for the supervisor loop.
+    fn wait_for_bus(&mut self, index: usize, deferred: &mut Vec<tileos_sys::Message>) {
+        loop {
+            let message = tileos_sys::recv(self.supervisor, true);
+            if message.badge == REPORT_BADGE {
+                if self.pci.take_report(&message) {
+                    return;
+                }
+                continue;
+            }
+            deferred.push(message);
+            if message.badge == index as u64 + 1 {
+                println!(
+                    "rootserver: the PCI bus domain \"{}\" faulted before reporting the bus; the drivers of PCI devices will not be started",
+                    self.description.domains[index].name
+                );
+                return;
+            }
+        }
     }
 
     /// Once every domain is started, deletes the capabilities the root server will not need
@@ -566,6 +603,11 @@ impl<'d> Tile<'d> {
                 .map_err(|e| loader::LoadError::Kernel("IO ports", e))?;
             let n = name_of(&mut names, format!("{:#x}", ports.first));
             grants.push((range, Rights::ALL, 0, true, CapKind::IoPort, n));
+        }
+        if self.pci.reporter() == Some(index) {
+            // The pci domain reports the bus to the supervisor (see crate::pci).
+            let n = name_of(&mut names, String::from("pci-report"));
+            grants.push((self.supervisor, Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0), REPORT_BADGE, false, CapKind::ClientEndpoint, n));
         }
         let mut mappings = Vec::new();
         let mut region_list: Vec<(&str, u64, u64, u64)> = Vec::new();

@@ -1,11 +1,15 @@
 //! The protocol the `pci` domain serves on its endpoint "pci", in the tileos message
 //! convention (`tileos_protocol`).
 //!
-//! Who may ask what is decided by the caller's badge, which the root server mints:
-//! - [`ROOT_BADGE`]: the root server [`Request::Locate`]s each `[[pci_device]]` of the
-//!   description while it builds the owning driver, and maps that device's BARs and issues
-//!   its interrupt to the driver — so the description names devices by class, never by
-//!   address.
+//! The `pci` domain first reports every function it found to the root server ([`report`],
+//! over the capability "pci-report" to the supervisor's endpoint), which picks each
+//! `[[pci_device]]` of the description from that list, maps the device's BARs and issues
+//! its interrupt to the driver — so the description names devices by class, never by
+//! address. The root server never calls the `pci` domain: a `pci` domain that faults
+//! before reporting cannot block the boot.
+//!
+//! Then it serves its endpoint to drivers; the caller's badge, which the root server
+//! mints, says which function it may touch:
 //! - [`device_badge`]: a driver's capability "<device>.pci" carries its device's address.
 //!   [`Request::Enable`] turns on decoding and bus mastering for exactly that function
 //!   (and, if asked, switches it to MSI-X) and [`Request::ReadConfig`] reads its
@@ -24,8 +28,6 @@ impl tileos_protocol::Protocol for Pci {
     type Response = Response;
 }
 
-/// Badge of the root server's capability to the pci endpoint.
-pub const ROOT_BADGE: u64 = 1 << 41;
 /// Flag of a driver's badge; the low 16 bits are its device's bus/device/function.
 pub const DEVICE_BADGE: u64 = 1 << 40;
 
@@ -43,29 +45,16 @@ pub fn badge_device(badge: u64) -> Option<Address> {
     })
 }
 
-/// What the root server or a driver asks.
+/// What a driver asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// (Root server only.) Find the `index`-th function (0 = first in enumeration order)
-    /// with the 24-bit class code `class_code` (class, subclass, programming interface) and,
-    /// when given, that vendor and device ID.
-    Locate {
-        /// Class, subclass and programming interface.
-        class_code: u32,
-        /// Vendor ID the function must have, if any.
-        vendor: Option<u16>,
-        /// Device ID the function must have, if any.
-        device: Option<u16>,
-        /// Which match.
-        index: u32,
-    },
-    /// (Driver only.) Turn on IO and memory decoding and bus mastering for the caller's
+    /// Turn on IO and memory decoding and bus mastering for the caller's
     /// function; with `msix`, also enable MSI-X and disable INTx.
     Enable {
         /// Switch the function to MSI-X.
         msix: bool,
     },
-    /// (Driver only.) Read the dword at `offset` (a multiple of 4) of the caller's
+    /// Read the dword at `offset` (a multiple of 4) of the caller's
     /// function's configuration space (drivers read; only the `pci` domain writes).
     ReadConfig {
         /// Byte offset, a multiple of 4.
@@ -84,9 +73,11 @@ pub struct BarInfo {
     pub size: u64,
 }
 
-/// A located function.
+/// A function as the `pci` domain reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
+    /// Class, subclass and programming interface (24 bits).
+    pub class_code: u32,
     /// Bus, device, function.
     pub address: Address,
     /// Vendor ID.
@@ -106,10 +97,7 @@ pub struct Device {
 /// What the `pci` domain answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    /// The function [`Request::Locate`] asked for.
-    Located(Device),
-    /// No function has that class code (or fewer than `index + 1` do), or the caller's
-    /// function is gone.
+    /// The caller's function is gone.
     NotFound,
     /// The caller's function is enabled.
     Enabled {
@@ -138,15 +126,78 @@ pub const CLASS_ETHERNET: u32 = 0x02_00_00;
 /// The class code of a display controller that is not VGA-compatible (virtio-gpu).
 pub const CLASS_DISPLAY_OTHER: u32 = 0x03_80_00;
 
+/// The bus report: the `pci` domain tells the root server every function it found, in
+/// batches of [`report::BATCH`], and the root server answers each batch at once.
+pub mod report {
+    use super::Device;
+    use serde::{Deserialize, Serialize};
+    use tileos_protocol::heapless::Vec;
+
+    /// Functions per message (the largest batch fits one message: see the tests).
+    pub const BATCH: usize = 5;
+
+    /// The report protocol.
+    pub struct BusReport;
+
+    impl tileos_protocol::Protocol for BusReport {
+        const NAME: &'static str = "pci bus report";
+        type Request = Request;
+        type Response = Response;
+    }
+
+    /// One batch of the report.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Request {
+        /// Functions on the bus in all.
+        pub total: u16,
+        /// Index of the first function in this batch (enumeration order).
+        pub first: u16,
+        /// The functions `first..first + functions.len()`.
+        pub functions: Vec<Device, BATCH>,
+    }
+
+    /// The root server's answer.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Response {
+        /// The batch was taken.
+        Taken,
+        /// The batch does not continue the report (wrong `first` or `total`): start again
+        /// from function 0.
+        OutOfOrder,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Msix;
+    use tileos_protocol::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+
+    #[test]
+    fn the_largest_report_batch_fits_one_message() {
+        let bar = Some(BarInfo { io: false, address: u64::MAX, size: u64::MAX });
+        let msix = Msix { capability: 0xFF, vectors: 2048, table_bar: 5, table_offset: u32::MAX, pba_bar: 5, pba_offset: u32::MAX };
+        let device = Device {
+            class_code: 0xFF_FFFF,
+            address: Address { bus: 255, device: 31, function: 7 },
+            vendor: u16::MAX,
+            device: u16::MAX,
+            bars: [bar; 6],
+            interrupt_line: 255,
+            interrupt_pin: 4,
+            msix: Some(msix),
+        };
+        let request = report::Request { total: u16::MAX, first: u16::MAX, functions: core::iter::repeat_n(device, report::BATCH).collect() };
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&request, &mut words).expect("fits");
+        assert_eq!(decode::<report::Request>(MESSAGE, &words[..length]), Ok(request));
+    }
 
     #[test]
     fn device_badges_round_trip_and_others_are_refused() {
         let at = Address { bus: 3, device: 31, function: 7 };
         assert_eq!(badge_device(device_badge(at)), Some(at));
-        assert_eq!(badge_device(ROOT_BADGE), None);
+        assert_eq!(badge_device(1 << 41), None);
         assert_eq!(badge_device(0x20), None);
         assert_eq!(badge_device(device_badge(at) | 1 << 20), None);
     }

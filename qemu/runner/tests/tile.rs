@@ -171,6 +171,16 @@ fn mappings_over_a_programs_own_memory_are_refused_with_what_they_overlap() {
     outcome.assert_serial_contains("rootserver: started domain \"fine\"");
 }
 
+#[test]
+fn a_pci_domain_that_faults_before_reporting_the_bus_does_not_hang_the_boot() {
+    let outcome = boot_tile("pci-fault", scenario_archive("pci-fault"), &["supervisor: domain \"pci\": gave up after 1 restarts"]);
+    outcome.assert_serial_contains("rootserver: the PCI bus domain \"pci\" faulted before reporting the bus; the drivers of PCI devices will not be started");
+    outcome.assert_serial_contains("rootserver: domain \"nvme\" not started: pci device \"nvme\": the PCI bus domain has not reported the bus (it faulted or is not running)");
+    outcome.assert_serial_contains("probe: no test for a domain named \"bystander\"");
+    outcome.assert_serial_contains("rootserver: all domains started; supervising");
+    outcome.assert_serial_contains("supervisor: domain \"pci\" (generation 0) stopped: CPU exception 6");
+}
+
 /// `make run` itself (the README's first command) builds the dev images and boots the
 /// default tile with serial on standard output; the host reads the tile status through the
 /// forwarded port (README: "Talking to the tile"); stopped once every demo client is done.

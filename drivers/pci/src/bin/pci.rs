@@ -1,9 +1,10 @@
 //! The `pci` domain: reaches PCI configuration space through its IO-port capability for
 //! 0xCF8..0xCFF (configuration mechanism #1; named "0xcf8" in the description), logs every
 //! function on bus 0 and behind bridges (address, IDs, class, BARs with their probed sizes,
-//! interrupt line and pin), then serves the protocol of [`tileos_driver_pci::protocol`] on
-//! its endpoint "pci" if it has one: locating devices for the root server, enabling each
-//! driver's own device (and its MSI-X) for the driver.
+//! interrupt line and pin), reports them all to the root server (capability "pci-report"),
+//! then serves the protocol of [`tileos_driver_pci::protocol`] on its endpoint "pci" if it
+//! has one: enabling each driver's own device (and its MSI-X) and reading its
+//! configuration space.
 #![no_std]
 #![no_main]
 
@@ -11,7 +12,8 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_pci::protocol::{BarInfo, Device, Pci, ROOT_BADGE, Request, Response, badge_device};
+use tileos_driver_pci::protocol::report::{self, BusReport};
+use tileos_driver_pci::protocol::{BarInfo, Device, Pci, Request, Response, badge_device};
 use tileos_driver_pci::{Address, BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
 use tileos_sys::{invoke, log};
 
@@ -93,15 +95,19 @@ extern "C" fn _start() -> ! {
         count += 1;
     });
     log!("pci: {count} functions");
+    match tileos_sys::domain::client_endpoint("pci-report") {
+        Some(root) => match report_bus(&mut config, tileos_sys::rpc::Client::<BusReport>::new(root), count) {
+            Ok(()) => log!("pci: {count} functions reported to the root server"),
+            Err(problem) => log!("pci: the bus report failed: {problem}"),
+        },
+        None => log!("pci: no \"pci-report\" capability: the root server wants no report"),
+    }
     let Some(endpoint) = tileos_sys::domain::cap(CapKind::ServedEndpoint, "pci") else {
         log!("pci: no \"pci\" endpoint to serve; done");
         stop();
     };
     tileos_sys::rpc::serve::<Pci>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |badge, request| {
         Ok(match request {
-            Request::Locate { class_code, vendor, device, index } if badge == ROOT_BADGE => {
-                locate(&mut config, class_code, (vendor, device), index)
-            }
             Request::Enable { msix: with_msix } => match badge_device(badge) {
                 Some(at) => enable_for_driver(&mut config, at, with_msix),
                 None => Response::NotAllowed,
@@ -111,40 +117,52 @@ extern "C" fn _start() -> ! {
                 Some(_) => Response::Misaligned,
                 None => Response::NotAllowed,
             },
-            Request::Locate { .. } => Response::NotAllowed,
         })
     })
 }
 
-/// The `index`-th function with class code `class_code` (and the vendor and device IDs in
-/// `ids`, where given), described for the root server.
-fn locate(config: &mut PortConfig, class_code: u32, ids: (Option<u16>, Option<u16>), index: u32) -> Response {
-    let mut matches = 0;
-    let mut chosen = None;
-    enumerate(config, 0, &mut |_, function| {
-        let id_matches = ids.0.is_none_or(|vendor| vendor == function.vendor) && ids.1.is_none_or(|device| device == function.device);
-        if function.class_code() == class_code && id_matches {
-            if matches == index && chosen.is_none() {
-                chosen = Some(*function);
-            }
-            matches += 1;
+/// Reports every function on the bus (`count` of them) to the root server, in batches.
+fn report_bus(config: &mut PortConfig, root: tileos_sys::rpc::Client<BusReport>, count: usize) -> Result<(), &'static str> {
+    let total = u16::try_from(count).map_err(|_| "more than 65535 functions")?;
+    let mut batch = report::Request { total, first: 0, functions: tileos_protocol::heapless::Vec::new() };
+    let mut outcome = Ok(());
+    let mut send = |batch: &mut report::Request| {
+        if outcome.is_err() {
+            return;
+        }
+        outcome = match root.call(batch) {
+            Ok(report::Response::Taken) => Ok(()),
+            Ok(report::Response::OutOfOrder) => Err("the root server took a batch as out of order"),
+            Err(_) => Err("the root server did not answer"),
+        };
+        batch.first += batch.functions.len() as u16;
+        batch.functions.clear();
+    };
+    enumerate(config, 0, &mut |config, function| {
+        let _ = batch.functions.push(describe(config, function));
+        if batch.functions.is_full() {
+            send(&mut batch);
         }
     });
-    let Some(function) = chosen else { return Response::NotFound };
-    let bars = function.bars.map(|bar| {
-        bar.map(|bar| BarInfo { io: matches!(bar.kind, BarKind::Io), address: bar.address, size: bar.size })
-    });
-    let found = msix(config, function.address);
-    log!("pci: {} (class {class_code:06x} #{index}) located for the root server", function.address);
-    Response::Located(Device {
+    if !batch.functions.is_empty() || total == 0 {
+        send(&mut batch);
+    }
+    outcome
+}
+
+/// What the root server learns of one function.
+fn describe(config: &mut PortConfig, function: &Function) -> Device {
+    let bars = function.bars.map(|bar| bar.map(|bar| BarInfo { io: matches!(bar.kind, BarKind::Io), address: bar.address, size: bar.size }));
+    Device {
+        class_code: function.class_code(),
         address: function.address,
         vendor: function.vendor,
         device: function.device,
         bars,
         interrupt_line: function.interrupt_line,
         interrupt_pin: function.interrupt_pin,
-        msix: found,
-    })
+        msix: msix(config, function.address),
+    }
 }
 
 /// Enables the caller's own function (named by its badge), with MSI-X if asked.
