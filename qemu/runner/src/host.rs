@@ -73,8 +73,24 @@ fn read_once(port: u16) -> Result<String, String> {
 /// them (so that a line may arrive split), then the host closes its side and reads
 /// everything until the client closes too.
 pub fn converse(port: u16, pieces: &[&str]) -> Result<String, String> {
+    // As in read_status: a connection QEMU's user network closed without data (the guest
+    // answered its connection attempt late) is tried again.
+    let mut attempts = Vec::new();
+    for _ in 0..STATUS_ATTEMPTS {
+        match converse_once(port, pieces) {
+            Ok(answer) if !answer.is_empty() => return Ok(answer),
+            Ok(_) => attempts.push(String::from("closed without data")),
+            Err(error) => attempts.push(error),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Err(format!("no answer from port {port} in {STATUS_ATTEMPTS} attempts: {}", attempts.join("; ")))
+}
+
+/// One [`converse`] connection: what came back before the service closed.
+fn converse_once(port: u16, pieces: &[&str]) -> Result<String, String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|error| format!("connect to port {port}: {error}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).map_err(|error| format!("set a read timeout: {error}"))?;
     for piece in pieces {
         stream.write_all(piece.as_bytes()).map_err(|error| format!("write {piece:?}: {error}"))?;
         std::thread::sleep(Duration::from_millis(200));

@@ -20,7 +20,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{scenario_archive, test_images};
 use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until};
 
@@ -31,15 +31,11 @@ const DATAGRAM: &[u8] = b"tileos udp echo check";
 /// The host's side, once the netstack is ready: the status line over TCP (twice), then the
 /// echo.
 fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|error| format!("connect to the status port: {error}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut status = String::new();
-    stream.read_to_string(&mut status).map_err(|error| format!("read the status line: {error} (got {status:?})"))?;
+    // (read_status retries a connection QEMU's user network closed without data: that
+    // happens when the guest answers QEMU's connection attempt late, on a loaded host.)
+    let status = read_status(tcp_port)?;
     // The status socket listens again after a connection: a second client is served too.
-    let mut again = String::new();
-    let mut second = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|error| format!("second connection: {error}"))?;
-    second.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    second.read_to_string(&mut again).map_err(|error| format!("second status line: {error}"))?;
+    let again = read_status(tcp_port)?;
     if again != status {
         return Err(format!("second status line {again:?} differs from the first {status:?}"));
     }
@@ -115,7 +111,9 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("netstack: ping 10.0.2.2: echo reply 1 with 6 bytes");
     outcome.assert_serial_contains(&format!("netstack: udp echo of {} bytes to 10.0.2.2:", DATAGRAM.len()));
     // Both connections were served before the datagram was sent.
-    assert_eq!(outcome.serial.matches("netstack: status served to 10.0.2.2:").count(), 2, "{}", outcome.tail(20));
+    // (More than two when QEMU gave up on a slow connection attempt that the guest served
+    // later: read_status retried it.)
+    assert!(outcome.serial.matches("netstack: status served to 10.0.2.2:").count() >= 2, "{}", outcome.tail(20));
 }
 
 /// A device without MSI-X (QEMU's `vectors=0`): the root server routes its INTx line to the
@@ -323,6 +321,7 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
     outcome.assert_serial_contains("netstack: socket client 0x1: buffer of 0x1000 bytes, notification yes");
     outcome.assert_serial_contains("net-client: ready: answering lines on TCP port 7070 and datagrams on UDP port 5000");
     let accepted = outcome.serial.lines().filter(|line| line.starts_with("net-client: tcp connection from 10.0.2.2:") && !line.contains("closed")).count();
-    assert_eq!(accepted, 2, "{}", outcome.tail(20));
+    // (More when QEMU gave up on a slow connection attempt that the guest accepted later.)
+    assert!(accepted >= 2, "{}", outcome.tail(20));
     outcome.assert_serial_contains("net-client: udp datagram of 12 bytes from 10.0.2.2:");
 }
