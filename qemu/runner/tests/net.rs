@@ -39,16 +39,8 @@ fn talk_to_the_tile(tcp_port: u16, udp_port: u16) -> Result<(String, Vec<u8>), S
     if again != status {
         return Err(format!("second status line {again:?} differs from the first {status:?}"));
     }
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| format!("bind UDP: {error}"))?;
-    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buffer = [0u8; 1500];
-    for _ in 0..5 {
-        socket.send_to(DATAGRAM, ("127.0.0.1", udp_port)).map_err(|error| format!("send the datagram: {error}"))?;
-        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
-            return Ok((status, buffer[..length].to_vec()));
-        }
-    }
-    Err(format!("no UDP echo after 5 tries (status line was {status:?})"))
+    let echo = datagram(udp_port, DATAGRAM).map_err(|error| format!("{error} (status line was {status:?})"))?;
+    Ok((status, echo))
 }
 
 /// Boots the net scenario with `network` as QEMU's network arguments (host ports `tcp_port`

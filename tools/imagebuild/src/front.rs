@@ -159,6 +159,19 @@ impl<'f> Front<'f> {
         Some(item)
     }
 
+    /// The table in `field` (inline or not), labelled `<parent>: <field>`, sharing the
+    /// parent's position; `None` if the field is absent.
+    fn sub_table<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<Option<Tbl<'a>>, Diagnostic> {
+        let Some(item) = self.get(t, field) else { return Ok(None) };
+        let table = item.as_table_like().ok_or_else(|| self.wrong_type(t, field, "a table", item))?;
+        Ok(Some(Tbl {
+            t: table,
+            line: self.span_line(item.span(), self.key_line(t, field)),
+            label: format!("{}: {field}", t.label),
+            pos: t.pos,
+        }))
+    }
+
     /// The value of a required `field`.
     fn need<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<&'a Item, Diagnostic> {
         self.get(t, field)
@@ -531,18 +544,9 @@ impl<'f> Front<'f> {
             .map_or(priority, |v| v as u8);
         let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
         let heap_size = self.u64_or(&t, "heap_size", DEFAULT_HEAP_SIZE)?;
-        let restart = match self.get(&t, "restart") {
+        let restart = match self.sub_table(&t, "restart")? {
             None => RestartPolicy::Never,
-            Some(item) => {
-                let r = item
-                    .as_table_like()
-                    .ok_or_else(|| self.wrong_type(&t, "restart", "a table", item))?;
-                let r = Tbl {
-                    t: r,
-                    line: self.span_line(item.span(), self.key_line(&t, "restart")),
-                    label: format!("{}: restart", t.label),
-                    pos: t.pos,
-                };
+            Some(r) => {
                 self.fields(&r, &["policy", "max_restarts", "backoff_ms"])?;
                 if self.choice(&r, "policy", &["never", "always"])? == 1 {
                     RestartPolicy::Always {
@@ -858,18 +862,9 @@ impl<'f> Front<'f> {
         let domain = self.reference(&t, "domain", domains, "domain")?;
         let vaddr = self.u64(&t, "vaddr")?;
         let window = self.u64(&t, "window")?;
-        let interrupt = match self.get(&t, "interrupt") {
+        let interrupt = match self.sub_table(&t, "interrupt")? {
             None => None,
-            Some(item) => {
-                let table = item
-                    .as_table_like()
-                    .ok_or_else(|| self.wrong_type(&t, "interrupt", "a table", item))?;
-                let it = Tbl {
-                    t: table,
-                    line: self.span_line(item.span(), self.key_line(&t, "interrupt")),
-                    label: format!("{}: interrupt", t.label),
-                    pos: t.pos,
-                };
+            Some(it) => {
                 self.fields(&it, &["notification", "bit"])?;
                 let notification = self.reference(&it, "notification", notifications, "notification")?;
                 let bit = self.int(&it, "bit", 0, 63)? as u8;
