@@ -2,6 +2,7 @@
 //! [`CSpaceMemory::finalise`](tileos_kernel::cspace::CSpaceMemory::finalise). Container
 //! contents (CNode slots, TCB slots) are already gone when this runs.
 
+use crate::arch::paging;
 use crate::invoke::{irq, ioport, vspace};
 use crate::state::kernel;
 use crate::{ipc, thread};
@@ -25,7 +26,10 @@ pub fn finalise(cap: &Cap, is_final: bool) {
         Cap::PagingTable { paddr, level, mapping } if is_final && mapping.is_mapped() => {
             vspace::unmap_table(mapping, paddr, level);
         }
-        Cap::Pml4 { asid, .. } if is_final => kernel().asids[usize::from(asid)] = 0,
+        Cap::Pml4 { paddr, asid } if is_final => {
+            kernel().asids[usize::from(asid)] = 0;
+            paging::leave_if_active(paddr);
+        }
         Cap::IrqHandler { irq: line } if is_final => irq::release(line),
         Cap::IoPort { first, last } if is_final => ioport::release(first, last),
         _ => {}

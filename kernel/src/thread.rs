@@ -4,6 +4,7 @@
 
 use crate::arch::{entry, paging, trap::TrapFrame};
 use crate::state::{KernelMemory, kernel, tcb};
+use tileos_abi::fault;
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
@@ -296,16 +297,23 @@ pub fn switch_direct(thread: u64) {
     switch_to(thread);
 }
 
-/// Installs `thread` on the CPU: its address space, FPU state and register save area.
+/// Installs `thread` on the CPU: its address space, FPU state, segment registers and
+/// register save area. A thread whose VSpace slot holds no PML4 (never configured, or the
+/// capability was deleted or revoked) runs in the kernel-only address space, where its
+/// first instruction fetch is a page fault: it never runs in the previous thread's.
 fn switch_to(thread: u64) {
     let previous = kernel().current;
-    if previous != thread && previous != 0 {
-        save_fpu(previous);
+    if previous != thread {
+        if previous != 0 {
+            save_fpu(previous);
+        }
+        entry::reset_user_segments();
     }
     kernel().current = thread;
     let t = tcb(thread);
-    if let Cap::Pml4 { paddr, .. } = t.slot_cap(tcb_slot::VSPACE) {
-        paging::activate(paddr);
+    match t.slot_cap(tcb_slot::VSPACE) {
+        Cap::Pml4 { paddr, .. } => paging::activate(paddr),
+        _ => paging::activate_kernel_only(),
     }
     // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
     unsafe {
@@ -317,16 +325,42 @@ fn switch_to(thread: u64) {
     entry::set_current_context(&mut t.context);
 }
 
-/// Leaves the kernel: runs the chosen thread, or idles until an interrupt.
-pub fn run_next() -> ! {
-    let next = choose();
-    if next == 0 {
-        if kernel().current != 0 {
-            save_fpu(kernel().current);
-        }
-        kernel().current = 0;
-        entry::idle();
+/// Saves the vector registers of the thread whose state is live in the CPU, so that kernel
+/// code compiled with SSE (only `core`'s precompiled formatting, reached through the kernel
+/// log) cannot change or leak them: the owner's state is restored before it next runs.
+pub fn save_live_vector_state() {
+    // SAFETY: single CPU; FPU_OWNER is only touched in this module.
+    let owner = unsafe { *core::ptr::addr_of!(FPU_OWNER) };
+    if owner != 0 {
+        save_fpu(owner);
     }
-    switch_to(next);
-    entry::return_to_user(&tcb(next).context)
 }
+
+/// Leaves the kernel: runs the chosen thread, or idles until an interrupt. A thread whose
+/// saved RIP is not canonical (a `syscall` in the last bytes below the user-address end, or
+/// a fault handler's reply) cannot be resumed: it takes the #GP the CPU would raise at that
+/// address, as a user-exception fault, and the scheduler chooses again.
+pub fn run_next() -> ! {
+    loop {
+        let next = choose();
+        if next == 0 {
+            if kernel().current != 0 {
+                save_fpu(kernel().current);
+            }
+            kernel().current = 0;
+            entry::idle();
+        }
+        switch_to(next);
+        let context = tcb(next).context;
+        if entry::is_resumable_address(context.rip) {
+            entry::return_to_user(&tcb(next).context)
+        }
+        crate::ipc::raise_fault(
+            next,
+            PendingFault { label: fault::USER_EXCEPTION, words: [context.rip, context.rsp, context.rflags, GENERAL_PROTECTION, 0], length: 5 },
+        );
+    }
+}
+
+/// Vector of the general-protection exception (#GP), reported for a non-canonical RIP.
+const GENERAL_PROTECTION: u64 = 13;

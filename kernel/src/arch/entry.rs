@@ -17,6 +17,24 @@ use x86_64::VirtAddr;
 /// `vector` value recorded in a [`TrapFrame`] saved by the `syscall` entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
+/// RFLAGS bits a thread keeps when it returns to user mode: the ones user code can set
+/// itself (CF, PF, AF, ZF, SF, TF, DF, OF, AC, ID), IF and the always-one bit 1. Everything
+/// else is cleared on every exit, whatever path saved the frame (`syscall` saves the user's
+/// RFLAGS from r11 as they are, and an interrupt frame holds them as the CPU found them):
+/// NT would make `iretq` raise #GP in kernel mode, IOPL would open every I/O port, and VM,
+/// RF, VIF and VIP have no meaning for a 64-bit thread.
+pub const USER_RFLAGS: u64 = 0x0024_0FD7;
+
+/// Lowest non-canonical user address: a thread may never be resumed at or above it.
+pub const USER_ADDRESS_END: u64 = 0x0000_8000_0000_0000;
+
+/// Whether `rip` is an address a thread can be resumed at. The CPU checks this inside
+/// `iretq`, in kernel mode: on real processors a non-canonical return address is a kernel
+/// #GP, so the kernel never lets one reach [`return_to_user`].
+pub const fn is_resumable_address(rip: u64) -> bool {
+    rip < USER_ADDRESS_END
+}
+
 global_asm!(
     r#"
 .section .bss
@@ -61,6 +79,7 @@ syscall_entry:
 .global restore_user_context
 restore_user_context:
     mov rsp, rdi
+    and qword ptr [rsp + 19 * 8], {user_rflags}   /* TrapFrame::rflags: see USER_RFLAGS */
     pop r15
     pop r14
     pop r13
@@ -87,7 +106,8 @@ idle_wait:
     sti
 1:  hlt
     jmp 1b
-"#
+"#,
+    user_rflags = const USER_RFLAGS,
 );
 
 unsafe extern "C" {
@@ -106,7 +126,9 @@ pub unsafe fn init() {
     unsafe {
         Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK);
+        SFMask::write(
+            RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK,
+        );
         // STAR: kernel CS/SS base 0x08; user base 0x10 (SS = 0x18|3, CS = 0x20|3).
         let star = (0x10u64 << 48) | ((gdt::KERNEL_CS as u64) << 32);
         Msr::new(0xC000_0081).write(star);
@@ -124,10 +146,35 @@ pub fn set_current_context(frame: *mut TrapFrame) {
     }
 }
 
-/// Leaves the kernel to user mode with the registers in `frame`.
-pub fn return_to_user(frame: *const TrapFrame) -> ! {
-    // SAFETY: `frame` is a complete saved user context (user CS/SS, canonical RIP).
+/// Leaves the kernel to user mode with the registers in `frame`, whose RIP the scheduler
+/// has checked with [`is_resumable_address`].
+pub fn return_to_user(frame: &TrapFrame) -> ! {
+    // Test kernels stop here as real processors would (QEMU instead completes the `iretq`
+    // and raises the #GP in user mode), so a path that misses the check fails its test.
+    #[cfg(feature = "testing")]
+    if !is_resumable_address(frame.rip) {
+        crate::kprintln!("KERNEL EXCEPTION: iretq to non-canonical rip {:#x} (a #GP in kernel mode on hardware)", frame.rip);
+        super::cpu::finish(tileos_abi::test_exit::GuestVerdict::KernelException);
+    }
+    // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, a
+    // canonical RIP (checked by the scheduler), RFLAGS masked to USER_RFLAGS on the way out.
     unsafe { restore_user_context(frame) }
+}
+
+/// Loads the null selector into DS, ES, FS and GS. The kernel calls it whenever it switches
+/// threads, so the selectors one thread loads never reach another (docs/abi.md: segment
+/// registers). Their bases stay 0: user code has no way to set a base (no FSGSBASE, no MSR
+/// access) and every GDT descriptor it may load has base 0.
+pub fn reset_user_segments() {
+    // SAFETY: the kernel addresses memory through its flat 64-bit CS/SS only; loading the
+    // null selector into the data segment registers is always allowed in ring 0.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:x}", "mov es, {0:x}", "mov fs, {0:x}", "mov gs, {0:x}",
+            in(reg) 0u64,
+            options(nostack, preserves_flags),
+        );
+    }
 }
 
 /// Waits, with interrupts enabled, until an interrupt arrives (nothing is runnable).

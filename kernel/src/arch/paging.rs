@@ -88,6 +88,21 @@ pub fn activate(pml4: u64) {
     }
 }
 
+/// Switches to the kernel-only address space (the boot PML4: the kernel half and no user
+/// mappings), for a thread without a VSpace and whenever the active PML4 is destroyed.
+pub fn activate_kernel_only() {
+    // SAFETY: KERNEL_PML4 is written once at boot.
+    activate(unsafe { *core::ptr::addr_of!(KERNEL_PML4) });
+}
+
+/// Leaves the address space at `pml4` for the kernel-only one if it is active (it is being
+/// destroyed: its memory may be reused once this kernel entry ends).
+pub fn leave_if_active(pml4: u64) {
+    if Cr3::read().0.start_address().as_u64() == pml4 {
+        activate_kernel_only();
+    }
+}
+
 /// Invalidates the TLB entry for `vaddr` (if the address space is active; otherwise the
 /// next CR3 load flushes it).
 pub fn flush(vaddr: u64) {

@@ -55,11 +55,20 @@ impl Write for SerialLog {
     }
 }
 
+/// Writes formatted text to COM1. The kernel is built without SSE, but `core`'s formatting
+/// is precompiled with it and uses the vector registers: the thread whose vector state is
+/// live in the CPU has it saved first, so the log never changes or leaks a thread's
+/// registers (docs/security.md; the boot test `kernel_code_uses_no_vector_registers`).
+pub fn print(arguments: fmt::Arguments) {
+    crate::thread::save_live_vector_state();
+    let _ = SerialLog.write_fmt(arguments);
+}
+
 /// Prints to the kernel log (COM1).
 #[macro_export]
 macro_rules! kprint {
     ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::arch::serial::SerialLog, format_args!($($arg)*));
+        $crate::arch::serial::print(format_args!($($arg)*));
     }};
 }
 

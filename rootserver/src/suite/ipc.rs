@@ -24,7 +24,7 @@ static BUDGET_DONE: AtomicU64 = AtomicU64::new(0);
 static BUDGET_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// IPC buffers of test threads: 1 KiB each in the frame at this address.
-const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
+pub(super) const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
 /// Stacks of test threads: one page each, a guard page apart.
 const THREAD_STACKS: u64 = TEST_AREA + 0x10000;
 
@@ -112,12 +112,18 @@ fn halt_self() -> ! {
 /// Creates, configures and starts a thread at `priority` running `entry`; `index` picks
 /// its stack and IPC buffer.
 fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, priority: u64, fault_ep: u64) -> u64 {
+    spawn_in(env, buffers, VSPACE, index, entry, priority, fault_ep)
+}
+
+/// [`spawn`] with the thread's VSpace taken from the capability in `vspace` (for other
+/// parts of the suite; their `index` is 10 or more).
+pub(super) fn spawn_in(env: &mut Env, buffers: u64, vspace: u64, index: u64, entry: extern "C" fn() -> !, priority: u64, fault_ep: u64) -> u64 {
     let tcb = env.make(ObjectType::Tcb, 0);
     let stack = env.make(ObjectType::Frame4K, 0);
     let stack_base = THREAD_STACKS + index * 0x2000;
     let mapped = invoke(stack, Label::FrameMap, &[stack_base, Rights::ALL.0 as u64, 0], &[VSPACE]);
     assert!(mapped.is_ok(), "stack map failed: {mapped:?}");
-    let configured = invoke(tcb, Label::TcbConfigure, &[fault_ep, 0, THREAD_BUFFERS + index * 1024], &[CNODE, VSPACE, buffers]);
+    let configured = invoke(tcb, Label::TcbConfigure, &[fault_ep, 0, THREAD_BUFFERS + index * 1024], &[CNODE, vspace, buffers]);
     assert!(configured.is_ok(), "configure failed: {configured:?}");
     let prioritised = invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]);
     assert!(prioritised.is_ok(), "set priority failed: {prioritised:?}");

@@ -60,6 +60,7 @@ pub fn run(info: &BootInfo) -> ! {
     let page_table = vspace_tests(&mut env);
     ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
+    boundary::tests(&mut env);
     io_tests(&mut env);
 
     let (passed, failed) = (PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
@@ -302,5 +303,6 @@ fn io_tests(env: &mut Env) {
     expect_ok("irq_control_get_msi_after_delete", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]));
 }
 
+mod boundary;
 mod ipc;
 mod transfer;

@@ -1,0 +1,348 @@
+//! Suite part four: the hardware state at the kernel boundary (issue 11, docs/security.md).
+//! Each check is an attack that once crashed the kernel or crossed between threads:
+//! RFLAGS.NT at a system call and at an interrupt, a thread whose VSpace capability is
+//! revoked, vector registers across every kind of system call and across the kernel log,
+//! a `syscall` whose return address is not canonical, and segment selectors carried from
+//! one thread to the next.
+
+use super::ipc::{self, THREAD_BUFFERS};
+use super::{CNODE, DEPTH, Env, VSPACE, check, expect_ok};
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::fault;
+use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::message::MessageInfo;
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::syscall::Syscall;
+use tileos_sys::{invoke, recv};
+
+/// RFLAGS.NT (nested task).
+const NESTED_TASK: u64 = 1 << 14;
+/// The last page below the end of the canonical lower half.
+const TOP_PAGE: u64 = 0x0000_7FFF_FFFF_F000;
+/// Where the root server maps the code page to write it.
+const CODE_WINDOW: u64 = THREAD_BUFFERS + 0x3000;
+/// Where the `syscall` at the very end of [`TOP_PAGE`] starts (`mov eax, imm32` comes first).
+const TOP_SYSCALL_START: u64 = TOP_PAGE + 0xFF9;
+
+/// Set by [`escape_attempt`] if it ever runs in the root server's address space.
+static ESCAPED: AtomicU64 = AtomicU64::new(0);
+/// Segment selectors DS, ES, FS, GS seen by [`segment_reader`], plus a done flag.
+static SEEN_SEGMENTS: [AtomicU64; 5] = [const { AtomicU64::new(u64::MAX) }; 5];
+/// The notification [`segment_reader`] waits on.
+static READER_WAKE: AtomicU64 = AtomicU64::new(0);
+/// Vector registers read back by [`vector_reader`], and its done flag.
+static VECTORS_SEEN: [AtomicU64; 33] = [const { AtomicU64::new(0) }; 33];
+
+/// Sixteen distinct 128-bit patterns for xmm0–xmm15.
+fn vector_pattern(seed: u64) -> [u64; 32] {
+    core::array::from_fn(|i| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 * 5) ^ (i as u64) << 56)
+}
+
+/// Loads xmm0–xmm15 from `input`, makes one system call with the given registers, and stores
+/// xmm0–xmm15 to `output`. Returns the label word the kernel left in rsi.
+fn syscall_keeping_vectors(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4], input: &[u64; 32], output: &mut [u64; 32]) -> u64 {
+    let info_out: u64;
+    // SAFETY: loads and stores the vector registers around a system call; the kernel
+    // preserves everything but the declared registers (docs/abi.md).
+    unsafe {
+        asm!(
+            "movdqu xmm0, [{i}]", "movdqu xmm1, [{i} + 16]", "movdqu xmm2, [{i} + 32]", "movdqu xmm3, [{i} + 48]",
+            "movdqu xmm4, [{i} + 64]", "movdqu xmm5, [{i} + 80]", "movdqu xmm6, [{i} + 96]", "movdqu xmm7, [{i} + 112]",
+            "movdqu xmm8, [{i} + 128]", "movdqu xmm9, [{i} + 144]", "movdqu xmm10, [{i} + 160]", "movdqu xmm11, [{i} + 176]",
+            "movdqu xmm12, [{i} + 192]", "movdqu xmm13, [{i} + 208]", "movdqu xmm14, [{i} + 224]", "movdqu xmm15, [{i} + 240]",
+            "syscall",
+            "movdqu [{o}], xmm0", "movdqu [{o} + 16], xmm1", "movdqu [{o} + 32], xmm2", "movdqu [{o} + 48], xmm3",
+            "movdqu [{o} + 64], xmm4", "movdqu [{o} + 80], xmm5", "movdqu [{o} + 96], xmm6", "movdqu [{o} + 112], xmm7",
+            "movdqu [{o} + 128], xmm8", "movdqu [{o} + 144], xmm9", "movdqu [{o} + 160], xmm10", "movdqu [{o} + 176], xmm11",
+            "movdqu [{o} + 192], xmm12", "movdqu [{o} + 208], xmm13", "movdqu [{o} + 224], xmm14", "movdqu [{o} + 240], xmm15",
+            i = in(reg) input.as_ptr(),
+            o = in(reg) output.as_mut_ptr(),
+            inout("rax") number as u64 => _,
+            inout("rdi") cptr => _,
+            inout("rsi") info.0 => info_out,
+            inout("r10") words[0] => _,
+            inout("r8") words[1] => _,
+            inout("r9") words[2] => _,
+            inout("r15") words[3] => _,
+            out("rcx") _, out("r11") _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _, out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+            options(nostack),
+        );
+    }
+    info_out
+}
+
+/// Runs in a thread whose VSpace capability was revoked: must never execute (its first
+/// instruction fetch must fault in the kernel-only address space).
+extern "C" fn escape_attempt() -> ! {
+    ESCAPED.store(1, Ordering::Relaxed);
+    loop {
+        tileos_sys::yield_now();
+    }
+}
+
+/// Waits for its notification, records the segment selectors it runs with, and repeats.
+extern "C" fn segment_reader() -> ! {
+    loop {
+        recv(READER_WAKE.load(Ordering::Relaxed), true);
+        let (ds, es, fs, gs): (u64, u64, u64, u64);
+        // SAFETY: reading segment selectors has no effect.
+        unsafe {
+            asm!("mov {0:x}, ds", "mov {1:x}, es", "mov {2:x}, fs", "mov {3:x}, gs",
+                 out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs, options(nostack, nomem, preserves_flags));
+        }
+        for (seen, value) in SEEN_SEGMENTS.iter().zip([ds & 0xFFFF, es & 0xFFFF, fs & 0xFFFF, gs & 0xFFFF, 1]) {
+            seen.store(value, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Loads xmm0–xmm15 from the pattern, then executes `ud2` with no fault handler: the kernel
+/// logs the fault (with `core`'s SSE formatting) and stops the thread.
+extern "C" fn vector_faulter() -> ! {
+    let pattern = vector_pattern(0xFA17);
+    // SAFETY: loads the vector registers, then faults on purpose.
+    unsafe {
+        asm!(
+            "movdqu xmm0, [{i}]", "movdqu xmm1, [{i} + 16]", "movdqu xmm2, [{i} + 32]", "movdqu xmm3, [{i} + 48]",
+            "movdqu xmm4, [{i} + 64]", "movdqu xmm5, [{i} + 80]", "movdqu xmm6, [{i} + 96]", "movdqu xmm7, [{i} + 112]",
+            "movdqu xmm8, [{i} + 128]", "movdqu xmm9, [{i} + 144]", "movdqu xmm10, [{i} + 160]", "movdqu xmm11, [{i} + 176]",
+            "movdqu xmm12, [{i} + 192]", "movdqu xmm13, [{i} + 208]", "movdqu xmm14, [{i} + 224]", "movdqu xmm15, [{i} + 240]",
+            "ud2",
+            i = in(reg) pattern.as_ptr(),
+            options(noreturn, nostack),
+        );
+    }
+}
+
+/// Resumed (by register write) where [`vector_faulter`] stopped: stores its vector registers
+/// before anything else can touch them, then waits.
+#[unsafe(naked)]
+extern "C" fn vector_reader() -> ! {
+    core::arch::naked_asm!(
+        "lea rax, [rip + {seen}]",
+        "movdqu [rax], xmm0", "movdqu [rax + 16], xmm1", "movdqu [rax + 32], xmm2", "movdqu [rax + 48], xmm3",
+        "movdqu [rax + 64], xmm4", "movdqu [rax + 80], xmm5", "movdqu [rax + 96], xmm6", "movdqu [rax + 112], xmm7",
+        "movdqu [rax + 128], xmm8", "movdqu [rax + 144], xmm9", "movdqu [rax + 160], xmm10", "movdqu [rax + 176], xmm11",
+        "movdqu [rax + 192], xmm12", "movdqu [rax + 208], xmm13", "movdqu [rax + 224], xmm14", "movdqu [rax + 240], xmm15",
+        "mov qword ptr [rax + 256], 1",
+        "2: mov eax, {yield_}",
+        "syscall",
+        "jmp 2b",
+        seen = sym VECTORS_SEEN,
+        yield_ = const Syscall::Yield as u64,
+    );
+}
+
+/// Runs the boundary checks. Test threads use stack/buffer indices from 10 up (the IPC
+/// part uses 0–9).
+pub fn tests(env: &mut Env) {
+    let fault_ep = env.make(ObjectType::Endpoint, 0);
+    let badged_fault = env.slots.take();
+    expect_ok("boundary_fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xB0], &[CNODE]));
+    let buffers = env.make(ObjectType::Frame4K, 0);
+    expect_ok("boundary_buffer_frame_map", invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]));
+
+    nested_task_flag();
+    revoked_vspace(env, buffers, fault_ep, badged_fault);
+    vector_registers(env, buffers, fault_ep);
+    non_canonical_return(env, buffers, fault_ep, badged_fault);
+    segment_registers(env, buffers);
+}
+
+/// Item 1: RFLAGS.NT set by user code at a `syscall` and at a timer interrupt; `iretq` with
+/// NT faults in 64-bit mode, so the kernel must clear it on the way out.
+fn nested_task_flag() {
+    let after: u64;
+    // SAFETY: sets NT (user code may), yields, and reads the flags it comes back with.
+    unsafe {
+        asm!(
+            "pushfq", "or qword ptr [rsp], {nt}", "popfq",
+            "syscall",
+            "pushfq", "pop {after}",
+            nt = const NESTED_TASK,
+            after = out(reg) after,
+            inout("rax") Syscall::Yield as u64 => _,
+            out("rcx") _, out("r11") _, out("rdi") _, out("rsi") _,
+        );
+    }
+    check("nested_task_flag_at_syscall_is_cleared", after & NESTED_TASK == 0, format_args!("rflags after the syscall {after:#x}"));
+    // Spin with NT set until at least two timer ticks (1 ms each) have surely passed.
+    let spun: u64;
+    // SAFETY: as above; the loop only counts down a register.
+    unsafe {
+        asm!(
+            "pushfq", "or qword ptr [rsp], {nt}", "popfq",
+            "2: dec {count}", "jnz 2b",
+            "pushfq", "pop {after}",
+            nt = const NESTED_TASK,
+            count = inout(reg) 200_000_000u64 => _,
+            after = out(reg) spun,
+        );
+    }
+    // SAFETY: clears NT again (it is harmless in user mode, but keep the flags clean).
+    unsafe { asm!("pushfq", "and qword ptr [rsp], {mask}", "popfq", mask = const !NESTED_TASK) };
+    check(
+        "nested_task_flag_at_interrupt_is_cleared",
+        spun & NESTED_TASK == 0,
+        format_args!("rflags after spinning through timer interrupts {spun:#x} (NT survived every interrupt return)"),
+    );
+}
+
+/// Item 3: a thread whose VSpace capability is revoked after it was made runnable runs in
+/// the kernel-only address space (its first fetch faults), never in another thread's.
+fn revoked_vspace(env: &mut Env, buffers: u64, fault_ep: u64, badged_fault: u64) {
+    let vspace = env.make(ObjectType::Pml4, 0);
+    let thread = ipc::spawn_in(env, buffers, vspace, 10, escape_attempt, 100, badged_fault);
+    expect_ok("revoked_vspace_revoke_while_runnable", invoke(CNODE, Label::CNodeRevoke, &[vspace, DEPTH], &[]));
+    let message = recv(fault_ep, true);
+    let entry = escape_attempt as *const () as u64;
+    check(
+        "revoked_vspace_thread_faults_instead_of_running_in_another_address_space",
+        ESCAPED.load(Ordering::Relaxed) == 0 && message.info.label() == fault::VM_FAULT && message.words[0] == entry && message.words[1] == entry,
+        format_args!("escaped {}, fault {message:?}", ESCAPED.load(Ordering::Relaxed)),
+    );
+    let _ = invoke(thread, Label::TcbSuspend, &[], &[]);
+}
+
+/// Item 4: every kind of system call keeps all sixteen xmm registers, and so does the
+/// kernel's log of another thread's fault.
+fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
+    let notification = env.make(ObjectType::Notification, 0);
+    let victim = env.slots.take();
+    expect_ok("vector_victim_copy", invoke(CNODE, Label::CNodeCopy, &[victim, DEPTH, notification, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
+    let invocation = |label: Label, length: u64| MessageInfo::new(label as u64, 0, 0, length);
+    let cases: [(&str, Syscall, u64, MessageInfo, [u64; 4]); 8] = [
+        ("failed_call", Syscall::Call, 0x0FFE, MessageInfo::new(0, 0, 0, 0), [0; 4]),
+        ("invocation_error", Syscall::Call, CNODE, invocation(Label::CNodeCopy, 1), [0; 4]),
+        ("cnode_revoke", Syscall::Call, CNODE, invocation(Label::CNodeRevoke, 2), [notification, DEPTH, 0, 0]),
+        ("cnode_delete", Syscall::Call, CNODE, invocation(Label::CNodeDelete, 2), [victim, DEPTH, 0, 0]),
+        ("nbrecv", Syscall::NbRecv, fault_ep, MessageInfo::new(0, 0, 0, 0), [0; 4]),
+        ("signal", Syscall::Send, notification, MessageInfo::new(0, 0, 0, 0), [0; 4]),
+        ("poll", Syscall::NbRecv, notification, MessageInfo::new(0, 0, 0, 0), [0; 4]),
+        ("yield", Syscall::Yield, 0, MessageInfo::new(0, 0, 0, 0), [0; 4]),
+    ];
+    let mut failures = 0;
+    for (index, (name, number, cptr, info, words)) in cases.into_iter().enumerate() {
+        let input = vector_pattern(index as u64 + 1);
+        let mut output = [0u64; 32];
+        syscall_keeping_vectors(number, cptr, info, words, &input, &mut output);
+        if let Some(register) = (0..16).find(|&r| input[2 * r..2 * r + 2] != output[2 * r..2 * r + 2]) {
+            failures += 1;
+            check(
+                "vector_registers_kept_across_syscalls",
+                false,
+                format_args!("{name}: xmm{register} was {:#x}_{:016x}, came back {:#x}_{:016x}", input[2 * register + 1], input[2 * register], output[2 * register + 1], output[2 * register]),
+            );
+        }
+    }
+    if failures == 0 {
+        check("vector_registers_kept_across_syscalls", true, format_args!(""));
+    }
+
+    // Another thread faults without a handler, the kernel logs it, then the thread is made
+    // to read its registers back.
+    // It runs at the root server's priority, so each yield lets it run once.
+    let faulter = ipc::spawn_in(env, buffers, VSPACE, 11, vector_faulter, 255, 0);
+    tileos_sys::yield_now();
+    let resumed = invoke(faulter, Label::TcbWriteRegisters, &[1, 1, vector_reader as *const () as u64], &[]);
+    tileos_sys::yield_now();
+    let expected = vector_pattern(0xFA17);
+    let seen: [u64; 32] = core::array::from_fn(|i| VECTORS_SEEN[i].load(Ordering::Relaxed));
+    check(
+        "vector_registers_kept_across_the_kernel_log_of_a_fault",
+        resumed.is_ok() && VECTORS_SEEN[32].load(Ordering::Relaxed) == 1 && seen == expected,
+        format_args!("resumed {resumed:?}, done {}, first differing xmm {:?}", VECTORS_SEEN[32].load(Ordering::Relaxed), (0..16).find(|&r| seen[2 * r..2 * r + 2] != expected[2 * r..2 * r + 2])),
+    );
+    let _ = invoke(faulter, Label::TcbSuspend, &[], &[]);
+}
+
+/// Item 6: a `syscall` in the last bytes of the lower half returns to 0x8000_0000_0000. The
+/// thread gets a #GP user exception at that address; the kernel never executes `iretq` with
+/// it (test kernels stop as hardware would if it did).
+fn non_canonical_return(env: &mut Env, buffers: u64, fault_ep: u64, badged_fault: u64) {
+    // The code page: written through a mapping in the root server, executed at the top of a
+    // fresh address space (the root server's own top page holds its BootInfo).
+    let frame = env.make(ObjectType::Frame4K, 0);
+    let writable = invoke(frame, Label::FrameMap, &[CODE_WINDOW, Rights::ALL.0 as u64, 0], &[VSPACE]);
+    let code: [u8; 7] = [0xB8, Syscall::Yield as u8, 0, 0, 0, 0x0F, 0x05]; // mov eax, 8; syscall
+    for (offset, byte) in code.iter().enumerate() {
+        // SAFETY: the frame was just mapped writable at CODE_WINDOW (if that failed, the
+        // check below fails first and nothing is written).
+        if writable.is_ok() {
+            unsafe { ((CODE_WINDOW + 0xFF9 + offset as u64) as *mut u8).write_volatile(*byte) };
+        }
+    }
+    let vspace = env.make(ObjectType::Pml4, 0);
+    let executable = env.slots.take();
+    let copied = invoke(CNODE, Label::CNodeCopy, &[executable, DEPTH, frame, DEPTH, Rights::ALL.0 as u64], &[CNODE]);
+    let mapped = copied.and_then(|_| map_with_tables(env, vspace, executable, TOP_PAGE, frame_attributes::EXECUTABLE));
+    check("top_page_mapped_executable", writable.is_ok() && mapped.is_ok(), format_args!("window {writable:?}, top page {mapped:?}"));
+    if mapped.is_err() {
+        return;
+    }
+    let thread = ipc::spawn_in(env, buffers, vspace, 12, escape_attempt, 100, badged_fault);
+    let _ = invoke(thread, Label::TcbSuspend, &[], &[]);
+    let started = invoke(thread, Label::TcbWriteRegisters, &[1, 1, TOP_SYSCALL_START], &[]);
+    let message = recv(fault_ep, true);
+    check(
+        "syscall_returning_to_a_non_canonical_address_faults_the_thread",
+        started.is_ok() && message.info.label() == fault::USER_EXCEPTION && message.words[0] == 0x0000_8000_0000_0000 && message.words[3] == 13,
+        format_args!("started {started:?}, fault {message:?}"),
+    );
+    let _ = invoke(thread, Label::TcbSuspend, &[], &[]);
+    let _ = invoke(frame, Label::FrameUnmap, &[], &[]);
+}
+
+/// Maps `frame` at `vaddr` in `vspace`, creating the paging structures on the way if they
+/// are missing.
+fn map_with_tables(env: &mut Env, vspace: u64, frame: u64, vaddr: u64, attributes: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {
+    for table in [ObjectType::Pdpt, ObjectType::PageDirectory, ObjectType::PageTable] {
+        let attempt = invoke(frame, Label::FrameMap, &[vaddr, Rights::ALL.0 as u64, attributes], &[vspace]);
+        if attempt.is_ok() {
+            return attempt;
+        }
+        let structure = env.make(table, 0);
+        let _ = invoke(structure, Label::PagingStructureMap, &[vaddr], &[vspace]);
+    }
+    invoke(frame, Label::FrameMap, &[vaddr, Rights::ALL.0 as u64, attributes], &[vspace])
+}
+
+/// Item 7: selectors one thread loads into DS, ES, FS and GS never reach the next thread.
+fn segment_registers(env: &mut Env, buffers: u64) {
+    let wake = env.make(ObjectType::Notification, 0);
+    READER_WAKE.store(wake, Ordering::Relaxed);
+    // The reader runs at the root server's priority: the first yield lets it block on its
+    // notification, the one after the signal lets it run once more.
+    let reader = ipc::spawn_in(env, buffers, VSPACE, 13, segment_reader, 255, 0);
+    tileos_sys::yield_now();
+    // SAFETY: loads selectors user code may load (the user data selector and a null
+    // selector with RPL 3), signals the reader and yields to it.
+    unsafe {
+        asm!(
+            "mov ds, {data:x}", "mov es, {data:x}", "mov fs, {null:x}", "mov gs, {data:x}",
+            "mov eax, {send}",
+            "syscall",
+            "mov eax, {yield_}",
+            "syscall",
+            data = in(reg) 0x1bu64,
+            null = in(reg) 3u64,
+            send = const Syscall::Send as u64,
+            yield_ = const Syscall::Yield as u64,
+            out("rax") _,
+            inout("rdi") wake => _,
+            inout("rsi") 0u64 => _,
+            out("rcx") _, out("r11") _,
+            options(nostack),
+        );
+    }
+    let seen: [u64; 5] = core::array::from_fn(|i| SEEN_SEGMENTS[i].load(Ordering::Relaxed));
+    check(
+        "segment_selectors_do_not_cross_threads",
+        seen == [0, 0, 0, 0, 1],
+        format_args!("the next thread saw DS {:#x} ES {:#x} FS {:#x} GS {:#x} (done {})", seen[0], seen[1], seen[2], seen[3], seen[4]),
+    );
+    let _ = invoke(reader, Label::TcbSuspend, &[], &[]);
+}
