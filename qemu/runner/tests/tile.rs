@@ -135,6 +135,9 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 2) stopped: page fault at address");
     outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 3) stopped: page fault at address 0x20000000");
     outcome.assert_serial_contains("capability pointers it was never given: all refused");
+    outcome.assert_serial_contains("hostile: syscall with RFLAGS.NT set: the kernel survived, NT cleared");
+    outcome.assert_serial_contains("hostile: spin with RFLAGS.NT set through timer interrupts: the kernel survived, NT cleared");
+    outcome.assert_serial_contains("hostile: vector registers across a failed call: kept");
     outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
     outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
     outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");

@@ -14,10 +14,8 @@ use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
-use tileos_sys::{invoke, recv};
+use tileos_sys::{invoke, probe, recv};
 
-/// RFLAGS.NT (nested task).
-const NESTED_TASK: u64 = 1 << 14;
 /// The last page below the end of the canonical lower half.
 const TOP_PAGE: u64 = 0x0000_7FFF_FFFF_F000;
 /// Where the root server maps the code page to write it.
@@ -34,46 +32,6 @@ static READER_WAKE: AtomicU64 = AtomicU64::new(0);
 /// Vector registers read back by [`vector_reader`], and its done flag.
 static VECTORS_SEEN: [AtomicU64; 33] = [const { AtomicU64::new(0) }; 33];
 
-/// Sixteen distinct 128-bit patterns for xmm0–xmm15.
-fn vector_pattern(seed: u64) -> [u64; 32] {
-    core::array::from_fn(|i| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 * 5) ^ (i as u64) << 56)
-}
-
-/// Loads xmm0–xmm15 from `input`, makes one system call with the given registers, and stores
-/// xmm0–xmm15 to `output`. Returns the label word the kernel left in rsi.
-fn syscall_keeping_vectors(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4], input: &[u64; 32], output: &mut [u64; 32]) -> u64 {
-    let info_out: u64;
-    // SAFETY: loads and stores the vector registers around a system call; the kernel
-    // preserves everything but the declared registers (docs/abi.md).
-    unsafe {
-        asm!(
-            "movdqu xmm0, [{i}]", "movdqu xmm1, [{i} + 16]", "movdqu xmm2, [{i} + 32]", "movdqu xmm3, [{i} + 48]",
-            "movdqu xmm4, [{i} + 64]", "movdqu xmm5, [{i} + 80]", "movdqu xmm6, [{i} + 96]", "movdqu xmm7, [{i} + 112]",
-            "movdqu xmm8, [{i} + 128]", "movdqu xmm9, [{i} + 144]", "movdqu xmm10, [{i} + 160]", "movdqu xmm11, [{i} + 176]",
-            "movdqu xmm12, [{i} + 192]", "movdqu xmm13, [{i} + 208]", "movdqu xmm14, [{i} + 224]", "movdqu xmm15, [{i} + 240]",
-            "syscall",
-            "movdqu [{o}], xmm0", "movdqu [{o} + 16], xmm1", "movdqu [{o} + 32], xmm2", "movdqu [{o} + 48], xmm3",
-            "movdqu [{o} + 64], xmm4", "movdqu [{o} + 80], xmm5", "movdqu [{o} + 96], xmm6", "movdqu [{o} + 112], xmm7",
-            "movdqu [{o} + 128], xmm8", "movdqu [{o} + 144], xmm9", "movdqu [{o} + 160], xmm10", "movdqu [{o} + 176], xmm11",
-            "movdqu [{o} + 192], xmm12", "movdqu [{o} + 208], xmm13", "movdqu [{o} + 224], xmm14", "movdqu [{o} + 240], xmm15",
-            i = in(reg) input.as_ptr(),
-            o = in(reg) output.as_mut_ptr(),
-            inout("rax") number as u64 => _,
-            inout("rdi") cptr => _,
-            inout("rsi") info.0 => info_out,
-            inout("r10") words[0] => _,
-            inout("r8") words[1] => _,
-            inout("r9") words[2] => _,
-            inout("r15") words[3] => _,
-            out("rcx") _, out("r11") _,
-            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
-            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _, out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
-            options(nostack),
-        );
-    }
-    info_out
-}
-
 /// Runs in a thread whose VSpace capability was revoked: must never execute (its first
 /// instruction fetch must fault in the kernel-only address space).
 extern "C" fn escape_attempt() -> ! {
@@ -87,13 +45,8 @@ extern "C" fn escape_attempt() -> ! {
 extern "C" fn segment_reader() -> ! {
     loop {
         recv(READER_WAKE.load(Ordering::Relaxed), true);
-        let (ds, es, fs, gs): (u64, u64, u64, u64);
-        // SAFETY: reading segment selectors has no effect.
-        unsafe {
-            asm!("mov {0:x}, ds", "mov {1:x}, es", "mov {2:x}, fs", "mov {3:x}, gs",
-                 out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs, options(nostack, nomem, preserves_flags));
-        }
-        for (seen, value) in SEEN_SEGMENTS.iter().zip([ds & 0xFFFF, es & 0xFFFF, fs & 0xFFFF, gs & 0xFFFF, 1]) {
+        let [ds, es, fs, gs] = probe::segments().map(u64::from);
+        for (seen, value) in SEEN_SEGMENTS.iter().zip([ds, es, fs, gs, 1]) {
             seen.store(value, Ordering::Relaxed);
         }
     }
@@ -102,7 +55,7 @@ extern "C" fn segment_reader() -> ! {
 /// Loads xmm0–xmm15 from the pattern, then executes `ud2` with no fault handler: the kernel
 /// logs the fault (with `core`'s SSE formatting) and stops the thread.
 extern "C" fn vector_faulter() -> ! {
-    let pattern = vector_pattern(0xFA17);
+    let pattern = probe::vector_pattern(0xFA17);
     // SAFETY: loads the vector registers, then faults on purpose.
     unsafe {
         asm!(
@@ -155,38 +108,13 @@ pub fn tests(env: &mut Env) {
 /// Item 1: RFLAGS.NT set by user code at a `syscall` and at a timer interrupt; `iretq` with
 /// NT faults in 64-bit mode, so the kernel must clear it on the way out.
 fn nested_task_flag() {
-    let after: u64;
-    // SAFETY: sets NT (user code may), yields, and reads the flags it comes back with.
-    unsafe {
-        asm!(
-            "pushfq", "or qword ptr [rsp], {nt}", "popfq",
-            "syscall",
-            "pushfq", "pop {after}",
-            nt = const NESTED_TASK,
-            after = out(reg) after,
-            inout("rax") Syscall::Yield as u64 => _,
-            out("rcx") _, out("r11") _, out("rdi") _, out("rsi") _,
-        );
-    }
-    check("nested_task_flag_at_syscall_is_cleared", after & NESTED_TASK == 0, format_args!("rflags after the syscall {after:#x}"));
-    // Spin with NT set until at least two timer ticks (1 ms each) have surely passed.
-    let spun: u64;
-    // SAFETY: as above; the loop only counts down a register.
-    unsafe {
-        asm!(
-            "pushfq", "or qword ptr [rsp], {nt}", "popfq",
-            "2: dec {count}", "jnz 2b",
-            "pushfq", "pop {after}",
-            nt = const NESTED_TASK,
-            count = inout(reg) 200_000_000u64 => _,
-            after = out(reg) spun,
-        );
-    }
-    // SAFETY: clears NT again (it is harmless in user mode, but keep the flags clean).
-    unsafe { asm!("pushfq", "and qword ptr [rsp], {mask}", "popfq", mask = const !NESTED_TASK) };
+    let after = probe::yield_with_nested_task_flag();
+    check("nested_task_flag_at_syscall_is_cleared", after & probe::NESTED_TASK == 0, format_args!("rflags after the syscall {after:#x}"));
+    // Long enough for several timer ticks (1 ms each) under QEMU.
+    let spun = probe::spin_with_nested_task_flag(200_000_000);
     check(
         "nested_task_flag_at_interrupt_is_cleared",
-        spun & NESTED_TASK == 0,
+        spun & probe::NESTED_TASK == 0,
         format_args!("rflags after spinning through timer interrupts {spun:#x} (NT survived every interrupt return)"),
     );
 }
@@ -226,10 +154,9 @@ fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
     ];
     let mut failures = 0;
     for (index, (name, number, cptr, info, words)) in cases.into_iter().enumerate() {
-        let input = vector_pattern(index as u64 + 1);
-        let mut output = [0u64; 32];
-        syscall_keeping_vectors(number, cptr, info, words, &input, &mut output);
-        if let Some(register) = (0..16).find(|&r| input[2 * r..2 * r + 2] != output[2 * r..2 * r + 2]) {
+        let input = probe::vector_pattern(index as u64 + 1);
+        let output = probe::syscall_keeping_vectors(number, cptr, info, words, &input);
+        if let Some(register) = probe::first_changed_vector(&input, &output) {
             failures += 1;
             check(
                 "vector_registers_kept_across_syscalls",
@@ -249,12 +176,12 @@ fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
     tileos_sys::yield_now();
     let resumed = invoke(faulter, Label::TcbWriteRegisters, &[1, 1, vector_reader as *const () as u64], &[]);
     tileos_sys::yield_now();
-    let expected = vector_pattern(0xFA17);
+    let expected = probe::vector_pattern(0xFA17);
     let seen: [u64; 32] = core::array::from_fn(|i| VECTORS_SEEN[i].load(Ordering::Relaxed));
     check(
         "vector_registers_kept_across_the_kernel_log_of_a_fault",
         resumed.is_ok() && VECTORS_SEEN[32].load(Ordering::Relaxed) == 1 && seen == expected,
-        format_args!("resumed {resumed:?}, done {}, first differing xmm {:?}", VECTORS_SEEN[32].load(Ordering::Relaxed), (0..16).find(|&r| seen[2 * r..2 * r + 2] != expected[2 * r..2 * r + 2])),
+        format_args!("resumed {resumed:?}, done {}, first differing xmm {:?}", VECTORS_SEEN[32].load(Ordering::Relaxed), probe::first_changed_vector(&expected, &seen)),
     );
     let _ = invoke(faulter, Label::TcbSuspend, &[], &[]);
 }
@@ -318,26 +245,10 @@ fn segment_registers(env: &mut Env, buffers: u64) {
     // notification, the one after the signal lets it run once more.
     let reader = ipc::spawn_in(env, buffers, VSPACE, 13, segment_reader, 255, 0);
     tileos_sys::yield_now();
-    // SAFETY: loads selectors user code may load (the user data selector and a null
-    // selector with RPL 3), signals the reader and yields to it.
-    unsafe {
-        asm!(
-            "mov ds, {data:x}", "mov es, {data:x}", "mov fs, {null:x}", "mov gs, {data:x}",
-            "mov eax, {send}",
-            "syscall",
-            "mov eax, {yield_}",
-            "syscall",
-            data = in(reg) 0x1bu64,
-            null = in(reg) 3u64,
-            send = const Syscall::Send as u64,
-            yield_ = const Syscall::Yield as u64,
-            out("rax") _,
-            inout("rdi") wake => _,
-            inout("rsi") 0u64 => _,
-            out("rcx") _, out("r11") _,
-            options(nostack),
-        );
-    }
+    // Selectors user code may load: the user data selector and a null selector with RPL 3.
+    probe::load_segments(0x1b, 3);
+    tileos_sys::send(wake, 0, &[], &[], false);
+    tileos_sys::yield_now();
     let seen: [u64; 5] = core::array::from_fn(|i| SEEN_SEGMENTS[i].load(Ordering::Relaxed));
     check(
         "segment_selectors_do_not_cross_threads",

@@ -8,6 +8,7 @@
 
 pub mod cap;
 pub mod domain;
+pub mod probe;
 pub mod rpc;
 
 use core::arch::asm;

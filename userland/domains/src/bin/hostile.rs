@@ -13,6 +13,8 @@ use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
+use tileos_abi::message::MessageInfo;
+use tileos_abi::syscall::Syscall;
 use tileos_abi::object::Rights;
 use tileos_sys::{invoke, log};
 
@@ -57,6 +59,27 @@ extern "C" fn _start() -> ! {
     unreachable!("every attack above faults")
 }
 
+/// Hardware state at the kernel boundary (issue 11): RFLAGS.NT at a system call and through
+/// timer interrupts (each once crashed the kernel), and vector registers across a failed
+/// call (once changed, carrying kernel data).
+fn hardware_state_attacks() {
+    use tileos_sys::probe;
+    let after = probe::yield_with_nested_task_flag();
+    let verdict = if after & probe::NESTED_TASK == 0 { "cleared" } else { "KEPT (ISOLATION BROKEN)" };
+    log!("hostile: syscall with RFLAGS.NT set: the kernel survived, NT {verdict}");
+    let spun = probe::spin_with_nested_task_flag(100_000_000);
+    let verdict = if spun & probe::NESTED_TASK == 0 { "cleared" } else { "KEPT (ISOLATION BROKEN)" };
+    log!("hostile: spin with RFLAGS.NT set through timer interrupts: the kernel survived, NT {verdict}");
+    let pattern = probe::vector_pattern(0x4057);
+    let unknown = MessageInfo::new(0, 0, 0, 0);
+    let seen = probe::syscall_keeping_vectors(Syscall::Call, (1 << domain::CNODE_RADIX) - 1, unknown, [0; 4], &pattern);
+    let verdict = match probe::first_changed_vector(&pattern, &seen) {
+        None => "kept",
+        Some(_) => "CHANGED (ISOLATION BROKEN)",
+    };
+    log!("hostile: vector registers across a failed call: {verdict}");
+}
+
 /// The last attack: escape the scheduling budget, then spin forever within it.
 fn spin_forever() -> ! {
     let lifted = invoke(domain::TCB, Label::TcbSetSchedParams, &[0, 0], &[domain::TCB]);
@@ -74,6 +97,7 @@ fn spin_forever() -> ! {
 
 /// Attacks that the kernel answers with errors rather than faults.
 fn attacks_without_faults() {
+    hardware_state_attacks();
     let mut refused = 0;
     for cptr in (domain::FIRST_GRANTED + 8)..(1 << domain::CNODE_RADIX) {
         if invoke(cptr, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]).is_err() {
