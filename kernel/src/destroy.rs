@@ -3,8 +3,8 @@
 //! contents (CNode slots, TCB slots) are already gone when this runs.
 
 use crate::arch::paging;
-use crate::invoke::{irq, ioport, vspace};
-use crate::state::kernel;
+use crate::invoke::vspace::KernelPaging;
+use crate::invoke::{irq, ioport};
 use crate::{ipc, thread};
 use tileos_kernel::cap::Cap;
 
@@ -20,15 +20,18 @@ pub fn finalise(cap: &Cap, is_final: bool) {
             thread::forget(paddr);
         }
         Cap::Reply { tcb: caller, .. } => ipc::reply_lost(caller),
-        Cap::Frame { paddr, size_bits, mapping, .. } if mapping.is_mapped() => {
-            vspace::unmap_frame(mapping, paddr, u32::from(size_bits));
-        }
-        Cap::PagingTable { paddr, level, mapping } if is_final && mapping.is_mapped() => {
-            vspace::unmap_table(mapping, paddr, level);
-        }
-        Cap::Pml4 { paddr, asid } if is_final => {
-            kernel().asids[usize::from(asid)] = 0;
-            paging::leave_if_active(paddr);
+        // A mapped frame is unmapped; the last capability to a mapped paging structure
+        // unmaps and clears it; the last one to a PML4 clears its user half and frees its
+        // ASID (the mapping invariant of tileos_kernel::vspace).
+        // A PML4 being destroyed is left first if it is the active one: its memory may be
+        // reused once this kernel entry ends.
+        Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::Pml4 { .. } => {
+            if let Cap::Pml4 { paddr, .. } = *cap
+                && is_final
+            {
+                paging::leave_if_active(paddr);
+            }
+            tileos_kernel::vspace::finalise(&mut KernelPaging, cap, is_final);
         }
         Cap::IrqHandler { irq: line } if is_final => irq::release(line),
         Cap::IoPort { first, last } if is_final => ioport::release(first, last),

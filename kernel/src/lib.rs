@@ -13,3 +13,4 @@ pub mod cspace;
 pub mod multiboot;
 pub mod queue;
 pub mod untyped;
+pub mod vspace;

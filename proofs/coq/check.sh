@@ -28,6 +28,11 @@ THEOREMS=(
   Confinement.confinement_inv
   Confinement.confinement_live
   Badges.badges_stable
+  Mapping.minv_step
+  Mapping.minv_run
+  Mapping.mapping_frames_backed
+  Mapping.mapping_tables_backed
+  Mapping.thread_mappings_backed
 )
 
 start=$(date +%s)

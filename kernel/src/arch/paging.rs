@@ -1,4 +1,5 @@
-//! x86_64 four-level page tables, manipulated through the direct physical map.
+//! x86_64 four-level page tables, manipulated through the direct physical map. Walking,
+//! mapping and unmapping user mappings is `tileos_kernel::vspace`'s.
 
 use super::memory::PHYS_MAP_BASE;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -11,12 +12,6 @@ pub const PRESENT: u64 = 1;
 pub const WRITABLE: u64 = 1 << 1;
 /// Accessible from user mode.
 pub const USER: u64 = 1 << 2;
-/// Write-through (with [`CACHE_DISABLE`]: uncached).
-pub const WRITE_THROUGH: u64 = 1 << 3;
-/// Cache disabled.
-pub const CACHE_DISABLE: u64 = 1 << 4;
-/// Large page (2 MiB in a page directory).
-pub const HUGE: u64 = 1 << 7;
 /// Not executable.
 pub const NO_EXECUTE: u64 = 1 << 63;
 /// Physical address bits of an entry.
@@ -41,22 +36,6 @@ pub unsafe fn table(paddr: u64) -> &'static mut [u64; ENTRIES] {
 /// Index into the table at `level` for `vaddr`.
 pub const fn index(vaddr: u64, level: Level) -> usize {
     ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) as usize
-}
-
-/// Follows `vaddr` from the PML4 at `pml4` down to the table at `level` (3: the PDPT, 2:
-/// the page directory, 1: the page table). `None` if a table on the way is missing or the
-/// walk meets a large page.
-pub fn find_table(pml4: u64, vaddr: u64, level: Level) -> Option<u64> {
-    let mut current = pml4;
-    for walk_level in (level + 1..=4).rev() {
-        // SAFETY: `current` is the PML4 or a table reached through present entries the kernel wrote.
-        let entry = unsafe { table(current) }[index(vaddr, walk_level)];
-        if entry & PRESENT == 0 || entry & HUGE != 0 {
-            return None;
-        }
-        current = entry & ADDRESS_MASK;
-    }
-    Some(current)
 }
 
 /// Physical address of the boot PML4, whose upper half every address space shares.

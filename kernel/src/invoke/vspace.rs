@@ -1,18 +1,59 @@
 //! Virtual memory methods: mapping paging structures and frames into an address space
 //! (a PML4 with its ASID), unmapping, and the physical address of a frame (for DMA).
-//! Every mapping is recorded in the capability used to make it, as (ASID, address); an
-//! unmap goes through the ASID table, so a capability whose address space is gone unmaps
-//! nothing instead of writing into reused memory.
+//!
+//! Decoding and page-table changes are [`tileos_kernel::vspace`]'s (host-tested and model
+//! checked); this file reads the arguments, gives that code the kernel's page tables
+//! ([`KernelPaging`]), records the resulting mapping in the capability and turns refusals
+//! into error codes. Every mapping is recorded in the capability used to make it, as (ASID,
+//! address); an unmap goes through the ASID table, so a capability whose address space is
+//! gone unmaps nothing instead of writing into reused memory. See the mapping invariant in
+//! [`tileos_kernel::vspace`].
 
 use super::{Error, Invocation, Result};
-use crate::arch::paging::{self, ADDRESS_MASK, CACHE_DISABLE, HUGE, NO_EXECUTE, PRESENT, USER, WRITABLE, WRITE_THROUGH};
+use crate::arch::paging;
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::{InvocationError, LookupFailure};
-use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::invocation::Label;
 use tileos_abi::object::Rights;
-use tileos_elf::USER_TOP;
-use tileos_kernel::cap::{Cap, Mapping, TableLevel};
-use tileos_kernel::cspace::CSpaceMemory;
+use tileos_kernel::cap::{Cap, Mapping};
+use tileos_kernel::cspace::{self, CSpaceMemory};
+use tileos_kernel::vspace::{self as mapping, FrameMap, MapError, PagingMemory, UnmapError, VSpace};
+
+/// The kernel's page tables (through the direct map), ASID table and TLB.
+pub struct KernelPaging;
+
+impl PagingMemory for KernelPaging {
+    fn entry(&self, table: u64, index: usize) -> u64 {
+        // SAFETY: the mapping code only names the PML4 of a live ASID, tables reached from
+        // one through entries the kernel wrote, and paging structures whose capability is
+        // being invoked or deleted; the reference does not outlive this call.
+        let entries = unsafe { paging::table(table) };
+        entries[index]
+    }
+
+    fn set_entry(&mut self, table: u64, index: usize, value: u64) {
+        // SAFETY: as in `entry`.
+        let entries = unsafe { paging::table(table) };
+        entries[index] = value;
+    }
+
+    fn root(&self, asid: u16) -> Option<u64> {
+        let pml4 = kernel().asids[usize::from(asid)];
+        (asid != 0 && pml4 != 0).then_some(pml4)
+    }
+
+    fn free_asid(&mut self, asid: u16) {
+        kernel().asids[usize::from(asid)] = 0;
+    }
+
+    fn flush_page(&mut self, vaddr: u64) {
+        paging::flush(vaddr);
+    }
+
+    fn flush_all(&mut self) {
+        x86_64::instructions::tlb::flush_all();
+    }
+}
 
 fn set_mapping(call: &Invocation, mapping: Mapping) {
     let mut slot = KernelMemory.read(call.slot);
@@ -24,17 +65,23 @@ fn set_mapping(call: &Invocation, mapping: Mapping) {
     KernelMemory.write(call.slot, slot);
 }
 
-/// The address space named by extra capability 0: (PML4 address, ASID).
-fn target_vspace(call: &Invocation) -> Result<(u64, u16)> {
+/// The address space named by extra capability 0.
+fn target_vspace(call: &Invocation) -> Result<VSpace> {
     match call.extra_cap(0)?.1 {
-        Cap::Pml4 { paddr, asid } => Ok((paddr, asid)),
+        Cap::Pml4 { paddr, asid } => Ok(VSpace { pml4: paddr, asid }),
         _ => Err(super::wrong_cap(0)),
     }
 }
 
-/// Table one level above a structure of `level`, covering `vaddr` (4 = the PML4).
-fn parent_table(pml4: u64, vaddr: u64, parent_level: u32) -> Option<u64> {
-    if parent_level == 4 { Some(pml4) } else { paging::find_table(pml4, vaddr, parent_level) }
+fn map_error(error: MapError) -> Error {
+    match error {
+        MapError::AlreadyMapped => Error::new(InvocationError::IllegalOperation),
+        MapError::OutsideUserHalf => Error::argument(InvocationError::InvalidArgument, 0),
+        MapError::Unaligned => Error::argument(InvocationError::AlignmentError, 0),
+        MapError::NoReadRight => Error::argument(InvocationError::InvalidArgument, 1),
+        MapError::MissingTable => Error::lookup(false, LookupFailure::MissingCapability),
+        MapError::Occupied => Error::new(InvocationError::DeleteFirst),
+    }
 }
 
 /// Runs a paging-structure or frame method.
@@ -42,80 +89,32 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
     match (call.cap, call.label) {
         (Cap::PagingTable { paddr, level, mapping }, Label::PagingStructureMap) => {
             let vaddr = call.arg(0)?;
-            let (pml4, asid) = target_vspace(call)?;
-            if mapping.is_mapped() {
-                return Err(Error::new(InvocationError::IllegalOperation));
-            }
-            if vaddr >= USER_TOP {
-                return Err(Error::argument(InvocationError::InvalidArgument, 0));
-            }
-            let parent_level = level as u32 + 1;
-            let parent = parent_table(pml4, vaddr, parent_level).ok_or(Error::lookup(false, LookupFailure::MissingCapability))?;
-            let index = paging::index(vaddr, parent_level);
-            // SAFETY: `parent` is a paging structure of a live address space.
-            let entries = unsafe { paging::table(parent) };
-            if entries[index] & PRESENT != 0 {
-                return Err(Error::new(InvocationError::DeleteFirst));
-            }
-            entries[index] = paddr | PRESENT | WRITABLE | USER;
-            let base = vaddr & !((1u64 << level.span_bits()) - 1);
-            set_mapping(call, Mapping { asid, vaddr: base });
+            let vspace = target_vspace(call)?;
+            let mapping = mapping::map_table(&mut KernelPaging, vspace, paddr, level, mapping, vaddr).map_err(map_error)?;
+            set_mapping(call, mapping);
             Ok(0)
         }
-        (Cap::PagingTable { paddr, level, mapping }, Label::PagingStructureUnmap) => {
-            if mapping.is_mapped() {
-                unmap_table(mapping, paddr, level);
-                set_mapping(call, Mapping::NONE);
+        (cap @ Cap::PagingTable { .. }, Label::PagingStructureUnmap) => {
+            let is_final = cspace::is_final(&KernelMemory, call.slot);
+            match mapping::unmap_structure(&mut KernelPaging, cap, is_final) {
+                Ok(_) => {
+                    set_mapping(call, Mapping::NONE);
+                    Ok(0)
+                }
+                Err(UnmapError::NotFinal) => Err(Error::new(InvocationError::RevokeFirst)),
             }
-            Ok(0)
         }
         (Cap::Frame { paddr, size_bits, rights, device: _, mapping }, Label::FrameMap) => {
             let (vaddr, requested, attributes) = (call.arg(0)?, call.arg(1)?, call.arg(2)?);
-            let (pml4, asid) = target_vspace(call)?;
-            let size = 1u64 << size_bits;
-            if vaddr % size != 0 {
-                return Err(Error::argument(InvocationError::AlignmentError, 0));
-            }
-            if vaddr.checked_add(size).is_none_or(|end| end > USER_TOP) {
-                return Err(Error::argument(InvocationError::InvalidArgument, 0));
-            }
-            let remap = mapping.is_mapped();
-            if remap && (mapping.asid != asid || mapping.vaddr != vaddr) {
-                return Err(Error::new(InvocationError::IllegalOperation));
-            }
-            let effective = rights.intersect(Rights::from_word(requested));
-            if !effective.contains(Rights::READ) {
-                return Err(Error::argument(InvocationError::InvalidArgument, 1));
-            }
-            let level = if size_bits == 12 { 1 } else { 2 };
-            let table = paging::find_table(pml4, vaddr, level).ok_or(Error::lookup(false, LookupFailure::MissingCapability))?;
-            let index = paging::index(vaddr, level);
-            // SAFETY: `table` is a paging structure of a live address space.
-            let entries = unsafe { paging::table(table) };
-            if entries[index] & PRESENT != 0 && !remap {
-                return Err(Error::new(InvocationError::DeleteFirst));
-            }
-            let mut entry = paddr | PRESENT | USER;
-            if effective.contains(Rights::WRITE) {
-                entry |= WRITABLE;
-            }
-            if attributes & frame_attributes::EXECUTABLE == 0 {
-                entry |= NO_EXECUTE;
-            }
-            if attributes & frame_attributes::UNCACHED != 0 {
-                entry |= CACHE_DISABLE | WRITE_THROUGH;
-            }
-            if level == 2 {
-                entry |= HUGE;
-            }
-            entries[index] = entry;
-            paging::flush(vaddr);
-            set_mapping(call, Mapping { asid, vaddr });
+            let vspace = target_vspace(call)?;
+            let request = FrameMap { paddr, size_bits, rights, mapping, vaddr, requested: Rights::from_word(requested), attributes };
+            let mapping = mapping::map_frame(&mut KernelPaging, vspace, request).map_err(map_error)?;
+            set_mapping(call, mapping);
             Ok(0)
         }
         (Cap::Frame { paddr, size_bits, mapping, .. }, Label::FrameUnmap) => {
             if mapping.is_mapped() {
-                unmap_frame(mapping, paddr, u32::from(size_bits));
+                mapping::unmap_frame(&mut KernelPaging, mapping, paddr, u32::from(size_bits));
                 set_mapping(call, Mapping::NONE);
             }
             Ok(0)
@@ -125,41 +124,5 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             Ok(1)
         }
         _ => Err(Error::new(InvocationError::IllegalOperation)),
-    }
-}
-
-/// Removes the mapping of the frame at `paddr` recorded in `mapping`, if that address
-/// space still exists and still maps this frame there.
-pub fn unmap_frame(mapping: Mapping, paddr: u64, size_bits: u32) {
-    let pml4 = kernel().asids[usize::from(mapping.asid)];
-    if pml4 == 0 {
-        return;
-    }
-    let level = if size_bits == 12 { 1 } else { 2 };
-    let Some(table) = paging::find_table(pml4, mapping.vaddr, level) else { return };
-    // SAFETY: a paging structure of a live address space.
-    let entries = unsafe { paging::table(table) };
-    let index = paging::index(mapping.vaddr, level);
-    if entries[index] & PRESENT != 0 && entries[index] & ADDRESS_MASK == paddr {
-        entries[index] = 0;
-        paging::flush(mapping.vaddr);
-    }
-}
-
-/// Removes a paging structure from its parent, if the address space still exists and the
-/// parent entry still points at it.
-pub fn unmap_table(mapping: Mapping, paddr: u64, level: TableLevel) {
-    let pml4 = kernel().asids[usize::from(mapping.asid)];
-    if pml4 == 0 {
-        return;
-    }
-    let parent_level = level as u32 + 1;
-    let Some(parent) = parent_table(pml4, mapping.vaddr, parent_level) else { return };
-    // SAFETY: a paging structure of a live address space.
-    let entries = unsafe { paging::table(parent) };
-    let index = paging::index(mapping.vaddr, parent_level);
-    if entries[index] & PRESENT != 0 && entries[index] & ADDRESS_MASK == paddr {
-        entries[index] = 0;
-        x86_64::instructions::tlb::flush_all();
     }
 }

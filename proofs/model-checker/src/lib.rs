@@ -14,6 +14,7 @@
 
 pub mod explore;
 pub mod invariants;
+pub mod mapping;
 pub mod memory;
 pub mod op;
 pub mod universe;

@@ -7,13 +7,19 @@
 //!
 //! `--kernel-mutate` uses the kernel's current mutate rule (an original endpoint may be
 //! badged in place) instead of seL4's (never).
+//!
+//! `--mapping` (with `--large` for the 2 MiB frame and PDPT universe) explores the mapping
+//! state instead: page-table contents, ASIDs and the thread's address space
+//! (`tileos_model_checker::mapping`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
+use std::time::Instant;
+use tileos_model_checker::mapping::{self, MapUniverse};
 use tileos_model_checker::{Config, Stats, Universe, explore};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate]");
+    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate] [--mapping [--large]]");
     ExitCode::from(2)
 }
 
@@ -31,7 +37,7 @@ fn print_stats(stats: &Stats) {
 
 fn main() -> ExitCode {
     let mut config = Config { depth: 3, keep_going: false };
-    let (mut small, mut kernel_mutate) = (false, false);
+    let (mut small, mut kernel_mutate, mut mapping, mut large) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -42,8 +48,13 @@ fn main() -> ExitCode {
             "--keep-going" => config.keep_going = true,
             "--small" => small = true,
             "--kernel-mutate" => kernel_mutate = true,
+            "--mapping" => mapping = true,
+            "--large" => large = true,
             _ => return usage(),
         }
+    }
+    if mapping {
+        return explore_mapping(if large { MapUniverse::large() } else { MapUniverse::standard() }, config.depth);
     }
     let mut universe = if small { Universe::small() } else { Universe::standard() };
     universe.mutate_badges_originals = kernel_mutate;
@@ -62,4 +73,31 @@ fn main() -> ExitCode {
     }
     print_stats(&report.stats);
     if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn explore_mapping(universe: MapUniverse, depth: usize) -> ExitCode {
+    println!("exploring every mapping operation sequence up to depth {depth} over {universe:?}");
+    let start = Instant::now();
+    let (stats, violation) = mapping::explore(&universe, depth);
+    let figures = format!(
+        "{} states, {} transitions ({} rejected operations), {:.1} s",
+        stats.states,
+        stats.transitions,
+        stats.rejected,
+        start.elapsed().as_secs_f64()
+    );
+    match violation {
+        None => {
+            println!("done, the mapping invariant holds: {figures}");
+            ExitCode::SUCCESS
+        }
+        Some(violation) => {
+            println!("invariant {:?} violated: {}", violation.invariant, violation.detail);
+            for (index, op) in violation.trace.iter().enumerate() {
+                println!("  {}. {op:?}", index + 1);
+            }
+            println!("{figures}");
+            ExitCode::FAILURE
+        }
+    }
 }

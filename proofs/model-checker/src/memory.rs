@@ -129,7 +129,7 @@ impl CSpaceMemory for Memory {
 }
 
 /// Feeds every field of a slot to `hasher` (the kernel's types do not implement `Hash`).
-fn hash_slot(slot: &Slot, hasher: &mut impl Hasher) {
+pub(crate) fn hash_slot(slot: &Slot, hasher: &mut impl Hasher) {
     hash_cap(&slot.cap, hasher);
     (slot.prev, slot.next, slot.revocable, slot.first_badged).hash(hasher);
 }

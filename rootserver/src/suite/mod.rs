@@ -60,6 +60,7 @@ pub fn run(info: &BootInfo) -> ! {
     let page_table = vspace_tests(&mut env);
     ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
+    mapping::tests(&mut env);
     boundary::tests(&mut env);
     io_tests(&mut env);
 
@@ -305,4 +306,5 @@ fn io_tests(env: &mut Env) {
 
 mod boundary;
 mod ipc;
+mod mapping;
 mod transfer;

@@ -1,0 +1,344 @@
+//! Host tests of the mapping code: the attack of issue 11 (item 2) and the other paths that
+//! could leave an entry no capability accounts for. Slots, page tables and ASIDs live in
+//! one [`World`], whose `finalise` is the kernel's paging finalisation, so deletes run
+//! through the real capability derivation tree code.
+
+use super::*;
+use crate::cspace::{self, CSpaceMemory, Slot, SlotRef, slot_address};
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+const CNODE: u64 = 0x7000_0000;
+const UNTYPED: u64 = 0x40_0000;
+const ASID: u16 = 1;
+
+/// Slots, tables and ASIDs.
+#[derive(Default)]
+struct World {
+    slots: BTreeMap<SlotRef, Slot>,
+    entries: BTreeMap<(u64, usize), u64>,
+    asids: BTreeMap<u16, u64>,
+    next_slot: u64,
+}
+
+impl CSpaceMemory for World {
+    fn read(&self, at: SlotRef) -> Slot {
+        self.slots.get(&at).copied().unwrap_or(Slot::EMPTY)
+    }
+    fn write(&mut self, at: SlotRef, slot: Slot) {
+        self.slots.insert(at, slot);
+    }
+    fn finalise(&mut self, cap: &Cap, is_final: bool) {
+        finalise(self, cap, is_final);
+    }
+}
+
+impl PagingMemory for World {
+    fn entry(&self, table: u64, index: usize) -> u64 {
+        assert!(index < ENTRIES);
+        self.entries.get(&(table, index)).copied().unwrap_or(0)
+    }
+    fn set_entry(&mut self, table: u64, index: usize, value: u64) {
+        assert!(index < ENTRIES);
+        self.entries.insert((table, index), value);
+    }
+    fn root(&self, asid: u16) -> Option<u64> {
+        self.asids.get(&asid).copied()
+    }
+    fn free_asid(&mut self, asid: u16) {
+        self.asids.remove(&asid);
+    }
+    fn flush_page(&mut self, _vaddr: u64) {}
+    fn flush_all(&mut self) {}
+}
+
+fn rw() -> Rights {
+    Rights(Rights::READ.0 | Rights::WRITE.0)
+}
+
+impl World {
+    /// A world with an untyped covering `UNTYPED..UNTYPED + 4 MiB` and a PML4 (ASID 1) at
+    /// `UNTYPED` with a PDPT and a page directory covering the first GiB.
+    fn new() -> (World, SlotRef) {
+        let mut world = World::default();
+        cspace::insert_root(&mut world, slot_address(CNODE, 0), Cap::Untyped { paddr: UNTYPED, size_bits: 22, device: false, free_offset: 0 });
+        world.next_slot = 1;
+        let pml4 = world.retype(Cap::Pml4 { paddr: UNTYPED, asid: ASID });
+        world.asids.insert(ASID, UNTYPED);
+        let pdpt = world.retype(table(UNTYPED + 0x1000, TableLevel::Pdpt));
+        let pd = world.retype(table(UNTYPED + 0x2000, TableLevel::PageDirectory));
+        world.map_table(pdpt, 0).unwrap();
+        world.map_table(pd, 0).unwrap();
+        (world, pml4)
+    }
+
+    /// Creates `cap` from the untyped in a fresh slot (its memory cleared, as a retype does).
+    fn retype(&mut self, cap: Cap) -> SlotRef {
+        let (start, _) = cap.region().unwrap();
+        self.entries.retain(|(table, _), _| *table != start);
+        let at = slot_address(CNODE, self.next_slot);
+        self.next_slot += 1;
+        cspace::insert_derived(self, slot_address(CNODE, 0), at, cap, false);
+        at
+    }
+
+    fn vspace(&self) -> VSpace {
+        VSpace { pml4: self.asids[&ASID], asid: ASID }
+    }
+
+    fn map_table(&mut self, at: SlotRef, vaddr: u64) -> Result<(), MapError> {
+        let Cap::PagingTable { paddr, level, mapping } = self.read(at).cap else { panic!("not a table") };
+        let vspace = self.vspace();
+        let mapping = super::map_table(self, vspace, paddr, level, mapping, vaddr)?;
+        self.set_cap(at, Cap::PagingTable { paddr, level, mapping });
+        self.check();
+        Ok(())
+    }
+
+    fn map_frame(&mut self, at: SlotRef, vaddr: u64) -> Result<(), MapError> {
+        let Cap::Frame { paddr, size_bits, rights, device, mapping } = self.read(at).cap else { panic!("not a frame") };
+        let request = FrameMap { paddr, size_bits, rights, mapping, vaddr, requested: rw(), attributes: 0 };
+        let vspace = self.vspace();
+        let mapping = super::map_frame(self, vspace, request)?;
+        self.set_cap(at, Cap::Frame { paddr, size_bits, rights, device, mapping });
+        self.check();
+        Ok(())
+    }
+
+    fn unmap_structure(&mut self, at: SlotRef) -> Result<(), UnmapError> {
+        let is_final = cspace::is_final(self, at);
+        let cap = super::unmap_structure(self, self.read(at).cap, is_final)?;
+        self.set_cap(at, cap);
+        self.check();
+        Ok(())
+    }
+
+    fn delete(&mut self, at: SlotRef) {
+        cspace::delete(self, at);
+        self.check();
+    }
+
+    fn copy(&mut self, at: SlotRef) -> SlotRef {
+        let cap = crate::cap::derive(&self.read(at).cap, None).unwrap();
+        let dest = slot_address(CNODE, self.next_slot);
+        self.next_slot += 1;
+        cspace::insert_derived(self, at, dest, cap, false);
+        dest
+    }
+
+    fn set_cap(&mut self, at: SlotRef, cap: Cap) {
+        let mut slot = self.read(at);
+        slot.cap = cap;
+        self.write(at, slot);
+    }
+
+    fn caps(&self) -> Vec<Cap> {
+        self.slots.values().map(|slot| slot.cap).filter(|cap| *cap != Cap::Null).collect()
+    }
+
+    fn check(&self) {
+        assert_eq!(check_invariant(self, &self.caps()), Ok(()));
+    }
+
+    /// Every user translation of the live address spaces.
+    fn translations(&self) -> Vec<Translation> {
+        let mut found = Vec::new();
+        for &pml4 in self.asids.values() {
+            walk(self, pml4, &mut |translation| {
+                found.push(translation);
+                true
+            });
+        }
+        found
+    }
+
+    /// Whether user code can reach physical `paddr` (any byte of its page).
+    fn reaches(&self, paddr: u64) -> Option<Translation> {
+        self.translations().into_iter().find(|translation| match *translation {
+            Translation::Frame { paddr: base, size_bits, .. } => paddr >= base && paddr < base + (1 << size_bits),
+            _ => false,
+        })
+    }
+}
+
+fn table(paddr: u64, level: TableLevel) -> Cap {
+    Cap::PagingTable { paddr, level, mapping: Mapping::NONE }
+}
+
+fn frame(paddr: u64, size_bits: u8) -> Cap {
+    Cap::Frame { paddr, size_bits, rights: Rights::ALL, device: false, mapping: Mapping::NONE }
+}
+
+#[test]
+fn the_issue_attack_finds_no_stale_entry_and_no_forged_directory() {
+    let (mut world, _) = World::new();
+    let (a, b) = (0x20_0000, 0x40_0000);
+    let frame_paddr = UNTYPED + 0x4000;
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, a).unwrap();
+    let victim = world.retype(frame(frame_paddr, 12));
+    world.map_frame(victim, a + 0x5000).unwrap();
+    world.unmap_structure(pt).unwrap();
+    assert_eq!(world.reaches(frame_paddr), None, "unmapping the table removed the frame's translation");
+    world.map_table(pt, b).unwrap();
+    assert_eq!(world.reaches(frame_paddr), None, "the table came back empty");
+    world.delete(victim);
+    assert_eq!(world.reaches(frame_paddr), None);
+    // The freed frame's memory becomes a page directory, mapped for the second GiB.
+    let forged = world.retype(table(frame_paddr, TableLevel::PageDirectory));
+    world.map_table(forged, 0x4000_0000).unwrap();
+    // The attacker looks for a writable view of the directory's memory to fill it with
+    // 2 MiB user entries covering physical 0–1 GiB: there is none.
+    assert_eq!(world.reaches(frame_paddr), None);
+    assert!((0..ENTRIES).all(|index| world.entry(frame_paddr, index) == 0));
+    for translation in world.translations() {
+        if let Translation::Frame { paddr, .. } = translation {
+            assert!(world.caps().iter().any(|cap| matches!(*cap, Cap::Frame { paddr: p, .. } if p == paddr)));
+        }
+    }
+}
+
+#[test]
+fn the_check_catches_a_stale_entry() {
+    // What the attack relied on, written by hand: the checker reports it.
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    world.set_entry(UNTYPED + 0x3000, 5, (UNTYPED + 0x4000) | PRESENT | WRITABLE | USER);
+    assert_eq!(
+        check_invariant(&world, &world.caps()),
+        Err(Violation::UnbackedFrame { asid: ASID, vaddr: 0x20_5000, paddr: UNTYPED + 0x4000 })
+    );
+    world.set_entry(UNTYPED + 0x3000, 5, 0);
+    world.set_entry(UNTYPED + 0x2000, 7, 0x9000 | PRESENT | USER);
+    assert_eq!(check_invariant(&world, &world.caps()), Err(Violation::UnbackedTable { asid: ASID, vaddr: 0xE0_0000, paddr: 0x9000 }));
+}
+
+#[test]
+fn a_table_under_an_unmapped_parent_is_cleared_when_unmapped() {
+    let (mut world, _) = World::new();
+    let pdpt = world.retype(table(UNTYPED + 0x5000, TableLevel::Pdpt));
+    let pd = world.retype(table(UNTYPED + 0x6000, TableLevel::PageDirectory));
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    let far = 0x80_0000_0000;
+    world.map_table(pdpt, far).unwrap();
+    world.map_table(pd, far).unwrap();
+    world.map_table(pt, far).unwrap();
+    let victim = world.retype(frame(UNTYPED + 0x4000, 12));
+    world.map_frame(victim, far + 0x1000).unwrap();
+    // The directory goes first: the table is unreachable, so deleting the frame cannot find
+    // its entry, which stays in the table.
+    world.unmap_structure(pd).unwrap();
+    world.delete(victim);
+    assert_ne!(world.entry(UNTYPED + 0x3000, 1), 0, "the frame's entry is left in the unreachable table");
+    assert_eq!(world.map_table(pt, 0x60_0000), Err(MapError::AlreadyMapped), "still recorded as mapped");
+    world.unmap_structure(pt).unwrap();
+    assert!((0..ENTRIES).all(|index| world.entry(UNTYPED + 0x3000, index) == 0));
+    world.map_table(pt, 0x60_0000).unwrap();
+    world.map_table(pd, far).unwrap();
+    assert_eq!(world.reaches(UNTYPED + 0x4000), None);
+}
+
+#[test]
+fn only_the_last_capability_unmaps_a_table_and_the_last_deletion_clears_it() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    let copy = world.copy(pt);
+    assert_eq!(world.unmap_structure(pt), Err(UnmapError::NotFinal));
+    let victim = world.retype(frame(UNTYPED + 0x4000, 12));
+    world.map_frame(victim, 0x20_0000).unwrap();
+    world.delete(copy);
+    assert!(world.reaches(UNTYPED + 0x4000).is_some(), "deleting a copy unmaps nothing");
+    world.delete(pt);
+    assert_eq!(world.reaches(UNTYPED + 0x4000), None);
+    assert_eq!(world.entry(UNTYPED + 0x2000, 1), 0, "the parent entry is gone");
+    assert!((0..ENTRIES).all(|index| world.entry(UNTYPED + 0x3000, index) == 0), "the table is cleared");
+    // The frame's capability still records its mapping; unmapping it finds nothing.
+    world.delete(victim);
+}
+
+#[test]
+fn a_deleted_pml4_is_cleared_and_its_reused_asid_is_not_disturbed() {
+    let (mut world, pml4) = World::new();
+    let victim = world.retype(frame(UNTYPED + 0x4000, 12));
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    world.map_frame(victim, 0x20_0000).unwrap();
+    world.delete(pml4);
+    assert_eq!(world.root(ASID), None);
+    assert!((0..KERNEL_HALF).all(|index| world.entry(UNTYPED, index) == 0));
+    // A new PML4 gets the same ASID and its own PDPT at the same address.
+    let again = world.retype(Cap::Pml4 { paddr: UNTYPED + 0x8000, asid: ASID });
+    world.asids.insert(ASID, UNTYPED + 0x8000);
+    let pdpt = world.retype(table(UNTYPED + 0x9000, TableLevel::Pdpt));
+    world.map_table(pdpt, 0).unwrap();
+    // The old structures' capabilities still record ASID 1: unmapping them leaves the new
+    // address space alone.
+    let old_pdpt = slot_address(CNODE, 2);
+    assert!(matches!(world.read(old_pdpt).cap, Cap::PagingTable { level: TableLevel::Pdpt, mapping: Mapping { asid: ASID, vaddr: 0 }, .. }));
+    world.unmap_structure(old_pdpt).unwrap();
+    assert_eq!(world.entry(UNTYPED + 0x8000, 0), (UNTYPED + 0x9000) | PRESENT | WRITABLE | USER);
+    world.delete(victim);
+    world.delete(pt);
+    world.delete(again);
+}
+
+#[test]
+fn a_remap_never_overwrites_another_frames_entry() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    let first = world.retype(frame(UNTYPED + 0x4000, 12));
+    world.map_frame(first, 0x20_0000).unwrap();
+    world.map_frame(first, 0x20_0000).unwrap();
+    assert_eq!(world.map_frame(first, 0x20_1000), Err(MapError::AlreadyMapped));
+    // The table is replaced; another frame takes the address the first one recorded.
+    world.unmap_structure(pt).unwrap();
+    let pt2 = world.retype(table(UNTYPED + 0x5000, TableLevel::PageTable));
+    world.map_table(pt2, 0x20_0000).unwrap();
+    let second = world.retype(frame(UNTYPED + 0x6000, 12));
+    world.map_frame(second, 0x20_0000).unwrap();
+    assert_eq!(world.map_frame(first, 0x20_0000), Err(MapError::Occupied));
+    world.delete(first);
+    assert!(world.reaches(UNTYPED + 0x6000).is_some(), "deleting the first frame leaves the second's entry");
+    world.delete(second);
+    assert_eq!(world.reaches(UNTYPED + 0x6000), None);
+}
+
+#[test]
+fn two_mib_frames_live_in_page_directories() {
+    let (mut world, _) = World::new();
+    let big = world.retype(frame(UNTYPED + 0x20_0000, 21));
+    world.map_frame(big, 0x20_0000).unwrap();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    assert_eq!(world.map_table(pt, 0x20_0000), Err(MapError::Occupied));
+    let small = world.retype(frame(UNTYPED + 0x4000, 12));
+    assert_eq!(world.map_frame(small, 0x20_1000), Err(MapError::MissingTable), "no walk through a 2 MiB page");
+    assert_eq!(world.map_frame(big, 0x30_0000), Err(MapError::Unaligned));
+    // A frame capability recording this address cannot unmap the 2 MiB page as its own.
+    super::unmap_frame(&mut world, Mapping { asid: ASID, vaddr: 0x20_0000 }, UNTYPED + 0x20_0000, 12);
+    assert!(world.reaches(UNTYPED + 0x20_0000).is_some());
+    world.delete(big);
+    assert_eq!(world.reaches(UNTYPED + 0x20_0000), None);
+    world.map_table(pt, 0x20_0000).unwrap();
+}
+
+#[test]
+fn structures_map_only_at_their_own_level() {
+    let (mut world, _) = World::new();
+    // A page table's parent is a page directory: none covers the second 512 GiB.
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    assert_eq!(world.map_table(pt, 0x80_0000_0000), Err(MapError::MissingTable));
+    // A directory over the one already present for the first GiB.
+    let pd = world.retype(table(UNTYPED + 0x4000, TableLevel::PageDirectory));
+    assert_eq!(world.map_table(pd, 0x1000), Err(MapError::Occupied));
+    assert_eq!(world.map_table(pd, USER_TOP), Err(MapError::OutsideUserHalf));
+    world.map_table(pd, 0x4000_0000).unwrap();
+    assert_eq!(world.entry(UNTYPED + 0x1000, 1), (UNTYPED + 0x4000) | PRESENT | WRITABLE | USER);
+    let Cap::PagingTable { mapping, .. } = world.read(pd).cap else { unreachable!() };
+    assert_eq!(mapping, Mapping { asid: ASID, vaddr: 0x4000_0000 });
+    let far = world.retype(frame(UNTYPED + 0x5000, 12));
+    assert_eq!(world.map_frame(far, USER_TOP - 0x1000), Err(MapError::MissingTable));
+    assert_eq!(world.map_frame(far, USER_TOP), Err(MapError::OutsideUserHalf));
+}
