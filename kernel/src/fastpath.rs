@@ -89,7 +89,6 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
         || receiver.slots[tcb_slot::REPLY as usize].cap != Cap::Null
         || !matches!(receiver.slots[tcb_slot::VSPACE as usize].cap, Cap::Pml4 { .. })
         || !matches!(receiver.state, ThreadState::BlockedOnReceive { .. })
-        || !entry::is_resumable_address(receiver.context.rip)
     {
         return;
     }
@@ -127,7 +126,6 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     let caller = tcb(caller_paddr);
     if caller.state != ThreadState::BlockedOnReply
         || caller.fault.is_some()
-        || !entry::is_resumable_address(caller.context.rip)
         || kernel().ready.highest().is_some_and(|highest| highest > caller.priority)
     {
         return;
@@ -144,8 +142,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     switch(caller_paddr)
 }
 
-/// Runs `next` directly (the current thread has just blocked; the checks above made sure
-/// `next` can be resumed at its saved RIP).
+/// Runs `next` directly (the current thread has just blocked).
 #[inline(always)]
 fn switch(next: u64) -> ! {
     thread::switch_direct(next);

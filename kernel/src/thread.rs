@@ -4,7 +4,6 @@
 
 use crate::arch::{entry, paging, trap::TrapFrame};
 use crate::state::{KernelMemory, kernel, tcb};
-use tileos_abi::fault;
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
@@ -297,23 +296,25 @@ pub fn switch_direct(thread: u64) {
     switch_to(thread);
 }
 
-/// Installs `thread` on the CPU: its address space, FPU state, segment registers and
-/// register save area. A thread whose VSpace slot holds no PML4 (never configured, or the
-/// capability was deleted or revoked) runs in the kernel-only address space, where its
-/// first instruction fetch is a page fault: it never runs in the previous thread's.
+/// Installs `thread` on the CPU: its address space, FPU state and register save area. A
+/// thread whose VSpace slot holds no PML4 (never configured, or the capability was deleted
+/// or revoked) runs in the kernel-only address space, where its first instruction fetch is a
+/// page fault: it never runs in the previous thread's. Passing to another address space
+/// loads the null selector into DS, ES, FS and GS, so selectors never cross a domain
+/// boundary (threads of one address space share their memory anyway).
 fn switch_to(thread: u64) {
     let previous = kernel().current;
-    if previous != thread {
-        if previous != 0 {
-            save_fpu(previous);
-        }
-        entry::reset_user_segments();
+    if previous != thread && previous != 0 {
+        save_fpu(previous);
     }
     kernel().current = thread;
     let t = tcb(thread);
-    match t.slot_cap(tcb_slot::VSPACE) {
-        Cap::Pml4 { paddr, .. } => paging::activate(paddr),
-        _ => paging::activate_kernel_only(),
+    let space = match t.slot_cap(tcb_slot::VSPACE) {
+        Cap::Pml4 { paddr, .. } => paddr,
+        _ => paging::kernel_only(),
+    };
+    if paging::activate(space) {
+        entry::reset_user_segments();
     }
     // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
     unsafe {
@@ -336,31 +337,16 @@ pub fn save_live_vector_state() {
     }
 }
 
-/// Leaves the kernel: runs the chosen thread, or idles until an interrupt. A thread whose
-/// saved RIP is not canonical (a `syscall` in the last bytes below the user-address end, or
-/// a fault handler's reply) cannot be resumed: it takes the #GP the CPU would raise at that
-/// address, as a user-exception fault, and the scheduler chooses again.
+/// Leaves the kernel: runs the chosen thread, or idles until an interrupt.
 pub fn run_next() -> ! {
-    loop {
-        let next = choose();
-        if next == 0 {
-            if kernel().current != 0 {
-                save_fpu(kernel().current);
-            }
-            kernel().current = 0;
-            entry::idle();
+    let next = choose();
+    if next == 0 {
+        if kernel().current != 0 {
+            save_fpu(kernel().current);
         }
-        switch_to(next);
-        let context = tcb(next).context;
-        if entry::is_resumable_address(context.rip) {
-            entry::return_to_user(&tcb(next).context)
-        }
-        crate::ipc::raise_fault(
-            next,
-            PendingFault { label: fault::USER_EXCEPTION, words: [context.rip, context.rsp, context.rflags, GENERAL_PROTECTION, 0], length: 5 },
-        );
+        kernel().current = 0;
+        entry::idle();
     }
+    switch_to(next);
+    entry::return_to_user(&tcb(next).context)
 }
-
-/// Vector of the general-protection exception (#GP), reported for a non-canonical RIP.
-const GENERAL_PROTECTION: u64 = 13;

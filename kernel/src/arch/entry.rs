@@ -30,7 +30,9 @@ pub const USER_ADDRESS_END: u64 = 0x0000_8000_0000_0000;
 
 /// Whether `rip` is an address a thread can be resumed at. The CPU checks this inside
 /// `iretq`, in kernel mode: on real processors a non-canonical return address is a kernel
-/// #GP, so the kernel never lets one reach [`return_to_user`].
+/// #GP. The only way a thread's saved RIP could become non-canonical is a `syscall` ending
+/// at the top of the lower half; the system-call entry refuses that one (`syscall.rs`), and
+/// `TcbWriteRegisters` refuses such addresses, so [`return_to_user`] never sees one.
 pub const fn is_resumable_address(rip: u64) -> bool {
     rip < USER_ADDRESS_END
 }
@@ -146,8 +148,7 @@ pub fn set_current_context(frame: *mut TrapFrame) {
     }
 }
 
-/// Leaves the kernel to user mode with the registers in `frame`, whose RIP the scheduler
-/// has checked with [`is_resumable_address`].
+/// Leaves the kernel to user mode with the registers in `frame`.
 pub fn return_to_user(frame: &TrapFrame) -> ! {
     // Test kernels stop here as real processors would (QEMU instead completes the `iretq`
     // and raises the #GP in user mode), so a path that misses the check fails its test.
@@ -157,13 +158,13 @@ pub fn return_to_user(frame: &TrapFrame) -> ! {
         super::cpu::finish(tileos_abi::test_exit::GuestVerdict::KernelException);
     }
     // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, a
-    // canonical RIP (checked by the scheduler), RFLAGS masked to USER_RFLAGS on the way out.
+    // canonical RIP (see `is_resumable_address`), RFLAGS masked to USER_RFLAGS on the way out.
     unsafe { restore_user_context(frame) }
 }
 
-/// Loads the null selector into DS, ES, FS and GS. The kernel calls it whenever it switches
-/// threads, so the selectors one thread loads never reach another (docs/abi.md: segment
-/// registers). Their bases stay 0: user code has no way to set a base (no FSGSBASE, no MSR
+/// Loads the null selector into DS, ES, FS and GS. The kernel calls it whenever it passes to
+/// another address space, so the selectors one domain loads never reach another (docs/abi.md:
+/// segment registers). Their bases stay 0: user code has no way to set a base (no FSGSBASE, no MSR
 /// access) and every GDT descriptor it may load has base 0.
 pub fn reset_user_segments() {
     // SAFETY: the kernel addresses memory through its flat 64-bit CS/SS only; loading the

@@ -58,27 +58,30 @@ pub fn copy_kernel_half(pml4: u64) {
     }
 }
 
-/// Switches to the address space at `pml4` if it is not already active.
-pub fn activate(pml4: u64) {
+/// Switches to the address space at `pml4` if it is not already active; returns whether it
+/// switched.
+pub fn activate(pml4: u64) -> bool {
     let (current, _) = Cr3::read();
-    if current.start_address().as_u64() != pml4 {
-        // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
-        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
+    if current.start_address().as_u64() == pml4 {
+        return false;
     }
+    // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
+    unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
+    true
 }
 
-/// Switches to the kernel-only address space (the boot PML4: the kernel half and no user
-/// mappings), for a thread without a VSpace and whenever the active PML4 is destroyed.
-pub fn activate_kernel_only() {
+/// The kernel-only address space (the boot PML4: the kernel half and no user mappings),
+/// for a thread without a VSpace and whenever the active PML4 is destroyed.
+pub fn kernel_only() -> u64 {
     // SAFETY: KERNEL_PML4 is written once at boot.
-    activate(unsafe { *core::ptr::addr_of!(KERNEL_PML4) });
+    unsafe { *core::ptr::addr_of!(KERNEL_PML4) }
 }
 
 /// Leaves the address space at `pml4` for the kernel-only one if it is active (it is being
 /// destroyed: its memory may be reused once this kernel entry ends).
 pub fn leave_if_active(pml4: u64) {
     if Cr3::read().0.start_address().as_u64() == pml4 {
-        activate_kernel_only();
+        activate(kernel_only());
     }
 }
 

@@ -138,6 +138,7 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     outcome.assert_serial_contains("hostile: syscall with RFLAGS.NT set: the kernel survived, NT cleared");
     outcome.assert_serial_contains("hostile: spin with RFLAGS.NT set through timer interrupts: the kernel survived, NT cleared");
     outcome.assert_serial_contains("hostile: vector registers across a failed call: kept");
+    outcome.assert_serial_contains("pinger: segment selectors after the hostile domain loaded its own: DS 0x0 ES 0x0 FS 0x0 GS 0x0");
     outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
     outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
     outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");

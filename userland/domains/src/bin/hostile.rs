@@ -88,6 +88,8 @@ fn spin_forever() -> ! {
     log!("hostile: raise its own priority to 255: {}", if raised.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
     log!("hostile: attack 5: spin forever at priority 120, within its budget");
     if let Some(spinning) = tileos_sys::domain::signal_notification("spinning") {
+        // Selectors user code may load, left for the next domain to find (it must not).
+        tileos_sys::probe::load_segments(0x1b, 3);
         spinning.signal();
     }
     loop {

@@ -1,7 +1,8 @@
 //! Isolation test domain: calls the "echo" service 20 times (yielding between calls) and
 //! reports whether every answer was right, showing the service kept working while a
 //! hostile domain attacked. If it waits on a "spinning" notification, it then waits for
-//! the hostile domain to start spinning at a higher priority and calls 20 times more.
+//! the hostile domain to start spinning at a higher priority, reports the segment selectors
+//! it finds (the hostile domain loaded others just before), and calls 20 times more.
 #![no_std]
 #![no_main]
 
@@ -20,6 +21,9 @@ extern "C" fn _start() -> ! {
     log!("pinger: {} of 20 calls answered correctly", calls(&client));
     if let Some(spinning) = tileos_sys::domain::wait_notification("spinning") {
         spinning.wait();
+        // The hostile domain loaded its own selectors just before it signalled.
+        let [ds, es, fs, gs] = tileos_sys::probe::segments();
+        log!("pinger: segment selectors after the hostile domain loaded its own: DS {ds:#x} ES {es:#x} FS {fs:#x} GS {gs:#x}");
         log!("pinger: {} of 20 calls answered correctly while the hostile domain spins", calls(&client));
     }
     tileos_sys::domain::stop()
