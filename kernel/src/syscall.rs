@@ -2,7 +2,7 @@
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
 //! the scheduler ([`thread::run_next`]).
 
-use crate::arch::{apic, entry::{self, SYSCALL_VECTOR}, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
+use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
 use crate::invoke::{self, Error};
 use crate::state::{KernelMemory, kernel, tcb};
 use crate::thread::{self, PendingFault};
@@ -20,9 +20,6 @@ use tileos_kernel::cspace::CSpaceMemory;
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let caller = kernel().current;
     let context = tcb(caller).context;
-    if !entry::is_resumable_address(context.rip) {
-        return_address_fault(caller);
-    }
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
     match context.rax {
         1 => crate::fastpath::call(caller, cptr, info),
@@ -55,24 +52,6 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     }
     thread::run_next()
 }
-
-/// A `syscall` in the last bytes of the lower half: its return address is not canonical, so
-/// the thread could never be resumed after it (on hardware, `iretq` would raise #GP in kernel
-/// mode). The system call is not performed: the `syscall` instruction itself faults with
-/// #GP, its address saved as the thread's RIP, as for any faulting instruction — so every
-/// saved RIP stays canonical.
-fn return_address_fault(caller: u64) -> ! {
-    let context = &mut tcb(caller).context;
-    context.rip -= SYSCALL_INSTRUCTION_LENGTH;
-    let words = [context.rip, context.rsp, context.rflags, GENERAL_PROTECTION, 0];
-    ipc::raise_fault(caller, PendingFault { label: fault::USER_EXCEPTION, words, length: 5 });
-    thread::run_next()
-}
-
-/// Length of the `syscall` instruction (0F 05).
-const SYSCALL_INSTRUCTION_LENGTH: u64 = 2;
-/// The general-protection exception vector.
-const GENERAL_PROTECTION: u64 = 13;
 
 fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
     let rip = tcb(caller).context.rip;

@@ -25,18 +25,6 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 /// RF, VIF and VIP have no meaning for a 64-bit thread.
 pub const USER_RFLAGS: u64 = 0x0024_0FD7;
 
-/// Lowest non-canonical user address: a thread may never be resumed at or above it.
-pub const USER_ADDRESS_END: u64 = 0x0000_8000_0000_0000;
-
-/// Whether `rip` is an address a thread can be resumed at. The CPU checks this inside
-/// `iretq`, in kernel mode: on real processors a non-canonical return address is a kernel
-/// #GP. The only way a thread's saved RIP could become non-canonical is a `syscall` ending
-/// at the top of the lower half; the system-call entry refuses that one (`syscall.rs`), and
-/// `TcbWriteRegisters` refuses such addresses, so [`return_to_user`] never sees one.
-pub const fn is_resumable_address(rip: u64) -> bool {
-    rip < USER_ADDRESS_END
-}
-
 global_asm!(
     r#"
 .section .bss
@@ -54,6 +42,8 @@ syscall_entry:
     push qword ptr [rip + syscall_user_rsp]
     push r11                        /* user RFLAGS */
     push 0x23                       /* user CS */
+    bt rcx, 47                      /* return address non-canonical? (see below) */
+    jc syscall_at_the_top
     push rcx                        /* user RIP */
     push 0                          /* error code */
     push 0x100                      /* vector: syscall */
@@ -77,6 +67,17 @@ syscall_entry:
     cld
     call syscall_from_user
     ud2
+
+/* A `syscall` whose last byte is the last byte of the lower half: the return address
+   0x8000_0000_0000 is not canonical, and no thread may ever be resumed there (`iretq`
+   would raise #GP in kernel mode). The system call is not performed: the `syscall`
+   instruction itself takes a #GP, saved as a user exception at its own address. */
+syscall_at_the_top:
+    push rcx
+    sub qword ptr [rsp], 2          /* user RIP: the `syscall` instruction */
+    push 0                          /* error code */
+    push 13                         /* vector: #GP */
+    jmp trap_common
 
 .global restore_user_context
 restore_user_context:
@@ -150,15 +151,11 @@ pub fn set_current_context(frame: *mut TrapFrame) {
 
 /// Leaves the kernel to user mode with the registers in `frame`.
 pub fn return_to_user(frame: &TrapFrame) -> ! {
-    // Test kernels stop here as real processors would (QEMU instead completes the `iretq`
-    // and raises the #GP in user mode), so a path that misses the check fails its test.
-    #[cfg(feature = "testing")]
-    if !is_resumable_address(frame.rip) {
-        crate::kprintln!("KERNEL EXCEPTION: iretq to non-canonical rip {:#x} (a #GP in kernel mode on hardware)", frame.rip);
-        super::cpu::finish(tileos_abi::test_exit::GuestVerdict::KernelException);
-    }
-    // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, a
-    // canonical RIP (see `is_resumable_address`), RFLAGS masked to USER_RFLAGS on the way out.
+    // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, RFLAGS
+    // masked to USER_RFLAGS on the way out, and a canonical RIP: `syscall_entry` turns a
+    // system call whose return address would not be canonical (the only way to get one)
+    // into a #GP at the `syscall` instruction, `TcbWriteRegisters` refuses such addresses,
+    // and faults and interrupts happen at instructions that were executed.
     unsafe { restore_user_context(frame) }
 }
 

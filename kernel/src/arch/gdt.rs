@@ -29,7 +29,7 @@ static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
 static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
 
-/// Builds and loads the GDT and TSS and reloads every segment register.
+/// Builds and loads the GDT and TSS, reloads every segment register and loads the null LDT.
 ///
 /// # Safety
 /// Call once, on the boot CPU, before interrupts or user mode exist.
@@ -54,6 +54,11 @@ pub unsafe fn init() {
         DS::set_reg(data);
         ES::set_reg(data);
         load_tss(tss_selector);
+        // No local descriptor table: LDTR holds the null selector, so a selector with the
+        // table-indicator bit (an LDT selector) raises #GP in the thread that loads it. Left
+        // as the boot loader set it, LDTR could name a table at a user-controlled address,
+        // and a descriptor there (a call gate to kernel code) would be the user's to write.
+        core::arch::asm!("lldt {0:x}", in(reg) 0u64, options(nostack, preserves_flags));
     }
 }
 

@@ -60,6 +60,7 @@ pub fn copy_kernel_half(pml4: u64) {
 
 /// Switches to the address space at `pml4` if it is not already active; returns whether it
 /// switched.
+#[inline(always)]
 pub fn activate(pml4: u64) -> bool {
     let (current, _) = Cr3::read();
     if current.start_address().as_u64() == pml4 {

@@ -101,6 +101,7 @@ TRAP_STUB 31, 0
 TRAP_STUB \vector, 0
 .endr
 
+.global trap_common
 /* Saves the registers as a TrapFrame (RSP stays 16-byte aligned: the CPU aligns before
    pushing its 5 words, then error code, vector and 15 registers make 22 words). */
 trap_common:
