@@ -37,6 +37,9 @@
 
 extern crate tileos_rt;
 
+mod hw;
+mod snippets;
+
 use core::arch::asm;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::invocation::{Label, frame_attributes};
@@ -83,8 +86,18 @@ mod slots {
 const MARK_MASK: u64 = 0xFFFF_0000_0000_0000;
 /// Progress marker: the supervisor checks the witness and replies.
 const MARK_PROGRESS: u64 = 0x7A11_0000_0000_0000;
-/// Final marker: never answered.
+/// Final marker: never answered. The fuzzer's counters travel in registers (see
+/// [`final_marker`]).
 const MARK_DONE: u64 = 0x7D0E_0000_0000_0000;
+/// Failure marker: a check of the fuzzer's broke (it printed `fuzz failure: …` first); the
+/// low 48 bits are the iteration. Never answered.
+const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
+/// Salts of the generators for the hardware state and the snippets, so that the
+/// operations of an iteration stay what they were before these existed.
+const HW_SALT: u64 = 0x4857_0000_0000_0000;
+const SNIPPET_SALT: u64 = 0x5311_0000_0000_0000;
+/// Percentage of iterations followed by an instruction snippet.
+const SNIPPET_PERCENT: u64 = 25;
 /// Iterations between progress markers.
 const REPORT: u64 = 1000;
 /// Fewest iterations between clean-up sweeps.
@@ -666,8 +679,9 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     }
 }
 
-/// Writes the IPC-buffer part of `op` and issues it; returns the reply info word.
-fn issue(op: &Op) -> u64 {
+/// Writes the IPC-buffer part of `op` and issues it with the hardware state `state`
+/// loaded ([`hw::syscall`]); returns the reply info word.
+fn issue(op: &Op, state: &mut hw::State) -> u64 {
     for (index, &w) in op.mr.iter().enumerate().skip(4) {
         set_buffer_word(ipc_buffer::MSG + index, w);
     }
@@ -678,7 +692,39 @@ fn issue(op: &Op) -> u64 {
     set_buffer_word(ipc_buffer::RECEIVE_INDEX, op.receive_index);
     set_buffer_word(ipc_buffer::RECEIVE_DEPTH, op.receive_depth);
     let [m0, m1, m2, m3, ..] = op.mr;
-    syscall(op.number, op.cptr, op.info(), [m0, m1, m2, m3]).1
+    hw::syscall(state, op.number, op.cptr, op.info(), [m0, m1, m2, m3]).1
+}
+
+/// Reports a broken check to the supervisor and stops (the marker is never answered).
+fn fail(iteration: u64) -> ! {
+    loop {
+        syscall(MARK_FAIL | iteration, 0, 0, [0; 4]);
+    }
+}
+
+/// The last marker: `MARK_DONE | iterations`, with the fuzzer's counters in r10 r8 r9 r15
+/// rdx r12 r13 r14 (the supervisor reads them with TcbReadRegisters).
+fn final_marker(iterations: u64, counters: [u64; 8]) -> ! {
+    loop {
+        // SAFETY: a syscall the kernel turns into a fault message; the supervisor never
+        // answers it. All registers it may write are declared.
+        unsafe {
+            asm!(
+                "syscall",
+                inout("rax") MARK_DONE | iterations => _,
+                inout("r10") counters[0] => _,
+                inout("r8") counters[1] => _,
+                inout("r9") counters[2] => _,
+                inout("r15") counters[3] => _,
+                inout("rdx") counters[4] => _,
+                inout("r12") counters[5] => _,
+                inout("r13") counters[6] => _,
+                inout("r14") counters[7] => _,
+                out("rdi") _, out("rsi") _, out("rcx") _, out("r11") _,
+                options(nostack),
+            );
+        }
+    }
 }
 
 /// Clean-up: revoke the untyped memory (destroying everything made from it) and delete
@@ -695,18 +741,24 @@ fn sweep(tracker: &mut Tracker) {
     }
 }
 
-/// Entry: `argument` = seed | iterations << 32; `trace_from` = first iteration to print.
+/// Entry: `argument` = seed | iterations << 32; `trace_from` = first iteration to print;
+/// `features` = the [`hw::feature`] bits.
 #[unsafe(no_mangle)]
-extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
+extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
     tileos_sys::set_ipc_buffer(domain::IPC_BUFFER_VADDR);
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
-    println!("fuzz start seed={seed} iterations={iterations}");
+    println!("fuzz start seed={seed} iterations={iterations} features={features:#x}");
+    let mut state = hw::State::new();
+    let mut checked_syscalls = 0u64;
+    let mut snippet_counts = snippets::Counts::default();
     let sweep_every = SWEEP << (seed % 4);
     let mut tracker = Tracker::new();
     let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
     for index in 0..iterations {
         let mut rng = Rng::for_iteration(seed, index);
         let mut plan = generate(&mut rng);
+        let mut hw_rng = Rng::for_iteration(seed ^ HW_SALT, index);
+        let mut snippet_rng = Rng::for_iteration(seed ^ SNIPPET_SALT, index);
         for (step, op) in plan.ops[..plan.count].iter_mut().enumerate() {
             sanitize(op, &tracker);
             tracker.record(op);
@@ -716,9 +768,24 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
                     op.number, op.cptr, op.info(), op.mr, op.caps, op.receive_index, op.receive_depth
                 );
             }
-            let info = issue(op);
+            state.draw(&mut hw_rng, features);
+            if index >= trace_from {
+                println!("fuzz hw {index}.{step}: rflags {:#x} ds/es/fs/gs {:x?}", state.flags(), state.selectors());
+            }
+            let info = issue(op, &mut state);
+            if let Some(failure) = state.check(op.number, features) {
+                println!(
+                    "fuzz failure: iteration {index} step {step}: syscall {:#x} (cptr {:#x}, info {:#x}, label {}): {failure}",
+                    op.number, op.cptr, op.info(), op.label
+                );
+                fail(index);
+            }
+            checked_syscalls += 1;
             tracker.received(op, info);
             stats.count(op, info);
+        }
+        if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from) {
+            fail(index);
         }
         if index % sweep_every == sweep_every - 1 {
             sweep(&mut tracker);
@@ -729,8 +796,10 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
         }
     }
     stats.print();
+    println!(
+        "fuzz hw: checked_syscalls={checked_syscalls}, snippets={}, snippet_faults={}",
+        snippet_counts.run, snippet_counts.faulted
+    );
     println!("fuzz done {iterations} {seed}");
-    loop {
-        syscall(MARK_DONE | iterations, 0, 0, [0; 4]);
-    }
+    final_marker(iterations, [checked_syscalls, snippet_counts.run, snippet_counts.faulted, 0, 0, 0, 0, 0]);
 }
