@@ -784,7 +784,7 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
             tracker.received(op, info);
             stats.count(op, info);
         }
-        if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from) {
+        if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from, features) {
             fail(index);
         }
         if index % sweep_every == sweep_every - 1 {
