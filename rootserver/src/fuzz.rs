@@ -66,7 +66,7 @@ const TAKEN: u64 = 0x7A4E_0000_0000_0000;
 /// Page faults are reported to the fuzzer as this vector.
 const PAGE_FAULT_VECTOR: u64 = 14;
 /// Default feature bits (the fuzzer's `hw::feature::ALL`).
-const ALL_FEATURES: u64 = 255;
+const ALL_FEATURES: u64 = 511;
 /// Where the root server maps the witness's canary frame, and where the witness sees it.
 const WITNESS_CANARY_VADDR: u64 = 0x6000_1000;
 const WITNESS_CANARY_IN_WITNESS: u64 = 0x5000_0000;
@@ -309,6 +309,7 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     let own_endpoint = alloc.make(ObjectType::Endpoint, 0);
     let untyped = alloc.make(ObjectType::Untyped, 18);
     let page_table = alloc.make(ObjectType::PageTable, 0);
+    let model_untyped = alloc.make(ObjectType::Untyped, 16);
     let witness_rights = Rights(Rights::WRITE.0 | Rights::GRANT.0 | Rights::GRANT_REPLY.0);
     let all = Rights::ALL;
     let grants = [
@@ -324,6 +325,8 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
         // Neither untyped memory nor an unmapped page table can be copied: moved.
         grant(untyped, all, 0, true, CapKind::ServedEndpoint, "untyped"),
         grant(page_table, all, 0, true, CapKind::ServedEndpoint, "page-table"),
+        // Slot 15: the shadow model's untyped memory (64 KiB).
+        grant(model_untyped, all, 0, true, CapKind::ServedEndpoint, "model-untyped"),
     ];
     let argument = seed | (parameters.iterations << 32);
     let spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);

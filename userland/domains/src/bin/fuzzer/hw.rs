@@ -40,8 +40,11 @@ pub mod feature {
     /// A snippet that makes a `syscall` from the last bytes below the user address limit
     /// (its return address is non-canonical).
     pub const NONCANONICAL: u64 = 128;
+    /// The shadow model may unmap its page table with frames mapped through it (and then
+    /// unmap those frames; without this bit it only deletes the page table).
+    pub const DETACH: u64 = 256;
     /// Everything.
-    pub const ALL: u64 = 255;
+    pub const ALL: u64 = 511;
 }
 
 /// RFLAGS bits drawn at random (CF PF AF ZF SF DF OF AC ID).

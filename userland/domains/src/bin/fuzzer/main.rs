@@ -38,6 +38,7 @@
 extern crate tileos_rt;
 
 mod hw;
+mod model;
 mod snippets;
 
 use core::arch::asm;
@@ -72,13 +73,15 @@ mod slots {
     pub const UNTYPED: u64 = 13;
     /// An unmapped page table.
     pub const PAGE_TABLE: u64 = 14;
+    // Slot 15: 64 KiB of untyped memory for the shadow model (`model::UNTYPED`).
     /// First slot of the empty range (slot 0 is empty too).
-    pub const FIRST_FREE: u64 = 15;
+    pub const FIRST_FREE: u64 = 16;
 
-    /// True for the slots that start empty and may be filled: 0 and 15–255 (the granted
-    /// slots stay occupied: the fuzzer never deletes or moves them).
+    /// True for the slots that start empty and random operations may fill: 0 and
+    /// 16–239 (the granted slots stay occupied: the fuzzer never deletes or moves them;
+    /// 240–255 are the shadow model's).
     pub fn fillable(slot: u64) -> bool {
-        slot == 0 || slot >= FIRST_FREE
+        slot == 0 || (FIRST_FREE..crate::model::FIRST).contains(&slot)
     }
 }
 
@@ -96,6 +99,9 @@ const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
 /// operations of an iteration stay what they were before these existed.
 const HW_SALT: u64 = 0x4857_0000_0000_0000;
 const SNIPPET_SALT: u64 = 0x5311_0000_0000_0000;
+const MODEL_SALT: u64 = 0x30DE_0000_0000_0000;
+/// Percentage of iterations followed by a shadow-model operation.
+const MODEL_PERCENT: u64 = 30;
 /// Percentage of iterations followed by an instruction snippet.
 const SNIPPET_PERCENT: u64 = 25;
 /// Iterations between progress markers.
@@ -638,10 +644,19 @@ fn single(rng: &mut Rng) -> Op {
 /// Rewrites the cases that would block the fuzzer forever or cut it off from its
 /// supervisor (see the module documentation).
 fn sanitize(op: &mut Op, tracker: &Tracker) {
+    // Nothing random names the shadow model's slots or its page table's 2 MiB span.
+    let away = |index: &mut u64| {
+        if model::owns_slot(*index) {
+            *index ^= 0x80;
+        }
+    };
+    away(&mut op.cptr);
+    op.caps.iter_mut().for_each(away);
+    away(&mut op.receive_index);
     if matches!(op.number, 9 | 10) {
         op.number = Syscall::Yield as u64;
     }
-    if matches!(op.number & MARK_MASK, MARK_PROGRESS | MARK_DONE) {
+    if matches!(op.number & MARK_MASK, MARK_PROGRESS | MARK_DONE | MARK_FAIL) {
         op.number ^= 1 << 63;
     }
     if matches!(op.number, 1 | 3) && tracker.send_may_block(op.cptr) {
@@ -652,6 +667,25 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     }
     if !op.invokes() {
         return;
+    }
+    match Label::from_raw(op.label) {
+        Some(Label::FrameMap | Label::PagingStructureMap) if model::owns_address(op.mr[0]) => op.mr[0] ^= 1 << 22,
+        Some(Label::UntypedRetype) if op.caps[0] == slots::CNODE => {
+            let (first, end) = (op.mr[4], op.mr[4].saturating_add(op.mr[5]));
+            if (first <= model::UNTYPED && end > model::UNTYPED) || (first < 256 && end > model::FIRST) {
+                op.mr[4] = slots::FIRST_FREE + op.mr[4] % 64;
+                op.mr[5] = op.mr[5].min(8);
+            }
+        }
+        Some(
+            Label::CNodeRevoke | Label::CNodeDelete | Label::CNodeCopy | Label::CNodeMint | Label::CNodeMove | Label::CNodeMutate
+            | Label::CNodeRotate | Label::CNodeSaveCaller,
+        ) if op.cptr == slots::CNODE || op.caps[0] == slots::CNODE => {
+            for index in [0, 2, 4] {
+                away(&mut op.mr[index]);
+            }
+        }
+        _ => {}
     }
     let shift = |index: &mut u64, protected: core::ops::RangeInclusive<u64>| {
         if protected.contains(index) {
@@ -751,6 +785,7 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
     let mut state = hw::State::new();
     let mut checked_syscalls = 0u64;
     let mut snippet_counts = snippets::Counts::default();
+    let mut model = model::Model::new();
     let sweep_every = SWEEP << (seed % 4);
     let mut tracker = Tracker::new();
     let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
@@ -784,6 +819,15 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
             tracker.received(op, info);
             stats.count(op, info);
         }
+        if features & hw::feature::MODEL != 0 {
+            let mut model_rng = Rng::for_iteration(seed ^ MODEL_SALT, index);
+            if model_rng.percent(MODEL_PERCENT) && !model.step(&mut model_rng, index, index >= trace_from, features & hw::feature::DETACH != 0) {
+                fail(index);
+            }
+            if index % model::CHECK_EVERY == model::CHECK_EVERY - 1 && !model.check(index) {
+                fail(index);
+            }
+        }
         if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from, features) {
             fail(index);
         }
@@ -797,9 +841,10 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
     }
     stats.print();
     println!(
-        "fuzz hw: checked_syscalls={checked_syscalls}, snippets={}, snippet_faults={}",
-        snippet_counts.run, snippet_counts.faulted
+        "fuzz hw: checked_syscalls={checked_syscalls}, snippets={}, snippet_faults={}, model_pages={}, model_probes={}, model_ops={}",
+        snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations
     );
     println!("fuzz done {iterations} {seed}");
-    final_marker(iterations, [checked_syscalls, snippet_counts.run, snippet_counts.faulted, 0, 0, 0, 0, 0]);
+    let counters = [checked_syscalls, snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations, 0, 0];
+    final_marker(iterations, counters);
 }

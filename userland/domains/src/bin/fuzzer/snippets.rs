@@ -43,18 +43,19 @@ macro_rules! armed {
         // restores every other one when it resumes the fuzzer after a fault) and no memory
         // of the fuzzer's but what the operands name.
         unsafe {
-            asm!(
+            core::arch::asm!(
                 "lea r13, [rip + 7f]",
                 $($code,)+
                 "7:",
                 $($operands)*
-                inout("r12") ARMED => result,
+                inout("r12") $crate::snippets::ARMED => result,
                 out("r13") _,
             );
         }
         result
     }};
 }
+pub(crate) use armed;
 
 /// Outcome of an armed snippet: `None` no fault, `Some(vector)`.
 fn outcome(r12: u64) -> Option<u64> {
