@@ -46,7 +46,7 @@ use tileos_abi::fault::{CAP_FAULT, UNKNOWN_SYSCALL, USER_EXCEPTION, VM_FAULT};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use crate::loader::ExtraMapping;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_sys::{call, invoke, println, recv, reply};
@@ -70,6 +70,10 @@ const ALL_FEATURES: u64 = 511;
 /// Where the root server maps the witness's canary frame, and where the witness sees it.
 const WITNESS_CANARY_VADDR: u64 = 0x6000_1000;
 const WITNESS_CANARY_IN_WITNESS: u64 = 0x5000_0000;
+/// The fuzzer's top user page (a `syscall` in its last two bytes), and where the root
+/// server maps it to write that instruction.
+const TOP_PAGE: u64 = 0x0000_7FFF_FFFF_F000;
+const TOP_PAGE_IN_ROOT: u64 = 0x6000_2000;
 /// Badge of the fuzzer's fault endpoint capability.
 const FAULT_BADGE: u64 = 0xFA;
 /// Badge of the fuzzer's witness endpoint capability.
@@ -328,8 +332,18 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
         // Slot 15: the shadow model's untyped memory (64 KiB).
         grant(model_untyped, all, 0, true, CapKind::ServedEndpoint, "model-untyped"),
     ];
+    // The top page of the fuzzer's user space, executable, with a `syscall` in its last two
+    // bytes (the non-canonical-return snippet jumps there).
+    let top = alloc.make(ObjectType::Frame4K, 0);
+    map(&mut alloc, slot::VSPACE, top, TOP_PAGE_IN_ROOT, Rights::ALL.0 as u64, 0).unwrap_or_else(kernel("map top page"));
+    // SAFETY: just mapped read-write at TOP_PAGE_IN_ROOT; only written here.
+    unsafe { core::ptr::write_volatile((TOP_PAGE_IN_ROOT + 0xFFE) as *mut [u8; 2], [0x0F, 0x05]) };
+    let top_copy = alloc.slots.take();
+    invoke(slot::CNODE, Label::CNodeCopy, &[top_copy, 64, top, 64, Rights::READ.0 as u64], &[slot::CNODE]).unwrap_or_else(kernel("copy top page"));
+    let fuzzer_mappings = [ExtraMapping { frame: top_copy, vaddr: TOP_PAGE, rights: Rights::READ, attributes: frame_attributes::EXECUTABLE }];
     let argument = seed | (parameters.iterations << 32);
-    let spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);
+    let mut spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);
+    spec.mappings = &fuzzer_mappings;
     let fuzzer_tcb = loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn fuzzer: {e}"));
     // The fuzzer has not run yet (lower priority). Registers rip, rsp, rflags, rax, rbx,
     // rcx, rdx, rsi: set rsi = first iteration to trace, rdx = the feature bits.

@@ -73,6 +73,8 @@ struct Cap {
     object: usize,
     rights: u64,
     page: Option<usize>,
+    /// Rights of the mapping (meaningful while `page` is set).
+    mapping: u64,
 }
 
 pub struct Model {
@@ -149,7 +151,7 @@ impl Model {
         }
         self.caps.iter().flatten().find(|cap| cap.page == Some(page)).map(|cap| {
             let object = self.objects[cap.object].expect("a capability of a live object");
-            (object, cap.rights & READ_WRITE == READ_WRITE)
+            (object, cap.mapping & READ_WRITE == READ_WRITE)
         })
     }
 
@@ -157,17 +159,17 @@ impl Model {
     /// broke the model.
     /// `detach`: the page table may be unmapped (else only deleted).
     pub fn step(&mut self, rng: &mut Rng, iteration: u64, trace: bool, detach: bool) -> bool {
-        let kind = rng.below(13);
+        let kind = rng.below(16);
         let result = match kind {
             0..=1 => self.ensure_table(),
             2..=3 => self.retype_frame(rng),
-            4..=5 => self.map(rng),
-            6 => self.unmap(rng),
-            7 => self.copy(rng),
-            8 => self.delete_copy(rng),
-            9 => self.revoke_or_delete_original(rng),
-            10 => self.unmap_or_delete_table(rng, detach),
-            11 => self.revoke_all(rng),
+            4..=7 => self.map(rng),
+            8 => self.unmap(rng),
+            9 => self.copy(rng),
+            10 => self.delete_copy(rng),
+            11 => self.revoke_or_delete_original(rng),
+            12 => self.unmap_or_delete_table(rng, detach),
+            13 => self.revoke_all(rng),
             _ => self.write(rng),
         };
         match result {
@@ -178,12 +180,12 @@ impl Model {
                     for (index, cap) in self.caps.iter().enumerate() {
                         if let Some(cap) = cap {
                             let object = self.objects[cap.object].map_or((0, 0), |o| (o.id, o.stamp));
-                            println!("  slot {} object {object:x?} rights {} page {:?}", Self::slot(index), cap.rights, cap.page);
+                            println!("  slot {} object {object:x?} rights {} page {:?} mapping rights {}", Self::slot(index), cap.rights, cap.page, cap.mapping);
                         }
                     }
                 }
                 // Operations that take mappings away: check at once.
-                !matches!(kind, 6 | 8..=11) || self.check(iteration)
+                !matches!(kind, 8 | 10..=13) || self.check(iteration)
             }
             Ok(None) => true,
             Err((what, error)) => {
@@ -224,7 +226,7 @@ impl Model {
         self.used += 1;
         self.objects[free] = Some(Object { id: self.next_id, stamp: 0 });
         self.next_id += 1;
-        self.caps[free] = Some(Cap { object: free, rights: ALL_RIGHTS, page: None });
+        self.caps[free] = Some(Cap { object: free, rights: ALL_RIGHTS, page: None, mapping: 0 });
         Ok(Some("retype frame"))
     }
 
@@ -237,7 +239,7 @@ impl Model {
         }
         let rights = rng.pick(&[READ, READ_WRITE]) & cap.rights;
         Self::invoke("map frame", Self::slot(index), Label::FrameMap, &[page_address(page), rights, 0], &[VSPACE])?;
-        self.caps[index] = Some(Cap { rights, page: Some(page), ..cap });
+        self.caps[index] = Some(Cap { mapping: rights, page: Some(page), ..cap });
         Ok(Some("map frame"))
     }
 
@@ -257,7 +259,7 @@ impl Model {
         }
         let rights = rng.pick(&[READ, READ_WRITE, ALL_RIGHTS]);
         Self::invoke("copy frame capability", CNODE, Label::CNodeCopy, &[Self::slot(copy), 64, Self::slot(original), 64, rights], &[CNODE])?;
-        self.caps[copy] = Some(Cap { object: original, rights, page: None });
+        self.caps[copy] = Some(Cap { object: original, rights, page: None, mapping: 0 });
         Ok(Some("copy frame capability"))
     }
 
@@ -326,7 +328,7 @@ impl Model {
 
     /// Revokes the untyped memory: every model object is destroyed.
     fn revoke_all(&mut self, rng: &mut Rng) -> Result<Option<&'static str>, (&'static str, u64)> {
-        if self.used < UNTYPED_PAGES && !rng.percent(20) {
+        if self.used < UNTYPED_PAGES && !rng.percent(10) {
             return Ok(None);
         }
         Self::invoke("revoke untyped memory", CNODE, Label::CNodeRevoke, &[UNTYPED, 64], &[])?;
@@ -375,8 +377,12 @@ impl Model {
                         // SAFETY: the first word just read without a fault: the page is mapped.
                         let value = unsafe { words.add(word as usize).read_volatile() };
                         if value != pattern(object, word) {
+                            // SAFETY: as above.
+                            let differ = (0..512u64).filter(|&w| unsafe { words.add(w as usize).read_volatile() } != pattern(object, w)).count();
+                            let cap = self.caps.iter().position(|cap| cap.is_some_and(|cap| cap.page == Some(page))).expect("a mapping");
+                            let physical = invoke(Self::slot(cap), Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]);
                             println!(
-                                "fuzz failure: iteration {iteration}: model: page {address:#x} word {word} is {value:#x}, must be {:#x} (frame {} pattern {:#x})",
+                                "fuzz failure: iteration {iteration}: model: page {address:#x} word {word} is {value:#x}, must be {:#x} (frame {} at {physical:x?}, pattern {:#x}; {differ} of 512 words differ)",
                                 pattern(object, word), object.id, object.stamp
                             );
                             return false;

@@ -50,6 +50,8 @@ macro_rules! armed {
                 $($operands)*
                 inout("r12") $crate::snippets::ARMED => result,
                 out("r13") _,
+                // The root server writes the fault address here after a page fault.
+                out("r14") _,
             );
         }
         result
@@ -67,11 +69,16 @@ fn outcome(r12: u64) -> Option<u64> {
 }
 
 /// The names of the snippets, by number (docs/fuzzing.md lists what each does).
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     "int3", "ud2", "divide by zero", "divide overflow", "privileged instruction", "single step",
     "jump to a non-canonical address", "non-canonical load", "kernel memory access", "segment load",
-    "compute loop", "software interrupt", "syscall with TF set",
+    "compute loop", "software interrupt", "syscall with TF set", "syscall returning to a non-canonical address",
 ];
+
+/// The last two bytes below the user address limit hold a `syscall` instruction (the root
+/// server maps an executable page there): a `syscall` whose return address, 2^47, is
+/// non-canonical.
+const TOP_SYSCALL: u64 = 0x0000_7FFF_FFFF_FFFE;
 
 /// Segment selectors drawn by the segment-load snippet, with the fault each must give
 /// (`None`: loads). GDT (kernel/src/arch/gdt.rs): 0x08 kernel code, 0x10 kernel data,
@@ -144,7 +151,10 @@ fn compute(a: u64, x: [u64; 2], y: [u64; 2], count: u64) -> (u64, [u64; 2], [u64
 /// nothing.
 pub fn run(rng: &mut Rng, counts: &mut Counts, iteration: u64, trace: bool, features: u64) -> bool {
     let kind = rng.below(NAMES.len() as u64) as usize;
-    if (kind == 9 && features & feature::SEGMENTS == 0) || (kind == 10 && features & feature::VECTORS == 0) {
+    if (kind == 9 && features & feature::SEGMENTS == 0)
+        || (kind == 10 && features & feature::VECTORS == 0)
+        || (kind == 13 && features & feature::NONCANONICAL == 0)
+    {
         return true;
     }
     counts.run += 1;
@@ -234,6 +244,22 @@ pub fn run(rng: &mut Rng, counts: &mut Counts, iteration: u64, trace: bool, feat
                 _ => armed!("int 0xff";),
             };
             (r12, Some(13))
+        }
+        13 => {
+            // Yield from the top of user space: the kernel cannot return to 2^47. Any fault
+            // delivered to the fuzzer is acceptable; a kernel exception is not.
+            let r12 = armed!("jmp {0}"; in(reg) TOP_SYSCALL, inout("rax") 8u64 => _, out("rdi") _, out("rsi") _, out("rcx") _,
+                             out("r11") _, out("r10") _, out("r8") _, out("r9") _, out("r15") _,);
+            let got = outcome(r12);
+            if trace {
+                println!("fuzz snippet {iteration}: {}: {got:?}", NAMES[kind]);
+            }
+            if got.is_none() {
+                println!("fuzz failure: iteration {iteration}: snippet {} ended without a fault", NAMES[kind]);
+                return false;
+            }
+            counts.faulted += 1;
+            return true;
         }
         _ => (
             // Yield with TF set: the single-step trap comes after the syscall returns.
