@@ -368,6 +368,12 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     loop {
         let message = recv(fault, true);
         if !segments_intact(&reference, "while the root server waited for a fault message") {
+            println!(
+                "fuzz: (the message was fault {} with {:x?}, after the fuzzer's progress marker {})",
+                message.info.label(),
+                message.words,
+                tally.iterations
+            );
             let checks = intact(witness, &reference, tally.checks + 1);
             finish(&tally, checks, false);
         }
