@@ -9,8 +9,9 @@
 //!   the loader plus a bounded set of capabilities (the slot layout of
 //!   `userland/domains/src/bin/fuzzer/`): a badged endpoint to the witness (no Read), a
 //!   notification, four frames, a radix-4 CNode, IO ports 0x80–0x8F, an endpoint of its
-//!   own, 256 KiB of untyped memory and a page table. Nothing of the root server's and no
-//!   IRQ or IO-port control.
+//!   own, 256 KiB of untyped memory, a page table and (slot 15) 64 KiB of untyped memory for
+//!   its shadow model; an executable page at the top of its user space with a `syscall` in
+//!   its last two bytes. Nothing of the root server's and no IRQ or IO-port control.
 //! * The root server is the fuzzer's fault handler. Capability faults and unknown system
 //!   calls are counted and answered with an empty reply, which resumes the fuzzer after its
 //!   `syscall` instruction (its `rip` already points past it; nothing is rewritten). The

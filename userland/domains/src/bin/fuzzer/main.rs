@@ -4,8 +4,15 @@
 //! message words and lengths, extra-capability pointers and IPC-buffer contents — and
 //! reports progress to its supervisor (`rootserver/src/fuzz.rs`).
 //!
+//! Around every fuzzed system call it loads random RFLAGS, segment selectors, xmm registers,
+//! MXCSR and preserved registers and checks them after ([`hw`]); between iterations it runs
+//! instruction snippets that fault on purpose ([`snippets`]) and keeps a shadow model of
+//! its own mappings that it checks by reading, writing and probing ([`model`]). A broken
+//! check prints `fuzz failure: …` and ends the run with the `MARK_FAIL` marker.
+//!
 //! Entry arguments: `rdi` = seed (low 32 bits) | iterations (high 32 bits); `rsi` = the
-//! first iteration to trace (print before issuing it), `u64::MAX` for none.
+//! first iteration to trace (print before issuing it), `u64::MAX` for none; `rdx` = the
+//! feature bits ([`hw::feature`]).
 //!
 //! Its CNode (radix 8, cptr = slot number) holds the capabilities in [`slots`]. Every
 //! iteration draws its operation from a generator seeded by (seed, iteration), so a run is a
@@ -22,6 +29,9 @@
 //!   TCB (slot 1) become TcbReadRegisters; CNode slot arguments naming its granted slots 1–14 in a destructive
 //!   role (delete, move source, rotate), or its TCB/CNode (1, 2) as a copy source, are
 //!   moved 16 slots up — so no second capability to its own TCB or CNode ever exists;
+//! * capability pointers, extra capabilities, receive slots and CNode slot arguments naming
+//!   the shadow model's slots (15, 240–255) are moved away, Retype ranges are kept off them,
+//!   and maps into the model's 2 MiB span are moved 4 MiB away;
 //! * frames are never mapped executable, and threads it starts get an instruction
 //!   pointer below 4 GiB (its own image is there), so no thread it creates ever runs code.
 //!
@@ -782,6 +792,9 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
     tileos_sys::set_ipc_buffer(domain::IPC_BUFFER_VADDR);
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
     println!("fuzz start seed={seed} iterations={iterations} features={features:#x}");
+    if features & !hw::feature::ALL != 0 {
+        println!("fuzz: unknown feature bits {:#x} ignored", features & !hw::feature::ALL);
+    }
     let mut state = hw::State::new();
     let mut checked_syscalls = 0u64;
     let mut snippet_counts = snippets::Counts::default();
