@@ -77,6 +77,14 @@ const TOP_PAGE: u64 = 0x0000_7FFF_FFFF_F000;
 const TOP_PAGE_IN_ROOT: u64 = 0x6000_2000;
 /// Badge of the fuzzer's fault endpoint capability.
 const FAULT_BADGE: u64 = 0xFA;
+/// Badge of the fault endpoint capability of the fuzzer's second thread (the runner).
+const RUNNER_BADGE: u64 = 0xFB;
+/// The runner's stack (two pages below this top, a guard page below them) and IPC buffer
+/// in the fuzzer's address space.
+const RUNNER_STACK_TOP: u64 = 0x0000_7FFF_FFFF_A000;
+const RUNNER_IPC_BUFFER: u64 = 0x0000_7FFF_FFFF_6000;
+/// Bit of the runner's `rdx` (features) that tells the fuzzer's entry it is the runner.
+const RUNNER_FLAG: u64 = 1 << 63;
 /// Badge of the fuzzer's witness endpoint capability.
 const WITNESS_BADGE: u64 = 0x5EED;
 /// Priorities: witness above fuzzer, root server above both.
@@ -200,6 +208,8 @@ struct Tally {
     iterations: u64,
     /// Armed faults, by vector (page faults at 14).
     armed: [u64; 32],
+    /// Messages from the runner thread (its faults, armed or not).
+    runner_messages: u64,
     /// The fuzzer's counters at the end (checked syscalls, snippets, snippet faults, model
     /// pages checked, model probes of unmapped pages, model operations).
     fuzzer: [u64; 8],
@@ -241,7 +251,7 @@ fn summary(tally: &Tally, checks: Checks) {
     let armed = |vector: usize| tally.armed[vector];
     let [syscalls, snippets, snippet_faults, model_pages, model_probes, model_ops, ..] = tally.fuzzer;
     println!(
-        "fuzz summary: iterations={}, faults={}, witness_ok={witness_ok}, canary_ok={canary_ok}, witness_canary_ok={witness_canary_ok}, kernel_ok={kernel_ok}, segments_ok={segments_ok}, cap_faults={}, unknown_syscalls={}, checks={}, armed_faults={} (de={} db={} bp={} ud={} gp={} pf={}), checked_syscalls={syscalls}, snippets={snippets}, snippet_faults={snippet_faults}, model_pages={model_pages}, model_probes={model_probes}, model_ops={model_ops}",
+        "fuzz summary: iterations={}, faults={}, witness_ok={witness_ok}, canary_ok={canary_ok}, witness_canary_ok={witness_canary_ok}, kernel_ok={kernel_ok}, segments_ok={segments_ok}, cap_faults={}, unknown_syscalls={}, checks={}, armed_faults={} (de={} db={} bp={} ud={} gp={} pf={}), checked_syscalls={syscalls}, snippets={snippets}, snippet_faults={snippet_faults}, model_pages={model_pages}, model_probes={model_probes}, model_ops={model_ops}, runner_messages={}",
         tally.iterations,
         tally.cap_faults + tally.unknown_syscalls,
         tally.cap_faults,
@@ -249,6 +259,7 @@ fn summary(tally: &Tally, checks: Checks) {
         tally.checks,
         tally.armed.iter().sum::<u64>(),
         armed(0), armed(1), armed(3), armed(6), armed(13), armed(14),
+        tally.runner_messages,
     );
 }
 
@@ -345,7 +356,8 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     let argument = seed | (parameters.iterations << 32);
     let mut spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);
     spec.mappings = &fuzzer_mappings;
-    let fuzzer_tcb = loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn fuzzer: {e}"));
+    let fuzzer = loader::spawn_domain(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn fuzzer: {e}"));
+    let fuzzer_tcb = fuzzer.tcb;
     // The fuzzer has not run yet (lower priority). Registers rip, rsp, rflags, rax, rbx,
     // rcx, rdx, rsi: set rsi = first iteration to trace, rdx = the feature bits.
     let registers = invoke(fuzzer_tcb, Label::TcbReadRegisters, &[8], &[]).unwrap_or_else(kernel("read fuzzer registers"));
@@ -359,9 +371,31 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     invoke(fuzzer_tcb, Label::TcbWriteRegisters, &write, &[]).unwrap_or_else(kernel("write fuzzer registers"));
     println!("fuzz: features={:#x}", parameters.features);
 
+    // The runner: a second thread in the fuzzer's domain (same CSpace, VSpace and
+    // priority) that runs snippets and system calls with random hardware state forever,
+    // from the fuzzer's entry with RUNNER_FLAG in rdx; its faults come with RUNNER_BADGE.
+    let runner_fault = alloc.slots.take();
+    invoke(slot::CNODE, Label::CNodeMint, &[runner_fault, 64, fault, 64, Rights::ALL.0 as u64, RUNNER_BADGE], &[slot::CNODE])
+        .unwrap_or_else(kernel("mint runner fault endpoint"));
+    let runner_tcb = alloc.make(ObjectType::Tcb, 0);
+    for page in [RUNNER_STACK_TOP - 0x2000, RUNNER_STACK_TOP - 0x1000] {
+        let frame = alloc.make(ObjectType::Frame4K, 0);
+        map(&mut alloc, fuzzer.vspace, frame, page, Rights::ALL.0 as u64, 0).unwrap_or_else(kernel("map runner stack"));
+    }
+    let runner_ipc = alloc.make(ObjectType::Frame4K, 0);
+    map(&mut alloc, fuzzer.vspace, runner_ipc, RUNNER_IPC_BUFFER, Rights::ALL.0 as u64, 0).unwrap_or_else(kernel("map runner IPC buffer"));
+    invoke(runner_tcb, Label::TcbConfigure, &[runner_fault, 56, RUNNER_IPC_BUFFER], &[fuzzer.cnode, fuzzer.vspace, runner_ipc])
+        .unwrap_or_else(kernel("configure runner"));
+    invoke(runner_tcb, Label::TcbSetMcPriority, &[u64::from(FUZZER_PRIORITY)], &[slot::TCB]).unwrap_or_else(kernel("runner MCP"));
+    invoke(runner_tcb, Label::TcbSetPriority, &[u64::from(FUZZER_PRIORITY)], &[slot::TCB]).unwrap_or_else(kernel("runner priority"));
+    // rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
+    let entry = registers.word(0);
+    let runner_registers = [1, 9, entry, RUNNER_STACK_TOP - 8, 0x202, 0, 0, 0, parameters.features | RUNNER_FLAG, u64::MAX, seed];
+    invoke(runner_tcb, Label::TcbWriteRegisters, &runner_registers, &[]).unwrap_or_else(kernel("start runner"));
+
     let reference = Reference { seed, kernel: kernel_checksum(), segments: segments() };
     println!("fuzz: kernel text+rodata {} bytes, checksum {:#x}; root server ds/es/fs/gs {:x?}", reference.kernel.1, reference.kernel.0, reference.segments);
-    let mut tally = Tally { cap_faults: 0, unknown_syscalls: 0, checks: 0, iterations: 0, armed: [0; 32], fuzzer: [0; 8] };
+    let mut tally = Tally { cap_faults: 0, unknown_syscalls: 0, checks: 0, iterations: 0, armed: [0; 32], runner_messages: 0, fuzzer: [0; 8] };
     let finish = |tally: &Tally, checks: Checks, pass: bool| -> ! {
         summary(tally, checks);
         tileos_sys::debug_exit(if pass && checks.all() { GuestVerdict::Pass } else { GuestVerdict::Fail })
@@ -378,11 +412,31 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
             let checks = intact(witness, &reference, tally.checks + 1);
             finish(&tally, checks, false);
         }
-        if message.badge != FAULT_BADGE {
+        if message.badge != FAULT_BADGE && message.badge != RUNNER_BADGE {
             println!("fuzz: unexpected message on the fault endpoint: {message:?}");
             tileos_sys::debug_exit(GuestVerdict::Fail);
         }
         let [rip, word1, word2, word3] = message.words;
+        if message.badge == RUNNER_BADGE {
+            tally.runner_messages += 1;
+            match message.info.label() {
+                CAP_FAULT => {}
+                UNKNOWN_SYSCALL if word3 & MARK_MASK == MARK_FAIL => {
+                    println!("fuzz: the fuzzer's runner thread failed a check in its round {} (its `fuzz failure` line above)", word3 & !MARK_MASK);
+                    let checks = intact(witness, &reference, tally.checks + 1);
+                    finish(&tally, checks, false);
+                }
+                UNKNOWN_SYSCALL => {}
+                label @ (USER_EXCEPTION | VM_FAULT) if armed_fault(runner_tcb, label, word1, word3, &mut tally) => {}
+                other => {
+                    println!("fuzz: the fuzzer's runner thread crashed: fault {other} [rip {rip:#x}, {word1:#x}, {word2:#x}, {word3:#x}]");
+                    let checks = intact(witness, &reference, tally.checks + 1);
+                    finish(&tally, checks, false);
+                }
+            }
+            reply(0, &[]);
+            continue;
+        }
         match message.info.label() {
             CAP_FAULT => tally.cap_faults += 1,
             UNKNOWN_SYSCALL if word3 & MARK_MASK == MARK_FAIL => {

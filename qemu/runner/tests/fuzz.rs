@@ -5,7 +5,8 @@
 //! server's segment selectors are intact; and the fuzzer's own checks held: registers,
 //! RFLAGS, segment selectors, xmm0–15 and MXCSR preserved across every fuzzed syscall,
 //! every instruction snippet ended as it must, and its shadow model of its mappings matched
-//! what it read and probed. The summary's counters must show that each kind of check ran.
+//! what it read and probed; its second thread (the runner) held the same register checks
+//! and snippet outcomes. The summary's counters must show that each kind of check ran.
 //! `make fuzz SEED=… ITERS=… [FEATURES=…]` runs longer, other seeds, or a subset.
 
 use std::time::Duration;
@@ -53,4 +54,5 @@ fn fixed_seed_fuzz_run_passes_with_witness_intact() {
     assert!(counter(summary, "model_pages") > 0, "{summary}");
     assert!(counter(summary, "model_probes") > 1000, "{summary}");
     assert!(counter(summary, "model_ops") > 100, "{summary}");
+    assert!(counter(summary, "runner_messages") > 100, "{summary}");
 }

@@ -110,6 +110,9 @@ const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
 const HW_SALT: u64 = 0x4857_0000_0000_0000;
 const SNIPPET_SALT: u64 = 0x5311_0000_0000_0000;
 const MODEL_SALT: u64 = 0x30DE_0000_0000_0000;
+const RUNNER_SALT: u64 = 0x7244_0000_0000_0000;
+/// Bit of `rdx` at entry that makes this thread the runner (`rootserver/src/fuzz.rs`).
+const RUNNER_FLAG: u64 = 1 << 63;
 /// Percentage of iterations followed by a shadow-model operation.
 const MODEL_PERCENT: u64 = 30;
 /// Percentage of iterations followed by an instruction snippet.
@@ -785,10 +788,45 @@ fn sweep(tracker: &mut Tracker) {
     }
 }
 
+/// The runner: the fuzzer's second thread (same address space and capabilities, same
+/// priority, its own stack and IPC buffer; the root server starts it with `RUNNER_FLAG`).
+/// Forever, round after round: a system call that touches no capability of the fuzzer's
+/// (Yield, an NBRecv poll of the notification, an unknown number the root server answers)
+/// with random hardware state, checked like the fuzzer's own ([`hw`]); then, with
+/// [`hw::feature::SNIPPETS`], one instruction snippet. So the fuzzer's thread and this one,
+/// each with its own random xmm, segment and flag values, take turns on the CPU at every
+/// timer tick and every syscall, and each checks that the other's state never shows up in
+/// its registers. It uses no IPC buffer and no shared memory. A broken check prints
+/// `fuzz failure: …` (rounds are counted like iterations) and ends the run with the
+/// failure marker.
+fn runner(seed: u64, features: u64) -> ! {
+    let mut state = hw::State::new();
+    let mut counts = snippets::Counts::default();
+    for round in 0.. {
+        let mut rng = Rng::for_iteration(seed ^ RUNNER_SALT, round);
+        let number = rng.pick(&[Syscall::Yield as u64, Syscall::Yield as u64, Syscall::NbRecv as u64, 0x7777]);
+        state.draw(&mut rng, features);
+        let words = [rng.next(), rng.next(), rng.next(), rng.next()];
+        hw::syscall(&mut state, number, slots::NOTIFICATION, 0, words);
+        if let Some(failure) = state.check(number, features) {
+            println!("fuzz failure: runner round {round}: syscall {number:#x}: {failure}");
+            fail(round);
+        }
+        if features & hw::feature::SNIPPETS != 0 && !snippets::run(&mut rng, &mut counts, round, false, features) {
+            println!("fuzz failure: (the line above is the runner's, round {round})");
+            fail(round);
+        }
+    }
+    unreachable!("rounds never end")
+}
+
 /// Entry: `argument` = seed | iterations << 32; `trace_from` = first iteration to print;
 /// `features` = the [`hw::feature`] bits.
 #[unsafe(no_mangle)]
 extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
+    if features & RUNNER_FLAG != 0 {
+        runner(argument, features & !RUNNER_FLAG);
+    }
     tileos_sys::set_ipc_buffer(domain::IPC_BUFFER_VADDR);
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
     println!("fuzz start seed={seed} iterations={iterations} features={features:#x}");
