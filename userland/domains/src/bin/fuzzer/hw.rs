@@ -114,6 +114,13 @@ impl core::fmt::Display for Failure {
     }
 }
 
+/// True if two selectors are the same segment: equal, or both null (a null selector's RPL
+/// bits have no meaning; a kernel that saves and reloads selectors may return 0 for 1–3,
+/// and `iretq` itself nulls DS and ES that hold a null selector loaded at CPL 0).
+pub fn same_selector(a: u16, b: u16) -> bool {
+    a == b || (a & !3 == 0 && b & !3 == 0)
+}
+
 /// Reads DS ES FS GS.
 pub fn segments() -> [u16; 4] {
     let (ds, es, fs, gs): (u16, u16, u16, u16);
@@ -192,7 +199,7 @@ impl State {
         }
         if features & feature::SEGMENTS != 0 {
             for index in 0..4 {
-                if self.segments_in[index] != self.segments_out[index] {
+                if !same_selector(self.segments_in[index], self.segments_out[index]) {
                     return fail(SEGMENT_NAMES[index], index, self.segments_in[index].into(), self.segments_out[index].into());
                 }
             }

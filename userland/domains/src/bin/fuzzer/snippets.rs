@@ -17,6 +17,8 @@ use tileos_sys::println;
 pub const ARMED: u64 = 0xA4ED_5AFE_0000_0000;
 /// `r12` after a fault the root server handled: `TAKEN | vector`.
 pub const TAKEN: u64 = 0x7A4E_0000_0000_0000;
+/// `r14` after the last armed snippet: the fault address if it page-faulted.
+pub static LAST_FAULT_ADDRESS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// Page faults come back as this vector.
 pub const PAGE_FAULT: u64 = 14;
 /// The guard page below the fuzzer's 64 KiB stack (never mapped: random maps land there
@@ -39,6 +41,7 @@ macro_rules! armed {
     // Operands, if any, end with a comma.
     ($($code:literal),+ ; $($operands:tt)*) => {{
         let result: u64;
+        let fault_address: u64;
         // SAFETY: the snippet touches only the registers declared below (the root server
         // restores every other one when it resumes the fuzzer after a fault) and no memory
         // of the fuzzer's but what the operands name.
@@ -51,9 +54,10 @@ macro_rules! armed {
                 inout("r12") $crate::snippets::ARMED => result,
                 out("r13") _,
                 // The root server writes the fault address here after a page fault.
-                out("r14") _,
+                inout("r14") 0u64 => fault_address,
             );
         }
+        $crate::snippets::LAST_FAULT_ADDRESS.store(fault_address, core::sync::atomic::Ordering::Relaxed);
         result
     }};
 }
@@ -276,11 +280,15 @@ pub fn run(rng: &mut Rng, counts: &mut Counts, iteration: u64, trace: bool, feat
     let int3_through_closed_gate = kind == 0 && got == Some(13);
     if got != expected && !int3_through_closed_gate {
         println!(
-            "fuzz failure: iteration {iteration}: snippet {} ({detail:#x}) must end with {} but ended with {}",
+            "fuzz failure: iteration {iteration}: snippet {} ({detail:#x}) must end with {} but ended with {}{}",
             NAMES[kind],
             describe(expected),
-            describe(got)
+            describe(got),
+            if got == Some(PAGE_FAULT) { " at" } else { "" }
         );
+        if got == Some(PAGE_FAULT) {
+            println!("fuzz failure: (fault address {:#x})", LAST_FAULT_ADDRESS.load(core::sync::atomic::Ordering::Relaxed));
+        }
         return false;
     }
     if got.is_some() {
