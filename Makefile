@@ -27,7 +27,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
-	@echo "make fuzz    run the in-guest syscall fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print])"
+	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
 deps:
@@ -174,7 +174,7 @@ ITERS ?= 100000
 TRACE ?=
 fuzz: deps test-images
 	$(CARGO) run --quiet -p tileos-qemu --bin tileos-qemu -- --kernel $(TEST)/kernel.elf32 \
-	  --module "$(TEST)/rootserver.elf=rootserver fuzz seed=$(SEED) iters=$(ITERS)$(if $(TRACE), trace=$(TRACE))" \
+	  --module "$(TEST)/rootserver.elf=rootserver fuzz seed=$(SEED) iters=$(ITERS)$(if $(TRACE), trace=$(TRACE))$(if $(FEATURES), features=$(FEATURES))" \
 	  --module $(TEST)/bench-server.elf=bench-server --module $(TEST)/fuzzer.elf=fuzzer \
 	  --log $(TEST)/logs/fuzz-$(SEED).log --timeout $$(( 120 + $(ITERS) / 100 ))
 

@@ -143,6 +143,18 @@ pub struct Spec<'a> {
 
 /// Builds a domain from `alloc`'s current untyped and starts it; returns its TCB slot.
 pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
+    spawn_domain(alloc, spec).map(|domain| domain.tcb)
+}
+
+/// The root server's slots of a domain's TCB, CNode and VSpace (unguarded CNode capability).
+pub struct Spawned {
+    pub tcb: u64,
+    pub cnode: u64,
+    pub vspace: u64,
+}
+
+/// [`spawn`], returning the domain's TCB, CNode and VSpace (for a second thread in it).
+pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadError> {
     if spec.grants.len() > domain_info::MAX_CAPS {
         return Err(LoadError::TooManyCapabilities);
     }
@@ -239,7 +251,7 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
     let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
     invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
-    Ok(tcb)
+    Ok(Spawned { tcb, cnode, vspace })
 }
 
 /// Checks that no mapping the description asks for (shared regions, device memory, PCI

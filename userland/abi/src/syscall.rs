@@ -36,6 +36,10 @@ pub enum Syscall {
     /// Test builds only: end the QEMU run with the verdict in `rdi`
     /// ([`GuestVerdict`](crate::test_exit::GuestVerdict)).
     DebugExit = 10,
+    /// Test builds only (kernel feature `testing`): returns in `rdi` a 64-bit FNV-1a
+    /// checksum of the kernel's own text and read-only data and in `rsi` their length in
+    /// bytes (the fuzz mode's kernel-image witness, docs/fuzzing.md). Nothing else changes.
+    DebugKernelChecksum = 11,
 }
 
 impl Syscall {
@@ -52,6 +56,7 @@ impl Syscall {
             8 => Syscall::Yield,
             9 => Syscall::DebugPutChar,
             10 => Syscall::DebugExit,
+            11 => Syscall::DebugKernelChecksum,
             _ => return None,
         })
     }

@@ -4,8 +4,15 @@
 //! message words and lengths, extra-capability pointers and IPC-buffer contents — and
 //! reports progress to its supervisor (`rootserver/src/fuzz.rs`).
 //!
+//! Around every fuzzed system call it loads random RFLAGS, segment selectors, xmm registers,
+//! MXCSR and preserved registers and checks them after ([`hw`]); between iterations it runs
+//! instruction snippets that fault on purpose ([`snippets`]) and keeps a shadow model of
+//! its own mappings that it checks by reading, writing and probing ([`model`]). A broken
+//! check prints `fuzz failure: …` and ends the run with the `MARK_FAIL` marker.
+//!
 //! Entry arguments: `rdi` = seed (low 32 bits) | iterations (high 32 bits); `rsi` = the
-//! first iteration to trace (print before issuing it), `u64::MAX` for none.
+//! first iteration to trace (print before issuing it), `u64::MAX` for none; `rdx` = the
+//! feature bits ([`hw::feature`]).
 //!
 //! Its CNode (radix 8, cptr = slot number) holds the capabilities in [`slots`]. Every
 //! iteration draws its operation from a generator seeded by (seed, iteration), so a run is a
@@ -22,6 +29,9 @@
 //!   TCB (slot 1) become TcbReadRegisters; CNode slot arguments naming its granted slots 1–14 in a destructive
 //!   role (delete, move source, rotate), or its TCB/CNode (1, 2) as a copy source, are
 //!   moved 16 slots up — so no second capability to its own TCB or CNode ever exists;
+//! * capability pointers, extra capabilities, receive slots and CNode slot arguments naming
+//!   the shadow model's slots (15, 240–255) are moved away, Retype ranges are kept off them,
+//!   and maps into the model's 2 MiB span are moved 4 MiB away;
 //! * frames are never mapped executable, and threads it starts get an instruction
 //!   pointer below 4 GiB (its own image is there), so no thread it creates ever runs code.
 //!
@@ -36,6 +46,10 @@
 #![no_main]
 
 extern crate tileos_rt;
+
+mod hw;
+mod model;
+mod snippets;
 
 use core::arch::asm;
 use tileos_abi::bootinfo::domain;
@@ -69,13 +83,15 @@ mod slots {
     pub const UNTYPED: u64 = 13;
     /// An unmapped page table.
     pub const PAGE_TABLE: u64 = 14;
+    // Slot 15: 64 KiB of untyped memory for the shadow model (`model::UNTYPED`).
     /// First slot of the empty range (slot 0 is empty too).
-    pub const FIRST_FREE: u64 = 15;
+    pub const FIRST_FREE: u64 = 16;
 
-    /// True for the slots that start empty and may be filled: 0 and 15–255 (the granted
-    /// slots stay occupied: the fuzzer never deletes or moves them).
+    /// True for the slots that start empty and random operations may fill: 0 and
+    /// 16–239 (the granted slots stay occupied: the fuzzer never deletes or moves them;
+    /// 240–255 are the shadow model's).
     pub fn fillable(slot: u64) -> bool {
-        slot == 0 || slot >= FIRST_FREE
+        slot == 0 || (FIRST_FREE..crate::model::FIRST).contains(&slot)
     }
 }
 
@@ -83,8 +99,24 @@ mod slots {
 const MARK_MASK: u64 = 0xFFFF_0000_0000_0000;
 /// Progress marker: the supervisor checks the witness and replies.
 const MARK_PROGRESS: u64 = 0x7A11_0000_0000_0000;
-/// Final marker: never answered.
+/// Final marker: never answered. The fuzzer's counters travel in registers (see
+/// [`final_marker`]).
 const MARK_DONE: u64 = 0x7D0E_0000_0000_0000;
+/// Failure marker: a check of the fuzzer's broke (it printed `fuzz failure: …` first); the
+/// low 48 bits are the iteration. Never answered.
+const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
+/// Salts of the generators for the hardware state and the snippets, so that the
+/// operations of an iteration stay what they were before these existed.
+const HW_SALT: u64 = 0x4857_0000_0000_0000;
+const SNIPPET_SALT: u64 = 0x5311_0000_0000_0000;
+const MODEL_SALT: u64 = 0x30DE_0000_0000_0000;
+const RUNNER_SALT: u64 = 0x7244_0000_0000_0000;
+/// Bit of `rdx` at entry that makes this thread the runner (`rootserver/src/fuzz.rs`).
+const RUNNER_FLAG: u64 = 1 << 63;
+/// Percentage of iterations followed by a shadow-model operation.
+const MODEL_PERCENT: u64 = 30;
+/// Percentage of iterations followed by an instruction snippet.
+const SNIPPET_PERCENT: u64 = 25;
 /// Iterations between progress markers.
 const REPORT: u64 = 1000;
 /// Fewest iterations between clean-up sweeps.
@@ -625,10 +657,19 @@ fn single(rng: &mut Rng) -> Op {
 /// Rewrites the cases that would block the fuzzer forever or cut it off from its
 /// supervisor (see the module documentation).
 fn sanitize(op: &mut Op, tracker: &Tracker) {
+    // Nothing random names the shadow model's slots or its page table's 2 MiB span.
+    let away = |index: &mut u64| {
+        if model::owns_slot(*index) {
+            *index ^= 0x80;
+        }
+    };
+    away(&mut op.cptr);
+    op.caps.iter_mut().for_each(away);
+    away(&mut op.receive_index);
     if matches!(op.number, 9 | 10) {
         op.number = Syscall::Yield as u64;
     }
-    if matches!(op.number & MARK_MASK, MARK_PROGRESS | MARK_DONE) {
+    if matches!(op.number & MARK_MASK, MARK_PROGRESS | MARK_DONE | MARK_FAIL) {
         op.number ^= 1 << 63;
     }
     if matches!(op.number, 1 | 3) && tracker.send_may_block(op.cptr) {
@@ -639,6 +680,25 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     }
     if !op.invokes() {
         return;
+    }
+    match Label::from_raw(op.label) {
+        Some(Label::FrameMap | Label::PagingStructureMap) if model::owns_address(op.mr[0]) => op.mr[0] ^= 1 << 22,
+        Some(Label::UntypedRetype) if op.caps[0] == slots::CNODE => {
+            let (first, end) = (op.mr[4], op.mr[4].saturating_add(op.mr[5]));
+            if (first <= model::UNTYPED && end > model::UNTYPED) || (first < 256 && end > model::FIRST) {
+                op.mr[4] = slots::FIRST_FREE + op.mr[4] % 64;
+                op.mr[5] = op.mr[5].min(8);
+            }
+        }
+        Some(
+            Label::CNodeRevoke | Label::CNodeDelete | Label::CNodeCopy | Label::CNodeMint | Label::CNodeMove | Label::CNodeMutate
+            | Label::CNodeRotate | Label::CNodeSaveCaller,
+        ) if op.cptr == slots::CNODE || op.caps[0] == slots::CNODE => {
+            for index in [0, 2, 4] {
+                away(&mut op.mr[index]);
+            }
+        }
+        _ => {}
     }
     let shift = |index: &mut u64, protected: core::ops::RangeInclusive<u64>| {
         if protected.contains(index) {
@@ -666,8 +726,9 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     }
 }
 
-/// Writes the IPC-buffer part of `op` and issues it; returns the reply info word.
-fn issue(op: &Op) -> u64 {
+/// Writes the IPC-buffer part of `op` and issues it with the hardware state `state`
+/// loaded ([`hw::syscall`]); returns the reply info word.
+fn issue(op: &Op, state: &mut hw::State) -> u64 {
     for (index, &w) in op.mr.iter().enumerate().skip(4) {
         set_buffer_word(ipc_buffer::MSG + index, w);
     }
@@ -678,7 +739,39 @@ fn issue(op: &Op) -> u64 {
     set_buffer_word(ipc_buffer::RECEIVE_INDEX, op.receive_index);
     set_buffer_word(ipc_buffer::RECEIVE_DEPTH, op.receive_depth);
     let [m0, m1, m2, m3, ..] = op.mr;
-    syscall(op.number, op.cptr, op.info(), [m0, m1, m2, m3]).1
+    hw::syscall(state, op.number, op.cptr, op.info(), [m0, m1, m2, m3]).1
+}
+
+/// Reports a broken check to the supervisor and stops (the marker is never answered).
+fn fail(iteration: u64) -> ! {
+    loop {
+        syscall(MARK_FAIL | iteration, 0, 0, [0; 4]);
+    }
+}
+
+/// The last marker: `MARK_DONE | iterations`, with the fuzzer's counters in r10 r8 r9 r15
+/// rdx r12 r13 r14 (the supervisor reads them with TcbReadRegisters).
+fn final_marker(iterations: u64, counters: [u64; 8]) -> ! {
+    loop {
+        // SAFETY: a syscall the kernel turns into a fault message; the supervisor never
+        // answers it. All registers it may write are declared.
+        unsafe {
+            asm!(
+                "syscall",
+                inout("rax") MARK_DONE | iterations => _,
+                inout("r10") counters[0] => _,
+                inout("r8") counters[1] => _,
+                inout("r9") counters[2] => _,
+                inout("r15") counters[3] => _,
+                inout("rdx") counters[4] => _,
+                inout("r12") counters[5] => _,
+                inout("r13") counters[6] => _,
+                inout("r14") counters[7] => _,
+                out("rdi") _, out("rsi") _, out("rcx") _, out("r11") _,
+                options(nostack),
+            );
+        }
+    }
 }
 
 /// Clean-up: revoke the untyped memory (destroying everything made from it) and delete
@@ -695,18 +788,63 @@ fn sweep(tracker: &mut Tracker) {
     }
 }
 
-/// Entry: `argument` = seed | iterations << 32; `trace_from` = first iteration to print.
+/// The runner: the fuzzer's second thread (same address space and capabilities, same
+/// priority, its own stack and IPC buffer; the root server starts it with `RUNNER_FLAG`).
+/// Forever, round after round: a system call that touches no capability of the fuzzer's
+/// (Yield, an NBRecv poll of the notification, an unknown number the root server answers)
+/// with random hardware state, checked like the fuzzer's own ([`hw`]); then, with
+/// [`hw::feature::SNIPPETS`], one instruction snippet. So the fuzzer's thread and this one,
+/// each with its own random xmm, segment and flag values, take turns on the CPU at every
+/// timer tick and every syscall, and each checks that the other's state never shows up in
+/// its registers. It uses no IPC buffer and no shared memory. A broken check prints
+/// `fuzz failure: …` (rounds are counted like iterations) and ends the run with the
+/// failure marker.
+fn runner(seed: u64, features: u64) -> ! {
+    let mut state = hw::State::new();
+    let mut counts = snippets::Counts::default();
+    for round in 0.. {
+        let mut rng = Rng::for_iteration(seed ^ RUNNER_SALT, round);
+        let number = rng.pick(&[Syscall::Yield as u64, Syscall::Yield as u64, Syscall::NbRecv as u64, 0x7777]);
+        state.draw(&mut rng, features);
+        let words = [rng.next(), rng.next(), rng.next(), rng.next()];
+        hw::syscall(&mut state, number, slots::NOTIFICATION, 0, words);
+        if let Some(failure) = state.check(number, features) {
+            println!("fuzz failure: runner round {round}: syscall {number:#x}: {failure}");
+            fail(round);
+        }
+        if features & hw::feature::SNIPPETS != 0 && !snippets::run(&mut rng, &mut counts, round, false, features) {
+            println!("fuzz failure: (the line above is the runner's, round {round})");
+            fail(round);
+        }
+    }
+    unreachable!("rounds never end")
+}
+
+/// Entry: `argument` = seed | iterations << 32; `trace_from` = first iteration to print;
+/// `features` = the [`hw::feature`] bits.
 #[unsafe(no_mangle)]
-extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
+extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
+    if features & RUNNER_FLAG != 0 {
+        runner(argument, features & !RUNNER_FLAG);
+    }
     tileos_sys::set_ipc_buffer(domain::IPC_BUFFER_VADDR);
     let (seed, iterations) = (argument & 0xFFFF_FFFF, argument >> 32);
-    println!("fuzz start seed={seed} iterations={iterations}");
+    println!("fuzz start seed={seed} iterations={iterations} features={features:#x}");
+    if features & !hw::feature::ALL != 0 {
+        println!("fuzz: unknown feature bits {:#x} ignored", features & !hw::feature::ALL);
+    }
+    let mut state = hw::State::new();
+    let mut checked_syscalls = 0u64;
+    let mut snippet_counts = snippets::Counts::default();
+    let mut model = model::Model::new();
     let sweep_every = SWEEP << (seed % 4);
     let mut tracker = Tracker::new();
     let mut stats = Stats { outcomes: [[0; 12]; LABELS.len()] };
     for index in 0..iterations {
         let mut rng = Rng::for_iteration(seed, index);
         let mut plan = generate(&mut rng);
+        let mut hw_rng = Rng::for_iteration(seed ^ HW_SALT, index);
+        let mut snippet_rng = Rng::for_iteration(seed ^ SNIPPET_SALT, index);
         for (step, op) in plan.ops[..plan.count].iter_mut().enumerate() {
             sanitize(op, &tracker);
             tracker.record(op);
@@ -716,9 +854,33 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
                     op.number, op.cptr, op.info(), op.mr, op.caps, op.receive_index, op.receive_depth
                 );
             }
-            let info = issue(op);
+            state.draw(&mut hw_rng, features);
+            if index >= trace_from {
+                println!("fuzz hw {index}.{step}: rflags {:#x} ds/es/fs/gs {:x?}", state.flags(), state.selectors());
+            }
+            let info = issue(op, &mut state);
+            if let Some(failure) = state.check(op.number, features) {
+                println!(
+                    "fuzz failure: iteration {index} step {step}: syscall {:#x} (cptr {:#x}, info {:#x}, label {}): {failure}",
+                    op.number, op.cptr, op.info(), op.label
+                );
+                fail(index);
+            }
+            checked_syscalls += 1;
             tracker.received(op, info);
             stats.count(op, info);
+        }
+        if features & hw::feature::MODEL != 0 {
+            let mut model_rng = Rng::for_iteration(seed ^ MODEL_SALT, index);
+            if model_rng.percent(MODEL_PERCENT) && !model.step(&mut model_rng, index, index >= trace_from, features & hw::feature::DETACH != 0) {
+                fail(index);
+            }
+            if index % model::CHECK_EVERY == model::CHECK_EVERY - 1 && !model.check(index) {
+                fail(index);
+            }
+        }
+        if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from, features) {
+            fail(index);
         }
         if index % sweep_every == sweep_every - 1 {
             sweep(&mut tracker);
@@ -729,8 +891,11 @@ extern "C" fn _start(argument: u64, trace_from: u64) -> ! {
         }
     }
     stats.print();
+    println!(
+        "fuzz hw: checked_syscalls={checked_syscalls}, snippets={}, snippet_faults={}, model_pages={}, model_probes={}, model_ops={}",
+        snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations
+    );
     println!("fuzz done {iterations} {seed}");
-    loop {
-        syscall(MARK_DONE | iterations, 0, 0, [0; 4]);
-    }
+    let counters = [checked_syscalls, snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations, 0, 0];
+    final_marker(iterations, counters);
 }
