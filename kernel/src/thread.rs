@@ -313,9 +313,7 @@ fn switch_to(thread: u64) {
         Cap::Pml4 { paddr, .. } => paddr,
         _ => paging::kernel_only(),
     };
-    if paging::activate(space) {
-        entry::reset_user_segments();
-    }
+    paging::activate(space);
     // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
     unsafe {
         if *core::ptr::addr_of!(FPU_OWNER) != thread {

@@ -58,17 +58,18 @@ pub fn copy_kernel_half(pml4: u64) {
     }
 }
 
-/// Switches to the address space at `pml4` if it is not already active; returns whether it
-/// switched.
+/// Switches to the address space at `pml4` if it is not already active. Entering another
+/// address space is entering another domain, so it also loads the null selector into DS,
+/// ES, FS and GS ([`super::entry::reset_user_segments`]): one domain's selectors never
+/// reach another.
 #[inline(always)]
-pub fn activate(pml4: u64) -> bool {
+pub fn activate(pml4: u64) {
     let (current, _) = Cr3::read();
-    if current.start_address().as_u64() == pml4 {
-        return false;
+    if current.start_address().as_u64() != pml4 {
+        // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
+        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
+        super::entry::reset_user_segments();
     }
-    // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
-    unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
-    true
 }
 
 /// The kernel-only address space (the boot PML4: the kernel half and no user mappings),
