@@ -226,7 +226,7 @@ fn main() -> ExitCode {
                     Ended::Verdict(GuestVerdict::Pass) => ExitCode::SUCCESS,
                     other => {
                         let hint = if matches!(other, Ended::QemuStatus(Some(code), _) if code != 0) { port_hint.as_str() } else { "" };
-                        eprintln!("tileos-qemu: {other} ({:.1}s){hint}", outcome.elapsed.as_secs_f64());
+                        eprintln!("tileos-qemu: {other}; the run took {:.1} s{hint}", outcome.elapsed.as_secs_f64());
                         ExitCode::FAILURE
                     }
                 }
