@@ -130,7 +130,7 @@ impl RunOutcome {
     pub fn assert_verdict(&self, expected: GuestVerdict) {
         if self.ended != Ended::Verdict(expected) {
             panic!(
-                "expected guest verdict {expected:?}, but {} ({:.1}s); last serial lines:\n{}",
+                "expected guest verdict {expected:?}, but {}; the run took {:.1} s; last serial lines:\n{}",
                 self.ended,
                 self.elapsed.as_secs_f64(),
                 self.tail(30)
@@ -142,7 +142,7 @@ impl RunOutcome {
     pub fn assert_reached(&self) {
         if !matches!(self.ended, Ended::Reached(_)) {
             panic!(
-                "the awaited serial text never appeared: {} ({:.1}s); last serial lines:\n{}",
+                "the awaited serial text never appeared: {}; the run took {:.1} s; last serial lines:\n{}",
                 self.ended,
                 self.elapsed.as_secs_f64(),
                 self.tail(40)
