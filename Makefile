@@ -15,7 +15,7 @@ TEST := $(BUILD)/test
 
 # Debian packages and the program that shows each is installed.
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
-	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy
+	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
 .PHONY: fuzz bench bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
@@ -28,6 +28,7 @@ help:
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
+	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
 deps:
@@ -53,14 +54,21 @@ KERNEL_WARNING_FILTER := 2>&1 | { grep -v -e 'sse2. must be enabled' -e 'previou
 	-e 'issue \#116344' -e 'generated 1 warning' -e '^ *|$$' -e '^$$' || true; }
 KERNEL_BUILD = RUSTFLAGS="$(KERNEL_RUSTFLAGS)" $(CARGO) build --quiet --release -p tileos-kernel --target $(KERNEL_TARGET)
 
-# flavour(dir, kernel features): the kernel as ELF64 with symbols (for gdb) and ELF32 (for
-# QEMU -kernel), and the root server, which travels as the first boot module. The kernel is
-# built on its own so that cargo's feature unification never gives it the user crates'
-# features (e.g. serde with alloc through heapless, which would need a heap in the kernel).
+# The system description `make run`, `make image` and `make debug` boot (README: "More").
+TILE ?= tile.toml
+
+# flavour(dir, kernel features, description, cargo progress): the kernel as ELF64 with
+# symbols (for gdb) and ELF32 (for QEMU -kernel), the root server, which travels as the
+# first boot module, and the tile archive of the description. The kernel is built on its own
+# so that cargo's feature unification never gives it the user crates' features (e.g. serde
+# with alloc through heapless, which would need a heap in the kernel). Each step says what
+# it builds; the dev flavour shows cargo's own progress for the programs (the longest step of
+# a first build), the test flavour stays quiet.
 define flavour
-	@echo "build: kernel and root server ($(1))"
+	@echo "build: kernel for $(1) ($(2); a first build of everything takes a few minutes)"
 	$(KERNEL_BUILD) $(2) --target-dir $(BUILD)/target-$(notdir $(1)) $(KERNEL_WARNING_FILTER)
-	$(CARGO) build --quiet --release -p tileos-rootserver -p tileos-test-domains -p tileos-driver-pci -p tileos-driver-nvme -p tileos-driver-net -p tileos-netstack -p tileos-driver-gpu --target-dir $(BUILD)/target-$(notdir $(1))
+	@echo "build: root server, drivers and domain programs ($(1))"
+	$(CARGO) build $(4) --release -p tileos-rootserver -p tileos-test-domains -p tileos-driver-pci -p tileos-driver-nvme -p tileos-driver-net -p tileos-netstack -p tileos-driver-gpu --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf
@@ -71,14 +79,15 @@ define flavour
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/tileos-rootserver $(1)/rootserver.elf
 	@[ $(1)/kernel.elf32 -nt $(1)/kernel.elf ] || objcopy -O elf32-i386 $(1)/kernel.elf $(1)/kernel.elf32
-	$(CARGO) run --quiet -p tileos-imagebuild -- tile.toml --program-dir $(BUILD)/target-$(notdir $(1))/release -o $(1)/tile.archive
+	@echo "build: tile archive from $(3) ($(1)/tile.archive)"
+	$(CARGO) run --quiet -p tileos-imagebuild -- $(3) --program-dir $(BUILD)/target-$(notdir $(1))/release -o $(1)/tile.archive
 endef
 
 dev-kernel:
-	$(call flavour,$(DEV),--features debug-console)
+	$(call flavour,$(DEV),--features debug-console,$(TILE))
 
 test-kernel:
-	$(call flavour,$(TEST),--features testing)
+	$(call flavour,$(TEST),--features testing,tile.toml,--quiet)
 
 # The release kernel: no DebugPutChar, no test hooks (what firmware builders flash). Boot
 # tests check that the debug console really is compiled out.
@@ -134,7 +143,7 @@ TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-por
 	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT)
 
 run: deps images
-	@echo "run: booting $(DEV)/kernel.elf32 — serial on this terminal; quit with Ctrl-A X"
+	@echo "run: booting $(DEV)/kernel.elf32 with $(TILE) — serial on this terminal; quit with Ctrl-A X"
 	@echo "run: tile status: nc 127.0.0.1 $(TILE_TCP_PORT); UDP echo: nc -u 127.0.0.1 $(TILE_UDP_PORT); net-client: nc 127.0.0.1 $(TILE_CLIENT_TCP_PORT), nc -u 127.0.0.1 $(TILE_CLIENT_UDP_PORT); disk image $(TILE_DISK)"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES)
 
@@ -144,7 +153,7 @@ run: deps images
 debug: deps images
 	@{ echo "set architecture i386:x86-64"; echo "file $(DEV)/kernel.elf"; \
 	   echo "add-symbol-file $(DEV)/rootserver.elf"; \
-	   for program in $$(sed -n 's/^program *= *"\(.*\)".*/\1/p' tile.toml | sort -u); do \
+	   for program in $$(sed -n 's/^program *= *"\(.*\)".*/\1/p' $(TILE) | sort -u); do \
 	     echo "add-symbol-file $(BUILD)/target-dev/release/$$program"; done; \
 	   echo "target remote localhost:1234"; } > $(DEV)/gdbinit
 	@echo "debug: QEMU waits for gdb; in another terminal run:"

@@ -56,6 +56,57 @@ pub enum Ended {
     Failed(String),
 }
 
+impl Ended {
+    /// How a QEMU process that exited by itself with `status` (`None`: killed by a signal)
+    /// ended: the guest's verdict when the status encodes one, else [`Ended::QemuStatus`]
+    /// with `stderr`, what QEMU printed.
+    pub fn from_qemu_exit(status: Option<i32>, stderr: String) -> Ended {
+        match status.and_then(GuestVerdict::from_qemu_status) {
+            Some(verdict) => Ended::Verdict(verdict),
+            None => Ended::QemuStatus(status, stderr),
+        }
+    }
+}
+
+/// In words, for people: `the guest reported a pass`, `the guest ended without reporting a
+/// verdict (QEMU exited with status 1: …)`, `timed out after 30 s …`.
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Verdict(GuestVerdict::Pass) => f.write_str("the guest reported a pass"),
+            Ended::Verdict(GuestVerdict::Fail) => {
+                f.write_str("the guest reported a failed check (the serial log says which)")
+            }
+            Ended::Verdict(GuestVerdict::KernelException) => {
+                f.write_str("the guest reported a CPU exception in the kernel (the serial log has the report)")
+            }
+            Ended::Verdict(GuestVerdict::Panic) => {
+                f.write_str("the guest reported a panic (the serial log has file, line and message)")
+            }
+            Ended::QemuStatus(Some(0), _) => f.write_str(
+                "the guest ended without reporting a verdict (QEMU exited with status 0: it was quit, or the guest shut down or reset)",
+            ),
+            Ended::QemuStatus(Some(code), stderr) => {
+                write!(f, "the guest ended without reporting a verdict (QEMU exited with status {code}")?;
+                match stderr.trim() {
+                    "" => f.write_str(")"),
+                    message => write!(f, ": {message})"),
+                }
+            }
+            Ended::QemuStatus(None, _) => {
+                f.write_str("the guest ended without reporting a verdict (QEMU was killed by a signal)")
+            }
+            Ended::TimedOut(timeout) => write!(
+                f,
+                "timed out after {} s without a guest verdict (QEMU was stopped)",
+                timeout.as_secs_f64()
+            ),
+            Ended::Reached(text) => write!(f, "the serial log showed the awaited {text:?} (QEMU was stopped)"),
+            Ended::Failed(line) => write!(f, "the serial log showed a failure (QEMU was stopped): {line}"),
+        }
+    }
+}
+
 /// Result of an unattended run.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
@@ -79,7 +130,7 @@ impl RunOutcome {
     pub fn assert_verdict(&self, expected: GuestVerdict) {
         if self.ended != Ended::Verdict(expected) {
             panic!(
-                "expected guest verdict {expected:?}, but the run ended with {:?} after {:.1}s; last serial lines:\n{}",
+                "expected guest verdict {expected:?}, but {}; the run took {:.1} s; last serial lines:\n{}",
                 self.ended,
                 self.elapsed.as_secs_f64(),
                 self.tail(30)
@@ -91,7 +142,7 @@ impl RunOutcome {
     pub fn assert_reached(&self) {
         if !matches!(self.ended, Ended::Reached(_)) {
             panic!(
-                "the awaited serial text never appeared: the run ended with {:?} after {:.1}s; last serial lines:\n{}",
+                "the awaited serial text never appeared: {}; the run took {:.1} s; last serial lines:\n{}",
                 self.ended,
                 self.elapsed.as_secs_f64(),
                 self.tail(40)
@@ -158,17 +209,11 @@ pub fn run_watch(
         .map_err(RunnerError::Spawn)?;
     let ended = loop {
         if let Some(status) = qemu.try_wait().map_err(RunnerError::Wait)? {
-            let code = status.code();
-            break match code.and_then(GuestVerdict::from_qemu_status) {
-                Some(verdict) => Ended::Verdict(verdict),
-                None => {
-                    let mut stderr = String::new();
-                    if let Some(mut pipe) = qemu.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-                    }
-                    Ended::QemuStatus(code, stderr)
-                }
-            };
+            let mut stderr = String::new();
+            if let Some(mut pipe) = qemu.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            break Ended::from_qemu_exit(status.code(), stderr);
         }
         if !stop_when.is_empty() || !fail_when.is_empty() {
             let log = std::fs::read(serial_log).map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
@@ -213,4 +258,37 @@ pub fn run_interactive(machine: &Machine, boot: &Boot) -> Result<Option<i32>, Ru
         .status()
         .map_err(RunnerError::Spawn)?;
     Ok(status.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_qemu_status_decodes_to_the_guest_verdict_or_stays_a_status() {
+        assert_eq!(Ended::from_qemu_exit(Some(0x21), String::new()), Ended::Verdict(GuestVerdict::Pass));
+        assert_eq!(Ended::from_qemu_exit(Some(0x27), String::new()), Ended::Verdict(GuestVerdict::Panic));
+        assert_eq!(Ended::from_qemu_exit(Some(1), "e".into()), Ended::QemuStatus(Some(1), "e".into()));
+        assert_eq!(Ended::from_qemu_exit(None, String::new()), Ended::QemuStatus(None, String::new()));
+    }
+
+    #[test]
+    fn every_ending_is_said_in_words() {
+        let said = |ended: Ended| ended.to_string();
+        assert_eq!(said(Ended::Verdict(GuestVerdict::Pass)), "the guest reported a pass");
+        assert!(said(Ended::Verdict(GuestVerdict::Fail)).starts_with("the guest reported a failed check"));
+        assert_eq!(
+            said(Ended::QemuStatus(Some(1), "qemu-system-x86_64: Could not set up host forwarding rule\n".into())),
+            "the guest ended without reporting a verdict (QEMU exited with status 1: qemu-system-x86_64: Could not set up host forwarding rule)"
+        );
+        assert_eq!(said(Ended::QemuStatus(Some(3), String::new())), "the guest ended without reporting a verdict (QEMU exited with status 3)");
+        assert!(said(Ended::QemuStatus(Some(0), String::new())).contains("QEMU exited with status 0"));
+        assert!(said(Ended::QemuStatus(None, String::new())).contains("killed by a signal"));
+        assert_eq!(said(Ended::TimedOut(Duration::from_secs(30))), "timed out after 30 s without a guest verdict (QEMU was stopped)");
+        assert!(said(Ended::Failed("ktest x ... FAIL".into())).ends_with("ktest x ... FAIL"));
+        for ended in [Ended::Verdict(GuestVerdict::KernelException), Ended::Reached("ready".into())] {
+            let text = said(ended);
+            assert!(!text.contains("None") && !text.contains("Some("), "{text}");
+        }
+    }
 }

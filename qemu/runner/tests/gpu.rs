@@ -161,8 +161,8 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     host.join().expect("the host side does not panic");
     let _ = std::fs::remove_file(&socket);
     let host_result = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
-    host_result.unwrap_or_else(|error| panic!("{error}; the run ended with {:?}; last serial lines:\n{}", outcome.ended, outcome.tail(30)));
-    assert!(matches!(outcome.ended, Ended::QemuStatus(Some(0), _)), "QEMU did not quit on the monitor's command: {:?}", outcome.ended);
+    host_result.unwrap_or_else(|error| panic!("{error}; the run ended: {}; last serial lines:\n{}", outcome.ended, outcome.tail(30)));
+    assert!(matches!(outcome.ended, Ended::QemuStatus(Some(0), _)), "QEMU did not quit on the monitor's command: {}", outcome.ended);
     for bad in ["KERNEL EXCEPTION", "panic at", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }

@@ -42,7 +42,7 @@ fn main() {
             }
             let summary = outcome.serial.lines().any(|line| line.starts_with("ktest summary:"));
             let verdict_ok = outcome.ended == Ended::Verdict(GuestVerdict::Pass);
-            let detail = format!("ended with {:?}; last serial lines:\n{}", outcome.ended, outcome.tail(30));
+            let detail = format!("{}; last serial lines:\n{}", outcome.ended, outcome.tail(30));
             trials.push(Trial::test("kernel_suite_run", move || {
                 if summary && verdict_ok { Ok(()) } else { Err(Failed::from(detail)) }
             }));

@@ -82,10 +82,15 @@ pub struct Compiled {
 pub fn compile(file: &str, text: &str) -> Result<Compiled, Diagnostic> {
     let parsed = front::parse(file, text)?;
     if let Err(e) = parsed.description.check(parsed.programs.len() + 1) {
+        let mut message = e.message;
+        if let Some(earlier) = e.earlier {
+            // A name declared twice: say where the first declaration is, too.
+            message.push_str(&format!(" (first declared at {file}:{})", parsed.line_of(earlier, e.field)));
+        }
         return Err(Diagnostic {
             file: file.to_string(),
             line: parsed.line_of(e.item, e.field),
-            message: e.message,
+            message,
         });
     }
     Ok(Compiled {
@@ -268,4 +273,30 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), &'static str> {
         return Err("not x86_64");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compile;
+
+    #[test]
+    fn a_duplicate_name_names_both_declarations() {
+        let text = "[tile]\nname = \"t\"\n\n[[domain]]\nname = \"a\"\nprogram = \"p\"\npriority = 1\n\n[[domain]]\nname = \"b\"\nprogram = \"p\"\npriority = 1\n\n[[domain]]\nname = \"a\"\nprogram = \"p\"\npriority = 1\n";
+        let error = compile("dup.toml", text).expect_err("a name declared twice is rejected");
+        assert_eq!(error.line, 15);
+        assert_eq!(
+            error.to_string(),
+            "dup.toml:15: domain \"a\": field \"name\": \"a\" is declared twice (first declared at dup.toml:5)"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_endpoint_names_its_first_declaration() {
+        let text = "[tile]\nname = \"t\"\n\n[[domain]]\nname = \"s\"\nprogram = \"p\"\npriority = 1\n\n[[domain]]\nname = \"c\"\nprogram = \"p\"\npriority = 1\n\n[[endpoint]]\nname = \"e\"\nserver = \"s\"\nclients = [{ domain = \"c\", badge = 1 }]\n\n[[endpoint]]\nname = \"e\"\nserver = \"s\"\nclients = [{ domain = \"c\", badge = 2 }]\n";
+        let error = compile("dup.toml", text).expect_err("an endpoint declared twice is rejected");
+        assert_eq!(
+            error.to_string(),
+            "dup.toml:20: endpoint \"e\": field \"name\": \"e\" is declared twice (first declared at dup.toml:15)"
+        );
+    }
 }

@@ -2,9 +2,12 @@
 //! is defined (DESIGN.md §4) and fails when the count exceeds LIMIT.
 //!
 //! Counted: every line with code on it. Not counted: blank lines, comments (line, block and
-//! doc comments), items marked `#[cfg(test)]` (host-only unit tests), files under `tests/`
-//! directories, and `build.rs` (runs on the host at build time).
+//! doc comments), items marked `#[cfg(test)]` (host-only unit tests: inline `mod tests { … }`
+//! blocks, and the files of out-of-line modules declared `#[cfg(test)] mod NAME;` together
+//! with their own submodule directories), files under `tests/` directories, and `build.rs`
+//! (runs on the host at build time).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -154,6 +157,55 @@ fn count_code_lines(source: &str) -> usize {
     count
 }
 
+/// The names of the out-of-line modules `source` declares under `#[cfg(test)]`
+/// (`#[cfg(test)] mod NAME;`, possibly with further attributes such as `#[allow(…)]` between;
+/// a `#[path]` attribute is not followed).
+fn cfg_test_modules(source: &str) -> Vec<String> {
+    let lines = strip_comments(source);
+    let mut names = Vec::new();
+    let mut after_cfg_test = false;
+    for line in &lines {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if trimmed == "#[cfg(test)]" {
+            after_cfg_test = true;
+            continue;
+        }
+        if after_cfg_test && trimmed.starts_with("#[") {
+            continue;
+        }
+        if after_cfg_test {
+            let declaration = trimmed.strip_prefix("pub(crate) ").or_else(|| trimmed.strip_prefix("pub ")).unwrap_or(trimmed);
+            if let Some(name) = declaration.strip_prefix("mod ").and_then(|rest| rest.strip_suffix(';')) {
+                names.push(name.trim().to_string());
+            }
+        }
+        after_cfg_test = false;
+    }
+    names
+}
+
+/// The files of the modules that `file` declares `#[cfg(test)] mod NAME;`: `NAME.rs` or
+/// `NAME/mod.rs` in the directory its submodules live in (its own directory for `lib.rs`,
+/// `main.rs` and `mod.rs`, else the directory named after it), and the directory `NAME/`
+/// with everything under it (the test module's own submodules).
+fn host_only_paths(file: &Path, source: &str) -> Vec<PathBuf> {
+    let Some(dir) = file.parent() else { return Vec::new() };
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let submodules = if matches!(stem, "lib" | "main" | "mod") { dir.to_path_buf() } else { dir.join(stem) };
+    cfg_test_modules(source)
+        .into_iter()
+        .flat_map(|name| [submodules.join(format!("{name}.rs")), submodules.join(name)])
+        .collect()
+}
+
+/// Whether `file` is, or lies under, one of the host-only `paths`.
+fn is_host_only(file: &Path, paths: &BTreeSet<PathBuf>) -> bool {
+    file.ancestors().any(|ancestor| paths.contains(ancestor))
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -190,19 +242,26 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     files.sort();
-    let mut total = 0;
-    for file in &files {
-        match std::fs::read_to_string(file) {
-            Ok(source) => {
-                let lines = count_code_lines(&source);
-                println!("{lines:>6}  {}", file.display());
-                total += lines;
-            }
+    let mut sources = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(source) => sources.push((file, source)),
             Err(error) => {
                 eprintln!("tileos-loc: cannot read {}: {error}", file.display());
                 return ExitCode::FAILURE;
             }
         }
+    }
+    let host_only: BTreeSet<PathBuf> = sources.iter().flat_map(|(file, source)| host_only_paths(file, source)).collect();
+    let mut total = 0;
+    for (file, source) in &sources {
+        if is_host_only(file, &host_only) {
+            println!("{:>6}  {} (host-only test module, not counted)", "-", file.display());
+            continue;
+        }
+        let lines = count_code_lines(source);
+        println!("{lines:>6}  {}", file.display());
+        total += lines;
     }
     println!("{total:>6}  total lines of code in {} (limit {limit})", dir.display());
     if total > limit {
@@ -214,7 +273,9 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::count_code_lines;
+    use super::{count_code_lines, host_only_paths, is_host_only};
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn skips_blank_lines_and_all_comment_kinds() {
@@ -244,5 +305,39 @@ mod tests {
     fn lifetimes_are_not_char_literals() {
         let source = "fn f<'a>(x: &'a str) -> &'a str {\n    x\n}\n";
         assert_eq!(count_code_lines(source), 3);
+    }
+
+    #[test]
+    fn out_of_line_test_modules_are_host_only() {
+        // kernel/src/cspace.rs declares `#[cfg(test)] mod tests;`: kernel/src/cspace/tests.rs
+        // (and anything under kernel/src/cspace/tests/) is host-only, kernel/src/cspace/other.rs
+        // is not.
+        let source = "mod walk;\n#[cfg(test)]\nmod tests;\n#[cfg(test)]\n#[allow(dead_code)]\npub(crate) mod fixtures;\nfn kept() {}\n";
+        let paths: BTreeSet<PathBuf> = host_only_paths(Path::new("kernel/src/cspace.rs"), source).into_iter().collect();
+        assert!(is_host_only(Path::new("kernel/src/cspace/tests.rs"), &paths));
+        assert!(is_host_only(Path::new("kernel/src/cspace/tests/mod.rs"), &paths));
+        assert!(is_host_only(Path::new("kernel/src/cspace/tests/helpers.rs"), &paths));
+        assert!(is_host_only(Path::new("kernel/src/cspace/fixtures.rs"), &paths));
+        assert!(!is_host_only(Path::new("kernel/src/cspace/walk.rs"), &paths));
+        assert!(!is_host_only(Path::new("kernel/src/cspace.rs"), &paths));
+        // The declaration line itself is not counted either.
+        assert_eq!(count_code_lines(source), 2);
+    }
+
+    #[test]
+    fn test_modules_of_crate_roots_and_mod_rs_live_beside_them() {
+        let source = "#[cfg(test)]\nmod tests;\n";
+        for root in ["kernel/src/lib.rs", "kernel/src/main.rs", "kernel/src/arch/mod.rs"] {
+            let dir = Path::new(root).parent().unwrap();
+            let paths: BTreeSet<PathBuf> = host_only_paths(Path::new(root), source).into_iter().collect();
+            assert!(is_host_only(&dir.join("tests.rs"), &paths), "{root}");
+            assert!(is_host_only(&dir.join("tests/mod.rs"), &paths), "{root}");
+        }
+    }
+
+    #[test]
+    fn modules_without_cfg_test_are_counted() {
+        let source = "#[cfg(feature = \"testing\")]\nmod selftest;\nmod tests;\n";
+        assert!(host_only_paths(Path::new("kernel/src/lib.rs"), source).is_empty());
     }
 }

@@ -68,6 +68,10 @@ pub struct CheckError {
     pub field: &'static str,
     /// The whole message, naming the item and the field.
     pub message: String,
+    /// The earlier item the rule is broken against, where there is one: the first
+    /// declaration of a name declared twice (its same `field`). The image builder points at
+    /// its line too.
+    pub earlier: Option<Item>,
 }
 
 impl fmt::Display for CheckError {
@@ -212,6 +216,7 @@ impl Checker<'_> {
             item,
             field,
             message: format!("{}: field \"{field}\": {problem}", self.label(item)),
+            earlier: None,
         }
     }
 
@@ -232,12 +237,15 @@ impl Checker<'_> {
         }
     }
 
-    /// Checks a name: valid characters and unique among `earlier`.
+    /// Checks a name: valid characters and unique among `earlier` (the names of the items
+    /// before `item` of the same kind; `kind` makes the item of an index, so that a duplicate
+    /// names its first declaration in [`CheckError::earlier`]).
     fn name<'n>(
         &self,
         item: Item,
         name: &str,
         mut earlier: impl Iterator<Item = &'n String>,
+        kind: fn(usize) -> Item,
     ) -> Result<(), CheckError> {
         if !valid_name(name) {
             return Err(self.err(
@@ -246,8 +254,10 @@ impl Checker<'_> {
                 format_args!("\"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]"),
             ));
         }
-        if earlier.any(|n| n == name) {
-            return Err(self.err(item, "name", format_args!("\"{name}\" is declared twice")));
+        if let Some(first) = earlier.position(|n| n == name) {
+            let mut error = self.err(item, "name", format_args!("\"{name}\" is declared twice"));
+            error.earlier = Some(kind(first));
+            return Err(error);
         }
         Ok(())
     }
@@ -346,7 +356,7 @@ impl Checker<'_> {
     fn domains(&self, archive_entries: usize) -> Result<(), CheckError> {
         for (i, dom) in self.d.domains.iter().enumerate() {
             let item = Item::Domain(i);
-            self.name(item, &dom.name, self.d.domains[..i].iter().map(|d| &d.name))?;
+            self.name(item, &dom.name, self.d.domains[..i].iter().map(|d| &d.name), Item::Domain)?;
             if dom.name == SUPERVISOR {
                 return Err(self.err(
                     item,
@@ -408,6 +418,7 @@ impl Checker<'_> {
                 item,
                 &ep.name,
                 self.d.endpoints[..e].iter().map(|e| &e.name),
+                Item::Endpoint,
             )?;
             let server = match ep.server {
                 Server::Domain(id) => Some(self.domain_ref(item, "server", id)?),
@@ -489,6 +500,7 @@ impl Checker<'_> {
                 item,
                 &notif.name,
                 d.notifications[..n].iter().map(|n| &n.name),
+                Item::Notification,
             )?;
             self.domain_ref(item, "waiter", notif.waiter)?;
             for (s, sig) in notif.signallers.iter().enumerate() {
@@ -633,7 +645,7 @@ impl Checker<'_> {
         let pci_endpoint = d.endpoints.iter().find(|e| e.name == "pci");
         for (i, pci) in all.iter().enumerate() {
             let item = Item::PciDevice(i);
-            self.name(item, &pci.name, all[..i].iter().map(|p| &p.name))?;
+            self.name(item, &pci.name, all[..i].iter().map(|p| &p.name), Item::PciDevice)?;
             if pci.name.len() > MAX_PCI_NAME_LEN {
                 return Err(self.err(
                     item,
@@ -723,6 +735,7 @@ impl Checker<'_> {
                 item,
                 &region.name,
                 self.d.shared_regions[..r].iter().map(|r| &r.name),
+                Item::SharedRegion,
             )?;
             self.size(item, "size", region.size, true)?;
             if region.mappings.is_empty() {
@@ -761,7 +774,7 @@ impl Checker<'_> {
         let all = &self.d.device_memory;
         for (i, dev) in all.iter().enumerate() {
             let item = Item::DeviceMemory(i);
-            self.name(item, &dev.name, all[..i].iter().map(|m| &m.name))?;
+            self.name(item, &dev.name, all[..i].iter().map(|m| &m.name), Item::DeviceMemory)?;
             if dev.paddr % PAGE_SIZE != 0 {
                 return Err(self.err(
                     item,

@@ -242,6 +242,18 @@ fn sample_is_valid() {
     assert_eq!(sample().check(3), Ok(()));
 }
 
+#[test]
+fn a_duplicate_name_points_at_its_first_declaration() {
+    let mut d = sample();
+    d.domains[2].name = d.domains[1].name.clone();
+    let e = d.check(3).expect_err("a name declared twice is rejected");
+    assert_eq!((e.item, e.field, e.earlier), (Item::Domain(2), "name", Some(Item::Domain(1))));
+    // Other rules have no earlier item.
+    let mut d = sample();
+    d.domains[1].priority = 255;
+    assert_eq!(d.check(3).expect_err("priority above mcp").earlier, None);
+}
+
 /// A rule-breaking change and the error it must produce (item, field, message).
 type Case = (
     Box<dyn FnOnce(&mut SystemDescription)>,

@@ -104,7 +104,7 @@ fn fields(line: &str, marker: &str) -> Option<BTreeMap<String, u64>> {
 
 /// Why a run produced no figures, with the end of its serial log.
 fn failed(what: &str, outcome: &RunOutcome) -> String {
-    format!("{what}: the run ended with {:?} after {:.0} s; last serial lines:\n{}", outcome.ended, outcome.elapsed.as_secs_f64(), outcome.tail(30))
+    format!("{what}: {}; the run took {:.0} s; last serial lines:\n{}", outcome.ended, outcome.elapsed.as_secs_f64(), outcome.tail(30))
 }
 
 /// The kernel figures: name → (instructions per operation, iterations).
