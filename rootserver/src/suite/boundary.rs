@@ -172,8 +172,9 @@ fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
 
 /// Item 6: a `syscall` in the last bytes of the lower half would return to 0x8000_0000_0000.
 /// The system call is not performed: the thread gets a #GP user exception at the `syscall`
-/// instruction; the kernel never executes `iretq` to a non-canonical address (test kernels
-/// stop as hardware would if it did).
+/// instruction. (A kernel that did `iretq` to 0x8000_0000_0000 would halt on hardware; under
+/// QEMU the thread would instead fault there in user mode, with that address as MR0, so the
+/// check's expected MR0 tells the two apart.)
 fn non_canonical_return(env: &mut Env, buffers: u64, fault_ep: u64, badged_fault: u64) {
     // The code page: written through a mapping in the root server, executed at the top of a
     // fresh address space (the root server's own top page holds its BootInfo).
