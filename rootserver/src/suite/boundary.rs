@@ -44,10 +44,7 @@ extern "C" fn vector_faulter() -> ! {
     // SAFETY: loads the vector registers, then faults on purpose.
     unsafe {
         asm!(
-            "movdqu xmm0, [{i}]", "movdqu xmm1, [{i} + 16]", "movdqu xmm2, [{i} + 32]", "movdqu xmm3, [{i} + 48]",
-            "movdqu xmm4, [{i} + 64]", "movdqu xmm5, [{i} + 80]", "movdqu xmm6, [{i} + 96]", "movdqu xmm7, [{i} + 112]",
-            "movdqu xmm8, [{i} + 128]", "movdqu xmm9, [{i} + 144]", "movdqu xmm10, [{i} + 160]", "movdqu xmm11, [{i} + 176]",
-            "movdqu xmm12, [{i} + 192]", "movdqu xmm13, [{i} + 208]", "movdqu xmm14, [{i} + 224]", "movdqu xmm15, [{i} + 240]",
+            tileos_sys::load_vectors_from_i!(),
             "ud2",
             i = in(reg) pattern.as_ptr(),
             options(noreturn, nostack),

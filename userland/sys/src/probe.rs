@@ -15,6 +15,19 @@ pub fn vector_pattern(seed: u64) -> [u64; 32] {
     core::array::from_fn(|i| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 * 5) ^ ((i as u64) << 56))
 }
 
+/// The `asm!` template lines that load xmm0–xmm15 from the 256 bytes at operand `{i}`.
+#[macro_export]
+macro_rules! load_vectors_from_i {
+    () => {
+        concat!(
+            "movdqu xmm0, [{i}]\n", "movdqu xmm1, [{i} + 16]\n", "movdqu xmm2, [{i} + 32]\n", "movdqu xmm3, [{i} + 48]\n",
+            "movdqu xmm4, [{i} + 64]\n", "movdqu xmm5, [{i} + 80]\n", "movdqu xmm6, [{i} + 96]\n", "movdqu xmm7, [{i} + 112]\n",
+            "movdqu xmm8, [{i} + 128]\n", "movdqu xmm9, [{i} + 144]\n", "movdqu xmm10, [{i} + 160]\n", "movdqu xmm11, [{i} + 176]\n",
+            "movdqu xmm12, [{i} + 192]\n", "movdqu xmm13, [{i} + 208]\n", "movdqu xmm14, [{i} + 224]\n", "movdqu xmm15, [{i} + 240]",
+        )
+    };
+}
+
 /// Loads xmm0–xmm15 from `input`, makes one system call with the given registers, and
 /// returns xmm0–xmm15 as they came back.
 pub fn syscall_keeping_vectors(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4], input: &[u64; 32]) -> [u64; 32] {
@@ -23,10 +36,7 @@ pub fn syscall_keeping_vectors(number: Syscall, cptr: u64, info: MessageInfo, wo
     // register the kernel may change (docs/abi.md) and every vector register as clobbered.
     unsafe {
         asm!(
-            "movdqu xmm0, [{i}]", "movdqu xmm1, [{i} + 16]", "movdqu xmm2, [{i} + 32]", "movdqu xmm3, [{i} + 48]",
-            "movdqu xmm4, [{i} + 64]", "movdqu xmm5, [{i} + 80]", "movdqu xmm6, [{i} + 96]", "movdqu xmm7, [{i} + 112]",
-            "movdqu xmm8, [{i} + 128]", "movdqu xmm9, [{i} + 144]", "movdqu xmm10, [{i} + 160]", "movdqu xmm11, [{i} + 176]",
-            "movdqu xmm12, [{i} + 192]", "movdqu xmm13, [{i} + 208]", "movdqu xmm14, [{i} + 224]", "movdqu xmm15, [{i} + 240]",
+            crate::load_vectors_from_i!(),
             "syscall",
             "movdqu [{o}], xmm0", "movdqu [{o} + 16], xmm1", "movdqu [{o} + 32], xmm2", "movdqu [{o} + 48], xmm3",
             "movdqu [{o} + 64], xmm4", "movdqu [{o} + 80], xmm5", "movdqu [{o} + 96], xmm6", "movdqu [{o} + 112], xmm7",
