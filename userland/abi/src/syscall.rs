@@ -36,6 +36,10 @@ pub enum Syscall {
     /// Test builds only: end the QEMU run with the verdict in `rdi`
     /// ([`GuestVerdict`](crate::test_exit::GuestVerdict)).
     DebugExit = 10,
+    /// Test builds only: message register 0 receives the longest time one system call
+    /// spent in the kernel (TSC cycles from entry until the scheduler picks the next
+    /// thread) since the previous `DebugLongestEntry`, which starts a new measurement.
+    DebugLongestEntry = 11,
 }
 
 impl Syscall {
@@ -52,6 +56,7 @@ impl Syscall {
             8 => Syscall::Yield,
             9 => Syscall::DebugPutChar,
             10 => Syscall::DebugExit,
+            11 => Syscall::DebugLongestEntry,
             _ => return None,
         })
     }
