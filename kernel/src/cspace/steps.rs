@@ -395,3 +395,27 @@ fn random_worlds_end_as_with_the_one_pass_code() {
         }
     }
 }
+
+#[test]
+fn removing_a_first_badged_capability_keeps_its_copies_out_of_a_sibling() {
+    // E (unbadged original), M2 and M1 minted from it with the same badge, C a copy of M1:
+    // CDT order E, M2, M1, C. Once M1 goes, C follows M2 and must not become its child.
+    let mut memory = TestMemory::default();
+    let at = |index| slot_address(HOLDER, index);
+    let badged = Cap::Endpoint { paddr: 0x9000, badge: 1, rights: Rights::ALL };
+    insert_root(&mut memory, at(0), endpoint(0x9000));
+    insert_derived(&mut memory, at(0), at(2), badged, true);
+    insert_derived(&mut memory, at(2), at(3), badged, false);
+    insert_derived(&mut memory, at(3), at(4), badged, false);
+    insert_derived(&mut memory, at(0), at(1), badged, true);
+    assert_eq!((memory.read(at(0)).next, memory.read(at(1)).next), (at(1), at(2)), "order E, M2, M1, C, C'");
+    assert!(has_children(&memory, at(2)) && !has_children(&memory, at(1)));
+    compare_delete(&memory, at(2), &[1]);
+    delete(&mut memory, at(2));
+    assert_eq!(memory.read(at(1)).next, at(3));
+    assert!(!has_children(&memory, at(1)), "the copy of the deleted capability is no child of its sibling");
+    revoke(&mut memory, at(1));
+    assert_eq!(memory.read(at(3)).cap, badged);
+    assert_eq!(memory.read(at(4)).cap, badged);
+    check_cdt(&memory);
+}

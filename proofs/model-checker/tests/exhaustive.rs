@@ -47,3 +47,27 @@ fn traces_replay_and_report_rejections() {
     let error = run_trace(&universe, &[Op::Delete { slot: a(1) }, Op::Copy { src: a(1), dest: a(3) }]).unwrap_err();
     assert!(matches!(error, TraceError::Rejected { index: 1, .. }), "{error:?}");
 }
+
+#[test]
+fn a_preempted_delete_leaves_a_zombie_that_other_operations_meet() {
+    use tileos_abi::error::InvocationError;
+    use tileos_kernel::cap::Cap;
+    let universe = Universe::standard();
+    let a = |index| slot_address(CNODE_A, index);
+    // A2 holds the only capability to CNode B: one unit of work starts B's destruction.
+    let memory = run_trace(&universe, &[Op::DeleteStep { slot: a(2) }]).unwrap();
+    assert!(matches!(memory.cap(a(2)), Cap::Zombie { top: true, remaining: 4, .. }), "{:?}", memory.cap(a(2)));
+    let rejected = |trace: &[Op]| match run_trace(&universe, trace) {
+        Err(TraceError::Rejected { rejection, .. }) => rejection.error,
+        other => panic!("{other:?}"),
+    };
+    let zombie = Op::DeleteStep { slot: a(2) };
+    assert_eq!(rejected(&[zombie, Op::Copy { src: a(2), dest: a(3) }]), InvocationError::DeletionInProgress);
+    assert_eq!(rejected(&[zombie, Op::Move { src: a(2), dest: a(3) }]), InvocationError::DeletionInProgress);
+    assert_eq!(rejected(&[zombie, Op::Revoke { slot: a(2) }]), InvocationError::DeletionInProgress);
+    // Repeating the delete (what the restarted system call does) finishes it.
+    let memory = run_trace(&universe, &[zombie, Op::Copy { src: a(1), dest: a(3) }, zombie, zombie, zombie, zombie, zombie]).unwrap();
+    assert_eq!(memory.cap(a(2)), Cap::Null);
+    let memory = run_trace(&universe, &[zombie, Op::Delete { slot: a(2) }]).unwrap();
+    assert_eq!(memory.cap(a(2)), Cap::Null);
+}
