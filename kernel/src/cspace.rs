@@ -273,7 +273,10 @@ fn update_zombie(memory: &mut impl CSpaceMemory, at: SlotRef, change: impl FnOnc
 /// of n CNodes O(n²)): the new zombie is swapped into `at` (the *head*, `top` set) and the
 /// outer one into the slot it came from, which lies in its own object; `link` in each zombie
 /// names the slot of the zombie to resume when its object is empty, and `root` in the head
-/// names the first zombie of the chain (0: the head is the first). Every zombie but the head
+/// names the first zombie of the chain (0: the head is the first) and in the first zombie,
+/// when it is not the head, the head's slot (zombies keep the CDT positions of the
+/// capabilities they replaced, so a revoke meets the first one and continues from the head
+/// through it). Every zombie but the head
 /// thus lies inside the object it destroys, unreachable by lookups. A slot holding the head
 /// of another, interrupted deletion (a zombie with `top` set) adopts that chain: its head
 /// becomes ours, and its first zombie resumes ours when done. Each unit of work removes a
@@ -333,6 +336,9 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
                 unlink(memory, link);
             }
             update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (new_root, true));
+            if new_root != 0 {
+                update_zombie(memory, new_root, |_, root, _, _| *root = anchor);
+            }
             continue;
         }
         let index = remaining - 1;
@@ -351,7 +357,7 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
                 // Adopt an interrupted deletion: its first zombie resumes ours when done.
                 let their_first = if their_root == 0 { anchor } else { their_root };
                 swap(memory, anchor, inner_at);
-                update_zombie(memory, their_first, |link, _, _, _| *link = inner_at);
+                update_zombie(memory, their_first, |link, root, _, _| (*link, *root) = (inner_at, 0));
                 true
             }
             cap => match cap.to_zombie() {
@@ -374,7 +380,8 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
         if started {
             // Our zombie, now in `inner_at`, waits; the head's chain begins at our first.
             let first = if root == 0 { inner_at } else { root };
-            update_zombie(memory, inner_at, |_, _, _, top| *top = false);
+            let head_slot = if root == 0 { anchor } else { 0 };
+            update_zombie(memory, inner_at, |_, root, _, top| (*root, *top) = (head_slot, false));
             update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (first, true));
         }
     }
@@ -402,7 +409,18 @@ pub fn revoke_step(memory: &mut impl CSpaceMemory, at: SlotRef, work: &mut Work)
         if work.exhausted() {
             return Ok(Progress::Preempted { anchor: at });
         }
-        if let Progress::Preempted { .. } = delete_step(memory, slot.next, at, work)? {
+        // A deletion this revoke started and left unfinished: its first zombie holds the
+        // CDT position of the descendant, and names the slot of its head.
+        let next = slot.next;
+        let target = match memory.read(next).cap {
+            Cap::Zombie { top: false, link: 0, root: head, .. }
+                if head != 0 && matches!(memory.read(head).cap, Cap::Zombie { top: true, root, .. } if root == next) =>
+            {
+                head
+            }
+            _ => next,
+        };
+        if let Progress::Preempted { .. } = delete_step(memory, target, at, work)? {
             return Ok(Progress::Preempted { anchor: at });
         }
     }

@@ -12,8 +12,8 @@ use tileos_abi::object::Rights;
 
 /// Slot accesses one unit of work may take (reads and writes, counted by [`TestMemory`]),
 /// and the fixed cost of a step (looking at its target, the final check).
-const ACCESSES_PER_UNIT: u64 = 24;
-const ACCESSES_PER_STEP: u64 = 16;
+const ACCESSES_PER_UNIT: u64 = 32;
+const ACCESSES_PER_STEP: u64 = 24;
 
 const HOLDER: u64 = 0x10_0000;
 
@@ -418,4 +418,30 @@ fn removing_a_first_badged_capability_keeps_its_copies_out_of_a_sibling() {
     assert_eq!(memory.read(at(3)).cap, badged);
     assert_eq!(memory.read(at(4)).cap, badged);
     check_cdt(&memory);
+}
+
+#[test]
+fn revoking_an_untyped_continues_the_chain_deletion_it_started() {
+    // A chain built from its tail: the head's capability is the untyped's first child in
+    // CDT order, so the revoke starts the whole chain's deletion from there, and each later
+    // step meets the first zombie (inside the head CNode) as the next descendant.
+    let untyped = Cap::Untyped { paddr: 0x100_0000, size_bits: 20, device: false, free_offset: 1 << 20 };
+    let (root, head, spare) = (slot_address(HOLDER, 0), slot_address(HOLDER, 1), slot_address(HOLDER, 2));
+    let level = |i: u64| 0x100_0000 + i * 128;
+    let mut memory = TestMemory::default();
+    insert_root(&mut memory, root, untyped);
+    let depth = 500;
+    for i in (0..depth).rev() {
+        insert_derived(&mut memory, root, spare, cnode(level(i), 1), true);
+        if i + 1 < depth {
+            move_cap(&mut memory, head, slot_address(level(i), 1), cnode(level(i + 1), 1));
+        }
+        move_cap(&mut memory, spare, head, cnode(level(i), 1));
+    }
+    assert_eq!(memory.read(root).next, head);
+    check_cdt(&memory);
+    let cost = compare_revoke(&memory, root, &[1, 3, KERNEL_STEP_WORK]);
+    assert!(cost.steps > 500);
+    revoke_in_steps(&mut memory, root, 2, false);
+    assert_eq!(memory.slots.values().filter(|s| s.cap != Cap::Null).count(), 1);
 }

@@ -71,3 +71,34 @@ fn a_preempted_delete_leaves_a_zombie_that_other_operations_meet() {
     let memory = run_trace(&universe, &[zombie, Op::Delete { slot: a(2) }]).unwrap();
     assert_eq!(memory.cap(a(2)), Cap::Null);
 }
+
+#[test]
+fn a_revoke_preempted_inside_a_chain_continues_it() {
+    use tileos_kernel::cap::Cap;
+    use tileos_kernel::cspace::CSpaceMemory;
+    use tileos_model_checker::universe::{CNODE_B, UNTYPED};
+    let universe = Universe::standard();
+    let a = |index| slot_address(CNODE_A, index);
+    let b = |index| slot_address(CNODE_B, index);
+    // X and Y retyped from the untyped (Y first in CDT order), X's only capability in Y.
+    let mut trace = vec![
+        Op::Retype { untyped: a(0), object: 1, dest: b(0) },
+        Op::Retype { untyped: a(0), object: 1, dest: b(1) },
+        Op::Move { src: b(0), dest: slot_address(UNTYPED + 128, 1) },
+    ];
+    // One unit per step: Y becomes a zombie, then X's destruction starts from Y's slot and
+    // Y's zombie moves into Y; the revoke then meets it and continues from its head.
+    for steps in 1..=12 {
+        trace.push(Op::RevokeStep { slot: a(0) });
+        let memory = run_trace(&universe, &trace).unwrap_or_else(|e| panic!("after {steps} steps: {e:?}"));
+        if steps == 2 {
+            assert!(matches!(memory.cap(slot_address(UNTYPED + 128, 1)), Cap::Zombie { top: false, link: 0, .. }));
+        }
+        if memory.read(a(0)).next == 0 {
+            assert!(steps > 4, "the revoke took several steps");
+            assert!(matches!(memory.cap(a(0)), Cap::Untyped { .. }));
+            return;
+        }
+    }
+    panic!("the revoke did not finish in 12 steps");
+}

@@ -61,6 +61,7 @@ pub fn run(info: &BootInfo) -> ! {
     ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
     io_tests(&mut env);
+    delete::tests(&mut env, info.tsc_per_ms);
 
     let (passed, failed) = (PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
     println!("ktest summary: {passed} passed, {failed} failed");
@@ -302,5 +303,6 @@ fn io_tests(env: &mut Env) {
     expect_ok("irq_control_get_msi_after_delete", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]));
 }
 
+mod delete;
 mod ipc;
 mod transfer;
