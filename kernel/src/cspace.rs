@@ -296,7 +296,9 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
                     if let Cap::Zombie { top, .. } = &mut zombie {
                         *top = true;
                     }
+                    // (Stopping a thread may delete a reply capability elsewhere: read again.)
                     memory.destroying(&cap);
+                    let slot = memory.read(at);
                     memory.write(at, Slot { cap: zombie, ..slot });
                 }
                 _ => {
@@ -363,6 +365,7 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
             cap => match cap.to_zombie() {
                 Some(zombie) if is_final(memory, inner_at) => {
                     memory.destroying(&cap);
+                    let inner = memory.read(inner_at);
                     memory.write(inner_at, Slot { cap: zombie, ..inner });
                     swap(memory, anchor, inner_at);
                     update_zombie(memory, anchor, |link, _, _, _| *link = inner_at);
