@@ -3,7 +3,7 @@
 //! restarting the call; the longest kernel entry meanwhile stays under the stated bound,
 //! everything is gone afterwards and the memory can be retyped again.
 
-use super::{CNODE, DEPTH, Env, check, expect_error, expect_ok};
+use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_abi::message::MessageInfo;
@@ -141,5 +141,28 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
     check("revoke_chain_entries_are_short", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
     let again = invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]);
     expect_ok("revoke_chain_frees_all_memory", again);
+    expect_ok("delete_wide_cnode_again", invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]));
+
+    // 4. The chain as a thread's CSpace root, holding its last capability: TcbConfigure
+    // replacing that root deletes the chain first, in restarted steps too.
+    let thread = env.make(ObjectType::Tcb, 0);
+    let buffer = env.make(ObjectType::Frame4K, 0);
+    let mut best = u64::MAX;
+    for run in 1..=MAX_RUNS {
+        if run > 1 && us(best) < ENTRY_BOUND_US {
+            break;
+        }
+        let count = build_chain(untyped, head, spare);
+        expect_ok("tcb_configure_chain_root", invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[head, VSPACE, buffer]));
+        expect_ok("tcb_holds_last_chain_cap", invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]));
+        let (ok, total, longest) = measured(|| invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[CNODE, VSPACE, buffer]).is_ok());
+        println!("ktest figure: TcbConfigure replacing a CSpace root holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)", us(total), us(longest));
+        check("tcb_configure_replaces_chain_root", ok, format_args!("TcbConfigure failed"));
+        best = best.min(longest);
+    }
+    check("tcb_configure_deletes_old_root_in_short_entries", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
+    let reused = invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]);
+    expect_ok("tcb_configure_frees_old_root_memory", reused);
+    expect_ok("delete_test_thread", invoke(CNODE, Label::CNodeDelete, &[thread, DEPTH], &[]));
     expect_ok("delete_test_cleanup", invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]));
 }
