@@ -219,8 +219,23 @@ fn revoke_complete(step: &Step, tree: &Tree) -> Result<(), String> {
     }
     let name = |at| step.universe.slot_name(at);
     let before = Tree::of_checked(step.before);
-    if let Some(left) = before.descendants(target).find(|&d| step.after.cap(d) != Cap::Null) {
+    // A slot that held a descendant may now hold the zombie of an object a deletion still
+    // in progress destroys, moved there (its head slot): that zombie is no descendant. A
+    // descendant that was itself a zombie must have its object destroyed.
+    let survived = |d: SlotRef| match step.after.cap(d) {
+        Cap::Null => false,
+        Cap::Zombie { .. } => tree.is_descendant(d, target),
+        _ => true,
+    };
+    if let Some(left) = before.descendants(target).find(|&d| survived(d)) {
         return Err(format!("descendant {} ({:?}) of {} survived the revoke", name(left), step.after.cap(left), name(target)));
+    }
+    let zombie_objects = |memory: &Memory| -> Vec<Cap> { memory.occupied().filter_map(|(_, slot)| slot.cap.zombie_object()).collect() };
+    let remaining = zombie_objects(step.after);
+    for d in before.descendants(target) {
+        if let Some(object) = step.before.cap(d).zombie_object().filter(|object| remaining.contains(object)) {
+            return Err(format!("{object:?}, being destroyed as a descendant of {}, survived the revoke", name(target)));
+        }
     }
     if step.after.cap(target) != Cap::Null {
         if has_children(step.after, target) {
