@@ -193,9 +193,9 @@ pub struct Work {
 }
 
 impl Work {
-    /// A budget of `units` (at least one unit is always done, so every step progresses).
+    /// A budget of `units`, at least one: every step makes progress.
     pub const fn new(units: u64) -> Work {
-        Work { left: units }
+        Work { left: if units == 0 { 1 } else { units } }
     }
     /// Units not used yet.
     pub const fn left(&self) -> u64 {

@@ -445,3 +445,15 @@ fn revoking_an_untyped_continues_the_chain_deletion_it_started() {
     revoke_in_steps(&mut memory, root, 2, false);
     assert_eq!(memory.slots.values().filter(|s| s.cap != Cap::Null).count(), 1);
 }
+
+#[test]
+fn every_step_progresses_even_with_no_budget() {
+    let mut memory = TestMemory::default();
+    let holder = chain(&mut memory, 8, 1);
+    let mut steps = 0;
+    while let Ok(Progress::Preempted { .. }) = delete_step(&mut memory, holder, 0, &mut Work::new(0)) {
+        steps += 1;
+        assert!(steps < 100, "no progress");
+    }
+    assert_eq!(memory.slots.values().filter(|s| s.cap != Cap::Null).count(), 0);
+}

@@ -336,9 +336,10 @@ fn no_dangling_caps(step: &Step) -> Result<(), String> {
 fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
     let name = |at| step.universe.slot_name(at);
     // A CNode may be destroyed while it still holds a capability the same operation
-    // deletes afterwards: the last capability to the container whose emptying reached it
-    // (`empty_container` leaves those to its caller), or the capability being revoked
-    // (`revoke` deletes it last). It must then be finalised later in the step and be gone.
+    // deletes afterwards: the head zombie of the deletion, found inside the object it
+    // destroys (removed right after), or the capability being revoked (`revoke_step`
+    // deletes it last). It must then be finalised later in the step and be gone, or, for
+    // the revoked capability, wait marked `detached` for a later step.
     for (i, record) in step.log.iter().enumerate().filter(|(_, r)| r.is_final) {
         // A capability being revoked waits, marked detached, for a later step of its revoke.
         let removed_later = |&(at, held): &(SlotRef, Cap)| {
