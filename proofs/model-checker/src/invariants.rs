@@ -391,7 +391,10 @@ fn confinement(step: &Step) -> Result<(), String> {
                 Invocation::Revoke(target) | Invocation::RevokeStep(target) => before_tree.is_descendant(at, target),
                 _ => unreachable!(),
             };
-            if let Some(&at) = changed.iter().find(|&&at| !targeted(at) && !in_destroyed(at)) {
+            // A zombie stands for a destruction an earlier (checked) step committed to; a
+            // delete or revoke that meets its chain finishes it, wherever the head is.
+            let committed = |at: SlotRef| matches!(before.cap(at), Cap::Zombie { .. });
+            if let Some(&at) = changed.iter().find(|&&at| !targeted(at) && !in_destroyed(at) && !committed(at)) {
                 return Err(format!("{} removed {} ({:?}), which it does not reach", op.describe(step.universe), name(at), before.cap(at)));
             }
             if step.log.is_empty() && changed.is_empty() && after != before {
