@@ -82,6 +82,12 @@ pub enum Cap {
     IoPortControl,
     /// Authority to access IO ports `first..=last`.
     IoPort { first: u16, last: u16 },
+    /// A CNode (`tcb` false: of `2^radix` slots) or TCB (`tcb` true) whose destruction is
+    /// in progress (seL4's Zombie): it replaced the object's last capability and cannot be
+    /// used, copied or moved; deleting it again continues the destruction. Slots
+    /// `remaining..` of the object are empty already. `link`, `root` and `top` chain the
+    /// objects of one unfinished deletion (see `cspace::delete_step`).
+    Zombie { paddr: u64, link: u64, root: u64, remaining: u32, radix: u8, tcb: bool, top: bool },
 }
 
 // Compile-time check that a capability plus derivation links fit a 64-byte slot.
@@ -98,6 +104,7 @@ impl Cap {
             Cap::Tcb { paddr } => (paddr, tileos_abi::object::TCB_SIZE_BITS),
             Cap::Frame { paddr, size_bits, .. } => (paddr, u32::from(size_bits)),
             Cap::PagingTable { paddr, .. } | Cap::Pml4 { paddr, .. } => (paddr, 12),
+            Cap::Zombie { .. } => return self.zombie_object().and_then(|object| object.region()),
             _ => return None,
         };
         Some((start, start + (1u64 << bits)))
@@ -119,6 +126,12 @@ impl Cap {
             (Cap::IoPortControl, Cap::IoPortControl | Cap::IoPort { .. }) => true,
             (Cap::IoPort { first: a0, last: a1 }, Cap::IoPort { first: b0, last: b1 }) => a0 == b0 && a1 == b1,
             (Cap::Reply { tcb: a, .. }, Cap::Reply { tcb: b, .. }) => a == b,
+            // An object being destroyed is still the object its last capability named.
+            (Cap::Zombie { .. }, _) | (_, Cap::Zombie { .. }) => {
+                let object = |cap: &Cap| cap.zombie_object().unwrap_or(*cap);
+                let (a, b) = (object(self), object(other));
+                core::mem::discriminant(&a) == core::mem::discriminant(&b) && a.region() == b.region()
+            }
             (a, b) => core::mem::discriminant(&a) == core::mem::discriminant(&b) && a.region() == b.region(),
         }
     }
@@ -148,6 +161,28 @@ impl Cap {
             Cap::Endpoint { rights, .. } | Cap::Notification { rights, .. } | Cap::Frame { rights, .. } => rights,
             _ => Rights::ALL,
         }
+    }
+
+    /// For a zombie: the capability to the object being destroyed, as the object was
+    /// created (a CNode without guard, or a TCB).
+    pub fn zombie_object(&self) -> Option<Cap> {
+        match *self {
+            Cap::Zombie { paddr, tcb: true, .. } => Some(Cap::Tcb { paddr }),
+            Cap::Zombie { paddr, radix, .. } => Some(Cap::CNode { paddr, radix, guard_bits: 0, guard: 0 }),
+            _ => None,
+        }
+    }
+
+    /// A zombie standing for `self`, the last capability to a CNode or TCB whose
+    /// destruction starts: all its slots remain to be emptied.
+    pub fn to_zombie(&self) -> Option<Cap> {
+        let (paddr, radix, tcb) = match *self {
+            Cap::CNode { paddr, radix, .. } => (paddr, radix, false),
+            Cap::Tcb { paddr } => (paddr, 0, true),
+            _ => return None,
+        };
+        let (_, count) = self.slot_container()?;
+        Some(Cap::Zombie { paddr, link: 0, root: 0, remaining: count as u32, radix, tcb, top: false })
     }
 
     /// Physical address and slot count of an object that holds capability slots (a CNode,
@@ -181,7 +216,7 @@ pub mod tcb_slot {
 /// Why a capability cannot be derived (copied or minted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeriveError {
-    /// This kind of capability cannot be copied: reply, IRQ control, untyped (two
+    /// This kind of capability cannot be copied: reply, IRQ control, zombie, untyped (two
     /// capabilities with separate watermarks could hand out the same memory twice; split an
     /// untyped by retyping it into smaller untypeds instead), unmapped paging structures,
     /// an empty slot, or a badge on an already badged capability.
@@ -201,7 +236,9 @@ pub struct MintParams {
 /// Derives a copy of `source` (seL4's `deriveCap`, followed by `updateCapData` for a mint).
 pub fn derive(source: &Cap, mint: Option<MintParams>) -> Result<Cap, DeriveError> {
     let mut cap = match *source {
-        Cap::Null | Cap::Reply { .. } | Cap::IrqControl | Cap::Untyped { .. } => return Err(DeriveError::NotDerivable),
+        Cap::Null | Cap::Reply { .. } | Cap::IrqControl | Cap::Untyped { .. } | Cap::Zombie { .. } => {
+            return Err(DeriveError::NotDerivable);
+        }
         Cap::PagingTable { mapping, .. } if !mapping.is_mapped() => return Err(DeriveError::NotDerivable),
         Cap::Frame { paddr, size_bits, rights, device, .. } => {
             Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE }

@@ -33,13 +33,16 @@ pub struct Slot {
     /// Whether this is the first capability with its badge (badged copies of it are
     /// siblings, not children).
     pub first_badged: bool,
+    /// The capability is being revoked and its slot lies in an object the revoke destroyed
+    /// (see [`revoke_step`]): it is deleted once its descendants are gone.
+    pub detached: bool,
 }
 
 const _: () = assert!(core::mem::size_of::<Slot>() == 1 << SLOT_SIZE_BITS);
 
 impl Slot {
     /// An empty slot.
-    pub const EMPTY: Slot = Slot { cap: Cap::Null, prev: 0, next: 0, revocable: false, first_badged: false };
+    pub const EMPTY: Slot = Slot { cap: Cap::Null, prev: 0, next: 0, revocable: false, first_badged: false, detached: false };
 }
 
 /// Slot storage plus the kernel's reaction to a capability being removed.
@@ -50,9 +53,16 @@ pub trait CSpaceMemory {
     fn write(&mut self, at: SlotRef, slot: Slot);
     /// Called just before `cap` is removed from its slot; `is_final` tells whether it is the
     /// last capability to its object, which is then destroyed (threads blocked on an
-    /// endpoint released, a thread stopped, a mapping removed, …). Container objects
-    /// (CNodes, TCB slots) are already empty when this is called for them.
+    /// endpoint released, a mapping removed, …). Container objects (CNodes, TCBs) are
+    /// already empty when this is called for them: it is then called with the object's
+    /// capability as it was created, just before the zombie that replaced it goes.
     fn finalise(&mut self, cap: &Cap, is_final: bool);
+    /// Called when the destruction of the CNode or TCB that `cap` (its last capability)
+    /// names starts, before its slots are emptied, possibly over several steps: a thread
+    /// must stop running here.
+    fn destroying(&mut self, cap: &Cap) {
+        let _ = cap;
+    }
 }
 
 /// Address of slot `index` of the CNode at `paddr`.
@@ -90,7 +100,7 @@ pub fn is_final(memory: &impl CSpaceMemory, at: SlotRef) -> bool {
 /// Places `cap` in the empty slot `dest` as the root of a new derivation tree (boot-time
 /// capabilities).
 pub fn insert_root(memory: &mut impl CSpaceMemory, dest: SlotRef, cap: Cap) {
-    memory.write(dest, Slot { cap, prev: 0, next: 0, revocable: true, first_badged: false });
+    memory.write(dest, Slot { cap, prev: 0, next: 0, revocable: true, first_badged: false, detached: false });
 }
 
 /// Places `cap`, derived from the capability at `parent`, in the empty slot `dest`,
@@ -99,7 +109,7 @@ pub fn insert_derived(memory: &mut impl CSpaceMemory, parent: SlotRef, dest: Slo
     let mut source = memory.read(parent);
     let first_badged = revocable && cap.badge() != 0;
     let next = source.next;
-    memory.write(dest, Slot { cap, prev: parent, next, revocable, first_badged });
+    memory.write(dest, Slot { cap, prev: parent, next, revocable, first_badged, detached: false });
     if next != 0 {
         let mut after = memory.read(next);
         after.prev = dest;
@@ -154,22 +164,12 @@ fn relink(memory: &mut impl CSpaceMemory, at: SlotRef, slot: &Slot) {
 }
 
 /// Removes the capability at `at` from the CDT and empties the slot. If it was the first
-/// capability with its badge, its copies become first-badged themselves, so that an
-/// earlier capability with the same badge does not adopt them as children.
+/// capability with its badge, the capability after it becomes first-badged (seL4's
+/// `emptySlot`): copies with that badge follow it contiguously and are not revocable, so
+/// the next one is the only one an earlier capability with the same badge could take for
+/// its child; [`is_parent_of`] and [`revoke_step`] only look at contiguous runs.
 fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let slot = memory.read(at);
-    if slot.first_badged {
-        let mut cursor = slot.next;
-        while cursor != 0 {
-            let mut child = memory.read(cursor);
-            if !is_parent_of(&slot, &child) {
-                break;
-            }
-            child.first_badged = true;
-            memory.write(cursor, child);
-            cursor = child.next;
-        }
-    }
     if slot.prev != 0 {
         let mut prev = memory.read(slot.prev);
         prev.next = slot.next;
@@ -178,129 +178,254 @@ fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
     if slot.next != 0 {
         let mut next = memory.read(slot.next);
         next.prev = slot.prev;
+        next.first_badged |= slot.first_badged;
         memory.write(slot.next, next);
     }
     memory.write(at, Slot::EMPTY);
 }
 
-/// Deletes the capability at `at`. If it is the last capability to a CNode or TCB, every
-/// capability stored in that object is deleted first; if it is the last capability to any
-/// object, the object is destroyed ([`CSpaceMemory::finalise`]).
+/// Work allowed in one kernel entry for [`delete_step`] and [`revoke_step`], in units: one
+/// unit is one slot looked at and, at most, one capability removed, one object destroyed
+/// ([`CSpaceMemory::finalise`]) or one zombie started, moved or finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Work {
+    left: u64,
+}
+
+impl Work {
+    /// A budget of `units`, at least one: every step makes progress.
+    pub const fn new(units: u64) -> Work {
+        Work { left: if units == 0 { 1 } else { units } }
+    }
+    /// Units not used yet.
+    pub const fn left(&self) -> u64 {
+        self.left
+    }
+    fn spend(&mut self) {
+        self.left = self.left.saturating_sub(1);
+    }
+    fn exhausted(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// Units of work the kernel gives [`delete_step`] or [`revoke_step`] in one kernel entry
+/// (see docs/architecture.md, "Preemption points").
+pub const KERNEL_STEP_WORK: u64 = 64;
+
+/// Units of work [`delete`] and [`revoke`] give each step: they run to completion, but
+/// through the same restartable steps as the kernel's preemptible invocations.
+pub const WRAPPER_STEP_WORK: u64 = 64;
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The operation is complete.
+    Done,
+    /// The work budget ran out; the state is consistent, and calling the step again on
+    /// `anchor` continues. `anchor` is the slot the step was called on, except when a
+    /// deletion destroyed the object holding that slot (a cycle of objects holding each
+    /// other's last capabilities): the deletion then continues from another slot of the cycle.
+    Preempted {
+        /// Slot to continue from.
+        anchor: SlotRef,
+    },
+}
+
+/// The step met a zombie that another deletion is working on from elsewhere (it is not
+/// the head of its deletion): that deletion must finish first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InProgress;
+
+/// Deletes the capability at `at`, running [`delete_step`] until it finishes (kernel paths
+/// that delete only capabilities which are no containers, host tests, the model checker).
 pub fn delete(memory: &mut impl CSpaceMemory, at: SlotRef) {
-    delete_sparing(memory, at, 0);
-}
-
-/// [`delete`], except that the slot `spared` is left in place if it lies in a container
-/// being destroyed; returns whether that happened (the caller then deletes it).
-fn delete_sparing(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef) -> bool {
-    let slot = memory.read(at);
-    if slot.cap == Cap::Null {
-        return false;
-    }
-    let mut orphaned = false;
-    if let Some(container) = slot.cap.slot_container() {
-        if is_final(memory, at) {
-            orphaned = empty_container(memory, container, spared);
-        }
-    }
-    // Emptying may have deleted `at` itself (an object holding its own last capability).
-    let slot = memory.read(at);
-    if slot.cap != Cap::Null {
-        let last = is_final(memory, at);
-        memory.finalise(&slot.cap, last);
-        unlink(memory, at);
-    }
-    orphaned
-}
-
-/// Deletes every capability held by `container` (address, slot count), including the
-/// contents of CNodes whose last capability is found inside it, without recursion: the
-/// kernel has a small fixed stack.
-///
-/// Each round walks down from `container` through last capabilities of containers that
-/// still hold something, to a container none of whose capabilities needs emptying, and
-/// deletes its capabilities. Capabilities to `container` itself are left for the caller,
-/// and so is the slot `spared` (0: none); returns whether `spared` was met.
-fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared: SlotRef) -> bool {
-    let mut met_spared = false;
-    loop {
-        let mut current = container;
-        'descend: loop {
-            for index in 0..current.1 {
-                let at = slot_address(current.0, index);
-                if let Some(inner) = memory.read(at).cap.slot_container() {
-                    if inner != container && inner != current && is_final(memory, at) && holds_capabilities(memory, inner, container, spared) {
-                        current = inner;
-                        continue 'descend;
-                    }
-                }
-            }
-            break;
-        }
-        let mut deleted = false;
-        let mut deferred = false;
-        for index in 0..current.1 {
-            let at = slot_address(current.0, index);
-            let slot = memory.read(at);
-            if slot.cap == Cap::Null || slot.cap.slot_container() == Some(container) {
-                continue;
-            }
-            if at == spared {
-                met_spared = true;
-                continue;
-            }
-            // A container destroyed here that still holds the spared slot (nothing else).
-            if let Some((base, count)) = slot.cap.slot_container() {
-                if spared >= base && spared < slot_address(base, count) && is_final(memory, at) {
-                    met_spared = true;
-                }
-            }
-            // A capability that became the last one to a non-empty container during this
-            // round is left for the next round, which empties that container first.
-            if let Some(inner) = slot.cap.slot_container() {
-                if inner != current && is_final(memory, at) && holds_capabilities(memory, inner, container, spared) {
-                    deferred = true;
-                    continue;
-                }
-            }
-            let last = is_final(memory, at);
-            memory.finalise(&slot.cap, last);
-            unlink(memory, at);
-            deleted = true;
-        }
-        if !deleted || (current == container && !deferred) {
-            return met_spared;
-        }
+    let mut anchor = at;
+    while let Ok(Progress::Preempted { anchor: next }) = delete_step(memory, anchor, 0, &mut Work::new(WRAPPER_STEP_WORK)) {
+        anchor = next;
     }
 }
 
-/// Whether `container` holds any capability other than ones to `ignored` and the slot `spared`.
-fn holds_capabilities(memory: &impl CSpaceMemory, container: (u64, u64), ignored: (u64, u64), spared: SlotRef) -> bool {
-    (0..container.1).any(|index| {
-        let at = slot_address(container.0, index);
-        let cap = memory.read(at).cap;
-        at != spared && cap != Cap::Null && cap.slot_container() != Some(ignored)
-    })
-}
-
-/// Deletes every descendant of the capability at `at`. The capability itself stays —
-/// unless it is stored (directly or through further CNodes) in an object that only a
-/// descendant kept alive: then it is deleted last, after all its descendants, since its
-/// slot no longer exists.
+/// Deletes every descendant of the capability at `at`, running [`revoke_step`] until it
+/// finishes.
 pub fn revoke(memory: &mut impl CSpaceMemory, at: SlotRef) {
-    let mut orphaned = false;
+    while let Ok(Progress::Preempted { .. }) = revoke_step(memory, at, &mut Work::new(WRAPPER_STEP_WORK)) {}
+}
+
+/// Rewrites the zombie at `at` with `change` applied.
+fn update_zombie(memory: &mut impl CSpaceMemory, at: SlotRef, change: impl FnOnce(&mut u64, &mut u64, &mut u32, &mut bool)) {
+    let mut slot = memory.read(at);
+    if let Cap::Zombie { link, root, remaining, top, .. } = &mut slot.cap {
+        change(link, root, remaining, top);
+    }
+    memory.write(at, slot);
+}
+
+/// One bounded step of deleting the capability at `at` (seL4's `cteDelete` with its
+/// preemption points). `spared` (0: none) is the slot of a capability being revoked, which
+/// is left in place if found in an object being destroyed, and marked `detached` for
+/// [`revoke_step`] to delete last.
+///
+/// The last capability to a CNode or TCB is replaced by a [`Cap::Zombie`]; the object's
+/// slots are then emptied from the last one down, one unit of work each. A slot holding the
+/// last capability to another CNode or TCB starts the destruction of that object first,
+/// without recursion and without walking back down from `at` (which made deleting a chain
+/// of n CNodes O(n²)): the new zombie is swapped into `at` (the *head*, `top` set) and the
+/// outer one into the slot it came from, which lies in its own object; `link` in each zombie
+/// names the slot of the zombie to resume when its object is empty, and `root` in the head
+/// names the first zombie of the chain (0: the head is the first) and in the first zombie,
+/// when it is not the head, the head's slot (zombies keep the CDT positions of the
+/// capabilities they replaced, so a revoke meets the first one and continues from the head
+/// through it). Every zombie but the head
+/// thus lies inside the object it destroys, unreachable by lookups. A slot holding the head
+/// of another, interrupted deletion (a zombie with `top` set) adopts that chain: its head
+/// becomes ours, and its first zombie resumes ours when done. Each unit of work removes a
+/// capability, empties a slot or starts or finishes an object, so repeated steps do linear
+/// work in all.
+pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef, work: &mut Work) -> Result<Progress, InProgress> {
+    let slot = memory.read(at);
+    match slot.cap {
+        Cap::Null => return Ok(Progress::Done),
+        Cap::Zombie { top: false, .. } => return Err(InProgress),
+        Cap::Zombie { .. } => {}
+        cap => {
+            work.spend();
+            let last = is_final(memory, at);
+            match cap.to_zombie() {
+                Some(mut zombie) if last => {
+                    if let Cap::Zombie { top, .. } = &mut zombie {
+                        *top = true;
+                    }
+                    // (Stopping a thread may delete a reply capability elsewhere: read again.)
+                    memory.destroying(&cap);
+                    let slot = memory.read(at);
+                    memory.write(at, Slot { cap: zombie, ..slot });
+                }
+                _ => {
+                    memory.finalise(&cap, last);
+                    unlink(memory, at);
+                    return Ok(Progress::Done);
+                }
+            }
+        }
+    }
+    let mut anchor = at;
+    loop {
+        if work.exhausted() {
+            return Ok(Progress::Preempted { anchor });
+        }
+        work.spend();
+        let head = memory.read(anchor).cap;
+        let Cap::Zombie { paddr, link, root, remaining, .. } = head else {
+            return Ok(Progress::Done);
+        };
+        if remaining == 0 {
+            // The object is empty: destroy it and resume the zombie that started it.
+            memory.finalise(&head.zombie_object().unwrap_or(head), true);
+            if link == 0 {
+                unlink(memory, anchor);
+                return Ok(Progress::Done);
+            }
+            let new_root = if root == link { 0 } else { root };
+            let (start, end) = head.region().unwrap_or((0, 0));
+            if (start..end).contains(&anchor) {
+                // The head's slot lies in the object just destroyed: continue from the
+                // zombie that started it, where it is.
+                unlink(memory, anchor);
+                anchor = link;
+            } else {
+                swap(memory, anchor, link);
+                unlink(memory, link);
+            }
+            update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (new_root, true));
+            if new_root != 0 {
+                update_zombie(memory, new_root, |_, root, _, _| *root = anchor);
+            }
+            continue;
+        }
+        let index = remaining - 1;
+        let inner_at = slot_address(paddr, u64::from(index));
+        let inner = memory.read(inner_at);
+        if inner.cap == Cap::Null || inner_at == anchor || inner_at == spared {
+            if inner_at == spared && inner.cap != Cap::Null {
+                memory.write(inner_at, Slot { detached: true, ..inner });
+            }
+            update_zombie(memory, anchor, |_, _, remaining, _| *remaining = index);
+            continue;
+        }
+        let started = match inner.cap {
+            Cap::Zombie { top: false, .. } => return Err(InProgress),
+            Cap::Zombie { root: their_root, .. } => {
+                // Adopt an interrupted deletion: its first zombie resumes ours when done.
+                let their_first = if their_root == 0 { anchor } else { their_root };
+                swap(memory, anchor, inner_at);
+                update_zombie(memory, their_first, |link, root, _, _| (*link, *root) = (inner_at, 0));
+                true
+            }
+            cap => match cap.to_zombie() {
+                Some(zombie) if is_final(memory, inner_at) => {
+                    memory.destroying(&cap);
+                    let inner = memory.read(inner_at);
+                    memory.write(inner_at, Slot { cap: zombie, ..inner });
+                    swap(memory, anchor, inner_at);
+                    update_zombie(memory, anchor, |link, _, _, _| *link = inner_at);
+                    true
+                }
+                _ => {
+                    let last = is_final(memory, inner_at);
+                    memory.finalise(&cap, last);
+                    unlink(memory, inner_at);
+                    update_zombie(memory, anchor, |_, _, remaining, _| *remaining = index);
+                    false
+                }
+            },
+        };
+        if started {
+            // Our zombie, now in `inner_at`, waits; the head's chain begins at our first.
+            let first = if root == 0 { inner_at } else { root };
+            let head_slot = if root == 0 { anchor } else { 0 };
+            update_zombie(memory, inner_at, |_, root, _, top| (*root, *top) = (head_slot, false));
+            update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (first, true));
+        }
+    }
+}
+
+/// One bounded step of revoking the capability at `at`: deletes its descendants (the run
+/// of slots after it for which [`is_parent_of`] holds), continuing any deletion a previous
+/// step left unfinished. The capability itself stays — unless it was found in an object
+/// that only a descendant kept alive (marked `detached`): then it is deleted last, after
+/// all its descendants, since its slot no longer exists.
+pub fn revoke_step(memory: &mut impl CSpaceMemory, at: SlotRef, work: &mut Work) -> Result<Progress, InProgress> {
     loop {
         let slot = memory.read(at);
-        if slot.cap == Cap::Null || slot.next == 0 || !is_parent_of(&slot, &memory.read(slot.next)) {
-            break;
+        if slot.cap == Cap::Null {
+            return Ok(Progress::Done);
         }
-        orphaned |= delete_sparing(memory, slot.next, at);
-    }
-    if orphaned {
-        let slot = memory.read(at);
-        let last = is_final(memory, at);
-        memory.finalise(&slot.cap, last);
-        unlink(memory, at);
+        if slot.next == 0 || !is_parent_of(&slot, &memory.read(slot.next)) {
+            if slot.detached {
+                let last = is_final(memory, at);
+                memory.finalise(&slot.cap, last);
+                unlink(memory, at);
+            }
+            return Ok(Progress::Done);
+        }
+        if work.exhausted() {
+            return Ok(Progress::Preempted { anchor: at });
+        }
+        // A deletion this revoke started and left unfinished: its first zombie holds the
+        // CDT position of the descendant, and names the slot of its head.
+        let next = slot.next;
+        let target = match memory.read(next).cap {
+            Cap::Zombie { top: false, link: 0, root: head, .. }
+                if head != 0 && matches!(memory.read(head).cap, Cap::Zombie { top: true, root, .. } if root == next) =>
+            {
+                head
+            }
+            _ => next,
+        };
+        if let Progress::Preempted { .. } = delete_step(memory, target, at, work)? {
+            return Ok(Progress::Preempted { anchor: at });
+        }
     }
 }
 
@@ -359,5 +484,9 @@ pub fn resolve_exact(memory: &impl CSpaceMemory, root: Cap, cptr: u64, depth: u3
     }
 }
 
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod steps;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! What happens to an object when a capability to it is deleted: the kernel side of
-//! [`CSpaceMemory::finalise`](tileos_kernel::cspace::CSpaceMemory::finalise). Container
-//! contents (CNode slots, TCB slots) are already gone when this runs.
+//! [`CSpaceMemory::finalise`](tileos_kernel::cspace::CSpaceMemory::finalise) and
+//! [`CSpaceMemory::destroying`](tileos_kernel::cspace::CSpaceMemory::destroying). Container
+//! contents (CNode slots, TCB slots) are already gone when `finalise` runs for them.
 
 use crate::arch::paging;
 use crate::invoke::vspace::KernelPaging;
@@ -14,11 +15,6 @@ pub fn finalise(cap: &Cap, is_final: bool) {
     match *cap {
         Cap::Endpoint { paddr, .. } if is_final => ipc::destroy_endpoint(paddr),
         Cap::Notification { paddr, .. } if is_final => ipc::destroy_notification(paddr),
-        Cap::Tcb { paddr } if is_final => {
-            ipc::cancel(paddr);
-            ipc::unbind(paddr);
-            thread::forget(paddr);
-        }
         Cap::Reply { tcb: caller, .. } => ipc::reply_lost(caller),
         // A mapped frame is unmapped; the last capability to a mapped paging structure
         // unmaps and clears it; the last one to a PML4 clears its user half and frees its
@@ -36,5 +32,15 @@ pub fn finalise(cap: &Cap, is_final: bool) {
         Cap::IrqHandler { irq: line } if is_final => irq::release(line),
         Cap::IoPort { first, last } if is_final => ioport::release(first, last),
         _ => {}
+    }
+}
+
+/// The destruction of the CNode or TCB named by `cap`, its last capability, starts: its
+/// slots are emptied next, possibly over several kernel entries, so a thread stops now.
+pub fn destroying(cap: &Cap) {
+    if let Cap::Tcb { paddr } = *cap {
+        ipc::cancel(paddr);
+        ipc::unbind(paddr);
+        thread::forget(paddr);
     }
 }

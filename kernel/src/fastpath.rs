@@ -97,7 +97,7 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     let can_grant = rights.contains(Rights::GRANT) || rights.contains(Rights::GRANT_REPLY);
     let reply_slot = tcb_slot_address(receiver_paddr, tcb_slot::REPLY);
     receiver.slots[tcb_slot::REPLY as usize] =
-        Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, prev: 0, next: 0, revocable: true, first_badged: false };
+        Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, revocable: true, ..Slot::EMPTY };
     caller.state = ThreadState::BlockedOnReply;
     caller.reply_slot = reply_slot;
     receiver.state = ThreadState::Runnable;

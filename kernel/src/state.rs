@@ -82,6 +82,9 @@ impl CSpaceMemory for KernelMemory {
     fn finalise(&mut self, cap: &Cap, is_final: bool) {
         crate::destroy::finalise(cap, is_final);
     }
+    fn destroying(&mut self, cap: &Cap) {
+        crate::destroy::destroying(cap);
+    }
 }
 
 impl QueueLinks for KernelMemory {

@@ -18,6 +18,8 @@ use tileos_kernel::cspace::CSpaceMemory;
 /// Entered from `syscall_entry` with the caller's registers saved in its TCB.
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+    #[cfg(feature = "testing")]
+    let entered = entry_time::now();
     let caller = kernel().current;
     let context = tcb(caller).context;
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
@@ -52,11 +54,15 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
             context.rdi = checksum;
             context.rsi = length;
         }
+        #[cfg(feature = "testing")]
+        Some(Syscall::DebugLongestEntry) => ipc::set_message_register(caller, 0, entry_time::take_longest()),
         _ => ipc::raise_fault(
             caller,
             PendingFault { label: fault::UNKNOWN_SYSCALL, words: [context.rip, context.rsp, context.rflags, context.rax, 0], length: 4 },
         ),
     }
+    #[cfg(feature = "testing")]
+    entry_time::record(entered);
     thread::run_next()
 }
 
@@ -75,6 +81,29 @@ fn kernel_image_checksum() -> (u64, u64) {
     let image = unsafe { core::slice::from_raw_parts(start, length as usize) };
     let checksum = image.iter().fold(0xCBF2_9CE4_8422_2325u64, |hash, &byte| (hash ^ byte as u64).wrapping_mul(0x0100_0000_01B3));
     (checksum, length)
+}
+
+/// Test builds only: the longest time a system call (other than the fastpath's) spent in
+/// the kernel, from entry until the scheduler is called, in TSC cycles. The kernel suite
+/// reads it to check that preemptible operations keep every kernel entry short.
+#[cfg(feature = "testing")]
+mod entry_time {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    static LONGEST: AtomicU64 = AtomicU64::new(0);
+
+    pub fn now() -> u64 {
+        crate::arch::cpu::timestamp()
+    }
+
+    pub fn record(entered: u64) {
+        LONGEST.fetch_max(now().wrapping_sub(entered), Ordering::Relaxed);
+    }
+
+    /// The longest entry so far; starts a new measurement.
+    pub fn take_longest() -> u64 {
+        LONGEST.swap(0, Ordering::Relaxed)
+    }
 }
 
 fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
@@ -133,7 +162,9 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
             }
         }
         _ => {
-            let _ = invoke::invoke(caller, slot, info);
+            if invoke::invoke(caller, slot, info) == Ok(invoke::RESTART) {
+                invoke::restart(caller);
+            }
         }
     }
 }

@@ -20,3 +20,10 @@ pub fn finish(verdict: tileos_abi::test_exit::GuestVerdict) -> ! {
     let _ = verdict; // release images have no exit device
     halt_forever()
 }
+
+/// The time-stamp counter (test builds measure kernel entries with it).
+#[cfg(feature = "testing")]
+pub fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -2,28 +2,37 @@
 
 use super::*;
 use crate::cap::{Cap, Mapping};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::vec::Vec;
 use tileos_abi::object::Rights;
 
-/// Slots in a map; records every finalisation.
-#[derive(Default)]
+/// Slots in a map; records every finalisation and counts slot accesses.
+#[derive(Default, Clone)]
 pub(crate) struct TestMemory {
     pub slots: HashMap<SlotRef, Slot>,
     pub finalised: Vec<(Cap, bool)>,
+    pub destroying: Vec<Cap>,
+    /// Slot reads and writes so far: the work actually done.
+    pub accesses: Cell<u64>,
 }
 
 impl CSpaceMemory for TestMemory {
     fn read(&self, at: SlotRef) -> Slot {
         assert!(at != 0 && at % 64 == 0, "bad slot reference {at:#x}");
+        self.accesses.set(self.accesses.get() + 1);
         self.slots.get(&at).copied().unwrap_or(Slot::EMPTY)
     }
     fn write(&mut self, at: SlotRef, slot: Slot) {
         assert!(at != 0 && at % 64 == 0, "bad slot reference {at:#x}");
+        self.accesses.set(self.accesses.get() + 1);
         self.slots.insert(at, slot);
     }
     fn finalise(&mut self, cap: &Cap, is_final: bool) {
         self.finalised.push((*cap, is_final));
+    }
+    fn destroying(&mut self, cap: &Cap) {
+        self.destroying.push(*cap);
     }
 }
 
@@ -32,7 +41,7 @@ impl CSpaceMemory for TestMemory {
 pub(crate) fn check_cdt(memory: &TestMemory) {
     for (&at, slot) in &memory.slots {
         if slot.cap == Cap::Null {
-            assert_eq!((slot.prev, slot.next), (0, 0), "empty slot {at:#x} keeps links");
+            assert_eq!(*slot, Slot::EMPTY, "empty slot {at:#x} keeps links or flags");
             continue;
         }
         if slot.next != 0 {

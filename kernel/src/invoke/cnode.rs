@@ -9,7 +9,7 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{self, Cap, DeriveError, MintParams, tcb_slot};
-use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::cspace::{self, CSpaceMemory, InProgress, Progress, SlotRef, Work};
 
 fn derive_error(error: DeriveError) -> Error {
     match error {
@@ -29,10 +29,37 @@ fn source_slot(call: &Invocation) -> Result<SlotRef> {
         return Err(super::wrong_cap(0));
     }
     let slot = call.resolve_slot(root, call.arg(2)?, call.arg(3)?, true)?;
-    if KernelMemory.read(slot).cap == Cap::Null {
-        return Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability));
+    match KernelMemory.read(slot).cap {
+        Cap::Null => Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability)),
+        Cap::Zombie { .. } => Err(in_progress()),
+        _ => Ok(slot),
     }
-    Ok(slot)
+}
+
+/// The error for a use of a zombie (an object whose destruction is in progress).
+fn in_progress() -> Error {
+    Error::new(InvocationError::DeletionInProgress)
+}
+
+/// Runs one step of a delete or revoke, with the work budget of one kernel entry
+/// ([`cspace::KERNEL_STEP_WORK`]); when it runs out, the caller repeats the call later
+/// ([`super::RESTART`]) and the next step continues where this one stopped.
+fn delete_or_revoke(slot: SlotRef, revoke: bool) -> Result<usize> {
+    let mut memory = KernelMemory;
+    let mut work = Work::new(cspace::KERNEL_STEP_WORK);
+    let step = if revoke {
+        if matches!(memory.read(slot).cap, Cap::Zombie { .. }) {
+            return Err(in_progress());
+        }
+        cspace::revoke_step(&mut memory, slot, &mut work)
+    } else {
+        cspace::delete_step(&mut memory, slot, 0, &mut work)
+    };
+    match step {
+        Ok(Progress::Done) => Ok(0),
+        Ok(Progress::Preempted { .. }) => Ok(super::RESTART),
+        Err(InProgress) => Err(in_progress()),
+    }
 }
 
 /// Runs a CNode method.
@@ -41,12 +68,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
     match call.label {
         Label::CNodeRevoke | Label::CNodeDelete => {
             let slot = own_slot(call, 0, false)?;
-            if call.label == Label::CNodeRevoke {
-                cspace::revoke(&mut memory, slot);
-            } else {
-                cspace::delete(&mut memory, slot);
-            }
-            Ok(0)
+            delete_or_revoke(slot, call.label == Label::CNodeRevoke)
         }
         Label::CNodeCopy | Label::CNodeMint => {
             let dest = own_slot(call, 0, false)?;
@@ -89,6 +111,9 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let src = own_slot(call, 4, true)?;
             if memory.read(pivot).cap == Cap::Null || memory.read(src).cap == Cap::Null {
                 return Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability));
+            }
+            if matches!(memory.read(pivot).cap, Cap::Zombie { .. }) || matches!(memory.read(src).cap, Cap::Zombie { .. }) {
+                return Err(in_progress());
             }
             if pivot == src || pivot == dest {
                 return Err(Error::argument(InvocationError::InvalidArgument, 2));

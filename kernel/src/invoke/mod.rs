@@ -49,6 +49,22 @@ impl Error {
 /// Result of an invocation: the number of reply words placed in the caller's message registers.
 pub type Result<T> = core::result::Result<T, Error>;
 
+/// Reply length of an invocation that was preempted (its work budget for this kernel
+/// entry ran out): no reply is written, and the caller executes the same system call again
+/// when it next runs ([`restart`]).
+pub const RESTART: usize = usize::MAX;
+
+/// Length of the `syscall` instruction (0F 05).
+const SYSCALL_LENGTH: u64 = 2;
+
+/// Makes `caller` execute its system call again when it next runs: its saved registers
+/// are still those of the call (nothing was written back), so rewinding the return
+/// address over the `syscall` instruction repeats it, as seL4 restarts a preempted call.
+pub fn restart(caller: u64) {
+    let context = &mut tcb(caller).context;
+    context.rip = context.rip.wrapping_sub(SYSCALL_LENGTH);
+}
+
 /// The decoded request: who invokes what, with which label and message.
 pub struct Invocation {
     /// The invoking thread (TCB address).
@@ -134,6 +150,7 @@ pub fn invoke(caller: u64, slot: SlotRef, info: MessageInfo) -> Result<usize> {
         Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::Pml4 { .. } => vspace::invoke(&call),
         Cap::IrqControl | Cap::IrqHandler { .. } => irq::invoke(&call),
         Cap::IoPortControl | Cap::IoPort { .. } => ioport::invoke(&call),
+        Cap::Zombie { .. } => Err(Error::new(InvocationError::DeletionInProgress)),
         _ => Err(Error::new(InvocationError::IllegalOperation)),
     }
 }
@@ -141,6 +158,7 @@ pub fn invoke(caller: u64, slot: SlotRef, info: MessageInfo) -> Result<usize> {
 /// Writes the reply to an invocation into the caller's registers.
 pub fn write_reply(caller: u64, result: Result<usize>) {
     match result {
+        Ok(RESTART) => restart(caller),
         Ok(length) => ipc::set_received(caller, 0, MessageInfo::new(0, 0, 0, length as u64)),
         Err(error) => {
             ipc::set_message_register(caller, 0, error.details[0]);

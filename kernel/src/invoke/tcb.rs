@@ -12,7 +12,7 @@ use tileos_abi::message::ipc_buffer;
 use tileos_elf::USER_TOP;
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{self, Cap, MintParams, tcb_slot};
-use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::cspace::{self, CSpaceMemory, InProgress, Progress, SlotRef, Work};
 use tileos_abi::object::Rights;
 
 /// RFLAGS bits user code may set: CF PF AF ZF SF TF DF OF. IF is always set, IOPL 0.
@@ -24,6 +24,21 @@ fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
     let dest = tcb_slot_address(thread_paddr, index);
     cspace::delete(&mut memory, dest);
     cspace::insert_derived(&mut memory, source, dest, cap, false);
+}
+
+/// Empties the TCB slots TcbConfigure replaces, with one kernel entry's work budget:
+/// `Ok(false)` when it ran out (the last capability to a large CSpace, say), and the call
+/// is then restarted to go on deleting before anything is installed.
+fn empty_slots(thread_paddr: u64) -> Result<bool> {
+    let mut work = Work::new(cspace::KERNEL_STEP_WORK);
+    for index in [tcb_slot::CSPACE, tcb_slot::VSPACE, tcb_slot::IPC_BUFFER, tcb_slot::FAULT_ENDPOINT] {
+        match cspace::delete_step(&mut KernelMemory, tcb_slot_address(thread_paddr, index), 0, &mut work) {
+            Ok(Progress::Done) => {}
+            Ok(Progress::Preempted { .. }) => return Ok(false),
+            Err(InProgress) => return Err(Error::new(InvocationError::DeletionInProgress)),
+        }
+    }
+    Ok(true)
 }
 
 /// A copy of `source`'s capability as it may be installed in a TCB slot.
@@ -90,7 +105,10 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let vspace_copy = derived(vspace_slot, None)?;
             let frame_copy = derived(frame_slot, None)?;
             let fault_copy = fault_slot.map(|slot| derived(slot, None)).transpose()?;
-            // Perform.
+            // Perform: delete what the slots held (preemptible), then install.
+            if !empty_slots(target)? {
+                return Ok(super::RESTART);
+            }
             install(target, tcb_slot::CSPACE, cspace_slot, cspace_copy);
             install(target, tcb_slot::VSPACE, vspace_slot, vspace_copy);
             install(target, tcb_slot::IPC_BUFFER, frame_slot, frame_copy);

@@ -86,7 +86,9 @@ fn clear(paddr: u64, size_bits: u32) {
 
 /// Initialises a new object of `object_type` at `paddr` and returns its capability.
 pub fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool) -> Cap {
-    if !device {
+    // An untyped child is not cleared: every object made from it is cleared when created,
+    // and clearing it here (up to its whole size in one kernel entry) would be unbounded work.
+    if !device && object_type != ObjectType::Untyped {
         clear(paddr, object_size_bits);
     }
     match object_type {

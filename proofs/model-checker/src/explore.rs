@@ -74,16 +74,16 @@ pub fn apply(universe: &Universe, before: &Memory, slots: &[SlotRef], op: &Op) -
         Err(rejection) => return Ok(Outcome::Rejected(rejection)),
     };
     let mut after = before.clone();
-    op::invoke(&mut after, &invocation);
+    let finished = op::invoke(&mut after, &invocation);
     let log = after.take_log();
-    invariants::check(&Step { universe, before, op: Some((op, &invocation)), after: &after, log: &log })?;
+    invariants::check(&Step { universe, before, op: Some((op, &invocation)), after: &after, log: &log, blocked: !finished })?;
     Ok(Outcome::Applied(after))
 }
 
 /// Checks the initial state of `universe`.
 pub fn check_initial(universe: &Universe) -> Result<Memory, Box<Violation>> {
     let initial = universe.initial_state();
-    invariants::check(&Step { universe, before: &initial, op: None, after: &initial, log: &[] })
+    invariants::check(&Step { universe, before: &initial, op: None, after: &initial, log: &[], blocked: false })
         .map_err(|(invariant, detail)| Box::new(Violation { invariant, detail, trace: Vec::new() }))?;
     Ok(initial)
 }

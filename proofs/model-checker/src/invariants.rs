@@ -76,6 +76,19 @@ pub struct Step<'a> {
     pub after: &'a Memory,
     /// Every `finalise` call the operation made, in order.
     pub log: &'a [Finalised],
+    /// The operation (a delete or revoke) stopped at a zombie that another deletion works
+    /// on, after whatever progress it made (the kernel answers DeletionInProgress).
+    pub blocked: bool,
+}
+
+/// Whether `invocation` deletes: delete and revoke, whole or one step of them.
+fn removes(invocation: &Invocation) -> bool {
+    matches!(invocation, Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_))
+}
+
+/// The object a capability keeps alive, seeing through zombies (objects being destroyed).
+fn object_of(cap: &Cap) -> Cap {
+    cap.zombie_object().unwrap_or(*cap)
 }
 
 /// Runs every invariant on `step`; returns the first one that fails, with a description.
@@ -201,10 +214,28 @@ fn rights_never_grow(step: &Step, tree: &Tree) -> Result<(), String> {
 /// Invariant 3.
 fn revoke_complete(step: &Step, tree: &Tree) -> Result<(), String> {
     let Some((_, &Invocation::Revoke(target))) = step.op else { return Ok(()) };
+    if step.blocked {
+        return Ok(());
+    }
     let name = |at| step.universe.slot_name(at);
     let before = Tree::of_checked(step.before);
-    if let Some(left) = before.descendants(target).find(|&d| step.after.cap(d) != Cap::Null) {
+    // A slot that held a descendant may now hold the zombie of an object a deletion still
+    // in progress destroys, moved there (its head slot): that zombie is no descendant. A
+    // descendant that was itself a zombie must have its object destroyed.
+    let survived = |d: SlotRef| match step.after.cap(d) {
+        Cap::Null => false,
+        Cap::Zombie { .. } => tree.is_descendant(d, target),
+        _ => true,
+    };
+    if let Some(left) = before.descendants(target).find(|&d| survived(d)) {
         return Err(format!("descendant {} ({:?}) of {} survived the revoke", name(left), step.after.cap(left), name(target)));
+    }
+    let zombie_objects = |memory: &Memory| -> Vec<Cap> { memory.occupied().filter_map(|(_, slot)| slot.cap.zombie_object()).collect() };
+    let remaining = zombie_objects(step.after);
+    for d in before.descendants(target) {
+        if let Some(object) = step.before.cap(d).zombie_object().filter(|object| remaining.contains(object)) {
+            return Err(format!("{object:?}, being destroyed as a descendant of {}, survived the revoke", name(target)));
+        }
     }
     if step.after.cap(target) != Cap::Null {
         if has_children(step.after, target) {
@@ -305,12 +336,15 @@ fn no_dangling_caps(step: &Step) -> Result<(), String> {
 fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
     let name = |at| step.universe.slot_name(at);
     // A CNode may be destroyed while it still holds a capability the same operation
-    // deletes afterwards: the last capability to the container whose emptying reached it
-    // (`empty_container` leaves those to its caller), or the capability being revoked
-    // (`revoke` deletes it last). It must then be finalised later in the step and be gone.
+    // deletes afterwards: the head zombie of the deletion, found inside the object it
+    // destroys (removed right after), or the capability being revoked (`revoke_step`
+    // deletes it last). It must then be finalised later in the step and be gone, or, for
+    // the revoked capability, wait marked `detached` for a later step.
     for (i, record) in step.log.iter().enumerate().filter(|(_, r)| r.is_final) {
+        // A capability being revoked waits, marked detached, for a later step of its revoke.
         let removed_later = |&(at, held): &(SlotRef, Cap)| {
-            step.log[i + 1..].iter().any(|later| later.cap == held) && step.after.cap(at) == Cap::Null
+            (step.log[i + 1..].iter().any(|later| later.cap == held) && step.after.cap(at) == Cap::Null)
+                || (step.after.cap(at) == held && step.after.read(at).detached)
         };
         if let Some((at, held)) = record.leftovers.iter().find(|leftover| !removed_later(leftover)) {
             return Err(format!("{:?} was destroyed still holding {held:?} in {}", record.cap, name(*at)));
@@ -318,9 +352,9 @@ fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
     }
     let mut live: Vec<(u64, u64)> =
         step.universe.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
-    live.extend(step.after.occupied().filter_map(|(_, slot)| slot.cap.slot_container()));
+    live.extend(step.after.occupied().filter_map(|(_, slot)| object_of(&slot.cap).slot_container()));
     let inside = |at: SlotRef| live.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
-    match step.after.occupied().find(|&(at, _)| !inside(at)) {
+    match step.after.occupied().find(|&(at, slot)| !inside(at) && !slot.detached) {
         Some((at, slot)) => Err(format!("{} ({:?}) lies in a CNode no capability names", name(at), slot.cap)),
         None => Ok(()),
     }
@@ -336,20 +370,31 @@ fn confinement(step: &Step) -> Result<(), String> {
     changed.dedup();
     changed.retain(|&at| before.cap(at) != after.cap(at));
     match *invocation {
-        Invocation::Delete(_) | Invocation::Revoke(_) => {
-            if let Some(&at) = changed.iter().find(|&&at| after.cap(at) != Cap::Null) {
+        Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_) => {
+            // Removed, or a zombie: an object's destruction started, went on, or moved.
+            if let Some(&at) = changed.iter().find(|&&at| !matches!(after.cap(at), Cap::Null | Cap::Zombie { .. })) {
                 return Err(format!("{} changed to {:?} instead of being removed", name(at), after.cap(at)));
             }
-            let destroyed: Vec<(u64, u64)> =
-                step.log.iter().filter(|r| r.is_final).filter_map(|r| r.cap.slot_container()).collect();
+            let zombies = before.occupied().chain(after.occupied()).filter_map(|(_, slot)| slot.cap.zombie_object());
+            let destroyed: Vec<(u64, u64)> = step
+                .log
+                .iter()
+                .filter(|r| r.is_final)
+                .map(|r| r.cap)
+                .chain(zombies)
+                .filter_map(|cap| cap.slot_container())
+                .collect();
             let in_destroyed = |at: SlotRef| destroyed.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
             let before_tree = Tree::of_checked(before);
             let targeted = |at: SlotRef| match *invocation {
-                Invocation::Delete(target) => at == target,
-                Invocation::Revoke(target) => before_tree.is_descendant(at, target),
+                Invocation::Delete(target) | Invocation::DeleteStep(target) => at == target,
+                Invocation::Revoke(target) | Invocation::RevokeStep(target) => before_tree.is_descendant(at, target),
                 _ => unreachable!(),
             };
-            if let Some(&at) = changed.iter().find(|&&at| !targeted(at) && !in_destroyed(at)) {
+            // A zombie stands for a destruction an earlier (checked) step committed to; a
+            // delete or revoke that meets its chain finishes it, wherever the head is.
+            let committed = |at: SlotRef| matches!(before.cap(at), Cap::Zombie { .. });
+            if let Some(&at) = changed.iter().find(|&&at| !targeted(at) && !in_destroyed(at) && !committed(at)) {
                 return Err(format!("{} removed {} ({:?}), which it does not reach", op.describe(step.universe), name(at), before.cap(at)));
             }
             if step.log.is_empty() && changed.is_empty() && after != before {
@@ -367,7 +412,9 @@ fn confinement(step: &Step) -> Result<(), String> {
                 Invocation::Swap { a, b } => (vec![a, b], None),
                 Invocation::Rotate { src, pivot, dest } => (vec![src, pivot, dest], None),
                 Invocation::Retype { untyped, dest, .. } => (vec![dest], Some(untyped)),
-                Invocation::Delete(_) | Invocation::Revoke(_) => unreachable!(),
+                Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_) => {
+                    unreachable!()
+                }
             };
             for &at in &changed {
                 let watermark_only = Some(at) == untyped && same_but_watermark(&before.cap(at), &after.cap(at));
@@ -413,10 +460,11 @@ fn derivation_stable(step: &Step, tree: &Tree) -> Result<(), String> {
     let name = |at| step.universe.slot_name(at);
     let names = |slots: &[SlotRef]| slots.iter().map(|&at| name(at)).collect::<Vec<_>>().join(", ");
     let before = Tree::of_checked(step.before);
-    let removing = matches!(invocation, Invocation::Delete(_) | Invocation::Revoke(_));
+    let removing = removes(invocation);
     for (at, _) in step.before.occupied() {
         let now = renamed(invocation, at);
-        if step.after.cap(now) == Cap::Null {
+        // Zombies move between the slots of the objects they destroy and have no children.
+        if matches!(step.after.cap(now), Cap::Null | Cap::Zombie { .. }) {
             continue;
         }
         let mut was: Vec<SlotRef> = before.ancestors(at).map(|a| renamed(invocation, a)).collect();
@@ -478,12 +526,12 @@ mod tests {
     /// Checks the transition `before` → `after` made by `op` (decoded as `invocation`).
     fn verdict(before: &Memory, op: Op, invocation: Invocation, after: &Memory, log: &[Finalised]) -> Option<Invariant> {
         let universe = Universe::standard();
-        check(&Step { universe: &universe, before, op: Some((&op, &invocation)), after, log }).err().map(|(i, _)| i)
+        check(&Step { universe: &universe, before, op: Some((&op, &invocation)), after, log, blocked: false }).err().map(|(i, _)| i)
     }
 
     fn static_verdict(memory: &Memory) -> Option<Invariant> {
         let universe = Universe::standard();
-        check(&Step { universe: &universe, before: memory, op: None, after: memory, log: &[] }).err().map(|(i, _)| i)
+        check(&Step { universe: &universe, before: memory, op: None, after: memory, log: &[], blocked: false }).err().map(|(i, _)| i)
     }
 
     #[test]

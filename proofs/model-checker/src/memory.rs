@@ -131,7 +131,7 @@ impl CSpaceMemory for Memory {
 /// Feeds every field of a slot to `hasher` (the kernel's types do not implement `Hash`).
 pub(crate) fn hash_slot(slot: &Slot, hasher: &mut impl Hasher) {
     hash_cap(&slot.cap, hasher);
-    (slot.prev, slot.next, slot.revocable, slot.first_badged).hash(hasher);
+    (slot.prev, slot.next, slot.revocable, slot.first_badged, slot.detached).hash(hasher);
 }
 
 /// Feeds a capability's variant and every field to `hasher`.
@@ -151,6 +151,7 @@ fn hash_cap(cap: &Cap, hasher: &mut impl Hasher) {
         Cap::Pml4 { paddr, asid } => (paddr, asid).hash(hasher),
         Cap::IrqHandler { irq } => irq.hash(hasher),
         Cap::IoPort { first, last } => (first, last).hash(hasher),
+        Cap::Zombie { paddr, link, root, remaining, radix, tcb, top } => (paddr, link, root, remaining, radix, tcb, top).hash(hasher),
     }
 }
 

@@ -69,6 +69,18 @@ pub enum Op {
         /// Slot whose descendants go.
         slot: SlotRef,
     },
+    /// The first kernel entry of a CNode Delete preempted after one unit of work
+    /// (`cspace::delete_step` with a budget of 1): what a preempted delete leaves for other
+    /// operations to meet before it is repeated.
+    DeleteStep {
+        /// Slot being emptied.
+        slot: SlotRef,
+    },
+    /// The first kernel entry of a CNode Revoke preempted after one unit of work.
+    RevokeStep {
+        /// Slot whose descendants go.
+        slot: SlotRef,
+    },
     /// Untyped Retype of one object.
     Retype {
         /// Slot of the untyped capability.
@@ -87,6 +99,8 @@ impl Op {
         for &src in slots {
             ops.push(Op::Delete { slot: src });
             ops.push(Op::Revoke { slot: src });
+            ops.push(Op::DeleteStep { slot: src });
+            ops.push(Op::RevokeStep { slot: src });
             for &dest in slots {
                 for object in 0..universe.retypes.len() {
                     ops.push(Op::Retype { untyped: src, object, dest });
@@ -127,6 +141,8 @@ impl Op {
             }
             Op::Delete { slot } => format!("Delete {}", name(slot)),
             Op::Revoke { slot } => format!("Revoke {}", name(slot)),
+            Op::DeleteStep { slot } => format!("Delete {} (one unit of work)", name(slot)),
+            Op::RevokeStep { slot } => format!("Revoke {} (one unit of work)", name(slot)),
             Op::Retype { untyped, object, dest } => {
                 let (kind, bits) = universe.retypes[object];
                 format!("Retype {} -> {} ({kind:?}, size_bits {bits})", name(untyped), name(dest))
@@ -198,6 +214,10 @@ pub enum Invocation {
     Delete(SlotRef),
     /// `revoke(slot)`.
     Revoke(SlotRef),
+    /// `delete_step(slot)` with one unit of work.
+    DeleteStep(SlotRef),
+    /// `revoke_step(slot)` with one unit of work.
+    RevokeStep(SlotRef),
     /// Set the untyped's watermark, then `insert_derived(untyped, dest, cap, true)`.
     Retype {
         /// Slot of the untyped capability.
@@ -222,7 +242,17 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     };
     let source = |at: SlotRef| match lookup(at)? {
         Cap::Null => Err(reject(InvocationError::FailedLookup, "source slot empty")),
+        Cap::Zombie { .. } => Err(reject(InvocationError::DeletionInProgress, "source is a zombie")),
         cap => Ok(cap),
+    };
+    // Delete continues a deletion from its head zombie only; revoke refuses any zombie.
+    let deletable = |at: SlotRef| match lookup(at)? {
+        Cap::Zombie { top: false, .. } => Err(reject(InvocationError::DeletionInProgress, "zombie inside its object")),
+        _ => Ok(at),
+    };
+    let revocable = |at: SlotRef| match lookup(at)? {
+        Cap::Zombie { .. } => Err(reject(InvocationError::DeletionInProgress, "revoke of a zombie")),
+        _ => Ok(at),
     };
     let empty = |at: SlotRef| match lookup(at)? {
         Cap::Null => Ok(()),
@@ -257,8 +287,10 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             empty(dest)?;
             Ok(Invocation::Rotate { src, pivot, dest })
         }
-        Op::Delete { slot } => lookup(slot).map(|_| Invocation::Delete(slot)),
-        Op::Revoke { slot } => lookup(slot).map(|_| Invocation::Revoke(slot)),
+        Op::Delete { slot } => deletable(slot).map(Invocation::Delete),
+        Op::Revoke { slot } => revocable(slot).map(Invocation::Revoke),
+        Op::DeleteStep { slot } => deletable(slot).map(Invocation::DeleteStep),
+        Op::RevokeStep { slot } => revocable(slot).map(Invocation::RevokeStep),
         Op::Retype { untyped, object, dest } => {
             let Cap::Untyped { paddr, size_bits, device, free_offset } = source(untyped)? else {
                 return Err(reject(InvocationError::InvalidCapability, "retype of a non-untyped capability"));
@@ -331,8 +363,11 @@ fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap
     }
 }
 
-/// Carries out a decoded operation with the kernel's capability code.
-pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
+/// Carries out a decoded operation with the kernel's capability code. Returns `false` if
+/// a delete or revoke stopped at a zombie another deletion works on (the kernel's
+/// DeletionInProgress error, after whatever progress it made).
+pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
+    let one_unit = || cspace::Work::new(1);
     match *invocation {
         Invocation::Insert { src, dest, cap, revocable } => cspace::insert_derived(memory, src, dest, cap, revocable),
         Invocation::Move { src, dest, cap } => cspace::move_cap(memory, src, dest, cap),
@@ -342,8 +377,25 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
             cspace::move_cap(memory, pivot, dest, pivot_cap);
             cspace::move_cap(memory, src, pivot, src_cap);
         }
-        Invocation::Delete(slot) => cspace::delete(memory, slot),
-        Invocation::Revoke(slot) => cspace::revoke(memory, slot),
+        Invocation::Delete(slot) => {
+            let mut anchor = slot;
+            loop {
+                match cspace::delete_step(memory, anchor, 0, &mut one_unit()) {
+                    Ok(cspace::Progress::Done) => break,
+                    Ok(cspace::Progress::Preempted { anchor: next }) => anchor = next,
+                    Err(cspace::InProgress) => return false,
+                }
+            }
+        }
+        Invocation::Revoke(slot) => loop {
+            match cspace::revoke_step(memory, slot, &mut one_unit()) {
+                Ok(cspace::Progress::Done) => break,
+                Ok(cspace::Progress::Preempted { .. }) => {}
+                Err(cspace::InProgress) => return false,
+            }
+        },
+        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, 0, &mut one_unit()).is_ok(),
+        Invocation::RevokeStep(slot) => return cspace::revoke_step(memory, slot, &mut one_unit()).is_ok(),
         Invocation::Retype { untyped, dest, cap, free_offset } => {
             let mut slot = memory.read(untyped);
             if let Cap::Untyped { free_offset: watermark, .. } = &mut slot.cap {
@@ -353,6 +405,7 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) {
             cspace::insert_derived(memory, untyped, dest, cap, true);
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -372,7 +425,7 @@ mod tests {
     fn run(universe: &Universe, memory: &mut Memory, op: Op) -> Result<(), Rejection> {
         let slots = universe.addressable_slots(memory);
         let invocation = decode(universe, memory, &slots, &op)?;
-        invoke(memory, &invocation);
+        assert!(invoke(memory, &invocation));
         Ok(())
     }
 

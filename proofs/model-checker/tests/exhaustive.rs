@@ -47,3 +47,58 @@ fn traces_replay_and_report_rejections() {
     let error = run_trace(&universe, &[Op::Delete { slot: a(1) }, Op::Copy { src: a(1), dest: a(3) }]).unwrap_err();
     assert!(matches!(error, TraceError::Rejected { index: 1, .. }), "{error:?}");
 }
+
+#[test]
+fn a_preempted_delete_leaves_a_zombie_that_other_operations_meet() {
+    use tileos_abi::error::InvocationError;
+    use tileos_kernel::cap::Cap;
+    let universe = Universe::standard();
+    let a = |index| slot_address(CNODE_A, index);
+    // A2 holds the only capability to CNode B: one unit of work starts B's destruction.
+    let memory = run_trace(&universe, &[Op::DeleteStep { slot: a(2) }]).unwrap();
+    assert!(matches!(memory.cap(a(2)), Cap::Zombie { top: true, remaining: 4, .. }), "{:?}", memory.cap(a(2)));
+    let rejected = |trace: &[Op]| match run_trace(&universe, trace) {
+        Err(TraceError::Rejected { rejection, .. }) => rejection.error,
+        other => panic!("{other:?}"),
+    };
+    let zombie = Op::DeleteStep { slot: a(2) };
+    assert_eq!(rejected(&[zombie, Op::Copy { src: a(2), dest: a(3) }]), InvocationError::DeletionInProgress);
+    assert_eq!(rejected(&[zombie, Op::Move { src: a(2), dest: a(3) }]), InvocationError::DeletionInProgress);
+    assert_eq!(rejected(&[zombie, Op::Revoke { slot: a(2) }]), InvocationError::DeletionInProgress);
+    // Repeating the delete (what the restarted system call does) finishes it.
+    let memory = run_trace(&universe, &[zombie, Op::Copy { src: a(1), dest: a(3) }, zombie, zombie, zombie, zombie, zombie]).unwrap();
+    assert_eq!(memory.cap(a(2)), Cap::Null);
+    let memory = run_trace(&universe, &[zombie, Op::Delete { slot: a(2) }]).unwrap();
+    assert_eq!(memory.cap(a(2)), Cap::Null);
+}
+
+#[test]
+fn a_revoke_preempted_inside_a_chain_continues_it() {
+    use tileos_kernel::cap::Cap;
+    use tileos_kernel::cspace::CSpaceMemory;
+    use tileos_model_checker::universe::{CNODE_B, UNTYPED};
+    let universe = Universe::standard();
+    let a = |index| slot_address(CNODE_A, index);
+    let b = |index| slot_address(CNODE_B, index);
+    // X and Y retyped from the untyped (Y first in CDT order), X's only capability in Y.
+    let mut trace = vec![
+        Op::Retype { untyped: a(0), object: 1, dest: b(0) },
+        Op::Retype { untyped: a(0), object: 1, dest: b(1) },
+        Op::Move { src: b(0), dest: slot_address(UNTYPED + 128, 1) },
+    ];
+    // One unit per step: Y becomes a zombie, then X's destruction starts from Y's slot and
+    // Y's zombie moves into Y; the revoke then meets it and continues from its head.
+    for steps in 1..=12 {
+        trace.push(Op::RevokeStep { slot: a(0) });
+        let memory = run_trace(&universe, &trace).unwrap_or_else(|e| panic!("after {steps} steps: {e:?}"));
+        if steps == 2 {
+            assert!(matches!(memory.cap(slot_address(UNTYPED + 128, 1)), Cap::Zombie { top: false, link: 0, .. }));
+        }
+        if memory.read(a(0)).next == 0 {
+            assert!(steps > 4, "the revoke took several steps");
+            assert!(matches!(memory.cap(a(0)), Cap::Untyped { .. }));
+            return;
+        }
+    }
+    panic!("the revoke did not finish in 12 steps");
+}

@@ -63,6 +63,7 @@ pub fn run(info: &BootInfo) -> ! {
     mapping::tests(&mut env);
     boundary::tests(&mut env);
     io_tests(&mut env);
+    delete::tests(&mut env, info.tsc_per_ms);
 
     let (passed, failed) = (PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed));
     println!("ktest summary: {passed} passed, {failed} failed");
@@ -305,6 +306,7 @@ fn io_tests(env: &mut Env) {
 }
 
 mod boundary;
+mod delete;
 mod ipc;
 mod mapping;
 mod transfer;

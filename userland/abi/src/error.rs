@@ -28,6 +28,11 @@ pub enum InvocationError {
     RevokeFirst = 9,
     /// The untyped has too little free memory. MR0: bytes available.
     NotEnoughMemory = 10,
+    /// The capability stands for an object whose destruction is in progress (a zombie,
+    /// left by a deletion or revocation that was preempted): it cannot be used, copied,
+    /// moved or revoked. Deleting it continues the destruction; a zombie met inside an
+    /// object by a revocation belongs to a deletion that must finish first.
+    DeletionInProgress = 11,
 }
 
 impl InvocationError {
@@ -36,7 +41,7 @@ impl InvocationError {
         use InvocationError::*;
         [
             InvalidArgument, InvalidCapability, IllegalOperation, RangeError, AlignmentError,
-            FailedLookup, TruncatedMessage, DeleteFirst, RevokeFirst, NotEnoughMemory,
+            FailedLookup, TruncatedMessage, DeleteFirst, RevokeFirst, NotEnoughMemory, DeletionInProgress,
         ]
         .into_iter()
         .find(|e| *e as u64 == raw)

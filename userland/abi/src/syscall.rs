@@ -40,6 +40,10 @@ pub enum Syscall {
     /// checksum of the kernel's own text and read-only data and in `rsi` their length in
     /// bytes (the fuzz mode's kernel-image witness, docs/fuzzing.md). Nothing else changes.
     DebugKernelChecksum = 11,
+    /// Test builds only: message register 0 receives the longest time one system call
+    /// spent in the kernel (TSC cycles from entry until the scheduler picks the next
+    /// thread) since the previous `DebugLongestEntry`, which starts a new measurement.
+    DebugLongestEntry = 12,
 }
 
 impl Syscall {
@@ -57,6 +61,7 @@ impl Syscall {
             9 => Syscall::DebugPutChar,
             10 => Syscall::DebugExit,
             11 => Syscall::DebugKernelChecksum,
+            12 => Syscall::DebugLongestEntry,
             _ => return None,
         })
     }
