@@ -18,7 +18,7 @@ use tileos_kernel::cspace::CSpaceMemory;
 /// Entered from `syscall_entry` with the caller's registers saved in its TCB.
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
-    #[cfg(feature = "testing")]
+    #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
     let caller = kernel().current;
     let context = tcb(caller).context;
@@ -49,44 +49,27 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         }
         #[cfg(feature = "testing")]
         Some(Syscall::DebugKernelChecksum) => {
-            let (checksum, length) = kernel_image_checksum();
+            let (checksum, length) = crate::arch::memory::kernel_image_checksum();
             let context = &mut tcb(caller).context;
             context.rdi = checksum;
             context.rsi = length;
         }
-        #[cfg(feature = "testing")]
+        #[cfg(feature = "entry-timing")]
         Some(Syscall::DebugLongestEntry) => ipc::set_message_register(caller, 0, entry_time::take_longest()),
         _ => ipc::raise_fault(
             caller,
             PendingFault { label: fault::UNKNOWN_SYSCALL, words: [context.rip, context.rsp, context.rflags, context.rax, 0], length: 4 },
         ),
     }
-    #[cfg(feature = "testing")]
+    #[cfg(feature = "entry-timing")]
     entry_time::record(entered);
     thread::run_next()
-}
-
-/// Test builds only: FNV-1a over the kernel's text and read-only data (linker symbols
-/// `__kernel_text_start` … `__kernel_rodata_end`, link.ld) and their length in bytes — the
-/// fuzz mode's witness that no user action changed the kernel image (docs/fuzzing.md).
-#[cfg(feature = "testing")]
-fn kernel_image_checksum() -> (u64, u64) {
-    unsafe extern "C" {
-        static __kernel_text_start: u8;
-        static __kernel_rodata_end: u8;
-    }
-    let start = core::ptr::addr_of!(__kernel_text_start);
-    let length = core::ptr::addr_of!(__kernel_rodata_end) as u64 - start as u64;
-    // SAFETY: text and rodata are mapped for as long as the kernel runs; only read here.
-    let image = unsafe { core::slice::from_raw_parts(start, length as usize) };
-    let checksum = image.iter().fold(0xCBF2_9CE4_8422_2325u64, |hash, &byte| (hash ^ byte as u64).wrapping_mul(0x0100_0000_01B3));
-    (checksum, length)
 }
 
 /// Test builds only: the longest time a system call (other than the fastpath's) spent in
 /// the kernel, from entry until the scheduler is called, in TSC cycles. The kernel suite
 /// reads it to check that preemptible operations keep every kernel entry short.
-#[cfg(feature = "testing")]
+#[cfg(feature = "entry-timing")]
 mod entry_time {
     use core::sync::atomic::{AtomicU64, Ordering};
 

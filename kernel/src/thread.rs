@@ -309,11 +309,10 @@ fn switch_to(thread: u64) {
     }
     kernel().current = thread;
     let t = tcb(thread);
-    let space = match t.slot_cap(tcb_slot::VSPACE) {
-        Cap::Pml4 { paddr, .. } => paddr,
-        _ => paging::kernel_only(),
-    };
-    paging::activate(space);
+    match t.slot_cap(tcb_slot::VSPACE) {
+        Cap::Pml4 { paddr, .. } => paging::activate(paddr),
+        _ => paging::activate(paging::kernel_only()),
+    }
     // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
     unsafe {
         if *core::ptr::addr_of!(FPU_OWNER) != thread {

@@ -22,7 +22,7 @@ pub fn finish(verdict: tileos_abi::test_exit::GuestVerdict) -> ! {
 }
 
 /// The time-stamp counter (test builds measure kernel entries with it).
-#[cfg(feature = "testing")]
+#[cfg(feature = "entry-timing")]
 pub fn timestamp() -> u64 {
     // SAFETY: `rdtsc` only reads the time-stamp counter.
     unsafe { core::arch::x86_64::_rdtsc() }

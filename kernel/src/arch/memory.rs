@@ -59,3 +59,20 @@ impl PhysicalMemory for DirectMap {
         Ok(())
     }
 }
+
+/// Test builds only: FNV-1a over the kernel's text and read-only data (linker symbols
+/// `__kernel_text_start` … `__kernel_rodata_end`, link.ld) and their length in bytes — the
+/// fuzz mode's witness that no user action changed the kernel image (docs/fuzzing.md).
+#[cfg(feature = "testing")]
+pub fn kernel_image_checksum() -> (u64, u64) {
+    unsafe extern "C" {
+        static __kernel_text_start: u8;
+        static __kernel_rodata_end: u8;
+    }
+    let start = core::ptr::addr_of!(__kernel_text_start);
+    let length = core::ptr::addr_of!(__kernel_rodata_end) as u64 - start as u64;
+    // SAFETY: text and rodata are mapped for as long as the kernel runs; only read here.
+    let image = unsafe { core::slice::from_raw_parts(start, length as usize) };
+    let checksum = image.iter().fold(0xCBF2_9CE4_8422_2325u64, |hash, &byte| (hash ^ byte as u64).wrapping_mul(0x0100_0000_01B3));
+    (checksum, length)
+}

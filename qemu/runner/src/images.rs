@@ -11,7 +11,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The images boot tests use, built with the kernel's `testing` feature.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TestImages {
     /// The test kernel as ELF32, for QEMU's `-kernel` loader.
     pub kernel: PathBuf,

@@ -17,6 +17,9 @@
 //! run that does not reach its result lines ends this program with a failure status and
 //! no figures.
 //!
+//! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
+//! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
+//!
 //! Arguments `kernel`, `nvme`, `tcp` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
@@ -359,13 +362,18 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
-    let images = match test_images() {
-        Ok(images) => images,
+    let mut images = match test_images() {
+        Ok(images) => images.clone(),
         Err(error) => {
             eprintln!("tileos-bench: {error}");
             return ExitCode::FAILURE;
         }
     };
+    // `make bench` measures its own kernel: the test kernel without entry timing.
+    if let Some(kernel) = std::env::var_os("TILEOS_BENCH_KERNEL") {
+        images.kernel = kernel.into();
+    }
+    let images = &images;
     let measured = (|| -> Result<_, String> {
         let kernel = if wanted("kernel") { Some(kernel_figures(images)?) } else { None };
         let nvme = if wanted("nvme") { Some(nvme_figures(images)?) } else { None };
