@@ -57,7 +57,11 @@ pub enum Cap {
     /// Empty slot.
     Null,
     /// Untyped memory `[paddr, paddr + 2^size_bits)`; `free_offset` is the retype watermark.
-    Untyped { paddr: u64, size_bits: u8, device: bool, free_offset: u64 },
+    /// `prepared_to` and `prepared_kind` record how far a Retype preempted while preparing
+    /// its objects' memory got: offsets `free_offset..prepared_to` are ready for objects of
+    /// type `prepared_kind - 1` (cleared, or for CNodes filled with empty slots); kind 0:
+    /// nothing prepared.
+    Untyped { paddr: u64, size_bits: u8, device: bool, free_offset: u64, prepared_to: u64, prepared_kind: u8 },
     /// An IPC endpoint.
     Endpoint { paddr: u64, badge: u64, rights: Rights },
     /// A notification.
@@ -317,7 +321,7 @@ mod tests {
 
     #[test]
     fn untyped_contains_objects_inside_it_only() {
-        let ut = Cap::Untyped { paddr: 0x10000, size_bits: 16, device: false, free_offset: 0 };
+        let ut = Cap::Untyped { paddr: 0x10000, size_bits: 16, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 };
         assert!(ut.same_region_as(&Cap::Endpoint { paddr: 0x10020, badge: 0, rights: Rights::ALL }));
         assert!(!ut.same_region_as(&Cap::Tcb { paddr: 0x20000 }));
         assert!(!ut.same_object_as(&Cap::Endpoint { paddr: 0x10020, badge: 0, rights: Rights::ALL }));
@@ -347,7 +351,7 @@ mod tests {
     fn underivable_caps() {
         assert_eq!(derive(&Cap::Reply { tcb: 1, can_grant: true }, None), Err(DeriveError::NotDerivable));
         assert_eq!(derive(&Cap::IrqControl, None), Err(DeriveError::NotDerivable));
-        let ut = Cap::Untyped { paddr: 0, size_bits: 12, device: false, free_offset: 0 };
+        let ut = Cap::Untyped { paddr: 0, size_bits: 12, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 };
         assert_eq!(derive(&ut, None), Err(DeriveError::NotDerivable));
         let pt = Cap::PagingTable { paddr: 0x1000, level: TableLevel::PageTable, mapping: Mapping::NONE };
         assert_eq!(derive(&pt, None), Err(DeriveError::NotDerivable));

@@ -8,7 +8,7 @@
 use crate::arch::apic::{IOAPIC_BASE, LAPIC_BASE};
 use crate::arch::memory::{PHYS_MAP_BASE, PHYS_MAP_SIZE, kernel_image_range};
 use crate::arch::paging::{self, NO_EXECUTE, PRESENT, USER, WRITABLE};
-use crate::invoke::untyped::create as create_object;
+use crate::invoke::untyped::create_at_boot as create_object;
 use crate::state::{KernelMemory, object, tcb};
 use crate::{kprintln, thread};
 use heapless::Vec;
@@ -126,15 +126,15 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     // The root CNode: radix 12, guard 52 bits of zero, so capability pointers are slot numbers.
     let cnode_bits = bootinfo::ROOT_CNODE_RADIX + tileos_abi::object::SLOT_SIZE_BITS;
     let cnode = free.allocate(cnode_bits)?;
-    let cnode_cap = create_object(ObjectType::CNode, cnode, cnode_bits, bootinfo::ROOT_CNODE_RADIX as u8, false);
+    let cnode_cap = create_object(ObjectType::CNode, cnode, cnode_bits, bootinfo::ROOT_CNODE_RADIX as u8);
     let Cap::CNode { paddr, radix, .. } = cnode_cap else { return Err(BootError::OutOfMemory) };
     let cnode_cap = Cap::CNode { paddr, radix, guard_bits: 64 - radix, guard: 0 };
     let mut slots = Slots { cnode, next: slot::TCB };
 
     let tcb_paddr = free.allocate(tileos_abi::object::TCB_SIZE_BITS)?;
-    create_object(ObjectType::Tcb, tcb_paddr, tileos_abi::object::TCB_SIZE_BITS, 0, false);
+    create_object(ObjectType::Tcb, tcb_paddr, tileos_abi::object::TCB_SIZE_BITS, 0);
     let pml4 = free.allocate(12)?;
-    let vspace_cap = create_object(ObjectType::Pml4, pml4, 12, 0, false);
+    let vspace_cap = create_object(ObjectType::Pml4, pml4, 12, 0);
     let Cap::Pml4 { asid, .. } = vspace_cap else { return Err(BootError::OutOfMemory) };
 
     slots.put(Cap::Tcb { paddr: tcb_paddr })?;
@@ -145,7 +145,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
 
     let map = |free: &mut FreeMemory, vaddr: u64, flags: u64| -> Result<(u64, Cap), BootError> {
         let frame = free.allocate(12)?;
-        create_object(ObjectType::Frame4K, frame, 12, 0, false);
+        create_object(ObjectType::Frame4K, frame, 12, 0);
         map_page(free, pml4, vaddr, frame | flags)?;
         let rights = if flags & WRITABLE != 0 { Rights::ALL } else { Rights::READ };
         Ok((frame, Cap::Frame { paddr: frame, size_bits: 12, rights, device: false, mapping: Mapping { asid, vaddr } }))
@@ -223,7 +223,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
         if count == bootinfo::MAX_UNTYPED {
             return Err(BootError::TooMany("untyped regions"));
         }
-        slots.put(Cap::Untyped { paddr, size_bits: bits as u8, device, free_offset: 0 })?;
+        slots.put(Cap::Untyped { paddr, size_bits: bits as u8, device, free_offset: 0, prepared_to: 0, prepared_kind: 0 })?;
         untyped_list[count] = UntypedDesc { paddr, size_bits: bits as u8, is_device: device as u8, reserved: [0; 6] };
         count += 1;
         Ok(())

@@ -223,7 +223,7 @@ fn a_wide_cnode_is_emptied_in_bounded_steps() {
 #[test]
 fn revoking_many_descendants_is_bounded_per_step() {
     let mut memory = TestMemory::default();
-    let untyped = Cap::Untyped { paddr: 0x1000_0000, size_bits: 24, device: false, free_offset: 1 << 24 };
+    let untyped = Cap::Untyped { paddr: 0x1000_0000, size_bits: 24, device: false, free_offset: 1 << 24, prepared_to: 0, prepared_kind: 0 };
     let root = slot_address(HOLDER, 0);
     insert_root(&mut memory, root, untyped);
     // 3000 objects retyped from it: endpoints with copies, and CNodes holding capabilities
@@ -266,7 +266,7 @@ fn cycles_of_last_capabilities_end_as_before() {
     compare_delete(&memory, slot_address(y, 2), &[1, 4]);
     // The revoked capability in an object its descendant kept alive.
     let mut memory = TestMemory::default();
-    let untyped = Cap::Untyped { paddr: 0x1_0000, size_bits: 12, device: false, free_offset: 4096 };
+    let untyped = Cap::Untyped { paddr: 0x1_0000, size_bits: 12, device: false, free_offset: 4096, prepared_to: 0, prepared_kind: 0 };
     let a = |index| slot_address(0x20_0000, index);
     insert_root(&mut memory, a(0), untyped);
     insert_derived(&mut memory, a(0), a(3), endpoint(0x1_0000), true);
@@ -425,7 +425,7 @@ fn revoking_an_untyped_continues_the_chain_deletion_it_started() {
     // A chain built from its tail: the head's capability is the untyped's first child in
     // CDT order, so the revoke starts the whole chain's deletion from there, and each later
     // step meets the first zombie (inside the head CNode) as the next descendant.
-    let untyped = Cap::Untyped { paddr: 0x100_0000, size_bits: 20, device: false, free_offset: 1 << 20 };
+    let untyped = Cap::Untyped { paddr: 0x100_0000, size_bits: 20, device: false, free_offset: 1 << 20, prepared_to: 0, prepared_kind: 0 };
     let (root, head, spare) = (slot_address(HOLDER, 0), slot_address(HOLDER, 1), slot_address(HOLDER, 2));
     let level = |i: u64| 0x100_0000 + i * 128;
     let mut memory = TestMemory::default();

@@ -128,7 +128,7 @@ fn derived_caps_are_children_and_delete_reports_finality() {
 #[test]
 fn revoke_removes_a_deep_chain() {
     let mut memory = TestMemory::default();
-    let untyped = Cap::Untyped { paddr: 0x100_0000, size_bits: 24, device: false, free_offset: 0 };
+    let untyped = Cap::Untyped { paddr: 0x100_0000, size_bits: 24, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 };
     let root_slot = slot_address(CNODE_A, 0);
     insert_root(&mut memory, root_slot, untyped);
     // 2000 levels: each untyped copy derived from the previous one.
@@ -252,7 +252,7 @@ fn revoke_finishes_when_a_descendant_cnode_holds_the_revoked_cap() {
     // it. Revoking it destroys that CNode; every descendant must still go, and the
     // untyped's capability (whose slot is gone with the CNode) goes last.
     let mut memory = TestMemory::default();
-    let untyped = Cap::Untyped { paddr: 0x1_0000, size_bits: 8, device: false, free_offset: 256 };
+    let untyped = Cap::Untyped { paddr: 0x1_0000, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 };
     let a = |index| slot_address(CNODE_A, index);
     let x = 0x1_0080;
     insert_root(&mut memory, a(0), untyped);

@@ -19,7 +19,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
     if call.label != Label::UntypedRetype {
         return Err(Error::new(InvocationError::IllegalOperation));
     }
-    let Cap::Untyped { paddr, size_bits, device, free_offset } = call.cap else {
+    let Cap::Untyped { paddr, size_bits, device, free_offset, prepared_to, prepared_kind } = call.cap else {
         return Err(Error::new(InvocationError::IllegalOperation));
     };
     let object_type = ObjectType::from_raw(call.arg(0)?).ok_or(Error::argument(InvocationError::InvalidArgument, 0))?;
@@ -61,10 +61,20 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
     if object_type == ObjectType::Pml4 && free_asids() < count {
         return Err(Error::new(InvocationError::NotEnoughMemory));
     }
-    // Perform: record the new watermark, then create and insert each object.
+    // Prepare the objects' memory (a bounded part per entry, restarting the call until it
+    // is done), then record the new watermark and create and insert each object. Progress
+    // counts from the watermark the plan starts at (0 if the untyped was reset).
     let mut memory = KernelMemory;
     let mut untyped_slot = memory.read(call.slot);
-    untyped_slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset };
+    let watermark = if state.has_children { free_offset } else { 0 };
+    let progress = if prepared_kind == object_type as u8 + 1 && watermark == free_offset { prepared_to } else { watermark };
+    if let Some(done) = prepare(object_type, device, paddr, progress, plan.new_free_offset) {
+        let (prepared_to, prepared_kind) = (done, object_type as u8 + 1);
+        untyped_slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: watermark, prepared_to, prepared_kind };
+        memory.write(call.slot, untyped_slot);
+        return Ok(super::RESTART);
+    }
+    untyped_slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset, prepared_to: 0, prepared_kind: 0 };
     memory.write(call.slot, untyped_slot);
     for index in 0..count {
         let object_paddr = plan.first + (index << plan.object_size_bits);
@@ -78,21 +88,60 @@ fn free_asids() -> u64 {
     kernel().asids[1..].iter().filter(|&&entry| entry == 0).count() as u64
 }
 
-/// Clears `2^size_bits` bytes at `paddr`.
-fn clear(paddr: u64, size_bits: u32) {
-    // SAFETY: the range is inside the untyped being retyped, which no object occupies.
-    unsafe { core::ptr::write_bytes(object::<u8>(paddr) as *mut u8, 0, 1 << size_bits) };
+/// Bytes of new objects' memory one kernel entry prepares (clears, or fills with empty CNode
+/// slots) before the Retype is restarted: the bound on a Retype's work per entry, besides
+/// initialising at most `MAX_RETYPE_COUNT` small objects (TCBs, endpoints, PML4 halves).
+pub const PREPARE_BYTES_PER_ENTRY: u64 = 64 * 1024;
+
+/// Prepares the memory of the untyped at `base` from offset `done` (the watermark, or as far
+/// as a preempted attempt got) towards `end` (the new watermark) for objects of
+/// `object_type` — cleared, or for CNodes filled with empty slots from a 64-byte boundary —
+/// at most [`PREPARE_BYTES_PER_ENTRY`] bytes. Returns how far it got while more remains
+/// (the Retype is then restarted), `None` once all is prepared. Device memory and untyped
+/// children are not prepared (an untyped child's objects are prepared when made from it).
+fn prepare(object_type: ObjectType, device: bool, base: u64, done: u64, end: u64) -> Option<u64> {
+    if device || object_type == ObjectType::Untyped || done >= end {
+        return None;
+    }
+    let mut from = done;
+    if object_type == ObjectType::CNode {
+        // Slots start on 64-byte boundaries (every CNode is aligned to its size); the bytes
+        // below the first boundary are alignment padding that no object uses.
+        from = from.next_multiple_of(1 << tileos_abi::object::SLOT_SIZE_BITS);
+    }
+    let limit = end.min(from + PREPARE_BYTES_PER_ENTRY);
+    if limit > from {
+        prepare_range(object_type, base + from, limit - from);
+    }
+    (limit < end).then_some(limit)
 }
 
-/// Initialises a new object of `object_type` at `paddr` and returns its capability.
-pub fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool) -> Cap {
-    // An untyped child is not cleared: every object made from it is cleared when created,
-    // and clearing it here (up to its whole size in one kernel entry) would be unbounded work.
-    if !device && object_type != ObjectType::Untyped {
-        clear(paddr, object_size_bits);
+/// Clears `length` bytes at `paddr`, or for a CNode fills them with empty slots.
+fn prepare_range(object_type: ObjectType, paddr: u64, length: u64) {
+    if object_type == ObjectType::CNode {
+        for index in 0..length >> tileos_abi::object::SLOT_SIZE_BITS {
+            KernelMemory.write(slot_address(paddr, index), Slot::EMPTY);
+        }
+    } else {
+        // SAFETY: the range is inside the untyped being retyped, above its watermark, where
+        // no object lives.
+        unsafe { core::ptr::write_bytes(object::<u8>(paddr) as *mut u8, 0, length as usize) };
     }
+}
+
+/// [`create`] for the boot code, which makes the root server's objects in memory that
+/// nothing has prepared: prepares the object's memory first (in one go: boot is not
+/// preemptible, and these objects are small).
+pub fn create_at_boot(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8) -> Cap {
+    prepare_range(object_type, paddr, 1 << object_size_bits);
+    create(object_type, paddr, object_size_bits, user_bits, false)
+}
+
+/// Initialises a new object of `object_type` at `paddr`, whose memory `prepare` cleared (or
+/// filled with empty slots), and returns its capability.
+fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool) -> Cap {
     match object_type {
-        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: user_bits, device, free_offset: 0 },
+        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: user_bits, device, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
         ObjectType::Tcb => {
             // SAFETY: freshly cleared TCB-sized memory.
             unsafe { core::ptr::write(object::<Tcb>(paddr), Tcb::new()) };
@@ -106,12 +155,7 @@ pub fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_b
             ipc::init_notification(paddr);
             Cap::Notification { paddr, badge: 0, rights: Rights::ALL }
         }
-        ObjectType::CNode => {
-            for index in 0..1u64 << user_bits {
-                KernelMemory.write(slot_address(paddr, index), Slot::EMPTY);
-            }
-            Cap::CNode { paddr, radix: user_bits, guard_bits: 0, guard: 0 }
-        }
+        ObjectType::CNode => Cap::CNode { paddr, radix: user_bits, guard_bits: 0, guard: 0 },
         ObjectType::Frame4K | ObjectType::Frame2M => Cap::Frame {
             paddr,
             size_bits: object_size_bits as u8,

@@ -61,7 +61,7 @@ impl World {
     /// `UNTYPED` with a PDPT and a page directory covering the first GiB.
     fn new() -> (World, SlotRef) {
         let mut world = World::default();
-        cspace::insert_root(&mut world, slot_address(CNODE, 0), Cap::Untyped { paddr: UNTYPED, size_bits: 22, device: false, free_offset: 0 });
+        cspace::insert_root(&mut world, slot_address(CNODE, 0), Cap::Untyped { paddr: UNTYPED, size_bits: 22, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 });
         world.next_slot = 1;
         let pml4 = world.retype(Cap::Pml4 { paddr: UNTYPED, asid: ASID });
         world.asids.insert(ASID, UNTYPED);

@@ -588,7 +588,7 @@ mod tests {
 
     #[test]
     fn overlapping_objects_and_objects_above_the_watermark_are_caught() {
-        let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32 };
+        let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32, prepared_to: 0, prepared_kind: 0 };
         let endpoint_at = |paddr| Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL };
         let mut memory = Memory::default();
         insert_root(&mut memory, a(0), untyped);
@@ -667,7 +667,7 @@ mod tests {
         insert_derived(&mut after, a(1), a(3), EP, false);
         assert_eq!(verdict(&before, copy, insert, &after, &[]), None);
         let mut slot = after.read(a(0));
-        slot.cap = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256 };
+        slot.cap = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 };
         after.write(a(0), slot);
         assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::Confinement), "a copy touched the untyped");
     }

@@ -92,7 +92,7 @@ impl MapUniverse {
     pub fn initial_state(&self) -> MapState {
         let mut state = MapState::default();
         let roots = [
-            Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0 },
+            Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
             Cap::Pml4 { paddr: PML4, asid: 1 },
             Cap::PagingTable { paddr: PDPT, level: TableLevel::Pdpt, mapping: Mapping { asid: 1, vaddr: 0 } },
             Cap::PagingTable { paddr: PD, level: TableLevel::PageDirectory, mapping: Mapping { asid: 1, vaddr: 0 } },
@@ -315,7 +315,7 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
     };
     match op {
         MapOp::Retype { kind, dest } => {
-            let Cap::Untyped { paddr, size_bits, device, free_offset } = state.cap(0) else { return Err("no untyped") };
+            let Cap::Untyped { paddr, size_bits, device, free_offset, .. } = state.cap(0) else { return Err("no untyped") };
             if state.cap(dest) != Cap::Null {
                 return Err("destination occupied");
             }
@@ -343,7 +343,7 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
             let end = first + (1u64 << plan.object_size_bits);
             state.entries.retain(|&(page, _), _| page < first || page >= end);
             let mut slot = state.read(at(0));
-            slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset };
+            slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset, prepared_to: 0, prepared_kind: 0 };
             state.write(at(0), slot);
             cspace::insert_derived(state, at(0), at(dest), cap, true);
         }

@@ -292,7 +292,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         Op::DeleteStep { slot } => deletable(slot).map(Invocation::DeleteStep),
         Op::RevokeStep { slot } => revocable(slot).map(Invocation::RevokeStep),
         Op::Retype { untyped, object, dest } => {
-            let Cap::Untyped { paddr, size_bits, device, free_offset } = source(untyped)? else {
+            let Cap::Untyped { paddr, size_bits, device, free_offset, .. } = source(untyped)? else {
                 return Err(reject(InvocationError::InvalidCapability, "retype of a non-untyped capability"));
             };
             empty(dest)?;
@@ -348,7 +348,7 @@ fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap
     let narrow = |bits: u32| u8::try_from(bits).expect("size_bits was range-checked by untyped::plan");
     let table = |level| Cap::PagingTable { paddr, level, mapping: Mapping::NONE };
     match kind {
-        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: narrow(user_bits), device, free_offset: 0 },
+        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: narrow(user_bits), device, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
         ObjectType::Tcb => Cap::Tcb { paddr },
         ObjectType::Endpoint => Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL },
         ObjectType::Notification => Cap::Notification { paddr, badge: 0, rights: Rights::ALL },

@@ -84,7 +84,7 @@ impl Universe {
         Universe {
             cnodes: vec![a, b],
             initial: vec![
-                (a.slot(0), Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0 }),
+                (a.slot(0), Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 }),
                 (a.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL }),
                 (a.slot(2), b.cap()),
             ],

@@ -46,7 +46,7 @@ const VSPACE: u64 = slot::VSPACE;
 const DEPTH: u64 = 64;
 
 /// Region of the root server's address space where the suite maps test pages.
-const TEST_AREA: u64 = 0x1000_0000;
+pub(super) const TEST_AREA: u64 = 0x1000_0000;
 
 /// Runs the suite and ends the QEMU run with its verdict.
 pub fn run(info: &BootInfo) -> ! {
