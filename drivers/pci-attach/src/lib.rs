@@ -5,7 +5,9 @@
 //! (each memory BAR, mapped uncached), the IO-port capabilities `nvme.bar<n>` (each IO
 //! BAR), the interrupt handler (if the description routes an interrupt: `nvme.msi` for a
 //! device with MSI-X, else `nvme.intx`, its IOAPIC pin) and the capability `nvme.pci` to
-//! the `pci` endpoint, badged with the device's address. [`Attachment::enable`] asks the
+//! the `pci` endpoint, badged with the device's address. [`Attachment::open`] takes each
+//! BAR region as a `tileos_mmio::Mmio` handle and [`Attachment::take_bar`] hands it to the
+//! driver (once). [`Attachment::enable`] asks the
 //! `pci` domain to enable the device and, with an MSI handler, switches it to MSI-X and
 //! points table entry 0 at the handler's vector.
 //!

@@ -8,7 +8,7 @@
 //! region "net-frames" (with the `net` domain), the notification "netstack-wake" (waited
 //! on; the driver signals it with bit 0 when frames arrive), a signal capability for
 //! "net-wake" (bit 1: frames to send), a heap for socket buffers, and — until tileos has a
-//! timer service — the HPET: its registers as device memory at [`HPET_VADDR`] and the IRQ
+//! timer service — the HPET: its registers as the device memory "hpet" and the IRQ
 //! handler of a pin its timer 0 can route to, signalling bit 1 of "netstack-wake".
 //! Optional: the region "idle-counter" (read-only; the bench scenario's idle-counter
 //! domain), whose counter the discard results report the idle loop's share with; and the
