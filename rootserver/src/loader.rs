@@ -131,7 +131,8 @@ pub struct Spec<'a> {
     pub grants: &'a [Grant<'a>],
     /// Further frames to map (shared regions, device memory).
     pub mappings: &'a [ExtraMapping],
-    /// Shared regions to list on the information page: (name, address, physical address, size).
+    /// Regions to list on the information page (shared regions, device memory, PCI BARs):
+    /// (name, address, physical address, size).
     pub regions: &'a [(&'a str, u64, u64, u64)],
     /// Value of `rdi` at the domain's entry.
     pub argument: u64,

@@ -631,6 +631,9 @@ impl<'d> Tile<'d> {
         }
         for (m, device) in d.device_memory.iter().enumerate().filter(|(_, device)| device.domain as usize == index) {
             let attributes = if device.uncached { frame_attributes::UNCACHED } else { 0 };
+            // Listed like a shared region, so that the domain finds it by name
+            // (`tileos_sys::domain::take_region`) instead of by an address it must trust.
+            region_list.push((device.name.as_str(), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
                 let copy = alloc.slots.take();
                 invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])

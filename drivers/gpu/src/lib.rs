@@ -12,10 +12,12 @@
 //!   supervisor) and which rows changed.
 //!
 //! The control queue is a `tileos_virtio::Virtqueue` in the modern layout carrying one
-//! two-descriptor chain (request, response) at a time; the DMA region is reached through
-//! `tileos_virtio::Memory` as implemented by `tileos_driver_net::Mapped`, the same
-//! queue and volatile accessors the virtio-net driver uses.
+//! two-descriptor chain (request, response) at a time; the DMA region, the BAR and the
+//! framebuffer are `tileos_mmio::Mmio` handles (the DMA region through
+//! `tileos_virtio::Memory`), the same queue and volatile accessors the virtio-net driver
+//! uses.
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod command;

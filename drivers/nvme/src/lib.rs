@@ -6,6 +6,7 @@
 //! References: NVM Express Base Specification 1.4, §3.1 (registers), §4.2–4.6 (queue
 //! entries, PRPs), §5 (admin commands), NVM Command Set §6 (read, write, flush).
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod block;
 

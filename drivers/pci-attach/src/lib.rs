@@ -5,7 +5,9 @@
 //! (each memory BAR, mapped uncached), the IO-port capabilities `nvme.bar<n>` (each IO
 //! BAR), the interrupt handler (if the description routes an interrupt: `nvme.msi` for a
 //! device with MSI-X, else `nvme.intx`, its IOAPIC pin) and the capability `nvme.pci` to
-//! the `pci` endpoint, badged with the device's address. [`Attachment::enable`] asks the
+//! the `pci` endpoint, badged with the device's address. [`Attachment::open`] takes each
+//! BAR region as a `tileos_mmio::Mmio` handle and [`Attachment::take_bar`] hands it to the
+//! driver (once). [`Attachment::enable`] asks the
 //! `pci` domain to enable the device and, with an MSI handler, switches it to MSI-X and
 //! points table entry 0 at the handler's vector.
 //!
@@ -13,12 +15,14 @@
 //! host unit tests of the crates that only need the PCI definitions must not link the
 //! domain runtime.)
 #![no_std]
+#![forbid(unsafe_code)]
 
 use tileos_driver_pci::protocol::{Pci, Request, Response};
 use tileos_driver_pci::{Address, ConfigRead, Msix};
 use core::fmt::Write;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_protocol::heapless::String;
+use tileos_mmio::Mmio;
 use tileos_sys::cap::{Endpoint, IrqHandler, IoPort};
 use tileos_sys::rpc::{CallError, Client};
 
@@ -27,6 +31,9 @@ const NAME_BYTES: usize = 31;
 
 /// Bytes of one MSI-X table entry: address low, address high, data, vector control.
 const MSIX_ENTRY_BYTES: u64 = 16;
+
+/// Memory BARs a function has.
+const BARS: usize = 6;
 
 /// Why a driver cannot use its device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +82,8 @@ pub struct Attachment {
     pci: Endpoint,
     /// The interrupt, if one is routed.
     pub interrupt: Option<Interrupt>,
+    /// The mapped memory BARs not yet handed to the driver ([`Attachment::take_bar`]).
+    bars: [Option<Mmio>; BARS],
 }
 
 /// `<device>.<suffix>`, the name of one of a device's capabilities or regions.
@@ -92,12 +101,19 @@ impl Attachment {
             .ok_or(AttachError::NotGranted)?;
         let msi = tileos_sys::domain::irq_handler(&item_name(name, format_args!("msi"))).map(Interrupt::Msix);
         let intx = || tileos_sys::domain::irq_handler(&item_name(name, format_args!("intx"))).map(Interrupt::Intx);
-        Ok(Attachment { name, pci: Endpoint::from_cptr(pci), interrupt: msi.or_else(intx) })
+        let bars = core::array::from_fn(|bar| tileos_sys::domain::take_region(&item_name(name, format_args!("bar{bar}"))));
+        Ok(Attachment { name, pci: Endpoint::from_cptr(pci), interrupt: msi.or_else(intx), bars })
     }
 
     /// Memory BAR `bar`: (user address, bus address, size in bytes), if mapped here.
     pub fn memory_bar(&self, bar: u8) -> Option<(u64, u64, u64)> {
         tileos_sys::domain::region(&item_name(self.name, format_args!("bar{bar}")))
+    }
+
+    /// Memory BAR `bar` as the driver's handle to it, if mapped here and not taken before.
+    /// Take BARs after [`Attachment::enable`], which writes the MSI-X table through its BAR.
+    pub fn take_bar(&mut self, bar: u8) -> Option<Mmio> {
+        self.bars.get_mut(usize::from(bar))?.take()
     }
 
     /// The IO ports of IO BAR `bar`, if granted: the capability and the first port (read
@@ -123,21 +139,18 @@ impl Attachment {
             Err(error) => return Err(AttachError::Call(error)),
         };
         if let (Some(handler), Some(table)) = (msi, msix) {
-            let (vaddr, _, size) = self.memory_bar(table.table_bar).ok_or(AttachError::TableNotMapped { bar: table.table_bar })?;
-            if u64::from(table.table_offset) + MSIX_ENTRY_BYTES > size {
+            let table_bar = self.bars.get(usize::from(table.table_bar)).and_then(Option::as_ref);
+            let window = table_bar.ok_or(AttachError::TableNotMapped { bar: table.table_bar })?;
+            if u64::from(table.table_offset) + MSIX_ENTRY_BYTES > window.len() as u64 {
                 return Err(AttachError::TableNotMapped { bar: table.table_bar });
             }
             let (address, data) = handler.msi_message().map_err(|e| AttachError::MsiMessage(e.code.unwrap_or(tileos_abi::error::InvocationError::IllegalOperation)))?;
-            let entry = (vaddr + u64::from(table.table_offset)) as *mut u32;
-            // SAFETY: the root server maps the BAR uncached at `vaddr` for this domain's
-            // lifetime and the entry lies inside it (checked above); the MSI-X table is
-            // written with aligned 32-bit accesses, vector control (unmask) last.
-            unsafe {
-                entry.write_volatile(address as u32);
-                entry.add(1).write_volatile((address >> 32) as u32);
-                entry.add(2).write_volatile(data);
-                entry.add(3).write_volatile(0);
-            }
+            // Entry 0, written with aligned 32-bit accesses, vector control (unmask) last.
+            let entry = table.table_offset as usize;
+            window.write32(entry, address as u32);
+            window.write32(entry + 4, (address >> 32) as u32);
+            window.write32(entry + 8, data);
+            window.write32(entry + 12, 0);
         }
         Ok((address, msix))
     }

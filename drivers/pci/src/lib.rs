@@ -6,6 +6,7 @@
 //! [`protocol`] is what the `pci` domain serves to driver domains; the crate
 //! `tileos-pci-attach` is the driver side of it.
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod protocol;
 

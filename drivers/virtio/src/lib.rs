@@ -2,8 +2,8 @@
 //! virtio-gpu with the modern one), and the shared-memory access it goes through:
 //!
 //! - [`Memory`]: byte-addressed access to a region that another party (a device by DMA, or
-//!   another domain) reads and writes too. Domains implement it with volatile accesses
-//!   (`tileos_driver_net::Mapped`); host tests implement it over a vector
+//!   another domain) reads and writes too. Domains use [`tileos_mmio::Mmio`], the runtime's
+//!   one handle to mapped memory (implemented below); host tests implement it over a vector
 //!   ([`test_memory::VecMemory`], feature `test-memory`) and play the other party.
 //! - [`queue`]: the ring layouts ([`QueueLayout::legacy`], [`QueueLayout::modern`]) and
 //!   the driver's side of a split virtqueue ([`Virtqueue`]): descriptor chains, offering
@@ -44,5 +44,28 @@ pub trait Memory {
     fn write_u64(&self, offset: usize, value: u64) {
         self.write_u32(offset, value as u32);
         self.write_u32(offset + 4, (value >> 32) as u32);
+    }
+}
+
+/// Mapped memory in a domain: every access volatile and bounds-checked by [`Mmio`] (which
+/// panics on an offset outside the region or misaligned for the width).
+impl Memory for tileos_mmio::Mmio {
+    fn read_u16(&self, offset: usize) -> u16 {
+        self.read16(offset)
+    }
+    fn write_u16(&self, offset: usize, value: u16) {
+        self.write16(offset, value)
+    }
+    fn read_u32(&self, offset: usize) -> u32 {
+        self.read32(offset)
+    }
+    fn write_u32(&self, offset: usize, value: u32) {
+        self.write32(offset, value)
+    }
+    fn read_bytes(&self, offset: usize, out: &mut [u8]) {
+        tileos_mmio::Mmio::read_bytes(self, offset, out)
+    }
+    fn write_bytes(&self, offset: usize, data: &[u8]) {
+        tileos_mmio::Mmio::write_bytes(self, offset, data)
     }
 }

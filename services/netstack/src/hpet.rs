@@ -4,6 +4,9 @@
 //! next deadline through an IOAPIC pin. This module has the register map and the
 //! arithmetic; the domain does the accesses.
 
+/// Bytes of the HPET's register block (the description maps its 4 KiB page).
+pub const REGISTER_BYTES: usize = 0x400;
+
 /// Register offsets from the HPET base.
 pub mod reg {
     /// General capabilities and ID (64 bits).

@@ -9,6 +9,7 @@
 //! - [`clock`] and [`hpet`]: `smoltcp` time from the HPET's main counter, and the HPET
 //!   timer that wakes the netstack at `smoltcp`'s next deadline.
 #![no_std]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;

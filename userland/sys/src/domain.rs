@@ -3,6 +3,7 @@
 
 use core::fmt::{self, Write};
 use linked_list_allocator::LockedHeap;
+use tileos_mmio::Mmio;
 use tileos_abi::bootinfo::domain::IPC_BUFFER_VADDR;
 use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
 use tileos_protocol::console::{Console, MAX_TEXT, Request};
@@ -77,6 +78,31 @@ pub fn region(name: &str) -> Option<(u64, u64, u64)> {
         .iter()
         .find(|entry| core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0') == name)
         .map(|entry| (entry.vaddr, entry.paddr, entry.size))
+}
+
+/// Regions of the information page already handed out by [`take_region`] (bit = index).
+static TAKEN_REGIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+const _: () = assert!(domain_info::MAX_REGIONS <= 64);
+
+/// The region named `name` on the information page (a shared region, device memory, or a
+/// PCI device's BAR) as the one [`Mmio`] handle through which this domain reaches it; `None`
+/// if there is no such region or it was taken before (each region is handed out once, so
+/// no two handles cover the same bytes).
+pub fn take_region(name: &str) -> Option<Mmio> {
+    let info = info();
+    let index = info.regions[..(info.region_count as usize).min(domain_info::MAX_REGIONS)]
+        .iter()
+        .position(|entry| core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0') == name)?;
+    let bit = 1u64 << index;
+    if TAKEN_REGIONS.fetch_or(bit, core::sync::atomic::Ordering::Relaxed) & bit != 0 {
+        return None;
+    }
+    let entry = &info.regions[index];
+    // SAFETY: the root server maps every region it lists on the information page at
+    // `vaddr` for `size` bytes for the domain's lifetime (read-write, or read-only where the
+    // description says so), physically contiguous from `paddr`; the bit just set makes this
+    // the only handle to it.
+    Some(unsafe { Mmio::new(entry.vaddr as usize, entry.size as usize, Some(entry.paddr)) })
 }
 
 /// The endpoint named `name` that this domain serves.

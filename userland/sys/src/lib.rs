@@ -132,6 +132,13 @@ pub fn reply(label: u64, words: &[u64]) {
     raw_syscall(Syscall::Reply, 0, info, registers);
 }
 
+/// The time-stamp counter (`rdtsc`): ticks since reset, for timeouts and measurements.
+pub fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter; the kernel never sets CR4.TSD, so it is
+    // allowed at CPL 3.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// Gives up the rest of the timeslice.
 pub fn yield_now() {
     raw_syscall(Syscall::Yield, 0, MessageInfo::default(), [0; 4]);

@@ -10,10 +10,10 @@
 //! time nobody else wants (the default tile: priority 20, 1 ms in every 50 ms).
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
-use core::arch::x86_64::_rdtsc;
 use tileos_driver_gpu::protocol::{Display, Request, Response};
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
@@ -25,6 +25,7 @@ use tileos_sys::rpc::Client;
 const LOOK_EVERY_MS: u64 = 250;
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
@@ -45,8 +46,7 @@ extern "C" fn _start() -> ! {
     let mut first = true;
     let mut next_look = 0;
     loop {
-        // SAFETY: rdtsc is allowed in user mode.
-        let now = unsafe { _rdtsc() };
+        let now = tileos_sys::timestamp();
         if now < next_look {
             tileos_sys::yield_now();
             continue;

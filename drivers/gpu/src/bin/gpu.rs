@@ -22,26 +22,22 @@
 //! configuration-change interrupt stays off; with INTx the ISR byte is read after each).
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
 use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
-use tileos_driver_net::Mapped;
+use tileos_mmio::Mmio;
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
 use tileos_sys::cap::{IrqHandler, Notification};
 use tileos_sys::log;
-use tileos_virtio::{Buffer, Memory, QueueLayout, Virtqueue};
+use tileos_virtio::{Buffer, QueueLayout, Virtqueue};
 
-/// User address of the BAR holding the virtio structures (set once at start).
-static BAR_VADDR: AtomicU64 = AtomicU64::new(0);
-/// Bytes of it that are mapped (set once at start; 0 until then, so nothing is reachable).
-static BAR_WINDOW: AtomicU64 = AtomicU64::new(0);
 /// Control queue entries (the device offers more; the driver lowers the size).
 const QUEUE_SIZE: u16 = 16;
 /// Offsets in "gpu-dma": the queue, the request buffer, the response buffer.
@@ -58,51 +54,10 @@ const _: () = assert!(QueueLayout::modern(QUEUE_SIZE).bytes <= REQUEST_OFFSET);
 const _: () = assert!(REQUEST_OFFSET + MAX_REQUEST <= RESPONSE_OFFSET);
 const _: () = assert!(RESPONSE_OFFSET + command::DISPLAY_INFO_LEN <= DMA_BYTES as usize);
 
-/// The device's configuration BAR, mapped uncached at [`BAR_VADDR`].
-struct Bar;
-
-impl Bar {
-    /// The address of a `size`-byte register at `offset`, checked to lie in the window.
-    fn at(offset: u64, size: u64) -> u64 {
-        let window = BAR_WINDOW.load(Ordering::Relaxed);
-        assert!(offset & (size - 1) == 0 && offset + size <= window, "register {offset:#x} outside the BAR window");
-        BAR_VADDR.load(Ordering::Relaxed) + offset
-    }
-    fn read8(offset: u64) -> u8 {
-        // SAFETY: device memory mapped uncached at BAR_VADDR for BAR_WINDOW bytes (both set
-        // once at start from the region the root server mapped, checked against the
-        // capabilities' span); `at` keeps the access inside, aligned.
-        unsafe { (Bar::at(offset, 1) as *const u8).read_volatile() }
-    }
-    fn write8(offset: u64, value: u8) {
-        // SAFETY: as for `read8`.
-        unsafe { (Bar::at(offset, 1) as *mut u8).write_volatile(value) }
-    }
-    fn read16(offset: u64) -> u16 {
-        // SAFETY: as for `read8`.
-        unsafe { (Bar::at(offset, 2) as *const u16).read_volatile() }
-    }
-    fn write16(offset: u64, value: u16) {
-        // SAFETY: as for `read8`.
-        unsafe { (Bar::at(offset, 2) as *mut u16).write_volatile(value) }
-    }
-    fn read32(offset: u64) -> u32 {
-        // SAFETY: as for `read8`.
-        unsafe { (Bar::at(offset, 4) as *const u32).read_volatile() }
-    }
-    fn write32(offset: u64, value: u32) {
-        // SAFETY: as for `read8`.
-        unsafe { (Bar::at(offset, 4) as *mut u32).write_volatile(value) }
-    }
-    /// Writes a 64-bit register as two 32-bit halves, low first (as the transport allows).
-    fn write64(offset: u64, value: u64) {
-        Bar::write32(offset, value as u32);
-        Bar::write32(offset + 4, (value >> 32) as u32);
-    }
-}
-
 /// The running driver: control queue, framebuffer and what the screen shows.
 struct Gpu {
+    /// The memory BAR holding the virtio structures (checked to cover them all).
+    bar: Mmio,
     caps: Capabilities,
     notify_offset: u64,
     irq: IrqHandler,
@@ -110,10 +65,10 @@ struct Gpu {
     intx: bool,
     irq_wake: Notification,
     interrupts: u64,
-    dma: Mapped,
-    dma_paddr: u64,
+    dma: Mmio,
     queue: Virtqueue,
-    framebuffer: Backing,
+    /// The framebuffer regions, joined (mapped one after the other).
+    pixels: Mmio,
     mode: Rect,
     screen: Screen,
     commands: u64,
@@ -121,8 +76,14 @@ struct Gpu {
 
 impl Gpu {
     /// The BAR offset of the common-configuration register at `offset`.
-    fn common_offset(&self, offset: usize) -> u64 {
-        u64::from(self.caps.common.offset) + offset as u64
+    fn common_offset(&self, offset: usize) -> usize {
+        self.caps.common.offset as usize + offset
+    }
+
+    /// Writes a 64-bit register as two 32-bit halves, low first (as the transport allows).
+    fn write64(&self, offset: usize, value: u64) {
+        self.bar.write32(offset, value as u32);
+        self.bar.write32(offset + 4, (value >> 32) as u32);
     }
 
     /// Sends `command`, waits for the device, and returns the response type (or the
@@ -133,11 +94,11 @@ impl Gpu {
         self.dma.write_bytes(REQUEST_OFFSET, &request[..length]);
         self.dma.write_bytes(RESPONSE_OFFSET, &[0; command::HEADER_LEN]);
         // One chain in flight at a time, always descriptors 0 (request) and 1 (response).
-        let request = Buffer { paddr: self.dma_paddr + REQUEST_OFFSET as u64, length: length as u32, device_writes: false };
-        let response = Buffer { paddr: self.dma_paddr + RESPONSE_OFFSET as u64, length: command.response_len() as u32, device_writes: true };
+        let request = Buffer { paddr: self.dma.bus_address(REQUEST_OFFSET), length: length as u32, device_writes: false };
+        let response = Buffer { paddr: self.dma.bus_address(RESPONSE_OFFSET), length: command.response_len() as u32, device_writes: true };
         self.queue.set_chain(&self.dma, 0, &[request, response]);
         self.queue.offer(&self.dma, 0);
-        Bar::write16(self.notify_offset, 0);
+        self.bar.write16(self.notify_offset as usize, 0);
         // Every completion raises the interrupt (the driver never suppresses it), so the
         // driver takes exactly one per command even when the used ring moved before it
         // looked: none is left pending for the next command. (With MSI-X the ISR byte is
@@ -147,7 +108,7 @@ impl Gpu {
             self.interrupts += 1;
             if self.intx {
                 // Reading the ISR acknowledges the device, which lowers its INTx line.
-                Bar::read8(u64::from(self.caps.isr.offset));
+                self.bar.read8(self.caps.isr.offset as usize);
             }
             if let Err(error) = self.irq.ack() {
                 log!("gpu: acknowledging the interrupt failed: {error:?}");
@@ -175,11 +136,9 @@ impl Gpu {
     /// scanout.
     fn show(&mut self) -> Result<(), u32> {
         let (width, height) = (self.mode.width as usize, self.mode.height as usize);
-        // SAFETY: the framebuffer regions are mapped read-write one after the other from
-        // this address for the domain's lifetime and hold at least width * height pixels
-        // (checked at start); the device reads them only during TRANSFER_TO_HOST_2D, which
-        // runs after this slice is gone.
-        let pixels = unsafe { core::slice::from_raw_parts_mut(self.framebuffer.vaddr() as *mut u32, width * height) };
+        // The device reads the framebuffer only during TRANSFER_TO_HOST_2D, which runs after
+        // this view is gone; it holds at least width * height pixels (checked at start).
+        let pixels = &mut self.pixels.as_mut_slice::<u32>()[..width * height];
         if let Some(mut canvas) = Canvas::new(pixels, width, height) {
             self.screen.render(&mut canvas);
         }
@@ -211,21 +170,20 @@ impl Gpu {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size))) = (
-        tileos_sys::domain::served_endpoint("display"),
-        tileos_sys::domain::region("gpu-dma"),
-    ) else {
+    let (Some(endpoint), Some(dma)) = (tileos_sys::domain::served_endpoint("display"), tileos_sys::domain::take_region("gpu-dma")) else {
         log!("gpu: needs the served endpoint \"display\" and the region \"gpu-dma\"; stopping");
         stop();
     };
-    let regions = (0..=MAX_BACKING).map_while(|index| {
+    let framebuffer_name = |index: usize| {
         let mut name: heapless::String<24> = heapless::String::new();
         let _ = write!(name, "gpu-framebuffer-{index}");
-        tileos_sys::domain::region(&name)
-    });
+        name
+    };
+    let regions = (0..=MAX_BACKING).map_while(|index| tileos_sys::domain::region(&framebuffer_name(index)));
     let framebuffer = match Backing::from_regions(regions) {
         Ok(backing) => backing,
         Err(error) => {
@@ -233,6 +191,13 @@ extern "C" fn _start() -> ! {
             stop();
         }
     };
+    // Backing::from_regions checked that the regions follow each other in this domain.
+    let pixels = (1..framebuffer.entries().len())
+        .map(|index| tileos_sys::domain::take_region(&framebuffer_name(index)).expect("a framebuffer region is listed once"))
+        .fold(tileos_sys::domain::take_region(&framebuffer_name(0)).expect("the first framebuffer region"), |joined, next| {
+            joined.join(next).unwrap_or_else(|_| unreachable!("the framebuffer regions are adjacent"))
+        });
+    let dma_size = dma.len() as u64;
     if dma_size < DMA_BYTES {
         log!("gpu: the region \"gpu-dma\" has {dma_size:#x} bytes, {DMA_BYTES:#x} needed; stopping");
         stop();
@@ -258,7 +223,9 @@ extern "C" fn _start() -> ! {
             stop();
         }
     };
-    let Some((bar, (bar_vaddr, bar_paddr, bar_size))) = caps.single_bar().and_then(|index| Some((index, device.memory_bar(index)?))) else {
+    let Some((bar, (bar_vaddr, bar_paddr, bar_size), window)) =
+        caps.single_bar().and_then(|index| Some((index, device.memory_bar(index)?, device.take_bar(index)?)))
+    else {
         log!("gpu: {address}: the virtio structures are not all in one mapped memory BAR ({caps:?}); stopping");
         stop();
     };
@@ -274,8 +241,6 @@ extern "C" fn _start() -> ! {
         log!("gpu: the structures reach {:#x}, beyond the {bar_size:#x}-byte BAR; stopping", caps.span());
         stop();
     }
-    BAR_VADDR.store(bar_vaddr, Ordering::Relaxed);
-    BAR_WINDOW.store(bar_size, Ordering::Relaxed);
     if usize::try_from(caps.common.length).unwrap_or(0) < common::SPAN {
         log!("gpu: the common configuration has only {:#x} bytes; stopping", caps.common.length);
         stop();
@@ -294,11 +259,11 @@ extern "C" fn _start() -> ! {
     };
     let irq = interrupt.handler();
 
-    // SAFETY: the root server maps "gpu-dma" read-write at this address for the domain's
-    // lifetime; only the device (by DMA) shares it.
-    let dma = unsafe { Mapped::new(dma_vaddr, DMA_BYTES) };
-    (0..DMA_BYTES as usize / 4).for_each(|word| dma.write_u32(4 * word, 0));
+    let (dma, _) = dma.split_at(DMA_BYTES as usize);
+    dma.fill(0, DMA_BYTES as usize, 0);
+    let dma_paddr = dma.bus_address(0);
     let mut gpu = Gpu {
+        bar: window,
         caps,
         notify_offset: 0,
         irq,
@@ -306,9 +271,8 @@ extern "C" fn _start() -> ! {
         irq_wake,
         interrupts: 0,
         dma,
-        dma_paddr,
         queue: Virtqueue::new(QUEUE_OFFSET, QueueLayout::modern(QUEUE_SIZE)),
-        framebuffer,
+        pixels,
         mode: Rect::sized(0, 0),
         screen: Screen::new("tileos"),
         commands: 0,
@@ -316,54 +280,54 @@ extern "C" fn _start() -> ! {
 
     // Reset, acknowledge, negotiate (only VIRTIO_F_VERSION_1), set up the control queue.
     let status_register = gpu.common_offset(common::DEVICE_STATUS);
-    Bar::write8(status_register, 0);
-    while Bar::read8(status_register) != 0 {
+    gpu.bar.write8(status_register, 0);
+    while gpu.bar.read8(status_register) != 0 {
         tileos_sys::yield_now();
     }
-    Bar::write8(status_register, status::ACKNOWLEDGE);
-    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER);
-    Bar::write32(gpu.common_offset(common::DEVICE_FEATURE_SELECT), 1);
-    let offered = Bar::read32(gpu.common_offset(common::DEVICE_FEATURE));
+    gpu.bar.write8(status_register, status::ACKNOWLEDGE);
+    gpu.bar.write8(status_register, status::ACKNOWLEDGE | status::DRIVER);
+    gpu.bar.write32(gpu.common_offset(common::DEVICE_FEATURE_SELECT), 1);
+    let offered = gpu.bar.read32(gpu.common_offset(common::DEVICE_FEATURE));
     let Some(features) = transport::negotiate(offered) else {
         log!("gpu: the device does not offer VIRTIO_F_VERSION_1 (features 32..63: {offered:#x}); stopping");
-        Bar::write8(status_register, status::FAILED);
+        gpu.bar.write8(status_register, status::FAILED);
         stop();
     };
     for (select, word) in features.into_iter().enumerate() {
-        Bar::write32(gpu.common_offset(common::DRIVER_FEATURE_SELECT), select as u32);
-        Bar::write32(gpu.common_offset(common::DRIVER_FEATURE), word);
+        gpu.bar.write32(gpu.common_offset(common::DRIVER_FEATURE_SELECT), select as u32);
+        gpu.bar.write32(gpu.common_offset(common::DRIVER_FEATURE), word);
     }
-    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
-    if Bar::read8(status_register) & status::FEATURES_OK == 0 {
+    gpu.bar.write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+    if gpu.bar.read8(status_register) & status::FEATURES_OK == 0 {
         log!("gpu: the device did not accept the features; stopping");
-        Bar::write8(status_register, status::FAILED);
+        gpu.bar.write8(status_register, status::FAILED);
         stop();
     }
-    let queues = Bar::read16(gpu.common_offset(common::NUM_QUEUES));
-    Bar::write16(gpu.common_offset(common::QUEUE_SELECT), 0);
-    let offered_size = Bar::read16(gpu.common_offset(common::QUEUE_SIZE));
+    let queues = gpu.bar.read16(gpu.common_offset(common::NUM_QUEUES));
+    gpu.bar.write16(gpu.common_offset(common::QUEUE_SELECT), 0);
+    let offered_size = gpu.bar.read16(gpu.common_offset(common::QUEUE_SIZE));
     if offered_size < QUEUE_SIZE {
         log!("gpu: the control queue has {offered_size} entries, {QUEUE_SIZE} needed; stopping");
-        Bar::write8(status_register, status::FAILED);
+        gpu.bar.write8(status_register, status::FAILED);
         stop();
     }
-    Bar::write16(gpu.common_offset(common::QUEUE_SIZE), QUEUE_SIZE);
+    gpu.bar.write16(gpu.common_offset(common::QUEUE_SIZE), QUEUE_SIZE);
     if !intx {
-        Bar::write16(gpu.common_offset(common::MSIX_CONFIG), transport::NO_VECTOR);
-        Bar::write16(gpu.common_offset(common::QUEUE_MSIX_VECTOR), 0);
+        gpu.bar.write16(gpu.common_offset(common::MSIX_CONFIG), transport::NO_VECTOR);
+        gpu.bar.write16(gpu.common_offset(common::QUEUE_MSIX_VECTOR), 0);
     }
-    if !intx && Bar::read16(gpu.common_offset(common::QUEUE_MSIX_VECTOR)) != 0 {
+    if !intx && gpu.bar.read16(gpu.common_offset(common::QUEUE_MSIX_VECTOR)) != 0 {
         log!("gpu: the device did not take MSI-X vector 0 for the control queue; stopping");
-        Bar::write8(status_register, status::FAILED);
+        gpu.bar.write8(status_register, status::FAILED);
         stop();
     }
     let [descriptors, available, used] = gpu.queue.parts();
-    Bar::write64(gpu.common_offset(common::QUEUE_DESC), dma_paddr + descriptors as u64);
-    Bar::write64(gpu.common_offset(common::QUEUE_DRIVER), dma_paddr + available as u64);
-    Bar::write64(gpu.common_offset(common::QUEUE_DEVICE), dma_paddr + used as u64);
-    gpu.notify_offset = caps.notify_offset(Bar::read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
-    Bar::write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
-    Bar::write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
+    gpu.write64(gpu.common_offset(common::QUEUE_DESC), dma_paddr + descriptors as u64);
+    gpu.write64(gpu.common_offset(common::QUEUE_DRIVER), dma_paddr + available as u64);
+    gpu.write64(gpu.common_offset(common::QUEUE_DEVICE), dma_paddr + used as u64);
+    gpu.notify_offset = caps.notify_offset(gpu.bar.read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
+    gpu.bar.write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
+    gpu.bar.write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
     log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt ({})", if intx { "INTx" } else { "MSI-X vector 0" });
 
     // The mode: the first enabled scanout's preferred size.

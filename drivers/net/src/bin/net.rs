@@ -38,6 +38,7 @@
 //! Frames in flight inside the dead driver or the device are lost, as on a wire.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
@@ -46,9 +47,8 @@ use tileos_abi::invocation::Label;
 use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
 use tileos_driver_net::frames::{self, NET_IRQ_BIT};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
-use tileos_driver_net::Mapped;
 use tileos_pci_attach::{Attachment, Interrupt};
-use tileos_sys::domain::{cap, region};
+use tileos_sys::domain::{cap, take_region};
 use tileos_sys::{invoke, log};
 
 /// Packet buffers per direction.
@@ -96,18 +96,20 @@ impl Registers {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(wake), Some(netstack), Some((dma_vaddr, dma_paddr, dma_size)), Some((frames_vaddr, _, frames_size))) = (
+    let (Some(wake), Some(netstack), Some(dma), Some(frames)) = (
         cap(CapKind::WaitNotification, "net-wake"),
         cap(CapKind::SignalNotification, "netstack-wake"),
-        region("net-dma"),
-        region("net-frames"),
+        take_region("net-dma"),
+        take_region("net-frames"),
     ) else {
         log!("net: needs the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping");
         stop();
     };
+    let (dma_paddr, dma_size, frames_size) = (dma.bus_address(0), dma.len() as u64, frames.len() as u64);
     if frames_size < frames::REGION_BYTES as u64 {
         log!("net: the \"net-frames\" region has {frames_size:#x} bytes, {:#x} needed; stopping", frames::REGION_BYTES);
         stop();
@@ -165,9 +167,6 @@ extern "C" fn _start() -> ! {
         registers.write8(reg::DEVICE_STATUS, status::FAILED);
         stop();
     }
-    // SAFETY: the root server maps both shared regions read-write at these addresses for
-    // this domain's lifetime; only the device (DMA) and the netstack (frames) share them.
-    let (dma, frames) = unsafe { (Mapped::new(dma_vaddr, dma_size), Mapped::new(frames_vaddr, frames_size)) };
     let mut path = DataPath::new(layout, dma_paddr);
     path.start(&dma);
     if msix {

@@ -21,12 +21,13 @@
 //! FAILED …` and no result line.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
-use core::arch::x86_64::_rdtsc;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_driver_nvme::block::{Block, Request, Response};
+use tileos_mmio::Mmio;
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
@@ -43,20 +44,17 @@ fn pattern(offset: u64) -> u64 {
 }
 
 /// The idle loop's counter (first word of the "idle-counter" region), or 0 without one.
-fn idle(counter: Option<u64>) -> u64 {
-    // SAFETY: the description maps "idle-counter" readable here; the idle-counter domain
-    // writes its first word (aligned, so reads are never torn).
-    counter.map_or(0, |vaddr| unsafe { (vaddr as *const u64).read_volatile() })
+fn idle(counter: Option<&Mmio>) -> u64 {
+    // The idle-counter domain writes the first word (aligned, so reads are never torn).
+    counter.map_or(0, |region| region.read64(0))
 }
 
 /// One timed request: (ticks, busy instructions) or `None` if it failed.
-fn timed(client: &Client<Block>, request: Request, counter: Option<u64>) -> Option<(u64, u64)> {
+fn timed(client: &Client<Block>, request: Request, counter: Option<&Mmio>) -> Option<(u64, u64)> {
     let idle_before = idle(counter);
-    // SAFETY: rdtsc is allowed in user mode.
-    let start = unsafe { _rdtsc() };
+    let start = tileos_sys::timestamp();
     let answer = client.call(&request);
-    // SAFETY: as above.
-    let ticks = unsafe { _rdtsc() } - start;
+    let ticks = tileos_sys::timestamp() - start;
     let idle_ticks = 2 * (idle(counter) - idle_before);
     match answer {
         Ok(Response::Transferred { length: BLOCK }) => Some((ticks, ticks.saturating_sub(idle_ticks))),
@@ -81,23 +79,25 @@ fn report(name: &str, ticks: &mut [u64; OPS], busy: u64) {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some((vaddr, _, size))) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::region("block-buffer"))
+    let (Some(endpoint), Some(mut region)) =
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
     else {
         log!("block-bench: FAILED: needs the \"block\" endpoint and the \"block-buffer\" region");
         tileos_sys::domain::stop()
     };
-    let counter = tileos_sys::domain::region("idle-counter").map(|(vaddr, _, _)| vaddr);
+    // Mapped read-only: only read through.
+    let counter_region = tileos_sys::domain::take_region("idle-counter");
+    let counter = counter_region.as_ref();
     if counter.is_none() {
         log!("block-bench: no \"idle-counter\" region: busy figures are not measured (reported as 0)");
     }
-    // SAFETY: the description maps "block-buffer" read-write here, `size` bytes, for this
-    // domain's lifetime; only the driver (by DMA, while this domain waits for its reply)
-    // touches it besides this slice.
-    let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
+    // Only the driver touches the buffer besides this view, by DMA during a request this
+    // domain is blocked in.
+    let buffer = region.as_mut_slice::<u64>();
     let client = Client::<Block>::new(tileos_sys::cap::Endpoint::from_cptr(endpoint));
     let Ok(Response::Capacity { disk_size, block_size, buffer_size }) = client.call(&Request::Capacity) else {
         log!("block-bench: FAILED: the capacity request got no capacity answer");

@@ -11,6 +11,7 @@
 //! convention's error reply, and logs "block-check: done".
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
@@ -36,19 +37,19 @@ fn request(client: &Client<Block>, request: Request) -> Response {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some((vaddr, _, size))) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::region("block-buffer"))
+    let (Some(endpoint), Some(mut region)) =
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
     else {
         log!("block-check: needs the \"block\" endpoint and the \"block-buffer\" region; stopping");
         stop();
     };
-    // SAFETY: the description maps the "block-buffer" region here, read-write, `size` bytes,
-    // for this domain's lifetime; only the driver (by DMA, during a request this domain is
-    // blocked in) touches it besides this slice.
-    let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
+    // Only the driver touches the buffer besides this view, by DMA during a request this
+    // domain is blocked in.
+    let buffer = region.as_mut_slice::<u64>();
     let client = Client::<Block>::new(tileos_sys::cap::Endpoint::from_cptr(endpoint));
     let Response::Capacity { disk_size: disk, block_size, buffer_size } = request(&client, Request::Capacity) else {
         log!("block-check: the capacity request got another answer; stopping");

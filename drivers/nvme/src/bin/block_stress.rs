@@ -13,10 +13,11 @@
 //! chunk holds exactly what was written, else `block-stress: FAIL` with the reason.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
-use core::arch::x86_64::_rdtsc;
+use tileos_mmio::Mmio;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_nvme::block::{Block, Request, Response};
@@ -45,7 +46,8 @@ struct Stress {
     client: Client<Block>,
     /// (disk size, block size, buffer size) from the last capacity answer.
     geometry: (u64, u64, u64),
-    buffer: &'static mut [u64],
+    /// The "block-buffer" region shared with the driver.
+    buffer: Mmio,
     lost_replies: u32,
     device_errors: u32,
 }
@@ -90,8 +92,9 @@ impl Stress {
     /// Writes round `round`'s chunk (pattern from buffer offset 0).
     fn write(&mut self, tag: u64, round: u64) -> Result<(), &'static str> {
         let offset = round * CHUNK;
+        let buffer = self.buffer.as_mut_slice::<u64>();
         for word in 0..CHUNK / 8 {
-            self.buffer[word as usize] = pattern(tag, offset + 8 * word);
+            buffer[word as usize] = pattern(tag, offset + 8 * word);
         }
         match self.call("write", Request::Write { disk_offset: offset, length: CHUNK, buffer_offset: 0 })? {
             Response::Transferred { length } if length == CHUNK => Ok(()),
@@ -107,7 +110,7 @@ impl Stress {
     fn verify(&mut self, tag: u64, round: u64) -> Result<u64, &'static str> {
         let offset = round * CHUNK;
         let first = (READ_OFFSET / 8) as usize;
-        self.buffer[first..first + (CHUNK / 8) as usize].fill(0);
+        self.buffer.as_mut_slice::<u64>()[first..first + (CHUNK / 8) as usize].fill(0);
         match self.call("read", Request::Read { disk_offset: offset, length: CHUNK, buffer_offset: READ_OFFSET })? {
             Response::Transferred { length } if length == CHUNK => {}
             other => {
@@ -115,14 +118,14 @@ impl Stress {
                 return Err("read answered wrongly");
             }
         }
-        Ok((0..CHUNK / 8).filter(|&word| self.buffer[first + word as usize] != pattern(tag, offset + 8 * word)).count() as u64)
+        let buffer = self.buffer.as_mut_slice::<u64>();
+        Ok((0..CHUNK / 8).filter(|&word| buffer[first + word as usize] != pattern(tag, offset + 8 * word)).count() as u64)
     }
 
     /// The whole test.
     fn run(&mut self, chaos: Option<u64>) -> Result<(), &'static str> {
-        // SAFETY: rdtsc is allowed in user mode. The tag makes this boot's data unlike any
-        // earlier boot's.
-        let tag = unsafe { _rdtsc() }.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+        // The tag makes this boot's data unlike any earlier boot's.
+        let tag = tileos_sys::timestamp().wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
         for round in 0..ROUNDS {
             if round == TRIGGER {
                 if let Some(chaos) = chaos {
@@ -160,24 +163,22 @@ impl Stress {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some((vaddr, _, size))) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::region("block-buffer"))
+    let (Some(endpoint), Some(buffer)) =
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
     else {
         log!("block-stress: FAIL: needs the \"block\" endpoint and the \"block-buffer\" region");
         stop();
     };
     let chaos = tileos_sys::domain::cap(CapKind::SignalNotification, "chaos");
+    let size = buffer.len() as u64;
     if size < READ_OFFSET + CHUNK {
         log!("block-stress: FAIL: the buffer has {size:#x} bytes, {:#x} needed", READ_OFFSET + CHUNK);
         stop();
     }
-    // SAFETY: the description maps the "block-buffer" region here, read-write, `size` bytes,
-    // for this domain's lifetime; only the driver (by DMA, during a request this domain is
-    // blocked in) touches it besides this slice.
-    let buffer = unsafe { core::slice::from_raw_parts_mut(vaddr as *mut u64, (size / 8) as usize) };
     let client = Client::<Block>::new(tileos_sys::cap::Endpoint::from_cptr(endpoint));
     let geometry = match client.call(&Request::Capacity) {
         Ok(Response::Capacity { disk_size, block_size, buffer_size }) => (disk_size, block_size, buffer_size),

@@ -32,10 +32,10 @@
 //! flight may or may not have reached the disk, which a retry of the same write makes moot.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
-use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{Ordering, fence};
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
@@ -44,6 +44,7 @@ use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
     admin_queue_attributes, cq_head_doorbell, opcode, prps_for, reg, sq_tail_doorbell, trim_ascii,
 };
+use tileos_mmio::Mmio;
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_sys::{invoke, log};
 
@@ -53,12 +54,14 @@ const MIN_BAR0_BYTES: u64 = 0x1000 + 4 * MAX_DOORBELL_STRIDE as u64;
 /// Largest doorbell stride (bytes) this driver accepts.
 const MAX_DOORBELL_STRIDE: usize = 1024;
 /// Pages of the "nvme-dma" region: admin SQ, admin CQ, I/O SQ, I/O CQ, IDENTIFY, PRP list,
-/// handover record.
+/// handover record (cut in this order at start).
 const DMA_PAGES: u64 = 7;
 /// The page of "nvme-dma" holding the handover record between generations: word 0
 /// [`HANDOVER_MAGIC`], word 1 the admin completion queue's head and phase, word 2 the I/O
 /// completion queue's (head in bits 15:0, phase in bit 16, bit 17 = the queue exists).
 const HANDOVER_PAGE: u64 = 6;
+// The handover record is the last page cut from "nvme-dma" (see `_start`).
+const _: () = assert!(HANDOVER_PAGE == DMA_PAGES - 1);
 /// Marks a valid handover record.
 const HANDOVER_MAGIC: u32 = 0x4E56_4D48;
 /// Entries of every queue (64-byte SQ entries: one page per submission queue).
@@ -97,63 +100,28 @@ impl core::fmt::Display for DriverError {
     }
 }
 
-/// The controller registers: BAR 0, mapped uncached at this user address.
-struct Registers(u64);
-
-impl Registers {
-    fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: BAR 0 is mapped uncached at self.0 for this domain's lifetime, with at
-        // least MIN_BAR0_BYTES (checked at start; every register and doorbell offset used is
-        // below that, the stride being at most MAX_DOORBELL_STRIDE); registers are read
-        // with 32-bit accesses.
-        unsafe { ((self.0 as usize + offset) as *const u32).read_volatile() }
-    }
-
-    fn write32(&self, offset: usize, value: u32) {
-        // SAFETY: as for `read32`.
-        unsafe { ((self.0 as usize + offset) as *mut u32).write_volatile(value) }
-    }
-
-    fn read64(&self, offset: usize) -> u64 {
-        u64::from(self.read32(offset)) | u64::from(self.read32(offset + 4)) << 32
-    }
-
-    fn write64(&self, offset: usize, value: u64) {
-        self.write32(offset, value as u32);
-        self.write32(offset + 4, (value >> 32) as u32);
-    }
+/// Reads the 64-bit register at `offset` of `registers` as two 32-bit halves, low first.
+fn read64(registers: &Mmio, offset: usize) -> u64 {
+    u64::from(registers.read32(offset)) | u64::from(registers.read32(offset + 4)) << 32
 }
 
-/// A page of the DMA region: where this domain sees it and where the controller does.
-#[derive(Clone, Copy)]
-struct DmaPage {
-    vaddr: u64,
-    paddr: u64,
+/// Writes the 64-bit register at `offset` of `registers` as two 32-bit halves, low first.
+fn write64(registers: &Mmio, offset: usize, value: u64) {
+    registers.write32(offset, value as u32);
+    registers.write32(offset + 4, (value >> 32) as u32);
 }
 
-impl DmaPage {
-    fn write32(&self, index: usize, value: u32) {
-        // SAFETY: the page lies in the "nvme-dma" shared region mapped read-write here;
-        // `index` < 1024. The controller reads it by DMA, hence the volatile access.
-        unsafe { ((self.vaddr as *mut u32).add(index % 1024)).write_volatile(value) }
-    }
-
-    fn read32(&self, index: usize) -> u32 {
-        // SAFETY: as for `write32`; the controller writes it by DMA.
-        unsafe { ((self.vaddr as *const u32).add(index % 1024)).read_volatile() }
-    }
-
-    fn clear(&self) {
-        (0..1024).for_each(|index| self.write32(index, 0));
-    }
-}
+/// Bytes of one page as an offset.
+const PAGE: usize = PAGE_SIZE as usize;
 
 /// One submission/completion queue pair.
 struct Queue {
     id: u16,
     ring: Ring,
-    sq: DmaPage,
-    cq: DmaPage,
+    /// The submission queue's page of "nvme-dma".
+    sq: Mmio,
+    /// The completion queue's page.
+    cq: Mmio,
 }
 
 /// How completions are awaited.
@@ -165,14 +133,17 @@ enum Wait {
 }
 
 struct Controller {
-    registers: Registers,
+    /// BAR 0: the registers and doorbells, mapped uncached.
+    registers: Mmio,
     stride: usize,
     admin: Queue,
     io: Queue,
-    identify: DmaPage,
-    prp_list: DmaPage,
+    /// The IDENTIFY data page.
+    identify: Mmio,
+    /// The PRP list page.
+    prp_list: Mmio,
     /// The handover record for the next generation.
-    handover: DmaPage,
+    handover: Mmio,
     wait: Wait,
     next_id: u16,
     /// Commands completed so far.
@@ -196,15 +167,15 @@ impl Controller {
         let r = &self.registers;
         r.write32(reg::CC, 0);
         self.wait_ready(cap, false)?;
-        for page in [self.admin.sq, self.admin.cq, self.io.sq, self.io.cq] {
-            page.clear();
+        for page in [&self.admin.sq, &self.admin.cq, &self.io.sq, &self.io.cq] {
+            page.fill(0, PAGE, 0);
         }
         self.admin.ring = Ring::new(QUEUE_ENTRIES);
         self.io.ring = Ring::new(QUEUE_ENTRIES);
         self.record(false);
         r.write32(reg::AQA, admin_queue_attributes(QUEUE_ENTRIES));
-        r.write64(reg::ASQ, self.admin.sq.paddr);
-        r.write64(reg::ACQ, self.admin.cq.paddr);
+        write64(r, reg::ASQ, self.admin.sq.bus_address(0));
+        write64(r, reg::ACQ, self.admin.cq.bus_address(0));
         // All interrupts unmasked (INTx: the one vector).
         r.write32(reg::INTMC, 1);
         r.write32(reg::CC, CC_ENABLE);
@@ -215,8 +186,8 @@ impl Controller {
     /// I/O queue exists.
     fn record(&self, io_exists: bool) {
         let word = |ring: &Ring, exists: bool| u32::from(ring.cq_head) | u32::from(ring.phase) << 16 | u32::from(exists) << 17;
-        self.handover.write32(1, word(&self.admin.ring, true));
-        self.handover.write32(2, word(&self.io.ring, io_exists));
+        self.handover.write32(4, word(&self.admin.ring, true));
+        self.handover.write32(8, word(&self.io.ring, io_exists));
         self.handover.write32(0, HANDOVER_MAGIC);
     }
 
@@ -229,7 +200,7 @@ impl Controller {
             return None;
         }
         let mut stale = 0;
-        for (id, word, page) in [(0u16, self.handover.read32(1), self.admin.cq), (1, self.handover.read32(2), self.io.cq)] {
+        for (id, word, page) in [(0u16, self.handover.read32(4), &self.admin.cq), (1, self.handover.read32(8), &self.io.cq)] {
             let head = (word & 0xFFFF) as u16;
             if word & 1 << 17 == 0 || head >= QUEUE_ENTRIES {
                 continue;
@@ -237,8 +208,8 @@ impl Controller {
             let mut ring = Ring { entries: QUEUE_ENTRIES, sq_tail: 0, cq_head: head, phase: word & 1 << 16 != 0 };
             let mut consumed = 0;
             while consumed < QUEUE_ENTRIES {
-                let base = usize::from(ring.cq_head) * 4;
-                let entry = Completion::decode(core::array::from_fn(|index| page.read32(base + index)));
+                let base = usize::from(ring.cq_head) * 16;
+                let entry = Completion::decode(core::array::from_fn(|index| page.read32(base + 4 * index)));
                 if !ring.is_new(&entry) {
                     break;
                 }
@@ -255,8 +226,7 @@ impl Controller {
     }
 
     fn wait_ready(&self, cap: Capabilities, wanted: bool) -> Result<(), DriverError> {
-        // SAFETY: rdtsc is allowed in user mode.
-        let deadline = unsafe { _rdtsc() } + cap.timeout_ms().max(1000) * TSC_PER_MS;
+        let deadline = tileos_sys::timestamp() + cap.timeout_ms().max(1000) * TSC_PER_MS;
         loop {
             let status = self.registers.read32(reg::CSTS);
             if wanted && status & CSTS_FATAL != 0 {
@@ -265,8 +235,7 @@ impl Controller {
             if (status & CSTS_READY != 0) == wanted {
                 return Ok(());
             }
-            // SAFETY: as above.
-            if unsafe { _rdtsc() } > deadline {
+            if tileos_sys::timestamp() > deadline {
                 return Err(DriverError::ReadyTimeout { wanted });
             }
             tileos_sys::yield_now();
@@ -284,7 +253,7 @@ impl Controller {
         };
         let slot = usize::from(queue.ring.submit());
         for (index, &dword) in command.0.iter().enumerate() {
-            queue.sq.write32(slot * 16 + index, dword);
+            queue.sq.write32(4 * (slot * 16 + index), dword);
         }
         // The entry (and any PRP list) must be in memory before the doorbell write.
         fence(Ordering::SeqCst);
@@ -306,8 +275,8 @@ impl Controller {
             Target::Admin => &mut self.admin,
             Target::Io => &mut self.io,
         };
-        let base = usize::from(queue.ring.cq_head) * 4;
-        let entry = Completion::decode(core::array::from_fn(|index| queue.cq.read32(base + index)));
+        let base = usize::from(queue.ring.cq_head) * 16;
+        let entry = Completion::decode(core::array::from_fn(|index| queue.cq.read32(base + 4 * index)));
         if !queue.ring.is_new(&entry) {
             return None;
         }
@@ -353,11 +322,11 @@ impl Controller {
 
     /// IDENTIFY structure `cns` of namespace `nsid`, copied out of the DMA page.
     fn identify(&mut self, nsid: u32, cns: u32) -> Result<[u8; 4096], DriverError> {
-        let page = self.identify.paddr;
+        let page = self.identify.bus_address(0);
         self.execute(Target::Admin, Command::identify(0, nsid, cns, page))?;
         let mut data = [0u8; 4096];
         for (index, chunk) in data.chunks_exact_mut(4).enumerate() {
-            chunk.copy_from_slice(&self.identify.read32(index).to_le_bytes());
+            chunk.copy_from_slice(&self.identify.read32(4 * index).to_le_bytes());
         }
         Ok(data)
     }
@@ -369,11 +338,11 @@ impl Controller {
         while done < blocks {
             let count = (blocks - done).min(max_blocks);
             let mut list = [0u64; PRP_LIST_ENTRIES];
-            let prps = prps_for(data + done * block_size, count * block_size, &mut list, self.prp_list.paddr)
+            let prps = prps_for(data + done * block_size, count * block_size, &mut list, self.prp_list.bus_address(0))
                 .expect("max_blocks keeps every command within one PRP list page");
             for (index, entry) in list[..prps.list_entries].iter().enumerate() {
-                self.prp_list.write32(2 * index, *entry as u32);
-                self.prp_list.write32(2 * index + 1, (*entry >> 32) as u32);
+                self.prp_list.write32(8 * index, *entry as u32);
+                self.prp_list.write32(8 * index + 4, (*entry >> 32) as u32);
             }
             let command = Command::read_write(opcode, 0, NSID, lba + done, count as u32, prps);
             match self.execute(Target::Io, command) {
@@ -390,17 +359,19 @@ impl Controller {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(endpoint), Some((dma_vaddr, dma_paddr, dma_size)), Some((_, buffer_paddr, buffer_size))) = (
+    let (Some(endpoint), Some(dma), Some((_, buffer_paddr, buffer_size))) = (
         tileos_sys::domain::cap(CapKind::ServedEndpoint, "block"),
-        tileos_sys::domain::region("nvme-dma"),
+        tileos_sys::domain::take_region("nvme-dma"),
         tileos_sys::domain::region("block-buffer"),
     ) else {
         log!("nvme: needs the served endpoint \"block\" and the shared regions \"nvme-dma\" and \"block-buffer\"; stopping");
         stop();
     };
+    let dma_size = dma.len() as u64;
     if dma_size < DMA_PAGES * PAGE_SIZE {
         log!("nvme: the \"nvme-dma\" region has {dma_size:#x} bytes, {:#x} needed; stopping", DMA_PAGES * PAGE_SIZE);
         stop();
@@ -438,22 +409,31 @@ extern "C" fn _start() -> ! {
             Wait::Poll
         }
     };
-    let page = |index: u64| DmaPage { vaddr: dma_vaddr + index * PAGE_SIZE, paddr: dma_paddr + index * PAGE_SIZE };
+    let Some(registers) = device.take_bar(0) else {
+        unreachable!("BAR 0 is mapped (checked above) and taken only here");
+    };
+    // "nvme-dma" cut into its pages, in the order of DMA_PAGES.
+    let mut rest = Some(dma);
+    let mut page = || {
+        let (page, tail) = rest.take().expect("DMA_PAGES pages (checked above)").split_at(PAGE);
+        rest = Some(tail);
+        page
+    };
     let mut controller = Controller {
-        registers: Registers(bar0),
+        registers,
         stride: 4,
-        admin: Queue { id: 0, ring: Ring::new(QUEUE_ENTRIES), sq: page(0), cq: page(1) },
-        io: Queue { id: 1, ring: Ring::new(QUEUE_ENTRIES), sq: page(2), cq: page(3) },
-        identify: page(4),
-        prp_list: page(5),
-        handover: page(HANDOVER_PAGE),
+        admin: Queue { id: 0, ring: Ring::new(QUEUE_ENTRIES), sq: page(), cq: page() },
+        io: Queue { id: 1, ring: Ring::new(QUEUE_ENTRIES), sq: page(), cq: page() },
+        identify: page(),
+        prp_list: page(),
+        handover: page(),
         wait,
         next_id: 1,
         completions: 0,
         after_interrupt: 0,
         io_created: false,
     };
-    let cap = Capabilities(controller.registers.read64(reg::CAP));
+    let cap = Capabilities(read64(&controller.registers, reg::CAP));
     let version = controller.registers.read32(reg::VS);
     controller.stride = cap.doorbell_stride();
     if let Some(stale) = controller.take_over() {
@@ -540,7 +520,7 @@ extern "C" fn _start() -> ! {
 /// Identifies controller and namespace and creates the I/O queue pair. Returns the disk
 /// geometry and the controller's largest transfer in bytes.
 fn bring_up(controller: &mut Controller, buffer_size: u64) -> Result<(Geometry, u64), DriverError> {
-    let cap = Capabilities(controller.registers.read64(reg::CAP));
+    let cap = Capabilities(read64(&controller.registers, reg::CAP));
     controller.enable(cap)?;
     let identity = ControllerIdentity::parse(&controller.identify(0, 1)?);
     log!(
@@ -554,7 +534,7 @@ fn bring_up(controller: &mut Controller, buffer_size: u64) -> Result<(Geometry, 
     );
     let namespace = NamespaceIdentity::parse(&controller.identify(NSID, 0)?).ok_or(DriverError::UnsupportedFormat)?;
     let interrupts = matches!(controller.wait, Wait::Interrupt { .. });
-    let (cq, sq) = (controller.io.cq.paddr, controller.io.sq.paddr);
+    let (cq, sq) = (controller.io.cq.bus_address(0), controller.io.sq.bus_address(0));
     controller.execute(Target::Admin, Command::create_io_cq(0, 1, QUEUE_ENTRIES, cq, interrupts))?;
     controller.io_created = true;
     controller.record(true);

@@ -15,13 +15,14 @@
 //! progress, waits on its notification.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 extern crate tileos_rt;
 
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain_info::{CapKind, MAX_CAPS, MAX_REGIONS};
-use tileos_driver_net::{Mapped, Memory};
+use tileos_mmio::Mmio;
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
@@ -76,6 +77,7 @@ fn name_of(bytes: &[u8]) -> &str {
 }
 
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
@@ -83,17 +85,15 @@ extern "C" fn _start() -> ! {
     let wake = info.caps[..(info.cap_count as usize).min(MAX_CAPS)]
         .iter()
         .find(|entry| entry.kind == CapKind::WaitNotification as u8 && name_of(&entry.name).starts_with("socket-wake."));
-    let (Some(endpoint), Some(buffer), Some(wake)) = (client_endpoint("socket"), buffer, wake) else {
+    let buffer = buffer.and_then(|region| tileos_sys::domain::take_region(name_of(&region.name)));
+    let (Some(endpoint), Some(memory), Some(wake)) = (client_endpoint("socket"), buffer, wake) else {
         log!("net-client: needs the endpoint \"socket\", a region \"socket-buffer.*\" and a notification \"socket-wake.*\" to wait on; stopping");
         stop();
     };
-    if buffer.size < BUFFER_BYTES {
-        log!("net-client: the buffer region has {:#x} bytes, {BUFFER_BYTES:#x} needed; stopping", buffer.size);
+    if (memory.len() as u64) < BUFFER_BYTES {
+        log!("net-client: the buffer region has {:#x} bytes, {BUFFER_BYTES:#x} needed; stopping", memory.len());
         stop();
     }
-    // SAFETY: the root server maps the buffer region read-write here for this domain's
-    // lifetime; only the netstack shares it, and it is only accessed through `Mapped`.
-    let memory = unsafe { Mapped::new(buffer.vaddr, buffer.size) };
     let client = Client::<Socket>::new(endpoint);
     let wake = Notification::from_cptr(wake.slot);
     loop {
@@ -117,7 +117,7 @@ fn call(client: &Client<Socket>, request: Request) -> Result<Response, Stop> {
 }
 
 /// Opens the sockets and serves until the netstack restarts or something fails.
-fn run(client: &Client<Socket>, memory: &Mapped, wake: Notification) -> Stop {
+fn run(client: &Client<Socket>, memory: &Mmio, wake: Notification) -> Stop {
     match serve(client, memory, wake) {
         Ok(never) => match never {},
         Err(stop) => stop,
@@ -125,7 +125,7 @@ fn run(client: &Client<Socket>, memory: &Mapped, wake: Notification) -> Stop {
 }
 
 /// The serving loop.
-fn serve(client: &Client<Socket>, memory: &Mapped, wake: Notification) -> Result<core::convert::Infallible, Stop> {
+fn serve(client: &Client<Socket>, memory: &Mmio, wake: Notification) -> Result<core::convert::Infallible, Stop> {
     // Sockets an earlier generation of this domain left behind (same badge) go first.
     call(client, Request::CloseAll)?;
     let udp = match call(client, Request::UdpBind { port: UDP_PORT })? {
@@ -194,7 +194,7 @@ fn serve(client: &Client<Socket>, memory: &Mapped, wake: Notification) -> Result
 
 /// Reads what arrived on `connection`, queues an answer per complete line and sends what
 /// it can. Returns whether anything happened.
-fn serve_connection(client: &Client<Socket>, memory: &Mapped, connection: &mut Connection) -> Result<bool, Stop> {
+fn serve_connection(client: &Client<Socket>, memory: &Mmio, connection: &mut Connection) -> Result<bool, Stop> {
     let mut progress = false;
     if !connection.finished {
         match call(client, Request::TcpReceive { socket: connection.socket, offset: RECEIVE_AT, capacity: RECEIVE_ROOM })? {

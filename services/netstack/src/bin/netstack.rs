@@ -8,7 +8,7 @@
 //! region "net-frames" (with the `net` domain), the notification "netstack-wake" (waited
 //! on; the driver signals it with bit 0 when frames arrive), a signal capability for
 //! "net-wake" (bit 1: frames to send), a heap for socket buffers, and — until tileos has a
-//! timer service — the HPET: its registers as device memory at [`HPET_VADDR`] and the IRQ
+//! timer service — the HPET: its registers as the device memory "hpet" and the IRQ
 //! handler of a pin its timer 0 can route to, signalling bit 1 of "netstack-wake".
 //! Optional: the region "idle-counter" (read-only; the bench scenario's idle-counter
 //! domain), whose counter the discard results report the idle loop's share with; and the
@@ -25,6 +25,7 @@
 //! HPET timer 0 (one-shot, level-triggered).
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 extern crate tileos_rt;
@@ -40,7 +41,7 @@ use smoltcp::wire::{EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_net::frames::{self, REGION_BYTES};
-use tileos_driver_net::Mapped;
+use tileos_mmio::Mmio;
 use tileos_netstack::clock::Clock;
 use tileos_netstack::device::FrameDevice;
 use tileos_netstack::discard::{DISCARD_PORT, Discard, Stamp};
@@ -49,15 +50,13 @@ use tileos_netstack::services::{ECHO_PORT, Event, STATUS_PORT, Services};
 use tileos_netstack::sockets::{Buffer, Limits, SocketServer};
 use tileos_protocol::ProtocolError;
 use tileos_protocol::socket::Socket;
-use tileos_sys::domain::{cap, region, served_endpoint};
+use tileos_sys::domain::{cap, served_endpoint, take_region};
 use tileos_sys::rpc::{answer, decode_request};
 use tileos_sys::{invoke, log};
 
 /// Identifier of the netstack's ICMP echo requests.
 const PING_IDENT: u16 = 0x7113;
 
-/// Where the description maps the HPET's registers.
-const HPET_VADDR: u64 = 0x6000_0000;
 /// Bit of "netstack-wake" the HPET timer's IRQ handler sets.
 const TIMER_BIT: u64 = 1 << 1;
 /// Bit of "netstack-wake" the net driver sets when frames arrived.
@@ -65,43 +64,22 @@ const FRAME_BIT: u64 = 1 << 0;
 /// DHCP's client port (smoltcp's DHCP socket), reserved like the services' ports.
 const DHCP_CLIENT_PORT: u16 = 68;
 
-/// The HPET registers mapped at [`HPET_VADDR`].
-struct Hpet;
-
-impl Hpet {
-    fn read(&self, offset: usize) -> u64 {
-        // SAFETY: the HPET's register page is mapped uncached at HPET_VADDR for this
-        // domain's lifetime; every offset used is a 64-bit register inside it.
-        unsafe { ((HPET_VADDR as usize + offset) as *const u64).read_volatile() }
-    }
-
-    fn write(&self, offset: usize, value: u64) {
-        // SAFETY: as for `read`.
-        unsafe { ((HPET_VADDR as usize + offset) as *mut u64).write_volatile(value) }
-    }
-
-    fn counter(&self) -> u64 {
-        self.read(reg::MAIN_COUNTER)
-    }
-}
-
 /// Entry point.
+#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
-    let (Some((vaddr, _, size)), Some(wake), Some(net)) =
-        (region("net-frames"), cap(CapKind::WaitNotification, "netstack-wake"), cap(CapKind::SignalNotification, "net-wake"))
+    let (Some(memory), Some(wake), Some(net)) =
+        (take_region("net-frames"), cap(CapKind::WaitNotification, "netstack-wake"), cap(CapKind::SignalNotification, "net-wake"))
     else {
         log!("netstack: needs the region \"net-frames\", the notifications \"netstack-wake\" (wait) and \"net-wake\" (signal); stopping");
         stop();
     };
+    let size = memory.len() as u64;
     if size < REGION_BYTES as u64 || info.heap_size == 0 {
         log!("netstack: the \"net-frames\" region has {size:#x} bytes ({REGION_BYTES:#x} needed) and the heap {:#x}; stopping", info.heap_size);
         stop();
     }
-    // SAFETY: the root server maps "net-frames" read-write here for this domain's
-    // lifetime; only the net driver shares it.
-    let memory = unsafe { Mapped::new(vaddr, size) };
     let mac = loop {
         match frames::read_info(&memory) {
             Some(mac) => break mac,
@@ -110,23 +88,26 @@ extern "C" fn _start() -> ! {
             }
         }
     };
-    let hpet = Hpet;
-    let counter = match Capabilities::parse(hpet.read(reg::CAPABILITIES)) {
+    let Some(hpet) = take_region("hpet").filter(|hpet| hpet.len() >= hpet::REGISTER_BYTES) else {
+        log!("netstack: needs the HPET's registers as the device memory \"hpet\" ({:#x} bytes); stopping", hpet::REGISTER_BYTES);
+        stop();
+    };
+    let counter = match Capabilities::parse(hpet.read64(reg::CAPABILITIES)) {
         Some(counter) if counter.wide => counter,
         other => {
-            log!("netstack: no usable HPET at {HPET_VADDR:#x} ({other:?}; a 64-bit main counter is needed); stopping");
+            log!("netstack: no usable HPET at {:#x} ({other:?}; a 64-bit main counter is needed); stopping", hpet.base());
             stop();
         }
     };
-    let timer_config = hpet.read(reg::TIMER0_CONFIG);
+    let timer_config = hpet.read64(reg::TIMER0_CONFIG);
     let Some((pin, irq)) = hpet::routable_pins(timer_config).find_map(|pin| cap(CapKind::IrqHandler, &format!("irq{pin}")).map(|irq| (pin, irq)))
     else {
         log!("netstack: no IRQ handler for any pin HPET timer 0 can use (mask {:#x}); stopping", timer_config >> 32);
         stop();
     };
     // Counter running without legacy routing; timer 0 one-shot and level-triggered on `pin`.
-    hpet.write(reg::TIMER0_CONFIG, hpet::one_shot_level(timer_config, pin));
-    hpet.write(reg::CONFIGURATION, hpet.read(reg::CONFIGURATION) & !0b10 | hpet::ENABLE);
+    hpet.write64(reg::TIMER0_CONFIG, hpet::one_shot_level(timer_config, pin));
+    hpet.write64(reg::CONFIGURATION, hpet.read64(reg::CONFIGURATION) & !0b10 | hpet::ENABLE);
     log!("netstack: clock and wake-up timer: HPET at {} kHz, timer 0 on IOAPIC pin {pin}", counter.khz());
     match check_timer(&hpet, counter, irq, wake) {
         Ok(polls) => log!("netstack: wake-up timer checked: its interrupt arrived on IOAPIC pin {pin} ({polls} polls)"),
@@ -148,13 +129,13 @@ extern "C" fn _start() -> ! {
         }
     });
     let mut socket_server = SocketServer::new(Limits::default(), &[STATUS_PORT, DISCARD_PORT], &[ECHO_PORT, DHCP_CLIENT_PORT]);
-    // Socket clients seen so far (each is logged once).
-    let mut socket_clients: Vec<u64> = Vec::new();
-    let clock = Clock::new(hpet.counter(), counter);
+    // Socket clients seen so far (each is logged once), with their buffer regions.
+    let mut socket_clients: Vec<(u64, Option<Mmio>)> = Vec::new();
+    let clock = Clock::new(hpet.read64(reg::MAIN_COUNTER), counter);
     let mut device = FrameDevice::new(memory);
     let mut config = Config::new(EthernetAddress(mac).into());
-    config.random_seed = hpet.counter();
-    let mut iface = Interface::new(config, &mut device, clock.instant(hpet.counter()));
+    config.random_seed = hpet.read64(reg::MAIN_COUNTER);
+    let mut iface = Interface::new(config, &mut device, clock.instant(hpet.read64(reg::MAIN_COUNTER)));
     let mut sockets = SocketSet::new(Vec::new());
     let dhcp = sockets.add(dhcpv4::Socket::new());
     let ping = sockets.add(icmp::Socket::new(
@@ -164,14 +145,13 @@ extern "C" fn _start() -> ! {
     sockets.get_mut::<icmp::Socket>(ping).bind(icmp::Endpoint::Ident(PING_IDENT)).expect("a fresh ICMP socket binds");
     let mut services = Services::new(&mut sockets);
     let mut discard = Discard::new(&mut sockets);
-    let idle_counter = region("idle-counter").map(|(vaddr, _, _)| vaddr);
+    // Mapped read-only: only read through.
+    let idle_counter = take_region("idle-counter");
     let stamp = || Stamp {
-        // SAFETY: rdtsc is allowed in user mode.
-        ticks: unsafe { core::arch::x86_64::_rdtsc() },
-        // SAFETY: "idle-counter" is mapped readable here; the idle-counter domain writes
-        // its first (aligned) word.
-        idle: idle_counter.map_or(0, |vaddr| unsafe { (vaddr as *const u64).read_volatile() }),
-        clock: Hpet.counter(),
+        ticks: tileos_sys::timestamp(),
+        // The idle-counter domain writes its first (aligned) word.
+        idle: idle_counter.as_ref().map_or(0, |counter| counter.read64(0)),
+        clock: hpet.read64(reg::MAIN_COUNTER),
     };
     log!("netstack: MAC {}, asking for an address by DHCP", EthernetAddress(mac));
     let mut address: Option<Ipv4Cidr> = None;
@@ -182,7 +162,7 @@ extern "C" fn _start() -> ! {
     let mut reported = (0, 0);
     let mut timer_wakes = 0u64;
     loop {
-        let now = clock.instant(hpet.counter());
+        let now = clock.instant(hpet.read64(reg::MAIN_COUNTER));
         iface.poll(now, &mut device, &mut sockets);
         match sockets.get_mut::<dhcpv4::Socket>(dhcp).poll() {
             Some(dhcpv4::Event::Configured(lease)) => {
@@ -255,7 +235,7 @@ extern "C" fn _start() -> ! {
                 );
             }
             // Send what the services queued without waiting for the next round.
-            iface.poll(clock.instant(hpet.counter()), &mut device, &mut sockets);
+            iface.poll(clock.instant(hpet.read64(reg::MAIN_COUNTER)), &mut device, &mut sockets);
         }
         for client in socket_server.maintain(&mut sockets) {
             if let Some(notification) = cap(CapKind::SignalNotification, &format!("socket-wake.{client}")) {
@@ -269,15 +249,15 @@ extern "C" fn _start() -> ! {
             reported = (device.dropped, device.ring_errors.0);
             log!("netstack: {} frames dropped (transmit ring full), {} ring errors (last {:?})", reported.0, reported.1, device.ring_errors.1);
         }
-        let count = hpet.counter();
+        let count = hpet.read64(reg::MAIN_COUNTER);
         let delay = iface.poll_delay(clock.instant(count), &sockets);
         if delay == Some(Duration::ZERO) || device.has_frame() {
             continue;
         }
         if let Some(delay) = delay {
             let deadline = clock.deadline(count, delay);
-            hpet.write(reg::TIMER0_COMPARATOR, deadline);
-            if hpet.counter() >= deadline {
+            hpet.write64(reg::TIMER0_COMPARATOR, deadline);
+            if hpet.read64(reg::MAIN_COUNTER) >= deadline {
                 continue;
             }
         }
@@ -293,21 +273,22 @@ extern "C" fn _start() -> ! {
                 } else {
                     let client = message.badge;
                     let response = decode_request::<Socket>(&message).map(|request| {
-                        let buffer = region(&format!("socket-buffer.{client}")).map(|(vaddr, _, size)| {
-                            // SAFETY: the root server maps the client's buffer region
-                            // read-write here for this domain's lifetime; only that client
-                            // shares it, and it is only accessed through `Mapped`.
-                            (unsafe { Mapped::new(vaddr, size) }, u32::try_from(size).unwrap_or(u32::MAX))
-                        });
-                        if !socket_clients.contains(&client) {
-                            socket_clients.push(client);
+                        // Each client's buffer region is taken at its first request.
+                        let known = socket_clients.iter().position(|(known, _)| *known == client);
+                        let index = known.unwrap_or_else(|| {
+                            let buffer = take_region(&format!("socket-buffer.{client}"));
                             log!(
                                 "netstack: socket client {client:#x}: buffer {}, notification {}",
-                                buffer.as_ref().map_or(String::from("none"), |(_, size)| format!("of {size:#x} bytes")),
+                                buffer.as_ref().map_or(String::from("none"), |memory| format!("of {:#x} bytes", memory.len())),
                                 if cap(CapKind::SignalNotification, &format!("socket-wake.{client}")).is_some() { "yes" } else { "none" }
                             );
-                        }
-                        let buffer = buffer.as_ref().map(|(memory, size)| Buffer { memory, size: *size });
+                            socket_clients.push((client, buffer));
+                            socket_clients.len() - 1
+                        });
+                        let buffer = socket_clients[index]
+                            .1
+                            .as_ref()
+                            .map(|memory| Buffer { memory, size: u32::try_from(memory.len()).unwrap_or(u32::MAX) });
                         socket_server.handle(client, request, buffer, &mut iface, &mut sockets)
                     });
                     answer::<Socket>(None, response);
@@ -321,7 +302,7 @@ extern "C" fn _start() -> ! {
                 log!("netstack: first wake-up by the timer");
             }
             // Clearing the timer's status lowers its line; then the pin may fire again.
-            hpet.write(reg::INTERRUPT_STATUS, 1);
+            hpet.write64(reg::INTERRUPT_STATUS, 1);
             if let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[]) {
                 log!("netstack: acknowledging the timer interrupt failed: {error:?}");
             }
@@ -336,17 +317,17 @@ const TIMER_CHECK_POLLS: u32 = 100_000;
 /// notification `wake` is polled, without blocking, for the timer's bit (a bit the driver
 /// sets meanwhile is harmless: the main loop polls the frame ring anyway). Returns the
 /// polls it took, or what went wrong.
-fn check_timer(hpet: &Hpet, counter: Capabilities, irq: u64, wake: u64) -> Result<u32, &'static str> {
-    hpet.write(reg::TIMER0_COMPARATOR, hpet.counter().wrapping_add(counter.ticks(100)));
+fn check_timer(hpet: &Mmio, counter: Capabilities, irq: u64, wake: u64) -> Result<u32, &'static str> {
+    hpet.write64(reg::TIMER0_COMPARATOR, hpet.read64(reg::MAIN_COUNTER).wrapping_add(counter.ticks(100)));
     for poll in 0..TIMER_CHECK_POLLS {
         if tileos_sys::recv(wake, false).badge & TIMER_BIT != 0 {
-            hpet.write(reg::INTERRUPT_STATUS, 1);
+            hpet.write64(reg::INTERRUPT_STATUS, 1);
             invoke(irq, Label::IrqHandlerAck, &[], &[]).map_err(|_| "the IRQ handler refused the acknowledgement")?;
             return Ok(poll);
         }
         tileos_sys::yield_now();
     }
-    if hpet.read(reg::INTERRUPT_STATUS) & 1 != 0 {
+    if hpet.read64(reg::INTERRUPT_STATUS) & 1 != 0 {
         Err("timer 0 fired (interrupt status set) but no interrupt reached the notification")
     } else {
         Err("timer 0 never fired")
