@@ -375,64 +375,34 @@ impl<'f> Front<'f> {
             }
         };
 
-        let domain_tables = self.list(&root, "domain", true)?;
-        if domain_tables.is_empty() {
-            return Err(self.diag(1, String::from("no [[domain]] declared")));
-        }
-        let mut domains = Vec::new();
         let mut programs: Vec<ProgramRef> = Vec::new();
-        for (i, &(t, line)) in domain_tables.iter().enumerate() {
-            domains.push(self.domain(t, line, i, &mut programs)?);
+        let domains = self.each(&root, "domain", true, |f, t, line, i| f.domain(t, line, i, &mut programs))?;
+        if domains.is_empty() {
+            return Err(self.diag(1, String::from("no [[domain]] declared")));
         }
         let mut domain_names = Names::new();
         for (i, d) in domains.iter().enumerate().rev() {
             domain_names.insert(d.name.clone(), i as u32);
         }
+        let domain_names = &domain_names;
 
-        let mut endpoints = Vec::new();
-        for (i, (t, line)) in self.list(&root, "endpoint", false)?.into_iter().enumerate() {
-            endpoints.push(self.endpoint(t, line, i, &domain_names)?);
-        }
-        let mut notifications = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "notification", false)?
-            .into_iter()
-            .enumerate()
-        {
-            notifications.push(self.notification(t, line, i, &domain_names)?);
-        }
+        let endpoints = self.each(&root, "endpoint", false, |f, t, line, i| f.endpoint(t, line, i, domain_names))?;
+        let notifications =
+            self.each(&root, "notification", false, |f, t, line, i| f.notification(t, line, i, domain_names))?;
         let mut notification_names = Names::new();
         for (i, n) in notifications.iter().enumerate().rev() {
             notification_names.insert(n.name.clone(), i as u32);
         }
-        let mut shared_regions = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "shared_region", false)?
-            .into_iter()
-            .enumerate()
-        {
-            shared_regions.push(self.shared_region(t, line, i, &domain_names)?);
-        }
-        let mut device_memory = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "device_memory", false)?
-            .into_iter()
-            .enumerate()
-        {
-            device_memory.push(self.device_memory(t, line, i, &domain_names)?);
-        }
-        let mut irqs = Vec::new();
-        for (i, (t, line)) in self.list(&root, "irq", false)?.into_iter().enumerate() {
-            irqs.push(self.irq(t, line, i, &domain_names, &notification_names)?);
-        }
-        let mut io_ports = Vec::new();
-        for (i, (t, line)) in self.list(&root, "ioport", false)?.into_iter().enumerate() {
-            io_ports.push(self.ioport(t, line, i, &domain_names)?);
-        }
-        let mut pci_devices = Vec::new();
-        for (i, (t, line)) in self.list(&root, "pci_device", false)?.into_iter().enumerate() {
-            pci_devices.push(self.pci_device(t, line, i, &domain_names, &notification_names)?);
-        }
+        let notification_names = &notification_names;
+        let shared_regions =
+            self.each(&root, "shared_region", false, |f, t, line, i| f.shared_region(t, line, i, domain_names))?;
+        let device_memory =
+            self.each(&root, "device_memory", false, |f, t, line, i| f.device_memory(t, line, i, domain_names))?;
+        let irqs = self.each(&root, "irq", false, |f, t, line, i| f.irq(t, line, i, domain_names, notification_names))?;
+        let io_ports = self.each(&root, "ioport", false, |f, t, line, i| f.ioport(t, line, i, domain_names))?;
+        let pci_devices = self.each(&root, "pci_device", false, |f, t, line, i| {
+            f.pci_device(t, line, i, domain_names, notification_names)
+        })?;
         Ok(Parsed {
             description: SystemDescription {
                 name,
@@ -473,9 +443,9 @@ impl<'f> Front<'f> {
     }
 
     /// Reads the members of list `field` of `parent` (`clients`, `signallers`, `mappings`) with
-    /// `each`, in order: each is a table at position `pos(index)`, labelled `<parent>: <what>
+    /// `read`, in order: each is a table at position `pos(index)`, labelled `<parent>: <what>
     /// "<its domain>"` (`<what> #<n>` without one), whose fields are checked against `allowed`
-    /// just before `each` reads it.
+    /// just before `read` reads it.
     #[allow(clippy::too_many_arguments)]
     fn members<'a, T>(
         &mut self,
@@ -485,10 +455,9 @@ impl<'f> Front<'f> {
         what: &str,
         allowed: &[&'static str],
         pos: impl Fn(usize) -> Pos,
-        mut each: impl FnMut(&mut Self, &Tbl<'a>) -> Result<T, Diagnostic>,
+        mut read: impl FnMut(&mut Self, &Tbl<'a>) -> Result<T, Diagnostic>,
     ) -> Result<Vec<T>, Diagnostic> {
-        let mut members = Vec::new();
-        for (index, (t, line)) in self.list(parent, field, required)?.into_iter().enumerate() {
+        self.each(parent, field, required, |front, t, line, index| {
             let who = match t.get("domain").and_then(Item::as_str) {
                 Some(domain) => format!("\"{domain}\""),
                 None => format!("#{}", index + 1),
@@ -499,10 +468,26 @@ impl<'f> Front<'f> {
                 label: format!("{}: {what} {who}", parent.label),
                 pos: pos(index),
             };
-            self.fields(&member, allowed)?;
-            members.push(each(self, &member)?);
+            front.fields(&member, allowed)?;
+            read(front, &member)
+        })
+    }
+
+    /// Reads each table of list `field` of `parent` (see [`Front::list`]) with
+    /// `read(front, table, line, index)`, in order, stopping at the first error.
+    fn each<'a, T>(
+        &mut self,
+        parent: &Tbl<'a>,
+        field: &'static str,
+        required: bool,
+        mut read: impl FnMut(&mut Self, &'a dyn TableLike, usize, usize) -> Result<T, Diagnostic>,
+    ) -> Result<Vec<T>, Diagnostic> {
+        let tables = self.list(parent, field, required)?;
+        let mut items = Vec::with_capacity(tables.len());
+        for (index, (t, line)) in tables.into_iter().enumerate() {
+            items.push(read(self, t, line, index)?);
         }
-        Ok(members)
+        Ok(items)
     }
 
     /// One `[[domain]]`.
