@@ -32,7 +32,6 @@ fn the_workspace_programs_come_from_the_bare_metal_packages() {
     assert_eq!(bins.package_of("block-check"), Some("tileos-driver-nvme"));
     assert_eq!(bins.package_of("net-client"), Some("tileos-netstack"));
     assert_eq!(bins.package_of("tileos-qemu"), None, "host binaries are not programs");
-    assert_eq!(bins.package_of("tileos-kernel"), None, "the kernel has its own link script and build");
 }
 
 #[test]
