@@ -56,10 +56,21 @@ KERNEL_BUILD = RUSTFLAGS="$(KERNEL_RUSTFLAGS)" $(CARGO) build --quiet --release 
 
 # The system description `make run`, `make image` and `make debug` boot (README: "More").
 TILE ?= tile.toml
+# The scenarios of the tile boot tests: the test flavour builds their programs too.
+SCENARIO_FILES := $(wildcard qemu/runner/tests/scenarios/*.toml)
 
-# flavour(dir, kernel features, description, cargo progress): the kernel as ELF64 with
-# symbols (for gdb) and ELF32 (for QEMU -kernel), the root server, which travels as the
-# first boot module, and the tile archive of the description. The kernel is built on its own
+# The programs every flavour builds besides those its descriptions name: the root server,
+# which travels as the first boot module, and the bench-server and fuzzer of `make fuzz`.
+BOOT_PROGRAMS := tileos-rootserver bench-server fuzzer
+# Prints the cargo packages holding the programs of the descriptions given after it and the
+# boot programs, one per line (tools/imagebuild: a program is a binary of a package that
+# build-depends on tileos-build-support), so no package list is written here.
+PROGRAM_PACKAGES = $(CARGO) run --quiet -p tileos-imagebuild -- --packages $(addprefix --extra-program ,$(BOOT_PROGRAMS))
+
+# flavour(dir, kernel features, description, cargo progress, more descriptions): the kernel
+# as ELF64 with symbols (for gdb) and ELF32 (for QEMU -kernel), the root server, which
+# travels as the first boot module, the programs of the description and of the further
+# descriptions, and the tile archive of the description. The kernel is built on its own
 # so that cargo's feature unification never gives it the user crates' features (e.g. serde
 # with alloc through heapless, which would need a heap in the kernel). Each step says what
 # it builds; the dev flavour shows cargo's own progress for the programs (the longest step of
@@ -67,8 +78,9 @@ TILE ?= tile.toml
 define flavour
 	@echo "build: kernel for $(1) ($(2); a first build of everything takes a few minutes)"
 	$(KERNEL_BUILD) $(2) --target-dir $(BUILD)/target-$(notdir $(1)) $(KERNEL_WARNING_FILTER)
-	@echo "build: root server, drivers and domain programs ($(1))"
-	$(CARGO) build $(4) --release -p tileos-rootserver -p tileos-test-domains -p tileos-driver-pci -p tileos-driver-nvme -p tileos-driver-net -p tileos-netstack -p tileos-driver-gpu --target-dir $(BUILD)/target-$(notdir $(1))
+	@packages=$$($(PROGRAM_PACKAGES) $(3) $(5)) && \
+	  echo "build: root server, drivers and domain programs ($(1)): "$$packages && \
+	  $(CARGO) build $(4) --release $$(printf -- '-p %s ' $$packages) --target-dir $(BUILD)/target-$(notdir $(1))
 	@mkdir -p $(1)
 	@cmp -s $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf || \
 	  cp $(BUILD)/target-$(notdir $(1))/release/bench-server $(1)/bench-server.elf
@@ -89,7 +101,7 @@ dev-kernel:
 # Test kernels also time every slow-path system call (DebugLongestEntry, for the kernel
 # suite's preemption checks); the benchmark kernel below is the same kernel without that.
 test-kernel:
-	$(call flavour,$(TEST),--features entry-timing,tile.toml,--quiet)
+	$(call flavour,$(TEST),--features entry-timing,tile.toml,--quiet,$(SCENARIO_FILES))
 
 # The kernel `make bench` measures: the test kernel without entry timing (its two time-stamp
 # reads per system call would count in the figures). Everything else comes from test-images.
@@ -127,7 +139,7 @@ iso-file:
 images: dev-kernel
 
 # Scenario archives for the tile boot tests (qemu/runner/tests/scenarios/*.toml).
-SCENARIOS := $(basename $(notdir $(wildcard qemu/runner/tests/scenarios/*.toml)))
+SCENARIOS := $(basename $(notdir $(SCENARIO_FILES)))
 
 test-images: test-kernel release-kernel
 	@mkdir -p $(TEST)/scenarios

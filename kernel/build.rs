@@ -1,17 +1,5 @@
-//! Link arguments for the bare-metal kernel binary only (the library is host-testable).
+//! Links the bare-metal kernel binary with its own link script (docs/build.md); the library
+//! stays host-testable.
 fn main() {
-    for arg in [
-        "-nostartfiles",
-        "-nostdlib",
-        "-static",
-        "-no-pie",
-        "-Wl,--build-id=none",
-        "-Wl,-z,max-page-size=0x1000",
-        "-Wl,--gc-sections",
-    ] {
-        println!("cargo:rustc-link-arg-bins={arg}");
-    }
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
-    println!("cargo:rerun-if-changed=link.ld");
+    tileos_build_support::link_bare_metal_bins("kernel/link.ld");
 }

@@ -1,11 +1,4 @@
-//! Link arguments for the bare-metal binary of this package (the `netstack` domain; shared
-//! user-space layout). The library stays host-testable because the arguments apply to
-//! binaries only.
+//! Links this package's bare-metal binaries (docs/build.md); the library stays host-testable.
 fn main() {
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=0x1000", "-Wl,--gc-sections"] {
-        println!("cargo:rustc-link-arg-bins={arg}");
-    }
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/../../userland/user.ld");
-    println!("cargo:rerun-if-changed=../../userland/user.ld");
+    tileos_build_support::link_bare_metal_bins(tileos_build_support::USER_LINK_SCRIPT);
 }

@@ -375,64 +375,34 @@ impl<'f> Front<'f> {
             }
         };
 
-        let domain_tables = self.list(&root, "domain", true)?;
-        if domain_tables.is_empty() {
-            return Err(self.diag(1, String::from("no [[domain]] declared")));
-        }
-        let mut domains = Vec::new();
         let mut programs: Vec<ProgramRef> = Vec::new();
-        for (i, &(t, line)) in domain_tables.iter().enumerate() {
-            domains.push(self.domain(t, line, i, &mut programs)?);
+        let domains = self.each(&root, "domain", true, |f, t, line, i| f.domain(t, line, i, &mut programs))?;
+        if domains.is_empty() {
+            return Err(self.diag(1, String::from("no [[domain]] declared")));
         }
         let mut domain_names = Names::new();
         for (i, d) in domains.iter().enumerate().rev() {
             domain_names.insert(d.name.clone(), i as u32);
         }
+        let domain_names = &domain_names;
 
-        let mut endpoints = Vec::new();
-        for (i, (t, line)) in self.list(&root, "endpoint", false)?.into_iter().enumerate() {
-            endpoints.push(self.endpoint(t, line, i, &domain_names)?);
-        }
-        let mut notifications = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "notification", false)?
-            .into_iter()
-            .enumerate()
-        {
-            notifications.push(self.notification(t, line, i, &domain_names)?);
-        }
+        let endpoints = self.each(&root, "endpoint", false, |f, t, line, i| f.endpoint(t, line, i, domain_names))?;
+        let notifications =
+            self.each(&root, "notification", false, |f, t, line, i| f.notification(t, line, i, domain_names))?;
         let mut notification_names = Names::new();
         for (i, n) in notifications.iter().enumerate().rev() {
             notification_names.insert(n.name.clone(), i as u32);
         }
-        let mut shared_regions = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "shared_region", false)?
-            .into_iter()
-            .enumerate()
-        {
-            shared_regions.push(self.shared_region(t, line, i, &domain_names)?);
-        }
-        let mut device_memory = Vec::new();
-        for (i, (t, line)) in self
-            .list(&root, "device_memory", false)?
-            .into_iter()
-            .enumerate()
-        {
-            device_memory.push(self.device_memory(t, line, i, &domain_names)?);
-        }
-        let mut irqs = Vec::new();
-        for (i, (t, line)) in self.list(&root, "irq", false)?.into_iter().enumerate() {
-            irqs.push(self.irq(t, line, i, &domain_names, &notification_names)?);
-        }
-        let mut io_ports = Vec::new();
-        for (i, (t, line)) in self.list(&root, "ioport", false)?.into_iter().enumerate() {
-            io_ports.push(self.ioport(t, line, i, &domain_names)?);
-        }
-        let mut pci_devices = Vec::new();
-        for (i, (t, line)) in self.list(&root, "pci_device", false)?.into_iter().enumerate() {
-            pci_devices.push(self.pci_device(t, line, i, &domain_names, &notification_names)?);
-        }
+        let notification_names = &notification_names;
+        let shared_regions =
+            self.each(&root, "shared_region", false, |f, t, line, i| f.shared_region(t, line, i, domain_names))?;
+        let device_memory =
+            self.each(&root, "device_memory", false, |f, t, line, i| f.device_memory(t, line, i, domain_names))?;
+        let irqs = self.each(&root, "irq", false, |f, t, line, i| f.irq(t, line, i, domain_names, notification_names))?;
+        let io_ports = self.each(&root, "ioport", false, |f, t, line, i| f.ioport(t, line, i, domain_names))?;
+        let pci_devices = self.each(&root, "pci_device", false, |f, t, line, i| {
+            f.pci_device(t, line, i, domain_names, notification_names)
+        })?;
         Ok(Parsed {
             description: SystemDescription {
                 name,
@@ -472,26 +442,52 @@ impl<'f> Front<'f> {
         }
     }
 
-    /// A sub-table of a list (`clients`, `signallers`, `mappings`), labelled by its domain.
-    fn member<'a>(
-        &self,
-        parent: &Tbl<'_>,
+    /// Reads the members of list `field` of `parent` (`clients`, `signallers`, `mappings`) with
+    /// `read`, in order: each is a table at position `pos(index)`, labelled `<parent>: <what>
+    /// "<its domain>"` (`<what> #<n>` without one), whose fields are checked against `allowed`
+    /// just before `read` reads it.
+    #[allow(clippy::too_many_arguments)]
+    fn members<'a, T>(
+        &mut self,
+        parent: &Tbl<'a>,
+        field: &'static str,
+        required: bool,
         what: &str,
-        t: &'a dyn TableLike,
-        line: usize,
-        index: usize,
-        pos: Pos,
-    ) -> Tbl<'a> {
-        let who = match t.get("domain").and_then(Item::as_str) {
-            Some(domain) => format!("\"{domain}\""),
-            None => format!("#{}", index + 1),
-        };
-        Tbl {
-            t,
-            line,
-            label: format!("{}: {what} {who}", parent.label),
-            pos,
+        allowed: &[&'static str],
+        pos: impl Fn(usize) -> Pos,
+        mut read: impl FnMut(&mut Self, &Tbl<'a>) -> Result<T, Diagnostic>,
+    ) -> Result<Vec<T>, Diagnostic> {
+        self.each(parent, field, required, |front, t, line, index| {
+            let who = match t.get("domain").and_then(Item::as_str) {
+                Some(domain) => format!("\"{domain}\""),
+                None => format!("#{}", index + 1),
+            };
+            let member = Tbl {
+                t,
+                line,
+                label: format!("{}: {what} {who}", parent.label),
+                pos: pos(index),
+            };
+            front.fields(&member, allowed)?;
+            read(front, &member)
+        })
+    }
+
+    /// Reads each table of list `field` of `parent` (see [`Front::list`]) with
+    /// `read(front, table, line, index)`, in order, stopping at the first error.
+    fn each<'a, T>(
+        &mut self,
+        parent: &Tbl<'a>,
+        field: &'static str,
+        required: bool,
+        mut read: impl FnMut(&mut Self, &'a dyn TableLike, usize, usize) -> Result<T, Diagnostic>,
+    ) -> Result<Vec<T>, Diagnostic> {
+        let tables = self.list(parent, field, required)?;
+        let mut items = Vec::with_capacity(tables.len());
+        for (index, (t, line)) in tables.into_iter().enumerate() {
+            items.push(read(self, t, line, index)?);
         }
+        Ok(items)
     }
 
     /// One `[[domain]]`.
@@ -610,28 +606,16 @@ impl<'f> Front<'f> {
         } else {
             Server::Domain(self.reference(&t, "server", domains, "domain")?)
         };
-        let mut clients = Vec::new();
-        for (c, (ct, line)) in self.list(&t, "clients", false)?.into_iter().enumerate() {
-            let ct = self.member(
-                &t,
-                "client",
-                ct,
-                line,
-                c,
-                Pos::Client {
-                    endpoint: e,
-                    client: c,
-                },
-            );
-            self.fields(&ct, &["domain", "badge", "access"])?;
-            let domain = self.reference(&ct, "domain", domains, "domain")?;
-            let badge = self.u64(&ct, "badge")?;
-            let access = match self.get(&ct, "access") {
+        let client_at = |client| Pos::Client { endpoint: e, client };
+        let clients = self.members(&t, "clients", false, "client", &["domain", "badge", "access"], client_at, |front, ct| {
+            let domain = front.reference(ct, "domain", domains, "domain")?;
+            let badge = front.u64(ct, "badge")?;
+            let access = match front.get(ct, "access") {
                 None => Access::Full,
-                Some(_) => [Access::Full, Access::StatusOnly][self.choice(&ct, "access", &["full", "status"])?],
+                Some(_) => [Access::Full, Access::StatusOnly][front.choice(ct, "access", &["full", "status"])?],
             };
-            clients.push(Client { domain, badge, access });
-        }
+            Ok(Client { domain, badge, access })
+        })?;
         Ok(Endpoint {
             name,
             server,
@@ -651,48 +635,36 @@ impl<'f> Front<'f> {
         self.fields(&t, &["name", "waiter", "signallers"])?;
         let name = self.string(&t, "name")?.to_string();
         let waiter = self.reference(&t, "waiter", domains, "domain")?;
-        let mut signallers = Vec::new();
-        for (s, (st, line)) in self.list(&t, "signallers", false)?.into_iter().enumerate() {
-            let st = self.member(
-                &t,
-                "signaller",
-                st,
-                line,
-                s,
-                Pos::Signaller {
-                    notification: n,
-                    signaller: s,
-                },
-            );
-            self.fields(&st, &["domain", "bits"])?;
-            let domain = self.reference(&st, "domain", domains, "domain")?;
-            let item = self.need(&st, "bits")?;
+        let signaller_at = |signaller| Pos::Signaller { notification: n, signaller };
+        let signallers = self.members(&t, "signallers", false, "signaller", &["domain", "bits"], signaller_at, |front, st| {
+            let domain = front.reference(st, "domain", domains, "domain")?;
+            let item = front.need(st, "bits")?;
             let array = item
                 .as_array()
-                .ok_or_else(|| self.wrong_type(&st, "bits", "an array of bit numbers", item))?;
+                .ok_or_else(|| front.wrong_type(st, "bits", "an array of bit numbers", item))?;
             let mut badge = 0u64;
             for v in array.iter() {
                 let bit = v.as_integer().ok_or_else(|| {
-                    self.field_err(
-                        &st,
+                    front.field_err(
+                        st,
                         "bits",
                         format!("expected bit numbers, found {}", describe_value(v)),
                     )
                 })?;
                 if !(0..64).contains(&bit) {
-                    return Err(self.field_err(
-                        &st,
+                    return Err(front.field_err(
+                        st,
                         "bits",
                         format!("bit {bit} is out of range 0..=63"),
                     ));
                 }
                 if badge & (1 << bit) != 0 {
-                    return Err(self.field_err(&st, "bits", format!("bit {bit} is listed twice")));
+                    return Err(front.field_err(st, "bits", format!("bit {bit} is listed twice")));
                 }
                 badge |= 1 << bit;
             }
-            signallers.push(Signaller { domain, badge });
-        }
+            Ok(Signaller { domain, badge })
+        })?;
         Ok(Notification {
             name,
             waiter,
@@ -712,23 +684,11 @@ impl<'f> Front<'f> {
         self.fields(&t, &["name", "size", "mappings"])?;
         let name = self.string(&t, "name")?.to_string();
         let size = self.u64(&t, "size")?;
-        let mut mappings = Vec::new();
-        for (m, (mt, line)) in self.list(&t, "mappings", true)?.into_iter().enumerate() {
-            let mt = self.member(
-                &t,
-                "mapping",
-                mt,
-                line,
-                m,
-                Pos::Mapping {
-                    region: r,
-                    mapping: m,
-                },
-            );
-            self.fields(&mt, &["domain", "vaddr", "rights"])?;
-            let domain = self.reference(&mt, "domain", domains, "domain")?;
-            let vaddr = self.u64(&mt, "vaddr")?;
-            let rights = match self.opt_string(&mt, "rights")? {
+        let mapping_at = |mapping| Pos::Mapping { region: r, mapping };
+        let mappings = self.members(&t, "mappings", true, "mapping", &["domain", "vaddr", "rights"], mapping_at, |front, mt| {
+            let domain = front.reference(mt, "domain", domains, "domain")?;
+            let vaddr = front.u64(mt, "vaddr")?;
+            let rights = match front.opt_string(mt, "rights")? {
                 None | Some("rw") => MapRights::ReadWrite,
                 Some("r") => MapRights::Read,
                 Some("rx") => MapRights::ReadExecute,
@@ -738,19 +698,19 @@ impl<'f> Front<'f> {
                     } else {
                         ""
                     };
-                    return Err(self.field_err(
-                        &mt,
+                    return Err(front.field_err(
+                        mt,
                         "rights",
                         format!("\"{other}\" is not one of \"r\", \"rw\", \"rx\"{wx}"),
                     ));
                 }
             };
-            mappings.push(Mapping {
+            Ok(Mapping {
                 domain,
                 vaddr,
                 rights,
-            });
-        }
+            })
+        })?;
         Ok(SharedRegion {
             name,
             size,

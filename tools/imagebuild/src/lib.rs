@@ -7,12 +7,16 @@
 //! `tile.toml:12: domain "net": field "priority": 300 is out of range 0..=255`.
 //! [`build`] then finds each program's ELF ([`Programs`]), checks it is an x86_64 ELF64
 //! executable, and writes the [boot archive](tileos_sysdesc::archive): entry 0 the encoded
-//! description, then one entry per program.
+//! description, then one entry per program. [`packages`] says which cargo packages hold the
+//! programs of a set of descriptions, so that the Makefile builds exactly those.
 
 #![forbid(unsafe_code)]
 
 pub mod front;
+pub mod packages;
 
+use packages::{BUILD_SUPPORT, BareMetalBins};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use tileos_sysdesc::SystemDescription;
@@ -51,6 +55,8 @@ pub enum Error {
     UnusedProgram(String),
     /// The archive could not be written (too many entries).
     Archive(archive::ArchiveError),
+    /// No package with bare-metal binaries has a binary of this name (`--packages`).
+    NoPackage(String),
 }
 
 impl fmt::Display for Error {
@@ -62,6 +68,7 @@ impl fmt::Display for Error {
                 write!(f, "--program {name}=…: no domain uses program \"{name}\"")
             }
             Error::Archive(e) => write!(f, "boot archive: {e}"),
+            Error::NoPackage(name) => write!(f, "{}", no_package(name)),
         }
     }
 }
@@ -115,12 +122,7 @@ pub struct Programs {
 /// Reads the description at `path`, validates it, finds and checks every program, and returns
 /// the boot archive. Messages name the file as `path` displays.
 pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let file = path.display().to_string();
-    let compiled = compile(&file, &text).map_err(Error::Description)?;
+    let (file, compiled) = read(path)?;
     for (name, _) in &programs.overrides {
         if !compiled.programs.iter().any(|p| &p.name == name) {
             return Err(Error::UnusedProgram(name.clone()));
@@ -185,6 +187,51 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
             .map(|(p, e)| (p.name.as_str(), e.as_slice())),
     );
     archive::build(&entries).map_err(Error::Archive)
+}
+
+/// Reads and validates the description at `path`; returns the name messages use for it (as
+/// `path` displays) and the result.
+fn read(path: &Path) -> Result<(String, Compiled), Error> {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let file = path.display().to_string();
+    let compiled = compile(&file, &text).map_err(Error::Description)?;
+    Ok((file, compiled))
+}
+
+/// The cargo packages to build for the descriptions at `paths` plus the binaries `extra`
+/// (programs no description names, such as the root server), in name order. Each
+/// description is validated as [`build`] does; a program no package of `bins` holds is an
+/// error naming the domain and line that use it.
+pub fn packages(paths: &[PathBuf], extra: &[String], bins: &BareMetalBins) -> Result<BTreeSet<String>, Error> {
+    let mut found = BTreeSet::new();
+    for path in paths {
+        let (file, compiled) = read(path)?;
+        for program in &compiled.programs {
+            let package = bins.package_of(&program.name).ok_or_else(|| {
+                Error::Description(Diagnostic {
+                    file: file.clone(),
+                    line: program.line,
+                    message: format!("domain \"{}\": field \"program\": {}", program.domain, no_package(&program.name)),
+                })
+            })?;
+            found.insert(package.to_string());
+        }
+    }
+    for name in extra {
+        let package = bins.package_of(name).ok_or_else(|| Error::NoPackage(name.clone()))?;
+        found.insert(package.to_string());
+    }
+    Ok(found)
+}
+
+/// Why program `name` has no package.
+fn no_package(name: &str) -> String {
+    format!(
+        "no workspace package with bare-metal binaries (a build dependency on {BUILD_SUPPORT}) has a binary \"{name}\""
+    )
 }
 
 /// ELF program header type of a loadable segment.

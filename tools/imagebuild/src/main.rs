@@ -3,7 +3,11 @@
 //! ```text
 //! tileos-imagebuild tile.toml -o archive.bin [--program NAME=PATH]... [--program-dir DIR]...
 //! tileos-imagebuild tile.toml --check
+//! tileos-imagebuild --packages [--extra-program NAME]... DESCRIPTION...
 //! ```
+//!
+//! `--packages` prints, one per line, the cargo packages that hold the programs of the
+//! descriptions (and the extra programs): what the Makefile builds.
 //!
 //! Exit status 0 on success, 1 with `file:line: message` on standard error otherwise.
 
@@ -12,16 +16,18 @@
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tileos_imagebuild::{Programs, build, compile};
+use tileos_imagebuild::packages::BareMetalBins;
+use tileos_imagebuild::{Programs, build, compile, packages};
 
 /// Command line.
 #[derive(Parser)]
 #[command(version, about = "tile.toml + domain ELFs -> tileos boot archive")]
 struct Cli {
-    /// The system description.
-    description: PathBuf,
-    /// Where to write the archive (required unless --check).
-    #[arg(short, long, required_unless_present = "check")]
+    /// The system description (several only with --packages).
+    #[arg(required = true, value_name = "DESCRIPTION")]
+    descriptions: Vec<PathBuf>,
+    /// Where to write the archive (required unless --check or --packages).
+    #[arg(short, long, required_unless_present_any = ["check", "packages"])]
     output: Option<PathBuf>,
     /// The ELF of program NAME is PATH (overrides the search).
     #[arg(long = "program", value_name = "NAME=PATH", value_parser = parse_program)]
@@ -30,8 +36,15 @@ struct Cli {
     #[arg(long = "program-dir", value_name = "DIR")]
     program_dirs: Vec<PathBuf>,
     /// Only validate the description (no programs, no output).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "packages")]
     check: bool,
+    /// Print the cargo packages holding the programs of the descriptions, one per line
+    /// (packages that build-depend on tileos-build-support; run inside the workspace).
+    #[arg(long, conflicts_with_all = ["output", "programs", "program_dirs"])]
+    packages: bool,
+    /// With --packages: also the package of binary NAME, which no description names.
+    #[arg(long = "extra-program", value_name = "NAME", requires = "packages")]
+    extra_programs: Vec<String>,
 }
 
 /// Parses `NAME=PATH`.
@@ -44,11 +57,36 @@ fn parse_program(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// `--packages`: the packages of the descriptions' programs, one per line.
+fn print_packages(cli: &Cli) -> ExitCode {
+    let result = BareMetalBins::of_workspace(std::path::Path::new("."))
+        .and_then(|bins| packages(&cli.descriptions, &cli.extra_programs, &bins).map_err(|e| e.to_string()));
+    match result {
+        Ok(found) => {
+            for package in found {
+                println!("{package}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.packages {
+        return print_packages(&cli);
+    }
+    let [description] = &cli.descriptions[..] else {
+        eprintln!("one description at a time (several only with --packages)");
+        return ExitCode::FAILURE;
+    };
     if cli.check {
-        let file = cli.description.display().to_string();
-        let result = std::fs::read_to_string(&cli.description)
+        let file = description.display().to_string();
+        let result = std::fs::read_to_string(description)
             .map_err(|e| format!("{file}: {e}"))
             .and_then(|text| compile(&file, &text).map_err(|d| d.to_string()));
         return match result {
@@ -71,7 +109,7 @@ fn main() -> ExitCode {
         overrides: cli.programs,
         dirs: cli.program_dirs,
     };
-    let archive = match build(&cli.description, &programs) {
+    let archive = match build(description, &programs) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
