@@ -18,9 +18,9 @@
 //! with its own walk of the tables ([`MapInvariant`]), and that the kernel's
 //! [`check_invariant`](tileos_kernel::vspace::check_invariant) agrees with it.
 
-use crate::memory::hash_slot;
+use crate::memory::{fingerprint, hash_slots};
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::Hash;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_kernel::cap::{self, Cap, Mapping, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, Slot, SlotRef, slot_address};
@@ -204,18 +204,11 @@ impl MapState {
 
     /// A 128-bit fingerprint of the state.
     pub fn fingerprint(&self) -> u128 {
-        let half = |seed: u64| {
-            let mut hasher = DefaultHasher::new();
-            seed.hash(&mut hasher);
-            for (at, slot) in &self.slots {
-                at.hash(&mut hasher);
-                hash_slot(slot, &mut hasher);
-            }
-            self.entries.hash(&mut hasher);
-            self.asids.hash(&mut hasher);
-            hasher.finish()
-        };
-        (u128::from(half(0x6d61_7070)) << 64) | u128::from(half(0x696e_6773))
+        fingerprint([0x6d61_7070, 0x696e_6773], |hasher| {
+            hash_slots(self.slots.iter(), hasher);
+            self.entries.hash(hasher);
+            self.asids.hash(hasher);
+        })
     }
 }
 

@@ -73,20 +73,31 @@ impl Memory {
     /// A 128-bit fingerprint of the slots, used to deduplicate visited states (hash
     /// compaction: two different states collide with probability about 2^-128 per pair).
     pub fn fingerprint(&self) -> u128 {
-        let half = |seed: u64| {
-            let mut hasher = DefaultHasher::new();
-            seed.hash(&mut hasher);
-            for (at, slot) in &self.slots {
-                at.hash(&mut hasher);
-                hash_slot(slot, &mut hasher);
-            }
-            hasher.finish()
-        };
-        (u128::from(half(0x7469_6c65)) << 64) | u128::from(half(0x6f73_6d63))
+        fingerprint([0x7469_6c65, 0x6f73_6d63], |hasher| hash_slots(self.slots.iter().map(|(at, slot)| (at, slot)), hasher))
     }
 
     fn position(&self, at: SlotRef) -> Result<usize, usize> {
         self.slots.binary_search_by_key(&at, |(address, _)| *address)
+    }
+}
+
+/// A 128-bit fingerprint of whatever `feed` hashes: two 64-bit hashes with different `seeds`
+/// (hash compaction of visited states).
+pub fn fingerprint(seeds: [u64; 2], feed: impl Fn(&mut DefaultHasher)) -> u128 {
+    let half = |seed: u64| {
+        let mut hasher = DefaultHasher::new();
+        seed.hash(&mut hasher);
+        feed(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(seeds[0])) << 64) | u128::from(half(seeds[1]))
+}
+
+/// Hashes slots with their addresses, in the order given.
+pub fn hash_slots<'a>(slots: impl Iterator<Item = (&'a SlotRef, &'a Slot)>, hasher: &mut DefaultHasher) {
+    for (at, slot) in slots {
+        at.hash(hasher);
+        hash_slot(slot, hasher);
     }
 }
 
