@@ -147,7 +147,7 @@ test-images: test-kernel release-kernel
 	  $(CARGO) run --quiet -p tileos-imagebuild -- qemu/runner/tests/scenarios/$$scenario.toml \
 	    --program-dir $(BUILD)/target-test/release -o $(TEST)/scenarios/$$scenario.archive >/dev/null || exit 1; \
 	done
-	$(call iso,$(TEST),$(TEST)/tileos-test.iso,,rootserver test=kernel)
+	$(call iso,$(TEST),$(TEST)/tileos-test.iso,,rootserver test=kernel untimed)
 
 image: deps dev-kernel
 	$(call iso,$(DEV),$(BUILD)/tileos.iso,,rootserver)

@@ -4,7 +4,8 @@
 //!
 //! Normally it builds the tile from the system description in the boot module
 //! `tile-archive` and supervises the domains (`system`). With `test=kernel` on its command
-//! line it runs the in-guest kernel test suite instead, with `bench` the kernel benchmarks.
+//! line it runs the in-guest kernel test suite instead (with `untimed` too: without the checks
+//! that time kernel entries, as the GRUB boot test runs it), with `bench` the kernel benchmarks.
 #![no_std]
 #![no_main]
 
@@ -53,7 +54,7 @@ extern "C" fn _start(boot_info: u64) -> ! {
         info.empty.end
     );
     if cmdline.split_whitespace().any(|word| word == "test=kernel") {
-        suite::run(info)
+        suite::run(info, cmdline.split_whitespace().any(|word| word == "untimed"))
     }
     if cmdline.split_whitespace().any(|word| word == "bench") {
         bench::run(info, entry_tsc)
