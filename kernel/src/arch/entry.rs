@@ -47,21 +47,9 @@ syscall_entry:
     push rcx                        /* user RIP */
     push 0                          /* error code */
     push 0x100                      /* vector: syscall */
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+"#,
+    save_general_registers!(),
+    r#"
     mov rdi, rsp
     lea rsp, [rip + kernel_boot_stack_top]
     cld
