@@ -6,7 +6,27 @@ use crate::thread::{self, PendingFault, ThreadState};
 use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory};
+use tileos_abi::object::Rights;
 use tileos_kernel::queue::Queue;
+
+/// Whether an IPC operation waits when no partner is ready (Send, Recv, Wait) or returns
+/// at once (NBSend, NBRecv, Poll).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// Wait for a partner.
+    Block,
+    /// Do not wait: a send is dropped, a receive returns an empty message.
+    Poll,
+}
+
+/// What a sender does after its message is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendKind {
+    /// A plain send: the sender goes on.
+    Send,
+    /// A Call or fault message: the sender waits for the reply.
+    Call,
+}
 
 /// An endpoint object: the threads waiting on it, all sending or all receiving.
 #[repr(C)]
@@ -213,8 +233,12 @@ fn complete_send(sender: u64, receiver: u64, is_call: bool, can_grant: bool, can
     }
 }
 
-/// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message).
-pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: bool, blocking: bool, is_call: bool) {
+/// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message) with a
+/// capability of `badge` and `rights` (of which only the grant and grant-reply rights count).
+pub fn send(sender: u64, ep: u64, badge: u64, rights: Rights, blocking: Blocking, kind: SendKind) {
+    let can_grant = rights.contains(Rights::GRANT);
+    let can_grant_reply = rights.contains(Rights::GRANT_REPLY);
+    let is_call = kind == SendKind::Call;
     let e = endpoint(ep);
     if !e.queue.is_empty() && !e.senders_waiting {
         let receiver = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
@@ -227,7 +251,7 @@ pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: 
         complete_send(sender, receiver, is_call, can_grant, can_grant_reply);
         return;
     }
-    if !blocking {
+    if blocking == Blocking::Poll {
         return;
     }
     thread::leave_ready_queue(sender);
@@ -236,8 +260,10 @@ pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: 
     e.queue.push_back(&mut KernelMemory, sender);
 }
 
-/// `receiver` receives on the endpoint at `ep` (Recv, NBRecv, the second half of ReplyRecv).
-pub fn receive(receiver: u64, ep: u64, can_grant: bool, blocking: bool) {
+/// `receiver` receives on the endpoint at `ep` (Recv, NBRecv, the second half of ReplyRecv)
+/// with a capability of `rights` (the grant right lets it receive capabilities).
+pub fn receive(receiver: u64, ep: u64, rights: Rights, blocking: Blocking) {
+    let can_grant = rights.contains(Rights::GRANT);
     if take_bound_signal(receiver) {
         return;
     }
@@ -252,7 +278,7 @@ pub fn receive(receiver: u64, ep: u64, can_grant: bool, blocking: bool) {
         complete_send(sender, receiver, is_call, sender_grant, can_grant_reply);
         return;
     }
-    if !blocking {
+    if blocking == Blocking::Poll {
         set_received(receiver, 0, MessageInfo::new(0, 0, 0, 0));
         return;
     }
@@ -326,9 +352,9 @@ pub fn signal(ntfn: u64, badge: u64) {
 }
 
 /// `thread` waits on (or, not blocking, polls) the notification at `ntfn`.
-pub fn wait(thread_paddr: u64, ntfn: u64, blocking: bool) {
+pub fn wait(thread_paddr: u64, ntfn: u64, blocking: Blocking) {
     let n = notification(ntfn);
-    if n.active || !blocking {
+    if n.active || blocking == Blocking::Poll {
         set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
         n.word = 0;
         n.active = false;
@@ -435,9 +461,10 @@ pub fn destroy_notification(ntfn: u64) {
 pub fn raise_fault(thread_paddr: u64, fault: PendingFault) {
     let handler = tcb(thread_paddr).slot_cap(tcb_slot::FAULT_ENDPOINT);
     match handler {
-        Cap::Endpoint { paddr, badge, rights } if rights.contains(tileos_abi::object::Rights::WRITE) => {
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
             tcb(thread_paddr).fault = Some(fault);
-            send(thread_paddr, paddr, badge, false, false, true, true);
+            // A fault message never transfers capabilities, whatever the handler's rights.
+            send(thread_paddr, paddr, badge, Rights::WRITE, Blocking::Block, SendKind::Call);
         }
         _ => {
             crate::kprintln!(

@@ -6,7 +6,7 @@ use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR
 use crate::invoke::{self, Error};
 use crate::state::{KernelMemory, kernel, tcb};
 use crate::thread::{self, PendingFault};
-use crate::ipc;
+use crate::ipc::{self, Blocking, SendKind};
 use tileos_abi::error::LookupFailure;
 use tileos_abi::fault;
 use tileos_abi::message::MessageInfo;
@@ -23,21 +23,23 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let caller = kernel().current;
     let context = tcb(caller).context;
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
+    const CALL: u64 = Syscall::Call as u64;
+    const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
     match context.rax {
-        1 => crate::fastpath::call(caller, cptr, info),
-        2 => crate::fastpath::reply_recv(caller, cptr, info),
+        CALL => crate::fastpath::call(caller, cptr, info),
+        REPLY_RECV => crate::fastpath::reply_recv(caller, cptr, info),
         _ => {}
     }
     match Syscall::from_raw(context.rax) {
         Some(Syscall::Call) => call(caller, cptr, info),
-        Some(Syscall::Send) => send(caller, cptr, info, true),
-        Some(Syscall::NbSend) => send(caller, cptr, info, false),
-        Some(Syscall::Recv) => receive(caller, cptr, true),
-        Some(Syscall::NbRecv) => receive(caller, cptr, false),
+        Some(Syscall::Send) => send(caller, cptr, info, Blocking::Block),
+        Some(Syscall::NbSend) => send(caller, cptr, info, Blocking::Poll),
+        Some(Syscall::Recv) => receive(caller, cptr, Blocking::Block),
+        Some(Syscall::NbRecv) => receive(caller, cptr, Blocking::Poll),
         Some(Syscall::Reply) => reply(caller),
         Some(Syscall::ReplyRecv) => {
             reply(caller);
-            receive(caller, cptr, true);
+            receive(caller, cptr, Blocking::Block);
         }
         Some(Syscall::Yield) => thread::yield_current(),
         #[cfg(feature = "debug-console")]
@@ -104,7 +106,7 @@ fn call(caller: u64, cptr: u64, info: MessageInfo) {
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
-            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), true, true);
+            ipc::send(caller, paddr, badge, rights, Blocking::Block, SendKind::Call);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
             ipc::signal(paddr, badge);
@@ -121,11 +123,11 @@ fn call(caller: u64, cptr: u64, info: MessageInfo) {
 }
 
 /// Send/NBSend: a message, a signal, a reply, or an invocation whose result is dropped.
-fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
+fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
         Err(failure) => {
-            if blocking {
+            if blocking == Blocking::Block {
                 cap_fault(caller, cptr, false, Some(failure));
             }
             return;
@@ -133,14 +135,14 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
-            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), blocking, false);
+            ipc::send(caller, paddr, badge, rights, blocking, SendKind::Send);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => ipc::signal(paddr, badge),
         Cap::Reply { .. } => {
             ipc::reply_through(caller, slot);
         }
         Cap::Endpoint { .. } | Cap::Notification { .. } => {
-            if blocking {
+            if blocking == Blocking::Block {
                 cap_fault(caller, cptr, false, None);
             }
         }
@@ -153,14 +155,14 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
 }
 
 /// Recv/NBRecv: receive on an endpoint or wait on / poll a notification.
-fn receive(caller: u64, cptr: u64, blocking: bool) {
+fn receive(caller: u64, cptr: u64, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
         Err(failure) => return cap_fault(caller, cptr, true, Some(failure)),
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(Rights::READ) => {
-            ipc::receive(caller, paddr, rights.contains(Rights::GRANT), blocking);
+            ipc::receive(caller, paddr, rights, blocking);
         }
         Cap::Notification { paddr, rights, .. } if rights.contains(Rights::READ) => ipc::wait(caller, paddr, blocking),
         _ => cap_fault(caller, cptr, true, None),
