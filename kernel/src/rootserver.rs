@@ -9,7 +9,7 @@ use crate::arch::apic::{IOAPIC_BASE, LAPIC_BASE};
 use crate::arch::memory::{PHYS_MAP_BASE, PHYS_MAP_SIZE, kernel_image_range};
 use crate::arch::paging::{self, NO_EXECUTE, PRESENT, USER, WRITABLE};
 use crate::invoke::untyped::create_at_boot as create_object;
-use crate::state::{KernelMemory, object, tcb};
+use crate::state::{KernelMemory, Reg, init_object, tcb};
 use crate::{kprintln, thread};
 use heapless::Vec;
 use tileos_abi::bootinfo::{self, BootInfo, ModuleDesc, SlotRange, UntypedDesc, slot};
@@ -257,19 +257,19 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
         tsc_per_ms: crate::arch::apic::calibration().tsc_per_ms,
         tick_us: crate::arch::apic::TICK_US,
     };
-    // SAFETY: the BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
-    unsafe { core::ptr::write(object::<BootInfo>(bootinfo_frame), boot_info) };
+    // The BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
+    init_object(bootinfo_frame, boot_info);
     const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
 
     // The root server's thread: highest priority, its own CSpace and VSpace.
     let mut memory = KernelMemory;
     let t = tcb(tcb_paddr);
-    t.priority = 255;
-    t.mcp = 255;
-    t.ipc_buffer_vaddr = bootinfo::ROOT_IPC_BUFFER_VADDR;
-    t.context.rip = elf.entry;
-    t.context.rsp = bootinfo::ROOT_STACK_TOP - 8;
-    t.context.rdi = bootinfo::ROOT_BOOTINFO_VADDR;
+    t.set_priority(255);
+    t.set_mcp(255);
+    t.set_ipc_buffer_vaddr(bootinfo::ROOT_IPC_BUFFER_VADDR);
+    t.set_reg(Reg::Rip, elf.entry);
+    t.set_reg(Reg::Rsp, bootinfo::ROOT_STACK_TOP - 8);
+    t.set_reg(Reg::Rdi, bootinfo::ROOT_BOOTINFO_VADDR);
     for (tcb_index, root_index) in [(tcb_slot::CSPACE, slot::CNODE), (tcb_slot::VSPACE, slot::VSPACE), (tcb_slot::IPC_BUFFER, slot::IPC_BUFFER_FRAME)] {
         let source = slot_address(cnode, root_index);
         let cap = memory.read(source).cap;

@@ -1,10 +1,11 @@
 //! Kernel entry points from user mode: system calls, traps (faults and interrupts), and
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
 //! the scheduler ([`thread::run_next`]).
+#![deny(unsafe_code)]
 
 use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
 use crate::invoke::{self, Error};
-use crate::state::{KernelMemory, kernel, tcb};
+use crate::state::{KernelMemory, Reg, kernel, tcb};
 use crate::thread::{self, PendingFault};
 use crate::ipc::{self, Blocking, SendKind};
 use tileos_abi::error::LookupFailure;
@@ -16,12 +17,13 @@ use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::CSpaceMemory;
 
 /// Entered from `syscall_entry` with the caller's registers saved in its TCB.
+#[allow(unsafe_code)] // `no_mangle` only: the entry stub calls it by name
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
     let caller = kernel().current;
-    let context = tcb(caller).context;
+    let context = tcb(caller).context();
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
     const CALL: u64 = Syscall::Call as u64;
     const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
@@ -52,9 +54,8 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         #[cfg(feature = "testing")]
         Some(Syscall::DebugKernelChecksum) => {
             let (checksum, length) = crate::arch::memory::kernel_image_checksum();
-            let context = &mut tcb(caller).context;
-            context.rdi = checksum;
-            context.rsi = length;
+            tcb(caller).set_reg(Reg::Rdi, checksum);
+            tcb(caller).set_reg(Reg::Rsi, length);
         }
         #[cfg(feature = "entry-timing")]
         Some(Syscall::DebugLongestEntry) => ipc::set_message_register(caller, 0, entry_time::take_longest()),
@@ -92,7 +93,7 @@ mod entry_time {
 }
 
 fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
-    let rip = tcb(caller).context.rip;
+    let rip = tcb(caller).reg(Reg::Rip);
     let code = failure.map_or(0, |f| f as u64);
     ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, receiving as u64, code, 0], length: 4 });
 }
@@ -193,7 +194,7 @@ pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
     if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
         interrupt(vector);
     } else {
-        let context = tcb(current).context;
+        let context = tcb(current).context();
         let fault = if vector == 14 {
             PendingFault { label: fault::VM_FAULT, words: [context.rip, fault_address, (error_code >> 4) & 1, error_code, 0], length: 4 }
         } else {
