@@ -355,6 +355,21 @@ pub fn init_object<T>(paddr: u64, value: T) {
     unsafe { raw::<T>(paddr).write(value) }
 }
 
+/// Copies `bytes` to `paddr`: freshly allocated memory no capability names yet (boot code
+/// loading the root server's image).
+pub fn copy_to(paddr: u64, bytes: &[u8]) {
+    // SAFETY: per the contract above; `bytes` (kernel or boot-module memory) cannot overlap
+    // memory that was just allocated.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), raw::<u8>(paddr), bytes.len()) }
+}
+
+/// The `length` bytes at `paddr` as a slice: memory the kernel never writes or allocates
+/// while the slice is used (a boot module, reserved from allocation).
+pub fn boot_module(paddr: u64, length: u64) -> &'static [u8] {
+    // SAFETY: per the contract above; the direct map covers all RAM.
+    unsafe { core::slice::from_raw_parts(raw::<u8>(paddr), length as usize) }
+}
+
 /// Zeroes `length` bytes of freshly retyped memory at `paddr` (as for [`init_object`]).
 pub fn zero(paddr: u64, length: u64) {
     // SAFETY: per the contract of `init_object`.
