@@ -212,12 +212,12 @@ fn setup_reply(caller: u64, receiver: u64, can_grant: bool) {
     t.set_reply_slot(reply_slot);
 }
 
-/// After `sender`'s message reached a receiver: a Call waits for the reply, a Send is done.
-fn complete_send(sender: u64, receiver: u64, is_call: bool, can_grant: bool, can_grant_reply: bool) {
-    if is_call {
-        setup_reply(sender, receiver, can_grant || can_grant_reply);
-    } else {
-        thread::make_runnable(sender);
+/// After `sender`'s message reached a receiver: a Call waits for the reply (which may
+/// carry capabilities if `reply_can_grant`), a Send is done.
+fn complete_send(sender: u64, receiver: u64, kind: SendKind, reply_can_grant: bool) {
+    match kind {
+        SendKind::Call => setup_reply(sender, receiver, reply_can_grant),
+        SendKind::Send => thread::make_runnable(sender),
     }
 }
 
@@ -226,24 +226,23 @@ fn complete_send(sender: u64, receiver: u64, is_call: bool, can_grant: bool, can
 pub fn send(sender: u64, ep: u64, badge: u64, rights: Rights, blocking: Blocking, kind: SendKind) {
     let can_grant = rights.contains(Rights::GRANT);
     let can_grant_reply = rights.contains(Rights::GRANT_REPLY);
-    let is_call = kind == SendKind::Call;
     let e = EndpointRef(ep);
     if e.queue_head() != 0 && !e.senders_waiting() {
         let receiver = e.pop_front().unwrap_or(0);
         let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state() else { return };
         transfer(sender, receiver, badge, can_grant && receiver_grant, ep);
         thread::make_runnable(receiver);
-        if is_call {
+        if kind == SendKind::Call {
             thread::leave_ready_queue(sender);
         }
-        complete_send(sender, receiver, is_call, can_grant, can_grant_reply);
+        complete_send(sender, receiver, kind, can_grant || can_grant_reply);
         return;
     }
     if blocking == Blocking::Poll {
         return;
     }
     thread::leave_ready_queue(sender);
-    tcb(sender).set_state(ThreadState::BlockedOnSend { endpoint: ep, badge, can_grant, can_grant_reply, is_call });
+    tcb(sender).set_state(ThreadState::BlockedOnSend { endpoint: ep, badge, can_grant, can_grant_reply, is_call: kind == SendKind::Call });
     e.set_senders_waiting(true);
     e.push_back(sender);
 }
@@ -263,7 +262,8 @@ pub fn receive(receiver: u64, ep: u64, rights: Rights, blocking: Blocking) {
         };
         transfer(sender, receiver, badge, sender_grant && can_grant, ep);
         tcb(sender).set_state(ThreadState::Inactive);
-        complete_send(sender, receiver, is_call, sender_grant, can_grant_reply);
+        let kind = if is_call { SendKind::Call } else { SendKind::Send };
+        complete_send(sender, receiver, kind, sender_grant || can_grant_reply);
         return;
     }
     if blocking == Blocking::Poll {

@@ -92,10 +92,17 @@ mod entry_time {
     }
 }
 
-fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
+/// Which half of an IPC a capability fault happened in (the fault message's third word).
+#[derive(Clone, Copy)]
+enum Phase {
+    Send = 0,
+    Receive = 1,
+}
+
+fn cap_fault(caller: u64, cptr: u64, phase: Phase, failure: Option<LookupFailure>) {
     let rip = tcb(caller).reg(Reg::Rip);
     let code = failure.map_or(0, |f| f as u64);
-    ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, receiving as u64, code, 0], length: 4 });
+    ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, phase as u64, code, 0], length: 4 });
 }
 
 /// Call: an endpoint call, a signal, a reply, or an invocation with its result as the reply.
@@ -129,7 +136,7 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
         Ok(slot) => slot,
         Err(failure) => {
             if blocking == Blocking::Block {
-                cap_fault(caller, cptr, false, Some(failure));
+                cap_fault(caller, cptr, Phase::Send, Some(failure));
             }
             return;
         }
@@ -144,7 +151,7 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
         }
         Cap::Endpoint { .. } | Cap::Notification { .. } => {
             if blocking == Blocking::Block {
-                cap_fault(caller, cptr, false, None);
+                cap_fault(caller, cptr, Phase::Send, None);
             }
         }
         _ => {
@@ -159,14 +166,14 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
 fn receive(caller: u64, cptr: u64, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
-        Err(failure) => return cap_fault(caller, cptr, true, Some(failure)),
+        Err(failure) => return cap_fault(caller, cptr, Phase::Receive, Some(failure)),
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(Rights::READ) => {
             ipc::receive(caller, paddr, rights, blocking);
         }
         Cap::Notification { paddr, rights, .. } if rights.contains(Rights::READ) => ipc::wait(caller, paddr, blocking),
-        _ => cap_fault(caller, cptr, true, None),
+        _ => cap_fault(caller, cptr, Phase::Receive, None),
     }
 }
 
