@@ -41,8 +41,6 @@ pub struct Kernel {
     pub irqs: [crate::invoke::irq::IrqLine; crate::invoke::irq::IRQ_LINES],
     /// IO ports already issued as capabilities, one bit per port.
     pub io_ports_issued: [u64; 65536 / 64],
-    /// The thread that last ran, whose FPU state is live in the CPU (0: none).
-    pub fpu_owner: u64,
 }
 
 static mut KERNEL: Kernel = Kernel {
@@ -53,8 +51,26 @@ static mut KERNEL: Kernel = Kernel {
     asids: [0; ASID_COUNT],
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
-    fpu_owner: 0,
 };
+
+/// The thread that last ran, whose FPU state is live in the CPU (0: none). Kept outside
+/// [`Kernel`] and reached only by copy ([`fpu_owner`], [`set_fpu_owner`]): the kernel log
+/// saves vector state while a `&mut Kernel` may be live.
+static mut FPU_OWNER: u64 = 0;
+
+/// The thread whose FPU state is live in the CPU (0: none).
+#[inline(always)]
+pub fn fpu_owner() -> u64 {
+    // SAFETY: one CPU, no interrupts in kernel mode; a plain read, no reference.
+    unsafe { *core::ptr::addr_of!(FPU_OWNER) }
+}
+
+/// Records the thread whose FPU state is live in the CPU.
+#[inline(always)]
+pub fn set_fpu_owner(thread: u64) {
+    // SAFETY: as for `fpu_owner`.
+    unsafe { *core::ptr::addr_of_mut!(FPU_OWNER) = thread }
+}
 
 /// The kernel state.
 pub fn kernel() -> &'static mut Kernel {

@@ -4,7 +4,7 @@
 #![deny(unsafe_code)]
 
 use crate::arch::{entry, paging, trap::TrapFrame};
-use crate::state::{KernelMemory, kernel, tcb};
+use crate::state::{KernelMemory, fpu_owner, kernel, set_fpu_owner, tcb};
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
@@ -190,12 +190,11 @@ pub fn set_budget(thread: u64, budget: Budget) {
 
 /// Forgets a destroyed thread: it no longer runs or owns the FPU.
 pub fn forget(thread: u64) {
-    let k = kernel();
-    if k.current == thread {
-        k.current = 0;
+    if kernel().current == thread {
+        kernel().current = 0;
     }
-    if k.fpu_owner == thread {
-        k.fpu_owner = 0;
+    if fpu_owner() == thread {
+        set_fpu_owner(0);
     }
 }
 
@@ -253,10 +252,9 @@ pub fn timer_tick() {
 
 /// Saves `thread`'s FPU state if it is live in the CPU.
 fn save_fpu(thread: u64) {
-    let k = kernel();
-    if k.fpu_owner == thread {
+    if fpu_owner() == thread {
         tcb(thread).save_fpu();
-        k.fpu_owner = 0;
+        set_fpu_owner(0);
     }
 }
 
@@ -308,9 +306,9 @@ fn switch_to(thread: u64) {
         Cap::Pml4 { paddr, .. } => paging::activate(paddr),
         _ => paging::activate(paging::kernel_only()),
     }
-    if kernel().fpu_owner != thread {
+    if fpu_owner() != thread {
         t.restore_fpu();
-        kernel().fpu_owner = thread;
+        set_fpu_owner(thread);
     }
     entry::set_current_context(t.context_ptr());
 }
@@ -319,7 +317,7 @@ fn switch_to(thread: u64) {
 /// code compiled with SSE (only `core`'s precompiled formatting, reached through the kernel
 /// log) cannot change or leak them: the owner's state is restored before it next runs.
 pub fn save_live_vector_state() {
-    let owner = kernel().fpu_owner;
+    let owner = fpu_owner();
     if owner != 0 {
         save_fpu(owner);
     }
