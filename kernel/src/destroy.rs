@@ -2,6 +2,7 @@
 //! [`CSpaceMemory::finalise`](tileos_kernel::cspace::CSpaceMemory::finalise) and
 //! [`CSpaceMemory::destroying`](tileos_kernel::cspace::CSpaceMemory::destroying). Container
 //! contents (CNode slots, TCB slots) are already gone when `finalise` runs for them.
+#![deny(unsafe_code)]
 
 use crate::arch::paging;
 use crate::invoke::vspace::KernelPaging;

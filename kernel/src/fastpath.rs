@@ -5,22 +5,22 @@
 //! badges and capability state come out the same either way; the one difference is
 //! scheduling: as in seL4's fastpath, the partner runs at once instead of queueing behind
 //! other ready threads of its own priority (it never overtakes a higher priority).
+#![deny(unsafe_code)]
 
 use crate::arch::entry;
-use crate::ipc::Endpoint;
-use crate::state::{KernelMemory, kernel, object, tcb};
-use crate::thread::{self, ThreadState, Tcb, tcb_slot_address};
+use crate::state::{EndpointRef, KernelMemory, Reg, TcbRef, kernel, read_slot, tcb};
+use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::message::{MessageInfo, REGISTER_MESSAGE_WORDS};
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{Cap, tcb_slot};
-use tileos_kernel::cspace::Slot;
+use tileos_kernel::cspace::{Slot, SlotRef};
 use tileos_kernel::queue::QueueLinks;
 
-/// The capability `cptr` names in `thread`'s CSpace, if the CSpace root resolves all 64
-/// bits in one level (the common layout); `None` sends the caller to the general path.
+/// The slot `cptr` names in `thread`'s CSpace, if the CSpace root resolves all 64 bits in
+/// one level (the common layout); `None` sends the caller to the general path.
 #[inline(always)]
-fn lookup_one_level(thread: &Tcb, cptr: u64) -> Option<&'static Slot> {
-    let Cap::CNode { paddr, radix, guard_bits, guard } = thread.slots[tcb_slot::CSPACE as usize].cap else { return None };
+fn lookup_one_level(thread: TcbRef, cptr: u64) -> Option<SlotRef> {
+    let Cap::CNode { paddr, radix, guard_bits, guard } = thread.slot_cap(tcb_slot::CSPACE) else { return None };
     if u32::from(radix) + u32::from(guard_bits) != 64 || radix == 0 || guard_bits == 0 {
         return None;
     }
@@ -28,42 +28,56 @@ fn lookup_one_level(thread: &Tcb, cptr: u64) -> Option<&'static Slot> {
         return None;
     }
     let index = cptr & ((1 << radix) - 1);
-    // SAFETY: the slot lies inside the CSpace root CNode, a live object.
-    Some(unsafe { object::<Slot>(paddr + (index << 6)) })
+    // The slot lies inside the CSpace root CNode, a live object.
+    Some(paddr + (index << 6))
 }
 
 /// Copies the message's register words (only `length` of them, as the general path does:
 /// the sender's other registers never reach the receiver) and sets what the receiver sees.
 #[inline(always)]
-fn deliver(from: &Tcb, to: &mut Tcb, badge: u64, info: MessageInfo) {
+fn deliver(from: TcbRef, to: TcbRef, badge: u64, info: MessageInfo) {
     let length = info.length() as u64;
     if length > 0 {
-        to.context.r10 = from.context.r10;
+        to.set_reg(Reg::R10, from.reg(Reg::R10));
     }
     if length > 1 {
-        to.context.r8 = from.context.r8;
+        to.set_reg(Reg::R8, from.reg(Reg::R8));
     }
     if length > 2 {
-        to.context.r9 = from.context.r9;
+        to.set_reg(Reg::R9, from.reg(Reg::R9));
     }
     if length > 3 {
-        to.context.r15 = from.context.r15;
+        to.set_reg(Reg::R15, from.reg(Reg::R15));
     }
-    to.context.rdi = badge;
-    to.context.rsi = MessageInfo::new(info.label(), 0, 0, length).0;
+    to.set_reg(Reg::Rdi, badge);
+    to.set_reg(Reg::Rsi, MessageInfo::new(info.label(), 0, 0, length).0);
 }
 
 /// Removes the first thread of an endpoint queue (which must hold `head`).
 #[inline(always)]
-fn pop_head(endpoint: &mut Endpoint, head: u64) {
-    let next = tcb(head).queue_next;
-    endpoint.queue.head = next;
+fn pop_head(endpoint: EndpointRef, head: u64) {
+    let next = tcb(head).queue_next();
+    endpoint.set_queue_head(next);
     if next == 0 {
-        endpoint.queue.tail = 0;
+        endpoint.set_queue_tail(0);
     } else {
-        tcb(next).queue_prev = 0;
+        tcb(next).set_queue_prev(0);
     }
     KernelMemory.set_links(head, 0, 0);
+}
+
+
+/// Appends `thread` to an endpoint queue (as `Queue::push_back`).
+#[inline(always)]
+fn push_back(endpoint: EndpointRef, thread: u64) {
+    let tail = endpoint.queue_tail();
+    KernelMemory.set_links(thread, tail, 0);
+    if tail != 0 {
+        tcb(tail).set_queue_next(thread);
+    } else {
+        endpoint.set_queue_head(thread);
+    }
+    endpoint.set_queue_tail(thread);
 }
 
 /// Call on an endpoint whose receiver waits. Does not return if it handled the call.
@@ -74,21 +88,20 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
         return;
     }
     let Some(slot) = lookup_one_level(caller, cptr) else { return };
-    let Cap::Endpoint { paddr: ep_paddr, badge, rights } = slot.cap else { return };
+    let Cap::Endpoint { paddr: ep_paddr, badge, rights } = read_slot(slot).cap else { return };
     if !rights.contains(Rights::WRITE) {
         return;
     }
-    // SAFETY: an endpoint capability names a live endpoint.
-    let endpoint = unsafe { object::<Endpoint>(ep_paddr) };
-    let receiver_paddr = endpoint.queue.head;
-    if receiver_paddr == 0 || endpoint.senders_waiting {
+    let endpoint = EndpointRef(ep_paddr);
+    let receiver_paddr = endpoint.queue_head();
+    if receiver_paddr == 0 || endpoint.senders_waiting() {
         return;
     }
     let receiver = tcb(receiver_paddr);
-    if receiver.priority < caller.priority
-        || receiver.slots[tcb_slot::REPLY as usize].cap != Cap::Null
-        || !matches!(receiver.slots[tcb_slot::VSPACE as usize].cap, Cap::Pml4 { .. })
-        || !matches!(receiver.state, ThreadState::BlockedOnReceive { .. })
+    if receiver.priority() < caller.priority()
+        || receiver.slot_cap(tcb_slot::REPLY) != Cap::Null
+        || !matches!(receiver.slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
+        || !matches!(receiver.state(), ThreadState::BlockedOnReceive { .. })
     {
         return;
     }
@@ -96,11 +109,10 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     deliver(caller, receiver, badge, info);
     let can_grant = rights.contains(Rights::GRANT) || rights.contains(Rights::GRANT_REPLY);
     let reply_slot = tcb_slot_address(receiver_paddr, tcb_slot::REPLY);
-    receiver.slots[tcb_slot::REPLY as usize] =
-        Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, revocable: true, ..Slot::EMPTY };
-    caller.state = ThreadState::BlockedOnReply;
-    caller.reply_slot = reply_slot;
-    receiver.state = ThreadState::Runnable;
+    receiver.set_slot(tcb_slot::REPLY, Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, revocable: true, ..Slot::EMPTY });
+    caller.set_state(ThreadState::BlockedOnReply);
+    caller.set_reply_slot(reply_slot);
+    receiver.set_state(ThreadState::Runnable);
     switch(receiver_paddr)
 }
 
@@ -109,36 +121,35 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
 #[inline(always)]
 pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     let replier = tcb(replier_paddr);
-    if info.extra_caps() != 0 || info.length() > REGISTER_MESSAGE_WORDS || replier.bound_notification != 0 {
+    if info.extra_caps() != 0 || info.length() > REGISTER_MESSAGE_WORDS || replier.bound_notification() != 0 {
         return;
     }
-    let Cap::Reply { tcb: caller_paddr, .. } = replier.slots[tcb_slot::REPLY as usize].cap else { return };
+    let Cap::Reply { tcb: caller_paddr, .. } = replier.slot_cap(tcb_slot::REPLY) else { return };
     let Some(slot) = lookup_one_level(replier, cptr) else { return };
-    let Cap::Endpoint { paddr: ep_paddr, rights, .. } = slot.cap else { return };
+    let Cap::Endpoint { paddr: ep_paddr, rights, .. } = read_slot(slot).cap else { return };
     if !rights.contains(Rights::READ) {
         return;
     }
-    // SAFETY: an endpoint capability names a live endpoint.
-    let endpoint = unsafe { object::<Endpoint>(ep_paddr) };
-    if endpoint.senders_waiting && endpoint.queue.head != 0 {
+    let endpoint = EndpointRef(ep_paddr);
+    if endpoint.senders_waiting() && endpoint.queue_head() != 0 {
         return;
     }
     let caller = tcb(caller_paddr);
-    if caller.state != ThreadState::BlockedOnReply
-        || caller.fault.is_some()
-        || kernel().ready.highest().is_some_and(|highest| highest > caller.priority)
+    if caller.state() != ThreadState::BlockedOnReply
+        || caller.fault().is_some()
+        || kernel().ready.highest().is_some_and(|highest| highest > caller.priority())
     {
         return;
     }
-    // Reply: use up the reply capability and hand the caller its answer.
-    replier.slots[tcb_slot::REPLY as usize] = Slot::EMPTY;
-    caller.reply_slot = 0;
+    // Reply: hand the caller its answer and use up the reply capability.
     deliver(replier, caller, 0, info);
-    caller.state = ThreadState::Runnable;
+    replier.set_slot(tcb_slot::REPLY, Slot::EMPTY);
+    caller.set_reply_slot(0);
+    caller.set_state(ThreadState::Runnable);
     // Receive: the replier waits on the endpoint.
-    replier.state = ThreadState::BlockedOnReceive { endpoint: ep_paddr, can_grant: rights.contains(Rights::GRANT) };
-    endpoint.senders_waiting = false;
-    endpoint.queue.push_back(&mut KernelMemory, replier_paddr);
+    replier.set_state(ThreadState::BlockedOnReceive { endpoint: ep_paddr, can_grant: rights.contains(Rights::GRANT) });
+    endpoint.set_senders_waiting(false);
+    push_back(endpoint, replier_paddr);
     switch(caller_paddr)
 }
 
@@ -146,5 +157,5 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
 #[inline(always)]
 fn switch(next: u64) -> ! {
     thread::switch_direct(next);
-    entry::return_to_user(&tcb(next).context)
+    entry::return_to_user(tcb(next).context_ptr())
 }

@@ -1,12 +1,33 @@
 //! Message passing: endpoints (send, receive, call, reply), notifications (signal, wait,
 //! poll, bound notifications) and fault messages.
+#![deny(unsafe_code)]
 
-use crate::state::{KernelMemory, object, tcb};
+use crate::state::{EndpointRef, KernelMemory, NotificationRef, Reg, init_object, read_word, tcb, write_word};
 use crate::thread::{self, PendingFault, ThreadState};
 use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory};
+use tileos_abi::object::Rights;
 use tileos_kernel::queue::Queue;
+
+/// Whether an IPC operation waits when no partner is ready (Send, Recv, Wait) or returns
+/// at once (NBSend, NBRecv, Poll).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// Wait for a partner.
+    Block,
+    /// Do not wait: a send is dropped, a receive returns an empty message.
+    Poll,
+}
+
+/// What a sender does after its message is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendKind {
+    /// A plain send: the sender goes on.
+    Send,
+    /// A Call or fault message: the sender waits for the reply.
+    Call,
+}
 
 /// An endpoint object: the threads waiting on it, all sending or all receiving.
 #[repr(C)]
@@ -30,26 +51,14 @@ pub struct Notification {
     pub bound_tcb: u64,
 }
 
-fn endpoint(paddr: u64) -> &'static mut Endpoint {
-    // SAFETY: callers pass addresses from endpoint capabilities or thread states.
-    unsafe { object::<Endpoint>(paddr) }
-}
-
-fn notification(paddr: u64) -> &'static mut Notification {
-    // SAFETY: callers pass addresses from notification capabilities, TCB bindings or states.
-    unsafe { object::<Notification>(paddr) }
-}
-
 /// Initialises a new endpoint object.
 pub fn init_endpoint(paddr: u64) {
-    // SAFETY: freshly retyped memory of the right size.
-    unsafe { core::ptr::write(object::<Endpoint>(paddr), Endpoint { queue: Queue::EMPTY, senders_waiting: false }) };
+    init_object(paddr, Endpoint { queue: Queue::EMPTY, senders_waiting: false });
 }
 
 /// Initialises a new notification object.
 pub fn init_notification(paddr: u64) {
-    // SAFETY: freshly retyped memory of the right size.
-    unsafe { core::ptr::write(object::<Notification>(paddr), Notification { queue: Queue::EMPTY, word: 0, active: false, bound_tcb: 0 }) };
+    init_object(paddr, Notification { queue: Queue::EMPTY, word: 0, active: false, bound_tcb: 0 });
 }
 
 /// Physical address of a thread's IPC buffer: inside the frame held in its IPC-buffer
@@ -57,7 +66,7 @@ pub fn init_notification(paddr: u64) {
 fn ipc_buffer_paddr(thread: u64) -> u64 {
     let t = tcb(thread);
     match t.slot_cap(tcb_slot::IPC_BUFFER) {
-        Cap::Frame { paddr, size_bits, .. } => paddr + (t.ipc_buffer_vaddr & ((1u64 << size_bits) - 1)),
+        Cap::Frame { paddr, size_bits, .. } => paddr + (t.ipc_buffer_vaddr() & ((1u64 << size_bits) - 1)),
         _ => 0,
     }
 }
@@ -68,39 +77,38 @@ pub fn buffer_word(thread: u64, index: usize) -> u64 {
     if base == 0 || index >= ipc_buffer::SIZE / 8 {
         return 0;
     }
-    // SAFETY: the IPC buffer lies inside a frame the thread's TCB slot keeps alive.
-    unsafe { *object::<u64>(base + 8 * index as u64) }
+    // The IPC buffer lies inside a frame the thread's TCB slot keeps alive.
+    read_word(base + 8 * index as u64)
 }
 
 /// Writes word `index` of a thread's IPC buffer (dropped without a buffer).
 pub fn set_buffer_word(thread: u64, index: usize, value: u64) {
     let base = ipc_buffer_paddr(thread);
     if base != 0 && index < ipc_buffer::SIZE / 8 {
-        // SAFETY: as for `buffer_word`.
-        unsafe { *object::<u64>(base + 8 * index as u64) = value };
+        write_word(base + 8 * index as u64, value);
     }
 }
 
 /// Message register `index` of a thread (registers for 0–3, IPC buffer beyond).
 pub fn message_register(thread: u64, index: usize) -> u64 {
-    let context = &tcb(thread).context;
+    let t = tcb(thread);
     match index {
-        0 => context.r10,
-        1 => context.r8,
-        2 => context.r9,
-        3 => context.r15,
+        0 => t.reg(Reg::R10),
+        1 => t.reg(Reg::R8),
+        2 => t.reg(Reg::R9),
+        3 => t.reg(Reg::R15),
         _ => buffer_word(thread, ipc_buffer::MSG + index),
     }
 }
 
 /// Sets message register `index` of a thread.
 pub fn set_message_register(thread: u64, index: usize, value: u64) {
-    let context = &mut tcb(thread).context;
+    let t = tcb(thread);
     match index {
-        0 => context.r10 = value,
-        1 => context.r8 = value,
-        2 => context.r9 = value,
-        3 => context.r15 = value,
+        0 => t.set_reg(Reg::R10, value),
+        1 => t.set_reg(Reg::R8, value),
+        2 => t.set_reg(Reg::R9, value),
+        3 => t.set_reg(Reg::R15, value),
         _ => set_buffer_word(thread, ipc_buffer::MSG + index, value),
     }
 }
@@ -112,15 +120,15 @@ pub fn capacity(thread: u64) -> usize {
 
 /// Sets the message info and badge a thread sees when its receive returns.
 pub fn set_received(thread: u64, badge: u64, info: MessageInfo) {
-    let context = &mut tcb(thread).context;
-    context.rdi = badge;
-    context.rsi = info.0;
+    let t = tcb(thread);
+    t.set_reg(Reg::Rdi, badge);
+    t.set_reg(Reg::Rsi, info.0);
 }
 
 /// Copies the message of `sender` (its registers and IPC buffer, or its pending fault) to
 /// `receiver`, transferring capabilities if the sender's capability had the grant right.
 fn transfer(sender: u64, receiver: u64, badge: u64, can_grant: bool, via_endpoint: u64) {
-    if let Some(fault) = tcb(sender).fault {
+    if let Some(fault) = tcb(sender).fault() {
         let length = fault.length.min(capacity(receiver));
         for (index, word) in fault.words.iter().enumerate().take(length) {
             set_message_register(receiver, index, *word);
@@ -128,7 +136,7 @@ fn transfer(sender: u64, receiver: u64, badge: u64, can_grant: bool, via_endpoin
         set_received(receiver, badge, MessageInfo::new(fault.label, 0, 0, length as u64));
         return;
     }
-    let info = MessageInfo(tcb(sender).context.rsi);
+    let info = MessageInfo(tcb(sender).reg(Reg::Rsi));
     let length = info.length().min(capacity(sender)).min(capacity(receiver));
     for index in 0..length {
         set_message_register(receiver, index, message_register(sender, index));
@@ -200,66 +208,72 @@ fn setup_reply(caller: u64, receiver: u64, can_grant: bool) {
     cspace::delete(&mut memory, reply_slot);
     cspace::insert_root(&mut memory, reply_slot, Cap::Reply { tcb: caller, can_grant });
     let t = tcb(caller);
-    t.state = ThreadState::BlockedOnReply;
-    t.reply_slot = reply_slot;
+    t.set_state(ThreadState::BlockedOnReply);
+    t.set_reply_slot(reply_slot);
 }
 
-/// After `sender`'s message reached a receiver: a Call waits for the reply, a Send is done.
-fn complete_send(sender: u64, receiver: u64, is_call: bool, can_grant: bool, can_grant_reply: bool) {
-    if is_call {
-        setup_reply(sender, receiver, can_grant || can_grant_reply);
-    } else {
-        thread::make_runnable(sender);
+/// After `sender`'s message reached a receiver: a Call waits for the reply (which may
+/// carry capabilities if `reply_can_grant`), a Send is done.
+fn complete_send(sender: u64, receiver: u64, kind: SendKind, reply_can_grant: bool) {
+    match kind {
+        SendKind::Call => setup_reply(sender, receiver, reply_can_grant),
+        SendKind::Send => thread::make_runnable(sender),
     }
 }
 
-/// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message).
-pub fn send(sender: u64, ep: u64, badge: u64, can_grant: bool, can_grant_reply: bool, blocking: bool, is_call: bool) {
-    let e = endpoint(ep);
-    if !e.queue.is_empty() && !e.senders_waiting {
-        let receiver = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
-        let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state else { return };
+/// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message) with a
+/// capability of `badge` and `rights` (of which only the grant and grant-reply rights count).
+pub fn send(sender: u64, ep: u64, badge: u64, rights: Rights, blocking: Blocking, kind: SendKind) {
+    let can_grant = rights.contains(Rights::GRANT);
+    let can_grant_reply = rights.contains(Rights::GRANT_REPLY);
+    let e = EndpointRef(ep);
+    if e.queue_head() != 0 && !e.senders_waiting() {
+        let receiver = e.pop_front().unwrap_or(0);
+        let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state() else { return };
         transfer(sender, receiver, badge, can_grant && receiver_grant, ep);
         thread::make_runnable(receiver);
-        if is_call {
+        if kind == SendKind::Call {
             thread::leave_ready_queue(sender);
         }
-        complete_send(sender, receiver, is_call, can_grant, can_grant_reply);
+        complete_send(sender, receiver, kind, can_grant || can_grant_reply);
         return;
     }
-    if !blocking {
+    if blocking == Blocking::Poll {
         return;
     }
     thread::leave_ready_queue(sender);
-    tcb(sender).state = ThreadState::BlockedOnSend { endpoint: ep, badge, can_grant, can_grant_reply, is_call };
-    e.senders_waiting = true;
-    e.queue.push_back(&mut KernelMemory, sender);
+    tcb(sender).set_state(ThreadState::BlockedOnSend { endpoint: ep, badge, can_grant, can_grant_reply, is_call: kind == SendKind::Call });
+    e.set_senders_waiting(true);
+    e.push_back(sender);
 }
 
-/// `receiver` receives on the endpoint at `ep` (Recv, NBRecv, the second half of ReplyRecv).
-pub fn receive(receiver: u64, ep: u64, can_grant: bool, blocking: bool) {
+/// `receiver` receives on the endpoint at `ep` (Recv, NBRecv, the second half of ReplyRecv)
+/// with a capability of `rights` (the grant right lets it receive capabilities).
+pub fn receive(receiver: u64, ep: u64, rights: Rights, blocking: Blocking) {
+    let can_grant = rights.contains(Rights::GRANT);
     if take_bound_signal(receiver) {
         return;
     }
-    let e = endpoint(ep);
-    if !e.queue.is_empty() && e.senders_waiting {
-        let sender = e.queue.pop_front(&mut KernelMemory).unwrap_or(0);
-        let ThreadState::BlockedOnSend { badge, can_grant: sender_grant, can_grant_reply, is_call, .. } = tcb(sender).state else {
+    let e = EndpointRef(ep);
+    if e.queue_head() != 0 && e.senders_waiting() {
+        let sender = e.pop_front().unwrap_or(0);
+        let ThreadState::BlockedOnSend { badge, can_grant: sender_grant, can_grant_reply, is_call, .. } = tcb(sender).state() else {
             return;
         };
         transfer(sender, receiver, badge, sender_grant && can_grant, ep);
-        tcb(sender).state = ThreadState::Inactive;
-        complete_send(sender, receiver, is_call, sender_grant, can_grant_reply);
+        tcb(sender).set_state(ThreadState::Inactive);
+        let kind = if is_call { SendKind::Call } else { SendKind::Send };
+        complete_send(sender, receiver, kind, sender_grant || can_grant_reply);
         return;
     }
-    if !blocking {
+    if blocking == Blocking::Poll {
         set_received(receiver, 0, MessageInfo::new(0, 0, 0, 0));
         return;
     }
     thread::leave_ready_queue(receiver);
-    tcb(receiver).state = ThreadState::BlockedOnReceive { endpoint: ep, can_grant };
-    e.senders_waiting = false;
-    e.queue.push_back(&mut KernelMemory, receiver);
+    tcb(receiver).set_state(ThreadState::BlockedOnReceive { endpoint: ep, can_grant });
+    e.set_senders_waiting(false);
+    e.push_back(receiver);
 }
 
 /// Replies through the reply capability in slot `reply_slot` (from `replier`), if it is
@@ -269,14 +283,14 @@ pub fn reply_through(replier: u64, reply_slot: u64) -> bool {
     let Cap::Reply { tcb: caller, can_grant } = memory.read(reply_slot).cap else {
         return false;
     };
-    let delivered = tcb(caller).state == ThreadState::BlockedOnReply;
+    let delivered = tcb(caller).state() == ThreadState::BlockedOnReply;
     if delivered {
         // A reply to a fault message only restarts the thread; its registers stay as the
         // handler left them.
-        if tcb(caller).fault.take().is_none() {
+        if tcb(caller).take_fault().is_none() {
             transfer(replier, caller, 0, can_grant, 0);
         }
-        tcb(caller).reply_slot = 0;
+        tcb(caller).set_reply_slot(0);
         thread::make_runnable(caller);
     }
     cspace::delete(&mut memory, reply_slot);
@@ -288,104 +302,104 @@ pub fn reply_through(replier: u64, reply_slot: u64) -> bool {
 /// (the server died, or received again without replying).
 pub fn reply_lost(caller: u64) {
     let t = tcb(caller);
-    t.reply_slot = 0;
-    if t.state == ThreadState::BlockedOnReply {
-        if t.fault.take().is_none() {
+    t.set_reply_slot(0);
+    if t.state() == ThreadState::BlockedOnReply {
+        if t.take_fault().is_none() {
             set_received(caller, 0, MessageInfo::new(LABEL_REPLY_LOST, 0, 0, 0));
             thread::make_runnable(caller);
         } else {
             // A faulting thread whose handler dropped the fault message stays stopped.
-            t.state = ThreadState::Inactive;
+            t.set_state(ThreadState::Inactive);
         }
     }
 }
 
 /// Signals the notification at `ntfn` with `badge` bits.
 pub fn signal(ntfn: u64, badge: u64) {
-    let n = notification(ntfn);
-    if let Some(waiter) = n.queue.pop_front(&mut KernelMemory) {
-        set_received(waiter, n.word | badge, MessageInfo::new(0, 0, 0, 0));
-        n.word = 0;
-        n.active = false;
+    let n = NotificationRef(ntfn);
+    if let Some(waiter) = n.pop_front() {
+        set_received(waiter, n.word() | badge, MessageInfo::new(0, 0, 0, 0));
+        n.set_word(0);
+        n.set_active(false);
         thread::make_runnable(waiter);
         return;
     }
-    let bound = n.bound_tcb;
+    let bound = n.bound_tcb();
     if bound != 0 {
-        if let ThreadState::BlockedOnReceive { endpoint: ep, .. } = tcb(bound).state {
-            endpoint(ep).queue.remove(&mut KernelMemory, bound);
-            set_received(bound, n.word | badge, MessageInfo::new(0, 0, 0, 0));
-            n.word = 0;
-            n.active = false;
+        if let ThreadState::BlockedOnReceive { endpoint: ep, .. } = tcb(bound).state() {
+            EndpointRef(ep).remove(bound);
+            set_received(bound, n.word() | badge, MessageInfo::new(0, 0, 0, 0));
+            n.set_word(0);
+            n.set_active(false);
             thread::make_runnable(bound);
             return;
         }
     }
-    n.word |= badge;
-    n.active = true;
+    n.set_word(n.word() | badge);
+    n.set_active(true);
 }
 
 /// `thread` waits on (or, not blocking, polls) the notification at `ntfn`.
-pub fn wait(thread_paddr: u64, ntfn: u64, blocking: bool) {
-    let n = notification(ntfn);
-    if n.active || !blocking {
-        set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
-        n.word = 0;
-        n.active = false;
+pub fn wait(thread_paddr: u64, ntfn: u64, blocking: Blocking) {
+    let n = NotificationRef(ntfn);
+    if n.active() || blocking == Blocking::Poll {
+        set_received(thread_paddr, n.word(), MessageInfo::new(0, 0, 0, 0));
+        n.set_word(0);
+        n.set_active(false);
         return;
     }
     thread::leave_ready_queue(thread_paddr);
-    tcb(thread_paddr).state = ThreadState::BlockedOnNotification { notification: ntfn };
-    n.queue.push_back(&mut KernelMemory, thread_paddr);
+    tcb(thread_paddr).set_state(ThreadState::BlockedOnNotification { notification: ntfn });
+    n.push_back(thread_paddr);
 }
 
 /// Delivers a pending signal of `thread`'s bound notification instead of a message.
 fn take_bound_signal(thread_paddr: u64) -> bool {
-    let bound = tcb(thread_paddr).bound_notification;
-    if bound == 0 || !notification(bound).active {
+    let bound = tcb(thread_paddr).bound_notification();
+    if bound == 0 || !NotificationRef(bound).active() {
         return false;
     }
-    let n = notification(bound);
-    set_received(thread_paddr, n.word, MessageInfo::new(0, 0, 0, 0));
-    n.word = 0;
-    n.active = false;
+    let n = NotificationRef(bound);
+    set_received(thread_paddr, n.word(), MessageInfo::new(0, 0, 0, 0));
+    n.set_word(0);
+    n.set_active(false);
     true
 }
 
 /// Binds the notification at `ntfn` to `thread` (fails if either is already bound).
 pub fn bind(thread_paddr: u64, ntfn: u64) -> bool {
-    if tcb(thread_paddr).bound_notification != 0 || notification(ntfn).bound_tcb != 0 {
+    if tcb(thread_paddr).bound_notification() != 0 || NotificationRef(ntfn).bound_tcb() != 0 {
         return false;
     }
-    tcb(thread_paddr).bound_notification = ntfn;
-    notification(ntfn).bound_tcb = thread_paddr;
+    tcb(thread_paddr).set_bound_notification(ntfn);
+    NotificationRef(ntfn).set_bound_tcb(thread_paddr);
     true
 }
 
 /// Unbinds `thread`'s notification, if any.
 pub fn unbind(thread_paddr: u64) {
-    let bound = tcb(thread_paddr).bound_notification;
+    let bound = tcb(thread_paddr).bound_notification();
     if bound != 0 {
-        notification(bound).bound_tcb = 0;
-        tcb(thread_paddr).bound_notification = 0;
+        NotificationRef(bound).set_bound_tcb(0);
+        tcb(thread_paddr).set_bound_notification(0);
     }
 }
 
 /// Takes `thread` out of whatever IPC it is blocked in (it becomes Inactive). A caller
 /// waiting for a reply loses the reply capability.
 pub fn cancel(thread_paddr: u64) {
-    match tcb(thread_paddr).state {
+    match tcb(thread_paddr).state() {
         ThreadState::BlockedOnSend { endpoint: ep, .. } | ThreadState::BlockedOnReceive { endpoint: ep, .. } => {
-            endpoint(ep).queue.remove(&mut KernelMemory, thread_paddr);
+            EndpointRef(ep).remove(thread_paddr);
         }
         ThreadState::BlockedOnNotification { notification: ntfn } => {
-            notification(ntfn).queue.remove(&mut KernelMemory, thread_paddr);
+            NotificationRef(ntfn).remove(thread_paddr);
         }
         ThreadState::BlockedOnReply => {
             // Stop waiting first, so deleting the reply capability does not wake it.
-            let slot = tcb(thread_paddr).reply_slot;
-            tcb(thread_paddr).state = ThreadState::Inactive;
-            tcb(thread_paddr).reply_slot = 0;
+            let slot = tcb(thread_paddr).reply_slot();
+            tcb(thread_paddr).set_state(ThreadState::Inactive);
+            tcb(thread_paddr).set_reply_slot(0);
             if slot != 0 {
                 cspace::delete(&mut KernelMemory, slot);
             }
@@ -393,18 +407,18 @@ pub fn cancel(thread_paddr: u64) {
         ThreadState::Runnable => thread::leave_ready_queue(thread_paddr),
         ThreadState::Inactive => {}
     }
-    tcb(thread_paddr).state = ThreadState::Inactive;
-    tcb(thread_paddr).fault = None;
+    tcb(thread_paddr).set_state(ThreadState::Inactive);
+    tcb(thread_paddr).set_fault(None);
 }
 
 /// Releases every thread waiting on a destroyed endpoint or notification: each returns
 /// from its IPC with the label [`LABEL_IPC_ABORTED`].
 /// A thread whose fault message was waiting is not resumed (its fault was never handled):
 /// it stays stopped, as when a fault's reply capability is dropped.
-pub fn abort_waiters(queue: &mut Queue) {
-    while let Some(waiter) = queue.pop_front(&mut KernelMemory) {
-        if tcb(waiter).fault.take().is_some() {
-            tcb(waiter).state = ThreadState::Inactive;
+pub fn abort_waiters(mut pop_front: impl FnMut() -> Option<u64>) {
+    while let Some(waiter) = pop_front() {
+        if tcb(waiter).take_fault().is_some() {
+            tcb(waiter).set_state(ThreadState::Inactive);
             continue;
         }
         set_received(waiter, 0, MessageInfo::new(LABEL_IPC_ABORTED, 0, 0, 0));
@@ -414,19 +428,20 @@ pub fn abort_waiters(queue: &mut Queue) {
 
 /// Destroys an endpoint: its waiters are released.
 pub fn destroy_endpoint(ep: u64) {
-    abort_waiters(&mut endpoint(ep).queue);
+    let e = EndpointRef(ep);
+    abort_waiters(|| e.pop_front());
 }
 
 /// Destroys a notification: waiters released, bound thread unbound.
 pub fn destroy_notification(ntfn: u64) {
-    let n = notification(ntfn);
-    abort_waiters(&mut n.queue);
+    let n = NotificationRef(ntfn);
+    abort_waiters(|| n.pop_front());
     for line in crate::state::kernel().irqs.iter_mut().filter(|line| line.notification == ntfn) {
         line.notification = 0;
     }
-    if n.bound_tcb != 0 {
-        tcb(n.bound_tcb).bound_notification = 0;
-        n.bound_tcb = 0;
+    if n.bound_tcb() != 0 {
+        tcb(n.bound_tcb()).set_bound_notification(0);
+        n.set_bound_tcb(0);
     }
 }
 
@@ -435,9 +450,10 @@ pub fn destroy_notification(ntfn: u64) {
 pub fn raise_fault(thread_paddr: u64, fault: PendingFault) {
     let handler = tcb(thread_paddr).slot_cap(tcb_slot::FAULT_ENDPOINT);
     match handler {
-        Cap::Endpoint { paddr, badge, rights } if rights.contains(tileos_abi::object::Rights::WRITE) => {
-            tcb(thread_paddr).fault = Some(fault);
-            send(thread_paddr, paddr, badge, false, false, true, true);
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
+            tcb(thread_paddr).set_fault(Some(fault));
+            // A fault message never transfers capabilities, whatever the handler's rights.
+            send(thread_paddr, paddr, badge, Rights::WRITE, Blocking::Block, SendKind::Call);
         }
         _ => {
             crate::kprintln!(

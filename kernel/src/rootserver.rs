@@ -4,12 +4,13 @@
 //! structures, image/stack/BootInfo/IPC-buffer frames) out of free RAM; everything left
 //! becomes untyped capabilities, and the holes below 4 GiB become device untyped. After this
 //! the kernel allocates nothing: all further memory comes from retyping untyped.
+#![deny(unsafe_code)]
 
 use crate::arch::apic::{IOAPIC_BASE, LAPIC_BASE};
-use crate::arch::memory::{PHYS_MAP_BASE, PHYS_MAP_SIZE, kernel_image_range};
+use crate::arch::memory::{PHYS_MAP_SIZE, kernel_image_range};
 use crate::arch::paging::{self, NO_EXECUTE, PRESENT, USER, WRITABLE};
 use crate::invoke::untyped::create_at_boot as create_object;
-use crate::state::{KernelMemory, object, tcb};
+use crate::state::{KernelMemory, Reg, boot_module, copy_to, init_object, tcb, zero};
 use crate::{kprintln, thread};
 use heapless::Vec;
 use tileos_abi::bootinfo::{self, BootInfo, ModuleDesc, SlotRange, UntypedDesc, slot};
@@ -118,8 +119,8 @@ impl Slots {
 /// Builds the root server from the first boot module and makes it runnable.
 pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     let module = info.modules.first().ok_or(BootError::NoRootServer)?;
-    // SAFETY: the module lies in RAM below 4 GiB, reserved from allocation above.
-    let image = unsafe { core::slice::from_raw_parts((PHYS_MAP_BASE + module.start) as *const u8, (module.end - module.start) as usize) };
+    // The module lies in RAM below 4 GiB, reserved from allocation above.
+    let image = boot_module(module.start, module.end - module.start);
     let elf = tileos_elf::parse(image).map_err(BootError::BadElf)?;
     let mut free = FreeMemory::new(info)?;
 
@@ -180,10 +181,8 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
             let (copy_start, copy_end) = (page.max(data_start), (page + 4096).min(data_end));
             if copy_start < copy_end {
                 let source = &segment.data[(copy_start - data_start) as usize..(copy_end - data_start) as usize];
-                // SAFETY: the frame was just allocated and cleared; the copy stays inside it.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(source.as_ptr(), (PHYS_MAP_BASE + frame + (copy_start - page)) as *mut u8, source.len());
-                }
+                // The frame was just allocated and cleared; the copy stays inside it.
+                copy_to(frame + (copy_start - page), source);
             }
             slots.put(cap)?;
             last_page = Some(page);
@@ -257,19 +256,19 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
         tsc_per_ms: crate::arch::apic::calibration().tsc_per_ms,
         tick_us: crate::arch::apic::TICK_US,
     };
-    // SAFETY: the BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
-    unsafe { core::ptr::write(object::<BootInfo>(bootinfo_frame), boot_info) };
+    // The BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
+    init_object(bootinfo_frame, boot_info);
     const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
 
     // The root server's thread: highest priority, its own CSpace and VSpace.
     let mut memory = KernelMemory;
     let t = tcb(tcb_paddr);
-    t.priority = 255;
-    t.mcp = 255;
-    t.ipc_buffer_vaddr = bootinfo::ROOT_IPC_BUFFER_VADDR;
-    t.context.rip = elf.entry;
-    t.context.rsp = bootinfo::ROOT_STACK_TOP - 8;
-    t.context.rdi = bootinfo::ROOT_BOOTINFO_VADDR;
+    t.set_priority(255);
+    t.set_mcp(255);
+    t.set_ipc_buffer_vaddr(bootinfo::ROOT_IPC_BUFFER_VADDR);
+    t.set_reg(Reg::Rip, elf.entry);
+    t.set_reg(Reg::Rsp, bootinfo::ROOT_STACK_TOP - 8);
+    t.set_reg(Reg::Rdi, bootinfo::ROOT_BOOTINFO_VADDR);
     for (tcb_index, root_index) in [(tcb_slot::CSPACE, slot::CNODE), (tcb_slot::VSPACE, slot::VSPACE), (tcb_slot::IPC_BUFFER, slot::IPC_BUFFER_FRAME)] {
         let source = slot_address(cnode, root_index);
         let cap = memory.read(source).cap;
@@ -292,20 +291,19 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
 /// Maps one 4 KiB page during boot, creating missing paging structures from `free`.
 fn map_page(free: &mut FreeMemory, pml4: u64, vaddr: u64, entry: u64) -> Result<(), BootError> {
     let mut table_paddr = pml4;
+    // Tables reached from the new PML4 are boot-allocated paging structures.
     for level in (2..=4).rev() {
-        // SAFETY: tables reached from the new PML4 are boot-allocated paging structures.
-        let table = unsafe { paging::table(table_paddr) };
         let index = paging::index(vaddr, level);
-        if table[index] & PRESENT == 0 {
+        let mut next = paging::read_entry(table_paddr, index);
+        if next & PRESENT == 0 {
             let new = free.allocate(12)?;
-            // SAFETY: freshly allocated page-sized memory.
-            unsafe { core::ptr::write_bytes((PHYS_MAP_BASE + new) as *mut u8, 0, 4096) };
-            table[index] = new | PRESENT | WRITABLE | USER;
+            zero(new, 4096); // freshly allocated page-sized memory
+            next = new | PRESENT | WRITABLE | USER;
+            paging::write_entry(table_paddr, index, next);
         }
-        table_paddr = table[index] & paging::ADDRESS_MASK;
+        table_paddr = next & paging::ADDRESS_MASK;
     }
-    // SAFETY: as above.
-    unsafe { paging::table(table_paddr)[paging::index(vaddr, 1)] = entry };
+    paging::write_entry(table_paddr, paging::index(vaddr, 1), entry);
     Ok(())
 }
 

@@ -1,12 +1,13 @@
 //! Kernel entry points from user mode: system calls, traps (faults and interrupts), and
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
 //! the scheduler ([`thread::run_next`]).
+#![deny(unsafe_code)]
 
 use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
 use crate::invoke::{self, Error};
-use crate::state::{KernelMemory, kernel, tcb};
+use crate::state::{KernelMemory, Reg, kernel, tcb};
 use crate::thread::{self, PendingFault};
-use crate::ipc;
+use crate::ipc::{self, Blocking, SendKind};
 use tileos_abi::error::LookupFailure;
 use tileos_abi::fault;
 use tileos_abi::message::MessageInfo;
@@ -16,28 +17,31 @@ use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::CSpaceMemory;
 
 /// Entered from `syscall_entry` with the caller's registers saved in its TCB.
+#[allow(unsafe_code)] // `no_mangle` only: the entry stub calls it by name
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
     let caller = kernel().current;
-    let context = tcb(caller).context;
+    let context = tcb(caller).context();
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
+    const CALL: u64 = Syscall::Call as u64;
+    const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
     match context.rax {
-        1 => crate::fastpath::call(caller, cptr, info),
-        2 => crate::fastpath::reply_recv(caller, cptr, info),
+        CALL => crate::fastpath::call(caller, cptr, info),
+        REPLY_RECV => crate::fastpath::reply_recv(caller, cptr, info),
         _ => {}
     }
     match Syscall::from_raw(context.rax) {
         Some(Syscall::Call) => call(caller, cptr, info),
-        Some(Syscall::Send) => send(caller, cptr, info, true),
-        Some(Syscall::NbSend) => send(caller, cptr, info, false),
-        Some(Syscall::Recv) => receive(caller, cptr, true),
-        Some(Syscall::NbRecv) => receive(caller, cptr, false),
+        Some(Syscall::Send) => send(caller, cptr, info, Blocking::Block),
+        Some(Syscall::NbSend) => send(caller, cptr, info, Blocking::Poll),
+        Some(Syscall::Recv) => receive(caller, cptr, Blocking::Block),
+        Some(Syscall::NbRecv) => receive(caller, cptr, Blocking::Poll),
         Some(Syscall::Reply) => reply(caller),
         Some(Syscall::ReplyRecv) => {
             reply(caller);
-            receive(caller, cptr, true);
+            receive(caller, cptr, Blocking::Block);
         }
         Some(Syscall::Yield) => thread::yield_current(),
         #[cfg(feature = "debug-console")]
@@ -50,9 +54,8 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         #[cfg(feature = "testing")]
         Some(Syscall::DebugKernelChecksum) => {
             let (checksum, length) = crate::arch::memory::kernel_image_checksum();
-            let context = &mut tcb(caller).context;
-            context.rdi = checksum;
-            context.rsi = length;
+            tcb(caller).set_reg(Reg::Rdi, checksum);
+            tcb(caller).set_reg(Reg::Rsi, length);
         }
         #[cfg(feature = "entry-timing")]
         Some(Syscall::DebugLongestEntry) => ipc::set_message_register(caller, 0, entry_time::take_longest()),
@@ -89,10 +92,17 @@ mod entry_time {
     }
 }
 
-fn cap_fault(caller: u64, cptr: u64, receiving: bool, failure: Option<LookupFailure>) {
-    let rip = tcb(caller).context.rip;
+/// Which half of an IPC a capability fault happened in (the fault message's third word).
+#[derive(Clone, Copy)]
+enum Phase {
+    Send = 0,
+    Receive = 1,
+}
+
+fn cap_fault(caller: u64, cptr: u64, phase: Phase, failure: Option<LookupFailure>) {
+    let rip = tcb(caller).reg(Reg::Rip);
     let code = failure.map_or(0, |f| f as u64);
-    ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, receiving as u64, code, 0], length: 4 });
+    ipc::raise_fault(caller, PendingFault { label: fault::CAP_FAULT, words: [rip, cptr, phase as u64, code, 0], length: 4 });
 }
 
 /// Call: an endpoint call, a signal, a reply, or an invocation with its result as the reply.
@@ -104,7 +114,7 @@ fn call(caller: u64, cptr: u64, info: MessageInfo) {
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
-            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), true, true);
+            ipc::send(caller, paddr, badge, rights, Blocking::Block, SendKind::Call);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
             ipc::signal(paddr, badge);
@@ -121,27 +131,27 @@ fn call(caller: u64, cptr: u64, info: MessageInfo) {
 }
 
 /// Send/NBSend: a message, a signal, a reply, or an invocation whose result is dropped.
-fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
+fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
         Err(failure) => {
-            if blocking {
-                cap_fault(caller, cptr, false, Some(failure));
+            if blocking == Blocking::Block {
+                cap_fault(caller, cptr, Phase::Send, Some(failure));
             }
             return;
         }
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {
-            ipc::send(caller, paddr, badge, rights.contains(Rights::GRANT), rights.contains(Rights::GRANT_REPLY), blocking, false);
+            ipc::send(caller, paddr, badge, rights, blocking, SendKind::Send);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => ipc::signal(paddr, badge),
         Cap::Reply { .. } => {
             ipc::reply_through(caller, slot);
         }
         Cap::Endpoint { .. } | Cap::Notification { .. } => {
-            if blocking {
-                cap_fault(caller, cptr, false, None);
+            if blocking == Blocking::Block {
+                cap_fault(caller, cptr, Phase::Send, None);
             }
         }
         _ => {
@@ -153,17 +163,17 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: bool) {
 }
 
 /// Recv/NBRecv: receive on an endpoint or wait on / poll a notification.
-fn receive(caller: u64, cptr: u64, blocking: bool) {
+fn receive(caller: u64, cptr: u64, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
-        Err(failure) => return cap_fault(caller, cptr, true, Some(failure)),
+        Err(failure) => return cap_fault(caller, cptr, Phase::Receive, Some(failure)),
     };
     match KernelMemory.read(slot).cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(Rights::READ) => {
-            ipc::receive(caller, paddr, rights.contains(Rights::GRANT), blocking);
+            ipc::receive(caller, paddr, rights, blocking);
         }
         Cap::Notification { paddr, rights, .. } if rights.contains(Rights::READ) => ipc::wait(caller, paddr, blocking),
-        _ => cap_fault(caller, cptr, true, None),
+        _ => cap_fault(caller, cptr, Phase::Receive, None),
     }
 }
 
@@ -191,7 +201,7 @@ pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
     if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
         interrupt(vector);
     } else {
-        let context = tcb(current).context;
+        let context = tcb(current).context();
         let fault = if vector == 14 {
             PendingFault { label: fault::VM_FAULT, words: [context.rip, fault_address, (error_code >> 4) & 1, error_code, 0], length: 4 }
         } else {

@@ -1,9 +1,10 @@
 //! Threads: the TCB object, thread states, and the scheduler (fixed priorities 0–255,
 //! round robin with a timeslice within a priority, the highest ready priority always runs,
 //! except threads that used up their scheduling budget, which wait in the depleted queue).
+#![deny(unsafe_code)]
 
 use crate::arch::{entry, paging, trap::TrapFrame};
-use crate::state::{KernelMemory, kernel, tcb};
+use crate::state::{KernelMemory, fpu_owner, kernel, set_fpu_owner, tcb};
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
@@ -126,11 +127,6 @@ impl Tcb {
             depleted: false,
         }
     }
-
-    /// The capability in one of this thread's own slots.
-    pub fn slot_cap(&self, index: u64) -> Cap {
-        self.slots[index as usize].cap
-    }
 }
 
 /// Address of slot `index` of the TCB at `paddr`.
@@ -143,19 +139,19 @@ pub const fn tcb_slot_address(paddr: u64, index: u64) -> SlotRef {
 fn enqueue(thread: u64) {
     let k = kernel();
     let t = tcb(thread);
-    if t.budget.is_depleted(k.ticks) {
-        t.depleted = true;
+    if t.budget().is_depleted(k.ticks) {
+        t.set_depleted(true);
         k.depleted.push_back(&mut KernelMemory, thread);
     } else {
-        k.ready.enqueue(&mut KernelMemory, thread, t.priority);
+        k.ready.enqueue(&mut KernelMemory, thread, t.priority());
     }
 }
 
 /// Makes `thread` runnable and, unless it is the running thread, ready.
 pub fn make_runnable(thread: u64) {
     let t = tcb(thread);
-    let was_ready = t.state == ThreadState::Runnable;
-    t.state = ThreadState::Runnable;
+    let was_ready = t.state() == ThreadState::Runnable;
+    t.set_state(ThreadState::Runnable);
     if !was_ready && thread != kernel().current {
         enqueue(thread);
     }
@@ -165,11 +161,11 @@ pub fn make_runnable(thread: u64) {
 /// block or stop, or change priority or budget).
 pub fn leave_ready_queue(thread: u64) {
     let t = tcb(thread);
-    if t.depleted {
-        t.depleted = false;
+    if t.depleted() {
+        t.set_depleted(false);
         kernel().depleted.remove(&mut KernelMemory, thread);
-    } else if t.state == ThreadState::Runnable && thread != kernel().current {
-        let priority = t.priority;
+    } else if t.state() == ThreadState::Runnable && thread != kernel().current {
+        let priority = t.priority();
         kernel().ready.dequeue(&mut KernelMemory, thread, priority);
     }
 }
@@ -177,8 +173,8 @@ pub fn leave_ready_queue(thread: u64) {
 /// Changes the priority of `thread`, moving it between ready queues if needed.
 pub fn set_priority(thread: u64, priority: u8) {
     leave_ready_queue(thread);
-    tcb(thread).priority = priority;
-    if tcb(thread).state == ThreadState::Runnable && thread != kernel().current {
+    tcb(thread).set_priority(priority);
+    if tcb(thread).state() == ThreadState::Runnable && thread != kernel().current {
         enqueue(thread);
     }
 }
@@ -186,8 +182,8 @@ pub fn set_priority(thread: u64, priority: u8) {
 /// Gives `thread` a new budget, starting with a full one (a depleted thread may run again).
 pub fn set_budget(thread: u64, budget: Budget) {
     leave_ready_queue(thread);
-    tcb(thread).budget = budget;
-    if tcb(thread).state == ThreadState::Runnable && thread != kernel().current {
+    tcb(thread).set_budget(budget);
+    if tcb(thread).state() == ThreadState::Runnable && thread != kernel().current {
         enqueue(thread);
     }
 }
@@ -197,19 +193,16 @@ pub fn forget(thread: u64) {
     if kernel().current == thread {
         kernel().current = 0;
     }
-    // SAFETY: single CPU; FPU_OWNER is only touched in this module.
-    unsafe {
-        if *core::ptr::addr_of!(FPU_OWNER) == thread {
-            *core::ptr::addr_of_mut!(FPU_OWNER) = 0;
-        }
+    if fpu_owner() == thread {
+        set_fpu_owner(0);
     }
 }
 
 /// Moves the running thread behind the other ready threads of its priority.
 pub fn yield_current() {
     let current = kernel().current;
-    if current != 0 && tcb(current).state == ThreadState::Runnable {
-        let priority = tcb(current).priority;
+    if current != 0 && tcb(current).state() == ThreadState::Runnable {
+        let priority = tcb(current).priority();
         kernel().ready.enqueue(&mut KernelMemory, current, priority);
         kernel().current = 0;
         save_fpu(current);
@@ -225,13 +218,15 @@ pub fn timer_tick() {
     let now = k.ticks;
     let mut next = k.depleted.head;
     while next != 0 {
-        let thread = next;
-        next = tcb(thread).queue_next;
-        if tcb(thread).budget.refill(now) {
-            k.depleted.remove(&mut KernelMemory, thread);
-            tcb(thread).depleted = false;
-            let priority = tcb(thread).priority;
-            k.ready.enqueue(&mut KernelMemory, thread, priority);
+        let thread = tcb(next);
+        next = thread.queue_next();
+        let mut budget = thread.budget();
+        let refilled = budget.refill(now);
+        thread.set_budget(budget);
+        if refilled {
+            k.depleted.remove(&mut KernelMemory, thread.0);
+            thread.set_depleted(false);
+            k.ready.enqueue(&mut KernelMemory, thread.0, thread.priority());
         }
     }
     let current = k.current;
@@ -239,29 +234,27 @@ pub fn timer_tick() {
         return;
     }
     let t = tcb(current);
-    t.timeslice = t.timeslice.saturating_sub(1);
-    if t.budget.charge(now) && t.state == ThreadState::Runnable {
-        t.timeslice = TIMESLICE_TICKS;
-        t.depleted = true;
+    t.set_timeslice(t.timeslice().saturating_sub(1));
+    let mut budget = t.budget();
+    let depleted = budget.charge(now);
+    t.set_budget(budget);
+    if depleted && t.state() == ThreadState::Runnable {
+        t.set_timeslice(TIMESLICE_TICKS);
+        t.set_depleted(true);
         k.depleted.push_back(&mut KernelMemory, current);
         k.current = 0;
         save_fpu(current);
-    } else if t.timeslice == 0 {
-        t.timeslice = TIMESLICE_TICKS;
+    } else if t.timeslice() == 0 {
+        t.set_timeslice(TIMESLICE_TICKS);
         yield_current();
     }
 }
 
-/// The thread that last ran, whose FPU state is live in the CPU (0: none).
-static mut FPU_OWNER: u64 = 0;
-
+/// Saves `thread`'s FPU state if it is live in the CPU.
 fn save_fpu(thread: u64) {
-    // SAFETY: single CPU; FPU_OWNER is only touched here and in `switch_to`.
-    unsafe {
-        if *core::ptr::addr_of!(FPU_OWNER) == thread {
-            core::arch::asm!("fxsave64 [{}]", in(reg) tcb(thread).fpu.0.as_mut_ptr(), options(nostack));
-            *core::ptr::addr_of_mut!(FPU_OWNER) = 0;
-        }
+    if fpu_owner() == thread {
+        tcb(thread).save_fpu();
+        set_fpu_owner(0);
     }
 }
 
@@ -271,10 +264,10 @@ fn choose() -> u64 {
     let k = kernel();
     let current = k.current;
     let highest = k.ready.highest();
-    if current != 0 && tcb(current).state == ThreadState::Runnable {
+    if current != 0 && tcb(current).state() == ThreadState::Runnable {
         match highest {
-            Some(priority) if priority > tcb(current).priority => {
-                let p = tcb(current).priority;
+            Some(priority) if priority > tcb(current).priority() => {
+                let p = tcb(current).priority();
                 k.ready.enqueue_front(&mut KernelMemory, current, p);
             }
             _ => return current,
@@ -313,22 +306,18 @@ fn switch_to(thread: u64) {
         Cap::Pml4 { paddr, .. } => paging::activate(paddr),
         _ => paging::activate(paging::kernel_only()),
     }
-    // SAFETY: single CPU; the FPU area is 16-byte aligned inside the TCB.
-    unsafe {
-        if *core::ptr::addr_of!(FPU_OWNER) != thread {
-            core::arch::asm!("fxrstor64 [{}]", in(reg) t.fpu.0.as_ptr(), options(nostack));
-            *core::ptr::addr_of_mut!(FPU_OWNER) = thread;
-        }
+    if fpu_owner() != thread {
+        t.restore_fpu();
+        set_fpu_owner(thread);
     }
-    entry::set_current_context(&mut t.context);
+    entry::set_current_context(t.context_ptr());
 }
 
 /// Saves the vector registers of the thread whose state is live in the CPU, so that kernel
 /// code compiled with SSE (only `core`'s precompiled formatting, reached through the kernel
 /// log) cannot change or leak them: the owner's state is restored before it next runs.
 pub fn save_live_vector_state() {
-    // SAFETY: single CPU; FPU_OWNER is only touched in this module.
-    let owner = unsafe { *core::ptr::addr_of!(FPU_OWNER) };
+    let owner = fpu_owner();
     if owner != 0 {
         save_fpu(owner);
     }
@@ -345,5 +334,5 @@ pub fn run_next() -> ! {
         entry::idle();
     }
     switch_to(next);
-    entry::return_to_user(&tcb(next).context)
+    entry::return_to_user(tcb(next).context_ptr())
 }

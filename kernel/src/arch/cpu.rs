@@ -21,6 +21,33 @@ pub fn finish(verdict: tileos_abi::test_exit::GuestVerdict) -> ! {
     halt_forever()
 }
 
+/// Reads `width` bytes (1, 2 or 4) from IO port `port`, for IO port capabilities: callers
+/// pass only ports issued to a capability, which never include the kernel's own.
+pub fn port_in(port: u16, width: u8) -> u64 {
+    use x86_64::instructions::port::Port;
+    // SAFETY: per the contract above; reading a device's port has no effect on kernel memory.
+    unsafe {
+        match width {
+            1 => u64::from(Port::<u8>::new(port).read()),
+            2 => u64::from(Port::<u16>::new(port).read()),
+            _ => u64::from(Port::<u32>::new(port).read()),
+        }
+    }
+}
+
+/// Writes the low `width` bytes (1, 2 or 4) of `value` to IO port `port` (as for [`port_in`]).
+pub fn port_out(port: u16, width: u8, value: u64) {
+    use x86_64::instructions::port::Port;
+    // SAFETY: as for `port_in`.
+    unsafe {
+        match width {
+            1 => Port::<u8>::new(port).write(value as u8),
+            2 => Port::<u16>::new(port).write(value as u16),
+            _ => Port::<u32>::new(port).write(value as u32),
+        }
+    }
+}
+
 /// The time-stamp counter (test builds measure kernel entries with it).
 #[cfg(feature = "entry-timing")]
 pub fn timestamp() -> u64 {

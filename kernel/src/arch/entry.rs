@@ -47,21 +47,9 @@ syscall_entry:
     push rcx                        /* user RIP */
     push 0                          /* error code */
     push 0x100                      /* vector: syscall */
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+"#,
+    save_general_registers!(),
+    r#"
     mov rdi, rsp
     lea rsp, [rip + kernel_boot_stack_top]
     cld
@@ -149,8 +137,9 @@ pub fn set_current_context(frame: *mut TrapFrame) {
     }
 }
 
-/// Leaves the kernel to user mode with the registers in `frame`.
-pub fn return_to_user(frame: &TrapFrame) -> ! {
+/// Leaves the kernel to user mode with the registers in `frame` (a TCB's register save
+/// area, [`crate::state::TcbRef::context_ptr`]).
+pub fn return_to_user(frame: *const TrapFrame) -> ! {
     // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, RFLAGS
     // masked to USER_RFLAGS on the way out, and a canonical RIP: `syscall_entry` turns a
     // system call whose return address would not be canonical (the only way to get one)

@@ -33,6 +33,22 @@ pub unsafe fn table(paddr: u64) -> &'static mut [u64; ENTRIES] {
     unsafe { &mut *((PHYS_MAP_BASE + paddr) as *mut [u64; ENTRIES]) }
 }
 
+/// Entry `index` of the paging structure at `table` (a paging-structure object the kernel
+/// owns: the PML4 of a live ASID, a table reached from one through entries the kernel
+/// wrote, or one whose capability is being invoked or deleted).
+pub fn read_entry(table: u64, index: usize) -> u64 {
+    assert!(index < ENTRIES);
+    // SAFETY: per the contract above; the raw read creates no reference.
+    unsafe { ((PHYS_MAP_BASE + table) as *const u64).add(index).read() }
+}
+
+/// Writes entry `index` of the paging structure at `table` (as for [`read_entry`]).
+pub fn write_entry(table: u64, index: usize, value: u64) {
+    assert!(index < ENTRIES);
+    // SAFETY: per the contract of `read_entry`.
+    unsafe { ((PHYS_MAP_BASE + table) as *mut u64).add(index).write(value) }
+}
+
 /// Index into the table at `level` for `vaddr`.
 pub const fn index(vaddr: u64, level: Level) -> usize {
     ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) as usize

@@ -105,21 +105,9 @@ TRAP_STUB \vector, 0
 /* Saves the registers as a TrapFrame (RSP stays 16-byte aligned: the CPU aligns before
    pushing its 5 words, then error code, vector and 15 registers make 22 words). */
 trap_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+"#,
+    save_general_registers!(),
+    r#"
     cld
     mov rdi, rsp
     test byte ptr [rsp + 18 * 8], 3     /* saved CS: from user mode? */

@@ -99,7 +99,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 source_cap
             };
             if let Cap::Reply { tcb: caller, .. } = source_cap {
-                tcb(caller).reply_slot = dest;
+                tcb(caller).set_reply_slot(dest);
             }
             cspace::move_cap(&mut memory, src, dest, moved);
             Ok(0)
@@ -130,7 +130,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             // A moved reply capability: its caller must know where it now is.
             for at in [dest, pivot, src] {
                 if let Cap::Reply { tcb: caller, .. } = memory.read(at).cap {
-                    tcb(caller).reply_slot = at;
+                    tcb(caller).set_reply_slot(at);
                 }
             }
             Ok(0)
@@ -141,7 +141,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let reply_slot = thread::tcb_slot_address(call.caller, tcb_slot::REPLY);
             let reply = memory.read(reply_slot).cap;
             if let Cap::Reply { tcb: caller, .. } = reply {
-                tcb(caller).reply_slot = dest;
+                tcb(caller).set_reply_slot(dest);
                 cspace::move_cap(&mut memory, reply_slot, dest, reply);
             }
             Ok(0)

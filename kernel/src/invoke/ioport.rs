@@ -7,7 +7,7 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_kernel::cap::{self, Cap};
 use tileos_kernel::cspace;
-use x86_64::instructions::port::Port;
+use crate::arch::cpu;
 
 fn issued(port: u16) -> bool {
     kernel().io_ports_issued[usize::from(port) / 64] & (1 << (port % 64)) != 0
@@ -63,16 +63,13 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 return Err(Error::range(u64::from(first), u64::from(last)));
             }
             let port = port as u16;
-            // SAFETY: the port range was issued to this capability by IO port control,
-            // which never issues the kernel's own ports.
-            let value = unsafe {
-                match label {
-                    Label::IoPortIn8 => u64::from(Port::<u8>::new(port).read()),
-                    Label::IoPortIn16 => u64::from(Port::<u16>::new(port).read()),
-                    Label::IoPortIn32 => u64::from(Port::<u32>::new(port).read()),
-                    Label::IoPortOut8 => { Port::<u8>::new(port).write(call.arg(1)? as u8); return Ok(0) }
-                    Label::IoPortOut16 => { Port::<u16>::new(port).write(call.arg(1)? as u16); return Ok(0) }
-                    _ => { Port::<u32>::new(port).write(call.arg(1)? as u32); return Ok(0) }
+            // The port range was issued to this capability by IO port control, which never
+            // issues the kernel's own ports.
+            let value = match label {
+                Label::IoPortIn8 | Label::IoPortIn16 | Label::IoPortIn32 => cpu::port_in(port, width as u8),
+                _ => {
+                    cpu::port_out(port, width as u8, call.arg(1)?);
+                    return Ok(0);
                 }
             };
             crate::ipc::set_message_register(call.caller, 0, value);

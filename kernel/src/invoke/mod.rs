@@ -2,6 +2,7 @@
 //! object's methods, chosen by the message label. As in seL4, each method first *decodes*
 //! (checks every argument and capability, changing nothing) and only then *performs*, so
 //! every error is reported before any state changes.
+#![deny(unsafe_code)]
 
 pub mod cnode;
 pub mod ioport;
@@ -11,7 +12,7 @@ pub mod untyped;
 pub mod vspace;
 
 use crate::ipc;
-use crate::state::{KernelMemory, tcb};
+use crate::state::{KernelMemory, Reg, tcb};
 use tileos_abi::error::{InvocationError, LookupFailure};
 use tileos_abi::invocation::Label;
 use tileos_abi::message::{MessageInfo, ipc_buffer};
@@ -61,8 +62,8 @@ const SYSCALL_LENGTH: u64 = 2;
 /// are still those of the call (nothing was written back), so rewinding the return
 /// address over the `syscall` instruction repeats it, as seL4 restarts a preempted call.
 pub fn restart(caller: u64) {
-    let context = &mut tcb(caller).context;
-    context.rip = context.rip.wrapping_sub(SYSCALL_LENGTH);
+    let t = tcb(caller);
+    t.set_reg(Reg::Rip, t.reg(Reg::Rip).wrapping_sub(SYSCALL_LENGTH));
 }
 
 /// The decoded request: who invokes what, with which label and message.

@@ -70,7 +70,7 @@ fn authority(call: &Invocation) -> Result<u64> {
 
 /// Reads the authority TCB's maximum controlled priority (extra cap 0).
 fn authority_mcp(call: &Invocation) -> Result<u8> {
-    authority(call).map(|paddr| tcb(paddr).mcp)
+    authority(call).map(|paddr| tcb(paddr).mcp())
 }
 
 /// Runs a TCB method.
@@ -116,7 +116,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 (Some(slot), Some(copy)) => install(target, tcb_slot::FAULT_ENDPOINT, slot, copy),
                 _ => cspace::delete(&mut KernelMemory, tcb_slot_address(target, tcb_slot::FAULT_ENDPOINT)),
             }
-            tcb(target).ipc_buffer_vaddr = buffer;
+            tcb(target).set_ipc_buffer_vaddr(buffer);
             Ok(0)
         }
         Label::TcbSetIpcBuffer => {
@@ -125,7 +125,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             check_ipc_buffer(buffer, frame_cap, 0, 0)?;
             let copy = derived(frame_slot, None)?;
             install(target, tcb_slot::IPC_BUFFER, frame_slot, copy);
-            tcb(target).ipc_buffer_vaddr = buffer;
+            tcb(target).set_ipc_buffer_vaddr(buffer);
             Ok(0)
         }
         Label::TcbSetPriority | Label::TcbSetMcPriority => {
@@ -137,7 +137,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             if call.label == Label::TcbSetPriority {
                 thread::set_priority(target, value as u8);
             } else {
-                tcb(target).mcp = value as u8;
+                tcb(target).set_mcp(value as u8);
             }
             Ok(0)
         }
@@ -147,10 +147,10 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let (budget, period) = (call.arg(0)?, call.arg(1)?);
             let authority = authority(call)?;
             let params = Budget::new(budget, period).map_err(|(min, max)| Error::range(min, max))?;
-            if tcb(authority).budget.is_limited() {
+            if tcb(authority).budget().is_limited() {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
-            if tcb(target).priority > tcb(authority).mcp {
+            if tcb(target).priority() > tcb(authority).mcp() {
                 return Err(super::wrong_cap(0));
             }
             thread::set_budget(target, params);
@@ -164,7 +164,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             if !configured(target) {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
-            if tcb(target).state == ThreadState::Inactive {
+            if tcb(target).state() == ThreadState::Inactive {
                 thread::make_runnable(target);
             }
             Ok(0)
@@ -207,7 +207,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 return Err(Error::argument(InvocationError::InvalidArgument, 3));
             }
             set_registers(target, &values);
-            if resume == 1 && tcb(target).state == ThreadState::Inactive && configured(target) {
+            if resume == 1 && tcb(target).state() == ThreadState::Inactive && configured(target) {
                 thread::make_runnable(target);
             }
             Ok(0)
@@ -224,7 +224,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             Ok(0)
         }
         Label::TcbUnbindNotification => {
-            if tcb(target).bound_notification == 0 {
+            if tcb(target).bound_notification() == 0 {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
             ipc::unbind(target);
@@ -241,15 +241,17 @@ fn configured(thread_paddr: u64) -> bool {
 }
 
 fn registers_of(thread_paddr: u64) -> [u64; TCB_REGISTER_COUNT] {
-    let c = &tcb(thread_paddr).context;
+    let c = tcb(thread_paddr).context();
     [c.rip, c.rsp, c.rflags, c.rax, c.rbx, c.rcx, c.rdx, c.rsi, c.rdi, c.rbp, c.r8, c.r9, c.r10, c.r11, c.r12, c.r13, c.r14, c.r15]
 }
 
 fn set_registers(thread_paddr: u64, v: &[u64; TCB_REGISTER_COUNT]) {
-    let c = &mut tcb(thread_paddr).context;
+    let t = tcb(thread_paddr);
+    let mut c = t.context();
     c.rip = v[0];
     c.rsp = v[1];
     c.rflags = (v[2] & USER_FLAGS) | 0x202;
     [c.rax, c.rbx, c.rcx, c.rdx, c.rsi, c.rdi, c.rbp, c.r8, c.r9, c.r10, c.r11, c.r12, c.r13, c.r14, c.r15] =
         [v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17]];
+    t.set_context(c);
 }

@@ -2,7 +2,7 @@
 
 use super::{Error, Invocation, Result, ensure_empty};
 use crate::arch::paging;
-use crate::state::{KernelMemory, kernel, object};
+use crate::state::{KernelMemory, init_object, kernel, zero};
 use crate::thread::Tcb;
 use crate::ipc;
 use tileos_abi::error::InvocationError;
@@ -123,9 +123,9 @@ fn prepare_range(object_type: ObjectType, paddr: u64, length: u64) {
             KernelMemory.write(slot_address(paddr, index), Slot::EMPTY);
         }
     } else {
-        // SAFETY: the range is inside the untyped being retyped, above its watermark, where
-        // no object lives.
-        unsafe { core::ptr::write_bytes(object::<u8>(paddr) as *mut u8, 0, length as usize) };
+        // The range is inside the untyped being retyped, above its watermark, where no
+        // object lives.
+        zero(paddr, length);
     }
 }
 
@@ -143,8 +143,8 @@ fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits:
     match object_type {
         ObjectType::Untyped => Cap::Untyped { paddr, size_bits: user_bits, device, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
         ObjectType::Tcb => {
-            // SAFETY: freshly cleared TCB-sized memory.
-            unsafe { core::ptr::write(object::<Tcb>(paddr), Tcb::new()) };
+            // Freshly cleared TCB-sized memory.
+            init_object(paddr, Tcb::new());
             Cap::Tcb { paddr }
         }
         ObjectType::Endpoint => {

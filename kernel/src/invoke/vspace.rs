@@ -24,17 +24,14 @@ pub struct KernelPaging;
 
 impl PagingMemory for KernelPaging {
     fn entry(&self, table: u64, index: usize) -> u64 {
-        // SAFETY: the mapping code only names the PML4 of a live ASID, tables reached from
-        // one through entries the kernel wrote, and paging structures whose capability is
-        // being invoked or deleted; the reference does not outlive this call.
-        let entries = unsafe { paging::table(table) };
-        entries[index]
+        // The mapping code only names the PML4 of a live ASID, tables reached from one
+        // through entries the kernel wrote, and paging structures whose capability is
+        // being invoked or deleted.
+        paging::read_entry(table, index)
     }
 
     fn set_entry(&mut self, table: u64, index: usize, value: u64) {
-        // SAFETY: as in `entry`.
-        let entries = unsafe { paging::table(table) };
-        entries[index] = value;
+        paging::write_entry(table, index, value);
     }
 
     fn root(&self, asid: u16) -> Option<u64> {
