@@ -8,15 +8,19 @@ use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
+tileos_sys::resources! {
+    /// What the echo client needs from the description (checked at build time).
+    struct Resources {
+        /// The echo service it calls.
+        echo: ClientEndpoint("echo"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
     let name = tileos_sys::domain::name();
-    let Some(echo) = tileos_sys::domain::client_endpoint("echo") else {
-        log!("{name}: no \"echo\" endpoint; stopping");
-        tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
-    };
+    let echo = resources.echo;
     let client = Client::<Echo>::new(echo);
     for round in 1..=3u64 {
         let answer = client.call(&Request::Increment(round));
