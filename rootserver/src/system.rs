@@ -561,24 +561,24 @@ impl<'d> Tile<'d> {
         };
         for (e, endpoint) in d.endpoints.iter().enumerate() {
             if endpoint.server == Server::Domain(index as u32) {
-                let n = name_of(&mut names, endpoint.name.clone());
+                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
                 grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
             }
             // Supervisor clients' badges carry the bit no fault badge has.
             let mark = if endpoint.server == Server::Supervisor { SUPERVISOR_CLIENT_BIT } else { 0 };
             for client in endpoint.clients.iter().filter(|c| c.domain as usize == index) {
-                let n = name_of(&mut names, endpoint.name.clone());
+                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
                 let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
                 grants.push((self.endpoints[e], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
             }
         }
         for (n_index, notification) in d.notifications.iter().enumerate() {
             if notification.waiter as usize == index {
-                let n = name_of(&mut names, notification.name.clone());
+                let n = name_of(&mut names, domain.local_name(&notification.name).into());
                 grants.push((self.notifications[n_index], Rights::READ, 0, false, CapKind::WaitNotification, n));
             }
             for signaller in notification.signallers.iter().filter(|s| s.domain as usize == index) {
-                let n = name_of(&mut names, notification.name.clone());
+                let n = name_of(&mut names, domain.local_name(&notification.name).into());
                 grants.push((self.notifications[n_index], Rights::WRITE, signaller.badge, false, CapKind::SignalNotification, n));
             }
         }
@@ -619,7 +619,7 @@ impl<'d> Tile<'d> {
                     MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
                 };
                 let paddr = invoke(self.regions[r][0], Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]).unwrap_or(0);
-                region_list.push((region.name.as_str(), mapping.vaddr, paddr, region.size));
+                region_list.push((domain.local_name(&region.name), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
                     let copy = alloc.slots.take();
                     invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
@@ -633,7 +633,7 @@ impl<'d> Tile<'d> {
             let attributes = if device.uncached { frame_attributes::UNCACHED } else { 0 };
             // Listed like a shared region, so that the domain finds it by name
             // (`tileos_sys::domain::take_region`) instead of by an address it must trust.
-            region_list.push((device.name.as_str(), device.vaddr, device.paddr, device.size));
+            region_list.push((domain.local_name(&device.name), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
                 let copy = alloc.slots.take();
                 invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
