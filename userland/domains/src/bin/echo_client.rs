@@ -24,8 +24,13 @@ fn main(resources: Resources) -> ! {
     let client = Client::<Echo>::new(echo);
     for round in 1..=3u64 {
         let answer = client.call(&Request::Increment(round));
-        let ok = answer == Ok(Response::Number(round + 1));
-        log!("{name}: echo round {round}: {answer:?} ({})", if ok { "ok" } else { "WRONG" });
+        let verdict = match answer {
+            Ok(Response::Number(number)) if number == round + 1 => "ok",
+            // No server (ProtocolError::NoServer: it did not start), or it is restarting.
+            Err(_) => "error",
+            Ok(_) => "WRONG",
+        };
+        log!("{name}: echo round {round}: {answer:?} ({verdict})");
     }
     let text = heapless::String::try_from("tileos").unwrap_or_default();
     log!("{name}: reverse \"tileos\": {:?}", client.call(&Request::Reverse(text)));
