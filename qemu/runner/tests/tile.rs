@@ -218,6 +218,24 @@ fn clients_of_a_server_that_did_not_start_get_an_error() {
     }
 }
 
+#[test]
+fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
+    // The "ISO under plain QEMU": no NVMe, virtio-net or virtio-GPU. The drivers
+    // are not started; the root server withdraws the endpoints they serve, and their
+    // clients' calls fail with NoServer instead of waiting forever.
+    let outcome = boot_tile("default-no-devices", workspace_root().join("build/test/tile.archive"), &["client: done", "gpu-status: status screen shown"]);
+    for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check")] {
+        outcome.assert_serial_contains(&format!("rootserver: domain \"{server}\" not started: pci device \"{server}\""));
+        outcome.assert_serial_contains(&format!(
+            "rootserver: endpoint \"{endpoint}\" withdrawn: its server \"{server}\" did not start; calls of its clients (\"{client}\") fail with an error"
+        ));
+    }
+    for client in ["block-check", "gpu-status"] {
+        let told = outcome.serial.lines().any(|line| line.starts_with(&format!("{client}: ")) && line.contains("NoServer"));
+        assert!(told, "{client} was not told its server is missing:\n{}", outcome.tail(40));
+    }
+}
+
 /// `make run` itself (the README's first command) builds the dev images and boots the
 /// default tile with serial on standard output; the host reads the tile status through the
 /// forwarded port (README: "Talking to the tile"); stopped once every demo client is done.
