@@ -10,9 +10,12 @@
 use tileos_abi::manifest::{self, Kind, Requirement};
 use tileos_sysdesc::{Server, SystemDescription};
 
+/// One requirement of a manifest: kind, name, whether optional.
+pub type Required = (Kind, String, bool);
+
 /// The requirements in `elf`'s `.tileos.requires` section, or `Ok(None)` if it has none.
 /// `elf` is a checked ELF64 (see [`crate::check_elf`]).
-pub fn manifest(elf: &[u8]) -> Result<Option<Vec<(Kind, String, bool)>>, String> {
+pub fn manifest(elf: &[u8]) -> Result<Option<Vec<Required>>, String> {
     let Some(bytes) = section(elf, manifest::SECTION)? else {
         return Ok(None);
     };
