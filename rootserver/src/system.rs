@@ -120,7 +120,10 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         }
         let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
         match tile.start(&mut alloc, index, elf) {
-            Err(error) => println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name),
+            Err(error) => {
+                println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
+                tile.withdraw_endpoints(index);
+            }
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
@@ -313,6 +316,8 @@ struct Tile<'d> {
     devices: DevicePool,
     pci: PciDevices,
     states: Vec<DomainState>,
+    /// Endpoints withdrawn because their server did not start (index: endpoint).
+    withdrawn: Vec<bool>,
 }
 
 /// Device untyped regions not yet used, from which frames at given physical addresses are
@@ -447,7 +452,8 @@ impl<'d> Tile<'d> {
             })
             .collect();
         let pci = PciDevices::new(description, &endpoints);
-        Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states }
+        let withdrawn = description.endpoints.iter().map(|_| false).collect();
+        Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states, withdrawn }
     }
 
     /// Waits, before building the first driver of a PCI device, for the bus report of the
@@ -561,24 +567,31 @@ impl<'d> Tile<'d> {
         };
         for (e, endpoint) in d.endpoints.iter().enumerate() {
             if endpoint.server == Server::Domain(index as u32) {
-                let n = name_of(&mut names, endpoint.name.clone());
+                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
                 grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
             }
             // Supervisor clients' badges carry the bit no fault badge has.
             let mark = if endpoint.server == Server::Supervisor { SUPERVISOR_CLIENT_BIT } else { 0 };
             for client in endpoint.clients.iter().filter(|c| c.domain as usize == index) {
-                let n = name_of(&mut names, endpoint.name.clone());
+                if self.withdrawn[e] {
+                    println!(
+                        "rootserver: domain \"{}\": endpoint \"{}\" not granted: its server did not start",
+                        domain.name, endpoint.name
+                    );
+                    continue;
+                }
+                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
                 let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
                 grants.push((self.endpoints[e], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
             }
         }
         for (n_index, notification) in d.notifications.iter().enumerate() {
             if notification.waiter as usize == index {
-                let n = name_of(&mut names, notification.name.clone());
+                let n = name_of(&mut names, domain.local_name(&notification.name).into());
                 grants.push((self.notifications[n_index], Rights::READ, 0, false, CapKind::WaitNotification, n));
             }
             for signaller in notification.signallers.iter().filter(|s| s.domain as usize == index) {
-                let n = name_of(&mut names, notification.name.clone());
+                let n = name_of(&mut names, domain.local_name(&notification.name).into());
                 grants.push((self.notifications[n_index], Rights::WRITE, signaller.badge, false, CapKind::SignalNotification, n));
             }
         }
@@ -619,7 +632,7 @@ impl<'d> Tile<'d> {
                     MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
                 };
                 let paddr = invoke(self.regions[r][0], Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]).unwrap_or(0);
-                region_list.push((region.name.as_str(), mapping.vaddr, paddr, region.size));
+                region_list.push((domain.local_name(&region.name), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
                     let copy = alloc.slots.take();
                     invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
@@ -633,7 +646,7 @@ impl<'d> Tile<'d> {
             let attributes = if device.uncached { frame_attributes::UNCACHED } else { 0 };
             // Listed like a shared region, so that the domain finds it by name
             // (`tileos_sys::domain::take_region`) instead of by an address it must trust.
-            region_list.push((device.name.as_str(), device.vaddr, device.paddr, device.size));
+            region_list.push((domain.local_name(&device.name), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
                 let copy = alloc.slots.take();
                 invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
@@ -719,6 +732,36 @@ impl<'d> Tile<'d> {
         invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[]).map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
+    }
+
+    /// Withdraws the endpoints domain `index` serves, which did not start and will not run:
+    /// deleting every capability to them destroys them, so that a client already waiting in
+    /// a call gets it aborted and a later call fails at once (both are
+    /// `ProtocolError::NoServer` to `tileos_sys::rpc`), instead of waiting forever; clients
+    /// started afterwards are not granted them. Says so, naming the clients.
+    fn withdraw_endpoints(&mut self, index: usize) {
+        let d = self.description;
+        for (e, endpoint) in d.endpoints.iter().enumerate() {
+            if endpoint.server != Server::Domain(index as u32) || self.withdrawn[e] {
+                continue;
+            }
+            let original = self.endpoints[e];
+            let result = invoke(slot::CNODE, Label::CNodeRevoke, &[original, 64], &[])
+                .and_then(|_| invoke(slot::CNODE, Label::CNodeDelete, &[original, 64], &[]));
+            let clients: Vec<String> = endpoint.clients.iter().map(|c| format!("\"{}\"", d.domains[c.domain as usize].name)).collect();
+            match result {
+                Ok(_) => {
+                    self.withdrawn[e] = true;
+                    println!(
+                        "rootserver: endpoint \"{}\" withdrawn: its server \"{}\" did not start; calls of its clients ({}) fail with an error",
+                        endpoint.name,
+                        d.domains[index].name,
+                        if clients.is_empty() { String::from("none") } else { clients.join(", ") }
+                    );
+                }
+                Err(error) => println!("rootserver: endpoint \"{}\" could not be withdrawn: {error:?}", endpoint.name),
+            }
+        }
     }
 
     /// Builds domain `index` again after [`Tile::kill_for_restart`].

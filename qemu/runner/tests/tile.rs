@@ -189,6 +189,53 @@ fn a_pci_domain_that_faults_before_reporting_the_bus_does_not_hang_the_boot() {
     outcome.assert_serial_contains("supervisor: domain \"pci\" (generation 0) stopped: CPU exception 6");
 }
 
+#[test]
+fn clients_of_a_server_that_did_not_start_get_an_error() {
+    // The "echo" server drives an NVMe controller this machine lacks: it is not started,
+    // its endpoint is withdrawn, and its client's calls fail instead of waiting forever.
+    // The same program runs as "echo2" under its own endpoint (`names`), and the template.
+    let outcome = boot_tile(
+        "missing-server",
+        scenario_archive("missing-server"),
+        &["client: done", "client2: done", "client3: done"],
+    );
+    outcome.assert_serial_contains("rootserver: domain \"echo\" not started: pci device \"nvme\"");
+    outcome.assert_serial_contains(
+        "rootserver: endpoint \"echo\" withdrawn: its server \"echo\" did not start; calls of its clients (\"client\") fail with an error",
+    );
+    for round in 1..=3 {
+        outcome.assert_serial_contains(&format!("client: echo round {round}: Err(Protocol(NoServer)) (error)"));
+        outcome.assert_serial_contains(&format!("client2: echo round {round}: Ok(Number({})) (ok)", round + 1));
+        outcome.assert_serial_contains(&format!("client3: echo round {round}: Ok(Number({})) (ok)", round + 1));
+    }
+    // echo2 is the echo server's program, given endpoint "echo2" as its "echo".
+    outcome.assert_serial_contains("echo2: serving \"echo\" (generation 0)");
+    outcome.assert_serial_contains("started domain \"echo2\" (priority 100, generation 0): log ClientEndpoint badge 0x3, echo ServedEndpoint");
+    outcome.assert_serial_contains("client2: the server sees my badge as Ok(Number(32))");
+    outcome.assert_serial_contains("greeter: serving (generation 0)");
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "WRONG"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+}
+
+#[test]
+fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
+    // The "ISO under plain QEMU": no NVMe, virtio-net or virtio-GPU. The drivers
+    // are not started; the root server withdraws the endpoints they serve, and their
+    // clients' calls fail with NoServer instead of waiting forever.
+    let outcome = boot_tile("default-no-devices", workspace_root().join("build/test/tile.archive"), &["client: done", "gpu-status: status screen shown"]);
+    for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check")] {
+        outcome.assert_serial_contains(&format!("rootserver: domain \"{server}\" not started: pci device \"{server}\""));
+        outcome.assert_serial_contains(&format!(
+            "rootserver: endpoint \"{endpoint}\" withdrawn: its server \"{server}\" did not start; calls of its clients (\"{client}\") fail with an error"
+        ));
+    }
+    for client in ["block-check", "gpu-status"] {
+        let told = outcome.serial.lines().any(|line| line.starts_with(&format!("{client}: ")) && line.contains("NoServer"));
+        assert!(told, "{client} was not told its server is missing:\n{}", outcome.tail(40));
+    }
+}
+
 /// `make run` itself (the README's first command) builds the dev images and boots the
 /// default tile with serial on standard output; the host reads the tile status through the
 /// forwarded port (README: "Talking to the tile"); stopped once every demo client is done.

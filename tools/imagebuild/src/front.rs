@@ -511,6 +511,7 @@ impl<'f> Front<'f> {
                 "restart",
                 "budget_ms",
                 "period_ms",
+                "names",
             ],
         )?;
         let name = self.string(&t, "name")?.to_string();
@@ -573,6 +574,15 @@ impl<'f> Front<'f> {
             (Some(_), None) => return Err(self.field_err(&t, "budget_ms", "needs \"period_ms\" as well")),
             (None, Some(_)) => return Err(self.field_err(&t, "period_ms", "needs \"budget_ms\" as well")),
         };
+        let mut names = Vec::new();
+        if let Some(table) = self.sub_table(&t, "names")? {
+            for (local, value) in table.t.iter() {
+                let global = value
+                    .as_str()
+                    .ok_or_else(|| self.field_err(&t, "names", format!("\"{local}\": expected a string (the description's name of an endpoint, notification or region)")))?;
+                names.push((local.to_string(), global.to_string()));
+            }
+        }
         // The restart table shares the domain's position: restore the domain's own line.
         self.item_lines.insert(t.pos, t.line);
         Ok(Domain {
@@ -584,6 +594,7 @@ impl<'f> Front<'f> {
             heap_size,
             restart,
             budget,
+            names,
         })
     }
 

@@ -14,6 +14,7 @@
 
 pub mod front;
 pub mod packages;
+pub mod requires;
 
 use packages::{BUILD_SUPPORT, BareMetalBins};
 use std::collections::BTreeSet;
@@ -82,6 +83,8 @@ pub struct Compiled {
     pub description: SystemDescription,
     /// The programs: archive entries 1, 2, …
     pub programs: Vec<front::ProgramRef>,
+    /// The line of each domain's `program` field (index: domain).
+    pub program_lines: Vec<usize>,
 }
 
 /// Parses and validates the text of a description; `file` is the name used in messages.
@@ -100,7 +103,11 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, Diagnostic> {
             message,
         });
     }
+    let program_lines = (0..parsed.description.domains.len())
+        .map(|index| parsed.line_of(tileos_sysdesc::Item::Domain(index), "program"))
+        .collect();
     Ok(Compiled {
+        program_lines,
         description: parsed.description,
         programs: parsed.programs,
     })
@@ -172,6 +179,7 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
                 found.display()
             )));
         }
+        check_requirements(&file, &compiled, elfs.len(), program, found, &bytes)?;
         let loadable = loadable_only(&bytes).map_err(|why| {
             at(format!("{}: program headers unusable: {why}", found.display()))
         })?;
@@ -187,6 +195,61 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
             .map(|(p, e)| (p.name.as_str(), e.as_slice())),
     );
     archive::build(&entries).map_err(Error::Archive)
+}
+
+/// Checks that every domain running program `index` (archive entry `index + 1`) is granted
+/// each capability the program's manifest requires (`requires`).
+fn check_requirements(
+    file: &str,
+    compiled: &Compiled,
+    index: usize,
+    program: &front::ProgramRef,
+    path: &Path,
+    elf: &[u8],
+) -> Result<(), Error> {
+    let at = |domain: &str, line: usize, message: String| {
+        Error::Description(Diagnostic {
+            file: file.to_string(),
+            line,
+            message: format!("domain \"{domain}\": field \"program\": {message}"),
+        })
+    };
+    let requirements = requires::manifest(elf)
+        .map_err(|why| at(&program.domain, program.line, format!("{}: {why}", path.display())))?;
+    let Some(requirements) = requirements else {
+        return Ok(());
+    };
+    let description = &compiled.description;
+    for (d, domain) in description.domains.iter().enumerate() {
+        if domain.program as usize != index + 1 {
+            continue;
+        }
+        for (kind, name, optional) in &requirements {
+            // What the domain's information page calls `name` is the description's
+            // `global` (the domain's `names` may rename it).
+            let global = domain.description_name(name);
+            if !optional && !requires::grants(description, d, *kind, global) {
+                return Err(at(
+                    &domain.name,
+                    compiled.program_lines.get(d).copied().unwrap_or(program.line),
+                    format!(
+                        "program \"{}\" requires the {} \"{name}\"{}, which this description does not grant to \"{}\" (add {}{})",
+                        program.name,
+                        kind.describe(),
+                        if global == name { String::new() } else { format!(" (named \"{global}\" here by \"names\")") },
+                        domain.name,
+                        requires::hint(&domain.name, *kind, global),
+                        if global == name && matches!(kind, tileos_abi::manifest::Kind::ServedEndpoint | tileos_abi::manifest::Kind::ClientEndpoint | tileos_abi::manifest::Kind::WaitNotification | tileos_abi::manifest::Kind::SignalNotification | tileos_abi::manifest::Kind::Region) {
+                            format!(", or give the domain names = {{ {name} = \"NAME\" }} to use another item of the description as its \"{name}\"")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and validates the description at `path`; returns the name messages use for it (as

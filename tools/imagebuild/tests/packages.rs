@@ -31,11 +31,13 @@ fn the_workspace_programs_come_from_the_bare_metal_packages() {
     assert_eq!(bins.package_of("console"), Some("tileos-test-domains"));
     assert_eq!(bins.package_of("block-check"), Some("tileos-driver-nvme"));
     assert_eq!(bins.package_of("net-client"), Some("tileos-netstack"));
+    // A folder under userland/services/ is a member without being listed (the template).
+    assert_eq!(bins.package_of("template-service"), Some("tileos-service-template"));
     assert_eq!(bins.package_of("tileos-qemu"), None, "host binaries are not programs");
 }
 
 #[test]
-fn every_description_and_the_boot_programs_need_the_seven_bare_metal_packages() {
+fn every_description_and_the_boot_programs_need_the_eight_bare_metal_packages() {
     let bins = BareMetalBins::of_workspace(&root()).expect("cargo metadata");
     let extra = ["tileos-rootserver", "bench-server", "fuzzer"].map(String::from);
     let found = packages(&every_description(), &extra, &bins).expect("every description builds");
@@ -49,6 +51,7 @@ fn every_description_and_the_boot_programs_need_the_seven_bare_metal_packages() 
             "tileos-driver-pci",
             "tileos-netstack",
             "tileos-rootserver",
+            "tileos-service-template",
             "tileos-test-domains",
         ]
     );

@@ -10,6 +10,7 @@ pub mod bootinfo;
 pub mod error;
 pub mod fault;
 pub mod invocation;
+pub mod manifest;
 pub mod message;
 pub mod object;
 pub mod syscall;

@@ -59,6 +59,10 @@ pub enum ProtocolError {
     TooLarge = 4,
     /// The server could not serve the request (service-specific failure).
     Failed = 5,
+    /// Nobody serves the endpoint: its server domain did not start, and the root server
+    /// withdrew the endpoint (`tileos_sys::rpc` gives it for a call on a withdrawn or missing
+    /// endpoint capability; the root server's log says why the server did not start).
+    NoServer = 6,
 }
 
 impl ProtocolError {
@@ -69,6 +73,7 @@ impl ProtocolError {
             2 => ProtocolError::Truncated,
             4 => ProtocolError::TooLarge,
             5 => ProtocolError::Failed,
+            6 => ProtocolError::NoServer,
             _ => ProtocolError::Malformed,
         }
     }

@@ -10,6 +10,12 @@ pub mod cap;
 pub mod domain;
 pub mod probe;
 pub mod rpc;
+pub mod skeleton;
+
+#[doc(hidden)]
+pub use tileos_abi::manifest as __manifest;
+#[doc(hidden)]
+pub use tileos_mmio as __mmio;
 
 use core::arch::asm;
 use core::fmt::{self, Write};

@@ -13,7 +13,7 @@ use tileos_protocol::{ERROR, MESSAGE, PAYLOAD_WORDS, Protocol, ProtocolError, de
 pub enum CallError {
     /// The request or the answer did not fit the protocol.
     Protocol(ProtocolError),
-    /// The server died before answering (reply lost, or the call was aborted): it is being
+    /// The server died before answering (its reply capability was lost): it is being
     /// restarted; retry.
     ServerRestarted,
 }
@@ -35,6 +35,13 @@ fn transmit(syscall: Syscall, cptr: u64, label: u64, words: &[u64; PAYLOAD_WORDS
     raw_syscall(syscall, cptr, MessageInfo::new(label, 0, 0, length as u64), [words[0], words[1], words[2], words[3]])
 }
 
+/// Whether `label` is the kernel's error for a call through a capability that is not an
+/// endpoint one may call (empty slot, or another object).
+fn is_lookup_error(label: u64) -> bool {
+    use tileos_abi::error::InvocationError;
+    label == InvocationError::FailedLookup as u64 || label == InvocationError::InvalidCapability as u64
+}
+
 /// A client of protocol `P` over an endpoint capability.
 pub struct Client<P: Protocol> {
     endpoint: u64,
@@ -53,7 +60,12 @@ impl<P: Protocol> Client<P> {
         let length = encode(request, &mut words).map_err(CallError::Protocol)?;
         let reply = transmit(Syscall::Call, self.endpoint, MESSAGE, &words, length);
         match reply.info.label() {
-            LABEL_REPLY_LOST | LABEL_IPC_ABORTED => Err(CallError::ServerRestarted),
+            LABEL_REPLY_LOST => Err(CallError::ServerRestarted),
+            // The endpoint was destroyed while the call waited (the root server withdraws the
+            // endpoints of a server that did not start), or the capability is gone: a kernel
+            // error label (FailedLookup, InvalidCapability) instead of a reply.
+            LABEL_IPC_ABORTED => Err(CallError::Protocol(ProtocolError::NoServer)),
+            label if is_lookup_error(label) => Err(CallError::Protocol(ProtocolError::NoServer)),
             ERROR => Err(CallError::Protocol(ProtocolError::from_code(reply.words[0]))),
             label => decode(label, &words_of(&reply)[..reply.info.length()]).map_err(CallError::Protocol),
         }

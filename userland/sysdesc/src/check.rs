@@ -5,7 +5,7 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    MAX_IOAPIC_PIN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
+    MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
     NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
     SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP, Access,
 };
@@ -396,6 +396,7 @@ impl Checker<'_> {
             }
             self.size(item, "stack_size", dom.stack_size, true)?;
             self.size(item, "heap_size", dom.heap_size, false)?;
+            self.local_names(i)?;
             if let RestartPolicy::Always {
                 max_restarts: 0, ..
             } = dom.restart
@@ -404,6 +405,37 @@ impl Checker<'_> {
                     item,
                     "restart",
                     "max_restarts must be at least 1 (use policy \"never\" for no restarts)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A domain's `names`: valid, unique local names, each renaming an endpoint,
+    /// notification, shared region or device memory of the description, each renamed once.
+    fn local_names(&self, i: usize) -> Result<(), CheckError> {
+        let d = self.d;
+        let item = Item::Domain(i);
+        let names = &d.domains[i].names;
+        for (n, (local, global)) in names.iter().enumerate() {
+            if !valid_name(local) || local.len() > MAX_LOCAL_NAME_LEN {
+                return Err(self.err(item, "names", format_args!("\"{local}\" is not a local name (1..={MAX_LOCAL_NAME_LEN} characters of [A-Za-z0-9_.-])")));
+            }
+            if names[..n].iter().any(|(l, _)| l == local) {
+                return Err(self.err(item, "names", format_args!("\"{local}\" is given twice")));
+            }
+            if names[..n].iter().any(|(_, g)| g == global) {
+                return Err(self.err(item, "names", format_args!("\"{global}\" is renamed twice")));
+            }
+            let known = d.endpoints.iter().any(|e| &e.name == global)
+                || d.notifications.iter().any(|x| &x.name == global)
+                || d.shared_regions.iter().any(|r| &r.name == global)
+                || d.device_memory.iter().any(|m| &m.name == global);
+            if !known {
+                return Err(self.err(
+                    item,
+                    "names",
+                    format_args!("\"{local}\" = \"{global}\": the description has no endpoint, notification, shared region or device memory \"{global}\""),
                 ));
             }
         }

@@ -100,6 +100,29 @@ pub struct Domain {
     pub restart: RestartPolicy,
     /// CPU-time limit of the domain's thread; `None`: unlimited.
     pub budget: Option<Budget>,
+    /// Local names (`names = { LOCAL = "NAME" }`): the capability or region the
+    /// description calls `NAME` appears on this domain's information page as `LOCAL`, so that
+    /// a second domain of the same program (which asks for, say, "echo") can be given
+    /// endpoint "echo2". Pairs (local, description name); locals are unique and at most
+    /// [`MAX_LOCAL_NAME_LEN`] bytes.
+    pub names: Vec<(String, String)>,
+}
+
+/// Longest local name of a capability (the information page's name field).
+pub const MAX_LOCAL_NAME_LEN: usize = 31;
+
+impl Domain {
+    /// The name this domain's information page gives the item the description calls `name`:
+    /// its local name if `names` renames it, else `name` itself.
+    pub fn local_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.names.iter().find(|(_, global)| global == name).map_or(name, |(local, _)| local.as_str())
+    }
+
+    /// The description's name for what this domain calls `local` (the inverse of
+    /// [`Domain::local_name`]).
+    pub fn description_name<'a>(&'a self, local: &'a str) -> &'a str {
+        self.names.iter().find(|(l, _)| l == local).map_or(local, |(_, global)| global.as_str())
+    }
 }
 
 /// A scheduling budget: the domain runs at most `budget_ms` in every `period_ms`

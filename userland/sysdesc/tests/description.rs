@@ -45,6 +45,7 @@ fn domain() -> impl Strategy<Value = Domain> {
                     budget_ms,
                     period_ms,
                 }),
+                names: Vec::new(),
             },
         )
 }

@@ -17,14 +17,19 @@ fn put(port: IoPort, byte: u8) {
     let _ = port.out8(COM1, byte);
 }
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let (Some(log), Some(port)) = (tileos_sys::domain::served_endpoint("log"), tileos_sys::domain::io_port("0x3f8")) else {
-        tileos_sys::println!("console: needs the \"log\" endpoint and the COM1 ports 0x3f8; stopping");
-        tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
-    };
+tileos_sys::resources! {
+    /// What the console needs from the description (checked at build time).
+    struct Resources {
+        /// The endpoint every other domain logs through.
+        log: ServedEndpoint("log"),
+        /// COM1's IO ports (named by the first port).
+        port: IoPort("0x3f8"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(Resources { log, port }: Resources) -> ! {
     tileos_sys::rpc::serve::<Console>(log, |_, Request::Write(text)| {
         for byte in text.bytes() {
             if byte == b'\n' {

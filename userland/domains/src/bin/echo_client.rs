@@ -8,20 +8,29 @@ use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
+tileos_sys::resources! {
+    /// What the echo client needs from the description (checked at build time).
+    struct Resources {
+        /// The echo service it calls.
+        echo: ClientEndpoint("echo"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
     let name = tileos_sys::domain::name();
-    let Some(echo) = tileos_sys::domain::client_endpoint("echo") else {
-        log!("{name}: no \"echo\" endpoint; stopping");
-        tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
-    };
+    let echo = resources.echo;
     let client = Client::<Echo>::new(echo);
     for round in 1..=3u64 {
         let answer = client.call(&Request::Increment(round));
-        let ok = answer == Ok(Response::Number(round + 1));
-        log!("{name}: echo round {round}: {answer:?} ({})", if ok { "ok" } else { "WRONG" });
+        let verdict = match answer {
+            Ok(Response::Number(number)) if number == round + 1 => "ok",
+            // No server (ProtocolError::NoServer: it did not start), or it is restarting.
+            Err(_) => "error",
+            Ok(_) => "WRONG",
+        };
+        log!("{name}: echo round {round}: {answer:?} ({verdict})");
     }
     let text = heapless::String::try_from("tileos").unwrap_or_default();
     log!("{name}: reverse \"tileos\": {:?}", client.call(&Request::Reverse(text)));

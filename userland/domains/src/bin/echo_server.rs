@@ -1,4 +1,6 @@
 //! Demo service: serves the echo protocol (`tileos_protocol::echo`) on the "echo" endpoint.
+//! Written on the domain skeleton (`tileos_sys::skeleton`); `userland/template` is a copy
+//! to start a new service from.
 #![no_std]
 #![no_main]
 
@@ -8,16 +10,20 @@ use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_protocol::ProtocolError;
 use tileos_sys::log;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    let info = tileos_sys::domain::init();
-    let Some(echo) = tileos_sys::domain::served_endpoint("echo") else {
-        log!("echo-server: no \"echo\" endpoint; stopping");
-        tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail);
-    };
-    log!("{}: serving \"echo\" (generation {})", tileos_sys::domain::name(), info.generation);
-    tileos_sys::rpc::serve::<Echo>(echo, |badge, request| {
+tileos_sys::resources! {
+    /// What the echo server needs from the description (checked at build time).
+    struct Resources {
+        /// The endpoint it serves.
+        echo: ServedEndpoint("echo"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
+    let generation = tileos_sys::domain::info().generation;
+    log!("{}: serving \"echo\" (generation {generation})", tileos_sys::domain::name());
+    tileos_sys::rpc::serve::<Echo>(resources.echo, |badge, request| {
         Ok(match request {
             Request::Increment(value) => Response::Number(value.wrapping_add(1)),
             Request::WhoAmI => Response::Number(badge),

@@ -5,15 +5,21 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_sys::log;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    let info = tileos_sys::domain::init();
-    let endpoint = tileos_sys::domain::cap(CapKind::ServedEndpoint, "flaky").expect("flaky: no \"flaky\" endpoint");
-    log!("flaky: serving (generation {})", info.generation);
+tileos_sys::resources! {
+    /// What flaky needs from the description (checked at build time).
+    struct Resources {
+        /// The endpoint it serves.
+        flaky: ServedEndpoint("flaky"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
+    let endpoint = resources.flaky.cptr();
+    log!("flaky: serving (generation {})", tileos_sys::domain::info().generation);
     let mut message = tileos_sys::recv(endpoint, true);
     loop {
         if message.words[0] == 13 {

@@ -12,14 +12,22 @@ use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let echo = tileos_sys::domain::client_endpoint("echo").expect("pinger: no \"echo\" endpoint");
-    let client = Client::<Echo>::new(echo);
+tileos_sys::resources! {
+    /// What the pinger needs from the description (checked at build time).
+    struct Resources {
+        /// The echo service it calls.
+        echo: ClientEndpoint("echo"),
+        /// Signalled by the hostile domain once it spins (only in the segment test).
+        spinning: WaitNotification("spinning", optional),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
+    let client = Client::<Echo>::new(resources.echo);
     log!("pinger: {} of 20 calls answered correctly", calls(&client));
-    if let Some(spinning) = tileos_sys::domain::wait_notification("spinning") {
+    if let Some(spinning) = resources.spinning {
         spinning.wait();
         // The hostile domain loaded its own selectors just before it signalled.
         let [ds, es, fs, gs] = tileos_sys::probe::segments();

@@ -6,15 +6,21 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::message::LABEL_REPLY_LOST;
 use tileos_sys::log;
 
-/// Entry point.
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let flaky = tileos_sys::domain::cap(CapKind::ClientEndpoint, "flaky").expect("prober: no \"flaky\" endpoint");
+tileos_sys::resources! {
+    /// What the prober needs from the description (checked at build time).
+    struct Resources {
+        /// The server it calls.
+        flaky: ClientEndpoint("flaky"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(resources: Resources) -> ! {
+    let flaky = resources.flaky.cptr();
     for request in [1u64, 13, 2] {
         let reply = tileos_sys::call(flaky, 0, &[request], &[]);
         match reply.info.label() {
@@ -24,6 +30,5 @@ extern "C" fn _start() -> ! {
         }
     }
     log!("prober: done");
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
-    unreachable!("a suspended thread does not run")
+    tileos_sys::domain::stop()
 }

@@ -19,6 +19,7 @@ pub fn sample() -> SystemDescription {
                     backoff_ms: 100,
                 },
                 budget: None,
+                names: Vec::new(),
             },
             Domain {
                 name: "echo".into(),
@@ -32,6 +33,7 @@ pub fn sample() -> SystemDescription {
                     budget_ms: 10,
                     period_ms: 50,
                 }),
+                names: Vec::new(),
             },
             Domain {
                 name: "client".into(),
@@ -42,6 +44,7 @@ pub fn sample() -> SystemDescription {
                 heap_size: 0x1000,
                 restart: RestartPolicy::Never,
                 budget: None,
+                names: Vec::new(),
             },
         ],
         endpoints: vec![Endpoint {
