@@ -170,7 +170,7 @@ fn device_memory_and_shared_regions_reach_exactly_their_domains() {
 #[test]
 fn mappings_over_a_programs_own_memory_are_refused_with_what_they_overlap() {
     let outcome = boot_tile("layout", scenario_archive("layout"), &["probe: no test for a domain named \"fine\""]);
-    outcome.assert_serial_contains("rootserver: domain \"over-code\" not started: the mapping at 0x400000 (region \"shadow\") overlaps the program's segment at 0x400000");
+    outcome.assert_serial_contains("rootserver: domain \"over-code\" not started: the mapping at 0x39bc40000000 (region \"shadow\") overlaps the program's segment at 0x39bc40000000");
     outcome.assert_serial_contains("rootserver: domain \"over-heap\" not started: the mapping at 0x600000001000 (device memory) overlaps the program's heap (0x600000000000..0x600000002000)");
     outcome.assert_serial_contains("rootserver: started domain \"fine\"");
 }
