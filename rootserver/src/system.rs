@@ -30,7 +30,7 @@ use tileos_abi::fault;
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
-use tileos_sys::{invoke, println};
+use tileos_sys::{event, invoke, println};
 use tileos_sysdesc::{Access, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 /// Root-server heap: enough for the decoded description and the supervisor's records.
@@ -120,12 +120,16 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         }
         let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
         match tile.start(&mut alloc, index, elf) {
-            Err(error) => println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name),
+            Err(error) => {
+                println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
+                event!("domain.not-started", domain = description.domains[index].name);
+            }
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
     tile.drop_boot_authority(&mut alloc, info);
     println!("rootserver: all domains started; supervising");
+    event!("tile.supervising", domains = description.domains.len());
     let mut pending: Vec<PendingRestart> = Vec::new();
     let mut free_reply_slots: Vec<u64> = Vec::new();
     loop {
@@ -147,6 +151,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
                         domain.name, state.generation, state.restarts
                     );
+                    event!("domain.restarted", domain = domain.name, generation = state.generation, restart = state.restarts, max = max_restarts);
                     Response::Restarted { generation: state.generation, restarts: state.restarts }
                 }
                 Err(error) => {
@@ -202,6 +207,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                 }
                 Ok(control::Request::Restart { domain: name }) if status_only => {
                     println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: it may only read the status");
+                    event!("restart.refused", domain = name, client = client, reason = "status-only");
                     tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
                 }
                 Ok(control::Request::Restart { domain: name }) => {
@@ -256,6 +262,14 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         };
         let domain = &description.domains[index];
         let state = &tile.states[index];
+        // The fault in the event line: its kind and the one figure tests look at.
+        let (fault_kind, fault_detail) = match message.info.label() {
+            fault::VM_FAULT => ("page-fault", format!("address={:#x}", message.words[1])),
+            fault::USER_EXCEPTION => ("exception", format!("vector={}", message.words[3])),
+            fault::CAP_FAULT => ("capability-fault", format!("pointer={:#x}", message.words[1])),
+            fault::UNKNOWN_SYSCALL => ("unknown-syscall", format!("number={}", message.words[3])),
+            other => ("other", format!("label={other}")),
+        };
         let kind = match message.info.label() {
             fault::VM_FAULT => format!("page fault at address {:#x} (rip {:#x})", message.words[1], message.words[0]),
             fault::USER_EXCEPTION => format!("CPU exception {} at rip {:#x}", message.words[3], message.words[0]),
@@ -264,6 +278,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             other => format!("fault {other}"),
         };
         println!("supervisor: domain \"{}\" (generation {}) stopped: {kind}", domain.name, state.generation);
+        println!("{} {fault_detail}", tileos_sys::event_line!("domain.stopped", domain = domain.name, generation = state.generation, fault = fault_kind));
         match domain.restart {
             RestartPolicy::Never => {
                 tile.states[index].state = State::Stopped;
@@ -273,6 +288,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                 if state.restarts >= max_restarts {
                     tile.states[index].state = State::GivenUp;
                     println!("supervisor: domain \"{}\": gave up after {max_restarts} restarts; last fault: {kind}", domain.name);
+                    event!("domain.gave-up", domain = domain.name, restarts = max_restarts, fault = fault_kind);
                     continue;
                 }
                 if let Kill::Restart { deadline } = tile.kill_for_restart(&mut alloc, index) {
@@ -680,6 +696,7 @@ impl<'d> Tile<'d> {
             state.generation,
             if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") }
         );
+        event!("domain.started", domain = domain.name, priority = domain.priority, generation = state.generation, capabilities = grant_list.len());
         Ok(())
     }
 
@@ -701,6 +718,7 @@ impl<'d> Tile<'d> {
         if state.restarts >= max_restarts {
             state.state = State::GivenUp;
             println!("supervisor: domain \"{name}\": gave up after {max_restarts} restarts");
+            event!("domain.gave-up", domain = name, restarts = max_restarts);
             return Kill::GaveUp;
         }
         state.state = State::Restarting;

@@ -6,7 +6,7 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_sys::log;
+use tileos_sys::{log, log_event};
 
 /// Entry point.
 #[unsafe(no_mangle)]
@@ -14,6 +14,7 @@ extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
     let endpoint = tileos_sys::domain::cap(CapKind::ServedEndpoint, "flaky").expect("flaky: no \"flaky\" endpoint");
     log!("flaky: serving (generation {})", info.generation);
+    log_event!("flaky.serving", generation = info.generation);
     let mut message = tileos_sys::recv(endpoint, true);
     loop {
         if message.words[0] == 13 {
