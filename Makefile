@@ -174,8 +174,7 @@ run: deps images
 # the description. Each program links at an address of its own, so a breakpoint on one
 # program's code stops only in its domains (docs/build.md, "Breakpoints per domain").
 debug: deps images
-	$(CARGO) run --quiet -p tileos-imagebuild -- $(TILE) --program-dir $(BUILD)/target-dev/release \
-	  --gdb-script $(DEV)/gdbinit --symbols $(DEV)/kernel.elf --symbols $(DEV)/rootserver.elf
+	$(CARGO) run --quiet -p tileos-imagebuild -- $(TILE) --program-dir $(BUILD)/target-dev/release --gdb-script $(DEV)/gdbinit --symbols $(DEV)/kernel.elf --symbols $(DEV)/rootserver.elf
 	@echo "debug: QEMU waits for gdb; in another terminal run:"
 	@echo "  gdb -x $(DEV)/gdbinit"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES) --gdb
