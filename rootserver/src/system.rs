@@ -230,6 +230,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         "supervisor: domain \"{name}\" killed on request of \"{client}\" (generation {})",
                         tile.states[index].generation
                     );
+                    event!("domain.killed", domain = name, client = client, generation = tile.states[index].generation);
                     // Save the caller's reply capability: it is answered once the domain
                     // runs again, and the loop receives in the meantime.
                     let saved = free_reply_slots.pop().unwrap_or_else(|| alloc.slots.take());

@@ -157,6 +157,17 @@ impl RunOutcome {
         }
     }
 
+    /// The first netstack line reporting a non-zero number of ring errors (`netstack: N
+    /// frames dropped (transmit ring full), M ring errors (last …)`; the same line with
+    /// `0 ring errors` reports transmit drops only, which are no failure).
+    pub fn netstack_ring_errors(&self) -> Option<&str> {
+        self.serial.lines().find(|line| {
+            line.split_once(" ring errors (last")
+                .and_then(|(head, _)| head.rsplit(' ').next())
+                .is_some_and(|count| count != "0")
+        })
+    }
+
     /// The event lines named `name` in the serial log, in order (docs/architecture.md,
     /// "Event lines").
     pub fn events(&self, name: &str) -> Vec<Event> {
@@ -337,6 +348,15 @@ mod event_tests {
         outcome.assert_event("domain.restarted", &[("domain", "flaky"), ("generation", "1")]);
         assert_eq!(Event::parse("no event here"), None);
         assert_eq!(Event::parse("@event bare").map(|e| e.fields.len()), Some(0));
+    }
+
+    #[test]
+    fn transmit_drops_without_ring_errors_are_no_failure() {
+        let outcome = |serial: &str| RunOutcome { ended: Ended::Reached(String::new()), serial: serial.into(), elapsed: Duration::ZERO };
+        let drops = "net: 1 received frames dropped so far (receive ring full)\nnetstack: 1 frames dropped (transmit ring full), 0 ring errors (last None)\n";
+        assert_eq!(outcome(drops).netstack_ring_errors(), None);
+        let errors = "netstack: 1 frames dropped (transmit ring full), 2 ring errors (last Some(BadDescriptor))";
+        assert_eq!(outcome(errors).netstack_ring_errors(), Some(errors));
     }
 
     #[test]

@@ -52,19 +52,10 @@ const TCP_BYTES: usize = 8 << 20;
 /// TCP rounds (connections) per run.
 const TCP_ROUNDS: usize = 5;
 /// Serial texts that end an I/O run as failed at once. Ring errors are checked after the run
-/// ([`ring_errors`]): the netstack's line counting them also reports transmit drops, with
-/// `0 ring errors`, and a drop is a slow round, not a failure.
+/// (`RunOutcome::netstack_ring_errors`): the netstack's line counting them also reports
+/// transmit drops, with `0 ring errors`, and a drop is a slow round, not a failure.
 const FAILURES: [&str; 4] = ["FAILED", "panic at", "KERNEL EXCEPTION", "stopped:"];
 
-/// The first netstack line reporting a non-zero number of ring errors
-/// (`netstack: N frames dropped (transmit ring full), M ring errors (last …)`).
-fn ring_errors(serial: &str) -> Option<&str> {
-    serial.lines().find(|line| {
-        line.split_once(" ring errors (last")
-            .and_then(|(head, _)| head.rsplit(' ').next())
-            .is_some_and(|count| count != "0")
-    })
-}
 /// Wall-clock limit of each I/O run.
 const IO_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -182,7 +173,7 @@ fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> 
     if !matches!(outcome.ended, Ended::Reached(_)) {
         return Err(failed("NVMe figures", &outcome));
     }
-    if let Some(line) = ring_errors(&outcome.serial) {
+    if let Some(line) = outcome.netstack_ring_errors() {
         return Err(failed(&format!("NVMe figures: {line}"), &outcome));
     }
     let mut figures = Vec::new();
@@ -254,7 +245,7 @@ fn tcp_figures(images: &TestImages) -> Result<(IoFigure, Vec<IoFigure>, Vec<f64>
     if !matches!(outcome.ended, Ended::Reached(_)) {
         return Err(failed("TCP figures", &outcome));
     }
-    if let Some(line) = ring_errors(&outcome.serial) {
+    if let Some(line) = outcome.netstack_ring_errors() {
         return Err(failed(&format!("TCP figures: {line}"), &outcome));
     }
     let seconds = seconds.map_err(|error| failed(&format!("TCP figures: host side: {error}"), &outcome))?;
@@ -435,17 +426,4 @@ fn main() -> ExitCode {
     }
     println!("written to {}", path.display());
     ExitCode::SUCCESS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ring_errors;
-
-    #[test]
-    fn transmit_drops_without_ring_errors_are_no_failure() {
-        let drops = "net: 1 received frames dropped so far (receive ring full)\nnetstack: 1 frames dropped (transmit ring full), 0 ring errors (last None)\n";
-        assert_eq!(ring_errors(drops), None);
-        let errors = "netstack: 1 frames dropped (transmit ring full), 2 ring errors (last Some(BadDescriptor))\n";
-        assert_eq!(ring_errors(errors), Some(errors.trim_end()));
-    }
 }
