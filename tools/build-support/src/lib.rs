@@ -171,7 +171,7 @@ mod tests {
                 assert!(AT_DEFAULT_BASE.contains(&program.as_str()));
                 continue;
             };
-            assert!(base >= LINK_BASE_FIRST && base < LINK_BASE_FIRST + LINK_SLOTS * LINK_SLOT_SIZE && base % LINK_SLOT_SIZE == 0);
+            assert!((LINK_BASE_FIRST..LINK_BASE_FIRST + LINK_SLOTS * LINK_SLOT_SIZE).contains(&base) && base % LINK_SLOT_SIZE == 0);
             if let Some(other) = slots.insert(base, program) {
                 panic!("programs \"{other}\" and \"{program}\" hash to the same link base {base:#x}: rename one or list it in AT_DEFAULT_BASE");
             }
