@@ -171,14 +171,10 @@ run: deps images
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES)
 
 # gdb script with the symbols of the kernel, the root server and every domain program of
-# the default tile (user programs all link at 4 MiB: gdb shows whichever matches first, so
-# `symbol-file`/`add-symbol-file` lines can be commented out to focus on one program).
+# the description. Each program links at an address of its own, so a breakpoint on one
+# program's code stops only in its domains (docs/build.md, "Breakpoints per domain").
 debug: deps images
-	@{ echo "set architecture i386:x86-64"; echo "file $(DEV)/kernel.elf"; \
-	   echo "add-symbol-file $(DEV)/rootserver.elf"; \
-	   for program in $$(sed -n 's/^program *= *"\(.*\)".*/\1/p' $(TILE) | sort -u); do \
-	     echo "add-symbol-file $(BUILD)/target-dev/release/$$program"; done; \
-	   echo "target remote localhost:1234"; } > $(DEV)/gdbinit
+	$(CARGO) run --quiet -p tileos-imagebuild -- $(TILE) --program-dir $(BUILD)/target-dev/release --gdb-script $(DEV)/gdbinit --symbols $(DEV)/kernel.elf --symbols $(DEV)/rootserver.elf
 	@echo "debug: QEMU waits for gdb; in another terminal run:"
 	@echo "  gdb -x $(DEV)/gdbinit"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES) --gdb

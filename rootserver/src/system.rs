@@ -30,7 +30,7 @@ use tileos_abi::fault;
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
-use tileos_sys::{invoke, println};
+use tileos_sys::{event, invoke, println};
 use tileos_sysdesc::{Access, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 /// Root-server heap: enough for the decoded description and the supervisor's records.
@@ -123,12 +123,14 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             Err(error) => {
                 println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
                 tile.withdraw_endpoints(index);
+                event!("domain.not-started", domain = description.domains[index].name);
             }
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
     tile.drop_boot_authority(&mut alloc, info);
     println!("rootserver: all domains started; supervising");
+    event!("tile.supervising", domains = description.domains.len());
     let mut pending: Vec<PendingRestart> = Vec::new();
     let mut free_reply_slots: Vec<u64> = Vec::new();
     loop {
@@ -150,6 +152,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
                         domain.name, state.generation, state.restarts
                     );
+                    event!("domain.restarted", domain = domain.name, generation = state.generation, restart = state.restarts, max = max_restarts);
                     Response::Restarted { generation: state.generation, restarts: state.restarts }
                 }
                 Err(error) => {
@@ -205,6 +208,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                 }
                 Ok(control::Request::Restart { domain: name }) if status_only => {
                     println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: it may only read the status");
+                    event!("restart.refused", domain = name, client = client, reason = "status-only");
                     tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
                 }
                 Ok(control::Request::Restart { domain: name }) => {
@@ -227,6 +231,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         "supervisor: domain \"{name}\" killed on request of \"{client}\" (generation {})",
                         tile.states[index].generation
                     );
+                    event!("domain.killed", domain = name, client = client, generation = tile.states[index].generation);
                     // Save the caller's reply capability: it is answered once the domain
                     // runs again, and the loop receives in the meantime.
                     let saved = free_reply_slots.pop().unwrap_or_else(|| alloc.slots.take());
@@ -259,6 +264,14 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         };
         let domain = &description.domains[index];
         let state = &tile.states[index];
+        // The fault in the event line: its kind and the one figure tests look at.
+        let (fault_kind, fault_detail) = match message.info.label() {
+            fault::VM_FAULT => ("page-fault", format!("address={:#x}", message.words[1])),
+            fault::USER_EXCEPTION => ("exception", format!("vector={}", message.words[3])),
+            fault::CAP_FAULT => ("capability-fault", format!("pointer={:#x}", message.words[1])),
+            fault::UNKNOWN_SYSCALL => ("unknown-syscall", format!("number={}", message.words[3])),
+            other => ("other", format!("label={other}")),
+        };
         let kind = match message.info.label() {
             fault::VM_FAULT => format!("page fault at address {:#x} (rip {:#x})", message.words[1], message.words[0]),
             fault::USER_EXCEPTION => format!("CPU exception {} at rip {:#x}", message.words[3], message.words[0]),
@@ -267,6 +280,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             other => format!("fault {other}"),
         };
         println!("supervisor: domain \"{}\" (generation {}) stopped: {kind}", domain.name, state.generation);
+        println!("{} {fault_detail}", tileos_sys::event_line!("domain.stopped", domain = domain.name, generation = state.generation, fault = fault_kind));
         match domain.restart {
             RestartPolicy::Never => {
                 tile.states[index].state = State::Stopped;
@@ -276,6 +290,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                 if state.restarts >= max_restarts {
                     tile.states[index].state = State::GivenUp;
                     println!("supervisor: domain \"{}\": gave up after {max_restarts} restarts; last fault: {kind}", domain.name);
+                    event!("domain.gave-up", domain = domain.name, restarts = max_restarts, fault = fault_kind);
                     continue;
                 }
                 if let Kill::Restart { deadline } = tile.kill_for_restart(&mut alloc, index) {
@@ -693,6 +708,7 @@ impl<'d> Tile<'d> {
             state.generation,
             if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") }
         );
+        event!("domain.started", domain = domain.name, priority = domain.priority, generation = state.generation, capabilities = grant_list.len());
         Ok(())
     }
 
@@ -714,6 +730,7 @@ impl<'d> Tile<'d> {
         if state.restarts >= max_restarts {
             state.state = State::GivenUp;
             println!("supervisor: domain \"{name}\": gave up after {max_restarts} restarts");
+            event!("domain.gave-up", domain = name, restarts = max_restarts);
             return Kill::GaveUp;
         }
         state.state = State::Restarting;

@@ -156,6 +156,75 @@ impl RunOutcome {
             panic!("serial log lacks {needle:?}; last serial lines:\n{}", self.tail(30));
         }
     }
+
+    /// The first netstack line reporting a non-zero number of ring errors (`netstack: N
+    /// frames dropped (transmit ring full), M ring errors (last …)`; the same line with
+    /// `0 ring errors` reports transmit drops only, which are no failure).
+    pub fn netstack_ring_errors(&self) -> Option<&str> {
+        self.serial.lines().find(|line| {
+            line.split_once(" ring errors (last")
+                .and_then(|(head, _)| head.rsplit(' ').next())
+                .is_some_and(|count| count != "0")
+        })
+    }
+
+    /// The event lines named `name` in the serial log, in order (docs/architecture.md,
+    /// "Event lines").
+    pub fn events(&self, name: &str) -> Vec<Event> {
+        self.serial.lines().filter_map(Event::parse).filter(|event| event.name == name).collect()
+    }
+
+    /// Panics unless some event line named `name` has every one of the `fields` (key and
+    /// value; other fields may be present too), showing that event's lines and the end of
+    /// the log.
+    pub fn assert_event(&self, name: &str, fields: &[(&str, &str)]) {
+        let events = self.events(name);
+        if !events.iter().any(|event| event.has(fields)) {
+            let seen: Vec<String> = events.iter().map(|event| event.line.clone()).collect();
+            panic!(
+                "no event \"{name}\" with {fields:?}; events of that name:\n{}\nlast serial lines:\n{}",
+                seen.join("\n"),
+                self.tail(30)
+            );
+        }
+    }
+}
+
+/// A structured marker line, `@event NAME key=value …` (docs/architecture.md, "Event
+/// lines"): what `tileos_sys::event!` and `log_event!` print beside a human-readable log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The event's name (`domain.stopped`).
+    pub name: String,
+    /// Its fields in order.
+    pub fields: Vec<(String, String)>,
+    /// The whole line, for messages.
+    pub line: String,
+}
+
+impl Event {
+    /// The event on `line`, if it is an event line (anywhere on the line: a domain's output
+    /// may follow a prefix).
+    pub fn parse(line: &str) -> Option<Event> {
+        let (_, rest) = line.split_once("@event ")?;
+        let mut words = rest.split_whitespace();
+        let name = words.next()?.to_string();
+        let fields = words
+            .filter_map(|word| word.split_once('='))
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        Some(Event { name, fields, line: line.trim_end().to_string() })
+    }
+
+    /// The value of field `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether every one of `fields` is present with its value.
+    pub fn has(&self, fields: &[(&str, &str)]) -> bool {
+        fields.iter().all(|&(key, value)| self.get(key) == Some(value))
+    }
 }
 
 /// Boots `boot` on `machine` unattended: serial to `serial_log`, no monitor, no display.
@@ -258,6 +327,44 @@ pub fn run_interactive(machine: &Machine, boot: &Boot) -> Result<Option<i32>, Ru
         .status()
         .map_err(RunnerError::Spawn)?;
     Ok(status.code())
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::{Ended, Event, RunOutcome};
+    use std::time::Duration;
+
+    #[test]
+    fn event_lines_parse_and_match_on_fields() {
+        let serial = "supervisor: domain \"flaky\" (generation 0) stopped: page fault at address 0x0 (rip 0x1)\n\
+                      @event domain.stopped domain=flaky generation=0 fault=page-fault address=0x0\n\
+                      @event domain.restarted domain=flaky generation=1 restart=1 max=2\n";
+        let outcome = RunOutcome { ended: Ended::Reached(String::new()), serial: serial.into(), elapsed: Duration::ZERO };
+        let stopped = outcome.events("domain.stopped");
+        assert_eq!(stopped.len(), 1);
+        assert_eq!(stopped[0].get("fault"), Some("page-fault"));
+        assert!(stopped[0].has(&[("domain", "flaky"), ("address", "0x0")]));
+        assert!(!stopped[0].has(&[("domain", "flaky"), ("generation", "1")]));
+        outcome.assert_event("domain.restarted", &[("domain", "flaky"), ("generation", "1")]);
+        assert_eq!(Event::parse("no event here"), None);
+        assert_eq!(Event::parse("@event bare").map(|e| e.fields.len()), Some(0));
+    }
+
+    #[test]
+    fn transmit_drops_without_ring_errors_are_no_failure() {
+        let outcome = |serial: &str| RunOutcome { ended: Ended::Reached(String::new()), serial: serial.into(), elapsed: Duration::ZERO };
+        let drops = "net: 1 received frames dropped so far (receive ring full)\nnetstack: 1 frames dropped (transmit ring full), 0 ring errors (last None)\n";
+        assert_eq!(outcome(drops).netstack_ring_errors(), None);
+        let errors = "netstack: 1 frames dropped (transmit ring full), 2 ring errors (last Some(BadDescriptor))";
+        assert_eq!(outcome(errors).netstack_ring_errors(), Some(errors));
+    }
+
+    #[test]
+    #[should_panic(expected = "no event \"domain.restarted\"")]
+    fn a_missing_event_fails_naming_it() {
+        let outcome = RunOutcome { ended: Ended::Reached(String::new()), serial: "@event domain.restarted domain=a\n".into(), elapsed: Duration::ZERO };
+        outcome.assert_event("domain.restarted", &[("domain", "b")]);
+    }
 }
 
 #[cfg(test)]

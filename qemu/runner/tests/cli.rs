@@ -23,6 +23,19 @@ fn disk(test: &str) -> PathBuf {
     dir.join(format!("{test}.img"))
 }
 
+/// Runs `tileos-qemu` with the arguments `make run` passes (with `ports`, a disk image named
+/// after `test`, changed by `change`), expects it to fail with status 1 and returns its
+/// standard error.
+fn failing_make_run(test: &str, ports: [u16; 4], change: impl FnOnce(&mut Vec<String>)) -> String {
+    let disk = disk(test);
+    let mut args = make_run_args(disk.to_str().expect("UTF-8 path"), ports);
+    change(&mut args);
+    let out = tileos_qemu(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 /// The arguments `make run` passes (Makefile: run, TILE_DEVICES), with the given host ports.
 fn make_run_args(disk: &str, ports: [u16; 4]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -87,11 +100,7 @@ fn make_run_fails_when_a_forwarded_tcp_port_is_in_use() {
     let mut ports = free_ports();
     let occupant = TcpListener::bind("127.0.0.1:0").expect("occupy a TCP port");
     ports[0] = occupant.local_addr().expect("bound").port();
-    let disk = disk("tcp-port-in-use");
-    let args = make_run_args(disk.to_str().expect("UTF-8 path"), ports);
-    let out = tileos_qemu(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failing_make_run("tcp-port-in-use", ports, |_| ());
     assert!(
         stderr.contains(&format!("cannot forward host TCP port {} to the tile status service (--tcp-port, TILE_TCP_PORT)", ports[0])),
         "{stderr}"
@@ -107,11 +116,7 @@ fn make_run_fails_when_a_forwarded_udp_port_is_in_use() {
     let mut ports = free_ports();
     let occupant = UdpSocket::bind("127.0.0.1:0").expect("occupy a UDP port");
     ports[3] = occupant.local_addr().expect("bound").port();
-    let disk = disk("udp-port-in-use");
-    let args = make_run_args(disk.to_str().expect("UTF-8 path"), ports);
-    let out = tileos_qemu(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failing_make_run("udp-port-in-use", ports, |_| ());
     assert!(stderr.contains(&format!("host UDP port {} to net-client's datagram service", ports[3])), "{stderr}");
     assert!(stderr.contains("TILE_CLIENT_UDP_PORT"), "{stderr}");
     drop(occupant);
@@ -121,12 +126,7 @@ fn make_run_fails_when_a_forwarded_udp_port_is_in_use() {
 /// and names the port overrides in case a port was taken after the runner's check.
 #[test]
 fn make_run_fails_when_qemu_cannot_start() {
-    let disk = disk("qemu-fails");
-    let mut args = make_run_args(disk.to_str().expect("UTF-8 path"), free_ports());
-    args[1] = "/nonexistent/tileos-kernel.elf32".into();
-    let out = tileos_qemu(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failing_make_run("qemu-fails", free_ports(), |args| args[1] = "/nonexistent/tileos-kernel.elf32".into());
     assert!(stderr.contains("QEMU exited with status 1"), "{stderr}");
     assert!(stderr.contains("TILE_TCP_PORT="), "{stderr}");
     assert!(!stderr.contains("None"), "{stderr}");
@@ -151,7 +151,9 @@ fn make_run_and_debug_use_the_description_named_by_tile() {
         assert!(stdout.contains(&format!("tileos-imagebuild -- {description} ")), "make -n {target}:\n{stdout}");
         assert!(!stdout.contains("tileos-imagebuild -- tile.toml"), "make -n {target}:\n{stdout}");
         if target == "debug" {
-            assert!(stdout.contains(&format!("{description} | sort -u")), "make -n debug:\n{stdout}");
+            // The gdb script comes from the image builder, for the same description.
+            let gdb = format!("tileos-imagebuild -- {description} --program-dir build/target-dev/release --gdb-script build/dev/gdbinit");
+            assert!(stdout.contains(&gdb), "make -n debug:\n{stdout}");
         }
     }
 }

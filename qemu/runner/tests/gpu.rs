@@ -188,7 +188,7 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     // chaos-pci has pci restarted.
     outcome.assert_serial_contains("gpu-status: status screen shown (title and 5 rows)");
     outcome.assert_serial_contains("gpu-status: row 1 now \"pci          running    gen 0 restarts 0\"");
-    outcome.assert_serial_contains("supervisor: domain \"pci\" killed on request of \"chaos-pci\" (generation 0)");
+    outcome.assert_event("domain.killed", &[("domain", "pci"), ("client", "chaos-pci"), ("generation", "0")]);
     // (The test quits QEMU as soon as this row is logged: the "screen refreshed" line that
     // follows it may not make it into the log.)
     outcome.assert_serial_contains(RESTARTED_ROW);

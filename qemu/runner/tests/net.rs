@@ -72,9 +72,10 @@ fn boot_and_talk(network: Vec<String>, tcp_port: u16, udp_port: u16, log_name: &
     let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     outcome.assert_reached();
     let (status, echo) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
-    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "ring errors (last"] {
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
+    assert_eq!(outcome.netstack_ring_errors(), None, "{}", outcome.tail(40));
     assert_eq!(status, "tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)\n");
     assert_eq!(echo, DATAGRAM);
     (outcome, status, echo)
@@ -173,9 +174,9 @@ fn traffic_through_a_driver_restart(log: &Path, tcp_port: u16, udp_port: u16, de
                 _ => return Err(format!("corrupted echo of {length} bytes: {:?}", String::from_utf8_lossy(echo))),
             }
             let text = log_text();
-            if text.contains("supervisor: domain \"net\" restarted") {
+            if text.contains("@event domain.restarted domain=net ") {
                 traffic.after_restart += 1;
-            } else if text.contains("supervisor: domain \"net\" killed") {
+            } else if text.contains("@event domain.killed domain=net ") {
                 traffic.during_restart += 1;
             } else {
                 traffic.before_kill += 1;
@@ -212,20 +213,21 @@ fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serv
     let host = std::thread::spawn(move || {
         let _ = sender.send(traffic_through_a_driver_restart(&watched, tcp_port, udp_port, Instant::now() + timeout));
     });
-    let outcome = run_until(&machine, &boot, &log, timeout, &["chaos-net: done", "supervisor: domain \"net\" restarted", "netstack: status served"])
+    let outcome = run_until(&machine, &boot, &log, timeout, &["chaos-net: done", "@event domain.restarted domain=net ", "netstack: status served"])
         .unwrap_or_else(|error| panic!("{error}"));
     host.join().expect("the host side does not panic");
     let traffic = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     outcome.assert_reached();
     let traffic = traffic.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
-    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "ring errors (last", "FAIL", "could not be"] {
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "FAIL", "could not be"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
+    assert_eq!(outcome.netstack_ring_errors(), None, "{}", outcome.tail(40));
     // The kill came while the host's traffic was being echoed, and echoes resumed after it.
     assert!(traffic.before_kill > 0, "no echo before the kill: the kill did not hit running traffic ({} sent)", traffic.sent);
     assert!(traffic.after_restart >= 10, "{} echoes after the restart", traffic.after_restart);
-    outcome.assert_serial_contains("supervisor: domain \"net\" killed on request of \"chaos-net\" (generation 0)");
-    outcome.assert_serial_contains("supervisor: domain \"net\" restarted with fresh memory (generation 1, restart 1 of 3)");
+    outcome.assert_event("domain.killed", &[("domain", "net"), ("client", "chaos-net"), ("generation", "0")]);
+    outcome.assert_event("domain.restarted", &[("domain", "net"), ("generation", "1"), ("restart", "1"), ("max", "3")]);
     outcome.assert_serial_contains("chaos-net: supervisor answered Restarted { generation: 1, restarts: 1 }");
     outcome.assert_serial_contains("chaos-net: status: netstack Running generation 0 restarts 0");
     // The new driver generation re-initialised the device and took over the frame rings.

@@ -68,10 +68,15 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     assert!(status.starts_with("tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)"), "status line {status:?}");
     assert_eq!(line, "net-client heard: default tile\n");
     assert_eq!(answer, b"net-client got: udp to the tile");
-    for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "stopped:", "not started"] {
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
+    for bad in ["domain.stopped", "domain.not-started"] {
+        assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
+    }
     outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 11 domains");
+    assert_eq!(outcome.events("domain.started").len(), 11, "{}", outcome.tail(40));
+    outcome.assert_event("tile.supervising", &[("domains", "11")]);
     // After boot the root server keeps only what restarts need.
     outcome.assert_serial_contains("untyped regions of unused memory");
     outcome.assert_serial_contains("the fault-endpoint copies of 3 domains never rebuilt");
@@ -105,24 +110,26 @@ fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
     let outcome = boot_tile(
         "supervisor",
         scenario_archive("supervisor"),
-        &["prober: done", "supervisor: domain \"doomed\": gave up after 3 restarts"],
+        &["prober: done", "@event domain.gave-up domain=doomed restarts=3"],
     );
     // No restartable domain here has interrupts or IO ports: the root server gives up
     // IRQ and IO-port control after boot, and restarts still work without them.
     outcome.assert_serial_contains("untyped regions of unused device memory, IRQ control, IO-port control, the fault-endpoint copies of 2 domains never rebuilt");
     outcome.assert_serial_contains("rootserver: keeps the memory regions of the 2 restartable domains, the boot archive and the shared objects (to rebuild them)");
-    outcome.assert_serial_contains("prober: request 1 answered 2");
+    // The structured event lines beside the log lines (docs/architecture.md, "Event lines").
+    outcome.assert_event("prober.answered", &[("request", "1"), ("value", "2")]);
     outcome.assert_serial_contains("flaky: request 13: crashing mid-request");
-    outcome.assert_serial_contains("supervisor: domain \"flaky\" (generation 0) stopped: page fault at address 0x0");
-    outcome.assert_serial_contains("prober: request 13: the server died before replying (reply lost)");
-    outcome.assert_serial_contains("supervisor: domain \"flaky\" restarted with fresh memory (generation 1, restart 1 of 2)");
-    outcome.assert_serial_contains("flaky: serving (generation 1)");
-    outcome.assert_serial_contains("prober: request 2 answered 4");
+    outcome.assert_event("domain.stopped", &[("domain", "flaky"), ("generation", "0"), ("fault", "page-fault"), ("address", "0x0")]);
+    outcome.assert_event("prober.reply-lost", &[("request", "13")]);
+    outcome.assert_event("domain.restarted", &[("domain", "flaky"), ("generation", "1"), ("restart", "1"), ("max", "2")]);
+    outcome.assert_event("flaky.serving", &[("generation", "1")]);
+    outcome.assert_event("prober.answered", &[("request", "2"), ("value", "4")]);
     for generation in 0..=3 {
-        outcome.assert_serial_contains(&format!("doomed: generation {generation} starting, about to crash"));
-        outcome.assert_serial_contains(&format!("supervisor: domain \"doomed\" (generation {generation}) stopped: CPU exception 6"));
+        let generation = generation.to_string();
+        outcome.assert_event("doomed.starting", &[("generation", &generation)]);
+        outcome.assert_event("domain.stopped", &[("domain", "doomed"), ("generation", &generation), ("fault", "exception"), ("vector", "6")]);
     }
-    outcome.assert_serial_contains("supervisor: domain \"doomed\": gave up after 3 restarts; last fault: CPU exception 6");
+    outcome.assert_event("domain.gave-up", &[("domain", "doomed"), ("restarts", "3"), ("fault", "exception")]);
 }
 
 #[test]
@@ -130,26 +137,26 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     // Without scheduling budgets the spinning hostile domain (priority 120) would starve the
     // echo server (100) and the pinger (50): the last marker would never appear.
     let outcome = boot_tile("isolation", scenario_archive("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
-    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 0) stopped: page fault at address 0xffff800000100000");
-    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 1) stopped: page fault at address");
-    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 2) stopped: page fault at address");
-    outcome.assert_serial_contains("supervisor: domain \"hostile\" (generation 3) stopped: page fault at address 0x20000000");
+    outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", "0"), ("fault", "page-fault"), ("address", "0xffff800000100000")]);
+    for generation in ["1", "2"] {
+        outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", generation), ("fault", "page-fault")]);
+    }
+    outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", "3"), ("fault", "page-fault"), ("address", "0x20000000")]);
     outcome.assert_serial_contains("capability pointers it was never given: all refused");
     outcome.assert_serial_contains("hostile: syscall with RFLAGS.NT set: the kernel survived, NT cleared");
     outcome.assert_serial_contains("hostile: spin with RFLAGS.NT set through timer interrupts: the kernel survived, NT cleared");
     outcome.assert_serial_contains("hostile: vector registers across a failed call: kept");
     outcome.assert_serial_contains("pinger: segment selectors after the hostile domain loaded its own: DS 0x0 ES 0x0 FS 0x0 GS 0x0");
-    outcome.assert_serial_contains("hostile: retype through its CNode capability: refused");
-    outcome.assert_serial_contains("hostile: map memory through its VSpace capability: refused");
-    outcome.assert_serial_contains("hostile: forge badge 0x10 on its echo capability: refused");
-    outcome.assert_serial_contains("hostile: restart \"echo\" through its status-only supervisor capability: refused");
-    outcome.assert_serial_contains("supervisor: restart of domain \"echo\" asked by \"hostile\" refused: it may only read the status");
+    for attempt in ["retype", "map", "forge-badge", "restart-echo", "lift-budget", "raise-priority"] {
+        outcome.assert_event("hostile.attempt", &[("attempt", attempt), ("verdict", "refused")]);
+    }
+    assert_eq!(outcome.events("hostile.attempt").len(), 6, "{}", outcome.tail(40));
+    outcome.assert_event("restart.refused", &[("domain", "echo"), ("client", "hostile"), ("reason", "status-only")]);
     outcome.assert_serial_contains("hostile: the echo server still sees its badge as Ok(Number(102))");
     outcome.assert_serial_contains("allocation failed cleanly");
     outcome.assert_serial_contains("pinger: 20 of 20 calls answered correctly");
+    outcome.assert_event("domain.started", &[("domain", "hostile"), ("priority", "120"), ("generation", "0")]);
     outcome.assert_serial_contains("started domain \"hostile\" (priority 120, budget 10 ms per 50 ms, generation 0)");
-    outcome.assert_serial_contains("hostile: lift its own scheduling budget: refused");
-    outcome.assert_serial_contains("hostile: raise its own priority to 255: refused");
     let spin = outcome.serial.find("hostile: attack 5: spin forever at priority 120, within its budget");
     let answered = outcome.serial.find("pinger: 20 of 20 calls answered correctly while the hostile domain spins");
     assert!(spin.is_some() && answered > spin, "the pinger was not answered while the hostile domain spun:\n{}", outcome.tail(40));
@@ -170,9 +177,11 @@ fn device_memory_and_shared_regions_reach_exactly_their_domains() {
 #[test]
 fn mappings_over_a_programs_own_memory_are_refused_with_what_they_overlap() {
     let outcome = boot_tile("layout", scenario_archive("layout"), &["probe: no test for a domain named \"fine\""]);
-    outcome.assert_serial_contains("rootserver: domain \"over-code\" not started: the mapping at 0x400000 (region \"shadow\") overlaps the program's segment at 0x400000");
+    outcome.assert_serial_contains("rootserver: domain \"over-code\" not started: the mapping at 0x39bc40000000 (region \"shadow\") overlaps the program's segment at 0x39bc40000000");
     outcome.assert_serial_contains("rootserver: domain \"over-heap\" not started: the mapping at 0x600000001000 (region \"hpet\") overlaps the program's heap (0x600000000000..0x600000002000)");
-    outcome.assert_serial_contains("rootserver: started domain \"fine\"");
+    outcome.assert_event("domain.not-started", &[("domain", "over-code")]);
+    outcome.assert_event("domain.not-started", &[("domain", "over-heap")]);
+    outcome.assert_event("domain.started", &[("domain", "fine")]);
 }
 
 #[test]
@@ -180,13 +189,14 @@ fn a_pci_domain_that_faults_before_reporting_the_bus_does_not_hang_the_boot() {
     let outcome = boot_tile(
         "pci-fault",
         scenario_archive("pci-fault"),
-        &["supervisor: domain \"pci\": gave up after 1 restarts", "probe: no test for a domain named \"bystander\""],
+        &["@event domain.gave-up domain=pci restarts=1", "probe: no test for a domain named \"bystander\""],
     );
     outcome.assert_serial_contains("rootserver: the PCI bus domain \"pci\" faulted before reporting the bus; the drivers of PCI devices will not be started");
     outcome.assert_serial_contains("rootserver: domain \"nvme\" not started: pci device \"nvme\": the PCI bus domain has not reported the bus (it faulted or is not running)");
+    outcome.assert_event("domain.not-started", &[("domain", "nvme")]);
     outcome.assert_serial_contains("probe: no test for a domain named \"bystander\"");
-    outcome.assert_serial_contains("rootserver: all domains started; supervising");
-    outcome.assert_serial_contains("supervisor: domain \"pci\" (generation 0) stopped: CPU exception 6");
+    outcome.assert_event("tile.supervising", &[]);
+    outcome.assert_event("domain.stopped", &[("domain", "pci"), ("generation", "0"), ("fault", "exception"), ("vector", "6")]);
 }
 
 #[test]

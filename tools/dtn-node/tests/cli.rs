@@ -9,6 +9,18 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tileos-dtn-node");
 
+/// Runs the program with `args` (standard input closed), expects it to fail and returns its
+/// standard error.
+fn failing(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Starts `listen` on a free port; returns the child and the address it reported.
 fn start_listener(count: u32) -> (Child, String) {
     let mut child = Command::new(BIN)
@@ -170,42 +182,30 @@ fn base64_of(data: &[u8]) -> String {
 
 #[test]
 fn bad_arguments_give_clear_errors() {
-    let bad_eid = Command::new(BIN)
-        .args([
-            "send",
-            "127.0.0.1:1",
-            "--source",
-            "ipn:1.1",
-            "--dest",
-            "mailto:x",
-            "--lifetime",
-            "1",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
-    assert!(!bad_eid.status.success());
-    let err = String::from_utf8_lossy(&bad_eid.stderr);
+    let err = failing(&[
+        "send",
+        "127.0.0.1:1",
+        "--source",
+        "ipn:1.1",
+        "--dest",
+        "mailto:x",
+        "--lifetime",
+        "1",
+    ]);
     assert!(
         err.contains("--dest") && err.contains("endpoint ID"),
         "{err}"
     );
-
-    let missing = Command::new(BIN)
-        .args([
-            "send",
-            "127.0.0.1:1",
-            "--source",
-            "ipn:1.1",
-            "--dest",
-            "ipn:2.1",
-            "--payload-file",
-            "/nonexistent/x",
-        ])
-        .output()
-        .expect("run");
-    assert!(!missing.status.success());
-    let err = String::from_utf8_lossy(&missing.stderr);
+    let err = failing(&[
+        "send",
+        "127.0.0.1:1",
+        "--source",
+        "ipn:1.1",
+        "--dest",
+        "ipn:2.1",
+        "--payload-file",
+        "/nonexistent/x",
+    ]);
     assert!(err.contains("--payload-file /nonexistent/x"), "{err}");
 
     // Nobody listens on the port of a listener we bound and dropped.

@@ -135,16 +135,8 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
             return Err(Error::UnusedProgram(name.clone()));
         }
     }
-    let default_dir = [path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
-    let dirs = if programs.dirs.is_empty() {
-        &default_dir[..]
-    } else {
-        &programs.dirs[..]
-    };
     let mut elfs = Vec::new();
-    for program in &compiled.programs {
+    for (program, found) in compiled.programs.iter().zip(program_files(path, &file, &compiled, programs)?) {
         let at = |message: String| {
             Error::Description(Diagnostic {
                 file: file.clone(),
@@ -155,20 +147,7 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
                 ),
             })
         };
-        let candidates: Vec<PathBuf> =
-            match programs.overrides.iter().find(|(n, _)| *n == program.name) {
-                Some((_, p)) => vec![p.clone()],
-                None => dirs.iter().map(|d| d.join(&program.name)).collect(),
-            };
-        let Some(found) = candidates.iter().find(|p| p.is_file()) else {
-            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            return Err(at(format!(
-                "no ELF for program \"{}\" (tried {}; give --program {}=PATH)",
-                program.name,
-                tried.join(", "),
-                program.name
-            )));
-        };
+        let found = &found;
         let bytes = std::fs::read(found).map_err(|error| Error::Read {
             path: found.clone(),
             error,
@@ -250,6 +229,66 @@ fn check_requirements(
         }
     }
     Ok(())
+}
+
+/// The ELF file of each of `compiled`'s programs (in archive order), looked up as
+/// [`Programs`] says; `path` is the description, named `file` in messages.
+fn program_files(path: &Path, file: &str, compiled: &Compiled, programs: &Programs) -> Result<Vec<PathBuf>, Error> {
+    let default_dir = [path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
+    let dirs = if programs.dirs.is_empty() {
+        &default_dir[..]
+    } else {
+        &programs.dirs[..]
+    };
+    let mut files = Vec::new();
+    for program in &compiled.programs {
+        let candidates: Vec<PathBuf> =
+            match programs.overrides.iter().find(|(n, _)| *n == program.name) {
+                Some((_, p)) => vec![p.clone()],
+                None => dirs.iter().map(|d| d.join(&program.name)).collect(),
+            };
+        let Some(found) = candidates.iter().find(|p| p.is_file()) else {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            return Err(Error::Description(Diagnostic {
+                file: file.to_string(),
+                line: program.line,
+                message: format!(
+                    "domain \"{}\": field \"program\": no ELF for program \"{}\" (tried {}; give --program {}=PATH)",
+                    program.domain,
+                    program.name,
+                    tried.join(", "),
+                    program.name
+                ),
+            }));
+        };
+        files.push(found.clone());
+    }
+    Ok(files)
+}
+
+/// The gdb script of `make debug` for the description at `path`: the architecture, `file`
+/// for the first of `symbols` (the kernel) and `add-symbol-file` for the others (the root
+/// server) and for every program of the description, found as [`build`] finds them, each
+/// after a comment with its entry address (its link base, docs/build.md "Link addresses"),
+/// then `target remote localhost:1234`.
+pub fn gdb_script(path: &Path, programs: &Programs, symbols: &[PathBuf]) -> Result<String, Error> {
+    let (file, compiled) = read(path)?;
+    let mut script = String::from("set architecture i386:x86-64\n");
+    for (index, symbol) in symbols.iter().enumerate() {
+        let command = if index == 0 { "file" } else { "add-symbol-file" };
+        script.push_str(&format!("{command} {}\n", symbol.display()));
+    }
+    let files = program_files(path, &file, &compiled, programs)?;
+    for (program, found) in compiled.programs.iter().zip(&files) {
+        let bytes = std::fs::read(found).map_err(|error| Error::Read { path: found.clone(), error })?;
+        let entry = bytes.get(24..32).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        script.push_str(&format!("# program \"{}\" (first used by domain \"{}\"): entry {entry:#x}\n", program.name, program.domain));
+        script.push_str(&format!("add-symbol-file {}\n", found.display()));
+    }
+    script.push_str("target remote localhost:1234\n");
+    Ok(script)
 }
 
 /// Reads and validates the description at `path`; returns the name messages use for it (as

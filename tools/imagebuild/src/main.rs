@@ -4,7 +4,11 @@
 //! tileos-imagebuild tile.toml -o archive.bin [--program NAME=PATH]... [--program-dir DIR]...
 //! tileos-imagebuild tile.toml --check
 //! tileos-imagebuild --packages [--extra-program NAME]... DESCRIPTION...
+//! tileos-imagebuild tile.toml --gdb-script OUT --symbols KERNEL.elf [--symbols ROOTSERVER.elf]... [--program-dir DIR]...
 //! ```
+//!
+//! `--gdb-script` writes the gdb script of `make debug` (docs/build.md, "Breakpoints per
+//! domain") instead of an archive.
 //!
 //! `--packages` prints, one per line, the cargo packages that hold the programs of the
 //! descriptions (and the extra programs): what the Makefile builds.
@@ -17,7 +21,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tileos_imagebuild::packages::BareMetalBins;
-use tileos_imagebuild::{Programs, build, compile, packages};
+use tileos_imagebuild::{Programs, build, compile, gdb_script, packages};
 
 /// Command line.
 #[derive(Parser)]
@@ -27,7 +31,7 @@ struct Cli {
     #[arg(required = true, value_name = "DESCRIPTION")]
     descriptions: Vec<PathBuf>,
     /// Where to write the archive (required unless --check or --packages).
-    #[arg(short, long, required_unless_present_any = ["check", "packages"])]
+    #[arg(short, long, required_unless_present_any = ["check", "packages", "gdb_script"])]
     output: Option<PathBuf>,
     /// The ELF of program NAME is PATH (overrides the search).
     #[arg(long = "program", value_name = "NAME=PATH", value_parser = parse_program)]
@@ -42,6 +46,14 @@ struct Cli {
     /// (packages that build-depend on tileos-build-support; run inside the workspace).
     #[arg(long, conflicts_with_all = ["output", "programs", "program_dirs"])]
     packages: bool,
+    /// Write the gdb script of `make debug` to FILE: the --symbols files, then every
+    /// program of the description (found as for the archive).
+    #[arg(long = "gdb-script", value_name = "FILE", conflicts_with_all = ["output", "check", "packages"])]
+    gdb_script: Option<PathBuf>,
+    /// With --gdb-script: an ELF whose symbols come first (the kernel's `file`, then the
+    /// root server's `add-symbol-file`).
+    #[arg(long = "symbols", value_name = "ELF", requires = "gdb_script")]
+    symbols: Vec<PathBuf>,
     /// With --packages: also the package of binary NAME, which no description names.
     #[arg(long = "extra-program", value_name = "NAME", requires = "packages")]
     extra_programs: Vec<String>,
@@ -109,6 +121,21 @@ fn main() -> ExitCode {
         overrides: cli.programs,
         dirs: cli.program_dirs,
     };
+    if let Some(out) = &cli.gdb_script {
+        let written = gdb_script(description, &programs, &cli.symbols)
+            .map_err(|e| e.to_string())
+            .and_then(|script| std::fs::write(out, script).map_err(|e| format!("{}: {e}", out.display())));
+        return match written {
+            Ok(()) => {
+                println!("{}: gdb script", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let archive = match build(description, &programs) {
         Ok(a) => a,
         Err(e) => {

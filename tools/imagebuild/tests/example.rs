@@ -204,3 +204,26 @@ fn the_documented_example_is_valid() {
         compile("system-description.md", &doc[start..end]).expect("documented example is valid");
     assert_eq!(c.description.domains.len(), 2);
 }
+
+#[test]
+fn gdb_script_loads_the_symbols_then_each_program_with_its_link_base() {
+    let dir = program_dir("gdb-script", &PROGRAMS);
+    // The echo program's entry, where the script's comment says it links.
+    let mut echo = fake_elf("echo");
+    echo[24..32].copy_from_slice(&0x2f6a_0000_0000u64.to_le_bytes());
+    std::fs::write(dir.join("echo"), echo).expect("write the echo ELF");
+    let programs = Programs { overrides: Vec::new(), dirs: vec![dir.clone()] };
+    let symbols = [PathBuf::from("build/dev/kernel.elf"), PathBuf::from("build/dev/rootserver.elf")];
+    let script = tileos_imagebuild::gdb_script(Path::new(EXAMPLE), &programs, &symbols).expect("gdb script");
+    let lines: Vec<&str> = script.lines().collect();
+    assert_eq!(lines[..3], ["set architecture i386:x86-64", "file build/dev/kernel.elf", "add-symbol-file build/dev/rootserver.elf"]);
+    let loaded: Vec<String> = lines.iter().filter_map(|l| l.strip_prefix("add-symbol-file ")).skip(1).map(String::from).collect();
+    let expected: Vec<String> = PROGRAMS.iter().map(|p| dir.join(p).display().to_string()).collect();
+    assert_eq!(loaded, expected, "{script}");
+    assert!(script.contains("# program \"echo\" (first used by domain \"echo\"): entry 0x2f6a00000000\n"), "{script}");
+    assert_eq!(lines.last(), Some(&"target remote localhost:1234"));
+    // A program without an ELF fails as the archive build does, naming it.
+    std::fs::remove_file(dir.join("client")).expect("remove one ELF");
+    let error = tileos_imagebuild::gdb_script(Path::new(EXAMPLE), &programs, &symbols).unwrap_err().to_string();
+    assert!(error.contains("no ELF for program \"client\""), "{error}");
+}

@@ -223,6 +223,34 @@ macro_rules! println {
     ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
 }
 
+/// The text of a structured marker line (docs/architecture.md, "Event lines"), without the
+/// newline: `@event NAME key=value …`, the values formatted with `Display` (they must not
+/// contain spaces). Boot tests match these instead of the English log line printed beside
+/// them, so that rewording a log line breaks no test.
+///
+/// ```text
+/// event_line!("domain.stopped", domain = name, generation = 0)  // @event domain.stopped domain=flaky generation=0
+/// ```
+#[macro_export]
+macro_rules! event_line {
+    ($name:literal $(, $key:ident = $value:expr)* $(,)?) => {
+        format_args!(concat!("@event ", $name $(, " ", stringify!($key), "={}")*) $(, $value)*)
+    };
+}
+
+/// Prints an [`event_line!`] to the kernel debug console (the root server's; domains use
+/// [`log_event!`]).
+#[macro_export]
+macro_rules! event {
+    ($($arg:tt)*) => { $crate::println!("{}", $crate::event_line!($($arg)*)) };
+}
+
+/// Logs an [`event_line!`] through the console domain, as [`log!`] logs a line.
+#[macro_export]
+macro_rules! log_event {
+    ($($arg:tt)*) => { $crate::log!("{}", $crate::event_line!($($arg)*)) };
+}
+
 /// Panic output hook for `tileos-rt`: the console domain for domains, the kernel debug
 /// console for the root server.
 #[unsafe(no_mangle)]

@@ -127,67 +127,31 @@ impl Checker<'_> {
     /// The label that starts every message about `item`.
     fn label(&self, item: Item) -> String {
         let d = self.d;
-        let name = |v: Option<&String>| v.map_or(String::from("?"), String::clone);
+        // `KIND "NAME"` for a named item, `?` for an index out of range.
+        let named = |kind: &str, v: Option<&String>| format!("{kind} \"{}\"", v.map_or("?", String::as_str));
+        // `OWNER: ROLE MEMBER` for a member of a list inside a named item.
+        let nested = |owner: Item, role: &str, domain: Option<u32>, index: usize| {
+            format!("{}: {role} {}", self.label(owner), self.member(domain.map(|id| id as usize), index))
+        };
         match item {
             Item::Tile => String::from("tile"),
             Item::Domain(i) => format!("domain \"{}\"", self.domain(i)),
-            Item::Endpoint(i) => {
-                format!("endpoint \"{}\"", name(d.endpoints.get(i).map(|e| &e.name)))
-            }
+            Item::Endpoint(i) => named("endpoint", d.endpoints.get(i).map(|e| &e.name)),
             Item::Client { endpoint, client } => {
-                let e = d.endpoints.get(endpoint);
-                let who = e
-                    .and_then(|e| e.clients.get(client))
-                    .map(|c| c.domain as usize);
-                format!(
-                    "endpoint \"{}\": client {}",
-                    name(e.map(|e| &e.name)),
-                    self.member(who, client)
-                )
+                let who = d.endpoints.get(endpoint).and_then(|e| e.clients.get(client)).map(|c| c.domain);
+                nested(Item::Endpoint(endpoint), "client", who, client)
             }
-            Item::Notification(i) => {
-                format!(
-                    "notification \"{}\"",
-                    name(d.notifications.get(i).map(|n| &n.name))
-                )
+            Item::Notification(i) => named("notification", d.notifications.get(i).map(|n| &n.name)),
+            Item::Signaller { notification, signaller } => {
+                let who = d.notifications.get(notification).and_then(|n| n.signallers.get(signaller)).map(|s| s.domain);
+                nested(Item::Notification(notification), "signaller", who, signaller)
             }
-            Item::Signaller {
-                notification,
-                signaller,
-            } => {
-                let n = d.notifications.get(notification);
-                let who = n
-                    .and_then(|n| n.signallers.get(signaller))
-                    .map(|s| s.domain as usize);
-                format!(
-                    "notification \"{}\": signaller {}",
-                    name(n.map(|n| &n.name)),
-                    self.member(who, signaller)
-                )
-            }
-            Item::SharedRegion(i) => {
-                format!(
-                    "shared region \"{}\"",
-                    name(d.shared_regions.get(i).map(|r| &r.name))
-                )
-            }
+            Item::SharedRegion(i) => named("shared region", d.shared_regions.get(i).map(|r| &r.name)),
             Item::Mapping { region, mapping } => {
-                let r = d.shared_regions.get(region);
-                let who = r
-                    .and_then(|r| r.mappings.get(mapping))
-                    .map(|m| m.domain as usize);
-                format!(
-                    "shared region \"{}\": mapping {}",
-                    name(r.map(|r| &r.name)),
-                    self.member(who, mapping)
-                )
+                let who = d.shared_regions.get(region).and_then(|r| r.mappings.get(mapping)).map(|m| m.domain);
+                nested(Item::SharedRegion(region), "mapping", who, mapping)
             }
-            Item::DeviceMemory(i) => {
-                format!(
-                    "device memory \"{}\"",
-                    name(d.device_memory.get(i).map(|m| &m.name))
-                )
-            }
+            Item::DeviceMemory(i) => named("device memory", d.device_memory.get(i).map(|m| &m.name)),
             Item::Irq(i) => match d.irqs.get(i) {
                 Some(irq) => format!("irq pin {}", irq.pin),
                 None => format!("irq {i}"),
@@ -196,9 +160,7 @@ impl Checker<'_> {
                 Some(p) => format!("ioport range {:#x}..={:#x}", p.first, p.last),
                 None => format!("ioport range {i}"),
             },
-            Item::PciDevice(i) => {
-                format!("pci device \"{}\"", name(d.pci_devices.get(i).map(|p| &p.name)))
-            }
+            Item::PciDevice(i) => named("pci device", d.pci_devices.get(i).map(|p| &p.name)),
         }
     }
 

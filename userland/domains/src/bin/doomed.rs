@@ -5,13 +5,14 @@
 
 extern crate tileos_rt;
 
-use tileos_sys::log;
+use tileos_sys::{log, log_event};
 
 /// Entry point.
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
     log!("doomed: generation {} starting, about to crash", info.generation);
+    log_event!("doomed.starting", generation = info.generation);
     // SAFETY: deliberately faults.
     unsafe { core::arch::asm!("ud2", options(noreturn)) }
 }

@@ -5,7 +5,7 @@
 
 extern crate tileos_rt;
 
-use tileos_sys::log;
+use tileos_sys::{log, log_event};
 
 tileos_sys::resources! {
     /// What flaky needs from the description (checked at build time).
@@ -19,7 +19,9 @@ tileos_sys::entry!(main);
 
 fn main(resources: Resources) -> ! {
     let endpoint = resources.flaky.cptr();
-    log!("flaky: serving (generation {})", tileos_sys::domain::info().generation);
+    let generation = tileos_sys::domain::info().generation;
+    log!("flaky: serving (generation {generation})");
+    log_event!("flaky.serving", generation = generation);
     let mut message = tileos_sys::recv(endpoint, true);
     loop {
         if message.words[0] == 13 {

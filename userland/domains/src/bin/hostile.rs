@@ -16,7 +16,15 @@ use tileos_abi::invocation::Label;
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_abi::object::Rights;
-use tileos_sys::{invoke, log};
+use tileos_sys::{invoke, log, log_event};
+
+/// Logs the outcome of an attempt the kernel or the supervisor must refuse: the English line
+/// `hostile: WHAT: refused` (or `ALLOWED (ISOLATION BROKEN)`) and the event line
+/// `@event hostile.attempt attempt=NAME verdict=refused|allowed` the boot tests match.
+fn report(attempt: &str, what: &str, refused: bool) {
+    log!("hostile: {what}: {}", if refused { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    log_event!("hostile.attempt", attempt = attempt, verdict = if refused { "refused" } else { "allowed" });
+}
 
 /// Entry point.
 #[unsafe(no_mangle)]
@@ -83,9 +91,9 @@ fn hardware_state_attacks() {
 /// The last attack: escape the scheduling budget, then spin forever within it.
 fn spin_forever() -> ! {
     let lifted = invoke(domain::TCB, Label::TcbSetSchedParams, &[0, 0], &[domain::TCB]);
-    log!("hostile: lift its own scheduling budget: {}", if lifted.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    report("lift-budget", "lift its own scheduling budget", lifted.is_err());
     let raised = invoke(domain::TCB, Label::TcbSetPriority, &[255], &[domain::TCB]);
-    log!("hostile: raise its own priority to 255: {}", if raised.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    report("raise-priority", "raise its own priority to 255", raised.is_err());
     log!("hostile: attack 5: spin forever at priority 120, within its budget");
     if let Some(spinning) = tileos_sys::domain::signal_notification("spinning") {
         // Selectors user code may load, left for the next domain to find (it must not).
@@ -108,12 +116,12 @@ fn attacks_without_faults() {
     }
     log!("hostile: invoking {refused} capability pointers it was never given: all refused");
     let retype = invoke(domain::CNODE, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]);
-    log!("hostile: retype through its CNode capability: {}", if retype.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    report("retype", "retype through its CNode capability", retype.is_err());
     let map = invoke(domain::VSPACE, Label::FrameMap, &[0x1000_0000, Rights::ALL.0 as u64, 0], &[domain::VSPACE]);
-    log!("hostile: map memory through its VSpace capability: {}", if map.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+    report("map", "map memory through its VSpace capability", map.is_err());
     if let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") {
         let forged = invoke(domain::CNODE, Label::CNodeMint, &[200, 8, echo, 64, Rights::ALL.0 as u64, 0x10], &[domain::CNODE]);
-        log!("hostile: forge badge 0x10 on its echo capability: {}", if forged.is_err() { "refused" } else { "ALLOWED (ISOLATION BROKEN)" });
+        report("forge-badge", "forge badge 0x10 on its echo capability", forged.is_err());
         let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(tileos_sys::cap::Endpoint::from_cptr(echo));
         log!("hostile: the echo server still sees its badge as {:?}", client.call(&tileos_protocol::echo::Request::WhoAmI));
     }
@@ -122,8 +130,7 @@ fn attacks_without_faults() {
         let supervisor = tileos_sys::rpc::Client::<Supervisor>::new(supervisor);
         let request = Request::Restart { domain: "echo".try_into().unwrap_or_default() };
         let answer = supervisor.call(&request);
-        let verdict = if answer == Ok(Response::Refused(Refusal::NotAllowed)) { "refused" } else { "ALLOWED (ISOLATION BROKEN)" };
-        log!("hostile: restart \"echo\" through its status-only supervisor capability: {verdict}");
+        report("restart-echo", "restart \"echo\" through its status-only supervisor capability", answer == Ok(Response::Refused(Refusal::NotAllowed)));
     }
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut total = 0usize;

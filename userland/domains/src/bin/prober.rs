@@ -7,7 +7,7 @@
 extern crate tileos_rt;
 
 use tileos_abi::message::LABEL_REPLY_LOST;
-use tileos_sys::log;
+use tileos_sys::{log, log_event};
 
 tileos_sys::resources! {
     /// What the prober needs from the description (checked at build time).
@@ -24,8 +24,14 @@ fn main(resources: Resources) -> ! {
     for request in [1u64, 13, 2] {
         let reply = tileos_sys::call(flaky, 0, &[request], &[]);
         match reply.info.label() {
-            0 => log!("prober: request {request} answered {}", reply.words[0]),
-            LABEL_REPLY_LOST => log!("prober: request {request}: the server died before replying (reply lost); retrying later"),
+            0 => {
+                log!("prober: request {request} answered {}", reply.words[0]);
+                log_event!("prober.answered", request = request, value = reply.words[0]);
+            }
+            LABEL_REPLY_LOST => {
+                log!("prober: request {request}: the server died before replying (reply lost); retrying later");
+                log_event!("prober.reply-lost", request = request);
+            }
             other => log!("prober: request {request}: error label {other}"),
         }
     }
