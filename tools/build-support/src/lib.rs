@@ -153,9 +153,16 @@ mod tests {
         let members = manifest.split("members").nth(1).unwrap().split(']').next().unwrap();
         let mut programs = Vec::new();
         for member in members.split('"').skip(1).step_by(2) {
-            let text = std::fs::read_to_string(root.join(member).join("Cargo.toml")).unwrap();
-            if text.contains("tileos-build-support") && !Path::new(member).ends_with("kernel") {
-                programs.extend(bin_names(&text));
+            // A member may be a glob of folders (`userland/services/*`).
+            let folders: Vec<std::path::PathBuf> = match member.strip_suffix("/*") {
+                Some(parent) => std::fs::read_dir(root.join(parent)).unwrap().map(|entry| entry.unwrap().path()).collect(),
+                None => vec![root.join(member)],
+            };
+            for folder in folders {
+                let Ok(text) = std::fs::read_to_string(folder.join("Cargo.toml")) else { continue };
+                if text.contains("tileos-build-support") && !Path::new(member).ends_with("kernel") {
+                    programs.extend(bin_names(&text));
+                }
             }
         }
         programs
