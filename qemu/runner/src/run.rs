@@ -5,6 +5,7 @@ use crate::machine::{Boot, Machine};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tileos_abi::test_exit::GuestVerdict;
 
@@ -262,6 +263,33 @@ pub fn run_watch(
     stop_when: &[&str],
     fail_when: &[&str],
 ) -> Result<RunOutcome, RunnerError> {
+    watch(machine, boot, serial_log, timeout, stop_when, fail_when, None)
+}
+
+/// [`run_until`] for a test whose host side talks to the guest: QEMU is stopped only once
+/// every marker is in the log *and* `host_done` is set (by the host side when it has its
+/// answers, or gave up), so a guest that logs an answer just before sending it is not
+/// stopped in between.
+pub fn run_until_host_done(
+    machine: &Machine,
+    boot: &Boot,
+    serial_log: &Path,
+    timeout: Duration,
+    stop_when: &[&str],
+    host_done: &AtomicBool,
+) -> Result<RunOutcome, RunnerError> {
+    watch(machine, boot, serial_log, timeout, stop_when, &[], Some(host_done))
+}
+
+fn watch(
+    machine: &Machine,
+    boot: &Boot,
+    serial_log: &Path,
+    timeout: Duration,
+    stop_when: &[&str],
+    fail_when: &[&str],
+    host_done: Option<&AtomicBool>,
+) -> Result<RunOutcome, RunnerError> {
     if let Some(dir) = serial_log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| RunnerError::SerialLog(dir.into(), e))?;
     }
@@ -296,7 +324,8 @@ pub fn run_watch(
                 qemu.wait().map_err(RunnerError::Wait)?;
                 break Ended::Failed(line);
             }
-            if !stop_when.is_empty() && stop_when.iter().all(|text| complete.contains(text)) {
+            let host_finished = host_done.is_none_or(|done| done.load(Ordering::SeqCst));
+            if !stop_when.is_empty() && host_finished && stop_when.iter().all(|text| complete.contains(text)) {
                 qemu.kill().map_err(RunnerError::Wait)?;
                 qemu.wait().map_err(RunnerError::Wait)?;
                 break Ended::Reached(stop_when.join(" + "));

@@ -22,7 +22,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{scenario_archive, test_images};
-use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until, run_until_host_done};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// What the host sends to the echo port.
@@ -58,6 +60,8 @@ fn boot_and_talk(network: Vec<String>, tcp_port: u16, udp_port: u16, log_name: &
     // The host side runs beside QEMU: it waits for the netstack's ready line, then talks.
     let (sender, results) = mpsc::channel();
     let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
     let host = std::thread::spawn(move || {
         let result = if wait_for(&watched, "netstack: ready", Instant::now() + TIMEOUT) {
             talk_to_the_tile(tcp_port, udp_port)
@@ -65,8 +69,9 @@ fn boot_and_talk(network: Vec<String>, tcp_port: u16, udp_port: u16, log_name: &
             Err("the netstack never logged \"netstack: ready\"".into())
         };
         let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
     });
-    let outcome = run_until(&machine, &boot, &log, TIMEOUT, &["netstack: status served", "netstack: udp echo of"])
+    let outcome = run_until_host_done(&machine, &boot, &log, TIMEOUT, &["netstack: status served", "netstack: udp echo of"], &done)
         .unwrap_or_else(|error| panic!("{error}"));
     host.join().expect("the host side does not panic");
     let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
@@ -286,6 +291,8 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
     std::fs::write(&log, b"").expect("empty the serial log");
     let (sender, results) = mpsc::channel();
     let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
     let host = std::thread::spawn(move || {
         let deadline = Instant::now() + TIMEOUT;
         let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "net-client: ready", deadline) {
@@ -294,13 +301,15 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
             Err("the netstack or the net-client never logged its ready line".into())
         };
         let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
     });
-    let outcome = run_until(
+    let outcome = run_until_host_done(
         &machine,
         &boot,
         &log,
         TIMEOUT,
         &["closed, 2 lines answered", "closed, 3 lines answered", "net-client: udp datagram of 7 bytes"],
+        &done,
     )
     .unwrap_or_else(|error| panic!("{error}"));
     host.join().expect("the host side does not panic");

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
-use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until, run_until_host_done};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -17,18 +19,23 @@ fn images() -> &'static TestImages {
 /// Boots the test kernel with the root server and `archive`, until every `markers` text
 /// has appeared in the serial log.
 fn boot_tile(name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
-    boot_tile_on(&Machine::default(), name, archive, markers)
+    boot_tile_on(&Machine::default(), name, archive, markers, None)
 }
 
-/// [`boot_tile`] on `machine`.
-fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str]) -> RunOutcome {
+/// [`boot_tile`] on `machine`; with `host_done`, QEMU is stopped only once that is set too
+/// (the host side has its answers: a domain logs an answer before it sends it).
+fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str], host_done: Option<&AtomicBool>) -> RunOutcome {
     let images = images();
     let boot = images.tile_boot(archive);
     let log = images.logs.join(format!("tile-{name}.log"));
     std::fs::create_dir_all(&images.logs).expect("log directory");
     // No line from an earlier run may be seen before QEMU starts.
     std::fs::write(&log, b"").expect("empty the serial log");
-    let outcome = run_until(machine, &boot, &log, TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
+    let outcome = match host_done {
+        Some(done) => run_until_host_done(machine, &boot, &log, TIMEOUT, markers, done),
+        None => run_until(machine, &boot, &log, TIMEOUT, markers),
+    };
+    let outcome = outcome.unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     outcome
 }
@@ -50,19 +57,26 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // net-client (the socket protocol's example client) answer a line and a datagram.
     let watched = logs.join("tile-default.log");
     let _ = std::fs::write(&watched, b"");
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
     let host = std::thread::spawn(move || -> Result<(String, String, Vec<u8>), String> {
-        let deadline = Instant::now() + TIMEOUT;
-        if !wait_for(&watched, "netstack: ready", deadline) {
-            return Err("the netstack never logged \"netstack: ready\"".into());
-        }
-        let status = read_status(tcp_port)?;
-        if !wait_for(&watched, "net-client: ready", deadline) {
-            return Err("the net-client never logged \"net-client: ready\"".into());
-        }
-        Ok((status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?))
+        let talk = || -> Result<(String, String, Vec<u8>), String> {
+            let deadline = Instant::now() + TIMEOUT;
+            if !wait_for(&watched, "netstack: ready", deadline) {
+                return Err("the netstack never logged \"netstack: ready\"".into());
+            }
+            let status = read_status(tcp_port)?;
+            if !wait_for(&watched, "net-client: ready", deadline) {
+                return Err("the net-client never logged \"net-client: ready\"".into());
+            }
+            Ok((status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?))
+        };
+        let result = talk();
+        host_done.store(true, Ordering::SeqCst);
+        result
     });
     let markers = ["client: done", "block-check: done", "gpu-status: status screen shown", "netstack: status served", "net-client: udp datagram of 15 bytes"];
-    let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers);
+    let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers, Some(&done));
     let talk = host.join().expect("the host side does not panic");
     let (status, line, answer) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
     assert!(status.starts_with("tileos tile: up (netstack \"netstack\" generation 0, address 10.0.2.15/24)"), "status line {status:?}");
