@@ -17,11 +17,12 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: fuzz bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: check fuzz bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
 	@echo "make test    install what is missing, build, run host unit tests and boot tests"
+	@echo "make check   formatting, clippy and the host unit tests only (no QEMU; the inner loop)"
 	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
 	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
@@ -179,7 +180,16 @@ debug: deps images
 	@echo "  gdb -x $(DEV)/gdbinit"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES) --gdb
 
-test: deps test-images
+# The inner loop: formatting (rustfmt.toml), clippy at its default level with warnings as
+# errors, and the host unit tests of the host crates (the workspace's default-members: no
+# QEMU). `make test` runs it first.
+check:
+	@echo "check: cargo fmt, cargo clippy, host unit tests"
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --quiet -- -D warnings
+	$(CARGO) test --quiet
+
+test: deps check test-images
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory proofs

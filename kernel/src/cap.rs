@@ -120,9 +120,7 @@ impl Cap {
         match (*self, *other) {
             (Cap::Null, _) | (_, Cap::Null) => false,
             (Cap::Untyped { .. }, _) => match (self.region(), other.region()) {
-                (Some((start, end)), Some((other_start, other_end))) => {
-                    start <= other_start && other_end <= end && other_start < other_end
-                }
+                (Some((start, end)), Some((other_start, other_end))) => start <= other_start && other_end <= end && other_start < other_end,
                 _ => false,
             },
             (Cap::IrqControl, Cap::IrqControl | Cap::IrqHandler { .. }) => true,
@@ -244,9 +242,7 @@ pub fn derive(source: &Cap, mint: Option<MintParams>) -> Result<Cap, DeriveError
             return Err(DeriveError::NotDerivable);
         }
         Cap::PagingTable { mapping, .. } if !mapping.is_mapped() => return Err(DeriveError::NotDerivable),
-        Cap::Frame { paddr, size_bits, rights, device, .. } => {
-            Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE }
-        }
+        Cap::Frame { paddr, size_bits, rights, device, .. } => Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE },
         other => other,
     };
     if let Some(MintParams { rights: mask, data }) = mint {
@@ -292,9 +288,7 @@ pub fn mask_rights(cap: Cap, mask: Rights) -> Cap {
 /// changed in place, for Mutate; everything else, including a frame's mapping, is kept.
 pub fn mutate(cap: Cap, data: u64) -> Result<Cap, DeriveError> {
     match cap {
-        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. } => {
-            derive(&cap, Some(MintParams { rights: Rights::ALL, data }))
-        }
+        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. } => derive(&cap, Some(MintParams { rights: Rights::ALL, data })),
         other => Ok(other),
     }
 }
@@ -361,14 +355,16 @@ mod tests {
     fn copy_keeps_cnode_guard_and_mutate_keeps_frame_mapping() {
         let cnode = Cap::CNode { paddr: 0x4000, radix: 4, guard_bits: 60, guard: 0 };
         assert_eq!(mask_rights(derive(&cnode, None).unwrap(), Rights::READ), cnode);
-        let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
+        let frame =
+            Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
         assert_eq!(mutate(frame, 5), Ok(frame));
         assert_eq!(mutate(EP, 5), Ok(Cap::Endpoint { paddr: 0x1000, badge: 5, rights: Rights::ALL }));
     }
 
     #[test]
     fn frame_copies_are_unmapped() {
-        let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
+        let frame =
+            Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x40_0000 } };
         let copy = derive(&frame, None).unwrap();
         assert!(matches!(copy, Cap::Frame { mapping: Mapping::NONE, .. }));
         assert!(frame.same_object_as(&copy));

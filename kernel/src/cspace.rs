@@ -77,9 +77,7 @@ pub fn is_parent_of(parent: &Slot, child: &Slot) -> bool {
         return false;
     }
     match parent.cap {
-        Cap::Endpoint { badge, .. } | Cap::Notification { badge, .. } if badge != 0 => {
-            badge == child.cap.badge() && !child.first_badged
-        }
+        Cap::Endpoint { badge, .. } | Cap::Notification { badge, .. } if badge != 0 => badge == child.cap.badge() && !child.first_badged,
         _ => true,
     }
 }
@@ -138,7 +136,15 @@ pub fn swap(memory: &mut impl CSpaceMemory, a: SlotRef, b: SlotRef) {
     memory.write(b, slot_a);
     // Fix links; adjacent slots point at each other and need care.
     let fix = |slot: Slot| -> Slot {
-        let map = |r: SlotRef| if r == a { b } else if r == b { a } else { r };
+        let map = |r: SlotRef| {
+            if r == a {
+                b
+            } else if r == b {
+                a
+            } else {
+                r
+            }
+        };
         Slot { prev: map(slot.prev), next: map(slot.next), ..slot }
     };
     let new_a = fix(memory.read(a));

@@ -6,7 +6,7 @@
 
 use crate::arch::paging;
 use crate::invoke::vspace::KernelPaging;
-use crate::invoke::{irq, ioport};
+use crate::invoke::{ioport, irq};
 use crate::{ipc, thread};
 use tileos_kernel::cap::Cap;
 

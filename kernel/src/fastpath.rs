@@ -66,7 +66,6 @@ fn pop_head(endpoint: EndpointRef, head: u64) {
     KernelMemory.set_links(head, 0, 0);
 }
 
-
 /// Appends `thread` to an endpoint queue (as `Queue::push_back`).
 #[inline(always)]
 fn push_back(endpoint: EndpointRef, thread: u64) {

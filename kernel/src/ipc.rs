@@ -4,10 +4,12 @@
 
 use crate::state::{EndpointRef, KernelMemory, NotificationRef, Reg, init_object, read_word, tcb, write_word};
 use crate::thread::{self, PendingFault, ThreadState};
-use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_abi::message::{
+    LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer,
+};
+use tileos_abi::object::Rights;
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory};
-use tileos_abi::object::Rights;
 use tileos_kernel::queue::Queue;
 
 /// Whether an IPC operation waits when no partner is ready (Send, Recv, Wait) or returns
@@ -141,8 +143,7 @@ fn transfer(sender: u64, receiver: u64, badge: u64, can_grant: bool, via_endpoin
     for index in 0..length {
         set_message_register(receiver, index, message_register(sender, index));
     }
-    let (transferred, unwrapped) =
-        if can_grant { transfer_caps(sender, receiver, info.extra_caps(), via_endpoint) } else { (0, 0) };
+    let (transferred, unwrapped) = if can_grant { transfer_caps(sender, receiver, info.extra_caps(), via_endpoint) } else { (0, 0) };
     set_received(receiver, badge, MessageInfo::new(info.label(), unwrapped, transferred, length as u64));
 }
 
@@ -458,7 +459,11 @@ pub fn raise_fault(thread_paddr: u64, fault: PendingFault) {
         _ => {
             crate::kprintln!(
                 "thread {thread_paddr:#x}: unhandled fault {} [{:#x}, {:#x}, {:#x}, {:#x}]; no fault endpoint, thread suspended",
-                fault_name(fault.label), fault.words[0], fault.words[1], fault.words[2], fault.words[3]
+                fault_name(fault.label),
+                fault.words[0],
+                fault.words[1],
+                fault.words[2],
+                fault.words[3]
             );
             cancel(thread_paddr);
         }

@@ -80,13 +80,7 @@ fn report_boot_info(info: &multiboot::MultibootInfo) {
     kprintln!("memory map ({} entries):", info.memory.len());
     let mut available = 0;
     for region in &info.memory {
-        kprintln!(
-            "  {:#014x}..{:#014x} {:>8} KiB  {}",
-            region.base,
-            region.base + region.length,
-            region.length / 1024,
-            region.kind
-        );
+        kprintln!("  {:#014x}..{:#014x} {:>8} KiB  {}", region.base, region.base + region.length, region.length / 1024, region.kind);
         if region.kind == multiboot::MemoryKind::Available {
             available += region.length;
         }
@@ -94,13 +88,7 @@ fn report_boot_info(info: &multiboot::MultibootInfo) {
     kprintln!("  available: {} MiB", available >> 20);
     kprintln!("modules ({}):", info.modules.len());
     for module in &info.modules {
-        kprintln!(
-            "  {:#010x}..{:#010x} {:>8} bytes  \"{}\"",
-            module.start,
-            module.end,
-            module.end - module.start,
-            module.cmdline
-        );
+        kprintln!("  {:#010x}..{:#010x} {:>8} bytes  \"{}\"", module.start, module.end, module.end - module.start, module.cmdline);
     }
 }
 

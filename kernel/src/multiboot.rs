@@ -133,9 +133,9 @@ pub enum MultibootError {
 impl fmt::Display for MultibootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MultibootError::BadMagic(magic) => write!(
-                f, "boot loader magic is {magic:#x}, expected {BOOTLOADER_MAGIC:#x}: not started by a Multiboot1 loader"
-            ),
+            MultibootError::BadMagic(magic) => {
+                write!(f, "boot loader magic is {magic:#x}, expected {BOOTLOADER_MAGIC:#x}: not started by a Multiboot1 loader")
+            }
             MultibootError::NoMemoryMap => f.write_str("the boot loader provided no memory map"),
             MultibootError::Unreadable(phys) => {
                 write!(f, "multiboot information refers to unreadable physical address {phys:#x}")
@@ -172,11 +172,7 @@ fn read_u64(mem: &impl PhysicalMemory, phys: u64) -> Result<u64, MultibootError>
 }
 
 /// Reads a NUL-terminated string of at most `N` bytes.
-fn read_string<const N: usize>(
-    mem: &impl PhysicalMemory,
-    phys: u64,
-    what: &'static str,
-) -> Result<String<N>, MultibootError> {
+fn read_string<const N: usize>(mem: &impl PhysicalMemory, phys: u64, what: &'static str) -> Result<String<N>, MultibootError> {
     let mut bytes: Vec<u8, N> = Vec::new();
     for offset in 0..=N as u64 {
         let mut byte = [0];
@@ -190,21 +186,12 @@ fn read_string<const N: usize>(
 }
 
 /// Parses the Multiboot1 information at `info_phys`, given the loader's `magic` (EAX).
-pub fn parse(
-    magic: u32,
-    info_phys: u64,
-    mem: &impl PhysicalMemory,
-) -> Result<MultibootInfo, MultibootError> {
+pub fn parse(magic: u32, info_phys: u64, mem: &impl PhysicalMemory) -> Result<MultibootInfo, MultibootError> {
     if magic != BOOTLOADER_MAGIC {
         return Err(MultibootError::BadMagic(magic));
     }
     let flags = read_u32(mem, info_phys)?;
-    let mut info = MultibootInfo {
-        cmdline: String::new(),
-        loader_name: String::new(),
-        memory: Vec::new(),
-        modules: Vec::new(),
-    };
+    let mut info = MultibootInfo { cmdline: String::new(), loader_name: String::new(), memory: Vec::new(), modules: Vec::new() };
     if flags & FLAG_CMDLINE != 0 {
         let at = read_u32(mem, info_phys + 16)?;
         info.cmdline = read_string(mem, at.into(), "kernel command line")?;
@@ -227,11 +214,7 @@ pub fn parse(
                 return Err(MultibootError::MalformedModule(index));
             }
             let name_at = read_u32(mem, entry + 8)?;
-            let cmdline = if name_at == 0 {
-                String::new()
-            } else {
-                read_string(mem, name_at.into(), "boot module command line")?
-            };
+            let cmdline = if name_at == 0 { String::new() } else { read_string(mem, name_at.into(), "boot module command line")? };
             let module = Module { start: start.into(), end: end.into(), cmdline };
             // Cannot fail: count was checked against the capacity above.
             let _ = info.modules.push(module);

@@ -14,7 +14,7 @@ use crate::state::{KernelMemory, Reg, boot_module, copy_to, init_object, tcb, ze
 use crate::{kprintln, thread};
 use heapless::Vec;
 use tileos_abi::bootinfo::{self, BootInfo, ModuleDesc, SlotRange, UntypedDesc, slot};
-use tileos_abi::object::{ObjectType, Rights, MAX_UNTYPED_BITS};
+use tileos_abi::object::{MAX_UNTYPED_BITS, ObjectType, Rights};
 use tileos_kernel::cap::{Cap, Mapping, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, slot_address};
 use tileos_kernel::multiboot::{MemoryKind, MultibootInfo};
@@ -269,7 +269,9 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     t.set_reg(Reg::Rip, elf.entry);
     t.set_reg(Reg::Rsp, bootinfo::ROOT_STACK_TOP - 8);
     t.set_reg(Reg::Rdi, bootinfo::ROOT_BOOTINFO_VADDR);
-    for (tcb_index, root_index) in [(tcb_slot::CSPACE, slot::CNODE), (tcb_slot::VSPACE, slot::VSPACE), (tcb_slot::IPC_BUFFER, slot::IPC_BUFFER_FRAME)] {
+    for (tcb_index, root_index) in
+        [(tcb_slot::CSPACE, slot::CNODE), (tcb_slot::VSPACE, slot::VSPACE), (tcb_slot::IPC_BUFFER, slot::IPC_BUFFER_FRAME)]
+    {
         let source = slot_address(cnode, root_index);
         let cap = memory.read(source).cap;
         cspace::insert_derived(&mut memory, source, thread::tcb_slot_address(tcb_paddr, tcb_index), cap, false);

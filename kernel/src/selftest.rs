@@ -7,12 +7,7 @@ use core::arch::global_asm;
 
 // A function consisting of a single undefined instruction, so the test knows the exact
 // RIP the exception report must show.
-global_asm!(
-    ".section .text",
-    ".global selftest_invalid_opcode",
-    "selftest_invalid_opcode:",
-    "    ud2",
-);
+global_asm!(".section .text", ".global selftest_invalid_opcode", "selftest_invalid_opcode:", "    ud2",);
 
 unsafe extern "C" {
     fn selftest_invalid_opcode();

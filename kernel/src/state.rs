@@ -112,7 +112,28 @@ macro_rules! field_accessors {
 #[repr(usize)]
 #[allow(missing_docs, dead_code)] // register names; the frame's full layout
 pub enum Reg {
-    R15, R14, R13, R12, R11, R10, R9, R8, Rbp, Rdi, Rsi, Rdx, Rcx, Rbx, Rax, Vector, ErrorCode, Rip, Cs, Rflags, Rsp, Ss,
+    R15,
+    R14,
+    R13,
+    R12,
+    R11,
+    R10,
+    R9,
+    R8,
+    Rbp,
+    Rdi,
+    Rsi,
+    Rdx,
+    Rcx,
+    Rbx,
+    Rax,
+    Vector,
+    ErrorCode,
+    Rip,
+    Cs,
+    Rflags,
+    Rsp,
+    Ss,
 }
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == (Reg::Ss as usize + 1) * 8);

@@ -3,11 +3,15 @@
 //! the scheduler ([`thread::run_next`]).
 #![deny(unsafe_code)]
 
-use crate::arch::{apic, entry::SYSCALL_VECTOR, trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame}};
+use crate::arch::{
+    apic,
+    entry::SYSCALL_VECTOR,
+    trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame},
+};
 use crate::invoke::{self, Error};
+use crate::ipc::{self, Blocking, SendKind};
 use crate::state::{KernelMemory, Reg, kernel, tcb};
 use crate::thread::{self, PendingFault};
-use crate::ipc::{self, Blocking, SendKind};
 use tileos_abi::error::LookupFailure;
 use tileos_abi::fault;
 use tileos_abi::message::MessageInfo;

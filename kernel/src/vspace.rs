@@ -137,7 +137,14 @@ pub struct VSpace {
 /// Enters the paging structure at `paddr` of `level`, whose capability records `mapping`,
 /// into its parent in `vspace` for the region containing `vaddr`. Returns the mapping to
 /// record in the capability.
-pub fn map_table(memory: &mut impl PagingMemory, vspace: VSpace, paddr: u64, level: TableLevel, mapping: Mapping, vaddr: u64) -> Result<Mapping, MapError> {
+pub fn map_table(
+    memory: &mut impl PagingMemory,
+    vspace: VSpace,
+    paddr: u64,
+    level: TableLevel,
+    mapping: Mapping,
+    vaddr: u64,
+) -> Result<Mapping, MapError> {
     if mapping.is_mapped() {
         return Err(MapError::AlreadyMapped);
     }
@@ -447,7 +454,10 @@ fn check_translation(caps: &[Cap], asid: u16, translation: Translation) -> Resul
         Translation::Frame { vaddr, paddr, size_bits, writable } => {
             let mut backing = caps.iter().filter_map(|cap| match *cap {
                 Cap::Frame { paddr: frame, size_bits: bits, rights, mapping, .. }
-                    if frame == paddr && u32::from(bits) == size_bits && mapping == here(vaddr) => Some(rights),
+                    if frame == paddr && u32::from(bits) == size_bits && mapping == here(vaddr) =>
+                {
+                    Some(rights)
+                }
                 _ => None,
             });
             let Some(first) = backing.next() else { return Err(Violation::UnbackedFrame { asid, vaddr, paddr }) };
@@ -459,7 +469,9 @@ fn check_translation(caps: &[Cap], asid: u16, translation: Translation) -> Resul
         Translation::Table { vaddr, parent_level, paddr } => {
             let level = parent_level - 1;
             let mut structures = caps.iter().filter_map(|cap| match *cap {
-                Cap::PagingTable { paddr: table, level: table_level, mapping } if table == paddr && table_level as Level == level => Some(mapping),
+                Cap::PagingTable { paddr: table, level: table_level, mapping } if table == paddr && table_level as Level == level => {
+                    Some(mapping)
+                }
                 _ => None,
             });
             let Some(first) = structures.next() else { return Err(Violation::UnbackedTable { asid, vaddr, paddr }) };

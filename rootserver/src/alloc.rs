@@ -1,11 +1,11 @@
 //! Where the root server gets kernel objects: free slots of its CNode and untyped memory.
 //! Objects come from the current untyped until it is exhausted, then from the next one.
 
+use alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_abi::object::ObjectType;
-use alloc_crate::vec::Vec;
 use tileos_sys::{Error, invoke};
 
 /// Free slots of the root CNode: slots given back (emptied) first, then fresh ones in order.

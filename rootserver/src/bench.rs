@@ -7,9 +7,9 @@
 
 use crate::alloc::Allocator;
 use crate::loader::{self, Grant, Spec};
-use tileos_abi::bootinfo::domain_info::CapKind;
 use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::invocation::Label;
 use tileos_abi::message::MessageInfo;

@@ -39,16 +39,16 @@
 //! own verdict; a hang is caught by the host's timeout.
 
 use crate::alloc::Allocator;
+use crate::loader::ExtraMapping;
 use crate::loader::{self, Grant, Spec};
 use crate::vspace::map;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault::{CAP_FAULT, UNKNOWN_SYSCALL, USER_EXCEPTION, VM_FAULT};
-use tileos_abi::message::MessageInfo;
-use tileos_abi::syscall::Syscall;
-use crate::loader::ExtraMapping;
 use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_sys::{call, invoke, println, recv, reply};
 
@@ -196,10 +196,7 @@ fn segments_intact(reference: &Reference, when: &str) -> bool {
     let same = |a: u16, b: u16| a == b || (a & !3 == 0 && b & !3 == 0);
     let intact = (0..4).all(|index| same(now[index], reference.segments[index]));
     if !intact {
-        println!(
-            "fuzz: the root server's segment selectors (ds, es, fs, gs) changed {when}: were {:x?}, now {now:x?}",
-            reference.segments
-        );
+        println!("fuzz: the root server's segment selectors (ds, es, fs, gs) changed {when}: were {:x?}, now {now:x?}", reference.segments);
     }
     intact
 }
@@ -262,7 +259,12 @@ fn summary(tally: &Tally, checks: Checks) {
         tally.unknown_syscalls,
         tally.checks,
         tally.armed.iter().sum::<u64>(),
-        armed(0), armed(1), armed(3), armed(6), armed(13), armed(14),
+        armed(0),
+        armed(1),
+        armed(3),
+        armed(6),
+        armed(13),
+        armed(14),
         tally.runner_messages,
     );
 }
@@ -273,8 +275,30 @@ fn grant(source: u64, rights: Rights, badge: u64, moved: bool, kind: CapKind, na
 }
 
 /// A domain with no heap and no shared mappings.
-fn domain_spec<'a>(name: &'a str, elf: &'a [u8], priority: u8, stack_size: u64, fault_endpoint: u64, grants: &'a [Grant<'a>], argument: u64) -> Spec<'a> {
-    Spec { name, elf, priority, mcp: priority, stack_size, heap_size: 0, fault_endpoint, grants, mappings: &[], regions: &[], argument, generation: 0, budget_ms: None }
+fn domain_spec<'a>(
+    name: &'a str,
+    elf: &'a [u8],
+    priority: u8,
+    stack_size: u64,
+    fault_endpoint: u64,
+    grants: &'a [Grant<'a>],
+    argument: u64,
+) -> Spec<'a> {
+    Spec {
+        name,
+        elf,
+        priority,
+        mcp: priority,
+        stack_size,
+        heap_size: 0,
+        fault_endpoint,
+        grants,
+        mappings: &[],
+        regions: &[],
+        argument,
+        generation: 0,
+        budget_ms: None,
+    }
 }
 
 fn kernel<T>(what: &str) -> impl Fn(tileos_sys::Error) -> T + '_ {
@@ -293,14 +317,16 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     // The witness: four-word echo server, with a canary frame mapped read-only in its
     // address space (the root server keeps a read-write mapping to fill and check it).
     let witness_canary = alloc.make(ObjectType::Frame4K, 0);
-    map(&mut alloc, slot::VSPACE, witness_canary, WITNESS_CANARY_VADDR, Rights::ALL.0 as u64, 0).unwrap_or_else(kernel("map witness canary"));
+    map(&mut alloc, slot::VSPACE, witness_canary, WITNESS_CANARY_VADDR, Rights::ALL.0 as u64, 0)
+        .unwrap_or_else(kernel("map witness canary"));
     for (index, word) in canary_at(1).iter_mut().enumerate() {
         *word = witness_canary_word(seed, index);
     }
     let witness_canary_copy = alloc.slots.take();
     invoke(slot::CNODE, Label::CNodeCopy, &[witness_canary_copy, 64, witness_canary, 64, Rights::READ.0 as u64], &[slot::CNODE])
         .unwrap_or_else(kernel("copy witness canary"));
-    let witness_mappings = [ExtraMapping { frame: witness_canary_copy, vaddr: WITNESS_CANARY_IN_WITNESS, rights: Rights::READ, attributes: 0 }];
+    let witness_mappings =
+        [ExtraMapping { frame: witness_canary_copy, vaddr: WITNESS_CANARY_IN_WITNESS, rights: Rights::READ, attributes: 0 }];
     let witness = alloc.make(ObjectType::Endpoint, 0);
     let witness_grants = [grant(witness, Rights::ALL, 0, false, CapKind::ServedEndpoint, "witness")];
     let mut spec = domain_spec("witness", witness_elf, WITNESS_PRIORITY, 4096, 0, &witness_grants, 1);
@@ -355,8 +381,10 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     // SAFETY: just mapped read-write at TOP_PAGE_IN_ROOT; only written here.
     unsafe { core::ptr::write_volatile((TOP_PAGE_IN_ROOT + 0xFFE) as *mut [u8; 2], [0x0F, 0x05]) };
     let top_copy = alloc.slots.take();
-    invoke(slot::CNODE, Label::CNodeCopy, &[top_copy, 64, top, 64, Rights::READ.0 as u64], &[slot::CNODE]).unwrap_or_else(kernel("copy top page"));
-    let fuzzer_mappings = [ExtraMapping { frame: top_copy, vaddr: TOP_PAGE, rights: Rights::READ, attributes: frame_attributes::EXECUTABLE }];
+    invoke(slot::CNODE, Label::CNodeCopy, &[top_copy, 64, top, 64, Rights::READ.0 as u64], &[slot::CNODE])
+        .unwrap_or_else(kernel("copy top page"));
+    let fuzzer_mappings =
+        [ExtraMapping { frame: top_copy, vaddr: TOP_PAGE, rights: Rights::READ, attributes: frame_attributes::EXECUTABLE }];
     let argument = seed | (parameters.iterations << 32);
     let mut spec = domain_spec("fuzzer", fuzzer_elf, FUZZER_PRIORITY, 16 * 4096, fault_badged, &grants, argument);
     spec.mappings = &fuzzer_mappings;
@@ -398,8 +426,12 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
     invoke(runner_tcb, Label::TcbWriteRegisters, &runner_registers, &[]).unwrap_or_else(kernel("start runner"));
 
     let reference = Reference { seed, kernel: kernel_checksum(), segments: segments() };
-    println!("fuzz: kernel text+rodata {} bytes, checksum {:#x}; root server ds/es/fs/gs {:x?}", reference.kernel.1, reference.kernel.0, reference.segments);
-    let mut tally = Tally { cap_faults: 0, unknown_syscalls: 0, checks: 0, iterations: 0, armed: [0; 32], runner_messages: 0, fuzzer: [0; 8] };
+    println!(
+        "fuzz: kernel text+rodata {} bytes, checksum {:#x}; root server ds/es/fs/gs {:x?}",
+        reference.kernel.1, reference.kernel.0, reference.segments
+    );
+    let mut tally =
+        Tally { cap_faults: 0, unknown_syscalls: 0, checks: 0, iterations: 0, armed: [0; 32], runner_messages: 0, fuzzer: [0; 8] };
     let finish = |tally: &Tally, checks: Checks, pass: bool| -> ! {
         summary(tally, checks);
         tileos_sys::debug_exit(if pass && checks.all() { GuestVerdict::Pass } else { GuestVerdict::Fail })
@@ -426,7 +458,10 @@ pub fn run(info: &BootInfo, cmdline: &str) -> ! {
             match message.info.label() {
                 CAP_FAULT => {}
                 UNKNOWN_SYSCALL if word3 & MARK_MASK == MARK_FAIL => {
-                    println!("fuzz: the fuzzer's runner thread failed a check in its round {} (its `fuzz failure` line above)", word3 & !MARK_MASK);
+                    println!(
+                        "fuzz: the fuzzer's runner thread failed a check in its round {} (its `fuzz failure` line above)",
+                        word3 & !MARK_MASK
+                    );
                     let checks = intact(witness, &reference, tally.checks + 1);
                     finish(&tally, checks, false);
                 }

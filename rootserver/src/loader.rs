@@ -3,10 +3,10 @@
 //! below it, an IPC buffer, a heap, the read-only domain information page, a CNode holding
 //! exactly the granted capabilities, and a TCB — then starting it.
 
-use ::alloc_crate::format;
-use ::alloc_crate::string::String;
 use crate::alloc::Allocator;
 use crate::vspace::map;
+use ::alloc_crate::format;
+use ::alloc_crate::string::String;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
 use tileos_abi::invocation::{Label, frame_attributes};
@@ -270,9 +270,9 @@ fn check_layout(exe: &tileos_elf::Executable, spec: &Spec) -> Result<(), LoadErr
         (domain_info::VADDR, domain_info::VADDR + 4096, "information page"),
     ];
     for extra in spec.mappings {
-        let segments = exe.segments().map(|segment| {
-            (segment.vaddr & !0xFFF, (segment.vaddr + segment.mem_size + 0xFFF) & !0xFFF, "segment", Some(segment.vaddr))
-        });
+        let segments = exe
+            .segments()
+            .map(|segment| (segment.vaddr & !0xFFF, (segment.vaddr + segment.mem_size + 0xFFF) & !0xFFF, "segment", Some(segment.vaddr)));
         let mut own = segments.chain(fixed.iter().map(|&(start, end, what)| (start, end, what, None)));
         let Some((start, end, what, segment)) = own.find(|&(start, end, ..)| start <= extra.vaddr && extra.vaddr < end) else { continue };
         let region = spec

@@ -78,7 +78,8 @@ impl PciDevices {
     pub fn new(description: &SystemDescription, endpoints: &[u64]) -> PciDevices {
         let pci = description.endpoints.iter().position(|e| e.name == "pci");
         let endpoint = pci.map(|e| endpoints[e]);
-        let server = pci.and_then(|e| description.endpoints[e].server.domain()).filter(|_| !description.pci_devices.is_empty()).map(|d| d as usize);
+        let server =
+            pci.and_then(|e| description.endpoints[e].server.domain()).filter(|_| !description.pci_devices.is_empty()).map(|d| d as usize);
         PciDevices { server, endpoint, reported: Vec::new(), bus: None, located: description.pci_devices.iter().map(|_| None).collect() }
     }
 
@@ -86,7 +87,6 @@ impl PciDevices {
     pub fn reporter(&self) -> Option<usize> {
         self.server
     }
-
 
     /// Takes one batch of the bus report from `message` and answers it; returns whether the
     /// report is now complete.
@@ -122,10 +122,18 @@ impl PciDevices {
     /// Locates the PCI devices of domain `domain` not located yet. What this allocates
     /// (device frames) lives as long as the tile, so it must not be counted among the slots
     /// a restart of the domain recycles.
-    pub fn locate_for(&mut self, alloc: &mut Allocator, devices: &mut DevicePool, description: &SystemDescription, domain: usize) -> Result<(), LoadError> {
+    pub fn locate_for(
+        &mut self,
+        alloc: &mut Allocator,
+        devices: &mut DevicePool,
+        description: &SystemDescription,
+        domain: usize,
+    ) -> Result<(), LoadError> {
         for (index, pci) in description.pci_devices.iter().enumerate().filter(|(_, p)| p.domain as usize == domain) {
             if self.located[index].is_none() {
-                let located = self.locate(alloc, devices, description, index).map_err(|problem| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name)))?;
+                let located = self
+                    .locate(alloc, devices, description, index)
+                    .map_err(|problem| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name)))?;
                 self.located[index] = Some(located);
             }
         }
@@ -148,7 +156,13 @@ impl PciDevices {
 
     /// Everything domain `domain` gets for its (located) PCI devices (`notifications`: the
     /// root server's slots of the description's notifications).
-    pub fn grants_for(&mut self, alloc: &mut Allocator, description: &SystemDescription, notifications: &[u64], domain: usize) -> Result<DeviceGrants, LoadError> {
+    pub fn grants_for(
+        &mut self,
+        alloc: &mut Allocator,
+        description: &SystemDescription,
+        notifications: &[u64],
+        domain: usize,
+    ) -> Result<DeviceGrants, LoadError> {
         let mut out = DeviceGrants::default();
         for (index, pci) in description.pci_devices.iter().enumerate().filter(|(_, p)| p.domain as usize == domain) {
             let fail = |problem: String| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name));
@@ -159,7 +173,12 @@ impl PciDevices {
                 invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
                     .map_err(|e| LoadError::Kernel("pci device frame", e))?;
                 out.copies.push(copy);
-                out.mappings.push(ExtraMapping { frame: copy, vaddr: pci.vaddr + offset, rights: Rights::ALL, attributes: frame_attributes::UNCACHED });
+                out.mappings.push(ExtraMapping {
+                    frame: copy,
+                    vaddr: pci.vaddr + offset,
+                    rights: Rights::ALL,
+                    attributes: frame_attributes::UNCACHED,
+                });
             }
             for &(bar, offset) in &located.placed {
                 let Some(info) = device.bars[usize::from(bar)] else { continue };
@@ -182,18 +201,29 @@ impl PciDevices {
                         .map_err(|e| LoadError::Kernel("pci device MSI handler", e))?;
                     format!("{}.msi", pci.name)
                 } else if device.interrupt_pin != 0 && u64::from(device.interrupt_line) < IOAPIC_PINS {
-                    invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(device.interrupt_line), 1, 0, handler, 64], &[]).map_err(|e| {
-                        fail(format!("INTx line {} (no MSI-X): {:?} (is the line shared with another device's?)", device.interrupt_line, e.code))
-                    })?;
+                    invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(device.interrupt_line), 1, 0, handler, 64], &[]).map_err(
+                        |e| {
+                            fail(format!(
+                                "INTx line {} (no MSI-X): {:?} (is the line shared with another device's?)",
+                                device.interrupt_line, e.code
+                            ))
+                        },
+                    )?;
                     format!("{}.intx", pci.name)
                 } else {
                     return Err(fail(String::from("the device has neither MSI-X nor an INTx line")));
                 };
                 let badged = alloc.slots.take();
                 let notification = notifications[interrupt.notification as usize];
-                invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << interrupt.bit], &[slot::CNODE])
+                invoke(
+                    slot::CNODE,
+                    Label::CNodeMint,
+                    &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << interrupt.bit],
+                    &[slot::CNODE],
+                )
+                .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
+                invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged])
                     .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
-                invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
                 out.copies.push(badged);
                 out.grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, name));
             }
@@ -205,11 +235,20 @@ impl PciDevices {
     }
 
     /// Picks device `index` from the reported bus and cuts frames for its memory BARs.
-    fn locate(&self, alloc: &mut Allocator, devices: &mut DevicePool, description: &SystemDescription, index: usize) -> Result<Located, String> {
+    fn locate(
+        &self,
+        alloc: &mut Allocator,
+        devices: &mut DevicePool,
+        description: &SystemDescription,
+        index: usize,
+    ) -> Result<Located, String> {
         let pci = &description.pci_devices[index];
-        let bus = self.bus.as_ref().ok_or_else(|| String::from("the PCI bus domain has not reported the bus (it faulted or is not running)"))?;
+        let bus =
+            self.bus.as_ref().ok_or_else(|| String::from("the PCI bus domain has not reported the bus (it faulted or is not running)"))?;
         let matches = |function: &&Device| {
-            function.class_code == pci.class && pci.vendor.is_none_or(|v| v == function.vendor) && pci.device.is_none_or(|d| d == function.device)
+            function.class_code == pci.class
+                && pci.vendor.is_none_or(|v| v == function.vendor)
+                && pci.device.is_none_or(|d| d == function.device)
         };
         let Some(&device) = bus.iter().filter(matches).nth(pci.index as usize) else {
             let ids = match (pci.vendor, pci.device) {
@@ -218,7 +257,10 @@ impl PciDevices {
                 (None, Some(device)) => format!(" and device ID {device:04x}"),
                 (None, None) => String::new(),
             };
-            return Err(format!("the pci domain found no function #{} of class {:#08x}{ids} (its log lists the bus)", pci.index, pci.class));
+            return Err(format!(
+                "the pci domain found no function #{} of class {:#08x}{ids} (its log lists the bus)",
+                pci.index, pci.class
+            ));
         };
         let mut frames = Vec::new();
         let mut placed = Vec::new();

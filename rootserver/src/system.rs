@@ -152,7 +152,13 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                         "supervisor: domain \"{}\" restarted with fresh memory (generation {}, restart {} of {max_restarts})",
                         domain.name, state.generation, state.restarts
                     );
-                    event!("domain.restarted", domain = domain.name, generation = state.generation, restart = state.restarts, max = max_restarts);
+                    event!(
+                        "domain.restarted",
+                        domain = domain.name,
+                        generation = state.generation,
+                        restart = state.restarts,
+                        max = max_restarts
+                    );
                     Response::Restarted { generation: state.generation, restarts: state.restarts }
                 }
                 Err(error) => {
@@ -280,7 +286,10 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             other => format!("fault {other}"),
         };
         println!("supervisor: domain \"{}\" (generation {}) stopped: {kind}", domain.name, state.generation);
-        println!("{} {fault_detail}", tileos_sys::event_line!("domain.stopped", domain = domain.name, generation = state.generation, fault = fault_kind));
+        println!(
+            "{} {fault_detail}",
+            tileos_sys::event_line!("domain.stopped", domain = domain.name, generation = state.generation, fault = fault_kind)
+        );
         match domain.restart {
             RestartPolicy::Never => {
                 tile.states[index].state = State::Stopped;
@@ -374,8 +383,10 @@ impl DevicePool {
         let (mut untyped, mut base, mut bits) = self.free.swap_remove(position);
         while bits > 12 {
             let halves = [alloc.slots.take(), alloc.slots.take()];
-            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[0], 1], &[slot::CNODE]).ok()?;
-            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[1], 1], &[slot::CNODE]).ok()?;
+            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[0], 1], &[slot::CNODE])
+                .ok()?;
+            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[1], 1], &[slot::CNODE])
+                .ok()?;
             bits -= 1;
             let upper = base + (1 << bits);
             if paddr >= upper {
@@ -411,9 +422,9 @@ impl<'d> Tile<'d> {
             .map(|region| {
                 let pages = region.size / 4096;
                 let bits = u64::from(64 - (region.size - 1).leading_zeros()).max(12);
-                let memory = alloc
-                    .try_make(ObjectType::Untyped, bits)
-                    .unwrap_or_else(|error| stop(format_args!("shared region \"{}\": no {} KiB of memory: {error:?}", region.name, region.size / 1024)));
+                let memory = alloc.try_make(ObjectType::Untyped, bits).unwrap_or_else(|error| {
+                    stop(format_args!("shared region \"{}\": no {} KiB of memory: {error:?}", region.name, region.size / 1024))
+                });
                 let first = alloc.slots.next;
                 for _ in 0..pages {
                     alloc.slots.take();
@@ -421,7 +432,8 @@ impl<'d> Tile<'d> {
                 let mut made = 0;
                 while made < pages {
                     let count = (pages - made).min(256);
-                    let result = invoke(memory, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first + made, count], &[slot::CNODE]);
+                    let result =
+                        invoke(memory, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first + made, count], &[slot::CNODE]);
                     if let Err(error) = result {
                         stop(format_args!("shared region \"{}\": cannot allocate {pages} contiguous pages: {error:?}", region.name));
                     }
@@ -436,8 +448,13 @@ impl<'d> Tile<'d> {
             .enumerate()
             .map(|(index, domain)| {
                 let fault_endpoint = alloc.slots.take();
-                invoke(slot::CNODE, Label::CNodeMint, &[fault_endpoint, 64, supervisor, 64, Rights::ALL.0 as u64, index as u64 + 1], &[slot::CNODE])
-                    .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
+                invoke(
+                    slot::CNODE,
+                    Label::CNodeMint,
+                    &[fault_endpoint, 64, supervisor, 64, Rights::ALL.0 as u64, index as u64 + 1],
+                    &[slot::CNODE],
+                )
+                .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
                 // Image, stack, heap, plus CNode, TCB, paging structures, IPC buffer and
                 // information page; doubled for alignment slack.
                 let bytes = image_sizes[index] + 0x3_0000 + domain.stack_size + domain.heap_size;
@@ -460,7 +477,11 @@ impl<'d> Tile<'d> {
                 (0..device.size / 4096)
                     .map(|page| {
                         devices.frame(alloc, device.paddr + page * 4096).unwrap_or_else(|| {
-                            stop(format_args!("device memory \"{}\": {:#x} is not free device memory", device.name, device.paddr + page * 4096))
+                            stop(format_args!(
+                                "device memory \"{}\": {:#x} is not free device memory",
+                                device.name,
+                                device.paddr + page * 4096
+                            ))
                         })
                     })
                     .collect()
@@ -517,7 +538,10 @@ impl<'d> Tile<'d> {
         }
         let interrupts: Vec<&str> = (0..d.domains.len())
             .filter(|&i| restartable(i))
-            .filter(|&i| d.irqs.iter().any(|irq| irq.domain as usize == i) || d.pci_devices.iter().any(|p| p.domain as usize == i && p.interrupt.is_some()))
+            .filter(|&i| {
+                d.irqs.iter().any(|irq| irq.domain as usize == i)
+                    || d.pci_devices.iter().any(|p| p.domain as usize == i && p.interrupt.is_some())
+            })
             .map(|i| d.domains[i].name.as_str())
             .collect();
         let ports: Vec<&str> = (0..d.domains.len())
@@ -526,7 +550,8 @@ impl<'d> Tile<'d> {
             .map(|i| d.domains[i].name.as_str())
             .collect();
         let mut kept: Vec<String> = Vec::new();
-        for (control, name, users) in [(slot::IRQ_CONTROL, "IRQ control", &interrupts), (slot::IO_PORT_CONTROL, "IO-port control", &ports)] {
+        for (control, name, users) in [(slot::IRQ_CONTROL, "IRQ control", &interrupts), (slot::IO_PORT_CONTROL, "IO-port control", &ports)]
+        {
             if users.is_empty() {
                 if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[control, 64], &[]) {
                     panic!("delete {name}: {error:?}");
@@ -550,7 +575,10 @@ impl<'d> Tile<'d> {
             dropped.push(format!("the fault-endpoint copies of {never} domains never rebuilt"));
         }
         let rebuilt = (0..d.domains.len()).filter(|&i| restartable(i)).count();
-        kept.insert(0, format!("the memory regions of the {rebuilt} restartable domains, the boot archive and the shared objects (to rebuild them)"));
+        kept.insert(
+            0,
+            format!("the memory regions of the {rebuilt} restartable domains, the boot archive and the shared objects (to rebuild them)"),
+        );
         println!("rootserver: boot done; dropped {}", if dropped.is_empty() { String::from("nothing") } else { dropped.join(", ") });
         println!("rootserver: keeps {}", kept.join("; "));
     }
@@ -620,7 +648,8 @@ impl<'d> Tile<'d> {
             let notification = self.notifications[irq.notification as usize];
             invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << irq.bit], &[slot::CNODE])
                 .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
-            invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged]).map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
+            invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged])
+                .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
             self.states[index].shared_copies.push(badged);
             let n = name_of(&mut names, format!("irq{}", irq.pin));
             grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, n));
@@ -635,7 +664,14 @@ impl<'d> Tile<'d> {
         if self.pci.reporter() == Some(index) {
             // The pci domain reports the bus to the supervisor (see crate::pci).
             let n = name_of(&mut names, String::from("pci-report"));
-            grants.push((self.supervisor, Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0), REPORT_BADGE, false, CapKind::ClientEndpoint, n));
+            grants.push((
+                self.supervisor,
+                Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0),
+                REPORT_BADGE,
+                false,
+                CapKind::ClientEndpoint,
+                n,
+            ));
         }
         let mut mappings = Vec::new();
         let mut region_list: Vec<(&str, u64, u64, u64)> = Vec::new();
@@ -699,7 +735,10 @@ impl<'d> Tile<'d> {
             budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
         };
         alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
-        let listed: Vec<String> = grant_list.iter().map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() })).collect();
+        let listed: Vec<String> = grant_list
+            .iter()
+            .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
+            .collect();
         let budget = domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default();
         println!(
             "rootserver: started domain \"{}\" (priority {}{budget}, generation {}): {}",
@@ -708,7 +747,13 @@ impl<'d> Tile<'d> {
             state.generation,
             if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") }
         );
-        event!("domain.started", domain = domain.name, priority = domain.priority, generation = state.generation, capabilities = grant_list.len());
+        event!(
+            "domain.started",
+            domain = domain.name,
+            priority = domain.priority,
+            generation = state.generation,
+            capabilities = grant_list.len()
+        );
         Ok(())
     }
 
@@ -746,7 +791,8 @@ impl<'d> Tile<'d> {
         for copy in state.shared_copies.drain(..) {
             invoke(slot::CNODE, Label::CNodeDelete, &[copy, 64], &[]).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[]).map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
+        invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[])
+            .map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
     }

@@ -345,7 +345,10 @@ mod tests {
             encoded(Command::TransferToHost2d { resource: 1, rect: Rect { x: 8, y: 16, width: 32, height: 4 }, offset: 0x1_0000_0020 }),
             [0x105, 0, 0, 0, 0, 0, 8, 16, 32, 4, 0x20, 1, 1, 0]
         );
-        assert_eq!(encoded(Command::ResourceFlush { resource: 1, rect: Rect::sized(800, 600) }), [0x104, 0, 0, 0, 0, 0, 0, 0, 800, 600, 1, 0]);
+        assert_eq!(
+            encoded(Command::ResourceFlush { resource: 1, rect: Rect::sized(800, 600) }),
+            [0x104, 0, 0, 0, 0, 0, 0, 0, 800, 600, 1, 0]
+        );
         // The sizes the device checks: struct sizes from the specification.
         let lengths: Vec<usize> = [
             Command::GetDisplayInfo,
@@ -368,7 +371,10 @@ mod tests {
         assert_eq!(four.entries()[3], (0x1000_0000, 0xFA000));
         assert_eq!((four.vaddr(), four.bytes()), (0x5100_0000, 4 * 0xFA000));
         assert_eq!(Backing::from_regions([]), Err(BackingError::Empty));
-        assert_eq!(Backing::from_regions([(0x5100_0000, 0, 0x1000), (0x5100_2000, 0, 0x1000)]), Err(BackingError::NotAdjacent { index: 1 }));
+        assert_eq!(
+            Backing::from_regions([(0x5100_0000, 0, 0x1000), (0x5100_2000, 0, 0x1000)]),
+            Err(BackingError::NotAdjacent { index: 1 })
+        );
         assert_eq!(Backing::from_regions((0..9).map(|n| (n * 0x1000, 0, 0x1000))), Err(BackingError::TooMany));
         assert_eq!(Backing::from_regions([(0, 0, 1 << 32)]), Err(BackingError::NotAdjacent { index: 0 }));
     }

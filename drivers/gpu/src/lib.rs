@@ -25,4 +25,3 @@ pub mod protocol;
 pub mod screen;
 pub mod status;
 pub mod transport;
-

@@ -184,8 +184,10 @@ mod tests {
         let mut third = vec![0u32; 40 * 16];
         let mut accented = canvas_of(&mut third, 40, 16);
         accented.text(0, 0, "é and more text", 9);
-        assert_eq!(&third[..16 * 40].iter().enumerate().filter(|(i, _)| i % 40 < 16).map(|(_, p)| *p).collect::<Vec<_>>(),
-            &other[..16 * 40].iter().enumerate().filter(|(i, _)| i % 40 < 16).map(|(_, p)| *p).collect::<Vec<_>>());
+        assert_eq!(
+            &third[..16 * 40].iter().enumerate().filter(|(i, _)| i % 40 < 16).map(|(_, p)| *p).collect::<Vec<_>>(),
+            &other[..16 * 40].iter().enumerate().filter(|(i, _)| i % 40 < 16).map(|(_, p)| *p).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -202,7 +204,9 @@ mod tests {
         assert_eq!(canvas.pixel(width - 1, TITLE_HEIGHT), Some(colour::BACKGROUND));
         assert_eq!(canvas.pixel(width - 1, ROW_TOP + ROW_HEIGHT), Some(colour::STRIPE));
         assert_eq!(canvas.pixel(width - 1, height - 1), Some(colour::BACKGROUND));
-        let count = |colour: u32, rows: core::ops::Range<usize>| rows.flat_map(|y| (0..width).map(move |x| (x, y))).filter(|&(x, y)| pixels[y * width + x] == colour).count();
+        let count = |colour: u32, rows: core::ops::Range<usize>| {
+            rows.flat_map(|y| (0..width).map(move |x| (x, y))).filter(|&(x, y)| pixels[y * width + x] == colour).count()
+        };
         assert!(count(colour::TITLE_TEXT, 0..TITLE_HEIGHT) > 100, "the title is drawn in the bar");
         assert!(count(colour::ROW_TEXT, ROW_TOP..ROW_TOP + 2 * ROW_HEIGHT) > 200, "both rows have text");
         assert_eq!(count(colour::ROW_TEXT, ROW_TOP + 2 * ROW_HEIGHT..height), 0, "empty rows stay empty");

@@ -36,13 +36,7 @@ pub fn row(domain: &DomainStatus) -> Text {
     let name: &str = domain.name.as_str();
     let name = &name[..name.len().min(NAME_COLUMN)];
     let mut text = Text::new();
-    let _ = write!(
-        text,
-        "{name:<NAME_COLUMN$} {:<10} gen {} restarts {}",
-        state_name(domain.state),
-        domain.generation,
-        domain.restarts
-    );
+    let _ = write!(text, "{name:<NAME_COLUMN$} {:<10} gen {} restarts {}", state_name(domain.state), domain.generation, domain.restarts);
     text
 }
 

@@ -124,7 +124,13 @@ pub fn find_capabilities(config: &mut impl ConfigRead, at: Address) -> Result<Ca
     }
     let get = |kind: u8| found[usize::from(kind - 1)].ok_or(CapabilityError::Missing(kind));
     let (notify, notify_multiplier) = get(cfg_type::NOTIFY)?;
-    Ok(Capabilities { common: get(cfg_type::COMMON)?.0, notify, notify_multiplier, isr: get(cfg_type::ISR)?.0, device: get(cfg_type::DEVICE)?.0 })
+    Ok(Capabilities {
+        common: get(cfg_type::COMMON)?.0,
+        notify,
+        notify_multiplier,
+        isr: get(cfg_type::ISR)?.0,
+        device: get(cfg_type::DEVICE)?.0,
+    })
 }
 
 /// The MSI-X vector number that means "no interrupt".

@@ -161,11 +161,7 @@ impl Command {
     /// READ or WRITE (`opcode`) of `blocks` logical blocks (1..=65536) from `lba` of
     /// namespace `nsid`, data at `prps`.
     pub fn read_write(opcode: u8, id: u16, nsid: u32, lba: u64, blocks: u32, prps: Prps) -> Command {
-        Command::new(opcode, id, nsid)
-            .prps(prps.prp1, prps.prp2)
-            .dword(10, lba as u32)
-            .dword(11, (lba >> 32) as u32)
-            .dword(12, blocks - 1)
+        Command::new(opcode, id, nsid).prps(prps.prp1, prps.prp2).dword(10, lba as u32).dword(11, (lba >> 32) as u32).dword(12, blocks - 1)
     }
 }
 
@@ -388,7 +384,8 @@ mod tests {
 
     #[test]
     fn command_encoding() {
-        let c = Command::read_write(opcode::WRITE, 7, 1, 0x1_0000_0002, 8, Prps { prp1: 0x1234_5000, prp2: 0xA_0000_1000, list_entries: 0 });
+        let c =
+            Command::read_write(opcode::WRITE, 7, 1, 0x1_0000_0002, 8, Prps { prp1: 0x1234_5000, prp2: 0xA_0000_1000, list_entries: 0 });
         assert_eq!(c.0[0], 0x0007_0001);
         assert_eq!(c.0[1], 1);
         assert_eq!((c.0[6], c.0[7], c.0[8], c.0[9]), (0x1234_5000, 0, 0x1000, 0xA));

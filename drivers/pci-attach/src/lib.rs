@@ -17,13 +17,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-use tileos_driver_pci::protocol::{Pci, Request, Response};
-use tileos_driver_pci::{Address, ConfigRead, Msix};
 use core::fmt::Write;
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_protocol::heapless::String;
+use tileos_driver_pci::protocol::{Pci, Request, Response};
+use tileos_driver_pci::{Address, ConfigRead, Msix};
 use tileos_mmio::Mmio;
-use tileos_sys::cap::{Endpoint, IrqHandler, IoPort};
+use tileos_protocol::heapless::String;
+use tileos_sys::cap::{Endpoint, IoPort, IrqHandler};
 use tileos_sys::rpc::{CallError, Client};
 
 /// Longest capability or region name the information page holds.
@@ -97,8 +97,7 @@ fn item_name(device: &str, suffix: core::fmt::Arguments) -> String<NAME_BYTES> {
 impl Attachment {
     /// The device `name` the description grants this domain.
     pub fn open(name: &'static str) -> Result<Attachment, AttachError> {
-        let pci = tileos_sys::domain::cap(CapKind::ClientEndpoint, &item_name(name, format_args!("pci")))
-            .ok_or(AttachError::NotGranted)?;
+        let pci = tileos_sys::domain::cap(CapKind::ClientEndpoint, &item_name(name, format_args!("pci"))).ok_or(AttachError::NotGranted)?;
         let msi = tileos_sys::domain::irq_handler(&item_name(name, format_args!("msi"))).map(Interrupt::Msix);
         let intx = || tileos_sys::domain::irq_handler(&item_name(name, format_args!("intx"))).map(Interrupt::Intx);
         let bars = core::array::from_fn(|bar| tileos_sys::domain::take_region(&item_name(name, format_args!("bar{bar}"))));
@@ -144,7 +143,9 @@ impl Attachment {
             if u64::from(table.table_offset) + MSIX_ENTRY_BYTES > window.len() as u64 {
                 return Err(AttachError::TableNotMapped { bar: table.table_bar });
             }
-            let (address, data) = handler.msi_message().map_err(|e| AttachError::MsiMessage(e.code.unwrap_or(tileos_abi::error::InvocationError::IllegalOperation)))?;
+            let (address, data) = handler
+                .msi_message()
+                .map_err(|e| AttachError::MsiMessage(e.code.unwrap_or(tileos_abi::error::InvocationError::IllegalOperation)))?;
             // Entry 0, written with aligned 32-bit accesses, vector control (unmask) last.
             let entry = table.table_offset as usize;
             window.write32(entry, address as u32);

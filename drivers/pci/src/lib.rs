@@ -76,7 +76,6 @@ impl Address {
             | u32::from(self.function & 0x7) << 8
             | u32::from(offset & 0xFC)
     }
-
 }
 
 impl core::fmt::Display for Address {
@@ -476,7 +475,10 @@ mod tests {
         assert_eq!((found.vendor, found.device, found.class, found.subclass, found.prog_if), (0x1B36, 0x0010, 1, 8, 2));
         assert_eq!(found.class_code(), 0x01_08_02);
         assert_eq!((found.interrupt_line, found.interrupt_pin), (11, 1));
-        assert_eq!(found.bars[0], Some(Bar { index: 0, kind: BarKind::Memory64 { prefetchable: false }, address: 0xFEBF_0000, size: 0x4000 }));
+        assert_eq!(
+            found.bars[0],
+            Some(Bar { index: 0, kind: BarKind::Memory64 { prefetchable: false }, address: 0xFEBF_0000, size: 0x4000 })
+        );
         assert_eq!(found.bars[1], None, "the upper half of a 64-bit BAR is not a BAR of its own");
         assert_eq!(found.bars[2], Some(Bar { index: 2, kind: BarKind::Io, address: 0xC000, size: 0x40 }));
         assert_eq!(found.bars[3], None);
@@ -507,10 +509,7 @@ mod tests {
         bus.functions.insert(at(1, 2, 0), SimFunction { registers: looping, writable: [0; 6] });
         let mut seen = Vec::new();
         enumerate(&mut bus, 0, &mut |_, f| seen.push((f.address, f.class, f.subclass)));
-        assert_eq!(
-            seen,
-            [(at(0, 0, 0), 6, 0), (at(0, 0, 1), 1, 1), (at(0, 5, 0), 6, 4), (at(1, 0, 0), 1, 8), (at(1, 2, 0), 6, 4)]
-        );
+        assert_eq!(seen, [(at(0, 0, 0), 6, 0), (at(0, 0, 1), 1, 1), (at(0, 5, 0), 6, 4), (at(1, 0, 0), 1, 8), (at(1, 2, 0), 6, 4)]);
     }
 
     #[test]

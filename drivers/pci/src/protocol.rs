@@ -38,7 +38,7 @@ pub fn device_badge(at: Address) -> u64 {
 
 /// The function a driver's badge names (`None` for any other badge).
 pub fn badge_device(badge: u64) -> Option<Address> {
-    (badge & !0xFFFF == DEVICE_BADGE).then(|| Address {
+    (badge & !0xFFFF == DEVICE_BADGE).then_some(Address {
         bus: (badge >> 8) as u8,
         device: (badge >> 3) as u8 & 0x1F,
         function: badge as u8 & 7,
@@ -187,7 +187,8 @@ mod tests {
             interrupt_pin: 4,
             msix: Some(msix),
         };
-        let request = report::Request { total: u16::MAX, first: u16::MAX, functions: core::iter::repeat_n(device, report::BATCH).collect() };
+        let request =
+            report::Request { total: u16::MAX, first: u16::MAX, functions: core::iter::repeat_n(device, report::BATCH).collect() };
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&request, &mut words).expect("fits");
         assert_eq!(decode::<report::Request>(MESSAGE, &words[..length]), Ok(request));

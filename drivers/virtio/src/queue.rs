@@ -100,7 +100,11 @@ impl Virtqueue {
     /// queue (programming errors).
     pub fn set_chain(&self, memory: &impl Memory, head: u16, buffers: &[Buffer]) {
         let size = self.layout.size;
-        assert!(head < size && !buffers.is_empty() && buffers.len() <= usize::from(size), "chain of {} at {head} in a queue of {size}", buffers.len());
+        assert!(
+            head < size && !buffers.is_empty() && buffers.len() <= usize::from(size),
+            "chain of {} at {head} in a queue of {size}",
+            buffers.len()
+        );
         let mut index = head;
         for (position, buffer) in buffers.iter().enumerate() {
             let next = (index + 1) % size;
@@ -235,7 +239,13 @@ mod tests {
             queue.offer(&memory, 0);
             let head = device.next_available(&memory).expect("a chain is available");
             let chain = device.chain(&memory, head);
-            assert_eq!(chain, [Descriptor { paddr: 0x1000, length: 40, flags: DESC_NEXT, next: 1 }, Descriptor { paddr: 0x1800, length: 24, flags: DESC_WRITE, next: 0 }]);
+            assert_eq!(
+                chain,
+                [
+                    Descriptor { paddr: 0x1000, length: 40, flags: DESC_NEXT, next: 1 },
+                    Descriptor { paddr: 0x1800, length: 24, flags: DESC_WRITE, next: 0 }
+                ]
+            );
             device.complete(&memory, head, 24 + round % 8);
             assert_eq!(queue.take_used(&memory), Some(Used { id: 0, length: 24 + round % 8 }));
             assert_eq!(queue.take_used(&memory), None);
@@ -317,7 +327,11 @@ mod tests {
         device.next_available(&memory.memory).unwrap();
         device.complete(&memory.memory, 2, 24);
         assert_eq!(queue.take_used(&memory), Some(Used { id: 2, length: 24 }));
-        assert_eq!(memory.log.take(), [('r', layout.used + 2), ('r', layout.used + 4), ('r', layout.used + 8)], "index first, then the entry");
+        assert_eq!(
+            memory.log.take(),
+            [('r', layout.used + 2), ('r', layout.used + 4), ('r', layout.used + 8)],
+            "index first, then the entry"
+        );
         assert_eq!(queue.take_used(&memory), None);
         assert_eq!(memory.log.take(), [('r', layout.used + 2)], "nothing but the index while the device has finished nothing");
     }

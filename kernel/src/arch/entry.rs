@@ -10,9 +10,9 @@
 use super::gdt;
 use super::trap::TrapFrame;
 use core::arch::global_asm;
+use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, Msr, SFMask};
 use x86_64::registers::rflags::RFlags;
-use x86_64::VirtAddr;
 
 /// `vector` value recorded in a [`TrapFrame`] saved by the `syscall` entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -117,9 +117,7 @@ pub unsafe fn init() {
     unsafe {
         Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-        SFMask::write(
-            RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK,
-        );
+        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK);
         // STAR: kernel CS/SS base 0x08; user base 0x10 (SS = 0x18|3, CS = 0x20|3).
         let star = (0x10u64 << 48) | ((gdt::KERNEL_CS as u64) << 32);
         Msr::new(0xC000_0081).write(star);

@@ -24,10 +24,7 @@ pub fn boot_timestamp() -> u64 {
 /// Physical range `[start, end)` occupied by the kernel image, boot stub and its tables.
 pub fn kernel_image_range() -> (u64, u64) {
     // Linker-defined symbols: only their addresses are used, never their contents.
-    (
-        core::ptr::addr_of!(__kernel_phys_start) as u64,
-        core::ptr::addr_of!(__kernel_phys_end) as u64,
-    )
+    (core::ptr::addr_of!(__kernel_phys_start) as u64, core::ptr::addr_of!(__kernel_phys_end) as u64)
 }
 
 /// Removes the boot stub's identity map of low memory: from here on the lower half of the

@@ -2,9 +2,9 @@
 //! mapping and unmapping user mappings is `tileos_kernel::vspace`'s.
 
 use super::memory::PHYS_MAP_BASE;
+use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
-use x86_64::PhysAddr;
 
 /// Entry maps something.
 pub const PRESENT: u64 = 1;

@@ -22,27 +22,66 @@ use crate::{arch::cpu, kprintln};
 #[derive(Debug, Clone, Copy, Default)]
 #[allow(missing_docs)] // register names
 pub struct TrapFrame {
-    pub r15: u64, pub r14: u64, pub r13: u64, pub r12: u64,
-    pub r11: u64, pub r10: u64, pub r9: u64, pub r8: u64,
-    pub rbp: u64, pub rdi: u64, pub rsi: u64, pub rdx: u64,
-    pub rcx: u64, pub rbx: u64, pub rax: u64,
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
     /// Vector number pushed by the stub.
     pub vector: u64,
     /// CPU error code, or 0 for vectors without one.
     pub error_code: u64,
-    pub rip: u64, pub cs: u64, pub rflags: u64, pub rsp: u64, pub ss: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
 }
 
 /// Architectural names of exception vectors 0–31.
 const EXCEPTION_NAMES: [&str; 32] = [
-    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-    "#BR bound range", "#UD invalid opcode", "#NM device not available", "#DF double fault",
-    "coprocessor segment overrun", "#TS invalid TSS", "#NP segment not present",
-    "#SS stack fault", "#GP general protection", "#PF page fault", "reserved 15",
-    "#MF x87 floating point", "#AC alignment check", "#MC machine check",
-    "#XM SIMD floating point", "#VE virtualization", "#CP control protection",
-    "reserved 22", "reserved 23", "reserved 24", "reserved 25", "reserved 26", "reserved 27",
-    "#HV hypervisor injection", "#VC VMM communication", "#SX security", "reserved 31",
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor segment overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved 15",
+    "#MF x87 floating point",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD floating point",
+    "#VE virtualization",
+    "#CP control protection",
+    "reserved 22",
+    "reserved 23",
+    "reserved 24",
+    "reserved 25",
+    "reserved 26",
+    "reserved 27",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security",
+    "reserved 31",
 ];
 
 /// Name of an exception vector, for reports.
@@ -172,10 +211,7 @@ struct Gate {
 }
 
 impl Gate {
-    const MISSING: Gate = Gate {
-        offset_low: 0, selector: 0, ist: 0, type_attributes: 0,
-        offset_middle: 0, offset_high: 0, reserved: 0,
-    };
+    const MISSING: Gate = Gate { offset_low: 0, selector: 0, ist: 0, type_attributes: 0, offset_middle: 0, offset_high: 0, reserved: 0 };
 
     /// A present interrupt gate (interrupts stay disabled in the handler), DPL 0.
     fn interrupt(handler: u64, ist: u8) -> Gate {
@@ -243,10 +279,7 @@ extern "C" fn user_trap_entry(frame: &mut TrapFrame) -> ! {
 fn report_kernel_exception(frame: &TrapFrame) {
     let cr2 = Cr2::read_raw();
     kprintln!();
-    kprintln!(
-        "KERNEL EXCEPTION: vector {} ({}) error code {:#x}",
-        frame.vector, exception_name(frame.vector), frame.error_code
-    );
+    kprintln!("KERNEL EXCEPTION: vector {} ({}) error code {:#x}", frame.vector, exception_name(frame.vector), frame.error_code);
     kprintln!("  rip {:#018x}  cs {:#x}  rflags {:#x}", frame.rip, frame.cs, frame.rflags);
     kprintln!("  rsp {:#018x}  ss {:#x}  cr2 {:#018x}", frame.rsp, frame.ss, cr2);
     kprintln!("  rax {:#018x}  rbx {:#018x}  rcx {:#018x}", frame.rax, frame.rbx, frame.rcx);

@@ -78,7 +78,11 @@ fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared
             for index in 0..current.1 {
                 let at = slot_address(current.0, index);
                 if let Some(inner) = memory.read(at).cap.slot_container() {
-                    if inner != container && inner != current && is_final(memory, at) && holds_capabilities(memory, inner, container, spared) {
+                    if inner != container
+                        && inner != current
+                        && is_final(memory, at)
+                        && holds_capabilities(memory, inner, container, spared)
+                    {
                         current = inner;
                         continue 'descend;
                     }
@@ -152,4 +156,3 @@ pub(super) fn revoke(memory: &mut impl CSpaceMemory, at: SlotRef) {
         unlink(memory, at);
     }
 }
-

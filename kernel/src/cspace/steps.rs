@@ -95,7 +95,10 @@ fn outcome(memory: &TestMemory) -> (Vec<String>, Vec<String>) {
         .iter()
         .map(|(at, s)| {
             let child = s.next != 0 && is_parent_of(s, &memory.read(s.next));
-            format!("{at:#x}: {:?} prev {:#x} next {:#x} revocable {} parent-of-next {child} detached {}", s.cap, s.prev, s.next, s.revocable, s.detached)
+            format!(
+                "{at:#x}: {:?} prev {:#x} next {:#x} revocable {} parent-of-next {child} detached {}",
+                s.cap, s.prev, s.next, s.revocable, s.detached
+            )
         })
         .collect();
     state.sort();

@@ -2,12 +2,12 @@
 //! range (ranges never overlap), and in/out invocations check the port against the range.
 
 use super::{Error, Invocation, Result, ensure_empty};
+use crate::arch::cpu;
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_kernel::cap::{self, Cap};
 use tileos_kernel::cspace;
-use crate::arch::cpu;
 
 fn issued(port: u16) -> bool {
     kernel().io_ports_issued[usize::from(port) / 64] & (1 << (port % 64)) != 0

@@ -9,7 +9,10 @@
 //! Interrupt numbers in handler capabilities: 0–23 are IOAPIC pins, 24–39 MSI slots 0–15.
 
 use super::{Error, Invocation, Result, ensure_empty};
-use crate::arch::{apic, trap::{IOAPIC_PINS, MSI_VECTORS, MSI_VECTOR_BASE}};
+use crate::arch::{
+    apic,
+    trap::{IOAPIC_PINS, MSI_VECTOR_BASE, MSI_VECTORS},
+};
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;

@@ -9,11 +9,11 @@ use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{Label, TCB_REGISTER_COUNT};
 use tileos_abi::message::ipc_buffer;
+use tileos_abi::object::Rights;
 use tileos_elf::USER_TOP;
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{self, Cap, MintParams, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, InProgress, Progress, SlotRef, Work};
-use tileos_abi::object::Rights;
 
 /// RFLAGS bits user code may set: CF PF AF ZF SF TF DF OF. IF is always set, IOPL 0.
 const USER_FLAGS: u64 = 0xDD5;

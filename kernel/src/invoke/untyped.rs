@@ -2,9 +2,9 @@
 
 use super::{Error, Invocation, Result, ensure_empty};
 use crate::arch::paging;
+use crate::ipc;
 use crate::state::{KernelMemory, init_object, kernel, zero};
 use crate::thread::Tcb;
-use crate::ipc;
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
 use tileos_abi::object::{ObjectType, Rights};
@@ -156,13 +156,9 @@ fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits:
             Cap::Notification { paddr, badge: 0, rights: Rights::ALL }
         }
         ObjectType::CNode => Cap::CNode { paddr, radix: user_bits, guard_bits: 0, guard: 0 },
-        ObjectType::Frame4K | ObjectType::Frame2M => Cap::Frame {
-            paddr,
-            size_bits: object_size_bits as u8,
-            rights: Rights::ALL,
-            device,
-            mapping: Mapping::NONE,
-        },
+        ObjectType::Frame4K | ObjectType::Frame2M => {
+            Cap::Frame { paddr, size_bits: object_size_bits as u8, rights: Rights::ALL, device, mapping: Mapping::NONE }
+        }
         ObjectType::PageTable => Cap::PagingTable { paddr, level: TableLevel::PageTable, mapping: Mapping::NONE },
         ObjectType::PageDirectory => Cap::PagingTable { paddr, level: TableLevel::PageDirectory, mapping: Mapping::NONE },
         ObjectType::Pdpt => Cap::PagingTable { paddr, level: TableLevel::Pdpt, mapping: Mapping::NONE },

@@ -61,7 +61,11 @@ impl World {
     /// `UNTYPED` with a PDPT and a page directory covering the first GiB.
     fn new() -> (World, SlotRef) {
         let mut world = World::default();
-        cspace::insert_root(&mut world, slot_address(CNODE, 0), Cap::Untyped { paddr: UNTYPED, size_bits: 22, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 });
+        cspace::insert_root(
+            &mut world,
+            slot_address(CNODE, 0),
+            Cap::Untyped { paddr: UNTYPED, size_bits: 22, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
+        );
         world.next_slot = 1;
         let pml4 = world.retype(Cap::Pml4 { paddr: UNTYPED, asid: ASID });
         world.asids.insert(ASID, UNTYPED);
@@ -276,7 +280,10 @@ fn a_deleted_pml4_is_cleared_and_its_reused_asid_is_not_disturbed() {
     // The old structures' capabilities still record ASID 1: unmapping them leaves the new
     // address space alone.
     let old_pdpt = slot_address(CNODE, 2);
-    assert!(matches!(world.read(old_pdpt).cap, Cap::PagingTable { level: TableLevel::Pdpt, mapping: Mapping { asid: ASID, vaddr: 0 }, .. }));
+    assert!(matches!(
+        world.read(old_pdpt).cap,
+        Cap::PagingTable { level: TableLevel::Pdpt, mapping: Mapping { asid: ASID, vaddr: 0 }, .. }
+    ));
     world.unmap_structure(old_pdpt).unwrap();
     assert_eq!(world.entry(UNTYPED + 0x8000, 0), (UNTYPED + 0x9000) | PRESENT | WRITABLE | USER);
     world.delete(victim);

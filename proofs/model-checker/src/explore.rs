@@ -199,8 +199,7 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
                     Err((invariant, detail)) => {
                         stats.transitions += 1;
                         let known = |v: &Violation| {
-                            v.invariant == invariant
-                                && v.trace.last().map(std::mem::discriminant) == Some(std::mem::discriminant(&op))
+                            v.invariant == invariant && v.trace.last().map(std::mem::discriminant) == Some(std::mem::discriminant(&op))
                         };
                         if !report.violations.iter().any(known) {
                             let mut trace = node.trace.clone();

@@ -277,9 +277,8 @@ fn no_overlap(step: &Step, tree: &Tree) -> Result<(), String> {
                 continue;
             }
             // Overlap is allowed only between an untyped and objects derived from it.
-            let derived_from = |inner: &[SlotRef], outer: &[SlotRef]| {
-                inner.iter().all(|&at| outer.iter().any(|&o| tree.is_descendant(at, o)))
-            };
+            let derived_from =
+                |inner: &[SlotRef], outer: &[SlotRef]| inner.iter().all(|&at| outer.iter().any(|&o| tree.is_descendant(at, o)));
             let allowed = (matches!(cap, Cap::Untyped { .. }) && contains(*region, *other_region) && derived_from(other_slots, slots))
                 || (matches!(other, Cap::Untyped { .. }) && contains(*other_region, *region) && derived_from(slots, other_slots));
             if !allowed {
@@ -350,8 +349,7 @@ fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
             return Err(format!("{:?} was destroyed still holding {held:?} in {}", record.cap, name(*at)));
         }
     }
-    let mut live: Vec<(u64, u64)> =
-        step.universe.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
+    let mut live: Vec<(u64, u64)> = step.universe.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
     live.extend(step.after.occupied().filter_map(|(_, slot)| object_of(&slot.cap).slot_container()));
     let inside = |at: SlotRef| live.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
     match step.after.occupied().find(|&(at, slot)| !inside(at) && !slot.detached) {
@@ -376,14 +374,8 @@ fn confinement(step: &Step) -> Result<(), String> {
                 return Err(format!("{} changed to {:?} instead of being removed", name(at), after.cap(at)));
             }
             let zombies = before.occupied().chain(after.occupied()).filter_map(|(_, slot)| slot.cap.zombie_object());
-            let destroyed: Vec<(u64, u64)> = step
-                .log
-                .iter()
-                .filter(|r| r.is_final)
-                .map(|r| r.cap)
-                .chain(zombies)
-                .filter_map(|cap| cap.slot_container())
-                .collect();
+            let destroyed: Vec<(u64, u64)> =
+                step.log.iter().filter(|r| r.is_final).map(|r| r.cap).chain(zombies).filter_map(|cap| cap.slot_container()).collect();
             let in_destroyed = |at: SlotRef| destroyed.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
             let before_tree = Tree::of_checked(before);
             let targeted = |at: SlotRef| match *invocation {
@@ -492,12 +484,7 @@ fn derivation_stable(step: &Step, tree: &Tree) -> Result<(), String> {
         expected.sort_unstable();
         is.sort_unstable();
         if is != expected {
-            return Err(format!(
-                "the new capability in {} has ancestors [{}] instead of [{}]",
-                name(dest),
-                names(&is),
-                names(&expected)
-            ));
+            return Err(format!("the new capability in {} has ancestors [{}] instead of [{}]", name(dest), names(&is), names(&expected)));
         }
     }
     Ok(())

@@ -80,7 +80,11 @@ impl MapUniverse {
     /// As [`MapUniverse::standard`], with 2 MiB frames and PDPTs as the retypes and no
     /// copies (for 2 MiB pages in page directories and structures of every level).
     pub fn large() -> MapUniverse {
-        MapUniverse { retypes: vec![ObjectType::Frame2M, ObjectType::Pdpt, ObjectType::PageTable], copies: false, ..MapUniverse::standard() }
+        MapUniverse {
+            retypes: vec![ObjectType::Frame2M, ObjectType::Pdpt, ObjectType::PageTable],
+            copies: false,
+            ..MapUniverse::standard()
+        }
     }
 
     /// Address of slot `index`.
@@ -314,8 +318,9 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
             }
             let object = universe.retypes[kind];
             let has_children = cspace::has_children(state, at(0));
-            let plan = untyped::plan(UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children }, object, 0, 1)
-                .map_err(|_| "untyped exhausted")?;
+            let plan =
+                untyped::plan(UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children }, object, 0, 1)
+                    .map_err(|_| "untyped exhausted")?;
             let first = plan.first;
             let table = |level| Cap::PagingTable { paddr: first, level, mapping: Mapping::NONE };
             let cap = match object {
@@ -470,14 +475,19 @@ fn check_table(state: &MapState, caps: &[Cap], asid: u16, table: u64, level: u32
             let backing: Vec<Rights> = caps
                 .iter()
                 .filter_map(|cap| match *cap {
-                    Cap::Frame { paddr: frame, size_bits: bits, rights, mapping, .. } if frame == paddr && u32::from(bits) == size_bits && mapping == here => {
+                    Cap::Frame { paddr: frame, size_bits: bits, rights, mapping, .. }
+                        if frame == paddr && u32::from(bits) == size_bits && mapping == here =>
+                    {
                         Some(rights)
                     }
                     _ => None,
                 })
                 .collect();
             if backing.is_empty() {
-                return Err((MapInvariant::TranslationsBacked, format!("ASID {asid}: {vaddr:#x} -> {paddr:#x} ({size_bits}) has no frame capability recording it")));
+                return Err((
+                    MapInvariant::TranslationsBacked,
+                    format!("ASID {asid}: {vaddr:#x} -> {paddr:#x} ({size_bits}) has no frame capability recording it"),
+                ));
             }
             if entry & WRITABLE != 0 && !backing.iter().any(|rights| rights.contains(Rights::WRITE)) {
                 return Err((MapInvariant::TranslationsBacked, format!("ASID {asid}: {vaddr:#x} is writable without the Write right")));
@@ -490,15 +500,23 @@ fn check_table(state: &MapState, caps: &[Cap], asid: u16, table: u64, level: u32
             let records: Vec<Mapping> = caps
                 .iter()
                 .filter_map(|cap| match *cap {
-                    Cap::PagingTable { paddr: at, level: table_level, mapping } if at == paddr && table_level as u32 == below => Some(mapping),
+                    Cap::PagingTable { paddr: at, level: table_level, mapping } if at == paddr && table_level as u32 == below => {
+                        Some(mapping)
+                    }
                     _ => None,
                 })
                 .collect();
             if records.is_empty() {
-                return Err((MapInvariant::TablesBacked, format!("ASID {asid}: entry for {vaddr:#x} at level {level} points to {paddr:#x}, no live level-{below} structure")));
+                return Err((
+                    MapInvariant::TablesBacked,
+                    format!("ASID {asid}: entry for {vaddr:#x} at level {level} points to {paddr:#x}, no live level-{below} structure"),
+                ));
             }
             if records.iter().any(|mapping| *mapping != here) {
-                return Err((MapInvariant::TablesBacked, format!("ASID {asid}: structure {paddr:#x} entered for {vaddr:#x}, capabilities record {records:?}")));
+                return Err((
+                    MapInvariant::TablesBacked,
+                    format!("ASID {asid}: structure {paddr:#x} entered for {vaddr:#x}, capabilities record {records:?}"),
+                ));
             }
             check_table(state, caps, asid, paddr, below, vaddr)?;
         }

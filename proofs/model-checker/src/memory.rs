@@ -150,7 +150,9 @@ fn hash_cap(cap: &Cap, hasher: &mut impl Hasher) {
     std::mem::discriminant(cap).hash(hasher);
     match *cap {
         Cap::Null | Cap::IrqControl | Cap::IoPortControl => {}
-        Cap::Untyped { paddr, size_bits, device, free_offset, prepared_to, prepared_kind } => (paddr, size_bits, device, free_offset, prepared_to, prepared_kind).hash(hasher),
+        Cap::Untyped { paddr, size_bits, device, free_offset, prepared_to, prepared_kind } => {
+            (paddr, size_bits, device, free_offset, prepared_to, prepared_kind).hash(hasher)
+        }
         Cap::Endpoint { paddr, badge, rights } | Cap::Notification { paddr, badge, rights } => (paddr, badge, rights.0).hash(hasher),
         Cap::Reply { tcb, can_grant } => (tcb, can_grant).hash(hasher),
         Cap::CNode { paddr, radix, guard_bits, guard } => (paddr, radix, guard_bits, guard).hash(hasher),

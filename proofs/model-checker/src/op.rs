@@ -235,10 +235,7 @@ pub enum Invocation {
 /// can address (sorted), and returns what to do or why the kernel refuses.
 pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op: &Op) -> Result<Invocation, Rejection> {
     let lookup = |at: SlotRef| {
-        addressable
-            .binary_search(&at)
-            .map(|_| memory.cap(at))
-            .map_err(|_| reject(InvocationError::FailedLookup, "slot not addressable"))
+        addressable.binary_search(&at).map(|_| memory.cap(at)).map_err(|_| reject(InvocationError::FailedLookup, "slot not addressable"))
     };
     let source = |at: SlotRef| match lookup(at)? {
         Cap::Null => Err(reject(InvocationError::FailedLookup, "source slot empty")),
@@ -348,7 +345,9 @@ fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap
     let narrow = |bits: u32| u8::try_from(bits).expect("size_bits was range-checked by untyped::plan");
     let table = |level| Cap::PagingTable { paddr, level, mapping: Mapping::NONE };
     match kind {
-        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: narrow(user_bits), device, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
+        ObjectType::Untyped => {
+            Cap::Untyped { paddr, size_bits: narrow(user_bits), device, free_offset: 0, prepared_to: 0, prepared_kind: 0 }
+        }
         ObjectType::Tcb => Cap::Tcb { paddr },
         ObjectType::Endpoint => Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL },
         ObjectType::Notification => Cap::Notification { paddr, badge: 0, rights: Rights::ALL },

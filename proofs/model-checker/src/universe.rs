@@ -84,7 +84,17 @@ impl Universe {
         Universe {
             cnodes: vec![a, b],
             initial: vec![
-                (a.slot(0), Cap::Untyped { paddr: UNTYPED, size_bits: UNTYPED_BITS, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 }),
+                (
+                    a.slot(0),
+                    Cap::Untyped {
+                        paddr: UNTYPED,
+                        size_bits: UNTYPED_BITS,
+                        device: false,
+                        free_offset: 0,
+                        prepared_to: 0,
+                        prepared_kind: 0,
+                    },
+                ),
                 (a.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL }),
                 (a.slot(2), b.cap()),
             ],
@@ -127,8 +137,7 @@ impl Universe {
     /// capabilities (what multi-level capability-pointer resolution can reach). A CNode
     /// whose capabilities all lie in unreachable CNodes is alive but cannot be addressed.
     pub fn live_cnodes(&self, memory: &Memory) -> Vec<(u64, u64)> {
-        let mut live: Vec<(u64, u64)> =
-            self.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
+        let mut live: Vec<(u64, u64)> = self.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
         let mut scanned = 0;
         while scanned < live.len() {
             let (paddr, count) = live[scanned];
@@ -149,10 +158,7 @@ impl Universe {
 
     /// Every addressable slot in `memory`, sorted.
     pub fn addressable_slots(&self, memory: &Memory) -> Vec<SlotRef> {
-        self.live_cnodes(memory)
-            .into_iter()
-            .flat_map(|(paddr, count)| (0..count).map(move |index| slot_address(paddr, index)))
-            .collect()
+        self.live_cnodes(memory).into_iter().flat_map(|(paddr, count)| (0..count).map(move |index| slot_address(paddr, index))).collect()
     }
 
     /// A readable name for slot `at`: `A2` for a fixed CNode's slot, `cnode@0x10080[1]` for

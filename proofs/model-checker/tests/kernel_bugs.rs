@@ -30,7 +30,11 @@ fn revoke_removes_every_descendant_even_when_a_descendant_cnode_holds_the_target
     let mut memory = Memory::default();
     let a = |index| slot_address(CNODE_A, index);
     let x = 0x1_0080;
-    insert_root(&mut memory, a(0), Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 });
+    insert_root(
+        &mut memory,
+        a(0),
+        Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 },
+    );
     insert_derived(&mut memory, a(0), a(3), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL }, true);
     insert_derived(&mut memory, a(0), slot_address(0x2000, 0), Cap::CNode { paddr: x, radix: 1, guard_bits: 0, guard: 0 }, true);
     let untyped = memory.cap(a(0));
@@ -58,7 +62,11 @@ fn revoke_never_leaves_its_target_inside_a_destroyed_cnode() {
     let mut memory = Memory::default();
     let a = |index| slot_address(CNODE_A, index);
     let (b, x) = (0x2000, 0x1_0000);
-    insert_root(&mut memory, a(0), Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 128, prepared_to: 0, prepared_kind: 0 });
+    insert_root(
+        &mut memory,
+        a(0),
+        Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 128, prepared_to: 0, prepared_kind: 0 },
+    );
     insert_derived(&mut memory, a(0), a(3), Cap::CNode { paddr: x, radix: 1, guard_bits: 0, guard: 0 }, true);
     insert_root(&mut memory, slot_address(x, 0), Cap::CNode { paddr: b, radix: 2, guard_bits: 0, guard: 0 });
     let untyped = memory.cap(a(0));

@@ -141,9 +141,17 @@ impl Machine {
     /// QEMU arguments for this machine booting `boot`, without the serial and monitor options.
     pub fn args(&self, boot: &Boot) -> Vec<String> {
         let mut args: Vec<String> = [
-            "-machine", "pc", "-cpu", CPU, "-m", &format!("{}M", self.memory_mib),
-            "-no-reboot", "-display", "none",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-machine",
+            "pc",
+            "-cpu",
+            CPU,
+            "-m",
+            &format!("{}M", self.memory_mib),
+            "-no-reboot",
+            "-display",
+            "none",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
         .iter()
         .map(|arg| arg.to_string())
@@ -218,7 +226,8 @@ mod tests {
 
     #[test]
     fn tile_devices_name_disk_and_forwarded_ports() {
-        let devices = TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007, client_tcp_port: 17070, client_udp_port: 15000 };
+        let devices =
+            TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007, client_tcp_port: 17070, client_udp_port: 15000 };
         let args = devices.args();
         assert!(args.windows(2).any(|w| w == ["-drive", "file=build/a,,b.img,if=none,format=raw,id=nvm"]));
         assert!(args.windows(2).any(|w| w

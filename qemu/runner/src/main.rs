@@ -32,11 +32,20 @@ const OPTIONS: &[(&str, &str)] = &[
     ("--cmdline C", "the kernel's command line (with --kernel)"),
     ("--module FILE[=CMDLINE]", "load FILE as the next Multiboot module with command line CMDLINE (with --kernel; repeatable)"),
     ("--iso I.iso", "boot a GRUB ISO (make image: build/tileos.iso) as a CD-ROM, as real hardware does"),
-    ("--tile-devices DISK", "add the tile's devices: NVMe on the raw image DISK (created empty, 4 MiB, if missing), virtio-net, virtio-gpu"),
+    (
+        "--tile-devices DISK",
+        "add the tile's devices: NVMe on the raw image DISK (created empty, 4 MiB, if missing), virtio-net, virtio-gpu",
+    ),
     ("--tcp-port P", "host TCP port forwarded to the tile status service, guest TCP 8080 (default 8080; make run: TILE_TCP_PORT)"),
     ("--udp-port P", "host UDP port forwarded to the UDP echo, guest UDP 7 (default 7007; make run: TILE_UDP_PORT)"),
-    ("--client-tcp-port P", "host TCP port forwarded to net-client's line service, guest TCP 7070 (default 7070; make run: TILE_CLIENT_TCP_PORT)"),
-    ("--client-udp-port P", "host UDP port forwarded to net-client's datagram service, guest UDP 5000 (default 5000; make run: TILE_CLIENT_UDP_PORT)"),
+    (
+        "--client-tcp-port P",
+        "host TCP port forwarded to net-client's line service, guest TCP 7070 (default 7070; make run: TILE_CLIENT_TCP_PORT)",
+    ),
+    (
+        "--client-udp-port P",
+        "host UDP port forwarded to net-client's datagram service, guest UDP 5000 (default 5000; make run: TILE_CLIENT_UDP_PORT)",
+    ),
     ("--icount", "count guest instructions (-icount shift=0,sleep=off): repeatable timings, as make bench uses"),
     ("--gdb", "start halted with QEMU's gdb stub on localhost:1234"),
     ("--log FILE", "run unattended: the serial output goes to FILE (and to stdout at the end); needs --timeout"),
@@ -47,7 +56,8 @@ const OPTIONS: &[(&str, &str)] = &[
 /// The `--help` text: the synopsis, then every option on its own line.
 fn help() -> String {
     let width = OPTIONS.iter().map(|(option, _)| option.len()).max().unwrap_or(0);
-    let mut text = format!("tileos-qemu: boots a tileos image on the standard QEMU machine (make run, make debug, scripts)\n{USAGE}\n\noptions:\n");
+    let mut text =
+        format!("tileos-qemu: boots a tileos image on the standard QEMU machine (make run, make debug, scripts)\n{USAGE}\n\noptions:\n");
     for (option, what) in OPTIONS {
         text.push_str(&format!("  {option:width$}  {what}\n"));
     }
@@ -136,11 +146,7 @@ fn ports_free(devices: &TileDevices) -> Result<(), String> {
         (true, devices.client_udp_port, "net-client's datagram service", "--client-udp-port", "TILE_CLIENT_UDP_PORT"),
     ];
     for (udp, port, service, option, variable) in ports {
-        let bound = if udp {
-            UdpSocket::bind(("127.0.0.1", port)).map(drop)
-        } else {
-            TcpListener::bind(("127.0.0.1", port)).map(drop)
-        };
+        let bound = if udp { UdpSocket::bind(("127.0.0.1", port)).map(drop) } else { TcpListener::bind(("127.0.0.1", port)).map(drop) };
         if let Err(error) = bound {
             let protocol = if udp { "UDP" } else { "TCP" };
             return Err(format!(

@@ -26,9 +26,9 @@ pub enum RunnerError {
 impl fmt::Display for RunnerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunnerError::Spawn(error) => write!(
-                f, "cannot start {QEMU}: {error} (install it with `make deps`, Debian package qemu-system-x86)"
-            ),
+            RunnerError::Spawn(error) => {
+                write!(f, "cannot start {QEMU}: {error} (install it with `make deps`, Debian package qemu-system-x86)")
+            }
             RunnerError::Wait(error) => write!(f, "lost track of {QEMU}: {error}"),
             RunnerError::SerialLog(path, error) => {
                 write!(f, "serial log {}: {error}", path.display())
@@ -75,15 +75,11 @@ impl fmt::Display for Ended {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ended::Verdict(GuestVerdict::Pass) => f.write_str("the guest reported a pass"),
-            Ended::Verdict(GuestVerdict::Fail) => {
-                f.write_str("the guest reported a failed check (the serial log says which)")
-            }
+            Ended::Verdict(GuestVerdict::Fail) => f.write_str("the guest reported a failed check (the serial log says which)"),
             Ended::Verdict(GuestVerdict::KernelException) => {
                 f.write_str("the guest reported a CPU exception in the kernel (the serial log has the report)")
             }
-            Ended::Verdict(GuestVerdict::Panic) => {
-                f.write_str("the guest reported a panic (the serial log has file, line and message)")
-            }
+            Ended::Verdict(GuestVerdict::Panic) => f.write_str("the guest reported a panic (the serial log has file, line and message)"),
             Ended::QemuStatus(Some(0), _) => f.write_str(
                 "the guest ended without reporting a verdict (QEMU exited with status 0: it was quit, or the guest shut down or reset)",
             ),
@@ -94,14 +90,8 @@ impl fmt::Display for Ended {
                     message => write!(f, ": {message})"),
                 }
             }
-            Ended::QemuStatus(None, _) => {
-                f.write_str("the guest ended without reporting a verdict (QEMU was killed by a signal)")
-            }
-            Ended::TimedOut(timeout) => write!(
-                f,
-                "timed out after {} s without a guest verdict (QEMU was stopped)",
-                timeout.as_secs_f64()
-            ),
+            Ended::QemuStatus(None, _) => f.write_str("the guest ended without reporting a verdict (QEMU was killed by a signal)"),
+            Ended::TimedOut(timeout) => write!(f, "timed out after {} s without a guest verdict (QEMU was stopped)", timeout.as_secs_f64()),
             Ended::Reached(text) => write!(f, "the serial log showed the awaited {text:?} (QEMU was stopped)"),
             Ended::Failed(line) => write!(f, "the serial log showed a failure (QEMU was stopped): {line}"),
         }
@@ -163,9 +153,7 @@ impl RunOutcome {
     /// `0 ring errors` reports transmit drops only, which are no failure).
     pub fn netstack_ring_errors(&self) -> Option<&str> {
         self.serial.lines().find(|line| {
-            line.split_once(" ring errors (last")
-                .and_then(|(head, _)| head.rsplit(' ').next())
-                .is_some_and(|count| count != "0")
+            line.split_once(" ring errors (last").and_then(|(head, _)| head.rsplit(' ').next()).is_some_and(|count| count != "0")
         })
     }
 
@@ -182,11 +170,7 @@ impl RunOutcome {
         let events = self.events(name);
         if !events.iter().any(|event| event.has(fields)) {
             let seen: Vec<String> = events.iter().map(|event| event.line.clone()).collect();
-            panic!(
-                "no event \"{name}\" with {fields:?}; events of that name:\n{}\nlast serial lines:\n{}",
-                seen.join("\n"),
-                self.tail(30)
-            );
+            panic!("no event \"{name}\" with {fields:?}; events of that name:\n{}\nlast serial lines:\n{}", seen.join("\n"), self.tail(30));
         }
     }
 }
@@ -210,10 +194,7 @@ impl Event {
         let (_, rest) = line.split_once("@event ")?;
         let mut words = rest.split_whitespace();
         let name = words.next()?.to_string();
-        let fields = words
-            .filter_map(|word| word.split_once('='))
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect();
+        let fields = words.filter_map(|word| word.split_once('=')).map(|(key, value)| (key.to_string(), value.to_string())).collect();
         Some(Event { name, fields, line: line.trim_end().to_string() })
     }
 
@@ -231,12 +212,7 @@ impl Event {
 /// Boots `boot` on `machine` unattended: serial to `serial_log`, no monitor, no display.
 /// Returns when the guest reports a verdict, QEMU exits, or `timeout` passes (QEMU is then
 /// killed).
-pub fn run(
-    machine: &Machine,
-    boot: &Boot,
-    serial_log: &Path,
-    timeout: Duration,
-) -> Result<RunOutcome, RunnerError> {
+pub fn run(machine: &Machine, boot: &Boot, serial_log: &Path, timeout: Duration) -> Result<RunOutcome, RunnerError> {
     run_until(machine, boot, serial_log, timeout, &[])
 }
 
@@ -339,22 +315,14 @@ fn watch(
         std::thread::sleep(Duration::from_millis(20));
     };
     let bytes = std::fs::read(serial_log).map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
-    Ok(RunOutcome {
-        ended,
-        serial: String::from_utf8_lossy(&bytes).replace("\r\n", "\n"),
-        elapsed: started.elapsed(),
-    })
+    Ok(RunOutcome { ended, serial: String::from_utf8_lossy(&bytes).replace("\r\n", "\n"), elapsed: started.elapsed() })
 }
 
 /// Boots `boot` on `machine` attached to this terminal: COM1 and the QEMU monitor share
 /// standard input/output (`Ctrl-A X` quits, `Ctrl-A C` toggles the monitor). Returns QEMU's
 /// exit status.
 pub fn run_interactive(machine: &Machine, boot: &Boot) -> Result<Option<i32>, RunnerError> {
-    let status = Command::new(QEMU)
-        .args(machine.args(boot))
-        .args(["-serial", "mon:stdio"])
-        .status()
-        .map_err(RunnerError::Spawn)?;
+    let status = Command::new(QEMU).args(machine.args(boot)).args(["-serial", "mon:stdio"]).status().map_err(RunnerError::Spawn)?;
     Ok(status.code())
 }
 
@@ -391,7 +359,11 @@ mod event_tests {
     #[test]
     #[should_panic(expected = "no event \"domain.restarted\"")]
     fn a_missing_event_fails_naming_it() {
-        let outcome = RunOutcome { ended: Ended::Reached(String::new()), serial: "@event domain.restarted domain=a\n".into(), elapsed: Duration::ZERO };
+        let outcome = RunOutcome {
+            ended: Ended::Reached(String::new()),
+            serial: "@event domain.restarted domain=a\n".into(),
+            elapsed: Duration::ZERO,
+        };
         outcome.assert_event("domain.restarted", &[("domain", "b")]);
     }
 }
@@ -417,7 +389,10 @@ mod tests {
             said(Ended::QemuStatus(Some(1), "qemu-system-x86_64: Could not set up host forwarding rule\n".into())),
             "the guest ended without reporting a verdict (QEMU exited with status 1: qemu-system-x86_64: Could not set up host forwarding rule)"
         );
-        assert_eq!(said(Ended::QemuStatus(Some(3), String::new())), "the guest ended without reporting a verdict (QEMU exited with status 3)");
+        assert_eq!(
+            said(Ended::QemuStatus(Some(3), String::new())),
+            "the guest ended without reporting a verdict (QEMU exited with status 3)"
+        );
         assert!(said(Ended::QemuStatus(Some(0), String::new())).contains("QEMU exited with status 0"));
         assert!(said(Ended::QemuStatus(None, String::new())).contains("killed by a signal"));
         assert_eq!(said(Ended::TimedOut(Duration::from_secs(30))), "timed out after 30 s without a guest verdict (QEMU was stopped)");

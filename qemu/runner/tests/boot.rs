@@ -37,12 +37,7 @@ fn boot_prints_banner_memory_map_and_modules_then_passes() {
     let module: PathBuf = images().logs.join("sample-module.bin");
     std::fs::create_dir_all(&images().logs).unwrap();
     std::fs::write(&module, vec![0x5a; 5000]).unwrap();
-    let outcome = boot(
-        "boot",
-        "tileos.test=boot",
-        vec![BootModule { path: module, cmdline: "sample-module extra words".into() }],
-        TIMEOUT,
-    );
+    let outcome = boot("boot", "tileos.test=boot", vec![BootModule { path: module, cmdline: "sample-module extra words".into() }], TIMEOUT);
     outcome.assert_verdict(GuestVerdict::Pass);
     assert!(outcome.serial.starts_with("tileos "), "banner must open the log:\n{}", outcome.tail(30));
     outcome.assert_serial_contains("memory map (");
@@ -112,7 +107,6 @@ fn grub_iso_boots_to_the_same_banner() {
     assert!(outcome.serial.starts_with("tileos "), "{}", outcome.tail(30));
     outcome.assert_serial_contains("boot loader: GRUB");
     outcome.assert_serial_contains("memory map (");
-    
 }
 
 #[test]
@@ -165,7 +159,10 @@ fn functions_using_vector_registers(elf: &std::path::Path) -> Vec<String> {
         .unwrap_or_else(|error| panic!("objdump (Debian binutils, installed by make deps): {error}"));
     assert!(output.status.success(), "objdump {}: {}", elf.display(), String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    let vector = ["xmm", "ymm", "zmm", "mxcsr", " mm0", " mm1", " mm2", " mm3", " mm4", " mm5", " mm6", " mm7", "st(", " fld", " fst", " fild", " fist"];
+    let vector = [
+        "xmm", "ymm", "zmm", "mxcsr", " mm0", " mm1", " mm2", " mm3", " mm4", " mm5", " mm6", " mm7", "st(", " fld", " fst", " fild",
+        " fist",
+    ];
     let mut function = String::new();
     let mut found: Vec<String> = Vec::new();
     for line in text.lines() {

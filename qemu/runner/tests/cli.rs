@@ -9,11 +9,7 @@ use tileos_qemu::images::workspace_root;
 
 /// Runs the `tileos-qemu` binary with `args`, standard input closed.
 fn tileos_qemu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tileos-qemu"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tileos-qemu runs")
+    Command::new(env!("CARGO_BIN_EXE_tileos-qemu")).args(args).stdin(Stdio::null()).output().expect("tileos-qemu runs")
 }
 
 /// A disk image path for this test, in the test's own temporary directory.

@@ -169,7 +169,9 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     assert!(!outcome.serial.contains("stopped:"), "a domain faulted:\n{}", outcome.tail(40));
     // The pci domain located the GPU where SeaBIOS put it; the root server mapped both
     // memory BARs (the MSI-X table's and the virtio structures') into the driver's window.
-    outcome.assert_serial_contains("rootserver: pci device \"gpu\" is 00:03.0 (1af4:1050): BAR1 mem 0xfebe0000+0x1000, BAR4 mem 0xfebfc000+0x4000, MSI-X");
+    outcome.assert_serial_contains(
+        "rootserver: pci device \"gpu\" is 00:03.0 (1af4:1050): BAR1 mem 0xfebe0000+0x1000, BAR4 mem 0xfebfc000+0x4000, MSI-X",
+    );
     outcome.assert_serial_contains(
         "gpu: virtio GPU at 00:03.0: structures in BAR4 at 0xfebfc000 size 0x4000 mapped at 0x60004000 (common 0x0, notify 0x3000 x4, isr 0x1000, device 0x2000)",
     );

@@ -36,16 +36,12 @@ fn main() {
                 let Some(rest) = line.strip_prefix("ktest ") else { continue };
                 let Some((name, result)) = rest.split_once(" ... ") else { continue };
                 let (name, result) = (name.to_string(), result.to_string());
-                trials.push(Trial::test(format!("ktest::{name}"), move || {
-                    if result == "ok" { Ok(()) } else { Err(Failed::from(result)) }
-                }));
+                trials.push(Trial::test(format!("ktest::{name}"), move || if result == "ok" { Ok(()) } else { Err(Failed::from(result)) }));
             }
             let summary = outcome.serial.lines().any(|line| line.starts_with("ktest summary:"));
             let verdict_ok = outcome.ended == Ended::Verdict(GuestVerdict::Pass);
             let detail = format!("{}; last serial lines:\n{}", outcome.ended, outcome.tail(30));
-            trials.push(Trial::test("kernel_suite_run", move || {
-                if summary && verdict_ok { Ok(()) } else { Err(Failed::from(detail)) }
-            }));
+            trials.push(Trial::test("kernel_suite_run", move || if summary && verdict_ok { Ok(()) } else { Err(Failed::from(detail)) }));
         }
     }
     libtest_mimic::run(&arguments, trials).exit();

@@ -18,13 +18,15 @@
 use std::io::Read;
 use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{scenario_archive, test_images};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tileos_qemu::{CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until, run_until_host_done};
+use tileos_qemu::{
+    CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, forwarded_network, forwarded_network_with, run_until, run_until_host_done,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// What the host sends to the echo port.
@@ -95,7 +97,9 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
     outcome.assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR1 mem 0xfebd1000+0x1000, BAR4 mem 0xfe000000+0x4000, MSI-X");
     outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., MSI-X");
-    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on MSI-X vector 0");
+    outcome.assert_serial_contains(
+        "net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on MSI-X vector 0",
+    );
     outcome.assert_serial_contains("net: first interrupt");
     outcome.assert_serial_contains("net: first frame sent");
     outcome.assert_serial_contains("net: first frame received");
@@ -123,11 +127,14 @@ fn net_driver_takes_interrupts_on_the_intx_line_of_a_device_without_msix() {
     let device = network.iter_mut().find(|arg| arg.starts_with("virtio-net-pci")).expect("the network device");
     device.push_str(",vectors=0");
     let (outcome, _, _) = boot_and_talk(network, tcp_port, udp_port, "tile-net-intx.log");
-    outcome.assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR4 mem 0xfe000000+0x4000\n");
+    outcome
+        .assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR4 mem 0xfe000000+0x4000\n");
     outcome.assert_serial_contains("net.intx IrqHandler");
     outcome.assert_serial_contains("pci: 00:03.0 enabled for its driver (command 0x0107, INTx)");
     outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., INTx");
-    outcome.assert_serial_contains("net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on INTx");
+    outcome.assert_serial_contains(
+        "net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on INTx",
+    );
     outcome.assert_serial_contains("net: first interrupt");
 }
 
@@ -165,7 +172,10 @@ fn traffic_through_a_driver_restart(log: &Path, tcp_port: u16, udp_port: u16, de
     let log_text = || std::fs::read(log).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
     while traffic.after_restart < 10 {
         if Instant::now() > deadline {
-            return Err(format!("deadline passed: {} sent, {} echoed before the kill, {} during, {} after the restart", traffic.sent, traffic.before_kill, traffic.during_restart, traffic.after_restart));
+            return Err(format!(
+                "deadline passed: {} sent, {} echoed before the kill, {} during, {} after the restart",
+                traffic.sent, traffic.before_kill, traffic.during_restart, traffic.after_restart
+            ));
         }
         socket.send_to(&numbered(traffic.sent), ("127.0.0.1", udp_port)).map_err(|error| format!("send: {error}"))?;
         traffic.sent += 1;
@@ -205,10 +215,7 @@ fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serv
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(scenario_archive("net-fault"));
     let (tcp_port, udp_port) = free_ports();
-    let machine = Machine {
-        extra_args: forwarded_network(tcp_port, udp_port),
-        ..Machine::default()
-    };
+    let machine = Machine { extra_args: forwarded_network(tcp_port, udp_port), ..Machine::default() };
     let log = images.logs.join("tile-net-fault.log");
     std::fs::create_dir_all(&images.logs).expect("log directory");
     std::fs::write(&log, b"").expect("empty the serial log");
@@ -218,8 +225,9 @@ fn net_driver_killed_during_udp_traffic_is_restarted_and_the_netstack_keeps_serv
     let host = std::thread::spawn(move || {
         let _ = sender.send(traffic_through_a_driver_restart(&watched, tcp_port, udp_port, Instant::now() + timeout));
     });
-    let outcome = run_until(&machine, &boot, &log, timeout, &["chaos-net: done", "@event domain.restarted domain=net ", "netstack: status served"])
-        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome =
+        run_until(&machine, &boot, &log, timeout, &["chaos-net: done", "@event domain.restarted domain=net ", "netstack: status served"])
+            .unwrap_or_else(|error| panic!("{error}"));
     host.join().expect("the host side does not panic");
     let traffic = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     outcome.assert_reached();
@@ -281,7 +289,10 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
     let network = forwarded_network_with(
         tcp_port,
         udp_port,
-        &[Forward { udp: false, host: client_tcp, guest: CLIENT_TCP_PORT }, Forward { udp: true, host: client_udp, guest: CLIENT_UDP_PORT }],
+        &[
+            Forward { udp: false, host: client_tcp, guest: CLIENT_TCP_PORT },
+            Forward { udp: true, host: client_udp, guest: CLIENT_UDP_PORT },
+        ],
     );
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(scenario_archive("net"));
@@ -323,7 +334,11 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
     outcome.assert_serial_contains("TCP discard on port 9, sockets for other domains on endpoint \"socket\"");
     outcome.assert_serial_contains("netstack: socket client 0x1: buffer of 0x1000 bytes, notification yes");
     outcome.assert_serial_contains("net-client: ready: answering lines on TCP port 7070 and datagrams on UDP port 5000");
-    let accepted = outcome.serial.lines().filter(|line| line.starts_with("net-client: tcp connection from 10.0.2.2:") && !line.contains("closed")).count();
+    let accepted = outcome
+        .serial
+        .lines()
+        .filter(|line| line.starts_with("net-client: tcp connection from 10.0.2.2:") && !line.contains("closed"))
+        .count();
     // (More when QEMU gave up on a slow connection attempt that the guest accepted later.)
     assert!(accepted >= 2, "{}", outcome.tail(20));
     outcome.assert_serial_contains("net-client: udp datagram of 12 bytes from 10.0.2.2:");

@@ -3,11 +3,11 @@
 //! waits for the log lines that show the scenario played out, then stops QEMU.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until, run_until_host_done};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -40,7 +40,6 @@ fn boot_tile_on(machine: &Machine, name: &str, archive: PathBuf, markers: &[&str
     outcome
 }
 
-
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // The machine `make run` boots: NVMe on a fresh disk image, virtio-net with the status
@@ -52,7 +51,8 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     std::fs::File::create(&disk).and_then(|file| file.set_len(4 << 20)).expect("create the disk image");
     let (tcp_port, udp_port) = free_ports();
     let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
-    let machine = Machine { extra_args: TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args(), ..Machine::default() };
+    let machine =
+        Machine { extra_args: TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args(), ..Machine::default() };
     // The host reads the tile status over TCP once the netstack is ready, then has the
     // net-client (the socket protocol's example client) answer a line and a datagram.
     let watched = logs.join("tile-default.log");
@@ -75,7 +75,13 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         host_done.store(true, Ordering::SeqCst);
         result
     });
-    let markers = ["client: done", "block-check: done", "gpu-status: status screen shown", "netstack: status served", "net-client: udp datagram of 15 bytes"];
+    let markers = [
+        "client: done",
+        "block-check: done",
+        "gpu-status: status screen shown",
+        "netstack: status served",
+        "net-client: udp datagram of 15 bytes",
+    ];
     let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers, Some(&done));
     let talk = host.join().expect("the host side does not panic");
     let (status, line, answer) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
@@ -98,7 +104,9 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
-    outcome.assert_serial_contains("started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10");
+    outcome.assert_serial_contains(
+        "started domain \"client\" (priority 90, generation 0): log ClientEndpoint badge 0x2, echo ClientEndpoint badge 0x10",
+    );
     // All four drivers and the netstack came up, each device found by class through the
     // pci domain and interrupting by MSI-X.
     for device in ["nvme\" is 00:03.0 (1b36:0010)", "net\" is 00:04.0 (1af4:1000)", "gpu\" is 00:02.0 (1af4:1050)"] {
@@ -121,15 +129,16 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
 
 #[test]
 fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
-    let outcome = boot_tile(
-        "supervisor",
-        scenario_archive("supervisor"),
-        &["prober: done", "@event domain.gave-up domain=doomed restarts=3"],
-    );
+    let outcome =
+        boot_tile("supervisor", scenario_archive("supervisor"), &["prober: done", "@event domain.gave-up domain=doomed restarts=3"]);
     // No restartable domain here has interrupts or IO ports: the root server gives up
     // IRQ and IO-port control after boot, and restarts still work without them.
-    outcome.assert_serial_contains("untyped regions of unused device memory, IRQ control, IO-port control, the fault-endpoint copies of 2 domains never rebuilt");
-    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 2 restartable domains, the boot archive and the shared objects (to rebuild them)");
+    outcome.assert_serial_contains(
+        "untyped regions of unused device memory, IRQ control, IO-port control, the fault-endpoint copies of 2 domains never rebuilt",
+    );
+    outcome.assert_serial_contains(
+        "rootserver: keeps the memory regions of the 2 restartable domains, the boot archive and the shared objects (to rebuild them)",
+    );
     // The structured event lines beside the log lines (docs/architecture.md, "Event lines").
     outcome.assert_event("prober.answered", &[("request", "1"), ("value", "2")]);
     outcome.assert_serial_contains("flaky: request 13: crashing mid-request");
@@ -141,7 +150,8 @@ fn supervisor_restarts_a_crashed_server_and_gives_up_on_a_crash_loop() {
     for generation in 0..=3 {
         let generation = generation.to_string();
         outcome.assert_event("doomed.starting", &[("generation", &generation)]);
-        outcome.assert_event("domain.stopped", &[("domain", "doomed"), ("generation", &generation), ("fault", "exception"), ("vector", "6")]);
+        outcome
+            .assert_event("domain.stopped", &[("domain", "doomed"), ("generation", &generation), ("fault", "exception"), ("vector", "6")]);
     }
     outcome.assert_event("domain.gave-up", &[("domain", "doomed"), ("restarts", "3"), ("fault", "exception")]);
 }
@@ -151,11 +161,15 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     // Without scheduling budgets the spinning hostile domain (priority 120) would starve the
     // echo server (100) and the pinger (50): the last marker would never appear.
     let outcome = boot_tile("isolation", scenario_archive("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
-    outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", "0"), ("fault", "page-fault"), ("address", "0xffff800000100000")]);
+    outcome.assert_event(
+        "domain.stopped",
+        &[("domain", "hostile"), ("generation", "0"), ("fault", "page-fault"), ("address", "0xffff800000100000")],
+    );
     for generation in ["1", "2"] {
         outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", generation), ("fault", "page-fault")]);
     }
-    outcome.assert_event("domain.stopped", &[("domain", "hostile"), ("generation", "3"), ("fault", "page-fault"), ("address", "0x20000000")]);
+    outcome
+        .assert_event("domain.stopped", &[("domain", "hostile"), ("generation", "3"), ("fault", "page-fault"), ("address", "0x20000000")]);
     outcome.assert_serial_contains("capability pointers it was never given: all refused");
     outcome.assert_serial_contains("hostile: syscall with RFLAGS.NT set: the kernel survived, NT cleared");
     outcome.assert_serial_contains("hostile: spin with RFLAGS.NT set through timer interrupts: the kernel survived, NT cleared");
@@ -205,7 +219,9 @@ fn a_pci_domain_that_faults_before_reporting_the_bus_does_not_hang_the_boot() {
         scenario_archive("pci-fault"),
         &["@event domain.gave-up domain=pci restarts=1", "probe: no test for a domain named \"bystander\""],
     );
-    outcome.assert_serial_contains("rootserver: the PCI bus domain \"pci\" faulted before reporting the bus; the drivers of PCI devices will not be started");
+    outcome.assert_serial_contains(
+        "rootserver: the PCI bus domain \"pci\" faulted before reporting the bus; the drivers of PCI devices will not be started",
+    );
     outcome.assert_serial_contains("rootserver: domain \"nvme\" not started: pci device \"nvme\": the PCI bus domain has not reported the bus (it faulted or is not running)");
     outcome.assert_event("domain.not-started", &[("domain", "nvme")]);
     outcome.assert_serial_contains("probe: no test for a domain named \"bystander\"");
@@ -218,11 +234,7 @@ fn clients_of_a_server_that_did_not_start_get_an_error() {
     // The "echo" server drives an NVMe controller this machine lacks: it is not started,
     // its endpoint is withdrawn, and its client's calls fail instead of waiting forever.
     // The same program runs as "echo2" under its own endpoint (`names`), and the template.
-    let outcome = boot_tile(
-        "missing-server",
-        scenario_archive("missing-server"),
-        &["client: done", "client2: done", "client3: done"],
-    );
+    let outcome = boot_tile("missing-server", scenario_archive("missing-server"), &["client: done", "client2: done", "client3: done"]);
     outcome.assert_serial_contains("rootserver: domain \"echo\" not started: pci device \"nvme\"");
     outcome.assert_serial_contains(
         "rootserver: endpoint \"echo\" withdrawn: its server \"echo\" did not start; calls of its clients (\"client\") fail with an error",
@@ -234,7 +246,8 @@ fn clients_of_a_server_that_did_not_start_get_an_error() {
     }
     // echo2 is the echo server's program, given endpoint "echo2" as its "echo".
     outcome.assert_serial_contains("echo2: serving \"echo\" (generation 0)");
-    outcome.assert_serial_contains("started domain \"echo2\" (priority 100, generation 0): log ClientEndpoint badge 0x3, echo ServedEndpoint");
+    outcome
+        .assert_serial_contains("started domain \"echo2\" (priority 100, generation 0): log ClientEndpoint badge 0x3, echo ServedEndpoint");
     outcome.assert_serial_contains("client2: the server sees my badge as Ok(Number(32))");
     outcome.assert_serial_contains("greeter: serving (generation 0)");
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "WRONG"] {
@@ -247,7 +260,11 @@ fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
     // The issue's "ISO under plain QEMU": no NVMe, virtio-net or virtio-GPU. The drivers
     // are not started; the root server withdraws the endpoints they serve, and their
     // clients' calls fail with NoServer instead of waiting forever.
-    let outcome = boot_tile("default-no-devices", workspace_root().join("build/test/tile.archive"), &["client: done", "gpu-status: status screen shown"]);
+    let outcome = boot_tile(
+        "default-no-devices",
+        workspace_root().join("build/test/tile.archive"),
+        &["client: done", "gpu-status: status screen shown"],
+    );
     for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check")] {
         outcome.assert_serial_contains(&format!("rootserver: domain \"{server}\" not started: pci device \"{server}\""));
         outcome.assert_serial_contains(&format!(
@@ -306,7 +323,8 @@ fn make_run_boots_the_default_tile() {
             if status.is_none() && text.contains("netstack: ready") {
                 status = Some(read_status(tcp_port));
             }
-            if status.is_some() && ["client: done", "block-check: done", "gpu-status: status screen shown"].iter().all(|m| text.contains(m)) {
+            if status.is_some() && ["client: done", "block-check: done", "gpu-status: status screen shown"].iter().all(|m| text.contains(m))
+            {
                 break;
             }
         }

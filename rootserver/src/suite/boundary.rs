@@ -76,9 +76,15 @@ extern "C" fn vector_reader() -> ! {
 pub fn tests(env: &mut Env) {
     let fault_ep = env.make(ObjectType::Endpoint, 0);
     let badged_fault = env.slots.take();
-    expect_ok("boundary_fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xB0], &[CNODE]));
+    expect_ok(
+        "boundary_fault_endpoint_mint",
+        invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xB0], &[CNODE]),
+    );
     let buffers = env.make(ObjectType::Frame4K, 0);
-    expect_ok("boundary_buffer_frame_map", invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]));
+    expect_ok(
+        "boundary_buffer_frame_map",
+        invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]),
+    );
 
     nested_task_flag();
     revoked_vspace(env, buffers, fault_ep, badged_fault);
@@ -110,7 +116,10 @@ fn revoked_vspace(env: &mut Env, buffers: u64, fault_ep: u64, badged_fault: u64)
     let entry = escape_attempt as *const () as u64;
     check(
         "revoked_vspace_thread_faults_instead_of_running_in_another_address_space",
-        ESCAPED.load(Ordering::Relaxed) == 0 && message.info.label() == fault::VM_FAULT && message.words[0] == entry && message.words[1] == entry,
+        ESCAPED.load(Ordering::Relaxed) == 0
+            && message.info.label() == fault::VM_FAULT
+            && message.words[0] == entry
+            && message.words[1] == entry,
         format_args!("escaped {}, fault {message:?}", ESCAPED.load(Ordering::Relaxed)),
     );
     let _ = invoke(thread, Label::TcbSuspend, &[], &[]);
@@ -142,7 +151,13 @@ fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
             check(
                 "vector_registers_kept_across_syscalls",
                 false,
-                format_args!("{name}: xmm{register} was {:#x}_{:016x}, came back {:#x}_{:016x}", input[2 * register + 1], input[2 * register], output[2 * register + 1], output[2 * register]),
+                format_args!(
+                    "{name}: xmm{register} was {:#x}_{:016x}, came back {:#x}_{:016x}",
+                    input[2 * register + 1],
+                    input[2 * register],
+                    output[2 * register + 1],
+                    output[2 * register]
+                ),
             );
         }
     }
@@ -162,7 +177,11 @@ fn vector_registers(env: &mut Env, buffers: u64, fault_ep: u64) {
     check(
         "vector_registers_kept_across_the_kernel_log_of_a_fault",
         resumed.is_ok() && VECTORS_SEEN[32].load(Ordering::Relaxed) == 1 && seen == expected,
-        format_args!("resumed {resumed:?}, done {}, first differing xmm {:?}", VECTORS_SEEN[32].load(Ordering::Relaxed), probe::first_changed_vector(&expected, &seen)),
+        format_args!(
+            "resumed {resumed:?}, done {}, first differing xmm {:?}",
+            VECTORS_SEEN[32].load(Ordering::Relaxed),
+            probe::first_changed_vector(&expected, &seen)
+        ),
     );
     let _ = invoke(faulter, Label::TcbSuspend, &[], &[]);
 }
@@ -199,7 +218,10 @@ fn non_canonical_return(env: &mut Env, buffers: u64, fault_ep: u64, badged_fault
     let message = recv(fault_ep, true);
     check(
         "syscall_returning_to_a_non_canonical_address_faults_the_thread",
-        started.is_ok() && message.info.label() == fault::USER_EXCEPTION && message.words[0] == TOP_SYSCALL_START + 5 && message.words[3] == 13,
+        started.is_ok()
+            && message.info.label() == fault::USER_EXCEPTION
+            && message.words[0] == TOP_SYSCALL_START + 5
+            && message.words[3] == 13,
         format_args!("started {started:?}, fault {message:?}"),
     );
     let _ = invoke(thread, Label::TcbSuspend, &[], &[]);

@@ -106,7 +106,11 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         let (_, _, first) = measured(|| invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]).is_ok());
         build_chain(small, head, spare);
         let (_, _, again) = measured(|| invoke(CNODE, Label::CNodeRevoke, &[small, DEPTH], &[]).is_ok());
-        println!("ktest figure: warm-up on a chain of 32 CNodes: longest entry {first} cycles ({} us) deleting, {again} cycles ({} us) revoking", us(first), us(again));
+        println!(
+            "ktest figure: warm-up on a chain of 32 CNodes: longest entry {first} cycles ({} us) deleting, {again} cycles ({} us) revoking",
+            us(first),
+            us(again)
+        );
     }
 
     // 1. The chain, deleted; several times, since a host that deschedules QEMU lengthens
@@ -141,19 +145,38 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
             }
             let _ = invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]);
         }
-        let (ok, total, longest) =
-            measured(|| invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]).is_ok());
-        println!("ktest figure: retype of one CNode of {} slots (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)", 1u64 << (MEMORY_BITS - 6), us(total), us(longest));
+        let (ok, total, longest) = measured(|| {
+            invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]).is_ok()
+        });
+        println!(
+            "ktest figure: retype of one CNode of {} slots (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
+            1u64 << (MEMORY_BITS - 6),
+            us(total),
+            us(longest)
+        );
         retyped = ok;
         best = best.min(longest);
     }
     check("delete_chain_frees_all_memory", retyped, format_args!("the whole untyped cannot be retyped again"));
-    check("retype_whole_memory_entries_are_short", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
+    check(
+        "retype_whole_memory_entries_are_short",
+        us(best) < ENTRY_BOUND_US,
+        format_args!("longest entry {} us in the best run", us(best)),
+    );
 
     // 2. The widest CNode, deleted (every slot looked at).
     let (ok, total, longest) = measured(|| invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]).is_ok());
-    println!("ktest figure: delete of a CNode of {} slots: {total} cycles ({} us), longest entry {longest} cycles ({} us)", 1u64 << (MEMORY_BITS - 6), us(total), us(longest));
-    check("delete_wide_cnode_entries_are_short", ok && us(longest) < ENTRY_BOUND_US, format_args!("ok {ok}, longest entry {} us", us(longest)));
+    println!(
+        "ktest figure: delete of a CNode of {} slots: {total} cycles ({} us), longest entry {longest} cycles ({} us)",
+        1u64 << (MEMORY_BITS - 6),
+        us(total),
+        us(longest)
+    );
+    check(
+        "delete_wide_cnode_entries_are_short",
+        ok && us(longest) < ENTRY_BOUND_US,
+        format_args!("ok {ok}, longest entry {} us", us(longest)),
+    );
 
     // 3. The chain again, revoked through the untyped it came from (best run, as above).
     let mut best = u64::MAX;
@@ -163,7 +186,11 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         }
         let count = build_chain(untyped, head, spare);
         let (ok, total, longest) = measured(|| invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]).is_ok());
-        println!("ktest figure: revoke of the untyped holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)", us(total), us(longest));
+        println!(
+            "ktest figure: revoke of the untyped holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
+            us(total),
+            us(longest)
+        );
         check("revoke_chain_succeeds", ok, format_args!("CNodeRevoke failed"));
         expect_error("revoke_chain_leaves_head_empty", invoke(head, Label::CNodeCopy, &[0, 0], &[]), InvocationError::FailedLookup);
         best = best.min(longest);
@@ -186,11 +213,19 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         expect_ok("tcb_configure_chain_root", invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[head, VSPACE, buffer]));
         expect_ok("tcb_holds_last_chain_cap", invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]));
         let (ok, total, longest) = measured(|| invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[CNODE, VSPACE, buffer]).is_ok());
-        println!("ktest figure: TcbConfigure replacing a CSpace root holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)", us(total), us(longest));
+        println!(
+            "ktest figure: TcbConfigure replacing a CSpace root holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
+            us(total),
+            us(longest)
+        );
         check("tcb_configure_replaces_chain_root", ok, format_args!("TcbConfigure failed"));
         best = best.min(longest);
     }
-    check("tcb_configure_deletes_old_root_in_short_entries", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
+    check(
+        "tcb_configure_deletes_old_root_in_short_entries",
+        us(best) < ENTRY_BOUND_US,
+        format_args!("longest entry {} us in the best run", us(best)),
+    );
     let reused = invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]);
     expect_ok("tcb_configure_frees_old_root_memory", reused);
     expect_ok("delete_test_thread", invoke(CNODE, Label::CNodeDelete, &[thread, DEPTH], &[]));
@@ -210,11 +245,20 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         if !ready || (run > 1 && us(best) < ENTRY_BOUND_US) {
             break;
         }
-        let filled = (0..FRAMES).all(|index| with_frame(frames + index, |page| { page.fill(0xA5A5_A5A5_A5A5_A5A5); true }));
+        let filled = (0..FRAMES).all(|index| {
+            with_frame(frames + index, |page| {
+                page.fill(0xA5A5_A5A5_A5A5_A5A5);
+                true
+            })
+        });
         check("retype_dirty_memory_filled", filled, format_args!("could not fill the untyped through its frames"));
         expect_ok("retype_dirty_memory_freed", invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]));
         let (ok, total, longest) = measured(|| retype_frames().is_ok());
-        println!("ktest figure: retype of 1 MiB of dirty memory as {FRAMES} frames (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)", us(total), us(longest));
+        println!(
+            "ktest figure: retype of 1 MiB of dirty memory as {FRAMES} frames (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
+            us(total),
+            us(longest)
+        );
         ready = ok;
         best = best.min(longest);
         dirty_frames += (0..FRAMES).filter(|&index| !with_frame(frames + index, |page| page.iter().all(|&word| word == 0))).count();

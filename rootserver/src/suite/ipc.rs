@@ -117,7 +117,15 @@ fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, p
 
 /// [`spawn`] with the thread's VSpace taken from the capability in `vspace` (for other
 /// parts of the suite; their `index` is 10 or more).
-pub(super) fn spawn_in(env: &mut Env, buffers: u64, vspace: u64, index: u64, entry: extern "C" fn() -> !, priority: u64, fault_ep: u64) -> u64 {
+pub(super) fn spawn_in(
+    env: &mut Env,
+    buffers: u64,
+    vspace: u64,
+    index: u64,
+    entry: extern "C" fn() -> !,
+    priority: u64,
+    fault_ep: u64,
+) -> u64 {
     let tcb = env.make(ObjectType::Tcb, 0);
     let stack = env.make(ObjectType::Frame4K, 0);
     let stack_base = THREAD_STACKS + index * 0x2000;
@@ -144,7 +152,10 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     SERVER_EP.store(ep, Ordering::Relaxed);
     let server = spawn(env, buffers, 0, echo_server, 200, 0);
     let badged = env.slots.take();
-    expect_ok("endpoint_mint_badged_client_cap", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep, DEPTH, Rights::ALL.0 as u64, 77], &[CNODE]));
+    expect_ok(
+        "endpoint_mint_badged_client_cap",
+        invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep, DEPTH, Rights::ALL.0 as u64, 77], &[CNODE]),
+    );
     let reply = tileos_sys::call(badged, 5, &[10, 21, 0, 0], &[]);
     check(
         "ipc_call_reply_four_words_and_badge",
@@ -161,16 +172,44 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
 
     // TCB methods on the (blocked) server thread.
     let regs = expect_ok("tcb_read_registers", invoke(server, Label::TcbReadRegisters, &[3], &[]));
-    check("tcb_read_registers_rip_in_image", regs.is_some_and(|r| r.words[0] >= 0x40_0000 && r.words[0] < 0x80_0000), format_args!("{regs:?}"));
+    check(
+        "tcb_read_registers_rip_in_image",
+        regs.is_some_and(|r| r.words[0] >= 0x40_0000 && r.words[0] < 0x80_0000),
+        format_args!("{regs:?}"),
+    );
     expect_error("tcb_read_registers_count_checked", invoke(server, Label::TcbReadRegisters, &[0], &[]), InvocationError::RangeError);
-    expect_error("tcb_read_own_registers_refused", invoke(slot::TCB, Label::TcbReadRegisters, &[3], &[]), InvocationError::IllegalOperation);
-    expect_error("tcb_write_registers_kernel_rip_refused", invoke(server, Label::TcbWriteRegisters, &[0, 1, 0xFFFF_8000_0000_0000], &[]), InvocationError::InvalidArgument);
-    expect_error("tcb_set_priority_needs_tcb_authority", invoke(server, Label::TcbSetPriority, &[10], &[CNODE]), InvocationError::InvalidCapability);
+    expect_error(
+        "tcb_read_own_registers_refused",
+        invoke(slot::TCB, Label::TcbReadRegisters, &[3], &[]),
+        InvocationError::IllegalOperation,
+    );
+    expect_error(
+        "tcb_write_registers_kernel_rip_refused",
+        invoke(server, Label::TcbWriteRegisters, &[0, 1, 0xFFFF_8000_0000_0000], &[]),
+        InvocationError::InvalidArgument,
+    );
+    expect_error(
+        "tcb_set_priority_needs_tcb_authority",
+        invoke(server, Label::TcbSetPriority, &[10], &[CNODE]),
+        InvocationError::InvalidCapability,
+    );
     expect_ok("tcb_set_mc_priority", invoke(server, Label::TcbSetMcPriority, &[20], &[slot::TCB]));
-    expect_error("tcb_set_priority_above_authority_mcp", invoke(server, Label::TcbSetPriority, &[30], &[server]), InvocationError::RangeError);
+    expect_error(
+        "tcb_set_priority_above_authority_mcp",
+        invoke(server, Label::TcbSetPriority, &[30], &[server]),
+        InvocationError::RangeError,
+    );
     expect_ok("tcb_set_priority_within_authority_mcp", invoke(server, Label::TcbSetPriority, &[200.min(20)], &[server]));
-    expect_error("tcb_configure_checks_vspace_type", invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS], &[CNODE, CNODE, buffers]), InvocationError::InvalidCapability);
-    expect_error("tcb_configure_checks_buffer_alignment", invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS + 8], &[CNODE, VSPACE, buffers]), InvocationError::AlignmentError);
+    expect_error(
+        "tcb_configure_checks_vspace_type",
+        invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS], &[CNODE, CNODE, buffers]),
+        InvocationError::InvalidCapability,
+    );
+    expect_error(
+        "tcb_configure_checks_buffer_alignment",
+        invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS + 8], &[CNODE, VSPACE, buffers]),
+        InvocationError::AlignmentError,
+    );
     expect_ok("tcb_suspend", invoke(server, Label::TcbSuspend, &[], &[]));
     expect_ok("tcb_resume", invoke(server, Label::TcbResume, &[], &[]));
     let unconfigured = env.make(ObjectType::Tcb, 0);
@@ -194,9 +233,17 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let bind = expect_ok("tcb_bind_notification", invoke(unconfigured, Label::TcbBindNotification, &[], &[ntfn]));
     let _ = bind;
     let other = env.make(ObjectType::Tcb, 0);
-    expect_error("notification_bound_twice_refused", invoke(other, Label::TcbBindNotification, &[], &[ntfn]), InvocationError::IllegalOperation);
+    expect_error(
+        "notification_bound_twice_refused",
+        invoke(other, Label::TcbBindNotification, &[], &[ntfn]),
+        InvocationError::IllegalOperation,
+    );
     expect_ok("tcb_unbind_notification", invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]));
-    expect_error("tcb_unbind_without_binding", invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]), InvocationError::IllegalOperation);
+    expect_error(
+        "tcb_unbind_without_binding",
+        invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]),
+        InvocationError::IllegalOperation,
+    );
 
     // A waiter at lower priority wakes on a signal and signals back.
     let waiter_ntfn = env.make(ObjectType::Notification, 0);
@@ -204,16 +251,26 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     WAITER_NTFN.store(waiter_ntfn, Ordering::Relaxed);
     DONE_NTFN.store(done, Ordering::Relaxed);
     let badged_waiter = env.slots.take();
-    expect_ok("notification_mint_for_waiter", invoke(CNODE, Label::CNodeMint, &[badged_waiter, DEPTH, waiter_ntfn, DEPTH, Rights::ALL.0 as u64, 0x30], &[CNODE]));
+    expect_ok(
+        "notification_mint_for_waiter",
+        invoke(CNODE, Label::CNodeMint, &[badged_waiter, DEPTH, waiter_ntfn, DEPTH, Rights::ALL.0 as u64, 0x30], &[CNODE]),
+    );
     spawn(env, buffers, 1, notification_waiter, 100, 0);
     tileos_sys::send(badged_waiter, 0, &[], &[], true);
     tileos_sys::recv(done, true);
-    check("notification_wakes_waiter_with_badge", HIGH_RAN.load(Ordering::Relaxed) == 0x30, format_args!("waiter saw {:#x}", HIGH_RAN.load(Ordering::Relaxed)));
+    check(
+        "notification_wakes_waiter_with_badge",
+        HIGH_RAN.load(Ordering::Relaxed) == 0x30,
+        format_args!("waiter saw {:#x}", HIGH_RAN.load(Ordering::Relaxed)),
+    );
 
     // Faults arrive at the fault endpoint as messages.
     let fault_ep = env.make(ObjectType::Endpoint, 0);
     let badged_fault = env.slots.take();
-    expect_ok("fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xF0], &[CNODE]));
+    expect_ok(
+        "fault_endpoint_mint",
+        invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xF0], &[CNODE]),
+    );
     let faulter = spawn(env, buffers, 2, page_faulter, 100, badged_fault);
     let message = recv(fault_ep, true);
     check(
@@ -224,10 +281,17 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     expect_ok("faulting_thread_suspended_by_handler", invoke(faulter, Label::TcbSuspend, &[], &[]));
     let opcode = spawn(env, buffers, 3, invalid_opcode, 100, badged_fault);
     let message = recv(fault_ep, true);
-    check("invalid_opcode_delivered_as_user_exception", message.info.label() == fault::USER_EXCEPTION && message.words[3] == 6, format_args!("{message:?}"));
+    check(
+        "invalid_opcode_delivered_as_user_exception",
+        message.info.label() == fault::USER_EXCEPTION && message.words[3] == 6,
+        format_args!("{message:?}"),
+    );
     // Restart after the handler moves the thread past the faulting instruction... here the
     // handler instead replies after pointing it at another function.
-    expect_ok("fault_handler_rewrites_registers", invoke(opcode, Label::TcbWriteRegisters, &[0, 1, high_priority as *const () as u64], &[]));
+    expect_ok(
+        "fault_handler_rewrites_registers",
+        invoke(opcode, Label::TcbWriteRegisters, &[0, 1, high_priority as *const () as u64], &[]),
+    );
     HIGH_RAN.store(0, Ordering::Relaxed);
     tileos_sys::reply(0, &[]);
     let lowered = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
@@ -240,7 +304,8 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let regs = invoke(unhandled, Label::TcbReadRegisters, &[1], &[]);
     check(
         "fault_without_handler_stops_thread",
-        lowered.is_ok() && regs.is_ok_and(|r| r.words[0] == invalid_opcode as *const () as u64 || r.words[0] > invalid_opcode as *const () as u64),
+        lowered.is_ok()
+            && regs.is_ok_and(|r| r.words[0] == invalid_opcode as *const () as u64 || r.words[0] > invalid_opcode as *const () as u64),
         format_args!("{regs:?}"),
     );
 
@@ -252,7 +317,11 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
     expect_ok("endpoint_delete_last_cap", invoke(CNODE, Label::CNodeDelete, &[doomed, DEPTH], &[]));
     tileos_sys::recv(done, true);
-    check("destroyed_endpoint_releases_waiter", ABORTED_LABEL.load(Ordering::Relaxed) == LABEL_IPC_ABORTED, format_args!("label {:#x}", ABORTED_LABEL.load(Ordering::Relaxed)));
+    check(
+        "destroyed_endpoint_releases_waiter",
+        ABORTED_LABEL.load(Ordering::Relaxed) == LABEL_IPC_ABORTED,
+        format_args!("label {:#x}", ABORTED_LABEL.load(Ordering::Relaxed)),
+    );
 
     // Preemption: two spinners at equal priority both progress; the root server competes
     // at the same priority, so only the timer can move the CPU between them.
@@ -283,9 +352,7 @@ fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64)
     let sched = |tcb: u64, args: &[u64], authority: u64| invoke(tcb, Label::TcbSetSchedParams, args, &[authority]);
     expect_error("budget_needs_both_arguments", sched(target, &[1], slot::TCB), InvocationError::TruncatedMessage);
     expect_error("budget_needs_tcb_authority", sched(target, &[1, 4], CNODE), InvocationError::InvalidCapability);
-    let range = |result: Result<tileos_sys::Reply, tileos_sys::Error>, bounds: [u64; 2]| {
-        matches!(result, Err(e) if e.code == Some(InvocationError::RangeError) && e.details == bounds)
-    };
+    let range = |result: Result<tileos_sys::Reply, tileos_sys::Error>, bounds: [u64; 2]| matches!(result, Err(e) if e.code == Some(InvocationError::RangeError) && e.details == bounds);
     let above = sched(target, &[5, 4], slot::TCB);
     check("budget_above_period_refused", range(above, [1, 4]), format_args!("{above:?}"));
     let zero = sched(target, &[0, 4], slot::TCB);

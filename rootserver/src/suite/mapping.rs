@@ -48,7 +48,11 @@ pub fn tests(env: &mut Env) {
     expect_ok("page_table_map_for_copy", map_table(shared, REGION + 0x60_0000));
     let copy = env.slots.take();
     expect_ok("page_table_copy_of_mapped", invoke(CNODE, Label::CNodeCopy, &[copy, DEPTH, shared, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
-    expect_error("page_table_unmap_with_copies_needs_revoke", invoke(shared, Label::PagingStructureUnmap, &[], &[]), InvocationError::RevokeFirst);
+    expect_error(
+        "page_table_unmap_with_copies_needs_revoke",
+        invoke(shared, Label::PagingStructureUnmap, &[], &[]),
+        InvocationError::RevokeFirst,
+    );
     delete(copy);
     expect_ok("page_table_unmap_last_capability", invoke(shared, Label::PagingStructureUnmap, &[], &[]));
     delete(shared);

@@ -94,7 +94,11 @@ pub fn tests(env: &mut Env) {
     let pd = env.make(ObjectType::PageDirectory, 0);
     let pt = env.make(ObjectType::PageTable, 0);
     let far = 0x0000_7000_0000_0000;
-    expect_error("page_directory_map_without_pdpt", invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]), InvocationError::FailedLookup);
+    expect_error(
+        "page_directory_map_without_pdpt",
+        invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]),
+        InvocationError::FailedLookup,
+    );
     expect_ok("pdpt_map", invoke(pdpt, Label::PagingStructureMap, &[far], &[VSPACE]));
     expect_ok("page_directory_map", invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]));
     expect_ok("page_table_map_under_new_directory", invoke(pt, Label::PagingStructureMap, &[far], &[VSPACE]));
@@ -119,7 +123,11 @@ pub fn tests(env: &mut Env) {
     let gift_badged = env.slots.take();
     expect_ok("mint_badged_gift", invoke(CNODE, Label::CNodeMint, &[gift_badged, DEPTH, gift, DEPTH, Rights::ALL.0 as u64, 0x9], &[CNODE]));
     let reply = tileos_sys::call(ep, 0, &[1], &[gift_badged]);
-    check("ipc_grant_transfers_a_capability", reply.info.label() == 0 && SEEN_CAPS.load(Ordering::Relaxed) == 1, format_args!("caps seen {}", SEEN_CAPS.load(Ordering::Relaxed)));
+    check(
+        "ipc_grant_transfers_a_capability",
+        reply.info.label() == 0 && SEEN_CAPS.load(Ordering::Relaxed) == 1,
+        format_args!("caps seen {}", SEEN_CAPS.load(Ordering::Relaxed)),
+    );
     // The receiver signalled through its copy (badge 0x9): the signal is pending here.
     let polled = tileos_sys::recv(gift, false);
     check("received_capability_works", polled.badge == 0x9, format_args!("notification word {:#x}", polled.badge));
@@ -129,7 +137,10 @@ pub fn tests(env: &mut Env) {
     ENDPOINT.store(ep2, Ordering::Relaxed);
     RECEIVE_SLOT.store(env.slots.take(), Ordering::Relaxed);
     let badged = env.slots.take();
-    expect_ok("mint_badged_for_unwrap", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep2, DEPTH, Rights::ALL.0 as u64, 0xB0B], &[CNODE]));
+    expect_ok(
+        "mint_badged_for_unwrap",
+        invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep2, DEPTH, Rights::ALL.0 as u64, 0xB0B], &[CNODE]),
+    );
     SEEN_CAPS.store(0, Ordering::Relaxed);
     spawn(env, buffers, 1, grant_receiver_one, 200);
     let _ = tileos_sys::call(ep2, 0, &[1], &[badged]);
@@ -145,7 +156,11 @@ pub fn tests(env: &mut Env) {
     SAVED_REPLY.store(env.slots.take(), Ordering::Relaxed);
     spawn(env, buffers, 2, saving_server, 200);
     let reply = tileos_sys::call(ep3, 0, &[7], &[]);
-    check("cnode_save_caller_then_reply_through_saved_cap", reply.info.label() == 0 && reply.words[0] == 0x5A7ED, format_args!("{reply:?}"));
+    check(
+        "cnode_save_caller_then_reply_through_saved_cap",
+        reply.info.label() == 0 && reply.words[0] == 0x5A7ED,
+        format_args!("{reply:?}"),
+    );
 
     // Bound notification: a signal wakes a thread blocked receiving on an endpoint.
     let ep4 = env.make(ObjectType::Endpoint, 0);
@@ -163,7 +178,11 @@ pub fn tests(env: &mut Env) {
 
     // SetIpcBuffer moves a thread's buffer.
     expect_ok("tcb_set_ipc_buffer", invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS + 3 * 1024], &[buffers]));
-    expect_error("tcb_set_ipc_buffer_needs_a_frame", invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS], &[CNODE]), InvocationError::InvalidCapability);
+    expect_error(
+        "tcb_set_ipc_buffer_needs_a_frame",
+        invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS], &[CNODE]),
+        InvocationError::InvalidCapability,
+    );
 }
 
 /// The unwrap test's receiver: same as `grant_receiver`, with IPC buffer index 1.

@@ -223,9 +223,7 @@ impl Bundle {
 
     /// Decodes and validates one bundle that fills `data` exactly.
     pub fn decode(data: &[u8], policy: Policy) -> Result<Bundle, Error> {
-        let parsed = ParsedBundle::parse(data, hardy_bpv7::bpsec::no_keys)
-            .map_err(Error::Invalid)?
-            .bundle;
+        let parsed = ParsedBundle::parse(data, hardy_bpv7::bpsec::no_keys).map_err(Error::Invalid)?.bundle;
 
         let mut ordered: Vec<(usize, CanonicalBlock)> = Vec::with_capacity(parsed.blocks.len());
         let mut primary_bib = BibCoverage::None;
@@ -259,12 +257,8 @@ impl Bundle {
                 time_ms: timestamp.creation_time().map_or(0, |t| t.millisecs()),
                 sequence: timestamp.sequence_number(),
             },
-            lifetime_ms: u64::try_from(parsed.lifetime.as_millis())
-                .map_err(|_| Error::OutOfRange("lifetime"))?,
-            fragment: parsed.id.fragment_info.as_ref().map(|f| FragmentInfo {
-                offset: f.offset,
-                total_adu_length: f.total_adu_length,
-            }),
+            lifetime_ms: u64::try_from(parsed.lifetime.as_millis()).map_err(|_| Error::OutOfRange("lifetime"))?,
+            fragment: parsed.id.fragment_info.as_ref().map(|f| FragmentInfo { offset: f.offset, total_adu_length: f.total_adu_length }),
             blocks: ordered.into_iter().map(|(_, b)| b).collect(),
         };
         bundle.check_structure()?;
@@ -284,8 +278,7 @@ impl Bundle {
     /// and the other blocks, each with its CRC (RFC 9171 §4.1, §4.2.1).
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         self.check_structure()?;
-        let mut out =
-            Vec::with_capacity(64 + self.blocks.iter().map(|b| b.data.len() + 16).sum::<usize>());
+        let mut out = Vec::with_capacity(64 + self.blocks.iter().map(|b| b.data.len() + 16).sum::<usize>());
         out.push(0x9f);
         self.encode_primary_into(&mut out);
         for block in &self.blocks {
@@ -357,9 +350,7 @@ impl Bundle {
     pub fn bundle_age_ms(&self) -> Result<Option<u64>, Error> {
         match self.block(block_type::BUNDLE_AGE) {
             None => Ok(None),
-            Some(block) => hardy_cbor::decode::parse::<u64>(&block.data)
-                .map(Some)
-                .map_err(|_| Error::InvalidBundleAge),
+            Some(block) => hardy_cbor::decode::parse::<u64>(&block.data).map(Some).map_err(|_| Error::InvalidBundleAge),
         }
     }
 
@@ -367,36 +358,17 @@ impl Bundle {
     /// node calls this with the age it received plus its own residence time (RFC 9171 §4.4.2).
     pub fn set_bundle_age_ms(&mut self, age_ms: u64) {
         let data = hardy_cbor::encode::emit(&age_ms).0;
-        if let Some(block) = self
-            .blocks
-            .iter_mut()
-            .find(|b| b.block_type == block_type::BUNDLE_AGE)
-        {
+        if let Some(block) = self.blocks.iter_mut().find(|b| b.block_type == block_type::BUNDLE_AGE) {
             block.data = data;
             return;
         }
         let number = self.next_block_number();
         let at = self.blocks.len().saturating_sub(1);
-        self.blocks.insert(
-            at,
-            CanonicalBlock {
-                block_type: block_type::BUNDLE_AGE,
-                number,
-                flags: 0,
-                crc_type: self.crc_type,
-                data,
-            },
-        );
+        self.blocks.insert(at, CanonicalBlock { block_type: block_type::BUNDLE_AGE, number, flags: 0, crc_type: self.crc_type, data });
     }
 
     fn next_block_number(&self) -> u64 {
-        self.blocks
-            .iter()
-            .map(|b| b.number)
-            .max()
-            .unwrap_or(1)
-            .saturating_add(1)
-            .max(2)
+        self.blocks.iter().map(|b| b.number).max().unwrap_or(1).saturating_add(1).max(2)
     }
 
     /// Whether the bundle's lifetime is over (RFC 9171 §4.2.6).
@@ -433,10 +405,7 @@ impl BundleBuilder {
                 destination,
                 report_to: source.clone(),
                 source,
-                creation: CreationTimestamp {
-                    time_ms: 0,
-                    sequence: 0,
-                },
+                creation: CreationTimestamp { time_ms: 0, sequence: 0 },
                 lifetime_ms: 3_600_000,
                 fragment: None,
                 blocks: Vec::new(),
@@ -485,13 +454,7 @@ impl BundleBuilder {
     /// Adds an extension block with the next free block number.
     pub fn extension_block(mut self, block_type: u64, flags: u64, data: Vec<u8>) -> Self {
         let number = self.bundle.next_block_number();
-        self.bundle.blocks.push(CanonicalBlock {
-            block_type,
-            number,
-            flags,
-            crc_type: self.bundle.crc_type,
-            data,
-        });
+        self.bundle.blocks.push(CanonicalBlock { block_type, number, flags, crc_type: self.bundle.crc_type, data });
         self
     }
 

@@ -49,32 +49,22 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Invalid(e) => write!(f, "invalid bundle: {e}"),
-            Error::PrimaryBlockUnprotected => {
-                f.write_str("primary block has neither a CRC nor a BIB targeting it")
-            }
-            Error::MissingBundleAge => {
-                f.write_str("creation time is zero but there is no bundle age block")
-            }
+            Error::PrimaryBlockUnprotected => f.write_str("primary block has neither a CRC nor a BIB targeting it"),
+            Error::MissingBundleAge => f.write_str("creation time is zero but there is no bundle age block"),
             Error::InvalidBundleAge => f.write_str("bundle age block is not an unsigned integer"),
             Error::UnsupportedCrcType(t) => write!(f, "unsupported CRC type {t}"),
             Error::OutOfRange(what) => write!(f, "{what} out of range"),
             Error::MissingPayload => f.write_str("bundle must have exactly one payload block"),
-            Error::MisplacedPayload => {
-                f.write_str("payload block must be block number 1 and the last block")
-            }
+            Error::MisplacedPayload => f.write_str("payload block must be block number 1 and the last block"),
             Error::InvalidBlockNumber(n) => write!(f, "invalid or duplicate block number {n}"),
             Error::ReservedBlockType(t) => write!(f, "block type {t} is reserved"),
-            Error::FragmentFlagMismatch => {
-                f.write_str("is-fragment flag disagrees with the fragment fields")
-            }
+            Error::FragmentFlagMismatch => f.write_str("is-fragment flag disagrees with the fragment fields"),
             Error::DoNotFragment => f.write_str("bundle must not be fragmented"),
             Error::SecuredBundle => f.write_str("bundles with BPSec blocks are not fragmented"),
             Error::MaxSizeTooSmall => f.write_str("size limit too small for any payload"),
             Error::NotAFragment => f.write_str("bundle is not a fragment"),
             Error::FragmentOutOfRange => f.write_str("fragment lies outside its ADU"),
-            Error::InconsistentFragments => {
-                f.write_str("fragments disagree on the total ADU length")
-            }
+            Error::InconsistentFragments => f.write_str("fragments disagree on the total ADU length"),
             Error::AduTooLarge => f.write_str("total ADU length exceeds the reassembly limit"),
             Error::ReassemblyBufferFull => f.write_str("reassembly buffer limit reached"),
         }

@@ -4,9 +4,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::Eid;
-use crate::bundle::{
-    Bundle, CreationTimestamp, FragmentInfo, block_flags, block_type, bundle_flags,
-};
+use crate::bundle::{Bundle, CreationTimestamp, FragmentInfo, block_flags, block_type, bundle_flags};
 use crate::error::Error;
 
 /// Length of the CBOR head of a byte string of `len` bytes (RFC 8949 §3.1).
@@ -35,11 +33,7 @@ impl Bundle {
         if self.flags & bundle_flags::DO_NOT_FRAGMENT != 0 {
             return Err(Error::DoNotFragment);
         }
-        if self
-            .blocks
-            .iter()
-            .any(|b| b.block_type == block_type::BIB || b.block_type == block_type::BCB)
-        {
+        if self.blocks.iter().any(|b| b.block_type == block_type::BIB || b.block_type == block_type::BCB) {
             return Err(Error::SecuredBundle);
         }
         let (base_offset, total) = match self.fragment {
@@ -53,15 +47,9 @@ impl Bundle {
         while done < payload.len() {
             let mut piece = self.clone();
             piece.flags |= bundle_flags::IS_FRAGMENT;
-            piece.fragment = Some(FragmentInfo {
-                offset: base_offset.saturating_add(done as u64),
-                total_adu_length: total,
-            });
+            piece.fragment = Some(FragmentInfo { offset: base_offset.saturating_add(done as u64), total_adu_length: total });
             if done > 0 {
-                piece.blocks.retain(|b| {
-                    b.block_type == block_type::PAYLOAD
-                        || b.flags & block_flags::MUST_REPLICATE != 0
-                });
+                piece.blocks.retain(|b| b.block_type == block_type::PAYLOAD || b.flags & block_flags::MUST_REPLICATE != 0);
             }
             if let Some(p) = piece.blocks.last_mut() {
                 p.data.clear();
@@ -142,12 +130,7 @@ impl Reassembler {
     /// A reassembler accepting original payloads up to `max_adu_length` bytes and holding at
     /// most `max_buffered` payload bytes across all incomplete bundles.
     pub fn new(max_adu_length: u64, max_buffered: usize) -> Self {
-        Reassembler {
-            max_adu_length,
-            max_buffered,
-            buffered: 0,
-            pending: BTreeMap::new(),
-        }
+        Reassembler { max_adu_length, max_buffered, buffered: 0, pending: BTreeMap::new() }
     }
 
     /// Number of original bundles with fragments still missing.
@@ -174,19 +157,12 @@ impl Reassembler {
             return Err(Error::AduTooLarge);
         }
         let len = fragment.payload().len();
-        let end = info
-            .offset
-            .checked_add(len as u64)
-            .ok_or(Error::FragmentOutOfRange)?;
+        let end = info.offset.checked_add(len as u64).ok_or(Error::FragmentOutOfRange)?;
         if end > info.total_adu_length {
             return Err(Error::FragmentOutOfRange);
         }
         let key = (fragment.source.clone(), fragment.creation);
-        if self
-            .pending
-            .get(&key)
-            .is_some_and(|partial| partial.total != info.total_adu_length)
-        {
+        if self.pending.get(&key).is_some_and(|partial| partial.total != info.total_adu_length) {
             return Err(Error::InconsistentFragments);
         }
         if self.buffered.saturating_add(len) > self.max_buffered {
@@ -200,11 +176,7 @@ impl Reassembler {
         });
 
         let mut fragment = fragment;
-        let data = fragment
-            .blocks
-            .last_mut()
-            .map(|b| core::mem::take(&mut b.data))
-            .unwrap_or_default();
+        let data = fragment.blocks.last_mut().map(|b| core::mem::take(&mut b.data)).unwrap_or_default();
         let replaced = match partial.pieces.get(&info.offset) {
             Some(old) if old.len() >= data.len() => None,
             _ => Some(partial.pieces.insert(info.offset, data)),

@@ -4,8 +4,8 @@
 use hex_literal::hex;
 use proptest::prelude::*;
 use tileos_bpv7::{
-    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, Policy,
-    Reassembler, block_flags, block_type, bundle_flags,
+    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, Policy, Reassembler, block_flags, block_type,
+    bundle_flags,
 };
 
 /// RFC 9173 Appendix A.1.4: BIB (HMAC-SHA2) over the payload.
@@ -52,17 +52,10 @@ fn eid(s: &str) -> Eid {
 
 fn sample(payload: Vec<u8>, crc: CrcType) -> Bundle {
     Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-        .creation(CreationTimestamp {
-            time_ms: 800_000_000_000,
-            sequence: 7,
-        })
+        .creation(CreationTimestamp { time_ms: 800_000_000_000, sequence: 7 })
         .lifetime_ms(3_600_000)
         .crc_type(crc)
-        .extension_block(
-            block_type::HOP_COUNT,
-            block_flags::MUST_REPLICATE,
-            vec![0x82, 0x18, 0x1e, 0x00],
-        )
+        .extension_block(block_type::HOP_COUNT, block_flags::MUST_REPLICATE, vec![0x82, 0x18, 0x1e, 0x00])
         .payload(payload)
         .build()
         .expect("valid sample")
@@ -78,24 +71,13 @@ fn rfc9173_appendix_a_bundles_reencode_byte_for_byte() {
         assert!(Bundle::decode(A4, Policy::Permissive).is_err());
     }
     for (name, vector, blocks) in vectors {
-        let bundle = Bundle::decode(vector, Policy::Permissive)
-            .unwrap_or_else(|e| panic!("{name} must decode: {e}"));
+        let bundle = Bundle::decode(vector, Policy::Permissive).unwrap_or_else(|e| panic!("{name} must decode: {e}"));
         assert_eq!(bundle.blocks.len(), blocks, "{name} block count");
         assert_eq!(bundle.source, eid("ipn:2.1"), "{name} source");
         assert_eq!(bundle.destination, eid("ipn:1.2"), "{name} destination");
-        assert_eq!(
-            bundle.creation,
-            CreationTimestamp {
-                time_ms: 0,
-                sequence: 40
-            }
-        );
+        assert_eq!(bundle.creation, CreationTimestamp { time_ms: 0, sequence: 40 });
         assert_eq!(bundle.lifetime_ms, 1_000_000);
-        assert_eq!(
-            bundle.encode().expect("encode"),
-            vector,
-            "{name} re-encoding"
-        );
+        assert_eq!(bundle.encode().expect("encode"), vector, "{name} re-encoding");
     }
     let a1 = Bundle::decode(A1, Policy::Permissive).expect("A.1");
     assert_eq!(a1.payload(), b"Ready to generate a 32-byte payload");
@@ -108,10 +90,7 @@ fn strict_policy_rejects_unprotected_primary_of_rfc9173_vectors() {
         if vector == A4 && !cfg!(feature = "rfc9173") {
             continue;
         }
-        assert!(matches!(
-            Bundle::decode(vector, Policy::Strict),
-            Err(Error::PrimaryBlockUnprotected)
-        ));
+        assert!(matches!(Bundle::decode(vector, Policy::Strict), Err(Error::PrimaryBlockUnprotected)));
     }
     // A.3's BIB covers the primary block, and it carries a bundle age block.
     let a3 = Bundle::decode(A3, Policy::Strict).expect("A.3 is valid under the strict policy");
@@ -123,34 +102,17 @@ fn primary_without_crc_or_bib_is_rejected() {
     let mut bundle = sample(b"hello".to_vec(), CrcType::Crc32C);
     bundle.crc_type = CrcType::None;
     let bytes = bundle.encode().expect("encode");
-    assert!(matches!(
-        Bundle::decode(&bytes, Policy::Strict),
-        Err(Error::PrimaryBlockUnprotected)
-    ));
-    assert_eq!(
-        Bundle::decode(&bytes, Policy::Permissive).expect("permissive"),
-        bundle
-    );
+    assert!(matches!(Bundle::decode(&bytes, Policy::Strict), Err(Error::PrimaryBlockUnprotected)));
+    assert_eq!(Bundle::decode(&bytes, Policy::Permissive).expect("permissive"), bundle);
 }
 
 #[test]
 fn unclocked_bundle_needs_age_block() {
-    let no_age = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-        .payload(vec![1])
-        .build()
-        .expect("build");
+    let no_age = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1")).payload(vec![1]).build().expect("build");
     let bytes = no_age.encode().expect("encode");
-    assert!(matches!(
-        Bundle::decode(&bytes, Policy::Strict),
-        Err(Error::MissingBundleAge)
-    ));
-    let with_age = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-        .bundle_age_ms(5)
-        .payload(vec![1])
-        .build()
-        .expect("build");
-    let decoded =
-        Bundle::decode(&with_age.encode().expect("encode"), Policy::Strict).expect("decode");
+    assert!(matches!(Bundle::decode(&bytes, Policy::Strict), Err(Error::MissingBundleAge)));
+    let with_age = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1")).bundle_age_ms(5).payload(vec![1]).build().expect("build");
+    let decoded = Bundle::decode(&with_age.encode().expect("encode"), Policy::Strict).expect("decode");
     assert_eq!(decoded.bundle_age_ms().expect("age"), Some(5));
 }
 
@@ -160,20 +122,11 @@ fn crc16_and_crc32c_match_known_values() {
     for crc in [CrcType::Crc16X25, CrcType::Crc32C] {
         let bundle = sample(b"crc".to_vec(), crc);
         let bytes = bundle.encode().expect("encode");
-        assert_eq!(
-            Bundle::decode(&bytes, Policy::Strict).expect("decode"),
-            bundle
-        );
+        assert_eq!(Bundle::decode(&bytes, Policy::Strict).expect("decode"), bundle);
     }
     // The CRC-16/X.25 and CRC-32C check values ("123456789") of the crc catalogue.
-    assert_eq!(
-        crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC).checksum(b"123456789"),
-        0x906e
-    );
-    assert_eq!(
-        crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(b"123456789"),
-        0xe306_9283
-    );
+    assert_eq!(crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC).checksum(b"123456789"), 0x906e);
+    assert_eq!(crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(b"123456789"), 0xe306_9283);
 }
 
 #[test]
@@ -184,50 +137,35 @@ fn corrupted_crc_is_rejected() {
         let mut bad = bytes.clone();
         let at = bad.len() - 2;
         bad[at] ^= 0x01;
-        assert!(matches!(
-            Bundle::decode(&bad, Policy::Strict),
-            Err(Error::Invalid(_))
-        ));
+        assert!(matches!(Bundle::decode(&bad, Policy::Strict), Err(Error::Invalid(_))));
     }
 }
 
 #[test]
 fn every_single_bit_flip_is_detected() {
-    let bytes = sample(b"flip me".to_vec(), CrcType::Crc32C)
-        .encode()
-        .expect("encode");
+    let bytes = sample(b"flip me".to_vec(), CrcType::Crc32C).encode().expect("encode");
     for i in 0..bytes.len() {
         for bit in 0..8 {
             let mut bad = bytes.clone();
             bad[i] ^= 1 << bit;
-            assert!(
-                Bundle::decode(&bad, Policy::Strict).is_err(),
-                "flip at byte {i} bit {bit}"
-            );
+            assert!(Bundle::decode(&bad, Policy::Strict).is_err(), "flip at byte {i} bit {bit}");
         }
     }
 }
 
 #[test]
 fn truncation_at_every_length_is_an_error() {
-    let own = sample(vec![0x55; 300], CrcType::Crc16X25)
-        .encode()
-        .expect("encode");
+    let own = sample(vec![0x55; 300], CrcType::Crc16X25).encode().expect("encode");
     for vector in [A1, A2, A3, A4, own.as_slice()] {
         for len in 0..vector.len() {
-            assert!(
-                Bundle::decode(&vector[..len], Policy::Permissive).is_err(),
-                "length {len}"
-            );
+            assert!(Bundle::decode(&vector[..len], Policy::Permissive).is_err(), "length {len}");
         }
     }
 }
 
 #[test]
 fn trailing_bytes_are_rejected() {
-    let mut bytes = sample(b"x".to_vec(), CrcType::Crc32C)
-        .encode()
-        .expect("encode");
+    let mut bytes = sample(b"x".to_vec(), CrcType::Crc32C).encode().expect("encode");
     bytes.push(0);
     assert!(Bundle::decode(&bytes, Policy::Strict).is_err());
 }
@@ -236,15 +174,11 @@ fn trailing_bytes_are_rejected() {
 fn dtn_scheme_eids_round_trip() {
     let bundle = Bundle::builder(eid("dtn://tile-a/fed"), eid("dtn://hub/inbox"))
         .report_to(eid("dtn:none"))
-        .creation(CreationTimestamp {
-            time_ms: 1,
-            sequence: 0,
-        })
+        .creation(CreationTimestamp { time_ms: 1, sequence: 0 })
         .payload(b"dtn".to_vec())
         .build()
         .expect("build");
-    let decoded =
-        Bundle::decode(&bundle.encode().expect("encode"), Policy::Strict).expect("decode");
+    let decoded = Bundle::decode(&bundle.encode().expect("encode"), Policy::Strict).expect("decode");
     assert_eq!(decoded, bundle);
     assert_eq!(decoded.destination.to_string(), "dtn://hub/inbox");
 }
@@ -252,14 +186,10 @@ fn dtn_scheme_eids_round_trip() {
 #[test]
 fn builder_rejects_reserved_block_types() {
     for t in [0, block_type::PAYLOAD] {
-        let built = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-            .extension_block(t, 0, vec![])
-            .build();
+        let built = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1")).extension_block(t, 0, vec![]).build();
         assert!(matches!(built, Err(Error::ReservedBlockType(x)) if x == t));
     }
-    let fragment_flag = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-        .flags(bundle_flags::IS_FRAGMENT)
-        .build();
+    let fragment_flag = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1")).flags(bundle_flags::IS_FRAGMENT).build();
     assert!(matches!(fragment_flag, Err(Error::FragmentFlagMismatch)));
 }
 
@@ -281,27 +211,12 @@ fn encode_checks_structure() {
 #[test]
 fn expiry_uses_creation_time_or_age() {
     let clocked = sample(vec![], CrcType::Crc32C);
-    assert!(
-        !clocked
-            .is_expired(Some(800_000_000_000 + 3_599_999), 0)
-            .expect("expiry")
-    );
-    assert!(
-        clocked
-            .is_expired(Some(800_000_000_000 + 3_600_000), 0)
-            .expect("expiry")
-    );
+    assert!(!clocked.is_expired(Some(800_000_000_000 + 3_599_999), 0).expect("expiry"));
+    assert!(clocked.is_expired(Some(800_000_000_000 + 3_600_000), 0).expect("expiry"));
     // Without a local clock the clocked bundle has no age block to go by.
-    assert!(matches!(
-        clocked.is_expired(None, 0),
-        Err(Error::MissingBundleAge)
-    ));
+    assert!(matches!(clocked.is_expired(None, 0), Err(Error::MissingBundleAge)));
 
-    let mut unclocked = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1"))
-        .lifetime_ms(1000)
-        .bundle_age_ms(400)
-        .build()
-        .expect("build");
+    let mut unclocked = Bundle::builder(eid("ipn:1.1"), eid("ipn:2.1")).lifetime_ms(1000).bundle_age_ms(400).build().expect("build");
     assert!(!unclocked.is_expired(Some(u64::MAX), 599).expect("expiry"));
     assert!(unclocked.is_expired(None, 600).expect("expiry"));
     unclocked.set_bundle_age_ms(1000);
@@ -313,31 +228,15 @@ fn expiry_uses_creation_time_or_age() {
 fn fragmentation_respects_limit_and_reassembles() {
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let mut bundle = sample(payload.clone(), CrcType::Crc32C);
-    bundle.blocks.insert(
-        0,
-        CanonicalBlock {
-            block_type: 192,
-            number: 3,
-            flags: 0,
-            crc_type: CrcType::Crc32C,
-            data: vec![9; 10],
-        },
-    );
+    bundle.blocks.insert(0, CanonicalBlock { block_type: 192, number: 3, flags: 0, crc_type: CrcType::Crc32C, data: vec![9; 10] });
     let fragments = bundle.fragment(600).expect("fragment");
     assert!(fragments.len() >= 9);
     for (i, f) in fragments.iter().enumerate() {
         let bytes = f.encode().expect("encode");
         assert!(bytes.len() <= 600, "fragment {i} is {} bytes", bytes.len());
         assert_eq!(Bundle::decode(&bytes, Policy::Strict).expect("decode"), *f);
-        assert!(
-            f.block(block_type::HOP_COUNT).is_some(),
-            "replicated block in every fragment"
-        );
-        assert_eq!(
-            f.block(192).is_some(),
-            i == 0,
-            "non-replicated block only in the first"
-        );
+        assert!(f.block(block_type::HOP_COUNT).is_some(), "replicated block in every fragment");
+        assert_eq!(f.block(192).is_some(), i == 0, "non-replicated block only in the first");
     }
     let mut r = Reassembler::new(1 << 20, 1 << 20);
     let mut out = None;
@@ -358,11 +257,7 @@ fn refragmenting_keeps_original_offsets() {
     for f in &first {
         pieces.extend(f.fragment(300).expect("refragment"));
     }
-    assert!(
-        pieces
-            .iter()
-            .all(|p| p.fragment.expect("fragment").total_adu_length == 2000)
-    );
+    assert!(pieces.iter().all(|p| p.fragment.expect("fragment").total_adu_length == 2000));
     let mut r = Reassembler::new(4096, 4096);
     let mut out = None;
     for p in pieces {
@@ -388,33 +283,18 @@ fn fragmentation_refusals() {
 #[test]
 fn reassembler_rejects_bad_fragments() {
     let mut r = Reassembler::new(100, 150);
-    assert!(matches!(
-        r.push(sample(vec![1], CrcType::Crc32C)),
-        Err(Error::NotAFragment)
-    ));
+    assert!(matches!(r.push(sample(vec![1], CrcType::Crc32C)), Err(Error::NotAFragment)));
     let frag = |offset: u64, total: u64, len: usize| {
         let mut b = sample(vec![7; len], CrcType::Crc32C);
         b.flags |= bundle_flags::IS_FRAGMENT;
-        b.fragment = Some(FragmentInfo {
-            offset,
-            total_adu_length: total,
-        });
+        b.fragment = Some(FragmentInfo { offset, total_adu_length: total });
         b
     };
     assert!(matches!(r.push(frag(0, 1000, 10)), Err(Error::AduTooLarge)));
-    assert!(matches!(
-        r.push(frag(95, 100, 10)),
-        Err(Error::FragmentOutOfRange)
-    ));
-    assert!(matches!(
-        r.push(frag(u64::MAX, 100, 10)),
-        Err(Error::FragmentOutOfRange)
-    ));
+    assert!(matches!(r.push(frag(95, 100, 10)), Err(Error::FragmentOutOfRange)));
+    assert!(matches!(r.push(frag(u64::MAX, 100, 10)), Err(Error::FragmentOutOfRange)));
     assert_eq!(r.push(frag(0, 100, 50)).expect("first"), None);
-    assert!(matches!(
-        r.push(frag(50, 90, 10)),
-        Err(Error::InconsistentFragments)
-    ));
+    assert!(matches!(r.push(frag(50, 90, 10)), Err(Error::InconsistentFragments)));
     // An overlapping piece is fine.
     assert_eq!(r.push(frag(40, 100, 20)).expect("overlap"), None);
     assert_eq!(r.buffered(), 70);
@@ -427,21 +307,14 @@ fn reassembler_rejects_bad_fragments() {
     assert_eq!(done.flags & bundle_flags::IS_FRAGMENT, 0);
     assert_eq!(r.buffered(), 0);
     r.push(frag(0, 100, 10)).expect("start another");
-    r.discard(
-        &eid("ipn:1.1"),
-        CreationTimestamp {
-            time_ms: 800_000_000_000,
-            sequence: 7,
-        },
-    );
+    r.discard(&eid("ipn:1.1"), CreationTimestamp { time_ms: 800_000_000_000, sequence: 7 });
     assert_eq!((r.pending(), r.buffered()), (0, 0));
 }
 
 fn arb_eid() -> impl Strategy<Value = Eid> {
     prop_oneof![
         (1u32..u32::MAX, 0u32..u32::MAX).prop_map(|(n, s)| eid(&format!("ipn:{n}.{s}"))),
-        ("[a-z][a-z0-9-]{0,15}", "[a-z0-9]{0,12}")
-            .prop_map(|(n, s)| eid(&format!("dtn://{n}/{s}"))),
+        ("[a-z][a-z0-9-]{0,15}", "[a-z0-9]{0,12}").prop_map(|(n, s)| eid(&format!("dtn://{n}/{s}"))),
     ]
 }
 

@@ -50,24 +50,9 @@ impl<T: Lattice + Clone + PartialEq> Node<T> {
     /// A replica restarted from its durable state and sequence counter. The buffer is
     /// empty and no neighbour has acknowledged anything, so the first shipment to each
     /// neighbour is the full state (as in the paper after a crash).
-    pub fn restore(
-        id: ReplicaId,
-        neighbours: impl IntoIterator<Item = ReplicaId>,
-        state: T,
-        seq: u64,
-    ) -> Self {
-        let acks = neighbours
-            .into_iter()
-            .filter(|n| *n != id)
-            .map(|n| (n, 0))
-            .collect();
-        Node {
-            id,
-            state,
-            seq,
-            deltas: BTreeMap::new(),
-            acks,
-        }
+    pub fn restore(id: ReplicaId, neighbours: impl IntoIterator<Item = ReplicaId>, state: T, seq: u64) -> Self {
+        let acks = neighbours.into_iter().filter(|n| *n != id).map(|n| (n, 0)).collect();
+        Node { id, state, seq, deltas: BTreeMap::new(), acks }
     }
 
     /// This replica's id.
@@ -127,25 +112,15 @@ impl<T: Lattice + Clone + PartialEq> Node<T> {
             }
             _ => self.state.clone(),
         };
-        Ok(Some(Message::Delta {
-            delta,
-            seq: self.seq,
-        }))
+        Ok(Some(Message::Delta { delta, seq: self.seq }))
     }
 
     /// Handles a message from neighbour `from`; returns the acknowledgement to send back,
     /// if any. A delta that adds nothing to the state is acknowledged but not buffered, so
     /// it is not forwarded again (the paper's `d ⋢ X` test). An acknowledgement beyond
     /// what this node has sent is capped at its own counter.
-    pub fn receive(
-        &mut self,
-        from: ReplicaId,
-        message: Message<T>,
-    ) -> Result<Option<Message<T>>, Error> {
-        let acked = self
-            .acks
-            .get_mut(&from)
-            .ok_or(Error::UnknownNeighbour(from))?;
+    pub fn receive(&mut self, from: ReplicaId, message: Message<T>) -> Result<Option<Message<T>>, Error> {
+        let acked = self.acks.get_mut(&from).ok_or(Error::UnknownNeighbour(from))?;
         match message {
             Message::Ack { seq } => {
                 *acked = (*acked).max(seq.min(self.seq));
@@ -228,10 +203,7 @@ mod tests {
     fn strangers_and_inflated_acks_are_handled() {
         let mut a: Node<GCounter> = Node::new(1, [2]);
         assert_eq!(a.ship(9), Err(Error::UnknownNeighbour(9)));
-        assert_eq!(
-            a.receive(9, Message::Ack { seq: 1 }),
-            Err(Error::UnknownNeighbour(9))
-        );
+        assert_eq!(a.receive(9, Message::Ack { seq: 1 }), Err(Error::UnknownNeighbour(9)));
         a.update(|x| x.inc(1, 1)).unwrap();
         a.receive(2, Message::Ack { seq: u64::MAX }).unwrap();
         assert_eq!(a.ship(2).unwrap(), None);

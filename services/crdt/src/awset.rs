@@ -31,20 +31,12 @@ impl<E: Ord> AwSet<E> {
 
     /// Delta mutator: `replica` adds `element` with a fresh dot, replacing the element's
     /// older dots. `ctx` is the context of the state holding this store.
-    pub fn add(
-        &self,
-        ctx: &CausalContext,
-        replica: ReplicaId,
-        element: E,
-    ) -> Result<Causal<Self>, Error> {
+    pub fn add(&self, ctx: &CausalContext, replica: ReplicaId, element: E) -> Result<Causal<Self>, Error> {
         let dot = ctx.next_dot(replica)?;
         let mut delta_ctx = self.element_dots(&element);
         delta_ctx.insert(dot);
         let mut store = AwSet::default();
-        store
-            .0
-            .0
-            .insert(element, DotSet([dot].into_iter().collect()));
+        store.0.0.insert(element, DotSet([dot].into_iter().collect()));
         Ok(Causal::from_parts(store, delta_ctx))
     }
 

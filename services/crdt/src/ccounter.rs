@@ -22,12 +22,7 @@ impl CCounter {
 
     /// Delta mutator: `replica` adds `n` (negative to decrement). The delta replaces the
     /// replica's current contribution by one under a fresh dot.
-    pub fn inc(
-        &self,
-        ctx: &CausalContext,
-        replica: ReplicaId,
-        n: i64,
-    ) -> Result<Causal<Self>, Error> {
+    pub fn inc(&self, ctx: &CausalContext, replica: ReplicaId, n: i64) -> Result<Causal<Self>, Error> {
         let dot = ctx.next_dot(replica)?;
         let mut delta_ctx = CausalContext::new();
         let mut base: i64 = 0;

@@ -37,10 +37,7 @@ struct ContextParts {
 
 impl From<ContextParts> for CausalContext {
     fn from(parts: ContextParts) -> Self {
-        let mut ctx = CausalContext {
-            vv: parts.vv,
-            cloud: parts.cloud,
-        };
+        let mut ctx = CausalContext { vv: parts.vv, cloud: parts.cloud };
         ctx.vv.retain(|_, n| *n > 0);
         ctx.compact();
         ctx
@@ -55,25 +52,14 @@ impl CausalContext {
 
     /// Whether `dot` has been seen.
     pub fn contains(&self, dot: &Dot) -> bool {
-        self.vv
-            .get(&dot.replica)
-            .is_some_and(|n| *n >= dot.counter.get())
-            || self.cloud.contains(dot)
+        self.vv.get(&dot.replica).is_some_and(|n| *n >= dot.counter.get()) || self.cloud.contains(dot)
     }
 
     /// The next dot `replica` may create: one past the highest it is known to have made.
     pub fn next_dot(&self, replica: ReplicaId) -> Result<Dot, Error> {
         let contiguous = self.vv.get(&replica).copied().unwrap_or(0);
-        let in_cloud = self
-            .cloud
-            .range(dot_range(replica))
-            .next_back()
-            .map_or(0, |d| d.counter.get());
-        let counter = contiguous
-            .max(in_cloud)
-            .checked_add(1)
-            .and_then(NonZeroU64::new)
-            .ok_or(Error::Overflow)?;
+        let in_cloud = self.cloud.range(dot_range(replica)).next_back().map_or(0, |d| d.counter.get());
+        let counter = contiguous.max(in_cloud).checked_add(1).and_then(NonZeroU64::new).ok_or(Error::Overflow)?;
         Ok(Dot { replica, counter })
     }
 
@@ -85,10 +71,7 @@ impl CausalContext {
             // Extends the version vector; pull in any cloud dots that now follow on.
             let mut top = c;
             while let Some(next) = top.checked_add(1).and_then(NonZeroU64::new) {
-                if !self.cloud.remove(&Dot {
-                    replica: dot.replica,
-                    counter: next,
-                }) {
+                if !self.cloud.remove(&Dot { replica: dot.replica, counter: next }) {
                     break;
                 }
                 top = next.get();
@@ -127,13 +110,7 @@ impl CausalContext {
 
 /// All possible dots of `replica`, for range queries on ordered dot collections.
 pub(crate) fn dot_range(replica: ReplicaId) -> core::ops::RangeInclusive<Dot> {
-    Dot {
-        replica,
-        counter: NonZeroU64::MIN,
-    }..=Dot {
-        replica,
-        counter: NonZeroU64::MAX,
-    }
+    Dot { replica, counter: NonZeroU64::MIN }..=Dot { replica, counter: NonZeroU64::MAX }
 }
 
 #[cfg(test)]
@@ -141,10 +118,7 @@ mod tests {
     use super::*;
 
     fn dot(replica: ReplicaId, counter: u64) -> Dot {
-        Dot {
-            replica,
-            counter: NonZeroU64::new(counter).unwrap(),
-        }
+        Dot { replica, counter: NonZeroU64::new(counter).unwrap() }
     }
 
     #[test]

@@ -59,18 +59,12 @@ impl PnCounter {
 
     /// Delta mutator: `replica` adds `n`.
     pub fn inc(&self, replica: ReplicaId, n: u64) -> Result<PnCounter, Error> {
-        Ok(PnCounter {
-            p: self.p.inc(replica, n)?,
-            n: GCounter::default(),
-        })
+        Ok(PnCounter { p: self.p.inc(replica, n)?, n: GCounter::default() })
     }
 
     /// Delta mutator: `replica` subtracts `n`.
     pub fn dec(&self, replica: ReplicaId, n: u64) -> Result<PnCounter, Error> {
-        Ok(PnCounter {
-            p: GCounter::default(),
-            n: self.n.inc(replica, n)?,
-        })
+        Ok(PnCounter { p: GCounter::default(), n: self.n.inc(replica, n)? })
     }
 }
 

@@ -102,9 +102,7 @@ impl<'de, S: DotStore + Deserialize<'de>> Deserialize<'de> for Causal<S> {
         if store.well_formed(&ctx) {
             Ok(Causal { store, ctx })
         } else {
-            Err(D::Error::custom(
-                "dot store not covered by its causal context",
-            ))
+            Err(D::Error::custom("dot store not covered by its causal context"))
         }
     }
 }
@@ -123,10 +121,8 @@ impl DotStore for DotSet {
     }
 
     fn causal_join(&mut self, ctx: &CausalContext, other: Self, other_ctx: &CausalContext) {
-        self.0
-            .retain(|d| other.0.contains(d) || !other_ctx.contains(d));
-        self.0
-            .extend(other.0.into_iter().filter(|d| !ctx.contains(d)));
+        self.0.retain(|d| other.0.contains(d) || !other_ctx.contains(d));
+        self.0.extend(other.0.into_iter().filter(|d| !ctx.contains(d)));
     }
 
     fn well_formed(&self, ctx: &CausalContext) -> bool {
@@ -156,8 +152,7 @@ impl<V: Ord> DotStore for DotFun<V> {
     }
 
     fn causal_join(&mut self, ctx: &CausalContext, other: Self, other_ctx: &CausalContext) {
-        self.0
-            .retain(|d, _| other.0.contains_key(d) || !other_ctx.contains(d));
+        self.0.retain(|d, _| other.0.contains_key(d) || !other_ctx.contains(d));
         for (dot, value) in other.0 {
             match self.0.get_mut(&dot) {
                 Some(mine) if value > *mine => *mine = value,

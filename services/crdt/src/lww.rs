@@ -45,11 +45,7 @@ impl<T: Ord + Clone> LwwRegister<T> {
             Some(w) => w.timestamp.checked_add(1).ok_or(Error::Overflow)?,
             None => 0,
         };
-        Ok(LwwRegister(Some(Write {
-            timestamp: timestamp.max(floor),
-            replica,
-            value,
-        })))
+        Ok(LwwRegister(Some(Write { timestamp: timestamp.max(floor), replica, value })))
     }
 }
 

@@ -28,12 +28,7 @@ impl<V> MvReg<V> {
 impl<V: Ord> MvReg<V> {
     /// Delta mutator: `replica` writes `value`, superseding every value in this store.
     /// `ctx` is the context of the state holding this store.
-    pub fn write(
-        &self,
-        ctx: &CausalContext,
-        replica: ReplicaId,
-        value: V,
-    ) -> Result<Causal<Self>, Error> {
+    pub fn write(&self, ctx: &CausalContext, replica: ReplicaId, value: V) -> Result<Causal<Self>, Error> {
         let dot = ctx.next_dot(replica)?;
         let mut delta_ctx = CausalContext::new();
         self.dots_into(&mut delta_ctx);

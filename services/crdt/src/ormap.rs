@@ -87,20 +87,13 @@ mod tests {
     #[test]
     fn nested_adds_and_observed_key_removal() {
         let mut a = Tags::default();
-        a.join(
-            a.store()
-                .apply(a.context(), 1, |s, c| s.add(c, 1, 10))
-                .unwrap(),
-        );
+        a.join(a.store().apply(a.context(), 1, |s, c| s.add(c, 1, 10)).unwrap());
         let mut b = a.clone();
         // a removes key 1 while b concurrently adds another element under it.
         let rm = a.store().remove(&1);
         a.join(rm.clone());
         assert!(a.store().get(&1).is_none());
-        let add = b
-            .store()
-            .apply(b.context(), 1, |s, c| s.add(c, 2, 20))
-            .unwrap();
+        let add = b.store().apply(b.context(), 1, |s, c| s.add(c, 2, 20)).unwrap();
         b.join(add.clone());
         a.join(add);
         b.join(rm);
@@ -112,18 +105,9 @@ mod tests {
     #[test]
     fn maps_nest() {
         let mut m: Causal<OrMap<u8, OrMap<u8, CCounter>>> = Causal::default();
-        let d = m
-            .store()
-            .apply(m.context(), 1, |inner, c| {
-                inner.apply(c, 2, |ctr, c| ctr.inc(c, 7, 5))
-            })
-            .unwrap();
+        let d = m.store().apply(m.context(), 1, |inner, c| inner.apply(c, 2, |ctr, c| ctr.inc(c, 7, 5))).unwrap();
         m.join(d);
-        let value = m
-            .store()
-            .get(&1)
-            .and_then(|i| i.get(&2))
-            .map(CCounter::value);
+        let value = m.store().get(&1).and_then(|i| i.get(&2)).map(CCounter::value);
         assert_eq!(value, Some(5));
         assert_eq!(m.store().iter().count(), 1);
     }
@@ -131,15 +115,8 @@ mod tests {
     #[test]
     fn removing_an_inner_element_that_empties_the_key_drops_it() {
         let mut a = Tags::default();
-        a.join(
-            a.store()
-                .apply(a.context(), 1, |s, c| s.add(c, 1, 10))
-                .unwrap(),
-        );
-        let rm = a
-            .store()
-            .apply(a.context(), 1, |s, _| Ok(s.remove(&10)))
-            .unwrap();
+        a.join(a.store().apply(a.context(), 1, |s, c| s.add(c, 1, 10)).unwrap());
+        let rm = a.store().apply(a.context(), 1, |s, _| Ok(s.remove(&10))).unwrap();
         assert!(rm.store().get(&1).is_none());
         a.join(rm);
         assert!(a.store().get(&1).is_none());

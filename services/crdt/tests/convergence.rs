@@ -38,16 +38,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         1 => any::<u16>().prop_map(|pick| Event::Drop { pick }),
         1 => any::<u8>().prop_map(|replica| Event::Gc { replica }),
     ];
-    (
-        2usize..=8,
-        prop::collection::vec((any::<u8>(), any::<u8>()), 0..6),
-        prop::collection::vec(event, 0..120),
-    )
-        .prop_map(|(replicas, extra_edges, events)| Scenario {
-            replicas,
-            extra_edges,
-            events,
-        })
+    (2usize..=8, prop::collection::vec((any::<u8>(), any::<u8>()), 0..6), prop::collection::vec(event, 0..120))
+        .prop_map(|(replicas, extra_edges, events)| Scenario { replicas, extra_edges, events })
 }
 
 /// A ring (a single edge for two replicas) plus the extra edges: always connected.
@@ -72,11 +64,7 @@ fn topology(s: &Scenario) -> Vec<Vec<u64>> {
 /// (from, to, encoded message) in flight.
 type Wire = Vec<(u64, u64, Vec<u8>)>;
 
-fn deliver<T: Model>(
-    nodes: &mut [Node<T>],
-    wire: &mut Wire,
-    (from, to, bytes): (u64, u64, Vec<u8>),
-) {
+fn deliver<T: Model>(nodes: &mut [Node<T>], wire: &mut Wire, (from, to, bytes): (u64, u64, Vec<u8>)) {
     let message: Message<T> = from_bytes(&bytes).unwrap();
     if let Some(ack) = nodes[to as usize].receive(from, message).unwrap() {
         wire.push((to, from, to_bytes(&ack).unwrap()));
@@ -96,9 +84,7 @@ fn ship<T: Model>(nodes: &[Node<T>], wire: &mut Wire, from: usize, to: u64) -> b
 fn check_convergence<T: Model>(s: Scenario) -> Result<(), TestCaseError> {
     let adj = topology(&s);
     let n = s.replicas;
-    let mut nodes: Vec<Node<T>> = (0..n)
-        .map(|i| Node::new(i as u64, adj[i].clone()))
-        .collect();
+    let mut nodes: Vec<Node<T>> = (0..n).map(|i| Node::new(i as u64, adj[i].clone())).collect();
     let mut wire: Wire = Vec::new();
     let mut all_deltas = T::default();
 
@@ -121,11 +107,7 @@ fn check_convergence<T: Model>(s: Scenario) -> Result<(), TestCaseError> {
             }
             Event::Deliver { pick, duplicate } if !wire.is_empty() => {
                 let i = usize::from(pick) % wire.len();
-                let message = if duplicate {
-                    wire[i].clone()
-                } else {
-                    wire.swap_remove(i)
-                };
+                let message = if duplicate { wire[i].clone() } else { wire.swap_remove(i) };
                 deliver(&mut nodes, &mut wire, message);
             }
             Event::Drop { pick } if !wire.is_empty() => {
@@ -164,12 +146,7 @@ fn check_convergence<T: Model>(s: Scenario) -> Result<(), TestCaseError> {
     for node in &mut nodes {
         prop_assert_eq!(node.state(), &full, "replica {} diverged", node.id());
         node.gc();
-        prop_assert_eq!(
-            node.buffered(),
-            0,
-            "replica {} kept acknowledged deltas",
-            node.id()
-        );
+        prop_assert_eq!(node.buffered(), 0, "replica {} kept acknowledged deltas", node.id());
     }
     Ok(())
 }

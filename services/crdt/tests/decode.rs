@@ -6,19 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 
 use proptest::prelude::*;
-use tileos_crdt::{
-    AwSet, CCounter, Causal, CausalContext, Dot, Error, Lattice, Message, OrMap, from_bytes,
-    to_bytes,
-};
+use tileos_crdt::{AwSet, CCounter, Causal, CausalContext, Dot, Error, Lattice, Message, OrMap, from_bytes, to_bytes};
 
 type Set = Causal<AwSet<u8>>;
 type Raw = (BTreeMap<u8, BTreeSet<Dot>>, CausalContext);
 
 fn dot(replica: u64, counter: u64) -> Dot {
-    Dot {
-        replica,
-        counter: NonZeroU64::new(counter).unwrap(),
-    }
+    Dot { replica, counter: NonZeroU64::new(counter).unwrap() }
 }
 
 #[test]
@@ -54,40 +48,30 @@ fn raw_dot() -> impl Strategy<Value = Dot> {
 /// Arbitrary encoded AW-set states: a random context, and a store whose dots mostly come
 /// from the context but now and then from anywhere.
 fn raw_set() -> impl Strategy<Value = Raw> {
-    let store_dot = (
-        any::<prop::sample::Index>(),
-        prop::bool::weighted(0.03),
-        raw_dot(),
-    );
-    (
-        prop::collection::vec(raw_dot(), 0..10),
-        prop::collection::btree_map(0u8..4, prop::collection::vec(store_dot, 1..3), 0..4),
-    )
-        .prop_map(|(seen, picks)| {
+    let store_dot = (any::<prop::sample::Index>(), prop::bool::weighted(0.03), raw_dot());
+    (prop::collection::vec(raw_dot(), 0..10), prop::collection::btree_map(0u8..4, prop::collection::vec(store_dot, 1..3), 0..4)).prop_map(
+        |(seen, picks)| {
             let mut ctx = CausalContext::new();
             seen.iter().for_each(|d| ctx.insert(*d));
             let store = picks
                 .into_iter()
                 .map(|(e, dots)| {
-                    let dots =
-                        dots.into_iter()
-                            .map(|(i, stray, d)| match seen.is_empty() || stray {
-                                true => d,
-                                false => *i.get(&seen),
-                            });
+                    let dots = dots.into_iter().map(|(i, stray, d)| match seen.is_empty() || stray {
+                        true => d,
+                        false => *i.get(&seen),
+                    });
                     (e, dots.collect())
                 })
                 .collect();
             (store, ctx)
-        })
+        },
+    )
 }
 
 fn decode(raw: &Raw) -> Option<Set> {
     let bytes = to_bytes(raw).unwrap();
     let (store, ctx) = raw;
-    let valid = store
-        .values()
-        .all(|dots| !dots.is_empty() && dots.iter().all(|d| ctx.contains(d)));
+    let valid = store.values().all(|dots| !dots.is_empty() && dots.iter().all(|d| ctx.contains(d)));
     let decoded = from_bytes::<Set>(&bytes).ok();
     assert_eq!(decoded.is_some(), valid, "{raw:?}");
     decoded

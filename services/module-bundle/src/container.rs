@@ -46,11 +46,7 @@ pub const MAX_MANIFEST_LEN: usize = 64 * 1024;
 /// Largest payload accepted: 16 MiB.
 pub const MAX_PAYLOAD_LEN: usize = 16 * 1024 * 1024;
 /// Largest bundle accepted: header, both signatures, largest manifest and payload.
-pub const MAX_BUNDLE_LEN: usize = HEADER_LEN
-    + ED25519_SIGNATURE_LEN
-    + ML_DSA_65_SIGNATURE_LEN
-    + MAX_MANIFEST_LEN
-    + MAX_PAYLOAD_LEN;
+pub const MAX_BUNDLE_LEN: usize = HEADER_LEN + ED25519_SIGNATURE_LEN + ML_DSA_65_SIGNATURE_LEN + MAX_MANIFEST_LEN + MAX_PAYLOAD_LEN;
 /// FIPS 204 context string of the ML-DSA signature.
 pub const ML_DSA_CONTEXT: &[u8] = b"tileos-module-bundle-v1";
 /// Domain tag at the start of the signed message: format and hybrid scheme.
@@ -191,11 +187,7 @@ pub fn signed_message(key_id: &Hash, manifest: &[u8]) -> Vec<u8> {
 
 /// Encodes the manifest, signs it with both keys, and lays out the bundle. The manifest's
 /// `content_hash` and `payload_size` must describe `payload`.
-pub fn build(
-    manifest: &Manifest,
-    payload: &[u8],
-    signer: &BundleSigner,
-) -> Result<Vec<u8>, BuildError> {
+pub fn build(manifest: &Manifest, payload: &[u8], signer: &BundleSigner) -> Result<Vec<u8>, BuildError> {
     if payload.len() > MAX_PAYLOAD_LEN {
         return Err(BuildError::PayloadTooLarge);
     }
@@ -212,11 +204,7 @@ pub fn build(
     let key_id = signer.public_keys().key_id();
     let message = signed_message(&key_id, &encoded);
     let ed25519 = signer.ed25519.sign(&message).to_bytes();
-    let ml_dsa = signer
-        .ml_dsa
-        .sign_deterministic(&message, ML_DSA_CONTEXT)
-        .map_err(|_| BuildError::MlDsaSigning)?
-        .encode();
+    let ml_dsa = signer.ml_dsa.sign_deterministic(&message, ML_DSA_CONTEXT).map_err(|_| BuildError::MlDsaSigning)?.encode();
 
     // Lengths fit their fields: both are bounded by the maxima checked above.
     let as_u16 = |n: usize| u16::try_from(n).map_err(|_| BuildError::Encoding);
@@ -277,22 +265,16 @@ fn parse(bytes: &[u8]) -> Result<Sections<'_>, VerifyError> {
     let ml_dsa_len = u16::from_be_bytes(field(bytes, 44));
     let manifest_len = u32::from_be_bytes(field(bytes, 46));
     let payload_len = u32::from_be_bytes(field(bytes, 50));
-    if usize::from(ed25519_len) != ED25519_SIGNATURE_LEN
-        || usize::from(ml_dsa_len) != ML_DSA_65_SIGNATURE_LEN
-    {
+    if usize::from(ed25519_len) != ED25519_SIGNATURE_LEN || usize::from(ml_dsa_len) != ML_DSA_65_SIGNATURE_LEN {
         return Err(VerifyError::BadSignatureLength);
     }
-    let manifest_size = usize::try_from(manifest_len)
-        .ok()
-        .filter(|&n| n <= MAX_MANIFEST_LEN)
-        .ok_or(VerifyError::ManifestTooLarge(manifest_len))?;
+    let manifest_size =
+        usize::try_from(manifest_len).ok().filter(|&n| n <= MAX_MANIFEST_LEN).ok_or(VerifyError::ManifestTooLarge(manifest_len))?;
     if manifest_size == 0 {
         return Err(VerifyError::EmptyManifest);
     }
-    let payload_size = usize::try_from(payload_len)
-        .ok()
-        .filter(|&n| n <= MAX_PAYLOAD_LEN)
-        .ok_or(VerifyError::PayloadTooLarge(payload_len))?;
+    let payload_size =
+        usize::try_from(payload_len).ok().filter(|&n| n <= MAX_PAYLOAD_LEN).ok_or(VerifyError::PayloadTooLarge(payload_len))?;
     // Cannot overflow: every term is bounded by the constants above.
     let payload_at = MANIFEST_AT + manifest_size;
     let expected = payload_at + payload_size;
@@ -314,29 +296,16 @@ fn parse(bytes: &[u8]) -> Result<Sections<'_>, VerifyError> {
 /// Verifies a bundle against the tile's trusted key pairs. Both signatures of the pair named by
 /// the bundle must verify; then the manifest must be canonical and the payload must match its
 /// size and content hash.
-pub fn verify<'a>(
-    bytes: &'a [u8],
-    trusted: &[TrustedKeys],
-) -> Result<VerifiedBundle<'a>, VerifyError> {
+pub fn verify<'a>(bytes: &'a [u8], trusted: &[TrustedKeys]) -> Result<VerifiedBundle<'a>, VerifyError> {
     let sections = parse(bytes)?;
-    let keys = trusted
-        .iter()
-        .find(|k| k.key_id == sections.key_id)
-        .ok_or(VerifyError::UnknownSigner)?;
+    let keys = trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
     let message = signed_message(&sections.key_id, sections.manifest);
 
-    let ed25519 = ed25519_dalek::Signature::from_slice(sections.ed25519)
-        .map_err(|_| VerifyError::BadEd25519Signature)?;
-    keys.ed25519
-        .verify_strict(&message, &ed25519)
-        .map_err(|_| VerifyError::BadEd25519Signature)?;
+    let ed25519 = ed25519_dalek::Signature::from_slice(sections.ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
+    keys.ed25519.verify_strict(&message, &ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
 
-    let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(sections.ml_dsa)
-        .map_err(|_| VerifyError::BadMlDsaSignature)?;
-    if !keys
-        .ml_dsa
-        .verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa)
-    {
+    let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(sections.ml_dsa).map_err(|_| VerifyError::BadMlDsaSignature)?;
+    if !keys.ml_dsa.verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa) {
         return Err(VerifyError::BadMlDsaSignature);
     }
 
@@ -350,9 +319,5 @@ pub fn verify<'a>(
     if content_hash(sections.payload) != manifest.content_hash {
         return Err(VerifyError::ContentHashMismatch);
     }
-    Ok(VerifiedBundle {
-        manifest,
-        payload: sections.payload,
-        signer: sections.key_id,
-    })
+    Ok(VerifiedBundle { manifest, payload: sections.payload, signer: sections.key_id })
 }

@@ -45,11 +45,7 @@ impl BundleSigner {
         let ed25519 = ed25519_dalek::SigningKey::from_bytes(ed25519_seed);
         let ml_dsa = ExpandedSigningKey::<MlDsa65>::from_seed(&(*ml_dsa_seed).into());
         let public = TrustedKeys::new(ed25519.verifying_key(), ml_dsa.verifying_key());
-        BundleSigner {
-            ed25519,
-            ml_dsa,
-            public,
-        }
+        BundleSigner { ed25519, ml_dsa, public }
     }
 
     /// The public halves, to be placed in the image as a trusted key pair.
@@ -60,9 +56,7 @@ impl BundleSigner {
 
 impl core::fmt::Debug for BundleSigner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("BundleSigner")
-            .field("key_id", &self.public.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("BundleSigner").field("key_id", &self.public.key_id).finish_non_exhaustive()
     }
 }
 
@@ -76,32 +70,19 @@ pub struct TrustedKeys {
 
 impl TrustedKeys {
     fn new(ed25519: ed25519_dalek::VerifyingKey, ml_dsa: ml_dsa::VerifyingKey<MlDsa65>) -> Self {
-        let key_id = Sha256::new()
-            .chain_update(ed25519.as_bytes())
-            .chain_update(ml_dsa.encode())
-            .finalize()
-            .into();
-        TrustedKeys {
-            ed25519,
-            ml_dsa,
-            key_id,
-        }
+        let key_id = Sha256::new().chain_update(ed25519.as_bytes()).chain_update(ml_dsa.encode()).finalize().into();
+        TrustedKeys { ed25519, ml_dsa, key_id }
     }
 
     /// Reads a trusted pair from its encodings: the 32-byte Ed25519 public key (RFC 8032
     /// §5.1.5) and the 1952-byte ML-DSA-65 public key (FIPS 204 Algorithm 22).
     pub fn from_bytes(ed25519: &[u8; 32], ml_dsa: &[u8]) -> Result<Self, KeyError> {
-        let ed25519 = ed25519_dalek::VerifyingKey::from_bytes(ed25519)
-            .map_err(|_| KeyError::BadEd25519Key)?;
+        let ed25519 = ed25519_dalek::VerifyingKey::from_bytes(ed25519).map_err(|_| KeyError::BadEd25519Key)?;
         if ed25519.is_weak() {
             return Err(KeyError::BadEd25519Key);
         }
-        let encoded = EncodedVerifyingKey::<MlDsa65>::try_from(ml_dsa)
-            .map_err(|_| KeyError::BadMlDsaKeyLength)?;
-        Ok(Self::new(
-            ed25519,
-            ml_dsa::VerifyingKey::<MlDsa65>::decode(&encoded),
-        ))
+        let encoded = EncodedVerifyingKey::<MlDsa65>::try_from(ml_dsa).map_err(|_| KeyError::BadMlDsaKeyLength)?;
+        Ok(Self::new(ed25519, ml_dsa::VerifyingKey::<MlDsa65>::decode(&encoded)))
     }
 
     /// The Ed25519 public key bytes.

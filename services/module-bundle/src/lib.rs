@@ -31,12 +31,11 @@ mod keys;
 mod manifest;
 
 pub use container::{
-    BuildError, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN,
-    MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN, ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, VerifiedBundle,
-    VerifyError, build, signed_message, verify,
+    BuildError, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN,
+    ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, VerifiedBundle, VerifyError, build, signed_message, verify,
 };
 pub use keys::{BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TrustedKeys};
 pub use manifest::{
-    CapabilityRequest, Evidence, FuzzResult, Hash, Lineage, Manifest, ProofResult, Provenance,
-    Rights, TestCounts, Verdict, Version, content_hash,
+    CapabilityRequest, Evidence, FuzzResult, Hash, Lineage, Manifest, ProofResult, Provenance, Rights, TestCounts, Verdict, Version,
+    content_hash,
 };

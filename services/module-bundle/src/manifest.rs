@@ -216,35 +216,13 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             name: "twin".to_string(),
-            version: Version {
-                major: 0,
-                minor: 3,
-                patch: 1,
-            },
-            lineage: Lineage {
-                id: "twin-a".to_string(),
-                parent: None,
-                generation: 0,
-            },
-            provenance: Provenance {
-                model_id: "m".to_string(),
-                prompt_hash: [1; 32],
-                toolchain: "rustc".to_string(),
-            },
+            version: Version { major: 0, minor: 3, patch: 1 },
+            lineage: Lineage { id: "twin-a".to_string(), parent: None, generation: 0 },
+            provenance: Provenance { model_id: "m".to_string(), prompt_hash: [1; 32], toolchain: "rustc".to_string() },
             content_hash: content_hash(b"elf"),
             payload_size: 3,
-            capabilities: vec![CapabilityRequest::Irq {
-                name: "timer".to_string(),
-            }],
-            evidence: Evidence {
-                proofs: vec![],
-                fuzz: vec![],
-                tests: TestCounts {
-                    passed: 1,
-                    failed: 0,
-                    ignored: 0,
-                },
-            },
+            capabilities: vec![CapabilityRequest::Irq { name: "timer".to_string() }],
+            evidence: Evidence { proofs: vec![], fuzz: vec![], tests: TestCounts { passed: 1, failed: 0, ignored: 0 } },
         }
     }
 
@@ -274,11 +252,7 @@ mod tests {
         assert!(Manifest::decode(&overlong).is_err());
 
         for len in 0..bytes.len() {
-            assert_eq!(
-                Manifest::decode(&bytes[..len]),
-                Err(DecodeError::Malformed),
-                "prefix {len}"
-            );
+            assert_eq!(Manifest::decode(&bytes[..len]), Err(DecodeError::Malformed), "prefix {len}");
         }
     }
 }

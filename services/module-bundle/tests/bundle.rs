@@ -9,9 +9,8 @@ use std::sync::OnceLock;
 use ed25519_dalek::Signer;
 use ml_dsa::{ExpandedSigningKey, MlDsa65};
 use tileos_module_bundle::{
-    BuildError, BundleSigner, CapabilityRequest, Evidence, FuzzResult, HEADER_LEN, KeyError,
-    Lineage, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN, ML_DSA_65_SIGNATURE_LEN,
-    ML_DSA_CONTEXT, Manifest, ProofResult, Provenance, Rights, TestCounts, TrustedKeys, Verdict,
+    BuildError, BundleSigner, CapabilityRequest, Evidence, FuzzResult, HEADER_LEN, KeyError, Lineage, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN,
+    MAX_PAYLOAD_LEN, ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, Manifest, ProofResult, Provenance, Rights, TestCounts, TrustedKeys, Verdict,
     VerifyError, Version, build, content_hash, signed_message, verify,
 };
 
@@ -29,62 +28,25 @@ fn payload() -> Vec<u8> {
 fn manifest_for(payload: &[u8]) -> Manifest {
     Manifest {
         name: "netstack".into(),
-        version: Version {
-            major: 1,
-            minor: 4,
-            patch: 2,
-        },
-        lineage: Lineage {
-            id: "netstack-b".into(),
-            parent: Some([9; 32]),
-            generation: 3,
-        },
-        provenance: Provenance {
-            model_id: "codegen-7b@sha256:0123".into(),
-            prompt_hash: [5; 32],
-            toolchain: "rustc 1.95.0".into(),
-        },
+        version: Version { major: 1, minor: 4, patch: 2 },
+        lineage: Lineage { id: "netstack-b".into(), parent: Some([9; 32]), generation: 3 },
+        provenance: Provenance { model_id: "codegen-7b@sha256:0123".into(), prompt_hash: [5; 32], toolchain: "rustc 1.95.0".into() },
         content_hash: content_hash(payload),
         payload_size: payload.len() as u32,
         capabilities: vec![
             CapabilityRequest::Endpoint {
                 name: "net_rx".into(),
-                rights: Rights {
-                    read: true,
-                    write: true,
-                    grant: false,
-                    grant_reply: true,
-                },
+                rights: Rights { read: true, write: true, grant: false, grant_reply: true },
             },
-            CapabilityRequest::Notification {
-                name: "net_irq".into(),
-            },
-            CapabilityRequest::MemoryRegion {
-                name: "rx_ring".into(),
-                writable: true,
-            },
+            CapabilityRequest::Notification { name: "net_irq".into() },
+            CapabilityRequest::MemoryRegion { name: "rx_ring".into(), writable: true },
             CapabilityRequest::Irq { name: "nic".into() },
-            CapabilityRequest::IoPort {
-                name: "com2".into(),
-            },
+            CapabilityRequest::IoPort { name: "com2".into() },
         ],
         evidence: Evidence {
-            proofs: vec![ProofResult {
-                property: "no packet answered twice".into(),
-                tool: "kani 0.60".into(),
-                verdict: Verdict::Proved,
-            }],
-            fuzz: vec![FuzzResult {
-                target: "tcp_parse".into(),
-                seed: 0xdead_beef,
-                iterations: 1_000_000,
-                failures: 0,
-            }],
-            tests: TestCounts {
-                passed: 412,
-                failed: 0,
-                ignored: 2,
-            },
+            proofs: vec![ProofResult { property: "no packet answered twice".into(), tool: "kani 0.60".into(), verdict: Verdict::Proved }],
+            fuzz: vec![FuzzResult { target: "tcp_parse".into(), seed: 0xdead_beef, iterations: 1_000_000, failures: 0 }],
+            tests: TestCounts { passed: 412, failed: 0, ignored: 2 },
         },
     }
 }
@@ -132,18 +94,11 @@ fn assemble(key_id: &[u8; 32], ed: &[u8], ml: &[u8], manifest: &[u8], payload: &
 }
 
 fn ed25519_sign(seed: &[u8; 32], message: &[u8]) -> Vec<u8> {
-    ed25519_dalek::SigningKey::from_bytes(seed)
-        .sign(message)
-        .to_bytes()
-        .to_vec()
+    ed25519_dalek::SigningKey::from_bytes(seed).sign(message).to_bytes().to_vec()
 }
 
 fn ml_dsa_sign(seed: &[u8; 32], message: &[u8]) -> Vec<u8> {
-    ExpandedSigningKey::<MlDsa65>::from_seed(&(*seed).into())
-        .sign_deterministic(message, ML_DSA_CONTEXT)
-        .unwrap()
-        .encode()
-        .to_vec()
+    ExpandedSigningKey::<MlDsa65>::from_seed(&(*seed).into()).sign_deterministic(message, ML_DSA_CONTEXT).unwrap().encode().to_vec()
 }
 
 fn set_u32(b: &mut [u8], at: usize, v: u32) {
@@ -163,10 +118,7 @@ fn valid_bundle_verifies() {
 
 #[test]
 fn right_pair_is_found_among_several() {
-    let keys = vec![
-        other().public_keys().clone(),
-        signer().public_keys().clone(),
-    ];
+    let keys = vec![other().public_keys().clone(), signer().public_keys().clone()];
     assert!(verify(bundle(), &keys).is_ok());
 }
 
@@ -187,26 +139,16 @@ fn wrong_keys_claiming_a_trusted_key_id_are_rejected() {
     let ed = ed25519_sign(&OTHER_SEEDS.0, &message);
     let ml = &b[HEADER_LEN + 64..MANIFEST_AT]; // reuse: the Ed25519 check fails first anyway
     let forged = assemble(&key_id, &ed, ml, manifest, &payload());
-    assert_eq!(
-        verify(&forged, &trusted()),
-        Err(VerifyError::BadEd25519Signature)
-    );
+    assert_eq!(verify(&forged, &trusted()), Err(VerifyError::BadEd25519Signature));
 }
 
 #[test]
 fn tampered_manifest_is_rejected() {
     let b = bundle();
-    for at in [
-        MANIFEST_AT,
-        MANIFEST_AT + 5,
-        MANIFEST_AT + manifest_len(b) - 1,
-    ] {
+    for at in [MANIFEST_AT, MANIFEST_AT + 5, MANIFEST_AT + manifest_len(b) - 1] {
         let mut t = b.to_vec();
         t[at] ^= 0x01;
-        assert_eq!(
-            verify(&t, &trusted()),
-            Err(VerifyError::BadEd25519Signature)
-        );
+        assert_eq!(verify(&t, &trusted()), Err(VerifyError::BadEd25519Signature));
     }
 }
 
@@ -215,10 +157,7 @@ fn tampered_payload_is_rejected() {
     let mut t = bundle().to_vec();
     let last = t.len() - 1;
     t[last] ^= 0x80;
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::ContentHashMismatch)
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::ContentHashMismatch));
 }
 
 #[test]
@@ -247,31 +186,16 @@ fn only_ml_dsa_valid_is_rejected() {
     let manifest = &b[MANIFEST_AT..MANIFEST_AT + manifest_len(b)];
     let message = signed_message(&key_id, manifest);
     let ed = ed25519_sign(&OTHER_SEEDS.0, &message);
-    let t = assemble(
-        &key_id,
-        &ed,
-        &b[HEADER_LEN + 64..MANIFEST_AT],
-        manifest,
-        &payload(),
-    );
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::BadEd25519Signature)
-    );
+    let t = assemble(&key_id, &ed, &b[HEADER_LEN + 64..MANIFEST_AT], manifest, &payload());
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::BadEd25519Signature));
 
     // A bit flipped in the genuine Ed25519 signature, or the signature zeroed.
     let mut t = b.to_vec();
     t[HEADER_LEN + 3] ^= 0x10;
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::BadEd25519Signature)
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::BadEd25519Signature));
     let mut t = b.to_vec();
     t[HEADER_LEN..HEADER_LEN + 64].fill(0);
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::BadEd25519Signature)
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::BadEd25519Signature));
 }
 
 #[test]
@@ -288,18 +212,12 @@ fn signed_but_non_canonical_or_inconsistent_manifests_are_rejected() {
     let mut trailing = postcard::to_allocvec(&manifest_for(&p)).unwrap();
     trailing.push(0);
     let t = sign_and_assemble(&trailing, &p);
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::NonCanonicalManifest)
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::NonCanonicalManifest));
 
     let mut wrong_size = manifest_for(&p);
     wrong_size.payload_size += 1;
     let t = sign_and_assemble(&postcard::to_allocvec(&wrong_size).unwrap(), &p);
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::PayloadSizeMismatch)
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::PayloadSizeMismatch));
 }
 
 #[test]
@@ -321,13 +239,7 @@ fn truncation_at_every_length_is_rejected() {
 fn oversized_input_and_trailing_bytes_are_rejected() {
     let mut t = bundle().to_vec();
     t.push(0);
-    assert_eq!(
-        verify(&t, &trusted()),
-        Err(VerifyError::TrailingBytes {
-            expected: t.len() - 1,
-            actual: t.len()
-        })
-    );
+    assert_eq!(verify(&t, &trusted()), Err(VerifyError::TrailingBytes { expected: t.len() - 1, actual: t.len() }));
     let mut huge = bundle().to_vec();
     huge.resize(MAX_BUNDLE_LEN + 1, 0);
     assert_eq!(verify(&huge, &trusted()), Err(VerifyError::TooLarge));
@@ -351,22 +263,8 @@ fn oversized_or_wrong_declared_lengths_are_rejected() {
     // Declared lengths within limits but not matching the input.
     let len = b.len();
     let payload_len = payload().len() as u32;
-    check(
-        50,
-        max_p,
-        VerifyError::Truncated {
-            expected: len - payload_len as usize + MAX_PAYLOAD_LEN,
-            actual: len,
-        },
-    );
-    check(
-        50,
-        payload_len - 1,
-        VerifyError::TrailingBytes {
-            expected: len - 1,
-            actual: len,
-        },
-    );
+    check(50, max_p, VerifyError::Truncated { expected: len - payload_len as usize + MAX_PAYLOAD_LEN, actual: len });
+    check(50, payload_len - 1, VerifyError::TrailingBytes { expected: len - 1, actual: len });
     for (at, v) in [(42usize, 63u16), (42, 0), (44, 3308), (44, u16::MAX)] {
         let mut t = b.to_vec();
         t[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -379,15 +277,9 @@ fn unknown_format_version_and_bad_magic_are_rejected() {
     for v in [0u16, 2, 0x0100, u16::MAX] {
         let mut t = bundle().to_vec();
         t[8..10].copy_from_slice(&v.to_be_bytes());
-        assert_eq!(
-            verify(&t, &trusted()),
-            Err(VerifyError::UnsupportedVersion(v))
-        );
+        assert_eq!(verify(&t, &trusted()), Err(VerifyError::UnsupportedVersion(v)));
         // A short future-version bundle still reports its version.
-        assert_eq!(
-            verify(&t[..12], &trusted()),
-            Err(VerifyError::UnsupportedVersion(v))
-        );
+        assert_eq!(verify(&t[..12], &trusted()), Err(VerifyError::UnsupportedVersion(v)));
     }
     let mut t = bundle().to_vec();
     t[0] = b'X';
@@ -399,24 +291,15 @@ fn build_rejects_inconsistent_or_oversized_input() {
     let p = payload();
     let mut m = manifest_for(&p);
     m.content_hash[0] ^= 1;
-    assert_eq!(
-        build(&m, &p, signer()),
-        Err(BuildError::ContentHashMismatch)
-    );
+    assert_eq!(build(&m, &p, signer()), Err(BuildError::ContentHashMismatch));
     let mut m = manifest_for(&p);
     m.payload_size -= 1;
-    assert_eq!(
-        build(&m, &p, signer()),
-        Err(BuildError::PayloadSizeMismatch)
-    );
+    assert_eq!(build(&m, &p, signer()), Err(BuildError::PayloadSizeMismatch));
     let mut m = manifest_for(&p);
     m.name = "n".repeat(MAX_MANIFEST_LEN);
     assert_eq!(build(&m, &p, signer()), Err(BuildError::ManifestTooLarge));
     let big = vec![0u8; MAX_PAYLOAD_LEN + 1];
-    assert_eq!(
-        build(&manifest_for(&big), &big, signer()),
-        Err(BuildError::PayloadTooLarge)
-    );
+    assert_eq!(build(&manifest_for(&big), &big, signer()), Err(BuildError::PayloadTooLarge));
 }
 
 #[test]
@@ -425,17 +308,11 @@ fn trusted_keys_roundtrip_and_reject_bad_bytes() {
     let again = TrustedKeys::from_bytes(&pk.ed25519_bytes(), &pk.ml_dsa_bytes()).unwrap();
     assert_eq!(&again, pk);
     assert_eq!(again.key_id(), pk.key_id());
-    assert_eq!(
-        TrustedKeys::from_bytes(&pk.ed25519_bytes(), &pk.ml_dsa_bytes()[1..]),
-        Err(KeyError::BadMlDsaKeyLength)
-    );
+    assert_eq!(TrustedKeys::from_bytes(&pk.ed25519_bytes(), &pk.ml_dsa_bytes()[1..]), Err(KeyError::BadMlDsaKeyLength));
     // The identity point is a small-order (weak) key.
     let mut identity = [0u8; 32];
     identity[0] = 1;
-    assert_eq!(
-        TrustedKeys::from_bytes(&identity, &pk.ml_dsa_bytes()),
-        Err(KeyError::BadEd25519Key)
-    );
+    assert_eq!(TrustedKeys::from_bytes(&identity, &pk.ml_dsa_bytes()), Err(KeyError::BadEd25519Key));
 }
 
 mod props {
@@ -450,16 +327,10 @@ mod props {
         prop_oneof![
             (text(), any::<[bool; 4]>()).prop_map(|(name, r)| CapabilityRequest::Endpoint {
                 name,
-                rights: Rights {
-                    read: r[0],
-                    write: r[1],
-                    grant: r[2],
-                    grant_reply: r[3]
-                },
+                rights: Rights { read: r[0], write: r[1], grant: r[2], grant_reply: r[3] },
             }),
             text().prop_map(|name| CapabilityRequest::Notification { name }),
-            (text(), any::<bool>())
-                .prop_map(|(name, writable)| CapabilityRequest::MemoryRegion { name, writable }),
+            (text(), any::<bool>()).prop_map(|(name, writable)| CapabilityRequest::MemoryRegion { name, writable }),
             text().prop_map(|name| CapabilityRequest::Irq { name }),
             text().prop_map(|name| CapabilityRequest::IoPort { name }),
         ]
@@ -468,13 +339,7 @@ mod props {
     /// A random manifest for a random payload.
     fn manifest_and_payload() -> impl Strategy<Value = (Manifest, Vec<u8>)> {
         (
-            (
-                text(),
-                any::<[u32; 3]>(),
-                text(),
-                any::<Option<[u8; 32]>>(),
-                any::<u32>(),
-            ),
+            (text(), any::<[u32; 3]>(), text(), any::<Option<[u8; 32]>>(), any::<u32>()),
             (text(), any::<[u8; 32]>(), text()),
             proptest::collection::vec(capability(), 0..6),
             proptest::collection::vec((text(), text(), 0u8..3), 0..3),
@@ -486,21 +351,9 @@ mod props {
                 let (name, v, lineage_id, parent, generation) = head;
                 let manifest = Manifest {
                     name,
-                    version: Version {
-                        major: v[0],
-                        minor: v[1],
-                        patch: v[2],
-                    },
-                    lineage: Lineage {
-                        id: lineage_id,
-                        parent,
-                        generation,
-                    },
-                    provenance: Provenance {
-                        model_id: prov.0,
-                        prompt_hash: prov.1,
-                        toolchain: prov.2,
-                    },
+                    version: Version { major: v[0], minor: v[1], patch: v[2] },
+                    lineage: Lineage { id: lineage_id, parent, generation },
+                    provenance: Provenance { model_id: prov.0, prompt_hash: prov.1, toolchain: prov.2 },
                     content_hash: content_hash(&payload),
                     payload_size: payload.len() as u32,
                     capabilities,
@@ -510,24 +363,14 @@ mod props {
                             .map(|(property, tool, v)| ProofResult {
                                 property,
                                 tool,
-                                verdict: [Verdict::Proved, Verdict::Refuted, Verdict::Inconclusive]
-                                    [v as usize],
+                                verdict: [Verdict::Proved, Verdict::Refuted, Verdict::Inconclusive][v as usize],
                             })
                             .collect(),
                         fuzz: fuzz
                             .into_iter()
-                            .map(|(target, n)| FuzzResult {
-                                target,
-                                seed: n[0],
-                                iterations: n[1],
-                                failures: n[2],
-                            })
+                            .map(|(target, n)| FuzzResult { target, seed: n[0], iterations: n[1], failures: n[2] })
                             .collect(),
-                        tests: TestCounts {
-                            passed: tests[0],
-                            failed: tests[1],
-                            ignored: tests[2],
-                        },
+                        tests: TestCounts { passed: tests[0], failed: tests[1], ignored: tests[2] },
                     },
                 };
                 (manifest, payload)

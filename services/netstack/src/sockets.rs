@@ -330,8 +330,11 @@ impl SocketServer {
                 let mut fresh = new_tcp();
                 fresh.listen(port).expect("a fresh socket listens on a non-zero port");
                 let connection = core::mem::replace(&mut backlog[slot], sockets.add(fresh));
-                let from = sockets.get::<tcp::Socket>(connection).remote_endpoint().map_or(Endpoint { address: [0; 4], port: 0 }, endpoint_of);
-                let Response::Socket(socket) = self.add(badge, Kind::Connection { handle: connection }) else { unreachable!("add answers Socket") };
+                let from =
+                    sockets.get::<tcp::Socket>(connection).remote_endpoint().map_or(Endpoint { address: [0; 4], port: 0 }, endpoint_of);
+                let Response::Socket(socket) = self.add(badge, Kind::Connection { handle: connection }) else {
+                    unreachable!("add answers Socket")
+                };
                 Ok(Response::Accepted { socket, from })
             }
             Request::TcpConnect { to } => {
@@ -436,7 +439,8 @@ impl SocketServer {
                 }
             }
             Request::Close { socket } => {
-                let index = self.entries.iter().position(|entry| entry.id == socket && entry.owner == badge).ok_or(Refusal::UnknownSocket)?;
+                let index =
+                    self.entries.iter().position(|entry| entry.id == socket && entry.owner == badge).ok_or(Refusal::UnknownSocket)?;
                 let entry = self.entries.swap_remove(index);
                 self.close(entry, sockets);
                 Ok(Response::Closed)
@@ -629,7 +633,10 @@ mod tests {
         assert_eq!(ready, [ALICE], "the waiting client is signalled once");
         assert_eq!(bench.exchange(None).1, [] as [u64; 0], "and only once");
         let from = Endpoint { address: [10, 0, 2, 2], port: 33000 };
-        assert_eq!(bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 16, capacity: 100 }), Response::Datagram { length: 4, from });
+        assert_eq!(
+            bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 16, capacity: 100 }),
+            Response::Datagram { length: 4, from }
+        );
         assert_eq!(bench.read(16, 4), b"ping");
         bench.write(200, b"pong!");
         assert_eq!(bench.call(ALICE, Request::UdpSend { socket: udp, to: from, offset: 200, length: 5 }), Response::Sent { bytes: 5 });
@@ -643,8 +650,14 @@ mod tests {
         let mut bench = Bench::new();
         let udp = bench.socket(ALICE, Request::UdpBind { port: 5000 });
         bench.exchange(Some(udp_datagram(33000, 5000, b"twelve bytes")));
-        assert_eq!(bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 0, capacity: 11 }), Response::Refused(Refusal::BufferTooSmall { needed: 12 }));
-        assert!(matches!(bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 0, capacity: 12 }), Response::Datagram { length: 12, .. }));
+        assert_eq!(
+            bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 0, capacity: 11 }),
+            Response::Refused(Refusal::BufferTooSmall { needed: 12 })
+        );
+        assert!(matches!(
+            bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 0, capacity: 12 }),
+            Response::Datagram { length: 12, .. }
+        ));
     }
 
     #[test]
@@ -653,13 +666,22 @@ mod tests {
         let udp = bench.socket(ALICE, Request::UdpBind { port: 5000 });
         let outside = |offset, length| Response::Refused(Refusal::OutsideBuffer { offset, length, size: SIZE });
         assert_eq!(bench.call(ALICE, Request::UdpSend { socket: udp, to: HOST, offset: SIZE - 4, length: 5 }), outside(SIZE - 4, 5));
-        assert_eq!(bench.call(ALICE, Request::UdpSend { socket: udp, to: HOST, offset: u32::MAX, length: u32::MAX }), outside(u32::MAX, u32::MAX));
+        assert_eq!(
+            bench.call(ALICE, Request::UdpSend { socket: udp, to: HOST, offset: u32::MAX, length: u32::MAX }),
+            outside(u32::MAX, u32::MAX)
+        );
         assert_eq!(bench.call(ALICE, Request::UdpReceive { socket: udp, offset: 1, capacity: SIZE }), outside(1, SIZE));
         assert_eq!(bench.call(ALICE, Request::TcpSend { socket: udp, offset: SIZE, length: 1 }), outside(SIZE, 1));
         // The last byte is inside.
         bench.write(SIZE as usize - 1, b"!");
         assert_eq!(bench.call(ALICE, Request::UdpSend { socket: udp, to: HOST, offset: SIZE - 1, length: 1 }), Response::Sent { bytes: 1 });
-        let no_buffer = bench.server.handle::<VecMemory>(ALICE, Request::UdpReceive { socket: udp, offset: 0, capacity: 1 }, None, &mut bench.net.iface, &mut bench.net.sockets);
+        let no_buffer = bench.server.handle::<VecMemory>(
+            ALICE,
+            Request::UdpReceive { socket: udp, offset: 0, capacity: 1 },
+            None,
+            &mut bench.net.iface,
+            &mut bench.net.sockets,
+        );
         assert_eq!(no_buffer, Response::Refused(Refusal::NoBuffer));
         assert_eq!(
             bench.call(ALICE, Request::UdpSend { socket: udp, to: Endpoint { address: [0; 4], port: 1 }, offset: 0, length: 1 }),
@@ -691,9 +713,15 @@ mod tests {
         // Kinds are checked too.
         assert_eq!(bench.call(ALICE, Request::TcpAccept { listener: udp }), Response::Refused(Refusal::WrongKind));
         assert_eq!(bench.call(ALICE, Request::TcpSend { socket: listener, offset: 0, length: 1 }), Response::Refused(Refusal::WrongKind));
-        assert_eq!(bench.call(ALICE, Request::UdpReceive { socket: listener, offset: 0, capacity: 1 }), Response::Refused(Refusal::WrongKind));
+        assert_eq!(
+            bench.call(ALICE, Request::UdpReceive { socket: listener, offset: 0, capacity: 1 }),
+            Response::Refused(Refusal::WrongKind)
+        );
         assert_eq!(bench.call(ALICE, Request::TcpState { socket: udp }), Response::Refused(Refusal::WrongKind));
-        assert_eq!(bench.call(ALICE, Request::TcpState { socket: listener }), Response::State { state: TcpState::Listen, local_port: 7070, remote: None });
+        assert_eq!(
+            bench.call(ALICE, Request::TcpState { socket: listener }),
+            Response::State { state: TcpState::Listen, local_port: 7070, remote: None }
+        );
         // Closed ids are gone.
         assert_eq!(bench.call(ALICE, Request::Close { socket: udp }), Response::Closed);
         assert_eq!(bench.call(ALICE, Request::Close { socket: udp }), Response::Refused(Refusal::UnknownSocket));
@@ -725,7 +753,10 @@ mod tests {
             bench.socket(ALICE, Request::UdpBind { port });
         }
         assert_eq!(bench.call(ALICE, Request::UdpBind { port: 5004 }), Response::Refused(Refusal::TooManySockets { limit: 8 }));
-        assert_eq!(bench.call(ALICE, Request::TcpListen { port: 7071, backlog: 1 }), Response::Refused(Refusal::TooManySockets { limit: 8 }));
+        assert_eq!(
+            bench.call(ALICE, Request::TcpListen { port: 7071, backlog: 1 }),
+            Response::Refused(Refusal::TooManySockets { limit: 8 })
+        );
         // Bob has his own 8, but the netstack only 16 in all.
         for port in 6000..6008 {
             bench.socket(BOB, Request::UdpBind { port });
@@ -734,10 +765,25 @@ mod tests {
         let mut small = SocketServer::new(Limits { per_client: 8, total: 3 }, &[], &[]);
         let memory = VecMemory::new(16);
         for port in 1..=3 {
-            assert!(matches!(small.handle(BOB, Request::UdpBind { port }, Some(Buffer { memory: &memory, size: 16 }), &mut bench.net.iface, &mut bench.net.sockets), Response::Socket(_)));
+            assert!(matches!(
+                small.handle(
+                    BOB,
+                    Request::UdpBind { port },
+                    Some(Buffer { memory: &memory, size: 16 }),
+                    &mut bench.net.iface,
+                    &mut bench.net.sockets
+                ),
+                Response::Socket(_)
+            ));
         }
         assert_eq!(
-            small.handle(ALICE, Request::UdpBind { port: 4 }, Some(Buffer { memory: &memory, size: 16 }), &mut bench.net.iface, &mut bench.net.sockets),
+            small.handle(
+                ALICE,
+                Request::UdpBind { port: 4 },
+                Some(Buffer { memory: &memory, size: 16 }),
+                &mut bench.net.iface,
+                &mut bench.net.sockets
+            ),
             Response::Refused(Refusal::NetstackFull)
         );
     }
@@ -793,7 +839,10 @@ mod tests {
         let Response::Accepted { socket, from } = bench.call(ALICE, Request::TcpAccept { listener }) else { panic!("accept") };
         assert_eq!(from, Endpoint { address: HOST_IP.octets(), port: 40000 });
         assert_eq!(bench.server.sockets_of(ALICE), 2, "the listener listens again, the connection is a socket of its own");
-        assert_eq!(bench.call(ALICE, Request::TcpState { socket }), Response::State { state: TcpState::Established, local_port: 7070, remote: Some(from) });
+        assert_eq!(
+            bench.call(ALICE, Request::TcpState { socket }),
+            Response::State { state: TcpState::Established, local_port: 7070, remote: Some(from) }
+        );
         assert_eq!(bench.call(ALICE, Request::TcpReceive { socket, offset: 0, capacity: 64 }), Response::WouldBlock);
         let (_, _, ready) = peer.send(&mut bench, 7070, TcpControl::Psh, b"hello\n");
         assert_eq!(ready, [ALICE]);
@@ -818,7 +867,10 @@ mod tests {
         // The listener takes the next connection.
         let (_, ready) = Peer::connect(&mut bench, 40001, 7070);
         assert_eq!(ready, [] as [u64; 0], "nobody asked to be woken");
-        assert!(matches!(bench.call(ALICE, Request::TcpAccept { listener }), Response::Accepted { from: Endpoint { port: 40001, .. }, .. }));
+        assert!(matches!(
+            bench.call(ALICE, Request::TcpAccept { listener }),
+            Response::Accepted { from: Endpoint { port: 40001, .. }, .. }
+        ));
     }
 
     #[test]
@@ -830,7 +882,9 @@ mod tests {
         let (sent, _) = bench.exchange(None);
         let (control, isn, _, _, _) = parse_tcp_to(&sent[0]);
         assert_eq!(control, TcpControl::Syn);
-        let Response::State { state: TcpState::SynSent, local_port, .. } = bench.call(ALICE, Request::TcpState { socket }) else { panic!("state") };
+        let Response::State { state: TcpState::SynSent, local_port, .. } = bench.call(ALICE, Request::TcpState { socket }) else {
+            panic!("state")
+        };
         assert!(local_port >= EPHEMERAL_FIRST);
         // The peer's SYN-ACK, from its port 80 to the tile's ephemeral port.
         let (_, ready) = bench.exchange(Some(tcp_segment(80, local_port, TcpControl::Syn, 5000, Some(isn + 1), &[])));
@@ -849,6 +903,9 @@ mod tests {
         assert_eq!(ready, [ALICE]);
         assert_eq!(bench.call(ALICE, Request::TcpReceive { socket, offset: 0, capacity: 8 }), Response::Finished);
         assert_eq!(bench.call(ALICE, Request::TcpSend { socket, offset: 0, length: 8 }), Response::Refused(Refusal::NotConnected));
-        assert_eq!(bench.call(ALICE, Request::TcpState { socket }), Response::State { state: TcpState::Closed, local_port: 0, remote: None });
+        assert_eq!(
+            bench.call(ALICE, Request::TcpState { socket }),
+            Response::State { state: TcpState::Closed, local_port: 0, remote: None }
+        );
     }
 }

@@ -10,8 +10,8 @@ use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpCidr,
-    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpCidr, IpProtocol,
+    Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 use std::vec::Vec;
 use tileos_driver_net::frames::{FrameRing, REGION_BYTES};
@@ -122,7 +122,14 @@ pub fn udp_datagram(from: u16, to: u16, payload: &[u8]) -> Vec<u8> {
     let udp = UdpRepr { src_port: from, dst_port: to };
     ipv4(IpProtocol::Udp, udp.header_len() + payload.len(), |bytes| {
         let mut packet = UdpPacket::new_unchecked(bytes);
-        udp.emit(&mut packet, &HOST_IP.into(), &TILE_IP.into(), payload.len(), |out| out.copy_from_slice(payload), &ChecksumCapabilities::default());
+        udp.emit(
+            &mut packet,
+            &HOST_IP.into(),
+            &TILE_IP.into(),
+            payload.len(),
+            |out| out.copy_from_slice(payload),
+            &ChecksumCapabilities::default(),
+        );
     })
 }
 

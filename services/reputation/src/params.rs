@@ -80,10 +80,7 @@ impl Params {
         let checks = [
             (positive(self.half_life), Param::HalfLife),
             (positive(self.kappa), Param::Kappa),
-            (
-                (0.0..=1.0).contains(&self.prior_competence),
-                Param::PriorCompetence,
-            ),
+            ((0.0..=1.0).contains(&self.prior_competence), Param::PriorCompetence),
             (self.gamma > 0.0 && self.gamma < 1.0, Param::Gamma),
             ((0.0..1.0).contains(&self.slash_factor), Param::SlashFactor),
             (positive(self.recovery_half_life), Param::RecoveryHalfLife),
@@ -116,57 +113,15 @@ mod tests {
     fn nonsense_is_rejected_by_name() {
         let d = Params::default();
         let cases: [(Params, Param); 12] = [
-            (
-                Params {
-                    half_life: 0.0,
-                    ..d
-                },
-                Param::HalfLife,
-            ),
-            (
-                Params {
-                    half_life: f64::INFINITY,
-                    ..d
-                },
-                Param::HalfLife,
-            ),
+            (Params { half_life: 0.0, ..d }, Param::HalfLife),
+            (Params { half_life: f64::INFINITY, ..d }, Param::HalfLife),
             (Params { kappa: -1.0, ..d }, Param::Kappa),
-            (
-                Params {
-                    prior_competence: 1.5,
-                    ..d
-                },
-                Param::PriorCompetence,
-            ),
+            (Params { prior_competence: 1.5, ..d }, Param::PriorCompetence),
             (Params { gamma: 1.0, ..d }, Param::Gamma),
-            (
-                Params {
-                    gamma: f64::NAN,
-                    ..d
-                },
-                Param::Gamma,
-            ),
-            (
-                Params {
-                    slash_factor: 1.0,
-                    ..d
-                },
-                Param::SlashFactor,
-            ),
-            (
-                Params {
-                    recovery_half_life: -3.0,
-                    ..d
-                },
-                Param::RecoveryHalfLife,
-            ),
-            (
-                Params {
-                    beta: f64::NAN,
-                    ..d
-                },
-                Param::Beta,
-            ),
+            (Params { gamma: f64::NAN, ..d }, Param::Gamma),
+            (Params { slash_factor: 1.0, ..d }, Param::SlashFactor),
+            (Params { recovery_half_life: -3.0, ..d }, Param::RecoveryHalfLife),
+            (Params { beta: f64::NAN, ..d }, Param::Beta),
             (Params { stake0: 0.0, ..d }, Param::Stake0),
             (Params { g_max: 0.5, ..d }, Param::GMax),
             (Params { w_max: 0.0, ..d }, Param::WMax),

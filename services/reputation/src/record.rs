@@ -56,11 +56,7 @@ fn decay(half_life: f64, elapsed: f64) -> f64 {
 }
 
 fn finite_time(t: f64) -> Result<f64, Error> {
-    if t.is_finite() {
-        Ok(t)
-    } else {
-        Err(Error::NonFiniteTime)
-    }
+    if t.is_finite() { Ok(t) } else { Err(Error::NonFiniteTime) }
 }
 
 /// The stake factor `g(stake) = min(1 + β·ln(1 + stake/stake₀), g_max)`: concave and
@@ -148,14 +144,7 @@ impl TopicRecord {
         let pass_rate = (mass > 0.0).then(|| passed / mass);
         let competence = (passed + p.kappa * p.prior_competence) / (mass + p.kappa);
         let raw = competence * libm::pow(mass, p.gamma) * slashing * stake_factor;
-        Ok(Reputation {
-            mass,
-            pass_rate,
-            competence,
-            slashing,
-            stake_factor,
-            raw,
-        })
+        Ok(Reputation { mass, pass_rate, competence, slashing, stake_factor, raw })
     }
 }
 
@@ -164,11 +153,7 @@ mod tests {
     use super::*;
 
     fn audit(time: f64, difficulty: f64, outcome: f64) -> Audit {
-        Audit {
-            time,
-            difficulty,
-            outcome,
-        }
+        Audit { time, difficulty, outcome }
     }
 
     #[test]
@@ -195,10 +180,7 @@ mod tests {
     fn bad_inputs_are_rejected() {
         let p = Params::default();
         let mut rec = TopicRecord::new();
-        assert_eq!(
-            rec.record(&p, audit(f64::NAN, 0.5, 1.0)),
-            Err(Error::NonFiniteTime)
-        );
+        assert_eq!(rec.record(&p, audit(f64::NAN, 0.5, 1.0)), Err(Error::NonFiniteTime));
         assert_eq!(rec.record(&p, audit(0.0, 0.0, 1.0)), Err(Error::Difficulty));
         assert_eq!(rec.record(&p, audit(0.0, 1.1, 1.0)), Err(Error::Difficulty));
         assert_eq!(rec.record(&p, audit(0.0, 0.5, -0.1)), Err(Error::Outcome));
@@ -206,10 +188,7 @@ mod tests {
         assert_eq!(rec.reputation(&p, 0.0, 4.0), Err(Error::TimeBeforeRecord));
         assert_eq!(rec.reputation(&p, -1.0, 6.0), Err(Error::Stake));
         let bad = Params { gamma: 2.0, ..p };
-        assert_eq!(
-            rec.reputation(&bad, 0.0, 6.0),
-            Err(Error::InvalidParam(crate::Param::Gamma))
-        );
+        assert_eq!(rec.reputation(&bad, 0.0, 6.0), Err(Error::InvalidParam(crate::Param::Gamma)));
     }
 
     #[test]

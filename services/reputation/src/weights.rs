@@ -33,10 +33,7 @@ pub struct VoteWeights {
 /// Errors on a negative or non-finite reputation, and when no reputation is positive.
 pub fn vote_weights(p: &Params, reputations: &[f64]) -> Result<VoteWeights, Error> {
     p.validate()?;
-    if let Some(i) = reputations
-        .iter()
-        .position(|r| !(r.is_finite() && *r >= 0.0))
-    {
+    if let Some(i) = reputations.iter().position(|r| !(r.is_finite() && *r >= 0.0)) {
         return Err(Error::Reputation(i));
     }
     // Work relative to the top reputation, so sums cannot overflow and θ cannot underflow.
@@ -52,11 +49,7 @@ pub fn vote_weights(p: &Params, reputations: &[f64]) -> Result<VoteWeights, Erro
     let total: f64 = scaled.iter().map(capped).sum();
     let weights = scaled.iter().map(|r| capped(r) / total).collect();
     let theta = theta * top;
-    Ok(VoteWeights {
-        theta,
-        weights,
-        bound_met,
-    })
+    Ok(VoteWeights { theta, weights, bound_met })
 }
 
 /// `r / top`, with ratios below the smallest normal `f64` (about 1e-308) counted as 0.
@@ -103,10 +96,7 @@ mod tests {
     use super::*;
 
     fn with_w_max(w_max: f64) -> Params {
-        Params {
-            w_max,
-            ..Params::default()
-        }
+        Params { w_max, ..Params::default() }
     }
 
     #[test]
@@ -148,10 +138,7 @@ mod tests {
         let p = Params::default();
         assert_eq!(vote_weights(&p, &[1.0, -1.0]), Err(Error::Reputation(1)));
         assert_eq!(vote_weights(&p, &[f64::NAN]), Err(Error::Reputation(0)));
-        assert_eq!(
-            vote_weights(&p, &[0.0, 0.0]),
-            Err(Error::NoPositiveReputation)
-        );
+        assert_eq!(vote_weights(&p, &[0.0, 0.0]), Err(Error::NoPositiveReputation));
         assert_eq!(vote_weights(&p, &[]), Err(Error::NoPositiveReputation));
     }
 }

@@ -10,11 +10,7 @@ const STAKE: f64 = 10.0;
 /// the ten days ending at `end`.
 fn history(count: usize, passed: usize, d: f64, end: f64) -> Vec<Audit> {
     (0..count)
-        .map(|i| Audit {
-            time: end - 10.0 * i as f64 / count as f64,
-            difficulty: d,
-            outcome: if i < passed { 1.0 } else { 0.0 },
-        })
+        .map(|i| Audit { time: end - 10.0 * i as f64 / count as f64, difficulty: d, outcome: if i < passed { 1.0 } else { 0.0 } })
         .collect()
 }
 
@@ -64,11 +60,7 @@ fn a_recent_hard_audits_give_high_competence_and_mass() {
 fn b_three_half_lives_old_has_an_eighth_of_the_mass_and_drifts_to_prior() {
     let p = Params::default();
     let t = table(&p);
-    assert!(
-        (t.b.mass / t.a.mass - 0.125).abs() < 1e-12,
-        "ratio {}",
-        t.b.mass / t.a.mass
-    );
+    assert!((t.b.mass / t.a.mass - 0.125).abs() < 1e-12, "ratio {}", t.b.mass / t.a.mass);
     // Same pass-rate, but the shrunk competence moves toward C₀.
     assert!((t.b.pass_rate.unwrap() - t.a.pass_rate.unwrap()).abs() < 1e-12);
     assert!(t.b.competence < t.a.competence && t.b.competence > p.prior_competence);
@@ -92,32 +84,21 @@ fn d_slashed_colluder_ends_near_zero() {
     assert_eq!(t.d.stake_factor, 1.0);
     // ×0.1 from S and ×1/g(10) ≈ ×1/1.6 from the burned stake: R_D = R_A/16 on the spot
     // (at most ×1/20 with the seed's cap g_max = 2), then the evidence decays as usual.
-    assert!(
-        (t.d.raw * 16.0 / t.a.raw - 1.0).abs() < 0.01,
-        "R_D/R_A = {}",
-        t.d.raw / t.a.raw
-    );
+    assert!((t.d.raw * 16.0 / t.a.raw - 1.0).abs() < 0.01, "R_D/R_A = {}", t.d.raw / t.a.raw);
 }
 
 #[test]
 fn vote_shares_follow_the_table() {
     // Unclipped shares among the four nodes.
-    let p = Params {
-        w_max: 1.0,
-        ..Params::default()
-    };
+    let p = Params { w_max: 1.0, ..Params::default() };
     let t = table(&p);
-    let w = vote_weights(&p, &[t.a.raw, t.b.raw, t.c.raw, t.d.raw])
-        .unwrap()
-        .weights;
+    let w = vote_weights(&p, &[t.a.raw, t.b.raw, t.c.raw, t.d.raw]).unwrap().weights;
     assert!(w[0] > 0.5, "w_A = {}", w[0]);
     assert!(w[3] < 0.05, "w_D = {}", w[3]);
     // In a topic with six more ordinary nodes, the default clip (15 %) caps A and A
     // still holds the largest share.
     let p = Params::default();
-    let ordinary = record(&p, &history(50, 40, 0.5, NOW))
-        .reputation(&p, STAKE, NOW)
-        .unwrap();
+    let ordinary = record(&p, &history(50, 40, 0.5, NOW)).reputation(&p, STAKE, NOW).unwrap();
     let mut r = vec![t.a.raw, t.b.raw, t.c.raw, t.d.raw];
     r.extend([ordinary.raw; 6]);
     let v = vote_weights(&p, &r).unwrap();

@@ -230,13 +230,7 @@ pub fn contact_header(flags: u8) -> [u8; CONTACT_HEADER_LEN] {
 }
 
 /// Appends an XFER_SEGMENT built from borrowed data (avoids copying large payloads twice).
-pub fn encode_segment(
-    out: &mut Vec<u8>,
-    flags: u8,
-    transfer_id: u64,
-    extensions: &[u8],
-    data: &[u8],
-) {
+pub fn encode_segment(out: &mut Vec<u8>, flags: u8, transfer_id: u64, extensions: &[u8], data: &[u8]) {
     out.push(msg_type::XFER_SEGMENT);
     out.push(flags);
     out.extend_from_slice(&transfer_id.to_be_bytes());
@@ -252,13 +246,7 @@ impl Message {
     /// Appends the encoded message to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Message::SessInit {
-                keepalive,
-                segment_mru,
-                transfer_mru,
-                node_id,
-                extensions,
-            } => {
+            Message::SessInit { keepalive, segment_mru, transfer_mru, node_id, extensions } => {
                 out.push(msg_type::SESS_INIT);
                 out.extend_from_slice(&keepalive.to_be_bytes());
                 out.extend_from_slice(&segment_mru.to_be_bytes());
@@ -268,28 +256,16 @@ impl Message {
                 out.extend_from_slice(&(extensions.len() as u32).to_be_bytes());
                 out.extend_from_slice(extensions);
             }
-            Message::XferSegment {
-                flags,
-                transfer_id,
-                extensions,
-                data,
-            } => {
+            Message::XferSegment { flags, transfer_id, extensions, data } => {
                 encode_segment(out, *flags, *transfer_id, extensions, data);
             }
-            Message::XferAck {
-                flags,
-                transfer_id,
-                length,
-            } => {
+            Message::XferAck { flags, transfer_id, length } => {
                 out.push(msg_type::XFER_ACK);
                 out.push(*flags);
                 out.extend_from_slice(&transfer_id.to_be_bytes());
                 out.extend_from_slice(&length.to_be_bytes());
             }
-            Message::XferRefuse {
-                reason,
-                transfer_id,
-            } => {
+            Message::XferRefuse { reason, transfer_id } => {
                 out.push(msg_type::XFER_REFUSE);
                 out.push(reason.code());
                 out.extend_from_slice(&transfer_id.to_be_bytes());
@@ -348,15 +324,12 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn u64(&mut self) -> Option<u64> {
         let b = self.take(8)?;
-        Some(u64::from_be_bytes([
-            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-        ]))
+        Some(u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
 }
 
@@ -372,40 +345,18 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Message, usize)>, D
     let message = match code {
         msg_type::SESS_INIT => decode_sess_init(&mut r, limits)?,
         msg_type::XFER_SEGMENT => decode_segment(&mut r, limits)?,
-        msg_type::XFER_ACK => (|| {
-            Some(Message::XferAck {
-                flags: r.u8()?,
-                transfer_id: r.u64()?,
-                length: r.u64()?,
-            })
-        })(),
-        msg_type::XFER_REFUSE => (|| {
-            Some(Message::XferRefuse {
-                reason: RefuseReason::from_code(r.u8()?),
-                transfer_id: r.u64()?,
-            })
-        })(),
+        msg_type::XFER_ACK => (|| Some(Message::XferAck { flags: r.u8()?, transfer_id: r.u64()?, length: r.u64()? }))(),
+        msg_type::XFER_REFUSE => (|| Some(Message::XferRefuse { reason: RefuseReason::from_code(r.u8()?), transfer_id: r.u64()? }))(),
         msg_type::KEEPALIVE => Some(Message::Keepalive),
-        msg_type::SESS_TERM => (|| {
-            Some(Message::SessTerm {
-                flags: r.u8()?,
-                reason: TermReason::from_code(r.u8()?),
-            })
-        })(),
-        msg_type::MSG_REJECT => (|| {
-            Some(Message::MsgReject {
-                reason: RejectReason::from_code(r.u8()?),
-                header: r.u8()?,
-            })
-        })(),
+        msg_type::SESS_TERM => (|| Some(Message::SessTerm { flags: r.u8()?, reason: TermReason::from_code(r.u8()?) }))(),
+        msg_type::MSG_REJECT => (|| Some(Message::MsgReject { reason: RejectReason::from_code(r.u8()?), header: r.u8()? }))(),
         other => return Err(DecodeError::UnknownType(other)),
     };
     Ok(message.map(|m| (m, r.pos)))
 }
 
 fn decode_sess_init(r: &mut Reader<'_>, limits: &Limits) -> Result<Option<Message>, DecodeError> {
-    let (Some(keepalive), Some(segment_mru), Some(transfer_mru)) = (r.u16(), r.u64(), r.u64())
-    else {
+    let (Some(keepalive), Some(segment_mru), Some(transfer_mru)) = (r.u16(), r.u64(), r.u64()) else {
         return Ok(None);
     };
     let Some(node_id) = r.u16().and_then(|n| r.take(usize::from(n))) else {
@@ -420,13 +371,7 @@ fn decode_sess_init(r: &mut Reader<'_>, limits: &Limits) -> Result<Option<Messag
     let Some(extensions) = r.take(ext_len as usize) else {
         return Ok(None);
     };
-    Ok(Some(Message::SessInit {
-        keepalive,
-        segment_mru,
-        transfer_mru,
-        node_id: node_id.to_vec(),
-        extensions: extensions.to_vec(),
-    }))
+    Ok(Some(Message::SessInit { keepalive, segment_mru, transfer_mru, node_id: node_id.to_vec(), extensions: extensions.to_vec() }))
 }
 
 fn decode_segment(r: &mut Reader<'_>, limits: &Limits) -> Result<Option<Message>, DecodeError> {
@@ -453,10 +398,5 @@ fn decode_segment(r: &mut Reader<'_>, limits: &Limits) -> Result<Option<Message>
     let Some(data) = usize::try_from(len).ok().and_then(|n| r.take(n)) else {
         return Ok(None);
     };
-    Ok(Some(Message::XferSegment {
-        flags,
-        transfer_id,
-        extensions,
-        data: data.to_vec(),
-    }))
+    Ok(Some(Message::XferSegment { flags, transfer_id, extensions, data: data.to_vec() }))
 }

@@ -7,9 +7,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::msg::{
-    self, CONTACT_HEADER_LEN, DecodeError, ExtensionItem, FLAG_END, FLAG_REPLY, FLAG_START, Limits,
-    MAGIC, Message, RefuseReason, RejectReason, TRANSFER_LENGTH_ITEM, TermReason, VERSION,
-    msg_type,
+    self, CONTACT_HEADER_LEN, DecodeError, ExtensionItem, FLAG_END, FLAG_REPLY, FLAG_START, Limits, MAGIC, Message, RefuseReason,
+    RejectReason, TRANSFER_LENGTH_ITEM, TermReason, VERSION, msg_type,
 };
 
 /// Which side opened the TCP connection (RFC 9174 §3.1).
@@ -280,10 +279,7 @@ impl Session {
 
     /// Queues a bundle for transfer and returns its transfer ID.
     pub fn send_bundle(&mut self, data: Vec<u8>) -> Result<u64, SendError> {
-        let peer = self
-            .peer
-            .as_ref()
-            .filter(|_| self.state == State::Established);
+        let peer = self.peer.as_ref().filter(|_| self.state == State::Established);
         let peer = peer.ok_or(SendError::NotEstablished)?;
         if data.len() as u64 > peer.transfer_mru {
             return Err(SendError::TooLarge);
@@ -302,10 +298,7 @@ impl Session {
         }
         self.queue.clear();
         self.push(&Message::SessTerm { flags: 0, reason });
-        self.events.push_back(Event::Terminated {
-            reason,
-            by_peer: false,
-        });
+        self.events.push_back(Event::Terminated { reason, by_peer: false });
         self.state = State::Ending;
     }
 
@@ -340,17 +333,12 @@ impl Session {
                 let Some(header) = rest.get(..CONTACT_HEADER_LEN) else {
                     break;
                 };
-                let header = [
-                    header[0], header[1], header[2], header[3], header[4], header[5],
-                ];
+                let header = [header[0], header[1], header[2], header[3], header[4], header[5]];
                 used += CONTACT_HEADER_LEN;
                 self.on_contact_header(header);
                 continue;
             }
-            let limits = Limits {
-                segment_mru: self.config.segment_mru,
-                max_extensions: self.config.max_extensions,
-            };
+            let limits = Limits { segment_mru: self.config.segment_mru, max_extensions: self.config.max_extensions };
             match msg::decode(rest, &limits) {
                 Ok(None) => break,
                 Ok(Some((message, len))) => {
@@ -371,11 +359,7 @@ impl Session {
     pub fn receive_eof(&mut self) {
         if self.state != State::Closed {
             let ended = self.state == State::Ending;
-            self.close(if ended {
-                None
-            } else {
-                Some(SessionError::UnexpectedEof)
-            });
+            self.close(if ended { None } else { Some(SessionError::UnexpectedEof) });
         }
     }
 
@@ -409,10 +393,7 @@ impl Session {
     fn fail(&mut self, error: SessionError, term: Option<TermReason>) {
         if let Some(reason) = term {
             self.push(&Message::SessTerm { flags: 0, reason });
-            self.events.push_back(Event::Terminated {
-                reason,
-                by_peer: false,
-            });
+            self.events.push_back(Event::Terminated { reason, by_peer: false });
         }
         self.close(Some(error));
     }
@@ -426,10 +407,7 @@ impl Session {
             self.send_contact_header();
         }
         if header[4] != VERSION {
-            self.fail(
-                SessionError::VersionMismatch(header[4]),
-                Some(TermReason::VersionMismatch),
-            );
+            self.fail(SessionError::VersionMismatch(header[4]), Some(TermReason::VersionMismatch));
             return;
         }
         // The peer's CAN_TLS flag needs no action: TLS is used only if both set it.
@@ -444,23 +422,14 @@ impl Session {
             DecodeError::UnknownType(code) => {
                 // The length of an unknown message is unknown, so the stream cannot be
                 // followed: MSG_REJECT, then close the connection (RFC 9174 §4.5).
-                self.push(&Message::MsgReject {
-                    reason: RejectReason::TypeUnknown,
-                    header: code,
-                });
+                self.push(&Message::MsgReject { reason: RejectReason::TypeUnknown, header: code });
                 self.fail(SessionError::UnknownMessageType(code), None);
             }
             DecodeError::SegmentTooLarge => {
-                self.fail(
-                    SessionError::SegmentTooLarge,
-                    Some(TermReason::ResourceExhaustion),
-                );
+                self.fail(SessionError::SegmentTooLarge, Some(TermReason::ResourceExhaustion));
             }
             DecodeError::ExtensionsTooLarge => {
-                self.fail(
-                    SessionError::ExtensionsTooLarge,
-                    Some(TermReason::ResourceExhaustion),
-                );
+                self.fail(SessionError::ExtensionsTooLarge, Some(TermReason::ResourceExhaustion));
             }
         }
     }
@@ -472,25 +441,13 @@ impl Session {
         }
         match self.state {
             State::SessInit => match message {
-                Message::SessInit {
-                    keepalive,
-                    segment_mru,
-                    transfer_mru,
-                    node_id,
-                    extensions,
-                } => {
+                Message::SessInit { keepalive, segment_mru, transfer_mru, node_id, extensions } => {
                     self.on_sess_init(keepalive, segment_mru, transfer_mru, node_id, &extensions);
                 }
                 other => {
                     let code = message_code(&other);
-                    self.push(&Message::MsgReject {
-                        reason: RejectReason::Unexpected,
-                        header: code,
-                    });
-                    self.fail(
-                        SessionError::UnexpectedMessage(code),
-                        Some(TermReason::ContactFailure),
-                    );
+                    self.push(&Message::MsgReject { reason: RejectReason::Unexpected, header: code });
+                    self.fail(SessionError::UnexpectedMessage(code), Some(TermReason::ContactFailure));
                 }
             },
             State::Established => self.on_established_message(message),
@@ -506,26 +463,13 @@ impl Session {
             return;
         }
         if flags & FLAG_REPLY == 0 {
-            self.push(&Message::SessTerm {
-                flags: FLAG_REPLY,
-                reason,
-            });
+            self.push(&Message::SessTerm { flags: FLAG_REPLY, reason });
         }
-        self.events.push_back(Event::Terminated {
-            reason,
-            by_peer: true,
-        });
+        self.events.push_back(Event::Terminated { reason, by_peer: true });
         self.close(None);
     }
 
-    fn on_sess_init(
-        &mut self,
-        keepalive: u16,
-        segment_mru: u64,
-        transfer_mru: u64,
-        node_id: Vec<u8>,
-        extensions: &[u8],
-    ) {
+    fn on_sess_init(&mut self, keepalive: u16, segment_mru: u64, transfer_mru: u64, node_id: Vec<u8>, extensions: &[u8]) {
         let Ok(node_id) = String::from_utf8(node_id) else {
             self.contact_failure("node ID is not UTF-8");
             return;
@@ -547,52 +491,29 @@ impl Session {
         if self.role == Role::Passive {
             self.send_sess_init();
         }
-        let peer = PeerInfo {
-            node_id,
-            keepalive_s: keepalive.min(self.config.keepalive_s),
-            segment_mru,
-            transfer_mru,
-        };
+        let peer = PeerInfo { node_id, keepalive_s: keepalive.min(self.config.keepalive_s), segment_mru, transfer_mru };
         self.peer = Some(peer.clone());
         self.state = State::Established;
         self.events.push_back(Event::Established(peer));
     }
 
     fn contact_failure(&mut self, why: &'static str) {
-        self.fail(
-            SessionError::ContactFailure(why),
-            Some(TermReason::ContactFailure),
-        );
+        self.fail(SessionError::ContactFailure(why), Some(TermReason::ContactFailure));
     }
 
     fn reject(&mut self, header: u8) {
-        self.push(&Message::MsgReject {
-            reason: RejectReason::Unexpected,
-            header,
-        });
+        self.push(&Message::MsgReject { reason: RejectReason::Unexpected, header });
     }
 
     fn on_established_message(&mut self, message: Message) {
         match message {
-            Message::XferSegment {
-                flags,
-                transfer_id,
-                extensions,
-                data,
-            } => {
+            Message::XferSegment { flags, transfer_id, extensions, data } => {
                 self.on_segment(flags, transfer_id, &extensions, data);
             }
-            Message::XferAck {
-                flags,
-                transfer_id,
-                length,
-            } => {
+            Message::XferAck { flags, transfer_id, length } => {
                 self.on_ack(flags, transfer_id, length);
             }
-            Message::XferRefuse {
-                reason,
-                transfer_id,
-            } => self.on_refuse(reason, transfer_id),
+            Message::XferRefuse { reason, transfer_id } => self.on_refuse(reason, transfer_id),
             Message::Keepalive => {}
             Message::MsgReject { reason, header } => {
                 self.events.push_back(Event::Rejected { reason, header });
@@ -603,10 +524,7 @@ impl Session {
     }
 
     fn refuse(&mut self, transfer_id: u64, reason: RefuseReason) {
-        self.push(&Message::XferRefuse {
-            reason,
-            transfer_id,
-        });
+        self.push(&Message::XferRefuse { reason, transfer_id });
     }
 
     fn on_segment(&mut self, flags: u8, transfer_id: u64, extensions: &[u8], data: Vec<u8>) {
@@ -620,12 +538,8 @@ impl Session {
             if let Err(reason) = checked {
                 self.refuse(transfer_id, reason);
             }
-            self.incoming = Some(Incoming {
-                id: transfer_id,
-                data: Vec::new(),
-                declared: checked.unwrap_or(None),
-                refused: checked.is_err(),
-            });
+            self.incoming =
+                Some(Incoming { id: transfer_id, data: Vec::new(), declared: checked.unwrap_or(None), refused: checked.is_err() });
         }
         let Some(incoming) = self.incoming.as_mut().filter(|t| t.id == transfer_id) else {
             self.reject(msg_type::XFER_SEGMENT);
@@ -636,10 +550,7 @@ impl Session {
             let total = (incoming.data.len() + data.len()) as u64;
             let refusal = if total > self.config.transfer_mru {
                 Some(RefuseReason::NoResources)
-            } else if incoming
-                .declared
-                .is_some_and(|declared| total > declared || (end && total != declared))
-            {
+            } else if incoming.declared.is_some_and(|declared| total > declared || (end && total != declared)) {
                 // The data does not match the Transfer Length extension (RFC 9174 §5.2.5.1).
                 Some(RefuseReason::NotAcceptable)
             } else {
@@ -651,18 +562,11 @@ impl Session {
                 self.refuse(transfer_id, reason);
             } else {
                 incoming.data.extend_from_slice(&data);
-                self.push(&Message::XferAck {
-                    flags,
-                    transfer_id,
-                    length: total,
-                });
+                self.push(&Message::XferAck { flags, transfer_id, length: total });
             }
         }
         if end && let Some(done) = self.incoming.take().filter(|t| !t.refused) {
-            self.events.push_back(Event::BundleReceived {
-                transfer_id,
-                data: done.data,
-            });
+            self.events.push_back(Event::BundleReceived { transfer_id, data: done.data });
         }
     }
 
@@ -671,15 +575,9 @@ impl Session {
     fn check_transfer_extensions(&self, extensions: &[u8]) -> Result<Option<u64>, RefuseReason> {
         let items = msg::parse_extensions(extensions).ok_or(RefuseReason::ExtensionFailure)?;
         let mut declared = None;
-        for ExtensionItem {
-            critical,
-            item_type,
-            value,
-        } in &items
-        {
+        for ExtensionItem { critical, item_type, value } in &items {
             if *item_type == TRANSFER_LENGTH_ITEM {
-                let bytes = <[u8; 8]>::try_from(value.as_slice())
-                    .map_err(|_| RefuseReason::ExtensionFailure)?;
+                let bytes = <[u8; 8]>::try_from(value.as_slice()).map_err(|_| RefuseReason::ExtensionFailure)?;
                 let length = u64::from_be_bytes(bytes);
                 if length > self.config.transfer_mru {
                     return Err(RefuseReason::NoResources);
@@ -697,11 +595,7 @@ impl Session {
         // can be completely acknowledged.
         let (sent, fully_sent) = if let Some(&len) = self.unacked.get(&transfer_id) {
             (len, true)
-        } else if let Some(t) = self
-            .queue
-            .front()
-            .filter(|t| t.id == transfer_id && t.sent > 0)
-        {
+        } else if let Some(t) = self.queue.front().filter(|t| t.id == transfer_id && t.sent > 0) {
             (t.sent as u64, false)
         } else {
             self.reject(msg_type::XFER_ACK);
@@ -715,11 +609,7 @@ impl Session {
         if complete {
             self.unacked.remove(&transfer_id);
         }
-        self.events.push_back(Event::TransferAcked {
-            transfer_id,
-            acked,
-            complete,
-        });
+        self.events.push_back(Event::TransferAcked { transfer_id, acked, complete });
     }
 
     fn on_refuse(&mut self, reason: RefuseReason, transfer_id: u64) {
@@ -730,10 +620,7 @@ impl Session {
             self.reject(msg_type::XFER_REFUSE);
             return;
         }
-        self.events.push_back(Event::TransferRefused {
-            transfer_id,
-            reason,
-        });
+        self.events.push_back(Event::TransferRefused { transfer_id, reason });
     }
 
     /// Writes the next segment of the front transfer into `output`.
@@ -759,13 +646,7 @@ impl Session {
         if end == transfer.data.len() {
             flags |= FLAG_END;
         }
-        msg::encode_segment(
-            &mut self.output,
-            flags,
-            transfer.id,
-            &extensions,
-            &transfer.data[transfer.sent..end],
-        );
+        msg::encode_segment(&mut self.output, flags, transfer.id, &extensions, &transfer.data[transfer.sent..end]);
         transfer.sent = end;
         if flags & FLAG_END != 0 {
             let id = transfer.id;

@@ -21,17 +21,12 @@ struct Outcome {
 fn drive(mut stream: TcpStream, mut session: Session, bundles: Vec<Vec<u8>>) -> Outcome {
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(5)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
     let mut out = Outcome::default();
     let mut to_send = Some(bundles);
     let mut buf = vec![0u8; 256 * 1024];
     while !session.is_closed() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "session took too long"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "session took too long");
         // Write a bounded amount, then read, so neither side blocks forever on writes.
         for _ in 0..8 {
             let Some(bytes) = session.poll_transmit() else {
@@ -48,11 +43,7 @@ fn drive(mut stream: TcpStream, mut session: Session, bundles: Vec<Vec<u8>>) -> 
                     }
                 }
                 Event::BundleReceived { data, .. } => out.received.push(data),
-                Event::TransferAcked {
-                    transfer_id,
-                    acked,
-                    complete,
-                } => {
+                Event::TransferAcked { transfer_id, acked, complete } => {
                     out.acks.push((transfer_id, acked, complete));
                     if complete && session.is_idle() {
                         session.terminate(TermReason::Unknown);
@@ -97,18 +88,12 @@ fn bundles_of_0_b_1_kib_and_10_mib_cross_loopback_tcp() {
     let bundles: Vec<Vec<u8>> = vec![
         Vec::new(),
         (0..1024u32).map(|i| (i * 7) as u8).collect(),
-        (0..10 * 1024 * 1024u32)
-            .map(|i| (i ^ (i >> 8) ^ (i >> 16)) as u8)
-            .collect(),
+        (0..10 * 1024 * 1024u32).map(|i| (i ^ (i >> 8) ^ (i >> 16)) as u8).collect(),
     ];
     let stream = TcpStream::connect(addr).expect("connect");
     let mut config = Config::new("ipn:1.0");
     config.max_send_segment = 1024 * 1024; // the peer's 16 KiB MRU must be the limit
-    let active = drive(
-        stream,
-        Session::new(Role::Active, config, 0),
-        bundles.clone(),
-    );
+    let active = drive(stream, Session::new(Role::Active, config, 0), bundles.clone());
     let passive = passive.join().expect("passive side");
 
     assert_eq!(active.established_with.as_deref(), Some("ipn:2.0"));
@@ -127,14 +112,6 @@ fn bundles_of_0_b_1_kib_and_10_mib_cross_loopback_tcp() {
         assert_eq!(ack.1, (i as u64 + 1) * 16 * 1024);
         assert_eq!(ack.2, i == 639);
     }
-    assert_eq!(
-        active.closed_error,
-        Some(None),
-        "active side closes cleanly"
-    );
-    assert_eq!(
-        passive.closed_error,
-        Some(None),
-        "passive side closes cleanly"
-    );
+    assert_eq!(active.closed_error, Some(None), "active side closes cleanly");
+    assert_eq!(passive.closed_error, Some(None), "passive side closes cleanly");
 }

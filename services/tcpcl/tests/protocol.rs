@@ -3,22 +3,14 @@
 
 use proptest::prelude::*;
 use tileos_tcpcl::msg::{self, ExtensionItem, Limits, Message};
-use tileos_tcpcl::{
-    Config, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason,
-};
+use tileos_tcpcl::{Config, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
 
 const CH: [u8; 6] = *b"dtn!\x04\x00";
 
 fn sess_init(keepalive: u16, seg: u64, xfer: u64, node: &[u8], ext: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    Message::SessInit {
-        keepalive,
-        segment_mru: seg,
-        transfer_mru: xfer,
-        node_id: node.to_vec(),
-        extensions: ext.to_vec(),
-    }
-    .encode(&mut out);
+    Message::SessInit { keepalive, segment_mru: seg, transfer_mru: xfer, node_id: node.to_vec(), extensions: ext.to_vec() }
+        .encode(&mut out);
     out
 }
 
@@ -93,24 +85,14 @@ fn active_sends_exact_contact_header_then_sess_init() {
     let mut s = Session::new(Role::Active, config(), 0);
     assert_eq!(output(&mut s), CH);
     s.receive(&CH, 0);
-    let expected = [
-        &[0x07, 0x00, 0x0a][..],
-        &1000u64.to_be_bytes(),
-        &5000u64.to_be_bytes(),
-        &[0x00, 0x07],
-        b"ipn:2.0",
-        &[0, 0, 0, 0],
-    ]
-    .concat();
+    let expected =
+        [&[0x07, 0x00, 0x0a][..], &1000u64.to_be_bytes(), &5000u64.to_be_bytes(), &[0x00, 0x07], b"ipn:2.0", &[0, 0, 0, 0]].concat();
     assert_eq!(output(&mut s), expected);
     assert!(!s.is_established());
     s.receive(&sess_init(4, 300, 900, b"ipn:9.0", &[]), 0);
     assert_eq!(output(&mut s), b"");
     let peer = s.peer().expect("peer").clone();
-    assert_eq!(
-        (peer.keepalive_s, peer.segment_mru, peer.transfer_mru),
-        (4, 300, 900)
-    );
+    assert_eq!((peer.keepalive_s, peer.segment_mru, peer.transfer_mru), (4, 300, 900));
     assert_eq!(peer.node_id, "ipn:9.0");
 }
 
@@ -121,17 +103,11 @@ fn passive_answers_contact_header_and_waits_for_sess_init() {
     s.receive(&CH, 0);
     assert_eq!(output(&mut s), CH);
     // Unknown non-critical session extension items are ignored.
-    let ext = msg::encode_extensions(&[ExtensionItem {
-        critical: false,
-        item_type: 77,
-        value: vec![1, 2],
-    }]);
+    let ext = msg::encode_extensions(&[ExtensionItem { critical: false, item_type: 77, value: vec![1, 2] }]);
     s.receive(&sess_init(60, 500, 100_000, b"ipn:1.0", &ext), 0);
     assert_eq!(output(&mut s), sess_init(10, 1000, 5000, b"ipn:2.0", &[]));
     let ev = events(&mut s);
-    assert!(
-        matches!(&ev[..], [Event::Established(p)] if p.keepalive_s == 10 && p.segment_mru == 500)
-    );
+    assert!(matches!(&ev[..], [Event::Established(p)] if p.keepalive_s == 10 && p.segment_mru == 500));
 }
 
 #[test]
@@ -166,24 +142,11 @@ fn version_mismatch_gets_sess_term() {
 
 #[test]
 fn bad_sess_init_is_contact_failure() {
-    let critical = msg::encode_extensions(&[ExtensionItem {
-        critical: true,
-        item_type: 9,
-        value: vec![],
-    }]);
+    let critical = msg::encode_extensions(&[ExtensionItem { critical: true, item_type: 9, value: vec![] }]);
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (
-            sess_init(1, 100, 100, b"\xff\xfe", &[]),
-            "node ID is not UTF-8",
-        ),
-        (
-            sess_init(1, 100, 100, b"ipn:1.0", &critical),
-            "unknown critical session extension",
-        ),
-        (
-            sess_init(1, 100, 100, b"ipn:1.0", &[0, 0, 1, 0, 9, 1]),
-            "malformed session extension items",
-        ),
+        (sess_init(1, 100, 100, b"\xff\xfe", &[]), "node ID is not UTF-8"),
+        (sess_init(1, 100, 100, b"ipn:1.0", &critical), "unknown critical session extension"),
+        (sess_init(1, 100, 100, b"ipn:1.0", &[0, 0, 1, 0, 9, 1]), "malformed session extension items"),
         (sess_init(1, 0, 100, b"ipn:1.0", &[]), "segment MRU of zero"),
     ];
     for (message, why) in cases {
@@ -223,14 +186,8 @@ fn message_before_sess_init_is_rejected() {
     s.receive(&CH, 0);
     output(&mut s);
     s.receive(&segment(0x03, 0, &[], b"x"), 0);
-    assert_eq!(
-        output(&mut s),
-        [msg_reject(0x03, 0x01), sess_term(0, 0x04)].concat()
-    );
-    assert_eq!(
-        closed_with(&mut s),
-        Some(SessionError::UnexpectedMessage(0x01))
-    );
+    assert_eq!(output(&mut s), [msg_reject(0x03, 0x01), sess_term(0, 0x04)].concat());
+    assert_eq!(closed_with(&mut s), Some(SessionError::UnexpectedMessage(0x01)));
 }
 
 #[test]
@@ -238,15 +195,8 @@ fn unknown_message_type_is_rejected_and_ends_session() {
     for code in [0x00u8, 0x08, 0xff] {
         let mut s = established();
         s.receive(&[code, 1, 2, 3], 0);
-        assert_eq!(
-            output(&mut s),
-            msg_reject(0x01, code),
-            "then close, no SESS_TERM"
-        );
-        assert_eq!(
-            closed_with(&mut s),
-            Some(SessionError::UnknownMessageType(code))
-        );
+        assert_eq!(output(&mut s), msg_reject(0x01, code), "then close, no SESS_TERM");
+        assert_eq!(closed_with(&mut s), Some(SessionError::UnknownMessageType(code)));
     }
 }
 
@@ -264,41 +214,17 @@ fn segment_larger_than_mru_ends_session() {
 #[test]
 fn transfer_is_received_and_acked_cumulatively() {
     let mut s = established();
-    let len_ext = msg::encode_extensions(&[ExtensionItem {
-        critical: false,
-        item_type: 1,
-        value: 7u64.to_be_bytes().to_vec(),
-    }]);
+    let len_ext = msg::encode_extensions(&[ExtensionItem { critical: false, item_type: 1, value: 7u64.to_be_bytes().to_vec() }]);
     s.receive(&segment(0x02, 42, &len_ext, b"abc"), 0);
     s.receive(&segment(0x00, 42, &[], b"de"), 0);
     s.receive(&segment(0x01, 42, &[], b"fg"), 0);
-    assert_eq!(
-        output(&mut s),
-        [
-            xfer_ack(0x02, 42, 3),
-            xfer_ack(0x00, 42, 5),
-            xfer_ack(0x01, 42, 7)
-        ]
-        .concat()
-    );
-    assert_eq!(
-        events(&mut s),
-        vec![Event::BundleReceived {
-            transfer_id: 42,
-            data: b"abcdefg".to_vec()
-        }]
-    );
+    assert_eq!(output(&mut s), [xfer_ack(0x02, 42, 3), xfer_ack(0x00, 42, 5), xfer_ack(0x01, 42, 7)].concat());
+    assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 42, data: b"abcdefg".to_vec() }]);
 }
 
 #[test]
 fn transfer_refusals() {
-    let ext = |critical: bool, item_type: u16, value: Vec<u8>| {
-        msg::encode_extensions(&[ExtensionItem {
-            critical,
-            item_type,
-            value,
-        }])
-    };
+    let ext = |critical: bool, item_type: u16, value: Vec<u8>| msg::encode_extensions(&[ExtensionItem { critical, item_type, value }]);
     let cases = [
         (ext(false, 1, 5001u64.to_be_bytes().to_vec()), 0x02), // Transfer Length > MRU
         (ext(true, 99, vec![]), 0x05),                         // unknown critical item
@@ -311,10 +237,7 @@ fn transfer_refusals() {
         s.receive(&segment(0x01, 5, &[], b"def"), 0);
         assert_eq!(output(&mut s), xfer_refuse(reason, 5));
         assert_eq!(events(&mut s), vec![]);
-        assert!(
-            s.is_established(),
-            "a refused transfer does not end the session"
-        );
+        assert!(s.is_established(), "a refused transfer does not end the session");
     }
     // Exceeding the transfer MRU only while receiving.
     let mut s = established();
@@ -331,21 +254,12 @@ fn transfer_refusals() {
 
 #[test]
 fn data_must_match_the_transfer_length_extension() {
-    let length = |n: u64| {
-        msg::encode_extensions(&[ExtensionItem {
-            critical: false,
-            item_type: 1,
-            value: n.to_be_bytes().to_vec(),
-        }])
-    };
+    let length = |n: u64| msg::encode_extensions(&[ExtensionItem { critical: false, item_type: 1, value: n.to_be_bytes().to_vec() }]);
     // More data than announced.
     let mut s = established();
     s.receive(&segment(0x02, 1, &length(4), b"abc"), 0);
     s.receive(&segment(0x01, 1, &[], b"de"), 0);
-    assert_eq!(
-        output(&mut s),
-        [xfer_ack(0x02, 1, 3), xfer_refuse(0x04, 1)].concat()
-    );
+    assert_eq!(output(&mut s), [xfer_ack(0x02, 1, 3), xfer_refuse(0x04, 1)].concat());
     assert_eq!(events(&mut s), vec![]);
     // Ends short of the announced length.
     s.receive(&segment(0x03, 2, &length(4), b"abc"), 0);
@@ -387,10 +301,7 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
     assert_eq!(s.send_bundle(vec![0; 100_001]), Err(SendError::TooLarge));
     let id = s.send_bundle(vec![7; 1200]).expect("queue");
     let out = output(&mut s);
-    let limits = Limits {
-        segment_mru: u64::MAX,
-        max_extensions: 1000,
-    };
+    let limits = Limits { segment_mru: u64::MAX, max_extensions: 1000 };
     let mut rest = &out[..];
     let mut segments = Vec::new();
     while let Some((m, n)) = msg::decode(rest, &limits).expect("decode") {
@@ -400,12 +311,7 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
     let shape: Vec<(u8, usize, usize)> = segments
         .iter()
         .map(|m| match m {
-            Message::XferSegment {
-                flags,
-                extensions,
-                data,
-                ..
-            } => (*flags, extensions.len(), data.len()),
+            Message::XferSegment { flags, extensions, data, .. } => (*flags, extensions.len(), data.len()),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -416,25 +322,13 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
     assert_eq!(
         events(&mut s),
         vec![
-            Event::TransferAcked {
-                transfer_id: id,
-                acked: 500,
-                complete: false
-            },
-            Event::TransferAcked {
-                transfer_id: id,
-                acked: 1200,
-                complete: true
-            },
+            Event::TransferAcked { transfer_id: id, acked: 500, complete: false },
+            Event::TransferAcked { transfer_id: id, acked: 1200, complete: true },
         ]
     );
     assert!(s.is_idle());
     s.receive(&xfer_ack(0x01, id, 1200), 0);
-    assert_eq!(
-        output(&mut s),
-        msg_reject(0x03, 0x02),
-        "ack after completion is unexpected"
-    );
+    assert_eq!(output(&mut s), msg_reject(0x03, 0x02), "ack after completion is unexpected");
 
     // An acknowledgement beyond what has been sent so far is unexpected.
     let id3 = s.send_bundle(vec![2; 1000]).expect("queue");
@@ -443,38 +337,17 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
     s.receive(&xfer_ack(0x01, id3, 1000), 0);
     let out = output(&mut s);
     assert_eq!(&out[..3], &msg_reject(0x03, 0x02)[..]);
-    assert_eq!(
-        out.len(),
-        3 + 1 + 1 + 8 + 8 + 500,
-        "then the rest of the transfer"
-    );
+    assert_eq!(out.len(), 3 + 1 + 1 + 8 + 8 + 500, "then the rest of the transfer");
     assert!(events(&mut s).is_empty());
     s.receive(&xfer_ack(0x01, id3, 1000), 0);
-    assert_eq!(
-        events(&mut s),
-        vec![Event::TransferAcked {
-            transfer_id: id3,
-            acked: 1000,
-            complete: true
-        }]
-    );
+    assert_eq!(events(&mut s), vec![Event::TransferAcked { transfer_id: id3, acked: 1000, complete: true }]);
 
     let id2 = s.send_bundle(vec![1; 10]).expect("queue");
     output(&mut s);
     s.receive(&xfer_ack(0x03, id2, 11), 0);
-    assert_eq!(
-        output(&mut s),
-        msg_reject(0x03, 0x02),
-        "ack beyond the length"
-    );
+    assert_eq!(output(&mut s), msg_reject(0x03, 0x02), "ack beyond the length");
     s.receive(&xfer_refuse(0x04, id2), 0);
-    assert_eq!(
-        events(&mut s),
-        vec![Event::TransferRefused {
-            transfer_id: id2,
-            reason: RefuseReason::NotAcceptable
-        }]
-    );
+    assert_eq!(events(&mut s), vec![Event::TransferRefused { transfer_id: id2, reason: RefuseReason::NotAcceptable }]);
     assert!(s.is_idle());
 }
 
@@ -482,13 +355,7 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
 fn peer_msg_reject_is_reported() {
     let mut s = established();
     s.receive(&msg_reject(0x02, 0x04), 0);
-    assert_eq!(
-        events(&mut s),
-        vec![Event::Rejected {
-            reason: RejectReason::Unsupported,
-            header: 4
-        }]
-    );
+    assert_eq!(events(&mut s), vec![Event::Rejected { reason: RejectReason::Unsupported, header: 4 }]);
 }
 
 #[test]
@@ -496,16 +363,7 @@ fn sess_term_from_peer_is_answered_with_reply_flag() {
     let mut s = established();
     s.receive(&sess_term(0, 0x03), 0);
     assert_eq!(output(&mut s), sess_term(0x01, 0x03));
-    assert_eq!(
-        events(&mut s),
-        vec![
-            Event::Terminated {
-                reason: TermReason::Busy,
-                by_peer: true
-            },
-            Event::Closed { error: None }
-        ]
-    );
+    assert_eq!(events(&mut s), vec![Event::Terminated { reason: TermReason::Busy, by_peer: true }, Event::Closed { error: None }]);
     assert_eq!(s.send_bundle(vec![]), Err(SendError::NotEstablished));
 }
 
@@ -514,11 +372,7 @@ fn local_terminate_waits_for_reply() {
     let mut s = established();
     s.send_bundle(vec![1; 10]).expect("queue");
     s.terminate(TermReason::ResourceExhaustion);
-    assert_eq!(
-        output(&mut s),
-        sess_term(0, 0x05),
-        "queued transfer dropped"
-    );
+    assert_eq!(output(&mut s), sess_term(0, 0x05), "queued transfer dropped");
     assert!(!s.is_closed());
     s.receive(&segment(0x03, 1, &[], b"ignored"), 0);
     assert_eq!(output(&mut s), b"");
@@ -526,13 +380,7 @@ fn local_terminate_waits_for_reply() {
     assert!(s.is_closed());
     assert_eq!(
         events(&mut s),
-        vec![
-            Event::Terminated {
-                reason: TermReason::ResourceExhaustion,
-                by_peer: false
-            },
-            Event::Closed { error: None },
-        ]
+        vec![Event::Terminated { reason: TermReason::ResourceExhaustion, by_peer: false }, Event::Closed { error: None },]
     );
 }
 
@@ -564,11 +412,7 @@ fn truncated_input_waits_then_eof_is_an_error() {
         assert!(!s.is_closed(), "cut at {cut}");
         events(&mut s);
         s.receive_eof();
-        assert_eq!(
-            closed_with(&mut s),
-            Some(SessionError::UnexpectedEof),
-            "cut at {cut}"
-        );
+        assert_eq!(closed_with(&mut s), Some(SessionError::UnexpectedEof), "cut at {cut}");
     }
 }
 

@@ -144,10 +144,7 @@ mod tests {
         for len in 1..bytes.len() {
             assert!(UpdateEvent::decode(&bytes[..len]).is_err(), "prefix {len}");
         }
-        assert_eq!(
-            UpdateEvent::decode(&[0u8; MAX_ENTRY_LEN + 1]),
-            Err(EventError::TooLarge)
-        );
+        assert_eq!(UpdateEvent::decode(&[0u8; MAX_ENTRY_LEN + 1]), Err(EventError::TooLarge));
     }
 
     #[test]

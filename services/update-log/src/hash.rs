@@ -10,28 +10,19 @@ pub type Hash = [u8; 32];
 
 /// `MTH({})`, the root of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1).
 pub const EMPTY_ROOT: Hash = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+    0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
 /// The leaf hash `SHA-256(0x00 || entry)` (RFC 6962 §2.1), the prefix keeping leaves apart from
 /// interior nodes.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
-    Sha256::new()
-        .chain_update([0x00])
-        .chain_update(entry)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([0x00]).chain_update(entry).finalize().into()
 }
 
 /// The interior node hash `SHA-256(0x01 || left || right)` (RFC 6962 §2.1).
 pub fn node_hash(left: &[u8], right: &[u8]) -> Hash {
-    Sha256::new()
-        .chain_update([0x01])
-        .chain_update(left)
-        .chain_update(right)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([0x01]).chain_update(left).chain_update(right).finalize().into()
 }
 
 #[cfg(test)]
@@ -46,30 +37,18 @@ mod tests {
     #[test]
     fn empty_root_is_sha256_of_nothing() {
         assert_eq!(EMPTY_ROOT, <[u8; 32]>::from(Sha256::digest(b"")));
-        assert_eq!(
-            EMPTY_ROOT,
-            h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        );
+        assert_eq!(EMPTY_ROOT, h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
     }
 
     #[test]
     fn leaf_hash_vectors() {
-        assert_eq!(
-            leaf_hash(b""),
-            h("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
-        );
-        assert_eq!(
-            leaf_hash(b"L123456"),
-            h("395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56")
-        );
+        assert_eq!(leaf_hash(b""), h("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"));
+        assert_eq!(leaf_hash(b"L123456"), h("395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"));
     }
 
     #[test]
     fn node_hash_vector() {
-        assert_eq!(
-            node_hash(b"N123", b"N456"),
-            h("aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb")
-        );
+        assert_eq!(node_hash(b"N123", b"N456"), h("aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"));
     }
 
     #[test]

@@ -33,10 +33,7 @@ mod tree_head;
 pub use event::{EventError, EventKind, MAX_ENTRY_LEN, UpdateEvent};
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
 pub use log::{LogError, UpdateLog};
-pub use proof::{
-    ConsistencyProof, InclusionProof, MAX_TREE_SIZE, ProofError, verify_consistency,
-    verify_inclusion,
-};
+pub use proof::{ConsistencyProof, InclusionProof, MAX_TREE_SIZE, ProofError, verify_consistency, verify_inclusion};
 pub use tree_head::{SIGNED_TREE_HEAD_LEN, SignedTreeHead, TreeHead, TreeHeadError};
 
 /// Re-exported so callers name the same Ed25519 key types this crate signs and verifies with.

@@ -100,11 +100,7 @@ impl UpdateLog {
 
     /// The current tree head, stamped with the caller's clock reading.
     pub fn tree_head(&self, timestamp_ms: u64) -> TreeHead {
-        TreeHead {
-            tree_size: self.size(),
-            timestamp_ms,
-            root_hash: self.root(),
-        }
+        TreeHead { tree_size: self.size(), timestamp_ms, root_hash: self.root() }
     }
 
     /// The current tree head, stamped and signed with the log key.
@@ -118,11 +114,7 @@ impl UpdateLog {
             return Err(LogError::IndexOutOfRange);
         }
         let position = usize::try_from(index).map_err(|_| LogError::IndexOutOfRange)?;
-        Ok(InclusionProof {
-            leaf_index: index,
-            tree_size: self.size(),
-            path: hashes(self.tree.prove_inclusion(position).as_bytes()),
-        })
+        Ok(InclusionProof { leaf_index: index, tree_size: self.size(), path: hashes(self.tree.prove_inclusion(position).as_bytes()) })
     }
 
     /// A proof that the log's first `old_size` entries are a prefix of the current tree.
@@ -134,15 +126,10 @@ impl UpdateLog {
         let path = if old_size == 0 {
             Vec::new()
         } else {
-            let additions =
-                usize::try_from(new_size - old_size).map_err(|_| LogError::OldSizeTooLarge)?;
+            let additions = usize::try_from(new_size - old_size).map_err(|_| LogError::OldSizeTooLarge)?;
             hashes(self.tree.prove_consistency(additions).as_bytes())
         };
-        Ok(ConsistencyProof {
-            old_size,
-            new_size,
-            path,
-        })
+        Ok(ConsistencyProof { old_size, new_size, path })
     }
 }
 

@@ -66,13 +66,7 @@ impl InclusionProof {
         if self.tree_size != head.tree_size {
             return Err(ProofError::SizeMismatch);
         }
-        verify_inclusion(
-            entry,
-            self.leaf_index,
-            self.tree_size,
-            &head.root_hash,
-            &self.path,
-        )
+        verify_inclusion(entry, self.leaf_index, self.tree_size, &head.root_hash, &self.path)
     }
 }
 
@@ -94,25 +88,13 @@ impl ConsistencyProof {
         if self.old_size != old.tree_size || self.new_size != new.tree_size {
             return Err(ProofError::SizeMismatch);
         }
-        verify_consistency(
-            self.old_size,
-            &old.root_hash,
-            self.new_size,
-            &new.root_hash,
-            &self.path,
-        )
+        verify_consistency(self.old_size, &old.root_hash, self.new_size, &new.root_hash, &self.path)
     }
 }
 
 /// Verifies that `entry` is the entry at `leaf_index` of the tree of `tree_size` entries whose
 /// root is `root`, given the audit path `path` (RFC 6962 §2.1.1).
-pub fn verify_inclusion(
-    entry: &[u8],
-    leaf_index: u64,
-    tree_size: u64,
-    root: &Hash,
-    path: &[Hash],
-) -> Result<(), ProofError> {
+pub fn verify_inclusion(entry: &[u8], leaf_index: u64, tree_size: u64, root: &Hash, path: &[Hash]) -> Result<(), ProofError> {
     if tree_size > MAX_TREE_SIZE {
         return Err(ProofError::TreeTooLarge);
     }
@@ -121,14 +103,11 @@ pub fn verify_inclusion(
     }
     let root = RootHash::<Sha256>::new((*root).into(), tree_size);
     let proof = ct_merkle::InclusionProof::<Sha256>::from_digests(path.iter().map(Into::into));
-    root.verify_inclusion(&entry, leaf_index, &proof)
-        .map_err(|e| match e {
-            InclusionVerifError::MalformedProof => ProofError::WrongProofLength,
-            InclusionVerifError::IndexOutOfRange | InclusionVerifError::TreeEmpty => {
-                ProofError::IndexOutOfRange
-            }
-            InclusionVerifError::IncorrectHash => ProofError::RootMismatch,
-        })
+    root.verify_inclusion(&entry, leaf_index, &proof).map_err(|e| match e {
+        InclusionVerifError::MalformedProof => ProofError::WrongProofLength,
+        InclusionVerifError::IndexOutOfRange | InclusionVerifError::TreeEmpty => ProofError::IndexOutOfRange,
+        InclusionVerifError::IncorrectHash => ProofError::RootMismatch,
+    })
 }
 
 /// Verifies that the tree of `old_size` entries with root `old_root` is a prefix of the tree of
@@ -137,13 +116,7 @@ pub fn verify_inclusion(
 /// RFC 6962 defines proofs for `0 < old_size <= new_size`; like transparency-dev/merkle this
 /// also accepts `old_size == 0` with an empty proof, and additionally requires `old_root` to be
 /// the empty-tree hash then.
-pub fn verify_consistency(
-    old_size: u64,
-    old_root: &Hash,
-    new_size: u64,
-    new_root: &Hash,
-    path: &[Hash],
-) -> Result<(), ProofError> {
+pub fn verify_consistency(old_size: u64, old_root: &Hash, new_size: u64, new_root: &Hash, path: &[Hash]) -> Result<(), ProofError> {
     if new_size > MAX_TREE_SIZE {
         return Err(ProofError::TreeTooLarge);
     }
@@ -165,8 +138,6 @@ pub fn verify_consistency(
         ConsistencyVerifError::OldTreeLarger => ProofError::OldTreeLarger,
         ConsistencyVerifError::NewTreeTooBig => ProofError::TreeTooLarge,
         // `OldTreeEmpty` is ruled out above; it maps to a failure all the same.
-        ConsistencyVerifError::OldTreeEmpty | ConsistencyVerifError::VerificationFailure => {
-            ProofError::RootMismatch
-        }
+        ConsistencyVerifError::OldTreeEmpty | ConsistencyVerifError::VerificationFailure => ProofError::RootMismatch,
     })
 }

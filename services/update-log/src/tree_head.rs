@@ -57,10 +57,7 @@ impl TreeHead {
 
     /// Signs this head with the log's Ed25519 key.
     pub fn sign(&self, key: &SigningKey) -> SignedTreeHead {
-        SignedTreeHead {
-            head: *self,
-            signature: key.sign(&self.signed_bytes()).to_bytes(),
-        }
+        SignedTreeHead { head: *self, signature: key.sign(&self.signed_bytes()).to_bytes() }
     }
 }
 
@@ -107,8 +104,7 @@ impl SignedTreeHead {
     /// malleable signatures, no small-order keys).
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), TreeHeadError> {
         let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&self.head.signed_bytes(), &signature)
-            .map_err(|_| TreeHeadError::BadSignature)
+        key.verify_strict(&self.head.signed_bytes(), &signature).map_err(|_| TreeHeadError::BadSignature)
     }
 
     /// The wire form: the 50 signed bytes, then the signature.
@@ -122,8 +118,7 @@ impl SignedTreeHead {
     /// Parses the wire form. This checks the layout only; call [`SignedTreeHead::verify`] to
     /// check the signature.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TreeHeadError> {
-        let bytes: &[u8; SIGNED_TREE_HEAD_LEN] =
-            bytes.try_into().map_err(|_| TreeHeadError::WrongLength)?;
+        let bytes: &[u8; SIGNED_TREE_HEAD_LEN] = bytes.try_into().map_err(|_| TreeHeadError::WrongLength)?;
         let (signed, signature) = bytes.split_at(SIGNED_LEN);
         if signed[0] != VERSION_V1 {
             return Err(TreeHeadError::UnknownVersion(signed[0]));
@@ -136,11 +131,7 @@ impl SignedTreeHead {
             return Err(TreeHeadError::TreeTooLarge);
         }
         Ok(SignedTreeHead {
-            head: TreeHead {
-                tree_size,
-                timestamp_ms: u64::from_be_bytes(array(&signed[2..10])),
-                root_hash: array(&signed[18..50]),
-            },
+            head: TreeHead { tree_size, timestamp_ms: u64::from_be_bytes(array(&signed[2..10])), root_hash: array(&signed[18..50]) },
             signature: array(signature),
         })
     }
@@ -162,11 +153,7 @@ mod tests {
     }
 
     fn head() -> TreeHead {
-        TreeHead {
-            tree_size: 8,
-            timestamp_ms: 1_700_000_000_123,
-            root_hash: [0xab; 32],
-        }
+        TreeHead { tree_size: 8, timestamp_ms: 1_700_000_000_123, root_hash: [0xab; 32] }
     }
 
     #[test]
@@ -191,10 +178,7 @@ mod tests {
     #[test]
     fn wrong_key_fails() {
         let sth = head().sign(&key(1));
-        assert_eq!(
-            sth.verify(&key(2).verifying_key()),
-            Err(TreeHeadError::BadSignature)
-        );
+        assert_eq!(sth.verify(&key(2).verifying_key()), Err(TreeHeadError::BadSignature));
     }
 
     #[test]
@@ -213,34 +197,19 @@ mod tests {
     fn malformed_wire_forms() {
         let bytes = head().sign(&key(1)).to_bytes();
         for len in 0..bytes.len() {
-            assert_eq!(
-                SignedTreeHead::from_bytes(&bytes[..len]),
-                Err(TreeHeadError::WrongLength)
-            );
+            assert_eq!(SignedTreeHead::from_bytes(&bytes[..len]), Err(TreeHeadError::WrongLength));
         }
         let mut long = [0u8; SIGNED_TREE_HEAD_LEN + 1];
         long[..SIGNED_TREE_HEAD_LEN].copy_from_slice(&bytes);
-        assert_eq!(
-            SignedTreeHead::from_bytes(&long),
-            Err(TreeHeadError::WrongLength)
-        );
+        assert_eq!(SignedTreeHead::from_bytes(&long), Err(TreeHeadError::WrongLength));
         let mut b = bytes;
         b[0] = 1;
-        assert_eq!(
-            SignedTreeHead::from_bytes(&b),
-            Err(TreeHeadError::UnknownVersion(1))
-        );
+        assert_eq!(SignedTreeHead::from_bytes(&b), Err(TreeHeadError::UnknownVersion(1)));
         let mut b = bytes;
         b[1] = 0;
-        assert_eq!(
-            SignedTreeHead::from_bytes(&b),
-            Err(TreeHeadError::WrongSignatureType(0))
-        );
+        assert_eq!(SignedTreeHead::from_bytes(&b), Err(TreeHeadError::WrongSignatureType(0)));
         let mut b = bytes;
         b[10..18].copy_from_slice(&u64::MAX.to_be_bytes());
-        assert_eq!(
-            SignedTreeHead::from_bytes(&b),
-            Err(TreeHeadError::TreeTooLarge)
-        );
+        assert_eq!(SignedTreeHead::from_bytes(&b), Err(TreeHeadError::TreeTooLarge));
     }
 }

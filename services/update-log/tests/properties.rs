@@ -5,8 +5,7 @@
 
 use proptest::prelude::*;
 use tileos_update_log::{
-    EventKind, Hash, SignedTreeHead, SigningKey, UpdateEvent, UpdateLog, leaf_hash, node_hash,
-    verify_consistency, verify_inclusion,
+    EventKind, Hash, SignedTreeHead, SigningKey, UpdateEvent, UpdateLog, leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
 
 /// Largest power of two strictly below `n` (n >= 2).
@@ -36,11 +35,7 @@ fn path(m: usize, d: &[Vec<u8>]) -> Vec<Hash> {
         return Vec::new();
     }
     let k = split(d.len());
-    let (mut p, sibling) = if m < k {
-        (path(m, &d[..k]), mth(&d[k..]))
-    } else {
-        (path(m - k, &d[k..]), mth(&d[..k]))
-    };
+    let (mut p, sibling) = if m < k { (path(m, &d[..k]), mth(&d[k..])) } else { (path(m - k, &d[k..]), mth(&d[..k])) };
     p.push(sibling);
     p
 }
@@ -52,11 +47,7 @@ fn subproof(m: usize, d: &[Vec<u8>], b: bool) -> Vec<Hash> {
         return if b { Vec::new() } else { vec![mth(d)] };
     }
     let k = split(n);
-    let (mut p, other) = if m <= k {
-        (subproof(m, &d[..k], b), mth(&d[k..]))
-    } else {
-        (subproof(m - k, &d[k..], false), mth(&d[..k]))
-    };
+    let (mut p, other) = if m <= k { (subproof(m, &d[..k], b), mth(&d[k..])) } else { (subproof(m - k, &d[k..], false), mth(&d[..k])) };
     p.push(other);
     p
 }
@@ -180,9 +171,7 @@ fn consistency_from_empty_tree() {
     let log = UpdateLog::from_entries(entries(5, 1)).unwrap();
     let proof = log.prove_consistency(0).unwrap();
     assert!(proof.path.is_empty());
-    proof
-        .verify(&UpdateLog::new().tree_head(0), &log.tree_head(1))
-        .unwrap();
+    proof.verify(&UpdateLog::new().tree_head(0), &log.tree_head(1)).unwrap();
     let mut not_empty = UpdateLog::new().tree_head(0);
     not_empty.root_hash[0] ^= 1;
     assert!(proof.verify(&not_empty, &log.tree_head(1)).is_err());
@@ -220,17 +209,11 @@ fn signed_update_log_flow() {
     let proof = log.prove_inclusion(2).unwrap();
     let entry = log.entry(2).unwrap();
     proof.verify(entry, &new.head).unwrap();
-    assert_eq!(
-        UpdateEvent::decode(entry).unwrap(),
-        event(EventKind::Rollback, 30, "2.0.0")
-    );
+    assert_eq!(UpdateEvent::decode(entry).unwrap(), event(EventKind::Rollback, 30, "2.0.0"));
     // The same proof does not verify against the older head (different size).
     assert!(proof.verify(entry, &old.head).is_err());
 
-    log.prove_consistency(2)
-        .unwrap()
-        .verify(&old.head, &new.head)
-        .unwrap();
+    log.prove_consistency(2).unwrap().verify(&old.head, &new.head).unwrap();
     assert!(log.prove_inclusion(3).is_err());
     assert!(log.prove_consistency(4).is_err());
 

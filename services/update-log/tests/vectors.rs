@@ -3,20 +3,9 @@
 //! consistency proofs and its corruption probes; `testonly/reference_test.go` as copied into the
 //! `ct-merkle` crate's `tests/known_answer.rs` for the two extra 2-leaf inclusion proofs).
 
-use tileos_update_log::{
-    EMPTY_ROOT, Hash, ProofError, UpdateLog, leaf_hash, verify_consistency, verify_inclusion,
-};
+use tileos_update_log::{EMPTY_ROOT, Hash, ProofError, UpdateLog, leaf_hash, verify_consistency, verify_inclusion};
 
-const LEAVES: [&str; 8] = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-];
+const LEAVES: [&str; 8] = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"];
 
 /// Roots of the trees over the first 1..=8 leaves.
 const ROOTS: [&str; 8] = [
@@ -33,16 +22,8 @@ const ROOTS: [&str; 8] = [
 /// (leaf index, tree size, audit path).
 const INCLUSION: [(u64, u64, &[&str]); 7] = [
     (0, 1, &[]),
-    (
-        0,
-        2,
-        &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"],
-    ),
-    (
-        1,
-        2,
-        &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"],
-    ),
+    (0, 2, &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"]),
+    (1, 2, &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"]),
     (
         0,
         8,
@@ -61,11 +42,7 @@ const INCLUSION: [(u64, u64, &[&str]); 7] = [
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
         ],
     ),
-    (
-        2,
-        3,
-        &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
-    ),
+    (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
     (
         1,
         5,
@@ -179,84 +156,21 @@ fn inclusion_vectors_verify_and_corruptions_fail() {
         verify_inclusion(&entry, index, size, &root, &proof).unwrap();
 
         let mut probes: Vec<InclusionProbe> = vec![
-            (
-                "index - 1",
-                index.wrapping_sub(1),
-                size,
-                entry.clone(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "index + 1",
-                index + 1,
-                size,
-                entry.clone(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "index ^ 2",
-                index ^ 2,
-                size,
-                entry.clone(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "size * 2",
-                index,
-                size * 2,
-                entry.clone(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "size / 2",
-                index,
-                size / 2,
-                entry.clone(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "wrong leaf",
-                index,
-                size,
-                b"WrongLeaf".to_vec(),
-                root,
-                proof.clone(),
-            ),
-            (
-                "empty root",
-                index,
-                size,
-                entry.clone(),
-                EMPTY_ROOT,
-                proof.clone(),
-            ),
-            (
-                "random root",
-                index,
-                size,
-                entry.clone(),
-                h(SOME_HASH),
-                proof.clone(),
-            ),
+            ("index - 1", index.wrapping_sub(1), size, entry.clone(), root, proof.clone()),
+            ("index + 1", index + 1, size, entry.clone(), root, proof.clone()),
+            ("index ^ 2", index ^ 2, size, entry.clone(), root, proof.clone()),
+            ("size * 2", index, size * 2, entry.clone(), root, proof.clone()),
+            ("size / 2", index, size / 2, entry.clone(), root, proof.clone()),
+            ("wrong leaf", index, size, b"WrongLeaf".to_vec(), root, proof.clone()),
+            ("empty root", index, size, entry.clone(), EMPTY_ROOT, proof.clone()),
+            ("random root", index, size, entry.clone(), h(SOME_HASH), proof.clone()),
         ];
         let mut trailing = proof.clone();
         trailing.push(root);
         probes.push(("trailing root", index, size, entry.clone(), root, trailing));
         let mut preceding = vec![root];
         preceding.extend(&proof);
-        probes.push((
-            "preceding root",
-            index,
-            size,
-            entry.clone(),
-            root,
-            preceding,
-        ));
+        probes.push(("preceding root", index, size, entry.clone(), root, preceding));
         for i in 0..proof.len() {
             let mut flipped = proof.clone();
             flipped[i][0] ^= 8;
@@ -264,32 +178,15 @@ fn inclusion_vectors_verify_and_corruptions_fail() {
         }
         if !proof.is_empty() {
             let removed = proof[..proof.len() - 1].to_vec();
-            probes.push((
-                "removed component",
-                index,
-                size,
-                entry.clone(),
-                root,
-                removed,
-            ));
+            probes.push(("removed component", index, size, entry.clone(), root, removed));
         }
         if proof.len() > 1 {
             let mut inserted = vec![proof[0], h(SOME_HASH)];
             inserted.extend(&proof[1..]);
-            probes.push((
-                "inserted component",
-                index,
-                size,
-                entry.clone(),
-                root,
-                inserted,
-            ));
+            probes.push(("inserted component", index, size, entry.clone(), root, inserted));
         }
         for (desc, i, s, e, r, p) in probes {
-            assert!(
-                verify_inclusion(&e, i, s, &r, &p).is_err(),
-                "{desc} accepted for index {index} size {size}"
-            );
+            assert!(verify_inclusion(&e, i, s, &r, &p).is_err(), "{desc} accepted for index {index} size {size}");
         }
     }
 }
@@ -314,25 +211,14 @@ fn consistency_vectors_verify_and_corruptions_fail() {
             ("wrong root2", old, new, r1, wrong, proof.clone()),
             ("swapped roots", old, new, r2, r1, proof.clone()),
             ("empty proof", old, new, r1, r2, Vec::new()),
-            (
-                "truncated",
-                old,
-                new,
-                r1,
-                r2,
-                proof[..proof.len() - 1].to_vec(),
-            ),
+            ("truncated", old, new, r1, r2, proof[..proof.len() - 1].to_vec()),
         ];
         for (desc, extra) in [("trailing root1", r1), ("trailing root2", r2)] {
             let mut p = proof.clone();
             p.push(extra);
             probes.push((desc, old, new, r1, r2, p));
         }
-        for (desc, extra) in [
-            ("preceding root1", r1),
-            ("preceding root2", r2),
-            ("preceding proof[0]", proof[0]),
-        ] {
+        for (desc, extra) in [("preceding root1", r1), ("preceding root2", r2), ("preceding proof[0]", proof[0])] {
             let mut p = vec![extra];
             p.extend(&proof);
             probes.push((desc, old, new, r1, r2, p));
@@ -343,10 +229,7 @@ fn consistency_vectors_verify_and_corruptions_fail() {
             probes.push(("modified proof", old, new, r1, r2, flipped));
         }
         for (desc, s1, s2, a, b, p) in probes {
-            assert!(
-                verify_consistency(s1, &a, s2, &b, &p).is_err(),
-                "{desc} accepted for {old} -> {new}"
-            );
+            assert!(verify_consistency(s1, &a, s2, &b, &p).is_err(), "{desc} accepted for {old} -> {new}");
         }
     }
 }
@@ -356,40 +239,16 @@ fn consistency_vectors_verify_and_corruptions_fail() {
 #[test]
 fn consistency_edge_cases() {
     let (a, b) = (h(SOME_HASH), root(1));
-    assert_eq!(
-        verify_consistency(0, &EMPTY_ROOT, 0, &EMPTY_ROOT, &[]),
-        Ok(())
-    );
+    assert_eq!(verify_consistency(0, &EMPTY_ROOT, 0, &EMPTY_ROOT, &[]), Ok(()));
     assert_eq!(verify_consistency(0, &EMPTY_ROOT, 1, &b, &[]), Ok(()));
-    assert_eq!(
-        verify_consistency(0, &a, 1, &b, &[]),
-        Err(ProofError::RootMismatch)
-    );
-    assert_eq!(
-        verify_consistency(0, &EMPTY_ROOT, 1, &b, &[EMPTY_ROOT]),
-        Err(ProofError::WrongProofLength)
-    );
+    assert_eq!(verify_consistency(0, &a, 1, &b, &[]), Err(ProofError::RootMismatch));
+    assert_eq!(verify_consistency(0, &EMPTY_ROOT, 1, &b, &[EMPTY_ROOT]), Err(ProofError::WrongProofLength));
     assert_eq!(verify_consistency(1, &b, 1, &b, &[]), Ok(()));
-    assert_eq!(
-        verify_consistency(1, &a, 1, &b, &[]),
-        Err(ProofError::RootMismatch)
-    );
-    assert_eq!(
-        verify_consistency(1, &b, 1, &b, &[EMPTY_ROOT]),
-        Err(ProofError::WrongProofLength)
-    );
-    assert_eq!(
-        verify_consistency(1, &a, 0, &b, &[]),
-        Err(ProofError::OldTreeLarger)
-    );
-    assert_eq!(
-        verify_consistency(2, &a, 1, &b, &[]),
-        Err(ProofError::OldTreeLarger)
-    );
-    assert_eq!(
-        verify_consistency(1, &a, 2, &b, &[]),
-        Err(ProofError::WrongProofLength)
-    );
+    assert_eq!(verify_consistency(1, &a, 1, &b, &[]), Err(ProofError::RootMismatch));
+    assert_eq!(verify_consistency(1, &b, 1, &b, &[EMPTY_ROOT]), Err(ProofError::WrongProofLength));
+    assert_eq!(verify_consistency(1, &a, 0, &b, &[]), Err(ProofError::OldTreeLarger));
+    assert_eq!(verify_consistency(2, &a, 1, &b, &[]), Err(ProofError::OldTreeLarger));
+    assert_eq!(verify_consistency(1, &a, 2, &b, &[]), Err(ProofError::WrongProofLength));
 }
 
 /// verify_test.go's `TestVerifyInclusion` probes on empty/out-of-range trees and
@@ -397,19 +256,10 @@ fn consistency_edge_cases() {
 #[test]
 fn inclusion_edge_cases() {
     for (index, size) in [(0, 0), (1, 0), (2, 1)] {
-        assert_eq!(
-            verify_inclusion(b"x", index, size, &EMPTY_ROOT, &[]),
-            Err(ProofError::IndexOutOfRange)
-        );
+        assert_eq!(verify_inclusion(b"x", index, size, &EMPTY_ROOT, &[]), Err(ProofError::IndexOutOfRange));
     }
     let single = leaf_hash(b"data");
     assert_eq!(verify_inclusion(b"data", 0, 1, &single, &[]), Ok(()));
-    assert_eq!(
-        verify_inclusion(b"other", 0, 1, &single, &[]),
-        Err(ProofError::RootMismatch)
-    );
-    assert_eq!(
-        verify_inclusion(b"data", 0, 1, &EMPTY_ROOT, &[]),
-        Err(ProofError::RootMismatch)
-    );
+    assert_eq!(verify_inclusion(b"other", 0, 1, &single, &[]), Err(ProofError::RootMismatch));
+    assert_eq!(verify_inclusion(b"data", 0, 1, &EMPTY_ROOT, &[]), Err(ProofError::RootMismatch));
 }

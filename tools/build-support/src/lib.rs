@@ -17,15 +17,8 @@ use std::path::{Path, PathBuf};
 /// The linker arguments of every bare-metal binary, before its link script: no C runtime, no
 /// libc, a static non-PIE executable without a build-id note, 4 KiB segment alignment, and
 /// unused sections dropped.
-pub const LINK_ARGS: [&str; 7] = [
-    "-nostartfiles",
-    "-nostdlib",
-    "-static",
-    "-no-pie",
-    "-Wl,--build-id=none",
-    "-Wl,-z,max-page-size=0x1000",
-    "-Wl,--gc-sections",
-];
+pub const LINK_ARGS: [&str; 7] =
+    ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=0x1000", "-Wl,--gc-sections"];
 
 /// The link script shared by every user-space binary (root server, drivers, domains),
 /// relative to the workspace root.
@@ -58,9 +51,7 @@ pub fn link_base(name: &str) -> Option<u64> {
         return None;
     }
     // FNV-1a, 64 bits.
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     Some(LINK_BASE_FIRST + (hash % LINK_SLOTS) * LINK_SLOT_SIZE)
 }
 
@@ -113,24 +104,14 @@ fn base_directives(bins: &[String]) -> Vec<String> {
 
 /// The workspace root: this crate lives in `tools/build-support`.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the workspace root of tools/build-support exists")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root of tools/build-support exists")
 }
 
 /// The `cargo:` lines [`link_bare_metal_bins`] prints for the workspace at `root`.
 fn directives(root: &Path, link_script: &str) -> Vec<String> {
     let script = root.join(link_script);
-    assert!(
-        script.is_file(),
-        "tileos-build-support: link script {} not found",
-        script.display()
-    );
-    let mut lines: Vec<String> = LINK_ARGS
-        .iter()
-        .map(|arg| format!("cargo:rustc-link-arg-bins={arg}"))
-        .collect();
+    assert!(script.is_file(), "tileos-build-support: link script {} not found", script.display());
+    let mut lines: Vec<String> = LINK_ARGS.iter().map(|arg| format!("cargo:rustc-link-arg-bins={arg}")).collect();
     lines.push(format!("cargo:rustc-link-arg-bins=-T{}", script.display()));
     lines.push(format!("cargo:rerun-if-changed={}", script.display()));
     lines
@@ -139,8 +120,8 @@ fn directives(root: &Path, link_script: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::{
-        AT_DEFAULT_BASE, LINK_BASE_FIRST, LINK_SLOT_SIZE, LINK_SLOTS, USER_LINK_SCRIPT, base_directives, bin_names, directives,
-        link_base, workspace_root,
+        AT_DEFAULT_BASE, LINK_BASE_FIRST, LINK_SLOT_SIZE, LINK_SLOTS, USER_LINK_SCRIPT, base_directives, bin_names, directives, link_base,
+        workspace_root,
     };
     use std::collections::BTreeMap;
     use std::path::Path;
@@ -180,7 +161,9 @@ mod tests {
             };
             assert!((LINK_BASE_FIRST..LINK_BASE_FIRST + LINK_SLOTS * LINK_SLOT_SIZE).contains(&base) && base % LINK_SLOT_SIZE == 0);
             if let Some(other) = slots.insert(base, program) {
-                panic!("programs \"{other}\" and \"{program}\" hash to the same link base {base:#x}: rename one or list it in AT_DEFAULT_BASE");
+                panic!(
+                    "programs \"{other}\" and \"{program}\" hash to the same link base {base:#x}: rename one or list it in AT_DEFAULT_BASE"
+                );
             }
         }
     }

@@ -40,10 +40,7 @@ pub fn run_session(
     let mut closing = None;
     loop {
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                "session did not finish in time",
-            ));
+            return Err(io::Error::new(ErrorKind::TimedOut, "session did not finish in time"));
         }
         // A bounded number of writes per round, so reading is never starved.
         for _ in 0..8 {
@@ -103,10 +100,7 @@ pub fn bundle_json(bundle: &Bundle) -> Value {
     });
     let payload = match std::str::from_utf8(bundle.payload()) {
         Ok(text) => ("payload_utf8", Value::from(text)),
-        Err(_) => (
-            "payload_base64",
-            Value::from(base64::engine::general_purpose::STANDARD.encode(bundle.payload())),
-        ),
+        Err(_) => ("payload_base64", Value::from(base64::engine::general_purpose::STANDARD.encode(bundle.payload()))),
     };
     value[payload.0] = payload.1;
     value

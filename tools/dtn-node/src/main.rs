@@ -16,11 +16,7 @@ use tileos_dtn_node::{bundle_json, dtn_now_ms, run_session};
 use tileos_tcpcl::{Config, Event, Role, Session, TermReason};
 
 #[derive(Parser)]
-#[command(
-    name = "tileos-dtn-node",
-    version,
-    about = "BPv7 node over TCPCLv4 (RFC 9171, RFC 9174)"
-)]
+#[command(name = "tileos-dtn-node", version, about = "BPv7 node over TCPCLv4 (RFC 9171, RFC 9174)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,24 +73,13 @@ enum Crc {
 }
 
 fn parse_eid(text: &str) -> Result<Eid, String> {
-    text.parse::<Eid>()
-        .map_err(|e| format!("not an ipn: or dtn: endpoint ID ({e})"))
+    text.parse::<Eid>().map_err(|e| format!("not an ipn: or dtn: endpoint ID ({e})"))
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Listen { addr, node, count } => listen(&addr, &node, count),
-        Command::Send {
-            addr,
-            source,
-            dest,
-            lifetime,
-            payload_file,
-            node,
-            crc,
-            max_bundle_size,
-            timeout,
-        } => {
+        Command::Send { addr, source, dest, lifetime, payload_file, node, crc, max_bundle_size, timeout } => {
             let crc = match crc {
                 Crc::Crc16 => CrcType::Crc16X25,
                 Crc::Crc32c => CrcType::Crc32C,
@@ -102,23 +87,14 @@ fn main() -> ExitCode {
             let node = node.unwrap_or_else(|| source.clone());
             read_payload(payload_file.as_ref()).and_then(|payload| {
                 let bundle = Bundle::builder(source, dest)
-                    .creation(CreationTimestamp {
-                        time_ms: dtn_now_ms().unwrap_or(0),
-                        sequence: 0,
-                    })
+                    .creation(CreationTimestamp { time_ms: dtn_now_ms().unwrap_or(0), sequence: 0 })
                     .lifetime_ms(lifetime.saturating_mul(1000))
                     .crc_type(crc)
                     .bundle_age_ms(0)
                     .payload(payload)
                     .build()
                     .map_err(|e| format!("cannot build the bundle: {e}"))?;
-                send(
-                    &addr,
-                    &node,
-                    &bundle,
-                    max_bundle_size,
-                    Duration::from_secs(timeout),
-                )
+                send(&addr, &node, &bundle, max_bundle_size, Duration::from_secs(timeout))
             })
         }
     };
@@ -133,13 +109,10 @@ fn main() -> ExitCode {
 
 fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     match file {
-        Some(path) => std::fs::read(path)
-            .map_err(|e| format!("cannot read --payload-file {}: {e}", path.display())),
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read --payload-file {}: {e}", path.display())),
         None => {
             let mut data = Vec::new();
-            io::stdin()
-                .read_to_end(&mut data)
-                .map_err(|e| format!("cannot read the payload from standard input: {e}"))?;
+            io::stdin().read_to_end(&mut data).map_err(|e| format!("cannot read the payload from standard input: {e}"))?;
             Ok(data)
         }
     }
@@ -147,36 +120,30 @@ fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
 
 fn listen(addr: &str, node: &Eid, count: Option<u64>) -> Result<(), String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("listener address: {e}"))?;
+    let local = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
     eprintln!("listening on {local}");
     let mut printed = 0u64;
     let mut reassembler = Reassembler::new(64 << 20, 256 << 20);
     for stream in listener.incoming() {
         let stream = stream.map_err(|e| format!("accept on {local}: {e}"))?;
-        let peer = stream
-            .peer_addr()
-            .map_or_else(|_| "?".into(), |a| a.to_string());
+        let peer = stream.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
         let session = Session::new(Role::Passive, Config::new(node.to_string()), 0);
         let done = |printed: u64| count.is_some_and(|c| printed >= c);
         let outcome = run_session(stream, session, None, |session, event| {
             match event {
-                Event::BundleReceived { data, .. } => {
-                    match receive_bundle(&data, &mut reassembler) {
-                        Ok(Some(bundle)) => {
-                            let mut out = io::stdout().lock();
-                            writeln!(out, "{}", bundle_json(&bundle))?;
-                            out.flush()?;
-                            printed += 1;
-                            if done(printed) {
-                                session.terminate(TermReason::Unknown);
-                            }
+                Event::BundleReceived { data, .. } => match receive_bundle(&data, &mut reassembler) {
+                    Ok(Some(bundle)) => {
+                        let mut out = io::stdout().lock();
+                        writeln!(out, "{}", bundle_json(&bundle))?;
+                        out.flush()?;
+                        printed += 1;
+                        if done(printed) {
+                            session.terminate(TermReason::Unknown);
                         }
-                        Ok(None) => {}
-                        Err(e) => eprintln!("dropped a bundle from {peer}: {e}"),
                     }
-                }
+                    Ok(None) => {}
+                    Err(e) => eprintln!("dropped a bundle from {peer}: {e}"),
+                },
                 Event::Established(info) => eprintln!("session with {} ({peer})", info.node_id),
                 _ => {}
             }
@@ -203,17 +170,9 @@ fn receive_bundle(data: &[u8], reassembler: &mut Reassembler) -> Result<Option<B
     reassembler.push(bundle).map_err(|e| e.to_string())
 }
 
-fn send(
-    addr: &str,
-    node: &Eid,
-    bundle: &Bundle,
-    max_bundle_size: Option<usize>,
-    timeout: Duration,
-) -> Result<(), String> {
+fn send(addr: &str, node: &Eid, bundle: &Bundle, max_bundle_size: Option<usize>, timeout: Duration) -> Result<(), String> {
     let pieces = match max_bundle_size {
-        Some(max) => bundle
-            .fragment(max)
-            .map_err(|e| format!("cannot fragment: {e}"))?,
+        Some(max) => bundle.fragment(max).map_err(|e| format!("cannot fragment: {e}"))?,
         None => vec![bundle.clone()],
     };
     let mut encoded = Vec::with_capacity(pieces.len());
@@ -224,59 +183,42 @@ fn send(
     let session = Session::new(Role::Active, Config::new(node.to_string()), 0);
     let mut pending = encoded.len();
     let mut failure = None;
-    let outcome = run_session(
-        stream,
-        session,
-        Some(Instant::now() + timeout),
-        |session, event| {
-            match event {
-                Event::Established(peer) => {
-                    for bytes in encoded.drain(..) {
-                        if let Err(e) = session.send_bundle(bytes) {
-                            failure = Some(format!(
-                                "peer {} will not take the bundle: {e:?}",
-                                peer.node_id
-                            ));
-                            session.terminate(TermReason::Unknown);
-                            break;
-                        }
-                    }
-                }
-                Event::TransferAcked { complete: true, .. } => {
-                    pending = pending.saturating_sub(1);
-                    if pending == 0 {
+    let outcome = run_session(stream, session, Some(Instant::now() + timeout), |session, event| {
+        match event {
+            Event::Established(peer) => {
+                for bytes in encoded.drain(..) {
+                    if let Err(e) = session.send_bundle(bytes) {
+                        failure = Some(format!("peer {} will not take the bundle: {e:?}", peer.node_id));
                         session.terminate(TermReason::Unknown);
+                        break;
                     }
                 }
-                Event::TransferRefused { reason, .. } => {
-                    failure = Some(format!("peer refused the bundle ({reason:?})"));
+            }
+            Event::TransferAcked { complete: true, .. } => {
+                pending = pending.saturating_sub(1);
+                if pending == 0 {
                     session.terminate(TermReason::Unknown);
                 }
-                Event::Terminated {
-                    by_peer: true,
-                    reason,
-                } if pending > 0 => {
-                    failure = Some(format!("peer ended the session ({reason:?})"));
-                }
-                _ => {}
             }
-            Ok(())
-        },
-    );
+            Event::TransferRefused { reason, .. } => {
+                failure = Some(format!("peer refused the bundle ({reason:?})"));
+                session.terminate(TermReason::Unknown);
+            }
+            Event::Terminated { by_peer: true, reason } if pending > 0 => {
+                failure = Some(format!("peer ended the session ({reason:?})"));
+            }
+            _ => {}
+        }
+        Ok(())
+    });
     match outcome {
         Err(e) => Err(format!("session with {addr}: {e}")),
         Ok(Some(error)) if failure.is_none() => Err(format!("session with {addr}: {error}")),
         Ok(_) => match failure {
             Some(message) => Err(message),
-            None if pending > 0 => Err(format!(
-                "session with {addr} ended before {pending} bundle(s) were acknowledged"
-            )),
+            None if pending > 0 => Err(format!("session with {addr} ended before {pending} bundle(s) were acknowledged")),
             None => {
-                eprintln!(
-                    "sent {} bytes in {} bundle(s) to {addr}",
-                    bundle.payload().len(),
-                    pieces.len()
-                );
+                eprintln!("sent {} bytes in {} bundle(s) to {addr}", bundle.payload().len(), pieces.len());
                 Ok(())
             }
         },

@@ -12,11 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tileos-dtn-node");
 /// Runs the program with `args` (standard input closed), expects it to fail and returns its
 /// standard error.
 fn failing(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run");
     assert!(!out.status.success(), "{args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -24,54 +20,27 @@ fn failing(args: &[&str]) -> String {
 /// Starts `listen` on a free port; returns the child and the address it reported.
 fn start_listener(count: u32) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args([
-            "listen",
-            "127.0.0.1:0",
-            "--node",
-            "ipn:2.0",
-            "--count",
-            &count.to_string(),
-        ])
+        .args(["listen", "127.0.0.1:0", "--node", "ipn:2.0", "--count", &count.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start listener");
     let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().expect("stderr"))
-        .read_line(&mut line)
-        .expect("read listener banner");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("banner")
-        .to_string();
+    BufReader::new(child.stderr.as_mut().expect("stderr")).read_line(&mut line).expect("read listener banner");
+    let addr = line.trim().strip_prefix("listening on ").expect("banner").to_string();
     (child, addr)
 }
 
 fn send(addr: &str, extra: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut child = Command::new(BIN)
-        .args([
-            "send",
-            addr,
-            "--source",
-            "ipn:1.1",
-            "--dest",
-            "ipn:2.1",
-            "--lifetime",
-            "3600",
-        ])
+        .args(["send", addr, "--source", "ipn:1.1", "--dest", "ipn:2.1", "--lifetime", "3600"])
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sender");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
     child.wait_with_output().expect("sender output")
 }
 
@@ -92,43 +61,24 @@ fn send_and_listen_exchange_bundles_as_json() {
     let (listener, addr) = start_listener(3);
 
     let text = send(&addr, &[], b"hello from tile 1");
-    assert!(
-        text.status.success(),
-        "send text: {}",
-        String::from_utf8_lossy(&text.stderr)
-    );
+    assert!(text.status.success(), "send text: {}", String::from_utf8_lossy(&text.stderr));
 
     let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     let file = std::env::temp_dir().join(format!("dtn-node-test-{}.bin", std::process::id()));
     std::fs::write(&file, &binary).expect("payload file");
     let path = file.to_str().expect("path");
     let bin = send(&addr, &["--payload-file", path, "--crc", "crc16"], b"");
-    assert!(
-        bin.status.success(),
-        "send file: {}",
-        String::from_utf8_lossy(&bin.stderr)
-    );
+    assert!(bin.status.success(), "send file: {}", String::from_utf8_lossy(&bin.stderr));
 
     // Fragmented on the way, reassembled by the listener.
-    let big = send(
-        &addr,
-        &["--payload-file", path, "--max-bundle-size", "1000"],
-        b"",
-    );
-    assert!(
-        big.status.success(),
-        "send fragments: {}",
-        String::from_utf8_lossy(&big.stderr)
-    );
+    let big = send(&addr, &["--payload-file", path, "--max-bundle-size", "1000"], b"");
+    assert!(big.status.success(), "send fragments: {}", String::from_utf8_lossy(&big.stderr));
     std::fs::remove_file(&file).ok();
 
     let out = wait(listener);
     assert!(out.status.success());
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
     assert_eq!(lines.len(), 3);
 
     let first = &lines[0];
@@ -139,12 +89,7 @@ fn send_and_listen_exchange_bundles_as_json() {
     assert_eq!(first["lifetime_ms"], 3_600_000);
     assert_eq!(first["crc_type"], "crc32c");
     assert_eq!(first["flags"], 0);
-    assert!(
-        first["creation_timestamp"]["time_ms"]
-            .as_u64()
-            .expect("time")
-            > 0
-    );
+    assert!(first["creation_timestamp"]["time_ms"].as_u64().expect("time") > 0);
     assert_eq!(first["payload_utf8"], "hello from tile 1");
 
     let second = &lines[1];
@@ -163,11 +108,7 @@ fn base64_of(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -182,38 +123,13 @@ fn base64_of(data: &[u8]) -> String {
 
 #[test]
 fn bad_arguments_give_clear_errors() {
-    let err = failing(&[
-        "send",
-        "127.0.0.1:1",
-        "--source",
-        "ipn:1.1",
-        "--dest",
-        "mailto:x",
-        "--lifetime",
-        "1",
-    ]);
-    assert!(
-        err.contains("--dest") && err.contains("endpoint ID"),
-        "{err}"
-    );
-    let err = failing(&[
-        "send",
-        "127.0.0.1:1",
-        "--source",
-        "ipn:1.1",
-        "--dest",
-        "ipn:2.1",
-        "--payload-file",
-        "/nonexistent/x",
-    ]);
+    let err = failing(&["send", "127.0.0.1:1", "--source", "ipn:1.1", "--dest", "mailto:x", "--lifetime", "1"]);
+    assert!(err.contains("--dest") && err.contains("endpoint ID"), "{err}");
+    let err = failing(&["send", "127.0.0.1:1", "--source", "ipn:1.1", "--dest", "ipn:2.1", "--payload-file", "/nonexistent/x"]);
     assert!(err.contains("--payload-file /nonexistent/x"), "{err}");
 
     // Nobody listens on the port of a listener we bound and dropped.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let addr = format!("127.0.0.1:{port}");
     let refused = send(&addr, &[], b"x");
     assert!(!refused.status.success());

@@ -8,9 +8,8 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping,
-    Notification, PciDevice, PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion,
-    Signaller, SystemDescription, Trigger,
+    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, PciDevice,
+    PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -46,11 +45,7 @@ pub struct Parsed {
 impl Parsed {
     /// The line of `item`'s `field`, else of `item`, else 1.
     pub fn line_of(&self, item: Pos, field: &'static str) -> usize {
-        self.field_lines
-            .get(&(item, field))
-            .or_else(|| self.item_lines.get(&item))
-            .copied()
-            .unwrap_or(1)
+        self.field_lines.get(&(item, field)).or_else(|| self.item_lines.get(&item)).copied().unwrap_or(1)
     }
 }
 
@@ -58,9 +53,7 @@ impl Parsed {
 pub fn parse(file: &str, text: &str) -> Result<Parsed, Diagnostic> {
     let front = Front {
         file,
-        line_starts: std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect(),
+        line_starts: std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect(),
         item_lines: HashMap::new(),
         field_lines: HashMap::new(),
     };
@@ -112,11 +105,7 @@ impl<'f> Front<'f> {
 
     /// An error at `line`.
     fn diag(&self, line: usize, message: String) -> Diagnostic {
-        Diagnostic {
-            file: self.file.to_string(),
-            line,
-            message,
-        }
+        Diagnostic { file: self.file.to_string(), line, message }
     }
 
     /// An error about `field` of table `t`, at the field's line.
@@ -137,14 +126,7 @@ impl<'f> Front<'f> {
         for (key, _) in t.t.iter() {
             if !allowed.contains(&key) {
                 let line = self.key_line(t, key);
-                return Err(self.diag(
-                    line,
-                    format!(
-                        "{}: unknown field \"{key}\" (expected one of: {})",
-                        t.label,
-                        allowed.join(", ")
-                    ),
-                ));
+                return Err(self.diag(line, format!("{}: unknown field \"{key}\" (expected one of: {})", t.label, allowed.join(", "))));
             }
         }
         self.item_lines.insert(t.pos, t.line);
@@ -174,73 +156,43 @@ impl<'f> Front<'f> {
 
     /// The value of a required `field`.
     fn need<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<&'a Item, Diagnostic> {
-        self.get(t, field)
-            .ok_or_else(|| self.diag(t.line, format!("{}: missing field \"{field}\"", t.label)))
+        self.get(t, field).ok_or_else(|| self.diag(t.line, format!("{}: missing field \"{field}\"", t.label)))
     }
 
     /// A type error for `field`.
     fn wrong_type(&self, t: &Tbl<'_>, field: &str, expected: &str, found: &Item) -> Diagnostic {
-        self.field_err(
-            t,
-            field,
-            format!("expected {expected}, found {}", describe(found)),
-        )
+        self.field_err(t, field, format!("expected {expected}, found {}", describe(found)))
     }
 
     /// A required string field.
     fn string<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<&'a str, Diagnostic> {
         let item = self.need(t, field)?;
-        item.as_str()
-            .ok_or_else(|| self.wrong_type(t, field, "a string", item))
+        item.as_str().ok_or_else(|| self.wrong_type(t, field, "a string", item))
     }
 
     /// An optional string field.
-    fn opt_string<'a>(
-        &mut self,
-        t: &Tbl<'a>,
-        field: &'static str,
-    ) -> Result<Option<&'a str>, Diagnostic> {
+    fn opt_string<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<Option<&'a str>, Diagnostic> {
         match self.get(t, field) {
             None => Ok(None),
-            Some(item) => item
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| self.wrong_type(t, field, "a string", item)),
+            Some(item) => item.as_str().map(Some).ok_or_else(|| self.wrong_type(t, field, "a string", item)),
         }
     }
 
     /// A string field restricted to `choices`.
-    fn choice(
-        &mut self,
-        t: &Tbl<'_>,
-        field: &'static str,
-        choices: &[&str],
-    ) -> Result<usize, Diagnostic> {
+    fn choice(&mut self, t: &Tbl<'_>, field: &'static str, choices: &[&str]) -> Result<usize, Diagnostic> {
         let s = self.string(t, field)?;
         choices.iter().position(|c| *c == s).ok_or_else(|| {
             let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
-            self.field_err(
-                t,
-                field,
-                format!("\"{s}\" is not one of {}", quoted.join(", ")),
-            )
+            self.field_err(t, field, format!("\"{s}\" is not one of {}", quoted.join(", ")))
         })
     }
 
     /// An optional integer field within `lo..=hi`.
-    fn opt_int(
-        &mut self,
-        t: &Tbl<'_>,
-        field: &'static str,
-        lo: i128,
-        hi: i128,
-    ) -> Result<Option<i128>, Diagnostic> {
+    fn opt_int(&mut self, t: &Tbl<'_>, field: &'static str, lo: i128, hi: i128) -> Result<Option<i128>, Diagnostic> {
         let Some(item) = self.get(t, field) else {
             return Ok(None);
         };
-        let v = item
-            .as_integer()
-            .ok_or_else(|| self.wrong_type(t, field, "an integer", item))?;
+        let v = item.as_integer().ok_or_else(|| self.wrong_type(t, field, "an integer", item))?;
         let v = i128::from(v);
         if v < lo || v > hi {
             let range = if hi == i128::from(i64::MAX) {
@@ -254,72 +206,38 @@ impl<'f> Front<'f> {
     }
 
     /// A required integer field within `lo..=hi`.
-    fn int(
-        &mut self,
-        t: &Tbl<'_>,
-        field: &'static str,
-        lo: i128,
-        hi: i128,
-    ) -> Result<i128, Diagnostic> {
+    fn int(&mut self, t: &Tbl<'_>, field: &'static str, lo: i128, hi: i128) -> Result<i128, Diagnostic> {
         self.need(t, field)?;
         self.opt_int(t, field, lo, hi).map(|v| v.unwrap_or(lo))
     }
 
     /// A required non-negative 64-bit field (addresses, sizes, badges).
     fn u64(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<u64, Diagnostic> {
-        self.int(t, field, 0, i128::from(i64::MAX))
-            .map(|v| v as u64)
+        self.int(t, field, 0, i128::from(i64::MAX)).map(|v| v as u64)
     }
 
     /// An optional non-negative 64-bit field with a default.
-    fn u64_or(
-        &mut self,
-        t: &Tbl<'_>,
-        field: &'static str,
-        default: u64,
-    ) -> Result<u64, Diagnostic> {
-        Ok(self
-            .opt_int(t, field, 0, i128::from(i64::MAX))?
-            .map_or(default, |v| v as u64))
+    fn u64_or(&mut self, t: &Tbl<'_>, field: &'static str, default: u64) -> Result<u64, Diagnostic> {
+        Ok(self.opt_int(t, field, 0, i128::from(i64::MAX))?.map_or(default, |v| v as u64))
     }
 
     /// A reference to a domain or notification by name.
-    fn reference(
-        &mut self,
-        t: &Tbl<'_>,
-        field: &'static str,
-        names: &Names,
-        kind: &str,
-    ) -> Result<u32, Diagnostic> {
+    fn reference(&mut self, t: &Tbl<'_>, field: &'static str, names: &Names, kind: &str) -> Result<u32, Diagnostic> {
         let name = self.string(t, field)?;
-        names
-            .get(name)
-            .copied()
-            .ok_or_else(|| self.field_err(t, field, format!("unknown {kind} \"{name}\"")))
+        names.get(name).copied().ok_or_else(|| self.field_err(t, field, format!("unknown {kind} \"{name}\"")))
     }
 
     /// The tables of a list field: an array of tables (`[[x]]`) or an array of inline tables.
-    fn list<'a>(
-        &mut self,
-        parent: &Tbl<'a>,
-        field: &'static str,
-        required: bool,
-    ) -> Result<Vec<(&'a dyn TableLike, usize)>, Diagnostic> {
+    fn list<'a>(&mut self, parent: &Tbl<'a>, field: &'static str, required: bool) -> Result<Vec<(&'a dyn TableLike, usize)>, Diagnostic> {
         let Some(item) = self.get(parent, field) else {
             if required {
-                return Err(self.diag(
-                    parent.line,
-                    format!("{}: missing field \"{field}\"", parent.label),
-                ));
+                return Err(self.diag(parent.line, format!("{}: missing field \"{field}\"", parent.label)));
             }
             return Ok(Vec::new());
         };
         let fallback = self.key_line(parent, field);
         match item {
-            Item::ArrayOfTables(aot) => Ok(aot
-                .iter()
-                .map(|t| (t as &dyn TableLike, self.span_line(t.span(), fallback)))
-                .collect()),
+            Item::ArrayOfTables(aot) => Ok(aot.iter().map(|t| (t as &dyn TableLike, self.span_line(t.span(), fallback))).collect()),
             Item::Value(Value::Array(array)) => array
                 .iter()
                 .map(|v| match v.as_inline_table() {
@@ -327,10 +245,7 @@ impl<'f> Front<'f> {
                     None => Err(self.field_err(
                         parent,
                         field,
-                        format!(
-                            "expected an array of tables, found an array containing {}",
-                            describe_value(v)
-                        ),
+                        format!("expected an array of tables, found an array containing {}", describe_value(v)),
                     )),
                 })
                 .collect(),
@@ -340,36 +255,15 @@ impl<'f> Front<'f> {
 
     /// Reads the whole document.
     fn document(mut self, root: &toml_edit::Table) -> Result<Parsed, Diagnostic> {
-        let root = Tbl {
-            t: root,
-            line: 1,
-            label: String::from("top level"),
-            pos: Pos::Tile,
-        };
-        const SECTIONS: [&str; 9] = [
-            "tile",
-            "domain",
-            "endpoint",
-            "notification",
-            "shared_region",
-            "device_memory",
-            "irq",
-            "ioport",
-            "pci_device",
-        ];
+        let root = Tbl { t: root, line: 1, label: String::from("top level"), pos: Pos::Tile };
+        const SECTIONS: [&str; 9] =
+            ["tile", "domain", "endpoint", "notification", "shared_region", "device_memory", "irq", "ioport", "pci_device"];
         self.fields(&root, &SECTIONS)?;
         let name = match self.get(&root, "tile") {
             None => return Err(self.diag(1, String::from("missing section [tile]"))),
             Some(item) => {
-                let t = item
-                    .as_table_like()
-                    .ok_or_else(|| self.wrong_type(&root, "tile", "a table", item))?;
-                let tile = Tbl {
-                    t,
-                    line: self.span_line(item.span(), 1),
-                    label: String::from("tile"),
-                    pos: Pos::Tile,
-                };
+                let t = item.as_table_like().ok_or_else(|| self.wrong_type(&root, "tile", "a table", item))?;
+                let tile = Tbl { t, line: self.span_line(item.span(), 1), label: String::from("tile"), pos: Pos::Tile };
                 self.fields(&tile, &["name"])?;
                 self.string(&tile, "name")?.to_string()
             }
@@ -387,22 +281,18 @@ impl<'f> Front<'f> {
         let domain_names = &domain_names;
 
         let endpoints = self.each(&root, "endpoint", false, |f, t, line, i| f.endpoint(t, line, i, domain_names))?;
-        let notifications =
-            self.each(&root, "notification", false, |f, t, line, i| f.notification(t, line, i, domain_names))?;
+        let notifications = self.each(&root, "notification", false, |f, t, line, i| f.notification(t, line, i, domain_names))?;
         let mut notification_names = Names::new();
         for (i, n) in notifications.iter().enumerate().rev() {
             notification_names.insert(n.name.clone(), i as u32);
         }
         let notification_names = &notification_names;
-        let shared_regions =
-            self.each(&root, "shared_region", false, |f, t, line, i| f.shared_region(t, line, i, domain_names))?;
-        let device_memory =
-            self.each(&root, "device_memory", false, |f, t, line, i| f.device_memory(t, line, i, domain_names))?;
+        let shared_regions = self.each(&root, "shared_region", false, |f, t, line, i| f.shared_region(t, line, i, domain_names))?;
+        let device_memory = self.each(&root, "device_memory", false, |f, t, line, i| f.device_memory(t, line, i, domain_names))?;
         let irqs = self.each(&root, "irq", false, |f, t, line, i| f.irq(t, line, i, domain_names, notification_names))?;
         let io_ports = self.each(&root, "ioport", false, |f, t, line, i| f.ioport(t, line, i, domain_names))?;
-        let pci_devices = self.each(&root, "pci_device", false, |f, t, line, i| {
-            f.pci_device(t, line, i, domain_names, notification_names)
-        })?;
+        let pci_devices =
+            self.each(&root, "pci_device", false, |f, t, line, i| f.pci_device(t, line, i, domain_names, notification_names))?;
         Ok(Parsed {
             description: SystemDescription {
                 name,
@@ -422,24 +312,12 @@ impl<'f> Front<'f> {
     }
 
     /// Builds the [`Tbl`] for the `index`th `[[kind]]`, labelled by its `name` when it has one.
-    fn named<'a>(
-        &self,
-        kind: &str,
-        t: &'a dyn TableLike,
-        line: usize,
-        index: usize,
-        pos: Pos,
-    ) -> Tbl<'a> {
+    fn named<'a>(&self, kind: &str, t: &'a dyn TableLike, line: usize, index: usize, pos: Pos) -> Tbl<'a> {
         let label = match t.get("name").and_then(Item::as_str) {
             Some(name) => format!("{kind} \"{name}\""),
             None => format!("{kind} #{}", index + 1),
         };
-        Tbl {
-            t,
-            line,
-            label,
-            pos,
-        }
+        Tbl { t, line, label, pos }
     }
 
     /// Reads the members of list `field` of `parent` (`clients`, `signallers`, `mappings`) with
@@ -462,12 +340,7 @@ impl<'f> Front<'f> {
                 Some(domain) => format!("\"{domain}\""),
                 None => format!("#{}", index + 1),
             };
-            let member = Tbl {
-                t,
-                line,
-                label: format!("{}: {what} {who}", parent.label),
-                pos: pos(index),
-            };
+            let member = Tbl { t, line, label: format!("{}: {what} {who}", parent.label), pos: pos(index) };
             front.fields(&member, allowed)?;
             read(front, &member)
         })
@@ -491,29 +364,9 @@ impl<'f> Front<'f> {
     }
 
     /// One `[[domain]]`.
-    fn domain(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        i: usize,
-        programs: &mut Vec<ProgramRef>,
-    ) -> Result<Domain, Diagnostic> {
+    fn domain(&mut self, t: &dyn TableLike, line: usize, i: usize, programs: &mut Vec<ProgramRef>) -> Result<Domain, Diagnostic> {
         let t = self.named("domain", t, line, i, Pos::Domain(i));
-        self.fields(
-            &t,
-            &[
-                "name",
-                "program",
-                "priority",
-                "mcp",
-                "stack_size",
-                "heap_size",
-                "restart",
-                "budget_ms",
-                "period_ms",
-                "names",
-            ],
-        )?;
+        self.fields(&t, &["name", "program", "priority", "mcp", "stack_size", "heap_size", "restart", "budget_ms", "period_ms", "names"])?;
         let name = self.string(&t, "name")?.to_string();
         let program_name = self.string(&t, "program")?;
         if !valid_entry_name(program_name) || program_name == DESCRIPTION_ENTRY {
@@ -527,18 +380,12 @@ impl<'f> Front<'f> {
             Some(p) => p,
             None => {
                 let line = self.key_line(&t, "program");
-                programs.push(ProgramRef {
-                    name: program_name.to_string(),
-                    domain: name.clone(),
-                    line,
-                });
+                programs.push(ProgramRef { name: program_name.to_string(), domain: name.clone(), line });
                 programs.len() - 1
             }
         };
         let priority = self.int(&t, "priority", 0, 255)? as u8;
-        let mcp = self
-            .opt_int(&t, "mcp", 0, 255)?
-            .map_or(priority, |v| v as u8);
+        let mcp = self.opt_int(&t, "mcp", 0, 255)?.map_or(priority, |v| v as u8);
         let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
         let heap_size = self.u64_or(&t, "heap_size", DEFAULT_HEAP_SIZE)?;
         let restart = match self.sub_table(&t, "restart")? {
@@ -548,19 +395,10 @@ impl<'f> Front<'f> {
                 if self.choice(&r, "policy", &["never", "always"])? == 1 {
                     RestartPolicy::Always {
                         max_restarts: self.int(&r, "max_restarts", 0, i128::from(u32::MAX))? as u32,
-                        backoff_ms: self
-                            .opt_int(&r, "backoff_ms", 0, i128::from(u32::MAX))?
-                            .unwrap_or(0) as u32,
+                        backoff_ms: self.opt_int(&r, "backoff_ms", 0, i128::from(u32::MAX))?.unwrap_or(0) as u32,
                     }
-                } else if let Some(field) = ["max_restarts", "backoff_ms"]
-                    .into_iter()
-                    .find(|f| r.t.contains_key(f))
-                {
-                    return Err(self.field_err(
-                        &r,
-                        field,
-                        "is only allowed with policy \"always\"",
-                    ));
+                } else if let Some(field) = ["max_restarts", "backoff_ms"].into_iter().find(|f| r.t.contains_key(f)) {
+                    return Err(self.field_err(&r, field, "is only allowed with policy \"always\""));
                 } else {
                     RestartPolicy::Never
                 }
@@ -577,35 +415,23 @@ impl<'f> Front<'f> {
         let mut names = Vec::new();
         if let Some(table) = self.sub_table(&t, "names")? {
             for (local, value) in table.t.iter() {
-                let global = value
-                    .as_str()
-                    .ok_or_else(|| self.field_err(&t, "names", format!("\"{local}\": expected a string (the description's name of an endpoint, notification or region)")))?;
+                let global = value.as_str().ok_or_else(|| {
+                    self.field_err(
+                        &t,
+                        "names",
+                        format!("\"{local}\": expected a string (the description's name of an endpoint, notification or region)"),
+                    )
+                })?;
                 names.push((local.to_string(), global.to_string()));
             }
         }
         // The restart table shares the domain's position: restore the domain's own line.
         self.item_lines.insert(t.pos, t.line);
-        Ok(Domain {
-            name,
-            program: program as u32 + 1,
-            priority,
-            mcp,
-            stack_size,
-            heap_size,
-            restart,
-            budget,
-            names,
-        })
+        Ok(Domain { name, program: program as u32 + 1, priority, mcp, stack_size, heap_size, restart, budget, names })
     }
 
     /// One `[[endpoint]]`.
-    fn endpoint(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        e: usize,
-        domains: &Names,
-    ) -> Result<Endpoint, Diagnostic> {
+    fn endpoint(&mut self, t: &dyn TableLike, line: usize, e: usize, domains: &Names) -> Result<Endpoint, Diagnostic> {
         let t = self.named("endpoint", t, line, e, Pos::Endpoint(e));
         self.fields(&t, &["name", "server", "clients"])?;
         let name = self.string(&t, "name")?.to_string();
@@ -627,21 +453,11 @@ impl<'f> Front<'f> {
             };
             Ok(Client { domain, badge, access })
         })?;
-        Ok(Endpoint {
-            name,
-            server,
-            clients,
-        })
+        Ok(Endpoint { name, server, clients })
     }
 
     /// One `[[notification]]`.
-    fn notification(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        n: usize,
-        domains: &Names,
-    ) -> Result<Notification, Diagnostic> {
+    fn notification(&mut self, t: &dyn TableLike, line: usize, n: usize, domains: &Names) -> Result<Notification, Diagnostic> {
         let t = self.named("notification", t, line, n, Pos::Notification(n));
         self.fields(&t, &["name", "waiter", "signallers"])?;
         let name = self.string(&t, "name")?.to_string();
@@ -650,24 +466,14 @@ impl<'f> Front<'f> {
         let signallers = self.members(&t, "signallers", false, "signaller", &["domain", "bits"], signaller_at, |front, st| {
             let domain = front.reference(st, "domain", domains, "domain")?;
             let item = front.need(st, "bits")?;
-            let array = item
-                .as_array()
-                .ok_or_else(|| front.wrong_type(st, "bits", "an array of bit numbers", item))?;
+            let array = item.as_array().ok_or_else(|| front.wrong_type(st, "bits", "an array of bit numbers", item))?;
             let mut badge = 0u64;
             for v in array.iter() {
-                let bit = v.as_integer().ok_or_else(|| {
-                    front.field_err(
-                        st,
-                        "bits",
-                        format!("expected bit numbers, found {}", describe_value(v)),
-                    )
-                })?;
+                let bit = v
+                    .as_integer()
+                    .ok_or_else(|| front.field_err(st, "bits", format!("expected bit numbers, found {}", describe_value(v))))?;
                 if !(0..64).contains(&bit) {
-                    return Err(front.field_err(
-                        st,
-                        "bits",
-                        format!("bit {bit} is out of range 0..=63"),
-                    ));
+                    return Err(front.field_err(st, "bits", format!("bit {bit} is out of range 0..=63")));
                 }
                 if badge & (1 << bit) != 0 {
                     return Err(front.field_err(st, "bits", format!("bit {bit} is listed twice")));
@@ -676,21 +482,11 @@ impl<'f> Front<'f> {
             }
             Ok(Signaller { domain, badge })
         })?;
-        Ok(Notification {
-            name,
-            waiter,
-            signallers,
-        })
+        Ok(Notification { name, waiter, signallers })
     }
 
     /// One `[[shared_region]]`.
-    fn shared_region(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        r: usize,
-        domains: &Names,
-    ) -> Result<SharedRegion, Diagnostic> {
+    fn shared_region(&mut self, t: &dyn TableLike, line: usize, r: usize, domains: &Names) -> Result<SharedRegion, Diagnostic> {
         let t = self.named("shared region", t, line, r, Pos::SharedRegion(r));
         self.fields(&t, &["name", "size", "mappings"])?;
         let name = self.string(&t, "name")?.to_string();
@@ -704,44 +500,20 @@ impl<'f> Front<'f> {
                 Some("r") => MapRights::Read,
                 Some("rx") => MapRights::ReadExecute,
                 Some(other) => {
-                    let wx = if other.contains('w') && other.contains('x') {
-                        " (writable and executable together is not allowed)"
-                    } else {
-                        ""
-                    };
-                    return Err(front.field_err(
-                        mt,
-                        "rights",
-                        format!("\"{other}\" is not one of \"r\", \"rw\", \"rx\"{wx}"),
-                    ));
+                    let wx =
+                        if other.contains('w') && other.contains('x') { " (writable and executable together is not allowed)" } else { "" };
+                    return Err(front.field_err(mt, "rights", format!("\"{other}\" is not one of \"r\", \"rw\", \"rx\"{wx}")));
                 }
             };
-            Ok(Mapping {
-                domain,
-                vaddr,
-                rights,
-            })
+            Ok(Mapping { domain, vaddr, rights })
         })?;
-        Ok(SharedRegion {
-            name,
-            size,
-            mappings,
-        })
+        Ok(SharedRegion { name, size, mappings })
     }
 
     /// One `[[device_memory]]`.
-    fn device_memory(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        i: usize,
-        domains: &Names,
-    ) -> Result<DeviceMemory, Diagnostic> {
+    fn device_memory(&mut self, t: &dyn TableLike, line: usize, i: usize, domains: &Names) -> Result<DeviceMemory, Diagnostic> {
         let t = self.named("device memory", t, line, i, Pos::DeviceMemory(i));
-        self.fields(
-            &t,
-            &["name", "paddr", "size", "domain", "vaddr", "uncached"],
-        )?;
+        self.fields(&t, &["name", "paddr", "size", "domain", "vaddr", "uncached"])?;
         let name = self.string(&t, "name")?.to_string();
         let paddr = self.u64(&t, "paddr")?;
         let size = self.u64(&t, "size")?;
@@ -749,66 +521,26 @@ impl<'f> Front<'f> {
         let vaddr = self.u64(&t, "vaddr")?;
         let uncached = match self.get(&t, "uncached") {
             None => true,
-            Some(item) => item
-                .as_bool()
-                .ok_or_else(|| self.wrong_type(&t, "uncached", "a boolean", item))?,
+            Some(item) => item.as_bool().ok_or_else(|| self.wrong_type(&t, "uncached", "a boolean", item))?,
         };
-        Ok(DeviceMemory {
-            name,
-            paddr,
-            size,
-            domain,
-            vaddr,
-            uncached,
-        })
+        Ok(DeviceMemory { name, paddr, size, domain, vaddr, uncached })
     }
 
     /// One `[[irq]]`.
-    fn irq(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        i: usize,
-        domains: &Names,
-        notifications: &Names,
-    ) -> Result<Irq, Diagnostic> {
+    fn irq(&mut self, t: &dyn TableLike, line: usize, i: usize, domains: &Names, notifications: &Names) -> Result<Irq, Diagnostic> {
         let label = match t.get("pin").and_then(Item::as_integer) {
             Some(pin) => format!("irq pin {pin}"),
             None => format!("irq #{}", i + 1),
         };
-        let t = Tbl {
-            t,
-            line,
-            label,
-            pos: Pos::Irq(i),
-        };
-        self.fields(
-            &t,
-            &[
-                "pin",
-                "trigger",
-                "polarity",
-                "domain",
-                "notification",
-                "bit",
-            ],
-        )?;
+        let t = Tbl { t, line, label, pos: Pos::Irq(i) };
+        self.fields(&t, &["pin", "trigger", "polarity", "domain", "notification", "bit"])?;
         let pin = self.int(&t, "pin", 0, 255)? as u8;
-        let trigger =
-            [Trigger::Edge, Trigger::Level][self.choice(&t, "trigger", &["edge", "level"])?];
-        let polarity =
-            [Polarity::High, Polarity::Low][self.choice(&t, "polarity", &["high", "low"])?];
+        let trigger = [Trigger::Edge, Trigger::Level][self.choice(&t, "trigger", &["edge", "level"])?];
+        let polarity = [Polarity::High, Polarity::Low][self.choice(&t, "polarity", &["high", "low"])?];
         let domain = self.reference(&t, "domain", domains, "domain")?;
         let notification = self.reference(&t, "notification", notifications, "notification")?;
         let bit = self.int(&t, "bit", 0, 63)? as u8;
-        Ok(Irq {
-            pin,
-            trigger,
-            polarity,
-            domain,
-            notification,
-            bit,
-        })
+        Ok(Irq { pin, trigger, polarity, domain, notification, bit })
     }
 
     /// One `[[pci_device]]`.
@@ -821,10 +553,7 @@ impl<'f> Front<'f> {
         notifications: &Names,
     ) -> Result<PciDevice, Diagnostic> {
         let t = self.named("pci device", t, line, i, Pos::PciDevice(i));
-        self.fields(
-            &t,
-            &["name", "class", "vendor", "device", "index", "domain", "vaddr", "window", "interrupt"],
-        )?;
+        self.fields(&t, &["name", "class", "vendor", "device", "index", "domain", "vaddr", "window", "interrupt"])?;
         let name = self.string(&t, "name")?.to_string();
         let class = self.int(&t, "class", 0, 0xFF_FFFF)? as u32;
         let vendor = self.opt_int(&t, "vendor", 0, 0xFFFF)?.map(|v| v as u16);
@@ -844,42 +573,17 @@ impl<'f> Front<'f> {
         };
         // The interrupt table shares the device's position: restore the device's own line.
         self.item_lines.insert(t.pos, t.line);
-        Ok(PciDevice {
-            name,
-            class,
-            vendor,
-            device,
-            index,
-            domain,
-            vaddr,
-            window,
-            interrupt,
-        })
+        Ok(PciDevice { name, class, vendor, device, index, domain, vaddr, window, interrupt })
     }
 
     /// One `[[ioport]]`.
-    fn ioport(
-        &mut self,
-        t: &dyn TableLike,
-        line: usize,
-        i: usize,
-        domains: &Names,
-    ) -> Result<IoPortRange, Diagnostic> {
-        let t = Tbl {
-            t,
-            line,
-            label: format!("ioport #{}", i + 1),
-            pos: Pos::IoPorts(i),
-        };
+    fn ioport(&mut self, t: &dyn TableLike, line: usize, i: usize, domains: &Names) -> Result<IoPortRange, Diagnostic> {
+        let t = Tbl { t, line, label: format!("ioport #{}", i + 1), pos: Pos::IoPorts(i) };
         self.fields(&t, &["first", "last", "domain"])?;
         let first = self.int(&t, "first", 0, 0xffff)? as u16;
         let last = self.int(&t, "last", 0, 0xffff)? as u16;
         let domain = self.reference(&t, "domain", domains, "domain")?;
-        Ok(IoPortRange {
-            first,
-            last,
-            domain,
-        })
+        Ok(IoPortRange { first, last, domain })
     }
 }
 

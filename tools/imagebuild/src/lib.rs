@@ -97,20 +97,11 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, Diagnostic> {
             // A name declared twice: say where the first declaration is, too.
             message.push_str(&format!(" (first declared at {file}:{})", parsed.line_of(earlier, e.field)));
         }
-        return Err(Diagnostic {
-            file: file.to_string(),
-            line: parsed.line_of(e.item, e.field),
-            message,
-        });
+        return Err(Diagnostic { file: file.to_string(), line: parsed.line_of(e.item, e.field), message });
     }
-    let program_lines = (0..parsed.description.domains.len())
-        .map(|index| parsed.line_of(tileos_sysdesc::Item::Domain(index), "program"))
-        .collect();
-    Ok(Compiled {
-        program_lines,
-        description: parsed.description,
-        programs: parsed.programs,
-    })
+    let program_lines =
+        (0..parsed.description.domains.len()).map(|index| parsed.line_of(tileos_sysdesc::Item::Domain(index), "program")).collect();
+    Ok(Compiled { program_lines, description: parsed.description, programs: parsed.programs })
 }
 
 /// Where program ELFs are found.
@@ -141,38 +132,21 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
             Error::Description(Diagnostic {
                 file: file.clone(),
                 line: program.line,
-                message: format!(
-                    "domain \"{}\": field \"program\": {message}",
-                    program.domain
-                ),
+                message: format!("domain \"{}\": field \"program\": {message}", program.domain),
             })
         };
         let found = &found;
-        let bytes = std::fs::read(found).map_err(|error| Error::Read {
-            path: found.clone(),
-            error,
-        })?;
+        let bytes = std::fs::read(found).map_err(|error| Error::Read { path: found.clone(), error })?;
         if let Err(why) = check_elf(&bytes) {
-            return Err(at(format!(
-                "{} is not an x86_64 ELF64 executable: {why}",
-                found.display()
-            )));
+            return Err(at(format!("{} is not an x86_64 ELF64 executable: {why}", found.display())));
         }
         check_requirements(&file, &compiled, elfs.len(), program, found, &bytes)?;
-        let loadable = loadable_only(&bytes).map_err(|why| {
-            at(format!("{}: program headers unusable: {why}", found.display()))
-        })?;
+        let loadable = loadable_only(&bytes).map_err(|why| at(format!("{}: program headers unusable: {why}", found.display())))?;
         elfs.push(loadable);
     }
     let encoded = compiled.description.encode();
     let mut entries: Vec<(&str, &[u8])> = vec![(DESCRIPTION_ENTRY, &encoded)];
-    entries.extend(
-        compiled
-            .programs
-            .iter()
-            .zip(&elfs)
-            .map(|(p, e)| (p.name.as_str(), e.as_slice())),
-    );
+    entries.extend(compiled.programs.iter().zip(&elfs).map(|(p, e)| (p.name.as_str(), e.as_slice())));
     archive::build(&entries).map_err(Error::Archive)
 }
 
@@ -193,8 +167,7 @@ fn check_requirements(
             message: format!("domain \"{domain}\": field \"program\": {message}"),
         })
     };
-    let requirements = requires::manifest(elf)
-        .map_err(|why| at(&program.domain, program.line, format!("{}: {why}", path.display())))?;
+    let requirements = requires::manifest(elf).map_err(|why| at(&program.domain, program.line, format!("{}: {why}", path.display())))?;
     let Some(requirements) = requirements else {
         return Ok(());
     };
@@ -218,8 +191,19 @@ fn check_requirements(
                         if global == name { String::new() } else { format!(" (named \"{global}\" here by \"names\")") },
                         domain.name,
                         requires::hint(&domain.name, *kind, global),
-                        if global == name && matches!(kind, tileos_abi::manifest::Kind::ServedEndpoint | tileos_abi::manifest::Kind::ClientEndpoint | tileos_abi::manifest::Kind::WaitNotification | tileos_abi::manifest::Kind::SignalNotification | tileos_abi::manifest::Kind::Region) {
-                            format!(", or give the domain names = {{ {name} = \"NAME\" }} to use another item of the description as its \"{name}\"")
+                        if global == name
+                            && matches!(
+                                kind,
+                                tileos_abi::manifest::Kind::ServedEndpoint
+                                    | tileos_abi::manifest::Kind::ClientEndpoint
+                                    | tileos_abi::manifest::Kind::WaitNotification
+                                    | tileos_abi::manifest::Kind::SignalNotification
+                                    | tileos_abi::manifest::Kind::Region
+                            )
+                        {
+                            format!(
+                                ", or give the domain names = {{ {name} = \"NAME\" }} to use another item of the description as its \"{name}\""
+                            )
                         } else {
                             String::new()
                         }
@@ -234,21 +218,14 @@ fn check_requirements(
 /// The ELF file of each of `compiled`'s programs (in archive order), looked up as
 /// [`Programs`] says; `path` is the description, named `file` in messages.
 fn program_files(path: &Path, file: &str, compiled: &Compiled, programs: &Programs) -> Result<Vec<PathBuf>, Error> {
-    let default_dir = [path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
-    let dirs = if programs.dirs.is_empty() {
-        &default_dir[..]
-    } else {
-        &programs.dirs[..]
-    };
+    let default_dir = [path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
+    let dirs = if programs.dirs.is_empty() { &default_dir[..] } else { &programs.dirs[..] };
     let mut files = Vec::new();
     for program in &compiled.programs {
-        let candidates: Vec<PathBuf> =
-            match programs.overrides.iter().find(|(n, _)| *n == program.name) {
-                Some((_, p)) => vec![p.clone()],
-                None => dirs.iter().map(|d| d.join(&program.name)).collect(),
-            };
+        let candidates: Vec<PathBuf> = match programs.overrides.iter().find(|(n, _)| *n == program.name) {
+            Some((_, p)) => vec![p.clone()],
+            None => dirs.iter().map(|d| d.join(&program.name)).collect(),
+        };
         let Some(found) = candidates.iter().find(|p| p.is_file()) else {
             let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
             return Err(Error::Description(Diagnostic {
@@ -294,10 +271,7 @@ pub fn gdb_script(path: &Path, programs: &Programs, symbols: &[PathBuf]) -> Resu
 /// Reads and validates the description at `path`; returns the name messages use for it (as
 /// `path` displays) and the result.
 fn read(path: &Path) -> Result<(String, Compiled), Error> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Read { path: path.to_path_buf(), error })?;
     let file = path.display().to_string();
     let compiled = compile(&file, &text).map_err(Error::Description)?;
     Ok((file, compiled))
@@ -331,9 +305,7 @@ pub fn packages(paths: &[PathBuf], extra: &[String], bins: &BareMetalBins) -> Re
 
 /// Why program `name` has no package.
 fn no_package(name: &str) -> String {
-    format!(
-        "no workspace package with bare-metal binaries (a build dependency on {BUILD_SUPPORT}) has a binary \"{name}\""
-    )
+    format!("no workspace package with bare-metal binaries (a build dependency on {BUILD_SUPPORT}) has a binary \"{name}\"")
 }
 
 /// ELF program header type of a loadable segment.
@@ -360,11 +332,8 @@ pub fn loadable_only(bytes: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut kept: Vec<[u8; PHDR_BYTES]> = Vec::new();
     for index in 0..usize::from(phnum) {
         let start = phoff.checked_add(index * PHDR_BYTES).ok_or("program header offset overflows")?;
-        let header: [u8; PHDR_BYTES] = bytes
-            .get(start..start + PHDR_BYTES)
-            .ok_or("program header beyond the end of the file")?
-            .try_into()
-            .expect("56 bytes");
+        let header: [u8; PHDR_BYTES] =
+            bytes.get(start..start + PHDR_BYTES).ok_or("program header beyond the end of the file")?.try_into().expect("56 bytes");
         let kind = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
         if kind == PT_LOAD || kind == PT_GNU_STACK {
             kept.push(header);
@@ -433,10 +402,7 @@ mod tests {
         let text = "[tile]\nname = \"t\"\n\n[[domain]]\nname = \"a\"\nprogram = \"p\"\npriority = 1\n\n[[domain]]\nname = \"b\"\nprogram = \"p\"\npriority = 1\n\n[[domain]]\nname = \"a\"\nprogram = \"p\"\npriority = 1\n";
         let error = compile("dup.toml", text).expect_err("a name declared twice is rejected");
         assert_eq!(error.line, 15);
-        assert_eq!(
-            error.to_string(),
-            "dup.toml:15: domain \"a\": field \"name\": \"a\" is declared twice (first declared at dup.toml:5)"
-        );
+        assert_eq!(error.to_string(), "dup.toml:15: domain \"a\": field \"name\": \"a\" is declared twice (first declared at dup.toml:5)");
     }
 
     #[test]

@@ -62,9 +62,7 @@ struct Cli {
 /// Parses `NAME=PATH`.
 fn parse_program(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
-            Ok((name.to_string(), PathBuf::from(path)))
-        }
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_string(), PathBuf::from(path))),
         _ => Err(format!("expected NAME=PATH, got \"{s}\"")),
     }
 }
@@ -117,10 +115,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let programs = Programs {
-        overrides: cli.programs,
-        dirs: cli.program_dirs,
-    };
+    let programs = Programs { overrides: cli.programs, dirs: cli.program_dirs };
     if let Some(out) = &cli.gdb_script {
         let written = gdb_script(description, &programs, &cli.symbols)
             .map_err(|e| e.to_string())

@@ -29,10 +29,7 @@ impl BareMetalBins {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
         if !output.status.success() {
-            return Err(format!(
-                "cargo metadata failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim_end()
-            ));
+            return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr).trim_end()));
         }
         Self::from_metadata(&String::from_utf8_lossy(&output.stdout))
     }
@@ -41,41 +38,33 @@ impl BareMetalBins {
     /// only workspace members count). Two bare-metal packages with a binary of the same name
     /// are an error: their ELFs would overwrite each other in the build directory.
     pub fn from_metadata(json: &str) -> Result<Self, String> {
-        let metadata: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| format!("cargo metadata: {e}"))?;
+        let metadata: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("cargo metadata: {e}"))?;
         let members: Vec<&str> = metadata["workspace_members"]
             .as_array()
             .ok_or("cargo metadata: no \"workspace_members\"")?
             .iter()
             .filter_map(serde_json::Value::as_str)
             .collect();
-        let packages = metadata["packages"]
-            .as_array()
-            .ok_or("cargo metadata: no \"packages\"")?;
+        let packages = metadata["packages"].as_array().ok_or("cargo metadata: no \"packages\"")?;
         let mut bins = BTreeMap::new();
         for package in packages {
             let (Some(id), Some(name)) = (package["id"].as_str(), package["name"].as_str()) else {
                 return Err(String::from("cargo metadata: a package without id or name"));
             };
-            let bare_metal = package["dependencies"].as_array().is_some_and(|deps| {
-                deps.iter()
-                    .any(|d| d["name"] == BUILD_SUPPORT && d["kind"] == "build")
-            });
+            let bare_metal = package["dependencies"]
+                .as_array()
+                .is_some_and(|deps| deps.iter().any(|d| d["name"] == BUILD_SUPPORT && d["kind"] == "build"));
             if !members.contains(&id) || !bare_metal {
                 continue;
             }
             let targets = package["targets"].as_array().map_or(&[][..], Vec::as_slice);
             for target in targets {
-                let is_bin = target["kind"]
-                    .as_array()
-                    .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"));
+                let is_bin = target["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "bin"));
                 let Some(bin) = target["name"].as_str().filter(|_| is_bin) else {
                     continue;
                 };
                 if let Some(other) = bins.insert(bin.to_string(), name.to_string()) {
-                    return Err(format!(
-                        "binary \"{bin}\" is in two packages with bare-metal binaries, {other} and {name}"
-                    ));
+                    return Err(format!("binary \"{bin}\" is in two packages with bare-metal binaries, {other} and {name}"));
                 }
             }
         }
@@ -107,19 +96,12 @@ mod tests {
             };
             let mut targets = vec![format!(r#"{{"name": "{}", "kind": ["lib"]}}"#, name.replace('-', "_"))];
             targets.extend(bins.iter().map(|b| format!(r#"{{"name": "{b}", "kind": ["bin"]}}"#)));
-            entries.push(format!(
-                r#"{{"id": "{id}", "name": "{name}", "dependencies": {deps}, "targets": [{}]}}"#,
-                targets.join(", ")
-            ));
+            entries.push(format!(r#"{{"id": "{id}", "name": "{name}", "dependencies": {deps}, "targets": [{}]}}"#, targets.join(", ")));
         }
         entries.push(String::from(
             r#"{"id": "registry+x#outsider@1", "name": "outsider", "dependencies": [{"name": "tileos-build-support", "kind": "build"}], "targets": [{"name": "stranger", "kind": ["bin"]}]}"#,
         ));
-        format!(
-            r#"{{"packages": [{}], "workspace_members": [{}]}}"#,
-            entries.join(", "),
-            members.join(", ")
-        )
+        format!(r#"{{"packages": [{}], "workspace_members": [{}]}}"#, entries.join(", "), members.join(", "))
     }
 
     #[test]
@@ -143,9 +125,7 @@ mod tests {
         let json = metadata(&[("a", true, &["twin"]), ("b", true, &["twin"])]);
         assert_eq!(
             BareMetalBins::from_metadata(&json),
-            Err(String::from(
-                "binary \"twin\" is in two packages with bare-metal binaries, a and b"
-            ))
+            Err(String::from("binary \"twin\" is in two packages with bare-metal binaries, a and b"))
         );
     }
 

@@ -81,9 +81,7 @@ pub fn grants(description: &SystemDescription, domain: usize, kind: Kind, name: 
             description.endpoints.iter().any(|e| e.name == name && e.clients.iter().any(|c| c.domain == d)) || pci(name)
         }
         Kind::WaitNotification => description.notifications.iter().any(|n| n.name == name && n.waiter == d),
-        Kind::SignalNotification => {
-            description.notifications.iter().any(|n| n.name == name && n.signallers.iter().any(|s| s.domain == d))
-        }
+        Kind::SignalNotification => description.notifications.iter().any(|n| n.name == name && n.signallers.iter().any(|s| s.domain == d)),
         Kind::IrqHandler => description.irqs.iter().any(|i| i.domain == d && format!("irq{}", i.pin) == name) || pci(name),
         Kind::IoPort => description.io_ports.iter().any(|p| p.domain == d && format!("{:#x}", p.first) == name) || pci(name),
         Kind::Region => {

@@ -17,10 +17,7 @@ fn cases() -> Vec<(PathBuf, String)> {
             let expected = std::fs::read_to_string(p.with_extension("expected"))
                 .unwrap_or_else(|e| panic!("{}: no .expected sidecar: {e}", p.display()));
             // Messages name the file as given: tests run from the package directory.
-            (
-                dir.join(p.file_name().expect("file name")),
-                expected.trim_end().to_string(),
-            )
+            (dir.join(p.file_name().expect("file name")), expected.trim_end().to_string())
         })
         .collect();
     cases.sort();
@@ -30,19 +27,12 @@ fn cases() -> Vec<(PathBuf, String)> {
 #[test]
 fn each_broken_description_is_rejected_with_its_message() {
     let cases = cases();
-    assert!(
-        cases.len() >= 12,
-        "only {} broken descriptions",
-        cases.len()
-    );
+    assert!(cases.len() >= 12, "only {} broken descriptions", cases.len());
     let mut failures = Vec::new();
     for (path, expected) in &cases {
         match build(path, &Programs::default()) {
             Ok(_) => failures.push(format!("{}: accepted", path.display())),
-            Err(e) if e.to_string() != *expected => failures.push(format!(
-                "{}:\n  expected {expected}\n  got      {e}",
-                path.display()
-            )),
+            Err(e) if e.to_string() != *expected => failures.push(format!("{}:\n  expected {expected}\n  got      {e}", path.display())),
             Err(_) => {}
         }
     }
@@ -53,15 +43,9 @@ fn each_broken_description_is_rejected_with_its_message() {
 fn the_tool_prints_the_message_and_fails() {
     // --check stops before programs are looked up, so missing-program cases and those of
     // a program's capability manifest are left out.
-    let checkable = cases()
-        .into_iter()
-        .filter(|(_, m)| !m.contains("no ELF for program") && !m.contains("\" requires the "));
+    let checkable = cases().into_iter().filter(|(_, m)| !m.contains("no ELF for program") && !m.contains("\" requires the "));
     for (path, expected) in checkable {
-        let out = Command::new(env!("CARGO_BIN_EXE_tileos-imagebuild"))
-            .arg(&path)
-            .arg("--check")
-            .output()
-            .expect("the tool runs");
+        let out = Command::new(env!("CARGO_BIN_EXE_tileos-imagebuild")).arg(&path).arg("--check").output().expect("the tool runs");
         assert_eq!(out.status.code(), Some(1), "{}", path.display());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim_end(), expected, "{}", path.display());

@@ -55,31 +55,13 @@ fn example_compiles_with_every_feature() {
     assert_eq!(d.domains.len(), 5);
     // Both clients run program "client", archive entry 4.
     assert_eq!((d.domains[3].program, d.domains[4].program), (4, 4));
-    assert_eq!(
-        d.domains[0].restart,
-        RestartPolicy::Always {
-            max_restarts: 5,
-            backoff_ms: 100
-        }
-    );
-    assert_eq!(
-        d.domains[1].restart,
-        RestartPolicy::Always {
-            max_restarts: 3,
-            backoff_ms: 500
-        }
-    );
+    assert_eq!(d.domains[0].restart, RestartPolicy::Always { max_restarts: 5, backoff_ms: 100 });
+    assert_eq!(d.domains[1].restart, RestartPolicy::Always { max_restarts: 3, backoff_ms: 500 });
     assert_eq!(d.domains[1].mcp, 160);
     assert_eq!(d.domains[3].mcp, 90);
-    assert_eq!(
-        (d.domains[3].stack_size, d.domains[3].heap_size),
-        (0x4000, 0x10000)
-    );
+    assert_eq!((d.domains[3].stack_size, d.domains[3].heap_size), (0x4000, 0x10000));
     assert_eq!(d.notifications[0].signallers[1].badge, 0b110 << 8);
-    assert_eq!(
-        d.shared_regions[1].mappings[0].rights,
-        MapRights::ReadExecute
-    );
+    assert_eq!(d.shared_regions[1].mappings[0].rights, MapRights::ReadExecute);
     assert_eq!(d.shared_regions[0].mappings[1].rights, MapRights::Read);
     assert_eq!(d.irqs.len(), 2);
     assert_eq!(d.io_ports.len(), 2);
@@ -89,22 +71,14 @@ fn example_compiles_with_every_feature() {
 #[test]
 fn example_round_trips_through_the_archive() {
     let dir = program_dir("round-trip", &PROGRAMS);
-    let programs = Programs {
-        overrides: Vec::new(),
-        dirs: vec![dir.clone()],
-    };
+    let programs = Programs { overrides: Vec::new(), dirs: vec![dir.clone()] };
     let bytes = build(Path::new(EXAMPLE), &programs).expect("example builds");
     let (archive, loaded) = load(&bytes).expect("archive loads");
     let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
-    assert_eq!(
-        loaded,
-        compile("tile.toml", &text).expect("valid").description
-    );
+    assert_eq!(loaded, compile("tile.toml", &text).expect("valid").description);
     assert_eq!(archive.len(), 1 + PROGRAMS.len());
     for domain in &loaded.domains {
-        let entry = archive
-            .entry(domain.program as usize)
-            .expect("program entry");
+        let entry = archive.entry(domain.program as usize).expect("program entry");
         let original = std::fs::read(dir.join(entry.name)).expect("ELF");
         assert_eq!(entry.data, tileos_imagebuild::loadable_only(&original).expect("reducible").as_slice());
     }
@@ -115,26 +89,14 @@ fn overrides_win_and_must_be_used() {
     let dir = program_dir("overrides", &PROGRAMS);
     let special = dir.join("special-echo");
     std::fs::write(&special, fake_elf("special")).expect("write");
-    let programs = Programs {
-        overrides: vec![("echo".into(), special.clone())],
-        dirs: vec![dir.clone()],
-    };
+    let programs = Programs { overrides: vec![("echo".into(), special.clone())], dirs: vec![dir.clone()] };
     let bytes = build(Path::new(EXAMPLE), &programs).expect("builds");
     let (archive, _) = load(&bytes).expect("loads");
-    assert_eq!(
-        archive.find("echo").expect("echo entry").1.data,
-        fake_elf("special").as_slice()
-    );
+    assert_eq!(archive.find("echo").expect("echo entry").1.data, fake_elf("special").as_slice());
 
-    let unused = Programs {
-        overrides: vec![("nope".into(), special)],
-        dirs: vec![dir],
-    };
+    let unused = Programs { overrides: vec![("nope".into(), special)], dirs: vec![dir] };
     let err = build(Path::new(EXAMPLE), &unused).expect_err("unused override");
-    assert!(
-        matches!(err, Error::UnusedProgram(ref n) if n == "nope"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::UnusedProgram(ref n) if n == "nope"), "{err}");
 }
 
 #[test]
@@ -143,19 +105,9 @@ fn programs_must_be_x86_64_executables() {
     let mut shared_object = fake_elf("so");
     shared_object[16] = 3;
     std::fs::write(dir.join("echo"), shared_object).expect("write");
-    let err = build(
-        Path::new(EXAMPLE),
-        &Programs {
-            overrides: Vec::new(),
-            dirs: vec![dir.clone()],
-        },
-    )
-    .expect_err("ET_DYN is rejected");
+    let err = build(Path::new(EXAMPLE), &Programs { overrides: Vec::new(), dirs: vec![dir.clone()] }).expect_err("ET_DYN is rejected");
     let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
-    let line = 1 + text
-        .lines()
-        .position(|l| l.starts_with("program = \"echo\""))
-        .expect("echo's program line");
+    let line = 1 + text.lines().position(|l| l.starts_with("program = \"echo\"")).expect("echo's program line");
     assert_eq!(
         err.to_string(),
         format!(
@@ -195,13 +147,9 @@ fn the_tool_writes_an_archive() {
 #[test]
 fn the_documented_example_is_valid() {
     let doc = std::fs::read_to_string("../../docs/system-description.md").expect("docs exist");
-    let start = doc
-        .find("Abridged:\n\n```toml\n")
-        .expect("abridged example")
-        + "Abridged:\n\n```toml\n".len();
+    let start = doc.find("Abridged:\n\n```toml\n").expect("abridged example") + "Abridged:\n\n```toml\n".len();
     let end = start + doc[start..].find("```").expect("end of example");
-    let c =
-        compile("system-description.md", &doc[start..end]).expect("documented example is valid");
+    let c = compile("system-description.md", &doc[start..end]).expect("documented example is valid");
     assert_eq!(c.description.domains.len(), 2);
 }
 

@@ -115,10 +115,7 @@ fn apply(text: &str, edit: &Edit) -> String {
             // Byte ranges of the maximal runs of non-whitespace characters.
             let mut words: Vec<(usize, usize)> = Vec::new();
             let mut start = None;
-            for (at, c) in text
-                .char_indices()
-                .chain(std::iter::once((text.len(), ' ')))
-            {
+            for (at, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
                 match (c.is_whitespace(), start) {
                     (false, None) => start = Some(at),
                     (true, Some(s)) => {
@@ -132,17 +129,10 @@ fn apply(text: &str, edit: &Edit) -> String {
                 return text.to_string();
             }
             let (start, end) = words[w.index(words.len())];
-            return format!(
-                "{}{}{}",
-                &text[..start],
-                TOKENS[t.index(TOKENS.len())],
-                &text[end..]
-            );
+            return format!("{}{}{}", &text[..start], TOKENS[t.index(TOKENS.len())], &text[end..]);
         }
         Edit::ReplaceValue(l, v) => {
-            let assignments: Vec<usize> = (0..lines.len())
-                .filter(|&i| lines[i].contains(" = "))
-                .collect();
+            let assignments: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" = ")).collect();
             if assignments.is_empty() {
                 return text.to_string();
             }
@@ -170,25 +160,12 @@ fn check_properties(text: &str) -> Result<(), TestCaseError> {
     match compile("tile.toml", text) {
         Ok(c) => {
             prop_assert_eq!(c.description.check(c.programs.len() + 1), Ok(()));
-            prop_assert_eq!(
-                SystemDescription::decode(&c.description.encode()),
-                Ok(c.description.clone())
-            );
+            prop_assert_eq!(SystemDescription::decode(&c.description.encode()), Ok(c.description.clone()));
         }
         Err(d) => {
-            prop_assert!(
-                d.line >= 1 && d.line <= lines,
-                "line {} of {}: {}",
-                d.line,
-                lines,
-                d
-            );
+            prop_assert!(d.line >= 1 && d.line <= lines, "line {} of {}: {}", d.line, lines, d);
             let shown = d.to_string();
-            prop_assert!(
-                shown.starts_with(&format!("tile.toml:{}: ", d.line)),
-                "{}",
-                shown
-            );
+            prop_assert!(shown.starts_with(&format!("tile.toml:{}: ", d.line)), "{}", shown);
             prop_assert!(!d.message.is_empty());
         }
     }

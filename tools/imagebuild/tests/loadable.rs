@@ -15,7 +15,8 @@ fn reduced_programs_load_exactly_as_the_originals() {
         let reduced = tileos_imagebuild::loadable_only(&original).expect("reducible");
         assert!(reduced.len() <= original.len(), "{name}: {} bytes grew to {}", original.len(), reduced.len());
         assert_eq!(tileos_imagebuild::check_elf(&reduced), Ok(()));
-        let (before, after) = (tileos_elf::parse(&original).expect("original parses"), tileos_elf::parse(&reduced).expect("reduced parses"));
+        let (before, after) =
+            (tileos_elf::parse(&original).expect("original parses"), tileos_elf::parse(&reduced).expect("reduced parses"));
         assert_eq!(before.entry, after.entry, "{name}: entry");
         let segments = |exe: &tileos_elf::Executable| {
             exe.segments().map(|s| (s.vaddr, s.mem_size, s.data.to_vec(), s.permissions)).collect::<Vec<_>>()

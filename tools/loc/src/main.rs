@@ -195,10 +195,7 @@ fn host_only_paths(file: &Path, source: &str) -> Vec<PathBuf> {
     let Some(dir) = file.parent() else { return Vec::new() };
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     let submodules = if matches!(stem, "lib" | "main" | "mod") { dir.to_path_buf() } else { dir.join(stem) };
-    cfg_test_modules(source)
-        .into_iter()
-        .flat_map(|name| [submodules.join(format!("{name}.rs")), submodules.join(name)])
-        .collect()
+    cfg_test_modules(source).into_iter().flat_map(|name| [submodules.join(format!("{name}.rs")), submodules.join(name)]).collect()
 }
 
 /// Whether `file` is, or lies under, one of the host-only `paths`.

@@ -40,8 +40,17 @@ impl InvocationError {
     pub fn from_raw(raw: u64) -> Option<InvocationError> {
         use InvocationError::*;
         [
-            InvalidArgument, InvalidCapability, IllegalOperation, RangeError, AlignmentError,
-            FailedLookup, TruncatedMessage, DeleteFirst, RevokeFirst, NotEnoughMemory, DeletionInProgress,
+            InvalidArgument,
+            InvalidCapability,
+            IllegalOperation,
+            RangeError,
+            AlignmentError,
+            FailedLookup,
+            TruncatedMessage,
+            DeleteFirst,
+            RevokeFirst,
+            NotEnoughMemory,
+            DeletionInProgress,
         ]
         .into_iter()
         .find(|e| *e as u64 == raw)

@@ -47,11 +47,7 @@ impl ObjectType {
             ObjectType::Notification => 6,
             ObjectType::CNode => user_size_bits + SLOT_SIZE_BITS,
             ObjectType::Frame2M => 21,
-            ObjectType::Frame4K
-            | ObjectType::PageTable
-            | ObjectType::PageDirectory
-            | ObjectType::Pdpt
-            | ObjectType::Pml4 => 12,
+            ObjectType::Frame4K | ObjectType::PageTable | ObjectType::PageDirectory | ObjectType::Pdpt | ObjectType::Pml4 => 12,
         }
     }
 }

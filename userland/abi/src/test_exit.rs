@@ -21,8 +21,7 @@ pub enum GuestVerdict {
 
 impl GuestVerdict {
     /// Every verdict, for decoding.
-    pub const ALL: [GuestVerdict; 4] =
-        [GuestVerdict::Pass, GuestVerdict::Fail, GuestVerdict::KernelException, GuestVerdict::Panic];
+    pub const ALL: [GuestVerdict; 4] = [GuestVerdict::Pass, GuestVerdict::Fail, GuestVerdict::KernelException, GuestVerdict::Panic];
 
     /// Decodes QEMU's process exit status (`2 * value + 1`); `None` for any other status,
     /// e.g. QEMU's own errors or a guest that was shut down without a verdict.

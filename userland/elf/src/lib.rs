@@ -151,12 +151,7 @@ pub fn parse(bytes: &[u8]) -> Result<Executable<'_>, ElfError> {
         if loaded == MAX_SEGMENTS {
             return Err(bad_headers);
         }
-        let segment = Segment {
-            vaddr,
-            mem_size,
-            data,
-            permissions: Permissions { write: flags & PF_W != 0, execute: flags & PF_X != 0 },
-        };
+        let segment = Segment { vaddr, mem_size, data, permissions: Permissions { write: flags & PF_W != 0, execute: flags & PF_X != 0 } };
         for (other, &other_index) in segments[..loaded].iter().flatten().zip(&file_indices) {
             if segment.vaddr < other.vaddr + other.mem_size && other.vaddr < segment.vaddr + segment.mem_size {
                 return Err(ElfError::OverlappingSegments(other_index, index));

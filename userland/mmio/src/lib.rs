@@ -118,7 +118,7 @@ impl Mmio {
             self.len
         );
         let address = self.base + offset;
-        assert!(address % align == 0, "offset {offset:#x} not aligned to {align}");
+        assert!(address.is_multiple_of(align), "offset {offset:#x} not aligned to {align}");
         address
     }
 

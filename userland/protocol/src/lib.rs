@@ -130,8 +130,7 @@ mod tests {
 
     #[test]
     fn the_longest_console_write_fits_one_message() {
-        let text: heapless::String<{ crate::console::MAX_TEXT }> =
-            core::iter::repeat_n('x', crate::console::MAX_TEXT).collect();
+        let text: heapless::String<{ crate::console::MAX_TEXT }> = core::iter::repeat_n('x', crate::console::MAX_TEXT).collect();
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&crate::console::Request::Write(text.clone()), &mut words).unwrap();
         assert_eq!(decode::<crate::console::Request>(MESSAGE, &words[..length]), Ok(crate::console::Request::Write(text)));

@@ -29,8 +29,10 @@ pub enum Request {
     },
 }
 
-/// The supervisor's answer.
+/// The supervisor's answer. (The status variant is large, but every answer is serialised
+/// into a message at once and never kept in collections, so its size does not matter.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// The domain was killed and runs again, freshly built.
     Restarted {
@@ -129,7 +131,13 @@ mod tests {
         let request = Request::Restart { domain: String::try_from("nvme").unwrap() };
         let length = encode(&request, &mut words).unwrap();
         assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
-        for refusal in [Refusal::UnknownDomain, Refusal::RestartPolicyNever, Refusal::NotRunning(State::GivenUp), Refusal::RestartFailed, Refusal::NotAllowed] {
+        for refusal in [
+            Refusal::UnknownDomain,
+            Refusal::RestartPolicyNever,
+            Refusal::NotRunning(State::GivenUp),
+            Refusal::RestartFailed,
+            Refusal::NotAllowed,
+        ] {
             let length = encode(&Response::Refused(refusal), &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(Response::Refused(refusal)));
         }

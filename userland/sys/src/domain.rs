@@ -3,9 +3,9 @@
 
 use core::fmt::{self, Write};
 use linked_list_allocator::LockedHeap;
-use tileos_mmio::Mmio;
 use tileos_abi::bootinfo::domain::IPC_BUFFER_VADDR;
 use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
+use tileos_mmio::Mmio;
 use tileos_protocol::console::{Console, MAX_TEXT, Request};
 use tileos_protocol::heapless;
 

@@ -20,10 +20,22 @@ pub fn vector_pattern(seed: u64) -> [u64; 32] {
 macro_rules! load_vectors_from_i {
     () => {
         concat!(
-            "movdqu xmm0, [{i}]\n", "movdqu xmm1, [{i} + 16]\n", "movdqu xmm2, [{i} + 32]\n", "movdqu xmm3, [{i} + 48]\n",
-            "movdqu xmm4, [{i} + 64]\n", "movdqu xmm5, [{i} + 80]\n", "movdqu xmm6, [{i} + 96]\n", "movdqu xmm7, [{i} + 112]\n",
-            "movdqu xmm8, [{i} + 128]\n", "movdqu xmm9, [{i} + 144]\n", "movdqu xmm10, [{i} + 160]\n", "movdqu xmm11, [{i} + 176]\n",
-            "movdqu xmm12, [{i} + 192]\n", "movdqu xmm13, [{i} + 208]\n", "movdqu xmm14, [{i} + 224]\n", "movdqu xmm15, [{i} + 240]",
+            "movdqu xmm0, [{i}]\n",
+            "movdqu xmm1, [{i} + 16]\n",
+            "movdqu xmm2, [{i} + 32]\n",
+            "movdqu xmm3, [{i} + 48]\n",
+            "movdqu xmm4, [{i} + 64]\n",
+            "movdqu xmm5, [{i} + 80]\n",
+            "movdqu xmm6, [{i} + 96]\n",
+            "movdqu xmm7, [{i} + 112]\n",
+            "movdqu xmm8, [{i} + 128]\n",
+            "movdqu xmm9, [{i} + 144]\n",
+            "movdqu xmm10, [{i} + 160]\n",
+            "movdqu xmm11, [{i} + 176]\n",
+            "movdqu xmm12, [{i} + 192]\n",
+            "movdqu xmm13, [{i} + 208]\n",
+            "movdqu xmm14, [{i} + 224]\n",
+            "movdqu xmm15, [{i} + 240]",
         )
     };
 }

@@ -105,7 +105,10 @@ fn encode_answer<P: Protocol>(answer: Result<P::Response, ProtocolError>, reply:
 /// Serves protocol `P` on the endpoint capability in slot `endpoint` forever: each request
 /// is decoded and passed to `handler` with the caller's badge; its answer (or error) is
 /// the reply.
-pub fn serve<P: Protocol>(endpoint: crate::cap::Endpoint, mut handler: impl FnMut(u64, P::Request) -> Result<P::Response, ProtocolError>) -> ! {
+pub fn serve<P: Protocol>(
+    endpoint: crate::cap::Endpoint,
+    mut handler: impl FnMut(u64, P::Request) -> Result<P::Response, ProtocolError>,
+) -> ! {
     let endpoint = endpoint.cptr();
     let mut message = raw_syscall(Syscall::Recv, endpoint, MessageInfo::default(), [0; 4]);
     loop {

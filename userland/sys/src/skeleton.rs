@@ -144,8 +144,12 @@ macro_rules! entry {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __resource_optional {
-    () => { false };
-    (optional) => { true };
+    () => {
+        false
+    };
+    (optional) => {
+        true
+    };
 }
 
 #[doc(hidden)]
@@ -164,7 +168,9 @@ macro_rules! __resource_type {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __resource_take {
-    ($kind:ident, $cap:literal, optional) => { $crate::__resource_get!($kind, $cap) };
+    ($kind:ident, $cap:literal, optional) => {
+        $crate::__resource_get!($kind, $cap)
+    };
     ($kind:ident, $cap:literal) => {
         match $crate::__resource_get!($kind, $cap) {
             ::core::option::Option::Some(cap) => cap,
@@ -178,11 +184,25 @@ macro_rules! __resource_take {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __resource_get {
-    (ServedEndpoint, $cap:literal) => { $crate::skeleton::get::served_endpoint($cap) };
-    (ClientEndpoint, $cap:literal) => { $crate::skeleton::get::client_endpoint($cap) };
-    (WaitNotification, $cap:literal) => { $crate::skeleton::get::wait_notification($cap) };
-    (SignalNotification, $cap:literal) => { $crate::skeleton::get::signal_notification($cap) };
-    (IoPort, $cap:literal) => { $crate::skeleton::get::io_port($cap) };
-    (IrqHandler, $cap:literal) => { $crate::skeleton::get::irq_handler($cap) };
-    (Region, $cap:literal) => { $crate::skeleton::get::region($cap) };
+    (ServedEndpoint, $cap:literal) => {
+        $crate::skeleton::get::served_endpoint($cap)
+    };
+    (ClientEndpoint, $cap:literal) => {
+        $crate::skeleton::get::client_endpoint($cap)
+    };
+    (WaitNotification, $cap:literal) => {
+        $crate::skeleton::get::wait_notification($cap)
+    };
+    (SignalNotification, $cap:literal) => {
+        $crate::skeleton::get::signal_notification($cap)
+    };
+    (IoPort, $cap:literal) => {
+        $crate::skeleton::get::io_port($cap)
+    };
+    (IrqHandler, $cap:literal) => {
+        $crate::skeleton::get::irq_handler($cap)
+    };
+    (Region, $cap:literal) => {
+        $crate::skeleton::get::region($cap)
+    };
 }

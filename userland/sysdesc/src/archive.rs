@@ -147,38 +147,23 @@ impl core::fmt::Display for ArchiveError {
                 write!(f, "reserved header field at byte {offset} is not zero")
             }
             ArchiveError::BadTotalLength(n) => {
-                write!(
-                    f,
-                    "total length {n} is shorter than the {HEADER_LEN}-byte header"
-                )
+                write!(f, "total length {n} is shorter than the {HEADER_LEN}-byte header")
             }
             ArchiveError::TooManyEntries(n) => {
                 write!(f, "{n} entries (at most {MAX_ENTRIES})")
             }
             ArchiveError::BadName { entry } => write!(f, "entry {entry}: invalid name"),
             ArchiveError::UnknownFlags { entry, flags } => {
-                write!(
-                    f,
-                    "entry {entry}: unknown flags {flags:#x} or reserved field not zero"
-                )
+                write!(f, "entry {entry}: unknown flags {flags:#x} or reserved field not zero")
             }
             ArchiveError::StrayDigest { entry } => {
                 write!(f, "entry {entry}: sha256 field set without the sha256 flag")
             }
-            ArchiveError::OutOfBounds {
-                entry,
-                offset,
-                length,
-                total,
-            } => write!(
-                f,
-                "entry {entry}: data {offset}+{length} lies outside the archive ({total} bytes)"
-            ),
+            ArchiveError::OutOfBounds { entry, offset, length, total } => {
+                write!(f, "entry {entry}: data {offset}+{length} lies outside the archive ({total} bytes)")
+            }
             ArchiveError::InsideTable { entry } => {
-                write!(
-                    f,
-                    "entry {entry}: data starts inside the header or entry table"
-                )
+                write!(f, "entry {entry}: data starts inside the header or entry table")
             }
             ArchiveError::Overlap { entry, other } => {
                 write!(f, "entry {entry}: data overlaps entry {other}")
@@ -190,10 +175,7 @@ impl core::fmt::Display for ArchiveError {
                 write!(f, "entry {entry}: data does not match its sha256")
             }
             ArchiveError::MissingDescription => {
-                write!(
-                    f,
-                    "entry 0 is not the system description \"{DESCRIPTION_ENTRY}\""
-                )
+                write!(f, "entry 0 is not the system description \"{DESCRIPTION_ENTRY}\"")
             }
             ArchiveError::InvalidName => write!(f, "invalid entry name"),
         }
@@ -202,11 +184,7 @@ impl core::fmt::Display for ArchiveError {
 
 /// Whether `name` is a valid entry name: 1..=[`MAX_ENTRY_NAME`] bytes of `[A-Za-z0-9_.-]`.
 pub fn valid_entry_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_ENTRY_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    !name.is_empty() && name.len() <= MAX_ENTRY_NAME && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// One entry of a parsed archive.
@@ -268,10 +246,7 @@ impl<'a> Archive<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Archive<'a>, ArchiveError> {
         let have = bytes.len() as u64;
         if bytes.len() < HEADER_LEN {
-            return Err(ArchiveError::Truncated {
-                needed: HEADER_LEN as u64,
-                have,
-            });
+            return Err(ArchiveError::Truncated { needed: HEADER_LEN as u64, have });
         }
         if bytes.get(0..8) != Some(&MAGIC[..]) {
             return Err(ArchiveError::BadMagic);
@@ -292,10 +267,7 @@ impl<'a> Archive<'a> {
             return Err(ArchiveError::BadTotalLength(total));
         }
         if total > have {
-            return Err(ArchiveError::Truncated {
-                needed: total,
-                have,
-            });
+            return Err(ArchiveError::Truncated { needed: total, have });
         }
         if count > MAX_ENTRIES {
             return Err(ArchiveError::TooManyEntries(count));
@@ -304,15 +276,9 @@ impl<'a> Archive<'a> {
         let bytes = bytes.get(..total as usize).unwrap_or(bytes);
         let table_end = HEADER_LEN as u64 + u64::from(count) * ENTRY_LEN as u64;
         if table_end > total {
-            return Err(ArchiveError::Truncated {
-                needed: table_end,
-                have: total,
-            });
+            return Err(ArchiveError::Truncated { needed: table_end, have: total });
         }
-        let archive = Archive {
-            bytes,
-            count: count as usize,
-        };
+        let archive = Archive { bytes, count: count as usize };
         for entry in 0..archive.count {
             let record = archive.record(entry)?;
             if record.offset < table_end {
@@ -320,12 +286,7 @@ impl<'a> Archive<'a> {
             }
             let end = record.offset.checked_add(record.length);
             if end.is_none_or(|end| end > total) {
-                return Err(ArchiveError::OutOfBounds {
-                    entry,
-                    offset: record.offset,
-                    length: record.length,
-                    total,
-                });
+                return Err(ArchiveError::OutOfBounds { entry, offset: record.offset, length: record.length, total });
             }
             for other in 0..entry {
                 let earlier = archive.record(other)?;
@@ -350,15 +311,9 @@ impl<'a> Archive<'a> {
         let raw = self
             .bytes
             .get(at..at + ENTRY_LEN)
-            .ok_or(ArchiveError::Truncated {
-                needed: (at + ENTRY_LEN) as u64,
-                have: self.bytes.len() as u64,
-            })?;
+            .ok_or(ArchiveError::Truncated { needed: (at + ENTRY_LEN) as u64, have: self.bytes.len() as u64 })?;
         let name_field = raw.get(..MAX_ENTRY_NAME).unwrap_or_default();
-        let name_len = name_field
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(MAX_ENTRY_NAME);
+        let name_len = name_field.iter().position(|&b| b == 0).unwrap_or(MAX_ENTRY_NAME);
         let (name, padding) = name_field.split_at(name_len);
         let name = core::str::from_utf8(name).map_err(|_| ArchiveError::BadName { entry })?;
         if !valid_entry_name(name) || padding.iter().any(|&b| b != 0) {
@@ -376,12 +331,7 @@ impl<'a> Archive<'a> {
         } else {
             None
         };
-        Ok(Record {
-            name,
-            offset: u64_at(raw, 40),
-            length: u64_at(raw, 48),
-            sha256,
-        })
+        Ok(Record { name, offset: u64_at(raw, 40), length: u64_at(raw, 48), sha256 })
     }
 
     /// Number of entries.
@@ -403,11 +353,7 @@ impl<'a> Archive<'a> {
         let record = self.record(index).ok()?;
         let start = usize::try_from(record.offset).ok()?;
         let end = start.checked_add(usize::try_from(record.length).ok()?)?;
-        Some(Entry {
-            name: record.name,
-            data: self.bytes.get(start..end)?,
-            sha256: record.sha256,
-        })
+        Some(Entry { name: record.name, data: self.bytes.get(start..end)?, sha256: record.sha256 })
     }
 
     /// The entries in table order.
@@ -422,9 +368,7 @@ impl<'a> Archive<'a> {
 
     /// Entry 0, which must be the description named [`DESCRIPTION_ENTRY`].
     pub fn description(&self) -> Result<Entry<'a>, ArchiveError> {
-        self.entry(0)
-            .filter(|e| e.name == DESCRIPTION_ENTRY)
-            .ok_or(ArchiveError::MissingDescription)
+        self.entry(0).filter(|e| e.name == DESCRIPTION_ENTRY).ok_or(ArchiveError::MissingDescription)
     }
 
     /// Checks every recorded sha256 against its data.
@@ -444,10 +388,7 @@ impl<'a> Archive<'a> {
 /// data aligned to [`DATA_ALIGN`]. Names must be valid and unique; at most [`MAX_ENTRIES`].
 /// For a boot archive, entry 0 is ([`DESCRIPTION_ENTRY`], encoded description).
 pub fn build(entries: &[(&str, &[u8])]) -> Result<Vec<u8>, ArchiveError> {
-    let count = u32::try_from(entries.len())
-        .ok()
-        .filter(|&n| n <= MAX_ENTRIES)
-        .ok_or(ArchiveError::TooManyEntries(u32::MAX))?;
+    let count = u32::try_from(entries.len()).ok().filter(|&n| n <= MAX_ENTRIES).ok_or(ArchiveError::TooManyEntries(u32::MAX))?;
     for (entry, (name, _)) in entries.iter().enumerate() {
         if !valid_entry_name(name) {
             return Err(ArchiveError::InvalidName);

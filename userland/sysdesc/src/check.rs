@@ -5,9 +5,9 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
-    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
-    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP, Access,
+    Access, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
+    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, SystemDescription,
+    USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -94,11 +94,7 @@ struct Claim {
 
 /// Whether `name` is a valid name: 1..=[`MAX_NAME_LEN`] bytes of `[A-Za-z0-9_.-]`.
 pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl SystemDescription {
@@ -174,12 +170,7 @@ impl Checker<'_> {
 
     /// Builds the error for `item`'s `field`.
     fn err(&self, item: Item, field: &'static str, problem: impl fmt::Display) -> CheckError {
-        CheckError {
-            item,
-            field,
-            message: format!("{}: field \"{field}\": {problem}", self.label(item)),
-            earlier: None,
-        }
+        CheckError { item, field, message: format!("{}: field \"{field}\": {problem}", self.label(item)), earlier: None }
     }
 
     /// Checks that `id` names a domain.
@@ -188,14 +179,7 @@ impl Checker<'_> {
         if id < self.d.domains.len() {
             Ok(id)
         } else {
-            Err(self.err(
-                item,
-                field,
-                format_args!(
-                    "domain {id} does not exist ({} domains)",
-                    self.d.domains.len()
-                ),
-            ))
+            Err(self.err(item, field, format_args!("domain {id} does not exist ({} domains)", self.d.domains.len())))
         }
     }
 
@@ -210,11 +194,7 @@ impl Checker<'_> {
         kind: fn(usize) -> Item,
     ) -> Result<(), CheckError> {
         if !valid_name(name) {
-            return Err(self.err(
-                item,
-                "name",
-                format_args!("\"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]"),
-            ));
+            return Err(self.err(item, "name", format_args!("\"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]")));
         }
         if let Some(first) = earlier.position(|n| n == name) {
             let mut error = self.err(item, "name", format_args!("\"{name}\" is declared twice"));
@@ -225,29 +205,15 @@ impl Checker<'_> {
     }
 
     /// Checks a size: a multiple of the page size, at most [`MAX_SIZE`], non-zero if asked.
-    fn size(
-        &self,
-        item: Item,
-        field: &'static str,
-        size: u64,
-        nonzero: bool,
-    ) -> Result<(), CheckError> {
+    fn size(&self, item: Item, field: &'static str, size: u64, nonzero: bool) -> Result<(), CheckError> {
         if nonzero && size == 0 {
             return Err(self.err(item, field, "must not be 0"));
         }
         if size % PAGE_SIZE != 0 {
-            return Err(self.err(
-                item,
-                field,
-                format_args!("{size:#x} is not a multiple of the page size {PAGE_SIZE:#x}"),
-            ));
+            return Err(self.err(item, field, format_args!("{size:#x} is not a multiple of the page size {PAGE_SIZE:#x}")));
         }
         if size > MAX_SIZE {
-            return Err(self.err(
-                item,
-                field,
-                format_args!("{size:#x} is larger than {MAX_SIZE:#x}"),
-            ));
+            return Err(self.err(item, field, format_args!("{size:#x} is larger than {MAX_SIZE:#x}")));
         }
         Ok(())
     }
@@ -255,11 +221,7 @@ impl Checker<'_> {
     /// Checks a virtual range: page-aligned, within `MIN_VADDR..=USER_TOP`.
     fn vaddr(&self, item: Item, vaddr: u64, size: u64) -> Result<(), CheckError> {
         if vaddr % PAGE_SIZE != 0 {
-            return Err(self.err(
-                item,
-                "vaddr",
-                format_args!("{vaddr:#x} is not page-aligned"),
-            ));
+            return Err(self.err(item, "vaddr", format_args!("{vaddr:#x} is not page-aligned")));
         }
         if vaddr < MIN_VADDR || vaddr.checked_add(size).is_none_or(|end| end > USER_TOP) {
             return Err(self.err(
@@ -278,10 +240,7 @@ impl Checker<'_> {
             return Err(self.err(
                 Item::Tile,
                 "name",
-                format_args!(
-                    "\"{}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]",
-                    d.name
-                ),
+                format_args!("\"{}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]", d.name),
             ));
         }
         self.domains(archive_entries)?;
@@ -292,10 +251,7 @@ impl Checker<'_> {
         self.device_memory(&mut claims)?;
         self.pci_windows(&mut claims)?;
         for (i, c) in claims.iter().enumerate() {
-            if let Some(o) = claims[..i]
-                .iter()
-                .find(|o| o.domain == c.domain && o.start < c.end && c.start < o.end)
-            {
+            if let Some(o) = claims[..i].iter().find(|o| o.domain == c.domain && o.start < c.end && c.start < o.end) {
                 return Err(self.err(
                     c.item,
                     "vaddr",
@@ -328,14 +284,14 @@ impl Checker<'_> {
             }
             let program = dom.program as usize;
             if program == 0 || program >= archive_entries {
-                return Err(self.err(item, "program", format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})")));
-            }
-            if dom.priority > dom.mcp {
                 return Err(self.err(
                     item,
-                    "priority",
-                    format_args!("{} is above the domain's mcp {}", dom.priority, dom.mcp),
+                    "program",
+                    format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})"),
                 ));
+            }
+            if dom.priority > dom.mcp {
+                return Err(self.err(item, "priority", format_args!("{} is above the domain's mcp {}", dom.priority, dom.mcp)));
             }
             if let Some(budget) = dom.budget {
                 if budget.budget_ms == 0 {
@@ -359,15 +315,8 @@ impl Checker<'_> {
             self.size(item, "stack_size", dom.stack_size, true)?;
             self.size(item, "heap_size", dom.heap_size, false)?;
             self.local_names(i)?;
-            if let RestartPolicy::Always {
-                max_restarts: 0, ..
-            } = dom.restart
-            {
-                return Err(self.err(
-                    item,
-                    "restart",
-                    "max_restarts must be at least 1 (use policy \"never\" for no restarts)",
-                ));
+            if let RestartPolicy::Always { max_restarts: 0, .. } = dom.restart {
+                return Err(self.err(item, "restart", "max_restarts must be at least 1 (use policy \"never\" for no restarts)"));
             }
         }
         Ok(())
@@ -381,7 +330,11 @@ impl Checker<'_> {
         let names = &d.domains[i].names;
         for (n, (local, global)) in names.iter().enumerate() {
             if !valid_name(local) || local.len() > MAX_LOCAL_NAME_LEN {
-                return Err(self.err(item, "names", format_args!("\"{local}\" is not a local name (1..={MAX_LOCAL_NAME_LEN} characters of [A-Za-z0-9_.-])")));
+                return Err(self.err(
+                    item,
+                    "names",
+                    format_args!("\"{local}\" is not a local name (1..={MAX_LOCAL_NAME_LEN} characters of [A-Za-z0-9_.-])"),
+                ));
             }
             if names[..n].iter().any(|(l, _)| l == local) {
                 return Err(self.err(item, "names", format_args!("\"{local}\" is given twice")));
@@ -408,12 +361,7 @@ impl Checker<'_> {
     fn endpoints(&self) -> Result<(), CheckError> {
         for (e, ep) in self.d.endpoints.iter().enumerate() {
             let item = Item::Endpoint(e);
-            self.name(
-                item,
-                &ep.name,
-                self.d.endpoints[..e].iter().map(|e| &e.name),
-                Item::Endpoint,
-            )?;
+            self.name(item, &ep.name, self.d.endpoints[..e].iter().map(|e| &e.name), Item::Endpoint)?;
             let server = match ep.server {
                 Server::Domain(id) => Some(self.domain_ref(item, "server", id)?),
                 Server::Supervisor => {
@@ -433,17 +381,10 @@ impl Checker<'_> {
                 return Err(self.err(item, "clients", "an endpoint needs at least one client"));
             }
             for (c, client) in ep.clients.iter().enumerate() {
-                let item = Item::Client {
-                    endpoint: e,
-                    client: c,
-                };
+                let item = Item::Client { endpoint: e, client: c };
                 let domain = self.domain_ref(item, "domain", client.domain)?;
                 if Some(domain) == server {
-                    return Err(self.err(
-                        item,
-                        "domain",
-                        "the server cannot be a client of its own endpoint",
-                    ));
+                    return Err(self.err(item, "domain", "the server cannot be a client of its own endpoint"));
                 }
                 let earlier = &ep.clients[..c];
                 if earlier.iter().any(|o| o.domain == client.domain) {
@@ -453,11 +394,7 @@ impl Checker<'_> {
                     return Err(self.err(item, "badge", "must not be 0 (0 means unbadged)"));
                 }
                 if server.is_some() && client.access == Access::StatusOnly {
-                    return Err(self.err(
-                        item,
-                        "access",
-                        "\"status\" applies only to clients of the endpoint served by \"supervisor\"",
-                    ));
+                    return Err(self.err(item, "access", "\"status\" applies only to clients of the endpoint served by \"supervisor\""));
                 }
                 if server.is_none() && client.badge & SUPERVISOR_CLIENT_BIT != 0 {
                     return Err(self.err(
@@ -473,11 +410,7 @@ impl Checker<'_> {
                     return Err(self.err(
                         item,
                         "badge",
-                        format_args!(
-                            "{} is already the badge of client \"{}\"",
-                            client.badge,
-                            self.domain(o.domain as usize)
-                        ),
+                        format_args!("{} is already the badge of client \"{}\"", client.badge, self.domain(o.domain as usize)),
                     ));
                 }
             }
@@ -490,18 +423,10 @@ impl Checker<'_> {
         let d = self.d;
         for (n, notif) in d.notifications.iter().enumerate() {
             let item = Item::Notification(n);
-            self.name(
-                item,
-                &notif.name,
-                d.notifications[..n].iter().map(|n| &n.name),
-                Item::Notification,
-            )?;
+            self.name(item, &notif.name, d.notifications[..n].iter().map(|n| &n.name), Item::Notification)?;
             self.domain_ref(item, "waiter", notif.waiter)?;
             for (s, sig) in notif.signallers.iter().enumerate() {
-                let item = Item::Signaller {
-                    notification: n,
-                    signaller: s,
-                };
+                let item = Item::Signaller { notification: n, signaller: s };
                 self.domain_ref(item, "domain", sig.domain)?;
                 let earlier = &notif.signallers[..s];
                 if earlier.iter().any(|o| o.domain == sig.domain) {
@@ -514,11 +439,7 @@ impl Checker<'_> {
                     return Err(self.err(
                         item,
                         "bits",
-                        format_args!(
-                            "bits {:#x} are also set by signaller \"{}\"",
-                            o.badge & sig.badge,
-                            self.domain(o.domain as usize)
-                        ),
+                        format_args!("bits {:#x} are also set by signaller \"{}\"", o.badge & sig.badge, self.domain(o.domain as usize)),
                     ));
                 }
             }
@@ -526,21 +447,13 @@ impl Checker<'_> {
         for (i, irq) in d.irqs.iter().enumerate() {
             let item = Item::Irq(i);
             if irq.pin > MAX_IOAPIC_PIN {
-                return Err(self.err(
-                    item,
-                    "pin",
-                    format_args!("{} is out of range 0..={MAX_IOAPIC_PIN}", irq.pin),
-                ));
+                return Err(self.err(item, "pin", format_args!("{} is out of range 0..={MAX_IOAPIC_PIN}", irq.pin)));
             }
             if let Some(o) = d.irqs[..i].iter().find(|o| o.pin == irq.pin) {
                 return Err(self.err(
                     item,
                     "pin",
-                    format_args!(
-                        "pin {} is already routed to domain \"{}\"",
-                        irq.pin,
-                        self.domain(o.domain as usize)
-                    ),
+                    format_args!("pin {} is already routed to domain \"{}\"", irq.pin, self.domain(o.domain as usize)),
                 ));
             }
             let domain = self.domain_ref(item, "domain", irq.domain)?;
@@ -550,25 +463,21 @@ impl Checker<'_> {
         // Every interrupt sets its own bit: IRQs first, then PCI devices, in order.
         let mut bits: Vec<(Item, u32, u8)> = Vec::new();
         let irqs = d.irqs.iter().enumerate().map(|(i, irq)| (Item::Irq(i), irq.notification, irq.bit));
-        let msis = d.pci_devices.iter().enumerate().filter_map(|(i, pci)| {
-            pci.interrupt.map(|int| (Item::PciDevice(i), int.notification, int.bit))
-        });
+        let msis = d
+            .pci_devices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pci)| pci.interrupt.map(|int| (Item::PciDevice(i), int.notification, int.bit)));
         for (item, notification, bit) in irqs.chain(msis) {
             if let Some(&(other, ..)) = bits.iter().find(|&&(_, n, b)| n == notification && b == bit) {
                 let name = &d.notifications[notification as usize].name;
                 let field = if matches!(item, Item::Irq(_)) { "bit" } else { "interrupt" };
-                return Err(self.err(
-                    item,
-                    field,
-                    format_args!("bit {bit} of \"{name}\" is also set by {}", self.label(other)),
-                ));
+                return Err(self.err(item, field, format_args!("bit {bit} of \"{name}\" is also set by {}", self.label(other))));
             }
             bits.push((item, notification, bit));
         }
         for (n, notif) in d.notifications.iter().enumerate() {
-            if notif.signallers.is_empty()
-                && !bits.iter().any(|&(_, notification, _)| notification as usize == n)
-            {
+            if notif.signallers.is_empty() && !bits.iter().any(|&(_, notification, _)| notification as usize == n) {
                 return Err(self.err(
                     Item::Notification(n),
                     "signallers",
@@ -581,23 +490,13 @@ impl Checker<'_> {
 
     /// Checks that an interrupt of `domain` may set `bit` of `notification`: the notification
     /// exists, `domain` waits on it, the bit is in range and no signaller sets it.
-    fn interrupt_bit(
-        &self,
-        item: Item,
-        domain: usize,
-        notification: u32,
-        bit: u8,
-    ) -> Result<&Notification, CheckError> {
+    fn interrupt_bit(&self, item: Item, domain: usize, notification: u32, bit: u8) -> Result<&Notification, CheckError> {
         let (notif_field, bit_field) = match item {
             Item::Irq(_) => ("notification", "bit"),
             _ => ("interrupt", "interrupt"),
         };
         let Some(notif) = self.d.notifications.get(notification as usize) else {
-            return Err(self.err(
-                item,
-                notif_field,
-                format_args!("notification {notification} does not exist"),
-            ));
+            return Err(self.err(item, notif_field, format_args!("notification {notification} does not exist")));
         };
         if notif.waiter as usize != domain {
             return Err(self.err(
@@ -612,21 +511,13 @@ impl Checker<'_> {
             ));
         }
         if bit >= NOTIFICATION_BITS {
-            return Err(self.err(
-                item,
-                bit_field,
-                format_args!("bit {bit} is out of range 0..={}", NOTIFICATION_BITS - 1),
-            ));
+            return Err(self.err(item, bit_field, format_args!("bit {bit} is out of range 0..={}", NOTIFICATION_BITS - 1)));
         }
         if let Some(s) = notif.signallers.iter().find(|s| s.badge & 1 << bit != 0) {
             return Err(self.err(
                 item,
                 bit_field,
-                format_args!(
-                    "bit {bit} of \"{}\" is also set by signaller \"{}\"",
-                    notif.name,
-                    self.domain(s.domain as usize)
-                ),
+                format_args!("bit {bit} of \"{}\" is also set by signaller \"{}\"", notif.name, self.domain(s.domain as usize)),
             ));
         }
         Ok(notif)
@@ -641,27 +532,18 @@ impl Checker<'_> {
             let item = Item::PciDevice(i);
             self.name(item, &pci.name, all[..i].iter().map(|p| &p.name), Item::PciDevice)?;
             if pci.name.len() > MAX_PCI_NAME_LEN {
-                return Err(self.err(
-                    item,
-                    "name",
-                    format_args!("\"{}\" is longer than {MAX_PCI_NAME_LEN} characters", pci.name),
-                ));
+                return Err(self.err(item, "name", format_args!("\"{}\" is longer than {MAX_PCI_NAME_LEN} characters", pci.name)));
             }
             if pci.class > 0xFF_FFFF {
-                return Err(self.err(
-                    item,
-                    "class",
-                    format_args!("{:#x} is not a 24-bit class code", pci.class),
-                ));
+                return Err(self.err(item, "class", format_args!("{:#x} is not a 24-bit class code", pci.class)));
             }
-            if let Some(o) = all[..i].iter().find(|o| (o.class, o.vendor, o.device, o.index) == (pci.class, pci.vendor, pci.device, pci.index)) {
+            if let Some(o) =
+                all[..i].iter().find(|o| (o.class, o.vendor, o.device, o.index) == (pci.class, pci.vendor, pci.device, pci.index))
+            {
                 return Err(self.err(
                     item,
                     "index",
-                    format_args!(
-                        "function #{} of class {:#08x} is already granted as \"{}\"",
-                        pci.index, pci.class, o.name
-                    ),
+                    format_args!("function #{} of class {:#08x} is already granted as \"{}\"", pci.index, pci.class, o.name),
                 ));
             }
             let domain = self.domain_ref(item, "domain", pci.domain)?;
@@ -711,12 +593,7 @@ impl Checker<'_> {
             let item = Item::PciDevice(i);
             self.size(item, "window", pci.window, true)?;
             self.vaddr(item, pci.vaddr, pci.window)?;
-            claims.push(Claim {
-                item,
-                domain: pci.domain as usize,
-                start: pci.vaddr,
-                end: pci.vaddr + pci.window,
-            });
+            claims.push(Claim { item, domain: pci.domain as usize, start: pci.vaddr, end: pci.vaddr + pci.window });
         }
         Ok(())
     }
@@ -725,39 +602,19 @@ impl Checker<'_> {
     fn shared_regions(&self, claims: &mut Vec<Claim>) -> Result<(), CheckError> {
         for (r, region) in self.d.shared_regions.iter().enumerate() {
             let item = Item::SharedRegion(r);
-            self.name(
-                item,
-                &region.name,
-                self.d.shared_regions[..r].iter().map(|r| &r.name),
-                Item::SharedRegion,
-            )?;
+            self.name(item, &region.name, self.d.shared_regions[..r].iter().map(|r| &r.name), Item::SharedRegion)?;
             self.size(item, "size", region.size, true)?;
             if region.mappings.is_empty() {
-                return Err(self.err(
-                    item,
-                    "mappings",
-                    "a shared region needs at least one mapping",
-                ));
+                return Err(self.err(item, "mappings", "a shared region needs at least one mapping"));
             }
             for (m, mapping) in region.mappings.iter().enumerate() {
-                let item = Item::Mapping {
-                    region: r,
-                    mapping: m,
-                };
+                let item = Item::Mapping { region: r, mapping: m };
                 let domain = self.domain_ref(item, "domain", mapping.domain)?;
-                if region.mappings[..m]
-                    .iter()
-                    .any(|o| o.domain == mapping.domain)
-                {
+                if region.mappings[..m].iter().any(|o| o.domain == mapping.domain) {
                     return Err(self.err(item, "domain", "maps the region twice"));
                 }
                 self.vaddr(item, mapping.vaddr, region.size)?;
-                claims.push(Claim {
-                    item,
-                    domain,
-                    start: mapping.vaddr,
-                    end: mapping.vaddr + region.size,
-                });
+                claims.push(Claim { item, domain, start: mapping.vaddr, end: mapping.vaddr + region.size });
             }
         }
         Ok(())
@@ -770,11 +627,7 @@ impl Checker<'_> {
             let item = Item::DeviceMemory(i);
             self.name(item, &dev.name, all[..i].iter().map(|m| &m.name), Item::DeviceMemory)?;
             if dev.paddr % PAGE_SIZE != 0 {
-                return Err(self.err(
-                    item,
-                    "paddr",
-                    format_args!("{:#x} is not page-aligned", dev.paddr),
-                ));
+                return Err(self.err(item, "paddr", format_args!("{:#x} is not page-aligned", dev.paddr)));
             }
             self.size(item, "size", dev.size, true)?;
             // size <= MAX_SIZE was checked above, so the sum cannot overflow once paddr is
@@ -783,17 +636,11 @@ impl Checker<'_> {
                 return Err(self.err(
                     item,
                     "paddr",
-                    format_args!(
-                        "{:#x} (size {:#x}) is beyond the physical address space {PHYS_TOP:#x}",
-                        dev.paddr, dev.size
-                    ),
+                    format_args!("{:#x} (size {:#x}) is beyond the physical address space {PHYS_TOP:#x}", dev.paddr, dev.size),
                 ));
             }
             let end = dev.paddr + dev.size;
-            if let Some(o) = all[..i]
-                .iter()
-                .find(|o| o.paddr < end && dev.paddr < o.paddr + o.size)
-            {
+            if let Some(o) = all[..i].iter().find(|o| o.paddr < end && dev.paddr < o.paddr + o.size) {
                 return Err(self.err(
                     item,
                     "paddr",
@@ -808,12 +655,7 @@ impl Checker<'_> {
             }
             let domain = self.domain_ref(item, "domain", dev.domain)?;
             self.vaddr(item, dev.vaddr, dev.size)?;
-            claims.push(Claim {
-                item,
-                domain,
-                start: dev.vaddr,
-                end: dev.vaddr + dev.size,
-            });
+            claims.push(Claim { item, domain, start: dev.vaddr, end: dev.vaddr + dev.size });
         }
         Ok(())
     }
@@ -824,23 +666,21 @@ impl Checker<'_> {
         for (i, range) in all.iter().enumerate() {
             let item = Item::IoPorts(i);
             if range.first > range.last {
-                return Err(self.err(
-                    item,
-                    "last",
-                    format_args!("{:#x} is below first {:#x}", range.last, range.first),
-                ));
+                return Err(self.err(item, "last", format_args!("{:#x} is below first {:#x}", range.last, range.first)));
             }
             let domain = self.domain_ref(item, "domain", range.domain)?;
-            if let Some(o) = all[..i]
-                .iter()
-                .find(|o| o.first <= range.last && range.first <= o.last)
-            {
+            if let Some(o) = all[..i].iter().find(|o| o.first <= range.last && range.first <= o.last) {
                 return Err(self.err(
                     item,
                     "first",
                     format_args!(
                         "ports {:#x}..={:#x} of domain \"{}\" overlap ports {:#x}..={:#x} of domain \"{}\"",
-                        range.first, range.last, self.domain(domain), o.first, o.last, self.domain(o.domain as usize)
+                        range.first,
+                        range.last,
+                        self.domain(domain),
+                        o.first,
+                        o.last,
+                        self.domain(o.domain as usize)
                     ),
                 ));
             }

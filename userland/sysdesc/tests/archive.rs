@@ -13,11 +13,7 @@ fn entry_name() -> impl Strategy<Value = String> {
 }
 
 fn entries() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
-    prop::collection::vec(
-        (entry_name(), prop::collection::vec(any::<u8>(), 0..300)),
-        0..5,
-    )
-    .prop_map(|mut v| {
+    prop::collection::vec((entry_name(), prop::collection::vec(any::<u8>(), 0..300)), 0..5).prop_map(|mut v| {
         let mut seen = std::collections::HashSet::new();
         v.retain(|(n, _)| seen.insert(n.clone()));
         v
@@ -25,10 +21,7 @@ fn entries() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
 }
 
 fn built(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let refs: Vec<(&str, &[u8])> = entries
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.as_slice()))
-        .collect();
+    let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     build(&refs).expect("valid entries build")
 }
 
@@ -99,10 +92,7 @@ fn layout_is_as_documented() {
     assert_eq!(&bytes[..8], b"TILEOSAR");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
     assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 2);
-    assert_eq!(
-        u64::from_le_bytes(bytes[16..24].try_into().unwrap()),
-        bytes.len() as u64
-    );
+    assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()), bytes.len() as u64);
     assert_eq!(&bytes[32..38], b"system");
     let offset = u64::from_le_bytes(bytes[72..80].try_into().unwrap());
     assert_eq!(offset, DATA_ALIGN as u64);
@@ -118,77 +108,27 @@ fn structural_errors() {
         Archive::parse(&b).map(|_| ())
     };
     assert_eq!(parse(&|b| b[0] = b'X'), Err(ArchiveError::BadMagic));
-    assert_eq!(
-        parse(&|b| b[8] = 1),
-        Err(ArchiveError::UnsupportedVersion(1))
-    );
-    assert_eq!(
-        parse(&|b| b[10] = 1),
-        Err(ArchiveError::ReservedNotZero { offset: 10 })
-    );
-    assert_eq!(
-        parse(&|b| b[30] = 1),
-        Err(ArchiveError::ReservedNotZero { offset: 24 })
-    );
-    assert_eq!(
-        parse(&|b| put_u64(b, 16, 8)),
-        Err(ArchiveError::BadTotalLength(8))
-    );
-    assert_eq!(
-        parse(&|b| b[12..16].copy_from_slice(&5000u32.to_le_bytes())),
-        Err(ArchiveError::TooManyEntries(5000))
-    );
+    assert_eq!(parse(&|b| b[8] = 1), Err(ArchiveError::UnsupportedVersion(1)));
+    assert_eq!(parse(&|b| b[10] = 1), Err(ArchiveError::ReservedNotZero { offset: 10 }));
+    assert_eq!(parse(&|b| b[30] = 1), Err(ArchiveError::ReservedNotZero { offset: 24 }));
+    assert_eq!(parse(&|b| put_u64(b, 16, 8)), Err(ArchiveError::BadTotalLength(8)));
+    assert_eq!(parse(&|b| b[12..16].copy_from_slice(&5000u32.to_le_bytes())), Err(ArchiveError::TooManyEntries(5000)));
     // Entry 1's record starts at 32 + 96.
     let e1 = 32 + 96;
-    assert_eq!(
-        parse(&|b| b[e1] = b' '),
-        Err(ArchiveError::BadName { entry: 1 })
-    );
-    assert_eq!(
-        parse(&|b| b[e1] = 0),
-        Err(ArchiveError::BadName { entry: 1 })
-    );
-    assert_eq!(
-        parse(&|b| b[e1 + 39] = b'a'),
-        Err(ArchiveError::BadName { entry: 1 })
-    );
-    assert_eq!(
-        parse(&|b| b[e1 + 56] = 3),
-        Err(ArchiveError::UnknownFlags { entry: 1, flags: 3 })
-    );
-    assert_eq!(
-        parse(&|b| b[e1 + 56] = 0),
-        Err(ArchiveError::StrayDigest { entry: 1 })
-    );
-    assert_eq!(
-        parse(&|b| put_u64(b, e1 + 40, 40)),
-        Err(ArchiveError::InsideTable { entry: 1 })
-    );
+    assert_eq!(parse(&|b| b[e1] = b' '), Err(ArchiveError::BadName { entry: 1 }));
+    assert_eq!(parse(&|b| b[e1] = 0), Err(ArchiveError::BadName { entry: 1 }));
+    assert_eq!(parse(&|b| b[e1 + 39] = b'a'), Err(ArchiveError::BadName { entry: 1 }));
+    assert_eq!(parse(&|b| b[e1 + 56] = 3), Err(ArchiveError::UnknownFlags { entry: 1, flags: 3 }));
+    assert_eq!(parse(&|b| b[e1 + 56] = 0), Err(ArchiveError::StrayDigest { entry: 1 }));
+    assert_eq!(parse(&|b| put_u64(b, e1 + 40, 40)), Err(ArchiveError::InsideTable { entry: 1 }));
     let total = good.len() as u64;
     assert_eq!(
         parse(&|b| put_u64(b, e1 + 48, u64::MAX)),
-        Err(ArchiveError::OutOfBounds {
-            entry: 1,
-            offset: 2 * DATA_ALIGN as u64,
-            length: u64::MAX,
-            total
-        })
+        Err(ArchiveError::OutOfBounds { entry: 1, offset: 2 * DATA_ALIGN as u64, length: u64::MAX, total })
     );
-    assert_eq!(
-        parse(&|b| put_u64(b, e1 + 40, DATA_ALIGN as u64 + 1)),
-        Err(ArchiveError::Overlap { entry: 1, other: 0 })
-    );
-    assert_eq!(
-        parse(&|b| b[e1..e1 + 6].copy_from_slice(b"system")),
-        Err(ArchiveError::DuplicateName { entry: 1, other: 0 })
-    );
-    assert_eq!(
-        parse(&|b| put_u64(b, 16, total + 1)),
-        Err(ArchiveError::Truncated {
-            needed: total + 1,
-            have: total
-        })
-    );
+    assert_eq!(parse(&|b| put_u64(b, e1 + 40, DATA_ALIGN as u64 + 1)), Err(ArchiveError::Overlap { entry: 1, other: 0 }));
+    assert_eq!(parse(&|b| b[e1..e1 + 6].copy_from_slice(b"system")), Err(ArchiveError::DuplicateName { entry: 1, other: 0 }));
+    assert_eq!(parse(&|b| put_u64(b, 16, total + 1)), Err(ArchiveError::Truncated { needed: total + 1, have: total }));
     // A clean digest-free entry is accepted.
     assert!(
         parse(&|b| {
@@ -200,57 +140,29 @@ fn structural_errors() {
     // Digest mismatch is found by verify_digests.
     let mut b = good.clone();
     b[2 * DATA_ALIGN] ^= 1;
-    assert_eq!(
-        Archive::parse(&b).unwrap().verify_digests(),
-        Err(ArchiveError::DigestMismatch { entry: 1 })
-    );
+    assert_eq!(Archive::parse(&b).unwrap().verify_digests(), Err(ArchiveError::DigestMismatch { entry: 1 }));
 }
 
 #[test]
 fn build_rejects_bad_names() {
     assert_eq!(build(&[("a b", b"")]), Err(ArchiveError::InvalidName));
     assert_eq!(build(&[("", b"")]), Err(ArchiveError::InvalidName));
-    assert_eq!(
-        build(&[(&"x".repeat(41), b"")]),
-        Err(ArchiveError::InvalidName)
-    );
-    assert_eq!(
-        build(&[("a", b""), ("a", b"")]),
-        Err(ArchiveError::DuplicateName { entry: 1, other: 0 })
-    );
+    assert_eq!(build(&[(&"x".repeat(41), b"")]), Err(ArchiveError::InvalidName));
+    assert_eq!(build(&[("a", b""), ("a", b"")]), Err(ArchiveError::DuplicateName { entry: 1, other: 0 }));
 }
 
 #[test]
 fn load_end_to_end() {
     let d = sample();
     let encoded = d.encode();
-    let bytes = build(&[
-        ("system", &encoded),
-        ("console", b"\x7fELF1"),
-        ("echo", b"\x7fELF2"),
-    ])
-    .unwrap();
+    let bytes = build(&[("system", &encoded), ("console", b"\x7fELF1"), ("echo", b"\x7fELF2")]).unwrap();
     let (archive, loaded) = load(&bytes).expect("sample loads");
     assert_eq!(loaded, d);
-    assert_eq!(
-        archive
-            .entry(loaded.domains[1].program as usize)
-            .unwrap()
-            .name,
-        "echo"
-    );
+    assert_eq!(archive.entry(loaded.domains[1].program as usize).unwrap().name, "echo");
 
     // Entry 0 must be the description.
-    let swapped = build(&[
-        ("console", b"\x7fELF1"),
-        ("system", &encoded),
-        ("echo", b""),
-    ])
-    .unwrap();
-    assert_eq!(
-        load(&swapped).map(|_| ()),
-        Err(LoadError::Archive(ArchiveError::MissingDescription))
-    );
+    let swapped = build(&[("console", b"\x7fELF1"), ("system", &encoded), ("echo", b"")]).unwrap();
+    assert_eq!(load(&swapped).map(|_| ()), Err(LoadError::Archive(ArchiveError::MissingDescription)));
     // A description that references a missing program fails the check.
     let short = build(&[("system", &encoded), ("console", b"")]).unwrap();
     match load(&short) {

@@ -14,48 +14,27 @@ fn name() -> impl Strategy<Value = String> {
 fn restart() -> impl Strategy<Value = RestartPolicy> {
     prop_oneof![
         Just(RestartPolicy::Never),
-        (any::<u32>(), any::<u32>()).prop_map(|(max_restarts, backoff_ms)| RestartPolicy::Always {
-            max_restarts,
-            backoff_ms
-        }),
+        (any::<u32>(), any::<u32>()).prop_map(|(max_restarts, backoff_ms)| RestartPolicy::Always { max_restarts, backoff_ms }),
     ]
 }
 
 fn domain() -> impl Strategy<Value = Domain> {
-    (
-        name(),
-        any::<u32>(),
-        any::<u8>(),
-        any::<u8>(),
-        any::<u64>(),
-        any::<u64>(),
-        restart(),
-        prop::option::of((any::<u32>(), any::<u32>())),
-    )
-        .prop_map(
-            |(name, program, priority, mcp, stack_size, heap_size, restart, budget)| Domain {
-                name,
-                program,
-                priority,
-                mcp,
-                stack_size,
-                heap_size,
-                restart,
-                budget: budget.map(|(budget_ms, period_ms)| Budget {
-                    budget_ms,
-                    period_ms,
-                }),
-                names: Vec::new(),
-            },
-        )
+    (name(), any::<u32>(), any::<u8>(), any::<u8>(), any::<u64>(), any::<u64>(), restart(), prop::option::of((any::<u32>(), any::<u32>())))
+        .prop_map(|(name, program, priority, mcp, stack_size, heap_size, restart, budget)| Domain {
+            name,
+            program,
+            priority,
+            mcp,
+            stack_size,
+            heap_size,
+            restart,
+            budget: budget.map(|(budget_ms, period_ms)| Budget { budget_ms, period_ms }),
+            names: Vec::new(),
+        })
 }
 
 fn rights() -> impl Strategy<Value = MapRights> {
-    prop_oneof![
-        Just(MapRights::Read),
-        Just(MapRights::ReadWrite),
-        Just(MapRights::ReadExecute)
-    ]
+    prop_oneof![Just(MapRights::Read), Just(MapRights::ReadWrite), Just(MapRights::ReadExecute)]
 }
 
 fn description() -> impl Strategy<Value = SystemDescription> {
@@ -67,103 +46,39 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         .prop_map(|(name, server, clients)| Endpoint {
             name,
             server,
-            clients: clients
-                .into_iter()
-                .map(|(domain, badge)| Client { domain, badge, access: Access::Full })
-                .collect(),
+            clients: clients.into_iter().map(|(domain, badge)| Client { domain, badge, access: Access::Full }).collect(),
         });
-    let notification = (
-        name(),
-        any::<u32>(),
-        prop::collection::vec((any::<u32>(), any::<u64>()), 0..4),
-    )
-        .prop_map(|(name, waiter, s)| Notification {
-            name,
-            waiter,
-            signallers: s
-                .into_iter()
-                .map(|(domain, badge)| Signaller { domain, badge })
-                .collect(),
-        });
-    let region = (
-        name(),
-        any::<u64>(),
-        prop::collection::vec((any::<u32>(), any::<u64>(), rights()), 0..3),
-    )
-        .prop_map(|(name, size, m)| SharedRegion {
-            name,
-            size,
-            mappings: m
-                .into_iter()
-                .map(|(domain, vaddr, rights)| Mapping {
-                    domain,
-                    vaddr,
-                    rights,
-                })
-                .collect(),
-        });
-    let device = (
-        name(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u32>(),
-        any::<u64>(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(name, paddr, size, domain, vaddr, uncached)| DeviceMemory {
-                name,
-                paddr,
-                size,
-                domain,
-                vaddr,
-                uncached,
-            },
-        );
-    let irq = (
-        any::<u8>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u8>(),
-    )
-        .prop_map(|(pin, edge, high, domain, notification, bit)| Irq {
+    let notification = (name(), any::<u32>(), prop::collection::vec((any::<u32>(), any::<u64>()), 0..4)).prop_map(|(name, waiter, s)| {
+        Notification { name, waiter, signallers: s.into_iter().map(|(domain, badge)| Signaller { domain, badge }).collect() }
+    });
+    let region = (name(), any::<u64>(), prop::collection::vec((any::<u32>(), any::<u64>(), rights()), 0..3)).prop_map(|(name, size, m)| {
+        SharedRegion { name, size, mappings: m.into_iter().map(|(domain, vaddr, rights)| Mapping { domain, vaddr, rights }).collect() }
+    });
+    let device = (name(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u64>(), any::<bool>())
+        .prop_map(|(name, paddr, size, domain, vaddr, uncached)| DeviceMemory { name, paddr, size, domain, vaddr, uncached });
+    let irq = (any::<u8>(), any::<bool>(), any::<bool>(), any::<u32>(), any::<u32>(), any::<u8>()).prop_map(
+        |(pin, edge, high, domain, notification, bit)| Irq {
             pin,
             trigger: if edge { Trigger::Edge } else { Trigger::Level },
             polarity: if high { Polarity::High } else { Polarity::Low },
             domain,
             notification,
             bit,
-        });
-    let ports =
-        (any::<u16>(), any::<u16>(), any::<u32>()).prop_map(|(first, last, domain)| IoPortRange {
-            first,
-            last,
+        },
+    );
+    let ports = (any::<u16>(), any::<u16>(), any::<u32>()).prop_map(|(first, last, domain)| IoPortRange { first, last, domain });
+    let pci = (name(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>(), prop::option::of((any::<u32>(), any::<u8>())))
+        .prop_map(|(name, class, index, domain, vaddr, window, interrupt)| PciDevice {
+            name,
+            class,
+            vendor: (class & 1 == 1).then_some(index as u16),
+            device: (class & 2 == 2).then_some(domain as u16),
+            index,
             domain,
+            vaddr,
+            window,
+            interrupt: interrupt.map(|(notification, bit)| PciInterrupt { notification, bit }),
         });
-    let pci = (
-        name(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u64>(),
-        any::<u64>(),
-        prop::option::of((any::<u32>(), any::<u8>())),
-    )
-        .prop_map(
-            |(name, class, index, domain, vaddr, window, interrupt)| PciDevice {
-                name,
-                class,
-                vendor: (class & 1 == 1).then_some(index as u16),
-                device: (class & 2 == 2).then_some(domain as u16),
-                index,
-                domain,
-                vaddr,
-                window,
-                interrupt: interrupt.map(|(notification, bit)| PciInterrupt { notification, bit }),
-            },
-        );
     (
         name(),
         prop::collection::vec(domain(), 0..4),
@@ -175,31 +90,9 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         prop::collection::vec(ports, 0..3),
         prop::collection::vec(pci, 0..3),
     )
-        .prop_map(
-            |(
-                name,
-                domains,
-                endpoints,
-                notifications,
-                shared_regions,
-                device_memory,
-                irqs,
-                io_ports,
-                pci_devices,
-            )| {
-                SystemDescription {
-                    name,
-                    domains,
-                    endpoints,
-                    notifications,
-                    shared_regions,
-                    device_memory,
-                    irqs,
-                    io_ports,
-                    pci_devices,
-                }
-            },
-        )
+        .prop_map(|(name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices)| {
+            SystemDescription { name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices }
+        })
 }
 
 proptest! {
@@ -256,12 +149,7 @@ fn a_duplicate_name_points_at_its_first_declaration() {
 }
 
 /// A rule-breaking change and the error it must produce (item, field, message).
-type Case = (
-    Box<dyn FnOnce(&mut SystemDescription)>,
-    Item,
-    &'static str,
-    &'static str,
-);
+type Case = (Box<dyn FnOnce(&mut SystemDescription)>, Item, &'static str, &'static str);
 
 /// Applies `change` to the sample and returns the check's message.
 fn broken(change: impl FnOnce(&mut SystemDescription)) -> (Item, &'static str, String) {
@@ -323,45 +211,25 @@ fn each_rule_has_its_message() {
             "domain \"console\": field \"heap_size\": 0x20000000000 is larger than 0x10000000000",
         ),
         (
-            Box::new(|d| {
-                d.domains[0].restart = RestartPolicy::Always {
-                    max_restarts: 0,
-                    backoff_ms: 1,
-                }
-            }),
+            Box::new(|d| d.domains[0].restart = RestartPolicy::Always { max_restarts: 0, backoff_ms: 1 }),
             Item::Domain(0),
             "restart",
             "domain \"console\": field \"restart\": max_restarts must be at least 1 (use policy \"never\" for no restarts)",
         ),
         (
-            Box::new(|d| {
-                d.domains[0].budget = Some(Budget {
-                    budget_ms: 0,
-                    period_ms: 10,
-                })
-            }),
+            Box::new(|d| d.domains[0].budget = Some(Budget { budget_ms: 0, period_ms: 10 })),
             Item::Domain(0),
             "budget_ms",
             "domain \"console\": field \"budget_ms\": must be at least 1",
         ),
         (
-            Box::new(|d| {
-                d.domains[1].budget = Some(Budget {
-                    budget_ms: 20,
-                    period_ms: 10,
-                })
-            }),
+            Box::new(|d| d.domains[1].budget = Some(Budget { budget_ms: 20, period_ms: 10 })),
             Item::Domain(1),
             "period_ms",
             "domain \"echo\": field \"period_ms\": 10 is shorter than budget_ms 20",
         ),
         (
-            Box::new(|d| {
-                d.domains[1].budget = Some(Budget {
-                    budget_ms: 20,
-                    period_ms: 60_001,
-                })
-            }),
+            Box::new(|d| d.domains[1].budget = Some(Budget { budget_ms: 20, period_ms: 60_001 })),
             Item::Domain(1),
             "period_ms",
             "domain \"echo\": field \"period_ms\": 60001 is longer than the longest period 60000",
@@ -380,69 +248,41 @@ fn each_rule_has_its_message() {
         ),
         (
             Box::new(|d| d.endpoints[0].clients[1].domain = 0),
-            Item::Client {
-                endpoint: 0,
-                client: 1,
-            },
+            Item::Client { endpoint: 0, client: 1 },
             "domain",
             "endpoint \"log\": client \"console\": field \"domain\": the server cannot be a client of its own endpoint",
         ),
         (
             Box::new(|d| d.endpoints[0].clients[1].domain = 1),
-            Item::Client {
-                endpoint: 0,
-                client: 1,
-            },
+            Item::Client { endpoint: 0, client: 1 },
             "domain",
             "endpoint \"log\": client \"echo\": field \"domain\": is listed twice",
         ),
         (
             Box::new(|d| d.endpoints[0].clients[1].badge = 0),
-            Item::Client {
-                endpoint: 0,
-                client: 1,
-            },
+            Item::Client { endpoint: 0, client: 1 },
             "badge",
             "endpoint \"log\": client \"client\": field \"badge\": must not be 0 (0 means unbadged)",
         ),
         (
             Box::new(|d| d.endpoints[0].clients[1].badge = 1),
-            Item::Client {
-                endpoint: 0,
-                client: 1,
-            },
+            Item::Client { endpoint: 0, client: 1 },
             "badge",
             "endpoint \"log\": client \"client\": field \"badge\": 1 is already the badge of client \"echo\"",
         ),
         (
-            Box::new(|d| {
-                d.notifications[0].signallers.push(Signaller {
-                    domain: 2,
-                    badge: 0b110,
-                })
-            }),
-            Item::Signaller {
-                notification: 0,
-                signaller: 1,
-            },
+            Box::new(|d| d.notifications[0].signallers.push(Signaller { domain: 2, badge: 0b110 })),
+            Item::Signaller { notification: 0, signaller: 1 },
             "bits",
             "notification \"console-events\": signaller \"client\": field \"bits\": bits 0x2 are also set by signaller \"echo\"",
         ),
         (
             Box::new(|d| d.notifications[0].signallers[0].badge = 0),
-            Item::Signaller {
-                notification: 0,
-                signaller: 0,
-            },
+            Item::Signaller { notification: 0, signaller: 0 },
             "bits",
             "notification \"console-events\": signaller \"echo\": field \"bits\": must set at least one bit",
         ),
-        (
-            Box::new(|d| d.irqs[0].pin = 24),
-            Item::Irq(0),
-            "pin",
-            "irq pin 24: field \"pin\": 24 is out of range 0..=23",
-        ),
+        (Box::new(|d| d.irqs[0].pin = 24), Item::Irq(0), "pin", "irq pin 24: field \"pin\": 24 is out of range 0..=23"),
         (
             Box::new(|d| {
                 let irq = d.irqs[0];
@@ -464,12 +304,7 @@ fn each_rule_has_its_message() {
             "bit",
             "irq pin 4: field \"bit\": bit 1 of \"console-events\" is also set by signaller \"echo\"",
         ),
-        (
-            Box::new(|d| d.irqs[0].bit = 64),
-            Item::Irq(0),
-            "bit",
-            "irq pin 4: field \"bit\": bit 64 is out of range 0..=63",
-        ),
+        (Box::new(|d| d.irqs[0].bit = 64), Item::Irq(0), "bit", "irq pin 4: field \"bit\": bit 64 is out of range 0..=63"),
     ];
     for (change, item, field, message) in cases {
         assert_eq!(broken(change), (item, field, message.to_string()));
@@ -573,28 +408,19 @@ fn memory_and_port_rules() {
         ),
         (
             Box::new(|d| d.shared_regions[0].mappings[1].domain = 1),
-            Item::Mapping {
-                region: 0,
-                mapping: 1,
-            },
+            Item::Mapping { region: 0, mapping: 1 },
             "domain",
             "shared region \"ring\": mapping \"echo\": field \"domain\": maps the region twice",
         ),
         (
             Box::new(|d| d.shared_regions[0].mappings[1].vaddr = 0x5000_0800),
-            Item::Mapping {
-                region: 0,
-                mapping: 1,
-            },
+            Item::Mapping { region: 0, mapping: 1 },
             "vaddr",
             "shared region \"ring\": mapping \"client\": field \"vaddr\": 0x50000800 is not page-aligned",
         ),
         (
             Box::new(|d| d.shared_regions[0].mappings[1].vaddr = 0x7fff_ffff_f000),
-            Item::Mapping {
-                region: 0,
-                mapping: 1,
-            },
+            Item::Mapping { region: 0, mapping: 1 },
             "vaddr",
             "shared region \"ring\": mapping \"client\": field \"vaddr\": 0x7ffffffff000 (size 0x2000) is not inside the user range 0x10000..0x800000000000",
         ),
@@ -613,11 +439,7 @@ fn memory_and_port_rules() {
         (
             Box::new(|d| {
                 let m = d.device_memory[0].clone();
-                d.device_memory.push(DeviceMemory {
-                    name: "hpet2".into(),
-                    vaddr: 0x7000_0000,
-                    ..m
-                })
+                d.device_memory.push(DeviceMemory { name: "hpet2".into(), vaddr: 0x7000_0000, ..m })
             }),
             Item::DeviceMemory(1),
             "paddr",
@@ -639,13 +461,7 @@ fn memory_and_port_rules() {
             "ioport range 0x3f8..=0x3f0: field \"last\": 0x3f0 is below first 0x3f8",
         ),
         (
-            Box::new(|d| {
-                d.io_ports.push(IoPortRange {
-                    first: 0x3fc,
-                    last: 0x400,
-                    domain: 1,
-                })
-            }),
+            Box::new(|d| d.io_ports.push(IoPortRange { first: 0x3fc, last: 0x400, domain: 1 })),
             Item::IoPorts(1),
             "first",
             "ioport range 0x3fc..=0x400: field \"first\": ports 0x3fc..=0x400 of domain \"echo\" overlap ports 0x3f8..=0x3ff of domain \"console\"",
@@ -660,7 +476,11 @@ fn memory_and_port_rules() {
 /// "echo" serves, interrupting on bit 5 of a notification "client" waits on.
 fn with_pci_device() -> SystemDescription {
     let mut d = sample();
-    d.endpoints.push(Endpoint { name: "pci".into(), server: Server::Domain(1), clients: vec![Client { domain: 2, badge: 7, access: Access::Full }] });
+    d.endpoints.push(Endpoint {
+        name: "pci".into(),
+        server: Server::Domain(1),
+        clients: vec![Client { domain: 2, badge: 7, access: Access::Full }],
+    });
     d.notifications.push(Notification { name: "client-irq".into(), waiter: 2, signallers: vec![] });
     d.pci_devices.push(PciDevice {
         name: "disk".into(),
@@ -682,7 +502,8 @@ fn pci_device_rules() {
     // The same class and index with other IDs is another function.
     let mut d = with_pci_device();
     let mut other = d.pci_devices[0].clone();
-    (other.name, other.vendor, other.device, other.vaddr, other.interrupt) = ("disk2".into(), Some(0x1b36), Some(0x0010), 0x7000_0000, None);
+    (other.name, other.vendor, other.device, other.vaddr, other.interrupt) =
+        ("disk2".into(), Some(0x1b36), Some(0x0010), 0x7000_0000, None);
     d.pci_devices.push(other);
     assert_eq!(d.check(3), Ok(()));
     let broken_pci = |change: Box<dyn FnOnce(&mut SystemDescription)>| {
@@ -742,12 +563,7 @@ fn pci_device_rules() {
             "interrupt",
             "pci device \"disk\": field \"interrupt\": bit 5 of \"client-irq\" is also set by irq pin 9",
         ),
-        (
-            Box::new(|d| d.pci_devices[0].window = 0),
-            Item::PciDevice(0),
-            "window",
-            "pci device \"disk\": field \"window\": must not be 0",
-        ),
+        (Box::new(|d| d.pci_devices[0].window = 0), Item::PciDevice(0), "window", "pci device \"disk\": field \"window\": must not be 0"),
         (
             Box::new(|d| d.pci_devices[0].vaddr = 0x5000_0000),
             Item::PciDevice(0),

@@ -29,7 +29,9 @@ const LOOK_EVERY_MS: u64 = 250;
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(display), Some(supervisor)) = (tileos_sys::domain::client_endpoint("display"), tileos_sys::domain::client_endpoint("supervisor")) else {
+    let (Some(display), Some(supervisor)) =
+        (tileos_sys::domain::client_endpoint("display"), tileos_sys::domain::client_endpoint("supervisor"))
+    else {
         log!("gpu-status: needs the endpoints \"display\" and \"supervisor\" (status access); stopping");
         tileos_sys::domain::stop();
     };

@@ -328,7 +328,10 @@ extern "C" fn _start() -> ! {
     gpu.notify_offset = caps.notify_offset(gpu.bar.read16(gpu.common_offset(common::QUEUE_NOTIFY_OFF)));
     gpu.bar.write16(gpu.common_offset(common::QUEUE_ENABLE), 1);
     gpu.bar.write8(status_register, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
-    log!("gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt ({})", if intx { "INTx" } else { "MSI-X vector 0" });
+    log!(
+        "gpu: virtio GPU ready: {queues} queues, control queue of {QUEUE_SIZE} entries (device offers {offered_size}), completion by interrupt ({})",
+        if intx { "INTx" } else { "MSI-X vector 0" }
+    );
 
     // The mode: the first enabled scanout's preferred size.
     gpu.bring_up(Command::GetDisplayInfo);

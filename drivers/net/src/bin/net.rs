@@ -106,7 +106,9 @@ extern "C" fn _start() -> ! {
         take_region("net-dma"),
         take_region("net-frames"),
     ) else {
-        log!("net: needs the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping");
+        log!(
+            "net: needs the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping"
+        );
         stop();
     };
     let (dma_paddr, dma_size, frames_size) = (dma.bus_address(0), dma.len() as u64, frames.len() as u64);

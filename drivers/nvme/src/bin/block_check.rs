@@ -19,8 +19,8 @@ use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_nvme::block::{Block, Refusal, Request, Response};
 use tileos_protocol::{ERROR, ProtocolError};
-use tileos_sys::rpc::Client;
 use tileos_sys::log;
+use tileos_sys::rpc::Client;
 
 /// The word the pattern puts at disk byte offset `offset` (a multiple of 8).
 fn pattern(offset: u64) -> u64 {

@@ -17,10 +17,10 @@
 
 extern crate tileos_rt;
 
-use tileos_mmio::Mmio;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_nvme::block::{Block, Request, Response};
+use tileos_mmio::Mmio;
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
 
@@ -192,7 +192,9 @@ extern "C" fn _start() -> ! {
         stop();
     }
     match chaos {
-        Some(_) => log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs; the driver is killed in round {TRIGGER}"),
+        Some(_) => {
+            log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs; the driver is killed in round {TRIGGER}")
+        }
         None => log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs"),
     }
     let mut stress = Stress { client, geometry, buffer, lost_replies: 0, device_errors: 0 };

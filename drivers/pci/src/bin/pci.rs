@@ -154,7 +154,8 @@ fn report_bus(config: &mut PortConfig, root: tileos_sys::rpc::Client<BusReport>,
 
 /// What the root server learns of one function.
 fn describe(config: &mut PortConfig, function: &Function) -> Device {
-    let bars = function.bars.map(|bar| bar.map(|bar| BarInfo { io: matches!(bar.kind, BarKind::Io), address: bar.address, size: bar.size }));
+    let bars =
+        function.bars.map(|bar| bar.map(|bar| BarInfo { io: matches!(bar.kind, BarKind::Io), address: bar.address, size: bar.size }));
     Device {
         class_code: function.class_code(),
         address: function.address,
@@ -182,10 +183,7 @@ fn enable_for_driver(config: &mut PortConfig, at: Address, with_msix: bool) -> R
     if let Some(table) = &msix {
         enable_msix(config, at, table);
     }
-    log!(
-        "pci: {at} enabled for its driver (command {command:#06x}, {})",
-        if msix.is_some() { "MSI-X" } else { "INTx" }
-    );
+    log!("pci: {at} enabled for its driver (command {command:#06x}, {})", if msix.is_some() { "MSI-X" } else { "INTx" });
     Response::Enabled { address: at, msix }
 }
 

@@ -218,7 +218,8 @@ fn send_rounds(port: u16) -> Result<Vec<f64>, String> {
 /// TCP receive throughput: the figure over all rounds, each round's figure, each round's
 /// host wall-clock seconds and the TSC ticks per HPET tick seen by the netstack.
 fn tcp_figures(images: &TestImages) -> Result<(IoFigure, Vec<IoFigure>, Vec<f64>, f64), String> {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map_err(|error| format!("free port: {error}"))?.port();
+    let port =
+        TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map_err(|error| format!("free port: {error}"))?.port();
     let (machine, boot) = scenario(
         images,
         "bench-net",

@@ -5,9 +5,7 @@ use std::fmt::Debug;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tileos_crdt::{
-    AwSet, CCounter, Causal, GCounter, Lattice, LwwRegister, MvReg, OrMap, PnCounter,
-};
+use tileos_crdt::{AwSet, CCounter, Causal, GCounter, Lattice, LwwRegister, MvReg, OrMap, PnCounter};
 
 /// A CRDT under test: `op` is a delta mutator chosen by `code` with argument `arg`.
 pub trait Model: Lattice + Clone + PartialEq + Debug + Serialize + DeserializeOwned {
@@ -23,12 +21,7 @@ impl Model for GCounter {
 impl Model for PnCounter {
     fn op(s: &Self, r: u64, code: u8, arg: u8) -> Self {
         let n = u64::from(arg % 5);
-        if code % 2 == 0 {
-            s.inc(r, n)
-        } else {
-            s.dec(r, n)
-        }
-        .unwrap()
+        if code % 2 == 0 { s.inc(r, n) } else { s.dec(r, n) }.unwrap()
     }
 }
 
@@ -66,14 +59,8 @@ impl Model for Causal<OrMap<u8, AwSet<u8>>> {
     fn op(s: &Self, r: u64, code: u8, arg: u8) -> Self {
         let (key, e) = (arg % 4, (arg / 4) % 4);
         match code % 4 {
-            0 | 1 => s
-                .store()
-                .apply(s.context(), key, |v, c| v.add(c, r, e))
-                .unwrap(),
-            2 => s
-                .store()
-                .apply(s.context(), key, |v, _| Ok(v.remove(&e)))
-                .unwrap(),
+            0 | 1 => s.store().apply(s.context(), key, |v, c| v.add(c, r, e)).unwrap(),
+            2 => s.store().apply(s.context(), key, |v, _| Ok(v.remove(&e))).unwrap(),
             _ => s.store().remove(&key),
         }
     }
@@ -83,10 +70,7 @@ impl Model for Causal<OrMap<u8, MvReg<u8>>> {
     fn op(s: &Self, r: u64, code: u8, arg: u8) -> Self {
         let key = arg % 4;
         match code % 3 {
-            0 | 1 => s
-                .store()
-                .apply(s.context(), key, |v, c| v.write(c, r, code))
-                .unwrap(),
+            0 | 1 => s.store().apply(s.context(), key, |v, c| v.write(c, r, code)).unwrap(),
             _ => s.store().remove(&key),
         }
     }
@@ -96,16 +80,8 @@ impl Model for Causal<OrMap<u8, OrMap<u8, CCounter>>> {
     fn op(s: &Self, r: u64, code: u8, arg: u8) -> Self {
         let (outer, inner) = (arg % 3, (arg / 3) % 3);
         match code % 4 {
-            0 | 1 => s
-                .store()
-                .apply(s.context(), outer, |m, c| {
-                    m.apply(c, inner, |ctr, c| ctr.inc(c, r, i64::from(code)))
-                })
-                .unwrap(),
-            2 => s
-                .store()
-                .apply(s.context(), outer, |m, _| Ok(m.remove(&inner)))
-                .unwrap(),
+            0 | 1 => s.store().apply(s.context(), outer, |m, c| m.apply(c, inner, |ctr, c| ctr.inc(c, r, i64::from(code)))).unwrap(),
+            2 => s.store().apply(s.context(), outer, |m, _| Ok(m.remove(&inner))).unwrap(),
             _ => s.store().remove(&outer),
         }
     }

@@ -81,13 +81,17 @@ fn name_of(bytes: &[u8]) -> &str {
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     let info = tileos_sys::domain::init();
-    let buffer = info.regions[..(info.region_count as usize).min(MAX_REGIONS)].iter().find(|region| name_of(&region.name).starts_with("socket-buffer."));
+    let buffer = info.regions[..(info.region_count as usize).min(MAX_REGIONS)]
+        .iter()
+        .find(|region| name_of(&region.name).starts_with("socket-buffer."));
     let wake = info.caps[..(info.cap_count as usize).min(MAX_CAPS)]
         .iter()
         .find(|entry| entry.kind == CapKind::WaitNotification as u8 && name_of(&entry.name).starts_with("socket-wake."));
     let buffer = buffer.and_then(|region| tileos_sys::domain::take_region(name_of(&region.name)));
     let (Some(endpoint), Some(memory), Some(wake)) = (client_endpoint("socket"), buffer, wake) else {
-        log!("net-client: needs the endpoint \"socket\", a region \"socket-buffer.*\" and a notification \"socket-wake.*\" to wait on; stopping");
+        log!(
+            "net-client: needs the endpoint \"socket\", a region \"socket-buffer.*\" and a notification \"socket-wake.*\" to wait on; stopping"
+        );
         stop();
     };
     if (memory.len() as u64) < BUFFER_BYTES {

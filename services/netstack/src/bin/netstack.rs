@@ -77,7 +77,10 @@ extern "C" fn _start() -> ! {
     };
     let size = memory.len() as u64;
     if size < REGION_BYTES as u64 || info.heap_size == 0 {
-        log!("netstack: the \"net-frames\" region has {size:#x} bytes ({REGION_BYTES:#x} needed) and the heap {:#x}; stopping", info.heap_size);
+        log!(
+            "netstack: the \"net-frames\" region has {size:#x} bytes ({REGION_BYTES:#x} needed) and the heap {:#x}; stopping",
+            info.heap_size
+        );
         stop();
     }
     let mac = loop {
@@ -100,7 +103,8 @@ extern "C" fn _start() -> ! {
         }
     };
     let timer_config = hpet.read64(reg::TIMER0_CONFIG);
-    let Some((pin, irq)) = hpet::routable_pins(timer_config).find_map(|pin| cap(CapKind::IrqHandler, &format!("irq{pin}")).map(|irq| (pin, irq)))
+    let Some((pin, irq)) =
+        hpet::routable_pins(timer_config).find_map(|pin| cap(CapKind::IrqHandler, &format!("irq{pin}")).map(|irq| (pin, irq)))
     else {
         log!("netstack: no IRQ handler for any pin HPET timer 0 can use (mask {:#x}); stopping", timer_config >> 32);
         stop();
@@ -247,7 +251,12 @@ extern "C" fn _start() -> ! {
         }
         if (device.dropped, device.ring_errors.0) != reported {
             reported = (device.dropped, device.ring_errors.0);
-            log!("netstack: {} frames dropped (transmit ring full), {} ring errors (last {:?})", reported.0, reported.1, device.ring_errors.1);
+            log!(
+                "netstack: {} frames dropped (transmit ring full), {} ring errors (last {:?})",
+                reported.0,
+                reported.1,
+                device.ring_errors.1
+            );
         }
         let count = hpet.read64(reg::MAIN_COUNTER);
         let delay = iface.poll_delay(clock.instant(count), &sockets);

@@ -20,25 +20,14 @@ fn rate(budget: Duration, mut op: impl FnMut()) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let budget = Duration::from_millis(
-        std::env::args()
-            .nth(1)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(1000),
-    );
+    let budget = Duration::from_millis(std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000));
     let source: Eid = "ipn:1.1".parse().map_err(|e| format!("{e}"))?;
     let dest: Eid = "ipn:2.1".parse().map_err(|e| format!("{e}"))?;
-    println!(
-        "{:>9} {:>8} {:>14} {:>14} {:>12}",
-        "payload", "crc", "encode/s", "decode/s", "decode MB/s"
-    );
+    println!("{:>9} {:>8} {:>14} {:>14} {:>12}", "payload", "crc", "encode/s", "decode/s", "decode MB/s");
     for size in [64usize, 1024, 65_536, 1 << 20] {
         for crc in [CrcType::Crc16X25, CrcType::Crc32C] {
             let bundle = Bundle::builder(source.clone(), dest.clone())
-                .creation(CreationTimestamp {
-                    time_ms: 800_000_000_000,
-                    sequence: 1,
-                })
+                .creation(CreationTimestamp { time_ms: 800_000_000_000, sequence: 1 })
                 .crc_type(crc)
                 .payload(vec![0xa5; size])
                 .build()

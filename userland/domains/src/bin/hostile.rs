@@ -14,8 +14,8 @@ use tileos_abi::bootinfo::domain;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_abi::message::MessageInfo;
-use tileos_abi::syscall::Syscall;
 use tileos_abi::object::Rights;
+use tileos_abi::syscall::Syscall;
 use tileos_sys::{invoke, log, log_event};
 
 /// Logs the outcome of an attempt the kernel or the supervisor must refuse: the English line
@@ -130,7 +130,11 @@ fn attacks_without_faults() {
         let supervisor = tileos_sys::rpc::Client::<Supervisor>::new(supervisor);
         let request = Request::Restart { domain: "echo".try_into().unwrap_or_default() };
         let answer = supervisor.call(&request);
-        report("restart-echo", "restart \"echo\" through its status-only supervisor capability", answer == Ok(Response::Refused(Refusal::NotAllowed)));
+        report(
+            "restart-echo",
+            "restart \"echo\" through its status-only supervisor capability",
+            answer == Ok(Response::Refused(Refusal::NotAllowed)),
+        );
     }
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut total = 0usize;

@@ -36,8 +36,10 @@ extern "C" fn _start() -> ! {
         }
         "reader" => {
             // SAFETY: the description maps the shared region here, read-only.
-            let good = (0..512u64).filter(|&index| unsafe { ((SHARED + index * 8) as *const u64).read_volatile() } == 0x5EED_0000 + index).count();
-            let listed = tileos_sys::domain::region("shared").is_some_and(|(vaddr, paddr, size)| vaddr == SHARED && paddr != 0 && size == 4096);
+            let good =
+                (0..512u64).filter(|&index| unsafe { ((SHARED + index * 8) as *const u64).read_volatile() } == 0x5EED_0000 + index).count();
+            let listed =
+                tileos_sys::domain::region("shared").is_some_and(|(vaddr, paddr, size)| vaddr == SHARED && paddr != 0 && size == 4096);
             log!("reader: {good} of 512 shared words as written; region listed with its physical address: {listed}");
             // SAFETY: the description maps "big" here, read-only, BIG_SIZE bytes.
             let last = unsafe { ((BIG + BIG_SIZE - 8) as *const u64).read_volatile() };

@@ -10,8 +10,8 @@
 
 extern crate tileos_rt;
 
-use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_protocol::ProtocolError;
+use tileos_protocol::echo::{Echo, Request, Response};
 use tileos_sys::log;
 
 tileos_sys::resources! {

@@ -14,10 +14,7 @@ pub fn sample() -> SystemDescription {
                 mcp: 200,
                 stack_size: 0x4000,
                 heap_size: 0x10000,
-                restart: RestartPolicy::Always {
-                    max_restarts: 3,
-                    backoff_ms: 100,
-                },
+                restart: RestartPolicy::Always { max_restarts: 3, backoff_ms: 100 },
                 budget: None,
                 names: Vec::new(),
             },
@@ -29,10 +26,7 @@ pub fn sample() -> SystemDescription {
                 stack_size: 0x4000,
                 heap_size: 0,
                 restart: RestartPolicy::Never,
-                budget: Some(Budget {
-                    budget_ms: 10,
-                    period_ms: 50,
-                }),
+                budget: Some(Budget { budget_ms: 10, period_ms: 50 }),
                 names: Vec::new(),
             },
             Domain {
@@ -50,41 +44,19 @@ pub fn sample() -> SystemDescription {
         endpoints: vec![Endpoint {
             name: "log".into(),
             server: Server::Domain(0),
-            clients: vec![
-                Client {
-                    domain: 1,
-                    badge: 1,
-                    access: Access::Full,
-                },
-                Client {
-                    domain: 2,
-                    badge: 2,
-                    access: Access::Full,
-                },
-            ],
+            clients: vec![Client { domain: 1, badge: 1, access: Access::Full }, Client { domain: 2, badge: 2, access: Access::Full }],
         }],
         notifications: vec![Notification {
             name: "console-events".into(),
             waiter: 0,
-            signallers: vec![Signaller {
-                domain: 1,
-                badge: 0b10,
-            }],
+            signallers: vec![Signaller { domain: 1, badge: 0b10 }],
         }],
         shared_regions: vec![SharedRegion {
             name: "ring".into(),
             size: 0x2000,
             mappings: vec![
-                Mapping {
-                    domain: 1,
-                    vaddr: 0x4000_0000,
-                    rights: MapRights::ReadWrite,
-                },
-                Mapping {
-                    domain: 2,
-                    vaddr: 0x5000_0000,
-                    rights: MapRights::Read,
-                },
+                Mapping { domain: 1, vaddr: 0x4000_0000, rights: MapRights::ReadWrite },
+                Mapping { domain: 2, vaddr: 0x5000_0000, rights: MapRights::Read },
             ],
         }],
         device_memory: vec![DeviceMemory {
@@ -95,19 +67,8 @@ pub fn sample() -> SystemDescription {
             vaddr: 0x6000_0000,
             uncached: true,
         }],
-        irqs: vec![Irq {
-            pin: 4,
-            trigger: Trigger::Edge,
-            polarity: Polarity::High,
-            domain: 0,
-            notification: 0,
-            bit: 0,
-        }],
-        io_ports: vec![IoPortRange {
-            first: 0x3f8,
-            last: 0x3ff,
-            domain: 0,
-        }],
+        irqs: vec![Irq { pin: 4, trigger: Trigger::Edge, polarity: Polarity::High, domain: 0, notification: 0, bit: 0 }],
+        io_ports: vec![IoPortRange { first: 0x3f8, last: 0x3ff, domain: 0 }],
         pci_devices: vec![],
     }
 }

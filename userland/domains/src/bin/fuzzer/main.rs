@@ -242,9 +242,7 @@ impl Tracker {
 
     /// May a blocking receive on `cptr` wait forever?
     fn receive_may_block(&self, cptr: u64) -> bool {
-        Tracker::slot(cptr).is_some_and(|s| {
-            self.dirty[s] || self.endpoint[s] || s as u64 == slots::NOTIFICATION
-        })
+        Tracker::slot(cptr).is_some_and(|s| self.dirty[s] || self.endpoint[s] || s as u64 == slots::NOTIFICATION)
     }
 
     /// Marks slot `index` of the fuzzer's CNode as possibly holding a new capability,
@@ -544,8 +542,8 @@ fn generate(rng: &mut Rng) -> Plan {
 /// answered through a saved reply capability, frames mapped through a page table, nested
 /// untyped memory revoked, a CNode that holds a capability to itself destroyed.
 fn scenario(rng: &mut Rng) -> [Op; 4] {
-    use ObjectType::*;
     use Label::*;
+    use ObjectType::*;
     let (s, d) = (free_slot(rng), free_slot(rng));
     let frame = slots::FRAMES + rng.below(4);
     let words = [word(rng), word(rng), word(rng), word(rng), word(rng)];
@@ -691,8 +689,14 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
             }
         }
         Some(
-            Label::CNodeRevoke | Label::CNodeDelete | Label::CNodeCopy | Label::CNodeMint | Label::CNodeMove | Label::CNodeMutate
-            | Label::CNodeRotate | Label::CNodeSaveCaller,
+            Label::CNodeRevoke
+            | Label::CNodeDelete
+            | Label::CNodeCopy
+            | Label::CNodeMint
+            | Label::CNodeMove
+            | Label::CNodeMutate
+            | Label::CNodeRotate
+            | Label::CNodeSaveCaller,
         ) if op.cptr == slots::CNODE || op.caps[0] == slots::CNODE => {
             for index in [0, 2, 4] {
                 away(&mut op.mr[index]);
@@ -851,7 +855,13 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
             if index >= trace_from {
                 println!(
                     "fuzz op {index}.{step}: syscall {:#x} cptr {:#x} info {:#x} mr {:x?} caps {:x?} receive {:#x}/{}",
-                    op.number, op.cptr, op.info(), op.mr, op.caps, op.receive_index, op.receive_depth
+                    op.number,
+                    op.cptr,
+                    op.info(),
+                    op.mr,
+                    op.caps,
+                    op.receive_index,
+                    op.receive_depth
                 );
             }
             state.draw(&mut hw_rng, features);
@@ -862,7 +872,10 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
             if let Some(failure) = state.check(op.number, features) {
                 println!(
                     "fuzz failure: iteration {index} step {step}: syscall {:#x} (cptr {:#x}, info {:#x}, label {}): {failure}",
-                    op.number, op.cptr, op.info(), op.label
+                    op.number,
+                    op.cptr,
+                    op.info(),
+                    op.label
                 );
                 fail(index);
             }
@@ -872,14 +885,19 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
         }
         if features & hw::feature::MODEL != 0 {
             let mut model_rng = Rng::for_iteration(seed ^ MODEL_SALT, index);
-            if model_rng.percent(MODEL_PERCENT) && !model.step(&mut model_rng, index, index >= trace_from, features & hw::feature::DETACH != 0) {
+            if model_rng.percent(MODEL_PERCENT)
+                && !model.step(&mut model_rng, index, index >= trace_from, features & hw::feature::DETACH != 0)
+            {
                 fail(index);
             }
             if index % model::CHECK_EVERY == model::CHECK_EVERY - 1 && !model.check(index) {
                 fail(index);
             }
         }
-        if features & hw::feature::SNIPPETS != 0 && snippet_rng.percent(SNIPPET_PERCENT) && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from, features) {
+        if features & hw::feature::SNIPPETS != 0
+            && snippet_rng.percent(SNIPPET_PERCENT)
+            && !snippets::run(&mut snippet_rng, &mut snippet_counts, index, index >= trace_from, features)
+        {
             fail(index);
         }
         if index % sweep_every == sweep_every - 1 {
@@ -896,6 +914,7 @@ extern "C" fn _start(argument: u64, trace_from: u64, features: u64) -> ! {
         snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations
     );
     println!("fuzz done {iterations} {seed}");
-    let counters = [checked_syscalls, snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations, 0, 0];
+    let counters =
+        [checked_syscalls, snippet_counts.run, snippet_counts.faulted, model.pages_checked, model.probes, model.operations, 0, 0];
     final_marker(iterations, counters);
 }

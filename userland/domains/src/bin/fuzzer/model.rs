@@ -180,7 +180,13 @@ impl Model {
                     for (index, cap) in self.caps.iter().enumerate() {
                         if let Some(cap) = cap {
                             let object = self.objects[cap.object].map_or((0, 0), |o| (o.id, o.stamp));
-                            println!("  slot {} object {object:x?} rights {} page {:?} mapping rights {}", Self::slot(index), cap.rights, cap.page, cap.mapping);
+                            println!(
+                                "  slot {} object {object:x?} rights {} page {:?} mapping rights {}",
+                                Self::slot(index),
+                                cap.rights,
+                                cap.page,
+                                cap.mapping
+                            );
                         }
                     }
                 }
@@ -189,7 +195,9 @@ impl Model {
             }
             Ok(None) => true,
             Err((what, error)) => {
-                println!("fuzz failure: iteration {iteration}: model operation {what} failed with error {error} (the model expects success)");
+                println!(
+                    "fuzz failure: iteration {iteration}: model operation {what} failed with error {error} (the model expects success)"
+                );
                 false
             }
         }
@@ -204,7 +212,13 @@ impl Model {
             if self.used == UNTYPED_PAGES {
                 return Ok(None);
             }
-            Self::invoke("retype page table", UNTYPED, Label::UntypedRetype, &[ObjectType::PageTable as u64, 0, 0, 0, PAGE_TABLE, 1], &[CNODE])?;
+            Self::invoke(
+                "retype page table",
+                UNTYPED,
+                Label::UntypedRetype,
+                &[ObjectType::PageTable as u64, 0, 0, 0, PAGE_TABLE, 1],
+                &[CNODE],
+            )?;
             self.used += 1;
             self.table = true;
             return Ok(Some("retype page table"));
@@ -258,7 +272,13 @@ impl Model {
             return Ok(None);
         }
         let rights = rng.pick(&[READ, READ_WRITE, ALL_RIGHTS]);
-        Self::invoke("copy frame capability", CNODE, Label::CNodeCopy, &[Self::slot(copy), 64, Self::slot(original), 64, rights], &[CNODE])?;
+        Self::invoke(
+            "copy frame capability",
+            CNODE,
+            Label::CNodeCopy,
+            &[Self::slot(copy), 64, Self::slot(original), 64, rights],
+            &[CNODE],
+        )?;
         self.caps[copy] = Some(Cap { object: original, rights, page: None, mapping: 0 });
         Ok(Some("copy frame capability"))
     }
@@ -332,7 +352,13 @@ impl Model {
             return Ok(None);
         }
         Self::invoke("revoke untyped memory", CNODE, Label::CNodeRevoke, &[UNTYPED, 64], &[])?;
-        *self = Model { next_id: self.next_id, pages_checked: self.pages_checked, probes: self.probes, operations: self.operations, ..Model::new() };
+        *self = Model {
+            next_id: self.next_id,
+            pages_checked: self.pages_checked,
+            probes: self.probes,
+            operations: self.operations,
+            ..Model::new()
+        };
         Ok(Some("revoke untyped memory"))
     }
 
@@ -360,7 +386,9 @@ impl Model {
             match (self.expected(page), probe_read(address)) {
                 (None, Err(PAGE_FAULT)) => self.probes += 1,
                 (None, Err(vector)) => {
-                    println!("fuzz failure: iteration {iteration}: model: reading unmapped page {address:#x} gave vector {vector}, not a page fault");
+                    println!(
+                        "fuzz failure: iteration {iteration}: model: reading unmapped page {address:#x} gave vector {vector}, not a page fault"
+                    );
                     return false;
                 }
                 (None, Ok(value)) => {
@@ -378,12 +406,15 @@ impl Model {
                         let value = unsafe { words.add(word as usize).read_volatile() };
                         if value != pattern(object, word) {
                             // SAFETY: as above.
-                            let differ = (0..512u64).filter(|&w| unsafe { words.add(w as usize).read_volatile() } != pattern(object, w)).count();
+                            let differ =
+                                (0..512u64).filter(|&w| unsafe { words.add(w as usize).read_volatile() } != pattern(object, w)).count();
                             let cap = self.caps.iter().position(|cap| cap.is_some_and(|cap| cap.page == Some(page))).expect("a mapping");
                             let physical = invoke(Self::slot(cap), Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]);
                             println!(
                                 "fuzz failure: iteration {iteration}: model: page {address:#x} word {word} is {value:#x}, must be {:#x} (frame {} at {physical:x?}, pattern {:#x}; {differ} of 512 words differ)",
-                                pattern(object, word), object.id, object.stamp
+                                pattern(object, word),
+                                object.id,
+                                object.stamp
                             );
                             return false;
                         }
@@ -393,7 +424,9 @@ impl Model {
                         match probe_write(address + 8, 0xDEAD_BEEF) {
                             Err(PAGE_FAULT) => self.probes += 1,
                             outcome => {
-                                println!("fuzz failure: iteration {iteration}: ISOLATION: write to read-only page {address:#x}: {outcome:?}");
+                                println!(
+                                    "fuzz failure: iteration {iteration}: ISOLATION: write to read-only page {address:#x}: {outcome:?}"
+                                );
                                 return false;
                             }
                         }

@@ -74,9 +74,20 @@ fn outcome(r12: u64) -> Option<u64> {
 
 /// The names of the snippets, by number (docs/fuzzing.md lists what each does).
 pub const NAMES: [&str; 14] = [
-    "int3", "ud2", "divide by zero", "divide overflow", "privileged instruction", "single step",
-    "jump to a non-canonical address", "non-canonical load", "kernel memory access", "segment load",
-    "compute loop", "software interrupt", "syscall with TF set", "syscall returning to a non-canonical address",
+    "int3",
+    "ud2",
+    "divide by zero",
+    "divide overflow",
+    "privileged instruction",
+    "single step",
+    "jump to a non-canonical address",
+    "non-canonical load",
+    "kernel memory access",
+    "segment load",
+    "compute loop",
+    "software interrupt",
+    "syscall with TF set",
+    "syscall returning to a non-canonical address",
 ];
 
 /// The last two bytes below the user address limit hold a `syscall` instruction (the root
@@ -88,9 +99,22 @@ const TOP_SYSCALL: u64 = 0x0000_7FFF_FFFF_FFFE;
 /// (`None`: loads). GDT (kernel/src/arch/gdt.rs): 0x08 kernel code, 0x10 kernel data,
 /// 0x18 user data, 0x20 user code, 0x28–0x37 the TSS; no LDT.
 const SELECTOR_TABLE: [(u16, Option<u64>); 16] = [
-    (0, None), (1, None), (3, None), (0x18, None), (0x1b, None), (0x20, None), (0x23, None),
-    (0x08, Some(13)), (0x0b, Some(13)), (0x10, Some(13)), (0x13, Some(13)), (0x28, Some(13)),
-    (0x2b, Some(13)), (0x33, Some(13)), (0x07, Some(13)), (0xFFFB, Some(13)),
+    (0, None),
+    (1, None),
+    (3, None),
+    (0x18, None),
+    (0x1b, None),
+    (0x20, None),
+    (0x23, None),
+    (0x08, Some(13)),
+    (0x0b, Some(13)),
+    (0x10, Some(13)),
+    (0x13, Some(13)),
+    (0x28, Some(13)),
+    (0x2b, Some(13)),
+    (0x33, Some(13)),
+    (0x07, Some(13)),
+    (0xFFFB, Some(13)),
 ];
 
 /// Loads `selector` into segment register `register` (0–3: DS ES FS GS) armed; returns
@@ -170,10 +194,7 @@ pub fn run(rng: &mut Rng, counts: &mut Counts, iteration: u64, trace: bool, feat
         0 => (armed!("int3";), Some(3)),
         1 => (armed!("ud2";), Some(6)),
         2 => (armed!("xor eax, eax", "xor edx, edx", "xor ecx, ecx", "div rcx"; out("rax") _, out("rdx") _, out("rcx") _,), Some(0)),
-        3 => (
-            armed!("mov rax, 0x8000000000000000", "cqo", "mov rcx, -1", "idiv rcx"; out("rax") _, out("rdx") _, out("rcx") _,),
-            Some(0),
-        ),
+        3 => (armed!("mov rax, 0x8000000000000000", "cqo", "mov rcx, -1", "idiv rcx"; out("rax") _, out("rdx") _, out("rcx") _,), Some(0)),
         4 => {
             detail = rng.below(6);
             let r12 = match detail {
