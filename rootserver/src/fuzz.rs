@@ -45,6 +45,7 @@ use crate::vspace::map;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault::{CAP_FAULT, UNKNOWN_SYSCALL, USER_EXCEPTION, VM_FAULT};
+use tileos_abi::fuzz::{ARMED, MARK_DONE, MARK_FAIL, MARK_MASK, MARK_PROGRESS, RUNNER_FLAG, TAKEN};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
@@ -52,18 +53,6 @@ use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_sys::{call, invoke, println, recv, reply};
 
-/// Marker syscall numbers of the fuzzer (top 16 bits); the low 48 bits are a count.
-const MARK_MASK: u64 = 0xFFFF_0000_0000_0000;
-/// Progress marker: `MARK_PROGRESS | iterations done`.
-const MARK_PROGRESS: u64 = 0x7A11_0000_0000_0000;
-/// Final marker: `MARK_DONE | iterations`.
-const MARK_DONE: u64 = 0x7D0E_0000_0000_0000;
-/// Failure marker: `MARK_FAIL | iteration` (the fuzzer printed the reason).
-const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
-/// `r12` of the fuzzer while it runs a snippet that may fault (`snippets.rs` of the fuzzer).
-const ARMED: u64 = 0xA4ED_5AFE_0000_0000;
-/// `r12` written back after an armed fault: `TAKEN | vector`.
-const TAKEN: u64 = 0x7A4E_0000_0000_0000;
 /// Page faults are reported to the fuzzer as this vector.
 const PAGE_FAULT_VECTOR: u64 = 14;
 /// Default feature bits (the fuzzer's `hw::feature::ALL`).
@@ -84,8 +73,6 @@ const RUNNER_BADGE: u64 = 0xFB;
 const RUNNER_STACK_TOP: u64 = 0x0000_7FFF_FFFF_A000;
 const RUNNER_STACK_PAGES: u64 = 8;
 const RUNNER_IPC_BUFFER: u64 = 0x0000_7FFF_FFFF_0000;
-/// Bit of the runner's `rdx` (features) that tells the fuzzer's entry it is the runner.
-const RUNNER_FLAG: u64 = 1 << 63;
 /// Badge of the fuzzer's witness endpoint capability.
 const WITNESS_BADGE: u64 = 0x5EED;
 /// Priorities: witness above fuzzer, root server above both.

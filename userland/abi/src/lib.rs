@@ -9,6 +9,7 @@
 pub mod bootinfo;
 pub mod error;
 pub mod fault;
+pub mod fuzz;
 pub mod invocation;
 pub mod manifest;
 pub mod message;

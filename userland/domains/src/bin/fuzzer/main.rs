@@ -53,6 +53,7 @@ mod snippets;
 
 use core::arch::asm;
 use tileos_abi::bootinfo::domain;
+use tileos_abi::fuzz::{self, MARK_DONE, MARK_FAIL, MARK_PROGRESS, RUNNER_FLAG};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::message::ipc_buffer;
 use tileos_abi::object::ObjectType;
@@ -95,24 +96,12 @@ mod slots {
     }
 }
 
-/// Marker syscall numbers (top 16 bits; the low 48 bits carry an iteration count).
-const MARK_MASK: u64 = 0xFFFF_0000_0000_0000;
-/// Progress marker: the supervisor checks the witness and replies.
-const MARK_PROGRESS: u64 = 0x7A11_0000_0000_0000;
-/// Final marker: never answered. The fuzzer's counters travel in registers (see
-/// [`final_marker`]).
-const MARK_DONE: u64 = 0x7D0E_0000_0000_0000;
-/// Failure marker: a check of the fuzzer's broke (it printed `fuzz failure: …` first); the
-/// low 48 bits are the iteration. Never answered.
-const MARK_FAIL: u64 = 0xFA11_0000_0000_0000;
 /// Salts of the generators for the hardware state and the snippets, so that the
 /// operations of an iteration stay what they were before these existed.
 const HW_SALT: u64 = 0x4857_0000_0000_0000;
 const SNIPPET_SALT: u64 = 0x5311_0000_0000_0000;
 const MODEL_SALT: u64 = 0x30DE_0000_0000_0000;
 const RUNNER_SALT: u64 = 0x7244_0000_0000_0000;
-/// Bit of `rdx` at entry that makes this thread the runner (`rootserver/src/fuzz.rs`).
-const RUNNER_FLAG: u64 = 1 << 63;
 /// Percentage of iterations followed by a shadow-model operation.
 const MODEL_PERCENT: u64 = 30;
 /// Percentage of iterations followed by an instruction snippet.
@@ -667,11 +656,7 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     if matches!(op.number, 9 | 10) {
         op.number = Syscall::Yield as u64;
     }
-    // Off the markers' prefixes (bit 48: flipping bit 63 would turn MARK_PROGRESS into
-    // MARK_FAIL and back, as 1,000,000-iteration runs found).
-    if matches!(op.number & MARK_MASK, MARK_PROGRESS | MARK_DONE | MARK_FAIL) {
-        op.number ^= 1 << 48;
-    }
+    op.number = fuzz::off_markers(op.number);
     if matches!(op.number, 1 | 3) && tracker.send_may_block(op.cptr) {
         op.number = Syscall::NbSend as u64;
     }

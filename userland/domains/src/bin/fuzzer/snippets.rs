@@ -13,10 +13,7 @@ use crate::hw::{SEGMENT_NAMES, feature};
 use core::arch::asm;
 use tileos_sys::println;
 
-/// `r12` of an armed snippet (the root server's `rootserver/src/fuzz.rs` knows it).
-pub const ARMED: u64 = 0xA4ED_5AFE_0000_0000;
-/// `r12` after a fault the root server handled: `TAKEN | vector`.
-pub const TAKEN: u64 = 0x7A4E_0000_0000_0000;
+pub use tileos_abi::fuzz::{ARMED, TAKEN};
 /// `r14` after the last armed snippet: the fault address if it page-faulted.
 pub static LAST_FAULT_ADDRESS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// Page faults come back as this vector.
