@@ -10,6 +10,7 @@ pub mod host;
 pub mod images;
 mod machine;
 mod run;
+pub mod torture;
 
 pub use machine::{
     Boot, BootModule, CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, TileDevices, forwarded_network, forwarded_network_with,

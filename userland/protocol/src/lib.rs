@@ -17,6 +17,7 @@
 pub mod console;
 pub mod echo;
 pub mod socket;
+pub mod store;
 pub mod supervisor;
 
 /// The fixed-capacity strings the protocols carry.
