@@ -112,12 +112,17 @@ impl<D: BlockDevice> Store<D> {
             let Probe::Record(rec) = probe(&self.geo, &mut self.dev, c.cursor, &expect)? else {
                 return Err(Error::CorruptLog { lba: self.geo.lba(c.cursor) });
             };
-            let live: Vec<(&Entry, Loc)> = rec
-                .entries
-                .iter()
-                .filter(|e| e.op == Op::Put)
-                .filter_map(|e| self.index.get(e.namespace, &e.key).filter(|l| l.record == c.cursor).map(|l| (e, l)))
-                .collect();
+            // The last entry of a key in the record is the one the index can point to.
+            let mut live: Vec<(&Entry, Loc)> = Vec::new();
+            for (i, e) in rec.entries.iter().enumerate().rev() {
+                let later = rec.entries[i + 1..].iter().any(|l| l.namespace == e.namespace && l.key == e.key);
+                if e.op == Op::Put && !later {
+                    if let Some(loc) = self.index.get(e.namespace, &e.key).filter(|l| l.record == c.cursor) {
+                        live.push((e, loc));
+                    }
+                }
+            }
+            live.reverse();
             if !live.is_empty() {
                 self.copy(c, &rec, &live)?;
             }
