@@ -8,6 +8,8 @@
 //! * Every record carries CRC-32C checksums; two superblock copies with generations.
 //! * [`Store::mount`] replays the log and returns a [`RecoveryReport`] naming what it
 //!   discarded; [`Store::compact_step`] reclaims dead space in bounded steps.
+//! * [`service`]: the store protocol (`tileos_protocol::store`) served over a [`Store`],
+//!   badges mapped to namespaces, every span of a client's region checked.
 //! * [`sim`] (tests, cargo feature `sim`): an in-memory device with a volatile cache that
 //!   loses, reorders and tears unflushed writes, flips bits and fails calls.
 //!
@@ -30,6 +32,7 @@ mod format;
 mod index;
 mod log;
 mod recovery;
+pub mod service;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 mod store;

@@ -202,6 +202,11 @@ impl<D: BlockDevice> Store<D> {
         self.remount_report.take()
     }
 
+    /// The quotas of `namespace`, if it was configured at mount.
+    pub fn namespace(&self, namespace: u32) -> Option<NamespaceConfig> {
+        self.config(namespace).ok()
+    }
+
     /// Space figures of the log.
     pub fn space(&self) -> Space {
         Space { capacity: self.geo.capacity(), used: self.tail - self.sb.head }
@@ -419,7 +424,8 @@ impl<D: BlockDevice> Store<D> {
     /// Records that the record with `header` was written at the tail.
     pub(crate) fn applied(&mut self, header: Header, entries: &[Entry], durable: bool) {
         let len = header.record_len(self.geo.block);
-        let data = crate::log::DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
+        let data =
+            crate::log::DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
         self.index.apply(self.tail, data, entries);
         self.tail += len;
         self.next_seq += 1;
@@ -429,4 +435,3 @@ impl<D: BlockDevice> Store<D> {
         }
     }
 }
-

@@ -228,6 +228,12 @@ pub enum Error {
         /// Its key.
         key: Key,
     },
+    /// The log is damaged at this sector of the store's disk window (found while
+    /// reclaiming space): the change was not made.
+    CorruptLog {
+        /// The sector.
+        sector: u64,
+    },
     /// The disk is not available now (its driver is restarting): retry.
     Unavailable,
     /// The disk is full, even after reclaiming dead space.

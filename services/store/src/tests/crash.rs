@@ -58,7 +58,11 @@ impl Loss {
 }
 
 fn loss() -> impl Strategy<Value = Loss> {
-    (any::<u64>(), any::<u64>(), proptest::option::of((any::<usize>(), 1usize..512))).prop_map(|(mask, shuffle, torn)| Loss { mask, shuffle, torn })
+    (any::<u64>(), any::<u64>(), proptest::option::of((any::<usize>(), 1usize..512))).prop_map(|(mask, shuffle, torn)| Loss {
+        mask,
+        shuffle,
+        torn,
+    })
 }
 
 proptest! {
