@@ -1,20 +1,25 @@
 //! The block protocol the `nvme` domain serves on its endpoint (named "block" in the
-//! description), in the tileos message convention (`tileos_protocol`: typed requests and
-//! responses, postcard-encoded), and the checks every request passes before it reaches the
-//! device.
+//! description), in the tileos message convention (typed requests and responses,
+//! postcard-encoded), the checks every request passes before it reaches the device, and the
+//! shared-memory rings ([`ring`]) through which a client keeps many requests in flight.
 //!
 //! Data travels through a shared region mapped into both the client and the driver (named
-//! "block-buffer"); requests name byte offsets into it. All sizes and offsets are bytes.
-//! Disk offset, length and buffer offset must be multiples of the block size and the length
-//! non-zero; a request that breaks a rule is answered with [`Response::Refused`] naming the
-//! rule. A message that is no valid [`Request`] gets the convention's error reply.
+//! "block-data.<badge>" in the description, the client's badge in decimal); requests name
+//! byte offsets into it. All sizes and offsets are bytes. Each client sees only its own
+//! window of the disk ([`Window`], declared as the endpoint parameters `disk_offset` and
+//! `disk_bytes` of its client entry): disk offsets are relative to the window. Disk offset,
+//! length and buffer offset must be multiples of the block size and the length non-zero; a
+//! request that breaks a rule is answered with [`Response::Refused`] naming the rule. A
+//! message that is no valid [`Request`] gets the convention's error reply.
+
+pub mod ring;
 
 use serde::{Deserialize, Serialize};
 
 /// The block protocol.
 pub struct Block;
 
-impl tileos_protocol::Protocol for Block {
+impl crate::Protocol for Block {
     const NAME: &'static str = "block";
     type Request = Request;
     type Response = Response;
@@ -43,7 +48,7 @@ pub enum Request {
     },
     /// Make every completed write durable.
     Flush,
-    /// Disk size, block size and buffer size.
+    /// Size of the client's disk window, block size and buffer size.
     Capacity,
 }
 
@@ -59,7 +64,7 @@ pub enum Response {
     Flushed,
     /// The answer to [`Request::Capacity`].
     Capacity {
-        /// Disk size in bytes.
+        /// Size of the client's disk window in bytes.
         disk_size: u64,
         /// Logical block size in bytes.
         block_size: u64,
@@ -80,11 +85,11 @@ pub enum Refusal {
         /// The block size.
         block_size: u64,
     },
-    /// The range reaches past the end of the disk.
+    /// The range reaches past the end of the client's disk window.
     OutOfRange {
-        /// End of the requested range.
+        /// End of the requested range (relative to the window).
         end: u64,
-        /// Disk size.
+        /// Size of the window.
         disk_size: u64,
     },
     /// The range reaches past the end of the shared buffer.
@@ -102,12 +107,101 @@ pub enum Refusal {
         /// First block of the failed command (0 for a flush).
         lba: u64,
     },
+    /// A ring request longer than the driver carries in one ring command.
+    TooLong {
+        /// The length asked for.
+        length: u64,
+        /// The most one ring request may move ([`ring::MAX_TRANSFER`]).
+        max: u64,
+    },
+    /// A ring entry's operation code is none of [`ring::operation`].
+    UnknownOperation {
+        /// The code found.
+        code: u32,
+    },
+    /// The client has no disk window: its client entry in the description lacks this
+    /// endpoint parameter.
+    MissingParam {
+        /// The parameter missing.
+        param: Param,
+    },
+    /// The client's declared disk window does not fit the disk or is not block-aligned.
+    BadWindow {
+        /// `disk_offset` as declared.
+        offset: u64,
+        /// `disk_bytes` as declared.
+        bytes: u64,
+        /// Disk size.
+        disk_size: u64,
+    },
+    /// The driver restarted while the request was in flight; it may or may not have
+    /// reached the disk: submit it again.
+    Interrupted,
+    /// The ring's indices are inconsistent (the client's producer index is more than
+    /// [`ring::SLOTS`] ahead of the driver's completed index); the driver skipped one slot.
+    BadRing {
+        /// The client's producer index read.
+        submitted: u32,
+        /// The driver's completed index.
+        completed: u32,
+    },
 }
 
-/// Geometry a request is checked against.
+/// The endpoint parameters of the block protocol (docs/system-description.md,
+/// "Endpoint parameters"): each client's disk window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Param {
+    /// `disk_offset`: first byte of the client's window on the disk.
+    DiskOffset,
+    /// `disk_bytes`: size of the client's window.
+    DiskBytes,
+}
+
+impl Param {
+    /// The parameter's name in the description.
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::DiskOffset => "disk_offset",
+            Param::DiskBytes => "disk_bytes",
+        }
+    }
+}
+
+/// A client's region of the disk, from its endpoint parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// First byte on the disk.
+    pub offset: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl Window {
+    /// The window named by the parameters `lookup` finds (by [`Param::name`]).
+    pub fn from_params(lookup: impl Fn(&str) -> Option<u64>) -> Result<Window, Refusal> {
+        let get = |param: Param| lookup(param.name()).ok_or(Refusal::MissingParam { param });
+        Ok(Window { offset: get(Param::DiskOffset)?, bytes: get(Param::DiskBytes)? })
+    }
+
+    /// The geometry the client sees on `disk` (whose `first_block` is 0) through a buffer of
+    /// `buffer_size` bytes; refused if the window is empty, not block-aligned or reaches past
+    /// the disk.
+    pub fn geometry(&self, disk: &Geometry, buffer_size: u64) -> Result<Geometry, Refusal> {
+        let block_size = disk.block_size;
+        let fits = self.offset.checked_add(self.bytes).is_some_and(|end| end <= disk.disk_size());
+        if !fits || self.bytes == 0 || self.offset % block_size != 0 || self.bytes % block_size != 0 {
+            return Err(Refusal::BadWindow { offset: self.offset, bytes: self.bytes, disk_size: disk.disk_size() });
+        }
+        Ok(Geometry { first_block: self.offset / block_size, blocks: self.bytes / block_size, block_size, buffer_size })
+    }
+}
+
+/// Geometry a request is checked against: a client's window of the disk and its buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
-    /// Logical blocks on the disk.
+    /// First logical block of the window on the disk.
+    pub first_block: u64,
+    /// Logical blocks in the window.
     pub blocks: u64,
     /// Logical block size in bytes.
     pub block_size: u64,
@@ -118,7 +212,7 @@ pub struct Geometry {
 /// A checked read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transfer {
-    /// First logical block.
+    /// First logical block on the disk.
     pub lba: u64,
     /// Number of logical blocks.
     pub blocks: u64,
@@ -127,13 +221,13 @@ pub struct Transfer {
 }
 
 impl Geometry {
-    /// Disk size in bytes.
+    /// Window size in bytes.
     pub fn disk_size(&self) -> u64 {
         self.blocks * self.block_size
     }
 
-    /// Checks a read or write of `length` bytes at `disk_offset` through the buffer at
-    /// `buffer_offset`.
+    /// Checks a read or write of `length` bytes at `disk_offset` (relative to the window)
+    /// through the buffer at `buffer_offset`.
     pub fn check(&self, disk_offset: u64, length: u64, buffer_offset: u64) -> Result<Transfer, Refusal> {
         for value in [disk_offset, length, buffer_offset] {
             if value % self.block_size != 0 {
@@ -151,16 +245,16 @@ impl Geometry {
         if buffer_end > self.buffer_size {
             return Err(Refusal::BufferOverflow { end: buffer_end, buffer_size: self.buffer_size });
         }
-        Ok(Transfer { lba: disk_offset / self.block_size, blocks: length / self.block_size, buffer_offset })
+        Ok(Transfer { lba: self.first_block + disk_offset / self.block_size, blocks: length / self.block_size, buffer_offset })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tileos_protocol::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+    use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
 
-    const DISK: Geometry = Geometry { blocks: 8192, block_size: 512, buffer_size: 0x1_0000 };
+    const DISK: Geometry = Geometry { first_block: 0, blocks: 8192, block_size: 512, buffer_size: 0x1_0000 };
 
     #[test]
     fn accepted_requests_become_block_ranges() {
@@ -180,6 +274,28 @@ mod tests {
         assert_eq!(DISK.check(8191 * 512, 1024, 0), Err(Refusal::OutOfRange { end: 8193 * 512, disk_size }));
         assert_eq!(DISK.check(u64::MAX - 511, 512, 0), Err(Refusal::OutOfRange { end: u64::MAX, disk_size }));
         assert_eq!(DISK.check(0, 1024, 0xFE00), Err(Refusal::BufferOverflow { end: 0x1_0200, buffer_size: 0x1_0000 }));
+    }
+
+    #[test]
+    fn windows_shift_transfers_and_are_checked_against_the_disk() {
+        let params = |offset: Option<u64>, bytes: Option<u64>| {
+            move |name: &str| match name {
+                "disk_offset" => offset,
+                "disk_bytes" => bytes,
+                _ => None,
+            }
+        };
+        assert_eq!(Window::from_params(params(None, Some(1))), Err(Refusal::MissingParam { param: Param::DiskOffset }));
+        assert_eq!(Window::from_params(params(Some(0), None)), Err(Refusal::MissingParam { param: Param::DiskBytes }));
+        let window = Window::from_params(params(Some(0x10_0000), Some(0x4000))).unwrap();
+        let client = window.geometry(&DISK, 0x2000).unwrap();
+        assert_eq!(client, Geometry { first_block: 0x800, blocks: 32, block_size: 512, buffer_size: 0x2000 });
+        assert_eq!(client.check(0x200, 512, 0), Ok(Transfer { lba: 0x801, blocks: 1, buffer_offset: 0 }));
+        assert_eq!(client.check(0x4000, 512, 0), Err(Refusal::OutOfRange { end: 0x4200, disk_size: 0x4000 }));
+        let disk_size = DISK.disk_size();
+        for (offset, bytes) in [(disk_size - 512, 1024), (u64::MAX - 511, 1024), (100, 512), (0, 100), (0, 0)] {
+            assert_eq!(Window { offset, bytes }.geometry(&DISK, 0), Err(Refusal::BadWindow { offset, bytes, disk_size }));
+        }
     }
 
     #[test]
