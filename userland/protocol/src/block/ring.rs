@@ -45,13 +45,13 @@ pub const SLOTS: u32 = 64;
 /// Bytes of one request or completion slot.
 pub const ENTRY_BYTES: usize = 32;
 /// Offset of the client's producer index.
-const SUBMITTED: usize = 0x000;
+pub const SUBMITTED: usize = 0x000;
 /// Offset of the driver's index of requests handed to the device.
-const TAKEN: usize = 0x040;
+pub const TAKEN: usize = 0x040;
 /// Offset of the driver's producer index of completions.
-const COMPLETED: usize = 0x080;
+pub const COMPLETED: usize = 0x080;
 /// Offset of the client's consumer index of completions.
-const REAPED: usize = 0x0c0;
+pub const REAPED: usize = 0x0c0;
 /// Offset of the request slots.
 const REQUESTS: usize = 0x200;
 /// Offset of the completion slots.
@@ -143,8 +143,8 @@ fn decode_result(code: u32, a: u64, b: u64) -> Option<Result<u64, Refusal>> {
     }))
 }
 
-/// Offset of request slot `index`.
-fn request_slot(index: u32) -> usize {
+/// Offset of request slot `index` (free-running: taken modulo [`SLOTS`]).
+pub fn request_slot(index: u32) -> usize {
     REQUESTS + (index % SLOTS) as usize * ENTRY_BYTES
 }
 
@@ -170,6 +170,11 @@ impl ClientRing {
     /// Requests submitted and not yet reaped.
     pub fn in_flight(&self) -> u32 {
         self.submitted.wrapping_sub(self.reaped)
+    }
+
+    /// Index of the next request submitted (its slot is [`request_slot`] of it).
+    pub fn next_index(&self) -> u32 {
+        self.submitted
     }
 
     /// Queues `request` with `id` and publishes it; signal the driver afterwards (once for
@@ -218,6 +223,52 @@ impl ClientRing {
         self.reaped = self.reaped.wrapping_add(1);
         memory.write_u32(REAPED, self.reaped);
         Ok(Some(Completion { id, result }))
+    }
+}
+
+/// The parts of [`ClientRing::pipeline`] that reach beyond the ring: building requests,
+/// taking completions, and the two notifications.
+pub trait Pipeline {
+    /// Request number `n` (its id is `n`), built when it is submitted.
+    fn request(&mut self, n: u64) -> Request;
+    /// Takes a completion (they come in request order); `false` stops the pipeline.
+    fn done(&mut self, completion: Completion) -> bool;
+    /// Signals the driver that requests are queued.
+    fn kick(&mut self);
+    /// Waits for the driver's signal that completions are posted.
+    fn wait(&mut self);
+}
+
+impl ClientRing {
+    /// Runs requests `0..count` with at most `depth` (1..=[`SLOTS`]) in flight: submits while
+    /// there is room, signals the driver once per round of submissions, hands every
+    /// completion to `parts`, and waits only when nothing completed. Ends when all are
+    /// completed, `parts` says stop, or the ring fails.
+    pub fn pipeline(&mut self, memory: &impl Memory, count: u64, depth: u32, parts: &mut impl Pipeline) -> Result<(), RingError> {
+        let depth = depth.clamp(1, SLOTS);
+        let (mut next, mut finished) = (0, 0);
+        while finished < count {
+            let submitted = next;
+            while next < count && self.in_flight() < depth {
+                self.submit(memory, next, &parts.request(next))?;
+                next += 1;
+            }
+            if next != submitted {
+                parts.kick();
+            }
+            let mut reaped = false;
+            while let Some(completion) = self.reap(memory)? {
+                reaped = true;
+                finished += 1;
+                if !parts.done(completion) {
+                    return Ok(());
+                }
+            }
+            if !reaped {
+                parts.wait();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +419,54 @@ mod tests {
             next += batch;
         }
         assert_eq!(client.in_flight(), 0);
+    }
+
+    /// A client of [`ClientRing::pipeline`] whose `wait` plays the driver: completes what is
+    /// queued, at most `per_look` per signal.
+    struct Loopback<'a> {
+        memory: &'a VecMemory,
+        driver: DriverRing,
+        per_look: u32,
+        kicks: u32,
+        completed: Vec<u64>,
+        deepest: u32,
+    }
+
+    impl Pipeline for Loopback<'_> {
+        fn request(&mut self, n: u64) -> Request {
+            read(n)
+        }
+        fn done(&mut self, completion: Completion) -> bool {
+            assert_eq!(completion.result, Ok(512));
+            self.completed.push(completion.id);
+            true
+        }
+        fn kick(&mut self) {
+            self.kicks += 1;
+        }
+        fn wait(&mut self) {
+            let pending = self.driver.pending(self.memory).unwrap();
+            self.deepest = self.deepest.max(pending + self.driver.in_flight());
+            for _ in 0..pending.min(self.per_look) {
+                let (id, request) = self.driver.take(self.memory);
+                assert_eq!(request, Ok(read(id)));
+                self.driver.complete(self.memory, Completion { id, result: Ok(512) });
+            }
+        }
+    }
+
+    #[test]
+    fn a_pipeline_keeps_its_depth_and_sees_every_completion_in_order() {
+        for (depth, per_look) in [(1, 1), (32, 32), (32, 5), (64, 64), (100, 7)] {
+            let memory = VecMemory::new(REGION_BYTES);
+            let mut client = ClientRing::attach(&memory);
+            let driver = DriverRing::resume(&memory).0;
+            let mut parts = Loopback { memory: &memory, driver, per_look, kicks: 0, completed: Vec::new(), deepest: 0 };
+            client.pipeline(&memory, 1000, depth, &mut parts).unwrap();
+            assert_eq!(parts.completed, (0..1000).collect::<Vec<u64>>());
+            assert_eq!(parts.deepest, depth.min(SLOTS), "depth {depth}");
+            assert!(parts.kicks <= 1000 / per_look.min(depth) + 1, "depth {depth}: {} kicks", parts.kicks);
+        }
     }
 
     #[test]
