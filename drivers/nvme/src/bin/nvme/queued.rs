@@ -44,6 +44,8 @@ struct Batch {
     len: usize,
     /// Commands written to the submission queue.
     commands: u64,
+    /// Whether one of them is a flush (the command counts are logged after it).
+    flush: bool,
 }
 
 /// What the driver needs to turn a ring request into a command.
@@ -58,7 +60,7 @@ pub struct Device<'a> {
 pub fn serve(device: &mut Device<'_>, clients: &mut Clients) {
     let mut signal = [false; crate::clients::MAX_CLIENTS];
     loop {
-        let mut batch = Batch { slots: [Slot { client: 0, id: 0, result: None, length: 0, lba: 0 }; MAX_IN_FLIGHT], len: 0, commands: 0 };
+        let mut batch = Batch { slots: [Slot { client: 0, id: 0, result: None, length: 0, lba: 0 }; MAX_IN_FLIGHT], len: 0, commands: 0, flush: false };
         take(device, clients, &mut batch);
         if batch.len == 0 {
             break;
@@ -85,6 +87,13 @@ pub fn serve(device: &mut Device<'_>, clients: &mut Clients) {
             let result = slot.result.unwrap_or(Err(Refusal::Device { status: 0xFFFF, lba: slot.lba }));
             ring.complete(memory, Completion { id: slot.id, result });
             signal[slot.client] = true;
+        }
+        if let (true, crate::controller::Wait::Interrupt { count, .. }) = (batch.flush, &device.controller.wait) {
+            log!(
+                "nvme: ring flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
+                device.controller.completions,
+                device.controller.after_interrupt
+            );
         }
     }
     for (index, _) in signal.iter().enumerate().filter(|(_, signal)| **signal) {
@@ -142,7 +151,10 @@ fn take(device: &mut Device<'_>, clients: &mut Clients, batch: &mut Batch) {
                     (slot.length, slot.lba) = (length, transfer.lba);
                     Ok(Command::read_write(code, cid, NSID, transfer.lba, transfer.blocks as u32, prps))
                 }
-                Request::Flush => Ok(Command::new(opcode::FLUSH, cid, NSID)),
+                Request::Flush => {
+                    batch.flush = true;
+                    Ok(Command::new(opcode::FLUSH, cid, NSID))
+                }
                 Request::Capacity => Err(Refusal::UnknownOperation { code: 0 }),
             });
             match command {
