@@ -74,6 +74,7 @@ fn bench_spec<'a>(elf: &'a [u8], priority: u8, grants: &'a [Grant<'a>], argument
         argument,
         generation: 0,
         budget_ms: None,
+        params: &[],
     }
 }
 

@@ -285,6 +285,7 @@ fn domain_spec<'a>(
         argument,
         generation: 0,
         budget_ms: None,
+        params: &[],
     }
 }
 

@@ -7,7 +7,7 @@ use crate::alloc::Allocator;
 use crate::vspace::map;
 use ::alloc_crate::format;
 use ::alloc_crate::string::String;
-use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
+use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, ParamEntry, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
@@ -140,6 +140,9 @@ pub struct Spec<'a> {
     pub generation: u64,
     /// Scheduling budget: (budget, period) in milliseconds; `None`: unlimited.
     pub budget_ms: Option<(u32, u32)>,
+    /// Endpoint parameters of the clients of the endpoints the domain serves (at most
+    /// [`domain_info::MAX_PARAMS`], checked with the description).
+    pub params: &'a [ParamEntry],
 }
 
 /// Builds a domain from `alloc`'s current untyped and starts it; returns its TCB slot.
@@ -216,7 +219,12 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         region_count: spec.regions.len().min(domain_info::MAX_REGIONS) as u64,
         regions: [RegionEntry { name: [0; 32], vaddr: 0, paddr: 0, size: 0 }; domain_info::MAX_REGIONS],
         tsc_per_ms: crate::clock::tsc_per_ms(),
+        param_count: spec.params.len().min(domain_info::MAX_PARAMS) as u64,
+        params: [ParamEntry { badge: 0, value: 0, cap: 0, name: [0; domain_info::MAX_PARAM_NAME] }; domain_info::MAX_PARAMS],
     };
+    for (entry, param) in info.params.iter_mut().zip(spec.params) {
+        *entry = *param;
+    }
     for (entry, &(name, vaddr, paddr, size)) in info.regions.iter_mut().zip(spec.regions) {
         copy_name(&mut entry.name, name);
         (entry.vaddr, entry.paddr, entry.size) = (vaddr, paddr, size);

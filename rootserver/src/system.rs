@@ -24,14 +24,17 @@ use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
 use core::arch::x86_64::_rdtsc;
-use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::bootinfo::domain_info::{CapKind, MAX_PARAM_NAME, MAX_PARAMS, ParamEntry};
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault;
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
 use tileos_sys::{event, invoke, println};
-use tileos_sysdesc::{Access, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
+use tileos_sysdesc::{Access, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
+
+// The description's limits on endpoint parameters are the information page's.
+const _: () = assert!(MAX_SERVER_PARAMS == MAX_PARAMS && MAX_PARAM_NAME_LEN == MAX_PARAM_NAME);
 
 /// Root-server heap: enough for the decoded description and the supervisor's records.
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
@@ -604,6 +607,7 @@ impl<'d> Tile<'d> {
         let domain = &d.domains[index];
         let mut names: Vec<String> = Vec::new();
         let mut grants: Vec<(u64, Rights, u64, bool, CapKind, usize)> = Vec::new();
+        let mut params: Vec<ParamEntry> = Vec::new();
         let name_of = |names: &mut Vec<String>, text: String| {
             names.push(text);
             names.len() - 1
@@ -611,6 +615,17 @@ impl<'d> Tile<'d> {
         for (e, endpoint) in d.endpoints.iter().enumerate() {
             if endpoint.server == Server::Domain(index as u32) {
                 let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
+                // The endpoint's clients' parameters name it by its index on the page.
+                let cap = grants.len() as u8;
+                for client in &endpoint.clients {
+                    for param in &client.params {
+                        let mut entry = ParamEntry { badge: client.badge, value: param.value, cap, name: [0; MAX_PARAM_NAME] };
+                        // Names fill the field (no NUL needed; checked with the description).
+                        let length = param.name.len().min(MAX_PARAM_NAME);
+                        entry.name[..length].copy_from_slice(&param.name.as_bytes()[..length]);
+                        params.push(entry);
+                    }
+                }
                 grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
             }
             // Supervisor clients' badges carry the bit no fault badge has.
@@ -733,6 +748,7 @@ impl<'d> Tile<'d> {
             argument: 0,
             generation: state.generation,
             budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
+            params: &params,
         };
         alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
         let listed: Vec<String> = grant_list

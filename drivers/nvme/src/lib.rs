@@ -1,14 +1,13 @@
 //! NVM Express, the parts that need no device: controller register offsets and fields,
 //! submission-entry encoding, completion-entry decoding, queue ring bookkeeping (tail, head,
 //! phase), IDENTIFY data parsing and PRP (physical region page) layout. The `nvme` domain
-//! (`src/bin/nvme.rs`) drives the device with these; [`block`] is the protocol it serves.
+//! (`src/bin/nvme/`) drives the device with these and serves the block protocol
+//! (`tileos_protocol::block`).
 //!
 //! References: NVM Express Base Specification 1.4, §3.1 (registers), §4.2–4.6 (queue
 //! entries, PRPs), §5 (admin commands), NVM Command Set §6 (read, write, flush).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
-
-pub mod block;
 
 /// Controller register offsets in BAR 0.
 pub mod reg {

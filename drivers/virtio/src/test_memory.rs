@@ -1,43 +1,11 @@
-//! Host-test doubles (feature `test-memory`): a [`Memory`] over a vector, and the device's
-//! side of a split virtqueue, for the tests of this crate and of the crates that share
-//! memory through it (the virtio drivers, the netstack). The test plays the other party.
+//! Host-test doubles (feature `test-memory`): a [`Memory`] over a vector (`tileos_mmio`'s,
+//! re-exported), and the device's side of a split virtqueue, for the tests of this crate and
+//! of the crates that share memory through it (the virtio drivers, the netstack). The test
+//! plays the other party.
 extern crate alloc;
 use crate::{Memory, QueueLayout};
 use alloc::vec::Vec;
-use core::cell::RefCell;
-
-/// Vector-backed shared memory.
-pub struct VecMemory(pub RefCell<Vec<u8>>);
-
-impl VecMemory {
-    /// `size` zeroed bytes.
-    pub fn new(size: usize) -> VecMemory {
-        VecMemory(RefCell::new(alloc::vec![0; size]))
-    }
-}
-
-impl Memory for VecMemory {
-    fn read_u16(&self, offset: usize) -> u16 {
-        let bytes = self.0.borrow();
-        u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
-    }
-    fn write_u16(&self, offset: usize, value: u16) {
-        self.0.borrow_mut()[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
-    }
-    fn read_u32(&self, offset: usize) -> u32 {
-        let bytes = self.0.borrow();
-        u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
-    }
-    fn write_u32(&self, offset: usize, value: u32) {
-        self.0.borrow_mut()[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-    }
-    fn read_bytes(&self, offset: usize, out: &mut [u8]) {
-        out.copy_from_slice(&self.0.borrow()[offset..offset + out.len()]);
-    }
-    fn write_bytes(&self, offset: usize, data: &[u8]) {
-        self.0.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
-    }
-}
+pub use tileos_mmio::VecMemory;
 
 /// One descriptor as the device reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,7 +34,7 @@ const OPTIONS: &[(&str, &str)] = &[
     ("--iso I.iso", "boot a GRUB ISO (make image: build/tileos.iso) as a CD-ROM, as real hardware does"),
     (
         "--tile-devices DISK",
-        "add the tile's devices: NVMe on the raw image DISK (created empty, 4 MiB, if missing), virtio-net, virtio-gpu",
+        "add the tile's devices: NVMe on the raw image DISK (created empty, 68 MiB, if missing; grown to 68 MiB if smaller), virtio-net, virtio-gpu",
     ),
     ("--tcp-port P", "host TCP port forwarded to the tile status service, guest TCP 8080 (default 8080; make run: TILE_TCP_PORT)"),
     ("--udp-port P", "host UDP port forwarded to the UDP echo, guest UDP 7 (default 7007; make run: TILE_UDP_PORT)"),
@@ -69,8 +69,9 @@ fn help() -> String {
 /// How to move the forwarded host ports, for messages about a port in use.
 const PORT_HINT: &str = "choose free host ports with `make run TILE_TCP_PORT=18080 TILE_UDP_PORT=17007 TILE_CLIENT_TCP_PORT=17070 TILE_CLIENT_UDP_PORT=15000` (tileos-qemu: --tcp-port, --udp-port, --client-tcp-port, --client-udp-port)";
 
-/// Size of a new NVMe disk image (4 MiB, what the block client expects at least).
-const DISK_BYTES: u64 = 4 << 20;
+/// Size of a new NVMe disk image: tile.toml's disk windows, block-check's 4 MiB and the
+/// 64 MiB kept for the store after it.
+const DISK_BYTES: u64 = 68 << 20;
 
 struct Options {
     machine: Machine,
@@ -157,9 +158,15 @@ fn ports_free(devices: &TileDevices) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates an empty disk image at `disk` unless one is there.
+/// Creates an empty disk image at `disk` unless one is there; grows a smaller one (with
+/// zeros at the end, so what it holds stays where it was) to [`DISK_BYTES`].
 fn create_disk(disk: &std::path::Path) -> Result<(), String> {
-    if disk.exists() {
+    if let Ok(metadata) = std::fs::metadata(disk) {
+        if metadata.len() < DISK_BYTES {
+            let file = std::fs::OpenOptions::new().write(true).open(disk).map_err(|e| format!("--tile-devices: cannot open {}: {e}", disk.display()))?;
+            file.set_len(DISK_BYTES).map_err(|e| format!("--tile-devices: cannot grow {}: {e}", disk.display()))?;
+            eprintln!("tileos-qemu: grew the disk image {} to {} MiB", disk.display(), DISK_BYTES >> 20);
+        }
         return Ok(());
     }
     if let Some(parent) = disk.parent() {

@@ -4,6 +4,12 @@
 //! writes patterns across a fresh 4 MiB disk, flushes, reads them back and checks the error
 //! replies. A second boot on the same disk image finds the patterns again.
 //!
+//! The ring test (scenario `tests/scenarios/nvme-rings.toml`): two `block-ring` clients in
+//! different windows of the disk write and read back every block of their windows through
+//! their rings at depth 32, beside a hostile client breaking every rule of its ring and one
+//! without a window; the driver refuses each bad thing precisely and keeps serving, and
+//! each client's blocks land in its window only.
+//!
 //! The fault-tolerance test (scenario `tests/scenarios/nvme-fault.toml`) kills the driver,
 //! through the supervisor control protocol, while block-stress has a write in flight: the
 //! supervisor restarts it, the driver resets and re-initialises the controller, and
@@ -111,6 +117,49 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
     // Written data survives QEMU exiting: the second boot finds every pattern.
     let second = boot(&disk, "tile-nvme-reboot.log");
     second.assert_serial_contains("block-check: patterns from an earlier boot intact in all 5 ranges");
+}
+
+#[test]
+fn ring_clients_in_their_own_windows_never_see_each_others_blocks_and_a_hostile_ring_is_refused_precisely() {
+    let disk = fresh_disk("nvme-rings-disk.img");
+    let outcome = boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
+    // The driver found each client's window from its endpoint parameters.
+    outcome.assert_serial_contains("nvme: client 49: blocks 2048..4096 of the disk, data region 0x20000 bytes, ring yes");
+    outcome.assert_serial_contains("nvme: client 50: blocks 4096..6144 of the disk, data region 0x20000 bytes, ring yes");
+    outcome.assert_serial_contains("nvme: client 51: blocks 6144..6272 of the disk, data region 0x2000 bytes, ring yes");
+    outcome.assert_serial_contains("nvme: client 52: no disk window (endpoint parameter \"disk_offset\" missing): its requests are refused");
+    for name in ["ring-a", "ring-b"] {
+        outcome.assert_serial_contains(&format!("{name}: writing 256 blocks of 4 KiB through the ring at depth 32 in a window of 0x100000 bytes"));
+        outcome.assert_serial_contains(&format!("{name}: PASS: 256 blocks written and read back through the ring at depth 32; past the window refused"));
+    }
+    for refusal in [
+        "hostile: unknown operation: refused as expected: Some(Err(UnknownOperation { code: 77 }))",
+        "hostile: read past the window: refused as expected: Some(Err(OutOfRange { end: 69632, disk_size: 65536 }))",
+        "hostile: huge write: refused as expected: Some(Err(TooLong { length: 4294963200, max: 32768 }))",
+        "hostile: misaligned read: refused as expected: Some(Err(Misaligned { value: 100, block_size: 512 }))",
+        "hostile: read past the data region: refused as expected: Some(Err(BufferOverflow { end: 12288, buffer_size: 8192 }))",
+        "hostile: good read after bad entries: served",
+        "hostile: good read after scribbled driver indices: served",
+        "hostile: producer index 5000 ahead: refused as expected",
+        "hostile: good read after a producer index far ahead: served",
+        "nvme: client 51: ring index ",
+        "nowindow: capacity without a window: refused as expected: MissingParam { param: DiskOffset }",
+        "nowindow: ring read without a window: refused as expected: Some(Err(MissingParam { param: DiskOffset }))",
+    ] {
+        outcome.assert_serial_contains(refusal);
+    }
+    // Each window holds its own client's pattern (`pattern` and `tag_of` in
+    // drivers/nvme/src/bin/block_ring.rs), the disk before the first window nothing.
+    let image = std::fs::read(&disk).expect("read the disk image");
+    let word = |offset: u64| u64::from_le_bytes(image[offset as usize..offset as usize + 8].try_into().unwrap());
+    let tag = |name: &str| name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01B3));
+    for (name, start) in [("ring-a", 0x10_0000u64), ("ring-b", 0x20_0000)] {
+        for offset in (0..0x10_0000u64).step_by(8) {
+            let expected = tag(name) ^ (offset / 8).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            assert_eq!(word(start + offset), expected, "{name}'s window, byte {offset:#x}");
+        }
+    }
+    assert!(image[..0x10_0000].iter().all(|&b| b == 0), "a block before the first window was written");
 }
 
 #[test]

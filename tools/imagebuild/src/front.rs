@@ -8,7 +8,7 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, PciDevice,
+    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, Param, PciDevice,
     PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
@@ -444,14 +444,25 @@ impl<'f> Front<'f> {
             Server::Domain(self.reference(&t, "server", domains, "domain")?)
         };
         let client_at = |client| Pos::Client { endpoint: e, client };
-        let clients = self.members(&t, "clients", false, "client", &["domain", "badge", "access"], client_at, |front, ct| {
+        let clients = self.members(&t, "clients", false, "client", &["domain", "badge", "access", "params"], client_at, |front, ct| {
             let domain = front.reference(ct, "domain", domains, "domain")?;
             let badge = front.u64(ct, "badge")?;
             let access = match front.get(ct, "access") {
                 None => Access::Full,
                 Some(_) => [Access::Full, Access::StatusOnly][front.choice(ct, "access", &["full", "status"])?],
             };
-            Ok(Client { domain, badge, access })
+            let mut params = Vec::new();
+            if let Some(table) = front.sub_table(ct, "params")? {
+                for (name, value) in table.t.iter() {
+                    let value = value.as_integer().and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+                        front.field_err(ct, "params", format!("\"{name}\": expected a non-negative integer"))
+                    })?;
+                    params.push(Param { name: name.to_string(), value });
+                }
+            }
+            // The params table shares the client's position: restore the client's own line.
+            front.item_lines.insert(ct.pos, ct.line);
+            Ok(Client { domain, badge, access, params })
         })?;
         Ok(Endpoint { name, server, clients })
     }

@@ -188,6 +188,26 @@ pub mod domain_info {
         pub size: u64,
     }
 
+    /// Most endpoint parameters listed (over all clients of all endpoints the domain serves).
+    pub const MAX_PARAMS: usize = 16;
+    /// Longest endpoint parameter name in bytes.
+    pub const MAX_PARAM_NAME: usize = 15;
+
+    /// One parameter of one client of an endpoint this domain serves (`params` of a client
+    /// entry in the description): the server looks it up by endpoint, badge and name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    pub struct ParamEntry {
+        /// The client's badge.
+        pub badge: u64,
+        /// The value.
+        pub value: u64,
+        /// Index in [`DomainInfo::caps`] of the served endpoint.
+        pub cap: u8,
+        /// Name, NUL-padded.
+        pub name: [u8; MAX_PARAM_NAME],
+    }
+
     /// The domain information page.
     #[derive(Clone, Copy, Debug)]
     #[repr(C)]
@@ -210,5 +230,12 @@ pub mod domain_info {
         pub regions: [RegionEntry; MAX_REGIONS],
         /// Time-stamp-counter increments per millisecond, as the kernel measured at boot.
         pub tsc_per_ms: u64,
+        /// Number of valid entries in `params`.
+        pub param_count: u64,
+        /// The parameters of the clients of the endpoints this domain serves.
+        pub params: [ParamEntry; MAX_PARAMS],
     }
+
+    // The information page is one page.
+    const _: () = assert!(core::mem::size_of::<DomainInfo>() <= 4096);
 }

@@ -25,10 +25,23 @@
 //! - cutting a region into parts ([`Mmio::split_at`]) and joining regions mapped one after
 //!   the other ([`Mmio::join`]), each part again owned by one handle.
 //!
+//! [`Memory`] is the trait the shared-memory data structures (virtqueues, the net frame
+//! rings, the block rings) are written against: `Mmio` in a domain, [`VecMemory`] (feature
+//! `test-memory`) in host tests.
+//!
 //! This crate has no dependencies and no system calls, so host tests of the crates that take
 //! an `Mmio` (and its own tests, over a buffer on the heap) run on the host.
 #![no_std]
 #![deny(missing_docs)]
+
+#[cfg(any(test, feature = "test-memory"))]
+extern crate alloc;
+
+mod memory;
+
+#[cfg(any(test, feature = "test-memory"))]
+pub use memory::VecMemory;
+pub use memory::Memory;
 
 use core::mem::{align_of, size_of};
 use core::sync::atomic::{Ordering, compiler_fence};

@@ -71,6 +71,25 @@ pub fn cap(kind: CapKind, name: &str) -> Option<u64> {
         .map(|entry| entry.slot)
 }
 
+/// The parameter `name` of the client with `badge` of the endpoint this domain serves under
+/// the name `endpoint` (`params` of the client entry in the description,
+/// docs/system-description.md), or `None` if the description gives that client no such
+/// parameter.
+pub fn param(endpoint: &str, badge: u64, name: &str) -> Option<u64> {
+    let info = info();
+    let caps = &info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)];
+    let served = caps.iter().position(|entry| entry.kind == CapKind::ServedEndpoint as u8 && text(&entry.name) == endpoint)?;
+    info.params[..(info.param_count as usize).min(domain_info::MAX_PARAMS)]
+        .iter()
+        .find(|entry| usize::from(entry.cap) == served && entry.badge == badge && text(&entry.name) == name)
+        .map(|entry| entry.value)
+}
+
+/// A NUL-padded name of the information page as text.
+fn text(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or("").trim_end_matches('\0')
+}
+
 /// A shared region of this domain by name: (user address, physical address, size).
 pub fn region(name: &str) -> Option<(u64, u64, u64)> {
     let info = info();

@@ -91,6 +91,16 @@ pub fn answer<P: Protocol>(saved: Option<u64>, answer: Result<P::Response, Proto
     };
 }
 
+/// Answers this thread's caller of protocol `P` with `answer` (or its error reply) and waits
+/// for the next message on `endpoint`, in one system call: the loop of a server that also
+/// takes notifications bound to its thread (a message with label 0 and no words is one) and
+/// so cannot use [`serve`].
+pub fn answer_and_recv<P: Protocol>(endpoint: crate::cap::Endpoint, answer: Result<P::Response, ProtocolError>) -> Message {
+    let mut reply = [0; PAYLOAD_WORDS + 1];
+    let (label, length) = encode_answer::<P>(answer, &mut reply);
+    transmit(Syscall::ReplyRecv, endpoint.cptr(), label, &reply, length)
+}
+
 /// Encodes an answer (or its error reply) into `reply`: returns label and length.
 fn encode_answer<P: Protocol>(answer: Result<P::Response, ProtocolError>, reply: &mut [u64; PAYLOAD_WORDS + 1]) -> (u64, usize) {
     match answer.and_then(|response| encode(&response, reply)) {

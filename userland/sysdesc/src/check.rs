@@ -5,7 +5,7 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    Access, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
+    Access, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
     NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, SystemDescription,
     USER_TOP,
 };
@@ -95,6 +95,14 @@ struct Claim {
 /// Whether `name` is a valid name: 1..=[`MAX_NAME_LEN`] bytes of `[A-Za-z0-9_.-]`.
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_NAME_LEN && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether `name` is a valid endpoint parameter name: 1..=[`MAX_PARAM_NAME_LEN`] bytes of
+/// `[a-z0-9_]`, the first a letter.
+fn valid_param_name(name: &str) -> bool {
+    name.len() <= MAX_PARAM_NAME_LEN
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl SystemDescription {
@@ -412,6 +420,59 @@ impl Checker<'_> {
                         "badge",
                         format_args!("{} is already the badge of client \"{}\"", client.badge, self.domain(o.domain as usize)),
                     ));
+                }
+                self.params(item, server.is_some(), &client.params)?;
+            }
+        }
+        self.server_params()
+    }
+
+    /// The parameter rules of one client entry (`served`: its endpoint is served by a domain).
+    fn params(&self, item: Item, served: bool, params: &[crate::Param]) -> Result<(), CheckError> {
+        if params.is_empty() {
+            return Ok(());
+        }
+        if !served {
+            return Err(self.err(item, "params", "parameters apply only to endpoints served by a domain, not by \"supervisor\""));
+        }
+        if params.len() > MAX_CLIENT_PARAMS {
+            return Err(self.err(item, "params", format_args!("{} parameters; at most {MAX_CLIENT_PARAMS} per client", params.len())));
+        }
+        for (p, param) in params.iter().enumerate() {
+            if !valid_param_name(&param.name) {
+                return Err(self.err(
+                    item,
+                    "params",
+                    format_args!(
+                        "\"{}\" is not a parameter name (1..={MAX_PARAM_NAME_LEN} characters of [a-z0-9_], starting with a letter)",
+                        param.name
+                    ),
+                ));
+            }
+            if params[..p].iter().any(|other| other.name == param.name) {
+                return Err(self.err(item, "params", format_args!("\"{}\" is given twice", param.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// At most [`MAX_SERVER_PARAMS`] parameters reach one server's information page.
+    fn server_params(&self) -> Result<(), CheckError> {
+        for (d, _) in self.d.domains.iter().enumerate() {
+            let mut total = 0;
+            for (e, ep) in self.d.endpoints.iter().enumerate().filter(|(_, ep)| ep.server == Server::Domain(d as u32)) {
+                for (c, client) in ep.clients.iter().enumerate() {
+                    total += client.params.len();
+                    if total > MAX_SERVER_PARAMS {
+                        return Err(self.err(
+                            Item::Client { endpoint: e, client: c },
+                            "params",
+                            format_args!(
+                                "domain \"{}\" would get more than {MAX_SERVER_PARAMS} endpoint parameters over all its clients",
+                                self.domain(d)
+                            ),
+                        ));
+                    }
                 }
             }
         }

@@ -192,7 +192,7 @@ pub struct Endpoint {
 }
 
 /// A client of an [`Endpoint`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     /// The calling domain.
     pub domain: DomainId,
@@ -201,7 +201,30 @@ pub struct Client {
     /// What the client may ask; only the supervisor distinguishes ([`Access::StatusOnly`]
     /// is refused on other endpoints).
     pub access: Access,
+    /// Per-client parameters of the endpoint (`params = { NAME = VALUE }`), delivered to the
+    /// server's information page, where it looks them up by endpoint, badge and name (such
+    /// as the disk window of a block client). At most [`MAX_CLIENT_PARAMS`] per client and
+    /// [`MAX_SERVER_PARAMS`] over all clients of the endpoints one domain serves.
+    pub params: Vec<Param>,
 }
+
+/// One endpoint parameter of a [`Client`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// Name: 1..=[`MAX_PARAM_NAME_LEN`] bytes of `[a-z0-9_]`, starting with a letter, unique
+    /// in its client entry.
+    pub name: String,
+    /// Value.
+    pub value: u64,
+}
+
+/// Longest endpoint parameter name (the information page's name field).
+pub const MAX_PARAM_NAME_LEN: usize = 15;
+/// Most parameters of one client entry.
+pub const MAX_CLIENT_PARAMS: usize = 8;
+/// Most parameters over all clients of the endpoints one domain serves (the information
+/// page's table).
+pub const MAX_SERVER_PARAMS: usize = 16;
 
 /// What a client of the supervisor endpoint may ask.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

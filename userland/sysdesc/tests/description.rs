@@ -46,7 +46,7 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         .prop_map(|(name, server, clients)| Endpoint {
             name,
             server,
-            clients: clients.into_iter().map(|(domain, badge)| Client { domain, badge, access: Access::Full }).collect(),
+            clients: clients.into_iter().map(|(domain, badge)| Client { domain, badge, access: Access::Full, params: vec![] }).collect(),
         });
     let notification = (name(), any::<u32>(), prop::collection::vec((any::<u32>(), any::<u64>()), 0..4)).prop_map(|(name, waiter, s)| {
         Notification { name, waiter, signallers: s.into_iter().map(|(domain, badge)| Signaller { domain, badge }).collect() }
@@ -318,7 +318,7 @@ fn with_supervisor() -> SystemDescription {
     d.endpoints.push(Endpoint {
         name: "supervisor".into(),
         server: Server::Supervisor,
-        clients: vec![Client { domain: 2, badge: 0x40, access: Access::Full }],
+        clients: vec![Client { domain: 2, badge: 0x40, access: Access::Full, params: vec![] }],
     });
     d
 }
@@ -479,7 +479,7 @@ fn with_pci_device() -> SystemDescription {
     d.endpoints.push(Endpoint {
         name: "pci".into(),
         server: Server::Domain(1),
-        clients: vec![Client { domain: 2, badge: 7, access: Access::Full }],
+        clients: vec![Client { domain: 2, badge: 7, access: Access::Full, params: vec![] }],
     });
     d.notifications.push(Notification { name: "client-irq".into(), waiter: 2, signallers: vec![] });
     d.pci_devices.push(PciDevice {

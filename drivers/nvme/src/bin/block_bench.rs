@@ -1,5 +1,5 @@
 //! The `block-bench` domain: measures 4 KiB writes and reads through the block protocol
-//! ([`tileos_driver_nvme::block`]) for `tileos-bench` (`make bench`, scenario
+//! ([`tileos_protocol::block`]) for `tileos-bench` (`make bench`, scenario
 //! `qemu/runner/tests/scenarios/bench-nvme.toml`).
 //!
 //! It writes [`OPS`] consecutive 4 KiB blocks (a pattern, through 16 rotating 4 KiB slots of
@@ -8,6 +8,14 @@
 //! own with `rdtsc` around the call, which covers the whole path: message to the driver,
 //! the NVMe command, the device's completion interrupt and the reply.
 //!
+//! Then the same through its ring ([`tileos_protocol::block::ring`]), at queue depth 1 and
+//! at [`DEPTH`]: [`OPS`] writes (each block another pattern), a flush, [`OPS`] reads, checked.
+//! A phase is timed as a whole (its busy figure divided by [`OPS`] is the cost per request);
+//! each request's ticks run from its submission to its completion being reaped. Filling
+//! and checking the buffer happen inside the phase for the ring (when a request is built and
+//! when its completion is taken); their ticks (the client's own instructions) are measured
+//! and taken out of the busy figure, as the endpoint phases leave them outside the timing.
+//!
 //! Under QEMU `-icount shift=0,sleep=off` one TSC tick is one nanosecond of guest virtual
 //! time and, while the CPU is busy, one executed guest instruction. The scenario runs the
 //! `idle-counter` domain at the lowest priority so the CPU is never idle (no virtual-time
@@ -15,10 +23,12 @@
 //! per iteration), so `ticks − 2 × Δidle` is the instructions the rest of the system
 //! executed for the request ("busy"). The result lines are
 //!
-//! `block-bench: result <write_4k|read_4k> ops <n> bytes <b> ticks <sum> min <t> median <t> max <t> busy <sum>`
+//! `block-bench: result <write_4k|read_4k|ring_write_4k_qd<d>|ring_read_4k_qd<d>> ops <n> bytes <b> ticks <sum> min <t> median <t> max <t> busy <sum>`
 //!
-//! followed by `block-bench: done`; a failed request or wrong data prints `block-bench:
-//! FAILED …` and no result line.
+//! (for the ring, `ticks` is the phase's duration) followed by `block-bench: done`; a failed
+//! request or wrong data prints `block-bench: FAILED …` and no result line. Without the
+//! region "block-ring" and the notifications "block-kick" and "block-done", the ring phases
+//! are left out (and said so).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -26,8 +36,10 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_driver_nvme::block::{Block, Request, Response};
 use tileos_mmio::Mmio;
+use tileos_protocol::block::ring::{self, ClientRing, Completion, Pipeline};
+use tileos_protocol::block::{Block, Request, Response};
+use tileos_sys::cap::Notification;
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
@@ -37,6 +49,8 @@ const OPS: usize = 1000;
 const BLOCK: u64 = 4096;
 /// 4 KiB slots of the shared buffer used in turn.
 const SLOTS: u64 = 16;
+/// The deep queue of the ring phases.
+const DEPTH: u32 = 32;
 
 /// The word the pattern puts at disk byte offset `offset` (a multiple of 8).
 fn pattern(offset: u64) -> u64 {
@@ -84,9 +98,9 @@ fn report(name: &str, ticks: &mut [u64; OPS], busy: u64) {
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let (Some(endpoint), Some(mut region)) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-data"))
     else {
-        log!("block-bench: FAILED: needs the \"block\" endpoint and the \"block-buffer\" region");
+        log!("block-bench: FAILED: needs the \"block\" endpoint and the \"block-data\" region");
         tileos_sys::domain::stop()
     };
     // Mapped read-only: only read through.
@@ -143,6 +157,137 @@ extern "C" fn _start() -> ! {
         }
     }
     report("read_4k", &mut ticks, busy);
+    let rings = (
+        tileos_sys::domain::take_region("block-ring").filter(|region| region.len() >= ring::REGION_BYTES),
+        tileos_sys::domain::signal_notification("block-kick"),
+        tileos_sys::domain::wait_notification("block-done"),
+    );
+    let (Some(memory), Some(kick), Some(done)) = rings else {
+        log!("block-bench: no \"block-ring\" region or no \"block-kick\"/\"block-done\" notifications: ring figures left out");
+        log!("block-bench: done");
+        tileos_sys::domain::stop()
+    };
+    if buffer_size < u64::from(DEPTH) * BLOCK {
+        log!("block-bench: FAILED: the buffer has {buffer_size} bytes, {} needed for depth {DEPTH}", u64::from(DEPTH) * BLOCK);
+        tileos_sys::domain::stop()
+    }
+    let mut ring = ClientRing::attach(&memory);
+    for (round, depth) in [1, DEPTH].into_iter().enumerate() {
+        let tag = 0x5EED_0000_0000_0000 | (round as u64 + 1) << 32;
+        let mut phase = Phase { buffer: &region, kick, done, depth, tag, write: true, stamps: [0; OPS], ticks: [0; OPS], failed: false, data_ticks: 0 };
+        for write in [true, false] {
+            phase.write = write;
+            phase.data_ticks = 0;
+            let (idle_before, start) = (idle(counter), tileos_sys::timestamp());
+            let outcome = ring.pipeline(&memory, OPS as u64, depth, &mut phase);
+            let spent = tileos_sys::timestamp() - start;
+            let busy = spent.saturating_sub(2 * (idle(counter) - idle_before)).saturating_sub(phase.data_ticks);
+            if outcome.is_err() || phase.failed {
+                log!("block-bench: FAILED: ring {} at depth {depth}: {outcome:?}", if write { "writes" } else { "reads" });
+                tileos_sys::domain::stop()
+            }
+            let name = if write { "ring_write_4k_qd" } else { "ring_read_4k_qd" };
+            report_phase(name, depth, &mut phase.ticks, spent, busy);
+            if write && !flush(&mut ring, &memory, kick, done) {
+                log!("block-bench: FAILED: ring flush");
+                tileos_sys::domain::stop()
+            }
+        }
+    }
     log!("block-bench: done");
     tileos_sys::domain::stop()
+}
+
+/// One ring phase: [`OPS`] writes or reads of consecutive 4 KiB blocks, buffer slot `n %
+/// depth` for request `n` (free again once the request `depth` earlier completed).
+struct Phase<'a> {
+    buffer: &'a Mmio,
+    kick: Notification,
+    done: Notification,
+    depth: u32,
+    /// Makes this round's pattern unlike the endpoint phases' and the other round's.
+    tag: u64,
+    write: bool,
+    /// Submission time of each request, then its ticks to completion.
+    stamps: [u64; OPS],
+    ticks: [u64; OPS],
+    failed: bool,
+    /// Ticks spent filling and checking the buffer (taken out of the busy figure).
+    data_ticks: u64,
+}
+
+impl Phase<'_> {
+    /// Buffer offset of request `n`.
+    fn slot(&self, n: u64) -> usize {
+        ((n % u64::from(self.depth)) * BLOCK) as usize
+    }
+}
+
+impl Pipeline for Phase<'_> {
+    fn request(&mut self, n: u64) -> Request {
+        let (disk_offset, buffer_offset) = (n * BLOCK, self.slot(n));
+        self.stamps[n as usize] = tileos_sys::timestamp();
+        if self.write {
+            for word in 0..BLOCK / 8 {
+                self.buffer.write64(buffer_offset + 8 * word as usize, pattern(disk_offset + 8 * word) ^ self.tag);
+            }
+            self.data_ticks += tileos_sys::timestamp() - self.stamps[n as usize];
+            Request::Write { disk_offset, length: BLOCK, buffer_offset: buffer_offset as u64 }
+        } else {
+            Request::Read { disk_offset, length: BLOCK, buffer_offset: buffer_offset as u64 }
+        }
+    }
+
+    fn done(&mut self, completion: Completion) -> bool {
+        let n = completion.id;
+        let reaped = tileos_sys::timestamp();
+        self.ticks[n as usize] = reaped - self.stamps[n as usize];
+        let (disk_offset, buffer_offset) = (n * BLOCK, self.slot(n));
+        let wrong = !self.write
+            && (0..BLOCK / 8).any(|word| self.buffer.read64(buffer_offset + 8 * word as usize) != pattern(disk_offset + 8 * word) ^ self.tag);
+        self.data_ticks += tileos_sys::timestamp() - reaped;
+        if completion.result != Ok(BLOCK) || wrong {
+            log!("block-bench: FAILED: ring request {n}: {completion:?}{}", if wrong { ", read back wrong" } else { "" });
+            self.failed = true;
+            return false;
+        }
+        true
+    }
+
+    fn kick(&mut self) {
+        self.kick.signal();
+    }
+
+    fn wait(&mut self) {
+        self.done.wait();
+    }
+}
+
+/// A flush through the ring, waited for.
+fn flush(ring: &mut ClientRing, memory: &Mmio, kick: Notification, done: Notification) -> bool {
+    if ring.submit(memory, u64::MAX, &Request::Flush).is_err() {
+        return false;
+    }
+    kick.signal();
+    loop {
+        match ring.reap(memory) {
+            Ok(Some(completion)) => return completion.result == Ok(0),
+            Ok(None) => {
+                done.wait();
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Logs the result line of a ring phase that took `spent` ticks, `busy` of them not idle.
+fn report_phase(name: &str, depth: u32, ticks: &mut [u64; OPS], spent: u64, busy: u64) {
+    ticks.sort_unstable();
+    log!(
+        "block-bench: result {name}{depth} ops {OPS} bytes {} ticks {spent} min {} median {} max {} busy {busy}",
+        OPS as u64 * BLOCK,
+        ticks[0],
+        ticks[OPS / 2],
+        ticks[OPS - 1]
+    );
 }

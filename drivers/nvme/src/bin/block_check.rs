@@ -1,5 +1,5 @@
 //! The `block-check` domain: a client of the block protocol
-//! ([`tileos_driver_nvme::block`]) used by the NVMe boot test. It reads a set of ranges
+//! ([`tileos_protocol::block`]) used by the NVMe boot test. It reads a set of ranges
 //! spread over the disk (first and last block, the middle, a multi-page run):
 //! - if every range already holds the pattern, a previous boot wrote it: it logs that the
 //!   patterns persisted;
@@ -17,7 +17,7 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_nvme::block::{Block, Refusal, Request, Response};
+use tileos_protocol::block::{Block, Refusal, Request, Response};
 use tileos_protocol::{ERROR, ProtocolError};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
@@ -42,9 +42,9 @@ fn request(client: &Client<Block>, request: Request) -> Response {
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let (Some(endpoint), Some(mut region)) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-data"))
     else {
-        log!("block-check: needs the \"block\" endpoint and the \"block-buffer\" region; stopping");
+        log!("block-check: needs the \"block\" endpoint and the \"block-data\" region; stopping");
         stop();
     };
     // Only the driver touches the buffer besides this view, by DMA during a request this

@@ -1,4 +1,4 @@
-//! The `block-stress` domain: a client of the block protocol ([`tileos_driver_nvme::block`])
+//! The `block-stress` domain: a client of the block protocol ([`tileos_protocol::block`])
 //! used by the NVMe fault-tolerance boot test (`qemu/runner/tests/scenarios/nvme-fault.toml`).
 //!
 //! It streams [`ROUNDS`] rounds of I/O, each a write of [`CHUNK`] bytes of a pattern unique to
@@ -19,7 +19,7 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_driver_nvme::block::{Block, Request, Response};
+use tileos_protocol::block::{Block, Request, Response};
 use tileos_mmio::Mmio;
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
@@ -59,7 +59,7 @@ impl Stress {
     fn call(&mut self, what: &str, request: Request) -> Result<Response, &'static str> {
         for _ in 0..MAX_RETRIES {
             match self.client.call(&request) {
-                Ok(Response::Refused(tileos_driver_nvme::block::Refusal::Device { status, lba })) => {
+                Ok(Response::Refused(tileos_protocol::block::Refusal::Device { status, lba })) => {
                     self.device_errors += 1;
                     log!("block-stress: {what}: device error status {status:#x} at block {lba}; retrying");
                 }
@@ -168,9 +168,9 @@ impl Stress {
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let (Some(endpoint), Some(buffer)) =
-        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-buffer"))
+        (tileos_sys::domain::cap(CapKind::ClientEndpoint, "block"), tileos_sys::domain::take_region("block-data"))
     else {
-        log!("block-stress: FAIL: needs the \"block\" endpoint and the \"block-buffer\" region");
+        log!("block-stress: FAIL: needs the \"block\" endpoint and the \"block-data\" region");
         stop();
     };
     let chaos = tileos_sys::domain::cap(CapKind::SignalNotification, "chaos");

@@ -5,7 +5,8 @@
 //! 1. kernel figures: boots the bench image and collects the root server's
 //!    `bench <name> <per-op> <iterations>` lines; these repeat exactly;
 //! 2. NVMe 4 KiB writes and reads: boots scenario `bench-nvme` on a fresh disk image and
-//!    parses block-bench's `block-bench: result …` lines;
+//!    parses block-bench's `block-bench: result …` lines: one request per call on the
+//!    endpoint, then through the ring at queue depth 1 and 32;
 //! 3. TCP receive throughput: boots scenario `bench-net`, sends [`TCP_BYTES`] to the
 //!    netstack's discard service through QEMU's hostfwd [`TCP_ROUNDS`] times and parses the
 //!    netstack's `netstack: discard connection <k>: result …` lines.
@@ -150,7 +151,8 @@ fn scenario(images: &TestImages, name: &str, extra: Vec<String>) -> (Machine, Bo
     (Machine { icount: true, extra_args: extra, ..Machine::default() }, boot)
 }
 
-/// NVMe 4 KiB writes and reads: ("nvme_write_4k" / "nvme_read_4k", figure).
+/// NVMe 4 KiB writes and reads: ("nvme_write_4k", "nvme_read_4k", "nvme_ring_write_4k_qd1", …,
+/// figure).
 fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> {
     std::fs::create_dir_all(&images.logs).map_err(|error| format!("log directory: {error}"))?;
     let disk = images.logs.join("bench-nvme-disk.img");
@@ -177,7 +179,7 @@ fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> 
         return Err(failed(&format!("NVMe figures: {line}"), &outcome));
     }
     let mut figures = Vec::new();
-    for name in ["write_4k", "read_4k"] {
+    for name in ["write_4k", "read_4k", "ring_write_4k_qd1", "ring_read_4k_qd1", "ring_write_4k_qd32", "ring_read_4k_qd32"] {
         let marker = format!("block-bench: result {name} ");
         let line = outcome.serial.lines().find(|line| line.contains(&marker));
         let values = line.and_then(|line| fields(line, &marker));
@@ -289,7 +291,7 @@ fn print_kernel(kernel: &BTreeMap<String, (u64, u64)>) {
 fn print_io_header() {
     println!("I/O figures in guest virtual time (-icount shift=0: 1 tick = 1 guest ns; these vary from run to run, see docs/research.md)");
     println!(
-        "{:<16} {:>10} {:>26} {:>12} {:>12} {:>12} {:>10} {:>6}",
+        "{:<24} {:>10} {:>26} {:>12} {:>12} {:>12} {:>10} {:>6}",
         "figure", "ticks/op", "min / median / max", "busy instr", "ops/virt s", "MiB/virt s", "iterations", "seL4"
     );
 }
@@ -299,7 +301,7 @@ fn print_nvme(nvme: &[(String, IoFigure)]) {
     for (name, figure) in nvme {
         let (min, median, max) = figure.spread.unwrap_or_default();
         println!(
-            "{name:<16} {:>10} {:>26} {:>12} {:>12.0} {:>12.2} {:>10} {:>6}",
+            "{name:<24} {:>10} {:>26} {:>12} {:>12.0} {:>12.2} {:>10} {:>6}",
             figure.ticks / figure.ops,
             format!("{min} / {median} / {max}"),
             format!("{}/op", figure.busy / figure.ops),
@@ -321,7 +323,7 @@ fn print_tcp((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) {
     let wall: Vec<String> = seconds.iter().map(|s| format!("{s:.3}")).collect();
     let median = median_round(rounds);
     println!(
-        "{:<16} {:>10} {:>26} {:>12} {:>12} {:>12.2} {:>10} {:>6}",
+        "{:<24} {:>10} {:>26} {:>12} {:>12} {:>12.2} {:>10} {:>6}",
         "tcp_receive",
         "-",
         format!("median of {} × {} MiB", rounds.len(), TCP_BYTES >> 20),
