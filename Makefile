@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: check fuzz bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -28,6 +28,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
 
@@ -215,6 +216,13 @@ fuzz: deps test-images
 	  --module "$(TEST)/rootserver.elf=rootserver fuzz seed=$(SEED) iters=$(ITERS)$(if $(TRACE), trace=$(TRACE))$(if $(FEATURES), features=$(FEATURES))" \
 	  --module $(TEST)/bench-server.elf=bench-server --module $(TEST)/fuzzer.elf=fuzzer \
 	  --log $(TEST)/logs/fuzz-$(SEED).log --timeout $$(( 120 + $(ITERS) / 100 ))
+
+# The store's power-cut torture (docs/store.md): CYCLES boots of scenario `torture`, each
+# killed with SIGKILL at a random moment (SEED picks them), checked at the next boot for
+# lost, resurrected or damaged writes. `make test` runs 10 cycles (qemu/runner/tests/store.rs).
+CYCLES ?= 1000
+torture: deps test-images
+	$(CARGO) run --quiet --release -p tileos-qemu --bin tileos-torture -- $(CYCLES) $(SEED)
 
 # Host figures of the library cores: bundle encode/decode and CRDT delta merges per second.
 bench-host:

@@ -76,13 +76,20 @@ pub fn cap(kind: CapKind, name: &str) -> Option<u64> {
 /// docs/system-description.md), or `None` if the description gives that client no such
 /// parameter.
 pub fn param(endpoint: &str, badge: u64, name: &str) -> Option<u64> {
+    params(endpoint).find(|&(client, param, _)| client == badge && param == name).map(|(_, _, value)| value)
+}
+
+/// Every parameter of every client of the endpoint this domain serves under the name
+/// `endpoint`: (badge, name, value), in description order (a server that keeps state per
+/// client, such as the store's namespaces, learns its clients from them).
+pub fn params(endpoint: &str) -> impl Iterator<Item = (u64, &'static str, u64)> {
     let info = info();
     let caps = &info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)];
-    let served = caps.iter().position(|entry| entry.kind == CapKind::ServedEndpoint as u8 && text(&entry.name) == endpoint)?;
+    let served = caps.iter().position(|entry| entry.kind == CapKind::ServedEndpoint as u8 && text(&entry.name) == endpoint);
     info.params[..(info.param_count as usize).min(domain_info::MAX_PARAMS)]
         .iter()
-        .find(|entry| usize::from(entry.cap) == served && entry.badge == badge && text(&entry.name) == name)
-        .map(|entry| entry.value)
+        .filter(move |entry| Some(usize::from(entry.cap)) == served)
+        .map(|entry| (entry.badge, text(&entry.name), entry.value))
 }
 
 /// A NUL-padded name of the information page as text.

@@ -16,8 +16,6 @@ pub struct Disk {
     data: Mmio,
     block_size: usize,
     blocks: u64,
-    /// Device errors so far (for the log).
-    pub errors: u64,
 }
 
 /// Why the disk could not be opened.
@@ -36,19 +34,35 @@ pub enum OpenError {
     },
 }
 
-impl Disk {
-    /// Asks the driver for the window's geometry.
-    pub fn open(endpoint: tileos_sys::cap::Endpoint, data: Mmio) -> Result<Disk, OpenError> {
-        let client = Client::<Block>::new(endpoint);
-        match client.call(&Request::Capacity).map_err(OpenError::NoAnswer)? {
-            Response::Capacity { disk_size, block_size, .. } => {
-                if !block_size.is_power_of_two() || block_size as usize > data.len() {
-                    return Err(OpenError::Unusable { block_size, region: data.len() });
-                }
-                Ok(Disk { client, data, block_size: block_size as usize, blocks: disk_size / block_size, errors: 0 })
-            }
-            other => Err(OpenError::Unexpected(other)),
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OpenError::NoAnswer(error) => write!(f, "the driver did not answer the capacity request: {error:?}"),
+            OpenError::Unexpected(response) => write!(f, "the driver answered the capacity request with {response:?}"),
+            OpenError::Unusable { block_size, region } => write!(f, "block size {block_size} does not fit the {region}-byte data region"),
         }
+    }
+}
+
+impl Disk {
+    /// Asks the driver for the window's geometry (the data region back on failure).
+    pub fn open(endpoint: tileos_sys::cap::Endpoint, data: Mmio) -> Result<Disk, (OpenError, Mmio)> {
+        let client = Client::<Block>::new(endpoint);
+        match client.call(&Request::Capacity) {
+            Ok(Response::Capacity { disk_size, block_size, .. }) => {
+                if !block_size.is_power_of_two() || block_size as usize > data.len() {
+                    return Err((OpenError::Unusable { block_size, region: data.len() }, data));
+                }
+                Ok(Disk { client, data, block_size: block_size as usize, blocks: disk_size / block_size })
+            }
+            Ok(other) => Err((OpenError::Unexpected(other), data)),
+            Err(error) => Err((OpenError::NoAnswer(error), data)),
+        }
+    }
+
+    /// The data region back.
+    pub fn into_data(self) -> Mmio {
+        self.data
     }
 
     /// Bytes one transfer moves at most: the data region, whole blocks.
@@ -60,10 +74,7 @@ impl Disk {
         match self.client.call(&request) {
             Ok(Response::Transferred { length: moved }) if moved == length as u64 => Ok(()),
             Ok(Response::Flushed) if request == Request::Flush => Ok(()),
-            _ => {
-                self.errors += 1;
-                Err(DeviceError)
-            }
+            _ => Err(DeviceError),
         }
     }
 }
