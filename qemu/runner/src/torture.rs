@@ -174,6 +174,27 @@ fn parse_ranges(ranges: &str) -> Option<BTreeSet<u64>> {
     Some(numbers)
 }
 
+/// Checks one serial log in which the writer restarted (without a power cut: its domain,
+/// the store or the disk driver was killed and restarted) against itself: every
+/// `torture.present` is checked against the acknowledgements logged before it, as at a
+/// boot of the torture. A line that does not parse counts as bad.
+pub fn check_log(serial: &str) -> Report {
+    let mut model = Model::default();
+    let mut report = Report::default();
+    for (line_number, line) in serial.lines().enumerate() {
+        let Some(event) = Event::parse(line) else { continue };
+        match event.name.as_str() {
+            "torture.present" => match event.get("ranges").and_then(parse_ranges) {
+                Some(present) => model.check(line_number as u32 + 1, &present, &mut report),
+                None => report.bad.push(format!("line {}: {line}", line_number + 1)),
+            },
+            "torture.bad" => report.bad.push(format!("line {}: {line}", line_number + 1)),
+            _ => model.apply(&event, &mut report),
+        }
+    }
+    report
+}
+
 /// SplitMix64: the kill points.
 struct Random(u64);
 

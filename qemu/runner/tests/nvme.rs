@@ -122,15 +122,21 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
 #[test]
 fn ring_clients_in_their_own_windows_never_see_each_others_blocks_and_a_hostile_ring_is_refused_precisely() {
     let disk = fresh_disk("nvme-rings-disk.img");
-    let outcome = boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
+    let outcome =
+        boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
     // The driver found each client's window from its endpoint parameters.
     outcome.assert_serial_contains("nvme: client 49: blocks 2048..4096 of the disk, data region 0x20000 bytes, ring yes");
     outcome.assert_serial_contains("nvme: client 50: blocks 4096..6144 of the disk, data region 0x20000 bytes, ring yes");
     outcome.assert_serial_contains("nvme: client 51: blocks 6144..6272 of the disk, data region 0x2000 bytes, ring yes");
-    outcome.assert_serial_contains("nvme: client 52: no disk window (endpoint parameter \"disk_offset\" missing): its requests are refused");
+    outcome
+        .assert_serial_contains("nvme: client 52: no disk window (endpoint parameter \"disk_offset\" missing): its requests are refused");
     for name in ["ring-a", "ring-b"] {
-        outcome.assert_serial_contains(&format!("{name}: writing 256 blocks of 4 KiB through the ring at depth 32 in a window of 0x100000 bytes"));
-        outcome.assert_serial_contains(&format!("{name}: PASS: 256 blocks written and read back through the ring at depth 32; past the window refused"));
+        outcome.assert_serial_contains(&format!(
+            "{name}: writing 256 blocks of 4 KiB through the ring at depth 32 in a window of 0x100000 bytes"
+        ));
+        outcome.assert_serial_contains(&format!(
+            "{name}: PASS: 256 blocks written and read back through the ring at depth 32; past the window refused"
+        ));
     }
     for refusal in [
         "hostile: unknown operation: refused as expected: Some(Err(UnknownOperation { code: 77 }))",

@@ -19,8 +19,8 @@ extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
-use tileos_protocol::block::{Block, Request, Response};
 use tileos_mmio::Mmio;
+use tileos_protocol::block::{Block, Request, Response};
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
 

@@ -93,7 +93,7 @@ fn check_survivors(store: &StoreClient) -> u64 {
         match retrying(|| store.get(key(seq).as_bytes())) {
             Ok(value) if value == pattern(seq) => {}
             Ok(value) => log_event!("torture.bad", seq = seq, reason = "wrong-value", length = value.len()),
-            Err(error) => log!("{}: {error:?}", tileos_sys::event_line!("torture.bad", seq = seq, reason = "unreadable")),
+            Err(error) => log!("{} error {error:?}", tileos_sys::event_line!("torture.bad", seq = seq, reason = "unreadable")),
         }
     }
     let mut ranges = String::new();

@@ -85,7 +85,9 @@ fn clients() -> (Vec<Client>, BTreeMap<u64, Mmio>, Vec<NamespaceConfig>) {
 /// Logs what a mount found.
 fn log_recovery(report: &RecoveryReport) {
     match &report.discarded {
-        None => log_event!("store.mounted", generation = report.generation, records = report.records, tail = report.tail, discarded = "none"),
+        None => {
+            log_event!("store.mounted", generation = report.generation, records = report.records, tail = report.tail, discarded = "none")
+        }
         Some(discarded) => {
             log_event!(
                 "store.mounted",
