@@ -68,7 +68,15 @@ impl Superblock {
         sector[0..8].copy_from_slice(&SB_MAGIC);
         sector[8..12].copy_from_slice(&SB_VERSION.to_le_bytes());
         sector[12..16].copy_from_slice(&self.block_size.to_le_bytes());
-        for (at, v) in [(16, self.blocks), (24, self.generation), (32, self.epoch), (40, self.head), (48, self.head_seq), (56, self.volume), (64, self.checkpoint)] {
+        for (at, v) in [
+            (16, self.blocks),
+            (24, self.generation),
+            (32, self.epoch),
+            (40, self.head),
+            (48, self.head_seq),
+            (56, self.volume),
+            (64, self.checkpoint),
+        ] {
             sector[at..at + 8].copy_from_slice(&v.to_le_bytes());
         }
         let crc = CRC.checksum(&sector[..72]);

@@ -176,7 +176,14 @@ impl DataRef {
 
     /// Reads `out.len()` value bytes starting at data offset `at`, checking every frame
     /// touched; `scratch` holds one frame.
-    pub fn read(&self, geo: &Geometry, dev: &mut impl BlockDevice, at: u64, out: &mut [u8], scratch: &mut Vec<u8>) -> Result<(), FrameError> {
+    pub fn read(
+        &self,
+        geo: &Geometry,
+        dev: &mut impl BlockDevice,
+        at: u64,
+        out: &mut [u8],
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
         let mut done = 0usize;
         while done < out.len() {
             let pos = at + done as u64;

@@ -222,7 +222,15 @@ pub(crate) struct Replayed {
 
 /// Replays the log from the superblock's head.
 pub(crate) fn replay(geo: &Geometry, dev: &mut impl BlockDevice, sb: &Superblock) -> Result<Replayed, DeviceError> {
-    let mut r = Replayed { index: Index::default(), tail: sb.head, next_seq: sb.head_seq, max_record: 0, records: 0, discarded: None, damaged: Vec::new() };
+    let mut r = Replayed {
+        index: Index::default(),
+        tail: sb.head,
+        next_seq: sb.head_seq,
+        max_record: 0,
+        records: 0,
+        discarded: None,
+        damaged: Vec::new(),
+    };
     let mut min_epoch = 0;
     loop {
         let room = geo.capacity() - (r.tail - sb.head);
@@ -262,7 +270,14 @@ pub(crate) fn replay(geo: &Geometry, dev: &mut impl BlockDevice, sb: &Superblock
 
 /// Whether record `rec` at `off` had been flushed: the superblock's checkpoint or the next
 /// record says so. Such a record with a bad frame is medium damage, not a torn write.
-fn was_flushed(geo: &Geometry, dev: &mut impl BlockDevice, sb: &Superblock, rec: &Scanned, off: u64, room: u64) -> Result<bool, DeviceError> {
+fn was_flushed(
+    geo: &Geometry,
+    dev: &mut impl BlockDevice,
+    sb: &Superblock,
+    rec: &Scanned,
+    off: u64,
+    room: u64,
+) -> Result<bool, DeviceError> {
     let seq = rec.header.seq;
     if seq < sb.checkpoint {
         return Ok(true);
@@ -285,7 +300,13 @@ struct Damaged {
 
 /// The report of the damaged record at `start`: it and the intact records after it that
 /// the mount drops with it.
-fn discarded_after(geo: &Geometry, dev: &mut impl BlockDevice, sb: &Superblock, start: u64, damaged: Damaged) -> Result<Discarded, DeviceError> {
+fn discarded_after(
+    geo: &Geometry,
+    dev: &mut impl BlockDevice,
+    sb: &Superblock,
+    start: u64,
+    damaged: Damaged,
+) -> Result<Discarded, DeviceError> {
     let Damaged { seq, cause, len, epoch } = damaged;
     let mut d = Discarded { start, end: start + len, first_lba: geo.lba(start), cause, seqs: vec![seq], flushed: seq < sb.checkpoint };
     if cause == Cause::TornHeader {

@@ -419,7 +419,8 @@ impl<D: BlockDevice> Store<D> {
     /// Records that the record with `header` was written at the tail.
     pub(crate) fn applied(&mut self, header: Header, entries: &[Entry], durable: bool) {
         let len = header.record_len(self.geo.block);
-        let data = crate::log::DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
+        let data =
+            crate::log::DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
         self.index.apply(self.tail, data, entries);
         self.tail += len;
         self.next_seq += 1;
@@ -429,4 +430,3 @@ impl<D: BlockDevice> Store<D> {
         }
     }
 }
-

@@ -94,10 +94,17 @@ fn quotas_are_exact_and_nothing_is_half_written() {
     let ns = [NamespaceConfig { id: 7, max_bytes: 10, max_keys: 2 }];
     let mut s = Store::format(SimDevice::new(512, 64), 1, &ns).unwrap();
     s.put(7, b"k", b"123456789", Durable).unwrap();
-    assert_eq!(s.put(7, b"k", b"1234567890", Durable), Err(Error::QuotaExceeded { namespace: 7, limit: Limit::Bytes, max: 10, would_use: 11 }));
+    assert_eq!(
+        s.put(7, b"k", b"1234567890", Durable),
+        Err(Error::QuotaExceeded { namespace: 7, limit: Limit::Bytes, max: 10, would_use: 11 })
+    );
     s.put(7, b"k", b"12345678", Durable).unwrap();
     s.put(7, b"l", b"", Durable).unwrap();
-    let r = s.batch(7, &[BatchOp::Delete { key: b"l" }, BatchOp::Put { key: b"m", value: b"" }, BatchOp::Put { key: b"n", value: b"" }], Durable);
+    let r = s.batch(
+        7,
+        &[BatchOp::Delete { key: b"l" }, BatchOp::Put { key: b"m", value: b"" }, BatchOp::Put { key: b"n", value: b"" }],
+        Durable,
+    );
     assert_eq!(r, Err(Error::QuotaExceeded { namespace: 7, limit: Limit::Keys, max: 2, would_use: 3 }));
     assert_eq!(s.get(7, b"l").unwrap(), b"");
     assert_eq!(s.get(7, b"m"), Err(Error::NotFound));

@@ -58,16 +58,20 @@ impl Loss {
 }
 
 fn loss() -> impl Strategy<Value = Loss> {
-    (any::<u64>(), any::<u64>(), proptest::option::of((any::<usize>(), 1usize..512))).prop_map(|(mask, shuffle, torn)| Loss { mask, shuffle, torn })
+    (any::<u64>(), any::<u64>(), proptest::option::of((any::<usize>(), 1usize..512))).prop_map(|(mask, shuffle, torn)| Loss {
+        mask,
+        shuffle,
+        torn,
+    })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn recovery_keeps_a_prefix_with_every_durable_operation(
         workload in proptest::collection::vec(action(), 1..14),
-        crash_after in 0u64..80,
+        crash_after in 0u64..30,
         loss in loss(),
     ) {
         let dev = formatted(512, 2 + 190);

@@ -11,9 +11,12 @@ use crate::format::{HEADER_LEN, Header};
 use crate::sim::{CrashPlan, SimDevice};
 use crate::{BlockDevice, Cause, Error};
 
+/// Every (key, value) pair a key ever had.
+type History = BTreeSet<(Vec<u8>, Vec<u8>)>;
+
 /// Puts and deletes over a few keys, ending in a flush, with the model and every value
 /// each key ever had.
-fn settled_store(ops: &[(u8, u16, bool)]) -> (SimDevice, Model, BTreeSet<(Vec<u8>, Vec<u8>)>) {
+fn settled_store(ops: &[(u8, u16, bool)]) -> (SimDevice, Model, History) {
     let mut s = fresh(2 + 120);
     let mut model = Model::new();
     let mut history = BTreeSet::new();
@@ -34,7 +37,7 @@ fn settled_store(ops: &[(u8, u16, bool)]) -> (SimDevice, Model, BTreeSet<(Vec<u8
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// A flipped bit anywhere never yields wrong data silently: every value read is the
     /// current one or `Corrupt`; anything else only with a report naming the damage.

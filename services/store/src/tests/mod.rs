@@ -15,7 +15,6 @@ use alloc::vec::Vec;
 use crate::sim::{CrashPlan, SimDevice};
 use crate::{BatchOp, Durability, Error, NamespaceConfig, RecoveryReport, Store};
 
-
 /// The namespaces every test mounts with.
 const NAMESPACES: [NamespaceConfig; 2] =
     [NamespaceConfig { id: 1, max_bytes: 64 << 20, max_keys: 1000 }, NamespaceConfig { id: 2, max_bytes: 64 << 20, max_keys: 1000 }];
