@@ -193,3 +193,8 @@ fn writes_compact_automatically_and_fill_to_no_space() {
     }
     assert_eq!(s.get(1, &[b'f', n]), Err(Error::NotFound));
 }
+
+#[test]
+fn errors_are_small_enough_for_an_ipc_reply() {
+    assert_eq!(core::mem::size_of::<Error>(), 48);
+}
