@@ -174,6 +174,7 @@ fn run_until_crash(formatted: &SimDevice, workload: &[Action], writes: Option<u6
             }
             Err(Error::NotFound) if matches!(a, Action::Delete { .. }) => states.push(next),
             Err(Error::Unavailable) => {
+                assert!(store.device_mut().is_powered_off(), "only a power failure fails a call here");
                 states.push(next);
                 break;
             }
