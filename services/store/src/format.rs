@@ -139,10 +139,15 @@ impl Header {
         h
     }
 
-    /// Parses the fixed header without checking its CRC (that needs the entry table,
-    /// whose length is checked against [`MAX_META`] here first). `None`: not a header.
+    /// Whether `h` starts with the record magic and version.
+    pub fn has_magic(h: &[u8]) -> bool {
+        h.len() >= HEADER_LEN && le32(h, 0) == REC_MAGIC && h[4] == REC_VERSION
+    }
+
+    /// The fields of the fixed header in `h`, unchecked: neither magic nor CRC (that
+    /// needs the entry table, whose length [`within_limits`](Self::within_limits) checks).
     pub fn parse(h: &[u8]) -> Option<Header> {
-        if h.len() < HEADER_LEN || le32(h, 0) != REC_MAGIC || h[4] != REC_VERSION {
+        if h.len() < HEADER_LEN {
             return None;
         }
         Some(Header {
@@ -314,6 +319,7 @@ mod tests {
     #[test]
     fn hostile_lengths_are_refused_before_allocation() {
         let h = Header { entries: 1, seq: 1, epoch: 1, durable_seq: 0, volume: 0, data_len: u64::MAX, meta_len: 15 };
+        assert!(Header::has_magic(&h.encode(&[])));
         assert!(!Header::parse(&h.encode(&[])).unwrap().within_limits());
         let h = Header { data_len: 0, meta_len: u32::MAX, ..h };
         assert!(!Header::parse(&h.encode(&[])).unwrap().within_limits());

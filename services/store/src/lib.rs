@@ -14,7 +14,7 @@
 //!   loses, reorders and tears unflushed writes, flips bits and fails calls.
 //!
 //! Limits: keys 1..=[`MAX_KEY_LEN`] bytes, values 0..=[`MAX_VALUE_LEN`] bytes (4 MiB),
-//! batches of up to [`MAX_BATCH_OPS`] operations. Memory: the index (about 100 bytes plus
+//! batches of up to [`MAX_BATCH_OPS`] operations. Memory: the index (about 130 bytes plus
 //! the key per live key) and, during an operation, one 64 KiB write buffer and one 4 KiB
 //! frame; `get` also allocates the value (use `read` to stream it instead).
 #![no_std]

@@ -115,18 +115,31 @@ pub(crate) enum Probe {
 }
 
 /// Reads the header and entry table at `off`; the lengths are checked before allocating.
+///
+/// A header whose CRC fails is told apart from stale or foreign bytes by three fields:
+/// magic, volume id and sequence number. A single flipped bit leaves two of them right,
+/// so a header with two right is damaged ([`Probe::TornHeader`], reported), unless all
+/// but the sequence number are right and the CRC holds: an older record (the log's end).
 pub(crate) fn probe(geo: &Geometry, dev: &mut impl BlockDevice, off: u64, expect: &Expect) -> Result<Probe, DeviceError> {
     let mut h = [0u8; HEADER_LEN];
     geo.read(dev, off, &mut h)?;
     let Some(header) = Header::parse(&h) else { return Ok(Probe::End) };
-    if header.volume != expect.volume || header.seq != expect.seq {
-        return Ok(Probe::End);
+    let magic = Header::has_magic(&h);
+    let volume = header.volume == expect.volume;
+    let seq = header.seq == expect.seq;
+    match (magic, volume, seq) {
+        (true, true, true) => {}
+        (true, true, false) => {
+            let stale = header.within_limits() && header_crc_ok(&h, &read_meta(geo, dev, off, &header)?);
+            return Ok(if stale { Probe::End } else { Probe::TornHeader });
+        }
+        (true, false, true) | (false, true, true) => return Ok(Probe::TornHeader),
+        _ => return Ok(Probe::End),
     }
     if !header.within_limits() || header.record_len(geo.block) > expect.room {
         return Ok(Probe::TornHeader);
     }
-    let mut meta = vec![0u8; header.meta_len as usize];
-    geo.read(dev, off + HEADER_LEN as u64, &mut meta)?;
+    let meta = read_meta(geo, dev, off, &header)?;
     if !header_crc_ok(&h, &meta) {
         return Ok(Probe::TornHeader);
     }
@@ -136,6 +149,13 @@ pub(crate) fn probe(geo: &Geometry, dev: &mut impl BlockDevice, off: u64, expect
     let Some(entries) = decode_meta(&meta, header.entries, header.data_len) else { return Ok(Probe::TornHeader) };
     let data = DataRef { start: off + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
     Ok(Probe::Record(Scanned { header, entries, len: header.record_len(geo.block), data }))
+}
+
+/// The entry table of the record at `off` (its length already checked).
+fn read_meta(geo: &Geometry, dev: &mut impl BlockDevice, off: u64, header: &Header) -> Result<Vec<u8>, DeviceError> {
+    let mut meta = vec![0u8; header.meta_len as usize];
+    geo.read(dev, off + HEADER_LEN as u64, &mut meta)?;
+    Ok(meta)
 }
 
 /// The first frame of `data` that fails its CRC, as (index, LBA).

@@ -61,6 +61,7 @@ pub struct SimDevice {
     power_off_after: Option<u64>,
     powered_off: bool,
     failing_calls: u32,
+    fail_one_after: Option<u64>,
 }
 
 impl SimDevice {
@@ -76,6 +77,7 @@ impl SimDevice {
             power_off_after: None,
             powered_off: false,
             failing_calls: 0,
+            fail_one_after: None,
         }
     }
 
@@ -105,6 +107,12 @@ impl SimDevice {
         self.failing_calls = n;
     }
 
+    /// The call after `n` more calls (reads, writes, flushes) fails with a transient
+    /// device error; the cache is kept.
+    pub fn fail_one_call_after(&mut self, n: u64) {
+        self.fail_one_after = Some(n);
+    }
+
     /// Ends the power cycle: the writes `plan` names reach the medium, the rest of the
     /// cache is lost, and the device works again.
     pub fn crash(&mut self, plan: &CrashPlan) {
@@ -125,6 +133,7 @@ impl SimDevice {
         self.powered_off = false;
         self.power_off_after = None;
         self.failing_calls = 0;
+        self.fail_one_after = None;
     }
 
     /// Flips bit `bit` of sector `lba` on the medium.
@@ -144,6 +153,12 @@ impl SimDevice {
         if self.failing_calls > 0 {
             self.failing_calls -= 1;
             return Err(DeviceError);
+        }
+        if let Some(n) = self.fail_one_after {
+            self.fail_one_after = n.checked_sub(1);
+            if n == 0 {
+                return Err(DeviceError);
+            }
         }
         assert!(len % self.block == 0 && lba + (len / self.block) as u64 <= self.blocks, "access outside the device");
         Ok(())

@@ -10,7 +10,7 @@ use crate::format::{
     Entry, FRAME, Header, MAX_BATCH_OPS, MAX_KEY_LEN, MAX_VALUE_LEN, Op, SUPERBLOCK_COPIES, Superblock, encode_meta, record_len,
 };
 use crate::index::{Index, Loc, Usage};
-use crate::log::{FrameError, Geometry, RecordWriter};
+use crate::log::{DataRef, FrameError, Geometry, RecordWriter};
 use crate::recovery::{RecoveryReport, read_superblock, replay, write_superblocks};
 
 /// Fewest log sectors a device must offer.
@@ -424,8 +424,7 @@ impl<D: BlockDevice> Store<D> {
     /// Records that the record with `header` was written at the tail.
     pub(crate) fn applied(&mut self, header: Header, entries: &[Entry], durable: bool) {
         let len = header.record_len(self.geo.block);
-        let data =
-            crate::log::DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
+        let data = DataRef { start: self.tail + header.data_offset(), len: header.data_len, seq: header.seq, volume: header.volume };
         self.index.apply(self.tail, data, entries);
         self.tail += len;
         self.next_seq += 1;

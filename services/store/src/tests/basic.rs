@@ -193,3 +193,22 @@ fn writes_compact_automatically_and_fill_to_no_space() {
     }
     assert_eq!(s.get(1, &[b'f', n]), Err(Error::NotFound));
 }
+
+#[test]
+fn errors_are_small_enough_for_an_ipc_reply() {
+    assert_eq!(core::mem::size_of::<Error>(), 48);
+}
+
+#[test]
+fn records_wrap_around_the_end_of_the_ring() {
+    let (mut s, _) = mount(super::aged(2 + 190, 60));
+    let capacity = s.space().capacity;
+    let start = s.tail % capacity;
+    assert!(start > 0, "the log starts inside the ring");
+    let big = value((capacity - start) as usize + 1000, 3);
+    s.put(1, b"wraps", &big, Buffered).unwrap();
+    assert!(start + big.len() as u64 > capacity, "the record crosses the end (starts at {start} of {capacity})");
+    let (mut s, report) = mount(s.into_device());
+    assert_eq!(report.discarded, None);
+    assert_eq!(s.get(1, b"wraps").unwrap(), big);
+}

@@ -1,12 +1,13 @@
-//! Property test: random workloads, a power failure at a random write, random loss,
-//! reordering and tearing of the unflushed writes; the re-mounted store holds the state
+//! Property test: random workloads on a store whose log starts anywhere in the ring, a
+//! power failure at a random write, random loss, reordering and tearing of the unflushed
+//! writes; the re-mounted store holds the state
 //! after a prefix of the acknowledged operations that includes every durable one.
 
 use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::{Action, check_crash, formatted, run_until_crash, value};
+use super::{Action, aged, check_crash, run_until_crash, value};
 use crate::Durability;
 use crate::sim::{CrashPlan, TornSector};
 
@@ -66,15 +67,16 @@ fn loss() -> impl Strategy<Value = Loss> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn recovery_keeps_a_prefix_with_every_durable_operation(
         workload in proptest::collection::vec(action(), 1..14),
-        crash_after in 0u64..80,
+        crash_after in 0u64..30,
         loss in loss(),
+        age in 0u8..60,
     ) {
-        let dev = formatted(512, 2 + 190);
+        let dev = aged(2 + 190, age);
         let outcome = run_until_crash(&dev, &workload, Some(crash_after));
         let pending = outcome.device.pending_writes();
         check_crash(&outcome, &loss.plan(pending)).map_err(TestCaseError::fail)?;

@@ -32,6 +32,21 @@ fn formatted(block: usize, blocks: u64) -> SimDevice {
     Store::format(SimDevice::new(block, blocks), 0x5eed, &NAMESPACES).expect("format").into_device()
 }
 
+/// A formatted device of 512-byte sectors whose log has been used and emptied again:
+/// `rounds` puts and deletes then a compaction, so the head is somewhere in the ring and
+/// new records wrap around its end.
+fn aged(blocks: u64, rounds: u8) -> SimDevice {
+    let mut s = fresh(blocks);
+    for i in 0..rounds {
+        s.put(2, b"aging", &value(1000 + 50 * i as usize, i), Durability::Buffered).unwrap();
+    }
+    if rounds > 0 {
+        s.delete(2, b"aging", Durability::Buffered).unwrap();
+    }
+    s.compact().unwrap();
+    s.into_device()
+}
+
 /// Mounts `dev` with the test namespaces.
 fn mount(dev: SimDevice) -> (Store<SimDevice>, RecoveryReport) {
     match Store::mount(dev, &NAMESPACES) {
@@ -159,6 +174,7 @@ fn run_until_crash(formatted: &SimDevice, workload: &[Action], writes: Option<u6
             }
             Err(Error::NotFound) if matches!(a, Action::Delete { .. }) => states.push(next),
             Err(Error::Unavailable) => {
+                assert!(store.device_mut().is_powered_off(), "only a power failure fails a call here");
                 states.push(next);
                 break;
             }
