@@ -54,7 +54,7 @@ fn the_store_serves_an_honest_client_refuses_a_hostile_one_precisely_and_keeps_d
     first.assert_serial_contains("store-demo: this tile has booted 1 times with this disk");
     first.assert_serial_contains("store-demo: keys under fruit/: [\"fruit/apple\", \"fruit/pear\"]");
     first.assert_serial_contains("store-demo: greeting reads back \"hello from the store\"");
-    first.assert_serial_contains("store-demo: 1 MiB value stored durably and read back intact");
+    first.assert_serial_contains("store-demo: 1024 KiB value stored durably and read back intact");
     first.assert_serial_contains("store-demo: fruit/pear deleted");
     let attempts = first.events("store-hostile.attempt");
     for name in [

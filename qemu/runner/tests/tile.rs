@@ -48,7 +48,7 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     std::fs::create_dir_all(logs).expect("log directory");
     let disk = logs.join("default-tile-disk.img");
     let _ = std::fs::remove_file(&disk);
-    std::fs::File::create(&disk).and_then(|file| file.set_len(4 << 20)).expect("create the disk image");
+    std::fs::File::create(&disk).and_then(|file| file.set_len(68 << 20)).expect("create the disk image");
     let (tcp_port, udp_port) = free_ports();
     let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
     let machine =
@@ -81,6 +81,7 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         "gpu-status: status screen shown",
         "netstack: status served",
         "net-client: udp datagram of 15 bytes",
+        "store-demo: done",
     ];
     let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers, Some(&done));
     let talk = host.join().expect("the host side does not panic");
@@ -94,13 +95,13 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     for bad in ["domain.stopped", "domain.not-started"] {
         assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
     }
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 11 domains");
-    assert_eq!(outcome.events("domain.started").len(), 11, "{}", outcome.tail(40));
-    outcome.assert_event("tile.supervising", &[("domains", "11")]);
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 13 domains");
+    assert_eq!(outcome.events("domain.started").len(), 13, "{}", outcome.tail(40));
+    outcome.assert_event("tile.supervising", &[("domains", "13")]);
     // After boot the root server keeps only what restarts need.
     outcome.assert_serial_contains("untyped regions of unused memory");
-    outcome.assert_serial_contains("the fault-endpoint copies of 3 domains never rebuilt");
-    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 8 restartable domains, the boot archive and the shared objects (to rebuild them); IRQ control (to rebuild gpu, nvme, net, netstack); IO-port control (to rebuild console, pci, net)");
+    outcome.assert_serial_contains("the fault-endpoint copies of 4 domains never rebuilt");
+    outcome.assert_serial_contains("rootserver: keeps the memory regions of the 9 restartable domains, the boot archive and the shared objects (to rebuild them); IRQ control (to rebuild gpu, nvme, net, netstack); IO-port control (to rebuild console, pci, net)");
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
     outcome.assert_serial_contains("started domain \"console\" (priority 200, generation 0): log ServedEndpoint, 0x3f8 IoPort");
@@ -117,6 +118,10 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     outcome.assert_serial_contains("gpu: first frame shown");
     outcome.assert_serial_contains("netstack: DHCP lease 10.0.2.15/24");
     outcome.assert_serial_contains("block-check: read back 5 of 5 ranges as written");
+    // The store formats its window of the fresh disk and serves its demo client.
+    outcome.assert_event("store.formatted", &[]);
+    outcome.assert_serial_contains("store-demo: this tile has booted 1 times with this disk");
+    outcome.assert_serial_contains("store-demo: 256 KiB value stored durably and read back intact");
     // The console domain writes these lines; the client speaks the typed echo protocol.
     for round in 1..=3 {
         outcome.assert_serial_contains(&format!("client: echo round {round}: Ok(Number({})) (ok)", round + 1));
@@ -263,9 +268,9 @@ fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
     let outcome = boot_tile(
         "default-no-devices",
         workspace_root().join("build/test/tile.archive"),
-        &["client: done", "gpu-status: status screen shown"],
+        &["client: done", "gpu-status: status screen shown", "store-demo: the store stayed unavailable"],
     );
-    for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check")] {
+    for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check\", \"store")] {
         outcome.assert_serial_contains(&format!("rootserver: domain \"{server}\" not started: pci device \"{server}\""));
         outcome.assert_serial_contains(&format!(
             "rootserver: endpoint \"{endpoint}\" withdrawn: its server \"{server}\" did not start; calls of its clients (\"{client}\") fail with an error"
@@ -275,6 +280,13 @@ fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
         let told = outcome.serial.lines().any(|line| line.starts_with(&format!("{client}: ")) && line.contains("NoServer"));
         assert!(told, "{client} was not told its server is missing:\n{}", outcome.tail(40));
     }
+    // The store, a client of the missing driver, says so once and answers its own clients
+    // Unavailable; its client gives up with the reason.
+    outcome.assert_serial_contains(
+        "store: disk not available (the driver did not answer the capacity request: Protocol(NoServer)); answering Unavailable until it is",
+    );
+    outcome
+        .assert_serial_contains("store-demo: the store stayed unavailable for 3000 ms (Store(Unavailable)): is its disk missing? stopping");
 }
 
 /// `make run` itself (the README's first command) builds the dev images and boots the

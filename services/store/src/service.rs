@@ -6,10 +6,11 @@
 //! ([`Client`]); a badge without one gets [`Error::NoNamespace`] for every request. Keys and
 //! values are read from and written to the client's shared region, which the domain passes
 //! in as a byte slice; every span is checked against it first. An upload of a large value
-//! is staged in the domain's memory until its commit: one per client, and at most
-//! [`UPLOAD_BYTES`] staged over all clients (a further upload is answered
-//! [`Error::Unavailable`] until one ends), so a client that never commits cannot exhaust the
-//! heap.
+//! is staged in the domain's memory until its commit: one per client, and at most the
+//! service's upload limit staged over all clients (a longer value is [`Error::TooLarge`]
+//! naming the limit; an upload that does not fit beside those in progress is answered
+//! [`Error::Unavailable`] until one ends), so a client that never commits cannot exhaust
+//! the heap.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -18,8 +19,6 @@ use tileos_protocol::store::{self as protocol, BatchOperation, Error, Quota, Req
 
 use crate::{BatchOp, BlockDevice, Durability, Limit, MAX_KEY_LEN, MAX_VALUE_LEN, Store};
 
-/// Most bytes of uploads staged at once, over all clients.
-pub const UPLOAD_BYTES: u64 = MAX_VALUE_LEN + 64 * 1024;
 /// Most keys one [`Request::List`] answers.
 const LIST_MAX: usize = 256;
 
@@ -52,6 +51,7 @@ pub struct Service<D: BlockDevice> {
     clients: Vec<Client>,
     uploads: BTreeMap<u64, Upload>,
     staged: u64,
+    upload_limit: u64,
 }
 
 fn durability(durability: protocol::Durability) -> Durability {
@@ -81,9 +81,11 @@ fn key(region: &[u8], span: Span) -> Result<&[u8], Error> {
 }
 
 impl<D: BlockDevice> Service<D> {
-    /// Serves `clients` from `store`.
-    pub fn new(store: Store<D>, clients: Vec<Client>) -> Self {
-        Service { store, clients, uploads: BTreeMap::new(), staged: 0 }
+    /// Serves `clients` from `store`, staging at most `upload_limit` bytes of uploads at
+    /// once (the domain gives it a share of its heap; values of up to
+    /// [`MAX_VALUE_LEN`] need that much).
+    pub fn new(store: Store<D>, clients: Vec<Client>, upload_limit: u64) -> Self {
+        Service { store, clients, uploads: BTreeMap::new(), staged: 0, upload_limit }
     }
 
     /// The store (for compaction between requests and the space figures).
@@ -118,11 +120,12 @@ impl<D: BlockDevice> Service<D> {
             }
             Request::PutBegin { key: key_span, length } => {
                 let key = key(region, key_span)?.to_vec();
-                if length > MAX_VALUE_LEN {
-                    return Err(Error::TooLarge { length, max: MAX_VALUE_LEN });
+                let max = MAX_VALUE_LEN.min(self.upload_limit);
+                if length > max {
+                    return Err(Error::TooLarge { length, max });
                 }
                 self.forget_upload(client.badge);
-                if self.staged + length > UPLOAD_BYTES {
+                if self.staged + length > self.upload_limit {
                     return Err(Error::Unavailable);
                 }
                 self.staged += length;
@@ -272,7 +275,7 @@ mod tests {
         let namespaces =
             [NamespaceConfig { id: 1, max_bytes: 64 * 1024, max_keys: 8 }, NamespaceConfig { id: 2, max_bytes: 8 << 20, max_keys: 100 }];
         let store = Store::format(SimDevice::new(512, 32 * 1024), 7, &namespaces).map_err(|failure| failure.error).unwrap();
-        Service::new(store, vec![Client { badge: A, namespace: 1 }, Client { badge: B, namespace: 2 }])
+        Service::new(store, vec![Client { badge: A, namespace: 1 }, Client { badge: B, namespace: 2 }], MAX_VALUE_LEN + 64 * 1024)
     }
 
     fn span(offset: u32, length: u32) -> Span {

@@ -1,7 +1,7 @@
 //! The store's demo client in the default tile (`make run`): counts the tile's boots in
 //! the key `boots` (a durable put, so the count survives power cuts and `make run` after
 //! `make run`), then stores, lists, reads back, batches and deletes a few keys and uploads
-//! and reads back a 1 MiB value, logging each step, and ends with `store-demo: done`.
+//! and reads back a large value (a quarter of its heap, at most 1 MiB: [`big_value_bytes`]), logging each step, and ends with `store-demo: done`.
 #![no_std]
 #![no_main]
 
@@ -25,15 +25,26 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
-/// Runs `operation` until it succeeds or fails for good (the store or the disk restarting
-/// is retried).
+/// How long a retryable failure is retried before the demo gives up (a tile booted
+/// without its disk).
+const RETRY_MS: u64 = 3000;
+
+/// Runs `operation` until it succeeds or fails for good; the store or the disk restarting
+/// is retried for [`RETRY_MS`].
 fn retrying<T>(mut operation: impl FnMut() -> Result<T, ClientError>) -> Result<T, ClientError> {
+    let deadline = tileos_sys::timestamp() + RETRY_MS * tileos_sys::domain::info().tsc_per_ms;
     loop {
         match operation() {
-            Err(error) if error.is_retryable() => tileos_sys::yield_now(),
+            Err(error) if error.is_retryable() && tileos_sys::timestamp() < deadline => tileos_sys::yield_now(),
             result => return result,
         }
     }
+}
+
+/// The large value's size: a quarter of the heap (it is held twice, written and read
+/// back), in whole 64 KiB, at most 1 MiB.
+fn big_value_bytes() -> usize {
+    ((tileos_sys::domain::info().heap_size / 4) as usize & !0xFFFF).min(1 << 20)
 }
 
 fn demo(store: &StoreClient) -> Result<(), ClientError> {
@@ -59,15 +70,15 @@ fn demo(store: &StoreClient) -> Result<(), ClientError> {
     log!("store-demo: keys under fruit/: {fruit:?}");
     let greeting = retrying(|| store.get(b"greeting"))?;
     log!("store-demo: greeting reads back {:?}", core::str::from_utf8(&greeting).unwrap_or("(not text)"));
-    let big: Vec<u8> = (0..1u32 << 20).map(|i| (i ^ (i >> 9)) as u8).collect();
+    let big: Vec<u8> = (0..big_value_bytes() as u32).map(|i| (i ^ (i >> 9)) as u8).collect();
     let started = tileos_sys::timestamp();
     retrying(|| store.put(b"big", &big, Durability::Durable))?;
     let back = retrying(|| store.get(b"big"))?;
     let ms = (tileos_sys::timestamp() - started) / tileos_sys::domain::info().tsc_per_ms.max(1);
     if back != big {
-        log!("store-demo: FAILED: the 1 MiB value read back differs");
+        log!("store-demo: FAILED: the {} KiB value read back differs", big.len() / 1024);
     } else {
-        log!("store-demo: 1 MiB value stored durably and read back intact ({ms} ms)");
+        log!("store-demo: {} KiB value stored durably and read back intact ({ms} ms)", big.len() / 1024);
     }
     retrying(|| store.delete(b"fruit/pear", Durability::Durable))?;
     match store.get(b"fruit/pear") {
@@ -81,6 +92,9 @@ fn main(resources: Resources) -> ! {
     let store = StoreClient::new(resources.store, resources.buffer);
     match demo(&store) {
         Ok(()) => log!("store-demo: done"),
+        Err(error) if error.is_retryable() => {
+            log!("store-demo: the store stayed unavailable for {RETRY_MS} ms ({error:?}): is its disk missing? stopping")
+        }
         Err(error) => log!("store-demo: FAILED: {error:?}"),
     }
     tileos_sys::domain::stop();

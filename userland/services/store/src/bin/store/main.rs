@@ -116,11 +116,14 @@ fn log_recovery(report: &RecoveryReport) {
 }
 
 /// Opens the disk and mounts the store, formatting an empty window.
-fn mount(block: tileos_sys::cap::Endpoint, data: Mmio, namespaces: &[NamespaceConfig]) -> Result<Store<Disk>, Mmio> {
+/// `quiet`: the disk was found missing before (said once, not at every request).
+fn mount(block: tileos_sys::cap::Endpoint, data: Mmio, namespaces: &[NamespaceConfig], quiet: bool) -> Result<Store<Disk>, Mmio> {
     let disk = match Disk::open(block, data) {
         Ok(disk) => disk,
         Err((error, data)) => {
-            log!("store: disk not available ({error}); answering Unavailable until it is");
+            if !quiet {
+                log!("store: disk not available ({error}); answering Unavailable until it is");
+            }
             return Err(data);
         }
     };
@@ -156,12 +159,19 @@ fn main(resources: Resources) -> ! {
     let mut data = Some(resources.block_data);
     let mut service: Option<Service<Disk>> = None;
     let mut pending_clients = Some(clients);
+    let mut mount_failed = false;
+    // Half the heap may hold uploads; the rest is the index and the working buffers.
+    let upload_limit = tileos_sys::domain::info().heap_size / 2;
+    log!("store: values of up to {upload_limit} bytes can be uploaded (half the heap)");
     tileos_sys::rpc::serve::<StoreProtocol>(resources.store, |badge, request| {
         if service.is_none() {
             if let Some(region) = data.take() {
-                match mount(block, region, &namespaces) {
-                    Ok(store) => service = Some(Service::new(store, pending_clients.take().unwrap_or_default())),
-                    Err(region) => data = Some(region),
+                match mount(block, region, &namespaces, mount_failed) {
+                    Ok(store) => service = Some(Service::new(store, pending_clients.take().unwrap_or_default(), upload_limit)),
+                    Err(region) => {
+                        data = Some(region);
+                        mount_failed = true;
+                    }
                 }
             }
         }
