@@ -31,7 +31,10 @@ use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
 use tileos_sys::{event, invoke, println};
-use tileos_sysdesc::{Access, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
+use tileos_sysdesc::{
+    Access, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription,
+    Trigger,
+};
 
 // The description's limits on endpoint parameters are the information page's.
 const _: () = assert!(MAX_SERVER_PARAMS == MAX_PARAMS && MAX_PARAM_NAME_LEN == MAX_PARAM_NAME);

@@ -163,7 +163,10 @@ fn ports_free(devices: &TileDevices) -> Result<(), String> {
 fn create_disk(disk: &std::path::Path) -> Result<(), String> {
     if let Ok(metadata) = std::fs::metadata(disk) {
         if metadata.len() < DISK_BYTES {
-            let file = std::fs::OpenOptions::new().write(true).open(disk).map_err(|e| format!("--tile-devices: cannot open {}: {e}", disk.display()))?;
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(disk)
+                .map_err(|e| format!("--tile-devices: cannot open {}: {e}", disk.display()))?;
             file.set_len(DISK_BYTES).map_err(|e| format!("--tile-devices: cannot grow {}: {e}", disk.display()))?;
             eprintln!("tileos-qemu: grew the disk image {} to {} MiB", disk.display(), DISK_BYTES >> 20);
         }

@@ -122,15 +122,21 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
 #[test]
 fn ring_clients_in_their_own_windows_never_see_each_others_blocks_and_a_hostile_ring_is_refused_precisely() {
     let disk = fresh_disk("nvme-rings-disk.img");
-    let outcome = boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
+    let outcome =
+        boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
     // The driver found each client's window from its endpoint parameters.
     outcome.assert_serial_contains("nvme: client 49: blocks 2048..4096 of the disk, data region 0x20000 bytes, ring yes");
     outcome.assert_serial_contains("nvme: client 50: blocks 4096..6144 of the disk, data region 0x20000 bytes, ring yes");
     outcome.assert_serial_contains("nvme: client 51: blocks 6144..6272 of the disk, data region 0x2000 bytes, ring yes");
-    outcome.assert_serial_contains("nvme: client 52: no disk window (endpoint parameter \"disk_offset\" missing): its requests are refused");
+    outcome
+        .assert_serial_contains("nvme: client 52: no disk window (endpoint parameter \"disk_offset\" missing): its requests are refused");
     for name in ["ring-a", "ring-b"] {
-        outcome.assert_serial_contains(&format!("{name}: writing 256 blocks of 4 KiB through the ring at depth 32 in a window of 0x100000 bytes"));
-        outcome.assert_serial_contains(&format!("{name}: PASS: 256 blocks written and read back through the ring at depth 32; past the window refused"));
+        outcome.assert_serial_contains(&format!(
+            "{name}: writing 256 blocks of 4 KiB through the ring at depth 32 in a window of 0x100000 bytes"
+        ));
+        outcome.assert_serial_contains(&format!(
+            "{name}: PASS: 256 blocks written and read back through the ring at depth 32; past the window refused"
+        ));
     }
     for refusal in [
         "hostile: unknown operation: refused as expected: Some(Err(UnknownOperation { code: 77 }))",
@@ -194,7 +200,9 @@ fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_
         .collect();
     let [commands, _, interrupts] = counts[..] else { panic!("command counts {counts:?}") };
     assert!(interrupts <= 2 * commands, "interrupt storm after the restart: {counts:?}");
-    outcome.assert_serial_contains("block-stress: PASS: 48 chunks written and verified twice; 1 lost replies, 0 interrupted requests and 0 device errors retried");
+    outcome.assert_serial_contains(
+        "block-stress: PASS: 48 chunks written and verified twice; 1 lost replies, 0 interrupted requests and 0 device errors retried",
+    );
     // The supervisor's view afterwards, and its refusals.
     outcome.assert_serial_contains("chaos-nvme: status: nvme Running generation 1 restarts 1");
     outcome.assert_serial_contains("chaos-nvme: status: console Running generation 0 restarts 0");
@@ -216,13 +224,19 @@ fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_
 fn nvme_driver_killed_with_a_ring_request_in_flight_answers_it_interrupted_and_the_client_submits_it_again() {
     let disk = fresh_disk("nvme-fault-ring-disk.img");
     let outcome = boot_scenario("nvme-fault-ring", &disk, "tile-nvme-fault-ring.log", &["block-stress: PASS", "chaos-nvme: done"]);
-    outcome.assert_serial_contains("block-stress: streaming 48 rounds of 4096-byte writes and read-backs through the ring; the driver is killed in round 16");
+    outcome.assert_serial_contains(
+        "block-stress: streaming 48 rounds of 4096-byte writes and read-backs through the ring; the driver is killed in round 16",
+    );
     outcome.assert_serial_contains("supervisor: domain \"nvme\" restarted with fresh memory (generation 1, restart 1 of 3)");
     // The restarted driver found the request the first one had in flight and answered it.
-    outcome.assert_serial_contains("nvme: client 48: 1 ring requests were in flight when the previous driver generation ended; answered Interrupted");
+    outcome.assert_serial_contains(
+        "nvme: client 48: 1 ring requests were in flight when the previous driver generation ended; answered Interrupted",
+    );
     outcome.assert_serial_contains(": interrupted by the driver's restart; waiting for it and submitting again");
     outcome.assert_serial_contains("block-stress: driver serving again (same geometry)");
-    outcome.assert_serial_contains("block-stress: PASS: 48 chunks written and verified twice; 0 lost replies, 1 interrupted requests and 0 device errors retried");
+    outcome.assert_serial_contains(
+        "block-stress: PASS: 48 chunks written and verified twice; 0 lost replies, 1 interrupted requests and 0 device errors retried",
+    );
     let image = std::fs::read(&disk).expect("read the disk image");
     let word = |index: u64| u64::from_le_bytes(image[8 * index as usize..8 * index as usize + 8].try_into().unwrap());
     let tag = word(0);

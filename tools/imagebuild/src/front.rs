@@ -8,8 +8,8 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, Param, PciDevice,
-    PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, SystemDescription, Trigger,
+    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, Param,
+    PciDevice, PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -454,9 +454,10 @@ impl<'f> Front<'f> {
             let mut params = Vec::new();
             if let Some(table) = front.sub_table(ct, "params")? {
                 for (name, value) in table.t.iter() {
-                    let value = value.as_integer().and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
-                        front.field_err(ct, "params", format!("\"{name}\": expected a non-negative integer"))
-                    })?;
+                    let value = value
+                        .as_integer()
+                        .and_then(|v| u64::try_from(v).ok())
+                        .ok_or_else(|| front.field_err(ct, "params", format!("\"{name}\": expected a non-negative integer")))?;
                     params.push(Param { name: name.to_string(), value });
                 }
             }

@@ -39,9 +39,9 @@ extern crate alloc;
 
 mod memory;
 
+pub use memory::Memory;
 #[cfg(any(test, feature = "test-memory"))]
 pub use memory::VecMemory;
-pub use memory::Memory;
 
 use core::mem::{align_of, size_of};
 use core::sync::atomic::{Ordering, compiler_fence};

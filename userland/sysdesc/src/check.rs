@@ -5,9 +5,9 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    Access, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SIZE, MIN_VADDR, MSI_SLOTS,
-    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, SystemDescription,
-    USER_TOP,
+    Access, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS,
+    MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
+    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;

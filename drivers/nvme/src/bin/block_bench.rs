@@ -174,7 +174,8 @@ extern "C" fn _start() -> ! {
     let mut ring = ClientRing::attach(&memory);
     for (round, depth) in [1, DEPTH].into_iter().enumerate() {
         let tag = 0x5EED_0000_0000_0000 | (round as u64 + 1) << 32;
-        let mut phase = Phase { buffer: &region, kick, done, depth, tag, write: true, stamps: [0; OPS], ticks: [0; OPS], failed: false, data_ticks: 0 };
+        let mut phase =
+            Phase { buffer: &region, kick, done, depth, tag, write: true, stamps: [0; OPS], ticks: [0; OPS], failed: false, data_ticks: 0 };
         for write in [true, false] {
             phase.write = write;
             phase.data_ticks = 0;
@@ -244,7 +245,8 @@ impl Pipeline for Phase<'_> {
         self.ticks[n as usize] = reaped - self.stamps[n as usize];
         let (disk_offset, buffer_offset) = (n * BLOCK, self.slot(n));
         let wrong = !self.write
-            && (0..BLOCK / 8).any(|word| self.buffer.read64(buffer_offset + 8 * word as usize) != pattern(disk_offset + 8 * word) ^ self.tag);
+            && (0..BLOCK / 8)
+                .any(|word| self.buffer.read64(buffer_offset + 8 * word as usize) != pattern(disk_offset + 8 * word) ^ self.tag);
         self.data_ticks += tileos_sys::timestamp() - reaped;
         if completion.result != Ok(BLOCK) || wrong {
             log!("block-bench: FAILED: ring request {n}: {completion:?}{}", if wrong { ", read back wrong" } else { "" });

@@ -89,7 +89,9 @@ extern "C" fn _start() -> ! {
         domain::signal_notification("block-kick"),
         domain::wait_notification("block-done"),
     ) else {
-        log!("{name}: FAILED: needs the endpoint \"block\", the region \"block-ring\", the notifications \"block-kick\" and \"block-done\"");
+        log!(
+            "{name}: FAILED: needs the endpoint \"block\", the region \"block-ring\", the notifications \"block-kick\" and \"block-done\""
+        );
         domain::stop()
     };
     let ring = ClientRing::attach(&memory);
@@ -119,7 +121,9 @@ extern "C" fn _start() -> ! {
             let bad = hostile.next();
             let shown = bad.map(|completion| (completion.id, completion.result));
             let verdict = match shown {
-                Some((NO_ID, Err(Refusal::BadRing { submitted: seen, .. }))) if seen == submitted.wrapping_add(5000) => "refused as expected",
+                Some((NO_ID, Err(Refusal::BadRing { submitted: seen, .. }))) if seen == submitted.wrapping_add(5000) => {
+                    "refused as expected"
+                }
                 _ => "WRONG answer",
             };
             log!("{name}: producer index 5000 ahead: {verdict}: {shown:?}");

@@ -113,7 +113,9 @@ extern "C" fn _start() -> ! {
         domain::signal_notification("block-kick"),
         domain::wait_notification("block-done"),
     ) else {
-        log!("{name}: FAIL: needs the endpoint \"block\", the regions \"block-data\" and \"block-ring\", the notifications \"block-kick\" and \"block-done\"");
+        log!(
+            "{name}: FAIL: needs the endpoint \"block\", the regions \"block-data\" and \"block-ring\", the notifications \"block-kick\" and \"block-done\""
+        );
         domain::stop()
     };
     let client = Client::<Block>::new(endpoint);
@@ -142,7 +144,9 @@ extern "C" fn _start() -> ! {
         past_the_end(&mut ring, &memory, &mut pass, window)
     })();
     match (result, pass.failure) {
-        (Ok(()), _) => log!("{name}: PASS: {blocks} blocks written and read back through the ring at depth {DEPTH}; past the window refused"),
+        (Ok(()), _) => {
+            log!("{name}: PASS: {blocks} blocks written and read back through the ring at depth {DEPTH}; past the window refused")
+        }
         (Err(reason), Some(failure)) => log!("{name}: FAIL: {reason}: {failure:?}"),
         (Err(reason), None) => log!("{name}: FAIL: {reason}"),
     }

@@ -44,7 +44,10 @@ pub fn sample() -> SystemDescription {
         endpoints: vec![Endpoint {
             name: "log".into(),
             server: Server::Domain(0),
-            clients: vec![Client { domain: 1, badge: 1, access: Access::Full, params: vec![] }, Client { domain: 2, badge: 2, access: Access::Full, params: vec![] }],
+            clients: vec![
+                Client { domain: 1, badge: 1, access: Access::Full, params: vec![] },
+                Client { domain: 2, badge: 2, access: Access::Full, params: vec![] },
+            ],
         }],
         notifications: vec![Notification {
             name: "console-events".into(),

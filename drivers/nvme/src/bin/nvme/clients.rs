@@ -51,7 +51,8 @@ impl Client {
     /// disk) and logs it.
     fn new(badge: u64, disk: &Geometry) -> Client {
         let (data, buffer_size) = domain::region(&named(DATA, badge)).map_or((0, 0), |(_, paddr, size)| (paddr, size));
-        let geometry = Window::from_params(|name| domain::param("block", badge, name)).and_then(|window| window.geometry(disk, buffer_size));
+        let geometry =
+            Window::from_params(|name| domain::param("block", badge, name)).and_then(|window| window.geometry(disk, buffer_size));
         let ring = domain::take_region(&named(RING, badge)).filter(|region| region.len() >= ring::REGION_BYTES).map(|region| {
             let (driver, interrupted) = DriverRing::resume(&region);
             if interrupted > 0 {

@@ -399,6 +399,8 @@ pub fn bring_up(controller: &mut Controller) -> Result<(Geometry, u64), DriverEr
     controller.io_created = true;
     controller.record(true);
     controller.execute(Target::Admin, Command::create_io_sq(0, 1, QUEUE_ENTRIES, sq, 1))?;
-    Ok((Geometry { first_block: 0, blocks: namespace.blocks, block_size: namespace.block_size, buffer_size: 0 }, identity.max_transfer(PAGE_SIZE)))
+    Ok((
+        Geometry { first_block: 0, blocks: namespace.blocks, block_size: namespace.block_size, buffer_size: 0 },
+        identity.max_transfer(PAGE_SIZE),
+    ))
 }
-

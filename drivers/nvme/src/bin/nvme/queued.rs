@@ -60,7 +60,8 @@ pub struct Device<'a> {
 pub fn serve(device: &mut Device<'_>, clients: &mut Clients) {
     let mut signal = [false; crate::clients::MAX_CLIENTS];
     loop {
-        let mut batch = Batch { slots: [Slot { client: 0, id: 0, result: None, length: 0, lba: 0 }; MAX_IN_FLIGHT], len: 0, commands: 0, flush: false };
+        let mut batch =
+            Batch { slots: [Slot { client: 0, id: 0, result: None, length: 0, lba: 0 }; MAX_IN_FLIGHT], len: 0, commands: 0, flush: false };
         take(device, clients, &mut batch);
         if batch.len == 0 {
             break;
@@ -148,8 +149,13 @@ fn take(device: &mut Device<'_>, clients: &mut Clients, batch: &mut Batch) {
                     let code = if matches!(request, Ok(Request::Read { .. })) { opcode::READ } else { opcode::WRITE };
                     let prp_offset = place * ring::PRP_ENTRIES * 8;
                     let mut list = [0u64; ring::PRP_ENTRIES];
-                    let prps = prps_for(client.data + transfer.buffer_offset, length, &mut list, device.controller.prp_list.bus_address(prp_offset))
-                        .ok_or(Refusal::TooLong { length, max: device.max_transfer })?;
+                    let prps = prps_for(
+                        client.data + transfer.buffer_offset,
+                        length,
+                        &mut list,
+                        device.controller.prp_list.bus_address(prp_offset),
+                    )
+                    .ok_or(Refusal::TooLong { length, max: device.max_transfer })?;
                     for (entry, &page) in list[..prps.list_entries].iter().enumerate() {
                         device.controller.prp_list.write64(prp_offset + 8 * entry, page);
                     }
