@@ -200,7 +200,9 @@ fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_
         .collect();
     let [commands, _, interrupts] = counts[..] else { panic!("command counts {counts:?}") };
     assert!(interrupts <= 2 * commands, "interrupt storm after the restart: {counts:?}");
-    outcome.assert_serial_contains("block-stress: PASS: 48 chunks written and verified twice; 1 lost replies and 0 device errors retried");
+    outcome.assert_serial_contains(
+        "block-stress: PASS: 48 chunks written and verified twice; 1 lost replies, 0 interrupted requests and 0 device errors retried",
+    );
     // The supervisor's view afterwards, and its refusals.
     outcome.assert_serial_contains("chaos-nvme: status: nvme Running generation 1 restarts 1");
     outcome.assert_serial_contains("chaos-nvme: status: console Running generation 0 restarts 0");
@@ -209,6 +211,32 @@ fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_
     outcome.assert_serial_contains("supervisor: restart of domain \"console\" asked by \"chaos-nvme\" refused: RestartPolicyNever");
     // The data reached the disk: the first chunk holds some boot's pattern (tag ^ index × φ),
     // the same tag for every word.
+    let image = std::fs::read(&disk).expect("read the disk image");
+    let word = |index: u64| u64::from_le_bytes(image[8 * index as usize..8 * index as usize + 8].try_into().unwrap());
+    let tag = word(0);
+    assert_ne!(tag, 0, "nothing was written");
+    for index in 0..48 * 512u64 {
+        assert_eq!(word(index) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15), tag, "disk image word {index}");
+    }
+}
+
+#[test]
+fn nvme_driver_killed_with_a_ring_request_in_flight_answers_it_interrupted_and_the_client_submits_it_again() {
+    let disk = fresh_disk("nvme-fault-ring-disk.img");
+    let outcome = boot_scenario("nvme-fault-ring", &disk, "tile-nvme-fault-ring.log", &["block-stress: PASS", "chaos-nvme: done"]);
+    outcome.assert_serial_contains(
+        "block-stress: streaming 48 rounds of 4096-byte writes and read-backs through the ring; the driver is killed in round 16",
+    );
+    outcome.assert_serial_contains("supervisor: domain \"nvme\" restarted with fresh memory (generation 1, restart 1 of 3)");
+    // The restarted driver found the request the first one had in flight and answered it.
+    outcome.assert_serial_contains(
+        "nvme: client 48: 1 ring requests were in flight when the previous driver generation ended; answered Interrupted",
+    );
+    outcome.assert_serial_contains(": interrupted by the driver's restart; waiting for it and submitting again");
+    outcome.assert_serial_contains("block-stress: driver serving again (same geometry)");
+    outcome.assert_serial_contains(
+        "block-stress: PASS: 48 chunks written and verified twice; 0 lost replies, 1 interrupted requests and 0 device errors retried",
+    );
     let image = std::fs::read(&disk).expect("read the disk image");
     let word = |index: u64| u64::from_le_bytes(image[8 * index as usize..8 * index as usize + 8].try_into().unwrap());
     let tag = word(0);

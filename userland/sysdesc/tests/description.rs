@@ -151,6 +151,11 @@ fn a_duplicate_name_points_at_its_first_declaration() {
 /// A rule-breaking change and the error it must produce (item, field, message).
 type Case = (Box<dyn FnOnce(&mut SystemDescription)>, Item, &'static str, &'static str);
 
+/// An endpoint parameter.
+fn param(name: &str, value: u64) -> Param {
+    Param { name: name.into(), value }
+}
+
 /// Applies `change` to the sample and returns the check's message.
 fn broken(change: impl FnOnce(&mut SystemDescription)) -> (Item, &'static str, String) {
     let mut d = sample();
@@ -269,6 +274,24 @@ fn each_rule_has_its_message() {
             Item::Client { endpoint: 0, client: 1 },
             "badge",
             "endpoint \"log\": client \"client\": field \"badge\": 1 is already the badge of client \"echo\"",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].params = vec![param("quota", 1), param("quota", 2)]),
+            Item::Client { endpoint: 0, client: 1 },
+            "params",
+            "endpoint \"log\": client \"client\": field \"params\": \"quota\" is given twice",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].params = vec![param("a_very_long_name", 1)]),
+            Item::Client { endpoint: 0, client: 1 },
+            "params",
+            "endpoint \"log\": client \"client\": field \"params\": \"a_very_long_name\" is not a parameter name (1..=15 characters of [a-z0-9_], starting with a letter)",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[1].params = vec![param("9lives", 1)]),
+            Item::Client { endpoint: 0, client: 1 },
+            "params",
+            "endpoint \"log\": client \"client\": field \"params\": \"9lives\" is not a parameter name (1..=15 characters of [a-z0-9_], starting with a letter)",
         ),
         (
             Box::new(|d| d.notifications[0].signallers.push(Signaller { domain: 2, badge: 0b110 })),

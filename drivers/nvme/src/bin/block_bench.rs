@@ -117,7 +117,7 @@ extern "C" fn _start() -> ! {
         log!("block-bench: FAILED: the capacity request got no capacity answer");
         tileos_sys::domain::stop()
     };
-    if disk_size < OPS as u64 * BLOCK || BLOCK % block_size != 0 || buffer_size < SLOTS * BLOCK {
+    if disk_size < OPS as u64 * BLOCK || !BLOCK.is_multiple_of(block_size) || buffer_size < SLOTS * BLOCK {
         log!("block-bench: FAILED: disk {disk_size} bytes, blocks {block_size}, buffer {buffer_size}: {OPS} × 4 KiB do not fit");
         tileos_sys::domain::stop()
     }

@@ -11,6 +11,11 @@
 //! is the same, then retry the request (reads and writes are idempotent). At the end it
 //! flushes and reads every chunk back once more. It logs `block-stress: PASS` when every
 //! chunk holds exactly what was written, else `block-stress: FAIL` with the reason.
+//!
+//! With the region "block-ring" and the notifications "block-kick" and "block-done" (local
+//! names, as `block-ring` has them) it sends every request through its ring instead, one at
+//! a time: a request the killed driver had in flight comes back as `Interrupted` from the
+//! restarted one, and is submitted again the same way (scenario `nvme-fault-ring.toml`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -20,7 +25,9 @@ extern crate tileos_rt;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_mmio::Mmio;
-use tileos_protocol::block::{Block, Request, Response};
+use tileos_protocol::block::ring::{self, ClientRing};
+use tileos_protocol::block::{Block, Refusal, Request, Response};
+use tileos_sys::cap::Notification;
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
 
@@ -46,10 +53,43 @@ struct Stress {
     client: Client<Block>,
     /// (disk size, block size, buffer size) from the last capacity answer.
     geometry: (u64, u64, u64),
-    /// The "block-buffer" region shared with the driver.
+    /// The "block-data" region shared with the driver.
     buffer: Mmio,
+    /// The ring, when requests go through it.
+    ring: Option<Ring>,
     lost_replies: u32,
+    interrupted: u32,
     device_errors: u32,
+}
+
+/// A ring and its notifications.
+struct Ring {
+    memory: Mmio,
+    client: ClientRing,
+    kick: Notification,
+    done: Notification,
+}
+
+impl Ring {
+    /// Sends `request` through the ring and waits for its answer, as the endpoint would give
+    /// it; `None` if the ring is broken.
+    fn call(&mut self, request: Request) -> Option<Response> {
+        self.client.submit(&self.memory, 0, &request).ok()?;
+        self.kick.signal();
+        let completion = loop {
+            match self.client.reap(&self.memory).ok()? {
+                Some(completion) => break completion,
+                None => {
+                    self.done.wait();
+                }
+            }
+        };
+        Some(match (completion.result, request) {
+            (Ok(_), Request::Flush) => Response::Flushed,
+            (Ok(length), _) => Response::Transferred { length },
+            (Err(refusal), _) => Response::Refused(refusal),
+        })
+    }
 }
 
 impl Stress {
@@ -58,10 +98,18 @@ impl Stress {
     /// re-reads the capacity (a restarted driver must report the same disk) and retries.
     fn call(&mut self, what: &str, request: Request) -> Result<Response, &'static str> {
         for _ in 0..MAX_RETRIES {
-            match self.client.call(&request) {
-                Ok(Response::Refused(tileos_protocol::block::Refusal::Device { status, lba })) => {
+            let answer = match self.ring.as_mut() {
+                Some(ring) => ring.call(request).ok_or(CallError::Protocol(tileos_protocol::ProtocolError::Failed)),
+                None => self.client.call(&request),
+            };
+            match answer {
+                Ok(Response::Refused(Refusal::Device { status, lba })) => {
                     self.device_errors += 1;
                     log!("block-stress: {what}: device error status {status:#x} at block {lba}; retrying");
+                }
+                Ok(Response::Refused(Refusal::Interrupted)) => {
+                    self.interrupted += 1;
+                    log!("block-stress: {what}: interrupted by the driver's restart; waiting for it and submitting again");
                 }
                 Ok(response) => return Ok(response),
                 Err(CallError::ServerRestarted) => {
@@ -174,6 +222,14 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let chaos = tileos_sys::domain::cap(CapKind::SignalNotification, "chaos");
+    let ring = match (
+        tileos_sys::domain::take_region("block-ring").filter(|region| region.len() >= ring::REGION_BYTES),
+        tileos_sys::domain::signal_notification("block-kick"),
+        tileos_sys::domain::wait_notification("block-done"),
+    ) {
+        (Some(memory), Some(kick), Some(done)) => Some(Ring { client: ClientRing::attach(&memory), memory, kick, done }),
+        _ => None,
+    };
     let size = buffer.len() as u64;
     if size < READ_OFFSET + CHUNK {
         log!("block-stress: FAIL: the buffer has {size:#x} bytes, {:#x} needed", READ_OFFSET + CHUNK);
@@ -191,17 +247,19 @@ extern "C" fn _start() -> ! {
         log!("block-stress: FAIL: disk {geometry:?} too small or blocks larger than a chunk");
         stop();
     }
+    let path = if ring.is_some() { "through the ring" } else { "on the endpoint" };
     match chaos {
-        Some(_) => {
-            log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs; the driver is killed in round {TRIGGER}")
-        }
-        None => log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs"),
+        Some(_) => log!(
+            "block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs {path}; the driver is killed in round {TRIGGER}"
+        ),
+        None => log!("block-stress: streaming {ROUNDS} rounds of {CHUNK}-byte writes and read-backs {path}"),
     }
-    let mut stress = Stress { client, geometry, buffer, lost_replies: 0, device_errors: 0 };
+    let mut stress = Stress { client, geometry, buffer, ring, lost_replies: 0, interrupted: 0, device_errors: 0 };
     match stress.run(chaos) {
         Ok(()) => log!(
-            "block-stress: PASS: {ROUNDS} chunks written and verified twice; {} lost replies and {} device errors retried",
+            "block-stress: PASS: {ROUNDS} chunks written and verified twice; {} lost replies, {} interrupted requests and {} device errors retried",
             stress.lost_replies,
+            stress.interrupted,
             stress.device_errors
         ),
         Err(reason) => log!("block-stress: FAIL: {reason}"),

@@ -189,7 +189,7 @@ impl Window {
     pub fn geometry(&self, disk: &Geometry, buffer_size: u64) -> Result<Geometry, Refusal> {
         let block_size = disk.block_size;
         let fits = self.offset.checked_add(self.bytes).is_some_and(|end| end <= disk.disk_size());
-        if !fits || self.bytes == 0 || self.offset % block_size != 0 || self.bytes % block_size != 0 {
+        if !fits || self.bytes == 0 || !self.offset.is_multiple_of(block_size) || !self.bytes.is_multiple_of(block_size) {
             return Err(Refusal::BadWindow { offset: self.offset, bytes: self.bytes, disk_size: disk.disk_size() });
         }
         Ok(Geometry { first_block: self.offset / block_size, blocks: self.bytes / block_size, block_size, buffer_size })

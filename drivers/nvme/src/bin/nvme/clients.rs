@@ -56,7 +56,7 @@ impl Client {
         let ring = domain::take_region(&named(RING, badge)).filter(|region| region.len() >= ring::REGION_BYTES).map(|region| {
             let (driver, interrupted) = DriverRing::resume(&region);
             if interrupted > 0 {
-                log!("nvme: client {badge}: {interrupted} ring requests were in flight when the previous driver stopped: answered Interrupted");
+                log!("nvme: client {badge}: {interrupted} ring requests were in flight when the previous driver generation ended; answered Interrupted");
             }
             (region, driver)
         });

@@ -1,5 +1,6 @@
 //! The `nvme` domain: drives one NVM Express controller (QEMU `-device nvme`) and serves the
-//! block protocol of [`tileos_driver_nvme::block`] on its endpoint "block".
+//! block protocol of [`tileos_protocol::block`] on its endpoint "block" and through its
+//! clients' rings ([`queued`]), each client in its own window of the disk ([`clients`]).
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/nvme.toml`):
 //! - the controller as the `[[pci_device]]` named "nvme" (class 0x010802): the root server
@@ -9,13 +10,17 @@
 //! - a shared region "nvme-dma" of [`DMA_PAGES`] pages for the queues, IDENTIFY data and
 //!   the PRP list (physically contiguous; its physical address comes from the information
 //!   page);
-//! - a shared region "block-buffer" with the client: the data of reads and writes, which the
-//!   controller reaches directly by DMA;
+//! - per client (badge in decimal): its disk window as the endpoint parameters
+//!   `disk_offset` and `disk_bytes` of its client entry; a shared region
+//!   "block-data.<badge>", the data of its reads and writes, which the controller reaches
+//!   directly by DMA; for the queued path, a shared region "block-ring.<badge>", a bit of
+//!   "nvme-irq" it signals and a notification "block-done.<badge>" the driver signals;
 //! - for completion by interrupt: the device's `interrupt` routed to the notification
 //!   "nvme-irq" (the driver gets the MSI handler "nvme.msi" and switches the controller to
 //!   MSI-X, vector 0 for every queue; a controller without MSI-X interrupts on its INTx
 //!   line, "nvme.intx"). Without it the driver polls the completion queues and says so in
-//!   its log.
+//!   its log. "nvme-irq" is bound to the driver's thread: a client's signal (any bit but
+//!   bit 0, [`controller::IRQ_BIT`]) ends the wait on the endpoint.
 //!
 //! **Restarts.** The supervisor may kill the driver at any moment (a fault, or a restart
 //! asked through the supervisor control protocol), typically with a command in flight; the
@@ -30,6 +35,8 @@
 //! shared region survives restarts) up to date with each consumed completion. A client
 //! whose request was in flight gets a lost reply from the kernel and retries; a write in
 //! flight may or may not have reached the disk, which a retry of the same write makes moot.
+//! A ring request in flight is answered `Interrupted` by the next generation
+//! (`tileos_protocol::block::ring::DriverRing::resume`), and the client submits it again.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -183,10 +190,8 @@ extern "C" fn _start() -> ! {
     loop {
         if message.info.label() == 0 && message.info.length() == 0 {
             // The bound notification's word: the interrupt (late) or a client's signal.
-            if message.badge & IRQ_BIT != 0 {
-                if let Wait::Interrupt { handler, .. } = &device.controller.wait {
-                    let _ = invoke(*handler, Label::IrqHandlerAck, &[], &[]);
-                }
+            if let (true, Wait::Interrupt { handler, .. }) = (message.badge & IRQ_BIT != 0, &device.controller.wait) {
+                let _ = invoke(*handler, Label::IrqHandlerAck, &[], &[]);
             }
             queued::serve(&mut device, &mut clients);
             message = tileos_sys::recv(endpoint.cptr(), true);

@@ -110,7 +110,12 @@ fn take(device: &mut Device<'_>, clients: &mut Clients, batch: &mut Batch) {
     for index in 0..crate::clients::MAX_CLIENTS {
         let Some(client) = clients.get(index) else { continue };
         let Some((memory, ring)) = client.ring.as_mut() else { continue };
-        while ring.interrupt(memory) {}
+        if ring.interrupt(memory) {
+            while ring.interrupt(memory) {}
+            if let Some(done) = client.done {
+                done.signal();
+            }
+        }
         let pending = match ring.pending(memory) {
             Ok(pending) => pending,
             Err(RingError::Corrupt { theirs, ours }) => {
