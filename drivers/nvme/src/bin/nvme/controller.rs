@@ -122,6 +122,9 @@ pub struct Controller {
     pub completions: u64,
     /// Of those, the ones whose completion was awaited on the interrupt.
     pub after_interrupt: u64,
+    /// Flushes completed so far (the command counts are logged after the 1st, 2nd, 4th,
+    /// 8th … flush: a store flushes after every durable write).
+    pub flushes: u64,
     /// Whether the I/O queue pair has been created (recorded for the next generation).
     pub io_created: bool,
     /// Whether a wait for a completion consumed a client's signal (a bit of "nvme-irq"

@@ -130,6 +130,7 @@ extern "C" fn _start() -> ! {
         next_id: 1,
         completions: 0,
         after_interrupt: 0,
+        flushes: 0,
         io_created: false,
         kicked: false,
     };
@@ -242,7 +243,8 @@ fn call(controller: &mut Controller, client: &Client, request: Request, max_bloc
                     Response::Refused(Refusal::Device { status: 0xFFFF, lba: 0 })
                 }
             };
-            if let Wait::Interrupt { count, .. } = &controller.wait {
+            controller.flushes += 1;
+            if let (true, Wait::Interrupt { count, .. }) = (controller.flushes.is_power_of_two(), &controller.wait) {
                 log!(
                     "nvme: flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
                     controller.completions,

@@ -89,7 +89,12 @@ pub fn serve(device: &mut Device<'_>, clients: &mut Clients) {
             ring.complete(memory, Completion { id: slot.id, result });
             signal[slot.client] = true;
         }
-        if let (true, crate::controller::Wait::Interrupt { count, .. }) = (batch.flush, &device.controller.wait) {
+        if batch.flush {
+            device.controller.flushes += 1;
+        }
+        if let (true, crate::controller::Wait::Interrupt { count, .. }) =
+            (batch.flush && device.controller.flushes.is_power_of_two(), &device.controller.wait)
+        {
             log!(
                 "nvme: ring flush done; {} commands so far, {} completed after an interrupt ({count} interrupts)",
                 device.controller.completions,
