@@ -7,7 +7,10 @@
 //! 2. NVMe 4 KiB writes and reads: boots scenario `bench-nvme` on a fresh disk image and
 //!    parses block-bench's `block-bench: result …` lines: one request per call on the
 //!    endpoint, then through the ring at queue depth 1 and 32;
-//! 3. TCP receive throughput: boots scenario `bench-net`, sends [`TCP_BYTES`] to the
+//! 3. the store's puts and gets of 4 KiB (durable and buffered) and 1 MiB values: boots
+//!    scenario `bench-store` on a fresh disk image and parses store-bench's
+//!    `store-bench: result …` lines;
+//! 4. TCP receive throughput: boots scenario `bench-net`, sends [`TCP_BYTES`] to the
 //!    netstack's discard service through QEMU's hostfwd [`TCP_ROUNDS`] times and parses the
 //!    netstack's `netstack: discard connection <k>: result …` lines.
 //!
@@ -21,7 +24,7 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `tcp` run only those parts (e.g. to repeat one); the
+//! Arguments `kernel`, `nvme`, `store`, `tcp` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -48,6 +51,8 @@ const SEL4: [(&str, &str); 7] = [
 
 /// Size of the NVMe disk image (32768 blocks of 512 bytes).
 const DISK_BYTES: u64 = 16 << 20;
+/// Size of the store bench's disk image (its window is 32 MiB from 1 MiB on).
+const STORE_DISK_BYTES: u64 = 40 << 20;
 /// Bytes the host sends per TCP round.
 const TCP_BYTES: usize = 8 << 20;
 /// TCP rounds (connections) per run.
@@ -154,14 +159,36 @@ fn scenario(images: &TestImages, name: &str, extra: Vec<String>) -> (Machine, Bo
 /// NVMe 4 KiB writes and reads: ("nvme_write_4k", "nvme_read_4k", "nvme_ring_write_4k_qd1", …,
 /// figure).
 fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> {
+    let names = ["write_4k", "read_4k", "ring_write_4k_qd1", "ring_read_4k_qd1", "ring_write_4k_qd32", "ring_read_4k_qd32"];
+    disk_figures(images, "NVMe", "bench-nvme", DISK_BYTES, "block-bench", &names, "nvme_")
+}
+
+/// The store's puts and gets of 4 KiB and 1 MiB values: ("store_put_4k_durable", …, figure).
+fn store_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> {
+    let names = ["put_4k_durable", "put_4k_buffered", "get_4k", "put_1m_durable", "get_1m"];
+    disk_figures(images, "store", "bench-store", STORE_DISK_BYTES, "store-bench", &names, "store_")
+}
+
+/// Boots `scenario` under -icount on a fresh disk image of `disk_bytes` until `program` logs `done`, and
+/// parses its `<program>: result <name> ops … busy …` lines for `names`, named with
+/// `prefix` in the figures.
+fn disk_figures(
+    images: &TestImages,
+    what: &str,
+    scenario_name: &str,
+    disk_bytes: u64,
+    program: &str,
+    names: &[&str],
+    prefix: &str,
+) -> Result<Vec<(String, IoFigure)>, String> {
     std::fs::create_dir_all(&images.logs).map_err(|error| format!("log directory: {error}"))?;
-    let disk = images.logs.join("bench-nvme-disk.img");
+    let disk = images.logs.join(format!("{scenario_name}-disk.img"));
     let file = std::fs::File::create(&disk).map_err(|error| format!("disk image {}: {error}", disk.display()))?;
-    file.set_len(DISK_BYTES).map_err(|error| format!("disk image: {error}"))?;
+    file.set_len(disk_bytes).map_err(|error| format!("disk image: {error}"))?;
     drop(file);
     let (machine, boot) = scenario(
         images,
-        "bench-nvme",
+        scenario_name,
         vec![
             "-drive".into(),
             format!("file={},if=none,format=raw,id=nvm", disk.display().to_string().replace(',', ",,")),
@@ -169,30 +196,28 @@ fn nvme_figures(images: &TestImages) -> Result<Vec<(String, IoFigure)>, String> 
             "nvme,serial=tileos,drive=nvm".into(),
         ],
     );
-    eprintln!("tileos-bench: NVMe figures: booting scenario bench-nvme under -icount...");
-    let outcome = run_watch(&machine, &boot, &images.logs.join("bench-nvme.log"), IO_TIMEOUT, &["block-bench: done"], &FAILURES)
+    eprintln!("tileos-bench: {what} figures: booting scenario {scenario_name} under -icount...");
+    let done = format!("{program}: done");
+    let outcome = run_watch(&machine, &boot, &images.logs.join(format!("{scenario_name}.log")), IO_TIMEOUT, &[&done], &FAILURES)
         .map_err(|error| error.to_string())?;
     if !matches!(outcome.ended, Ended::Reached(_)) {
-        return Err(failed("NVMe figures", &outcome));
-    }
-    if let Some(line) = outcome.netstack_ring_errors() {
-        return Err(failed(&format!("NVMe figures: {line}"), &outcome));
+        return Err(failed(&format!("{what} figures"), &outcome));
     }
     let mut figures = Vec::new();
-    for name in ["write_4k", "read_4k", "ring_write_4k_qd1", "ring_read_4k_qd1", "ring_write_4k_qd32", "ring_read_4k_qd32"] {
-        let marker = format!("block-bench: result {name} ");
+    for name in names {
+        let marker = format!("{program}: result {name} ");
         let line = outcome.serial.lines().find(|line| line.contains(&marker));
         let values = line.and_then(|line| fields(line, &marker));
         let get = |key: &str| values.as_ref().and_then(|values| values.get(key).copied());
         let (Some(ops), Some(bytes), Some(ticks), Some(min), Some(median), Some(max), Some(busy)) =
             (get("ops"), get("bytes"), get("ticks"), get("min"), get("median"), get("max"), get("busy"))
         else {
-            return Err(failed(&format!("NVMe figures: no complete `{}` line", marker.trim_end()), &outcome));
+            return Err(failed(&format!("{what} figures: no complete `{}` line", marker.trim_end()), &outcome));
         };
         if ops == 0 || ticks == 0 {
-            return Err(failed(&format!("NVMe figures: empty `{}` line", marker.trim_end()), &outcome));
+            return Err(failed(&format!("{what} figures: empty `{}` line", marker.trim_end()), &outcome));
         }
-        figures.push((format!("nvme_{name}"), IoFigure { ops, bytes, ticks, busy, spread: Some((min, median, max)) }));
+        figures.push((format!("{prefix}{name}"), IoFigure { ops, bytes, ticks, busy, spread: Some((min, median, max)) }));
     }
     Ok(figures)
 }
@@ -296,9 +321,9 @@ fn print_io_header() {
     );
 }
 
-/// Prints the NVMe rows of the I/O table.
-fn print_nvme(nvme: &[(String, IoFigure)]) {
-    for (name, figure) in nvme {
+/// Prints rows of the I/O table (NVMe and store figures).
+fn print_disk(figures: &[(String, IoFigure)]) {
+    for (name, figure) in figures {
         let (min, median, max) = figure.spread.unwrap_or_default();
         println!(
             "{name:<24} {:>10} {:>26} {:>12} {:>12.0} {:>12.2} {:>10} {:>6}",
@@ -369,8 +394,8 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "tcp"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, tcp; none = all, and bench.json is written)");
+    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp"].contains(&part.as_str())) {
+        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp; none = all, and bench.json is written)");
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
@@ -389,10 +414,11 @@ fn main() -> ExitCode {
     let measured = (|| -> Result<_, String> {
         let kernel = if wanted("kernel") { Some(kernel_figures(images)?) } else { None };
         let nvme = if wanted("nvme") { Some(nvme_figures(images)?) } else { None };
+        let store = if wanted("store") { Some(store_figures(images)?) } else { None };
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
-        Ok((kernel, nvme, tcp))
+        Ok((kernel, nvme, store, tcp))
     })();
-    let (kernel, nvme, tcp) = match measured {
+    let (kernel, nvme, store, tcp) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -403,16 +429,16 @@ fn main() -> ExitCode {
         print_kernel(kernel);
         println!();
     }
-    if nvme.is_some() || tcp.is_some() {
+    if nvme.is_some() || store.is_some() || tcp.is_some() {
         print_io_header();
     }
-    if let Some(nvme) = &nvme {
-        print_nvme(nvme);
+    for figures in [&nvme, &store].into_iter().flatten() {
+        print_disk(figures);
     }
     if let Some(tcp) = &tcp {
         print_tcp(tcp);
     }
-    let (Some(kernel), Some(nvme), Some(tcp)) = (kernel, nvme, tcp) else {
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp)) = (kernel, nvme, store, tcp) else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };
@@ -420,7 +446,7 @@ fn main() -> ExitCode {
         .iter()
         .map(|(name, (per_op, iterations))| format!("  \"{name}\": {{\"instructions\": {per_op}, \"iterations\": {iterations}}}"))
         .collect();
-    json.extend(nvme.iter().map(|(name, figure)| figure.json(name, "")));
+    json.extend(nvme.iter().chain(&store).map(|(name, figure)| figure.json(name, "")));
     json.push(tcp_json(&tcp));
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
