@@ -21,7 +21,7 @@ use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{Label, Method};
 use tileos_abi::message::{MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
@@ -184,6 +184,14 @@ pub fn invoke(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Result<Rep
         0 => Ok(Reply { info: reply.info, words: reply.words }),
         code => Err(Error { code: InvocationError::from_raw(code), label: code, details: [reply.words[0], reply.words[1]] }),
     }
+}
+
+/// Invokes the typed invocation `method` on the kernel object `cptr` (the message is
+/// `method`'s encoding, `tileos_abi::invocation`). The typed handles of [`cap`] check at
+/// compile time that the object has the method; this function does not.
+pub fn invoke_method<M: Method>(cptr: u64, method: M) -> Result<Reply, Error> {
+    let message = method.encode();
+    invoke(cptr, message.label, message.words(), message.caps())
 }
 
 /// Writes one byte to the kernel console (debug and test kernels only).
