@@ -5,7 +5,9 @@ use alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CNodeDelete, Slot};
 use tileos_abi::object::ObjectType;
+use tileos_sys::cap::CNode;
 use tileos_sys::{Error, invoke};
 
 /// Free slots of the root CNode: slots given back (emptied) first, then fresh ones in order.
@@ -106,7 +108,7 @@ impl Allocator {
         for &spare in &self.spare[..self.spare_count] {
             let index = (spare - info.untyped.start) as usize;
             bytes += 1u64 << info.untyped_list[index].size_bits;
-            if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[spare, 64], &[]) {
+            if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(spare) }) {
                 panic!("delete spare untyped {spare}: {error:?}");
             }
         }

@@ -9,8 +9,10 @@ use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
+use tileos_abi::invocation::{CNodeCopy, CNodeMint, CNodeMove, CPtr, FrameUnmap, Slot, TcbConfigure, TcbSetMcPriority, TcbSetPriority};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_sys::cap::{CNode, Frame, Tcb};
 use tileos_sys::{Error, invoke};
 
 /// Where the root server maps frames it is filling or reading.
@@ -202,9 +204,24 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     let depth = u64::from(domain::CNODE_RADIX);
     let guard = 64 - depth;
     let all = Rights::ALL.0 as u64;
-    let copy = |dest: u64, source: u64| invoke(cnode, Label::CNodeCopy, &[dest, depth, source, 64, all], &[slot::CNODE]);
+    let copy = |dest: u64, source: u64| {
+        CNode::from_cptr(cnode).invoke(CNodeCopy {
+            dest: Slot::new(dest, depth),
+            src: Slot::at(source),
+            rights: Rights::from_word(all),
+            src_root: CPtr(slot::CNODE),
+        })
+    };
     copy(domain::TCB, tcb).map_err(kernel("grant TCB"))?;
-    invoke(cnode, Label::CNodeMint, &[domain::CNODE, depth, cnode, 64, all, guard], &[slot::CNODE]).map_err(kernel("grant CNode"))?;
+    CNode::from_cptr(cnode)
+        .invoke(CNodeMint {
+            dest: Slot::new(domain::CNODE, depth),
+            src: Slot::at(cnode),
+            rights: Rights::from_word(all),
+            badge: guard,
+            src_root: CPtr(slot::CNODE),
+        })
+        .map_err(kernel("grant CNode"))?;
     copy(domain::VSPACE, vspace).map_err(kernel("grant VSpace"))?;
     let mut info = DomainInfo {
         magic: domain_info::MAGIC,
@@ -226,9 +243,19 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         let dest = domain::FIRST_GRANTED + index as u64;
         let rights = grant.rights.0 as u64;
         let result = if grant.moved {
-            invoke(cnode, Label::CNodeMove, &[dest, depth, grant.source, 64], &[slot::CNODE])
+            CNode::from_cptr(cnode).invoke(CNodeMove {
+                dest: Slot::new(dest, depth),
+                src: Slot::at(grant.source),
+                src_root: CPtr(slot::CNODE),
+            })
         } else {
-            invoke(cnode, Label::CNodeMint, &[dest, depth, grant.source, 64, rights, grant.badge], &[slot::CNODE])
+            CNode::from_cptr(cnode).invoke(CNodeMint {
+                dest: Slot::new(dest, depth),
+                src: Slot::at(grant.source),
+                rights: Rights::from_word(rights),
+                badge: grant.badge,
+                src_root: CPtr(slot::CNODE),
+            })
         };
         result.map_err(kernel("grant capability"))?;
         info.caps[index].kind = grant.kind as u8;
@@ -241,10 +268,20 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     fill(alloc, info_frame, 0, bytes)?;
     map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(kernel("map information page"))?;
 
-    invoke(tcb, Label::TcbConfigure, &[spec.fault_endpoint, guard, domain::IPC_BUFFER_VADDR], &[cnode, vspace, ipc_frame])
+    Tcb::from_cptr(tcb)
+        .invoke(TcbConfigure {
+            fault_endpoint: spec.fault_endpoint,
+            cspace_guard: guard,
+            ipc_buffer: domain::IPC_BUFFER_VADDR,
+            cspace: CPtr(cnode),
+            vspace: CPtr(vspace),
+            buffer_frame: CPtr(ipc_frame),
+        })
         .map_err(kernel("configure TCB"))?;
-    invoke(tcb, Label::TcbSetMcPriority, &[u64::from(spec.mcp)], &[slot::TCB]).map_err(kernel("set MCP"))?;
-    invoke(tcb, Label::TcbSetPriority, &[u64::from(spec.priority)], &[slot::TCB]).map_err(kernel("set priority"))?;
+    Tcb::from_cptr(tcb).invoke(TcbSetMcPriority { mcp: u64::from(spec.mcp), authority: CPtr(slot::TCB) }).map_err(kernel("set MCP"))?;
+    Tcb::from_cptr(tcb)
+        .invoke(TcbSetPriority { priority: u64::from(spec.priority), authority: CPtr(slot::TCB) })
+        .map_err(kernel("set priority"))?;
     if let Some((budget, period)) = spec.budget_ms {
         let ticks = [crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period)];
         invoke(tcb, Label::TcbSetSchedParams, &ticks, &[slot::TCB]).map_err(kernel("set budget"))?;
@@ -302,6 +339,6 @@ fn fill(alloc: &mut Allocator, frame: u64, offset: usize, bytes: &[u8]) -> Resul
     map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0).map_err(kernel("map scratch"))?;
     // SAFETY: the frame is mapped writable at SCRATCH; callers keep offset + len within the page.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH as *mut u8).add(offset), bytes.len().min(4096 - offset)) };
-    invoke(frame, Label::FrameUnmap, &[], &[]).map_err(kernel("unmap scratch"))?;
+    Frame::from_cptr(frame).invoke(FrameUnmap {}).map_err(kernel("unmap scratch"))?;
     Ok(())
 }
