@@ -9,11 +9,13 @@ use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
-use tileos_abi::invocation::{CNodeCopy, CNodeMint, CNodeMove, CPtr, FrameUnmap, Slot, TcbConfigure, TcbSetMcPriority, TcbSetPriority};
-use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeMint, CNodeMove, CPtr, FrameUnmap, Registers, Slot, TcbConfigure, TcbSetMcPriority, TcbSetPriority, TcbSetSchedParams,
+    TcbWriteRegisters, frame_attributes,
+};
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_sys::Error;
 use tileos_sys::cap::{CNode, Frame, Tcb};
-use tileos_sys::{Error, invoke};
 
 /// Where the root server maps frames it is filling or reading.
 const SCRATCH: u64 = 0x3000_0000;
@@ -283,12 +285,12 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         .invoke(TcbSetPriority { priority: u64::from(spec.priority), authority: CPtr(slot::TCB) })
         .map_err(kernel("set priority"))?;
     if let Some((budget, period)) = spec.budget_ms {
-        let ticks = [crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period)];
-        invoke(tcb, Label::TcbSetSchedParams, &ticks, &[slot::TCB]).map_err(kernel("set budget"))?;
+        let (budget, period) = (crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period));
+        Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }).map_err(kernel("set budget"))?;
     }
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
-    let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
-    invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
+    let registers = Registers::new(&[exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument]);
+    Tcb::from_cptr(tcb).invoke(TcbWriteRegisters { resume: 1, registers }).map_err(kernel("start thread"))?;
     Ok(Spawned { tcb, cnode, vspace })
 }
 

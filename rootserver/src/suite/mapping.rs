@@ -8,11 +8,11 @@
 
 use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
-use tileos_abi::invocation::{CNodeCopy, CNodeDelete, CPtr, FrameGetAddress, FrameMap, PagingStructureMap, PagingStructureUnmap, Slot};
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeDelete, CPtr, FrameGetAddress, FrameMap, PagingStructureMap, PagingStructureUnmap, Slot, UntypedRetype,
+};
 use tileos_abi::object::{ObjectType, Rights};
-use tileos_sys::cap::{CNode, Frame, PagingStructure};
-use tileos_sys::invoke;
+use tileos_sys::cap::{CNode, Frame, PagingStructure, Untyped};
 
 /// A 512 GiB region of the root server's address space the suite uses for nothing else.
 const REGION: u64 = 0x0000_6000_0000_0000;
@@ -22,7 +22,15 @@ const CANARY: u64 = 0xC0FF_EE00_5AFE_0001;
 const FORGED_FLAGS: u64 = 0x87;
 
 fn retype(untyped: u64, object: ObjectType, dest: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {
-    invoke(untyped, Label::UntypedRetype, &[object as u64, 0, 0, 0, dest, 1], &[CNODE])
+    let node = Slot::new(0, 0);
+    Untyped::from_cptr(untyped).invoke(UntypedRetype {
+        object_type: object,
+        size_bits: 0,
+        node,
+        node_offset: dest,
+        count: 1,
+        root: CPtr(CNODE),
+    })
 }
 
 fn map_table(table: u64, vaddr: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {

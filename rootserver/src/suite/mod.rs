@@ -99,7 +99,9 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
         (ObjectType::Untyped, 16),
     ] {
         let dest = env.slots.take();
-        let result = invoke(u, Label::UntypedRetype, &[object as u64, bits, 0, 0, dest, 1], &[CNODE]);
+        let node = Slot::new(0, 0);
+        let retype = UntypedRetype { object_type: object, size_bits: bits, node, node_offset: dest, count: 1, root: CPtr(CNODE) };
+        let result = Untyped::from_cptr(u).invoke(retype);
         expect_ok(&fmt_name("untyped_retype_", object), result);
     }
     let dest = env.slots.take();
