@@ -10,7 +10,7 @@
 
 use crate::cap::Cap;
 use tileos_abi::error::{Error, InvocationError};
-use tileos_abi::invocation::{Invocation, Label, MAX_CAPS, MAX_WORDS, Object};
+use tileos_abi::invocation::{Invocation, Label, MAX_CAPS, Object, Reader};
 
 /// The capability type whose methods `cap` offers, `None` for capabilities without methods
 /// (endpoints and notifications are used by IPC, a PML4 has none).
@@ -32,7 +32,7 @@ pub const fn object_of(cap: &Cap) -> Option<Object> {
 /// The message of an invocation as the kernel reads it: `length` argument words and
 /// `extra_caps` capability pointers, read one at a time through `word` and `cptr` (message
 /// registers and IPC buffer). Only the words and capabilities the label's invocation uses
-/// are read.
+/// are read, each once, when decoding reaches it; nothing is copied in between.
 pub struct Message<W: Fn(usize) -> u64, C: Fn(usize) -> u64> {
     /// The raw message label.
     pub label: u64,
@@ -58,17 +58,8 @@ pub fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(cap: &Cap, message: &Mes
     if object_of(cap) != Some(label.object()) {
         return Err(Error::new(InvocationError::IllegalOperation));
     }
-    let mut words = [0; MAX_WORDS];
-    let length = message.length.min(label.words());
-    for (index, word) in words.iter_mut().enumerate().take(length) {
-        *word = (message.word)(index);
-    }
-    let mut caps = [0; MAX_CAPS];
-    let extra_caps = message.extra_caps.min(MAX_CAPS);
-    for (index, cptr) in caps.iter_mut().enumerate().take(extra_caps) {
-        *cptr = (message.cptr)(index);
-    }
-    Invocation::decode(label, &words[..length], &caps[..extra_caps])
+    let mut reader = Reader::new(message.length, message.extra_caps.min(MAX_CAPS), &message.word, &message.cptr);
+    Invocation::read(label, &mut reader)
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ fn move_into(call: &Call, dest: Slot, (root, src): (CPtr, Slot), mutate: Option<
 }
 
 /// Runs a CNode method.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     let mut memory = KernelMemory;
     match invocation {
         Invocation::CNodeRevoke(revoke) => delete_or_revoke(own_slot(call, revoke.slot, false)?, true),

@@ -29,7 +29,7 @@ fn reserved(first: u16, last: u16) -> bool {
 }
 
 /// Runs an IO port control or IO port method.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     match (call.cap, invocation) {
         (Cap::IoPortControl, Invocation::IoPortControlIssue(issue)) => {
             // The destination slot is resolved from the caller's CSpace.

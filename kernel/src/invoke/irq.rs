@@ -52,7 +52,7 @@ impl IrqLine {
 }
 
 /// Runs an IRQ control or IRQ handler method.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     match (call.cap, invocation) {
         (Cap::IrqControl, Invocation::IrqControlGet(get)) => {
             // The destination slot is resolved from the caller's CSpace.

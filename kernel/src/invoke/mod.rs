@@ -105,7 +105,12 @@ pub fn invoke(caller: u64, slot: SlotRef, info: MessageInfo) -> Result<usize> {
         word: |index| ipc::message_register(caller, index),
         cptr: |index| ipc::buffer_word(caller, ipc_buffer::CAPS_OR_BADGES + index),
     };
-    let invocation = decode(&cap, &message)?;
+    // Matched by reference: the decoded value is not copied on its way to the method.
+    let decoded = decode(&cap, &message);
+    let invocation = match &decoded {
+        Ok(invocation) => invocation,
+        Err(error) => return Err(*error),
+    };
     let call = Call { caller, cap, slot };
     match invocation.label().object() {
         Object::Untyped => untyped::invoke(&call, invocation),

@@ -89,7 +89,7 @@ fn set_priority(call: &Call, target: u64, value: u64, cptr: CPtr, mcp: bool) -> 
 }
 
 /// Runs a TCB method.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     let Cap::Tcb { paddr: target } = call.cap else { return Err(Error::new(InvocationError::IllegalOperation)) };
     match invocation {
         Invocation::TcbConfigure(configure) => {

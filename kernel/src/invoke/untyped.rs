@@ -14,7 +14,7 @@ use tileos_kernel::untyped::{self, RetypeError, UntypedState};
 
 /// Runs Retype: `root` (extra capability 0) is the CNode from which `node` names the
 /// destination CNode (depth 0: that CNode itself); objects go to slots `node_offset..+count`.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     let Invocation::UntypedRetype(retype) = invocation else {
         return Err(Error::new(InvocationError::IllegalOperation));
     };

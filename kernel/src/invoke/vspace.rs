@@ -81,7 +81,7 @@ fn map_error(error: MapError) -> Error {
 }
 
 /// Runs a paging-structure or frame method.
-pub fn invoke(call: &Call, invocation: Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     match (call.cap, invocation) {
         (Cap::PagingTable { paddr, level, mapping }, Invocation::PagingStructureMap(map)) => {
             let vaddr = map.vaddr;

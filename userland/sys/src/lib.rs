@@ -21,7 +21,7 @@ use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{Label, Method};
+use tileos_abi::invocation::{Label, Method, Sink};
 use tileos_abi::message::{MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
@@ -179,7 +179,11 @@ pub struct Error {
 
 /// Invokes method `label` on the kernel object `cptr` with arguments and capabilities.
 pub fn invoke(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Result<Reply, Error> {
-    let reply = call(cptr, label as u64, args, caps);
+    reply_result(call(cptr, label as u64, args, caps))
+}
+
+/// An invocation's reply as a result: label 0 is success, any other an error code.
+fn reply_result(reply: Message) -> Result<Reply, Error> {
     match reply.info.label() {
         0 => Ok(Reply { info: reply.info, words: reply.words }),
         code => Err(Error { code: InvocationError::from_raw(code), label: code, details: [reply.words[0], reply.words[1]] }),
@@ -190,8 +194,33 @@ pub fn invoke(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Result<Rep
 /// `method`'s encoding, `tileos_abi::invocation`). The typed handles of [`cap`] check at
 /// compile time that the object has the method; this function does not.
 pub fn invoke_method<M: Method>(cptr: u64, method: M) -> Result<Reply, Error> {
-    let message = method.encode();
-    invoke(cptr, message.label, message.words(), message.caps())
+    let mut staged = Staged { registers: [0; REGISTER_MESSAGE_WORDS], length: 0, caps: 0 };
+    method.encode_to(&mut staged);
+    let info = MessageInfo::new(M::LABEL as u64, 0, staged.caps as u64, staged.length as u64);
+    reply_result(raw_syscall(Syscall::Call, cptr, info, staged.registers))
+}
+
+/// A message being placed as an invocation encodes it: words 0–3 in registers, the rest
+/// and the capability pointers in the IPC buffer (as [`call`] places them).
+struct Staged {
+    registers: [u64; REGISTER_MESSAGE_WORDS],
+    length: usize,
+    caps: usize,
+}
+
+impl Sink for Staged {
+    fn word(&mut self, word: u64) {
+        if self.length < REGISTER_MESSAGE_WORDS {
+            self.registers[self.length] = word;
+        } else {
+            set_buffer_word(ipc_buffer::MSG + self.length, word);
+        }
+        self.length += 1;
+    }
+    fn cap(&mut self, cptr: u64) {
+        set_buffer_word(ipc_buffer::CAPS_OR_BADGES + self.caps, cptr);
+        self.caps += 1;
+    }
 }
 
 /// Writes one byte to the kernel console (debug and test kernels only).

@@ -37,30 +37,46 @@ impl Encoded {
     pub fn caps(&self) -> &[u64] {
         &self.caps[..self.cap_count]
     }
-    fn push_word(&mut self, word: u64) {
+}
+
+/// Where an invocation's message is written, in order: argument words and extra capability
+/// pointers. [`Encoded`] keeps them; `tileos-sys` stages them straight into registers and
+/// the IPC buffer.
+pub trait Sink {
+    /// Appends an argument word.
+    fn word(&mut self, word: u64);
+    /// Appends an extra capability pointer.
+    fn cap(&mut self, cptr: u64);
+}
+
+impl Sink for Encoded {
+    fn word(&mut self, word: u64) {
         self.words[self.length] = word;
         self.length += 1;
     }
-    fn push_cap(&mut self, cptr: u64) {
+    fn cap(&mut self, cptr: u64) {
         self.caps[self.cap_count] = cptr;
         self.cap_count += 1;
     }
 }
 
-/// Reads an invocation's arguments in order: words from the message, capability pointers
-/// from the extra capabilities. A missing word or capability is `TruncatedMessage`.
-#[derive(Debug)]
+/// Reads an invocation's arguments in order, each only when decoding reaches it: words from
+/// the message, capability pointers from the extra capabilities. A missing word or
+/// capability is `TruncatedMessage`.
 pub struct Reader<'a> {
-    words: &'a [u64],
-    caps: &'a [u64],
+    length: usize,
+    cap_count: usize,
+    word_at: &'a dyn Fn(usize) -> u64,
+    cap_at: &'a dyn Fn(usize) -> u64,
     next_word: usize,
     next_cap: usize,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over the message's argument words and extra capability pointers.
-    pub const fn new(words: &'a [u64], caps: &'a [u64]) -> Reader<'a> {
-        Reader { words, caps, next_word: 0, next_cap: 0 }
+    /// A reader over a message of `length` words and `cap_count` extra capabilities, read
+    /// through `word_at` and `cap_at`.
+    pub fn new(length: usize, cap_count: usize, word_at: &'a dyn Fn(usize) -> u64, cap_at: &'a dyn Fn(usize) -> u64) -> Reader<'a> {
+        Reader { length, cap_count, word_at, cap_at, next_word: 0, next_cap: 0 }
     }
     /// Index of the next word (the argument index errors name).
     pub const fn position(&self) -> usize {
@@ -68,15 +84,19 @@ impl<'a> Reader<'a> {
     }
     /// The next word.
     pub fn word(&mut self) -> Result<u64, Error> {
-        let word = *self.words.get(self.next_word).ok_or(Error::new(InvocationError::TruncatedMessage))?;
+        if self.next_word >= self.length {
+            return Err(Error::new(InvocationError::TruncatedMessage));
+        }
         self.next_word += 1;
-        Ok(word)
+        Ok((self.word_at)(self.next_word - 1))
     }
     /// The next extra capability pointer.
     pub fn cap(&mut self) -> Result<u64, Error> {
-        let cptr = *self.caps.get(self.next_cap).ok_or(Error::new(InvocationError::TruncatedMessage))?;
+        if self.next_cap >= self.cap_count {
+            return Err(Error::new(InvocationError::TruncatedMessage));
+        }
         self.next_cap += 1;
-        Ok(cptr)
+        Ok((self.cap_at)(self.next_cap - 1))
     }
 }
 
@@ -98,7 +118,7 @@ pub trait Argument: Sized {
     /// Reads it; errors name the word index as the kernel reports it.
     fn decode(reader: &mut Reader) -> Result<Self, Error>;
     /// Appends it to a message.
-    fn encode(&self, out: &mut Encoded);
+    fn encode<S: Sink>(&self, out: &mut S);
 }
 
 impl Argument for u64 {
@@ -106,8 +126,8 @@ impl Argument for u64 {
     fn decode(reader: &mut Reader) -> Result<u64, Error> {
         reader.word()
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(*self);
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(*self);
     }
 }
 
@@ -117,8 +137,8 @@ impl Argument for bool {
     fn decode(reader: &mut Reader) -> Result<bool, Error> {
         reader.word().map(|word| word != 0)
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(u64::from(*self));
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(u64::from(*self));
     }
 }
 
@@ -128,8 +148,8 @@ impl Argument for Rights {
     fn decode(reader: &mut Reader) -> Result<Rights, Error> {
         reader.word().map(Rights::from_word)
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(u64::from(self.0));
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(u64::from(self.0));
     }
 }
 
@@ -140,8 +160,8 @@ impl Argument for ObjectType {
         let index = reader.position() as u64;
         ObjectType::from_raw(reader.word()?).ok_or(Error::argument(InvocationError::InvalidArgument, index))
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(*self as u64);
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(*self as u64);
     }
 }
 
@@ -172,9 +192,9 @@ impl Argument for Slot {
     fn decode(reader: &mut Reader) -> Result<Slot, Error> {
         Ok(Slot { index: reader.word()?, depth: reader.word()? })
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(self.index);
-        out.push_word(self.depth);
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(self.index);
+        out.word(self.depth);
     }
 }
 
@@ -188,8 +208,8 @@ impl Argument for CPtr {
     fn decode(reader: &mut Reader) -> Result<CPtr, Error> {
         reader.cap().map(CPtr)
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_cap(self.0);
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.cap(self.0);
     }
 }
 
@@ -229,10 +249,10 @@ impl Argument for Registers {
         }
         Ok(Registers { count: count as usize, values })
     }
-    fn encode(&self, out: &mut Encoded) {
-        out.push_word(self.count as u64);
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(self.count as u64);
         for value in self.values() {
-            out.push_word(*value);
+            out.word(*value);
         }
     }
 }

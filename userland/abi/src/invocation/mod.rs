@@ -12,7 +12,7 @@
 
 pub mod args;
 
-pub use args::{Argument, CPtr, Encoded, Layout, MAX_CAPS, MAX_WORDS, Reader, Registers, Slot};
+pub use args::{Argument, CPtr, Encoded, Layout, MAX_CAPS, MAX_WORDS, Reader, Registers, Sink, Slot};
 
 use crate::error::Error;
 use crate::object::{ObjectType, Rights};
@@ -76,13 +76,17 @@ pub trait Method: Sized + Copy + Into<Invocation> {
     const LABEL: Label;
     /// The capability type it is a method of.
     const OBJECT: Object;
-    /// The message words it reads at most.
-    const WORDS: usize;
     /// Reads its arguments in order (words and extra capabilities), with the error the
     /// kernel reports for the first one missing or invalid.
     fn decode(reader: &mut Reader) -> Result<Self, Error>;
+    /// Writes its arguments in order.
+    fn encode_to<S: Sink>(&self, out: &mut S);
     /// The message that invokes it.
-    fn encode(&self) -> Encoded;
+    fn encode(&self) -> Encoded {
+        let mut out = Encoded::new(Self::LABEL);
+        self.encode_to(&mut out);
+        out
+    }
 }
 
 /// One row of the invocation table: what docs/abi.md §11 lists per label.
@@ -138,13 +142,6 @@ macro_rules! invocations {
                 }
             }
 
-            /// The message words the invocation reads at most (the kernel copies no more).
-            pub const fn words(self) -> usize {
-                match self {
-                    $( Label::$name => <$name as Method>::WORDS, )*
-                }
-            }
-
             /// The label's name (`CNodeMint`).
             pub const fn name(self) -> &'static str {
                 match self {
@@ -163,17 +160,14 @@ macro_rules! invocations {
             impl Method for $name {
                 const LABEL: Label = Label::$name;
                 const OBJECT: Object = Object::$object;
-                const WORDS: usize = 0 $( + layout_words(<$ty as Argument>::LAYOUT) )*;
                 #[allow(unused_variables)]
                 fn decode(reader: &mut Reader) -> Result<$name, Error> {
                     // Struct fields are evaluated in the order written: the message order.
                     Ok($name { $( $field: <$ty as Argument>::decode(reader)?, )* })
                 }
-                fn encode(&self) -> Encoded {
-                    #[allow(unused_mut)]
-                    let mut out = Encoded::new(Label::$name);
-                    $( Argument::encode(&self.$field, &mut out); )*
-                    out
+                #[allow(unused_variables)]
+                fn encode_to<S: Sink>(&self, out: &mut S) {
+                    $( Argument::encode(&self.$field, out); )*
                 }
             }
 
@@ -196,9 +190,15 @@ macro_rules! invocations {
             /// (`TruncatedMessage`) or invalid (e.g. `InvalidArgument [0]` for an unknown
             /// object type). Words beyond those the invocation reads are ignored.
             pub fn decode(label: Label, words: &[u64], caps: &[u64]) -> Result<Invocation, Error> {
-                let mut reader = Reader::new(words, caps);
+                Invocation::read(label, &mut Reader::new(words.len(), caps.len(), &|i| words[i], &|i| caps[i]))
+            }
+
+            /// [`Invocation::decode`] from a reader, which reads each word or capability
+            /// pointer only when decoding reaches it (the kernel reads the message registers
+            /// and IPC buffer this way, touching nothing the invocation does not use).
+            pub fn read(label: Label, reader: &mut Reader) -> Result<Invocation, Error> {
                 match label {
-                    $( Label::$name => <$name as Method>::decode(&mut reader).map(Invocation::$name), )*
+                    $( Label::$name => <$name as Method>::decode(reader).map(Invocation::$name), )*
                 }
             }
 
@@ -537,7 +537,6 @@ mod tests {
         assert_eq!(decode(write.encode()), Ok(write.into()));
         for &label in Label::ALL {
             assert_eq!(Label::from_raw(label as u64), Some(label));
-            assert!(label.words() <= MAX_WORDS, "{label:?}");
             let full = [0; MAX_WORDS];
             let caps = [0; MAX_CAPS];
             let words = if label == Label::UntypedRetype { [ObjectType::Endpoint as u64; MAX_WORDS] } else { full };
