@@ -14,6 +14,7 @@ use tileos_abi::invocation::{Invocation, Label, MAX_CAPS, Object, Reader};
 
 /// The capability type whose methods `cap` offers, `None` for capabilities without methods
 /// (endpoints and notifications are used by IPC, a PML4 has none).
+#[inline]
 pub const fn object_of(cap: &Cap) -> Option<Object> {
     match cap {
         Cap::Untyped { .. } => Some(Object::Untyped),
@@ -50,6 +51,7 @@ pub struct Message<W: Fn(usize) -> u64, C: Fn(usize) -> u64> {
 /// DeletionInProgress, a label that is not a method of the capability's type
 /// IllegalOperation; then the arguments in order (TruncatedMessage for the first missing,
 /// InvalidArgument and RangeError as the ABI defines).
+#[inline]
 pub fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(cap: &Cap, message: &Message<W, C>) -> Result<Invocation, Error> {
     let label = Label::from_raw(message.label).ok_or(Error::new(InvocationError::IllegalOperation))?;
     if matches!(cap, Cap::Zombie { .. }) {

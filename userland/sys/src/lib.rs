@@ -196,8 +196,7 @@ fn reply_result(reply: Message) -> Result<Reply, Error> {
 pub fn invoke_method<M: Method>(cptr: u64, method: M) -> Result<Reply, Error> {
     let mut staged = Staged { registers: [0; REGISTER_MESSAGE_WORDS], length: 0, caps: 0 };
     method.encode_to(&mut staged);
-    let info = MessageInfo::new(M::LABEL as u64, 0, staged.caps as u64, staged.length as u64);
-    reply_result(raw_syscall(Syscall::Call, cptr, info, staged.registers))
+    staged.call(cptr, M::LABEL)
 }
 
 /// A message being placed as an invocation encodes it: words 0–3 in registers, the rest
@@ -208,7 +207,18 @@ struct Staged {
     caps: usize,
 }
 
+impl Staged {
+    /// Makes the call with the staged message. Not generic, and kept out of line, so that
+    /// each invocation type adds only its encoding to a program.
+    #[inline(never)]
+    fn call(&self, cptr: u64, label: Label) -> Result<Reply, Error> {
+        let info = MessageInfo::new(label as u64, 0, self.caps as u64, self.length as u64);
+        reply_result(raw_syscall(Syscall::Call, cptr, info, self.registers))
+    }
+}
+
 impl Sink for Staged {
+    #[inline]
     fn word(&mut self, word: u64) {
         if self.length < REGISTER_MESSAGE_WORDS {
             self.registers[self.length] = word;
@@ -217,6 +227,7 @@ impl Sink for Staged {
         }
         self.length += 1;
     }
+    #[inline]
     fn cap(&mut self, cptr: u64) {
         set_buffer_word(ipc_buffer::CAPS_OR_BADGES + self.caps, cptr);
         self.caps += 1;

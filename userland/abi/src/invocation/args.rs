@@ -50,10 +50,12 @@ pub trait Sink {
 }
 
 impl Sink for Encoded {
+    #[inline]
     fn word(&mut self, word: u64) {
         self.words[self.length] = word;
         self.length += 1;
     }
+    #[inline]
     fn cap(&mut self, cptr: u64) {
         self.caps[self.cap_count] = cptr;
         self.cap_count += 1;
@@ -63,26 +65,29 @@ impl Sink for Encoded {
 /// Reads an invocation's arguments in order, each only when decoding reaches it: words from
 /// the message, capability pointers from the extra capabilities. A missing word or
 /// capability is `TruncatedMessage`.
-pub struct Reader<'a> {
+pub struct Reader<W: Fn(usize) -> u64, C: Fn(usize) -> u64> {
     length: usize,
     cap_count: usize,
-    word_at: &'a dyn Fn(usize) -> u64,
-    cap_at: &'a dyn Fn(usize) -> u64,
+    word_at: W,
+    cap_at: C,
     next_word: usize,
     next_cap: usize,
 }
 
-impl<'a> Reader<'a> {
+impl<W: Fn(usize) -> u64, C: Fn(usize) -> u64> Reader<W, C> {
     /// A reader over a message of `length` words and `cap_count` extra capabilities, read
     /// through `word_at` and `cap_at`.
-    pub fn new(length: usize, cap_count: usize, word_at: &'a dyn Fn(usize) -> u64, cap_at: &'a dyn Fn(usize) -> u64) -> Reader<'a> {
+    #[inline]
+    pub fn new(length: usize, cap_count: usize, word_at: W, cap_at: C) -> Reader<W, C> {
         Reader { length, cap_count, word_at, cap_at, next_word: 0, next_cap: 0 }
     }
     /// Index of the next word (the argument index errors name).
+    #[inline]
     pub const fn position(&self) -> usize {
         self.next_word
     }
     /// The next word.
+    #[inline]
     pub fn word(&mut self) -> Result<u64, Error> {
         if self.next_word >= self.length {
             return Err(Error::new(InvocationError::TruncatedMessage));
@@ -91,6 +96,7 @@ impl<'a> Reader<'a> {
         Ok((self.word_at)(self.next_word - 1))
     }
     /// The next extra capability pointer.
+    #[inline]
     pub fn cap(&mut self) -> Result<u64, Error> {
         if self.next_cap >= self.cap_count {
             return Err(Error::new(InvocationError::TruncatedMessage));
@@ -116,16 +122,18 @@ pub trait Argument: Sized {
     /// Its place in the message.
     const LAYOUT: Layout;
     /// Reads it; errors name the word index as the kernel reports it.
-    fn decode(reader: &mut Reader) -> Result<Self, Error>;
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Self, Error>;
     /// Appends it to a message.
     fn encode<S: Sink>(&self, out: &mut S);
 }
 
 impl Argument for u64 {
     const LAYOUT: Layout = Layout::Words(1, "");
-    fn decode(reader: &mut Reader) -> Result<u64, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<u64, Error> {
         reader.word()
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(*self);
     }
@@ -134,9 +142,11 @@ impl Argument for u64 {
 /// A flag word: any non-zero word is `true`; encoded as 1 or 0.
 impl Argument for bool {
     const LAYOUT: Layout = Layout::Words(1, "");
-    fn decode(reader: &mut Reader) -> Result<bool, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<bool, Error> {
         reader.word().map(|word| word != 0)
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(u64::from(*self));
     }
@@ -145,9 +155,11 @@ impl Argument for bool {
 /// A rights word: only the low four bits mean anything.
 impl Argument for Rights {
     const LAYOUT: Layout = Layout::Words(1, "");
-    fn decode(reader: &mut Reader) -> Result<Rights, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Rights, Error> {
         reader.word().map(Rights::from_word)
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(u64::from(self.0));
     }
@@ -156,10 +168,12 @@ impl Argument for Rights {
 /// An object type word; an unknown type is `InvalidArgument` naming the word.
 impl Argument for ObjectType {
     const LAYOUT: Layout = Layout::Words(1, "");
-    fn decode(reader: &mut Reader) -> Result<ObjectType, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<ObjectType, Error> {
         let index = reader.position() as u64;
         ObjectType::from_raw(reader.word()?).ok_or(Error::argument(InvocationError::InvalidArgument, index))
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(*self as u64);
     }
@@ -189,9 +203,11 @@ impl Slot {
 
 impl Argument for Slot {
     const LAYOUT: Layout = Layout::Words(2, "index, depth");
-    fn decode(reader: &mut Reader) -> Result<Slot, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Slot, Error> {
         Ok(Slot { index: reader.word()?, depth: reader.word()? })
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(self.index);
         out.word(self.depth);
@@ -205,9 +221,11 @@ pub struct CPtr(pub u64);
 
 impl Argument for CPtr {
     const LAYOUT: Layout = Layout::Cap;
-    fn decode(reader: &mut Reader) -> Result<CPtr, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<CPtr, Error> {
         reader.cap().map(CPtr)
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.cap(self.0);
     }
@@ -238,7 +256,8 @@ impl Registers {
 
 impl Argument for Registers {
     const LAYOUT: Layout = Layout::Counted("count, then count registers");
-    fn decode(reader: &mut Reader) -> Result<Registers, Error> {
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Registers, Error> {
         let count = reader.word()?;
         if count == 0 || count > super::TCB_REGISTER_COUNT as u64 {
             return Err(Error::range(1, super::TCB_REGISTER_COUNT as u64));
@@ -249,6 +268,7 @@ impl Argument for Registers {
         }
         Ok(Registers { count: count as usize, values })
     }
+    #[inline]
     fn encode<S: Sink>(&self, out: &mut S) {
         out.word(self.count as u64);
         for value in self.values() {

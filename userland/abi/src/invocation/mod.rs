@@ -78,7 +78,7 @@ pub trait Method: Sized + Copy + Into<Invocation> {
     const OBJECT: Object;
     /// Reads its arguments in order (words and extra capabilities), with the error the
     /// kernel reports for the first one missing or invalid.
-    fn decode(reader: &mut Reader) -> Result<Self, Error>;
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Self, Error>;
     /// Writes its arguments in order.
     fn encode_to<S: Sink>(&self, out: &mut S);
     /// The message that invokes it.
@@ -128,6 +128,7 @@ macro_rules! invocations {
             pub const ALL: &'static [Label] = &[$(Label::$name,)*];
 
             /// Decodes a message label.
+            #[inline]
             pub const fn from_raw(raw: u64) -> Option<Label> {
                 match raw {
                     $( $label => Some(Label::$name), )*
@@ -136,6 +137,7 @@ macro_rules! invocations {
             }
 
             /// The capability type this label is a method of.
+            #[inline]
             pub const fn object(self) -> Object {
                 match self {
                     $( Label::$name => Object::$object, )*
@@ -161,11 +163,13 @@ macro_rules! invocations {
                 const LABEL: Label = Label::$name;
                 const OBJECT: Object = Object::$object;
                 #[allow(unused_variables)]
-                fn decode(reader: &mut Reader) -> Result<$name, Error> {
+                #[inline]
+                fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<$name, Error> {
                     // Struct fields are evaluated in the order written: the message order.
                     Ok($name { $( $field: <$ty as Argument>::decode(reader)?, )* })
                 }
                 #[allow(unused_variables)]
+                #[inline]
                 fn encode_to<S: Sink>(&self, out: &mut S) {
                     $( Argument::encode(&self.$field, out); )*
                 }
@@ -190,13 +194,14 @@ macro_rules! invocations {
             /// (`TruncatedMessage`) or invalid (e.g. `InvalidArgument [0]` for an unknown
             /// object type). Words beyond those the invocation reads are ignored.
             pub fn decode(label: Label, words: &[u64], caps: &[u64]) -> Result<Invocation, Error> {
-                Invocation::read(label, &mut Reader::new(words.len(), caps.len(), &|i| words[i], &|i| caps[i]))
+                Invocation::read(label, &mut Reader::new(words.len(), caps.len(), |i| words[i], |i| caps[i]))
             }
 
             /// [`Invocation::decode`] from a reader, which reads each word or capability
             /// pointer only when decoding reaches it (the kernel reads the message registers
             /// and IPC buffer this way, touching nothing the invocation does not use).
-            pub fn read(label: Label, reader: &mut Reader) -> Result<Invocation, Error> {
+            #[inline]
+            pub fn read<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(label: Label, reader: &mut Reader<W, C>) -> Result<Invocation, Error> {
                 match label {
                     $( Label::$name => <$name as Method>::decode(reader).map(Invocation::$name), )*
                 }
