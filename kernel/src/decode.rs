@@ -67,6 +67,7 @@ pub fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(cap: &Cap, message: &Mes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cspace::SlotRef;
     use tileos_abi::invocation::{CNodeMint, CPtr, Method, Slot};
     use tileos_abi::object::Rights;
 
@@ -86,7 +87,7 @@ mod tests {
         assert_eq!(run(&CNODE, 2, &[], &[]), illegal, "unknown label");
         assert_eq!(run(&Cap::Tcb { paddr: 0x2000 }, 33, encoded.words(), encoded.caps()), illegal, "not a TCB method");
         assert_eq!(run(&Cap::Pml4 { paddr: 0x3000, asid: 1 }, 40, &[0], &[1]), illegal, "a PML4 has no methods");
-        let zombie = Cap::Zombie { paddr: 0x1000, link: 0, root: 0, remaining: 1, radix: 4, tcb: false, top: true };
+        let zombie = Cap::Zombie { paddr: 0x1000, link: SlotRef::NONE, root: SlotRef::NONE, remaining: 1, radix: 4, tcb: false, top: true };
         assert_eq!(run(&zombie, 33, &[], &[]), Err(Error::new(InvocationError::DeletionInProgress)));
         assert_eq!(run(&zombie, 2, &[], &[]), illegal, "an unknown label comes first");
         assert_eq!(run(&CNODE, 33, &encoded.words()[..5], encoded.caps()), Err(Error::new(InvocationError::TruncatedMessage)));

@@ -54,7 +54,7 @@ fn delete_or_revoke(slot: SlotRef, revoke: bool) -> Result<usize> {
         }
         cspace::revoke_step(&mut memory, slot, &mut work)
     } else {
-        cspace::delete_step(&mut memory, slot, 0, &mut work)
+        cspace::delete_step(&mut memory, slot, SlotRef::NONE, &mut work)
     };
     match step {
         Ok(Progress::Done) => Ok(0),

@@ -32,7 +32,7 @@ fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
 fn empty_slots(thread_paddr: u64) -> Result<bool> {
     let mut work = Work::new(cspace::KERNEL_STEP_WORK);
     for index in [tcb_slot::CSPACE, tcb_slot::VSPACE, tcb_slot::IPC_BUFFER, tcb_slot::FAULT_ENDPOINT] {
-        match cspace::delete_step(&mut KernelMemory, tcb_slot_address(thread_paddr, index), 0, &mut work) {
+        match cspace::delete_step(&mut KernelMemory, tcb_slot_address(thread_paddr, index), SlotRef::NONE, &mut work) {
             Ok(Progress::Done) => {}
             Ok(Progress::Preempted { .. }) => return Ok(false),
             Err(InProgress) => return Err(Error::new(InvocationError::DeletionInProgress)),

@@ -135,7 +135,7 @@ impl Op {
     /// `node_offset`.
     pub fn invocation(&self, universe: &Universe) -> abi::Invocation {
         const ROOT: CPtr = CPtr(0);
-        let at = Slot::at;
+        let at = |slot: SlotRef| Slot::at(slot.0);
         match *self {
             Op::Copy { src, dest } => abi::CNodeCopy { dest: at(dest), src: at(src), rights: Rights::ALL, src_root: ROOT }.into(),
             Op::Mint { src, dest, params } => {
@@ -152,7 +152,7 @@ impl Op {
             Op::Retype { object, dest, .. } => {
                 let (object_type, size_bits) = universe.retypes[object];
                 let node = Slot::new(0, 0);
-                abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: dest, count: 1, root: ROOT }.into()
+                abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: dest.0, count: 1, root: ROOT }.into()
             }
         }
     }
@@ -305,17 +305,19 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     let decoded = kernel_decode::decode(&invoked, &raw).map_err(|error| reject(error.code, "refused by the kernel's decoder"))?;
     let step = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
     match decoded {
-        abi::Invocation::CNodeCopy(copy) => derive_into(copy.src.index, copy.dest.index, (copy.rights, None), source, empty),
+        abi::Invocation::CNodeCopy(copy) => {
+            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), source, empty)
+        }
         abi::Invocation::CNodeMint(mint) => {
             let params = MintParams { rights: mint.rights, data: mint.badge };
-            derive_into(mint.src.index, mint.dest.index, (mint.rights, Some(params)), source, empty)
+            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), source, empty)
         }
         abi::Invocation::CNodeMove(moved) => {
-            empty(moved.dest.index)?;
-            Ok(Invocation::Move { src: moved.src.index, dest: moved.dest.index, cap: source(moved.src.index)? })
+            empty(SlotRef(moved.dest.index))?;
+            Ok(Invocation::Move { src: SlotRef(moved.src.index), dest: SlotRef(moved.dest.index), cap: source(SlotRef(moved.src.index))? })
         }
         abi::Invocation::CNodeMutate(mutate) => {
-            let (src, dest) = (mutate.src.index, mutate.dest.index);
+            let (src, dest) = (SlotRef(mutate.src.index), SlotRef(mutate.dest.index));
             empty(dest)?;
             let old = source(src)?;
             let cap = cap::mutate(old, mutate.data).map_err(derive_rejection)?;
@@ -326,7 +328,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             Ok(Invocation::Move { src, dest, cap })
         }
         abi::Invocation::CNodeRotate(rotate) => {
-            let (src, pivot, dest) = (rotate.src.index, rotate.pivot.index, rotate.dest.index);
+            let (src, pivot, dest) = (SlotRef(rotate.src.index), SlotRef(rotate.pivot.index), SlotRef(rotate.dest.index));
             source(src)?;
             source(pivot)?;
             if pivot == src || pivot == dest {
@@ -338,15 +340,15 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             empty(dest)?;
             Ok(Invocation::Rotate { src, pivot, dest })
         }
-        abi::Invocation::CNodeDelete(delete) if step => deletable(delete.slot.index).map(Invocation::DeleteStep),
-        abi::Invocation::CNodeDelete(delete) => deletable(delete.slot.index).map(Invocation::Delete),
-        abi::Invocation::CNodeRevoke(revoke) if step => revocable(revoke.slot.index).map(Invocation::RevokeStep),
-        abi::Invocation::CNodeRevoke(revoke) => revocable(revoke.slot.index).map(Invocation::Revoke),
+        abi::Invocation::CNodeDelete(delete) if step => deletable(SlotRef(delete.slot.index)).map(Invocation::DeleteStep),
+        abi::Invocation::CNodeDelete(delete) => deletable(SlotRef(delete.slot.index)).map(Invocation::Delete),
+        abi::Invocation::CNodeRevoke(revoke) if step => revocable(SlotRef(revoke.slot.index)).map(Invocation::RevokeStep),
+        abi::Invocation::CNodeRevoke(revoke) => revocable(SlotRef(revoke.slot.index)).map(Invocation::Revoke),
         abi::Invocation::UntypedRetype(retype) => {
             let (Op::Retype { untyped, .. }, Cap::Untyped { paddr, size_bits, device, free_offset, .. }) = (*op, invoked) else {
                 return Err(reject(InvocationError::IllegalOperation, "retype of a non-untyped capability"));
             };
-            let dest = retype.node_offset;
+            let dest = SlotRef(retype.node_offset);
             empty(dest)?;
             let (kind, user_bits) = (retype.object_type, retype.size_bits.min(64) as u32);
             let has_children = cspace::has_children(memory, untyped);
@@ -434,7 +436,7 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
         Invocation::Delete(slot) => {
             let mut anchor = slot;
             loop {
-                match cspace::delete_step(memory, anchor, 0, &mut one_unit()) {
+                match cspace::delete_step(memory, anchor, SlotRef::NONE, &mut one_unit()) {
                     Ok(cspace::Progress::Done) => break,
                     Ok(cspace::Progress::Preempted { anchor: next }) => anchor = next,
                     Err(cspace::InProgress) => return false,
@@ -448,7 +450,7 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
                 Err(cspace::InProgress) => return false,
             }
         },
-        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, 0, &mut one_unit()).is_ok(),
+        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, SlotRef::NONE, &mut one_unit()).is_ok(),
         Invocation::RevokeStep(slot) => return cspace::revoke_step(memory, slot, &mut one_unit()).is_ok(),
         Invocation::Retype { untyped, dest, cap, free_offset } => {
             let mut slot = memory.read(untyped);
