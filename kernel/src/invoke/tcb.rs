@@ -73,19 +73,14 @@ fn authority_mcp(call: &Call, cptr: CPtr) -> Result<u8> {
     authority(call, cptr).map(|paddr| tcb(paddr).mcp())
 }
 
-/// Sets the priority (`mcp`: false) or the maximum controlled priority of `target` to
-/// `value`, which the authority's MCP bounds.
-fn set_priority(call: &Call, target: u64, value: u64, cptr: CPtr, mcp: bool) -> Result<usize> {
+/// A priority or MCP `value` the authority `cptr` may give: at most its own MCP, else
+/// RangeError [0, MCP].
+fn bounded_priority(call: &Call, value: u64, cptr: CPtr) -> Result<u8> {
     let bound = authority_mcp(call, cptr)?;
     if value > u64::from(bound) {
         return Err(Error::range(0, u64::from(bound)));
     }
-    if mcp {
-        tcb(target).set_mcp(value as u8);
-    } else {
-        thread::set_priority(target, value as u8);
-    }
-    Ok(0)
+    Ok(value as u8)
 }
 
 /// Runs a TCB method.
@@ -141,8 +136,14 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             tcb(target).set_ipc_buffer_vaddr(buffer);
             Ok(0)
         }
-        Invocation::TcbSetPriority(set) => set_priority(call, target, set.priority, set.authority, false),
-        Invocation::TcbSetMcPriority(set) => set_priority(call, target, set.mcp, set.authority, true),
+        Invocation::TcbSetPriority(set) => {
+            thread::set_priority(target, bounded_priority(call, set.priority, set.authority)?);
+            Ok(0)
+        }
+        Invocation::TcbSetMcPriority(set) => {
+            tcb(target).set_mcp(bounded_priority(call, set.mcp, set.authority)?);
+            Ok(0)
+        }
         Invocation::TcbSetSchedParams(set) => {
             // Budget and period in timer ticks (0, 0 = unlimited); the authority TCB is
             // itself unlimited, with an MCP at least the target's priority.
