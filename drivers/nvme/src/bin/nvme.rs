@@ -38,7 +38,6 @@ extern crate tileos_rt;
 
 use core::sync::atomic::{Ordering, fence};
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
 use tileos_driver_nvme::block::{Block, Geometry, Refusal, Request, Response};
 use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
@@ -46,7 +45,8 @@ use tileos_driver_nvme::{
 };
 use tileos_mmio::Mmio;
 use tileos_pci_attach::{Attachment, Interrupt};
-use tileos_sys::{invoke, log};
+use tileos_sys::cap::IrqHandler;
+use tileos_sys::log;
 
 /// Smallest BAR 0 used: the registers (4 KiB) and the doorbells of two queue pairs at the
 /// largest doorbell stride accepted ([`MAX_DOORBELL_STRIDE`]).
@@ -298,7 +298,7 @@ impl Controller {
         loop {
             let found = self.poll(target);
             if let (Wait::Interrupt { handler, .. }, true) = (&self.wait, woken) {
-                if let Err(error) = invoke(*handler, Label::IrqHandlerAck, &[], &[]) {
+                if let Err(error) = IrqHandler::from_cptr(*handler).ack() {
                     log!("nvme: acknowledging the interrupt failed: {error:?}");
                 }
                 woken = false;
@@ -544,6 +544,6 @@ fn bring_up(controller: &mut Controller, buffer_size: u64) -> Result<(Geometry, 
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }
