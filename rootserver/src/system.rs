@@ -27,10 +27,15 @@ use core::arch::x86_64::_rdtsc;
 use tileos_abi::bootinfo::domain_info::{CapKind, MAX_PARAM_NAME, MAX_PARAMS, ParamEntry};
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::fault;
-use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::invocation::frame_attributes;
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeDelete, CNodeMint, CNodeRevoke, CNodeSaveCaller, CPtr, FrameGetAddress, IoPortControlIssue, IrqControlGet,
+    IrqHandlerSetNotification, Slot, UntypedRetype,
+};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, State, Supervisor};
-use tileos_sys::{event, invoke, println};
+use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
+use tileos_sys::{event, println};
 use tileos_sysdesc::{
     Access, MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS, MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription,
     Trigger,
@@ -175,7 +180,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             if let Some(slot) = waiter {
                 tileos_sys::rpc::answer::<Supervisor>(Some(slot), Ok(answer));
                 // The send used the reply capability up (or found the slot empty): reusable.
-                let _ = invoke(slot::CNODE, Label::CNodeDelete, &[slot, 64], &[]);
+                let _ = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(slot) });
                 free_reply_slots.push(slot);
             }
         }
@@ -247,7 +252,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
                     // Save the caller's reply capability: it is answered once the domain
                     // runs again, and the loop receives in the meantime.
                     let saved = free_reply_slots.pop().unwrap_or_else(|| alloc.slots.take());
-                    if let Err(error) = invoke(slot::CNODE, Label::CNodeSaveCaller, &[saved, 64], &[]) {
+                    if let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(saved) }) {
                         println!("supervisor: cannot save the caller of \"{client}\": {error:?}");
                     }
                     match tile.kill_for_restart(&mut alloc, index) {
@@ -373,7 +378,7 @@ impl DevicePool {
     /// Deletes every device untyped region no device uses; returns how many there were.
     fn drop_free(&mut self) -> usize {
         for &(untyped, ..) in &self.free {
-            if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[untyped, 64], &[]) {
+            if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(untyped) }) {
                 panic!("delete unused device untyped {untyped}: {error:?}");
             }
         }
@@ -389,9 +394,25 @@ impl DevicePool {
         let (mut untyped, mut base, mut bits) = self.free.swap_remove(position);
         while bits > 12 {
             let halves = [alloc.slots.take(), alloc.slots.take()];
-            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[0], 1], &[slot::CNODE])
+            Untyped::from_cptr(untyped)
+                .invoke(UntypedRetype {
+                    object_type: ObjectType::Untyped,
+                    size_bits: u64::from(bits - 1),
+                    node: Slot::new(0, 0),
+                    node_offset: halves[0],
+                    count: 1,
+                    root: CPtr(slot::CNODE),
+                })
                 .ok()?;
-            invoke(untyped, Label::UntypedRetype, &[ObjectType::Untyped as u64, u64::from(bits - 1), 0, 0, halves[1], 1], &[slot::CNODE])
+            Untyped::from_cptr(untyped)
+                .invoke(UntypedRetype {
+                    object_type: ObjectType::Untyped,
+                    size_bits: u64::from(bits - 1),
+                    node: Slot::new(0, 0),
+                    node_offset: halves[1],
+                    count: 1,
+                    root: CPtr(slot::CNODE),
+                })
                 .ok()?;
             bits -= 1;
             let upper = base + (1 << bits);
@@ -404,7 +425,16 @@ impl DevicePool {
             }
         }
         let frame = alloc.slots.take();
-        invoke(untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frame, 1], &[slot::CNODE]).ok()?;
+        Untyped::from_cptr(untyped)
+            .invoke(UntypedRetype {
+                object_type: ObjectType::Frame4K,
+                size_bits: 0,
+                node: Slot::new(0, 0),
+                node_offset: frame,
+                count: 1,
+                root: CPtr(slot::CNODE),
+            })
+            .ok()?;
         Some(frame)
     }
 }
@@ -438,8 +468,14 @@ impl<'d> Tile<'d> {
                 let mut made = 0;
                 while made < pages {
                     let count = (pages - made).min(256);
-                    let result =
-                        invoke(memory, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, first + made, count], &[slot::CNODE]);
+                    let result = Untyped::from_cptr(memory).invoke(UntypedRetype {
+                        object_type: ObjectType::Frame4K,
+                        size_bits: 0,
+                        node: Slot::new(0, 0),
+                        node_offset: first + made,
+                        count,
+                        root: CPtr(slot::CNODE),
+                    });
                     if let Err(error) = result {
                         stop(format_args!("shared region \"{}\": cannot allocate {pages} contiguous pages: {error:?}", region.name));
                     }
@@ -454,13 +490,15 @@ impl<'d> Tile<'d> {
             .enumerate()
             .map(|(index, domain)| {
                 let fault_endpoint = alloc.slots.take();
-                invoke(
-                    slot::CNODE,
-                    Label::CNodeMint,
-                    &[fault_endpoint, 64, supervisor, 64, Rights::ALL.0 as u64, index as u64 + 1],
-                    &[slot::CNODE],
-                )
-                .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
+                CNode::ROOT
+                    .invoke(CNodeMint {
+                        dest: Slot::at(fault_endpoint),
+                        src: Slot::at(supervisor),
+                        rights: Rights::ALL,
+                        badge: index as u64 + 1,
+                        src_root: CPtr(slot::CNODE),
+                    })
+                    .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
                 // Image, stack, heap, plus CNode, TCB, paging structures, IPC buffer and
                 // information page; doubled for alignment slack.
                 let bytes = image_sizes[index] + 0x3_0000 + domain.stack_size + domain.heap_size;
@@ -559,7 +597,7 @@ impl<'d> Tile<'d> {
         for (control, name, users) in [(slot::IRQ_CONTROL, "IRQ control", &interrupts), (slot::IO_PORT_CONTROL, "IO-port control", &ports)]
         {
             if users.is_empty() {
-                if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[control, 64], &[]) {
+                if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(control) }) {
                     panic!("delete {name}: {error:?}");
                 }
                 dropped.push(String::from(name));
@@ -570,7 +608,7 @@ impl<'d> Tile<'d> {
         let mut never = 0;
         for (index, state) in self.states.iter_mut().enumerate().filter(|&(i, _)| !restartable(i)) {
             if state.fault_endpoint != 0 {
-                if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[state.fault_endpoint, 64], &[]) {
+                if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(state.fault_endpoint) }) {
                     panic!("delete the fault endpoint copy of domain {index}: {error:?}");
                 }
                 state.fault_endpoint = 0;
@@ -660,13 +698,27 @@ impl<'d> Tile<'d> {
             let handler = alloc.slots.take();
             let level = u64::from(irq.trigger == Trigger::Level);
             let low = u64::from(irq.polarity == Polarity::Low);
-            invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(irq.pin), level, low, handler, 64], &[])
+            IrqControl::ROOT
+                .invoke(IrqControlGet {
+                    pin: u64::from(irq.pin),
+                    level_triggered: level != 0,
+                    active_low: low != 0,
+                    dest: Slot::at(handler),
+                })
                 .map_err(|e| loader::LoadError::Kernel("IRQ handler", e))?;
             let badged = alloc.slots.take();
             let notification = self.notifications[irq.notification as usize];
-            invoke(slot::CNODE, Label::CNodeMint, &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << irq.bit], &[slot::CNODE])
+            CNode::ROOT
+                .invoke(CNodeMint {
+                    dest: Slot::at(badged),
+                    src: Slot::at(notification),
+                    rights: Rights::WRITE,
+                    badge: 1 << irq.bit,
+                    src_root: CPtr(slot::CNODE),
+                })
                 .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
-            invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged])
+            IrqHandler::from_cptr(handler)
+                .invoke(IrqHandlerSetNotification { notification: CPtr(badged) })
                 .map_err(|e| loader::LoadError::Kernel("IRQ notification", e))?;
             self.states[index].shared_copies.push(badged);
             let n = name_of(&mut names, format!("irq{}", irq.pin));
@@ -674,7 +726,8 @@ impl<'d> Tile<'d> {
         }
         for ports in d.io_ports.iter().filter(|p| p.domain as usize == index) {
             let range = alloc.slots.take();
-            invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[u64::from(ports.first), u64::from(ports.last), range, 64], &[])
+            IoPortControl::ROOT
+                .invoke(IoPortControlIssue { first: u64::from(ports.first), last: u64::from(ports.last), dest: Slot::at(range) })
                 .map_err(|e| loader::LoadError::Kernel("IO ports", e))?;
             let n = name_of(&mut names, format!("{:#x}", ports.first));
             grants.push((range, Rights::ALL, 0, true, CapKind::IoPort, n));
@@ -700,11 +753,12 @@ impl<'d> Tile<'d> {
                     MapRights::ReadWrite => (Rights::ALL, 0),
                     MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
                 };
-                let paddr = invoke(self.regions[r][0], Label::FrameGetAddress, &[], &[]).map(|reply| reply.words[0]).unwrap_or(0);
+                let paddr = Frame::from_cptr(self.regions[r][0]).invoke(FrameGetAddress {}).map(|reply| reply.words[0]).unwrap_or(0);
                 region_list.push((domain.local_name(&region.name), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
                     let copy = alloc.slots.take();
-                    invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
+                    CNode::ROOT
+                        .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                         .map_err(|e| loader::LoadError::Kernel("shared region", e))?;
                     self.states[index].shared_copies.push(copy);
                     mappings.push(ExtraMapping { frame: copy, vaddr: mapping.vaddr + page as u64 * 4096, rights, attributes });
@@ -718,7 +772,8 @@ impl<'d> Tile<'d> {
             region_list.push((domain.local_name(&device.name), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
                 let copy = alloc.slots.take();
-                invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
+                CNode::ROOT
+                    .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                     .map_err(|e| loader::LoadError::Kernel("device memory", e))?;
                 self.states[index].shared_copies.push(copy);
                 mappings.push(ExtraMapping { frame: copy, vaddr: device.vaddr + page as u64 * 4096, rights: Rights::ALL, attributes });
@@ -808,9 +863,10 @@ impl<'d> Tile<'d> {
     fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         for copy in state.shared_copies.drain(..) {
-            invoke(slot::CNODE, Label::CNodeDelete, &[copy, 64], &[]).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
+            CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        invoke(slot::CNODE, Label::CNodeRevoke, &[state.untyped, 64], &[])
+        CNode::ROOT
+            .invoke(CNodeRevoke { slot: Slot::at(state.untyped) })
             .map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
@@ -828,8 +884,9 @@ impl<'d> Tile<'d> {
                 continue;
             }
             let original = self.endpoints[e];
-            let result = invoke(slot::CNODE, Label::CNodeRevoke, &[original, 64], &[])
-                .and_then(|_| invoke(slot::CNODE, Label::CNodeDelete, &[original, 64], &[]));
+            let result = CNode::ROOT
+                .invoke(CNodeRevoke { slot: Slot::at(original) })
+                .and_then(|_| CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(original) }));
             let clients: Vec<String> = endpoint.clients.iter().map(|c| format!("\"{}\"", d.domains[c.domain as usize].name)).collect();
             match result {
                 Ok(_) => {
