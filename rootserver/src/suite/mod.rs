@@ -152,7 +152,7 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
             object_type: ObjectType::Endpoint,
             size_bits: 0,
             node: Slot::new(0, 0),
-            node_offset: 1 << 12,
+            node_offset: 1 << tileos_abi::bootinfo::ROOT_CNODE_RADIX,
             count: 1,
             root: CPtr(CNODE),
         }),
