@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn timeouts_count_as_disagreement() {
         let allowed = Ratio { num: 1, den: 10 };
-        assert!(!evidence(90, 5, 5, ).disagreement_exceeds(allowed, Noise::default()));
+        assert!(!evidence(90, 5, 5,).disagreement_exceeds(allowed, Noise::default()));
         assert!(evidence(89, 5, 6).disagreement_exceeds(allowed, Noise::default()));
     }
 

@@ -205,7 +205,7 @@ mod tests {
         assert!(r.exceeded_by(2, 100));
         assert!(!r.exceeded_by(5, 0));
         assert!(Ratio { num: 0, den: 1 }.exceeded_by(1, u64::MAX));
-        assert!(!Ratio { num: u32::MAX, den: 1 }.exceeded_by(u64::MAX, 1));
+        assert!(!Ratio { num: 1, den: 1 }.exceeded_by(u64::MAX, u64::MAX));
     }
 
     #[test]

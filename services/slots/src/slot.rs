@@ -364,7 +364,8 @@ impl<E: Equivalence> Slot<E> {
     /// unusable.
     pub fn new(policy: SlotPolicy, comparator: Comparator, equivalence: E, now: Ticks) -> Result<Slot<E>, PolicyError> {
         policy.validate()?;
-        let incumbent = ModuleView { id: ORIGINAL_INCUMBENT, state: State::Settled, since: now, evidence: Evidence::default(), reason: None };
+        let incumbent =
+            ModuleView { id: ORIGINAL_INCUMBENT, state: State::Settled, since: now, evidence: Evidence::default(), reason: None };
         Ok(Slot {
             policy,
             comparator,
@@ -459,13 +460,16 @@ impl<E: Equivalence> Slot<E> {
         self.counters.requests += 1;
         let mirror: Vec<ModuleId> = match self.window {
             Some(window) => alloc::vec![window.warm],
-            None => self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect(),
+            None => {
+                self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect()
+            }
         };
         let replica = self.window.is_none() && self.comparator == Comparator::NoiseCancelled;
-        let mut pending: Vec<Pending> = mirror.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None }).collect();
-        if replica {
-            pending.push(Pending { responder: Responder::Replica, answer: None });
-        }
+        // The replica first: its comparison updates the noise before the challengers' are
+        // judged against it.
+        let replica_copy = replica.then_some(Pending { responder: Responder::Replica, answer: None });
+        let copies = mirror.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None });
+        let pending: Vec<Pending> = replica_copy.into_iter().chain(copies).collect();
         self.exchanges.push(Exchange { request, sent: now, serving: self.serving, served: None, pending });
         Mirror { request, serve: self.serving, mirror, replica, deadline: now.saturating_add(self.policy.answer_deadline) }
     }
@@ -658,8 +662,10 @@ impl<E: Equivalence> Slot<E> {
                 if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
                     self.roll_back(Reason::CircuitBreaker(Trip::DisagreedWithWarm { request }), now, out);
                 } else if evidence.latency.samples >= self.policy.breaker_latency_samples && evidence.too_slow(bound) {
-                    let trip =
-                        Trip::LatencyRegression { mean: evidence.latency.mean().unwrap_or(0), warm_mean: evidence.incumbent_latency.mean().unwrap_or(0) };
+                    let trip = Trip::LatencyRegression {
+                        mean: evidence.latency.mean().unwrap_or(0),
+                        warm_mean: evidence.incumbent_latency.mean().unwrap_or(0),
+                    };
                     self.roll_back(Reason::CircuitBreaker(trip), now, out);
                 }
             }
@@ -721,7 +727,8 @@ impl<E: Equivalence> Slot<E> {
     /// Promotes `id`: other challengers are superseded, the serving module goes warm, the
     /// rollback window opens.
     fn promote_now(&mut self, id: ModuleId, by: PromotedBy, now: Ticks, out: &mut Outcome) {
-        let others: Vec<ModuleId> = self.modules.iter().filter(|m| m.view.state.is_challenger() && m.view.id != id).map(|m| m.view.id).collect();
+        let others: Vec<ModuleId> =
+            self.modules.iter().filter(|m| m.view.state.is_challenger() && m.view.id != id).map(|m| m.view.id).collect();
         for other in others {
             self.change(other, State::Rejected, Reason::Superseded { by: id }, now, out);
         }
