@@ -8,9 +8,9 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, Lineages, MapRights,
-    Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, Slot,
-    SlotPolicy, SystemDescription, Trigger,
+    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, Lineages,
+    MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server, SharedRegion,
+    Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -301,7 +301,8 @@ impl<'f> Front<'f> {
     /// An optional ratio field, written `"NUM/DEN"`.
     fn ratio(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<Option<Ratio>, Diagnostic> {
         let Some(text) = self.opt_string(t, field)? else { return Ok(None) };
-        let parsed = text.split_once('/').and_then(|(num, den)| Some(Ratio { num: num.trim().parse().ok()?, den: den.trim().parse().ok()? }));
+        let parsed =
+            text.split_once('/').and_then(|(num, den)| Some(Ratio { num: num.trim().parse().ok()?, den: den.trim().parse().ok()? }));
         parsed.map(Some).ok_or_else(|| self.field_err(t, field, format!("\"{text}\" is not a ratio \"NUM/DEN\" of 32-bit integers")))
     }
 
@@ -654,7 +655,14 @@ impl<'f> Front<'f> {
     }
 
     /// One `[[slot]]`; its `policy`, `challenger` and `n_version` tables share its position.
-    fn slot(&mut self, t: &dyn TableLike, line: usize, i: usize, refs: Refs<'_>, programs: &mut Vec<ProgramRef>) -> Result<Slot, Diagnostic> {
+    fn slot(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        refs: Refs<'_>,
+        programs: &mut Vec<ProgramRef>,
+    ) -> Result<Slot, Diagnostic> {
         let t = self.named("slot", t, line, i, Pos::Slot(i));
         self.fields(
             &t,
@@ -728,7 +736,11 @@ impl<'f> Front<'f> {
                 self.fields(&n, &["lineages", "fallback", "replace_after"])?;
                 let names = self.strings(&n, "lineages")?;
                 if names.len() != 3 {
-                    return Err(self.field_err(&n, "lineages", format!("{} programs; an N-version slot has exactly 3 lineages", names.len())));
+                    return Err(self.field_err(
+                        &n,
+                        "lineages",
+                        format!("{} programs; an N-version slot has exactly 3 lineages", names.len()),
+                    ));
                 }
                 let mut lineages = [0; 3];
                 for (k, name) in names.iter().enumerate() {

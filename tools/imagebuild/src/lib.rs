@@ -129,11 +129,7 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
     let mut elfs = Vec::new();
     for (program, found) in compiled.programs.iter().zip(program_files(path, &file, &compiled, programs)?) {
         let at = |message: String| {
-            Error::Description(Diagnostic {
-                file: file.clone(),
-                line: program.line,
-                message: format!("{}: {message}", program.site()),
-            })
+            Error::Description(Diagnostic { file: file.clone(), line: program.line, message: format!("{}: {message}", program.site()) })
         };
         let found = &found;
         let bytes = std::fs::read(found).map_err(|error| Error::Read { path: found.clone(), error })?;

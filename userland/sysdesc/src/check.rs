@@ -5,9 +5,9 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    Access, Budget, Comparator, Slot, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS,
-    MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
-    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
+    Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
+    MAX_PERIOD_MS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy,
+    SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -327,7 +327,11 @@ impl Checker<'_> {
             return Err(self.err(item, "period_ms", format_args!("{} is shorter than budget_ms {}", budget.period_ms, budget.budget_ms)));
         }
         if budget.period_ms > MAX_PERIOD_MS {
-            return Err(self.err(item, "period_ms", format_args!("{} is longer than the longest period {MAX_PERIOD_MS}", budget.period_ms)));
+            return Err(self.err(
+                item,
+                "period_ms",
+                format_args!("{} is longer than the longest period {MAX_PERIOD_MS}", budget.period_ms),
+            ));
         }
         Ok(())
     }
@@ -825,10 +829,11 @@ impl Checker<'_> {
             if slot.allowance[..n].contains(name) {
                 return Err(self.err(item, "allowance", format_args!("\"{name}\" is listed twice")));
             }
-            let held = d.endpoints.iter().any(|e| &e.name == name && (e.server == Server::Domain(id) || e.clients.iter().any(|c| c.domain == id)))
-                || d.notifications.iter().any(|x| &x.name == name && (x.waiter == id || x.signallers.iter().any(|s| s.domain == id)))
-                || d.shared_regions.iter().any(|r| &r.name == name && r.mappings.iter().any(|m| m.domain == id))
-                || d.device_memory.iter().any(|m| &m.name == name && m.domain == id);
+            let held =
+                d.endpoints.iter().any(|e| &e.name == name && (e.server == Server::Domain(id) || e.clients.iter().any(|c| c.domain == id)))
+                    || d.notifications.iter().any(|x| &x.name == name && (x.waiter == id || x.signallers.iter().any(|s| s.domain == id)))
+                    || d.shared_regions.iter().any(|r| &r.name == name && r.mappings.iter().any(|m| m.domain == id))
+                    || d.device_memory.iter().any(|m| &m.name == name && m.domain == id);
             if !held {
                 return Err(self.err(
                     item,

@@ -99,35 +99,52 @@ fn description() -> impl Strategy<Value = SystemDescription> {
 fn slot() -> impl Strategy<Value = Slot> {
     let ratio = || (any::<u32>(), any::<u32>()).prop_map(|(num, den)| Ratio { num, den });
     let policy = (any::<u64>(), ratio(), any::<u32>(), ratio(), any::<u64>(), any::<u64>(), any::<u8>(), any::<bool>()).prop_map(
-        |(min_agreeing, max_disagreement, max_faults, latency_bound, min_soak, rollback_window, max_challengers, auto_promote)| SlotPolicy {
-            min_agreeing,
-            max_disagreement,
-            max_faults,
-            latency_bound,
-            min_soak,
-            rollback_window,
-            answer_deadline: min_soak / 2,
-            breaker_latency_samples: min_agreeing / 3,
-            max_challengers,
-            auto_promote,
+        |(min_agreeing, max_disagreement, max_faults, latency_bound, min_soak, rollback_window, max_challengers, auto_promote)| {
+            SlotPolicy {
+                min_agreeing,
+                max_disagreement,
+                max_faults,
+                latency_bound,
+                min_soak,
+                rollback_window,
+                answer_deadline: min_soak / 2,
+                breaker_latency_samples: min_agreeing / 3,
+                max_challengers,
+                auto_promote,
+            }
         },
     );
     let comparator = prop_oneof![Just(Comparator::Exact), Just(Comparator::Equivalent), Just(Comparator::NoiseCancelled)];
-    let lineages = prop::option::of((any::<[u32; 3]>(), any::<u32>(), any::<u32>()).prop_map(|(programs, fallback, replace_after)| {
-        Lineages { programs, fallback, replace_after }
-    }));
-    (name(), any::<u32>(), name(), any::<u32>(), comparator, policy, (any::<u8>(), any::<u32>(), any::<u32>()), prop::collection::vec(name(), 0..3), lineages)
-        .prop_map(|(name, endpoint, protocol, incumbent, comparator, policy, (priority, budget_ms, period_ms), allowance, n_version)| Slot {
-            name,
-            endpoint,
-            protocol,
-            incumbent,
-            comparator,
-            policy,
-            challenger: ChallengerSchedule { priority, budget: Budget { budget_ms, period_ms } },
-            allowance,
-            n_version,
-        })
+    let lineages =
+        prop::option::of((any::<[u32; 3]>(), any::<u32>(), any::<u32>()).prop_map(|(programs, fallback, replace_after)| Lineages {
+            programs,
+            fallback,
+            replace_after,
+        }));
+    (
+        name(),
+        any::<u32>(),
+        name(),
+        any::<u32>(),
+        comparator,
+        policy,
+        (any::<u8>(), any::<u32>(), any::<u32>()),
+        prop::collection::vec(name(), 0..3),
+        lineages,
+    )
+        .prop_map(
+            |(name, endpoint, protocol, incumbent, comparator, policy, (priority, budget_ms, period_ms), allowance, n_version)| Slot {
+                name,
+                endpoint,
+                protocol,
+                incumbent,
+                comparator,
+                policy,
+                challenger: ChallengerSchedule { priority, budget: Budget { budget_ms, period_ms } },
+                allowance,
+                n_version,
+            },
+        )
 }
 
 proptest! {
@@ -674,7 +691,12 @@ fn slot_rules() {
             "endpoint",
             "slot \"again\": field \"endpoint\": endpoint \"log\" is already fronted by slot \"log-slot\"",
         ),
-        (Box::new(|d| d.slots[0].endpoint = 7), Item::Slot(0), "endpoint", "slot \"log-slot\": field \"endpoint\": endpoint 7 does not exist"),
+        (
+            Box::new(|d| d.slots[0].endpoint = 7),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": endpoint 7 does not exist",
+        ),
         (
             Box::new(|d| d.slots[0].incumbent = 1),
             Item::Slot(0),
