@@ -28,8 +28,8 @@ pub use evidence::{Evidence, Latency, Noise, Shortfall};
 pub use nversion::{NVersion, Replacement, VoteOutcome, vote};
 pub use policy::{Comparator, Equivalence, ExactOnly, PolicyError, Ratio, SlotPolicy};
 pub use slot::{
-    Answered, InstallRefusal, Mirror, ModuleId, ModuleView, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromoteRefusal,
-    PromotedBy, Reason, RequestId, Responder, RollbackRefusal, Slot, SlotCounters, State, Transition, Trip,
+    Answered, Delivery, InstallRefusal, Mirror, ModuleId, ModuleView, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
+    PromoteRefusal, PromotedBy, Reason, RequestId, Responder, RollbackRefusal, Slot, SlotCounters, State, Transition, Trip,
 };
 
 /// Time on the slot manager's monotonic clock, in microseconds (one tick is 1 µs). The system

@@ -143,10 +143,19 @@ pub struct Outcome {
     pub transitions: Vec<Transition>,
     /// Answers to deliver now: requests whose serving module was rolled back or lost before
     /// answering, answered already by the module that serves now (its mirrored copy).
-    pub deliver: Vec<(RequestId, Vec<u8>)>,
+    pub deliver: Vec<Delivery>,
     /// Requests to send again to the module that serves now (its mirrored copy is gone); its
     /// answer will be delivered ([`Answered::Deliver`]).
     pub reissue: Vec<RequestId>,
+}
+
+/// An answer to deliver to a request's client ([`Outcome::deliver`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The request.
+    pub request: RequestId,
+    /// The answer.
+    pub answer: Vec<u8>,
 }
 
 /// Where to send a new request ([`Slot::request`]).
@@ -298,13 +307,22 @@ struct Module {
     shadow_since: Ticks,
 }
 
+/// An answer as it arrived.
+#[derive(Clone, Debug)]
+struct Reply {
+    /// Its bytes.
+    bytes: Vec<u8>,
+    /// How long after the request it came.
+    latency: Ticks,
+}
+
 /// A mirrored copy of a request, awaiting its answer.
 #[derive(Clone, Debug)]
 struct Pending {
     /// Who got the copy.
     responder: Responder,
-    /// Its answer and latency, once it came (kept until the serving answer comes).
-    answer: Option<(Vec<u8>, Ticks)>,
+    /// Its answer, once it came (kept until the serving answer comes).
+    answer: Option<Reply>,
 }
 
 /// One request in flight.
@@ -316,8 +334,8 @@ struct Exchange {
     sent: Ticks,
     /// The module whose answer is delivered.
     serving: ModuleId,
-    /// Its answer and latency, once it came.
-    served: Option<(Vec<u8>, Ticks)>,
+    /// Its answer, once it came.
+    served: Option<Reply>,
     /// The mirrored copies not yet compared or timed out.
     pending: Vec<Pending>,
 }
@@ -417,7 +435,8 @@ impl<E: Equivalence> Slot<E> {
         self.find(id).map(|i| self.modules[i].view)
     }
 
-    /// Every module still in the slot, the serving one first.
+    /// Every module still in the slot, in installation order (the description's incumbent
+    /// first while it remains).
     pub fn modules(&self) -> impl Iterator<Item = ModuleView> + '_ {
         self.modules.iter().map(|m| m.view)
     }
@@ -483,11 +502,12 @@ impl<E: Equivalence> Slot<E> {
         let exchange = &mut self.exchanges[x];
         let latency = now.saturating_sub(exchange.sent);
         if from == Responder::Module(exchange.serving) && exchange.served.is_none() {
-            exchange.served = Some((answer.to_vec(), latency));
+            let served = Reply { bytes: answer.to_vec(), latency };
+            exchange.served = Some(served.clone());
             let ready: Vec<Pending> = extract(&mut exchange.pending, |p| p.answer.is_some());
             for p in ready {
-                if let Some((other, other_latency)) = p.answer {
-                    self.judge(request, p.responder, answer, latency, &other, other_latency, now, &mut out);
+                if let Some(other) = p.answer {
+                    self.judge(request, p.responder, &served, &other, now, &mut out);
                 }
             }
             self.counters.delivered += 1;
@@ -503,12 +523,13 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, &mut out);
             return (Answered::Late, out);
         }
-        let Some((served, served_latency)) = exchange.served.clone() else {
-            exchange.pending[p].answer = Some((answer.to_vec(), latency));
+        let reply = Reply { bytes: answer.to_vec(), latency };
+        let Some(served) = exchange.served.clone() else {
+            exchange.pending[p].answer = Some(reply);
             return (Answered::Held, out);
         };
         exchange.pending.remove(p);
-        let agree = self.judge(request, from, &served, served_latency, answer, latency, now, &mut out);
+        let agree = self.judge(request, from, &served, &reply, now, &mut out);
         self.finish(now, &mut out);
         (Answered::Compared { agree }, out)
     }
@@ -633,21 +654,10 @@ impl<E: Equivalence> Slot<E> {
         }
     }
 
-    /// Compares `other`'s answer with the serving answer and counts it; returns whether they
-    /// agreed.
-    #[allow(clippy::too_many_arguments)]
-    fn judge(
-        &mut self,
-        request: RequestId,
-        other: Responder,
-        served: &[u8],
-        served_latency: Ticks,
-        answer: &[u8],
-        latency: Ticks,
-        now: Ticks,
-        out: &mut Outcome,
-    ) -> bool {
-        let agree = self.comparator.agree(&self.equivalence, served, answer);
+    /// Compares `other`'s `reply` with the serving module's `served` answer to `request` and
+    /// counts it; returns whether they agreed.
+    fn judge(&mut self, request: RequestId, other: Responder, served: &Reply, reply: &Reply, now: Ticks, out: &mut Outcome) -> bool {
+        let agree = self.comparator.agree(&self.equivalence, &served.bytes, &reply.bytes);
         let bound = self.policy.latency_bound;
         match other {
             Responder::Replica => self.noise.record(agree),
@@ -657,7 +667,7 @@ impl<E: Equivalence> Slot<E> {
                 let promoted = self.serving;
                 let Some(p) = self.find(promoted) else { return agree };
                 let evidence = &mut self.modules[p].view.evidence;
-                evidence.record_answer(agree, served_latency, latency, bound);
+                evidence.record_answer(agree, served.latency, reply.latency, bound);
                 let evidence = *evidence;
                 if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
                     self.roll_back(Reason::CircuitBreaker(Trip::DisagreedWithWarm { request }), now, out);
@@ -672,7 +682,7 @@ impl<E: Equivalence> Slot<E> {
             Responder::Module(id) => {
                 let Some(i) = self.find(id) else { return agree };
                 if self.modules[i].view.state.is_challenger() {
-                    self.modules[i].view.evidence.record_answer(agree, latency, served_latency, bound);
+                    self.modules[i].view.evidence.record_answer(agree, reply.latency, served.latency, bound);
                     self.evaluate(id, now, out);
                 }
             }
@@ -775,9 +785,9 @@ impl<E: Equivalence> Slot<E> {
             exchange.serving = to;
             let copy = exchange.pending.iter().position(|p| p.responder == Responder::Module(to));
             match copy.map(|c| exchange.pending.remove(c)) {
-                Some(Pending { answer: Some((answer, latency)), .. }) => {
-                    out.deliver.push((exchange.request, answer.clone()));
-                    exchange.served = Some((answer, latency));
+                Some(Pending { answer: Some(reply), .. }) => {
+                    out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes.clone() });
+                    exchange.served = Some(reply);
                     self.counters.delivered += 1;
                 }
                 Some(Pending { answer: None, .. }) => {}

@@ -1,8 +1,8 @@
 //! One test per rule of the slot's lifecycle, driven through the public event API.
 
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, InstallRefusal, ModuleId, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromoteRefusal,
-    PromotedBy, Ratio, Reason, Responder, RollbackRefusal, Shortfall, Slot, SlotPolicy, State, Transition, Trip,
+    Answered, Comparator, Delivery, ExactOnly, InstallRefusal, ModuleId, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
+    PromoteRefusal, PromotedBy, Ratio, Reason, Responder, RollbackRefusal, Shortfall, Slot, SlotPolicy, State, Transition, Trip,
 };
 
 /// A policy small enough to drive by hand: 3 agreeing answers, no soak, 10 µs deadline,
@@ -212,7 +212,7 @@ fn a_fault_after_promotion_rolls_back_and_no_request_is_lost() {
     let second = s.request(22);
     let out = s.faulted(c, 23).unwrap();
     rolled_back(&out, c, Reason::CircuitBreaker(Trip::Fault));
-    assert_eq!(out.deliver, [(first.request, b"one".to_vec())]);
+    assert_eq!(out.deliver, [Delivery { request: first.request, answer: b"one".to_vec() }]);
     assert!(out.reissue.is_empty());
     assert_eq!(s.serving(), ORIGINAL_INCUMBENT);
     assert_eq!(s.answer(second.request, Responder::Module(ORIGINAL_INCUMBENT), b"two", 24).0, Answered::Deliver);

@@ -135,8 +135,8 @@ impl Clients {
         if let (Some(r), Answered::Deliver) = (request, answered) {
             *self.delivered.entry(r).or_default() += 1;
         }
-        for (r, _) in out.deliver {
-            *self.delivered.entry(r).or_default() += 1;
+        for d in out.deliver {
+            *self.delivered.entry(d.request).or_default() += 1;
         }
         for r in out.reissue {
             let (answered, out) = s.answer(r, Responder::Module(s.serving()), b"ok", now);
