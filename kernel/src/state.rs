@@ -397,7 +397,7 @@ pub fn init_object<T>(paddr: u64, value: T) {
 pub fn copy_to(paddr: u64, bytes: &[u8]) {
     // SAFETY: per the contract above; `bytes` (kernel or boot-module memory) cannot overlap
     // memory that was just allocated.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), raw::<u8>(paddr), bytes.len()) }
+    unsafe { crate::arch::memory::copy(raw::<u8>(paddr), bytes.as_ptr(), bytes.len()) }
 }
 
 /// The `length` bytes at `paddr` as a slice: memory the kernel never writes or allocates
@@ -410,7 +410,7 @@ pub fn boot_module(paddr: u64, length: u64) -> &'static [u8] {
 /// Zeroes `length` bytes of freshly retyped memory at `paddr` (as for [`init_object`]).
 pub fn zero(paddr: u64, length: u64) {
     // SAFETY: per the contract of `init_object`.
-    unsafe { core::ptr::write_bytes(raw::<u8>(paddr), 0, length as usize) }
+    unsafe { crate::arch::memory::zero(raw::<u8>(paddr), length as usize) }
 }
 
 /// Capability slots and queue links as kept in physical memory.

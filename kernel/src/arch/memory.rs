@@ -40,6 +40,48 @@ pub fn remove_identity_map() {
     }
 }
 
+/// Zeroes `length` bytes at `address`: eight bytes per step (`rep stosq`) when the address
+/// and the length are multiples of 8, as every retyped object is, else byte by byte (the
+/// compiler's `memset` is `rep stosb`: eight times the steps).
+///
+/// # Safety
+/// `[address, address + length)` must be writable memory that no reference covers.
+pub unsafe fn zero(address: *mut u8, length: usize) {
+    if (address as usize | length) % 8 == 0 {
+        // SAFETY: per the contract; DF is clear (every kernel entry executes `cld`).
+        unsafe {
+            core::arch::asm!("rep stosq", inout("rcx") length / 8 => _, inout("rdi") address => _, in("rax") 0u64, options(nostack, preserves_flags))
+        };
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::ptr::write_bytes(address, 0, length) };
+    }
+}
+
+/// Copies `length` bytes from `from` to `to`, eight bytes per step (`rep movsq`) when both
+/// addresses and the length are multiples of 8, else byte by byte.
+///
+/// # Safety
+/// `[from, from + length)` must be readable, `[to, to + length)` writable, the two must not
+/// overlap, and no reference may cover the destination.
+pub unsafe fn copy(to: *mut u8, from: *const u8, length: usize) {
+    if (to as usize | from as usize | length) % 8 == 0 {
+        // SAFETY: per the contract; DF is clear (every kernel entry executes `cld`).
+        unsafe {
+            core::arch::asm!(
+                "rep movsq",
+                inout("rcx") length / 8 => _,
+                inout("rdi") to => _,
+                inout("rsi") from => _,
+                options(nostack, preserves_flags)
+            )
+        };
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::ptr::copy_nonoverlapping(from, to, length) };
+    }
+}
+
 /// Physical memory as seen through the direct map, bounded to what the map covers.
 pub struct DirectMap;
 

@@ -39,14 +39,14 @@ fn boot(scenario: &str, disk: &Path, log: &str, markers: &[&str]) -> RunOutcome 
 
 #[test]
 fn the_store_serves_an_honest_client_refuses_a_hostile_one_precisely_and_keeps_data_across_a_reboot() {
-    let disk = fresh_disk("store-disk.img", 16 << 20);
+    let disk = fresh_disk("store-disk.img", 32 << 20);
     let markers = ["store-demo: done", "store-hostile: done", "store-stranger: done"];
     let first = boot("store", &disk, "tile-store.log", &markers);
     first.assert_event("store.formatted", &[]);
     first.assert_serial_contains("store-demo: this tile has booted 1 times with this disk");
     first.assert_serial_contains("store-demo: keys under fruit/: [\"fruit/apple\", \"fruit/pear\"]");
     first.assert_serial_contains("store-demo: greeting reads back \"hello from the store\"");
-    first.assert_serial_contains("store-demo: 1024 KiB value stored durably and read back intact");
+    first.assert_serial_contains("store-demo: 4096 KiB value stored durably and read back intact");
     first.assert_serial_contains("store-demo: fruit/pear deleted");
     let attempts = first.events("store-hostile.attempt");
     for name in [

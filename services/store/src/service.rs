@@ -128,8 +128,14 @@ impl<D: BlockDevice> Service<D> {
                 if self.staged + length > self.upload_limit {
                     return Err(Error::Unavailable);
                 }
+                // The whole value's memory up front: growing it part by part would copy it
+                // over and over and need twice its size at the end.
+                let mut data = Vec::new();
+                if data.try_reserve_exact(length as usize).is_err() {
+                    return Err(Error::Unavailable);
+                }
                 self.staged += length;
-                self.uploads.insert(client.badge, Upload { key, length, data: Vec::new() });
+                self.uploads.insert(client.badge, Upload { key, length, data });
                 Ok(Response::Uploading { received: 0 })
             }
             Request::PutPart { data } => {
@@ -140,9 +146,6 @@ impl<D: BlockDevice> Service<D> {
                 let received = upload.data.len() as u64;
                 if received + part.len() as u64 > upload.length {
                     return Err(Error::Upload { length: upload.length, received: received + part.len() as u64 });
-                }
-                if upload.data.try_reserve_exact(part.len()).is_err() {
-                    return Err(Error::Unavailable);
                 }
                 upload.data.extend_from_slice(part);
                 Ok(Response::Uploading { received: upload.data.len() as u64 })

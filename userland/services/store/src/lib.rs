@@ -102,21 +102,36 @@ impl StoreClient {
 
     /// The value of `key`, read in pieces of the region's size.
     pub fn get(&self, key: &[u8]) -> Result<Vec<u8>, ClientError> {
-        let key_span = self.place_key(key)?;
-        let into = span(key.len(), self.buffer.len() - key.len());
         let mut value = Vec::new();
-        loop {
-            let request = Request::Get { key: key_span, value_offset: value.len() as u64, into };
-            let response = self.call(&request)?;
-            let Response::Value { length, copied } = response else { return Err(ClientError::Unexpected(response)) };
+        self.read(key, |length, piece| {
             if value.is_empty() {
                 value.reserve_exact(length as usize);
             }
-            let start = value.len();
-            value.resize(start + copied as usize, 0);
-            self.buffer.read_bytes(into.offset as usize, &mut value[start..]);
-            if value.len() as u64 >= length || copied == 0 {
-                return Ok(value);
+            value.extend_from_slice(piece);
+        })?;
+        Ok(value)
+    }
+
+    /// Reads the value of `key` in pieces of the region's size, calling `each` with the
+    /// value's whole length and every piece in order (a value larger than memory can be
+    /// checked this way).
+    pub fn read(&self, key: &[u8], mut each: impl FnMut(u64, &[u8])) -> Result<(), ClientError> {
+        let key_span = self.place_key(key)?;
+        let into = span(key.len(), self.buffer.len() - key.len());
+        let mut piece = alloc::vec![0u8; into.length as usize];
+        let mut offset = 0u64;
+        loop {
+            let request = Request::Get { key: key_span, value_offset: offset, into };
+            let response = self.call(&request)?;
+            let Response::Value { length, copied } = response else { return Err(ClientError::Unexpected(response)) };
+            let copied = (copied as usize).min(piece.len());
+            self.buffer.read_bytes(into.offset as usize, &mut piece[..copied]);
+            if copied > 0 || offset == 0 {
+                each(length, &piece[..copied]);
+            }
+            offset += copied as u64;
+            if offset >= length || copied == 0 {
+                return Ok(());
             }
         }
     }
