@@ -47,16 +47,19 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     unsafe { tileos_panic_halt() }
 }
 
-/// Copies `n` bytes from `src` to `dst` (non-overlapping), as libc's `memcpy`.
+/// Copies `n` bytes from `src` to `dst` (non-overlapping), as libc's `memcpy`: eight bytes
+/// per step (`rep movsq`), then the last `n % 8` bytes one by one (`rep movsb`). A step is an
+/// instruction under QEMU's `-icount`, and a 4 KiB copy byte by byte was 4,096 of them.
 ///
 /// # Safety
 /// `src` and `dst` must be valid for `n` bytes and must not overlap.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // `rep movsb` keeps the compiler from lowering this loop back into a call to memcpy.
+    // Inline assembly keeps the compiler from lowering a loop back into a call to memcpy.
+    // SAFETY: per the contract; DF is clear (the Rust ABI's requirement at calls).
     unsafe {
-        asm!("rep movsb", inout("rdi") dst => _, inout("rsi") src => _, inout("rcx") n => _,
-             options(nostack, preserves_flags));
+        asm!("rep movsq", "mov rcx, {tail}", "rep movsb", tail = in(reg) n % 8, inout("rdi") dst => _, inout("rsi") src => _,
+             inout("rcx") n / 8 => _, options(nostack, preserves_flags));
     }
     dst
 }
@@ -83,15 +86,18 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
     dst
 }
 
-/// Fills `n` bytes at `dst` with the low byte of `value`, as libc's `memset`.
+/// Fills `n` bytes at `dst` with the low byte of `value`, as libc's `memset`: eight bytes
+/// per step (`rep stosq`), then the last `n % 8` one by one, as [`memcpy`].
 ///
 /// # Safety
 /// `dst` must be valid for writes of `n` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dst: *mut u8, value: i32, n: usize) -> *mut u8 {
+    let pattern = u64::from(value as u8) * 0x0101_0101_0101_0101;
+    // SAFETY: per the contract; DF is clear.
     unsafe {
-        asm!("rep stosb", inout("rdi") dst => _, inout("rcx") n => _, in("al") value as u8,
-             options(nostack, preserves_flags));
+        asm!("rep stosq", "mov rcx, {tail}", "rep stosb", tail = in(reg) n % 8, inout("rdi") dst => _, inout("rcx") n / 8 => _,
+             in("rax") pattern, options(nostack, preserves_flags));
     }
     dst
 }
