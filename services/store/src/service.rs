@@ -493,4 +493,58 @@ mod tests {
             Response::Usage { bytes: 1 + value.len() as u64, keys: 1, max_bytes: 64 * 1024, max_keys: 8 }
         );
     }
+
+    /// Any request with any spans, counts and lengths, from any badge, is answered (never a
+    /// panic), and the store keeps serving an honest client afterwards.
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_span() -> impl Strategy<Value = Span> {
+            prop_oneof![
+                (0u32..5000, 0u32..5000).prop_map(|(offset, length)| Span { offset, length }),
+                (any::<u32>(), any::<u32>()).prop_map(|(offset, length)| Span { offset, length }),
+            ]
+        }
+
+        fn any_durability() -> impl Strategy<Value = protocol::Durability> {
+            prop_oneof![Just(Durable), Just(Buffered)]
+        }
+
+        fn any_request() -> impl Strategy<Value = Request> {
+            prop_oneof![
+                (any_span(), any_span(), any_durability()).prop_map(|(key, value, durability)| Request::Put { key, value, durability }),
+                (any_span(), prop_oneof![0u64..20_000, any::<u64>()]).prop_map(|(key, length)| Request::PutBegin { key, length }),
+                any_span().prop_map(|data| Request::PutPart { data }),
+                any_durability().prop_map(|durability| Request::PutCommit { durability }),
+                (any_span(), any::<u64>(), any_span()).prop_map(|(key, value_offset, into)| Request::Get { key, value_offset, into }),
+                (any_span(), any_durability()).prop_map(|(key, durability)| Request::Delete { key, durability }),
+                (any_span(), any_span(), any_span()).prop_map(|(prefix, after, into)| Request::List { prefix, after, into }),
+                (any_span(), any::<u32>(), any_durability()).prop_map(|(operations, count, durability)| Request::Batch {
+                    operations,
+                    count,
+                    durability
+                }),
+                Just(Request::Sync),
+                Just(Request::Usage),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn hostile_requests_are_answered_and_the_store_keeps_serving(
+                requests in proptest::collection::vec((prop_oneof![Just(A), Just(B), any::<u64>()], any_request(), proptest::collection::vec(any::<u8>(), 0..4096)), 1..24)
+            ) {
+                let mut service = service();
+                for (badge, request, mut region) in requests {
+                    let _ = service.handle(badge, &request, &mut region);
+                }
+                // B's quota (100 keys, 8 MiB) outlasts any 24 requests of at most 4 KiB.
+                service.forget_upload(B);
+                prop_assert_eq!(put(&mut service, B, b"honest", b"still served"), Response::Stored);
+                prop_assert_eq!(get(&mut service, B, b"honest"), Ok(b"still served".to_vec()));
+            }
+        }
+    }
 }
