@@ -14,9 +14,9 @@
 
 extern crate tileos_rt;
 
-use tileos_driver_gpu::protocol::{Display, Request, Response};
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
+use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;

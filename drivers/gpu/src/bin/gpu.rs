@@ -1,7 +1,7 @@
 //! The `gpu` domain: drives one virtio GPU (QEMU `virtio-gpu-pci`, modern virtio 1.x over
 //! PCI), sets its first enabled scanout to a 2D resource backed by a framebuffer in a
 //! shared region, draws the tile status screen (`tileos_driver_gpu::screen`) and serves the
-//! display protocol (`tileos_driver_gpu::protocol`) on its endpoint "display": every
+//! display protocol (`tileos_protocol::display`) on its endpoint "display": every
 //! change is redrawn, transferred to the host and flushed before the answer.
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/gpu.toml`):
@@ -28,12 +28,12 @@ extern crate tileos_rt;
 
 use core::fmt::Write as _;
 use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
-use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
 use tileos_mmio::Mmio;
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
+use tileos_protocol::display::{Display, Refusal, Request, Response};
 use tileos_sys::cap::{IrqHandler, Notification};
 use tileos_sys::log;
 use tileos_virtio::{Buffer, QueueLayout, Virtqueue};

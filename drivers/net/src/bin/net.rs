@@ -1,6 +1,6 @@
 //! The `net` domain: drives one virtio network device (QEMU `virtio-net-pci`) through its
 //! legacy register block in IO space and moves Ethernet frames between the device and the
-//! netstack domain's shared frame rings (`tileos_driver_net::frames`).
+//! netstack domain's shared frame rings (`tileos_protocol::frames`).
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`):
 //! - the device as the `[[pci_device]]` named "net" (class 0x020000), with a window for
@@ -31,7 +31,7 @@
 //!    "net-frames" and each side writes only its own, so the driver continues from the
 //!    producer index of the receive ring and the consumer index of the transmit ring that its
 //!    predecessor left there; only inconsistent indices are resynchronised (see
-//!    `tileos_driver_net::frames`). The netstack notices nothing but a gap in traffic;
+//!    `tileos_protocol::frames`). The netstack notices nothing but a gap in traffic;
 //! 4. rewrites the information page (same MAC), signals "netstack-wake" and sends whatever
 //!    the netstack queued meanwhile before it first sleeps.
 //!
@@ -45,9 +45,9 @@ extern crate tileos_rt;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::Label;
 use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
-use tileos_driver_net::frames::{self, NET_IRQ_BIT};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
 use tileos_pci_attach::{Attachment, Interrupt};
+use tileos_protocol::frames::{self, NET_IRQ_BIT};
 use tileos_sys::domain::{cap, take_region};
 use tileos_sys::{invoke, log};
 
