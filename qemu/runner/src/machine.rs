@@ -48,6 +48,16 @@ pub struct TileDevices {
     pub client_udp_port: u16,
 }
 
+/// The QEMU arguments of an NVMe controller on the raw disk image `disk` (the tile's disk).
+pub fn nvme_disk_args(disk: &std::path::Path) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!("file={},if=none,format=raw,id=nvm", escape_commas(&disk.display().to_string())),
+        "-device".into(),
+        "nvme,serial=tileos,drive=nvm".into(),
+    ]
+}
+
 /// Guest TCP port of the net-client domain (the example user of the socket protocol).
 pub const CLIENT_TCP_PORT: u16 = 7070;
 /// Guest UDP port of the net-client domain.
@@ -56,26 +66,18 @@ pub const CLIENT_UDP_PORT: u16 = 5000;
 impl TileDevices {
     /// The QEMU arguments that add these devices.
     pub fn args(&self) -> Vec<String> {
-        [
-            "-vga".into(),
-            "none".into(),
-            "-device".into(),
-            "virtio-gpu-pci".into(),
-            "-drive".into(),
-            format!("file={},if=none,format=raw,id=nvm", escape_commas(&self.disk.display().to_string())),
-            "-device".into(),
-            "nvme,serial=tileos,drive=nvm".into(),
-        ]
-        .into_iter()
-        .chain(forwarded_network_with(
-            self.tcp_port,
-            self.udp_port,
-            &[
-                Forward { udp: false, host: self.client_tcp_port, guest: CLIENT_TCP_PORT },
-                Forward { udp: true, host: self.client_udp_port, guest: CLIENT_UDP_PORT },
-            ],
-        ))
-        .collect()
+        ["-vga".into(), "none".into(), "-device".into(), "virtio-gpu-pci".into()]
+            .into_iter()
+            .chain(nvme_disk_args(&self.disk))
+            .chain(forwarded_network_with(
+                self.tcp_port,
+                self.udp_port,
+                &[
+                    Forward { udp: false, host: self.client_tcp_port, guest: CLIENT_TCP_PORT },
+                    Forward { udp: true, host: self.client_udp_port, guest: CLIENT_UDP_PORT },
+                ],
+            ))
+            .collect()
     }
 }
 

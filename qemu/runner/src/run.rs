@@ -257,6 +257,21 @@ pub fn run_until_host_done(
     watch(machine, boot, serial_log, timeout, stop_when, &[], Some(host_done))
 }
 
+/// Starts QEMU unattended: serial to `serial_log` (emptied first), no monitor, no display,
+/// standard error kept for the reason of an early exit.
+pub(crate) fn spawn_unattended(machine: &Machine, boot: &Boot, serial_log: &Path) -> Result<std::process::Child, RunnerError> {
+    std::fs::write(serial_log, b"").map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
+    Command::new(QEMU)
+        .args(machine.args(boot))
+        .args(["-monitor", "none", "-serial"])
+        .arg(format!("file:{}", serial_log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(RunnerError::Spawn)
+}
+
 fn watch(
     machine: &Machine,
     boot: &Boot,
@@ -269,17 +284,8 @@ fn watch(
     if let Some(dir) = serial_log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| RunnerError::SerialLog(dir.into(), e))?;
     }
-    std::fs::write(serial_log, b"").map_err(|e| RunnerError::SerialLog(serial_log.into(), e))?;
     let started = Instant::now();
-    let mut qemu = Command::new(QEMU)
-        .args(machine.args(boot))
-        .args(["-monitor", "none", "-serial"])
-        .arg(format!("file:{}", serial_log.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(RunnerError::Spawn)?;
+    let mut qemu = spawn_unattended(machine, boot, serial_log)?;
     let ended = loop {
         if let Some(status) = qemu.try_wait().map_err(RunnerError::Wait)? {
             let mut stderr = String::new();

@@ -19,7 +19,6 @@ use crate::{Boot, Event, Machine};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a torture run is asked to do.
@@ -248,19 +247,6 @@ impl SerialLog {
     }
 }
 
-fn spawn(machine: &Machine, boot: &Boot, serial_log: &Path) -> Result<Child, String> {
-    std::fs::write(serial_log, b"").map_err(|error| format!("{}: {error}", serial_log.display()))?;
-    Command::new(crate::run::QEMU)
-        .args(machine.args(boot))
-        .args(["-monitor", "none", "-serial"])
-        .arg(format!("file:{}", serial_log.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| format!("cannot start QEMU: {error}"))
-}
-
 fn tail(serial_log: &Path) -> String {
     let text = std::fs::read_to_string(serial_log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -275,12 +261,7 @@ pub fn run(config: &Config, machine: &Machine, boot: &Boot, mut progress: impl F
         file.set_len(16 << 20).map_err(|error| format!("{}: {error}", config.disk.display()))?;
     }
     let mut machine = machine.clone();
-    machine.extra_args.extend([
-        "-drive".into(),
-        format!("file={},if=none,format=raw,id=nvm", config.disk.display().to_string().replace(',', ",,")),
-        "-device".into(),
-        "nvme,serial=tileos,drive=nvm".into(),
-    ]);
+    machine.extra_args.extend(crate::nvme_disk_args(&config.disk));
     let mut random = Random(config.seed);
     let mut model = Model::default();
     let mut report = Report::default();
@@ -292,7 +273,7 @@ pub fn run(config: &Config, machine: &Machine, boot: &Boot, mut progress: impl F
         } else {
             KillPoint::AfterAcks(1 + random.below(60), Duration::from_millis(random.below(20)))
         };
-        let mut qemu = spawn(&machine, boot, &config.serial_log)?;
+        let mut qemu = crate::run::spawn_unattended(&machine, boot, &config.serial_log).map_err(|error| error.to_string())?;
         let mut log = SerialLog::new(&config.serial_log);
         let started = Instant::now();
         let mut checked = false;

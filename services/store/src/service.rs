@@ -247,9 +247,10 @@ fn error(error: crate::Error, key: &[u8], length: u64) -> Error {
             limit: max,
         },
         crate::Error::TooLarge => Error::TooLarge { length, max: MAX_VALUE_LEN },
-        crate::Error::Corrupt(_) => {
-            Error::Corrupt { key: protocol::Key::from_slice(&key[..key.len().min(MAX_KEY_LEN)]).unwrap_or_default() }
-        }
+        crate::Error::Corrupt(_) => Error::Corrupt {
+            key: protocol::Key::from_slice(&key[..key.len().min(protocol::KEY_NAMED)]).unwrap_or_default(),
+            key_length: key.len().min(MAX_KEY_LEN) as u8,
+        },
         crate::Error::CorruptLog { lba } => Error::CorruptLog { sector: lba },
         crate::Error::NoSpace => Error::NoSpace,
         crate::Error::InvalidKey => Error::EmptyKey,

@@ -140,9 +140,6 @@ pub enum Request {
 }
 
 /// What the store answers.
-// The size is [`Error::Corrupt`]'s key: values live on the stack for one call and travel
-// postcard-encoded (only the key's bytes), so boxing it would buy nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// The change is stored (durably if asked).
@@ -196,11 +193,13 @@ pub enum Quota {
     Keys,
 }
 
-/// A key named in an error.
-pub type Key = heapless::Vec<u8, MAX_KEY>;
+/// Bytes of a key an error names: all of a key up to this long, else its start.
+pub const KEY_NAMED: usize = 32;
+
+/// A key named in an error (its first [`KEY_NAMED`] bytes).
+pub type Key = heapless::Vec<u8, KEY_NAMED>;
 
 /// Why a request was not carried out.
-#[allow(clippy::large_enum_variant)] // As for `Response`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Error {
     /// The key does not exist.
@@ -225,8 +224,10 @@ pub enum Error {
     EmptyKey,
     /// The stored value failed its checksum: the store will not return it.
     Corrupt {
-        /// Its key.
+        /// Its key (the first [`KEY_NAMED`] bytes of a longer one).
         key: Key,
+        /// The key's whole length.
+        key_length: u8,
     },
     /// The log is damaged at this sector of the store's disk window (found while
     /// reclaiming space): the change was not made.
@@ -364,7 +365,7 @@ mod tests {
     #[test]
     fn the_largest_messages_fit() {
         let mut words = [0; PAYLOAD_WORDS + 1];
-        let corrupt = Response::Failed(Error::Corrupt { key: Key::from_slice(&[0xFF; MAX_KEY]).unwrap() });
+        let corrupt = Response::Failed(Error::Corrupt { key: Key::from_slice(&[0xFF; KEY_NAMED]).unwrap(), key_length: u8::MAX });
         let length = encode(&corrupt, &mut words).unwrap();
         assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(corrupt));
         let span = Span { offset: u32::MAX, length: u32::MAX };

@@ -186,16 +186,7 @@ fn disk_figures(
     let file = std::fs::File::create(&disk).map_err(|error| format!("disk image {}: {error}", disk.display()))?;
     file.set_len(disk_bytes).map_err(|error| format!("disk image: {error}"))?;
     drop(file);
-    let (machine, boot) = scenario(
-        images,
-        scenario_name,
-        vec![
-            "-drive".into(),
-            format!("file={},if=none,format=raw,id=nvm", disk.display().to_string().replace(',', ",,")),
-            "-device".into(),
-            "nvme,serial=tileos,drive=nvm".into(),
-        ],
-    );
+    let (machine, boot) = scenario(images, scenario_name, tileos_qemu::nvme_disk_args(&disk));
     eprintln!("tileos-bench: {what} figures: booting scenario {scenario_name} under -icount...");
     let done = format!("{program}: done");
     let outcome = run_watch(&machine, &boot, &images.logs.join(format!("{scenario_name}.log")), IO_TIMEOUT, &[&done], &FAILURES)

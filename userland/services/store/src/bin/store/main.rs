@@ -182,8 +182,8 @@ fn main(resources: Resources) -> ! {
             log!("store: re-mounted after a disk error");
             log_recovery(&report);
         }
-        if let Response::Failed(Error::Corrupt { key }) = &response {
-            log!("store: client {badge:#x}: value of key {key:?} failed its checksum; not returned");
+        if let Response::Failed(Error::Corrupt { key, key_length }) = &response {
+            log!("store: client {badge:#x}: value of key {key:?} ({key_length} bytes) failed its checksum; not returned");
         }
         if matches!(request, Request::Put { .. } | Request::PutCommit { .. } | Request::Delete { .. } | Request::Batch { .. }) {
             compact_if_full(service);
