@@ -5,6 +5,7 @@
 //! memory: which capability is a derivation-tree parent of which, which name the same
 //! object, and how a copy or mint derives a new capability.
 
+use crate::cspace::SlotRef;
 use tileos_abi::object::Rights;
 
 /// Paging-structure level of a [`Cap::PagingTable`]: what it maps.
@@ -91,7 +92,7 @@ pub enum Cap {
     /// used, copied or moved; deleting it again continues the destruction. Slots
     /// `remaining..` of the object are empty already. `link`, `root` and `top` chain the
     /// objects of one unfinished deletion (see `cspace::delete_step`).
-    Zombie { paddr: u64, link: u64, root: u64, remaining: u32, radix: u8, tcb: bool, top: bool },
+    Zombie { paddr: u64, link: SlotRef, root: SlotRef, remaining: u32, radix: u8, tcb: bool, top: bool },
 }
 
 // Compile-time check that a capability plus derivation links fit a 64-byte slot.
@@ -184,7 +185,7 @@ impl Cap {
             _ => return None,
         };
         let (_, count) = self.slot_container()?;
-        Some(Cap::Zombie { paddr, link: 0, root: 0, remaining: count as u32, radix, tcb, top: false })
+        Some(Cap::Zombie { paddr, link: SlotRef::NONE, root: SlotRef::NONE, remaining: count as u32, radix, tcb, top: false })
     }
 
     /// Physical address and slot count of an object that holds capability slots (a CNode,

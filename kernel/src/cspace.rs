@@ -15,8 +15,28 @@ use crate::cap::Cap;
 use tileos_abi::error::LookupFailure;
 use tileos_abi::object::SLOT_SIZE_BITS;
 
-/// Address of a slot (in the kernel: its physical address). 0 means "no slot".
-pub type SlotRef = u64;
+/// Address of a slot (in the kernel: its physical address); [`SlotRef::NONE`] (0) means
+/// "no slot". A newtype, so a slot address cannot be passed where an object's address or a
+/// capability pointer is meant, nor the other way round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct SlotRef(pub u64);
+
+impl SlotRef {
+    /// No slot.
+    pub const NONE: SlotRef = SlotRef(0);
+
+    /// Whether this names no slot.
+    pub const fn is_none(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl core::fmt::LowerHex for SlotRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        core::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
 
 /// One CNode slot: a capability and its links in the derivation tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +62,8 @@ const _: () = assert!(core::mem::size_of::<Slot>() == 1 << SLOT_SIZE_BITS);
 
 impl Slot {
     /// An empty slot.
-    pub const EMPTY: Slot = Slot { cap: Cap::Null, prev: 0, next: 0, revocable: false, first_badged: false, detached: false };
+    pub const EMPTY: Slot =
+        Slot { cap: Cap::Null, prev: SlotRef::NONE, next: SlotRef::NONE, revocable: false, first_badged: false, detached: false };
 }
 
 /// Slot storage plus the kernel's reaction to a capability being removed.
@@ -67,7 +88,7 @@ pub trait CSpaceMemory {
 
 /// Address of slot `index` of the CNode at `paddr`.
 pub const fn slot_address(paddr: u64, index: u64) -> SlotRef {
-    paddr + (index << SLOT_SIZE_BITS)
+    SlotRef(paddr + (index << SLOT_SIZE_BITS))
 }
 
 /// seL4's `isMDBParentOf`: whether `child` (which directly follows `parent` or one of its
@@ -85,20 +106,20 @@ pub fn is_parent_of(parent: &Slot, child: &Slot) -> bool {
 /// Whether the capability at `at` has CDT children.
 pub fn has_children(memory: &impl CSpaceMemory, at: SlotRef) -> bool {
     let slot = memory.read(at);
-    slot.next != 0 && is_parent_of(&slot, &memory.read(slot.next))
+    slot.next != SlotRef::NONE && is_parent_of(&slot, &memory.read(slot.next))
 }
 
 /// Whether the capability at `at` is the last one to its object.
 pub fn is_final(memory: &impl CSpaceMemory, at: SlotRef) -> bool {
     let slot = memory.read(at);
-    let shares_object = |other: SlotRef| other != 0 && memory.read(other).cap.same_object_as(&slot.cap);
+    let shares_object = |other: SlotRef| other != SlotRef::NONE && memory.read(other).cap.same_object_as(&slot.cap);
     !shares_object(slot.prev) && !shares_object(slot.next)
 }
 
 /// Places `cap` in the empty slot `dest` as the root of a new derivation tree (boot-time
 /// capabilities).
 pub fn insert_root(memory: &mut impl CSpaceMemory, dest: SlotRef, cap: Cap) {
-    memory.write(dest, Slot { cap, prev: 0, next: 0, revocable: true, first_badged: false, detached: false });
+    memory.write(dest, Slot { cap, prev: SlotRef::NONE, next: SlotRef::NONE, revocable: true, first_badged: false, detached: false });
 }
 
 /// Places `cap`, derived from the capability at `parent`, in the empty slot `dest`,
@@ -108,7 +129,7 @@ pub fn insert_derived(memory: &mut impl CSpaceMemory, parent: SlotRef, dest: Slo
     let first_badged = revocable && cap.badge() != 0;
     let next = source.next;
     memory.write(dest, Slot { cap, prev: parent, next, revocable, first_badged, detached: false });
-    if next != 0 {
+    if next != SlotRef::NONE {
         let mut after = memory.read(next);
         after.prev = dest;
         memory.write(next, after);
@@ -157,12 +178,12 @@ pub fn swap(memory: &mut impl CSpaceMemory, a: SlotRef, b: SlotRef) {
 
 /// Points the neighbours of `slot` (now stored at `at`) back at `at`.
 fn relink(memory: &mut impl CSpaceMemory, at: SlotRef, slot: &Slot) {
-    if slot.prev != 0 {
+    if slot.prev != SlotRef::NONE {
         let mut prev = memory.read(slot.prev);
         prev.next = at;
         memory.write(slot.prev, prev);
     }
-    if slot.next != 0 {
+    if slot.next != SlotRef::NONE {
         let mut next = memory.read(slot.next);
         next.prev = at;
         memory.write(slot.next, next);
@@ -176,12 +197,12 @@ fn relink(memory: &mut impl CSpaceMemory, at: SlotRef, slot: &Slot) {
 /// its child; [`is_parent_of`] and [`revoke_step`] only look at contiguous runs.
 fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let slot = memory.read(at);
-    if slot.prev != 0 {
+    if slot.prev != SlotRef::NONE {
         let mut prev = memory.read(slot.prev);
         prev.next = slot.next;
         memory.write(slot.prev, prev);
     }
-    if slot.next != 0 {
+    if slot.next != SlotRef::NONE {
         let mut next = memory.read(slot.next);
         next.prev = slot.prev;
         next.first_badged |= slot.first_badged;
@@ -247,7 +268,7 @@ pub struct InProgress;
 /// that delete only capabilities which are no containers, host tests, the model checker).
 pub fn delete(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let mut anchor = at;
-    while let Ok(Progress::Preempted { anchor: next }) = delete_step(memory, anchor, 0, &mut Work::new(WRAPPER_STEP_WORK)) {
+    while let Ok(Progress::Preempted { anchor: next }) = delete_step(memory, anchor, SlotRef::NONE, &mut Work::new(WRAPPER_STEP_WORK)) {
         anchor = next;
     }
 }
@@ -259,7 +280,7 @@ pub fn revoke(memory: &mut impl CSpaceMemory, at: SlotRef) {
 }
 
 /// Rewrites the zombie at `at` with `change` applied.
-fn update_zombie(memory: &mut impl CSpaceMemory, at: SlotRef, change: impl FnOnce(&mut u64, &mut u64, &mut u32, &mut bool)) {
+fn update_zombie(memory: &mut impl CSpaceMemory, at: SlotRef, change: impl FnOnce(&mut SlotRef, &mut SlotRef, &mut u32, &mut bool)) {
     let mut slot = memory.read(at);
     if let Cap::Zombie { link, root, remaining, top, .. } = &mut slot.cap {
         change(link, root, remaining, top);
@@ -328,13 +349,13 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
         if remaining == 0 {
             // The object is empty: destroy it and resume the zombie that started it.
             memory.finalise(&head.zombie_object().unwrap_or(head), true);
-            if link == 0 {
+            if link == SlotRef::NONE {
                 unlink(memory, anchor);
                 return Ok(Progress::Done);
             }
-            let new_root = if root == link { 0 } else { root };
+            let new_root = if root == link { SlotRef::NONE } else { root };
             let (start, end) = head.region().unwrap_or((0, 0));
-            if (start..end).contains(&anchor) {
+            if (start..end).contains(&anchor.0) {
                 // The head's slot lies in the object just destroyed: continue from the
                 // zombie that started it, where it is.
                 unlink(memory, anchor);
@@ -344,7 +365,7 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
                 unlink(memory, link);
             }
             update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (new_root, true));
-            if new_root != 0 {
+            if new_root != SlotRef::NONE {
                 update_zombie(memory, new_root, |_, root, _, _| *root = anchor);
             }
             continue;
@@ -363,9 +384,9 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
             Cap::Zombie { top: false, .. } => return Err(InProgress),
             Cap::Zombie { root: their_root, .. } => {
                 // Adopt an interrupted deletion: its first zombie resumes ours when done.
-                let their_first = if their_root == 0 { anchor } else { their_root };
+                let their_first = if their_root == SlotRef::NONE { anchor } else { their_root };
                 swap(memory, anchor, inner_at);
-                update_zombie(memory, their_first, |link, root, _, _| (*link, *root) = (inner_at, 0));
+                update_zombie(memory, their_first, |link, root, _, _| (*link, *root) = (inner_at, SlotRef::NONE));
                 true
             }
             cap => match cap.to_zombie() {
@@ -388,8 +409,8 @@ pub fn delete_step(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef,
         };
         if started {
             // Our zombie, now in `inner_at`, waits; the head's chain begins at our first.
-            let first = if root == 0 { inner_at } else { root };
-            let head_slot = if root == 0 { anchor } else { 0 };
+            let first = if root == SlotRef::NONE { inner_at } else { root };
+            let head_slot = if root == SlotRef::NONE { anchor } else { SlotRef::NONE };
             update_zombie(memory, inner_at, |_, root, _, top| (*root, *top) = (head_slot, false));
             update_zombie(memory, anchor, |_, root, _, top| (*root, *top) = (first, true));
         }
@@ -407,7 +428,7 @@ pub fn revoke_step(memory: &mut impl CSpaceMemory, at: SlotRef, work: &mut Work)
         if slot.cap == Cap::Null {
             return Ok(Progress::Done);
         }
-        if slot.next == 0 || !is_parent_of(&slot, &memory.read(slot.next)) {
+        if slot.next == SlotRef::NONE || !is_parent_of(&slot, &memory.read(slot.next)) {
             if slot.detached {
                 let last = is_final(memory, at);
                 memory.finalise(&slot.cap, last);
@@ -422,8 +443,8 @@ pub fn revoke_step(memory: &mut impl CSpaceMemory, at: SlotRef, work: &mut Work)
         // CDT position of the descendant, and names the slot of its head.
         let next = slot.next;
         let target = match memory.read(next).cap {
-            Cap::Zombie { top: false, link: 0, root: head, .. }
-                if head != 0 && matches!(memory.read(head).cap, Cap::Zombie { top: true, root, .. } if root == next) =>
+            Cap::Zombie { top: false, link: SlotRef::NONE, root: head, .. }
+                if head != SlotRef::NONE && matches!(memory.read(head).cap, Cap::Zombie { top: true, root, .. } if root == next) =>
             {
                 head
             }

@@ -13,7 +13,7 @@ use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::message::{MessageInfo, REGISTER_MESSAGE_WORDS};
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{Cap, tcb_slot};
-use tileos_kernel::cspace::{Slot, SlotRef};
+use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
 use tileos_kernel::queue::QueueLinks;
 
 /// The slot `cptr` names in `thread`'s CSpace, if the CSpace root resolves all 64 bits in
@@ -29,7 +29,7 @@ fn lookup_one_level(thread: TcbRef, cptr: u64) -> Option<SlotRef> {
     }
     let index = cptr & ((1 << radix) - 1);
     // The slot lies inside the CSpace root CNode, a live object.
-    Some(paddr + (index << 6))
+    Some(slot_address(paddr, index))
 }
 
 /// Copies the message's register words (only `length` of them, as the general path does:
@@ -143,7 +143,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     // Reply: hand the caller its answer and use up the reply capability.
     deliver(replier, caller, 0, info);
     replier.set_slot(tcb_slot::REPLY, Slot::EMPTY);
-    caller.set_reply_slot(0);
+    caller.set_reply_slot(SlotRef::NONE);
     caller.set_state(ThreadState::Runnable);
     // Receive: the replier waits on the endpoint.
     replier.set_state(ThreadState::BlockedOnReceive { endpoint: ep_paddr, can_grant: rights.contains(Rights::GRANT) });

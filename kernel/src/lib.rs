@@ -10,6 +10,7 @@
 pub mod budget;
 pub mod cap;
 pub mod cspace;
+pub mod decode;
 pub mod multiboot;
 pub mod queue;
 pub mod untyped;

@@ -360,14 +360,14 @@ impl NotificationRef {
 #[inline(always)]
 pub fn read_slot(at: SlotRef) -> Slot {
     // SAFETY: per the contract above.
-    unsafe { raw::<Slot>(at).read() }
+    unsafe { raw::<Slot>(at.0).read() }
 }
 
 /// Overwrites the slot at `at` (as for [`read_slot`]).
 #[inline(always)]
 pub fn write_slot(at: SlotRef, slot: Slot) {
     // SAFETY: per the contract of `read_slot`.
-    unsafe { raw::<Slot>(at).write(slot) }
+    unsafe { raw::<Slot>(at.0).write(slot) }
 }
 
 /// Reads the word at `paddr`, inside a frame or object the caller's capability keeps alive

@@ -120,7 +120,7 @@ impl Tcb {
             queue_next: 0,
             bound_notification: 0,
             ipc_buffer_vaddr: 0,
-            reply_slot: 0,
+            reply_slot: SlotRef::NONE,
             fault: None,
             timeslice: TIMESLICE_TICKS,
             budget: Budget::UNLIMITED,

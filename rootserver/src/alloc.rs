@@ -4,9 +4,10 @@
 use alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CNodeDelete, CPtr, Slot, UntypedRetype};
 use tileos_abi::object::ObjectType;
-use tileos_sys::{Error, invoke};
+use tileos_sys::Error;
+use tileos_sys::cap::{CNode, Untyped};
 
 /// Free slots of the root CNode: slots given back (emptied) first, then fresh ones in order.
 pub struct Slots {
@@ -75,7 +76,14 @@ impl Allocator {
     pub fn try_make(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, Error> {
         let dest = self.slots.take();
         loop {
-            match invoke(self.untyped, Label::UntypedRetype, &[object as u64, size_bits, 0, 0, dest, 1], &[slot::CNODE]) {
+            match Untyped::from_cptr(self.untyped).invoke(UntypedRetype {
+                object_type: object,
+                size_bits,
+                node: Slot::new(0, 0),
+                node_offset: dest,
+                count: 1,
+                root: CPtr(slot::CNODE),
+            }) {
                 Ok(_) => return Ok(dest),
                 Err(e) if e.code == Some(InvocationError::NotEnoughMemory) && self.spare_count > 0 => {
                     self.spare_count -= 1;
@@ -106,7 +114,7 @@ impl Allocator {
         for &spare in &self.spare[..self.spare_count] {
             let index = (spare - info.untyped.start) as usize;
             bytes += 1u64 << info.untyped_list[index].size_bits;
-            if let Err(error) = invoke(slot::CNODE, Label::CNodeDelete, &[spare, 64], &[]) {
+            if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(spare) }) {
                 panic!("delete spare untyped {spare}: {error:?}");
             }
         }

@@ -11,12 +11,13 @@ use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, FrameMap, FrameUnmap, Registers, TcbConfigure, TcbSetPriority, TcbWriteRegisters};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
-use tileos_sys::{invoke, println, raw_syscall};
+use tileos_sys::cap::{Frame, Tcb};
+use tileos_sys::{println, raw_syscall};
 
 const WARMUP: u64 = 1_000;
 const ITERATIONS: u64 = 10_000;
@@ -97,9 +98,20 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     let (stack_vaddr, buffer_vaddr) = (0x5000_0000, 0x5000_2000);
     crate::vspace::map(&mut alloc, slot::VSPACE, stack, stack_vaddr, Rights::ALL.0 as u64, 0).expect("map stack");
     crate::vspace::map(&mut alloc, slot::VSPACE, buffer, buffer_vaddr, Rights::ALL.0 as u64, 0).expect("map buffer");
-    invoke(tcb, Label::TcbConfigure, &[0, 0, buffer_vaddr], &[slot::CNODE, slot::VSPACE, buffer]).expect("configure");
-    invoke(tcb, Label::TcbSetPriority, &[255], &[slot::TCB]).expect("priority");
-    invoke(tcb, Label::TcbWriteRegisters, &[1, 2, same_as_server as *const () as u64, stack_vaddr + 4096 - 8], &[]).expect("start");
+    Tcb::from_cptr(tcb)
+        .invoke(TcbConfigure {
+            fault_endpoint: 0,
+            cspace_guard: 0,
+            ipc_buffer: buffer_vaddr,
+            cspace: CPtr(slot::CNODE),
+            vspace: CPtr(slot::VSPACE),
+            buffer_frame: CPtr(buffer),
+        })
+        .expect("configure");
+    Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }).expect("priority");
+    Tcb::from_cptr(tcb)
+        .invoke(TcbWriteRegisters { resume: 1, registers: Registers::new(&[same_as_server as *const () as u64, stack_vaddr + 4096 - 8]) })
+        .expect("start");
     let cost = measure(|| {
         raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, 1), [1, 0, 0, 0]);
     });
@@ -124,22 +136,22 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     let grants = [grant(a, "a"), grant(b, "b")];
     let spec = bench_spec(elf, 255, &grants, 2);
     loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn notification peer: {e}"));
-    invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]).expect("lower priority");
+    Tcb::ROOT.invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }).expect("lower priority");
     let cost = measure(|| {
         raw_syscall(Syscall::Send, a, MessageInfo::default(), [0; 4]);
         raw_syscall(Syscall::Recv, b, MessageInfo::default(), [0; 4]);
     });
-    invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]).expect("restore priority");
+    Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }).expect("restore priority");
     report("notify_signal_wait_cross_as", cost, ITERATIONS);
 
     // Map and unmap one 4 KiB frame into a present page table.
     let frame = alloc.make(ObjectType::Frame4K, 0);
     let vaddr = 0x5000_4000;
     crate::vspace::map(&mut alloc, slot::VSPACE, frame, vaddr, Rights::ALL.0 as u64, 0).expect("first map");
-    invoke(frame, Label::FrameUnmap, &[], &[]).expect("first unmap");
+    Frame::from_cptr(frame).invoke(FrameUnmap {}).expect("first unmap");
     let cost = measure(|| {
-        let _ = invoke(frame, Label::FrameMap, &[vaddr, Rights::ALL.0 as u64, 0], &[slot::VSPACE]);
-        let _ = invoke(frame, Label::FrameUnmap, &[], &[]);
+        let _ = Frame::from_cptr(frame).invoke(FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(slot::VSPACE) });
+        let _ = Frame::from_cptr(frame).invoke(FrameUnmap {});
     });
     report("page_map_unmap", cost, ITERATIONS);
 

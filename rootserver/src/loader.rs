@@ -9,9 +9,13 @@ use ::alloc_crate::format;
 use ::alloc_crate::string::String;
 use tileos_abi::bootinfo::domain_info::{self, CapEntry, CapKind, DomainInfo, ParamEntry, RegionEntry};
 use tileos_abi::bootinfo::{BootInfo, domain, slot};
-use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeMint, CNodeMove, CPtr, FrameUnmap, Registers, Slot, TcbConfigure, TcbSetMcPriority, TcbSetPriority, TcbSetSchedParams,
+    TcbWriteRegisters, frame_attributes,
+};
 use tileos_abi::object::{ObjectType, Rights};
-use tileos_sys::{Error, invoke};
+use tileos_sys::Error;
+use tileos_sys::cap::{CNode, Frame, Tcb};
 
 /// Where the root server maps frames it is filling or reading.
 const SCRATCH: u64 = 0x3000_0000;
@@ -205,9 +209,24 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     let depth = u64::from(domain::CNODE_RADIX);
     let guard = 64 - depth;
     let all = Rights::ALL.0 as u64;
-    let copy = |dest: u64, source: u64| invoke(cnode, Label::CNodeCopy, &[dest, depth, source, 64, all], &[slot::CNODE]);
+    let copy = |dest: u64, source: u64| {
+        CNode::from_cptr(cnode).invoke(CNodeCopy {
+            dest: Slot::new(dest, depth),
+            src: Slot::at(source),
+            rights: Rights::from_word(all),
+            src_root: CPtr(slot::CNODE),
+        })
+    };
     copy(domain::TCB, tcb).map_err(kernel("grant TCB"))?;
-    invoke(cnode, Label::CNodeMint, &[domain::CNODE, depth, cnode, 64, all, guard], &[slot::CNODE]).map_err(kernel("grant CNode"))?;
+    CNode::from_cptr(cnode)
+        .invoke(CNodeMint {
+            dest: Slot::new(domain::CNODE, depth),
+            src: Slot::at(cnode),
+            rights: Rights::from_word(all),
+            badge: guard,
+            src_root: CPtr(slot::CNODE),
+        })
+        .map_err(kernel("grant CNode"))?;
     copy(domain::VSPACE, vspace).map_err(kernel("grant VSpace"))?;
     let mut info = DomainInfo {
         magic: domain_info::MAGIC,
@@ -234,9 +253,19 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         let dest = domain::FIRST_GRANTED + index as u64;
         let rights = grant.rights.0 as u64;
         let result = if grant.moved {
-            invoke(cnode, Label::CNodeMove, &[dest, depth, grant.source, 64], &[slot::CNODE])
+            CNode::from_cptr(cnode).invoke(CNodeMove {
+                dest: Slot::new(dest, depth),
+                src: Slot::at(grant.source),
+                src_root: CPtr(slot::CNODE),
+            })
         } else {
-            invoke(cnode, Label::CNodeMint, &[dest, depth, grant.source, 64, rights, grant.badge], &[slot::CNODE])
+            CNode::from_cptr(cnode).invoke(CNodeMint {
+                dest: Slot::new(dest, depth),
+                src: Slot::at(grant.source),
+                rights: Rights::from_word(rights),
+                badge: grant.badge,
+                src_root: CPtr(slot::CNODE),
+            })
         };
         result.map_err(kernel("grant capability"))?;
         info.caps[index].kind = grant.kind as u8;
@@ -249,17 +278,27 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     fill(alloc, info_frame, 0, bytes)?;
     map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(kernel("map information page"))?;
 
-    invoke(tcb, Label::TcbConfigure, &[spec.fault_endpoint, guard, domain::IPC_BUFFER_VADDR], &[cnode, vspace, ipc_frame])
+    Tcb::from_cptr(tcb)
+        .invoke(TcbConfigure {
+            fault_endpoint: spec.fault_endpoint,
+            cspace_guard: guard,
+            ipc_buffer: domain::IPC_BUFFER_VADDR,
+            cspace: CPtr(cnode),
+            vspace: CPtr(vspace),
+            buffer_frame: CPtr(ipc_frame),
+        })
         .map_err(kernel("configure TCB"))?;
-    invoke(tcb, Label::TcbSetMcPriority, &[u64::from(spec.mcp)], &[slot::TCB]).map_err(kernel("set MCP"))?;
-    invoke(tcb, Label::TcbSetPriority, &[u64::from(spec.priority)], &[slot::TCB]).map_err(kernel("set priority"))?;
+    Tcb::from_cptr(tcb).invoke(TcbSetMcPriority { mcp: u64::from(spec.mcp), authority: CPtr(slot::TCB) }).map_err(kernel("set MCP"))?;
+    Tcb::from_cptr(tcb)
+        .invoke(TcbSetPriority { priority: u64::from(spec.priority), authority: CPtr(slot::TCB) })
+        .map_err(kernel("set priority"))?;
     if let Some((budget, period)) = spec.budget_ms {
-        let ticks = [crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period)];
-        invoke(tcb, Label::TcbSetSchedParams, &ticks, &[slot::TCB]).map_err(kernel("set budget"))?;
+        let (budget, period) = (crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period));
+        Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }).map_err(kernel("set budget"))?;
     }
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
-    let registers = [1, 9, exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument];
-    invoke(tcb, Label::TcbWriteRegisters, &registers, &[]).map_err(kernel("start thread"))?;
+    let registers = Registers::new(&[exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument]);
+    Tcb::from_cptr(tcb).invoke(TcbWriteRegisters { resume: 1, registers }).map_err(kernel("start thread"))?;
     Ok(Spawned { tcb, cnode, vspace })
 }
 
@@ -310,6 +349,6 @@ fn fill(alloc: &mut Allocator, frame: u64, offset: usize, bytes: &[u8]) -> Resul
     map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0).map_err(kernel("map scratch"))?;
     // SAFETY: the frame is mapped writable at SCRATCH; callers keep offset + len within the page.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH as *mut u8).add(offset), bytes.len().min(4096 - offset)) };
-    invoke(frame, Label::FrameUnmap, &[], &[]).map_err(kernel("unmap scratch"))?;
+    Frame::from_cptr(frame).invoke(FrameUnmap {}).map_err(kernel("unmap scratch"))?;
     Ok(())
 }

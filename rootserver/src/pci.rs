@@ -21,11 +21,15 @@ use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::slot;
-use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::invocation::frame_attributes;
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeMint, CPtr, IoPortControlIssue, IrqControlGet, IrqControlGetMsi, IrqHandlerSetNotification, Slot,
+};
 use tileos_abi::object::Rights;
 use tileos_driver_pci::protocol::report::{self, BusReport};
 use tileos_driver_pci::protocol::{Device, device_badge};
-use tileos_sys::{Message, invoke};
+use tileos_sys::Message;
+use tileos_sys::cap::{CNode, IoPortControl, IrqControl, IrqHandler};
 
 /// IOAPIC pins an INTx line can be routed to.
 const IOAPIC_PINS: u64 = 24;
@@ -170,7 +174,8 @@ impl PciDevices {
             let device = &located.device;
             for &(frame, offset) in &located.frames {
                 let copy = alloc.slots.take();
-                invoke(slot::CNODE, Label::CNodeCopy, &[copy, 64, frame, 64, Rights::ALL.0 as u64], &[slot::CNODE])
+                CNode::ROOT
+                    .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                     .map_err(|e| LoadError::Kernel("pci device frame", e))?;
                 out.copies.push(copy);
                 out.mappings.push(ExtraMapping {
@@ -187,7 +192,8 @@ impl PciDevices {
             for (bar, info) in device.bars.iter().enumerate().filter_map(|(n, b)| b.filter(|b| b.io).map(|b| (n, b))) {
                 let ports = alloc.slots.take();
                 let last = info.address + info.size - 1;
-                invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[info.address, last, ports, 64], &[])
+                IoPortControl::ROOT
+                    .invoke(IoPortControlIssue { first: info.address, last, dest: Slot::at(ports) })
                     .map_err(|e| LoadError::Kernel("pci device IO ports", e))?;
                 out.grants.push((ports, Rights::ALL, 0, true, CapKind::IoPort, format!("{}.bar{bar}", pci.name)));
             }
@@ -197,32 +203,41 @@ impl PciDevices {
                 let handler = alloc.slots.take();
                 let name = if device.msix.is_some() {
                     let msi_slot = description.pci_devices[..index].iter().filter(|p| p.interrupt.is_some()).count() as u64;
-                    invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[msi_slot, handler, 64], &[])
+                    IrqControl::ROOT
+                        .invoke(IrqControlGetMsi { msi: msi_slot, dest: Slot::at(handler) })
                         .map_err(|e| LoadError::Kernel("pci device MSI handler", e))?;
                     format!("{}.msi", pci.name)
                 } else if device.interrupt_pin != 0 && u64::from(device.interrupt_line) < IOAPIC_PINS {
-                    invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[u64::from(device.interrupt_line), 1, 0, handler, 64], &[]).map_err(
-                        |e| {
+                    IrqControl::ROOT
+                        .invoke(IrqControlGet {
+                            pin: u64::from(device.interrupt_line),
+                            level_triggered: true,
+                            active_low: false,
+                            dest: Slot::at(handler),
+                        })
+                        .map_err(|e| {
                             fail(format!(
                                 "INTx line {} (no MSI-X): {:?} (is the line shared with another device's?)",
                                 device.interrupt_line, e.code
                             ))
-                        },
-                    )?;
+                        })?;
                     format!("{}.intx", pci.name)
                 } else {
                     return Err(fail(String::from("the device has neither MSI-X nor an INTx line")));
                 };
                 let badged = alloc.slots.take();
                 let notification = notifications[interrupt.notification as usize];
-                invoke(
-                    slot::CNODE,
-                    Label::CNodeMint,
-                    &[badged, 64, notification, 64, Rights::WRITE.0 as u64, 1 << interrupt.bit],
-                    &[slot::CNODE],
-                )
-                .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
-                invoke(handler, Label::IrqHandlerSetNotification, &[], &[badged])
+                CNode::ROOT
+                    .invoke(CNodeMint {
+                        dest: Slot::at(badged),
+                        src: Slot::at(notification),
+                        rights: Rights::WRITE,
+                        badge: 1 << interrupt.bit,
+                        src_root: CPtr(slot::CNODE),
+                    })
+                    .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
+                IrqHandler::from_cptr(handler)
+                    .invoke(IrqHandlerSetNotification { notification: CPtr(badged) })
                     .map_err(|e| LoadError::Kernel("pci device interrupt notification", e))?;
                 out.copies.push(badged);
                 out.grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, name));

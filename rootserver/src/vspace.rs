@@ -2,15 +2,17 @@
 
 use crate::alloc::Allocator;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, FrameMap, PagingStructureMap};
 use tileos_abi::object::ObjectType;
-use tileos_sys::{Error, invoke};
+use tileos_abi::object::Rights;
+use tileos_sys::Error;
+use tileos_sys::cap::{Frame, PagingStructure};
 
 /// Maps `frame` at `vaddr` in `vspace` with `rights` and attributes, creating a page
 /// table, page directory and PDPT as needed.
 pub fn map(alloc: &mut Allocator, vspace: u64, frame: u64, vaddr: u64, rights: u64, attributes: u64) -> Result<(), Error> {
     loop {
-        match invoke(frame, Label::FrameMap, &[vaddr, rights, attributes], &[vspace]) {
+        match Frame::from_cptr(frame).invoke(FrameMap { vaddr, rights: Rights::from_word(rights), attributes, vspace: CPtr(vspace) }) {
             Err(e) if e.code == Some(InvocationError::FailedLookup) => ensure_table(alloc, vspace, vaddr)?,
             other => return other.map(|_| ()),
         }
@@ -23,11 +25,11 @@ fn ensure_table(alloc: &mut Allocator, vspace: u64, vaddr: u64) -> Result<(), Er
     let mut created = [0u64; 3];
     for (level, object) in [ObjectType::PageTable, ObjectType::PageDirectory, ObjectType::Pdpt].into_iter().enumerate() {
         created[level] = alloc.try_make(object, 0)?;
-        match invoke(created[level], Label::PagingStructureMap, &[vaddr], &[vspace]) {
+        match PagingStructure::from_cptr(created[level]).invoke(PagingStructureMap { vaddr, vspace: CPtr(vspace) }) {
             Ok(_) => {
                 // Map the lower levels created before, top-down.
                 for &table in created[..level].iter().rev() {
-                    invoke(table, Label::PagingStructureMap, &[vaddr], &[vspace])?;
+                    PagingStructure::from_cptr(table).invoke(PagingStructureMap { vaddr, vspace: CPtr(vspace) })?;
                 }
                 return Ok(());
             }

@@ -9,7 +9,7 @@ fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let slot = memory.read(at);
     if slot.first_badged {
         let mut cursor = slot.next;
-        while cursor != 0 {
+        while cursor != SlotRef::NONE {
             let mut child = memory.read(cursor);
             if !is_parent_of(&slot, &child) {
                 break;
@@ -19,12 +19,12 @@ fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
             cursor = child.next;
         }
     }
-    if slot.prev != 0 {
+    if slot.prev != SlotRef::NONE {
         let mut prev = memory.read(slot.prev);
         prev.next = slot.next;
         memory.write(slot.prev, prev);
     }
-    if slot.next != 0 {
+    if slot.next != SlotRef::NONE {
         let mut next = memory.read(slot.next);
         next.prev = slot.prev;
         memory.write(slot.next, next);
@@ -36,7 +36,7 @@ fn unlink(memory: &mut impl CSpaceMemory, at: SlotRef) {
 /// capability stored in that object is deleted first; if it is the last capability to any
 /// object, the object is destroyed ([`CSpaceMemory::finalise`]).
 pub(super) fn delete(memory: &mut impl CSpaceMemory, at: SlotRef) {
-    delete_sparing(memory, at, 0);
+    delete_sparing(memory, at, SlotRef::NONE);
 }
 
 /// [`delete`], except that the slot `spared` is left in place if it lies in a container
@@ -104,7 +104,7 @@ fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared
             }
             // A container destroyed here that still holds the spared slot (nothing else).
             if let Some((base, count)) = slot.cap.slot_container() {
-                if spared >= base && spared < slot_address(base, count) && is_final(memory, at) {
+                if spared >= SlotRef(base) && spared < slot_address(base, count) && is_final(memory, at) {
                     met_spared = true;
                 }
             }
@@ -144,7 +144,7 @@ pub(super) fn revoke(memory: &mut impl CSpaceMemory, at: SlotRef) {
     let mut orphaned = false;
     loop {
         let slot = memory.read(at);
-        if slot.cap == Cap::Null || slot.next == 0 || !is_parent_of(&slot, &memory.read(slot.next)) {
+        if slot.cap == Cap::Null || slot.next == SlotRef::NONE || !is_parent_of(&slot, &memory.read(slot.next)) {
             break;
         }
         orphaned |= delete_sparing(memory, slot.next, at);

@@ -55,7 +55,7 @@ fn delete_in_steps(memory: &mut TestMemory, at: SlotRef, budget: u64, check: boo
     loop {
         let before = memory.accesses.get();
         let mut work = Work::new(budget);
-        let progress = delete_step(memory, anchor, 0, &mut work).expect("no deletion in progress elsewhere");
+        let progress = delete_step(memory, anchor, SlotRef::NONE, &mut work).expect("no deletion in progress elsewhere");
         cost.record(memory.accesses.get() - before, budget);
         if check {
             check_cdt(memory);
@@ -94,7 +94,7 @@ fn outcome(memory: &TestMemory) -> (Vec<String>, Vec<String>) {
     let mut state: Vec<String> = slots
         .iter()
         .map(|(at, s)| {
-            let child = s.next != 0 && is_parent_of(s, &memory.read(s.next));
+            let child = s.next != SlotRef::NONE && is_parent_of(s, &memory.read(s.next));
             format!(
                 "{at:#x}: {:?} prev {:#x} next {:#x} revocable {} parent-of-next {child} detached {}",
                 s.cap, s.prev, s.next, s.revocable, s.detached
@@ -298,7 +298,7 @@ fn an_interrupted_deletion_is_adopted_and_zombies_refuse_other_use() {
     // Delete the chain for a few steps only.
     let mut anchor = head;
     for _ in 0..20 {
-        match delete_step(&mut memory, anchor, 0, &mut Work::new(8)).unwrap() {
+        match delete_step(&mut memory, anchor, SlotRef::NONE, &mut Work::new(8)).unwrap() {
             Progress::Preempted { anchor: next } => anchor = next,
             Progress::Done => panic!("finished too early"),
         }
@@ -309,7 +309,7 @@ fn an_interrupted_deletion_is_adopted_and_zombies_refuse_other_use() {
     assert_eq!(crate::cap::derive(&zombie, None), Err(crate::cap::DeriveError::NotDerivable));
     // A zombie that is not the head cannot be deleted from there, nor revoked through.
     let inner = memory.slots.iter().find(|(_, s)| matches!(s.cap, Cap::Zombie { top: false, .. })).map(|(a, _)| *a).unwrap();
-    assert_eq!(delete_step(&mut memory, inner, 0, &mut Work::new(8)), Err(InProgress));
+    assert_eq!(delete_step(&mut memory, inner, SlotRef::NONE, &mut Work::new(8)), Err(InProgress));
     // Other operations in between: a copy next to it and its removal.
     insert_derived(&mut memory, slot_address(c, 6), slot_address(HOLDER, 1), endpoint(0xA_0000), false);
     delete(&mut memory, slot_address(HOLDER, 1));
@@ -334,7 +334,7 @@ fn a_thread_is_stopped_before_its_slots_are_emptied() {
     insert_root(&mut memory, slot_address(thread, crate::cap::tcb_slot::CSPACE), cnode(root, 4));
     insert_root(&mut memory, slot_address(root, 7), endpoint(0x9000));
     compare_delete(&memory, holder, &[1, 2, 64]);
-    let step = delete_step(&mut memory, holder, 0, &mut Work::new(1)).unwrap();
+    let step = delete_step(&mut memory, holder, SlotRef::NONE, &mut Work::new(1)).unwrap();
     assert_eq!(step, Progress::Preempted { anchor: holder });
     assert_eq!(memory.destroying, vec![Cap::Tcb { paddr: thread }], "stopped when its destruction started");
     assert!(memory.finalised.is_empty());
@@ -454,7 +454,7 @@ fn every_step_progresses_even_with_no_budget() {
     let mut memory = TestMemory::default();
     let holder = chain(&mut memory, 8, 1);
     let mut steps = 0;
-    while let Ok(Progress::Preempted { .. }) = delete_step(&mut memory, holder, 0, &mut Work::new(0)) {
+    while let Ok(Progress::Preempted { .. }) = delete_step(&mut memory, holder, SlotRef::NONE, &mut Work::new(0)) {
         steps += 1;
         assert!(steps < 100, "no progress");
     }

@@ -19,12 +19,12 @@ pub(crate) struct TestMemory {
 
 impl CSpaceMemory for TestMemory {
     fn read(&self, at: SlotRef) -> Slot {
-        assert!(at != 0 && at % 64 == 0, "bad slot reference {at:#x}");
+        assert!(at != SlotRef::NONE && at.0 % 64 == 0, "bad slot reference {at:#x}");
         self.accesses.set(self.accesses.get() + 1);
         self.slots.get(&at).copied().unwrap_or(Slot::EMPTY)
     }
     fn write(&mut self, at: SlotRef, slot: Slot) {
-        assert!(at != 0 && at % 64 == 0, "bad slot reference {at:#x}");
+        assert!(at != SlotRef::NONE && at.0 % 64 == 0, "bad slot reference {at:#x}");
         self.accesses.set(self.accesses.get() + 1);
         self.slots.insert(at, slot);
     }
@@ -44,11 +44,11 @@ pub(crate) fn check_cdt(memory: &TestMemory) {
             assert_eq!(*slot, Slot::EMPTY, "empty slot {at:#x} keeps links or flags");
             continue;
         }
-        if slot.next != 0 {
+        if slot.next != SlotRef::NONE {
             assert_eq!(memory.read(slot.next).prev, at, "next of {at:#x} does not point back");
             assert_ne!(memory.read(slot.next).cap, Cap::Null);
         }
-        if slot.prev != 0 {
+        if slot.prev != SlotRef::NONE {
             assert_eq!(memory.read(slot.prev).next, at, "prev of {at:#x} does not point back");
         }
     }
@@ -57,11 +57,11 @@ pub(crate) fn check_cdt(memory: &TestMemory) {
         let mut at = start;
         for _ in 0..=memory.slots.len() {
             at = memory.read(at).next;
-            if at == 0 {
+            if at == SlotRef::NONE {
                 break;
             }
         }
-        assert_eq!(at, 0, "CDT cycle through {start:#x}");
+        assert_eq!(at, SlotRef::NONE, "CDT cycle through {start:#x}");
     }
 }
 

@@ -2,11 +2,11 @@
 //! invoked CNode capability is the root from which the slot arguments (index, depth) are
 //! resolved; the source side of a copy names its own root as extra capability 0.
 
-use super::{Error, Invocation, Result, ensure_empty};
+use super::{Call, Error, Result, ensure_empty};
 use crate::state::{KernelMemory, tcb};
 use crate::thread;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, Invocation, Slot};
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{self, Cap, DeriveError, MintParams, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, InProgress, Progress, SlotRef, Work};
@@ -17,18 +17,19 @@ fn derive_error(error: DeriveError) -> Error {
     }
 }
 
-/// Resolves (index at argument `a`, depth at `a + 1`) from the invoked CNode.
-fn own_slot(call: &Invocation, a: usize, source: bool) -> Result<SlotRef> {
-    call.resolve_slot(call.cap, call.arg(a)?, call.arg(a + 1)?, source)
+/// Resolves a slot argument from the invoked CNode.
+fn own_slot(call: &Call, slot: Slot, source: bool) -> Result<SlotRef> {
+    call.resolve_slot(call.cap, slot, source)
 }
 
-/// Resolves the source slot: root = extra cap 0, index/depth at arguments 2–3.
-fn source_slot(call: &Invocation) -> Result<SlotRef> {
-    let (_, root) = call.extra_cap(0)?;
+/// Resolves the source slot `src` from the CNode `root` (an extra capability); it must hold
+/// a capability that is not a zombie.
+fn source_slot(call: &Call, root: CPtr, src: Slot) -> Result<SlotRef> {
+    let (_, root) = call.lookup(root)?;
     if !matches!(root, Cap::CNode { .. }) {
         return Err(super::wrong_cap(0));
     }
-    let slot = call.resolve_slot(root, call.arg(2)?, call.arg(3)?, true)?;
+    let slot = call.resolve_slot(root, src, true)?;
     match KernelMemory.read(slot).cap {
         Cap::Null => Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability)),
         Cap::Zombie { .. } => Err(in_progress()),
@@ -53,7 +54,7 @@ fn delete_or_revoke(slot: SlotRef, revoke: bool) -> Result<usize> {
         }
         cspace::revoke_step(&mut memory, slot, &mut work)
     } else {
-        cspace::delete_step(&mut memory, slot, 0, &mut work)
+        cspace::delete_step(&mut memory, slot, SlotRef::NONE, &mut work)
     };
     match step {
         Ok(Progress::Done) => Ok(0),
@@ -62,53 +63,62 @@ fn delete_or_revoke(slot: SlotRef, revoke: bool) -> Result<usize> {
     }
 }
 
-/// Runs a CNode method.
-pub fn invoke(call: &Invocation) -> Result<usize> {
+/// Copies (`mint`: `None`) or mints the capability in `src` to the empty `dest`, with
+/// `rights` as mask.
+fn derive_into(call: &Call, dest: Slot, (root, src): (CPtr, Slot), rights: Rights, mint: Option<u64>) -> Result<usize> {
     let mut memory = KernelMemory;
-    match call.label {
-        Label::CNodeRevoke | Label::CNodeDelete => {
-            let slot = own_slot(call, 0, false)?;
-            delete_or_revoke(slot, call.label == Label::CNodeRevoke)
+    let dest = own_slot(call, dest, false)?;
+    let src = source_slot(call, root, src)?;
+    let mint = mint.map(|data| MintParams { rights, data });
+    ensure_empty(dest)?;
+    let source_cap = memory.read(src).cap;
+    let derived = cap::mask_rights(cap::derive(&source_cap, mint).map_err(derive_error)?, rights);
+    cspace::insert_derived(&mut memory, src, dest, derived, cap::is_revocable(&derived, &source_cap));
+    Ok(0)
+}
+
+/// Moves the capability in `src` to the empty `dest`; with `mutate` (Mutate's data) it
+/// changes a CNode's guard on the way, never a badge.
+fn move_into(call: &Call, dest: Slot, (root, src): (CPtr, Slot), mutate: Option<u64>) -> Result<usize> {
+    let mut memory = KernelMemory;
+    let dest = own_slot(call, dest, false)?;
+    let src = source_slot(call, root, src)?;
+    ensure_empty(dest)?;
+    let source_cap = memory.read(src).cap;
+    let moved = if let Some(data) = mutate {
+        // Mutate changes a CNode's guard in place. As in seL4 it never changes a
+        // badge: a badge decides which capabilities are derived from which, so
+        // changing it in place would detach (or adopt) derived capabilities.
+        let mutated = cap::mutate(source_cap, data).map_err(derive_error)?;
+        if mutated.badge() != source_cap.badge() {
+            return Err(Error::new(InvocationError::IllegalOperation));
         }
-        Label::CNodeCopy | Label::CNodeMint => {
-            let dest = own_slot(call, 0, false)?;
-            let src = source_slot(call)?;
-            let rights = Rights::from_word(call.arg(4)?);
-            let mint = if call.label == Label::CNodeMint { Some(MintParams { rights, data: call.arg(5)? }) } else { None };
-            ensure_empty(dest)?;
-            let source_cap = memory.read(src).cap;
-            let derived = cap::mask_rights(cap::derive(&source_cap, mint).map_err(derive_error)?, rights);
-            cspace::insert_derived(&mut memory, src, dest, derived, cap::is_revocable(&derived, &source_cap));
-            Ok(0)
-        }
-        Label::CNodeMove | Label::CNodeMutate => {
-            let dest = own_slot(call, 0, false)?;
-            let src = source_slot(call)?;
-            ensure_empty(dest)?;
-            let source_cap = memory.read(src).cap;
-            let moved = if call.label == Label::CNodeMutate {
-                // Mutate changes a CNode's guard in place. As in seL4 it never changes a
-                // badge: a badge decides which capabilities are derived from which, so
-                // changing it in place would detach (or adopt) derived capabilities.
-                let mutated = cap::mutate(source_cap, call.arg(4)?).map_err(derive_error)?;
-                if mutated.badge() != source_cap.badge() {
-                    return Err(Error::new(InvocationError::IllegalOperation));
-                }
-                mutated
-            } else {
-                source_cap
-            };
-            if let Cap::Reply { tcb: caller, .. } = source_cap {
-                tcb(caller).set_reply_slot(dest);
-            }
-            cspace::move_cap(&mut memory, src, dest, moved);
-            Ok(0)
-        }
-        Label::CNodeRotate => {
+        mutated
+    } else {
+        source_cap
+    };
+    if let Cap::Reply { tcb: caller, .. } = source_cap {
+        tcb(caller).set_reply_slot(dest);
+    }
+    cspace::move_cap(&mut memory, src, dest, moved);
+    Ok(0)
+}
+
+/// Runs a CNode method.
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
+    let mut memory = KernelMemory;
+    match invocation {
+        Invocation::CNodeRevoke(revoke) => delete_or_revoke(own_slot(call, revoke.slot, false)?, true),
+        Invocation::CNodeDelete(delete) => delete_or_revoke(own_slot(call, delete.slot, false)?, false),
+        Invocation::CNodeCopy(copy) => derive_into(call, copy.dest, (copy.src_root, copy.src), copy.rights, None),
+        Invocation::CNodeMint(mint) => derive_into(call, mint.dest, (mint.src_root, mint.src), mint.rights, Some(mint.badge)),
+        Invocation::CNodeMove(moved) => move_into(call, moved.dest, (moved.src_root, moved.src), None),
+        Invocation::CNodeMutate(mutate) => move_into(call, mutate.dest, (mutate.src_root, mutate.src), Some(mutate.data)),
+        Invocation::CNodeRotate(rotate) => {
             // dest ← pivot ← src: pivot moves to the (empty) destination, src moves to pivot.
-            let dest = own_slot(call, 0, false)?;
-            let pivot = own_slot(call, 2, true)?;
-            let src = own_slot(call, 4, true)?;
+            let dest = own_slot(call, rotate.dest, false)?;
+            let pivot = own_slot(call, rotate.pivot, true)?;
+            let src = own_slot(call, rotate.src, true)?;
             if memory.read(pivot).cap == Cap::Null || memory.read(src).cap == Cap::Null {
                 return Err(Error::lookup(true, tileos_abi::error::LookupFailure::MissingCapability));
             }
@@ -135,8 +145,8 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             }
             Ok(0)
         }
-        Label::CNodeSaveCaller => {
-            let dest = own_slot(call, 0, false)?;
+        Invocation::CNodeSaveCaller(save) => {
+            let dest = own_slot(call, save.dest, false)?;
             ensure_empty(dest)?;
             let reply_slot = thread::tcb_slot_address(call.caller, tcb_slot::REPLY);
             let reply = memory.read(reply_slot).cap;

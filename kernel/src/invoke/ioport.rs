@@ -1,11 +1,11 @@
 //! IO port access for user-space drivers: IO port control issues a capability for a port
 //! range (ranges never overlap), and in/out invocations check the port against the range.
 
-use super::{Error, Invocation, Result, ensure_empty};
+use super::{Call, Error, Result, ensure_empty};
 use crate::arch::cpu;
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::Invocation;
 use tileos_kernel::cap::{self, Cap};
 use tileos_kernel::cspace;
 
@@ -29,12 +29,12 @@ fn reserved(first: u16, last: u16) -> bool {
 }
 
 /// Runs an IO port control or IO port method.
-pub fn invoke(call: &Invocation) -> Result<usize> {
-    match (call.cap, call.label) {
-        (Cap::IoPortControl, Label::IoPortControlIssue) => {
-            // MR0 first port, MR1 last port, MR2/MR3 destination index/depth (caller's CSpace).
-            let (first, last) = (call.arg(0)?, call.arg(1)?);
-            let dest = call.resolve_slot(call.cspace_root(), call.arg(2)?, call.arg(3)?, false)?;
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
+    match (call.cap, invocation) {
+        (Cap::IoPortControl, Invocation::IoPortControlIssue(issue)) => {
+            // The destination slot is resolved from the caller's CSpace.
+            let (first, last) = (issue.first, issue.last);
+            let dest = call.resolve_slot(call.cspace_root(), issue.dest, false)?;
             if first > last || last > 0xFFFF {
                 return Err(Error::range(0, 0xFFFF));
             }
@@ -51,12 +51,15 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             cspace::insert_derived(&mut KernelMemory, call.slot, dest, range, cap::is_revocable(&range, &call.cap));
             Ok(0)
         }
-        (Cap::IoPort { first, last }, label) => {
-            let port = call.arg(0)?;
-            let width = match label {
-                Label::IoPortIn8 | Label::IoPortOut8 => 1,
-                Label::IoPortIn16 | Label::IoPortOut16 => 2,
-                Label::IoPortIn32 | Label::IoPortOut32 => 4,
+        (Cap::IoPort { first, last }, invocation) => {
+            // Port, width in bytes, and the value of an output.
+            let (port, width, output) = match invocation {
+                Invocation::IoPortIn8(read) => (read.port, 1, None),
+                Invocation::IoPortIn16(read) => (read.port, 2, None),
+                Invocation::IoPortIn32(read) => (read.port, 4, None),
+                Invocation::IoPortOut8(write) => (write.port, 1, Some(write.value)),
+                Invocation::IoPortOut16(write) => (write.port, 2, Some(write.value)),
+                Invocation::IoPortOut32(write) => (write.port, 4, Some(write.value)),
                 _ => return Err(Error::new(InvocationError::IllegalOperation)),
             };
             if port < u64::from(first) || port.checked_add(width - 1).is_none_or(|end| end > u64::from(last)) {
@@ -65,15 +68,12 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             let port = port as u16;
             // The port range was issued to this capability by IO port control, which never
             // issues the kernel's own ports.
-            let value = match label {
-                Label::IoPortIn8 | Label::IoPortIn16 | Label::IoPortIn32 => cpu::port_in(port, width as u8),
-                _ => {
-                    cpu::port_out(port, width as u8, call.arg(1)?);
-                    return Ok(0);
-                }
+            let Some(value) = output else {
+                crate::ipc::set_message_register(call.caller, 0, cpu::port_in(port, width as u8));
+                return Ok(1);
             };
-            crate::ipc::set_message_register(call.caller, 0, value);
-            Ok(1)
+            cpu::port_out(port, width as u8, value);
+            Ok(0)
         }
         _ => Err(Error::new(InvocationError::IllegalOperation)),
     }

@@ -8,14 +8,14 @@
 //!
 //! Interrupt numbers in handler capabilities: 0–23 are IOAPIC pins, 24–39 MSI slots 0–15.
 
-use super::{Error, Invocation, Result, ensure_empty};
+use super::{Call, Error, Result, ensure_empty};
 use crate::arch::{
     apic,
     trap::{IOAPIC_PINS, MSI_VECTOR_BASE, MSI_VECTORS},
 };
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::Invocation;
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{self, Cap};
 use tileos_kernel::cspace;
@@ -52,14 +52,12 @@ impl IrqLine {
 }
 
 /// Runs an IRQ control or IRQ handler method.
-pub fn invoke(call: &Invocation) -> Result<usize> {
-    match (call.cap, call.label) {
-        (Cap::IrqControl, Label::IrqControlGet) => {
-            // MR0 pin, MR1 level-triggered, MR2 active-low, MR3/MR4 destination index/depth
-            // in the caller's CSpace.
-            let pin = call.arg(0)?;
-            let (level, low) = (call.arg(1)? != 0, call.arg(2)? != 0);
-            let dest = call.resolve_slot(call.cspace_root(), call.arg(3)?, call.arg(4)?, false)?;
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
+    match (call.cap, invocation) {
+        (Cap::IrqControl, Invocation::IrqControlGet(get)) => {
+            // The destination slot is resolved from the caller's CSpace.
+            let (pin, level, low) = (get.pin, get.level_triggered, get.active_low);
+            let dest = call.resolve_slot(call.cspace_root(), get.dest, false)?;
             if pin >= IOAPIC_PINS {
                 return Err(Error::range(0, IOAPIC_PINS - 1));
             }
@@ -74,10 +72,10 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             apic::route(pin as u8, level, low, true);
             Ok(0)
         }
-        (Cap::IrqControl, Label::IrqControlGetMsi) => {
-            // MR0 MSI slot, MR1/MR2 destination index/depth in the caller's CSpace.
-            let msi_slot = call.arg(0)?;
-            let dest = call.resolve_slot(call.cspace_root(), call.arg(1)?, call.arg(2)?, false)?;
+        (Cap::IrqControl, Invocation::IrqControlGetMsi(get)) => {
+            // The destination slot is resolved from the caller's CSpace.
+            let msi_slot = get.msi;
+            let dest = call.resolve_slot(call.cspace_root(), get.dest, false)?;
             if msi_slot >= MSI_VECTORS {
                 return Err(Error::range(0, MSI_VECTORS - 1));
             }
@@ -92,7 +90,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             cspace::insert_derived(&mut KernelMemory, call.slot, dest, handler, cap::is_revocable(&handler, &call.cap));
             Ok(0)
         }
-        (Cap::IrqHandler { irq }, Label::IrqHandlerMsiMessage) => {
+        (Cap::IrqHandler { irq }, Invocation::IrqHandlerMsiMessage(_)) => {
             // Replies MR0 message address, MR1 message data (the vector, fixed delivery,
             // edge-triggered) for the driver to write into its device's MSI capability or
             // MSI-X table entry.
@@ -103,8 +101,8 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             crate::ipc::set_message_register(call.caller, 1, MSI_VECTOR_BASE + u64::from(irq) - IOAPIC_PINS);
             Ok(2)
         }
-        (Cap::IrqHandler { irq }, Label::IrqHandlerSetNotification) => {
-            let (_, ntfn) = call.extra_cap(0)?;
+        (Cap::IrqHandler { irq }, Invocation::IrqHandlerSetNotification(set)) => {
+            let (_, ntfn) = call.lookup(set.notification)?;
             let Cap::Notification { paddr, badge, rights } = ntfn else { return Err(super::wrong_cap(0)) };
             if !rights.contains(Rights::WRITE) {
                 return Err(super::wrong_cap(0));
@@ -115,12 +113,12 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             route(irq, *line, false);
             Ok(0)
         }
-        (Cap::IrqHandler { irq }, Label::IrqHandlerAck) => {
+        (Cap::IrqHandler { irq }, Invocation::IrqHandlerAck(_)) => {
             let line = kernel().irqs[usize::from(irq)];
             route(irq, line, line.notification == 0);
             Ok(0)
         }
-        (Cap::IrqHandler { irq }, Label::IrqHandlerClear) => {
+        (Cap::IrqHandler { irq }, Invocation::IrqHandlerClear(_)) => {
             let line = &mut kernel().irqs[usize::from(irq)];
             line.notification = 0;
             route(irq, *line, true);

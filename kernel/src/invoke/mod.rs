@@ -1,7 +1,10 @@
 //! Invocations: a Call (or Send) on a capability to a kernel object runs one of the
 //! object's methods, chosen by the message label. As in seL4, each method first *decodes*
 //! (checks every argument and capability, changing nothing) and only then *performs*, so
-//! every error is reported before any state changes.
+//! every error is reported before any state changes. The arguments arrive typed: the
+//! message is decoded by `tileos_kernel::decode` with the ABI's one definition of every
+//! invocation (`tileos_abi::invocation`), and each module matches on the invocations of its
+//! object.
 #![deny(unsafe_code)]
 
 pub mod cnode;
@@ -14,38 +17,14 @@ pub mod vspace;
 use crate::ipc;
 use crate::state::{KernelMemory, Reg, tcb};
 use tileos_abi::error::{InvocationError, LookupFailure};
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, Object, Slot};
 use tileos_abi::message::{MessageInfo, ipc_buffer};
 use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::decode::{Message, decode};
 
-/// An invocation error with up to two detail words (see `tileos_abi::error`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error {
-    /// The error code (reply label).
-    pub code: InvocationError,
-    /// Detail words (MR0, MR1).
-    pub details: [u64; 2],
-}
-
-impl Error {
-    /// An error without details.
-    pub const fn new(code: InvocationError) -> Error {
-        Error { code, details: [0, 0] }
-    }
-    /// An error naming argument `index`.
-    pub const fn argument(code: InvocationError, index: u64) -> Error {
-        Error { code, details: [index, 0] }
-    }
-    /// A failed lookup (`source`: on the source side) with its reason.
-    pub const fn lookup(source: bool, failure: LookupFailure) -> Error {
-        Error { code: InvocationError::FailedLookup, details: [source as u64, failure as u64] }
-    }
-    /// A range error with the allowed bounds.
-    pub const fn range(min: u64, max: u64) -> Error {
-        Error { code: InvocationError::RangeError, details: [min, max] }
-    }
-}
+/// An invocation error with up to two detail words (`tileos_abi::error::Error`).
+pub use tileos_abi::error::Error;
 
 /// Result of an invocation: the number of reply words placed in the caller's message registers.
 pub type Result<T> = core::result::Result<T, Error>;
@@ -66,38 +45,21 @@ pub fn restart(caller: u64) {
     t.set_reg(Reg::Rip, t.reg(Reg::Rip).wrapping_sub(SYSCALL_LENGTH));
 }
 
-/// The decoded request: who invokes what, with which label and message.
-pub struct Invocation {
+/// Who invokes what: the context every method's checks and effects use (the arguments come
+/// typed, decoded by [`tileos_kernel::decode`]).
+pub struct Call {
     /// The invoking thread (TCB address).
     pub caller: u64,
     /// The invoked capability.
     pub cap: Cap,
     /// Its slot.
     pub slot: SlotRef,
-    /// The method.
-    pub label: Label,
-    /// Message length in words.
-    pub length: usize,
-    /// Capabilities passed (in the IPC buffer's `caps_or_badges`).
-    pub extra_caps: usize,
 }
 
-impl Invocation {
-    /// Message word `index` (an argument), or `TruncatedMessage`.
-    pub fn arg(&self, index: usize) -> Result<u64> {
-        if index >= self.length {
-            return Err(Error::new(InvocationError::TruncatedMessage));
-        }
-        Ok(ipc::message_register(self.caller, index))
-    }
-
-    /// Extra capability `index`: its slot and capability, looked up in the caller's CSpace.
-    pub fn extra_cap(&self, index: usize) -> Result<(SlotRef, Cap)> {
-        if index >= self.extra_caps {
-            return Err(Error::new(InvocationError::TruncatedMessage));
-        }
-        let cptr = ipc::buffer_word(self.caller, ipc_buffer::CAPS_OR_BADGES + index);
-        let slot = ipc::lookup_slot(self.caller, cptr).map_err(|failure| Error::lookup(true, failure))?;
+impl Call {
+    /// An extra capability: its slot and capability, looked up in the caller's CSpace.
+    pub fn lookup(&self, cptr: CPtr) -> Result<(SlotRef, Cap)> {
+        let slot = ipc::lookup_slot(self.caller, cptr.0).map_err(|failure| Error::lookup(true, failure))?;
         Ok((slot, KernelMemory.read(slot).cap))
     }
 
@@ -106,12 +68,13 @@ impl Invocation {
         tcb(self.caller).slot_cap(tcb_slot::CSPACE)
     }
 
-    /// Resolves a slot in the caller's CSpace with an explicit depth (destination slots).
-    pub fn resolve_slot(&self, root: Cap, index: u64, depth: u64, source: bool) -> Result<SlotRef> {
-        if depth == 0 || depth > 64 {
+    /// Resolves a slot argument from `root` with its explicit depth (1–64, else
+    /// FailedLookup DepthMismatch); `source` says which side a failure is reported on.
+    pub fn resolve_slot(&self, root: Cap, slot: Slot, source: bool) -> Result<SlotRef> {
+        if slot.depth == 0 || slot.depth > 64 {
             return Err(Error::lookup(source, LookupFailure::DepthMismatch));
         }
-        cspace::resolve_exact(&KernelMemory, root, index, depth as u32).map_err(|failure| Error::lookup(source, failure))
+        cspace::resolve_exact(&KernelMemory, root, slot.index, slot.depth as u32).map_err(|failure| Error::lookup(source, failure))
     }
 }
 
@@ -129,30 +92,33 @@ pub fn ensure_empty(slot: SlotRef) -> Result<()> {
 }
 
 /// Runs the invocation of the capability in `slot` by `caller`, whose message info is
-/// `info`. On success returns the reply length (results already in the caller's message
-/// registers); on error the caller's reply carries the error.
+/// `info`: decodes it (`tileos_kernel::decode`: label, capability type, arguments), then
+/// the object's module checks against the state and performs. On success returns the reply
+/// length (results already in the caller's message registers); on error the caller's reply
+/// carries the error.
 pub fn invoke(caller: u64, slot: SlotRef, info: MessageInfo) -> Result<usize> {
     let cap = KernelMemory.read(slot).cap;
-    let Some(label) = Label::from_raw(info.label()) else {
-        return Err(Error::new(InvocationError::IllegalOperation));
-    };
-    let call = Invocation {
-        caller,
-        cap,
-        slot,
-        label,
+    let message = Message {
+        label: info.label(),
         length: info.length().min(tileos_abi::message::MAX_MESSAGE_WORDS),
         extra_caps: info.extra_caps(),
+        word: |index| ipc::message_register(caller, index),
+        cptr: |index| ipc::buffer_word(caller, ipc_buffer::CAPS_OR_BADGES + index),
     };
-    match cap {
-        Cap::Untyped { .. } => untyped::invoke(&call),
-        Cap::CNode { .. } => cnode::invoke(&call),
-        Cap::Tcb { .. } => tcb::invoke(&call),
-        Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::Pml4 { .. } => vspace::invoke(&call),
-        Cap::IrqControl | Cap::IrqHandler { .. } => irq::invoke(&call),
-        Cap::IoPortControl | Cap::IoPort { .. } => ioport::invoke(&call),
-        Cap::Zombie { .. } => Err(Error::new(InvocationError::DeletionInProgress)),
-        _ => Err(Error::new(InvocationError::IllegalOperation)),
+    // Matched by reference: the decoded value is not copied on its way to the method.
+    let decoded = decode(&cap, &message);
+    let invocation = match &decoded {
+        Ok(invocation) => invocation,
+        Err(error) => return Err(*error),
+    };
+    let call = Call { caller, cap, slot };
+    match invocation.label().object() {
+        Object::Untyped => untyped::invoke(&call, invocation),
+        Object::CNode => cnode::invoke(&call, invocation),
+        Object::Tcb => tcb::invoke(&call, invocation),
+        Object::Frame | Object::PagingStructure => vspace::invoke(&call, invocation),
+        Object::IrqControl | Object::IrqHandler => irq::invoke(&call, invocation),
+        Object::IoPortControl | Object::IoPort => ioport::invoke(&call, invocation),
     }
 }
 

@@ -2,12 +2,12 @@
 //! priority, as in seL4), scheduling budgets, registers, suspend/resume, notification
 //! binding, IPC buffer.
 
-use super::{Error, Invocation, Result};
+use super::{Call, Error, Result};
 use crate::ipc;
 use crate::state::{KernelMemory, tcb};
 use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{Label, TCB_REGISTER_COUNT};
+use tileos_abi::invocation::{CPtr, Invocation, TCB_REGISTER_COUNT};
 use tileos_abi::message::ipc_buffer;
 use tileos_abi::object::Rights;
 use tileos_elf::USER_TOP;
@@ -32,7 +32,7 @@ fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
 fn empty_slots(thread_paddr: u64) -> Result<bool> {
     let mut work = Work::new(cspace::KERNEL_STEP_WORK);
     for index in [tcb_slot::CSPACE, tcb_slot::VSPACE, tcb_slot::IPC_BUFFER, tcb_slot::FAULT_ENDPOINT] {
-        match cspace::delete_step(&mut KernelMemory, tcb_slot_address(thread_paddr, index), 0, &mut work) {
+        match cspace::delete_step(&mut KernelMemory, tcb_slot_address(thread_paddr, index), SlotRef::NONE, &mut work) {
             Ok(Progress::Done) => {}
             Ok(Progress::Preempted { .. }) => return Ok(false),
             Err(InProgress) => return Err(Error::new(InvocationError::DeletionInProgress)),
@@ -61,29 +61,37 @@ fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64, cap_index: usize) -> 
 }
 
 /// The authority TCB (extra cap 0).
-fn authority(call: &Invocation) -> Result<u64> {
-    match call.extra_cap(0)?.1 {
+fn authority(call: &Call, authority: CPtr) -> Result<u64> {
+    match call.lookup(authority)?.1 {
         Cap::Tcb { paddr } => Ok(paddr),
         _ => Err(super::wrong_cap(0)),
     }
 }
 
 /// Reads the authority TCB's maximum controlled priority (extra cap 0).
-fn authority_mcp(call: &Invocation) -> Result<u8> {
-    authority(call).map(|paddr| tcb(paddr).mcp())
+fn authority_mcp(call: &Call, cptr: CPtr) -> Result<u8> {
+    authority(call, cptr).map(|paddr| tcb(paddr).mcp())
+}
+
+/// A priority or MCP `value` the authority `cptr` may give: at most its own MCP, else
+/// RangeError [0, MCP].
+fn bounded_priority(call: &Call, value: u64, cptr: CPtr) -> Result<u8> {
+    let bound = authority_mcp(call, cptr)?;
+    if value > u64::from(bound) {
+        return Err(Error::range(0, u64::from(bound)));
+    }
+    Ok(value as u8)
 }
 
 /// Runs a TCB method.
-pub fn invoke(call: &Invocation) -> Result<usize> {
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     let Cap::Tcb { paddr: target } = call.cap else { return Err(Error::new(InvocationError::IllegalOperation)) };
-    match call.label {
-        Label::TcbConfigure => {
-            // MR0 fault endpoint cptr (0: none), MR1 CSpace guard data, MR2 IPC buffer
-            // address; extra caps: CSpace root, VSpace root, IPC buffer frame.
-            let (fault_cptr, guard_data, buffer) = (call.arg(0)?, call.arg(1)?, call.arg(2)?);
-            let (cspace_slot, cspace_cap) = call.extra_cap(0)?;
-            let (vspace_slot, vspace_cap) = call.extra_cap(1)?;
-            let (frame_slot, frame_cap) = call.extra_cap(2)?;
+    match invocation {
+        Invocation::TcbConfigure(configure) => {
+            let (fault_cptr, guard_data, buffer) = (configure.fault_endpoint, configure.cspace_guard, configure.ipc_buffer);
+            let (cspace_slot, cspace_cap) = call.lookup(configure.cspace)?;
+            let (vspace_slot, vspace_cap) = call.lookup(configure.vspace)?;
+            let (frame_slot, frame_cap) = call.lookup(configure.buffer_frame)?;
             if !matches!(cspace_cap, Cap::CNode { .. }) {
                 return Err(super::wrong_cap(0));
             }
@@ -119,34 +127,28 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             tcb(target).set_ipc_buffer_vaddr(buffer);
             Ok(0)
         }
-        Label::TcbSetIpcBuffer => {
-            let buffer = call.arg(0)?;
-            let (frame_slot, frame_cap) = call.extra_cap(0)?;
+        Invocation::TcbSetIpcBuffer(set) => {
+            let buffer = set.ipc_buffer;
+            let (frame_slot, frame_cap) = call.lookup(set.buffer_frame)?;
             check_ipc_buffer(buffer, frame_cap, 0, 0)?;
             let copy = derived(frame_slot, None)?;
             install(target, tcb_slot::IPC_BUFFER, frame_slot, copy);
             tcb(target).set_ipc_buffer_vaddr(buffer);
             Ok(0)
         }
-        Label::TcbSetPriority | Label::TcbSetMcPriority => {
-            let value = call.arg(0)?;
-            let mcp = authority_mcp(call)?;
-            if value > u64::from(mcp) {
-                return Err(Error::range(0, u64::from(mcp)));
-            }
-            if call.label == Label::TcbSetPriority {
-                thread::set_priority(target, value as u8);
-            } else {
-                tcb(target).set_mcp(value as u8);
-            }
+        Invocation::TcbSetPriority(set) => {
+            thread::set_priority(target, bounded_priority(call, set.priority, set.authority)?);
             Ok(0)
         }
-        Label::TcbSetSchedParams => {
-            // MR0 budget, MR1 period (timer ticks; 0, 0 = unlimited); cap0 authority TCB:
+        Invocation::TcbSetMcPriority(set) => {
+            tcb(target).set_mcp(bounded_priority(call, set.mcp, set.authority)?);
+            Ok(0)
+        }
+        Invocation::TcbSetSchedParams(set) => {
+            // Budget and period in timer ticks (0, 0 = unlimited); the authority TCB is
             // itself unlimited, with an MCP at least the target's priority.
-            let (budget, period) = (call.arg(0)?, call.arg(1)?);
-            let authority = authority(call)?;
-            let params = Budget::new(budget, period).map_err(|(min, max)| Error::range(min, max))?;
+            let authority = authority(call, set.authority)?;
+            let params = Budget::new(set.budget, set.period).map_err(|(min, max)| Error::range(min, max))?;
             if tcb(authority).budget().is_limited() {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
@@ -156,11 +158,11 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             thread::set_budget(target, params);
             Ok(0)
         }
-        Label::TcbSuspend => {
+        Invocation::TcbSuspend(_) => {
             ipc::cancel(target);
             Ok(0)
         }
-        Label::TcbResume => {
+        Invocation::TcbResume(_) => {
             if !configured(target) {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
@@ -169,9 +171,9 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             }
             Ok(0)
         }
-        Label::TcbReadRegisters => {
-            // MR0: number of registers (order in TCB_REGISTER_COUNT's doc).
-            let count = call.arg(0)?;
+        Invocation::TcbReadRegisters(read) => {
+            // The number of registers (order in TCB_REGISTER_COUNT's doc).
+            let count = read.count;
             if count == 0 || count > TCB_REGISTER_COUNT as u64 {
                 return Err(Error::range(1, TCB_REGISTER_COUNT as u64));
             }
@@ -187,19 +189,13 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             }
             Ok(count as usize)
         }
-        Label::TcbWriteRegisters => {
-            // MR0: resume afterwards (1) or not, MR1: count, MR2..: registers.
-            let (resume, count) = (call.arg(0)?, call.arg(1)?);
-            if count == 0 || count > TCB_REGISTER_COUNT as u64 {
-                return Err(Error::range(1, TCB_REGISTER_COUNT as u64));
-            }
+        Invocation::TcbWriteRegisters(write) => {
+            // Resume afterwards (1) or not; the count (1–18) was checked by decoding.
             if target == call.caller {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
             let mut values = registers_of(target);
-            for (index, value) in values.iter_mut().enumerate().take(count as usize) {
-                *value = call.arg(2 + index)?;
-            }
+            values[..write.registers.values().len()].copy_from_slice(write.registers.values());
             if values[0] >= USER_TOP {
                 return Err(Error::argument(InvocationError::InvalidArgument, 2));
             }
@@ -207,13 +203,13 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 return Err(Error::argument(InvocationError::InvalidArgument, 3));
             }
             set_registers(target, &values);
-            if resume == 1 && tcb(target).state() == ThreadState::Inactive && configured(target) {
+            if write.resume == 1 && tcb(target).state() == ThreadState::Inactive && configured(target) {
                 thread::make_runnable(target);
             }
             Ok(0)
         }
-        Label::TcbBindNotification => {
-            let (_, ntfn) = call.extra_cap(0)?;
+        Invocation::TcbBindNotification(bind) => {
+            let (_, ntfn) = call.lookup(bind.notification)?;
             let Cap::Notification { paddr, rights, .. } = ntfn else { return Err(super::wrong_cap(0)) };
             if !rights.contains(Rights::READ) {
                 return Err(super::wrong_cap(0));
@@ -223,7 +219,7 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
             }
             Ok(0)
         }
-        Label::TcbUnbindNotification => {
+        Invocation::TcbUnbindNotification(_) => {
             if tcb(target).bound_notification() == 0 {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }

@@ -1,38 +1,35 @@
 //! Untyped method: Retype — create new kernel objects in an untyped region.
 
-use super::{Error, Invocation, Result, ensure_empty};
+use super::{Call, Error, Result, ensure_empty};
 use crate::arch::paging;
 use crate::ipc;
 use crate::state::{KernelMemory, init_object, kernel, zero};
 use crate::thread::Tcb;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::Invocation;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_kernel::cap::{Cap, Mapping, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, Slot, slot_address};
 use tileos_kernel::untyped::{self, RetypeError, UntypedState};
 
-/// Runs Retype: arguments `type, size_bits, node_index, node_depth, node_offset, count`,
-/// extra capability 0 = the CNode from which `node_index/node_depth` name the destination
-/// CNode (depth 0: that CNode itself); objects go to slots `node_offset..+count`.
-pub fn invoke(call: &Invocation) -> Result<usize> {
-    if call.label != Label::UntypedRetype {
+/// Runs Retype: `root` (extra capability 0) is the CNode from which `node` names the
+/// destination CNode (depth 0: that CNode itself); objects go to slots `node_offset..+count`.
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
+    let Invocation::UntypedRetype(retype) = invocation else {
         return Err(Error::new(InvocationError::IllegalOperation));
-    }
+    };
     let Cap::Untyped { paddr, size_bits, device, free_offset, prepared_to, prepared_kind } = call.cap else {
         return Err(Error::new(InvocationError::IllegalOperation));
     };
-    let object_type = ObjectType::from_raw(call.arg(0)?).ok_or(Error::argument(InvocationError::InvalidArgument, 0))?;
-    let user_bits = call.arg(1)?;
-    let (node_index, node_depth, offset, count) = (call.arg(2)?, call.arg(3)?, call.arg(4)?, call.arg(5)?);
-    let (_, root) = call.extra_cap(0)?;
+    let (object_type, user_bits, offset, count) = (retype.object_type, retype.size_bits, retype.node_offset, retype.count);
+    let (_, root) = call.lookup(retype.root)?;
     if !matches!(root, Cap::CNode { .. }) {
         return Err(super::wrong_cap(0));
     }
-    let node = if node_depth == 0 {
+    let node = if retype.node.depth == 0 {
         root
     } else {
-        let slot = call.resolve_slot(root, node_index, node_depth, false)?;
+        let slot = call.resolve_slot(root, retype.node, false)?;
         KernelMemory.read(slot).cap
     };
     let Cap::CNode { paddr: node_paddr, radix, .. } = node else {

@@ -9,12 +9,11 @@
 //! gone unmaps nothing instead of writing into reused memory. See the mapping invariant in
 //! [`tileos_kernel::vspace`].
 
-use super::{Error, Invocation, Result};
+use super::{Call, Error, Result};
 use crate::arch::paging;
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::{InvocationError, LookupFailure};
-use tileos_abi::invocation::Label;
-use tileos_abi::object::Rights;
+use tileos_abi::invocation::{CPtr, Invocation};
 use tileos_kernel::cap::{Cap, Mapping};
 use tileos_kernel::cspace::{self, CSpaceMemory};
 use tileos_kernel::vspace::{self as mapping, FrameMap, MapError, PagingMemory, UnmapError, VSpace};
@@ -52,7 +51,7 @@ impl PagingMemory for KernelPaging {
     }
 }
 
-fn set_mapping(call: &Invocation, mapping: Mapping) {
+fn set_mapping(call: &Call, mapping: Mapping) {
     let mut slot = KernelMemory.read(call.slot);
     slot.cap = match slot.cap {
         Cap::Frame { paddr, size_bits, rights, device, .. } => Cap::Frame { paddr, size_bits, rights, device, mapping },
@@ -63,8 +62,8 @@ fn set_mapping(call: &Invocation, mapping: Mapping) {
 }
 
 /// The address space named by extra capability 0.
-fn target_vspace(call: &Invocation) -> Result<VSpace> {
-    match call.extra_cap(0)?.1 {
+fn target_vspace(call: &Call, vspace: CPtr) -> Result<VSpace> {
+    match call.lookup(vspace)?.1 {
         Cap::Pml4 { paddr, asid } => Ok(VSpace { pml4: paddr, asid }),
         _ => Err(super::wrong_cap(0)),
     }
@@ -82,16 +81,16 @@ fn map_error(error: MapError) -> Error {
 }
 
 /// Runs a paging-structure or frame method.
-pub fn invoke(call: &Invocation) -> Result<usize> {
-    match (call.cap, call.label) {
-        (Cap::PagingTable { paddr, level, mapping }, Label::PagingStructureMap) => {
-            let vaddr = call.arg(0)?;
-            let vspace = target_vspace(call)?;
+pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
+    match (call.cap, invocation) {
+        (Cap::PagingTable { paddr, level, mapping }, Invocation::PagingStructureMap(map)) => {
+            let vaddr = map.vaddr;
+            let vspace = target_vspace(call, map.vspace)?;
             let mapping = mapping::map_table(&mut KernelPaging, vspace, paddr, level, mapping, vaddr).map_err(map_error)?;
             set_mapping(call, mapping);
             Ok(0)
         }
-        (cap @ Cap::PagingTable { .. }, Label::PagingStructureUnmap) => {
+        (cap @ Cap::PagingTable { .. }, Invocation::PagingStructureUnmap(_)) => {
             let is_final = cspace::is_final(&KernelMemory, call.slot);
             match mapping::unmap_structure(&mut KernelPaging, cap, is_final) {
                 Ok(_) => {
@@ -101,22 +100,22 @@ pub fn invoke(call: &Invocation) -> Result<usize> {
                 Err(UnmapError::NotFinal) => Err(Error::new(InvocationError::RevokeFirst)),
             }
         }
-        (Cap::Frame { paddr, size_bits, rights, device: _, mapping }, Label::FrameMap) => {
-            let (vaddr, requested, attributes) = (call.arg(0)?, call.arg(1)?, call.arg(2)?);
-            let vspace = target_vspace(call)?;
-            let request = FrameMap { paddr, size_bits, rights, mapping, vaddr, requested: Rights::from_word(requested), attributes };
+        (Cap::Frame { paddr, size_bits, rights, device: _, mapping }, Invocation::FrameMap(map)) => {
+            let vspace = target_vspace(call, map.vspace)?;
+            let (vaddr, requested, attributes) = (map.vaddr, map.rights, map.attributes);
+            let request = FrameMap { paddr, size_bits, rights, mapping, vaddr, requested, attributes };
             let mapping = mapping::map_frame(&mut KernelPaging, vspace, request).map_err(map_error)?;
             set_mapping(call, mapping);
             Ok(0)
         }
-        (Cap::Frame { paddr, size_bits, mapping, .. }, Label::FrameUnmap) => {
+        (Cap::Frame { paddr, size_bits, mapping, .. }, Invocation::FrameUnmap(_)) => {
             if mapping.is_mapped() {
                 mapping::unmap_frame(&mut KernelPaging, mapping, paddr, u32::from(size_bits));
                 set_mapping(call, Mapping::NONE);
             }
             Ok(0)
         }
-        (Cap::Frame { paddr, .. }, Label::FrameGetAddress) => {
+        (Cap::Frame { paddr, .. }, Invocation::FrameGetAddress(_)) => {
             crate::ipc::set_message_register(call.caller, 0, paddr);
             Ok(1)
         }

@@ -113,7 +113,7 @@ fn cdt_well_formed(memory: &Memory) -> Result<Vec<Vec<SlotRef>>, String> {
         }
         occupied += 1;
         for (link, name) in [(slot.next, "next"), (slot.prev, "prev")] {
-            if link == 0 {
+            if link == SlotRef::NONE {
                 continue;
             }
             let linked = memory.read(link);
@@ -128,10 +128,10 @@ fn cdt_well_formed(memory: &Memory) -> Result<Vec<Vec<SlotRef>>, String> {
     }
     let mut lists = Vec::new();
     let mut seen = 0;
-    for (head, _) in memory.occupied().filter(|(_, slot)| slot.prev == 0) {
+    for (head, _) in memory.occupied().filter(|(_, slot)| slot.prev == SlotRef::NONE) {
         let mut list = Vec::new();
         let mut at = head;
-        while at != 0 {
+        while at != SlotRef::NONE {
             if list.len() == occupied {
                 return Err(format!("cycle in the list starting at {head:#x}"));
             }
@@ -351,7 +351,7 @@ fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
     }
     let mut live: Vec<(u64, u64)> = step.universe.cnodes.iter().filter(|c| c.external).map(|c| (c.paddr, 1u64 << c.radix)).collect();
     live.extend(step.after.occupied().filter_map(|(_, slot)| object_of(&slot.cap).slot_container()));
-    let inside = |at: SlotRef| live.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
+    let inside = |at: SlotRef| live.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count).0).contains(&at.0));
     match step.after.occupied().find(|&(at, slot)| !inside(at) && !slot.detached) {
         Some((at, slot)) => Err(format!("{} ({:?}) lies in a CNode no capability names", name(at), slot.cap)),
         None => Ok(()),
@@ -376,7 +376,7 @@ fn confinement(step: &Step) -> Result<(), String> {
             let zombies = before.occupied().chain(after.occupied()).filter_map(|(_, slot)| slot.cap.zombie_object());
             let destroyed: Vec<(u64, u64)> =
                 step.log.iter().filter(|r| r.is_final).map(|r| r.cap).chain(zombies).filter_map(|cap| cap.slot_container()).collect();
-            let in_destroyed = |at: SlotRef| destroyed.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count)).contains(&at));
+            let in_destroyed = |at: SlotRef| destroyed.iter().any(|&(paddr, count)| (paddr..slot_address(paddr, count).0).contains(&at.0));
             let before_tree = Tree::of_checked(before);
             let targeted = |at: SlotRef| match *invocation {
                 Invocation::Delete(target) | Invocation::DeleteStep(target) => at == target,

@@ -102,7 +102,7 @@ pub fn hash_slots<'a>(slots: impl Iterator<Item = (&'a SlotRef, &'a Slot)>, hash
 }
 
 fn check_address(at: SlotRef) {
-    assert!(at != 0 && at & 63 == 0, "the kernel used a bad slot reference {at:#x}");
+    assert!(at != SlotRef::NONE && at.0 & 63 == 0, "the kernel used a bad slot reference {at:#x}");
 }
 
 impl CSpaceMemory for Memory {
@@ -179,10 +179,10 @@ mod tests {
     #[test]
     fn empty_writes_remove_slots_and_states_compare_by_slots() {
         let mut memory = Memory::default();
-        insert_root(&mut memory, 0x1000, EP);
-        insert_derived(&mut memory, 0x1000, 0x1040, EP, false);
+        insert_root(&mut memory, SlotRef(0x1000), EP);
+        insert_derived(&mut memory, SlotRef(0x1000), SlotRef(0x1040), EP, false);
         let before = memory.clone();
-        delete(&mut memory, 0x1040);
+        delete(&mut memory, SlotRef(0x1040));
         assert_eq!(memory.slots().len(), 1);
         assert_ne!(memory, before);
         assert_ne!(memory.fingerprint(), before.fingerprint());
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(log, vec![Finalised { cap: EP, is_final: false, copies: 2, leftovers: vec![] }]);
         assert!(memory.take_log().is_empty());
         let mut again = Memory::default();
-        insert_root(&mut again, 0x1000, EP);
+        insert_root(&mut again, SlotRef(0x1000), EP);
         assert_eq!(again, memory);
         assert_eq!(again.fingerprint(), memory.fingerprint());
     }
@@ -199,7 +199,7 @@ mod tests {
     fn finalising_a_cnode_records_what_is_left_inside() {
         let mut memory = Memory::default();
         let cnode = Cap::CNode { paddr: 0x2000, radix: 2, guard_bits: 0, guard: 0 };
-        insert_root(&mut memory, 0x1000, cnode);
+        insert_root(&mut memory, SlotRef(0x1000), cnode);
         insert_root(&mut memory, slot_address(0x2000, 3), EP);
         memory.finalise(&cnode, true);
         assert_eq!(memory.take_log()[0].leftovers, vec![(slot_address(0x2000, 3), EP)]);

@@ -2,13 +2,20 @@
 //! do it (seL4's `decodeCNodeInvocation` / `decodeUntypedInvocation`): every argument is
 //! checked first, against a shared reference to the state, so a rejected operation cannot
 //! change anything; only an accepted one is then carried out, by the kernel's own CDT code.
+//!
+//! An operation is first encoded as the message user space sends ([`Op::invocation`], the
+//! ABI's typed invocation) and decoded by the kernel's own decoder
+//! (`tileos_kernel::decode`: label, capability type, argument layout and their errors); the
+//! checks against the state below then read the decoded arguments, not the operation.
 
 use crate::memory::Memory;
 use crate::universe::Universe;
 use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::{self as abi, CPtr, Slot};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::decode::{self as kernel_decode, Message};
 use tileos_kernel::untyped::{self, RetypeError, UntypedState};
 
 /// One operation a thread holding the fixed CNodes could invoke. Slot arguments are slot
@@ -120,6 +127,34 @@ impl Op {
             }
         }
         ops
+    }
+
+    /// The invocation user space makes for this operation. Slot arguments carry the slot's
+    /// address as index, at depth 64 (the model skips capability-pointer resolution, so the
+    /// source root is a placeholder); a Retype's destination slot address is its
+    /// `node_offset`.
+    pub fn invocation(&self, universe: &Universe) -> abi::Invocation {
+        const ROOT: CPtr = CPtr(0);
+        let at = |slot: SlotRef| Slot::at(slot.0);
+        match *self {
+            Op::Copy { src, dest } => abi::CNodeCopy { dest: at(dest), src: at(src), rights: Rights::ALL, src_root: ROOT }.into(),
+            Op::Mint { src, dest, params } => {
+                let MintParams { rights, data } = universe.mints[params];
+                abi::CNodeMint { dest: at(dest), src: at(src), rights, badge: data, src_root: ROOT }.into()
+            }
+            Op::Move { src, dest } => abi::CNodeMove { dest: at(dest), src: at(src), src_root: ROOT }.into(),
+            Op::Mutate { src, dest, data } => {
+                abi::CNodeMutate { dest: at(dest), src: at(src), data: universe.mutate_data[data], src_root: ROOT }.into()
+            }
+            Op::Rotate { src, pivot, dest } => abi::CNodeRotate { dest: at(dest), pivot: at(pivot), src: at(src) }.into(),
+            Op::Delete { slot } | Op::DeleteStep { slot } => abi::CNodeDelete { slot: at(slot) }.into(),
+            Op::Revoke { slot } | Op::RevokeStep { slot } => abi::CNodeRevoke { slot: at(slot) }.into(),
+            Op::Retype { object, dest, .. } => {
+                let (object_type, size_bits) = universe.retypes[object];
+                let node = Slot::new(0, 0);
+                abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: dest.0, count: 1, root: ROOT }.into()
+            }
+        }
     }
 
     /// The operation with slots named as in traces (`Copy A1 -> B0`).
@@ -255,24 +290,45 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         Cap::Null => Ok(()),
         _ => Err(reject(InvocationError::DeleteFirst, "destination slot occupied")),
     };
-    match *op {
-        Op::Copy { src, dest } => derive_into(src, dest, None, source, empty),
-        Op::Mint { src, dest, params } => derive_into(src, dest, Some(universe.mints[params]), source, empty),
-        Op::Move { src, dest } => {
-            empty(dest)?;
-            Ok(Invocation::Move { src, dest, cap: source(src)? })
+    // The invoked capability: a CNode (any: only its type matters to decoding), or the
+    // untyped of a Retype, which must be there (else the call's own lookup fails).
+    let invoked = match *op {
+        Op::Retype { untyped, .. } => match lookup(untyped)? {
+            Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
+            cap => cap,
+        },
+        _ => Cap::CNode { paddr: 0, radix: 0, guard_bits: 0, guard: 0 },
+    };
+    let message = op.invocation(universe).encode();
+    let (words, caps) = (message.words(), message.caps());
+    let raw = Message { label: message.label as u64, length: words.len(), extra_caps: caps.len(), word: |i| words[i], cptr: |i| caps[i] };
+    let decoded = kernel_decode::decode(&invoked, &raw).map_err(|error| reject(error.code, "refused by the kernel's decoder"))?;
+    let step = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
+    match decoded {
+        abi::Invocation::CNodeCopy(copy) => {
+            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), source, empty)
         }
-        Op::Mutate { src, dest, data } => {
+        abi::Invocation::CNodeMint(mint) => {
+            let params = MintParams { rights: mint.rights, data: mint.badge };
+            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), source, empty)
+        }
+        abi::Invocation::CNodeMove(moved) => {
+            empty(SlotRef(moved.dest.index))?;
+            Ok(Invocation::Move { src: SlotRef(moved.src.index), dest: SlotRef(moved.dest.index), cap: source(SlotRef(moved.src.index))? })
+        }
+        abi::Invocation::CNodeMutate(mutate) => {
+            let (src, dest) = (SlotRef(mutate.src.index), SlotRef(mutate.dest.index));
             empty(dest)?;
             let old = source(src)?;
-            let cap = cap::mutate(old, universe.mutate_data[data]).map_err(derive_rejection)?;
+            let cap = cap::mutate(old, mutate.data).map_err(derive_rejection)?;
             let badges = matches!(old, Cap::Endpoint { .. } | Cap::Notification { .. }) && cap.badge() != old.badge();
             if badges && !(universe.mutate_badges_originals && memory.read(src).revocable) {
                 return Err(reject(InvocationError::IllegalOperation, "mutate would change the badge in place"));
             }
             Ok(Invocation::Move { src, dest, cap })
         }
-        Op::Rotate { src, pivot, dest } => {
+        abi::Invocation::CNodeRotate(rotate) => {
+            let (src, pivot, dest) = (SlotRef(rotate.src.index), SlotRef(rotate.pivot.index), SlotRef(rotate.dest.index));
             source(src)?;
             source(pivot)?;
             if pivot == src || pivot == dest {
@@ -284,19 +340,20 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             empty(dest)?;
             Ok(Invocation::Rotate { src, pivot, dest })
         }
-        Op::Delete { slot } => deletable(slot).map(Invocation::Delete),
-        Op::Revoke { slot } => revocable(slot).map(Invocation::Revoke),
-        Op::DeleteStep { slot } => deletable(slot).map(Invocation::DeleteStep),
-        Op::RevokeStep { slot } => revocable(slot).map(Invocation::RevokeStep),
-        Op::Retype { untyped, object, dest } => {
-            let Cap::Untyped { paddr, size_bits, device, free_offset, .. } = source(untyped)? else {
-                return Err(reject(InvocationError::InvalidCapability, "retype of a non-untyped capability"));
+        abi::Invocation::CNodeDelete(delete) if step => deletable(SlotRef(delete.slot.index)).map(Invocation::DeleteStep),
+        abi::Invocation::CNodeDelete(delete) => deletable(SlotRef(delete.slot.index)).map(Invocation::Delete),
+        abi::Invocation::CNodeRevoke(revoke) if step => revocable(SlotRef(revoke.slot.index)).map(Invocation::RevokeStep),
+        abi::Invocation::CNodeRevoke(revoke) => revocable(SlotRef(revoke.slot.index)).map(Invocation::Revoke),
+        abi::Invocation::UntypedRetype(retype) => {
+            let (Op::Retype { untyped, .. }, Cap::Untyped { paddr, size_bits, device, free_offset, .. }) = (*op, invoked) else {
+                return Err(reject(InvocationError::IllegalOperation, "retype of a non-untyped capability"));
             };
+            let dest = SlotRef(retype.node_offset);
             empty(dest)?;
-            let (kind, user_bits) = universe.retypes[object];
+            let (kind, user_bits) = (retype.object_type, retype.size_bits.min(64) as u32);
             let has_children = cspace::has_children(memory, untyped);
             let state = UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children };
-            let plan = untyped::plan(state, kind, user_bits, 1).map_err(retype_rejection)?;
+            let plan = untyped::plan(state, kind, user_bits, retype.count).map_err(retype_rejection)?;
             Ok(Invocation::Retype {
                 untyped,
                 dest,
@@ -304,6 +361,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
                 free_offset: plan.new_free_offset,
             })
         }
+        _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
 }
 
@@ -312,13 +370,12 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
 fn derive_into(
     src: SlotRef,
     dest: SlotRef,
-    mint: Option<MintParams>,
+    (mask, mint): (Rights, Option<MintParams>),
     source: impl Fn(SlotRef) -> Result<Cap, Rejection>,
     empty: impl Fn(SlotRef) -> Result<(), Rejection>,
 ) -> Result<Invocation, Rejection> {
     empty(dest)?;
     let parent = source(src)?;
-    let mask = mint.map_or(Rights::ALL, |mint| mint.rights);
     let cap = cap::mask_rights(cap::derive(&parent, mint).map_err(derive_rejection)?, mask);
     Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent) })
 }
@@ -379,7 +436,7 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
         Invocation::Delete(slot) => {
             let mut anchor = slot;
             loop {
-                match cspace::delete_step(memory, anchor, 0, &mut one_unit()) {
+                match cspace::delete_step(memory, anchor, SlotRef::NONE, &mut one_unit()) {
                     Ok(cspace::Progress::Done) => break,
                     Ok(cspace::Progress::Preempted { anchor: next }) => anchor = next,
                     Err(cspace::InProgress) => return false,
@@ -393,7 +450,7 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
                 Err(cspace::InProgress) => return false,
             }
         },
-        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, 0, &mut one_unit()).is_ok(),
+        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, SlotRef::NONE, &mut one_unit()).is_ok(),
         Invocation::RevokeStep(slot) => return cspace::revoke_step(memory, slot, &mut one_unit()).is_ok(),
         Invocation::Retype { untyped, dest, cap, free_offset } => {
             let mut slot = memory.read(untyped);
@@ -436,7 +493,8 @@ mod tests {
         assert_eq!(error(&memory, Op::Copy { src: a(3), dest: b(0) }), InvocationError::FailedLookup);
         assert_eq!(error(&memory, Op::Copy { src: a(1), dest: a(0) }), InvocationError::DeleteFirst);
         assert_eq!(error(&memory, Op::Copy { src: a(1), dest: slot_address(0x9000, 0) }), InvocationError::FailedLookup);
-        assert_eq!(error(&memory, Op::Retype { untyped: a(1), object: 0, dest: b(0) }), InvocationError::InvalidCapability);
+        // The kernel's decoder refuses Retype on an endpoint as a label it does not offer.
+        assert_eq!(error(&memory, Op::Retype { untyped: a(1), object: 0, dest: b(0) }), InvocationError::IllegalOperation);
         assert_eq!(error(&memory, Op::Rotate { src: a(1), pivot: a(1), dest: b(0) }), InvocationError::InvalidArgument);
         assert_eq!(error(&memory, Op::Mutate { src: a(1), dest: b(0), data: 0 }), InvocationError::IllegalOperation);
         let kernel_rule = Universe { mutate_badges_originals: true, ..Universe::standard() };

@@ -166,8 +166,8 @@ impl Universe {
     pub fn slot_name(&self, at: SlotRef) -> String {
         for cnode in &self.cnodes {
             let end = cnode.slot(1u64 << cnode.radix);
-            if (cnode.paddr..end).contains(&at) {
-                return format!("{}{}", cnode.name, (at - cnode.paddr) >> 6);
+            if (cnode.paddr..end.0).contains(&at.0) {
+                return format!("{}{}", cnode.name, (at.0 - cnode.paddr) >> 6);
             }
         }
         format!("slot@{at:#x}")
@@ -187,7 +187,7 @@ mod tests {
         // B holding its own only capability is alive but unreachable.
         tileos_kernel::cspace::move_cap(&mut memory, slot_address(CNODE_A, 2), slot_address(CNODE_B, 1), universe.cnodes[1].cap());
         assert_eq!(universe.live_cnodes(&memory), vec![(CNODE_A, 4)]);
-        assert_eq!(universe.slot_name(0x1_0040), "slot@0x10040");
+        assert_eq!(universe.slot_name(SlotRef(0x1_0040)), "slot@0x10040");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The exhaustive run over the standard universe, and checks that the explorer does find
 //! violations when the modelled kernel is given a known-bad rule.
 
-use tileos_kernel::cspace::slot_address;
+use tileos_kernel::cspace::{SlotRef, slot_address};
 use tileos_model_checker::invariants::Invariant;
 use tileos_model_checker::op::Op;
 use tileos_model_checker::universe::CNODE_A;
@@ -92,9 +92,9 @@ fn a_revoke_preempted_inside_a_chain_continues_it() {
         trace.push(Op::RevokeStep { slot: a(0) });
         let memory = run_trace(&universe, &trace).unwrap_or_else(|e| panic!("after {steps} steps: {e:?}"));
         if steps == 2 {
-            assert!(matches!(memory.cap(slot_address(UNTYPED + 128, 1)), Cap::Zombie { top: false, link: 0, .. }));
+            assert!(matches!(memory.cap(slot_address(UNTYPED + 128, 1)), Cap::Zombie { top: false, link: SlotRef::NONE, .. }));
         }
-        if memory.read(a(0)).next == 0 {
+        if memory.read(a(0)).next == tileos_kernel::cspace::SlotRef::NONE {
             assert!(steps > 4, "the revoke took several steps");
             assert!(matches!(memory.cap(a(0)), Cap::Untyped { .. }));
             return;

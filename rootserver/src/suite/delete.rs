@@ -6,9 +6,12 @@
 use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CNodeDelete, CNodeMove, CNodeRevoke, CPtr, FrameMap, FrameUnmap, Slot, TcbConfigure, UntypedRetype};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::ObjectType;
+use tileos_abi::object::Rights;
 use tileos_abi::syscall::Syscall;
+use tileos_sys::cap::{CNode, Frame, Tcb, Untyped};
 use tileos_sys::{invoke, println};
 
 /// log2 of the untyped memory the structures are built from.
@@ -45,12 +48,12 @@ const WINDOW: u64 = super::TEST_AREA + 0x8000;
 /// Maps `frame` at [`WINDOW`], runs `look` on its 512 words, unmaps it; false if it did not
 /// map or `look` said false.
 fn with_frame(frame: u64, look: impl FnOnce(&mut [u64; 512]) -> bool) -> bool {
-    if invoke(frame, Label::FrameMap, &[WINDOW, tileos_abi::object::Rights::ALL.0 as u64, 0], &[VSPACE]).is_err() {
+    if Frame::from_cptr(frame).invoke(FrameMap { vaddr: WINDOW, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }).is_err() {
         return false;
     }
     // SAFETY: the frame was just mapped writable at WINDOW, a page-aligned address.
     let result = look(unsafe { &mut *(WINDOW as *mut [u64; 512]) });
-    let _ = invoke(frame, Label::FrameUnmap, &[], &[]);
+    let _ = Frame::from_cptr(frame).invoke(FrameUnmap {});
     result
 }
 
@@ -63,16 +66,32 @@ fn build_chain(untyped: u64, head: u64, spare: u64) -> u64 {
     // From the tail: each new CNode receives the capability to the previous one.
     loop {
         let dest = if count == 0 { head } else { spare };
-        if invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, 1, 0, 0, dest, 1], &[CNODE]).is_err() {
+        if Untyped::from_cptr(untyped)
+            .invoke(UntypedRetype {
+                object_type: ObjectType::CNode,
+                size_bits: 1,
+                node: Slot::new(0, 0),
+                node_offset: dest,
+                count: 1,
+                root: CPtr(CNODE),
+            })
+            .is_err()
+        {
             break;
         }
         if count > 0 {
             // Invoked CNode = the new one: its slot 1 (depth 1) ← root slot `head`.
-            if let Err(error) = invoke(spare, Label::CNodeMove, &[1, 1, head, DEPTH], &[CNODE]) {
+            if let Err(error) =
+                CNode::from_cptr(spare).invoke(CNodeMove { dest: Slot::new(1, 1), src: Slot::new(head, DEPTH), src_root: CPtr(CNODE) })
+            {
                 println!("ktest: chain move failed: {error:?}");
                 break;
             }
-            if let Err(error) = invoke(CNODE, Label::CNodeMove, &[head, DEPTH, spare, DEPTH], &[CNODE]) {
+            if let Err(error) = CNode::from_cptr(CNODE).invoke(CNodeMove {
+                dest: Slot::new(head, DEPTH),
+                src: Slot::new(spare, DEPTH),
+                src_root: CPtr(CNODE),
+            }) {
                 println!("ktest: chain move failed: {error:?}");
                 break;
             }
@@ -103,9 +122,9 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
     // translating it (TCG), which is no part of the kernel's own time.
     if let Ok(small) = env.try_make(ObjectType::Untyped, 12) {
         build_chain(small, head, spare);
-        let (_, _, first) = measured(|| invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]).is_ok());
+        let (_, _, first) = measured(|| CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(head, DEPTH) }).is_ok());
         build_chain(small, head, spare);
-        let (_, _, again) = measured(|| invoke(CNODE, Label::CNodeRevoke, &[small, DEPTH], &[]).is_ok());
+        let (_, _, again) = measured(|| CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(small, DEPTH) }).is_ok());
         println!(
             "ktest figure: warm-up on a chain of 32 CNodes: longest entry {first} cycles ({} us) deleting, {again} cycles ({} us) revoking",
             us(first),
@@ -123,7 +142,7 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         }
         let count = build_chain(untyped, head, spare);
         check("delete_chain_built", count == 1 << (MEMORY_BITS - 7), format_args!("{count} CNodes"));
-        let (ok, total, longest) = measured(|| invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]).is_ok());
+        let (ok, total, longest) = measured(|| CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(head, DEPTH) }).is_ok());
         println!(
             "ktest figure: delete of a chain of {count} radix-1 CNodes (run {run}): {total} cycles ({} us) in all, longest kernel entry {longest} cycles ({} us)",
             us(total),
@@ -143,10 +162,19 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
             if us(best) < ENTRY_BOUND_US {
                 break;
             }
-            let _ = invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]);
+            let _ = CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(wide, DEPTH) });
         }
         let (ok, total, longest) = measured(|| {
-            invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]).is_ok()
+            Untyped::from_cptr(untyped)
+                .invoke(UntypedRetype {
+                    object_type: ObjectType::CNode,
+                    size_bits: MEMORY_BITS - 6,
+                    node: Slot::new(0, 0),
+                    node_offset: wide,
+                    count: 1,
+                    root: CPtr(CNODE),
+                })
+                .is_ok()
         });
         println!(
             "ktest figure: retype of one CNode of {} slots (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
@@ -165,7 +193,7 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
     );
 
     // 2. The widest CNode, deleted (every slot looked at).
-    let (ok, total, longest) = measured(|| invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]).is_ok());
+    let (ok, total, longest) = measured(|| CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(wide, DEPTH) }).is_ok());
     println!(
         "ktest figure: delete of a CNode of {} slots: {total} cycles ({} us), longest entry {longest} cycles ({} us)",
         1u64 << (MEMORY_BITS - 6),
@@ -185,7 +213,7 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
             break;
         }
         let count = build_chain(untyped, head, spare);
-        let (ok, total, longest) = measured(|| invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]).is_ok());
+        let (ok, total, longest) = measured(|| CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(untyped, DEPTH) }).is_ok());
         println!(
             "ktest figure: revoke of the untyped holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
             us(total),
@@ -196,9 +224,16 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         best = best.min(longest);
     }
     check("revoke_chain_entries_are_short", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
-    let again = invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]);
+    let again = Untyped::from_cptr(untyped).invoke(UntypedRetype {
+        object_type: ObjectType::CNode,
+        size_bits: MEMORY_BITS - 6,
+        node: Slot::new(0, 0),
+        node_offset: wide,
+        count: 1,
+        root: CPtr(CNODE),
+    });
     expect_ok("revoke_chain_frees_all_memory", again);
-    expect_ok("delete_wide_cnode_again", invoke(CNODE, Label::CNodeDelete, &[wide, DEPTH], &[]));
+    expect_ok("delete_wide_cnode_again", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(wide, DEPTH) }));
 
     // 4. The chain as a thread's CSpace root, holding its last capability: TcbConfigure
     // replacing that root deletes the chain first, in restarted steps too.
@@ -210,9 +245,30 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
             break;
         }
         let count = build_chain(untyped, head, spare);
-        expect_ok("tcb_configure_chain_root", invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[head, VSPACE, buffer]));
-        expect_ok("tcb_holds_last_chain_cap", invoke(CNODE, Label::CNodeDelete, &[head, DEPTH], &[]));
-        let (ok, total, longest) = measured(|| invoke(thread, Label::TcbConfigure, &[0, 0, 0], &[CNODE, VSPACE, buffer]).is_ok());
+        expect_ok(
+            "tcb_configure_chain_root",
+            Tcb::from_cptr(thread).invoke(TcbConfigure {
+                fault_endpoint: 0,
+                cspace_guard: 0,
+                ipc_buffer: 0,
+                cspace: CPtr(head),
+                vspace: CPtr(VSPACE),
+                buffer_frame: CPtr(buffer),
+            }),
+        );
+        expect_ok("tcb_holds_last_chain_cap", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(head, DEPTH) }));
+        let (ok, total, longest) = measured(|| {
+            Tcb::from_cptr(thread)
+                .invoke(TcbConfigure {
+                    fault_endpoint: 0,
+                    cspace_guard: 0,
+                    ipc_buffer: 0,
+                    cspace: CPtr(CNODE),
+                    vspace: CPtr(VSPACE),
+                    buffer_frame: CPtr(buffer),
+                })
+                .is_ok()
+        });
         println!(
             "ktest figure: TcbConfigure replacing a CSpace root holding a chain of {count} CNodes (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
             us(total),
@@ -226,10 +282,17 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
         us(best) < ENTRY_BOUND_US,
         format_args!("longest entry {} us in the best run", us(best)),
     );
-    let reused = invoke(untyped, Label::UntypedRetype, &[ObjectType::CNode as u64, MEMORY_BITS - 6, 0, 0, wide, 1], &[CNODE]);
+    let reused = Untyped::from_cptr(untyped).invoke(UntypedRetype {
+        object_type: ObjectType::CNode,
+        size_bits: MEMORY_BITS - 6,
+        node: Slot::new(0, 0),
+        node_offset: wide,
+        count: 1,
+        root: CPtr(CNODE),
+    });
     expect_ok("tcb_configure_frees_old_root_memory", reused);
-    expect_ok("delete_test_thread", invoke(CNODE, Label::CNodeDelete, &[thread, DEPTH], &[]));
-    expect_ok("delete_test_cleanup", invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]));
+    expect_ok("delete_test_thread", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(thread, DEPTH) }));
+    expect_ok("delete_test_cleanup", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(untyped, DEPTH) }));
 
     // 5. Retype prepares (clears) new objects' memory in bounded steps too: fill the whole
     // untyped with a pattern through 256 frames, free it, retype it as 256 frames again in
@@ -238,7 +301,16 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
     for _ in 1..FRAMES {
         env.slots.take(); // consecutive slots: the bump allocator hands them out in order
     }
-    let retype_frames = || invoke(untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frames, FRAMES], &[CNODE]);
+    let retype_frames = || {
+        Untyped::from_cptr(untyped).invoke(UntypedRetype {
+            object_type: ObjectType::Frame4K,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: frames,
+            count: FRAMES,
+            root: CPtr(CNODE),
+        })
+    };
     let mut ready = retype_frames().is_ok();
     let (mut best, mut dirty_frames) = (u64::MAX, 0);
     for run in 1..=MAX_RUNS {
@@ -252,7 +324,7 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
             })
         });
         check("retype_dirty_memory_filled", filled, format_args!("could not fill the untyped through its frames"));
-        expect_ok("retype_dirty_memory_freed", invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]));
+        expect_ok("retype_dirty_memory_freed", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(untyped, DEPTH) }));
         let (ok, total, longest) = measured(|| retype_frames().is_ok());
         println!(
             "ktest figure: retype of 1 MiB of dirty memory as {FRAMES} frames (run {run}): {total} cycles ({} us), longest entry {longest} cycles ({} us)",
@@ -266,5 +338,5 @@ pub fn tests(env: &mut Env, tsc_per_ms: u64) {
     check("retype_dirty_frames_succeeds", ready, format_args!("the Retype of {FRAMES} frames failed"));
     check("retype_clears_in_short_entries", us(best) < ENTRY_BOUND_US, format_args!("longest entry {} us in the best run", us(best)));
     check("retype_restarted_clears_every_frame", dirty_frames == 0, format_args!("{dirty_frames} frames not cleared"));
-    expect_ok("retype_test_cleanup", invoke(CNODE, Label::CNodeRevoke, &[untyped, DEPTH], &[]));
+    expect_ok("retype_test_cleanup", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(untyped, DEPTH) }));
 }

@@ -8,8 +8,13 @@ use tileos_abi::bootinfo::slot;
 use tileos_abi::error::InvocationError;
 use tileos_abi::fault;
 use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{
+    CNodeDelete, CNodeMint, CPtr, FrameMap, Registers, Slot, TcbBindNotification, TcbConfigure, TcbReadRegisters, TcbResume,
+    TcbSetMcPriority, TcbSetPriority, TcbSuspend, TcbUnbindNotification, TcbWriteRegisters,
+};
 use tileos_abi::message::LABEL_IPC_ABORTED;
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_sys::cap::{CNode, Frame, Tcb};
 use tileos_sys::{invoke, recv, reply_recv};
 
 static SERVER_EP: AtomicU64 = AtomicU64::new(0);
@@ -129,13 +134,21 @@ pub(super) fn spawn_in(
     let tcb = env.make(ObjectType::Tcb, 0);
     let stack = env.make(ObjectType::Frame4K, 0);
     let stack_base = THREAD_STACKS + index * 0x2000;
-    let mapped = invoke(stack, Label::FrameMap, &[stack_base, Rights::ALL.0 as u64, 0], &[VSPACE]);
+    let mapped = Frame::from_cptr(stack).invoke(FrameMap { vaddr: stack_base, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) });
     assert!(mapped.is_ok(), "stack map failed: {mapped:?}");
-    let configured = invoke(tcb, Label::TcbConfigure, &[fault_ep, 0, THREAD_BUFFERS + index * 1024], &[CNODE, vspace, buffers]);
+    let configured = Tcb::from_cptr(tcb).invoke(TcbConfigure {
+        fault_endpoint: fault_ep,
+        cspace_guard: 0,
+        ipc_buffer: THREAD_BUFFERS + index * 1024,
+        cspace: CPtr(CNODE),
+        vspace: CPtr(vspace),
+        buffer_frame: CPtr(buffers),
+    });
     assert!(configured.is_ok(), "configure failed: {configured:?}");
-    let prioritised = invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]);
+    let prioritised = Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority, authority: CPtr(slot::TCB) });
     assert!(prioritised.is_ok(), "set priority failed: {prioritised:?}");
-    let started = invoke(tcb, Label::TcbWriteRegisters, &[1, 2, entry as *const () as u64, stack_base + 0x1000 - 8], &[]);
+    let started = Tcb::from_cptr(tcb)
+        .invoke(TcbWriteRegisters { resume: 1, registers: Registers::new(&[entry as *const () as u64, stack_base + 0x1000 - 8]) });
     assert!(started.is_ok(), "start failed: {started:?}");
     tcb
 }
@@ -144,7 +157,8 @@ pub(super) fn spawn_in(
 /// calibrated time-stamp-counter rate.
 pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let buffers = env.make(ObjectType::Frame4K, 0);
-    let mapped = invoke(buffers, Label::FrameMap, &[THREAD_BUFFERS, Rights::ALL.0 as u64, 0], &[VSPACE]);
+    let mapped =
+        Frame::from_cptr(buffers).invoke(FrameMap { vaddr: THREAD_BUFFERS, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) });
     assert!(mapped.is_ok(), "buffer frame map failed: {mapped:?}");
 
     // Call/ReplyRecv with an echo server at lower priority, same address space.
@@ -154,7 +168,13 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let badged = env.slots.take();
     expect_ok(
         "endpoint_mint_badged_client_cap",
-        invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep, DEPTH, Rights::ALL.0 as u64, 77], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(badged, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::ALL,
+            badge: 77,
+            src_root: CPtr(CNODE),
+        }),
     );
     let reply = tileos_sys::call(badged, 5, &[10, 21, 0, 0], &[]);
     check(
@@ -171,55 +191,90 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     check("call_on_empty_slot_returns_failed_lookup", bad.info.label() == InvocationError::FailedLookup as u64, format_args!("{bad:?}"));
 
     // TCB methods on the (blocked) server thread.
-    let regs = expect_ok("tcb_read_registers", invoke(server, Label::TcbReadRegisters, &[3], &[]));
+    let regs = expect_ok("tcb_read_registers", Tcb::from_cptr(server).invoke(TcbReadRegisters { count: 3 }));
     check(
         "tcb_read_registers_rip_in_image",
         regs.is_some_and(|r| r.words[0] >= 0x40_0000 && r.words[0] < 0x80_0000),
         format_args!("{regs:?}"),
     );
-    expect_error("tcb_read_registers_count_checked", invoke(server, Label::TcbReadRegisters, &[0], &[]), InvocationError::RangeError);
     expect_error(
-        "tcb_read_own_registers_refused",
-        invoke(slot::TCB, Label::TcbReadRegisters, &[3], &[]),
-        InvocationError::IllegalOperation,
+        "tcb_read_registers_count_checked",
+        Tcb::from_cptr(server).invoke(TcbReadRegisters { count: 0 }),
+        InvocationError::RangeError,
     );
+    expect_error("tcb_read_own_registers_refused", Tcb::ROOT.invoke(TcbReadRegisters { count: 3 }), InvocationError::IllegalOperation);
     expect_error(
         "tcb_write_registers_kernel_rip_refused",
-        invoke(server, Label::TcbWriteRegisters, &[0, 1, 0xFFFF_8000_0000_0000], &[]),
+        Tcb::from_cptr(server).invoke(TcbWriteRegisters { resume: 0, registers: Registers::new(&[0xFFFF_8000_0000_0000]) }),
         InvocationError::InvalidArgument,
     );
     expect_error(
         "tcb_set_priority_needs_tcb_authority",
-        invoke(server, Label::TcbSetPriority, &[10], &[CNODE]),
+        Tcb::from_cptr(server).invoke(TcbSetPriority { priority: 10, authority: CPtr(CNODE) }),
         InvocationError::InvalidCapability,
     );
-    expect_ok("tcb_set_mc_priority", invoke(server, Label::TcbSetMcPriority, &[20], &[slot::TCB]));
+    expect_ok("tcb_set_mc_priority", Tcb::from_cptr(server).invoke(TcbSetMcPriority { mcp: 20, authority: CPtr(slot::TCB) }));
     expect_error(
         "tcb_set_priority_above_authority_mcp",
-        invoke(server, Label::TcbSetPriority, &[30], &[server]),
+        Tcb::from_cptr(server).invoke(TcbSetPriority { priority: 30, authority: CPtr(server) }),
         InvocationError::RangeError,
     );
-    expect_ok("tcb_set_priority_within_authority_mcp", invoke(server, Label::TcbSetPriority, &[200.min(20)], &[server]));
+    expect_ok(
+        "tcb_set_priority_within_authority_mcp",
+        Tcb::from_cptr(server).invoke(TcbSetPriority { priority: 200.min(20), authority: CPtr(server) }),
+    );
     expect_error(
         "tcb_configure_checks_vspace_type",
-        invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS], &[CNODE, CNODE, buffers]),
+        Tcb::from_cptr(server).invoke(TcbConfigure {
+            fault_endpoint: 0,
+            cspace_guard: 0,
+            ipc_buffer: THREAD_BUFFERS,
+            cspace: CPtr(CNODE),
+            vspace: CPtr(CNODE),
+            buffer_frame: CPtr(buffers),
+        }),
         InvocationError::InvalidCapability,
     );
     expect_error(
         "tcb_configure_checks_buffer_alignment",
-        invoke(server, Label::TcbConfigure, &[0, 0, THREAD_BUFFERS + 8], &[CNODE, VSPACE, buffers]),
+        Tcb::from_cptr(server).invoke(TcbConfigure {
+            fault_endpoint: 0,
+            cspace_guard: 0,
+            ipc_buffer: THREAD_BUFFERS + 8,
+            cspace: CPtr(CNODE),
+            vspace: CPtr(VSPACE),
+            buffer_frame: CPtr(buffers),
+        }),
         InvocationError::AlignmentError,
     );
-    expect_ok("tcb_suspend", invoke(server, Label::TcbSuspend, &[], &[]));
-    expect_ok("tcb_resume", invoke(server, Label::TcbResume, &[], &[]));
+    expect_ok("tcb_suspend", Tcb::from_cptr(server).invoke(TcbSuspend {}));
+    expect_ok("tcb_resume", Tcb::from_cptr(server).invoke(TcbResume {}));
     let unconfigured = env.make(ObjectType::Tcb, 0);
-    expect_error("tcb_resume_unconfigured_refused", invoke(unconfigured, Label::TcbResume, &[], &[]), InvocationError::IllegalOperation);
+    expect_error("tcb_resume_unconfigured_refused", Tcb::from_cptr(unconfigured).invoke(TcbResume {}), InvocationError::IllegalOperation);
 
     // Notifications: badges OR together; poll clears.
     let ntfn = env.make(ObjectType::Notification, 0);
     let (n1, n4) = (env.slots.take(), env.slots.take());
-    expect_ok("notification_mint_badge_1", invoke(CNODE, Label::CNodeMint, &[n1, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 1], &[CNODE]));
-    expect_ok("notification_mint_badge_4", invoke(CNODE, Label::CNodeMint, &[n4, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 4], &[CNODE]));
+    expect_ok(
+        "notification_mint_badge_1",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(n1, DEPTH),
+            src: Slot::new(ntfn, DEPTH),
+            rights: Rights::ALL,
+            badge: 1,
+            src_root: CPtr(CNODE),
+        }),
+    );
+    expect_ok(
+        "notification_mint_badge_4",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(n4, DEPTH),
+            src: Slot::new(ntfn, DEPTH),
+            rights: Rights::ALL,
+            badge: 4,
+            src_root: CPtr(CNODE),
+        }),
+    );
     tileos_sys::send(n1, 0, &[], &[], true);
     tileos_sys::send(n4, 0, &[], &[], false);
     let polled = tileos_sys::recv(ntfn, false);
@@ -230,18 +285,18 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     tileos_sys::send(ntfn, 0, &[], &[], true);
     let unbadged = tileos_sys::recv(ntfn, true);
     check("notification_unbadged_signal_is_kept", unbadged.badge == 0 && unbadged.info.label() == 0, format_args!("{unbadged:?}"));
-    let bind = expect_ok("tcb_bind_notification", invoke(unconfigured, Label::TcbBindNotification, &[], &[ntfn]));
+    let bind = expect_ok("tcb_bind_notification", Tcb::from_cptr(unconfigured).invoke(TcbBindNotification { notification: CPtr(ntfn) }));
     let _ = bind;
     let other = env.make(ObjectType::Tcb, 0);
     expect_error(
         "notification_bound_twice_refused",
-        invoke(other, Label::TcbBindNotification, &[], &[ntfn]),
+        Tcb::from_cptr(other).invoke(TcbBindNotification { notification: CPtr(ntfn) }),
         InvocationError::IllegalOperation,
     );
-    expect_ok("tcb_unbind_notification", invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]));
+    expect_ok("tcb_unbind_notification", Tcb::from_cptr(unconfigured).invoke(TcbUnbindNotification {}));
     expect_error(
         "tcb_unbind_without_binding",
-        invoke(unconfigured, Label::TcbUnbindNotification, &[], &[]),
+        Tcb::from_cptr(unconfigured).invoke(TcbUnbindNotification {}),
         InvocationError::IllegalOperation,
     );
 
@@ -253,7 +308,13 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let badged_waiter = env.slots.take();
     expect_ok(
         "notification_mint_for_waiter",
-        invoke(CNODE, Label::CNodeMint, &[badged_waiter, DEPTH, waiter_ntfn, DEPTH, Rights::ALL.0 as u64, 0x30], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(badged_waiter, DEPTH),
+            src: Slot::new(waiter_ntfn, DEPTH),
+            rights: Rights::ALL,
+            badge: 0x30,
+            src_root: CPtr(CNODE),
+        }),
     );
     spawn(env, buffers, 1, notification_waiter, 100, 0);
     tileos_sys::send(badged_waiter, 0, &[], &[], true);
@@ -269,7 +330,13 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let badged_fault = env.slots.take();
     expect_ok(
         "fault_endpoint_mint",
-        invoke(CNODE, Label::CNodeMint, &[badged_fault, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0xF0], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(badged_fault, DEPTH),
+            src: Slot::new(fault_ep, DEPTH),
+            rights: Rights::ALL,
+            badge: 0xF0,
+            src_root: CPtr(CNODE),
+        }),
     );
     let faulter = spawn(env, buffers, 2, page_faulter, 100, badged_fault);
     let message = recv(fault_ep, true);
@@ -278,7 +345,7 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
         message.info.label() == fault::VM_FAULT && message.words[1] == 0xDEAD_0000 && message.badge == 0xF0,
         format_args!("{message:?}"),
     );
-    expect_ok("faulting_thread_suspended_by_handler", invoke(faulter, Label::TcbSuspend, &[], &[]));
+    expect_ok("faulting_thread_suspended_by_handler", Tcb::from_cptr(faulter).invoke(TcbSuspend {}));
     let opcode = spawn(env, buffers, 3, invalid_opcode, 100, badged_fault);
     let message = recv(fault_ep, true);
     check(
@@ -290,18 +357,18 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     // handler instead replies after pointing it at another function.
     expect_ok(
         "fault_handler_rewrites_registers",
-        invoke(opcode, Label::TcbWriteRegisters, &[0, 1, high_priority as *const () as u64], &[]),
+        Tcb::from_cptr(opcode).invoke(TcbWriteRegisters { resume: 0, registers: Registers::new(&[high_priority as *const () as u64]) }),
     );
     HIGH_RAN.store(0, Ordering::Relaxed);
     tileos_sys::reply(0, &[]);
-    let lowered = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
+    let lowered = Tcb::ROOT.invoke(TcbSetPriority { priority: 50, authority: CPtr(slot::TCB) });
     let ran = HIGH_RAN.load(Ordering::Relaxed);
-    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
+    let _ = Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) });
     check("reply_to_fault_resumes_thread", lowered.is_ok() && ran == 1, format_args!("ran {ran}, lowered {lowered:?}"));
     let unhandled = spawn(env, buffers, 4, invalid_opcode, 100, 0);
-    let lowered = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
-    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
-    let regs = invoke(unhandled, Label::TcbReadRegisters, &[1], &[]);
+    let lowered = Tcb::ROOT.invoke(TcbSetPriority { priority: 50, authority: CPtr(slot::TCB) });
+    let _ = Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) });
+    let regs = Tcb::from_cptr(unhandled).invoke(TcbReadRegisters { count: 1 });
     check(
         "fault_without_handler_stops_thread",
         lowered.is_ok()
@@ -313,9 +380,9 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     let doomed = env.make(ObjectType::Endpoint, 0);
     SERVER_EP.store(doomed, Ordering::Relaxed);
     spawn(env, buffers, 5, blocked_receiver, 100, 0);
-    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]);
-    let _ = invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]);
-    expect_ok("endpoint_delete_last_cap", invoke(CNODE, Label::CNodeDelete, &[doomed, DEPTH], &[]));
+    let _ = Tcb::ROOT.invoke(TcbSetPriority { priority: 50, authority: CPtr(slot::TCB) });
+    let _ = Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) });
+    expect_ok("endpoint_delete_last_cap", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(doomed, DEPTH) }));
     tileos_sys::recv(done, true);
     check(
         "destroyed_endpoint_releases_waiter",
@@ -327,7 +394,7 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     // at the same priority, so only the timer can move the CPU between them.
     let a = spawn(env, buffers, 6, spinner_a, 100, 0);
     let b = spawn(env, buffers, 7, spinner_b, 100, 0);
-    expect_ok("lower_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]));
+    expect_ok("lower_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }));
     let mut rounds = 0u64;
     while (SPIN_A.load(Ordering::Relaxed) == 0 || SPIN_B.load(Ordering::Relaxed) == 0) && rounds < 2_000_000_000 {
         rounds += 1;
@@ -338,9 +405,9 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     HIGH_RAN.store(0, Ordering::Relaxed);
     spawn(env, buffers, 8, high_priority, 150, 0);
     check("higher_priority_thread_preempts", HIGH_RAN.load(Ordering::Relaxed) == 1, format_args!("high priority thread had not run"));
-    let _ = invoke(a, Label::TcbSuspend, &[], &[]);
-    let _ = invoke(b, Label::TcbSuspend, &[], &[]);
-    expect_ok("restore_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+    let _ = Tcb::from_cptr(a).invoke(TcbSuspend {});
+    let _ = Tcb::from_cptr(b).invoke(TcbSuspend {});
+    expect_ok("restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
 
     budget_tests(env, buffers, unconfigured, tsc_per_ms);
 }
@@ -364,9 +431,12 @@ fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64)
     expect_ok("budget_set", sched(target, &[1, 4], slot::TCB));
     expect_ok("budget_longest_period", sched(target, &[1 << 20, 1 << 20], slot::TCB));
     expect_ok("budget_unlimited_again", sched(target, &[0, 0], slot::TCB));
-    expect_ok("budget_target_priority_raised", invoke(target, Label::TcbSetPriority, &[150], &[slot::TCB]));
+    expect_ok("budget_target_priority_raised", Tcb::from_cptr(target).invoke(TcbSetPriority { priority: 150, authority: CPtr(slot::TCB) }));
     expect_error("budget_authority_mcp_below_target_priority", sched(target, &[1, 4], unconfigured), InvocationError::InvalidCapability);
-    expect_ok("budget_authority_may_be_a_new_tcb_with_mcp", invoke(unconfigured, Label::TcbSetMcPriority, &[150], &[slot::TCB]));
+    expect_ok(
+        "budget_authority_may_be_a_new_tcb_with_mcp",
+        Tcb::from_cptr(unconfigured).invoke(TcbSetMcPriority { mcp: 150, authority: CPtr(slot::TCB) }),
+    );
     expect_ok("budget_set_with_other_authority", sched(target, &[2, 4], unconfigured));
     expect_error("budgeted_authority_refused", sched(target, &[0, 0], target), InvocationError::IllegalOperation);
 
@@ -376,7 +446,7 @@ fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64)
     BUDGET_TSC.store(300 * tsc_per_ms, Ordering::Relaxed);
     let spinner = spawn(env, buffers, 9, budgeted_spinner, 150, 0);
     expect_ok("budget_spinner_set", sched(spinner, &[1, 4], slot::TCB));
-    expect_ok("budget_lower_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[100], &[slot::TCB]));
+    expect_ok("budget_lower_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }));
     let (spins, done) = (BUDGET_SPINS.load(Ordering::Relaxed), BUDGET_DONE.load(Ordering::Relaxed));
     check(
         "budgeted_high_priority_spinner_lets_lower_priority_run",
@@ -388,6 +458,6 @@ fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64)
         rounds += 1;
         core::hint::spin_loop();
     }
-    expect_ok("budget_restore_own_priority", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
-    let _ = invoke(spinner, Label::TcbSuspend, &[], &[]);
+    expect_ok("budget_restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
+    let _ = Tcb::from_cptr(spinner).invoke(TcbSuspend {});
 }

@@ -8,9 +8,11 @@
 
 use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeDelete, CPtr, FrameGetAddress, FrameMap, PagingStructureMap, PagingStructureUnmap, Slot, UntypedRetype,
+};
 use tileos_abi::object::{ObjectType, Rights};
-use tileos_sys::invoke;
+use tileos_sys::cap::{CNode, Frame, PagingStructure, Untyped};
 
 /// A 512 GiB region of the root server's address space the suite uses for nothing else.
 const REGION: u64 = 0x0000_6000_0000_0000;
@@ -20,19 +22,27 @@ const CANARY: u64 = 0xC0FF_EE00_5AFE_0001;
 const FORGED_FLAGS: u64 = 0x87;
 
 fn retype(untyped: u64, object: ObjectType, dest: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {
-    invoke(untyped, Label::UntypedRetype, &[object as u64, 0, 0, 0, dest, 1], &[CNODE])
+    let node = Slot::new(0, 0);
+    Untyped::from_cptr(untyped).invoke(UntypedRetype {
+        object_type: object,
+        size_bits: 0,
+        node,
+        node_offset: dest,
+        count: 1,
+        root: CPtr(CNODE),
+    })
 }
 
 fn map_table(table: u64, vaddr: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {
-    invoke(table, Label::PagingStructureMap, &[vaddr], &[VSPACE])
+    PagingStructure::from_cptr(table).invoke(PagingStructureMap { vaddr, vspace: CPtr(VSPACE) })
 }
 
 fn map_frame(frame: u64, vaddr: u64) -> Result<tileos_sys::Reply, tileos_sys::Error> {
-    invoke(frame, Label::FrameMap, &[vaddr, Rights::ALL.0 as u64, 0], &[VSPACE])
+    Frame::from_cptr(frame).invoke(FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) })
 }
 
 fn delete(at: u64) {
-    let _ = invoke(CNODE, Label::CNodeDelete, &[at, DEPTH], &[]);
+    let _ = CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(at, DEPTH) });
 }
 
 /// Runs the mapping-state checks.
@@ -47,14 +57,22 @@ pub fn tests(env: &mut Env) {
     let shared = env.make(ObjectType::PageTable, 0);
     expect_ok("page_table_map_for_copy", map_table(shared, REGION + 0x60_0000));
     let copy = env.slots.take();
-    expect_ok("page_table_copy_of_mapped", invoke(CNODE, Label::CNodeCopy, &[copy, DEPTH, shared, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
+    expect_ok(
+        "page_table_copy_of_mapped",
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(copy, DEPTH),
+            src: Slot::new(shared, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
+    );
     expect_error(
         "page_table_unmap_with_copies_needs_revoke",
-        invoke(shared, Label::PagingStructureUnmap, &[], &[]),
+        PagingStructure::from_cptr(shared).invoke(PagingStructureUnmap {}),
         InvocationError::RevokeFirst,
     );
     delete(copy);
-    expect_ok("page_table_unmap_last_capability", invoke(shared, Label::PagingStructureUnmap, &[], &[]));
+    expect_ok("page_table_unmap_last_capability", PagingStructure::from_cptr(shared).invoke(PagingStructureUnmap {}));
     delete(shared);
 
     let table = env.make(ObjectType::PageTable, 0);
@@ -65,7 +83,7 @@ pub fn tests(env: &mut Env) {
     let victim = env.slots.take();
     expect_ok("stale_attack_retype_frame", retype(memory, ObjectType::Frame4K, victim));
     expect_ok("stale_attack_map_frame", map_frame(victim, first + 0x5000));
-    expect_ok("stale_attack_unmap_table", invoke(table, Label::PagingStructureUnmap, &[], &[]));
+    expect_ok("stale_attack_unmap_table", PagingStructure::from_cptr(table).invoke(PagingStructureUnmap {}));
     expect_ok("stale_attack_map_table_elsewhere", map_table(table, second));
 
     let canary = env.make(ObjectType::Frame4K, 0);
@@ -73,9 +91,9 @@ pub fn tests(env: &mut Env) {
     let canary_view = (second + 0x7000) as *mut u64;
     // SAFETY: just mapped writable.
     unsafe { canary_view.write_volatile(CANARY) };
-    let canary_paddr = invoke(canary, Label::FrameGetAddress, &[], &[]).map_or(u64::MAX, |reply| reply.words[0]);
+    let canary_paddr = Frame::from_cptr(canary).invoke(FrameGetAddress {}).map_or(u64::MAX, |reply| reply.words[0]);
 
-    expect_ok("stale_attack_delete_frame", invoke(CNODE, Label::CNodeDelete, &[victim, DEPTH], &[]));
+    expect_ok("stale_attack_delete_frame", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(victim, DEPTH) }));
     // Probe: a fresh frame maps at the deleted frame's old place in the moved table only if
     // that entry is empty.
     let probe = env.make(ObjectType::Frame4K, 0);

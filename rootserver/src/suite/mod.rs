@@ -9,9 +9,15 @@ use crate::alloc::Allocator as Env;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::{InvocationError, LookupFailure};
+use tileos_abi::invocation::{
+    CNodeCopy, CNodeDelete, CNodeMint, CNodeMove, CNodeMutate, CNodeRevoke, CNodeRotate, CNodeSaveCaller, CPtr, FrameGetAddress, FrameMap,
+    FrameUnmap, IoPortControlIssue, IoPortIn8, IoPortIn32, IoPortOut8, IrqControlGet, IrqControlGetMsi, IrqHandlerAck, IrqHandlerClear,
+    IrqHandlerMsiMessage, IrqHandlerSetNotification, PagingStructureMap, PagingStructureUnmap, Slot, UntypedRetype,
+};
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::test_exit::GuestVerdict;
+use tileos_sys::cap::{CNode, Frame, IoPort, IoPortControl, IrqControl, IrqHandler, PagingStructure, Untyped};
 use tileos_sys::{Error, invoke, println};
 
 static PASSED: AtomicU64 = AtomicU64::new(0);
@@ -93,7 +99,9 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
         (ObjectType::Untyped, 16),
     ] {
         let dest = env.slots.take();
-        let result = invoke(u, Label::UntypedRetype, &[object as u64, bits, 0, 0, dest, 1], &[CNODE]);
+        let node = Slot::new(0, 0);
+        let retype = UntypedRetype { object_type: object, size_bits: bits, node, node_offset: dest, count: 1, root: CPtr(CNODE) };
+        let result = Untyped::from_cptr(u).invoke(retype);
         expect_ok(&fmt_name("untyped_retype_", object), result);
     }
     let dest = env.slots.take();
@@ -104,27 +112,62 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
     );
     expect_error(
         "untyped_retype_rejects_cnode_radix_0",
-        invoke(u, Label::UntypedRetype, &[ObjectType::CNode as u64, 0, 0, 0, dest, 1], &[CNODE]),
+        Untyped::from_cptr(u).invoke(UntypedRetype {
+            object_type: ObjectType::CNode,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: dest,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
         InvocationError::RangeError,
     );
     expect_error(
         "untyped_retype_rejects_zero_count",
-        invoke(u, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, dest, 0], &[CNODE]),
+        Untyped::from_cptr(u).invoke(UntypedRetype {
+            object_type: ObjectType::Endpoint,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: dest,
+            count: 0,
+            root: CPtr(CNODE),
+        }),
         InvocationError::RangeError,
     );
     expect_error(
         "untyped_retype_rejects_occupied_slot",
-        invoke(u, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, slot::TCB, 1], &[CNODE]),
+        Untyped::from_cptr(u).invoke(UntypedRetype {
+            object_type: ObjectType::Endpoint,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: slot::TCB,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
         InvocationError::DeleteFirst,
     );
     expect_error(
         "untyped_retype_rejects_slot_beyond_cnode",
-        invoke(u, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, 1 << 12, 1], &[CNODE]),
+        Untyped::from_cptr(u).invoke(UntypedRetype {
+            object_type: ObjectType::Endpoint,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: 1 << tileos_abi::bootinfo::ROOT_CNODE_RADIX,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
         InvocationError::RangeError,
     );
     expect_error(
         "untyped_retype_rejects_non_cnode_root",
-        invoke(u, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, dest, 1], &[slot::TCB]),
+        Untyped::from_cptr(u).invoke(UntypedRetype {
+            object_type: ObjectType::Endpoint,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: dest,
+            count: 1,
+            root: CPtr(slot::TCB),
+        }),
         InvocationError::InvalidCapability,
     );
     expect_error(
@@ -137,22 +180,41 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
     let frame_dest = env.slots.take();
     expect_ok(
         "untyped_retype_fills_small_untyped",
-        invoke(small, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frame_dest, 1], &[CNODE]),
+        Untyped::from_cptr(small).invoke(UntypedRetype {
+            object_type: ObjectType::Frame4K,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: frame_dest,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
     );
     let more = env.slots.take();
     expect_error(
         "untyped_retype_reports_exhaustion",
-        invoke(small, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, more, 1], &[CNODE]),
+        Untyped::from_cptr(small).invoke(UntypedRetype {
+            object_type: ObjectType::Endpoint,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: more,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
         InvocationError::NotEnoughMemory,
     );
     expect_error(
         "untyped_copy_refused",
-        invoke(CNODE, Label::CNodeCopy, &[more, DEPTH, small, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(more, DEPTH),
+            src: Slot::new(small, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::IllegalOperation,
     );
     // Revoke frees the untyped for reuse: the frame goes, the untyped can be retyped again.
-    expect_ok("cnode_revoke_untyped", invoke(CNODE, Label::CNodeRevoke, &[small, DEPTH], &[]));
-    let gone = invoke(frame_dest, Label::FrameGetAddress, &[], &[]);
+    expect_ok("cnode_revoke_untyped", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(small, DEPTH) }));
+    let gone = Frame::from_cptr(frame_dest).invoke(FrameGetAddress {});
     check(
         "revoked_objects_are_gone",
         matches!(gone, Err(Error { code: Some(InvocationError::FailedLookup), .. })),
@@ -160,7 +222,14 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
     );
     expect_ok(
         "untyped_reused_after_revoke",
-        invoke(small, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, frame_dest, 1], &[CNODE]),
+        Untyped::from_cptr(small).invoke(UntypedRetype {
+            object_type: ObjectType::Frame4K,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: frame_dest,
+            count: 1,
+            root: CPtr(CNODE),
+        }),
     );
     // Retyped memory is cleared: map the reused frame and read it.
     let device = (0..(info.untyped.end - info.untyped.start) as usize).find(|&i| info.untyped_list[i].is_device != 0);
@@ -169,15 +238,36 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
         let dest = env.slots.take();
         expect_error(
             "device_untyped_refuses_kernel_objects",
-            invoke(device_untyped, Label::UntypedRetype, &[ObjectType::Tcb as u64, 0, 0, 0, dest, 1], &[CNODE]),
+            Untyped::from_cptr(device_untyped).invoke(UntypedRetype {
+                object_type: ObjectType::Tcb,
+                size_bits: 0,
+                node: Slot::new(0, 0),
+                node_offset: dest,
+                count: 1,
+                root: CPtr(CNODE),
+            }),
             InvocationError::InvalidArgument,
         );
         expect_ok(
             "device_untyped_makes_frames",
-            invoke(device_untyped, Label::UntypedRetype, &[ObjectType::Frame4K as u64, 0, 0, 0, dest, 1], &[CNODE]),
+            Untyped::from_cptr(device_untyped).invoke(UntypedRetype {
+                object_type: ObjectType::Frame4K,
+                size_bits: 0,
+                node: Slot::new(0, 0),
+                node_offset: dest,
+                count: 1,
+                root: CPtr(CNODE),
+            }),
         );
     }
-    let bad = invoke(0xFFF, Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, dest, 1], &[CNODE]);
+    let bad = Untyped::from_cptr(0xFFF).invoke(UntypedRetype {
+        object_type: ObjectType::Endpoint,
+        size_bits: 0,
+        node: Slot::new(0, 0),
+        node_offset: dest,
+        count: 1,
+        root: CPtr(CNODE),
+    });
     check(
         "invoking_empty_slot_fails_lookup",
         matches!(bad, Err(Error { code: Some(InvocationError::FailedLookup), details: [1, d], .. }) if d == LookupFailure::MissingCapability as u64),
@@ -236,44 +326,93 @@ mod heapless_name {
 fn cnode_tests(env: &mut Env) {
     let ep = env.make(ObjectType::Endpoint, 0);
     let copy = env.slots.take();
-    expect_ok("cnode_copy", invoke(CNODE, Label::CNodeCopy, &[copy, DEPTH, ep, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
+    expect_ok(
+        "cnode_copy",
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(copy, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
+    );
     expect_error(
         "cnode_copy_into_occupied_slot",
-        invoke(CNODE, Label::CNodeCopy, &[copy, DEPTH, ep, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(copy, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::DeleteFirst,
     );
     let empty = env.slots.take();
     let missing = env.slots.take();
     expect_error(
         "cnode_copy_from_empty_slot",
-        invoke(CNODE, Label::CNodeCopy, &[empty, DEPTH, missing, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(empty, DEPTH),
+            src: Slot::new(missing, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::FailedLookup,
     );
     expect_error(
         "cnode_copy_bad_depth",
-        invoke(CNODE, Label::CNodeCopy, &[empty, 65, ep, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(empty, 65),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::FailedLookup,
     );
     let minted = env.slots.take();
     expect_ok(
         "cnode_mint_badge_and_rights",
-        invoke(CNODE, Label::CNodeMint, &[minted, DEPTH, ep, DEPTH, Rights::WRITE.0 as u64, 42], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(minted, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::WRITE,
+            badge: 42,
+            src_root: CPtr(CNODE),
+        }),
     );
     let remint = env.slots.take();
     expect_error(
         "cnode_mint_cannot_rebadge",
-        invoke(CNODE, Label::CNodeMint, &[remint, DEPTH, minted, DEPTH, Rights::ALL.0 as u64, 7], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(remint, DEPTH),
+            src: Slot::new(minted, DEPTH),
+            rights: Rights::ALL,
+            badge: 7,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::IllegalOperation,
     );
     expect_error(
         "cnode_copy_irq_control_refused",
-        invoke(CNODE, Label::CNodeCopy, &[remint, DEPTH, slot::IRQ_CONTROL, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(remint, DEPTH),
+            src: Slot::new(slot::IRQ_CONTROL, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::IllegalOperation,
     );
     // A write-only endpoint cap cannot receive: NBRecv on it faults, so check via Call of a
     // receive-only copy instead: a read-only cap cannot send.
     let read_only = env.slots.take();
-    expect_ok("cnode_mint_read_only", invoke(CNODE, Label::CNodeMint, &[read_only, DEPTH, ep, DEPTH, Rights::READ.0 as u64, 0], &[CNODE]));
+    expect_ok(
+        "cnode_mint_read_only",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(read_only, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            rights: Rights::READ,
+            badge: 0,
+            src_root: CPtr(CNODE),
+        }),
+    );
     let sent = tileos_sys::call(read_only, 0, &[], &[]);
     check(
         "endpoint_call_needs_write_right",
@@ -281,8 +420,12 @@ fn cnode_tests(env: &mut Env) {
         format_args!("label {}", sent.info.label()),
     );
     let moved = env.slots.take();
-    expect_ok("cnode_move", invoke(CNODE, Label::CNodeMove, &[moved, DEPTH, copy, DEPTH], &[CNODE]));
-    let after_move = invoke(CNODE, Label::CNodeMove, &[copy, DEPTH, copy, DEPTH], &[CNODE]);
+    expect_ok(
+        "cnode_move",
+        CNode::from_cptr(CNODE).invoke(CNodeMove { dest: Slot::new(moved, DEPTH), src: Slot::new(copy, DEPTH), src_root: CPtr(CNODE) }),
+    );
+    let after_move =
+        CNode::from_cptr(CNODE).invoke(CNodeMove { dest: Slot::new(copy, DEPTH), src: Slot::new(copy, DEPTH), src_root: CPtr(CNODE) });
     check(
         "cnode_move_empties_source",
         matches!(after_move, Err(Error { code: Some(InvocationError::FailedLookup), .. })),
@@ -291,52 +434,102 @@ fn cnode_tests(env: &mut Env) {
     let mutated = env.slots.take();
     expect_error(
         "cnode_mutate_never_changes_badges",
-        invoke(CNODE, Label::CNodeMutate, &[mutated, DEPTH, ep, DEPTH, 9], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMutate {
+            dest: Slot::new(mutated, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            data: 9,
+            src_root: CPtr(CNODE),
+        }),
         InvocationError::IllegalOperation,
     );
-    expect_ok("cnode_mutate_moves_without_badge_change", invoke(CNODE, Label::CNodeMutate, &[mutated, DEPTH, ep, DEPTH, 0], &[CNODE]));
+    expect_ok(
+        "cnode_mutate_moves_without_badge_change",
+        CNode::from_cptr(CNODE).invoke(CNodeMutate {
+            dest: Slot::new(mutated, DEPTH),
+            src: Slot::new(ep, DEPTH),
+            data: 0,
+            src_root: CPtr(CNODE),
+        }),
+    );
     let (a, b) = (env.slots.take(), env.slots.take());
     let ntfn = env.make(ObjectType::Notification, 0);
-    expect_ok("cnode_copy_for_rotate", invoke(CNODE, Label::CNodeCopy, &[a, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
+    expect_ok(
+        "cnode_copy_for_rotate",
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(a, DEPTH),
+            src: Slot::new(ntfn, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
+    );
     let dest = env.slots.take();
-    expect_ok("cnode_rotate", invoke(CNODE, Label::CNodeRotate, &[dest, DEPTH, a, DEPTH, moved, DEPTH], &[]));
+    expect_ok(
+        "cnode_rotate",
+        CNode::from_cptr(CNODE).invoke(CNodeRotate {
+            dest: Slot::new(dest, DEPTH),
+            pivot: Slot::new(a, DEPTH),
+            src: Slot::new(moved, DEPTH),
+        }),
+    );
     let rotated = tileos_sys::call(dest, 0, &[], &[]);
     check(
         "cnode_rotate_moves_pivot_to_destination",
         rotated.info.label() == 0,
         format_args!("signal via rotated notification cap: label {}", rotated.info.label()),
     );
-    expect_ok("cnode_delete", invoke(CNODE, Label::CNodeDelete, &[b, DEPTH], &[]));
-    expect_ok("cnode_delete_empty_slot_is_fine", invoke(CNODE, Label::CNodeDelete, &[b, DEPTH], &[]));
+    expect_ok("cnode_delete", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(b, DEPTH) }));
+    expect_ok("cnode_delete_empty_slot_is_fine", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(b, DEPTH) }));
     // Revoke of the original endpoint removes the badged and copied derivations.
-    expect_ok("cnode_revoke_endpoint", invoke(CNODE, Label::CNodeRevoke, &[mutated, DEPTH], &[]));
-    expect_ok("cnode_save_caller_without_caller", invoke(CNODE, Label::CNodeSaveCaller, &[remint, DEPTH], &[]));
+    expect_ok("cnode_revoke_endpoint", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(mutated, DEPTH) }));
+    expect_ok("cnode_save_caller_without_caller", CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(remint, DEPTH) }));
     // A copy of a CNode capability keeps its guard: the copy works as a root.
     let root_copy = env.slots.take();
-    expect_ok("cnode_copy_of_cnode", invoke(CNODE, Label::CNodeCopy, &[root_copy, DEPTH, CNODE, DEPTH, Rights::ALL.0 as u64], &[CNODE]));
-    expect_ok("cnode_copy_keeps_guard", invoke(root_copy, Label::CNodeDelete, &[b, DEPTH], &[]));
+    expect_ok(
+        "cnode_copy_of_cnode",
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(root_copy, DEPTH),
+            src: Slot::new(CNODE, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
+    );
+    expect_ok("cnode_copy_keeps_guard", CNode::from_cptr(root_copy).invoke(CNodeDelete { slot: Slot::new(b, DEPTH) }));
     // Two-level CSpace: a CNode inside the root with a 4-bit guard.
     let inner = env.make(ObjectType::CNode, 4);
     let guarded = env.slots.take();
     expect_ok(
         "cnode_mint_guard",
-        invoke(CNODE, Label::CNodeMint, &[guarded, DEPTH, inner, DEPTH, Rights::ALL.0 as u64, 4 | (0xA << 6)], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(guarded, DEPTH),
+            src: Slot::new(inner, DEPTH),
+            rights: Rights::ALL,
+            badge: 4 | (0xA << 6),
+            src_root: CPtr(CNODE),
+        }),
     );
     // Address inner slot 3 through the guarded cap: guard 0xA (4 bits) + index 3 (4 bits).
     let inner_ptr = (0xA << 4) | 3;
     expect_ok(
         "cnode_copy_into_nested_cnode",
-        invoke(guarded, Label::CNodeCopy, &[inner_ptr, 8, ntfn, DEPTH, Rights::ALL.0 as u64], &[CNODE]),
+        CNode::from_cptr(guarded).invoke(CNodeCopy {
+            dest: Slot::new(inner_ptr, 8),
+            src: Slot::new(ntfn, DEPTH),
+            rights: Rights::ALL,
+            src_root: CPtr(CNODE),
+        }),
     );
     let wrong_guard = (0xB << 4) | 3;
-    let result = invoke(guarded, Label::CNodeDelete, &[wrong_guard, 8], &[]);
+    let result = CNode::from_cptr(guarded).invoke(CNodeDelete { slot: Slot::new(wrong_guard, 8) });
     check(
         "cnode_guard_mismatch_reported",
         matches!(result, Err(Error { code: Some(InvocationError::FailedLookup), details: [0, d], .. }) if d == LookupFailure::GuardMismatch as u64),
         format_args!("{result:?}"),
     );
-    expect_ok("cnode_delete_last_cap_of_full_cnode", invoke(CNODE, Label::CNodeDelete, &[inner, DEPTH], &[]));
-    expect_ok("cnode_delete_guarded_copy_destroys_contents", invoke(CNODE, Label::CNodeDelete, &[guarded, DEPTH], &[]));
+    expect_ok("cnode_delete_last_cap_of_full_cnode", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(inner, DEPTH) }));
+    expect_ok(
+        "cnode_delete_guarded_copy_destroys_contents",
+        CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(guarded, DEPTH) }),
+    );
 }
 
 /// Maps page tables for [`TEST_AREA`] and tests frames. Returns the page table's slot.
@@ -344,38 +537,41 @@ fn vspace_tests(env: &mut Env) -> u64 {
     let frame = env.make(ObjectType::Frame4K, 0);
     expect_error(
         "frame_map_without_page_table",
-        invoke(frame, Label::FrameMap, &[TEST_AREA, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: TEST_AREA, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::FailedLookup,
     );
     let pt = env.make(ObjectType::PageTable, 0);
-    expect_ok("page_table_map", invoke(pt, Label::PagingStructureMap, &[TEST_AREA], &[VSPACE]));
+    expect_ok("page_table_map", PagingStructure::from_cptr(pt).invoke(PagingStructureMap { vaddr: TEST_AREA, vspace: CPtr(VSPACE) }));
     let pt2 = env.make(ObjectType::PageTable, 0);
     expect_error(
         "page_table_map_over_existing",
-        invoke(pt2, Label::PagingStructureMap, &[TEST_AREA], &[VSPACE]),
+        PagingStructure::from_cptr(pt2).invoke(PagingStructureMap { vaddr: TEST_AREA, vspace: CPtr(VSPACE) }),
         InvocationError::DeleteFirst,
     );
     expect_error(
         "page_table_map_needs_vspace",
-        invoke(pt2, Label::PagingStructureMap, &[TEST_AREA], &[CNODE]),
+        PagingStructure::from_cptr(pt2).invoke(PagingStructureMap { vaddr: TEST_AREA, vspace: CPtr(CNODE) }),
         InvocationError::InvalidCapability,
     );
     expect_error(
         "frame_map_unaligned",
-        invoke(frame, Label::FrameMap, &[TEST_AREA + 8, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: TEST_AREA + 8, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::AlignmentError,
     );
     expect_error(
         "frame_map_kernel_half",
-        invoke(frame, Label::FrameMap, &[0xFFFF_8000_0000_0000, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: 0xFFFF_8000_0000_0000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::InvalidArgument,
     );
     expect_error(
         "frame_map_without_read_right",
-        invoke(frame, Label::FrameMap, &[TEST_AREA, Rights::WRITE.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: TEST_AREA, rights: Rights::WRITE, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::InvalidArgument,
     );
-    expect_ok("frame_map", invoke(frame, Label::FrameMap, &[TEST_AREA, Rights::ALL.0 as u64, 0], &[VSPACE]));
+    expect_ok(
+        "frame_map",
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: TEST_AREA, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
+    );
     // SAFETY: mapped writable just above.
     let zero = unsafe { (TEST_AREA as *const u64).read_volatile() };
     check("retyped_frame_is_cleared", zero == 0, format_args!("first word {zero:#x}"));
@@ -384,11 +580,16 @@ fn vspace_tests(env: &mut Env) -> u64 {
     let copy = env.slots.take();
     expect_ok(
         "frame_copy_for_shared_mapping",
-        invoke(CNODE, Label::CNodeCopy, &[copy, DEPTH, frame, DEPTH, Rights::READ.0 as u64], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeCopy {
+            dest: Slot::new(copy, DEPTH),
+            src: Slot::new(frame, DEPTH),
+            rights: Rights::READ,
+            src_root: CPtr(CNODE),
+        }),
     );
     expect_ok(
         "frame_map_read_only_second_mapping",
-        invoke(copy, Label::FrameMap, &[TEST_AREA + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(copy).invoke(FrameMap { vaddr: TEST_AREA + 0x1000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
     );
     // SAFETY: mapped read-only just above; it is the same frame.
     let shared = unsafe { ((TEST_AREA + 0x1000) as *const u64).read_volatile() };
@@ -396,110 +597,150 @@ fn vspace_tests(env: &mut Env) -> u64 {
     let other = env.make(ObjectType::Frame4K, 0);
     expect_error(
         "frame_map_over_mapped_page",
-        invoke(other, Label::FrameMap, &[TEST_AREA, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(other).invoke(FrameMap { vaddr: TEST_AREA, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::DeleteFirst,
     );
     expect_error(
         "frame_map_elsewhere_while_mapped",
-        invoke(frame, Label::FrameMap, &[TEST_AREA + 0x2000, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: TEST_AREA + 0x2000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
         InvocationError::IllegalOperation,
     );
     expect_ok(
         "frame_remap_same_address",
-        invoke(frame, Label::FrameMap, &[TEST_AREA, Rights::ALL.0 as u64, frame_attributes::UNCACHED], &[VSPACE]),
+        Frame::from_cptr(frame).invoke(FrameMap {
+            vaddr: TEST_AREA,
+            rights: Rights::ALL,
+            attributes: frame_attributes::UNCACHED,
+            vspace: CPtr(VSPACE),
+        }),
     );
-    let address = expect_ok("frame_get_address", invoke(frame, Label::FrameGetAddress, &[], &[]));
+    let address = expect_ok("frame_get_address", Frame::from_cptr(frame).invoke(FrameGetAddress {}));
     check("frame_address_is_page_aligned", address.is_some_and(|r| r.words[0] % 4096 == 0 && r.words[0] != 0), format_args!("{address:?}"));
-    expect_ok("frame_unmap", invoke(copy, Label::FrameUnmap, &[], &[]));
-    expect_ok("frame_map_after_unmap", invoke(other, Label::FrameMap, &[TEST_AREA + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]));
-    expect_ok("frame_delete_unmaps", invoke(CNODE, Label::CNodeDelete, &[other, DEPTH], &[]));
+    expect_ok("frame_unmap", Frame::from_cptr(copy).invoke(FrameUnmap {}));
+    expect_ok(
+        "frame_map_after_unmap",
+        Frame::from_cptr(other).invoke(FrameMap { vaddr: TEST_AREA + 0x1000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
+    );
+    expect_ok("frame_delete_unmaps", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(other, DEPTH) }));
     let frame2m = env.make(ObjectType::Frame2M, 0);
     expect_error(
         "frame_2m_map_unaligned",
-        invoke(frame2m, Label::FrameMap, &[0x2010_0000 + 0x1000, Rights::ALL.0 as u64, 0], &[VSPACE]),
+        Frame::from_cptr(frame2m).invoke(FrameMap {
+            vaddr: 0x2010_0000 + 0x1000,
+            rights: Rights::ALL,
+            attributes: 0,
+            vspace: CPtr(VSPACE),
+        }),
         InvocationError::AlignmentError,
     );
     let pd_area = 0x2000_0000;
-    expect_ok("frame_2m_map", invoke(frame2m, Label::FrameMap, &[pd_area, Rights::ALL.0 as u64, 0], &[VSPACE]));
+    expect_ok(
+        "frame_2m_map",
+        Frame::from_cptr(frame2m).invoke(FrameMap { vaddr: pd_area, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
+    );
     // SAFETY: the 2 MiB frame is mapped writable.
     unsafe { ((pd_area + 0x1F_FFF8) as *mut u64).write_volatile(7) };
-    expect_ok("frame_2m_unmap", invoke(frame2m, Label::FrameUnmap, &[], &[]));
-    expect_ok("page_table_unmap", invoke(pt2, Label::PagingStructureUnmap, &[], &[]));
-    expect_error("pml4_has_no_methods", invoke(VSPACE, Label::FrameMap, &[0, 0, 0], &[VSPACE]), InvocationError::IllegalOperation);
+    expect_ok("frame_2m_unmap", Frame::from_cptr(frame2m).invoke(FrameUnmap {}));
+    expect_ok("page_table_unmap", PagingStructure::from_cptr(pt2).invoke(PagingStructureUnmap {}));
+    expect_error(
+        "pml4_has_no_methods",
+        Frame::from_cptr(VSPACE).invoke(FrameMap { vaddr: 0, rights: Rights::from_word(0), attributes: 0, vspace: CPtr(VSPACE) }),
+        InvocationError::IllegalOperation,
+    );
     pt
 }
 
 fn io_tests(env: &mut Env) {
     let port = env.slots.take();
-    expect_ok("io_port_issue", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x80, 0x83, port, DEPTH], &[]));
+    expect_ok("io_port_issue", IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x80, last: 0x83, dest: Slot::new(port, DEPTH) }));
     let again = env.slots.take();
     expect_error(
         "io_port_issue_overlap_refused",
-        invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x82, 0x90, again, DEPTH], &[]),
+        IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x82, last: 0x90, dest: Slot::new(again, DEPTH) }),
         InvocationError::RevokeFirst,
     );
     expect_error(
         "io_port_issue_kernel_port_refused",
-        invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0xF4, 0xF4, again, DEPTH], &[]),
+        IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0xF4, last: 0xF4, dest: Slot::new(again, DEPTH) }),
         InvocationError::InvalidArgument,
     );
-    expect_ok("io_port_out8", invoke(port, Label::IoPortOut8, &[0x80, 0x42], &[]));
-    expect_error("io_port_number_overflow_refused", invoke(port, Label::IoPortIn32, &[u64::MAX - 1], &[]), InvocationError::RangeError);
-    expect_ok("io_port_in8", invoke(port, Label::IoPortIn8, &[0x80], &[]));
-    expect_error("io_port_out_of_range", invoke(port, Label::IoPortOut8, &[0x84, 0], &[]), InvocationError::RangeError);
-    expect_error("io_port_wide_access_crossing_range", invoke(port, Label::IoPortIn32, &[0x82], &[]), InvocationError::RangeError);
-    expect_ok("io_port_delete_releases_range", invoke(CNODE, Label::CNodeDelete, &[port, DEPTH], &[]));
-    expect_ok("io_port_reissue_after_delete", invoke(slot::IO_PORT_CONTROL, Label::IoPortControlIssue, &[0x82, 0x90, again, DEPTH], &[]));
+    expect_ok("io_port_out8", IoPort::from_cptr(port).invoke(IoPortOut8 { port: 0x80, value: 0x42 }));
+    expect_error(
+        "io_port_number_overflow_refused",
+        IoPort::from_cptr(port).invoke(IoPortIn32 { port: u64::MAX - 1 }),
+        InvocationError::RangeError,
+    );
+    expect_ok("io_port_in8", IoPort::from_cptr(port).invoke(IoPortIn8 { port: 0x80 }));
+    expect_error("io_port_out_of_range", IoPort::from_cptr(port).invoke(IoPortOut8 { port: 0x84, value: 0 }), InvocationError::RangeError);
+    expect_error(
+        "io_port_wide_access_crossing_range",
+        IoPort::from_cptr(port).invoke(IoPortIn32 { port: 0x82 }),
+        InvocationError::RangeError,
+    );
+    expect_ok("io_port_delete_releases_range", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(port, DEPTH) }));
+    expect_ok(
+        "io_port_reissue_after_delete",
+        IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x82, last: 0x90, dest: Slot::new(again, DEPTH) }),
+    );
     let irq = env.slots.take();
-    expect_ok("irq_control_get", invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[5, 0, 0, irq, DEPTH], &[]));
+    expect_ok(
+        "irq_control_get",
+        IrqControl::ROOT.invoke(IrqControlGet { pin: 5, level_triggered: false, active_low: false, dest: Slot::new(irq, DEPTH) }),
+    );
     let irq2 = env.slots.take();
     expect_error(
         "irq_control_get_twice_refused",
-        invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[5, 0, 0, irq2, DEPTH], &[]),
+        IrqControl::ROOT.invoke(IrqControlGet { pin: 5, level_triggered: false, active_low: false, dest: Slot::new(irq2, DEPTH) }),
         InvocationError::RevokeFirst,
     );
     expect_error(
         "irq_control_pin_out_of_range",
-        invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[24, 0, 0, irq2, DEPTH], &[]),
+        IrqControl::ROOT.invoke(IrqControlGet { pin: 24, level_triggered: false, active_low: false, dest: Slot::new(irq2, DEPTH) }),
         InvocationError::RangeError,
     );
     let ntfn = env.make(ObjectType::Notification, 0);
-    expect_ok("irq_handler_set_notification", invoke(irq, Label::IrqHandlerSetNotification, &[], &[ntfn]));
+    expect_ok("irq_handler_set_notification", IrqHandler::from_cptr(irq).invoke(IrqHandlerSetNotification { notification: CPtr(ntfn) }));
     expect_error(
         "irq_handler_set_notification_wrong_type",
-        invoke(irq, Label::IrqHandlerSetNotification, &[], &[CNODE]),
+        IrqHandler::from_cptr(irq).invoke(IrqHandlerSetNotification { notification: CPtr(CNODE) }),
         InvocationError::InvalidCapability,
     );
-    expect_ok("irq_handler_ack", invoke(irq, Label::IrqHandlerAck, &[], &[]));
-    expect_ok("irq_handler_clear", invoke(irq, Label::IrqHandlerClear, &[], &[]));
-    expect_ok("irq_handler_delete_releases_pin", invoke(CNODE, Label::CNodeRevoke, &[slot::IRQ_CONTROL, DEPTH], &[]));
-    expect_ok("irq_control_get_after_revoke", invoke(slot::IRQ_CONTROL, Label::IrqControlGet, &[5, 1, 1, irq2, DEPTH], &[]));
+    expect_ok("irq_handler_ack", IrqHandler::from_cptr(irq).invoke(IrqHandlerAck {}));
+    expect_ok("irq_handler_clear", IrqHandler::from_cptr(irq).invoke(IrqHandlerClear {}));
+    expect_ok("irq_handler_delete_releases_pin", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(slot::IRQ_CONTROL, DEPTH) }));
+    expect_ok(
+        "irq_control_get_after_revoke",
+        IrqControl::ROOT.invoke(IrqControlGet { pin: 5, level_triggered: true, active_low: true, dest: Slot::new(irq2, DEPTH) }),
+    );
     expect_error(
         "irq_handler_msi_message_on_pin_refused",
-        invoke(irq2, Label::IrqHandlerMsiMessage, &[], &[]),
+        IrqHandler::from_cptr(irq2).invoke(IrqHandlerMsiMessage {}),
         InvocationError::IllegalOperation,
     );
     let msi = env.slots.take();
-    expect_ok("irq_control_get_msi", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi, DEPTH], &[]));
-    let message = invoke(msi, Label::IrqHandlerMsiMessage, &[], &[]);
+    expect_ok("irq_control_get_msi", IrqControl::ROOT.invoke(IrqControlGetMsi { msi: 3, dest: Slot::new(msi, DEPTH) }));
+    let message = IrqHandler::from_cptr(msi).invoke(IrqHandlerMsiMessage {});
     let fields = message.as_ref().map(|reply| (reply.info.length(), reply.words[0], reply.words[1]));
     // Slot 3 is vector 33 (IOAPIC pin 0) + 24 pins + 3 = 60, delivered to the LAPIC.
     check("irq_handler_msi_message", fields == Ok((2, 0xFEE0_0000, 60)), format_args!("expected (2, 0xfee00000, 60), got {fields:x?}"));
     let msi2 = env.slots.take();
     expect_error(
         "irq_control_get_msi_twice_refused",
-        invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]),
+        IrqControl::ROOT.invoke(IrqControlGetMsi { msi: 3, dest: Slot::new(msi2, DEPTH) }),
         InvocationError::RevokeFirst,
     );
     expect_error(
         "irq_control_msi_slot_out_of_range",
-        invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[16, msi2, DEPTH], &[]),
+        IrqControl::ROOT.invoke(IrqControlGetMsi { msi: 16, dest: Slot::new(msi2, DEPTH) }),
         InvocationError::RangeError,
     );
-    expect_ok("irq_handler_msi_set_notification", invoke(msi, Label::IrqHandlerSetNotification, &[], &[ntfn]));
-    expect_ok("irq_handler_msi_ack", invoke(msi, Label::IrqHandlerAck, &[], &[]));
-    expect_ok("irq_handler_msi_delete_releases_slot", invoke(CNODE, Label::CNodeDelete, &[msi, DEPTH], &[]));
-    expect_ok("irq_control_get_msi_after_delete", invoke(slot::IRQ_CONTROL, Label::IrqControlGetMsi, &[3, msi2, DEPTH], &[]));
+    expect_ok(
+        "irq_handler_msi_set_notification",
+        IrqHandler::from_cptr(msi).invoke(IrqHandlerSetNotification { notification: CPtr(ntfn) }),
+    );
+    expect_ok("irq_handler_msi_ack", IrqHandler::from_cptr(msi).invoke(IrqHandlerAck {}));
+    expect_ok("irq_handler_msi_delete_releases_slot", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(msi, DEPTH) }));
+    expect_ok("irq_control_get_msi_after_delete", IrqControl::ROOT.invoke(IrqControlGetMsi { msi: 3, dest: Slot::new(msi2, DEPTH) }));
 }
 
 mod boundary;

@@ -5,11 +5,15 @@ use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::slot;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{
+    CNodeMint, CNodeSaveCaller, CPtr, FrameMap, FrameUnmap, PagingStructureMap, PagingStructureUnmap, Registers, Slot, TcbBindNotification,
+    TcbConfigure, TcbSetIpcBuffer, TcbSetPriority, TcbWriteRegisters,
+};
 use tileos_abi::message::{MessageInfo, ipc_buffer};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
-use tileos_sys::{invoke, raw_syscall};
+use tileos_sys::cap::{CNode, Frame, PagingStructure, Tcb};
+use tileos_sys::raw_syscall;
 
 /// IPC buffer of the transfer-test threads (a frame of its own, one buffer per thread).
 const BUFFERS: u64 = 0x1100_0000;
@@ -54,7 +58,7 @@ extern "C" fn saving_server() -> ! {
     let ep = ENDPOINT.load(Ordering::Relaxed);
     raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
     let saved = SAVED_REPLY.load(Ordering::Relaxed);
-    let result = invoke(CNODE, Label::CNodeSaveCaller, &[saved, DEPTH], &[]);
+    let result = CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(saved, DEPTH) });
     let label = if result.is_ok() { 0 } else { 1 };
     raw_syscall(Syscall::Send, saved, MessageInfo::new(label, 0, 0, 1), [0x5A7ED, 0, 0, 0]);
     park()
@@ -79,10 +83,27 @@ fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, p
     let tcb = env.make(ObjectType::Tcb, 0);
     let stack = env.make(ObjectType::Frame4K, 0);
     let stack_base = STACKS + index * 0x2000;
-    assert!(invoke(stack, Label::FrameMap, &[stack_base, Rights::ALL.0 as u64, 0], &[VSPACE]).is_ok());
-    assert!(invoke(tcb, Label::TcbConfigure, &[0, 0, BUFFERS + index * 1024], &[CNODE, VSPACE, buffers]).is_ok());
-    assert!(invoke(tcb, Label::TcbSetPriority, &[priority], &[slot::TCB]).is_ok());
-    assert!(invoke(tcb, Label::TcbWriteRegisters, &[1, 2, entry as *const () as u64, stack_base + 0x1000 - 8], &[]).is_ok());
+    assert!(
+        Frame::from_cptr(stack).invoke(FrameMap { vaddr: stack_base, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }).is_ok()
+    );
+    assert!(
+        Tcb::from_cptr(tcb)
+            .invoke(TcbConfigure {
+                fault_endpoint: 0,
+                cspace_guard: 0,
+                ipc_buffer: BUFFERS + index * 1024,
+                cspace: CPtr(CNODE),
+                vspace: CPtr(VSPACE),
+                buffer_frame: CPtr(buffers)
+            })
+            .is_ok()
+    );
+    assert!(Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority, authority: CPtr(slot::TCB) }).is_ok());
+    assert!(
+        Tcb::from_cptr(tcb)
+            .invoke(TcbWriteRegisters { resume: 1, registers: Registers::new(&[entry as *const () as u64, stack_base + 0x1000 - 8]) })
+            .is_ok()
+    );
     tcb
 }
 
@@ -96,23 +117,34 @@ pub fn tests(env: &mut Env) {
     let far = 0x0000_7000_0000_0000;
     expect_error(
         "page_directory_map_without_pdpt",
-        invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]),
+        PagingStructure::from_cptr(pd).invoke(PagingStructureMap { vaddr: far, vspace: CPtr(VSPACE) }),
         InvocationError::FailedLookup,
     );
-    expect_ok("pdpt_map", invoke(pdpt, Label::PagingStructureMap, &[far], &[VSPACE]));
-    expect_ok("page_directory_map", invoke(pd, Label::PagingStructureMap, &[far], &[VSPACE]));
-    expect_ok("page_table_map_under_new_directory", invoke(pt, Label::PagingStructureMap, &[far], &[VSPACE]));
+    expect_ok("pdpt_map", PagingStructure::from_cptr(pdpt).invoke(PagingStructureMap { vaddr: far, vspace: CPtr(VSPACE) }));
+    expect_ok("page_directory_map", PagingStructure::from_cptr(pd).invoke(PagingStructureMap { vaddr: far, vspace: CPtr(VSPACE) }));
+    expect_ok(
+        "page_table_map_under_new_directory",
+        PagingStructure::from_cptr(pt).invoke(PagingStructureMap { vaddr: far, vspace: CPtr(VSPACE) }),
+    );
     let frame = env.make(ObjectType::Frame4K, 0);
-    expect_ok("frame_map_in_new_hierarchy", invoke(frame, Label::FrameMap, &[far + 0x3000, Rights::ALL.0 as u64, 0], &[VSPACE]));
+    expect_ok(
+        "frame_map_in_new_hierarchy",
+        Frame::from_cptr(frame).invoke(FrameMap { vaddr: far + 0x3000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
+    );
     // SAFETY: just mapped writable.
     unsafe { ((far + 0x3000) as *mut u64).write_volatile(42) };
-    expect_ok("pdpt_unmap", invoke(pdpt, Label::PagingStructureUnmap, &[], &[]));
-    expect_ok("frame_unmap_after_hierarchy_gone", invoke(frame, Label::FrameUnmap, &[], &[]));
+    expect_ok("pdpt_unmap", PagingStructure::from_cptr(pdpt).invoke(PagingStructureUnmap {}));
+    expect_ok("frame_unmap_after_hierarchy_gone", Frame::from_cptr(frame).invoke(FrameUnmap {}));
 
     let table = env.make(ObjectType::PageTable, 0);
-    expect_ok("page_table_map_for_transfer_threads", invoke(table, Label::PagingStructureMap, &[BUFFERS], &[VSPACE]));
+    expect_ok(
+        "page_table_map_for_transfer_threads",
+        PagingStructure::from_cptr(table).invoke(PagingStructureMap { vaddr: BUFFERS, vspace: CPtr(VSPACE) }),
+    );
     let buffers = env.make(ObjectType::Frame4K, 0);
-    assert!(invoke(buffers, Label::FrameMap, &[BUFFERS, Rights::ALL.0 as u64, 0], &[VSPACE]).is_ok());
+    assert!(
+        Frame::from_cptr(buffers).invoke(FrameMap { vaddr: BUFFERS, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }).is_ok()
+    );
 
     // Capability transfer: a notification travels with a message over a grant-capable endpoint.
     let ep = env.make(ObjectType::Endpoint, 0);
@@ -121,7 +153,16 @@ pub fn tests(env: &mut Env) {
     spawn(env, buffers, 0, grant_receiver, 200);
     let gift = env.make(ObjectType::Notification, 0);
     let gift_badged = env.slots.take();
-    expect_ok("mint_badged_gift", invoke(CNODE, Label::CNodeMint, &[gift_badged, DEPTH, gift, DEPTH, Rights::ALL.0 as u64, 0x9], &[CNODE]));
+    expect_ok(
+        "mint_badged_gift",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(gift_badged, DEPTH),
+            src: Slot::new(gift, DEPTH),
+            rights: Rights::ALL,
+            badge: 0x9,
+            src_root: CPtr(CNODE),
+        }),
+    );
     let reply = tileos_sys::call(ep, 0, &[1], &[gift_badged]);
     check(
         "ipc_grant_transfers_a_capability",
@@ -139,7 +180,13 @@ pub fn tests(env: &mut Env) {
     let badged = env.slots.take();
     expect_ok(
         "mint_badged_for_unwrap",
-        invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, ep2, DEPTH, Rights::ALL.0 as u64, 0xB0B], &[CNODE]),
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(badged, DEPTH),
+            src: Slot::new(ep2, DEPTH),
+            rights: Rights::ALL,
+            badge: 0xB0B,
+            src_root: CPtr(CNODE),
+        }),
     );
     SEEN_CAPS.store(0, Ordering::Relaxed);
     spawn(env, buffers, 1, grant_receiver_one, 200);
@@ -167,20 +214,32 @@ pub fn tests(env: &mut Env) {
     let ntfn = env.make(ObjectType::Notification, 0);
     ENDPOINT.store(ep4, Ordering::Relaxed);
     let bound = spawn(env, buffers, 3, bound_receiver, 100);
-    expect_ok("bind_notification_to_receiver", invoke(bound, Label::TcbBindNotification, &[], &[ntfn]));
-    expect_ok("lower_priority_to_let_receiver_block", invoke(slot::TCB, Label::TcbSetPriority, &[50], &[slot::TCB]));
+    expect_ok("bind_notification_to_receiver", Tcb::from_cptr(bound).invoke(TcbBindNotification { notification: CPtr(ntfn) }));
+    expect_ok("lower_priority_to_let_receiver_block", Tcb::ROOT.invoke(TcbSetPriority { priority: 50, authority: CPtr(slot::TCB) }));
     let signaller = env.slots.take();
-    expect_ok("mint_signal_badge", invoke(CNODE, Label::CNodeMint, &[signaller, DEPTH, ntfn, DEPTH, Rights::ALL.0 as u64, 0x40], &[CNODE]));
+    expect_ok(
+        "mint_signal_badge",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(signaller, DEPTH),
+            src: Slot::new(ntfn, DEPTH),
+            rights: Rights::ALL,
+            badge: 0x40,
+            src_root: CPtr(CNODE),
+        }),
+    );
     raw_syscall(Syscall::Send, signaller, MessageInfo::default(), [0; 4]);
     let (word, label) = (BOUND_WORD.load(Ordering::Relaxed), BOUND_LABEL.load(Ordering::Relaxed));
-    expect_ok("restore_priority_after_bound_test", invoke(slot::TCB, Label::TcbSetPriority, &[255], &[slot::TCB]));
+    expect_ok("restore_priority_after_bound_test", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
     check("bound_notification_wakes_blocked_receiver", word == 0x40 && label == 0, format_args!("word {word:#x}, label {label:#x}"));
 
     // SetIpcBuffer moves a thread's buffer.
-    expect_ok("tcb_set_ipc_buffer", invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS + 3 * 1024], &[buffers]));
+    expect_ok(
+        "tcb_set_ipc_buffer",
+        Tcb::from_cptr(bound).invoke(TcbSetIpcBuffer { ipc_buffer: BUFFERS + 3 * 1024, buffer_frame: CPtr(buffers) }),
+    );
     expect_error(
         "tcb_set_ipc_buffer_needs_a_frame",
-        invoke(bound, Label::TcbSetIpcBuffer, &[BUFFERS], &[CNODE]),
+        Tcb::from_cptr(bound).invoke(TcbSetIpcBuffer { ipc_buffer: BUFFERS, buffer_frame: CPtr(CNODE) }),
         InvocationError::InvalidCapability,
     );
 }

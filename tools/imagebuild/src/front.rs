@@ -8,8 +8,9 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, Client, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, MapRights, Mapping, Notification, Param,
-    PciDevice, PciInterrupt, Polarity, RestartPolicy, SUPERVISOR, Server, SharedRegion, Signaller, SystemDescription, Trigger,
+    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, Lineages,
+    MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server, SharedRegion,
+    Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -18,16 +19,30 @@ pub const DEFAULT_STACK_SIZE: u64 = 0x4000;
 /// Default heap size of a domain (64 KiB).
 pub const DEFAULT_HEAP_SIZE: u64 = 0x1_0000;
 
-/// A program named by at least one domain: archive entry `index + 1`.
+/// A program named by at least one domain (or slot lineage): archive entry `index + 1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramRef {
     /// The program's name (its archive entry name).
     pub name: String,
-    /// The first domain that uses it.
-    pub domain: String,
-    /// The line of that domain's `program` field.
+    /// The first item that names it, as messages call it: `domain "echo"`,
+    /// `slot "crc": n_version`.
+    pub user: String,
+    /// The field of that item that names it (`program`, `lineages`, `fallback`).
+    pub field: &'static str,
+    /// The line of that field.
     pub line: usize,
 }
+
+impl ProgramRef {
+    /// The start of a message about the program: `domain "echo": field "program"`.
+    pub fn site(&self) -> String {
+        format!("{}: field \"{}\"", self.user, self.field)
+    }
+}
+
+/// Microseconds per millisecond: `tile.toml` gives a slot's times in milliseconds, its
+/// compiled policy holds microseconds (`tileos_slots::Ticks`).
+const MICROS_PER_MS: u64 = 1000;
 
 /// The result of the front end.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +106,15 @@ struct Tbl<'a> {
 
 /// Name → index of the domains or notifications.
 type Names = HashMap<String, u32>;
+
+/// The names a `[[slot]]` refers to.
+#[derive(Clone, Copy)]
+struct Refs<'n> {
+    /// Domains.
+    domains: &'n Names,
+    /// Endpoints.
+    endpoints: &'n Names,
+}
 
 impl<'f> Front<'f> {
     /// 1-based line of byte offset `at`.
@@ -253,11 +277,63 @@ impl<'f> Front<'f> {
         }
     }
 
+    /// The archive entry of program `name`, named by `field` of `t`: a program already
+    /// named keeps its entry, a new one is appended to `programs`.
+    fn program(&mut self, t: &Tbl<'_>, field: &'static str, name: &str, programs: &mut Vec<ProgramRef>) -> Result<u32, Diagnostic> {
+        if !valid_entry_name(name) || name == DESCRIPTION_ENTRY {
+            return Err(self.field_err(
+                t,
+                field,
+                format!("\"{name}\" is not a program name (1..=40 characters of [A-Za-z0-9_.-], not \"{DESCRIPTION_ENTRY}\")"),
+            ));
+        }
+        let index = match programs.iter().position(|p| p.name == name) {
+            Some(p) => p,
+            None => {
+                let line = self.key_line(t, field);
+                programs.push(ProgramRef { name: name.to_string(), user: t.label.clone(), field, line });
+                programs.len() - 1
+            }
+        };
+        Ok(index as u32 + 1)
+    }
+
+    /// An optional ratio field, written `"NUM/DEN"`.
+    fn ratio(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<Option<Ratio>, Diagnostic> {
+        let Some(text) = self.opt_string(t, field)? else { return Ok(None) };
+        let parsed =
+            text.split_once('/').and_then(|(num, den)| Some(Ratio { num: num.trim().parse().ok()?, den: den.trim().parse().ok()? }));
+        parsed.map(Some).ok_or_else(|| self.field_err(t, field, format!("\"{text}\" is not a ratio \"NUM/DEN\" of 32-bit integers")))
+    }
+
+    /// An optional 32-bit millisecond field, in microseconds.
+    fn ms(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<Option<u64>, Diagnostic> {
+        Ok(self.opt_int(t, field, 0, i128::from(u32::MAX))?.map(|ms| ms as u64 * MICROS_PER_MS))
+    }
+
+    /// An optional boolean field.
+    fn opt_bool(&mut self, t: &Tbl<'_>, field: &'static str) -> Result<Option<bool>, Diagnostic> {
+        match self.get(t, field) {
+            None => Ok(None),
+            Some(item) => item.as_bool().map(Some).ok_or_else(|| self.wrong_type(t, field, "a boolean", item)),
+        }
+    }
+
+    /// An optional array of strings.
+    fn strings<'a>(&mut self, t: &Tbl<'a>, field: &'static str) -> Result<Vec<&'a str>, Diagnostic> {
+        let Some(item) = self.get(t, field) else { return Ok(Vec::new()) };
+        let array = item.as_array().ok_or_else(|| self.wrong_type(t, field, "an array of strings", item))?;
+        array
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| self.field_err(t, field, format!("expected strings, found {}", describe_value(v)))))
+            .collect()
+    }
+
     /// Reads the whole document.
     fn document(mut self, root: &toml_edit::Table) -> Result<Parsed, Diagnostic> {
         let root = Tbl { t: root, line: 1, label: String::from("top level"), pos: Pos::Tile };
-        const SECTIONS: [&str; 9] =
-            ["tile", "domain", "endpoint", "notification", "shared_region", "device_memory", "irq", "ioport", "pci_device"];
+        const SECTIONS: [&str; 10] =
+            ["tile", "domain", "endpoint", "notification", "shared_region", "device_memory", "irq", "ioport", "pci_device", "slot"];
         self.fields(&root, &SECTIONS)?;
         let name = match self.get(&root, "tile") {
             None => return Err(self.diag(1, String::from("missing section [tile]"))),
@@ -293,6 +369,12 @@ impl<'f> Front<'f> {
         let io_ports = self.each(&root, "ioport", false, |f, t, line, i| f.ioport(t, line, i, domain_names))?;
         let pci_devices =
             self.each(&root, "pci_device", false, |f, t, line, i| f.pci_device(t, line, i, domain_names, notification_names))?;
+        let mut endpoint_names = Names::new();
+        for (i, e) in endpoints.iter().enumerate().rev() {
+            endpoint_names.insert(e.name.clone(), i as u32);
+        }
+        let names = Refs { domains: domain_names, endpoints: &endpoint_names };
+        let slots = self.each(&root, "slot", false, |f, t, line, i| f.slot(t, line, i, names, &mut programs))?;
         Ok(Parsed {
             description: SystemDescription {
                 name,
@@ -304,6 +386,7 @@ impl<'f> Front<'f> {
                 irqs,
                 io_ports,
                 pci_devices,
+                slots,
             },
             programs,
             item_lines: self.item_lines,
@@ -369,21 +452,7 @@ impl<'f> Front<'f> {
         self.fields(&t, &["name", "program", "priority", "mcp", "stack_size", "heap_size", "restart", "budget_ms", "period_ms", "names"])?;
         let name = self.string(&t, "name")?.to_string();
         let program_name = self.string(&t, "program")?;
-        if !valid_entry_name(program_name) || program_name == DESCRIPTION_ENTRY {
-            return Err(self.field_err(
-                &t,
-                "program",
-                format!("\"{program_name}\" is not a program name (1..=40 characters of [A-Za-z0-9_.-], not \"{DESCRIPTION_ENTRY}\")"),
-            ));
-        }
-        let program = match programs.iter().position(|p| p.name == program_name) {
-            Some(p) => p,
-            None => {
-                let line = self.key_line(&t, "program");
-                programs.push(ProgramRef { name: program_name.to_string(), domain: name.clone(), line });
-                programs.len() - 1
-            }
-        };
+        let program = self.program(&t, "program", program_name, programs)?;
         let priority = self.int(&t, "priority", 0, 255)? as u8;
         let mcp = self.opt_int(&t, "mcp", 0, 255)?.map_or(priority, |v| v as u8);
         let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
@@ -427,7 +496,7 @@ impl<'f> Front<'f> {
         }
         // The restart table shares the domain's position: restore the domain's own line.
         self.item_lines.insert(t.pos, t.line);
-        Ok(Domain { name, program: program as u32 + 1, priority, mcp, stack_size, heap_size, restart, budget, names })
+        Ok(Domain { name, program, priority, mcp, stack_size, heap_size, restart, budget, names })
     }
 
     /// One `[[endpoint]]`.
@@ -531,10 +600,7 @@ impl<'f> Front<'f> {
         let size = self.u64(&t, "size")?;
         let domain = self.reference(&t, "domain", domains, "domain")?;
         let vaddr = self.u64(&t, "vaddr")?;
-        let uncached = match self.get(&t, "uncached") {
-            None => true,
-            Some(item) => item.as_bool().ok_or_else(|| self.wrong_type(&t, "uncached", "a boolean", item))?,
-        };
+        let uncached = self.opt_bool(&t, "uncached")?.unwrap_or(true);
         Ok(DeviceMemory { name, paddr, size, domain, vaddr, uncached })
     }
 
@@ -586,6 +652,116 @@ impl<'f> Front<'f> {
         // The interrupt table shares the device's position: restore the device's own line.
         self.item_lines.insert(t.pos, t.line);
         Ok(PciDevice { name, class, vendor, device, index, domain, vaddr, window, interrupt })
+    }
+
+    /// One `[[slot]]`; its `policy`, `challenger` and `n_version` tables share its position.
+    fn slot(
+        &mut self,
+        t: &dyn TableLike,
+        line: usize,
+        i: usize,
+        refs: Refs<'_>,
+        programs: &mut Vec<ProgramRef>,
+    ) -> Result<Slot, Diagnostic> {
+        let t = self.named("slot", t, line, i, Pos::Slot(i));
+        self.fields(
+            &t,
+            &[
+                "name",
+                "endpoint",
+                "protocol",
+                "incumbent",
+                "comparator",
+                "policy",
+                "rollback_window_ms",
+                "max_challengers",
+                "challenger",
+                "allowance",
+                "n_version",
+            ],
+        )?;
+        let name = self.string(&t, "name")?.to_string();
+        let endpoint = self.reference(&t, "endpoint", refs.endpoints, "endpoint")?;
+        let protocol = self.string(&t, "protocol")?.to_string();
+        let incumbent = self.reference(&t, "incumbent", refs.domains, "domain")?;
+        let comparator = match self.get(&t, "comparator") {
+            None => Comparator::Exact,
+            Some(_) => {
+                let choices = ["exact", "equivalent", "noise-cancelled"];
+                [Comparator::Exact, Comparator::Equivalent, Comparator::NoiseCancelled][self.choice(&t, "comparator", &choices)?]
+            }
+        };
+        let defaults = SlotPolicy::default();
+        let mut policy = defaults;
+        if let Some(p) = self.sub_table(&t, "policy")? {
+            self.fields(
+                &p,
+                &[
+                    "min_agreeing",
+                    "max_disagreement",
+                    "max_faults",
+                    "latency_bound",
+                    "min_soak_ms",
+                    "answer_deadline_ms",
+                    "breaker_latency_samples",
+                    "auto_promote",
+                ],
+            )?;
+            policy.min_agreeing = self.u64_or(&p, "min_agreeing", defaults.min_agreeing)?;
+            policy.max_disagreement = self.ratio(&p, "max_disagreement")?.unwrap_or(defaults.max_disagreement);
+            policy.max_faults = self.opt_int(&p, "max_faults", 0, i128::from(u32::MAX))?.map_or(defaults.max_faults, |v| v as u32);
+            policy.latency_bound = self.ratio(&p, "latency_bound")?.unwrap_or(defaults.latency_bound);
+            policy.min_soak = self.ms(&p, "min_soak_ms")?.unwrap_or(defaults.min_soak);
+            policy.answer_deadline = self.ms(&p, "answer_deadline_ms")?.unwrap_or(defaults.answer_deadline);
+            policy.breaker_latency_samples = self.u64_or(&p, "breaker_latency_samples", defaults.breaker_latency_samples)?;
+            policy.auto_promote = self.opt_bool(&p, "auto_promote")?.unwrap_or(defaults.auto_promote);
+        }
+        policy.rollback_window = self.ms(&t, "rollback_window_ms")?.unwrap_or(defaults.rollback_window);
+        policy.max_challengers = self.opt_int(&t, "max_challengers", 0, 255)?.map_or(defaults.max_challengers, |v| v as u8);
+        let Some(c) = self.sub_table(&t, "challenger")? else {
+            return Err(self.diag(t.line, format!("{}: missing field \"challenger\"", t.label)));
+        };
+        self.fields(&c, &["priority", "budget_ms", "period_ms"])?;
+        let challenger = ChallengerSchedule {
+            priority: self.int(&c, "priority", 0, 255)? as u8,
+            budget: Budget {
+                budget_ms: self.int(&c, "budget_ms", 0, i128::from(u32::MAX))? as u32,
+                period_ms: self.int(&c, "period_ms", 0, i128::from(u32::MAX))? as u32,
+            },
+        };
+        let allowance = self.strings(&t, "allowance")?.into_iter().map(str::to_string).collect();
+        let n_version = match self.sub_table(&t, "n_version")? {
+            None => None,
+            Some(n) => {
+                self.fields(&n, &["lineages", "fallback", "replace_after"])?;
+                let names = self.strings(&n, "lineages")?;
+                if names.len() != 3 {
+                    return Err(self.field_err(
+                        &n,
+                        "lineages",
+                        format!("{} programs; an N-version slot has exactly 3 lineages", names.len()),
+                    ));
+                }
+                let mut lineages = [0; 3];
+                for (k, name) in names.iter().enumerate() {
+                    if names[..k].contains(name) {
+                        return Err(self.field_err(
+                            &n,
+                            "lineages",
+                            format!("program \"{name}\" is listed twice (lineages are independent implementations)"),
+                        ));
+                    }
+                    lineages[k] = self.program(&n, "lineages", name, programs)?;
+                }
+                let fallback = self.string(&n, "fallback")?;
+                let fallback = self.program(&n, "fallback", fallback, programs)?;
+                let replace_after = self.int(&n, "replace_after", 0, i128::from(u32::MAX))? as u32;
+                Some(Lineages { programs: lineages, fallback, replace_after })
+            }
+        };
+        // The sub-tables share the slot's position: restore the slot's own line.
+        self.item_lines.insert(t.pos, t.line);
+        Ok(Slot { name, endpoint, protocol, incumbent, comparator, policy, challenger, allowance, n_version })
     }
 
     /// One `[[ioport]]`.

@@ -129,11 +129,7 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
     let mut elfs = Vec::new();
     for (program, found) in compiled.programs.iter().zip(program_files(path, &file, &compiled, programs)?) {
         let at = |message: String| {
-            Error::Description(Diagnostic {
-                file: file.clone(),
-                line: program.line,
-                message: format!("domain \"{}\": field \"program\": {message}", program.domain),
-            })
+            Error::Description(Diagnostic { file: file.clone(), line: program.line, message: format!("{}: {message}", program.site()) })
         };
         let found = &found;
         let bytes = std::fs::read(found).map_err(|error| Error::Read { path: found.clone(), error })?;
@@ -160,14 +156,10 @@ fn check_requirements(
     path: &Path,
     elf: &[u8],
 ) -> Result<(), Error> {
-    let at = |domain: &str, line: usize, message: String| {
-        Error::Description(Diagnostic {
-            file: file.to_string(),
-            line,
-            message: format!("domain \"{domain}\": field \"program\": {message}"),
-        })
+    let at = |site: &str, line: usize, message: String| {
+        Error::Description(Diagnostic { file: file.to_string(), line, message: format!("{site}: {message}") })
     };
-    let requirements = requires::manifest(elf).map_err(|why| at(&program.domain, program.line, format!("{}: {why}", path.display())))?;
+    let requirements = requires::manifest(elf).map_err(|why| at(&program.site(), program.line, format!("{}: {why}", path.display())))?;
     let Some(requirements) = requirements else {
         return Ok(());
     };
@@ -182,7 +174,7 @@ fn check_requirements(
             let global = domain.description_name(name);
             if !optional && !requires::grants(description, d, *kind, global) {
                 return Err(at(
-                    &domain.name,
+                    &format!("domain \"{}\": field \"program\"", domain.name),
                     compiled.program_lines.get(d).copied().unwrap_or(program.line),
                     format!(
                         "program \"{}\" requires the {} \"{name}\"{}, which this description does not grant to \"{}\" (add {}{})",
@@ -232,8 +224,8 @@ fn program_files(path: &Path, file: &str, compiled: &Compiled, programs: &Progra
                 file: file.to_string(),
                 line: program.line,
                 message: format!(
-                    "domain \"{}\": field \"program\": no ELF for program \"{}\" (tried {}; give --program {}=PATH)",
-                    program.domain,
+                    "{}: no ELF for program \"{}\" (tried {}; give --program {}=PATH)",
+                    program.site(),
                     program.name,
                     tried.join(", "),
                     program.name
@@ -261,7 +253,7 @@ pub fn gdb_script(path: &Path, programs: &Programs, symbols: &[PathBuf]) -> Resu
     for (program, found) in compiled.programs.iter().zip(&files) {
         let bytes = std::fs::read(found).map_err(|error| Error::Read { path: found.clone(), error })?;
         let entry = bytes.get(24..32).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-        script.push_str(&format!("# program \"{}\" (first used by domain \"{}\"): entry {entry:#x}\n", program.name, program.domain));
+        script.push_str(&format!("# program \"{}\" (first used by {}): entry {entry:#x}\n", program.name, program.user));
         script.push_str(&format!("add-symbol-file {}\n", found.display()));
     }
     script.push_str("target remote localhost:1234\n");
@@ -290,7 +282,7 @@ pub fn packages(paths: &[PathBuf], extra: &[String], bins: &BareMetalBins) -> Re
                 Error::Description(Diagnostic {
                     file: file.clone(),
                     line: program.line,
-                    message: format!("domain \"{}\": field \"program\": {}", program.domain, no_package(&program.name)),
+                    message: format!("{}: {}", program.site(), no_package(&program.name)),
                 })
             })?;
             found.insert(package.to_string());

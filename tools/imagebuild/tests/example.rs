@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tileos_imagebuild::{Error, Programs, build, check_elf, compile};
-use tileos_sysdesc::{MapRights, RestartPolicy, load};
+use tileos_sysdesc::{Budget, ChallengerSchedule, Comparator, Lineages, MapRights, Ratio, RestartPolicy, load};
 
 const EXAMPLE: &str = "examples/tile.toml";
 
@@ -42,7 +42,7 @@ fn program_dir(test: &str, names: &[&str]) -> PathBuf {
     dir
 }
 
-const PROGRAMS: [&str; 4] = ["console", "net-driver", "echo", "client"];
+const PROGRAMS: [&str; 6] = ["console", "net-driver", "echo", "client", "echo-b", "echo-c"];
 
 #[test]
 fn example_compiles_with_every_feature() {
@@ -66,6 +66,15 @@ fn example_compiles_with_every_feature() {
     assert_eq!(d.irqs.len(), 2);
     assert_eq!(d.io_ports.len(), 2);
     assert!(d.device_memory[0].uncached);
+    let slot = &d.slots[0];
+    assert_eq!((slot.name.as_str(), slot.endpoint, slot.incumbent, slot.comparator), ("echo-slot", 1, 2, Comparator::Exact));
+    assert_eq!(slot.policy.max_disagreement, Ratio { num: 1, den: 1000 });
+    assert_eq!((slot.policy.min_soak, slot.policy.answer_deadline, slot.policy.rollback_window), (60_000_000, 50_000, 300_000_000));
+    assert_eq!(slot.challenger, ChallengerSchedule { priority: 80, budget: Budget { budget_ms: 5, period_ms: 50 } });
+    assert_eq!(slot.allowance, ["log"]);
+    // Lineage "echo" is the domain's program (entry 3); "echo-b" and "echo-c" come after the
+    // domains' programs.
+    assert_eq!(slot.n_version, Some(Lineages { programs: [3, 5, 6], fallback: 3, replace_after: 10 }));
 }
 
 #[test]

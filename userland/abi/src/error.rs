@@ -57,6 +57,35 @@ impl InvocationError {
     }
 }
 
+/// A failed invocation as the kernel reports it: the code (reply label) and the two detail
+/// words (MR0, MR1) whose meaning each code documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// The error code.
+    pub code: InvocationError,
+    /// Detail words (MR0, MR1).
+    pub details: [u64; 2],
+}
+
+impl Error {
+    /// An error without details.
+    pub const fn new(code: InvocationError) -> Error {
+        Error { code, details: [0, 0] }
+    }
+    /// An error naming argument `index`.
+    pub const fn argument(code: InvocationError, index: u64) -> Error {
+        Error { code, details: [index, 0] }
+    }
+    /// A failed lookup (`source`: on the source side) with its reason.
+    pub const fn lookup(source: bool, failure: LookupFailure) -> Error {
+        Error { code: InvocationError::FailedLookup, details: [source as u64, failure as u64] }
+    }
+    /// A range error with the allowed bounds.
+    pub const fn range(min: u64, max: u64) -> Error {
+        Error { code: InvocationError::RangeError, details: [min, max] }
+    }
+}
+
 /// Why a capability pointer did not resolve (detail of [`InvocationError::FailedLookup`]
 /// and of capability faults).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{Label, Method, Sink};
 use tileos_abi::message::{MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
@@ -179,10 +179,58 @@ pub struct Error {
 
 /// Invokes method `label` on the kernel object `cptr` with arguments and capabilities.
 pub fn invoke(cptr: u64, label: Label, args: &[u64], caps: &[u64]) -> Result<Reply, Error> {
-    let reply = call(cptr, label as u64, args, caps);
+    reply_result(call(cptr, label as u64, args, caps))
+}
+
+/// An invocation's reply as a result: label 0 is success, any other an error code.
+fn reply_result(reply: Message) -> Result<Reply, Error> {
     match reply.info.label() {
         0 => Ok(Reply { info: reply.info, words: reply.words }),
         code => Err(Error { code: InvocationError::from_raw(code), label: code, details: [reply.words[0], reply.words[1]] }),
+    }
+}
+
+/// Invokes the typed invocation `method` on the kernel object `cptr` (the message is
+/// `method`'s encoding, `tileos_abi::invocation`). The typed handles of [`cap`] check at
+/// compile time that the object has the method; this function does not.
+pub fn invoke_method<M: Method>(cptr: u64, method: M) -> Result<Reply, Error> {
+    let mut staged = Staged { registers: [0; REGISTER_MESSAGE_WORDS], length: 0, caps: 0 };
+    method.encode_to(&mut staged);
+    staged.call(cptr, M::LABEL)
+}
+
+/// A message being placed as an invocation encodes it: words 0–3 in registers, the rest
+/// and the capability pointers in the IPC buffer (as [`call`] places them).
+struct Staged {
+    registers: [u64; REGISTER_MESSAGE_WORDS],
+    length: usize,
+    caps: usize,
+}
+
+impl Staged {
+    /// Makes the call with the staged message. Not generic, and kept out of line, so that
+    /// each invocation type adds only its encoding to a program.
+    #[inline(never)]
+    fn call(&self, cptr: u64, label: Label) -> Result<Reply, Error> {
+        let info = MessageInfo::new(label as u64, 0, self.caps as u64, self.length as u64);
+        reply_result(raw_syscall(Syscall::Call, cptr, info, self.registers))
+    }
+}
+
+impl Sink for Staged {
+    #[inline]
+    fn word(&mut self, word: u64) {
+        if self.length < REGISTER_MESSAGE_WORDS {
+            self.registers[self.length] = word;
+        } else {
+            set_buffer_word(ipc_buffer::MSG + self.length, word);
+        }
+        self.length += 1;
+    }
+    #[inline]
+    fn cap(&mut self, cptr: u64) {
+        set_buffer_word(ipc_buffer::CAPS_OR_BADGES + self.caps, cptr);
+        self.caps += 1;
     }
 }
 

@@ -5,9 +5,9 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    Access, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS,
-    MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SUPERVISOR,
-    SUPERVISOR_CLIENT_BIT, Server, SystemDescription, USER_TOP,
+    Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
+    MAX_PERIOD_MS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy,
+    SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -56,6 +56,8 @@ pub enum Item {
     IoPorts(usize),
     /// A PCI device.
     PciDevice(usize),
+    /// A shadow-execution slot.
+    Slot(usize),
 }
 
 /// A broken rule: where, which field, and a full message such as
@@ -110,7 +112,7 @@ impl SystemDescription {
     /// form, given the number of entries of the boot archive it came in (programs are entries
     /// `1..archive_entries`). Returns the first broken rule, in a fixed order: tile, domains,
     /// endpoints, notifications, IRQs and PCI devices, shared regions, device memory, address
-    /// overlaps, IO ports.
+    /// overlaps, IO ports, slots.
     pub fn check(&self, archive_entries: usize) -> Result<(), CheckError> {
         Checker { d: self }.run(archive_entries)
     }
@@ -165,6 +167,7 @@ impl Checker<'_> {
                 None => format!("ioport range {i}"),
             },
             Item::PciDevice(i) => named("pci device", d.pci_devices.get(i).map(|p| &p.name)),
+            Item::Slot(i) => named("slot", d.slots.get(i).map(|s| &s.name)),
         }
     }
 
@@ -275,7 +278,8 @@ impl Checker<'_> {
                 ));
             }
         }
-        self.io_ports()
+        self.io_ports()?;
+        self.slots(archive_entries)
     }
 
     /// Domain rules.
@@ -302,23 +306,7 @@ impl Checker<'_> {
                 return Err(self.err(item, "priority", format_args!("{} is above the domain's mcp {}", dom.priority, dom.mcp)));
             }
             if let Some(budget) = dom.budget {
-                if budget.budget_ms == 0 {
-                    return Err(self.err(item, "budget_ms", "must be at least 1"));
-                }
-                if budget.period_ms < budget.budget_ms {
-                    return Err(self.err(
-                        item,
-                        "period_ms",
-                        format_args!("{} is shorter than budget_ms {}", budget.period_ms, budget.budget_ms),
-                    ));
-                }
-                if budget.period_ms > MAX_PERIOD_MS {
-                    return Err(self.err(
-                        item,
-                        "period_ms",
-                        format_args!("{} is longer than the longest period {MAX_PERIOD_MS}", budget.period_ms),
-                    ));
-                }
+                self.budget(item, budget)?;
             }
             self.size(item, "stack_size", dom.stack_size, true)?;
             self.size(item, "heap_size", dom.heap_size, false)?;
@@ -326,6 +314,24 @@ impl Checker<'_> {
             if let RestartPolicy::Always { max_restarts: 0, .. } = dom.restart {
                 return Err(self.err(item, "restart", "max_restarts must be at least 1 (use policy \"never\" for no restarts)"));
             }
+        }
+        Ok(())
+    }
+
+    /// A budget: `1 ≤ budget_ms ≤ period_ms ≤` [`MAX_PERIOD_MS`].
+    fn budget(&self, item: Item, budget: Budget) -> Result<(), CheckError> {
+        if budget.budget_ms == 0 {
+            return Err(self.err(item, "budget_ms", "must be at least 1"));
+        }
+        if budget.period_ms < budget.budget_ms {
+            return Err(self.err(item, "period_ms", format_args!("{} is shorter than budget_ms {}", budget.period_ms, budget.budget_ms)));
+        }
+        if budget.period_ms > MAX_PERIOD_MS {
+            return Err(self.err(
+                item,
+                "period_ms",
+                format_args!("{} is longer than the longest period {MAX_PERIOD_MS}", budget.period_ms),
+            ));
         }
         Ok(())
     }
@@ -743,6 +749,130 @@ impl Checker<'_> {
                         o.last,
                         self.domain(o.domain as usize)
                     ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Slot rules.
+    fn slots(&self, archive_entries: usize) -> Result<(), CheckError> {
+        let d = self.d;
+        for (i, slot) in d.slots.iter().enumerate() {
+            let item = Item::Slot(i);
+            self.name(item, &slot.name, d.slots[..i].iter().map(|s| &s.name), Item::Slot)?;
+            let incumbent = self.domain_ref(item, "incumbent", slot.incumbent)?;
+            let Some(endpoint) = d.endpoints.get(slot.endpoint as usize) else {
+                return Err(self.err(item, "endpoint", format_args!("endpoint {} does not exist", slot.endpoint)));
+            };
+            if let Some(other) = d.slots[..i].iter().find(|o| o.endpoint == slot.endpoint) {
+                return Err(self.err(
+                    item,
+                    "endpoint",
+                    format_args!("endpoint \"{}\" is already fronted by slot \"{}\"", endpoint.name, other.name),
+                ));
+            }
+            if endpoint.server != Server::Domain(incumbent as u32) {
+                let server = match endpoint.server {
+                    Server::Domain(id) => format!("domain \"{}\"", self.domain(id as usize)),
+                    Server::Supervisor => format!("\"{SUPERVISOR}\""),
+                };
+                return Err(self.err(
+                    item,
+                    "incumbent",
+                    format_args!(
+                        "\"{}\" does not serve endpoint \"{}\" (its server is {server}); the incumbent is the domain serving the slot's endpoint",
+                        self.domain(incumbent),
+                        endpoint.name
+                    ),
+                ));
+            }
+            if !valid_name(&slot.protocol) {
+                return Err(self.err(
+                    item,
+                    "protocol",
+                    format_args!("\"{}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]", slot.protocol),
+                ));
+            }
+            if let Err(e) = slot.policy.validate() {
+                return Err(self.err(item, e.field(), e));
+            }
+            self.challenger(item, slot, incumbent)?;
+            self.allowance(item, slot, incumbent)?;
+            self.lineages(item, slot, archive_entries)?;
+        }
+        Ok(())
+    }
+
+    /// A slot's challenger schedule: never above the incumbent's priority, a valid budget.
+    fn challenger(&self, item: Item, slot: &Slot, incumbent: usize) -> Result<(), CheckError> {
+        let priority = self.d.domains[incumbent].priority;
+        if slot.challenger.priority > priority {
+            return Err(self.err(
+                item,
+                "priority",
+                format_args!(
+                    "{} is above the incumbent \"{}\"'s priority {priority} (a challenger must never preempt its incumbent)",
+                    slot.challenger.priority,
+                    self.domain(incumbent)
+                ),
+            ));
+        }
+        self.budget(item, slot.challenger.budget)
+    }
+
+    /// A slot's allowance: unique names of items the incumbent holds.
+    fn allowance(&self, item: Item, slot: &Slot, incumbent: usize) -> Result<(), CheckError> {
+        let d = self.d;
+        let id = incumbent as u32;
+        for (n, name) in slot.allowance.iter().enumerate() {
+            if slot.allowance[..n].contains(name) {
+                return Err(self.err(item, "allowance", format_args!("\"{name}\" is listed twice")));
+            }
+            let held =
+                d.endpoints.iter().any(|e| &e.name == name && (e.server == Server::Domain(id) || e.clients.iter().any(|c| c.domain == id)))
+                    || d.notifications.iter().any(|x| &x.name == name && (x.waiter == id || x.signallers.iter().any(|s| s.domain == id)))
+                    || d.shared_regions.iter().any(|r| &r.name == name && r.mappings.iter().any(|m| m.domain == id))
+                    || d.device_memory.iter().any(|m| &m.name == name && m.domain == id);
+            if !held {
+                return Err(self.err(
+                    item,
+                    "allowance",
+                    format_args!(
+                        "\"{name}\" is not an endpoint, notification, shared region or device memory the incumbent \"{}\" holds (a challenger may hold only a subset of the incumbent's capabilities)",
+                        self.domain(incumbent)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A slot's N-version lineages: three distinct programs, a fallback program, and no
+    /// noise-cancelled comparator (there is no incumbent replica to measure noise with).
+    fn lineages(&self, item: Item, slot: &Slot, archive_entries: usize) -> Result<(), CheckError> {
+        let Some(lineages) = slot.n_version else { return Ok(()) };
+        if slot.comparator == Comparator::NoiseCancelled {
+            return Err(self.err(
+                item,
+                "comparator",
+                "\"noise-cancelled\" does not apply to an N-version slot (its three lineages vote; no incumbent replica measures noise)",
+            ));
+        }
+        for (n, &program) in lineages.programs.iter().chain([&lineages.fallback]).enumerate() {
+            let program = program as usize;
+            if program == 0 || program >= archive_entries {
+                return Err(self.err(
+                    item,
+                    "n_version",
+                    format_args!("archive entry {program} is not a program (programs are entries 1..{archive_entries})"),
+                ));
+            }
+            if n < 3 && lineages.programs[..n].contains(&(program as u32)) {
+                return Err(self.err(
+                    item,
+                    "n_version",
+                    format_args!("archive entry {program} is listed twice among the lineages (lineages are independent implementations)"),
                 ));
             }
         }

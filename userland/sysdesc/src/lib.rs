@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 pub use check::{CheckError, Item};
+pub use tileos_slots::{Comparator, Ratio, SlotPolicy};
 
 /// Size of a page: every size, virtual address and physical address in a description is a
 /// multiple of it.
@@ -53,6 +54,8 @@ pub const MAX_PERIOD_MS: u32 = 60_000;
 pub type DomainId = u32;
 /// Index of a notification in [`SystemDescription::notifications`].
 pub type NotificationId = u32;
+/// Index of an endpoint in [`SystemDescription::endpoints`].
+pub type EndpointId = u32;
 
 /// A whole tile: its domains and every capability they are granted.
 ///
@@ -78,6 +81,9 @@ pub struct SystemDescription {
     pub io_ports: Vec<IoPortRange>,
     /// PCI functions granted to driver domains (located by the `pci` domain at boot).
     pub pci_devices: Vec<PciDevice>,
+    /// Shadow-execution slots fronting service endpoints (the root server does not run them
+    /// yet: `docs/slots.md`).
+    pub slots: Vec<Slot>,
 }
 
 /// One isolated capability domain.
@@ -399,6 +405,56 @@ pub struct IoPortRange {
     pub last: u16,
     /// The domain that gets the IOPort capability.
     pub domain: DomainId,
+}
+
+/// A shadow-execution slot (`[[slot]]`, `docs/slots.md`): the slot manager will own the
+/// front of `endpoint`, deliver the incumbent's answers and mirror every request to the
+/// challengers installed at run time, promoting and rolling back under `policy`
+/// (`tileos_slots`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// Unique slot name (logs, the update log, tilectl).
+    pub name: String,
+    /// The service endpoint the slot fronts; served by `incumbent`, at most one slot each.
+    pub endpoint: EndpointId,
+    /// Name of the endpoint's protocol: which protocol crate's equivalence compares answers
+    /// (for [`Comparator::Equivalent`]) and exports and imports state at promotion.
+    pub protocol: String,
+    /// The domain running the incumbent program (it serves `endpoint`).
+    pub incumbent: DomainId,
+    /// How a challenger's answer is compared with the incumbent's.
+    pub comparator: Comparator,
+    /// Evidence for promotion, the rollback window and the challenger limit; times in
+    /// microseconds ([`tileos_slots::Ticks`]).
+    pub policy: SlotPolicy,
+    /// Scheduling of every challenger: at most the incumbent's priority, always under a budget.
+    pub challenger: ChallengerSchedule,
+    /// Names of the description's endpoints, notifications, shared regions and device memory a
+    /// challenger may hold: each is held by the incumbent; unique.
+    pub allowance: Vec<String>,
+    /// N-version mode, if declared.
+    pub n_version: Option<Lineages>,
+}
+
+/// How challengers of a [`Slot`] are scheduled, so that they cannot starve the incumbent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengerSchedule {
+    /// Thread priority, at most the incumbent domain's.
+    pub priority: u8,
+    /// CPU-time budget per period (the rules of [`Domain::budget`]).
+    pub budget: Budget,
+}
+
+/// N-version mode of a [`Slot`]: three independently written programs answer every request
+/// and the majority answer is delivered (`tileos_slots::vote`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineages {
+    /// The three lineages' programs: archive entry indices (≥ 1), pairwise distinct.
+    pub programs: [u32; 3],
+    /// The program that replaces a lineage that dissents too often (archive entry index).
+    pub fallback: u32,
+    /// Dissents a lineage may accumulate; the next one replaces it by the fallback.
+    pub replace_after: u32,
 }
 
 /// Why [`SystemDescription::decode`] failed.

@@ -89,10 +89,62 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         prop::collection::vec(irq, 0..3),
         prop::collection::vec(ports, 0..3),
         prop::collection::vec(pci, 0..3),
+        prop::collection::vec(slot(), 0..2),
     )
-        .prop_map(|(name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices)| {
-            SystemDescription { name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices }
+        .prop_map(|(name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices, slots)| {
+            SystemDescription { name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices, slots }
         })
+}
+
+fn slot() -> impl Strategy<Value = Slot> {
+    let ratio = || (any::<u32>(), any::<u32>()).prop_map(|(num, den)| Ratio { num, den });
+    let policy = (any::<u64>(), ratio(), any::<u32>(), ratio(), any::<u64>(), any::<u64>(), any::<u8>(), any::<bool>()).prop_map(
+        |(min_agreeing, max_disagreement, max_faults, latency_bound, min_soak, rollback_window, max_challengers, auto_promote)| {
+            SlotPolicy {
+                min_agreeing,
+                max_disagreement,
+                max_faults,
+                latency_bound,
+                min_soak,
+                rollback_window,
+                answer_deadline: min_soak / 2,
+                breaker_latency_samples: min_agreeing / 3,
+                max_challengers,
+                auto_promote,
+            }
+        },
+    );
+    let comparator = prop_oneof![Just(Comparator::Exact), Just(Comparator::Equivalent), Just(Comparator::NoiseCancelled)];
+    let lineages =
+        prop::option::of((any::<[u32; 3]>(), any::<u32>(), any::<u32>()).prop_map(|(programs, fallback, replace_after)| Lineages {
+            programs,
+            fallback,
+            replace_after,
+        }));
+    (
+        name(),
+        any::<u32>(),
+        name(),
+        any::<u32>(),
+        comparator,
+        policy,
+        (any::<u8>(), any::<u32>(), any::<u32>()),
+        prop::collection::vec(name(), 0..3),
+        lineages,
+    )
+        .prop_map(
+            |(name, endpoint, protocol, incumbent, comparator, policy, (priority, budget_ms, period_ms), allowance, n_version)| Slot {
+                name,
+                endpoint,
+                protocol,
+                incumbent,
+                comparator,
+                policy,
+                challenger: ChallengerSchedule { priority, budget: Budget { budget_ms, period_ms } },
+                allowance,
+                n_version,
+            },
+        )
 }
 
 proptest! {
@@ -596,5 +648,126 @@ fn pci_device_rules() {
     ];
     for (change, item, field, message) in cases {
         assert_eq!(broken_pci(change), (item, field, message.to_string()));
+    }
+}
+
+/// The sample plus a slot "log-slot" fronting "log" (served by "console"), with the programs
+/// 1 and 2 and a third, 3, as N-version lineages (checked against 4 archive entries).
+fn with_slot() -> SystemDescription {
+    let mut d = sample();
+    d.slots.push(Slot {
+        name: "log-slot".into(),
+        endpoint: 0,
+        protocol: "log".into(),
+        incumbent: 0,
+        comparator: Comparator::Exact,
+        policy: SlotPolicy::default(),
+        challenger: ChallengerSchedule { priority: 150, budget: Budget { budget_ms: 5, period_ms: 50 } },
+        allowance: vec!["console-events".into(), "hpet".into(), "log".into()],
+        n_version: Some(Lineages { programs: [1, 2, 3], fallback: 1, replace_after: 5 }),
+    });
+    d
+}
+
+#[test]
+fn slot_rules() {
+    let d = with_slot();
+    assert_eq!(d.check(4), Ok(()));
+    assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|d| d.slots.push(d.slots[0].clone())),
+            Item::Slot(1),
+            "name",
+            "slot \"log-slot\": field \"name\": \"log-slot\" is declared twice",
+        ),
+        (
+            Box::new(|d| {
+                let mut second = d.slots[0].clone();
+                second.name = "again".into();
+                d.slots.push(second);
+            }),
+            Item::Slot(1),
+            "endpoint",
+            "slot \"again\": field \"endpoint\": endpoint \"log\" is already fronted by slot \"log-slot\"",
+        ),
+        (
+            Box::new(|d| d.slots[0].endpoint = 7),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": endpoint 7 does not exist",
+        ),
+        (
+            Box::new(|d| d.slots[0].incumbent = 1),
+            Item::Slot(0),
+            "incumbent",
+            "slot \"log-slot\": field \"incumbent\": \"echo\" does not serve endpoint \"log\" (its server is domain \"console\"); the incumbent is the domain serving the slot's endpoint",
+        ),
+        (
+            Box::new(|d| d.slots[0].protocol = "no spaces".into()),
+            Item::Slot(0),
+            "protocol",
+            "slot \"log-slot\": field \"protocol\": \"no spaces\" is not 1..=64 characters of [A-Za-z0-9_.-]",
+        ),
+        (
+            Box::new(|d| d.slots[0].policy.max_disagreement = Ratio { num: 3, den: 2 }),
+            Item::Slot(0),
+            "max_disagreement",
+            "slot \"log-slot\": field \"max_disagreement\": 3/2 is not a share between 0/1 and 1/1",
+        ),
+        (
+            Box::new(|d| d.slots[0].policy.max_challengers = 0),
+            Item::Slot(0),
+            "max_challengers",
+            "slot \"log-slot\": field \"max_challengers\": must be at least 1",
+        ),
+        (
+            Box::new(|d| d.slots[0].challenger.priority = 201),
+            Item::Slot(0),
+            "priority",
+            "slot \"log-slot\": field \"priority\": 201 is above the incumbent \"console\"'s priority 200 (a challenger must never preempt its incumbent)",
+        ),
+        (
+            Box::new(|d| d.slots[0].challenger.budget.period_ms = 4),
+            Item::Slot(0),
+            "period_ms",
+            "slot \"log-slot\": field \"period_ms\": 4 is shorter than budget_ms 5",
+        ),
+        (
+            Box::new(|d| d.slots[0].allowance.push("ring".into())),
+            Item::Slot(0),
+            "allowance",
+            "slot \"log-slot\": field \"allowance\": \"ring\" is not an endpoint, notification, shared region or device memory the incumbent \"console\" holds (a challenger may hold only a subset of the incumbent's capabilities)",
+        ),
+        (
+            Box::new(|d| d.slots[0].allowance.push("hpet".into())),
+            Item::Slot(0),
+            "allowance",
+            "slot \"log-slot\": field \"allowance\": \"hpet\" is listed twice",
+        ),
+        (
+            Box::new(|d| d.slots[0].comparator = Comparator::NoiseCancelled),
+            Item::Slot(0),
+            "comparator",
+            "slot \"log-slot\": field \"comparator\": \"noise-cancelled\" does not apply to an N-version slot (its three lineages vote; no incumbent replica measures noise)",
+        ),
+        (
+            Box::new(|d| d.slots[0].n_version.as_mut().unwrap().programs[2] = 1),
+            Item::Slot(0),
+            "n_version",
+            "slot \"log-slot\": field \"n_version\": archive entry 1 is listed twice among the lineages (lineages are independent implementations)",
+        ),
+        (
+            Box::new(|d| d.slots[0].n_version.as_mut().unwrap().fallback = 4),
+            Item::Slot(0),
+            "n_version",
+            "slot \"log-slot\": field \"n_version\": archive entry 4 is not a program (programs are entries 1..4)",
+        ),
+    ];
+    for (change, item, field, message) in cases {
+        let mut d = with_slot();
+        change(&mut d);
+        let e = d.check(4).expect_err("the change must break a rule");
+        assert_eq!((e.item, e.field, e.message), (item, field, message.to_string()));
     }
 }

@@ -43,13 +43,14 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{IoPortIn8, IoPortIn16, IoPortIn32, IoPortOut8, IoPortOut16, IoPortOut32, Method};
 use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::frames::{self, NET_IRQ_BIT};
+use tileos_sys::cap::IoPort;
 use tileos_sys::domain::{cap, take_region};
-use tileos_sys::{invoke, log};
+use tileos_sys::log;
 
 /// Packet buffers per direction.
 const BUFFERS: u16 = 32;
@@ -62,36 +63,41 @@ struct Registers {
 }
 
 impl Registers {
-    fn input(&self, label: Label, offset: u16) -> u32 {
-        match invoke(self.cap, label, &[u64::from(self.base + offset)], &[]) {
+    /// The port at `offset`.
+    fn port(&self, offset: u16) -> u64 {
+        u64::from(self.base + offset)
+    }
+
+    fn input(&self, read: impl Method, offset: u16) -> u32 {
+        match IoPort::from_cptr(self.cap).invoke(read) {
             Ok(reply) => reply.words[0] as u32,
             Err(error) => panic!("net: IO port {:#x}: {error:?}", self.base + offset),
         }
     }
 
-    fn output(&self, label: Label, offset: u16, value: u32) {
-        if let Err(error) = invoke(self.cap, label, &[u64::from(self.base + offset), u64::from(value)], &[]) {
+    fn output(&self, write: impl Method, offset: u16) {
+        if let Err(error) = IoPort::from_cptr(self.cap).invoke(write) {
             panic!("net: IO port {:#x}: {error:?}", self.base + offset);
         }
     }
 
     fn read8(&self, offset: u16) -> u8 {
-        self.input(Label::IoPortIn8, offset) as u8
+        self.input(IoPortIn8 { port: self.port(offset) }, offset) as u8
     }
     fn read16(&self, offset: u16) -> u16 {
-        self.input(Label::IoPortIn16, offset) as u16
+        self.input(IoPortIn16 { port: self.port(offset) }, offset) as u16
     }
     fn read32(&self, offset: u16) -> u32 {
-        self.input(Label::IoPortIn32, offset)
+        self.input(IoPortIn32 { port: self.port(offset) }, offset)
     }
     fn write8(&self, offset: u16, value: u8) {
-        self.output(Label::IoPortOut8, offset, u32::from(value));
+        self.output(IoPortOut8 { port: self.port(offset), value: u64::from(value) }, offset);
     }
     fn write16(&self, offset: u16, value: u16) {
-        self.output(Label::IoPortOut16, offset, u32::from(value));
+        self.output(IoPortOut16 { port: self.port(offset), value: u64::from(value) }, offset);
     }
     fn write32(&self, offset: u16, value: u32) {
-        self.output(Label::IoPortOut32, offset, value);
+        self.output(IoPortOut32 { port: self.port(offset), value: u64::from(value) }, offset);
     }
 }
 
@@ -276,6 +282,6 @@ fn signal(cptr: u64) {
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

@@ -16,7 +16,6 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
 use tileos_protocol::block::{Block, Refusal, Request, Response};
 use tileos_protocol::{ERROR, ProtocolError};
 use tileos_sys::log;
@@ -137,6 +136,6 @@ extern "C" fn _start() -> ! {
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

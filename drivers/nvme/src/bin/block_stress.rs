@@ -23,7 +23,6 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
 use tileos_mmio::Mmio;
 use tileos_protocol::block::ring::{self, ClientRing};
 use tileos_protocol::block::{Block, Refusal, Request, Response};
@@ -269,6 +268,6 @@ extern "C" fn _start() -> ! {
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

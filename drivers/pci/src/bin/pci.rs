@@ -12,11 +12,12 @@
 extern crate tileos_rt;
 
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{IoPortIn32, IoPortOut32};
 use tileos_driver_pci::protocol::report::{self, BusReport};
 use tileos_driver_pci::protocol::{BarInfo, Device, Pci, Request, Response, badge_device};
 use tileos_driver_pci::{Address, BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
-use tileos_sys::{invoke, log};
+use tileos_sys::cap::IoPort;
+use tileos_sys::log;
 
 /// Configuration address and data ports.
 const CONFIG_ADDRESS: u64 = 0xCF8;
@@ -29,17 +30,19 @@ impl ConfigRead for PortConfig {
     fn read(&mut self, at: Address, offset: u8) -> u32 {
         // A refused port access (not expected: the capability covers both ports, checked at
         // start) reads as all ones, i.e. "no function here".
-        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_err() {
+        let ports = IoPort::from_cptr(self.0);
+        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_err() {
             return 0xFFFF_FFFF;
         }
-        invoke(self.0, Label::IoPortIn32, &[CONFIG_DATA], &[]).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
+        ports.invoke(IoPortIn32 { port: CONFIG_DATA }).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
     }
 }
 
 impl ConfigSpace for PortConfig {
     fn write(&mut self, at: Address, offset: u8, value: u32) {
-        if invoke(self.0, Label::IoPortOut32, &[CONFIG_ADDRESS, u64::from(at.mechanism1(offset))], &[]).is_ok() {
-            let _ = invoke(self.0, Label::IoPortOut32, &[CONFIG_DATA, u64::from(value)], &[]);
+        let ports = IoPort::from_cptr(self.0);
+        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_ok() {
+            let _ = ports.invoke(IoPortOut32 { port: CONFIG_DATA, value: u64::from(value) });
         }
     }
 }
@@ -86,7 +89,7 @@ extern "C" fn _start() -> ! {
         log!("pci: no IO-port capability \"0xcf8\" (ports 0xcf8..0xcff); stopping");
         stop();
     };
-    if let Err(error) = invoke(ports, Label::IoPortIn32, &[CONFIG_DATA], &[]) {
+    if let Err(error) = IoPort::from_cptr(ports).invoke(IoPortIn32 { port: CONFIG_DATA }) {
         log!("pci: the IO-port capability does not cover 0xcfc..0xcff ({error:?}); stopping");
         stop();
     }
@@ -189,6 +192,6 @@ fn enable_for_driver(config: &mut PortConfig, at: Address, with_msix: bool) -> R
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

@@ -39,7 +39,7 @@ use smoltcp::socket::{dhcpv4, icmp};
 use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, TcbBindNotification};
 use tileos_mmio::Mmio;
 use tileos_netstack::clock::Clock;
 use tileos_netstack::device::FrameDevice;
@@ -50,9 +50,10 @@ use tileos_netstack::sockets::{Buffer, Limits, SocketServer};
 use tileos_protocol::ProtocolError;
 use tileos_protocol::frames::{self, REGION_BYTES};
 use tileos_protocol::socket::Socket;
+use tileos_sys::cap::IrqHandler;
 use tileos_sys::domain::{cap, served_endpoint, take_region};
+use tileos_sys::log;
 use tileos_sys::rpc::{answer, decode_request};
-use tileos_sys::{invoke, log};
 
 /// Identifier of the netstack's ICMP echo requests.
 const PING_IDENT: u16 = 0x7113;
@@ -124,7 +125,7 @@ extern "C" fn _start() -> ! {
     // notification is bound to this thread so that one Recv on the endpoint also ends
     // with a frame or timer signal.
     let socket_endpoint = served_endpoint("socket").and_then(|endpoint| {
-        match invoke(tileos_sys::domain::own_tcb().cptr(), Label::TcbBindNotification, &[], &[wake]) {
+        match tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(wake) }) {
             Ok(_) => Some(endpoint),
             Err(error) => {
                 log!("netstack: cannot bind \"netstack-wake\" to the thread ({error:?}): not serving the socket endpoint");
@@ -312,7 +313,7 @@ extern "C" fn _start() -> ! {
             }
             // Clearing the timer's status lowers its line; then the pin may fire again.
             hpet.write64(reg::INTERRUPT_STATUS, 1);
-            if let Err(error) = invoke(irq, Label::IrqHandlerAck, &[], &[]) {
+            if let Err(error) = IrqHandler::from_cptr(irq).ack() {
                 log!("netstack: acknowledging the timer interrupt failed: {error:?}");
             }
         }
@@ -331,7 +332,7 @@ fn check_timer(hpet: &Mmio, counter: Capabilities, irq: u64, wake: u64) -> Resul
     for poll in 0..TIMER_CHECK_POLLS {
         if tileos_sys::recv(wake, false).badge & TIMER_BIT != 0 {
             hpet.write64(reg::INTERRUPT_STATUS, 1);
-            invoke(irq, Label::IrqHandlerAck, &[], &[]).map_err(|_| "the IRQ handler refused the acknowledgement")?;
+            IrqHandler::from_cptr(irq).ack().map_err(|_| "the IRQ handler refused the acknowledgement")?;
             return Ok(poll);
         }
         tileos_sys::yield_now();
@@ -369,6 +370,6 @@ fn signal(cptr: u64) {
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

@@ -100,6 +100,6 @@ extern "C" fn _start() -> ! {
 
 /// Stops this domain's only thread.
 fn stop() -> ! {
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

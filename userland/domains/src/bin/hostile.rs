@@ -12,10 +12,11 @@ extern crate tileos_rt;
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CNodeMint, CPtr, Label, Slot, TcbSetPriority, TcbSetSchedParams, UntypedRetype};
 use tileos_abi::message::MessageInfo;
-use tileos_abi::object::Rights;
+use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
+use tileos_sys::cap::{CNode, Untyped};
 use tileos_sys::{invoke, log, log_event};
 
 /// Logs the outcome of an attempt the kernel or the supervisor must refuse: the English line
@@ -90,9 +91,10 @@ fn hardware_state_attacks() {
 
 /// The last attack: escape the scheduling budget, then spin forever within it.
 fn spin_forever() -> ! {
-    let lifted = invoke(domain::TCB, Label::TcbSetSchedParams, &[0, 0], &[domain::TCB]);
+    let own = tileos_sys::domain::own_tcb();
+    let lifted = own.invoke(TcbSetSchedParams { budget: 0, period: 0, authority: CPtr(domain::TCB) });
     report("lift-budget", "lift its own scheduling budget", lifted.is_err());
-    let raised = invoke(domain::TCB, Label::TcbSetPriority, &[255], &[domain::TCB]);
+    let raised = own.invoke(TcbSetPriority { priority: 255, authority: CPtr(domain::TCB) });
     report("raise-priority", "raise its own priority to 255", raised.is_err());
     log!("hostile: attack 5: spin forever at priority 120, within its budget");
     if let Some(spinning) = tileos_sys::domain::signal_notification("spinning") {
@@ -110,17 +112,28 @@ fn attacks_without_faults() {
     hardware_state_attacks();
     let mut refused = 0;
     for cptr in (domain::FIRST_GRANTED + 8)..(1 << domain::CNODE_RADIX) {
-        if invoke(cptr, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]).is_err() {
+        let retype = UntypedRetype {
+            object_type: ObjectType::Tcb,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: 100,
+            count: 1,
+            root: CPtr(domain::CNODE),
+        };
+        if Untyped::from_cptr(cptr).invoke(retype).is_err() {
             refused += 1;
         }
     }
     log!("hostile: invoking {refused} capability pointers it was never given: all refused");
+    // Raw words: a Retype on a CNode, a FrameMap on a PML4 (typed handles would not compile).
     let retype = invoke(domain::CNODE, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]);
     report("retype", "retype through its CNode capability", retype.is_err());
     let map = invoke(domain::VSPACE, Label::FrameMap, &[0x1000_0000, Rights::ALL.0 as u64, 0], &[domain::VSPACE]);
     report("map", "map memory through its VSpace capability", map.is_err());
     if let Some(echo) = tileos_sys::domain::cap(CapKind::ClientEndpoint, "echo") {
-        let forged = invoke(domain::CNODE, Label::CNodeMint, &[200, 8, echo, 64, Rights::ALL.0 as u64, 0x10], &[domain::CNODE]);
+        let mint =
+            CNodeMint { dest: Slot::new(200, 8), src: Slot::at(echo), rights: Rights::ALL, badge: 0x10, src_root: CPtr(domain::CNODE) };
+        let forged = CNode::from_cptr(domain::CNODE).invoke(mint);
         report("forge-badge", "forge badge 0x10 on its echo capability", forged.is_err());
         let client = tileos_sys::rpc::Client::<tileos_protocol::echo::Echo>::new(tileos_sys::cap::Endpoint::from_cptr(echo));
         log!("hostile: the echo server still sees its badge as {:?}", client.call(&tileos_protocol::echo::Request::WhoAmI));

@@ -48,6 +48,6 @@ extern "C" fn _start() -> ! {
         }
         other => log!("probe: no test for a domain named \"{other}\""),
     }
-    let _ = tileos_sys::invoke(tileos_abi::bootinfo::domain::TCB, tileos_abi::invocation::Label::TcbSuspend, &[], &[]);
+    let _ = tileos_sys::domain::own_tcb().suspend();
     unreachable!("a suspended thread does not run")
 }

@@ -73,5 +73,6 @@ pub fn sample() -> SystemDescription {
         irqs: vec![Irq { pin: 4, trigger: Trigger::Edge, polarity: Polarity::High, domain: 0, notification: 0, bit: 0 }],
         io_ports: vec![IoPortRange { first: 0x3f8, last: 0x3ff, domain: 0 }],
         pci_devices: vec![],
+        slots: vec![],
     }
 }

@@ -1,0 +1,92 @@
+//! The supervisor control protocol (`tileos_protocol::supervisor`) on the supervisor
+//! endpoint, for the domains the description lists as its clients (their badges carry
+//! [`SUPERVISOR_CLIENT_BIT`]): the status of every domain, and a restart on request (for
+//! clients with full access), answered once the domain runs again.
+
+use super::build::Kill;
+use super::supervise::Supervision;
+use super::{PendingRestart, State};
+use tileos_abi::invocation::{CNodeSaveCaller, Slot};
+use tileos_protocol::supervisor::{self as control, DomainStatus, Refusal, Response, Supervisor};
+use tileos_sys::cap::CNode;
+use tileos_sys::{event, println};
+use tileos_sysdesc::{Access, RestartPolicy, SUPERVISOR_CLIENT_BIT};
+
+impl Supervision<'_, '_> {
+    /// Serves one control request `message`.
+    pub(super) fn serve_control(&mut self, message: &tileos_sys::Message) {
+        let description = self.description;
+        let request = tileos_sys::rpc::decode_request::<Supervisor>(message);
+        let caller = description
+            .supervisor_endpoint()
+            .and_then(|endpoint| endpoint.clients.iter().find(|c| c.badge == message.badge & !SUPERVISOR_CLIENT_BIT));
+        let client = caller.map_or("?", |c| description.domains[c.domain as usize].name.as_str());
+        let status_only = caller.is_none_or(|c| c.access == Access::StatusOnly);
+        match request {
+            Ok(control::Request::Status { first }) => {
+                let domains = (first as usize..description.domains.len())
+                    .take(control::MAX_STATUS)
+                    .map(|index| DomainStatus {
+                        name: description.domains[index].name.as_str().try_into().unwrap_or_default(),
+                        state: self.tile.states[index].state,
+                        generation: self.tile.states[index].generation,
+                        restarts: self.tile.states[index].restarts,
+                    })
+                    .collect();
+                let total = description.domains.len() as u16;
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Status { total, domains }));
+            }
+            Ok(control::Request::Restart { domain: name }) if status_only => {
+                println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: it may only read the status");
+                event!("restart.refused", domain = name, client = client, reason = "status-only");
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
+            }
+            Ok(control::Request::Restart { domain: name }) => self.restart_on_request(name.as_str(), client),
+            Err(error) => {
+                println!("supervisor: malformed request from \"{client}\": {error:?}");
+                tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));
+            }
+        }
+    }
+
+    /// Kills domain `name` for a restart asked by `client`, whose reply capability is saved
+    /// and answered when the domain runs again (or refused at once, saying why).
+    fn restart_on_request(&mut self, name: &str, client: &str) {
+        let description = self.description;
+        let Some(index) = description.domains.iter().position(|d| d.name == name) else {
+            println!("supervisor: restart of unknown domain \"{name}\" asked by \"{client}\" refused");
+            tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::UnknownDomain)));
+            return;
+        };
+        let refusal = match (description.domains[index].restart, self.tile.states[index].state) {
+            (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
+            (_, State::Running) => None,
+            (_, other) => Some(Refusal::NotRunning(other)),
+        };
+        if let Some(refusal) = refusal {
+            println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: {refusal:?}");
+            tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(refusal)));
+            return;
+        }
+        println!("supervisor: domain \"{name}\" killed on request of \"{client}\" (generation {})", self.tile.states[index].generation);
+        event!("domain.killed", domain = name, client = client, generation = self.tile.states[index].generation);
+        // Save the caller's reply capability: it is answered once the domain runs again, and
+        // the loop receives in the meantime.
+        let saved = self.free_reply_slots.pop().unwrap_or_else(|| self.alloc.slots.take());
+        if let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(saved) }) {
+            println!("supervisor: cannot save the caller of \"{client}\": {error:?}");
+        }
+        match self.tile.kill_for_restart(self.alloc, index) {
+            Kill::Restart { deadline } => self.pending.push(PendingRestart { index, deadline, waiter: Some(saved) }),
+            Kill::GaveUp => {
+                let restarts = self.tile.states[index].restarts;
+                tileos_sys::rpc::answer::<Supervisor>(Some(saved), Ok(Response::GaveUp { restarts }));
+                self.free_reply_slots.push(saved);
+            }
+            Kill::Failed => {
+                tileos_sys::rpc::answer::<Supervisor>(Some(saved), Ok(Response::Refused(Refusal::RestartFailed)));
+                self.free_reply_slots.push(saved);
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The tile: building every domain the system description declares, with exactly the
+//! capabilities it names, and supervising them.
+//!
+//! Each domain gets its own untyped region; everything built for it (TCB, CNode, VSpace,
+//! frames, paging structures) is retyped from that region, so a restart is: revoke the
+//! region (destroying all of it, releasing its IRQs and IO ports), build again. Objects the
+//! domains share — endpoints, notifications, shared-region frames — come from the root
+//! server's general memory and survive restarts. Every domain's fault endpoint is the
+//! supervisor's endpoint, badged with the domain's index + 1.
+//!
+//! Building is `build`, supervising the running tile `supervise`, the control protocol
+//! `control`; this module boots: loads the description, builds every domain in order and
+//! hands over to the supervisor.
+//!
+//! The same endpoint carries the supervisor control protocol (`tileos_protocol::supervisor`)
+//! for the domains the description lists as clients of the endpoint whose `server` is
+//! `"supervisor"`: their capabilities are badged with their description badge plus
+//! [`SUPERVISOR_CLIENT_BIT`], which no fault badge has. A restart (after a fault or on
+//! request) kills the domain at once (its clients' pending calls end with a lost reply),
+//! then, once its back-off is over, builds it again; meanwhile the supervisor keeps serving.
+//! A caller waiting for a restart to finish has its reply capability saved in a slot of the
+//! root server and is answered, without blocking, when the rebuild is done.
+
+mod build;
+mod control;
+mod supervise;
+
+pub use build::DevicePool;
+use build::Tile;
+
+use crate::alloc::Allocator;
+use crate::loader;
+use ::alloc_crate::vec::Vec;
+use tileos_abi::bootinfo::domain_info::{MAX_PARAM_NAME, MAX_PARAMS};
+use tileos_abi::bootinfo::{BootInfo, slot};
+use tileos_abi::object::{ObjectType, Rights};
+use tileos_protocol::supervisor::State;
+use tileos_sys::{event, println};
+use tileos_sysdesc::{MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS};
+
+// The description's limits on endpoint parameters are the information page's.
+const _: () = assert!(MAX_SERVER_PARAMS == MAX_PARAMS && MAX_PARAM_NAME_LEN == MAX_PARAM_NAME);
+
+/// Root-server heap: enough for the decoded description and the supervisor's records.
+const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
+const HEAP_PAGES: u64 = 256;
+
+/// What the supervisor keeps per domain.
+struct DomainState {
+    /// The domain's own untyped region.
+    untyped: u64,
+    /// Starts so far minus one (0 for the first run).
+    generation: u64,
+    /// Restarts used up.
+    restarts: u32,
+    /// Supervisor endpoint badged for this domain.
+    fault_endpoint: u64,
+    /// Root-server copies of shared-region and device frames mapped into this domain, and
+    /// badged notification copies bound to its IRQ handlers: deleted before a restart.
+    shared_copies: Vec<u64>,
+    /// Root-server slots the last build of this domain took: all empty after a restart's
+    /// revoke, so the next build reuses them.
+    slots_used: Vec<u64>,
+    /// What the supervisor knows of it.
+    state: State,
+}
+
+/// A killed domain waiting out its back-off before it is built again.
+struct PendingRestart {
+    /// The domain.
+    index: usize,
+    /// Time-stamp counter value after which it is built again.
+    deadline: u64,
+    /// Root-server slot holding the reply capability of the client that asked for the
+    /// restart, answered when the rebuild is done.
+    waiter: Option<u64>,
+}
+
+/// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
+pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
+    for page in 0..HEAP_PAGES {
+        let frame = alloc.make(ObjectType::Frame4K, 0);
+        crate::vspace::map(&mut alloc, slot::VSPACE, frame, HEAP_VADDR + page * 4096, Rights::ALL.0 as u64, 0)
+            .unwrap_or_else(|e| panic!("root server heap: {e:?}"));
+    }
+    // SAFETY: the heap pages were just mapped read-write and nothing else uses them.
+    unsafe { tileos_sys::domain::init_heap(HEAP_VADDR, HEAP_PAGES * 4096) };
+
+    let bytes = match loader::module(&mut alloc, info, "tile-archive") {
+        Ok(bytes) => bytes,
+        Err(error) => stop(format_args!("no system description: boot module \"tile-archive\": {error}")),
+    };
+    let (archive, description) = match tileos_sysdesc::load(bytes) {
+        Ok(loaded) => loaded,
+        Err(error) => stop(format_args!("boot module \"tile-archive\": {error}")),
+    };
+    println!(
+        "rootserver: tile \"{}\": {} domains, {} endpoints, {} notifications, {} shared regions",
+        description.name,
+        description.domains.len(),
+        description.endpoints.len(),
+        description.notifications.len(),
+        description.shared_regions.len()
+    );
+    let image_sizes: Vec<u64> = description
+        .domains
+        .iter()
+        .map(|domain| {
+            let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
+            tileos_elf::parse(data).map(|exe| exe.segments().map(|s| (s.mem_size + 0x1FFF) & !0xFFF).sum()).unwrap_or(0)
+        })
+        .collect();
+    let devices = DevicePool::new(info);
+    let mut tile = Tile::new(&mut alloc, devices, &description, &image_sizes);
+    // By priority, except that the domain serving "pci" comes first and the drivers of PCI
+    // devices last: they are built from the pci domain's bus report (see crate::pci), which
+    // the boot waits for in between — once every other domain, the console among them, runs.
+    let reporter = tile.pci.reporter();
+    let drives_pci = |index: usize| description.pci_devices.iter().any(|pci| pci.domain as usize == index);
+    let mut order: Vec<usize> = (0..description.domains.len()).collect();
+    order.sort_by_key(|&index| (Some(index) != reporter, drives_pci(index), core::cmp::Reverse(description.domains[index].priority)));
+    // Faults that arrive while the boot waits for the report, handled once it supervises.
+    let mut deferred: Vec<tileos_sys::Message> = Vec::new();
+    let mut reporter_running = false;
+    for index in order {
+        if drives_pci(index) && core::mem::take(&mut reporter_running) {
+            tile.wait_for_bus(reporter.unwrap_or(usize::MAX), &mut deferred);
+        }
+        let elf = archive.entry(description.domains[index].program as usize).map(|entry| entry.data).unwrap_or(&[]);
+        match tile.start(&mut alloc, index, elf) {
+            Err(error) => {
+                println!("rootserver: domain \"{}\" not started: {error}", description.domains[index].name);
+                tile.withdraw_endpoints(index);
+                event!("domain.not-started", domain = description.domains[index].name);
+            }
+            Ok(()) => reporter_running |= Some(index) == reporter,
+        }
+    }
+    tile.drop_boot_authority(&mut alloc, info);
+    println!("rootserver: all domains started; supervising");
+    event!("tile.supervising", domains = description.domains.len());
+    supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
+}
+
+/// Reports a fatal problem with the description and stops the root server.
+fn stop(reason: core::fmt::Arguments) -> ! {
+    println!("rootserver: {reason}; the tile cannot start");
+    tileos_sys::debug_exit(tileos_abi::test_exit::GuestVerdict::Fail)
+}

@@ -1,0 +1,276 @@
+//! Evidence about one module: how its answers compared with the incumbent's, and the noise of
+//! the incumbent against its own replica.
+
+use crate::{Ratio, SlotPolicy, Ticks};
+
+/// Latency statistics of one side of the compared requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Answers measured.
+    pub samples: u64,
+    /// Sum of their latencies (saturating).
+    pub sum: Ticks,
+    /// The longest.
+    pub max: Ticks,
+}
+
+impl Latency {
+    /// Adds one answer's latency.
+    fn record(&mut self, latency: Ticks) {
+        self.samples = self.samples.saturating_add(1);
+        self.sum = self.sum.saturating_add(latency);
+        self.max = self.max.max(latency);
+    }
+
+    /// The mean latency, `None` before the first answer.
+    pub fn mean(&self) -> Option<Ticks> {
+        self.sum.checked_div(self.samples)
+    }
+}
+
+/// The incumbent against its second replica ([`crate::Comparator::NoiseCancelled`]): how often
+/// two copies of the same program disagree on the same request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Noise {
+    /// Requests both answered.
+    pub compared: u64,
+    /// Of those, how many answers differed.
+    pub disagreeing: u64,
+}
+
+impl Noise {
+    /// Counts one comparison of the replica's answer with the incumbent's.
+    pub(crate) fn record(&mut self, agree: bool) {
+        self.compared = self.compared.saturating_add(1);
+        if !agree {
+            self.disagreeing = self.disagreeing.saturating_add(1);
+        }
+    }
+}
+
+/// Counts against and for one module, compared with the module serving the slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Answers that agreed.
+    pub agreeing: u64,
+    /// Answers that differed.
+    pub disagreeing: u64,
+    /// Requests not answered within the answer deadline (they count as disagreeing).
+    pub timeouts: u64,
+    /// Faults of the module.
+    pub faults: u32,
+    /// Answers slower than the policy's latency bound times the incumbent's answer to the same
+    /// request (compared as usual besides).
+    pub slow: u64,
+    /// The module's latencies over the answered requests.
+    pub latency: Latency,
+    /// The serving module's latencies over the same requests.
+    pub incumbent_latency: Latency,
+}
+
+/// The first criterion of the policy that a module's evidence does not meet, checked in this
+/// order: faults, disagreement, agreeing answers, latency, soak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortfall {
+    /// More faults than the policy allows.
+    TooManyFaults {
+        /// Faults seen.
+        faults: u32,
+        /// Faults allowed.
+        allowed: u32,
+    },
+    /// The share of disagreeing and timed-out answers, less the noise, is above the policy's.
+    TooMuchDisagreement {
+        /// Disagreeing answers.
+        disagreeing: u64,
+        /// Timeouts.
+        timeouts: u64,
+        /// Requests compared (agreeing + disagreeing + timeouts).
+        compared: u64,
+        /// The noise subtracted (zero unless noise-cancelled).
+        noise: Noise,
+        /// The policy's allowance.
+        allowed: Ratio,
+    },
+    /// Too few agreeing answers yet.
+    TooFewAgreeing {
+        /// Agreeing answers.
+        agreeing: u64,
+        /// Needed.
+        needed: u64,
+    },
+    /// Mean latency above the bound times the incumbent's.
+    TooSlow {
+        /// The module's mean latency.
+        mean: Ticks,
+        /// The incumbent's mean latency over the same requests.
+        incumbent_mean: Ticks,
+        /// The policy's bound.
+        bound: Ratio,
+    },
+    /// Not shadowed long enough.
+    SoakTooShort {
+        /// How long it has shadowed.
+        soaked: Ticks,
+        /// How long it must.
+        needed: Ticks,
+    },
+}
+
+/// `part / whole` with both shifted right until `whole` fits 32 bits: exact below 2^32
+/// requests, a close approximation above, and products of three such values fit `u128`.
+fn narrowed(part: u64, whole: u64) -> (u128, u128) {
+    let shift = (64 - whole.leading_zeros()).saturating_sub(32);
+    (u128::from(part >> shift), u128::from(whole >> shift))
+}
+
+impl Evidence {
+    /// Requests compared: agreeing, disagreeing and timed out.
+    pub fn compared(&self) -> u64 {
+        self.agreeing.saturating_add(self.disagreeing).saturating_add(self.timeouts)
+    }
+
+    /// Counts one answer: whether it agreed, its latency and the serving module's latency for
+    /// the same request (`bound`: the policy's latency bound, which makes it slow).
+    pub(crate) fn record_answer(&mut self, agree: bool, latency: Ticks, incumbent_latency: Ticks, bound: Ratio) {
+        let counter = if agree { &mut self.agreeing } else { &mut self.disagreeing };
+        *counter = counter.saturating_add(1);
+        if u128::from(latency) * u128::from(bound.den) > u128::from(incumbent_latency) * u128::from(bound.num) {
+            self.slow = self.slow.saturating_add(1);
+        }
+        self.latency.record(latency);
+        self.incumbent_latency.record(incumbent_latency);
+    }
+
+    /// Counts a request the module did not answer in time.
+    pub(crate) fn record_timeout(&mut self) {
+        self.timeouts = self.timeouts.saturating_add(1);
+    }
+
+    /// Counts a fault.
+    pub(crate) fn record_fault(&mut self) {
+        self.faults = self.faults.saturating_add(1);
+    }
+
+    /// Whether the module's disagreement rate, less the noise rate, is above `allowed`:
+    /// `(disagreeing + timeouts) / compared − noise.disagreeing / noise.compared > allowed`,
+    /// where a noise with no comparisons counts as 0 and the difference is taken exactly (a
+    /// negative difference never exceeds). Without noise cancellation pass `Noise::default()`.
+    pub fn disagreement_exceeds(&self, allowed: Ratio, noise: Noise) -> bool {
+        let against = self.disagreeing.saturating_add(self.timeouts);
+        let (c, n) = narrowed(against, self.compared());
+        if n == 0 {
+            return false;
+        }
+        let (d, m) = narrowed(noise.disagreeing, noise.compared);
+        if m == 0 {
+            return allowed.exceeded_by(against, self.compared());
+        }
+        // c/n − d/m > num/den  ⇔  (c·m − d·n)·den > num·n·m, all terms positive.
+        let (num, den) = (u128::from(allowed.num), u128::from(allowed.den));
+        (c * m).checked_sub(d * n).is_some_and(|excess| excess * den > num * n * m)
+    }
+
+    /// Whether the module's mean latency is above `bound` times the serving module's mean over
+    /// the same requests.
+    pub fn too_slow(&self, bound: Ratio) -> bool {
+        u128::from(self.latency.sum) * u128::from(bound.den) > u128::from(self.incumbent_latency.sum) * u128::from(bound.num)
+    }
+
+    /// The first criterion of `policy` this evidence does not meet after `soaked` ticks of
+    /// shadowing, `None` if it meets them all.
+    pub fn shortfall(&self, policy: &SlotPolicy, noise: Noise, soaked: Ticks) -> Option<Shortfall> {
+        if self.faults > policy.max_faults {
+            return Some(Shortfall::TooManyFaults { faults: self.faults, allowed: policy.max_faults });
+        }
+        if self.disagreement_exceeds(policy.max_disagreement, noise) {
+            return Some(Shortfall::TooMuchDisagreement {
+                disagreeing: self.disagreeing,
+                timeouts: self.timeouts,
+                compared: self.compared(),
+                noise,
+                allowed: policy.max_disagreement,
+            });
+        }
+        if self.agreeing < policy.min_agreeing {
+            return Some(Shortfall::TooFewAgreeing { agreeing: self.agreeing, needed: policy.min_agreeing });
+        }
+        if self.too_slow(policy.latency_bound) {
+            return Some(Shortfall::TooSlow {
+                mean: self.latency.mean().unwrap_or(0),
+                incumbent_mean: self.incumbent_latency.mean().unwrap_or(0),
+                bound: policy.latency_bound,
+            });
+        }
+        if soaked < policy.min_soak {
+            return Some(Shortfall::SoakTooShort { soaked, needed: policy.min_soak });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(agreeing: u64, disagreeing: u64, timeouts: u64) -> Evidence {
+        Evidence { agreeing, disagreeing, timeouts, ..Evidence::default() }
+    }
+
+    #[test]
+    fn timeouts_count_as_disagreement() {
+        let allowed = Ratio { num: 1, den: 10 };
+        assert!(!evidence(90, 5, 5,).disagreement_exceeds(allowed, Noise::default()));
+        assert!(evidence(89, 5, 6).disagreement_exceeds(allowed, Noise::default()));
+    }
+
+    #[test]
+    fn noise_is_subtracted_exactly() {
+        // Challenger 30/100 = 0.30, noise 25/100 = 0.25: excess 0.05.
+        let e = evidence(70, 30, 0);
+        let noise = Noise { compared: 100, disagreeing: 25 };
+        assert!(!e.disagreement_exceeds(Ratio { num: 5, den: 100 }, noise));
+        assert!(e.disagreement_exceeds(Ratio { num: 4, den: 100 }, noise));
+        // A challenger quieter than the noise never exceeds.
+        assert!(!evidence(99, 1, 0).disagreement_exceeds(Ratio { num: 0, den: 1 }, noise));
+        // No noise samples: nothing is subtracted.
+        assert!(e.disagreement_exceeds(Ratio { num: 29, den: 100 }, Noise::default()));
+    }
+
+    #[test]
+    fn huge_counts_neither_overflow_nor_flip_the_verdict() {
+        let e = evidence(u64::MAX / 2, u64::MAX / 4, 0);
+        let noise = Noise { compared: u64::MAX, disagreeing: u64::MAX / 8 };
+        assert!(e.disagreement_exceeds(Ratio { num: 1, den: 10 }, noise));
+        assert!(!e.disagreement_exceeds(Ratio { num: 3, den: 10 }, noise));
+    }
+
+    #[test]
+    fn slow_answers_and_mean_latency_are_judged_against_the_incumbent() {
+        let bound = Ratio { num: 3, den: 2 };
+        let mut e = Evidence::default();
+        e.record_answer(true, 15, 10, bound);
+        assert_eq!((e.slow, e.too_slow(bound)), (0, false));
+        e.record_answer(true, 40, 10, bound);
+        assert_eq!((e.slow, e.too_slow(bound)), (1, true));
+        assert_eq!((e.latency.mean(), e.latency.max, e.incumbent_latency.mean()), (Some(27), 40, Some(10)));
+    }
+
+    #[test]
+    fn shortfalls_come_in_a_fixed_order() {
+        let policy = SlotPolicy { min_agreeing: 10, min_soak: 100, ..SlotPolicy::default() };
+        let mut e = evidence(10, 0, 0);
+        e.latency = Latency { samples: 10, sum: 10, max: 1 };
+        e.incumbent_latency = Latency { samples: 10, sum: 10, max: 1 };
+        assert_eq!(e.shortfall(&policy, Noise::default(), 100), None);
+        assert_eq!(e.shortfall(&policy, Noise::default(), 99), Some(Shortfall::SoakTooShort { soaked: 99, needed: 100 }));
+        e.latency.sum = 16;
+        assert!(matches!(e.shortfall(&policy, Noise::default(), 100), Some(Shortfall::TooSlow { mean: 1, incumbent_mean: 1, .. })));
+        e.agreeing = 9;
+        assert_eq!(e.shortfall(&policy, Noise::default(), 100), Some(Shortfall::TooFewAgreeing { agreeing: 9, needed: 10 }));
+        e.disagreeing = 1;
+        assert!(matches!(e.shortfall(&policy, Noise::default(), 100), Some(Shortfall::TooMuchDisagreement { disagreeing: 1, .. })));
+        e.faults = 1;
+        assert_eq!(e.shortfall(&policy, Noise::default(), 100), Some(Shortfall::TooManyFaults { faults: 1, allowed: 0 }));
+    }
+}

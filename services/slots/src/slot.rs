@@ -1,0 +1,825 @@
+//! The slot: its modules' lifecycle, request mirroring, evidence, promotion, the rollback
+//! window and the circuit breaker.
+
+use crate::{Comparator, Equivalence, Evidence, Noise, PolicyError, Shortfall, SlotPolicy, Ticks};
+use alloc::vec::Vec;
+
+/// A module of a slot: [`ORIGINAL_INCUMBENT`] is the incumbent of the system description,
+/// challengers are numbered from 1 in installation order.
+pub type ModuleId = u32;
+/// The incumbent the system description declares.
+pub const ORIGINAL_INCUMBENT: ModuleId = 0;
+/// A client request, numbered from 0 by [`Slot::request`].
+pub type RequestId = u64;
+
+/// Where a module is in its lifecycle (`docs/slots.md` draws it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Installed as a challenger, not yet running.
+    Installed,
+    /// Running, getting mirrored requests, gathering evidence.
+    Shadowing,
+    /// Its evidence meets the policy; waiting for a manual promotion, or for the rollback
+    /// window of another promotion to close.
+    Promotable,
+    /// Serving the slot, under the circuit breaker, while the old incumbent is kept warm.
+    Promoted,
+    /// Serving the slot, no rollback pending (the description's incumbent starts here).
+    Settled,
+    /// The previous incumbent, kept running and mirrored during the rollback window.
+    Warm,
+    /// A warm incumbent released when the window closed (or when it faulted). Final.
+    Retired,
+    /// A challenger turned away. Final.
+    Rejected,
+    /// A promoted module replaced by the warm incumbent again. Final.
+    RolledBack,
+}
+
+impl State {
+    /// Whether the module is a challenger still in the running for promotion.
+    fn is_challenger(self) -> bool {
+        matches!(self, State::Installed | State::Shadowing | State::Promotable)
+    }
+
+    /// Whether the module has left the slot for good.
+    fn is_final(self) -> bool {
+        matches!(self, State::Retired | State::Rejected | State::RolledBack)
+    }
+}
+
+/// Who promoted a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromotedBy {
+    /// The policy, as soon as the evidence sufficed ([`SlotPolicy::auto_promote`]).
+    Policy,
+    /// By hand, with sufficient evidence.
+    Manual,
+    /// By hand, forced past insufficient evidence.
+    Forced,
+}
+
+/// Why the circuit breaker tripped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trip {
+    /// The promoted module faulted.
+    Fault,
+    /// The promoted module's disagreement with the warm incumbent exceeded the policy's
+    /// allowance (with no allowance: its first disagreement), at this request.
+    DisagreedWithWarm {
+        /// The request that tipped it.
+        request: RequestId,
+    },
+    /// After [`SlotPolicy::breaker_latency_samples`] answers, the promoted module's mean
+    /// latency is above the latency bound times the warm incumbent's.
+    LatencyRegression {
+        /// The promoted module's mean latency.
+        mean: Ticks,
+        /// The warm incumbent's mean latency over the same requests.
+        warm_mean: Ticks,
+    },
+}
+
+/// Why a module changed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Installed → Shadowing: the challenger runs.
+    Started,
+    /// Shadowing → Promotable: the evidence meets the policy.
+    EvidenceSufficient,
+    /// Promotable → Shadowing: the evidence no longer meets the policy.
+    EvidenceLost(Shortfall),
+    /// Shadowing or Promotable → Promoted.
+    Promoted(PromotedBy),
+    /// Settled → Warm: another module was promoted.
+    Replaced {
+        /// The promoted module.
+        by: ModuleId,
+    },
+    /// → Rejected: more faults than the policy allows ([`Shortfall::TooManyFaults`]).
+    Faulted(Shortfall),
+    /// → Rejected: after at least `min_agreeing` compared requests, the disagreement is above
+    /// the allowance ([`Shortfall::TooMuchDisagreement`]).
+    Disagreed(Shortfall),
+    /// → Rejected: another challenger was promoted (evidence gathered against the old
+    /// incumbent does not speak for the new one).
+    Superseded {
+        /// The promoted module.
+        by: ModuleId,
+    },
+    /// Promoted → Settled and Warm → Retired: the rollback window closed.
+    WindowElapsed,
+    /// Warm → Retired and Promoted → Settled: the warm incumbent faulted, so there is nothing
+    /// left to roll back to.
+    WarmFaulted,
+    /// Promoted → RolledBack and Warm → Settled: the circuit breaker tripped.
+    CircuitBreaker(Trip),
+    /// Promoted → RolledBack and Warm → Settled: rolled back by hand.
+    ManualRollback,
+}
+
+/// One state change, reported in an [`Outcome`] (the update log records these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The module.
+    pub module: ModuleId,
+    /// Its state before.
+    pub from: State,
+    /// Its state after.
+    pub to: State,
+    /// Why.
+    pub reason: Reason,
+    /// When.
+    pub at: Ticks,
+    /// The module's evidence at that moment (for a promotion: what it was promoted on).
+    pub evidence: Evidence,
+}
+
+/// What the slot manager must do after an event, besides what the event's own result says.
+#[must_use]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// State changes, in order.
+    pub transitions: Vec<Transition>,
+    /// Answers to deliver now: requests whose serving module was rolled back or lost before
+    /// answering, answered already by the module that serves now (its mirrored copy).
+    pub deliver: Vec<Delivery>,
+    /// Requests to send again to the module that serves now (its mirrored copy is gone); its
+    /// answer will be delivered ([`Answered::Deliver`]).
+    pub reissue: Vec<RequestId>,
+}
+
+/// An answer to deliver to a request's client ([`Outcome::deliver`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The request.
+    pub request: RequestId,
+    /// The answer.
+    pub answer: Vec<u8>,
+}
+
+/// Where to send a new request ([`Slot::request`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    /// The request's number, to quote with every answer.
+    pub request: RequestId,
+    /// The module that serves it: its answer is delivered.
+    pub serve: ModuleId,
+    /// The modules that get a copy: challengers, or the warm incumbent during a rollback
+    /// window. Their answers are compared, never delivered.
+    pub mirror: Vec<ModuleId>,
+    /// Whether the incumbent's replica gets a copy too ([`Comparator::NoiseCancelled`]).
+    pub replica: bool,
+    /// A mirrored answer arriving after this counts as a timeout. The client never waits for
+    /// it: the serving module's answer is delivered whenever it comes.
+    pub deadline: Ticks,
+}
+
+/// Who answered a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Responder {
+    /// A module of the slot.
+    Module(ModuleId),
+    /// The incumbent's second replica (noise-cancelled slots).
+    Replica,
+}
+
+/// What became of an answer ([`Slot::answer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// It is the serving module's answer: deliver it to the client now.
+    Deliver,
+    /// Compared with the serving module's answer.
+    Compared {
+        /// Whether they agreed.
+        agree: bool,
+    },
+    /// Kept until the serving module's answer arrives to compare with.
+    Held,
+    /// After the deadline: counted as a timeout, not compared.
+    Late,
+    /// Nobody waits for it (an unknown request, a responder it was not sent to, one already
+    /// counted, or a module that left the slot): dropped.
+    Unexpected,
+}
+
+/// Why [`Slot::install`] refused a challenger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallRefusal {
+    /// The slot already has [`SlotPolicy::max_challengers`] challengers.
+    TooManyChallengers {
+        /// The limit.
+        max: u8,
+    },
+    /// A promotion's rollback window is open: challengers would shadow a module that may still
+    /// be rolled back.
+    RollbackWindowOpen {
+        /// The promoted module.
+        promoted: ModuleId,
+    },
+}
+
+/// Why [`Slot::promote`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromoteRefusal {
+    /// No such module in the slot.
+    NoSuchModule(ModuleId),
+    /// The module is not shadowing (nor promotable).
+    NotShadowing(State),
+    /// Another promotion's rollback window is open.
+    RollbackWindowOpen {
+        /// The promoted module.
+        promoted: ModuleId,
+    },
+    /// The evidence does not meet the policy (promote with [`PromoteMode::Forced`] to
+    /// override).
+    Insufficient(Shortfall),
+}
+
+/// Why [`Slot::rollback`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollbackRefusal {
+    /// No promotion is within its rollback window.
+    NothingToRollBack,
+}
+
+/// An event named a module the slot does not have, or one in the wrong state for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotApplicable {
+    /// No such module in the slot.
+    NoSuchModule(ModuleId),
+    /// The module is in a state the event does not apply to.
+    WrongState(ModuleId, State),
+}
+
+/// How [`Slot::promote`] weighs the evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromoteMode {
+    /// Promote only if the evidence meets the policy.
+    IfEvidenceSuffices,
+    /// Promote whatever the evidence (the breaker still watches the rollback window).
+    Forced,
+}
+
+/// Running totals of a slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotCounters {
+    /// Challengers installed.
+    pub installed: u64,
+    /// Challengers rejected.
+    pub rejected: u64,
+    /// Promotions.
+    pub promoted: u64,
+    /// Promotions rolled back.
+    pub rolled_back: u64,
+    /// Promotions settled (the window closed, or the warm incumbent faulted).
+    pub settled: u64,
+    /// Requests mirrored ([`Slot::request`]).
+    pub requests: u64,
+    /// Answers handed out for delivery: [`Answered::Deliver`] plus [`Outcome::deliver`].
+    pub delivered: u64,
+    /// Mirrored answers counted as timeouts.
+    pub timeouts: u64,
+}
+
+/// A module as [`Slot::module`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleView {
+    /// The module.
+    pub id: ModuleId,
+    /// Its state.
+    pub state: State,
+    /// When it entered that state.
+    pub since: Ticks,
+    /// Its evidence: as a challenger, against the serving module; once promoted, against the
+    /// warm incumbent during the rollback window.
+    pub evidence: Evidence,
+    /// Why it entered its state (`None` for the description's incumbent).
+    pub reason: Option<Reason>,
+}
+
+/// A module of the slot.
+#[derive(Clone, Debug)]
+struct Module {
+    /// What [`Slot::module`] shows.
+    view: ModuleView,
+    /// When it started shadowing.
+    shadow_since: Ticks,
+}
+
+/// An answer as it arrived.
+#[derive(Clone, Debug)]
+struct Reply {
+    /// Its bytes.
+    bytes: Vec<u8>,
+    /// How long after the request it came.
+    latency: Ticks,
+}
+
+/// A mirrored copy of a request, awaiting its answer.
+#[derive(Clone, Debug)]
+struct Pending {
+    /// Who got the copy.
+    responder: Responder,
+    /// Its answer, once it came (kept until the serving answer comes).
+    answer: Option<Reply>,
+}
+
+/// One request in flight.
+#[derive(Clone, Debug)]
+struct Exchange {
+    /// The request.
+    request: RequestId,
+    /// When it was sent.
+    sent: Ticks,
+    /// The module whose answer is delivered.
+    serving: ModuleId,
+    /// Its answer, once it came.
+    served: Option<Reply>,
+    /// The mirrored copies not yet compared or timed out.
+    pending: Vec<Pending>,
+}
+
+/// An open rollback window.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    /// The warm incumbent.
+    warm: ModuleId,
+    /// When the window closes.
+    until: Ticks,
+}
+
+/// The decision logic of one slot. Every event method takes the current time; none blocks and
+/// none does I/O. `E` is the protocol's equivalence, used by [`Comparator::Equivalent`].
+#[derive(Clone, Debug)]
+pub struct Slot<E> {
+    /// The promotion policy.
+    policy: SlotPolicy,
+    /// How answers are compared.
+    comparator: Comparator,
+    /// The protocol's equivalence.
+    equivalence: E,
+    /// Every module still in the slot (final ones are forgotten once reported).
+    modules: Vec<Module>,
+    /// The module whose answers are delivered.
+    serving: ModuleId,
+    /// The open rollback window, if any.
+    window: Option<Window>,
+    /// Incumbent-versus-replica comparisons.
+    noise: Noise,
+    /// Requests in flight.
+    exchanges: Vec<Exchange>,
+    /// The next challenger's number.
+    next_module: ModuleId,
+    /// The next request's number.
+    next_request: RequestId,
+    /// Running totals.
+    counters: SlotCounters,
+}
+
+impl<E: Equivalence> Slot<E> {
+    /// A slot whose incumbent [`ORIGINAL_INCUMBENT`] serves from `now`, or why `policy` is
+    /// unusable.
+    pub fn new(policy: SlotPolicy, comparator: Comparator, equivalence: E, now: Ticks) -> Result<Slot<E>, PolicyError> {
+        policy.validate()?;
+        let incumbent =
+            ModuleView { id: ORIGINAL_INCUMBENT, state: State::Settled, since: now, evidence: Evidence::default(), reason: None };
+        Ok(Slot {
+            policy,
+            comparator,
+            equivalence,
+            modules: alloc::vec![Module { view: incumbent, shadow_since: now }],
+            serving: ORIGINAL_INCUMBENT,
+            window: None,
+            noise: Noise::default(),
+            exchanges: Vec::new(),
+            next_module: ORIGINAL_INCUMBENT + 1,
+            next_request: 0,
+            counters: SlotCounters::default(),
+        })
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &SlotPolicy {
+        &self.policy
+    }
+
+    /// The module whose answers are delivered.
+    pub fn serving(&self) -> ModuleId {
+        self.serving
+    }
+
+    /// The warm incumbent, while a rollback window is open.
+    pub fn warm(&self) -> Option<ModuleId> {
+        self.window.map(|w| w.warm)
+    }
+
+    /// The incumbent-versus-replica comparisons since the serving module settled.
+    pub fn noise(&self) -> Noise {
+        self.noise
+    }
+
+    /// Running totals.
+    pub fn counters(&self) -> SlotCounters {
+        self.counters
+    }
+
+    /// Requests whose serving answer has not come yet, or whose mirrored copies are still
+    /// awaited.
+    pub fn in_flight(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// A module still in the slot.
+    pub fn module(&self, id: ModuleId) -> Option<ModuleView> {
+        self.find(id).map(|i| self.modules[i].view)
+    }
+
+    /// Every module still in the slot, in installation order (the description's incumbent
+    /// first while it remains).
+    pub fn modules(&self) -> impl Iterator<Item = ModuleView> + '_ {
+        self.modules.iter().map(|m| m.view)
+    }
+
+    /// Installs a challenger (its bundle verified, its domain about to be built): it is
+    /// [`State::Installed`] until [`Slot::started`].
+    pub fn install(&mut self, now: Ticks) -> Result<ModuleId, InstallRefusal> {
+        if self.window.is_some() {
+            return Err(InstallRefusal::RollbackWindowOpen { promoted: self.serving });
+        }
+        let challengers = self.modules.iter().filter(|m| m.view.state.is_challenger()).count();
+        if challengers >= usize::from(self.policy.max_challengers) {
+            return Err(InstallRefusal::TooManyChallengers { max: self.policy.max_challengers });
+        }
+        let id = self.next_module;
+        self.next_module += 1;
+        let view = ModuleView { id, state: State::Installed, since: now, evidence: Evidence::default(), reason: None };
+        self.modules.push(Module { view, shadow_since: now });
+        self.counters.installed += 1;
+        Ok(id)
+    }
+
+    /// The challenger's domain runs: it shadows from now on.
+    pub fn started(&mut self, id: ModuleId, now: Ticks) -> Result<Outcome, NotApplicable> {
+        let i = self.find(id).ok_or(NotApplicable::NoSuchModule(id))?;
+        let state = self.modules[i].view.state;
+        if state != State::Installed {
+            return Err(NotApplicable::WrongState(id, state));
+        }
+        let mut out = Outcome::default();
+        self.modules[i].shadow_since = now;
+        self.change(id, State::Shadowing, Reason::Started, now, &mut out);
+        Ok(out)
+    }
+
+    /// A client request arrives: where to send it.
+    pub fn request(&mut self, now: Ticks) -> Mirror {
+        let request = self.next_request;
+        self.next_request += 1;
+        self.counters.requests += 1;
+        let mirror: Vec<ModuleId> = match self.window {
+            Some(window) => alloc::vec![window.warm],
+            None => {
+                self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect()
+            }
+        };
+        let replica = self.window.is_none() && self.comparator == Comparator::NoiseCancelled;
+        // The replica first: its comparison updates the noise before the challengers' are
+        // judged against it.
+        let replica_copy = replica.then_some(Pending { responder: Responder::Replica, answer: None });
+        let copies = mirror.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None });
+        let pending: Vec<Pending> = replica_copy.into_iter().chain(copies).collect();
+        self.exchanges.push(Exchange { request, sent: now, serving: self.serving, served: None, pending });
+        Mirror { request, serve: self.serving, mirror, replica, deadline: now.saturating_add(self.policy.answer_deadline) }
+    }
+
+    /// An answer to `request` from `from` arrived at `now`.
+    pub fn answer(&mut self, request: RequestId, from: Responder, answer: &[u8], now: Ticks) -> (Answered, Outcome) {
+        let mut out = Outcome::default();
+        let Some(x) = self.exchanges.iter().position(|e| e.request == request) else {
+            return (Answered::Unexpected, out);
+        };
+        let exchange = &mut self.exchanges[x];
+        let latency = now.saturating_sub(exchange.sent);
+        if from == Responder::Module(exchange.serving) && exchange.served.is_none() {
+            let served = Reply { bytes: answer.to_vec(), latency };
+            exchange.served = Some(served.clone());
+            let ready: Vec<Pending> = extract(&mut exchange.pending, |p| p.answer.is_some());
+            for p in ready {
+                if let Some(other) = p.answer {
+                    self.judge(request, p.responder, &served, &other, now, &mut out);
+                }
+            }
+            self.counters.delivered += 1;
+            self.finish(now, &mut out);
+            return (Answered::Deliver, out);
+        }
+        let Some(p) = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none()) else {
+            return (Answered::Unexpected, out);
+        };
+        if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
+            exchange.pending.remove(p);
+            self.timed_out(from, now, &mut out);
+            self.finish(now, &mut out);
+            return (Answered::Late, out);
+        }
+        let reply = Reply { bytes: answer.to_vec(), latency };
+        let Some(served) = exchange.served.clone() else {
+            exchange.pending[p].answer = Some(reply);
+            return (Answered::Held, out);
+        };
+        exchange.pending.remove(p);
+        let agree = self.judge(request, from, &served, &reply, now, &mut out);
+        self.finish(now, &mut out);
+        (Answered::Compared { agree }, out)
+    }
+
+    /// The clock advanced: mirrored copies past their deadline count as timeouts, the rollback
+    /// window may close, and soaking challengers may become promotable.
+    pub fn tick(&mut self, now: Ticks) -> Outcome {
+        let mut out = Outcome::default();
+        let deadline = self.policy.answer_deadline;
+        let mut expired = Vec::new();
+        for exchange in &mut self.exchanges {
+            if now > exchange.sent.saturating_add(deadline) {
+                expired.extend(extract(&mut exchange.pending, |p| p.answer.is_none()).into_iter().map(|p| p.responder));
+            }
+        }
+        for responder in expired {
+            self.timed_out(responder, now, &mut out);
+        }
+        if let Some(window) = self.window
+            && now >= window.until
+        {
+            let promoted = self.serving;
+            self.change(promoted, State::Settled, Reason::WindowElapsed, now, &mut out);
+            self.change(window.warm, State::Retired, Reason::WindowElapsed, now, &mut out);
+            self.settle();
+            self.hand_over(window.warm, promoted, now, &mut out);
+        }
+        self.finish(now, &mut out);
+        out
+    }
+
+    /// A module faulted (the supervisor saw it).
+    pub fn faulted(&mut self, id: ModuleId, now: Ticks) -> Result<Outcome, NotApplicable> {
+        let i = self.find(id).ok_or(NotApplicable::NoSuchModule(id))?;
+        let mut out = Outcome::default();
+        match self.modules[i].view.state {
+            State::Installed | State::Shadowing | State::Promotable => {
+                self.modules[i].view.evidence.record_fault();
+                self.evaluate(id, now, &mut out);
+            }
+            State::Promoted => self.roll_back(Reason::CircuitBreaker(Trip::Fault), now, &mut out),
+            State::Warm => {
+                let promoted = self.serving;
+                self.change(promoted, State::Settled, Reason::WarmFaulted, now, &mut out);
+                self.change(id, State::Retired, Reason::WarmFaulted, now, &mut out);
+                self.settle();
+                self.hand_over(id, promoted, now, &mut out);
+            }
+            // The supervisor restarts a settled incumbent; what it had not answered is asked
+            // again of the restarted domain.
+            State::Settled => self.hand_over(id, id, now, &mut out),
+            state @ (State::Retired | State::Rejected | State::RolledBack) => return Err(NotApplicable::WrongState(id, state)),
+        }
+        self.finish(now, &mut out);
+        Ok(out)
+    }
+
+    /// Promotes challenger `id` by hand.
+    pub fn promote(&mut self, id: ModuleId, mode: PromoteMode, now: Ticks) -> Result<Outcome, PromoteRefusal> {
+        let i = self.find(id).ok_or(PromoteRefusal::NoSuchModule(id))?;
+        let module = &self.modules[i];
+        if !matches!(module.view.state, State::Shadowing | State::Promotable) {
+            return Err(PromoteRefusal::NotShadowing(module.view.state));
+        }
+        if self.window.is_some() {
+            return Err(PromoteRefusal::RollbackWindowOpen { promoted: self.serving });
+        }
+        let by = match (mode, self.shortfall(i, now)) {
+            (PromoteMode::IfEvidenceSuffices, Some(shortfall)) => return Err(PromoteRefusal::Insufficient(shortfall)),
+            (PromoteMode::IfEvidenceSuffices, None) => PromotedBy::Manual,
+            (PromoteMode::Forced, _) => PromotedBy::Forced,
+        };
+        let mut out = Outcome::default();
+        self.promote_now(id, by, now, &mut out);
+        self.finish(now, &mut out);
+        Ok(out)
+    }
+
+    /// Rolls the open promotion back by hand.
+    pub fn rollback(&mut self, now: Ticks) -> Result<Outcome, RollbackRefusal> {
+        if self.window.is_none() {
+            return Err(RollbackRefusal::NothingToRollBack);
+        }
+        let mut out = Outcome::default();
+        self.roll_back(Reason::ManualRollback, now, &mut out);
+        self.finish(now, &mut out);
+        Ok(out)
+    }
+
+    /// Index of module `id` in the table.
+    fn find(&self, id: ModuleId) -> Option<usize> {
+        self.modules.iter().position(|m| m.view.id == id)
+    }
+
+    /// The noise to subtract from challengers' disagreement.
+    fn noise_for_comparison(&self) -> Noise {
+        if self.comparator == Comparator::NoiseCancelled { self.noise } else { Noise::default() }
+    }
+
+    /// The first policy criterion module `i` misses now.
+    fn shortfall(&self, i: usize, now: Ticks) -> Option<Shortfall> {
+        let m = &self.modules[i];
+        m.view.evidence.shortfall(&self.policy, self.noise_for_comparison(), now.saturating_sub(m.shadow_since))
+    }
+
+    /// Moves module `id` to `to` for `reason`, reporting it in `out` and counting it.
+    fn change(&mut self, id: ModuleId, to: State, reason: Reason, now: Ticks, out: &mut Outcome) {
+        let Some(i) = self.find(id) else { return };
+        let view = &mut self.modules[i].view;
+        out.transitions.push(Transition { module: id, from: view.state, to, reason, at: now, evidence: view.evidence });
+        let from = view.state;
+        view.state = to;
+        view.since = now;
+        view.reason = Some(reason);
+        let c = &mut self.counters;
+        match (from, to) {
+            (_, State::Rejected) => c.rejected += 1,
+            (_, State::Promoted) => c.promoted += 1,
+            (_, State::RolledBack) => c.rolled_back += 1,
+            (State::Promoted, State::Settled) => c.settled += 1,
+            _ => {}
+        }
+    }
+
+    /// Compares `other`'s `reply` with the serving module's `served` answer to `request` and
+    /// counts it; returns whether they agreed.
+    fn judge(&mut self, request: RequestId, other: Responder, served: &Reply, reply: &Reply, now: Ticks, out: &mut Outcome) -> bool {
+        let agree = self.comparator.agree(&self.equivalence, &served.bytes, &reply.bytes);
+        let bound = self.policy.latency_bound;
+        match other {
+            Responder::Replica => self.noise.record(agree),
+            Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => {
+                // During the window the warm incumbent is the reference: the evidence is the
+                // promoted module's, against it.
+                let promoted = self.serving;
+                let Some(p) = self.find(promoted) else { return agree };
+                let evidence = &mut self.modules[p].view.evidence;
+                evidence.record_answer(agree, served.latency, reply.latency, bound);
+                let evidence = *evidence;
+                if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
+                    self.roll_back(Reason::CircuitBreaker(Trip::DisagreedWithWarm { request }), now, out);
+                } else if evidence.latency.samples >= self.policy.breaker_latency_samples && evidence.too_slow(bound) {
+                    let trip = Trip::LatencyRegression {
+                        mean: evidence.latency.mean().unwrap_or(0),
+                        warm_mean: evidence.incumbent_latency.mean().unwrap_or(0),
+                    };
+                    self.roll_back(Reason::CircuitBreaker(trip), now, out);
+                }
+            }
+            Responder::Module(id) => {
+                let Some(i) = self.find(id) else { return agree };
+                if self.modules[i].view.state.is_challenger() {
+                    self.modules[i].view.evidence.record_answer(agree, reply.latency, served.latency, bound);
+                    self.evaluate(id, now, out);
+                }
+            }
+        }
+        agree
+    }
+
+    /// A mirrored copy to `responder` went unanswered past the deadline.
+    fn timed_out(&mut self, responder: Responder, now: Ticks, out: &mut Outcome) {
+        self.counters.timeouts += 1;
+        // Timeouts of the replica and of the warm incumbent are not the promoted module's
+        // doing; only challengers are charged.
+        if let Responder::Module(id) = responder
+            && let Some(i) = self.find(id)
+            && self.modules[i].view.state.is_challenger()
+        {
+            self.modules[i].view.evidence.record_timeout();
+            self.evaluate(id, now, out);
+        }
+    }
+
+    /// Re-judges challenger `id` on its evidence: rejected, promotable, promoted, or back to
+    /// shadowing.
+    fn evaluate(&mut self, id: ModuleId, now: Ticks, out: &mut Outcome) {
+        let Some(i) = self.find(id) else { return };
+        let state = self.modules[i].view.state;
+        if !state.is_challenger() {
+            return;
+        }
+        let evidence = self.modules[i].view.evidence;
+        let policy = self.policy;
+        let shortfall = self.shortfall(i, now);
+        match shortfall {
+            Some(s @ Shortfall::TooManyFaults { .. }) => self.change(id, State::Rejected, Reason::Faulted(s), now, out),
+            Some(s @ Shortfall::TooMuchDisagreement { .. }) if evidence.compared() >= policy.min_agreeing => {
+                self.change(id, State::Rejected, Reason::Disagreed(s), now, out)
+            }
+            Some(s) if state == State::Promotable => self.change(id, State::Shadowing, Reason::EvidenceLost(s), now, out),
+            Some(_) => {}
+            None if state == State::Installed => {}
+            None => {
+                if state == State::Shadowing {
+                    self.change(id, State::Promotable, Reason::EvidenceSufficient, now, out);
+                }
+                if policy.auto_promote && self.window.is_none() {
+                    self.promote_now(id, PromotedBy::Policy, now, out);
+                }
+            }
+        }
+    }
+
+    /// Promotes `id`: other challengers are superseded, the serving module goes warm, the
+    /// rollback window opens.
+    fn promote_now(&mut self, id: ModuleId, by: PromotedBy, now: Ticks, out: &mut Outcome) {
+        let others: Vec<ModuleId> =
+            self.modules.iter().filter(|m| m.view.state.is_challenger() && m.view.id != id).map(|m| m.view.id).collect();
+        for other in others {
+            self.change(other, State::Rejected, Reason::Superseded { by: id }, now, out);
+        }
+        let old = self.serving;
+        self.change(old, State::Warm, Reason::Replaced { by: id }, now, out);
+        self.change(id, State::Promoted, Reason::Promoted(by), now, out);
+        if let Some(i) = self.find(id) {
+            // From now on its evidence is against the warm incumbent.
+            self.modules[i].view.evidence = Evidence::default();
+        }
+        self.serving = id;
+        self.window = Some(Window { warm: old, until: now.saturating_add(self.policy.rollback_window) });
+        // Copies mirrored against the old incumbent no longer count for anyone.
+        for exchange in &mut self.exchanges {
+            exchange.pending.clear();
+        }
+    }
+
+    /// Rolls the open promotion back: the promoted module leaves, the warm one serves again.
+    fn roll_back(&mut self, reason: Reason, now: Ticks, out: &mut Outcome) {
+        let Some(window) = self.window.take() else { return };
+        let promoted = self.serving;
+        self.change(promoted, State::RolledBack, reason, now, out);
+        self.change(window.warm, State::Settled, reason, now, out);
+        self.serving = window.warm;
+        self.hand_over(promoted, window.warm, now, out);
+    }
+
+    /// The window closed for good (the promotion settled): the serving module is a new
+    /// program, so the noise measured on the old one no longer applies.
+    fn settle(&mut self) {
+        self.window = None;
+        self.noise = Noise::default();
+    }
+
+    /// Requests `from` was serving and had not answered are handed to `to`: delivered from
+    /// `to`'s mirrored answer if it came, awaited from `to` if its copy is pending, else
+    /// reissued to it.
+    fn hand_over(&mut self, from: ModuleId, to: ModuleId, now: Ticks, out: &mut Outcome) {
+        for exchange in &mut self.exchanges {
+            if exchange.serving != from || exchange.served.is_some() {
+                continue;
+            }
+            exchange.serving = to;
+            let copy = exchange.pending.iter().position(|p| p.responder == Responder::Module(to));
+            match copy.map(|c| exchange.pending.remove(c)) {
+                Some(Pending { answer: Some(reply), .. }) => {
+                    out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes.clone() });
+                    exchange.served = Some(reply);
+                    self.counters.delivered += 1;
+                }
+                Some(Pending { answer: None, .. }) => {}
+                None => {
+                    out.reissue.push(exchange.request);
+                    exchange.sent = now;
+                }
+            }
+            exchange.pending.clear();
+        }
+    }
+
+    /// Re-judges the challengers (soak is a matter of time), then forgets final modules,
+    /// their mirrored copies and finished exchanges.
+    fn finish(&mut self, now: Ticks, out: &mut Outcome) {
+        let soaking: Vec<ModuleId> =
+            self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect();
+        for id in soaking {
+            self.evaluate(id, now, out);
+        }
+        let gone: Vec<ModuleId> = self.modules.iter().filter(|m| m.view.state.is_final()).map(|m| m.view.id).collect();
+        self.modules.retain(|m| !m.view.state.is_final());
+        for exchange in &mut self.exchanges {
+            exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
+        }
+        self.exchanges.retain(|e| e.served.is_none() || !e.pending.is_empty());
+    }
+}
+
+/// Removes and returns the elements of `v` that satisfy `take`, keeping the others in order.
+fn extract<T>(v: &mut Vec<T>, take: impl Fn(&T) -> bool) -> Vec<T> {
+    let (taken, kept) = core::mem::take(v).into_iter().partition(|x| take(x));
+    *v = kept;
+    taken
+}

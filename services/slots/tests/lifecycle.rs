@@ -1,0 +1,307 @@
+//! One test per rule of the slot's lifecycle, driven through the public event API.
+
+use tileos_slots::{
+    Answered, Comparator, Delivery, ExactOnly, InstallRefusal, ModuleId, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
+    PromoteRefusal, PromotedBy, Ratio, Reason, Responder, RollbackRefusal, Shortfall, Slot, SlotPolicy, State, Transition, Trip,
+};
+
+/// A policy small enough to drive by hand: 3 agreeing answers, no soak, 10 µs deadline,
+/// a window of 1,000 µs, latency judged after 2 answers.
+fn policy() -> SlotPolicy {
+    SlotPolicy {
+        min_agreeing: 3,
+        min_soak: 0,
+        answer_deadline: 10,
+        rollback_window: 1000,
+        breaker_latency_samples: 2,
+        ..SlotPolicy::default()
+    }
+}
+
+fn slot(policy: SlotPolicy) -> Slot<ExactOnly> {
+    Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap()
+}
+
+/// Installs and starts a challenger.
+fn challenger(s: &mut Slot<ExactOnly>, now: u64) -> ModuleId {
+    let id = s.install(now).unwrap();
+    let out = s.started(id, now).unwrap();
+    assert_eq!(out.transitions[0].reason, Reason::Started);
+    id
+}
+
+/// One request at `now`: the serving module answers `served` after 1 µs, each mirrored module
+/// answers `mirrored` after 1 µs. Returns every outcome's transitions.
+fn round(s: &mut Slot<ExactOnly>, now: u64, served: &[u8], mirrored: &[u8]) -> Vec<Transition> {
+    let m = s.request(now);
+    let (answered, out) = s.answer(m.request, Responder::Module(m.serve), served, now + 1);
+    assert_eq!(answered, Answered::Deliver);
+    let mut transitions = out.transitions;
+    for &id in &m.mirror {
+        let (_, out) = s.answer(m.request, Responder::Module(id), mirrored, now + 1);
+        transitions.extend(out.transitions);
+    }
+    transitions
+}
+
+fn moves(ts: &[Transition]) -> Vec<(ModuleId, State, State)> {
+    ts.iter().map(|t| (t.module, t.from, t.to)).collect()
+}
+
+#[test]
+fn a_good_challenger_is_promoted_by_the_policy_and_the_incumbent_goes_warm() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    assert!(round(&mut s, 1, b"ok", b"ok").is_empty());
+    assert!(round(&mut s, 2, b"ok", b"ok").is_empty());
+    let ts = round(&mut s, 3, b"ok", b"ok");
+    assert_eq!(
+        moves(&ts),
+        [
+            (c, State::Shadowing, State::Promotable),
+            (ORIGINAL_INCUMBENT, State::Settled, State::Warm),
+            (c, State::Promotable, State::Promoted)
+        ]
+    );
+    assert_eq!(ts[2].reason, Reason::Promoted(PromotedBy::Policy));
+    assert_eq!(ts[2].evidence.agreeing, 3, "the transition carries the evidence it was promoted on");
+    assert_eq!((s.serving(), s.warm()), (c, Some(ORIGINAL_INCUMBENT)));
+    assert_eq!(s.request(4).mirror, [ORIGINAL_INCUMBENT], "the warm incumbent gets the copies");
+}
+
+#[test]
+fn without_enough_soak_a_challenger_waits_and_the_clock_promotes_it() {
+    let mut s = slot(SlotPolicy { min_soak: 100, ..policy() });
+    let c = challenger(&mut s, 0);
+    for now in 1..=5 {
+        assert!(round(&mut s, now, b"ok", b"ok").is_empty());
+    }
+    let refusal = s.promote(c, PromoteMode::IfEvidenceSuffices, 50).unwrap_err();
+    assert_eq!(refusal, PromoteRefusal::Insufficient(Shortfall::SoakTooShort { soaked: 50, needed: 100 }));
+    assert!(s.tick(99).transitions.is_empty());
+    assert_eq!(s.tick(100).transitions.last().map(|t| t.to), Some(State::Promoted));
+}
+
+#[test]
+fn without_auto_promotion_a_promotable_challenger_waits_for_a_hand() {
+    let mut s = slot(SlotPolicy { auto_promote: false, ..policy() });
+    let c = challenger(&mut s, 0);
+    let mut ts = Vec::new();
+    for now in 1..=3 {
+        ts.extend(round(&mut s, now, b"ok", b"ok"));
+    }
+    assert_eq!(moves(&ts), [(c, State::Shadowing, State::Promotable)]);
+    let out = s.promote(c, PromoteMode::IfEvidenceSuffices, 4).unwrap();
+    assert_eq!(out.transitions.last().unwrap().reason, Reason::Promoted(PromotedBy::Manual));
+}
+
+#[test]
+fn disagreement_beyond_the_allowance_rejects_once_enough_requests_are_compared() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    assert!(round(&mut s, 1, b"ok", b"bad").is_empty(), "one request is no verdict yet");
+    round(&mut s, 2, b"ok", b"ok");
+    let ts = round(&mut s, 3, b"ok", b"ok");
+    assert_eq!(moves(&ts), [(c, State::Shadowing, State::Rejected)]);
+    assert!(matches!(ts[0].reason, Reason::Disagreed(Shortfall::TooMuchDisagreement { disagreeing: 1, compared: 3, .. })));
+    assert_eq!(s.module(c), None, "a rejected module is forgotten once reported");
+    assert_eq!(s.counters().rejected, 1);
+}
+
+#[test]
+fn a_fault_beyond_the_allowance_rejects() {
+    let mut s = slot(SlotPolicy { max_faults: 1, ..policy() });
+    let c = challenger(&mut s, 0);
+    assert!(s.faulted(c, 1).unwrap().transitions.is_empty());
+    let out = s.faulted(c, 2).unwrap();
+    assert_eq!(out.transitions[0].reason, Reason::Faulted(Shortfall::TooManyFaults { faults: 2, allowed: 1 }));
+    assert_eq!(s.faulted(c, 3), Err(NotApplicable::NoSuchModule(c)));
+}
+
+#[test]
+fn the_client_never_waits_for_a_challenger_and_late_answers_are_timeouts() {
+    let mut s = slot(SlotPolicy { min_agreeing: 10, ..policy() });
+    let c = challenger(&mut s, 0);
+    let m = s.request(100);
+    assert_eq!(m.deadline, 110);
+    // The challenger answers first: held until the incumbent's answer comes.
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 101).0, Answered::Held);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 102).0, Answered::Deliver);
+    assert_eq!(s.module(c).unwrap().evidence.agreeing, 1);
+    // The incumbent answers at once; the challenger's answer comes after the deadline.
+    let m = s.request(200);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 201).0, Answered::Deliver);
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 211).0, Answered::Late);
+    // Never answered: the clock counts it.
+    let m = s.request(300);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 301).0, Answered::Deliver);
+    assert!(s.tick(310).transitions.is_empty());
+    let _ = s.tick(311);
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 312).0, Answered::Unexpected);
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.agreeing, e.timeouts, s.counters().timeouts), (1, 2, 2));
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn slow_answers_are_counted_and_a_slow_challenger_is_not_promoted() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    for now in [10, 20, 30, 40] {
+        let m = s.request(now);
+        let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now + 2);
+        let (answered, out) = s.answer(m.request, Responder::Module(c), b"ok", now + 4);
+        assert_eq!((answered, out.transitions.len()), (Answered::Compared { agree: true }, 0));
+    }
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.slow, e.latency.mean(), e.incumbent_latency.mean()), (4, Some(4), Some(2)));
+    let refusal = s.promote(c, PromoteMode::IfEvidenceSuffices, 50).unwrap_err();
+    assert!(matches!(refusal, PromoteRefusal::Insufficient(Shortfall::TooSlow { mean: 4, incumbent_mean: 2, .. })));
+}
+
+#[test]
+fn manual_promotion_is_refused_with_reasons_unless_forced() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    let refusal = s.promote(c, PromoteMode::IfEvidenceSuffices, 1).unwrap_err();
+    assert_eq!(refusal, PromoteRefusal::Insufficient(Shortfall::TooFewAgreeing { agreeing: 0, needed: 3 }));
+    assert_eq!(s.promote(99, PromoteMode::Forced, 1), Err(PromoteRefusal::NoSuchModule(99)));
+    assert_eq!(s.promote(ORIGINAL_INCUMBENT, PromoteMode::Forced, 1), Err(PromoteRefusal::NotShadowing(State::Settled)));
+    let installed = s.install(1).unwrap();
+    assert_eq!(s.promote(installed, PromoteMode::Forced, 1), Err(PromoteRefusal::NotShadowing(State::Installed)));
+    let out = s.promote(c, PromoteMode::Forced, 2).unwrap();
+    assert_eq!(
+        moves(&out.transitions),
+        [
+            (installed, State::Installed, State::Rejected),
+            (ORIGINAL_INCUMBENT, State::Settled, State::Warm),
+            (c, State::Shadowing, State::Promoted)
+        ]
+    );
+    assert_eq!(out.transitions[0].reason, Reason::Superseded { by: c });
+    assert_eq!(out.transitions[2].reason, Reason::Promoted(PromotedBy::Forced));
+    assert_eq!(s.install(3), Err(InstallRefusal::RollbackWindowOpen { promoted: c }));
+}
+
+#[test]
+fn the_challenger_limit_is_kept() {
+    let mut s = slot(SlotPolicy { max_challengers: 1, ..policy() });
+    challenger(&mut s, 0);
+    assert_eq!(s.install(1), Err(InstallRefusal::TooManyChallengers { max: 1 }));
+}
+
+/// A slot whose challenger was just promoted (forced), at time 10.
+fn promoted() -> (Slot<ExactOnly>, ModuleId) {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    let _ = s.promote(c, PromoteMode::Forced, 10).unwrap();
+    (s, c)
+}
+
+fn rolled_back(out: &Outcome, c: ModuleId, reason: Reason) {
+    assert_eq!(moves(&out.transitions), [(c, State::Promoted, State::RolledBack), (ORIGINAL_INCUMBENT, State::Warm, State::Settled)]);
+    assert!(out.transitions.iter().all(|t| t.reason == reason));
+}
+
+#[test]
+fn a_fault_after_promotion_rolls_back_and_no_request_is_lost() {
+    let (mut s, c) = promoted();
+    // Two requests in flight: the warm incumbent answered the first already, not the second.
+    let first = s.request(20);
+    let _ = s.answer(first.request, Responder::Module(ORIGINAL_INCUMBENT), b"one", 21);
+    let second = s.request(22);
+    let out = s.faulted(c, 23).unwrap();
+    rolled_back(&out, c, Reason::CircuitBreaker(Trip::Fault));
+    assert_eq!(out.deliver, [Delivery { request: first.request, answer: b"one".to_vec() }]);
+    assert!(out.reissue.is_empty());
+    assert_eq!(s.serving(), ORIGINAL_INCUMBENT);
+    assert_eq!(s.answer(second.request, Responder::Module(ORIGINAL_INCUMBENT), b"two", 24).0, Answered::Deliver);
+    assert_eq!(s.answer(first.request, Responder::Module(c), b"one", 25).0, Answered::Unexpected, "never answered twice");
+    assert_eq!(s.counters().delivered, 2);
+}
+
+#[test]
+fn disagreeing_with_the_warm_incumbent_trips_the_breaker() {
+    let (mut s, c) = promoted();
+    let m = s.request(20);
+    let _ = s.answer(m.request, Responder::Module(c), b"new", 21);
+    let (answered, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"old", 21);
+    assert_eq!(answered, Answered::Compared { agree: false });
+    rolled_back(&out, c, Reason::CircuitBreaker(Trip::DisagreedWithWarm { request: m.request }));
+}
+
+#[test]
+fn a_latency_regression_after_promotion_trips_the_breaker() {
+    let (mut s, c) = promoted();
+    let mut trips = Vec::new();
+    for now in [20, 30] {
+        let m = s.request(now);
+        let _ = s.answer(m.request, Responder::Module(c), b"ok", now + 5);
+        let (_, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now + 1);
+        trips.extend(out.transitions);
+    }
+    assert_eq!(trips[0].reason, Reason::CircuitBreaker(Trip::LatencyRegression { mean: 5, warm_mean: 1 }));
+}
+
+#[test]
+fn the_window_closes_into_settled_and_retired() {
+    let (mut s, c) = promoted();
+    round(&mut s, 20, b"ok", b"ok");
+    assert!(s.tick(1009).transitions.is_empty());
+    let out = s.tick(1010);
+    assert_eq!(moves(&out.transitions), [(c, State::Promoted, State::Settled), (ORIGINAL_INCUMBENT, State::Warm, State::Retired)]);
+    assert!(out.transitions.iter().all(|t| t.reason == Reason::WindowElapsed));
+    assert_eq!((s.warm(), s.module(ORIGINAL_INCUMBENT)), (None, None));
+    assert_eq!(s.rollback(1011), Err(RollbackRefusal::NothingToRollBack));
+}
+
+#[test]
+fn manual_rollback_restores_the_warm_incumbent() {
+    let (mut s, c) = promoted();
+    rolled_back(&s.rollback(11).unwrap(), c, Reason::ManualRollback);
+    assert_eq!((s.serving(), s.warm()), (ORIGINAL_INCUMBENT, None));
+    let cs = s.counters();
+    assert_eq!((cs.promoted, cs.rolled_back, cs.settled), (1, 1, 0));
+}
+
+#[test]
+fn a_warm_incumbent_that_faults_settles_the_promotion_and_its_requests_are_reissued() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    let before = s.request(5);
+    let _ = s.promote(c, PromoteMode::Forced, 10).unwrap();
+    let out = s.faulted(ORIGINAL_INCUMBENT, 11).unwrap();
+    assert_eq!(moves(&out.transitions), [(c, State::Promoted, State::Settled), (ORIGINAL_INCUMBENT, State::Warm, State::Retired)]);
+    assert!(out.transitions.iter().all(|t| t.reason == Reason::WarmFaulted));
+    assert_eq!(out.reissue, [before.request]);
+    assert_eq!(s.answer(before.request, Responder::Module(c), b"ok", 12).0, Answered::Deliver);
+}
+
+#[test]
+fn noise_cancellation_forgives_what_the_incumbent_itself_varies_by() {
+    let p = SlotPolicy { min_agreeing: 6, max_disagreement: Ratio { num: 0, den: 1 }, ..policy() };
+    let mut s = Slot::new(p, Comparator::NoiseCancelled, ExactOnly, 0).unwrap();
+    let c = s.install(0).unwrap();
+    let _ = s.started(c, 0).unwrap();
+    // Every fourth request, both the replica and the challenger differ from the incumbent.
+    let mut ts = Vec::new();
+    for n in 0..7u64 {
+        let m = s.request(n * 10);
+        assert!(m.replica);
+        let other: &[u8] = if n % 4 == 3 { b"jitter" } else { b"ok" };
+        let _ = s.answer(m.request, Responder::Replica, other, n * 10 + 1);
+        let _ = s.answer(m.request, Responder::Module(c), other, n * 10 + 1);
+        ts.extend(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", n * 10 + 1).1.transitions);
+    }
+    assert_eq!((s.noise().disagreeing, s.noise().compared), (1, 7));
+    assert_eq!(ts.last().map(|t| (t.module, t.to)), Some((c, State::Promoted)));
+}
+
+#[test]
+fn events_for_the_wrong_state_are_refused() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    assert_eq!(s.started(c, 1), Err(NotApplicable::WrongState(c, State::Shadowing)));
+    assert_eq!(s.started(42, 1), Err(NotApplicable::NoSuchModule(42)));
+    assert_eq!(s.answer(7, Responder::Module(c), b"?", 1).0, Answered::Unexpected);
+}

@@ -1,0 +1,214 @@
+//! Properties of the slot's rules over generated evidence, event orders and answers.
+
+use proptest::prelude::*;
+use std::collections::HashMap;
+use tileos_slots::{
+    Answered, Comparator, ExactOnly, Mirror, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason, RequestId,
+    Responder, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
+};
+
+/// What a mirrored challenger does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Reply {
+    Agree,
+    Disagree,
+    Silent,
+}
+
+fn reply() -> impl Strategy<Value = Reply> {
+    prop_oneof![4 => Just(Reply::Agree), 1 => Just(Reply::Disagree), 1 => Just(Reply::Silent)]
+}
+
+proptest! {
+    /// Whatever a challenger answers, the policy (or a hand asking for sufficient evidence)
+    /// promotes it only with disagreement within the allowance and enough agreeing answers.
+    #[test]
+    fn a_challenger_disagreeing_beyond_the_allowance_is_never_promoted(
+        min_agreeing in 1u64..20,
+        (num, den) in (1u32..20).prop_flat_map(|den| (0..=den, Just(den))),
+        auto_promote: bool,
+        replies in proptest::collection::vec((reply(), any::<bool>()), 0..150),
+    ) {
+        let policy = SlotPolicy {
+            min_agreeing, max_disagreement: Ratio { num, den }, min_soak: 0, answer_deadline: 5, auto_promote, ..SlotPolicy::default()
+        };
+        let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+        let c = s.install(0).unwrap();
+        let mut transitions = s.started(c, 0).unwrap().transitions;
+        for (n, (reply, try_by_hand)) in replies.into_iter().enumerate() {
+            let now = 10 * n as u64 + 10;
+            let m = s.request(now);
+            transitions.extend(s.answer(m.request, Responder::Module(m.serve), b"ok", now + 1).1.transitions);
+            if m.mirror.contains(&c) {
+                match reply {
+                    Reply::Agree => transitions.extend(s.answer(m.request, Responder::Module(c), b"ok", now + 1).1.transitions),
+                    Reply::Disagree => transitions.extend(s.answer(m.request, Responder::Module(c), b"no", now + 1).1.transitions),
+                    Reply::Silent => transitions.extend(s.tick(now + 6).transitions),
+                }
+            }
+            if try_by_hand && let Ok(out) = s.promote(c, PromoteMode::IfEvidenceSuffices, now + 2) {
+                transitions.extend(out.transitions);
+            }
+        }
+        for t in transitions.iter().filter(|t| t.module == c && matches!(t.to, State::Promoted | State::Promotable)) {
+            prop_assert!(!t.evidence.disagreement_exceeds(Ratio { num, den }, Noise::default()), "{t:?}");
+            prop_assert!(t.evidence.agreeing >= min_agreeing);
+            if t.to == State::Promoted {
+                prop_assert!(matches!(t.reason, Reason::Promoted(PromotedBy::Policy | PromotedBy::Manual)));
+            }
+        }
+    }
+
+    /// Whatever agreeing traffic came before, a fault of the promoted module within the window
+    /// rolls back to the warm incumbent.
+    #[test]
+    fn after_promotion_any_fault_within_the_window_rolls_back(
+        window in 2u64..10_000,
+        rounds in 0usize..20,
+        fault_at in 1u64..10_000,
+    ) {
+        let fault_at = fault_at % (window - 1) + 1;
+        let policy = SlotPolicy { rollback_window: window, answer_deadline: 1_000_000, ..SlotPolicy::default() };
+        let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+        let c = s.install(0).unwrap();
+        let _ = s.started(c, 0).unwrap();
+        let _ = s.promote(c, PromoteMode::Forced, 100).unwrap();
+        for r in 0..rounds as u64 {
+            let now = 100 + fault_at * r / rounds as u64;
+            let m = s.request(now);
+            let _ = s.answer(m.request, Responder::Module(c), b"ok", now);
+            let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now);
+            prop_assert!(s.tick(now).transitions.is_empty());
+        }
+        let out = s.faulted(c, 100 + fault_at).unwrap();
+        prop_assert_eq!(out.transitions.len(), 2);
+        prop_assert_eq!(out.transitions[0].to, State::RolledBack);
+        prop_assert_eq!(out.transitions[0].reason, Reason::CircuitBreaker(Trip::Fault));
+        prop_assert_eq!(s.serving(), ORIGINAL_INCUMBENT);
+    }
+
+    /// With at most one lineage wrong (or silent), the delivered answer is the right one.
+    #[test]
+    fn one_wrong_lineage_never_changes_the_delivered_answer(
+        right in proptest::collection::vec(any::<u8>(), 0..8),
+        wrong in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)),
+        culprit in 0usize..4,
+    ) {
+        let mut answers = [Some(right.as_slice()); 3];
+        if culprit < 3 {
+            answers[culprit] = wrong.as_deref();
+        }
+        let delivered = match vote(answers, |a, b| a == b) {
+            VoteOutcome::Unanimous(a) | VoteOutcome::Majority { answer: a, .. } => a,
+            VoteOutcome::NoMajority => panic!("two lineages agree, so there is a majority"),
+        };
+        prop_assert_eq!(delivered, right.as_slice());
+    }
+}
+
+/// How a promotion ends in [`thousand_promotion_and_rollback_cycles_keep_the_counters_consistent`].
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Fault,
+    Disagreement,
+    ManualRollback,
+    WindowElapses,
+    WarmFaults,
+}
+
+/// The client side: which requests were delivered how often.
+#[derive(Default)]
+struct Clients {
+    delivered: HashMap<RequestId, u32>,
+    sent: u64,
+}
+
+impl Clients {
+    fn send(&mut self, s: &mut Slot<ExactOnly>, now: u64) -> Mirror {
+        self.sent += 1;
+        s.request(now)
+    }
+
+    /// Counts what an answer and an outcome deliver, and has the serving module answer
+    /// every reissued request at once.
+    fn settle(&mut self, s: &mut Slot<ExactOnly>, request: Option<RequestId>, answered: Answered, out: Outcome, now: u64) {
+        if let (Some(r), Answered::Deliver) = (request, answered) {
+            *self.delivered.entry(r).or_default() += 1;
+        }
+        for d in out.deliver {
+            *self.delivered.entry(d.request).or_default() += 1;
+        }
+        for r in out.reissue {
+            let (answered, out) = s.answer(r, Responder::Module(s.serving()), b"ok", now);
+            self.settle(s, Some(r), answered, out, now);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// 1,000 promotions, each ended by a fault, a disagreement, a manual rollback, the window
+    /// closing or the warm incumbent faulting, with a request in flight at every ending: every
+    /// request is delivered exactly once and the counters add up.
+    #[test]
+    fn thousand_promotion_and_rollback_cycles_keep_the_counters_consistent(
+        endings in proptest::collection::vec(
+            prop_oneof![
+                Just(Ending::Fault), Just(Ending::Disagreement), Just(Ending::ManualRollback),
+                Just(Ending::WindowElapses), Just(Ending::WarmFaults),
+            ],
+            1000,
+        ),
+    ) {
+        let policy = SlotPolicy { min_agreeing: 3, min_soak: 0, rollback_window: 50, answer_deadline: 10, ..SlotPolicy::default() };
+        let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+        let mut clients = Clients::default();
+        let mut now = 0;
+        for ending in endings {
+            now += 100;
+            let c = s.install(now).unwrap();
+            let _ = s.started(c, now).unwrap();
+            for _ in 0..3 {
+                now += 1;
+                let m = clients.send(&mut s, now);
+                let _ = s.answer(m.request, Responder::Module(c), b"ok", now);
+                let (answered, out) = s.answer(m.request, Responder::Module(m.serve), b"ok", now);
+                clients.settle(&mut s, Some(m.request), answered, out, now);
+            }
+            prop_assert_eq!(s.serving(), c, "promoted by the policy");
+            // A request in flight: nobody has answered it yet.
+            now += 1;
+            let open = clients.send(&mut s, now);
+            let out = match ending {
+                Ending::Fault => s.faulted(c, now).unwrap(),
+                Ending::Disagreement => {
+                    let m = clients.send(&mut s, now);
+                    let _ = s.answer(m.request, Responder::Module(s.warm().unwrap()), b"old", now);
+                    let (answered, out) = s.answer(m.request, Responder::Module(c), b"new", now);
+                    clients.settle(&mut s, Some(m.request), answered, Outcome::default(), now);
+                    out
+                }
+                Ending::ManualRollback => s.rollback(now).unwrap(),
+                Ending::WindowElapses => s.tick(now + 50),
+                Ending::WarmFaults => s.faulted(s.warm().unwrap(), now).unwrap(),
+            };
+            clients.settle(&mut s, None, Answered::Unexpected, out, now);
+            // Whoever serves now answers the open request (if it is still owed).
+            let (answered, out) = s.answer(open.request, Responder::Module(s.serving()), b"ok", now + 1);
+            clients.settle(&mut s, Some(open.request), answered, out, now + 1);
+            let _ = s.tick(now + 1000);
+            let k = s.counters();
+            prop_assert_eq!(s.warm(), None);
+            prop_assert_eq!(k.promoted, k.rolled_back + k.settled);
+            prop_assert_eq!(k.installed, k.rejected + k.promoted);
+            prop_assert_eq!(s.in_flight(), 0);
+        }
+        let k = s.counters();
+        prop_assert_eq!(k.promoted, 1000);
+        prop_assert_eq!(k.requests, clients.sent);
+        prop_assert_eq!(k.delivered, clients.sent);
+        prop_assert_eq!(clients.delivered.len() as u64, clients.sent);
+        prop_assert!(clients.delivered.values().all(|&n| n == 1), "a request answered twice");
+    }
+}
