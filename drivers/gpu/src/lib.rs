@@ -1,5 +1,6 @@
 //! The device-independent parts of the virtio-gpu display driver (QEMU `virtio-gpu-pci`,
-//! modern virtio 1.x over PCI), host-tested:
+//! modern virtio 1.x over PCI), host-tested. The display protocol it serves is
+//! `tileos_protocol::display`.
 //!
 //! - [`transport`]: the virtio PCI vendor capabilities (where the common, notify, ISR and
 //!   device configuration structures lie in which BAR), the common configuration register
@@ -7,21 +8,19 @@
 //! - [`command`]: virtio-gpu control commands (encoding) and their responses (decoding).
 //! - [`screen`]: the tile status screen (title, rows of text) and its rendering with an
 //!   8x8 bitmap font into a B8G8R8X8 framebuffer.
-//! - [`protocol`]: the display protocol clients use to change the screen.
 //! - [`status`]: what the `gpu-status` domain shows (uptime, each domain's state from the
 //!   supervisor) and which rows changed.
 //!
 //! The control queue is a `tileos_virtio::Virtqueue` in the modern layout carrying one
 //! two-descriptor chain (request, response) at a time; the DMA region, the BAR and the
 //! framebuffer are `tileos_mmio::Mmio` handles (the DMA region through
-//! `tileos_virtio::Memory`), the same queue and volatile accessors the virtio-net driver
+//! `tileos_mmio::Memory`), the same queue and volatile accessors the virtio-net driver
 //! uses.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod command;
-pub mod protocol;
 pub mod screen;
 pub mod status;
 pub mod transport;

@@ -3,9 +3,9 @@
 //! domain 8x8 bitmap font of the `font8x8` crate at twice its size (16x16 pixels a
 //! character).
 
-use crate::protocol::MAX_TEXT;
 use font8x8::legacy::BASIC_LEGACY;
 use heapless::String;
+use tileos_protocol::display::MAX_TEXT;
 
 /// Rows of text below the title bar.
 pub const ROWS: usize = 16;

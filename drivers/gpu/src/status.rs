@@ -2,10 +2,10 @@
 //! row per domain (name, state, generation, restarts) as the supervisor reports them, and
 //! which rows changed since the last look — so that only changes travel to the driver.
 
-use crate::protocol::MAX_TEXT;
 use crate::screen::ROWS;
 use core::fmt::Write;
 use heapless::String;
+use tileos_protocol::display::MAX_TEXT;
 use tileos_protocol::supervisor::{DomainStatus, State};
 
 /// One line of text on the screen.

@@ -4,8 +4,8 @@
 //! this asks for and logs from [`Stats`].
 
 use crate::Memory;
-use crate::frames::{FrameRing, RingError};
-use crate::virtio::{BUFFER_SIZE, DmaLayout, MAX_FRAME, NET_HEADER_LEN};
+use crate::virtio::{BUFFER_SIZE, DmaLayout, NET_HEADER_LEN};
+use tileos_protocol::frames::{FrameRing, MAX_FRAME, RingError};
 use tileos_virtio::{Buffer, Virtqueue};
 
 /// Most transmit buffers tracked.
@@ -144,11 +144,10 @@ impl DataPath {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::frames::REGION_BYTES;
-    use crate::test_memory::VecMemory;
     use std::vec::Vec;
+    use tileos_protocol::frames::REGION_BYTES;
     use tileos_virtio::DESC_WRITE;
-    use tileos_virtio::test_memory::Device;
+    use tileos_virtio::test_memory::{Device, VecMemory};
 
     const PADDR: u64 = 0x40_0000;
 

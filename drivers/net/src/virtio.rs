@@ -5,6 +5,7 @@
 //! References: Virtual I/O Device (VIRTIO) Version 1.1, §4.1.4.8 (legacy interface: PCI
 //! register layout), §5.1 (network device).
 
+use tileos_protocol::frames::MAX_FRAME;
 use tileos_virtio::QueueLayout;
 
 /// Offsets of the legacy registers from the start of IO BAR 0.
@@ -70,8 +71,6 @@ pub const TX_QUEUE: u16 = 1;
 /// Bytes of the `virtio_net_hdr` in front of every frame (legacy, without mergeable
 /// receive buffers). The driver sends it zeroed (no checksum offload, no segmentation).
 pub const NET_HEADER_LEN: usize = 10;
-/// Largest Ethernet frame without the frame check sequence (1500-byte payload).
-pub const MAX_FRAME: usize = 1514;
 /// Bytes of one packet buffer: the header and the largest frame, rounded to keep buffers
 /// from crossing pages.
 pub const BUFFER_SIZE: usize = 2048;

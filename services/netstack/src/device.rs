@@ -1,4 +1,4 @@
-//! A `smoltcp` Ethernet device over the shared frame rings of `tileos_driver_net::frames`:
+//! A `smoltcp` Ethernet device over the shared frame rings of `tileos_protocol::frames`:
 //! received frames are taken from the receive ring, transmitted frames are pushed onto
 //! the transmit ring. The caller signals the driver after a poll that transmitted
 //! something ([`FrameDevice::take_transmitted`]).
@@ -7,9 +7,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
-use tileos_driver_net::Memory;
-use tileos_driver_net::frames::{FrameRing, RingError};
-use tileos_driver_net::virtio::MAX_FRAME;
+use tileos_mmio::Memory;
+use tileos_protocol::frames::{FrameRing, MAX_FRAME, RingError};
 
 /// The netstack's side of the frame rings.
 pub struct FrameDevice<M: Memory> {

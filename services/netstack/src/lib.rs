@@ -1,7 +1,7 @@
 //! The device-independent parts of the netstack domain, host-testable:
 //!
 //! - [`device`]: a `smoltcp` [`Device`](smoltcp::phy::Device) over the `net` driver's
-//!   shared frame rings (`tileos_driver_net::frames`);
+//!   shared frame rings (`tileos_protocol::frames`);
 //! - [`services`]: the UDP echo (port 7) and the tile status service (TCP port 8080);
 //! - [`sockets`]: the socket protocol other domains use the stack through
 //!   (`tileos_protocol::socket`): who owns which socket, and what each request does;

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint};
-use tileos_driver_net::Memory;
+use tileos_mmio::Memory;
 use tileos_protocol::socket::{Endpoint, MAX_BACKLOG, Refusal, Request, Response, SocketId, TcpState};
 
 /// Bytes of each TCP socket's receive and transmit buffers.
@@ -557,7 +557,7 @@ mod tests {
     use crate::testnet::{HOST_IP, Net, arp_request, parse_tcp_to, parse_udp, tcp_segment, udp_datagram};
     use smoltcp::wire::{TcpControl, TcpSeqNumber};
     use std::vec::Vec as StdVec;
-    use tileos_driver_net::test_memory::VecMemory;
+    use tileos_mmio::VecMemory;
 
     const ALICE: u64 = 0x10;
     const BOB: u64 = 0x11;

@@ -14,9 +14,8 @@ use smoltcp::wire::{
     Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 use std::vec::Vec;
-use tileos_driver_net::frames::{FrameRing, REGION_BYTES};
-use tileos_driver_net::test_memory::VecMemory;
-use tileos_driver_net::virtio::MAX_FRAME;
+use tileos_mmio::VecMemory;
+use tileos_protocol::frames::{FrameRing, MAX_FRAME, REGION_BYTES};
 
 /// The tile's MAC (QEMU's default).
 pub const TILE_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);

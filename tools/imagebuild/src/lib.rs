@@ -20,6 +20,8 @@ use packages::{BUILD_SUPPORT, BareMetalBins};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use tileos_abi::bootinfo::domain_info::CapKind;
+use tileos_abi::manifest::Kind;
 use tileos_sysdesc::SystemDescription;
 use tileos_sysdesc::archive::{self, DESCRIPTION_ENTRY};
 
@@ -186,11 +188,12 @@ fn check_requirements(
                         if global == name
                             && matches!(
                                 kind,
-                                tileos_abi::manifest::Kind::ServedEndpoint
-                                    | tileos_abi::manifest::Kind::ClientEndpoint
-                                    | tileos_abi::manifest::Kind::WaitNotification
-                                    | tileos_abi::manifest::Kind::SignalNotification
-                                    | tileos_abi::manifest::Kind::Region
+                                Kind::Cap(
+                                    CapKind::ServedEndpoint
+                                        | CapKind::ClientEndpoint
+                                        | CapKind::WaitNotification
+                                        | CapKind::SignalNotification
+                                ) | Kind::Region
                             )
                         {
                             format!(

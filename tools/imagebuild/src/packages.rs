@@ -109,12 +109,12 @@ mod tests {
         let json = metadata(&[
             ("tileos-driver-nvme", true, &["nvme", "block-check"]),
             ("tileos-qemu", false, &["tileos-qemu"]),
-            ("tileos-test-domains", true, &["console"]),
+            ("tileos-driver-console", true, &["console"]),
         ]);
         let bins = BareMetalBins::from_metadata(&json).expect("valid metadata");
         assert_eq!(bins.package_of("nvme"), Some("tileos-driver-nvme"));
         assert_eq!(bins.package_of("block-check"), Some("tileos-driver-nvme"));
-        assert_eq!(bins.package_of("console"), Some("tileos-test-domains"));
+        assert_eq!(bins.package_of("console"), Some("tileos-driver-console"));
         assert_eq!(bins.package_of("tileos-qemu"), None, "a host binary is no program");
         assert_eq!(bins.package_of("stranger"), None, "only workspace members count");
         assert_eq!(bins.package_of("tileos_driver_nvme"), None, "libraries are no programs");

@@ -7,6 +7,7 @@
 //! refuses it with the description's `file:line`, instead of the domain stopping at boot.
 //! A program without the section (one not on the skeleton) is not checked.
 
+use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::manifest::{self, Kind, Requirement};
 use tileos_sysdesc::{Server, SystemDescription};
 
@@ -76,14 +77,16 @@ pub fn grants(description: &SystemDescription, domain: usize, kind: Kind, name: 
             .any(|p| p.domain == d && name.strip_prefix(p.name.as_str()).is_some_and(|rest| rest.starts_with('.')))
     };
     match kind {
-        Kind::ServedEndpoint => description.endpoints.iter().any(|e| e.name == name && e.server == Server::Domain(d)),
-        Kind::ClientEndpoint => {
+        Kind::Cap(CapKind::ServedEndpoint) => description.endpoints.iter().any(|e| e.name == name && e.server == Server::Domain(d)),
+        Kind::Cap(CapKind::ClientEndpoint) => {
             description.endpoints.iter().any(|e| e.name == name && e.clients.iter().any(|c| c.domain == d)) || pci(name)
         }
-        Kind::WaitNotification => description.notifications.iter().any(|n| n.name == name && n.waiter == d),
-        Kind::SignalNotification => description.notifications.iter().any(|n| n.name == name && n.signallers.iter().any(|s| s.domain == d)),
-        Kind::IrqHandler => description.irqs.iter().any(|i| i.domain == d && format!("irq{}", i.pin) == name) || pci(name),
-        Kind::IoPort => description.io_ports.iter().any(|p| p.domain == d && format!("{:#x}", p.first) == name) || pci(name),
+        Kind::Cap(CapKind::WaitNotification) => description.notifications.iter().any(|n| n.name == name && n.waiter == d),
+        Kind::Cap(CapKind::SignalNotification) => {
+            description.notifications.iter().any(|n| n.name == name && n.signallers.iter().any(|s| s.domain == d))
+        }
+        Kind::Cap(CapKind::IrqHandler) => description.irqs.iter().any(|i| i.domain == d && format!("irq{}", i.pin) == name) || pci(name),
+        Kind::Cap(CapKind::IoPort) => description.io_ports.iter().any(|p| p.domain == d && format!("{:#x}", p.first) == name) || pci(name),
         Kind::Region => {
             description.shared_regions.iter().any(|r| r.name == name && r.mappings.iter().any(|m| m.domain == d))
                 || description.device_memory.iter().any(|m| m.name == name && m.domain == d)
@@ -95,14 +98,14 @@ pub fn grants(description: &SystemDescription, domain: usize, kind: Kind, name: 
 /// What to add to the description so that domain `domain` gets `kind` named `name`.
 pub fn hint(domain: &str, kind: Kind, name: &str) -> String {
     match kind {
-        Kind::ServedEndpoint => format!("an [[endpoint]] name = \"{name}\" with server = \"{domain}\""),
-        Kind::ClientEndpoint => format!("a client {{ domain = \"{domain}\", badge = … }} of [[endpoint]] \"{name}\""),
-        Kind::WaitNotification => format!("a [[notification]] name = \"{name}\" with waiter = \"{domain}\""),
-        Kind::SignalNotification => {
+        Kind::Cap(CapKind::ServedEndpoint) => format!("an [[endpoint]] name = \"{name}\" with server = \"{domain}\""),
+        Kind::Cap(CapKind::ClientEndpoint) => format!("a client {{ domain = \"{domain}\", badge = … }} of [[endpoint]] \"{name}\""),
+        Kind::Cap(CapKind::WaitNotification) => format!("a [[notification]] name = \"{name}\" with waiter = \"{domain}\""),
+        Kind::Cap(CapKind::SignalNotification) => {
             format!("a signaller {{ domain = \"{domain}\", bits = […] }} of [[notification]] \"{name}\"")
         }
-        Kind::IrqHandler => format!("an [[irq]] with pin = {} and domain = \"{domain}\"", name.trim_start_matches("irq")),
-        Kind::IoPort => format!("an [[ioport]] with first = {name} and domain = \"{domain}\""),
+        Kind::Cap(CapKind::IrqHandler) => format!("an [[irq]] with pin = {} and domain = \"{domain}\"", name.trim_start_matches("irq")),
+        Kind::Cap(CapKind::IoPort) => format!("an [[ioport]] with first = {name} and domain = \"{domain}\""),
         Kind::Region => format!(
             "a mapping for \"{domain}\" in [[shared_region]] \"{name}\", or a [[device_memory]] name = \"{name}\" with domain = \"{domain}\""
         ),

@@ -28,7 +28,8 @@ fn every_description() -> Vec<PathBuf> {
 fn the_workspace_programs_come_from_the_bare_metal_packages() {
     let bins = BareMetalBins::of_workspace(&root()).expect("cargo metadata");
     assert_eq!(bins.package_of("tileos-rootserver"), Some("tileos-rootserver"));
-    assert_eq!(bins.package_of("console"), Some("tileos-test-domains"));
+    assert_eq!(bins.package_of("console"), Some("tileos-driver-console"));
+    assert_eq!(bins.package_of("echo-server"), Some("tileos-test-domains"));
     assert_eq!(bins.package_of("block-check"), Some("tileos-driver-nvme"));
     assert_eq!(bins.package_of("net-client"), Some("tileos-netstack"));
     // A folder under userland/services/ is a member without being listed (the template).
@@ -37,7 +38,7 @@ fn the_workspace_programs_come_from_the_bare_metal_packages() {
 }
 
 #[test]
-fn every_description_and_the_boot_programs_need_the_nine_bare_metal_packages() {
+fn every_description_and_the_boot_programs_need_the_ten_bare_metal_packages() {
     let bins = BareMetalBins::of_workspace(&root()).expect("cargo metadata");
     let extra = ["tileos-rootserver", "bench-server", "fuzzer"].map(String::from);
     let found = packages(&every_description(), &extra, &bins).expect("every description builds");
@@ -45,6 +46,7 @@ fn every_description_and_the_boot_programs_need_the_nine_bare_metal_packages() {
     assert_eq!(
         found,
         [
+            "tileos-driver-console",
             "tileos-driver-gpu",
             "tileos-driver-net",
             "tileos-driver-nvme",
@@ -95,5 +97,5 @@ fn the_command_prints_one_package_per_line() {
         .output()
         .expect("run tileos-imagebuild");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "tileos-rootserver\ntileos-test-domains\n");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "tileos-driver-console\ntileos-rootserver\ntileos-test-domains\n");
 }

@@ -4,6 +4,7 @@
 //! under the domain's own name for it (`names`).
 
 use std::path::{Path, PathBuf};
+use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::manifest::Kind;
 use tileos_imagebuild::{Programs, build, requires};
 
@@ -16,7 +17,7 @@ fn echo_server() -> PathBuf {
 fn the_echo_server_requires_its_served_endpoint() {
     let elf = std::fs::read(echo_server()).expect("fixture");
     let manifest = requires::manifest(&elf).expect("readable");
-    assert_eq!(manifest, Some(vec![(Kind::ServedEndpoint, String::from("echo"), false)]));
+    assert_eq!(manifest, Some(vec![(Kind::Cap(CapKind::ServedEndpoint), String::from("echo"), false)]));
 }
 
 #[test]

@@ -158,6 +158,33 @@ pub mod domain_info {
         IoPort = 6,
     }
 
+    impl CapKind {
+        /// The kind of a [`CapEntry::kind`] byte (`None` for a byte no kind has).
+        pub const fn from_byte(byte: u8) -> Option<CapKind> {
+            Some(match byte {
+                1 => CapKind::ServedEndpoint,
+                2 => CapKind::ClientEndpoint,
+                3 => CapKind::WaitNotification,
+                4 => CapKind::SignalNotification,
+                5 => CapKind::IrqHandler,
+                6 => CapKind::IoPort,
+                _ => return None,
+            })
+        }
+
+        /// Words for messages: "served endpoint", "IO port range", ….
+        pub const fn describe(self) -> &'static str {
+            match self {
+                CapKind::ServedEndpoint => "served endpoint",
+                CapKind::ClientEndpoint => "client endpoint",
+                CapKind::WaitNotification => "notification to wait on",
+                CapKind::SignalNotification => "notification to signal",
+                CapKind::IrqHandler => "IRQ handler",
+                CapKind::IoPort => "IO port range",
+            }
+        }
+    }
+
     /// One capability of the domain: its kind, name (from the description) and slot.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(C)]

@@ -5,12 +5,15 @@
 //! [`encode`] at compile time). The image builder reads the section and refuses a
 //! description that does not grant every domain running the program each *required*
 //! capability ("domain stops at boot with 'no endpoint'" becomes a build error naming the
-//! description's line). Programs without the section (the drivers, for now) are not checked.
+//! description's line). Programs without the section (those that still write their own
+//! `_start`: docs/architecture.md, "Writing a service") are not checked.
 //!
-//! Encoding: the [`MAGIC`] bytes, then per record: kind byte ([`Kind`]), flags byte
+//! Encoding: the [`MAGIC`] bytes, then per record: kind byte ([`Kind::byte`]), flags byte
 //! ([`OPTIONAL`]), name length byte, name bytes (UTF-8, at most [`MAX_NAME`]). Several
 //! records blocks (several `resources!` in one program) may follow each other in the
 //! section: each starts with the magic.
+
+use crate::bootinfo::domain_info::CapKind;
 
 /// Name of the ELF section holding the manifest (not loaded: `userland/user.ld` keeps it as
 /// a non-allocated section).
@@ -22,52 +25,45 @@ pub const OPTIONAL: u8 = 1;
 /// Longest capability name (as on the information page).
 pub const MAX_NAME: usize = 31;
 
-/// What a program requires; the numbers of the capability kinds are those of
-/// [`crate::bootinfo::domain_info::CapKind`].
+/// Kind byte of a [`Kind::Region`] record (the capability kinds' bytes are their
+/// [`CapKind`] numbers, 1 to 6).
+pub const REGION: u8 = 16;
+
+/// What a program requires: one of the capabilities the information page lists (by the
+/// page's own [`CapKind`], so the two cannot drift apart), or one of its memory regions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Kind {
-    /// An endpoint the domain serves (`[[endpoint]] server`).
-    ServedEndpoint = 1,
-    /// An endpoint the domain calls (`[[endpoint]] clients`).
-    ClientEndpoint = 2,
-    /// A notification the domain waits on (`[[notification]] waiter`).
-    WaitNotification = 3,
-    /// A notification the domain signals (`[[notification]] signallers`).
-    SignalNotification = 4,
-    /// An IRQ handler, named "irq" and the pin (`[[irq]]`).
-    IrqHandler = 5,
-    /// An IO port range, named by its first port in hex, e.g. "0x3f8" (`[[ioport]]`).
-    IoPort = 6,
+    /// A capability (`[[endpoint]]`, `[[notification]]`, `[[irq]]`, `[[ioport]]`).
+    Cap(CapKind),
     /// A memory region of the information page: a `[[shared_region]]` mapping or
     /// `[[device_memory]]`.
-    Region = 16,
+    Region,
 }
 
 impl Kind {
+    /// The record's kind byte: the [`CapKind`] number, or [`REGION`].
+    pub const fn byte(self) -> u8 {
+        match self {
+            Kind::Cap(kind) => kind as u8,
+            Kind::Region => REGION,
+        }
+    }
+
     /// The kind of a byte of the manifest.
     pub const fn from_byte(byte: u8) -> Option<Kind> {
-        Some(match byte {
-            1 => Kind::ServedEndpoint,
-            2 => Kind::ClientEndpoint,
-            3 => Kind::WaitNotification,
-            4 => Kind::SignalNotification,
-            5 => Kind::IrqHandler,
-            6 => Kind::IoPort,
-            16 => Kind::Region,
-            _ => return None,
-        })
+        if byte == REGION {
+            return Some(Kind::Region);
+        }
+        match CapKind::from_byte(byte) {
+            Some(kind) => Some(Kind::Cap(kind)),
+            None => None,
+        }
     }
 
     /// Words for messages: "served endpoint", "IO port range", ….
     pub const fn describe(self) -> &'static str {
         match self {
-            Kind::ServedEndpoint => "served endpoint",
-            Kind::ClientEndpoint => "client endpoint",
-            Kind::WaitNotification => "notification to wait on",
-            Kind::SignalNotification => "notification to signal",
-            Kind::IrqHandler => "IRQ handler",
-            Kind::IoPort => "IO port range",
+            Kind::Cap(kind) => kind.describe(),
             Kind::Region => "memory region",
         }
     }
@@ -110,7 +106,7 @@ pub const fn encode<const N: usize>(requirements: &[Requirement<'_>]) -> [u8; N]
     let mut i = 0;
     while i < requirements.len() {
         let r = &requirements[i];
-        out[at] = r.kind as u8;
+        out[at] = r.kind.byte();
         out[at + 1] = if r.optional { OPTIONAL } else { 0 };
         let name = r.name.as_bytes();
         out[at + 2] = name.len() as u8;
@@ -181,9 +177,10 @@ mod tests {
     use std::vec::Vec;
 
     const REQS: &[Requirement<'static>] = &[
-        Requirement { kind: Kind::ServedEndpoint, name: "echo", optional: false },
-        Requirement { kind: Kind::WaitNotification, name: "spinning", optional: true },
-        Requirement { kind: Kind::IoPort, name: "0x3f8", optional: false },
+        Requirement { kind: Kind::Cap(CapKind::ServedEndpoint), name: "echo", optional: false },
+        Requirement { kind: Kind::Cap(CapKind::WaitNotification), name: "spinning", optional: true },
+        Requirement { kind: Kind::Cap(CapKind::IoPort), name: "0x3f8", optional: false },
+        Requirement { kind: Kind::Region, name: "net-frames", optional: false },
     ];
     const LEN: usize = encoded_len(REQS);
     static BLOCK: [u8; LEN] = encode::<LEN>(REQS);
@@ -195,9 +192,23 @@ mod tests {
         twice.extend_from_slice(&BLOCK);
         let mut out = Vec::new();
         decode(&twice, |r| out.push(r)).expect("decodes");
-        assert_eq!(out.len(), 6);
-        assert_eq!(&out[..3], REQS);
-        assert_eq!(&out[3..], REQS);
+        assert_eq!(out.len(), 8);
+        assert_eq!(&out[..4], REQS);
+        assert_eq!(&out[4..], REQS);
+    }
+
+    #[test]
+    fn kind_bytes_are_the_information_pages_and_unchanged() {
+        // The bytes programs already carry: CapKind's numbers 1..=6, regions 16.
+        assert_eq!(BLOCK[MAGIC.len()], 1);
+        let bytes = [1, 2, 3, 4, 5, 6, 16];
+        for byte in bytes {
+            assert_eq!(Kind::from_byte(byte).map(Kind::byte), Some(byte));
+        }
+        assert_eq!(Kind::from_byte(6), Some(Kind::Cap(CapKind::IoPort)));
+        assert_eq!(Kind::from_byte(16), Some(Kind::Region));
+        assert_eq!(Kind::from_byte(0), None);
+        assert_eq!(Kind::from_byte(7), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! protocol's typed `Request` or `Response` enum, so a client can only send the requests
 //! its protocol defines (a wrong type does not compile), and a malformed message decodes
 //! to a [`ProtocolError`] that a server answers with an error reply instead of crashing.
-//! Bulk data does not go in messages: it goes through shared regions.
+//! Bulk data does not go in messages: it goes through shared regions, whose layouts are
+//! protocols too ([`frames`]: the net driver's frame rings; [`block::ring`]: the block
+//! rings).
 //!
 //! This crate is host-testable; `tileos_sys::rpc` turns it into client stubs and server
 //! dispatch over real endpoints.
@@ -16,7 +18,9 @@
 
 pub mod block;
 pub mod console;
+pub mod display;
 pub mod echo;
+pub mod frames;
 pub mod socket;
 pub mod store;
 pub mod supervisor;

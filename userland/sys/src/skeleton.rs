@@ -28,6 +28,7 @@
 //! [`crate::cap::IrqHandler`]; `Region` → [`tileos_mmio::Mmio`]. An `optional` field is an
 //! `Option` of it.
 
+pub use tileos_abi::bootinfo::domain_info::CapKind;
 pub use tileos_abi::manifest::{Kind, Requirement};
 
 /// A required capability that the information page does not list.
@@ -107,7 +108,7 @@ macro_rules! resources {
         impl $crate::skeleton::Resources for $name {
             const REQUIREMENTS: &'static [$crate::skeleton::Requirement<'static>] = &[
                 $( $crate::skeleton::Requirement {
-                    kind: $crate::skeleton::Kind::$kind,
+                    kind: $crate::__resource_kind!($kind),
                     name: $cap,
                     optional: $crate::__resource_optional!($($opt)?),
                 }, )*
@@ -138,6 +139,17 @@ macro_rules! entry {
             $crate::domain::init();
             $crate::skeleton::run($main)
         }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __resource_kind {
+    (Region) => {
+        $crate::skeleton::Kind::Region
+    };
+    ($kind:ident) => {
+        $crate::skeleton::Kind::Cap($crate::skeleton::CapKind::$kind)
     };
 }
 
@@ -175,7 +187,7 @@ macro_rules! __resource_take {
         match $crate::__resource_get!($kind, $cap) {
             ::core::option::Option::Some(cap) => cap,
             ::core::option::Option::None => {
-                return ::core::result::Result::Err($crate::skeleton::Missing { kind: $crate::skeleton::Kind::$kind, name: $cap })
+                return ::core::result::Result::Err($crate::skeleton::Missing { kind: $crate::__resource_kind!($kind), name: $cap })
             }
         }
     };

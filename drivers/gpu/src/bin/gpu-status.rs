@@ -14,9 +14,9 @@
 
 extern crate tileos_rt;
 
-use tileos_driver_gpu::protocol::{Display, Request, Response};
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
+use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
@@ -24,17 +24,19 @@ use tileos_sys::rpc::Client;
 /// How often the supervisor is asked, in milliseconds.
 const LOOK_EVERY_MS: u64 = 250;
 
-/// Entry point.
-#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let (Some(display), Some(supervisor)) =
-        (tileos_sys::domain::client_endpoint("display"), tileos_sys::domain::client_endpoint("supervisor"))
-    else {
-        log!("gpu-status: needs the endpoints \"display\" and \"supervisor\" (status access); stopping");
-        tileos_sys::domain::stop();
-    };
+tileos_sys::resources! {
+    /// What gpu-status needs from the description (checked at build time).
+    struct Resources {
+        /// The gpu domain's display endpoint.
+        display: ClientEndpoint("display"),
+        /// The supervisor's endpoint, with status access.
+        supervisor: ClientEndpoint("supervisor"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(Resources { display, supervisor }: Resources) -> ! {
     let display = Client::<Display>::new(display);
     let supervisor = Client::<Supervisor>::new(supervisor);
     let mode = display.call(&Request::Mode);

@@ -1,7 +1,7 @@
 //! The `gpu` domain: drives one virtio GPU (QEMU `virtio-gpu-pci`, modern virtio 1.x over
 //! PCI), sets its first enabled scanout to a 2D resource backed by a framebuffer in a
 //! shared region, draws the tile status screen (`tileos_driver_gpu::screen`) and serves the
-//! display protocol (`tileos_driver_gpu::protocol`) on its endpoint "display": every
+//! display protocol (`tileos_protocol::display`) on its endpoint "display": every
 //! change is redrawn, transferred to the host and flushed before the answer.
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/gpu.toml`):
@@ -28,13 +28,14 @@ extern crate tileos_rt;
 
 use core::fmt::Write as _;
 use tileos_driver_gpu::command::{self, Backing, Command, FORMAT_B8G8R8X8, MAX_BACKING, MAX_REQUEST, Rect};
-use tileos_driver_gpu::protocol::{Display, Refusal, Request, Response};
 use tileos_driver_gpu::screen::{self, Canvas, Screen};
 use tileos_driver_gpu::transport::{self, Capabilities, common, status};
 use tileos_mmio::Mmio;
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
+use tileos_protocol::display::{Display, Refusal, Request, Response};
 use tileos_sys::cap::{IrqHandler, Notification};
+use tileos_sys::domain::stop;
 use tileos_sys::log;
 use tileos_virtio::{Buffer, QueueLayout, Virtqueue};
 
@@ -169,15 +170,22 @@ impl Gpu {
     }
 }
 
-/// Entry point.
-#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let (Some(endpoint), Some(dma)) = (tileos_sys::domain::served_endpoint("display"), tileos_sys::domain::take_region("gpu-dma")) else {
-        log!("gpu: needs the served endpoint \"display\" and the region \"gpu-dma\"; stopping");
-        stop();
-    };
+tileos_sys::resources! {
+    /// The capabilities of fixed name the gpu domain needs (checked at build time); the
+    /// framebuffer regions (as many as the scanout needs) and the PCI device's BAR and
+    /// interrupt (named after the BAR the virtio capabilities point to) are looked up at
+    /// run time.
+    struct Resources {
+        /// The endpoint clients call with the display protocol.
+        endpoint: ServedEndpoint("display"),
+        /// Control queue, request and response buffers.
+        dma: Region("gpu-dma"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(Resources { endpoint, dma }: Resources) -> ! {
     let framebuffer_name = |index: usize| {
         let mut name: heapless::String<24> = heapless::String::new();
         let _ = write!(name, "gpu-framebuffer-{index}");
@@ -381,9 +389,4 @@ extern "C" fn _start() -> ! {
         }
         Ok::<Response, ProtocolError>(answer)
     })
-}
-
-/// Stops this domain's only thread.
-fn stop() -> ! {
-    tileos_sys::domain::stop()
 }

@@ -1,6 +1,6 @@
 //! The `net` domain: drives one virtio network device (QEMU `virtio-net-pci`) through its
 //! legacy register block in IO space and moves Ethernet frames between the device and the
-//! netstack domain's shared frame rings (`tileos_driver_net::frames`).
+//! netstack domain's shared frame rings (`tileos_protocol::frames`).
 //!
 //! What the description must grant (see `qemu/runner/tests/scenarios/net.toml`):
 //! - the device as the `[[pci_device]]` named "net" (class 0x020000), with a window for
@@ -31,7 +31,7 @@
 //!    "net-frames" and each side writes only its own, so the driver continues from the
 //!    producer index of the receive ring and the consumer index of the transmit ring that its
 //!    predecessor left there; only inconsistent indices are resynchronised (see
-//!    `tileos_driver_net::frames`). The netstack notices nothing but a gap in traffic;
+//!    `tileos_protocol::frames`). The netstack notices nothing but a gap in traffic;
 //! 4. rewrites the information page (same MAC), signals "netstack-wake" and sends whatever
 //!    the netstack queued meanwhile before it first sleeps.
 //!
@@ -42,14 +42,13 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::{IoPortIn8, IoPortIn16, IoPortIn32, IoPortOut8, IoPortOut16, IoPortOut32, Method};
 use tileos_driver_net::datapath::{DataPath, MAX_BUFFERS, Stats};
-use tileos_driver_net::frames::{self, NET_IRQ_BIT};
 use tileos_driver_net::virtio::{self, DmaLayout, RX_QUEUE, TX_QUEUE, reg, status};
 use tileos_pci_attach::{Attachment, Interrupt};
+use tileos_protocol::frames::{self, NET_IRQ_BIT};
 use tileos_sys::cap::IoPort;
-use tileos_sys::domain::{cap, take_region};
+use tileos_sys::domain::stop;
 use tileos_sys::log;
 
 /// Packet buffers per direction.
@@ -101,22 +100,25 @@ impl Registers {
     }
 }
 
-/// Entry point.
-#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let (Some(wake), Some(netstack), Some(dma), Some(frames)) = (
-        cap(CapKind::WaitNotification, "net-wake"),
-        cap(CapKind::SignalNotification, "netstack-wake"),
-        take_region("net-dma"),
-        take_region("net-frames"),
-    ) else {
-        log!(
-            "net: needs the notifications \"net-wake\" (wait) and \"netstack-wake\" (signal), the regions \"net-dma\" and \"net-frames\"; stopping"
-        );
-        stop();
-    };
+tileos_sys::resources! {
+    /// The capabilities of fixed name the net domain needs (checked at build time); the
+    /// PCI device's IO ports and interrupt are named after the device ("net.bar0",
+    /// "net.msi") and taken through `tileos_pci_attach`.
+    struct Resources {
+        /// Device interrupts (bit 0) and frames to send (bit 1, from the netstack).
+        wake: WaitNotification("net-wake"),
+        /// Tells the netstack that frames arrived.
+        netstack: SignalNotification("netstack-wake"),
+        /// Virtqueues and packet buffers, reached by the device.
+        dma: Region("net-dma"),
+        /// The frame rings shared with the netstack (`tileos_protocol::frames`).
+        frames: Region("net-frames"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(Resources { wake, netstack, dma, frames }: Resources) -> ! {
     let (dma_paddr, dma_size, frames_size) = (dma.bus_address(0), dma.len() as u64, frames.len() as u64);
     if frames_size < frames::REGION_BYTES as u64 {
         log!("net: the \"net-frames\" region has {frames_size:#x} bytes, {:#x} needed; stopping", frames::REGION_BYTES);
@@ -217,7 +219,7 @@ extern "C" fn _start() -> ! {
         );
     }
     frames::publish_info(&frames, mac);
-    signal(netstack);
+    netstack.signal();
     // Send what the netstack queued while no driver ran.
     if path.transmit(&dma, &frames) {
         registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
@@ -225,7 +227,7 @@ extern "C" fn _start() -> ! {
     let mut interrupts = 0u64;
     let mut logged = Stats::default();
     loop {
-        let word = tileos_sys::recv(wake, true).badge;
+        let word = wake.wait();
         if word & NET_IRQ_BIT != 0 {
             // With MSI-X the vector says a queue moved; with INTx, reading the ISR
             // acknowledges the device, which lowers its line.
@@ -243,7 +245,7 @@ extern "C" fn _start() -> ! {
             registers.write16(reg::QUEUE_NOTIFY, RX_QUEUE);
         }
         if delivered > 0 {
-            signal(netstack);
+            netstack.signal();
         }
         if path.transmit(&dma, &frames) {
             registers.write16(reg::QUEUE_NOTIFY, TX_QUEUE);
@@ -273,15 +275,4 @@ fn report(stats: &Stats, logged: &mut Stats) {
         log!("net: {} faults so far, the last: {:?}", stats.faults.0, stats.faults.1);
     }
     *logged = *stats;
-}
-
-/// Signals the notification capability `cptr` (with its badge's bits).
-fn signal(cptr: u64) {
-    tileos_sys::raw_syscall(tileos_abi::syscall::Syscall::Send, cptr, tileos_abi::message::MessageInfo::default(), [0; 4]);
-}
-
-/// Stops this domain's only thread.
-fn stop() -> ! {
-    let _ = tileos_sys::domain::own_tcb().suspend();
-    unreachable!("a suspended thread does not run")
 }

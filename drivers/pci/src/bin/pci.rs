@@ -11,26 +11,26 @@
 
 extern crate tileos_rt;
 
-use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::invocation::{IoPortIn32, IoPortOut32};
 use tileos_driver_pci::protocol::report::{self, BusReport};
 use tileos_driver_pci::protocol::{BarInfo, Device, Pci, Request, Response, badge_device};
 use tileos_driver_pci::{Address, BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
 use tileos_sys::cap::IoPort;
+use tileos_sys::domain::stop;
 use tileos_sys::log;
 
 /// Configuration address and data ports.
 const CONFIG_ADDRESS: u64 = 0xCF8;
 const CONFIG_DATA: u64 = 0xCFC;
 
-/// Configuration space through the IO-port capability in slot `.0`.
-struct PortConfig(u64);
+/// Configuration space through the IO-port capability for 0xCF8..0xCFF.
+struct PortConfig(IoPort);
 
 impl ConfigRead for PortConfig {
     fn read(&mut self, at: Address, offset: u8) -> u32 {
         // A refused port access (not expected: the capability covers both ports, checked at
         // start) reads as all ones, i.e. "no function here".
-        let ports = IoPort::from_cptr(self.0);
+        let ports = self.0;
         if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_err() {
             return 0xFFFF_FFFF;
         }
@@ -40,7 +40,7 @@ impl ConfigRead for PortConfig {
 
 impl ConfigSpace for PortConfig {
     fn write(&mut self, at: Address, offset: u8, value: u32) {
-        let ports = IoPort::from_cptr(self.0);
+        let ports = self.0;
         if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_ok() {
             let _ = ports.invoke(IoPortOut32 { port: CONFIG_DATA, value: u64::from(value) });
         }
@@ -80,16 +80,22 @@ fn report(function: &Function) {
     }
 }
 
-/// Entry point.
-#[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
-#[unsafe(no_mangle)]
-extern "C" fn _start() -> ! {
-    tileos_sys::domain::init();
-    let Some(ports) = tileos_sys::domain::cap(CapKind::IoPort, "0xcf8") else {
-        log!("pci: no IO-port capability \"0xcf8\" (ports 0xcf8..0xcff); stopping");
-        stop();
-    };
-    if let Err(error) = IoPort::from_cptr(ports).invoke(IoPortIn32 { port: CONFIG_DATA }) {
+tileos_sys::resources! {
+    /// What the pci domain needs from the description (checked at build time).
+    struct Resources {
+        /// The IO ports 0xCF8..0xCFF (named by the first).
+        ports: IoPort("0xcf8"),
+        /// The root server's endpoint the bus report goes to (absent: no report wanted).
+        pci_report: ClientEndpoint("pci-report", optional),
+        /// The endpoint drivers call to enable their devices (absent: enumerate and stop).
+        endpoint: ServedEndpoint("pci", optional),
+    }
+}
+
+tileos_sys::entry!(main);
+
+fn main(Resources { ports, pci_report, endpoint }: Resources) -> ! {
+    if let Err(error) = ports.invoke(IoPortIn32 { port: CONFIG_DATA }) {
         log!("pci: the IO-port capability does not cover 0xcfc..0xcff ({error:?}); stopping");
         stop();
     }
@@ -100,18 +106,18 @@ extern "C" fn _start() -> ! {
         count += 1;
     });
     log!("pci: {count} functions");
-    match tileos_sys::domain::client_endpoint("pci-report") {
+    match pci_report {
         Some(root) => match report_bus(&mut config, tileos_sys::rpc::Client::<BusReport>::new(root), count) {
             Ok(()) => log!("pci: {count} functions reported to the root server"),
             Err(problem) => log!("pci: the bus report failed: {problem}"),
         },
         None => log!("pci: no \"pci-report\" capability: the root server wants no report"),
     }
-    let Some(endpoint) = tileos_sys::domain::cap(CapKind::ServedEndpoint, "pci") else {
+    let Some(endpoint) = endpoint else {
         log!("pci: no \"pci\" endpoint to serve; done");
         stop();
     };
-    tileos_sys::rpc::serve::<Pci>(tileos_sys::cap::Endpoint::from_cptr(endpoint), |badge, request| {
+    tileos_sys::rpc::serve::<Pci>(endpoint, |badge, request| {
         Ok(match request {
             Request::Enable { msix: with_msix } => match badge_device(badge) {
                 Some(at) => enable_for_driver(&mut config, at, with_msix),
@@ -188,10 +194,4 @@ fn enable_for_driver(config: &mut PortConfig, at: Address, with_msix: bool) -> R
     }
     log!("pci: {at} enabled for its driver (command {command:#06x}, {})", if msix.is_some() { "MSI-X" } else { "INTx" });
     Response::Enabled { address: at, msix }
-}
-
-/// Stops this domain's only thread.
-fn stop() -> ! {
-    let _ = tileos_sys::domain::own_tcb().suspend();
-    unreachable!("a suspended thread does not run")
 }

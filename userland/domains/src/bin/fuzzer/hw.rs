@@ -206,7 +206,7 @@ impl State {
             return fail("rflags", 0, self.flags_in.into(), self.flags_out.into());
         }
         if features & feature::SEGMENTS != 0 {
-            for index in 0..4 {
+            for (index, name) in SEGMENT_NAMES.into_iter().enumerate() {
                 // The ABI (docs/abi.md §3): selectors are not saved per thread. They survive
                 // a system call unless the kernel passed to another address space meanwhile,
                 // which loads the null selector; the fuzzer's other thread (same address
@@ -215,14 +215,14 @@ impl State {
                 // selectors must stay null (`segments_ok`).
                 let out = self.segments_out[index];
                 if !same_selector(self.segments_in[index], out) && !SIBLING_SELECTORS.contains(&out) {
-                    return fail(SEGMENT_NAMES[index], index, self.segments_in[index].into(), self.segments_out[index].into());
+                    return fail(name, index, self.segments_in[index].into(), self.segments_out[index].into());
                 }
             }
         }
         if features & feature::REGISTERS != 0 {
-            for index in 0..5 {
+            for (index, name) in GP_NAMES.into_iter().enumerate() {
                 if self.gp_in[index] != self.gp_out[index] {
-                    return fail(GP_NAMES[index], index, self.gp_in[index].into(), self.gp_out[index].into());
+                    return fail(name, index, self.gp_in[index].into(), self.gp_out[index].into());
                 }
             }
             if self.rax_out != number {

@@ -99,7 +99,7 @@ fn pattern(object: Object, index: u64) -> u64 {
     if object.stamp == 0 {
         return 0;
     }
-    if object.stamp % 3 == 0 {
+    if object.stamp.is_multiple_of(3) {
         // Looks like a page-table entry: present | writable | user, frames from 0.
         return ((object.stamp.wrapping_add(index) % 0x8000) << 12) | 7;
     }

@@ -31,9 +31,12 @@
 //! checked: an index distance beyond [`SLOTS`] or a frame length beyond [`MAX_FRAME`] is
 //! an error, never an out-of-bounds access.
 
-use crate::Memory;
-use crate::virtio::MAX_FRAME;
 use core::sync::atomic::{Ordering, fence};
+use tileos_mmio::Memory;
+
+/// Largest Ethernet frame a ring carries: without the frame check sequence, with a
+/// 1500-byte payload (the `net` driver sizes its packet buffers for it).
+pub const MAX_FRAME: usize = 1514;
 
 /// Frames a ring holds.
 pub const SLOTS: u32 = 32;
@@ -213,7 +216,7 @@ pub fn read_info(memory: &impl Memory) -> Option<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_memory::VecMemory;
+    use tileos_mmio::VecMemory;
 
     fn frame(seed: u8, length: usize) -> std::vec::Vec<u8> {
         (0..length).map(|index| seed.wrapping_add(index as u8)).collect()

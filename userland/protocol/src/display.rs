@@ -1,5 +1,5 @@
 //! The display protocol the `gpu` domain serves on its endpoint (named "display" in the
-//! description), in the tileos message convention (`tileos_protocol`): clients replace
+//! description), in the tileos message convention: clients replace
 //! the title or a row of the status screen, and the driver redraws and shows it before it
 //! answers.
 
@@ -11,7 +11,7 @@ pub const MAX_TEXT: usize = 64;
 /// The display protocol.
 pub struct Display;
 
-impl tileos_protocol::Protocol for Display {
+impl crate::Protocol for Display {
     const NAME: &'static str = "display";
     type Request = Request;
     type Response = Response;
@@ -27,7 +27,7 @@ pub enum Request {
     },
     /// Replace row `row` (0 = top) of the status rows.
     SetLine {
-        /// Row index, below [`crate::screen::ROWS`].
+        /// Row index, below the screen's rows (`tileos_driver_gpu::screen::ROWS`).
         row: u8,
         /// The new text.
         text: heapless::String<MAX_TEXT>,
@@ -71,8 +71,9 @@ pub enum Refusal {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
-    use tileos_protocol::{PAYLOAD_WORDS, decode, encode};
+    use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
 
     #[test]
     fn requests_and_answers_travel_in_one_message() {
@@ -80,9 +81,9 @@ mod tests {
         let request = Request::SetLine { row: 3, text };
         let mut words = [0u64; PAYLOAD_WORDS + 1];
         let length = encode(&request, &mut words).unwrap();
-        assert_eq!(decode::<Request>(tileos_protocol::MESSAGE, &words[..length]), Ok(request));
+        assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
         let answer = Response::Refused(Refusal::RowOutOfRange { row: 20, rows: 16 });
         let length = encode(&answer, &mut words).unwrap();
-        assert_eq!(decode::<Response>(tileos_protocol::MESSAGE, &words[..length]), Ok(answer));
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(answer));
     }
 }

@@ -3,6 +3,7 @@
 //! domain logs through it.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate tileos_rt;
 
