@@ -174,11 +174,11 @@ impl Stress {
         // The tag makes this boot's data unlike any earlier boot's.
         let tag = tileos_sys::timestamp().wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
         for round in 0..ROUNDS {
-            if round == TRIGGER {
-                if let Some(chaos) = chaos {
-                    log!("block-stress: round {round}: asking for the driver to be killed during this write");
-                    tileos_sys::send(chaos, 0, &[], &[], false);
-                }
+            if round == TRIGGER
+                && let Some(chaos) = chaos
+            {
+                log!("block-stress: round {round}: asking for the driver to be killed during this write");
+                tileos_sys::send(chaos, 0, &[], &[], false);
             }
             self.write(tag, round)?;
             let wrong = self.verify(tag, round)?;
@@ -242,7 +242,7 @@ extern "C" fn _start() -> ! {
             stop();
         }
     };
-    if geometry.0 < ROUNDS * CHUNK || CHUNK % geometry.1 != 0 {
+    if geometry.0 < ROUNDS * CHUNK || !CHUNK.is_multiple_of(geometry.1) {
         log!("block-stress: FAIL: disk {geometry:?} too small or blocks larger than a chunk");
         stop();
     }

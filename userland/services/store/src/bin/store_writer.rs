@@ -135,16 +135,16 @@ fn main(resources: Resources) -> ! {
     let mut seq = check_survivors(&store) + 1;
     log!("store-writer: writing from number {seq}");
     loop {
-        let durable = seq % 4 != 0;
+        let durable = !seq.is_multiple_of(4);
         let durability = if durable { Durability::Durable } else { Durability::Buffered };
         let value = pattern(seq);
         let key = key(seq);
         let old = seq.checked_sub(WINDOW).filter(|&old| old > 0).map(self::key);
-        if old.is_some() && seq % 8 == 0 {
+        if old.is_some() && seq.is_multiple_of(8) {
             log_event!("torture.deleting", seq = seq - WINDOW);
         }
         let result = match &old {
-            Some(old) if seq % 8 == 0 => retrying(|| {
+            Some(old) if seq.is_multiple_of(8) => retrying(|| {
                 let operations =
                     [BatchOperation::Put { key: key.as_bytes(), value: &value }, BatchOperation::Delete { key: old.as_bytes() }];
                 store.batch(&operations, durability)
@@ -157,7 +157,7 @@ fn main(resources: Resources) -> ! {
         }
         log_event!("torture.ack", seq = seq, durable = u8::from(durable));
         if let Some(old) = old {
-            if seq % 8 != 0 {
+            if !seq.is_multiple_of(8) {
                 log_event!("torture.deleting", seq = seq - WINDOW);
                 // A delete of a number lost in an earlier power cut finds nothing: no error.
                 match retrying(|| store.delete(old.as_bytes(), durability)) {

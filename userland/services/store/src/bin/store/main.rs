@@ -164,14 +164,14 @@ fn main(resources: Resources) -> ! {
     let upload_limit = tileos_sys::domain::info().heap_size / 2;
     log!("store: values of up to {upload_limit} bytes can be uploaded (half the heap)");
     tileos_sys::rpc::serve::<StoreProtocol>(resources.store, |badge, request| {
-        if service.is_none() {
-            if let Some(region) = data.take() {
-                match mount(block, region, &namespaces, mount_failed) {
-                    Ok(store) => service = Some(Service::new(store, pending_clients.take().unwrap_or_default(), upload_limit)),
-                    Err(region) => {
-                        data = Some(region);
-                        mount_failed = true;
-                    }
+        if service.is_none()
+            && let Some(region) = data.take()
+        {
+            match mount(block, region, &namespaces, mount_failed) {
+                Ok(store) => service = Some(Service::new(store, pending_clients.take().unwrap_or_default(), upload_limit)),
+                Err(region) => {
+                    data = Some(region);
+                    mount_failed = true;
                 }
             }
         }
