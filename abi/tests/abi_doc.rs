@@ -5,11 +5,11 @@
 
 use tileos_abi::invocation::DocTable;
 
-const BEGIN: &str = "<!-- invocation table: generated from userland/abi/src/invocation/mod.rs -->\n";
+const BEGIN: &str = "<!-- invocation table: generated from abi/src/invocation/mod.rs -->\n";
 const END: &str = "<!-- end of invocation table -->\n";
 
 fn doc_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/abi.md")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/abi.md")
 }
 
 #[test]
@@ -40,7 +40,7 @@ fn abi_doc_invocation_table_is_current() {
         }
     }
     panic!(
-        "docs/abi.md §11: the invocation table does not match the definitions in userland/abi/src/invocation/mod.rs \
+        "docs/abi.md §11: the invocation table does not match the definitions in abi/src/invocation/mod.rs \
          (- in the document, + from the definitions):\n{diff}\nrun `TILEOS_UPDATE_ABI_DOC=1 cargo test -p tileos-abi --test abi_doc` to regenerate it"
     );
 }
