@@ -3,14 +3,14 @@
 //! wait for completions, and the handover record between driver generations.
 
 use core::sync::atomic::{Ordering, fence};
-use tileos_abi::invocation::Label;
 use tileos_driver_nvme::{
     CC_ENABLE, CSTS_FATAL, CSTS_READY, Capabilities, Command, Completion, ControllerIdentity, NamespaceIdentity, PAGE_SIZE, Ring,
     admin_queue_attributes, cq_head_doorbell, prps_for, reg, sq_tail_doorbell, trim_ascii,
 };
 use tileos_mmio::Mmio;
 use tileos_protocol::block::Geometry;
-use tileos_sys::{invoke, log};
+use tileos_sys::cap::IrqHandler;
+use tileos_sys::log;
 
 /// Smallest BAR 0 used: the registers (4 KiB) and the doorbells of two queue pairs at the
 /// largest doorbell stride accepted ([`MAX_DOORBELL_STRIDE`]).
@@ -316,7 +316,7 @@ impl Controller {
         loop {
             let found = self.reap(target, &mut each);
             if let (Wait::Interrupt { handler, .. }, true) = (&self.wait, woken) {
-                if let Err(error) = invoke(*handler, Label::IrqHandlerAck, &[], &[]) {
+                if let Err(error) = IrqHandler::from_cptr(*handler).ack() {
                     log!("nvme: acknowledging the interrupt failed: {error:?}");
                 }
                 woken = false;

@@ -53,13 +53,15 @@ use controller::{
     Target, Wait, bring_up, read64,
 };
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::Label;
+use tileos_abi::invocation::{CPtr, TcbBindNotification};
 use tileos_driver_nvme::{Capabilities, Command, PAGE_SIZE, Ring, opcode, reg};
 use tileos_pci_attach::{Attachment, Interrupt};
 use tileos_protocol::ProtocolError;
 use tileos_protocol::block::{Block, Refusal, Request, Response, ring};
+use tileos_sys::cap::IrqHandler;
+use tileos_sys::domain::stop;
+use tileos_sys::log;
 use tileos_sys::rpc::{answer_and_recv, decode_request};
-use tileos_sys::{invoke, log};
 
 /// Entry point.
 #[allow(unsafe_code)] // the entry symbol: `#[unsafe(no_mangle)]` is all the unsafe here
@@ -180,7 +182,7 @@ extern "C" fn _start() -> ! {
     // The clients' rings signal "nvme-irq" too: bound to this thread, a signal ends the wait
     // on the endpoint.
     let rings = tileos_sys::domain::wait_notification("nvme-irq")
-        .is_some_and(|wake| invoke(tileos_sys::domain::own_tcb().cptr(), Label::TcbBindNotification, &[], &[wake.cptr()]).is_ok());
+        .is_some_and(|wake| tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(wake.cptr()) }).is_ok());
     if !rings {
         log!("nvme: no notification \"nvme-irq\" to bind: the rings are looked at only after calls");
     }
@@ -192,7 +194,7 @@ extern "C" fn _start() -> ! {
         if message.info.label() == 0 && message.info.length() == 0 {
             // The bound notification's word: the interrupt (late) or a client's signal.
             if let (true, Wait::Interrupt { handler, .. }) = (message.badge & IRQ_BIT != 0, &device.controller.wait) {
-                let _ = invoke(*handler, Label::IrqHandlerAck, &[], &[]);
+                let _ = IrqHandler::from_cptr(*handler).ack();
             }
             queued::serve(&mut device, &mut clients);
             message = tileos_sys::recv(endpoint.cptr(), true);
@@ -257,10 +259,4 @@ fn call(controller: &mut Controller, client: &Client, request: Request, max_bloc
             Response::Capacity { disk_size: geometry.disk_size(), block_size: geometry.block_size, buffer_size: geometry.buffer_size }
         }
     }
-}
-
-/// Stops this domain's only thread.
-fn stop() -> ! {
-    let _ = invoke(tileos_abi::bootinfo::domain::TCB, Label::TcbSuspend, &[], &[]);
-    unreachable!("a suspended thread does not run")
 }
