@@ -315,6 +315,13 @@ impl PciDevices {
             bars.join(", "),
             if device.msix.is_some() { ", MSI-X" } else { "" }
         );
+        tileos_sys::event!(
+            "pci.located",
+            device = pci.name,
+            address = device.address,
+            id = format_args!("{:04x}:{:04x}", device.vendor, device.device),
+            msix = if device.msix.is_some() { "yes" } else { "no" }
+        );
         Ok(Located { device, frames, placed })
     }
 }

@@ -253,6 +253,7 @@ impl<'d> Tile<'d> {
                     "rootserver: the PCI bus domain \"{}\" faulted before reporting the bus; the drivers of PCI devices will not be started",
                     self.description.domains[index].name
                 );
+                event!("pci.unreported", domain = self.description.domains[index].name);
                 return;
             }
         }
@@ -537,6 +538,7 @@ impl<'d> Tile<'d> {
             priority = domain.priority,
             generation = state.generation,
             capabilities = grant_list.len(),
+            budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
             grants = if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") }
         );
         Ok(())
@@ -607,6 +609,13 @@ impl<'d> Tile<'d> {
                         endpoint.name,
                         d.domains[index].name,
                         if clients.is_empty() { String::from("none") } else { clients.join(", ") }
+                    );
+                    let names: Vec<&str> = endpoint.clients.iter().map(|c| d.domains[c.domain as usize].name.as_str()).collect();
+                    event!(
+                        "endpoint.withdrawn",
+                        endpoint = endpoint.name,
+                        server = d.domains[index].name,
+                        clients = if names.is_empty() { String::from("none") } else { names.join(",") }
                     );
                 }
                 Err(error) => println!("rootserver: endpoint \"{}\" could not be withdrawn: {error:?}", endpoint.name),
