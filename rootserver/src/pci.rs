@@ -320,7 +320,8 @@ impl PciDevices {
             device = pci.name,
             address = device.address,
             id = format_args!("{:04x}:{:04x}", device.vendor, device.device),
-            msix = if device.msix.is_some() { "yes" } else { "no" }
+            msix = if device.msix.is_some() { "yes" } else { "no" },
+            bars = bars.iter().map(|bar| bar.replacen(' ', ":", 2)).collect::<Vec<String>>().join(",")
         );
         Ok(Located { device, frames, placed })
     }
