@@ -7,7 +7,7 @@
 //! its device).
 //!
 //! The `pci` domain reports every function of the bus at start (the protocol
-//! `tileos_driver_pci::protocol::report`, on a capability to the supervisor's endpoint
+//! `tileos_protocol::pci::report`, on a capability to the supervisor's endpoint
 //! badged [`REPORT_BADGE`]); the root server starts it first and waits for the report —
 //! or for its fault, after which the drivers of PCI devices are not started. A device is
 //! picked from the report once, when its driver is first built; restarts of the driver
@@ -26,8 +26,8 @@ use tileos_abi::invocation::{
     CNodeCopy, CNodeMint, CPtr, IoPortControlIssue, IrqControlGet, IrqControlGetMsi, IrqHandlerSetNotification, Slot,
 };
 use tileos_abi::object::Rights;
-use tileos_driver_pci::protocol::report::{self, BusReport};
-use tileos_driver_pci::protocol::{Device, device_badge};
+use tileos_protocol::pci::report::{self, BusReport};
+use tileos_protocol::pci::{Device, device_badge};
 use tileos_sys::Message;
 use tileos_sys::cap::{CNode, IoPortControl, IrqControl, IrqHandler};
 
@@ -314,6 +314,14 @@ impl PciDevices {
             device.device,
             bars.join(", "),
             if device.msix.is_some() { ", MSI-X" } else { "" }
+        );
+        tileos_sys::event!(
+            "pci.located",
+            device = pci.name,
+            address = device.address,
+            id = format_args!("{:04x}:{:04x}", device.vendor, device.device),
+            msix = if device.msix.is_some() { "yes" } else { "no" },
+            bars = bars.iter().map(|bar| bar.replacen(' ', ":", 2)).collect::<Vec<String>>().join(",")
         );
         Ok(Located { device, frames, placed })
     }

@@ -5,7 +5,8 @@
 //! Reference: Virtual I/O Device (VIRTIO) Version 1.1, §4.1.4 (PCI capabilities), §4.1.4.3
 //! (common configuration), §2.1 (status), §6 (reserved feature bits).
 
-use tileos_driver_pci::{Address, ConfigRead, reg};
+use tileos_driver_pci::{ConfigRead, reg};
+use tileos_protocol::pci::Address;
 
 /// PCI vendor ID of virtio devices.
 pub const VENDOR_VIRTIO: u16 = 0x1AF4;

@@ -19,10 +19,10 @@
 
 use core::fmt::Write;
 use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_driver_pci::protocol::{Pci, Request, Response};
-use tileos_driver_pci::{Address, ConfigRead, Msix};
+use tileos_driver_pci::ConfigRead;
 use tileos_mmio::Mmio;
 use tileos_protocol::heapless::String;
+use tileos_protocol::pci::{Address, Msix, Pci, Request, Response};
 use tileos_sys::cap::{Endpoint, IoPort, IrqHandler};
 use tileos_sys::rpc::{CallError, Client};
 

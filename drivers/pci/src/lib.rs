@@ -3,12 +3,19 @@
 //! enumeration of a bus tree through any [`ConfigSpace`]. The `pci` domain binary
 //! (`src/bin/pci.rs`) supplies the IO-port access; the host tests use a simulated bus.
 //!
-//! [`protocol`] is what the `pci` domain serves to driver domains; the crate
-//! `tileos-pci-attach` is the driver side of it.
+//! What the `pci` domain serves to driver domains and reports to the root server, and the
+//! plain data it carries ([`Address`], [`Msix`]), is the protocol `tileos_protocol::pci`;
+//! the crate `tileos-pci-attach` is the driver side of it.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-pub mod protocol;
+pub use tileos_protocol::pci::{Address, Msix};
+
+/// The value to write to port 0xCF8 to reach the dword at `offset` of function `at`
+/// (configuration mechanism #1: enable bit, bus, device, function, dword-aligned register).
+pub fn mechanism1(at: Address, offset: u8) -> u32 {
+    0x8000_0000 | u32::from(at.bus) << 16 | u32::from(at.device & 0x1F) << 11 | u32::from(at.function & 0x7) << 8 | u32::from(offset & 0xFC)
+}
 
 /// Configuration-space register offsets (type 0 and type 1 headers).
 pub mod reg {
@@ -53,35 +60,6 @@ pub mod command {
     pub const BUS_MASTER: u32 = 1 << 2;
     /// INTx assertion disabled.
     pub const INTX_DISABLE: u32 = 1 << 10;
-}
-
-/// Where a function sits: bus, device (0..32), function (0..8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct Address {
-    /// Bus number.
-    pub bus: u8,
-    /// Device number, 0..32.
-    pub device: u8,
-    /// Function number, 0..8.
-    pub function: u8,
-}
-
-impl Address {
-    /// The value to write to port 0xCF8 to reach the dword at `offset` (configuration
-    /// mechanism #1: enable bit, bus, device, function, dword-aligned register).
-    pub fn mechanism1(self, offset: u8) -> u32 {
-        0x8000_0000
-            | u32::from(self.bus) << 16
-            | u32::from(self.device & 0x1F) << 11
-            | u32::from(self.function & 0x7) << 8
-            | u32::from(offset & 0xFC)
-    }
-}
-
-impl core::fmt::Display for Address {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:02x}:{:02x}.{}", self.bus, self.device, self.function)
-    }
 }
 
 /// Dword access to configuration space.
@@ -320,23 +298,6 @@ pub fn enable<C: ConfigSpace>(config: &mut C, at: Address) -> u32 {
     enabled
 }
 
-/// Where a function's MSI-X table and pending-bit array are, from its MSI-X capability.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Msix {
-    /// Offset of the capability in configuration space.
-    pub capability: u8,
-    /// Table entries (vectors) the function has.
-    pub vectors: u16,
-    /// BAR holding the table.
-    pub table_bar: u8,
-    /// Offset of the table in that BAR (16 bytes per entry).
-    pub table_offset: u32,
-    /// BAR holding the pending-bit array.
-    pub pba_bar: u8,
-    /// Offset of the pending-bit array in that BAR.
-    pub pba_offset: u32,
-}
-
 /// Most capabilities followed in a list, so a malformed (looping) list ends.
 const MAX_CAPABILITIES: usize = 48;
 
@@ -436,8 +397,8 @@ mod tests {
 
     #[test]
     fn mechanism1_address_layout() {
-        assert_eq!(at(0, 4, 0).mechanism1(0x10), 0x8000_2010);
-        assert_eq!(at(1, 31, 7).mechanism1(0x3F), 0x8001_FF3C);
+        assert_eq!(mechanism1(at(0, 4, 0), 0x10), 0x8000_2010);
+        assert_eq!(mechanism1(at(1, 31, 7), 0x3F), 0x8001_FF3C);
         assert_eq!(at(0, 4, 0).to_string(), "00:04.0");
     }
 

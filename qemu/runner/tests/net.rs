@@ -95,7 +95,16 @@ fn netstack_gets_a_dhcp_lease_serves_tile_status_over_tcp_and_echoes_udp() {
     // The pci domain's view, and the driver using what it reported.
     outcome.assert_serial_contains("pci: 00:03.0 1af4:1000 class 02.00.00 (Ethernet controller), irq line 11 pin INTA");
     outcome.assert_serial_contains("pci: 00:03.0   BAR0 io at 0xc000 size 0x20");
-    outcome.assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR1 mem 0xfebd1000+0x1000, BAR4 mem 0xfe000000+0x4000, MSI-X");
+    outcome.assert_event(
+        "pci.located",
+        &[
+            ("device", "net"),
+            ("address", "00:03.0"),
+            ("id", "1af4:1000"),
+            ("msix", "yes"),
+            ("bars", "BAR0:io:0xc000+0x20,BAR1:mem:0xfebd1000+0x1000,BAR4:mem:0xfe000000+0x4000"),
+        ],
+    );
     outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., MSI-X");
     outcome.assert_serial_contains(
         "net: virtio-net ready: MAC 52:54:00:12:34:56, queues of 256 and 256 entries, 32 buffers each way, interrupts on MSI-X vector 0",
@@ -127,8 +136,10 @@ fn net_driver_takes_interrupts_on_the_intx_line_of_a_device_without_msix() {
     let device = network.iter_mut().find(|arg| arg.starts_with("virtio-net-pci")).expect("the network device");
     device.push_str(",vectors=0");
     let (outcome, _, _) = boot_and_talk(network, tcp_port, udp_port, "tile-net-intx.log");
-    outcome
-        .assert_serial_contains("rootserver: pci device \"net\" is 00:03.0 (1af4:1000): BAR0 io 0xc000+0x20, BAR4 mem 0xfe000000+0x4000\n");
+    outcome.assert_event(
+        "pci.located",
+        &[("device", "net"), ("address", "00:03.0"), ("msix", "no"), ("bars", "BAR0:io:0xc000+0x20,BAR4:mem:0xfe000000+0x4000")],
+    );
     outcome.assert_serial_contains("net.intx IrqHandler");
     outcome.assert_serial_contains("pci: 00:03.0 enabled for its driver (command 0x0107, INTx)");
     outcome.assert_serial_contains("net: virtio-net at 00:03.0: IO ports 0xc000.., INTx");
@@ -330,7 +341,7 @@ fn a_client_domain_answers_tcp_lines_and_udp_datagrams_through_the_socket_protoc
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping", "not sent", "dropped:"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
-    outcome.assert_serial_contains("rootserver: started domain \"net-client\"");
+    outcome.assert_event("domain.started", &[("domain", "net-client")]);
     outcome.assert_serial_contains("TCP discard on port 9, sockets for other domains on endpoint \"socket\"");
     outcome.assert_serial_contains("netstack: socket client 0x1: buffer of 0x1000 bytes, notification yes");
     outcome.assert_serial_contains("net-client: ready: answering lines on TCP port 7070 and datagrams on UDP port 5000");

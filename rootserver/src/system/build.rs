@@ -253,6 +253,7 @@ impl<'d> Tile<'d> {
                     "rootserver: the PCI bus domain \"{}\" faulted before reporting the bus; the drivers of PCI devices will not be started",
                     self.description.domains[index].name
                 );
+                event!("pci.unreported", domain = self.description.domains[index].name);
                 return;
             }
         }
@@ -268,15 +269,13 @@ impl<'d> Tile<'d> {
         let d = self.description;
         let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. });
         let mut dropped: Vec<String> = Vec::new();
-        let (regions, bytes) = alloc.drop_spare_memory(info);
-        if regions > 0 {
-            dropped.push(format!("{regions} untyped regions of unused memory ({} KiB)", bytes / 1024));
+        let (spare_regions, bytes) = alloc.drop_spare_memory(info);
+        if spare_regions > 0 {
+            dropped.push(format!("{spare_regions} untyped regions of unused memory ({} KiB)", bytes / 1024));
         }
-        if self.pci.all_located() {
-            let regions = self.devices.drop_free();
-            if regions > 0 {
-                dropped.push(format!("{regions} untyped regions of unused device memory"));
-            }
+        let device_regions = if self.pci.all_located() { self.devices.drop_free() } else { 0 };
+        if device_regions > 0 {
+            dropped.push(format!("{device_regions} untyped regions of unused device memory"));
         }
         let interrupts: Vec<&str> = (0..d.domains.len())
             .filter(|&i| restartable(i))
@@ -323,6 +322,16 @@ impl<'d> Tile<'d> {
         );
         println!("rootserver: boot done; dropped {}", if dropped.is_empty() { String::from("nothing") } else { dropped.join(", ") });
         println!("rootserver: keeps {}", kept.join("; "));
+        let users = |names: &Vec<&str>| if names.is_empty() { String::from("none") } else { names.join(",") };
+        event!(
+            "tile.boot-done",
+            restartable = rebuilt,
+            never_rebuilt = never,
+            spare_regions = spare_regions,
+            device_regions = device_regions,
+            irq_control = users(&interrupts),
+            io_port_control = users(&ports)
+        );
     }
 
     /// Builds domain `index` from its untyped region and starts it, recording the root
@@ -511,6 +520,10 @@ impl<'d> Tile<'d> {
             .iter()
             .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
             .collect();
+        let grant_fields: Vec<String> = grant_list
+            .iter()
+            .map(|g| format!("{}:{:?}{}", g.name, g.kind, if g.badge != 0 { format!(":{:#x}", g.badge) } else { String::new() }))
+            .collect();
         let budget = domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default();
         println!(
             "rootserver: started domain \"{}\" (priority {}{budget}, generation {}): {}",
@@ -524,7 +537,9 @@ impl<'d> Tile<'d> {
             domain = domain.name,
             priority = domain.priority,
             generation = state.generation,
-            capabilities = grant_list.len()
+            capabilities = grant_list.len(),
+            budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
+            grants = if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") }
         );
         Ok(())
     }
@@ -594,6 +609,13 @@ impl<'d> Tile<'d> {
                         endpoint.name,
                         d.domains[index].name,
                         if clients.is_empty() { String::from("none") } else { clients.join(", ") }
+                    );
+                    let names: Vec<&str> = endpoint.clients.iter().map(|c| d.domains[c.domain as usize].name.as_str()).collect();
+                    event!(
+                        "endpoint.withdrawn",
+                        endpoint = endpoint.name,
+                        server = d.domains[index].name,
+                        clients = if names.is_empty() { String::from("none") } else { names.join(",") }
                     );
                 }
                 Err(error) => println!("rootserver: endpoint \"{}\" could not be withdrawn: {error:?}", endpoint.name),

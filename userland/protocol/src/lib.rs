@@ -21,6 +21,7 @@ pub mod console;
 pub mod display;
 pub mod echo;
 pub mod frames;
+pub mod pci;
 pub mod socket;
 pub mod store;
 pub mod supervisor;

@@ -2,7 +2,7 @@
 //! 0xCF8..0xCFF (configuration mechanism #1; named "0xcf8" in the description), logs every
 //! function on bus 0 and behind bridges (address, IDs, class, BARs with their probed sizes,
 //! interrupt line and pin), reports them all to the root server (capability "pci-report"),
-//! then serves the protocol of [`tileos_driver_pci::protocol`] on its endpoint "pci" if it
+//! then serves the protocol of [`tileos_protocol::pci`] on its endpoint "pci" if it
 //! has one: enabling each driver's own device (and its MSI-X) and reading its
 //! configuration space.
 #![no_std]
@@ -12,9 +12,9 @@
 extern crate tileos_rt;
 
 use tileos_abi::invocation::{IoPortIn32, IoPortOut32};
-use tileos_driver_pci::protocol::report::{self, BusReport};
-use tileos_driver_pci::protocol::{BarInfo, Device, Pci, Request, Response, badge_device};
-use tileos_driver_pci::{Address, BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, msix, probe};
+use tileos_driver_pci::{BarKind, ConfigRead, ConfigSpace, Function, class_name, enable, enable_msix, enumerate, mechanism1, msix, probe};
+use tileos_protocol::pci::report::{self, BusReport};
+use tileos_protocol::pci::{Address, BarInfo, Device, Pci, Request, Response, badge_device};
 use tileos_sys::cap::IoPort;
 use tileos_sys::domain::stop;
 use tileos_sys::log;
@@ -31,7 +31,7 @@ impl ConfigRead for PortConfig {
         // A refused port access (not expected: the capability covers both ports, checked at
         // start) reads as all ones, i.e. "no function here".
         let ports = self.0;
-        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_err() {
+        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(mechanism1(at, offset)) }).is_err() {
             return 0xFFFF_FFFF;
         }
         ports.invoke(IoPortIn32 { port: CONFIG_DATA }).map_or(0xFFFF_FFFF, |reply| reply.words[0] as u32)
@@ -41,7 +41,7 @@ impl ConfigRead for PortConfig {
 impl ConfigSpace for PortConfig {
     fn write(&mut self, at: Address, offset: u8, value: u32) {
         let ports = self.0;
-        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(at.mechanism1(offset)) }).is_ok() {
+        if ports.invoke(IoPortOut32 { port: CONFIG_ADDRESS, value: u64::from(mechanism1(at, offset)) }).is_ok() {
             let _ = ports.invoke(IoPortOut32 { port: CONFIG_DATA, value: u64::from(value) });
         }
     }

@@ -1,5 +1,8 @@
-//! The protocol the `pci` domain serves on its endpoint "pci", in the tileos message
-//! convention (`tileos_protocol`).
+//! The protocol the `pci` domain serves on its endpoint "pci", and the plain data its
+//! messages carry ([`Address`], [`Msix`], [`Device`]). The configuration-space logic that
+//! produces them (access, BAR probing, enumeration) stays in the driver crate
+//! `tileos-driver-pci`; this module is what the `pci` domain, its drivers
+//! (`tileos-pci-attach`) and the root server share.
 //!
 //! The `pci` domain first reports every function it found to the root server ([`report`],
 //! over the capability "pci-report" to the supervisor's endpoint), which picks each
@@ -16,13 +19,46 @@
 //!   configuration space; a driver cannot touch another device, nor write configuration
 //!   space (it could move its BARs over another device's).
 
-use crate::{Address, Msix};
 use serde::{Deserialize, Serialize};
+
+/// Where a function sits: bus, device (0..32), function (0..8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address {
+    /// Bus number.
+    pub bus: u8,
+    /// Device number, 0..32.
+    pub device: u8,
+    /// Function number, 0..8.
+    pub function: u8,
+}
+
+impl core::fmt::Display for Address {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:02x}:{:02x}.{}", self.bus, self.device, self.function)
+    }
+}
+
+/// Where a function's MSI-X table and pending-bit array are, from its MSI-X capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Msix {
+    /// Offset of the capability in configuration space.
+    pub capability: u8,
+    /// Table entries (vectors) the function has.
+    pub vectors: u16,
+    /// BAR holding the table.
+    pub table_bar: u8,
+    /// Offset of the table in that BAR (16 bytes per entry).
+    pub table_offset: u32,
+    /// BAR holding the pending-bit array.
+    pub pba_bar: u8,
+    /// Offset of the pending-bit array in that BAR.
+    pub pba_offset: u32,
+}
 
 /// The pci protocol.
 pub struct Pci;
 
-impl tileos_protocol::Protocol for Pci {
+impl crate::Protocol for Pci {
     const NAME: &'static str = "pci";
     type Request = Request;
     type Response = Response;
@@ -130,8 +166,8 @@ pub const CLASS_DISPLAY_OTHER: u32 = 0x03_80_00;
 /// batches of [`report::BATCH`], and the root server answers each batch at once.
 pub mod report {
     use super::Device;
+    use heapless::Vec;
     use serde::{Deserialize, Serialize};
-    use tileos_protocol::heapless::Vec;
 
     /// Functions per message (the largest batch fits one message: see the tests).
     pub const BATCH: usize = 5;
@@ -139,7 +175,7 @@ pub mod report {
     /// The report protocol.
     pub struct BusReport;
 
-    impl tileos_protocol::Protocol for BusReport {
+    impl crate::Protocol for BusReport {
         const NAME: &'static str = "pci bus report";
         type Request = Request;
         type Response = Response;
@@ -170,8 +206,7 @@ pub mod report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Msix;
-    use tileos_protocol::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+    use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
 
     #[test]
     fn the_largest_report_batch_fits_one_message() {
