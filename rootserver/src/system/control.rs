@@ -42,6 +42,16 @@ impl Supervision<'_, '_> {
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
             }
             Ok(control::Request::Restart { domain: name }) => self.restart_on_request(name.as_str(), client),
+            Ok(
+                control::Request::SeatLoad { .. }
+                | control::Request::SeatChunk { .. }
+                | control::Request::SeatStart { .. }
+                | control::Request::SeatStop { .. },
+            ) => {
+                // No domain of this tile is a slot's manager yet (the slot manager is not built).
+                println!("supervisor: seat request from \"{client}\" refused: it is no slot's manager");
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotSlotManager)));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));

@@ -17,11 +17,14 @@
 #![deny(missing_docs)]
 
 pub mod block;
+pub mod checksum;
 pub mod console;
 pub mod display;
 pub mod echo;
 pub mod frames;
+pub mod module;
 pub mod pci;
+pub mod slots;
 pub mod socket;
 pub mod store;
 pub mod supervisor;

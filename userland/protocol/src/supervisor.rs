@@ -2,6 +2,15 @@
 //! `"supervisor"` may ask the root server's supervisor to kill a domain and restart it now
 //! (as if it had faulted, under its restart policy), and may read every domain's state.
 //!
+//! A slot's manager (`docs/slots.md`) is a client too: it loads, starts and stops the
+//! modules in its slot's seats ([`Request::SeatLoad`] … [`Request::SeatStop`]); only the
+//! manager of a slot may, and only for that slot's seats (numbered from 0, the seat of the
+//! description's incumbent). A module ELF is staged in [`SEAT_CHUNK`]-byte chunks, then
+//! built from the seat's own fresh untyped memory with the slot's challenger priority and
+//! budget and the capabilities the slot allows. When a seat's module faults, the root
+//! server stops it (seats are never restarted by the supervisor) and signals the manager's
+//! `seat-faults` notification with bit `1 << seat`.
+//!
 //! The supervisor answers from its own loop, which also receives fault messages; it never
 //! blocks on a client (it answers through the caller's one-shot reply capability).
 
@@ -13,8 +22,13 @@ pub const MAX_NAME: usize = 64;
 /// Most domains one [`Response::Status`] lists; ask again from `first + MAX_STATUS` for more.
 pub const MAX_STATUS: usize = 8;
 
+/// Bytes of a module ELF one [`Request::SeatChunk`] carries at most.
+pub const SEAT_CHUNK: usize = 768;
+
 /// A request to the supervisor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Requests are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Kill the named domain now and restart it under its restart policy, as if it had
     /// faulted (the restart uses up one of its `max_restarts`).
@@ -27,6 +41,50 @@ pub enum Request {
         /// Index of the first domain listed.
         first: u16,
     },
+    /// Start staging a module ELF of `length` bytes for `seat` (discards a staging under
+    /// way). Slot managers only.
+    SeatLoad {
+        /// The seat, in the caller's slot.
+        seat: u8,
+        /// The ELF's size in bytes.
+        length: u32,
+    },
+    /// The next chunk of the ELF staged for `seat`, at byte `offset` (in order).
+    SeatChunk {
+        /// The seat.
+        seat: u8,
+        /// Where the chunk starts.
+        offset: u32,
+        /// The bytes.
+        bytes: Vec<u8, SEAT_CHUNK>,
+    },
+    /// Build and start the module of `seat` from fresh memory. The seat must be stopped.
+    SeatStart {
+        /// The seat.
+        seat: u8,
+        /// Which program.
+        program: SeatProgram,
+    },
+    /// Stop the module of `seat` and destroy everything it had (its memory returns to the
+    /// seat's region).
+    SeatStop {
+        /// The seat.
+        seat: u8,
+    },
+}
+
+/// The program a seat starts ([`Request::SeatStart`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeatProgram {
+    /// The ELF staged with [`Request::SeatLoad`] and [`Request::SeatChunk`].
+    Staged,
+    /// The description's incumbent program (for the noise replica, or to bring the
+    /// incumbent back).
+    Incumbent,
+    /// N-version lineage `0..3`'s program.
+    Lineage(u8),
+    /// The N-version fallback program.
+    Fallback,
 }
 
 /// The supervisor's answer. (The status variant is large, but every answer is serialised
@@ -53,6 +111,18 @@ pub enum Response {
         /// Their states, in description order.
         domains: Vec<DomainStatus, MAX_STATUS>,
     },
+    /// Bytes staged for a seat so far.
+    SeatStaged {
+        /// Bytes received.
+        received: u32,
+    },
+    /// The seat's module was built and runs.
+    SeatStarted {
+        /// The seat's generation (starts so far minus one).
+        generation: u64,
+    },
+    /// The seat's module was stopped and destroyed.
+    SeatStopped,
     /// The request was not carried out; nothing was killed.
     Refused(Refusal),
 }
@@ -70,6 +140,36 @@ pub enum Refusal {
     RestartFailed,
     /// The caller may only read the status (`access = "status"` in the description).
     NotAllowed,
+    /// Seat requests are for a slot's manager, and the caller is none.
+    NotSlotManager,
+    /// The caller's slot has no such seat.
+    NoSuchSeat {
+        /// Seats the slot has.
+        seats: u8,
+    },
+    /// The seat's module runs: stop it first.
+    SeatRunning,
+    /// The ELF is larger than the seat's memory allows.
+    ModuleTooLarge {
+        /// Largest ELF the seat takes, in bytes.
+        max: u32,
+    },
+    /// A chunk does not start where the staged bytes end, or runs past the length.
+    ChunkOutOfOrder {
+        /// The offset expected next.
+        expected: u32,
+    },
+    /// Start of a staged program before all its bytes arrived.
+    StagingIncomplete {
+        /// Bytes received.
+        received: u32,
+        /// Bytes announced.
+        length: u32,
+    },
+    /// The program is not a loadable ELF for this tile, or does not fit the seat.
+    BadProgram,
+    /// The slot has no such lineage or fallback program.
+    NoSuchProgram,
 }
 
 /// What the supervisor knows of a domain.
