@@ -100,3 +100,32 @@ impl TrustedKeys {
         self.key_id
     }
 }
+
+/// Length of one pair in a trusted-key file: the Ed25519 key, then the ML-DSA-65 key.
+pub const TRUSTED_KEY_FILE_ENTRY_LEN: usize = 32 + ML_DSA_65_PUBLIC_KEY_LEN;
+
+/// Encodes trusted key pairs as a trusted-key file: each pair as its 32-byte Ed25519 public
+/// key followed by its 1952-byte ML-DSA-65 public key, nothing else (the file an image embeds).
+pub fn trusted_keys_file(keys: &[TrustedKeys]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(keys.len() * TRUSTED_KEY_FILE_ENTRY_LEN);
+    for pair in keys {
+        file.extend_from_slice(&pair.ed25519_bytes());
+        file.extend_from_slice(&pair.ml_dsa_bytes());
+    }
+    file
+}
+
+/// Decodes a trusted-key file ([`trusted_keys_file`]); a length that is not a multiple of
+/// [`TRUSTED_KEY_FILE_ENTRY_LEN`] is [`KeyError::BadMlDsaKeyLength`].
+pub fn trusted_keys_from_file(file: &[u8]) -> Result<Vec<TrustedKeys>, KeyError> {
+    if file.len() % TRUSTED_KEY_FILE_ENTRY_LEN != 0 {
+        return Err(KeyError::BadMlDsaKeyLength);
+    }
+    file.chunks_exact(TRUSTED_KEY_FILE_ENTRY_LEN)
+        .map(|pair| {
+            let (ed25519, ml_dsa) = pair.split_at(32);
+            let ed25519: &[u8; 32] = ed25519.try_into().map_err(|_| KeyError::BadEd25519Key)?;
+            TrustedKeys::from_bytes(ed25519, ml_dsa)
+        })
+        .collect()
+}

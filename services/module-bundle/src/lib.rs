@@ -27,6 +27,7 @@
 extern crate alloc;
 
 mod container;
+pub mod dev_keys;
 mod keys;
 mod manifest;
 
@@ -34,7 +35,9 @@ pub use container::{
     BuildError, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN,
     ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, VerifiedBundle, VerifyError, build, signed_message, verify,
 };
-pub use keys::{BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TrustedKeys};
+pub use keys::{
+    BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TRUSTED_KEY_FILE_ENTRY_LEN, TrustedKeys, trusted_keys_file, trusted_keys_from_file,
+};
 pub use manifest::{
     CapabilityRequest, Evidence, FuzzResult, Hash, Lineage, Manifest, ProofResult, Provenance, Rights, TestCounts, Verdict, Version,
     content_hash,
