@@ -75,10 +75,214 @@ impl ImportRefusal {
     }
 }
 
+/// A slot module: one implementation of service protocol [`SlotModule::Protocol`] running in
+/// a seat. `tileos_sys::module::run` drives it over the seat interface; [`step`] is the
+/// whole of that interface's logic, host-testable.
+pub trait SlotModule {
+    /// The service protocol the slot fronts.
+    type Protocol: crate::Protocol;
+    /// Serves one client request (an `Err` is answered with the [`crate::ERROR`] label).
+    fn serve(
+        &mut self,
+        request: <Self::Protocol as crate::Protocol>::Request,
+    ) -> Result<<Self::Protocol as crate::Protocol>::Response, crate::ProtocolError>;
+    /// The module's state, for a promotion or a new challenger.
+    fn export(&self) -> StateBlob;
+    /// Takes over state exported by another module of the slot (possibly another program).
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal>;
+}
+
+/// What the manager's reply to a module's call asks of it, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work<R> {
+    /// Serve this client request.
+    Serve(R),
+    /// A client request that does not decode: answer with this error, as any server would.
+    Malformed(crate::ProtocolError),
+    /// Export the state.
+    Export,
+    /// Import this state.
+    Import(StateBlob),
+    /// An [`IMPORT`] whose blob does not decode: refuse it ([`ImportRefusal::Malformed`]).
+    MalformedState,
+    /// A label the seat interface does not define: answered with
+    /// [`crate::ProtocolError::UnknownLabel`].
+    Unknown(u64),
+}
+
+/// Decodes the manager's reply `label`, `words` (the message's words, length word first) as
+/// work for a module of protocol `P`.
+pub fn work<P: crate::Protocol>(label: u64, words: &[u64]) -> Work<P::Request> {
+    match label {
+        crate::MESSAGE => match crate::decode::<P::Request>(label, words) {
+            Ok(request) => Work::Serve(request),
+            Err(error) => Work::Malformed(error),
+        },
+        EXPORT => Work::Export,
+        IMPORT => match crate::decode::<StateBlob>(crate::MESSAGE, words) {
+            Ok(state) => Work::Import(state),
+            Err(_) => Work::MalformedState,
+        },
+        other => Work::Unknown(other),
+    }
+}
+
+/// A module's call to its manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call<T> {
+    /// Ready for work (the first call).
+    Ready,
+    /// The answer to a request (or its error).
+    Answer(Result<T, crate::ProtocolError>),
+    /// The exported state.
+    State(StateBlob),
+    /// The outcome of an import.
+    Imported(Result<(), ImportRefusal>),
+}
+
+/// Encodes a module's call into `words`: returns its label and length in words. An answer
+/// that does not fit one message becomes the error [`crate::ProtocolError::TooLarge`].
+pub fn encode_call<T: Serialize>(call: &Call<T>, words: &mut [u64; crate::PAYLOAD_WORDS + 1]) -> (u64, usize) {
+    words.fill(0);
+    let error = |words: &mut [u64; crate::PAYLOAD_WORDS + 1], error: crate::ProtocolError| {
+        words.fill(0);
+        words[0] = error as u64;
+        (crate::ERROR, 1)
+    };
+    match call {
+        Call::Ready => (READY, 0),
+        Call::Answer(Ok(response)) => match crate::encode(response, words) {
+            Ok(length) => (crate::MESSAGE, length),
+            Err(problem) => error(words, problem),
+        },
+        Call::Answer(Err(problem)) => error(words, *problem),
+        // Every StateBlob fits one message (MAX_STATE; tested below).
+        Call::State(state) => (STATE, crate::encode(state, words).unwrap_or(0)),
+        Call::Imported(outcome) => {
+            words[0] = match outcome {
+                Ok(()) => 0,
+                Err(refusal) => *refusal as u64,
+            };
+            (IMPORTED, 1)
+        }
+    }
+}
+
+/// One turn of a module: decodes the manager's reply (`label`, `words`), lets `module` do the
+/// work, and encodes its next call into `out` (returns label and length).
+pub fn step<M: SlotModule>(module: &mut M, label: u64, words: &[u64], out: &mut [u64; crate::PAYLOAD_WORDS + 1]) -> (u64, usize) {
+    let call = match work::<M::Protocol>(label, words) {
+        Work::Serve(request) => Call::Answer(module.serve(request)),
+        Work::Malformed(error) => Call::Answer(Err(error)),
+        Work::Export => Call::State(module.export()),
+        Work::Import(state) => Call::Imported(module.import(&state)),
+        Work::MalformedState => Call::Imported(Err(ImportRefusal::Malformed)),
+        Work::Unknown(_) => Call::Answer(Err(crate::ProtocolError::UnknownLabel)),
+    };
+    encode_call(&call, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+
+    use crate::echo::{Echo, Request, Response};
+    use crate::{ERROR, ProtocolError};
+
+    /// A module of the echo protocol that counts and keeps its count as state.
+    struct Counter(u64);
+
+    impl SlotModule for Counter {
+        type Protocol = Echo;
+        fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+            self.0 += 1;
+            match request {
+                Request::Increment(value) => Ok(Response::Number(value + self.0)),
+                _ => Err(ProtocolError::Failed),
+            }
+        }
+        fn export(&self) -> StateBlob {
+            StateBlob { version: 7, bytes: self.0.to_le_bytes().into_iter().collect() }
+        }
+        fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+            if state.version != 7 {
+                return Err(ImportRefusal::UnknownVersion);
+            }
+            self.0 = u64::from_le_bytes(state.bytes.as_slice().try_into().map_err(|_| ImportRefusal::Malformed)?);
+            Ok(())
+        }
+    }
+
+    fn message<T: Serialize>(value: &T) -> ([u64; PAYLOAD_WORDS + 1], usize) {
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(value, &mut words).unwrap();
+        (words, length)
+    }
+
+    #[test]
+    fn ready_is_an_empty_call() {
+        let mut words = [9; PAYLOAD_WORDS + 1];
+        assert_eq!(encode_call::<Response>(&Call::Ready, &mut words), (READY, 0));
+    }
+
+    #[test]
+    fn a_request_is_served_and_answered_in_the_message_convention() {
+        let mut module = Counter(0);
+        let (request, length) = message(&Request::Increment(40));
+        let mut out = [0; PAYLOAD_WORDS + 1];
+        let (label, answer) = step(&mut module, MESSAGE, &request[..length], &mut out);
+        assert_eq!(decode::<Response>(label, &out[..answer]), Ok(Response::Number(41)));
+        // A service failure is an ERROR reply with the code.
+        let (request, length) = message(&Request::WhoAmI);
+        assert_eq!(step(&mut module, MESSAGE, &request[..length], &mut out), (ERROR, 1));
+        assert_eq!(out[0], ProtocolError::Failed as u64);
+    }
+
+    #[test]
+    fn a_malformed_request_gets_the_error_label_as_from_an_rpc_server() {
+        let mut module = Counter(0);
+        let mut out = [0; PAYLOAD_WORDS + 1];
+        assert_eq!(step(&mut module, MESSAGE, &[2, 0xFFFF], &mut out), (ERROR, 1));
+        assert_eq!(out[0], ProtocolError::Malformed as u64);
+        assert_eq!(step(&mut module, MESSAGE, &[100, 0], &mut out), (ERROR, 1));
+        assert_eq!(out[0], ProtocolError::Truncated as u64);
+        assert_eq!(module.0, 0, "nothing was served");
+        // A label the seat interface does not define.
+        assert_eq!(step(&mut module, 0x999, &[], &mut out), (ERROR, 1));
+        assert_eq!(out[0], ProtocolError::UnknownLabel as u64);
+    }
+
+    #[test]
+    fn export_then_import_moves_the_state() {
+        let mut first = Counter(5);
+        let mut out = [0; PAYLOAD_WORDS + 1];
+        let (label, length) = step(&mut first, EXPORT, &[], &mut out);
+        assert_eq!(label, STATE);
+        let state = decode::<StateBlob>(MESSAGE, &out[..length]).unwrap();
+        assert_eq!(state, first.export());
+        // The manager sends the blob as the IMPORT reply, in the message convention.
+        let mut second = Counter(0);
+        let (blob, blob_length) = message(&state);
+        assert_eq!(step(&mut second, IMPORT, &blob[..blob_length], &mut out), (IMPORTED, 1));
+        assert_eq!((out[0], second.0), (0, 5));
+    }
+
+    #[test]
+    fn imports_are_refused_precisely() {
+        let mut module = Counter(3);
+        let mut out = [0; PAYLOAD_WORDS + 1];
+        let (blob, length) = message(&StateBlob { version: 8, bytes: heapless::Vec::new() });
+        assert_eq!(step(&mut module, IMPORT, &blob[..length], &mut out), (IMPORTED, 1));
+        assert_eq!(ImportRefusal::from_code(out[0]), Some(ImportRefusal::UnknownVersion));
+        let (blob, length) = message(&StateBlob { version: 7, bytes: [1, 2, 3].into_iter().collect() });
+        step(&mut module, IMPORT, &blob[..length], &mut out);
+        assert_eq!(ImportRefusal::from_code(out[0]), Some(ImportRefusal::Malformed));
+        // A blob that is not a StateBlob at all.
+        assert_eq!(step(&mut module, IMPORT, &[3, 0xFFFF_FFFF], &mut out), (IMPORTED, 1));
+        assert_eq!(ImportRefusal::from_code(out[0]), Some(ImportRefusal::Malformed));
+        assert_eq!(module.0, 3, "a refused import changes nothing");
+    }
 
     #[test]
     fn the_largest_state_fits_one_message() {

@@ -8,6 +8,7 @@
 
 pub mod cap;
 pub mod domain;
+pub mod module;
 pub mod probe;
 pub mod rpc;
 pub mod skeleton;

@@ -19,7 +19,7 @@ pub enum CallError {
 }
 
 /// All message words of a received message (registers, then IPC buffer).
-fn words_of(message: &Message) -> [u64; PAYLOAD_WORDS + 1] {
+pub(crate) fn words_of(message: &Message) -> [u64; PAYLOAD_WORDS + 1] {
     let mut words = [0; PAYLOAD_WORDS + 1];
     for (index, word) in words.iter_mut().enumerate().take(message.info.length()) {
         *word = if index < 4 { message.words[index] } else { buffer_word(index) };
@@ -28,7 +28,7 @@ fn words_of(message: &Message) -> [u64; PAYLOAD_WORDS + 1] {
 }
 
 /// Sends `words[..length]` with `label` on `syscall` (registers first, then IPC buffer).
-fn transmit(syscall: Syscall, cptr: u64, label: u64, words: &[u64; PAYLOAD_WORDS + 1], length: usize) -> Message {
+pub(crate) fn transmit(syscall: Syscall, cptr: u64, label: u64, words: &[u64; PAYLOAD_WORDS + 1], length: usize) -> Message {
     for (index, &word) in words.iter().enumerate().take(length).skip(4) {
         crate::set_buffer_word(index, word);
     }
@@ -37,7 +37,7 @@ fn transmit(syscall: Syscall, cptr: u64, label: u64, words: &[u64; PAYLOAD_WORDS
 
 /// Whether `label` is the kernel's error for a call through a capability that is not an
 /// endpoint one may call (empty slot, or another object).
-fn is_lookup_error(label: u64) -> bool {
+pub(crate) fn is_lookup_error(label: u64) -> bool {
     use tileos_abi::error::InvocationError;
     label == InvocationError::FailedLookup as u64 || label == InvocationError::InvalidCapability as u64
 }
