@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -28,6 +28,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
@@ -203,6 +204,24 @@ test: deps check test-images
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory proofs
+
+# The demo slot's signed module bundles (docs/slots.md, "The demo slot"): builds the
+# checksum programs, runs the host tests of their logic (the counts become the manifests'
+# evidence), then tools/bundle writes $(BUNDLES)/*.bundle from the stripped ELFs, signed with
+# the DEV ONLY keys of tileos_module_bundle::dev_keys (good, wrong, crash, slow, greedy,
+# unsigned, wrong key, tampered, lineage B, and the ~100 KiB one of the install benchmark),
+# checks that each verifies (or fails) exactly as it must, and writes the trusted public
+# keys to $(BUILD)/keys/trusted.bin. BUNDLE_TARGET is the cargo target directory used.
+BUNDLES := $(BUILD)/bundles
+BUNDLE_TARGET ?= $(BUILD)/target-dev
+bundles:
+	@echo "build: checksum programs for the demo slot's bundles ($(BUNDLE_TARGET))"
+	$(CARGO) build --quiet --release -p tileos-checksum-modules --target-dir $(BUNDLE_TARGET)
+	@mkdir -p $(BUNDLES)
+	@$(CARGO) test --quiet -p tileos-checksum >$(BUNDLES)/checksum-tests.txt 2>&1 || { cat $(BUNDLES)/checksum-tests.txt; exit 1; }
+	@echo "build: signed bundles ($(BUNDLES))"
+	$(CARGO) run --quiet --release -p tileos-bundle-tool -- demo --program-dir $(BUNDLE_TARGET)/release --out-dir $(BUNDLES) \
+	  --trusted-out $(BUILD)/keys/trusted.bin --test-output $(BUNDLES)/checksum-tests.txt
 
 # Machine-checks the Coq model of the capability system (installs Debian coq if missing).
 proofs:

@@ -13,6 +13,9 @@
 //! - [`lineage_b`]: the same service written again independently (its own CRC, Adler-32 and
 //!   stream bookkeeping; the same answers and state format), for N-version execution.
 //!
+//! - [`faults`]: the misbehaving challengers (wrong on 0x42, fault after N requests, slow);
+//! - [`client`]: the demo client's request generator and reference model.
+//!
 //! Every implementation is a [`SlotModule`](tileos_protocol::module::SlotModule), so a module
 //! program is `tileos_sys::module::run(Checksummer::<Bitwise>::new())`.
 #![no_std]
@@ -20,7 +23,9 @@
 #![deny(missing_docs)]
 
 pub mod adler32;
+pub mod client;
 pub mod crc32;
+pub mod faults;
 pub mod lineage_b;
 mod service;
 

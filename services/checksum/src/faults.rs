@@ -1,0 +1,169 @@
+//! The misbehaving challengers of the demo slot, as wrappers around a correct module, so
+//! that their misbehaviour is exactly what it claims to be (host-tested here; the programs
+//! in `userland/services/checksum` run them).
+
+use tileos_protocol::ProtocolError;
+use tileos_protocol::checksum::{Checksum, Request, Response};
+use tileos_protocol::module::{ImportRefusal, SlotModule, StateBlob};
+
+/// The first byte that makes [`WrongOn42`] answer wrongly.
+pub const TRIGGER: u8 = 0x42;
+
+/// Whether `request` carries data whose first byte is [`TRIGGER`].
+pub fn triggers(request: &Request) -> bool {
+    match request {
+        Request::Crc32(bytes) | Request::Adler32(bytes) | Request::Append { bytes, .. } => bytes.first() == Some(&TRIGGER),
+        Request::Reset { .. } => false,
+    }
+}
+
+/// Answers like `M`, except for requests whose data starts with [`TRIGGER`]: their checksum
+/// (or the stream's CRC in the answer; the stream itself stays right) has its lowest bit
+/// flipped.
+pub struct WrongOn42<M>(pub M);
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for WrongOn42<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        let wrong = triggers(&request);
+        let answer = self.0.serve(request)?;
+        Ok(match answer {
+            Response::Checksum(value) if wrong => Response::Checksum(value ^ 1),
+            Response::Stream(mut state) if wrong => {
+                state.crc ^= 1;
+                Response::Stream(state)
+            }
+            other => other,
+        })
+    }
+
+    fn export(&self) -> StateBlob {
+        self.0.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.0.import(state)
+    }
+}
+
+/// Serves like `M` and calls `fault` (which must not return: the program faults) when the
+/// `after + 1`st request arrives, so exactly `after` requests are answered.
+pub struct FaultAfter<M> {
+    /// The module.
+    pub module: M,
+    /// Requests answered before the fault.
+    pub after: u64,
+    /// Requests served so far.
+    pub served: u64,
+    /// Raises the fault.
+    pub fault: fn() -> !,
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for FaultAfter<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        if self.served == self.after {
+            (self.fault)()
+        }
+        self.served += 1;
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.module.import(state)
+    }
+}
+
+/// Serves like `M`, but first does the work of `extra` more answers of `M` to the same
+/// request (on a scratch copy of the stream state, through `core::hint::black_box` so the
+/// compiler keeps it): with `extra = 9` each answer costs about ten times `M`'s.
+pub struct Slow<M> {
+    /// The module.
+    pub module: M,
+    /// Extra answers computed and thrown away per request.
+    pub extra: u32,
+    /// A scratch module the extra work runs on (its state is thrown away).
+    pub scratch: M,
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for Slow<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        for _ in 0..self.extra {
+            let _ = core::hint::black_box(self.scratch.serve(core::hint::black_box(request.clone())));
+        }
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.module.import(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::{Bitwise, Checksummer};
+    use tileos_protocol::heapless::Vec;
+
+    fn bytes(data: &[u8]) -> Vec<u8, { tileos_protocol::checksum::MAX_DATA }> {
+        Vec::from_slice(data).unwrap()
+    }
+
+    #[test]
+    fn wrong_exactly_on_the_trigger() {
+        let mut right = Checksummer::<Bitwise>::new();
+        let mut wrong = WrongOn42(Checksummer::<Bitwise>::new());
+        let requests = [
+            Request::Crc32(bytes(b"\x42abc")),
+            Request::Crc32(bytes(b"abc\x42")),
+            Request::Crc32(bytes(b"")),
+            Request::Adler32(bytes(b"\x42")),
+            Request::Append { stream: 1, bytes: bytes(b"\x42\x42") },
+            Request::Append { stream: 1, bytes: bytes(b"x") },
+            Request::Reset { stream: 1 },
+        ];
+        for request in requests {
+            let expected = right.serve(request.clone()).unwrap();
+            let answer = wrong.serve(request.clone()).unwrap();
+            assert_eq!(answer != expected, triggers(&request), "{request:?}");
+        }
+        assert_eq!(right.export(), wrong.export(), "the state itself stays right");
+    }
+
+    fn no_fault() -> ! {
+        panic!("fault raised")
+    }
+
+    #[test]
+    fn the_fault_comes_at_request_after_plus_one() {
+        let mut module = FaultAfter { module: Checksummer::<Bitwise>::new(), after: 50, served: 0, fault: no_fault };
+        for _ in 0..50 {
+            assert!(module.serve(Request::Reset { stream: 0 }).is_ok());
+        }
+        let fault = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.serve(Request::Reset { stream: 0 })));
+        assert!(fault.is_err());
+    }
+
+    #[test]
+    fn slow_answers_right() {
+        let mut slow = Slow { module: Checksummer::<Bitwise>::new(), extra: 9, scratch: Checksummer::<Bitwise>::new() };
+        let mut right = Checksummer::<Bitwise>::new();
+        for request in [Request::Crc32(bytes(b"123456789")), Request::Append { stream: 0, bytes: bytes(b"12") }] {
+            assert_eq!(slow.serve(request.clone()), right.serve(request));
+        }
+        assert_eq!(slow.export(), right.export());
+    }
+}

@@ -1,0 +1,99 @@
+//! `checksum-client`: the demo slot's client. Calls the "checksum" endpoint in a steady
+//! loop with varied requests (a quarter of those with data start with 0x42, the wrong
+//! challenger's trigger), checks every answer against its own reference computation
+//! (`tileos_checksum::client`), and logs its counts every [`ROUND`] requests:
+//!
+//! ```text
+//! @event checksum.round client=checksum-client n=400 ok=400 wrong=0 errors=0
+//! @event checksum.wrong client=checksum-client n=17 request=crc32 trigger=true expected=… got=…
+//! ```
+//!
+//! so boot tests can assert that clients never saw a wrong answer, whatever the slot's
+//! challengers did. (The first [`MAX_WRONG_EVENTS`] wrong answers get a `checksum.wrong`
+//! line each.)
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use core::fmt;
+use tileos_checksum::client::{Client as Reference, Verdict};
+use tileos_checksum::faults::triggers;
+use tileos_protocol::checksum::{Checksum, Request, Response};
+use tileos_sys::log_event;
+use tileos_sys::rpc::Client;
+
+/// Requests between two `checksum.round` events.
+const ROUND: u64 = 100;
+/// Wrong answers reported one by one.
+const MAX_WRONG_EVENTS: u64 = 10;
+
+tileos_sys::resources! {
+    /// What the client needs from the description (checked at build time).
+    struct Resources {
+        /// The checksum service (the demo slot's front endpoint).
+        checksum: ClientEndpoint("checksum"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+/// The request's kind, for events.
+fn kind(request: &Request) -> &'static str {
+    match request {
+        Request::Crc32(_) => "crc32",
+        Request::Adler32(_) => "adler32",
+        Request::Append { .. } => "append",
+        Request::Reset { .. } => "reset",
+    }
+}
+
+/// An answer as an event value (no spaces).
+struct Shown(Response);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Response::Checksum(value) => write!(f, "checksum:{value:#010x}"),
+            Response::Stream(state) => write!(f, "stream:{:#010x}/{}", state.crc, state.length),
+            Response::NoSuchStream => f.write_str("no-such-stream"),
+        }
+    }
+}
+
+fn main(resources: Resources) -> ! {
+    let name = tileos_sys::domain::name();
+    let info = tileos_sys::domain::info();
+    tileos_sys::log!("{name}: checking the checksum service, {ROUND} requests a round (generation {})", info.generation);
+    let service = Client::<Checksum>::new(resources.checksum);
+    // Another sequence after each restart.
+    let mut reference = Reference::new(0x5EED_0000 + u64::from(info.generation));
+    loop {
+        let request = reference.next_request();
+        let answer = service.call(&request);
+        let got = answer.as_ref().ok().copied();
+        if let Verdict::Wrong { expected } = reference.check(&request, got) {
+            if reference.tally.wrong <= MAX_WRONG_EVENTS
+                && let Some(got) = got
+            {
+                log_event!(
+                    "checksum.wrong",
+                    client = name,
+                    n = reference.tally.requests,
+                    request = kind(&request),
+                    trigger = triggers(&request),
+                    expected = Shown(expected),
+                    got = Shown(got)
+                );
+            }
+        }
+        let tally = reference.tally;
+        if tally.requests % ROUND == 0 {
+            log_event!("checksum.round", client = name, n = tally.requests, ok = tally.ok, wrong = tally.wrong, errors = tally.errors);
+        }
+        if answer.is_err() {
+            // No server (yet), or it restarted: give others the processor before retrying.
+            tileos_sys::yield_now();
+        }
+    }
+}
