@@ -63,7 +63,7 @@ impl Client {
     fn data(&mut self) -> Vec<u8, MAX_DATA> {
         let shape = self.next_random();
         // Mostly short inputs, one in eight up to the largest.
-        let length = if shape % 8 == 0 { (shape >> 8) as usize % (MAX_DATA + 1) } else { (shape >> 8) as usize % 97 };
+        let length = if shape.is_multiple_of(8) { (shape >> 8) as usize % (MAX_DATA + 1) } else { (shape >> 8) as usize % 97 };
         let mut bytes = Vec::new();
         while bytes.len() < length {
             for byte in self.next_random().to_le_bytes() {
@@ -72,7 +72,7 @@ impl Client {
                 }
             }
         }
-        if let Some(first) = bytes.first_mut().filter(|_| (shape >> 40) % 4 == 0) {
+        if let Some(first) = bytes.first_mut().filter(|_| (shape >> 40).is_multiple_of(4)) {
             *first = crate::faults::TRIGGER;
         }
         bytes

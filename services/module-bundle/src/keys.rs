@@ -118,7 +118,7 @@ pub fn trusted_keys_file(keys: &[TrustedKeys]) -> Vec<u8> {
 /// Decodes a trusted-key file ([`trusted_keys_file`]); a length that is not a multiple of
 /// [`TRUSTED_KEY_FILE_ENTRY_LEN`] is [`KeyError::BadMlDsaKeyLength`].
 pub fn trusted_keys_from_file(file: &[u8]) -> Result<Vec<TrustedKeys>, KeyError> {
-    if file.len() % TRUSTED_KEY_FILE_ENTRY_LEN != 0 {
+    if !file.len().is_multiple_of(TRUSTED_KEY_FILE_ENTRY_LEN) {
         return Err(KeyError::BadMlDsaKeyLength);
     }
     file.chunks_exact(TRUSTED_KEY_FILE_ENTRY_LEN)

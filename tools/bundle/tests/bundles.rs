@@ -111,7 +111,7 @@ fn the_bad_bundles_fail_precisely() {
 
 #[test]
 fn the_trusted_file_is_the_committed_dev_file() {
-    assert_eq!(trusted_file(&signer()), dev_keys::DEV_TRUSTED_BUNDLE_KEYS);
+    assert_eq!(trusted_file(signer()), dev_keys::DEV_TRUSTED_BUNDLE_KEYS);
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub trait SlotModule {
 
 /// What the manager's reply to a module's call asks of it, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Work<R> {
     /// Serve this client request.
     Serve(R),
@@ -129,6 +131,8 @@ pub fn work<P: crate::Protocol>(label: u64, words: &[u64]) -> Work<P::Request> {
 
 /// A module's call to its manager.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Encoded at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Call<T> {
     /// Ready for work (the first call).
     Ready,

@@ -67,28 +67,27 @@ fn main(resources: Resources) -> ! {
     tileos_sys::log!("{name}: checking the checksum service, {ROUND} requests a round (generation {})", info.generation);
     let service = Client::<Checksum>::new(resources.checksum);
     // Another sequence after each restart.
-    let mut reference = Reference::new(0x5EED_0000 + u64::from(info.generation));
+    let mut reference = Reference::new(0x5EED_0000 + info.generation);
     loop {
         let request = reference.next_request();
         let answer = service.call(&request);
         let got = answer.as_ref().ok().copied();
-        if let Verdict::Wrong { expected } = reference.check(&request, got) {
-            if reference.tally.wrong <= MAX_WRONG_EVENTS
-                && let Some(got) = got
-            {
-                log_event!(
-                    "checksum.wrong",
-                    client = name,
-                    n = reference.tally.requests,
-                    request = kind(&request),
-                    trigger = triggers(&request),
-                    expected = Shown(expected),
-                    got = Shown(got)
-                );
-            }
+        if let Verdict::Wrong { expected } = reference.check(&request, got)
+            && reference.tally.wrong <= MAX_WRONG_EVENTS
+            && let Some(got) = got
+        {
+            log_event!(
+                "checksum.wrong",
+                client = name,
+                n = reference.tally.requests,
+                request = kind(&request),
+                trigger = triggers(&request),
+                expected = Shown(expected),
+                got = Shown(got)
+            );
         }
         let tally = reference.tally;
-        if tally.requests % ROUND == 0 {
+        if tally.requests.is_multiple_of(ROUND) {
             log_event!("checksum.round", client = name, n = tally.requests, ok = tally.ok, wrong = tally.wrong, errors = tally.errors);
         }
         if answer.is_err() {
