@@ -4,7 +4,7 @@
 //! (`tileos_checksum::client`), and logs its counts every [`ROUND`] requests:
 //!
 //! ```text
-//! @event checksum.round client=checksum-client n=400 ok=400 wrong=0 errors=0
+//! @event checksum.round client=checksum-client n=1000 ok=1000 wrong=0 errors=0
 //! @event checksum.wrong client=checksum-client n=17 request=crc32 trigger=true expected=… got=…
 //! ```
 //!
@@ -24,7 +24,7 @@ use tileos_sys::log_event;
 use tileos_sys::rpc::Client;
 
 /// Requests between two `checksum.round` events.
-const ROUND: u64 = 100;
+const ROUND: u64 = 500;
 /// Wrong answers reported one by one.
 const MAX_WRONG_EVENTS: u64 = 10;
 
