@@ -25,6 +25,10 @@
 //!
 //! State is one versioned blob of at most [`MAX_STATE`] bytes; a module that cannot import a
 //! version refuses it ([`ImportRefusal::UnknownVersion`]) and is not promoted.
+//!
+//! A module's side of the interface is [`SlotModule`] (serve, export, import) and [`step`],
+//! one turn of the loop: decode the manager's reply as [`Work`], let the module do it, encode
+//! the next [`Call`]. `tileos_sys::module::run` is that loop over the system calls.
 
 use serde::{Deserialize, Serialize};
 

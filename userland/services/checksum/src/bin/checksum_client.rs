@@ -10,7 +10,9 @@
 //!
 //! so boot tests can assert that clients never saw a wrong answer, whatever the slot's
 //! challengers did. (The first [`MAX_WRONG_EVENTS`] wrong answers get a `checksum.wrong`
-//! line each.)
+//! line each.) If nobody serves the endpoint (it was withdrawn: `NoServer`), it logs
+//! `@event checksum.no-server client=… n=…` and stops; after any other failed call it
+//! yields and carries on.
 #![no_std]
 #![no_main]
 
@@ -19,9 +21,10 @@ extern crate tileos_rt;
 use core::fmt;
 use tileos_checksum::client::{Client as Reference, Verdict};
 use tileos_checksum::faults::triggers;
+use tileos_protocol::ProtocolError;
 use tileos_protocol::checksum::{Checksum, Request, Response};
 use tileos_sys::log_event;
-use tileos_sys::rpc::Client;
+use tileos_sys::rpc::{CallError, Client};
 
 /// Requests between two `checksum.round` events.
 const ROUND: u64 = 500;
@@ -90,9 +93,16 @@ fn main(resources: Resources) -> ! {
         if tally.requests.is_multiple_of(ROUND) {
             log_event!("checksum.round", client = name, n = tally.requests, ok = tally.ok, wrong = tally.wrong, errors = tally.errors);
         }
-        if answer.is_err() {
-            // No server (yet), or it restarted: give others the processor before retrying.
-            tileos_sys::yield_now();
+        match answer {
+            Err(CallError::Protocol(ProtocolError::NoServer)) => {
+                // The endpoint was withdrawn (its server never started): nothing will answer.
+                tileos_sys::log!("{name}: nobody serves the checksum endpoint; stopping after {} requests", tally.requests);
+                log_event!("checksum.no-server", client = name, n = tally.requests);
+                tileos_sys::domain::stop()
+            }
+            // The server restarted mid-call: give others the processor, then carry on.
+            Err(_) => tileos_sys::yield_now(),
+            Ok(_) => {}
         }
     }
 }
