@@ -777,7 +777,7 @@ impl Checker<'_> {
                     format_args!("endpoint \"{}\" is already fronted by slot \"{}\"", endpoint.name, other.name),
                 ));
             }
-            self.slot_topology(item, slot, incumbent)?;
+            self.slot_topology(item, i, incumbent)?;
             if !valid_name(&slot.protocol) {
                 return Err(self.err(
                     item,
@@ -800,8 +800,10 @@ impl Checker<'_> {
     /// a client of the front endpoint badged [`SEAT_BADGE`]` | seat`, the seat-faults
     /// notification waited on by the manager, seats beyond 0 never restarted, the module
     /// memory a page multiple, the store endpoint one the manager calls.
-    fn slot_topology(&self, item: Item, slot: &Slot, incumbent: usize) -> Result<(), CheckError> {
+    fn slot_topology(&self, item: Item, index: usize, incumbent: usize) -> Result<(), CheckError> {
         let d = self.d;
+        let slot = &d.slots[index];
+        let earlier = &d.slots[..index];
         let endpoint = &d.endpoints[slot.endpoint as usize];
         let manager = self.domain_ref(item, "manager", slot.manager)?;
         if endpoint.server != Server::Domain(slot.manager) {
@@ -822,7 +824,7 @@ impl Checker<'_> {
             let domain = self.domain_ref(item, "seats", seat)?;
             let taken = slot.seats[..k].contains(&seat)
                 || seat == slot.manager
-                || d.slots.iter().filter(|other| !core::ptr::eq(*other, slot)).any(|o| o.seats.contains(&seat) || o.manager == seat);
+                || earlier.iter().any(|o| o.seats.contains(&seat) || o.manager == seat);
             if taken {
                 return Err(self.err(item, "seats", format_args!("domain \"{}\" has two roles in the slots", self.domain(domain))));
             }
@@ -837,7 +839,7 @@ impl Checker<'_> {
                 return Err(self.err(item, "seats", format_args!("seat {k} (\"{}\") has a restart policy", self.domain(domain))));
             }
         }
-        if d.slots.iter().filter(|other| !core::ptr::eq(*other, slot)).any(|o| o.seats.contains(&slot.manager)) {
+        if earlier.iter().any(|o| o.seats.contains(&slot.manager) || o.manager == slot.manager) {
             return Err(self.err(item, "manager", format_args!("domain \"{}\" has two roles in the slots", self.domain(manager))));
         }
         if let Some(client) = endpoint.clients.iter().find(|c| c.badge & SEAT_BADGE != 0 && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k))) {
