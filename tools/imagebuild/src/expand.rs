@@ -7,7 +7,8 @@
 //!   the server of the front endpoint (local name `front`), a client of the supervisor
 //!   endpoint (`supervisor`; one is added, named `supervisor`, when the description has
 //!   none), the waiter of the notification `<slot>.seat-faults` (`seat-faults`) and, with
-//!   `store = "<endpoint>"`, a client of that endpoint (`store`);
+//!   `store = "<endpoint>"`, a client of that endpoint (`store`), and a client of the
+//!   console's endpoint `log` when the description has one;
 //! - seat 0, the incumbent domain, which no longer serves the front endpoint;
 //! - seats 1..=N, domains `<slot>.seat<k>`: restart policy never, the challenger schedule,
 //!   the incumbent's stack and heap, and the allowance (endpoints the incumbent calls, with
@@ -39,6 +40,9 @@ pub const MANAGER_SUPERVISOR: &str = "supervisor";
 pub const MANAGER_SEAT_FAULTS: &str = "seat-faults";
 /// The manager's store endpoint.
 pub const MANAGER_STORE: &str = "store";
+
+/// The console's endpoint: a slot's manager is its client when the description has it.
+pub const LOG_ENDPOINT: &str = "log";
 
 /// An error: the line and the message.
 type Problem = (usize, String);
@@ -246,6 +250,11 @@ fn expand_one(
             let badge = fresh_badge(endpoint);
             endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
         }
+    }
+    // The console, if the tile has one, so that the manager's log lines are whole lines.
+    if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == LOG_ENDPOINT && matches!(e.server, Server::Domain(_))) {
+        let badge = fresh_badge(endpoint);
+        endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
     }
     d.notifications.push(Notification { name: faults_name, waiter: manager, signallers: Vec::new() });
     let seat_faults = d.notifications.len() as u32 - 1;
