@@ -42,6 +42,25 @@ fn program_bytes<'d>(archive: &Archive<'d>, program: u32) -> &'d [u8] {
     archive.entry(program as usize).map(|entry| entry.data).unwrap_or(&[])
 }
 
+/// The name of `refusal`'s variant (one word, for event lines).
+pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::UnknownDomain => "UnknownDomain",
+        Refusal::RestartPolicyNever => "RestartPolicyNever",
+        Refusal::NotRunning(_) => "NotRunning",
+        Refusal::RestartFailed => "RestartFailed",
+        Refusal::NotAllowed => "NotAllowed",
+        Refusal::NotSlotManager => "NotSlotManager",
+        Refusal::NoSuchSeat { .. } => "NoSuchSeat",
+        Refusal::SeatRunning => "SeatRunning",
+        Refusal::ModuleTooLarge { .. } => "ModuleTooLarge",
+        Refusal::ChunkOutOfOrder { .. } => "ChunkOutOfOrder",
+        Refusal::StagingIncomplete { .. } => "StagingIncomplete",
+        Refusal::BadProgram => "BadProgram",
+        Refusal::NoSuchProgram => "NoSuchProgram",
+    }
+}
+
 /// Bytes the loadable segments of `exe` take, each rounded out to whole pages.
 pub(super) fn image_size(exe: &tileos_elf::Executable<'_>) -> u64 {
     exe.segments().map(|s| ((s.vaddr & 0xFFF) + s.mem_size).div_ceil(4096).saturating_mul(4096)).fold(0, u64::saturating_add)
@@ -65,7 +84,7 @@ impl Supervision<'_, '_> {
         };
         if let Response::Refused(refusal) = response {
             println!("supervisor: seat request of \"{client}\" (slot \"{}\", seat {seat}) refused: {refusal:?}", slot.name);
-            event!("seat.refused", slot = slot.name, seat = seat, reason = ::alloc_crate::format!("{refusal:?}"));
+            event!("seat.refused", slot = slot.name, seat = seat, reason = refusal_name(refusal));
         }
         response
     }
@@ -169,7 +188,13 @@ impl Supervision<'_, '_> {
             Ok(()) => {
                 let generation = self.tile.states[index].generation;
                 println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
-                event!("seat.started", slot = slot.name, seat = seat, generation = generation, program = ::alloc_crate::format!("{program:?}"));
+                let program = match program {
+                    SeatProgram::Staged => "staged",
+                    SeatProgram::Incumbent => "incumbent",
+                    SeatProgram::Lineage(_) => "lineage",
+                    SeatProgram::Fallback => "fallback",
+                };
+                event!("seat.started", slot = slot.name, seat = seat, generation = generation, program = program);
                 Response::SeatStarted { generation }
             }
             Err(error) => {

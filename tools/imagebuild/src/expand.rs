@@ -32,6 +32,10 @@ pub const MANAGER_MAX_RESTARTS: u32 = 8;
 /// Back-off before a slot manager is restarted, in milliseconds.
 pub const MANAGER_BACKOFF_MS: u32 = 100;
 
+/// Stack of a slot manager: 64 KiB (supervisor requests and answers, chunks of a bundle and
+/// status pages are large values on the stack).
+pub const MANAGER_STACK: u64 = 0x1_0000;
+
 /// Local names of the manager's capabilities.
 pub const MANAGER_FRONT: &str = "front";
 /// The manager's supervisor endpoint.
@@ -235,7 +239,7 @@ fn expand_one(
         program: build.manager_program,
         priority,
         mcp: priority,
-        stack_size: crate::front::DEFAULT_STACK_SIZE,
+        stack_size: MANAGER_STACK,
         heap_size: build.manager_heap,
         restart: RestartPolicy::Always { max_restarts: MANAGER_MAX_RESTARTS, backoff_ms: MANAGER_BACKOFF_MS },
         budget: None,
