@@ -4,7 +4,8 @@
 //! manager, the seats and the seat-faults notification; the root server starts the manager
 //! and seat 0, leaves seats 1..=3 empty, and serves the manager's seat requests: every bad
 //! input refused precisely, modules started from fresh memory (a new generation each time),
-//! stopped, and a faulting module stopped for good with the manager told.
+//! stopped, and a faulting module stopped for good with the manager told; a supervisor
+//! client that manages no slot is refused.
 
 use std::time::Duration;
 use tileos_qemu::images::{scenario_archive, test_images};
@@ -59,7 +60,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     std::fs::create_dir_all(&images.logs).expect("log directory");
     let log = images.logs.join("tile-slots.log");
     std::fs::write(&log, b"").expect("empty the serial log");
-    let outcome = run_until(&Machine::default(), &images.tile_boot(scenario_archive("slots")), &log, TIMEOUT, &["@event tester.done"])
+    let outcome = run_until(&Machine::default(), &images.tile_boot(scenario_archive("slots")), &log, TIMEOUT, &["@event tester.done", "@event intruder.seat-stop"])
         .unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "panicked"] {
@@ -84,6 +85,9 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     }
     assert!(!checks.iter().any(|event| event.has(&[("verdict", "wrong")])), "a step went wrong:\n{}", outcome.tail(80));
     outcome.assert_event("tester.done", &[("failures", "0")]);
+    // A supervisor client that manages no slot is refused.
+    outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
+    outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
     // The root server's side: refusals, starts with fresh generations, the stop, the faults.
     for reason in ["NoSuchSeat", "ModuleTooLarge", "ChunkOutOfOrder", "StagingIncomplete", "BadProgram", "NoSuchProgram", "SeatRunning"] {
         let refused = outcome.events("seat.refused");

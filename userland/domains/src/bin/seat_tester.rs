@@ -4,6 +4,8 @@
 //! authority (`supervisor`), the `seat-faults` notification — and drives the root server's
 //! `Seat*` requests through every refusal and the start/stop/fault paths, logging one
 //! `tester.check name=… verdict=ok|wrong` event per step and `tester.done` at the end.
+//! Run by a domain that is no slot's manager but a supervisor client, it asks to stop seat 0
+//! and logs `intruder.seat-stop verdict=refused` when the root server refuses.
 #![no_std]
 #![no_main]
 
@@ -127,6 +129,14 @@ fn garbage(count: usize, seed: u8) -> Vec<u8, SEAT_CHUNK> {
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
     let name = tileos_sys::domain::name();
+    if let (None, Some(supervisor)) = (tileos_sys::domain::served_endpoint("front"), tileos_sys::domain::client_endpoint("supervisor")) {
+        // Not a manager (the scenario's "intruder"): seat requests must be refused.
+        let answer = Client::<Supervisor>::new(supervisor).call(&Request::SeatStop { seat: 0 });
+        let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
+        log!("seat-tester: \"{name}\", no slot's manager, asked to stop seat 0: {answer:?}");
+        log_event!("intruder.seat-stop", domain = name, verdict = verdict);
+        tileos_sys::domain::stop();
+    }
     let (Some(front), Some(supervisor), Some(faults)) = (
         tileos_sys::domain::served_endpoint("front"),
         tileos_sys::domain::client_endpoint("supervisor"),
