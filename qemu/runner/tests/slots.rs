@@ -60,8 +60,14 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     std::fs::create_dir_all(&images.logs).expect("log directory");
     let log = images.logs.join("tile-slots.log");
     std::fs::write(&log, b"").expect("empty the serial log");
-    let outcome = run_until(&Machine::default(), &images.tile_boot(scenario_archive("slots")), &log, TIMEOUT, &["@event tester.done", "@event intruder.seat-stop"])
-        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = run_until(
+        &Machine::default(),
+        &images.tile_boot(scenario_archive("slots")),
+        &log,
+        TIMEOUT,
+        &["@event tester.done", "@event intruder.seat-stop"],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "panicked"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
@@ -77,11 +83,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     // Every step as expected.
     let checks = outcome.events("tester.check");
     for &step in STEPS {
-        assert!(
-            checks.iter().any(|event| event.has(&[("name", step), ("verdict", "ok")])),
-            "step {step} not ok:\n{}",
-            outcome.tail(80)
-        );
+        assert!(checks.iter().any(|event| event.has(&[("name", step), ("verdict", "ok")])), "step {step} not ok:\n{}", outcome.tail(80));
     }
     assert!(!checks.iter().any(|event| event.has(&[("verdict", "wrong")])), "a step went wrong:\n{}", outcome.tail(80));
     outcome.assert_event("tester.done", &[("failures", "0")]);

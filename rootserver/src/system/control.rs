@@ -43,10 +43,12 @@ impl Supervision<'_, '_> {
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotAllowed)));
             }
             Ok(control::Request::Restart { domain: name }) => self.restart_on_request(name.as_str(), client),
-            Ok(request @ (control::Request::SeatLoad { .. }
-            | control::Request::SeatChunk { .. }
-            | control::Request::SeatStart { .. }
-            | control::Request::SeatStop { .. })) => {
+            Ok(
+                request @ (control::Request::SeatLoad { .. }
+                | control::Request::SeatChunk { .. }
+                | control::Request::SeatStart { .. }
+                | control::Request::SeatStop { .. }),
+            ) => {
                 // Only a slot's manager, identified by its own supervisor-client badge, and
                 // only for its own slot's seats.
                 let managed = caller.and_then(|c| description.slots.iter().position(|slot| slot.manager == c.domain));

@@ -222,7 +222,6 @@ impl Supervision<'_, '_> {
         Response::SeatStopped
     }
 
-
     /// Domain `index`, seat `seat` of `slot`, faulted (`fault`: its kind, already logged as
     /// `domain.stopped`): stops it for good — its manager decides what runs there next —
     /// and signals bit `1 << seat` of the manager's seat-faults notification.

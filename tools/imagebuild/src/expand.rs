@@ -148,7 +148,9 @@ fn expand_one(
         if !valid_name(name) {
             return Err(err(
                 "name",
-                format!("the slot's generated name \"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-] (shorten the slot's name)"),
+                format!(
+                    "the slot's generated name \"{name}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-] (shorten the slot's name)"
+                ),
             ));
         }
     }
@@ -157,7 +159,9 @@ fn expand_one(
             let declared = item_lines.get(&Pos::Domain(at)).copied().unwrap_or(1);
             return Err(err(
                 "name",
-                format!("domain \"{name}\" (line {declared}) takes a name the slot gives its manager or a seat (\"<slot>.manager\", \"<slot>.seat<k>\")"),
+                format!(
+                    "domain \"{name}\" (line {declared}) takes a name the slot gives its manager or a seat (\"<slot>.manager\", \"<slot>.seat<k>\")"
+                ),
             ));
         }
     }
@@ -195,7 +199,10 @@ fn expand_one(
             ));
         }
         if d.device_memory.iter().any(|m| &m.name == name) {
-            return Err(err("allowance", format!("\"{name}\" is device memory, which is granted to one domain only; a seat cannot hold it")));
+            return Err(err(
+                "allowance",
+                format!("\"{name}\" is device memory, which is granted to one domain only; a seat cannot hold it"),
+            ));
         }
     }
 

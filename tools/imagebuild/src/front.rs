@@ -406,12 +406,7 @@ impl<'f> Front<'f> {
         };
         crate::expand::expand_slots(&mut description, &builds, &mut self.item_lines, &self.field_lines)
             .map_err(|(line, message)| self.diag(line, message))?;
-        Ok(Parsed {
-            description,
-            programs,
-            item_lines: self.item_lines,
-            field_lines: self.field_lines,
-        })
+        Ok(Parsed { description, programs, item_lines: self.item_lines, field_lines: self.field_lines })
     }
 
     /// Builds the [`Tbl`] for the `index`th `[[kind]]`, labelled by its `name` when it has one.

@@ -6,8 +6,8 @@
 
 use crate::{
     Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
-    MAX_PERIOD_MS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy,
-    MAX_SEATS, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
+    MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP,
+    RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -503,9 +503,10 @@ impl Checker<'_> {
                     return Err(self.err(item, "bits", "must set at least one bit"));
                 }
                 // The seats of a slot signal with the incumbent's bits (they run its successors).
-                let seats_of_one_slot =
-                    |a: u32, b: u32| d.slots.iter().any(|slot| slot.seat_of(a).is_some() && slot.seat_of(b).is_some());
-                if let Some(o) = earlier.iter().find(|o| o.badge & sig.badge != 0 && !(o.badge == sig.badge && seats_of_one_slot(o.domain, sig.domain))) {
+                let seats_of_one_slot = |a: u32, b: u32| d.slots.iter().any(|slot| slot.seat_of(a).is_some() && slot.seat_of(b).is_some());
+                if let Some(o) =
+                    earlier.iter().find(|o| o.badge & sig.badge != 0 && !(o.badge == sig.badge && seats_of_one_slot(o.domain, sig.domain)))
+                {
                     return Err(self.err(
                         item,
                         "bits",
@@ -832,7 +833,12 @@ impl Checker<'_> {
                 return Err(self.err(
                     item,
                     "seats",
-                    format_args!("seat {k} (\"{}\") is not a client of \"{}\" badged {:#x}", self.domain(domain), endpoint.name, SEAT_BADGE | k as u64),
+                    format_args!(
+                        "seat {k} (\"{}\") is not a client of \"{}\" badged {:#x}",
+                        self.domain(domain),
+                        endpoint.name,
+                        SEAT_BADGE | k as u64
+                    ),
                 ));
             }
             if k > 0 && d.domains[domain].restart != RestartPolicy::Never {
@@ -842,11 +848,20 @@ impl Checker<'_> {
         if earlier.iter().any(|o| o.seats.contains(&slot.manager) || o.manager == slot.manager) {
             return Err(self.err(item, "manager", format_args!("domain \"{}\" has two roles in the slots", self.domain(manager))));
         }
-        if let Some(client) = endpoint.clients.iter().find(|c| c.badge & SEAT_BADGE != 0 && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k))) {
+        if let Some(client) = endpoint
+            .clients
+            .iter()
+            .find(|c| c.badge & SEAT_BADGE != 0 && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k)))
+        {
             return Err(self.err(
                 item,
                 "endpoint",
-                format_args!("client \"{}\" of \"{}\" has badge {:#x}, which has the seat bit {SEAT_BADGE:#x} but is no seat's", self.domain(client.domain as usize), endpoint.name, client.badge),
+                format_args!(
+                    "client \"{}\" of \"{}\" has badge {:#x}, which has the seat bit {SEAT_BADGE:#x} but is no seat's",
+                    self.domain(client.domain as usize),
+                    endpoint.name,
+                    client.badge
+                ),
             ));
         }
         match d.notifications.get(slot.seat_faults as usize) {

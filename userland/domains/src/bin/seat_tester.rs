@@ -151,7 +151,11 @@ extern "C" fn _start() -> ! {
     t.ready("incumbent-ready", 0);
 
     let refused = |refusal| Response::Refused(refusal);
-    t.check("no-such-seat", Request::SeatStart { seat: SEATS, program: SeatProgram::Incumbent }, refused(Refusal::NoSuchSeat { seats: SEATS }));
+    t.check(
+        "no-such-seat",
+        Request::SeatStart { seat: SEATS, program: SeatProgram::Incumbent },
+        refused(Refusal::NoSuchSeat { seats: SEATS }),
+    );
     t.check(
         "too-large-load",
         Request::SeatLoad { seat: 1, length: MODULE_MEMORY + 1 },
