@@ -13,9 +13,10 @@
 //! - seats 1..=N, domains `<slot>.seat<k>`: restart policy never, the challenger schedule,
 //!   the incumbent's stack and heap, and the allowance (endpoints the incumbent calls, with
 //!   a badge of their own and the incumbent's parameters; notifications it signals, with its
-//!   bits; shared regions it maps, at its address with its rights). N is `max_challengers`
-//!   + 1 (the warm/promoted pair) + 1 for a noise-cancelled slot, at least 3 in an N-version
-//!   slot (seats 0..3 run the lineages, seat 3 is the spare for the fallback);
+//!   bits; shared regions it maps, at its address with its rights). N is one more than
+//!   `max_challengers` (the warm/promoted pair), one more again for a noise-cancelled slot
+//!   (the replica), at least 3 in an N-version slot (seats 0, 1, 2 run the lineages, seat 3
+//!   is the spare for the fallback);
 //! - every seat a client of the front endpoint badged `SEAT_BADGE | k`, local name `slot`.
 //!
 //! Every generated item's errors point at the slot's line.
