@@ -52,6 +52,15 @@ const STEPS: &[&str] = &[
     "staged-module-again",
     "module-staged-again",
     "staged-module-faulted-again",
+    "nv-lineages-ready",
+    "nv-lineage-running",
+    "nv-no-lineage-3",
+    "nv-spare-lineage",
+    "nv-spare-ready",
+    "nv-spare-stop",
+    "nv-spare-fallback",
+    "nv-fallback-ready",
+    "nv-fallback-fault-signalled",
 ];
 
 #[test]
@@ -65,7 +74,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
         &images.tile_boot(scenario_archive("slots")),
         &log,
         TIMEOUT,
-        &["@event tester.done", "@event intruder.seat-stop"],
+        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-stop"],
     )
     .unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
@@ -86,7 +95,8 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
         assert!(checks.iter().any(|event| event.has(&[("name", step), ("verdict", "ok")])), "step {step} not ok:\n{}", outcome.tail(80));
     }
     assert!(!checks.iter().any(|event| event.has(&[("verdict", "wrong")])), "a step went wrong:\n{}", outcome.tail(80));
-    outcome.assert_event("tester.done", &[("failures", "0")]);
+    outcome.assert_event("tester.done", &[("slot", "probe-slot"), ("failures", "0")]);
+    outcome.assert_event("tester.done", &[("slot", "vote"), ("failures", "0")]);
     // A supervisor client that manages no slot is refused.
     outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
     outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
@@ -108,6 +118,15 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "0")]);
     outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "1")]);
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "1")]);
+    // The N-version slot: its lineages run in seats 0..=2 from the boot, only seat 3 is empty.
+    for domain in ["vote-svc", "vote.seat1", "vote.seat2"] {
+        outcome.assert_event("probe.ready", &[("domain", domain), ("generation", "0")]);
+    }
+    outcome.assert_event("seat.empty", &[("slot", "vote"), ("seat", "3")]);
+    assert!(!outcome.events("seat.empty").iter().any(|event| event.has(&[("slot", "vote"), ("seat", "1")])));
+    outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "0"), ("program", "lineage")]);
+    outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "1"), ("program", "fallback")]);
+    outcome.assert_event("seat.faulted", &[("slot", "vote"), ("seat", "3"), ("generation", "1")]);
     // A seat is never restarted by the supervisor.
-    assert!(outcome.events("domain.restarted").iter().all(|event| !event.get("domain").is_some_and(|d| d.starts_with("probe-slot.seat"))));
+    assert!(outcome.events("domain.restarted").iter().all(|event| !event.get("domain").is_some_and(|d| d.contains(".seat"))));
 }

@@ -147,6 +147,9 @@ extern "C" fn _start() -> ! {
     };
     let mut t = Tester { supervisor: Client::new(supervisor), front, failures: 0 };
     log_event!("tester.started", domain = name);
+    if name.starts_with("vote.") {
+        n_version(&mut t, faults);
+    }
     // Seat 0, the incumbent, was started at boot: its module says READY.
     t.ready("incumbent-ready", 0);
 
@@ -241,6 +244,36 @@ extern "C" fn _start() -> ! {
     t.verdict("staged-module-faulted-again", word == 1 << 2, format_args!("seat-faults word {word:#x}"));
 
     log!("seat-tester: done, {} failures", t.failures);
-    log_event!("tester.done", failures = t.failures);
+    log_event!("tester.done", slot = "probe-slot", failures = t.failures);
+    tileos_sys::domain::stop()
+}
+
+/// The N-version slot "vote" (lineages seat-probe, seat-probe-b, seat-probe-c, fallback
+/// seat-probe): seats 0, 1 and 2 run the lineages from the boot; seat 3, the spare, starts a
+/// lineage and the fallback; there is no lineage 3.
+fn n_version(t: &mut Tester, faults: tileos_sys::cap::Notification) -> ! {
+    let mut ready = [false; 3];
+    for _ in 0..3 {
+        let message = t.front.recv();
+        let seat = message.badge & !SEAT_BADGE;
+        if message.badge & SEAT_BADGE != 0 && seat < 3 && message.info.label() == READY {
+            ready[seat as usize] = true;
+        }
+    }
+    t.verdict("nv-lineages-ready", ready == [true; 3], format_args!("ready {ready:?}"));
+    let refused = |refusal| Response::Refused(refusal);
+    t.check("nv-lineage-running", Request::SeatStart { seat: 1, program: SeatProgram::Lineage(1) }, refused(Refusal::SeatRunning));
+    t.check("nv-no-lineage-3", Request::SeatStart { seat: 3, program: SeatProgram::Lineage(3) }, refused(Refusal::NoSuchProgram));
+    t.check("nv-spare-lineage", Request::SeatStart { seat: 3, program: SeatProgram::Lineage(2) }, Response::SeatStarted { generation: 0 });
+    t.ready("nv-spare-ready", 3);
+    t.check("nv-spare-stop", Request::SeatStop { seat: 3 }, Response::SeatStopped);
+    t.check("nv-spare-fallback", Request::SeatStart { seat: 3, program: SeatProgram::Fallback }, Response::SeatStarted { generation: 1 });
+    t.ready("nv-fallback-ready", 3);
+    // The fallback in seat 3 faults: stopped, the manager told.
+    tileos_sys::reply(FAULT_NOW, &[]);
+    let word = faults.wait();
+    t.verdict("nv-fallback-fault-signalled", word == 1 << 3, format_args!("seat-faults word {word:#x}"));
+    log!("seat-tester: N-version done, {} failures", t.failures);
+    log_event!("tester.done", slot = "vote", failures = t.failures);
     tileos_sys::domain::stop()
 }
