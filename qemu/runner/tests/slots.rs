@@ -74,7 +74,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
         &images.tile_boot(scenario_archive("slots")),
         &log,
         TIMEOUT,
-        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-stop"],
+        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-restart"],
     )
     .unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
@@ -100,6 +100,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     // A supervisor client that manages no slot is refused.
     outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
     outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
+    outcome.assert_event("intruder.seat-restart", &[("domain", "intruder"), ("verdict", "refused")]);
     // The root server's side: refusals, starts with fresh generations, the stop, the faults.
     for reason in ["NoSuchSeat", "ModuleTooLarge", "ChunkOutOfOrder", "StagingIncomplete", "BadProgram", "NoSuchProgram", "SeatRunning"] {
         let refused = outcome.events("seat.refused");

@@ -81,8 +81,12 @@ impl Supervision<'_, '_> {
             tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::UnknownDomain)));
             return;
         };
+        // A slot's seat is never restarted by the supervisor (its manager starts what runs
+        // there): as if its restart policy were "never".
+        let seat = description.seat(index as u32).is_some();
         let refusal = match (description.domains[index].restart, self.tile.states[index].state) {
             (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
+            _ if seat => Some(Refusal::RestartPolicyNever),
             (_, State::Running) => None,
             (_, other) => Some(Refusal::NotRunning(other)),
         };

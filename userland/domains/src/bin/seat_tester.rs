@@ -5,7 +5,8 @@
 //! `Seat*` requests through every refusal and the start/stop/fault paths, logging one
 //! `tester.check name=… verdict=ok|wrong` event per step and `tester.done` at the end.
 //! Run by a domain that is no slot's manager but a supervisor client, it asks to stop seat 0
-//! and logs `intruder.seat-stop verdict=refused` when the root server refuses.
+//! and to restart the domain of seat 0, and logs `intruder.seat-stop verdict=refused` and
+//! `intruder.seat-restart verdict=refused` when the root server refuses.
 #![no_std]
 #![no_main]
 
@@ -135,6 +136,12 @@ extern "C" fn _start() -> ! {
         let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
         log!("seat-tester: \"{name}\", no slot's manager, asked to stop seat 0: {answer:?}");
         log_event!("intruder.seat-stop", domain = name, verdict = verdict);
+        // Nor is a seat restarted by the supervisor on request.
+        let domain = heapless::String::try_from("probe-svc").unwrap_or_default();
+        let answer = Client::<Supervisor>::new(supervisor).call(&Request::Restart { domain });
+        let verdict = if answer == Ok(Response::Refused(Refusal::RestartPolicyNever)) { "refused" } else { "ALLOWED" };
+        log!("seat-tester: \"{name}\" asked to restart seat 0 of probe-slot: {answer:?}");
+        log_event!("intruder.seat-restart", domain = name, verdict = verdict);
         tileos_sys::domain::stop();
     }
     let (Some(front), Some(supervisor), Some(faults)) = (
