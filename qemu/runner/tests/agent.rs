@@ -135,7 +135,8 @@ fn the_update_agent_serves_status_and_refuses_unsigned_changes_and_hostile_frame
         let _ = sender.send(result);
         host_done.store(true, Ordering::SeqCst);
     });
-    let outcome = run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
+    let outcome =
+        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
     host.join().expect("the host side does not panic");
     let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     let names = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));

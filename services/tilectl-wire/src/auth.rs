@@ -29,7 +29,12 @@ pub fn signed_bytes(challenge: &[u8; CHALLENGE_BYTES], counter: u64, command: &C
 }
 
 /// Signs `command` for the connection with `challenge` (the client's side).
-pub fn sign(key: &SigningKey, challenge: &[u8; CHALLENGE_BYTES], counter: u64, command: &Command) -> Option<heapless::Vec<u8, SIGNATURE_BYTES>> {
+pub fn sign(
+    key: &SigningKey,
+    challenge: &[u8; CHALLENGE_BYTES],
+    counter: u64,
+    command: &Command,
+) -> Option<heapless::Vec<u8, SIGNATURE_BYTES>> {
     let message = signed_bytes(challenge, counter, command)?;
     heapless::Vec::from_slice(&key.sign(&message).to_bytes()).ok()
 }

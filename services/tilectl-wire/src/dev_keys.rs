@@ -17,12 +17,14 @@ pub const LOG_SEED: [u8; 32] = *b"tileos dev update-log key seed01";
 /// The development operator's public key, as the agent embeds it (no key derivation on the
 /// tile; a test checks it is [`OPERATOR_SEED`]'s).
 pub const OPERATOR_PUBLIC: [u8; 32] = [
-    144, 73, 85, 76, 0, 42, 83, 191, 228, 218, 80, 1, 123, 112, 37, 116, 14, 166, 61, 210, 190, 53, 187, 73, 135, 174, 247, 137, 191, 106, 196, 30,
+    144, 73, 85, 76, 0, 42, 83, 191, 228, 218, 80, 1, 123, 112, 37, 116, 14, 166, 61, 210, 190, 53, 187, 73, 135, 174, 247, 137, 191, 106,
+    196, 30,
 ];
 
 /// The development log key's public half, as bytes.
 pub const LOG_PUBLIC: [u8; 32] = [
-    212, 82, 131, 119, 200, 60, 229, 136, 233, 20, 124, 125, 180, 85, 66, 222, 98, 54, 92, 110, 145, 223, 248, 182, 87, 187, 195, 103, 115, 33, 213, 255,
+    212, 82, 131, 119, 200, 60, 229, 136, 233, 20, 124, 125, 180, 85, 66, 222, 98, 54, 92, 110, 145, 223, 248, 182, 87, 187, 195, 103, 115,
+    33, 213, 255,
 ];
 
 /// The development operator's public key.

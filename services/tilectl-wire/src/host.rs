@@ -13,7 +13,7 @@ use std::{format, vec};
 use ed25519_dalek::SigningKey;
 
 use crate::entropy::ChallengeSource;
-use crate::session::{Agent, Backend, Flow};
+use crate::session::{Agent, Backend, Connect, Flow};
 use crate::{Answer, CHALLENGE_BYTES, ClientFrame, Command, LENGTH_BYTES, MAX_FRAME, ServerFrame, VERSION, WireError, auth, frame};
 
 /// Why a client call failed.
@@ -164,11 +164,11 @@ pub fn serve<B: Backend + Send + 'static>(listener: TcpListener, agent: Arc<Mute
             let challenge = challenges.lock().map(|mut source| source.challenge()).unwrap_or([0; CHALLENGE_BYTES]);
             let Ok(mut locked) = agent.lock() else { return };
             let id = match locked.connect(challenge) {
-                Ok((id, hello)) => {
+                Connect::Open(id, hello) => {
                     let _ = stream.write_all(&hello);
                     id
                 }
-                Err(busy) => {
+                Connect::Busy(busy) => {
                     let _ = stream.write_all(&busy);
                     return;
                 }

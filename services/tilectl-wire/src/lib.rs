@@ -287,15 +287,14 @@ mod tests {
             log_size: u64::MAX,
         };
         encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Slot(Response::Status(status)) });
-        let line = supervisor::DomainStatus {
-            name: full_name(),
-            state: supervisor::State::Restarting,
-            generation: u64::MAX,
-            restarts: u32::MAX,
-        };
+        let line =
+            supervisor::DomainStatus { name: full_name(), state: supervisor::State::Restarting, generation: u64::MAX, restarts: u32::MAX };
         let domains = core::iter::repeat_n(line, supervisor::MAX_STATUS).collect();
         encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Domains { total: u16::MAX, domains } });
-        encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Slots(core::iter::repeat_n(full_name(), MAX_SLOTS).collect()) });
+        encoded_len(&ServerFrame::Answer {
+            counter: u64::MAX,
+            answer: Answer::Slots(core::iter::repeat_n(full_name(), MAX_SLOTS).collect()),
+        });
     }
 
     #[test]
@@ -303,7 +302,13 @@ mod tests {
         let slot = |request| Command::Slot { slot: String::try_from("checksum").unwrap(), request };
         assert!(!Command::Slots.is_privileged());
         assert!(!Command::Domains { first: 0 }.is_privileged());
-        for request in [Request::Status, Request::LogHead, Request::LogEntry { index: 0 }, Request::LogInclusion { index: 0, tree_size: 1 }, Request::LogConsistency { old_size: 1, new_size: 2 }] {
+        for request in [
+            Request::Status,
+            Request::LogHead,
+            Request::LogEntry { index: 0 },
+            Request::LogInclusion { index: 0, tree_size: 1 },
+            Request::LogConsistency { old_size: 1, new_size: 2 },
+        ] {
             assert!(!slot(request).is_privileged());
         }
         for request in [

@@ -70,6 +70,16 @@ pub enum Flow {
     Close,
 }
 
+/// What [`Agent::connect`] made of a new connection.
+#[derive(Debug)]
+#[must_use]
+pub enum Connect {
+    /// Served as connection `.0`; send the [`Hello`] frame `.1`.
+    Open(ConnectionId, FrameBytes),
+    /// [`MAX_SESSIONS`] are open: send this [`WireError::Busy`] frame and close it.
+    Busy(FrameBytes),
+}
+
 /// One connection's state.
 struct Session {
     /// Its challenge.
@@ -110,14 +120,13 @@ impl<B: Backend> Agent<B> {
         self.sessions.iter().filter(|session| session.is_some()).count()
     }
 
-    /// A new connection with `challenge`: its id and the [`Hello`] to send, or, when
-    /// [`MAX_SESSIONS`] are open, the [`WireError::Busy`] frame to send before closing it.
-    pub fn connect(&mut self, challenge: [u8; CHALLENGE_BYTES]) -> Result<(ConnectionId, FrameBytes), FrameBytes> {
+    /// A new connection with `challenge`.
+    pub fn connect(&mut self, challenge: [u8; CHALLENGE_BYTES]) -> Connect {
         let Some(id) = self.sessions.iter().position(Option::is_none) else {
-            return Err(encode(&ServerFrame::Error(WireError::Busy)));
+            return Connect::Busy(encode(&ServerFrame::Error(WireError::Busy)));
         };
         self.sessions[id] = Some(Session { challenge, next: 0, failures: 0, reader: FrameReader::new() });
-        Ok((id, encode(&ServerFrame::Hello(Hello { version: VERSION, challenge }))))
+        Connect::Open(id, encode(&ServerFrame::Hello(Hello { version: VERSION, challenge })))
     }
 
     /// Bytes arrived on connection `id`: each complete frame is handled and its answer
@@ -189,16 +198,14 @@ impl<B: Backend> Agent<B> {
         session.next = session.next.saturating_add(1);
         match &frame.signature {
             None if frame.command.is_privileged() => return (answer(Answer::Error(WireError::SignatureRequired)), Flow::Open),
-            None => {}
-            Some(signature) => {
-                if !auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature) {
-                    session.failures = session.failures.saturating_add(1);
-                    if session.failures >= MAX_FAILURES {
-                        return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
-                    }
-                    return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
+            Some(signature) if !auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature) => {
+                session.failures = session.failures.saturating_add(1);
+                if session.failures >= MAX_FAILURES {
+                    return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
                 }
+                return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
             }
+            None | Some(_) => {}
         }
         (answer(self.perform(id, frame.command)), Flow::Open)
     }
@@ -230,12 +237,12 @@ impl<B: Backend> Agent<B> {
                     _ => {}
                 }
                 let result = self.backend.slot(&slot, &request);
-                let finished = match (&request, &result) {
-                    (Request::InstallCommit, _) => true,
-                    (Request::InstallBegin { .. }, Ok(slots::Response::Refused(_))) => true,
-                    (Request::InstallBegin { .. } | Request::InstallChunk { .. }, Err(_)) => true,
-                    _ => false,
-                };
+                let finished = matches!(
+                    (&request, &result),
+                    (Request::InstallCommit, _)
+                        | (Request::InstallBegin { .. }, Ok(slots::Response::Refused(_)))
+                        | (Request::InstallBegin { .. } | Request::InstallChunk { .. }, Err(_))
+                );
                 if finished {
                     self.staging.retain(|(name, _)| *name != slot);
                 }

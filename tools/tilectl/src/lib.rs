@@ -112,7 +112,10 @@ fn refused_by_agent(error: WireError) -> Failure {
 /// Runs `command`, writing its output to `out`.
 pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<(), Failure> {
     let key = operator_key(options)?;
-    let connect = || Client::connect(&options.tile, key.clone(), options.timeout).map_err(|error| Failure::Connection(format!("{}: {error}", options.tile)));
+    let connect = || {
+        Client::connect(&options.tile, key.clone(), options.timeout)
+            .map_err(|error| Failure::Connection(format!("{}: {error}", options.tile)))
+    };
     let text = match command {
         Command::Status => status(&mut connect()?, options.json)?,
         Command::Install { file, slot } => {
@@ -142,7 +145,11 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
                 (false, _) => None,
                 (true, Some(path)) => Some(public_key(path)?),
                 (true, None) if options.dev_key => Some(dev_keys::log_public()),
-                (true, None) => return Err(Failure::Usage("log --verify needs the tile's log public key: --log-key FILE (or --dev-key for a development tile)".into())),
+                (true, None) => {
+                    return Err(Failure::Usage(
+                        "log --verify needs the tile's log public key: --log-key FILE (or --dev-key for a development tile)".into(),
+                    ));
+                }
             };
             let state = match state {
                 Some(path) => Some(path.clone()),
@@ -305,7 +312,15 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
             let _ = writeln!(
                 text,
                 "slot {}: module {} serving; installed {}, rejected {}, promoted {}, rolled back {}; {} requests, {} timeouts; log of {} entries",
-                status.name, status.serving, status.installed, status.rejected, status.promoted, status.rolled_back, status.requests, status.timeouts, status.log_size
+                status.name,
+                status.serving,
+                status.installed,
+                status.rejected,
+                status.promoted,
+                status.rolled_back,
+                status.requests,
+                status.timeouts,
+                status.log_size
             );
             for module in &status.modules {
                 let _ = writeln!(
@@ -346,14 +361,21 @@ fn install(client: &mut Client, slot: &str, bundle: &[u8], file: &str, json: boo
         match slot_call(client, slot, Request::InstallChunk { offset, bytes })? {
             Response::Staged { received } if received as usize == offset as usize + chunk.len() => {}
             Response::Staged { received } => {
-                return Err(Failure::Refused(format!("slot {slot} staged {received} bytes after the chunk at {offset}, expected {}", offset as usize + chunk.len())));
+                return Err(Failure::Refused(format!(
+                    "slot {slot} staged {received} bytes after the chunk at {offset}, expected {}",
+                    offset as usize + chunk.len()
+                )));
             }
             other => return Err(unexpected(slot, "a chunk of the install", other)),
         }
     }
     match slot_call(client, slot, Request::InstallCommit)? {
-        Response::Installed { module } if json => Ok(json!({ "slot": slot, "installed": module, "bytes": bundle.len() }).to_string() + "\n"),
-        Response::Installed { module } => Ok(format!("slot {slot}: {file} ({} bytes) installed as module {module}, shadowing\n", bundle.len())),
+        Response::Installed { module } if json => {
+            Ok(json!({ "slot": slot, "installed": module, "bytes": bundle.len() }).to_string() + "\n")
+        }
+        Response::Installed { module } => {
+            Ok(format!("slot {slot}: {file} ({} bytes) installed as module {module}, shadowing\n", bundle.len()))
+        }
         other => Err(unexpected(slot, "the install's commit", other)),
     }
 }
@@ -394,14 +416,24 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
         Response::Head(head) => head,
         other => return Err(unexpected(slot, "the log head", other)),
     };
-    let signature: [u8; 64] =
-        head.signature.as_slice().try_into().map_err(|_| Failure::Verification(format!("the head's signature has {} bytes, not 64", head.signature.len())))?;
-    let signed = SignedTreeHead { head: TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root }, signature };
+    let signature: [u8; 64] = head
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| Failure::Verification(format!("the head's signature has {} bytes, not 64", head.signature.len())))?;
+    let signed =
+        SignedTreeHead { head: TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root }, signature };
     let mut text = String::new();
     let mut entries = Vec::new();
     let mut consistency = Value::Null;
     if let Some(key) = key {
-        signed.verify(key).map_err(|_| Failure::Verification(format!("the signature of the head (size {}) is not the log key's {}", head.tree_size, hex(key.as_bytes()))))?;
+        signed.verify(key).map_err(|_| {
+            Failure::Verification(format!(
+                "the signature of the head (size {}) is not the log key's {}",
+                head.tree_size,
+                hex(key.as_bytes())
+            ))
+        })?;
     }
     let _ = writeln!(
         text,
@@ -421,8 +453,9 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
                 Response::Proof { hashes } => hashes,
                 other => return Err(unexpected(slot, "an inclusion proof", other)),
             };
-            verify_inclusion(&bytes, index, head.tree_size, &head.root, &path)
-                .map_err(|error| Failure::Verification(format!("entry {index} is not in the signed tree of {} entries: {error:?}", head.tree_size)))?;
+            verify_inclusion(&bytes, index, head.tree_size, &head.root, &path).map_err(|error| {
+                Failure::Verification(format!("entry {index} is not in the signed tree of {} entries: {error:?}", head.tree_size))
+            })?;
         }
         match UpdateEvent::decode(&bytes) {
             Ok(event) => {
@@ -464,7 +497,10 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
                 consistency = json!("first");
             }
             Some(old) if old.tree_size > head.tree_size => {
-                return Err(Failure::Verification(format!("the log shrank: {} entries were verified before, the head has {}", old.tree_size, head.tree_size)));
+                return Err(Failure::Verification(format!(
+                    "the log shrank: {} entries were verified before, the head has {}",
+                    old.tree_size, head.tree_size
+                )));
             }
             Some(old) => {
                 let proof = if old.tree_size == 0 || old.tree_size == head.tree_size {

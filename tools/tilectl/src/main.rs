@@ -90,7 +90,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = Options { tile: cli.tile, key: cli.key, dev_key: cli.dev_key, json: cli.json, timeout: Duration::from_secs(cli.timeout.max(1)) };
+    let options =
+        Options { tile: cli.tile, key: cli.key, dev_key: cli.dev_key, json: cli.json, timeout: Duration::from_secs(cli.timeout.max(1)) };
     let command = match cli.command {
         Command::Status => tileos_tilectl::Command::Status,
         Command::Install { file, slot } => tileos_tilectl::Command::Install { file, slot },

@@ -215,7 +215,12 @@ fn status_lists_every_domain_and_slot_in_text_and_json() {
     let text = ok(tilectl(&tile, &["status"]));
     assert!(text.starts_with("domains (10):\n"), "{text}");
     assert!(text.contains("  echo                     givenup    generation 9    restarts 0\n"), "{text}");
-    assert!(text.contains("slot checksum: module 0 serving; installed 0, rejected 0, promoted 0, rolled back 0; 42 requests, 0 timeouts; log of 0 entries"), "{text}");
+    assert!(
+        text.contains(
+            "slot checksum: module 0 serving; installed 0, rejected 0, promoted 0, rolled back 0; 42 requests, 0 timeouts; log of 0 entries"
+        ),
+        "{text}"
+    );
     assert!(text.contains("  module 0   checksum-v1              settled     seat 0"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--json", "status"]))).unwrap();
     assert_eq!(json["domains"].as_array().unwrap().len(), 10);
@@ -234,15 +239,24 @@ fn install_promote_rollback_with_the_operator_key() {
     let text = ok(tilectl(&tile, &["--dev-key", "install", &file, "--slot", "checksum"]));
     assert!(text.contains(&format!("slot checksum: {file} ({} bytes) installed as module 1, shadowing", bytes.len())), "{text}");
     assert_eq!(state.lock().unwrap().installed, [bytes]);
-    let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "promote", "--slot", "checksum", "1"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "promote", "--slot", "checksum", "1"]))).unwrap();
     assert_eq!(json, serde_json::json!({ "slot": "checksum", "promoted": 1 }));
     let text = ok(tilectl(&tile, &["--dev-key", "rollback", "--slot", "checksum"]));
     assert_eq!(text, "slot checksum: rolled back, module 0 serves again\n");
     // The slot's refusals come back in its words, exit code 1.
-    fails(tilectl(&tile, &["--dev-key", "rollback", "--slot", "checksum"]), 1, "slot checksum refused the rollback: Policy: nothing to roll back");
+    fails(
+        tilectl(&tile, &["--dev-key", "rollback", "--slot", "checksum"]),
+        1,
+        "slot checksum refused the rollback: Policy: nothing to roll back",
+    );
     fails(tilectl(&tile, &["--dev-key", "promote", "--slot", "checksum", "7"]), 1, "NotFound: no such module");
     let bad = bundle(&dir, "bad.bundle", b"BAD bundle");
-    fails(tilectl(&tile, &["--dev-key", "install", &bad, "--slot", "checksum"]), 1, "refused the install's commit: Bundle: bundle signature does not verify");
+    fails(
+        tilectl(&tile, &["--dev-key", "install", &bad, "--slot", "checksum"]),
+        1,
+        "refused the install's commit: Bundle: bundle signature does not verify",
+    );
     fails(tilectl(&tile, &["--dev-key", "rollback", "--slot", "nope"]), 1, "the agent refused: no such slot");
 }
 
@@ -292,7 +306,9 @@ fn log_verify_checks_signature_inclusion_and_consistency() {
     // Once more at the same size, then grown by one.
     ok(tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]));
     ok(tilectl(&tile, &["--dev-key", "rollback", "--slot", "checksum"]));
-    let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "log", "--slot", "checksum", "--verify", "--state", heads]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "log", "--slot", "checksum", "--verify", "--state", heads])))
+            .unwrap();
     assert_eq!(json["tree_size"], 4);
     assert_eq!(json["verified"], true);
     assert_eq!(json["consistency"], serde_json::json!({ "previous_size": 3 }));
@@ -305,7 +321,11 @@ fn log_verify_checks_signature_inclusion_and_consistency() {
     // Another log key: the signature fails.
     let other = dir.join("other.pub");
     std::fs::write(&other, SigningKey::from_bytes(&[3; 32]).verifying_key().as_bytes()).unwrap();
-    fails(tilectl(&tile, &["log", "--slot", "checksum", "--verify", "--log-key", other.to_str().unwrap(), "--state", heads]), 4, "is not the log key's");
+    fails(
+        tilectl(&tile, &["log", "--slot", "checksum", "--verify", "--log-key", other.to_str().unwrap(), "--state", heads]),
+        4,
+        "is not the log key's",
+    );
     // The right log key as a file verifies.
     let right = dir.join("log.pub");
     std::fs::write(&right, dev_keys::log_public().as_bytes()).unwrap();
@@ -319,7 +339,11 @@ fn log_verify_checks_signature_inclusion_and_consistency() {
             tile.log.append(&event(EventKind::Install, module)).unwrap();
         }
     }
-    fails(tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]), 4, "is not consistent with the head of 4 entries");
+    fails(
+        tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]),
+        4,
+        "is not consistent with the head of 4 entries",
+    );
     // And a log that shrank.
     state.lock().unwrap().log = UpdateLog::new();
     fails(tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]), 4, "the log shrank");
@@ -347,7 +371,10 @@ fn hostile_bytes_on_one_connection_leave_the_agent_serving_others() {
     hostile.write_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
     assert_eq!(hostile.read_server_frame().unwrap(), ServerFrame::Error(WireError::Malformed));
     hostile.write_raw(&[0x80, 0, 0, 0]).unwrap();
-    assert_eq!(hostile.read_server_frame().unwrap(), ServerFrame::Error(WireError::BadLength { length: 0x8000_0000, max: tileos_tilectl_wire::MAX_FRAME as u32 }));
+    assert_eq!(
+        hostile.read_server_frame().unwrap(),
+        ServerFrame::Error(WireError::BadLength { length: 0x8000_0000, max: tileos_tilectl_wire::MAX_FRAME as u32 })
+    );
     assert!(hostile.read_server_frame().is_err(), "closed after a bad length");
     ok(tilectl(&tile, &["status"]));
 }

@@ -59,7 +59,7 @@ fn agent() -> Agent<Fake> {
 }
 
 fn connect(agent: &mut Agent<Fake>, challenge: [u8; 32]) -> Client {
-    let (id, hello) = agent.connect(challenge).map_err(|_| "busy").unwrap();
+    let Connect::Open(id, hello) = agent.connect(challenge) else { panic!("busy") };
     let hello: ServerFrame = frame::decode(&hello[4..]).unwrap();
     assert_eq!(hello, ServerFrame::Hello(Hello { version: VERSION, challenge }));
     Client { id, challenge, counter: 0 }
@@ -111,7 +111,10 @@ fn reads_need_no_key_and_changes_need_the_operators() {
     assert_eq!(client.send(&mut agent, slot(Request::Rollback), None).0, Answer::Error(WireError::SignatureRequired));
     let stranger = SigningKey::from_bytes(&[7; 32]);
     assert_eq!(client.send(&mut agent, slot(Request::Rollback), Some(&stranger)).0, Answer::Error(WireError::BadSignature));
-    assert_eq!(client.send(&mut agent, slot(Request::Rollback), Some(&operator())).0, Answer::Slot(slots::Response::RolledBack { module: 0 }));
+    assert_eq!(
+        client.send(&mut agent, slot(Request::Rollback), Some(&operator())).0,
+        Answer::Slot(slots::Response::RolledBack { module: 0 })
+    );
     // A read with a bad signature is refused too.
     assert_eq!(client.send(&mut agent, Command::Slots, Some(&stranger)).0, Answer::Error(WireError::BadSignature));
     assert_eq!(agent.backend().requests.iter().filter(|(_, request)| *request == Request::Rollback).count(), 1);
@@ -160,14 +163,18 @@ fn malformed_unknown_and_oversized_frames_get_precise_errors() {
     // Not a ClientFrame: one byte, a counter and nothing more.
     assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 1, 5]), (std::vec![ServerFrame::Error(WireError::Malformed)], Flow::Open));
     // Command variant 9 does not exist.
-    assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 2, 0, 9]), (std::vec![ServerFrame::Error(WireError::UnknownCommand)], Flow::Open));
+    assert_eq!(
+        send_bytes(&mut agent, client.id, &[0, 0, 0, 2, 0, 9]),
+        (std::vec![ServerFrame::Error(WireError::UnknownCommand)], Flow::Open)
+    );
     // A frame with trailing bytes.
     let mut trailing = frame::encode(&ClientFrame { counter: 0, command: Command::Slots, signature: None }).unwrap().to_vec();
     trailing.push(0);
     trailing[3] += 1;
     assert_eq!(send_bytes(&mut agent, client.id, &trailing), (std::vec![ServerFrame::Error(WireError::Malformed)], Flow::Open));
     // An unknown slot.
-    let frame = ClientFrame { counter: 0, command: Command::Slot { slot: "nope".try_into().unwrap(), request: Request::Status }, signature: None };
+    let frame =
+        ClientFrame { counter: 0, command: Command::Slot { slot: "nope".try_into().unwrap(), request: Request::Status }, signature: None };
     assert_eq!(
         send_bytes(&mut agent, client.id, &frame::encode(&frame).unwrap()).0,
         [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::UnknownSlot) }]
@@ -184,7 +191,7 @@ fn a_third_connection_is_told_busy_and_a_closed_one_frees_its_place() {
     let mut agent = agent();
     let first = connect(&mut agent, [1; 32]);
     let _second = connect(&mut agent, [2; 32]);
-    let busy = agent.connect([3; 32]).err().expect("busy");
+    let Connect::Busy(busy) = agent.connect([3; 32]) else { panic!("not busy") };
     assert_eq!(frame::decode::<ServerFrame>(&busy[4..]), Ok(ServerFrame::Error(WireError::Busy)));
     agent.disconnect(first.id);
     connect(&mut agent, [3; 32]);
@@ -196,7 +203,10 @@ fn installs_belong_to_their_connection_and_a_dropped_one_is_discarded() {
     let key = operator();
     let mut first = connect(&mut agent, [1; 32]);
     let mut second = connect(&mut agent, [2; 32]);
-    assert_eq!(first.send(&mut agent, slot(Request::InstallBegin { length: 4 }), Some(&key)).0, Answer::Slot(slots::Response::Staged { received: 0 }));
+    assert_eq!(
+        first.send(&mut agent, slot(Request::InstallBegin { length: 4 }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 0 })
+    );
     let chunk = slot(Request::InstallChunk { offset: 0, bytes: Vec::from_slice(&[1, 2]).unwrap() });
     // Another connection may neither add chunks, commit nor begin its own install there.
     assert_eq!(second.send(&mut agent, chunk.clone(), Some(&key)).0, Answer::Error(WireError::NotStaging));
@@ -208,8 +218,14 @@ fn installs_belong_to_their_connection_and_a_dropped_one_is_discarded() {
     assert_eq!(agent.backend().requests.last().unwrap().1, Request::InstallBegin { length: 0 });
     assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), Some(&key)).0, Answer::Error(WireError::NotStaging));
     // Now the second may install, to the end.
-    assert_eq!(second.send(&mut agent, slot(Request::InstallBegin { length: 1 }), Some(&key)).0, Answer::Slot(slots::Response::Staged { received: 0 }));
-    assert_eq!(second.send(&mut agent, slot(Request::InstallChunk { offset: 0, bytes: Vec::from_slice(&[9]).unwrap() }), Some(&key)).0, Answer::Slot(slots::Response::Staged { received: 1 }));
+    assert_eq!(
+        second.send(&mut agent, slot(Request::InstallBegin { length: 1 }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 0 })
+    );
+    assert_eq!(
+        second.send(&mut agent, slot(Request::InstallChunk { offset: 0, bytes: Vec::from_slice(&[9]).unwrap() }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 1 })
+    );
     assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), Some(&key)).0, Answer::Slot(slots::Response::Installed { module: 1 }));
     // Committed: no staging left to discard when it goes.
     let before = agent.backend().requests.len();

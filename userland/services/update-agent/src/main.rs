@@ -35,16 +35,16 @@ use ed25519_dalek::VerifyingKey;
 use heapless::Vec as HVec;
 use tileos_abi::bootinfo::domain_info::{CapKind, MAX_CAPS, MAX_REGIONS};
 use tileos_mmio::Mmio;
+use tileos_protocol::ProtocolError;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_protocol::supervisor::{self, Supervisor};
-use tileos_protocol::ProtocolError;
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
 use tileos_tilectl_wire::entropy::ChallengeSource;
-use tileos_tilectl_wire::session::{Agent, Backend, BackendError, ConnectionId, Flow, MAX_SESSIONS};
+use tileos_tilectl_wire::session::{Agent, Backend, BackendError, Connect, ConnectionId, Flow, MAX_SESSIONS};
 use tileos_tilectl_wire::{MAX_SLOTS, PORT, SlotName, dev_keys};
 
 /// Connections that may wait to be accepted.
@@ -165,7 +165,9 @@ extern "C" fn _start() -> ! {
     let wake = caps.iter().find(|entry| entry.kind == CapKind::WaitNotification as u8 && name_of(&entry.name).starts_with("socket-wake."));
     let buffer = buffer.and_then(|region| tileos_sys::domain::take_region(name_of(&region.name)));
     let (Some(endpoint), Some(memory), Some(wake)) = (client_endpoint("socket"), buffer, wake) else {
-        log!("update-agent: needs the endpoint \"socket\", a region \"socket-buffer.*\" and a notification \"socket-wake.*\" to wait on; stopping");
+        log!(
+            "update-agent: needs the endpoint \"socket\", a region \"socket-buffer.*\" and a notification \"socket-wake.*\" to wait on; stopping"
+        );
         stop();
     };
     if (memory.len() as u64) < BUFFER_BYTES {
@@ -269,12 +271,12 @@ fn serve(
                 challenges.stir(&from.port.to_le_bytes());
                 let mut connection = Connection { socket, from, session: None, out: Vec::new(), finished: false, last_heard: now };
                 match agent.connect(challenges.challenge()) {
-                    Ok((id, hello)) => {
+                    Connect::Open(id, hello) => {
                         log!("update-agent: connection from {from}");
                         connection.session = Some(id);
                         connection.out.extend_from_slice(&hello);
                     }
-                    Err(busy) => {
+                    Connect::Busy(busy) => {
                         log!("update-agent: connection from {from} refused: {MAX_SESSIONS} connections open");
                         connection.out.extend_from_slice(&busy);
                         connection.finished = true;
