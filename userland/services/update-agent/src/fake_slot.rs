@@ -61,7 +61,8 @@ fn now_ms() -> u64 {
 }
 
 impl Fake {
-    fn event(&mut self, kind: EventKind, module: u32) -> Result<(), Response> {
+    /// Appends an event; whether the log took it.
+    fn event(&mut self, kind: EventKind, module: u32) -> bool {
         let content_hash = module.checked_sub(1).and_then(|index| self.installed.get(index as usize)).copied().unwrap_or([0; 32]);
         let event = UpdateEvent {
             kind,
@@ -72,7 +73,7 @@ impl Fake {
             content_hash,
             note: String::from("agent-fake-slot: nothing runs"),
         };
-        self.log.append(&event).map(|_| ()).map_err(|_| refused(RefusalKind::Store, "the log refused the entry"))
+        self.log.append(&event).is_ok()
     }
 
     fn handle(&mut self, control: u64, request: Request) -> Response {
@@ -148,8 +149,8 @@ impl Fake {
                     self.staged.clear();
                     self.length = None;
                     let module = self.installed.len() as u32;
-                    if let Err(refusal) = self.event(EventKind::Install, module) {
-                        return refusal;
+                    if !self.event(EventKind::Install, module) {
+                        return refused(RefusalKind::Store, "the log refused the entry");
                     }
                     log!("agent-fake-slot: module {module} installed ({length} bytes)");
                     Response::Installed { module }
@@ -160,8 +161,8 @@ impl Fake {
                 refused(RefusalKind::NotFound, "no such module")
             }
             Request::Promote { module, .. } => {
-                if let Err(refusal) = self.event(EventKind::Promote, module) {
-                    return refusal;
+                if !self.event(EventKind::Promote, module) {
+                    return refused(RefusalKind::Store, "the log refused the entry");
                 }
                 self.promoted = Some(module);
                 self.serving = module;
@@ -170,8 +171,8 @@ impl Fake {
             Request::Rollback => match self.promoted {
                 None => refused(RefusalKind::Policy, "nothing to roll back"),
                 Some(module) => {
-                    if let Err(refusal) = self.event(EventKind::Rollback, module) {
-                        return refusal;
+                    if !self.event(EventKind::Rollback, module) {
+                        return refused(RefusalKind::Store, "the log refused the entry");
                     }
                     self.promoted = None;
                     self.serving = 0;
