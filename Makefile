@@ -159,14 +159,16 @@ image: deps dev-kernel
 # `make run` boots the default tile with its devices: an NVMe disk image kept in
 # $(TILE_DISK), the tile status on host TCP port $(TILE_TCP_PORT), the UDP echo on host UDP
 # port $(TILE_UDP_PORT), and the net-client domain's line and datagram services on host TCP
-# port $(TILE_CLIENT_TCP_PORT) and UDP port $(TILE_CLIENT_UDP_PORT) (README: "Talking to the tile").
+# port $(TILE_CLIENT_TCP_PORT) and UDP port $(TILE_CLIENT_UDP_PORT) (README: "Talking to the tile"), and
+# the update agent (tilectl, docs/tilectl.md) on host TCP port $(TILE_AGENT_PORT).
 TILE_DISK ?= $(DEV)/disk.img
 TILE_TCP_PORT ?= 8080
 TILE_UDP_PORT ?= 7007
 TILE_CLIENT_TCP_PORT ?= 7070
 TILE_CLIENT_UDP_PORT ?= 5000
+TILE_AGENT_PORT ?= 7700
 TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT) \
-	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT)
+	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT) --agent-port $(TILE_AGENT_PORT)
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 with $(TILE) — serial on this terminal; quit with Ctrl-A X"

@@ -46,6 +46,9 @@ pub struct TileDevices {
     /// Host port forwarded to the net-client domain's UDP service (guest UDP port
     /// [`CLIENT_UDP_PORT`]).
     pub client_udp_port: u16,
+    /// Host port forwarded to the update agent, tilectl's end on the tile (guest TCP port
+    /// [`AGENT_PORT`]).
+    pub agent_port: u16,
 }
 
 /// The QEMU arguments of an NVMe controller on the raw disk image `disk` (the tile's disk).
@@ -62,6 +65,8 @@ pub fn nvme_disk_args(disk: &std::path::Path) -> Vec<String> {
 pub const CLIENT_TCP_PORT: u16 = 7070;
 /// Guest UDP port of the net-client domain.
 pub const CLIENT_UDP_PORT: u16 = 5000;
+/// Guest TCP port of the update agent (`tileos_tilectl_wire::PORT`, docs/tilectl.md).
+pub const AGENT_PORT: u16 = 7700;
 
 impl TileDevices {
     /// The QEMU arguments that add these devices.
@@ -75,6 +80,7 @@ impl TileDevices {
                 &[
                     Forward { udp: false, host: self.client_tcp_port, guest: CLIENT_TCP_PORT },
                     Forward { udp: true, host: self.client_udp_port, guest: CLIENT_UDP_PORT },
+                    Forward { udp: false, host: self.agent_port, guest: AGENT_PORT },
                 ],
             ))
             .collect()
@@ -228,14 +234,20 @@ mod tests {
 
     #[test]
     fn tile_devices_name_disk_and_forwarded_ports() {
-        let devices =
-            TileDevices { disk: "build/a,b.img".into(), tcp_port: 18080, udp_port: 17007, client_tcp_port: 17070, client_udp_port: 15000 };
+        let devices = TileDevices {
+            disk: "build/a,b.img".into(),
+            tcp_port: 18080,
+            udp_port: 17007,
+            client_tcp_port: 17070,
+            client_udp_port: 15000,
+            agent_port: 17700,
+        };
         let args = devices.args();
         assert!(args.windows(2).any(|w| w == ["-drive", "file=build/a,,b.img,if=none,format=raw,id=nvm"]));
         assert!(args.windows(2).any(|w| w
             == [
                 "-netdev",
-                "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=udp:127.0.0.1:17007-:7,hostfwd=tcp:127.0.0.1:17070-:7070,hostfwd=udp:127.0.0.1:15000-:5000"
+                "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=udp:127.0.0.1:17007-:7,hostfwd=tcp:127.0.0.1:17070-:7070,hostfwd=udp:127.0.0.1:15000-:5000,hostfwd=tcp:127.0.0.1:17700-:7700"
             ]));
         assert!(args.windows(2).any(|w| w == ["-device", "virtio-gpu-pci"]));
         assert!(args.windows(2).any(|w| w == ["-vga", "none"]));

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso)
-//!             [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P]]
+//!             [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P] [--agent-port P]]
 //!             [--icount] [--gdb] [--log FILE --timeout SECONDS]
 //! ```
 //! `--tile-devices` adds the full tile's devices (NVMe on DISK, created empty if missing;
 //! virtio-net with the status service on host TCP port P, default 8080, and the UDP echo
 //! on host UDP port P, default 7007; the net-client domain's line service on host TCP port
 //! `--client-tcp-port` P, default 7070, and its datagram service on host UDP port
-//! `--client-udp-port` P, default 5000; virtio-gpu).
+//! `--client-udp-port` P, default 5000; the update agent, tilectl's end, on host TCP port
+//! `--agent-port` P, default 7700; virtio-gpu).
 //! Without `--log` the guest is attached to the terminal (serial and monitor on stdio); the
 //! exit status is 0 when QEMU ends normally (quit with Ctrl-A X, or the guest reports a
 //! pass) and 1 when it could not start or failed, with the reason in words. With `--log` the
@@ -24,7 +25,7 @@ use std::time::Duration;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::{Boot, BootModule, Ended, Machine, TileDevices};
 
-const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]\n       tileos-qemu --help";
+const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P] [--agent-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]\n       tileos-qemu --help";
 
 /// Every option with its one-line description, for `--help`.
 const OPTIONS: &[(&str, &str)] = &[
@@ -46,6 +47,7 @@ const OPTIONS: &[(&str, &str)] = &[
         "--client-udp-port P",
         "host UDP port forwarded to net-client's datagram service, guest UDP 5000 (default 5000; make run: TILE_CLIENT_UDP_PORT)",
     ),
+    ("--agent-port P", "host TCP port forwarded to the update agent (tilectl), guest TCP 7700 (default 7700; make run: TILE_AGENT_PORT)"),
     ("--icount", "count guest instructions (-icount shift=0,sleep=off): repeatable timings, as make bench uses"),
     ("--gdb", "start halted with QEMU's gdb stub on localhost:1234"),
     ("--log FILE", "run unattended: the serial output goes to FILE (and to stdout at the end); needs --timeout"),
@@ -67,7 +69,7 @@ fn help() -> String {
 }
 
 /// How to move the forwarded host ports, for messages about a port in use.
-const PORT_HINT: &str = "choose free host ports with `make run TILE_TCP_PORT=18080 TILE_UDP_PORT=17007 TILE_CLIENT_TCP_PORT=17070 TILE_CLIENT_UDP_PORT=15000` (tileos-qemu: --tcp-port, --udp-port, --client-tcp-port, --client-udp-port)";
+const PORT_HINT: &str = "choose free host ports with `make run TILE_TCP_PORT=18080 TILE_UDP_PORT=17007 TILE_CLIENT_TCP_PORT=17070 TILE_CLIENT_UDP_PORT=15000 TILE_AGENT_PORT=17700` (tileos-qemu: --tcp-port, --udp-port, --client-tcp-port, --client-udp-port, --agent-port)";
 
 /// Size of a new NVMe disk image: tile.toml's disk windows, block-check's 4 MiB and the
 /// 64 MiB kept for the store after it.
@@ -88,6 +90,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
     let (mut log, mut timeout) = (None, None);
     let (mut disk, mut tcp_port, mut udp_port) = (None, 8080u16, 7007u16);
     let (mut client_tcp_port, mut client_udp_port) = (tileos_qemu::CLIENT_TCP_PORT, tileos_qemu::CLIENT_UDP_PORT);
+    let mut agent_port = tileos_qemu::AGENT_PORT;
     let port = |name: &str, text: String| text.parse::<u16>().map_err(|_| format!("{name}: '{text}' is not a port number"));
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -106,6 +109,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             "--udp-port" => udp_port = port("--udp-port", value("--udp-port")?)?,
             "--client-tcp-port" => client_tcp_port = port("--client-tcp-port", value("--client-tcp-port")?)?,
             "--client-udp-port" => client_udp_port = port("--client-udp-port", value("--client-udp-port")?)?,
+            "--agent-port" => agent_port = port("--agent-port", value("--agent-port")?)?,
             "--icount" => machine.icount = true,
             "--gdb" => machine.gdb = true,
             "--log" => log = Some(PathBuf::from(value("--log")?)),
@@ -123,7 +127,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
         (None, Some(_)) => return Err("--cmdline and --module apply to --kernel only; an ISO carries its own".into()),
         _ => return Err("give exactly one of --kernel or --iso".into()),
     };
-    let devices = disk.map(|disk| TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port });
+    let devices = disk.map(|disk| TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port, agent_port });
     if let Some(devices) = &devices {
         create_disk(&devices.disk)?;
         machine.extra_args.extend(devices.args());
@@ -145,6 +149,7 @@ fn ports_free(devices: &TileDevices) -> Result<(), String> {
         (true, devices.udp_port, "the UDP echo", "--udp-port", "TILE_UDP_PORT"),
         (false, devices.client_tcp_port, "net-client's line service", "--client-tcp-port", "TILE_CLIENT_TCP_PORT"),
         (true, devices.client_udp_port, "net-client's datagram service", "--client-udp-port", "TILE_CLIENT_UDP_PORT"),
+        (false, devices.agent_port, "the update agent (tilectl)", "--agent-port", "TILE_AGENT_PORT"),
     ];
     for (udp, port, service, option, variable) in ports {
         let bound = if udp { UdpSocket::bind(("127.0.0.1", port)).map(drop) } else { TcpListener::bind(("127.0.0.1", port)).map(drop) };

@@ -50,6 +50,11 @@ fn make_run_args(disk: &str, ports: [u16; 4]) -> Vec<String> {
         args.push(option.into());
         args.push(port.to_string());
     }
+    // The update agent's port: free, and none of the others (so a test's occupied port is
+    // the one reported).
+    let (agent_port, _) = tileos_qemu::host::free_ports_besides(&ports);
+    args.push("--agent-port".into());
+    args.push(agent_port.to_string());
     args
 }
 
@@ -101,7 +106,7 @@ fn make_run_fails_when_a_forwarded_tcp_port_is_in_use() {
         stderr.contains(&format!("cannot forward host TCP port {} to the tile status service (--tcp-port, TILE_TCP_PORT)", ports[0])),
         "{stderr}"
     );
-    for variable in ["TILE_TCP_PORT=", "TILE_UDP_PORT=", "TILE_CLIENT_TCP_PORT=", "TILE_CLIENT_UDP_PORT="] {
+    for variable in ["TILE_TCP_PORT=", "TILE_UDP_PORT=", "TILE_CLIENT_TCP_PORT=", "TILE_CLIENT_UDP_PORT=", "TILE_AGENT_PORT="] {
         assert!(stderr.contains(variable), "the message does not name {variable}: {stderr}");
     }
     drop(occupant);
@@ -115,6 +120,21 @@ fn make_run_fails_when_a_forwarded_udp_port_is_in_use() {
     let stderr = failing_make_run("udp-port-in-use", ports, |_| ());
     assert!(stderr.contains(&format!("host UDP port {} to net-client's datagram service", ports[3])), "{stderr}");
     assert!(stderr.contains("TILE_CLIENT_UDP_PORT"), "{stderr}");
+    drop(occupant);
+}
+
+#[test]
+fn make_run_fails_when_the_agent_port_is_in_use() {
+    let occupant = TcpListener::bind("127.0.0.1:0").expect("occupy a TCP port");
+    let port = occupant.local_addr().expect("bound").port();
+    let stderr = failing_make_run("agent-port-in-use", free_ports(), |args| {
+        let at = args.iter().position(|arg| arg == "--agent-port").expect("make run passes --agent-port");
+        args[at + 1] = port.to_string();
+    });
+    assert!(
+        stderr.contains(&format!("cannot forward host TCP port {port} to the update agent (tilectl) (--agent-port, TILE_AGENT_PORT)")),
+        "{stderr}"
+    );
     drop(occupant);
 }
 

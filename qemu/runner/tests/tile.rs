@@ -61,8 +61,9 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     std::fs::File::create(&disk).and_then(|file| file.set_len(68 << 20)).expect("create the disk image");
     let (tcp_port, udp_port) = free_ports();
     let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
-    let machine =
-        Machine { extra_args: TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port }.args(), ..Machine::default() };
+    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port, client_tcp_port, client_udp_port]);
+    let devices = TileDevices { disk, tcp_port, udp_port, client_tcp_port, client_udp_port, agent_port };
+    let machine = Machine { extra_args: devices.args(), ..Machine::default() };
     // The host reads the tile status over TCP once the netstack is ready, then has the
     // net-client (the socket protocol's example client) answer a line and a datagram.
     let watched = logs.join("tile-default.log");

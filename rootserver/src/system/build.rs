@@ -138,7 +138,9 @@ impl DevicePool {
 }
 
 impl<'d> Tile<'d> {
-    pub(super) fn new(alloc: &mut Allocator, mut devices: DevicePool, description: &'d SystemDescription, image_sizes: &[u64]) -> Tile<'d> {
+    /// The tile's shared objects and each domain's memory region, sized for `capacities`
+    /// (index: domain; its program's segments plus its heap).
+    pub(super) fn new(alloc: &mut Allocator, mut devices: DevicePool, description: &'d SystemDescription, capacities: &[u64]) -> Tile<'d> {
         let supervisor = alloc.make(ObjectType::Endpoint, 0);
         // The endpoint served by the supervisor is the supervisor's own endpoint.
         let endpoints: Vec<u64> = description
@@ -199,7 +201,7 @@ impl<'d> Tile<'d> {
                     .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
                 // Image, stack, heap, plus CNode, TCB, paging structures, IPC buffer and
                 // information page; doubled for alignment slack.
-                let bytes = image_sizes[index] + 0x3_0000 + domain.stack_size + domain.heap_size;
+                let bytes = capacities[index] + 0x3_0000 + domain.stack_size;
                 let bits = (64 - (2 * bytes).leading_zeros()).max(16) as u64;
                 DomainState {
                     untyped: alloc.make(ObjectType::Untyped, bits),
@@ -209,6 +211,8 @@ impl<'d> Tile<'d> {
                     shared_copies: Vec::new(),
                     slots_used: Vec::new(),
                     state: State::Stopped,
+                    capacity: capacities[index],
+                    ever_started: false,
                 }
             })
             .collect();
@@ -267,7 +271,8 @@ impl<'d> Tile<'d> {
     /// boot archive with its program, the shared objects to grant again.
     pub(super) fn drop_boot_authority(&mut self, alloc: &mut Allocator, info: &BootInfo) {
         let d = self.description;
-        let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. });
+        // Seats are built again whenever their manager starts a module.
+        let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. }) || d.seat(index as u32).is_some();
         let mut dropped: Vec<String> = Vec::new();
         let (spare_regions, bytes) = alloc.drop_spare_memory(info);
         if spare_regions > 0 {
@@ -346,6 +351,7 @@ impl<'d> Tile<'d> {
         let result = self.build(alloc, index, elf);
         self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
         self.states[index].state = if result.is_ok() { State::Running } else { State::Stopped };
+        self.states[index].ever_started |= result.is_ok();
         result
     }
 
@@ -573,7 +579,7 @@ impl<'d> Tile<'d> {
     /// Destroys everything domain `index` had: its frames' copies and everything retyped
     /// from its untyped region (its thread stops at once; callers waiting for its replies
     /// get a lost reply).
-    fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
+    pub(super) fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         for copy in state.shared_copies.drain(..) {
             CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;

@@ -4,6 +4,7 @@
 //! clients with full access), answered once the domain runs again.
 
 use super::build::Kill;
+use super::seats::SeatRequest;
 use super::supervise::Supervision;
 use super::{PendingRestart, State};
 use tileos_abi::invocation::{CNodeSaveCaller, Slot};
@@ -43,14 +44,26 @@ impl Supervision<'_, '_> {
             }
             Ok(control::Request::Restart { domain: name }) => self.restart_on_request(name.as_str(), client),
             Ok(
-                control::Request::SeatLoad { .. }
+                request @ (control::Request::SeatLoad { .. }
                 | control::Request::SeatChunk { .. }
                 | control::Request::SeatStart { .. }
-                | control::Request::SeatStop { .. },
+                | control::Request::SeatStop { .. }),
             ) => {
-                // No domain of this tile is a slot's manager yet (the slot manager is not built).
-                println!("supervisor: seat request from \"{client}\" refused: it is no slot's manager");
-                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotSlotManager)));
+                // Only a slot's manager, identified by its own supervisor-client badge, and
+                // only for its own slot's seats.
+                let managed = caller.and_then(|c| description.slots.iter().position(|slot| slot.manager == c.domain));
+                let response = match managed {
+                    None => {
+                        println!("supervisor: seat request from \"{client}\" refused: it is no slot's manager");
+                        event!("seat.refused", client = client, reason = "NotSlotManager");
+                        Response::Refused(Refusal::NotSlotManager)
+                    }
+                    Some(slot) => match SeatRequest::of(request) {
+                        Some(seat_request) => self.serve_seat(slot, client, seat_request),
+                        None => Response::Refused(Refusal::NotSlotManager),
+                    },
+                };
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
             }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
@@ -68,8 +81,12 @@ impl Supervision<'_, '_> {
             tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::UnknownDomain)));
             return;
         };
+        // A slot's seat is never restarted by the supervisor (its manager starts what runs
+        // there): as if its restart policy were "never".
+        let seat = description.seat(index as u32).is_some();
         let refusal = match (description.domains[index].restart, self.tile.states[index].state) {
             (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
+            _ if seat => Some(Refusal::RestartPolicyNever),
             (_, State::Running) => None,
             (_, other) => Some(Refusal::NotRunning(other)),
         };

@@ -23,6 +23,7 @@
 
 mod build;
 mod control;
+mod seats;
 mod supervise;
 
 pub use build::DevicePool;
@@ -41,9 +42,11 @@ use tileos_sysdesc::{MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS};
 // The description's limits on endpoint parameters are the information page's.
 const _: () = assert!(MAX_SERVER_PARAMS == MAX_PARAMS && MAX_PARAM_NAME_LEN == MAX_PARAM_NAME);
 
-/// Root-server heap: enough for the decoded description and the supervisor's records.
+/// Root-server heap: enough for the decoded description, the supervisor's records and the
+/// module ELFs slot managers stage (one at a time per slot, each at most the slot's
+/// `module_memory`, 512 KiB by default; staging that does not fit is refused, never a panic).
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
-const HEAP_PAGES: u64 = 256;
+const HEAP_PAGES: u64 = 1024;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
@@ -63,6 +66,11 @@ struct DomainState {
     slots_used: Vec<u64>,
     /// What the supervisor knows of it.
     state: State,
+    /// Bytes its program's segments and heap may take: what its untyped region was sized
+    /// for (a seat's is at least its slot's `module_memory`).
+    capacity: u64,
+    /// Whether it was ever built and started (a seat's first start is generation 0).
+    ever_started: bool,
 }
 
 /// A killed domain waiting out its back-off before it is built again.
@@ -102,16 +110,20 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         description.notifications.len(),
         description.shared_regions.len()
     );
-    let image_sizes: Vec<u64> = description
+    // What each domain's program and heap take; a seat's region fits any module of its slot.
+    let capacities: Vec<u64> = description
         .domains
         .iter()
-        .map(|domain| {
+        .enumerate()
+        .map(|(index, domain)| {
             let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
-            tileos_elf::parse(data).map(|exe| exe.segments().map(|s| (s.mem_size + 0x1FFF) & !0xFFF).sum()).unwrap_or(0)
+            let image = tileos_elf::parse(data).map(|exe| seats::image_size(&exe)).unwrap_or(0);
+            let seat_memory = description.seat(index as u32).map_or(0, |(slot, _)| slot.module_memory);
+            (image + domain.heap_size).max(seat_memory)
         })
         .collect();
     let devices = DevicePool::new(info);
-    let mut tile = Tile::new(&mut alloc, devices, &description, &image_sizes);
+    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
     // devices last: they are built from the pci domain's bus report (see crate::pci), which
     // the boot waits for in between — once every other domain, the console among them, runs.
@@ -123,6 +135,16 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     let mut deferred: Vec<tileos_sys::Message> = Vec::new();
     let mut reporter_running = false;
     for index in order {
+        if !description.starts_at_boot(index as u32) {
+            if let Some((slot, seat)) = description.seat(index as u32) {
+                println!(
+                    "rootserver: seat {seat} of slot \"{}\" (domain \"{}\") left empty: its manager starts modules in it",
+                    slot.name, description.domains[index].name
+                );
+                event!("seat.empty", slot = slot.name, seat = seat, domain = description.domains[index].name);
+            }
+            continue;
+        }
         if drives_pci(index) && core::mem::take(&mut reporter_running) {
             tile.wait_for_bus(reporter.unwrap_or(usize::MAX), &mut deferred);
         }

@@ -23,12 +23,14 @@ use tileos_sysdesc::{RestartPolicy, SUPERVISOR_CLIENT_BIT, SystemDescription};
 pub(super) struct Supervision<'s, 'd> {
     pub(super) tile: &'s mut Tile<'d>,
     pub(super) alloc: &'s mut Allocator,
-    archive: &'s Archive<'d>,
+    pub(super) archive: &'s Archive<'d>,
     pub(super) description: &'d SystemDescription,
     /// Killed domains waiting out their back-off.
     pub(super) pending: Vec<PendingRestart>,
     /// Root-server slots that held a restart requester's reply capability, empty again.
     pub(super) free_reply_slots: Vec<u64>,
+    /// The module ELF each slot's manager is staging (index: slot).
+    pub(super) staging: Vec<Option<super::seats::Staging>>,
 }
 
 impl<'s, 'd> Supervision<'s, 'd> {
@@ -39,7 +41,8 @@ impl<'s, 'd> Supervision<'s, 'd> {
         archive: &'s Archive<'d>,
         description: &'d SystemDescription,
     ) -> Self {
-        Supervision { tile, alloc, archive, description, pending: Vec::new(), free_reply_slots: Vec::new() }
+        let staging = description.slots.iter().map(|_| None).collect();
+        Supervision { tile, alloc, archive, description, pending: Vec::new(), free_reply_slots: Vec::new(), staging }
     }
 
     /// Serves the supervisor endpoint forever, the `deferred` messages (received during the
@@ -143,6 +146,11 @@ impl<'s, 'd> Supervision<'s, 'd> {
             "{} {fault_detail}",
             tileos_sys::event_line!("domain.stopped", domain = domain.name, generation = state.generation, fault = fault_kind)
         );
+        if let Some((slot, seat)) = description.seat(index as u32) {
+            // A seat's module is never restarted by the supervisor: its manager decides.
+            self.on_seat_fault(slot, seat, index, fault_kind);
+            return;
+        }
         match domain.restart {
             RestartPolicy::Never => {
                 self.tile.states[index].state = State::Stopped;

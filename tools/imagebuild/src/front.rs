@@ -19,6 +19,22 @@ pub const DEFAULT_STACK_SIZE: u64 = 0x4000;
 /// Default heap size of a domain (64 KiB).
 pub const DEFAULT_HEAP_SIZE: u64 = 0x1_0000;
 
+/// Default memory of a slot's seat (`module_memory`): 512 KiB.
+pub const DEFAULT_MODULE_MEMORY: u64 = 0x8_0000;
+/// Default heap of a slot's manager (`manager_heap`): 1 MiB, room for a bundle.
+pub const DEFAULT_MANAGER_HEAP: u64 = 0x10_0000;
+/// Default program of a slot's manager (`manager_program`).
+pub const DEFAULT_MANAGER_PROGRAM: &str = "slot-manager";
+
+/// What a `[[slot]]` says about its manager domain, for `expand_slots`.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotBuild {
+    /// Archive entry of the manager's program.
+    pub manager_program: u32,
+    /// Heap of the manager domain in bytes.
+    pub manager_heap: u64,
+}
+
 /// A program named by at least one domain (or slot lineage): archive entry `index + 1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramRef {
@@ -375,23 +391,22 @@ impl<'f> Front<'f> {
         }
         let names = Refs { domains: domain_names, endpoints: &endpoint_names };
         let slots = self.each(&root, "slot", false, |f, t, line, i| f.slot(t, line, i, names, &mut programs))?;
-        Ok(Parsed {
-            description: SystemDescription {
-                name,
-                domains,
-                endpoints,
-                notifications,
-                shared_regions,
-                device_memory,
-                irqs,
-                io_ports,
-                pci_devices,
-                slots,
-            },
-            programs,
-            item_lines: self.item_lines,
-            field_lines: self.field_lines,
-        })
+        let (slots, builds): (Vec<Slot>, Vec<SlotBuild>) = slots.into_iter().unzip();
+        let mut description = SystemDescription {
+            name,
+            domains,
+            endpoints,
+            notifications,
+            shared_regions,
+            device_memory,
+            irqs,
+            io_ports,
+            pci_devices,
+            slots,
+        };
+        crate::expand::expand_slots(&mut description, &builds, &mut self.item_lines, &self.field_lines)
+            .map_err(|(line, message)| self.diag(line, message))?;
+        Ok(Parsed { description, programs, item_lines: self.item_lines, field_lines: self.field_lines })
     }
 
     /// Builds the [`Tbl`] for the `index`th `[[kind]]`, labelled by its `name` when it has one.
@@ -662,7 +677,7 @@ impl<'f> Front<'f> {
         i: usize,
         refs: Refs<'_>,
         programs: &mut Vec<ProgramRef>,
-    ) -> Result<Slot, Diagnostic> {
+    ) -> Result<(Slot, SlotBuild), Diagnostic> {
         let t = self.named("slot", t, line, i, Pos::Slot(i));
         self.fields(
             &t,
@@ -678,6 +693,10 @@ impl<'f> Front<'f> {
                 "challenger",
                 "allowance",
                 "n_version",
+                "module_memory",
+                "manager_heap",
+                "manager_program",
+                "store",
             ],
         )?;
         let name = self.string(&t, "name")?.to_string();
@@ -759,9 +778,34 @@ impl<'f> Front<'f> {
                 Some(Lineages { programs: lineages, fallback, replace_after })
             }
         };
+        let module_memory = self.u64_or(&t, "module_memory", DEFAULT_MODULE_MEMORY)?;
+        let manager_heap = self.u64_or(&t, "manager_heap", DEFAULT_MANAGER_HEAP)?;
+        let manager_program = self.opt_string(&t, "manager_program")?.unwrap_or(DEFAULT_MANAGER_PROGRAM);
+        let manager_program = self.program(&t, "manager_program", manager_program, programs)?;
+        let store = match self.get(&t, "store") {
+            None => None,
+            Some(_) => Some(self.reference(&t, "store", refs.endpoints, "endpoint")?),
+        };
         // The sub-tables share the slot's position: restore the slot's own line.
         self.item_lines.insert(t.pos, t.line);
-        Ok(Slot { name, endpoint, protocol, incumbent, comparator, policy, challenger, allowance, n_version })
+        // Manager and seats are filled in by `expand_slots`.
+        let slot = Slot {
+            name,
+            endpoint,
+            protocol,
+            incumbent,
+            comparator,
+            policy,
+            challenger,
+            allowance,
+            n_version,
+            manager: 0,
+            seats: Vec::new(),
+            seat_faults: 0,
+            module_memory,
+            store,
+        };
+        Ok((slot, SlotBuild { manager_program, manager_heap }))
     }
 
     /// One `[[ioport]]`.

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod expand;
 pub mod front;
 pub mod packages;
 pub mod requires;
@@ -167,7 +168,7 @@ fn check_requirements(
     };
     let description = &compiled.description;
     for (d, domain) in description.domains.iter().enumerate() {
-        if domain.program as usize != index + 1 {
+        if domain.program as usize != index + 1 || !description.starts_at_boot(d as u32) {
             continue;
         }
         for (kind, name, optional) in &requirements {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tileos_imagebuild::{Error, Programs, build, check_elf, compile};
-use tileos_sysdesc::{Budget, ChallengerSchedule, Comparator, Lineages, MapRights, Ratio, RestartPolicy, load};
+use tileos_sysdesc::{Budget, ChallengerSchedule, Comparator, Lineages, MapRights, Ratio, RestartPolicy, SEAT_BADGE, Server, load};
 
 const EXAMPLE: &str = "examples/tile.toml";
 
@@ -42,7 +42,7 @@ fn program_dir(test: &str, names: &[&str]) -> PathBuf {
     dir
 }
 
-const PROGRAMS: [&str; 6] = ["console", "net-driver", "echo", "client", "echo-b", "echo-c"];
+const PROGRAMS: [&str; 7] = ["console", "net-driver", "echo", "client", "echo-b", "echo-c", "slot-manager"];
 
 #[test]
 fn example_compiles_with_every_feature() {
@@ -52,7 +52,8 @@ fn example_compiles_with_every_feature() {
     assert_eq!(d.name, "example-tile");
     let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, PROGRAMS);
-    assert_eq!(d.domains.len(), 5);
+    // The five declared domains, then the slot's manager and seats 1..=3.
+    assert_eq!(d.domains.len(), 9);
     // Both clients run program "client", archive entry 4.
     assert_eq!((d.domains[3].program, d.domains[4].program), (4, 4));
     assert_eq!(d.domains[0].restart, RestartPolicy::Always { max_restarts: 5, backoff_ms: 100 });
@@ -75,6 +76,49 @@ fn example_compiles_with_every_feature() {
     // Lineage "echo" is the domain's program (entry 3); "echo-b" and "echo-c" come after the
     // domains' programs.
     assert_eq!(slot.n_version, Some(Lineages { programs: [3, 5, 6], fallback: 3, replace_after: 10 }));
+    assert_eq!(slot.module_memory, 0x8_0000);
+}
+
+#[test]
+fn a_slot_becomes_a_manager_and_seats() {
+    let text = std::fs::read_to_string(EXAMPLE).expect("example exists");
+    let c = compile("tile.toml", &text).expect("example is valid");
+    let d = &c.description;
+    let slot = &d.slots[0];
+    let manager = &d.domains[slot.manager as usize];
+    assert_eq!(manager.name, "echo-slot.manager");
+    assert_eq!(manager.program, 7, "program slot-manager, after the lineages");
+    assert_eq!(manager.heap_size, 0x10_0000);
+    assert_eq!(manager.priority, d.domains[2].priority + 1);
+    assert!(matches!(manager.restart, RestartPolicy::Always { .. }));
+    // The manager serves the front endpoint; the incumbent no longer does.
+    assert_eq!(d.endpoints[slot.endpoint as usize].server, Server::Domain(slot.manager));
+    // Seats: the incumbent, then three new domains (max_challengers 2 + 1, N-version: at
+    // least 3), the first two running lineages 1 and 2, the last the incumbent's program.
+    assert_eq!(slot.seats, [2, 6, 7, 8]);
+    let seat_names: Vec<&str> = slot.seats[1..].iter().map(|&s| d.domains[s as usize].name.as_str()).collect();
+    assert_eq!(seat_names, ["echo-slot.seat1", "echo-slot.seat2", "echo-slot.seat3"]);
+    let programs: Vec<u32> = slot.seats.iter().map(|&s| d.domains[s as usize].program).collect();
+    assert_eq!(programs, [3, 5, 6, 3]);
+    for (k, &seat) in slot.seats.iter().enumerate() {
+        let domain = &d.domains[seat as usize];
+        let front = &d.endpoints[slot.endpoint as usize];
+        assert!(front.clients.iter().any(|c| c.domain == seat && c.badge == SEAT_BADGE | k as u64), "seat {k}");
+        assert_eq!(domain.local_name(&front.name), "slot");
+        if k > 0 {
+            assert_eq!(domain.restart, RestartPolicy::Never);
+            assert_eq!((domain.priority, domain.budget), (80, Some(Budget { budget_ms: 5, period_ms: 50 })));
+            // The allowance: "log", as a client with a badge of its own.
+            let log = d.endpoints.iter().find(|e| e.name == "log").expect("log");
+            assert!(log.clients.iter().any(|c| c.domain == seat));
+        }
+    }
+    assert_eq!(d.starts_at_boot(8), false, "seat 3 is the spare");
+    assert!(d.starts_at_boot(6) && d.starts_at_boot(2));
+    let faults = &d.notifications[slot.seat_faults as usize];
+    assert_eq!((faults.name.as_str(), faults.waiter), ("echo-slot.seat-faults", slot.manager));
+    let supervisor = d.supervisor_endpoint().expect("added");
+    assert!(supervisor.clients.iter().any(|c| c.domain == slot.manager));
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn the_workspace_programs_come_from_the_bare_metal_packages() {
 }
 
 #[test]
-fn every_description_and_the_boot_programs_need_the_eleven_bare_metal_packages() {
+fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
     let bins = BareMetalBins::of_workspace(&root()).expect("cargo metadata");
     let extra = ["tileos-rootserver", "bench-server", "fuzzer"].map(String::from);
     let found = packages(&every_description(), &extra, &bins).expect("every description builds");
@@ -57,6 +57,7 @@ fn every_description_and_the_boot_programs_need_the_eleven_bare_metal_packages()
             "tileos-service-store",
             "tileos-service-template",
             "tileos-test-domains",
+            "tileos-update-agent",
         ]
     );
 }

@@ -34,8 +34,9 @@ use sha2::{Digest, Sha256};
 /// The archive magic.
 pub const MAGIC: [u8; 8] = *b"TILEOSAR";
 /// The only archive version this crate reads and writes (it covers the description encoding
-/// too: a change to either bumps it; 3 added the description's shadow-execution slots).
-pub const VERSION: u16 = 3;
+/// too: a change to either bumps it; 3 added the description's shadow-execution slots, 4 their
+/// managers, seats and seat memory).
+pub const VERSION: u16 = 4;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 32;
 /// Size of one entry-table record in bytes.

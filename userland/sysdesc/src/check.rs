@@ -6,8 +6,8 @@
 
 use crate::{
     Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
-    MAX_PERIOD_MS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy,
-    SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
+    MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP,
+    RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;
@@ -502,7 +502,11 @@ impl Checker<'_> {
                 if sig.badge == 0 {
                     return Err(self.err(item, "bits", "must set at least one bit"));
                 }
-                if let Some(o) = earlier.iter().find(|o| o.badge & sig.badge != 0) {
+                // The seats of a slot signal with the incumbent's bits (they run its successors).
+                let seats_of_one_slot = |a: u32, b: u32| d.slots.iter().any(|slot| slot.seat_of(a).is_some() && slot.seat_of(b).is_some());
+                if let Some(o) =
+                    earlier.iter().find(|o| o.badge & sig.badge != 0 && !(o.badge == sig.badge && seats_of_one_slot(o.domain, sig.domain)))
+                {
                     return Err(self.err(
                         item,
                         "bits",
@@ -544,7 +548,9 @@ impl Checker<'_> {
             bits.push((item, notification, bit));
         }
         for (n, notif) in d.notifications.iter().enumerate() {
-            if notif.signallers.is_empty() && !bits.iter().any(|&(_, notification, _)| notification as usize == n) {
+            // A slot's seat-faults notification is signalled by the supervisor.
+            let seat_faults = d.slots.iter().any(|slot| slot.seat_faults as usize == n);
+            if notif.signallers.is_empty() && !seat_faults && !bits.iter().any(|&(_, notification, _)| notification as usize == n) {
                 return Err(self.err(
                     Item::Notification(n),
                     "signallers",
@@ -772,21 +778,7 @@ impl Checker<'_> {
                     format_args!("endpoint \"{}\" is already fronted by slot \"{}\"", endpoint.name, other.name),
                 ));
             }
-            if endpoint.server != Server::Domain(incumbent as u32) {
-                let server = match endpoint.server {
-                    Server::Domain(id) => format!("domain \"{}\"", self.domain(id as usize)),
-                    Server::Supervisor => format!("\"{SUPERVISOR}\""),
-                };
-                return Err(self.err(
-                    item,
-                    "incumbent",
-                    format_args!(
-                        "\"{}\" does not serve endpoint \"{}\" (its server is {server}); the incumbent is the domain serving the slot's endpoint",
-                        self.domain(incumbent),
-                        endpoint.name
-                    ),
-                ));
-            }
+            self.slot_topology(item, i, incumbent)?;
             if !valid_name(&slot.protocol) {
                 return Err(self.err(
                     item,
@@ -801,6 +793,95 @@ impl Checker<'_> {
             self.allowance(item, slot, incumbent)?;
             self.lineages(item, slot, archive_entries)?;
         }
+        Ok(())
+    }
+
+    /// A slot's expansion (the image builder's): its manager serves the front endpoint, seat 0
+    /// is the incumbent, every seat a distinct domain that is nobody else's seat or manager and
+    /// a client of the front endpoint badged [`SEAT_BADGE`]` | seat`, the seat-faults
+    /// notification waited on by the manager, seats beyond 0 never restarted, the module
+    /// memory a page multiple, the store endpoint one the manager calls.
+    fn slot_topology(&self, item: Item, index: usize, incumbent: usize) -> Result<(), CheckError> {
+        let d = self.d;
+        let slot = &d.slots[index];
+        let earlier = &d.slots[..index];
+        let endpoint = &d.endpoints[slot.endpoint as usize];
+        let manager = self.domain_ref(item, "manager", slot.manager)?;
+        if endpoint.server != Server::Domain(slot.manager) {
+            return Err(self.err(
+                item,
+                "endpoint",
+                format_args!("endpoint \"{}\" is not served by the slot's manager \"{}\"", endpoint.name, self.domain(manager)),
+            ));
+        }
+        if slot.seats.first() != Some(&slot.incumbent) || slot.seats.len() > MAX_SEATS {
+            return Err(self.err(
+                item,
+                "seats",
+                format_args!("seat 0 must be the incumbent and there are 1..={MAX_SEATS} seats ({} here)", slot.seats.len()),
+            ));
+        }
+        for (k, &seat) in slot.seats.iter().enumerate() {
+            let domain = self.domain_ref(item, "seats", seat)?;
+            let taken = slot.seats[..k].contains(&seat)
+                || seat == slot.manager
+                || earlier.iter().any(|o| o.seats.contains(&seat) || o.manager == seat);
+            if taken {
+                return Err(self.err(item, "seats", format_args!("domain \"{}\" has two roles in the slots", self.domain(domain))));
+            }
+            if !endpoint.clients.iter().any(|c| c.domain == seat && c.badge == SEAT_BADGE | k as u64) {
+                return Err(self.err(
+                    item,
+                    "seats",
+                    format_args!(
+                        "seat {k} (\"{}\") is not a client of \"{}\" badged {:#x}",
+                        self.domain(domain),
+                        endpoint.name,
+                        SEAT_BADGE | k as u64
+                    ),
+                ));
+            }
+            if k > 0 && d.domains[domain].restart != RestartPolicy::Never {
+                return Err(self.err(item, "seats", format_args!("seat {k} (\"{}\") has a restart policy", self.domain(domain))));
+            }
+        }
+        if earlier.iter().any(|o| o.seats.contains(&slot.manager) || o.manager == slot.manager) {
+            return Err(self.err(item, "manager", format_args!("domain \"{}\" has two roles in the slots", self.domain(manager))));
+        }
+        if let Some(client) = endpoint
+            .clients
+            .iter()
+            .find(|c| c.badge & SEAT_BADGE != 0 && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k)))
+        {
+            return Err(self.err(
+                item,
+                "endpoint",
+                format_args!(
+                    "client \"{}\" of \"{}\" has badge {:#x}, which has the seat bit {SEAT_BADGE:#x} but is no seat's",
+                    self.domain(client.domain as usize),
+                    endpoint.name,
+                    client.badge
+                ),
+            ));
+        }
+        match d.notifications.get(slot.seat_faults as usize) {
+            Some(notification) if notification.waiter == slot.manager => {}
+            _ => return Err(self.err(item, "seat_faults", "the seat-faults notification is not one the slot's manager waits on")),
+        }
+        if slot.module_memory == 0 || slot.module_memory % PAGE_SIZE != 0 || slot.module_memory > MAX_SIZE {
+            return Err(self.err(
+                item,
+                "module_memory",
+                format_args!("{:#x} is not a non-zero multiple of {PAGE_SIZE:#x} up to {MAX_SIZE:#x}", slot.module_memory),
+            ));
+        }
+        if let Some(store) = slot.store {
+            let called = d.endpoints.get(store as usize).is_some_and(|e| e.clients.iter().any(|c| c.domain == slot.manager));
+            if !called {
+                return Err(self.err(item, "store", "the store endpoint is not one the slot's manager calls"));
+            }
+        }
+        let _ = incumbent;
         Ok(())
     }
 

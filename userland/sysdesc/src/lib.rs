@@ -81,8 +81,8 @@ pub struct SystemDescription {
     pub io_ports: Vec<IoPortRange>,
     /// PCI functions granted to driver domains (located by the `pci` domain at boot).
     pub pci_devices: Vec<PciDevice>,
-    /// Shadow-execution slots fronting service endpoints (the root server does not run them
-    /// yet: `docs/slots.md`).
+    /// Shadow-execution slots fronting service endpoints (`docs/slots.md`); their managers
+    /// and seats are among `domains`.
     pub slots: Vec<Slot>,
 }
 
@@ -434,6 +434,42 @@ pub struct Slot {
     pub allowance: Vec<String>,
     /// N-version mode, if declared.
     pub n_version: Option<Lineages>,
+    /// The slot's manager domain (`<slot>.manager`, added by the image builder): it serves
+    /// `endpoint`, is a client of the supervisor endpoint with seat authority for this slot
+    /// only, and waits on `seat_faults`.
+    pub manager: DomainId,
+    /// The seats' domains, seat `k` at index `k`: seat 0 is `incumbent`, seats 1.. are the
+    /// domains `<slot>.seat<k>` the image builder added (restart policy never, the
+    /// challenger schedule, the allowance's capabilities). Every seat is a client of
+    /// `endpoint` badged [`SEAT_BADGE`]` | k` under the local name [`SEAT_ENDPOINT_NAME`].
+    /// At most [`MAX_SEATS`].
+    pub seats: Vec<DomainId>,
+    /// The notification `<slot>.seat-faults`: its waiter is `manager`; the supervisor
+    /// signals bit `1 << k` when seat `k`'s module faults.
+    pub seat_faults: NotificationId,
+    /// Memory of one seat's module in bytes (program segments plus heap; a non-zero
+    /// multiple of [`PAGE_SIZE`]): the largest module ELF a seat takes and the most its
+    /// loaded segments and heap may use.
+    pub module_memory: u64,
+    /// The store endpoint the manager keeps the update log on (the manager is its client),
+    /// if any.
+    pub store: Option<EndpointId>,
+}
+
+/// Badge bit of a seat's capability to its slot's front endpoint; the low bits are the seat
+/// number (`tileos_protocol::module::SEAT_BADGE`). No description badge may have it.
+pub const SEAT_BADGE: u64 = 1 << 62;
+/// Most seats of a slot (each has a bit in the `seat-faults` notification word, and seat
+/// numbers travel as `u8`).
+pub const MAX_SEATS: usize = 32;
+/// The local name of a seat's capability to its slot's front endpoint.
+pub const SEAT_ENDPOINT_NAME: &str = "slot";
+
+impl Slot {
+    /// The seat domain `domain` sits in, if it is one of this slot's seats.
+    pub fn seat_of(&self, domain: DomainId) -> Option<u8> {
+        self.seats.iter().position(|&d| d == domain).map(|k| k as u8)
+    }
 }
 
 /// How challengers of a [`Slot`] are scheduled, so that they cannot starve the incumbent.
@@ -468,6 +504,27 @@ impl core::fmt::Display for DecodeError {
 }
 
 impl SystemDescription {
+    /// The slot domain `domain` is a seat of, and its seat number.
+    pub fn seat(&self, domain: DomainId) -> Option<(&Slot, u8)> {
+        self.slots.iter().find_map(|slot| slot.seat_of(domain).map(|seat| (slot, seat)))
+    }
+
+    /// Whether the root server starts `domain` at boot: every domain but the seats of a slot
+    /// beyond seat 0 (and beyond the three lineages of an N-version slot), whose program in
+    /// the description is only a placeholder (the incumbent's, or the lineage's): the slot's
+    /// manager starts modules in them at run time.
+    pub fn starts_at_boot(&self, domain: DomainId) -> bool {
+        match self.seat(domain) {
+            None => true,
+            Some((slot, seat)) => seat == 0 || (slot.n_version.is_some() && seat < 3),
+        }
+    }
+
+    /// The slot domain `domain` manages.
+    pub fn managed_slot(&self, domain: DomainId) -> Option<&Slot> {
+        self.slots.iter().find(|slot| slot.manager == domain)
+    }
+
     /// The endpoint served by the supervisor, if the description declares one.
     pub fn supervisor_endpoint(&self) -> Option<&Endpoint> {
         self.endpoints.iter().find(|endpoint| endpoint.server == Server::Supervisor)

@@ -143,6 +143,11 @@ fn slot() -> impl Strategy<Value = Slot> {
                 challenger: ChallengerSchedule { priority, budget: Budget { budget_ms, period_ms } },
                 allowance,
                 n_version,
+                manager: endpoint.wrapping_add(1),
+                seats: vec![incumbent],
+                seat_faults: priority.into(),
+                module_memory: u64::from(budget_ms) << 12,
+                store: n_version.map(|n| n.fallback),
             },
         )
 }
@@ -651,11 +656,29 @@ fn pci_device_rules() {
     }
 }
 
-/// The sample plus a slot "log-slot" fronting "log" (served by "console"), with the programs
-/// 1 and 2 and a third, 3, as N-version lineages (checked against 4 archive entries).
+/// The sample plus a slot "log-slot" fronting "log" (its incumbent "console"), with the
+/// programs 1 and 2 and a third, 3, as N-version lineages (checked against 4 archive
+/// entries), expanded as the image builder does but with seat 0 only: the manager domain
+/// (3) serves "log", the incumbent calls it badged `SEAT_BADGE`, the manager waits on the
+/// notification "log-slot.seat-faults".
 fn with_slot() -> SystemDescription {
     let mut d = sample();
+    let mut manager = d.domains[0].clone();
+    manager.name = "log-slot.manager".into();
+    manager.priority = manager.mcp;
+    manager.restart = RestartPolicy::Always { max_restarts: 1, backoff_ms: 10 };
+    manager.names.clear();
+    d.domains.push(manager);
+    d.endpoints[0].server = Server::Domain(3);
+    d.endpoints[0].clients.push(Client { domain: 0, badge: SEAT_BADGE, access: Access::Full, params: Vec::new() });
+    d.notifications.push(Notification { name: "log-slot.seat-faults".into(), waiter: 3, signallers: Vec::new() });
+    let seat_faults = d.notifications.len() as u32 - 1;
     d.slots.push(Slot {
+        manager: 3,
+        seats: vec![0],
+        seat_faults,
+        module_memory: 0x8_0000,
+        store: None,
         name: "log-slot".into(),
         endpoint: 0,
         protocol: "log".into(),
@@ -700,8 +723,69 @@ fn slot_rules() {
         (
             Box::new(|d| d.slots[0].incumbent = 1),
             Item::Slot(0),
-            "incumbent",
-            "slot \"log-slot\": field \"incumbent\": \"echo\" does not serve endpoint \"log\" (its server is domain \"console\"); the incumbent is the domain serving the slot's endpoint",
+            "seats",
+            "slot \"log-slot\": field \"seats\": seat 0 must be the incumbent and there are 1..=32 seats (1 here)",
+        ),
+        (
+            Box::new(|d| d.slots[0].manager = 1),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": endpoint \"log\" is not served by the slot's manager \"echo\"",
+        ),
+        (
+            Box::new(|d| d.slots[0].manager = 9),
+            Item::Slot(0),
+            "manager",
+            "slot \"log-slot\": field \"manager\": domain 9 does not exist (4 domains)",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients.last_mut().unwrap().badge = SEAT_BADGE | 1),
+            Item::Slot(0),
+            "seats",
+            "slot \"log-slot\": field \"seats\": seat 0 (\"console\") is not a client of \"log\" badged 0x4000000000000000",
+        ),
+        (
+            Box::new(|d| {
+                d.slots[0].seats.push(1);
+                d.endpoints[0].clients[0].badge = SEAT_BADGE | 1;
+                d.domains[1].restart = RestartPolicy::Always { max_restarts: 1, backoff_ms: 1 };
+            }),
+            Item::Slot(0),
+            "seats",
+            "slot \"log-slot\": field \"seats\": seat 1 (\"echo\") has a restart policy",
+        ),
+        (
+            Box::new(|d| d.slots[0].seats.push(3)),
+            Item::Slot(0),
+            "seats",
+            "slot \"log-slot\": field \"seats\": domain \"log-slot.manager\" has two roles in the slots",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[0].badge |= SEAT_BADGE),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": client \"echo\" of \"log\" has badge 0x4000000000000001, which has the seat bit 0x4000000000000000 but is no seat's",
+        ),
+        (
+            Box::new(|d| {
+                let n = d.slots[0].seat_faults as usize;
+                d.notifications[n].waiter = 2;
+            }),
+            Item::Slot(0),
+            "seat_faults",
+            "slot \"log-slot\": field \"seat_faults\": the seat-faults notification is not one the slot's manager waits on",
+        ),
+        (
+            Box::new(|d| d.slots[0].module_memory = 0x8_0001),
+            Item::Slot(0),
+            "module_memory",
+            "slot \"log-slot\": field \"module_memory\": 0x80001 is not a non-zero multiple of 0x1000 up to 0x10000000000",
+        ),
+        (
+            Box::new(|d| d.slots[0].store = Some(0)),
+            Item::Slot(0),
+            "store",
+            "slot \"log-slot\": field \"store\": the store endpoint is not one the slot's manager calls",
         ),
         (
             Box::new(|d| d.slots[0].protocol = "no spaces".into()),
@@ -767,7 +851,7 @@ fn slot_rules() {
     for (change, item, field, message) in cases {
         let mut d = with_slot();
         change(&mut d);
-        let e = d.check(4).expect_err("the change must break a rule");
+        let e = d.check(4).expect_err(&message);
         assert_eq!((e.item, e.field, e.message), (item, field, message.to_string()));
     }
 }

@@ -1,0 +1,262 @@
+//! Boot test of the update agent (scenario `tests/scenarios/agent.toml`): the agent listens
+//! for tilectl's wire protocol on TCP port 7700 through the netstack's socket protocol. From
+//! the host, through QEMU's `hostfwd`, the test reads every domain's state (the supervisor's
+//! status, in pages, through the agent), checks that an unsigned change, an unknown slot, a
+//! change signed by another key and hostile frames get precise errors, and that the agent
+//! serves a new connection after a connection it closed for a bad length prefix. The
+//! scenario has no slot: the slot managers are another step.
+//!
+//! The slot test (scenario `agent-slot.toml`) adds a test stand-in for a slot manager
+//! (program `agent-fake-slot`: the slot control protocol with a real signed update log,
+//! nothing running) and runs tilectl's own commands (the `tileos_tilectl` library) against
+//! the booted tile: status, install in chunks, a connection dropped mid-install (the agent
+//! discards the partial bundle), promote, rollback, and `log --verify` twice (signature,
+//! inclusion proofs, consistency with the state file).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tileos_protocol::slots::Request;
+use tileos_protocol::supervisor::State;
+use tileos_qemu::host::{free_ports, free_ports_besides, wait_for};
+use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::{Forward, Machine, forwarded_network_with, run_until_host_done};
+use tileos_tilectl_wire::host::{Client, ClientError};
+use tileos_tilectl_wire::{Answer, Command, MAX_FRAME, PORT, ServerFrame, WireError, dev_keys};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Connects, retrying while QEMU's user network closes connections the guest has not
+/// accepted yet.
+fn connect(port: u16, key: Option<ed25519_dalek::SigningKey>) -> Result<Client, String> {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match Client::connect(&format!("127.0.0.1:{port}"), key.clone(), Duration::from_secs(20)) {
+            Ok(client) => return Ok(client),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("cannot connect to the agent: {last}"))
+}
+
+/// The host's side: what the agent answered, checked.
+fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
+    let mut client = connect(port, None)?;
+    // The supervisor's status, page by page.
+    let mut names = Vec::new();
+    loop {
+        match client.call(Command::Domains { first: names.len() as u16 }).map_err(|error| error.to_string())? {
+            Answer::Domains { total, domains } => {
+                for domain in &domains {
+                    if domain.state != State::Running {
+                        return Err(format!("domain {} is {:?}", domain.name, domain.state));
+                    }
+                }
+                let empty = domains.is_empty();
+                names.extend(domains.iter().map(|domain| domain.name.to_string()));
+                if empty || names.len() >= usize::from(total) {
+                    break;
+                }
+            }
+            other => return Err(format!("domains answered {other:?}")),
+        }
+    }
+    match client.call(Command::Slots).map_err(|error| error.to_string())? {
+        Answer::Slots(slots) if slots.is_empty() => {}
+        other => return Err(format!("slots answered {other:?}")),
+    }
+    let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
+    // Unsigned change, then an unknown slot.
+    let answer = client.call(slot(Request::Rollback)).map_err(|error| error.to_string())?;
+    if answer != Answer::Error(WireError::SignatureRequired) {
+        return Err(format!("an unsigned rollback answered {answer:?}"));
+    }
+    let answer = client.call(slot(Request::Status)).map_err(|error| error.to_string())?;
+    if answer != Answer::Error(WireError::UnknownSlot) {
+        return Err(format!("status of an unknown slot answered {answer:?}"));
+    }
+    // A change signed by another key (a fresh connection).
+    let mut stranger = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&[7; 32])))?;
+    let answer = stranger.call(slot(Request::Rollback)).map_err(|error| error.to_string())?;
+    if answer != Answer::Error(WireError::BadSignature) {
+        return Err(format!("a rollback signed by another key answered {answer:?}"));
+    }
+    drop(stranger);
+    // The operator's signature gets through to the (missing) slot.
+    let mut operator = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)))?;
+    let answer = operator.call(slot(Request::Rollback)).map_err(|error| error.to_string())?;
+    if answer != Answer::Error(WireError::UnknownSlot) {
+        return Err(format!("the operator's rollback answered {answer:?}"));
+    }
+    drop(operator);
+    // Hostile frames: garbage, then an oversized length, which closes the connection.
+    client.write_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).map_err(|error| error.to_string())?;
+    match client.read_server_frame() {
+        Ok(ServerFrame::Error(WireError::Malformed)) => {}
+        other => return Err(format!("a malformed frame answered {other:?}")),
+    }
+    client.write_raw(&[0xff, 0xff, 0xff, 0xff]).map_err(|error| error.to_string())?;
+    match client.read_server_frame() {
+        Ok(ServerFrame::Error(WireError::BadLength { length: u32::MAX, max })) if max == MAX_FRAME as u32 => {}
+        other => return Err(format!("a length of 2^32 - 1 answered {other:?}")),
+    }
+    match client.read_server_frame() {
+        Err(ClientError::Io(_)) => {}
+        other => return Err(format!("after a bad length the connection stayed open: {other:?}")),
+    }
+    drop(client);
+    // And the agent still serves.
+    let mut again = connect(port, None)?;
+    match again.call(Command::Domains { first: 0 }).map_err(|error| error.to_string())? {
+        Answer::Domains { .. } => {}
+        other => return Err(format!("domains after the hostile connection answered {other:?}")),
+    }
+    Ok(names)
+}
+
+#[test]
+fn the_update_agent_serves_status_and_refuses_unsigned_changes_and_hostile_frames() {
+    let (tcp_port, udp_port) = free_ports();
+    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
+    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = images.tile_boot(scenario_archive("agent"));
+    let machine = Machine { extra_args: network, ..Machine::default() };
+    let log = images.logs.join("tile-agent.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "update-agent: ready", deadline) {
+            talk_to_the_agent(agent_port)
+        } else {
+            Err("the netstack or the update agent never logged its ready line".into())
+        };
+        let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
+    });
+    let outcome =
+        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    let names = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    outcome.assert_reached();
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    assert_eq!(names, ["console", "pci", "net", "netstack", "update-agent"], "{}", outcome.tail(40));
+    outcome.assert_event("domain.started", &[("domain", "update-agent")]);
+    outcome.assert_serial_contains("update-agent: 0 slot(s) [], supervisor status yes, rdrand no (challenges from timing jitter only)");
+    outcome.assert_serial_contains("update-agent: ready: tilectl on TCP port 7700");
+    outcome.assert_serial_contains("closed by the protocol");
+}
+
+/// Runs one tilectl command against the tile; its output, or the failure in words.
+fn tilectl(port: u16, command: tileos_tilectl::Command, json: bool) -> Result<String, String> {
+    let options =
+        tileos_tilectl::Options { tile: format!("127.0.0.1:{port}"), key: None, dev_key: true, json, timeout: Duration::from_secs(20) };
+    let mut out = Vec::new();
+    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The host's side of the slot test.
+fn manage_the_slot(port: u16, scratch: &std::path::Path) -> Result<Vec<String>, String> {
+    use tileos_tilectl::Command as Tilectl;
+    // The agent may not be listening yet when QEMU accepts: wait for a hello.
+    drop(connect(port, None)?);
+    let mut outputs = Vec::new();
+    outputs.push(tilectl(port, Tilectl::Status, false)?);
+    let bundle = scratch.join("fake.bundle");
+    let bytes: Vec<u8> = (0..3000u32).map(|index| (index * 7) as u8).collect();
+    std::fs::write(&bundle, &bytes).map_err(|error| error.to_string())?;
+    outputs.push(tilectl(port, Tilectl::Install { file: bundle.clone(), slot: "checksum".into() }, false)?);
+    // A connection that begins an install and goes: the agent discards the staging.
+    {
+        let mut dropped = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)))?;
+        let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
+        dropped.call(slot(Request::InstallBegin { length: 100 })).map_err(|error| error.to_string())?;
+        let chunk = Request::InstallChunk { offset: 0, bytes: heapless::Vec::from_slice(&[1; 50]).unwrap() };
+        match dropped.call(slot(chunk)).map_err(|error| error.to_string())? {
+            Answer::Slot(tileos_protocol::slots::Response::Staged { received: 50 }) => {}
+            other => return Err(format!("a chunk answered {other:?}")),
+        }
+    }
+    outputs.push(tilectl(port, Tilectl::Promote { slot: "checksum".into(), module: 1, force: false }, false)?);
+    outputs.push(tilectl(port, Tilectl::Rollback { slot: "checksum".into() }, false)?);
+    match tilectl(port, Tilectl::Rollback { slot: "checksum".into() }, false) {
+        Err(failure) if failure.contains("Policy: nothing to roll back") => {}
+        other => return Err(format!("a second rollback gave {other:?}")),
+    }
+    let state = scratch.join("heads.json");
+    let log = |json| tilectl(port, Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: Some(state.clone()) }, json);
+    outputs.push(log(false)?);
+    outputs.push(tilectl(port, Tilectl::Install { file: bundle, slot: "checksum".into() }, false)?);
+    outputs.push(log(true)?);
+    Ok(outputs)
+}
+
+#[test]
+fn tilectl_installs_promotes_rolls_back_and_verifies_the_log_through_the_agent() {
+    let (tcp_port, udp_port) = free_ports();
+    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
+    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = images.tile_boot(scenario_archive("agent-slot"));
+    let machine = Machine { extra_args: network, ..Machine::default() };
+    let log = images.logs.join("tile-agent-slot.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let scratch = images.logs.join("agent-slot-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "update-agent: ready", deadline) {
+            manage_the_slot(agent_port, &scratch)
+        } else {
+            Err("the netstack or the update agent never logged its ready line".into())
+        };
+        let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
+    });
+    let outcome =
+        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    let outputs = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    outcome.assert_reached();
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    let [status, installed, promoted, rolled_back, verified, installed_again, verified_json] = outputs.as_slice() else {
+        panic!("outputs: {outputs:?}")
+    };
+    assert!(status.contains("  fake-slot                running    generation 0"), "{status}");
+    assert!(status.contains("slot checksum: module 0 serving; installed 0"), "{status}");
+    assert!(installed.ends_with("(3000 bytes) installed as module 1, shadowing\n"), "{installed}");
+    assert_eq!(promoted, "slot checksum: module 1 promoted\n");
+    assert_eq!(rolled_back, "slot checksum: rolled back, module 0 serves again\n");
+    assert!(verified.contains("slot checksum: update log of 3 entries"), "{verified}");
+    assert!(verified.contains("(signature verified)"), "{verified}");
+    assert!(verified.contains("     2 rollback checksum fake-module-1 0.0.1"), "{verified}");
+    assert!(verified.contains("consistency: first head verified for this log"), "{verified}");
+    assert!(installed_again.contains("installed as module 2"), "{installed_again}");
+    let json: serde_json::Value = serde_json::from_str(verified_json).expect("JSON");
+    assert_eq!(json["tree_size"], 4, "{json}");
+    assert_eq!(json["consistency"], serde_json::json!({ "previous_size": 3 }), "{json}");
+    outcome.assert_serial_contains("update-agent: 1 slot(s) [checksum], supervisor status yes");
+    outcome.assert_serial_contains("agent-fake-slot: staging discarded (50 bytes were staged)");
+    outcome.assert_serial_contains("agent-fake-slot: module 2 installed (3000 bytes)");
+}

@@ -1,0 +1,133 @@
+//! Boot test of a slot's topology and its manager's seat authority (docs/slots.md): the
+//! scenario `slots` declares a slot whose incumbent runs the seat-interface test module
+//! seat-probe and whose manager is the test stand-in seat-tester. The image builder made the
+//! manager, the seats and the seat-faults notification; the root server starts the manager
+//! and seat 0, leaves seats 1..=3 empty, and serves the manager's seat requests: every bad
+//! input refused precisely, modules started from fresh memory (a new generation each time),
+//! stopped, and a faulting module stopped for good with the manager told; a supervisor
+//! client that manages no slot is refused.
+
+use std::time::Duration;
+use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::{Machine, run_until};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Every step seat-tester checks (`tester.check name=…`), in its order.
+const STEPS: &[&str] = &[
+    "incumbent-ready",
+    "no-such-seat",
+    "too-large-load",
+    "chunk-without-load",
+    "load",
+    "chunk-out-of-order",
+    "chunk-wrong-seat",
+    "chunk",
+    "start-before-complete",
+    "chunk-past-length",
+    "last-chunk",
+    "garbage-elf",
+    "staging-consumed",
+    "truncated-staged",
+    "truncated-elf",
+    "oversized-staged",
+    "oversized-segments",
+    "no-lineage",
+    "no-fallback",
+    "stop-empty",
+    "start-while-running",
+    "start-incumbent",
+    "seat1-ready",
+    "start-seat1-again",
+    "stop",
+    "stop-again",
+    "restart-fresh",
+    "seat1-ready-again",
+    "seat1-fault-signalled",
+    "seat1-not-restarted",
+    "stop-faulted",
+    "module-staged",
+    "staged-module-started",
+    "staged-module-faulted",
+    "staged-module-again",
+    "module-staged-again",
+    "staged-module-faulted-again",
+    "nv-lineages-ready",
+    "nv-lineage-running",
+    "nv-no-lineage-3",
+    "nv-spare-lineage",
+    "nv-spare-ready",
+    "nv-spare-stop",
+    "nv-spare-fallback",
+    "nv-fallback-ready",
+    "nv-fallback-fault-signalled",
+];
+
+#[test]
+fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    let log = images.logs.join("tile-slots.log");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let outcome = run_until(
+        &Machine::default(),
+        &images.tile_boot(scenario_archive("slots")),
+        &log,
+        TIMEOUT,
+        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-restart"],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    outcome.assert_reached();
+    for bad in ["KERNEL EXCEPTION", "panic at", "panicked"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    // The topology: the manager and seat 0 run, seats 1..=3 are left empty.
+    outcome.assert_event("domain.started", &[("domain", "probe-slot.manager")]);
+    outcome.assert_event("domain.started", &[("domain", "probe-svc")]);
+    for seat in 1..=3 {
+        let (seat, domain) = (seat.to_string(), format!("probe-slot.seat{seat}"));
+        outcome.assert_event("seat.empty", &[("slot", "probe-slot"), ("seat", &seat), ("domain", &domain)]);
+    }
+    outcome.assert_event("probe.ready", &[("domain", "probe-svc"), ("generation", "0")]);
+    // Every step as expected.
+    let checks = outcome.events("tester.check");
+    for &step in STEPS {
+        assert!(checks.iter().any(|event| event.has(&[("name", step), ("verdict", "ok")])), "step {step} not ok:\n{}", outcome.tail(80));
+    }
+    assert!(!checks.iter().any(|event| event.has(&[("verdict", "wrong")])), "a step went wrong:\n{}", outcome.tail(80));
+    outcome.assert_event("tester.done", &[("slot", "probe-slot"), ("failures", "0")]);
+    outcome.assert_event("tester.done", &[("slot", "vote"), ("failures", "0")]);
+    // A supervisor client that manages no slot is refused.
+    outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
+    outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
+    outcome.assert_event("intruder.seat-restart", &[("domain", "intruder"), ("verdict", "refused")]);
+    // The root server's side: refusals, starts with fresh generations, the stop, the faults.
+    for reason in ["NoSuchSeat", "ModuleTooLarge", "ChunkOutOfOrder", "StagingIncomplete", "BadProgram", "NoSuchProgram", "SeatRunning"] {
+        let refused = outcome.events("seat.refused");
+        assert!(
+            refused.iter().any(|event| event.get("reason") == Some(reason)),
+            "no seat.refused with reason {reason}:\n{}",
+            outcome.tail(80)
+        );
+    }
+    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "0")]);
+    outcome.assert_event("seat.stopped", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "0")]);
+    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "1")]);
+    outcome.assert_event("probe.ready", &[("domain", "probe-slot.seat1"), ("generation", "1")]);
+    outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "1"), ("fault", "exception"), ("generation", "1")]);
+    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "0")]);
+    outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "0")]);
+    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "1")]);
+    outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "1")]);
+    // The N-version slot: its lineages run in seats 0..=2 from the boot, only seat 3 is empty.
+    for domain in ["vote-svc", "vote.seat1", "vote.seat2"] {
+        outcome.assert_event("probe.ready", &[("domain", domain), ("generation", "0")]);
+    }
+    outcome.assert_event("seat.empty", &[("slot", "vote"), ("seat", "3")]);
+    assert!(!outcome.events("seat.empty").iter().any(|event| event.has(&[("slot", "vote"), ("seat", "1")])));
+    outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "0"), ("program", "lineage")]);
+    outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "1"), ("program", "fallback")]);
+    outcome.assert_event("seat.faulted", &[("slot", "vote"), ("seat", "3"), ("generation", "1")]);
+    // A seat is never restarted by the supervisor.
+    assert!(outcome.events("domain.restarted").iter().all(|event| !event.get("domain").is_some_and(|d| d.contains(".seat"))));
+}

@@ -1,0 +1,310 @@
+//! A slot manager's seat authority (`tileos_protocol::supervisor`, `Seat*` requests;
+//! `docs/slots.md`): the manager of a slot — and no other domain — stages a module ELF for
+//! one of its seats, starts a module in a seat from the seat's own memory region (revoked
+//! first: every start is fresh memory), and stops it. A seat's module that faults is stopped,
+//! never restarted, and its manager is told on its `seat-faults` notification.
+//!
+//! Staging: one ELF at a time per slot (a `SeatLoad` discards the slot's staging under way,
+//! whatever its seat), copied into the root server's heap, at most the slot's
+//! `module_memory` bytes; a start of the staged program consumes the staging, whatever the
+//! outcome. Every input is checked before anything is built: the ELF is parsed with
+//! `tileos_elf` (which checks every header against the bytes) and its segments plus the
+//! seat's heap must fit the seat's memory; anything else is refused with the precise
+//! [`Refusal`], never a panic.
+
+use super::State;
+use super::supervise::Supervision;
+use ::alloc_crate::vec::Vec;
+use tileos_abi::bootinfo::slot;
+use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot};
+use tileos_abi::object::Rights;
+use tileos_protocol::supervisor::{Refusal, Response, SeatProgram};
+use tileos_sys::cap::{CNode, Notification};
+use tileos_sys::{event, println};
+use tileos_sysdesc::Slot;
+use tileos_sysdesc::archive::Archive;
+
+// The description's seat badge is the seat interface's.
+const _: () = assert!(tileos_sysdesc::SEAT_BADGE == tileos_protocol::module::SEAT_BADGE);
+
+/// A module ELF being staged for a seat.
+pub(super) struct Staging {
+    /// The seat.
+    seat: u8,
+    /// Bytes announced.
+    length: u32,
+    /// Bytes received so far (in order).
+    bytes: Vec<u8>,
+}
+
+/// The bytes of archive entry `program` (empty if there is none: refused as a bad ELF).
+fn program_bytes<'d>(archive: &Archive<'d>, program: u32) -> &'d [u8] {
+    archive.entry(program as usize).map(|entry| entry.data).unwrap_or(&[])
+}
+
+/// The name of `refusal`'s variant (one word, for event lines).
+pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::UnknownDomain => "UnknownDomain",
+        Refusal::RestartPolicyNever => "RestartPolicyNever",
+        Refusal::NotRunning(_) => "NotRunning",
+        Refusal::RestartFailed => "RestartFailed",
+        Refusal::NotAllowed => "NotAllowed",
+        Refusal::NotSlotManager => "NotSlotManager",
+        Refusal::NoSuchSeat { .. } => "NoSuchSeat",
+        Refusal::SeatRunning => "SeatRunning",
+        Refusal::ModuleTooLarge { .. } => "ModuleTooLarge",
+        Refusal::ChunkOutOfOrder { .. } => "ChunkOutOfOrder",
+        Refusal::StagingIncomplete { .. } => "StagingIncomplete",
+        Refusal::BadProgram => "BadProgram",
+        Refusal::NoSuchProgram => "NoSuchProgram",
+    }
+}
+
+/// Bytes the loadable segments of `exe` take, each rounded out to whole pages.
+pub(super) fn image_size(exe: &tileos_elf::Executable<'_>) -> u64 {
+    exe.segments().map(|s| ((s.vaddr & 0xFFF) + s.mem_size).div_ceil(4096).saturating_mul(4096)).fold(0, u64::saturating_add)
+}
+
+impl Supervision<'_, '_> {
+    /// Serves a seat request of the manager of slot `slot_index`, named `client` in logs.
+    pub(super) fn serve_seat(&mut self, slot_index: usize, client: &str, request: SeatRequest) -> Response {
+        let slot = &self.description.slots[slot_index];
+        let seat = request.seat();
+        let seats = slot.seats.len() as u8;
+        let response = if seat >= seats {
+            Response::Refused(Refusal::NoSuchSeat { seats })
+        } else {
+            match request {
+                SeatRequest::Load { seat, length } => self.seat_load(slot_index, seat, length),
+                SeatRequest::Chunk { seat, offset, bytes } => self.seat_chunk(slot_index, seat, offset, &bytes),
+                SeatRequest::Start { seat, program } => self.seat_start(slot_index, seat, program),
+                SeatRequest::Stop { seat } => self.seat_stop(slot, seat),
+            }
+        };
+        if let Response::Refused(refusal) = response {
+            println!("supervisor: seat request of \"{client}\" (slot \"{}\", seat {seat}) refused: {refusal:?}", slot.name);
+            event!("seat.refused", slot = slot.name, seat = seat, reason = refusal_name(refusal));
+        }
+        response
+    }
+
+    /// `SeatLoad`: a fresh staging of `length` bytes for `seat`.
+    fn seat_load(&mut self, slot_index: usize, seat: u8, length: u32) -> Response {
+        let slot = &self.description.slots[slot_index];
+        let max = u32::try_from(slot.module_memory).unwrap_or(u32::MAX);
+        // The slot's staging under way, if any, is discarded first (its memory is reused).
+        self.staging[slot_index] = None;
+        if length > max {
+            return Response::Refused(Refusal::ModuleTooLarge { max });
+        }
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(length as usize).is_err() {
+            println!("supervisor: no heap left to stage {length} bytes for slot \"{}\"", slot.name);
+            return Response::Refused(Refusal::ModuleTooLarge { max });
+        }
+        self.staging[slot_index] = Some(Staging { seat, length, bytes });
+        Response::SeatStaged { received: 0 }
+    }
+
+    /// `SeatChunk`: the next bytes of the staging for `seat`, in order.
+    fn seat_chunk(&mut self, slot_index: usize, seat: u8, offset: u32, chunk: &[u8]) -> Response {
+        let Some(staging) = self.staging[slot_index].as_mut().filter(|s| s.seat == seat) else {
+            // Nothing is staged for this seat: the only chunk that could come is a load's.
+            return Response::Refused(Refusal::ChunkOutOfOrder { expected: 0 });
+        };
+        let received = staging.bytes.len() as u32;
+        let fits = (received as usize).checked_add(chunk.len()).is_some_and(|end| end <= staging.length as usize);
+        if offset != received || !fits {
+            return Response::Refused(Refusal::ChunkOutOfOrder { expected: received });
+        }
+        staging.bytes.extend_from_slice(chunk);
+        Response::SeatStaged { received: staging.bytes.len() as u32 }
+    }
+
+    /// `SeatStart`: builds `seat`'s domain afresh with `program` and starts it.
+    fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram) -> Response {
+        let description = self.description;
+        let slot = &description.slots[slot_index];
+        let index = slot.seats[seat as usize] as usize;
+        if matches!(self.tile.states[index].state, State::Running | State::Restarting) {
+            return Response::Refused(Refusal::SeatRunning);
+        }
+        // The program's bytes: the staging (taken: a start consumes it) or an archive entry.
+        let staged;
+        let elf: &[u8] = match program {
+            SeatProgram::Staged => {
+                let staging = match self.staging[slot_index].take() {
+                    Some(staging) if staging.seat == seat => staging,
+                    other => {
+                        self.staging[slot_index] = other;
+                        return Response::Refused(Refusal::StagingIncomplete { received: 0, length: 0 });
+                    }
+                };
+                if staging.bytes.len() < staging.length as usize {
+                    let refusal = Refusal::StagingIncomplete { received: staging.bytes.len() as u32, length: staging.length };
+                    self.staging[slot_index] = Some(staging);
+                    return Response::Refused(refusal);
+                }
+                staged = staging.bytes;
+                &staged
+            }
+            SeatProgram::Incumbent => program_bytes(self.archive, description.domains[slot.incumbent as usize].program),
+            SeatProgram::Lineage(n) => match slot.n_version.and_then(|l| l.programs.get(usize::from(n)).copied()) {
+                Some(program) => program_bytes(self.archive, program),
+                None => return Response::Refused(Refusal::NoSuchProgram),
+            },
+            SeatProgram::Fallback => match slot.n_version {
+                Some(lineages) => program_bytes(self.archive, lineages.fallback),
+                None => return Response::Refused(Refusal::NoSuchProgram),
+            },
+        };
+        let domain = &description.domains[index];
+        let fits = match tileos_elf::parse(elf) {
+            Ok(exe) => image_size(&exe).saturating_add(domain.heap_size) <= self.tile.states[index].capacity,
+            Err(error) => {
+                println!("supervisor: slot \"{}\" seat {seat}: the program is not a loadable ELF: {error:?}", slot.name);
+                return Response::Refused(Refusal::BadProgram);
+            }
+        };
+        if !fits {
+            println!(
+                "supervisor: slot \"{}\" seat {seat}: the program's segments and heap do not fit the seat's {} KiB",
+                slot.name,
+                self.tile.states[index].capacity / 1024
+            );
+            return Response::Refused(Refusal::BadProgram);
+        }
+        // Fresh memory: whatever a failed build or the last module left is destroyed first.
+        if let Err(error) = self.tile.destroy(self.alloc, index) {
+            println!("supervisor: slot \"{}\" seat {seat}: its memory could not be reclaimed: {error}", slot.name);
+            return Response::Refused(Refusal::BadProgram);
+        }
+        let state = &mut self.tile.states[index];
+        if state.ever_started {
+            state.generation += 1;
+        }
+        match self.tile.start(self.alloc, index, elf) {
+            Ok(()) => {
+                let generation = self.tile.states[index].generation;
+                println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
+                let program = match program {
+                    SeatProgram::Staged => "staged",
+                    SeatProgram::Incumbent => "incumbent",
+                    SeatProgram::Lineage(_) => "lineage",
+                    SeatProgram::Fallback => "fallback",
+                };
+                event!("seat.started", slot = slot.name, seat = seat, generation = generation, program = program);
+                Response::SeatStarted { generation }
+            }
+            Err(error) => {
+                println!("supervisor: slot \"{}\" seat {seat}: the module could not be built: {error}", slot.name);
+                // Reclaim what the failed build took; the seat stays stopped.
+                let _ = self.tile.destroy(self.alloc, index);
+                Response::Refused(Refusal::BadProgram)
+            }
+        }
+    }
+
+    /// `SeatStop`: stops `seat`'s module and destroys everything it had.
+    fn seat_stop(&mut self, slot: &Slot, seat: u8) -> Response {
+        let index = slot.seats[seat as usize] as usize;
+        let state = self.tile.states[index].state;
+        if state != State::Running {
+            return Response::Refused(Refusal::NotRunning(state));
+        }
+        if let Err(error) = self.tile.destroy(self.alloc, index) {
+            println!("supervisor: slot \"{}\" seat {seat} could not be destroyed: {error}", slot.name);
+        }
+        self.tile.states[index].state = State::Stopped;
+        println!("supervisor: slot \"{}\" seat {seat} stopped on request of its manager", slot.name);
+        event!("seat.stopped", slot = slot.name, seat = seat, generation = self.tile.states[index].generation);
+        Response::SeatStopped
+    }
+
+    /// Domain `index`, seat `seat` of `slot`, faulted (`fault`: its kind, already logged as
+    /// `domain.stopped`): stops it for good — its manager decides what runs there next —
+    /// and signals bit `1 << seat` of the manager's seat-faults notification.
+    pub(super) fn on_seat_fault(&mut self, slot: &Slot, seat: u8, index: usize, fault: &str) {
+        if let Err(error) = self.tile.destroy(self.alloc, index) {
+            println!("supervisor: slot \"{}\" seat {seat} could not be destroyed: {error}", slot.name);
+        }
+        self.tile.states[index].state = State::Stopped;
+        let generation = self.tile.states[index].generation;
+        println!("supervisor: slot \"{}\" seat {seat}: its module faulted ({fault}); left stopped, manager told", slot.name);
+        event!("seat.faulted", slot = slot.name, seat = seat, fault = fault, generation = generation);
+        let badged = self.alloc.slots.take();
+        let notification = self.tile.notifications[slot.seat_faults as usize];
+        let minted = CNode::ROOT.invoke(CNodeMint {
+            dest: CSlot::at(badged),
+            src: CSlot::at(notification),
+            rights: Rights::WRITE,
+            badge: 1 << seat,
+            src_root: CPtr(slot::CNODE),
+        });
+        match minted {
+            Ok(_) => {
+                Notification::from_cptr(badged).signal();
+                let _ = CNode::ROOT.invoke(CNodeDelete { slot: CSlot::at(badged) });
+            }
+            Err(error) => println!("supervisor: cannot signal the manager of slot \"{}\": {error:?}", slot.name),
+        }
+        self.alloc.slots.recycled.push(badged);
+    }
+}
+
+/// A seat request, decoded from the supervisor protocol.
+pub(super) enum SeatRequest {
+    /// `SeatLoad`.
+    Load {
+        /// The seat.
+        seat: u8,
+        /// Bytes announced.
+        length: u32,
+    },
+    /// `SeatChunk`.
+    Chunk {
+        /// The seat.
+        seat: u8,
+        /// Where the bytes start.
+        offset: u32,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// `SeatStart`.
+    Start {
+        /// The seat.
+        seat: u8,
+        /// Which program.
+        program: SeatProgram,
+    },
+    /// `SeatStop`.
+    Stop {
+        /// The seat.
+        seat: u8,
+    },
+}
+
+impl SeatRequest {
+    /// The seat request `request` is, if it is one.
+    pub(super) fn of(request: tileos_protocol::supervisor::Request) -> Option<SeatRequest> {
+        use tileos_protocol::supervisor::Request;
+        Some(match request {
+            Request::SeatLoad { seat, length } => SeatRequest::Load { seat, length },
+            Request::SeatChunk { seat, offset, bytes } => SeatRequest::Chunk { seat, offset, bytes: bytes.as_slice().to_vec() },
+            Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
+            Request::SeatStop { seat } => SeatRequest::Stop { seat },
+            Request::Restart { .. } | Request::Status { .. } => return None,
+        })
+    }
+
+    /// The seat the request is about.
+    fn seat(&self) -> u8 {
+        match *self {
+            SeatRequest::Load { seat, .. }
+            | SeatRequest::Chunk { seat, .. }
+            | SeatRequest::Start { seat, .. }
+            | SeatRequest::Stop { seat } => seat,
+        }
+    }
+}

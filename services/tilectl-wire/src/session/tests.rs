@@ -1,0 +1,302 @@
+//! The agent's session logic against hostile clients, with a fake slot backend.
+
+use super::*;
+use crate::dev_keys::OPERATOR_SEED;
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+use std::string::ToString;
+use std::vec::Vec as StdVec;
+
+/// A slot "checksum" that records what it was asked.
+#[derive(Default)]
+struct Fake {
+    requests: StdVec<(std::string::String, Request)>,
+    staged: u32,
+}
+
+impl Backend for Fake {
+    fn slot_names(&self) -> Vec<SlotName, MAX_SLOTS> {
+        Vec::from_slice(&["checksum".try_into().unwrap()]).unwrap()
+    }
+
+    fn slot(&mut self, slot: &str, request: &Request) -> Result<slots::Response, BackendError> {
+        self.requests.push((slot.to_string(), request.clone()));
+        Ok(match request {
+            Request::InstallBegin { .. } => {
+                self.staged = 0;
+                slots::Response::Staged { received: 0 }
+            }
+            Request::InstallChunk { bytes, .. } => {
+                self.staged += bytes.len() as u32;
+                slots::Response::Staged { received: self.staged }
+            }
+            Request::InstallCommit => slots::Response::Installed { module: 1 },
+            Request::Promote { module, .. } => slots::Response::Promoted { module: *module },
+            Request::Rollback => slots::Response::RolledBack { module: 0 },
+            _ => slots::Response::Refused(slots::Refused { kind: slots::RefusalKind::NotFound, reason: "fake".try_into().unwrap() }),
+        })
+    }
+
+    fn domains(&mut self, first: u16) -> Result<supervisor::Response, BackendError> {
+        let _ = first;
+        Ok(supervisor::Response::Status { total: 0, domains: Vec::new() })
+    }
+}
+
+/// A client's view of one connection.
+struct Client {
+    id: ConnectionId,
+    challenge: [u8; 32],
+    counter: u64,
+}
+
+fn operator() -> SigningKey {
+    SigningKey::from_bytes(&OPERATOR_SEED)
+}
+
+fn agent() -> Agent<Fake> {
+    Agent::new(Fake::default(), operator().verifying_key())
+}
+
+fn connect(agent: &mut Agent<Fake>, challenge: [u8; 32]) -> Client {
+    let Connect::Open(id, hello) = agent.connect(challenge) else { panic!("busy") };
+    let hello: ServerFrame = frame::decode(&hello[4..]).unwrap();
+    assert_eq!(hello, ServerFrame::Hello(Hello { version: VERSION, challenge }));
+    Client { id, challenge, counter: 0 }
+}
+
+/// Sends raw bytes; returns the frames answered and whether the connection stays open.
+fn send_bytes(agent: &mut Agent<Fake>, id: ConnectionId, bytes: &[u8]) -> (StdVec<ServerFrame>, Flow) {
+    let mut out = StdVec::new();
+    let flow = agent.receive(id, bytes, &mut |frame: &[u8]| out.push(frame.to_vec()));
+    let mut frames = StdVec::new();
+    for bytes in out {
+        let length = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        assert_eq!(length + 4, bytes.len());
+        frames.push(frame::decode(&bytes[4..]).unwrap());
+    }
+    (frames, flow)
+}
+
+fn slot(request: Request) -> Command {
+    Command::Slot { slot: "checksum".try_into().unwrap(), request }
+}
+
+impl Client {
+    /// Sends `command` (signed with `key` if given) with the next counter: the one answer.
+    fn send(&mut self, agent: &mut Agent<Fake>, command: Command, key: Option<&SigningKey>) -> (Answer, Flow) {
+        let signature = key.map(|key| auth::sign(key, &self.challenge, self.counter, &command).unwrap());
+        let frame = ClientFrame { counter: self.counter, command, signature };
+        self.counter += 1;
+        let (mut frames, flow) = send_bytes(agent, self.id, &frame::encode(&frame).unwrap());
+        assert_eq!(frames.len(), 1);
+        match frames.pop().unwrap() {
+            ServerFrame::Answer { counter, answer } => {
+                assert_eq!(counter, self.counter - 1);
+                (answer, flow)
+            }
+            ServerFrame::Error(error) => (Answer::Error(error), flow),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn reads_need_no_key_and_changes_need_the_operators() {
+    let mut agent = agent();
+    let mut client = connect(&mut agent, [1; 32]);
+    assert_eq!(client.send(&mut agent, Command::Slots, None).0, Answer::Slots(Vec::from_slice(&["checksum".try_into().unwrap()]).unwrap()));
+    assert_eq!(client.send(&mut agent, Command::Domains { first: 0 }, None).0, Answer::Domains { total: 0, domains: Vec::new() });
+    assert!(matches!(client.send(&mut agent, slot(Request::LogHead), None).0, Answer::Slot(_)));
+    assert_eq!(client.send(&mut agent, slot(Request::Rollback), None).0, Answer::Error(WireError::SignatureRequired));
+    let stranger = SigningKey::from_bytes(&[7; 32]);
+    assert_eq!(client.send(&mut agent, slot(Request::Rollback), Some(&stranger)).0, Answer::Error(WireError::BadSignature));
+    assert_eq!(
+        client.send(&mut agent, slot(Request::Rollback), Some(&operator())).0,
+        Answer::Slot(slots::Response::RolledBack { module: 0 })
+    );
+    // A read with a bad signature is refused too.
+    assert_eq!(client.send(&mut agent, Command::Slots, Some(&stranger)).0, Answer::Error(WireError::BadSignature));
+    assert_eq!(agent.backend().requests.iter().filter(|(_, request)| *request == Request::Rollback).count(), 1);
+}
+
+#[test]
+fn too_many_bad_signatures_close_the_connection() {
+    let mut agent = agent();
+    let mut client = connect(&mut agent, [1; 32]);
+    let stranger = SigningKey::from_bytes(&[7; 32]);
+    for _ in 1..MAX_FAILURES {
+        assert_eq!(client.send(&mut agent, slot(Request::Rollback), Some(&stranger)), (Answer::Error(WireError::BadSignature), Flow::Open));
+    }
+    assert_eq!(client.send(&mut agent, slot(Request::Rollback), Some(&stranger)), (Answer::Error(WireError::TooManyFailures), Flow::Close));
+    assert_eq!(agent.connections(), 0);
+    assert!(agent.backend().requests.is_empty());
+}
+
+#[test]
+fn replays_fail_on_the_same_and_on_another_connection() {
+    let mut agent = agent();
+    let mut first = connect(&mut agent, [1; 32]);
+    let command = slot(Request::Promote { module: 1, force: false });
+    let signature = auth::sign(&operator(), &first.challenge, 0, &command).unwrap();
+    let captured = frame::encode(&ClientFrame { counter: 0, command, signature: Some(signature) }).unwrap();
+    let (frames, _) = send_bytes(&mut agent, first.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Slot(slots::Response::Promoted { module: 1 }) }]);
+    first.counter = 1;
+    // Twice on the same connection: the counter moved on.
+    let (frames, flow) = send_bytes(&mut agent, first.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::Replay { expected: 1, got: 0 }) }]);
+    assert_eq!(flow, Flow::Open);
+    // On another connection: same counter, another challenge.
+    let second = connect(&mut agent, [2; 32]);
+    let (frames, _) = send_bytes(&mut agent, second.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::BadSignature) }]);
+    // Still exactly one promotion, and the first connection still works.
+    assert_eq!(agent.backend().requests.len(), 1);
+    assert_eq!(first.send(&mut agent, Command::Slots, None).1, Flow::Open);
+}
+
+#[test]
+fn malformed_unknown_and_oversized_frames_get_precise_errors() {
+    let mut agent = agent();
+    let client = connect(&mut agent, [1; 32]);
+    // Not a ClientFrame: one byte, a counter and nothing more.
+    assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 1, 5]), (std::vec![ServerFrame::Error(WireError::Malformed)], Flow::Open));
+    // Command variant 9 does not exist.
+    assert_eq!(
+        send_bytes(&mut agent, client.id, &[0, 0, 0, 2, 0, 9]),
+        (std::vec![ServerFrame::Error(WireError::UnknownCommand)], Flow::Open)
+    );
+    // A frame with trailing bytes.
+    let mut trailing = frame::encode(&ClientFrame { counter: 0, command: Command::Slots, signature: None }).unwrap().to_vec();
+    trailing.push(0);
+    trailing[3] += 1;
+    assert_eq!(send_bytes(&mut agent, client.id, &trailing), (std::vec![ServerFrame::Error(WireError::Malformed)], Flow::Open));
+    // An unknown slot.
+    let frame =
+        ClientFrame { counter: 0, command: Command::Slot { slot: "nope".try_into().unwrap(), request: Request::Status }, signature: None };
+    assert_eq!(
+        send_bytes(&mut agent, client.id, &frame::encode(&frame).unwrap()).0,
+        [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::UnknownSlot) }]
+    );
+    // A "negative" length closes.
+    let (frames, flow) = send_bytes(&mut agent, client.id, &[0xff, 0xff, 0xff, 0xfe, 1, 2, 3]);
+    assert_eq!(frames, [ServerFrame::Error(WireError::BadLength { length: 0xffff_fffe, max: MAX_FRAME as u32 })]);
+    assert_eq!(flow, Flow::Close);
+    assert_eq!(agent.connections(), 0);
+}
+
+#[test]
+fn a_third_connection_is_told_busy_and_a_closed_one_frees_its_place() {
+    let mut agent = agent();
+    let first = connect(&mut agent, [1; 32]);
+    let _second = connect(&mut agent, [2; 32]);
+    let Connect::Busy(busy) = agent.connect([3; 32]) else { panic!("not busy") };
+    assert_eq!(frame::decode::<ServerFrame>(&busy[4..]), Ok(ServerFrame::Error(WireError::Busy)));
+    agent.disconnect(first.id);
+    connect(&mut agent, [3; 32]);
+}
+
+#[test]
+fn installs_belong_to_their_connection_and_a_dropped_one_is_discarded() {
+    let mut agent = agent();
+    let key = operator();
+    let mut first = connect(&mut agent, [1; 32]);
+    let mut second = connect(&mut agent, [2; 32]);
+    assert_eq!(
+        first.send(&mut agent, slot(Request::InstallBegin { length: 4 }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 0 })
+    );
+    let chunk = slot(Request::InstallChunk { offset: 0, bytes: Vec::from_slice(&[1, 2]).unwrap() });
+    // Another connection may neither add chunks, commit nor begin its own install there.
+    assert_eq!(second.send(&mut agent, chunk.clone(), Some(&key)).0, Answer::Error(WireError::NotStaging));
+    assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), Some(&key)).0, Answer::Error(WireError::NotStaging));
+    assert_eq!(second.send(&mut agent, slot(Request::InstallBegin { length: 1 }), Some(&key)).0, Answer::Error(WireError::StagingBusy));
+    assert_eq!(first.send(&mut agent, chunk, Some(&key)).0, Answer::Slot(slots::Response::Staged { received: 2 }));
+    // The first connection drops mid-install: the agent discards the staging.
+    agent.disconnect(first.id);
+    assert_eq!(agent.backend().requests.last().unwrap().1, Request::InstallBegin { length: 0 });
+    assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), Some(&key)).0, Answer::Error(WireError::NotStaging));
+    // Now the second may install, to the end.
+    assert_eq!(
+        second.send(&mut agent, slot(Request::InstallBegin { length: 1 }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 0 })
+    );
+    assert_eq!(
+        second.send(&mut agent, slot(Request::InstallChunk { offset: 0, bytes: Vec::from_slice(&[9]).unwrap() }), Some(&key)).0,
+        Answer::Slot(slots::Response::Staged { received: 1 })
+    );
+    assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), Some(&key)).0, Answer::Slot(slots::Response::Installed { module: 1 }));
+    // Committed: no staging left to discard when it goes.
+    let before = agent.backend().requests.len();
+    agent.disconnect(second.id);
+    assert_eq!(agent.backend().requests.len(), before);
+}
+
+#[test]
+fn frames_split_into_single_bytes_are_served() {
+    let mut agent = agent();
+    let client = connect(&mut agent, [1; 32]);
+    let bytes = frame::encode(&ClientFrame { counter: 0, command: Command::Slots, signature: None }).unwrap();
+    let mut answers = 0;
+    for byte in bytes.iter() {
+        let (frames, flow) = send_bytes(&mut agent, client.id, core::slice::from_ref(byte));
+        assert_eq!(flow, Flow::Open);
+        answers += frames.len();
+        assert_eq!(agent.in_frame(client.id), answers == 0);
+    }
+    assert_eq!(answers, 1);
+}
+
+proptest! {
+    /// Any bytes on two connections: no panic, every answer decodes, nothing privileged
+    /// reaches the backend without the operator key, and a connection closes only after a
+    /// closing error.
+    #[test]
+    fn hostile_bytes_never_change_the_tile(
+        streams in proptest::collection::vec((0usize..2, proptest::collection::vec(any::<u8>(), 0..64)), 0..24),
+        framed in proptest::collection::vec((any::<u64>(), any::<u8>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 0..80)), 0..8),
+    ) {
+        let mut agent = agent();
+        let mut ids = [Some(connect(&mut agent, [1; 32]).id), Some(connect(&mut agent, [2; 32]).id)];
+        let mut inputs: StdVec<(usize, StdVec<u8>)> = streams;
+        // Well-framed but forged commands (signed by the wrong key, or with junk signatures).
+        let stranger = SigningKey::from_bytes(&[7; 32]);
+        for (counter, which, number, junk) in framed {
+            let request = match which % 5 {
+                0 => Request::InstallBegin { length: number },
+                1 => Request::InstallChunk { offset: number, bytes: junk.iter().copied().take(64).collect() },
+                2 => Request::InstallCommit,
+                3 => Request::Promote { module: number, force: which & 1 == 1 },
+                _ => Request::Rollback,
+            };
+            let command = slot(request);
+            let signature = if which & 8 == 0 {
+                auth::sign(&stranger, &[1; 32], counter, &command)
+            } else {
+                Some(junk.iter().copied().take(64).collect())
+            };
+            let frame = ClientFrame { counter: counter % 4, command, signature };
+            inputs.push(((which as usize) % 2, frame::encode(&frame).unwrap().to_vec()));
+        }
+        for (which, bytes) in inputs {
+            let Some(id) = ids[which] else { continue };
+            let mut out = StdVec::new();
+            let flow = agent.receive(id, &bytes, &mut |frame: &[u8]| out.push(frame.to_vec()));
+            let mut closing = false;
+            for frame in &out {
+                let decoded: ServerFrame = frame::decode(&frame[4..]).unwrap();
+                if let ServerFrame::Error(error) = decoded {
+                    closing |= error.closes();
+                }
+            }
+            prop_assert_eq!(flow == Flow::Close, closing);
+            if flow == Flow::Close {
+                ids[which] = None;
+            }
+        }
+        // InstallBegin { length: 0 } is the agent's own discard, and only follows a begin
+        // that got through: none did.
+        prop_assert!(agent.backend().requests.is_empty(), "{:?}", agent.backend().requests);
+    }
+}

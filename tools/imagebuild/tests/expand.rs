@@ -1,0 +1,109 @@
+//! The expansion of a `[[slot]]` into domains (docs/slots.md, "How a slot becomes domains"):
+//! the seat count, the allowance each seat gets, the manager's store and supervisor
+//! capabilities, and a description that stays valid.
+
+use tileos_imagebuild::compile;
+use tileos_sysdesc::{Access, Comparator, MapRights, SEAT_BADGE, Server};
+
+const TILE: &str = r#"
+[tile]
+name = "t"
+
+[[domain]]
+name = "svc"
+program = "svc"
+priority = 100
+names = { events = "svc-events" }
+
+[[domain]]
+name = "other"
+program = "other"
+priority = 90
+
+[[domain]]
+name = "store"
+program = "store"
+priority = 95
+
+[[endpoint]]
+name = "svc"
+server = "svc"
+clients = [{ domain = "other", badge = 5 }]
+
+[[endpoint]]
+name = "kv"
+server = "store"
+clients = [{ domain = "svc", badge = 7, params = { quota = 3 } }]
+
+[[endpoint]]
+name = "control"
+server = "supervisor"
+clients = [{ domain = "other", badge = 4, access = "status" }]
+
+[[notification]]
+name = "svc-events"
+waiter = "other"
+signallers = [{ domain = "svc", bits = [3] }]
+
+[[shared_region]]
+name = "cache"
+size = 0x1000
+mappings = [{ domain = "svc", vaddr = 0x5000_0000, rights = "r" }, { domain = "other", vaddr = 0x5000_0000, rights = "rw" }]
+
+[[slot]]
+name = "s"
+endpoint = "svc"
+protocol = "echo"
+incumbent = "svc"
+comparator = "noise-cancelled"
+max_challengers = 1
+allowance = ["kv", "svc-events", "cache", "svc"]
+challenger = { priority = 40, budget_ms = 2, period_ms = 20 }
+store = "kv"
+module_memory = 0x40000
+manager_heap = 0x20000
+"#;
+
+#[test]
+fn a_noise_cancelled_slot_gets_its_seats_and_allowance() {
+    let c = compile("t.toml", TILE).expect("valid");
+    let d = &c.description;
+    let slot = &d.slots[0];
+    // max_challengers 1 + 1 + the replica: seats 1..=3 besides the incumbent.
+    assert_eq!(slot.comparator, Comparator::NoiseCancelled);
+    assert_eq!(slot.seats.len(), 4);
+    assert_eq!((slot.module_memory, d.domains[slot.manager as usize].heap_size), (0x40000, 0x20000));
+    let kv = d.endpoints.iter().position(|e| e.name == "kv").expect("kv") as u32;
+    assert_eq!(slot.store, Some(kv));
+    let kv = &d.endpoints[kv as usize];
+    // The manager calls the store, with its own badge.
+    assert!(kv.clients.iter().any(|c| c.domain == slot.manager && c.badge == 8));
+    assert_eq!(d.domains[slot.manager as usize].local_name("kv"), "store");
+    // The existing supervisor endpoint ("control") gets the manager as a full client.
+    let control = d.supervisor_endpoint().expect("declared");
+    assert_eq!(control.name, "control");
+    assert!(control.clients.iter().any(|c| c.domain == slot.manager && c.badge == 5 && c.access == Access::Full));
+    assert_eq!(d.domains[slot.manager as usize].local_name("control"), "supervisor");
+    for (k, &seat) in slot.seats.iter().enumerate().skip(1) {
+        // kv: the incumbent's parameters, a badge of its own.
+        let client = kv.clients.iter().find(|c| c.domain == seat).expect("seat calls kv");
+        assert_eq!(client.params, kv.clients[0].params);
+        assert!(client.badge != 7 && client.badge != 8);
+        // svc-events: the incumbent's bits, under the incumbent's local name.
+        let events = d.notifications.iter().find(|n| n.name == "svc-events").expect("events");
+        assert!(events.signallers.iter().any(|s| s.domain == seat && s.badge == 1 << 3));
+        assert_eq!(d.domains[seat as usize].local_name("svc-events"), "events");
+        // cache: the incumbent's address and rights.
+        let cache = d.shared_regions.iter().find(|r| r.name == "cache").expect("cache");
+        assert!(cache.mappings.iter().any(|m| m.domain == seat && m.vaddr == 0x5000_0000 && m.rights == MapRights::Read));
+        // The slot's own endpoint, as "slot", badged with the seat.
+        let front = &d.endpoints[slot.endpoint as usize];
+        assert_eq!(front.server, Server::Domain(slot.manager));
+        assert!(front.clients.iter().any(|c| c.domain == seat && c.badge == SEAT_BADGE | k as u64));
+        assert!(!d.starts_at_boot(seat));
+    }
+    // The declared client keeps its badge; seat 0 is the incumbent.
+    assert!(d.endpoints[slot.endpoint as usize].clients.iter().any(|c| c.domain == 1 && c.badge == 5));
+    assert_eq!(slot.seats[0], 0);
+    assert_eq!(d.domains[0].local_name("svc"), "slot");
+}

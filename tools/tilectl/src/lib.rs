@@ -1,0 +1,552 @@
+//! `tilectl`'s commands as a library, so that tests run them against a fake agent
+//! (`tests/cli.rs`); `main.rs` is the command line around [`run`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde_json::{Value, json};
+use tileos_protocol::slots::{MAX_CHUNK, Request, Response};
+use tileos_tilectl_wire::host::{Client, ClientError};
+use tileos_tilectl_wire::{Answer, Command as Wire, SlotName, WireError, dev_keys};
+use tileos_update_log::{SignedTreeHead, TreeHead, UpdateEvent, verify_consistency, verify_inclusion};
+
+/// The options every command takes.
+pub struct Options {
+    /// The agent's `HOST:PORT`.
+    pub tile: String,
+    /// The operator key's seed file.
+    pub key: Option<PathBuf>,
+    /// Use the development keys.
+    pub dev_key: bool,
+    /// JSON output.
+    pub json: bool,
+    /// How long each read or write may wait.
+    pub timeout: Duration,
+}
+
+/// A command.
+pub enum Command {
+    /// Domains and slots.
+    Status,
+    /// Install a bundle.
+    Install {
+        /// The bundle.
+        file: PathBuf,
+        /// The slot.
+        slot: String,
+    },
+    /// Promote a challenger.
+    Promote {
+        /// The slot.
+        slot: String,
+        /// The module.
+        module: u32,
+        /// Without sufficient evidence.
+        force: bool,
+    },
+    /// Roll back.
+    Rollback {
+        /// The slot.
+        slot: String,
+    },
+    /// The update log.
+    Log {
+        /// The slot.
+        slot: String,
+        /// Verify it.
+        verify: bool,
+        /// The log's public key file.
+        log_key: Option<PathBuf>,
+        /// The state file.
+        state: Option<PathBuf>,
+    },
+}
+
+/// Why a command failed; each maps to its own exit code (`main.rs`).
+#[derive(Debug)]
+pub enum Failure {
+    /// The tile (agent, slot manager or supervisor) refused or failed the command.
+    Refused(String),
+    /// The command line or a local file is unusable.
+    Usage(String),
+    /// The connection or the protocol failed.
+    Connection(String),
+    /// The update log failed verification.
+    Verification(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(text) | Failure::Usage(text) | Failure::Connection(text) => f.write_str(text),
+            Failure::Verification(text) => write!(f, "update log verification failed: {text}"),
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Refused(error) => refused_by_agent(error),
+            other => Failure::Connection(other.to_string()),
+        }
+    }
+}
+
+/// The agent's refusal in words, with a hint where one helps.
+fn refused_by_agent(error: WireError) -> Failure {
+    let hint = match error {
+        WireError::SignatureRequired => " (give the operator key: --key FILE or --dev-key)",
+        WireError::BadSignature => " (is this the operator key the tile was built with?)",
+        _ => "",
+    };
+    Failure::Refused(format!("the agent refused: {error}{hint}"))
+}
+
+/// Runs `command`, writing its output to `out`.
+pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<(), Failure> {
+    let key = operator_key(options)?;
+    let connect = || {
+        Client::connect(&options.tile, key.clone(), options.timeout)
+            .map_err(|error| Failure::Connection(format!("{}: {error}", options.tile)))
+    };
+    let text = match command {
+        Command::Status => status(&mut connect()?, options.json)?,
+        Command::Install { file, slot } => {
+            let bundle = std::fs::read(file).map_err(|error| Failure::Usage(format!("{}: {error}", file.display())))?;
+            require_key(&key)?;
+            install(&mut connect()?, slot, &bundle, &file.display().to_string(), options.json)?
+        }
+        Command::Promote { slot, module, force } => {
+            require_key(&key)?;
+            let response = slot_call(&mut connect()?, slot, Request::Promote { module: *module, force: *force })?;
+            match response {
+                Response::Promoted { module } if options.json => json!({ "slot": slot, "promoted": module }).to_string() + "\n",
+                Response::Promoted { module } => format!("slot {slot}: module {module} promoted\n"),
+                other => return Err(unexpected(slot, "promote", other)),
+            }
+        }
+        Command::Rollback { slot } => {
+            require_key(&key)?;
+            match slot_call(&mut connect()?, slot, Request::Rollback)? {
+                Response::RolledBack { module } if options.json => json!({ "slot": slot, "serving": module }).to_string() + "\n",
+                Response::RolledBack { module } => format!("slot {slot}: rolled back, module {module} serves again\n"),
+                other => return Err(unexpected(slot, "rollback", other)),
+            }
+        }
+        Command::Log { slot, verify, log_key, state } => {
+            let log_key = match (verify, log_key) {
+                (false, _) => None,
+                (true, Some(path)) => Some(public_key(path)?),
+                (true, None) if options.dev_key => Some(dev_keys::log_public()),
+                (true, None) => {
+                    return Err(Failure::Usage(
+                        "log --verify needs the tile's log public key: --log-key FILE (or --dev-key for a development tile)".into(),
+                    ));
+                }
+            };
+            let state = match state {
+                Some(path) => Some(path.clone()),
+                None if *verify => Some(default_state()?),
+                None => None,
+            };
+            log(&mut connect()?, slot, log_key.as_ref(), state.as_deref(), options.json)?
+        }
+    };
+    out.write_all(text.as_bytes()).map_err(|error| Failure::Connection(format!("standard output: {error}")))
+}
+
+/// The operator key from the options, if any.
+fn operator_key(options: &Options) -> Result<Option<SigningKey>, Failure> {
+    if options.dev_key {
+        return Ok(Some(SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)));
+    }
+    let Some(path) = &options.key else { return Ok(None) };
+    Ok(Some(SigningKey::from_bytes(&key_bytes(path)?)))
+}
+
+/// Refuses early when a change is asked without a key (the agent would refuse it too).
+fn require_key(key: &Option<SigningKey>) -> Result<(), Failure> {
+    match key {
+        Some(_) => Ok(()),
+        None => Err(Failure::Usage("this command changes the tile: give the operator key (--key FILE or --dev-key)".into())),
+    }
+}
+
+/// 32 bytes from a key file: raw, or 64 hex digits (surrounding white space ignored).
+fn key_bytes(path: &Path) -> Result<[u8; 32], Failure> {
+    let bytes = std::fs::read(path).map_err(|error| Failure::Usage(format!("key file {}: {error}", path.display())))?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    hex_bytes(text.trim()).ok_or_else(|| Failure::Usage(format!("key file {}: neither 32 raw bytes nor 64 hex digits", path.display())))
+}
+
+/// The tile's log public key from a file.
+fn public_key(path: &Path) -> Result<VerifyingKey, Failure> {
+    VerifyingKey::from_bytes(&key_bytes(path)?).map_err(|_| Failure::Usage(format!("{}: not an Ed25519 public key", path.display())))
+}
+
+fn hex_bytes(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// `~/.tileos/tilectl-heads.json`.
+fn default_state() -> Result<PathBuf, Failure> {
+    let home = std::env::var_os("HOME").ok_or_else(|| Failure::Usage("HOME is not set: give --state FILE".into()))?;
+    Ok(PathBuf::from(home).join(".tileos").join("tilectl-heads.json"))
+}
+
+fn slot_name(slot: &str) -> Result<SlotName, Failure> {
+    SlotName::try_from(slot).map_err(|_| Failure::Usage(format!("slot name {slot:?} longer than {} bytes", tileos_tilectl_wire::MAX_NAME)))
+}
+
+/// One slot control request through the agent; the slot manager's refusals and the agent's
+/// errors become [`Failure::Refused`].
+fn slot_call(client: &mut Client, slot: &str, request: Request) -> Result<Response, Failure> {
+    let what = request_name(&request);
+    match client.call(Wire::Slot { slot: slot_name(slot)?, request })? {
+        Answer::Slot(Response::Refused(refused)) => {
+            Err(Failure::Refused(format!("slot {slot} refused {what}: {:?}: {}", refused.kind, refused.reason)))
+        }
+        Answer::Slot(response) => Ok(response),
+        Answer::Error(error) => Err(refused_by_agent(error)),
+        other => Err(Failure::Connection(format!("the agent answered {what} with {other:?}"))),
+    }
+}
+
+fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::Status => "status",
+        Request::InstallBegin { .. } => "the install",
+        Request::InstallChunk { .. } => "a chunk of the install",
+        Request::InstallCommit => "the install's commit",
+        Request::Promote { .. } => "the promotion",
+        Request::Rollback => "the rollback",
+        Request::LogHead => "the log head",
+        Request::LogEntry { .. } => "a log entry",
+        Request::LogInclusion { .. } => "an inclusion proof",
+        Request::LogConsistency { .. } => "a consistency proof",
+    }
+}
+
+fn unexpected(slot: &str, what: &str, response: Response) -> Failure {
+    Failure::Connection(format!("slot {slot} answered {what} with {response:?}"))
+}
+
+/// `status`: every domain (paged from the supervisor) and every slot.
+fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
+    let mut domains = Vec::new();
+    let mut problems = Vec::new();
+    loop {
+        let first = u16::try_from(domains.len()).unwrap_or(u16::MAX);
+        match client.call(Wire::Domains { first })? {
+            Answer::Domains { total, domains: page } => {
+                let empty = page.is_empty();
+                domains.extend(page);
+                if empty || domains.len() >= usize::from(total) {
+                    break;
+                }
+            }
+            Answer::Error(error) => {
+                problems.push(format!("domains: {error}"));
+                break;
+            }
+            other => return Err(Failure::Connection(format!("the agent answered the domain status with {other:?}"))),
+        }
+    }
+    let slots = match client.call(Wire::Slots)? {
+        Answer::Slots(slots) => slots,
+        other => return Err(Failure::Connection(format!("the agent answered the slot list with {other:?}"))),
+    };
+    let mut statuses = Vec::new();
+    for slot in &slots {
+        match slot_call(client, slot, Request::Status) {
+            Ok(Response::Status(status)) => statuses.push(status),
+            Ok(other) => problems.push(format!("slot {slot}: answered status with {other:?}")),
+            Err(Failure::Refused(text)) => problems.push(text),
+            Err(other) => return Err(other),
+        }
+    }
+    let mut text = String::new();
+    if json {
+        let value = json!({ "domains": domains, "slots": statuses, "problems": problems });
+        text = value.to_string() + "\n";
+    } else {
+        let _ = writeln!(text, "domains ({}):", domains.len());
+        for domain in &domains {
+            let _ = writeln!(
+                text,
+                "  {:<24} {:<10} generation {:<4} restarts {}",
+                domain.name.as_str(),
+                format!("{:?}", domain.state).to_lowercase(),
+                domain.generation,
+                domain.restarts
+            );
+        }
+        if slots.is_empty() {
+            let _ = writeln!(text, "slots: none (the agent fronts no slot)");
+        }
+        for status in &statuses {
+            let _ = writeln!(
+                text,
+                "slot {}: module {} serving; installed {}, rejected {}, promoted {}, rolled back {}; {} requests, {} timeouts; log of {} entries",
+                status.name,
+                status.serving,
+                status.installed,
+                status.rejected,
+                status.promoted,
+                status.rolled_back,
+                status.requests,
+                status.timeouts,
+                status.log_size
+            );
+            for module in &status.modules {
+                let _ = writeln!(
+                    text,
+                    "  module {:<3} {:<24} {:<11} seat {:<2} agreeing {} disagreeing {} timeouts {} faults {} mean latency {} ticks",
+                    module.module,
+                    module.name.as_str(),
+                    module.state.as_str(),
+                    module.seat,
+                    module.agreeing,
+                    module.disagreeing,
+                    module.timeouts,
+                    module.faults,
+                    module.mean_latency
+                );
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(text)
+    } else {
+        // What could be read is still shown.
+        eprint!("{text}");
+        Err(Failure::Refused(problems.join("; ")))
+    }
+}
+
+/// `install`: the bundle in chunks, then the commit.
+fn install(client: &mut Client, slot: &str, bundle: &[u8], file: &str, json: bool) -> Result<String, Failure> {
+    let length = u32::try_from(bundle.len()).map_err(|_| Failure::Usage(format!("{file}: larger than 4 GiB")))?;
+    match slot_call(client, slot, Request::InstallBegin { length })? {
+        Response::Staged { .. } => {}
+        other => return Err(unexpected(slot, "the install", other)),
+    }
+    for (index, chunk) in bundle.chunks(MAX_CHUNK).enumerate() {
+        let offset = (index * MAX_CHUNK) as u32;
+        let bytes = heapless::Vec::from_slice(chunk).map_err(|_| Failure::Usage("chunk too large".into()))?;
+        match slot_call(client, slot, Request::InstallChunk { offset, bytes })? {
+            Response::Staged { received } if received as usize == offset as usize + chunk.len() => {}
+            Response::Staged { received } => {
+                return Err(Failure::Refused(format!(
+                    "slot {slot} staged {received} bytes after the chunk at {offset}, expected {}",
+                    offset as usize + chunk.len()
+                )));
+            }
+            other => return Err(unexpected(slot, "a chunk of the install", other)),
+        }
+    }
+    match slot_call(client, slot, Request::InstallCommit)? {
+        Response::Installed { module } if json => {
+            Ok(json!({ "slot": slot, "installed": module, "bytes": bundle.len() }).to_string() + "\n")
+        }
+        Response::Installed { module } => {
+            Ok(format!("slot {slot}: {file} ({} bytes) installed as module {module}, shadowing\n", bundle.len()))
+        }
+        other => Err(unexpected(slot, "the install's commit", other)),
+    }
+}
+
+/// The last verified head of a log, as kept in the state file.
+#[derive(Clone, Copy)]
+struct Verified {
+    tree_size: u64,
+    root: [u8; 32],
+}
+
+fn state_key(slot: &str, key: &VerifyingKey) -> String {
+    format!("{slot}@{}", hex(key.as_bytes()))
+}
+
+fn read_state(path: &Path) -> Result<BTreeMap<String, Value>, Failure> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<BTreeMap<String, Value>>(&bytes)
+            .map_err(|error| Failure::Usage(format!("state file {}: {error} (move it away to start afresh)", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(error) => Err(Failure::Usage(format!("state file {}: {error}", path.display()))),
+    }
+}
+
+fn remembered(state: &BTreeMap<String, Value>, key: &str, path: &Path) -> Result<Option<Verified>, Failure> {
+    let Some(value) = state.get(key) else { return Ok(None) };
+    let tree_size = value.get("tree_size").and_then(Value::as_u64);
+    let root = value.get("root").and_then(Value::as_str).and_then(hex_bytes);
+    match (tree_size, root) {
+        (Some(tree_size), Some(root)) => Ok(Some(Verified { tree_size, root })),
+        _ => Err(Failure::Usage(format!("state file {}: entry {key} is damaged (move the file away to start afresh)", path.display()))),
+    }
+}
+
+/// `log`: the head, every entry decoded; with a key, verified.
+fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: Option<&Path>, json: bool) -> Result<String, Failure> {
+    let head = match slot_call(client, slot, Request::LogHead)? {
+        Response::Head(head) => head,
+        other => return Err(unexpected(slot, "the log head", other)),
+    };
+    let signature: [u8; 64] = head
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| Failure::Verification(format!("the head's signature has {} bytes, not 64", head.signature.len())))?;
+    let signed =
+        SignedTreeHead { head: TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root }, signature };
+    let mut text = String::new();
+    let mut entries = Vec::new();
+    let mut consistency = Value::Null;
+    if let Some(key) = key {
+        signed.verify(key).map_err(|_| {
+            Failure::Verification(format!(
+                "the signature of the head (size {}) is not the log key's {}",
+                head.tree_size,
+                hex(key.as_bytes())
+            ))
+        })?;
+    }
+    let _ = writeln!(
+        text,
+        "slot {slot}: update log of {} entries, root {}, signed at {} ms{}",
+        head.tree_size,
+        hex(&head.root),
+        head.timestamp_ms,
+        if key.is_some() { " (signature verified)" } else { " (not verified: --verify)" }
+    );
+    for index in 0..head.tree_size {
+        let bytes = match slot_call(client, slot, Request::LogEntry { index })? {
+            Response::Entry { bytes } => bytes,
+            other => return Err(unexpected(slot, "a log entry", other)),
+        };
+        if key.is_some() {
+            let path = match slot_call(client, slot, Request::LogInclusion { index, tree_size: head.tree_size })? {
+                Response::Proof { hashes } => hashes,
+                other => return Err(unexpected(slot, "an inclusion proof", other)),
+            };
+            verify_inclusion(&bytes, index, head.tree_size, &head.root, &path).map_err(|error| {
+                Failure::Verification(format!("entry {index} is not in the signed tree of {} entries: {error:?}", head.tree_size))
+            })?;
+        }
+        match UpdateEvent::decode(&bytes) {
+            Ok(event) => {
+                let _ = writeln!(
+                    text,
+                    "  {index:>4} {:<8} {} {} {} at {} ms, content {}{}",
+                    format!("{:?}", event.kind).to_lowercase(),
+                    event.slot,
+                    event.module,
+                    event.version,
+                    event.timestamp_ms,
+                    hex(&event.content_hash),
+                    if event.note.is_empty() { String::new() } else { format!(": {}", event.note) }
+                );
+                entries.push(json!({
+                    "index": index,
+                    "kind": format!("{:?}", event.kind),
+                    "timestamp_ms": event.timestamp_ms,
+                    "slot": event.slot,
+                    "module": event.module,
+                    "version": event.version,
+                    "content_hash": hex(&event.content_hash),
+                    "note": event.note,
+                }));
+            }
+            Err(error) if key.is_some() => return Err(Failure::Verification(format!("entry {index} does not decode: {error}"))),
+            Err(error) => {
+                let _ = writeln!(text, "  {index:>4} undecodable entry of {} bytes: {error}", bytes.len());
+                entries.push(json!({ "index": index, "error": error.to_string(), "bytes": hex(&bytes) }));
+            }
+        }
+    }
+    if let (Some(key), Some(path)) = (key, state_path) {
+        let mut state = read_state(path)?;
+        let name = state_key(slot, key);
+        match remembered(&state, &name, path)? {
+            None => {
+                let _ = writeln!(text, "consistency: first head verified for this log (kept in {})", path.display());
+                consistency = json!("first");
+            }
+            Some(old) if old.tree_size > head.tree_size => {
+                return Err(Failure::Verification(format!(
+                    "the log shrank: {} entries were verified before, the head has {}",
+                    old.tree_size, head.tree_size
+                )));
+            }
+            Some(old) => {
+                let proof = if old.tree_size == 0 || old.tree_size == head.tree_size {
+                    heapless::Vec::new()
+                } else {
+                    match slot_call(client, slot, Request::LogConsistency { old_size: old.tree_size, new_size: head.tree_size })? {
+                        Response::Proof { hashes } => hashes,
+                        other => return Err(unexpected(slot, "a consistency proof", other)),
+                    }
+                };
+                let result = if old.tree_size == head.tree_size {
+                    if old.root == head.root { Ok(()) } else { Err(tileos_update_log::ProofError::RootMismatch) }
+                } else {
+                    verify_consistency(old.tree_size, &old.root, head.tree_size, &head.root, &proof)
+                };
+                result.map_err(|error| {
+                    Failure::Verification(format!(
+                        "the head of {} entries is not consistent with the head of {} entries verified before (root {}): {error:?}",
+                        head.tree_size,
+                        old.tree_size,
+                        hex(&old.root)
+                    ))
+                })?;
+                let _ = writeln!(text, "consistency: extends the head of {} entries verified before", old.tree_size);
+                consistency = json!({ "previous_size": old.tree_size });
+            }
+        }
+        state.insert(name, json!({ "tree_size": head.tree_size, "root": hex(&head.root), "timestamp_ms": head.timestamp_ms }));
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|error| Failure::Usage(format!("state directory {}: {error}", parent.display())))?;
+        }
+        let bytes = serde_json::to_vec_pretty(&state).map_err(|error| Failure::Usage(error.to_string()))?;
+        std::fs::write(path, bytes).map_err(|error| Failure::Usage(format!("state file {}: {error}", path.display())))?;
+    }
+    if json {
+        return Ok(json!({
+            "slot": slot,
+            "tree_size": head.tree_size,
+            "timestamp_ms": head.timestamp_ms,
+            "root": hex(&head.root),
+            "verified": key.is_some(),
+            "consistency": consistency,
+            "entries": entries,
+        })
+        .to_string()
+            + "\n");
+    }
+    Ok(text)
+}

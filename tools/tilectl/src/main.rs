@@ -1,0 +1,115 @@
+//! `tilectl`: manage a running tile through its update agent (`docs/tilectl.md`).
+//!
+//! ```text
+//! tilectl [--tile HOST:PORT] [--key FILE | --dev-key] [--json] status
+//! tilectl … install FILE --slot NAME
+//! tilectl … promote --slot NAME MODULE [--force]
+//! tilectl … rollback --slot NAME
+//! tilectl … log --slot NAME [--verify] [--log-key FILE] [--state FILE]
+//! ```
+//!
+//! Exit codes: 0 done; 1 the tile refused or failed the command; 2 usage; 3 the connection
+//! or the protocol failed; 4 the update log failed verification.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tileos_tilectl::{Failure, Options, run};
+
+#[derive(Parser)]
+#[command(name = "tilectl", version, about = "Manage a running tile through its update agent (docs/tilectl.md)")]
+struct Cli {
+    /// The agent's address (QEMU forwards host port 7700 to it with `make run`).
+    #[arg(long, global = true, default_value = "127.0.0.1:7700")]
+    tile: String,
+    /// The operator key: a file holding its 32-byte Ed25519 seed (raw, or 64 hex digits).
+    #[arg(long, global = true, conflicts_with = "dev_key")]
+    key: Option<PathBuf>,
+    /// Use the development operator key (and the development log key for `log --verify`).
+    #[arg(long, global = true)]
+    dev_key: bool,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for the tile on each read or write.
+    #[arg(long, global = true, default_value_t = 30)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every domain's state (from the supervisor) and every slot's modules and counters.
+    Status,
+    /// Install a signed module bundle into a slot as a challenger (needs the operator key).
+    Install {
+        /// The bundle file (`make bundles` writes them to build/bundles/).
+        file: PathBuf,
+        /// The slot (the name of the endpoint it fronts).
+        #[arg(long)]
+        slot: String,
+    },
+    /// Promote a challenger (needs the operator key).
+    Promote {
+        /// The slot.
+        #[arg(long)]
+        slot: String,
+        /// The module's number in the slot (as `status` shows it).
+        module: u32,
+        /// Promote even without sufficient evidence.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Roll back the promotion whose rollback window is open (needs the operator key).
+    Rollback {
+        /// The slot.
+        #[arg(long)]
+        slot: String,
+    },
+    /// The slot's update log: its signed head and every entry, decoded.
+    Log {
+        /// The slot.
+        #[arg(long)]
+        slot: String,
+        /// Verify the head's signature, every entry's inclusion proof and the consistency
+        /// with the last head verified (kept in the state file).
+        #[arg(long)]
+        verify: bool,
+        /// The tile's log public key: 32 bytes, raw or as 64 hex digits (default with
+        /// --dev-key: the development log key).
+        #[arg(long)]
+        log_key: Option<PathBuf>,
+        /// Where the last verified heads are kept (default: ~/.tileos/tilectl-heads.json).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options =
+        Options { tile: cli.tile, key: cli.key, dev_key: cli.dev_key, json: cli.json, timeout: Duration::from_secs(cli.timeout.max(1)) };
+    let command = match cli.command {
+        Command::Status => tileos_tilectl::Command::Status,
+        Command::Install { file, slot } => tileos_tilectl::Command::Install { file, slot },
+        Command::Promote { slot, module, force } => tileos_tilectl::Command::Promote { slot, module, force },
+        Command::Rollback { slot } => tileos_tilectl::Command::Rollback { slot },
+        Command::Log { slot, verify, log_key, state } => tileos_tilectl::Command::Log { slot, verify, log_key, state },
+    };
+    let mut stdout = std::io::stdout().lock();
+    match run(&options, &command, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tilectl: {failure}");
+            ExitCode::from(match failure {
+                Failure::Refused(_) => 1,
+                Failure::Usage(_) => 2,
+                Failure::Connection(_) => 3,
+                Failure::Verification(_) => 4,
+            })
+        }
+    }
+}
