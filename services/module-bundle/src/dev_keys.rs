@@ -28,14 +28,16 @@ pub const BUNDLE_SIGNER_ML_DSA_SEED: [u8; 32] = *b"tileos DEV ONLY bundle ml-dsa
 pub const UNTRUSTED_SIGNER_ED25519_SEED: [u8; 32] = *b"tileos DEV ONLY untrusted ed2551";
 /// DEV ONLY. ML-DSA-65 seed of the untrusted bundle signer.
 pub const UNTRUSTED_SIGNER_ML_DSA_SEED: [u8; 32] = *b"tileos DEV ONLY untrusted ml-dsa";
-/// DEV ONLY. Ed25519 seed of the operator key (`tilectl` signs control requests with it).
-pub const OPERATOR_ED25519_SEED: [u8; 32] = *b"tileos DEV ONLY operator ed25519";
-/// DEV ONLY. ML-DSA-65 seed of the operator key, for a hybrid operator signature
-/// ([`operator_signer`]).
-pub const OPERATOR_ML_DSA_SEED: [u8; 32] = *b"tileos DEV ONLY operator ml-dsa ";
-/// DEV ONLY. Ed25519 seed of the tile's update-log key (signed tree heads,
-/// `tileos_update_log`: `SigningKey::from_bytes(&TILE_LOG_ED25519_SEED)`).
-pub const TILE_LOG_ED25519_SEED: [u8; 32] = *b"tileos DEV ONLY tile log ed25519";
+/// DEV ONLY. Ed25519 seed of the operator key (`tilectl --dev-key` signs with it, the update
+/// agent of a development image trusts its public half). The same value as
+/// `tileos_tilectl_wire::dev_keys::OPERATOR_SEED`, which came first and should become a
+/// re-export of this one.
+pub const OPERATOR_ED25519_SEED: [u8; 32] = *b"tileos dev operator key seed 001";
+/// DEV ONLY. Ed25519 seed of the tile's update-log key: slot managers sign the log's tree
+/// heads with `tileos_update_log::SigningKey::from_bytes(&TILE_LOG_ED25519_SEED)`, and
+/// `tilectl log --verify --dev-key` checks them against its public half. The same value as
+/// `tileos_tilectl_wire::dev_keys::LOG_SEED` (which should become a re-export of this one).
+pub const TILE_LOG_ED25519_SEED: [u8; 32] = *b"tileos dev update-log key seed01";
 
 /// The public halves of the dev bundle signer, as a trusted-key file (one pair: 32 bytes
 /// Ed25519 ‖ 1952 bytes ML-DSA-65).
@@ -49,11 +51,6 @@ pub fn bundle_signer() -> BundleSigner {
 /// DEV ONLY. A bundle signer no image trusts.
 pub fn untrusted_signer() -> BundleSigner {
     BundleSigner::from_seeds(&UNTRUSTED_SIGNER_ED25519_SEED, &UNTRUSTED_SIGNER_ML_DSA_SEED)
-}
-
-/// DEV ONLY. The operator's hybrid key pair (same scheme as a bundle signer).
-pub fn operator_signer() -> BundleSigner {
-    BundleSigner::from_seeds(&OPERATOR_ED25519_SEED, &OPERATOR_ML_DSA_SEED)
 }
 
 /// The bundle keys a development image trusts: [`DEV_TRUSTED_BUNDLE_KEYS`] decoded.
@@ -87,7 +84,6 @@ mod tests {
             UNTRUSTED_SIGNER_ED25519_SEED,
             UNTRUSTED_SIGNER_ML_DSA_SEED,
             OPERATOR_ED25519_SEED,
-            OPERATOR_ML_DSA_SEED,
             TILE_LOG_ED25519_SEED,
         ];
         for (index, seed) in seeds.iter().enumerate() {
