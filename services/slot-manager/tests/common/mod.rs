@@ -293,7 +293,12 @@ impl Sim {
 
     /// A module's call from `seat` with `message` (for hostile tests).
     pub fn module_call(&mut self, seat: u64, message: Message) {
-        let cap = self.cap(Owner::Seat(usize::MAX, 0));
+        // Badges are unforgeable: the call comes from the module in that seat, if any.
+        let owner = match usize::try_from(seat).ok().and_then(|s| self.modules.get(&s).map(|m| (s, m.generation))) {
+            Some((s, generation)) => Owner::Seat(s, generation),
+            None => Owner::Seat(usize::MAX, 0),
+        };
+        let cap = self.cap(owner);
         self.m.received(SEAT_BADGE | seat, Access::Service, message, cap);
     }
 
