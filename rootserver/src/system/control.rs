@@ -52,6 +52,12 @@ impl Supervision<'_, '_> {
                 println!("supervisor: seat request from \"{client}\" refused: it is no slot's manager");
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotSlotManager)));
             }
+            Ok(control::Request::SlotConfig { .. }) => {
+                // Not served yet: the slot manager's branch defines it (the root server answers
+                // the postcard of the caller's `tileos_sysdesc::Slot` in pieces once wired).
+                println!("supervisor: slot configuration asked by \"{client}\": not served yet");
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::NotSlotManager)));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));

@@ -252,9 +252,9 @@ fn capability_name(request: &CapabilityRequest) -> (&'static str, &str) {
 }
 
 impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
-    /// A manager for `config`: reloads the update log from `store`, and starts the seats the
-    /// slot needs from the beginning (the noise replica; N-version lineages 1 and 2). Seat 0
-    /// (the incumbent, or lineage 0) was started by the root server.
+    /// A manager for `config`: reloads the update log from `store`, and starts the noise
+    /// replica of a noise-cancelled slot. Seat 0 (the incumbent, or lineage 0) and N-version
+    /// lineages 1 and 2 were started by the root server at boot.
     pub fn new(config: Config, host: S, clock: C, mut store: L) -> Result<Manager<S, C, L>, StartError> {
         let now = clock.now();
         let slot = Slot::new(config.policy, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
@@ -303,12 +303,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             stats: ManagerStats::default(),
         };
         if manager.lineages.is_some() {
+            // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
             for k in 1..3 {
                 if let Some(seat) = manager.seats.get_mut(k) {
                     seat.role = Role::Lineage(k);
                     seat.program = Some(Program::Named(SeatProgram::Lineage(k as u8)));
                 }
-                manager.restart(k);
             }
         } else if manager.config.comparator == Comparator::NoiseCancelled {
             let last = manager.seats.len() - 1;

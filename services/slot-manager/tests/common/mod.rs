@@ -268,8 +268,14 @@ impl Sim {
             wrong_lineage: None,
         };
         // Seat 0 was started by the root server at boot.
-        let incumbent = if sim.m.lineage_seats().is_some() { b"lineage0".to_vec() } else { b"correct".to_vec() };
-        sim.start_module(0, &incumbent);
+        if sim.m.lineage_seats().is_some() {
+            for k in 0..3u8 {
+                sim.world.borrow_mut().running.insert(k);
+                sim.start_module(usize::from(k), format!("lineage{k}").as_bytes());
+            }
+        } else {
+            sim.start_module(0, b"correct");
+        }
         sim.pump();
         sim
     }
