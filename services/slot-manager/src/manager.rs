@@ -15,8 +15,8 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Reason, RequestId, Responder,
-    Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
+    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Reason, RequestId,
+    Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
@@ -257,7 +257,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// lineages 1 and 2 were started by the root server at boot.
     pub fn new(config: Config, host: S, clock: C, mut store: L) -> Result<Manager<S, C, L>, StartError> {
         let now = clock.now();
-        let slot = Slot::new(config.policy, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
+        let slot =
+            Slot::new(config.policy, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
         let needed = match (config.n_version, config.comparator) {
             (Some(_), _) => 3,
             (None, Comparator::NoiseCancelled) => 2,
@@ -268,7 +269,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let entries = store.load().map_err(|e| StartError::Log(e.0))?;
         let log_base_ms = match entries.last() {
-            Some(last) => UpdateEvent::decode(last).map_err(|e| StartError::Log(format!("last entry: {e}")))?.timestamp_ms.saturating_add(1),
+            Some(last) => {
+                UpdateEvent::decode(last).map_err(|e| StartError::Log(format!("last entry: {e}")))?.timestamp_ms.saturating_add(1)
+            }
             None => 0,
         };
         let log = UpdateLog::from_entries(entries).map_err(|e| StartError::Log(format!("{e}")))?;
@@ -798,9 +801,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn ready_for_state(&mut self, seat: usize) {
         let now = self.clock.now();
         let source = match self.seats.get(seat).map(|s| s.role) {
-            Some(Role::Lineage(_)) => {
-                self.lineages.as_ref().and_then(|l| l.seats.iter().copied().find(|&x| x != seat && self.seats.get(x).is_some_and(|s| s.program.is_some())))
-            }
+            Some(Role::Lineage(_)) => self
+                .lineages
+                .as_ref()
+                .and_then(|l| l.seats.iter().copied().find(|&x| x != seat && self.seats.get(x).is_some_and(|s| s.program.is_some()))),
             Some(Role::Module(_) | Role::Replica) => self.seat_of(Role::Module(self.slot.serving())).filter(|&x| x != seat),
             _ => None,
         };
@@ -1024,7 +1028,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn control(&mut self, access: Access, request: slots::Request) -> slots::Response {
         use slots::Request as R;
-        let changes = matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
+        let changes =
+            matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
         if changes && access != Access::Full {
             return refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)");
         }
@@ -1033,7 +1038,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             R::InstallBegin { length } => {
                 if length == 0 || length > self.config.max_bundle {
                     self.staging = None;
-                    return refused(RefusalKind::Staging, &format!("a bundle of {length} bytes: the slot takes 1 to {} bytes", self.config.max_bundle));
+                    return refused(
+                        RefusalKind::Staging,
+                        &format!("a bundle of {length} bytes: the slot takes 1 to {} bytes", self.config.max_bundle),
+                    );
                 }
                 self.staging = Some(Staging { length, bytes: Vec::new() });
                 slots::Response::Staged { received: 0 }
@@ -1047,7 +1055,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     return refused(RefusalKind::Staging, &format!("a chunk at byte {offset}: the next chunk starts at byte {received}"));
                 }
                 if u64::from(received) + bytes.len() as u64 > u64::from(staging.length) {
-                    return refused(RefusalKind::Staging, &format!("a chunk of {} bytes at {offset} runs past the bundle's {} bytes", bytes.len(), staging.length));
+                    return refused(
+                        RefusalKind::Staging,
+                        &format!("a chunk of {} bytes at {offset} runs past the bundle's {} bytes", bytes.len(), staging.length),
+                    );
                 }
                 if bytes.len() > MAX_CHUNK {
                     return refused(RefusalKind::Staging, "a chunk longer than the protocol allows");
@@ -1061,7 +1072,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             R::LogHead => {
                 let head = self.log.signed_tree_head(self.log_time(), &self.config.log_key);
                 let signature = heapless::Vec::from_slice(&head.signature).unwrap_or_default();
-                slots::Response::Head(SignedHead { tree_size: head.head.tree_size, timestamp_ms: head.head.timestamp_ms, root: head.head.root_hash, signature })
+                slots::Response::Head(SignedHead {
+                    tree_size: head.head.tree_size,
+                    timestamp_ms: head.head.timestamp_ms,
+                    root: head.head.root_hash,
+                    signature,
+                })
             }
             R::LogEntry { index } => match self.log.entry(index) {
                 Some(entry) => match heapless::Vec::<u8, MAX_ENTRY>::from_slice(entry) {
@@ -1070,10 +1086,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 },
                 None => refused(RefusalKind::NotFound, &format!("no entry {index}: the log has {}", self.log.size())),
             },
-            R::LogInclusion { index, tree_size } => match self.prefix(tree_size).and_then(|log| log.prove_inclusion(index).map_err(|e| format!("{e}"))) {
-                Ok(proof) => Self::proof(&proof.path),
-                Err(reason) => refused(RefusalKind::NotFound, &reason),
-            },
+            R::LogInclusion { index, tree_size } => {
+                match self.prefix(tree_size).and_then(|log| log.prove_inclusion(index).map_err(|e| format!("{e}"))) {
+                    Ok(proof) => Self::proof(&proof.path),
+                    Err(reason) => refused(RefusalKind::NotFound, &reason),
+                }
+            }
             R::LogConsistency { old_size, new_size } => {
                 match self.prefix(new_size).and_then(|log| log.prove_consistency(old_size).map_err(|e| format!("{e}"))) {
                     Ok(proof) => Self::proof(&proof.path),
@@ -1233,13 +1251,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     fn promote(&mut self, module: u32, force: bool) -> slots::Response {
-        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo { name: format!("module {module}"), version: String::new(), hash: [0; 32] });
+        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {module}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
         let mut trial = self.slot.clone();
         let out = match trial.promote(module, mode, now) {
             Ok(out) => out,
-            Err(tileos_slots::PromoteRefusal::NoSuchModule(id)) => return refused(RefusalKind::NotFound, &format!("no module {id} in the slot")),
+            Err(tileos_slots::PromoteRefusal::NoSuchModule(id)) => {
+                return refused(RefusalKind::NotFound, &format!("no module {id} in the slot"));
+            }
             Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("promotion refused: {refusal:?}")),
         };
         let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
@@ -1262,7 +1286,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn rollback(&mut self) -> slots::Response {
         let now = self.clock.now();
         let serving = self.slot.serving();
-        let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo { name: format!("module {serving}"), version: String::new(), hash: [0; 32] });
+        let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {serving}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
         let mut trial = self.slot.clone();
         let out = match trial.rollback(now) {
             Ok(out) => out,
@@ -1314,7 +1342,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// An entry for what the slot decided by itself (auto-promotion, circuit breaker).
     fn log_automatic(&mut self, kind: EventKind, module: ModuleId, note: &str) {
-        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo { name: format!("module {module}"), version: String::new(), hash: [0; 32] });
+        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {module}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
         if let Err(reason) = self.append(kind, &info, note) {
             self.stats.log_failures += 1;
             self.host.note(format_args!("slot {}: update log entry not persisted: {reason}", self.config.name));

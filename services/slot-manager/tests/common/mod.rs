@@ -343,7 +343,8 @@ impl Sim {
             other => return other,
         }
         for (i, chunk) in bundle.chunks(slots::MAX_CHUNK).enumerate() {
-            let request = slots::Request::InstallChunk { offset: (i * slots::MAX_CHUNK) as u32, bytes: heapless::Vec::from_slice(chunk).unwrap() };
+            let request =
+                slots::Request::InstallChunk { offset: (i * slots::MAX_CHUNK) as u32, bytes: heapless::Vec::from_slice(chunk).unwrap() };
             match self.control(Access::Full, &request) {
                 slots::Response::Staged { .. } => {}
                 other => return other,

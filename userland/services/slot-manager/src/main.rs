@@ -32,7 +32,9 @@ use tileos_protocol::store::Durability;
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, Supervisor};
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
 use tileos_service_store::StoreClient;
-use tileos_slot_manager::{Access, Clock, Config, LogStore, LogStoreError, Manager, MemoryLog, Message, NVersionConfig, ReplyCap, Seats, dev_keys};
+use tileos_slot_manager::{
+    Access, Clock, Config, LogStore, LogStoreError, Manager, MemoryLog, Message, NVersionConfig, ReplyCap, Seats, dev_keys,
+};
 use tileos_sys::cap::CNode;
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
@@ -219,6 +221,54 @@ fn slot_config(glue: &mut Glue) -> Result<tileos_sysdesc::Slot, String> {
     postcard::from_bytes(&bytes).map_err(|e| format!("does not decode: {e}"))
 }
 
+/// The description index of each seat's domain (for checking fault signals against the
+/// supervisor's status): seat 0 is the incumbent, seat `k` the domain `<slot>.seat<k>`.
+fn seat_domains(glue: &mut Glue, slot: &tileos_sysdesc::Slot, seats: u8) -> Vec<Option<u16>> {
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        match glue.supervisor(&supervisor::Request::Status { first: names.len() as u16 }) {
+            Ok(supervisor::Response::Status { total, domains }) if !domains.is_empty() => {
+                names.extend(domains.iter().map(|d| String::from(d.name.as_str())));
+                if names.len() >= usize::from(total) {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    (0..seats)
+        .map(|k| match k {
+            0 => u16::try_from(slot.incumbent).ok(),
+            k => names.iter().position(|n| *n == format!("{}.seat{k}", slot.name)).and_then(|i| u16::try_from(i).ok()),
+        })
+        .collect()
+}
+
+/// The bits of `word` whose seat's domain really is not running: a client's empty label-0
+/// call arrives exactly like the seat-faults signal, so its badge is checked against the
+/// supervisor's status (a seat whose domain is unknown is believed).
+fn verified_faults(glue: &mut Glue, domains: &[Option<u16>], word: u64) -> u64 {
+    let mut verified = 0;
+    for (seat, domain) in domains.iter().enumerate().take(64) {
+        if word & (1 << seat) == 0 {
+            continue;
+        }
+        let running = match domain {
+            Some(index) => matches!(
+                glue.supervisor(&supervisor::Request::Status { first: *index }),
+                Ok(supervisor::Response::Status { domains, .. }) if domains.first().is_some_and(|d| d.state == supervisor::State::Running)
+            ),
+            None => false,
+        };
+        if running {
+            log!("slot-manager: a fault signal for seat {seat}, whose module runs: ignored (a client's empty call?)");
+        } else {
+            verified |= 1 << seat;
+        }
+    }
+    verified
+}
+
 /// Seats the image builder gives a slot: max_challengers + 1 (+ 1 noise-cancelled; at least
 /// 3 in N-version slots), plus seat 0.
 fn seat_count(slot: &tileos_sysdesc::Slot) -> u8 {
@@ -238,7 +288,9 @@ fn store_log(store: Option<tileos_sys::cap::Endpoint>, slot: &str) -> AnyLog {
         .map(|entry| String::from(core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0')))
         .find(|name| name.starts_with("store-buffer."));
     match (store, region.and_then(|name| tileos_sys::domain::take_region(&name))) {
-        (Some(endpoint), Some(buffer)) => AnyLog::Store(StoreLog { client: StoreClient::new(endpoint, buffer), prefix: format!("{LOG_PREFIX}{slot}/") }),
+        (Some(endpoint), Some(buffer)) => {
+            AnyLog::Store(StoreLog { client: StoreClient::new(endpoint, buffer), prefix: format!("{LOG_PREFIX}{slot}/") })
+        }
         (store, _) => {
             log!(
                 "slot-manager: the update log lives in RAM only ({}): it is lost at restart",
@@ -258,22 +310,29 @@ fn main(resources: Resources) -> ! {
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
     }
+    let mut seat_domain_index = Vec::new();
     let config = match slot_config(&mut glue) {
-        Ok(slot) => Config {
-            seats: seat_count(&slot),
-            name: slot.name.clone(),
-            incumbent: format!("{} (incumbent)", slot.protocol),
-            policy: slot.policy,
-            comparator: slot.comparator,
-            allowance: slot.allowance.clone(),
-            n_version: slot.n_version.map(|n| NVersionConfig { replace_after: n.replace_after }),
-            queue_limit: QUEUE_LIMIT,
-            max_bundle: MAX_BUNDLE,
-            trusted: alloc::vec![dev_keys::trusted_bundle_keys()],
-            log_key: dev_keys::log_key(),
-        },
+        Ok(slot) => {
+            let seats = seat_count(&slot);
+            seat_domain_index = seat_domains(&mut glue, &slot, seats);
+            Config {
+                seats,
+                name: slot.name.clone(),
+                incumbent: format!("{} (incumbent)", slot.protocol),
+                policy: slot.policy,
+                comparator: slot.comparator,
+                allowance: slot.allowance.clone(),
+                n_version: slot.n_version.map(|n| NVersionConfig { replace_after: n.replace_after }),
+                queue_limit: QUEUE_LIMIT,
+                max_bundle: MAX_BUNDLE,
+                trusted: alloc::vec![dev_keys::trusted_bundle_keys()],
+                log_key: dev_keys::log_key(),
+            }
+        }
         Err(reason) => {
-            log!("slot-manager: slot {slot_name}: no slot configuration from the root server ({reason}): default policy, no allowance, 4 seats");
+            log!(
+                "slot-manager: slot {slot_name}: no slot configuration from the root server ({reason}): default policy, no allowance, 4 seats"
+            );
             Config {
                 seats: 4,
                 name: slot_name.clone(),
@@ -307,7 +366,10 @@ fn main(resources: Resources) -> ! {
             // The bound notification's word (a client's empty call gets the error reply,
             // which goes nowhere when no caller waits).
             send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
-            manager.faulted(received.badge);
+            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge);
+            if bits != 0 {
+                manager.faulted(bits);
+            }
             continue;
         }
         let message = Message { label, words: words_of(&received) };
