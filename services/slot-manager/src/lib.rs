@@ -81,7 +81,7 @@ impl Message {
 
     /// The message [`Message::to_bytes`] made (`None` for bytes it cannot have made).
     pub fn from_bytes(bytes: &[u8]) -> Option<Message> {
-        if bytes.len() < 8 || bytes.len() % 8 != 0 || bytes.len() > 8 * (1 + MAX_WORDS) {
+        if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
             return None;
         }
         let mut words = bytes.chunks_exact(8).map(|chunk| {

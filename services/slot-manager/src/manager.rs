@@ -125,10 +125,10 @@ enum Program {
 enum Job {
     /// A client request; `copy_until` for a mirrored copy (skipped after it).
     Request { id: RequestId, message: Rc<Message>, copy_until: Option<Ticks> },
-    /// Export the state for seat `target`.
-    Export { target: usize },
-    /// Import a state (`None`: not exported yet; the seat waits for it).
-    Import { state: Option<Rc<Vec<u64>>> },
+    /// Export the state for seat `target`'s import `transfer`.
+    Export { target: usize, transfer: u64 },
+    /// Import transfer `transfer`'s state (`None`: not exported yet; the seat waits for it).
+    Import { state: Option<Rc<Vec<u64>>>, transfer: u64 },
 }
 
 /// One seat.
@@ -207,6 +207,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     log_base_ms: u64,
     modules: BTreeMap<ModuleId, ModuleInfo>,
     stats: ManagerStats,
+    /// State transfers so far (numbers exports and the imports waiting for them).
+    transfers: u64,
 }
 
 /// A refusal in the control protocol.
@@ -304,6 +306,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             log_base_ms,
             modules,
             stats: ManagerStats::default(),
+            transfers: 0,
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -530,7 +533,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 return;
             }
             match s.queue.front() {
-                None | Some(Job::Import { state: None }) => return,
+                None | Some(Job::Import { state: None, .. }) => return,
                 Some(Job::Request { copy_until: Some(until), .. }) if now > *until => {
                     s.queue.pop_front();
                     continue;
@@ -541,7 +544,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let message = match &job {
                 Job::Request { message, .. } => (**message).clone(),
                 Job::Export { .. } => Message::empty(EXPORT),
-                Job::Import { state } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
+                Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
             };
             s.current = Some(job);
             self.host.reply(caller, &message);
@@ -578,10 +581,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     return;
                 }
             }
-            (STATE, Some(Job::Export { target })) => {
+            (STATE, Some(Job::Export { target, transfer })) => {
                 let state = Rc::new(message.words);
+                let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
-                    && let Some(Job::Import { state: slot @ None }) = t.queue.iter_mut().find(|j| matches!(j, Job::Import { state: None }))
+                    && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
                 {
                     *slot = Some(state);
                 }
@@ -594,16 +598,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {name}: seat {seat} sent label {:#x} for {current:?}", message.label));
-                if let Some(Job::Export { target }) = current {
-                    self.unblock(target);
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
                 }
             }
             (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
             (label, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {name}: seat {seat} answered (label {label:#x}) with no request outstanding"));
-                if let Some(Job::Export { target }) = current {
-                    self.unblock(target);
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
                 }
             }
         }
@@ -728,10 +732,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if let (Some(warm), Some(promoted)) =
                     (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), self.seat_of(Role::Module(t.module)))
                 {
+                    let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
-                        s.queue.push_back(Job::Import { state: None });
+                        s.queue.push_back(Job::Import { state: None, transfer });
                     }
-                    self.push(warm, Job::Export { target: promoted });
+                    self.push(warm, Job::Export { target: promoted, transfer });
                 }
             }
             (State::RolledBack, reason) => {
@@ -780,16 +785,23 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn unblock_exports(&mut self, jobs: &[Job]) {
         for job in jobs {
-            if let Job::Export { target } = job {
-                self.unblock(*target);
+            if let Job::Export { target, transfer } = job {
+                self.unblock(*target, *transfer);
             }
         }
     }
 
-    /// Seat `target` waited for a state that will not come: it goes on without.
-    fn unblock(&mut self, target: usize) {
+    /// A number for a state transfer (an export and the import waiting for it).
+    fn next_transfer(&mut self) -> u64 {
+        self.transfers += 1;
+        self.transfers
+    }
+
+    /// Seat `target` waited for the state of `transfer`, which will not come: it goes on
+    /// without.
+    fn unblock(&mut self, target: usize, transfer: u64) {
         if let Some(t) = self.seats.get_mut(target)
-            && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None }))
+            && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None, transfer: x } if *x == transfer))
         {
             t.queue.remove(at);
             self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
@@ -809,12 +821,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             _ => None,
         };
         if let Some(source) = source {
+            let transfer = self.next_transfer();
             if let Some(s) = self.seats.get_mut(seat) {
                 // Copies queued while it started are in the exported state already.
                 s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. }));
-                s.queue.push_front(Job::Import { state: None });
+                s.queue.push_front(Job::Import { state: None, transfer });
             }
-            self.push(source, Job::Export { target: seat });
+            self.push(source, Job::Export { target: seat, transfer });
         }
         if let Some(Role::Module(id)) = self.seats.get(seat).map(|s| s.role)
             && self.slot.module(id).is_some_and(|m| m.state == State::Installed)

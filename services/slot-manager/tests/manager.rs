@@ -349,7 +349,7 @@ fn the_log_is_reloaded_at_boot_and_its_heads_are_signed() {
     let head = {
         let mut sim = Sim::with_store(config(policy(), 4), store.clone());
         sim.install(&bundle(b"fast"));
-        sim.install(&b"junk".to_vec());
+        sim.install(b"junk");
         sim.advance(5_000_000);
         match sim.control(Access::Read, &Request::LogHead) {
             Response::Head(head) => head,
@@ -394,7 +394,7 @@ fn module_calls_that_break_the_seat_protocol_are_dropped() {
     // A seat the slot does not have, and one that runs nothing.
     sim.module_call(40, Message::empty(READY));
     sim.module_call(3, Message { label: MESSAGE, words: vec![1] });
-    sim.module_call(u64::MAX & !SEAT_BADGE, Message::empty(READY));
+    sim.module_call(!SEAT_BADGE, Message::empty(READY));
     let released = sim.world.borrow().released.len();
     assert_eq!((sim.m.stats().violations, released), (7, 5), "{}", sim.notes());
     // The incumbent still serves.
