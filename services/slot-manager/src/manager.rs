@@ -595,6 +595,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let code = message.words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
             }
+            // Whatever a module sends while a request is outstanding is its answer (a label
+            // the service protocol does not have reaches the client as such).
+            (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {name}: seat {seat} sent label {:#x} for {current:?}", message.label));
@@ -602,7 +605,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     self.unblock(target, transfer);
                 }
             }
-            (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
             (label, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {name}: seat {seat} answered (label {label:#x}) with no request outstanding"));

@@ -77,3 +77,54 @@ proptest! {
         prop_assert_eq!(sim.m.outstanding(), 0);
     }
 }
+
+#[derive(Clone, Debug)]
+enum Hostile {
+    /// A well-formed client request.
+    Request(u64, u64),
+    /// Any message from a seat's badge (the module in that seat, or none).
+    Seat(u64, u64, Vec<u64>),
+    /// Any message from a control client.
+    Control(bool, u64, Vec<u64>),
+    Pump,
+    Advance(u64),
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let label = prop_oneof![Just(tileos_protocol::MESSAGE), Just(tileos_protocol::ERROR), 0x180..0x183u64, 0x190..0x192u64, any::<u64>()];
+    let words = proptest::collection::vec(any::<u64>(), 0..8);
+    prop_oneof![
+        4 => (1..4u64, 0..20u64).prop_map(|(b, x)| Hostile::Request(b, x)),
+        3 => (prop_oneof![0..6u64, any::<u64>()], label.clone(), words.clone()).prop_map(|(s, l, w)| Hostile::Seat(s, l, w)),
+        2 => (any::<bool>(), label, words).prop_map(|(f, l, w)| Hostile::Control(f, l, w)),
+        3 => Just(Hostile::Pump),
+        1 => Just(Hostile::Advance(150_000)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Arbitrary messages from seats and control clients never panic the manager, and the
+    /// clients of the service are still answered exactly once.
+    #[test]
+    fn hostile_messages_never_panic(ops in proptest::collection::vec(hostile(), 1..80)) {
+        let mut sim = Sim::new(config(policy(), 4));
+        BUNDLES.with(|b| sim.install(&b[0]));
+        for op in ops {
+            match op {
+                Hostile::Request(badge, x) => sim.request(badge, x),
+                Hostile::Seat(seat, label, words) => sim.module_call(seat, tileos_slot_manager::Message { label, words }),
+                Hostile::Control(full, label, words) => {
+                    let access = if full { Access::Full } else { Access::Read };
+                    let _ = sim.control_raw(CONTROL, access, tileos_slot_manager::Message { label, words });
+                }
+                Hostile::Pump => sim.pump(),
+                Hostile::Advance(t) => sim.advance(t),
+            }
+        }
+        sim.pump();
+        let wrong = sim.not_answered_once();
+        prop_assert!(wrong.is_empty(), "{:?}\n{}", wrong, sim.notes());
+    }
+}
