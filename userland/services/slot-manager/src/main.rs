@@ -194,6 +194,17 @@ impl LogStore for AnyLog {
     }
 }
 
+/// The bundle keys this tile trusts (the development keys for now: DEV ONLY).
+fn trusted_keys() -> Vec<tileos_module_bundle::TrustedKeys> {
+    match dev_keys::trusted_bundle_keys() {
+        Ok(keys) => alloc::vec![keys],
+        Err(error) => {
+            log!("slot-manager: the trusted bundle keys do not decode ({error}): every bundle will be refused");
+            Vec::new()
+        }
+    }
+}
+
 /// The caller's slot, read from the root server in pieces.
 fn slot_config(glue: &mut Glue) -> Result<tileos_sysdesc::Slot, String> {
     let mut bytes = Vec::new();
@@ -325,7 +336,7 @@ fn main(resources: Resources) -> ! {
                 n_version: slot.n_version.map(|n| NVersionConfig { replace_after: n.replace_after }),
                 queue_limit: QUEUE_LIMIT,
                 max_bundle: MAX_BUNDLE,
-                trusted: alloc::vec![dev_keys::trusted_bundle_keys()],
+                trusted: trusted_keys(),
                 log_key: dev_keys::log_key(),
             }
         }
@@ -343,7 +354,7 @@ fn main(resources: Resources) -> ! {
                 n_version: None,
                 queue_limit: QUEUE_LIMIT,
                 max_bundle: MAX_BUNDLE,
-                trusted: alloc::vec![dev_keys::trusted_bundle_keys()],
+                trusted: trusted_keys(),
                 log_key: dev_keys::log_key(),
             }
         }
