@@ -35,6 +35,11 @@ pub fn trusted_bundle_keys() -> Result<TrustedKeys, KeyError> {
     TrustedKeys::from_bytes(ed25519, ml_dsa)
 }
 
+/// DEV ONLY. The tile's update-log signing key.
+pub fn log_key() -> SigningKey {
+    SigningKey::from_bytes(&TILE_LOG_ED25519_SEED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,7 +53,3 @@ mod tests {
     }
 }
 
-/// DEV ONLY. The tile's update-log signing key.
-pub fn log_key() -> SigningKey {
-    SigningKey::from_bytes(&TILE_LOG_ED25519_SEED)
-}

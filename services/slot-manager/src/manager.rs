@@ -144,11 +144,13 @@ struct Seat {
     queue: VecDeque<Job>,
     /// The module needs the reference module's state when it calls READY.
     needs_state: bool,
+    /// Copies were dropped: it imports the state again when it next calls.
+    diverged: bool,
 }
 
 impl Seat {
     fn empty() -> Seat {
-        Seat { role: Role::Empty, program: None, caller: None, current: None, queue: VecDeque::new(), needs_state: false }
+        Seat { role: Role::Empty, program: None, caller: None, current: None, queue: VecDeque::new(), needs_state: false, diverged: false }
     }
 }
 
@@ -468,13 +470,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         for module in mirror.mirror {
             if let Some(seat) = self.seat_of(Role::Module(module)) {
-                self.push_copy(seat, id, &message, mirror.deadline, now);
+                self.push_copy(seat, id, &message, mirror.deadline);
             }
         }
         if mirror.replica
             && let Some(seat) = self.seat_of(Role::Replica)
         {
-            self.push_copy(seat, id, &message, mirror.deadline, now);
+            self.push_copy(seat, id, &message, mirror.deadline);
         }
     }
 
@@ -510,14 +512,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.dispatch(seat);
     }
 
-    /// A mirrored copy: stale copies are dropped first, and a seat holds at most
-    /// `queue_limit` of them (more time out).
-    fn push_copy(&mut self, seat: usize, id: RequestId, message: &Rc<Message>, deadline: Ticks, now: Ticks) {
+    /// A mirrored copy. Copies are never skipped, even late (the module's state is the sum
+    /// of the requests it got: skipping one would make it diverge); a seat holds at most
+    /// `queue_limit` of them. One more is dropped (it times out) and the seat is marked
+    /// diverged: when its module next calls, its queued copies are dropped and it imports
+    /// the reference module's state again.
+    fn push_copy(&mut self, seat: usize, id: RequestId, message: &Rc<Message>, deadline: Ticks) {
         let limit = self.config.queue_limit.max(1);
         let Some(s) = self.seats.get_mut(seat) else { return };
-        s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(until), .. } if now > *until));
         let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
         if copies >= limit {
+            s.diverged = true;
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
@@ -526,30 +531,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Sends the seat's next job if its module waits for work.
     fn dispatch(&mut self, seat: usize) {
-        let now = self.clock.now();
         let Some(s) = self.seats.get_mut(seat) else { return };
-        loop {
-            if s.current.is_some() || s.caller.is_none() {
-                return;
-            }
-            match s.queue.front() {
-                None | Some(Job::Import { state: None, .. }) => return,
-                Some(Job::Request { copy_until: Some(until), .. }) if now > *until => {
-                    s.queue.pop_front();
-                    continue;
-                }
-                Some(_) => {}
-            }
-            let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
-            let message = match &job {
-                Job::Request { message, .. } => (**message).clone(),
-                Job::Export { .. } => Message::empty(EXPORT),
-                Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
-            };
-            s.current = Some(job);
-            self.host.reply(caller, &message);
+        if s.current.is_some() || s.caller.is_none() || matches!(s.queue.front(), None | Some(Job::Import { state: None, .. })) {
             return;
         }
+        let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
+        let message = match &job {
+            Job::Request { message, .. } => (**message).clone(),
+            Job::Export { .. } => Message::empty(EXPORT),
+            Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
+        };
+        s.current = Some(job);
+        self.host.reply(caller, &message);
     }
 
     fn module_call(&mut self, seat: usize, message: Message, reply: ReplyCap) {
@@ -623,6 +616,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         if let Some((id, bytes)) = answer {
             self.answered(seat, id, &bytes);
+        }
+        if let Some(s) = self.seats.get_mut(seat)
+            && core::mem::take(&mut s.diverged)
+        {
+            self.host.note(format_args!(
+                "slot {}: seat {seat} fell {} copies behind: it imports the state again",
+                self.config.name, self.config.queue_limit
+            ));
+            self.transfer_state(seat);
         }
         self.dispatch(seat);
     }
@@ -780,6 +782,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.release(caller);
         }
         s.needs_state = false;
+        s.diverged = false;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
         jobs
@@ -814,6 +817,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The module of `seat` called READY and needs the reference module's state first.
     fn ready_for_state(&mut self, seat: usize) {
         let now = self.clock.now();
+        self.transfer_state(seat);
+        if let Some(Role::Module(id)) = self.seats.get(seat).map(|s| s.role)
+            && self.slot.module(id).is_some_and(|m| m.state == State::Installed)
+        {
+            match self.slot.started(id, now) {
+                Ok(out) => self.process(out),
+                Err(e) => self.host.note(format_args!("slot {}: module {id} started: {e:?}", self.config.name)),
+            }
+        }
+    }
+
+    /// Seat `seat` imports the reference module's state before anything else: its queued
+    /// copies (in that state already, or never to be applied) are dropped, and the reference
+    /// module exports after everything it was sent.
+    fn transfer_state(&mut self, seat: usize) {
         let source = match self.seats.get(seat).map(|s| s.role) {
             Some(Role::Lineage(_)) => self
                 .lineages
@@ -825,19 +843,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(source) = source {
             let transfer = self.next_transfer();
             if let Some(s) = self.seats.get_mut(seat) {
-                // Copies queued while it started are in the exported state already.
-                s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. }));
+                // Copies queued so far are in the exported state already (or never will be).
+                s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. } | Job::Import { .. }));
                 s.queue.push_front(Job::Import { state: None, transfer });
             }
             self.push(source, Job::Export { target: seat, transfer });
-        }
-        if let Some(Role::Module(id)) = self.seats.get(seat).map(|s| s.role)
-            && self.slot.module(id).is_some_and(|m| m.state == State::Installed)
-        {
-            match self.slot.started(id, now) {
-                Ok(out) => self.process(out),
-                Err(e) => self.host.note(format_args!("slot {}: module {id} started: {e:?}", self.config.name)),
-            }
         }
     }
 
@@ -971,7 +981,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
         for seat in seats {
             // Every lineage's answer counts, but none may hold the client past the deadline.
-            self.push_copy(seat, id, &message, deadline, now);
+            self.push_copy(seat, id, &message, deadline);
         }
     }
 
