@@ -52,4 +52,3 @@ mod tests {
         assert_eq!(DEV_TRUSTED_BUNDLE_KEYS.len(), 32 + tileos_module_bundle::ML_DSA_65_PUBLIC_KEY_LEN);
     }
 }
-
