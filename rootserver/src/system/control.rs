@@ -65,6 +65,24 @@ impl Supervision<'_, '_> {
                 };
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
             }
+            Ok(control::Request::SlotConfig { offset }) => {
+                // The caller's own slot only, as the description has it (postcard), in pieces.
+                let managed = caller.and_then(|c| description.slots.iter().find(|slot| slot.manager == c.domain));
+                let response = match managed {
+                    None => {
+                        println!("supervisor: slot configuration asked by \"{client}\" refused: it is no slot's manager");
+                        Response::Refused(Refusal::NotSlotManager)
+                    }
+                    Some(slot) => {
+                        let encoded = postcard::to_allocvec(slot).unwrap_or_default();
+                        let start = (offset as usize).min(encoded.len());
+                        let end = start.saturating_add(control::SEAT_CHUNK).min(encoded.len());
+                        let bytes = tileos_protocol::heapless::Vec::from_slice(&encoded[start..end]).unwrap_or_default();
+                        Response::SlotConfig { length: encoded.len() as u32, bytes }
+                    }
+                };
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));

@@ -294,7 +294,7 @@ impl SeatRequest {
             Request::SeatChunk { seat, offset, bytes } => SeatRequest::Chunk { seat, offset, bytes: bytes.as_slice().to_vec() },
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
-            Request::Restart { .. } | Request::Status { .. } => return None,
+            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } => return None,
         })
     }
 

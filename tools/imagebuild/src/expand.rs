@@ -33,9 +33,9 @@ pub const MANAGER_MAX_RESTARTS: u32 = 8;
 /// Back-off before a slot manager is restarted, in milliseconds.
 pub const MANAGER_BACKOFF_MS: u32 = 100;
 
-/// Stack of a slot manager: 64 KiB (supervisor requests and answers, chunks of a bundle and
-/// status pages are large values on the stack).
-pub const MANAGER_STACK: u64 = 0x1_0000;
+/// Stack of a slot manager: 256 KiB (ML-DSA-65 verification of a bundle needs about 190 KiB;
+/// supervisor requests, chunks of a bundle and status pages are large values on the stack).
+pub const MANAGER_STACK: u64 = 0x4_0000;
 
 /// Local names of the manager's capabilities.
 pub const MANAGER_FRONT: &str = "front";

@@ -71,6 +71,14 @@ pub enum Request {
         /// The seat.
         seat: u8,
     },
+    /// The caller's slot as the system description has it (postcard of
+    /// `tileos_sysdesc::Slot`, read in [`SEAT_CHUNK`]-byte pieces from byte `offset`): how
+    /// the manager learns its policy, comparator, allowance, seats and N-version mode.
+    /// Slot managers only.
+    SlotConfig {
+        /// Where the piece starts.
+        offset: u32,
+    },
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -123,6 +131,13 @@ pub enum Response {
     },
     /// The seat's module was stopped and destroyed.
     SeatStopped,
+    /// A piece of the caller's slot description ([`Request::SlotConfig`]).
+    SlotConfig {
+        /// The whole encoding's length in bytes.
+        length: u32,
+        /// The bytes from the asked offset (empty at or past the end).
+        bytes: Vec<u8, SEAT_CHUNK>,
+    },
     /// The request was not carried out; nothing was killed.
     Refused(Refusal),
 }
@@ -220,6 +235,14 @@ mod tests {
         let line = DomainStatus { name, state: State::Restarting, generation: u64::MAX, restarts: u32::MAX };
         let domains: Vec<DomainStatus, MAX_STATUS> = core::iter::repeat_n(line, MAX_STATUS).collect();
         let response = Response::Status { total: u16::MAX, domains };
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&response, &mut words).expect("fits");
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+    }
+
+    #[test]
+    fn the_largest_slot_config_piece_fits_one_message() {
+        let response = Response::SlotConfig { length: u32::MAX, bytes: core::iter::repeat_n(0xff, SEAT_CHUNK).collect() };
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&response, &mut words).expect("fits");
         assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));

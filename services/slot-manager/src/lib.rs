@@ -1,0 +1,181 @@
+//! The slot manager's logic (`docs/slots.md`, "Running slots"): everything the
+//! `slot-manager` domain decides, behind small traits so that it runs and is tested on the
+//! host.
+//!
+//! The domain is thin glue: it receives on the slot's front endpoint, saves each caller's
+//! reply capability, and hands every event to a [`Manager`]:
+//!
+//! - [`Manager::received`]: a message on the front endpoint, from a seat's module (badge
+//!   [`tileos_protocol::module::SEAT_BADGE`]` | seat`), a service client or a control client
+//!   ([`Access`]), with the saved reply capability ([`ReplyCap`]) the answer goes to;
+//! - [`Manager::faulted`]: the supervisor's `seat-faults` signal (bit `1 << seat`);
+//! - [`Manager::tick`]: the clock (every event ticks it first).
+//!
+//! The manager carries out what `tileos_slots::Slot` decides, through three traits: [`Seats`]
+//! (answer a saved call, ask the root server to stage, start and stop seats, write a log
+//! line), [`Clock`] and [`LogStore`] (where the update log's entries persist). It never
+//! blocks on a module: a module's reply capability is answered only when there is work for
+//! it, and a client's only with its answer.
+//!
+//! Every client request is answered exactly once: by the serving module's answer, by the
+//! answer the slot hands over at a rollback, or with [`tileos_protocol::ProtocolError::Failed`]
+//! when the serving module faulted on it (or the queue was full, or the client already had a
+//! request outstanding).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod dev_keys;
+mod manager;
+
+pub use manager::{Config, Manager, ManagerStats, NVersionConfig, StartError};
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use tileos_protocol::{ERROR, MESSAGE, PAYLOAD_WORDS, ProtocolError};
+use tileos_slots::Ticks;
+
+/// Most words a message on the front endpoint carries (the message register limit).
+pub const MAX_WORDS: usize = PAYLOAD_WORDS + 1;
+
+/// One IPC message: its label and its words (at most [`MAX_WORDS`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The label.
+    pub label: u64,
+    /// The words.
+    pub words: Vec<u64>,
+}
+
+impl Message {
+    /// A message of `label` with no words.
+    pub fn empty(label: u64) -> Message {
+        Message { label, words: Vec::new() }
+    }
+
+    /// The error reply of the message convention ([`ERROR`], word 0 the code).
+    pub fn error(error: ProtocolError) -> Message {
+        Message { label: ERROR, words: alloc::vec![error as u64] }
+    }
+
+    /// `value` in the message convention ([`MESSAGE`]), or the error reply [`ProtocolError::TooLarge`].
+    pub fn encode<T: serde::Serialize>(value: &T) -> Message {
+        let mut words = [0u64; MAX_WORDS];
+        match tileos_protocol::encode(value, &mut words) {
+            Ok(length) => Message { label: MESSAGE, words: words[..length].to_vec() },
+            Err(error) => Message::error(error),
+        }
+    }
+
+    /// The bytes answers are compared as: the label, then every word, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(8 * (1 + self.words.len()));
+        bytes.extend_from_slice(&self.label.to_le_bytes());
+        for word in &self.words {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The message [`Message::to_bytes`] made (`None` for bytes it cannot have made).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Message> {
+        if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
+            return None;
+        }
+        let mut words = bytes.chunks_exact(8).map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        });
+        let label = words.next()?;
+        Some(Message { label, words: words.collect() })
+    }
+}
+
+/// A caller's reply capability, saved by the glue (the domain: a slot of its CNode). The
+/// manager answers each exactly once ([`Seats::reply`]) or gives it back ([`Seats::release`]).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReplyCap(pub u64);
+
+/// What a non-seat caller of the front endpoint may ask (the `control` parameter of its
+/// description entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A client of the service: its requests go to the modules.
+    Service,
+    /// `control = 1`: slot control, status and log only.
+    Read,
+    /// `control = 2`: slot control, also install, promote and rollback.
+    Full,
+}
+
+impl Access {
+    /// The access of a client whose `control` parameter is `control` (`None`: none given).
+    pub fn from_param(control: Option<u64>) -> Access {
+        match control {
+            Some(1) => Access::Read,
+            Some(2) => Access::Full,
+            _ => Access::Service,
+        }
+    }
+}
+
+/// The manager's side effects on the world: answers, the root server's seat requests, log
+/// lines.
+pub trait Seats {
+    /// Answers a saved call with `message` (without blocking: `NbSend` on the saved reply
+    /// capability), and frees the capability's slot.
+    fn reply(&mut self, to: ReplyCap, message: &Message);
+    /// Frees a saved reply capability without answering (its caller is gone, or is a stray
+    /// module that gets no work).
+    fn release(&mut self, cap: ReplyCap);
+    /// Calls the root server (`tileos_protocol::supervisor`) with a seat request; `Err` when
+    /// the call itself failed.
+    fn supervisor(
+        &mut self,
+        request: &tileos_protocol::supervisor::Request,
+    ) -> Result<tileos_protocol::supervisor::Response, ProtocolError>;
+    /// Writes a line to the tile's log (structured events start with `@event`).
+    fn note(&mut self, line: core::fmt::Arguments<'_>);
+}
+
+/// The manager's monotonic clock.
+pub trait Clock {
+    /// Microseconds since some fixed moment (boot).
+    fn now(&self) -> Ticks;
+}
+
+/// Why the update log could not be read or written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogStoreError(pub String);
+
+/// Where the update log's entries persist (the store, or RAM: [`MemoryLog`]).
+pub trait LogStore {
+    /// Every entry persisted so far, in order.
+    fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError>;
+    /// Persists entry `index` (the next one) durably before returning.
+    fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError>;
+}
+
+/// An update log kept in RAM only (no store endpoint): lost at reboot.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLog {
+    /// The entries.
+    pub entries: Vec<Vec<u8>>,
+}
+
+impl LogStore for MemoryLog {
+    fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError> {
+        Ok(self.entries.clone())
+    }
+
+    fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
+        if index != self.entries.len() as u64 {
+            return Err(LogStoreError(alloc::format!("entry {index} is not the next one ({})", self.entries.len())));
+        }
+        self.entries.push(entry.to_vec());
+        Ok(())
+    }
+}

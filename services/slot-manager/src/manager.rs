@@ -1,0 +1,1380 @@
+//! The manager: the client queue, dispatch to seats, installs, promotion and rollback,
+//! N-version voting, the slot control protocol and the update log.
+
+use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use tileos_module_bundle::{CapabilityRequest, TrustedKeys};
+use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
+use tileos_protocol::slots::{
+    self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
+};
+use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram};
+use tileos_protocol::{ProtocolError, decode};
+use tileos_slots::{
+    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Reason, RequestId,
+    Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
+};
+use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+
+/// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
+const MAX_NOTE: usize = 300;
+
+/// N-version mode of a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NVersionConfig {
+    /// Dissents a lineage may accumulate; the next one replaces it by the fallback.
+    pub replace_after: u32,
+}
+
+/// What the manager knows of its slot (the system description's `[[slot]]`, expanded).
+pub struct Config {
+    /// The slot's name.
+    pub name: String,
+    /// The incumbent's program name (module 0's name in the status).
+    pub incumbent: String,
+    /// The promotion policy.
+    pub policy: SlotPolicy,
+    /// How answers are compared (`Equivalent` compares exactly: the manager is generic over
+    /// protocols).
+    pub comparator: Comparator,
+    /// Names of the objects a challenger may hold (as a client).
+    pub allowance: Vec<String>,
+    /// The slot's seats (seat 0: the incumbent).
+    pub seats: u8,
+    /// N-version mode: seats 0..3 are the lineages, seat 3 the fallback's spare.
+    pub n_version: Option<NVersionConfig>,
+    /// Client requests outstanding at most; more are refused at once.
+    pub queue_limit: usize,
+    /// Largest bundle staged, in bytes (the manager's heap holds it).
+    pub max_bundle: u32,
+    /// The bundle keys the tile trusts.
+    pub trusted: Vec<TrustedKeys>,
+    /// The tile's update-log key.
+    pub log_key: SigningKey,
+}
+
+/// Why the manager could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The policy is unusable (`tileos_slots::PolicyError`, in words).
+    Policy(String),
+    /// The slot has no seat, or an N-version slot fewer than three.
+    Seats(u8),
+    /// The persisted update log could not be read or does not rebuild.
+    Log(String),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::Policy(reason) => write!(f, "policy: {reason}"),
+            StartError::Seats(seats) => write!(f, "{seats} seats are too few for this slot"),
+            StartError::Log(reason) => write!(f, "update log: {reason}"),
+        }
+    }
+}
+
+/// Counts of what the manager refused or dropped (for tests and the status line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ManagerStats {
+    /// Client requests answered (by a module, a handover or an error).
+    pub answered: u64,
+    /// Requests refused because the client had one outstanding already.
+    pub busy: u64,
+    /// Requests refused because the queue was full.
+    pub full: u64,
+    /// Requests answered with `Failed` because the serving module faulted on them.
+    pub failed: u64,
+    /// Module calls that broke the seat protocol (an answer with no outstanding work, a
+    /// wrong label, a call from a seat with no module).
+    pub violations: u64,
+    /// Automatic log entries (auto-promotion, circuit breaker) that could not be persisted.
+    pub log_failures: u64,
+    /// N-version requests with no majority.
+    pub no_majority: u64,
+}
+
+/// What runs in a seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Nothing.
+    Empty,
+    /// A module of the slot.
+    Module(ModuleId),
+    /// The incumbent's noise replica.
+    Replica,
+    /// N-version lineage position `0..3`.
+    Lineage(usize),
+}
+
+/// The program a seat is (re)started with.
+#[derive(Clone, Debug)]
+enum Program {
+    /// A description program.
+    Named(SeatProgram),
+    /// A bundle's ELF, kept to restart it.
+    Staged(Rc<Vec<u8>>),
+}
+
+/// A piece of work for a seat's module.
+#[derive(Clone, Debug)]
+enum Job {
+    /// A client request; `copy_until` for a mirrored copy (skipped after it).
+    Request { id: RequestId, message: Rc<Message>, copy_until: Option<Ticks> },
+    /// Export the state for seat `target`'s import `transfer`.
+    Export { target: usize, transfer: u64 },
+    /// Import transfer `transfer`'s state (`None`: not exported yet; the seat waits for it).
+    Import { state: Option<Rc<Vec<u64>>>, transfer: u64 },
+}
+
+/// One seat.
+#[derive(Debug)]
+struct Seat {
+    role: Role,
+    program: Option<Program>,
+    /// The module's saved call, waiting for work.
+    caller: Option<ReplyCap>,
+    /// The work sent, awaiting its answer.
+    current: Option<Job>,
+    /// Work waiting.
+    queue: VecDeque<Job>,
+    /// The module needs the reference module's state when it calls READY.
+    needs_state: bool,
+    /// Copies were dropped: it imports the state again when it next calls.
+    diverged: bool,
+}
+
+impl Seat {
+    fn empty() -> Seat {
+        Seat { role: Role::Empty, program: None, caller: None, current: None, queue: VecDeque::new(), needs_state: false, diverged: false }
+    }
+}
+
+/// A client request in flight.
+#[derive(Debug)]
+struct InFlight {
+    badge: u64,
+    reply: ReplyCap,
+    message: Rc<Message>,
+}
+
+/// A bundle being staged.
+struct Staging {
+    length: u32,
+    bytes: Vec<u8>,
+}
+
+/// Name, version and content hash of a module (for the status and the log).
+#[derive(Clone, Debug)]
+struct ModuleInfo {
+    name: String,
+    version: String,
+    hash: [u8; 32],
+}
+
+/// An N-version request's answers.
+struct Ballot {
+    answers: [Option<Vec<u8>>; 3],
+    answered: [bool; 3],
+    delivered: bool,
+    deadline: Ticks,
+}
+
+/// N-version state.
+struct Lineages {
+    record: NVersion,
+    seats: [usize; 3],
+    spare: Option<usize>,
+    ballots: BTreeMap<RequestId, Ballot>,
+    next: RequestId,
+}
+
+/// The slot manager of one slot.
+pub struct Manager<S: Seats, C: Clock, L: LogStore> {
+    host: S,
+    clock: C,
+    store: L,
+    config: Config,
+    slot: Slot<ExactOnly>,
+    lineages: Option<Lineages>,
+    seats: Vec<Seat>,
+    inflight: BTreeMap<RequestId, InFlight>,
+    clients: BTreeSet<u64>,
+    staging: Option<Staging>,
+    log: UpdateLog,
+    log_base_ms: u64,
+    modules: BTreeMap<ModuleId, ModuleInfo>,
+    stats: ManagerStats,
+    /// State transfers so far (numbers exports and the imports waiting for them).
+    transfers: u64,
+}
+
+/// A refusal in the control protocol.
+fn refused(kind: RefusalKind, reason: &str) -> slots::Response {
+    let mut text = heapless::String::<MAX_REASON>::new();
+    for character in reason.chars() {
+        if text.push(character).is_err() {
+            break;
+        }
+    }
+    slots::Response::Refused(Refused { kind, reason: text })
+}
+
+/// `text` cut to at most `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// A state's name in the status.
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Installed => "installed",
+        State::Shadowing => "shadowing",
+        State::Promotable => "promotable",
+        State::Promoted => "promoted",
+        State::Settled => "settled",
+        State::Warm => "warm",
+        State::Retired => "retired",
+        State::Rejected => "rejected",
+        State::RolledBack => "rolled-back",
+    }
+}
+
+/// The name and kind of a capability request, for refusals.
+fn capability_name(request: &CapabilityRequest) -> (&'static str, &str) {
+    match request {
+        CapabilityRequest::Endpoint { name, .. } => ("endpoint", name),
+        CapabilityRequest::Notification { name } => ("notification", name),
+        CapabilityRequest::MemoryRegion { name, .. } => ("region", name),
+        CapabilityRequest::Irq { name } => ("irq", name),
+        CapabilityRequest::IoPort { name } => ("io port", name),
+    }
+}
+
+impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
+    /// A manager for `config`: reloads the update log from `store`, and starts the noise
+    /// replica of a noise-cancelled slot. Seat 0 (the incumbent, or lineage 0) and N-version
+    /// lineages 1 and 2 were started by the root server at boot.
+    pub fn new(config: Config, host: S, clock: C, mut store: L) -> Result<Manager<S, C, L>, StartError> {
+        let now = clock.now();
+        let slot =
+            Slot::new(config.policy, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
+        let needed = match (config.n_version, config.comparator) {
+            (Some(_), _) => 3,
+            (None, Comparator::NoiseCancelled) => 2,
+            (None, _) => 1,
+        };
+        if config.seats < needed {
+            return Err(StartError::Seats(config.seats));
+        }
+        let entries = store.load().map_err(|e| StartError::Log(e.0))?;
+        let log_base_ms = match entries.last() {
+            Some(last) => {
+                UpdateEvent::decode(last).map_err(|e| StartError::Log(format!("last entry: {e}")))?.timestamp_ms.saturating_add(1)
+            }
+            None => 0,
+        };
+        let log = UpdateLog::from_entries(entries).map_err(|e| StartError::Log(format!("{e}")))?;
+        let mut seats: Vec<Seat> = (0..config.seats).map(|_| Seat::empty()).collect();
+        let lineages = config.n_version.map(|n| Lineages {
+            record: NVersion::new(n.replace_after),
+            seats: [0, 1, 2],
+            spare: (config.seats > 3).then_some(3),
+            ballots: BTreeMap::new(),
+            next: 0,
+        });
+        if let Some(first) = seats.first_mut() {
+            first.role = if lineages.is_some() { Role::Lineage(0) } else { Role::Module(ORIGINAL_INCUMBENT) };
+            first.program = Some(Program::Named(SeatProgram::Incumbent));
+        }
+        let mut modules = BTreeMap::new();
+        modules.insert(ORIGINAL_INCUMBENT, ModuleInfo { name: config.incumbent.clone(), version: String::new(), hash: [0; 32] });
+        let mut manager = Manager {
+            host,
+            clock,
+            store,
+            config,
+            slot,
+            lineages,
+            seats,
+            inflight: BTreeMap::new(),
+            clients: BTreeSet::new(),
+            staging: None,
+            log,
+            log_base_ms,
+            modules,
+            stats: ManagerStats::default(),
+            transfers: 0,
+        };
+        if manager.lineages.is_some() {
+            // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
+            for k in 1..3 {
+                if let Some(seat) = manager.seats.get_mut(k) {
+                    seat.role = Role::Lineage(k);
+                    seat.program = Some(Program::Named(SeatProgram::Lineage(k as u8)));
+                }
+            }
+        } else if manager.config.comparator == Comparator::NoiseCancelled {
+            let last = manager.seats.len() - 1;
+            if let Some(seat) = manager.seats.get_mut(last) {
+                seat.role = Role::Replica;
+                seat.program = Some(Program::Named(SeatProgram::Incumbent));
+            }
+            manager.restart(last);
+        }
+        let size = manager.log.size();
+        let name = manager.config.name.clone();
+        manager.host.note(format_args!("@event slot.manager slot={name} seats={} log={size}", manager.seats.len()));
+        Ok(manager)
+    }
+
+    /// The slot's decision logic (read only).
+    pub fn slot(&self) -> &Slot<ExactOnly> {
+        &self.slot
+    }
+
+    /// What the manager refused and dropped so far.
+    pub fn stats(&self) -> ManagerStats {
+        self.stats
+    }
+
+    /// The update log.
+    pub fn log(&self) -> &UpdateLog {
+        &self.log
+    }
+
+    /// The host side (for tests).
+    pub fn host(&self) -> &S {
+        &self.host
+    }
+
+    /// The host side, mutably (for tests).
+    pub fn host_mut(&mut self) -> &mut S {
+        &mut self.host
+    }
+
+    /// The clock, mutably (for tests).
+    pub fn clock_mut(&mut self) -> &mut C {
+        &mut self.clock
+    }
+
+    /// Client requests outstanding.
+    pub fn outstanding(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// The seat of module `id`, if it runs in one.
+    pub fn seat_of_module(&self, id: ModuleId) -> Option<usize> {
+        self.seat_of(Role::Module(id))
+    }
+
+    /// The seats of the three N-version lineage positions.
+    pub fn lineage_seats(&self) -> Option<[usize; 3]> {
+        self.lineages.as_ref().map(|l| l.seats)
+    }
+
+    /// The clock advanced: copies past their deadline time out, the rollback window may
+    /// close, N-version ballots past their deadline are counted.
+    pub fn tick(&mut self) {
+        let now = self.clock.now();
+        let out = self.slot.tick(now);
+        self.process(out);
+        let expired: Vec<RequestId> = match &self.lineages {
+            Some(l) => l.ballots.iter().filter(|(_, b)| now > b.deadline).map(|(id, _)| *id).collect(),
+            None => Vec::new(),
+        };
+        for id in expired {
+            self.count_ballot(id, true);
+        }
+    }
+
+    /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
+    /// faulted (the supervisor stopped it).
+    pub fn faulted(&mut self, bits: u64) {
+        self.tick();
+        for seat in 0..self.seats.len().min(64) {
+            if bits & (1 << seat) != 0 {
+                self.seat_failed(seat, true);
+            }
+        }
+    }
+
+    /// A message on the front endpoint from `badge` (with `access`, the caller's `control`
+    /// parameter; ignored for seats), whose saved reply capability is `reply`.
+    pub fn received(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
+        self.tick();
+        if message.words.len() > crate::MAX_WORDS {
+            self.stats.violations += 1;
+            self.host.reply(reply, &Message::error(ProtocolError::TooLarge));
+            return;
+        }
+        if badge & SEAT_BADGE != 0 {
+            let seat = badge & !SEAT_BADGE;
+            match usize::try_from(seat) {
+                Ok(seat) if seat < self.seats.len() => self.module_call(seat, message, reply),
+                _ => {
+                    self.stats.violations += 1;
+                    self.host.note(format_args!("slot {}: call from seat {seat:#x}, which the slot does not have", self.config.name));
+                    self.host.release(reply);
+                }
+            }
+            return;
+        }
+        match access {
+            Access::Service => self.client_request(badge, message, reply),
+            Access::Read | Access::Full => {
+                let response = match decode::<slots::Request>(message.label, &message.words) {
+                    Ok(request) => self.control(access, request),
+                    Err(error) => {
+                        self.host.reply(reply, &Message::error(error));
+                        return;
+                    }
+                };
+                self.host.reply(reply, &Message::encode(&response));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Clients and dispatch.
+
+    fn client_request(&mut self, badge: u64, message: Message, reply: ReplyCap) {
+        if self.clients.contains(&badge) {
+            self.stats.busy += 1;
+            self.host.note(format_args!("slot {}: client {badge:#x} called with a request outstanding: refused", self.config.name));
+            self.host.reply(reply, &Message::error(ProtocolError::Failed));
+            return;
+        }
+        if self.inflight.len() >= self.config.queue_limit {
+            self.stats.full += 1;
+            self.host.reply(reply, &Message::error(ProtocolError::Failed));
+            return;
+        }
+        let now = self.clock.now();
+        let message = Rc::new(message);
+        if self.lineages.is_some() {
+            self.ballot_request(badge, message, reply, now);
+            return;
+        }
+        let mirror = self.slot.request(now);
+        let id = mirror.request;
+        self.clients.insert(badge);
+        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        match self.seat_of(Role::Module(mirror.serve)) {
+            Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
+            None => self.fail_request(id, mirror.serve),
+        }
+        for module in mirror.mirror {
+            if let Some(seat) = self.seat_of(Role::Module(module)) {
+                self.push_copy(seat, id, &message, mirror.deadline);
+            }
+        }
+        if mirror.replica
+            && let Some(seat) = self.seat_of(Role::Replica)
+        {
+            self.push_copy(seat, id, &message, mirror.deadline);
+        }
+    }
+
+    /// The serving module cannot answer request `id`: its client gets `Failed` and the slot
+    /// is told the exchange is over (an empty answer: nothing is compared with it, the serving
+    /// module's copies were handed over).
+    fn fail_request(&mut self, id: RequestId, serving: ModuleId) {
+        let now = self.clock.now();
+        let (answered, out) = self.slot.answer(id, Responder::Module(serving), &[], now);
+        if let Some(flight) = self.inflight.remove(&id) {
+            self.clients.remove(&flight.badge);
+            self.stats.failed += 1;
+            self.stats.answered += 1;
+            self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));
+        }
+        if answered != Answered::Deliver {
+            self.host.note(format_args!("slot {}: request {id} failed ({answered:?})", self.config.name));
+        }
+        self.process(out);
+    }
+
+    fn seat_of(&self, role: Role) -> Option<usize> {
+        if role == Role::Empty {
+            return None;
+        }
+        self.seats.iter().position(|s| s.role == role)
+    }
+
+    fn push(&mut self, seat: usize, job: Job) {
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.queue.push_back(job);
+        }
+        self.dispatch(seat);
+    }
+
+    /// A mirrored copy. Copies are never skipped, even late (the module's state is the sum
+    /// of the requests it got: skipping one would make it diverge); a seat holds at most
+    /// `queue_limit` of them. One more is dropped (it times out) and the seat is marked
+    /// diverged: when its module next calls, its queued copies are dropped and it imports
+    /// the reference module's state again.
+    fn push_copy(&mut self, seat: usize, id: RequestId, message: &Rc<Message>, deadline: Ticks) {
+        let limit = self.config.queue_limit.max(1);
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
+        if copies >= limit {
+            s.diverged = true;
+            return;
+        }
+        s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
+        self.dispatch(seat);
+    }
+
+    /// Sends the seat's next job if its module waits for work.
+    fn dispatch(&mut self, seat: usize) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.current.is_some() || s.caller.is_none() || matches!(s.queue.front(), None | Some(Job::Import { state: None, .. })) {
+            return;
+        }
+        let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
+        let message = match &job {
+            Job::Request { message, .. } => (**message).clone(),
+            Job::Export { .. } => Message::empty(EXPORT),
+            Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
+        };
+        s.current = Some(job);
+        self.host.reply(caller, &message);
+    }
+
+    fn module_call(&mut self, seat: usize, message: Message, reply: ReplyCap) {
+        let name = self.config.name.clone();
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.role == Role::Empty {
+            self.stats.violations += 1;
+            self.host.note(format_args!("slot {name}: call from seat {seat}, which runs no module"));
+            self.host.release(reply);
+            return;
+        }
+        if let Some(old) = s.caller.take() {
+            self.stats.violations += 1;
+            self.host.release(old);
+        }
+        let current = s.current.take();
+        let mut answer: Option<(RequestId, Vec<u8>)> = None;
+        let mut import_refused = None;
+        match (message.label, current) {
+            (READY, current) => {
+                // A fresh module: what it had been sent is lost with its predecessor.
+                if let Some(job) = current {
+                    s.queue.push_front(job);
+                }
+                if core::mem::take(&mut s.needs_state) {
+                    s.caller = Some(reply);
+                    self.ready_for_state(seat);
+                    self.dispatch(seat);
+                    return;
+                }
+            }
+            (STATE, Some(Job::Export { target, transfer })) => {
+                let state = Rc::new(message.words);
+                let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
+                if let Some(t) = self.seats.get_mut(target)
+                    && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
+                {
+                    *slot = Some(state);
+                }
+                self.dispatch(target);
+            }
+            (IMPORTED, Some(Job::Import { .. })) => {
+                let code = message.words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
+                import_refused = ImportRefusal::from_code(code);
+            }
+            // Whatever a module sends while a request is outstanding is its answer (a label
+            // the service protocol does not have reaches the client as such).
+            (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
+            (STATE | IMPORTED, current) => {
+                self.stats.violations += 1;
+                self.host.note(format_args!("slot {name}: seat {seat} sent label {:#x} for {current:?}", message.label));
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
+                }
+            }
+            (label, current) => {
+                self.stats.violations += 1;
+                self.host.note(format_args!("slot {name}: seat {seat} answered (label {label:#x}) with no request outstanding"));
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
+                }
+            }
+        }
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.caller = Some(reply);
+        }
+        if let Some(refusal) = import_refused {
+            self.host.note(format_args!("slot {name}: seat {seat} refused the state ({refusal:?}): treated as a fault"));
+            self.seat_failed(seat, false);
+            return;
+        }
+        if let Some((id, bytes)) = answer {
+            self.answered(seat, id, &bytes);
+        }
+        if let Some(s) = self.seats.get_mut(seat)
+            && core::mem::take(&mut s.diverged)
+        {
+            self.host.note(format_args!(
+                "slot {}: seat {seat} fell {} copies behind: it imports the state again",
+                self.config.name, self.config.queue_limit
+            ));
+            self.transfer_state(seat);
+        }
+        self.dispatch(seat);
+    }
+
+    /// The module of `seat` answered request `id` with `bytes`.
+    fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8]) {
+        let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
+        let now = self.clock.now();
+        let responder = match role {
+            Role::Module(module) => Responder::Module(module),
+            Role::Replica => Responder::Replica,
+            Role::Lineage(k) => {
+                if let Some(l) = &mut self.lineages
+                    && let Some(ballot) = l.ballots.get_mut(&id)
+                    && !ballot.answered[k]
+                {
+                    ballot.answered[k] = true;
+                    ballot.answers[k] = Some(bytes.to_vec());
+                }
+                self.count_ballot(id, false);
+                return;
+            }
+            Role::Empty => return,
+        };
+        let (answered, out) = self.slot.answer(id, responder, bytes, now);
+        if answered == Answered::Deliver {
+            self.deliver(id, bytes);
+        }
+        self.process(out);
+    }
+
+    /// Delivers `bytes` to the client of request `id` (once: a second delivery finds nobody).
+    fn deliver(&mut self, id: RequestId, bytes: &[u8]) {
+        let Some(flight) = self.inflight.remove(&id) else { return };
+        self.clients.remove(&flight.badge);
+        self.stats.answered += 1;
+        let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
+        self.host.reply(flight.reply, &message);
+    }
+
+    /// Carries out what the slot decided.
+    fn process(&mut self, out: Outcome) {
+        for transition in &out.transitions {
+            self.transition(transition);
+        }
+        for delivery in &out.deliver {
+            self.deliver(delivery.request, &delivery.answer);
+        }
+        if out.transitions.iter().any(|t| matches!(t.to, State::RolledBack | State::Retired)) {
+            self.adopt();
+        }
+        let serving = self.slot.serving();
+        for id in out.reissue {
+            let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) else { continue };
+            match self.seat_of(Role::Module(serving)) {
+                Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
+                None => self.fail_request(id, serving),
+            }
+        }
+    }
+
+    /// After a handover (rollback, or the warm module leaving), the serving module's copies
+    /// of requests still in flight are now the requests it serves: they are no longer
+    /// dropped at their deadline, and a request that no seat holds any more (its copy was
+    /// dropped) is sent to it again.
+    fn adopt(&mut self) {
+        let Some(seat) = self.seat_of(Role::Module(self.slot.serving())) else { return };
+        let waiting: Vec<RequestId> = self.inflight.keys().copied().collect();
+        let mut missing = Vec::new();
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        for job in s.queue.iter_mut().chain(s.current.iter_mut()) {
+            if let Job::Request { id, copy_until, .. } = job
+                && self.inflight.contains_key(id)
+            {
+                *copy_until = None;
+            }
+        }
+        for id in waiting {
+            let held = |job: &Job| matches!(job, Job::Request { id: held, copy_until: None, .. } if *held == id);
+            let anywhere = self.seats.iter().any(|s| s.current.iter().chain(s.queue.iter()).any(held));
+            if !anywhere {
+                missing.push(id);
+            }
+        }
+        for id in missing {
+            if let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) {
+                self.push(seat, Job::Request { id, message, copy_until: None });
+            }
+        }
+    }
+
+    fn transition(&mut self, t: &Transition) {
+        let name = self.config.name.clone();
+        self.host.note(format_args!(
+            "@event slot.transition slot={name} module={} from={} to={} reason={:?}",
+            t.module,
+            state_name(t.from),
+            state_name(t.to),
+            t.reason
+        ));
+        match (t.to, t.reason) {
+            (State::Promoted, reason) => {
+                if reason == Reason::Promoted(PromotedBy::Policy) {
+                    let note = format!("promoted by policy: {} agreeing, {} disagreeing", t.evidence.agreeing, t.evidence.disagreeing);
+                    self.log_automatic(EventKind::Promote, t.module, &note);
+                }
+                // State transfer: the warm module exports after every request it was sent,
+                // the promoted one imports before any request it serves.
+                if let (Some(warm), Some(promoted)) =
+                    (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), self.seat_of(Role::Module(t.module)))
+                {
+                    let transfer = self.next_transfer();
+                    if let Some(s) = self.seats.get_mut(promoted) {
+                        s.queue.push_back(Job::Import { state: None, transfer });
+                    }
+                    self.push(warm, Job::Export { target: promoted, transfer });
+                }
+            }
+            (State::RolledBack, reason) => {
+                if reason != Reason::ManualRollback {
+                    self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
+                }
+                self.stop_module(t.module);
+            }
+            (State::Rejected | State::Retired, _) => self.stop_module(t.module),
+            _ => {}
+        }
+    }
+
+    fn stop_module(&mut self, module: ModuleId) {
+        if let Some(seat) = self.seat_of(Role::Module(module)) {
+            self.stop_seat(seat);
+        }
+    }
+
+    /// Stops a seat's module and forgets its work.
+    fn stop_seat(&mut self, seat: usize) {
+        let Ok(number) = u8::try_from(seat) else { return };
+        match self.host.supervisor(&supervisor::Request::SeatStop { seat: number }) {
+            Ok(supervisor::Response::SeatStopped) => {}
+            other => self.host.note(format_args!("slot {}: stopping seat {seat}: {other:?}", self.config.name)),
+        }
+        let jobs = self.clear_seat(seat);
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.role = Role::Empty;
+            s.program = None;
+        }
+        self.unblock_exports(&jobs);
+    }
+
+    /// Empties a seat's queue and saved call; returns the jobs it had.
+    fn clear_seat(&mut self, seat: usize) -> Vec<Job> {
+        let Some(s) = self.seats.get_mut(seat) else { return Vec::new() };
+        if let Some(caller) = s.caller.take() {
+            self.host.release(caller);
+        }
+        s.needs_state = false;
+        s.diverged = false;
+        let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
+        jobs.extend(s.queue.drain(..));
+        jobs
+    }
+
+    fn unblock_exports(&mut self, jobs: &[Job]) {
+        for job in jobs {
+            if let Job::Export { target, transfer } = job {
+                self.unblock(*target, *transfer);
+            }
+        }
+    }
+
+    /// A number for a state transfer (an export and the import waiting for it).
+    fn next_transfer(&mut self) -> u64 {
+        self.transfers += 1;
+        self.transfers
+    }
+
+    /// Seat `target` waited for the state of `transfer`, which will not come: it goes on
+    /// without.
+    fn unblock(&mut self, target: usize, transfer: u64) {
+        if let Some(t) = self.seats.get_mut(target)
+            && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None, transfer: x } if *x == transfer))
+        {
+            t.queue.remove(at);
+            self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
+        }
+        self.dispatch(target);
+    }
+
+    /// The module of `seat` called READY and needs the reference module's state first.
+    fn ready_for_state(&mut self, seat: usize) {
+        let now = self.clock.now();
+        self.transfer_state(seat);
+        if let Some(Role::Module(id)) = self.seats.get(seat).map(|s| s.role)
+            && self.slot.module(id).is_some_and(|m| m.state == State::Installed)
+        {
+            match self.slot.started(id, now) {
+                Ok(out) => self.process(out),
+                Err(e) => self.host.note(format_args!("slot {}: module {id} started: {e:?}", self.config.name)),
+            }
+        }
+    }
+
+    /// Seat `seat` imports the reference module's state before anything else: its queued
+    /// copies (in that state already, or never to be applied) are dropped, and the reference
+    /// module exports after everything it was sent.
+    fn transfer_state(&mut self, seat: usize) {
+        let source = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Lineage(_)) => self
+                .lineages
+                .as_ref()
+                .and_then(|l| l.seats.iter().copied().find(|&x| x != seat && self.seats.get(x).is_some_and(|s| s.program.is_some()))),
+            Some(Role::Module(_) | Role::Replica) => self.seat_of(Role::Module(self.slot.serving())).filter(|&x| x != seat),
+            _ => None,
+        };
+        if let Some(source) = source {
+            let transfer = self.next_transfer();
+            if let Some(s) = self.seats.get_mut(seat) {
+                // Copies queued so far are in the exported state already (or never will be).
+                s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. } | Job::Import { .. }));
+                s.queue.push_front(Job::Import { state: None, transfer });
+            }
+            self.push(source, Job::Export { target: seat, transfer });
+        }
+    }
+
+    /// The module of `seat` faulted (`stopped`: the supervisor stopped it already) or broke
+    /// the protocol badly enough to be treated so.
+    fn seat_failed(&mut self, seat: usize, stopped: bool) {
+        let now = self.clock.now();
+        if !stopped && let Ok(number) = u8::try_from(seat) {
+            let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
+        }
+        let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
+        let current = self.seats.get(seat).and_then(|s| match s.current {
+            Some(Job::Request { id, copy_until: None, .. }) => Some(id),
+            _ => None,
+        });
+        let jobs = self.clear_seat(seat);
+        self.unblock_exports(&jobs);
+        self.host.note(format_args!("@event slot.seat-fault slot={} seat={seat} role={role:?}", self.config.name));
+        match role {
+            Role::Empty => {}
+            Role::Module(id) => {
+                let serving_settled = self.slot.serving() == id && self.slot.module(id).is_some_and(|m| m.state == State::Settled);
+                // The request the settled serving module was working on when it faulted is
+                // answered `Failed` (asking it again might crash it again); the others wait
+                // for its restart.
+                let crashed = current.filter(|_| serving_settled);
+                match self.slot.faulted(id, now) {
+                    Ok(mut out) => {
+                        if let Some(c) = crashed {
+                            out.reissue.retain(|r| *r != c);
+                        }
+                        self.process(out);
+                        if let Some(c) = crashed {
+                            self.fail_request(c, id);
+                        }
+                    }
+                    Err(e) => self.host.note(format_args!("slot {}: fault of module {id}: {e:?}", self.config.name)),
+                }
+                if self.seats.get(seat).is_some_and(|s| s.role == Role::Module(id)) && self.slot.module(id).is_some() {
+                    self.restart(seat);
+                }
+            }
+            Role::Replica => self.restart(seat),
+            Role::Lineage(k) => {
+                let ids: Vec<RequestId> = self.lineages.as_ref().map(|l| l.ballots.keys().copied().collect()).unwrap_or_default();
+                for id in ids {
+                    if let Some(l) = &mut self.lineages
+                        && let Some(b) = l.ballots.get_mut(&id)
+                    {
+                        b.answered[k] = true;
+                    }
+                    self.count_ballot(id, false);
+                }
+                self.restart(seat);
+            }
+        }
+    }
+
+    /// (Re)builds the seat's module from its program. A module that does not serve imports
+    /// the reference module's state when it calls READY.
+    fn restart(&mut self, seat: usize) {
+        let Ok(number) = u8::try_from(seat) else { return };
+        let Some(program) = self.seats.get(seat).and_then(|s| s.program.clone()) else { return };
+        let result = match &program {
+            Program::Named(program) => self.start(number, *program),
+            Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),
+        };
+        let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
+        match result {
+            Ok(generation) => {
+                self.host.note(format_args!("slot {}: seat {seat} (re)started, generation {generation}", self.config.name));
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.needs_state = serving_seat != Some(seat) || self.lineages.is_some();
+                }
+            }
+            Err(reason) => {
+                self.host.note(format_args!("slot {}: seat {seat} could not be started: {reason}", self.config.name));
+                if serving_seat == Some(seat) && self.lineages.is_none() {
+                    // Nobody will answer what waits for this seat.
+                    let serving = self.slot.serving();
+                    let jobs = self.clear_seat(seat);
+                    for job in jobs {
+                        if let Job::Request { id, copy_until: None, .. } = job {
+                            self.fail_request(id, serving);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stages `elf` for seat `seat` in chunks.
+    fn load(&mut self, seat: u8, elf: &[u8]) -> Result<(), String> {
+        let length = u32::try_from(elf.len()).map_err(|_| "the ELF is larger than 4 GiB".to_string())?;
+        self.seat_request(&supervisor::Request::SeatLoad { seat, length })?;
+        for (index, chunk) in elf.chunks(SEAT_CHUNK).enumerate() {
+            let offset = (index * SEAT_CHUNK) as u32;
+            let bytes = heapless::Vec::from_slice(chunk).map_err(|_| "chunk".to_string())?;
+            self.seat_request(&supervisor::Request::SeatChunk { seat, offset, bytes })?;
+        }
+        Ok(())
+    }
+
+    /// Starts seat `seat` with `program`; returns its generation.
+    fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
+        match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
+            supervisor::Response::SeatStarted { generation } => Ok(generation),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    fn seat_request(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, String> {
+        match self.host.supervisor(request) {
+            Ok(supervisor::Response::Refused(refusal)) => Err(format!("the root server refused: {refusal:?}")),
+            Ok(response) => Ok(response),
+            Err(error) => Err(format!("the call to the root server failed: {error:?}")),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // N-version.
+
+    fn ballot_request(&mut self, badge: u64, message: Rc<Message>, reply: ReplyCap, now: Ticks) {
+        let deadline = now.saturating_add(self.config.policy.answer_deadline);
+        let Some(l) = &mut self.lineages else { return };
+        let id = l.next;
+        l.next += 1;
+        l.ballots.insert(id, Ballot { answers: [None, None, None], answered: [false; 3], delivered: false, deadline });
+        let seats = l.seats;
+        self.clients.insert(badge);
+        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        for seat in seats {
+            // Every lineage's answer counts, but none may hold the client past the deadline.
+            self.push_copy(seat, id, &message, deadline);
+        }
+    }
+
+    /// Counts ballot `id`: delivers the majority answer as soon as there is one; once every
+    /// lineage answered (or `expired`), records the vote and replaces a dissenter past the
+    /// threshold.
+    fn count_ballot(&mut self, id: RequestId, expired: bool) {
+        let Some(l) = &mut self.lineages else { return };
+        let Some(ballot) = l.ballots.get_mut(&id) else { return };
+        let answers = [ballot.answers[0].as_deref(), ballot.answers[1].as_deref(), ballot.answers[2].as_deref()];
+        let outcome = vote(answers, |a, b| a == b);
+        let mut deliver = None;
+        if !ballot.delivered
+            && let VoteOutcome::Unanimous(answer) | VoteOutcome::Majority { answer, .. } = outcome
+        {
+            ballot.delivered = true;
+            deliver = Some(answer.to_vec());
+        }
+        let done = expired || ballot.answered.iter().all(|a| *a);
+        let mut fail = false;
+        let mut replacement = None;
+        if done {
+            fail = !ballot.delivered;
+            if matches!(outcome, VoteOutcome::NoMajority) {
+                self.stats.no_majority += 1;
+            }
+            replacement = l.record.record(&outcome);
+            l.ballots.remove(&id);
+        }
+        if let Some(answer) = deliver {
+            self.deliver(id, &answer);
+        }
+        if fail && let Some(flight) = self.inflight.remove(&id) {
+            self.clients.remove(&flight.badge);
+            self.stats.failed += 1;
+            self.stats.answered += 1;
+            self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));
+        }
+        if let Some(r) = replacement {
+            self.replace_lineage(r.lineage, r.dissents);
+        }
+    }
+
+    /// Lineage position `k` dissented too often: the fallback takes it over in the spare
+    /// seat, and its old seat becomes the spare.
+    fn replace_lineage(&mut self, k: usize, dissents: u32) {
+        let Some(l) = &self.lineages else { return };
+        let (Some(spare), Some(&old)) = (l.spare, l.seats.get(k)) else {
+            self.host.note(format_args!("slot {}: lineage {k} dissented {dissents} times, but there is no spare seat", self.config.name));
+            return;
+        };
+        self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));
+        if let Some(s) = self.seats.get_mut(spare) {
+            s.role = Role::Lineage(k);
+            s.program = Some(Program::Named(SeatProgram::Fallback));
+        }
+        self.restart(spare);
+        self.stop_seat(old);
+        if let Some(l) = &mut self.lineages {
+            if let Some(slot) = l.seats.get_mut(k) {
+                *slot = spare;
+            }
+            l.spare = Some(old);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Slot control.
+
+    fn control(&mut self, access: Access, request: slots::Request) -> slots::Response {
+        use slots::Request as R;
+        let changes =
+            matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
+        if changes && access != Access::Full {
+            return refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)");
+        }
+        match request {
+            R::Status => slots::Response::Status(self.status()),
+            R::InstallBegin { length } => {
+                if length == 0 || length > self.config.max_bundle {
+                    self.staging = None;
+                    return refused(
+                        RefusalKind::Staging,
+                        &format!("a bundle of {length} bytes: the slot takes 1 to {} bytes", self.config.max_bundle),
+                    );
+                }
+                self.staging = Some(Staging { length, bytes: Vec::new() });
+                slots::Response::Staged { received: 0 }
+            }
+            R::InstallChunk { offset, bytes } => {
+                let Some(staging) = &mut self.staging else {
+                    return refused(RefusalKind::Staging, "a chunk with no staging under way (InstallBegin first)");
+                };
+                let received = staging.bytes.len() as u32;
+                if offset != received {
+                    return refused(RefusalKind::Staging, &format!("a chunk at byte {offset}: the next chunk starts at byte {received}"));
+                }
+                if u64::from(received) + bytes.len() as u64 > u64::from(staging.length) {
+                    return refused(
+                        RefusalKind::Staging,
+                        &format!("a chunk of {} bytes at {offset} runs past the bundle's {} bytes", bytes.len(), staging.length),
+                    );
+                }
+                if bytes.len() > MAX_CHUNK {
+                    return refused(RefusalKind::Staging, "a chunk longer than the protocol allows");
+                }
+                staging.bytes.extend_from_slice(&bytes);
+                slots::Response::Staged { received: staging.bytes.len() as u32 }
+            }
+            R::InstallCommit => self.commit(),
+            R::Promote { module, force } => self.promote(module, force),
+            R::Rollback => self.rollback(),
+            R::LogHead => {
+                let head = self.log.signed_tree_head(self.log_time(), &self.config.log_key);
+                let signature = heapless::Vec::from_slice(&head.signature).unwrap_or_default();
+                slots::Response::Head(SignedHead {
+                    tree_size: head.head.tree_size,
+                    timestamp_ms: head.head.timestamp_ms,
+                    root: head.head.root_hash,
+                    signature,
+                })
+            }
+            R::LogEntry { index } => match self.log.entry(index) {
+                Some(entry) => match heapless::Vec::<u8, MAX_ENTRY>::from_slice(entry) {
+                    Ok(bytes) => slots::Response::Entry { bytes },
+                    Err(()) => refused(RefusalKind::NotFound, &format!("entry {index} is longer than one message")),
+                },
+                None => refused(RefusalKind::NotFound, &format!("no entry {index}: the log has {}", self.log.size())),
+            },
+            R::LogInclusion { index, tree_size } => {
+                match self.prefix(tree_size).and_then(|log| log.prove_inclusion(index).map_err(|e| format!("{e}"))) {
+                    Ok(proof) => Self::proof(&proof.path),
+                    Err(reason) => refused(RefusalKind::NotFound, &reason),
+                }
+            }
+            R::LogConsistency { old_size, new_size } => {
+                match self.prefix(new_size).and_then(|log| log.prove_consistency(old_size).map_err(|e| format!("{e}"))) {
+                    Ok(proof) => Self::proof(&proof.path),
+                    Err(reason) => refused(RefusalKind::NotFound, &reason),
+                }
+            }
+        }
+    }
+
+    fn proof(path: &[[u8; 32]]) -> slots::Response {
+        match heapless::Vec::<[u8; 32], MAX_PROOF>::from_slice(path) {
+            Ok(hashes) => slots::Response::Proof { hashes },
+            Err(()) => refused(RefusalKind::NotFound, "the proof is longer than one message"),
+        }
+    }
+
+    /// The log's first `size` entries as a log of their own.
+    fn prefix(&self, size: u64) -> Result<UpdateLog, String> {
+        if size > self.log.size() {
+            return Err(format!("no tree of {size} entries: the log has {}", self.log.size()));
+        }
+        if size == self.log.size() {
+            return Ok(self.log.clone());
+        }
+        UpdateLog::from_entries((0..size).filter_map(|i| self.log.entry(i).map(<[u8]>::to_vec))).map_err(|e| format!("{e}"))
+    }
+
+    fn status(&self) -> SlotStatus {
+        let counters = self.slot.counters();
+        let mut modules = heapless::Vec::<ModuleStatus, MAX_MODULES>::new();
+        let name = |text: &str| -> heapless::String<MAX_NAME> { text.chars().take(MAX_NAME).collect() };
+        if let Some(l) = &self.lineages {
+            let dissents = l.record.dissents();
+            for (k, &seat) in l.seats.iter().enumerate() {
+                let program = match self.seats.get(seat).and_then(|s| s.program.as_ref()) {
+                    Some(Program::Named(SeatProgram::Fallback)) => "fallback",
+                    _ => "lineage",
+                };
+                let _ = modules.push(ModuleStatus {
+                    module: k as u32,
+                    name: name(program),
+                    state: program.chars().take(16).collect(),
+                    seat: seat as u8,
+                    agreeing: 0,
+                    disagreeing: u64::from(dissents.get(k).copied().unwrap_or(0)),
+                    timeouts: 0,
+                    faults: 0,
+                    mean_latency: 0,
+                });
+            }
+        } else {
+            for view in self.slot.modules() {
+                let info = self.modules.get(&view.id);
+                let e = view.evidence;
+                let _ = modules.push(ModuleStatus {
+                    module: view.id,
+                    name: name(info.map(|i| i.name.as_str()).unwrap_or("")),
+                    state: state_name(view.state).chars().take(16).collect(),
+                    seat: self.seat_of(Role::Module(view.id)).map(|s| s as u8).unwrap_or(u8::MAX),
+                    agreeing: e.agreeing,
+                    disagreeing: e.disagreeing,
+                    timeouts: e.timeouts,
+                    faults: u64::from(e.faults),
+                    mean_latency: e.latency.mean().unwrap_or(0),
+                });
+            }
+        }
+        SlotStatus {
+            name: name(&self.config.name),
+            serving: self.slot.serving(),
+            modules,
+            installed: counters.installed,
+            rejected: counters.rejected,
+            promoted: counters.promoted,
+            rolled_back: counters.rolled_back,
+            requests: counters.requests,
+            timeouts: counters.timeouts,
+            log_size: self.log.size(),
+        }
+    }
+
+    /// Verifies and starts the staged bundle.
+    fn commit(&mut self) -> slots::Response {
+        let Some(staging) = self.staging.take() else {
+            return refused(RefusalKind::Staging, "a commit with no staging under way (InstallBegin first)");
+        };
+        if staging.bytes.len() as u64 != u64::from(staging.length) {
+            let reason = format!("a commit after {} of {} bytes", staging.bytes.len(), staging.length);
+            return refused(RefusalKind::Staging, &reason);
+        }
+        let verified = match tileos_module_bundle::verify(&staging.bytes, &self.config.trusted) {
+            Ok(verified) => verified,
+            Err(error) => {
+                let hash = tileos_module_bundle::content_hash(&staging.bytes);
+                let info = ModuleInfo { name: "(unverified bundle)".to_string(), version: String::new(), hash };
+                return self.refuse_logged(RefusalKind::Bundle, &info, &format!("bundle refused: {error}"));
+            }
+        };
+        let manifest = verified.manifest;
+        let version = format!("{}.{}.{}", manifest.version.major, manifest.version.minor, manifest.version.patch);
+        let info = ModuleInfo { name: cut(&manifest.name, MAX_NAME), version, hash: manifest.content_hash };
+        for request in &manifest.capabilities {
+            if let Some(reason) = self.outside_allowance(request) {
+                return self.refuse_logged(RefusalKind::Capabilities, &info, &reason);
+            }
+        }
+        if self.lineages.is_some() {
+            return self.refuse_logged(RefusalKind::Policy, &info, "an N-version slot takes no challengers");
+        }
+        let now = self.clock.now();
+        let mut trial = self.slot.clone();
+        let id = match trial.install(now) {
+            Ok(id) => id,
+            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
+        };
+        let Some(seat) = self.seats.iter().enumerate().skip(1).find(|(_, s)| s.role == Role::Empty).map(|(i, _)| i) else {
+            return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot");
+        };
+        let elf = Rc::new(verified.payload.to_vec());
+        let number = seat as u8;
+        if let Err(reason) = self.load(number, &elf).and_then(|()| self.start(number, SeatProgram::Staged)) {
+            return self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}"));
+        }
+        let note = format!("installed as module {id} in seat {seat}");
+        if let Err(reason) = self.append(EventKind::Install, &info, &note) {
+            let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
+            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing installed"));
+        }
+        self.slot = trial;
+        self.modules.insert(id, info);
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.role = Role::Module(id);
+            s.program = Some(Program::Staged(elf));
+            s.needs_state = true;
+        }
+        self.host.note(format_args!("@event slot.installed slot={} module={id} seat={seat}", self.config.name));
+        slots::Response::Installed { module: id }
+    }
+
+    /// Why `request` is outside the slot's allowance, if it is.
+    fn outside_allowance(&self, request: &CapabilityRequest) -> Option<String> {
+        let (kind, name) = capability_name(request);
+        match request {
+            CapabilityRequest::Irq { .. } | CapabilityRequest::IoPort { .. } => {
+                return Some(format!("asks for {kind} \"{}\": a challenger holds no {kind}", cut(name, 40)));
+            }
+            CapabilityRequest::Endpoint { rights, .. } if rights.read => {
+                return Some(format!("asks to serve endpoint \"{}\": a challenger is a client only", cut(name, 40)));
+            }
+            _ => {}
+        }
+        if self.config.allowance.iter().any(|allowed| allowed == name) {
+            None
+        } else {
+            Some(format!("asks for {kind} \"{}\", outside the slot's allowance", cut(name, 40)))
+        }
+    }
+
+    fn promote(&mut self, module: u32, force: bool) -> slots::Response {
+        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {module}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
+        let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
+        let now = self.clock.now();
+        let mut trial = self.slot.clone();
+        let out = match trial.promote(module, mode, now) {
+            Ok(out) => out,
+            Err(tileos_slots::PromoteRefusal::NoSuchModule(id)) => {
+                return refused(RefusalKind::NotFound, &format!("no module {id} in the slot"));
+            }
+            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("promotion refused: {refusal:?}")),
+        };
+        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
+        let note = format!(
+            "promoted by hand{}: {} agreeing, {} disagreeing, {} timeouts, {} faults",
+            if force { " (forced)" } else { "" },
+            evidence.agreeing,
+            evidence.disagreeing,
+            evidence.timeouts,
+            evidence.faults
+        );
+        if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
+            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing promoted"));
+        }
+        self.slot = trial;
+        self.process(out);
+        slots::Response::Promoted { module }
+    }
+
+    fn rollback(&mut self) -> slots::Response {
+        let now = self.clock.now();
+        let serving = self.slot.serving();
+        let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {serving}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
+        let mut trial = self.slot.clone();
+        let out = match trial.rollback(now) {
+            Ok(out) => out,
+            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
+        };
+        if let Err(reason) = self.append(EventKind::Rollback, &info, "rolled back by hand") {
+            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing rolled back"));
+        }
+        self.slot = trial;
+        self.process(out);
+        slots::Response::RolledBack { module: self.slot.serving() }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // The update log.
+
+    /// The log's clock in milliseconds: after the last persisted entry's, then the manager's
+    /// monotonic clock (so it never goes back across reboots).
+    fn log_time(&self) -> u64 {
+        self.log_base_ms.saturating_add(self.clock.now() / 1000)
+    }
+
+    /// Appends an entry: persisted first, then in the tree.
+    fn append(&mut self, kind: EventKind, info: &ModuleInfo, note: &str) -> Result<u64, String> {
+        let event = UpdateEvent {
+            kind,
+            timestamp_ms: self.log_time(),
+            slot: cut(&self.config.name, MAX_NAME),
+            module: cut(&info.name, MAX_NAME),
+            version: cut(&info.version, MAX_NAME),
+            content_hash: info.hash,
+            note: cut(note, MAX_NOTE),
+        };
+        let entry = event.encode().map_err(|e| format!("{e}"))?;
+        let index = self.log.size();
+        self.store.append(index, &entry).map_err(|e| e.0)?;
+        self.log.append_entry(entry).map_err(|e| format!("{e}"))
+    }
+
+    /// A refusal of a state-changing request, logged (refusals are entries of kind `Install`
+    /// whose note starts with "refused"); if the log cannot be persisted, a `Store` refusal.
+    fn refuse_logged(&mut self, kind: RefusalKind, info: &ModuleInfo, reason: &str) -> slots::Response {
+        self.host.note(format_args!("@event slot.refused slot={} kind={kind:?} reason=\"{reason}\"", self.config.name));
+        match self.append(EventKind::Install, info, &format!("refused ({kind:?}): {reason}")) {
+            Ok(_) => refused(kind, reason),
+            Err(error) => refused(RefusalKind::Store, &format!("the update log was not persisted ({error}); refused: {reason}")),
+        }
+    }
+
+    /// An entry for what the slot decided by itself (auto-promotion, circuit breaker).
+    fn log_automatic(&mut self, kind: EventKind, module: ModuleId, note: &str) {
+        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
+            name: format!("module {module}"),
+            version: String::new(),
+            hash: [0; 32],
+        });
+        if let Err(reason) = self.append(kind, &info, note) {
+            self.stats.log_failures += 1;
+            self.host.note(format_args!("slot {}: update log entry not persisted: {reason}", self.config.name));
+        }
+    }
+}

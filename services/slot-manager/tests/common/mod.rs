@@ -1,0 +1,452 @@
+//! A simulated tile for the manager's host tests: fake modules in the seats (stateful
+//! running sums), fake clients, a fake root server, a clock and a log store.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+use tileos_module_bundle::{BundleSigner, CapabilityRequest, Evidence, Lineage, Manifest, Provenance, TestCounts, Version, content_hash};
+use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, READY, SEAT_BADGE, STATE};
+use tileos_protocol::slots;
+use tileos_protocol::supervisor::{self, SeatProgram};
+use tileos_protocol::{MESSAGE, ProtocolError};
+use tileos_slot_manager::{Access, Clock, Config, LogStore, LogStoreError, Manager, Message, ReplyCap, Seats, dev_keys};
+use tileos_slots::{Comparator, Ratio, SlotPolicy};
+
+/// What the fake root server saw, and the answers the manager sent.
+#[derive(Default)]
+pub struct World {
+    pub events: VecDeque<Event>,
+    pub released: Vec<u64>,
+    pub notes: Vec<String>,
+    pub supervisor: Vec<supervisor::Request>,
+    pub staged: BTreeMap<u8, Vec<u8>>,
+    pub refuse_start: bool,
+    pub running: BTreeSet<u8>,
+}
+
+/// Something the manager did that the simulation reacts to.
+#[derive(Debug)]
+pub enum Event {
+    Reply(u64, Message),
+    Started(u8, Vec<u8>),
+    Stopped(u8),
+}
+
+pub struct Host(pub Rc<RefCell<World>>);
+
+impl Seats for Host {
+    fn reply(&mut self, to: ReplyCap, message: &Message) {
+        self.0.borrow_mut().events.push_back(Event::Reply(to.0, message.clone()));
+    }
+    fn release(&mut self, cap: ReplyCap) {
+        self.0.borrow_mut().released.push(cap.0);
+    }
+    fn supervisor(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, ProtocolError> {
+        use supervisor::{Request as R, Response as A};
+        let mut w = self.0.borrow_mut();
+        w.supervisor.push(request.clone());
+        Ok(match request {
+            R::SeatLoad { seat, .. } => {
+                w.staged.insert(*seat, Vec::new());
+                A::SeatStaged { received: 0 }
+            }
+            R::SeatChunk { seat, bytes, .. } => {
+                let staged = w.staged.entry(*seat).or_default();
+                staged.extend_from_slice(bytes);
+                A::SeatStaged { received: staged.len() as u32 }
+            }
+            R::SeatStart { seat, program } => {
+                if w.refuse_start {
+                    return Ok(A::Refused(supervisor::Refusal::BadProgram));
+                }
+                if w.running.contains(seat) {
+                    return Ok(A::Refused(supervisor::Refusal::SeatRunning));
+                }
+                let elf = match program {
+                    SeatProgram::Staged => w.staged.get(seat).cloned().unwrap_or_default(),
+                    SeatProgram::Incumbent => b"correct".to_vec(),
+                    SeatProgram::Lineage(k) => format!("lineage{k}").into_bytes(),
+                    SeatProgram::Fallback => b"correct".to_vec(),
+                };
+                w.running.insert(*seat);
+                w.events.push_back(Event::Started(*seat, elf));
+                A::SeatStarted { generation: 0 }
+            }
+            R::SeatStop { seat } => {
+                w.running.remove(seat);
+                w.events.push_back(Event::Stopped(*seat));
+                A::SeatStopped
+            }
+            _ => A::Refused(supervisor::Refusal::NotAllowed),
+        })
+    }
+    fn note(&mut self, line: core::fmt::Arguments<'_>) {
+        self.0.borrow_mut().notes.push(line.to_string());
+    }
+}
+
+pub struct TestClock(pub Rc<Cell<u64>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A log store that can be made to fail.
+#[derive(Clone, Default)]
+pub struct TestStore {
+    pub entries: Rc<RefCell<Vec<Vec<u8>>>>,
+    pub fail: Rc<Cell<bool>>,
+}
+
+impl LogStore for TestStore {
+    fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError> {
+        Ok(self.entries.borrow().clone())
+    }
+    fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
+        if self.fail.get() {
+            return Err(LogStoreError("the store is unavailable".into()));
+        }
+        assert_eq!(index, self.entries.borrow().len() as u64);
+        self.entries.borrow_mut().push(entry.to_vec());
+        Ok(())
+    }
+}
+
+/// How a fake module behaves (chosen by its ELF bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Running sum: answers `sum + x` and adds `x`.
+    Correct,
+    /// As Correct, but one more on every multiple of 7.
+    Wrong,
+    /// Takes work and never answers.
+    Silent,
+    /// Faults on its `n`th request.
+    CrashAfter(u32),
+    /// Refuses every import.
+    RefuseImport,
+    /// Answers `lineage`: as Correct (N-version lineages).
+    Lineage(u8),
+}
+
+pub fn behavior(elf: &[u8]) -> Behavior {
+    match elf {
+        b"correct" | b"fast" => Behavior::Correct,
+        b"wrong" => Behavior::Wrong,
+        b"silent" => Behavior::Silent,
+        b"refuse-import" => Behavior::RefuseImport,
+        b"lineage0" => Behavior::Lineage(0),
+        b"lineage1" => Behavior::Lineage(1),
+        b"lineage2" => Behavior::Lineage(2),
+        other => match other.strip_prefix(b"crash") {
+            Some(n) => Behavior::CrashAfter(std::str::from_utf8(n).ok().and_then(|n| n.parse().ok()).unwrap_or(1)),
+            None => Behavior::Correct,
+        },
+    }
+}
+
+pub struct FakeModule {
+    pub behavior: Behavior,
+    pub state: u64,
+    pub served: u32,
+    pub generation: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Owner {
+    Seat(usize, u64),
+    Client(u64, u64),
+    Control,
+}
+
+/// The simulated tile around one manager.
+pub struct Sim {
+    pub m: Manager<Host, TestClock, TestStore>,
+    pub world: Rc<RefCell<World>>,
+    pub time: Rc<Cell<u64>>,
+    pub store: TestStore,
+    pub modules: BTreeMap<usize, FakeModule>,
+    owners: BTreeMap<u64, Owner>,
+    next_cap: u64,
+    generation: u64,
+    /// Work given to modules that have not answered yet (seat, generation, message).
+    work: VecDeque<(usize, u64, Message)>,
+    /// Held work of silent modules.
+    pub held: Vec<(usize, Message)>,
+    /// Every answer each (client, request number) got.
+    pub answers: BTreeMap<(u64, u64), Vec<Message>>,
+    /// Requests sent per client.
+    pub sent: BTreeMap<u64, u64>,
+    /// Lineage 1 answers wrong when set (N-version tests).
+    pub wrong_lineage: Option<u8>,
+}
+
+pub fn policy() -> SlotPolicy {
+    SlotPolicy {
+        min_agreeing: 5,
+        max_disagreement: Ratio { num: 0, den: 1 },
+        max_faults: 0,
+        latency_bound: Ratio { num: 1000, den: 1 },
+        min_soak: 0,
+        rollback_window: 10_000_000,
+        answer_deadline: 100_000,
+        breaker_latency_samples: 1000,
+        max_challengers: 2,
+        auto_promote: false,
+    }
+}
+
+pub fn config(policy: SlotPolicy, seats: u8) -> Config {
+    Config {
+        name: "checksum".into(),
+        incumbent: "checksum-v1".into(),
+        policy,
+        comparator: Comparator::Exact,
+        allowance: vec!["log".into()],
+        seats,
+        n_version: None,
+        queue_limit: 16,
+        max_bundle: 1 << 20,
+        trusted: vec![dev_keys::trusted_bundle_keys().unwrap()],
+        log_key: dev_keys::log_key(),
+    }
+}
+
+pub fn manifest(name: &str, payload: &[u8], capabilities: Vec<CapabilityRequest>) -> Manifest {
+    Manifest {
+        name: name.into(),
+        version: Version { major: 1, minor: 0, patch: 0 },
+        lineage: Lineage { id: name.into(), parent: None, generation: 0 },
+        provenance: Provenance { model_id: "hand".into(), prompt_hash: [0; 32], toolchain: "rustc".into() },
+        content_hash: content_hash(payload),
+        payload_size: payload.len() as u32,
+        capabilities,
+        evidence: Evidence { proofs: vec![], fuzz: vec![], tests: TestCounts { passed: 1, failed: 0, ignored: 0 } },
+    }
+}
+
+/// A bundle of `payload` (the fake module's behaviour) signed by `signer`.
+pub fn bundle_with(signer: &BundleSigner, payload: &[u8], capabilities: Vec<CapabilityRequest>) -> Vec<u8> {
+    tileos_module_bundle::build(&manifest("checksum-fast", payload, capabilities), payload, signer).unwrap()
+}
+
+pub fn bundle(payload: &[u8]) -> Vec<u8> {
+    thread_local!(static SIGNER: BundleSigner = dev_keys::bundle_signer());
+    SIGNER.with(|signer| bundle_with(signer, payload, vec![]))
+}
+
+pub const CONTROL: u64 = 0x7700;
+pub const READER: u64 = 0x7701;
+
+impl Sim {
+    pub fn new(config: Config) -> Sim {
+        Sim::with_store(config, TestStore::default())
+    }
+
+    pub fn with_store(config: Config, store: TestStore) -> Sim {
+        let world = Rc::new(RefCell::new(World::default()));
+        world.borrow_mut().running.insert(0);
+        let time = Rc::new(Cell::new(1_000));
+        let m = Manager::new(config, Host(world.clone()), TestClock(time.clone()), store.clone()).unwrap();
+        let mut sim = Sim {
+            m,
+            world,
+            time,
+            store,
+            modules: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            next_cap: 1,
+            generation: 0,
+            work: VecDeque::new(),
+            held: Vec::new(),
+            answers: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            wrong_lineage: None,
+        };
+        // Seat 0 was started by the root server at boot.
+        if sim.m.lineage_seats().is_some() {
+            for k in 0..3u8 {
+                sim.world.borrow_mut().running.insert(k);
+                sim.start_module(usize::from(k), format!("lineage{k}").as_bytes());
+            }
+        } else {
+            sim.start_module(0, b"correct");
+        }
+        sim.pump();
+        sim
+    }
+
+    fn cap(&mut self, owner: Owner) -> ReplyCap {
+        let cap = self.next_cap;
+        self.next_cap += 1;
+        self.owners.insert(cap, owner);
+        ReplyCap(cap)
+    }
+
+    fn start_module(&mut self, seat: usize, elf: &[u8]) {
+        self.generation += 1;
+        let generation = self.generation;
+        self.modules.insert(seat, FakeModule { behavior: behavior(elf), state: 0, served: 0, generation });
+        self.work.retain(|(s, _, _)| *s != seat);
+        self.held.retain(|(s, _)| *s != seat);
+        let cap = self.cap(Owner::Seat(seat, generation));
+        self.m.received(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
+    }
+
+    /// A module's call from `seat` with `message` (for hostile tests).
+    pub fn module_call(&mut self, seat: u64, message: Message) {
+        // Badges are unforgeable: the call comes from the module in that seat, if any.
+        let owner = match usize::try_from(seat).ok().and_then(|s| self.modules.get(&s).map(|m| (s, m.generation))) {
+            Some((s, generation)) => Owner::Seat(s, generation),
+            None => Owner::Seat(usize::MAX, 0),
+        };
+        let cap = self.cap(owner);
+        self.m.received(SEAT_BADGE | seat, Access::Service, message, cap);
+    }
+
+    /// Client `badge` sends request `x`.
+    pub fn request(&mut self, badge: u64, x: u64) {
+        let n = self.sent.entry(badge).or_default();
+        let seq = *n;
+        *n += 1;
+        let cap = self.cap(Owner::Client(badge, seq));
+        self.answers.entry((badge, seq)).or_default();
+        self.m.received(badge, Access::Service, Message { label: MESSAGE, words: vec![x] }, cap);
+    }
+
+    /// A raw control message from `badge` with `access`; its reply.
+    pub fn control_raw(&mut self, badge: u64, access: Access, message: Message) -> Message {
+        let cap = self.cap(Owner::Control);
+        let id = cap.0;
+        self.m.received(badge, access, message, cap);
+        let mut w = self.world.borrow_mut();
+        let at = w.events.iter().position(|e| matches!(e, Event::Reply(c, _) if *c == id)).expect("control answered at once");
+        let Some(Event::Reply(_, reply)) = w.events.remove(at) else { unreachable!() };
+        reply
+    }
+
+    pub fn control(&mut self, access: Access, request: &slots::Request) -> slots::Response {
+        let reply = self.control_raw(if access == Access::Full { CONTROL } else { READER }, access, Message::encode(request));
+        let response = tileos_protocol::decode::<slots::Response>(reply.label, &reply.words).expect("a control response");
+        self.pump();
+        response
+    }
+
+    /// Stages and commits `bundle` in protocol-sized chunks.
+    pub fn install(&mut self, bundle: &[u8]) -> slots::Response {
+        match self.control(Access::Full, &slots::Request::InstallBegin { length: bundle.len() as u32 }) {
+            slots::Response::Staged { .. } => {}
+            other => return other,
+        }
+        for (i, chunk) in bundle.chunks(slots::MAX_CHUNK).enumerate() {
+            let request =
+                slots::Request::InstallChunk { offset: (i * slots::MAX_CHUNK) as u32, bytes: heapless::Vec::from_slice(chunk).unwrap() };
+            match self.control(Access::Full, &request) {
+                slots::Response::Staged { .. } => {}
+                other => return other,
+            }
+        }
+        self.control(Access::Full, &slots::Request::InstallCommit)
+    }
+
+    pub fn advance(&mut self, micros: u64) {
+        self.time.set(self.time.get() + micros);
+        self.m.tick();
+        self.pump();
+    }
+
+    /// The module in `seat` faults (the supervisor stops it and signals the manager).
+    pub fn fault(&mut self, seat: usize) {
+        self.modules.remove(&seat);
+        self.work.retain(|(s, _, _)| *s != seat);
+        self.held.retain(|(s, _)| *s != seat);
+        self.world.borrow_mut().running.remove(&(seat as u8));
+        self.m.faulted(1 << seat);
+        self.pump();
+    }
+
+    /// Runs until nothing moves.
+    pub fn pump(&mut self) {
+        loop {
+            let event = self.world.borrow_mut().events.pop_front();
+            if let Some(event) = event {
+                match event {
+                    Event::Reply(cap, message) => match self.owners.remove(&cap) {
+                        Some(Owner::Seat(seat, generation)) => self.work.push_back((seat, generation, message)),
+                        Some(Owner::Client(badge, seq)) => self.answers.entry((badge, seq)).or_default().push(message),
+                        Some(Owner::Control) | None => {}
+                    },
+                    Event::Started(seat, elf) => self.start_module(seat as usize, &elf),
+                    Event::Stopped(seat) => {
+                        self.modules.remove(&(seat as usize));
+                        self.work.retain(|(s, _, _)| *s != seat as usize);
+                        self.held.retain(|(s, _)| *s != seat as usize);
+                    }
+                }
+                continue;
+            }
+            let Some((seat, generation, message)) = self.work.pop_front() else { return };
+            self.serve(seat, generation, message);
+        }
+    }
+
+    fn serve(&mut self, seat: usize, generation: u64, message: Message) {
+        let wrong_lineage = self.wrong_lineage;
+        let Some(module) = self.modules.get_mut(&seat) else { return };
+        if module.generation != generation {
+            return;
+        }
+        let answer = match message.label {
+            EXPORT => Message { label: STATE, words: vec![module.state] },
+            IMPORT => {
+                if module.behavior == Behavior::RefuseImport {
+                    Message { label: IMPORTED, words: vec![1] }
+                } else {
+                    module.state = message.words.first().copied().unwrap_or(0);
+                    Message { label: IMPORTED, words: vec![0] }
+                }
+            }
+            _ => {
+                let x = message.words.first().copied().unwrap_or(0);
+                module.served += 1;
+                match module.behavior {
+                    Behavior::Silent => {
+                        self.held.push((seat, message));
+                        return;
+                    }
+                    Behavior::CrashAfter(n) if module.served >= n => {
+                        self.fault(seat);
+                        return;
+                    }
+                    _ => {}
+                }
+                module.state = module.state.wrapping_add(x);
+                let mut value = module.state;
+                if module.behavior == Behavior::Wrong && x % 7 == 0 {
+                    value += 1;
+                }
+                if let Behavior::Lineage(k) = module.behavior
+                    && Some(k) == wrong_lineage
+                {
+                    value += 1000;
+                }
+                Message { label: MESSAGE, words: vec![value] }
+            }
+        };
+        let cap = self.cap(Owner::Seat(seat, generation));
+        self.m.received(SEAT_BADGE | seat as u64, Access::Service, answer, cap);
+    }
+
+    /// Requests answered other than exactly once.
+    pub fn not_answered_once(&self) -> Vec<((u64, u64), usize)> {
+        self.answers.iter().filter(|(_, a)| a.len() != 1).map(|(k, a)| (*k, a.len())).collect()
+    }
+
+    pub fn notes(&self) -> String {
+        self.world.borrow().notes.join("\n")
+    }
+}

@@ -1,0 +1,543 @@
+//! The slot manager on a simulated tile: dispatch, installs, promotion, rollback, faults,
+//! hostile inputs and the update log.
+
+mod common;
+
+use common::*;
+use tileos_module_bundle::{BundleSigner, CapabilityRequest, Rights};
+use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
+use tileos_protocol::slots::{self, RefusalKind, Request, Response};
+use tileos_protocol::{MESSAGE, ProtocolError};
+use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
+use tileos_slots::State;
+use tileos_update_log::{EventKind, UpdateEvent};
+
+fn answer_value(sim: &Sim, badge: u64, seq: u64) -> Message {
+    let answers = &sim.answers[&(badge, seq)];
+    assert_eq!(answers.len(), 1, "request ({badge}, {seq}) answered {} times\n{}", answers.len(), sim.notes());
+    answers[0].clone()
+}
+
+fn refusal(response: Response) -> (RefusalKind, String) {
+    match response {
+        Response::Refused(r) => (r.kind, r.reason.to_string()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn status(sim: &mut Sim) -> slots::SlotStatus {
+    match sim.control(Access::Read, &Request::Status) {
+        Response::Status(status) => status,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn state_of(sim: &Sim, module: u32) -> Option<State> {
+    sim.m.slot().module(module).map(|m| m.state)
+}
+
+#[test]
+fn the_incumbent_answers_clients() {
+    let mut sim = Sim::new(config(policy(), 4));
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(answer_value(&sim, 1, 4), Message { label: MESSAGE, words: vec![15] });
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn an_install_shadows_gathers_evidence_and_is_logged() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.request(1, 10);
+    sim.pump();
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    assert_eq!(state_of(&sim, 1), Some(State::Shadowing));
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    // The challenger imported the incumbent's running sum, so it agrees.
+    let view = sim.m.slot().module(1).unwrap();
+    assert_eq!((view.evidence.agreeing, view.evidence.disagreeing), (6, 0), "{}", sim.notes());
+    assert_eq!(view.state, State::Promotable);
+    let status = status(&mut sim);
+    assert_eq!(status.modules.len(), 2);
+    assert_eq!(status.modules[1].name.as_str(), "checksum-fast");
+    assert_eq!(status.modules[1].state.as_str(), "promotable");
+    assert_eq!(status.log_size, 1);
+    let entry = match sim.control(Access::Read, &Request::LogEntry { index: 0 }) {
+        Response::Entry { bytes } => UpdateEvent::decode(&bytes).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(entry.kind, EventKind::Install);
+    assert_eq!(entry.module, "checksum-fast");
+    assert_eq!(sim.store.entries.borrow().len(), 1, "persisted");
+}
+
+#[test]
+fn promotion_transfers_state_and_rollback_restores_the_incumbent() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(sim.m.slot().serving(), 1);
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert_eq!(sim.m.seat_of_module(1), None, "the rolled-back module's seat is stopped");
+    sim.request(1, 1);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 7).words, vec![122], "the warm incumbent got every request");
+    assert!(sim.not_answered_once().is_empty());
+    let kinds: Vec<EventKind> = (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().kind).collect();
+    assert_eq!(kinds, vec![EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+}
+
+#[test]
+fn auto_promotion_by_policy_is_logged_and_the_window_settles() {
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    for x in 1..=8 {
+        sim.request(2, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1);
+    sim.advance(p.rollback_window + 1);
+    assert_eq!(state_of(&sim, 1), Some(State::Settled));
+    assert_eq!(state_of(&sim, 0), None, "retired");
+    assert_eq!(sim.m.seat_of_module(0), None);
+    sim.request(2, 1);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 2, 8).words, vec![37]);
+    assert_eq!(UpdateEvent::decode(sim.m.log().entry(1).unwrap()).unwrap().kind, EventKind::Promote);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_wrong_challenger_is_rejected_and_stopped() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"wrong"));
+    for x in 1..=8 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert_eq!(state_of(&sim, 1), None, "rejected and forgotten");
+    assert_eq!(sim.m.slot().counters().rejected, 1);
+    assert_eq!(sim.m.seat_of_module(1), None);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_challenger_that_never_answers_delays_no_client() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"silent"));
+    for x in 1..=50 {
+        sim.request(1, x);
+        sim.pump();
+        sim.advance(150_000);
+    }
+    assert!(sim.not_answered_once().is_empty());
+    // Its timeouts count as disagreement: rejected once `min_agreeing` requests were compared.
+    assert!(sim.m.slot().counters().timeouts >= 5);
+    assert_eq!(sim.m.slot().counters().rejected, 1);
+    assert!(sim.held.is_empty(), "its seat was stopped");
+}
+
+#[test]
+fn a_fault_of_the_settled_incumbent_fails_its_request_and_restarts_it() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.modules.get_mut(&0).unwrap().behavior = Behavior::CrashAfter(3);
+    for x in 1..=3 {
+        sim.request(x, x);
+    }
+    sim.pump();
+    assert_eq!(answer_value(&sim, 3, 0), Message::error(ProtocolError::Failed));
+    assert_eq!(sim.m.stats().failed, 1);
+    assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(
+        r,
+        tileos_protocol::supervisor::Request::SeatStart { seat: 0, program: tileos_protocol::supervisor::SeatProgram::Incumbent }
+    )));
+    sim.request(4, 5);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 4, 0).words, vec![5], "the restarted incumbent serves (fresh state)");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_fault_of_the_promoted_module_rolls_back_and_the_warm_module_answers() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"crash3"));
+    sim.control(Access::Full, &Request::Promote { module: 1, force: true });
+    for x in 1..=5 {
+        sim.request(x, x);
+    }
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert_eq!(sim.m.slot().counters().rolled_back, 1);
+    assert!(sim.not_answered_once().is_empty(), "{:?}\n{}", sim.not_answered_once(), sim.notes());
+    // Every answer is the warm incumbent's running sum: none lost, none twice.
+    let mut values: Vec<u64> = (1..=5).map(|b| answer_value(&sim, b, 0).words[0]).collect();
+    values.sort();
+    assert_eq!(values.last(), Some(&15));
+    let last = UpdateEvent::decode(sim.m.log().entry(sim.m.log().size() - 1).unwrap()).unwrap();
+    assert_eq!(last.kind, EventKind::Rollback);
+}
+
+#[test]
+fn a_faulted_challenger_is_rejected() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"crash2"));
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(state_of(&sim, 1), None);
+    assert_eq!(sim.m.slot().counters().rejected, 1);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_module_that_refuses_the_state_is_treated_as_faulted() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"refuse-import"));
+    assert_eq!(sim.m.slot().counters().rejected, 1, "{}", sim.notes());
+}
+
+#[test]
+fn hostile_control_messages_are_refused_precisely() {
+    let mut sim = Sim::new(config(policy(), 4));
+    // Garbage.
+    let reply = sim.control_raw(CONTROL, Access::Full, Message { label: MESSAGE, words: vec![3, u64::MAX] });
+    assert_eq!(reply, Message::error(ProtocolError::Malformed));
+    let reply = sim.control_raw(CONTROL, Access::Full, Message { label: 0x999, words: vec![] });
+    assert_eq!(reply, Message::error(ProtocolError::UnknownLabel));
+    let reply = sim.control_raw(CONTROL, Access::Full, Message { label: MESSAGE, words: vec![10_000] });
+    assert_eq!(reply, Message::error(ProtocolError::Truncated));
+    let reply = sim.control_raw(CONTROL, Access::Full, Message { label: MESSAGE, words: vec![0; 500] });
+    assert_eq!(reply, Message::error(ProtocolError::TooLarge));
+    // A reader may not change anything.
+    assert_eq!(refusal(sim.control(Access::Read, &Request::InstallBegin { length: 10 })).0, RefusalKind::NotAllowed);
+    assert_eq!(refusal(sim.control(Access::Read, &Request::Rollback)).0, RefusalKind::NotAllowed);
+    // Staging.
+    assert_eq!(refusal(sim.control(Access::Full, &Request::InstallCommit)).0, RefusalKind::Staging);
+    assert_eq!(refusal(sim.control(Access::Full, &Request::InstallBegin { length: u32::MAX })).0, RefusalKind::Staging);
+    assert_eq!(refusal(sim.control(Access::Full, &Request::InstallBegin { length: 0 })).0, RefusalKind::Staging);
+    let chunk = |offset: u32, n: usize| Request::InstallChunk { offset, bytes: heapless::Vec::from_slice(&vec![7u8; n]).unwrap() };
+    assert_eq!(refusal(sim.control(Access::Full, &chunk(0, 10))).0, RefusalKind::Staging, "no staging");
+    assert_eq!(sim.control(Access::Full, &Request::InstallBegin { length: 100 }), Response::Staged { received: 0 });
+    let (kind, reason) = refusal(sim.control(Access::Full, &chunk(5, 10)));
+    assert_eq!(kind, RefusalKind::Staging);
+    assert!(reason.contains("next chunk starts at byte 0"), "{reason}");
+    assert_eq!(sim.control(Access::Full, &chunk(0, 60)), Response::Staged { received: 60 });
+    let (kind, reason) = refusal(sim.control(Access::Full, &chunk(60, 41)));
+    assert_eq!(kind, RefusalKind::Staging);
+    assert!(reason.contains("runs past"), "{reason}");
+    let (kind, reason) = refusal(sim.control(Access::Full, &Request::InstallCommit));
+    assert_eq!(kind, RefusalKind::Staging);
+    assert!(reason.contains("60 of 100"), "{reason}");
+    // Nothing of that was logged (staging refusals are not state changes).
+    assert_eq!(sim.m.log().size(), 0);
+    // Promote and rollback with nothing to do.
+    assert_eq!(refusal(sim.control(Access::Full, &Request::Promote { module: 9, force: true })).0, RefusalKind::NotFound);
+    assert_eq!(refusal(sim.control(Access::Full, &Request::Rollback)).0, RefusalKind::Policy);
+    assert_eq!(refusal(sim.control(Access::Read, &Request::LogEntry { index: 99 })).0, RefusalKind::NotFound);
+    assert_eq!(refusal(sim.control(Access::Read, &Request::LogInclusion { index: 0, tree_size: 99 })).0, RefusalKind::NotFound);
+    assert_eq!(refusal(sim.control(Access::Read, &Request::LogConsistency { old_size: 5, new_size: 1 })).0, RefusalKind::NotFound);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn forged_unsigned_tampered_and_wrong_key_bundles_are_refused_and_logged() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let good = bundle(b"fast");
+    let mut tampered = good.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let mut forged_signature = good.clone();
+    forged_signature[tileos_module_bundle::HEADER_LEN + 3] ^= 0x40;
+    let wrong_key = bundle_with(&BundleSigner::from_seeds(&[1; 32], &[2; 32]), b"fast", vec![]);
+    let unsigned = b"\x7fELF not a bundle at all".to_vec();
+    for (bytes, what) in [(tampered, "hash"), (forged_signature, "Ed25519"), (wrong_key, "untrusted"), (unsigned, "magic")] {
+        let (kind, reason) = refusal(sim.install(&bytes));
+        assert_eq!(kind, RefusalKind::Bundle);
+        assert!(reason.contains(what), "{reason} should mention {what}");
+    }
+    assert_eq!(sim.m.log().size(), 4, "every refusal is logged");
+    for i in 0..4 {
+        let event = UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap();
+        assert!(event.note.starts_with("refused (Bundle)"), "{}", event.note);
+    }
+    assert_eq!(sim.m.slot().counters().installed, 0);
+    assert!(sim.world.borrow().supervisor.is_empty(), "nothing reached the root server");
+}
+
+#[test]
+fn capabilities_beyond_the_allowance_are_refused() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let signer = dev_keys::bundle_signer();
+    let client = Rights { read: false, write: true, grant: false, grant_reply: false };
+    let cases = [
+        (vec![CapabilityRequest::Endpoint { name: "store".into(), rights: client }], "outside"),
+        (vec![CapabilityRequest::Endpoint { name: "log".into(), rights: Rights { read: true, ..client } }], "serve"),
+        (vec![CapabilityRequest::Irq { name: "log".into() }], "irq"),
+        (vec![CapabilityRequest::IoPort { name: "com1".into() }], "io port"),
+    ];
+    for (capabilities, what) in cases {
+        let (kind, reason) = refusal(sim.install(&bundle_with(&signer, b"fast", capabilities)));
+        assert_eq!(kind, RefusalKind::Capabilities);
+        assert!(reason.contains(what), "{reason}");
+    }
+    let allowed = vec![CapabilityRequest::Endpoint { name: "log".into(), rights: client }];
+    assert_eq!(sim.install(&bundle_with(&signer, b"fast", allowed)), Response::Installed { module: 1 });
+}
+
+#[test]
+fn policy_refusals_too_many_challengers_and_no_seat() {
+    let mut p = policy();
+    p.max_challengers = 1;
+    let mut sim = Sim::new(config(p, 4));
+    let b = bundle(b"fast");
+    assert_eq!(sim.install(&b), Response::Installed { module: 1 });
+    let (kind, reason) = refusal(sim.install(&b));
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("TooManyChallengers"), "{reason}");
+    let mut sim = Sim::new(config(policy(), 2));
+    assert_eq!(sim.install(&b), Response::Installed { module: 1 });
+    let (kind, reason) = refusal(sim.install(&b));
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("no free seat"), "{reason}");
+}
+
+#[test]
+fn a_build_failure_is_refused_and_nothing_is_installed() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.world.borrow_mut().refuse_start = true;
+    let (kind, reason) = refusal(sim.install(&bundle(b"fast")));
+    assert_eq!(kind, RefusalKind::Build);
+    assert!(reason.contains("BadProgram"), "{reason}");
+    assert_eq!(sim.m.slot().counters().installed, 0);
+}
+
+#[test]
+fn when_the_log_cannot_be_persisted_nothing_changes() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.store.fail.set(true);
+    let (kind, _) = refusal(sim.install(&bundle(b"fast")));
+    assert_eq!(kind, RefusalKind::Store);
+    assert_eq!(sim.m.slot().counters().installed, 0);
+    assert!(sim.world.borrow().running.len() == 1, "the seat was stopped again");
+    sim.store.fail.set(false);
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.store.fail.set(true);
+    assert_eq!(refusal(sim.control(Access::Full, &Request::Promote { module: 1, force: true })).0, RefusalKind::Store);
+    assert_eq!(sim.m.slot().serving(), 0, "not promoted");
+}
+
+#[test]
+fn the_log_is_reloaded_at_boot_and_its_heads_are_signed() {
+    let store = TestStore::default();
+    let head = {
+        let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+        sim.install(&bundle(b"fast"));
+        sim.install(b"junk");
+        sim.advance(5_000_000);
+        match sim.control(Access::Read, &Request::LogHead) {
+            Response::Head(head) => head,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(head.tree_size, 2);
+    let sim = Sim::with_store(config(policy(), 4), store.clone());
+    let mut sim = sim;
+    let again = match sim.control(Access::Read, &Request::LogHead) {
+        Response::Head(head) => head,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((again.tree_size, again.root), (head.tree_size, head.root));
+    assert!(again.timestamp_ms > UpdateEvent::decode(&store.entries.borrow()[1]).unwrap().timestamp_ms, "the log clock never goes back");
+    let signed = tileos_update_log::SignedTreeHead {
+        head: tileos_update_log::TreeHead { tree_size: again.tree_size, timestamp_ms: again.timestamp_ms, root_hash: again.root },
+        signature: again.signature.as_slice().try_into().unwrap(),
+    };
+    signed.verify(&dev_keys::log_key().verifying_key()).unwrap();
+    // Proofs against that head.
+    let path = match sim.control(Access::Read, &Request::LogInclusion { index: 1, tree_size: 2 }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    tileos_update_log::verify_inclusion(&store.entries.borrow()[1], 1, 2, &again.root, &path).unwrap();
+    let path = match sim.control(Access::Read, &Request::LogConsistency { old_size: 1, new_size: 2 }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    let old_root = tileos_update_log::UpdateLog::from_entries(vec![store.entries.borrow()[0].clone()]).unwrap().root();
+    tileos_update_log::verify_consistency(1, &old_root, 2, &again.root, &path).unwrap();
+}
+
+#[test]
+fn module_calls_that_break_the_seat_protocol_are_dropped() {
+    let mut sim = Sim::new(config(policy(), 4));
+    // An answer from a seat with no outstanding request (seat 0 is idle).
+    sim.module_call(0, Message { label: MESSAGE, words: vec![1, 2] });
+    // State nobody asked for.
+    sim.module_call(0, Message { label: STATE, words: vec![1] });
+    // A seat the slot does not have, and one that runs nothing.
+    sim.module_call(40, Message::empty(READY));
+    sim.module_call(3, Message { label: MESSAGE, words: vec![1] });
+    sim.module_call(!SEAT_BADGE, Message::empty(READY));
+    let released = sim.world.borrow().released.len();
+    assert_eq!((sim.m.stats().violations, released), (7, 5), "{}", sim.notes());
+    // The incumbent still serves.
+    sim.request(1, 4);
+    sim.pump();
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn calls_after_a_seat_restart_belong_to_the_new_module() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    sim.fault(1);
+    // max_faults = 0: rejected, its seat empty; a late call from that seat is dropped.
+    assert_eq!(sim.m.seat_of_module(1), None);
+    sim.module_call(1, Message { label: MESSAGE, words: vec![1, 2] });
+    assert!(sim.m.stats().violations >= 1);
+    // With faults allowed, the challenger is rebuilt from its kept ELF and imports again.
+    let mut p = policy();
+    p.max_faults = 3;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.request(1, 3);
+    sim.pump();
+    sim.fault(1);
+    assert_eq!(sim.m.seat_of_module(1), Some(1));
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let view = sim.m.slot().module(1).unwrap();
+    assert_eq!((view.evidence.disagreeing, view.evidence.faults), (0, 1), "{view:?}\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_busy_client_and_a_full_queue_are_refused() {
+    let mut c = config(policy(), 4);
+    c.queue_limit = 2;
+    let mut sim = Sim::new(c);
+    sim.modules.get_mut(&0).unwrap().behavior = Behavior::Silent;
+    sim.request(1, 1);
+    sim.pump();
+    sim.request(1, 2);
+    sim.request(2, 2);
+    sim.request(3, 3);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 1), Message::error(ProtocolError::Failed));
+    assert_eq!(answer_value(&sim, 3, 0), Message::error(ProtocolError::Failed));
+    assert_eq!((sim.m.stats().busy, sim.m.stats().full), (1, 1));
+    assert_eq!(sim.m.outstanding(), 2);
+}
+
+#[test]
+fn noise_cancelled_slots_run_a_replica() {
+    let mut c = config(policy(), 4);
+    c.comparator = tileos_slots::Comparator::NoiseCancelled;
+    let mut sim = Sim::new(c);
+    assert!(sim.world.borrow().running.contains(&3), "the replica runs in the last seat");
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().noise().compared, 5);
+    assert_eq!(sim.m.slot().noise().disagreeing, 0);
+}
+
+#[test]
+fn n_version_delivers_the_majority_and_replaces_a_dissenter() {
+    let mut c = config(policy(), 4);
+    c.n_version = Some(NVersionConfig { replace_after: 2 });
+    let mut sim = Sim::new(c);
+    assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
+    sim.wrong_lineage = Some(1);
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    for (seq, expected) in [(0, 1), (1, 3), (2, 6), (3, 10)] {
+        assert_eq!(answer_value(&sim, 1, seq).words, vec![expected]);
+    }
+    // The third dissent replaced lineage 1 with the fallback in the spare seat 3.
+    assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "{}", sim.notes());
+    assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(
+        r,
+        tileos_protocol::supervisor::Request::SeatStart { seat: 3, program: tileos_protocol::supervisor::SeatProgram::Fallback }
+    )));
+    sim.request(1, 5);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 4).words, vec![15]);
+    assert!(sim.not_answered_once().is_empty());
+    // N-version slots take no challengers.
+    assert_eq!(refusal(sim.install(&bundle(b"fast"))).0, RefusalKind::Policy);
+}
+
+#[test]
+fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
+    let mut c = config(policy(), 4);
+    c.queue_limit = 64;
+    let mut sim = Sim::new(c);
+    let fast = bundle(b"fast");
+    let mut x = 0;
+    let mut load = |sim: &mut Sim, n: u64| {
+        for badge in 1..=n {
+            x += 1;
+            sim.request(badge, x);
+        }
+    };
+    for cycle in 0..1000u32 {
+        let module = cycle + 1;
+        assert_eq!(sim.install(&fast), Response::Installed { module }, "cycle {cycle}");
+        load(&mut sim, 3);
+        // Requests in flight at the switch: some queued for the old incumbent.
+        assert_eq!(sim.control(Access::Full, &Request::Promote { module, force: true }), Response::Promoted { module });
+        load(&mut sim, 3);
+        sim.pump();
+        load(&mut sim, 3);
+        assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+        sim.pump();
+    }
+    let lost_or_twice = sim.not_answered_once();
+    assert!(lost_or_twice.is_empty(), "{lost_or_twice:?}");
+    let answered: usize = sim.answers.values().map(Vec::len).sum();
+    assert_eq!(answered, 9000);
+    assert_eq!(sim.m.stats().failed + sim.m.stats().busy + sim.m.stats().full, 0);
+    // Every answer is right: the running sum, whoever served.
+    let mut sum = 0u64;
+    let mut expected = std::collections::BTreeMap::new();
+    let mut seqs = std::collections::BTreeMap::<u64, u64>::new();
+    let mut value = 0;
+    for _ in 0..1000 {
+        for _ in 0..3 {
+            for badge in 1..=3u64 {
+                value += 1;
+                sum += value;
+                let seq = seqs.entry(badge).or_default();
+                expected.insert((badge, *seq), sum);
+                *seq += 1;
+            }
+        }
+    }
+    for (key, sum) in expected {
+        assert_eq!(sim.answers[&key][0].words, vec![sum], "request {key:?}: state moved with every switch");
+    }
+    assert_eq!(sim.m.log().size(), 3000);
+}

@@ -1,0 +1,399 @@
+//! The slot manager domain `<slot>.manager` (docs/slots.md, "Running slots"): the glue
+//! between the kernel and the manager's logic (`tileos_slot_manager::Manager`), which holds
+//! every decision and is tested on the host.
+//!
+//! One receive loop on the slot's front endpoint (local name `front`). The seat-faults
+//! notification (`seat-faults`) is bound to this thread, so a receive also returns its
+//! signals: a message with label 0 and no words whose badge is the notification word
+//! (bit `1 << seat`). Every other caller's reply capability is saved with
+//! `CNodeSaveCaller` into a free slot of this domain's CNode and answered later with
+//! `NbSend` on it, so the manager never blocks on a module or a client. Seat requests go to
+//! the root server (`supervisor`), the update log to the store (`store`, with a region
+//! `store-buffer.<badge>`; without them it lives in RAM and the manager says so).
+//!
+//! The slot's configuration comes from the root server (`supervisor::Request::SlotConfig`,
+//! the postcard of the caller's `tileos_sysdesc::Slot`). Trusted bundle keys and the log
+//! key are the development keys (`tileos_slot_manager::dev_keys`: DEV ONLY).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+extern crate tileos_rt;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use tileos_abi::bootinfo::domain;
+use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification};
+use tileos_abi::message::MessageInfo;
+use tileos_abi::syscall::Syscall;
+use tileos_protocol::module::SEAT_BADGE;
+use tileos_protocol::store::Durability;
+use tileos_protocol::supervisor::{self, SEAT_CHUNK, Supervisor};
+use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
+use tileos_service_store::StoreClient;
+use tileos_slot_manager::{
+    Access, Clock, Config, LogStore, LogStoreError, Manager, MemoryLog, Message, NVersionConfig, ReplyCap, Seats, dev_keys,
+};
+use tileos_sys::cap::CNode;
+use tileos_sys::log;
+use tileos_sys::rpc::Client;
+
+tileos_sys::resources! {
+    /// The manager's capabilities (the image builder grants them when it expands a slot).
+    struct Resources {
+        /// The slot's front endpoint: clients, control clients and the seats' modules call it.
+        front: ServedEndpoint("front"),
+        /// The root server's supervisor endpoint, with seat authority for this slot.
+        supervisor: ClientEndpoint("supervisor"),
+        /// Signalled by the supervisor with bit `1 << seat` when a seat's module faults.
+        seat_faults: WaitNotification("seat-faults"),
+        /// The store, for the update log.
+        store: ClientEndpoint("store", optional),
+    }
+}
+
+tileos_sys::entry!(main);
+
+/// Client requests outstanding at most (more are answered `Failed` at once).
+const QUEUE_LIMIT: usize = 32;
+/// Largest bundle staged (the manager's heap holds it and the payload it keeps).
+const MAX_BUNDLE: u32 = 384 * 1024;
+/// Key prefix of the update log's entries in the store.
+const LOG_PREFIX: &str = "slot-log/";
+
+/// The kernel side of the manager: answers, seat requests, log lines.
+struct Glue {
+    supervisor: Client<Supervisor>,
+    /// Free slots of this domain's CNode for saved reply capabilities.
+    free: Vec<u64>,
+}
+
+impl Glue {
+    /// Saves the current caller's reply capability; `None` when no slot is free.
+    fn save_caller(&mut self) -> Option<ReplyCap> {
+        let slot = self.free.pop()?;
+        match CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) }) {
+            Ok(_) => Some(ReplyCap(slot)),
+            Err(error) => {
+                log!("slot-manager: cannot save a caller into slot {slot}: {error:?}");
+                self.free.push(slot);
+                None
+            }
+        }
+    }
+}
+
+impl Seats for Glue {
+    fn reply(&mut self, to: ReplyCap, message: &Message) {
+        send(Syscall::NbSend, to.0, message);
+        // The send consumed the one-shot reply capability: the slot is empty again.
+        self.free.push(to.0);
+    }
+
+    fn release(&mut self, cap: ReplyCap) {
+        let _ = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(cap.0) });
+        self.free.push(cap.0);
+    }
+
+    fn supervisor(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, ProtocolError> {
+        self.supervisor.call(request).map_err(|error| match error {
+            tileos_sys::rpc::CallError::Protocol(error) => error,
+            tileos_sys::rpc::CallError::ServerRestarted => ProtocolError::NoServer,
+        })
+    }
+
+    fn note(&mut self, line: core::fmt::Arguments<'_>) {
+        log!("{line}");
+    }
+}
+
+/// Sends `message` on `cptr` with `syscall` (registers first, then the IPC buffer).
+fn send(syscall: Syscall, cptr: u64, message: &Message) {
+    let mut registers = [0u64; 4];
+    let length = message.words.len().min(PAYLOAD_WORDS + 1);
+    for (index, &word) in message.words.iter().enumerate().take(length) {
+        match registers.get_mut(index) {
+            Some(register) => *register = word,
+            None => tileos_sys::set_buffer_word(index, word),
+        }
+    }
+    tileos_sys::raw_syscall(syscall, cptr, MessageInfo::new(message.label, 0, 0, length as u64), registers);
+}
+
+/// The words of a received message (registers, then the IPC buffer).
+fn words_of(received: &tileos_sys::Message) -> Vec<u64> {
+    (0..received.info.length().min(PAYLOAD_WORDS + 1))
+        .map(|index| received.words.get(index).copied().unwrap_or_else(|| tileos_sys::buffer_word(index)))
+        .collect()
+}
+
+/// Microseconds since boot from the time-stamp counter.
+struct TscClock {
+    per_ms: u64,
+}
+
+impl Clock for TscClock {
+    fn now(&self) -> u64 {
+        let ticks = u128::from(tileos_sys::timestamp());
+        u64::try_from(ticks * 1000 / u128::from(self.per_ms.max(1))).unwrap_or(u64::MAX)
+    }
+}
+
+/// The update log on the store: entry `i` under the key `slot-log/<slot>/<i, 16 hex digits>`.
+struct StoreLog {
+    client: StoreClient,
+    prefix: String,
+}
+
+impl LogStore for StoreLog {
+    fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        self.client.list(self.prefix.as_bytes(), |key| keys.push(key.to_vec())).map_err(|e| LogStoreError(format!("list: {e:?}")))?;
+        keys.sort();
+        let mut entries = Vec::new();
+        for (index, key) in keys.iter().enumerate() {
+            if *key != self.key(index as u64).into_bytes() {
+                return Err(LogStoreError(format!("entry {index} is missing from the store")));
+            }
+            entries.push(self.client.get(key).map_err(|e| LogStoreError(format!("get: {e:?}")))?);
+        }
+        Ok(entries)
+    }
+
+    fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
+        self.client.put(self.key(index).as_bytes(), entry, Durability::Durable).map_err(|e| LogStoreError(format!("{e:?}")))
+    }
+}
+
+impl StoreLog {
+    fn key(&self, index: u64) -> String {
+        format!("{}{index:016x}", self.prefix)
+    }
+}
+
+/// Either log store.
+enum AnyLog {
+    Store(StoreLog),
+    Memory(MemoryLog),
+}
+
+impl LogStore for AnyLog {
+    fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError> {
+        match self {
+            AnyLog::Store(store) => store.load(),
+            AnyLog::Memory(memory) => memory.load(),
+        }
+    }
+
+    fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
+        match self {
+            AnyLog::Store(store) => store.append(index, entry),
+            AnyLog::Memory(memory) => memory.append(index, entry),
+        }
+    }
+}
+
+/// The bundle keys this tile trusts (the development keys for now: DEV ONLY).
+fn trusted_keys() -> Vec<tileos_module_bundle::TrustedKeys> {
+    match dev_keys::trusted_bundle_keys() {
+        Ok(keys) => alloc::vec![keys],
+        Err(error) => {
+            log!("slot-manager: the trusted bundle keys do not decode ({error}): every bundle will be refused");
+            Vec::new()
+        }
+    }
+}
+
+/// The caller's slot, read from the root server in pieces.
+fn slot_config(glue: &mut Glue) -> Result<tileos_sysdesc::Slot, String> {
+    let mut bytes = Vec::new();
+    loop {
+        match glue.supervisor(&supervisor::Request::SlotConfig { offset: bytes.len() as u32 }) {
+            Ok(supervisor::Response::SlotConfig { length, bytes: piece }) => {
+                if piece.is_empty() || bytes.len() + piece.len() > length as usize {
+                    if bytes.len() == length as usize {
+                        break;
+                    }
+                    return Err(format!("piece of {} bytes at {} of {length}", piece.len(), bytes.len()));
+                }
+                bytes.extend_from_slice(&piece);
+                if bytes.len() == length as usize {
+                    break;
+                }
+            }
+            Ok(other) => return Err(format!("{other:?}")),
+            Err(error) => return Err(format!("{error:?}")),
+        }
+        if bytes.len() > 64 * SEAT_CHUNK {
+            return Err(String::from("longer than any slot description"));
+        }
+    }
+    postcard::from_bytes(&bytes).map_err(|e| format!("does not decode: {e}"))
+}
+
+/// The description index of each seat's domain (for checking fault signals against the
+/// supervisor's status): seat 0 is the incumbent, seat `k` the domain `<slot>.seat<k>`.
+fn seat_domains(glue: &mut Glue, slot: &tileos_sysdesc::Slot, seats: u8) -> Vec<Option<u16>> {
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        match glue.supervisor(&supervisor::Request::Status { first: names.len() as u16 }) {
+            Ok(supervisor::Response::Status { total, domains }) if !domains.is_empty() => {
+                names.extend(domains.iter().map(|d| String::from(d.name.as_str())));
+                if names.len() >= usize::from(total) {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    (0..seats)
+        .map(|k| match k {
+            0 => u16::try_from(slot.incumbent).ok(),
+            k => names.iter().position(|n| *n == format!("{}.seat{k}", slot.name)).and_then(|i| u16::try_from(i).ok()),
+        })
+        .collect()
+}
+
+/// The bits of `word` whose seat's domain really is not running: a client's empty label-0
+/// call arrives exactly like the seat-faults signal, so its badge is checked against the
+/// supervisor's status (a seat whose domain is unknown is believed).
+fn verified_faults(glue: &mut Glue, domains: &[Option<u16>], word: u64) -> u64 {
+    let mut verified = 0;
+    for (seat, domain) in domains.iter().enumerate().take(64) {
+        if word & (1 << seat) == 0 {
+            continue;
+        }
+        let running = match domain {
+            Some(index) => matches!(
+                glue.supervisor(&supervisor::Request::Status { first: *index }),
+                Ok(supervisor::Response::Status { domains, .. }) if domains.first().is_some_and(|d| d.state == supervisor::State::Running)
+            ),
+            None => false,
+        };
+        if running {
+            log!("slot-manager: a fault signal for seat {seat}, whose module runs: ignored (a client's empty call?)");
+        } else {
+            verified |= 1 << seat;
+        }
+    }
+    verified
+}
+
+/// Seats the image builder gives a slot: max_challengers + 1 (+ 1 noise-cancelled; at least
+/// 3 in N-version slots), plus seat 0.
+fn seat_count(slot: &tileos_sysdesc::Slot) -> u8 {
+    let noise = u8::from(slot.comparator == tileos_slots::Comparator::NoiseCancelled);
+    let mut beyond = slot.policy.max_challengers.saturating_add(1).saturating_add(noise);
+    if slot.n_version.is_some() {
+        beyond = beyond.max(3);
+    }
+    beyond.saturating_add(1).min(32)
+}
+
+/// The update log's store: the store endpoint and this domain's region `store-buffer.*`.
+fn store_log(store: Option<tileos_sys::cap::Endpoint>, slot: &str) -> AnyLog {
+    let info = tileos_sys::domain::info();
+    let region = info.regions[..(info.region_count as usize).min(info.regions.len())]
+        .iter()
+        .map(|entry| String::from(core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0')))
+        .find(|name| name.starts_with("store-buffer."));
+    match (store, region.and_then(|name| tileos_sys::domain::take_region(&name))) {
+        (Some(endpoint), Some(buffer)) => {
+            AnyLog::Store(StoreLog { client: StoreClient::new(endpoint, buffer), prefix: format!("{LOG_PREFIX}{slot}/") })
+        }
+        (store, _) => {
+            log!(
+                "slot-manager: the update log lives in RAM only ({}): it is lost at restart",
+                if store.is_none() { "no store endpoint" } else { "no store-buffer region" }
+            );
+            AnyLog::Memory(MemoryLog::default())
+        }
+    }
+}
+
+fn main(resources: Resources) -> ! {
+    let info = tileos_sys::domain::info();
+    let name = tileos_sys::domain::name();
+    let slot_name = String::from(name.strip_suffix(".manager").unwrap_or(name));
+    let granted = domain::FIRST_GRANTED + info.cap_count;
+    let mut glue = Glue { supervisor: Client::new(resources.supervisor), free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect() };
+    if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
+        log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
+    }
+    let mut seat_domain_index = Vec::new();
+    let config = match slot_config(&mut glue) {
+        Ok(slot) => {
+            let seats = seat_count(&slot);
+            seat_domain_index = seat_domains(&mut glue, &slot, seats);
+            Config {
+                seats,
+                name: slot.name.clone(),
+                incumbent: format!("{} (incumbent)", slot.protocol),
+                policy: slot.policy,
+                comparator: slot.comparator,
+                allowance: slot.allowance.clone(),
+                n_version: slot.n_version.map(|n| NVersionConfig { replace_after: n.replace_after }),
+                queue_limit: QUEUE_LIMIT,
+                max_bundle: MAX_BUNDLE,
+                trusted: trusted_keys(),
+                log_key: dev_keys::log_key(),
+            }
+        }
+        Err(reason) => {
+            log!(
+                "slot-manager: slot {slot_name}: no slot configuration from the root server ({reason}): default policy, no allowance, 4 seats"
+            );
+            Config {
+                seats: 4,
+                name: slot_name.clone(),
+                incumbent: String::from("incumbent"),
+                policy: tileos_slots::SlotPolicy::default(),
+                comparator: tileos_slots::Comparator::Exact,
+                allowance: Vec::new(),
+                n_version: None,
+                queue_limit: QUEUE_LIMIT,
+                max_bundle: MAX_BUNDLE,
+                trusted: trusted_keys(),
+                log_key: dev_keys::log_key(),
+            }
+        }
+    };
+    let log_store = store_log(resources.store, &config.name);
+    let clock = TscClock { per_ms: info.tsc_per_ms };
+    let mut manager = match Manager::new(config, glue, clock, log_store) {
+        Ok(manager) => manager,
+        Err(error) => {
+            log!("slot-manager: slot {slot_name}: cannot start: {error}");
+            tileos_sys::domain::stop();
+        }
+    };
+    log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
+    let front = resources.front.cptr();
+    loop {
+        let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
+        let label = received.info.label();
+        if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
+            // The bound notification's word (a client's empty call gets the error reply,
+            // which goes nowhere when no caller waits).
+            send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
+            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge);
+            if bits != 0 {
+                manager.faulted(bits);
+            }
+            continue;
+        }
+        let message = Message { label, words: words_of(&received) };
+        let Some(reply) = manager.host_mut().save_caller() else {
+            log!("slot-manager: no free slot to save a caller: answered Failed");
+            send(Syscall::Reply, 0, &Message::error(ProtocolError::Failed));
+            continue;
+        };
+        let access = if received.badge & SEAT_BADGE != 0 {
+            Access::Service
+        } else {
+            Access::from_param(tileos_sys::domain::param("front", received.badge, "control"))
+        };
+        manager.received(received.badge, access, message, reply);
+    }
+}
