@@ -203,6 +203,7 @@ check:
 	$(CARGO) test --quiet
 
 test: deps check test-images
+	@$(MAKE) --no-print-directory bundles BUNDLE_TARGET=$(BUILD)/target-test
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory proofs

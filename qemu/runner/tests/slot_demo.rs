@@ -1,0 +1,223 @@
+//! The demo slot end to end (scenario `tests/scenarios/slot-demo.toml`): the real slot
+//! manager fronts the checksum service (incumbent `checksum-v1`, seat 0) while
+//! `checksum-client` calls it in a steady loop and checks every answer; the host drives the
+//! slot with tilectl's own commands (the `tileos_tilectl` library) through the update agent,
+//! with the signed bundles `make bundles` writes to `build/bundles`:
+//!
+//! 1. unsigned, wrong-key, tampered and greedy (capabilities beyond the allowance) bundles
+//!    are refused at install, each with its reason;
+//! 2. `checksum-wrong` (wrong on inputs starting with 0x42) and `checksum-crash` (faults on
+//!    its 51st request) are installed, shadow, and are rejected without ever serving;
+//! 3. `checksum-fast` shadows until the policy's evidence suffices (200 agreeing copies, at
+//!    least 1 s) and is promoted (not forced: the policy decides), with state transfer; the
+//!    client never saw a wrong answer or an error up to here;
+//! 4. a manual rollback brings `checksum-v1` back; `checksum-wrong` installed again and
+//!    promoted by force (the "deliberately loose policy") is rolled back by the circuit
+//!    breaker on its first disagreement with the warm incumbent;
+//! 5. `tilectl log --verify` checks the update log: the head's signature, every entry's
+//!    inclusion proof, and consistency with the head it verified before.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tileos_qemu::host::{free_ports, free_ports_besides, wait_for};
+use tileos_qemu::images::{scenario_archive, test_images, workspace_root};
+use tileos_qemu::{Forward, Machine, forwarded_network_with, run_until_host_done};
+use tileos_tilectl::Command as Tilectl;
+use tileos_tilectl_wire::PORT;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const SLOT: &str = "checksum";
+
+/// Runs one tilectl command against the tile (DEV operator key): its output, or the failure
+/// in words.
+fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
+    let options = tileos_tilectl::Options {
+        tile: format!("127.0.0.1:{port}"),
+        key: None,
+        dev_key: true,
+        json: false,
+        timeout: Duration::from_secs(30),
+    };
+    let mut out = Vec::new();
+    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn install(port: u16, bundles: &Path, name: &str) -> Result<String, String> {
+    tilectl(port, Tilectl::Install { file: bundles.join(format!("{name}.bundle")), slot: SLOT.into() })
+}
+
+/// The module number in tilectl's "installed as module N" line.
+fn installed_module(output: &str) -> Result<u32, String> {
+    output
+        .split("installed as module ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|number| number.trim().parse().ok())
+        .ok_or_else(|| format!("no module number in {output:?}"))
+}
+
+/// The status line of module `module`, if the slot still lists it.
+fn module_line(status: &str, module: u32) -> Option<String> {
+    let prefix = format!("  module {module:<3} ");
+    status.lines().find(|line| line.starts_with(&prefix)).map(str::to_owned)
+}
+
+/// Polls tilectl status until `done` holds for it (or the deadline): the last status.
+fn wait_status(port: u16, what: &str, seconds: u64, done: impl Fn(&str) -> bool) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let status = tilectl(port, Tilectl::Status)?;
+        if done(&status) {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not seen within {seconds} s; last status:\n{status}"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The host's side: every step, checked; returns the serial log's length when the forced
+/// promotion began (the client's rounds before it must show no wrong answer).
+fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> Result<(usize, Vec<String>), String> {
+    let mut outputs = Vec::new();
+    // 1. Refused at install, with the reason.
+    for (bundle, reason) in [
+        ("checksum-unsigned", "Bundle"),
+        ("checksum-wrongkey", "Bundle"),
+        ("checksum-tampered", "Bundle"),
+        ("checksum-greedy", "Capabilities"),
+    ] {
+        match install(port, bundles, bundle) {
+            Err(failure) if failure.contains(&format!("refused the install's commit: {reason}:")) => outputs.push(failure),
+            other => return Err(format!("{bundle}: expected a refusal ({reason}), got {other:?}")),
+        }
+    }
+    // 2. Installed, shadowing, rejected.
+    for (bundle, why) in [("checksum-wrong", "disagreeing"), ("checksum-crash", "faulting")] {
+        let installed = install(port, bundles, bundle)?;
+        let module = installed_module(&installed)?;
+        outputs.push(installed);
+        let status = wait_status(port, &format!("{bundle} (module {module}) rejected for {why}"), 120, |status| {
+            module_line(status, module).is_none() && status.contains("rejected ")
+        })?;
+        outputs.push(status);
+    }
+    let status = tilectl(port, Tilectl::Status)?;
+    if !status.contains("module 0 serving") || !status.contains("rejected 2") {
+        return Err(format!("after two rejections: {status}"));
+    }
+    // 3. The good challenger: promoted on the policy's evidence.
+    let installed = install(port, bundles, "checksum-fast")?;
+    let fast = installed_module(&installed)?;
+    outputs.push(installed);
+    let mut promoted = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while promoted.is_none() {
+        match tilectl(port, Tilectl::Promote { slot: SLOT.into(), module: fast, force: false }) {
+            Ok(output) => promoted = Some(output),
+            Err(failure) if failure.contains("Policy") && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+            Err(failure) => return Err(format!("promotion of checksum-fast: {failure}")),
+        }
+    }
+    outputs.push(promoted.unwrap_or_default());
+    let status = wait_status(port, "checksum-fast serving", 30, |status| status.contains(&format!("module {fast} serving")))?;
+    outputs.push(status);
+    // 4. Back to the incumbent by hand; a wrong module forced in is rolled back by the breaker.
+    outputs.push(tilectl(port, Tilectl::Rollback { slot: SLOT.into() })?);
+    let wrong = installed_module(&install(port, bundles, "checksum-wrong")?)?;
+    let before_force = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
+    // Forced as soon as it shadows (it is started, not yet ready, when the install returns),
+    // before its disagreements reject it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let forced = loop {
+        match tilectl(port, Tilectl::Promote { slot: SLOT.into(), module: wrong, force: true }) {
+            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => break other?,
+        }
+    };
+    outputs.push(forced);
+    let status = wait_status(port, "the breaker's rollback of the forced checksum-wrong", 120, |status| {
+        status.contains("module 0 serving") && status.contains("rolled back 2")
+    })?;
+    outputs.push(status);
+    // 5. The update log verifies.
+    let state = scratch.join("heads.json");
+    let log = tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state.clone()) })?;
+    outputs.push(log);
+    outputs.push(tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) })?);
+    Ok((before_force, outputs))
+}
+
+fn bundles_dir() -> PathBuf {
+    let dir = workspace_root().join("build/bundles");
+    assert!(dir.join("checksum-fast.bundle").is_file(), "{} has no bundles: run `make bundles` (make test does)", dir.display());
+    dir
+}
+
+#[test]
+fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() {
+    let bundles = bundles_dir();
+    let (tcp_port, udp_port) = free_ports();
+    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
+    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = images.tile_boot(scenario_archive("slot-demo"));
+    let machine = Machine { extra_args: network, ..Machine::default() };
+    let log = images.logs.join("tile-slot-demo.log");
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let scratch = images.logs.join("slot-demo-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        let result = if wait_for(&watched, "update-agent: ready", deadline) && wait_for(&watched, "slot checksum: serving", deadline) {
+            drive_the_slot(agent_port, &bundles, &watched, &scratch)
+        } else {
+            Err("the update agent or the slot manager never logged its ready line".into())
+        };
+        let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
+    });
+    let outcome =
+        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    let (before_force, outputs) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(60)));
+    for bad in ["KERNEL EXCEPTION", "panic at"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    // Until the forced promotion, the client saw only right answers and no errors.
+    let rounds: Vec<&str> =
+        outcome.serial[..before_force.min(outcome.serial.len())].lines().filter(|line| line.contains("@event checksum.round")).collect();
+    assert!(rounds.len() >= 4, "too few client rounds before the forced promotion: {rounds:?}");
+    for round in &rounds {
+        assert!(round.contains(" wrong=0 ") && round.ends_with(" errors=0"), "the client saw a wrong answer or an error: {round}");
+    }
+    // Refusals, rejections, the promotion and both rollbacks are in the log lines and the
+    // verified update log.
+    outcome.assert_serial_contains("@event slot.refused slot=checksum kind=Capabilities");
+    outcome.assert_serial_contains("@event slot.refused slot=checksum kind=Bundle");
+    outcome.assert_serial_contains("reason=CircuitBreaker");
+    let verified = &outputs[outputs.len() - 2];
+    assert!(verified.contains("(signature verified)"), "{verified}");
+    for kind in ["install", "promote", "rollback"] {
+        assert!(
+            verified.lines().any(|line| line.split_whitespace().nth(1) == Some(kind)),
+            "no {kind} entry in the verified log:\n{verified}"
+        );
+    }
+    assert!(outputs[outputs.len() - 1].contains("consistency"), "{}", outputs[outputs.len() - 1]);
+}
