@@ -115,3 +115,48 @@ pub fn datagram(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
     }
     Err(format!("no answer to the datagram {payload:?} after 5 tries"))
 }
+
+/// Boots test scenario `scenario` (serial log `tile-<scenario>.log`) with the tile's usual
+/// forwards plus a free host port to guest TCP port `guest_port`, and, once every `ready`
+/// line is in the serial log, runs `drive(host_port, serial_log)` on a host thread; QEMU is
+/// stopped when it returns (or at `timeout`). Returns the run and what `drive` returned;
+/// panics, with the serial log's last lines, when the run or `drive` failed.
+pub fn boot_and_drive<T: Send + 'static>(
+    scenario: &str,
+    guest_port: u16,
+    ready: &'static [&'static str],
+    timeout: Duration,
+    drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
+) -> (crate::RunOutcome, T) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (tcp_port, udp_port) = free_ports();
+    let (host_port, _) = free_ports_besides(&[tcp_port, udp_port]);
+    let network = crate::forwarded_network_with(tcp_port, udp_port, &[crate::Forward { udp: false, host: host_port, guest: guest_port }]);
+    let images = crate::images::test_images().unwrap_or_else(|error| panic!("{error}"));
+    let boot = images.tile_boot(crate::images::scenario_archive(scenario));
+    let machine = crate::Machine { extra_args: network, ..crate::Machine::default() };
+    let log = images.logs.join(format!("tile-{scenario}.log"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    std::fs::write(&log, b"").expect("empty the serial log");
+    let (sender, results) = std::sync::mpsc::channel();
+    let watched = log.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let host_done = done.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + timeout;
+        let result = match ready.iter().find(|line| !wait_for(&watched, line, deadline)) {
+            None => drive(host_port, &watched),
+            Some(line) => Err(format!("the serial log never showed {line:?}")),
+        };
+        let _ = sender.send(result);
+        host_done.store(true, Ordering::SeqCst);
+    });
+    let outcome = crate::run_until_host_done(&machine, &boot, &log, timeout, ready, &done).unwrap_or_else(|error| panic!("{error}"));
+    host.join().expect("the host side does not panic");
+    let result = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
+    match result {
+        Ok(value) => (outcome, value),
+        Err(error) => panic!("{error}; last serial lines:\n{}", outcome.tail(60)),
+    }
+}

@@ -13,16 +13,12 @@
 //! discards the partial bundle), promote, rollback, and `log --verify` twice (signature,
 //! inclusion proofs, consistency with the state file).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tileos_protocol::slots::Request;
 use tileos_protocol::supervisor::State;
-use tileos_qemu::host::{free_ports, free_ports_besides, wait_for};
-use tileos_qemu::images::{scenario_archive, test_images};
-use tileos_qemu::{Forward, Machine, forwarded_network_with, run_until_host_done};
+use tileos_qemu::host::boot_and_drive;
+use tileos_qemu::images::test_images;
 use tileos_tilectl_wire::host::{Client, ClientError};
 use tileos_tilectl_wire::{Answer, Command, MAX_FRAME, PORT, ServerFrame, WireError, dev_keys};
 
@@ -119,34 +115,8 @@ fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
 
 #[test]
 fn the_update_agent_serves_status_and_refuses_unsigned_changes_and_hostile_frames() {
-    let (tcp_port, udp_port) = free_ports();
-    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
-    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = images.tile_boot(scenario_archive("agent"));
-    let machine = Machine { extra_args: network, ..Machine::default() };
-    let log = images.logs.join("tile-agent.log");
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    std::fs::write(&log, b"").expect("empty the serial log");
-    let (sender, results) = mpsc::channel();
-    let watched = log.clone();
-    let done = Arc::new(AtomicBool::new(false));
-    let host_done = done.clone();
-    let host = std::thread::spawn(move || {
-        let deadline = Instant::now() + TIMEOUT;
-        let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "update-agent: ready", deadline) {
-            talk_to_the_agent(agent_port)
-        } else {
-            Err("the netstack or the update agent never logged its ready line".into())
-        };
-        let _ = sender.send(result);
-        host_done.store(true, Ordering::SeqCst);
-    });
-    let outcome =
-        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
-    host.join().expect("the host side does not panic");
-    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
-    let names = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
+    let (outcome, names) =
+        boot_and_drive("agent", PORT, &["netstack: ready", "update-agent: ready"], TIMEOUT, |port, _| talk_to_the_agent(port));
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
@@ -205,37 +175,12 @@ fn manage_the_slot(port: u16, scratch: &std::path::Path) -> Result<Vec<String>, 
 
 #[test]
 fn tilectl_installs_promotes_rolls_back_and_verifies_the_log_through_the_agent() {
-    let (tcp_port, udp_port) = free_ports();
-    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
-    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = images.tile_boot(scenario_archive("agent-slot"));
-    let machine = Machine { extra_args: network, ..Machine::default() };
-    let log = images.logs.join("tile-agent-slot.log");
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    std::fs::write(&log, b"").expect("empty the serial log");
-    let scratch = images.logs.join("agent-slot-scratch");
+    let scratch = test_images().unwrap_or_else(|error| panic!("{error}")).logs.join("agent-slot-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let (sender, results) = mpsc::channel();
-    let watched = log.clone();
-    let done = Arc::new(AtomicBool::new(false));
-    let host_done = done.clone();
-    let host = std::thread::spawn(move || {
-        let deadline = Instant::now() + TIMEOUT;
-        let result = if wait_for(&watched, "netstack: ready", deadline) && wait_for(&watched, "update-agent: ready", deadline) {
-            manage_the_slot(agent_port, &scratch)
-        } else {
-            Err("the netstack or the update agent never logged its ready line".into())
-        };
-        let _ = sender.send(result);
-        host_done.store(true, Ordering::SeqCst);
+    let (outcome, outputs) = boot_and_drive("agent-slot", PORT, &["netstack: ready", "update-agent: ready"], TIMEOUT, move |port, _| {
+        manage_the_slot(port, &scratch)
     });
-    let outcome =
-        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
-    host.join().expect("the host side does not panic");
-    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
-    let outputs = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(40)));
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));

@@ -18,14 +18,10 @@
 //!    inclusion proof, and consistency with the head it verified before.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::{free_ports, free_ports_besides, wait_for};
-use tileos_qemu::images::{scenario_archive, test_images, workspace_root};
-use tileos_qemu::{Forward, Machine, forwarded_network_with, run_until_host_done};
+use tileos_qemu::host::boot_and_drive;
+use tileos_qemu::images::{test_images, workspace_root};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
 
@@ -165,37 +161,12 @@ fn bundles_dir() -> PathBuf {
 #[test]
 fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() {
     let bundles = bundles_dir();
-    let (tcp_port, udp_port) = free_ports();
-    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port]);
-    let network = forwarded_network_with(tcp_port, udp_port, &[Forward { udp: false, host: agent_port, guest: PORT }]);
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let boot = images.tile_boot(scenario_archive("slot-demo"));
-    let machine = Machine { extra_args: network, ..Machine::default() };
-    let log = images.logs.join("tile-slot-demo.log");
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    std::fs::write(&log, b"").expect("empty the serial log");
-    let scratch = images.logs.join("slot-demo-scratch");
+    let scratch = test_images().unwrap_or_else(|error| panic!("{error}")).logs.join("slot-demo-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let (sender, results) = mpsc::channel();
-    let watched = log.clone();
-    let done = Arc::new(AtomicBool::new(false));
-    let host_done = done.clone();
-    let host = std::thread::spawn(move || {
-        let deadline = Instant::now() + TIMEOUT;
-        let result = if wait_for(&watched, "update-agent: ready", deadline) && wait_for(&watched, "slot checksum: serving", deadline) {
-            drive_the_slot(agent_port, &bundles, &watched, &scratch)
-        } else {
-            Err("the update agent or the slot manager never logged its ready line".into())
-        };
-        let _ = sender.send(result);
-        host_done.store(true, Ordering::SeqCst);
-    });
-    let outcome =
-        run_until_host_done(&machine, &boot, &log, TIMEOUT, &["update-agent: ready"], &done).unwrap_or_else(|error| panic!("{error}"));
-    host.join().expect("the host side does not panic");
-    let talk = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
-    let (before_force, outputs) = talk.unwrap_or_else(|error| panic!("{error}; last serial lines:\n{}", outcome.tail(60)));
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let (outcome, (before_force, outputs)) =
+        boot_and_drive("slot-demo", PORT, ready, TIMEOUT, move |port, serial| drive_the_slot(port, &bundles, serial, &scratch));
     for bad in ["KERNEL EXCEPTION", "panic at"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
