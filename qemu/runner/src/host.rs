@@ -116,13 +116,16 @@ pub fn datagram(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
     Err(format!("no answer to the datagram {payload:?} after 5 tries"))
 }
 
-/// Boots test scenario `scenario` (serial log `tile-<scenario>.log`) with the tile's usual
-/// forwards plus a free host port to guest TCP port `guest_port`, and, once every `ready`
+/// Boots test scenario `scenario` (serial log `log_name` in the test logs) with the tile's
+/// usual forwards plus a free host port to guest TCP port `guest_port` and QEMU arguments
+/// `extra_args` (a disk, …), and, once every `ready`
 /// line is in the serial log, runs `drive(host_port, serial_log)` on a host thread; QEMU is
 /// stopped when it returns (or at `timeout`). Returns the run and what `drive` returned;
 /// panics, with the serial log's last lines, when the run or `drive` failed.
 pub fn boot_and_drive<T: Send + 'static>(
     scenario: &str,
+    log_name: &str,
+    extra_args: Vec<String>,
     guest_port: u16,
     ready: &'static [&'static str],
     timeout: Duration,
@@ -132,11 +135,13 @@ pub fn boot_and_drive<T: Send + 'static>(
     use std::sync::atomic::{AtomicBool, Ordering};
     let (tcp_port, udp_port) = free_ports();
     let (host_port, _) = free_ports_besides(&[tcp_port, udp_port]);
-    let network = crate::forwarded_network_with(tcp_port, udp_port, &[crate::Forward { udp: false, host: host_port, guest: guest_port }]);
+    let mut network =
+        crate::forwarded_network_with(tcp_port, udp_port, &[crate::Forward { udp: false, host: host_port, guest: guest_port }]);
+    network.extend(extra_args);
     let images = crate::images::test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(crate::images::scenario_archive(scenario));
     let machine = crate::Machine { extra_args: network, ..crate::Machine::default() };
-    let log = images.logs.join(format!("tile-{scenario}.log"));
+    let log = images.logs.join(log_name);
     std::fs::create_dir_all(&images.logs).expect("log directory");
     std::fs::write(&log, b"").expect("empty the serial log");
     let (sender, results) = std::sync::mpsc::channel();

@@ -116,7 +116,9 @@ fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
 #[test]
 fn the_update_agent_serves_status_and_refuses_unsigned_changes_and_hostile_frames() {
     let (outcome, names) =
-        boot_and_drive("agent", PORT, &["netstack: ready", "update-agent: ready"], TIMEOUT, |port, _| talk_to_the_agent(port));
+        boot_and_drive("agent", "tile-agent.log", Vec::new(), PORT, &["netstack: ready", "update-agent: ready"], TIMEOUT, |port, _| {
+            talk_to_the_agent(port)
+        });
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
@@ -178,9 +180,15 @@ fn tilectl_installs_promotes_rolls_back_and_verifies_the_log_through_the_agent()
     let scratch = test_images().unwrap_or_else(|error| panic!("{error}")).logs.join("agent-slot-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let (outcome, outputs) = boot_and_drive("agent-slot", PORT, &["netstack: ready", "update-agent: ready"], TIMEOUT, move |port, _| {
-        manage_the_slot(port, &scratch)
-    });
+    let (outcome, outputs) = boot_and_drive(
+        "agent-slot",
+        "tile-agent-slot.log",
+        Vec::new(),
+        PORT,
+        &["netstack: ready", "update-agent: ready"],
+        TIMEOUT,
+        move |port, _| manage_the_slot(port, &scratch),
+    );
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));

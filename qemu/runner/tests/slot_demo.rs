@@ -166,7 +166,9 @@ fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() 
     std::fs::create_dir_all(&scratch).expect("scratch directory");
     let ready = &["update-agent: ready", "slot checksum: serving"];
     let (outcome, (before_force, outputs)) =
-        boot_and_drive("slot-demo", PORT, ready, TIMEOUT, move |port, serial| drive_the_slot(port, &bundles, serial, &scratch));
+        boot_and_drive("slot-demo", "tile-slot-demo.log", Vec::new(), PORT, ready, TIMEOUT, move |port, serial| {
+            drive_the_slot(port, &bundles, serial, &scratch)
+        });
     for bad in ["KERNEL EXCEPTION", "panic at"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
@@ -191,4 +193,44 @@ fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() 
         );
     }
     assert!(outputs[outputs.len() - 1].contains("consistency"), "{}", outputs[outputs.len() - 1]);
+}
+
+/// The update log on the store survives a reboot: two boots of scenario `slot-store` on one
+/// disk image; the log the first boot wrote (an install and a refusal) verifies after the
+/// second, consistent with the head the host verified before the reboot.
+#[test]
+fn the_update_log_on_the_store_verifies_after_a_reboot() {
+    let bundles = bundles_dir();
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    let scratch = images.logs.join("slot-store-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let disk = images.logs.join("slot-store-disk.img");
+    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
+    let state = scratch.join("heads.json");
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let verify =
+        |port: u16, state: PathBuf| tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) });
+    let first_state = state.clone();
+    let (first, before) =
+        boot_and_drive("slot-store", "tile-slot-store.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
+            installed_module(&install(port, &bundles, "checksum-fast")?)?;
+            match install(port, &bundles, "checksum-wrongkey") {
+                Err(failure) if failure.contains("Bundle:") => {}
+                other => return Err(format!("checksum-wrongkey: expected a refusal, got {other:?}")),
+            }
+            verify(port, first_state)
+        });
+    first.assert_serial_contains("slot-manager: slot checksum: serving, log of 0 entries");
+    assert!(before.contains("update log of 2 entries") && before.contains("consistency: first head verified"), "{before}");
+    let (second, after) =
+        boot_and_drive("slot-store", "tile-slot-store-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
+            verify(port, state)
+        });
+    second.assert_serial_contains("slot-manager: slot checksum: serving, log of 2 entries");
+    assert!(after.contains("update log of 2 entries") && after.contains("(signature verified)"), "{after}");
+    assert!(after.contains("consistency: extends the head of 2 entries verified before"), "{after}");
+    for outcome in [&first, &second] {
+        assert!(!outcome.serial.contains("panic at"), "{}", outcome.tail(40));
+    }
 }

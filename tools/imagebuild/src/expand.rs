@@ -7,7 +7,8 @@
 //!   the server of the front endpoint (local name `front`), a client of the supervisor
 //!   endpoint (`supervisor`; one is added, named `supervisor`, when the description has
 //!   none), the waiter of the notification `<slot>.seat-faults` (`seat-faults`) and, with
-//!   `store = "<endpoint>"`, a client of that endpoint (`store`), and a client of the
+//!   `store = "<endpoint>"`, a store client of that endpoint (`store`: a namespace of its
+//!   own with a quota, and its buffer region `store-buffer.<badge>`), and a client of the
 //!   console's endpoint `log` when the description has one;
 //! - seat 0, the incumbent domain, which no longer serves the front endpoint;
 //! - seats 1..=N, domains `<slot>.seat<k>`: restart policy never, the challenger schedule,
@@ -66,6 +67,48 @@ pub fn seat_count(d: &SystemDescription, index: usize) -> usize {
         seats = seats.max(3);
     }
     seats + 1
+}
+
+/// Bytes of a slot manager's store buffer (`store-buffer.<badge>`): room for one log entry.
+pub const MANAGER_STORE_BUFFER: u64 = 0x10000;
+/// Where a slot manager maps its store buffer.
+pub const MANAGER_STORE_BUFFER_VADDR: u64 = 0x5000_0000;
+/// Quota of a slot manager's store namespace: bytes, keys (the update log's entries).
+pub const MANAGER_STORE_QUOTA: (u64, u64) = (0x40_0000, 4096);
+
+/// Makes the manager `manager` a client of the store endpoint `store` as a store client
+/// needs (docs/store.md): a namespace of its own (one above every namespace its clients
+/// have), the quota [`MANAGER_STORE_QUOTA`], and the buffer region `store-buffer.<badge>`,
+/// mapped in the manager at [`MANAGER_STORE_BUFFER_VADDR`] and in the store's server above
+/// everything it maps already (16 MiB-aligned).
+fn store_client(d: &mut SystemDescription, store: usize, manager: u32) {
+    let Some(endpoint) = d.endpoints.get(store) else { return };
+    let badge = fresh_badge(endpoint);
+    let namespace =
+        endpoint.clients.iter().flat_map(|c| &c.params).filter(|p| p.name == "namespace").map(|p| p.value).max().unwrap_or(0) + 1;
+    let server = match endpoint.server {
+        Server::Domain(server) => Some(server),
+        Server::Supervisor => None,
+    };
+    let (max_bytes, max_keys) = MANAGER_STORE_QUOTA;
+    let params = [("namespace", namespace), ("max_bytes", max_bytes), ("max_keys", max_keys)]
+        .into_iter()
+        .map(|(name, value)| tileos_sysdesc::Param { name: name.to_string(), value })
+        .collect();
+    d.endpoints[store].clients.push(Client { domain: manager, badge, access: Access::Full, params });
+    let mut mappings = vec![Mapping { domain: manager, vaddr: MANAGER_STORE_BUFFER_VADDR, rights: tileos_sysdesc::MapRights::ReadWrite }];
+    if let Some(server) = server {
+        const ALIGN: u64 = 0x100_0000;
+        let end = d
+            .shared_regions
+            .iter()
+            .flat_map(|region| region.mappings.iter().filter(|m| m.domain == server).map(move |m| m.vaddr + region.size))
+            .chain(d.device_memory.iter().filter(|m| m.domain == server).map(|m| m.vaddr + m.size))
+            .max()
+            .unwrap_or(0x5000_0000);
+        mappings.push(Mapping { domain: server, vaddr: end.div_ceil(ALIGN) * ALIGN, rights: tileos_sysdesc::MapRights::ReadWrite });
+    }
+    d.shared_regions.push(tileos_sysdesc::SharedRegion { name: format!("store-buffer.{badge}"), size: MANAGER_STORE_BUFFER, mappings });
 }
 
 /// The next free badge on `endpoint`: one above the largest (never 0, never with the seat
@@ -258,10 +301,7 @@ fn expand_one(
     let badge = fresh_badge(&d.endpoints[supervisor]);
     d.endpoints[supervisor].clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
     if let Some(store) = slot.store {
-        if let Some(endpoint) = d.endpoints.get_mut(store as usize) {
-            let badge = fresh_badge(endpoint);
-            endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
-        }
+        store_client(d, store as usize, manager);
     }
     // The console, if the tile has one, so that the manager's log lines are whole lines.
     if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == LOG_ENDPOINT && matches!(e.server, Server::Domain(_))) {

@@ -77,8 +77,16 @@ fn a_noise_cancelled_slot_gets_its_seats_and_allowance() {
     assert_eq!(slot.store, Some(kv));
     let kv = &d.endpoints[kv as usize];
     // The manager calls the store, with its own badge.
-    assert!(kv.clients.iter().any(|c| c.domain == slot.manager && c.badge == 8));
+    let manager_client = kv.clients.iter().find(|c| c.domain == slot.manager && c.badge == 8).expect("the manager calls kv");
     assert_eq!(d.domains[slot.manager as usize].local_name("kv"), "store");
+    // As a store client: a namespace of its own with a quota, and its buffer region, mapped
+    // in the store's server too.
+    let params: Vec<(&str, u64)> = manager_client.params.iter().map(|p| (p.name.as_str(), p.value)).collect();
+    assert_eq!(params, [("namespace", 1), ("max_bytes", 0x40_0000), ("max_keys", 4096)]);
+    let buffer = d.shared_regions.iter().find(|r| r.name == "store-buffer.8").expect("the manager's store buffer");
+    let store_domain = d.domains.iter().position(|x| x.name == "store").expect("store") as u32;
+    assert!(buffer.mappings.iter().any(|m| m.domain == slot.manager && m.vaddr == 0x5000_0000));
+    assert!(buffer.mappings.iter().any(|m| m.domain == store_domain));
     // The existing supervisor endpoint ("control") gets the manager as a full client.
     let control = d.supervisor_endpoint().expect("declared");
     assert_eq!(control.name, "control");
