@@ -232,8 +232,9 @@ proofs:
 	bash proofs/coq/check.sh
 
 # Kernel figures in guest instructions, NVMe 4 KiB and TCP receive figures in guest virtual
-# time (QEMU -icount; docs/research.md), written to build/bench.json.
+# time, the demo slot's figures (QEMU -icount; docs/research.md), written to build/bench.json.
 bench: deps test-images bench-kernel
+	@$(MAKE) --no-print-directory bundles BUNDLE_TARGET=$(BUILD)/target-test
 	TILEOS_BENCH_KERNEL=$(BENCH)/kernel.elf32 $(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
 	@$(MAKE) --no-print-directory bench-host
 

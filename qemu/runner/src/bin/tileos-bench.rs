@@ -12,7 +12,14 @@
 //!    `store-bench: result …` lines;
 //! 4. TCP receive throughput: boots scenario `bench-net`, sends [`TCP_BYTES`] to the
 //!    netstack's discard service through QEMU's hostfwd [`TCP_ROUNDS`] times and parses the
-//!    netstack's `netstack: discard connection <k>: result …` lines.
+//!    netstack's `netstack: discard connection <k>: result …` lines;
+//! 5. the demo slot: boots scenario `bench-slot` with the update agent forwarded and drives
+//!    it with tilectl (the signed bundles of `make bundles`): checksum-client's mean call
+//!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b: the
+//!    mirroring overhead, which on one core includes the challengers' own work, as they
+//!    outrank the client), the longest call in the rounds of a promotion against the longest
+//!    in quiet rounds (the promotion pause), and the manager's commit of the ~100 KiB
+//!    bundle checksum-big (verify, stage, build, start).
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
 //! so they vary from run to run (docs/research.md, "I/O figures", says by how much). All
@@ -24,7 +31,7 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `store`, `tcp` run only those parts (e.g. to repeat one); the
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -294,6 +301,207 @@ fn tcp_figures(images: &TestImages) -> Result<(IoFigure, Vec<IoFigure>, Vec<f64>
     Ok((total, rounds, seconds, ticks_total as f64 / hpet_total.max(1) as f64))
 }
 
+/// The demo slot's figures, in guest instructions (time-stamp counter ticks under -icount).
+struct SlotFigures {
+    /// checksum-client's mean call with 0, 1 and 2 challengers shadowing.
+    mean_call: [u64; 3],
+    /// Its longest call in quiet rounds (no challenger, no promotion).
+    quiet_longest: u64,
+    /// Its longest call in the round in which checksum-fast was promoted.
+    promotion_longest: u64,
+    /// The manager's commit of the ~100 KiB bundle and its size in bytes.
+    install: (u64, u64),
+}
+
+impl SlotFigures {
+    /// The figures' lines of bench.json.
+    fn json(&self) -> Vec<String> {
+        let [zero, one, two] = self.mean_call;
+        vec![
+            format!("  \"slot_mean_call_0_challengers\": {{\"instructions\": {zero}}}"),
+            format!("  \"slot_mean_call_1_challenger\": {{\"instructions\": {one}}}"),
+            format!("  \"slot_mean_call_2_challengers\": {{\"instructions\": {two}}}"),
+            format!("  \"slot_longest_call_quiet\": {{\"instructions\": {}}}", self.quiet_longest),
+            format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
+            format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
+        ]
+    }
+}
+
+/// Prints the slot table.
+fn print_slot(slot: &SlotFigures) {
+    println!("{:<52} {:>14}", "demo slot (guest instructions)", "tileos");
+    let [zero, one, two] = slot.mean_call;
+    println!("{:<52} {:>14}", "client call, mean, 0 challengers", zero);
+    println!("{:<52} {:>14}", "client call, mean, 1 challenger (overhead)", format!("{one} (+{})", one.saturating_sub(zero)));
+    println!("{:<52} {:>14}", "client call, mean, 2 challengers (overhead)", format!("{two} (+{})", two.saturating_sub(zero)));
+    println!("{:<52} {:>14}", "client call, longest in a quiet round", slot.quiet_longest);
+    println!("{:<52} {:>14}", "client call, longest in the promotion's round", slot.promotion_longest);
+    println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
+}
+
+/// A `checksum.round` line's (mean, longest) call in ticks.
+fn round_fields(line: &str) -> Option<(u64, u64)> {
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(key).and_then(|value| value.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("mean_ticks")?, field("max_ticks")?))
+}
+
+/// checksum-client's rounds in `serial` from byte `from` on: (mean, longest) of each.
+fn rounds_after(serial: &str, from: usize) -> impl Iterator<Item = (u64, u64)> + '_ {
+    serial.get(from..).unwrap_or("").lines().filter(|line| line.starts_with("@event checksum.round ")).filter_map(round_fields)
+}
+
+/// Those rounds but the first (it may have begun before byte `from`).
+fn client_rounds(serial: &str, from: usize) -> Vec<(u64, u64)> {
+    rounds_after(serial, from).skip(1).collect()
+}
+
+/// Waits until the serial log has `rounds` complete client rounds after byte `from`.
+fn wait_rounds(log: &std::path::Path, from: usize, rounds: usize) -> Result<Vec<(u64, u64)>, String> {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let seen = client_rounds(&serial, from);
+        if seen.len() >= rounds {
+            return Ok(seen);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {} client rounds after byte {from} of the serial log", seen.len()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The serial log's length now.
+fn log_length(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log).map(|text| text.len()).unwrap_or(0)
+}
+
+/// One tilectl command against the bench tile.
+fn tilectl(port: u16, command: tileos_tilectl::Command) -> Result<String, String> {
+    let options = tileos_tilectl::Options {
+        tile: format!("127.0.0.1:{port}"),
+        key: None,
+        dev_key: true,
+        json: false,
+        timeout: Duration::from_secs(60),
+    };
+    let mut out = Vec::new();
+    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Rounds measured per phase.
+const SLOT_ROUNDS: usize = 3;
+
+/// The host's side of the slot figures: the rounds of each phase and the promotion round.
+fn drive_slot(port: u16, log: &std::path::Path) -> Result<([Vec<(u64, u64)>; 3], Vec<(u64, u64)>), String> {
+    use tileos_tilectl::Command as Tilectl;
+    let bundles = workspace_root().join("build/bundles");
+    let install = |name: &str| tilectl(port, Tilectl::Install { file: bundles.join(format!("{name}.bundle")), slot: "checksum".into() });
+    let shadowing = |count: usize| {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while std::fs::read_to_string(log).unwrap_or_default().matches("to=shadowing").count() < count {
+            if Instant::now() > deadline {
+                return Err(format!("{count} challengers never shadowed"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    };
+    let quiet = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    install("checksum-fast")?;
+    shadowing(1)?;
+    let one = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    install("checksum-lineage-b")?;
+    shadowing(2)?;
+    let two = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    // The install figure: the third install's commit.
+    install("checksum-big")?;
+    shadowing(3)?;
+    // The promotion's rounds: the two that end first after it was asked for (it happens in
+    // one of them).
+    let before = log_length(log);
+    tilectl(port, Tilectl::Promote { slot: "checksum".into(), module: 1, force: true })?;
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let promotion = loop {
+        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let rounds: Vec<(u64, u64)> = rounds_after(&serial, before).take(2).collect();
+        if rounds.len() == 2 {
+            break rounds;
+        }
+        if Instant::now() > deadline {
+            return Err("no client round after the promotion".into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    Ok(([quiet, one, two], promotion))
+}
+
+/// The demo slot's figures (see the module documentation, part 5).
+fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
+    let agent = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|error| format!("free port: {error}"))?.port();
+    let (machine, boot) = scenario(
+        images,
+        "bench-slot",
+        vec![
+            "-netdev".into(),
+            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{agent}-:{}", tileos_tilectl_wire::PORT),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+        ],
+    );
+    let big = std::fs::metadata(workspace_root().join("build/bundles/checksum-big.bundle"))
+        .map_err(|error| format!("build/bundles/checksum-big.bundle: {error} (run `make bundles`)"))?
+        .len();
+    let log = images.logs.join("bench-slot.log");
+    std::fs::create_dir_all(&images.logs).map_err(|error| format!("log directory: {error}"))?;
+    std::fs::write(&log, b"").map_err(|error| format!("serial log: {error}"))?;
+    let (sender, results) = mpsc::channel();
+    let watched = log.clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let host_done = done.clone();
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let result = if wait_for(&watched, "update-agent: ready", deadline) && wait_for(&watched, "slot checksum: serving", deadline) {
+            drive_slot(agent, &watched)
+        } else {
+            Err("the update agent or the slot manager never logged its ready line".into())
+        };
+        let _ = sender.send(result);
+        host_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    eprintln!("tileos-bench: slot figures: booting scenario bench-slot under -icount, driving it with tilectl...");
+    let outcome = tileos_qemu::run_until_host_done(&machine, &boot, &log, IO_TIMEOUT, &["update-agent: ready"], &done)
+        .map_err(|error| error.to_string())?;
+    host.join().map_err(|_| "the host side panicked".to_string())?;
+    let (phases, promotion) = results
+        .try_recv()
+        .unwrap_or_else(|_| Err("the host side did not finish".into()))
+        .map_err(|error| failed(&format!("slot figures: {error}"), &outcome))?;
+    let mean = |rounds: &[(u64, u64)]| rounds.iter().map(|r| r.0).sum::<u64>() / rounds.len().max(1) as u64;
+    let longest = |rounds: &[(u64, u64)]| rounds.iter().map(|r| r.1).max().unwrap_or(0);
+    let commits: Vec<u64> = outcome
+        .serial
+        .lines()
+        .filter(|line| line.starts_with("@event slot.install-commit "))
+        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")).and_then(|v| v.parse().ok()))
+        .collect();
+    let Some(&install) = commits.get(2) else {
+        return Err(failed("slot figures: no install-commit line for checksum-big", &outcome));
+    };
+    Ok(SlotFigures {
+        mean_call: [mean(&phases[0]), mean(&phases[1]), mean(&phases[2])],
+        quiet_longest: longest(&phases[0]),
+        promotion_longest: longest(&promotion),
+        install: (install, big),
+    })
+}
+
 /// Prints the kernel table.
 fn print_kernel(kernel: &BTreeMap<String, (u64, u64)>) {
     println!("{:<32} {:>14} {:>10} {:>24}", "figure (guest instructions)", "tileos", "iterations", "seL4 reference");
@@ -385,8 +593,8 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp; none = all, and bench.json is written)");
+    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot"].contains(&part.as_str())) {
+        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot; none = all, and bench.json is written)");
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
@@ -407,9 +615,10 @@ fn main() -> ExitCode {
         let nvme = if wanted("nvme") { Some(nvme_figures(images)?) } else { None };
         let store = if wanted("store") { Some(store_figures(images)?) } else { None };
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp))
+        let slot = if wanted("slot") { Some(slot_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot))
     })();
-    let (kernel, nvme, store, tcp) = match measured {
+    let (kernel, nvme, store, tcp, slot) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -429,7 +638,11 @@ fn main() -> ExitCode {
     if let Some(tcp) = &tcp {
         print_tcp(tcp);
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp)) = (kernel, nvme, store, tcp) else {
+    if let Some(slot) = &slot {
+        println!();
+        print_slot(slot);
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot)) = (kernel, nvme, store, tcp, slot) else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };
@@ -439,6 +652,7 @@ fn main() -> ExitCode {
         .collect();
     json.extend(nvme.iter().chain(&store).map(|(name, figure)| figure.json(name, "")));
     json.push(tcp_json(&tcp));
+    json.extend(slot.json());
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());

@@ -28,6 +28,7 @@ use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNo
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::module::SEAT_BADGE;
+use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::store::Durability;
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, Supervisor};
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
@@ -394,6 +395,13 @@ fn main(resources: Resources) -> ! {
         } else {
             Access::from_param(tileos_sys::domain::param("front", received.badge, "control"))
         };
+        // An install's commit (verify, stage, build, start) is timed for `make bench`.
+        let commit = access == Access::Full
+            && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
+        let start = tileos_sys::timestamp();
         manager.received(received.badge, access, message, reply);
+        if commit {
+            log!("@event slot.install-commit slot={slot_name} ticks={}", tileos_sys::timestamp().wrapping_sub(start));
+        }
     }
 }

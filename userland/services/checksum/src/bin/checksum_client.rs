@@ -4,12 +4,13 @@
 //! (`tileos_checksum::client`), and logs its counts every [`ROUND`] requests:
 //!
 //! ```text
-//! @event checksum.round client=checksum-client n=1000 ok=1000 wrong=0 errors=0
+//! @event checksum.round client=checksum-client n=1000 ok=1000 wrong=0 errors=0 mean_ticks=5210 max_ticks=40122
 //! @event checksum.wrong client=checksum-client n=17 request=crc32 trigger=true expected=… got=…
 //! ```
 //!
 //! so boot tests can assert that clients never saw a wrong answer, whatever the slot's
-//! challengers did. (The first [`MAX_WRONG_EVENTS`] wrong answers get a `checksum.wrong`
+//! challengers did, and `make bench` reads the round's mean and longest call in time-stamp
+//! counter ticks (guest instructions under QEMU `-icount`). (The first [`MAX_WRONG_EVENTS`] wrong answers get a `checksum.wrong`
 //! line each.) If nobody serves the endpoint (it was withdrawn: `NoServer`), it logs
 //! `@event checksum.no-server client=… n=…` and stops; after any other failed call it
 //! yields and carries on.
@@ -71,9 +72,15 @@ fn main(resources: Resources) -> ! {
     let service = Client::<Checksum>::new(resources.checksum);
     // Another sequence after each restart.
     let mut reference = Reference::new(0x5EED_0000 + info.generation);
+    // The round's call latencies: sum and longest.
+    let (mut round_ticks, mut longest) = (0u64, 0u64);
     loop {
         let request = reference.next_request();
+        let start = tileos_sys::timestamp();
         let answer = service.call(&request);
+        let ticks = tileos_sys::timestamp().wrapping_sub(start);
+        round_ticks = round_ticks.wrapping_add(ticks);
+        longest = longest.max(ticks);
         let got = answer.as_ref().ok().copied();
         if let Verdict::Wrong { expected } = reference.check(&request, got)
             && reference.tally.wrong <= MAX_WRONG_EVENTS
@@ -91,7 +98,17 @@ fn main(resources: Resources) -> ! {
         }
         let tally = reference.tally;
         if tally.requests.is_multiple_of(ROUND) {
-            log_event!("checksum.round", client = name, n = tally.requests, ok = tally.ok, wrong = tally.wrong, errors = tally.errors);
+            log_event!(
+                "checksum.round",
+                client = name,
+                n = tally.requests,
+                ok = tally.ok,
+                wrong = tally.wrong,
+                errors = tally.errors,
+                mean_ticks = round_ticks / ROUND,
+                max_ticks = longest
+            );
+            (round_ticks, longest) = (0, 0);
         }
         match answer {
             Err(CallError::Protocol(ProtocolError::NoServer)) => {
