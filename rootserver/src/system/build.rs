@@ -213,6 +213,7 @@ impl<'d> Tile<'d> {
                     state: State::Stopped,
                     capacity: capacities[index],
                     ever_started: false,
+                    tcb: 0,
                 }
             })
             .collect();
@@ -521,7 +522,7 @@ impl<'d> Tile<'d> {
             budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
             params: &params,
         };
-        alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
+        let tcb = alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
         let listed: Vec<String> = grant_list
             .iter()
             .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
@@ -547,6 +548,7 @@ impl<'d> Tile<'d> {
             budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
             grants = if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") }
         );
+        self.states[index].tcb = tcb;
         Ok(())
     }
 

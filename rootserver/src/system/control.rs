@@ -47,7 +47,8 @@ impl Supervision<'_, '_> {
                 request @ (control::Request::SeatLoad { .. }
                 | control::Request::SeatChunk { .. }
                 | control::Request::SeatStart { .. }
-                | control::Request::SeatStop { .. }),
+                | control::Request::SeatStop { .. }
+                | control::Request::SeatSchedule { .. }),
             ) => {
                 // Only a slot's manager, identified by its own supervisor-client badge, and
                 // only for its own slot's seats.

@@ -71,6 +71,9 @@ struct DomainState {
     capacity: u64,
     /// Whether it was ever built and started (a seat's first start is generation 0).
     ever_started: bool,
+    /// Its thread while it runs (0 before its first build): a seat's schedule is changed
+    /// through it.
+    tcb: u64,
 }
 
 /// A killed domain waiting out its back-off before it is built again.

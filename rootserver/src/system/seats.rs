@@ -16,10 +16,10 @@ use super::State;
 use super::supervise::Supervision;
 use ::alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::slot;
-use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot};
+use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot, TcbSetPriority, TcbSetSchedParams};
 use tileos_abi::object::Rights;
-use tileos_protocol::supervisor::{Refusal, Response, SeatProgram};
-use tileos_sys::cap::{CNode, Notification};
+use tileos_protocol::supervisor::{Refusal, Response, SeatProgram, SeatSchedule};
+use tileos_sys::cap::{CNode, Notification, Tcb};
 use tileos_sys::{event, println};
 use tileos_sysdesc::Slot;
 use tileos_sysdesc::archive::Archive;
@@ -49,6 +49,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::RestartPolicyNever => "RestartPolicyNever",
         Refusal::NotRunning(_) => "NotRunning",
         Refusal::RestartFailed => "RestartFailed",
+        Refusal::ScheduleFailed => "ScheduleFailed",
         Refusal::NotAllowed => "NotAllowed",
         Refusal::NotSlotManager => "NotSlotManager",
         Refusal::NoSuchSeat { .. } => "NoSuchSeat",
@@ -80,6 +81,7 @@ impl Supervision<'_, '_> {
                 SeatRequest::Chunk { seat, offset, bytes } => self.seat_chunk(slot_index, seat, offset, &bytes),
                 SeatRequest::Start { seat, program } => self.seat_start(slot_index, seat, program),
                 SeatRequest::Stop { seat } => self.seat_stop(slot, seat),
+                SeatRequest::Schedule { seat, schedule } => self.seat_schedule(slot, seat, schedule),
             }
         };
         if let Response::Refused(refusal) = response {
@@ -222,6 +224,39 @@ impl Supervision<'_, '_> {
         Response::SeatStopped
     }
 
+    /// `SeatSchedule`: gives `seat`'s running module the incumbent's declared priority and
+    /// budget ([`SeatSchedule::Serving`]) or the slot's challenger ones
+    /// ([`SeatSchedule::Shadow`]; the incumbent's too if the slot has no other seat).
+    fn seat_schedule(&mut self, slot: &Slot, seat: u8, schedule: SeatSchedule) -> Response {
+        let index = slot.seats[seat as usize] as usize;
+        let state = &self.tile.states[index];
+        if state.state != State::Running {
+            return Response::Refused(Refusal::NotRunning(state.state));
+        }
+        let model = match schedule {
+            SeatSchedule::Serving => slot.seats[0],
+            SeatSchedule::Shadow => slot.seats.get(1).copied().unwrap_or(slot.seats[0]),
+        };
+        let model = &self.description.domains[model as usize];
+        let (budget, period) =
+            model.budget.map_or((0, 0), |b| (crate::clock::ms_to_ticks(b.budget_ms), crate::clock::ms_to_ticks(b.period_ms)));
+        let thread = Tcb::from_cptr(state.tcb);
+        let result = thread
+            .invoke(TcbSetPriority { priority: u64::from(model.priority), authority: CPtr(slot::TCB) })
+            .and_then(|_| thread.invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }));
+        if let Err(error) = result {
+            // The root server holds every seat's thread with the highest MCP: not expected.
+            println!("supervisor: slot \"{}\" seat {seat}: its schedule could not be changed: {error:?}", slot.name);
+            return Response::Refused(Refusal::ScheduleFailed);
+        }
+        let name = match schedule {
+            SeatSchedule::Serving => "serving",
+            SeatSchedule::Shadow => "shadow",
+        };
+        event!("seat.scheduled", slot = slot.name, seat = seat, schedule = name, priority = model.priority);
+        Response::SeatScheduled
+    }
+
     /// Domain `index`, seat `seat` of `slot`, faulted (`fault`: its kind, already logged as
     /// `domain.stopped`): stops it for good — its manager decides what runs there next —
     /// and signals bit `1 << seat` of the manager's seat-faults notification.
@@ -283,6 +318,13 @@ pub(super) enum SeatRequest {
         /// The seat.
         seat: u8,
     },
+    /// `SeatSchedule`.
+    Schedule {
+        /// The seat.
+        seat: u8,
+        /// Which schedule.
+        schedule: SeatSchedule,
+    },
 }
 
 impl SeatRequest {
@@ -294,6 +336,7 @@ impl SeatRequest {
             Request::SeatChunk { seat, offset, bytes } => SeatRequest::Chunk { seat, offset, bytes: bytes.as_slice().to_vec() },
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
+            Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
             Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } => return None,
         })
     }
@@ -304,7 +347,8 @@ impl SeatRequest {
             SeatRequest::Load { seat, .. }
             | SeatRequest::Chunk { seat, .. }
             | SeatRequest::Start { seat, .. }
-            | SeatRequest::Stop { seat } => seat,
+            | SeatRequest::Stop { seat }
+            | SeatRequest::Schedule { seat, .. } => seat,
         }
     }
 }

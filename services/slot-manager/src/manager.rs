@@ -12,7 +12,7 @@ use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SE
 use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
 };
-use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram};
+use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
     Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Reason, RequestId,
@@ -146,12 +146,34 @@ struct Seat {
     needs_state: bool,
     /// Copies were dropped: it imports the state again when it next calls.
     diverged: bool,
+    /// The schedule its running module has (`None`: no module runs).
+    schedule: Option<SeatSchedule>,
 }
 
 impl Seat {
     fn empty() -> Seat {
-        Seat { role: Role::Empty, program: None, caller: None, current: None, queue: VecDeque::new(), needs_state: false, diverged: false }
+        Seat {
+            role: Role::Empty,
+            program: None,
+            caller: None,
+            current: None,
+            queue: VecDeque::new(),
+            needs_state: false,
+            diverged: false,
+            schedule: None,
+        }
     }
+
+    /// Whether it owes a state export.
+    fn exporting(&self) -> bool {
+        self.current.iter().chain(self.queue.iter()).any(|job| matches!(job, Job::Export { .. }))
+    }
+}
+
+/// The schedule the root server gives a seat's module when it starts it: the incumbent's
+/// in seat 0, the challengers' in the others.
+fn start_schedule(seat: u8) -> SeatSchedule {
+    if seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow }
 }
 
 /// A client request in flight.
@@ -290,6 +312,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(first) = seats.first_mut() {
             first.role = if lineages.is_some() { Role::Lineage(0) } else { Role::Module(ORIGINAL_INCUMBENT) };
             first.program = Some(Program::Named(SeatProgram::Incumbent));
+            first.schedule = Some(SeatSchedule::Serving);
         }
         let mut modules = BTreeMap::new();
         modules.insert(ORIGINAL_INCUMBENT, ModuleInfo { name: config.incumbent.clone(), version: String::new(), hash: [0; 32] });
@@ -390,6 +413,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for id in expired {
             self.count_ballot(id, true);
         }
+        self.reschedule();
     }
 
     /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
@@ -401,12 +425,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.seat_failed(seat, true);
             }
         }
+        self.reschedule();
     }
 
     /// A message on the front endpoint from `badge` (with `access`, the caller's `control`
     /// parameter; ignored for seats), whose saved reply capability is `reply`.
     pub fn received(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
         self.tick();
+        self.receive(badge, access, message, reply);
+        self.reschedule();
+    }
+
+    /// The body of [`Manager::received`].
+    fn receive(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
         if message.words.len() > crate::MAX_WORDS {
             self.stats.violations += 1;
             self.host.reply(reply, &Message::error(ProtocolError::TooLarge));
@@ -783,6 +814,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.needs_state = false;
         s.diverged = false;
+        s.schedule = None;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
         jobs
@@ -954,8 +986,44 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Starts seat `seat` with `program`; returns its generation.
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
-            supervisor::Response::SeatStarted { generation } => Ok(generation),
+            supervisor::Response::SeatStarted { generation } => {
+                if let Some(s) = self.seats.get_mut(usize::from(seat)) {
+                    s.schedule = Some(start_schedule(seat));
+                }
+                Ok(generation)
+            }
             other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Gives the serving module the incumbent's schedule and every other module the
+    /// challengers' (N-version lineages keep theirs: they all serve). A module that owes a
+    /// state export keeps, or gets, the serving schedule until it has sent it: the promoted
+    /// module's import, and the clients waiting behind it, are never held up by a
+    /// challenger's budget.
+    fn reschedule(&mut self) {
+        if self.lineages.is_some() {
+            return;
+        }
+        let serving = self.seat_of(Role::Module(self.slot.serving()));
+        for seat in 0..self.seats.len() {
+            let Some(s) = self.seats.get(seat) else { continue };
+            let Some(current) = s.schedule else { continue };
+            let wanted = if Some(seat) == serving || s.exporting() { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+            let Ok(number) = u8::try_from(seat) else { continue };
+            if wanted == current {
+                continue;
+            }
+            let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule: wanted });
+            let Some(s) = self.seats.get_mut(seat) else { continue };
+            match result {
+                Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(wanted),
+                other => {
+                    // Not running after all (its fault is on its way): asked again at its restart.
+                    s.schedule = None;
+                    self.host.note(format_args!("slot {}: seat {seat} schedule {wanted:?}: {other:?}", self.config.name));
+                }
+            }
         }
     }
 

@@ -101,6 +101,45 @@ fn promotion_transfers_state_and_rollback_restores_the_incumbent() {
 }
 
 #[test]
+fn the_serving_module_runs_with_the_incumbents_schedule() {
+    use tileos_protocol::supervisor::SeatSchedule::{self, Serving, Shadow};
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let schedules = |sim: &Sim| sim.world.borrow().schedules.clone();
+    let seat = sim.m.seat_of_module(1).expect("the challenger's seat") as u8;
+    assert_eq!(schedules(&sim).get(&seat), Some(&Shadow), "a challenger shadows on the challengers' schedule");
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(schedules(&sim).get(&seat), Some(&Serving), "the promoted module serves at once on the incumbent's schedule");
+    // The warm incumbent shadows once it has exported its state: after the promoted module
+    // got the serving schedule, never before.
+    let order: Vec<(u8, SeatSchedule)> = sim
+        .world
+        .borrow()
+        .supervisor
+        .iter()
+        .filter_map(|r| match r {
+            tileos_protocol::supervisor::Request::SeatSchedule { seat, schedule } => Some((*seat, *schedule)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec![(seat, Serving), (0, Shadow)]);
+    sim.pump();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
+    assert_eq!(schedules(&sim).get(&0), Some(&Shadow), "then the warm incumbent shadows");
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    sim.pump();
+    assert_eq!(schedules(&sim).get(&0), Some(&Serving), "back to the incumbent's schedule at the rollback");
+    assert_eq!(schedules(&sim).get(&seat), None, "the rolled-back module is stopped");
+}
+
+#[test]
 fn auto_promotion_by_policy_is_logged_and_the_window_settles() {
     let mut p = policy();
     p.auto_promote = true;

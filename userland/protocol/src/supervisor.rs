@@ -71,6 +71,15 @@ pub enum Request {
         /// The seat.
         seat: u8,
     },
+    /// Give the module of `seat` the serving or the shadow schedule (priority and budget):
+    /// the module that answers clients runs as the incumbent was declared, every other as
+    /// the slot's challengers. The seat must be running.
+    SeatSchedule {
+        /// The seat.
+        seat: u8,
+        /// Which schedule.
+        schedule: SeatSchedule,
+    },
     /// The caller's slot as the system description has it (postcard of
     /// `tileos_sysdesc::Slot`, read in [`SEAT_CHUNK`]-byte pieces from byte `offset`): how
     /// the manager learns its policy, comparator, allowance, seats and N-version mode.
@@ -93,6 +102,15 @@ pub enum SeatProgram {
     Lineage(u8),
     /// The N-version fallback program.
     Fallback,
+}
+
+/// The schedule of a seat's module ([`Request::SeatSchedule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeatSchedule {
+    /// The incumbent domain's priority and budget, as declared: for the module that serves.
+    Serving,
+    /// The slot's challenger priority and budget: for every module that only shadows.
+    Shadow,
 }
 
 /// The supervisor's answer. (The status variant is large, but every answer is serialised
@@ -131,6 +149,8 @@ pub enum Response {
     },
     /// The seat's module was stopped and destroyed.
     SeatStopped,
+    /// The seat's module runs with the schedule asked for.
+    SeatScheduled,
     /// A piece of the caller's slot description ([`Request::SlotConfig`]).
     SlotConfig {
         /// The whole encoding's length in bytes.
@@ -153,6 +173,9 @@ pub enum Refusal {
     NotRunning(State),
     /// The domain was killed but could not be built again (it is now stopped).
     RestartFailed,
+    /// The kernel refused the seat's new priority or budget (the module keeps running
+    /// with the old ones).
+    ScheduleFailed,
     /// The caller may only read the status (`access = "status"` in the description).
     NotAllowed,
     /// Seat requests are for a slot's manager, and the caller is none.

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use tileos_module_bundle::{BundleSigner, CapabilityRequest, Evidence, Lineage, Manifest, Provenance, TestCounts, Version, content_hash};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots;
-use tileos_protocol::supervisor::{self, SeatProgram};
+use tileos_protocol::supervisor::{self, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Clock, Config, LogStore, LogStoreError, Manager, Message, ReplyCap, Seats, dev_keys};
 use tileos_slots::{Comparator, Ratio, SlotPolicy};
@@ -24,6 +24,8 @@ pub struct World {
     pub staged: BTreeMap<u8, Vec<u8>>,
     pub refuse_start: bool,
     pub running: BTreeSet<u8>,
+    /// The schedule of each running seat (as the root server would set it).
+    pub schedules: BTreeMap<u8, SeatSchedule>,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -71,10 +73,20 @@ impl Seats for Host {
                     SeatProgram::Fallback => b"correct".to_vec(),
                 };
                 w.running.insert(*seat);
+                let schedule = if *seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+                w.schedules.insert(*seat, schedule);
                 w.events.push_back(Event::Started(*seat, elf));
                 A::SeatStarted { generation: 0 }
             }
+            R::SeatSchedule { seat, schedule } => {
+                if !w.running.contains(seat) {
+                    return Ok(A::Refused(supervisor::Refusal::NotRunning(supervisor::State::Stopped)));
+                }
+                w.schedules.insert(*seat, *schedule);
+                A::SeatScheduled
+            }
             R::SeatStop { seat } => {
+                w.schedules.remove(seat);
                 w.running.remove(seat);
                 w.events.push_back(Event::Stopped(*seat));
                 A::SeatStopped

@@ -14,7 +14,7 @@ extern crate tileos_rt;
 
 use heapless::Vec;
 use tileos_protocol::module::{READY, SEAT_BADGE};
-use tileos_protocol::supervisor::{Refusal, Request, Response, SEAT_CHUNK, SeatProgram, State, Supervisor};
+use tileos_protocol::supervisor::{Refusal, Request, Response, SEAT_CHUNK, SeatProgram, SeatSchedule, State, Supervisor};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
@@ -218,11 +218,19 @@ extern "C" fn _start() -> ! {
     t.check("no-lineage", Request::SeatStart { seat: 1, program: SeatProgram::Lineage(0) }, refused(Refusal::NoSuchProgram));
     t.check("no-fallback", Request::SeatStart { seat: 1, program: SeatProgram::Fallback }, refused(Refusal::NoSuchProgram));
     t.check("stop-empty", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+    t.check(
+        "schedule-empty",
+        Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving },
+        refused(Refusal::NotRunning(State::Stopped)),
+    );
     t.check("start-while-running", Request::SeatStart { seat: 0, program: SeatProgram::Incumbent }, refused(Refusal::SeatRunning));
 
     // Seat 1 runs the incumbent's program, is stopped, and runs again: a fresh generation.
     t.check("start-incumbent", Request::SeatStart { seat: 1, program: SeatProgram::Incumbent }, Response::SeatStarted { generation: 0 });
     t.ready("seat1-ready", 1);
+    // The serving schedule (the incumbent's priority) and back to the challengers'.
+    t.check("schedule-serving", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving }, Response::SeatScheduled);
+    t.check("schedule-shadow", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow }, Response::SeatScheduled);
     t.check("start-seat1-again", Request::SeatStart { seat: 1, program: SeatProgram::Incumbent }, refused(Refusal::SeatRunning));
     t.check("stop", Request::SeatStop { seat: 1 }, Response::SeatStopped);
     t.check("stop-again", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
