@@ -164,7 +164,27 @@ pub struct CanonicalBlock {
     pub data: Vec<u8>,
 }
 
+/// Length of the CBOR head of a byte string of `len` bytes (RFC 8949 §3.1).
+pub(crate) fn bstr_head_len(len: u64) -> u64 {
+    match len {
+        0..24 => 1,
+        24..0x100 => 2,
+        0x100..0x1_0000 => 3,
+        0x1_0000..0x1_0000_0000 => 5,
+        _ => 9,
+    }
+}
+
 impl CanonicalBlock {
+    /// Length of the block's encoding, found by encoding it without its data.
+    fn encoded_len(&self) -> usize {
+        let empty = CanonicalBlock { data: Vec::new(), ..*self };
+        let mut out = Vec::new();
+        empty.encode_into(&mut out);
+        let len = self.data.len() as u64;
+        out.len() + self.data.len() + (bstr_head_len(len) - 1) as usize
+    }
+
     fn encode_into(&self, out: &mut Vec<u8>) {
         let mut block = emit_array(Some(5 + self.crc_type.field_count()), |a| {
             a.emit(&self.block_type);
@@ -286,6 +306,14 @@ impl Bundle {
         }
         out.push(0xff);
         Ok(out)
+    }
+
+    /// Length of what [`Bundle::encode`] returns, computed without copying the payload.
+    pub fn encoded_len(&self) -> Result<usize, Error> {
+        self.check_structure()?;
+        let mut primary = Vec::new();
+        self.encode_primary_into(&mut primary);
+        Ok(2 + primary.len() + self.blocks.iter().map(CanonicalBlock::encoded_len).sum::<usize>())
     }
 
     fn encode_primary_into(&self, out: &mut Vec<u8>) {

@@ -248,6 +248,27 @@ fn fragmentation_respects_limit_and_reassembles() {
     assert_eq!((r.pending(), r.buffered()), (0, 0));
 }
 
+/// Issue #15 (a): every fragment used to clone the whole bundle, so 4 MiB cut into 1,100-byte
+/// fragments held ~3,900 copies of the payload (16.6 GB at peak). Each fragment must hold only
+/// its own piece: the payload bytes held by all fragments together equal the payload.
+#[test]
+fn fragmenting_4_mib_holds_each_payload_byte_once() {
+    let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    let bundle = sample(payload.clone(), CrcType::Crc32C);
+    let fragments = bundle.fragment(1100).expect("fragment");
+    assert!(fragments.len() > 3800, "{} fragments", fragments.len());
+    let held: usize = fragments.iter().map(|f| f.blocks.iter().map(|b| b.data.capacity()).sum::<usize>()).sum();
+    let extension_bytes: usize = bundle.blocks.iter().filter(|b| b.block_type != block_type::PAYLOAD).map(|b| b.data.len()).sum();
+    assert!(held <= payload.len() + fragments.len() * extension_bytes, "fragments hold {held} bytes for a {} byte payload", payload.len());
+    let mut r = Reassembler::new(8 << 20, 8 << 20);
+    let mut done = Vec::new();
+    for f in fragments {
+        assert!(f.encoded_len().expect("length") <= 1100);
+        done.extend(r.push(f).expect("push"));
+    }
+    assert_eq!(done, vec![bundle]);
+}
+
 #[test]
 fn refragmenting_keeps_original_offsets() {
     let payload: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
@@ -348,6 +369,7 @@ proptest! {
         let bytes = bundle.encode().expect("encode");
         let decoded = Bundle::decode(&bytes, Policy::Strict).expect("decode");
         prop_assert_eq!(&decoded, &bundle);
+        prop_assert_eq!(bundle.encoded_len().expect("length"), bytes.len());
         prop_assert_eq!(decoded.encode().expect("re-encode"), bytes);
     }
 
