@@ -13,6 +13,8 @@ use tileos_tcpcl::{Event, Session, SessionError, TermReason};
 
 /// How long the session thread sleeps at most without input, so keepalives go out on time.
 const TICK: Duration = Duration::from_millis(500);
+/// How long we wait for the peer to answer our SESS_TERM before closing anyway.
+const TERM_GRACE: Duration = Duration::from_secs(2);
 
 /// What the reader thread saw on the socket.
 enum Input {
@@ -66,6 +68,9 @@ fn feed(session: &mut Session, input: Input, now_ms: u64) -> io::Result<()> {
 /// (which may queue bundles, accept transfers or terminate the session). Returns the
 /// session's closing error, if any.
 ///
+/// After we send SESS_TERM, the peer's reply is awaited for [`TERM_GRACE`]; a peer that does
+/// not answer gets a warning and the connection is closed as if it had.
+///
 /// If `deadline` passes first, the session is ended with SESS_TERM (RFC 9174 §6.1), which is
 /// written before the connection is closed, and the result is a `TimedOut` error.
 pub fn run_session(
@@ -99,17 +104,24 @@ fn drive(
     on_event: &mut impl FnMut(&mut Session, Event) -> io::Result<()>,
 ) -> io::Result<Option<SessionError>> {
     let mut closing = None;
+    let mut ending_since = None;
     loop {
         flush(session, writer)?;
         while let Some(event) = session.poll_event() {
-            if let Event::Closed { error } = &event {
-                closing = Some(error.clone());
+            match &event {
+                Event::Closed { error } => closing = Some(error.clone()),
+                Event::Terminated { by_peer: false, .. } => ending_since = Some(Instant::now()),
+                _ => {}
             }
             on_event(session, event)?;
         }
         flush(session, writer)?;
         if let Some(error) = closing {
             return Ok(error);
+        }
+        if ending_since.is_some_and(|t| t.elapsed() >= TERM_GRACE) && !session.is_closed() {
+            eprintln!("tileos-dtn-node: warning: peer did not answer SESS_TERM within {TERM_GRACE:?}; closing");
+            return Ok(None);
         }
         let wait = deadline.map_or(TICK, |d| d.saturating_duration_since(Instant::now()).min(TICK));
         match input.recv_timeout(wait) {
