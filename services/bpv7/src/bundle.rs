@@ -140,6 +140,15 @@ pub struct CreationTimestamp {
     pub sequence: u64,
 }
 
+/// The hop count block's fields (RFC 9171 §4.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopCount {
+    /// Most hops the bundle may take (1 to 255).
+    pub limit: u64,
+    /// Hops taken so far: incremented by every node that forwards the bundle.
+    pub count: u64,
+}
+
 /// Fragment fields of the primary block (RFC 9171 §4.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentInfo {
@@ -385,14 +394,52 @@ impl Bundle {
     /// Sets the bundle age block to `age_ms`, adding the block if there is none. A forwarding
     /// node calls this with the age it received plus its own residence time (RFC 9171 §4.4.2).
     pub fn set_bundle_age_ms(&mut self, age_ms: u64) {
-        let data = hardy_cbor::encode::emit(&age_ms).0;
-        if let Some(block) = self.blocks.iter_mut().find(|b| b.block_type == block_type::BUNDLE_AGE) {
+        self.set_extension_data(block_type::BUNDLE_AGE, hardy_cbor::encode::emit(&age_ms).0);
+    }
+
+    /// The node that forwarded the bundle to this one, from the previous node block
+    /// (RFC 9171 §4.4.1), if present.
+    pub fn previous_node(&self) -> Result<Option<Eid>, Error> {
+        match self.block(block_type::PREVIOUS_NODE) {
+            None => Ok(None),
+            Some(block) => {
+                hardy_cbor::decode::parse::<Eid>(&block.data).map(Some).map_err(|_| Error::InvalidBlockData(block_type::PREVIOUS_NODE))
+            }
+        }
+    }
+
+    /// Sets the previous node block to `node`, replacing the one a previous forwarder put
+    /// there (RFC 9171 §4.4.1: at most one). A forwarding node calls this with its node ID.
+    pub fn set_previous_node(&mut self, node: &Eid) {
+        self.set_extension_data(block_type::PREVIOUS_NODE, hardy_cbor::encode::emit(node).0);
+    }
+
+    /// The hop limit and hop count from the hop count block (RFC 9171 §4.4.3), if present.
+    pub fn hop_count(&self) -> Result<Option<HopCount>, Error> {
+        match self.block(block_type::HOP_COUNT) {
+            None => Ok(None),
+            Some(block) => hardy_cbor::decode::parse::<hardy_bpv7::hop_info::HopInfo>(&block.data)
+                .map(|h| Some(HopCount { limit: h.limit, count: h.count }))
+                .map_err(|_| Error::InvalidBlockData(block_type::HOP_COUNT)),
+        }
+    }
+
+    /// Sets the hop count block, adding it if there is none.
+    pub fn set_hop_count(&mut self, hops: HopCount) {
+        let data = hardy_cbor::encode::emit(&hardy_bpv7::hop_info::HopInfo { limit: hops.limit, count: hops.count }).0;
+        self.set_extension_data(block_type::HOP_COUNT, data);
+    }
+
+    /// Replaces the data of the first block of `block_type`, or adds such a block (no flags,
+    /// the primary block's CRC type) before the payload block.
+    fn set_extension_data(&mut self, block_type: u64, data: Vec<u8>) {
+        if let Some(block) = self.blocks.iter_mut().find(|b| b.block_type == block_type) {
             block.data = data;
             return;
         }
         let number = self.next_block_number();
         let at = self.blocks.len().saturating_sub(1);
-        self.blocks.insert(at, CanonicalBlock { block_type: block_type::BUNDLE_AGE, number, flags: 0, crc_type: self.crc_type, data });
+        self.blocks.insert(at, CanonicalBlock { block_type, number, flags: 0, crc_type: self.crc_type, data });
     }
 
     fn next_block_number(&self) -> u64 {

@@ -28,7 +28,8 @@ mod error;
 mod fragment;
 
 pub use bundle::{
-    Bundle, BundleBuilder, CanonicalBlock, CrcType, CreationTimestamp, FragmentInfo, Policy, block_flags, block_type, bundle_flags,
+    Bundle, BundleBuilder, CanonicalBlock, CrcType, CreationTimestamp, FragmentInfo, HopCount, Policy, block_flags, block_type,
+    bundle_flags,
 };
 pub use error::Error;
 pub use fragment::Reassembler;

@@ -4,7 +4,7 @@
 use hex_literal::hex;
 use proptest::prelude::*;
 use tileos_bpv7::{
-    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, Policy, Reassembler, block_flags, block_type,
+    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, HopCount, Policy, Reassembler, block_flags, block_type,
     bundle_flags,
 };
 
@@ -267,6 +267,33 @@ fn fragmenting_4_mib_holds_each_payload_byte_once() {
         done.extend(r.push(f).expect("push"));
     }
     assert_eq!(done, vec![bundle]);
+}
+
+/// What a forwarding node changes (RFC 9171 §4.4.1, §4.4.3): the previous node block names
+/// it (one block, replaced at every hop) and the hop count grows.
+#[test]
+fn previous_node_and_hop_count_blocks() {
+    let mut bundle = sample(b"x".to_vec(), CrcType::Crc32C); // hop count block [30, 0]
+    assert_eq!(bundle.hop_count().expect("hop count"), Some(HopCount { limit: 30, count: 0 }));
+    bundle.set_hop_count(HopCount { limit: 30, count: 1 });
+    assert_eq!(bundle.block(block_type::HOP_COUNT).expect("block").data, [0x82, 0x18, 0x1e, 0x01]);
+    assert_eq!(bundle.previous_node().expect("previous node"), None);
+    bundle.set_previous_node(&eid("ipn:2.0"));
+    bundle.set_previous_node(&eid("ipn:3.0"));
+    assert_eq!(bundle.blocks.iter().filter(|b| b.block_type == block_type::PREVIOUS_NODE).count(), 1);
+    assert_eq!(bundle.block(block_type::PREVIOUS_NODE).expect("block").data, [0x82, 0x02, 0x82, 0x03, 0x00]);
+    let decoded = Bundle::decode(&bundle.encode().expect("encode"), Policy::Strict).expect("decode");
+    assert_eq!(decoded.previous_node().expect("previous node"), Some(eid("ipn:3.0")));
+    assert_eq!(decoded.hop_count().expect("hop count"), Some(HopCount { limit: 30, count: 1 }));
+
+    let mut bad = decoded;
+    for block in &mut bad.blocks {
+        if block.block_type != block_type::PAYLOAD {
+            block.data = vec![0xff];
+        }
+    }
+    assert!(matches!(bad.hop_count(), Err(Error::InvalidBlockData(block_type::HOP_COUNT))));
+    assert!(matches!(bad.previous_node(), Err(Error::InvalidBlockData(block_type::PREVIOUS_NODE))));
 }
 
 #[test]

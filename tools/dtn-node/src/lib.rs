@@ -44,7 +44,8 @@ pub fn crc_name(crc: CrcType) -> &'static str {
 }
 
 /// One JSON object with the primary block fields and the payload of `bundle`: the payload as
-/// `payload_utf8` when it is valid UTF-8, otherwise as `payload_base64`.
+/// `payload_utf8` when it is valid UTF-8, otherwise as `payload_base64`; `previous_node` and
+/// `hop_count` {`limit`, `count`} when the bundle has those blocks.
 pub fn bundle_json(bundle: &Bundle) -> Value {
     let mut value = json!({
         "version": 7,
@@ -60,6 +61,12 @@ pub fn bundle_json(bundle: &Bundle) -> Value {
         "crc_type": crc_name(bundle.crc_type),
         "payload_length": bundle.payload().len(),
     });
+    if let Ok(Some(node)) = bundle.previous_node() {
+        value["previous_node"] = Value::from(node.to_string());
+    }
+    if let Ok(Some(hops)) = bundle.hop_count() {
+        value["hop_count"] = json!({ "limit": hops.limit, "count": hops.count });
+    }
     let payload = match std::str::from_utf8(bundle.payload()) {
         Ok(text) => ("payload_utf8", Value::from(text)),
         Err(_) => ("payload_base64", Value::from(base64::engine::general_purpose::STANDARD.encode(bundle.payload()))),

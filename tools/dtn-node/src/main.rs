@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tileos_bpv7::{Bundle, CrcType, CreationTimestamp, Eid, Policy, Reassembler};
+use tileos_bpv7::{Bundle, CrcType, CreationTimestamp, Eid, HopCount, Policy, Reassembler};
 use tileos_dtn_node::node::{NodeConfig, Route};
 use tileos_dtn_node::serve::{Sink, serve};
 use tileos_dtn_node::transfer::send_bundles;
@@ -97,6 +97,9 @@ struct SendArgs {
     /// Fragment the bundle so that no fragment encodes to more than this many bytes.
     #[arg(long)]
     max_bundle_size: Option<usize>,
+    /// Add a hop count block with this hop limit (1 to 255; RFC 9171 §4.4.3).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=255))]
+    hop_limit: Option<u64>,
     /// Send this many bundles with the same payload (sequence numbers 0, 1, …) in one session.
     #[arg(long, default_value_t = 1)]
     count: u64,
@@ -221,7 +224,7 @@ fn send(args: SendArgs) -> Result<(), String> {
     let creation_ms = dtn_now_ms().unwrap_or(0);
     let mut encoded = Vec::new();
     for sequence in 0..args.count {
-        let bundle = Bundle::builder(args.source.clone(), args.dest.clone())
+        let mut bundle = Bundle::builder(args.source.clone(), args.dest.clone())
             .creation(CreationTimestamp { time_ms: creation_ms, sequence })
             .lifetime_ms(args.lifetime.saturating_mul(1000))
             .crc_type(crc)
@@ -229,6 +232,9 @@ fn send(args: SendArgs) -> Result<(), String> {
             .payload(payload.clone())
             .build()
             .map_err(|e| format!("cannot build the bundle: {e}"))?;
+        if let Some(limit) = args.hop_limit {
+            bundle.set_hop_count(HopCount { limit, count: 0 });
+        }
         let pieces = match args.max_bundle_size {
             Some(max) => bundle.fragment(max).map_err(|e| format!("cannot fragment to --max-bundle-size {max}: {e}"))?,
             None => vec![bundle],

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tileos_bpv7::{Bundle, CreationTimestamp, Eid, Policy, Reassembler};
+use tileos_bpv7::{Bundle, CreationTimestamp, Eid, HopCount, Policy, Reassembler};
 use tileos_tcpcl::RefuseReason;
 
 use crate::serve::{Sink, serve};
@@ -96,6 +96,8 @@ pub struct Counters {
     pub delivered: AtomicU64,
     /// Bundles dropped because their lifetime ran out.
     pub expired: AtomicU64,
+    /// Bundles dropped because forwarding them would exceed their hop limit.
+    pub hop_limit_exceeded: AtomicU64,
     /// Transfers refused because the bundle did not decode (RFC 9171 checks).
     pub refused_malformed: AtomicU64,
     /// Transfers refused because the bundle could not be written to the spool.
@@ -109,11 +111,12 @@ impl Counters {
     pub fn line(&self, spooled: usize) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "status: received={} forwarded={} delivered={} expired={} refused_malformed={} refused_storage={} failed_sessions={} spooled={spooled}",
+            "status: received={} forwarded={} delivered={} expired={} hop_limit_exceeded={} refused_malformed={} refused_storage={} failed_sessions={} spooled={spooled}",
             get(&self.received),
             get(&self.forwarded),
             get(&self.delivered),
             get(&self.expired),
+            get(&self.hop_limit_exceeded),
             get(&self.refused_malformed),
             get(&self.refused_storage),
             get(&self.failed_sessions),
@@ -140,6 +143,27 @@ fn expiry_ms(bundle: &Bundle, received_ms: u64) -> Result<u64, String> {
     }
     let age = bundle.bundle_age_ms().map_err(|e| e.to_string())?.ok_or("no creation time and no bundle age block")?;
     Ok(received_ms.saturating_add(bundle.lifetime_ms.saturating_sub(age)))
+}
+
+/// The hop count block after one more hop, if the bundle has one (RFC 9171 §4.4.3); an
+/// error when that would exceed its hop limit.
+fn next_hop_count(bundle: &Bundle) -> Result<Option<HopCount>, String> {
+    let Some(hops) = bundle.hop_count().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let count = hops.count.saturating_add(1);
+    if count > hops.limit {
+        return Err(format!("hop count {count} would exceed hop limit {}", hops.limit));
+    }
+    Ok(Some(HopCount { count, ..hops }))
+}
+
+/// A claimed bundle made ready for the next hop.
+enum Prepared {
+    /// The encoded bundle to send.
+    Ready(Vec<u8>),
+    /// Deleted instead: forwarding it would exceed its hop limit (RFC 9171 §4.4.3).
+    OverHopLimit(String),
 }
 
 fn now_ms() -> u64 {
@@ -269,6 +293,14 @@ impl Node {
                 return;
             }
         };
+        if let Ok(Some(hops)) = bundle.hop_count()
+            && hops.count > hops.limit
+        {
+            eprintln!("dropped {} ({name}): hop count {} exceeds hop limit {}", bundle_id(bundle), hops.count, hops.limit);
+            bump(&self.counters.hop_limit_exceeded);
+            self.remove_file(&name);
+            return;
+        }
         if now_ms() >= expires_ms {
             eprintln!("dropped expired bundle {} ({name})", bundle_id(bundle));
             bump(&self.counters.expired);
@@ -299,8 +331,7 @@ impl Node {
             Ok(whole) => whole,
             Err(e) => {
                 eprintln!("fragment {name} cannot be reassembled ({e}); dropped");
-                lock(&self.entries).remove(name);
-                self.remove_file(name);
+                self.drop_queued(name);
                 return;
             }
         };
@@ -391,19 +422,29 @@ impl Node {
         }
     }
 
-    /// Reads a claimed bundle for sending, adding this node's residence time to its bundle
-    /// age block if it has one (RFC 9171 §4.4.2).
-    fn outgoing(&self, name: &str) -> Result<Vec<u8>, String> {
+    /// Reads a claimed bundle and updates it for the next hop (RFC 9171 §4.4): this node's
+    /// residence time added to the bundle age block if there is one, this node as the
+    /// previous node, one more hop on the hop count block if there is one.
+    fn prepare(&self, name: &str) -> Result<Prepared, String> {
         let received_ms = lock(&self.entries).get(name).map(|e| e.received_ms).ok_or("no longer queued")?;
         let data = fs::read(self.queue.join(name)).map_err(|e| e.to_string())?;
         let mut bundle = Bundle::decode(&data, Policy::Strict).map_err(|e| e.to_string())?;
-        match bundle.bundle_age_ms().map_err(|e| e.to_string())? {
-            Some(age) => {
-                bundle.set_bundle_age_ms(age.saturating_add(now_ms().saturating_sub(received_ms)));
-                bundle.encode().map_err(|e| e.to_string())
-            }
-            None => Ok(data),
+        if let Some(age) = bundle.bundle_age_ms().map_err(|e| e.to_string())? {
+            bundle.set_bundle_age_ms(age.saturating_add(now_ms().saturating_sub(received_ms)));
         }
+        match next_hop_count(&bundle) {
+            Ok(Some(hops)) => bundle.set_hop_count(hops),
+            Ok(None) => {}
+            Err(why) => return Ok(Prepared::OverHopLimit(why)),
+        }
+        bundle.set_previous_node(&self.node);
+        bundle.encode().map(Prepared::Ready).map_err(|e| e.to_string())
+    }
+
+    /// Deletes a queued bundle that will not be sent.
+    fn drop_queued(&self, name: &str) {
+        lock(&self.entries).remove(name);
+        self.remove_file(name);
     }
 
     /// Sends the claimed bundles `names` to `addr` in one session; each one acknowledged
@@ -412,15 +453,19 @@ impl Node {
         let mut sendable = Vec::new();
         let mut bundles = Vec::new();
         for name in names {
-            match self.outgoing(name) {
-                Ok(bytes) => {
+            match self.prepare(name) {
+                Ok(Prepared::Ready(bytes)) => {
                     sendable.push(name.clone());
                     bundles.push(bytes);
                 }
+                Ok(Prepared::OverHopLimit(why)) => {
+                    eprintln!("dropped {name}: {why}");
+                    bump(&self.counters.hop_limit_exceeded);
+                    self.drop_queued(name);
+                }
                 Err(e) => {
                     eprintln!("spool file {name} cannot be forwarded ({e}); dropped");
-                    lock(&self.entries).remove(name);
-                    self.remove_file(name);
+                    self.drop_queued(name);
                 }
             }
         }

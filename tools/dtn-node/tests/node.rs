@@ -44,7 +44,8 @@ fn delivered(spool: &Path, count: usize) -> Vec<Value> {
     let start = Instant::now();
     loop {
         let found = files(&spool.join("delivered"), "json");
-        if found.len() >= count {
+        assert!(found.len() <= count, "more than {count} bundles delivered in {}", spool.display());
+        if found.len() == count {
             return found.iter().map(|p| serde_json::from_str(&fs::read_to_string(p).expect("read")).expect("JSON")).collect();
         }
         assert!(start.elapsed() < Duration::from_secs(30), "{} of {count} bundles delivered in {}", found.len(), spool.display());
@@ -71,7 +72,9 @@ fn a_chain_of_three_nodes_delivers_over_two_hops() {
     let b = start_node("127.0.0.1:0", "ipn:2.0", &sb, &[format!("ipn:3.*={}", c.addr())]);
     let a = start_node("127.0.0.1:0", "ipn:1.0", &sa, &[format!("ipn:3.*={}", b.addr())]);
 
-    send_ok(&a.addr(), "ipn:3.1", &[], b"over two hops");
+    send_ok(&a.addr(), "ipn:3.1", &["--hop-limit", "5"], b"over two hops");
+    // Hop limit 1: A forwards it (hop 1), B may not (hop 2 would exceed the limit).
+    send_ok(&a.addr(), "ipn:3.1", &["--hop-limit", "1"], b"one hop only");
     let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
     send_ok(&a.addr(), "ipn:3.1", &["--max-bundle-size", "4000"], &big);
 
@@ -79,12 +82,16 @@ fn a_chain_of_three_nodes_delivers_over_two_hops() {
     let text = got.iter().find(|j| j["payload_utf8"] == "over two hops").expect("the small bundle");
     assert_eq!(text["source"], "ipn:1.1");
     assert_eq!(text["destination"], "ipn:3.1");
+    assert_eq!(text["previous_node"], "ipn:2.0", "each hop names itself as the previous node");
+    assert_eq!(text["hop_count"]["count"], 2);
+    assert_eq!(text["hop_count"]["limit"], 5);
     let whole = got.iter().find(|j| j["payload_length"] == 20_000).expect("the fragmented bundle, reassembled");
     assert_eq!(whole["flags"], 0);
 
-    // Six fragments and the small bundle crossed each of the two hops.
-    status_with(&a, &["received=7", "forwarded=7", "spooled=0"]);
-    status_with(&b, &["received=7", "forwarded=7", "spooled=0"]);
+    // Six fragments and the small bundle crossed each of the two hops; the hop-limited one
+    // only the first.
+    status_with(&a, &["received=8", "forwarded=8", "spooled=0"]);
+    status_with(&b, &["received=8", "forwarded=7", "hop_limit_exceeded=1", "spooled=0"]);
     status_with(&c, &["received=7", "delivered=2", "spooled=0"]);
     assert!(files(&sa.join("queue"), "bundle").is_empty() && files(&sb.join("queue"), "bundle").is_empty());
     assert!(files(&sc.join("queue"), "bundle").is_empty(), "fragments leave the spool once reassembled");
