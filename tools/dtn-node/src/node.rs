@@ -448,8 +448,8 @@ impl Node {
     }
 
     /// Sends the claimed bundles `names` to `addr` in one session; each one acknowledged
-    /// leaves the spool at once.
-    fn forward(&self, addr: &str, names: &[String]) -> Result<(), String> {
+    /// leaves the spool at once. Returns how many the peer refused (they stay queued).
+    fn forward(&self, addr: &str, names: &[String]) -> Result<usize, String> {
         let mut sendable = Vec::new();
         let mut bundles = Vec::new();
         for name in names {
@@ -476,13 +476,14 @@ impl Node {
             bump(&self.counters.forwarded);
             self.remove_file(name);
         })?;
-        for (i, reason) in outcome.refused {
-            eprintln!("peer at {addr} refused {} ({reason:?}); it stays in the spool", sendable[i]);
+        for (i, reason) in &outcome.refused {
+            eprintln!("peer at {addr} refused {} ({reason:?}); it stays in the spool", sendable[*i]);
         }
-        Ok(())
+        Ok(outcome.refused.len())
     }
 
-    /// Forwards bundles routed to `addr` for ever, retrying with a doubling backoff.
+    /// Forwards bundles routed to `addr` for ever; after a failure or a refusal it waits,
+    /// doubling the wait up to `retry_max`.
     fn forward_loop(&self, addr: &str, retry_max: Duration) {
         let mut backoff = FIRST_RETRY;
         loop {
@@ -492,10 +493,15 @@ impl Node {
             }
             let result = self.forward(addr, &names);
             self.release(&names);
-            match result {
-                Ok(()) => backoff = FIRST_RETRY,
-                Err(e) => {
-                    eprintln!("cannot forward to {addr}: {e}; retrying in {} ms", backoff.as_millis());
+            let problem = match result {
+                Ok(0) => None,
+                Ok(refused) => Some(format!("{refused} bundle(s) refused")),
+                Err(e) => Some(e),
+            };
+            match problem {
+                None => backoff = FIRST_RETRY,
+                Some(why) => {
+                    eprintln!("cannot forward to {addr}: {why}; retrying in {} ms", backoff.as_millis());
                     thread::sleep(backoff);
                     backoff = (backoff * 2).min(retry_max.max(FIRST_RETRY));
                 }

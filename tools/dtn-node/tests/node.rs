@@ -162,3 +162,32 @@ fn malformed_input_is_refused_and_counted_while_others_are_served() {
     status_with(&b, &["refused_malformed=1", "failed_sessions=1", "delivered=1"]);
     drop(bad);
 }
+
+/// Plays a next hop at `listener` for one session: reads one transfer, answers it with
+/// `answer`, then answers the node's SESS_TERM.
+fn next_hop_session(listener: &TcpListener, answer: impl FnOnce(u64, u64) -> Message) {
+    let (stream, _) = listener.accept().expect("the node connects");
+    let mut peer = RawPeer::new(stream);
+    assert_eq!(peer.accept_session("ipn:3.0"), "ipn:2.0");
+    let (transfer_id, length) = peer.transfer();
+    peer.send(&answer(transfer_id, length));
+    if let Some(Message::SessTerm { reason, .. }) = peer.message() {
+        peer.send(&Message::SessTerm { flags: tileos_tcpcl::msg::FLAG_REPLY, reason });
+    }
+}
+
+#[test]
+fn a_refused_bundle_stays_spooled_and_is_offered_again() {
+    let next_hop = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let route = [format!("ipn:3.*={}", next_hop.local_addr().expect("addr"))];
+    let sb = spool("refused");
+    let b = start_node("127.0.0.1:0", "ipn:2.0", &sb, &route);
+    send_ok(&b.addr(), "ipn:3.1", &[], b"try again later");
+
+    next_hop_session(&next_hop, |transfer_id, _| Message::XferRefuse { reason: RefuseReason::Retransmit, transfer_id });
+    b.wait_for("the refusal", |l| l.contains("Retransmit") && l.contains("stays in the spool"));
+    assert_eq!(files(&sb.join("queue"), "bundle").len(), 1);
+    next_hop_session(&next_hop, |transfer_id, length| Message::XferAck { flags: FLAG_END, transfer_id, length });
+    status_with(&b, &["received=1", "forwarded=1", "spooled=0"]);
+    assert!(files(&sb.join("queue"), "bundle").is_empty());
+}
