@@ -1,7 +1,7 @@
 //! The `tileos-dtn-node` tool as a library: driving sans-IO TCPCLv4 sessions over
 //! `std::net` ([`session_io`]), sending bundles over one session ([`transfer`]), a listener
 //! with a thread per session ([`serve`]), the store-and-forward node ([`node`]), the loopback
-//! benchmark ([`bench`]), DTN time and the JSON form of a received bundle.
+//! benchmark ([`bench`](mod@bench)), DTN time and the JSON form of a received bundle.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

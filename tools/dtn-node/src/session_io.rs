@@ -68,7 +68,7 @@ fn feed(session: &mut Session, input: Input, now_ms: u64) -> io::Result<()> {
 /// (which may queue bundles, accept transfers or terminate the session). Returns the
 /// session's closing error, if any.
 ///
-/// After we send SESS_TERM, the peer's reply is awaited for [`TERM_GRACE`]; a peer that does
+/// After we send SESS_TERM, the peer's reply is awaited for 2 s; a peer that does
 /// not answer gets a warning and the connection is closed as if it had.
 ///
 /// If `deadline` passes first, the session is ended with SESS_TERM (RFC 9174 §6.1), which is
