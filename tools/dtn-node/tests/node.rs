@@ -13,11 +13,28 @@ use serde_json::Value;
 use tileos_tcpcl::RefuseReason;
 use tileos_tcpcl::msg::{FLAG_END, FLAG_START, Message};
 
+/// A spool directory, removed when the test ends.
+struct Spool(PathBuf);
+
+impl std::ops::Deref for Spool {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh spool directory for `name`.
-fn spool(name: &str) -> PathBuf {
+fn spool(name: &str) -> Spool {
     let dir = std::env::temp_dir().join(format!("dtn-node-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
-    dir
+    Spool(dir)
 }
 
 /// Starts `node` as node `node_id` with `routes`, listening on `addr`.
