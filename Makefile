@@ -256,9 +256,11 @@ CYCLES ?= 1000
 torture: deps test-images
 	$(CARGO) run --quiet --release -p tileos-qemu --bin tileos-torture -- $(CYCLES) $(SEED)
 
-# Host figures of the library cores: bundle encode/decode and CRDT delta merges per second.
+# Host figures of the library cores: bundle encode/decode, bundles per second over loopback
+# TCPCL in one session (1 KiB and 64 KiB), and CRDT delta merges per second.
 bench-host:
 	$(CARGO) run --quiet --release -p tileos-dtn-node --bin tileos-bench-host
+	$(CARGO) run --quiet --release -p tileos-dtn-node --bin tileos-dtn-node -- bench
 	$(CARGO) run --quiet --release -p tileos-crdt --example merge_rate
 
 loc:

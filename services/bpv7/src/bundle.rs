@@ -70,8 +70,9 @@ pub enum CrcType {
     Crc32C,
 }
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC);
-const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// Slice-by-16 tables (8 KiB and 16 KiB): encoding large payloads is bound by the CRC.
+const CRC16: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_IBM_SDLC);
+const CRC32C: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
 
 impl CrcType {
     /// The wire code of the CRC type.
@@ -140,6 +141,15 @@ pub struct CreationTimestamp {
     pub sequence: u64,
 }
 
+/// The hop count block's fields (RFC 9171 §4.4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopCount {
+    /// Most hops the bundle may take (1 to 255).
+    pub limit: u64,
+    /// Hops taken so far: incremented by every node that forwards the bundle.
+    pub count: u64,
+}
+
 /// Fragment fields of the primary block (RFC 9171 §4.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentInfo {
@@ -164,7 +174,27 @@ pub struct CanonicalBlock {
     pub data: Vec<u8>,
 }
 
+/// Length of the CBOR head of a byte string of `len` bytes (RFC 8949 §3.1).
+pub(crate) fn bstr_head_len(len: u64) -> u64 {
+    match len {
+        0..24 => 1,
+        24..0x100 => 2,
+        0x100..0x1_0000 => 3,
+        0x1_0000..0x1_0000_0000 => 5,
+        _ => 9,
+    }
+}
+
 impl CanonicalBlock {
+    /// Length of the block's encoding, found by encoding it without its data.
+    fn encoded_len(&self) -> usize {
+        let empty = CanonicalBlock { data: Vec::new(), ..*self };
+        let mut out = Vec::new();
+        empty.encode_into(&mut out);
+        let len = self.data.len() as u64;
+        out.len() + self.data.len() + (bstr_head_len(len) - 1) as usize
+    }
+
     fn encode_into(&self, out: &mut Vec<u8>) {
         let mut block = emit_array(Some(5 + self.crc_type.field_count()), |a| {
             a.emit(&self.block_type);
@@ -288,6 +318,14 @@ impl Bundle {
         Ok(out)
     }
 
+    /// Length of what [`Bundle::encode`] returns, computed without copying the payload.
+    pub fn encoded_len(&self) -> Result<usize, Error> {
+        self.check_structure()?;
+        let mut primary = Vec::new();
+        self.encode_primary_into(&mut primary);
+        Ok(2 + primary.len() + self.blocks.iter().map(CanonicalBlock::encoded_len).sum::<usize>())
+    }
+
     fn encode_primary_into(&self, out: &mut Vec<u8>) {
         let fields = 8 + 2 * usize::from(self.fragment.is_some()) + self.crc_type.field_count();
         let mut block = emit_array(Some(fields), |a| {
@@ -357,14 +395,52 @@ impl Bundle {
     /// Sets the bundle age block to `age_ms`, adding the block if there is none. A forwarding
     /// node calls this with the age it received plus its own residence time (RFC 9171 §4.4.2).
     pub fn set_bundle_age_ms(&mut self, age_ms: u64) {
-        let data = hardy_cbor::encode::emit(&age_ms).0;
-        if let Some(block) = self.blocks.iter_mut().find(|b| b.block_type == block_type::BUNDLE_AGE) {
+        self.set_extension_data(block_type::BUNDLE_AGE, hardy_cbor::encode::emit(&age_ms).0);
+    }
+
+    /// The node that forwarded the bundle to this one, from the previous node block
+    /// (RFC 9171 §4.4.1), if present.
+    pub fn previous_node(&self) -> Result<Option<Eid>, Error> {
+        match self.block(block_type::PREVIOUS_NODE) {
+            None => Ok(None),
+            Some(block) => {
+                hardy_cbor::decode::parse::<Eid>(&block.data).map(Some).map_err(|_| Error::InvalidBlockData(block_type::PREVIOUS_NODE))
+            }
+        }
+    }
+
+    /// Sets the previous node block to `node`, replacing the one a previous forwarder put
+    /// there (RFC 9171 §4.4.1: at most one). A forwarding node calls this with its node ID.
+    pub fn set_previous_node(&mut self, node: &Eid) {
+        self.set_extension_data(block_type::PREVIOUS_NODE, hardy_cbor::encode::emit(node).0);
+    }
+
+    /// The hop limit and hop count from the hop count block (RFC 9171 §4.4.3), if present.
+    pub fn hop_count(&self) -> Result<Option<HopCount>, Error> {
+        match self.block(block_type::HOP_COUNT) {
+            None => Ok(None),
+            Some(block) => hardy_cbor::decode::parse::<hardy_bpv7::hop_info::HopInfo>(&block.data)
+                .map(|h| Some(HopCount { limit: h.limit, count: h.count }))
+                .map_err(|_| Error::InvalidBlockData(block_type::HOP_COUNT)),
+        }
+    }
+
+    /// Sets the hop count block, adding it if there is none.
+    pub fn set_hop_count(&mut self, hops: HopCount) {
+        let data = hardy_cbor::encode::emit(&hardy_bpv7::hop_info::HopInfo { limit: hops.limit, count: hops.count }).0;
+        self.set_extension_data(block_type::HOP_COUNT, data);
+    }
+
+    /// Replaces the data of the first block of `block_type`, or adds such a block (no flags,
+    /// the primary block's CRC type) before the payload block.
+    fn set_extension_data(&mut self, block_type: u64, data: Vec<u8>) {
+        if let Some(block) = self.blocks.iter_mut().find(|b| b.block_type == block_type) {
             block.data = data;
             return;
         }
         let number = self.next_block_number();
         let at = self.blocks.len().saturating_sub(1);
-        self.blocks.insert(at, CanonicalBlock { block_type: block_type::BUNDLE_AGE, number, flags: 0, crc_type: self.crc_type, data });
+        self.blocks.insert(at, CanonicalBlock { block_type, number, flags: 0, crc_type: self.crc_type, data });
     }
 
     fn next_block_number(&self) -> u64 {

@@ -13,6 +13,8 @@ pub enum Error {
     MissingBundleAge,
     /// The bundle age block does not hold one unsigned integer (RFC 9171 §4.4.2).
     InvalidBundleAge,
+    /// An extension block of this type does not hold the data RFC 9171 §4.4 defines for it.
+    InvalidBlockData(u64),
     /// A CRC type other than 0, 1 or 2 (RFC 9171 §4.2.1).
     UnsupportedCrcType(u64),
     /// A field does not fit the range this implementation handles.
@@ -52,6 +54,7 @@ impl fmt::Display for Error {
             Error::PrimaryBlockUnprotected => f.write_str("primary block has neither a CRC nor a BIB targeting it"),
             Error::MissingBundleAge => f.write_str("creation time is zero but there is no bundle age block"),
             Error::InvalidBundleAge => f.write_str("bundle age block is not an unsigned integer"),
+            Error::InvalidBlockData(t) => write!(f, "block of type {t} does not hold what RFC 9171 §4.4 defines for it"),
             Error::UnsupportedCrcType(t) => write!(f, "unsupported CRC type {t}"),
             Error::OutOfRange(what) => write!(f, "{what} out of range"),
             Error::MissingPayload => f.write_str("bundle must have exactly one payload block"),

@@ -4,19 +4,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::Eid;
-use crate::bundle::{Bundle, CreationTimestamp, FragmentInfo, block_flags, block_type, bundle_flags};
+use crate::bundle::{Bundle, CanonicalBlock, CreationTimestamp, FragmentInfo, block_flags, block_type, bstr_head_len, bundle_flags};
 use crate::error::Error;
-
-/// Length of the CBOR head of a byte string of `len` bytes (RFC 8949 §3.1).
-fn bstr_head_len(len: u64) -> u64 {
-    match len {
-        0..24 => 1,
-        24..0x100 => 2,
-        0x100..0x1_0000 => 3,
-        0x1_0000..0x1_0000_0000 => 5,
-        _ => 9,
-    }
-}
 
 impl Bundle {
     /// Splits the bundle into fragments whose encodings are each at most `max_size` bytes
@@ -24,10 +13,10 @@ impl Bundle {
     ///
     /// The first fragment carries every extension block; later ones only the blocks flagged
     /// "must be replicated in every fragment". Fragmenting a fragment keeps offsets relative
-    /// to the original application data unit.
+    /// to the original application data unit. Each fragment holds only its own piece of the
+    /// payload, so memory use is linear in the payload, not in fragments × payload.
     pub fn fragment(&self, max_size: usize) -> Result<Vec<Bundle>, Error> {
-        let whole = self.encode()?;
-        if whole.len() <= max_size {
+        if self.encoded_len()? <= max_size {
             return Ok(alloc::vec![self.clone()]);
         }
         if self.flags & bundle_flags::DO_NOT_FRAGMENT != 0 {
@@ -45,17 +34,10 @@ impl Bundle {
         let mut fragments = Vec::new();
         let mut done: usize = 0;
         while done < payload.len() {
-            let mut piece = self.clone();
-            piece.flags |= bundle_flags::IS_FRAGMENT;
+            let mut piece = self.empty_fragment(done > 0);
             piece.fragment = Some(FragmentInfo { offset: base_offset.saturating_add(done as u64), total_adu_length: total });
-            if done > 0 {
-                piece.blocks.retain(|b| b.block_type == block_type::PAYLOAD || b.flags & block_flags::MUST_REPLICATE != 0);
-            }
-            if let Some(p) = piece.blocks.last_mut() {
-                p.data.clear();
-            }
             // Encoded size is `empty + n + head(n) - head(0)` for `n` payload bytes.
-            let empty = piece.encode()?.len() as u64;
+            let empty = piece.encoded_len()? as u64;
             let room = max_size.checked_sub(empty).ok_or(Error::MaxSizeTooSmall)?;
             let remaining = (payload.len() - done) as u64;
             let mut n = room.min(remaining);
@@ -67,12 +49,32 @@ impl Bundle {
             }
             let end = done + n as usize;
             if let Some(p) = piece.blocks.last_mut() {
-                p.data.extend_from_slice(&payload[done..end]);
+                p.data = payload[done..end].to_vec();
             }
             fragments.push(piece);
             done = end;
         }
         Ok(fragments)
+    }
+
+    /// A copy of the bundle flagged as a fragment with an empty payload block: every extension
+    /// block for the first fragment, only the replicated ones for `later` fragments. The
+    /// payload is never copied.
+    fn empty_fragment(&self, later: bool) -> Bundle {
+        let blocks = self
+            .blocks
+            .iter()
+            .filter(|b| b.block_type == block_type::PAYLOAD || !later || b.flags & block_flags::MUST_REPLICATE != 0)
+            .map(|b| CanonicalBlock { data: if b.block_type == block_type::PAYLOAD { Vec::new() } else { b.data.clone() }, ..*b })
+            .collect();
+        Bundle {
+            flags: self.flags | bundle_flags::IS_FRAGMENT,
+            destination: self.destination.clone(),
+            source: self.source.clone(),
+            report_to: self.report_to.clone(),
+            blocks,
+            ..*self
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 //! * [`Bundle::encode`] emits canonical CBOR (RFC 9171 §4.1, RFC 8949 §4.2.1) with each block's
 //!   CRC (CRC-16/X.25 or CRC-32C, §4.2.1), so a decoded canonical bundle re-encodes byte for byte.
 //! * [`BundleBuilder`] makes new bundles; [`Bundle::fragment`] splits one to a size limit
-//!   (§5.8) and [`Reassembler`] puts fragments back together (§5.9).
+//!   (§5.8), holding each payload byte once, and [`Reassembler`] puts fragments back together
+//!   (§5.9).
+//! * A forwarding node updates the bundle age, previous node and hop count blocks (§4.4) with
+//!   [`Bundle::set_bundle_age_ms`], [`Bundle::set_previous_node`] and [`Bundle::set_hop_count`].
 //! * [`Bundle::is_expired`] applies the creation timestamp, lifetime and bundle age (§4.2.6,
 //!   §4.2.7, §4.4.2).
 //!
@@ -28,7 +31,8 @@ mod error;
 mod fragment;
 
 pub use bundle::{
-    Bundle, BundleBuilder, CanonicalBlock, CrcType, CreationTimestamp, FragmentInfo, Policy, block_flags, block_type, bundle_flags,
+    Bundle, BundleBuilder, CanonicalBlock, CrcType, CreationTimestamp, FragmentInfo, HopCount, Policy, block_flags, block_type,
+    bundle_flags,
 };
 pub use error::Error;
 pub use fragment::Reassembler;

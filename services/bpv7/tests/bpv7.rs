@@ -4,7 +4,7 @@
 use hex_literal::hex;
 use proptest::prelude::*;
 use tileos_bpv7::{
-    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, Policy, Reassembler, block_flags, block_type,
+    Bundle, CanonicalBlock, CrcType, CreationTimestamp, Eid, Error, FragmentInfo, HopCount, Policy, Reassembler, block_flags, block_type,
     bundle_flags,
 };
 
@@ -248,6 +248,54 @@ fn fragmentation_respects_limit_and_reassembles() {
     assert_eq!((r.pending(), r.buffered()), (0, 0));
 }
 
+/// Issue #15 (a): every fragment used to clone the whole bundle, so 4 MiB cut into 1,100-byte
+/// fragments held ~3,900 copies of the payload (16.6 GB at peak). Each fragment must hold only
+/// its own piece: the payload bytes held by all fragments together equal the payload.
+#[test]
+fn fragmenting_4_mib_holds_each_payload_byte_once() {
+    let payload: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    let bundle = sample(payload.clone(), CrcType::Crc32C);
+    let fragments = bundle.fragment(1100).expect("fragment");
+    assert!(fragments.len() > 3800, "{} fragments", fragments.len());
+    let held: usize = fragments.iter().map(|f| f.blocks.iter().map(|b| b.data.capacity()).sum::<usize>()).sum();
+    let extension_bytes: usize = bundle.blocks.iter().filter(|b| b.block_type != block_type::PAYLOAD).map(|b| b.data.len()).sum();
+    assert!(held <= payload.len() + fragments.len() * extension_bytes, "fragments hold {held} bytes for a {} byte payload", payload.len());
+    let mut r = Reassembler::new(8 << 20, 8 << 20);
+    let mut done = Vec::new();
+    for f in fragments {
+        assert!(f.encoded_len().expect("length") <= 1100);
+        done.extend(r.push(f).expect("push"));
+    }
+    assert_eq!(done, vec![bundle]);
+}
+
+/// What a forwarding node changes (RFC 9171 §4.4.1, §4.4.3): the previous node block names
+/// it (one block, replaced at every hop) and the hop count grows.
+#[test]
+fn previous_node_and_hop_count_blocks() {
+    let mut bundle = sample(b"x".to_vec(), CrcType::Crc32C); // hop count block [30, 0]
+    assert_eq!(bundle.hop_count().expect("hop count"), Some(HopCount { limit: 30, count: 0 }));
+    bundle.set_hop_count(HopCount { limit: 30, count: 1 });
+    assert_eq!(bundle.block(block_type::HOP_COUNT).expect("block").data, [0x82, 0x18, 0x1e, 0x01]);
+    assert_eq!(bundle.previous_node().expect("previous node"), None);
+    bundle.set_previous_node(&eid("ipn:2.0"));
+    bundle.set_previous_node(&eid("ipn:3.0"));
+    assert_eq!(bundle.blocks.iter().filter(|b| b.block_type == block_type::PREVIOUS_NODE).count(), 1);
+    assert_eq!(bundle.block(block_type::PREVIOUS_NODE).expect("block").data, [0x82, 0x02, 0x82, 0x03, 0x00]);
+    let decoded = Bundle::decode(&bundle.encode().expect("encode"), Policy::Strict).expect("decode");
+    assert_eq!(decoded.previous_node().expect("previous node"), Some(eid("ipn:3.0")));
+    assert_eq!(decoded.hop_count().expect("hop count"), Some(HopCount { limit: 30, count: 1 }));
+
+    let mut bad = decoded;
+    for block in &mut bad.blocks {
+        if block.block_type != block_type::PAYLOAD {
+            block.data = vec![0xff];
+        }
+    }
+    assert!(matches!(bad.hop_count(), Err(Error::InvalidBlockData(block_type::HOP_COUNT))));
+    assert!(matches!(bad.previous_node(), Err(Error::InvalidBlockData(block_type::PREVIOUS_NODE))));
+}
+
 #[test]
 fn refragmenting_keeps_original_offsets() {
     let payload: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
@@ -348,6 +396,7 @@ proptest! {
         let bytes = bundle.encode().expect("encode");
         let decoded = Bundle::decode(&bytes, Policy::Strict).expect("decode");
         prop_assert_eq!(&decoded, &bundle);
+        prop_assert_eq!(bundle.encoded_len().expect("length"), bytes.len());
         prop_assert_eq!(decoded.encode().expect("re-encode"), bytes);
     }
 

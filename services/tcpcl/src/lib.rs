@@ -9,7 +9,9 @@
 //! (minimum keepalive, segment and transfer MRUs, node ID, session extension items with the
 //! CRITICAL flag), XFER_SEGMENT with START/END and segmentation to the peer's segment MRU,
 //! the Transfer Length extension, cumulative XFER_ACK, XFER_REFUSE, KEEPALIVE and the idle
-//! timeout, SESS_TERM with the REPLY flag, and MSG_REJECT.
+//! timeout, SESS_TERM with the REPLY flag, and MSG_REJECT. A receiver can hold back the final
+//! XFER_ACK until it has stored the bundle ([`Session::defer_final_ack`]). One peer deviation
+//! is tolerated and reported ([`Deviation`]).
 //!
 //! Not covered: TLS (RFC 9174 §4.4) — CAN_TLS is never offered, so sessions are plain TCP;
 //! finishing an in-progress transfer after SESS_TERM (allowed, not required, by §6.1); the
@@ -24,4 +26,4 @@ pub mod msg;
 mod session;
 
 pub use msg::{RefuseReason, RejectReason, TermReason};
-pub use session::{Config, Event, PeerInfo, Role, SendError, Session, SessionError};
+pub use session::{Config, Deviation, Event, PeerInfo, Role, SendError, Session, SessionError};

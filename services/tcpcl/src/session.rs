@@ -149,11 +149,38 @@ pub enum Event {
         /// The peer sent the first SESS_TERM.
         by_peer: bool,
     },
+    /// The peer departed from RFC 9174 in a way the session tolerated.
+    Tolerated(Deviation),
     /// The session is over: send what `poll_transmit` still returns, then close the connection.
     Closed {
         /// Why, if it ended abnormally.
         error: Option<SessionError>,
     },
+}
+
+/// A departure from RFC 9174 by the peer that the session tolerates because its meaning is
+/// unambiguous; reported so that the caller can log it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deviation {
+    /// The peer acknowledged the whole of a completely sent transfer with an XFER_ACK whose
+    /// flags lack END, although §5.2.3 says an acknowledgement copies the segment's flags.
+    /// Seen in deployed nodes; the transfer is counted as complete.
+    FullAckWithoutEnd {
+        /// Our transfer ID.
+        transfer_id: u64,
+    },
+}
+
+impl fmt::Display for Deviation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Deviation::FullAckWithoutEnd { transfer_id } => write!(
+                f,
+                "peer acknowledged all of transfer {transfer_id} with an XFER_ACK lacking the END flag \
+                 (RFC 9174 §5.2.3); counted as complete"
+            ),
+        }
+    }
 }
 
 /// Why [`Session::send_bundle`] did not queue a bundle.
@@ -208,6 +235,10 @@ pub struct Session {
     /// Our transfers fully sent but not fully acknowledged: ID → length.
     unacked: BTreeMap<u64, u64>,
     incoming: Option<Incoming>,
+    /// Whether the last segment's XFER_ACK waits for [`Session::accept_transfer`].
+    defer_final_ack: bool,
+    /// Received transfers whose final XFER_ACK waits for the caller: ID → (flags, length).
+    awaiting_acceptance: BTreeMap<u64, (u8, u64)>,
     next_transfer_id: u64,
     now_ms: u64,
     last_sent_ms: u64,
@@ -228,6 +259,8 @@ impl Session {
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             incoming: None,
+            defer_final_ack: false,
+            awaiting_acceptance: BTreeMap::new(),
             next_transfer_id: 0,
             now_ms,
             last_sent_ms: now_ms,
@@ -288,6 +321,38 @@ impl Session {
         self.next_transfer_id = self.next_transfer_id.wrapping_add(1);
         self.queue.push_back(Outgoing { id, data, sent: 0 });
         Ok(id)
+    }
+
+    /// When `defer` is set, the XFER_ACK of a received transfer's last segment is held back:
+    /// the caller stores the bundle from [`Event::BundleReceived`] first, then acknowledges it
+    /// with [`Session::accept_transfer`] or refuses it with [`Session::refuse_transfer`]. A
+    /// store-and-forward node uses this so that a bundle is never acknowledged before it is kept.
+    pub fn defer_final_ack(&mut self, defer: bool) {
+        self.defer_final_ack = defer;
+    }
+
+    /// Sends the held-back final XFER_ACK of received transfer `transfer_id`; false if no
+    /// such transfer awaits acceptance.
+    pub fn accept_transfer(&mut self, transfer_id: u64) -> bool {
+        let Some((flags, length)) = self.awaiting_acceptance.remove(&transfer_id) else {
+            return false;
+        };
+        if self.state == State::Established || self.state == State::Ending {
+            self.push(&Message::XferAck { flags, transfer_id, length });
+        }
+        true
+    }
+
+    /// Refuses received transfer `transfer_id` with XFER_REFUSE instead of its final
+    /// XFER_ACK (RFC 9174 §5.2.4); false if no such transfer awaits acceptance.
+    pub fn refuse_transfer(&mut self, transfer_id: u64, reason: RefuseReason) -> bool {
+        if self.awaiting_acceptance.remove(&transfer_id).is_none() {
+            return false;
+        }
+        if self.state == State::Established || self.state == State::Ending {
+            self.refuse(transfer_id, reason);
+        }
+        true
     }
 
     /// Ends the session with SESS_TERM (RFC 9174 §6.1); it closes when the peer replies.
@@ -386,6 +451,7 @@ impl Session {
         self.state = State::Closed;
         self.queue.clear();
         self.incoming = None;
+        self.awaiting_acceptance.clear();
         self.events.push_back(Event::Closed { error });
     }
 
@@ -562,7 +628,11 @@ impl Session {
                 self.refuse(transfer_id, reason);
             } else {
                 incoming.data.extend_from_slice(&data);
-                self.push(&Message::XferAck { flags, transfer_id, length: total });
+                if end && self.defer_final_ack {
+                    self.awaiting_acceptance.insert(transfer_id, (flags, total));
+                } else {
+                    self.push(&Message::XferAck { flags, transfer_id, length: total });
+                }
             }
         }
         if end && let Some(done) = self.incoming.take().filter(|t| !t.refused) {
@@ -605,9 +675,13 @@ impl Session {
             self.reject(msg_type::XFER_ACK);
             return;
         }
-        let complete = fully_sent && flags & FLAG_END != 0 && acked == sent;
+        // Tolerated: a full-length acknowledgement without END still means "all received".
+        let complete = fully_sent && acked == sent;
         if complete {
             self.unacked.remove(&transfer_id);
+            if flags & FLAG_END == 0 {
+                self.events.push_back(Event::Tolerated(Deviation::FullAckWithoutEnd { transfer_id }));
+            }
         }
         self.events.push_back(Event::TransferAcked { transfer_id, acked, complete });
     }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tileos_tcpcl::msg::{self, ExtensionItem, Limits, Message};
-use tileos_tcpcl::{Config, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
+use tileos_tcpcl::{Config, Deviation, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
 
 const CH: [u8; 6] = *b"dtn!\x04\x00";
 
@@ -349,6 +349,47 @@ fn sending_segments_to_peer_mru_and_handling_acks_and_refusals() {
     s.receive(&xfer_refuse(0x04, id2), 0);
     assert_eq!(events(&mut s), vec![Event::TransferRefused { transfer_id: id2, reason: RefuseReason::NotAcceptable }]);
     assert!(s.is_idle());
+}
+
+/// Issue #15 (c): deployed nodes acknowledge the last segment with a full-length XFER_ACK
+/// whose flags lack END; the transfer is complete, and the deviation is reported.
+#[test]
+fn full_length_ack_without_end_completes_and_is_reported() {
+    let mut s = established(); // peer segment MRU 500
+    let id = s.send_bundle(vec![7; 800]).expect("queue");
+    output(&mut s);
+    s.receive(&xfer_ack(0x02, id, 500), 0);
+    s.receive(&xfer_ack(0x00, id, 800), 0);
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::TransferAcked { transfer_id: id, acked: 500, complete: false },
+            Event::Tolerated(Deviation::FullAckWithoutEnd { transfer_id: id }),
+            Event::TransferAcked { transfer_id: id, acked: 800, complete: true },
+        ]
+    );
+    assert!(s.is_idle());
+    assert!(Deviation::FullAckWithoutEnd { transfer_id: id }.to_string().contains("RFC 9174 §5.2.3"));
+}
+
+#[test]
+fn deferred_final_ack_waits_for_acceptance_or_refusal() {
+    let mut s = established();
+    s.defer_final_ack(true);
+    s.receive(&segment(0x02, 5, &[], b"abc"), 0);
+    s.receive(&segment(0x01, 5, &[], b"de"), 0);
+    assert_eq!(output(&mut s), xfer_ack(0x02, 5, 3), "only the first segment is acknowledged");
+    assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 5, data: b"abcde".to_vec() }]);
+    assert!(!s.accept_transfer(6), "no such transfer");
+    assert!(s.accept_transfer(5));
+    assert_eq!(output(&mut s), xfer_ack(0x01, 5, 5));
+    assert!(!s.accept_transfer(5), "acknowledged once");
+
+    s.receive(&segment(0x03, 6, &[], b"xyz"), 0);
+    assert!(output(&mut s).is_empty());
+    assert!(s.refuse_transfer(6, RefuseReason::NotAcceptable));
+    assert_eq!(output(&mut s), xfer_refuse(0x04, 6));
+    assert!(!s.refuse_transfer(6, RefuseReason::NotAcceptable));
 }
 
 #[test]

@@ -1,19 +1,25 @@
 //! `tileos-dtn-node`: a command-line BPv7 node over TCPCLv4.
 //!
-//! `listen <host:port> --node ipn:2.0` accepts TCPCL sessions and prints each received bundle
-//! as one JSON line on standard output; `send <host:port> --source … --dest … --lifetime …`
-//! sends one bundle whose payload comes from a file or standard input.
+//! `listen` accepts TCPCL sessions (each on its own thread) and prints each received bundle as
+//! one JSON line; `send` sends one bundle, or `--count N` copies in one session; `node` runs
+//! a store-and-forward node with a spool directory and static routes; `bench` prints bundles
+//! per second over loopback.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tileos_bpv7::{Bundle, CrcType, CreationTimestamp, Eid, Policy, Reassembler};
-use tileos_dtn_node::{bundle_json, dtn_now_ms, run_session};
-use tileos_tcpcl::{Config, Event, Role, Session, TermReason};
+use tileos_bpv7::{Bundle, CrcType, CreationTimestamp, Eid, HopCount, Policy, Reassembler};
+use tileos_dtn_node::node::{NodeConfig, Route};
+use tileos_dtn_node::serve::{Sink, serve};
+use tileos_dtn_node::transfer::send_bundles;
+use tileos_dtn_node::{bench, bundle_json, dtn_now_ms, node_id_of};
+use tileos_tcpcl::RefuseReason;
 
 #[derive(Parser)]
 #[command(name = "tileos-dtn-node", version, about = "BPv7 node over TCPCLv4 (RFC 9171, RFC 9174)")]
@@ -35,35 +41,72 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Send one bundle to a TCPCL listener.
-    Send {
-        /// Address of the peer, e.g. 127.0.0.1:4556.
+    /// Send one bundle (or --count copies) to a TCPCL peer over one session.
+    Send(SendArgs),
+    /// Run a store-and-forward node: a TCPCL listener, a spool directory and static routes.
+    Node {
+        /// Address to listen on, e.g. 0.0.0.0:4556 (port 0 picks a free port).
         addr: String,
-        /// Source endpoint ID, e.g. ipn:1.1.
+        /// Our node ID, e.g. ipn:2.0; bundles for its endpoints are delivered locally.
         #[arg(long, value_parser = parse_eid)]
-        source: Eid,
-        /// Destination endpoint ID, e.g. ipn:2.1.
-        #[arg(long, value_parser = parse_eid)]
-        dest: Eid,
-        /// Bundle lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
-        lifetime: u64,
-        /// File holding the payload; standard input if absent.
+        node: Eid,
+        /// Spool directory: queue/ holds bundles kept for forwarding, delivered/ what was delivered.
         #[arg(long)]
-        payload_file: Option<PathBuf>,
-        /// Our node ID for SESS_INIT; defaults to the source EID.
-        #[arg(long, value_parser = parse_eid)]
-        node: Option<Eid>,
-        /// CRC type of every block.
-        #[arg(long, value_enum, default_value_t = Crc::Crc32c)]
-        crc: Crc,
-        /// Fragment the bundle so that no fragment encodes to more than this many bytes.
-        #[arg(long)]
-        max_bundle_size: Option<usize>,
-        /// Give up if the transfer has not been acknowledged after this many seconds.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        spool: PathBuf,
+        /// A static route PATTERN=HOST:PORT; PATTERN is an endpoint ID, a prefix ending in `*`
+        /// (e.g. ipn:3.* or dtn://hub/*) or `*`. The first matching route wins. Repeatable.
+        #[arg(long = "route", value_parser = parse_route)]
+        routes: Vec<Route>,
+        /// Longest wait between attempts to reach an unreachable peer, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        retry_max_ms: u64,
+        /// Print the counters every this many milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        status_interval_ms: u64,
     },
+    /// Print bundles per second over loopback in one session, for 1 KiB and 64 KiB payloads.
+    Bench {
+        /// Bundles sent per payload size (64 KiB sends at most 4096, to bound memory).
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    /// Address of the peer, e.g. 127.0.0.1:4556.
+    addr: String,
+    /// Source endpoint ID, e.g. ipn:1.1.
+    #[arg(long, value_parser = parse_eid)]
+    source: Eid,
+    /// Destination endpoint ID, e.g. ipn:2.1.
+    #[arg(long, value_parser = parse_eid)]
+    dest: Eid,
+    /// Bundle lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    lifetime: u64,
+    /// File holding the payload; standard input if absent.
+    #[arg(long)]
+    payload_file: Option<PathBuf>,
+    /// Our node ID for SESS_INIT; defaults to the node ID of --source (ipn:1.0 for ipn:1.1).
+    #[arg(long, value_parser = parse_eid)]
+    node: Option<Eid>,
+    /// CRC type of every block.
+    #[arg(long, value_enum, default_value_t = Crc::Crc32c)]
+    crc: Crc,
+    /// Fragment the bundle so that no fragment encodes to more than this many bytes.
+    #[arg(long)]
+    max_bundle_size: Option<usize>,
+    /// Add a hop count block with this hop limit (1 to 255; RFC 9171 §4.4.3).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=255))]
+    hop_limit: Option<u64>,
+    /// Send this many bundles with the same payload (sequence numbers 0, 1, …) in one session.
+    #[arg(long, default_value_t = 1)]
+    count: u64,
+    /// Give up (ending the session with SESS_TERM) if not all transfers are acknowledged
+    /// after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,27 +119,23 @@ fn parse_eid(text: &str) -> Result<Eid, String> {
     text.parse::<Eid>().map_err(|e| format!("not an ipn: or dtn: endpoint ID ({e})"))
 }
 
+fn parse_route(text: &str) -> Result<Route, String> {
+    text.parse()
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Listen { addr, node, count } => listen(&addr, &node, count),
-        Command::Send { addr, source, dest, lifetime, payload_file, node, crc, max_bundle_size, timeout } => {
-            let crc = match crc {
-                Crc::Crc16 => CrcType::Crc16X25,
-                Crc::Crc32c => CrcType::Crc32C,
-            };
-            let node = node.unwrap_or_else(|| source.clone());
-            read_payload(payload_file.as_ref()).and_then(|payload| {
-                let bundle = Bundle::builder(source, dest)
-                    .creation(CreationTimestamp { time_ms: dtn_now_ms().unwrap_or(0), sequence: 0 })
-                    .lifetime_ms(lifetime.saturating_mul(1000))
-                    .crc_type(crc)
-                    .bundle_age_ms(0)
-                    .payload(payload)
-                    .build()
-                    .map_err(|e| format!("cannot build the bundle: {e}"))?;
-                send(&addr, &node, &bundle, max_bundle_size, Duration::from_secs(timeout))
-            })
-        }
+        Command::Send(args) => send(args),
+        Command::Node { addr, node, spool, routes, retry_max_ms, status_interval_ms } => tileos_dtn_node::node::run(NodeConfig {
+            listen: addr,
+            node,
+            spool,
+            routes,
+            retry_max: Duration::from_millis(retry_max_ms),
+            status_interval: Duration::from_millis(status_interval_ms),
+        }),
+        Command::Bench { count } => run_bench(count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,109 +157,108 @@ fn read_payload(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Prints every received bundle (fragments reassembled first) as one JSON line.
+struct Printer {
+    reassembler: Mutex<Reassembler>,
+    printed: AtomicU64,
+    count: Option<u64>,
+}
+
+impl Printer {
+    /// Decodes a received bundle; fragments go through the reassembler.
+    fn complete_bundle(&self, data: &[u8]) -> Result<Option<Bundle>, String> {
+        let bundle = Bundle::decode(data, Policy::Strict).map_err(|e| e.to_string())?;
+        if bundle.fragment.is_none() {
+            return Ok(Some(bundle));
+        }
+        let mut reassembler = self.reassembler.lock().map_err(|_| "reassembler poisoned".to_string())?;
+        reassembler.push(bundle).map_err(|e| e.to_string())
+    }
+}
+
+impl Sink for Printer {
+    fn bundle(&self, peer: &str, data: Vec<u8>) -> Result<(), RefuseReason> {
+        match self.complete_bundle(&data) {
+            Ok(Some(bundle)) => {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", bundle_json(&bundle)).and_then(|()| out.flush()).map_err(|_| RefuseReason::NoResources)?;
+                self.printed.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                eprintln!("refused a bundle from {peer}: {e}");
+                Err(RefuseReason::NotAcceptable)
+            }
+        }
+    }
+
+    fn session_failed(&self, peer: &str, error: &str) {
+        eprintln!("session with {peer} failed: {error}");
+    }
+
+    fn finished(&self) -> bool {
+        self.count.is_some_and(|c| self.printed.load(Ordering::SeqCst) >= c)
+    }
+}
+
 fn listen(addr: &str, node: &Eid, count: Option<u64>) -> Result<(), String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
     eprintln!("listening on {local}");
-    let mut printed = 0u64;
-    let mut reassembler = Reassembler::new(64 << 20, 256 << 20);
-    for stream in listener.incoming() {
-        let stream = stream.map_err(|e| format!("accept on {local}: {e}"))?;
-        let peer = stream.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-        let session = Session::new(Role::Passive, Config::new(node.to_string()), 0);
-        let done = |printed: u64| count.is_some_and(|c| printed >= c);
-        let outcome = run_session(stream, session, None, |session, event| {
-            match event {
-                Event::BundleReceived { data, .. } => match receive_bundle(&data, &mut reassembler) {
-                    Ok(Some(bundle)) => {
-                        let mut out = io::stdout().lock();
-                        writeln!(out, "{}", bundle_json(&bundle))?;
-                        out.flush()?;
-                        printed += 1;
-                        if done(printed) {
-                            session.terminate(TermReason::Unknown);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => eprintln!("dropped a bundle from {peer}: {e}"),
-                },
-                Event::Established(info) => eprintln!("session with {} ({peer})", info.node_id),
-                _ => {}
-            }
-            Ok(())
-        });
-        match outcome {
-            Ok(None) => {}
-            Ok(Some(error)) => eprintln!("session with {peer} ended: {error}"),
-            Err(e) => eprintln!("session with {peer} failed: {e}"),
+    let printer = Printer { reassembler: Mutex::new(Reassembler::new(64 << 20, 256 << 20)), printed: AtomicU64::new(0), count };
+    serve(listener, node, Arc::new(printer))
+}
+
+fn send(args: SendArgs) -> Result<(), String> {
+    let crc = match args.crc {
+        Crc::Crc16 => CrcType::Crc16X25,
+        Crc::Crc32c => CrcType::Crc32C,
+    };
+    let node = match args.node {
+        Some(node) => node,
+        None => node_id_of(&args.source).ok_or_else(|| format!("--source {} has no node ID; give --node", args.source))?,
+    };
+    let payload = read_payload(args.payload_file.as_ref())?;
+    let payload_len = payload.len();
+    let creation_ms = dtn_now_ms().unwrap_or(0);
+    let mut encoded = Vec::new();
+    for sequence in 0..args.count {
+        let mut bundle = Bundle::builder(args.source.clone(), args.dest.clone())
+            .creation(CreationTimestamp { time_ms: creation_ms, sequence })
+            .lifetime_ms(args.lifetime.saturating_mul(1000))
+            .crc_type(crc)
+            .bundle_age_ms(0)
+            .payload(payload.clone())
+            .build()
+            .map_err(|e| format!("cannot build the bundle: {e}"))?;
+        if let Some(limit) = args.hop_limit {
+            bundle.set_hop_count(HopCount { limit, count: 0 });
         }
-        if done(printed) {
-            return Ok(());
+        let pieces = match args.max_bundle_size {
+            Some(max) => bundle.fragment(max).map_err(|e| format!("cannot fragment to --max-bundle-size {max}: {e}"))?,
+            None => vec![bundle],
+        };
+        for piece in &pieces {
+            encoded.push(piece.encode().map_err(|e| format!("cannot encode: {e}"))?);
         }
     }
+    let transfers = encoded.len();
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let outcome = send_bundles(&args.addr, &node, encoded, deadline, |_| {})?;
+    if let Some((index, reason)) = outcome.refused.first() {
+        return Err(format!("peer at {} refused transfer {index} ({reason:?})", args.addr));
+    }
+    eprintln!("sent {payload_len} bytes in {transfers} bundle(s) to {}", args.addr);
     Ok(())
 }
 
-/// Decodes a received bundle; fragments go through the reassembler.
-fn receive_bundle(data: &[u8], reassembler: &mut Reassembler) -> Result<Option<Bundle>, String> {
-    let bundle = Bundle::decode(data, Policy::Strict).map_err(|e| e.to_string())?;
-    if bundle.fragment.is_none() {
-        return Ok(Some(bundle));
+fn run_bench(count: usize) -> Result<(), String> {
+    println!("{:>9} {:>8} {:>12}", "payload", "bundles", "bundles/s");
+    for size in [1024usize, 65_536] {
+        let n = count.min((256 << 20) / size).max(1);
+        let rate = bench::bundles_per_second(size, n)?;
+        println!("{size:>9} {n:>8} {rate:>12.0}");
     }
-    reassembler.push(bundle).map_err(|e| e.to_string())
-}
-
-fn send(addr: &str, node: &Eid, bundle: &Bundle, max_bundle_size: Option<usize>, timeout: Duration) -> Result<(), String> {
-    let pieces = match max_bundle_size {
-        Some(max) => bundle.fragment(max).map_err(|e| format!("cannot fragment: {e}"))?,
-        None => vec![bundle.clone()],
-    };
-    let mut encoded = Vec::with_capacity(pieces.len());
-    for piece in &pieces {
-        encoded.push(piece.encode().map_err(|e| format!("cannot encode: {e}"))?);
-    }
-    let stream = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let session = Session::new(Role::Active, Config::new(node.to_string()), 0);
-    let mut pending = encoded.len();
-    let mut failure = None;
-    let outcome = run_session(stream, session, Some(Instant::now() + timeout), |session, event| {
-        match event {
-            Event::Established(peer) => {
-                for bytes in encoded.drain(..) {
-                    if let Err(e) = session.send_bundle(bytes) {
-                        failure = Some(format!("peer {} will not take the bundle: {e:?}", peer.node_id));
-                        session.terminate(TermReason::Unknown);
-                        break;
-                    }
-                }
-            }
-            Event::TransferAcked { complete: true, .. } => {
-                pending = pending.saturating_sub(1);
-                if pending == 0 {
-                    session.terminate(TermReason::Unknown);
-                }
-            }
-            Event::TransferRefused { reason, .. } => {
-                failure = Some(format!("peer refused the bundle ({reason:?})"));
-                session.terminate(TermReason::Unknown);
-            }
-            Event::Terminated { by_peer: true, reason } if pending > 0 => {
-                failure = Some(format!("peer ended the session ({reason:?})"));
-            }
-            _ => {}
-        }
-        Ok(())
-    });
-    match outcome {
-        Err(e) => Err(format!("session with {addr}: {e}")),
-        Ok(Some(error)) if failure.is_none() => Err(format!("session with {addr}: {error}")),
-        Ok(_) => match failure {
-            Some(message) => Err(message),
-            None if pending > 0 => Err(format!("session with {addr} ended before {pending} bundle(s) were acknowledged")),
-            None => {
-                eprintln!("sent {} bytes in {} bundle(s) to {addr}", bundle.payload().len(), pieces.len());
-                Ok(())
-            }
-        },
-    }
+    Ok(())
 }

@@ -128,6 +128,13 @@ fn bad_arguments_give_clear_errors() {
     let err = failing(&["send", "127.0.0.1:1", "--source", "ipn:1.1", "--dest", "ipn:2.1", "--payload-file", "/nonexistent/x"]);
     assert!(err.contains("--payload-file /nonexistent/x"), "{err}");
 
+    let err = failing(&["node", "127.0.0.1:0", "--node", "ipn:2.0", "--spool", "/tmp/x", "--route", "ipn:3.*"]);
+    assert!(err.contains("--route") && err.contains("PATTERN=HOST:PORT"), "{err}");
+    let err = failing(&["node", "127.0.0.1:0", "--node", "ipn:2.0", "--spool", "/proc/no-spool-here"]);
+    assert!(err.contains("cannot create spool directory /proc/no-spool-here/queue"), "{err}");
+    let err = failing(&["send", "127.0.0.1:1", "--source", "ipn:1.1", "--dest", "ipn:2.1", "--hop-limit", "0"]);
+    assert!(err.contains("--hop-limit"), "{err}");
+
     // Nobody listens on the port of a listener we bound and dropped.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let addr = format!("127.0.0.1:{port}");
