@@ -11,11 +11,33 @@ use tileos_protocol::console::{Console, Request, Response};
 use tileos_sys::cap::IoPort;
 
 const COM1: u16 = 0x3F8;
+/// Bytes the 16550's transmit FIFO holds.
+const FIFO_BYTES: usize = 16;
 
-fn put(port: IoPort, byte: u8) {
-    // Wait for the transmit holding register to be empty, then write.
-    while port.in8(COM1 + 5).map(|status| status & 0x20 == 0).unwrap_or(false) {}
-    let _ = port.out8(COM1, byte);
+/// COM1's transmitter, one FIFO-full at a time: every port access is a system call, so the
+/// line status is read once per [`FIFO_BYTES`] bytes written, not once per byte.
+struct Transmitter {
+    port: IoPort,
+    /// Bytes that may still be written before the FIFO must be seen empty again.
+    room: usize,
+}
+
+impl Transmitter {
+    /// Enables (and clears) the FIFOs.
+    fn new(port: IoPort) -> Transmitter {
+        let _ = port.out8(COM1 + 2, 0x07);
+        Transmitter { port, room: 0 }
+    }
+
+    fn put(&mut self, byte: u8) {
+        if self.room == 0 {
+            // Line status bit 5: the transmit FIFO is empty.
+            while self.port.in8(COM1 + 5).map(|status| status & 0x20 == 0).unwrap_or(false) {}
+            self.room = FIFO_BYTES;
+        }
+        let _ = self.port.out8(COM1, byte);
+        self.room -= 1;
+    }
 }
 
 tileos_sys::resources! {
@@ -31,12 +53,13 @@ tileos_sys::resources! {
 tileos_sys::entry!(main);
 
 fn main(Resources { log, port }: Resources) -> ! {
+    let mut transmitter = Transmitter::new(port);
     tileos_sys::rpc::serve::<Console>(log, |_, Request::Write(text)| {
         for byte in text.bytes() {
             if byte == b'\n' {
-                put(port, b'\r');
+                transmitter.put(b'\r');
             }
-            put(port, byte);
+            transmitter.put(byte);
         }
         Ok(Response::Written(text.len() as u32))
     })

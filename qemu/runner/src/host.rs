@@ -165,3 +165,34 @@ pub fn boot_and_drive<T: Send + 'static>(
         Err(error) => panic!("{error}; last serial lines:\n{}", outcome.tail(60)),
     }
 }
+
+/// Runs one tilectl command (the `tileos_tilectl` library, DEV operator key) against the
+/// update agent forwarded to loopback `port`, waiting at most `timeout` for its answers:
+/// tilectl's output, or its failure in words.
+pub fn tilectl(port: u16, command: tileos_tilectl::Command, timeout: Duration) -> Result<String, String> {
+    let options = tileos_tilectl::Options { tile: format!("127.0.0.1:{port}"), key: None, dev_key: true, json: false, timeout };
+    let mut out = Vec::new();
+    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `tilectl install` of `build/bundles/<name>.bundle` (see [`bundles_dir`]) into `slot`.
+pub fn install_bundle(port: u16, slot: &str, name: &str) -> Result<String, String> {
+    let file = bundles_dir().join(format!("{name}.bundle"));
+    tilectl(port, tileos_tilectl::Command::Install { file, slot: slot.into() }, Duration::from_secs(60))
+}
+
+/// The directory `make bundles` writes the demo slot's signed bundles to.
+pub fn bundles_dir() -> std::path::PathBuf {
+    crate::images::workspace_root().join("build/bundles")
+}
+
+/// The module number in tilectl's "installed as module N" line.
+pub fn installed_module(output: &str) -> Result<u32, String> {
+    output
+        .split("installed as module ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|number| number.trim().parse().ok())
+        .ok_or_else(|| format!("no module number in {output:?}"))
+}

@@ -20,41 +20,17 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::boot_and_drive;
-use tileos_qemu::images::{test_images, workspace_root};
+use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::images::test_images;
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
 
-/// Runs one tilectl command against the tile (DEV operator key): its output, or the failure
-/// in words.
+/// Runs one tilectl command against the tile.
 fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
-    let options = tileos_tilectl::Options {
-        tile: format!("127.0.0.1:{port}"),
-        key: None,
-        dev_key: true,
-        json: false,
-        timeout: Duration::from_secs(30),
-    };
-    let mut out = Vec::new();
-    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn install(port: u16, bundles: &Path, name: &str) -> Result<String, String> {
-    tilectl(port, Tilectl::Install { file: bundles.join(format!("{name}.bundle")), slot: SLOT.into() })
-}
-
-/// The module number in tilectl's "installed as module N" line.
-fn installed_module(output: &str) -> Result<u32, String> {
-    output
-        .split("installed as module ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|number| number.trim().parse().ok())
-        .ok_or_else(|| format!("no module number in {output:?}"))
+    host::tilectl(port, command, Duration::from_secs(30))
 }
 
 /// The status line of module `module`, if the slot still lists it.
@@ -80,7 +56,7 @@ fn wait_status(port: u16, what: &str, seconds: u64, done: impl Fn(&str) -> bool)
 
 /// The host's side: every step, checked; returns the serial log's length when the forced
 /// promotion began (the client's rounds before it must show no wrong answer).
-fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> Result<(usize, Vec<String>), String> {
+fn drive_the_slot(port: u16, serial: &Path, scratch: &Path) -> Result<(usize, Vec<String>), String> {
     let mut outputs = Vec::new();
     // 1. Refused at install, with the reason.
     for (bundle, reason) in [
@@ -89,14 +65,14 @@ fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> R
         ("checksum-tampered", "Bundle"),
         ("checksum-greedy", "Capabilities"),
     ] {
-        match install(port, bundles, bundle) {
+        match install_bundle(port, SLOT, bundle) {
             Err(failure) if failure.contains(&format!("refused the install's commit: {reason}:")) => outputs.push(failure),
             other => return Err(format!("{bundle}: expected a refusal ({reason}), got {other:?}")),
         }
     }
     // 2. Installed, shadowing, rejected.
     for (bundle, why) in [("checksum-wrong", "disagreeing"), ("checksum-crash", "faulting")] {
-        let installed = install(port, bundles, bundle)?;
+        let installed = install_bundle(port, SLOT, bundle)?;
         let module = installed_module(&installed)?;
         outputs.push(installed);
         let status = wait_status(port, &format!("{bundle} (module {module}) rejected for {why}"), 120, |status| {
@@ -109,7 +85,7 @@ fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> R
         return Err(format!("after two rejections: {status}"));
     }
     // 3. The good challenger: promoted on the policy's evidence.
-    let installed = install(port, bundles, "checksum-fast")?;
+    let installed = install_bundle(port, SLOT, "checksum-fast")?;
     let fast = installed_module(&installed)?;
     outputs.push(installed);
     let mut promoted = None;
@@ -126,7 +102,7 @@ fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> R
     outputs.push(status);
     // 4. Back to the incumbent by hand; a wrong module forced in is rolled back by the breaker.
     outputs.push(tilectl(port, Tilectl::Rollback { slot: SLOT.into() })?);
-    let wrong = installed_module(&install(port, bundles, "checksum-wrong")?)?;
+    let wrong = installed_module(&install_bundle(port, SLOT, "checksum-wrong")?)?;
     let before_force = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
     // Forced as soon as it shadows (it is started, not yet ready, when the install returns),
     // before its disagreements reject it.
@@ -152,22 +128,22 @@ fn drive_the_slot(port: u16, bundles: &Path, serial: &Path, scratch: &Path) -> R
     Ok((before_force, outputs))
 }
 
-fn bundles_dir() -> PathBuf {
-    let dir = workspace_root().join("build/bundles");
+/// Fails the test unless `make bundles` has written the bundles.
+fn assert_bundles() {
+    let dir = host::bundles_dir();
     assert!(dir.join("checksum-fast.bundle").is_file(), "{} has no bundles: run `make bundles` (make test does)", dir.display());
-    dir
 }
 
 #[test]
 fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() {
-    let bundles = bundles_dir();
+    assert_bundles();
     let scratch = test_images().unwrap_or_else(|error| panic!("{error}")).logs.join("slot-demo-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch directory");
     let ready = &["update-agent: ready", "slot checksum: serving"];
     let (outcome, (before_force, outputs)) =
         boot_and_drive("slot-demo", "tile-slot-demo.log", Vec::new(), PORT, ready, TIMEOUT, move |port, serial| {
-            drive_the_slot(port, &bundles, serial, &scratch)
+            drive_the_slot(port, serial, &scratch)
         });
     for bad in ["KERNEL EXCEPTION", "panic at"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
@@ -201,7 +177,7 @@ fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() 
 /// second, consistent with the head the host verified before the reboot.
 #[test]
 fn the_update_log_on_the_store_verifies_after_a_reboot() {
-    let bundles = bundles_dir();
+    assert_bundles();
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let scratch = images.logs.join("slot-store-scratch");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -215,8 +191,8 @@ fn the_update_log_on_the_store_verifies_after_a_reboot() {
     let first_state = state.clone();
     let (first, before) =
         boot_and_drive("slot-store", "tile-slot-store.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
-            installed_module(&install(port, &bundles, "checksum-fast")?)?;
-            match install(port, &bundles, "checksum-wrongkey") {
+            installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
+            match install_bundle(port, SLOT, "checksum-wrongkey") {
                 Err(failure) if failure.contains("Bundle:") => {}
                 other => return Err(format!("checksum-wrongkey: expected a refusal, got {other:?}")),
             }

@@ -215,12 +215,14 @@ impl Supervision<'_, '_> {
         if state != State::Running {
             return Response::Refused(Refusal::NotRunning(state));
         }
+        let start = tileos_sys::timestamp();
         if let Err(error) = self.tile.destroy(self.alloc, index) {
             println!("supervisor: slot \"{}\" seat {seat} could not be destroyed: {error}", slot.name);
         }
         self.tile.states[index].state = State::Stopped;
+        let ticks = tileos_sys::timestamp().wrapping_sub(start);
         println!("supervisor: slot \"{}\" seat {seat} stopped on request of its manager", slot.name);
-        event!("seat.stopped", slot = slot.name, seat = seat, generation = self.tile.states[index].generation);
+        event!("seat.stopped", slot = slot.name, seat = seat, generation = self.tile.states[index].generation, ticks = ticks);
         Response::SeatStopped
     }
 

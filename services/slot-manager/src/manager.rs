@@ -233,6 +233,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     stats: ManagerStats,
     /// State transfers so far (numbers exports and the imports waiting for them).
     transfers: u64,
+    /// The module promoted last and when, until its first delivered answer.
+    switching: Option<(ModuleId, Ticks)>,
 }
 
 /// A refusal in the control protocol.
@@ -332,6 +334,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             modules,
             stats: ManagerStats::default(),
             transfers: 0,
+            switching: None,
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -683,6 +686,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let (answered, out) = self.slot.answer(id, responder, bytes, now);
         if answered == Answered::Deliver {
             self.deliver(id, bytes);
+            if let (Some((module, since)), Responder::Module(by)) = (self.switching, responder)
+                && module == by
+            {
+                self.switching = None;
+                self.host.note(format_args!(
+                    "@event slot.switch slot={} module={module} first_answer_micros={}",
+                    self.config.name,
+                    now.saturating_sub(since)
+                ));
+            }
         }
         self.process(out);
     }
@@ -758,6 +771,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         ));
         match (t.to, t.reason) {
             (State::Promoted, reason) => {
+                self.switching = Some((t.module, self.clock.now()));
                 if reason == Reason::Promoted(PromotedBy::Policy) {
                     let note = format!("promoted by policy: {} agreeing, {} disagreeing", t.evidence.agreeing, t.evidence.disagreeing);
                     self.log_automatic(EventKind::Promote, t.module, &note);

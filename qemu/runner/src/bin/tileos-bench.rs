@@ -15,10 +15,12 @@
 //!    netstack's `netstack: discard connection <k>: result …` lines;
 //! 5. the demo slot: boots scenario `bench-slot` with the update agent forwarded and drives
 //!    it with tilectl (the signed bundles of `make bundles`): checksum-client's mean call
-//!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b: the
-//!    mirroring overhead, which on one core includes the challengers' own work, as they
-//!    outrank the client), the longest call in the rounds of a promotion against the longest
-//!    in quiet rounds (the promotion pause), and the manager's commit of the ~100 KiB
+//!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b), which on
+//!    one core includes the challengers' own work, as they outrank the client; the slot
+//!    manager's own work per request in the same phases (its `slot.cost` lines: the
+//!    mirroring overhead proper, beside the kernel's IPC round trip); the longest call
+//!    around the policy's automatic promotion of checksum-fast against the round before it
+//!    and quiet rounds (the promotion pause); and the manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
@@ -305,10 +307,18 @@ fn tcp_figures(images: &TestImages) -> Result<(IoFigure, Vec<IoFigure>, Vec<f64>
 struct SlotFigures {
     /// checksum-client's mean call with 0, 1 and 2 challengers shadowing.
     mean_call: [u64; 3],
+    /// The slot manager's own work per client request with 0, 1 and 2 challengers.
+    manager: [u64; 3],
     /// Its longest call in quiet rounds (no challenger, no promotion).
     quiet_longest: u64,
-    /// Its longest call in the round in which checksum-fast was promoted.
+    /// Its longest call in three rounds shortly before checksum-fast's promotion (3
+    /// challengers shadowing).
+    before_promotion_longest: u64,
+    /// Its longest call in the rounds around the promotion.
     promotion_longest: u64,
+    /// The manager's `slot.switch`: from the promotion to the promoted module's first
+    /// delivered answer (microseconds of guest time: 1,000 instructions each).
+    switch: u64,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes.
     install: (u64, u64),
 }
@@ -321,8 +331,13 @@ impl SlotFigures {
             format!("  \"slot_mean_call_0_challengers\": {{\"instructions\": {zero}}}"),
             format!("  \"slot_mean_call_1_challenger\": {{\"instructions\": {one}}}"),
             format!("  \"slot_mean_call_2_challengers\": {{\"instructions\": {two}}}"),
+            format!("  \"slot_manager_per_request_0_challengers\": {{\"instructions\": {}}}", self.manager[0]),
+            format!("  \"slot_manager_per_request_1_challenger\": {{\"instructions\": {}}}", self.manager[1]),
+            format!("  \"slot_manager_per_request_2_challengers\": {{\"instructions\": {}}}", self.manager[2]),
             format!("  \"slot_longest_call_quiet\": {{\"instructions\": {}}}", self.quiet_longest),
+            format!("  \"slot_longest_call_before_promotion\": {{\"instructions\": {}}}", self.before_promotion_longest),
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
+            format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
         ]
     }
@@ -335,8 +350,14 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "client call, mean, 0 challengers", zero);
     println!("{:<52} {:>14}", "client call, mean, 1 challenger (overhead)", format!("{one} (+{})", one.saturating_sub(zero)));
     println!("{:<52} {:>14}", "client call, mean, 2 challengers (overhead)", format!("{two} (+{})", two.saturating_sub(zero)));
+    let [m0, m1, m2] = slot.manager;
+    println!("{:<52} {:>14}", "slot manager's work per request, 0 challengers", m0);
+    println!("{:<52} {:>14}", "  1 challenger (overhead)", format!("{m1} (+{})", m1.saturating_sub(m0)));
+    println!("{:<52} {:>14}", "  2 challengers (overhead)", format!("{m2} (+{})", m2.saturating_sub(m0)));
     println!("{:<52} {:>14}", "client call, longest in a quiet round", slot.quiet_longest);
-    println!("{:<52} {:>14}", "client call, longest in the promotion's round", slot.promotion_longest);
+    println!("{:<52} {:>14}", "client call, longest shortly before the promotion", slot.before_promotion_longest);
+    println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
+    println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
 }
 
@@ -381,28 +402,21 @@ fn log_length(log: &std::path::Path) -> usize {
     std::fs::read_to_string(log).map(|text| text.len()).unwrap_or(0)
 }
 
-/// One tilectl command against the bench tile.
-fn tilectl(port: u16, command: tileos_tilectl::Command) -> Result<String, String> {
-    let options = tileos_tilectl::Options {
-        tile: format!("127.0.0.1:{port}"),
-        key: None,
-        dev_key: true,
-        json: false,
-        timeout: Duration::from_secs(60),
-    };
-    let mut out = Vec::new();
-    tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+/// Rounds measured per phase (500 calls each; the manager logs its cost every 1,000).
+const SLOT_ROUNDS: usize = 6;
+
+/// Where in the serial log each phase of the slot figures began and ended (byte offsets).
+struct SlotPhases {
+    /// 0, 1 and 2 challengers shadowing: (start, end).
+    shadowing: [(usize, usize); 3],
+    /// The line of the automatic promotion.
+    promotion: usize,
 }
 
-/// Rounds measured per phase.
-const SLOT_ROUNDS: usize = 3;
-
-/// The host's side of the slot figures: the rounds of each phase and the promotion round.
-fn drive_slot(port: u16, log: &std::path::Path) -> Result<([Vec<(u64, u64)>; 3], Vec<(u64, u64)>), String> {
-    use tileos_tilectl::Command as Tilectl;
-    let bundles = workspace_root().join("build/bundles");
-    let install = |name: &str| tilectl(port, Tilectl::Install { file: bundles.join(format!("{name}.bundle")), slot: "checksum".into() });
+/// The host's side of the slot figures: installs the challengers one by one, waits for each
+/// phase's rounds, then for the policy's automatic promotion of checksum-fast.
+fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
+    let install = |name: &str| tileos_qemu::host::install_bundle(port, "checksum", name);
     let shadowing = |count: usize| {
         let deadline = Instant::now() + IO_TIMEOUT;
         while std::fs::read_to_string(log).unwrap_or_default().matches("to=shadowing").count() < count {
@@ -413,33 +427,48 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<([Vec<(u64, u64)>; 3],
         }
         Ok(())
     };
-    let quiet = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    let phase = || -> Result<(usize, usize), String> {
+        let start = log_length(log);
+        wait_rounds(log, start, SLOT_ROUNDS)?;
+        Ok((start, log_length(log)))
+    };
+    let quiet = phase()?;
     install("checksum-fast")?;
     shadowing(1)?;
-    let one = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    let one = phase()?;
     install("checksum-lineage-b")?;
     shadowing(2)?;
-    let two = wait_rounds(log, log_length(log), SLOT_ROUNDS)?;
+    let two = phase()?;
     // The install figure: the third install's commit.
     install("checksum-big")?;
     shadowing(3)?;
-    // The promotion's rounds: the two that end first after it was asked for (it happens in
-    // one of them).
-    let before = log_length(log);
-    tilectl(port, Tilectl::Promote { slot: "checksum".into(), module: 1, force: true })?;
+    // The promotion: by the policy (no tilectl traffic competes with the clients then).
     let deadline = Instant::now() + IO_TIMEOUT;
-    let promotion = loop {
+    loop {
         let serial = std::fs::read_to_string(log).unwrap_or_default();
-        let rounds: Vec<(u64, u64)> = rounds_after(&serial, before).take(2).collect();
-        if rounds.len() == 2 {
-            break rounds;
+        if let Some(promotion) = serial.find("reason=Promoted(Policy)")
+            && rounds_after(&serial, promotion).nth(1).is_some()
+        {
+            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion });
         }
         if Instant::now() > deadline {
-            return Err("no client round after the promotion".into());
+            return Err("checksum-fast was not promoted by the policy (or no client round followed)".into());
         }
         std::thread::sleep(Duration::from_millis(200));
-    };
-    Ok(([quiet, one, two], promotion))
+    }
+}
+
+/// The `ticks_per_request` of the slot manager's `slot.cost` lines in `serial[start..end]`,
+/// but the first (its window may have begun before `start`).
+fn manager_costs(serial: &str, (start, end): (usize, usize)) -> Vec<u64> {
+    serial
+        .get(start..end)
+        .unwrap_or("")
+        .lines()
+        .filter(|line| line.starts_with("@event slot.cost "))
+        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks_per_request=")).and_then(|v| v.parse().ok()))
+        .skip(1)
+        .collect()
 }
 
 /// The demo slot's figures (see the module documentation, part 5).
@@ -479,12 +508,25 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let outcome = tileos_qemu::run_until_host_done(&machine, &boot, &log, IO_TIMEOUT, &["update-agent: ready"], &done)
         .map_err(|error| error.to_string())?;
     host.join().map_err(|_| "the host side panicked".to_string())?;
-    let (phases, promotion) = results
+    let phases = results
         .try_recv()
         .unwrap_or_else(|_| Err("the host side did not finish".into()))
         .map_err(|error| failed(&format!("slot figures: {error}"), &outcome))?;
-    let mean = |rounds: &[(u64, u64)]| rounds.iter().map(|r| r.0).sum::<u64>() / rounds.len().max(1) as u64;
+    let serial = &outcome.serial;
+    let rounds = |(start, end): (usize, usize)| -> Vec<(u64, u64)> { client_rounds(serial.get(..end).unwrap_or(serial), start) };
+    let average = |values: &[u64]| values.iter().sum::<u64>() / values.len().max(1) as u64;
+    let mean = |phase| average(&rounds(phase).iter().map(|r| r.0).collect::<Vec<_>>());
     let longest = |rounds: &[(u64, u64)]| rounds.iter().map(|r| r.1).max().unwrap_or(0);
+    let manager = |phase| {
+        let costs = manager_costs(serial, phase);
+        if costs.is_empty() { Err(failed("slot figures: no slot.cost line in a phase", &outcome)) } else { Ok(average(&costs)) }
+    };
+    // The round that held the promotion may be logged just before its transition line (the
+    // log lines of different domains interleave): the promotion's window is the last round
+    // before the line and the two after it; the baseline is the three rounds before those.
+    let before: Vec<(u64, u64)> = rounds_after(serial.get(..phases.promotion).unwrap_or(serial), 0).collect();
+    let around: Vec<(u64, u64)> = before.last().copied().into_iter().chain(rounds_after(serial, phases.promotion).take(2)).collect();
+    let baseline = &before[before.len().saturating_sub(4)..before.len().saturating_sub(1)];
     let commits: Vec<u64> = outcome
         .serial
         .lines()
@@ -494,10 +536,21 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let Some(&install) = commits.get(2) else {
         return Err(failed("slot figures: no install-commit line for checksum-big", &outcome));
     };
+    let switch = serial
+        .lines()
+        .find(|line| line.starts_with("@event slot.switch "))
+        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("first_answer_micros=")))
+        .and_then(|micros| micros.parse::<u64>().ok())
+        .ok_or_else(|| failed("slot figures: no slot.switch line", &outcome))?
+        * 1000;
+    let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
-        mean_call: [mean(&phases[0]), mean(&phases[1]), mean(&phases[2])],
-        quiet_longest: longest(&phases[0]),
-        promotion_longest: longest(&promotion),
+        mean_call: [mean(quiet), mean(one), mean(two)],
+        manager: [manager(quiet)?, manager(one)?, manager(two)?],
+        quiet_longest: longest(&rounds(quiet)),
+        before_promotion_longest: longest(baseline),
+        promotion_longest: longest(&around),
+        switch,
         install: (install, big),
     })
 }

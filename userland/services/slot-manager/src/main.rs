@@ -371,8 +371,10 @@ fn main(resources: Resources) -> ! {
     };
     log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
     let front = resources.front.cptr();
+    let mut cost = ServiceCost::default();
     loop {
         let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
+        let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word (a client's empty call gets the error reply,
@@ -398,10 +400,41 @@ fn main(resources: Resources) -> ! {
         // An install's commit (verify, stage, build, start) is timed for `make bench`.
         let commit = access == Access::Full
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
-        let start = tileos_sys::timestamp();
         manager.received(received.badge, access, message, reply);
+        let spent = tileos_sys::timestamp().wrapping_sub(start);
         if commit {
-            log!("@event slot.install-commit slot={slot_name} ticks={}", tileos_sys::timestamp().wrapping_sub(start));
+            log!("@event slot.install-commit slot={slot_name} ticks={spent}");
+        }
+        if access == Access::Service {
+            cost.add(spent, manager.stats().answered, &slot_name);
+        }
+    }
+}
+
+/// Client requests per `slot.cost` line.
+const COST_WINDOW: u64 = 1000;
+
+/// The manager's own work for the service (client requests and the seats' calls: queueing,
+/// dispatch, mirroring, comparison, the replies it sends), measured from each receive's
+/// return to the end of its handling; logged per answered client request every
+/// [`COST_WINDOW`] requests (`make bench` reads it: the mirroring overhead without the
+/// modules' own work or the kernel's receive path).
+#[derive(Default)]
+struct ServiceCost {
+    /// Ticks spent since the last line.
+    ticks: u64,
+    /// Requests answered at the last line.
+    answered_then: u64,
+}
+
+impl ServiceCost {
+    /// Counts `spent` ticks; logs a line once [`COST_WINDOW`] more requests were answered.
+    fn add(&mut self, spent: u64, answered: u64, slot: &str) {
+        self.ticks = self.ticks.saturating_add(spent);
+        let requests = answered.saturating_sub(self.answered_then);
+        if requests >= COST_WINDOW {
+            log!("@event slot.cost slot={slot} requests={requests} ticks_per_request={}", self.ticks / requests);
+            *self = ServiceCost { ticks: 0, answered_then: answered };
         }
     }
 }
