@@ -24,4 +24,4 @@ pub mod msg;
 mod session;
 
 pub use msg::{RefuseReason, RejectReason, TermReason};
-pub use session::{Config, Event, PeerInfo, Role, SendError, Session, SessionError};
+pub use session::{Config, Event, FinalAck, PeerInfo, Role, SendError, Session, SessionError};

@@ -36,6 +36,19 @@ pub struct Config {
     /// Largest segment we send, even if the peer accepts more, so that acknowledgements and
     /// keepalives are not held up behind huge segments.
     pub max_send_segment: u64,
+    /// When the XFER_ACK of a transfer's last segment is sent.
+    pub final_ack: FinalAck,
+}
+
+/// When a received transfer's last segment is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAck {
+    /// As soon as it arrives, before [`Event::BundleReceived`] is reported.
+    Immediate,
+    /// Only when the user calls [`Session::acknowledge`] (after storing the bundle, so a
+    /// custodian never acknowledges a bundle it could still lose) or refuses it with
+    /// [`Session::refuse_received`].
+    Deferred,
 }
 
 impl Config {
@@ -48,6 +61,7 @@ impl Config {
             transfer_mru: 64 * 1024 * 1024,
             max_extensions: 4096,
             max_send_segment: 64 * 1024,
+            final_ack: FinalAck::Immediate,
         }
     }
 }
@@ -184,6 +198,15 @@ struct Outgoing {
     sent: usize,
 }
 
+/// The XFER_ACK of a received transfer's last segment, held back by [`FinalAck::Deferred`].
+#[derive(Debug, Clone, Copy)]
+struct HeldAck {
+    /// Flags of the last segment.
+    flags: u8,
+    /// The transfer's total length.
+    length: u64,
+}
+
 #[derive(Debug)]
 struct Incoming {
     id: u64,
@@ -208,6 +231,8 @@ pub struct Session {
     /// Our transfers fully sent but not fully acknowledged: ID → length.
     unacked: BTreeMap<u64, u64>,
     incoming: Option<Incoming>,
+    /// Received transfers whose final XFER_ACK waits for [`Session::acknowledge`]:
+    deferred: BTreeMap<u64, HeldAck>,
     next_transfer_id: u64,
     now_ms: u64,
     last_sent_ms: u64,
@@ -228,6 +253,7 @@ impl Session {
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             incoming: None,
+            deferred: BTreeMap::new(),
             next_transfer_id: 0,
             now_ms,
             last_sent_ms: now_ms,
@@ -288,6 +314,27 @@ impl Session {
         self.next_transfer_id = self.next_transfer_id.wrapping_add(1);
         self.queue.push_back(Outgoing { id, data, sent: 0 });
         Ok(id)
+    }
+
+    /// Sends the XFER_ACK of a received transfer's last segment held back by
+    /// [`FinalAck::Deferred`]; false if no such acknowledgement is waiting.
+    pub fn acknowledge(&mut self, transfer_id: u64) -> bool {
+        let Some(HeldAck { flags, length }) = self.deferred.remove(&transfer_id) else { return false };
+        if !matches!(self.state, State::Established | State::Ending) {
+            return false;
+        }
+        self.push(&Message::XferAck { flags, transfer_id, length });
+        true
+    }
+
+    /// Refuses a received transfer whose final XFER_ACK was held back by
+    /// [`FinalAck::Deferred`] (e.g. it could not be stored); false if none is waiting.
+    pub fn refuse_received(&mut self, transfer_id: u64, reason: RefuseReason) -> bool {
+        if self.deferred.remove(&transfer_id).is_none() || !matches!(self.state, State::Established | State::Ending) {
+            return false;
+        }
+        self.refuse(transfer_id, reason);
+        true
     }
 
     /// Ends the session with SESS_TERM (RFC 9174 §6.1); it closes when the peer replies.
@@ -386,6 +433,7 @@ impl Session {
         self.state = State::Closed;
         self.queue.clear();
         self.incoming = None;
+        self.deferred.clear();
         self.events.push_back(Event::Closed { error });
     }
 
@@ -562,7 +610,11 @@ impl Session {
                 self.refuse(transfer_id, reason);
             } else {
                 incoming.data.extend_from_slice(&data);
-                self.push(&Message::XferAck { flags, transfer_id, length: total });
+                if end && self.config.final_ack == FinalAck::Deferred {
+                    self.deferred.insert(transfer_id, HeldAck { flags, length: total });
+                } else {
+                    self.push(&Message::XferAck { flags, transfer_id, length: total });
+                }
             }
         }
         if end && let Some(done) = self.incoming.take().filter(|t| !t.refused) {

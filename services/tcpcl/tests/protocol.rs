@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tileos_tcpcl::msg::{self, ExtensionItem, Limits, Message};
-use tileos_tcpcl::{Config, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
+use tileos_tcpcl::{Config, Event, FinalAck, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
 
 const CH: [u8; 6] = *b"dtn!\x04\x00";
 
@@ -64,7 +64,11 @@ fn events(s: &mut Session) -> Vec<Event> {
 
 /// A passive session that has received a contact header and SESS_INIT from "ipn:1.0".
 fn established() -> Session {
-    let mut s = Session::new(Role::Passive, config(), 0);
+    established_with(config())
+}
+
+fn established_with(config: Config) -> Session {
+    let mut s = Session::new(Role::Passive, config, 0);
     s.receive(&CH, 0);
     s.receive(&sess_init(30, 500, 100_000, b"ipn:1.0", &[]), 0);
     assert!(s.is_established());
@@ -220,6 +224,26 @@ fn transfer_is_received_and_acked_cumulatively() {
     s.receive(&segment(0x01, 42, &[], b"fg"), 0);
     assert_eq!(output(&mut s), [xfer_ack(0x02, 42, 3), xfer_ack(0x00, 42, 5), xfer_ack(0x01, 42, 7)].concat());
     assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 42, data: b"abcdefg".to_vec() }]);
+}
+
+#[test]
+fn a_deferred_final_ack_waits_for_acknowledge_or_becomes_a_refusal() {
+    let mut s = established_with(Config { final_ack: FinalAck::Deferred, ..config() });
+    s.receive(&segment(0x02, 5, &[], b"ab"), 0);
+    s.receive(&segment(0x01, 5, &[], b"c"), 0);
+    // Intermediate segments are acknowledged at once; the last one waits.
+    assert_eq!(output(&mut s), xfer_ack(0x02, 5, 2));
+    assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 5, data: b"abc".to_vec() }]);
+    assert!(!s.acknowledge(6));
+    assert!(s.acknowledge(5));
+    assert_eq!(output(&mut s), xfer_ack(0x01, 5, 3));
+    assert!(!s.acknowledge(5), "acknowledged once only");
+
+    s.receive(&segment(0x03, 6, &[], b"xyz"), 0);
+    assert_eq!(output(&mut s), b"");
+    assert!(s.refuse_received(6, RefuseReason::NoResources));
+    assert_eq!(output(&mut s), xfer_refuse(0x02, 6));
+    assert!(!s.refuse_received(6, RefuseReason::NoResources));
 }
 
 #[test]
