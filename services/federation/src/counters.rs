@@ -125,6 +125,9 @@ pub struct Counters {
     pub fragments_made: u64,
     /// Bundles put back together from fragments.
     pub reassembled: u64,
+    /// Bundles (or fragments) for this node that arrived again after being delivered
+    /// (acknowledged and dropped).
+    pub duplicates: u64,
     /// Replication messages received and applied.
     pub replication_received: u64,
     /// Replication messages sent.

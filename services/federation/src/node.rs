@@ -214,6 +214,8 @@ type Original = (Eid, CreationTimestamp);
 const SEQUENCE_BLOCK: u64 = 1024;
 /// Keys listed per store call during recovery.
 const RECOVERY_PAGE: usize = 64;
+/// Bundles remembered as delivered, to recognise duplicates.
+const RECENT_DELIVERIES: usize = 256;
 
 /// A tile's federation node: store-and-forward with custody over TCPCL sessions, routing,
 /// fragmentation and reassembly, and the replicated state.
@@ -230,12 +232,16 @@ pub struct FederationNode<S: BundleStore> {
     sequence_floor: u64,
     reassembler: Reassembler,
     fragments: BTreeMap<Original, Vec<u64>>,
+    /// Bundles delivered here lately (the last [`RECENT_DELIVERIES`]), to drop duplicates.
+    recent: VecDeque<Original>,
     replica: Replica,
     published: BTreeMap<&'static str, u64>,
     last_ship: BTreeMap<NodeNumber, u64>,
     last_dial: BTreeMap<NodeNumber, u64>,
     received_plan: Vec<Contact>,
     plan_stamp: Option<CreationTimestamp>,
+    /// Bytes handed to each scheduled contact so far (until it ends).
+    contact_use: BTreeMap<Contact, u64>,
     counters: Counters,
     outputs: VecDeque<Output>,
 }
@@ -261,11 +267,13 @@ impl<S: BundleStore> FederationNode<S> {
             sequence_floor: 0,
             reassembler: Reassembler::new(limits.max_reassembly_bytes, usize::try_from(limits.max_reassembly_bytes).unwrap_or(usize::MAX)),
             fragments: BTreeMap::new(),
+            recent: VecDeque::new(),
             published: BTreeMap::new(),
             last_ship: BTreeMap::new(),
             last_dial: BTreeMap::new(),
             received_plan: Vec::new(),
             plan_stamp: None,
+            contact_use: BTreeMap::new(),
             counters: Counters::default(),
             outputs: VecDeque::new(),
         };
@@ -422,6 +430,11 @@ impl<S: BundleStore> FederationNode<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The store, mutably (e.g. to inject faults in tests).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     /// Stops the node and gives its store back (to simulate a crash, or to shut down).
@@ -622,6 +635,11 @@ impl<S: BundleStore> FederationNode<S> {
             self.counters.received += 1;
             return Ok(());
         }
+        if self.recent.contains(&(bundle.source.clone(), bundle.creation)) {
+            // Sent again after a lost acknowledgement: acknowledge, do not deliver twice.
+            self.counters.duplicates += 1;
+            return Ok(());
+        }
         match service_of(&bundle.destination) {
             Some(REPLICATION_SERVICE) => self.take_replication(peer, &bundle),
             Some(CONTACT_PLAN_SERVICE) => self.take_plan(&bundle),
@@ -663,8 +681,9 @@ impl<S: BundleStore> FederationNode<S> {
         self.spool.insert(id, entry);
     }
 
-    /// Forgets a held bundle and deletes its record. The delete is buffered: a crash may
-    /// bring the bundle back, to be forwarded or delivered twice, never lost.
+    /// Forgets a held bundle and deletes its record (durably: a crash after this does not
+    /// bring it back; a crash just before it, after the next hop's acknowledgement, does,
+    /// and the bundle is then sent or delivered twice — never lost).
     fn remove_entry(&mut self, id: u64) {
         if let Some(entry) = self.spool.remove(&id) {
             self.spool_bytes = self.spool_bytes.saturating_sub(entry.size);
@@ -674,11 +693,15 @@ impl<S: BundleStore> FederationNode<S> {
 
     fn delete_key(&mut self, key: &[u8]) {
         // A failed delete leaves a record that recovery reloads: a duplicate, not a loss.
-        let _ = self.store.delete(key, Durability::Buffered);
+        let _ = self.store.delete(key, Durability::Durable);
     }
 
     fn emit_delivery(&mut self, id: u64) {
         let Some(entry) = self.spool.get(&id) else { return };
+        if self.recent.len() >= RECENT_DELIVERIES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((entry.bundle.source.clone(), entry.bundle.creation));
         let delivery = Delivery {
             id,
             source: entry.bundle.source.clone(),
@@ -810,6 +833,8 @@ impl<S: BundleStore> FederationNode<S> {
             self.drain(*conn);
         }
         self.expire();
+        let now = self.now_ms;
+        self.contact_use.retain(|contact, _| contact.end_ms > now);
         self.manage_contacts();
         self.replicate();
         self.forward();
@@ -961,7 +986,9 @@ impl<S: BundleStore> FederationNode<S> {
     /// Routes every waiting bundle and queues those whose next hop has a session.
     fn forward(&mut self) {
         let plan = self.plan();
-        let mut booked = BTreeMap::new();
+        // What was handed to a contact already is queued ahead of what is routed now.
+        let mut booked: BTreeMap<usize, u64> =
+            plan.iter().enumerate().filter_map(|(i, c)| Some((i, *self.contact_use.get(c)?))).collect();
         let ids: Vec<u64> = self.spool.iter().filter(|(_, e)| e.kind == Kind::Forward).map(|(id, _)| *id).collect();
         for id in ids {
             let Some(entry) = self.spool.get(&id) else { continue };
@@ -997,15 +1024,24 @@ impl<S: BundleStore> FederationNode<S> {
         self.config.routes.iter().find(|r| r.matches(&text)).map(|r| r.via)
     }
 
-    /// How many bytes one bundle (or fragment) to `hop` may have now: the configured
-    /// maximum, the peer's transfer MRU and, during a scheduled contact, its remaining volume.
-    fn capacity(&self, hop: NodeNumber, peer_mru: u64, plan: &[Contact]) -> u64 {
-        let volume = plan.iter().filter(|c| c.from == self.config.node && c.to == hop && c.is_open(self.now_ms)).map(|c| c.remaining_volume(self.now_ms)).max();
-        self.config.limits.max_bundle_bytes.min(peer_mru).min(volume.unwrap_or(u64::MAX))
+    /// The scheduled contact to `hop` open now, if there is one.
+    fn open_contact(&self, hop: NodeNumber, plan: &[Contact]) -> Option<Contact> {
+        plan.iter().filter(|c| c.from == self.config.node && c.to == hop && c.is_open(self.now_ms)).max_by_key(|c| c.end_ms).copied()
+    }
+
+    /// What `contact` can still carry: its volume left in time, less what was handed to it.
+    fn residual_volume(&self, contact: &Contact) -> u64 {
+        let used = self.contact_use.get(contact).copied().unwrap_or(0);
+        let unused = contact.remaining_volume(contact.start_ms).saturating_sub(used);
+        contact.remaining_volume(self.now_ms).min(unused)
     }
 
     /// Queues spooled bundle `id` on a session to `hop`, in fragments if it does not fit.
+    /// Nothing goes to a scheduled neighbour outside its contacts, even if it has dialled in.
     fn send_to(&mut self, id: u64, hop: NodeNumber, plan: &[Contact]) {
+        if !self.link_open(plan, hop) {
+            return;
+        }
         let max_in_flight = self.config.limits.max_in_flight;
         let Some((conn, peer_mru)) = self
             .connections
@@ -1015,8 +1051,9 @@ impl<S: BundleStore> FederationNode<S> {
         else {
             return;
         };
-        let capacity = self.capacity(hop, peer_mru, plan);
-        let Some(pieces) = self.pieces(id, capacity) else { return };
+        let contact = self.open_contact(hop, plan);
+        let fit = Fit { largest: self.config.limits.max_bundle_bytes.min(peer_mru), volume: contact.map(|c| self.residual_volume(&c)) };
+        let Some(pieces) = self.pieces(id, fit) else { return };
         let Some(connection) = self.connections.get_mut(&conn) else { return };
         let mut transfers = BTreeSet::new();
         for piece in &pieces {
@@ -1029,40 +1066,43 @@ impl<S: BundleStore> FederationNode<S> {
             }
         }
         if transfers.len() != pieces.len() {
-            // Those queued go anyway; the bundle stays waiting and goes whole again later.
+            // Those queued go anyway; the bundle stays waiting and goes again later.
             for transfer in &transfers {
                 connection.in_flight.remove(transfer);
             }
             return;
         }
-        if pieces.len() > 1 {
-            self.counters.fragments_made += pieces.len() as u64;
+        if let Some(contact) = contact {
+            let bytes: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            *self.contact_use.entry(contact).or_insert(0) += bytes;
         }
         if let Some(entry) = self.spool.get_mut(&id) {
             entry.state = EntryState::InFlight { conn, to: hop, transfers, fragments: pieces.len() };
         }
     }
 
-    /// The encoded bundle (with its age brought up to date), or its fragments if it is
-    /// larger than `capacity`. A bundle that can never fit is dropped; one that does not
-    /// fit this contact waits for another.
-    fn pieces(&mut self, id: u64, capacity: u64) -> Option<Vec<Vec<u8>>> {
+    /// What to send now for bundle `id` (its age brought up to date): the whole bundle if
+    /// it fits; fragments of at most `fit.largest` bytes if the contact can carry it all;
+    /// else a first fragment that fits the contact's remaining volume, the rest being
+    /// stored as a new bundle for later contacts before anything is sent. A bundle that
+    /// can never be sent is dropped; one that does not fit this contact waits.
+    fn pieces(&mut self, id: u64, fit: Fit) -> Option<Vec<Vec<u8>>> {
         let entry = self.spool.get(&id)?;
-        let mut bundle = entry.bundle.clone();
-        if bundle.creation.time_ms == 0 || bundle.block(tileos_bpv7::block_type::BUNDLE_AGE).is_some() {
-            let age = bundle.bundle_age_ms().ok().flatten().unwrap_or(0);
-            bundle.set_bundle_age_ms(age.saturating_add(self.now_ms.saturating_sub(entry.received_ms)));
-        }
+        let bundle = aged(entry, self.now_ms);
         let encoded = bundle.encode().ok()?;
-        if encoded.len() as u64 <= capacity {
+        let size = encoded.len() as u64;
+        let volume = fit.volume.unwrap_or(u64::MAX);
+        if size <= fit.largest.min(volume) {
             return Some(alloc::vec![encoded]);
         }
-        let limit = usize::try_from(capacity).unwrap_or(usize::MAX);
-        match bundle.fragment(limit).and_then(|pieces| pieces.iter().map(Bundle::encode).collect::<Result<Vec<_>, _>>()) {
-            Ok(pieces) => Some(pieces),
-            Err(_) => {
-                // Only a contact's remaining volume can be below the configured maximum.
-                if capacity >= self.config.limits.max_bundle_bytes {
+        let split = if size <= volume { fragment_all(&bundle, fit.largest) } else { self.split_head(&bundle, fit.largest.min(volume)) };
+        match split {
+            Some(pieces) => {
+                self.counters.fragments_made += pieces.len() as u64;
+                Some(pieces)
+            }
+            None => {
+                if fit.volume.is_none_or(|v| v >= fit.largest) && fit.largest >= self.config.limits.max_bundle_bytes {
                     self.remove_entry(id);
                     self.counters.drop_bundle(DropReason::Unforwardable);
                     self.log(LogEvent::Dropped { id, reason: DropReason::Unforwardable });
@@ -1071,6 +1111,46 @@ impl<S: BundleStore> FederationNode<S> {
             }
         }
     }
+
+    /// Cuts `bundle` into a first fragment of at most `limit` bytes, returned encoded, and
+    /// the rest, stored as a new bundle to forward.
+    fn split_head(&mut self, bundle: &Bundle, limit: u64) -> Option<Vec<Vec<u8>>> {
+        let pieces = bundle.fragment(usize::try_from(limit).ok()?).ok()?;
+        let (head, tail) = pieces.split_first()?;
+        let mut rest = tail.first()?.clone();
+        if let Some(payload) = rest.blocks.last_mut() {
+            payload.data = tail.iter().flat_map(|piece| piece.payload().iter().copied()).collect();
+        }
+        let encoded_rest = rest.encode().ok()?;
+        self.hold(Kind::Forward, rest, &encoded_rest).ok()?;
+        Some(alloc::vec![head.encode().ok()?])
+    }
+}
+
+/// How large what is sent to a hop now may be.
+#[derive(Clone, Copy, Debug)]
+struct Fit {
+    /// Largest bundle: the configured maximum and the peer's transfer MRU.
+    largest: u64,
+    /// What the scheduled contact open now can still carry, if the link is scheduled.
+    volume: Option<u64>,
+}
+
+/// A copy of a held bundle whose bundle age block (if it has one, or has no creation time)
+/// includes the time it was held here.
+fn aged(entry: &Entry, now_ms: u64) -> Bundle {
+    let mut bundle = entry.bundle.clone();
+    if bundle.creation.time_ms == 0 || bundle.block(tileos_bpv7::block_type::BUNDLE_AGE).is_some() {
+        let age = bundle.bundle_age_ms().ok().flatten().unwrap_or(0);
+        bundle.set_bundle_age_ms(age.saturating_add(now_ms.saturating_sub(entry.received_ms)));
+    }
+    bundle
+}
+
+/// All fragments of `bundle` at most `limit` bytes each, encoded.
+fn fragment_all(bundle: &Bundle, limit: u64) -> Option<Vec<Vec<u8>>> {
+    let pieces = bundle.fragment(usize::try_from(limit).ok()?).ok()?;
+    pieces.iter().map(Bundle::encode).collect::<Result<Vec<_>, _>>().ok()
 }
 
 /// The refusal a session error counts as, or `None` for a lost connection (not bad input).
