@@ -94,17 +94,20 @@ pub enum DropReason {
     Expired,
     /// It is larger than any contact can carry and must not be fragmented.
     Unforwardable,
+    /// The next hop refused it as not acceptable (malformed, unauthorised).
+    RefusedByPeer,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 2] = [DropReason::Expired, DropReason::Unforwardable];
+    pub const ALL: [DropReason; 3] = [DropReason::Expired, DropReason::Unforwardable, DropReason::RefusedByPeer];
 
     /// A short name for logs and replicated counters.
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Expired => "expired",
             DropReason::Unforwardable => "unforwardable",
+            DropReason::RefusedByPeer => "refused-by-peer",
         }
     }
 }
@@ -136,7 +139,7 @@ pub struct Counters {
     pub replication_bytes: u64,
     /// Sessions that ended without an orderly SESS_TERM (timeouts, dropped connections).
     pub sessions_lost: u64,
-    /// Transfers the peer refused (the bundle stays spooled).
+    /// Transfers the peer refused (retried later, or dropped if "not acceptable").
     pub refused_by_peer: u64,
     refused: [u64; Refusal::ALL.len()],
     dropped: [u64; DropReason::ALL.len()],

@@ -528,7 +528,7 @@ impl<S: BundleStore> FederationNode<S> {
             tcpcl::Event::Established(peer) => self.on_established(conn, &peer.node_id),
             tcpcl::Event::BundleReceived { transfer_id, data } => self.on_bundle(conn, transfer_id, &data),
             tcpcl::Event::TransferAcked { transfer_id, complete: true, .. } => self.on_acked(conn, transfer_id),
-            tcpcl::Event::TransferRefused { transfer_id, .. } => self.on_refused(conn, transfer_id),
+            tcpcl::Event::TransferRefused { transfer_id, reason } => self.on_refused(conn, transfer_id, reason),
             tcpcl::Event::Closed { error } => self.on_closed(conn, error),
             tcpcl::Event::TransferAcked { .. } | tcpcl::Event::Rejected { .. } | tcpcl::Event::Terminated { .. } => {}
         }
@@ -579,9 +579,17 @@ impl<S: BundleStore> FederationNode<S> {
         self.log(LogEvent::Forwarded { id, to, fragments });
     }
 
-    fn on_refused(&mut self, conn: ConnId, transfer_id: u64) {
+    /// The next hop refused a transfer: a bundle it will never take (RFC 9174 "not
+    /// acceptable") is dropped; otherwise it is tried again later.
+    fn on_refused(&mut self, conn: ConnId, transfer_id: u64, reason: RefuseReason) {
         let Some(Carried::Bundle(id)) = self.connections.get_mut(&conn).and_then(|c| c.in_flight.remove(&transfer_id)) else { return };
         self.counters.refused_by_peer += 1;
+        if reason == RefuseReason::NotAcceptable && self.spool.contains_key(&id) {
+            self.remove_entry(id);
+            self.counters.drop_bundle(DropReason::RefusedByPeer);
+            self.log(LogEvent::Dropped { id, reason: DropReason::RefusedByPeer });
+            return;
+        }
         let retry = self.now_ms.saturating_add(self.config.reconnect_interval_ms);
         if let Some(entry) = self.spool.get_mut(&id) {
             entry.state = EntryState::Waiting { not_before_ms: retry };
@@ -948,6 +956,7 @@ impl<S: BundleStore> FederationNode<S> {
             ("bundles.delivered", c.delivered),
             ("bundles.dropped.expired", c.dropped(DropReason::Expired)),
             ("bundles.dropped.unforwardable", c.dropped(DropReason::Unforwardable)),
+            ("bundles.dropped.refused-by-peer", c.dropped(DropReason::RefusedByPeer)),
             ("bundles.refused", c.refused_total()),
         ];
         let mut changed = false;
