@@ -17,7 +17,7 @@ use tileos_tcpcl::{self as tcpcl, FinalAck, RefuseReason, Session, SessionError,
 use crate::config::{Clock, ConfigError, NodeConfig, NodeNumber};
 use crate::counters::{Counters, DropReason, Refusal};
 use crate::record::{self, Kind};
-use crate::replica::{FederatedState, REPLICATION_SERVICE, Replica};
+use crate::replica::{FederatedState, REPLICATION_SERVICE, Replica, ReplicationError};
 use crate::routing::{self, Contact, Query};
 use crate::store::{BundleStore, Durability, StoreError};
 use crate::{CONTACT_PLAN_SERVICE, ipn, node_of, service_of};
@@ -167,6 +167,15 @@ pub enum SendError {
     SpoolFull,
     /// The store failed.
     StoreFailed,
+}
+
+/// Why [`FederationNode::update_replica`] changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateError {
+    /// The change itself was refused (bad name, overflow).
+    Replication(ReplicationError),
+    /// The store failed.
+    Store(StoreError),
 }
 
 /// What a transfer on a session carries.
@@ -407,13 +416,18 @@ impl<S: BundleStore> FederationNode<S> {
         self.replica.state()
     }
 
-    /// The replica (for updates outside the federation protocol, e.g. in the tile lab).
-    pub fn replica_mut(&mut self) -> &mut Replica {
-        &mut self.replica
+    /// Changes the replicated state with `change` (e.g. `|r| r.add_to_counter("jobs", 1)`)
+    /// and stores it; if either fails, the replica is left as it was.
+    pub fn update_replica(&mut self, change: impl FnOnce(&mut Replica) -> Result<(), ReplicationError>) -> Result<(), UpdateError> {
+        let before = self.replica.clone();
+        let outcome = change(&mut self.replica).map_err(UpdateError::Replication).and_then(|()| self.persist_replica().map_err(UpdateError::Store));
+        if outcome.is_err() {
+            self.replica = before;
+        }
+        outcome
     }
 
-    /// Stores the replica after a change made through [`FederationNode::replica_mut`].
-    pub fn persist_replica(&mut self) -> Result<(), StoreError> {
+    fn persist_replica(&mut self) -> Result<(), StoreError> {
         self.store.put(record::REPLICA_KEY, &self.replica.durable_bytes(), Durability::Durable)
     }
 
@@ -750,9 +764,12 @@ impl<S: BundleStore> FederationNode<S> {
     fn take_replication(&mut self, peer: NodeNumber, bundle: &Bundle) -> Result<(), Refusal> {
         let from = node_of(&bundle.source).filter(|n| *n == peer && service_of(&bundle.source) == Some(REPLICATION_SERVICE));
         let from = from.ok_or(Refusal::MalformedReplication)?;
+        let before = self.replica.clone();
         let received = self.replica.receive(from, bundle.payload()).map_err(|_| Refusal::MalformedReplication)?;
-        if received.changed {
-            self.persist_replica().map_err(|_| Refusal::StoreFailed)?;
+        if received.changed && self.persist_replica().is_err() {
+            // Not stored, so not acknowledged: forget it; the peer sends it again.
+            self.replica = before;
+            return Err(Refusal::StoreFailed);
         }
         self.counters.replication_received += 1;
         if let Some(reply) = received.reply {
@@ -946,7 +963,9 @@ impl<S: BundleStore> FederationNode<S> {
     }
 
     /// Adds what this node counted since the last round to the replicated `bundles.*`
-    /// counters, and stores the replica if that changed it.
+    /// counters and stores the replica, or, if the store fails, changes nothing (a counter
+    /// entry shipped but not stored could be shipped again lower after a restart, and its
+    /// later increments would be lost in the join).
     fn publish_counters(&mut self) {
         let c = &self.counters;
         let current = [
@@ -959,18 +978,22 @@ impl<S: BundleStore> FederationNode<S> {
             ("bundles.dropped.refused-by-peer", c.dropped(DropReason::RefusedByPeer)),
             ("bundles.refused", c.refused_total()),
         ];
-        let mut changed = false;
-        for (name, value) in current {
-            let before = self.published.get(name).copied().unwrap_or(0);
-            let delta = i64::try_from(value.saturating_sub(before)).unwrap_or(i64::MAX);
-            if delta > 0 && self.replica.add_to_counter(name, delta).is_ok() {
-                self.published.insert(name, value);
-                changed = true;
-            }
+        let changes: Vec<(&'static str, u64, i64)> = current
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let before = self.published.get(name).copied().unwrap_or(0);
+                let delta = i64::try_from(value.saturating_sub(before)).unwrap_or(i64::MAX);
+                (delta > 0).then_some((name, value, delta))
+            })
+            .collect();
+        if changes.is_empty() {
+            return;
         }
-        if changed {
-            // A failed store leaves the change in memory only; the next change stores it.
-            let _ = self.persist_replica();
+        let applied = self.update_replica(|replica| changes.iter().try_for_each(|(name, _, delta)| replica.add_to_counter(name, *delta)));
+        if applied.is_ok() {
+            for (name, value, _) in changes {
+                self.published.insert(name, value);
+            }
         }
     }
 

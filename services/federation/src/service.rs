@@ -7,8 +7,8 @@ use tileos_protocol::federation::{Error, MAX_MODULES, ModuleVersion, Request, Re
 use tileos_protocol::heapless;
 
 use crate::counters::DropReason;
-use crate::node::{FederationNode, SendError};
-use crate::replica::{Module, ReplicationError};
+use crate::node::{FederationNode, SendError, UpdateError};
+use crate::replica::{Module, Replica, ReplicationError};
 use crate::store::BundleStore;
 use crate::{ipn, protocol_string};
 
@@ -62,16 +62,13 @@ impl<S: BundleStore> FederationNode<S> {
         }
     }
 
-    /// Applies a change to the replica and stores it; on a store failure the node keeps
-    /// running with the change in memory (it is stored with the next change) and says so.
-    fn change(&mut self, f: impl FnOnce(&mut crate::replica::Replica) -> Result<(), ReplicationError>) -> Response {
-        match f(self.replica_mut()) {
-            Ok(()) => match self.persist_replica() {
-                Ok(()) => Response::Done,
-                Err(_) => Response::Failed(Error::StoreFailed),
-            },
-            Err(ReplicationError::BadName) => Response::Failed(Error::EmptyName),
-            Err(_) => Response::Failed(Error::Overflow),
+    /// Applies a change to the replica and stores it; if either fails, nothing changed.
+    fn change(&mut self, f: impl FnOnce(&mut Replica) -> Result<(), ReplicationError>) -> Response {
+        match self.update_replica(f) {
+            Ok(()) => Response::Done,
+            Err(UpdateError::Store(_)) => Response::Failed(Error::StoreFailed),
+            Err(UpdateError::Replication(ReplicationError::BadName)) => Response::Failed(Error::EmptyName),
+            Err(UpdateError::Replication(_)) => Response::Failed(Error::Overflow),
         }
     }
 
