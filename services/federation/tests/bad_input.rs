@@ -8,9 +8,7 @@ use common::Peer;
 use proptest::prelude::*;
 use tileos_bpv7::{Bundle, CrcType, CreationTimestamp};
 use tileos_federation::record::{self, Kind};
-use tileos_federation::{
-    ConnId, FederationNode, MemoryStore, NodeConfig, Origin, Output, REPLICATION_SERVICE, Refusal, Role, ipn,
-};
+use tileos_federation::{ConnId, FederationNode, MemoryStore, NodeConfig, Origin, Output, REPLICATION_SERVICE, Refusal, Role, ipn};
 use tileos_tcpcl::{Event, RefuseReason};
 
 fn node() -> FederationNode<MemoryStore> {

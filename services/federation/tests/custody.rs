@@ -6,9 +6,7 @@ mod common;
 use common::{Lab, Peer};
 use tileos_bpv7::{Bundle, CreationTimestamp};
 use tileos_federation::record::{self, Kind};
-use tileos_federation::{
-    BundleStore, Clock, ConnId, Contact, DropReason, FederationNode, MemoryStore, NodeConfig, Refusal, Role, ipn,
-};
+use tileos_federation::{BundleStore, Clock, ConnId, Contact, DropReason, FederationNode, MemoryStore, NodeConfig, Refusal, Role, ipn};
 use tileos_tcpcl::{Event, RefuseReason};
 
 fn line(clock: Clock) -> Lab {

@@ -113,7 +113,8 @@ fn eight_nodes_converge_after_a_partition_heals() {
     // Both sides wrote the register at the same node time: the higher node number wins.
     assert_eq!(agreed.register("routing.policy").map(|(v, _)| v), Some("policy-from-21"));
 
-    lab.run_until(lab.now_ms + 10 * ROUND_MS, 100, |lab| lab.delivered.get(&23).is_some_and(|d| !d.is_empty())).expect("bundle delivered after the heal");
+    lab.run_until(lab.now_ms + 10 * ROUND_MS, 100, |lab| lab.delivered.get(&23).is_some_and(|d| !d.is_empty()))
+        .expect("bundle delivered after the heal");
     assert_eq!(lab.delivered[&23][0].payload, b"across the partition");
     // Stats flow into the replicated counters too, once the next rounds run.
     lab.run(lab.now_ms + 10 * ROUND_MS, 100);

@@ -30,7 +30,10 @@ fn modules_page_counters_add_and_registers_read_back() {
     assert_eq!(n.serve(Request::AddToCounter { name: text("c"), delta: -5 }, 10), Response::Counter { value: -5 });
     assert_eq!(n.serve(Request::Counter { name: text("c") }, 10), Response::Counter { value: -5 });
     assert_eq!(n.serve(Request::Register { name: text("r") }, 10), Response::Failed(Error::NotFound));
-    assert_eq!(n.serve(Request::SetRegister { name: text("r"), value: text("v1") }, 20), Response::Register { value: text("v1"), timestamp: 20 });
+    assert_eq!(
+        n.serve(Request::SetRegister { name: text("r"), value: text("v1") }, 20),
+        Response::Register { value: text("v1"), timestamp: 20 }
+    );
     assert_eq!(n.serve(Request::AddToCounter { name: text(""), delta: 1 }, 10), Response::Failed(Error::EmptyName));
 
     // Every change is stored: a restart keeps it.
@@ -44,7 +47,10 @@ fn modules_page_counters_add_and_registers_read_back() {
 fn send_stores_the_bundle_and_status_counts_it() {
     let mut n = node();
     let payload = Vec::from_slice(b"job").unwrap();
-    assert_eq!(n.serve(Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload: payload.clone() }, 10), Response::Sent { sequence: 0 });
+    assert_eq!(
+        n.serve(Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload: payload.clone() }, 10),
+        Response::Sent { sequence: 0 }
+    );
     assert_eq!(n.serve(Request::Send { node: 0, service: 2, lifetime_ms: 60_000, payload }, 10), Response::Failed(Error::BadDestination));
     let Response::Status(status) = n.serve(Request::Status, 10) else { panic!() };
     assert_eq!((status.node, status.spooled, status.sessions), (3, 1, 0));

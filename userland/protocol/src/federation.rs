@@ -191,7 +191,12 @@ mod tests {
     #[test]
     fn the_largest_messages_fit() {
         let mut words = [0; PAYLOAD_WORDS + 1];
-        let send = Request::Send { node: u32::MAX, service: u32::MAX, lifetime_ms: u64::MAX, payload: Vec::from_slice(&[0xff; MAX_PAYLOAD]).unwrap() };
+        let send = Request::Send {
+            node: u32::MAX,
+            service: u32::MAX,
+            lifetime_ms: u64::MAX,
+            payload: Vec::from_slice(&[0xff; MAX_PAYLOAD]).unwrap(),
+        };
         let length = encode(&send, &mut words).unwrap();
         assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(send));
         let long = repeated::<MAX_NAME>('m');

@@ -12,7 +12,13 @@ use tileos_tcpcl::{Config, Event, Role, Session};
 /// A node of the lab, or the store it left behind when it crashed.
 pub enum Host {
     Up(Box<FederationNode<MemoryStore>>),
-    Down(NodeConfig, MemoryStore),
+    Down(Box<Crashed>),
+}
+
+/// What a crashed node leaves: its configuration and its store.
+pub struct Crashed {
+    config: NodeConfig,
+    store: MemoryStore,
 }
 
 struct Packet {
@@ -90,7 +96,7 @@ impl Lab {
     pub fn nodes(&self) -> impl Iterator<Item = &FederationNode<MemoryStore>> {
         self.hosts.values().filter_map(|h| match h {
             Host::Up(node) => Some(node.as_ref()),
-            Host::Down(..) => None,
+            Host::Down(_) => None,
         })
     }
 
@@ -120,7 +126,7 @@ impl Lab {
         let config = node.config().clone();
         let mut store = node.into_store();
         store.crash();
-        self.hosts.insert(number, Host::Down(config, store));
+        self.hosts.insert(number, Host::Down(Box::new(Crashed { config, store })));
         let mine: Vec<ConnId> = self.ends.iter().filter(|(_, e)| e.owner == number).map(|(c, _)| *c).collect();
         for conn in mine {
             self.fail(conn);
@@ -129,8 +135,8 @@ impl Lab {
 
     /// Restarts a crashed node from its store.
     pub fn restart(&mut self, number: NodeNumber) {
-        let Some(Host::Down(config, store)) = self.hosts.remove(&number) else { panic!("node {number} is not down") };
-        let node = FederationNode::recover(config, store, self.now_ms).expect("recovers");
+        let Some(Host::Down(crashed)) = self.hosts.remove(&number) else { panic!("node {number} is not down") };
+        let node = FederationNode::recover(crashed.config, crashed.store, self.now_ms).expect("recovers");
         self.hosts.insert(number, Host::Up(Box::new(node)));
     }
 
@@ -211,14 +217,19 @@ impl Lab {
         let mut moved = 0;
         let numbers: Vec<NodeNumber> = self.hosts.keys().copied().collect();
         for number in numbers {
-            loop {
-                let Some(Host::Up(node)) = self.hosts.get_mut(&number) else { break };
-                let Some(output) = node.poll() else { break };
+            while let Some(output) = self.poll_host(number) {
                 moved += 1;
                 self.handle(number, output);
             }
         }
         moved
+    }
+
+    fn poll_host(&mut self, number: NodeNumber) -> Option<Output> {
+        match self.hosts.get_mut(&number) {
+            Some(Host::Up(node)) => node.poll(),
+            _ => None,
+        }
     }
 
     fn handle(&mut self, from: NodeNumber, output: Output) {
