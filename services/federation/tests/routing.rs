@@ -43,6 +43,7 @@ fn three_nodes_with_long_light_time_deliver_over_the_earliest_arrival_path() {
     let at = at.expect("delivered within five minutes");
     // The 2→3 contact opens at 60 s; session set-up (contact headers, SESS_INIT) and the
     // transfer take a few light times.
+    println!("delivered at {at} ms through node 2");
     assert!((60_000..70_000).contains(&at), "delivered at {at} ms");
     lab.run(at + 5_000, 100);
     assert_eq!(lab.node(2).counters().forwarded, 1, "through node 2");
