@@ -225,3 +225,31 @@ fn recovery_reloads_fragments_and_a_stored_plan() {
     assert_eq!(node.spooled(), pieces.len() - 1);
     assert_eq!(node.plan(), plan);
 }
+
+#[test]
+fn a_completing_fragment_refused_for_a_store_failure_completes_the_bundle_when_sent_again() {
+    let config = NodeConfig::new(2, Role::Tile).neighbour(1, "");
+    let mut node = FederationNode::recover(config, MemoryStore::new(), 0).unwrap();
+    let mut peer = Peer::connect(&mut node, 1, ConnId(1));
+    let whole = Bundle::builder(ipn(1, 4), ipn(2, 4))
+        .creation(CreationTimestamp { time_ms: 1, sequence: 9 })
+        .lifetime_ms(u64::MAX / 2)
+        .payload((0..1_000u32).map(|i| i as u8).collect())
+        .build()
+        .unwrap();
+    let pieces: Vec<Vec<u8>> = whole.fragment(300).unwrap().iter().map(|f| f.encode().unwrap()).collect();
+    let (last, first) = pieces.split_last().unwrap();
+    for piece in first {
+        peer.session.send_bundle(piece.clone()).unwrap();
+    }
+    peer.exchange(&mut node, 0);
+    node.store_mut().fail_writes(true);
+    let refused = peer.session.send_bundle(last.clone()).unwrap();
+    peer.exchange(&mut node, 0);
+    assert!(peer.events.contains(&Event::TransferRefused { transfer_id: refused, reason: RefuseReason::NoResources }));
+    node.store_mut().fail_writes(false);
+    peer.session.send_bundle(last.clone()).unwrap();
+    peer.exchange(&mut node, 0);
+    assert_eq!(node.counters().reassembled, 1);
+    assert_eq!(node.spooled(), 1, "the whole bundle, awaiting delivery; its fragments are gone");
+}

@@ -6,12 +6,14 @@ use alloc::vec::Vec;
 use tileos_bpv7::{Bundle, CreationTimestamp, Eid, Policy};
 use tileos_tcpcl::RefuseReason;
 
-use super::{ConnId, Delivery, Entry, EntryState, FederationNode, LogEvent, Output, RECENT_DELIVERIES, SEQUENCE_BLOCK, SendError};
+use super::{
+    ConnId, Delivery, Entry, EntryState, FederationNode, LogEvent, Original, Output, RECENT_DELIVERIES, SEQUENCE_BLOCK, SendError,
+};
 use crate::config::{Clock, NodeNumber};
 use crate::counters::{DropReason, Refusal};
 use crate::record::{self, Kind};
 use crate::replica::REPLICATION_SERVICE;
-use crate::routing::{self};
+use crate::routing;
 use crate::store::{BundleStore, Durability, StoreError};
 use crate::{CONTACT_PLAN_SERVICE, ipn, node_of, service_of};
 
@@ -138,19 +140,35 @@ impl<S: BundleStore> FederationNode<S> {
     fn take_fragment(&mut self, bundle: Bundle, data: &[u8]) -> Result<(), Refusal> {
         let original = (bundle.source.clone(), bundle.creation);
         let whole = self.reassembler.push(bundle.clone()).map_err(|_| Refusal::Reassembly)?;
-        self.counters.received += 1;
         let Some(whole) = whole else {
             let id = self.hold(Kind::Fragment, bundle, data)?;
             self.fragments.entry(original).or_default().push(id);
+            self.counters.received += 1;
             return Ok(());
         };
-        let encoded = whole.encode().map_err(|_| Refusal::Reassembly)?;
-        self.hold(Kind::Deliver, whole, &encoded)?;
+        let stored = whole.encode().map_err(|_| Refusal::Reassembly).and_then(|encoded| self.hold(Kind::Deliver, whole, &encoded));
+        if let Err(reason) = stored {
+            // The reassembler let go of the pieces; give it back the stored ones, so that the
+            // refused fragment, sent again, completes the bundle.
+            self.refill_reassembler(&original);
+            return Err(reason);
+        }
+        self.counters.received += 1;
         self.counters.reassembled += 1;
         for id in self.fragments.remove(&original).unwrap_or_default() {
             self.remove_entry(id);
         }
         Ok(())
+    }
+
+    /// Pushes the stored fragments of `original` into the reassembler again.
+    fn refill_reassembler(&mut self, original: &Original) {
+        for id in self.fragments.get(original).cloned().unwrap_or_default() {
+            if let Some(entry) = self.spool.get(&id) {
+                // These pieces were accepted before; the buffer they need was just freed.
+                let _ = self.reassembler.push(entry.bundle.clone());
+            }
+        }
     }
 
     fn take_replication(&mut self, peer: NodeNumber, bundle: &Bundle) -> Result<(), Refusal> {
@@ -188,7 +206,6 @@ impl<S: BundleStore> FederationNode<S> {
         Ok(())
     }
 
-
     /// A local application sends `payload` to `destination` from service `source_service`
     /// of this node. The bundle is stored before this returns; the answer is its creation
     /// sequence number.
@@ -196,7 +213,7 @@ impl<S: BundleStore> FederationNode<S> {
         if destination.is_null() || payload.len() as u64 > self.config.limits.max_spool_bytes {
             return Err(SendError::BadDestination);
         }
-        let bundle = self.new_bundle(source_service, destination, payload, lifetime_ms).map_err(|_| SendError::StoreFailed)?;
+        let bundle = self.new_bundle(source_service, destination, payload, lifetime_ms)?;
         let sequence = bundle.creation.sequence;
         let encoded = bundle.encode().map_err(|_| SendError::BadDestination)?;
         let kind = if node_of(&bundle.destination) == Some(self.config.node) { Kind::Deliver } else { Kind::Forward };
@@ -211,15 +228,15 @@ impl<S: BundleStore> FederationNode<S> {
 
     /// A new bundle from this node, stamped by its clock (creation time, or time 0 and a
     /// bundle age block without a synchronized clock).
-    pub(super) fn new_bundle(&mut self, service: u32, destination: Eid, payload: Vec<u8>, lifetime_ms: u64) -> Result<Bundle, StoreError> {
-        let sequence = self.take_sequence()?;
+    pub(super) fn new_bundle(&mut self, service: u32, destination: Eid, payload: Vec<u8>, lifetime_ms: u64) -> Result<Bundle, SendError> {
+        let sequence = self.take_sequence().map_err(|_| SendError::StoreFailed)?;
         let mut builder = Bundle::builder(ipn(self.config.node, service), destination).lifetime_ms(lifetime_ms).payload(payload);
         builder = match self.config.clock {
             Clock::Synchronized => builder.creation(CreationTimestamp { time_ms: self.now_ms.max(1), sequence }),
             Clock::Unsynchronized => builder.creation(CreationTimestamp { time_ms: 0, sequence }).bundle_age_ms(0),
         };
         // The builder only fails on reserved block types or a fragment flag, neither used here.
-        builder.build().map_err(|_| StoreError::Corrupt)
+        builder.build().map_err(|_| SendError::BadDestination)
     }
 
     /// The next creation sequence number; the floor in the store is raised a block at a

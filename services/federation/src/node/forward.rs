@@ -174,6 +174,8 @@ impl<S: BundleStore> FederationNode<S> {
     pub(super) fn send_replication(&mut self, peer: NodeNumber, payload: Vec<u8>) {
         let lifetime = self.config.replication_interval_ms.saturating_mul(4);
         let payload_len = payload.len() as u64;
+        // Without a bundle (the store cannot keep the sequence floor) the round is skipped;
+        // anti-entropy ships the same interval next round.
         let Ok(bundle) = self.new_bundle(REPLICATION_SERVICE, ipn(peer, REPLICATION_SERVICE), payload, lifetime) else { return };
         let Ok(encoded) = bundle.encode() else { return };
         let Some((conn, connection)) = self.connections.iter_mut().find(|(_, c)| c.peer == Some(peer) && c.session.is_established()) else {
@@ -188,17 +190,25 @@ impl<S: BundleStore> FederationNode<S> {
         }
     }
 
-    /// Routes every waiting bundle and queues those whose next hop has a session.
+    /// Routes every waiting bundle, in arrival order, and queues those whose next hop has
+    /// a session.
     pub(super) fn forward(&mut self) {
         let plan = self.plan();
-        // What was handed to a contact already is queued ahead of what is routed now.
+        // What was handed to a contact already (bundles in flight included) is queued ahead
+        // of what is routed now.
         let mut booked: BTreeMap<usize, u64> = plan.iter().enumerate().filter_map(|(i, c)| Some((i, *self.contact_use.get(c)?))).collect();
-        let ids: Vec<u64> = self.spool.iter().filter(|(_, e)| e.kind == Kind::Forward).map(|(id, _)| *id).collect();
-        for id in ids {
+        let waiting: Vec<(u64, u64)> = self
+            .spool
+            .iter()
+            .filter_map(|(id, e)| match e.state {
+                EntryState::Waiting { not_before_ms } if e.kind == Kind::Forward => Some((*id, not_before_ms)),
+                _ => None,
+            })
+            .collect();
+        for (id, not_before_ms) in waiting {
             let Some(entry) = self.spool.get(&id) else { continue };
             let Some(hop) = self.next_hop(entry, &plan, &mut booked) else { continue };
-            let ready = matches!(entry.state, EntryState::Waiting { not_before_ms } if not_before_ms <= self.now_ms);
-            if ready {
+            if not_before_ms <= self.now_ms {
                 self.send_to(id, hop, &plan);
             }
         }
