@@ -105,3 +105,22 @@ fn invalid_configurations_name_the_entry_at_fault() {
     let pattern = NodeConfig::new(1, Role::Tile).neighbour(2, "").route("http://x", 2);
     assert_eq!(recover(pattern), Some(RecoverError::Config(ConfigError::BadRoutePattern { index: 0 })));
 }
+
+#[test]
+fn a_configuration_deserializes_with_defaults_for_what_it_leaves_out() {
+    let text = r#"{
+        "node": 10, "role": "pod",
+        "neighbours": [{ "node": 1, "address": "hub:4556" }, { "node": 11 }],
+        "routes": [{ "pattern": "ipn:*", "via": 1 }],
+        "contacts": [{ "from": 10, "to": 1, "start_ms": 0, "end_ms": 60000, "rate_bytes_per_s": 125000, "owlt_ms": 20 }],
+        "limits": { "max_bundle_bytes": 65536 }
+    }"#;
+    let config: NodeConfig = serde_json::from_str(text).unwrap();
+    assert_eq!(config.role, Role::Pod);
+    assert_eq!(config.clock, tileos_federation::Clock::Synchronized);
+    assert_eq!(config.neighbours[1].address, "");
+    assert_eq!(config.limits.max_bundle_bytes, 65_536);
+    assert_eq!(config.limits.max_spooled, tileos_federation::Limits::default().max_spooled);
+    assert_eq!(config.validate(), Ok(()));
+    assert!(serde_json::from_str::<NodeConfig>(r#"{ "node": 1, "role": "moon" }"#).is_err());
+}
