@@ -291,7 +291,7 @@ impl<S: BundleStore> FederationNode<S> {
             *self.contact_use.entry(contact).or_insert(0) += bytes;
         }
         if let Some(entry) = self.spool.get_mut(&id) {
-            entry.state = EntryState::InFlight { conn, to: hop, transfers, fragments: pieces.len() };
+            entry.state = EntryState::InFlight { to: hop, transfers, fragments: pieces.len() };
         }
     }
 

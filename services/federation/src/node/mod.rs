@@ -202,8 +202,8 @@ struct Connection {
 enum EntryState {
     /// Waiting for a route, a session or `not_before_ms`.
     Waiting { not_before_ms: u64 },
-    /// Queued on a session: these transfers are not acknowledged yet.
-    InFlight { conn: ConnId, to: NodeNumber, transfers: BTreeSet<u64>, fragments: usize },
+    /// Queued on a session to `to`, in `fragments` pieces: `transfers` are not acknowledged yet.
+    InFlight { to: NodeNumber, transfers: BTreeSet<u64>, fragments: usize },
     /// Handed to the caller, awaiting [`FederationNode::delivered`].
     Delivering,
     /// A fragment waiting for the rest of its bundle.
