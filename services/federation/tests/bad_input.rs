@@ -171,3 +171,35 @@ proptest! {
         while n.poll().is_some() {}
     }
 }
+
+#[test]
+fn session_init_oversized_segments_and_impossible_fragments_are_counted() {
+    // A SESS_INIT offering a segment MRU of 0.
+    let mut n = node();
+    let mut config = tileos_tcpcl::Config::new("ipn:1.0");
+    config.segment_mru = 0;
+    let mut session = tileos_tcpcl::Session::new(tileos_tcpcl::Role::Active, config, 0);
+    n.connected(ConnId(1), Origin::Accepted, 0);
+    n.receive(ConnId(1), &session.poll_transmit().unwrap(), 0);
+    session.receive(b"dtn!\x04\x00", 0);
+    n.receive(ConnId(1), &session.poll_transmit().unwrap(), 0);
+    assert_eq!(n.counters().refused(Refusal::TcpclSessionInit), 1);
+
+    // A segment announcing more data than the node's segment MRU.
+    n.connected(ConnId(2), Origin::Accepted, 0);
+    n.receive(ConnId(2), &session_prefix(), 0);
+    let mut segment = vec![0x01, 0x03];
+    segment.extend_from_slice(&7u64.to_be_bytes());
+    segment.extend_from_slice(&0u32.to_be_bytes());
+    segment.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    n.receive(ConnId(2), &segment, 0);
+    assert_eq!(n.counters().refused(Refusal::TcpclTooLarge), 1);
+
+    // A fragment of an original larger than the node reassembles.
+    let mut fragment = bundle(2, 1).payload(vec![0; 10]).build().unwrap();
+    fragment.flags |= tileos_bpv7::bundle_flags::IS_FRAGMENT;
+    fragment.fragment = Some(tileos_bpv7::FragmentInfo { offset: 0, total_adu_length: 1 << 40 });
+    let answer = transfer(&mut n, fragment.encode().unwrap());
+    assert!(matches!(answer, Event::TransferRefused { reason: RefuseReason::NotAcceptable, .. }), "{answer:?}");
+    assert_eq!(n.counters().refused(Refusal::Reassembly), 1);
+}
