@@ -10,7 +10,7 @@
 //! CRITICAL flag), XFER_SEGMENT with START/END and segmentation to the peer's segment MRU,
 //! the Transfer Length extension, cumulative XFER_ACK, XFER_REFUSE, KEEPALIVE and the idle
 //! timeout, SESS_TERM with the REPLY flag, and MSG_REJECT. A receiver can hold back the final
-//! XFER_ACK until it has stored the bundle ([`Session::defer_final_ack`]). One peer deviation
+//! XFER_ACK until it has stored the bundle ([`FinalAck::Deferred`], [`Session::acknowledge`]). One peer deviation
 //! is tolerated and reported ([`Deviation`]).
 //!
 //! Not covered: TLS (RFC 9174 §4.4) — CAN_TLS is never offered, so sessions are plain TCP;
@@ -26,4 +26,4 @@ pub mod msg;
 mod session;
 
 pub use msg::{RefuseReason, RejectReason, TermReason};
-pub use session::{Config, Deviation, Event, PeerInfo, Role, SendError, Session, SessionError};
+pub use session::{Config, Deviation, Event, FinalAck, PeerInfo, Role, SendError, Session, SessionError};

@@ -36,6 +36,19 @@ pub struct Config {
     /// Largest segment we send, even if the peer accepts more, so that acknowledgements and
     /// keepalives are not held up behind huge segments.
     pub max_send_segment: u64,
+    /// When the XFER_ACK of a transfer's last segment is sent.
+    pub final_ack: FinalAck,
+}
+
+/// When a received transfer's last segment is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAck {
+    /// As soon as it arrives, before [`Event::BundleReceived`] is reported.
+    Immediate,
+    /// Only when the user calls [`Session::acknowledge`] (after storing the bundle, so a
+    /// custodian never acknowledges a bundle it could still lose) or refuses it with
+    /// [`Session::refuse_received`].
+    Deferred,
 }
 
 impl Config {
@@ -48,6 +61,7 @@ impl Config {
             transfer_mru: 64 * 1024 * 1024,
             max_extensions: 4096,
             max_send_segment: 64 * 1024,
+            final_ack: FinalAck::Immediate,
         }
     }
 }
@@ -211,6 +225,15 @@ struct Outgoing {
     sent: usize,
 }
 
+/// The XFER_ACK of a received transfer's last segment, held back by [`FinalAck::Deferred`].
+#[derive(Debug, Clone, Copy)]
+struct HeldAck {
+    /// Flags of the last segment.
+    flags: u8,
+    /// The transfer's total length.
+    length: u64,
+}
+
 #[derive(Debug)]
 struct Incoming {
     id: u64,
@@ -235,10 +258,8 @@ pub struct Session {
     /// Our transfers fully sent but not fully acknowledged: ID → length.
     unacked: BTreeMap<u64, u64>,
     incoming: Option<Incoming>,
-    /// Whether the last segment's XFER_ACK waits for [`Session::accept_transfer`].
-    defer_final_ack: bool,
-    /// Received transfers whose final XFER_ACK waits for the caller: ID → (flags, length).
-    awaiting_acceptance: BTreeMap<u64, (u8, u64)>,
+    /// Received transfers whose final XFER_ACK waits for [`Session::acknowledge`]:
+    deferred: BTreeMap<u64, HeldAck>,
     next_transfer_id: u64,
     now_ms: u64,
     last_sent_ms: u64,
@@ -259,8 +280,7 @@ impl Session {
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             incoming: None,
-            defer_final_ack: false,
-            awaiting_acceptance: BTreeMap::new(),
+            deferred: BTreeMap::new(),
             next_transfer_id: 0,
             now_ms,
             last_sent_ms: now_ms,
@@ -323,35 +343,24 @@ impl Session {
         Ok(id)
     }
 
-    /// When `defer` is set, the XFER_ACK of a received transfer's last segment is held back:
-    /// the caller stores the bundle from [`Event::BundleReceived`] first, then acknowledges it
-    /// with [`Session::accept_transfer`] or refuses it with [`Session::refuse_transfer`]. A
-    /// store-and-forward node uses this so that a bundle is never acknowledged before it is kept.
-    pub fn defer_final_ack(&mut self, defer: bool) {
-        self.defer_final_ack = defer;
-    }
-
-    /// Sends the held-back final XFER_ACK of received transfer `transfer_id`; false if no
-    /// such transfer awaits acceptance.
-    pub fn accept_transfer(&mut self, transfer_id: u64) -> bool {
-        let Some((flags, length)) = self.awaiting_acceptance.remove(&transfer_id) else {
+    /// Sends the XFER_ACK of a received transfer's last segment held back by
+    /// [`FinalAck::Deferred`]; false if no such acknowledgement is waiting.
+    pub fn acknowledge(&mut self, transfer_id: u64) -> bool {
+        let Some(HeldAck { flags, length }) = self.deferred.remove(&transfer_id) else { return false };
+        if !matches!(self.state, State::Established | State::Ending) {
             return false;
-        };
-        if self.state == State::Established || self.state == State::Ending {
-            self.push(&Message::XferAck { flags, transfer_id, length });
         }
+        self.push(&Message::XferAck { flags, transfer_id, length });
         true
     }
 
-    /// Refuses received transfer `transfer_id` with XFER_REFUSE instead of its final
-    /// XFER_ACK (RFC 9174 §5.2.4); false if no such transfer awaits acceptance.
-    pub fn refuse_transfer(&mut self, transfer_id: u64, reason: RefuseReason) -> bool {
-        if self.awaiting_acceptance.remove(&transfer_id).is_none() {
+    /// Refuses a received transfer whose final XFER_ACK was held back by
+    /// [`FinalAck::Deferred`] (e.g. it could not be stored); false if none is waiting.
+    pub fn refuse_received(&mut self, transfer_id: u64, reason: RefuseReason) -> bool {
+        if self.deferred.remove(&transfer_id).is_none() || !matches!(self.state, State::Established | State::Ending) {
             return false;
         }
-        if self.state == State::Established || self.state == State::Ending {
-            self.refuse(transfer_id, reason);
-        }
+        self.refuse(transfer_id, reason);
         true
     }
 
@@ -451,7 +460,7 @@ impl Session {
         self.state = State::Closed;
         self.queue.clear();
         self.incoming = None;
-        self.awaiting_acceptance.clear();
+        self.deferred.clear();
         self.events.push_back(Event::Closed { error });
     }
 
@@ -628,8 +637,8 @@ impl Session {
                 self.refuse(transfer_id, reason);
             } else {
                 incoming.data.extend_from_slice(&data);
-                if end && self.defer_final_ack {
-                    self.awaiting_acceptance.insert(transfer_id, (flags, total));
+                if end && self.config.final_ack == FinalAck::Deferred {
+                    self.deferred.insert(transfer_id, HeldAck { flags, length: total });
                 } else {
                     self.push(&Message::XferAck { flags, transfer_id, length: total });
                 }

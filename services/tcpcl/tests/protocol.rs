@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tileos_tcpcl::msg::{self, ExtensionItem, Limits, Message};
-use tileos_tcpcl::{Config, Deviation, Event, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
+use tileos_tcpcl::{Config, Deviation, Event, FinalAck, RefuseReason, RejectReason, Role, SendError, Session, SessionError, TermReason};
 
 const CH: [u8; 6] = *b"dtn!\x04\x00";
 
@@ -64,7 +64,11 @@ fn events(s: &mut Session) -> Vec<Event> {
 
 /// A passive session that has received a contact header and SESS_INIT from "ipn:1.0".
 fn established() -> Session {
-    let mut s = Session::new(Role::Passive, config(), 0);
+    established_with(config())
+}
+
+fn established_with(config: Config) -> Session {
+    let mut s = Session::new(Role::Passive, config, 0);
     s.receive(&CH, 0);
     s.receive(&sess_init(30, 500, 100_000, b"ipn:1.0", &[]), 0);
     assert!(s.is_established());
@@ -223,6 +227,26 @@ fn transfer_is_received_and_acked_cumulatively() {
 }
 
 #[test]
+fn a_deferred_final_ack_waits_for_acknowledge_or_becomes_a_refusal() {
+    let mut s = established_with(Config { final_ack: FinalAck::Deferred, ..config() });
+    s.receive(&segment(0x02, 5, &[], b"ab"), 0);
+    s.receive(&segment(0x01, 5, &[], b"c"), 0);
+    // Intermediate segments are acknowledged at once; the last one waits.
+    assert_eq!(output(&mut s), xfer_ack(0x02, 5, 2));
+    assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 5, data: b"abc".to_vec() }]);
+    assert!(!s.acknowledge(6));
+    assert!(s.acknowledge(5));
+    assert_eq!(output(&mut s), xfer_ack(0x01, 5, 3));
+    assert!(!s.acknowledge(5), "acknowledged once only");
+
+    s.receive(&segment(0x03, 6, &[], b"xyz"), 0);
+    assert_eq!(output(&mut s), b"");
+    assert!(s.refuse_received(6, RefuseReason::NoResources));
+    assert_eq!(output(&mut s), xfer_refuse(0x02, 6));
+    assert!(!s.refuse_received(6, RefuseReason::NoResources));
+}
+
+#[test]
 fn transfer_refusals() {
     let ext = |critical: bool, item_type: u16, value: Vec<u8>| msg::encode_extensions(&[ExtensionItem { critical, item_type, value }]);
     let cases = [
@@ -370,26 +394,6 @@ fn full_length_ack_without_end_completes_and_is_reported() {
     );
     assert!(s.is_idle());
     assert!(Deviation::FullAckWithoutEnd { transfer_id: id }.to_string().contains("RFC 9174 §5.2.3"));
-}
-
-#[test]
-fn deferred_final_ack_waits_for_acceptance_or_refusal() {
-    let mut s = established();
-    s.defer_final_ack(true);
-    s.receive(&segment(0x02, 5, &[], b"abc"), 0);
-    s.receive(&segment(0x01, 5, &[], b"de"), 0);
-    assert_eq!(output(&mut s), xfer_ack(0x02, 5, 3), "only the first segment is acknowledged");
-    assert_eq!(events(&mut s), vec![Event::BundleReceived { transfer_id: 5, data: b"abcde".to_vec() }]);
-    assert!(!s.accept_transfer(6), "no such transfer");
-    assert!(s.accept_transfer(5));
-    assert_eq!(output(&mut s), xfer_ack(0x01, 5, 5));
-    assert!(!s.accept_transfer(5), "acknowledged once");
-
-    s.receive(&segment(0x03, 6, &[], b"xyz"), 0);
-    assert!(output(&mut s).is_empty());
-    assert!(s.refuse_transfer(6, RefuseReason::NotAcceptable));
-    assert_eq!(output(&mut s), xfer_refuse(0x04, 6));
-    assert!(!s.refuse_transfer(6, RefuseReason::NotAcceptable));
 }
 
 #[test]

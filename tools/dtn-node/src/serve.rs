@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 
 use tileos_bpv7::Eid;
-use tileos_tcpcl::{Config, Event, RefuseReason, Role, Session, SessionError, TermReason};
+use tileos_tcpcl::{Config, Event, FinalAck, RefuseReason, Role, Session, SessionError, TermReason};
 
 use crate::session_io::run_session;
 
@@ -70,8 +70,7 @@ fn accept_loop(listener: &TcpListener, node_id: &str, sink: &Arc<dyn Sink>, tx: 
 /// sink has taken the bundle.
 fn serve_session(stream: TcpStream, node_id: &str, sink: &dyn Sink) {
     let mut peer = stream.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-    let mut session = Session::new(Role::Passive, Config::new(node_id), 0);
-    session.defer_final_ack(true);
+    let session = Session::new(Role::Passive, Config { final_ack: FinalAck::Deferred, ..Config::new(node_id) }, 0);
     let outcome = run_session(stream, session, None, |session, event| {
         match event {
             Event::Established(info) => {
@@ -80,8 +79,8 @@ fn serve_session(stream: TcpStream, node_id: &str, sink: &dyn Sink) {
             }
             Event::BundleReceived { transfer_id, data } => {
                 match sink.bundle(&peer, data) {
-                    Ok(()) => session.accept_transfer(transfer_id),
-                    Err(reason) => session.refuse_transfer(transfer_id, reason),
+                    Ok(()) => session.acknowledge(transfer_id),
+                    Err(reason) => session.refuse_received(transfer_id, reason),
                 };
                 if sink.finished() {
                     session.terminate(TermReason::Unknown);

@@ -21,6 +21,7 @@ pub mod checksum;
 pub mod console;
 pub mod display;
 pub mod echo;
+pub mod federation;
 pub mod frames;
 pub mod module;
 pub mod pci;

@@ -1,0 +1,103 @@
+//! The federation protocol (`tileos_protocol::federation`) served by a [`FederationNode`]:
+//! what the federation domain does with each request from a local domain.
+
+use alloc::string::String;
+
+use tileos_protocol::federation::{Error, MAX_MODULES, ModuleVersion, Request, Response, Status};
+use tileos_protocol::heapless;
+
+use crate::counters::DropReason;
+use crate::node::{FederationNode, SendError, UpdateError};
+use crate::replica::{Module, Replica, ReplicationError};
+use crate::store::BundleStore;
+use crate::{ipn, protocol_string};
+
+impl<S: BundleStore> FederationNode<S> {
+    /// Serves one federation protocol request at node time `now_ms`. Changes to replicated
+    /// state are stored before the answer.
+    pub fn serve(&mut self, request: Request, now_ms: u64) -> Response {
+        self.tick(now_ms);
+        match request {
+            Request::Status => Response::Status(self.status()),
+            Request::Send { node, service, lifetime_ms, payload } => self.serve_send(node, service, lifetime_ms, &payload),
+            Request::AddModule { tile, module } => self.change(|r| r.add_module(tile, to_module(&module))),
+            Request::RemoveModule { tile, module } => self.change(|r| r.remove_module(tile, &to_module(&module))),
+            Request::Modules { tile, skip } => self.modules(tile, skip),
+            Request::AddToCounter { name, delta } => match self.change(|r| r.add_to_counter(&name, delta)) {
+                Response::Done => self.counter(&name),
+                failed => failed,
+            },
+            Request::Counter { name } => self.counter(&name),
+            Request::SetRegister { name, value } => match self.change(|r| r.set_register(&name, &value, now_ms)) {
+                Response::Done => self.register(&name),
+                failed => failed,
+            },
+            Request::Register { name } => self.register(&name),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let counters = self.counters();
+        Status {
+            node: self.node(),
+            spooled: u32::try_from(self.spooled()).unwrap_or(u32::MAX),
+            sessions: u32::try_from(self.sessions()).unwrap_or(u32::MAX),
+            received: counters.received,
+            forwarded: counters.forwarded,
+            delivered: counters.delivered,
+            dropped: DropReason::ALL.iter().map(|r| counters.dropped(*r)).sum(),
+            refused: counters.refused_total(),
+        }
+    }
+
+    fn serve_send(&mut self, node: u32, service: u32, lifetime_ms: u64, payload: &[u8]) -> Response {
+        if node == 0 {
+            return Response::Failed(Error::BadDestination);
+        }
+        match self.send(service, ipn(node, service), payload.to_vec(), lifetime_ms) {
+            Ok(sequence) => Response::Sent { sequence },
+            Err(SendError::BadDestination) => Response::Failed(Error::BadDestination),
+            Err(SendError::SpoolFull) => Response::Failed(Error::SpoolFull),
+            Err(SendError::StoreFailed) => Response::Failed(Error::StoreFailed),
+        }
+    }
+
+    /// Applies a change to the replica and stores it; if either fails, nothing changed.
+    fn change(&mut self, f: impl FnOnce(&mut Replica) -> Result<(), ReplicationError>) -> Response {
+        match self.update_replica(f) {
+            Ok(()) => Response::Done,
+            Err(UpdateError::Store(_)) => Response::Failed(Error::StoreFailed),
+            Err(UpdateError::Replication(ReplicationError::BadName)) => Response::Failed(Error::EmptyName),
+            Err(UpdateError::Replication(_)) => Response::Failed(Error::Overflow),
+        }
+    }
+
+    fn modules(&self, tile: u32, skip: u32) -> Response {
+        let all = self.state().modules(tile);
+        let skip = skip as usize;
+        let modules: heapless::Vec<ModuleVersion, MAX_MODULES> = all
+            .iter()
+            .skip(skip)
+            .take(MAX_MODULES)
+            .map(|m| ModuleVersion { name: protocol_string(&m.name), version: protocol_string(&m.version) })
+            .collect();
+        let more = skip.saturating_add(modules.len()) < all.len();
+        Response::Modules { modules, more }
+    }
+
+    fn counter(&self, name: &str) -> Response {
+        let value = self.state().counter(name);
+        Response::Counter { value: i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX }) }
+    }
+
+    fn register(&self, name: &str) -> Response {
+        match self.state().register(name) {
+            Some((value, timestamp)) => Response::Register { value: protocol_string(value), timestamp },
+            None => Response::Failed(Error::NotFound),
+        }
+    }
+}
+
+fn to_module(module: &ModuleVersion) -> Module {
+    Module { name: String::from(module.name.as_str()), version: String::from(module.version.as_str()) }
+}

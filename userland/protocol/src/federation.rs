@@ -1,0 +1,211 @@
+//! The federation protocol: local domains send bundles through the tile's federation
+//! service and read and update the state it replicates across the federation (the pod's
+//! tile inventory, counters, registers), docs/federation.md.
+//!
+//! The federation domain serves it on the endpoint named [`Federation::NAME`]
+//! (`"federation"`). What it does with each request is `tileos_federation`'s
+//! `FederationNode::serve`, host-tested. Updates to replicated state are stored before they
+//! are answered, and reach the other nodes with the next anti-entropy round; reads answer
+//! from this node's replica, which may lag behind the others'.
+
+use heapless::{String, Vec};
+use serde::{Deserialize, Serialize};
+
+/// The federation protocol.
+pub struct Federation;
+
+impl crate::Protocol for Federation {
+    const NAME: &'static str = "federation";
+    type Request = Request;
+    type Response = Response;
+}
+
+/// Longest counter, register or module name, and module version.
+pub const MAX_NAME: usize = 32;
+/// Longest register value.
+pub const MAX_VALUE: usize = 64;
+/// Largest payload one [`Request::Send`] carries.
+pub const MAX_PAYLOAD: usize = 768;
+/// Most modules one [`Response::Modules`] lists.
+pub const MAX_MODULES: usize = 8;
+
+/// A request to the federation service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum Request {
+    /// The node's counters and spool. Answer: [`Response::Status`].
+    Status,
+    /// Send `payload` in a new bundle to `ipn:node.service`; it is stored before the answer.
+    /// Answer: [`Response::Sent`].
+    Send {
+        /// Destination node.
+        node: u32,
+        /// Destination service.
+        service: u32,
+        /// Lifetime in milliseconds.
+        lifetime_ms: u64,
+        /// The payload.
+        payload: Vec<u8, MAX_PAYLOAD>,
+    },
+    /// Record in the inventory that `tile` runs `module`. Answer: [`Response::Done`].
+    AddModule {
+        /// The tile's node number.
+        tile: u32,
+        /// The module.
+        module: ModuleVersion,
+    },
+    /// Record that `tile` no longer runs `module`. Answer: [`Response::Done`].
+    RemoveModule {
+        /// The tile's node number.
+        tile: u32,
+        /// The module.
+        module: ModuleVersion,
+    },
+    /// The modules `tile` runs, from the `skip`-th on. Answer: [`Response::Modules`].
+    Modules {
+        /// The tile's node number.
+        tile: u32,
+        /// How many to skip (for paging).
+        skip: u32,
+    },
+    /// Add `delta` to counter `name`. Answer: [`Response::Counter`] with the new value.
+    AddToCounter {
+        /// The counter.
+        name: String<MAX_NAME>,
+        /// What to add (negative: subtract).
+        delta: i64,
+    },
+    /// Counter `name`'s value (0 if never changed). Answer: [`Response::Counter`].
+    Counter {
+        /// The counter.
+        name: String<MAX_NAME>,
+    },
+    /// Write `value` to register `name` (last writer wins, by the node's time). Answer:
+    /// [`Response::Register`] with the value now held.
+    SetRegister {
+        /// The register.
+        name: String<MAX_NAME>,
+        /// The value.
+        value: String<MAX_VALUE>,
+    },
+    /// Register `name`'s value. Answer: [`Response::Register`] ([`Error::NotFound`] if never
+    /// written).
+    Register {
+        /// The register.
+        name: String<MAX_NAME>,
+    },
+}
+
+/// A module and version, as the inventory holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleVersion {
+    /// The module's name.
+    pub name: String<MAX_NAME>,
+    /// Its version.
+    pub version: String<MAX_NAME>,
+}
+
+/// The node's state in numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's number.
+    pub node: u32,
+    /// Bundles held (to forward, to deliver, fragments).
+    pub spooled: u32,
+    /// Established sessions.
+    pub sessions: u32,
+    /// Bundles accepted from peers since start.
+    pub received: u64,
+    /// Bundles forwarded and acknowledged since start.
+    pub forwarded: u64,
+    /// Bundles delivered locally since start.
+    pub delivered: u64,
+    /// Bundles dropped (expired, unforwardable) since start.
+    pub dropped: u64,
+    /// Inputs refused since start (all reasons).
+    pub refused: u64,
+}
+
+/// What the federation service answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    /// The node's state.
+    Status(Status),
+    /// The bundle is stored and will be forwarded.
+    Sent {
+        /// Its creation sequence number.
+        sequence: u64,
+    },
+    /// The change is stored.
+    Done,
+    /// Modules of a tile.
+    Modules {
+        /// The modules.
+        modules: Vec<ModuleVersion, MAX_MODULES>,
+        /// Whether more follow (ask again with a larger `skip`).
+        more: bool,
+    },
+    /// A counter's value.
+    Counter {
+        /// The value (saturated to the `i64` range).
+        value: i64,
+    },
+    /// A register's value.
+    Register {
+        /// The value.
+        value: String<MAX_VALUE>,
+        /// The winning write's timestamp.
+        timestamp: u64,
+    },
+    /// The request was not carried out.
+    Failed(Error),
+}
+
+/// Why a request was not carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Error {
+    /// A name, module or value is empty.
+    EmptyName,
+    /// The register was never written.
+    NotFound,
+    /// The destination is node 0 or the payload is larger than the node sends.
+    BadDestination,
+    /// The spool is full: retry after bundles have left.
+    SpoolFull,
+    /// The store failed; nothing was changed.
+    StoreFailed,
+    /// A counter or timestamp would overflow.
+    Overflow,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+
+    fn repeated<const N: usize>(c: char) -> String<N> {
+        core::iter::repeat_n(c, N).collect()
+    }
+
+    #[test]
+    fn the_largest_messages_fit() {
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let send = Request::Send {
+            node: u32::MAX,
+            service: u32::MAX,
+            lifetime_ms: u64::MAX,
+            payload: Vec::from_slice(&[0xff; MAX_PAYLOAD]).unwrap(),
+        };
+        let length = encode(&send, &mut words).unwrap();
+        assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(send));
+        let long = repeated::<MAX_NAME>('m');
+        let module = ModuleVersion { name: long.clone(), version: long };
+        let modules = Response::Modules { modules: core::iter::repeat_n(module, MAX_MODULES).collect(), more: true };
+        let length = encode(&modules, &mut words).unwrap();
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(modules));
+        let set = Request::SetRegister { name: repeated('r'), value: repeated('v') };
+        let length = encode(&set, &mut words).unwrap();
+        assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(set));
+    }
+}
