@@ -14,7 +14,10 @@
 //! 4. a manual rollback brings `checksum-v1` back; `checksum-wrong` installed again and
 //!    promoted by force (the "deliberately loose policy") is rolled back by the circuit
 //!    breaker on its first disagreement with the warm incumbent;
-//! 5. `tilectl log --verify` checks the update log: the head's signature, every entry's
+//! 5. `checksum-slow` (right answers, three hundred times the work) is never promoted: its
+//!    promotion is refused for its latency, or it is rejected for answering after the
+//!    deadline, whichever comes first;
+//! 6. `tilectl log --verify` checks the update log: the head's signature, every entry's
 //!    inclusion proof, and consistency with the head it verified before.
 
 use std::path::{Path, PathBuf};
@@ -120,7 +123,30 @@ fn drive_the_slot(port: u16, serial: &Path, scratch: &Path) -> Result<(usize, Ve
         status.contains("module 0 serving") && status.contains("rolled back 2")
     })?;
     outputs.push(status);
-    // 5. The update log verifies.
+    // 5. A slow challenger (right answers, three hundred times the work) is never promoted:
+    // its promotion is refused because its mean latency is above the policy's bound (4 × the
+    // incumbent's), or it is rejected first because one of its answers came after the
+    // answer deadline (a timeout counts against it like a disagreement). Which comes first
+    // depends on how far behind it falls; either is logged with its reason.
+    let slow = installed_module(&install_bundle(port, SLOT, "checksum-slow")?)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let verdict = loop {
+        match tilectl(port, Tilectl::Promote { slot: SLOT.into(), module: slow, force: false }) {
+            Err(failure) if failure.contains("TooSlow") => break failure,
+            Err(failure) if failure.contains(&format!("no module {slow} in the slot")) => {
+                let serial = std::fs::read_to_string(serial).unwrap_or_default();
+                let rejected = format!("module={slow} from=shadowing to=rejected");
+                match serial.lines().find(|line| line.contains(&rejected)) {
+                    Some(line) if line.contains("timeouts: ") && !line.contains("timeouts: 0,") => break line.to_owned(),
+                    other => return Err(format!("checksum-slow left the slot, but not for its timeouts: {other:?}")),
+                }
+            }
+            Err(failure) if failure.contains("Policy") && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+            other => return Err(format!("promotion of checksum-slow: expected a refusal or a rejection, got {other:?}")),
+        }
+    };
+    outputs.push(verdict);
+    // 6. The update log verifies.
     let state = scratch.join("heads.json");
     let log = tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state.clone()) })?;
     outputs.push(log);

@@ -112,7 +112,7 @@ pub const SPECS: &[Spec] = &[
         version: version(1, 0, 1),
         lineage: "checksum-bitwise",
         derived_from_v1: true,
-        description: "checksum service, right but about ten times slower than checksum-v1",
+        description: "checksum service, right but about three hundred times slower than checksum-v1",
         greedy: None,
         spoil: Spoil::Nothing,
         expect: Expect::Good,

@@ -1,5 +1,5 @@
-//! `checksum-slow`: a challenger with the right answers that spends about ten times the
-//! incumbent's time on each (it computes the bitwise answer nine more times and throws
+//! `checksum-slow`: a challenger with the right answers that spends about three hundred times the
+//! incumbent's time on each (it computes the bitwise answer 299 more times and throws
 //! them away), so the slot's latency bound rejects it.
 #![no_std]
 #![no_main]
@@ -12,6 +12,6 @@ use tileos_checksum::{Bitwise, Checksummer};
 tileos_checksum_modules::module_entry!(main);
 
 fn main() -> ! {
-    let module = Slow { module: Checksummer::<Bitwise>::new(), extra: 9, scratch: Checksummer::<Bitwise>::new() };
-    tileos_checksum_modules::start("slow: ten times the bitwise work", module)
+    let module = Slow { module: Checksummer::<Bitwise>::new(), extra: 299, scratch: Checksummer::<Bitwise>::new() };
+    tileos_checksum_modules::start("slow: three hundred times the bitwise work", module)
 }
