@@ -23,6 +23,11 @@ use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
 
+/// Microseconds between the clock checks that messages trigger (deadlines, the soak, the
+/// rollback window): a check costs the slot a pass over its exchanges and modules, and
+/// every deadline of a policy is milliseconds or more.
+const CLOCK_CHECK_MICROS: Ticks = 1_000;
+
 /// N-version mode of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NVersionConfig {
@@ -235,6 +240,10 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     transfers: u64,
     /// The module promoted last and when, until its first delivered answer.
     switching: Option<(ModuleId, Ticks)>,
+    /// When the clock was last checked ([`Manager::tick`]).
+    last_tick: Ticks,
+    /// Roles or seats changed since the schedules were last brought in line with them.
+    reschedule_due: bool,
 }
 
 /// A refusal in the control protocol.
@@ -335,6 +344,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             stats: ManagerStats::default(),
             transfers: 0,
             switching: None,
+            last_tick: now,
+            reschedule_due: false,
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -407,6 +418,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// close, N-version ballots past their deadline are counted.
     pub fn tick(&mut self) {
         let now = self.clock.now();
+        self.last_tick = now;
         let out = self.slot.tick(now);
         self.process(out);
         let expired: Vec<RequestId> = match &self.lineages {
@@ -422,7 +434,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
     /// faulted (the supervisor stopped it).
     pub fn faulted(&mut self, bits: u64) {
-        self.tick();
+        self.check_clock();
         for seat in 0..self.seats.len().min(64) {
             if bits & (1 << seat) != 0 {
                 self.seat_failed(seat, true);
@@ -434,9 +446,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// A message on the front endpoint from `badge` (with `access`, the caller's `control`
     /// parameter; ignored for seats), whose saved reply capability is `reply`.
     pub fn received(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
-        self.tick();
+        self.check_clock();
         self.receive(badge, access, message, reply);
         self.reschedule();
+    }
+
+    /// [`Manager::tick`] if [`CLOCK_CHECK_MICROS`] have passed since the last one.
+    fn check_clock(&mut self) {
+        if self.clock.now().saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
+            self.tick();
+        }
     }
 
     /// The body of [`Manager::received`].
@@ -609,6 +628,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
             }
             (STATE, Some(Job::Export { target, transfer })) => {
+                // The exporter may shadow now.
+                self.reschedule_due = true;
                 let state = Rc::new(message.words);
                 let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
@@ -761,6 +782,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     fn transition(&mut self, t: &Transition) {
+        self.reschedule_due = true;
         let name = self.config.name.clone();
         self.host.note(format_args!(
             "@event slot.transition slot={name} module={} from={} to={} reason={:?}",
@@ -829,6 +851,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.needs_state = false;
         s.diverged = false;
         s.schedule = None;
+        self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
         jobs
@@ -1004,6 +1027,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if let Some(s) = self.seats.get_mut(usize::from(seat)) {
                     s.schedule = Some(start_schedule(seat));
                 }
+                self.reschedule_due = true;
                 Ok(generation)
             }
             other => Err(format!("unexpected answer {other:?}")),
@@ -1016,7 +1040,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// module's import, and the clients waiting behind it, are never held up by a
     /// challenger's budget.
     fn reschedule(&mut self) {
-        if self.lineages.is_some() {
+        if self.lineages.is_some() || !core::mem::take(&mut self.reschedule_due) {
             return;
         }
         let serving = self.seat_of(Role::Module(self.slot.serving()));

@@ -1,0 +1,28 @@
+//! A profile of the manager's work per client request, on the host: the simulated tile of
+//! the host tests (`tests/common`) with 0, 1 or 2 challengers shadowing (the first
+//! argument) answers 20,000 requests. Run it under callgrind to see where the instructions
+//! go (docs/research.md, "The demo slot"):
+//!
+//! ```text
+//! cargo build --release -p tileos-slot-manager --example profile_requests
+//! valgrind --tool=callgrind target/release/examples/profile_requests 1
+//! callgrind_annotate --inclusive=yes callgrind.out.*
+//! ```
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{Sim, bundle, config, policy};
+
+fn main() {
+    let challengers: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let mut sim = Sim::new(config(policy(), 4));
+    for _ in 0..challengers.min(2) {
+        sim.install(&bundle(b"fast"));
+        sim.pump();
+    }
+    for x in 0..20_000u64 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    println!("{} requests answered with {challengers} challengers", sim.m.stats().answered);
+}
