@@ -406,7 +406,7 @@ fn replays(port: u16, tally: &mut Tally) -> Result<(), String> {
         &signed,
         &|frame| {
             matches!(frame, ServerFrame::Answer { counter: 0, answer: Answer::Slot(Response::Refused(refused)) }
-                if refused.kind == RefusalKind::Policy && refused.reason.contains("NoSuchModule"))
+                if refused.kind == RefusalKind::NotFound && refused.reason == "no module 4000 in the slot")
         },
         tally,
     )?;
@@ -722,8 +722,8 @@ fn the_campaign_predicts_the_agent_served_on_the_host() {
             Stand.slot_names()
         }
         fn slot(&mut self, _: &str, _: &slots::Request) -> Result<slots::Response, BackendError> {
-            let reason = "promotion refused: NoSuchModule".try_into().unwrap();
-            Ok(Response::Refused(slots::Refused { kind: RefusalKind::Policy, reason }))
+            let reason = "no module 4000 in the slot".try_into().unwrap();
+            Ok(Response::Refused(slots::Refused { kind: RefusalKind::NotFound, reason }))
         }
         fn domains(&mut self, _: u16) -> Result<supervisor::Response, BackendError> {
             Ok(supervisor::Response::Status { total: 0, domains: HVec::new() })

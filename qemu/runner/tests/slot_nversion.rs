@@ -12,8 +12,8 @@
 //!    requests, reads `wrong=0 errors=0`;
 //! 2. the wrong lineage is flagged: `tilectl status` shows lineage 2's dissents growing while
 //!    lineages 0 and 1 have none;
-//! 3. past `replace_after` (200) dissents it is replaced by the fallback
-//!    (`@event slot.lineage-replaced slot=checksum lineage=2 dissents=201 seat=3`, the
+//! 3. past `replace_after` (500) dissents it is replaced by the fallback
+//!    (`@event slot.lineage-replaced slot=checksum lineage=2 dissents=501 seat=3`, the
 //!    fallback started in the spare seat 3 and seat 2 stopped), after which status lists
 //!    lineage 2 as `fallback` in seat 3, and no other lineage was replaced;
 //! 4. no domain other than the replaced seat stopped, nothing panicked.
@@ -27,7 +27,7 @@ use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// The scenario's `replace_after`.
-const REPLACE_AFTER: u64 = 200;
+const REPLACE_AFTER: u64 = 500;
 /// Client rounds (500 requests each) the test waits for after the replacement, and in all.
 const ROUNDS_AFTER: usize = 2;
 const MIN_ROUNDS: usize = 6;
