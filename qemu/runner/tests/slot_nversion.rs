@@ -143,6 +143,8 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     for stopped in outcome.events("domain.stopped") {
         assert!(stopped.get("domain") == Some("checksum.seat2"), "unexpected: {}", stopped.line);
     }
+    let after_lines: Vec<&str> = after.lines().filter(|line| line.starts_with("  module ")).collect();
+    println!("slot_nversion: the lineages at the end:\n{}", after_lines.join("\n"));
     println!(
         "slot_nversion: {} rounds ({} requests) with wrong=0 errors=0; {} statuses showed lineage 2 flagged (last: {} dissents); {}; {:.1} s",
         rounds.len(),
