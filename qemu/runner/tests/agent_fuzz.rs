@@ -16,6 +16,8 @@
 //!   or the supervisor) are only required to be answers to the right counter;
 //! - **replayed signatures**: a command signed for one connection, sent again on it, with
 //!   the next counter, and on a new connection;
+//! - **competing installs**: a second connection's install while one stages (`StagingBusy`,
+//!   `NotStaging`), the first dropped mid-install, the second then served;
 //! - **mutated bundles**, installed with the operator's key: bit flips in the header, the
 //!   signatures, the manifest and the ELF, truncations, appended bytes, header lengths made
 //!   huge or zero, and declared lengths that disagree with the bytes sent. Each must be
@@ -54,7 +56,7 @@ use tileos_tilectl_wire::{
 
 const TIMEOUT: Duration = Duration::from_secs(600);
 /// Frame cases when `TILEOS_AGENT_FUZZ_CASES` is not set.
-const DEFAULT_CASES: usize = 60;
+const DEFAULT_CASES: usize = 200;
 /// The slot manager's largest bundle (`userland/services/slot-manager`, `MAX_BUNDLE`).
 const MAX_BUNDLE: usize = 384 * 1024;
 /// How long the host waits for one frame.
@@ -444,6 +446,53 @@ fn replays(port: u16, tally: &mut Tally) -> Result<(), String> {
     }
 }
 
+/// Connects with the operator's key, retrying while the agent is busy with connections
+/// still closing.
+fn operator_client(port: u16) -> Result<Client, String> {
+    let mut last = String::new();
+    for _ in 0..100 {
+        match Client::connect(&format!("127.0.0.1:{port}"), Some(operator()), READ_TIMEOUT) {
+            Ok(client) => return Ok(client),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("cannot connect with the operator's key: {last}"))
+}
+
+/// One install at a time per slot: while one connection stages, another's `InstallBegin` is
+/// `StagingBusy` and its chunks and commit `NotStaging`; when the first goes mid-install the
+/// agent discards its staging, and the second may begin (and its early commit is refused).
+fn staging(port: u16, tally: &mut Tally) -> Result<(), String> {
+    let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
+    let chunk = || Request::InstallChunk { offset: 0, bytes: HVec::from_slice(&[0x42; 100]).unwrap() };
+    let mut first = operator_client(port)?;
+    let mut second = operator_client(port)?;
+    let call = |client: &mut Client, request, expected: Answer, tally: &mut Tally| match client.call(slot(request)) {
+        Ok(answer) if answer == expected => {
+            tally.count(format!("staging: {}", label(&ServerFrame::Answer { counter: 0, answer })));
+            Ok(())
+        }
+        other => Err(format!("expected {expected:?}, got {other:?}")),
+    };
+    call(&mut first, Request::InstallBegin { length: 1000 }, Answer::Slot(Response::Staged { received: 0 }), tally)?;
+    call(&mut first, chunk(), Answer::Slot(Response::Staged { received: 100 }), tally)?;
+    call(&mut second, Request::InstallBegin { length: 1000 }, Answer::Error(WireError::StagingBusy), tally)?;
+    call(&mut second, chunk(), Answer::Error(WireError::NotStaging), tally)?;
+    call(&mut second, Request::InstallCommit, Answer::Error(WireError::NotStaging), tally)?;
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match second.call(slot(Request::InstallBegin { length: 1000 })) {
+            Ok(Answer::Slot(Response::Staged { received: 0 })) => break,
+            Ok(Answer::Error(WireError::StagingBusy)) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => return Err(format!("after the first connection went, InstallBegin answered {other:?}")),
+        }
+    }
+    let refused = slots::Refused { kind: RefusalKind::Staging, reason: "a commit after 0 of 1000 bytes".try_into().unwrap() };
+    call(&mut second, Request::InstallCommit, Answer::Slot(Response::Refused(refused)), tally)
+}
+
 /// What the slot manager must answer to an install of `bytes` announced as `declared`
 /// bytes: the kind of refusal, its reason, and a name for the tally.
 fn expected_refusal(bytes: &[u8], declared: usize) -> (RefusalKind, String, String) {
@@ -473,17 +522,7 @@ fn expected_refusal(bytes: &[u8], declared: usize) -> (RefusalKind, String, Stri
 /// Installs `bytes` announced as `declared` bytes with the operator's key: the manager's
 /// final answer.
 fn install(port: u16, bytes: &[u8], declared: usize) -> Result<Response, String> {
-    let mut client = None;
-    for _ in 0..60 {
-        match Client::connect(&format!("127.0.0.1:{port}"), Some(operator()), READ_TIMEOUT) {
-            Ok(connected) => {
-                client = Some(connected);
-                break;
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-    let mut client = client.ok_or("cannot connect to install")?;
+    let mut client = operator_client(port)?;
     let slot: SlotName = "checksum".try_into().unwrap();
     let mut call = |request| match client.call(Command::Slot { slot: slot.clone(), request }) {
         Ok(Answer::Slot(response)) => Ok(response),
@@ -616,6 +655,9 @@ fn attack(port: u16, seed: u64, cases: usize, bundle: Option<&[u8]>, tally: &mut
         run_case(&mut raw, &case, &mut rng, tally).map_err(|error| format!("seed {seed}, length {length}: {error}"))?;
     }
     replays(port, tally).map_err(|error| format!("seed {seed}, replays: {error}"))?;
+    if bundle.is_some() {
+        staging(port, tally).map_err(|error| format!("seed {seed}, staging: {error}"))?;
+    }
     let mut installs = 0;
     for index in 0..cases {
         if let Some(bundle) = bundle
