@@ -16,6 +16,10 @@
 //!   or the supervisor) are only required to be answers to the right counter;
 //! - **replayed signatures**: a command signed for one connection, sent again on it, with
 //!   the next counter, and on a new connection;
+//! - **signed hostile changes**: installs begun with random lengths, chunks at wrong
+//!   offsets, early commits, promotions of random modules, rollbacks, signed with the
+//!   operator's key so that they reach the slot manager: each answered with the manager's
+//!   own words or a precise wire error for its counter;
 //! - **competing installs**: a second connection's install while one stages (`StagingBusy`,
 //!   `NotStaging`), the first dropped mid-install, the second then served;
 //! - **mutated bundles**, installed with the operator's key: bit flips in the header, the
@@ -30,8 +34,8 @@
 //! none restarted, the client's later rounds read `wrong=0 errors=0`, the serial log has no
 //! panic and no `domain.stopped`, and `checksum-fast` installs.
 //!
-//! `TILEOS_AGENT_FUZZ_CASES` (default [`DEFAULT_CASES`]) sets the number of frame cases
-//! (a mutated bundle every eighth case), `TILEOS_AGENT_FUZZ_SEED` (default 1) the seed; a
+//! `TILEOS_AGENT_FUZZ_CASES` (default [`DEFAULT_CASES`]) sets the number of cases (a
+//! mutated bundle every eighth, signed hostile changes every eighth), `TILEOS_AGENT_FUZZ_SEED` (default 1) the seed; a
 //! failing case names both.
 
 use std::collections::BTreeMap;
@@ -446,6 +450,48 @@ fn replays(port: u16, tally: &mut Tally) -> Result<(), String> {
     }
 }
 
+/// Changes signed with the operator's key (so they reach the slot manager) with hostile
+/// contents: installs begun with random lengths, chunks at random or nearly right offsets
+/// with random bytes, early commits, promotions of random modules (forced or not),
+/// rollbacks. The model cannot follow the manager's state, so each answer must only answer
+/// its command's counter with the manager's own words or a precise wire error, never
+/// `ServerFailed`/`ServerUnavailable`.
+fn signed_changes(port: u16, rng: &mut Rng, tally: &mut Tally) -> Result<Vec<String>, String> {
+    let mut client = operator_client(port)?;
+    let mut done = Vec::new();
+    let mut offset = 0u32;
+    for _ in 0..1 + rng.below(8) {
+        let request = match rng.below(6) {
+            0 => {
+                offset = 0;
+                let length = [rng.below(4096) as u32, rng.below(MAX_BUNDLE as u64 + 2) as u32, rng.next() as u32][rng.below(3) as usize];
+                Request::InstallBegin { length }
+            }
+            1 | 2 => {
+                let length = rng.below(MAX_CHUNK as u64 + 1) as usize;
+                let at = match rng.below(4) {
+                    0 => rng.next() as u32,
+                    1 => offset.wrapping_add(1),
+                    _ => offset,
+                };
+                offset = offset.wrapping_add(length as u32);
+                Request::InstallChunk { offset: at, bytes: HVec::from_slice(&rng.bytes(length)).unwrap() }
+            }
+            3 => Request::InstallCommit,
+            4 => Request::Promote { module: rng.below(6) as u32, force: rng.chance(2) },
+            _ => Request::Rollback,
+        };
+        done.push(format!("{request:?}").chars().take(60).collect());
+        match client.call(Command::Slot { slot: "checksum".try_into().unwrap(), request }) {
+            Ok(answer @ (Answer::Slot(_) | Answer::Error(WireError::NotStaging | WireError::StagingBusy))) => {
+                tally.count(format!("signed change: {}", label(&ServerFrame::Answer { counter: 0, answer })));
+            }
+            other => return Err(format!("after {done:?}: {other:?}")),
+        }
+    }
+    Ok(done)
+}
+
 /// Connects with the operator's key, retrying while the agent is busy with connections
 /// still closing.
 fn operator_client(port: u16) -> Result<Client, String> {
@@ -678,6 +724,10 @@ fn attack(port: u16, seed: u64, cases: usize, bundle: Option<&[u8]>, tally: &mut
         }
         if index % 16 == 3 {
             abandon(port, &mut rng, tally);
+        }
+        if index % 8 == 5 {
+            signed_changes(port, &mut rng, tally).map_err(|error| format!("seed {seed}, case {index} (signed changes): {error}"))?;
+            continue;
         }
         let mut raw = open(port, tally)?;
         let case = random_case(&mut rng, &raw.challenge);

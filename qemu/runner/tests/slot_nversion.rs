@@ -11,11 +11,13 @@
 //! 1. every `checksum.round` of the client, over at least [`MIN_ROUNDS`] rounds of 500
 //!    requests, reads `wrong=0 errors=0`;
 //! 2. the wrong lineage is flagged: `tilectl status` shows lineage 2's dissents growing while
-//!    lineages 0 and 1 have none;
+//!    lineages 0 and 1 have none (a tenth of lineage 2's at most: a timeout on a loaded host
+//!    counts as a dissent);
 //! 3. past `replace_after` (500) dissents it is replaced by the fallback
 //!    (`@event slot.lineage-replaced slot=checksum lineage=2 dissents=501 seat=3`, the
 //!    fallback started in the spare seat 3 and seat 2 stopped), after which status lists
-//!    lineage 2 as `fallback` in seat 3, and no other lineage was replaced;
+//!    lineage 2 as `fallback` in seat 3 with (almost) no dissents of its own (it imported a
+//!    lineage's streams), and no other lineage was replaced;
 //! 4. no domain other than the replaced seat stopped, nothing panicked.
 
 use std::path::Path;
@@ -124,8 +126,11 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     let flagged = seen.flagged.last().unwrap_or_else(|| panic!("no status showed lineage 2's dissents before its replacement"));
     let wrong = lineage(flagged, 2).expect("lineage 2");
     assert!(wrong.0 == "lineage" && wrong.1 == 2 && (1..=REPLACE_AFTER).contains(&wrong.2), "{flagged}");
+    // The right lineages agree (a timeout on a loaded host would count as a dissent: a few
+    // are allowed, far fewer than the wrong lineage's).
     for k in [0, 1] {
-        assert_eq!(lineage(flagged, k), Some(("lineage".to_string(), k, 0)), "lineage {k} dissented:\n{flagged}");
+        let right = lineage(flagged, k).unwrap_or_else(|| panic!("no lineage {k}:\n{flagged}"));
+        assert!(right.0 == "lineage" && right.1 == k && right.2 * 10 < wrong.2.max(10), "lineage {k} dissented:\n{flagged}");
     }
     // 3. Replaced by the fallback in the spare seat, past replace_after dissents; only it.
     let replaced = outcome.events("slot.lineage-replaced");
@@ -136,6 +141,10 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     outcome.assert_event("seat.stopped", &[("slot", "checksum"), ("seat", "2")]);
     let after = &seen.after;
     assert_eq!(lineage(after, 2).map(|(kind, seat, _)| (kind, seat)), Some(("fallback".to_string(), 3)), "{after}");
+    // The fallback imported a lineage's state: it agrees (its count started again at the
+    // replacement; a ballot in flight then may count against it).
+    let fallback = lineage(after, 2).map(|(_, _, dissents)| dissents).unwrap_or(u64::MAX);
+    assert!(fallback * 10 < REPLACE_AFTER, "the fallback dissents {fallback} times:\n{after}");
     for k in [0, 1] {
         assert_eq!(lineage(after, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{after}");
     }
