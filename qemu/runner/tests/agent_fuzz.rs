@@ -832,3 +832,190 @@ fn the_campaign_predicts_the_agent_served_on_the_host() {
     let counts: Vec<String> = tally.0.iter().map(|(what, count)| format!("  {count:>5}  {what}")).collect();
     println!("agent_fuzz on the host: {cases} cases; outcomes:\n{}", counts.join("\n"));
 }
+
+/// Program headers' offsets in an ELF64 header.
+const E_PHOFF: usize = 0x20;
+const E_PHNUM: usize = 0x38;
+/// Bytes of one ELF64 program header.
+const PHDR: usize = 56;
+
+/// A mutation of the ELF `elf`: the bytes and what was done. Mostly in the ELF header and
+/// the program headers (what the root server's loader parses), sometimes anywhere, or a
+/// truncation.
+fn mutate_elf(rng: &mut Rng, elf: &[u8]) -> (Vec<u8>, String) {
+    let mut bytes = elf.to_vec();
+    let phoff = u64::from_le_bytes(elf[E_PHOFF..E_PHOFF + 8].try_into().unwrap()) as usize;
+    let phnum = usize::from(u16::from_le_bytes(elf[E_PHNUM..E_PHNUM + 2].try_into().unwrap()));
+    let headers = phoff..phoff + phnum * PHDR;
+    let field = |bytes: &mut Vec<u8>, at: usize, width: usize, value: u64| {
+        bytes[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+    };
+    let what = match rng.below(6) {
+        0 => {
+            let at = rng.below(64) as usize;
+            let bit = rng.below(8);
+            bytes[at] ^= 1 << bit;
+            format!("bit {bit} of ELF header byte {at:#x} flipped")
+        }
+        1 => {
+            let at = headers.start + rng.below(headers.len() as u64) as usize;
+            let bit = rng.below(8);
+            bytes[at] ^= 1 << bit;
+            format!("bit {bit} of program header byte {at:#x} flipped")
+        }
+        2 => {
+            // A field of a program header set to an extreme: offset, vaddr, filesz, memsz.
+            let header = headers.start + rng.below(phnum as u64) as usize * PHDR;
+            let (name, offset) = [("p_offset", 8), ("p_vaddr", 16), ("p_filesz", 32), ("p_memsz", 40)][rng.below(4) as usize];
+            let value = [u64::MAX, 1 << 40, 0xffff_8000_0000_0000, 0, rng.next()][rng.below(5) as usize];
+            field(&mut bytes, header + offset, 8, value);
+            format!("{name} of the program header at {header:#x} set to {value:#x}")
+        }
+        3 => {
+            let (name, at, width, value) = match rng.below(4) {
+                0 => ("e_entry", 0x18, 8, [0, u64::MAX, 0x1000, rng.next()][rng.below(4) as usize]),
+                1 => ("e_phoff", E_PHOFF, 8, [0, u64::MAX, elf.len() as u64 - 8, rng.next()][rng.below(4) as usize]),
+                2 => ("e_phnum", E_PHNUM, 2, [0, 0xffff, phnum as u64 + 1][rng.below(3) as usize]),
+                _ => ("e_phentsize", 0x36, 2, [0, 1, 0xffff][rng.below(3) as usize]),
+            };
+            field(&mut bytes, at, width, value);
+            format!("{name} set to {value:#x}")
+        }
+        4 => {
+            let length = 1 + rng.below(elf.len() as u64 - 1) as usize;
+            bytes.truncate(length);
+            format!("truncated to {length} of {} bytes", elf.len())
+        }
+        _ => {
+            let at = rng.below(elf.len() as u64) as usize;
+            let bit = rng.below(8);
+            bytes[at] ^= 1 << bit;
+            format!("bit {bit} of byte {at:#x} flipped (anywhere)")
+        }
+    };
+    (bytes, what)
+}
+
+/// The module `module`'s status line, if the slot lists it: its state and agreeing count.
+fn module_state(status: &str, module: u32) -> Option<(String, u64)> {
+    let prefix = format!("  module {module:<3} ");
+    let line = status.lines().find(|line| line.starts_with(&prefix))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let agreeing = words.iter().position(|word| *word == "agreeing").and_then(|index| words.get(index + 1))?.parse().ok()?;
+    Some((words.get(3)?.to_string(), agreeing))
+}
+
+/// The last line of `serial` from `from` on that contains `needle`.
+fn last_line(serial: &Path, from: usize, needle: &str) -> Option<String> {
+    let text = std::fs::read(serial).ok()?;
+    let text = String::from_utf8_lossy(&text[from.min(text.len())..]).into_owned();
+    text.lines().rfind(|line| line.contains(needle)).map(str::to_owned)
+}
+
+/// Signed bundles whose ELF is mutated: the signature and manifest are good (signed on the
+/// host with the DEV ONLY bundle key), so each reaches the root server's loader. Each must be
+/// refused by the root server (`Build`), or start and then be rejected by the slot
+/// (faults, disagreement, timeouts), or, when the mutation changed nothing that runs, shadow
+/// like the original: such a module is promoted on its evidence and rolled back by hand,
+/// which frees its seat.
+fn mutated_programs(port: u16, serial: &Path, bundles: &Path, seed: u64, cases: usize) -> Result<(Tally, String), String> {
+    let mut rng = Rng::new(seed ^ 0xE1F);
+    let mut tally = Tally::default();
+    let original = std::fs::read(bundles.join("checksum-lineage-b.bundle")).map_err(|error| error.to_string())?;
+    let trusted = tileos_module_bundle::dev_keys::trusted_bundle_keys().expect("the dev keys decode");
+    let verified = tileos_module_bundle::verify(&original, &trusted).map_err(|error| format!("the original bundle: {error}"))?;
+    let signer = tileos_module_bundle::dev_keys::bundle_signer();
+    let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
+    for index in 0..cases {
+        let (elf, what) = mutate_elf(&mut rng, verified.payload);
+        let mut manifest = verified.manifest.clone();
+        manifest.content_hash = tileos_module_bundle::content_hash(&elf);
+        manifest.payload_size = elf.len() as u32;
+        let bundle = tileos_module_bundle::build(&manifest, &elf, &signer).map_err(|error| format!("signing: {error}"))?;
+        let from = std::fs::metadata(serial).map(|meta| meta.len() as usize).unwrap_or(0);
+        let failed = |error: String| format!("seed {seed}, program case {index} ({what}): {error}");
+        match install(port, &bundle, bundle.len()).map_err(failed)? {
+            Response::Refused(refused) if refused.kind == RefusalKind::Build && refused.reason.contains("BadProgram") => {
+                // The root server's words: "supervisor: slot "checksum" seat 1: the program is
+                // not a loadable ELF: BadSegment(0)" counts as "not a loadable ELF: BadSegment".
+                let why = last_line(serial, from, "supervisor: slot \"checksum\" seat")
+                    .and_then(|line| line.split_once(": ").map(|(_, why)| why.to_string()))
+                    .map(|why| why.trim_start_matches("the program ").trim_start_matches("is ").split('(').next().unwrap_or("").to_string())
+                    .unwrap_or_default();
+                tally.count(format!("refused by the root server: {why}"));
+            }
+            Response::Installed { module } => {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let status = tilectl(port, Tilectl::Status).map_err(failed)?;
+                    match module_state(&status, module) {
+                        None => {
+                            let reason = last_line(serial, from, &format!("module={module} from="))
+                                .and_then(|line| {
+                                    line.split("reason=").nth(1).map(|reason| reason.split(['(', ' ']).next().unwrap_or("").to_string())
+                                })
+                                .unwrap_or_else(|| "?".into());
+                            tally.count(format!("started, then rejected: {reason}"));
+                            break;
+                        }
+                        Some((state, _)) if state == "promotable" => {
+                            let promoted = client_call(port, slot(Request::Promote { module, force: false })).map_err(failed)?;
+                            let rolled = client_call(port, slot(Request::Rollback)).map_err(failed)?;
+                            if !matches!(promoted, Answer::Slot(Response::Promoted { .. }))
+                                || !matches!(rolled, Answer::Slot(Response::RolledBack { .. }))
+                            {
+                                return Err(failed(format!("promotion {promoted:?}, rollback {rolled:?}")));
+                            }
+                            tally.count("started, agreed: promoted on its evidence, rolled back");
+                            break;
+                        }
+                        Some((state, agreeing)) if Instant::now() > deadline => {
+                            return Err(failed(format!("module {module} still {state} ({agreeing} agreeing) after 60 s")));
+                        }
+                        Some(_) => std::thread::sleep(Duration::from_millis(300)),
+                    }
+                }
+            }
+            other => return Err(failed(format!("expected a Build refusal or an install, got {other:?}"))),
+        }
+    }
+    let installed = tilectl(port, Tilectl::Install { file: bundles.join("checksum-fast.bundle"), slot: "checksum".into() })?;
+    Ok((tally, installed))
+}
+
+/// One signed command on a connection of its own: the agent's answer.
+fn client_call(port: u16, command: Command) -> Result<Answer, String> {
+    operator_client(port)?.call(command).map_err(|error| error.to_string())
+}
+
+#[test]
+fn signed_bundles_with_mutated_programs_never_crash_the_root_server() {
+    let bundles = bundles_dir();
+    let seed = env_number("TILEOS_AGENT_FUZZ_SEED", 1);
+    let cases = env_number("TILEOS_AGENT_FUZZ_PROGRAMS", 40) as usize;
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let started = Instant::now();
+    let (outcome, (tally, installed)) =
+        boot_and_drive("slot-demo", "tile-agent-fuzz-programs.log", Vec::new(), PORT, ready, TIMEOUT, move |port, serial| {
+            mutated_programs(port, serial, &bundles, seed, cases)
+        });
+    for bad in ["KERNEL EXCEPTION", "panic at"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    // Only seats stop (a module that faulted); nothing else.
+    for stopped in outcome.events("domain.stopped") {
+        assert!(stopped.get("domain").is_some_and(|domain| domain.starts_with("checksum.seat")), "{}", stopped.line);
+    }
+    let rounds = outcome.events("checksum.round");
+    assert!(!rounds.is_empty(), "no client round");
+    for round in &rounds {
+        assert!(round.has(&[("wrong", "0"), ("errors", "0")]), "the client saw a wrong answer or an error: {}", round.line);
+    }
+    assert!(installed.contains("installed as module"), "{installed}");
+    let counts: Vec<String> = tally.0.iter().map(|(what, count)| format!("  {count:>5}  {what}")).collect();
+    println!(
+        "agent_fuzz programs: seed {seed}, {cases} signed bundles with mutated ELFs, {:.1} s; outcomes:\n{}",
+        started.elapsed().as_secs_f64(),
+        counts.join("\n")
+    );
+}
