@@ -936,11 +936,10 @@ fn mutated_programs(port: u16, serial: &Path, bundles: &Path, seed: u64, cases: 
         let failed = |error: String| format!("seed {seed}, program case {index} ({what}): {error}");
         match install(port, &bundle, bundle.len()).map_err(failed)? {
             Response::Refused(refused) if refused.kind == RefusalKind::Build && refused.reason.contains("BadProgram") => {
-                // The root server's words: "supervisor: slot "checksum" seat 1: the program is
-                // not a loadable ELF: BadSegment(0)" counts as "not a loadable ELF: BadSegment".
+                // The root server's words after "supervisor: slot "checksum" seat 1: ".
                 let why = last_line(serial, from, "supervisor: slot \"checksum\" seat")
-                    .and_then(|line| line.split_once(": ").map(|(_, why)| why.to_string()))
-                    .map(|why| why.trim_start_matches("the program ").trim_start_matches("is ").split('(').next().unwrap_or("").to_string())
+                    .and_then(|line| line.split_once(" seat ").and_then(|(_, rest)| rest.split_once(": ")).map(|(_, why)| why.to_string()))
+                    .map(|why| why.split(" (details").next().unwrap_or("").to_string())
                     .unwrap_or_default();
                 tally.count(format!("refused by the root server: {why}"));
             }
