@@ -1,7 +1,7 @@
 //! Hostile clients of the update agent on a booted tile (scenario
 //! `tests/scenarios/slot-demo.toml`: the agent on TCP port 7700 in front of the real slot
 //! manager of the demo slot, `checksum-client` checking every answer; docs/fuzzing.md,
-//! "The update agent over TCP").
+//! "Hostile clients of the update agent").
 //!
 //! A seeded, deterministic campaign from the host over QEMU's port forward:
 //!
@@ -35,8 +35,12 @@
 //! panic and no `domain.stopped`, and `checksum-fast` installs.
 //!
 //! `TILEOS_AGENT_FUZZ_CASES` (default [`DEFAULT_CASES`]) sets the number of cases (a
-//! mutated bundle every eighth, signed hostile changes every eighth), `TILEOS_AGENT_FUZZ_SEED` (default 1) the seed; a
-//! failing case names both.
+//! mutated bundle every eighth, signed hostile changes every eighth),
+//! `TILEOS_AGENT_FUZZ_SEED` (default 1) the seed; a failing case names both.
+//!
+//! A second test signs bundles around mutated ELFs with the DEV ONLY bundle key, so that
+//! they reach the root server's loader (`TILEOS_AGENT_FUZZ_PROGRAMS`, default 40); a third
+//! runs the campaign's frames against the session logic served on the host, without QEMU.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
