@@ -23,6 +23,11 @@ use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
 
+/// How long a challenger's module may take from its seat's start to its READY call; past
+/// that (hung while starting) it is failed as if it had faulted: otherwise it would hold
+/// its seat, and a place among the slot's challengers, for ever.
+pub const READY_DEADLINE: Ticks = 10_000_000;
+
 /// N-version mode of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NVersionConfig {
@@ -146,11 +151,22 @@ struct Seat {
     needs_state: bool,
     /// Copies were dropped: it imports the state again when it next calls.
     diverged: bool,
+    /// When the seat was last started, until its module calls READY.
+    started_at: Option<Ticks>,
 }
 
 impl Seat {
     fn empty() -> Seat {
-        Seat { role: Role::Empty, program: None, caller: None, current: None, queue: VecDeque::new(), needs_state: false, diverged: false }
+        Seat {
+            role: Role::Empty,
+            program: None,
+            caller: None,
+            current: None,
+            queue: VecDeque::new(),
+            needs_state: false,
+            diverged: false,
+            started_at: None,
+        }
     }
 }
 
@@ -390,6 +406,28 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for id in expired {
             self.count_ballot(id, true);
         }
+        self.fail_hung_starts(now);
+    }
+
+    /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
+    /// as if they had faulted (their seat is stopped; the slot rejects or rebuilds them).
+    fn fail_hung_starts(&mut self, now: Ticks) {
+        let hung: Vec<usize> = (0..self.seats.len())
+            .filter(|&seat| {
+                let s = &self.seats[seat];
+                let installed = matches!(s.role, Role::Module(id) if self.slot.module(id).is_some_and(|m| m.state == State::Installed));
+                installed && s.started_at.is_some_and(|at| now.saturating_sub(at) > READY_DEADLINE)
+            })
+            .collect();
+        for seat in hung {
+            self.seats[seat].started_at = None;
+            self.host.note(format_args!(
+                "slot {}: the module in seat {seat} never called READY within {} ms: treated as a fault",
+                self.config.name,
+                READY_DEADLINE / 1000
+            ));
+            self.seat_failed(seat, false);
+        }
     }
 
     /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
@@ -563,6 +601,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mut import_refused = None;
         match (message.label, current) {
             (READY, current) => {
+                s.started_at = None;
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -954,7 +993,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Starts seat `seat` with `program`; returns its generation.
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
-            supervisor::Response::SeatStarted { generation } => Ok(generation),
+            supervisor::Response::SeatStarted { generation } => {
+                let now = self.clock.now();
+                if let Some(s) = self.seats.get_mut(usize::from(seat)) {
+                    s.started_at = Some(now);
+                }
+                Ok(generation)
+            }
             other => Err(format!("unexpected answer {other:?}")),
         }
     }
