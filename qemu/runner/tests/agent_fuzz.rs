@@ -958,7 +958,11 @@ fn mutated_programs(port: u16, serial: &Path, bundles: &Path, seed: u64, cases: 
                                     line.split("reason=").nth(1).map(|reason| reason.split(['(', ' ']).next().unwrap_or("").to_string())
                                 })
                                 .unwrap_or_else(|| "?".into());
-                            tally.count(format!("started, then rejected: {reason}"));
+                            if last_line(serial, from, "never called READY").is_some() {
+                                tally.count(format!("started, never called READY (hung): rejected: {reason}"));
+                            } else {
+                                tally.count(format!("started, then rejected: {reason}"));
+                            }
                             break;
                         }
                         Some((state, _)) if state == "promotable" => {
