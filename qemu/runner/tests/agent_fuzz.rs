@@ -967,13 +967,41 @@ fn mutated_programs(port: u16, serial: &Path, bundles: &Path, seed: u64, cases: 
                         }
                         Some((state, _)) if state == "promotable" => {
                             let promoted = client_call(port, slot(Request::Promote { module, force: false })).map_err(failed)?;
-                            let rolled = client_call(port, slot(Request::Rollback)).map_err(failed)?;
-                            if !matches!(promoted, Answer::Slot(Response::Promoted { .. }))
-                                || !matches!(rolled, Answer::Slot(Response::RolledBack { .. }))
-                            {
-                                return Err(failed(format!("promotion {promoted:?}, rollback {rolled:?}")));
+                            let breaker =
+                                || last_line(serial, from, &format!("module={module} from=promoted to=rolled-back reason=CircuitBreaker"));
+                            match promoted {
+                                Answer::Slot(Response::Promoted { .. }) => {}
+                                // Rejected (e.g. faulted) between the status and the promotion.
+                                Answer::Slot(Response::Refused(refused))
+                                    if matches!(refused.kind, RefusalKind::Policy | RefusalKind::NotFound) =>
+                                {
+                                    tally.count("started, agreed, then rejected before its promotion");
+                                    break;
+                                }
+                                other => return Err(failed(format!("promotion: {other:?}"))),
                             }
-                            tally.count("started, agreed: promoted on its evidence, rolled back");
+                            match client_call(port, slot(Request::Rollback)).map_err(failed)? {
+                                Answer::Slot(Response::RolledBack { .. }) => {
+                                    tally.count("started, agreed: promoted on its evidence, rolled back by hand")
+                                }
+                                // The breaker was first (a fault, e.g. refusing the promoted
+                                // state, or a disagreement with the warm incumbent).
+                                Answer::Slot(Response::Refused(refused)) if refused.reason.contains("NothingToRollBack") => {
+                                    // Its log line may reach the serial log a moment later.
+                                    let deadline = Instant::now() + Duration::from_secs(5);
+                                    while breaker().is_none() && Instant::now() < deadline {
+                                        std::thread::sleep(Duration::from_millis(100));
+                                    }
+                                    let line = breaker().ok_or_else(|| failed("nothing to roll back, and no breaker's rollback".into()))?;
+                                    let why = line
+                                        .split("CircuitBreaker(")
+                                        .nth(1)
+                                        .and_then(|rest| rest.split([')', ' ', '{']).next())
+                                        .unwrap_or("?");
+                                    tally.count(format!("started, agreed: promoted on its evidence, rolled back by the breaker: {why}"));
+                                }
+                                other => return Err(failed(format!("rollback after the promotion: {other:?}"))),
+                            }
                             break;
                         }
                         Some((state, agreeing)) if Instant::now() > deadline => {
