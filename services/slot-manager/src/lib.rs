@@ -30,7 +30,7 @@ extern crate alloc;
 pub mod dev_keys;
 mod manager;
 
-pub use manager::{Config, Manager, ManagerStats, NVersionConfig, StartError};
+pub use manager::{Config, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError};
 
 use alloc::string::String;
 use alloc::vec::Vec;

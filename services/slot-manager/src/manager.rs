@@ -28,6 +28,11 @@ const MAX_NOTE: usize = 300;
 /// every deadline of a policy is milliseconds or more.
 const CLOCK_CHECK_MICROS: Ticks = 1_000;
 
+/// How long a challenger's module may take from its seat's start to its READY call; past
+/// that (hung while starting) it is failed as if it had faulted: otherwise it would hold
+/// its seat, and a place among the slot's challengers, for ever.
+pub const READY_DEADLINE: Ticks = 10_000_000;
+
 /// N-version mode of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NVersionConfig {
@@ -153,6 +158,8 @@ struct Seat {
     diverged: bool,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
+    /// When the seat was last started, until its module calls READY.
+    started_at: Option<Ticks>,
 }
 
 impl Seat {
@@ -166,6 +173,7 @@ impl Seat {
             needs_state: false,
             diverged: false,
             schedule: None,
+            started_at: None,
         }
     }
 
@@ -428,7 +436,29 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for id in expired {
             self.count_ballot(id, true);
         }
+        self.fail_hung_starts(now);
         self.reschedule();
+    }
+
+    /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
+    /// as if they had faulted (their seat is stopped; the slot rejects or rebuilds them).
+    fn fail_hung_starts(&mut self, now: Ticks) {
+        let hung: Vec<usize> = (0..self.seats.len())
+            .filter(|&seat| {
+                let s = &self.seats[seat];
+                let installed = matches!(s.role, Role::Module(id) if self.slot.module(id).is_some_and(|m| m.state == State::Installed));
+                installed && s.started_at.is_some_and(|at| now.saturating_sub(at) > READY_DEADLINE)
+            })
+            .collect();
+        for seat in hung {
+            self.seats[seat].started_at = None;
+            self.host.note(format_args!(
+                "slot {}: the module in seat {seat} never called READY within {} ms: treated as a fault",
+                self.config.name,
+                READY_DEADLINE / 1000
+            ));
+            self.seat_failed(seat, false);
+        }
     }
 
     /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
@@ -616,6 +646,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mut import_refused = None;
         match (message.label, current) {
             (READY, current) => {
+                s.started_at = None;
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -1024,8 +1055,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
             supervisor::Response::SeatStarted { generation } => {
+                let now = self.clock.now();
                 if let Some(s) = self.seats.get_mut(usize::from(seat)) {
                     s.schedule = Some(start_schedule(seat));
+                    s.started_at = Some(now);
                 }
                 self.reschedule_due = true;
                 Ok(generation)

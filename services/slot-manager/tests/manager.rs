@@ -192,6 +192,29 @@ fn a_challenger_that_never_answers_delays_no_client() {
     assert!(sim.held.is_empty(), "its seat was stopped");
 }
 
+/// A challenger whose module hangs while starting (found on a booted tile: an ELF whose
+/// read-only segment was emptied started, never called READY and never faulted) would hold
+/// its seat, and the slot's challenger allowance, for ever: past `READY_DEADLINE` without
+/// READY it counts as a fault, its seat is stopped, and the seat serves another install.
+#[test]
+fn a_challenger_that_never_calls_ready_is_failed_after_the_ready_deadline() {
+    let mut sim = Sim::new(config(policy(), 4));
+    assert_eq!(sim.install(&bundle(b"hung")), slots::Response::Installed { module: 1 });
+    sim.pump();
+    sim.request(1, 1);
+    sim.pump();
+    sim.advance(tileos_slot_manager::READY_DEADLINE - 1);
+    assert_eq!(state_of(&sim, 1), Some(State::Installed), "still within the deadline");
+    sim.advance(2);
+    assert_eq!(state_of(&sim, 1), None, "rejected and forgotten");
+    assert_eq!(sim.m.slot().counters().rejected, 1);
+    assert_eq!(sim.m.seat_of_module(1), None);
+    assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(r, tileos_protocol::supervisor::Request::SeatStop { seat: 1 })));
+    assert!(sim.notes().contains("never called READY"), "{}", sim.notes());
+    assert!(matches!(sim.install(&bundle(b"correct")), slots::Response::Installed { .. }));
+    assert!(sim.not_answered_once().is_empty());
+}
+
 #[test]
 fn a_fault_of_the_settled_incumbent_fails_its_request_and_restarts_it() {
     let mut sim = Sim::new(config(policy(), 4));

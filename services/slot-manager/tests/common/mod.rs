@@ -143,6 +143,8 @@ pub enum Behavior {
     RefuseImport,
     /// Answers `lineage`: as Correct (N-version lineages).
     Lineage(u8),
+    /// Hangs while starting: never calls READY.
+    Hung,
 }
 
 pub fn behavior(elf: &[u8]) -> Behavior {
@@ -150,6 +152,7 @@ pub fn behavior(elf: &[u8]) -> Behavior {
         b"correct" | b"fast" => Behavior::Correct,
         b"wrong" => Behavior::Wrong,
         b"silent" => Behavior::Silent,
+        b"hung" => Behavior::Hung,
         b"refuse-import" => Behavior::RefuseImport,
         b"lineage0" => Behavior::Lineage(0),
         b"lineage1" => Behavior::Lineage(1),
@@ -305,6 +308,9 @@ impl Sim {
         self.modules.insert(seat, FakeModule { behavior: behavior(elf), state: 0, served: 0, generation });
         self.work.retain(|(s, _, _)| *s != seat);
         self.held.retain(|(s, _)| *s != seat);
+        if behavior(elf) == Behavior::Hung {
+            return;
+        }
         let cap = self.cap(Owner::Seat(seat, generation));
         self.m.received(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
     }
