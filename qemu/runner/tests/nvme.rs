@@ -44,7 +44,7 @@ fn fresh_disk(name: &str) -> std::path::PathBuf {
 fn boot_scenario(scenario: &str, disk: &Path, log_name: &str, markers: &[&str]) -> RunOutcome {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(scenario_archive(scenario));
-    let machine = Machine { extra_args: tileos_qemu::nvme_disk_args(&disk), ..Machine::default() };
+    let machine = Machine { extra_args: tileos_qemu::nvme_disk_args(disk), ..Machine::default() };
     let outcome = run_until(&machine, &boot, &images.logs.join(log_name), TIMEOUT, markers).unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     for bad in ["WRONG", "MISMATCH", "FAILED", "FAIL:", "KERNEL EXCEPTION", "panic at", "stopped:", "could not be"] {

@@ -23,7 +23,7 @@ fn fresh_disk(name: &str, bytes: u64) -> PathBuf {
 }
 
 fn with_disk(disk: &Path) -> Machine {
-    Machine { extra_args: tileos_qemu::nvme_disk_args(&disk), ..Machine::default() }
+    Machine { extra_args: tileos_qemu::nvme_disk_args(disk), ..Machine::default() }
 }
 
 fn boot(scenario: &str, disk: &Path, log: &str, markers: &[&str]) -> RunOutcome {
