@@ -188,8 +188,8 @@ debug: deps images
 # leaves them out of its second clippy run (the kernel is built on its own and not linted).
 # The inner loop: formatting (rustfmt.toml), clippy at its default level with warnings as
 # errors, and the host unit tests of the host crates (the workspace's default-members: no
-# QEMU). Clippy runs three times: on the host crates and their tests, on the QEMU runner and
-# its boot tests, then on the packages of the programs of every
+# QEMU). Clippy runs three times: on the host crates, on the QEMU runner and its boot tests,
+# then on the packages of the programs of every
 # description (drivers, netstack, domains, services, the root server; their library tests
 # included), in a target directory of their own: checked together with the host
 # crates they would get std's panic handler (Cargo.toml, default-members). `make test`
@@ -197,7 +197,7 @@ debug: deps images
 check:
 	@echo "check: cargo fmt, cargo clippy, host unit tests"
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --quiet --all-targets -- -D warnings
+	$(CARGO) clippy --quiet -- -D warnings
 	$(CARGO) clippy --quiet -p tileos-qemu --all-targets -- -D warnings
 	@packages=$$($(PROGRAM_PACKAGES) tile.toml $(SCENARIO_FILES)) && \
 	  echo "check: cargo clippy on the bare-metal packages: "$$packages && \

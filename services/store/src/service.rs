@@ -489,7 +489,7 @@ mod tests {
         let value = get(&mut service, A, b"k").unwrap();
         assert!(value == b"before" || value == b"after", "{value:?}");
         assert_eq!(
-            service.handle(A, &Request::Usage, &mut vec![0u8; 16]),
+            service.handle(A, &Request::Usage, &mut [0u8; 16]),
             Response::Usage { bytes: 1 + value.len() as u64, keys: 1, max_bytes: 64 * 1024, max_keys: 8 }
         );
     }

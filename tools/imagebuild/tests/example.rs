@@ -113,7 +113,7 @@ fn a_slot_becomes_a_manager_and_seats() {
             assert!(log.clients.iter().any(|c| c.domain == seat));
         }
     }
-    assert_eq!(d.starts_at_boot(8), false, "seat 3 is the spare");
+    assert!(!d.starts_at_boot(8), "seat 3 is the spare");
     assert!(d.starts_at_boot(6) && d.starts_at_boot(2));
     let faults = &d.notifications[slot.seat_faults as usize];
     assert_eq!((faults.name.as_str(), faults.waiter), ("echo-slot.seat-faults", slot.manager));

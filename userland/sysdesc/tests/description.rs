@@ -851,7 +851,7 @@ fn slot_rules() {
     for (change, item, field, message) in cases {
         let mut d = with_slot();
         change(&mut d);
-        let e = d.check(4).expect_err(&message);
+        let e = d.check(4).expect_err(message);
         assert_eq!((e.item, e.field, e.message), (item, field, message.to_string()));
     }
 }

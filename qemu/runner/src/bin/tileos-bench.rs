@@ -147,10 +147,10 @@ fn kernel_figures(images: &TestImages) -> Result<BTreeMap<String, (u64, u64)>, S
     let mut figures = BTreeMap::new();
     for line in outcome.serial.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["bench", name, per_op, iterations] = words.as_slice() {
-            if let (Ok(per_op), Ok(iterations)) = (per_op.parse::<u64>(), iterations.parse::<u64>()) {
-                figures.insert(name.to_string(), (per_op, iterations));
-            }
+        if let ["bench", name, per_op, iterations] = words.as_slice()
+            && let (Ok(per_op), Ok(iterations)) = (per_op.parse::<u64>(), iterations.parse::<u64>())
+        {
+            figures.insert(name.to_string(), (per_op, iterations));
         }
     }
     if figures.is_empty() {
