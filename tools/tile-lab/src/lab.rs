@@ -339,7 +339,9 @@ impl Lab<'_> {
                     let spooled = spool_count(&self.tiles[t].log());
                     self.tiles[t].kill()?;
                     self.reboots[t] += 1;
-                    self.note(format!("reboot {tile}: killed (SIGKILL; {spooled} bundle(s) in its spool, {held} delivered to it)"));
+                    self.note(format!(
+                        "reboot {tile}: killed (SIGKILL) holding {spooled} acknowledged bundle(s) in its spool, {held} delivered to it"
+                    ));
                     let at = self.now_ms() + down_ms;
                     pending.push(Some(Action::Start(t)));
                     queue.push(Reverse((at, pending.len() as u64, pending.len() - 1)));
@@ -389,13 +391,26 @@ impl Lab<'_> {
                 }
             }
             Action::Start(t) => {
+                let reload_lines = |tile: &dyn Tile| -> Vec<String> {
+                    let log = std::fs::read_to_string(tile.log()).unwrap_or_default();
+                    log.lines().filter(|l| l.starts_with("reloaded ")).map(|l| l.split(" from ").next().unwrap_or(l).to_string()).collect()
+                };
+                let before = reload_lines(self.tiles[t].as_ref()).len();
                 let started = Instant::now();
                 self.tiles[t].start()?;
-                self.note(format!(
-                    "reboot {}: started again on its spool ({} ms to listen)",
-                    self.topology.tiles[t].name,
-                    started.elapsed().as_millis()
-                ));
+                let listen_ms = started.elapsed().as_millis();
+                // A host node says what it reloaded ("reloaded N bundle(s) from …"), just
+                // after it starts listening.
+                let mut reloaded = None;
+                while self.host_state && reloaded.is_none() && started.elapsed() < Duration::from_secs(2) {
+                    reloaded = reload_lines(self.tiles[t].as_ref()).get(before).cloned();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let name = self.topology.tiles[t].name.clone();
+                match reloaded {
+                    Some(line) => self.note(format!("reboot {name}: started again on its spool ({listen_ms} ms to listen; it {line})")),
+                    None => self.note(format!("reboot {name}: started again ({listen_ms} ms)")),
+                }
             }
         }
         Ok(())
@@ -888,7 +903,7 @@ pub fn render_summary(report: &Report) -> String {
     }
     out.push('\n');
     if let Some(ms) = report.heal_to_last_delivery_ms {
-        out.push_str(&format!("last delivery of a bundle held across the partition: {ms} ms after the heal\n"));
+        out.push_str(&format!("last delivery of a bundle sent before the last heal (link restored or window opened): {ms} ms after it\n"));
     }
     out.push_str(&format!("contacts: {}\n", report.contacts));
     if let Some(c) = &report.convergence {
