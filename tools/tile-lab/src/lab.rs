@@ -24,7 +24,7 @@ use tileos_dtn_node::node::Route;
 use crate::relay::{LinkState, Relay};
 use crate::scenario::{EventKind, Scenario};
 use crate::state::{BundleKey, TileState, UPDATE_PREFIX};
-use crate::tiles::{HostNode, QemuImages, QemuTile, Tile, free_port};
+use crate::tiles::{HostNode, QemuImages, QemuTile, Tile};
 use crate::tiletoml::{HostAddress, TCPCL_PORT, federation_table, node_config, tile_description};
 use crate::topology::Topology;
 
@@ -219,6 +219,7 @@ struct Lab<'s> {
     reboots: Vec<usize>,
     updates_issued: usize,
     host_state: bool,
+    startup_ms: u64,
 }
 
 fn role_name(role: tileos_federation::Role) -> &'static str {
@@ -457,7 +458,11 @@ pub fn run(scenario: &Scenario, options: &LabOptions) -> Result<Report, String> 
     }
     std::fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let setup = Instant::now();
-    let ports: Vec<u16> = (0..topology.tiles.len()).map(|_| free_port()).collect::<Result<_, _>>()?;
+    // The tiles' ports stay bound until the relays have theirs, so that no relay takes one.
+    let held: Vec<std::net::TcpListener> = (0..topology.tiles.len())
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}")))
+        .collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = held.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let links: Vec<Arc<LinkState>> = topology
         .links
         .iter()
@@ -500,6 +505,7 @@ pub fn run(scenario: &Scenario, options: &LabOptions) -> Result<Report, String> 
             }
         }
     }
+    drop(held);
     for tile in &mut tiles {
         tile.start()?;
     }
@@ -521,6 +527,7 @@ pub fn run(scenario: &Scenario, options: &LabOptions) -> Result<Report, String> 
         reboots,
         updates_issued: 0,
         host_state,
+        startup_ms,
     };
     let start_system = SystemTime::now();
     lab.note(format!(
@@ -557,7 +564,9 @@ fn observe(lab: &mut Lab, start_system: SystemTime) -> Result<Report, String> {
             queue.push(Reverse((end, pending.len() as u64, pending.len() - 1)));
         }
     }
-    let want_convergence = scenario.check.converge_within_contacts.is_some() || scenario.check.converge_within_ms.is_some();
+    let want_convergence = scenario.check.converge_within_contacts.is_some()
+        || scenario.check.converge_within_contacts_per_link.is_some()
+        || scenario.check.converge_within_ms.is_some();
     let mut heal: (u64, u64) = (0, 0);
     let mut converged: Option<(u64, u64)> = None;
     let mut delivered_seen: HashMap<usize, usize> = HashMap::new();
@@ -775,6 +784,21 @@ fn report(
             },
         });
     }
+    if let Some(bound) = scenario.check.converge_within_contacts_per_link {
+        let links = lab.topology.links.len() as u64;
+        let contacts = converged.map(|c| c.1 - heal.1);
+        checks.push(CheckResult {
+            name: "converge_within_contacts_per_link".into(),
+            passed: contacts.is_some_and(|c| c <= bound * links),
+            detail: match contacts {
+                Some(c) => format!(
+                    "converged {c} contact(s) over {links} link(s) after the last heal ({:.1} per link, bound {bound})",
+                    c as f64 / links as f64
+                ),
+                None => "did not converge".into(),
+            },
+        });
+    }
     if let Some(bound) = scenario.check.converge_within_ms {
         let ms = converged.map(|c| c.0 - heal.0);
         checks.push(CheckResult {
@@ -832,7 +856,7 @@ fn report(
         scenario: scenario.lab.name.clone(),
         kind: if lab.host_state { "host".into() } else { "qemu".into() },
         duration_ms: end_ms,
-        startup_ms: 0,
+        startup_ms: lab.startup_ms,
         timeline: lab.timeline.clone(),
         tiles,
         links,
@@ -930,6 +954,7 @@ pub fn report_json(report: &Report) -> Value {
         "scenario": report.scenario,
         "kind": report.kind,
         "duration_ms": report.duration_ms,
+        "startup_ms": report.startup_ms,
         "passed": report.passed(),
         "bundles": {
             "sent": report.bundles_sent,

@@ -190,6 +190,9 @@ pub struct Checks {
     /// Every tile holds the same replicated state within this many contacts (relay
     /// connections) after the last `restore`.
     pub converge_within_contacts: Option<u64>,
+    /// …and within this many contacts per link (the total divided by the number of links,
+    /// so that one bound holds at any tile count).
+    pub converge_within_contacts_per_link: Option<u64>,
     /// …and within this many ms after the last `restore`.
     pub converge_within_ms: Option<u64>,
     /// Every bundle is delivered within this many ms of its send event.
@@ -468,9 +471,19 @@ impl Parser<'_> {
         events.sort_by_key(|e| e.at_ms);
         let mut check = Checks::default();
         if let Some(t) = self.table(root, "check")? {
-            self.only(&t, &["deliver_all", "converge_within_contacts", "converge_within_ms", "deliver_within_ms"])?;
+            self.only(
+                &t,
+                &[
+                    "deliver_all",
+                    "converge_within_contacts",
+                    "converge_within_contacts_per_link",
+                    "converge_within_ms",
+                    "deliver_within_ms",
+                ],
+            )?;
             check.deliver_all = self.boolean(&t, "deliver_all")?.unwrap_or(false);
             check.converge_within_contacts = self.integer(&t, "converge_within_contacts", u64::MAX / 2)?;
+            check.converge_within_contacts_per_link = self.integer(&t, "converge_within_contacts_per_link", u64::MAX / 2)?;
             check.converge_within_ms = self.integer(&t, "converge_within_ms", u64::MAX / 2)?;
             check.deliver_within_ms = self.integer(&t, "deliver_within_ms", u64::MAX / 2)?;
         }

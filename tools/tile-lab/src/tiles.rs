@@ -4,7 +4,7 @@
 //! process booting a tile archive built from the tile's generated description.
 
 use std::fs::{File, OpenOptions};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,18 +32,16 @@ pub trait Tile: Send {
     fn log(&self) -> PathBuf;
 }
 
-/// Picks a free TCP port on 127.0.0.1 (bound and released: a race with other programs is
-/// possible but unlikely).
-pub fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
-}
-
 fn wait_listening(port: u16, child: &mut Child, deadline: Instant, what: &str) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return Ok(());
+            // Someone listens there; make sure it is this process.
+            std::thread::sleep(Duration::from_millis(20));
+            return match child.try_wait() {
+                Ok(Some(status)) => Err(format!("{what} exited ({status}); is port {port} taken by another program?")),
+                _ => Ok(()),
+            };
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{what} exited ({status}) before listening on port {port}"));
