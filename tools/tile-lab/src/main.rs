@@ -52,6 +52,12 @@ enum Command {
         #[arg(long, default_value = "build/target-test/release")]
         program_dir: PathBuf,
     },
+    /// Print bundles per second through one relay and without it (1 KiB and 64 KiB).
+    Bench {
+        /// Bundles per measurement (64 KiB: at most 2,000).
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+    },
     /// Run one host node (as `tileos-dtn-node node`); the lab starts these.
     #[command(hide = true)]
     HostNode {
@@ -109,6 +115,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => fail(e),
             }
+        }
+        Command::Bench { count } => {
+            println!("{:>9} {:>8} {:>16} {:>16}", "payload", "bundles", "direct b/s", "via relay b/s");
+            for size in [1024usize, 65_536] {
+                let n = if size > 4096 { count.min(2_000) } else { count };
+                let direct = tileos_tile_lab::bench::bundles_per_second(size, n, false);
+                let relayed = tileos_tile_lab::bench::bundles_per_second(size, n, true);
+                match (direct, relayed) {
+                    (Ok(d), Ok(r)) => println!("{size:>9} {n:>8} {d:>16.0} {r:>16.0}"),
+                    (Err(e), _) | (_, Err(e)) => return fail(e),
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::HostNode { addr, node, spool, routes, retry_max_ms, status_interval_ms } => {
             let node = match node.parse() {
