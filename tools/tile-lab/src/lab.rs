@@ -66,7 +66,7 @@ pub struct LabOptions {
     pub tiles: Option<u32>,
     /// Working directory (emptied first): a directory per tile with its spool or disk and log.
     pub work_dir: PathBuf,
-    /// Print each timeline line to standard error as it happens.
+    /// Print each timeline line to standard output as it happens.
     pub live: bool,
 }
 
@@ -239,7 +239,7 @@ impl Lab<'_> {
     fn note(&mut self, text: String) {
         let at_ms = self.now_ms();
         if self.live {
-            eprintln!("{}", timeline_line(at_ms, &text));
+            println!("{}", timeline_line(at_ms, &text));
         }
         self.timeline.push(TimelineEntry { at_ms, text });
     }

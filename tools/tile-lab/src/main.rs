@@ -103,8 +103,8 @@ fn main() -> ExitCode {
             let options = LabOptions { kind, tiles, work_dir: work, live: true };
             match lab::run(&parsed, &options) {
                 Ok(report) => {
-                    println!("timeline:\n{}", lab::render_timeline(&report));
-                    println!("{}", lab::render_summary(&report));
+                    // The timeline was printed as it happened.
+                    println!("\n{}", lab::render_summary(&report));
                     if let Some(path) = json {
                         let text = serde_json::to_string_pretty(&lab::report_json(&report)).unwrap_or_default();
                         if let Err(e) = std::fs::write(&path, text + "\n") {

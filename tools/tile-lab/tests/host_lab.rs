@@ -71,3 +71,69 @@ fn a_long_light_time_link_delivers_over_two_hops_once_its_window_opens() {
     let direct = report.links.iter().find(|l| l.owlt_ms == 20_000).unwrap();
     assert_eq!(direct.bytes, 0, "nothing took the direct link");
 }
+
+#[test]
+fn lossy_and_delayed_links_still_deliver_every_acknowledged_bundle() {
+    let text = r#"
+[lab]
+name = "lossy"
+duration_ms = 40000
+seed = 5
+
+[[pod]]
+name = "p"
+tiles = 3
+owlt_ms = 5
+
+[[event]]
+at_ms = 0
+kind = "loss"
+a = "p/0"
+b = "p/2"
+rate = 0.05
+
+[[event]]
+at_ms = 0
+kind = "delay"
+a = "p/0"
+b = "p/1"
+owlt_ms = 50
+
+[[event]]
+at_ms = 100
+kind = "send"
+from = "p/1"
+to = "p/2"
+count = 100
+size = 4096
+
+[[event]]
+at_ms = 1500
+kind = "loss"
+a = "p/0"
+b = "p/2"
+rate = 0.0
+
+[check]
+deliver_all = true
+"#;
+    let scenario = scenario::parse("lossy.toml", text).unwrap();
+    let work = std::env::temp_dir().join(format!("tileos-tile-lab-test-{}-lossy", std::process::id()));
+    let options = LabOptions {
+        kind: TileKind::Host { program: PathBuf::from(env!("CARGO_BIN_EXE_tileos-tile-lab")) },
+        tiles: None,
+        work_dir: work.clone(),
+        live: false,
+    };
+    let report = lab::run(&scenario, &options).unwrap();
+    let shown = format!("{}\n{}", lab::render_timeline(&report), lab::render_summary(&report));
+    let _ = std::fs::remove_dir_all(work);
+    assert!(report.passed(), "{shown}");
+    assert_eq!(report.bundles_delivered, 100, "{shown}");
+    let lossy = report.links.iter().find(|l| l.b == "p/2").unwrap();
+    assert!(lossy.broken_by_loss > 0, "{shown}");
+    let delayed = report.links.iter().find(|l| l.b == "p/1").unwrap();
+    assert_eq!(delayed.owlt_ms, 50);
+    // p/1's session to p/0 crosses the 50 ms light time several times before the first ack.
+    assert!(report.latency_ms.unwrap().0 >= 100, "{shown}");
+}
