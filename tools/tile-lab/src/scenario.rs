@@ -408,7 +408,7 @@ impl Parser<'_> {
         }
         let default_name =
             std::path::Path::new(self.file).file_stem().map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
-        let mut lab = LabSettings { name: default_name, duration_ms: 60_000, memory_mib: 64, seed: 1 };
+        let mut lab = LabSettings { name: default_name, duration_ms: 60_000, memory_mib: 128, seed: 1 };
         if let Some(t) = self.table(root, "lab")? {
             self.only(&t, &["name", "duration_ms", "memory_mib", "seed"])?;
             lab.name = self.string(&t, "name")?.unwrap_or(lab.name);
@@ -630,7 +630,7 @@ converge_within_contacts = 40
     fn the_name_defaults_to_the_file_stem() {
         let s = parse("scenarios/partition-heal-8.toml", "[[pod]]\nname = \"a\"\ntiles = 1\n").unwrap();
         assert_eq!(s.lab.name, "partition-heal-8");
-        assert_eq!(s.lab.memory_mib, 64);
+        assert_eq!(s.lab.memory_mib, 128);
     }
 
     #[test]
