@@ -25,7 +25,7 @@ use crate::relay::{LinkState, Relay};
 use crate::scenario::{EventKind, Scenario};
 use crate::state::{BundleKey, TileState, UPDATE_PREFIX};
 use crate::tiles::{HostNode, QemuImages, QemuTile, Tile};
-use crate::tiletoml::{HostAddress, TCPCL_PORT, federation_table, node_config, tile_description};
+use crate::tiletoml::{HostAddress, TCPCL_PORT, federation_table, node_config, tile_description, with_lab_neighbour};
 use crate::topology::Topology;
 
 /// The node number the lab uses in its own TCPCL sessions.
@@ -494,7 +494,7 @@ pub fn run(scenario: &Scenario, options: &LabOptions) -> Result<Report, String> 
                 tiles.push(Box::new(HostNode::new(program.clone(), &spec.name, spec.node, ports[t], dir, routes)));
             }
             TileKind::Qemu(q) => {
-                let config = node_config(&topology, t, HostAddress::QemuUserNet, &relay_port)?;
+                let config = with_lab_neighbour(node_config(&topology, t, HostAddress::QemuUserNet, &relay_port)?, LAB_NODE)?;
                 let table = federation_table(&config, "federation", "store", TCPCL_PORT);
                 let description = tile_description(&q.template, &format!("lab-{}", spec.name.replace('/', "-")), &table)?;
                 let path = dir.join("tile.toml");

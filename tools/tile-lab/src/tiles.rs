@@ -18,7 +18,7 @@ use crate::tiletoml::TCPCL_PORT;
 /// One tile of the lab.
 pub trait Tile: Send {
     /// Starts its process; returns once its TCPCL listener accepts connections (host
-    /// nodes) or once QEMU runs (QEMU tiles: the guest's listener comes up later).
+    /// nodes) or once the guest printed `@event fed.listening` (QEMU tiles).
     fn start(&mut self) -> Result<(), String>;
     /// Kills its process at once (SIGKILL): nothing it did not make durable survives.
     fn kill(&mut self) -> Result<(), String>;
@@ -50,6 +50,29 @@ fn wait_listening(port: u16, child: &mut Child, deadline: Instant, what: &str) -
             return Err(format!("{what} did not listen on port {port} within 10 s"));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The serial line a QEMU tile prints once its TCPCL listener is up (docs/federation.md,
+/// "Reading a tile's state").
+pub const LISTENING_EVENT: &str = "@event fed.listening";
+
+/// How long a QEMU tile may take to boot to [`LISTENING_EVENT`].
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits until file `path` contains `needle`, failing if `child` exits or `deadline` passes.
+pub fn wait_for_line(path: &Path, needle: &str, child: &mut Child, deadline: Instant) -> Result<(), String> {
+    loop {
+        if std::fs::read(path).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(needle)) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the process exited ({status}) before {} showed {needle:?}", path.display()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} did not show {needle:?} in time", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -221,15 +244,19 @@ impl Tile for QemuTile {
         }
         // QEMU truncates its serial file: each boot writes serial.part, appended to serial.log
         // when the tile is killed (the reader also reads the part of the running boot).
-        let child = Command::new("qemu-system-x86_64")
+        let _ = std::fs::remove_file(self.dir.join("serial.part"));
+        let mut child = Command::new("qemu-system-x86_64")
             .args(self.args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(append_log(&self.dir.join("qemu.stderr"))?)
             .spawn()
             .map_err(|e| format!("tile {}: cannot start qemu-system-x86_64: {e}", self.name))?;
+        // QEMU's port forward accepts connections before the guest listens: wait for the
+        // federation domain to say it listens.
+        let ready = wait_for_line(&self.dir.join("serial.part"), LISTENING_EVENT, &mut child, Instant::now() + BOOT_TIMEOUT);
         self.child = Some(child);
-        Ok(())
+        ready.map_err(|e| format!("tile {}: {e}", self.name))
     }
 
     fn kill(&mut self) -> Result<(), String> {
@@ -282,6 +309,22 @@ mod tests {
         assert!(args.contains("file=/tmp/lab/a-1/disk.img,if=none,format=raw,id=nvm"), "{args}");
         assert!(args.contains("-initrd r.elf rootserver,/tmp/lab/a-1/tile.archive tile-archive"), "{args}");
         assert!(args.ends_with("-serial file:/tmp/lab/a-1/serial.part"), "{args}");
+    }
+
+    #[test]
+    fn waiting_for_a_line_sees_it_appear_and_notices_an_exit() {
+        let dir = std::env::temp_dir().join(format!("tile-lab-wait-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("serial.part");
+        let script = format!("sleep 0.2; echo 'x @event fed.listening port=4556' > {}; sleep 5", file.display());
+        let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        wait_for_line(&file, LISTENING_EVENT, &mut child, Instant::now() + Duration::from_secs(10)).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut quitter = Command::new("true").spawn().unwrap();
+        let error = wait_for_line(&dir.join("never"), LISTENING_EVENT, &mut quitter, Instant::now() + Duration::from_secs(10)).unwrap_err();
+        assert!(error.contains("exited"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -75,6 +75,16 @@ pub fn node_config(
     Ok(config)
 }
 
+/// Adds the lab (node `lab_node`) as a neighbour without an address, so that a tile's
+/// federation node accepts the session the lab opens to hand it bundles (`send` events).
+/// **To confirm with the federation domain**: the node dials every neighbour, so the domain
+/// must skip (not retry as an error) a neighbour whose address is empty.
+pub fn with_lab_neighbour(mut config: NodeConfig, lab_node: u32) -> Result<NodeConfig, String> {
+    config = config.neighbour(lab_node, "");
+    config.validate().map_err(|e| format!("node {}: federation configuration with the lab as neighbour: {e:?}", config.node))?;
+    Ok(config)
+}
+
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Tile => "tile",
@@ -228,6 +238,14 @@ contacts = [
         assert_eq!(out, "# t\n[tile]\nname = \"lab-a-1\"\n\n[[domain]]\nname = \"console\"\n\n[federation]\nnode = 3\n");
         assert_eq!(tile_description("[federation]\n", "x", "").unwrap_err(), "the template already has a [federation] table");
         assert_eq!(tile_description("[[domain]]\nname = \"c\"\n", "x", "").unwrap_err(), "the template has no [tile] name");
+    }
+
+    #[test]
+    fn the_lab_is_a_neighbour_without_an_address() {
+        let t = topology();
+        let config = with_lab_neighbour(node_config(&t, 0, HostAddress::QemuUserNet, &port).unwrap(), 9_999).unwrap();
+        let table = federation_table(&config, "federation", "store", TCPCL_PORT);
+        assert!(table.contains("  { node = 9999, address = \"\" },\n]"), "{table}");
     }
 
     #[test]
