@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: lab bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -30,6 +30,7 @@ help:
 	@echo "make proofs  check the Coq proofs"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
+	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
 
@@ -264,6 +265,20 @@ bench-host:
 	$(CARGO) run --quiet --release -p tileos-dtn-node --bin tileos-bench-host
 	$(CARGO) run --quiet --release -p tileos-dtn-node --bin tileos-dtn-node -- bench
 	$(CARGO) run --quiet --release -p tileos-crdt --example merge_rate
+
+# The tile lab (docs/federation.md, "The tile lab"): N tiles joined by relays the lab
+# controls, running a scenario of tools/tile-lab/scenarios/ (or a path); KIND=host runs each
+# tile as a host node (tileos-dtn-node's store-and-forward node), KIND=qemu as a QEMU tile
+# (needs test-images and the federation domain). Prints the timeline and summary, writes the
+# report as JSON to $(LAB_JSON), and fails if a check of the scenario fails.
+SCENARIO ?= partition-heal-8
+N ?=
+KIND ?= host
+LAB_JSON ?= $(BUILD)/lab.json
+LAB_SCENARIO = $(if $(findstring /,$(SCENARIO)),$(SCENARIO),tools/tile-lab/scenarios/$(SCENARIO).toml)
+lab:
+	$(CARGO) run --quiet --release -p tileos-tile-lab -- run $(LAB_SCENARIO) $(if $(N),--tiles $(N)) --kind $(KIND) \
+	  --work $(BUILD)/lab --json $(LAB_JSON)
 
 loc:
 	@$(CARGO) run --quiet -p tileos-loc -- kernel 10000
