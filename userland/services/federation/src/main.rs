@@ -212,6 +212,8 @@ struct Connection {
     closing: bool,
     /// Gone (the peer finished, or it failed): close the socket and forget it.
     dead: bool,
+    /// Closed without a log line (a failed dial).
+    quiet: bool,
 }
 
 /// The sockets and their buffer.
@@ -221,6 +223,8 @@ struct Net {
     listener: SocketId,
     connections: Vec<Connection>,
     next_conn: u64,
+    /// Neighbours whose last dial failed (logged once until one succeeds).
+    failing: Vec<u32>,
 }
 
 /// The netstack restarted or refused something it must not: start the network over.
@@ -256,7 +260,7 @@ impl Net {
                     let conn = ConnId(self.next_conn);
                     self.next_conn += 1;
                     tileos_sys::log_event!("fed.accepted", conn = conn.0, from = from);
-                    self.connections.push(Connection { conn, socket, phase: Phase::Open, out: VecDeque::new(), closing: false, dead: false });
+                    self.connections.push(Connection { conn, socket, phase: Phase::Open, out: VecDeque::new(), closing: false, dead: false, quiet: false });
                     node.connected(conn, Origin::Accepted, now);
                 }
                 _ => break,
@@ -281,6 +285,7 @@ impl Net {
             match self.call(socket::Request::TcpState { socket })? {
                 socket::Response::State { state: TcpState::Established, .. } => {
                     tileos_sys::log_event!("fed.dialled", conn = conn.0, peer = peer);
+                    self.failing.retain(|p| *p != peer);
                     self.connections[index].phase = Phase::Open;
                     node.connected(conn, Origin::Dialled(peer), now);
                 }
@@ -290,7 +295,12 @@ impl Net {
                     return Ok(false);
                 }
                 other => {
-                    tileos_sys::log_event!("fed.dial-failed", conn = conn.0, peer = peer, state = DebugWord(&other));
+                    if !self.failing.contains(&peer) {
+                        self.failing.push(peer);
+                        tileos_sys::log_event!("fed.dial-failed", conn = conn.0, peer = peer, state = DebugWord(&other));
+                        log!("federation: node {peer} cannot be reached; retrying quietly");
+                    }
+                    self.connections[index].quiet = true;
                     self.connections[index].dead = true;
                     return Ok(true);
                 }
@@ -354,6 +364,7 @@ impl Net {
                             out: VecDeque::new(),
                             closing: false,
                             dead: false,
+                            quiet: false,
                         });
                     }
                     other => tileos_sys::log_event!("fed.dial-failed", peer = peer, answer = DebugWord(&other)),
@@ -413,7 +424,9 @@ impl Net {
             if c.dead || (c.closing && c.out.is_empty()) {
                 let c = self.connections.swap_remove(index);
                 self.call(socket::Request::Close { socket: c.socket })?;
-                tileos_sys::log_event!("fed.closed", conn = c.conn.0);
+                if !c.quiet {
+                    tileos_sys::log_event!("fed.closed", conn = c.conn.0);
+                }
                 progress = true;
             } else {
                 index += 1;
@@ -561,7 +574,7 @@ fn main(resources: Resources) -> ! {
     let mut socket_buffer = Some(socket_buffer);
     loop {
         let Some(buffer) = socket_buffer.take() else { tileos_sys::domain::stop() };
-        let mut net = Net { client: Client::<Socket>::new(resources.socket), buffer, listener: 0, connections: Vec::new(), next_conn: 1 };
+        let mut net = Net { client: Client::<Socket>::new(resources.socket), buffer, listener: 0, connections: Vec::new(), next_conn: 1, failing: Vec::new() };
         // A new generation's sockets start over (the netstack does not learn of restarts).
         let listener = match net.call(socket::Request::CloseAll).and_then(|_| net.call(socket::Request::TcpListen { port, backlog: BACKLOG })) {
             Ok(socket::Response::Socket(listener)) => listener,
