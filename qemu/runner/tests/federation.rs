@@ -184,6 +184,9 @@ fn fresh_disk(name: &str) -> PathBuf {
 struct Interop {
     host_to_tile_ms: u128,
     tile_to_host_ms: u128,
+    /// 1 KiB bundles per second host → tile over one session, each stored durably before
+    /// its acknowledgement.
+    custody_per_s: f64,
 }
 
 /// The host's side of the interop run.
@@ -220,6 +223,14 @@ fn drive_interop(port: u16, log: &Path, host: &Collector) -> Result<Interop, Str
         return Err(format!("the tile did not take the bundle for node 5: {outcome:?}"));
     }
     wait_event(log, "fed.dropped", &[("reason", "expired")], Duration::from_secs(30))?;
+    // Throughput: 100 bundles of 1 KiB for the tile's service 2 over one session.
+    let many: Vec<Vec<u8>> = (0..100u64).map(|i| bundle("ipn:2.1", "ipn:3.2", &[i as u8; 1024], 3_600_000, 100 + i)).collect();
+    let started = Instant::now();
+    let outcome = send(port, "ipn:2.0", many)?;
+    let custody_per_s = outcome.acked as f64 / started.elapsed().as_secs_f64();
+    if outcome.acked != 100 {
+        return Err(format!("the tile acknowledged {} of 100 bundles: {outcome:?}", outcome.acked));
+    }
     // Hostile TCPCL peers.
     raw(port, &[b"XXXX\x04\x00".to_vec()])?;
     wait_event(log, "fed.refused", &[("reason", "tcpcl-contact-header")], Duration::from_secs(20))?;
@@ -258,7 +269,7 @@ fn drive_interop(port: u16, log: &Path, host: &Collector) -> Result<Interop, Str
     wait_event(log, "fed.delivered", &[("hex", &hex(&after))], Duration::from_secs(20))?;
     // The status line counts it all (logged at most once a second).
     std::thread::sleep(Duration::from_millis(1500));
-    Ok(Interop { host_to_tile_ms, tile_to_host_ms })
+    Ok(Interop { host_to_tile_ms, tile_to_host_ms, custody_per_s })
 }
 
 #[test]
@@ -278,10 +289,11 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
         move |port, log| drive_interop(port, log, &collector),
     );
     eprintln!(
-        "federation interop: run {} s; host -> tile delivered in {} ms, host -> tile -> host in {} ms",
+        "federation interop: run {} s; host -> tile delivered in {} ms, host -> tile -> host in {} ms, {:.0} bundles/s of 1 KiB host -> tile (custody)",
         started.elapsed().as_secs(),
         figures.host_to_tile_ms,
-        figures.tile_to_host_ms
+        figures.tile_to_host_ms,
+        figures.custody_per_s
     );
     for bad in ["FAILED", "KERNEL EXCEPTION", "panic at", "domain.restarted", "domain.stopped"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(80));
@@ -312,8 +324,8 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
     let status = outcome.events("fed.status");
     let last = status.last().expect("a status line");
     let number = |key: &str| last.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    assert!(number("received") >= 4, "received: {}", last.line);
-    assert!(number("delivered") >= 2, "delivered: {}", last.line);
+    assert!(number("received") >= 104, "received: {}", last.line);
+    assert!(number("delivered") >= 102, "delivered: {}", last.line);
     assert!(number("expired") >= 1, "expired: {}", last.line);
     assert!(number("refused") >= 8, "refused: {}", last.line);
     assert!(host.bundles.lock().expect("not poisoned").len() >= 2);

@@ -340,7 +340,9 @@ impl SeatRequest {
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
-            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } | Request::FederationConfig { .. } => return None,
+            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } | Request::FederationConfig { .. } => {
+                return None;
+            }
         })
     }
 

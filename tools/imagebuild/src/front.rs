@@ -8,9 +8,9 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, Lineages,
-    MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server, SharedRegion,
-    Federation, Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
+    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, Federation, IoPortRange, Irq, Item as Pos,
+    Lineages, MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server,
+    SharedRegion, Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -477,7 +477,8 @@ impl<'f> Front<'f> {
         let config: tileos_federation::NodeConfig = serde_json::from_value(serde_json::Value::Object(node)).map_err(|error| {
             // serde names the field only inside its message: point at the first field it names.
             let text = error.to_string();
-            let at = NODE_FIELDS.iter().find(|field| text.contains(*field) && t.t.contains_key(field)).map_or(t.line, |f| self.key_line(t, f));
+            let at =
+                NODE_FIELDS.iter().find(|field| text.contains(*field) && t.t.contains_key(field)).map_or(t.line, |f| self.key_line(t, f));
             self.diag(at, format!("federation: node configuration: {text}"))
         })?;
         if let Err(error) = config.validate() {

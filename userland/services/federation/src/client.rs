@@ -85,13 +85,7 @@ fn main(resources: Resources) -> ! {
     let long = tileos_sys::rpc::Client::<Federation>::new(resources.federation).call(&Request::Status);
     check("still-serving", matches!(long, Ok(Response::Status(_))), &long);
     if let Ok(Response::Status(status)) = long {
-        log_event!(
-            "fedclient.status",
-            node = status.node,
-            spooled = status.spooled,
-            received = status.received,
-            refused = status.refused
-        );
+        log_event!("fedclient.status", node = status.node, spooled = status.spooled, received = status.received, refused = status.refused);
     }
     let restarted = matches!(long, Err(CallError::ServerRestarted));
     log_event!("fedclient.done", server_restarted = restarted);

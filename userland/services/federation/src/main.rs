@@ -38,11 +38,11 @@ use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_federation::{BundleStore, Clock, ConnId, FederationNode, LogEvent, NodeConfig, Origin, Output, StoreError};
 use tileos_mmio::Mmio;
+use tileos_protocol::ProtocolError;
 use tileos_protocol::federation::Federation;
 use tileos_protocol::socket::{self, Endpoint, Socket, SocketId, TcpState};
 use tileos_protocol::store::{Durability, Error as StoreProtocolError};
 use tileos_protocol::supervisor::{self, Supervisor};
-use tileos_protocol::ProtocolError;
 use tileos_service_store::{ClientError, StoreClient};
 use tileos_sys::log;
 use tileos_sys::rpc::{CallError, Client};
@@ -92,9 +92,9 @@ struct StoreBundleStore {
 /// A store client error as the node's.
 fn store_error(error: ClientError) -> StoreError {
     match error {
-        ClientError::Store(StoreProtocolError::QuotaExceeded { .. } | StoreProtocolError::NoSpace | StoreProtocolError::TooLarge { .. }) => {
-            StoreError::Full
-        }
+        ClientError::Store(
+            StoreProtocolError::QuotaExceeded { .. } | StoreProtocolError::NoSpace | StoreProtocolError::TooLarge { .. },
+        ) => StoreError::Full,
         ClientError::Store(StoreProtocolError::Corrupt { .. } | StoreProtocolError::CorruptLog { .. }) => StoreError::Corrupt,
         ClientError::BufferTooSmall { .. } => StoreError::Full,
         _ => StoreError::Unavailable,
@@ -248,23 +248,26 @@ impl Net {
     /// Accepts, dials, reads and writes; returns whether anything happened.
     fn round(&mut self, node: &mut FederationNode<StoreBundleStore>, now: u64) -> Result<bool, NetFailed> {
         let mut progress = false;
-        loop {
-            match self.call(socket::Request::TcpAccept { listener: self.listener })? {
-                socket::Response::Accepted { socket, from } => {
-                    progress = true;
-                    if self.connections.len() >= MAX_CONNECTIONS {
-                        tileos_sys::log_event!("fed.refused", reason = "too-many-connections", from = from);
-                        self.call(socket::Request::Close { socket })?;
-                        continue;
-                    }
-                    let conn = ConnId(self.next_conn);
-                    self.next_conn += 1;
-                    tileos_sys::log_event!("fed.accepted", conn = conn.0, from = from);
-                    self.connections.push(Connection { conn, socket, phase: Phase::Open, out: VecDeque::new(), closing: false, dead: false, quiet: false });
-                    node.connected(conn, Origin::Accepted, now);
-                }
-                _ => break,
+        while let socket::Response::Accepted { socket, from } = self.call(socket::Request::TcpAccept { listener: self.listener })? {
+            progress = true;
+            if self.connections.len() >= MAX_CONNECTIONS {
+                tileos_sys::log_event!("fed.refused", reason = "too-many-connections", from = from);
+                self.call(socket::Request::Close { socket })?;
+                continue;
             }
+            let conn = ConnId(self.next_conn);
+            self.next_conn += 1;
+            tileos_sys::log_event!("fed.accepted", conn = conn.0, from = from);
+            self.connections.push(Connection {
+                conn,
+                socket,
+                phase: Phase::Open,
+                out: VecDeque::new(),
+                closing: false,
+                dead: false,
+                quiet: false,
+            });
+            node.connected(conn, Origin::Accepted, now);
         }
         for index in 0..self.connections.len() {
             progress |= self.read(index, node, now)?;
@@ -475,12 +478,9 @@ fn log_node_event(event: &LogEvent) {
         ),
         LogEvent::SessionUp { conn, peer } => tileos_sys::log_event!("fed.session-up", conn = conn.0, peer = peer),
         LogEvent::Tolerated { conn, deviation } => tileos_sys::log_event!("fed.tolerated", conn = conn.0, deviation = DebugWord(deviation)),
-        LogEvent::SessionDown { conn, peer, error } => tileos_sys::log_event!(
-            "fed.session-down",
-            conn = conn.0,
-            peer = DebugWord(peer),
-            error = DebugWord(error)
-        ),
+        LogEvent::SessionDown { conn, peer, error } => {
+            tileos_sys::log_event!("fed.session-down", conn = conn.0, peer = DebugWord(peer), error = DebugWord(error))
+        }
         LogEvent::Refused { conn, reason } => {
             tileos_sys::log_event!("fed.refused", reason = reason.name(), conn = DebugWord(&conn.map(|c| c.0)))
         }
@@ -560,7 +560,7 @@ fn main(resources: Resources) -> ! {
             tileos_sys::domain::stop();
         }
     };
-    let recovery_ms = (tileos_sys::timestamp() - started) / info.tsc_per_ms.max(1);
+    let recovery_ms = tileos_sys::timestamp().wrapping_sub(started) / info.tsc_per_ms.max(1);
     let port = federation.listen_port;
     log!(
         "federation: node ipn:{}.0 ({:?}), {} neighbour(s), {} spooled, recovered in {recovery_ms} ms (generation {})",
@@ -574,15 +574,23 @@ fn main(resources: Resources) -> ! {
     let mut socket_buffer = Some(socket_buffer);
     loop {
         let Some(buffer) = socket_buffer.take() else { tileos_sys::domain::stop() };
-        let mut net = Net { client: Client::<Socket>::new(resources.socket), buffer, listener: 0, connections: Vec::new(), next_conn: 1, failing: Vec::new() };
-        // A new generation's sockets start over (the netstack does not learn of restarts).
-        let listener = match net.call(socket::Request::CloseAll).and_then(|_| net.call(socket::Request::TcpListen { port, backlog: BACKLOG })) {
-            Ok(socket::Response::Socket(listener)) => listener,
-            other => {
-                log!("federation: listening on TCP port {port}: {:?}; stopping", other.ok());
-                tileos_sys::domain::stop();
-            }
+        let mut net = Net {
+            client: Client::<Socket>::new(resources.socket),
+            buffer,
+            listener: 0,
+            connections: Vec::new(),
+            next_conn: 1,
+            failing: Vec::new(),
         };
+        // A new generation's sockets start over (the netstack does not learn of restarts).
+        let listener =
+            match net.call(socket::Request::CloseAll).and_then(|_| net.call(socket::Request::TcpListen { port, backlog: BACKLOG })) {
+                Ok(socket::Response::Socket(listener)) => listener,
+                other => {
+                    log!("federation: listening on TCP port {port}: {:?}; stopping", other.ok());
+                    tileos_sys::domain::stop();
+                }
+            };
         net.listener = listener;
         log!("federation: ready: TCPCL on TCP port {port}, the federation protocol on endpoint \"federation\"");
         tileos_sys::log_event!("fed.ready", node = node.node(), port = port);
