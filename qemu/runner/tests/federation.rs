@@ -311,11 +311,13 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
         "hostile-length-beyond-message",
         "hostile-undecodable",
         "still-serving",
+        "config-refused",
     ] {
         outcome.assert_event("fedclient.check", &[("what", what), ("result", "ok")]);
     }
     outcome.assert_event("fedclient.counter", &[("value", "3")]);
     outcome.assert_event("fedclient.done", &[("server_restarted", "false")]);
+    outcome.assert_event("federation-config.refused", &[("client", "federation-client"), ("reason", "NotFederationDomain")]);
     for reason in ["tcpcl-contact-header", "tcpcl-message", "tcpcl-too-large", "unknown-peer", "tcpcl-sess-init", "malformed-bundle"] {
         outcome.assert_event("fed.refused", &[("reason", reason)]);
     }

@@ -3,7 +3,9 @@
 //! reads it back (a counter, a register, the inventory), sends one bundle to a node of the
 //! federation, then sends hostile messages (an unknown label, a length word beyond the
 //! message, an undecodable payload) and checks each gets its precise
-//! error while the service keeps answering. One `@event fedclient.*` line per check.
+//! error while the service keeps answering; and asks the supervisor for the federation
+//! configuration, which is refused (`NotFederationDomain`): only the federation domain
+//! gets it. One `@event fedclient.*` line per check.
 #![no_std]
 #![no_main]
 
@@ -20,6 +22,9 @@ tileos_sys::resources! {
     struct Resources {
         /// The federation service.
         federation: ClientEndpoint("federation"),
+        /// The supervisor: the client asks it for the federation configuration, which only
+        /// the federation domain gets.
+        supervisor: ClientEndpoint("supervisor", optional),
     }
 }
 
@@ -86,6 +91,11 @@ fn main(resources: Resources) -> ! {
     check("still-serving", matches!(long, Ok(Response::Status(_))), &long);
     if let Ok(Response::Status(status)) = long {
         log_event!("fedclient.status", node = status.node, spooled = status.spooled, received = status.received, refused = status.refused);
+    }
+    if let Some(endpoint) = resources.supervisor {
+        use tileos_protocol::supervisor::{self, Refusal, Supervisor};
+        let answer = Client::<Supervisor>::new(endpoint).call(&supervisor::Request::FederationConfig { offset: 0 });
+        check("config-refused", answer == Ok(supervisor::Response::Refused(Refusal::NotFederationDomain)), &answer);
     }
     let restarted = matches!(long, Err(CallError::ServerRestarted));
     log_event!("fedclient.done", server_restarted = restarted);
