@@ -84,6 +84,25 @@ impl Supervision<'_, '_> {
                 };
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
             }
+            Ok(control::Request::FederationConfig { offset }) => {
+                // The federation domain only, as the description has it (postcard), in pieces.
+                let federation = description.federation.as_ref().filter(|f| caller.is_some_and(|c| c.domain == f.domain));
+                let response = match federation {
+                    None => {
+                        println!("supervisor: federation configuration asked by \"{client}\" refused: it is not the federation domain");
+                        event!("federation-config.refused", client = client, reason = "NotFederationDomain");
+                        Response::Refused(Refusal::NotFederationDomain)
+                    }
+                    Some(federation) => {
+                        let encoded = postcard::to_allocvec(federation).unwrap_or_default();
+                        let start = (offset as usize).min(encoded.len());
+                        let end = start.saturating_add(control::SEAT_CHUNK).min(encoded.len());
+                        let bytes = tileos_protocol::heapless::Vec::from_slice(&encoded[start..end]).unwrap_or_default();
+                        Response::FederationConfig { length: encoded.len() as u32, bytes }
+                    }
+                };
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));

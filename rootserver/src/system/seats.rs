@@ -52,6 +52,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::ScheduleFailed => "ScheduleFailed",
         Refusal::NotAllowed => "NotAllowed",
         Refusal::NotSlotManager => "NotSlotManager",
+        Refusal::NotFederationDomain => "NotFederationDomain",
         Refusal::NoSuchSeat { .. } => "NoSuchSeat",
         Refusal::SeatRunning => "SeatRunning",
         Refusal::ModuleTooLarge { .. } => "ModuleTooLarge",
@@ -339,7 +340,9 @@ impl SeatRequest {
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
-            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } => return None,
+            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } | Request::FederationConfig { .. } => {
+                return None;
+            }
         })
     }
 

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use tileos_bpv7::Eid;
-use tileos_tcpcl::{Config, Event, RefuseReason, Role, Session, TermReason};
+use tileos_tcpcl::{Config, Event, FinalAck, RefuseReason, Role, Session, TermReason};
 
 use crate::session_io::run_session;
 
@@ -72,7 +72,12 @@ pub fn send_bundles(
     mut on_acked: impl FnMut(usize),
 ) -> Result<SendOutcome, String> {
     let stream = TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let session = Session::new(Role::Active, Config::new(node.to_string()), 0);
+    // TCPCL is bidirectional: a peer with bundles for us may send them on this session.
+    // The sender keeps nothing, so it must not acknowledge them (the peer would drop its
+    // copy): their final acknowledgement is held back and turned into XFER_REFUSE "No
+    // Resources", which tells the peer to keep custody and try again later.
+    let config = Config { final_ack: FinalAck::Deferred, ..Config::new(node.to_string()) };
+    let session = Session::new(Role::Active, config, 0);
     let mut t = Transfers { queued: Some(bundles), ..Transfers::default() };
     let mut peer = String::from("?");
     let result = run_session(stream, session, Some(deadline), |session, event| {
@@ -93,6 +98,9 @@ pub fn send_bundles(
                     t.outcome.refused.push((index, reason));
                 }
                 t.end_if_done(session);
+            }
+            Event::BundleReceived { transfer_id, .. } => {
+                session.refuse_received(transfer_id, RefuseReason::NoResources);
             }
             Event::Tolerated(deviation) => eprintln!("tileos-dtn-node: warning: peer {peer} at {addr}: {deviation}"),
             Event::Terminated { by_peer: true, reason } if t.unfinished() > 0 => {

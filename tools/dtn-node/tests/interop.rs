@@ -12,7 +12,7 @@ use serde_json::Value;
 use tileos_bpv7::Eid;
 use tileos_dtn_node::node_id_of;
 use tileos_tcpcl::TermReason;
-use tileos_tcpcl::msg::{FLAG_END, FLAG_REPLY, Message};
+use tileos_tcpcl::msg::{FLAG_END, FLAG_REPLY, FLAG_START, Message};
 
 /// A fake passive peer on a free port; `script` plays the session after the handshake and
 /// gets the node ID the sender announced.
@@ -139,4 +139,39 @@ fn listener_output(mut listener: Running) -> (String, String) {
     let status = listener.child.wait().expect("listener exits");
     assert!(status.success());
     (std::io::read_to_string(stdout).expect("stdout"), listener.stderr())
+}
+
+/// Found by the federation domain's custody boot test (issue #15): the tile forwarded a
+/// spooled bundle to node 2 over the session a `send` of node 2 had opened, `send`
+/// acknowledged it (the session's default) and threw it away, and the tile deleted its
+/// copy. A sender now refuses what it is sent with "No Resources", so the peer keeps it.
+#[test]
+fn send_refuses_bundles_the_peer_offers_so_the_peer_keeps_them() {
+    let (addr, peer) = fake_peer(|peer, node_id| {
+        let offered =
+            Message::XferSegment { flags: FLAG_START | FLAG_END, transfer_id: 41, extensions: Vec::new(), data: b"for you".to_vec() };
+        peer.send(&offered);
+        let mut answer = None;
+        let mut acked_theirs = false;
+        while answer.is_none() || !acked_theirs {
+            match peer.message() {
+                Some(Message::XferRefuse { reason, transfer_id: 41 }) => answer = Some(format!("refused {reason:?}")),
+                Some(Message::XferAck { transfer_id: 41, .. }) => answer = Some(String::from("acknowledged")),
+                Some(Message::XferSegment { flags, transfer_id, data, .. }) if flags & FLAG_END != 0 => {
+                    peer.send(&Message::XferAck { flags, transfer_id, length: data.len() as u64 });
+                    acked_theirs = true;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if let Some(Message::SessTerm { reason, .. }) = peer.message() {
+            peer.send(&Message::SessTerm { flags: FLAG_REPLY, reason });
+        }
+        (node_id, answer)
+    });
+    let out = send(&addr, &["--source", "ipn:1.1", "--dest", "ipn:2.1"], b"payload");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, answer) = peer.join().expect("peer");
+    assert_eq!(answer.as_deref(), Some("refused NoResources"));
 }

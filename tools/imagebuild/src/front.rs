@@ -8,9 +8,9 @@ use crate::Diagnostic;
 use std::collections::HashMap;
 use tileos_sysdesc::archive::{DESCRIPTION_ENTRY, valid_entry_name};
 use tileos_sysdesc::{
-    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, IoPortRange, Irq, Item as Pos, Lineages,
-    MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server, SharedRegion,
-    Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
+    Access, Budget, ChallengerSchedule, Client, Comparator, DeviceMemory, Domain, Endpoint, Federation, IoPortRange, Irq, Item as Pos,
+    Lineages, MapRights, Mapping, Notification, Param, PciDevice, PciInterrupt, Polarity, Ratio, RestartPolicy, SUPERVISOR, Server,
+    SharedRegion, Signaller, Slot, SlotPolicy, SystemDescription, Trigger,
 };
 use toml_edit::{Item, TableLike, Value};
 
@@ -348,8 +348,19 @@ impl<'f> Front<'f> {
     /// Reads the whole document.
     fn document(mut self, root: &toml_edit::Table) -> Result<Parsed, Diagnostic> {
         let root = Tbl { t: root, line: 1, label: String::from("top level"), pos: Pos::Tile };
-        const SECTIONS: [&str; 10] =
-            ["tile", "domain", "endpoint", "notification", "shared_region", "device_memory", "irq", "ioport", "pci_device", "slot"];
+        const SECTIONS: [&str; 11] = [
+            "tile",
+            "domain",
+            "endpoint",
+            "notification",
+            "shared_region",
+            "device_memory",
+            "irq",
+            "ioport",
+            "pci_device",
+            "slot",
+            "federation",
+        ];
         self.fields(&root, &SECTIONS)?;
         let name = match self.get(&root, "tile") {
             None => return Err(self.diag(1, String::from("missing section [tile]"))),
@@ -392,6 +403,15 @@ impl<'f> Front<'f> {
         let names = Refs { domains: domain_names, endpoints: &endpoint_names };
         let slots = self.each(&root, "slot", false, |f, t, line, i| f.slot(t, line, i, names, &mut programs))?;
         let (slots, builds): (Vec<Slot>, Vec<SlotBuild>) = slots.into_iter().unzip();
+        let federation = match self.get(&root, "federation") {
+            None => None,
+            Some(item) => {
+                let t = item.as_table_like().ok_or_else(|| self.wrong_type(&root, "federation", "a table", item))?;
+                let line = self.span_line(item.span(), self.key_line(&root, "federation"));
+                let t = Tbl { t, line, label: String::from("federation"), pos: Pos::Tile };
+                Some(self.federation(&t, &domains, &endpoints, names)?)
+            }
+        };
         let mut description = SystemDescription {
             name,
             domains,
@@ -403,10 +423,79 @@ impl<'f> Front<'f> {
             io_ports,
             pci_devices,
             slots,
+            federation,
         };
         crate::expand::expand_slots(&mut description, &builds, &mut self.item_lines, &self.field_lines)
             .map_err(|(line, message)| self.diag(line, message))?;
         Ok(Parsed { description, programs, item_lines: self.item_lines, field_lines: self.field_lines })
+    }
+
+    /// The `[federation]` table: `domain`, `store`, `listen_port`, and the rest deserialized
+    /// as a `tileos_federation::NodeConfig` and checked by its own validation (whose message
+    /// names the entry; it is reported at that entry's line).
+    fn federation(&mut self, t: &Tbl<'_>, domains: &[Domain], endpoints: &[Endpoint], refs: Refs<'_>) -> Result<Federation, Diagnostic> {
+        const NODE_FIELDS: [&str; 10] = [
+            "node",
+            "role",
+            "clock",
+            "neighbours",
+            "routes",
+            "contacts",
+            "plan_authorities",
+            "replication_interval_ms",
+            "reconnect_interval_ms",
+            "limits",
+        ];
+        let mut allowed = vec!["domain", "store", "listen_port"];
+        allowed.extend(NODE_FIELDS);
+        self.fields(t, &allowed)?;
+        let domain = self.reference(t, "domain", refs.domains, "domain")?;
+        let store = self.reference(t, "store", refs.endpoints, "endpoint")?;
+        let listen_port = self.int(t, "listen_port", 1, 65535)? as u16;
+        let runner = &domains[domain as usize];
+        let is_client = |endpoint: &Endpoint| endpoint.clients.iter().any(|client| client.domain == domain);
+        let store_endpoint = &endpoints[store as usize];
+        if !is_client(store_endpoint) {
+            let problem = format!("domain \"{}\" is not a client of endpoint \"{}\"", runner.name, store_endpoint.name);
+            return Err(self.field_err(t, "store", problem));
+        }
+        if !endpoints.iter().any(|endpoint| endpoint.name == "socket" && is_client(endpoint)) {
+            return Err(self.field_err(t, "domain", format!("domain \"{}\" is not a client of endpoint \"socket\"", runner.name)));
+        }
+        let mut node = serde_json::Map::new();
+        for field in NODE_FIELDS {
+            if let Some(item) = self.get(t, field) {
+                let value = json_of_item(item).map_err(|problem| self.field_err(t, field, problem))?;
+                if let Some(problem) = node_field_problem(field, &value) {
+                    return Err(self.field_err(t, field, problem));
+                }
+                node.insert(String::from(field), value);
+            }
+        }
+        self.need(t, "node")?;
+        self.need(t, "role")?;
+        let config: tileos_federation::NodeConfig = serde_json::from_value(serde_json::Value::Object(node)).map_err(|error| {
+            // serde names the field only inside its message: point at the first field it names.
+            let text = error.to_string();
+            let at =
+                NODE_FIELDS.iter().find(|field| text.contains(*field) && t.t.contains_key(field)).map_or(t.line, |f| self.key_line(t, f));
+            self.diag(at, format!("federation: node configuration: {text}"))
+        })?;
+        if let Err(error) = config.validate() {
+            let text = error.to_string();
+            let field = NODE_FIELDS.iter().find(|field| text.starts_with(*field)).copied().unwrap_or("node");
+            return Err(self.diag(self.key_line(t, field), format!("federation: {text}")));
+        }
+        // The domain dials a neighbour through the netstack: an IPv4 address and a port.
+        if let Some((index, neighbour)) =
+            config.neighbours.iter().enumerate().find(|(_, n)| n.address.parse::<std::net::SocketAddrV4>().is_err())
+        {
+            let problem = format!("neighbours[{index}].address: \"{}\" is not an IPv4 address and port", neighbour.address);
+            return Err(self.diag(self.key_line(t, "neighbours"), format!("federation: {problem}")));
+        }
+        let encoded = postcard::to_allocvec(&config).map_err(|error| self.diag(t.line, format!("federation: cannot encode: {error}")))?;
+        let store_name = runner.local_name(&store_endpoint.name).to_string();
+        Ok(Federation { domain, store, store_name, listen_port, node: encoded })
     }
 
     /// Builds the [`Tbl`] for the `index`th `[[kind]]`, labelled by its `name` when it has one.
@@ -817,6 +906,64 @@ impl<'f> Front<'f> {
         let domain = self.reference(&t, "domain", domains, "domain")?;
         Ok(IoPortRange { first, last, domain })
     }
+}
+
+/// What is wrong with `value` as the node configuration's `field`, deserialized alone (so
+/// that the error points at the field's line).
+fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> {
+    use tileos_federation::{Clock, Contact, Limits, Neighbour, Role, StaticRoute};
+    fn check<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
+        serde_json::from_value::<T>(value.clone()).err().map(|error| error.to_string())
+    }
+    match field {
+        "node" => check::<u32>(value),
+        "role" => check::<Role>(value),
+        "clock" => check::<Clock>(value),
+        "neighbours" => check::<Vec<Neighbour>>(value),
+        "routes" => check::<Vec<StaticRoute>>(value),
+        "contacts" => check::<Vec<Contact>>(value),
+        "plan_authorities" => check::<Vec<u32>>(value),
+        "limits" => check::<Limits>(value),
+        _ => check::<u64>(value),
+    }
+}
+
+/// A TOML value as JSON, for serde (`[federation]`'s node configuration). Dates are refused.
+fn json_of_item(item: &Item) -> Result<serde_json::Value, String> {
+    match item {
+        Item::Value(value) => json_of_value(value),
+        Item::Table(table) => {
+            let mut map = serde_json::Map::new();
+            for (key, item) in table.iter() {
+                map.insert(key.to_string(), json_of_item(item)?);
+            }
+            Ok(serde_json::Value::Object(map))
+        }
+        Item::ArrayOfTables(array) => {
+            let tables: Result<Vec<_>, String> = array.iter().map(|table| json_of_item(&Item::Table(table.clone()))).collect();
+            Ok(serde_json::Value::Array(tables?))
+        }
+        Item::None => Ok(serde_json::Value::Null),
+    }
+}
+
+/// A TOML value as JSON.
+fn json_of_value(value: &Value) -> Result<serde_json::Value, String> {
+    Ok(match value {
+        Value::String(s) => serde_json::Value::from(s.value().as_str()),
+        Value::Integer(i) => serde_json::Value::from(*i.value()),
+        Value::Float(f) => serde_json::Value::from(*f.value()),
+        Value::Boolean(b) => serde_json::Value::from(*b.value()),
+        Value::Datetime(_) => return Err(String::from("a date is not a node configuration value")),
+        Value::Array(array) => serde_json::Value::Array(array.iter().map(json_of_value).collect::<Result<_, _>>()?),
+        Value::InlineTable(table) => {
+            let mut map = serde_json::Map::new();
+            for (key, value) in table.iter() {
+                map.insert(key.to_string(), json_of_value(value)?);
+            }
+            serde_json::Value::Object(map)
+        }
+    })
 }
 
 /// "a string", "an integer", … for type errors.

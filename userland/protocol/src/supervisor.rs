@@ -88,6 +88,14 @@ pub enum Request {
         /// Where the piece starts.
         offset: u32,
     },
+    /// The tile's federation node configuration (postcard of `tileos_sysdesc::Federation`,
+    /// read in [`SEAT_CHUNK`]-byte pieces from byte `offset`). Only the domain the
+    /// description's `[federation]` names gets it; others get
+    /// [`Refusal::NotFederationDomain`].
+    FederationConfig {
+        /// Where the piece starts.
+        offset: u32,
+    },
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -158,6 +166,13 @@ pub enum Response {
         /// The bytes from the asked offset (empty at or past the end).
         bytes: Vec<u8, SEAT_CHUNK>,
     },
+    /// A piece of the federation configuration ([`Request::FederationConfig`]).
+    FederationConfig {
+        /// The whole encoding's length in bytes.
+        length: u32,
+        /// The bytes from the asked offset (empty at or past the end).
+        bytes: Vec<u8, SEAT_CHUNK>,
+    },
     /// The request was not carried out; nothing was killed.
     Refused(Refusal),
 }
@@ -180,6 +195,9 @@ pub enum Refusal {
     NotAllowed,
     /// Seat requests are for a slot's manager, and the caller is none.
     NotSlotManager,
+    /// Only the domain the description's `[federation]` names may read its configuration
+    /// (or the tile runs no federation node).
+    NotFederationDomain,
     /// The caller's slot has no such seat.
     NoSuchSeat {
         /// Seats the slot has.

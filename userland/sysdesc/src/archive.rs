@@ -6,7 +6,7 @@
 //! ```text
 //! offset  size  header
 //! 0       8     magic "TILEOSAR"
-//! 8       2     version (3)
+//! 8       2     version (5)
 //! 10      2     flags (0)
 //! 12      4     entry count n (at most MAX_ENTRIES)
 //! 16      8     total length of the archive in bytes (bytes after it are ignored)
@@ -35,8 +35,8 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: [u8; 8] = *b"TILEOSAR";
 /// The only archive version this crate reads and writes (it covers the description encoding
 /// too: a change to either bumps it; 3 added the description's shadow-execution slots, 4 their
-/// managers, seats and seat memory).
-pub const VERSION: u16 = 4;
+/// managers, seats and seat memory, 5 the federation node).
+pub const VERSION: u16 = 5;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 32;
 /// Size of one entry-table record in bytes.

@@ -84,6 +84,9 @@ pub struct SystemDescription {
     /// Shadow-execution slots fronting service endpoints (`docs/slots.md`); their managers
     /// and seats are among `domains`.
     pub slots: Vec<Slot>,
+    /// The tile's federation node (`[federation]`, docs/federation.md "The federation
+    /// domain"), if it runs one.
+    pub federation: Option<Federation>,
 }
 
 /// One isolated capability domain.
@@ -454,6 +457,24 @@ pub struct Slot {
     /// The store endpoint the manager keeps the update log on (the manager is its client),
     /// if any.
     pub store: Option<EndpointId>,
+}
+
+/// The tile's federation node (`[federation]`): which domain runs it, where it keeps its
+/// spool and replica, its TCPCL port, and its node configuration. The root server hands
+/// the whole record (postcard) to `domain` only (`supervisor::Request::FederationConfig`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Federation {
+    /// The domain that runs the node: a client of the endpoints "socket" and `store`.
+    pub domain: DomainId,
+    /// The store endpoint it keeps its spool and replica in.
+    pub store: EndpointId,
+    /// The name `domain`'s information page gives `store` (its local name).
+    pub store_name: String,
+    /// The TCP port of its TCPCL listener.
+    pub listen_port: u16,
+    /// The postcard encoding of its `tileos_federation::NodeConfig` (checked by the image
+    /// builder; this crate does not depend on the federation logic).
+    pub node: Vec<u8>,
 }
 
 /// Badge bit of a seat's capability to its slot's front endpoint; the low bits are the seat

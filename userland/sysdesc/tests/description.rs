@@ -92,7 +92,19 @@ fn description() -> impl Strategy<Value = SystemDescription> {
         prop::collection::vec(slot(), 0..2),
     )
         .prop_map(|(name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices, slots)| {
-            SystemDescription { name, domains, endpoints, notifications, shared_regions, device_memory, irqs, io_ports, pci_devices, slots }
+            SystemDescription {
+                name,
+                domains,
+                endpoints,
+                notifications,
+                shared_regions,
+                device_memory,
+                irqs,
+                io_ports,
+                pci_devices,
+                slots,
+                federation: None,
+            }
         })
 }
 

@@ -74,5 +74,6 @@ pub fn sample() -> SystemDescription {
         io_ports: vec![IoPortRange { first: 0x3f8, last: 0x3ff, domain: 0 }],
         pci_devices: vec![],
         slots: vec![],
+        federation: None,
     }
 }
