@@ -11,6 +11,8 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::CONTACT_PLAN_SERVICE;
+use crate::replica::REPLICATION_SERVICE;
 use crate::routing::Contact;
 
 /// A node number of the `ipn` scheme: node `n`'s endpoints are `ipn:n.s`.
@@ -51,6 +53,12 @@ pub struct Neighbour {
     /// [`Output::Connect`](crate::Output::Connect).
     #[serde(default)]
     pub address: String,
+    /// The neighbour only ever dials this node (an operator's tool handing it bundles, the
+    /// tile lab): it may open sessions and hand over bundles (and take bundles routed to it
+    /// while its session lasts), but the node never dials it and does not replicate state
+    /// with it (a replica that never acknowledges would hold its deltas for ever).
+    #[serde(default)]
+    pub client: bool,
 }
 
 /// "Bundles for endpoints matching `pattern` go to neighbour `via`."
@@ -136,7 +144,16 @@ pub struct NodeConfig {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Services of this node whose bundles local domains receive through the federation
+    /// protocol (`Request::Receive`): a bundle for one of them is held, in custody, until a
+    /// domain takes it. A bundle for any other service is handed to the caller
+    /// ([`Output::Deliver`](crate::Output::Deliver)) at once.
+    #[serde(default)]
+    pub local_services: Vec<u32>,
 }
+
+/// Most [`NodeConfig::local_services`].
+pub const MAX_LOCAL_SERVICES: usize = 8;
 
 fn default_clock() -> Clock {
     Clock::Synchronized
@@ -164,12 +181,20 @@ impl NodeConfig {
             replication_interval_ms: default_replication_interval(),
             reconnect_interval_ms: default_reconnect_interval(),
             limits: Limits::default(),
+            local_services: Vec::new(),
         }
     }
 
     /// Adds a neighbour reached at `address`.
     pub fn neighbour(mut self, node: NodeNumber, address: impl Into<String>) -> Self {
-        self.neighbours.push(Neighbour { node, address: address.into() });
+        self.neighbours.push(Neighbour { node, address: address.into(), client: false });
+        self
+    }
+
+    /// Adds a client neighbour ([`Neighbour::client`]): it dials this node, never the
+    /// reverse.
+    pub fn client_neighbour(mut self, node: NodeNumber) -> Self {
+        self.neighbours.push(Neighbour { node, address: String::new(), client: true });
         self
     }
 
@@ -222,6 +247,15 @@ impl NodeConfig {
         if self.replication_interval_ms == 0 || self.reconnect_interval_ms == 0 {
             return Err(ConfigError::ZeroInterval);
         }
+        if self.local_services.len() > MAX_LOCAL_SERVICES {
+            return Err(ConfigError::TooManyLocalServices);
+        }
+        for (index, &service) in self.local_services.iter().enumerate() {
+            let reserved = service == REPLICATION_SERVICE || service == CONTACT_PLAN_SERVICE;
+            if reserved || self.local_services[..index].contains(&service) {
+                return Err(ConfigError::BadLocalService { index, service });
+            }
+        }
         Ok(())
     }
 }
@@ -266,6 +300,15 @@ pub enum ConfigError {
     LimitTooSmall,
     /// `replication_interval_ms` or `reconnect_interval_ms` is 0.
     ZeroInterval,
+    /// More than [`MAX_LOCAL_SERVICES`] local services.
+    TooManyLocalServices,
+    /// Local service `index` is the replication or contact-plan service, or listed twice.
+    BadLocalService {
+        /// Its position in `local_services`.
+        index: usize,
+        /// The service number.
+        service: u32,
+    },
 }
 
 /// What is wrong with a [`Contact`].
@@ -290,6 +333,11 @@ impl fmt::Display for ConfigError {
             ConfigError::BadContact { index, problem } => write!(f, "contacts[{index}]: {problem:?}"),
             ConfigError::LimitTooSmall => f.write_str("limits: max_bundle_bytes < 64, or max_spooled or max_in_flight is 0"),
             ConfigError::ZeroInterval => f.write_str("replication_interval_ms or reconnect_interval_ms is 0"),
+            ConfigError::TooManyLocalServices => write!(f, "local_services: more than {MAX_LOCAL_SERVICES}"),
+            ConfigError::BadLocalService { index, service } => write!(
+                f,
+                "local_services[{index}]: service {service} is listed twice or reserved ({REPLICATION_SERVICE}: replication, {CONTACT_PLAN_SERVICE}: contact plans)"
+            ),
         }
     }
 }

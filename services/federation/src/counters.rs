@@ -139,6 +139,8 @@ pub struct Counters {
     pub replication_bytes: u64,
     /// Sessions that ended without an orderly SESS_TERM (timeouts, dropped connections).
     pub sessions_lost: u64,
+    /// Sessions ended because the same neighbour had another (both dialled at once).
+    pub duplicate_sessions: u64,
     /// Transfers the peer refused (retried later, or dropped if "not acceptable").
     pub refused_by_peer: u64,
     refused: [u64; Refusal::ALL.len()],

@@ -108,6 +108,34 @@ impl FederatedState {
         let register = self.registers.get(name)?;
         Some((register.get()?.as_str(), register.timestamp()?))
     }
+
+    /// How many entries the state holds: modules (over all tiles), counters, registers.
+    pub fn sizes(&self) -> StateSizes {
+        StateSizes {
+            modules: self.inventory.store().iter().map(|(_, set)| set.elements().count()).sum(),
+            counters: self.counters.len(),
+            registers: self.registers.len(),
+        }
+    }
+
+    /// A 64-bit FNV-1a digest of the state's encoding: equal states have equal digests
+    /// (the encoding is canonical: ordered maps, bottom values never stored), so replicas
+    /// can be compared from their logs. Not a cryptographic hash.
+    pub fn digest(&self) -> u64 {
+        let bytes = tileos_crdt::to_bytes(self).unwrap_or_default();
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    }
+}
+
+/// What [`FederatedState::sizes`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Modules in the inventory, over all tiles.
+    pub modules: usize,
+    /// Counters that are not zero.
+    pub counters: usize,
+    /// Registers written.
+    pub registers: usize,
 }
 
 /// Why a replicated-state operation or message failed.
@@ -305,6 +333,11 @@ mod tests {
         assert_eq!(a.state().modules(5), [module("checksum", "1.0"), module("checksum", "1.1")]);
         assert_eq!(a.state().counter("jobs"), 2);
         assert_eq!(a.state().register("policy"), Some(("v2", 20)));
+        assert_eq!(a.state().digest(), b.state().digest(), "equal states, equal digests");
+        assert_eq!(a.state().sizes(), StateSizes { modules: 2, counters: 1, registers: 1 });
+        let before = a.state().digest();
+        a.set_register("policy", "v3", 30).unwrap();
+        assert_ne!(a.state().digest(), before);
         let restored = Replica::restore(1, [2], &a.durable_bytes()).unwrap();
         assert_eq!(restored.state(), a.state());
         assert!(Replica::restore(1, [2], b"junk").is_none());

@@ -3,14 +3,14 @@
 
 use alloc::string::String;
 
-use tileos_protocol::federation::{Error, MAX_MODULES, ModuleVersion, Request, Response, Status};
+use tileos_protocol::federation::{Error, MAX_MODULES, MAX_PAYLOAD, ModuleVersion, Request, Response, Status};
 use tileos_protocol::heapless;
 
 use crate::counters::DropReason;
 use crate::node::{FederationNode, SendError, UpdateError};
 use crate::replica::{Module, Replica, ReplicationError};
 use crate::store::BundleStore;
-use crate::{ipn, protocol_string};
+use crate::{ipn, node_of, protocol_string, service_of};
 
 impl<S: BundleStore> FederationNode<S> {
     /// Serves one federation protocol request at node time `now_ms`. Changes to replicated
@@ -33,6 +33,32 @@ impl<S: BundleStore> FederationNode<S> {
                 failed => failed,
             },
             Request::Register { name } => self.register(&name),
+            Request::Receive { service } => self.held_response(service),
+            Request::Confirm { service, id } => {
+                if !self.config().local_services.contains(&service) {
+                    Response::Failed(Error::NotLocalService)
+                } else if self.confirm_held(id, service) {
+                    Response::Done
+                } else {
+                    Response::Failed(Error::NotHeld)
+                }
+            }
+        }
+    }
+
+    fn held_response(&self, service: u32) -> Response {
+        if !self.config().local_services.contains(&service) {
+            return Response::Failed(Error::NotLocalService);
+        }
+        let Some((id, bundle)) = self.held_for(service) else { return Response::Failed(Error::NothingHeld) };
+        let whole = bundle.payload();
+        let payload = heapless::Vec::from_slice(&whole[..whole.len().min(MAX_PAYLOAD)]).unwrap_or_default();
+        Response::Received {
+            id,
+            source_node: node_of(&bundle.source).unwrap_or(0),
+            source_service: service_of(&bundle.source).unwrap_or(0),
+            length: u32::try_from(whole.len()).unwrap_or(u32::MAX),
+            payload,
         }
     }
 

@@ -253,3 +253,17 @@ fn a_completing_fragment_refused_for_a_store_failure_completes_the_bundle_when_s
     assert_eq!(node.counters().reassembled, 1);
     assert_eq!(node.spooled(), 1, "the whole bundle, awaiting delivery; its fragments are gone");
 }
+
+#[test]
+fn neighbours_that_dial_each_other_keep_one_session_each() {
+    let mut lab = line(Clock::Synchronized);
+    lab.run(3_000, 50);
+    // Every pair dialled both ways at once; the session dialled by the lower node is kept.
+    assert_eq!(lab.node(1).sessions(), 1);
+    assert_eq!(lab.node(2).sessions(), 2);
+    assert_eq!(lab.node(3).sessions(), 1);
+    assert!(lab.node(2).counters().duplicate_sessions >= 2, "{:?}", lab.node(2).counters());
+    // The kept sessions carry bundles.
+    lab.node(1).send(100, ipn(3, 100), b"after".to_vec(), 60_000).unwrap();
+    assert!(lab.run_until(lab.now_ms + 5_000, 50, |lab| lab.delivered.get(&3).is_some_and(|d| !d.is_empty())).is_some());
+}

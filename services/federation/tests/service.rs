@@ -61,3 +61,64 @@ fn send_stores_the_bundle_and_status_counts_it() {
     assert_eq!(n.serve(Request::AddModule { tile: 3, module }, 10), Response::Failed(Error::StoreFailed));
     assert!(n.state().modules(3).is_empty(), "a change that was not stored was not made");
 }
+
+/// Node 3 with local service 9; node 4 is a client neighbour.
+fn local_node(store: MemoryStore) -> FederationNode<MemoryStore> {
+    let mut config = NodeConfig::new(3, Role::Tile).client_neighbour(4);
+    config.local_services = vec![9];
+    FederationNode::recover(config, store, 0).unwrap()
+}
+
+#[test]
+fn bundles_for_a_local_service_are_held_until_a_domain_confirms_them_even_across_a_crash() {
+    let mut n = local_node(MemoryStore::new());
+    n.send(1, tileos_federation::ipn(3, 9), b"first".to_vec(), 60_000).unwrap();
+    n.send(1, tileos_federation::ipn(3, 9), vec![b'x'; 2_000], 60_000).unwrap();
+    n.send(1, tileos_federation::ipn(3, 5), b"not local".to_vec(), 60_000).unwrap();
+    let outputs: std::vec::Vec<_> = std::iter::from_fn(|| n.poll()).collect();
+    let held = outputs.iter().filter(|o| matches!(o, tileos_federation::Output::Held(_))).count();
+    let handed = outputs.iter().filter(|o| matches!(o, tileos_federation::Output::Deliver(_))).count();
+    assert_eq!((held, handed), (2, 1), "{outputs:?}");
+
+    assert_eq!(n.serve(Request::Receive { service: 5 }, 10), Response::Failed(Error::NotLocalService));
+    assert_eq!(n.serve(Request::Confirm { service: 5, id: 0 }, 10), Response::Failed(Error::NotLocalService));
+    let Response::Received { id, source_node, source_service, length, payload } = n.serve(Request::Receive { service: 9 }, 10) else {
+        panic!()
+    };
+    assert_eq!((source_node, source_service, length, payload.as_slice()), (3, 1, 5, &b"first"[..]));
+    // Not confirmed: answered again, and still there after a crash.
+    assert!(matches!(n.serve(Request::Receive { service: 9 }, 10), Response::Received { id: again, .. } if again == id));
+    let mut store = n.into_store();
+    store.crash();
+    let mut n = local_node(store);
+    while n.poll().is_some() {}
+    let Response::Received { id, payload, .. } = n.serve(Request::Receive { service: 9 }, 20) else { panic!() };
+    assert_eq!(payload.as_slice(), b"first");
+    assert_eq!(n.serve(Request::Confirm { service: 9, id: id + 1_000 }, 20), Response::Failed(Error::NotHeld));
+    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Done);
+    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Failed(Error::NotHeld), "confirmed once only");
+    // A payload larger than a message carries comes cut, with its whole length.
+    let Response::Received { id, length, payload, .. } = n.serve(Request::Receive { service: 9 }, 20) else { panic!() };
+    assert_eq!((length, payload.len()), (2_000, tileos_protocol::federation::MAX_PAYLOAD));
+    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Done);
+    assert_eq!(n.serve(Request::Receive { service: 9 }, 20), Response::Failed(Error::NothingHeld));
+    let Response::Status(status) = n.serve(Request::Status, 20) else { panic!() };
+    assert_eq!(status.delivered, 2);
+}
+
+#[test]
+fn a_client_neighbour_is_never_dialled_and_local_services_are_checked() {
+    let mut n = local_node(MemoryStore::new());
+    for now in (0..10_000).step_by(500) {
+        n.tick(now);
+    }
+    let dials = std::iter::from_fn(|| n.poll()).filter(|o| matches!(o, tileos_federation::Output::Connect { .. })).count();
+    assert_eq!(dials, 0);
+    let mut config = NodeConfig::new(3, Role::Tile);
+    config.local_services = vec![9, 9];
+    assert_eq!(config.validate(), Err(tileos_federation::ConfigError::BadLocalService { index: 1, service: 9 }));
+    config.local_services = vec![tileos_federation::REPLICATION_SERVICE];
+    assert_eq!(config.validate(), Err(tileos_federation::ConfigError::BadLocalService { index: 0, service: 7 }));
+    config.local_services = (10..19).collect();
+    assert_eq!(config.validate(), Err(tileos_federation::ConfigError::TooManyLocalServices));
+}

@@ -434,7 +434,7 @@ impl<'f> Front<'f> {
     /// as a `tileos_federation::NodeConfig` and checked by its own validation (whose message
     /// names the entry; it is reported at that entry's line).
     fn federation(&mut self, t: &Tbl<'_>, domains: &[Domain], endpoints: &[Endpoint], refs: Refs<'_>) -> Result<Federation, Diagnostic> {
-        const NODE_FIELDS: [&str; 10] = [
+        const NODE_FIELDS: [&str; 11] = [
             "node",
             "role",
             "clock",
@@ -445,6 +445,7 @@ impl<'f> Front<'f> {
             "replication_interval_ms",
             "reconnect_interval_ms",
             "limits",
+            "local_services",
         ];
         let mut allowed = vec!["domain", "store", "listen_port"];
         allowed.extend(NODE_FIELDS);
@@ -486,11 +487,20 @@ impl<'f> Front<'f> {
             let field = NODE_FIELDS.iter().find(|field| text.starts_with(*field)).copied().unwrap_or("node");
             return Err(self.diag(self.key_line(t, field), format!("federation: {text}")));
         }
-        // The domain dials a neighbour through the netstack: an IPv4 address and a port.
-        if let Some((index, neighbour)) =
-            config.neighbours.iter().enumerate().find(|(_, n)| n.address.parse::<std::net::SocketAddrV4>().is_err())
-        {
-            let problem = format!("neighbours[{index}].address: \"{}\" is not an IPv4 address and port", neighbour.address);
+        // The domain dials a neighbour through the netstack: an IPv4 address and a port; a
+        // client neighbour (it dials this node) has none.
+        let bad_address = |n: &tileos_federation::Neighbour| {
+            if n.client { !n.address.is_empty() } else { n.address.parse::<std::net::SocketAddrV4>().is_err() }
+        };
+        if let Some((index, neighbour)) = config.neighbours.iter().enumerate().find(|(_, n)| bad_address(n)) {
+            let problem = if neighbour.client {
+                format!(
+                    "neighbours[{index}].address: a client neighbour (it dials this node) has no address, not \"{}\"",
+                    neighbour.address
+                )
+            } else {
+                format!("neighbours[{index}].address: \"{}\" is not an IPv4 address and port", neighbour.address)
+            };
             return Err(self.diag(self.key_line(t, "neighbours"), format!("federation: {problem}")));
         }
         let encoded = postcard::to_allocvec(&config).map_err(|error| self.diag(t.line, format!("federation: cannot encode: {error}")))?;
@@ -922,7 +932,7 @@ fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> 
         "neighbours" => check::<Vec<Neighbour>>(value),
         "routes" => check::<Vec<StaticRoute>>(value),
         "contacts" => check::<Vec<Contact>>(value),
-        "plan_authorities" => check::<Vec<u32>>(value),
+        "plan_authorities" | "local_services" => check::<Vec<u32>>(value),
         "limits" => check::<Limits>(value),
         _ => check::<u64>(value),
     }

@@ -7,8 +7,12 @@
 //! `update` event on a host node sends `lab-update:NODE:KEY=VALUE` from `ipn:NODE.7` to
 //! `ipn:T.7` of every tile `T` (itself included): the replicated state of a host node is the
 //! set of update payloads delivered to it, a grow-only set carried by store-and-forward, and
-//! the tiles have converged when every tile holds every update. On QEMU tiles the state is
-//! the federation's `FederatedState`, read from the serial log (`state.rs`).
+//! the tiles have converged when every tile holds every update. On a QEMU tile an `update`
+//! is one bundle `KEY=VALUE` from `ipn:LAB_NODE.9` to the tile's local service 9, which its
+//! update agent applies to the federation's replicated state (`FederatedState`: register
+//! `KEY`); replication carries it to every tile, and the state is read from the serial log
+//! (`state.rs`): converged when every tile's digest is the same and holds a register per
+//! key.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -25,7 +29,7 @@ use crate::relay::{LinkState, Relay};
 use crate::scenario::{EventKind, Scenario};
 use crate::state::{BundleKey, TileState, UPDATE_PREFIX};
 use crate::tiles::{HostNode, QemuImages, QemuTile, Tile};
-use crate::tiletoml::{HostAddress, TCPCL_PORT, federation_table, node_config, tile_description, with_lab_neighbour};
+use crate::tiletoml::{HostAddress, TCPCL_PORT, UPDATE_SERVICE, federation_table, node_config, tile_description, with_lab_neighbour};
 use crate::topology::Topology;
 
 /// The node number the lab uses in its own TCPCL sessions.
@@ -218,6 +222,8 @@ struct Lab<'s> {
     sequence: Arc<AtomicU64>,
     reboots: Vec<usize>,
     updates_issued: usize,
+    /// The keys the updates wrote (QEMU tiles hold one register per key).
+    update_keys: BTreeSet<String>,
     host_state: bool,
     startup_ms: u64,
 }
@@ -366,10 +372,14 @@ impl Lab<'_> {
                 EventKind::Update { tile, key, value } => {
                     let t = self.topology.tile(&tile)?;
                     self.updates_issued += 1;
+                    self.update_keys.insert(key.clone());
                     if !self.host_state {
-                        // Integration point (QEMU tiles): an update goes through the
-                        // federation protocol on the tile; see docs/federation.md.
-                        self.note(format!("update {tile}: {key}={value} NOT SENT (QEMU tiles: no update path from the lab yet)"));
+                        // A QEMU tile's update agent applies it to the replicated state (a
+                        // register write), which replication carries to every tile.
+                        let node = self.topology.tiles[t].node;
+                        let bundle = self.bundle(LAB_NODE, UPDATE_SERVICE, node, format!("{key}={value}").into_bytes())?;
+                        self.spawn_send(t, vec![(t, bundle, true)], None)?;
+                        self.note(format!("update {tile}: {key}={value} (a bundle to its update agent; replication does the rest)"));
                         return Ok(());
                     }
                     let node = self.topology.tiles[t].node;
@@ -526,6 +536,7 @@ pub fn run(scenario: &Scenario, options: &LabOptions) -> Result<Report, String> 
         sequence: Arc::new(AtomicU64::new(0)),
         reboots,
         updates_issued: 0,
+        update_keys: BTreeSet::new(),
         host_state,
         startup_ms,
     };
@@ -638,12 +649,14 @@ fn observe(lab: &mut Lab, start_system: SystemTime) -> Result<Report, String> {
             lab.note(format!("every acknowledged bundle is delivered ({} bundle(s))", acked.len()));
         }
         let same = states.iter().all(|s| s.state.is_some() && s.state == states[0].state);
-        let complete = !lab.host_state || states.iter().all(|s| s.state_items == Some(lab.updates_issued));
+        // Host nodes' state is the set of updates; QEMU tiles' holds one register per key.
+        let expected_items = if lab.host_state { lab.updates_issued } else { lab.update_keys.len() };
+        let complete = states.iter().all(|s| s.state_items == Some(expected_items));
         if same && complete && in_flight == 0 && lab.updates_issued > 0 {
             if converged.is_none() {
                 converged = Some((lab.now_ms(), lab.contacts()));
                 lab.note(format!(
-                    "converged: all {} tiles hold the same state ({} update(s)), {} contact(s) after the last heal",
+                    "converged: all {} tiles hold the same state ({} item(s)), {} contact(s) after the last heal",
                     states.len(),
                     states[0].state_items.unwrap_or(0),
                     lab.contacts() - heal.1

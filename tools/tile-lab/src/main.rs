@@ -42,8 +42,8 @@ enum Command {
         /// Also write the report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// QEMU tiles: the tile.toml template.
-        #[arg(long, default_value = "tile.toml")]
+        /// QEMU tiles: the tile.toml template (without a `[federation]` table).
+        #[arg(long, default_value = "tools/tile-lab/tile-template.toml")]
         template: PathBuf,
         /// QEMU tiles: the directory of the test images (kernel.elf32, rootserver.elf).
         #[arg(long, default_value = "build/test")]

@@ -18,7 +18,7 @@ use crate::tiletoml::TCPCL_PORT;
 /// One tile of the lab.
 pub trait Tile: Send {
     /// Starts its process; returns once its TCPCL listener accepts connections (host
-    /// nodes) or once the guest printed `@event fed.listening` (QEMU tiles).
+    /// nodes) or once the guest printed `@event fed.ready` (QEMU tiles).
     fn start(&mut self) -> Result<(), String>;
     /// Kills its process at once (SIGKILL): nothing it did not make durable survives.
     fn kill(&mut self) -> Result<(), String>;
@@ -53,9 +53,8 @@ fn wait_listening(port: u16, child: &mut Child, deadline: Instant, what: &str) -
     }
 }
 
-/// The serial line a QEMU tile prints once its TCPCL listener is up (docs/federation.md,
-/// "Reading a tile's state").
-pub const LISTENING_EVENT: &str = "@event fed.listening";
+/// The serial line a QEMU tile's federation domain prints once its TCPCL listener is up.
+pub const LISTENING_EVENT: &str = "@event fed.ready";
 
 /// How long a QEMU tile may take to boot to [`LISTENING_EVENT`].
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -184,9 +183,7 @@ const DISK_BYTES: u64 = 68 << 20;
 
 /// A QEMU tile: one `qemu-system-x86_64` with `memory_mib` of RAM, an NVMe disk kept in its
 /// directory (the store keeps its spool there across reboots), and a virtio-net on QEMU's
-/// user network with host port `port` forwarded to the tile's TCPCL port 4556. **Not yet
-/// booted by the lab's tests**: the tile's federation domain is being built; see
-/// docs/federation.md, "The tile lab".
+/// user network with host port `port` forwarded to the tile's TCPCL port 4556.
 pub struct QemuTile {
     name: String,
     port: u16,
@@ -316,7 +313,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tile-lab-wait-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("serial.part");
-        let script = format!("sleep 0.2; echo 'x @event fed.listening port=4556' > {}; sleep 5", file.display());
+        let script = format!("sleep 0.2; echo 'x @event fed.ready node=3 port=4556' > {}; sleep 5", file.display());
         let mut child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
         wait_for_line(&file, LISTENING_EVENT, &mut child, Instant::now() + Duration::from_secs(10)).unwrap();
         child.kill().unwrap();

@@ -75,12 +75,17 @@ pub fn node_config(
     Ok(config)
 }
 
-/// Adds the lab (node `lab_node`) as a neighbour without an address, so that a tile's
-/// federation node accepts the session the lab opens to hand it bundles (`send` events).
-/// **To confirm with the federation domain**: the node dials every neighbour, so the domain
-/// must skip (not retry as an error) a neighbour whose address is empty.
+/// The local service of QEMU tiles whose bundles the tile's update agent
+/// (`federation-agent`) applies to the replicated state: `KEY=VALUE` sets register `KEY`.
+pub const UPDATE_SERVICE: u32 = 9;
+
+/// Adds the lab (node `lab_node`) as a client neighbour (it dials the tile, never the
+/// reverse, and does not replicate), so that a tile's federation node accepts the sessions
+/// the lab opens to hand it bundles (`send` and `update` events), and makes
+/// [`UPDATE_SERVICE`] a local service, for the tile's update agent.
 pub fn with_lab_neighbour(mut config: NodeConfig, lab_node: u32) -> Result<NodeConfig, String> {
-    config = config.neighbour(lab_node, "");
+    config = config.client_neighbour(lab_node);
+    config.local_services.push(UPDATE_SERVICE);
     config.validate().map_err(|e| format!("node {}: federation configuration with the lab as neighbour: {e:?}", config.node))?;
     Ok(config)
 }
@@ -106,7 +111,17 @@ pub fn federation_table(config: &NodeConfig, domain: &str, store: &str, listen_p
     let _ = writeln!(out, "replication_interval_ms = {}", config.replication_interval_ms);
     let _ = writeln!(out, "reconnect_interval_ms = {}", config.reconnect_interval_ms);
     let list = |items: Vec<String>| if items.is_empty() { "[]".to_string() } else { format!("[\n  {},\n]", items.join(",\n  ")) };
-    let neighbours = config.neighbours.iter().map(|n| format!("{{ node = {}, address = {:?} }}", n.node, n.address)).collect();
+    let neighbours = config
+        .neighbours
+        .iter()
+        .map(|n| {
+            if n.client {
+                format!("{{ node = {}, client = true }}", n.node)
+            } else {
+                format!("{{ node = {}, address = {:?} }}", n.node, n.address)
+            }
+        })
+        .collect();
     let _ = writeln!(out, "neighbours = {}", list(neighbours));
     let routes = config.routes.iter().map(|r| format!("{{ pattern = {:?}, via = {} }}", r.pattern, r.via)).collect();
     let _ = writeln!(out, "routes = {}", list(routes));
@@ -121,6 +136,10 @@ pub fn federation_table(config: &NodeConfig, domain: &str, store: &str, listen_p
         })
         .collect();
     let _ = writeln!(out, "contacts = {}", list(contacts));
+    if !config.local_services.is_empty() {
+        let services: Vec<String> = config.local_services.iter().map(u32::to_string).collect();
+        let _ = writeln!(out, "local_services = [{}]", services.join(", "));
+    }
     out
 }
 
@@ -206,6 +225,7 @@ contacts = [
         match value {
             toml_edit::Value::String(s) => serde_json::Value::from(s.value().as_str()),
             toml_edit::Value::Integer(i) => serde_json::Value::from(*i.value()),
+            toml_edit::Value::Boolean(b) => serde_json::Value::from(*b.value()),
             toml_edit::Value::Array(a) => serde_json::Value::Array(a.iter().map(json).collect()),
             toml_edit::Value::InlineTable(t) => serde_json::Value::Object(t.iter().map(|(k, v)| (k.to_string(), json(v))).collect()),
             other => panic!("unexpected TOML value {other:?}"),
@@ -216,7 +236,7 @@ contacts = [
     fn the_table_deserializes_into_the_federation_node_config() {
         let t = topology();
         for tile in 0..t.tiles.len() {
-            let config = node_config(&t, tile, HostAddress::QemuUserNet, &port).unwrap();
+            let config = with_lab_neighbour(node_config(&t, tile, HostAddress::QemuUserNet, &port).unwrap(), 9_999).unwrap();
             let text = federation_table(&config, "federation", "store", TCPCL_PORT);
             let doc = toml_edit::Document::parse(text.as_str()).unwrap();
             let table = doc.as_table()["federation"].as_table().unwrap();
@@ -241,11 +261,12 @@ contacts = [
     }
 
     #[test]
-    fn the_lab_is_a_neighbour_without_an_address() {
+    fn the_lab_is_a_client_neighbour_and_the_update_service_is_local() {
         let t = topology();
         let config = with_lab_neighbour(node_config(&t, 0, HostAddress::QemuUserNet, &port).unwrap(), 9_999).unwrap();
         let table = federation_table(&config, "federation", "store", TCPCL_PORT);
-        assert!(table.contains("  { node = 9999, address = \"\" },\n]"), "{table}");
+        assert!(table.contains("  { node = 9999, client = true },\n]"), "{table}");
+        assert!(table.ends_with("local_services = [9]\n"), "{table}");
     }
 
     #[test]

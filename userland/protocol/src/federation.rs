@@ -94,6 +94,23 @@ pub enum Request {
         /// The register.
         name: String<MAX_NAME>,
     },
+    /// The oldest bundle held for local service `service` (one of the node's configured
+    /// `local_services`). It stays held, and is answered again, until it is confirmed.
+    /// Answer: [`Response::Received`]; [`Error::NotLocalService`] or
+    /// [`Error::NothingHeld`].
+    Receive {
+        /// The service.
+        service: u32,
+    },
+    /// The bundle `id` of service `service`, answered by [`Request::Receive`], is taken: the
+    /// node deletes it. Answer: [`Response::Done`]; [`Error::NotHeld`] if no such bundle is
+    /// held (e.g. confirmed already).
+    Confirm {
+        /// The service.
+        service: u32,
+        /// The bundle's number in [`Response::Received`].
+        id: u64,
+    },
 }
 
 /// A module and version, as the inventory holds them.
@@ -151,6 +168,20 @@ pub enum Response {
         /// The value (saturated to the `i64` range).
         value: i64,
     },
+    /// A bundle held for a local service.
+    Received {
+        /// Its number, to confirm it with.
+        id: u64,
+        /// The sender's node number (0 if the sender is not an `ipn` endpoint).
+        source_node: u32,
+        /// The sender's service number (0 if not `ipn`).
+        source_service: u32,
+        /// The whole payload's length: larger than `payload`'s if it was cut to
+        /// [`MAX_PAYLOAD`].
+        length: u32,
+        /// The payload, or its first [`MAX_PAYLOAD`] bytes.
+        payload: Vec<u8, MAX_PAYLOAD>,
+    },
     /// A register's value.
     Register {
         /// The value.
@@ -177,6 +208,12 @@ pub enum Error {
     StoreFailed,
     /// A counter or timestamp would overflow.
     Overflow,
+    /// The service is not one of the node's `local_services`.
+    NotLocalService,
+    /// No bundle is held for the service.
+    NothingHeld,
+    /// No bundle with that number is held for the service.
+    NotHeld,
 }
 
 #[cfg(test)]

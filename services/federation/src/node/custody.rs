@@ -122,9 +122,38 @@ impl<S: BundleStore> FederationNode<S> {
             id,
             source: entry.bundle.source.clone(),
             service: service_of(&entry.bundle.destination).unwrap_or(0),
+            creation: entry.bundle.creation,
+            previous_node: entry.bundle.previous_node().ok().flatten(),
             payload: entry.bundle.payload().to_vec(),
         };
-        self.outputs.push_back(Output::Deliver(delivery));
+        if self.config.local_services.contains(&delivery.service) {
+            self.held_for_local.push_back(id);
+            self.outputs.push_back(Output::Held(delivery));
+        } else {
+            self.outputs.push_back(Output::Deliver(delivery));
+        }
+    }
+
+    /// The oldest bundle held for local service `service`: its spool number and bundle.
+    pub(crate) fn held_for(&self, service: u32) -> Option<(u64, &Bundle)> {
+        self.held_for_local.iter().find_map(|id| {
+            let bundle = &self.spool.get(id)?.bundle;
+            (service_of(&bundle.destination) == Some(service)).then_some((*id, bundle))
+        })
+    }
+
+    /// A local domain took held bundle `id` of service `service`: it is deleted. False if
+    /// no such bundle is held for that service.
+    pub(crate) fn confirm_held(&mut self, id: u64, service: u32) -> bool {
+        let held = self.held_for_local.iter().position(|h| *h == id);
+        let Some(position) = held.filter(|_| self.spool.get(&id).is_some_and(|e| service_of(&e.bundle.destination) == Some(service)))
+        else {
+            return false;
+        };
+        self.held_for_local.remove(position);
+        self.remove_entry(id);
+        self.counters.delivered += 1;
+        true
     }
 
     /// The caller handed delivery `id` to its application: the bundle is deleted.

@@ -86,7 +86,8 @@ impl<S: BundleStore> FederationNode<S> {
         self.connections.values().any(|c| c.peer == Some(node) || c.origin == Origin::Dialled(node))
     }
 
-    /// Dials neighbours whose link is open and ends sessions whose scheduled contact ended.
+    /// Dials neighbours whose link is open (never a client neighbour, which has no address)
+    /// and ends sessions whose scheduled contact ended.
     fn manage_contacts(&mut self) {
         let plan = self.plan();
         let mut dial = Vec::new();
@@ -94,7 +95,7 @@ impl<S: BundleStore> FederationNode<S> {
             let open = self.link_open(&plan, neighbour.node);
             let recently =
                 self.last_dial.get(&neighbour.node).is_some_and(|t| self.now_ms < t.saturating_add(self.config.reconnect_interval_ms));
-            if open && !recently && !self.has_connection(neighbour.node) {
+            if open && !recently && !neighbour.client && !self.has_connection(neighbour.node) {
                 dial.push(neighbour.clone());
             }
         }

@@ -64,6 +64,10 @@ pub enum Output {
     /// A bundle for a local application. It stays stored until the caller confirms with
     /// [`FederationNode::delivered`]; after a restart it is delivered again.
     Deliver(Delivery),
+    /// A bundle for one of the configured `local_services`: the node holds it, in custody,
+    /// until a local domain takes it (`Request::Receive`, then `Request::Confirm`); after a
+    /// restart it is held again. For the caller's log only: nothing to confirm.
+    Held(Delivery),
     /// Something happened worth a log line.
     Log(LogEvent),
 }
@@ -77,6 +81,10 @@ pub struct Delivery {
     pub source: Eid,
     /// The service number it is addressed to.
     pub service: u32,
+    /// Its creation timestamp (with `source`, the bundle's identity).
+    pub creation: CreationTimestamp,
+    /// The node it came from last (its previous-node block), if it named one.
+    pub previous_node: Option<Eid>,
     /// The payload (whole: fragments are reassembled first).
     pub payload: Vec<u8>,
 }
@@ -264,6 +272,8 @@ pub struct FederationNode<S: BundleStore> {
     contact_use: BTreeMap<Contact, u64>,
     counters: Counters,
     outputs: VecDeque<Output>,
+    /// Spool numbers of bundles held for local services, oldest first.
+    held_for_local: VecDeque<u64>,
 }
 
 impl<S: BundleStore> FederationNode<S> {
@@ -272,7 +282,7 @@ impl<S: BundleStore> FederationNode<S> {
     /// received contact plan. An empty store starts an empty node.
     pub fn recover(config: NodeConfig, store: S, now_ms: u64) -> Result<Self, RecoverError> {
         config.validate().map_err(RecoverError::Config)?;
-        let neighbours: Vec<NodeNumber> = config.neighbours.iter().map(|n| n.node).collect();
+        let neighbours: Vec<NodeNumber> = config.neighbours.iter().filter(|n| !n.client).map(|n| n.node).collect();
         let limits = config.limits.clone();
         let mut node = FederationNode {
             replica: Replica::new(config.node, neighbours.iter().copied()),
@@ -296,6 +306,7 @@ impl<S: BundleStore> FederationNode<S> {
             contact_use: BTreeMap::new(),
             counters: Counters::default(),
             outputs: VecDeque::new(),
+            held_for_local: VecDeque::new(),
         };
         let mut recovery = Recovery::default();
         node.recover_replica(&neighbours, &mut recovery).map_err(RecoverError::Store)?;

@@ -8,6 +8,7 @@ use tileos_bpv7::Eid;
 use tileos_tcpcl::{self as tcpcl, FinalAck, RefuseReason, Session, SessionError, TermReason};
 
 use super::{Carried, ConnId, Connection, EntryState, FederationNode, LogEvent, Origin, Output};
+use crate::config::NodeNumber;
 use crate::counters::{DropReason, Refusal};
 use crate::store::BundleStore;
 use crate::{ipn, node_of, service_of};
@@ -91,12 +92,37 @@ impl<S: BundleStore> FederationNode<S> {
                 connection.peer = Some(peer);
                 self.last_ship.remove(&peer);
                 self.log(LogEvent::SessionUp { conn, peer });
+                self.end_duplicate_session(conn, peer);
             }
             None => {
                 connection.session.terminate(TermReason::ContactFailure);
                 self.refuse(Some(conn), Refusal::UnknownPeer);
             }
         }
+    }
+
+    /// Two neighbours that dial each other at the same time end up with two sessions; each
+    /// costs both a connection (a tile has few). Both ends keep the same one: the session
+    /// dialled by the lower node number (between two sessions dialled by the same node, the
+    /// newer). The other is terminated; its transfers in flight are queued again when it
+    /// closes, and replication resends what it carried.
+    fn end_duplicate_session(&mut self, conn: ConnId, peer: NodeNumber) {
+        let me = self.config.node;
+        let dialler = |origin: Origin| if matches!(origin, Origin::Dialled(_)) { me } else { peer };
+        let Some(new_dialler) = self.connections.get(&conn).map(|c| dialler(c.origin)) else { return };
+        let other = self
+            .connections
+            .iter()
+            .find(|(id, c)| **id != conn && c.peer == Some(peer) && c.session.is_established())
+            .map(|(id, c)| (*id, dialler(c.origin)));
+        let Some((other, other_dialler)) = other else { return };
+        let preferred = me.min(peer);
+        let loser = if other_dialler == new_dialler || new_dialler == preferred { other } else { conn };
+        if let Some(connection) = self.connections.get_mut(&loser) {
+            connection.session.terminate(TermReason::Unknown);
+        }
+        self.counters.duplicate_sessions += 1;
+        self.drain(loser);
     }
 
     fn on_closed(&mut self, conn: ConnId, error: Option<SessionError>) {

@@ -251,7 +251,7 @@ impl Lab {
                 self.delivered.entry(from).or_default().push(delivery);
                 self.node(from).delivered(id);
             }
-            Output::Log(_) => {}
+            Output::Held(_) | Output::Log(_) => {}
         }
     }
 

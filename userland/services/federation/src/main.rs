@@ -19,9 +19,12 @@
 //!   "federation" (local clients' calls, or the socket-wake notification bound to it), and
 //!   yields when nothing happened; the node is ticked every [`TICK_MS`]. So the domain
 //!   uses the CPU left idle by everything of higher priority (run it lowest).
-//! * **Local application**: a bundle delivered to this node is logged
-//!   (`@event fed.delivered`, with its length, an FNV-1a hash and up to 64 bytes of the
-//!   payload in hex) and confirmed delivered.
+//! * **Local applications**: a bundle delivered to this node is logged (`@event
+//!   fed.delivered`, [`log_delivery`]). One for a configured local service is held until a
+//!   local domain takes it (`Receive`, then `Confirm`, in the federation protocol); any
+//!   other is confirmed delivered at once (the log is its application).
+//! * **State**: `@event fed.state` with a digest of the replicated state whenever it
+//!   changed (checked every [`STATE_MS`]), so that replicas can be compared from logs.
 #![no_std]
 #![no_main]
 
@@ -36,7 +39,7 @@ use tileos_abi::bootinfo::domain_info::{CapKind, MAX_CAPS, MAX_REGIONS};
 use tileos_abi::invocation::{CPtr, TcbBindNotification};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
-use tileos_federation::{BundleStore, Clock, ConnId, FederationNode, LogEvent, NodeConfig, Origin, Output, StoreError};
+use tileos_federation::{BundleStore, Clock, ConnId, Delivery, FederationNode, LogEvent, NodeConfig, Origin, Output, StoreError};
 use tileos_mmio::Mmio;
 use tileos_protocol::ProtocolError;
 use tileos_protocol::federation::Federation;
@@ -73,14 +76,18 @@ const SOCKET_BUFFER_BYTES: usize = (SEND_AT + SEND_ROOM) as usize;
 /// Connections that may wait to be accepted (each counts as a socket of this client).
 const BACKLOG: u8 = 2;
 /// Most open connections (the netstack allows a client 8 sockets; the listener takes
-/// [`BACKLOG`]); one more accepted is closed at once and counted.
-const MAX_CONNECTIONS: usize = 5;
+/// [`BACKLOG`]); one more accepted is closed at once and counted. A gateway of a pod of four
+/// (three tiles and the hub) and the lab fits; the node keeps one session per neighbour.
+const MAX_CONNECTIONS: usize = 6;
 /// How often the node is ticked, in ms.
 const TICK_MS: u64 = 20;
 /// How often the network is polled without a wake-up (a connection being dialled), in ms.
 const POLL_MS: u64 = 50;
 /// How often a changed status is logged, in ms.
 const STATUS_MS: u64 = 1000;
+/// How often the replicated state's digest is compared with the last one logged, in ms
+/// (`@event fed.state` when it changed).
+const STATE_MS: u64 = 250;
 /// Bytes of a delivered payload shown in hex.
 const SHOWN_BYTES: usize = 64;
 
@@ -374,18 +381,10 @@ impl Net {
                 }
             }
             Output::Deliver(delivery) => {
-                let shown = &delivery.payload[..delivery.payload.len().min(SHOWN_BYTES)];
-                tileos_sys::log_event!(
-                    "fed.delivered",
-                    id = delivery.id,
-                    source = delivery.source,
-                    service = delivery.service,
-                    bytes = delivery.payload.len(),
-                    fnv = format_args!("{:016x}", fnv1a(&delivery.payload)),
-                    hex = Hex(shown)
-                );
+                log_delivery(&delivery, false);
                 node.delivered(delivery.id);
             }
+            Output::Held(delivery) => log_delivery(&delivery, true),
             Output::Log(event) => log_node_event(&event),
         }
         Ok(())
@@ -464,6 +463,32 @@ impl core::fmt::Display for Hex<'_> {
 /// 64-bit FNV-1a.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The `@event fed.delivered` line of a bundle for a local application (`held`: for a
+/// local service, waiting for a domain's Receive): its identity (source, creation time and
+/// sequence), the previous node (`-` if none), its length, an FNV-1a hash, up to
+/// [`SHOWN_BYTES`] of it in hex, and the payload itself if it is short printable text
+/// without spaces (else `-`). The tile lab reads these lines (docs/federation.md).
+fn log_delivery(delivery: &Delivery, held: bool) {
+    let shown = &delivery.payload[..delivery.payload.len().min(SHOWN_BYTES)];
+    let text =
+        delivery.payload.len() <= SHOWN_BYTES && !delivery.payload.is_empty() && delivery.payload.iter().all(|b| b.is_ascii_graphic());
+    let previous = delivery.previous_node.as_ref().map_or_else(|| String::from("-"), |eid| format!("{eid}"));
+    tileos_sys::log_event!(
+        "fed.delivered",
+        id = delivery.id,
+        source = delivery.source,
+        time = delivery.creation.time_ms,
+        seq = delivery.creation.sequence,
+        previous = previous,
+        service = delivery.service,
+        held = u8::from(held),
+        bytes = delivery.payload.len(),
+        fnv = format_args!("{:016x}", fnv1a(&delivery.payload)),
+        hex = Hex(shown),
+        payload = if text { core::str::from_utf8(&delivery.payload).unwrap_or("-") } else { "-" }
+    );
 }
 
 /// One `@event fed.*` line per node event.
@@ -615,6 +640,8 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
     let mut last_poll = 0u64;
     let mut last_status = 0u64;
     let mut status = [u64::MAX; 8];
+    let mut last_state = 0u64;
+    let mut state_digest = 0u64;
     let mut network_due = true;
     loop {
         let now = now_ms();
@@ -663,6 +690,22 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
         }
         if progress {
             network_due = true;
+        }
+        if now.saturating_sub(last_state) >= STATE_MS {
+            last_state = now;
+            let digest = node.state().digest();
+            if digest != state_digest {
+                state_digest = digest;
+                let sizes = node.state().sizes();
+                tileos_sys::log_event!(
+                    "fed.state",
+                    node = node.node(),
+                    digest = format_args!("{digest:#018x}"),
+                    modules = sizes.modules,
+                    counters = sizes.counters,
+                    registers = sizes.registers
+                );
+            }
         }
         let current = status_of(node);
         if current != status && now.saturating_sub(last_status) >= STATUS_MS {
