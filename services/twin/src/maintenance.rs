@@ -129,13 +129,17 @@ pub struct WearAlarm {
 /// The monitor's verdict on one window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Assessment {
-    /// Still learning the baseline; this many healthy windows to go.
+    /// Still learning the baseline; this many healthy windows to go (0: this window
+    /// completed it).
     Learning {
         /// Windows still needed.
         remaining: u32,
     },
     /// No evidence of wear.
-    Healthy,
+    Healthy {
+        /// Every feature's evidence (how far each CUSUM is from the threshold).
+        evidence: [FeatureEvidence; 4],
+    },
     /// Wear detected (latched: repeated with fresh evidence until [`BearingMonitor::serviced`]).
     Wear(WearAlarm),
 }
@@ -196,12 +200,11 @@ impl BearingMonitor {
                 w.push(transformed(features, which));
             }
             let seen = self.warmup[0].count() as u32;
-            if seen < self.config.warmup_windows {
-                return Ok(Assessment::Learning { remaining: self.config.warmup_windows - seen });
+            if seen == self.config.warmup_windows {
+                self.baseline = Some(self.warmup.map(|w| (w.mean(), w.std().max(self.config.min_std))));
+                self.last_zero = [at; 4];
             }
-            self.baseline = Some(self.warmup.map(|w| (w.mean(), w.std().max(self.config.min_std))));
-            self.last_zero = [at; 4];
-            return Ok(Assessment::Healthy);
+            return Ok(Assessment::Learning { remaining: self.config.warmup_windows - seen });
         };
 
         let mut evidence =
@@ -231,7 +234,7 @@ impl BearingMonitor {
                 self.alarm = Some(alarm);
                 Ok(Assessment::Wear(alarm))
             }
-            (None, None) => Ok(Assessment::Healthy),
+            (None, None) => Ok(Assessment::Healthy { evidence }),
         }
     }
 
@@ -391,9 +394,10 @@ mod tests {
                 Assessment::Learning { remaining: 7 - i as u32 }
             );
         }
-        assert_eq!(m.observe(&feats(1.0, 3.0, 3.5, 0.01), 7).unwrap(), Assessment::Healthy);
+        assert_eq!(m.observe(&feats(1.0, 3.0, 3.5, 0.01), 7).unwrap(), Assessment::Learning { remaining: 0 });
         for i in 8..20 {
-            assert_eq!(m.observe(&feats(wobble(i), 3.0 * wobble(i), 3.5, 0.01), i).unwrap(), Assessment::Healthy);
+            let Assessment::Healthy { evidence } = m.observe(&feats(wobble(i), 3.0 * wobble(i), 3.5, 0.01), i).unwrap() else { panic!() };
+            assert!(evidence.iter().all(|e| e.cusum < 1.0), "{evidence:?}");
         }
         // Kurtosis jumps to twice its baseline: ln 2 / 0.04 ≈ 17 baseline deviations per window.
         let Assessment::Wear(alarm) = m.observe(&feats(1.0, 6.0, 3.5, 0.01), 20).unwrap() else { panic!("no alarm") };

@@ -37,7 +37,9 @@ pub struct VibrationFeatures {
     /// Crest factor: peak absolute deviation from the mean over the RMS.
     pub crest_factor: f64,
     /// Share, in `[0, 1]`, of the squared envelope's (mean-removed) energy at the fault
-    /// frequency's harmonics and their side bins. A pure tone at one analysed line gives ~1.
+    /// frequency's harmonics and their side bins, the envelope taken of the first difference
+    /// of the window (a high-pass that suppresses the shaft harmonics). A squared envelope
+    /// that is a pure tone at one analysed line gives ~1.
     pub fault_band_share: f64,
 }
 
@@ -115,8 +117,12 @@ pub fn features(samples: &[f64], config: &VibrationConfig) -> Result<VibrationFe
     }
     let rms = libm::sqrt(m2);
 
-    // The squared envelope, mean removed (m2 is the mean of d²).
-    let env: alloc::vec::Vec<f64> = samples.iter().map(|&x| (x - mean) * (x - mean) - m2).collect();
+    // The squared envelope of the first difference, mean removed. Differencing is a
+    // high-pass filter (gain 2·sin(πf/fs)) that suppresses the shaft harmonics, whose squares
+    // would otherwise dominate the envelope, and keeps the resonance the impulses ring.
+    let diff: alloc::vec::Vec<f64> = samples.windows(2).map(|w| (w[1] - w[0]) * (w[1] - w[0])).collect();
+    let diff_mean = diff.iter().sum::<f64>() / diff.len() as f64;
+    let env: alloc::vec::Vec<f64> = diff.iter().map(|d| d - diff_mean).collect();
     let env_energy: f64 = env.iter().map(|e| e * e).sum();
     let share = if env_energy > 0.0 {
         let mut lines = 0.0;
@@ -129,7 +135,7 @@ pub fn features(samples: &[f64], config: &VibrationConfig) -> Result<VibrationFe
             }
         }
         // Parseval: a tone A·cos at one analysed line has |X|² ≈ (A·n/2)² and energy A²·n/2.
-        (2.0 * lines / (nf * env_energy)).min(1.0)
+        (2.0 * lines / (env.len() as f64 * env_energy)).min(1.0)
     } else {
         0.0
     };
