@@ -361,10 +361,11 @@ impl DomainDriftMonitor {
                 return Err(DriftError::OutOfOrder { held, at });
             }
         }
+        let statuses =
+            self.detectors.iter_mut().zip(values).filter_map(|(d, v)| v.map(|x| d.observe(x, at))).collect::<Result<Vec<_>, _>>()?;
         let mut findings = Vec::new();
-        for i in 0..self.detectors.len() {
-            let Some(x) = values[i] else { continue };
-            match self.detectors[i].observe(x, at)? {
+        for status in statuses {
+            match status {
                 DriftStatus::Raised(alarm) => findings.push(Finding::Raised { alarm, action: self.action(&alarm) }),
                 DriftStatus::Cleared(alarm) => findings.push(Finding::Cleared(alarm)),
                 DriftStatus::Learning { .. } | DriftStatus::Normal | DriftStatus::Ongoing(_) => {}

@@ -526,11 +526,11 @@ impl ExportGate {
                 let base = Epsilon::spend(epsilon).map_err(ExportError::Epsilon)?;
                 let per = if halves { epsilon / 2.0 } else { epsilon };
                 let min_epsilon = if halves { 2.0 / b } else { 1.0 / b };
-                // λ = 1/ε_i must satisfy λ < B < 2⁴⁶·λ.
-                if !(1.0 / per < b) {
+                // λ = 1/ε_i must satisfy λ < B < 2⁴⁶·λ (ε_i is finite and positive here).
+                if 1.0 / per >= b {
                     return Err(ExportError::SnappingRange { min_epsilon });
                 }
-                if !(b < libm::ldexp(1.0, 46) / per) {
+                if b >= libm::ldexp(1.0, 46) / per {
                     return Err(ExportError::Epsilon(ParamError::TooLarge));
                 }
                 // Mironov's extra 2⁻⁴⁹·B/λ per invocation, summed: ε·2⁻⁴⁹·B, inflated by
@@ -638,7 +638,7 @@ impl ExportGate {
         self.accounts.insert(recipient.clone(), account);
         let remaining = account.remaining();
         self.record(at, recipient, query, charged, Outcome::Released(value));
-        Ok(Release { value, charged: charged, remaining })
+        Ok(Release { value, charged, remaining })
     }
 
     /// The ledger (configuration, accounts, log) as a frame: `LEDGER_MAGIC`, version (u16
