@@ -403,3 +403,34 @@ fn released_values_have_the_calibrated_noise() {
     let (mean, std) = stats(&xs);
     assert!((mean - exact_mean).abs() < 0.05 && std < 0.2 && std > 0.0, "mean {mean} (exact {exact_mean}), std {std}");
 }
+
+/// The worked example of docs/twin.md, number for number.
+#[test]
+fn worked_example_of_the_docs() {
+    let mut gate = ExportGate::new(GateConfig { max_window: 1000, log_capacity: 256 }).unwrap();
+    gate.add_recipient(hub(), 1.0, 1e-6).unwrap();
+    let budget = gate.account(&hub()).unwrap().budget;
+    // The f64 nearest 1e-6 is 9.99999999999999955e-7: the budget rounds down by one fδ.
+    assert_eq!((budget.epsilon.micros(), budget.delta.femtos()), (1_000_000, 999_999_999));
+    let mut rng = SplitMix(2026);
+    let flow = window((0..600).map(|i| 12.0 + (i % 7) as f64 * 0.5));
+    let power = window((0..600).map(|i| 300.0 + (i % 13) as f64));
+
+    let q1 = query("pump.flow.mean.1h", Aggregate::Mean(Bounds::new(0.0, 20.0).unwrap()), laplace(0.2));
+    let r1 = gate.export(&hub(), &q1, &flow, &mut rng, 3_600_000).unwrap();
+    assert_eq!(r1.charged.epsilon.micros(), 200_002);
+    assert!((r1.value - 13.5).abs() < 1.0, "{}", r1.value);
+
+    let q2 = query("power.sum.1h", Aggregate::Sum(Bounds::new(0.0, 500.0).unwrap()), gaussian(0.5, 1e-7));
+    let r2 = gate.export(&hub(), &q2, &power, &mut rng, 3_600_001).unwrap();
+    assert_eq!((r2.charged.epsilon.micros(), r2.charged.delta.femtos()), (500_000, 100_000_000));
+    assert_eq!((r2.remaining.epsilon.micros(), r2.remaining.delta.femtos()), (299_998, 899_999_999));
+
+    let q3 = query("pump.flow.mean.1h", Aggregate::Mean(Bounds::new(0.0, 20.0).unwrap()), laplace(0.3));
+    let err = gate.export(&hub(), &q3, &flow, &mut rng, 7_200_000).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "privacy budget of hub-7 exhausted: remaining ε = 299998 µε, δ = 899999999 fδ, query needs ε = 300001 µε, δ = 0 fδ"
+    );
+    eprintln!("released mean {} sum {}; ledger {} bytes", r1.value, r2.value, gate.to_bytes().len());
+}
