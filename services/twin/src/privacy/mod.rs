@@ -13,7 +13,10 @@
 //! `[lo, hi]`; a mean is a noisy sum of `x − midpoint` (sensitivity `(hi − lo)/2`) over a noisy
 //! count, each with half the budget, as Google's differential-privacy library computes its
 //! `BoundedMean`. Clipping, and clamping a count or mean into its range, are pre- and
-//! post-processing and cost nothing.
+//! post-processing and cost nothing. Sums are computed in `f64`, so the sensitivities used are
+//! inflated by the worst-case rounding of a recursive sum over `max_window` terms (Higham's
+//! bound; Casacuberta, Shoemate, Vadhan, Wagaman, "Widespread Underestimation of
+//! Sensitivity in Differentially Private Libraries and How to Fix It", CCS 2022).
 //!
 //! **Accounting.** Each query carries its own ε (and δ for Gaussian). Each [`Recipient`] has
 //! a budget `(ε_total, δ_total)` set once. Charges compose by **basic sequential
