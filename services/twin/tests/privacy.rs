@@ -44,7 +44,7 @@ fn budget_is_enforced_and_exhaustion_names_the_recipient_and_remainder() {
     let w = window((0..500).map(|i| i as f64));
     let q = query("temp.count", Aggregate::Count, laplace(0.3));
     let mut rng = SplitMix(1);
-    // Each costs 0.3 ε rounded up, plus the snapping term ⌈0.3·1000·2⁻⁴⁹⌉ = 1 µε.
+    // Each costs 0.3 ε rounded up, plus the snapping term ⌈0.3·(1000·2⁻⁴⁹ + 2⁻⁵⁰)⌉ = 1 µε.
     for k in 1..=3u64 {
         let r = gate.export(&hub(), &q, &w, &mut rng, k).unwrap();
         assert_eq!(r.charged, Allowance { epsilon: Epsilon::from_micros(300_001), delta: Delta::ZERO });
