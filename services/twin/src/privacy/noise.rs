@@ -13,7 +13,7 @@
 //! output back, which is post-processing), where `U*` is uniform over *all* doubles in
 //! (0, 1) (each drawn with probability proportional to its spacing, see
 //! [`uniform_all_doubles`]), `S` a fair sign, `Λ` the smallest power of two ≥ λ and `B` a
-//! bound on `|f|`. His Theorem 1: for `λ < B < 2⁴⁶·λ` this is
+//! bound on `|f|`. His §5.2 result: for `λ < B < 2⁴⁶·λ` this is
 //! `(1/λ + 2⁻⁴⁹·B/λ)`-differentially private, **provided `ln` is correctly rounded**. The
 //! gate charges the extra `2⁻⁴⁹·B/λ` to the budget. *The limit:* `libm`'s `log` (musl's)
 //! is accurate to within one ulp but is not proven correctly rounded; a last-bit error of
