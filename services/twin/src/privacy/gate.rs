@@ -209,9 +209,9 @@ pub enum WindowError {
 }
 
 /// Raw samples held on the tile. There is deliberately no way to read them back: the only
-/// consumer is [`ExportGate::export`], and `Debug` shows the length only, so a debug log
-/// cannot leak them either.
-#[derive(Clone, PartialEq)]
+/// consumer is [`ExportGate::export`]; `Debug` shows the length only, so a debug log cannot
+/// leak them either, and there is no `PartialEq` to probe them with.
+#[derive(Clone)]
 pub struct SampleWindow {
     samples: Vec<f64>,
     capacity: u32,
