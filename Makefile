@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: lab bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
+	@echo "make lab-bench  the lab's figures: partition-heal-8 at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
 
@@ -279,6 +280,26 @@ LAB_SCENARIO = $(if $(findstring /,$(SCENARIO)),$(SCENARIO),tools/tile-lab/scena
 lab:
 	$(CARGO) run --quiet --release -p tileos-tile-lab -- run $(LAB_SCENARIO) $(if $(N),--tiles $(N)) --kind $(KIND) \
 	  --work $(BUILD)/lab --json $(LAB_JSON)
+
+# The lab's figures (docs/federation.md, "Figures"): partition-heal-8 at N = 4, 8 and 16 and
+# throughput-2, each with QEMU tiles and with host nodes (tileos-dtn-node's node), then one
+# table of them all. Reports in $(BUILD)/lab-bench/. Takes a few minutes; runs QEMU.
+LAB_BENCH := $(BUILD)/lab-bench
+lab-bench: deps test-images
+	@mkdir -p $(LAB_BENCH)
+	@for kind in qemu host; do \
+	  for n in 4 8 16; do \
+	    $(CARGO) run --quiet --release -p tileos-tile-lab -- run tools/tile-lab/scenarios/partition-heal-8.toml --tiles $$n \
+	      --kind $$kind --work $(BUILD)/lab --json $(LAB_BENCH)/partition-heal-$$n-$$kind.json >$(LAB_BENCH)/partition-heal-$$n-$$kind.log 2>&1 \
+	      || { tail -40 $(LAB_BENCH)/partition-heal-$$n-$$kind.log; exit 1; }; \
+	    echo "lab-bench: partition-heal-8 N=$$n $$kind done"; \
+	  done; \
+	  $(CARGO) run --quiet --release -p tileos-tile-lab -- run tools/tile-lab/scenarios/throughput-2.toml \
+	    --kind $$kind --work $(BUILD)/lab --json $(LAB_BENCH)/throughput-2-$$kind.json >$(LAB_BENCH)/throughput-2-$$kind.log 2>&1 \
+	    || { tail -40 $(LAB_BENCH)/throughput-2-$$kind.log; exit 1; }; \
+	  echo "lab-bench: throughput-2 $$kind done"; \
+	done
+	$(CARGO) run --quiet --release -p tileos-tile-lab -- table $(LAB_BENCH)/*.json
 
 loc:
 	@$(CARGO) run --quiet -p tileos-loc -- kernel 10000

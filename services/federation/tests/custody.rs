@@ -41,6 +41,7 @@ fn a_bundle_crosses_two_hops_and_every_custodian_lets_go() {
     let delivery = &lab.delivered[&3][0];
     assert_eq!((delivery.payload.as_slice(), delivery.service), (&b"hello"[..], 100));
     assert_eq!(delivery.source, ipn(1, 100));
+    assert_eq!(delivery.previous_node, Some(ipn(2, 0)), "the last forwarder names itself (RFC 9171 §4.4.1)");
     lab.run(lab.now_ms + 500, 50);
     for number in [1, 2, 3] {
         let node = lab.node(number);

@@ -179,8 +179,36 @@ pub struct Report {
     pub contacts: u64,
     /// Convergence, when the scenario has updates or a convergence check.
     pub convergence: Option<Convergence>,
+    /// Per `send` event: how fast its bundles arrived.
+    pub sends: Vec<SendReport>,
     /// The checks.
     pub checks: Vec<CheckResult>,
+}
+
+/// One `send` event's bundles: from the event to the last delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendReport {
+    /// Source tile.
+    pub from: String,
+    /// Destination tile.
+    pub to: String,
+    /// Bundles handed to the source.
+    pub count: usize,
+    /// Payload bytes of each.
+    pub payload_bytes: usize,
+    /// When the lab started handing them over (ms after the start).
+    pub sent_ms: u64,
+    /// When the lab saw the last of them delivered, if all were.
+    pub all_delivered_ms: Option<u64>,
+}
+
+impl SendReport {
+    /// Bundles per second from the send event to the last delivery (lab → source with
+    /// custody, then every hop with custody, to the destination), if all arrived.
+    pub fn bundles_per_second(&self) -> Option<f64> {
+        let ms = self.all_delivered_ms?.saturating_sub(self.sent_ms).max(1);
+        Some(self.count as f64 * 1000.0 / ms as f64)
+    }
 }
 
 impl Report {
@@ -196,6 +224,7 @@ struct Sent {
     from: usize,
     to: usize,
     key: BundleKey,
+    payload_bytes: usize,
     sent_ms: u64,
     acked: bool,
     expect_via: Option<String>,
@@ -274,6 +303,7 @@ impl Lab<'_> {
                         time_ms: bundle.creation.time_ms,
                         sequence: bundle.creation.sequence,
                     },
+                    payload_bytes: bundle.payload().len(),
                     sent_ms,
                     acked: false,
                     expect_via: expect_via.clone(),
@@ -434,9 +464,20 @@ fn ipn(node: u32, service: u32) -> Eid {
 
 /// Bundles waiting in a host node's spool queue (`log` is `DIR/node.log`; the queue is
 /// `DIR/spool/queue`); 0 for other tiles.
+/// Bundles a tile holds: a host node's spool queue files, or for a QEMU tile the last
+/// `spooled=` of its federation domain's `fed.status` lines (logged at most once a second,
+/// so up to a second old) in the running boot's serial output.
 fn spool_count(log: &Path) -> usize {
     let queue = log.with_file_name("spool").join("queue");
-    std::fs::read_dir(queue).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".bundle")).count())
+    if queue.exists() {
+        return std::fs::read_dir(queue).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".bundle")).count());
+    }
+    let serial = std::fs::read(log.with_file_name("serial.part")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&serial);
+    text.lines()
+        .rev()
+        .find_map(|line| crate::state::event_fields(line, "fed.status").and_then(|f| f.get("spooled").and_then(|v| v.parse().ok())))
+        .unwrap_or(0)
 }
 
 /// `t+  12.345 s  text`.
@@ -736,6 +777,7 @@ fn report(
     let mut latencies = Vec::new();
     let mut delivered_total = 0;
     let mut wrong_path = Vec::new();
+    let mut right_path = 0usize;
     let mut last_after_heal: Option<u64> = None;
     for s in sent.iter().filter(|s| s.acked) {
         match first[s.to].get(&s.key) {
@@ -749,12 +791,27 @@ fn report(
                 }
                 if let Some(via) = &s.expect_via {
                     let previous = states[s.to].delivered.iter().find(|d| d.key == s.key).and_then(|d| d.previous_node.clone());
-                    if previous.as_deref() != Some(via.as_str()) {
+                    if previous.as_deref() == Some(via.as_str()) {
+                        right_path += 1;
+                    } else {
                         wrong_path.push(format!("{:?} arrived from {}", s.key, previous.unwrap_or_else(|| "nowhere".into())));
                     }
                 }
             }
             None => tiles[s.from].lost += 1,
+        }
+    }
+    let mut sends: Vec<SendReport> = Vec::new();
+    for s in sent.iter().filter(|s| !s.update) {
+        let at = first[s.to].get(&s.key).copied().flatten();
+        let (from, to) = (lab.topology.tiles[s.from].name.clone(), lab.topology.tiles[s.to].name.clone());
+        let same = |r: &&mut SendReport| r.sent_ms == s.sent_ms && r.from == from && r.to == to;
+        match sends.iter_mut().find(|r| same(r)) {
+            Some(r) => {
+                r.count += 1;
+                r.all_delivered_ms = r.all_delivered_ms.zip(at).map(|(a, b)| a.max(b));
+            }
+            None => sends.push(SendReport { from, to, count: 1, payload_bytes: s.payload_bytes, sent_ms: s.sent_ms, all_delivered_ms: at }),
         }
     }
     latencies.sort_unstable();
@@ -838,9 +895,9 @@ fn report(
         let expected = sent.iter().filter(|s| s.acked && s.expect_via.is_some()).count();
         checks.push(CheckResult {
             name: "expect_via".into(),
-            passed: wrong_path.is_empty() && expected > 0,
+            passed: wrong_path.is_empty() && expected > 0 && right_path == expected,
             detail: if wrong_path.is_empty() {
-                format!("{expected} bundle(s) arrived from the expected previous node")
+                format!("{right_path} of {expected} bundle(s) arrived from the expected previous node")
             } else {
                 wrong_path.join("; ")
             },
@@ -879,6 +936,7 @@ fn report(
         heal_to_last_delivery_ms: last_after_heal,
         contacts: lab.contacts(),
         convergence,
+        sends,
         checks,
     }
 }
@@ -942,6 +1000,17 @@ pub fn render_summary(report: &Report) -> String {
     if let Some(ms) = report.heal_to_last_delivery_ms {
         out.push_str(&format!("last delivery of a bundle sent before the last heal (link restored or window opened): {ms} ms after it\n"));
     }
+    for send in &report.sends {
+        let rate = send.bundles_per_second().map_or("not all delivered".into(), |r| format!("{r:.1} bundles/s"));
+        out.push_str(&format!(
+            "send {} → {}: {} × {} B at t+{:.3} s: {rate}\n",
+            send.from,
+            send.to,
+            send.count,
+            send.payload_bytes,
+            send.sent_ms as f64 / 1000.0
+        ));
+    }
     out.push_str(&format!("contacts: {}\n", report.contacts));
     if let Some(c) = &report.convergence {
         match (c.converged_ms, c.contacts_after_heal) {
@@ -961,6 +1030,43 @@ pub fn render_summary(report: &Report) -> String {
     out
 }
 
+/// One line per report (as [`report_json`] writes them): scenario, kind, tiles, start-up,
+/// the run, convergence after the last heal (ms and contacts), bundles delivered of those
+/// acknowledged, and each send's bundles per second; a field a report lacks prints `-`.
+pub fn render_table(reports: &[Value]) -> String {
+    let mut out = format!(
+        "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11}  sends (bundles/s)\n",
+        "scenario", "kind", "tiles", "startup_ms", "run_ms", "converged_ms", "contacts", "delivered"
+    );
+    let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string().trim_matches('"').to_string() };
+    for r in reports {
+        let sends: Vec<String> = r["sends"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        let rate = s["bundles_per_second"].as_f64().map_or("-".into(), |x| format!("{x:.1}"));
+                        format!("{}×{}B {rate}", text(&s["count"]), text(&s["payload_bytes"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11}  {}\n",
+            text(&r["scenario"]),
+            text(&r["kind"]),
+            r["tiles"].as_array().map_or(0, Vec::len),
+            text(&r["startup_ms"]),
+            text(&r["duration_ms"]),
+            text(&r["convergence"]["ms_after_heal"]),
+            text(&r["convergence"]["contacts_after_heal"]),
+            format!("{}/{}", text(&r["bundles"]["delivered"]), text(&r["bundles"]["sent"])),
+            sends.join(", ")
+        ));
+    }
+    out
+}
+
 /// The report as JSON.
 pub fn report_json(report: &Report) -> Value {
     json!({
@@ -976,6 +1082,10 @@ pub fn report_json(report: &Report) -> Value {
             "heal_to_last_delivery_ms": report.heal_to_last_delivery_ms,
         },
         "contacts": report.contacts,
+        "sends": report.sends.iter().map(|r| json!({
+            "from": r.from, "to": r.to, "count": r.count, "payload_bytes": r.payload_bytes, "sent_ms": r.sent_ms,
+            "all_delivered_ms": r.all_delivered_ms, "bundles_per_second": r.bundles_per_second(),
+        })).collect::<Vec<_>>(),
         "convergence": report.convergence.as_ref().map(|c| json!({
             "heal_ms": c.heal_ms,
             "converged_ms": c.converged_ms,

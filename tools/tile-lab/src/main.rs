@@ -20,7 +20,7 @@ struct Cli {
 enum Kind {
     /// Each tile is a host node (tileos-dtn-node's store-and-forward node).
     Host,
-    /// Each tile is a QEMU process (needs `make test-images` and the federation domain).
+    /// Each tile is a QEMU process (needs `make test-images`).
     Qemu,
 }
 
@@ -57,6 +57,12 @@ enum Command {
         /// Bundles per measurement (64 KiB: at most 2,000).
         #[arg(long, default_value_t = 10_000)]
         count: usize,
+    },
+    /// Print one line per lab report (`run --json` files): kind, tiles, start-up,
+    /// convergence after the last heal, deliveries and each send's bundles per second.
+    Table {
+        /// The reports.
+        reports: Vec<PathBuf>,
     },
     /// Run one host node (as `tileos-dtn-node node`); the lab starts these.
     #[command(hide = true)]
@@ -127,6 +133,17 @@ fn main() -> ExitCode {
                     (Err(e), _) | (_, Err(e)) => return fail(e),
                 }
             }
+            ExitCode::SUCCESS
+        }
+        Command::Table { reports } => {
+            let mut values = Vec::new();
+            for path in &reports {
+                match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+                    Ok(value) => values.push(value),
+                    Err(e) => return fail(format!("{}: {e}", path.display())),
+                }
+            }
+            print!("{}", lab::render_table(&values));
             ExitCode::SUCCESS
         }
         Command::HostNode { addr, node, spool, routes, retry_max_ms, status_interval_ms } => {

@@ -303,7 +303,7 @@ impl<S: BundleStore> FederationNode<S> {
     /// can never be sent is dropped; one that does not fit this contact waits.
     fn pieces(&mut self, id: u64, fit: Fit) -> Option<Vec<Vec<u8>>> {
         let entry = self.spool.get(&id)?;
-        let bundle = aged(entry, self.now_ms);
+        let bundle = outgoing(entry, self.now_ms, self.config.node);
         let encoded = bundle.encode().ok()?;
         let size = encoded.len() as u64;
         let volume = fit.volume.unwrap_or(u64::MAX);
@@ -351,10 +351,12 @@ struct Fit {
     volume: Option<u64>,
 }
 
-/// A copy of a held bundle whose bundle age block (if it has one, or has no creation time)
-/// includes the time it was held here.
-fn aged(entry: &Entry, now_ms: u64) -> Bundle {
+/// The copy of a held bundle that leaves this node: its previous node block names this node
+/// (RFC 9171 §4.4.1, replacing the last forwarder's), and its bundle age block (if it has
+/// one, or has no creation time) includes the time it was held here.
+fn outgoing(entry: &Entry, now_ms: u64, me: NodeNumber) -> Bundle {
     let mut bundle = entry.bundle.clone();
+    bundle.set_previous_node(&ipn(me, 0));
     if bundle.creation.time_ms == 0 || bundle.block(tileos_bpv7::block_type::BUNDLE_AGE).is_some() {
         let age = bundle.bundle_age_ms().ok().flatten().unwrap_or(0);
         bundle.set_bundle_age_ms(age.saturating_add(now_ms.saturating_sub(entry.received_ms)));
