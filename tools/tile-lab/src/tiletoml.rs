@@ -41,8 +41,9 @@ const FOREVER_MS: u64 = 100 * 365 * 24 * 3_600_000;
 /// The federation configuration of tile `t`: its neighbours at the ports of the relays of
 /// its outgoing links (`relay_port(link, from_a)`: the port of the relay carrying
 /// `link` from its end `a` if `from_a`, else from `b`), a static route `ipn:D.*` for every
-/// other tile through the topology's next hop, and a contact per outgoing link (its light
-/// time, its rate, its window). The result is validated.
+/// other tile through the topology's next hop, and the contact plan: a contact each way of
+/// every link of the topology (its light time, its rate, its window). The result is
+/// validated.
 pub fn node_config(
     topology: &Topology,
     t: usize,
@@ -54,15 +55,22 @@ pub fn node_config(
     for (neighbour, link) in topology.neighbours(t) {
         let port = relay_port(link, topology.links[link].a == t);
         config = config.neighbour(topology.tiles[neighbour].node, format!("{}:{port}", host.ip()));
-        let props = topology.links[link].props;
-        config = config.contact(Contact {
-            from: me.node,
-            to: topology.tiles[neighbour].node,
-            start_ms: props.start_ms,
-            end_ms: props.end_ms.unwrap_or(FOREVER_MS),
-            rate_bytes_per_s: props.rate,
-            owlt_ms: props.owlt_ms,
-        });
+    }
+    // The whole plan, both directions of every link: contact-graph routing needs the
+    // contacts beyond the first hop to find a multi-hop route (with only its own, a tile
+    // would take a slow direct contact over a fast path through a neighbour).
+    for link in &topology.links {
+        let props = link.props;
+        for (from, to) in [(link.a, link.b), (link.b, link.a)] {
+            config = config.contact(Contact {
+                from: topology.tiles[from].node,
+                to: topology.tiles[to].node,
+                start_ms: props.start_ms,
+                end_ms: props.end_ms.unwrap_or(FOREVER_MS),
+                rate_bytes_per_s: props.rate,
+                owlt_ms: props.owlt_ms,
+            });
+        }
     }
     for (d, dest) in topology.tiles.iter().enumerate() {
         if let Some(hop) = topology.next_hop[t][d] {
@@ -214,6 +222,8 @@ routes = [
 ]
 contacts = [
   { from = 100, to = 101, start_ms = 0, end_ms = 3153600000000, rate_bytes_per_s = 5000, owlt_ms = 3 },
+  { from = 101, to = 100, start_ms = 0, end_ms = 3153600000000, rate_bytes_per_s = 5000, owlt_ms = 3 },
+  { from = 1, to = 100, start_ms = 0, end_ms = 3153600000000, rate_bytes_per_s = 1000000, owlt_ms = 20 },
   { from = 100, to = 1, start_ms = 0, end_ms = 3153600000000, rate_bytes_per_s = 1000000, owlt_ms = 20 },
 ]
 "#
