@@ -119,6 +119,10 @@ enum Role {
     Replica,
     /// N-version lineage position `0..3`.
     Lineage(usize),
+    /// A module that left the slot (rejected, retired, rolled back) at this time: it gets
+    /// no work and its call is kept unanswered, so it waits blocked; its seat is torn down
+    /// when the slot needs it again ([`Manager::reclaim_seat`]).
+    Leaving(Ticks),
 }
 
 /// The program a seat is (re)started with.
@@ -437,7 +441,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.count_ballot(id, true);
         }
         self.fail_hung_starts(now);
+        self.stop_busy_leavers(now);
         self.reschedule();
+    }
+
+    /// A module that left the slot while working on something is stopped once it has not
+    /// come back to wait within the answer deadline (it may be spinning: a parked module
+    /// must cost nothing).
+    fn stop_busy_leavers(&mut self, now: Ticks) {
+        let deadline = self.config.policy.answer_deadline;
+        for seat in 0..self.seats.len() {
+            let busy = matches!(self.seats[seat].role, Role::Leaving(since) if now.saturating_sub(since) > deadline)
+                && self.seats[seat].caller.is_none();
+            if busy {
+                self.stop_seat(seat);
+            }
+        }
     }
 
     /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
@@ -631,6 +650,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn module_call(&mut self, seat: usize, message: Message, reply: ReplyCap) {
         let name = self.config.name.clone();
         let Some(s) = self.seats.get_mut(seat) else { return };
+        if let Role::Leaving(_) = s.role {
+            // Its answer to work it had when it left: nobody waits for it. Its call is kept,
+            // so the module waits, blocked, until its seat is reclaimed.
+            if let Some(old) = s.caller.replace(reply) {
+                self.host.release(old);
+            }
+            return;
+        }
         if s.role == Role::Empty {
             self.stats.violations += 1;
             self.host.note(format_args!("slot {name}: call from seat {seat}, which runs no module"));
@@ -733,7 +760,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.count_ballot(id, false);
                 return;
             }
-            Role::Empty => return,
+            Role::Empty | Role::Leaving(_) => return,
         };
         let (answered, out) = self.slot.answer(id, responder, bytes, now);
         if answered == Answered::Deliver {
@@ -845,15 +872,35 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if reason != Reason::ManualRollback {
                     self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
                 }
-                self.stop_module(t.module);
+                self.park_module(t.module);
             }
-            (State::Rejected | State::Retired, _) => self.stop_module(t.module),
+            (State::Rejected | State::Retired, _) => self.park_module(t.module),
             _ => {}
         }
     }
 
-    fn stop_module(&mut self, module: ModuleId) {
-        if let Some(seat) = self.seat_of(Role::Module(module)) {
+    /// Module `module` left the slot: its seat is parked ([`Role::Leaving`]). It gets no
+    /// more work; its saved call (or, if it is working, its next one) is kept unanswered, so
+    /// it waits blocked and costs nothing. The root server's teardown of its domain (tens
+    /// of thousands of instructions, `seat.stopped … ticks=`) waits until the seat is
+    /// needed again, so that it never lands in a client's call at a promotion or rollback.
+    fn park_module(&mut self, module: ModuleId) {
+        let Some(seat) = self.seat_of(Role::Module(module)) else { return };
+        let now = self.clock.now();
+        let caller = self.seats.get_mut(seat).and_then(|s| s.caller.take());
+        let jobs = self.clear_seat(seat);
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.role = Role::Leaving(now);
+            s.program = None;
+            s.caller = caller;
+            s.started_at = None;
+        }
+        self.unblock_exports(&jobs);
+    }
+
+    /// Tears down a parked seat's module now (the slot needs the seat).
+    fn reclaim_seat(&mut self, seat: usize) {
+        if matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Leaving(_))) {
             self.stop_seat(seat);
         }
     }
@@ -968,6 +1015,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.host.note(format_args!("@event slot.seat-fault slot={} seat={seat} role={role:?}", self.config.name));
         match role {
             Role::Empty => {}
+            Role::Leaving(_) => {
+                // Stopped already: the seat is free.
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.role = Role::Empty;
+                }
+            }
             Role::Module(id) => {
                 let serving_settled = self.slot.serving() == id && self.slot.module(id).is_some_and(|m| m.state == State::Settled);
                 // The request the settled serving module was working on when it faulted is
@@ -985,6 +1038,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                         }
                     }
                     Err(e) => self.host.note(format_args!("slot {}: fault of module {id}: {e:?}", self.config.name)),
+                }
+                // Rejected for it: its domain is stopped already, nothing to park.
+                if let Some(s) = self.seats.get_mut(seat)
+                    && matches!(s.role, Role::Leaving(_))
+                {
+                    s.role = Role::Empty;
+                    if let Some(caller) = s.caller.take() {
+                        self.host.release(caller);
+                    }
                 }
                 if self.seats.get(seat).is_some_and(|s| s.role == Role::Module(id)) && self.slot.module(id).is_some() {
                     self.restart(seat);
@@ -1371,8 +1433,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Ok(id) => id,
             Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
         };
-        let Some(seat) = self.seats.iter().enumerate().skip(1).find(|(_, s)| s.role == Role::Empty).map(|(i, _)| i) else {
-            return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot");
+        let free = |role: fn(&Role) -> bool| self.seats.iter().enumerate().skip(1).find(|(_, s)| role(&s.role)).map(|(i, _)| i);
+        let seat = match (free(|r| *r == Role::Empty), free(|r| matches!(r, Role::Leaving(_)))) {
+            (Some(seat), _) => seat,
+            (None, Some(parked)) => {
+                self.reclaim_seat(parked);
+                parked
+            }
+            (None, None) => return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot"),
         };
         let elf = Rc::new(verified.payload.to_vec());
         let number = seat as u8;
