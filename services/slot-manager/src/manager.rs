@@ -2,7 +2,7 @@
 //! N-version voting, the slot control protocol and the update log.
 
 use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -19,6 +19,9 @@ use tileos_slots::{
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+
+/// Bytes of the longest message as compared ([`Message::write_bytes`]).
+const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
 
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
@@ -196,9 +199,44 @@ fn start_schedule(seat: u8) -> SeatSchedule {
 /// A client request in flight.
 #[derive(Debug)]
 struct InFlight {
+    id: RequestId,
     badge: u64,
     reply: ReplyCap,
     message: Rc<Message>,
+}
+
+/// The client requests in flight, in the order they came (at most `queue_limit`: a short
+/// list, searched linearly; its storage is kept, so the serving path allocates nothing
+/// for it, where a map allocated and freed a node for nearly every request).
+#[derive(Debug, Default)]
+struct Flights(Vec<InFlight>);
+
+impl Flights {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn insert(&mut self, flight: InFlight) {
+        self.0.push(flight);
+    }
+
+    fn get(&self, id: RequestId) -> Option<&InFlight> {
+        self.0.iter().find(|f| f.id == id)
+    }
+
+    fn remove(&mut self, id: RequestId) -> Option<InFlight> {
+        let at = self.0.iter().position(|f| f.id == id)?;
+        Some(self.0.remove(at))
+    }
+
+    /// Whether client `badge` has a request in flight.
+    fn has_client(&self, badge: u64) -> bool {
+        self.0.iter().any(|f| f.badge == badge)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.0.iter().map(|f| f.id)
+    }
 }
 
 /// A bundle being staged.
@@ -241,8 +279,7 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     slot: Slot<ExactOnly>,
     lineages: Option<Lineages>,
     seats: Vec<Seat>,
-    inflight: BTreeMap<RequestId, InFlight>,
-    clients: BTreeSet<u64>,
+    inflight: Flights,
     staging: Option<Staging>,
     log: UpdateLog,
     log_base_ms: u64,
@@ -337,6 +374,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             first.program = Some(Program::Named(SeatProgram::Incumbent));
             first.schedule = Some(SeatSchedule::Serving);
         }
+        let config_queue_limit = config.queue_limit;
         let mut modules = BTreeMap::new();
         modules.insert(ORIGINAL_INCUMBENT, ModuleInfo { name: config.incumbent.clone(), version: String::new(), hash: [0; 32] });
         let mut manager = Manager {
@@ -347,8 +385,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             slot,
             lineages,
             seats,
-            inflight: BTreeMap::new(),
-            clients: BTreeSet::new(),
+            inflight: Flights(Vec::with_capacity(config_queue_limit)),
             staging: None,
             log,
             log_base_ms,
@@ -545,7 +582,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     // Clients and dispatch.
 
     fn client_request(&mut self, badge: u64, message: Message, reply: ReplyCap) {
-        if self.clients.contains(&badge) {
+        if self.inflight.has_client(badge) {
             self.stats.busy += 1;
             self.host.note(format_args!("slot {}: client {badge:#x} called with a request outstanding: refused", self.config.name));
             self.host.reply(reply, &Message::error(ProtocolError::Failed));
@@ -564,8 +601,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let mirror = self.slot.request(now);
         let id = mirror.request;
-        self.clients.insert(badge);
-        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
         match self.seat_of(Role::Module(mirror.serve)) {
             Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
             None => self.fail_request(id, mirror.serve),
@@ -588,8 +624,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn fail_request(&mut self, id: RequestId, serving: ModuleId) {
         let now = self.clock.now();
         let (answered, out) = self.slot.answer(id, Responder::Module(serving), &[], now);
-        if let Some(flight) = self.inflight.remove(&id) {
-            self.clients.remove(&flight.badge);
+        if let Some(flight) = self.inflight.remove(id) {
             self.stats.failed += 1;
             self.stats.answered += 1;
             self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));
@@ -638,17 +673,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
-        let message = match &job {
-            Job::Request { message, .. } => (**message).clone(),
-            Job::Export { .. } => Message::empty(EXPORT),
-            Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
-        };
+        match &job {
+            // The request as the client sent it (shared, not copied, with the other seats).
+            Job::Request { message, .. } => self.host.reply(caller, message),
+            Job::Export { .. } => self.host.reply(caller, &Message::empty(EXPORT)),
+            Job::Import { state, .. } => {
+                self.host.reply(caller, &Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() })
+            }
+        }
         s.current = Some(job);
-        self.host.reply(caller, &message);
     }
 
-    fn module_call(&mut self, seat: usize, message: Message, reply: ReplyCap) {
-        let name = self.config.name.clone();
+    fn module_call(&mut self, seat: usize, mut message: Message, reply: ReplyCap) {
         let Some(s) = self.seats.get_mut(seat) else { return };
         if let Role::Leaving(_) = s.role {
             // Its answer to work it had when it left: nobody waits for it. Its call is kept,
@@ -660,7 +696,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         if s.role == Role::Empty {
             self.stats.violations += 1;
-            self.host.note(format_args!("slot {name}: call from seat {seat}, which runs no module"));
+            self.host.note(format_args!("slot {}: call from seat {seat}, which runs no module", self.config.name));
             self.host.release(reply);
             return;
         }
@@ -669,7 +705,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.release(old);
         }
         let current = s.current.take();
-        let mut answer: Option<(RequestId, Vec<u8>)> = None;
+        let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
         match (message.label, current) {
             (READY, current) => {
@@ -688,7 +724,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE, Some(Job::Export { target, transfer })) => {
                 // The exporter may shadow now.
                 self.reschedule_due = true;
-                let state = Rc::new(message.words);
+                let state = Rc::new(core::mem::take(&mut message.words));
                 let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
                     && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
@@ -703,17 +739,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
-            (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
+            (_, Some(Job::Request { id, .. })) => answer = Some(id),
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {name}: seat {seat} sent label {:#x} for {current:?}", message.label));
+                self.host.note(format_args!("slot {}: seat {seat} sent label {:#x} for {current:?}", self.config.name, message.label));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
             }
             (label, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {name}: seat {seat} answered (label {label:#x}) with no request outstanding"));
+                self.host.note(format_args!("slot {}: seat {seat} answered (label {label:#x}) with no request outstanding", self.config.name));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
@@ -723,12 +759,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.caller = Some(reply);
         }
         if let Some(refusal) = import_refused {
-            self.host.note(format_args!("slot {name}: seat {seat} refused the state ({refusal:?}): treated as a fault"));
+            self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
             self.seat_failed(seat, false);
             return;
         }
-        if let Some((id, bytes)) = answer {
-            self.answered(seat, id, &bytes);
+        if let Some(id) = answer {
+            // Compared as bytes, built on the stack (no allocation per answer).
+            let mut bytes = [0u8; ANSWER_BYTES];
+            let length = message.write_bytes(&mut bytes);
+            self.answered(seat, id, &bytes[..length]);
         }
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
@@ -781,8 +820,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Delivers `bytes` to the client of request `id` (once: a second delivery finds nobody).
     fn deliver(&mut self, id: RequestId, bytes: &[u8]) {
-        let Some(flight) = self.inflight.remove(&id) else { return };
-        self.clients.remove(&flight.badge);
+        let Some(flight) = self.inflight.remove(id) else { return };
         self.stats.answered += 1;
         let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
         self.host.reply(flight.reply, &message);
@@ -801,7 +839,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let serving = self.slot.serving();
         for id in out.reissue {
-            let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) else { continue };
+            let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
                 None => self.fail_request(id, serving),
@@ -815,12 +853,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// dropped) is sent to it again.
     fn adopt(&mut self) {
         let Some(seat) = self.seat_of(Role::Module(self.slot.serving())) else { return };
-        let waiting: Vec<RequestId> = self.inflight.keys().copied().collect();
+        let waiting: Vec<RequestId> = self.inflight.ids().collect();
         let mut missing = Vec::new();
         let Some(s) = self.seats.get_mut(seat) else { return };
         for job in s.queue.iter_mut().chain(s.current.iter_mut()) {
             if let Job::Request { id, copy_until, .. } = job
-                && self.inflight.contains_key(id)
+                && self.inflight.get(*id).is_some()
             {
                 *copy_until = None;
             }
@@ -833,7 +871,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
         for id in missing {
-            if let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) {
+            if let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) {
                 self.push(seat, Job::Request { id, message, copy_until: None });
             }
         }
@@ -1178,8 +1216,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         l.next += 1;
         l.ballots.insert(id, Ballot { answers: [None, None, None], answered: [false; 3], delivered: false, deadline });
         let seats = l.seats;
-        self.clients.insert(badge);
-        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
         for seat in seats {
             // Every lineage's answer counts, but none may hold the client past the deadline.
             self.push_copy(seat, id, &message, deadline);
@@ -1215,8 +1252,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(answer) = deliver {
             self.deliver(id, &answer);
         }
-        if fail && let Some(flight) = self.inflight.remove(&id) {
-            self.clients.remove(&flight.badge);
+        if fail && let Some(flight) = self.inflight.remove(id) {
             self.stats.failed += 1;
             self.stats.answered += 1;
             self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));

@@ -385,7 +385,7 @@ fn client_rounds(serial: &str, from: usize) -> Vec<(u64, u64)> {
 fn wait_rounds(log: &std::path::Path, from: usize, rounds: usize) -> Result<Vec<(u64, u64)>, String> {
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
-        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let serial = serial_text(log);
         let seen = client_rounds(&serial, from);
         if seen.len() >= rounds {
             return Ok(seen);
@@ -397,9 +397,17 @@ fn wait_rounds(log: &std::path::Path, from: usize, rounds: usize) -> Result<Vec<
     }
 }
 
-/// The serial log's length now.
+/// The serial log as the run's outcome has it (line ends `\r\n` made `\n`), so that byte
+/// offsets taken while the guest runs point at the same place in [`RunOutcome::serial`]
+/// (with the raw file's offsets, each line before added a byte: the promotion's window
+/// began rounds too late and missed the round that held the promotion).
+fn serial_text(log: &std::path::Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default().replace("\r\n", "\n")
+}
+
+/// The serial log's length now (in [`serial_text`]).
 fn log_length(log: &std::path::Path) -> usize {
-    std::fs::read_to_string(log).map(|text| text.len()).unwrap_or(0)
+    serial_text(log).len()
 }
 
 /// Rounds measured per phase (500 calls each; the manager logs its cost every 1,000).
@@ -419,7 +427,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     let install = |name: &str| tileos_qemu::host::install_bundle(port, "checksum", name);
     let shadowing = |count: usize| {
         let deadline = Instant::now() + IO_TIMEOUT;
-        while std::fs::read_to_string(log).unwrap_or_default().matches("to=shadowing").count() < count {
+        while serial_text(log).matches("to=shadowing").count() < count {
             if Instant::now() > deadline {
                 return Err(format!("{count} challengers never shadowed"));
             }
@@ -445,7 +453,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     // The promotion: by the policy (no tilectl traffic competes with the clients then).
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
-        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let serial = serial_text(log);
         if let Some(promotion) = serial.find("reason=Promoted(Policy)")
             && rounds_after(&serial, promotion).nth(1).is_some()
         {
