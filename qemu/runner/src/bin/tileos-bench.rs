@@ -19,8 +19,9 @@
 //!    one core includes the challengers' own work, as they outrank the client; the slot
 //!    manager's own work per request in the same phases (its `slot.cost` lines: the
 //!    mirroring overhead proper, beside the kernel's IPC round trip); the longest call
-//!    around the policy's automatic promotion of checksum-fast against the round before it
-//!    and quiet rounds (the promotion pause); and the manager's commit of the ~100 KiB
+//!    around the policy's automatic promotion of checksum-fast against the rounds before it
+//!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
+//!    promoted (its `slot.promotion-handled` line); and the manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
@@ -319,6 +320,9 @@ struct SlotFigures {
     /// The manager's `slot.switch`: from the promotion to the promoted module's first
     /// delivered answer (microseconds of guest time: 1,000 instructions each).
     switch: u64,
+    /// The manager's `slot.promotion-handled`: its handling of the answer that completed
+    /// the evidence and promoted (every client call in progress waits for all of it).
+    promotion_handled: u64,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes.
     install: (u64, u64),
 }
@@ -338,6 +342,7 @@ impl SlotFigures {
             format!("  \"slot_longest_call_before_promotion\": {{\"instructions\": {}}}", self.before_promotion_longest),
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
             format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
+            format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
         ]
     }
@@ -358,6 +363,7 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "client call, longest shortly before the promotion", slot.before_promotion_longest);
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
     println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
+    println!("{:<52} {:>14}", "manager's handling of the promoting answer", slot.promotion_handled);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
 }
 
@@ -551,6 +557,12 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         .and_then(|micros| micros.parse::<u64>().ok())
         .ok_or_else(|| failed("slot figures: no slot.switch line", &outcome))?
         * 1000;
+    let promotion_handled = serial
+        .lines()
+        .find(|line| line.starts_with("@event slot.promotion-handled "))
+        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
+        .and_then(|ticks| ticks.parse::<u64>().ok())
+        .ok_or_else(|| failed("slot figures: no slot.promotion-handled line", &outcome))?;
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -559,6 +571,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         before_promotion_longest: longest(baseline),
         promotion_longest: longest(&around),
         switch,
+        promotion_handled,
         install: (install, big),
     })
 }

@@ -461,6 +461,7 @@ fn main(resources: Resources) -> ! {
         let commit = access == Access::Full
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
         let answered = manager.stats().answered;
+        let promoted = manager.slot().counters().promoted;
         manager.received(received.badge, access, message, reply);
         let now = tileos_sys::timestamp();
         let spent = now.wrapping_sub(start);
@@ -469,6 +470,11 @@ fn main(resources: Resources) -> ! {
         }
         if commit {
             manager.host_mut().note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent}"));
+        }
+        // The manager's own stall at a promotion (for `make bench`): its handling of the
+        // message that promoted (by the policy: the answer that completed the evidence).
+        if manager.slot().counters().promoted != promoted {
+            manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
         if access == Access::Service {
             cost.add(spent, manager.stats().answered, &slot_name, manager.host_mut());
