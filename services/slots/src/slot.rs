@@ -305,6 +305,10 @@ struct Module {
     view: ModuleView,
     /// When it started shadowing.
     shadow_since: Ticks,
+    /// Whether time alone may change its verdict: at its last evaluation it fell short only
+    /// of the soak, or met the policy (promotable, waiting). [`Slot::finish`] re-judges only
+    /// these; a change of its evidence is judged where it is recorded.
+    rejudge: bool,
 }
 
 /// An answer as it arrived.
@@ -399,7 +403,7 @@ impl<E: Equivalence> Slot<E> {
             policy,
             comparator,
             equivalence,
-            modules: alloc::vec![Module { view: incumbent, shadow_since: now }],
+            modules: alloc::vec![Module { view: incumbent, shadow_since: now, rejudge: true }],
             serving: ORIGINAL_INCUMBENT,
             window: None,
             noise: Noise::default(),
@@ -465,7 +469,7 @@ impl<E: Equivalence> Slot<E> {
         let id = self.next_module;
         self.next_module += 1;
         let view = ModuleView { id, state: State::Installed, since: now, evidence: Evidence::default(), reason: None };
-        self.modules.push(Module { view, shadow_since: now });
+        self.modules.push(Module { view, shadow_since: now, rejudge: true });
         self.counters.installed += 1;
         Ok(id)
     }
@@ -735,6 +739,7 @@ impl<E: Equivalence> Slot<E> {
         let evidence = self.modules[i].view.evidence;
         let policy = self.policy;
         let shortfall = self.shortfall(i, now);
+        self.modules[i].rejudge = matches!(shortfall, None | Some(Shortfall::SoakTooShort { .. }));
         match shortfall {
             Some(s @ Shortfall::TooManyFaults { .. }) => self.change(id, State::Rejected, Reason::Faulted(s), now, out),
             Some(s @ Shortfall::TooMuchDisagreement { .. }) if evidence.compared() >= policy.min_agreeing => {
@@ -825,9 +830,12 @@ impl<E: Equivalence> Slot<E> {
     fn finish(&mut self, now: Ticks, out: &mut Outcome) {
         // By index, without collecting: this runs after every event. A module evaluated
         // here may promote another and supersede the rest; those are final and skipped.
+        // Only verdicts that time (the soak, the window) or the noise can change are taken
+        // again: with other shortfalls, nothing changed since the evidence was judged.
+        let noise = self.comparator == Comparator::NoiseCancelled;
         let mut i = 0;
         while let Some(m) = self.modules.get(i) {
-            if matches!(m.view.state, State::Shadowing | State::Promotable) {
+            if matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise) {
                 let id = m.view.id;
                 self.evaluate(id, now, out);
             }
