@@ -187,8 +187,10 @@ struct TscClock {
 
 impl Clock for TscClock {
     fn now(&self) -> u64 {
-        let ticks = u128::from(tileos_sys::timestamp());
-        u64::try_from(ticks * 1000 / u128::from(self.per_ms.max(1))).unwrap_or(u64::MAX)
+        // ⌊ticks · 1000 / per_ms⌋ exactly, in 64-bit division (one instruction: the 128-bit
+        // one is a library call, and the manager reads its clock several times a message).
+        let (ticks, per_ms) = (tileos_sys::timestamp(), self.per_ms.max(1));
+        (ticks / per_ms).saturating_mul(1000).saturating_add((ticks % per_ms).saturating_mul(1000) / per_ms)
     }
 }
 
