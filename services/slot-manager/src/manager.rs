@@ -749,7 +749,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             (label, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {}: seat {seat} answered (label {label:#x}) with no request outstanding", self.config.name));
+                self.host
+                    .note(format_args!("slot {}: seat {seat} answered (label {label:#x}) with no request outstanding", self.config.name));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
