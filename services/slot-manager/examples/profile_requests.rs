@@ -15,7 +15,11 @@ use common::{Sim, bundle, config, policy};
 
 fn main() {
     let challengers: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let mut sim = Sim::new(config(policy(), 4));
+    // As in `make bench` (bench-slot: 20,000 agreeing answers needed), the challengers keep
+    // shadowing for the whole run rather than turning promotable after a few answers.
+    let mut p = policy();
+    p.min_agreeing = 1_000_000;
+    let mut sim = Sim::new(config(p, 4));
     for _ in 0..challengers.min(2) {
         sim.install(&bundle(b"fast"));
         sim.pump();

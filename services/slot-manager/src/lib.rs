@@ -79,6 +79,18 @@ impl Message {
         bytes
     }
 
+    /// Writes [`Message::to_bytes`] into `out` (without allocating); returns the length, at
+    /// most `out.len()` (a message longer than [`MAX_WORDS`] words is cut there).
+    pub fn write_bytes(&self, out: &mut [u8]) -> usize {
+        let mut length = 0;
+        for word in core::iter::once(&self.label).chain(self.words.iter().take(MAX_WORDS)) {
+            let Some(slot) = out.get_mut(length..length + 8) else { break };
+            slot.copy_from_slice(&word.to_le_bytes());
+            length += 8;
+        }
+        length
+    }
+
     /// The message [`Message::to_bytes`] made (`None` for bytes it cannot have made).
     pub fn from_bytes(bytes: &[u8]) -> Option<Message> {
         if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
@@ -177,5 +189,26 @@ impl LogStore for MemoryLog {
         }
         self.entries.push(entry.to_vec());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_WORDS, Message};
+
+    #[test]
+    fn write_bytes_writes_what_to_bytes_returns() {
+        let mut out = [0u8; 8 * (1 + MAX_WORDS)];
+        for words in [alloc::vec![], alloc::vec![7], (0..MAX_WORDS as u64).map(|w| w * 0x0101_0101).collect()] {
+            let message = Message { label: 0x1234_5678_9abc, words };
+            let length = message.write_bytes(&mut out);
+            assert_eq!(&out[..length], message.to_bytes().as_slice());
+            assert_eq!(Message::from_bytes(&out[..length]), Some(message));
+        }
+        // A buffer too short gets the whole words that fit.
+        let message = Message { label: 1, words: alloc::vec![2, 3] };
+        let mut short = [0u8; 20];
+        assert_eq!(message.write_bytes(&mut short), 16);
+        assert_eq!(&short[..16], &message.to_bytes()[..16]);
     }
 }

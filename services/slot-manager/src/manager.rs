@@ -2,7 +2,7 @@
 //! N-version voting, the slot control protocol and the update log.
 
 use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -19,6 +19,9 @@ use tileos_slots::{
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+
+/// Bytes of the longest message as compared ([`Message::write_bytes`]).
+const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
 
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
@@ -119,6 +122,10 @@ enum Role {
     Replica,
     /// N-version lineage position `0..3`.
     Lineage(usize),
+    /// A module that left the slot (rejected, retired, rolled back) at this time: it gets
+    /// no work and its call is kept unanswered, so it waits blocked; its seat is torn down
+    /// when the slot needs it again ([`Manager::reclaim_seat`]).
+    Leaving(Ticks),
 }
 
 /// The program a seat is (re)started with.
@@ -192,9 +199,44 @@ fn start_schedule(seat: u8) -> SeatSchedule {
 /// A client request in flight.
 #[derive(Debug)]
 struct InFlight {
+    id: RequestId,
     badge: u64,
     reply: ReplyCap,
     message: Rc<Message>,
+}
+
+/// The client requests in flight, in the order they came (at most `queue_limit`: a short
+/// list, searched linearly; its storage is kept, so the serving path allocates nothing
+/// for it, where a map allocated and freed a node for nearly every request).
+#[derive(Debug, Default)]
+struct Flights(Vec<InFlight>);
+
+impl Flights {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn insert(&mut self, flight: InFlight) {
+        self.0.push(flight);
+    }
+
+    fn get(&self, id: RequestId) -> Option<&InFlight> {
+        self.0.iter().find(|f| f.id == id)
+    }
+
+    fn remove(&mut self, id: RequestId) -> Option<InFlight> {
+        let at = self.0.iter().position(|f| f.id == id)?;
+        Some(self.0.remove(at))
+    }
+
+    /// Whether client `badge` has a request in flight.
+    fn has_client(&self, badge: u64) -> bool {
+        self.0.iter().any(|f| f.badge == badge)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.0.iter().map(|f| f.id)
+    }
 }
 
 /// A bundle being staged.
@@ -237,8 +279,7 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     slot: Slot<ExactOnly>,
     lineages: Option<Lineages>,
     seats: Vec<Seat>,
-    inflight: BTreeMap<RequestId, InFlight>,
-    clients: BTreeSet<u64>,
+    inflight: Flights,
     staging: Option<Staging>,
     log: UpdateLog,
     log_base_ms: u64,
@@ -333,6 +374,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             first.program = Some(Program::Named(SeatProgram::Incumbent));
             first.schedule = Some(SeatSchedule::Serving);
         }
+        let config_queue_limit = config.queue_limit;
         let mut modules = BTreeMap::new();
         modules.insert(ORIGINAL_INCUMBENT, ModuleInfo { name: config.incumbent.clone(), version: String::new(), hash: [0; 32] });
         let mut manager = Manager {
@@ -343,8 +385,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             slot,
             lineages,
             seats,
-            inflight: BTreeMap::new(),
-            clients: BTreeSet::new(),
+            inflight: Flights(Vec::with_capacity(config_queue_limit)),
             staging: None,
             log,
             log_base_ms,
@@ -437,7 +478,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.count_ballot(id, true);
         }
         self.fail_hung_starts(now);
+        self.stop_busy_leavers(now);
         self.reschedule();
+    }
+
+    /// A module that left the slot while working on something is stopped once it has not
+    /// come back to wait within the answer deadline (it may be spinning: a parked module
+    /// must cost nothing).
+    fn stop_busy_leavers(&mut self, now: Ticks) {
+        let deadline = self.config.policy.answer_deadline;
+        for seat in 0..self.seats.len() {
+            let busy = matches!(self.seats[seat].role, Role::Leaving(since) if now.saturating_sub(since) > deadline)
+                && self.seats[seat].caller.is_none();
+            if busy {
+                self.stop_seat(seat);
+            }
+        }
     }
 
     /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
@@ -526,7 +582,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     // Clients and dispatch.
 
     fn client_request(&mut self, badge: u64, message: Message, reply: ReplyCap) {
-        if self.clients.contains(&badge) {
+        if self.inflight.has_client(badge) {
             self.stats.busy += 1;
             self.host.note(format_args!("slot {}: client {badge:#x} called with a request outstanding: refused", self.config.name));
             self.host.reply(reply, &Message::error(ProtocolError::Failed));
@@ -545,8 +601,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let mirror = self.slot.request(now);
         let id = mirror.request;
-        self.clients.insert(badge);
-        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
         match self.seat_of(Role::Module(mirror.serve)) {
             Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
             None => self.fail_request(id, mirror.serve),
@@ -569,8 +624,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn fail_request(&mut self, id: RequestId, serving: ModuleId) {
         let now = self.clock.now();
         let (answered, out) = self.slot.answer(id, Responder::Module(serving), &[], now);
-        if let Some(flight) = self.inflight.remove(&id) {
-            self.clients.remove(&flight.badge);
+        if let Some(flight) = self.inflight.remove(id) {
             self.stats.failed += 1;
             self.stats.answered += 1;
             self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));
@@ -619,21 +673,30 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
-        let message = match &job {
-            Job::Request { message, .. } => (**message).clone(),
-            Job::Export { .. } => Message::empty(EXPORT),
-            Job::Import { state, .. } => Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() },
-        };
+        match &job {
+            // The request as the client sent it (shared, not copied, with the other seats).
+            Job::Request { message, .. } => self.host.reply(caller, message),
+            Job::Export { .. } => self.host.reply(caller, &Message::empty(EXPORT)),
+            Job::Import { state, .. } => {
+                self.host.reply(caller, &Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() })
+            }
+        }
         s.current = Some(job);
-        self.host.reply(caller, &message);
     }
 
-    fn module_call(&mut self, seat: usize, message: Message, reply: ReplyCap) {
-        let name = self.config.name.clone();
+    fn module_call(&mut self, seat: usize, mut message: Message, reply: ReplyCap) {
         let Some(s) = self.seats.get_mut(seat) else { return };
+        if let Role::Leaving(_) = s.role {
+            // Its answer to work it had when it left: nobody waits for it. Its call is kept,
+            // so the module waits, blocked, until its seat is reclaimed.
+            if let Some(old) = s.caller.replace(reply) {
+                self.host.release(old);
+            }
+            return;
+        }
         if s.role == Role::Empty {
             self.stats.violations += 1;
-            self.host.note(format_args!("slot {name}: call from seat {seat}, which runs no module"));
+            self.host.note(format_args!("slot {}: call from seat {seat}, which runs no module", self.config.name));
             self.host.release(reply);
             return;
         }
@@ -642,7 +705,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.release(old);
         }
         let current = s.current.take();
-        let mut answer: Option<(RequestId, Vec<u8>)> = None;
+        let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
         match (message.label, current) {
             (READY, current) => {
@@ -661,7 +724,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE, Some(Job::Export { target, transfer })) => {
                 // The exporter may shadow now.
                 self.reschedule_due = true;
-                let state = Rc::new(message.words);
+                let state = Rc::new(core::mem::take(&mut message.words));
                 let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
                     && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
@@ -676,17 +739,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
-            (_, Some(Job::Request { id, .. })) => answer = Some((id, message.to_bytes())),
+            (_, Some(Job::Request { id, .. })) => answer = Some(id),
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {name}: seat {seat} sent label {:#x} for {current:?}", message.label));
+                self.host.note(format_args!("slot {}: seat {seat} sent label {:#x} for {current:?}", self.config.name, message.label));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
             }
             (label, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {name}: seat {seat} answered (label {label:#x}) with no request outstanding"));
+                self.host
+                    .note(format_args!("slot {}: seat {seat} answered (label {label:#x}) with no request outstanding", self.config.name));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
@@ -696,12 +760,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.caller = Some(reply);
         }
         if let Some(refusal) = import_refused {
-            self.host.note(format_args!("slot {name}: seat {seat} refused the state ({refusal:?}): treated as a fault"));
+            self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
             self.seat_failed(seat, false);
             return;
         }
-        if let Some((id, bytes)) = answer {
-            self.answered(seat, id, &bytes);
+        if let Some(id) = answer {
+            // Compared as bytes, built on the stack (no allocation per answer).
+            let mut bytes = [0u8; ANSWER_BYTES];
+            let length = message.write_bytes(&mut bytes);
+            self.answered(seat, id, &bytes[..length]);
         }
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
@@ -733,7 +800,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.count_ballot(id, false);
                 return;
             }
-            Role::Empty => return,
+            Role::Empty | Role::Leaving(_) => return,
         };
         let (answered, out) = self.slot.answer(id, responder, bytes, now);
         if answered == Answered::Deliver {
@@ -754,8 +821,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Delivers `bytes` to the client of request `id` (once: a second delivery finds nobody).
     fn deliver(&mut self, id: RequestId, bytes: &[u8]) {
-        let Some(flight) = self.inflight.remove(&id) else { return };
-        self.clients.remove(&flight.badge);
+        let Some(flight) = self.inflight.remove(id) else { return };
         self.stats.answered += 1;
         let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
         self.host.reply(flight.reply, &message);
@@ -774,7 +840,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let serving = self.slot.serving();
         for id in out.reissue {
-            let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) else { continue };
+            let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
                 None => self.fail_request(id, serving),
@@ -788,12 +854,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// dropped) is sent to it again.
     fn adopt(&mut self) {
         let Some(seat) = self.seat_of(Role::Module(self.slot.serving())) else { return };
-        let waiting: Vec<RequestId> = self.inflight.keys().copied().collect();
+        let waiting: Vec<RequestId> = self.inflight.ids().collect();
         let mut missing = Vec::new();
         let Some(s) = self.seats.get_mut(seat) else { return };
         for job in s.queue.iter_mut().chain(s.current.iter_mut()) {
             if let Job::Request { id, copy_until, .. } = job
-                && self.inflight.contains_key(id)
+                && self.inflight.get(*id).is_some()
             {
                 *copy_until = None;
             }
@@ -806,7 +872,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
         for id in missing {
-            if let Some(message) = self.inflight.get(&id).map(|f| f.message.clone()) {
+            if let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) {
                 self.push(seat, Job::Request { id, message, copy_until: None });
             }
         }
@@ -845,15 +911,35 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if reason != Reason::ManualRollback {
                     self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
                 }
-                self.stop_module(t.module);
+                self.park_module(t.module);
             }
-            (State::Rejected | State::Retired, _) => self.stop_module(t.module),
+            (State::Rejected | State::Retired, _) => self.park_module(t.module),
             _ => {}
         }
     }
 
-    fn stop_module(&mut self, module: ModuleId) {
-        if let Some(seat) = self.seat_of(Role::Module(module)) {
+    /// Module `module` left the slot: its seat is parked ([`Role::Leaving`]). It gets no
+    /// more work; its saved call (or, if it is working, its next one) is kept unanswered, so
+    /// it waits blocked and costs nothing. The root server's teardown of its domain (tens
+    /// of thousands of instructions, `seat.stopped … ticks=`) waits until the seat is
+    /// needed again, so that it never lands in a client's call at a promotion or rollback.
+    fn park_module(&mut self, module: ModuleId) {
+        let Some(seat) = self.seat_of(Role::Module(module)) else { return };
+        let now = self.clock.now();
+        let caller = self.seats.get_mut(seat).and_then(|s| s.caller.take());
+        let jobs = self.clear_seat(seat);
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.role = Role::Leaving(now);
+            s.program = None;
+            s.caller = caller;
+            s.started_at = None;
+        }
+        self.unblock_exports(&jobs);
+    }
+
+    /// Tears down a parked seat's module now (the slot needs the seat).
+    fn reclaim_seat(&mut self, seat: usize) {
+        if matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Leaving(_))) {
             self.stop_seat(seat);
         }
     }
@@ -968,6 +1054,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.host.note(format_args!("@event slot.seat-fault slot={} seat={seat} role={role:?}", self.config.name));
         match role {
             Role::Empty => {}
+            Role::Leaving(_) => {
+                // Stopped already: the seat is free.
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.role = Role::Empty;
+                }
+            }
             Role::Module(id) => {
                 let serving_settled = self.slot.serving() == id && self.slot.module(id).is_some_and(|m| m.state == State::Settled);
                 // The request the settled serving module was working on when it faulted is
@@ -985,6 +1077,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                         }
                     }
                     Err(e) => self.host.note(format_args!("slot {}: fault of module {id}: {e:?}", self.config.name)),
+                }
+                // Rejected for it: its domain is stopped already, nothing to park.
+                if let Some(s) = self.seats.get_mut(seat)
+                    && matches!(s.role, Role::Leaving(_))
+                {
+                    s.role = Role::Empty;
+                    if let Some(caller) = s.caller.take() {
+                        self.host.release(caller);
+                    }
                 }
                 if self.seats.get(seat).is_some_and(|s| s.role == Role::Module(id)) && self.slot.module(id).is_some() {
                     self.restart(seat);
@@ -1116,8 +1217,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         l.next += 1;
         l.ballots.insert(id, Ballot { answers: [None, None, None], answered: [false; 3], delivered: false, deadline });
         let seats = l.seats;
-        self.clients.insert(badge);
-        self.inflight.insert(id, InFlight { badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
         for seat in seats {
             // Every lineage's answer counts, but none may hold the client past the deadline.
             self.push_copy(seat, id, &message, deadline);
@@ -1153,8 +1253,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(answer) = deliver {
             self.deliver(id, &answer);
         }
-        if fail && let Some(flight) = self.inflight.remove(&id) {
-            self.clients.remove(&flight.badge);
+        if fail && let Some(flight) = self.inflight.remove(id) {
             self.stats.failed += 1;
             self.stats.answered += 1;
             self.host.reply(flight.reply, &Message::error(ProtocolError::Failed));
@@ -1371,8 +1470,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Ok(id) => id,
             Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
         };
-        let Some(seat) = self.seats.iter().enumerate().skip(1).find(|(_, s)| s.role == Role::Empty).map(|(i, _)| i) else {
-            return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot");
+        let free = |role: fn(&Role) -> bool| self.seats.iter().enumerate().skip(1).find(|(_, s)| role(&s.role)).map(|(i, _)| i);
+        let seat = match (free(|r| *r == Role::Empty), free(|r| matches!(r, Role::Leaving(_)))) {
+            (Some(seat), _) => seat,
+            (None, Some(parked)) => {
+                self.reclaim_seat(parked);
+                parked
+            }
+            (None, None) => return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot"),
         };
         let elf = Rc::new(verified.payload.to_vec());
         let number = seat as u8;

@@ -7,6 +7,7 @@ use common::*;
 use tileos_module_bundle::{BundleSigner, CapabilityRequest, Rights};
 use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{self, RefusalKind, Request, Response};
+use tileos_protocol::supervisor::Request as SeatRequest;
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
 use tileos_slots::State;
@@ -103,7 +104,9 @@ fn promotion_transfers_state_and_rollback_restores_the_incumbent() {
 #[test]
 fn the_serving_module_runs_with_the_incumbents_schedule() {
     use tileos_protocol::supervisor::SeatSchedule::{self, Serving, Shadow};
-    let mut sim = Sim::new(config(policy(), 4));
+    let mut p = policy();
+    p.max_challengers = 3;
+    let mut sim = Sim::new(config(p, 4));
     sim.install(&bundle(b"fast"));
     sim.pump();
     let schedules = |sim: &Sim| sim.world.borrow().schedules.clone();
@@ -136,7 +139,52 @@ fn the_serving_module_runs_with_the_incumbents_schedule() {
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();
     assert_eq!(schedules(&sim).get(&0), Some(&Serving), "back to the incumbent's schedule at the rollback");
-    assert_eq!(schedules(&sim).get(&seat), None, "the rolled-back module is stopped");
+    assert_eq!(sim.m.seat_of_module(1), None, "the rolled-back module left its seat");
+    let stops = |sim: &Sim| sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { .. })).count();
+    assert_eq!(stops(&sim), 0, "parked: its teardown waits until the seat is needed");
+    // The next installs need seats: the free ones first, then the parked one is torn down.
+    sim.install(&bundle(b"fast"));
+    sim.install(&bundle(b"fast"));
+    assert_eq!(stops(&sim), 0);
+    assert!(matches!(sim.install(&bundle(b"fast")), Response::Installed { .. }));
+    assert_eq!(stops(&sim), 1);
+    assert_eq!(schedules(&sim).get(&seat), Some(&Shadow), "the seat runs the new challenger");
+}
+
+/// At an automatic promotion the other challengers are superseded: parked, not torn down
+/// while the manager handles the answer that completed the evidence (the root server's
+/// teardown would land in a client's call); they get no more work, their answers to
+/// copies they had are dropped, and their seats serve the next installs.
+#[test]
+fn superseded_challengers_are_parked_not_stopped_at_the_promotion() {
+    let mut p = policy();
+    p.auto_promote = true;
+    p.max_challengers = 3;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 1..=3 {
+        sim.request(2, x);
+        sim.pump();
+    }
+    sim.install(&bundle(b"correct"));
+    sim.install(&bundle(b"correct"));
+    for x in 1..=8 {
+        sim.request(2, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
+    assert_eq!(sim.m.slot().counters().rejected, 2, "superseded");
+    assert_eq!(sim.m.seat_of_module(2), None);
+    assert_eq!(sim.m.seat_of_module(3), None);
+    let stops = sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { .. })).count();
+    assert_eq!(stops, 0, "no teardown at the promotion");
+    for x in 1..=5 {
+        sim.request(2, x);
+        sim.pump();
+    }
+    assert!(sim.not_answered_once().is_empty());
+    assert_eq!(sim.m.stats().violations, 0, "answers of parked modules are not violations");
 }
 
 #[test]

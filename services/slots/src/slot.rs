@@ -305,6 +305,10 @@ struct Module {
     view: ModuleView,
     /// When it started shadowing.
     shadow_since: Ticks,
+    /// Whether time alone may change its verdict: at its last evaluation it fell short only
+    /// of the soak, or met the policy (promotable, waiting). [`Slot::finish`] re-judges only
+    /// these; a change of its evidence is judged where it is recorded.
+    rejudge: bool,
 }
 
 /// An answer as it arrived.
@@ -313,6 +317,17 @@ struct Reply {
     /// Its bytes.
     bytes: Vec<u8>,
     /// How long after the request it came.
+    latency: Ticks,
+}
+
+/// A mirrored answer compared with the serving module's answer to the same request.
+#[derive(Clone, Copy, Debug)]
+struct Comparison {
+    /// Whether they agreed.
+    agree: bool,
+    /// How long after the request the serving module answered.
+    served_latency: Ticks,
+    /// How long after the request the mirrored answer came.
     latency: Ticks,
 }
 
@@ -388,7 +403,7 @@ impl<E: Equivalence> Slot<E> {
             policy,
             comparator,
             equivalence,
-            modules: alloc::vec![Module { view: incumbent, shadow_since: now }],
+            modules: alloc::vec![Module { view: incumbent, shadow_since: now, rejudge: true }],
             serving: ORIGINAL_INCUMBENT,
             window: None,
             noise: Noise::default(),
@@ -454,7 +469,7 @@ impl<E: Equivalence> Slot<E> {
         let id = self.next_module;
         self.next_module += 1;
         let view = ModuleView { id, state: State::Installed, since: now, evidence: Evidence::default(), reason: None };
-        self.modules.push(Module { view, shadow_since: now });
+        self.modules.push(Module { view, shadow_since: now, rejudge: true });
         self.counters.installed += 1;
         Ok(id)
     }
@@ -502,13 +517,23 @@ impl<E: Equivalence> Slot<E> {
         let exchange = &mut self.exchanges[x];
         let latency = now.saturating_sub(exchange.sent);
         if from == Responder::Module(exchange.serving) && exchange.served.is_none() {
-            let served = Reply { bytes: answer.to_vec(), latency };
-            exchange.served = Some(served.clone());
-            let ready: Vec<Pending> = extract(&mut exchange.pending, |p| p.answer.is_some());
-            for p in ready {
-                if let Some(other) = p.answer {
-                    self.judge(request, p.responder, &served, &other, now, &mut out);
-                }
+            // Copies answered before it are compared now (held answers are rare: a copy
+            // usually runs after the serving module, so nothing is taken out in the common case).
+            let held: Vec<(Responder, Comparison)> = if exchange.pending.iter().any(|p| p.answer.is_some()) {
+                extract(&mut exchange.pending, |p| p.answer.is_some())
+                    .into_iter()
+                    .filter_map(|p| p.answer.map(|other| (p.responder, other)))
+                    .map(|(responder, other)| {
+                        let agree = self.comparator.agree(&self.equivalence, answer, &other.bytes);
+                        (responder, Comparison { agree, served_latency: latency, latency: other.latency })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            exchange.served = Some(Reply { bytes: answer.to_vec(), latency });
+            for (responder, compared) in held {
+                self.judge(request, responder, compared, now, &mut out);
             }
             self.counters.delivered += 1;
             self.finish(now, &mut out);
@@ -523,13 +548,14 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, &mut out);
             return (Answered::Late, out);
         }
-        let reply = Reply { bytes: answer.to_vec(), latency };
-        let Some(served) = exchange.served.clone() else {
-            exchange.pending[p].answer = Some(reply);
+        let Some(served) = &exchange.served else {
+            exchange.pending[p].answer = Some(Reply { bytes: answer.to_vec(), latency });
             return (Answered::Held, out);
         };
+        let agree = self.comparator.agree(&self.equivalence, &served.bytes, answer);
+        let compared = Comparison { agree, served_latency: served.latency, latency };
         exchange.pending.remove(p);
-        let agree = self.judge(request, from, &served, &reply, now, &mut out);
+        self.judge(request, from, compared, now, &mut out);
         self.finish(now, &mut out);
         (Answered::Compared { agree }, out)
     }
@@ -654,10 +680,9 @@ impl<E: Equivalence> Slot<E> {
         }
     }
 
-    /// Compares `other`'s `reply` with the serving module's `served` answer to `request` and
-    /// counts it; returns whether they agreed.
-    fn judge(&mut self, request: RequestId, other: Responder, served: &Reply, reply: &Reply, now: Ticks, out: &mut Outcome) -> bool {
-        let agree = self.comparator.agree(&self.equivalence, &served.bytes, &reply.bytes);
+    /// Counts `other`'s answer to `request`, compared with the serving module's.
+    fn judge(&mut self, request: RequestId, other: Responder, compared: Comparison, now: Ticks, out: &mut Outcome) {
+        let Comparison { agree, served_latency, latency } = compared;
         let bound = self.policy.latency_bound;
         match other {
             Responder::Replica => self.noise.record(agree),
@@ -665,9 +690,9 @@ impl<E: Equivalence> Slot<E> {
                 // During the window the warm incumbent is the reference: the evidence is the
                 // promoted module's, against it.
                 let promoted = self.serving;
-                let Some(p) = self.find(promoted) else { return agree };
+                let Some(p) = self.find(promoted) else { return };
                 let evidence = &mut self.modules[p].view.evidence;
-                evidence.record_answer(agree, served.latency, reply.latency, bound);
+                evidence.record_answer(agree, served_latency, latency, bound);
                 let evidence = *evidence;
                 if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
                     self.roll_back(Reason::CircuitBreaker(Trip::DisagreedWithWarm { request }), now, out);
@@ -680,14 +705,13 @@ impl<E: Equivalence> Slot<E> {
                 }
             }
             Responder::Module(id) => {
-                let Some(i) = self.find(id) else { return agree };
+                let Some(i) = self.find(id) else { return };
                 if self.modules[i].view.state.is_challenger() {
-                    self.modules[i].view.evidence.record_answer(agree, reply.latency, served.latency, bound);
+                    self.modules[i].view.evidence.record_answer(agree, latency, served_latency, bound);
                     self.evaluate(id, now, out);
                 }
             }
         }
-        agree
     }
 
     /// A mirrored copy to `responder` went unanswered past the deadline.
@@ -715,6 +739,7 @@ impl<E: Equivalence> Slot<E> {
         let evidence = self.modules[i].view.evidence;
         let policy = self.policy;
         let shortfall = self.shortfall(i, now);
+        self.modules[i].rejudge = matches!(shortfall, None | Some(Shortfall::SoakTooShort { .. }));
         match shortfall {
             Some(s @ Shortfall::TooManyFaults { .. }) => self.change(id, State::Rejected, Reason::Faulted(s), now, out),
             Some(s @ Shortfall::TooMuchDisagreement { .. }) if evidence.compared() >= policy.min_agreeing => {
@@ -803,15 +828,25 @@ impl<E: Equivalence> Slot<E> {
     /// Re-judges the challengers (soak is a matter of time), then forgets final modules,
     /// their mirrored copies and finished exchanges.
     fn finish(&mut self, now: Ticks, out: &mut Outcome) {
-        let soaking: Vec<ModuleId> =
-            self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect();
-        for id in soaking {
-            self.evaluate(id, now, out);
+        // By index, without collecting: this runs after every event. A module evaluated
+        // here may promote another and supersede the rest; those are final and skipped.
+        // Only verdicts that time (the soak, the window) or the noise can change are taken
+        // again: with other shortfalls, nothing changed since the evidence was judged.
+        let noise = self.comparator == Comparator::NoiseCancelled;
+        let mut i = 0;
+        while let Some(m) = self.modules.get(i) {
+            if matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise) {
+                let id = m.view.id;
+                self.evaluate(id, now, out);
+            }
+            i += 1;
         }
-        let gone: Vec<ModuleId> = self.modules.iter().filter(|m| m.view.state.is_final()).map(|m| m.view.id).collect();
-        self.modules.retain(|m| !m.view.state.is_final());
-        for exchange in &mut self.exchanges {
-            exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
+        if self.modules.iter().any(|m| m.view.state.is_final()) {
+            let gone: Vec<ModuleId> = self.modules.iter().filter(|m| m.view.state.is_final()).map(|m| m.view.id).collect();
+            self.modules.retain(|m| !m.view.state.is_final());
+            for exchange in &mut self.exchanges {
+                exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
+            }
         }
         self.exchanges.retain(|e| e.served.is_none() || !e.pending.is_empty());
     }

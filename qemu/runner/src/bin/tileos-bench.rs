@@ -19,8 +19,9 @@
 //!    one core includes the challengers' own work, as they outrank the client; the slot
 //!    manager's own work per request in the same phases (its `slot.cost` lines: the
 //!    mirroring overhead proper, beside the kernel's IPC round trip); the longest call
-//!    around the policy's automatic promotion of checksum-fast against the round before it
-//!    and quiet rounds (the promotion pause); and the manager's commit of the ~100 KiB
+//!    around the policy's automatic promotion of checksum-fast against the rounds before it
+//!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
+//!    promoted (its `slot.promotion-handled` line); and the manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
@@ -319,6 +320,9 @@ struct SlotFigures {
     /// The manager's `slot.switch`: from the promotion to the promoted module's first
     /// delivered answer (microseconds of guest time: 1,000 instructions each).
     switch: u64,
+    /// The manager's `slot.promotion-handled`: its handling of the answer that completed
+    /// the evidence and promoted (every client call in progress waits for all of it).
+    promotion_handled: u64,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes.
     install: (u64, u64),
 }
@@ -338,6 +342,7 @@ impl SlotFigures {
             format!("  \"slot_longest_call_before_promotion\": {{\"instructions\": {}}}", self.before_promotion_longest),
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
             format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
+            format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
         ]
     }
@@ -358,6 +363,7 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "client call, longest shortly before the promotion", slot.before_promotion_longest);
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
     println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
+    println!("{:<52} {:>14}", "manager's handling of the promoting answer", slot.promotion_handled);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
 }
 
@@ -385,7 +391,7 @@ fn client_rounds(serial: &str, from: usize) -> Vec<(u64, u64)> {
 fn wait_rounds(log: &std::path::Path, from: usize, rounds: usize) -> Result<Vec<(u64, u64)>, String> {
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
-        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let serial = serial_text(log);
         let seen = client_rounds(&serial, from);
         if seen.len() >= rounds {
             return Ok(seen);
@@ -397,9 +403,17 @@ fn wait_rounds(log: &std::path::Path, from: usize, rounds: usize) -> Result<Vec<
     }
 }
 
-/// The serial log's length now.
+/// The serial log as the run's outcome has it (line ends `\r\n` made `\n`), so that byte
+/// offsets taken while the guest runs point at the same place in [`RunOutcome::serial`]
+/// (with the raw file's offsets, each line before added a byte: the promotion's window
+/// began rounds too late and missed the round that held the promotion).
+fn serial_text(log: &std::path::Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default().replace("\r\n", "\n")
+}
+
+/// The serial log's length now (in [`serial_text`]).
 fn log_length(log: &std::path::Path) -> usize {
-    std::fs::read_to_string(log).map(|text| text.len()).unwrap_or(0)
+    serial_text(log).len()
 }
 
 /// Rounds measured per phase (500 calls each; the manager logs its cost every 1,000).
@@ -419,7 +433,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     let install = |name: &str| tileos_qemu::host::install_bundle(port, "checksum", name);
     let shadowing = |count: usize| {
         let deadline = Instant::now() + IO_TIMEOUT;
-        while std::fs::read_to_string(log).unwrap_or_default().matches("to=shadowing").count() < count {
+        while serial_text(log).matches("to=shadowing").count() < count {
             if Instant::now() > deadline {
                 return Err(format!("{count} challengers never shadowed"));
             }
@@ -445,7 +459,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     // The promotion: by the policy (no tilectl traffic competes with the clients then).
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
-        let serial = std::fs::read_to_string(log).unwrap_or_default();
+        let serial = serial_text(log);
         if let Some(promotion) = serial.find("reason=Promoted(Policy)")
             && rounds_after(&serial, promotion).nth(1).is_some()
         {
@@ -543,6 +557,12 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         .and_then(|micros| micros.parse::<u64>().ok())
         .ok_or_else(|| failed("slot figures: no slot.switch line", &outcome))?
         * 1000;
+    let promotion_handled = serial
+        .lines()
+        .find(|line| line.starts_with("@event slot.promotion-handled "))
+        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
+        .and_then(|ticks| ticks.parse::<u64>().ok())
+        .ok_or_else(|| failed("slot figures: no slot.promotion-handled line", &outcome))?;
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -551,6 +571,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         before_promotion_longest: longest(baseline),
         promotion_longest: longest(&around),
         switch,
+        promotion_handled,
         install: (install, big),
     })
 }

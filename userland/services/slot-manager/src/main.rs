@@ -11,6 +11,11 @@
 //! the root server (`supervisor`), the update log to the store (`store`, with a region
 //! `store-buffer.<badge>`; without them it lives in RAM and the manager says so).
 //!
+//! The manager's log lines do not wait for the serial port on the serving path
+//! ([`PendingLines`]): each line costs the console ≈ 700 instructions a character (every
+//! UART access is an IO-port system call), and the console outranks everyone, so a line
+//! written while a client waits lengthens that client's call by the whole line.
+//!
 //! The slot's configuration comes from the root server (`supervisor::Request::SlotConfig`,
 //! the postcard of the caller's `tileos_sysdesc::Slot`). Trusted bundle keys and the log
 //! key are the development keys (`tileos_slot_manager::dev_keys`: DEV ONLY).
@@ -20,6 +25,7 @@
 extern crate alloc;
 extern crate tileos_rt;
 
+use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -68,7 +74,52 @@ struct Glue {
     supervisor: Client<Supervisor>,
     /// Free slots of this domain's CNode for saved reply capabilities.
     free: Vec<u64>,
+    /// The manager's log lines not written yet.
+    lines: PendingLines,
 }
+
+/// Lines queued at most; one more writes the oldest at once (lines are never dropped).
+const MAX_PENDING_LINES: usize = 64;
+
+/// The manager's log lines, in order, waiting to be written through the console. A line
+/// costs the console ≈ 70,000 instructions per 100 characters, at a priority above every
+/// client: at a promotion the manager notes about eight lines while handling one answer,
+/// and written at once they made one client call 560,000 instructions longer. Queued
+/// here, they go out one per client request received (each client call waits for at most
+/// one line), or all at once when nobody waits: on a control request (tilectl's own call),
+/// a seat fault, or a message that finds no client request in flight and none answered in
+/// the last [`QUIET_MS`] (so lines still appear, in order, when the slot is idle).
+struct PendingLines {
+    queue: VecDeque<String>,
+}
+
+impl PendingLines {
+    /// Queues `line` (writing the oldest now if [`MAX_PENDING_LINES`] wait already).
+    fn push(&mut self, line: String) {
+        if self.queue.len() >= MAX_PENDING_LINES {
+            self.write_one();
+        }
+        self.queue.push_back(line);
+    }
+
+    /// Writes the oldest line, if any.
+    fn write_one(&mut self) {
+        if let Some(line) = self.queue.pop_front() {
+            log!("{line}");
+        }
+    }
+
+    /// Writes every line.
+    fn write_all(&mut self) {
+        while !self.queue.is_empty() {
+            self.write_one();
+        }
+    }
+}
+
+/// How long after the last client answer the slot counts as idle (its lines are written
+/// all at once then).
+const QUIET_MS: u64 = 10;
 
 impl Glue {
     /// Saves the current caller's reply capability; `None` when no slot is free.
@@ -105,7 +156,7 @@ impl Seats for Glue {
     }
 
     fn note(&mut self, line: core::fmt::Arguments<'_>) {
-        log!("{line}");
+        self.lines.push(format!("{line}"));
     }
 }
 
@@ -136,8 +187,10 @@ struct TscClock {
 
 impl Clock for TscClock {
     fn now(&self) -> u64 {
-        let ticks = u128::from(tileos_sys::timestamp());
-        u64::try_from(ticks * 1000 / u128::from(self.per_ms.max(1))).unwrap_or(u64::MAX)
+        // ⌊ticks · 1000 / per_ms⌋ exactly, in 64-bit division (one instruction: the 128-bit
+        // one is a library call, and the manager reads its clock several times a message).
+        let (ticks, per_ms) = (tileos_sys::timestamp(), self.per_ms.max(1));
+        (ticks / per_ms).saturating_mul(1000).saturating_add((ticks % per_ms).saturating_mul(1000) / per_ms)
     }
 }
 
@@ -318,7 +371,11 @@ fn main(resources: Resources) -> ! {
     let name = tileos_sys::domain::name();
     let slot_name = String::from(name.strip_suffix(".manager").unwrap_or(name));
     let granted = domain::FIRST_GRANTED + info.cap_count;
-    let mut glue = Glue { supervisor: Client::new(resources.supervisor), free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect() };
+    let mut glue = Glue {
+        supervisor: Client::new(resources.supervisor),
+        free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect(),
+        lines: PendingLines { queue: VecDeque::new() },
+    };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
     }
@@ -369,9 +426,13 @@ fn main(resources: Resources) -> ! {
             tileos_sys::domain::stop();
         }
     };
+    manager.host_mut().lines.write_all();
     log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
     let front = resources.front.cptr();
     let mut cost = ServiceCost::default();
+    let quiet_ticks = info.tsc_per_ms.saturating_mul(QUIET_MS);
+    // When a client request was last answered (time-stamp counter).
+    let mut last_answer = 0u64;
     loop {
         let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
         let start = tileos_sys::timestamp();
@@ -384,6 +445,7 @@ fn main(resources: Resources) -> ! {
             if bits != 0 {
                 manager.faulted(bits);
             }
+            manager.host_mut().lines.write_all();
             continue;
         }
         let message = Message { label, words: words_of(&received) };
@@ -400,13 +462,32 @@ fn main(resources: Resources) -> ! {
         // An install's commit (verify, stage, build, start) is timed for `make bench`.
         let commit = access == Access::Full
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
+        let answered = manager.stats().answered;
+        let promoted = manager.slot().counters().promoted;
         manager.received(received.badge, access, message, reply);
-        let spent = tileos_sys::timestamp().wrapping_sub(start);
+        let now = tileos_sys::timestamp();
+        let spent = now.wrapping_sub(start);
+        if manager.stats().answered != answered {
+            last_answer = now;
+        }
         if commit {
-            log!("@event slot.install-commit slot={slot_name} ticks={spent}");
+            manager.host_mut().note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent}"));
+        }
+        // The manager's own stall at a promotion (for `make bench`): its handling of the
+        // message that promoted (by the policy: the answer that completed the evidence).
+        if manager.slot().counters().promoted != promoted {
+            manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
         if access == Access::Service {
-            cost.add(spent, manager.stats().answered, &slot_name);
+            cost.add(spent, manager.stats().answered, &slot_name, manager.host_mut());
+        }
+        // The lines noted meanwhile (PendingLines says when they are written).
+        let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
+        let lines = &mut manager.host_mut().lines;
+        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle) {
+            lines.write_all();
+        } else if received.badge & SEAT_BADGE == 0 {
+            lines.write_one();
         }
     }
 }
@@ -428,12 +509,12 @@ struct ServiceCost {
 }
 
 impl ServiceCost {
-    /// Counts `spent` ticks; logs a line once [`COST_WINDOW`] more requests were answered.
-    fn add(&mut self, spent: u64, answered: u64, slot: &str) {
+    /// Counts `spent` ticks; notes a line once [`COST_WINDOW`] more requests were answered.
+    fn add(&mut self, spent: u64, answered: u64, slot: &str, glue: &mut Glue) {
         self.ticks = self.ticks.saturating_add(spent);
         let requests = answered.saturating_sub(self.answered_then);
         if requests >= COST_WINDOW {
-            log!("@event slot.cost slot={slot} requests={requests} ticks_per_request={}", self.ticks / requests);
+            glue.note(format_args!("@event slot.cost slot={slot} requests={requests} ticks_per_request={}", self.ticks / requests));
             *self = ServiceCost { ticks: 0, answered_then: answered };
         }
     }
