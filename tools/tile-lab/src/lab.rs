@@ -470,7 +470,8 @@ fn ipn(node: u32, service: u32) -> Eid {
 fn spool_count(log: &Path) -> usize {
     let queue = log.with_file_name("spool").join("queue");
     if queue.exists() {
-        return std::fs::read_dir(queue).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".bundle")).count());
+        return std::fs::read_dir(queue)
+            .map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".bundle")).count());
     }
     let serial = std::fs::read(log.with_file_name("serial.part")).unwrap_or_default();
     let text = String::from_utf8_lossy(&serial);

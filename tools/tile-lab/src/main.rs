@@ -138,7 +138,10 @@ fn main() -> ExitCode {
         Command::Table { reports } => {
             let mut values = Vec::new();
             for path in &reports {
-                match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+                match std::fs::read_to_string(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                {
                     Ok(value) => values.push(value),
                     Err(e) => return fail(format!("{}: {e}", path.display())),
                 }
