@@ -31,7 +31,7 @@ help:
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
-	@echo "make lab-bench  the lab's figures: partition-heal-8 at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
+	@echo "make lab-bench  the lab's figures: partition-heal-n at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
 
@@ -281,7 +281,7 @@ lab:
 	$(CARGO) run --quiet --release -p tileos-tile-lab -- run $(LAB_SCENARIO) $(if $(N),--tiles $(N)) --kind $(KIND) \
 	  --work $(BUILD)/lab --json $(LAB_JSON)
 
-# The lab's figures (docs/federation.md, "Figures"): partition-heal-8 at N = 4, 8 and 16 and
+# The lab's figures (docs/federation.md, "Figures"): partition-heal-n at N = 4, 8 and 16 and
 # throughput-2, each with QEMU tiles and with host nodes (tileos-dtn-node's node), then one
 # table of them all. Reports in $(BUILD)/lab-bench/. Takes a few minutes; runs QEMU.
 LAB_BENCH := $(BUILD)/lab-bench
@@ -289,10 +289,10 @@ lab-bench: deps test-images
 	@mkdir -p $(LAB_BENCH)
 	@for kind in qemu host; do \
 	  for n in 4 8 16; do \
-	    $(CARGO) run --quiet --release -p tileos-tile-lab -- run tools/tile-lab/scenarios/partition-heal-8.toml --tiles $$n \
+	    $(CARGO) run --quiet --release -p tileos-tile-lab -- run tools/tile-lab/scenarios/partition-heal-n.toml --tiles $$n \
 	      --kind $$kind --work $(BUILD)/lab --json $(LAB_BENCH)/partition-heal-$$n-$$kind.json >$(LAB_BENCH)/partition-heal-$$n-$$kind.log 2>&1 \
 	      || { tail -40 $(LAB_BENCH)/partition-heal-$$n-$$kind.log; exit 1; }; \
-	    echo "lab-bench: partition-heal-8 N=$$n $$kind done"; \
+	    echo "lab-bench: partition-heal-n N=$$n $$kind done"; \
 	  done; \
 	  $(CARGO) run --quiet --release -p tileos-tile-lab -- run tools/tile-lab/scenarios/throughput-2.toml \
 	    --kind $$kind --work $(BUILD)/lab --json $(LAB_BENCH)/throughput-2-$$kind.json >$(LAB_BENCH)/throughput-2-$$kind.log 2>&1 \
