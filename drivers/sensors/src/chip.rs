@@ -100,7 +100,12 @@ mod tests {
 
     #[test]
     fn the_driver_identifies_the_chip_once_then_reads_every_channel() {
-        let mut bus = MockBus { id: Chip::Pump.id(), measurement: [1200i32.to_be_bytes(), 150_000i32.to_be_bytes()].concat(), log: Vec::new(), fail: None };
+        let mut bus = MockBus {
+            id: Chip::Pump.id(),
+            measurement: [1200i32.to_be_bytes(), 150_000i32.to_be_bytes()].concat(),
+            log: Vec::new(),
+            fail: None,
+        };
         let mut driver = ChipDriver::new(Chip::Pump);
         assert_eq!(&driver.measure(&mut bus).unwrap()[..], &[1200, 150_000]);
         assert_eq!(&driver.measure(&mut bus).unwrap()[..], &[1200, 150_000]);

@@ -190,7 +190,8 @@ impl Hub {
     pub fn due_signals(&mut self, now_ms: u64) -> heapless::Vec<u64, MAX_SUBSCRIBERS> {
         let mut due = heapless::Vec::new();
         for subscriber in self.subscribers.iter_mut() {
-            let interval_over = subscriber.last_signal_ms.is_none_or(|last| now_ms.saturating_sub(last) >= u64::from(subscriber.min_interval_ms));
+            let interval_over =
+                subscriber.last_signal_ms.is_none_or(|last| now_ms.saturating_sub(last) >= u64::from(subscriber.min_interval_ms));
             if subscriber.armed && subscriber.changed != 0 && interval_over {
                 subscriber.armed = false;
                 subscriber.last_signal_ms = Some(now_ms);
@@ -219,7 +220,13 @@ impl Hub {
         answer.unwrap_or_else(Response::Refused)
     }
 
-    fn subscribe(&mut self, badge: u64, quantities: Quantities, min_interval_ms: u32, can_signal: &dyn Fn(u64) -> bool) -> Result<Response, Error> {
+    fn subscribe(
+        &mut self,
+        badge: u64,
+        quantities: Quantities,
+        min_interval_ms: u32,
+        can_signal: &dyn Fn(u64) -> bool,
+    ) -> Result<Response, Error> {
         if quantities == 0 {
             return Err(Error::NoQuantities);
         }
@@ -236,10 +243,7 @@ impl Hub {
             Subscriber { badge, quantities, min_interval_ms, changed: quantities, stale_reported: 0, armed: true, last_signal_ms: None };
         match self.subscribers.iter_mut().find(|s| s.badge == badge) {
             Some(existing) => *existing = subscriber,
-            // At most one subscription per badge, and every badge that can subscribe has a
-            // notification the description declared: more than MAX_SUBSCRIBERS cannot exist
-            // in a description the domain accepted (the domain checks at start).
-            None => self.subscribers.push(subscriber).map_err(|_| Error::NoNotification { badge })?,
+            None => self.subscribers.push(subscriber).map_err(|_| Error::TooManySubscribers { max: MAX_SUBSCRIBERS as u8 })?,
         }
         Ok(Response::Subscribed { quantities })
     }
@@ -378,7 +382,10 @@ mod tests {
             hub.serve(0x61, Request::Subscribe { quantities: Quantity::Temperature.bit(), min_interval_ms: 100 }, 0, wake),
             Response::Refused(Error::NoNotification { badge: 0x61 })
         );
-        assert_eq!(hub.serve(0x60, Request::Subscribe { quantities: 0, min_interval_ms: 100 }, 0, wake), Response::Refused(Error::NoQuantities));
+        assert_eq!(
+            hub.serve(0x60, Request::Subscribe { quantities: 0, min_interval_ms: 100 }, 0, wake),
+            Response::Refused(Error::NoQuantities)
+        );
         assert_eq!(
             hub.serve(0x60, Request::Subscribe { quantities: 0x8001, min_interval_ms: 100 }, 0, wake),
             Response::Refused(Error::UnknownQuantities { bits: 0x8000 })
@@ -389,7 +396,10 @@ mod tests {
         );
         assert_eq!(hub.serve(0x60, Request::Updates, 0, wake), Response::Refused(Error::NotSubscribed));
         let temperature = Quantity::Temperature.bit();
-        assert_eq!(hub.serve(0x60, Request::Subscribe { quantities: temperature, min_interval_ms: 100 }, 0, wake), Response::Subscribed { quantities: temperature });
+        assert_eq!(
+            hub.serve(0x60, Request::Subscribe { quantities: temperature, min_interval_ms: 100 }, 0, wake),
+            Response::Subscribed { quantities: temperature }
+        );
         hub.sample(&mut bus, 10);
         assert_eq!(&hub.due_signals(10)[..], &[0x60]);
         hub.sample(&mut bus, 300);
@@ -408,5 +418,16 @@ mod tests {
         assert!(hub.due_signals(3000).is_empty(), "staleness is reported once");
         assert_eq!(hub.serve(0x60, Request::Unsubscribe, 3000, wake), Response::Unsubscribed);
         assert_eq!(hub.serve(0x60, Request::Unsubscribe, 3000, wake), Response::Refused(Error::NotSubscribed));
+    }
+
+    #[test]
+    fn subscribers_beyond_the_most_are_refused_and_a_badge_subscribes_once() {
+        let mut hub = Hub::new();
+        let subscribe = |hub: &mut Hub, badge| hub.serve(badge, Request::Subscribe { quantities: 1, min_interval_ms: 100 }, 0, |_| true);
+        for badge in 1..=MAX_SUBSCRIBERS as u64 {
+            assert_eq!(subscribe(&mut hub, badge), Response::Subscribed { quantities: 1 });
+        }
+        assert_eq!(subscribe(&mut hub, 1), Response::Subscribed { quantities: 1 }, "replaces its own");
+        assert_eq!(subscribe(&mut hub, 99), Response::Refused(Error::TooManySubscribers { max: MAX_SUBSCRIBERS as u8 }));
     }
 }

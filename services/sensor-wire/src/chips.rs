@@ -104,6 +104,9 @@ mod tests {
     fn channels_round_trip() {
         let mut out = [0; 12];
         assert_eq!(encode_channels(&[-40_000, 7, i32::MAX], &mut out), 12);
-        assert_eq!([channel(&out, 0), channel(&out, 1), channel(&out, 2), channel(&out, 3)], [Some(-40_000), Some(7), Some(i32::MAX), None]);
+        assert_eq!(
+            [channel(&out, 0), channel(&out, 1), channel(&out, 2), channel(&out, 3)],
+            [Some(-40_000), Some(7), Some(i32::MAX), None]
+        );
     }
 }

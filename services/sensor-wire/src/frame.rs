@@ -113,10 +113,9 @@ impl core::fmt::Display for FrameError {
         match self {
             FrameError::TooLong { length } => write!(f, "frame length {length} is above the maximum {MAX_PAYLOAD}"),
             FrameError::UnknownKind { kind } => write!(f, "frame kind 0x{kind:02x} is unknown"),
-            FrameError::BadCrc { kind, sequence, computed, carried } => write!(
-                f,
-                "frame {kind:?} #{sequence}: CRC 0x{carried:04x} carried, 0x{computed:04x} computed over its bytes"
-            ),
+            FrameError::BadCrc { kind, sequence, computed, carried } => {
+                write!(f, "frame {kind:?} #{sequence}: CRC 0x{carried:04x} carried, 0x{computed:04x} computed over its bytes")
+            }
         }
     }
 }

@@ -246,7 +246,10 @@ mod tests {
     fn chips_answer_their_id_and_measurement_and_strangers_are_refused() {
         let mut sim = sim(Mode::Healthy);
         let answer = frames(&sim.receive(&request(0x48, &[0xFF], 1, 1), 0));
-        assert_eq!(Outcome::from_frame(answer[0].as_ref().unwrap(), 1), Ok(Outcome::Done(heapless::Vec::from_slice(&[Chip::Thermal.id()]).unwrap())));
+        assert_eq!(
+            Outcome::from_frame(answer[0].as_ref().unwrap(), 1),
+            Ok(Outcome::Done(heapless::Vec::from_slice(&[Chip::Thermal.id()]).unwrap()))
+        );
         let answer = frames(&sim.receive(&request(0x48, &[0x00], 4, 2), 0));
         let frame = answer[0].as_ref().unwrap();
         assert_eq!(frame.sequence, 2);

@@ -172,10 +172,9 @@ impl Model {
         match chip {
             Chip::Thermal => vec![round((truth.temperature_c + 0.05 * self.noise(1)) * 1000.0)],
             Chip::Power => vec![round((truth.power_w + 0.5 * self.noise(2)) * 1000.0)],
-            Chip::Pump => vec![
-                round(truth.flow_ml_min * (1.0 + 0.01 * self.noise(3))),
-                round(truth.pressure_pa * (1.0 + 0.01 * self.noise(4))),
-            ],
+            Chip::Pump => {
+                vec![round(truth.flow_ml_min * (1.0 + 0.01 * self.noise(3))), round(truth.pressure_pa * (1.0 + 0.01 * self.noise(4)))]
+            }
             Chip::Vibration => {
                 let f = self.vibration();
                 vec![round(f.rms_g * 1e6), round(f.kurtosis * 1000.0), round(f.fault_band_g * 1e6)]

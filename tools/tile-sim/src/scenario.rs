@@ -104,8 +104,12 @@ impl std::error::Error for ScenarioError {}
 /// Reads and parses the scenario file `path`.
 pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError { file: file.clone(), line: 0, field: String::new(), message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: 0,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
     parse(&file, &text)
 }
 
@@ -203,11 +207,17 @@ impl Parser<'_> {
         self.only(&head, &["name", "seed", "step_ms", "ambient_c"])?;
         let name = match head.t.get("name") {
             None => return Err(self.error(head.line, "scenario.name", "missing".into())),
-            Some(item) => item.as_str().filter(|s| !s.is_empty()).ok_or_else(|| self.field_error(&head, "name", "must be a non-empty string".into()))?,
+            Some(item) => item
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| self.field_error(&head, "name", "must be a non-empty string".into()))?,
         };
         let seed = match head.t.get("seed") {
             None => 0,
-            Some(item) => item.as_integer().filter(|&n| n >= 0).ok_or_else(|| self.field_error(&head, "seed", "must be a non-negative integer".into()))? as u64,
+            Some(item) => item
+                .as_integer()
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| self.field_error(&head, "seed", "must be a non-negative integer".into()))? as u64,
         };
         let step_ms = self.number(&head, "step_ms", 1.0..=10_000.0, Some(100.0))? as u64;
         let ambient_c = self.number(&head, "ambient_c", -40.0..=60.0, Some(25.0))?;
@@ -249,17 +259,7 @@ impl Parser<'_> {
             }
             faults.push(Fault { kind, begins_s, fails_s });
         }
-        Ok(Scenario {
-            name: name.to_string(),
-            seed,
-            step_ms,
-            ambient_c,
-            nominal_flow_ml_min,
-            nominal_pressure_pa,
-            load,
-            presence,
-            faults,
-        })
+        Ok(Scenario { name: name.to_string(), seed, step_ms, ambient_c, nominal_flow_ml_min, nominal_pressure_pa, load, presence, faults })
     }
 }
 
@@ -326,7 +326,10 @@ mod tests {
             error(&format!("{HEAD}[[fault]]\nkind = \"bearing-wear\"\nbegins_s = 10\nfails_s = 5\n")),
             "s.toml:9: fault[0].fails_s: must be later than begins_s (10)"
         );
-        assert_eq!(error(&format!("{HEAD}[[fault]]\nkind = \"melt\"\n")), "s.toml:7: fault[0].kind: unknown fault \"melt\" (expected bearing-wear)");
+        assert_eq!(
+            error(&format!("{HEAD}[[fault]]\nkind = \"melt\"\n")),
+            "s.toml:7: fault[0].kind: unknown fault \"melt\" (expected bearing-wear)"
+        );
         assert!(error(&format!("{HEAD}[scenario2]\n")).starts_with("s.toml:6: scenario2: unknown table"));
         assert!(error("[scenario\n").starts_with("s.toml:1: "));
         assert_eq!(

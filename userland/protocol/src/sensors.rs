@@ -124,6 +124,18 @@ pub enum LinkState {
     Garbled,
 }
 
+impl LinkState {
+    /// A short name for logs (`never-up`, `up`, `silent`, `garbled`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkState::NeverUp => "never-up",
+            LinkState::Up => "up",
+            LinkState::Silent => "silent",
+            LinkState::Garbled => "garbled",
+        }
+    }
+}
+
 /// What went wrong with the last failed transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkFault {
@@ -143,6 +155,22 @@ pub enum LinkFault {
     DataNack,
     /// The chip at the address has another identifier than expected.
     WrongChip,
+}
+
+impl LinkFault {
+    /// A short name for logs (`timeout`, `bad-crc`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkFault::Timeout => "timeout",
+            LinkFault::BadCrc => "bad-crc",
+            LinkFault::FrameTooLong => "frame-too-long",
+            LinkFault::UnknownKind => "unknown-kind",
+            LinkFault::BadPayload => "bad-payload",
+            LinkFault::AddressNack => "address-nack",
+            LinkFault::DataNack => "data-nack",
+            LinkFault::WrongChip => "wrong-chip",
+        }
+    }
 }
 
 /// Health of the link, since the sensors domain started.
@@ -217,6 +245,11 @@ pub enum Error {
     },
     /// `Updates` or `Unsubscribe` without a subscription.
     NotSubscribed,
+    /// The sensors domain already serves its most subscribers.
+    TooManySubscribers {
+        /// How many it serves.
+        max: u8,
+    },
 }
 
 /// What the sensors domain answers.
@@ -246,7 +279,14 @@ mod tests {
 
     #[test]
     fn the_largest_answer_fits_one_message() {
-        let reading = Reading { quantity: Quantity::PresenceDistance, value: i32::MIN, taken_ms: u64::MAX, age_ms: u64::MAX, sample: u32::MAX, stale: true };
+        let reading = Reading {
+            quantity: Quantity::PresenceDistance,
+            value: i32::MIN,
+            taken_ms: u64::MAX,
+            age_ms: u64::MAX,
+            sample: u32::MAX,
+            stale: true,
+        };
         let all = Response::Updates(heapless::Vec::from_slice(&[reading; 9]).unwrap());
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&all, &mut words).unwrap();
