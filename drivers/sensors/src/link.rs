@@ -111,7 +111,7 @@ impl<P: BytePort, C: Clock> SerialI2c<P, C> {
                 None if self.clock.now_ms() > deadline => return Err(LinkError::Timeout { sequence }),
                 None => continue,
             }
-            while let Some(found) = self.decoder.next() {
+            while let Some(found) = self.decoder.next_frame() {
                 let frame = match found {
                     Ok(frame) => frame,
                     // A corrupt frame that claims to answer this transaction, or one whose
@@ -207,7 +207,7 @@ pub(crate) mod tests {
     impl<F: FnMut(&Transaction, u8) -> Vec<u8>> BytePort for ScriptedPort<F> {
         fn send(&mut self, byte: u8) {
             self.decoder.push(byte);
-            while let Some(Ok(frame)) = self.decoder.next() {
+            while let Some(Ok(frame)) = self.decoder.next_frame() {
                 let transaction = Transaction::from_frame(&frame).unwrap();
                 let answer = (self.respond)(&transaction, frame.sequence);
                 self.inbox.extend(answer);

@@ -121,7 +121,7 @@ impl core::fmt::Display for FrameError {
 }
 
 /// Finds frames in a byte stream: [`Decoder::push`] each byte received, then take what it
-/// found with [`Decoder::next`] until it answers `None`.
+/// found with [`Decoder::next_frame`] until it answers `None`.
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     /// Bytes of a frame not complete yet (starting with a sync byte once one was found).
@@ -146,10 +146,10 @@ impl Decoder {
         self.buffer.clear();
     }
 
-    /// Adds one received byte. The buffer never holds more than one frame's worth: [`next`]
+    /// Adds one received byte. The buffer never holds more than one frame's worth: [`next_frame`]
     /// must be called until `None` before the next push.
     ///
-    /// [`next`]: Decoder::next
+    /// [`next_frame`]: Decoder::next_frame
     pub fn push(&mut self, byte: u8) {
         if self.buffer.is_empty() && byte != SYNC {
             self.garbage += 1;
@@ -165,54 +165,52 @@ impl Decoder {
 
     /// The next frame or error in the bytes pushed so far, or `None` when more bytes are
     /// needed.
-    pub fn next(&mut self) -> Option<Result<Frame, FrameError>> {
-        loop {
-            // Skip to the first sync byte.
-            match self.buffer.iter().position(|&b| b == SYNC) {
-                None => {
-                    self.garbage += self.buffer.len() as u64;
-                    self.buffer.clear();
-                    return None;
-                }
-                Some(0) => {}
-                Some(start) => {
-                    self.garbage += start as u64;
-                    self.drop_front(start);
-                }
-            }
-            if self.buffer.len() < 2 {
+    pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        // Skip to the first sync byte.
+        match self.buffer.iter().position(|&b| b == SYNC) {
+            None => {
+                self.garbage += self.buffer.len() as u64;
+                self.buffer.clear();
                 return None;
             }
-            let Some(kind) = Kind::from_byte(self.buffer[1]) else {
-                let kind = self.buffer[1];
-                self.drop_front(1);
-                return Some(Err(FrameError::UnknownKind { kind }));
-            };
-            if self.buffer.len() < 4 {
-                return None;
+            Some(0) => {}
+            Some(start) => {
+                self.garbage += start as u64;
+                self.drop_front(start);
             }
-            let length = self.buffer[3];
-            if usize::from(length) > MAX_PAYLOAD {
-                self.drop_front(1);
-                return Some(Err(FrameError::TooLong { length }));
-            }
-            let total = OVERHEAD + usize::from(length);
-            if self.buffer.len() < total {
-                return None;
-            }
-            let sequence = self.buffer[2];
-            let computed = CRC16.checksum(&self.buffer[1..total - 2]);
-            let carried = u16::from_be_bytes([self.buffer[total - 2], self.buffer[total - 1]]);
-            if computed != carried {
-                self.drop_front(1);
-                return Some(Err(FrameError::BadCrc { kind, sequence, computed, carried }));
-            }
-            let mut payload = heapless::Vec::new();
-            // The length was checked against MAX_PAYLOAD above.
-            let _ = payload.extend_from_slice(&self.buffer[4..total - 2]);
-            self.drop_front(total);
-            return Some(Ok(Frame { kind, sequence, payload }));
         }
+        if self.buffer.len() < 2 {
+            return None;
+        }
+        let Some(kind) = Kind::from_byte(self.buffer[1]) else {
+            let kind = self.buffer[1];
+            self.drop_front(1);
+            return Some(Err(FrameError::UnknownKind { kind }));
+        };
+        if self.buffer.len() < 4 {
+            return None;
+        }
+        let length = self.buffer[3];
+        if usize::from(length) > MAX_PAYLOAD {
+            self.drop_front(1);
+            return Some(Err(FrameError::TooLong { length }));
+        }
+        let total = OVERHEAD + usize::from(length);
+        if self.buffer.len() < total {
+            return None;
+        }
+        let sequence = self.buffer[2];
+        let computed = CRC16.checksum(&self.buffer[1..total - 2]);
+        let carried = u16::from_be_bytes([self.buffer[total - 2], self.buffer[total - 1]]);
+        if computed != carried {
+            self.drop_front(1);
+            return Some(Err(FrameError::BadCrc { kind, sequence, computed, carried }));
+        }
+        let mut payload = heapless::Vec::new();
+        // The length was checked against MAX_PAYLOAD above.
+        let _ = payload.extend_from_slice(&self.buffer[4..total - 2]);
+        self.drop_front(total);
+        Some(Ok(Frame { kind, sequence, payload }))
     }
 
     fn drop_front(&mut self, count: usize) {
@@ -244,7 +242,7 @@ mod tests {
         let mut found = Vec::new();
         for &byte in stream {
             decoder.push(byte);
-            while let Some(result) = decoder.next() {
+            while let Some(result) = decoder.next_frame() {
                 found.push(result);
             }
         }

@@ -101,7 +101,7 @@ impl Sim {
         let mut out = Vec::new();
         for &byte in bytes {
             self.decoder.push(byte);
-            while let Some(found) = self.decoder.next() {
+            while let Some(found) = self.decoder.next_frame() {
                 let Ok(frame) = found else {
                     self.counters.refused += 1;
                     continue;
@@ -235,7 +235,7 @@ mod tests {
         let mut found = Vec::new();
         for &b in bytes {
             decoder.push(b);
-            while let Some(f) = decoder.next() {
+            while let Some(f) = decoder.next_frame() {
                 found.push(f);
             }
         }

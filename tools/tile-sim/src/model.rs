@@ -143,7 +143,7 @@ impl Model {
         let wear = self.truth().wear;
         let mut rng = Rng::new(self.scenario.seed ^ 0x5649_4252 ^ self.step.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let bpfo = SHAFT_HZ * BPFO_ORDER;
-        let phase = rng.uniform() * 6.283;
+        let phase = rng.uniform() * std::f64::consts::TAU;
         let mut samples = [0.0f64; WINDOW];
         for (i, x) in samples.iter_mut().enumerate() {
             let t = i as f64 / SAMPLE_HZ;
