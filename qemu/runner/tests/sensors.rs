@@ -82,6 +82,14 @@ fn drive(log: &Path, sim: &Shared) -> Result<(), String> {
     set_mode(sim, Mode::Garble { every: 1 });
     wait_events(log, "sensors.link", &[("state", "garbled")], 1, Duration::from_secs(30))?;
     wait_events(log, "sensorclient.state", &[("stale", "true"), ("link", "garbled")], 1, Duration::from_secs(30))?;
+    // Long enough for both kinds of corruption (a bit flipped; a false start before it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).counters().garbled < 20 {
+        if Instant::now() > deadline {
+            return Err("the simulator garbled fewer than 20 answers in 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Healthy again: fresh readings.
     set_mode(sim, Mode::Healthy);
     wait_events(log, "sensorclient.state", &[("stale", "false"), ("link", "up")], 2, Duration::from_secs(30))?;
@@ -208,4 +216,9 @@ fn the_sensors_domain_serves_the_simulators_readings_and_reports_a_dead_or_garbl
     assert!(simulator.counters().garbled > 0, "the simulator garbled nothing: {:?}", simulator.counters());
     let garbled = states.iter().find(|e| e.get("link") == Some("garbled")).expect("a garbled state");
     assert!(garbled.get("corrupt").and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| c > 0), "{}", garbled.line);
+    // Healed: the domain counted the corrupt answers it refused.
+    let healed = outcome.events("sensors.link");
+    let healed = healed.last().expect("link events");
+    let corrupt = healed.get("corrupt").and_then(|c| c.parse::<u32>().ok()).unwrap_or(0);
+    assert!(healed.get("state") == Some("up") && corrupt >= 10, "{}", healed.line);
 }

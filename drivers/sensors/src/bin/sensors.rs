@@ -15,7 +15,6 @@ use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_driver_sensors::hub::Hub;
 use tileos_driver_sensors::link::{BytePort, Clock, SerialI2c};
-use tileos_protocol::ProtocolError;
 use tileos_protocol::sensors::{Response, Sensors};
 use tileos_sys::cap::IoPort;
 use tileos_sys::{log, log_event};
@@ -98,49 +97,52 @@ fn main(Resources { sensors, port }: Resources) -> ! {
     log_event!("sensors.ready", port = "0x2f8", sample_ms = SAMPLE_MS);
     let mut last_sample: Option<u64> = None;
     loop {
+        // A round of samples whenever one is due, also between requests: a client calling
+        // without pause (or a higher-priority one that leaves this domain the processor only
+        // while it waits for an answer) must not stop the sampling.
         let now = bus.clock().now_ms();
-        let mut busy = false;
         if last_sample.is_none_or(|last| now.saturating_sub(last) >= SAMPLE_MS) {
             last_sample = Some(now);
-            if let Some(state) = hub.sample(&mut bus, now) {
-                let link = hub.link();
-                let fault = link.last_fault.map_or("none", |fault| fault.name());
-                log!("sensors: link {}: last fault {fault}, {} of {} transactions failed", state.name(), link.failures, link.transactions);
-                log_event!(
-                    "sensors.link",
-                    state = state.name(),
-                    fault = fault,
-                    failures = link.failures,
-                    corrupt = link.corrupt,
-                    timeouts = link.timeouts
-                );
-            }
-            hub.set_garbage_bytes(bus.garbage_bytes());
-            for badge in hub.due_signals(bus.clock().now_ms()) {
-                if let Some(wake) = wake_of(badge) {
-                    wake.signal();
-                }
-            }
+            sample(&mut hub, &mut bus);
         }
-        // Every request waiting, without blocking.
-        loop {
-            let message = tileos_sys::raw_syscall(Syscall::NbRecv, sensors.cptr(), MessageInfo::default(), [0; 4]);
-            if message.info.label() == 0 && message.info.length() == 0 && message.badge == 0 {
-                break;
-            }
-            busy = true;
-            let now = bus.clock().now_ms();
-            let answer = tileos_sys::rpc::decode_request::<Sensors>(&message)
-                .map(|request| hub.serve(message.badge, request, now, |badge| wake_of(badge).is_some()));
-            match &answer {
-                Err(error) => log_event!("sensors.refused", badge = message.badge, error = DebugWord(error)),
-                Ok(Response::Refused(error)) => log_event!("sensors.refused", badge = message.badge, error = DebugWord(error)),
-                Ok(_) => {}
-            }
-            tileos_sys::rpc::answer::<Sensors>(None, answer.map_err(|error: ProtocolError| error));
-        }
-        if !busy {
+        let message = tileos_sys::raw_syscall(Syscall::NbRecv, sensors.cptr(), MessageInfo::default(), [0; 4]);
+        if message.info.label() == 0 && message.info.length() == 0 && message.badge == 0 {
             tileos_sys::yield_now();
+            continue;
+        }
+        let now = bus.clock().now_ms();
+        let answer = tileos_sys::rpc::decode_request::<Sensors>(&message)
+            .map(|request| hub.serve(message.badge, request, now, |badge| wake_of(badge).is_some()));
+        match &answer {
+            Err(error) => log_event!("sensors.refused", badge = message.badge, error = DebugWord(error)),
+            Ok(Response::Refused(error)) => log_event!("sensors.refused", badge = message.badge, error = DebugWord(error)),
+            Ok(_) => {}
+        }
+        tileos_sys::rpc::answer::<Sensors>(None, answer);
+    }
+}
+
+/// One round of samples: every chip read, a change of the link's state logged, due
+/// subscribers signalled.
+fn sample(hub: &mut Hub, bus: &mut SerialI2c<Com2, TscClock>) {
+    let now = bus.clock().now_ms();
+    if let Some(state) = hub.sample(bus, now) {
+        let link = hub.link();
+        let fault = link.last_fault.map_or("none", |fault| fault.name());
+        log!("sensors: link {}: last fault {fault}, {} of {} transactions failed", state.name(), link.failures, link.transactions);
+        log_event!(
+            "sensors.link",
+            state = state.name(),
+            fault = fault,
+            failures = link.failures,
+            corrupt = link.corrupt,
+            timeouts = link.timeouts
+        );
+    }
+    hub.set_garbage_bytes(bus.garbage_bytes());
+    for badge in hub.due_signals(bus.clock().now_ms()) {
+        if let Some(wake) = wake_of(badge) {
+            wake.signal();
         }
     }
 }
