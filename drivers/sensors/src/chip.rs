@@ -20,8 +20,9 @@ pub enum ChipError<E> {
     },
 }
 
-/// A driver for one chip on bus `I`: checks the chip's identifier before the first
-/// measurement (and again after any failure), then reads all its channels at once.
+/// A driver for one chip, on whichever `embedded_hal::i2c::I2c` bus [`ChipDriver::measure`]
+/// is given: checks the chip's identifier before the first measurement (and again after
+/// any failure), then reads all its channels at once.
 #[derive(Clone, Copy, Debug)]
 pub struct ChipDriver {
     chip: Chip,

@@ -38,8 +38,8 @@ pub enum LinkError {
     DataNack,
     /// The other end could not make sense of the transaction.
     Malformed,
-    /// The transaction writes more than [`MAX_WRITE`] or reads more than [`MAX_READ`]
-    /// bytes at once, or mixes reads before writes in a way one frame cannot carry.
+    /// A run of writes of more than [`MAX_WRITE`] bytes, or of reads of more than
+    /// [`MAX_READ`], which one frame cannot carry.
     Unsupported,
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tileos_qemu::images::{scenario_archive, test_images, workspace_root};
-use tileos_qemu::{Event, Machine, run_until_host_done};
+use tileos_qemu::{Event, Machine, run_until_host_done, sensor_link_args};
 use tileos_sensor_wire::chips::Chip;
 use tileos_tile_sim::link::{Mode, Served, Shared, Sim, serve};
 use tileos_tile_sim::model::Model;
@@ -34,17 +34,6 @@ fn start_simulator() -> (u16, Shared) {
     let server = sim.clone();
     std::thread::spawn(move || serve(listener, server, SPEED));
     (port, sim)
-}
-
-/// QEMU's COM2 (0x2f8, IRQ 3) on a socket to the simulator, reconnecting every second
-/// when the simulator closes it.
-fn com2_to(port: u16) -> Vec<String> {
-    vec![
-        "-chardev".into(),
-        format!("socket,id=sensors,host=127.0.0.1,port={port},reconnect=1"),
-        "-device".into(),
-        "isa-serial,chardev=sensors,index=1".into(),
-    ]
 }
 
 fn set_mode(sim: &Shared, mode: Mode) {
@@ -130,7 +119,7 @@ fn the_sensors_domain_serves_the_simulators_readings_and_reports_a_dead_or_garbl
     let log = images.logs.join("tile-sensors.log");
     std::fs::write(&log, b"").expect("empty the serial log");
     let (port, sim) = start_simulator();
-    let machine = Machine { extra_args: com2_to(port), ..Machine::default() };
+    let machine = Machine { extra_args: sensor_link_args("127.0.0.1", port), ..Machine::default() };
     let boot = images.tile_boot(scenario_archive("sensors"));
     let done = Arc::new(AtomicBool::new(false));
     let (host_done, watched, controlled) = (done.clone(), log.clone(), sim.clone());
