@@ -299,7 +299,7 @@ mod tests {
                 other => garbled_or_silent(other, sequence),
             }
         });
-        SerialI2c::new(port, TestClock::default(), 10)
+        SerialI2c::new(port, TestClock::default(), 100)
     }
 
     fn garbled_or_silent(behaviour: Behaviour, sequence: u8) -> Vec<u8> {

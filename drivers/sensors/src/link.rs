@@ -98,19 +98,25 @@ impl<P: BytePort, C: Clock> SerialI2c<P, C> {
         let frame = transaction.to_frame(sequence).ok_or(LinkError::Unsupported)?;
         let mut bytes = [0u8; MAX_FRAME];
         let length = frame.encode(&mut bytes);
-        // Whatever arrived before this transaction is stale: drop it.
-        while self.port.receive().is_some() {}
+        // Whatever arrived before this transaction is stale: drop it (a bounded amount: a
+        // link that never stops sending must not hold the domain here).
+        for _ in 0..4 * MAX_FRAME {
+            if self.port.receive().is_none() {
+                break;
+            }
+        }
         self.decoder.reset();
         for &byte in &bytes[..length] {
             self.port.send(byte);
         }
         let deadline = self.clock.now_ms() + self.timeout_ms;
         loop {
-            match self.port.receive() {
-                Some(byte) => self.decoder.push(byte),
-                None if self.clock.now_ms() > deadline => return Err(LinkError::Timeout { sequence }),
-                None => continue,
+            // The deadline holds whether bytes come or not (a stream of garbage is silence).
+            if self.clock.now_ms() > deadline {
+                return Err(LinkError::Timeout { sequence });
             }
+            let Some(byte) = self.port.receive() else { continue };
+            self.decoder.push(byte);
             while let Some(found) = self.decoder.next_frame() {
                 let frame = match found {
                     Ok(frame) => frame,
@@ -178,7 +184,8 @@ pub(crate) mod tests {
     use std::rc::Rc;
     use tileos_sensor_wire::frame::Frame;
 
-    /// A clock the test moves; every read of it advances it by 1 ms (so waits end).
+    /// A clock that advances by 1 ms at every read (so waits end; a timeout of N ms is N
+    /// reads, each received byte one of them).
     #[derive(Clone, Default)]
     pub struct TestClock(pub Rc<Cell<u64>>);
 
@@ -295,6 +302,24 @@ pub(crate) mod tests {
         bus.write_read(0x48, &[0], &mut buffer).unwrap();
         assert_eq!(buffer, [1; 4]);
         assert_eq!((bus.late_answers(), bus.garbage_bytes()), (1, 4));
+    }
+
+    /// A port that never stops sending noise (no sync byte).
+    struct Babbling;
+
+    impl BytePort for Babbling {
+        fn send(&mut self, _: u8) {}
+        fn receive(&mut self) -> Option<u8> {
+            Some(0x55)
+        }
+    }
+
+    #[test]
+    fn a_link_that_never_stops_sending_noise_times_out() {
+        let mut bus = SerialI2c::new(Babbling, TestClock::default(), 30);
+        let mut buffer = [0; 4];
+        assert_eq!(bus.write_read(0x48, &[0], &mut buffer), Err(LinkError::Timeout { sequence: 1 }));
+        assert!(bus.garbage_bytes() > 0);
     }
 
     #[test]
