@@ -66,6 +66,13 @@ impl ChipDriver {
     }
 }
 
+/// Reports the tile's load (permille, at most [`chips::MAX_LOAD_PERMILLE`]) to the power
+/// chip's load register.
+pub fn report_load<I: I2c>(bus: &mut I, permille: u16) -> Result<(), I::Error> {
+    let [high, low] = permille.min(chips::MAX_LOAD_PERMILLE).to_be_bytes();
+    bus.write(Chip::Power.address(), &[chips::LOAD_REGISTER, high, low])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +94,10 @@ mod tests {
         fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
             if let Some(kind) = self.fail {
                 return Err(kind);
+            }
+            if let [Operation::Write(write)] = operations {
+                self.log.push((address, write.to_vec(), 0));
+                return Ok(());
             }
             let [Operation::Write(write), Operation::Read(read)] = operations else { panic!("not a register read") };
             self.log.push((address, write.to_vec(), read.len()));
@@ -111,6 +122,13 @@ mod tests {
         assert_eq!(&driver.measure(&mut bus).unwrap()[..], &[1200, 150_000]);
         assert_eq!(&driver.measure(&mut bus).unwrap()[..], &[1200, 150_000]);
         assert_eq!(bus.log, [(0x20, vec![0xFF], 1), (0x20, vec![0x00], 8), (0x20, vec![0x00], 8)]);
+    }
+
+    #[test]
+    fn the_load_is_one_write_of_the_power_chips_load_register() {
+        let mut bus = MockBus { id: 0, measurement: Vec::new(), log: Vec::new(), fail: None };
+        report_load(&mut bus, 750).unwrap();
+        assert_eq!(bus.log, [(0x40, vec![chips::LOAD_REGISTER, 0x02, 0xEE], 0)]);
     }
 
     #[test]

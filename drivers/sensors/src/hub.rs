@@ -75,6 +75,8 @@ pub struct Hub {
     latest: [Option<Latest>; 9],
     link: LinkStatus,
     subscribers: heapless::Vec<Subscriber, MAX_SUBSCRIBERS>,
+    /// A load reported by a client, not written to the bus yet.
+    pending_load: Option<u16>,
 }
 
 impl Default for Hub {
@@ -96,9 +98,11 @@ impl Hub {
                 timeouts: 0,
                 corrupt: 0,
                 garbage_bytes: 0,
+                loads_written: 0,
                 last_fault: None,
             },
             subscribers: heapless::Vec::new(),
+            pending_load: None,
         }
     }
 
@@ -107,9 +111,21 @@ impl Hub {
         self.link
     }
 
-    /// Reads every chip once at `now_ms`; returns the link's new state if it changed.
+    /// Writes a reported load, if one waits, then reads every chip once at `now_ms`;
+    /// returns the link's new state if it changed.
     pub fn sample<I: I2c<Error = LinkError>>(&mut self, bus: &mut I, now_ms: u64) -> Option<LinkState> {
         let (mut good, mut timeouts, mut corrupt) = (0, 0, 0);
+        if let Some(permille) = self.pending_load {
+            self.link.transactions = self.link.transactions.saturating_add(1);
+            match crate::chip::report_load(bus, permille) {
+                Ok(()) => {
+                    self.pending_load = None;
+                    self.link.loads_written = self.link.loads_written.saturating_add(1);
+                }
+                // Kept: written again at the next round.
+                Err(error) => self.count_failure(fault_of(&ChipError::Bus(error)), &mut timeouts, &mut corrupt),
+            }
+        }
         for index in 0..self.drivers.len() {
             let chip = self.drivers[index].chip();
             self.link.transactions = self.link.transactions.saturating_add(1);
@@ -126,22 +142,7 @@ impl Hub {
                         }
                     }
                 }
-                Err(error) => {
-                    let fault = fault_of(&error);
-                    self.link.failures = self.link.failures.saturating_add(1);
-                    match fault {
-                        LinkFault::Timeout => {
-                            timeouts += 1;
-                            self.link.timeouts = self.link.timeouts.saturating_add(1);
-                        }
-                        LinkFault::BadCrc | LinkFault::FrameTooLong | LinkFault::UnknownKind | LinkFault::BadPayload => {
-                            corrupt += 1;
-                            self.link.corrupt = self.link.corrupt.saturating_add(1);
-                        }
-                        LinkFault::AddressNack | LinkFault::DataNack | LinkFault::WrongChip => {}
-                    }
-                    self.link.last_fault = Some(fault);
-                }
+                Err(error) => self.count_failure(fault_of(&error), &mut timeouts, &mut corrupt),
             }
         }
         let state = if corrupt > 0 {
@@ -157,6 +158,23 @@ impl Hub {
         let changed = state != self.link.state;
         self.link.state = state;
         changed.then_some(state)
+    }
+
+    /// Counts a failed transaction in the link's health and in this round's counts.
+    fn count_failure(&mut self, fault: LinkFault, timeouts: &mut u32, corrupt: &mut u32) {
+        self.link.failures = self.link.failures.saturating_add(1);
+        match fault {
+            LinkFault::Timeout => {
+                *timeouts += 1;
+                self.link.timeouts = self.link.timeouts.saturating_add(1);
+            }
+            LinkFault::BadCrc | LinkFault::FrameTooLong | LinkFault::UnknownKind | LinkFault::BadPayload => {
+                *corrupt += 1;
+                self.link.corrupt = self.link.corrupt.saturating_add(1);
+            }
+            LinkFault::AddressNack | LinkFault::DataNack | LinkFault::WrongChip => {}
+        }
+        self.link.last_fault = Some(fault);
     }
 
     /// Records the bytes received outside frames so far (from the link).
@@ -216,6 +234,13 @@ impl Hub {
                 None => Err(Error::NotSubscribed),
             },
             Request::Updates => self.updates(badge, now_ms),
+            Request::ReportLoad { permille } if permille > tileos_sensor_wire::chips::MAX_LOAD_PERMILLE => {
+                Err(Error::LoadOutOfRange { permille })
+            }
+            Request::ReportLoad { permille } => {
+                self.pending_load = Some(permille);
+                Ok(Response::LoadAccepted)
+            }
         };
         answer.unwrap_or_else(Response::Refused)
     }
@@ -286,6 +311,7 @@ mod tests {
             let chip = Chip::at(t.address).unwrap();
             let data = match t.write[0] {
                 chips::ID_REGISTER => vec![chip.id()],
+                chips::LOAD_REGISTER => Vec::new(),
                 _ => {
                     let Behaviour::Good(base) = behaviour.get() else { return garbled_or_silent(behaviour.get(), sequence) };
                     let values: Vec<i32> = (0..chip.channels() as i32).map(|c| base + c).collect();
@@ -357,6 +383,24 @@ mod tests {
         behaviour.set(Behaviour::Good(600));
         assert_eq!(hub.sample(&mut bus, 3100), Some(LinkState::Up));
         assert!(!value(hub.serve(1, Request::Read(Quantity::Power), 3100, |_| false)).stale);
+    }
+
+    #[test]
+    fn a_reported_load_is_written_at_the_next_round_and_kept_until_written() {
+        let behaviour = std::rc::Rc::new(std::cell::Cell::new(Behaviour::Silent));
+        let mut bus = bus(behaviour.clone());
+        let mut hub = Hub::new();
+        assert_eq!(
+            hub.serve(1, Request::ReportLoad { permille: 1001 }, 0, |_| false),
+            Response::Refused(Error::LoadOutOfRange { permille: 1001 })
+        );
+        assert_eq!(hub.serve(1, Request::ReportLoad { permille: 600 }, 0, |_| false), Response::LoadAccepted);
+        hub.sample(&mut bus, 0);
+        assert_eq!(hub.link().loads_written, 0, "the silent link took nothing");
+        behaviour.set(Behaviour::Good(1));
+        hub.sample(&mut bus, 250);
+        hub.sample(&mut bus, 500);
+        assert_eq!(hub.link().loads_written, 1, "written once, then no more");
     }
 
     #[test]

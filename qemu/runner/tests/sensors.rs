@@ -140,6 +140,9 @@ fn the_sensors_domain_serves_the_simulators_readings_and_reports_a_dead_or_garbl
     }
     for what in [
         "link-up",
+        "load-out-of-range",
+        "load-accepted",
+        "load-written",
         "subscribe",
         "updates",
         "hostile-unknown-label",
@@ -165,6 +168,7 @@ fn the_sensors_domain_serves_the_simulators_readings_and_reports_a_dead_or_garbl
         ("96", "NoQuantities"),
         ("96", "UnknownQuantities"),
         ("96", "IntervalTooShort"),
+        ("96", "LoadOutOfRange"),
         ("97", "NoNotification"),
         ("97", "NotSubscribed"),
     ] {
@@ -187,6 +191,14 @@ fn the_sensors_domain_serves_the_simulators_readings_and_reports_a_dead_or_garbl
     for event in &states {
         assert_served(served, "temperature", event.get("value").unwrap_or(""), &event.line);
     }
+    // The tile's reported load drives the simulator: 10 % (the scenario's) before, about
+    // 53 W; full load after, about 215 W.
+    let power = |event: Option<&Event>| event.and_then(|e| e.get("power").or(e.get("value"))?.parse::<i32>().ok()).unwrap_or(0);
+    let before = power(readings.iter().find(|e| e.get("quantity") == Some("power")));
+    let loaded = outcome.events("sensorclient.loaded");
+    let after = power(loaded.first());
+    assert!(before < 80_000 && after > 180_000, "power before the load report {before} mW, after {after} mW");
+    assert_served(served, "power", &after.to_string(), &loaded[0].line);
     // Someone stands 1.2 m from the tile throughout; the tile is warmer than the air.
     outcome.assert_event("sensorclient.reading", &[("quantity", "presence"), ("value", "1")]);
     let temperature = readings.iter().find(|e| e.get("quantity") == Some("temperature")).and_then(|e| e.get("value")?.parse::<i32>().ok());

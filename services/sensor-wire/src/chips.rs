@@ -5,13 +5,20 @@
 //! [`Chip::id`] (a driver checks it before trusting the chip), and
 //! [`MEASUREMENT_REGISTER`] reads the chip's latest measurement, all of its channels at
 //! once (so the channels of one reading belong together), each a big-endian `i32` in the
-//! channel's unit. Any other register, and any write of more than the register number, is
-//! refused with a data NACK.
+//! channel's unit. The power chip also takes the tile's load in [`LOAD_REGISTER`]. Any
+//! other register, and any other write of more than the register number, is refused with a
+//! data NACK.
 
 /// Register number of the one-byte chip identifier.
 pub const ID_REGISTER: u8 = 0xFF;
 /// Register number of the measurement (all channels, 4 bytes each, big-endian `i32`).
 pub const MEASUREMENT_REGISTER: u8 = 0x00;
+/// The power chip's load register, written only: two bytes, big-endian, the tile's load in
+/// permille (0..=[`MAX_LOAD_PERMILLE`]) as the tile reports it. The simulator's load
+/// follows the last value written instead of its scenario's schedule.
+pub const LOAD_REGISTER: u8 = 0x10;
+/// Largest load a tile reports, permille.
+pub const MAX_LOAD_PERMILLE: u16 = 1000;
 
 /// A simulated sensor chip on the tile's sensor bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

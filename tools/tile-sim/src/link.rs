@@ -147,6 +147,14 @@ impl Sim {
     /// What the addressed chip does with `transaction`.
     fn answer(&mut self, transaction: &Transaction) -> Outcome {
         let Some(chip) = Chip::at(transaction.address) else { return Outcome::AddressNack };
+        if let [chips::LOAD_REGISTER, high, low] = transaction.write[..] {
+            let permille = u16::from_be_bytes([high, low]);
+            if chip != Chip::Power || permille > chips::MAX_LOAD_PERMILLE || transaction.read != 0 {
+                return Outcome::DataNack;
+            }
+            self.model.report_load(f64::from(permille) / 1000.0);
+            return Outcome::Done(heapless::Vec::new());
+        }
         let [register] = transaction.write[..] else { return Outcome::DataNack };
         let mut data = heapless::Vec::new();
         match register {
@@ -266,6 +274,17 @@ mod tests {
         assert_eq!(nack(&sim.receive(&request(0x11, &[0], 4, 3), 0), 4), Ok(Outcome::AddressNack));
         assert_eq!(nack(&sim.receive(&request(0x48, &[0x33], 4, 4), 0), 4), Ok(Outcome::DataNack));
         assert_eq!(sim.counters().answered, 4);
+    }
+
+    #[test]
+    fn the_power_chip_takes_the_tiles_load_and_refuses_a_load_above_full() {
+        let mut sim = sim(Mode::Healthy);
+        let outcome = |bytes: &[u8]| Outcome::from_frame(frames(bytes)[0].as_ref().unwrap(), 0);
+        assert_eq!(outcome(&sim.receive(&request(0x40, &[0x10, 0x03, 0xE8], 0, 1), 0)), Ok(Outcome::Done(heapless::Vec::new())));
+        assert_eq!(sim.model().truth().load, 1.0);
+        assert_eq!(outcome(&sim.receive(&request(0x40, &[0x10, 0x03, 0xE9], 0, 2), 0)), Ok(Outcome::DataNack));
+        assert_eq!(outcome(&sim.receive(&request(0x48, &[0x10, 0x00, 0x01], 0, 3), 0)), Ok(Outcome::DataNack));
+        assert_eq!(sim.model().truth().load, 1.0);
     }
 
     #[test]

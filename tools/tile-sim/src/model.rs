@@ -1,7 +1,8 @@
 //! The simulated tile, stepped in simulated time (docs/sensors.md, "The model").
 //!
-//! - **Power**: the tile draws 20 W idle plus 180 W at full load (the scenario's load
-//!   schedule), the pump 15 W, more as its bearing drags.
+//! - **Power**: the tile draws 20 W idle plus 180 W at full load (the load the tile last
+//!   reported through the power chip, else the scenario's load schedule), the pump 15 W,
+//!   more as its bearing drags.
 //! - **Flow and pressure**: nominal flow, less by up to 30 % as the bearing wears;
 //!   pressure grows with the square of the flow.
 //! - **Temperature**: a thermal RC model, `C dT/dt = P − G (T − T_ambient)`, with a heat
@@ -75,13 +76,21 @@ pub struct Model {
     scenario: Scenario,
     step: u64,
     temperature_c: f64,
+    /// The load the tile last reported, which replaces the scenario's schedule.
+    reported_load: Option<f64>,
 }
 
 impl Model {
     /// The tile at time 0, at ambient temperature.
     pub fn new(scenario: Scenario) -> Model {
         let temperature_c = scenario.ambient_c;
-        Model { scenario, step: 0, temperature_c }
+        Model { scenario, step: 0, temperature_c, reported_load: None }
+    }
+
+    /// The tile reports its load (0..=1): from now on it drives power and heat instead of
+    /// the scenario's load schedule.
+    pub fn report_load(&mut self, load: f64) {
+        self.reported_load = Some(load.clamp(0.0, 1.0));
     }
 
     /// The scenario it runs.
@@ -119,7 +128,7 @@ impl Model {
     pub fn truth(&self) -> Truth {
         let time_s = self.time_s();
         let s = &self.scenario;
-        let load = s.load_at(time_s);
+        let load = self.reported_load.unwrap_or_else(|| s.load_at(time_s));
         let wear = s.bearing_wear_at(time_s);
         let flow = s.nominal_flow_ml_min * (1.0 - 0.3 * wear);
         Truth {
@@ -294,6 +303,15 @@ mod tests {
         assert!(late.kurtosis > 5.0, "{late:?}");
         assert!(model.truth().flow_ml_min < 0.75 * 1200.0);
         assert!(model.truth().temperature_c > healthy.truth().temperature_c + 3.0);
+    }
+
+    #[test]
+    fn a_reported_load_replaces_the_schedule() {
+        let mut model = Model::new(scenario("[[load]]\nat_s = 0\nload = 0.1\n"));
+        let idle = model.truth().power_w;
+        model.report_load(1.0);
+        assert!((model.truth().power_w - idle - 0.9 * LOAD_W).abs() < 1e-9);
+        assert_eq!(model.truth().load, 1.0);
     }
 
     #[test]

@@ -188,6 +188,8 @@ pub struct LinkStatus {
     pub corrupt: u32,
     /// Bytes received outside any frame.
     pub garbage_bytes: u32,
+    /// Loads written to the sensor bus.
+    pub loads_written: u32,
     /// The last failure.
     pub last_fault: Option<LinkFault>,
 }
@@ -213,6 +215,14 @@ pub enum Request {
     Updates,
     /// The link's health. Answer: [`Response::Link`].
     Link,
+    /// Report the tile's load (permille, 0..=1000) to the sensor bus (the power chip's load
+    /// register: the simulator's thermal and power models follow it). Written at the next
+    /// round of samples, and again at each round until the write succeeds. Answer:
+    /// [`Response::LoadAccepted`].
+    ReportLoad {
+        /// The load, permille.
+        permille: u16,
+    },
 }
 
 /// Why a request was refused.
@@ -245,6 +255,11 @@ pub enum Error {
     },
     /// `Updates` or `Unsubscribe` without a subscription.
     NotSubscribed,
+    /// A reported load above 1000 permille.
+    LoadOutOfRange {
+        /// The load reported.
+        permille: u16,
+    },
     /// The sensors domain already serves its most subscribers.
     TooManySubscribers {
         /// How many it serves.
@@ -270,6 +285,8 @@ pub enum Response {
     Updates(heapless::Vec<Reading, 9>),
     /// The link's health.
     Link(LinkStatus),
+    /// The load will be written at the next round of samples.
+    LoadAccepted,
     /// The request was refused.
     Refused(Error),
 }

@@ -3,7 +3,8 @@
 //! fact the test checks.
 //!
 //! With a `sensor-wake` notification (the subscriber): waits for the link, reads every
-//! quantity, subscribes and takes updates as it is signalled, sends hostile messages (an
+//! quantity, reports the tile's full load (and an impossible one), reads the power again,
+//! subscribes and takes updates as it is signalled, sends hostile messages (an
 //! unknown label, a length word beyond the message, a length of 2^64 − 1, an undecodable
 //! payload, bad subscriptions) and checks each gets its precise error while the service
 //! keeps answering; then watches the temperature reading and the link for ever, logging
@@ -108,6 +109,19 @@ fn subscriber(client: &Client<Sensors>, endpoint: tileos_sys::cap::Endpoint, wak
             other => check("read", false, &other),
         }
     }
+    // The tile reports full load: the simulator's power (and heat) follow it.
+    let too_much = client.call(&Request::ReportLoad { permille: 1001 });
+    check("load-out-of-range", too_much == Ok(Response::Refused(Error::LoadOutOfRange { permille: 1001 })), &too_much);
+    let accepted = client.call(&Request::ReportLoad { permille: 1000 });
+    check("load-accepted", accepted == Ok(Response::LoadAccepted), &accepted);
+    // Two rounds of samples later, the power reading was taken at full load.
+    pause(600);
+    match client.call(&Request::Read(Quantity::Power)) {
+        Ok(Response::Reading(r)) => log_event!("sensorclient.loaded", power = r.value, sample = r.sample, stale = r.stale),
+        other => check("loaded", false, &other),
+    }
+    let written = client.call(&Request::Link);
+    check("load-written", matches!(written, Ok(Response::Link(status)) if status.loads_written == 1), &written);
     // Subscriptions: temperature and the bearing's fault band, signalled at most every
     // 300 ms; five rounds of updates, each sample newer than the last.
     let set = Quantity::Temperature.bit() | Quantity::VibrationFaultBand.bit();
