@@ -33,7 +33,7 @@ help:
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
 	@echo "make lab-bench  the lab's figures: partition-heal-n at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
-	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK and TILE_*_PORT"
+	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK, TILE_*_PORT and TILE_SENSORS=HOST:PORT (the tile simulator on COM2, docs/sensors.md)"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
 deps:
@@ -169,8 +169,12 @@ TILE_UDP_PORT ?= 7007
 TILE_CLIENT_TCP_PORT ?= 7070
 TILE_CLIENT_UDP_PORT ?= 5000
 TILE_AGENT_PORT ?= 7700
+# TILE_SENSORS=HOST:PORT connects COM2 to a running tile simulator (docs/sensors.md);
+# empty (the default), COM2 has nothing behind it.
+TILE_SENSORS ?=
 TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT) \
-	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT) --agent-port $(TILE_AGENT_PORT)
+	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT) --agent-port $(TILE_AGENT_PORT) \
+	$(if $(TILE_SENSORS),--sensors $(TILE_SENSORS))
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 with $(TILE) — serial on this terminal; quit with Ctrl-A X"

@@ -14,6 +14,6 @@ pub mod torture;
 
 pub use machine::{
     AGENT_PORT, Boot, BootModule, CLIENT_TCP_PORT, CLIENT_UDP_PORT, Forward, Machine, TileDevices, forwarded_network,
-    forwarded_network_with, nvme_disk_args,
+    forwarded_network_with, nvme_disk_args, sensor_link_args,
 };
 pub use run::{Ended, Event, RunOutcome, RunnerError, run, run_interactive, run_until, run_until_host_done, run_watch};

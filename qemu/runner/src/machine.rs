@@ -61,6 +61,19 @@ pub fn nvme_disk_args(disk: &std::path::Path) -> Vec<String> {
     ]
 }
 
+/// The QEMU arguments that connect COM2 (I/O ports 0x2f8, IRQ 3: the sensors domain's
+/// serial link, docs/sensors.md) to the tile simulator (`tools/tile-sim`) listening on TCP
+/// `host:port`. QEMU connects in the background and again every second after the
+/// simulator closes the connection (or before it listens), so the guest never waits for it.
+pub fn sensor_link_args(host: &str, port: u16) -> Vec<String> {
+    vec![
+        "-chardev".into(),
+        format!("socket,id=sensors,host={},port={port},reconnect=1", escape_commas(host)),
+        "-device".into(),
+        "isa-serial,chardev=sensors,index=1".into(),
+    ]
+}
+
 /// Guest TCP port of the net-client domain (the example user of the socket protocol).
 pub const CLIENT_TCP_PORT: u16 = 7070;
 /// Guest UDP port of the net-client domain.
@@ -251,6 +264,14 @@ mod tests {
             ]));
         assert!(args.windows(2).any(|w| w == ["-device", "virtio-gpu-pci"]));
         assert!(args.windows(2).any(|w| w == ["-vga", "none"]));
+    }
+
+    #[test]
+    fn the_sensor_link_is_com2_on_a_reconnecting_socket() {
+        assert_eq!(
+            sensor_link_args("127.0.0.1", 7800),
+            ["-chardev", "socket,id=sensors,host=127.0.0.1,port=7800,reconnect=1", "-device", "isa-serial,chardev=sensors,index=1"]
+        );
     }
 
     #[test]

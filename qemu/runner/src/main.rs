@@ -4,8 +4,9 @@
 //! ```text
 //! tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso)
 //!             [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P] [--agent-port P]]
-//!             [--icount] [--gdb] [--log FILE --timeout SECONDS]
+//!             [--sensors HOST:PORT] [--icount] [--gdb] [--log FILE --timeout SECONDS]
 //! ```
+//! `--sensors` connects COM2 to the tile simulator (`tools/tile-sim`, docs/sensors.md).
 //! `--tile-devices` adds the full tile's devices (NVMe on DISK, created empty if missing;
 //! virtio-net with the status service on host TCP port P, default 8080, and the UDP echo
 //! on host UDP port P, default 7007; the net-client domain's line service on host TCP port
@@ -25,7 +26,7 @@ use std::time::Duration;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::{Boot, BootModule, Ended, Machine, TileDevices};
 
-const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P] [--agent-port P]] [--icount] [--gdb] [--log FILE --timeout SECONDS]\n       tileos-qemu --help";
+const USAGE: &str = "usage: tileos-qemu (--kernel K.elf32 [--cmdline C] [--module FILE[=CMDLINE]]... | --iso I.iso) [--tile-devices DISK [--tcp-port P] [--udp-port P] [--client-tcp-port P] [--client-udp-port P] [--agent-port P]] [--sensors HOST:PORT] [--icount] [--gdb] [--log FILE --timeout SECONDS]\n       tileos-qemu --help";
 
 /// Every option with its one-line description, for `--help`.
 const OPTIONS: &[(&str, &str)] = &[
@@ -48,6 +49,10 @@ const OPTIONS: &[(&str, &str)] = &[
         "host UDP port forwarded to net-client's datagram service, guest UDP 5000 (default 5000; make run: TILE_CLIENT_UDP_PORT)",
     ),
     ("--agent-port P", "host TCP port forwarded to the update agent (tilectl), guest TCP 7700 (default 7700; make run: TILE_AGENT_PORT)"),
+    (
+        "--sensors HOST:PORT",
+        "connect COM2 (the sensors domain's link) to the tile simulator listening there (tileos-tile-sim serve; make run: TILE_SENSORS)",
+    ),
     ("--icount", "count guest instructions (-icount shift=0,sleep=off): repeatable timings, as make bench uses"),
     ("--gdb", "start halted with QEMU's gdb stub on localhost:1234"),
     ("--log FILE", "run unattended: the serial output goes to FILE (and to stdout at the end); needs --timeout"),
@@ -110,6 +115,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             "--client-tcp-port" => client_tcp_port = port("--client-tcp-port", value("--client-tcp-port")?)?,
             "--client-udp-port" => client_udp_port = port("--client-udp-port", value("--client-udp-port")?)?,
             "--agent-port" => agent_port = port("--agent-port", value("--agent-port")?)?,
+            "--sensors" => {
+                let address = value("--sensors")?;
+                let (host, text) = address.rsplit_once(':').ok_or(format!("--sensors: '{address}' is not HOST:PORT"))?;
+                machine.extra_args.extend(tileos_qemu::sensor_link_args(host, port("--sensors", text.to_string())?));
+            }
             "--icount" => machine.icount = true,
             "--gdb" => machine.gdb = true,
             "--log" => log = Some(PathBuf::from(value("--log")?)),

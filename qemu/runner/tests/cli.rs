@@ -97,6 +97,18 @@ fn an_unknown_option_fails_and_shows_the_usage() {
 }
 
 #[test]
+fn a_sensor_link_without_a_port_is_refused_naming_the_option() {
+    for (address, expected) in
+        [("localhost", "--sensors: 'localhost' is not HOST:PORT"), ("localhost:x", "--sensors: 'x' is not a port number")]
+    {
+        let out = tileos_qemu(&["--kernel", "k.elf32", "--sensors", address]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+#[test]
 fn make_run_fails_when_a_forwarded_tcp_port_is_in_use() {
     let mut ports = free_ports();
     let occupant = TcpListener::bind("127.0.0.1:0").expect("occupy a TCP port");

@@ -52,6 +52,7 @@ fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
             "tileos-driver-net",
             "tileos-driver-nvme",
             "tileos-driver-pci",
+            "tileos-driver-sensors",
             "tileos-netstack",
             "tileos-rootserver",
             "tileos-service-federation",

@@ -25,6 +25,7 @@ pub mod federation;
 pub mod frames;
 pub mod module;
 pub mod pci;
+pub mod sensors;
 pub mod slots;
 pub mod socket;
 pub mod store;

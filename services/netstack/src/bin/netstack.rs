@@ -55,6 +55,10 @@ use tileos_sys::domain::{cap, served_endpoint, take_region};
 use tileos_sys::log;
 use tileos_sys::rpc::{answer, decode_request};
 
+/// Sockets per client and in all: a pod gateway's federation node holds a session per
+/// neighbour (a pod of 8 and its hub) plus its listener's backlog; 4 KiB buffers each way,
+/// so at most 256 KiB of the heap.
+const SOCKET_LIMITS: Limits = Limits { per_client: 16, total: 32 };
 /// Identifier of the netstack's ICMP echo requests.
 const PING_IDENT: u16 = 0x7113;
 
@@ -133,7 +137,7 @@ extern "C" fn _start() -> ! {
             }
         }
     });
-    let mut socket_server = SocketServer::new(Limits::default(), &[STATUS_PORT, DISCARD_PORT], &[ECHO_PORT, DHCP_CLIENT_PORT]);
+    let mut socket_server = SocketServer::new(SOCKET_LIMITS, &[STATUS_PORT, DISCARD_PORT], &[ECHO_PORT, DHCP_CLIENT_PORT]);
     // Socket clients seen so far (each is logged once), with their buffer regions.
     let mut socket_clients: Vec<(u64, Option<Mmio>)> = Vec::new();
     let clock = Clock::new(hpet.read64(reg::MAIN_COUNTER), counter);

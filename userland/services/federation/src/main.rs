@@ -75,10 +75,11 @@ const SEND_ROOM: u32 = 4096;
 const SOCKET_BUFFER_BYTES: usize = (SEND_AT + SEND_ROOM) as usize;
 /// Connections that may wait to be accepted (each counts as a socket of this client).
 const BACKLOG: u8 = 2;
-/// Most open connections (the netstack allows a client 8 sockets; the listener takes
-/// [`BACKLOG`]); one more accepted is closed at once and counted. A gateway of a pod of four
-/// (three tiles and the hub) and the lab fits; the node keeps one session per neighbour.
-const MAX_CONNECTIONS: usize = 6;
+/// Most open connections (the netstack allows a client 16 sockets; the listener takes
+/// [`BACKLOG`]); one more accepted is closed at once and counted. A gateway of a pod of
+/// eight (seven tiles and the hub) and the lab fits, with room for connections closing;
+/// the node keeps one session per neighbour.
+const MAX_CONNECTIONS: usize = 14;
 /// How often the node is ticked, in ms.
 const TICK_MS: u64 = 20;
 /// How often the network is polled without a wake-up (a connection being dialled), in ms.
