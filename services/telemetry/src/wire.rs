@@ -11,7 +11,7 @@ use crate::histogram::{BUCKETS, Histogram};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-/// Largest encoding: three counters and 65 buckets, each at most 1 + 10 bytes, plus the
+/// Largest encoding: three counters and 64 buckets, each at most 1 + 10 bytes, plus the
 /// bucket list's length.
 pub const MAX_ENCODED: usize = 3 * 10 + 1 + BUCKETS * 11;
 
@@ -34,12 +34,12 @@ struct Wire {
 /// Why bytes are not a valid report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireError {
-    /// Postcard could not decode the bytes (truncated, a varint too long, more than 65
+    /// Postcard could not decode the bytes (truncated, a varint too long, more than 64
     /// buckets, …), or the output buffer was too small when encoding.
     Malformed,
     /// Bytes were left over after the report.
     TrailingBytes,
-    /// A bucket index beyond the last bucket (64).
+    /// A bucket index beyond the last bucket (63).
     BucketOutOfRange(u8),
     /// Bucket indices not strictly increasing (a repeat, or out of order).
     BucketsUnordered(u8),
@@ -144,15 +144,15 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert_eq!(decode(&long), Err(WireError::TrailingBytes));
-        assert_eq!(decode(&raw(&[(65, 1)])), Err(WireError::BucketOutOfRange(65)));
+        assert_eq!(decode(&raw(&[(64, 1)])), Err(WireError::BucketOutOfRange(64)));
         assert_eq!(decode(&raw(&[(255, 1)])), Err(WireError::BucketOutOfRange(255)));
         assert_eq!(decode(&raw(&[(3, 1), (3, 1)])), Err(WireError::BucketsUnordered(3)));
         assert_eq!(decode(&raw(&[(9, 1), (2, 1)])), Err(WireError::BucketsUnordered(2)));
         assert_eq!(decode(&raw(&[(4, 0)])), Err(WireError::EmptyBucket(4)));
         assert_eq!(decode(&raw(&[(1, u64::MAX), (2, 1)])), Err(WireError::CountOverflow));
-        // A bucket list longer than there are buckets: postcard's length prefix says 66.
-        let mut oversized = std::vec![0u8, 0, 0, 66];
-        (0..66u8).for_each(|i| oversized.extend_from_slice(&[i, 1]));
+        // A bucket list longer than there are buckets: postcard's length prefix says 65.
+        let mut oversized = std::vec![0u8, 0, 0, 65];
+        (0..65u8).for_each(|i| oversized.extend_from_slice(&[i, 1]));
         assert_eq!(decode(&oversized), Err(WireError::Malformed));
         // A length prefix promising far more bytes than are there.
         assert_eq!(decode(&[0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]), Err(WireError::Malformed));
