@@ -1,6 +1,7 @@
 //! The compact wire form of [`DomainFigures`]: postcard (varints), the histogram sparse —
 //! only its non-empty buckets, as `(index, count)` in increasing index order. At most
-//! [`MAX_ENCODED`] bytes, so a report fits one protocol message (952 payload bytes).
+//! [`MAX_ENCODED`] bytes, so a report fits one protocol message (`tileos_protocol`'s
+//! `MAX_PAYLOAD`, 952 bytes; a test checks it).
 //!
 //! Decoding checks everything a hostile reporter could get wrong: bucket indices beyond
 //! the last bucket, repeated or unordered indices, empty buckets listed, a total above
@@ -128,7 +129,7 @@ mod tests {
         };
         let mut buffer = [0u8; MAX_ENCODED];
         let bytes = encode(&full, &mut buffer).unwrap();
-        assert!(bytes.len() <= MAX_ENCODED && MAX_ENCODED <= 952);
+        assert!(bytes.len() <= MAX_ENCODED && MAX_ENCODED <= tileos_protocol::MAX_PAYLOAD);
         assert_eq!(decode(bytes), Ok(full));
         let mut small = [0u8; 20];
         assert_eq!(encode(&full, &mut small), Err(WireError::Malformed));
