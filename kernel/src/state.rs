@@ -217,6 +217,8 @@ impl TcbRef {
         budget, set_budget: Budget;
         /// In the depleted queue.
         depleted, set_depleted: bool;
+        /// Timer ticks charged to the thread.
+        consumed_ticks, set_consumed_ticks: u64;
         /// Saved user registers (the whole frame).
         context, set_context: TrapFrame;
     }

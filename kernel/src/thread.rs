@@ -98,6 +98,8 @@ pub struct Tcb {
     pub budget: Budget,
     /// Runnable but out of budget: in the depleted queue instead of a ready queue.
     pub depleted: bool,
+    /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`).
+    pub consumed_ticks: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
@@ -125,6 +127,7 @@ impl Tcb {
             timeslice: TIMESLICE_TICKS,
             budget: Budget::UNLIMITED,
             depleted: false,
+            consumed_ticks: 0,
         }
     }
 }
@@ -210,7 +213,7 @@ pub fn yield_current() {
 }
 
 /// Timer tick: refill the depleted threads whose period ended and charge the running
-/// thread, which yields at the end of its timeslice and stops when its budget is used up.
+/// thread (its consumed time and its budget), which yields at the end of its timeslice and stops when its budget is used up.
 /// The depleted queue is walked whole (it holds only threads that ran out of budget).
 pub fn timer_tick() {
     let k = kernel();
@@ -234,6 +237,7 @@ pub fn timer_tick() {
         return;
     }
     let t = tcb(current);
+    t.set_consumed_ticks(t.consumed_ticks().saturating_add(1));
     t.set_timeslice(t.timeslice().saturating_sub(1));
     let mut budget = t.budget();
     let depleted = budget.charge(now);

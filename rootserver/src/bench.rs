@@ -16,7 +16,9 @@ use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
-use tileos_sys::cap::{Frame, Tcb};
+use tileos_protocol::echo::{Echo, Request, Response};
+use tileos_sys::cap::{Endpoint, Frame, Tcb};
+use tileos_sys::rpc::Client;
 use tileos_sys::{println, raw_syscall};
 
 const WARMUP: u64 = 1_000;
@@ -129,6 +131,35 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
         });
         report(name, cost, ITERATIONS);
     }
+
+    // Protocol calls (docs/telemetry.md): `rpc::Client::call` of the echo protocol against
+    // the bench-server mirroring each message (an `Increment(n)` mirrored decodes as the
+    // answer `Number(n)`), recorded in the root server's telemetry histogram, and the same
+    // call unrecorded; their difference is what recording costs.
+    let ep = alloc.make(ObjectType::Endpoint, 0);
+    let grants = [grant(ep, "bench")];
+    let spec = bench_spec(elf, 255, &grants, 3);
+    loader::spawn(&mut alloc, &spec).unwrap_or_else(|e| panic!("spawn mirror bench-server: {e}"));
+    let client = Client::<Echo>::new(Endpoint::from_cptr(ep));
+    // The figure must be of the call's successful path, not of an error.
+    let answer = client.call_unrecorded(&Request::Increment(1));
+    assert_eq!(answer, Ok(Response::Number(1)), "mirrored echo call");
+    let recorded_before = tileos_sys::telemetry::call_latencies().count();
+    let cost = measure(|| {
+        let _ = client.call(&Request::Increment(1));
+    });
+    report("rpc_call_cross_as", cost, ITERATIONS);
+    let recorded = tileos_sys::telemetry::call_latencies().count() - recorded_before;
+    let cost = measure(|| {
+        let _ = client.call_unrecorded(&Request::Increment(1));
+    });
+    report("rpc_call_cross_as_unrecorded", cost, ITERATIONS);
+    let median = tileos_sys::telemetry::call_latencies().percentile(500).map_or(0, |p| p.upper);
+    // Evidence that the recorded loop recorded (warm-up included) and the other did not.
+    println!(
+        "bench-telemetry recorded={recorded} after_unrecorded={} median_upper={median}",
+        tileos_sys::telemetry::call_latencies().count() - recorded_before
+    );
 
     // Notifications: the root server, at lower priority, signals A; the waiter in another
     // address space wakes, signals B and waits on A again; the root server's wait on B returns.

@@ -318,6 +318,9 @@ invocations! {
         /// An unbudgeted TCB whose MCP covers the target's priority.
         authority: CPtr,
     }
+    /// The CPU time the thread has consumed, in timer ticks (reply word 0): each tick of
+    /// the kernel's timer that interrupted the thread counted one (sampled, as budgets are).
+    TcbConsumedTime = 21 on Tcb {}
     /// Delete every derived capability of the capability in `slot`.
     CNodeRevoke = 30 on CNode {
         /// The slot.

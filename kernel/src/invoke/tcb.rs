@@ -1,6 +1,6 @@
 //! TCB methods: configure, priorities (bounded by the authority's maximum controlled
-//! priority, as in seL4), scheduling budgets, registers, suspend/resume, notification
-//! binding, IPC buffer.
+//! priority, as in seL4), scheduling budgets, consumed time, registers, suspend/resume,
+//! notification binding, IPC buffer.
 
 use super::{Call, Error, Result};
 use crate::ipc;
@@ -218,6 +218,10 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
             Ok(0)
+        }
+        Invocation::TcbConsumedTime(_) => {
+            ipc::set_message_register(call.caller, 0, tcb(target).consumed_ticks());
+            Ok(1)
         }
         Invocation::TcbUnbindNotification(_) => {
             if tcb(target).bound_notification() == 0 {

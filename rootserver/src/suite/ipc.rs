@@ -9,8 +9,8 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::fault;
 use tileos_abi::invocation::Label;
 use tileos_abi::invocation::{
-    CNodeDelete, CNodeMint, CPtr, FrameMap, Registers, Slot, TcbBindNotification, TcbConfigure, TcbReadRegisters, TcbResume,
-    TcbSetMcPriority, TcbSetPriority, TcbSuspend, TcbUnbindNotification, TcbWriteRegisters,
+    CNodeDelete, CNodeMint, CPtr, FrameMap, Registers, Slot, TcbBindNotification, TcbConfigure, TcbConsumedTime, TcbReadRegisters,
+    TcbResume, TcbSetMcPriority, TcbSetPriority, TcbSuspend, TcbUnbindNotification, TcbWriteRegisters,
 };
 use tileos_abi::message::LABEL_IPC_ABORTED;
 use tileos_abi::object::{ObjectType, Rights};
@@ -27,6 +27,8 @@ static HIGH_RAN: AtomicU64 = AtomicU64::new(0);
 static BUDGET_SPINS: AtomicU64 = AtomicU64::new(0);
 static BUDGET_DONE: AtomicU64 = AtomicU64::new(0);
 static BUDGET_TSC: AtomicU64 = AtomicU64::new(0);
+static CONSUMED_SPIN_TSC: AtomicU64 = AtomicU64::new(0);
+static CONSUMED_SPIN_DONE: AtomicU64 = AtomicU64::new(0);
 
 /// IPC buffers of test threads: 1 KiB each in the frame at this address.
 pub(super) const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
@@ -98,6 +100,18 @@ extern "C" fn budgeted_spinner() -> ! {
         BUDGET_SPINS.fetch_add(1, Ordering::Relaxed);
     }
     BUDGET_DONE.store(1, Ordering::Relaxed);
+    halt_self()
+}
+
+/// Spins for `CONSUMED_SPIN_TSC` time-stamp-counter ticks, sets `CONSUMED_SPIN_DONE` and
+/// waits for good.
+extern "C" fn timed_spinner() -> ! {
+    // SAFETY: rdtsc is allowed in user mode.
+    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    while unsafe { core::arch::x86_64::_rdtsc() } - start < CONSUMED_SPIN_TSC.load(Ordering::Relaxed) {
+        core::hint::spin_loop();
+    }
+    CONSUMED_SPIN_DONE.store(1, Ordering::Relaxed);
     halt_self()
 }
 
@@ -409,6 +423,46 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     expect_ok("restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
 
     budget_tests(env, buffers, unconfigured, tsc_per_ms);
+    consumed_time_tests(env, buffers, unconfigured, tsc_per_ms);
+}
+
+/// TcbConsumedTime (docs/abi.md §11.3): a thread that spins for about 60 ms is charged
+/// ticks, at most as many as passed; a thread that ran once and then waited the whole time
+/// is charged nothing more; a thread that never ran has none; only TCBs answer.
+fn consumed_time_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64) {
+    let consumed = |tcb: u64| Tcb::from_cptr(tcb).invoke(TcbConsumedTime {}).map(|reply| reply.words[0]);
+    check("consumed_time_of_a_new_thread_is_zero", consumed(unconfigured) == Ok(0), format_args!("{:?}", consumed(unconfigured)));
+    expect_error("consumed_time_needs_a_tcb", invoke(CNODE, Label::TcbConsumedTime, &[], &[]), InvocationError::IllegalOperation);
+    // The idle thread runs at once (priority 150 above the root server's lowered 100),
+    // marks HIGH_RAN and then waits for good.
+    HIGH_RAN.store(0, Ordering::Relaxed);
+    let idle = spawn(env, buffers, 13, high_priority, 150, 0);
+    expect_ok("consumed_lower_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }));
+    let idle_before = consumed(idle);
+    CONSUMED_SPIN_TSC.store(60 * tsc_per_ms, Ordering::Relaxed);
+    // SAFETY: rdtsc is allowed in user mode.
+    let start = unsafe { core::arch::x86_64::_rdtsc() };
+    // The spinner (priority 150) runs until it is done, then waits; the root server runs on.
+    let spinner = spawn(env, buffers, 14, timed_spinner, 150, 0);
+    // SAFETY: as above.
+    let elapsed_ms = (unsafe { core::arch::x86_64::_rdtsc() } - start) / tsc_per_ms.max(1);
+    let spun = consumed(spinner);
+    let idle_after = consumed(idle);
+    expect_ok("consumed_restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
+    let tick_ms = 5; // BootInfo tick_us: the kernel timer tick (docs/abi.md)
+    let bound = elapsed_ms / tick_ms + 1;
+    check(
+        "consumed_time_of_a_spinning_thread_grows",
+        CONSUMED_SPIN_DONE.load(Ordering::Relaxed) == 1 && spun.is_ok_and(|ticks| ticks >= 2 && ticks <= bound),
+        format_args!("spun {spun:?} ticks in {elapsed_ms} ms (at most {bound}), done {}", CONSUMED_SPIN_DONE.load(Ordering::Relaxed)),
+    );
+    check(
+        "consumed_time_of_a_waiting_thread_does_not_grow",
+        HIGH_RAN.load(Ordering::Relaxed) == 1 && idle_before.is_ok() && idle_before == idle_after,
+        format_args!("before {idle_before:?}, after {idle_after:?} while another thread spun"),
+    );
+    let own = consumed(slot::TCB);
+    check("consumed_time_of_the_caller_itself", own.is_ok_and(|ticks| ticks > 0), format_args!("{own:?}"));
 }
 
 /// Scheduling budgets: argument and authority errors, then a budgeted high-priority spinner

@@ -12,6 +12,7 @@ pub mod module;
 pub mod probe;
 pub mod rpc;
 pub mod skeleton;
+pub mod telemetry;
 
 #[doc(hidden)]
 pub use tileos_abi::manifest as __manifest;
@@ -140,6 +141,7 @@ pub fn reply(label: u64, words: &[u64]) {
 }
 
 /// The time-stamp counter (`rdtsc`): ticks since reset, for timeouts and measurements.
+#[inline(always)]
 pub fn timestamp() -> u64 {
     // SAFETY: `rdtsc` only reads the counter; the kernel never sets CR4.TSD, so it is
     // allowed at CPL 3.

@@ -474,7 +474,7 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
             let budget = rng.pick(&[0, 1, period, period.wrapping_add(1), any]);
             (created, &[budget, period], &[rng.pick(&[slots::TCB, created])])
         }
-        TcbSuspend | TcbResume | TcbUnbindNotification => (rng.pick(&[slots::TCB, created]), &[], &[]),
+        TcbSuspend | TcbResume | TcbUnbindNotification | TcbConsumedTime => (rng.pick(&[slots::TCB, created]), &[], &[]),
         TcbBindNotification => (rng.pick(&[slots::TCB, created]), &[], &[rng.pick(&[slots::NOTIFICATION, created])]),
         TcbSetIpcBuffer => (created, &[MAP_AREA + rng.below(4) * 1024], &[frame]),
         CNodeRevoke | CNodeDelete | CNodeSaveCaller => (cnode, &[a.0, a.1], &[]),

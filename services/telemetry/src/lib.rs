@@ -1,0 +1,34 @@
+//! Per-domain telemetry figures (docs/telemetry.md): what a domain's runtime records about
+//! its own protocol calls, what the kernel and the supervisor add (CPU time, faults,
+//! restarts), a power estimate model, and the compact form in which the figures are
+//! reported.
+//!
+//! * [`histogram`]: a fixed-size log2 latency histogram — constant-time record without
+//!   allocation, mergeable, percentiles with a stated bucket error — and its lock-free
+//!   static twin [`histogram::AtomicHistogram`] that the domain runtime records into.
+//! * [`figures`]: one domain's cumulative figures (calls, faults, restarts, CPU ticks,
+//!   latency histogram), the interval between two of them, and (feature `report`) the
+//!   conversion to the twin's [`tileos_twin::state::TelemetrySample`], from which the twin's
+//!   compute state and drift monitor take over.
+//! * [`power`]: a documented power estimate *model* (idle plus active watts times CPU share),
+//!   not a measurement.
+//! * [`wire`] (feature `report`): the figures as a compact postcard message, sparse in the
+//!   histogram, with every decoded field checked.
+//!
+//! Cache misses are not here: they need the CPU's performance counters, and QEMU's TCG
+//! (where tileos runs its tests and benchmarks) emulates none.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod figures;
+pub mod histogram;
+pub mod power;
+#[cfg(feature = "report")]
+pub mod wire;
+
+pub use figures::DomainFigures;
+pub use histogram::{AtomicHistogram, BUCKETS, Histogram};
