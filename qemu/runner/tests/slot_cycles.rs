@@ -31,7 +31,9 @@ fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
 
 /// The client's `checksum.round` lines in `serial`.
 fn rounds(serial: &str) -> Vec<&str> {
-    serial.lines().filter(|line| line.starts_with("@event checksum.round ")).collect()
+    // Whole lines only: QEMU may have been stopped, or the log read, in the middle of one.
+    let whole = serial.rfind('\n').map_or("", |end| &serial[..end]);
+    whole.lines().filter(|line| line.starts_with("@event checksum.round ")).collect()
 }
 
 /// One cycle: install, forced promotion once it shadows, rollback.
