@@ -1,0 +1,16 @@
+//! The verification cores of the inference network (seed `002_…`, "Verification
+//! architecture"; docs/inference.md, "Verification").
+//!
+//! - Class-A checkers, the trust anchor: [`arith`] (exact arithmetic), [`units`] (unit
+//!   conversion with dimensions), [`schema`] (structured answers).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod arith;
+pub mod claim;
+pub mod rational;
+pub mod schema;
+pub mod units;
