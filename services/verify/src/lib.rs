@@ -10,7 +10,13 @@
 extern crate alloc;
 
 pub mod arith;
+pub mod knowledge;
 pub mod claim;
 pub mod rational;
 pub mod schema;
+pub mod tier;
 pub mod units;
+mod wire;
+
+pub use tier::Tier;
+pub use wire::WireError;
