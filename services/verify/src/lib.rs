@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod arith;
+pub mod canary;
 pub mod knowledge;
 pub mod claim;
 pub mod rational;
@@ -17,6 +18,7 @@ pub mod schema;
 pub mod tier;
 pub mod units;
 mod wire;
+pub mod text;
 
 pub use tier::Tier;
 pub use wire::WireError;
