@@ -11,6 +11,8 @@ extern crate alloc;
 
 pub mod arith;
 pub mod canary;
+pub mod gate;
+pub mod independence;
 pub mod knowledge;
 pub mod claim;
 pub mod rational;
