@@ -92,7 +92,7 @@ impl Parser<'_> {
             let at = self.pos;
             self.pos += 1;
             let rhs = self.term()?;
-            acc = if op == b'+' { acc.add(rhs) } else { acc.sub(rhs) }.map_err(|e| ExprError::Arith(at, e))?;
+            acc = if op == b'+' { acc.checked_add(rhs) } else { acc.checked_sub(rhs) }.map_err(|e| ExprError::Arith(at, e))?;
         }
         Ok(acc)
     }
@@ -103,7 +103,7 @@ impl Parser<'_> {
             let at = self.pos;
             self.pos += 1;
             let rhs = self.unary()?;
-            acc = if op == b'*' { acc.mul(rhs) } else { acc.div(rhs) }.map_err(|e| ExprError::Arith(at, e))?;
+            acc = if op == b'*' { acc.checked_mul(rhs) } else { acc.checked_div(rhs) }.map_err(|e| ExprError::Arith(at, e))?;
         }
         Ok(acc)
     }
@@ -141,7 +141,7 @@ impl Parser<'_> {
                 self.enter()?;
                 let v = self.unary()?;
                 self.depth -= 1;
-                v.neg().map_err(|e| ExprError::Arith(at, e))
+                v.checked_neg().map_err(|e| ExprError::Arith(at, e))
             }
             _ => self.power(),
         }

@@ -107,7 +107,7 @@ impl Claim {
             if dused == 0 || dfrac != 0 || t[end + dused] == b'.' {
                 return Err(ClaimError::UnexpectedChar(lead + end + 1));
             }
-            claim.value = value.div(den).map_err(ClaimError::Arith)?;
+            claim.value = value.checked_div(den).map_err(ClaimError::Arith)?;
             claim.significant_digits = None;
             end += 1 + dused;
         }
@@ -115,7 +115,7 @@ impl Claim {
             return Err(ClaimError::UnexpectedChar(lead + end));
         }
         if negative {
-            claim.value = claim.value.neg().map_err(ClaimError::Arith)?;
+            claim.value = claim.value.checked_neg().map_err(ClaimError::Arith)?;
         }
         Ok(claim)
     }
@@ -132,13 +132,13 @@ impl Claim {
         }
         // |exact − claim| ≤ ½·10^−frac, computed exactly; an overflow means "not provably close".
         let Some(scale) = 10i128.checked_pow(self.fraction_digits) else { return false };
-        let half_ulp = match Rational::new(1, 2).and_then(|h| h.div(Rational::int(scale))) {
+        let half_ulp = match Rational::new(1, 2).and_then(|h| h.checked_div(Rational::int(scale))) {
             Ok(h) => h,
             Err(_) => return false,
         };
-        match exact.sub(self.value) {
+        match exact.checked_sub(self.value) {
             Ok(d) => {
-                let d = if d < Rational::ZERO { d.neg() } else { Ok(d) };
+                let d = if d < Rational::ZERO { d.checked_neg() } else { Ok(d) };
                 d.is_ok_and(|d| d <= half_ulp)
             }
             Err(_) => false,

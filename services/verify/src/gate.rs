@@ -61,7 +61,9 @@ impl fmt::Display for Verdict {
             }
             Self::Refuted(expected) => write!(f, "refuted by the class A checker (expected {expected})"),
             Self::NoQuorum { share } => write!(f, "unverified: no quorum ({:.0}% share)", share * 100.0),
-            Self::Correlated { effective_voters } => write!(f, "unverified: agreeing voters too correlated ({effective_voters:.2} independent)"),
+            Self::Correlated { effective_voters } => {
+                write!(f, "unverified: agreeing voters too correlated ({effective_voters:.2} independent)")
+            }
             Self::PanelNotDiverse => f.write_str("unverified: panel has a single provenance"),
             Self::NeedsHuman => f.write_str("needs a human (T3)"),
         }

@@ -298,7 +298,7 @@ impl KnowledgeStore {
         }
         write.verify_signature()?;
         let grant = self.policy.grants.iter().find(|g| g.contributor == f.contributor).ok_or(WriteError::UnknownContributor)?;
-        if !grant.topics.iter().any(|t| *t == f.topic) || !grant.tiers.contains(&f.tier) {
+        if !grant.topics.contains(&f.topic) || !grant.tiers.contains(&f.tier) {
             return Err(WriteError::NotAuthorised { topic: f.topic.clone(), tier: f.tier });
         }
         let expected = self.next_seq.get(&f.contributor).copied().unwrap_or(0);
@@ -369,7 +369,11 @@ mod tests {
     fn store() -> KnowledgeStore {
         KnowledgeStore::new(WritePolicy {
             grants: vec![
-                Grant { contributor: key(1).verifying_key().to_bytes(), topics: vec!["units".into(), "grid".into()], tiers: vec![Tier::T1, Tier::T2] },
+                Grant {
+                    contributor: key(1).verifying_key().to_bytes(),
+                    topics: vec!["units".into(), "grid".into()],
+                    tiers: vec![Tier::T1, Tier::T2],
+                },
                 Grant { contributor: key(2).verifying_key().to_bytes(), topics: vec!["strategy".into()], tiers: vec![Tier::T3] },
             ],
         })

@@ -89,7 +89,7 @@ impl Rational {
     }
 
     /// `self + rhs`, exactly.
-    pub fn add(self, rhs: Self) -> Result<Self, ArithError> {
+    pub fn checked_add(self, rhs: Self) -> Result<Self, ArithError> {
         let g = gcd(self.den.unsigned_abs(), rhs.den.unsigned_abs()) as i128;
         let (ld, rd) = (self.den / g, rhs.den / g);
         let a = self.num.checked_mul(rd).ok_or(ArithError::Overflow)?;
@@ -99,17 +99,17 @@ impl Rational {
     }
 
     /// `-self`, exactly.
-    pub fn neg(self) -> Result<Self, ArithError> {
+    pub fn checked_neg(self) -> Result<Self, ArithError> {
         Ok(Rational { num: self.num.checked_neg().ok_or(ArithError::Overflow)?, den: self.den })
     }
 
     /// `self - rhs`, exactly.
-    pub fn sub(self, rhs: Self) -> Result<Self, ArithError> {
-        self.add(rhs.neg()?)
+    pub fn checked_sub(self, rhs: Self) -> Result<Self, ArithError> {
+        self.checked_add(rhs.checked_neg()?)
     }
 
     /// `self * rhs`, exactly (cross-reduced first so fewer products overflow).
-    pub fn mul(self, rhs: Self) -> Result<Self, ArithError> {
+    pub fn checked_mul(self, rhs: Self) -> Result<Self, ArithError> {
         let g1 = gcd(self.num.unsigned_abs(), rhs.den.unsigned_abs()).max(1) as i128;
         let g2 = gcd(rhs.num.unsigned_abs(), self.den.unsigned_abs()).max(1) as i128;
         let num = (self.num / g1).checked_mul(rhs.num / g2).ok_or(ArithError::Overflow)?;
@@ -118,30 +118,30 @@ impl Rational {
     }
 
     /// `1 / self`.
-    pub fn recip(self) -> Result<Self, ArithError> {
+    pub fn checked_recip(self) -> Result<Self, ArithError> {
         Rational::new(self.den, self.num)
     }
 
     /// `self / rhs`, exactly.
-    pub fn div(self, rhs: Self) -> Result<Self, ArithError> {
+    pub fn checked_div(self, rhs: Self) -> Result<Self, ArithError> {
         if rhs.num == 0 {
             return Err(ArithError::DivisionByZero);
         }
-        self.mul(rhs.recip()?)
+        self.checked_mul(rhs.checked_recip()?)
     }
 
     /// `self ^ exp` for an integer exponent (negative exponents invert), by squaring.
     pub fn pow(self, exp: i32) -> Result<Self, ArithError> {
-        let mut base = if exp < 0 { self.recip()? } else { self };
+        let mut base = if exp < 0 { self.checked_recip()? } else { self };
         let mut e = exp.unsigned_abs();
         let mut acc = Rational::ONE;
         while e > 0 {
             if e & 1 == 1 {
-                acc = acc.mul(base)?;
+                acc = acc.checked_mul(base)?;
             }
             e >>= 1;
             if e > 0 {
-                base = base.mul(base)?;
+                base = base.checked_mul(base)?;
             }
         }
         Ok(acc)
@@ -197,22 +197,22 @@ mod tests {
 
     #[test]
     fn exact_operations() {
-        assert_eq!(r(1, 3).add(r(1, 6)).unwrap(), r(1, 2));
-        assert_eq!(r(1, 3).sub(r(1, 2)).unwrap(), r(-1, 6));
-        assert_eq!(r(2, 3).mul(r(9, 4)).unwrap(), r(3, 2));
-        assert_eq!(r(2, 3).div(r(4, 9)).unwrap(), r(3, 2));
+        assert_eq!(r(1, 3).checked_add(r(1, 6)).unwrap(), r(1, 2));
+        assert_eq!(r(1, 3).checked_sub(r(1, 2)).unwrap(), r(-1, 6));
+        assert_eq!(r(2, 3).checked_mul(r(9, 4)).unwrap(), r(3, 2));
+        assert_eq!(r(2, 3).checked_div(r(4, 9)).unwrap(), r(3, 2));
         assert_eq!(r(2, 3).pow(-2).unwrap(), r(9, 4));
         assert_eq!(r(5, 1).pow(0).unwrap(), Rational::ONE);
         assert_eq!(Rational::ZERO.pow(-1), Err(ArithError::DivisionByZero));
-        assert_eq!(r(1, 2).div(Rational::ZERO), Err(ArithError::DivisionByZero));
+        assert_eq!(r(1, 2).checked_div(Rational::ZERO), Err(ArithError::DivisionByZero));
     }
 
     #[test]
     fn overflow_is_an_error_not_a_wrap() {
         let big = Rational::int(i128::MAX);
-        assert_eq!(big.add(Rational::ONE), Err(ArithError::Overflow));
-        assert_eq!(big.mul(Rational::int(2)), Err(ArithError::Overflow));
-        assert_eq!(Rational::int(i128::MIN).neg(), Err(ArithError::Overflow));
+        assert_eq!(big.checked_add(Rational::ONE), Err(ArithError::Overflow));
+        assert_eq!(big.checked_mul(Rational::int(2)), Err(ArithError::Overflow));
+        assert_eq!(Rational::int(i128::MIN).checked_neg(), Err(ArithError::Overflow));
         assert_eq!(Rational::int(10).pow(39), Err(ArithError::Overflow));
         assert_eq!(Rational::int(10).pow(38).unwrap(), Rational::int(10i128.pow(38)));
     }

@@ -207,8 +207,12 @@ mod tests {
 
     #[test]
     fn duplicate_schema_fields_are_refused() {
-        const BAD: Schema =
-            Schema { fields: &[Field { name: "a", kind: FieldKind::Bool, required: false }, Field { name: "a", kind: FieldKind::Bool, required: false }] };
+        const BAD: Schema = Schema {
+            fields: &[
+                Field { name: "a", kind: FieldKind::Bool, required: false },
+                Field { name: "a", kind: FieldKind::Bool, required: false },
+            ],
+        };
         assert_eq!(check_record(&BAD, "a=true"), Err(SchemaError::BadSchema("a")));
     }
 }

@@ -208,7 +208,7 @@ pub fn resolve(expr: &str) -> Result<Resolved, UnitError<'_>> {
             *d = d.checked_add(ud.checked_mul(exp).ok_or(UnitError::Malformed(start))?).ok_or(UnitError::Malformed(start))?;
         }
         let f = Rational::new(unit.factor.0, unit.factor.1).map_err(ar)?;
-        factor = factor.mul(f.pow(i32::from(exp)).map_err(ar)?).map_err(ar)?;
+        factor = factor.checked_mul(f.pow(i32::from(exp)).map_err(ar)?).map_err(ar)?;
         match s.get(pos) {
             None => break,
             Some(b'*') => sign = 1,
@@ -232,8 +232,8 @@ pub fn convert<'a>(value: Rational, from: &'a str, to: &'a str) -> Result<Ration
         return Err(UnitError::DimensionMismatch(a.dim, b.dim));
     }
     let ar = UnitError::Arith;
-    let si = value.mul(a.factor).and_then(|v| v.add(a.offset)).map_err(ar)?;
-    si.sub(b.offset).and_then(|v| v.div(b.factor)).map_err(ar)
+    let si = value.checked_mul(a.factor).and_then(|v| v.checked_add(a.offset)).map_err(ar)?;
+    si.checked_sub(b.offset).and_then(|v| v.checked_div(b.factor)).map_err(ar)
 }
 
 /// Checks a claimed conversion of `value` (a number, as text) from `from` to `to`.
