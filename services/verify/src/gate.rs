@@ -3,7 +3,6 @@
 //! agreement of a provenance-diverse panel). T3 answers always need a human and are never
 //! verified, whatever the checkers or the panel say.
 
-use alloc::vec::Vec;
 use core::fmt;
 
 use crate::arith::CheckOutcome;
@@ -180,9 +179,13 @@ pub fn gate_consensus(
     if share < params.quorum {
         return Ok((Verdict::NoQuorum { share }, best));
     }
-    let (lineages, weights): (Vec<&str>, Vec<f64>) =
-        panel.iter().filter(|p| same_answer(p.answer, panel[best].answer)).map(|p| (p.lineage, p.weight)).unzip();
-    let effective_voters = history.effective_voters(&lineages, &weights);
+    // The supporters, gathered on the stack (the panel is at most MAX_PANEL long).
+    let (mut lineages, mut weights, mut n) = ([""; MAX_PANEL], [0.0; MAX_PANEL], 0);
+    for p in panel.iter().filter(|p| same_answer(p.answer, panel[best].answer)) {
+        (lineages[n], weights[n]) = (p.lineage, p.weight);
+        n += 1;
+    }
+    let effective_voters = history.effective_voters(&lineages[..n], &weights[..n]);
     if effective_voters < params.min_effective_voters {
         return Ok((Verdict::Correlated { effective_voters }, best));
     }

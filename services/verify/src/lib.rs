@@ -12,6 +12,8 @@
 //! - [`gate`]: the live verification gate (class A, or independence-weighted class C; T3
 //!   needs a human).
 //! - [`ledger`]: the canonical tuple appended to an RFC 6962 log (`tileos-update-log`).
+//! - [`wire`]: the canonical encoding shared by writes, ledger entries and the router's
+//!   logged requests.
 //!
 //! Checkers, claims and the gate allocate nothing per call; the stores (knowledge, canaries,
 //! audit book, ledger) grow with what they hold.
@@ -33,7 +35,7 @@ pub mod schema;
 pub mod text;
 pub mod tier;
 pub mod units;
-mod wire;
+pub mod wire;
 
 pub use tier::Tier;
 pub use wire::WireError;

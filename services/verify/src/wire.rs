@@ -35,18 +35,22 @@ impl fmt::Display for WireError {
 }
 
 /// Appends canonical fields to a buffer.
-pub(crate) struct Writer<'a>(pub &'a mut Vec<u8>);
+pub struct Writer<'a>(pub &'a mut Vec<u8>);
 
 impl Writer<'_> {
+    /// One byte.
     pub fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
+    /// A big-endian u32.
     pub fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
+    /// A big-endian u64.
     pub fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
+    /// Bytes as they are (fixed-size fields).
     pub fn raw(&mut self, v: &[u8]) {
         self.0.extend_from_slice(v);
     }
@@ -58,11 +62,13 @@ impl Writer<'_> {
 }
 
 /// Reads canonical fields from a byte string.
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
+    /// The bytes not read yet.
     pub s: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    /// The next `n` bytes.
     pub fn raw(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], WireError> {
         if self.s.len() < n {
             return Err(WireError::Truncated(field));
@@ -71,18 +77,22 @@ impl<'a> Reader<'a> {
         self.s = tail;
         Ok(head)
     }
+    /// One byte.
     pub fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
         Ok(self.raw(1, field)?[0])
     }
+    /// A big-endian u32.
     pub fn u32(&mut self, field: &'static str) -> Result<u32, WireError> {
         let b = self.raw(4, field)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A big-endian u64.
     pub fn u64(&mut self, field: &'static str) -> Result<u64, WireError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.raw(8, field)?);
         Ok(u64::from_be_bytes(a))
     }
+    /// A fixed-size field.
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WireError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.raw(N, field)?);
@@ -101,6 +111,7 @@ impl<'a> Reader<'a> {
         let b = self.bytes(max, field)?;
         core::str::from_utf8(b).map(String::from).map_err(|_| WireError::BadUtf8(field))
     }
+    /// Succeeds only if every byte was read.
     pub fn finish(&self) -> Result<(), WireError> {
         if self.s.is_empty() { Ok(()) } else { Err(WireError::Trailing) }
     }
