@@ -146,7 +146,9 @@ impl fmt::Display for RouteError {
             Self::MixDisallowed { provenance, tier } => write!(f, "provenance '{provenance}' is not allowed for {tier}"),
             Self::MixUnavailable(p) => write!(f, "no eligible specialist of provenance '{p}' serves the topic"),
             Self::NoSpecialist(t) => write!(f, "no eligible specialist serves topic '{t}'"),
-            Self::NotDiverse { topic, lineages } => write!(f, "topic '{topic}': eligible specialists span {lineages} lineage(s), a panel needs 2"),
+            Self::NotDiverse { topic, lineages } => {
+                write!(f, "topic '{topic}': eligible specialists span {lineages} lineage(s), a panel needs 2")
+            }
             Self::Malformed(e) => write!(f, "logged request: {e}"),
         }
     }
@@ -190,7 +192,13 @@ fn classify(policy: &Policy, query: &str) -> Vec<usize> {
 }
 
 fn spread_key(policy: &Policy, query: &str, s: &Specialist) -> [u8; 32] {
-    Sha256::new().chain_update(policy.digest).chain_update(query.as_bytes()).chain_update([0]).chain_update(s.name.as_bytes()).finalize().into()
+    Sha256::new()
+        .chain_update(policy.digest)
+        .chain_update(query.as_bytes())
+        .chain_update([0])
+        .chain_update(s.name.as_bytes())
+        .finalize()
+        .into()
 }
 
 /// Greedy diversity-first pick of up to `k` more specialists from `candidates` into `panel`.
@@ -204,7 +212,9 @@ fn pick(policy: &Policy, query: &str, candidates: &[usize], panel: &mut Vec<usiz
                 (u8::from(new_lineage) + u8::from(new_provenance), s.competence)
             };
             // max_by: larger key wins; on equal keys the *smaller* spread hash wins.
-            key(a).cmp(&key(b)).then_with(|| spread_key(policy, query, &policy.specialists[b]).cmp(&spread_key(policy, query, &policy.specialists[a])))
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| spread_key(policy, query, &policy.specialists[b]).cmp(&spread_key(policy, query, &policy.specialists[a])))
         });
         match best {
             Some(b) => panel.push(b),
@@ -230,7 +240,9 @@ pub fn route(policy: &Policy, request: &Request) -> Result<Route, RouteError> {
     let also = matched.into_iter().filter(|&t| t != topic).collect();
     let t = &policy.topics[topic];
     let variant = match &request.choice {
-        Choice::Variant(name) => Some(policy.variants.iter().find(|v| v.name == *name).ok_or_else(|| RouteError::UnknownVariant(name.clone()))?),
+        Choice::Variant(name) => {
+            Some(policy.variants.iter().find(|v| v.name == *name).ok_or_else(|| RouteError::UnknownVariant(name.clone()))?)
+        }
         _ => None,
     };
     let allowed = |s: &Specialist| policy.allows(t.tier, &s.provenance) && !variant.is_some_and(|v| v.exclude.contains(&s.provenance));
@@ -251,7 +263,8 @@ pub fn route(policy: &Policy, request: &Request) -> Result<Route, RouteError> {
                 return Err(RouteError::TooManyChoices);
             }
             for name in names {
-                let i = policy.specialists.iter().position(|s| s.name == *name).ok_or_else(|| RouteError::UnknownSpecialist(name.clone()))?;
+                let i =
+                    policy.specialists.iter().position(|s| s.name == *name).ok_or_else(|| RouteError::UnknownSpecialist(name.clone()))?;
                 let s = &policy.specialists[i];
                 if panel.contains(&i) {
                     return Err(RouteError::DuplicateSpecialist(name.clone()));
@@ -260,7 +273,11 @@ pub fn route(policy: &Policy, request: &Request) -> Result<Route, RouteError> {
                     return Err(RouteError::NotForTopic { specialist: name.clone(), topic: t.name.clone() });
                 }
                 if !allowed(s) {
-                    return Err(RouteError::ProvenanceDisallowed { specialist: name.clone(), provenance: s.provenance.clone(), tier: t.tier });
+                    return Err(RouteError::ProvenanceDisallowed {
+                        specialist: name.clone(),
+                        provenance: s.provenance.clone(),
+                        tier: t.tier,
+                    });
                 }
                 panel.push(i);
             }
@@ -422,7 +439,11 @@ impl Route {
             let _ = writeln!(s, "also-matched {}", policy.topics[a].name);
         }
         for r in self.specialist_refs(policy) {
-            let _ = writeln!(s, "specialist {} base {} adapter {} lineage {} provenance {}", r.name, r.base, r.adapter, r.lineage, r.provenance);
+            let _ = writeln!(
+                s,
+                "specialist {} base {} adapter {} lineage {} provenance {}",
+                r.name, r.base, r.adapter, r.lineage, r.provenance
+            );
         }
         s
     }

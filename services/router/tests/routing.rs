@@ -192,10 +192,18 @@ fn malformed_policies_name_line_and_field() {
         (format!("{head}topic a tier=T2 class=C panel=9 keywords=x\n"), PolicyError::Line(2, bad("panel", "9"))),
         (format!("{head}topic a tier=T1 class=A panel=2 keywords=x\n"), PolicyError::Line(2, bad("panel", "2"))),
         (format!("{head}topic a tier=T1 class=A keywords=x,,y\n"), PolicyError::Line(2, bad("keywords", "x,,y"))),
-        (format!("{head}topic a tier=T1 class=A keywords=x\ntopic a tier=T1 class=A keywords=y\n"), PolicyError::Line(3, Duplicate("a".into()))),
-        (format!("{head}specialist s base=b adapter=a lineage=l provenance=p competence=5 topics=nope\n"), PolicyError::Line(2, UnknownTopic("nope".into()))),
         (
-            format!("{head}topic a tier=T1 class=A keywords=x\nspecialist s base=b adapter=a lineage=l provenance=p competence=101 topics=a\n"),
+            format!("{head}topic a tier=T1 class=A keywords=x\ntopic a tier=T1 class=A keywords=y\n"),
+            PolicyError::Line(3, Duplicate("a".into())),
+        ),
+        (
+            format!("{head}specialist s base=b adapter=a lineage=l provenance=p competence=5 topics=nope\n"),
+            PolicyError::Line(2, UnknownTopic("nope".into())),
+        ),
+        (
+            format!(
+                "{head}topic a tier=T1 class=A keywords=x\nspecialist s base=b adapter=a lineage=l provenance=p competence=101 topics=a\n"
+            ),
             PolicyError::Line(3, bad("competence", "101")),
         ),
         (
