@@ -14,7 +14,7 @@ use tileos_verify::arith::check_arithmetic;
 use tileos_verify::gate::{GateParams, PanelAnswer, Verdict, gate_consensus};
 use tileos_verify::independence::{AgreementHistory, CanaryAnswer};
 use tileos_verify::knowledge::{Fragment, Grant, KnowledgeStore, SignedWrite, WritePolicy, verify_retrieved};
-use tileos_verify::ledger::{Ledger, LedgerEntry, verify_logged};
+use tileos_verify::ledger::{Ledger, verify_logged};
 use tileos_verify::units::check_conversion;
 
 const EXAMPLE: &str = include_str!("../policies/example.policy");
@@ -79,18 +79,8 @@ fn main() {
     });
 
     let r = route(&policy, &request).unwrap();
-    let entry = LedgerEntry {
-        query: request.query.clone(),
-        topic: "drafts".into(),
-        tier: r.tier,
-        policy: policy.digest,
-        request: request.encode_choice(),
-        specialists: r.specialist_refs(&policy),
-        answer: "Meeting at ten.".into(),
-        memory_root: memory.root(),
-        memory_size: memory.size(),
-        verdict: Verdict::VerifiedByConsensus { effective_voters: 3.0, share: 1.0 },
-    };
+    let verdict = Verdict::VerifiedByConsensus { effective_voters: 3.0, share: 1.0 };
+    let entry = r.ledger_entry(&policy, &request, "Meeting at ten.", (memory.root(), memory.size()), verdict);
     let mut ledger = Ledger::new();
     measure("ledger: encode + append one entry", 20_000, || {
         black_box(ledger.append(black_box(&entry)).unwrap());

@@ -23,7 +23,8 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 use tileos_verify::Tier;
-use tileos_verify::ledger::{MAX_QUERY_LEN, MAX_REQUEST_LEN, SpecialistRef};
+use tileos_verify::gate::Verdict;
+use tileos_verify::ledger::{LedgerEntry, MAX_QUERY_LEN, MAX_REQUEST_LEN, SpecialistRef};
 use tileos_verify::wire::{Reader, WireError, Writer};
 
 use crate::policy::{Class, MAX_PANEL, Policy, Specialist};
@@ -426,6 +427,24 @@ impl Route {
                 }
             })
             .collect()
+    }
+
+    /// The ledger entry of an answer given on this route: the query, topic, tier, policy
+    /// digest, the requester's encoded choice and the routed specialists, with the answer,
+    /// the knowledge root (and size) it was given against, and its verdict.
+    pub fn ledger_entry(&self, policy: &Policy, request: &Request, answer: &str, memory: ([u8; 32], u64), verdict: Verdict) -> LedgerEntry {
+        LedgerEntry {
+            query: request.query.clone(),
+            topic: policy.topics[self.topic].name.clone(),
+            tier: self.tier,
+            policy: policy.digest,
+            request: request.encode_choice(),
+            specialists: self.specialist_refs(policy),
+            answer: answer.to_string(),
+            memory_root: memory.0,
+            memory_size: memory.1,
+            verdict,
+        }
     }
 
     /// A human-readable rendering, one fact per line (the replay tool prints it).

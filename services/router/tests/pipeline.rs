@@ -11,7 +11,7 @@ use tileos_verify::canary::{AuditBook, Canary, CanarySet, CanaryTask, OverfitRul
 use tileos_verify::gate::{GateParams, PanelAnswer, Verdict, gate_checked, gate_consensus};
 use tileos_verify::independence::{AgreementHistory, CanaryAnswer};
 use tileos_verify::knowledge::{Fragment, Grant, KnowledgeStore, SignedWrite, WritePolicy, verify_retrieved};
-use tileos_verify::ledger::{Ledger, LedgerEntry, verify_logged};
+use tileos_verify::ledger::{Ledger, verify_logged};
 use tileos_verify::units::check_conversion;
 
 const EXAMPLE: &str = include_str!("../policies/example.policy");
@@ -22,19 +22,7 @@ fn policy() -> Policy {
 }
 
 fn log(ledger: &mut Ledger, p: &Policy, req: &Request, r: &Route, answer: &str, memory: &KnowledgeStore, verdict: Verdict) -> u64 {
-    let entry = LedgerEntry {
-        query: req.query.clone(),
-        topic: p.topics[r.topic].name.clone(),
-        tier: r.tier,
-        policy: p.digest,
-        request: req.encode_choice(),
-        specialists: r.specialist_refs(p),
-        answer: answer.into(),
-        memory_root: memory.root(),
-        memory_size: memory.size(),
-        verdict,
-    };
-    ledger.append(&entry).unwrap()
+    ledger.append(&r.ledger_entry(p, req, answer, (memory.root(), memory.size()), verdict)).unwrap()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use tileos_router::route::Hex;
 use tileos_router::{Choice, Policy, Request, route, sign_policy};
 use tileos_verify::gate::Verdict;
-use tileos_verify::ledger::{Ledger, LedgerEntry};
+use tileos_verify::ledger::Ledger;
 
 const EXAMPLE: &str = include_str!("../policies/example.policy");
 
@@ -53,18 +53,7 @@ fn replay_of_a_logged_query_prints_the_same_route() {
 
     let request = Request { query: "write a short email".into(), topic: None, choice: Choice::ProvenanceMix(vec!["open".into()]) };
     let r = route(&policy, &request).unwrap();
-    let entry = LedgerEntry {
-        query: request.query.clone(),
-        topic: policy.topics[r.topic].name.clone(),
-        tier: r.tier,
-        policy: policy.digest,
-        request: request.encode_choice(),
-        specialists: r.specialist_refs(&policy),
-        answer: "Dear crew, ...".into(),
-        memory_root: [0; 32],
-        memory_size: 0,
-        verdict: Verdict::NoQuorum { share: 0.5 },
-    };
+    let entry = r.ledger_entry(&policy, &request, "Dear crew, ...", ([0; 32], 0), Verdict::NoQuorum { share: 0.5 });
     let mut ledger = Ledger::new();
     let index = ledger.append(&entry).unwrap();
     let entry_path = files.write("entry.bin", ledger.entry(index).unwrap());

@@ -17,6 +17,7 @@
 
 use core::fmt;
 
+pub use crate::claim::CheckOutcome;
 use crate::claim::{Claim, ClaimError, decimal_prefix};
 use crate::rational::{ArithError, Rational};
 
@@ -194,15 +195,6 @@ pub fn evaluate(expr: &str) -> Result<Rational, ExprError> {
     }
 }
 
-/// The result of a class-A check: passed, or failed with the value the checker computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckOutcome {
-    /// The claimed answer states the checker's exact value.
-    Pass,
-    /// The claimed answer is wrong; the checker's exact value.
-    Fail(Rational),
-}
-
 /// Why a check could not be made: the task or the claimed answer is malformed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArithCheckError {
@@ -224,8 +216,7 @@ impl fmt::Display for ArithCheckError {
 /// Checks a claimed answer to `expr` (see [`Claim::matches`] for how rounded decimals count).
 pub fn check_arithmetic(expr: &str, claimed: &str) -> Result<CheckOutcome, ArithCheckError> {
     let exact = evaluate(expr).map_err(ArithCheckError::Expr)?;
-    let claim = Claim::parse(claimed).map_err(ArithCheckError::Claim)?;
-    Ok(if claim.matches(exact) { CheckOutcome::Pass } else { CheckOutcome::Fail(exact) })
+    Ok(Claim::parse(claimed).map_err(ArithCheckError::Claim)?.check(exact))
 }
 
 #[cfg(test)]

@@ -15,6 +15,15 @@ pub const MIN_SIGNIFICANT_DIGITS: u32 = 4;
 /// The longest claim accepted, in bytes.
 pub const MAX_CLAIM_LEN: usize = 64;
 
+/// The result of a class-A check: passed, or failed with the value the checker computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The claimed answer states the checker's exact value.
+    Pass,
+    /// The claimed answer is wrong; the checker's exact value.
+    Fail(Rational),
+}
+
 /// Why a claim is not a number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimError {
@@ -118,6 +127,11 @@ impl Claim {
             claim.value = claim.value.checked_neg().map_err(ClaimError::Arith)?;
         }
         Ok(claim)
+    }
+
+    /// The check of this claim against the checker's exact value.
+    pub fn check(&self, exact: Rational) -> CheckOutcome {
+        if self.matches(exact) { CheckOutcome::Pass } else { CheckOutcome::Fail(exact) }
     }
 
     /// Whether this claim states `exact` (equal, or a correctly rounded decimal with enough

@@ -240,8 +240,7 @@ pub fn convert<'a>(value: Rational, from: &'a str, to: &'a str) -> Result<Ration
 pub fn check_conversion<'a>(value: &str, from: &'a str, to: &'a str, claimed: &str) -> Result<CheckOutcome, UnitError<'a>> {
     let v = Claim::parse(value).map_err(UnitError::Value)?.value;
     let exact = convert(v, from, to)?;
-    let claim = Claim::parse(claimed).map_err(UnitError::Claim)?;
-    Ok(if claim.matches(exact) { CheckOutcome::Pass } else { CheckOutcome::Fail(exact) })
+    Ok(Claim::parse(claimed).map_err(UnitError::Claim)?.check(exact))
 }
 
 #[cfg(test)]
