@@ -80,7 +80,7 @@ fn main() {
 
     let r = route(&policy, &request).unwrap();
     let verdict = Verdict::VerifiedByConsensus { effective_voters: 3.0, share: 1.0 };
-    let entry = r.ledger_entry(&policy, &request, "Meeting at ten.", (memory.root(), memory.size()), verdict);
+    let entry = r.ledger_entry(&policy, &request, "Meeting at ten.", (memory.root(), memory.size()), verdict).unwrap();
     let mut ledger = Ledger::new();
     measure("ledger: encode + append one entry", 20_000, || {
         black_box(ledger.append(black_box(&entry)).unwrap());

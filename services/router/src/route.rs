@@ -328,8 +328,9 @@ const REQUEST_FORMAT: u8 = 1;
 
 impl Request {
     /// The canonical encoding of the topic and choice (the query is logged on its own),
-    /// as stored in a ledger entry's `request` field.
-    pub fn encode_choice(&self) -> Vec<u8> {
+    /// as stored in a ledger entry's `request` field. More than [`MAX_PANEL`] names is
+    /// `TooManyChoices`, as in [`route`].
+    pub fn encode_choice(&self) -> Result<Vec<u8>, RouteError> {
         let mut out = Vec::new();
         let mut w = Writer(&mut out);
         w.u8(REQUEST_FORMAT);
@@ -346,12 +347,15 @@ impl Request {
             Choice::ProvenanceMix(n) => (CHOICE_MIX, n),
             Choice::Variant(v) => (CHOICE_VARIANT, core::slice::from_ref(v)),
         };
+        if names.len() > MAX_PANEL {
+            return Err(RouteError::TooManyChoices);
+        }
         w.u8(code);
-        w.u8(names.len().min(255) as u8);
-        for n in names.iter().take(255) {
+        w.u8(names.len() as u8);
+        for n in names {
             w.bytes(n.as_bytes());
         }
-        out
+        Ok(out)
     }
 
     /// Rebuilds a request from a logged query and its encoded choice.
@@ -371,6 +375,9 @@ impl Request {
         };
         let code = r.u8("choice").map_err(m)?;
         let count = usize::from(r.u8("count").map_err(m)?);
+        if count > MAX_PANEL {
+            return Err(m(WireError::TooLong("count")));
+        }
         let mut names = Vec::new();
         for _ in 0..count {
             names.push(r.string(MAX_REQUEST_LEN, "name").map_err(m)?);
@@ -432,19 +439,26 @@ impl Route {
     /// The ledger entry of an answer given on this route: the query, topic, tier, policy
     /// digest, the requester's encoded choice and the routed specialists, with the answer,
     /// the knowledge root (and size) it was given against, and its verdict.
-    pub fn ledger_entry(&self, policy: &Policy, request: &Request, answer: &str, memory: ([u8; 32], u64), verdict: Verdict) -> LedgerEntry {
-        LedgerEntry {
+    pub fn ledger_entry(
+        &self,
+        policy: &Policy,
+        request: &Request,
+        answer: &str,
+        memory: ([u8; 32], u64),
+        verdict: Verdict,
+    ) -> Result<LedgerEntry, RouteError> {
+        Ok(LedgerEntry {
             query: request.query.clone(),
             topic: policy.topics[self.topic].name.clone(),
             tier: self.tier,
             policy: policy.digest,
-            request: request.encode_choice(),
+            request: request.encode_choice()?,
             specialists: self.specialist_refs(policy),
             answer: answer.to_string(),
             memory_root: memory.0,
             memory_size: memory.1,
             verdict,
-        }
+        })
     }
 
     /// A human-readable rendering, one fact per line (the replay tool prints it).

@@ -22,7 +22,7 @@ fn policy() -> Policy {
 }
 
 fn log(ledger: &mut Ledger, p: &Policy, req: &Request, r: &Route, answer: &str, memory: &KnowledgeStore, verdict: Verdict) -> u64 {
-    ledger.append(&r.ledger_entry(p, req, answer, (memory.root(), memory.size()), verdict)).unwrap()
+    ledger.append(&r.ledger_entry(p, req, answer, (memory.root(), memory.size()), verdict).unwrap()).unwrap()
 }
 
 #[test]

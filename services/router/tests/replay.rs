@@ -53,7 +53,7 @@ fn replay_of_a_logged_query_prints_the_same_route() {
 
     let request = Request { query: "write a short email".into(), topic: None, choice: Choice::ProvenanceMix(vec!["open".into()]) };
     let r = route(&policy, &request).unwrap();
-    let entry = r.ledger_entry(&policy, &request, "Dear crew, ...", ([0; 32], 0), Verdict::NoQuorum { share: 0.5 });
+    let entry = r.ledger_entry(&policy, &request, "Dear crew, ...", ([0; 32], 0), Verdict::NoQuorum { share: 0.5 }).unwrap();
     let mut ledger = Ledger::new();
     let index = ledger.append(&entry).unwrap();
     let entry_path = files.write("entry.bin", ledger.entry(index).unwrap());

@@ -234,12 +234,13 @@ fn logged_requests_decode_to_the_same_route() {
         Choice::Variant("wide".into()),
     ] {
         let original = Request { topic: Some("drafts".into()), ..req("write a draft", choice) };
-        let logged = original.encode_choice();
+        let logged = original.encode_choice().unwrap();
         let replayed = Request::decode(&original.query, &logged).unwrap();
         assert_eq!(replayed, original);
         assert_eq!(route(&p, &replayed).unwrap().encode(), route(&p, &original).unwrap().encode());
     }
-    let good = req("q", Choice::Variant("wide".into())).encode_choice();
+    assert_eq!(req("q", Choice::Specialists(vec!["a".into(); 9])).encode_choice(), Err(RouteError::TooManyChoices));
+    let good = req("q", Choice::Variant("wide".into())).encode_choice().unwrap();
     assert!(matches!(Request::decode("q", &good[..good.len() - 1]), Err(RouteError::Malformed(_))));
     let mut trailing = good.clone();
     trailing.push(0);

@@ -336,6 +336,10 @@ impl AuditBook {
         if score.class == CanaryClass::C {
             return Err(BookError::NotObjective);
         }
+        // Checked before anything is tallied, so a refused score changes nothing.
+        if !time.is_finite() {
+            return Err(BookError::Reputation(tileos_reputation::Error::NonFiniteTime));
+        }
         let e = self.entries.entry((String::from(node), String::from(topic))).or_default();
         if score.pool == Pool::Public && score.class == CanaryClass::A {
             let audit = Audit { time, difficulty: score.difficulty, outcome: if score.passed { 1.0 } else { 0.0 } };
@@ -473,6 +477,10 @@ mod tests {
             b.reputation("n", "arith", 1.0).unwrap().mass
         };
         assert_eq!(secret_only, 0.0, "blind audits are not reward-bearing");
+        assert_eq!(
+            book.record("good", "arith", &score(Pool::Secret, true), f64::NAN),
+            Err(BookError::Reputation(tileos_reputation::Error::NonFiniteTime))
+        );
         let c = Score { class: CanaryClass::C, ..score(Pool::Public, true) };
         assert_eq!(book.record("good", "arith", &c, 21.0), Err(BookError::NotObjective));
     }
