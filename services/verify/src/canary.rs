@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use sha2::{Digest, Sha256};
-use tileos_reputation::{Audit, Params, Reputation, TopicRecord};
+use tileos_reputation::{Audit, Params, Reputation, TopicRecord, VoteWeights, vote_weights};
 
 use crate::arith::{CheckOutcome, check_arithmetic, evaluate};
 use crate::text::same_answer;
@@ -368,6 +368,15 @@ impl AuditBook {
         record.reputation(&self.params, 0.0, now).map_err(BookError::Reputation)
     }
 
+    /// The clipped vote weights of `nodes` on `topic` at `now` (seed §9.9), in `nodes`
+    /// order: the weights a class-C panel's answers carry into the gate ("reputation is
+    /// earned on class A, spent on class C"). `bound_met = false` means too few nodes have
+    /// reputation for the `w_max` clip, and all of them weigh the same.
+    pub fn vote_weights(&self, topic: &str, nodes: &[&str], now: f64) -> Result<VoteWeights, BookError> {
+        let raw = nodes.iter().map(|n| self.reputation(n, topic, now).map(|r| r.raw)).collect::<Result<Vec<f64>, _>>()?;
+        vote_weights(&self.params, &raw).map_err(BookError::Reputation)
+    }
+
     /// The reputation parameters.
     pub fn params(&self) -> &Params {
         &self.params
@@ -480,6 +489,22 @@ mod tests {
         assert_eq!(
             book.record("good", "arith", &score(Pool::Secret, true), f64::NAN),
             Err(BookError::Reputation(tileos_reputation::Error::NonFiniteTime))
+        );
+        // Two nodes cannot meet the default 15 % clip, so they weigh the same...
+        let w = book.vote_weights("arith", &["good", "bad"], 20.0).unwrap();
+        assert_eq!((w.weights.as_slice(), w.bound_met), (&[0.5, 0.5][..], false));
+        // ...while without the clip the better record carries the larger vote.
+        let mut unclipped = AuditBook::new(Params { w_max: 1.0, ..Params::default() }, OverfitRule::default()).unwrap();
+        for t in 0..20 {
+            unclipped.record("good", "arith", &score(Pool::Public, true), f64::from(t)).unwrap();
+            unclipped.record("bad", "arith", &score(Pool::Public, t % 4 == 0), f64::from(t)).unwrap();
+        }
+        let w = unclipped.vote_weights("arith", &["good", "bad"], 20.0).unwrap();
+        assert!(w.weights[0] > 2.0 * w.weights[1] && w.bound_met, "{w:?}");
+        assert_eq!(
+            book.vote_weights("units", &["good", "bad"], 20.0),
+            Err(BookError::Reputation(tileos_reputation::Error::NoPositiveReputation)),
+            "no class-A evidence on the topic, no vote"
         );
         let c = Score { class: CanaryClass::C, ..score(Pool::Public, true) };
         assert_eq!(book.record("good", "arith", &c, 21.0), Err(BookError::NotObjective));
