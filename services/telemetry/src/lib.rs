@@ -17,6 +17,8 @@
 //!
 //! * [`collector`] (feature `collector`): the telemetry domain's accounts of the reporting
 //!   domains and the per-domain figures it serves.
+//! * [`immune`] (feature `immune`): the supervisor's immune system per domain — the twin's
+//!   drift monitor fed with reporting intervals, alarms turned into configured actions.
 //!
 //! Cache misses are not here: they need the CPU's performance counters, and QEMU's TCG
 //! (where tileos runs its tests and benchmarks) emulates none.
@@ -24,13 +26,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "collector")]
+#[cfg(any(feature = "collector", feature = "immune"))]
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 #[cfg(feature = "collector")]
 pub mod collector;
+#[cfg(feature = "immune")]
+pub mod immune;
 pub mod figures;
 pub mod histogram;
 pub mod power;

@@ -89,7 +89,7 @@ pub enum Refusal {
     Malformed(WireFault),
     /// The report carries faults, restarts or CPU ticks: only the supervisor supplies those.
     ForeignFigures,
-    /// No domain has that index.
+    /// No reporting domain (client of `telemetry`) has that index.
     UnknownDomain,
     /// The supervisor could not be asked for its figures.
     SupervisorUnavailable,
