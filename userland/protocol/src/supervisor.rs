@@ -205,7 +205,7 @@ pub enum Response {
         tsc_per_ms: u64,
         /// Microseconds per kernel timer tick (the unit of `cpu_ticks`).
         tick_us: u64,
-        /// Milliseconds since the root server started supervising.
+        /// Milliseconds since the processor's reset (time-stamp counter over `tsc_per_ms`).
         uptime_ms: u64,
         /// Their figures, in description order.
         domains: Vec<SupervisedFigures, MAX_FIGURES>,
@@ -260,6 +260,9 @@ pub enum ImmuneAction {
     Restarted,
     /// A restart was configured but the domain's policy or state forbids it (the reason).
     RestartRefused(Refusal),
+    /// The domain was killed for a restart, but its restart budget was used up: it stays
+    /// stopped.
+    GaveUp,
     /// A slot rollback was configured (`on_drift = 2`) or suggested, and is left to the
     /// slot's manager: the supervisor does not call domains (it never blocks on one).
     RollbackSuggested,
