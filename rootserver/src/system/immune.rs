@@ -147,7 +147,7 @@ impl Supervision<'_, '_> {
             (true, Verdict::Restart) => ("raised", self.immune_restart(index)),
         };
         println!(
-            "supervisor: immune alarm {kind} for domain \"{name}\": {:?} observed {:.1} against baseline {:.1} ± {:.1} (z = {:.1}) since {} ms; action: {action:?}",
+            "supervisor: immune alarm {kind} for domain \"{name}\": {:?} observed {:.1} against baseline {:.1} +/- {:.1} (z = {:.1}) since {} ms; action: {action:?}",
             decision.alarm.metric, evidence.observed, evidence.baseline_mean, evidence.baseline_std, evidence.z, decision.alarm.since
         );
         event!(
