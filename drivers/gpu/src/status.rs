@@ -117,9 +117,24 @@ mod tests {
     fn telemetry_rows_fit_and_convert_units() {
         use tileos_protocol::telemetry::{DomainFigures, Units};
         let units = Units { tsc_per_ms: 1_000_000, tick_us: 5000, uptime_ms: 0 };
-        let figures = DomainFigures { name: "drifter".try_into().unwrap(), reporter: true, calls: 6000, p99_ticks: 131_071, cpu_ticks: 40, power_mw: 900, ..DomainFigures::default() };
+        let figures = DomainFigures {
+            name: "drifter".try_into().unwrap(),
+            reporter: true,
+            calls: 6000,
+            p99_ticks: 131_071,
+            cpu_ticks: 40,
+            power_mw: 900,
+            ..DomainFigures::default()
+        };
         assert_eq!(telemetry_row(&figures, &units).as_str(), "drifter      calls 6000 p99 131us cpu 200ms 900mW");
-        let widest = DomainFigures { name: core::iter::repeat_n('d', 64).collect(), calls: u64::MAX, p99_ticks: u64::MAX, cpu_ticks: u64::MAX, power_mw: u32::MAX, ..figures };
+        let widest = DomainFigures {
+            name: core::iter::repeat_n('d', 64).collect(),
+            calls: u64::MAX,
+            p99_ticks: u64::MAX,
+            cpu_ticks: u64::MAX,
+            power_mw: u32::MAX,
+            ..figures
+        };
         assert!(telemetry_row(&widest, &Units { tsc_per_ms: 1, ..units }).len() <= MAX_TEXT);
     }
 

@@ -13,14 +13,12 @@
 //! client sends can make it panic: badges are looked up, numbers only divided by non-zero
 //! rates.
 
+use super::PendingRestart;
 use super::build::Kill;
 use super::supervise::Supervision;
-use super::PendingRestart;
 use ::alloc_crate::format;
 use core::arch::x86_64::_rdtsc;
-use tileos_protocol::supervisor::{
-    ImmuneAction, ImmuneFinding, ImmuneMetric, MAX_FIGURES, Refusal, Response, SupervisedFigures,
-};
+use tileos_protocol::supervisor::{ImmuneAction, ImmuneFinding, ImmuneMetric, MAX_FIGURES, Refusal, Response, SupervisedFigures};
 use tileos_sys::{event, println};
 use tileos_sysdesc::{Endpoint, SystemDescription};
 use tileos_telemetry::immune::{Decision, DomainImmunity, Observation, OnDrift, Verdict};
@@ -98,7 +96,15 @@ impl Supervision<'_, '_> {
 
     /// One reporting interval of the domain with badge `reporter` on `telemetry`, sent by
     /// the domain `caller` (description index; `client` in logs).
-    pub(super) fn observe(&mut self, caller: Option<u32>, client: &str, reporter: u64, calls: u64, p50_ticks: u64, p99_ticks: u64) -> Response {
+    pub(super) fn observe(
+        &mut self,
+        caller: Option<u32>,
+        client: &str,
+        reporter: u64,
+        calls: u64,
+        p50_ticks: u64,
+        p99_ticks: u64,
+    ) -> Response {
         let description = self.description;
         let Some(endpoint) = telemetry_endpoint(description).filter(|e| caller.is_some() && e.server.domain() == caller) else {
             println!("supervisor: observation from \"{client}\" refused: it does not serve \"{TELEMETRY_ENDPOINT}\"");
@@ -113,13 +119,14 @@ impl Supervision<'_, '_> {
         let on_drift = OnDrift::from_param(entry.params.iter().find(|p| p.name == ON_DRIFT).map(|p| p.value)).unwrap_or(OnDrift::AlarmOnly);
         let state = &mut self.tile.states[index];
         let observation = Observation { calls, p50_ticks, p99_ticks, faults: state.faults, at: now_ms() };
-        let decisions = match state.immunity.get_or_insert_with(|| DomainImmunity::new(on_drift)).observe(&observation, crate::clock::tsc_per_ms()) {
-            Ok(decisions) => decisions,
-            Err(error) => {
-                println!("supervisor: observation of \"{}\" not taken: {error:?}", description.domains[index].name);
-                return Response::Observed { findings: Default::default() };
-            }
-        };
+        let decisions =
+            match state.immunity.get_or_insert_with(|| DomainImmunity::new(on_drift)).observe(&observation, crate::clock::tsc_per_ms()) {
+                Ok(decisions) => decisions,
+                Err(error) => {
+                    println!("supervisor: observation of \"{}\" not taken: {error:?}", description.domains[index].name);
+                    return Response::Observed { findings: Default::default() };
+                }
+            };
         let mut findings = tileos_protocol::heapless::Vec::new();
         for decision in decisions {
             let action = self.act(index, &decision);

@@ -33,10 +33,10 @@ extern crate std;
 
 #[cfg(feature = "collector")]
 pub mod collector;
-#[cfg(feature = "immune")]
-pub mod immune;
 pub mod figures;
 pub mod histogram;
+#[cfg(feature = "immune")]
+pub mod immune;
 pub mod power;
 #[cfg(feature = "wire")]
 pub mod wire;

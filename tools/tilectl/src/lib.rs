@@ -374,8 +374,17 @@ fn telemetry(client: &mut Client, json: bool) -> Result<String, Failure> {
     // Latencies in µs (bucket upper bounds: never below the truth, less than twice it).
     let us = |ticks: u64| ticks as f64 * 1000.0 / units.tsc_per_ms.max(1) as f64;
     let mut text = String::new();
-    let _ = writeln!(text, "telemetry of {} domains (uptime {} ms; latency percentiles are log2-bucket upper bounds):", domains.len(), units.uptime_ms);
-    let _ = writeln!(text, "  {:<24} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10} {:>8}", "domain", "calls", "p50 µs", "p99 µs", "faults", "restarts", "cpu ms", "power mW");
+    let _ = writeln!(
+        text,
+        "telemetry of {} domains (uptime {} ms; latency percentiles are log2-bucket upper bounds):",
+        domains.len(),
+        units.uptime_ms
+    );
+    let _ = writeln!(
+        text,
+        "  {:<24} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10} {:>8}",
+        "domain", "calls", "p50 µs", "p99 µs", "faults", "restarts", "cpu ms", "power mW"
+    );
     for domain in &domains {
         let latency = |ticks| if domain.reporter { format!("{:.1}", us(ticks)) } else { String::from("-") };
         let _ = writeln!(

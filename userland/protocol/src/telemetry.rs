@@ -21,6 +21,8 @@ pub const MAX_FIGURES: usize = 4;
 
 /// A request to the telemetry domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Requests are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// The caller's cumulative latency histogram since it started
     /// (`tileos_telemetry::wire` encoding; its faults, restarts and CPU ticks must be 0).

@@ -53,7 +53,9 @@ fn main(resources: Resources) -> ! {
 
     // Raw messages: a label that is no protocol message, a length past the message, a
     // "negative" length (all ones).
-    for (name, label, length) in [("wrong-label", 0x999, 1u64), ("oversized-length", MESSAGE, 10_000), ("negative-length", MESSAGE, u64::MAX)] {
+    for (name, label, length) in
+        [("wrong-label", 0x999, 1u64), ("oversized-length", MESSAGE, 10_000), ("negative-length", MESSAGE, u64::MAX)]
+    {
         let reply = tileos_sys::call(endpoint, label, &[length, 0, 0], &[]);
         check(&mut failures, name, reply.info.label() == ERROR, &reply.info.label());
     }

@@ -38,7 +38,10 @@ tileos_sys::resources! {
 tileos_sys::entry!(main);
 
 /// The supervisor's figures of the domains from `first`, or the refusal to answer with.
-fn supervised(supervisor: &Client<Supervisor>, first: u16) -> Result<(u16, Units, heapless::Vec<supervisor::SupervisedFigures, { supervisor::MAX_FIGURES }>), Refusal> {
+fn supervised(
+    supervisor: &Client<Supervisor>,
+    first: u16,
+) -> Result<(u16, Units, heapless::Vec<supervisor::SupervisedFigures, { supervisor::MAX_FIGURES }>), Refusal> {
     match supervisor.call_unrecorded(&supervisor::Request::Figures { first }) {
         Ok(supervisor::Response::Figures { total, tsc_per_ms, tick_us, uptime_ms, domains }) => {
             Ok((total, Units { tsc_per_ms, tick_us, uptime_ms }, domains))
@@ -118,7 +121,8 @@ fn main(resources: Resources) -> ! {
                 Some(histogram) => {
                     let figures = tileos_telemetry::DomainFigures { latency: *histogram, ..Default::default() };
                     let mut bytes = [0u8; MAX_REPORT];
-                    let encoded = tileos_telemetry::wire::encode(&figures, &mut bytes).map_err(|_| tileos_protocol::ProtocolError::Failed)?;
+                    let encoded =
+                        tileos_telemetry::wire::encode(&figures, &mut bytes).map_err(|_| tileos_protocol::ProtocolError::Failed)?;
                     Response::Histogram { figures: heapless::Vec::from_slice(encoded).map_err(|_| tileos_protocol::ProtocolError::Failed)? }
                 }
             },
