@@ -11,10 +11,10 @@
 use crate::figures::DomainAccount;
 use crate::histogram::Histogram;
 use crate::power::{PowerModel, share_ppm};
-use crate::wire::{self, WireError};
+use crate::wire;
 use alloc::collections::BTreeMap;
 use tileos_protocol::supervisor::SupervisedFigures;
-use tileos_protocol::telemetry::{DomainFigures, Refusal, WireFault};
+use tileos_protocol::telemetry::{DomainFigures, Refusal};
 
 /// A reporting domain as the collector knows it.
 #[derive(Clone, Debug, Default)]
@@ -40,18 +40,6 @@ pub struct Accepted {
     pub total_calls: u64,
 }
 
-/// The protocol's name for a wire error.
-fn fault(error: WireError) -> WireFault {
-    match error {
-        WireError::Malformed => WireFault::Malformed,
-        WireError::TrailingBytes => WireFault::TrailingBytes,
-        WireError::BucketOutOfRange(index) => WireFault::BucketOutOfRange(index),
-        WireError::BucketsUnordered(index) => WireFault::BucketsUnordered(index),
-        WireError::EmptyBucket(index) => WireFault::EmptyBucket(index),
-        WireError::CountOverflow => WireFault::CountOverflow,
-    }
-}
-
 impl Collector {
     /// Learns which badge belongs to which domain from the supervisor's figures of the
     /// domains `first..` (`lines`, in description order); a badge seen before keeps its
@@ -74,7 +62,7 @@ impl Collector {
     /// refused.
     pub fn report(&mut self, badge: u64, bytes: &[u8]) -> Result<Accepted, Refusal> {
         let reporter = self.reporters.get_mut(&badge).ok_or(Refusal::UnknownReporter)?;
-        let figures = wire::decode(bytes).map_err(|error| Refusal::Malformed(fault(error)))?;
+        let figures = wire::decode(bytes).map_err(Refusal::Malformed)?;
         if figures.faults != 0 || figures.restarts != 0 || figures.cpu_ticks != 0 {
             return Err(Refusal::ForeignFigures);
         }
@@ -114,6 +102,7 @@ impl Collector {
 mod tests {
     use super::*;
     use crate::figures::DomainFigures as Raw;
+    use tileos_protocol::telemetry::WireFault;
 
     fn line(name: &str, badge: u64, cpu_ticks: u64) -> SupervisedFigures {
         SupervisedFigures { name: name.try_into().unwrap(), faults: 1, restarts: 2, cpu_ticks, telemetry_badge: badge }

@@ -97,7 +97,8 @@ pub enum Refusal {
     SupervisorUnavailable,
 }
 
-/// Why report bytes are not a valid wire encoding (`tileos_telemetry::wire::WireError`).
+/// Why report bytes are not a valid wire encoding (`tileos_telemetry::wire` decodes with
+/// these as its errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WireFault {
     /// Not decodable, truncated, or more than 64 buckets.
