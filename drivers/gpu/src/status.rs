@@ -1,6 +1,8 @@
 //! What the `gpu-status` domain puts on the screen: a title with the tile's uptime and one
 //! row per domain (name, state, generation, restarts) as the supervisor reports them, and
 //! which rows changed since the last look — so that only changes travel to the driver.
+//! Below them, a telemetry section ([`telemetry_row`]): one row per domain that reports
+//! latencies, as the telemetry domain counts them.
 
 use crate::screen::ROWS;
 use core::fmt::Write;
@@ -42,6 +44,19 @@ pub fn row(domain: &DomainStatus) -> Text {
 
 /// Width of the name column.
 const NAME_COLUMN: usize = 12;
+
+/// The telemetry row of one reporting domain: name, calls, p99 latency in µs (its log2
+/// bucket's upper bound, `tsc_per_ms` ticks a millisecond), CPU ms (`tick_us` a tick) and
+/// the power estimate in mW.
+pub fn telemetry_row(domain: &tileos_protocol::telemetry::DomainFigures, units: &tileos_protocol::telemetry::Units) -> Text {
+    let name: &str = domain.name.as_str();
+    let name = &name[..name.len().min(NAME_COLUMN)];
+    let p99_us = domain.p99_ticks.saturating_mul(1000) / units.tsc_per_ms.max(1);
+    let cpu_ms = domain.cpu_ticks.saturating_mul(units.tick_us) / 1000;
+    let mut text = Text::new();
+    let _ = write!(text, "{name:<NAME_COLUMN$} calls {} p99 {p99_us}us cpu {cpu_ms}ms {}mW", domain.calls, domain.power_mw);
+    text
+}
 
 /// The rows on the screen, to tell what changed.
 pub struct Rows {
@@ -96,6 +111,31 @@ mod tests {
         let text = row(&long);
         assert!(text.starts_with("dddddddddddd given up"), "{text}");
         assert!(text.len() <= MAX_TEXT);
+    }
+
+    #[test]
+    fn telemetry_rows_fit_and_convert_units() {
+        use tileos_protocol::telemetry::{DomainFigures, Units};
+        let units = Units { tsc_per_ms: 1_000_000, tick_us: 5000, uptime_ms: 0 };
+        let figures = DomainFigures {
+            name: "drifter".try_into().unwrap(),
+            reporter: true,
+            calls: 6000,
+            p99_ticks: 131_071,
+            cpu_ticks: 40,
+            power_mw: 900,
+            ..DomainFigures::default()
+        };
+        assert_eq!(telemetry_row(&figures, &units).as_str(), "drifter      calls 6000 p99 131us cpu 200ms 900mW");
+        let widest = DomainFigures {
+            name: core::iter::repeat_n('d', 64).collect(),
+            calls: u64::MAX,
+            p99_ticks: u64::MAX,
+            cpu_ticks: u64::MAX,
+            power_mw: u32::MAX,
+            ..figures
+        };
+        assert!(telemetry_row(&widest, &Units { tsc_per_ms: 1, ..units }).len() <= MAX_TEXT);
     }
 
     #[test]

@@ -214,6 +214,9 @@ impl<'d> Tile<'d> {
                     capacity: capacities[index],
                     ever_started: false,
                     tcb: 0,
+                    faults: 0,
+                    retired_cpu_ticks: 0,
+                    immunity: None,
                 }
             })
             .collect();
@@ -561,6 +564,9 @@ impl<'d> Tile<'d> {
             RestartPolicy::Never => (0, 0),
         };
         let name = &self.description.domains[index].name;
+        // Its thread's consumed time goes with it: keep the count.
+        let consumed = self.states[index].consumed_ticks();
+        self.states[index].retired_cpu_ticks = consumed;
         if let Err(error) = self.destroy(alloc, index) {
             println!("supervisor: domain \"{name}\" could not be destroyed: {error}");
             self.states[index].state = State::Stopped;

@@ -103,10 +103,28 @@ impl Supervision<'_, '_> {
                 };
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
             }
+            Ok(control::Request::Figures { first }) => tileos_sys::rpc::answer::<Supervisor>(None, Ok(self.figures(first))),
+            Ok(control::Request::Observe { reporter, calls, p50_ticks, p99_ticks }) => {
+                let response = self.observe(caller.map(|c| c.domain), client, reporter, calls, p50_ticks, p99_ticks);
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));
             }
+        }
+    }
+
+    /// Why domain `index` may not be killed for a restart now, if it may not.
+    pub(super) fn restart_refusal(&self, index: usize) -> Option<Refusal> {
+        // A slot's seat is never restarted by the supervisor (its manager starts what runs
+        // there): as if its restart policy were "never".
+        let seat = self.description.seat(index as u32).is_some();
+        match (self.description.domains[index].restart, self.tile.states[index].state) {
+            (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
+            _ if seat => Some(Refusal::RestartPolicyNever),
+            (_, State::Running) => None,
+            (_, other) => Some(Refusal::NotRunning(other)),
         }
     }
 
@@ -119,16 +137,7 @@ impl Supervision<'_, '_> {
             tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::UnknownDomain)));
             return;
         };
-        // A slot's seat is never restarted by the supervisor (its manager starts what runs
-        // there): as if its restart policy were "never".
-        let seat = description.seat(index as u32).is_some();
-        let refusal = match (description.domains[index].restart, self.tile.states[index].state) {
-            (RestartPolicy::Never, _) => Some(Refusal::RestartPolicyNever),
-            _ if seat => Some(Refusal::RestartPolicyNever),
-            (_, State::Running) => None,
-            (_, other) => Some(Refusal::NotRunning(other)),
-        };
-        if let Some(refusal) = refusal {
+        if let Some(refusal) = self.restart_refusal(index) {
             println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: {refusal:?}");
             tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(refusal)));
             return;

@@ -23,6 +23,7 @@
 
 mod build;
 mod control;
+mod immune;
 mod seats;
 mod supervise;
 
@@ -74,6 +75,26 @@ struct DomainState {
     /// Its thread while it runs (0 before its first build): a seat's schedule is changed
     /// through it.
     tcb: u64,
+    /// Faults received from it (all its generations).
+    faults: u64,
+    /// CPU ticks its earlier generations consumed (their threads are gone).
+    retired_cpu_ticks: u64,
+    /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system").
+    immunity: Option<tileos_telemetry::immune::DomainImmunity>,
+}
+
+impl DomainState {
+    /// CPU ticks consumed by all its generations: the retired ones plus its thread's
+    /// (`TcbConsumedTime`; a thread that is gone counts nothing more).
+    fn consumed_ticks(&self) -> u64 {
+        use tileos_abi::invocation::TcbConsumedTime;
+        let current = if self.tcb == 0 || self.state != State::Running {
+            0
+        } else {
+            tileos_sys::cap::Tcb::from_cptr(self.tcb).invoke(TcbConsumedTime {}).map_or(0, |reply| reply.words[0])
+        };
+        self.retired_cpu_ticks.saturating_add(current)
+    }
 }
 
 /// A killed domain waiting out its back-off before it is built again.
@@ -105,6 +126,9 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         Ok(loaded) => loaded,
         Err(error) => stop(format_args!("boot module \"tile-archive\": {error}")),
     };
+    if let Err(error) = immune::check_configuration(&description) {
+        stop(format_args!("boot module \"tile-archive\": {error}"));
+    }
     println!(
         "rootserver: tile \"{}\": {} domains, {} endpoints, {} notifications, {} shared regions",
         description.name,

@@ -60,6 +60,8 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::StagingIncomplete { .. } => "StagingIncomplete",
         Refusal::BadProgram => "BadProgram",
         Refusal::NoSuchProgram => "NoSuchProgram",
+        Refusal::NotTelemetryDomain => "NotTelemetryDomain",
+        Refusal::UnknownReporter => "UnknownReporter",
     }
 }
 
@@ -340,7 +342,12 @@ impl SeatRequest {
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
-            Request::Restart { .. } | Request::Status { .. } | Request::SlotConfig { .. } | Request::FederationConfig { .. } => {
+            Request::Restart { .. }
+            | Request::Status { .. }
+            | Request::SlotConfig { .. }
+            | Request::FederationConfig { .. }
+            | Request::Figures { .. }
+            | Request::Observe { .. } => {
                 return None;
             }
         })

@@ -125,6 +125,7 @@ impl<'s, 'd> Supervision<'s, 'd> {
             return;
         };
         let domain = &description.domains[index];
+        self.tile.states[index].faults = self.tile.states[index].faults.saturating_add(1);
         let state = &self.tile.states[index];
         // The fault in the event line: its kind and the one figure tests look at.
         let (fault_kind, fault_detail) = match message.info.label() {

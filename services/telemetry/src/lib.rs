@@ -12,8 +12,13 @@
 //!   compute state and drift monitor take over.
 //! * [`power`]: a documented power estimate *model* (idle plus active watts times CPU share),
 //!   not a measurement.
-//! * [`wire`] (feature `report`): the figures as a compact postcard message, sparse in the
+//! * [`wire`] (feature `wire`, part of `report`): the figures as a compact postcard message, sparse in the
 //!   histogram, with every decoded field checked.
+//!
+//! * [`collector`] (feature `collector`): the telemetry domain's accounts of the reporting
+//!   domains and the per-domain figures it serves.
+//! * [`immune`] (feature `immune`): the supervisor's immune system per domain — the twin's
+//!   drift monitor fed with reporting intervals, alarms turned into configured actions.
 //!
 //! Cache misses are not here: they need the CPU's performance counters, and QEMU's TCG
 //! (where tileos runs its tests and benchmarks) emulates none.
@@ -21,13 +26,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "collector", feature = "immune"))]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "collector")]
+pub mod collector;
 pub mod figures;
 pub mod histogram;
+#[cfg(feature = "immune")]
+pub mod immune;
 pub mod power;
-#[cfg(feature = "report")]
+#[cfg(feature = "wire")]
 pub mod wire;
 
 pub use figures::DomainFigures;

@@ -32,23 +32,12 @@ struct Wire {
     buckets: Vec<Bucket, BUCKETS>,
 }
 
-/// Why bytes are not a valid report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WireError {
-    /// Postcard could not decode the bytes (truncated, a varint too long, more than 64
-    /// buckets, …), or the output buffer was too small when encoding.
-    Malformed,
-    /// Bytes were left over after the report.
-    TrailingBytes,
-    /// A bucket index beyond the last bucket (63).
-    BucketOutOfRange(u8),
-    /// Bucket indices not strictly increasing (a repeat, or out of order).
-    BucketsUnordered(u8),
-    /// A bucket listed with count 0 (the form lists non-empty buckets only).
-    EmptyBucket(u8),
-    /// The buckets sum to more than `u64::MAX` calls.
-    CountOverflow,
-}
+/// Why bytes are not a valid report: the telemetry protocol's own reasons
+/// (`tileos_protocol::telemetry::WireFault`), so that a refusal names them as they are:
+/// `Malformed` (postcard could not decode the bytes — truncated, a varint too long, more
+/// than 64 buckets — or the output buffer was too small when encoding), `TrailingBytes`,
+/// `BucketOutOfRange`, `BucketsUnordered`, `EmptyBucket`, `CountOverflow`.
+pub use tileos_protocol::telemetry::WireFault as WireError;
 
 /// Encodes `figures` into `out`; returns the bytes written (at most [`MAX_ENCODED`]).
 pub fn encode<'a>(figures: &DomainFigures, out: &'a mut [u8]) -> Result<&'a mut [u8], WireError> {

@@ -35,7 +35,7 @@ pub mod session;
 
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
-use tileos_protocol::{slots, supervisor};
+use tileos_protocol::{slots, supervisor, telemetry};
 
 pub use tileos_protocol;
 
@@ -99,6 +99,13 @@ pub enum Command {
         /// The request.
         request: slots::Request,
     },
+    /// The telemetry domain's figures of the domains from index `first` on
+    /// (`tileos_protocol::telemetry`: calls, latency percentiles, faults, restarts, CPU
+    /// time, power estimate).
+    Telemetry {
+        /// The first domain listed (description order).
+        first: u16,
+    },
 }
 
 impl Command {
@@ -106,7 +113,7 @@ impl Command {
     /// (every chunk of them), promotions and rollbacks.
     pub fn is_privileged(&self) -> bool {
         match self {
-            Command::Slots | Command::Domains { .. } => false,
+            Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } => false,
             Command::Slot { request, .. } => matches!(
                 request,
                 slots::Request::InstallBegin { .. }
@@ -154,6 +161,15 @@ pub enum Answer {
     Slot(slots::Response),
     /// The command was not carried out.
     Error(WireError),
+    /// Domains `first..first + domains.len()` of `total`, as the telemetry domain counts them.
+    Telemetry {
+        /// Domains of the tile.
+        total: u16,
+        /// How to read the figures.
+        units: telemetry::Units,
+        /// Their figures.
+        domains: Vec<telemetry::DomainFigures, { telemetry::MAX_FIGURES }>,
+    },
 }
 
 /// Why the agent did not carry out a frame or a command. Every variant is a precise,
@@ -202,6 +218,10 @@ pub enum WireError {
     ServerFailed,
     /// The agent has no supervisor status capability.
     NoSupervisor,
+    /// The agent has no telemetry capability (a client endpoint "telemetry").
+    NoTelemetry,
+    /// The telemetry domain refused (its reason).
+    TelemetryRefused(telemetry::Refusal),
 }
 
 impl WireError {
@@ -229,6 +249,8 @@ impl core::fmt::Display for WireError {
             WireError::ServerUnavailable => f.write_str("the slot manager or supervisor is unavailable"),
             WireError::ServerFailed => f.write_str("the slot manager or supervisor answered outside its protocol"),
             WireError::NoSupervisor => f.write_str("the agent has no supervisor status capability"),
+            WireError::NoTelemetry => f.write_str("the agent has no telemetry capability (client endpoint \"telemetry\")"),
+            WireError::TelemetryRefused(refusal) => write!(f, "the telemetry domain refused: {refusal:?}"),
         }
     }
 }

@@ -12,7 +12,7 @@
 use ed25519_dalek::VerifyingKey;
 use heapless::Vec;
 use tileos_protocol::slots::{self, Request};
-use tileos_protocol::supervisor;
+use tileos_protocol::{supervisor, telemetry};
 
 use crate::frame::{self, FrameBytes, FrameReader, Read};
 use crate::{Answer, CHALLENGE_BYTES, ClientFrame, Command, Hello, MAX_FRAME, MAX_SLOTS, ServerFrame, SlotName, VERSION, WireError, auth};
@@ -36,6 +36,8 @@ pub enum BackendError {
     Failed,
     /// No supervisor capability.
     NoSupervisor,
+    /// No telemetry capability.
+    NoTelemetry,
 }
 
 impl From<BackendError> for WireError {
@@ -45,6 +47,7 @@ impl From<BackendError> for WireError {
             BackendError::Unavailable => WireError::ServerUnavailable,
             BackendError::Failed => WireError::ServerFailed,
             BackendError::NoSupervisor => WireError::NoSupervisor,
+            BackendError::NoTelemetry => WireError::NoTelemetry,
         }
     }
 }
@@ -58,6 +61,13 @@ pub trait Backend {
     fn slot(&mut self, slot: &str, request: &slots::Request) -> Result<slots::Response, BackendError>;
     /// The supervisor's status of the domains from `first` on.
     fn domains(&mut self, first: u16) -> Result<supervisor::Response, BackendError>;
+    /// The telemetry domain's figures of the domains from `first` on. An agent without a
+    /// telemetry capability answers [`BackendError::NoTelemetry`] (what backends that do not
+    /// implement this say).
+    fn telemetry(&mut self, first: u16) -> Result<telemetry::Response, BackendError> {
+        let _ = first;
+        Err(BackendError::NoTelemetry)
+    }
 }
 
 /// Whether a connection stays open after [`Agent::receive`].
@@ -216,6 +226,12 @@ impl<B: Backend> Agent<B> {
             Command::Slots => Answer::Slots(self.backend.slot_names()),
             Command::Domains { first } => match self.backend.domains(first) {
                 Ok(supervisor::Response::Status { total, domains }) => Answer::Domains { total, domains },
+                Ok(_) => Answer::Error(WireError::ServerFailed),
+                Err(error) => Answer::Error(error.into()),
+            },
+            Command::Telemetry { first } => match self.backend.telemetry(first) {
+                Ok(telemetry::Response::Figures { total, units, domains }) => Answer::Telemetry { total, units, domains },
+                Ok(telemetry::Response::Refused(refusal)) => Answer::Error(WireError::TelemetryRefused(refusal)),
                 Ok(_) => Answer::Error(WireError::ServerFailed),
                 Err(error) => Answer::Error(error.into()),
             },

@@ -58,6 +58,7 @@ fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
             "tileos-service-federation",
             "tileos-service-slot-manager",
             "tileos-service-store",
+            "tileos-service-telemetry",
             "tileos-service-template",
             "tileos-test-domains",
             "tileos-update-agent",

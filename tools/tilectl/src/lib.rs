@@ -34,6 +34,8 @@ pub struct Options {
 pub enum Command {
     /// Domains and slots.
     Status,
+    /// Every domain's telemetry figures.
+    Telemetry,
     /// Install a bundle.
     Install {
         /// The bundle.
@@ -118,6 +120,7 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
     };
     let text = match command {
         Command::Status => status(&mut connect()?, options.json)?,
+        Command::Telemetry => telemetry(&mut connect()?, options.json)?,
         Command::Install { file, slot } => {
             let bundle = std::fs::read(file).map_err(|error| Failure::Usage(format!("{}: {error}", file.display())))?;
             require_key(&key)?;
@@ -346,6 +349,59 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
         eprint!("{text}");
         Err(Failure::Refused(problems.join("; ")))
     }
+}
+
+/// `telemetry`: every domain's figures (paged from the telemetry domain).
+fn telemetry(client: &mut Client, json: bool) -> Result<String, Failure> {
+    let mut domains = Vec::new();
+    let units = loop {
+        let first = u16::try_from(domains.len()).unwrap_or(u16::MAX);
+        match client.call(Wire::Telemetry { first })? {
+            Answer::Telemetry { total, units, domains: page } => {
+                let empty = page.is_empty();
+                domains.extend(page);
+                if empty || domains.len() >= usize::from(total) {
+                    break units;
+                }
+            }
+            Answer::Error(error) => return Err(refused_by_agent(error)),
+            other => return Err(Failure::Connection(format!("the agent answered the telemetry figures with {other:?}"))),
+        }
+    };
+    if json {
+        return Ok(json!({ "units": units, "domains": domains }).to_string() + "\n");
+    }
+    // Latencies in µs (bucket upper bounds: never below the truth, less than twice it).
+    let us = |ticks: u64| ticks as f64 * 1000.0 / units.tsc_per_ms.max(1) as f64;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "telemetry of {} domains (uptime {} ms; latency percentiles are log2-bucket upper bounds):",
+        domains.len(),
+        units.uptime_ms
+    );
+    let _ = writeln!(
+        text,
+        "  {:<24} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10} {:>8}",
+        "domain", "calls", "p50 µs", "p99 µs", "faults", "restarts", "cpu ms", "power mW"
+    );
+    for domain in &domains {
+        let latency = |ticks| if domain.reporter { format!("{:.1}", us(ticks)) } else { String::from("-") };
+        let _ = writeln!(
+            text,
+            "  {:<24} {:>10} {:>10} {:>10} {:>7} {:>8} {:>10} {:>8}",
+            domain.name.as_str(),
+            if domain.reporter { domain.calls.to_string() } else { String::from("-") },
+            latency(domain.p50_ticks),
+            latency(domain.p99_ticks),
+            domain.faults,
+            domain.restarts,
+            domain.cpu_ticks.saturating_mul(units.tick_us) / 1000,
+            domain.power_mw
+        );
+    }
+    let _ = writeln!(text, "  (\"-\": the domain does not report latencies; power is a model estimate, docs/telemetry.md)");
+    Ok(text)
 }
 
 /// `install`: the bundle in chunks, then the commit.

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tilectl [--tile HOST:PORT] [--key FILE | --dev-key] [--json] status
+//! tilectl … telemetry
 //! tilectl … install FILE --slot NAME
 //! tilectl … promote --slot NAME MODULE [--force]
 //! tilectl … rollback --slot NAME
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Every domain's state (from the supervisor) and every slot's modules and counters.
     Status,
+    /// Every domain's telemetry: calls, latency percentiles, faults, restarts, CPU time, power estimate.
+    Telemetry,
     /// Install a signed module bundle into a slot as a challenger (needs the operator key).
     Install {
         /// The bundle file (`make bundles` writes them to build/bundles/).
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Options { tile: cli.tile, key: cli.key, dev_key: cli.dev_key, json: cli.json, timeout: Duration::from_secs(cli.timeout.max(1)) };
     let command = match cli.command {
         Command::Status => tileos_tilectl::Command::Status,
+        Command::Telemetry => tileos_tilectl::Command::Telemetry,
         Command::Install { file, slot } => tileos_tilectl::Command::Install { file, slot },
         Command::Promote { slot, module, force } => tileos_tilectl::Command::Promote { slot, module, force },
         Command::Rollback { slot } => tileos_tilectl::Command::Rollback { slot },

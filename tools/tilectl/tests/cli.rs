@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use heapless::Vec as HVec;
 use tileos_protocol::slots::{self, RefusalKind, Refused, Request, Response};
-use tileos_protocol::supervisor;
+use tileos_protocol::{supervisor, telemetry};
 use tileos_tilectl_wire::session::{Agent, Backend, BackendError};
 use tileos_tilectl_wire::{MAX_SLOTS, SlotName, dev_keys};
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
@@ -160,6 +160,31 @@ impl Backend for Fake {
             .collect();
         Ok(supervisor::Response::Status { total: names.len() as u16, domains })
     }
+
+    fn telemetry(&mut self, first: u16) -> Result<telemetry::Response, BackendError> {
+        // Six domains: two pages; "console" reports no latencies.
+        let names = ["console", "telemetry", "spin", "drifter", "steady", "hostile"];
+        let domains = names
+            .iter()
+            .enumerate()
+            .skip(usize::from(first))
+            .take(telemetry::MAX_FIGURES)
+            .map(|(index, name)| telemetry::DomainFigures {
+                name: (*name).try_into().unwrap(),
+                reporter: index != 0,
+                calls: 100 * index as u64,
+                p50_ticks: 2047,
+                p99_ticks: 131_071,
+                max_ticks: 262_143,
+                faults: 0,
+                restarts: u64::from(index == 3),
+                cpu_ticks: 40,
+                power_mw: 900,
+            })
+            .collect();
+        let units = telemetry::Units { tsc_per_ms: 1_000_000, tick_us: 5000, uptime_ms: 2000 };
+        Ok(telemetry::Response::Figures { total: names.len() as u16, units, domains })
+    }
 }
 
 /// A fake tile on a free localhost port.
@@ -227,6 +252,21 @@ fn status_lists_every_domain_and_slot_in_text_and_json() {
     assert_eq!(json["domains"][9]["state"], "GivenUp");
     assert_eq!(json["slots"][0]["name"], "checksum");
     assert_eq!(json["slots"][0]["requests"], 42);
+}
+
+#[test]
+fn telemetry_lists_every_domains_figures_in_text_and_json() {
+    let (tile, _) = fake_tile();
+    let text = ok(tilectl(&tile, &["telemetry"]));
+    assert!(text.starts_with("telemetry of 6 domains (uptime 2000 ms;"), "{text}");
+    assert!(text.contains("  console                           -          -          -       0        0        200      900\n"), "{text}");
+    assert!(text.contains("  drifter                         300        2.0      131.1       0        1        200      900\n"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--json", "telemetry"]))).unwrap();
+    assert_eq!(json["domains"].as_array().unwrap().len(), 6);
+    assert_eq!(json["domains"][3]["name"], "drifter");
+    assert_eq!(json["domains"][3]["p99_ticks"], 131_071);
+    assert_eq!(json["domains"][0]["reporter"], false);
+    assert_eq!(json["units"]["tsc_per_ms"], 1_000_000);
 }
 
 #[test]

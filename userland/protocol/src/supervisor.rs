@@ -96,6 +96,28 @@ pub enum Request {
         /// Where the piece starts.
         offset: u32,
     },
+    /// The figures the supervisor keeps of the domains from index `first` on: faults,
+    /// restarts, CPU time consumed (read from each domain's TCB, which only the supervisor
+    /// holds), and each domain's badge on the `telemetry` endpoint. Any client may read
+    /// them (`access = "status"` suffices): numbers, no authority.
+    Figures {
+        /// Index of the first domain listed.
+        first: u16,
+    },
+    /// One reporting interval of a domain's protocol-call latencies, for the immune system
+    /// (docs/telemetry.md, "The immune system"). Only the domain serving the endpoint
+    /// named `telemetry` may send it; others get [`Refusal::NotTelemetryDomain`].
+    Observe {
+        /// The domain, as its badge on the `telemetry` endpoint.
+        reporter: u64,
+        /// Calls in the interval (an interval without calls carries no latency figures
+        /// and is not observed).
+        calls: u64,
+        /// The interval's median latency: upper bound of its log2 bucket, time-stamp ticks.
+        p50_ticks: u64,
+        /// The interval's 99th percentile, likewise.
+        p99_ticks: u64,
+    },
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -175,6 +197,90 @@ pub enum Response {
     },
     /// The request was not carried out; nothing was killed.
     Refused(Refusal),
+    /// Domains `first..first + domains.len()` of `total` ([`Request::Figures`]).
+    Figures {
+        /// Number of domains in the tile.
+        total: u16,
+        /// Time-stamp ticks per millisecond.
+        tsc_per_ms: u64,
+        /// Microseconds per kernel timer tick (the unit of `cpu_ticks`).
+        tick_us: u64,
+        /// Milliseconds since the processor's reset (time-stamp counter over `tsc_per_ms`).
+        uptime_ms: u64,
+        /// Their figures, in description order.
+        domains: Vec<SupervisedFigures, MAX_FIGURES>,
+    },
+    /// What the immune system made of an observation ([`Request::Observe`]): the alarms
+    /// it raised or cleared and what it did (each also logged with its evidence).
+    Observed {
+        /// The findings (usually none).
+        findings: Vec<ImmuneFinding, MAX_FINDINGS>,
+    },
+}
+
+/// Most domains one [`Response::Figures`] lists.
+pub const MAX_FIGURES: usize = 4;
+/// Most findings one [`Response::Observed`] carries (one per watched metric).
+pub const MAX_FINDINGS: usize = 4;
+
+/// One domain's line in [`Response::Figures`], cumulative across its restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisedFigures {
+    /// The domain's name.
+    pub name: String<MAX_NAME>,
+    /// Faults the supervisor received from it.
+    pub faults: u64,
+    /// Restarts (after faults, on request, or by the immune system).
+    pub restarts: u64,
+    /// CPU time consumed, kernel timer ticks (`TcbConsumedTime`, summed over its restarts).
+    pub cpu_ticks: u64,
+    /// Its badge on the `telemetry` endpoint (0: it is no client of it, so reports none).
+    pub telemetry_badge: u64,
+}
+
+/// A metric the immune system watches (as `tileos_twin::drift::Metric`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImmuneMetric {
+    /// Median protocol-call latency.
+    LatencyP50,
+    /// 99th-percentile protocol-call latency.
+    LatencyP99,
+    /// Faults per second.
+    FaultRate,
+    /// Share of mirrored requests the slot's versions disagreed on.
+    SlotDisagreement,
+}
+
+/// What the immune system did about an alarm, by the domain's `on_drift` configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImmuneAction {
+    /// Nothing beyond the alarm (`on_drift = 0`, or an alarm cleared).
+    AlarmOnly,
+    /// The domain was killed for a restart (`on_drift = 1`).
+    Restarted,
+    /// A restart was configured but the domain's policy or state forbids it (the reason).
+    RestartRefused(Refusal),
+    /// The domain was killed for a restart, but its restart budget was used up: it stays
+    /// stopped.
+    GaveUp,
+    /// A slot rollback was configured (`on_drift = 2`) or suggested, and is left to the
+    /// slot's manager: the supervisor does not call domains (it never blocks on one).
+    RollbackSuggested,
+}
+
+/// One alarm raised or cleared ([`Response::Observed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImmuneFinding {
+    /// The drifting metric.
+    pub metric: ImmuneMetric,
+    /// Raised (`true`) or cleared.
+    pub raised: bool,
+    /// The baseline mean, in thousandths of the metric's unit (µs, faults/s, share).
+    pub baseline_milli: u64,
+    /// The observation, likewise.
+    pub observed_milli: u64,
+    /// What was done.
+    pub action: ImmuneAction,
 }
 
 /// Why the supervisor refused a request.
@@ -226,6 +332,10 @@ pub enum Refusal {
     BadProgram,
     /// The slot has no such lineage or fallback program.
     NoSuchProgram,
+    /// Only the domain serving the `telemetry` endpoint may send observations.
+    NotTelemetryDomain,
+    /// No client of the `telemetry` endpoint has that badge.
+    UnknownReporter,
 }
 
 /// What the supervisor knows of a domain.
@@ -285,6 +395,32 @@ mod tests {
     fn the_largest_slot_config_piece_fits_one_message() {
         let response = Response::SlotConfig { length: u32::MAX, bytes: core::iter::repeat_n(0xff, SEAT_CHUNK).collect() };
         let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&response, &mut words).expect("fits");
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+    }
+
+    #[test]
+    fn the_largest_figures_fit_one_message() {
+        let line = SupervisedFigures {
+            name: core::iter::repeat_n('n', MAX_NAME).collect(),
+            faults: u64::MAX,
+            restarts: u64::MAX,
+            cpu_ticks: u64::MAX,
+            telemetry_badge: u64::MAX,
+        };
+        let domains = core::iter::repeat_n(line, MAX_FIGURES).collect();
+        let response = Response::Figures { total: u16::MAX, tsc_per_ms: u64::MAX, tick_us: u64::MAX, uptime_ms: u64::MAX, domains };
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&response, &mut words).expect("fits");
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+        let finding = ImmuneFinding {
+            metric: ImmuneMetric::SlotDisagreement,
+            raised: true,
+            baseline_milli: u64::MAX,
+            observed_milli: u64::MAX,
+            action: ImmuneAction::RestartRefused(Refusal::NotRunning(State::GivenUp)),
+        };
+        let response = Response::Observed { findings: core::iter::repeat_n(finding, MAX_FINDINGS).collect() };
         let length = encode(&response, &mut words).expect("fits");
         assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
     }

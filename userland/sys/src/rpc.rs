@@ -59,7 +59,7 @@ impl<P: Protocol> Client<P> {
     /// ([`crate::telemetry`]).
     #[inline]
     pub fn call(&self, request: &P::Request) -> Result<P::Response, CallError> {
-        let start = crate::timestamp();
+        let start = crate::telemetry::call_start();
         let result = self.call_unrecorded(request);
         crate::telemetry::record_call(start);
         result

@@ -3,7 +3,9 @@
 //! shows the title with the tile's uptime and one row per domain — name, state,
 //! generation, restarts — through the gpu driver's display protocol (endpoint "display").
 //! Only what changed is sent: a row when its domain's state changes, the title once a
-//! second.
+//! second. With the client endpoint "telemetry" (optional), a telemetry section follows,
+//! one row per domain that reports latencies (calls, p99, CPU time, power estimate:
+//! `status::telemetry_row`), after a blank row.
 //!
 //! There is no timer service yet: between looks the domain yields. The description should
 //! give it a low priority and a small scheduling budget, so that this polling only uses
@@ -18,6 +20,7 @@ use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
 use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
+use tileos_protocol::telemetry::{self, Telemetry};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
@@ -31,14 +34,17 @@ tileos_sys::resources! {
         display: ClientEndpoint("display"),
         /// The supervisor's endpoint, with status access.
         supervisor: ClientEndpoint("supervisor"),
+        /// The telemetry domain, for the telemetry section.
+        telemetry: ClientEndpoint("telemetry", optional),
     }
 }
 
 tileos_sys::entry!(main);
 
-fn main(Resources { display, supervisor }: Resources) -> ! {
+fn main(Resources { display, supervisor, telemetry }: Resources) -> ! {
     let display = Client::<Display>::new(display);
     let supervisor = Client::<Supervisor>::new(supervisor);
+    let telemetry = telemetry.map(Client::<Telemetry>::new);
     let mode = display.call(&Request::Mode);
     log!("gpu-status: display mode {mode:?}");
     // A row below the screen is refused, not drawn.
@@ -61,13 +67,16 @@ fn main(Resources { display, supervisor }: Resources) -> ! {
             show(&display, Request::SetTitle { text: title.clone() });
             shown_title = title;
         }
-        let (listed, changed) = match look(&supervisor, &display, &mut rows) {
+        let (listed, mut changed) = match look(&supervisor, &display, &mut rows) {
             Ok(counts) => counts,
             Err(problem) => {
                 log!("gpu-status: {problem}; stopping");
                 tileos_sys::domain::stop();
             }
         };
+        if let Some(telemetry) = &telemetry {
+            changed += look_telemetry(telemetry, &display, &mut rows, listed + 1);
+        }
         if first {
             log!("gpu-status: status screen shown (title and {listed} rows)");
             first = false;
@@ -102,6 +111,34 @@ fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut R
         }
         if listed >= total {
             return Ok((listed, changed));
+        }
+    }
+}
+
+/// The telemetry section from row `from` on: one row per reporting domain that changed;
+/// returns the rows changed. A telemetry domain that does not answer is logged and its
+/// section left as it was (it may be restarting).
+fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows: &mut Rows, from: usize) -> usize {
+    let (mut first, mut row, mut changed) = (0u16, from, 0);
+    loop {
+        let (total, units, domains) = match telemetry.call(&telemetry::Request::Figures { first }) {
+            Ok(telemetry::Response::Figures { total, units, domains }) => (total, units, domains),
+            answer => {
+                log!("gpu-status: telemetry figures from domain {first}: {answer:?}");
+                return changed;
+            }
+        };
+        for domain in domains.iter().filter(|d| d.reporter) {
+            let text = status::telemetry_row(domain, &units);
+            if row < ROWS && rows.update(row, &text) {
+                show(display, Request::SetLine { row: row as u8, text });
+                changed += 1;
+            }
+            row += 1;
+        }
+        first = first.saturating_add(domains.len() as u16);
+        if domains.is_empty() || first >= total {
+            return changed;
         }
     }
 }

@@ -5,13 +5,15 @@
 //! (`tileos_tilectl_wire::session::Agent`: challenge, counters, operator signatures, who
 //! stages which slot) and forwards commands: slot control requests to the slot managers
 //! (it is a control client of each slot's front endpoint, `params = { control = 2 }`) and
-//! status requests to the supervisor (`access = "status"`).
+//! status requests to the supervisor (`access = "status"`), telemetry requests to the
+//! telemetry domain.
 //!
 //! What the description must grant: the client endpoint "socket", a region whose name
 //! starts with "socket-buffer." (at least [`BUFFER_BYTES`], read-write), a notification it
 //! waits on whose name starts with "socket-wake."; optionally the client endpoint
-//! "supervisor" (status); and, as client endpoints, the front endpoints of the slots it
-//! manages: every client endpoint other than "socket", "supervisor", "log" and "store" is
+//! "supervisor" (status) and "telemetry"; and, as client endpoints, the front endpoints of
+//! the slots it manages: every client endpoint other than "socket", "supervisor", "log",
+//! "store" and "telemetry" is
 //! taken for one, named as the endpoint.
 //!
 //! The operator's public key is built in: the development key
@@ -39,6 +41,7 @@ use tileos_protocol::ProtocolError;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_protocol::supervisor::{self, Supervisor};
+use tileos_protocol::telemetry::{self, Telemetry};
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
 use tileos_sys::log;
@@ -62,7 +65,7 @@ const BUFFER_BYTES: u64 = (SEND_AT + SEND_ROOM) as u64;
 /// A connection silent this long is closed.
 const IDLE_MS: u64 = 60_000;
 /// Client endpoints that are not slots.
-const NOT_SLOTS: [&str; 4] = ["socket", "supervisor", "log", "store"];
+const NOT_SLOTS: [&str; 5] = ["socket", "supervisor", "log", "store", "telemetry"];
 
 /// The operator's public key built into this program.
 const OPERATOR_KEY: [u8; 32] = match option_env!("TILEOS_OPERATOR_KEY") {
@@ -98,6 +101,8 @@ struct Tile {
     slots: HVec<(SlotName, Client<SlotControl>), MAX_SLOTS>,
     /// The supervisor, if granted.
     supervisor: Option<Client<Supervisor>>,
+    /// The telemetry domain (`tilectl telemetry`), if the description grants it.
+    telemetry: Option<Client<Telemetry>>,
 }
 
 /// A call's failure as the backend's error.
@@ -121,6 +126,11 @@ impl Backend for Tile {
     fn domains(&mut self, first: u16) -> Result<supervisor::Response, BackendError> {
         let client = self.supervisor.as_ref().ok_or(BackendError::NoSupervisor)?;
         client.call(&supervisor::Request::Status { first }).map_err(backend_error)
+    }
+
+    fn telemetry(&mut self, first: u16) -> Result<telemetry::Response, BackendError> {
+        let client = self.telemetry.as_ref().ok_or(BackendError::NoTelemetry)?;
+        client.call(&telemetry::Request::Figures { first }).map_err(backend_error)
     }
 }
 
@@ -189,6 +199,7 @@ extern "C" fn _start() -> ! {
         }
     }
     let supervisor = client_endpoint("supervisor").map(Client::<Supervisor>::new);
+    let telemetry = client_endpoint("telemetry").map(Client::<Telemetry>::new);
     if supervisor.is_none() {
         log!("update-agent: no \"supervisor\" endpoint: status will list no domains");
     }
@@ -197,7 +208,7 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor }, operator);
+    let mut agent = Agent::new(Tile { slots, supervisor, telemetry }, operator);
     {
         let tile = agent.backend();
         let names = tile.slot_names();

@@ -1,0 +1,189 @@
+//! The supervisor's figures and its immune system (docs/telemetry.md, "The immune system").
+//!
+//! * `Figures`: faults, restarts and CPU time of every domain (the supervisor alone holds
+//!   the TCBs), and each domain's badge on the `telemetry` endpoint.
+//! * `Observe`: one reporting interval of a domain's latencies, from the domain serving
+//!   `telemetry` only. It goes to the domain's `tileos_telemetry::immune::DomainImmunity`
+//!   (the twin's drift monitor), with the fault count the supervisor keeps itself; every
+//!   alarm raised or cleared is logged with its evidence, and a raised one is acted on by
+//!   the domain's `on_drift` parameter: restart it, or (not done yet: logged as suggested)
+//!   roll its slot back.
+//!
+//! The work per request is bounded (a few domains' lines; four detectors), and nothing a
+//! client sends can make it panic: badges are looked up, numbers only divided by non-zero
+//! rates.
+
+use super::PendingRestart;
+use super::build::Kill;
+use super::supervise::Supervision;
+use ::alloc_crate::format;
+use core::arch::x86_64::_rdtsc;
+use tileos_protocol::supervisor::{ImmuneAction, ImmuneFinding, ImmuneMetric, MAX_FIGURES, Refusal, Response, SupervisedFigures};
+use tileos_sys::{event, println};
+use tileos_sysdesc::{Endpoint, SystemDescription};
+use tileos_telemetry::immune::{Decision, DomainImmunity, Observation, OnDrift, Verdict};
+use tileos_twin::drift::Metric;
+
+/// The endpoint domains report their latencies on.
+pub(super) const TELEMETRY_ENDPOINT: &str = "telemetry";
+/// The parameter of a `telemetry` client entry that configures the immune system's action.
+pub(super) const ON_DRIFT: &str = "on_drift";
+
+/// The description's `telemetry` endpoint, if it has one.
+pub(super) fn telemetry_endpoint(description: &SystemDescription) -> Option<&Endpoint> {
+    description.endpoints.iter().find(|endpoint| endpoint.name == TELEMETRY_ENDPOINT)
+}
+
+/// Checks every `on_drift` parameter of the description; the first bad one, described
+/// (`endpoint "telemetry": client "x": parameter "on_drift" = 7: …`).
+pub(super) fn check_configuration(description: &SystemDescription) -> Result<(), ::alloc_crate::string::String> {
+    let Some(endpoint) = telemetry_endpoint(description) else { return Ok(()) };
+    for client in &endpoint.clients {
+        let value = client.params.iter().find(|p| p.name == ON_DRIFT).map(|p| p.value);
+        if let Err(bad) = OnDrift::from_param(value) {
+            let name = &description.domains[client.domain as usize].name;
+            return Err(format!(
+                "endpoint \"{TELEMETRY_ENDPOINT}\": client \"{name}\": parameter \"{ON_DRIFT}\" = {bad}: must be 0 (alarm only), 1 (restart) or 2 (roll back its slot)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The supervisor's clock, ms (time-stamp counter since reset).
+fn now_ms() -> u64 {
+    // SAFETY: rdtsc is allowed in user mode.
+    (unsafe { _rdtsc() }) / crate::clock::tsc_per_ms().max(1)
+}
+
+/// The protocol's name of a drift metric.
+fn metric(metric: Metric) -> ImmuneMetric {
+    match metric {
+        Metric::LatencyP50 => ImmuneMetric::LatencyP50,
+        Metric::LatencyP99 => ImmuneMetric::LatencyP99,
+        Metric::FaultRate => ImmuneMetric::FaultRate,
+        Metric::SlotDisagreement => ImmuneMetric::SlotDisagreement,
+    }
+}
+
+impl Supervision<'_, '_> {
+    /// The figures of the domains from `first` ([`tileos_protocol::supervisor::Request::Figures`]).
+    pub(super) fn figures(&self, first: u16) -> Response {
+        let description = self.description;
+        let telemetry = telemetry_endpoint(description);
+        let domains = (first as usize..description.domains.len())
+            .take(MAX_FIGURES)
+            .map(|index| {
+                let state = &self.tile.states[index];
+                let badge = telemetry.and_then(|e| e.clients.iter().find(|c| c.domain as usize == index)).map_or(0, |c| c.badge);
+                SupervisedFigures {
+                    name: description.domains[index].name.as_str().try_into().unwrap_or_default(),
+                    faults: state.faults,
+                    restarts: u64::from(state.restarts),
+                    cpu_ticks: state.consumed_ticks(),
+                    telemetry_badge: badge,
+                }
+            })
+            .collect();
+        Response::Figures {
+            total: description.domains.len() as u16,
+            tsc_per_ms: crate::clock::tsc_per_ms(),
+            tick_us: crate::clock::tick_us(),
+            uptime_ms: now_ms(),
+            domains,
+        }
+    }
+
+    /// One reporting interval of the domain with badge `reporter` on `telemetry`, sent by
+    /// the domain `caller` (description index; `client` in logs).
+    pub(super) fn observe(
+        &mut self,
+        caller: Option<u32>,
+        client: &str,
+        reporter: u64,
+        calls: u64,
+        p50_ticks: u64,
+        p99_ticks: u64,
+    ) -> Response {
+        let description = self.description;
+        let Some(endpoint) = telemetry_endpoint(description).filter(|e| caller.is_some() && e.server.domain() == caller) else {
+            println!("supervisor: observation from \"{client}\" refused: it does not serve \"{TELEMETRY_ENDPOINT}\"");
+            event!("immune.refused", client = client, reason = "NotTelemetryDomain");
+            return Response::Refused(Refusal::NotTelemetryDomain);
+        };
+        let Some(entry) = endpoint.clients.iter().find(|c| c.badge == reporter) else {
+            println!("supervisor: observation of unknown reporter badge {reporter:#x} from \"{client}\" refused");
+            return Response::Refused(Refusal::UnknownReporter);
+        };
+        let index = entry.domain as usize;
+        let on_drift = OnDrift::from_param(entry.params.iter().find(|p| p.name == ON_DRIFT).map(|p| p.value)).unwrap_or(OnDrift::AlarmOnly);
+        let state = &mut self.tile.states[index];
+        let observation = Observation { calls, p50_ticks, p99_ticks, faults: state.faults, at: now_ms() };
+        let decisions =
+            match state.immunity.get_or_insert_with(|| DomainImmunity::new(on_drift)).observe(&observation, crate::clock::tsc_per_ms()) {
+                Ok(decisions) => decisions,
+                Err(error) => {
+                    println!("supervisor: observation of \"{}\" not taken: {error:?}", description.domains[index].name);
+                    return Response::Observed { findings: Default::default() };
+                }
+            };
+        let mut findings = tileos_protocol::heapless::Vec::new();
+        for decision in decisions {
+            let action = self.act(index, &decision);
+            let finding = ImmuneFinding {
+                metric: metric(decision.alarm.metric),
+                raised: decision.raised,
+                baseline_milli: (decision.alarm.evidence.baseline_mean * 1000.0) as u64,
+                observed_milli: (decision.alarm.evidence.observed * 1000.0) as u64,
+                action,
+            };
+            // At most one finding per metric: the vector holds them all.
+            let _ = findings.push(finding);
+        }
+        Response::Observed { findings }
+    }
+
+    /// Logs `decision` about domain `index` with its evidence, and carries out its verdict.
+    fn act(&mut self, index: usize, decision: &Decision) -> ImmuneAction {
+        let name = self.description.domains[index].name.as_str();
+        let evidence = decision.alarm.evidence;
+        let (kind, action) = match (decision.raised, decision.verdict) {
+            (false, _) => ("cleared", ImmuneAction::AlarmOnly),
+            (true, Verdict::Log) => ("raised", ImmuneAction::AlarmOnly),
+            (true, Verdict::RollBack) => ("raised", ImmuneAction::RollbackSuggested),
+            (true, Verdict::Restart) => ("raised", self.immune_restart(index)),
+        };
+        println!(
+            "supervisor: immune alarm {kind} for domain \"{name}\": {:?} observed {:.1} against baseline {:.1} +/- {:.1} (z = {:.1}) since {} ms; action: {action:?}",
+            decision.alarm.metric, evidence.observed, evidence.baseline_mean, evidence.baseline_std, evidence.z, decision.alarm.since
+        );
+        event!(
+            "immune.alarm",
+            domain = name,
+            state = kind,
+            metric = format!("{:?}", decision.alarm.metric),
+            observed = format!("{:.1}", evidence.observed),
+            baseline = format!("{:.1}", evidence.baseline_mean),
+            std = format!("{:.1}", evidence.baseline_std),
+            z = format!("{:.1}", evidence.z),
+            since_ms = decision.alarm.since,
+            action = format!("{action:?}")
+        );
+        action
+    }
+
+    /// Kills domain `index` for a restart on an immune alarm, under its restart policy.
+    fn immune_restart(&mut self, index: usize) -> ImmuneAction {
+        if let Some(refusal) = self.restart_refusal(index) {
+            return ImmuneAction::RestartRefused(refusal);
+        }
+        match self.tile.kill_for_restart(self.alloc, index) {
+            Kill::Restart { deadline } => {
+                self.pending.push(PendingRestart { index, deadline, waiter: None });
+                ImmuneAction::Restarted
+            }
+            Kill::GaveUp => ImmuneAction::GaveUp,
+            Kill::Failed => ImmuneAction::RestartRefused(Refusal::RestartFailed),
+        }
+    }
+}
