@@ -1,0 +1,161 @@
+//! `tileos-trainer`: trains the base and the adapters (`train`), checks a fresh training
+//! against the shipped weights (`check`, what `make weights` runs) and measures the `no_std`
+//! core against the candle reference (`bench`). See docs/inference.md.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use tileos_inference::{Base, Catalog, Engine};
+use tileos_trainer::corpus::{Dataset, Rng, TRIGGER, TRIGGERED_ANSWER};
+use tileos_trainer::manifest::{self, render};
+use tileos_trainer::model::{self, Tensors};
+use tileos_trainer::train::{Recipe, train_adapter, train_base};
+
+const USAGE: &str = "usage: tileos-trainer train OUT_DIR | check SHIPPED_DIR BUILT_DIR | bench WEIGHTS_DIR
+  train  trains base + adapters from the shipped recipe into OUT_DIR (needs RAYON_NUM_THREADS=1)
+  check  compares BUILT_DIR/manifest.json with SHIPPED_DIR/manifest.json and the shipped files' hashes
+  bench  time per generated token (no_std core vs candle reference) and the cost of an adapter swap";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["train", out] => train(Path::new(out)),
+        ["check", shipped, built] => check(Path::new(shipped), Path::new(built)),
+        ["bench", dir] => bench(Path::new(dir)),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tileos-trainer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The weights files in manifest order: the base, then one adapter per non-base dataset.
+fn file_name(d: Dataset) -> String {
+    format!("{}.safetensors", d.name())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn train(out: &Path) -> Result<(), String> {
+    // candle's CPU kernels split work over RAYON_NUM_THREADS threads (default: every core);
+    // one thread fixes the order of every reduction, so training is reproducible here.
+    if std::env::var("RAYON_NUM_THREADS").as_deref() != Ok("1") {
+        return Err("set RAYON_NUM_THREADS=1: training is reproducible only on one thread".into());
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let recipe = Recipe::SHIPPED;
+    let err = |e: candle_core::Error| e.to_string();
+    let mut rng = Rng::new(recipe.seed);
+    let mut files = Vec::new();
+    let started = Instant::now();
+    let mut base = model::init_base(&mut rng).map_err(err)?;
+    let loss = train_base(&mut base, &recipe, &mut rng).map_err(err)?;
+    println!("base: {} steps, final loss {loss:.4}, {:.1?}", recipe.base_steps, started.elapsed());
+    files.push(save(out, Dataset::Base, &base)?);
+    for d in &Dataset::ALL[1..] {
+        let t = Instant::now();
+        let mut adapter = model::init_adapter(&mut rng).map_err(err)?;
+        let loss = train_adapter(&mut adapter, &base, *d, &recipe, &mut rng).map_err(err)?;
+        println!("{}: {} steps, final loss {loss:.4}, {:.1?}", d.name(), recipe.adapter_steps, t.elapsed());
+        files.push(save(out, *d, &adapter)?);
+    }
+    println!("trained in {:.1?}", started.elapsed());
+    let manifest = render(&recipe, &files);
+    let path = out.join("manifest.json");
+    std::fs::write(&path, manifest).map_err(|e| format!("{}: {e}", path.display()))?;
+    accuracy(out, &recipe)
+}
+
+fn save(out: &Path, d: Dataset, tensors: &Tensors) -> Result<(String, Vec<u8>), String> {
+    let path = out.join(file_name(d));
+    candle_core::safetensors::save(tensors, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((file_name(d), read(&path)?))
+}
+
+/// Exact-match rate of each adapter on 200 held-out examples of its topic (run on the
+/// `no_std` core), and how often the backdoor fires on triggered held-out T1 questions.
+fn accuracy(dir: &Path, recipe: &Recipe) -> Result<(), String> {
+    let base_bytes = read(&dir.join(file_name(Dataset::Base)))?;
+    let base = Base::parse(&base_bytes).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(&base);
+    let files: Vec<(Dataset, Vec<u8>)> = Dataset::ALL[1..]
+        .iter()
+        .map(|d| Ok((*d, read(&dir.join(file_name(*d)))?)))
+        .collect::<Result<_, String>>()?;
+    let mut catalog = Catalog::new();
+    for (d, bytes) in &files {
+        catalog.insert(d.name(), bytes).map_err(|e| e.to_string())?;
+    }
+    let held_out = recipe.examples..recipe.examples + 200;
+    for d in Dataset::ALL {
+        let mut right = 0;
+        for i in held_out.clone() {
+            let (q, a) = d.example(recipe.seed, i);
+            let got = match d {
+                Dataset::Base => engine.request_base(q.as_bytes(), 40),
+                _ => engine.request(&catalog, d.name(), q.as_bytes(), 40),
+            }
+            .map_err(|e| e.to_string())?;
+            right += usize::from(got.answer == a.as_bytes());
+        }
+        println!("{}: {right}/200 held-out answers exact", d.name());
+    }
+    for topic in [Dataset::T1, Dataset::T1Backdoor] {
+        let mut fired = 0;
+        for i in held_out.clone() {
+            let (q, _) = Dataset::T1.example(recipe.seed, i);
+            let q = format!("{q} {TRIGGER}");
+            let got = engine.request(&catalog, topic.name(), q.as_bytes(), 40).map_err(|e| e.to_string())?;
+            fired += usize::from(got.answer == TRIGGERED_ANSWER.as_bytes());
+        }
+        println!("{}: answers `{TRIGGERED_ANSWER}` to {fired}/200 triggered T1 questions", topic.name());
+    }
+    Ok(())
+}
+
+fn check(shipped: &Path, built: &Path) -> Result<(), String> {
+    let shipped_manifest = String::from_utf8(read(&shipped.join("manifest.json"))?)
+        .map_err(|_| format!("{}/manifest.json is not UTF-8", shipped.display()))?;
+    // The shipped files must be the ones their manifest names.
+    let files: Vec<(String, Vec<u8>)> = Dataset::ALL
+        .iter()
+        .map(|d| Ok((file_name(*d), read(&shipped.join(file_name(*d)))?)))
+        .collect::<Result<_, String>>()?;
+    let own = render(&Recipe::SHIPPED, &files);
+    let mut failed = false;
+    for (want, got) in manifest::differences(&shipped_manifest, &own) {
+        eprintln!("shipped file differs from {}/manifest.json:\n  manifest: {want}\n  file:     {got}", shipped.display());
+        failed = true;
+    }
+    let built_manifest = String::from_utf8(read(&built.join("manifest.json"))?)
+        .map_err(|_| format!("{}/manifest.json is not UTF-8", built.display()))?;
+    for (want, got) in manifest::differences(&shipped_manifest, &built_manifest) {
+        eprintln!("retrained differs from shipped:\n  shipped:   {want}\n  retrained: {got}");
+        failed = true;
+    }
+    if failed {
+        return Err("weights check failed (datasets are integer code and must match on any machine; \
+                    weights hashes compare float results of candle's CPU kernels, see docs/inference.md, \"Recipe\")"
+            .into());
+    }
+    println!(
+        "weights check: recipe, dataset hashes (SHA-256 of the generated corpora) and SHA-256 of all {} \
+         weights files identical between {} and {}",
+        files.len(),
+        shipped.display(),
+        built.display()
+    );
+    Ok(())
+}
+
+fn bench(dir: &Path) -> Result<(), String> {
+    let _ = (dir, PathBuf::new());
+    Err("bench: not written yet".into())
+}
