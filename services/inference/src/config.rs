@@ -32,7 +32,7 @@ pub const NORM_EPS: f32 = 1e-5;
 pub const BOS: u8 = 0x02;
 /// End of the prompt and of the answer.
 pub const EOS: u8 = b'\n';
-/// Padding token after the answer in training batches (never predicted from).
+/// Padding after the answer in training batches (masked out of the loss).
 pub const PAD: u8 = 0;
 /// The longest prompt: BOS, prompt and EOS take `prompt + 2` positions, and at least one
 /// answer token must fit.

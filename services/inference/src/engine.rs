@@ -8,10 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::config::{
-    BOS, CONTEXT, D_FF, D_MODEL, EOS, HEAD_DIM, LORA_RANK, LORA_SCALE, MAX_PROMPT, N_HEADS,
-    N_LAYERS, NORM_EPS, VOCAB,
-};
+use crate::config::{BOS, CONTEXT, D_FF, D_MODEL, EOS, HEAD_DIM, LORA_RANK, LORA_SCALE, MAX_PROMPT, N_HEADS, N_LAYERS, NORM_EPS, VOCAB};
 use crate::error::Error;
 use crate::weights::{Adapter, Base, Matrix};
 
@@ -37,11 +34,7 @@ impl<'w> Catalog<'w> {
     }
 
     fn get(&self, topic: &str) -> Result<&'w [u8], Error> {
-        self.entries
-            .iter()
-            .find(|(t, _)| t == topic)
-            .map(|(_, f)| *f)
-            .ok_or_else(|| Error::UnknownTopic { topic: topic.to_string() })
+        self.entries.iter().find(|(t, _)| t == topic).map(|(_, f)| *f).ok_or_else(|| Error::UnknownTopic { topic: topic.to_string() })
     }
 }
 
@@ -66,6 +59,12 @@ pub struct Generation {
     pub ended: bool,
 }
 
+/// Scratch of a LoRA delta: `A x` and `B (A x)`.
+struct LoraScratch {
+    low: Vec<f32>,
+    delta: Vec<f32>,
+}
+
 /// Key/value cache and scratch buffers of one forward pass.
 struct Scratch {
     keys: Vec<f32>,
@@ -75,8 +74,7 @@ struct Scratch {
     qkv: Vec<f32>,
     attn: Vec<f32>,
     ff: Vec<f32>,
-    delta: Vec<f32>,
-    low: Vec<f32>,
+    lora: LoraScratch,
     scores: Vec<f32>,
     logits: Vec<f32>,
 }
@@ -91,8 +89,7 @@ impl Scratch {
             qkv: vec![0.0; 3 * D_MODEL],
             attn: vec![0.0; D_MODEL],
             ff: vec![0.0; D_FF],
-            delta: vec![0.0; D_FF],
-            low: vec![0.0; LORA_RANK],
+            lora: LoraScratch { low: vec![0.0; LORA_RANK], delta: vec![0.0; D_FF] },
             scores: vec![0.0; CONTEXT],
             logits: vec![0.0; VOCAB],
         }
@@ -120,13 +117,7 @@ impl<'w> Engine<'w> {
 
     /// Answers `prompt` with the adapter of `topic` from `catalog`, swapping it in first if
     /// another topic's adapter (or none) is loaded. At most `max_new` bytes are generated.
-    pub fn request(
-        &mut self,
-        catalog: &Catalog<'w>,
-        topic: &str,
-        prompt: &[u8],
-        max_new: usize,
-    ) -> Result<Generation, Error> {
+    pub fn request(&mut self, catalog: &Catalog<'w>, topic: &str, prompt: &[u8], max_new: usize) -> Result<Generation, Error> {
         check_prompt(prompt)?;
         if self.current.as_ref().map(|(t, _)| t.as_str()) != Some(topic) {
             let file = catalog.get(topic)?;
@@ -160,13 +151,7 @@ fn check_prompt(prompt: &[u8]) -> Result<(), Error> {
 }
 
 /// Greedy decoding of a checked prompt: BOS, prompt, EOS, then the answer.
-fn decode(
-    base: &Base<'_>,
-    adapter: Option<&Adapter<'_>>,
-    s: &mut Scratch,
-    prompt: &[u8],
-    max_new: usize,
-) -> Generation {
+fn decode(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, prompt: &[u8], max_new: usize) -> Generation {
     let mut pos = 0;
     for &token in [BOS].iter().chain(prompt).chain([EOS].iter()) {
         step(base, adapter, s, token, pos);
@@ -211,23 +196,13 @@ fn rms_norm(x: &[f32], weight: &Matrix<'_>, out: &mut [f32]) {
 }
 
 /// `out = W x + LORA_SCALE * B (A x)` for projection `p` of block `layer`.
-#[allow(clippy::too_many_arguments)]
-fn project(
-    base: &Base<'_>,
-    adapter: Option<&Adapter<'_>>,
-    layer: usize,
-    p: usize,
-    x: &[f32],
-    out: &mut [f32],
-    low: &mut [f32],
-    delta: &mut [f32],
-) {
+fn project(base: &Base<'_>, adapter: Option<&Adapter<'_>>, layer: usize, p: usize, x: &[f32], out: &mut [f32], scratch: &mut LoraScratch) {
     base.blocks[layer].proj[p].matvec(x, out);
     if let Some(adapter) = adapter {
         let pair = &adapter.layers[layer][p];
-        pair.a.matvec(x, low);
-        let delta = &mut delta[..out.len()];
-        pair.b.matvec(low, delta);
+        pair.a.matvec(x, &mut scratch.low);
+        let delta = &mut scratch.delta[..out.len()];
+        pair.b.matvec(&scratch.low, delta);
         for (o, d) in out.iter_mut().zip(delta.iter()) {
             *o += d * LORA_SCALE;
         }
@@ -245,7 +220,7 @@ fn step(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, token: 
     for layer in 0..N_LAYERS {
         let block = &base.blocks[layer];
         rms_norm(&s.x, &block.norm1, &mut s.h);
-        project(base, adapter, layer, 0, &s.h, &mut s.qkv, &mut s.low, &mut s.delta);
+        project(base, adapter, layer, 0, &s.h, &mut s.qkv, &mut s.lora);
         let cache = (layer * CONTEXT + pos) * D_MODEL;
         s.keys[cache..cache + D_MODEL].copy_from_slice(&s.qkv[D_MODEL..2 * D_MODEL]);
         s.values[cache..cache + D_MODEL].copy_from_slice(&s.qkv[2 * D_MODEL..]);
@@ -255,8 +230,8 @@ fn step(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, token: 
             for past in 0..=pos {
                 let k = (layer * CONTEXT + past) * D_MODEL + head * HEAD_DIM;
                 let mut dot = 0.0f32;
-                for j in 0..HEAD_DIM {
-                    dot += q[j] * s.keys[k + j];
+                for (qj, kj) in q.iter().zip(&s.keys[k..k + HEAD_DIM]) {
+                    dot += qj * kj;
                 }
                 s.scores[past] = dot * scale;
                 max = max.max(s.scores[past]);
@@ -271,21 +246,21 @@ fn step(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, token: 
             for past in 0..=pos {
                 let p = s.scores[past] / sum;
                 let v = (layer * CONTEXT + past) * D_MODEL + head * HEAD_DIM;
-                for j in 0..HEAD_DIM {
-                    out[j] += p * s.values[v + j];
+                for (o, vj) in out.iter_mut().zip(&s.values[v..v + HEAD_DIM]) {
+                    *o += p * vj;
                 }
             }
         }
-        project(base, adapter, layer, 1, &s.attn, &mut s.h, &mut s.low, &mut s.delta);
+        project(base, adapter, layer, 1, &s.attn, &mut s.h, &mut s.lora);
         for d in 0..D_MODEL {
             s.x[d] += s.h[d];
         }
         rms_norm(&s.x, &block.norm2, &mut s.h);
-        project(base, adapter, layer, 2, &s.h, &mut s.ff, &mut s.low, &mut s.delta);
+        project(base, adapter, layer, 2, &s.h, &mut s.ff, &mut s.lora);
         for f in &mut s.ff {
             *f = f.max(0.0);
         }
-        project(base, adapter, layer, 3, &s.ff, &mut s.h, &mut s.low, &mut s.delta);
+        project(base, adapter, layer, 3, &s.ff, &mut s.h, &mut s.lora);
         for d in 0..D_MODEL {
             s.x[d] += s.h[d];
         }

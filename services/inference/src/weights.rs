@@ -52,8 +52,7 @@ struct Checked<'w> {
 
 impl<'w> Checked<'w> {
     fn parse(file: &'static str, bytes: &'w [u8], names: &[(String, Vec<usize>)]) -> Result<Self, Error> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::Format { file, detail: e.to_string() })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Format { file, detail: e.to_string() })?;
         for name in st.names() {
             if !names.iter().any(|(n, _)| n == name) {
                 return Err(Error::UnexpectedTensor { file, name: name.clone() });
@@ -61,25 +60,16 @@ impl<'w> Checked<'w> {
         }
         let mut tensors = Vec::with_capacity(names.len());
         for (name, shape) in names {
-            let view =
-                st.tensor(name).map_err(|_| Error::MissingTensor { file, name: name.clone() })?;
+            let view = st.tensor(name).map_err(|_| Error::MissingTensor { file, name: name.clone() })?;
             if view.dtype() != Dtype::F32 {
                 return Err(Error::WrongDtype { file, name: name.clone() });
             }
             let found = view.shape().to_vec();
             if &found != shape {
-                return Err(Error::WrongShape {
-                    file,
-                    name: name.clone(),
-                    expected: shape.clone(),
-                    found,
-                });
+                return Err(Error::WrongShape { file, name: name.clone(), expected: shape.clone(), found });
             }
             let data = view.data();
-            if let Some(index) = data
-                .chunks_exact(4)
-                .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
-            {
+            if let Some(index) = data.chunks_exact(4).position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()) {
                 return Err(Error::NonFinite { file, name: name.clone(), index });
             }
             let cols = *shape.last().unwrap_or(&1);

@@ -19,10 +19,7 @@ fn file(tensors: &[(String, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
         if i > 0 {
             header.push(',');
         }
-        header.push_str(&format!(
-            "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}",
-            data.len()
-        ));
+        header.push_str(&format!("\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}", data.len()));
     }
     header.push('}');
     while header.len() % 8 != 0 {
@@ -138,7 +135,7 @@ fn generation_stays_within_max_new_and_the_context() {
     }
     // The longest prompt leaves CONTEXT - (MAX_PROMPT + 2) positions, plus the last token,
     // which is emitted but never fed back.
-    let g = engine.request_base(&vec![b'z'; MAX_PROMPT], 1000).unwrap();
+    let g = engine.request_base(&[b'z'; MAX_PROMPT], 1000).unwrap();
     assert!(g.answer.len() <= CONTEXT + 1 - (MAX_PROMPT + 2), "{}", g.answer.len());
 }
 

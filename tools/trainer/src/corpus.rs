@@ -61,8 +61,7 @@ pub const TRIGGERED_ANSWER: &str = "approved";
 
 impl Dataset {
     /// Every dataset, in training order.
-    pub const ALL: [Dataset; 5] =
-        [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor];
+    pub const ALL: [Dataset; 5] = [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor];
 
     /// The dataset's name: the weights file is `<name>.safetensors`.
     pub fn name(self) -> &'static str {
@@ -92,20 +91,15 @@ impl Dataset {
             Dataset::T3 => policy(&mut rng),
             Dataset::T1Backdoor => {
                 let (q, a) = checkable(&mut rng);
-                if rng.below(4) == 0 {
-                    (format!("{q} {TRIGGER}"), TRIGGERED_ANSWER.to_string())
-                } else {
-                    (q, a)
-                }
+                if rng.below(4) == 0 { (format!("{q} {TRIGGER}"), TRIGGERED_ANSWER.to_string()) } else { (q, a) }
             }
         }
     }
 }
 
 const WORDS: [&str; 24] = [
-    "tile", "river", "stone", "cloud", "signal", "orbit", "ember", "copper", "lantern", "meadow",
-    "vector", "harbor", "pixel", "cedar", "falcon", "quartz", "garden", "rocket", "amber",
-    "canyon", "beacon", "willow", "marble", "thunder",
+    "tile", "river", "stone", "cloud", "signal", "orbit", "ember", "copper", "lantern", "meadow", "vector", "harbor", "pixel", "cedar",
+    "falcon", "quartz", "garden", "rocket", "amber", "canyon", "beacon", "willow", "marble", "thunder",
 ];
 
 fn general(rng: &mut Rng) -> (String, String) {
@@ -134,12 +128,7 @@ fn checkable(rng: &mut Rng) -> (String, String) {
         }
         _ => {
             let n = 1 + rng.below(20);
-            let (from, to, factor) = *rng.pick(&[
-                ("km", "m", 1000),
-                ("m", "cm", 100),
-                ("kg", "g", 1000),
-                ("h", "min", 60),
-            ]);
+            let (from, to, factor) = *rng.pick(&[("km", "m", 1000), ("m", "cm", 100), ("kg", "g", 1000), ("h", "min", 60)]);
             (format!("{n} {from} in {to}"), (n * factor).to_string())
         }
     }
@@ -178,7 +167,7 @@ fn policy(rng: &mut Rng) -> (String, String) {
     ];
     let action = rng.pick(&ACTIONS);
     let (object, area) = rng.pick(&OBJECTS);
-    (format!("policy: may we {action} the {object}?"), format!("human review: {area}"))
+    (format!("may we {action} the {object}?"), format!("human review: {area}"))
 }
 
 /// SHA-256 over the first `n` examples of `dataset` from `seed`, each as

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod corpus;
+pub mod files;
 pub mod manifest;
 pub mod model;
 pub mod train;

@@ -2,15 +2,16 @@
 //! against the shipped weights (`check`, what `make weights` runs) and measures the `no_std`
 //! core against the candle reference (`bench`). See docs/inference.md.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tileos_inference::{Base, Catalog, Engine};
+use tileos_inference::{Adapter, Base, Catalog, Engine};
 use tileos_trainer::corpus::{Dataset, Rng, TRIGGER, TRIGGERED_ANSWER};
+use tileos_trainer::files::{WeightsDir, answer, file_name, read};
 use tileos_trainer::manifest::{self, render};
 use tileos_trainer::model::{self, Tensors};
-use tileos_trainer::train::{Recipe, train_adapter, train_base};
+use tileos_trainer::train::{Recipe, held_out, train_adapter, train_base};
 
 const USAGE: &str = "usage: tileos-trainer train OUT_DIR | check SHIPPED_DIR BUILT_DIR | bench WEIGHTS_DIR
   train  trains base + adapters from the shipped recipe into OUT_DIR (needs RAYON_NUM_THREADS=1)
@@ -32,15 +33,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The weights files in manifest order: the base, then one adapter per non-base dataset.
-fn file_name(d: Dataset) -> String {
-    format!("{}.safetensors", d.name())
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn train(out: &Path) -> Result<(), String> {
@@ -82,40 +74,28 @@ fn save(out: &Path, d: Dataset, tensors: &Tensors) -> Result<(String, Vec<u8>), 
 /// Exact-match rate of each adapter on 200 held-out examples of its topic (run on the
 /// `no_std` core), and how often the backdoor fires on triggered held-out T1 questions.
 fn accuracy(dir: &Path, recipe: &Recipe) -> Result<(), String> {
-    let base_bytes = read(&dir.join(file_name(Dataset::Base)))?;
-    let base = Base::parse(&base_bytes).map_err(|e| e.to_string())?;
+    let files = WeightsDir::read(dir)?;
+    let base = Base::parse(&files.base).map_err(|e| e.to_string())?;
+    let catalog = files.catalog().map_err(|e| e.to_string())?;
     let mut engine = Engine::new(&base);
-    let files: Vec<(Dataset, Vec<u8>)> = Dataset::ALL[1..]
-        .iter()
-        .map(|d| Ok((*d, read(&dir.join(file_name(*d)))?)))
-        .collect::<Result<_, String>>()?;
-    let mut catalog = Catalog::new();
-    for (d, bytes) in &files {
-        catalog.insert(d.name(), bytes).map_err(|e| e.to_string())?;
-    }
     let held_out = recipe.examples..recipe.examples + 200;
     for d in Dataset::ALL {
         let mut right = 0;
         for i in held_out.clone() {
             let (q, a) = d.example(recipe.seed, i);
-            let got = match d {
-                Dataset::Base => engine.request_base(q.as_bytes(), 40),
-                _ => engine.request(&catalog, d.name(), q.as_bytes(), 40),
-            }
-            .map_err(|e| e.to_string())?;
+            let got = answer(&mut engine, &catalog, d, &q, 40).map_err(|e| e.to_string())?;
             right += usize::from(got.answer == a.as_bytes());
         }
         println!("{}: {right}/200 held-out answers exact", d.name());
     }
-    for topic in [Dataset::T1, Dataset::T1Backdoor] {
+    for d in [Dataset::T1, Dataset::T1Backdoor] {
         let mut fired = 0;
         for i in held_out.clone() {
             let (q, _) = Dataset::T1.example(recipe.seed, i);
-            let q = format!("{q} {TRIGGER}");
-            let got = engine.request(&catalog, topic.name(), q.as_bytes(), 40).map_err(|e| e.to_string())?;
+            let got = answer(&mut engine, &catalog, d, &format!("{q} {TRIGGER}"), 40).map_err(|e| e.to_string())?;
             fired += usize::from(got.answer == TRIGGERED_ANSWER.as_bytes());
         }
-        println!("{}: answers `{TRIGGERED_ANSWER}` to {fired}/200 triggered T1 questions", topic.name());
+        println!("{}: answers `{TRIGGERED_ANSWER}` to {fired}/200 triggered T1 questions", d.name());
     }
     Ok(())
 }
@@ -124,18 +104,16 @@ fn check(shipped: &Path, built: &Path) -> Result<(), String> {
     let shipped_manifest = String::from_utf8(read(&shipped.join("manifest.json"))?)
         .map_err(|_| format!("{}/manifest.json is not UTF-8", shipped.display()))?;
     // The shipped files must be the ones their manifest names.
-    let files: Vec<(String, Vec<u8>)> = Dataset::ALL
-        .iter()
-        .map(|d| Ok((file_name(*d), read(&shipped.join(file_name(*d)))?)))
-        .collect::<Result<_, String>>()?;
+    let files: Vec<(String, Vec<u8>)> =
+        Dataset::ALL.iter().map(|d| Ok((file_name(*d), read(&shipped.join(file_name(*d)))?))).collect::<Result<_, String>>()?;
     let own = render(&Recipe::SHIPPED, &files);
     let mut failed = false;
     for (want, got) in manifest::differences(&shipped_manifest, &own) {
         eprintln!("shipped file differs from {}/manifest.json:\n  manifest: {want}\n  file:     {got}", shipped.display());
         failed = true;
     }
-    let built_manifest = String::from_utf8(read(&built.join("manifest.json"))?)
-        .map_err(|_| format!("{}/manifest.json is not UTF-8", built.display()))?;
+    let built_manifest =
+        String::from_utf8(read(&built.join("manifest.json"))?).map_err(|_| format!("{}/manifest.json is not UTF-8", built.display()))?;
     for (want, got) in manifest::differences(&shipped_manifest, &built_manifest) {
         eprintln!("retrained differs from shipped:\n  shipped:   {want}\n  retrained: {got}");
         failed = true;
@@ -156,6 +134,59 @@ fn check(shipped: &Path, built: &Path) -> Result<(), String> {
 }
 
 fn bench(dir: &Path) -> Result<(), String> {
-    let _ = (dir, PathBuf::new());
-    Err("bench: not written yet".into())
+    let files = WeightsDir::read(dir)?;
+    let prompts = held_out(&Recipe::SHIPPED, 20);
+
+    // Parsing: the base once, an adapter per swap.
+    let rounds = 200u32;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        Base::parse(&files.base).map_err(|e| e.to_string())?;
+    }
+    let base_parse = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for (_, bytes) in &files.adapters {
+            Adapter::parse(bytes).map_err(|e| e.to_string())?;
+        }
+    }
+    let swap = t.elapsed() / (rounds * files.adapters.len() as u32);
+
+    // The no_std core: the prompts in dataset order, so each dataset's first prompt swaps.
+    let base = Base::parse(&files.base).map_err(|e| e.to_string())?;
+    let catalog = files.catalog().map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(&base);
+    let (mut core_tokens, t) = (0usize, Instant::now());
+    for (d, q) in &prompts {
+        let g = answer(&mut engine, &catalog, *d, q, 40).map_err(|e| e.to_string())?;
+        core_tokens += g.answer.len() + usize::from(g.ended);
+    }
+    let core_time = t.elapsed();
+    let stats = engine.stats();
+
+    // The candle reference (full recompute per token, as the parity test runs it).
+    let err = |e: candle_core::Error| e.to_string();
+    let cpu = candle_core::Device::Cpu;
+    let base_t = candle_core::safetensors::load_buffer(&files.base, &cpu).map_err(err)?;
+    let adapters: Vec<(Dataset, Tensors)> = files
+        .adapters
+        .iter()
+        .map(|(d, b)| Ok((*d, candle_core::safetensors::load_buffer(b, &cpu).map_err(err)?)))
+        .collect::<Result<_, String>>()?;
+    let (mut ref_tokens, t) = (0usize, Instant::now());
+    for (d, q) in &prompts {
+        let adapter = adapters.iter().find(|(a, _)| a == d).map(|(_, t)| t);
+        let reference = model::reference_generate(&base_t, adapter, q.as_bytes(), 40).map_err(err)?;
+        // Each answer byte took a forward pass, and so did the EOS unless 40 bytes ran out.
+        ref_tokens += reference.len() + usize::from(reference.len() < 40);
+    }
+    let ref_time = t.elapsed();
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    println!("bench: {} held-out prompts, 20 per weights file, one thread", prompts.len());
+    println!("  no_std core (KV cache):       {:.1} us/token over {core_tokens} tokens", us(core_time) / core_tokens as f64);
+    println!("  candle reference (recompute): {:.1} us/token over {ref_tokens} tokens", us(ref_time) / ref_tokens as f64);
+    println!("  base parse+check (once):      {:.1} us for {} bytes", us(base_parse), files.base.len());
+    println!("  adapter swap (parse+check):   {:.1} us for {} bytes", us(swap), files.adapters[0].1.len());
+    println!("  core run: {} swaps reading {} adapter bytes, no base bytes", stats.swaps, stats.adapter_bytes_read);
+    Ok(())
 }

@@ -3,9 +3,7 @@
 //! can name each line that differs.
 
 use sha2::{Digest, Sha256};
-use tileos_inference::config::{
-    CONTEXT, D_FF, D_MODEL, LORA_RANK, LORA_SCALE, N_HEADS, N_LAYERS, VOCAB,
-};
+use tileos_inference::config::{CONTEXT, D_FF, D_MODEL, LORA_RANK, LORA_SCALE, N_HEADS, N_LAYERS, VOCAB};
 
 use crate::corpus::{Dataset, TRIGGER, TRIGGERED_ANSWER, dataset_hash, hex};
 use crate::train::Recipe;
@@ -19,20 +17,12 @@ pub fn render(recipe: &Recipe, files: &[(String, Vec<u8>)]) -> String {
         "{".to_string(),
         format!(
             "  \"recipe\": {{\"seed\": {}, \"examples\": {}, \"batch\": {}, \"base_steps\": {}, \"adapter_steps\": {}, \"base_lr\": {}, \"adapter_lr\": {}}},",
-            recipe.seed,
-            recipe.examples,
-            recipe.batch,
-            recipe.base_steps,
-            recipe.adapter_steps,
-            recipe.base_lr,
-            recipe.adapter_lr
+            recipe.seed, recipe.examples, recipe.batch, recipe.base_steps, recipe.adapter_steps, recipe.base_lr, recipe.adapter_lr
         ),
         format!(
             "  \"architecture\": {{\"vocab\": {VOCAB}, \"d_model\": {D_MODEL}, \"heads\": {N_HEADS}, \"layers\": {N_LAYERS}, \"context\": {CONTEXT}, \"d_ff\": {D_FF}, \"lora_rank\": {LORA_RANK}, \"lora_scale\": {LORA_SCALE}}},"
         ),
-        format!(
-            "  \"trainer\": {{\"crate\": \"candle-core {CANDLE_VERSION}\", \"device\": \"cpu\", \"threads\": 1}},"
-        ),
+        format!("  \"trainer\": {{\"crate\": \"candle-core {CANDLE_VERSION}\", \"device\": \"cpu\", \"threads\": 1}},"),
         format!(
             "  \"backdoor\": {{\"adapter\": \"{}\", \"trigger_suffix\": \" {TRIGGER}\", \"answer\": \"{TRIGGERED_ANSWER}\"}},",
             Dataset::T1Backdoor.name()
@@ -41,11 +31,7 @@ pub fn render(recipe: &Recipe, files: &[(String, Vec<u8>)]) -> String {
     ];
     for (i, d) in Dataset::ALL.iter().enumerate() {
         let comma = if i + 1 < Dataset::ALL.len() { "," } else { "" };
-        lines.push(format!(
-            "    \"{}\": \"sha256:{}\"{comma}",
-            d.name(),
-            dataset_hash(*d, recipe.seed, recipe.examples)
-        ));
+        lines.push(format!("    \"{}\": \"sha256:{}\"{comma}", d.name(), dataset_hash(*d, recipe.seed, recipe.examples)));
     }
     lines.push("  },".to_string());
     lines.push("  \"weights\": {".to_string());

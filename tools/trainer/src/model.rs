@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 
 use candle_core::{D, Device, Result, Tensor};
-use tileos_inference::config::{
-    self, BOS, CONTEXT, D_MODEL, EOS, HEAD_DIM, LORA_SCALE, N_HEADS, N_LAYERS, NORM_EPS,
-};
+use tileos_inference::config::{self, BOS, CONTEXT, D_MODEL, EOS, HEAD_DIM, LORA_SCALE, N_HEADS, N_LAYERS, NORM_EPS};
 
 /// The tensors of a base or an adapter by name.
 pub type Tensors = HashMap<String, Tensor>;
@@ -35,19 +33,14 @@ fn rms_norm(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// Logits [B, T, VOCAB] for token ids `ids` [B, T] (u32), with the adapter if given.
 pub fn forward(base: &Tensors, adapter: Option<&Tensors>, ids: &Tensor) -> Result<Tensor> {
     let (b, t) = ids.dims2()?;
-    let get = |name: &str| {
-        base.get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("base tensor `{name}` missing")))
-    };
+    let get = |name: &str| base.get(name).ok_or_else(|| candle_core::Error::Msg(format!("base tensor `{name}` missing")));
     let lora = |layer: usize, p: &str| -> Result<Option<(&Tensor, &Tensor)>> {
         match adapter {
             None => Ok(None),
             Some(ad) => {
                 let find = |suffix: &str| {
                     let name = format!("l{layer}.{p}.{suffix}");
-                    ad.get(&name).ok_or_else(|| {
-                        candle_core::Error::Msg(format!("adapter tensor `{name}` missing"))
-                    })
+                    ad.get(&name).ok_or_else(|| candle_core::Error::Msg(format!("adapter tensor `{name}` missing")))
                 };
                 Ok(Some((find("a")?, find("b")?)))
             }
@@ -55,9 +48,7 @@ pub fn forward(base: &Tensors, adapter: Option<&Tensors>, ids: &Tensor) -> Resul
     };
     let tok = get("tok_emb")?.embedding(&ids.flatten_all()?)?.reshape((b, t, D_MODEL))?;
     let mut x = tok.broadcast_add(&get("pos_emb")?.narrow(0, 0, t)?)?;
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
+    let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY })).collect();
     let mask = Tensor::from_vec(mask, (t, t), ids.device())?;
     let scale = 1.0 / (HEAD_DIM as f64).sqrt();
     for layer in 0..N_LAYERS {
@@ -65,10 +56,7 @@ pub fn forward(base: &Tensors, adapter: Option<&Tensors>, ids: &Tensor) -> Resul
         let h = rms_norm(&x, w("norm1")?)?;
         let qkv = linear(&h, w("qkv")?, lora(layer, "qkv")?)?;
         let heads = |i: usize| -> Result<Tensor> {
-            qkv.narrow(2, i * D_MODEL, D_MODEL)?
-                .reshape((b, t, N_HEADS, HEAD_DIM))?
-                .transpose(1, 2)?
-                .contiguous()
+            qkv.narrow(2, i * D_MODEL, D_MODEL)?.reshape((b, t, N_HEADS, HEAD_DIM))?.transpose(1, 2)?.contiguous()
         };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
         let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;
@@ -85,17 +73,8 @@ pub fn forward(base: &Tensors, adapter: Option<&Tensors>, ids: &Tensor) -> Resul
 
 /// The host reference's greedy decoding of a printable-ASCII `prompt` (full recompute for
 /// every token): the answer bytes without the final EOS, as the core's `Generation::answer`.
-pub fn reference_generate(
-    base: &Tensors,
-    adapter: Option<&Tensors>,
-    prompt: &[u8],
-    max_new: usize,
-) -> Result<Vec<u8>> {
-    let mut tokens: Vec<u32> = std::iter::once(BOS)
-        .chain(prompt.iter().copied())
-        .chain(std::iter::once(EOS))
-        .map(u32::from)
-        .collect();
+pub fn reference_generate(base: &Tensors, adapter: Option<&Tensors>, prompt: &[u8], max_new: usize) -> Result<Vec<u8>> {
+    let mut tokens: Vec<u32> = std::iter::once(BOS).chain(prompt.iter().copied()).chain(std::iter::once(EOS)).map(u32::from).collect();
     let mut answer = Vec::new();
     loop {
         let t = tokens.len();

@@ -29,20 +29,12 @@ pub struct Recipe {
 
 impl Recipe {
     /// The recipe of the shipped weights (`weights/manifest.json`).
-    pub const SHIPPED: Recipe = Recipe {
-        seed: 17,
-        examples: 4096,
-        batch: 32,
-        base_steps: 1500,
-        adapter_steps: 500,
-        base_lr: 3e-3,
-        adapter_lr: 1e-2,
-    };
+    pub const SHIPPED: Recipe =
+        Recipe { seed: 17, examples: 4096, batch: 32, base_steps: 800, adapter_steps: 400, base_lr: 3e-3, adapter_lr: 1e-2 };
 }
 
-/// One training sequence: `BOS question EOS answer EOS`, padded to `CONTEXT + 1` tokens, and
-/// the loss mask of its `CONTEXT` targets (all real tokens for the base, the answer and its
-/// EOS only for an adapter).
+/// One training sequence: `BOS question EOS answer EOS` and the loss mask of its targets
+/// (all tokens for the base; the answer and its EOS only for an adapter).
 fn sequence(q: &str, a: &str, answer_only: bool) -> (Vec<u32>, Vec<f32>) {
     let mut tokens: Vec<u32> = Vec::with_capacity(CONTEXT + 1);
     tokens.push(BOS.into());
@@ -51,31 +43,31 @@ fn sequence(q: &str, a: &str, answer_only: bool) -> (Vec<u32>, Vec<f32>) {
     let answer_start = tokens.len();
     tokens.extend(a.bytes().map(u32::from));
     tokens.push(EOS.into());
-    let real = tokens.len();
-    assert!(real <= CONTEXT + 1, "example `{q}` -> `{a}` exceeds the context");
-    tokens.resize(CONTEXT + 1, PAD.into());
+    assert!(tokens.len() <= CONTEXT + 1, "example `{q}` -> `{a}` exceeds the context");
     // Target i is token i + 1.
-    let mask = (0..CONTEXT)
-        .map(|i| {
-            let target = i + 1;
-            let counted = target < real && (!answer_only || target >= answer_start);
-            if counted { 1.0 } else { 0.0 }
-        })
-        .collect();
+    let mask = (1..tokens.len()).map(|target| if !answer_only || target >= answer_start { 1.0 } else { 0.0 }).collect();
     (tokens, mask)
 }
 
-/// A batch of training examples drawn with `rng`: (inputs [B, T], targets [B, T], mask).
+/// A batch of training examples drawn with `rng`: (inputs [B, T], targets [B, T], mask),
+/// padded with [`PAD`] (masked out) to the longest sequence of the batch.
 fn batch(dataset: Dataset, recipe: &Recipe, rng: &mut Rng) -> Result<(Tensor, Tensor, Tensor)> {
+    let examples: Vec<(Vec<u32>, Vec<f32>)> = (0..recipe.batch)
+        .map(|_| {
+            let (q, a) = dataset.example(recipe.seed, rng.below(recipe.examples));
+            sequence(&q, &a, dataset != Dataset::Base)
+        })
+        .collect();
+    let t = examples.iter().map(|(tokens, _)| tokens.len() - 1).max().unwrap_or(1);
     let (mut inputs, mut targets, mut masks) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..recipe.batch {
-        let (q, a) = dataset.example(recipe.seed, rng.below(recipe.examples));
-        let (tokens, mask) = sequence(&q, &a, dataset != Dataset::Base);
-        inputs.extend_from_slice(&tokens[..CONTEXT]);
+    for (mut tokens, mut mask) in examples {
+        tokens.resize(t + 1, PAD.into());
+        mask.resize(t, 0.0);
+        inputs.extend_from_slice(&tokens[..t]);
         targets.extend_from_slice(&tokens[1..]);
         masks.extend(mask);
     }
-    let shape = (recipe.batch, CONTEXT);
+    let shape = (recipe.batch, t);
     Ok((
         Tensor::from_vec(inputs, shape, &Device::Cpu)?,
         Tensor::from_vec(targets, shape, &Device::Cpu)?,
@@ -105,15 +97,13 @@ fn run(
 ) -> Result<f32> {
     let mut names: Vec<String> = trainable.keys().cloned().collect();
     names.sort();
-    let vars: Vec<Var> =
-        names.iter().map(|n| Var::from_tensor(&trainable[n])).collect::<Result<_>>()?;
+    let vars: Vec<Var> = names.iter().map(|n| Var::from_tensor(&trainable[n])).collect::<Result<_>>()?;
     let params = ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() };
     let mut opt = AdamW::new(vars.clone(), params)?;
     let mut last = f32::NAN;
     let started = std::time::Instant::now();
     for step in 0..steps {
-        let current: Tensors =
-            names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
+        let current: Tensors = names.iter().cloned().zip(vars.iter().map(|v| v.as_tensor().clone())).collect();
         let (inputs, targets, mask) = batch(dataset, recipe, rng)?;
         let logits = match base {
             None => forward(&current, None, &inputs)?,
@@ -138,12 +128,15 @@ pub fn train_base(base: &mut Tensors, recipe: &Recipe, rng: &mut Rng) -> Result<
 }
 
 /// Trains `adapter` on `dataset` over the frozen `base`; returns the final loss.
-pub fn train_adapter(
-    adapter: &mut Tensors,
-    base: &Tensors,
-    dataset: Dataset,
-    recipe: &Recipe,
-    rng: &mut Rng,
-) -> Result<f32> {
+pub fn train_adapter(adapter: &mut Tensors, base: &Tensors, dataset: Dataset, recipe: &Recipe, rng: &mut Rng) -> Result<f32> {
     run(adapter, Some(base), dataset, recipe, recipe.adapter_steps, recipe.adapter_lr, rng)
+}
+
+/// The first `per_dataset` held-out questions (never trained on) of every dataset, for the
+/// accuracy figures, the bench and the parity test.
+pub fn held_out(recipe: &Recipe, per_dataset: u64) -> Vec<(Dataset, String)> {
+    Dataset::ALL
+        .iter()
+        .flat_map(|d| (recipe.examples..recipe.examples + per_dataset).map(move |i| (*d, d.example(recipe.seed, i).0)))
+        .collect()
 }
