@@ -92,36 +92,37 @@ pub fn reference_generate(base: &Tensors, adapter: Option<&Tensors>, prompt: &[u
     }
 }
 
-/// Fresh base weights: embeddings uniform in ±0.1, projections uniform in ±1/√fan-in,
-/// norms at one; drawn from `rng` in the order of `config::base_names`.
-pub fn init_base(rng: &mut crate::corpus::Rng) -> Result<Tensors> {
+/// Fresh weights for `names`: a tensor for which `fixed` gives a value is filled with it;
+/// the others are drawn from `rng` in the order of `names`, embeddings uniform in ±0.1,
+/// matrices uniform in ±1/√fan-in.
+fn init(
+    names: Vec<(String, Vec<usize>)>,
+    rng: &mut crate::corpus::Rng,
+    fixed: impl Fn(&str) -> Option<f32>,
+) -> Result<Tensors> {
     let mut out = Tensors::new();
-    for (name, shape) in config::base_names() {
+    for (name, shape) in names {
         let n: usize = shape.iter().product();
-        let values: Vec<f32> = if name.contains("norm") {
-            vec![1.0; n]
-        } else {
-            let bound = if name.ends_with("emb") { 0.1 } else { 1.0 / (shape[1] as f32).sqrt() };
-            (0..n).map(|_| rng.symmetric() * bound).collect()
+        let values: Vec<f32> = match fixed(&name) {
+            Some(v) => vec![v; n],
+            None => {
+                let bound =
+                    if name.ends_with("emb") { 0.1 } else { 1.0 / (shape[1] as f32).sqrt() };
+                (0..n).map(|_| rng.symmetric() * bound).collect()
+            }
         };
         out.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
     }
     Ok(out)
 }
 
-/// Fresh adapter weights: `a` uniform scaled by fan-in, `b` zero (the adapter starts as the
-/// identity on the base), in the order of `config::adapter_names`.
+/// Fresh base weights (norms at one), in the order of `config::base_names`.
+pub fn init_base(rng: &mut crate::corpus::Rng) -> Result<Tensors> {
+    init(config::base_names(), rng, |name| name.contains("norm").then_some(1.0))
+}
+
+/// Fresh adapter weights, in the order of `config::adapter_names`: `b` is zero, so the
+/// adapter starts as the identity on the base.
 pub fn init_adapter(rng: &mut crate::corpus::Rng) -> Result<Tensors> {
-    let mut out = Tensors::new();
-    for (name, shape) in config::adapter_names() {
-        let n: usize = shape.iter().product();
-        let values: Vec<f32> = if name.ends_with(".b") {
-            vec![0.0; n]
-        } else {
-            let bound = 1.0 / (shape[1] as f32).sqrt();
-            (0..n).map(|_| rng.symmetric() * bound).collect()
-        };
-        out.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
-    }
-    Ok(out)
+    init(config::adapter_names(), rng, |name| name.ends_with(".b").then_some(0.0))
 }
