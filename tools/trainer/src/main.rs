@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tileos_inference::{Adapter, Base, Catalog, Engine};
+use tileos_inference::{Adapter, Base, Engine};
 use tileos_trainer::corpus::{Dataset, Rng, TRIGGER, TRIGGERED_ANSWER};
 use tileos_trainer::files::{WeightsDir, answer, file_name, read};
 use tileos_trainer::manifest::{self, render};

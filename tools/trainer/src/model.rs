@@ -95,19 +95,14 @@ pub fn reference_generate(base: &Tensors, adapter: Option<&Tensors>, prompt: &[u
 /// Fresh weights for `names`: a tensor for which `fixed` gives a value is filled with it;
 /// the others are drawn from `rng` in the order of `names`, embeddings uniform in ±0.1,
 /// matrices uniform in ±1/√fan-in.
-fn init(
-    names: Vec<(String, Vec<usize>)>,
-    rng: &mut crate::corpus::Rng,
-    fixed: impl Fn(&str) -> Option<f32>,
-) -> Result<Tensors> {
+fn init(names: Vec<(String, Vec<usize>)>, rng: &mut crate::corpus::Rng, fixed: impl Fn(&str) -> Option<f32>) -> Result<Tensors> {
     let mut out = Tensors::new();
     for (name, shape) in names {
         let n: usize = shape.iter().product();
         let values: Vec<f32> = match fixed(&name) {
             Some(v) => vec![v; n],
             None => {
-                let bound =
-                    if name.ends_with("emb") { 0.1 } else { 1.0 / (shape[1] as f32).sqrt() };
+                let bound = if name.ends_with("emb") { 0.1 } else { 1.0 / (shape[1] as f32).sqrt() };
                 (0..n).map(|_| rng.symmetric() * bound).collect()
             }
         };
