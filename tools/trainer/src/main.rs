@@ -15,7 +15,7 @@ use tileos_trainer::train::{Recipe, held_out, train_adapter, train_base};
 
 const USAGE: &str = "usage: tileos-trainer train OUT_DIR | check SHIPPED_DIR BUILT_DIR | bench WEIGHTS_DIR
   train  trains base + adapters from the shipped recipe into OUT_DIR (needs RAYON_NUM_THREADS=1)
-  check  compares BUILT_DIR/manifest.json with SHIPPED_DIR/manifest.json and the shipped files' hashes
+  check  hashes the files of both directories against their manifests, then compares the manifests
   bench  time per generated token (no_std core vs candle reference) and the cost of an adapter swap";
 
 fn main() -> ExitCode {
@@ -100,33 +100,43 @@ fn accuracy(dir: &Path, recipe: &Recipe) -> Result<(), String> {
     Ok(())
 }
 
-fn check(shipped: &Path, built: &Path) -> Result<(), String> {
-    let shipped_manifest = String::from_utf8(read(&shipped.join("manifest.json"))?)
-        .map_err(|_| format!("{}/manifest.json is not UTF-8", shipped.display()))?;
-    // The shipped files must be the ones their manifest names.
-    let files: Vec<(String, Vec<u8>)> =
-        Dataset::ALL.iter().map(|d| Ok((file_name(*d), read(&shipped.join(file_name(*d)))?))).collect::<Result<_, String>>()?;
+/// `dir/manifest.json`, after printing each of its lines that the files of `dir` (hashed
+/// now) or the shipped recipe contradict; the flag says whether there were any.
+fn checked_manifest(dir: &Path) -> Result<(String, bool), String> {
+    let manifest = String::from_utf8(read(&dir.join("manifest.json"))?)
+        .map_err(|_| format!("{}/manifest.json is not UTF-8", dir.display()))?;
+    let files: Vec<(String, Vec<u8>)> = Dataset::ALL
+        .iter()
+        .map(|d| Ok((file_name(*d), read(&dir.join(file_name(*d)))?)))
+        .collect::<Result<_, String>>()?;
     let own = render(&Recipe::SHIPPED, &files);
-    let mut failed = false;
-    for (want, got) in manifest::differences(&shipped_manifest, &own) {
-        eprintln!("shipped file differs from {}/manifest.json:\n  manifest: {want}\n  file:     {got}", shipped.display());
-        failed = true;
+    let differences = manifest::differences(&manifest, &own);
+    for (want, got) in &differences {
+        eprintln!(
+            "{} differs from its manifest.json:\n  manifest: {want}\n  files:    {got}",
+            dir.display()
+        );
     }
-    let built_manifest =
-        String::from_utf8(read(&built.join("manifest.json"))?).map_err(|_| format!("{}/manifest.json is not UTF-8", built.display()))?;
-    for (want, got) in manifest::differences(&shipped_manifest, &built_manifest) {
+    Ok((manifest, !differences.is_empty()))
+}
+
+fn check(shipped: &Path, built: &Path) -> Result<(), String> {
+    let (shipped_manifest, shipped_bad) = checked_manifest(shipped)?;
+    let (built_manifest, built_bad) = checked_manifest(built)?;
+    let differences = manifest::differences(&shipped_manifest, &built_manifest);
+    for (want, got) in &differences {
         eprintln!("retrained differs from shipped:\n  shipped:   {want}\n  retrained: {got}");
-        failed = true;
     }
-    if failed {
-        return Err("weights check failed (datasets are integer code and must match on any machine; \
-                    weights hashes compare float results of candle's CPU kernels, see docs/inference.md, \"Recipe\")"
+    if shipped_bad || built_bad || !differences.is_empty() {
+        return Err("weights check failed (datasets are integer code and must match on any \
+                    machine; weights hashes compare float results of candle's CPU kernels, \
+                    see docs/inference.md, \"Recipe\")"
             .into());
     }
     println!(
-        "weights check: recipe, dataset hashes (SHA-256 of the generated corpora) and SHA-256 of all {} \
-         weights files identical between {} and {}",
-        files.len(),
+        "weights check: recipe, dataset hashes (SHA-256 of the generated corpora) and SHA-256 \
+         of all {} weights files identical between {} and {}",
+        Dataset::ALL.len(),
         shipped.display(),
         built.display()
     );
