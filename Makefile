@@ -218,8 +218,8 @@ test: deps check test-images
 	@$(MAKE) --no-print-directory proofs
 
 # The model's weights (docs/inference.md, "Recipe"): retrains the base and the adapters from
-# the recipe into $(BUILD)/weights on one thread (candle's kernels then reduce in one fixed
-# order) and checks the dataset and weights hashes against the shipped weights/manifest.json.
+# the recipe into $(BUILD)/weights on one thread (so the split of work over threads cannot
+# change the order of any sum) and checks the dataset and weights hashes against the shipped weights/manifest.json.
 weights:
 	$(CARGO) build --quiet --release -p tileos-trainer
 	RAYON_NUM_THREADS=1 $(CARGO) run --quiet --release -p tileos-trainer -- train $(BUILD)/weights

@@ -152,6 +152,9 @@ fn check_prompt(prompt: &[u8]) -> Result<(), Error> {
 
 /// Greedy decoding of a checked prompt: BOS, prompt, EOS, then the answer.
 fn decode(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, prompt: &[u8], max_new: usize) -> Generation {
+    if max_new == 0 {
+        return Generation { answer: Vec::new(), ended: false };
+    }
     let mut pos = 0;
     for &token in [BOS].iter().chain(prompt).chain([EOS].iter()) {
         step(base, adapter, s, token, pos);

@@ -129,7 +129,7 @@ fn generation_stays_within_max_new_and_the_context() {
     let bytes = base_file();
     let base = Base::parse(&bytes).unwrap();
     let mut engine = Engine::new(&base);
-    for max_new in [1, 5, 30] {
+    for max_new in [0, 1, 5, 30] {
         let g = engine.request_base(b"count", max_new).unwrap();
         assert!(g.answer.len() <= max_new);
     }

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 
 fn train(out: &Path) -> Result<(), String> {
     // candle's CPU kernels split work over RAYON_NUM_THREADS threads (default: every core);
-    // one thread fixes the order of every reduction, so training is reproducible here.
+    // on one thread the split cannot change the order of any sum (docs/inference.md).
     if std::env::var("RAYON_NUM_THREADS").as_deref() != Ok("1") {
         return Err("set RAYON_NUM_THREADS=1: training is reproducible only on one thread".into());
     }
@@ -103,19 +103,14 @@ fn accuracy(dir: &Path, recipe: &Recipe) -> Result<(), String> {
 /// `dir/manifest.json`, after printing each of its lines that the files of `dir` (hashed
 /// now) or the shipped recipe contradict; the flag says whether there were any.
 fn checked_manifest(dir: &Path) -> Result<(String, bool), String> {
-    let manifest = String::from_utf8(read(&dir.join("manifest.json"))?)
-        .map_err(|_| format!("{}/manifest.json is not UTF-8", dir.display()))?;
-    let files: Vec<(String, Vec<u8>)> = Dataset::ALL
-        .iter()
-        .map(|d| Ok((file_name(*d), read(&dir.join(file_name(*d)))?)))
-        .collect::<Result<_, String>>()?;
+    let manifest =
+        String::from_utf8(read(&dir.join("manifest.json"))?).map_err(|_| format!("{}/manifest.json is not UTF-8", dir.display()))?;
+    let files: Vec<(String, Vec<u8>)> =
+        Dataset::ALL.iter().map(|d| Ok((file_name(*d), read(&dir.join(file_name(*d)))?))).collect::<Result<_, String>>()?;
     let own = render(&Recipe::SHIPPED, &files);
     let differences = manifest::differences(&manifest, &own);
     for (want, got) in &differences {
-        eprintln!(
-            "{} differs from its manifest.json:\n  manifest: {want}\n  files:    {got}",
-            dir.display()
-        );
+        eprintln!("{} differs from its manifest.json:\n  manifest: {want}\n  files:    {got}", dir.display());
     }
     Ok((manifest, !differences.is_empty()))
 }

@@ -76,6 +76,9 @@ pub fn forward(base: &Tensors, adapter: Option<&Tensors>, ids: &Tensor) -> Resul
 pub fn reference_generate(base: &Tensors, adapter: Option<&Tensors>, prompt: &[u8], max_new: usize) -> Result<Vec<u8>> {
     let mut tokens: Vec<u32> = std::iter::once(BOS).chain(prompt.iter().copied()).chain(std::iter::once(EOS)).map(u32::from).collect();
     let mut answer = Vec::new();
+    if max_new == 0 {
+        return Ok(answer);
+    }
     loop {
         let t = tokens.len();
         let ids = Tensor::from_slice(&tokens, (1, t), &Device::Cpu)?;
