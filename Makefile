@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -28,6 +28,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make weights retrain the model's base and adapters ($(BUILD)/weights, minutes) and check them against weights/manifest.json"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
@@ -215,6 +216,14 @@ test: deps check test-images
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
 	$(CARGO) test --workspace
 	@$(MAKE) --no-print-directory proofs
+
+# The model's weights (docs/inference.md, "Recipe"): retrains the base and the adapters from
+# the recipe into $(BUILD)/weights on one thread (so the split of work over threads cannot
+# change the order of any sum) and checks the dataset and weights hashes against the shipped weights/manifest.json.
+weights:
+	$(CARGO) build --quiet --release -p tileos-trainer
+	RAYON_NUM_THREADS=1 $(CARGO) run --quiet --release -p tileos-trainer -- train $(BUILD)/weights
+	$(CARGO) run --quiet --release -p tileos-trainer -- check weights $(BUILD)/weights
 
 # The demo slot's signed module bundles (docs/slots.md, "The demo slot"): builds the
 # checksum programs, runs the host tests of their logic (the counts become the manifests'
