@@ -24,7 +24,9 @@
 //!   local domain takes it (`Receive`, then `Confirm`, in the federation protocol); any
 //!   other is confirmed delivered at once (the log is its application).
 //! * **State**: `@event fed.state` with a digest of the replicated state whenever it
-//!   changed (checked every [`STATE_MS`]), so that replicas can be compared from logs.
+//!   changed (checked every [`STATE_MS`]), so that replicas can be compared from logs, and
+//!   `@event fed.replication` with the replication messages and payload bytes sent and what
+//!   full-state synchronisation would have sent in the same rounds, whenever they changed.
 #![no_std]
 #![no_main]
 
@@ -86,8 +88,8 @@ const TICK_MS: u64 = 20;
 const POLL_MS: u64 = 50;
 /// How often a changed status is logged, in ms.
 const STATUS_MS: u64 = 1000;
-/// How often the replicated state's digest is compared with the last one logged, in ms
-/// (`@event fed.state` when it changed).
+/// How often the replicated state's digest and the replication counters are compared with
+/// the last ones logged, in ms (`@event fed.state`, `@event fed.replication` when changed).
 const STATE_MS: u64 = 250;
 /// Bytes of a delivered payload shown in hex.
 const SHOWN_BYTES: usize = 64;
@@ -643,6 +645,7 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
     let mut status = [u64::MAX; 8];
     let mut last_state = 0u64;
     let mut state_digest = 0u64;
+    let mut replication = [0u64; 4];
     let mut network_due = true;
     loop {
         let now = now_ms();
@@ -694,6 +697,20 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
         }
         if now.saturating_sub(last_state) >= STATE_MS {
             last_state = now;
+            let c = node.counters();
+            let current = [c.replication_sent, c.replication_bytes, c.replication_full_bytes, c.replication_received];
+            if current != replication {
+                replication = current;
+                let [messages, bytes, full_bytes, received] = current;
+                tileos_sys::log_event!(
+                    "fed.replication",
+                    node = node.node(),
+                    messages = messages,
+                    bytes = bytes,
+                    full_bytes = full_bytes,
+                    received = received
+                );
+            }
             let digest = node.state().digest();
             if digest != state_digest {
                 state_digest = digest;
