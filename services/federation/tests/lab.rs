@@ -55,7 +55,7 @@ fn text<const N: usize>(s: &str) -> String<N> {
 
 fn serve(lab: &mut Lab, node: NodeNumber, request: Request) -> Response {
     let now = lab.now_ms;
-    lab.node(node).serve(request, now)
+    lab.node(node).serve(0, request, now)
 }
 
 /// Each tile records its modules and bumps shared counters; one register is written on

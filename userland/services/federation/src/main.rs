@@ -160,29 +160,11 @@ fn region_with_prefix(prefix: &str) -> Option<Mmio> {
 
 /// The `[federation]` record, read from the root server in pieces.
 fn federation_config(supervisor: &Client<Supervisor>) -> Result<tileos_sysdesc::Federation, String> {
-    let mut bytes = Vec::new();
-    loop {
-        match supervisor.call(&supervisor::Request::FederationConfig { offset: bytes.len() as u32 }) {
-            Ok(supervisor::Response::FederationConfig { length, bytes: piece }) => {
-                if piece.is_empty() || bytes.len() + piece.len() > length as usize {
-                    if bytes.len() == length as usize {
-                        break;
-                    }
-                    return Err(format!("piece of {} bytes at {} of {length}", piece.len(), bytes.len()));
-                }
-                bytes.extend_from_slice(&piece);
-                if bytes.len() == length as usize {
-                    break;
-                }
-            }
-            Ok(other) => return Err(format!("{other:?}")),
-            Err(error) => return Err(format!("{error:?}")),
-        }
-        if bytes.len() > 1 << 20 {
-            return Err(String::from("longer than 1 MiB"));
-        }
-    }
-    postcard::from_bytes(&bytes).map_err(|e| format!("does not decode: {e}"))
+    tileos_sysdesc::read_in_pieces(1 << 20, |offset| match supervisor.call(&supervisor::Request::FederationConfig { offset }) {
+        Ok(supervisor::Response::FederationConfig { length, bytes }) => Ok((length, bytes.to_vec())),
+        Ok(other) => Err(format!("{other:?}")),
+        Err(error) => Err(format!("{error:?}")),
+    })
 }
 
 /// `a.b.c.d:port`.
@@ -686,7 +668,8 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
                 continue;
             }
             progress = true;
-            let answer = tileos_sys::rpc::decode_request::<Federation>(&message).map(|request| node.serve(request, now_ms()));
+            let answer =
+                tileos_sys::rpc::decode_request::<Federation>(&message).map(|request| node.serve(message.badge, request, now_ms()));
             if let Err(error) = &answer {
                 tileos_sys::log_event!("fed.client-refused", badge = message.badge, error = DebugWord(error));
             }
