@@ -182,9 +182,12 @@ fn fresh_disk(name: &str) -> PathBuf {
     disk
 }
 
+/// Makes a payload.
+type Payload = fn() -> Vec<u8>;
+
 /// Update bundles for the agent that are not updates, and the reason each is refused with
 /// (`@event fedagent.refused reason=`).
-const MALFORMED_UPDATES: [(fn() -> Vec<u8>, &str); 6] = [
+const MALFORMED_UPDATES: [(Payload, &str); 6] = [
     (|| b"\xff\xfe=not-text".to_vec(), "NotText"),
     (|| b"no-equals-sign".to_vec(), "NoEquals"),
     (|| b"=empty-key".to_vec(), "BadLength"),
