@@ -4,7 +4,9 @@
 //! bundles over TCPCLv4 both ways; hostile TCPCL peers and malformed bundles are refused and
 //! counted by reason while the node keeps serving; a bundle whose next hop is down expires
 //! and is counted; a local client reads and updates replicated state through the federation
-//! protocol and gets precise errors for hostile messages; and a bundle the tile acknowledged
+//! protocol and gets precise errors for hostile messages, and is refused the update agent's
+//! local service (`NotOwner`); the agent refuses malformed update bundles by reason and
+//! applies the good one after them; and a bundle the tile acknowledged
 //! survives QEMU being killed and reaches its next hop after the next boot on the same disk.
 //!
 //! The neighbours' addresses are fixed in the scenario (10.0.2.2:47102 for node 2,
@@ -180,6 +182,24 @@ fn fresh_disk(name: &str) -> PathBuf {
     disk
 }
 
+/// Makes a payload.
+type Payload = fn() -> Vec<u8>;
+
+/// Update bundles for the agent that are not updates, and the reason each is refused with
+/// (`@event fedagent.refused reason=`).
+const MALFORMED_UPDATES: [(Payload, &str); 6] = [
+    (|| b"\xff\xfe=not-text".to_vec(), "NotText"),
+    (|| b"no-equals-sign".to_vec(), "NoEquals"),
+    (|| b"=empty-key".to_vec(), "BadLength"),
+    (|| b"empty-value=".to_vec(), "BadLength"),
+    (|| [vec![b'k'; 65], b"=key-longer-than-a-register-name".to_vec()].concat(), "BadLength"),
+    // Longer than a federation message carries (768 bytes): the agent sees it cut.
+    (|| [b"big=".to_vec(), vec![b'v'; 1000]].concat(), "Truncated"),
+];
+
+/// The update after the malformed ones: register `fedtest.agent` := `applied`.
+const GOOD_UPDATE: &[u8] = b"fedtest.agent=applied";
+
 /// What the interop run measured.
 struct Interop {
     host_to_tile_ms: u128,
@@ -231,6 +251,17 @@ fn drive_interop(port: u16, log: &Path, host: &Collector) -> Result<Interop, Str
     if outcome.acked != 100 {
         return Err(format!("the tile acknowledged {} of 100 bundles: {outcome:?}", outcome.acked));
     }
+    // The update agent (owner of local service 9): malformed updates first, then a good one.
+    let bad: Vec<Vec<u8>> = MALFORMED_UPDATES.iter().map(|(payload, _)| payload()).collect();
+    let mut updates: Vec<Vec<u8>> =
+        bad.iter().enumerate().map(|(i, payload)| bundle("ipn:2.1", "ipn:3.9", payload, 3_600_000, 200 + i as u64)).collect();
+    updates.push(bundle("ipn:2.1", "ipn:3.9", GOOD_UPDATE, 3_600_000, 299));
+    let outcome = send(port, "ipn:2.0", updates)?;
+    if outcome.acked != MALFORMED_UPDATES.len() + 1 {
+        return Err(format!("the tile did not take every update bundle: {outcome:?}"));
+    }
+    // Held bundles are taken oldest first: the good one is applied after every refusal.
+    wait_event(log, "fedagent.applied", &[("key", "fedtest.agent"), ("value", "applied")], Duration::from_secs(30))?;
     // Hostile TCPCL peers.
     raw(port, &[b"XXXX\x04\x00".to_vec()])?;
     wait_event(log, "fed.refused", &[("reason", "tcpcl-contact-header")], Duration::from_secs(20))?;
@@ -307,8 +338,8 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
         "empty-name",
         "node-zero",
         "receive-not-local",
-        "receive-nothing-held",
-        "confirm-not-held",
+        "receive-not-owner",
+        "confirm-not-owner",
         "send",
         "hostile-unknown-label",
         "hostile-length-beyond-message",
@@ -318,7 +349,32 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
     ] {
         outcome.assert_event("fedclient.check", &[("what", what), ("result", "ok")]);
     }
+    assert_eq!(
+        outcome
+            .events("fedclient.check")
+            .iter()
+            .filter(|e| e.get("what") == Some("confirm-not-owner") && e.get("result") == Some("ok"))
+            .count(),
+        3,
+        "the client confirmed forged numbers of the agent's service:\n{}",
+        outcome.tail(80)
+    );
     outcome.assert_event("fedclient.counter", &[("value", "3")]);
+    // The agent: each malformed update refused with its reason and from node 2, nothing of
+    // them applied, and the good one after them applied.
+    let refused = outcome.events("fedagent.refused");
+    for reason in ["NotText", "NoEquals", "BadLength", "Truncated"] {
+        let expected = MALFORMED_UPDATES.iter().filter(|(_, r)| *r == reason).count();
+        let seen = refused.iter().filter(|e| e.get("reason") == Some(reason) && e.get("from") == Some("2")).count();
+        assert_eq!(seen, expected, "fedagent.refused reason={reason}:\n{}", outcome.tail(80));
+    }
+    assert_eq!(refused.len(), MALFORMED_UPDATES.len(), "{}", outcome.tail(80));
+    let applied = outcome.events("fedagent.applied");
+    assert_eq!(applied.len(), 1, "only the good update is applied: {:?}", applied.iter().map(|e| &e.line).collect::<Vec<_>>());
+    assert!(outcome.events("fedagent.confirm-failed").is_empty() && outcome.events("fedagent.retry").is_empty(), "{}", outcome.tail(80));
+    // The replicated state holds two registers: the client's and the agent's good update.
+    let state = outcome.events("fed.state");
+    assert_eq!(state.last().and_then(|e| e.get("registers")), Some("2"), "{}", outcome.tail(80));
     outcome.assert_event("fedclient.done", &[("server_restarted", "false")]);
     outcome.assert_event("federation-config.refused", &[("client", "federation-client"), ("reason", "NotFederationDomain")]);
     for reason in ["tcpcl-contact-header", "tcpcl-message", "tcpcl-too-large", "unknown-peer", "tcpcl-sess-init", "malformed-bundle"] {

@@ -6,7 +6,9 @@
 //! and send 20 bundles each across the partition; the link comes back. Checks (the
 //! scenario's): every bundle a tile acknowledged is delivered, and every tile converges to
 //! the same replicated state, holding every update, within the scenario's bound on contacts
-//! per link after the heal. The timeline and summary are printed; the tiles' serial logs
+//! per link after the heal. The summary includes the replication payload bytes the tiles
+//! sent from the heal to convergence, against full-state sync in the same rounds (the
+//! figure `make lab-bench` tabulates). The timeline and summary are printed; the tiles' serial logs
 //! stay in `build/test/lab/<tile>/serial.log`.
 
 use tileos_qemu::images::{test_images, workspace_root};
@@ -39,4 +41,7 @@ fn eight_qemu_tiles_partitioned_and_healed_deliver_everything_and_converge() {
     println!("{}", render_summary(&report));
     println!("wall clock: {:.1} s", started.elapsed().as_secs_f64());
     assert!(report.passed(), "a check of the scenario failed (summary above; serial logs in build/test/lab/)");
+    // The tiles' fed.replication lines were read: bytes from the heal to convergence.
+    let replication = report.replication.expect("replication figures of converged QEMU tiles");
+    assert!(replication.messages > 0 && replication.delta_bytes > 0 && replication.full_bytes > 0, "{replication:?}");
 }

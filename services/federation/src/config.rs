@@ -144,12 +144,33 @@ pub struct NodeConfig {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
-    /// Services of this node whose bundles local domains receive through the federation
-    /// protocol (`Request::Receive`): a bundle for one of them is held, in custody, until a
-    /// domain takes it. A bundle for any other service is handed to the caller
+    /// Services of this node whose bundles a local domain receives through the federation
+    /// protocol (`Request::Receive`): a bundle for one of them is held, in custody, until its
+    /// owner takes it. A bundle for any other service is handed to the caller
     /// ([`Output::Deliver`](crate::Output::Deliver)) at once.
     #[serde(default)]
-    pub local_services: Vec<u32>,
+    pub local_services: Vec<LocalService>,
+}
+
+/// A local service and the one domain that may take its bundles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalService {
+    /// The service number (`ipn:<node>.<service>`).
+    pub service: u32,
+    /// The owning domain's name in the tile description.
+    pub domain: String,
+    /// The badge of the owner's capability to the federation endpoint: only requests with
+    /// it may receive and confirm the service's bundles. The image builder sets it from
+    /// `domain`; a description does not.
+    #[serde(default)]
+    pub badge: u64,
+}
+
+impl LocalService {
+    /// Service `service`, owned by `domain`, whose requests carry `badge`.
+    pub fn new(service: u32, domain: impl Into<String>, badge: u64) -> Self {
+        LocalService { service, domain: domain.into(), badge }
+    }
 }
 
 /// Most [`NodeConfig::local_services`].
@@ -250,13 +271,22 @@ impl NodeConfig {
         if self.local_services.len() > MAX_LOCAL_SERVICES {
             return Err(ConfigError::TooManyLocalServices);
         }
-        for (index, &service) in self.local_services.iter().enumerate() {
+        for (index, local) in self.local_services.iter().enumerate() {
+            let service = local.service;
             let reserved = service == REPLICATION_SERVICE || service == CONTACT_PLAN_SERVICE;
-            if reserved || self.local_services[..index].contains(&service) {
+            if reserved || self.local_services[..index].iter().any(|l| l.service == service) {
                 return Err(ConfigError::BadLocalService { index, service });
+            }
+            if local.domain.is_empty() {
+                return Err(ConfigError::LocalServiceWithoutOwner { index });
             }
         }
         Ok(())
+    }
+
+    /// Local service `service`, if configured.
+    pub fn local_service(&self, service: u32) -> Option<&LocalService> {
+        self.local_services.iter().find(|l| l.service == service)
     }
 }
 
@@ -309,6 +339,11 @@ pub enum ConfigError {
         /// The service number.
         service: u32,
     },
+    /// Local service `index` names no owning domain.
+    LocalServiceWithoutOwner {
+        /// Its position in `local_services`.
+        index: usize,
+    },
 }
 
 /// What is wrong with a [`Contact`].
@@ -338,6 +373,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "local_services[{index}]: service {service} is listed twice or reserved ({REPLICATION_SERVICE}: replication, {CONTACT_PLAN_SERVICE}: contact plans)"
             ),
+            ConfigError::LocalServiceWithoutOwner { index } => {
+                write!(f, "local_services[{index}].domain: empty (name the domain that takes the service's bundles)")
+            }
         }
     }
 }

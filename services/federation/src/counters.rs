@@ -135,8 +135,14 @@ pub struct Counters {
     pub replication_received: u64,
     /// Replication messages sent.
     pub replication_sent: u64,
-    /// Bytes of replication payload sent.
+    /// Bytes of replication payload sent (delta-intervals and acknowledgements).
     pub replication_bytes: u64,
+    /// Bytes full-state synchronisation would have sent instead: the encoded state
+    /// ([`FederatedState::encoded_len`](crate::FederatedState::encoded_len)) once per
+    /// neighbour with a session per replication round, the rounds in which deltas are
+    /// shipped (a full-state node has no acknowledgements, and sends every round because it
+    /// cannot know what its neighbour lacks).
+    pub replication_full_bytes: u64,
     /// Sessions that ended without an orderly SESS_TERM (timeouts, dropped connections).
     pub sessions_lost: u64,
     /// Sessions ended because the same neighbour had another (both dialled at once).

@@ -38,7 +38,9 @@ mod store;
 
 use alloc::format;
 
-pub use config::{Clock, ConfigError, ContactProblem, Limits, MAX_LOCAL_SERVICES, Neighbour, NodeConfig, NodeNumber, Role, StaticRoute};
+pub use config::{
+    Clock, ConfigError, ContactProblem, Limits, LocalService, MAX_LOCAL_SERVICES, Neighbour, NodeConfig, NodeNumber, Role, StaticRoute,
+};
 pub use counters::{Counters, DropReason, Refusal};
 pub use node::{ConnId, Delivery, FederationNode, LogEvent, Origin, Output, RecoverError, Recovery, SendError, UpdateError};
 pub use replica::{FederatedState, Module, REPLICATION_SERVICE, Replica, ReplicationError, StateSizes};

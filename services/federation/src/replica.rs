@@ -118,6 +118,11 @@ impl FederatedState {
         }
     }
 
+    /// Bytes of its canonical encoding: what one full-state replication message carries.
+    pub fn encoded_len(&self) -> usize {
+        tileos_crdt::to_bytes(self).map_or(0, |bytes| bytes.len())
+    }
+
     /// A 64-bit FNV-1a digest of the state's encoding: equal states have equal digests
     /// (the encoding is canonical: ordered maps, bottom values never stored), so replicas
     /// can be compared from their logs. Not a cryptographic hash.

@@ -13,9 +13,11 @@ use crate::store::BundleStore;
 use crate::{ipn, node_of, protocol_string, service_of};
 
 impl<S: BundleStore> FederationNode<S> {
-    /// Serves one federation protocol request at node time `now_ms`. Changes to replicated
-    /// state are stored before the answer.
-    pub fn serve(&mut self, request: Request, now_ms: u64) -> Response {
+    /// Serves one federation protocol request from the client whose capability carries
+    /// `badge`, at node time `now_ms`. Changes to replicated state are stored before the
+    /// answer. Only a local service's owner (its badge in the configuration) may receive
+    /// and confirm its bundles; anyone may use the rest.
+    pub fn serve(&mut self, badge: u64, request: Request, now_ms: u64) -> Response {
         self.tick(now_ms);
         match request {
             Request::Status => Response::Status(self.status()),
@@ -33,23 +35,28 @@ impl<S: BundleStore> FederationNode<S> {
                 failed => failed,
             },
             Request::Register { name } => self.register(&name),
-            Request::Receive { service } => self.held_response(service),
-            Request::Confirm { service, id } => {
-                if !self.config().local_services.contains(&service) {
-                    Response::Failed(Error::NotLocalService)
-                } else if self.confirm_held(id, service) {
-                    Response::Done
-                } else {
-                    Response::Failed(Error::NotHeld)
-                }
-            }
+            Request::Receive { service } => match self.owned(badge, service) {
+                Err(error) => Response::Failed(error),
+                Ok(()) => self.held_response(service),
+            },
+            Request::Confirm { service, id } => match self.owned(badge, service) {
+                Err(error) => Response::Failed(error),
+                Ok(()) if self.confirm_held(id, service) => Response::Done,
+                Ok(()) => Response::Failed(Error::NotHeld),
+            },
+        }
+    }
+
+    /// Whether `service` is a local service owned by the client with `badge`.
+    fn owned(&self, badge: u64, service: u32) -> Result<(), Error> {
+        match self.config().local_service(service) {
+            None => Err(Error::NotLocalService),
+            Some(local) if local.badge != badge => Err(Error::NotOwner),
+            Some(_) => Ok(()),
         }
     }
 
     fn held_response(&self, service: u32) -> Response {
-        if !self.config().local_services.contains(&service) {
-            return Response::Failed(Error::NotLocalService);
-        }
         let Some((id, bundle)) = self.held_for(service) else { return Response::Failed(Error::NothingHeld) };
         let whole = bundle.payload();
         let payload = heapless::Vec::from_slice(&whole[..whole.len().min(MAX_PAYLOAD)]).unwrap_or_default();

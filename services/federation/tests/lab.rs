@@ -55,7 +55,7 @@ fn text<const N: usize>(s: &str) -> String<N> {
 
 fn serve(lab: &mut Lab, node: NodeNumber, request: Request) -> Response {
     let now = lab.now_ms;
-    lab.node(node).serve(request, now)
+    lab.node(node).serve(0, request, now)
 }
 
 /// Each tile records its modules and bumps shared counters; one register is written on
@@ -96,6 +96,7 @@ fn eight_nodes_converge_after_a_partition_heals() {
 
     let sent_before = lab.replication_sent();
     let bytes_before: u64 = lab.nodes().map(|n| n.counters().replication_bytes).sum();
+    let full_before: u64 = lab.nodes().map(|n| n.counters().replication_full_bytes).sum();
     let healed_at = lab.now_ms;
     lab.heal(HUB, POD_B);
     // Bound: the hub redials within 2 s; the diameter is 4 hops, one round each way.
@@ -103,7 +104,9 @@ fn eight_nodes_converge_after_a_partition_heals() {
     let rounds = (converged_at - healed_at).div_ceil(ROUND_MS);
     let messages = lab.replication_sent() - sent_before;
     let bytes: u64 = lab.nodes().map(|n| n.counters().replication_bytes).sum::<u64>() - bytes_before;
-    println!("converged {rounds} rounds after the heal: {messages} replication bundles, {bytes} payload bytes");
+    let full: u64 = lab.nodes().map(|n| n.counters().replication_full_bytes).sum::<u64>() - full_before;
+    println!("converged {rounds} rounds after the heal: {messages} replication bundles, {bytes} payload bytes (full state: {full})");
+    assert!(bytes < full, "deltas sent {bytes} bytes, full-state sync in the same rounds {full}");
     assert!(rounds <= 10, "converged in {rounds} rounds");
 
     let agreed = state(&mut lab, HUB);

@@ -1,12 +1,17 @@
 //! The federation protocol as the federation domain serves it.
 
-use tileos_federation::{FederationNode, MemoryStore, NodeConfig, Role};
+use tileos_federation::{FederationNode, LocalService, MemoryStore, NodeConfig, Role};
 use tileos_protocol::federation::{Error, ModuleVersion, Request, Response};
 use tileos_protocol::heapless::{String, Vec};
 
 fn text<const N: usize>(s: &str) -> String<N> {
     String::try_from(s).unwrap()
 }
+
+/// The badge of a local client that owns no local service.
+const CLIENT: u64 = 0x30;
+/// The badge of local service 9's owner.
+const AGENT: u64 = 0x31;
 
 fn node() -> FederationNode<MemoryStore> {
     FederationNode::recover(NodeConfig::new(3, Role::Tile).neighbour(4, ""), MemoryStore::new(), 0).unwrap()
@@ -17,24 +22,24 @@ fn modules_page_counters_add_and_registers_read_back() {
     let mut n = node();
     for i in 0..10 {
         let module = ModuleVersion { name: text(&format!("m{i:02}")), version: text("1") };
-        assert_eq!(n.serve(Request::AddModule { tile: 3, module }, 10), Response::Done);
+        assert_eq!(n.serve(CLIENT, Request::AddModule { tile: 3, module }, 10), Response::Done);
     }
-    let Response::Modules { modules, more } = n.serve(Request::Modules { tile: 3, skip: 0 }, 10) else { panic!() };
+    let Response::Modules { modules, more } = n.serve(CLIENT, Request::Modules { tile: 3, skip: 0 }, 10) else { panic!() };
     assert_eq!((modules.len(), more), (8, true));
-    let Response::Modules { modules, more } = n.serve(Request::Modules { tile: 3, skip: 8 }, 10) else { panic!() };
+    let Response::Modules { modules, more } = n.serve(CLIENT, Request::Modules { tile: 3, skip: 8 }, 10) else { panic!() };
     assert_eq!((modules[1].name.as_str(), more), ("m09", false));
     let gone = ModuleVersion { name: text("m09"), version: text("1") };
-    assert_eq!(n.serve(Request::RemoveModule { tile: 3, module: gone }, 10), Response::Done);
+    assert_eq!(n.serve(CLIENT, Request::RemoveModule { tile: 3, module: gone }, 10), Response::Done);
     assert_eq!(n.state().modules(3).len(), 9);
 
-    assert_eq!(n.serve(Request::AddToCounter { name: text("c"), delta: -5 }, 10), Response::Counter { value: -5 });
-    assert_eq!(n.serve(Request::Counter { name: text("c") }, 10), Response::Counter { value: -5 });
-    assert_eq!(n.serve(Request::Register { name: text("r") }, 10), Response::Failed(Error::NotFound));
+    assert_eq!(n.serve(CLIENT, Request::AddToCounter { name: text("c"), delta: -5 }, 10), Response::Counter { value: -5 });
+    assert_eq!(n.serve(CLIENT, Request::Counter { name: text("c") }, 10), Response::Counter { value: -5 });
+    assert_eq!(n.serve(CLIENT, Request::Register { name: text("r") }, 10), Response::Failed(Error::NotFound));
     assert_eq!(
-        n.serve(Request::SetRegister { name: text("r"), value: text("v1") }, 20),
+        n.serve(CLIENT, Request::SetRegister { name: text("r"), value: text("v1") }, 20),
         Response::Register { value: text("v1"), timestamp: 20 }
     );
-    assert_eq!(n.serve(Request::AddToCounter { name: text(""), delta: 1 }, 10), Response::Failed(Error::EmptyName));
+    assert_eq!(n.serve(CLIENT, Request::AddToCounter { name: text(""), delta: 1 }, 10), Response::Failed(Error::EmptyName));
 
     // Every change is stored: a restart keeps it.
     let store = n.into_store();
@@ -48,24 +53,31 @@ fn send_stores_the_bundle_and_status_counts_it() {
     let mut n = node();
     let payload = Vec::from_slice(b"job").unwrap();
     assert_eq!(
-        n.serve(Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload: payload.clone() }, 10),
+        n.serve(CLIENT, Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload: payload.clone() }, 10),
         Response::Sent { sequence: 0 }
     );
-    assert_eq!(n.serve(Request::Send { node: 0, service: 2, lifetime_ms: 60_000, payload }, 10), Response::Failed(Error::BadDestination));
-    let Response::Status(status) = n.serve(Request::Status, 10) else { panic!() };
+    assert_eq!(
+        n.serve(CLIENT, Request::Send { node: 0, service: 2, lifetime_ms: 60_000, payload }, 10),
+        Response::Failed(Error::BadDestination)
+    );
+    let Response::Status(status) = n.serve(CLIENT, Request::Status, 10) else { panic!() };
     assert_eq!((status.node, status.spooled, status.sessions), (3, 1, 0));
     n.store_mut().fail_writes(true);
     let payload = Vec::from_slice(b"x").unwrap();
-    assert_eq!(n.serve(Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload }, 10), Response::Failed(Error::StoreFailed));
+    assert_eq!(
+        n.serve(CLIENT, Request::Send { node: 4, service: 2, lifetime_ms: 60_000, payload }, 10),
+        Response::Failed(Error::StoreFailed)
+    );
     let module = ModuleVersion { name: text("m"), version: text("1") };
-    assert_eq!(n.serve(Request::AddModule { tile: 3, module }, 10), Response::Failed(Error::StoreFailed));
+    assert_eq!(n.serve(CLIENT, Request::AddModule { tile: 3, module }, 10), Response::Failed(Error::StoreFailed));
     assert!(n.state().modules(3).is_empty(), "a change that was not stored was not made");
 }
 
-/// Node 3 with local service 9; node 4 is a client neighbour.
+/// Node 3 with local service 9, owned by the domain with badge [`AGENT`]; node 4 is a
+/// client neighbour.
 fn local_node(store: MemoryStore) -> FederationNode<MemoryStore> {
     let mut config = NodeConfig::new(3, Role::Tile).client_neighbour(4);
-    config.local_services = vec![9];
+    config.local_services = vec![LocalService::new(9, "agent", AGENT)];
     FederationNode::recover(config, store, 0).unwrap()
 }
 
@@ -80,29 +92,30 @@ fn bundles_for_a_local_service_are_held_until_a_domain_confirms_them_even_across
     let handed = outputs.iter().filter(|o| matches!(o, tileos_federation::Output::Deliver(_))).count();
     assert_eq!((held, handed), (2, 1), "{outputs:?}");
 
-    assert_eq!(n.serve(Request::Receive { service: 5 }, 10), Response::Failed(Error::NotLocalService));
-    assert_eq!(n.serve(Request::Confirm { service: 5, id: 0 }, 10), Response::Failed(Error::NotLocalService));
-    let Response::Received { id, source_node, source_service, length, payload } = n.serve(Request::Receive { service: 9 }, 10) else {
+    assert_eq!(n.serve(AGENT, Request::Receive { service: 5 }, 10), Response::Failed(Error::NotLocalService));
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 5, id: 0 }, 10), Response::Failed(Error::NotLocalService));
+    let Response::Received { id, source_node, source_service, length, payload } = n.serve(AGENT, Request::Receive { service: 9 }, 10)
+    else {
         panic!()
     };
     assert_eq!((source_node, source_service, length, payload.as_slice()), (3, 1, 5, &b"first"[..]));
     // Not confirmed: answered again, and still there after a crash.
-    assert!(matches!(n.serve(Request::Receive { service: 9 }, 10), Response::Received { id: again, .. } if again == id));
+    assert!(matches!(n.serve(AGENT, Request::Receive { service: 9 }, 10), Response::Received { id: again, .. } if again == id));
     let mut store = n.into_store();
     store.crash();
     let mut n = local_node(store);
     while n.poll().is_some() {}
-    let Response::Received { id, payload, .. } = n.serve(Request::Receive { service: 9 }, 20) else { panic!() };
+    let Response::Received { id, payload, .. } = n.serve(AGENT, Request::Receive { service: 9 }, 20) else { panic!() };
     assert_eq!(payload.as_slice(), b"first");
-    assert_eq!(n.serve(Request::Confirm { service: 9, id: id + 1_000 }, 20), Response::Failed(Error::NotHeld));
-    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Done);
-    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Failed(Error::NotHeld), "confirmed once only");
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 9, id: id + 1_000 }, 20), Response::Failed(Error::NotHeld));
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 9, id }, 20), Response::Done);
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 9, id }, 20), Response::Failed(Error::NotHeld), "confirmed once only");
     // A payload larger than a message carries comes cut, with its whole length.
-    let Response::Received { id, length, payload, .. } = n.serve(Request::Receive { service: 9 }, 20) else { panic!() };
+    let Response::Received { id, length, payload, .. } = n.serve(AGENT, Request::Receive { service: 9 }, 20) else { panic!() };
     assert_eq!((length, payload.len()), (2_000, tileos_protocol::federation::MAX_PAYLOAD));
-    assert_eq!(n.serve(Request::Confirm { service: 9, id }, 20), Response::Done);
-    assert_eq!(n.serve(Request::Receive { service: 9 }, 20), Response::Failed(Error::NothingHeld));
-    let Response::Status(status) = n.serve(Request::Status, 20) else { panic!() };
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 9, id }, 20), Response::Done);
+    assert_eq!(n.serve(AGENT, Request::Receive { service: 9 }, 20), Response::Failed(Error::NothingHeld));
+    let Response::Status(status) = n.serve(CLIENT, Request::Status, 20) else { panic!() };
     assert_eq!(status.delivered, 2);
 }
 
@@ -115,10 +128,41 @@ fn a_client_neighbour_is_never_dialled_and_local_services_are_checked() {
     let dials = std::iter::from_fn(|| n.poll()).filter(|o| matches!(o, tileos_federation::Output::Connect { .. })).count();
     assert_eq!(dials, 0);
     let mut config = NodeConfig::new(3, Role::Tile);
-    config.local_services = vec![9, 9];
+    config.local_services = vec![LocalService::new(9, "a", 1), LocalService::new(9, "b", 2)];
     assert_eq!(config.validate(), Err(tileos_federation::ConfigError::BadLocalService { index: 1, service: 9 }));
-    config.local_services = vec![tileos_federation::REPLICATION_SERVICE];
+    config.local_services = vec![LocalService::new(tileos_federation::REPLICATION_SERVICE, "a", 1)];
     assert_eq!(config.validate(), Err(tileos_federation::ConfigError::BadLocalService { index: 0, service: 7 }));
-    config.local_services = (10..19).collect();
+    config.local_services = (10..19).map(|s| LocalService::new(s, "a", 1)).collect();
     assert_eq!(config.validate(), Err(tileos_federation::ConfigError::TooManyLocalServices));
+    config.local_services = vec![LocalService::new(9, "", 1)];
+    assert_eq!(config.validate(), Err(tileos_federation::ConfigError::LocalServiceWithoutOwner { index: 0 }));
+    assert_eq!(
+        config.validate().unwrap_err().to_string(),
+        "local_services[0].domain: empty (name the domain that takes the service's bundles)"
+    );
+}
+
+#[test]
+fn only_a_local_services_owner_may_take_its_bundles_and_the_owner_still_can_after_hostile_calls() {
+    let mut n = local_node(MemoryStore::new());
+    n.send(1, tileos_federation::ipn(3, 9), b"for the agent".to_vec(), 60_000).unwrap();
+    while n.poll().is_some() {}
+    let Response::Received { id, .. } = n.serve(AGENT, Request::Receive { service: 9 }, 10) else { panic!() };
+    // Another local client, a badge never given out, and badge 0 are refused precisely,
+    // with a real id and with forged ones, and nothing is taken.
+    for badge in [CLIENT, 0, u64::MAX, AGENT ^ 1] {
+        assert_eq!(n.serve(badge, Request::Receive { service: 9 }, 10), Response::Failed(Error::NotOwner));
+        for forged in [id, id + 1, u64::MAX] {
+            assert_eq!(n.serve(badge, Request::Confirm { service: 9, id: forged }, 10), Response::Failed(Error::NotOwner));
+        }
+        // A service that is not local is that error, whoever asks.
+        assert_eq!(n.serve(badge, Request::Receive { service: 5 }, 10), Response::Failed(Error::NotLocalService));
+    }
+    // The owner's bundle is still held, and confirmed once.
+    let Response::Received { id: again, payload, .. } = n.serve(AGENT, Request::Receive { service: 9 }, 10) else { panic!() };
+    assert_eq!((again, payload.as_slice()), (id, &b"for the agent"[..]));
+    assert_eq!(n.serve(AGENT, Request::Confirm { service: 9, id }, 10), Response::Done);
+    assert_eq!(n.serve(AGENT, Request::Receive { service: 9 }, 10), Response::Failed(Error::NothingHeld));
+    // Other requests are anyone's.
+    assert!(matches!(n.serve(CLIENT, Request::Status, 10), Response::Status(_)));
 }

@@ -14,10 +14,19 @@ use tileos_tcpcl::RefuseReason;
 use crate::serve::{Sink, serve};
 use crate::transfer::send_bundles;
 
-/// Counts bundles that decode; finished after `expected`.
-struct Counter {
+/// A listener's sink that decodes each bundle strictly (refusing one that does not decode as
+/// *not acceptable*) and counts it; finished after `expected` (the tile lab's relay bench
+/// uses it too).
+pub struct Counter {
     expected: usize,
     decoded: AtomicUsize,
+}
+
+impl Counter {
+    /// A counter that is finished after `expected` bundles.
+    pub fn new(expected: usize) -> Counter {
+        Counter { expected, decoded: AtomicUsize::new(0) }
+    }
 }
 
 impl Sink for Counter {
@@ -43,22 +52,12 @@ pub fn bundles_per_second(payload_len: usize, count: usize) -> Result<f64, Strin
     let (source, dest, receiver) = (eid("ipn:1.1")?, eid("ipn:2.1")?, eid("ipn:2.0")?);
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen on loopback: {e}"))?;
     let addr = listener.local_addr().map_err(|e| format!("listener address: {e}"))?.to_string();
-    let sink = Arc::new(Counter { expected: count, decoded: AtomicUsize::new(0) });
+    let sink = Arc::new(Counter::new(count));
     let served = Arc::clone(&sink);
     let server = thread::spawn(move || serve(listener, &receiver, served));
 
     let start = Instant::now();
-    let payload = vec![0x5a; payload_len];
-    let mut encoded = Vec::with_capacity(count);
-    for sequence in 0..count as u64 {
-        let bundle = Bundle::builder(source.clone(), dest.clone())
-            .creation(CreationTimestamp { time_ms: 800_000_000_000, sequence })
-            .payload(payload.clone())
-            .build()
-            .and_then(|b| b.encode())
-            .map_err(|e| format!("cannot build bundle {sequence}: {e}"))?;
-        encoded.push(bundle);
-    }
+    let encoded = bench_bundles(&source, &dest, payload_len, count)?;
     let node = eid("ipn:1.0")?;
     let outcome = send_bundles(&addr, &node, encoded, Instant::now() + Duration::from_secs(300), |_| {})?;
     let elapsed = start.elapsed().as_secs_f64();
@@ -67,4 +66,20 @@ pub fn bundles_per_second(payload_len: usize, count: usize) -> Result<f64, Strin
         return Err(format!("only {} of {count} bundles were acknowledged", outcome.acked));
     }
     Ok(count as f64 / elapsed)
+}
+
+/// `count` encoded bundles from `source` to `destination`, each with `payload_len` bytes of
+/// payload and its own sequence number.
+pub fn bench_bundles(source: &Eid, destination: &Eid, payload_len: usize, count: usize) -> Result<Vec<Vec<u8>>, String> {
+    let payload = vec![0x5a; payload_len];
+    (0..count as u64)
+        .map(|sequence| {
+            Bundle::builder(source.clone(), destination.clone())
+                .creation(CreationTimestamp { time_ms: 800_000_000_000, sequence })
+                .payload(payload.clone())
+                .build()
+                .and_then(|b| b.encode())
+                .map_err(|e| format!("cannot build bundle {sequence}: {e}"))
+        })
+        .collect()
 }

@@ -475,7 +475,15 @@ impl<'f> Front<'f> {
         }
         self.need(t, "node")?;
         self.need(t, "role")?;
-        let config: tileos_federation::NodeConfig = serde_json::from_value(serde_json::Value::Object(node)).map_err(|error| {
+        let owners_given = node
+            .get("local_services")
+            .and_then(|v| v.as_array())
+            .and_then(|services| services.iter().position(|service| service.get("badge").is_some()));
+        if let Some(index) = owners_given {
+            let problem = format!("local_services[{index}].badge: the image builder sets it from `domain`; a description does not");
+            return Err(self.diag(self.key_line(t, "local_services"), format!("federation: {problem}")));
+        }
+        let mut config: tileos_federation::NodeConfig = serde_json::from_value(serde_json::Value::Object(node)).map_err(|error| {
             // serde names the field only inside its message: point at the first field it names.
             let text = error.to_string();
             let at =
@@ -486,6 +494,30 @@ impl<'f> Front<'f> {
             let text = error.to_string();
             let field = NODE_FIELDS.iter().find(|field| text.starts_with(*field)).copied().unwrap_or("node");
             return Err(self.diag(self.key_line(t, field), format!("federation: {text}")));
+        }
+        // Each local service's owner takes its bundles with its capability to an endpoint the
+        // federation domain serves: the node checks that capability's badge.
+        for (index, local) in config.local_services.iter_mut().enumerate() {
+            let owner = refs.domains.get(&local.domain).copied();
+            let badge = owner.and_then(|owner| {
+                endpoints
+                    .iter()
+                    .filter(|endpoint| endpoint.server == Server::Domain(domain))
+                    .flat_map(|endpoint| endpoint.clients.iter())
+                    .find(|client| client.domain == owner)
+                    .map(|client| client.badge)
+            });
+            let Some(badge) = badge else {
+                let problem = match owner {
+                    None => format!("local_services[{index}].domain: no domain named \"{}\"", local.domain),
+                    Some(_) => format!(
+                        "local_services[{index}].domain: domain \"{}\" is not a client of an endpoint domain \"{}\" serves",
+                        local.domain, runner.name
+                    ),
+                };
+                return Err(self.diag(self.key_line(t, "local_services"), format!("federation: {problem}")));
+            };
+            local.badge = badge;
         }
         // The domain dials a neighbour through the netstack: an IPv4 address and a port; a
         // client neighbour (it dials this node) has none.
@@ -921,7 +953,7 @@ impl<'f> Front<'f> {
 /// What is wrong with `value` as the node configuration's `field`, deserialized alone (so
 /// that the error points at the field's line).
 fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> {
-    use tileos_federation::{Clock, Contact, Limits, Neighbour, Role, StaticRoute};
+    use tileos_federation::{Clock, Contact, Limits, LocalService, Neighbour, Role, StaticRoute};
     fn check<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
         serde_json::from_value::<T>(value.clone()).err().map(|error| error.to_string())
     }
@@ -932,7 +964,8 @@ fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> 
         "neighbours" => check::<Vec<Neighbour>>(value),
         "routes" => check::<Vec<StaticRoute>>(value),
         "contacts" => check::<Vec<Contact>>(value),
-        "plan_authorities" | "local_services" => check::<Vec<u32>>(value),
+        "plan_authorities" => check::<Vec<u32>>(value),
+        "local_services" => check::<Vec<LocalService>>(value),
         "limits" => check::<Limits>(value),
         _ => check::<u64>(value),
     }

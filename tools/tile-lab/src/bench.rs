@@ -4,37 +4,15 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tileos_bpv7::{Bundle, CreationTimestamp, Eid, Policy};
+use tileos_bpv7::Eid;
+use tileos_dtn_node::bench::{Counter, bench_bundles};
 use tileos_dtn_node::serve::{Sink, serve};
 use tileos_dtn_node::transfer::send_bundles;
-use tileos_tcpcl::RefuseReason;
 
 use crate::relay::{LinkState, Relay};
-
-struct Counter {
-    expected: usize,
-    decoded: AtomicUsize,
-}
-
-impl Sink for Counter {
-    fn bundle(&self, _peer: &str, data: Vec<u8>) -> Result<(), RefuseReason> {
-        Bundle::decode(&data, Policy::Strict).map_err(|_| RefuseReason::NotAcceptable)?;
-        self.decoded.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn session_failed(&self, peer: &str, error: &str) {
-        eprintln!("bench: session with {peer} failed: {error}");
-    }
-
-    fn finished(&self) -> bool {
-        self.decoded.load(Ordering::Relaxed) >= self.expected
-    }
-}
 
 /// Sends `count` bundles of `payload_len` bytes in one session, through a relay if
 /// `relayed`, and returns bundles per second (bundles built before the clock starts).
@@ -43,22 +21,12 @@ pub fn bundles_per_second(payload_len: usize, count: usize, relayed: bool) -> Re
     let (source, dest, receiver, node) = (eid("ipn:1.1")?, eid("ipn:2.1")?, eid("ipn:2.0")?, eid("ipn:1.0")?);
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen on loopback: {e}"))?;
     let target = listener.local_addr().map_err(|e| format!("listener address: {e}"))?.to_string();
-    let sink = Arc::new(Counter { expected: count, decoded: AtomicUsize::new(0) });
+    let sink = Arc::new(Counter::new(count));
     let served: Arc<dyn Sink> = sink.clone();
     let server = thread::spawn(move || serve(listener, &receiver, served));
     let relay = if relayed { Some(Relay::start(0, target.clone(), LinkState::new(true, 0, 0.0, 1))?) } else { None };
     let addr = relay.as_ref().map_or(target, |r| format!("127.0.0.1:{}", r.port));
-    let payload = vec![0x5a; payload_len];
-    let mut encoded = Vec::with_capacity(count);
-    for sequence in 0..count as u64 {
-        let bundle = Bundle::builder(source.clone(), dest.clone())
-            .creation(CreationTimestamp { time_ms: 800_000_000_000, sequence })
-            .payload(payload.clone())
-            .build()
-            .and_then(|b| b.encode())
-            .map_err(|e| format!("cannot build bundle {sequence}: {e}"))?;
-        encoded.push(bundle);
-    }
+    let encoded = bench_bundles(&source, &dest, payload_len, count)?;
     let start = Instant::now();
     let outcome = send_bundles(&addr, &node, encoded, Instant::now() + Duration::from_secs(300), |_| {})?;
     let elapsed = start.elapsed().as_secs_f64();

@@ -150,6 +150,33 @@ pub struct Convergence {
     pub contacts_after_heal: Option<u64>,
 }
 
+/// Replication on QEMU tiles from the last heal to convergence, summed over the tiles (their
+/// `fed.replication` lines): what delta anti-entropy sent, and what full-state
+/// synchronisation would have sent in the same rounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicationFigures {
+    /// The scenario's updates (each converged).
+    pub updates: usize,
+    /// Replication messages sent (delta-intervals and acknowledgements).
+    pub messages: u64,
+    /// Their payload bytes.
+    pub delta_bytes: u64,
+    /// The encoded state, once per neighbour per round.
+    pub full_bytes: u64,
+}
+
+impl ReplicationFigures {
+    /// Delta payload bytes per converged update.
+    pub fn delta_per_update(&self) -> f64 {
+        self.delta_bytes as f64 / self.updates.max(1) as f64
+    }
+
+    /// Full-state bytes per converged update.
+    pub fn full_per_update(&self) -> f64 {
+        self.full_bytes as f64 / self.updates.max(1) as f64
+    }
+}
+
 /// Everything a run found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -179,6 +206,8 @@ pub struct Report {
     pub contacts: u64,
     /// Convergence, when the scenario has updates or a convergence check.
     pub convergence: Option<Convergence>,
+    /// Replication bytes from the last heal to convergence (QEMU tiles that converged).
+    pub replication: Option<ReplicationFigures>,
     /// Per `send` event: how fast its bundles arrived.
     pub sends: Vec<SendReport>,
     /// The checks.
@@ -839,6 +868,18 @@ fn report(
             ),
         });
     }
+    let at = |ms: u64| start_system + std::time::Duration::from_millis(ms);
+    let replication = converged.filter(|_| !lab.host_state && lab.updates_issued > 0).map(|(converged_ms, _)| {
+        let window = |f: fn(&crate::state::ReplicationReading) -> u64| {
+            states.iter().map(|s| f(&s.replication_at(at(converged_ms))).saturating_sub(f(&s.replication_at(at(heal.0))))).sum()
+        };
+        ReplicationFigures {
+            updates: lab.updates_issued,
+            messages: window(|r| r.messages),
+            delta_bytes: window(|r| r.bytes),
+            full_bytes: window(|r| r.full_bytes),
+        }
+    });
     let convergence = (want_convergence || lab.updates_issued > 0).then(|| Convergence {
         heal_ms: heal.0,
         converged_ms: converged.map(|c| c.0),
@@ -937,6 +978,7 @@ fn report(
         heal_to_last_delivery_ms: last_after_heal,
         contacts: lab.contacts(),
         convergence,
+        replication,
         sends,
         checks,
     }
@@ -1024,6 +1066,18 @@ pub fn render_summary(report: &Report) -> String {
             _ => out.push_str("convergence: not reached\n"),
         }
     }
+    if let Some(r) = &report.replication {
+        out.push_str(&format!(
+            "replication from the heal to convergence: {} message(s), {} payload bytes ({:.0} per update of {}); full-state sync in the same rounds: {} bytes ({:.0} per update), {:.1}× the deltas\n",
+            r.messages,
+            r.delta_bytes,
+            r.delta_per_update(),
+            r.updates,
+            r.full_bytes,
+            r.full_per_update(),
+            r.full_bytes as f64 / r.delta_bytes.max(1) as f64
+        ));
+    }
     for c in &report.checks {
         out.push_str(&format!("check {:<26} {}  {}\n", c.name, if c.passed { "PASS" } else { "FAIL" }, c.detail));
     }
@@ -1033,13 +1087,16 @@ pub fn render_summary(report: &Report) -> String {
 
 /// One line per report (as [`report_json`] writes them): scenario, kind, tiles, start-up,
 /// the run, convergence after the last heal (ms and contacts), bundles delivered of those
-/// acknowledged, and each send's bundles per second; a field a report lacks prints `-`.
+/// acknowledged, replication payload bytes per converged update from the heal to convergence
+/// with deltas and what full-state sync would have sent (QEMU tiles), and each send's
+/// bundles per second; a field a report lacks prints `-`.
 pub fn render_table(reports: &[Value]) -> String {
     let mut out = format!(
-        "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11}  sends (bundles/s)\n",
-        "scenario", "kind", "tiles", "startup_ms", "run_ms", "converged_ms", "contacts", "delivered"
+        "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11} {:>11} {:>10}  sends (bundles/s)\n",
+        "scenario", "kind", "tiles", "startup_ms", "run_ms", "converged_ms", "contacts", "delivered", "delta_B/upd", "full_B/upd"
     );
     let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string().trim_matches('"').to_string() };
+    let bytes = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.0}"));
     for r in reports {
         let sends: Vec<String> = r["sends"]
             .as_array()
@@ -1053,7 +1110,7 @@ pub fn render_table(reports: &[Value]) -> String {
             })
             .unwrap_or_default();
         out.push_str(&format!(
-            "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11}  {}\n",
+            "{:<20} {:<5} {:>5} {:>10} {:>8} {:>14} {:>9} {:>11} {:>11} {:>10}  {}\n",
             text(&r["scenario"]),
             text(&r["kind"]),
             r["tiles"].as_array().map_or(0, Vec::len),
@@ -1062,10 +1119,40 @@ pub fn render_table(reports: &[Value]) -> String {
             text(&r["convergence"]["ms_after_heal"]),
             text(&r["convergence"]["contacts_after_heal"]),
             format!("{}/{}", text(&r["bundles"]["delivered"]), text(&r["bundles"]["sent"])),
+            bytes(&r["replication"]["delta_bytes_per_update"]),
+            bytes(&r["replication"]["full_bytes_per_update"]),
             sends.join(", ")
         ));
     }
     out
+}
+
+/// Updates per side of the node-logic figure beside the QEMU tiles' (`partition-heal-n`
+/// makes two on one side and one on the other).
+const NODE_LOGIC_UPDATES_PER_SIDE: usize = 2;
+
+/// For each tile count of the QEMU reports with replication figures, the federation node
+/// logic's delta against full-state bytes per update after a partition, computed now
+/// (`tileos_federation::bench::partition_heal`: replicas in a ring, synchronous rounds, no
+/// QEMU), so that the table shows both side by side.
+pub fn render_node_logic(reports: &[Value]) -> Result<String, String> {
+    let sizes: BTreeSet<usize> =
+        reports.iter().filter(|r| !r["replication"].is_null()).filter_map(|r| r["tiles"].as_array().map(Vec::len)).collect();
+    let mut out = String::new();
+    for n in sizes {
+        let f =
+            tileos_federation::bench::partition_heal(n, NODE_LOGIC_UPDATES_PER_SIDE).map_err(|e| format!("node logic at {n}: {e:?}"))?;
+        let updates = (2 * f.updates_per_side) as f64;
+        out.push_str(&format!(
+            "node logic, ring of {n}, {} updates: delta {:.0} B/update ({} messages), full state {:.0} B/update ({} messages)\n",
+            2 * f.updates_per_side,
+            f.delta_bytes as f64 / updates,
+            f.delta_messages,
+            f.full_bytes as f64 / updates,
+            f.full_messages
+        ));
+    }
+    Ok(out)
 }
 
 /// The report as JSON.
@@ -1093,6 +1180,14 @@ pub fn report_json(report: &Report) -> Value {
             "ms_after_heal": c.converged_ms.map(|at| at - c.heal_ms),
             "contacts_after_heal": c.contacts_after_heal,
         })),
+        "replication": report.replication.as_ref().map(|r| json!({
+            "updates": r.updates,
+            "messages": r.messages,
+            "delta_bytes": r.delta_bytes,
+            "full_bytes": r.full_bytes,
+            "delta_bytes_per_update": r.delta_per_update(),
+            "full_bytes_per_update": r.full_per_update(),
+        })),
         "tiles": report.tiles.iter().map(|t| json!({
             "name": t.name, "node": t.node, "role": t.role, "sent": t.sent, "unacknowledged": t.unacknowledged,
             "delivered": t.delivered, "duplicates": t.duplicates, "lost": t.lost, "reboots": t.reboots,
@@ -1115,5 +1210,22 @@ mod tests {
     fn timeline_lines_show_seconds_and_milliseconds() {
         assert_eq!(timeline_line(12_345, "cut hub–b/0"), "t+  12.345 s  cut hub–b/0");
         assert_eq!(timeline_line(7, "x"), "t+   0.007 s  x");
+    }
+
+    #[test]
+    fn the_table_shows_replication_bytes_per_update_and_the_node_logic_beside_them() {
+        let qemu = json!({
+            "scenario": "partition-heal-n", "kind": "qemu", "tiles": [{}, {}, {}, {}],
+            "replication": {"delta_bytes_per_update": 812.5, "full_bytes_per_update": 4096.0},
+        });
+        let host = json!({"scenario": "partition-heal-n", "kind": "host", "tiles": [{}, {}, {}, {}, {}, {}, {}, {}]});
+        let table = render_table(&[qemu.clone(), host.clone()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].contains(" 812 ") || lines[1].contains(" 813 "), "{table}");
+        assert!(lines[1].contains(" 4096 "), "{table}");
+        assert!(lines[2].split_whitespace().filter(|w| *w == "-").count() >= 2, "{table}");
+        let logic = render_node_logic(&[qemu, host]).unwrap();
+        assert_eq!(logic.lines().count(), 1, "only tile counts with replication figures: {logic}");
+        assert!(logic.starts_with("node logic, ring of 4, 4 updates: delta "), "{logic}");
     }
 }

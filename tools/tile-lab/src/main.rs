@@ -59,7 +59,9 @@ enum Command {
         count: usize,
     },
     /// Print one line per lab report (`run --json` files): kind, tiles, start-up,
-    /// convergence after the last heal, deliveries and each send's bundles per second.
+    /// convergence after the last heal, deliveries, replication bytes per update (delta and
+    /// full state) and each send's bundles per second; then the node logic's figure for
+    /// the same tile counts.
     Table {
         /// The reports.
         reports: Vec<PathBuf>,
@@ -147,6 +149,10 @@ fn main() -> ExitCode {
                 }
             }
             print!("{}", lab::render_table(&values));
+            match lab::render_node_logic(&values) {
+                Ok(text) => print!("{text}"),
+                Err(e) => return fail(e),
+            }
             ExitCode::SUCCESS
         }
         Command::HostNode { addr, node, spool, routes, retry_max_ms, status_interval_ms } => {

@@ -18,6 +18,9 @@
 //! without spaces, else `-`). `fed.state`: when the replicated state changed (checked every
 //! 250 ms), a digest of its canonical encoding; tiles with equal digests hold equal states.
 //! A QEMU tile's state items are its registers (the lab's updates write one per key).
+//! `fed.replication node= messages= bytes= full_bytes= received=`: when they changed (checked
+//! every 250 ms), the replication messages and payload bytes the tile sent since it booted,
+//! and what full-state synchronisation would have sent in the same rounds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -48,6 +51,19 @@ pub struct Delivered {
     pub at: Option<SystemTime>,
 }
 
+/// A QEMU tile's replication counters (`fed.replication`), summed over its boots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationReading {
+    /// When the lab first saw the line.
+    pub at: Option<SystemTime>,
+    /// Replication messages sent.
+    pub messages: u64,
+    /// Their payload bytes (delta-intervals and acknowledgements).
+    pub bytes: u64,
+    /// What full-state synchronisation would have sent in the same rounds.
+    pub full_bytes: u64,
+}
+
 /// What a tile holds, as read now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TileState {
@@ -57,6 +73,15 @@ pub struct TileState {
     pub state: Option<String>,
     /// How many items the replicated state holds, if known.
     pub state_items: Option<usize>,
+    /// Replication counters as logged, oldest first (QEMU tiles only).
+    pub replication: Vec<ReplicationReading>,
+}
+
+impl TileState {
+    /// The last replication reading the lab had seen by `at` (zero if none).
+    pub fn replication_at(&self, at: SystemTime) -> ReplicationReading {
+        self.replication.iter().rev().find(|r| r.at.is_some_and(|seen| seen <= at)).copied().unwrap_or_default()
+    }
 }
 
 /// Reads a tile's state. Implementations cache what they parsed: the lab reads often.
@@ -124,7 +149,7 @@ impl StateReader for SpoolReader {
         }
         let delivered: Vec<Delivered> = cache.values().cloned().collect();
         let (state, items) = update_set(&delivered);
-        Ok(TileState { delivered, state: Some(state), state_items: Some(items) })
+        Ok(TileState { delivered, state: Some(state), state_items: Some(items), ..TileState::default() })
     }
 }
 
@@ -153,9 +178,13 @@ pub fn event_fields<'a>(line: &'a str, name: &str) -> Option<BTreeMap<&'a str, &
     Some(words.filter_map(|w| w.split_once('=')).collect())
 }
 
-/// Parses serial log `text` into a tile state; `when(line_number)` gives each delivery's time.
+/// Parses serial log `text` into a tile state; `when(line_number)` gives each delivery's and
+/// replication reading's time. The replication counters start at zero on every boot: a
+/// reading lower than the one before starts a new boot, whose counts are added to the last
+/// reading of the boots before (what a boot sent after its last line is not counted).
 pub fn parse_serial_log(text: &str, mut when: impl FnMut(usize) -> Option<SystemTime>) -> TileState {
     let mut state = TileState::default();
+    let (mut base, mut last) = (ReplicationReading::default(), ReplicationReading::default());
     for (number, line) in text.lines().enumerate() {
         if let Some(f) = event_fields(line, "fed.delivered") {
             let (Some(source), Some(time), Some(seq)) = (f.get("source"), f.get("time"), f.get("seq")) else { continue };
@@ -172,6 +201,27 @@ pub fn parse_serial_log(text: &str, mut when: impl FnMut(usize) -> Option<System
                 state.state = Some(digest.to_string());
                 state.state_items = f.get("registers").and_then(|v| v.parse::<usize>().ok());
             }
+        } else if let Some(f) = event_fields(line, "fed.replication") {
+            let number_of = |k: &str| f.get(k).and_then(|v| v.parse::<u64>().ok());
+            let (Some(messages), Some(bytes), Some(full_bytes)) = (number_of("messages"), number_of("bytes"), number_of("full_bytes"))
+            else {
+                continue;
+            };
+            if bytes < last.bytes || full_bytes < last.full_bytes || messages < last.messages {
+                base = ReplicationReading {
+                    at: None,
+                    messages: base.messages + last.messages,
+                    bytes: base.bytes + last.bytes,
+                    full_bytes: base.full_bytes + last.full_bytes,
+                };
+            }
+            last = ReplicationReading { at: None, messages, bytes, full_bytes };
+            state.replication.push(ReplicationReading {
+                at: when(number),
+                messages: base.messages + messages,
+                bytes: base.bytes + bytes,
+                full_bytes: base.full_bytes + full_bytes,
+            });
         }
     }
     state
@@ -205,7 +255,11 @@ mod tests {
             @event fed.state node=101 digest=0x11 modules=3 counters=8 registers=1\n\
             @event fed.delivered source=ipn:1.7 time=6 seq=0 previous=- payload=-\n\
             @event fed.state node=101 digest=0x22 modules=3 counters=8 registers=2\n\
-            @event fed.delivered source=broken\n";
+            @event fed.delivered source=broken\n\
+            @event fed.replication node=101 messages=2 bytes=100 full_bytes=300 received=1\n\
+            @event fed.replication node=101 messages=5 bytes=250 full_bytes=900 received=3\n\
+            @event fed.replication node=101 messages=1 bytes=40 full_bytes=200 received=0\n\
+            @event fed.replication node=101 messages=x\n";
         let state = parse_serial_log(log, |n| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(n as u64)));
         assert_eq!(state.delivered.len(), 2);
         assert_eq!(state.delivered[0].key, BundleKey { source: "ipn:101.1".into(), time_ms: 5, sequence: 4 });
@@ -216,6 +270,14 @@ mod tests {
         assert_eq!(state.state.as_deref(), Some("0x22"));
         assert_eq!(state.state_items, Some(2));
         assert_eq!(event_fields("x @event fed.state a=1", "fed.stat"), None);
+        // The third reading is a new boot: its counts add to the last of the boot before.
+        let totals: Vec<(u64, u64, u64)> = state.replication.iter().map(|r| (r.messages, r.bytes, r.full_bytes)).collect();
+        assert_eq!(totals, [(2, 100, 300), (5, 250, 900), (6, 290, 1100)]);
+        let at = |line: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(line);
+        assert_eq!(state.replication_at(at(6)).bytes, 0, "nothing seen before line 7");
+        assert_eq!(state.replication_at(at(7)).bytes, 100);
+        assert_eq!(state.replication_at(at(8)).bytes, 250);
+        assert_eq!(state.replication_at(at(100)).full_bytes, 1100);
     }
 
     #[test]

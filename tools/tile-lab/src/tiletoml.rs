@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use tileos_federation::{Contact, NodeConfig, Role};
+use tileos_federation::{Contact, LocalService, NodeConfig, Role};
 
 use crate::topology::Topology;
 
@@ -87,13 +87,17 @@ pub fn node_config(
 /// (`federation-agent`) applies to the replicated state: `KEY=VALUE` sets register `KEY`.
 pub const UPDATE_SERVICE: u32 = 9;
 
+/// The domain of the tile template that owns [`UPDATE_SERVICE`] (the image builder binds
+/// the service to its badge on the federation endpoint).
+pub const UPDATE_AGENT: &str = "federation-agent";
+
 /// Adds the lab (node `lab_node`) as a client neighbour (it dials the tile, never the
 /// reverse, and does not replicate), so that a tile's federation node accepts the sessions
 /// the lab opens to hand it bundles (`send` and `update` events), and makes
-/// [`UPDATE_SERVICE`] a local service, for the tile's update agent.
+/// [`UPDATE_SERVICE`] a local service owned by the tile's update agent ([`UPDATE_AGENT`]).
 pub fn with_lab_neighbour(mut config: NodeConfig, lab_node: u32) -> Result<NodeConfig, String> {
     config = config.client_neighbour(lab_node);
-    config.local_services.push(UPDATE_SERVICE);
+    config.local_services.push(LocalService::new(UPDATE_SERVICE, UPDATE_AGENT, 0));
     config.validate().map_err(|e| format!("node {}: federation configuration with the lab as neighbour: {e:?}", config.node))?;
     Ok(config)
 }
@@ -145,7 +149,8 @@ pub fn federation_table(config: &NodeConfig, domain: &str, store: &str, listen_p
         .collect();
     let _ = writeln!(out, "contacts = {}", list(contacts));
     if !config.local_services.is_empty() {
-        let services: Vec<String> = config.local_services.iter().map(u32::to_string).collect();
+        let services: Vec<String> =
+            config.local_services.iter().map(|l| format!("{{ service = {}, domain = {:?} }}", l.service, l.domain)).collect();
         let _ = writeln!(out, "local_services = [{}]", services.join(", "));
     }
     out
@@ -276,7 +281,7 @@ contacts = [
         let config = with_lab_neighbour(node_config(&t, 0, HostAddress::QemuUserNet, &port).unwrap(), 9_999).unwrap();
         let table = federation_table(&config, "federation", "store", TCPCL_PORT);
         assert!(table.contains("  { node = 9999, client = true },\n]"), "{table}");
-        assert!(table.ends_with("local_services = [9]\n"), "{table}");
+        assert!(table.ends_with("local_services = [{ service = 9, domain = \"federation-agent\" }]\n"), "{table}");
     }
 
     #[test]

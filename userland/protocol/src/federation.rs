@@ -96,15 +96,16 @@ pub enum Request {
     },
     /// The oldest bundle held for local service `service` (one of the node's configured
     /// `local_services`). It stays held, and is answered again, until it is confirmed.
-    /// Answer: [`Response::Received`]; [`Error::NotLocalService`] or
-    /// [`Error::NothingHeld`].
+    /// Answer: [`Response::Received`]; [`Error::NotLocalService`], [`Error::NotOwner`] (the
+    /// caller is not the service's owning domain) or [`Error::NothingHeld`].
     Receive {
         /// The service.
         service: u32,
     },
     /// The bundle `id` of service `service`, answered by [`Request::Receive`], is taken: the
     /// node deletes it. Answer: [`Response::Done`]; [`Error::NotHeld`] if no such bundle is
-    /// held (e.g. confirmed already).
+    /// held (e.g. confirmed already); [`Error::NotLocalService`] or [`Error::NotOwner`] as
+    /// for [`Request::Receive`].
     Confirm {
         /// The service.
         service: u32,
@@ -214,6 +215,9 @@ pub enum Error {
     NothingHeld,
     /// No bundle with that number is held for the service.
     NotHeld,
+    /// The service's bundles belong to another domain (the description's `local_services`
+    /// names each one's owner); the caller may not receive or confirm them.
+    NotOwner,
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ extern crate alloc;
 
 pub mod archive;
 mod check;
+mod pieces;
+
+pub use pieces::read_in_pieces;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -126,7 +126,7 @@ impl<S: BundleStore> FederationNode<S> {
             previous_node: entry.bundle.previous_node().ok().flatten(),
             payload: entry.bundle.payload().to_vec(),
         };
-        if self.config.local_services.contains(&delivery.service) {
+        if self.config.local_service(delivery.service).is_some() {
             self.held_for_local.push_back(id);
             self.outputs.push_back(Output::Held(delivery));
         } else {

@@ -128,8 +128,10 @@ impl<S: BundleStore> FederationNode<S> {
             return;
         }
         self.publish_counters();
+        let full_state = self.replica.state().encoded_len() as u64;
         for peer in due {
             self.last_ship.insert(peer, self.now_ms);
+            self.counters.replication_full_bytes += full_state;
             if let Ok(Some(payload)) = self.replica.ship(peer) {
                 self.send_replication(peer, payload);
             }

@@ -65,7 +65,7 @@ pub enum Output {
     /// [`FederationNode::delivered`]; after a restart it is delivered again.
     Deliver(Delivery),
     /// A bundle for one of the configured `local_services`: the node holds it, in custody,
-    /// until a local domain takes it (`Request::Receive`, then `Request::Confirm`); after a
+    /// until its owning domain takes it (`Request::Receive`, then `Request::Confirm`); after a
     /// restart it is held again. For the caller's log only: nothing to confirm.
     Held(Delivery),
     /// Something happened worth a log line.

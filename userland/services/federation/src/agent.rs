@@ -31,7 +31,7 @@ tileos_sys::resources! {
 tileos_sys::entry!(main);
 
 /// The local service whose bundles carry updates (the description's `[federation]
-/// local_services` must list it).
+/// local_services` must list it with this domain as its owner).
 const UPDATE_SERVICE: u32 = 9;
 
 /// Yields between two polls when nothing is held.

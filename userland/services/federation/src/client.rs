@@ -1,8 +1,9 @@
 //! `federation-client`: a test client of the federation protocol (scenario
 //! `federation.toml`). It updates the replicated state through the federation domain and
 //! reads it back (a counter, a register, the inventory), sends one bundle to a node of the
-//! federation, checks the local-service requests' refusals (a service not configured, nothing
-//! held, a confirmation of a bundle never held), then sends hostile messages (an unknown label, a length word beyond the
+//! federation, checks the local-service requests' refusals (a service not configured; the
+//! update agent's service, which this client does not own, for Receive and for Confirm with
+//! forged numbers), then sends hostile messages (an unknown label, a length word beyond the
 //! message, an undecodable payload) and checks each gets its precise
 //! error while the service keeps answering; and asks the supervisor for the federation
 //! configuration, which is refused (`NotFederationDomain`): only the federation domain
@@ -75,15 +76,17 @@ fn main(resources: Resources) -> ! {
     check("empty-name", empty == Ok(Response::Failed(tileos_protocol::federation::Error::EmptyName)), &empty);
     let zero = client.call(&Request::Send { node: 0, service: 1, lifetime_ms: 1000, payload: Default::default() });
     check("node-zero", zero == Ok(Response::Failed(tileos_protocol::federation::Error::BadDestination)), &zero);
-    // Local services: only configured ones (the scenario's is 9, with nothing held); a
-    // confirmation of a bundle never held is refused.
+    // Local services: only configured ones; the scenario's, 9, belongs to the update agent,
+    // so this client may neither take its bundles nor confirm one (a forged number).
     use tileos_protocol::federation::Error;
     let not_local = client.call(&Request::Receive { service: 1 });
     check("receive-not-local", not_local == Ok(Response::Failed(Error::NotLocalService)), &not_local);
-    let nothing = client.call(&Request::Receive { service: 9 });
-    check("receive-nothing-held", nothing == Ok(Response::Failed(Error::NothingHeld)), &nothing);
-    let forged = client.call(&Request::Confirm { service: 9, id: u64::MAX });
-    check("confirm-not-held", forged == Ok(Response::Failed(Error::NotHeld)), &forged);
+    let not_mine = client.call(&Request::Receive { service: 9 });
+    check("receive-not-owner", not_mine == Ok(Response::Failed(Error::NotOwner)), &not_mine);
+    for id in [0, 1, u64::MAX] {
+        let forged = client.call(&Request::Confirm { service: 9, id });
+        check("confirm-not-owner", forged == Ok(Response::Failed(Error::NotOwner)), &forged);
+    }
     // A bundle from a local application.
     let payload = tileos_protocol::heapless::Vec::from_slice(b"hello from the tile's federation client").unwrap_or_default();
     let sent = client.call(&Request::Send { node: SEND_TO, service: 1, lifetime_ms: 3_600_000, payload });

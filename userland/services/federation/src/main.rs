@@ -24,7 +24,9 @@
 //!   local domain takes it (`Receive`, then `Confirm`, in the federation protocol); any
 //!   other is confirmed delivered at once (the log is its application).
 //! * **State**: `@event fed.state` with a digest of the replicated state whenever it
-//!   changed (checked every [`STATE_MS`]), so that replicas can be compared from logs.
+//!   changed (checked every [`STATE_MS`]), so that replicas can be compared from logs, and
+//!   `@event fed.replication` with the replication messages and payload bytes sent and what
+//!   full-state synchronisation would have sent in the same rounds, whenever they changed.
 #![no_std]
 #![no_main]
 
@@ -86,8 +88,8 @@ const TICK_MS: u64 = 20;
 const POLL_MS: u64 = 50;
 /// How often a changed status is logged, in ms.
 const STATUS_MS: u64 = 1000;
-/// How often the replicated state's digest is compared with the last one logged, in ms
-/// (`@event fed.state` when it changed).
+/// How often the replicated state's digest and the replication counters are compared with
+/// the last ones logged, in ms (`@event fed.state`, `@event fed.replication` when changed).
 const STATE_MS: u64 = 250;
 /// Bytes of a delivered payload shown in hex.
 const SHOWN_BYTES: usize = 64;
@@ -158,29 +160,11 @@ fn region_with_prefix(prefix: &str) -> Option<Mmio> {
 
 /// The `[federation]` record, read from the root server in pieces.
 fn federation_config(supervisor: &Client<Supervisor>) -> Result<tileos_sysdesc::Federation, String> {
-    let mut bytes = Vec::new();
-    loop {
-        match supervisor.call(&supervisor::Request::FederationConfig { offset: bytes.len() as u32 }) {
-            Ok(supervisor::Response::FederationConfig { length, bytes: piece }) => {
-                if piece.is_empty() || bytes.len() + piece.len() > length as usize {
-                    if bytes.len() == length as usize {
-                        break;
-                    }
-                    return Err(format!("piece of {} bytes at {} of {length}", piece.len(), bytes.len()));
-                }
-                bytes.extend_from_slice(&piece);
-                if bytes.len() == length as usize {
-                    break;
-                }
-            }
-            Ok(other) => return Err(format!("{other:?}")),
-            Err(error) => return Err(format!("{error:?}")),
-        }
-        if bytes.len() > 1 << 20 {
-            return Err(String::from("longer than 1 MiB"));
-        }
-    }
-    postcard::from_bytes(&bytes).map_err(|e| format!("does not decode: {e}"))
+    tileos_sysdesc::read_in_pieces(1 << 20, |offset| match supervisor.call(&supervisor::Request::FederationConfig { offset }) {
+        Ok(supervisor::Response::FederationConfig { length, bytes }) => Ok((length, bytes.to_vec())),
+        Ok(other) => Err(format!("{other:?}")),
+        Err(error) => Err(format!("{error:?}")),
+    })
 }
 
 /// `a.b.c.d:port`.
@@ -643,6 +627,7 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
     let mut status = [u64::MAX; 8];
     let mut last_state = 0u64;
     let mut state_digest = 0u64;
+    let mut replication = [0u64; 4];
     let mut network_due = true;
     loop {
         let now = now_ms();
@@ -683,7 +668,8 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
                 continue;
             }
             progress = true;
-            let answer = tileos_sys::rpc::decode_request::<Federation>(&message).map(|request| node.serve(request, now_ms()));
+            let answer =
+                tileos_sys::rpc::decode_request::<Federation>(&message).map(|request| node.serve(message.badge, request, now_ms()));
             if let Err(error) = &answer {
                 tileos_sys::log_event!("fed.client-refused", badge = message.badge, error = DebugWord(error));
             }
@@ -694,6 +680,20 @@ fn run(net: &mut Net, node: &mut FederationNode<StoreBundleStore>, service: u64)
         }
         if now.saturating_sub(last_state) >= STATE_MS {
             last_state = now;
+            let c = node.counters();
+            let current = [c.replication_sent, c.replication_bytes, c.replication_full_bytes, c.replication_received];
+            if current != replication {
+                replication = current;
+                let [messages, bytes, full_bytes, received] = current;
+                tileos_sys::log_event!(
+                    "fed.replication",
+                    node = node.node(),
+                    messages = messages,
+                    bytes = bytes,
+                    full_bytes = full_bytes,
+                    received = received
+                );
+            }
             let digest = node.state().digest();
             if digest != state_digest {
                 state_digest = digest;

@@ -261,29 +261,11 @@ fn trusted_keys() -> Vec<tileos_module_bundle::TrustedKeys> {
 
 /// The caller's slot, read from the root server in pieces.
 fn slot_config(glue: &mut Glue) -> Result<tileos_sysdesc::Slot, String> {
-    let mut bytes = Vec::new();
-    loop {
-        match glue.supervisor(&supervisor::Request::SlotConfig { offset: bytes.len() as u32 }) {
-            Ok(supervisor::Response::SlotConfig { length, bytes: piece }) => {
-                if piece.is_empty() || bytes.len() + piece.len() > length as usize {
-                    if bytes.len() == length as usize {
-                        break;
-                    }
-                    return Err(format!("piece of {} bytes at {} of {length}", piece.len(), bytes.len()));
-                }
-                bytes.extend_from_slice(&piece);
-                if bytes.len() == length as usize {
-                    break;
-                }
-            }
-            Ok(other) => return Err(format!("{other:?}")),
-            Err(error) => return Err(format!("{error:?}")),
-        }
-        if bytes.len() > 64 * SEAT_CHUNK {
-            return Err(String::from("longer than any slot description"));
-        }
-    }
-    postcard::from_bytes(&bytes).map_err(|e| format!("does not decode: {e}"))
+    tileos_sysdesc::read_in_pieces(64 * SEAT_CHUNK, |offset| match glue.supervisor(&supervisor::Request::SlotConfig { offset }) {
+        Ok(supervisor::Response::SlotConfig { length, bytes }) => Ok((length, bytes.to_vec())),
+        Ok(other) => Err(format!("{other:?}")),
+        Err(error) => Err(format!("{error:?}")),
+    })
 }
 
 /// The description index of each seat's domain (for checking fault signals against the
