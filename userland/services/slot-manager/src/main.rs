@@ -429,6 +429,10 @@ fn main(resources: Resources) -> ! {
     manager.host_mut().lines.write_all();
     log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
     let front = resources.front.cptr();
+    // Each client's `control` parameter (badge, value), read once: the information page's
+    // lookup by name costs more than the rest of a request's dispatch.
+    let controls: Vec<(u64, u64)> =
+        tileos_sys::domain::params("front").filter(|(_, param, _)| *param == "control").map(|(badge, _, value)| (badge, value)).collect();
     let mut cost = ServiceCost::default();
     let quiet_ticks = info.tsc_per_ms.saturating_mul(QUIET_MS);
     // When a client request was last answered (time-stamp counter).
@@ -457,7 +461,7 @@ fn main(resources: Resources) -> ! {
         let access = if received.badge & SEAT_BADGE != 0 {
             Access::Service
         } else {
-            Access::from_param(tileos_sys::domain::param("front", received.badge, "control"))
+            Access::from_param(controls.iter().find(|(badge, _)| *badge == received.badge).map(|(_, value)| *value))
         };
         // An install's commit (verify, stage, build, start) is timed for `make bench`.
         let commit = access == Access::Full
