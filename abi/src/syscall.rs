@@ -44,7 +44,15 @@ pub enum Syscall {
     /// spent in the kernel (TSC cycles from entry until the scheduler picks the next
     /// thread) since the previous `DebugLongestEntry`, which starts a new measurement.
     DebugLongestEntry = 12,
+    /// Debug builds only: write the first `rdi` bytes (1–[`DEBUG_WRITE_BYTES`]) of message
+    /// registers 0–3, packed eight to a register, little-endian, to the kernel console
+    /// (`\n` as `\r\n`, like [`Syscall::DebugPutChar`]); `rdi` returns the bytes written
+    /// (0 for a count out of range: nothing is written).
+    DebugWrite = 13,
 }
+
+/// Most bytes one [`Syscall::DebugWrite`] writes: the four register message words.
+pub const DEBUG_WRITE_BYTES: usize = 32;
 
 impl Syscall {
     /// Decodes `rax`; `None` for unknown numbers (the kernel answers with a fault).
@@ -62,6 +70,7 @@ impl Syscall {
             10 => Syscall::DebugExit,
             11 => Syscall::DebugKernelChecksum,
             12 => Syscall::DebugLongestEntry,
+            13 => Syscall::DebugWrite,
             _ => return None,
         })
     }

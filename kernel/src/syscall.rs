@@ -50,6 +50,8 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         Some(Syscall::Yield) => thread::yield_current(),
         #[cfg(feature = "debug-console")]
         Some(Syscall::DebugPutChar) => crate::arch::serial::write_str(core::str::from_utf8(&[cptr as u8]).unwrap_or("?")),
+        #[cfg(feature = "debug-console")]
+        Some(Syscall::DebugWrite) => debug_write(caller, cptr),
         #[cfg(feature = "testing")]
         Some(Syscall::DebugExit) => {
             let verdict = tileos_abi::test_exit::GuestVerdict::ALL.into_iter().find(|v| *v as u64 == cptr);
@@ -71,6 +73,23 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     #[cfg(feature = "entry-timing")]
     entry_time::record(entered);
     thread::run_next()
+}
+
+/// DebugWrite: the first `count` bytes of the caller's register message words to the
+/// console (at most 32: bounded work), and the bytes written back in `rdi`.
+#[cfg(feature = "debug-console")]
+fn debug_write(caller: u64, count: u64) {
+    use tileos_abi::syscall::DEBUG_WRITE_BYTES;
+    let mut written = 0;
+    if (1..=DEBUG_WRITE_BYTES as u64).contains(&count) {
+        let mut bytes = [0; DEBUG_WRITE_BYTES];
+        for (index, chunk) in bytes.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&ipc::message_register(caller, index).to_le_bytes());
+        }
+        crate::arch::serial::write_bytes(&bytes[..count as usize]);
+        written = count;
+    }
+    tcb(caller).set_reg(Reg::Rdi, written);
 }
 
 /// Test builds only: the longest time a system call (other than the fastpath's) spent in

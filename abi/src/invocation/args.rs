@@ -113,8 +113,8 @@ pub enum Layout {
     Words(usize, &'static str),
     /// One extra capability.
     Cap,
-    /// A count word, then that many words.
-    Counted(&'static str),
+    /// A count word, then at most `n` more words (the count says how many items follow).
+    Counted(&'static str, usize),
 }
 
 /// A field type of a typed invocation.
@@ -255,7 +255,7 @@ impl Registers {
 }
 
 impl Argument for Registers {
-    const LAYOUT: Layout = Layout::Counted("count, then count registers");
+    const LAYOUT: Layout = Layout::Counted("count, then count registers", super::TCB_REGISTER_COUNT);
     #[inline]
     fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<Registers, Error> {
         let count = reader.word()?;
@@ -273,6 +273,59 @@ impl Argument for Registers {
         out.word(self.count as u64);
         for value in self.values() {
             out.word(*value);
+        }
+    }
+}
+
+/// Most bytes one `IoPortOutBytes` writes: a 16550 UART's transmit FIFO.
+pub const MAX_PORT_BYTES: usize = 16;
+
+/// The bytes of `IoPortOutBytes`: a count (1–[`MAX_PORT_BYTES`], else RangeError [1, 16]),
+/// then the bytes packed eight to a word, little-endian (the first byte in the low bits of
+/// the first word). Bytes past the count in the last word are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortBytes {
+    count: usize,
+    bytes: [u8; MAX_PORT_BYTES],
+}
+
+impl PortBytes {
+    /// The first `bytes.len()` bytes (at most [`MAX_PORT_BYTES`]: extra bytes are left out,
+    /// as with [`Registers::new`]).
+    pub fn new(bytes: &[u8]) -> PortBytes {
+        let count = bytes.len().min(MAX_PORT_BYTES);
+        let mut all = [0; MAX_PORT_BYTES];
+        all[..count].copy_from_slice(&bytes[..count]);
+        PortBytes { count, bytes: all }
+    }
+    /// The bytes to write, in order.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.count]
+    }
+}
+
+impl Argument for PortBytes {
+    const LAYOUT: Layout = Layout::Counted("count, then the bytes packed 8 a word, little-endian", MAX_PORT_BYTES / 8);
+    #[inline]
+    fn decode<W: Fn(usize) -> u64, C: Fn(usize) -> u64>(reader: &mut Reader<W, C>) -> Result<PortBytes, Error> {
+        let count = reader.word()?;
+        if count == 0 || count > MAX_PORT_BYTES as u64 {
+            return Err(Error::range(1, MAX_PORT_BYTES as u64));
+        }
+        let mut bytes = [0; MAX_PORT_BYTES];
+        for chunk in bytes[..count as usize].chunks_mut(8) {
+            let word = reader.word()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(PortBytes { count: count as usize, bytes })
+    }
+    #[inline]
+    fn encode<S: Sink>(&self, out: &mut S) {
+        out.word(self.count as u64);
+        for chunk in self.bytes().chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            out.word(u64::from_le_bytes(word));
         }
     }
 }

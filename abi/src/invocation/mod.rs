@@ -12,7 +12,7 @@
 
 pub mod args;
 
-pub use args::{Argument, CPtr, Encoded, Layout, MAX_CAPS, MAX_WORDS, Reader, Registers, Sink, Slot};
+pub use args::{Argument, CPtr, Encoded, Layout, MAX_CAPS, MAX_PORT_BYTES, MAX_WORDS, PortBytes, Reader, Registers, Sink, Slot};
 
 use crate::error::Error;
 use crate::object::{ObjectType, Rights};
@@ -105,7 +105,7 @@ const fn layout_words(layout: Layout) -> usize {
     match layout {
         Layout::Words(n, _) => n,
         Layout::Cap => 0,
-        Layout::Counted(_) => 1 + TCB_REGISTER_COUNT,
+        Layout::Counted(_, n) => 1 + n,
     }
 }
 
@@ -487,6 +487,14 @@ invocations! {
         /// The value (low 32 bits).
         value: u64,
     }
+    /// Write 1–16 bytes to one port in order, one byte access each: a UART's FIFO-full
+    /// in one system call.
+    IoPortOutBytes = 77 on IoPort {
+        /// The port.
+        port: u64,
+        /// The bytes.
+        bytes: PortBytes,
+    }
 }
 
 /// The invocation table of docs/abi.md §11 as Markdown, generated from [`TABLE`]: one row
@@ -506,7 +514,7 @@ impl fmt::Display for DocTable {
                 match layout {
                     Layout::Words(1, _) => write!(f, "{separator}MR{word} `{name}`")?,
                     Layout::Words(n, parts) => write!(f, "{separator}MR{word}–{} `{name}` ({parts})", word + n - 1)?,
-                    Layout::Counted(parts) => write!(f, "{separator}MR{word}.. `{name}` ({parts})")?,
+                    Layout::Counted(parts, _) => write!(f, "{separator}MR{word}.. `{name}` ({parts})")?,
                     Layout::Cap => continue,
                 }
                 word += layout_words(layout);
@@ -543,12 +551,19 @@ mod tests {
         let write = TcbWriteRegisters { resume: 1, registers: Registers::new(&[0x40_0000, 0x7000]) };
         assert_eq!(write.encode().words(), &[1, 2, 0x40_0000, 0x7000]);
         assert_eq!(decode(write.encode()), Ok(write.into()));
+        let bytes = IoPortOutBytes { port: 0x3F8, bytes: PortBytes::new(b"0123456789abcdefXYZ") };
+        assert_eq!(bytes.bytes.bytes(), b"0123456789abcdef", "at most a FIFO-full");
+        assert_eq!(bytes.encode().words(), &[0x3F8, 16, u64::from_le_bytes(*b"01234567"), u64::from_le_bytes(*b"89abcdef")]);
+        assert_eq!(decode(bytes.encode()), Ok(bytes.into()));
+        let three = IoPortOutBytes { port: 0x80, bytes: PortBytes::new(b"abc") };
+        assert_eq!(three.encode().words(), &[0x80, 3, 0x63_62_61]);
+        assert_eq!(decode(three.encode()), Ok(three.into()));
         for &label in Label::ALL {
             assert_eq!(Label::from_raw(label as u64), Some(label));
             let full = [0; MAX_WORDS];
             let caps = [0; MAX_CAPS];
             let words = if label == Label::UntypedRetype { [ObjectType::Endpoint as u64; MAX_WORDS] } else { full };
-            let words = if label == Label::TcbWriteRegisters { [1; MAX_WORDS] } else { words };
+            let words = if matches!(label, Label::TcbWriteRegisters | Label::IoPortOutBytes) { [1; MAX_WORDS] } else { words };
             let decoded = Invocation::decode(label, &words, &caps).unwrap_or_else(|e| panic!("{label:?}: {e:?}"));
             assert_eq!(decoded.label(), label);
             assert_eq!(decode(decoded.encode()), Ok(decoded), "{label:?}");
@@ -569,6 +584,12 @@ mod tests {
         assert_eq!(Invocation::decode(Label::TcbWriteRegisters, &[1, 19], &[]), Err(Error::range(1, 18)));
         assert_eq!(Invocation::decode(Label::TcbWriteRegisters, &[1, 0], &[]), Err(Error::range(1, 18)));
         assert_eq!(Invocation::decode(Label::TcbWriteRegisters, &[1, 2, 0x1000], &[]), truncated);
+        assert_eq!(Invocation::decode(Label::IoPortOutBytes, &[0x80, 0], &[]), Err(Error::range(1, 16)));
+        assert_eq!(Invocation::decode(Label::IoPortOutBytes, &[0x80, 17], &[]), Err(Error::range(1, 16)));
+        assert_eq!(Invocation::decode(Label::IoPortOutBytes, &[0x80, u64::MAX], &[]), Err(Error::range(1, 16)));
+        assert_eq!(Invocation::decode(Label::IoPortOutBytes, &[0x80, 9, 0x4141], &[]), truncated, "9 bytes need 2 words");
+        let ignored = Invocation::decode(Label::IoPortOutBytes, &[0x80, 2, 0xFFFF_FF00_0042_4241], &[]);
+        assert_eq!(ignored, Ok(IoPortOutBytes { port: 0x80, bytes: PortBytes::new(b"AB") }.into()), "bytes past the count");
         assert_eq!(Invocation::decode(Label::TcbSuspend, &[], &[]), Ok(Invocation::TcbSuspend(TcbSuspend {})));
     }
 }

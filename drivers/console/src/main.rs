@@ -14,29 +14,41 @@ const COM1: u16 = 0x3F8;
 /// Bytes the 16550's transmit FIFO holds.
 const FIFO_BYTES: usize = 16;
 
-/// COM1's transmitter, one FIFO-full at a time: every port access is a system call, so the
-/// line status is read once per [`FIFO_BYTES`] bytes written, not once per byte.
+/// COM1's transmitter, one FIFO-full at a time: every port access is a system call, so
+/// the line status is read once per [`FIFO_BYTES`] bytes, and those bytes go out in one
+/// `IoPortOutBytes` (docs/abi.md §11.6), not one system call each.
 struct Transmitter {
     port: IoPort,
-    /// Bytes that may still be written before the FIFO must be seen empty again.
-    room: usize,
+    /// Bytes waiting for the next FIFO-full.
+    pending: [u8; FIFO_BYTES],
+    /// How many of `pending` are used.
+    length: usize,
 }
 
 impl Transmitter {
     /// Enables (and clears) the FIFOs.
     fn new(port: IoPort) -> Transmitter {
         let _ = port.out8(COM1 + 2, 0x07);
-        Transmitter { port, room: 0 }
+        Transmitter { port, pending: [0; FIFO_BYTES], length: 0 }
     }
 
     fn put(&mut self, byte: u8) {
-        if self.room == 0 {
-            // Line status bit 5: the transmit FIFO is empty.
-            while self.port.in8(COM1 + 5).map(|status| status & 0x20 == 0).unwrap_or(false) {}
-            self.room = FIFO_BYTES;
+        if self.length == FIFO_BYTES {
+            self.flush();
         }
-        let _ = self.port.out8(COM1, byte);
-        self.room -= 1;
+        self.pending[self.length] = byte;
+        self.length += 1;
+    }
+
+    /// Waits until the transmit FIFO is empty, then writes the pending bytes into it.
+    fn flush(&mut self) {
+        if self.length == 0 {
+            return;
+        }
+        // Line status bit 5: the transmit FIFO is empty.
+        while self.port.in8(COM1 + 5).map(|status| status & 0x20 == 0).unwrap_or(false) {}
+        let _ = self.port.out_bytes(COM1, &self.pending[..self.length]);
+        self.length = 0;
     }
 }
 
@@ -61,6 +73,7 @@ fn main(Resources { log, port }: Resources) -> ! {
             }
             transmitter.put(byte);
         }
+        transmitter.flush();
         Ok(Response::Written(text.len() as u32))
     })
 }

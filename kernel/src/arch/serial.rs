@@ -37,7 +37,12 @@ fn write_byte(byte: u8) {
 
 /// Writes `text` to COM1, turning `\n` into `\r\n` for terminals.
 pub fn write_str(text: &str) {
-    for byte in text.bytes() {
+    write_bytes(text.as_bytes());
+}
+
+/// Writes `bytes` to COM1, turning `\n` into `\r\n` for terminals.
+pub fn write_bytes(bytes: &[u8]) {
+    for &byte in bytes {
         if byte == b'\n' {
             write_byte(b'\r');
         }

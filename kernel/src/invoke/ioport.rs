@@ -1,5 +1,6 @@
 //! IO port access for user-space drivers: IO port control issues a capability for a port
-//! range (ranges never overlap), and in/out invocations check the port against the range.
+//! range (ranges never overlap), and in/out invocations check the port against the range
+//! (`IoPortOutBytes`: up to 16 bytes to one port in one call).
 
 use super::{Call, Error, Result, ensure_empty};
 use crate::arch::cpu;
@@ -60,6 +61,7 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
                 Invocation::IoPortOut8(write) => (write.port, 1, Some(write.value)),
                 Invocation::IoPortOut16(write) => (write.port, 2, Some(write.value)),
                 Invocation::IoPortOut32(write) => (write.port, 4, Some(write.value)),
+                Invocation::IoPortOutBytes(write) => (write.port, 1, None),
                 _ => return Err(Error::new(InvocationError::IllegalOperation)),
             };
             if port < u64::from(first) || port.checked_add(width - 1).is_none_or(|end| end > u64::from(last)) {
@@ -68,6 +70,13 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             let port = port as u16;
             // The port range was issued to this capability by IO port control, which never
             // issues the kernel's own ports.
+            if let Invocation::IoPortOutBytes(write) = invocation {
+                // At most MAX_PORT_BYTES (16) accesses: decoding refused a larger count.
+                for &byte in write.bytes.bytes() {
+                    cpu::port_out(port, 1, u64::from(byte));
+                }
+                return Ok(0);
+            }
             let Some(value) = output else {
                 crate::ipc::set_message_register(call.caller, 0, cpu::port_in(port, width as u8));
                 return Ok(1);

@@ -11,11 +11,14 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::{InvocationError, LookupFailure};
 use tileos_abi::invocation::{
     CNodeCopy, CNodeDelete, CNodeMint, CNodeMove, CNodeMutate, CNodeRevoke, CNodeRotate, CNodeSaveCaller, CPtr, FrameGetAddress, FrameMap,
-    FrameUnmap, IoPortControlIssue, IoPortIn8, IoPortIn32, IoPortOut8, IrqControlGet, IrqControlGetMsi, IrqHandlerAck, IrqHandlerClear,
-    IrqHandlerMsiMessage, IrqHandlerSetNotification, PagingStructureMap, PagingStructureUnmap, Slot, UntypedRetype,
+    FrameUnmap, IoPortControlIssue, IoPortIn8, IoPortIn32, IoPortOut8, IoPortOutBytes, IrqControlGet, IrqControlGetMsi, IrqHandlerAck,
+    IrqHandlerClear, IrqHandlerMsiMessage, IrqHandlerSetNotification, PagingStructureMap, PagingStructureUnmap, PortBytes, Slot,
+    UntypedRetype,
 };
 use tileos_abi::invocation::{Label, frame_attributes};
+use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_sys::cap::{CNode, Frame, IoPort, IoPortControl, IrqControl, IrqHandler, PagingStructure, Untyped};
 use tileos_sys::{Error, invoke, println};
@@ -650,6 +653,69 @@ fn vspace_tests(env: &mut Env) -> u64 {
     pt
 }
 
+/// `IoPortOutBytes` on the range 0x80–0x83 (`port`), and on the CMOS ports 0x70–0x71, whose
+/// NVRAM byte 0x40 (unused by firmware and kernel) keeps the last byte written: so the bytes
+/// are seen to reach the port, in order.
+fn io_port_out_bytes_tests(env: &mut Env, port: u64) {
+    let range = IoPort::from_cptr(port);
+    expect_ok("io_port_out_bytes", range.invoke(IoPortOutBytes { port: 0x83, bytes: PortBytes::new(b"sixteen bytes ok") }));
+    expect_error(
+        "io_port_out_bytes_out_of_range",
+        range.invoke(IoPortOutBytes { port: 0x84, bytes: PortBytes::new(b"x") }),
+        InvocationError::RangeError,
+    );
+    expect_error(
+        "io_port_out_bytes_none_refused",
+        range.invoke(IoPortOutBytes { port: 0x80, bytes: PortBytes::new(b"") }),
+        InvocationError::RangeError,
+    );
+    let too_many = invoke(port, Label::IoPortOutBytes, &[0x80, 17, u64::MAX, u64::MAX, u64::MAX], &[]);
+    check(
+        "io_port_out_bytes_count_17_refused",
+        matches!(&too_many, Err(e) if e.code == Some(InvocationError::RangeError) && e.details == [1, 16]),
+        format_args!("expected RangeError [1, 16], got {too_many:?}"),
+    );
+    expect_error(
+        "io_port_out_bytes_missing_word_refused",
+        invoke(port, Label::IoPortOutBytes, &[0x80, 9, 0x4141], &[]),
+        InvocationError::TruncatedMessage,
+    );
+    let cmos = env.slots.take();
+    expect_ok(
+        "io_port_issue_cmos",
+        IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x70, last: 0x71, dest: Slot::new(cmos, DEPTH) }),
+    );
+    let cmos_port = IoPort::from_cptr(cmos);
+    let _ = cmos_port.out8(0x70, 0x40);
+    let _ = cmos_port.out8(0x71, 0);
+    expect_ok("io_port_out_bytes_cmos", cmos_port.invoke(IoPortOutBytes { port: 0x71, bytes: PortBytes::new(&[0x11, 0x22, 0x33, 0x5A]) }));
+    let last = cmos_port.in8(0x71);
+    check("io_port_out_bytes_reach_the_port_in_order", last == Ok(0x5A), format_args!("CMOS byte 0x40 reads {last:?}, expected Ok(0x5A)"));
+    expect_ok("io_port_cmos_delete", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(cmos, DEPTH) }));
+}
+
+/// DebugWrite: a count in 1–32 is written and answered, 0 or above 32 writes nothing and
+/// answers 0 (every line of this suite is printed with it, too).
+fn debug_write_tests() {
+    let write = |count: u64, words: [u64; 4]| tileos_sys::raw_syscall(Syscall::DebugWrite, count, MessageInfo::default(), words).badge;
+    // "\n" and 31 bytes past the count that must not appear.
+    let newline = write(1, [u64::from(b'\n') | 0x4141_4141_4141_4100, u64::MAX, u64::MAX, u64::MAX]);
+    check("debug_write_one_byte", newline == 1, format_args!("answered {newline}, expected 1"));
+    let text: &[u8; 32] = b"debug write: 32 bytes, one call\n";
+    let mut words = [0; 4];
+    for (word, eight) in words.iter_mut().zip(text.chunks(8)) {
+        *word = u64::from_le_bytes([eight[0], eight[1], eight[2], eight[3], eight[4], eight[5], eight[6], eight[7]]);
+    }
+    let full = write(32, words);
+    check("debug_write_32_bytes", full == 32, format_args!("answered {full}, expected 32"));
+    for (name, count) in
+        [("debug_write_count_0_refused", 0), ("debug_write_count_33_refused", 33), ("debug_write_count_huge_refused", u64::MAX)]
+    {
+        let answer = write(count, [u64::from_le_bytes(*b"FAILED!\n"); 4]);
+        check(name, answer == 0, format_args!("count {count} answered {answer}, expected 0"));
+    }
+}
+
 fn io_tests(env: &mut Env) {
     let port = env.slots.take();
     expect_ok("io_port_issue", IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x80, last: 0x83, dest: Slot::new(port, DEPTH) }));
@@ -677,6 +743,8 @@ fn io_tests(env: &mut Env) {
         IoPort::from_cptr(port).invoke(IoPortIn32 { port: 0x82 }),
         InvocationError::RangeError,
     );
+    io_port_out_bytes_tests(env, port);
+    debug_write_tests();
     expect_ok("io_port_delete_releases_range", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(port, DEPTH) }));
     expect_ok(
         "io_port_reissue_after_delete",

@@ -6,7 +6,9 @@
 
 use crate::{Error, Message, Reply, invoke_method, raw_syscall};
 use tileos_abi::bootinfo::slot;
-use tileos_abi::invocation::{IoPortIn8, IoPortOut8, IrqHandlerAck, IrqHandlerMsiMessage, Method, Object, TcbSuspend};
+use tileos_abi::invocation::{
+    IoPortIn8, IoPortOut8, IoPortOutBytes, IrqHandlerAck, IrqHandlerMsiMessage, Method, Object, PortBytes, TcbSuspend,
+};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 
@@ -166,6 +168,16 @@ impl IoPort {
     /// Writes a byte to `port` (which must be in the range).
     pub fn out8(self, port: u16, value: u8) -> Result<(), Error> {
         self.invoke(IoPortOut8 { port: u64::from(port), value: u64::from(value) }).map(|_| ())
+    }
+    /// Writes `bytes` (1 to [`tileos_abi::invocation::MAX_PORT_BYTES`], 16) to `port` in
+    /// order, in one system call; more than 16 are refused (RangeError), not cut.
+    pub fn out_bytes(self, port: u16, bytes: &[u8]) -> Result<(), Error> {
+        let most = tileos_abi::invocation::MAX_PORT_BYTES;
+        if bytes.len() > most {
+            let code = tileos_abi::error::InvocationError::RangeError;
+            return Err(Error { code: Some(code), label: code as u64, details: [1, most as u64] });
+        }
+        self.invoke(IoPortOutBytes { port: u64::from(port), bytes: PortBytes::new(bytes) }).map(|_| ())
     }
 }
 

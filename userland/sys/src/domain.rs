@@ -176,7 +176,7 @@ pub fn stop() -> ! {
 /// to the kernel debug console if the domain has none.
 pub fn write(text: &str) {
     let Some(log) = client_endpoint("log") else {
-        text.bytes().for_each(crate::debug_put_char);
+        crate::debug_write(text.as_bytes());
         return;
     };
     let console = crate::rpc::Client::<Console>::new(log);

@@ -242,6 +242,20 @@ pub fn debug_put_char(byte: u8) {
     raw_syscall(Syscall::DebugPutChar, u64::from(byte), MessageInfo::default(), [0; 4]);
 }
 
+/// Writes `bytes` to the kernel console (debug and test kernels only), up to 32 bytes per
+/// system call (DebugWrite) instead of one.
+pub fn debug_write(bytes: &[u8]) {
+    for chunk in bytes.chunks(tileos_abi::syscall::DEBUG_WRITE_BYTES) {
+        let mut words = [0; 4];
+        for (word, eight) in words.iter_mut().zip(chunk.chunks(8)) {
+            let mut packed = [0; 8];
+            packed[..eight.len()].copy_from_slice(eight);
+            *word = u64::from_le_bytes(packed);
+        }
+        raw_syscall(Syscall::DebugWrite, chunk.len() as u64, MessageInfo::default(), words);
+    }
+}
+
 /// Ends the QEMU run with `verdict` (test kernels only).
 pub fn debug_exit(verdict: GuestVerdict) -> ! {
     raw_syscall(Syscall::DebugExit, verdict as u64, MessageInfo::default(), [0; 4]);
@@ -251,12 +265,12 @@ pub fn debug_exit(verdict: GuestVerdict) -> ! {
     }
 }
 
-/// `core::fmt` adapter over [`debug_put_char`].
+/// `core::fmt` adapter over [`debug_write`].
 pub struct DebugConsole;
 
 impl Write for DebugConsole {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        text.bytes().for_each(debug_put_char);
+        debug_write(text.as_bytes());
         Ok(())
     }
 }
@@ -309,7 +323,7 @@ fn tileos_panic_write(text: &str) {
     if domain::is_domain() {
         domain::write(text);
     } else {
-        text.bytes().for_each(debug_put_char);
+        debug_write(text.as_bytes());
     }
 }
 

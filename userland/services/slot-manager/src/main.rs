@@ -12,9 +12,10 @@
 //! `store-buffer.<badge>`; without them it lives in RAM and the manager says so).
 //!
 //! The manager's log lines do not wait for the serial port on the serving path
-//! ([`PendingLines`]): each line costs the console ≈ 700 instructions a character (every
-//! UART access is an IO-port system call), and the console outranks everyone, so a line
-//! written while a client waits lengthens that client's call by the whole line.
+//! ([`PendingLines`]): a 100-character line costs ≈ 20,000 instructions through the
+//! console (one `IoPortOutBytes` system call per 16 bytes), and the console outranks
+//! everyone, so a line written while a client waits lengthens that client's call by the
+//! whole line.
 //!
 //! The slot's configuration comes from the root server (`supervisor::Request::SlotConfig`,
 //! the postcard of the caller's `tileos_sysdesc::Slot`). Trusted bundle keys and the log
@@ -82,9 +83,10 @@ struct Glue {
 const MAX_PENDING_LINES: usize = 64;
 
 /// The manager's log lines, in order, waiting to be written through the console. A line
-/// costs the console ≈ 70,000 instructions per 100 characters, at a priority above every
-/// client: at a promotion the manager notes about eight lines while handling one answer,
-/// and written at once they made one client call 560,000 instructions longer. Queued
+/// costs ≈ 20,000 instructions per 100 characters (≈ 70,000 when the console wrote each
+/// byte with a system call of its own), at a priority above every client: at a promotion
+/// the manager notes about eight lines while handling one answer, and written at once they
+/// made one client call 560,000 instructions longer (with the per-byte console). Queued
 /// here, they go out one per client request received (each client call waits for at most
 /// one line), or all at once when nobody waits: on a control request (tilectl's own call),
 /// a seat fault, or a message that finds no client request in flight and none answered in
@@ -411,6 +413,10 @@ fn main(resources: Resources) -> ! {
     manager.host_mut().lines.write_all();
     log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
     let front = resources.front.cptr();
+    // Each client's `control` parameter (badge, value), read once: the information page's
+    // lookup by name costs more than the rest of a request's dispatch.
+    let controls: Vec<(u64, u64)> =
+        tileos_sys::domain::params("front").filter(|(_, param, _)| *param == "control").map(|(badge, _, value)| (badge, value)).collect();
     let mut cost = ServiceCost::default();
     let quiet_ticks = info.tsc_per_ms.saturating_mul(QUIET_MS);
     // When a client request was last answered (time-stamp counter).
@@ -439,7 +445,7 @@ fn main(resources: Resources) -> ! {
         let access = if received.badge & SEAT_BADGE != 0 {
             Access::Service
         } else {
-            Access::from_param(tileos_sys::domain::param("front", received.badge, "control"))
+            Access::from_param(controls.iter().find(|(badge, _)| *badge == received.badge).map(|(_, value)| *value))
         };
         // An install's commit (verify, stage, build, start) is timed for `make bench`.
         let commit = access == Access::Full

@@ -24,7 +24,8 @@
 //!   blocking Recv/ReplyRecv on a slot that may hold an endpoint or notification with Read
 //!   becomes NBRecv (slots are tracked conservatively: any slot a capability may have been
 //!   placed in counts as "dirty");
-//! * DebugPutChar and DebugExit (9, 10) become Yield; the marker numbers are never drawn;
+//! * DebugPutChar and DebugExit (9, 10) become Yield, DebugWrite (13) keeps only a count it
+//!   refuses (0 or above 32: nothing is written); the marker numbers are never drawn;
 //! * TcbSuspend/TcbConfigure/TcbSetPriority/TcbSetIpcBuffer/TcbSetSchedParams on its own
 //!   TCB (slot 1) become TcbReadRegisters; CNode slot arguments naming its granted slots 1–14 in a destructive
 //!   role (delete, move source, rotate), or its TCB/CNode (1, 2) as a copy source, are
@@ -500,6 +501,7 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
         IoPortIn8 | IoPortIn16 | IoPortIn32 | IoPortOut8 | IoPortOut16 | IoPortOut32 => {
             (slots::IO_PORTS, &[0x7E + rng.below(20), rng.next()], &[])
         }
+        IoPortOutBytes => (slots::IO_PORTS, &[0x7E + rng.below(20), rng.below(20), rng.next(), rng.next()], &[]),
     };
     op.cptr = cptr;
     op.mr[..args.len()].copy_from_slice(args);
@@ -655,6 +657,10 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     away(&mut op.receive_index);
     if matches!(op.number, 9 | 10) {
         op.number = Syscall::Yield as u64;
+    }
+    // DebugWrite keeps only counts it refuses (nothing written): the log stays readable.
+    if op.number == Syscall::DebugWrite as u64 && (1..=tileos_abi::syscall::DEBUG_WRITE_BYTES as u64).contains(&op.cptr) {
+        op.cptr = 0;
     }
     op.number = fuzz::off_markers(op.number);
     if matches!(op.number, 1 | 3) && tracker.send_may_block(op.cptr) {
