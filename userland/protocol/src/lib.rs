@@ -30,6 +30,7 @@ pub mod slots;
 pub mod socket;
 pub mod store;
 pub mod supervisor;
+pub mod twin;
 
 /// The fixed-capacity strings the protocols carry.
 pub use heapless;
