@@ -267,6 +267,11 @@ impl Twin {
         Ok(opened)
     }
 
+    /// Closes exports (the domain could not write a new ledger).
+    pub fn close_ledger(&mut self) {
+        self.ledger = Ledger::Closed;
+    }
+
     /// The ledger's bytes, when open.
     pub fn ledger_bytes(&self) -> Option<Vec<u8>> {
         match &self.ledger {
@@ -484,6 +489,9 @@ impl Twin {
             Err(error) => return wire::Response::Refused(error),
         };
         let recipient = recipient_of(badge);
+        if gate.account(&recipient).is_none() {
+            return wire::Response::Refused(wire::Error::NoBudget { badge });
+        }
         let Some(record) = gate.log().filter(|r| r.recipient == recipient).nth(index as usize) else {
             return wire::Response::Refused(wire::Error::NoEntry { index });
         };

@@ -164,6 +164,7 @@ fn exports_are_noised_charged_refused_precisely_and_survive_a_reopen() {
     );
     assert_eq!(export(&mut twin, STRANGER, "power.mean", laplace(0.1), &mut rng), Response::Refused(Error::NoBudget { badge: STRANGER }));
     assert_eq!(twin.answer(STRANGER, &Request::Budget), Response::Refused(Error::NoBudget { badge: STRANGER }));
+    assert_eq!(twin.answer(STRANGER, &Request::ExportLog { index: 0 }), Response::Refused(Error::NoBudget { badge: STRANGER }));
     // Spend what is left, then refused.
     let Response::Released { .. } = export(&mut twin, HUB, "presence.count", laplace(0.4), &mut rng) else { panic!() };
     let spent = export(&mut twin, HUB, "presence.count", laplace(0.1), &mut rng);
