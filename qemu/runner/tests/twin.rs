@@ -1,9 +1,10 @@
 //! Boot tests of the twin domain (docs/twin.md "Boot tests"), with the tile simulator
 //! (`tools/tile-sim`, its library in a host thread) behind QEMU's COM2:
-//! - scenario `twin-bearing`, booted twice for the same simulated time at 150x: with the
-//!   simulator's `twin-bearing` scenario (a bearing that wears from 3000 s and would fail at
-//!   6600 s) the twin's wear alarm comes after the ground-truth onset and before the
-//!   failure; with `twin-healthy` (the same tile, no fault) it never comes;
+//! - scenario `twin-bearing`, booted twice for the same simulated time at 110x: with the
+//!   simulator's `twin-bearing` scenario (a bearing that wears from 3600 s and would fail at
+//!   7200 s) the twin learns its baseline before the onset and its wear alarm comes after
+//!   the onset and before the failure; with `twin-healthy` (the same tile, no fault) it
+//!   never comes;
 //! - scenario `twin-gate`, booted twice with the same disk: a hostile client cannot get raw
 //!   samples out of the export gate and every hostile call gets its precise refusal, also
 //!   after the supervisor restarted the twin (its account read back from the store); a
@@ -25,7 +26,7 @@ use tileos_tile_sim::scenario::Scenario;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 /// Simulated seconds per wall-clock second in the maintenance test.
-const BEARING_SPEED: f64 = 150.0;
+const BEARING_SPEED: f64 = 110.0;
 
 fn scenario(name: &str) -> Scenario {
     let path = workspace_root().join(format!("tools/tile-sim/scenarios/{name}.toml"));
@@ -112,15 +113,27 @@ fn the_twin_detects_bearing_wear_before_the_failure_and_never_on_a_healthy_beari
     // The wearing bearing: run until the alarm (or the failure).
     let (port, sim) = start_simulator(worn, BEARING_SPEED);
     let watched = sim.clone();
+    let learned = Arc::new(Mutex::new(None));
+    let learned_at = learned.clone();
     let outcome = boot("twin-bearing", "tile-twin-bearing.log", port, None, move |log| {
         wait_for(log, "a wear alarm, or the ground-truth failure", TIMEOUT, |log| {
-            !events_in(log, "twin.wear-alarm").is_empty() || lock(&watched).model().time_ms() > fails_ms + 60_000
+            let now_ms = lock(&watched).model().time_ms();
+            let mut learned = learned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if learned.is_none() && !events_in(log, "twin.learned").is_empty() {
+                *learned = Some(now_ms);
+            }
+            !events_in(log, "twin.wear-alarm").is_empty() || now_ms > fails_ms + 60_000
         })
     });
+    // The baseline was learnt from a healthy bearing (seen by the host within 100 ms of
+    // the event: 11 simulated seconds).
+    let learned_ms = learned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).expect("the twin learnt its baseline");
+    assert!(learned_ms < begins_ms, "the baseline was still being learnt at {learned_ms} ms, after the wear began at {begins_ms} ms");
     let alarms = outcome.events("twin.wear-alarm");
     assert_eq!(alarms.len(), 1, "one wear alarm expected:\n{}", outcome.tail(40));
     let alarm = &alarms[0];
-    outcome.assert_event("twin.learned", &[]);
+    // The alarm also reached the twin's client through the protocol.
+    outcome.assert_event("twinwatch.alarm", &[("trigger", alarm.get("trigger").unwrap_or("?"))]);
     // The vibration window that raised it, found among what the simulator answered.
     let channel = |key: &str| alarm.get(key).and_then(|v| v.parse::<i32>().ok()).unwrap_or_else(|| panic!("no {key} in {}", alarm.line));
     let window = [channel("rms"), channel("kurtosis"), channel("band")];
@@ -233,7 +246,9 @@ fn the_export_gate_releases_no_raw_sample_refuses_hostile_calls_and_a_spent_budg
         let value = f64::from_bits(bits);
         let raw = simulator.served().iter().filter(|s| s.chip == Chip::Thermal).any(|s| f64::from(s.channels[0]) / 1000.0 == value);
         assert!(!raw, "a released value {value} is a raw temperature sample: {}", event.line);
-        assert!((20.0..60.0).contains(&value), "released mean temperature {value} °C: {}", event.line);
+        // Clamped to the query's bounds; the noise over a few dozen samples is large.
+        assert!((0.0..=100.0).contains(&value), "released mean temperature {value} °C: {}", event.line);
+        eprintln!("released mean temperature: {value:.2} °C");
     }
     drop(simulator);
 

@@ -151,6 +151,18 @@ pub enum Feature {
     FaultBand,
 }
 
+impl Feature {
+    /// A short name for logs (`rms`, `kurtosis`, `crest-factor`, `fault-band`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Rms => "rms",
+            Feature::Kurtosis => "kurtosis",
+            Feature::CrestFactor => "crest-factor",
+            Feature::FaultBand => "fault-band",
+        }
+    }
+}
+
 /// The bearing's state.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Bearing {

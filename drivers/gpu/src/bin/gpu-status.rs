@@ -3,7 +3,9 @@
 //! shows the title with the tile's uptime and one row per domain — name, state,
 //! generation, restarts — through the gpu driver's display protocol (endpoint "display").
 //! Only what changed is sent: a row when its domain's state changes, the title once a
-//! second.
+//! second. With a capability to the twin (endpoint "twin", optional), the last two rows
+//! show the digital twin's state (`tileos_driver_gpu::twin_lines`) and the domain rows stop
+//! above them.
 //!
 //! There is no timer service yet: between looks the domain yields. The description should
 //! give it a low priority and a small scheduling budget, so that this polling only uses
@@ -16,8 +18,10 @@ extern crate tileos_rt;
 
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
+use tileos_driver_gpu::twin_lines::{TWIN_ROWS, twin_lines};
 use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
+use tileos_protocol::twin::{self, Twin};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
@@ -31,14 +35,19 @@ tileos_sys::resources! {
         display: ClientEndpoint("display"),
         /// The supervisor's endpoint, with status access.
         supervisor: ClientEndpoint("supervisor"),
+        /// The digital twin (its lines at the bottom of the screen).
+        twin: ClientEndpoint("twin", optional),
     }
 }
 
 tileos_sys::entry!(main);
 
-fn main(Resources { display, supervisor }: Resources) -> ! {
+fn main(Resources { display, supervisor, twin }: Resources) -> ! {
     let display = Client::<Display>::new(display);
     let supervisor = Client::<Supervisor>::new(supervisor);
+    let twin = twin.map(Client::<Twin>::new);
+    // Rows for the domains: all of them, or those above the twin's.
+    let domain_rows = if twin.is_some() { TWIN_ROWS.start } else { ROWS };
     let mode = display.call(&Request::Mode);
     log!("gpu-status: display mode {mode:?}");
     // A row below the screen is refused, not drawn.
@@ -61,7 +70,10 @@ fn main(Resources { display, supervisor }: Resources) -> ! {
             show(&display, Request::SetTitle { text: title.clone() });
             shown_title = title;
         }
-        let (listed, changed) = match look(&supervisor, &display, &mut rows) {
+        if let Some(twin) = &twin {
+            show_twin(twin, &display, &mut rows);
+        }
+        let (listed, changed) = match look(&supervisor, &display, &mut rows, domain_rows) {
             Ok(counts) => counts,
             Err(problem) => {
                 log!("gpu-status: {problem}; stopping");
@@ -79,7 +91,12 @@ fn main(Resources { display, supervisor }: Resources) -> ! {
 
 /// Reads every domain's state and sends the rows that changed; returns (rows listed, rows
 /// changed).
-fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut Rows) -> Result<(usize, usize), &'static str> {
+fn look(
+    supervisor: &Client<Supervisor>,
+    display: &Client<Display>,
+    rows: &mut Rows,
+    domain_rows: usize,
+) -> Result<(usize, usize), &'static str> {
     let (mut listed, mut changed) = (0, 0);
     loop {
         let answer = supervisor.call(&control::Request::Status { first: listed as u16 });
@@ -93,7 +110,7 @@ fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut R
         }
         for domain in &domains {
             let text = status::row(domain);
-            if listed < ROWS && rows.update(listed, &text) {
+            if listed < domain_rows && rows.update(listed, &text) {
                 log!("gpu-status: row {listed} now \"{text}\"");
                 show(display, Request::SetLine { row: listed as u8, text });
                 changed += 1;
@@ -103,6 +120,21 @@ fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut R
         if listed >= total {
             return Ok((listed, changed));
         }
+    }
+}
+
+/// Asks the twin for its state and shows its lines where they changed (a twin that does not
+/// answer leaves the lines as they were; it is logged).
+fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
+    match twin.call(&twin::Request::State) {
+        Ok(twin::Response::State(state)) => {
+            for (row, text) in TWIN_ROWS.zip(twin_lines(&state)) {
+                if rows.update(row, &text) {
+                    show(display, Request::SetLine { row: row as u8, text });
+                }
+            }
+        }
+        answer => log!("gpu-status: the twin answered {answer:?}"),
     }
 }
 

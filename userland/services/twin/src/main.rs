@@ -240,7 +240,7 @@ fn take_updates(twin: &mut Twin, sensors: &Client<Sensors>, store: Option<&Store
         if let Some(alarm) = ingested.wear_raised {
             log_event!(
                 "twin.wear-alarm",
-                trigger = DebugWord(&alarm.trigger),
+                trigger = alarm.trigger.name(),
                 raised_ms = alarm.raised_ms,
                 onset_ms = alarm.onset_ms,
                 rms = vibration[0],
@@ -258,10 +258,18 @@ fn take_updates(twin: &mut Twin, sensors: &Client<Sensors>, store: Option<&Store
                 }
                 _ => {}
             }
-            let cycles = tileos_sys::timestamp().saturating_sub(received);
-            if windows % 20 == 0 {
-                log_event!("twin.update", windows = windows, age_ms = reading.age_ms, ingest_cycles = cycles);
-            }
+            // Sample to update: from the time the sensors domain took the sample (whole ms
+            // on the shared time-stamp counter, so up to 1 ms too long) to now, when the
+            // twin's state holds it; and the twin's own share (ingesting the reading).
+            let now = tileos_sys::timestamp();
+            let tsc_per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
+            let latency_us = now.saturating_sub(reading.taken_ms * tsc_per_ms) * 1000 / tsc_per_ms;
+            log_event!(
+                "twin.update",
+                windows = windows,
+                sample_to_update_us = latency_us,
+                ingest_us = now.saturating_sub(received) * 1000 / tsc_per_ms
+            );
         }
         if let (Some(minute), Some(store)) = (ingested.minute, store) {
             let key = history_key(minute.minute);
