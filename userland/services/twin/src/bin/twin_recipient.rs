@@ -13,7 +13,7 @@
 extern crate tileos_rt;
 
 use tileos_protocol::twin::{Error, Mechanism, Request, Response, Twin};
-use tileos_sys::rpc::{CallError, Client};
+use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
 tileos_sys::resources! {
@@ -26,18 +26,12 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
+#[path = "../client.rs"]
+mod client;
+
 /// A call, retried while the twin restarts.
 fn call(client: &Client<Twin>, request: &Request) -> Response {
-    loop {
-        match client.call(request) {
-            Ok(response) => return response,
-            Err(CallError::ServerRestarted) => tileos_sys::yield_now(),
-            Err(error) => {
-                log!("twin-recipient: FAILED: {request:?}: {error:?}");
-                tileos_sys::domain::stop();
-            }
-        }
-    }
+    client::call("twin-recipient", client, request)
 }
 
 fn main(resources: Resources) -> ! {

@@ -46,7 +46,7 @@ fn main(resources: Resources) -> ! {
                 }
             }
         }
-        if look % 20 == 0 {
+        if look.is_multiple_of(20) {
             match client.call(&Request::State) {
                 Ok(Response::State(state)) => {
                     let bearing = match state.bearing {
