@@ -116,13 +116,14 @@ fn the_twin_detects_bearing_wear_before_the_failure_and_never_on_a_healthy_beari
     let learned = Arc::new(Mutex::new(None));
     let learned_at = learned.clone();
     let outcome = boot("twin-bearing", "tile-twin-bearing.log", port, None, move |log| {
-        wait_for(log, "a wear alarm, or the ground-truth failure", TIMEOUT, |log| {
+        wait_for(log, "a wear alarm (in the twin's log and through the protocol), or the ground-truth failure", TIMEOUT, |log| {
             let now_ms = lock(&watched).model().time_ms();
             let mut learned = learned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if learned.is_none() && !events_in(log, "twin.learned").is_empty() {
                 *learned = Some(now_ms);
             }
-            !events_in(log, "twin.wear-alarm").is_empty() || now_ms > fails_ms + 60_000
+            let raised = !events_in(log, "twin.wear-alarm").is_empty() && !events_in(log, "twinwatch.alarm").is_empty();
+            raised || now_ms > fails_ms + 60_000
         })
     });
     // The baseline was learnt from a healthy bearing (seen by the host within 100 ms of

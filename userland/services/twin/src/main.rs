@@ -64,11 +64,17 @@ fn now_ms() -> u64 {
     tileos_sys::timestamp() / tileos_sys::domain::info().tsc_per_ms.max(1)
 }
 
-/// Runs `operation` until it succeeds or fails for good (a restarting store is retried).
+/// How long a store that answers `Unavailable` (restarting, or its disk is missing) is
+/// retried before the twin goes on without it, ms.
+const STORE_PATIENCE_MS: u64 = 3000;
+
+/// Runs `operation` until it succeeds or fails for good; a restarting or unavailable store
+/// is retried for [`STORE_PATIENCE_MS`], then its last error is the result.
 fn retrying<T>(mut operation: impl FnMut() -> Result<T, ClientError>) -> Result<T, ClientError> {
+    let started = now_ms();
     loop {
         match operation() {
-            Err(error) if error.is_retryable() => tileos_sys::yield_now(),
+            Err(error) if error.is_retryable() && now_ms().saturating_sub(started) < STORE_PATIENCE_MS => tileos_sys::yield_now(),
             result => return result,
         }
     }
@@ -88,16 +94,18 @@ fn grants() -> heapless::Vec<Grant, MAX_GRANTS> {
 }
 
 /// Loads or creates the ledger and writes it when it changed. Exports stay closed when the
-/// ledger cannot be read or the new one cannot be written.
-fn open_ledger(twin: &mut Twin, store: &StoreClient) {
+/// ledger cannot be read or the new one cannot be written. Returns whether the store
+/// answered at all (a store unavailable for [`STORE_PATIENCE_MS`] is not used again: no
+/// history either, rather than a stall at every minute).
+fn open_ledger(twin: &mut Twin, store: &StoreClient) -> bool {
     let grants = grants();
     let stored = match retrying(|| store.get(LEDGER_KEY)) {
         Ok(bytes) => Some(bytes),
         Err(ClientError::Store(StoreError::NotFound)) => None,
         Err(error) => {
-            log!("twin: exports closed: reading the ledger {:?} from the store failed: {error:?}", "twin/ledger");
+            log!("twin: exports closed, no history: reading the ledger {:?} from the store failed: {error:?}", "twin/ledger");
             log_event!("twin.ledger", state = "closed", reason = "store");
-            return;
+            return false;
         }
     };
     let opened = match twin.open_ledger(stored.as_deref(), &grants) {
@@ -105,7 +113,7 @@ fn open_ledger(twin: &mut Twin, store: &StoreClient) {
         Err(error) => {
             log!("twin: exports closed: the ledger {:?} in the store is refused: {error:?}", "twin/ledger");
             log_event!("twin.ledger", state = "closed", reason = "corrupt");
-            return;
+            return true;
         }
     };
     for (badge, error) in &opened.refused {
@@ -115,9 +123,10 @@ fn open_ledger(twin: &mut Twin, store: &StoreClient) {
         // The ledger lives only in memory; releases would be withheld anyway, so close now.
         twin.close_ledger();
         log_event!("twin.ledger", state = "closed", reason = "unwritable");
-        return;
+        return true;
     }
     log_event!("twin.ledger", state = "open", created = opened.created, recipients = grants.len());
+    true
 }
 
 /// Writes the ledger durably; whether it was.
@@ -141,11 +150,15 @@ fn history_key(minute: u32) -> heapless::String<24> {
 
 fn main(resources: Resources) -> ! {
     let mut twin = Twin::new();
-    let store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
+    let mut store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
     let mut drbg = HashDrbg::new(&seed());
+    if let Some(client) = &store
+        && !open_ledger(&mut twin, client)
+    {
+        store = None;
+    }
     match &store {
         Some(store) => {
-            open_ledger(&mut twin, store);
             let mut minutes = 0;
             match retrying(|| {
                 minutes = 0;
@@ -155,10 +168,11 @@ fn main(resources: Resources) -> ! {
                 Err(error) => log!("twin: listing the history in the store failed: {error:?}"),
             }
         }
-        None => {
+        None if resources.store.is_none() => {
             log!("twin: no store capability: no history, exports closed");
             log_event!("twin.ledger", state = "closed", reason = "no-store");
         }
+        None => {}
     }
     let sensors = Client::<Sensors>::new(resources.sensors);
     let subscribed = loop {
