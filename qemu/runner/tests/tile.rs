@@ -117,7 +117,12 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // rebuilt by its manager).
     assert_boot_done(
         &outcome,
-        &[("restartable", "17"), ("never_rebuilt", "5"), ("irq_control", "gpu,nvme,net,netstack"), ("io_port_control", "console,pci,net,sensors")],
+        &[
+            ("restartable", "17"),
+            ("never_rebuilt", "5"),
+            ("irq_control", "gpu,nvme,net,netstack"),
+            ("io_port_control", "console,pci,net,sensors"),
+        ],
     );
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.
     outcome.assert_serial_contains("8086:1237");
