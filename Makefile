@@ -34,7 +34,7 @@ help:
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
 	@echo "make lab-bench  the lab's figures: partition-heal-n at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
-	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK, TILE_*_PORT and TILE_SENSORS=HOST:PORT (the tile simulator on COM2, docs/sensors.md)"
+	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK, TILE_*_PORT and TILE_SENSORS=HOST:PORT (the tile simulator on COM2, docs/sensors.md; make run starts one when it is empty: TILE_SIM_SCENARIO, TILE_SIM_SPEED, TILE_SIM_PORT)"
 
 # Installs only the missing Debian packages (apt-get update first, as Debian requires).
 deps:
@@ -170,16 +170,26 @@ TILE_UDP_PORT ?= 7007
 TILE_CLIENT_TCP_PORT ?= 7070
 TILE_CLIENT_UDP_PORT ?= 5000
 TILE_AGENT_PORT ?= 7700
-# TILE_SENSORS=HOST:PORT connects COM2 to a running tile simulator (docs/sensors.md);
-# empty (the default), COM2 has nothing behind it.
+# TILE_SENSORS=HOST:PORT connects COM2 to a tile simulator already running (docs/sensors.md).
+# Empty (the default), `make run` starts one itself on 127.0.0.1:$(TILE_SIM_PORT), playing
+# $(TILE_SIM_SCENARIO) at $(TILE_SIM_SPEED) simulated seconds per second (stopped with QEMU;
+# its log in $(DEV)/tile-sim.log).
 TILE_SENSORS ?=
+TILE_SIM_PORT ?= 7800
+TILE_SIM_SCENARIO ?= tools/tile-sim/scenarios/bearing-wear.toml
+TILE_SIM_SPEED ?= 10
 TILE_DEVICES = --tile-devices $(TILE_DISK) --tcp-port $(TILE_TCP_PORT) --udp-port $(TILE_UDP_PORT) \
 	--client-tcp-port $(TILE_CLIENT_TCP_PORT) --client-udp-port $(TILE_CLIENT_UDP_PORT) --agent-port $(TILE_AGENT_PORT) \
-	$(if $(TILE_SENSORS),--sensors $(TILE_SENSORS))
+	--sensors $(if $(TILE_SENSORS),$(TILE_SENSORS),127.0.0.1:$(TILE_SIM_PORT))
 
 run: deps images
 	@echo "run: booting $(DEV)/kernel.elf32 with $(TILE) — serial on this terminal; quit with Ctrl-A X"
 	@echo "run: tile status: nc 127.0.0.1 $(TILE_TCP_PORT); UDP echo: nc -u 127.0.0.1 $(TILE_UDP_PORT); net-client: nc 127.0.0.1 $(TILE_CLIENT_TCP_PORT), nc -u 127.0.0.1 $(TILE_CLIENT_UDP_PORT); disk image $(TILE_DISK)"
+	@if [ -z "$(TILE_SENSORS)" ]; then $(CARGO) build --quiet -p tileos-tile-sim --target-dir $(BUILD)/target-host; fi
+	@sim=; if [ -z "$(TILE_SENSORS)" ]; then \
+	  echo "run: tile simulator on 127.0.0.1:$(TILE_SIM_PORT) playing $(TILE_SIM_SCENARIO) at $(TILE_SIM_SPEED)x (log $(DEV)/tile-sim.log)"; \
+	  $(BUILD)/target-host/debug/tileos-tile-sim serve $(TILE_SIM_SCENARIO) --listen 127.0.0.1:$(TILE_SIM_PORT) --speed $(TILE_SIM_SPEED) \
+	    >$(DEV)/tile-sim.log 2>&1 & sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT; fi; \
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES)
 
 # gdb script with the symbols of the kernel, the root server and every domain program of

@@ -10,6 +10,8 @@
 //!   8x8 bitmap font into a B8G8R8X8 framebuffer.
 //! - [`status`]: what the `gpu-status` domain shows (uptime, each domain's state from the
 //!   supervisor) and which rows changed.
+//! - [`twin_lines`]: the digital twin's lines at the bottom of the screen (bearing, thermal
+//!   advice, the last minute's means), from the twin protocol's `State`.
 //!
 //! The control queue is a `tileos_virtio::Virtqueue` in the modern layout carrying one
 //! two-descriptor chain (request, response) at a time; the DMA region, the BAR and the
@@ -24,3 +26,4 @@ pub mod command;
 pub mod screen;
 pub mod status;
 pub mod transport;
+pub mod twin_lines;

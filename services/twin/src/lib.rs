@@ -21,6 +21,11 @@
 //!   domain's latency percentiles, fault rate and slot disagreement rate, alarms with
 //!   hysteresis, evidence and a suggested action (restart the domain, roll back its slot).
 //!
+//! * [`service`]: the twin domain's logic — readings of the sensor protocol in, the twin
+//!   protocol (state, alarms, exports, the caller's budget and log) out, the ledger and the
+//!   per-minute history handed to the domain to persist.
+//! * [`drbg`]: the SHA-256 random source behind the export gate's noise in the domain.
+//!
 //! Everything is `f64` (`libm` supplies `ln`, `sqrt`, `cos`, `fma` without `std`); every
 //! input error is a value of a precise error enum, never a panic or a NaN that escapes.
 #![no_std]
@@ -29,9 +34,11 @@
 
 extern crate alloc;
 
+pub mod drbg;
 pub mod drift;
 pub mod maintenance;
 pub mod privacy;
+pub mod service;
 pub mod state;
 mod stats;
 pub mod vibration;

@@ -67,13 +67,17 @@ pub struct BearingConfig {
     /// Lower bound on a baseline standard deviation (of the log feature, > 0), so that a
     /// feature that happened to be very steady in warm-up does not alarm on tiny changes.
     pub min_std: f64,
+    /// Which features (in [`FEATURES`] order) run a CUSUM; an unwatched one keeps `z` and
+    /// `S` at 0 and never alarms (for a sensor that does not report it, such as the tile's
+    /// vibration chip, which has no crest factor). At least one must be watched.
+    pub watched: [bool; 4],
 }
 
 impl Default for BearingConfig {
     /// The parameters the host tests validate: 40 warm-up windows, `k = 1`, `h = 12`,
-    /// standard deviations of at least 0.02 (2 % in the log domain).
+    /// standard deviations of at least 0.02 (2 % in the log domain), every feature watched.
     fn default() -> Self {
-        BearingConfig { warmup_windows: 40, allowance: 1.0, threshold: 12.0, min_std: 0.02 }
+        BearingConfig { warmup_windows: 40, allowance: 1.0, threshold: 12.0, min_std: 0.02, watched: [true; 4] }
     }
 }
 
@@ -173,6 +177,9 @@ impl BearingMonitor {
         if !pos(config.min_std) {
             return Err(MaintenanceError::Config("min_std"));
         }
+        if !config.watched.contains(&true) {
+            return Err(MaintenanceError::Config("watched"));
+        }
         Ok(Self::unlearnt(config, None))
     }
 
@@ -212,7 +219,7 @@ impl BearingMonitor {
         let mut trigger = None;
         for (i, which) in FEATURES.into_iter().enumerate() {
             let (mean, std) = baseline[i];
-            let z = (transformed(features, which) - mean) / std;
+            let z = if self.config.watched[i] { (transformed(features, which) - mean) / std } else { 0.0 };
             let s = (self.cusum[i] + z - self.config.allowance).max(0.0);
             self.cusum[i] = s;
             if s == 0.0 {
@@ -418,6 +425,22 @@ mod tests {
     }
 
     #[test]
+    fn an_unwatched_feature_never_alarms() {
+        let watched = [true, true, false, true];
+        let mut m = BearingMonitor::new(BearingConfig { warmup_windows: 8, watched, ..BearingConfig::default() }).unwrap();
+        for i in 0..8 {
+            m.observe(&feats(1.0, 3.0, 3.5, 0.01), i).unwrap();
+        }
+        // The crest factor (unwatched) goes wild; nothing else moves.
+        for i in 8..40 {
+            let Assessment::Healthy { evidence } = m.observe(&feats(1.0, 3.0, 350.0, 0.01), i).unwrap() else { panic!("alarm at {i}") };
+            assert_eq!((evidence[2].z, evidence[2].cusum), (0.0, 0.0));
+        }
+        let Assessment::Wear(alarm) = m.observe(&feats(1.0, 3.0, 350.0, 1.0), 40).unwrap() else { panic!("no alarm") };
+        assert_eq!(alarm.trigger, Feature::FaultBand);
+    }
+
+    #[test]
     fn refuses_bad_input() {
         assert_eq!(
             BearingMonitor::new(BearingConfig { warmup_windows: 2, ..BearingConfig::default() }),
@@ -434,6 +457,10 @@ mod tests {
         assert_eq!(
             BearingMonitor::new(BearingConfig { min_std: -1.0, ..BearingConfig::default() }),
             Err(MaintenanceError::Config("min_std"))
+        );
+        assert_eq!(
+            BearingMonitor::new(BearingConfig { watched: [false; 4], ..BearingConfig::default() }),
+            Err(MaintenanceError::Config("watched"))
         );
         let mut m = BearingMonitor::new(BearingConfig::default()).unwrap();
         assert_eq!(m.observe(&feats(f64::NAN, 3.0, 3.0, 0.0), 0), Err(MaintenanceError::BadFeature(Feature::Rms)));

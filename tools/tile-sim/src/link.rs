@@ -185,12 +185,13 @@ impl Sim {
 /// command line).
 pub type Shared = Arc<Mutex<Sim>>;
 
-/// Serves QEMU's serial connections on `listener` forever: simulated time runs at `speed`
-/// simulated seconds per wall second from the call on. One connection at a time; in
+/// Serves QEMU's serial connections on `listener` forever: simulated time starts at 0 when
+/// the first bytes arrive from the tile (so a slow boot does not eat into the scenario) and
+/// then runs at `speed` simulated seconds per wall second. One connection at a time; in
 /// [`Mode::Disconnected`] connections are closed at once.
 pub fn serve(listener: TcpListener, sim: Shared, speed: f64) {
-    let started = Instant::now();
-    let now_ms = move || (started.elapsed().as_secs_f64() * speed * 1000.0) as u64;
+    let started: std::cell::OnceCell<Instant> = std::cell::OnceCell::new();
+    let now_ms = move || (started.get_or_init(Instant::now).elapsed().as_secs_f64() * speed * 1000.0) as u64;
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         if lock(&sim).mode() == Mode::Disconnected {

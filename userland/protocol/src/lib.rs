@@ -31,6 +31,7 @@ pub mod socket;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;
+pub mod twin;
 
 /// The fixed-capacity strings the protocols carry.
 pub use heapless;

@@ -3,9 +3,11 @@
 //! shows the title with the tile's uptime and one row per domain — name, state,
 //! generation, restarts — through the gpu driver's display protocol (endpoint "display").
 //! Only what changed is sent: a row when its domain's state changes, the title once a
-//! second. With the client endpoint "telemetry" (optional), a telemetry section follows,
-//! one row per domain that reports latencies (calls, p99, CPU time, power estimate:
-//! `status::telemetry_row`), after a blank row.
+//! second. With a capability to the twin (endpoint "twin", optional), the last two rows
+//! show the digital twin's state (`tileos_driver_gpu::twin_lines`) and the domain rows stop
+//! above them. With the client endpoint "telemetry" (optional), a telemetry section follows
+//! the domain rows, one row per domain that reports latencies (calls, p99, CPU time, power
+//! estimate: `status::telemetry_row`), after a blank row, as far as the rows left allow.
 //!
 //! There is no timer service yet: between looks the domain yields. The description should
 //! give it a low priority and a small scheduling budget, so that this polling only uses
@@ -18,9 +20,11 @@ extern crate tileos_rt;
 
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
+use tileos_driver_gpu::twin_lines::{TWIN_ROWS, twin_lines};
 use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
 use tileos_protocol::telemetry::{self, Telemetry};
+use tileos_protocol::twin::{self, Twin};
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
 
@@ -34,6 +38,8 @@ tileos_sys::resources! {
         display: ClientEndpoint("display"),
         /// The supervisor's endpoint, with status access.
         supervisor: ClientEndpoint("supervisor"),
+        /// The digital twin (its lines at the bottom of the screen).
+        twin: ClientEndpoint("twin", optional),
         /// The telemetry domain, for the telemetry section.
         telemetry: ClientEndpoint("telemetry", optional),
     }
@@ -41,10 +47,13 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
-fn main(Resources { display, supervisor, telemetry }: Resources) -> ! {
+fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
     let display = Client::<Display>::new(display);
     let supervisor = Client::<Supervisor>::new(supervisor);
+    let twin = twin.map(Client::<Twin>::new);
     let telemetry = telemetry.map(Client::<Telemetry>::new);
+    // Rows for the domains: all of them, or those above the twin's.
+    let domain_rows = if twin.is_some() { TWIN_ROWS.start } else { ROWS };
     let mode = display.call(&Request::Mode);
     log!("gpu-status: display mode {mode:?}");
     // A row below the screen is refused, not drawn.
@@ -67,7 +76,10 @@ fn main(Resources { display, supervisor, telemetry }: Resources) -> ! {
             show(&display, Request::SetTitle { text: title.clone() });
             shown_title = title;
         }
-        let (listed, mut changed) = match look(&supervisor, &display, &mut rows) {
+        if let Some(twin) = &twin {
+            show_twin(twin, &display, &mut rows);
+        }
+        let (listed, mut changed) = match look(&supervisor, &display, &mut rows, domain_rows) {
             Ok(counts) => counts,
             Err(problem) => {
                 log!("gpu-status: {problem}; stopping");
@@ -75,7 +87,7 @@ fn main(Resources { display, supervisor, telemetry }: Resources) -> ! {
             }
         };
         if let Some(telemetry) = &telemetry {
-            changed += look_telemetry(telemetry, &display, &mut rows, listed + 1);
+            changed += look_telemetry(telemetry, &display, &mut rows, listed + 1, domain_rows);
         }
         if first {
             log!("gpu-status: status screen shown (title and {listed} rows)");
@@ -88,7 +100,12 @@ fn main(Resources { display, supervisor, telemetry }: Resources) -> ! {
 
 /// Reads every domain's state and sends the rows that changed; returns (rows listed, rows
 /// changed).
-fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut Rows) -> Result<(usize, usize), &'static str> {
+fn look(
+    supervisor: &Client<Supervisor>,
+    display: &Client<Display>,
+    rows: &mut Rows,
+    domain_rows: usize,
+) -> Result<(usize, usize), &'static str> {
     let (mut listed, mut changed) = (0, 0);
     loop {
         let answer = supervisor.call(&control::Request::Status { first: listed as u16 });
@@ -102,7 +119,7 @@ fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut R
         }
         for domain in &domains {
             let text = status::row(domain);
-            if listed < ROWS && rows.update(listed, &text) {
+            if listed < domain_rows && rows.update(listed, &text) {
                 log!("gpu-status: row {listed} now \"{text}\"");
                 show(display, Request::SetLine { row: listed as u8, text });
                 changed += 1;
@@ -115,10 +132,31 @@ fn look(supervisor: &Client<Supervisor>, display: &Client<Display>, rows: &mut R
     }
 }
 
-/// The telemetry section from row `from` on: one row per reporting domain that changed;
-/// returns the rows changed. A telemetry domain that does not answer is logged and its
-/// section left as it was (it may be restarting).
-fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows: &mut Rows, from: usize) -> usize {
+/// Asks the twin for its state and shows its lines where they changed (a twin that does not
+/// answer leaves the lines as they were; it is logged).
+fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
+    match twin.call(&twin::Request::State) {
+        Ok(twin::Response::State(state)) => {
+            for (row, text) in TWIN_ROWS.zip(twin_lines(&state)) {
+                if rows.update(row, &text) {
+                    show(display, Request::SetLine { row: row as u8, text });
+                }
+            }
+        }
+        answer => log!("gpu-status: the twin answered {answer:?}"),
+    }
+}
+
+/// The telemetry section from row `from` up to (not including) row `end`: one row per
+/// reporting domain that changed; returns the rows changed. A telemetry domain that does
+/// not answer is logged and its section left as it was (it may be restarting).
+fn look_telemetry(
+    telemetry: &Client<Telemetry>,
+    display: &Client<Display>,
+    rows: &mut Rows,
+    from: usize,
+    end: usize,
+) -> usize {
     let (mut first, mut row, mut changed) = (0u16, from, 0);
     loop {
         let (total, units, domains) = match telemetry.call(&telemetry::Request::Figures { first }) {
@@ -130,7 +168,7 @@ fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows
         };
         for domain in domains.iter().filter(|d| d.reporter) {
             let text = status::telemetry_row(domain, &units);
-            if row < ROWS && rows.update(row, &text) {
+            if row < end && rows.update(row, &text) {
                 show(display, Request::SetLine { row: row as u8, text });
                 changed += 1;
             }

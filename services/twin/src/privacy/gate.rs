@@ -244,6 +244,19 @@ impl SampleWindow {
         Ok(())
     }
 
+    /// Adds a sample, dropping the oldest when the window is full (a sliding window of
+    /// the newest `capacity` samples).
+    pub fn push_sliding(&mut self, x: f64) -> Result<(), WindowError> {
+        if !x.is_finite() {
+            return Err(WindowError::NonFinite);
+        }
+        if self.samples.len() >= self.capacity as usize {
+            self.samples.remove(0);
+        }
+        self.samples.push(x);
+        Ok(())
+    }
+
     /// Samples held.
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -749,5 +762,16 @@ mod tests {
         assert!((slack(1000) - 1.0 - 2.228e-10).abs() < 1e-12, "{}", slack(1000) - 1.0);
         assert!((slack(MAX_WINDOW) - 1.0 - 0.0625).abs() < 1e-6, "{}", slack(MAX_WINDOW) - 1.0);
         assert!(slack(1) > 1.0);
+    }
+
+    #[test]
+    fn a_sliding_window_keeps_the_newest_samples() {
+        let mut w = SampleWindow::new(3).unwrap();
+        for x in 1..=5 {
+            w.push_sliding(f64::from(x)).unwrap();
+        }
+        assert_eq!(w.samples, [3.0, 4.0, 5.0]);
+        assert_eq!(w.push_sliding(f64::NAN), Err(WindowError::NonFinite));
+        assert_eq!(w.push(6.0), Err(WindowError::Full));
     }
 }
