@@ -27,6 +27,10 @@ use tileos_tile_sim::scenario::Scenario;
 const TIMEOUT: Duration = Duration::from_secs(180);
 /// Simulated seconds per wall-clock second in the maintenance test.
 const BEARING_SPEED: f64 = 110.0;
+/// The two tests boot one tile at a time: the bearing test's simulator runs on the wall
+/// clock, so a second QEMU beside it (cargo runs a binary's tests in parallel) would cut
+/// the windows the twin sees before the onset.
+static ONE_TILE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn scenario(name: &str) -> Scenario {
     let path = workspace_root().join(format!("tools/tile-sim/scenarios/{name}.toml"));
@@ -106,6 +110,7 @@ fn wait_for(log: &Path, what: &str, timeout: Duration, mut done: impl FnMut(&Pat
 
 #[test]
 fn the_twin_detects_bearing_wear_before_the_failure_and_never_on_a_healthy_bearing() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let worn = scenario("twin-bearing");
     let fault = worn.faults.first().copied().expect("twin-bearing has a fault");
     let (begins_ms, fails_ms) = ((fault.begins_s * 1000.0) as u64, (fault.fails_s * 1000.0) as u64);
@@ -230,6 +235,7 @@ fn assert_hostile_refused(outcome: &RunOutcome) {
 
 #[test]
 fn the_export_gate_releases_no_raw_sample_refuses_hostile_calls_and_a_spent_budget_stays_spent_across_a_reboot() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let disk = fresh_disk("twin-disk.img");
     let (port, sim) = start_simulator(scenario("healthy"), 10.0);
 

@@ -150,13 +150,7 @@ fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
 /// The telemetry section from row `from` up to (not including) row `end`: one row per
 /// reporting domain that changed; returns the rows changed. A telemetry domain that does
 /// not answer is logged and its section left as it was (it may be restarting).
-fn look_telemetry(
-    telemetry: &Client<Telemetry>,
-    display: &Client<Display>,
-    rows: &mut Rows,
-    from: usize,
-    end: usize,
-) -> usize {
+fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows: &mut Rows, from: usize, end: usize) -> usize {
     let (mut first, mut row, mut changed) = (0u16, from, 0);
     loop {
         let (total, units, domains) = match telemetry.call(&telemetry::Request::Figures { first }) {
