@@ -60,6 +60,7 @@ fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
             "tileos-service-store",
             "tileos-service-telemetry",
             "tileos-service-template",
+            "tileos-service-twin",
             "tileos-test-domains",
             "tileos-update-agent",
         ]
