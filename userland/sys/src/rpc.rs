@@ -85,6 +85,14 @@ impl<P: Protocol> Client<P> {
     }
 }
 
+/// Sends a raw message (any label and words, as a hostile client would) to the endpoint
+/// `cptr` and returns the protocol error its server answered with, or `None` if it answered
+/// anything but an error reply: the hostile-client checks of the boot tests.
+pub fn raw_call_error(cptr: u64, label: u64, words: &[u64]) -> Option<ProtocolError> {
+    let reply = crate::call(cptr, label, words, &[]);
+    (reply.info.label() == ERROR).then(|| ProtocolError::from_code(reply.words[0]))
+}
+
 /// Decodes a received message as a request of protocol `P` (for servers with a receive loop
 /// of their own, such as the root server's supervisor).
 pub fn decode_request<P: Protocol>(message: &Message) -> Result<P::Request, ProtocolError> {

@@ -15,7 +15,7 @@ extern crate alloc;
 extern crate tileos_rt;
 
 use tileos_protocol::federation::{Federation, ModuleVersion, Request, Response};
-use tileos_protocol::{ERROR, MESSAGE, ProtocolError};
+use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_sys::rpc::{CallError, Client};
 use tileos_sys::{log, log_event};
 
@@ -93,12 +93,12 @@ fn main(resources: Resources) -> ! {
     check("send", matches!(sent, Ok(Response::Sent { .. })), &sent);
     // Hostile messages through the raw endpoint.
     let cptr = resources.federation.cptr();
-    let error_of = |reply: tileos_sys::Message| (reply.info.label() == ERROR).then(|| ProtocolError::from_code(reply.words[0]));
-    let unknown = error_of(tileos_sys::call(cptr, 0x7777, &[1, 2], &[]));
+    let error_of = |label, words: &[u64]| tileos_sys::rpc::raw_call_error(cptr, label, words);
+    let unknown = error_of(0x7777, &[1, 2]);
     check("hostile-unknown-label", unknown == Some(ProtocolError::UnknownLabel), &unknown);
-    let truncated = error_of(tileos_sys::call(cptr, MESSAGE, &[10_000, 0, 0], &[]));
+    let truncated = error_of(MESSAGE, &[10_000, 0, 0]);
     check("hostile-length-beyond-message", truncated == Some(ProtocolError::Truncated), &truncated);
-    let malformed = error_of(tileos_sys::call(cptr, MESSAGE, &[8, 0xffff_ffff_ffff_ff7f], &[]));
+    let malformed = error_of(MESSAGE, &[8, 0xffff_ffff_ffff_ff7f]);
     check("hostile-undecodable", malformed == Some(ProtocolError::Malformed), &malformed);
     let long = tileos_sys::rpc::Client::<Federation>::new(resources.federation).call(&Request::Status);
     check("still-serving", matches!(long, Ok(Response::Status(_))), &long);

@@ -19,7 +19,7 @@ extern crate tileos_rt;
 
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::twin::{Error, Mechanism, ParamFault, QueryName, Request, Response, Twin};
-use tileos_protocol::{ERROR, MESSAGE, ProtocolError};
+use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
@@ -117,17 +117,17 @@ fn attacker(client: &Client<Twin>, endpoint: tileos_sys::cap::Endpoint, supervis
     check("over-budget-refused", matches!(answer, Response::Refused(Error::BudgetExhausted { .. })), &answer);
     // Hostile messages through the raw endpoint.
     let cptr = endpoint.cptr();
-    let error_of = |reply: tileos_sys::Message| (reply.info.label() == ERROR).then(|| ProtocolError::from_code(reply.words[0]));
-    let unknown = error_of(tileos_sys::call(cptr, 0x7777, &[1, 2], &[]));
+    let error_of = |label, words: &[u64]| tileos_sys::rpc::raw_call_error(cptr, label, words);
+    let unknown = error_of(0x7777, &[1, 2]);
     check("hostile-unknown-label", unknown == Some(ProtocolError::UnknownLabel), &unknown);
-    let beyond = error_of(tileos_sys::call(cptr, MESSAGE, &[10_000, 0, 0], &[]));
+    let beyond = error_of(MESSAGE, &[10_000, 0, 0]);
     check("hostile-length-beyond-message", beyond == Some(ProtocolError::Truncated), &beyond);
-    let negative = error_of(tileos_sys::call(cptr, MESSAGE, &[u64::MAX, 0], &[]));
+    let negative = error_of(MESSAGE, &[u64::MAX, 0]);
     check("hostile-negative-length", negative == Some(ProtocolError::Truncated), &negative);
-    let undecodable = error_of(tileos_sys::call(cptr, MESSAGE, &[2, 0xC8C8], &[]));
+    let undecodable = error_of(MESSAGE, &[2, 0xC8C8]);
     check("hostile-undecodable", undecodable == Some(ProtocolError::Malformed), &undecodable);
     // An export whose query name claims 200 bytes (the limit is 32): variant 2, length 200.
-    let oversized = error_of(tileos_sys::call(cptr, MESSAGE, &[12, 0x4141_4141_4101_C802, 0x4141_4141_4141_4141], &[]));
+    let oversized = error_of(MESSAGE, &[12, 0x4141_4141_4101_C802, 0x4141_4141_4141_4141]);
     check("hostile-oversized-name", oversized == Some(ProtocolError::Malformed), &oversized);
     let state = call(client, &Request::State);
     check("still-serving", matches!(state, Response::State(_)), &state);
