@@ -17,7 +17,7 @@ TEST := $(BUILD)/test
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
 
-.PHONY: weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -28,6 +28,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make mutants mutation testing (cargo-mutants) of the kernel library, the model checker and some cores; hours, not in make test (MUTANTS=kernel checker cores)"
 	@echo "make weights retrain the model's base and adapters ($(BUILD)/weights, minutes) and check them against weights/manifest.json"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
@@ -257,6 +258,43 @@ bundles:
 proofs:
 	@echo "proofs: checking the Coq capability model"
 	bash proofs/coq/check.sh
+
+# Mutation testing (docs/research.md, "Mutation testing"): cargo-mutants breaks the code
+# one small change at a time and reruns the crate's tests; a mutant the tests still pass is
+# "missed". cargo-mutants is pinned and installed into $(BUILD)/tools (not the system). Not
+# part of `make test`: each mutant is a build and a test run, so this takes hours on a
+# loaded 2-core machine; it runs at nice 19, one mutant at a time, each test run cut off
+# after MUTANTS_TIMEOUT seconds. MUTANTS picks the sets (results in $(BUILD)/mutants/SET/
+# mutants.out: caught.txt, missed.txt, timeout.txt, unviable.txt):
+# - kernel: the kernel library (the host-testable modules of kernel/src; the binary's arch
+#   glue, invocation layer and test modules are left out: its boot tests run in QEMU);
+# - checker: the model checker's library (its tests: unit tests, the exhaustive runs);
+# - cores: MUTANTS_CORES, services/* library crates whose decisions guard authority or data
+#   (bundle signatures, the durable update log, reputation), a subset of the cores chosen so
+#   the run ends in hours (docs/research.md says which and why).
+MUTANTS_VERSION := 27.1.0
+MUTANTS_ROOT := $(BUILD)/tools
+MUTANTS_TIMEOUT ?= 300
+MUTANTS ?= kernel checker cores
+MUTANTS_CORES ?= tileos-module-bundle tileos-update-log tileos-reputation
+MUTANTS_RUN = nice -n 19 env PATH="$(abspath $(MUTANTS_ROOT))/bin:$$PATH" $(CARGO) mutants --no-shuffle --jobs 1 \
+	--timeout $(MUTANTS_TIMEOUT) --build-timeout 900 --baseline run
+KERNEL_LIBRARY_FILES := budget cap cspace decode multiboot queue untyped vspace
+CHECKER_LIBRARY_FILES := explore invariants mapping memory op universe
+mutants:
+	@[ -x $(MUTANTS_ROOT)/bin/cargo-mutants ] && $(MUTANTS_ROOT)/bin/cargo-mutants mutants --version | grep -qx 'cargo-mutants $(MUTANTS_VERSION)' || \
+	  { echo "mutants: installing cargo-mutants $(MUTANTS_VERSION) into $(MUTANTS_ROOT)"; \
+	    $(CARGO) install --locked --quiet cargo-mutants@$(MUTANTS_VERSION) --root $(MUTANTS_ROOT); }
+	@mkdir -p $(BUILD)/mutants
+	@for set in $(MUTANTS); do case $$set in \
+	  kernel) $(MUTANTS_RUN) -p tileos-kernel $(foreach f,$(KERNEL_LIBRARY_FILES),-f kernel/src/$(f).rs) \
+	    --output $(BUILD)/mutants/kernel || true ;; \
+	  checker) $(MUTANTS_RUN) -p tileos-model-checker $(foreach f,$(CHECKER_LIBRARY_FILES),-f proofs/model-checker/src/$(f).rs) \
+	    --output $(BUILD)/mutants/checker || true ;; \
+	  cores) $(MUTANTS_RUN) $(foreach p,$(MUTANTS_CORES),-p $(p)) --output $(BUILD)/mutants/cores || true ;; \
+	  *) echo "mutants: unknown set $$set (kernel, checker, cores)"; exit 2 ;; \
+	esac; echo "mutants: $$set: $$(for o in caught missed timeout unviable; do \
+	  printf '%s %s ' $$o $$(cat $(BUILD)/mutants/$$set/mutants.out/$$o.txt 2>/dev/null | wc -l); done)"; done
 
 # Kernel figures in guest instructions, NVMe 4 KiB and TCP receive figures in guest virtual
 # time, the demo slot's figures (QEMU -icount; docs/research.md), written to build/bench.json.

@@ -5,6 +5,7 @@ use crate::invariants::{self, Invariant, Step};
 use crate::memory::Memory;
 use crate::op::{self, Op, Rejection};
 use crate::universe::Universe;
+use crate::work::Entry;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
@@ -24,12 +25,26 @@ pub struct Stats {
     pub levels: Vec<u64>,
     /// Time spent so far.
     pub elapsed: Duration,
+    /// Most slot accesses made by one operation without preemption points (copy, mint,
+    /// move, mutate, rotate, retype).
+    pub worst_atomic: u64,
+    /// Most slot accesses made by one kernel entry of one unit of work (a delete or revoke
+    /// step).
+    pub worst_unit_entry: u64,
 }
 
 impl Stats {
     /// Deepest level at which a new state was found.
     pub fn max_depth(&self) -> usize {
         self.levels.iter().rposition(|&n| n > 0).unwrap_or(0)
+    }
+
+    /// Keeps the costliest entries seen.
+    fn record_work(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let worst = if entry.budget.is_some() { &mut self.worst_unit_entry } else { &mut self.worst_atomic };
+            *worst = (*worst).max(entry.accesses.total());
+        }
     }
 }
 
@@ -62,8 +77,9 @@ impl Violation {
 pub enum Outcome {
     /// The decoder refused it; the state is unchanged.
     Rejected(Rejection),
-    /// It was carried out and every invariant holds on the result.
-    Applied(Memory),
+    /// It was carried out and every invariant holds on the result; the cost of each of its
+    /// kernel entries.
+    Applied(Memory, Vec<Entry>),
 }
 
 /// Decodes and applies `op` to `before` (whose addressable slots are `slots`), then checks
@@ -74,16 +90,18 @@ pub fn apply(universe: &Universe, before: &Memory, slots: &[SlotRef], op: &Op) -
         Err(rejection) => return Ok(Outcome::Rejected(rejection)),
     };
     let mut after = before.clone();
-    let finished = op::invoke(&mut after, &invocation);
+    let ran = op::invoke(&mut after, &invocation);
     let log = after.take_log();
-    invariants::check(&Step { universe, before, op: Some((op, &invocation)), after: &after, log: &log, blocked: !finished })?;
-    Ok(Outcome::Applied(after))
+    let step =
+        Step { universe, before, op: Some((op, &invocation)), after: &after, log: &log, blocked: !ran.finished, entries: &ran.entries };
+    invariants::check(&step)?;
+    Ok(Outcome::Applied(after, ran.entries))
 }
 
 /// Checks the initial state of `universe`.
 pub fn check_initial(universe: &Universe) -> Result<Memory, Box<Violation>> {
     let initial = universe.initial_state();
-    invariants::check(&Step { universe, before: &initial, op: None, after: &initial, log: &[], blocked: false })
+    invariants::check(&Step { universe, before: &initial, op: None, after: &initial, log: &[], blocked: false, entries: &[] })
         .map_err(|(invariant, detail)| Box::new(Violation { invariant, detail, trace: Vec::new() }))?;
     Ok(initial)
 }
@@ -108,7 +126,7 @@ pub fn run_trace(universe: &Universe, trace: &[Op]) -> Result<Memory, TraceError
     for (index, op) in trace.iter().enumerate() {
         let slots = universe.addressable_slots(&memory);
         match apply(universe, &memory, &slots, op) {
-            Ok(Outcome::Applied(after)) => memory = after,
+            Ok(Outcome::Applied(after, _)) => memory = after,
             Ok(Outcome::Rejected(rejection)) => return Err(TraceError::Rejected { index, rejection }),
             Err((invariant, detail)) => {
                 return Err(TraceError::Violation(Box::new(Violation { invariant, detail, trace: trace[..=index].to_vec() })));
@@ -195,7 +213,10 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
                         stats.rejected += 1;
                         continue;
                     }
-                    Ok(Outcome::Applied(after)) => after,
+                    Ok(Outcome::Applied(after, entries)) => {
+                        stats.record_work(&entries);
+                        after
+                    }
                     Err((invariant, detail)) => {
                         stats.transitions += 1;
                         let known = |v: &Violation| {

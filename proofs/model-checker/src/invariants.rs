@@ -8,7 +8,7 @@ use crate::memory::{Finalised, Memory};
 use crate::op::{Invocation, Op};
 use crate::universe::Universe;
 use tileos_kernel::cap::Cap;
-use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef, has_children, is_parent_of, slot_address};
+use tileos_kernel::cspace::{Slot, SlotRef, has_children, is_parent_of, slot_address};
 
 /// The checked properties, numbered as in docs/model-checker.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,11 +43,15 @@ pub enum Invariant {
     ///    new capability's ancestors are its source's plus, when it is a child, the source;
     ///    delete and revoke never give a surviving capability a new ancestor.
     DerivationStable,
+    /// 9. Work is bounded per kernel entry: every entry of a delete or revoke makes at most
+    ///    `budget` × `ACCESSES_PER_UNIT` + `ACCESSES_PER_ENTRY` slot accesses, every other
+    ///    operation at most `ATOMIC_ACCESSES` (`crate::work`).
+    BoundedWork,
 }
 
 impl Invariant {
     /// Every invariant, in checking order.
-    pub const ALL: [Invariant; 8] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::CdtWellFormed,
         Invariant::RightsNeverGrow,
         Invariant::RevokeComplete,
@@ -56,6 +60,7 @@ impl Invariant {
         Invariant::DestroyedCNodesEmpty,
         Invariant::Confinement,
         Invariant::DerivationStable,
+        Invariant::BoundedWork,
     ];
 
     /// Number of the invariant (1-based, as in the documentation).
@@ -79,6 +84,8 @@ pub struct Step<'a> {
     /// The operation (a delete or revoke) stopped at a zombie that another deletion works
     /// on, after whatever progress it made (the kernel answers DeletionInProgress).
     pub blocked: bool,
+    /// The cost of each kernel entry of the operation (empty for the initial state).
+    pub entries: &'a [crate::work::Entry],
 }
 
 /// Whether `invocation` deletes: delete and revoke, whole or one step of them.
@@ -101,7 +108,8 @@ pub fn check(step: &Step) -> Result<(), (Invariant, String)> {
     no_dangling_caps(step).map_err(|e| (Invariant::NoDanglingCaps, e))?;
     destroyed_cnodes_empty(step).map_err(|e| (Invariant::DestroyedCNodesEmpty, e))?;
     confinement(step).map_err(|e| (Invariant::Confinement, e))?;
-    derivation_stable(step, &tree).map_err(|e| (Invariant::DerivationStable, e))
+    derivation_stable(step, &tree).map_err(|e| (Invariant::DerivationStable, e))?;
+    crate::work::check(step.entries).map_err(|e| (Invariant::BoundedWork, e))
 }
 
 /// Invariant 1. On success returns the CDT lists, each from its head.
@@ -116,7 +124,7 @@ fn cdt_well_formed(memory: &Memory) -> Result<Vec<Vec<SlotRef>>, String> {
             if link == SlotRef::NONE {
                 continue;
             }
-            let linked = memory.read(link);
+            let linked = memory.peek(link);
             if linked.cap == Cap::Null {
                 return Err(format!("{name} of {at:#x} is the empty slot {link:#x}"));
             }
@@ -136,7 +144,7 @@ fn cdt_well_formed(memory: &Memory) -> Result<Vec<Vec<SlotRef>>, String> {
                 return Err(format!("cycle in the list starting at {head:#x}"));
             }
             list.push(at);
-            at = memory.read(at).next;
+            at = memory.peek(at).next;
         }
         seen += list.len();
         lists.push(list);
@@ -158,7 +166,7 @@ impl Tree {
     fn new(memory: &Memory, lists: &[Vec<SlotRef>]) -> Tree {
         let mut parents = Vec::new();
         for list in lists {
-            let slots: Vec<Slot> = list.iter().map(|&at| memory.read(at)).collect();
+            let slots: Vec<Slot> = list.iter().map(|&at| memory.peek(at)).collect();
             // run_end[j]: last index of the run of descendants following j.
             let run_end: Vec<usize> = (0..list.len())
                 .map(|j| (j + 1..list.len()).take_while(|&k| is_parent_of(&slots[j], &slots[k])).last().unwrap_or(j))
@@ -343,7 +351,7 @@ fn destroyed_cnodes_empty(step: &Step) -> Result<(), String> {
         // A capability being revoked waits, marked detached, for a later step of its revoke.
         let removed_later = |&(at, held): &(SlotRef, Cap)| {
             (step.log[i + 1..].iter().any(|later| later.cap == held) && step.after.cap(at) == Cap::Null)
-                || (step.after.cap(at) == held && step.after.read(at).detached)
+                || (step.after.cap(at) == held && step.after.peek(at).detached)
         };
         if let Some((at, held)) = record.leftovers.iter().find(|leftover| !removed_later(leftover)) {
             return Err(format!("{:?} was destroyed still holding {held:?} in {}", record.cap, name(*at)));
@@ -477,7 +485,7 @@ fn derivation_stable(step: &Step, tree: &Tree) -> Result<(), String> {
     }
     if let Invocation::Insert { src, dest, .. } | Invocation::Retype { untyped: src, dest, .. } = *invocation {
         let mut expected: Vec<SlotRef> = tree.ancestors(src).collect();
-        if is_parent_of(&step.after.read(src), &step.after.read(dest)) {
+        if is_parent_of(&step.after.peek(src), &step.after.peek(dest)) {
             expected.push(src);
         }
         let mut is: Vec<SlotRef> = tree.ancestors(dest).collect();
@@ -498,7 +506,7 @@ mod tests {
     use crate::memory::Memory;
     use crate::universe::{CNODE_A, CNODE_B, ENDPOINT, UNTYPED};
     use tileos_abi::object::Rights;
-    use tileos_kernel::cspace::{insert_derived, insert_root};
+    use tileos_kernel::cspace::{CSpaceMemory, insert_derived, insert_root};
 
     const EP: Cap = Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL };
 
@@ -513,12 +521,16 @@ mod tests {
     /// Checks the transition `before` → `after` made by `op` (decoded as `invocation`).
     fn verdict(before: &Memory, op: Op, invocation: Invocation, after: &Memory, log: &[Finalised]) -> Option<Invariant> {
         let universe = Universe::standard();
-        check(&Step { universe: &universe, before, op: Some((&op, &invocation)), after, log, blocked: false }).err().map(|(i, _)| i)
+        check(&Step { universe: &universe, before, op: Some((&op, &invocation)), after, log, blocked: false, entries: &[] })
+            .err()
+            .map(|(i, _)| i)
     }
 
     fn static_verdict(memory: &Memory) -> Option<Invariant> {
         let universe = Universe::standard();
-        check(&Step { universe: &universe, before: memory, op: None, after: memory, log: &[], blocked: false }).err().map(|(i, _)| i)
+        check(&Step { universe: &universe, before: memory, op: None, after: memory, log: &[], blocked: false, entries: &[] })
+            .err()
+            .map(|(i, _)| i)
     }
 
     #[test]

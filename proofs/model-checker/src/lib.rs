@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod memory;
 pub mod op;
 pub mod universe;
+pub mod work;
 
 pub use explore::{Config, Outcome, Report, Stats, TraceError, Violation, explore, run_trace};
 pub use universe::Universe;

@@ -25,13 +25,15 @@ fn usage() -> ExitCode {
 
 fn print_stats(stats: &Stats) {
     println!(
-        "{} states, {} transitions ({} rejected operations), depth {}, per depth {:?}, {:.1} s",
+        "{} states, {} transitions ({} rejected operations), depth {}, per depth {:?}, {:.1} s; most slot accesses: {} in an atomic operation, {} in a one-unit kernel entry",
         stats.states,
         stats.transitions,
         stats.rejected,
         stats.max_depth(),
         stats.levels,
-        stats.elapsed.as_secs_f64()
+        stats.elapsed.as_secs_f64(),
+        stats.worst_atomic,
+        stats.worst_unit_entry
     );
 }
 

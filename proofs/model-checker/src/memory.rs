@@ -4,8 +4,12 @@
 //!
 //! Besides storing slots, [`Memory`] records every [`CSpaceMemory::finalise`] call of the
 //! current step together with the ground truth the invariants need (how many capabilities
-//! to the object really existed, what was left inside a destroyed container).
+//! to the object really existed, what was left inside a destroyed container), and counts
+//! the slot reads and writes the kernel's code makes through the trait ([`Accesses`]): the
+//! cost of an operation is measured on the real `cspace` code, with nothing added to the
+//! kernel's own build.
 
+use std::cell::Cell;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use tileos_kernel::cap::Cap;
 use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef, slot_address};
@@ -24,7 +28,26 @@ pub struct Finalised {
     pub leftovers: Vec<(SlotRef, Cap)>,
 }
 
-/// All slots of the universe plus the finalisation log of the step being run.
+/// Slot reads and writes made through [`CSpaceMemory`] (by the kernel's capability code;
+/// the checker's own look-ups use [`Memory::cap`] and [`Memory::slots`], which are not
+/// counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accesses {
+    /// [`CSpaceMemory::read`] calls.
+    pub reads: u64,
+    /// [`CSpaceMemory::write`] calls.
+    pub writes: u64,
+}
+
+impl Accesses {
+    /// Reads and writes together.
+    pub fn total(self) -> u64 {
+        self.reads + self.writes
+    }
+}
+
+/// All slots of the universe plus the finalisation log and the access counts of the step
+/// being run.
 ///
 /// Equality and hashing cover the slots only: two memories that hold the same slots are
 /// the same state whatever happened on the way there.
@@ -34,6 +57,10 @@ pub struct Memory {
     slots: Vec<(SlotRef, Slot)>,
     /// Finalisations since the log was last taken.
     log: Vec<Finalised>,
+    /// Slot reads since the counts were last taken (a `Cell`: reads take `&self`).
+    reads: Cell<u64>,
+    /// Slot writes since the counts were last taken.
+    writes: u64,
 }
 
 impl PartialEq for Memory {
@@ -55,14 +82,31 @@ impl Memory {
         self.slots.iter().filter(|(_, slot)| slot.cap != Cap::Null).map(|(at, slot)| (*at, slot))
     }
 
-    /// The capability at `at` ([`Cap::Null`] for an empty slot).
+    /// The capability at `at` ([`Cap::Null`] for an empty slot); not counted as an access.
     pub fn cap(&self, at: SlotRef) -> Cap {
-        self.read(at).cap
+        self.peek(at).cap
+    }
+
+    /// The slot at `at`, not counted as an access (the checker's own look-ups).
+    pub fn peek(&self, at: SlotRef) -> Slot {
+        check_address(at);
+        match self.position(at) {
+            Ok(index) => self.slots[index].1,
+            Err(_) => Slot::EMPTY,
+        }
     }
 
     /// Takes the finalisation log, leaving it empty.
     pub fn take_log(&mut self) -> Vec<Finalised> {
         std::mem::take(&mut self.log)
+    }
+
+    /// Takes the slot reads and writes made through [`CSpaceMemory`] since the last call,
+    /// setting the counts back to zero.
+    pub fn take_accesses(&mut self) -> Accesses {
+        let accesses = Accesses { reads: self.reads.take(), writes: self.writes };
+        self.writes = 0;
+        accesses
     }
 
     /// How many capabilities in memory name the same object as `cap`.
@@ -107,15 +151,13 @@ fn check_address(at: SlotRef) {
 
 impl CSpaceMemory for Memory {
     fn read(&self, at: SlotRef) -> Slot {
-        check_address(at);
-        match self.position(at) {
-            Ok(index) => self.slots[index].1,
-            Err(_) => Slot::EMPTY,
-        }
+        self.reads.set(self.reads.get() + 1);
+        self.peek(at)
     }
 
     fn write(&mut self, at: SlotRef, slot: Slot) {
         check_address(at);
+        self.writes += 1;
         match (self.position(at), slot == Slot::EMPTY) {
             (Ok(index), true) => {
                 self.slots.remove(index);

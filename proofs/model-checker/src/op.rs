@@ -10,6 +10,7 @@
 
 use crate::memory::Memory;
 use crate::universe::Universe;
+use crate::work::{self, Entry};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{self as abi, CPtr, Slot};
 use tileos_abi::object::{ObjectType, Rights};
@@ -322,7 +323,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             let old = source(src)?;
             let cap = cap::mutate(old, mutate.data).map_err(derive_rejection)?;
             let badges = matches!(old, Cap::Endpoint { .. } | Cap::Notification { .. }) && cap.badge() != old.badge();
-            if badges && !(universe.mutate_badges_originals && memory.read(src).revocable) {
+            if badges && !(universe.mutate_badges_originals && memory.peek(src).revocable) {
                 return Err(reject(InvocationError::IllegalOperation, "mutate would change the badge in place"));
             }
             Ok(Invocation::Move { src, dest, cap })
@@ -419,39 +420,45 @@ fn object_cap(kind: ObjectType, user_bits: u32, paddr: u64, device: bool) -> Cap
     }
 }
 
-/// Carries out a decoded operation with the kernel's capability code. Returns `false` if
-/// a delete or revoke stopped at a zombie another deletion works on (the kernel's
-/// DeletionInProgress error, after whatever progress it made).
-pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
-    let one_unit = || cspace::Work::new(1);
-    match *invocation {
-        Invocation::Insert { src, dest, cap, revocable } => cspace::insert_derived(memory, src, dest, cap, revocable),
-        Invocation::Move { src, dest, cap } => cspace::move_cap(memory, src, dest, cap),
-        Invocation::Swap { a, b } => cspace::swap(memory, a, b),
+/// What carrying out an operation did besides changing the state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ran {
+    /// `false` if a delete or revoke stopped at a zombie another deletion works on (the
+    /// kernel's DeletionInProgress error, after whatever progress it made).
+    pub finished: bool,
+    /// The cost of each kernel entry the operation took.
+    pub entries: Vec<Entry>,
+}
+
+/// Carries out a decoded operation with the kernel's capability code, one kernel entry of
+/// one unit of work at a time for a delete or revoke (so that every zombie a preempted
+/// deletion can leave is explored), counting each entry's slot accesses.
+pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
+    let mut entries = Vec::new();
+    memory.take_accesses();
+    let finished = match *invocation {
+        Invocation::Delete(slot) => work::delete_in_entries(memory, slot, 1, false, &mut entries),
+        Invocation::Revoke(slot) => work::revoke_in_entries(memory, slot, 1, false, &mut entries),
+        Invocation::DeleteStep(slot) => work::delete_in_entries(memory, slot, 1, true, &mut entries),
+        Invocation::RevokeStep(slot) => work::revoke_in_entries(memory, slot, 1, true, &mut entries),
+        Invocation::Insert { src, dest, cap, revocable } => {
+            cspace::insert_derived(memory, src, dest, cap, revocable);
+            true
+        }
+        Invocation::Move { src, dest, cap } => {
+            cspace::move_cap(memory, src, dest, cap);
+            true
+        }
+        Invocation::Swap { a, b } => {
+            cspace::swap(memory, a, b);
+            true
+        }
         Invocation::Rotate { src, pivot, dest } => {
-            let (src_cap, pivot_cap) = (memory.cap(src), memory.cap(pivot));
+            let (src_cap, pivot_cap) = (memory.read(src).cap, memory.read(pivot).cap);
             cspace::move_cap(memory, pivot, dest, pivot_cap);
             cspace::move_cap(memory, src, pivot, src_cap);
+            true
         }
-        Invocation::Delete(slot) => {
-            let mut anchor = slot;
-            loop {
-                match cspace::delete_step(memory, anchor, SlotRef::NONE, &mut one_unit()) {
-                    Ok(cspace::Progress::Done) => break,
-                    Ok(cspace::Progress::Preempted { anchor: next }) => anchor = next,
-                    Err(cspace::InProgress) => return false,
-                }
-            }
-        }
-        Invocation::Revoke(slot) => loop {
-            match cspace::revoke_step(memory, slot, &mut one_unit()) {
-                Ok(cspace::Progress::Done) => break,
-                Ok(cspace::Progress::Preempted { .. }) => {}
-                Err(cspace::InProgress) => return false,
-            }
-        },
-        Invocation::DeleteStep(slot) => return cspace::delete_step(memory, slot, SlotRef::NONE, &mut one_unit()).is_ok(),
-        Invocation::RevokeStep(slot) => return cspace::revoke_step(memory, slot, &mut one_unit()).is_ok(),
         Invocation::Retype { untyped, dest, cap, free_offset } => {
             let mut slot = memory.read(untyped);
             if let Cap::Untyped { free_offset: watermark, .. } = &mut slot.cap {
@@ -459,9 +466,13 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> bool {
             }
             memory.write(untyped, slot);
             cspace::insert_derived(memory, untyped, dest, cap, true);
+            true
         }
+    };
+    if entries.is_empty() {
+        entries.push(Entry { budget: None, accesses: memory.take_accesses() });
     }
-    true
+    Ran { finished, entries }
 }
 
 #[cfg(test)]
@@ -481,7 +492,7 @@ mod tests {
     fn run(universe: &Universe, memory: &mut Memory, op: Op) -> Result<(), Rejection> {
         let slots = universe.addressable_slots(memory);
         let invocation = decode(universe, memory, &slots, &op)?;
-        assert!(invoke(memory, &invocation));
+        assert!(invoke(memory, &invocation).finished);
         Ok(())
     }
 
