@@ -47,11 +47,18 @@ pub enum Invariant {
     ///    `budget` × `ACCESSES_PER_UNIT` + `ACCESSES_PER_ENTRY` slot accesses, every other
     ///    operation at most `ATOMIC_ACCESSES` (`crate::work`).
     BoundedWork,
+    /// 10. Destruction takes effect (what `finalise` and `destroying` do): a thread runs
+    ///     exactly while a capability (not a zombie) to its TCB exists; an ASID is live
+    ///     exactly while a capability to its PML4 exists; and the mapping invariant of
+    ///     `tileos_kernel::vspace` (`check_invariant`) holds over all capabilities, so no
+    ///     page-table entry reachable from a live address space outlives the capability
+    ///     that accounts for it.
+    DestructionTakesEffect,
 }
 
 impl Invariant {
     /// Every invariant, in checking order.
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::CdtWellFormed,
         Invariant::RightsNeverGrow,
         Invariant::RevokeComplete,
@@ -61,6 +68,7 @@ impl Invariant {
         Invariant::Confinement,
         Invariant::DerivationStable,
         Invariant::BoundedWork,
+        Invariant::DestructionTakesEffect,
     ];
 
     /// Number of the invariant (1-based, as in the documentation).
@@ -109,7 +117,40 @@ pub fn check(step: &Step) -> Result<(), (Invariant, String)> {
     destroyed_cnodes_empty(step).map_err(|e| (Invariant::DestroyedCNodesEmpty, e))?;
     confinement(step).map_err(|e| (Invariant::Confinement, e))?;
     derivation_stable(step, &tree).map_err(|e| (Invariant::DerivationStable, e))?;
-    crate::work::check(step.entries).map_err(|e| (Invariant::BoundedWork, e))
+    crate::work::check(step.entries).map_err(|e| (Invariant::BoundedWork, e))?;
+    destruction_takes_effect(step).map_err(|e| (Invariant::DestructionTakesEffect, e))
+}
+
+/// The paging capabilities of a state, in slot order.
+fn paging_caps(memory: &Memory) -> impl Iterator<Item = Cap> + '_ {
+    memory.occupied().map(|(_, slot)| slot.cap).filter(|cap| matches!(cap, Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::Pml4 { .. }))
+}
+
+/// Invariant 10. The walk of the page tables runs only when the step changed an entry, an
+/// ASID or a paging capability (it held on the state before otherwise).
+fn destruction_takes_effect(step: &Step) -> Result<(), String> {
+    let memory = step.after;
+    let caps: Vec<Cap> = memory.occupied().map(|(_, slot)| slot.cap).collect();
+    let mut live_tcbs: Vec<u64> = caps.iter().filter_map(|cap| if let Cap::Tcb { paddr } = *cap { Some(paddr) } else { None }).collect();
+    live_tcbs.sort_unstable();
+    live_tcbs.dedup();
+    if memory.running() != live_tcbs {
+        return Err(format!("threads running: {:x?}, but live TCBs: {live_tcbs:x?}", memory.running()));
+    }
+    for (asid, pml4) in memory.asids().into_iter().enumerate().skip(1) {
+        let named = caps.iter().any(|cap| matches!(*cap, Cap::Pml4 { paddr, asid: a } if usize::from(a) == asid && paddr == pml4));
+        if (pml4 != 0) != named {
+            return Err(format!("ASID {asid} maps to PML4 {pml4:#x}, but a capability to it exists: {named}"));
+        }
+    }
+    let unchanged = step.op.is_some()
+        && step.before.entries() == memory.entries()
+        && step.before.asids() == memory.asids()
+        && paging_caps(step.before).eq(paging_caps(memory));
+    if unchanged {
+        return Ok(());
+    }
+    tileos_kernel::vspace::check_invariant(memory, &caps).map_err(|violation| format!("mapping invariant: {violation:?}"))
 }
 
 /// Invariant 1. On success returns the CDT lists, each from its head.
@@ -669,5 +710,66 @@ mod tests {
         slot.cap = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 };
         after.write(a(0), slot);
         assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::Confinement), "a copy touched the untyped");
+    }
+
+    #[test]
+    fn an_entry_over_its_work_bound_is_caught() {
+        use crate::memory::Accesses;
+        use crate::work::{ACCESSES_PER_ENTRY, ACCESSES_PER_UNIT, Entry};
+        let universe = Universe::standard();
+        let memory = state(&universe);
+        let op = Op::Delete { slot: a(3) };
+        let invocation = Invocation::Delete(a(3));
+        let entry = |writes| Entry { budget: Some(1), accesses: Accesses { reads: ACCESSES_PER_UNIT + ACCESSES_PER_ENTRY, writes } };
+        let verdict = |entries: &[Entry]| {
+            let step = Step {
+                universe: &universe,
+                before: &memory,
+                op: Some((&op, &invocation)),
+                after: &memory,
+                log: &[],
+                blocked: false,
+                entries,
+            };
+            check(&step).err().map(|(i, _)| i)
+        };
+        assert_eq!(verdict(&[entry(0)]), None);
+        assert_eq!(verdict(&[entry(0), entry(1)]), Some(Invariant::BoundedWork));
+    }
+
+    #[test]
+    fn a_destroyed_object_left_in_effect_is_caught() {
+        use crate::universe::{PDPT, PML4, TCB};
+        use tileos_kernel::vspace::{PRESENT, PagingMemory, USER, WRITABLE};
+        // A thread runs with no capability to its TCB left (not stopped by `destroying`).
+        let mut memory = Memory::default();
+        memory.start_thread(TCB);
+        assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
+        // An ASID outlives its PML4's last capability.
+        let mut memory = Memory::default();
+        memory.set_asid(1, PML4);
+        assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
+        // A PML4 entry outlives the PDPT's last capability (the mapping invariant).
+        insert_root(&mut memory, a(3), Cap::Pml4 { paddr: PML4, asid: 1 });
+        assert_eq!(static_verdict(&memory), None);
+        memory.set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
+        assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
+    }
+
+    #[test]
+    fn destroying_the_thread_stops_it_and_tears_down_its_address_space() {
+        use crate::universe::TCB;
+        let universe = Universe::standard();
+        let memory = state(&universe);
+        assert_eq!((memory.running(), memory.entries().len(), memory.asids()[1] != 0), (&[TCB][..], 4, true));
+        // Deleting A2 destroys B, whose B3 held the TCB's only capability: the thread stops,
+        // its frame, tables and PML4 are finalised by the kernel's vspace code.
+        let after = crate::run_trace(&universe, &[Op::Delete { slot: a(2) }]).unwrap();
+        assert_eq!((after.running(), after.entries().len(), after.asids()[1]), (&[][..], 0, 0));
+        assert_eq!(after.occupied().count(), 2, "only A0 and A1 are left");
+        // A copy of the TCB's capability keeps the thread running.
+        let copy = Op::Copy { src: slot_address(CNODE_B, 3), dest: a(3) };
+        let after = crate::run_trace(&universe, &[copy, Op::Delete { slot: a(2) }]).unwrap();
+        assert_eq!((after.running(), after.entries().len()), (&[TCB][..], 4));
     }
 }

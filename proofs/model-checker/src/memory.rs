@@ -2,17 +2,30 @@
 //! slots that are not [`Slot::EMPTY`], behind the kernel's own [`CSpaceMemory`] trait so the
 //! kernel's CDT code runs on it unchanged.
 //!
-//! Besides storing slots, [`Memory`] records every [`CSpaceMemory::finalise`] call of the
-//! current step together with the ground truth the invariants need (how many capabilities
-//! to the object really existed, what was left inside a destroyed container), and counts
+//! Besides slots, [`Memory`] holds what the kernel's `finalise` and `destroying` act on:
+//! page-table entries and the ASID table (behind the kernel's [`PagingMemory`] trait), and
+//! the threads that run. Its [`CSpaceMemory::finalise`] does the kernel library's real work,
+//! [`tileos_kernel::vspace::finalise`] (a deleted frame capability is unmapped, the last
+//! capability to a paging structure unmaps and clears it, the last one to a PML4 clears its
+//! user half and frees its ASID); its [`CSpaceMemory::destroying`] stops a TCB's thread, as
+//! the kernel's `destroy::destroying` does (in the kernel binary, not the library: endpoint
+//! queues, IRQ and I/O-port release are not modelled). It also records every `finalise`
+//! call of the current step together with the ground truth the invariants need (how many
+//! capabilities to the object really existed, what was left inside a destroyed
+//! container), and counts
 //! the slot reads and writes the kernel's code makes through the trait ([`Accesses`]): the
 //! cost of an operation is measured on the real `cspace` code, with nothing added to the
 //! kernel's own build.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use tileos_kernel::cap::Cap;
 use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef, slot_address};
+use tileos_kernel::vspace::{self, PagingMemory};
+
+/// ASIDs the model has (1; index 0 of the table is unused).
+pub const ASIDS: usize = 1;
 
 /// One call of [`CSpaceMemory::finalise`], with what the checker observed at that moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,11 +59,11 @@ impl Accesses {
     }
 }
 
-/// All slots of the universe plus the finalisation log and the access counts of the step
-/// being run.
+/// All slots of the universe, page-table entries, ASIDs and running threads, plus the
+/// finalisation log and the access counts of the step being run.
 ///
-/// Equality and hashing cover the slots only: two memories that hold the same slots are
-/// the same state whatever happened on the way there.
+/// Equality and hashing cover the slots, entries, ASIDs and threads only: two memories that
+/// hold the same are the same state whatever happened on the way there.
 #[derive(Clone, Debug, Default)]
 pub struct Memory {
     /// Non-empty slots, sorted by address.
@@ -61,11 +74,17 @@ pub struct Memory {
     reads: Cell<u64>,
     /// Slot writes since the counts were last taken.
     writes: u64,
+    /// Page-table entries that are not zero, by (table address, index).
+    entries: BTreeMap<(u64, usize), u64>,
+    /// ASID → PML4 address (0: free); index 0 unused.
+    asids: [u64; ASIDS + 1],
+    /// Addresses of the TCBs whose thread runs (not stopped by `destroying`), sorted.
+    running: Vec<u64>,
 }
 
 impl PartialEq for Memory {
     fn eq(&self, other: &Self) -> bool {
-        self.slots == other.slots
+        (&self.slots, &self.entries, self.asids, &self.running) == (&other.slots, &other.entries, other.asids, &other.running)
     }
 }
 
@@ -109,6 +128,33 @@ impl Memory {
         accesses
     }
 
+    /// Makes `pml4` the PML4 of ASID `asid` (initial states).
+    pub fn set_asid(&mut self, asid: u16, pml4: u64) {
+        self.asids[usize::from(asid)] = pml4;
+    }
+
+    /// Starts the thread of the TCB at `tcb` (initial states).
+    pub fn start_thread(&mut self, tcb: u64) {
+        if let Err(index) = self.running.binary_search(&tcb) {
+            self.running.insert(index, tcb);
+        }
+    }
+
+    /// The TCBs whose thread runs, sorted.
+    pub fn running(&self) -> &[u64] {
+        &self.running
+    }
+
+    /// The page-table entries that are not zero, by (table address, index).
+    pub fn entries(&self) -> &BTreeMap<(u64, usize), u64> {
+        &self.entries
+    }
+
+    /// The PML4 of every ASID, by ASID (index 0 unused; 0: free).
+    pub fn asids(&self) -> [u64; ASIDS + 1] {
+        self.asids
+    }
+
     /// How many capabilities in memory name the same object as `cap`.
     pub fn copies_of(&self, cap: &Cap) -> usize {
         self.occupied().filter(|(_, slot)| slot.cap.same_object_as(cap)).count()
@@ -117,7 +163,10 @@ impl Memory {
     /// A 128-bit fingerprint of the slots, used to deduplicate visited states (hash
     /// compaction: two different states collide with probability about 2^-128 per pair).
     pub fn fingerprint(&self) -> u128 {
-        fingerprint([0x7469_6c65, 0x6f73_6d63], |hasher| hash_slots(self.slots.iter().map(|(at, slot)| (at, slot)), hasher))
+        fingerprint([0x7469_6c65, 0x6f73_6d63], |hasher| {
+            hash_slots(self.slots.iter().map(|(at, slot)| (at, slot)), hasher);
+            (&self.entries, self.asids, &self.running).hash(hasher);
+        })
     }
 
     fn position(&self, at: SlotRef) -> Result<usize, usize> {
@@ -178,7 +227,39 @@ impl CSpaceMemory for Memory {
             _ => Vec::new(),
         };
         self.log.push(Finalised { cap: *cap, is_final, copies, leftovers });
+        vspace::finalise(self, cap, is_final);
     }
+
+    fn destroying(&mut self, cap: &Cap) {
+        if let Cap::Tcb { paddr } = *cap {
+            self.running.retain(|&tcb| tcb != paddr);
+        }
+    }
+}
+
+/// Page tables as the kernel's [`vspace`] code sees them. The TLB is not modelled (flushes
+/// do nothing): the model has no translation caches to get stale.
+impl PagingMemory for Memory {
+    fn entry(&self, table: u64, index: usize) -> u64 {
+        self.entries.get(&(table, index)).copied().unwrap_or(0)
+    }
+    fn set_entry(&mut self, table: u64, index: usize, value: u64) {
+        if value == 0 {
+            self.entries.remove(&(table, index));
+        } else {
+            self.entries.insert((table, index), value);
+        }
+    }
+    fn root(&self, asid: u16) -> Option<u64> {
+        self.asids.get(usize::from(asid)).copied().filter(|&pml4| asid != 0 && pml4 != 0)
+    }
+    fn free_asid(&mut self, asid: u16) {
+        if let Some(pml4) = self.asids.get_mut(usize::from(asid)) {
+            *pml4 = 0;
+        }
+    }
+    fn flush_page(&mut self, _vaddr: u64) {}
+    fn flush_all(&mut self) {}
 }
 
 /// Feeds every field of a slot to `hasher` (the kernel's types do not implement `Hash`).

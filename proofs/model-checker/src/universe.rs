@@ -4,8 +4,9 @@
 
 use crate::memory::Memory;
 use tileos_abi::object::{ObjectType, Rights};
-use tileos_kernel::cap::{Cap, MintParams};
+use tileos_kernel::cap::{Cap, Mapping, MintParams, TableLevel, tcb_slot};
 use tileos_kernel::cspace::{SlotRef, insert_root, slot_address};
+use tileos_kernel::vspace::{PRESENT, PagingMemory, USER, WRITABLE};
 
 /// A CNode that exists before exploration starts, in memory outside the untyped region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,12 @@ pub struct Universe {
     pub cnodes: Vec<FixedCNode>,
     /// Initial capabilities, each placed with `insert_root` (a derivation-tree root).
     pub initial: Vec<(SlotRef, Cap)>,
+    /// Initial page-table entries: (table address, index, entry).
+    pub initial_entries: Vec<(u64, usize, u64)>,
+    /// Initial ASIDs: (ASID, PML4 address).
+    pub initial_asids: Vec<(u16, u64)>,
+    /// TCBs whose thread runs at the start.
+    pub initial_threads: Vec<u64>,
     /// Parameters of the mint operations (each one is tried from every source to every
     /// destination).
     pub mints: Vec<MintParams>,
@@ -70,6 +77,50 @@ pub const ENDPOINT: u64 = 0x3000;
 pub const UNTYPED: u64 = 0x1_0000;
 /// log2 of the untyped region's size (256 bytes: eight endpoints, or two 2-slot CNodes).
 pub const UNTYPED_BITS: u8 = 8;
+/// Physical address of the TCB whose only capability is in `B3` (2 KiB, outside the untyped).
+pub const TCB: u64 = 0x8000;
+/// Physical address of the TCB's CSpace root, CNode `C` (4 slots, not addressable: only the
+/// TCB holds a capability to it), which holds the capabilities to the paging structures.
+pub const CNODE_C: u64 = 0x4000;
+/// The TCB's PML4 (ASID 1) and the PDPT, page directory and page table mapped under it for
+/// address 0.
+pub const PML4: u64 = 0x5000;
+/// See [`PML4`].
+pub const PDPT: u64 = 0x6000;
+/// See [`PML4`].
+pub const PAGE_DIRECTORY: u64 = 0x7000;
+/// See [`PML4`].
+pub const PAGE_TABLE: u64 = 0x9000;
+/// The TCB's IPC buffer frame (4 KiB), mapped at address 0 of ASID 1.
+pub const FRAME: u64 = 0xA000;
+
+/// The capabilities of a running thread with an address space, all outside the untyped: the
+/// TCB (capability in `tcb_holder`), its CSpace root `C` holding the PDPT, page directory
+/// and page table, its PML4 (ASID 1) and IPC buffer frame in the TCB's own slots. The
+/// entries mapping the frame at address 0 are [`thread_entries`].
+fn thread_caps(tcb_holder: SlotRef) -> Vec<(SlotRef, Cap)> {
+    let at_zero = Mapping { asid: 1, vaddr: 0 };
+    let table = |paddr, level| Cap::PagingTable { paddr, level, mapping: at_zero };
+    vec![
+        (tcb_holder, Cap::Tcb { paddr: TCB }),
+        (slot_address(TCB, tcb_slot::CSPACE), Cap::CNode { paddr: CNODE_C, radix: 2, guard_bits: 0, guard: 0 }),
+        (slot_address(TCB, tcb_slot::VSPACE), Cap::Pml4 { paddr: PML4, asid: 1 }),
+        (
+            slot_address(TCB, tcb_slot::IPC_BUFFER),
+            Cap::Frame { paddr: FRAME, size_bits: 12, rights: Rights::ALL, device: false, mapping: at_zero },
+        ),
+        (slot_address(CNODE_C, 0), table(PDPT, TableLevel::Pdpt)),
+        (slot_address(CNODE_C, 1), table(PAGE_DIRECTORY, TableLevel::PageDirectory)),
+        (slot_address(CNODE_C, 2), table(PAGE_TABLE, TableLevel::PageTable)),
+    ]
+}
+
+/// The page-table entries of [`thread_caps`]: PML4 → PDPT → page directory → page table →
+/// the frame, at address 0.
+fn thread_entries() -> Vec<(u64, usize, u64)> {
+    let entry = |paddr| paddr | PRESENT | WRITABLE | USER;
+    vec![(PML4, 0, entry(PDPT)), (PDPT, 0, entry(PAGE_DIRECTORY)), (PAGE_DIRECTORY, 0, entry(PAGE_TABLE)), (PAGE_TABLE, 0, entry(FRAME))]
+}
 
 impl Universe {
     /// The standard universe: CNode `A` (4 slots, a thread's CSpace root) holds an untyped
@@ -77,13 +128,19 @@ impl Universe {
     /// `B` (4 slots) in `A2`. Mints narrow rights to read+write, or badge 1 with write only,
     /// or badge 2 with all rights; mutates use data `1 | 1 << 6` (a 1-bit guard of value 1
     /// for a CNode, badge 65 for an endpoint); retypes create an endpoint, a 2-slot CNode or
-    /// a 64-byte untyped. Mutate never badges (the seL4 rule).
+    /// a 64-byte untyped. Mutate never badges (the seL4 rule). `B3` holds the only
+    /// capability to a running thread's TCB, whose slots and CSpace root `C` hold its PML4,
+    /// mapped IPC buffer frame and paging structures ([`TCB`] and the constants after it):
+    /// destroying `B` or the TCB runs the kernel's `finalise` on all of them.
     pub fn standard() -> Universe {
         let a = FixedCNode { name: 'A', paddr: CNODE_A, radix: 2, external: true };
         let b = FixedCNode { name: 'B', paddr: CNODE_B, radix: 2, external: false };
         Universe {
             cnodes: vec![a, b],
-            initial: vec![
+            initial_entries: thread_entries(),
+            initial_asids: vec![(1, PML4)],
+            initial_threads: vec![TCB],
+            initial: [
                 (
                     a.slot(0),
                     Cap::Untyped {
@@ -97,7 +154,10 @@ impl Universe {
                 ),
                 (a.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: Rights::ALL }),
                 (a.slot(2), b.cap()),
-            ],
+            ]
+            .into_iter()
+            .chain(thread_caps(b.slot(3)))
+            .collect(),
             mints: vec![
                 MintParams { rights: Rights(Rights::READ.0 | Rights::WRITE.0), data: 0 },
                 MintParams { rights: Rights::WRITE, data: 1 },
@@ -109,26 +169,43 @@ impl Universe {
         }
     }
 
-    /// A smaller universe for deeper runs: as [`Universe::standard`] but `B` has 2 slots,
-    /// one mint (badge 1, write only) and two retypes (an endpoint, a 2-slot CNode).
+    /// A smaller universe for deeper runs: as [`Universe::standard`] but `B` has 2 slots
+    /// (the TCB's capability in `B1`), one mint (badge 1, write only) and two retypes (an
+    /// endpoint, a 2-slot CNode).
     pub fn small() -> Universe {
         let standard = Universe::standard();
         let b = FixedCNode { radix: 1, ..standard.cnodes[1] };
+        let place = |(at, cap): (SlotRef, Cap)| match cap {
+            cap if cap == standard.cnodes[1].cap() => (at, b.cap()),
+            Cap::Tcb { .. } => (b.slot(1), cap),
+            cap => (at, cap),
+        };
         Universe {
             cnodes: vec![standard.cnodes[0], b],
-            initial: standard.initial.iter().map(|&(at, cap)| (at, if cap == standard.cnodes[1].cap() { b.cap() } else { cap })).collect(),
+            initial: standard.initial.iter().copied().map(place).collect(),
             mints: vec![standard.mints[1]],
             retypes: standard.retypes[..2].to_vec(),
             ..standard
         }
     }
 
-    /// The state before any operation: the initial capabilities as derivation-tree roots.
+    /// The state before any operation: the initial capabilities as derivation-tree roots,
+    /// the initial entries, ASIDs and running threads.
     pub fn initial_state(&self) -> Memory {
         let mut memory = Memory::default();
         for &(at, cap) in &self.initial {
             insert_root(&mut memory, at, cap);
         }
+        for &(table, index, entry) in &self.initial_entries {
+            memory.set_entry(table, index, entry);
+        }
+        for &(asid, pml4) in &self.initial_asids {
+            memory.set_asid(asid, pml4);
+        }
+        for &tcb in &self.initial_threads {
+            memory.start_thread(tcb);
+        }
+        memory.take_accesses();
         memory
     }
 
