@@ -263,3 +263,14 @@ fn revoke_finishes_when_a_descendant_cnode_holds_the_revoked_cap() {
     assert_eq!(occupied(&memory), 0, "every descendant and the orphaned untyped cap are gone");
     check_cdt(&memory);
 }
+
+/// Slot addresses, `SlotRef`'s helpers and formatting (found untested by `make mutants`).
+#[test]
+fn slot_addresses_and_refs_are_exact() {
+    assert_eq!(slot_address(0x1000, 0), SlotRef(0x1000));
+    assert_eq!(slot_address(0x1000, 3), SlotRef(0x10C0), "slot 3 is 3 × 64 bytes after the CNode's start");
+    assert!(SlotRef::NONE.is_none());
+    assert!(!SlotRef(0x1040).is_none());
+    assert_eq!(std::format!("{:#x}", SlotRef(0x10C0)), "0x10c0");
+    assert_eq!(std::format!("{:x}", SlotRef::NONE), "0");
+}
