@@ -264,8 +264,9 @@ proofs:
 # "missed". cargo-mutants is pinned and installed into $(BUILD)/tools (not the system). Not
 # part of `make test`: each mutant is a build and a test run, so this takes hours on a
 # loaded 2-core machine; it runs at nice 19, one mutant at a time, each test run cut off
-# after MUTANTS_TIMEOUT_MULTIPLIER times the unmutated run (a mutant may loop forever). MUTANTS picks the sets (results in $(BUILD)/mutants/SET/
-# mutants.out: caught.txt, missed.txt, timeout.txt, unviable.txt):
+# after MUTANTS_TIMEOUT_MULTIPLIER times the unmutated run (a mutant may loop forever).
+# MUTANTS picks the sets (results in $(BUILD)/mutants/SET/mutants.out: caught.txt,
+# missed.txt, timeout.txt, unviable.txt):
 # - kernel: the kernel library (the host-testable modules of kernel/src; the binary's arch
 #   glue, invocation layer and test modules are left out: its boot tests run in QEMU);
 # - checker: the model checker's library (its tests: unit tests, the exhaustive runs);

@@ -137,20 +137,17 @@ fn destruction_takes_effect(step: &Step) -> Result<(), String> {
     if memory.running() != live_tcbs {
         return Err(format!("threads running: {:x?}, but live TCBs: {live_tcbs:x?}", memory.running()));
     }
-    for (asid, pml4) in memory.asids().into_iter().enumerate().skip(1) {
+    for (asid, pml4) in memory.tables().asids.into_iter().enumerate().skip(1) {
         let named = caps.iter().any(|cap| matches!(*cap, Cap::Pml4 { paddr, asid: a } if usize::from(a) == asid && paddr == pml4));
         if (pml4 != 0) != named {
             return Err(format!("ASID {asid} maps to PML4 {pml4:#x}, but a capability to it exists: {named}"));
         }
     }
-    let unchanged = step.op.is_some()
-        && step.before.entries() == memory.entries()
-        && step.before.asids() == memory.asids()
-        && paging_caps(step.before).eq(paging_caps(memory));
+    let unchanged = step.op.is_some() && step.before.tables() == memory.tables() && paging_caps(step.before).eq(paging_caps(memory));
     if unchanged {
         return Ok(());
     }
-    tileos_kernel::vspace::check_invariant(memory, &caps).map_err(|violation| format!("mapping invariant: {violation:?}"))
+    tileos_kernel::vspace::check_invariant(memory.tables(), &caps).map_err(|violation| format!("mapping invariant: {violation:?}"))
 }
 
 /// Invariant 1. On success returns the CDT lists, each from its head.
@@ -752,7 +749,7 @@ mod tests {
         // A PML4 entry outlives the PDPT's last capability (the mapping invariant).
         insert_root(&mut memory, a(3), Cap::Pml4 { paddr: PML4, asid: 1 });
         assert_eq!(static_verdict(&memory), None);
-        memory.set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
+        memory.tables_mut().set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
         assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
     }
 
@@ -761,15 +758,15 @@ mod tests {
         use crate::universe::TCB;
         let universe = Universe::standard();
         let memory = state(&universe);
-        assert_eq!((memory.running(), memory.entries().len(), memory.asids()[1] != 0), (&[TCB][..], 4, true));
+        assert_eq!((memory.running(), memory.tables().entries.len(), memory.tables().asids[1] != 0), (&[TCB][..], 4, true));
         // Deleting A2 destroys B, whose B3 held the TCB's only capability: the thread stops,
         // its frame, tables and PML4 are finalised by the kernel's vspace code.
         let after = crate::run_trace(&universe, &[Op::Delete { slot: a(2) }]).unwrap();
-        assert_eq!((after.running(), after.entries().len(), after.asids()[1]), (&[][..], 0, 0));
+        assert_eq!((after.running(), after.tables().entries.len(), after.tables().asids[1]), (&[][..], 0, 0));
         assert_eq!(after.occupied().count(), 2, "only A0 and A1 are left");
         // A copy of the TCB's capability keeps the thread running.
         let copy = Op::Copy { src: slot_address(CNODE_B, 3), dest: a(3) };
         let after = crate::run_trace(&universe, &[copy, Op::Delete { slot: a(2) }]).unwrap();
-        assert_eq!((after.running(), after.entries().len()), (&[TCB][..], 4));
+        assert_eq!((after.running(), after.tables().entries.len()), (&[TCB][..], 4));
     }
 }

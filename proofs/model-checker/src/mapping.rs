@@ -18,7 +18,7 @@
 //! with its own walk of the tables ([`MapInvariant`]), and that the kernel's
 //! [`check_invariant`](tileos_kernel::vspace::check_invariant) agrees with it.
 
-use crate::memory::{fingerprint, hash_slots};
+use crate::memory::{PageTables, fingerprint, hash_slots};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::Hash;
 use tileos_abi::object::{ObjectType, Rights};
@@ -106,9 +106,9 @@ impl MapUniverse {
         for (index, cap) in roots.into_iter().enumerate() {
             cspace::insert_root(&mut state, MapUniverse::slot(index as u64), cap);
         }
-        state.asids[1] = PML4;
-        state.set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
-        state.set_entry(PDPT, 0, PD | PRESENT | WRITABLE | USER);
+        state.tables.asids[1] = PML4;
+        state.tables.set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
+        state.tables.set_entry(PDPT, 0, PD | PRESENT | WRITABLE | USER);
         state
     }
 }
@@ -117,10 +117,8 @@ impl MapUniverse {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapState {
     slots: BTreeMap<SlotRef, Slot>,
-    /// Non-zero entries by (page, index).
-    entries: BTreeMap<(u64, usize), u64>,
-    /// ASID → PML4 (0: free); index 0 unused.
-    asids: [u64; ASIDS as usize + 1],
+    /// Page-table entries and ASIDs.
+    tables: PageTables<{ ASIDS as usize + 1 }>,
 }
 
 impl CSpaceMemory for MapState {
@@ -135,31 +133,8 @@ impl CSpaceMemory for MapState {
         }
     }
     fn finalise(&mut self, cap: &Cap, is_final: bool) {
-        vspace::finalise(self, cap, is_final);
+        vspace::finalise(&mut self.tables, cap, is_final);
     }
-}
-
-impl PagingMemory for MapState {
-    fn entry(&self, table: u64, index: usize) -> u64 {
-        assert!(index < vspace::ENTRIES && table & 0xFFF == 0, "bad entry reference {table:#x}[{index}]");
-        self.entries.get(&(table, index)).copied().unwrap_or(0)
-    }
-    fn set_entry(&mut self, table: u64, index: usize, value: u64) {
-        assert!(index < vspace::ENTRIES && table & 0xFFF == 0, "bad entry reference {table:#x}[{index}]");
-        if value == 0 {
-            self.entries.remove(&(table, index));
-        } else {
-            self.entries.insert((table, index), value);
-        }
-    }
-    fn root(&self, asid: u16) -> Option<u64> {
-        self.asids.get(usize::from(asid)).copied().filter(|&pml4| asid != 0 && pml4 != 0)
-    }
-    fn free_asid(&mut self, asid: u16) {
-        self.asids[usize::from(asid)] = 0;
-    }
-    fn flush_page(&mut self, _vaddr: u64) {}
-    fn flush_all(&mut self) {}
 }
 
 impl MapState {
@@ -175,14 +150,14 @@ impl MapState {
 
     /// The non-zero entries of the page at `page`.
     pub fn page(&self, page: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.entries.range((page, 0)..(page, vspace::ENTRIES)).map(|(&(_, index), &value)| (index, value))
+        self.tables.entries.range((page, 0)..(page, vspace::ENTRIES)).map(|(&(_, index), &value)| (index, value))
     }
 
     /// The PML4 the thread runs in: the one in its VSpace slot if that capability is a PML4
     /// whose ASID is live; otherwise none (the kernel-only address space).
     pub fn thread_space(&self) -> Option<(u16, u64)> {
         match self.cap(THREAD_VSPACE) {
-            Cap::Pml4 { paddr, asid } if self.root(asid) == Some(paddr) => Some((asid, paddr)),
+            Cap::Pml4 { paddr, asid } if self.tables.root(asid) == Some(paddr) => Some((asid, paddr)),
             _ => None,
         }
     }
@@ -192,7 +167,7 @@ impl MapState {
     pub fn user_write_target(&self, pml4: u64, vaddr: u64) -> Option<u64> {
         let mut table = pml4;
         for level in (1..=4).rev() {
-            let entry = self.entry(table, vspace::index(vaddr, level));
+            let entry = self.tables.entry(table, vspace::index(vaddr, level));
             if entry & (PRESENT | USER | WRITABLE) != PRESENT | USER | WRITABLE {
                 return None;
             }
@@ -210,8 +185,7 @@ impl MapState {
     pub fn fingerprint(&self) -> u128 {
         fingerprint([0x6d61_7070, 0x696e_6773], |hasher| {
             hash_slots(self.slots.iter(), hasher);
-            self.entries.hash(hasher);
-            self.asids.hash(hasher);
+            self.tables.hash(hasher);
         })
     }
 }
@@ -331,15 +305,15 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
                 ObjectType::PageDirectory => table(TableLevel::PageDirectory),
                 ObjectType::Pdpt => table(TableLevel::Pdpt),
                 ObjectType::Pml4 => {
-                    let asid = (1..=ASIDS).find(|&asid| state.asids[usize::from(asid)] == 0).ok_or("no free ASID")?;
-                    state.asids[usize::from(asid)] = first;
+                    let asid = (1..=ASIDS).find(|&asid| state.tables.asids[usize::from(asid)] == 0).ok_or("no free ASID")?;
+                    state.tables.asids[usize::from(asid)] = first;
                     Cap::Pml4 { paddr: first, asid }
                 }
                 _ => return Err("object kind not modelled"),
             };
             // The kernel clears every object as it creates it.
             let end = first + (1u64 << plan.object_size_bits);
-            state.entries.retain(|&(page, _), _| page < first || page >= end);
+            state.tables.entries.retain(|&(page, _), _| page < first || page >= end);
             let mut slot = state.read(at(0));
             slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset, prepared_to: 0, prepared_kind: 0 };
             state.write(at(0), slot);
@@ -368,7 +342,7 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
         MapOp::MapTable { slot, vaddr, vspace: target } => {
             let Cap::PagingTable { paddr, level, mapping } = state.cap(slot) else { return Err("not a paging structure") };
             let target = vspace_of(state, target)?;
-            let mapping = vspace::map_table(state, target, paddr, level, mapping, VADDRS[vaddr]).map_err(|_| "map refused")?;
+            let mapping = vspace::map_table(&mut state.tables, target, paddr, level, mapping, VADDRS[vaddr]).map_err(|_| "map refused")?;
             set_cap(state, slot, Cap::PagingTable { paddr, level, mapping });
         }
         MapOp::UnmapTable { slot } => {
@@ -377,14 +351,14 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
                 return Err("not mapped (no change)");
             }
             let is_final = cspace::is_final(state, at(slot));
-            let cap = vspace::unmap_structure(state, cap, is_final).map_err(|_| "not the last capability")?;
+            let cap = vspace::unmap_structure(&mut state.tables, cap, is_final).map_err(|_| "not the last capability")?;
             set_cap(state, slot, cap);
         }
         MapOp::MapFrame { slot, vaddr, vspace: target } => {
             let Cap::Frame { paddr, size_bits, rights, device, mapping } = state.cap(slot) else { return Err("not a frame") };
             let target = vspace_of(state, target)?;
             let request = FrameMap { paddr, size_bits, rights, mapping, vaddr: VADDRS[vaddr], requested: Rights::ALL, attributes: 0 };
-            let mapping = vspace::map_frame(state, target, request).map_err(|_| "map refused")?;
+            let mapping = vspace::map_frame(&mut state.tables, target, request).map_err(|_| "map refused")?;
             set_cap(state, slot, Cap::Frame { paddr, size_bits, rights, device, mapping });
         }
         MapOp::UnmapFrame { slot } => {
@@ -392,16 +366,16 @@ pub fn apply(universe: &MapUniverse, state: &mut MapState, op: MapOp) -> Result<
             if !mapping.is_mapped() {
                 return Err("not mapped (no change)");
             }
-            vspace::unmap_frame(state, mapping, paddr, u32::from(size_bits));
+            vspace::unmap_frame(&mut state.tables, mapping, paddr, u32::from(size_bits));
             set_cap(state, slot, Cap::Frame { paddr, size_bits, rights, device, mapping: Mapping::NONE });
         }
         MapOp::UserWrite { vaddr } => {
             let (_, pml4) = state.thread_space().ok_or("the thread runs in the kernel-only address space")?;
             let page = state.user_write_target(pml4, VADDRS[vaddr]).ok_or("page fault")? & !0xFFF;
-            if state.entry(page, 0) == FORGED {
+            if state.tables.entry(page, 0) == FORGED {
                 return Err("no change");
             }
-            state.set_entry(page, 0, FORGED);
+            state.tables.set_entry(page, 0, FORGED);
         }
     }
     Ok(())
@@ -437,7 +411,7 @@ pub enum MapInvariant {
 /// Checks every invariant of `state`; the first failure with a description.
 pub fn check(state: &MapState) -> Result<(), (MapInvariant, String)> {
     let caps = state.caps();
-    for (asid, &pml4) in state.asids.iter().enumerate().skip(1).filter(|(_, pml4)| **pml4 != 0) {
+    for (asid, &pml4) in state.tables.asids.iter().enumerate().skip(1).filter(|(_, pml4)| **pml4 != 0) {
         let asid = asid as u16;
         if !caps.contains(&Cap::Pml4 { paddr: pml4, asid }) {
             return Err((MapInvariant::AsidsConsistent, format!("ASID {asid} maps to {pml4:#x}, which no PML4 capability names")));
@@ -445,16 +419,19 @@ pub fn check(state: &MapState) -> Result<(), (MapInvariant, String)> {
     }
     for cap in &caps {
         if let Cap::Pml4 { paddr, asid } = *cap
-            && state.root(asid) != Some(paddr)
+            && state.tables.root(asid) != Some(paddr)
         {
-            return Err((MapInvariant::AsidsConsistent, format!("PML4 {paddr:#x} has ASID {asid}, which maps to {:?}", state.root(asid))));
+            return Err((
+                MapInvariant::AsidsConsistent,
+                format!("PML4 {paddr:#x} has ASID {asid}, which maps to {:?}", state.tables.root(asid)),
+            ));
         }
     }
     let mut own = Ok(());
-    for (asid, &pml4) in state.asids.iter().enumerate().skip(1).filter(|(_, pml4)| **pml4 != 0) {
+    for (asid, &pml4) in state.tables.asids.iter().enumerate().skip(1).filter(|(_, pml4)| **pml4 != 0) {
         own = own.and_then(|()| check_table(state, &caps, asid as u16, pml4, 4, 0));
     }
-    let kernel = vspace::check_invariant(state, &caps);
+    let kernel = vspace::check_invariant(&state.tables, &caps);
     if own.is_ok() != kernel.is_ok() {
         return Err((MapInvariant::KernelCheckAgrees, format!("model check {own:?}, kernel check {kernel:?}")));
     }

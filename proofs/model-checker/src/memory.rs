@@ -3,7 +3,8 @@
 //! kernel's CDT code runs on it unchanged.
 //!
 //! Besides slots, [`Memory`] holds what the kernel's `finalise` and `destroying` act on:
-//! page-table entries and the ASID table (behind the kernel's [`PagingMemory`] trait), and
+//! page-table entries and the ASID table ([`PageTables`], behind the kernel's
+//! [`PagingMemory`] trait), and
 //! the threads that run. Its [`CSpaceMemory::finalise`] does the kernel library's real work,
 //! [`tileos_kernel::vspace::finalise`] (a deleted frame capability is unmapped, the last
 //! capability to a paging structure unmaps and clears it, the last one to a PML4 clears its
@@ -74,17 +75,15 @@ pub struct Memory {
     reads: Cell<u64>,
     /// Slot writes since the counts were last taken.
     writes: u64,
-    /// Page-table entries that are not zero, by (table address, index).
-    entries: BTreeMap<(u64, usize), u64>,
-    /// ASID → PML4 address (0: free); index 0 unused.
-    asids: [u64; ASIDS + 1],
+    /// Page-table entries and ASIDs.
+    tables: PageTables<{ ASIDS + 1 }>,
     /// Addresses of the TCBs whose thread runs (not stopped by `destroying`), sorted.
     running: Vec<u64>,
 }
 
 impl PartialEq for Memory {
     fn eq(&self, other: &Self) -> bool {
-        (&self.slots, &self.entries, self.asids, &self.running) == (&other.slots, &other.entries, other.asids, &other.running)
+        (&self.slots, &self.tables, &self.running) == (&other.slots, &other.tables, &other.running)
     }
 }
 
@@ -130,7 +129,7 @@ impl Memory {
 
     /// Makes `pml4` the PML4 of ASID `asid` (initial states).
     pub fn set_asid(&mut self, asid: u16, pml4: u64) {
-        self.asids[usize::from(asid)] = pml4;
+        self.tables.asids[usize::from(asid)] = pml4;
     }
 
     /// Starts the thread of the TCB at `tcb` (initial states).
@@ -145,14 +144,14 @@ impl Memory {
         &self.running
     }
 
-    /// The page-table entries that are not zero, by (table address, index).
-    pub fn entries(&self) -> &BTreeMap<(u64, usize), u64> {
-        &self.entries
+    /// Page-table entries and ASIDs.
+    pub fn tables(&self) -> &PageTables<{ ASIDS + 1 }> {
+        &self.tables
     }
 
-    /// The PML4 of every ASID, by ASID (index 0 unused; 0: free).
-    pub fn asids(&self) -> [u64; ASIDS + 1] {
-        self.asids
+    /// Page-table entries and ASIDs, to change (initial states).
+    pub fn tables_mut(&mut self) -> &mut PageTables<{ ASIDS + 1 }> {
+        &mut self.tables
     }
 
     /// How many capabilities in memory name the same object as `cap`.
@@ -165,7 +164,7 @@ impl Memory {
     pub fn fingerprint(&self) -> u128 {
         fingerprint([0x7469_6c65, 0x6f73_6d63], |hasher| {
             hash_slots(self.slots.iter().map(|(at, slot)| (at, slot)), hasher);
-            (&self.entries, self.asids, &self.running).hash(hasher);
+            (&self.tables, &self.running).hash(hasher);
         })
     }
 
@@ -227,7 +226,7 @@ impl CSpaceMemory for Memory {
             _ => Vec::new(),
         };
         self.log.push(Finalised { cap: *cap, is_final, copies, leftovers });
-        vspace::finalise(self, cap, is_final);
+        vspace::finalise(&mut self.tables, cap, is_final);
     }
 
     fn destroying(&mut self, cap: &Cap) {
@@ -237,13 +236,32 @@ impl CSpaceMemory for Memory {
     }
 }
 
-/// Page tables as the kernel's [`vspace`] code sees them. The TLB is not modelled (flushes
-/// do nothing): the model has no translation caches to get stale.
-impl PagingMemory for Memory {
+/// Page-table entries and the ASID table (`N` - 1 ASIDs; index 0 unused) behind the
+/// kernel's [`PagingMemory`] trait, for both explorers. Only non-zero entries are stored,
+/// keyed by (4 KiB page, index), so memory that was a frame and is retyped as a table keeps
+/// exactly what was in it. The TLB is not modelled (flushes do nothing): the model has no
+/// translation caches to get stale.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageTables<const N: usize> {
+    /// Non-zero entries by (table address, index).
+    pub entries: BTreeMap<(u64, usize), u64>,
+    /// ASID → PML4 address (0: free); index 0 unused.
+    pub asids: [u64; N],
+}
+
+impl<const N: usize> Default for PageTables<N> {
+    fn default() -> Self {
+        PageTables { entries: BTreeMap::new(), asids: [0; N] }
+    }
+}
+
+impl<const N: usize> PagingMemory for PageTables<N> {
     fn entry(&self, table: u64, index: usize) -> u64 {
+        assert!(index < vspace::ENTRIES && table & 0xFFF == 0, "bad entry reference {table:#x}[{index}]");
         self.entries.get(&(table, index)).copied().unwrap_or(0)
     }
     fn set_entry(&mut self, table: u64, index: usize, value: u64) {
+        assert!(index < vspace::ENTRIES && table & 0xFFF == 0, "bad entry reference {table:#x}[{index}]");
         if value == 0 {
             self.entries.remove(&(table, index));
         } else {
@@ -254,9 +272,7 @@ impl PagingMemory for Memory {
         self.asids.get(usize::from(asid)).copied().filter(|&pml4| asid != 0 && pml4 != 0)
     }
     fn free_asid(&mut self, asid: u16) {
-        if let Some(pml4) = self.asids.get_mut(usize::from(asid)) {
-            *pml4 = 0;
-        }
+        self.asids[usize::from(asid)] = 0;
     }
     fn flush_page(&mut self, _vaddr: u64) {}
     fn flush_all(&mut self) {}

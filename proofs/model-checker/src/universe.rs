@@ -197,7 +197,7 @@ impl Universe {
             insert_root(&mut memory, at, cap);
         }
         for &(table, index, entry) in &self.initial_entries {
-            memory.set_entry(table, index, entry);
+            memory.tables_mut().set_entry(table, index, entry);
         }
         for &(asid, pml4) in &self.initial_asids {
             memory.set_asid(asid, pml4);
