@@ -379,4 +379,30 @@ mod tests {
         assert_eq!(TableLevel::PageDirectory.span_bits(), 12 + 2 * 9);
         assert_eq!(TableLevel::Pdpt.span_bits(), 12 + 3 * 9);
     }
+
+    /// Regions and same-region rules of each kind (found untested by `make mutants`).
+    #[test]
+    fn regions_and_same_region_rules_of_each_kind() {
+        let notification = Cap::Notification { paddr: 0x2000, badge: 0, rights: Rights::ALL };
+        assert_eq!(notification.region(), Some((0x2000, 0x2040)));
+        assert_eq!(Cap::Tcb { paddr: 0x4000 }.region(), Some((0x4000, 0x4800)));
+        let cnode = |radix| Cap::CNode { paddr: 0x8000, radix, guard_bits: 0, guard: 0 };
+        assert_eq!(cnode(2).region(), Some((0x8000, 0x8100)), "4 slots of 64 bytes");
+        let irq = |irq| Cap::IrqHandler { irq };
+        assert!(irq(3).same_region_as(&irq(3)) && !irq(3).same_region_as(&irq(4)));
+        let ports = |first, last| Cap::IoPort { first, last };
+        assert!(ports(0x60, 0x64).same_region_as(&ports(0x60, 0x64)));
+        assert!(!ports(0x60, 0x64).same_region_as(&ports(0x60, 0x65)));
+        assert!(!ports(0x60, 0x64).same_region_as(&ports(0x61, 0x64)));
+        assert!(!ports(0x60, 0x64).same_region_as(&ports(0x61, 0x65)));
+        let reply = |tcb| Cap::Reply { tcb, can_grant: false };
+        assert!(reply(0x4000).same_region_as(&reply(0x4000)) && !reply(0x4000).same_region_as(&reply(0x5000)));
+        // A zombie is the object it destroys: a TCB's zombie is not a CNode with the same
+        // region (radix 5: 32 slots, 2 KiB, as a TCB).
+        let tcb_zombie = Cap::Tcb { paddr: 0x8000 }.to_zombie().unwrap();
+        assert_eq!(tcb_zombie.region(), cnode(5).region());
+        assert!(!tcb_zombie.same_region_as(&cnode(5)) && !cnode(5).same_region_as(&tcb_zombie));
+        assert!(tcb_zombie.same_region_as(&Cap::Tcb { paddr: 0x8000 }));
+        assert!(cnode(5).to_zombie().unwrap().same_region_as(&cnode(5)));
+    }
 }

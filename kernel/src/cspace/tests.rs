@@ -291,3 +291,25 @@ fn a_work_budget_counts_the_units_spent() {
     assert_eq!(delete_step(&mut memory, slot_address(CNODE_A, 1), SlotRef::NONE, &mut work), Ok(Progress::Done));
     assert_eq!(work.left(), 0);
 }
+
+/// Only a capability being revoked is ever marked `detached`: a deletion that finds its own
+/// head inside the object it empties (a CNode holding its own last capability) leaves the
+/// head's flags alone (found untested by `make mutants`). Checked after every one-unit step.
+#[test]
+fn a_deletion_marks_nothing_detached() {
+    let mut memory = TestMemory::default();
+    let x = 0x20_0000;
+    insert_root(&mut memory, slot_address(x, 0), cnode(x, 1));
+    insert_root(&mut memory, slot_address(x, 1), EP);
+    let mut anchor = slot_address(x, 0);
+    for _ in 0..16 {
+        let progress = delete_step(&mut memory, anchor, SlotRef::NONE, &mut Work::new(1)).unwrap();
+        check_cdt(&memory);
+        assert!(memory.slots.values().all(|slot| !slot.detached), "a slot was marked detached");
+        match progress {
+            Progress::Done => return assert_eq!(occupied(&memory), 0),
+            Progress::Preempted { anchor: next } => anchor = next,
+        }
+    }
+    panic!("the deletion did not finish in 16 steps");
+}
