@@ -404,5 +404,10 @@ mod tests {
         assert!(!tcb_zombie.same_region_as(&cnode(5)) && !cnode(5).same_region_as(&tcb_zombie));
         assert!(tcb_zombie.same_region_as(&Cap::Tcb { paddr: 0x8000 }));
         assert!(cnode(5).to_zombie().unwrap().same_region_as(&cnode(5)));
+        // IRQ and IO-port control are parents of handlers and ports, never the same
+        // object: deleting a handler is not the last capability to the control.
+        let handler = irq(3);
+        assert!(Cap::IrqControl.same_region_as(&handler) && !Cap::IrqControl.same_object_as(&handler));
+        assert!(Cap::IoPortControl.same_region_as(&ports(1, 2)) && !Cap::IoPortControl.same_object_as(&ports(1, 2)));
     }
 }

@@ -7,8 +7,9 @@ use tileos_model_checker::op::Op;
 use tileos_model_checker::universe::CNODE_A;
 use tileos_model_checker::{Config, TraceError, Universe, explore, run_trace};
 
-/// Depth 3 is the deepest that finishes in under a minute in a debug build on the slow
-/// build machine (about 14 s there; depth 4 takes about 110 s even in release).
+/// Depth 3 is the deepest that finishes in about a minute in a debug build on the slow
+/// build machine (the standard universe with its thread; depth 4 takes minutes even in
+/// release).
 const TEST_DEPTH: usize = 3;
 
 #[test]
