@@ -313,3 +313,13 @@ fn a_deletion_marks_nothing_detached() {
     }
     panic!("the deletion did not finish in 16 steps");
 }
+
+/// A depth over 64 bits is refused before any lookup (found untested by `make mutants`:
+/// only depth 0 was, which the level check refuses as well).
+#[test]
+fn a_depth_over_64_bits_is_refused() {
+    let memory = TestMemory::default();
+    let root = Cap::CNode { paddr: CNODE_A, radix: 8, guard_bits: 56, guard: 0 };
+    assert_eq!(resolve(&memory, root, 5, 65), Err(LookupFailure::DepthMismatch));
+    assert_eq!(resolve(&memory, root, 5, u32::MAX), Err(LookupFailure::DepthMismatch));
+}
