@@ -428,5 +428,23 @@ mod tests {
         );
         assert_eq!(derive(&cnode(8), guard(57, 0)), Err(DeriveError::NotDerivable), "65 bits");
         assert_eq!(derive(&cnode(10), guard(10, 1)), Ok(Cap::CNode { paddr: 0x8000, radix: 10, guard_bits: 10, guard: 1 }));
+        assert_eq!(
+            derive(&cnode(8), guard(4, 0x1F)),
+            Ok(Cap::CNode { paddr: 0x8000, radix: 8, guard_bits: 4, guard: 0xF }),
+            "masked to 4 bits"
+        );
+    }
+
+    /// Which derived capabilities may have children (found untested by `make mutants`).
+    #[test]
+    fn retyped_untypeds_and_issued_handlers_and_ports_are_revocable() {
+        let untyped = Cap::Untyped { paddr: 0x10000, size_bits: 12, device: false, free_offset: 0, prepared_to: 0, prepared_kind: 0 };
+        assert!(is_revocable(&untyped, &untyped));
+        assert!(is_revocable(&Cap::IrqHandler { irq: 3 }, &Cap::IrqControl));
+        assert!(!is_revocable(&Cap::IrqHandler { irq: 3 }, &Cap::IrqHandler { irq: 3 }), "a copy of a handler");
+        assert!(is_revocable(&Cap::IoPort { first: 1, last: 2 }, &Cap::IoPortControl));
+        assert!(!is_revocable(&Cap::IoPort { first: 1, last: 2 }, &Cap::IoPort { first: 1, last: 2 }), "a copy of a range");
+        let badged = Cap::Endpoint { paddr: 0x1000, badge: 7, rights: Rights::ALL };
+        assert!(is_revocable(&badged, &EP) && !is_revocable(&EP, &EP) && !is_revocable(&badged, &badged));
     }
 }
