@@ -1,0 +1,312 @@
+(** * Confinement over the authority graph derived from capabilities
+
+    The authority of a state ([auth]) is a graph between labels, read off
+    the state as seL4's [state_objs_to_policy] does: every capability in a
+    slot gives its CNode's label authority over its object's label (one
+    edge per right: receive, send, grant, grant-reply for endpoints and
+    notifications, read and write for frames, control for every other
+    type); every mapping gives the VSpace's label read (and write if
+    writable) authority over the frame's label; every thread bound to a
+    CSpace root gives the TCB's label control over the root's label.
+
+    A policy [G] is well-formed ([wf], in the spirit of seL4's
+    [policy_wellformed]) when it is reflexive, control over a label moves
+    authority both ways, a grant-capable endpoint carries the sender's
+    authority to every receiver, and a grant-reply capability carries the
+    receiver's authority back to the caller.
+
+    Theorem ([confinement_step], [confinement_run]): for every well-formed
+    policy and every operation of [Kernel.v], if the state's authority is
+    within the policy, so is the authority after the step; hence after any
+    sequence of operations by any threads. No reachability invariant is
+    assumed: the statement holds for every state. *)
+
+From Coq Require Import List Arith Bool Lia.
+Import ListNotations.
+From Tileos Require Import Model Invariants Kernel.
+
+Inductive authk := Control | Receive | Send | AGrant | AGrantReply | ARead | AWrite.
+
+Definition authk_eq_dec : forall a b : authk, {a = b} + {a <> b}.
+Proof. decide equality. Defined.
+
+(** The authority a capability confers over its object. *)
+Definition cap_auth (c : cap) (a : authk) : Prop :=
+  match c_type c with
+  | EndpointObj | NotificationObj =>
+      (a = Receive /\ r_read (c_rights c) = true) \/
+      (a = Send /\ r_write (c_rights c) = true) \/
+      (a = AGrant /\ r_grant (c_rights c) = true) \/
+      (a = AGrantReply /\ r_grant_reply (c_rights c) = true)
+  | FrameObj =>
+      (a = ARead /\ r_read (c_rights c) = true) \/ (a = AWrite /\ r_write (c_rights c) = true)
+  | _ => a = Control
+  end.
+
+(** The authority graph of a state, between labels. *)
+Inductive auth (st : kstate) : nat -> authk -> nat -> Prop :=
+| auth_cap : forall e a, In e (kctes st) -> cap_auth (e_cap e) a ->
+    auth st (klbl st (fst (e_slot e))) a (klbl st (c_obj (e_cap e)))
+| auth_map_r : forall m, In m (kmaps st) ->
+    auth st (klbl st (m_vs m)) ARead (klbl st (m_frame m))
+| auth_map_w : forall m, In m (kmaps st) -> m_write m = true ->
+    auth st (klbl st (m_vs m)) AWrite (klbl st (m_frame m))
+| auth_bind : forall b, In b (kbind st) ->
+    auth st (klbl st (fst b)) Control (klbl st (snd b)).
+
+Definition policy := nat -> authk -> nat -> Prop.
+
+(** The state's authority is within [G]. *)
+Definition within (st : kstate) (G : policy) : Prop :=
+  forall x a y, auth st x a y -> G x a y.
+
+Record wf (G : policy) : Prop := {
+  wf_refl : forall l a, G l a l;
+  wf_ctl_to : forall x y a z, G x Control y -> G x a z -> G y a z;
+  wf_ctl_from : forall x y a z, G x Control y -> G y a z -> G x a z;
+  wf_grant : forall s r e a z,
+    G s AGrant e -> G s Send e -> G r Receive e -> G s a z -> G r a z;
+  wf_reply : forall c s e a z,
+    G c AGrantReply e -> G c Send e -> G s Receive e -> G s a z -> G c a z
+}.
+
+(** ** Edges, one source at a time *)
+
+Definition edges_ok (G : policy) (st : kstate) : Prop :=
+  (forall e, In e (kctes st) -> forall a, cap_auth (e_cap e) a ->
+     G (klbl st (fst (e_slot e))) a (klbl st (c_obj (e_cap e)))) /\
+  (forall m, In m (kmaps st) ->
+     G (klbl st (m_vs m)) ARead (klbl st (m_frame m)) /\
+     (m_write m = true -> G (klbl st (m_vs m)) AWrite (klbl st (m_frame m)))) /\
+  (forall b, In b (kbind st) -> G (klbl st (fst b)) Control (klbl st (snd b))).
+
+Lemma within_iff : forall st G, within st G <-> edges_ok G st.
+Proof.
+  intros st G; split.
+  - intros W; repeat split; intros.
+    + apply W; apply auth_cap; auto.
+    + apply W; apply auth_map_r; auto.
+    + apply W; apply auth_map_w; auto.
+    + apply W; apply auth_bind; auto.
+  - intros [Hc [Hm Hb]] x a y H; destruct H.
+    + apply Hc; auto.
+    + apply (Hm m H).
+    + apply (Hm m H); auto.
+    + apply Hb; auto.
+Qed.
+
+Definition flows (G : policy) (x y : nat) : Prop := forall a z, G x a z -> G y a z.
+Definition eqv (G : policy) (x y : nat) : Prop := flows G x y /\ flows G y x.
+
+Lemma ctl_eqv : forall G x y, wf G -> G x Control y -> eqv G x y.
+Proof.
+  intros G x y W H; split; intros a z Hz.
+  - apply (wf_ctl_to G W x y a z); auto.
+  - apply (wf_ctl_from G W x y a z); auto.
+Qed.
+
+Lemma eqv_trans : forall G x y z, eqv G x y -> eqv G y z -> eqv G x z.
+Proof. unfold eqv, flows; intros; intuition. Qed.
+
+Lemma eqv_sym : forall G x y, eqv G x y -> eqv G y x.
+Proof. unfold eqv; tauto. Qed.
+
+Lemma eqv_refl : forall G x, eqv G x x.
+Proof. unfold eqv, flows; auto. Qed.
+
+Lemma ctl_all : forall G x y a, wf G -> G x Control y -> G x a y.
+Proof. intros G x y a W H; apply (wf_ctl_from G W x y a y); auto; apply wf_refl; auto. Qed.
+
+Lemma cap_auth_sub : forall c c' a,
+  c_type c' = c_type c -> rsub (c_rights c') (c_rights c) -> cap_auth c' a -> cap_auth c a.
+Proof.
+  unfold cap_auth; intros c c' a Ht [R1 [R2 [R3 R4]]]; rewrite Ht.
+  destruct (c_type c); intuition.
+Qed.
+
+Lemma cap_auth_control : forall c,
+  c_type c <> EndpointObj -> c_type c <> NotificationObj -> c_type c <> FrameObj ->
+  cap_auth c Control.
+Proof. unfold cap_auth; intros c H1 H2 H3; destruct (c_type c); congruence. Qed.
+
+(** ** What a thread may name *)
+
+Lemma usable_eqv : forall G st t s,
+  wf G -> within st G -> usable st t s = true -> eqv G (klbl st t) (klbl st (fst s)).
+Proof.
+  intros G st t s W Hw Hu; apply within_iff in Hw; destruct Hw as [Hc [_ Hb]].
+  unfold usable, root_of in Hu.
+  destruct (find (fun b => fst b =? t) (kbind st)) as [b|] eqn:F; try discriminate; simpl in Hu.
+  apply find_some in F; destruct F as [Hbin Hbt]; apply Nat.eqb_eq in Hbt.
+  apply andb_true_iff in Hu; destruct Hu as [Hr _].
+  assert (Hroot : eqv G (klbl st t) (klbl st (snd b))).
+  { subst t; apply ctl_eqv; auto. }
+  unfold reach in Hr; apply orb_true_iff in Hr; destruct Hr as [Hr|Hr].
+  - apply Nat.eqb_eq in Hr; rewrite Hr; auto.
+  - apply existsb_exists in Hr; destruct Hr as [e [He Hp]].
+    apply andb_true_iff in Hp; destruct Hp as [Hp Ho]; apply andb_true_iff in Hp;
+      destruct Hp as [Hs Ht]; apply Nat.eqb_eq in Hs, Ho; apply otype_eqb_true in Ht.
+    apply (eqv_trans _ _ (klbl st (snd b))); auto.
+    rewrite <- Hs, <- Ho; apply ctl_eqv; auto.
+    apply Hc; auto; apply cap_auth_control; rewrite Ht; discriminate.
+Qed.
+
+Lemma is_type_some : forall st s ty x,
+  is_type st s ty = Some x -> In x (kctes st) /\ e_slot x = s /\ c_type (e_cap x) = ty.
+Proof.
+  unfold is_type; intros st s ty x H.
+  destruct (lookup (kctes st) s) as [y|] eqn:L; try discriminate.
+  destruct (otype_eqb (c_type (e_cap y)) ty) eqn:T; try discriminate.
+  inversion H; subst y; apply otype_eqb_true in T.
+  destruct (lookup_some _ _ _ L); auto.
+Qed.
+
+Lemma derive_some : forall c r b c',
+  derive c r b = Some c' ->
+  c_obj c' = c_obj c /\ c_type c' = c_type c /\ rsub (c_rights c') (c_rights c).
+Proof.
+  unfold derive; intros c r b c' H.
+  destruct (rsubb r (c_rights c)) eqn:R; try discriminate; apply rsubb_sound in R.
+  destruct (b =? 0); [|destruct (c_badge c =? 0)]; inversion H; subst; simpl; auto.
+Qed.
+
+(** ** Capability changes that keep the rest *)
+
+(** Each entry after the step has a witness before it: same object and
+    type, no more rights, and authority can flow from the witness's CNode
+    label to the new entry's CNode label. *)
+Definition witnessed (G : policy) (st : kstate) (e' : cte) : Prop :=
+  exists e, In e (kctes st) /\ c_obj (e_cap e) = c_obj (e_cap e') /\
+    c_type (e_cap e) = c_type (e_cap e') /\ rsub (c_rights (e_cap e')) (c_rights (e_cap e)) /\
+    flows G (klbl st (fst (e_slot e))) (klbl st (fst (e_slot e'))).
+
+Lemma within_caps : forall G st st',
+  within st G -> klbl st' = klbl st -> kmaps st' = kmaps st -> kbind st' = kbind st ->
+  (forall e', In e' (kctes st') -> witnessed G st e') -> within st' G.
+Proof.
+  intros G st st' Hw Hl Hm Hb Hwit; apply within_iff in Hw; destruct Hw as [Hc [Hm0 Hb0]].
+  apply within_iff; unfold edges_ok; rewrite Hl, Hm, Hb; repeat split; auto.
+  - intros e' He' a Ha.
+    destruct (Hwit e' He') as [e [He [O [T [R F]]]]].
+    rewrite <- O; apply F; apply Hc; auto.
+    apply (cap_auth_sub _ (e_cap e')); auto.
+  - apply Hm0; auto.
+  - apply Hm0; auto.
+Qed.
+
+Lemma witness_self : forall G st e, In e (kctes st) -> witnessed G st e.
+Proof.
+  intros G st e He; exists e; repeat split; auto using rsub_refl; intros a z H; auto.
+Qed.
+
+Lemma witness_from : forall G st x e',
+  In x (kctes st) -> c_obj (e_cap e') = c_obj (e_cap x) -> c_type (e_cap e') = c_type (e_cap x) ->
+  rsub (c_rights (e_cap e')) (c_rights (e_cap x)) ->
+  flows G (klbl st (fst (e_slot x))) (klbl st (fst (e_slot e'))) -> witnessed G st e'.
+Proof. intros G st x e' Hx O T R F; exists x; split; [auto|split; [auto|split; [auto|split; auto]]]. Qed.
+
+Lemma remove_in : forall s l e, In e (remove_slot s l) -> In e l.
+Proof. unfold remove_slot; intros s l e H; apply filter_In in H; tauto. Qed.
+
+Lemma within_sub : forall G st st',
+  within st G -> klbl st' = klbl st -> incl (kctes st') (kctes st) ->
+  incl (kmaps st') (kmaps st) -> incl (kbind st') (kbind st) -> within st' G.
+Proof.
+  intros G st st' Hw Hl Hc Hm Hb x a y H; destruct H; rewrite Hl; apply Hw.
+  - apply auth_cap; auto.
+  - apply auth_map_r; auto.
+  - apply auth_map_w; auto.
+  - apply auth_bind; auto.
+Qed.
+
+Lemma collect_pass_sub : forall st,
+  klbl (collect_pass st) = klbl st /\ incl (kctes (collect_pass st)) (kctes st) /\
+  incl (kmaps (collect_pass st)) (kmaps st) /\ incl (kbind (collect_pass st)) (kbind st).
+Proof.
+  intros st; unfold collect_pass; simpl; repeat split; intros x Hx;
+    apply filter_In in Hx; tauto.
+Qed.
+
+Lemma collect_within : forall G st, within st G -> within (collect st) G.
+Proof.
+  intros G st; unfold collect; generalize (S (length (kobjs st))).
+  intros n; revert st; induction n as [|n IH]; simpl; auto.
+  intros st Hw; apply IH.
+  destruct (collect_pass_sub st) as [L [C [M B]]].
+  apply (within_sub G st); auto.
+Qed.
+
+(** ** Retype *)
+
+Lemma unused_spec : forall st n, unused st n = true ->
+  (forall o, In o (kobjs st) -> o_id o <> n) /\
+  (forall e, In e (kctes st) -> fst (e_slot e) <> n /\ c_obj (e_cap e) <> n) /\
+  (forall m, In m (kmaps st) -> m_vs m <> n /\ m_frame m <> n) /\
+  (forall b, In b (kbind st) -> fst b <> n /\ snd b <> n).
+Proof.
+  unfold unused; intros st n H; apply negb_true_iff in H.
+  repeat rewrite orb_false_iff in H; destruct H as [[[Ho Hc] Hm] Hb].
+  assert (Ex : forall {A} (f : A -> bool) l x, existsb f l = false -> In x l -> f x = false).
+  { intros A f l x Hf Hx; destruct (f x) eqn:Fx; auto.
+    assert (existsb f l = true) by (apply existsb_exists; eauto); congruence. }
+  assert (Or : forall b1 b2 : bool, b1 || b2 = false -> b1 = false /\ b2 = false)
+    by (intros b1 b2; apply orb_false_iff).
+  split; [|split; [|split]].
+  - intros x Hx E; specialize (Ex _ _ _ _ Ho Hx); simpl in Ex; subst.
+    rewrite Nat.eqb_refl in Ex; discriminate.
+  - intros x Hx; specialize (Ex _ _ _ _ Hc Hx); simpl in Ex.
+    destruct (Or _ _ Ex) as [E1 E2]; apply Nat.eqb_neq in E1, E2; auto.
+  - intros x Hx; specialize (Ex _ _ _ _ Hm Hx); simpl in Ex.
+    destruct (Or _ _ Ex) as [E1 E2]; apply Nat.eqb_neq in E1, E2; auto.
+  - intros x Hx; specialize (Ex _ _ _ _ Hb Hx); simpl in Ex.
+    destruct (Or _ _ Ex) as [E1 E2]; apply Nat.eqb_neq in E1, E2; auto.
+Qed.
+
+Lemma usable_bound : forall st t s,
+  usable st t s = true ->
+  (exists r, In (t, r) (kbind st)) /\ exists o, In o (kobjs st) /\ o_id o = fst s.
+Proof.
+  unfold usable, root_of; intros st t s H.
+  destruct (find (fun b => fst b =? t) (kbind st)) as [[b1 b2]|] eqn:F; try discriminate.
+  simpl in H; apply find_some in F; destruct F as [Hin Ht]; simpl in Ht.
+  apply Nat.eqb_eq in Ht; subst b1.
+  bool_hyps; split; [exists b2; auto|].
+  unfold slot_ok in H0; destruct (find_obj (kobjs st) (fst s)) as [o|] eqn:Fo; try discriminate.
+  destruct (find_obj_some _ _ _ Fo); exists o; auto.
+Qed.
+
+Lemma kcreate_within : forall G st t x u ty size d st',
+  wf G -> within st G -> In x (kctes st) -> o_id u = c_obj (e_cap x) ->
+  G (klbl st (fst (e_slot x))) Control (klbl st (o_id u)) ->
+  eqv G (klbl st t) (klbl st (fst (e_slot x))) ->
+  kcreate st t x u ty size d = Some st' ->
+  within st' G /\ In x (kctes st') /\
+  G (klbl st' (fst (e_slot x))) Control (klbl st' (o_id u)) /\
+  eqv G (klbl st' t) (klbl st' (fst (e_slot x))).
+Proof.
+  intros G st t x u ty size d st' W Hw Hx Hux Hu Ht Hs.
+  unfold kcreate in Hs.
+  destruct (usable st t d && kempty st d && (kwm st (o_id u) + size <=? o_size u)
+            && unused st (knext_obj st)) eqn:C; try discriminate.
+  bool_hyps; inversion Hs; subst st'; clear Hs; simpl.
+  destruct (unused_spec _ _ H0) as [No [Nc [Nm Nb]]].
+  destruct (usable_bound _ _ _ H) as [[r Hr] [o [Ho Hod]]].
+  assert (Hd := usable_eqv G st t d W Hw H).
+  assert (Lx : forall i, i <> knext_obj st ->
+            (if i =? knext_obj st then klbl st (o_id u) else klbl st i) = klbl st i).
+  { intros i Hi; apply Nat.eqb_neq in Hi; rewrite Hi; auto. }
+  assert (Hxn : fst (e_slot x) <> knext_obj st) by apply (Nc x Hx).
+  assert (Hun : o_id u <> knext_obj st) by (rewrite Hux; apply (Nc x Hx)).
+  assert (Htn : t <> knext_obj st) by apply (Nb _ Hr).
+  assert (Hdn : fst d <> knext_obj st) by (rewrite <- Hod; apply No; auto).
+  rewrite !Lx; auto.
+  split; [|split; [auto|split; auto]].
+  apply within_iff; apply within_iff in Hw; destruct Hw as [Hc [Hm Hb]].
+  split; [|split]; simpl.
+  - intros e [<-|He] a Ha; simpl in *.
+    + rewrite Lx, Nat.eqb_refl; auto.
+      apply (proj1 Hd); apply (proj2 Ht); apply ctl_all; auto.
+    + destruct (Nc e He); rewrite !Lx; auto.
+  - intros mp Hm'; destruct (Nm mp Hm'); rewrite !Lx; auto.
+  - intros b Hb'; destruct (Nb b Hb'); rewrite !Lx; auto.
+Qed.
