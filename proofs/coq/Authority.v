@@ -310,3 +310,194 @@ Proof.
   - intros mp Hm'; destruct (Nm mp Hm'); rewrite !Lx; auto.
   - intros b Hb'; destruct (Nb b Hb'); rewrite !Lx; auto.
 Qed.
+
+Lemma kretype_within : forall G ds st t x u ty size st',
+  wf G -> within st G -> In x (kctes st) -> o_id u = c_obj (e_cap x) ->
+  G (klbl st (fst (e_slot x))) Control (klbl st (o_id u)) ->
+  eqv G (klbl st t) (klbl st (fst (e_slot x))) ->
+  kretype_loop st t x u ty size ds = Some st' -> within st' G.
+Proof.
+  intros G ds; induction ds as [|d ds IH]; simpl; intros st t x u ty size st' W Hw Hx Hux Hu Ht Hs.
+  - inversion Hs; subst; auto.
+  - destruct (kcreate st t x u ty size d) as [st1|] eqn:C; try discriminate.
+    destruct (kcreate_within G st t x u ty size d st1 W Hw Hx Hux Hu Ht C) as [H1 [H2 [H3 H4]]].
+    apply (IH st1 t x u ty size st'); auto.
+Qed.
+
+(** ** The theorem *)
+
+Ltac cond := match goal with
+  | H : context [if ?c then _ else _] |- _ =>
+      let E := fresh "E" in destruct c eqn:E; try discriminate; bool_hyps
+  end.
+
+Ltac lk := match goal with
+  | H : context [match lookup ?l ?s with _ => _ end] |- _ =>
+      let L := fresh "L" in let x := fresh "x" in
+      destruct (lookup l s) as [x|] eqn:L; try discriminate;
+      destruct (lookup_some _ _ _ L)
+  | H : context [match is_type ?st ?s ?ty with _ => _ end] |- _ =>
+      let L := fresh "L" in let x := fresh "x" in
+      destruct (is_type st s ty) as [x|] eqn:L; try discriminate;
+      destruct (is_type_some _ _ _ _ L) as [? [? ?]]
+  end.
+
+Ltac srw := repeat match goal with
+  | H : e_slot ?x = _ |- context [e_slot ?x] => rewrite H
+  end.
+
+Ltac edge Hc y :=
+  match goal with Hs : e_slot y = ?s |- _ => rewrite <- Hs end;
+  apply Hc; auto; unfold cap_auth;
+  match goal with Ht : c_type (e_cap y) = _ |- _ => rewrite Ht end; auto 6.
+
+(** Authority of the acting thread reaches every slot it names. *)
+Lemma flow_slots : forall G st t s1 s2,
+  wf G -> within st G -> usable st t s1 = true -> usable st t s2 = true ->
+  flows G (klbl st (fst s1)) (klbl st (fst s2)).
+Proof.
+  intros G st t s1 s2 W Hw H1 H2.
+  destruct (eqv_trans G _ _ _ (eqv_sym _ _ _ (usable_eqv G st t s1 W Hw H1))
+              (usable_eqv G st t s2 W Hw H2)); auto.
+Qed.
+
+Theorem confinement_step : forall G st o st',
+  wf G -> within st G -> kstep st o = Some st' -> within st' G.
+Proof.
+  intros G st o st' W Hw Hs.
+  assert (Hc : forall e a, In e (kctes st) -> cap_auth (e_cap e) a ->
+                G (klbl st (fst (e_slot e))) a (klbl st (c_obj (e_cap e)))).
+  { intros e a He Ha; apply Hw; apply auth_cap; auto. }
+  destruct o; simpl in Hs.
+  - (* Copy *)
+    cond; lk; inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; auto].
+    apply (witness_from G st x); simpl; auto using rsub_refl.
+    subst src; apply (flow_slots G st t); auto.
+  - (* Mint *)
+    cond; lk.
+    destruct (derive (e_cap x) r badge) as [c|] eqn:D; try discriminate.
+    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
+    inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; auto].
+    apply (witness_from G st x); simpl; auto.
+    subst src; apply (flow_slots G st t); auto.
+  - (* Move *)
+    cond; lk; inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
+    apply (witness_from G st x); simpl; auto using rsub_refl.
+    subst src; apply (flow_slots G st t); auto.
+  - (* Mutate *)
+    cond; lk.
+    destruct (derive (e_cap x) r badge) as [c|] eqn:D; try discriminate.
+    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
+    inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
+    apply (witness_from G st x); simpl; auto.
+    subst src; apply (flow_slots G st t); auto.
+  - (* Rotate *)
+    cond; lk; lk; inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|[<-|He']].
+    + apply (witness_from G st x0); simpl; auto using rsub_refl.
+      srw; apply (flow_slots G st t); auto.
+    + apply (witness_from G st x); simpl; auto using rsub_refl.
+      srw; apply (flow_slots G st t); auto.
+    + apply witness_self; eapply remove_in; eapply remove_in; eauto.
+  - (* Delete *)
+    cond; lk; inversion Hs; subst st'; clear Hs.
+    apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
+    intros e He; eapply remove_in; eauto.
+  - (* Revoke *)
+    cond; lk; inversion Hs; subst st'; clear Hs.
+    apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
+    intros e He; apply filter_In in He; tauto.
+  - (* Retype *)
+    cond; lk.
+    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|] eqn:F; try discriminate.
+    destruct (find_obj_some _ _ _ F) as [Hu Hux].
+    cond.
+    eapply (kretype_within G dsts _ t x u ty size st' W); [| | | | |exact Hs]; simpl; auto.
+    + apply (within_sub G st); simpl; auto using incl_refl.
+    + rewrite Hux; apply ctl_all; auto; apply Hc; auto.
+      apply cap_auth_control;
+        match goal with H : c_type (e_cap x) = Untyped |- _ => rewrite H end; discriminate.
+    + srw; apply usable_eqv; auto.
+  - (* Send *)
+    cond; lk; lk; lk.
+    cond.
+    inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; auto].
+    apply (witness_from G st x1); simpl; auto using rsub_refl.
+    intros a z Hz.
+    assert (Hg : G (klbl st (fst ep)) AGrant (klbl st (c_obj (e_cap x)))) by (edge Hc x).
+    assert (Hsd : G (klbl st (fst ep)) Send (klbl st (c_obj (e_cap x)))) by (edge Hc x).
+    assert (Hr : G (klbl st (fst rep)) Receive (klbl st (c_obj (e_cap x)))).
+    { match goal with H : c_obj (e_cap x) = c_obj (e_cap x0) |- _ => rewrite H end.
+      edge Hc x0. }
+    apply (flow_slots G st rcv rep dst); auto.
+    apply (wf_grant G W _ _ _ _ _ Hg Hsd Hr).
+    apply (flow_slots G st t src ep); auto;
+      match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+  - (* Reply *)
+    cond; lk; lk; lk.
+    cond.
+    inversion Hs; subst st'; clear Hs.
+    apply (within_caps G st); auto.
+    intros e' [<-|He']; [|apply witness_self; auto].
+    apply (witness_from G st x1); simpl; auto using rsub_refl.
+    intros a z Hz.
+    assert (Hg : G (klbl st (fst cep)) AGrantReply (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
+    assert (Hsd : G (klbl st (fst cep)) Send (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
+    assert (Hr : G (klbl st (fst ep)) Receive (klbl st (c_obj (e_cap x0)))).
+    { match goal with H : c_obj (e_cap x) = c_obj (e_cap x0) |- _ => rewrite <- H end.
+      edge Hc x. }
+    apply (flow_slots G st caller cep dst); auto.
+    apply (wf_reply G W _ _ _ _ _ Hg Hsd Hr).
+    apply (flow_slots G st t src ep); auto;
+      match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+  - (* Bind *)
+    cond; lk; lk; inversion Hs; subst st'; clear Hs.
+    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm Hb]].
+    split; [|split]; simpl; auto.
+    intros b [<-|Hb']; simpl.
+    + assert (Ht : G (klbl st (fst tcb)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
+      assert (Hn : G (klbl st (fst cn)) Control (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
+      apply (wf_ctl_to G W _ _ _ _ Ht).
+      apply (flow_slots G st t cn tcb); auto.
+    + apply filter_In in Hb'; apply Hb; tauto.
+  - (* Map *)
+    cond; lk; lk; cond; inversion Hs; subst st'; clear Hs.
+    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm Hb]].
+    split; [|split]; simpl; auto.
+    assert (Hv : G (klbl st (fst vs)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
+    intros mp [<-|Hm']; simpl; [|apply Hm; auto].
+    split; [|intros Hwr]; apply (wf_ctl_to G W _ _ _ _ Hv);
+      apply (flow_slots G st t fr vs); auto; edge Hc x0.
+  - (* Unmap *)
+    cond; lk; inversion Hs; subst st'; clear Hs.
+    apply (within_sub G st); simpl; auto using incl_refl.
+    intros m Hm; apply filter_In in Hm; tauto.
+Qed.
+
+Theorem confinement_run : forall G st ops,
+  wf G -> within st G -> within (krun st ops) G.
+Proof.
+  intros G st ops W; revert st; induction ops as [|o ops IH]; simpl; auto.
+  intros st Hw; apply IH; unfold kstep_or_stay.
+  destruct (kstep st o) as [st'|] eqn:E; auto.
+  apply (confinement_step G st o st'); auto.
+Qed.
+
+(** The usable form: authority the policy does not allow never appears. *)
+Theorem confinement : forall G st ops x a y,
+  wf G -> within st G -> ~ G x a y -> ~ auth (krun st ops) x a y.
+Proof.
+  intros G st ops x a y W Hw Hn Ha; apply Hn.
+  apply (confinement_run G st ops W Hw); auto.
+Qed.
