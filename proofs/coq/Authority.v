@@ -501,3 +501,163 @@ Proof.
   intros G st ops x a y W Hw Hn Ha; apply Hn.
   apply (confinement_run G st ops W Hw); auto.
 Qed.
+
+(** ** Policies given as a finite table, with a decision procedure for [wf]
+
+    [pol tbl] is the reflexive closure of the triples listed in [tbl];
+    [wfb tbl] checks the [wf] rules over the labels named in [tbl], which
+    suffices ([wfb_sound]). Used by [Examples.v]. *)
+
+Definition authk_eqb (a b : authk) : bool := if authk_eq_dec a b then true else false.
+
+Definition tri_eqb (t u : nat * authk * nat) : bool :=
+  let '(x, a, y) := t in let '(x', a', y') := u in
+  (x =? x') && authk_eqb a a' && (y =? y').
+
+Definition polb (tbl : list (nat * authk * nat)) (x : nat) (a : authk) (y : nat) : bool :=
+  (x =? y) || existsb (tri_eqb (x, a, y)) tbl.
+
+Definition pol (tbl : list (nat * authk * nat)) : policy := fun x a y => polb tbl x a y = true.
+
+Definition labs (tbl : list (nat * authk * nat)) : list nat :=
+  flat_map (fun t => let '(x, _, y) := t in [x; y]) tbl.
+
+Definition all_authk : list authk := [Control; Receive; Send; AGrant; AGrantReply; ARead; AWrite].
+
+Lemma all_authk_in : forall a, In a all_authk.
+Proof. destruct a; simpl; auto 8. Qed.
+
+Definition wfb (tbl : list (nat * authk * nat)) : bool :=
+  let L := labs tbl in
+  let p := polb tbl in
+  forallb (fun x => forallb (fun y => forallb (fun a => forallb (fun z =>
+    implb (p x Control y && p x a z) (p y a z) &&
+    implb (p x Control y && p y a z) (p x a z)) L) all_authk) L) L &&
+  forallb (fun s => forallb (fun r => forallb (fun e => forallb (fun a => forallb (fun z =>
+    implb (p s AGrant e && p s Send e && p r Receive e && p s a z) (p r a z) &&
+    implb (p s AGrantReply e && p s Send e && p r Receive e && p r a z) (p s a z))
+    L) all_authk) L) L) L.
+
+Lemma polb_labs : forall tbl x a y,
+  polb tbl x a y = true -> x <> y -> In x (labs tbl) /\ In y (labs tbl).
+Proof.
+  unfold polb; intros tbl x a y H Hne.
+  apply orb_true_iff in H; destruct H as [H|H]; [apply Nat.eqb_eq in H; contradiction|].
+  apply existsb_exists in H; destruct H as [[[x' a'] y'] [Hin Ht]].
+  unfold tri_eqb in Ht; bool_hyps; subst.
+  unfold labs; split; apply in_flat_map; exists (x', a', y'); simpl; auto.
+Qed.
+
+Lemma polb_refl : forall tbl x a, polb tbl x a x = true.
+Proof. intros; unfold polb; rewrite Nat.eqb_refl; auto. Qed.
+
+Ltac forall_in H x Hx :=
+  rewrite forallb_forall in H; specialize (H x Hx).
+
+(** A label related to [x <> y] by the policy, or [x] itself, is named. *)
+Lemma lab_of : forall tbl x a z,
+  In x (labs tbl) -> polb tbl x a z = true -> In z (labs tbl).
+Proof.
+  intros tbl x a z Hx H; destruct (Nat.eq_dec x z) as [<-|Hne]; auto.
+  apply (polb_labs tbl x a z H Hne).
+Qed.
+
+Lemma lab_of_r : forall tbl x a z,
+  In z (labs tbl) -> polb tbl x a z = true -> In x (labs tbl).
+Proof.
+  intros tbl x a z Hz H; destruct (Nat.eq_dec x z) as [->|Hne]; auto.
+  apply (polb_labs tbl x a z H Hne).
+Qed.
+
+Lemma wfb_sound : forall tbl, wfb tbl = true -> wf (pol tbl).
+Proof.
+  unfold wfb, pol; intros tbl H; apply andb_true_iff in H; destruct H as [Hc Hgr].
+  assert (Ctl : forall x y a z, polb tbl x Control y = true -> x <> y ->
+    In z (labs tbl) ->
+    (polb tbl x a z = true -> polb tbl y a z = true) /\
+    (polb tbl y a z = true -> polb tbl x a z = true)).
+  { intros x y a z Hxy Hne Hz.
+    destruct (polb_labs _ _ _ _ Hxy Hne) as [Hx Hy].
+    forall_in Hc x Hx; forall_in Hc y Hy; forall_in Hc a (all_authk_in a); forall_in Hc z Hz.
+    rewrite Hxy in Hc; simpl in Hc; apply andb_true_iff in Hc; destruct Hc as [C1 C2].
+    split; intros Hp; [rewrite Hp in C1|rewrite Hp in C2]; auto. }
+  constructor.
+  - intros; apply polb_refl.
+  - intros x y a z Hxy Hxz; destruct (Nat.eq_dec x y) as [<-|Hne]; auto.
+    destruct (polb_labs _ _ _ _ Hxy Hne) as [Hx _].
+    apply (Ctl x y a z Hxy Hne (lab_of _ _ _ _ Hx Hxz)); auto.
+  - intros x y a z Hxy Hyz; destruct (Nat.eq_dec x y) as [<-|Hne]; auto.
+    destruct (polb_labs _ _ _ _ Hxy Hne) as [_ Hy].
+    apply (Ctl x y a z Hxy Hne (lab_of _ _ _ _ Hy Hyz)); auto.
+  - intros s r e a z Hg Hs Hr Hz; destruct (Nat.eq_dec s r) as [<-|Hne]; auto.
+    assert (Hl : In s (labs tbl) /\ In r (labs tbl) /\ In e (labs tbl)).
+    { destruct (Nat.eq_dec s e) as [Hse|Hse]; destruct (Nat.eq_dec r e) as [Hre|Hre].
+      - congruence.
+      - destruct (polb_labs _ _ _ _ Hr Hre); subst s; auto.
+      - destruct (polb_labs _ _ _ _ Hg Hse); subst r; auto.
+      - destruct (polb_labs _ _ _ _ Hg Hse); destruct (polb_labs _ _ _ _ Hr Hre); auto. }
+    destruct Hl as [Hsl [Hrl Hel]].
+    forall_in Hgr s Hsl; forall_in Hgr r Hrl; forall_in Hgr e Hel;
+      forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
+    rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
+    apply andb_true_iff in Hgr; destruct Hgr as [G1 _]; auto.
+  - intros c s e a z Hg Hs Hr Hz; destruct (Nat.eq_dec c s) as [<-|Hne]; auto.
+    assert (Hl : In c (labs tbl) /\ In s (labs tbl) /\ In e (labs tbl)).
+    { destruct (Nat.eq_dec c e) as [Hce|Hce]; destruct (Nat.eq_dec s e) as [Hse|Hse].
+      - congruence.
+      - destruct (polb_labs _ _ _ _ Hr Hse); subst c; auto.
+      - destruct (polb_labs _ _ _ _ Hg Hce); subst s; auto.
+      - destruct (polb_labs _ _ _ _ Hg Hce); destruct (polb_labs _ _ _ _ Hr Hse); auto. }
+    destruct Hl as [Hcl [Hsl Hel]].
+    forall_in Hgr c Hcl; forall_in Hgr s Hsl; forall_in Hgr e Hel;
+      forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
+    rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
+    apply andb_true_iff in Hgr; destruct Hgr as [_ G2]; auto.
+Qed.
+
+(** A decision procedure for [within] against a table policy. *)
+Definition withinb (tbl : list (nat * authk * nat)) (st : kstate) : bool :=
+  let l := klbl st in
+  forallb (fun e => forallb (fun a =>
+      implb (match c_type (e_cap e) with
+             | EndpointObj | NotificationObj =>
+                 match a with
+                 | Receive => r_read (c_rights (e_cap e))
+                 | Send => r_write (c_rights (e_cap e))
+                 | AGrant => r_grant (c_rights (e_cap e))
+                 | AGrantReply => r_grant_reply (c_rights (e_cap e))
+                 | _ => false
+                 end
+             | FrameObj =>
+                 match a with
+                 | ARead => r_read (c_rights (e_cap e))
+                 | AWrite => r_write (c_rights (e_cap e))
+                 | _ => false
+                 end
+             | _ => match a with Control => true | _ => false end
+             end)
+            (polb tbl (l (fst (e_slot e))) a (l (c_obj (e_cap e))))) all_authk) (kctes st) &&
+  forallb (fun m => polb tbl (l (m_vs m)) ARead (l (m_frame m)) &&
+                    implb (m_write m) (polb tbl (l (m_vs m)) AWrite (l (m_frame m)))) (kmaps st) &&
+  forallb (fun b => polb tbl (l (fst b)) Control (l (snd b))) (kbind st).
+
+Lemma withinb_sound : forall tbl st, withinb tbl st = true -> within st (pol tbl).
+Proof.
+  unfold withinb, pol; intros tbl st H.
+  apply andb_true_iff in H; destruct H as [H Hb]; apply andb_true_iff in H; destruct H as [Hc Hm].
+  apply within_iff; split; [|split].
+  - intros e He a Ha; rewrite forallb_forall in Hc; specialize (Hc e He).
+    rewrite forallb_forall in Hc; specialize (Hc a (all_authk_in a)).
+    unfold cap_auth in Ha.
+    destruct (c_type (e_cap e)); simpl in Hc;
+      repeat match goal with
+      | H : _ \/ _ |- _ => destruct H
+      | H : _ /\ _ |- _ => destruct H
+      end; subst a;
+      repeat match goal with H : ?b = true, H1 : context [?b] |- _ => rewrite H in H1 end;
+      auto.
+  - intros m Hm'; rewrite forallb_forall in Hm; specialize (Hm m Hm').
+    apply andb_true_iff in Hm; destruct Hm as [M1 M2].
+    split; auto; intros Hw; rewrite Hw in M2; auto.
+  - intros b Hb'; rewrite forallb_forall in Hb; auto.
+Qed.
