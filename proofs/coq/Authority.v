@@ -161,13 +161,27 @@ Proof.
   destruct (lookup_some _ _ _ L); auto.
 Qed.
 
+Lemma rand_sub : forall a b, rsub (rand a b) b.
+Proof.
+  intros [a1 a2 a3 a4] [b1 b2 b3 b4]; unfold rsub, rand; simpl.
+  repeat split; intros H; apply andb_true_iff in H; tauto.
+Qed.
+
 Lemma derive_some : forall c r b c',
   derive c r b = Some c' ->
   c_obj c' = c_obj c /\ c_type c' = c_type c /\ rsub (c_rights c') (c_rights c).
 Proof.
   unfold derive; intros c r b c' H.
-  destruct (rsubb r (c_rights c)) eqn:R; try discriminate; apply rsubb_sound in R.
-  destruct (b =? 0); [|destruct (c_badge c =? 0)]; inversion H; subst; simpl; auto.
+  destruct (c_type c) eqn:T; try discriminate;
+    try (inversion H; subst; simpl; auto using rsub_refl; fail);
+    destruct (b =? 0); try destruct (c_badge c =? 0); inversion H; subst; simpl;
+    auto using rand_sub.
+Qed.
+
+Lemma kmutate_some : forall c b c', kmutate c b = Some c' -> c' = c.
+Proof.
+  unfold kmutate; intros c b c' H; destruct (c_type c); try destruct (b =? 0);
+    inversion H; auto.
 Qed.
 
 (** ** Capability changes that keep the rest *)
@@ -229,7 +243,7 @@ Qed.
 
 Lemma collect_within : forall G st, within st G -> within (collect st) G.
 Proof.
-  intros G st; unfold collect; generalize (S (length (kobjs st))).
+  intros G st; unfold collect; generalize (2 * S (length (kobjs st))).
   intros n; revert st; induction n as [|n IH]; simpl; auto.
   intros st Hw; apply IH.
   destruct (collect_pass_sub st) as [L [C [M B]]].
@@ -286,7 +300,8 @@ Lemma kcreate_within : forall G st t x u ty size d st',
 Proof.
   intros G st t x u ty size d st' W Hw Hx Hux Hu Ht Hs.
   unfold kcreate in Hs.
-  destruct (usable st t d && kempty st d && (kwm st (o_id u) + size <=? o_size u)
+  destruct (usable st t d && kempty st d
+            && (roundup (kwm st (o_id u)) size + size <=? o_size u)
             && unused st (knext_obj st)) eqn:C; try discriminate.
   bool_hyps; inversion Hs; subst st'; clear Hs; simpl.
   destruct (unused_spec _ _ H0) as [No [Nc [Nm Nb]]].
@@ -370,10 +385,13 @@ Proof.
   { intros e a He Ha; apply Hw; apply auth_cap; auto. }
   destruct o; simpl in Hs.
   - (* Copy *)
-    cond; lk; inversion Hs; subst st'; clear Hs.
+    cond; lk.
+    destruct (derive (e_cap x) all_rights 0) as [c|] eqn:D; try discriminate.
+    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
+    inversion Hs; subst st'; clear Hs.
     apply (within_caps G st); auto.
     intros e' [<-|He']; [|apply witness_self; auto].
-    apply (witness_from G st x); simpl; auto using rsub_refl.
+    apply (witness_from G st x); simpl; auto.
     subst src; apply (flow_slots G st t); auto.
   - (* Mint *)
     cond; lk.
@@ -392,12 +410,12 @@ Proof.
     subst src; apply (flow_slots G st t); auto.
   - (* Mutate *)
     cond; lk.
-    destruct (derive (e_cap x) r badge) as [c|] eqn:D; try discriminate.
-    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
+    destruct (kmutate (e_cap x) data) as [c|] eqn:D; try discriminate.
+    apply kmutate_some in D; subst c.
     inversion Hs; subst st'; clear Hs.
     apply (within_caps G st); auto.
     intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
-    apply (witness_from G st x); simpl; auto.
+    apply (witness_from G st x); simpl; auto using rsub_refl.
     subst src; apply (flow_slots G st t); auto.
   - (* Rotate *)
     cond; lk; lk; inversion Hs; subst st'; clear Hs.

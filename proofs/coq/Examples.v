@@ -181,8 +181,8 @@ Definition wo : rights := mkRights false true false false.
     [b+7] endpoint, [b+8] frame, [b+9] VSpace. *)
 Definition build_domain (ut b : nat) : list kop :=
   let c := b + 5 in let t := b + 6 in let e := b + 7 in let f := b + 8 in let p := b + 9 in
-  [KRetype 1 (0, ut) Untyped 8 [(0, b); (0, b + 1); (0, b + 2); (0, b + 3); (0, b + 4)];
-   KRetype 1 (0, b) CNodeObj 8 [(0, c)];
+  [KRetype 1 (0, ut) Untyped 512 [(0, b); (0, b + 1); (0, b + 2); (0, b + 3); (0, b + 4)];
+   KRetype 1 (0, b) CNodeObj 512 [(0, c)];
    KRetype 1 (0, b + 1) TCBObj 4 [(0, t)];
    KRetype 1 (0, b + 2) EndpointObj 2 [(0, e)];
    KRetype 1 (0, b + 3) FrameObj 8 [(0, f)];
@@ -192,7 +192,7 @@ Definition build_domain (ut b : nat) : list kop :=
    KBind 1 (0, t) (0, c); KMap 1 (0, p) (0, f) 1].
 
 Definition tile_boot : kstate :=
-  kinit 0 64 [(0, 64, 0); (64, 64, 1); (128, 64, 2); (192, 64, 3)].
+  kinit 0 64 [(0, 4096, 0); (4096, 4096, 1); (8192, 4096, 2); (12288, 4096, 3)].
 
 (** Console: objects 6..15 (CNode 11, TCB 12, endpoint 13); echo: 16..25
     (CNode 21, TCB 22, endpoint 23); client: 26..35 (CNode 31, TCB 32). *)
@@ -285,9 +285,9 @@ Example tile_after :
   kstep tile (KReply 22 (21, 2) (21, 3) 32 (31, 6) (31, 7)) = None /\
   kstep tile (KCopy 22 (31, 3) (21, 7)) = None /\
   kstep tile (KCopy 22 (21, 3) (21, 8)) = None /\
-  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) wo 7;
+  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) 0;
                       KDelete 22 (21, 7)]) (21, 6) = Some (13, EndpointObj, false, true) /\
-  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) wo 7;
+  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) 0;
                       KDelete 22 (21, 7)]) (21, 7) = None /\
   map m_frame (kmaps (krun tile [KMove 22 (21, 3) (21, 7); KDelete 22 (21, 7)])) = [34; 14].
 Proof. vm_compute; repeat split; reflexivity. Qed.

@@ -61,10 +61,14 @@ Definition reach (st : kstate) (r c : nat) : bool :=
   existsb (fun e => (fst (e_slot e) =? r) && otype_eqb (c_type (e_cap e)) CNodeObj
                     && (c_obj (e_cap e) =? c)) (kctes st).
 
-(** The slot exists: its CNode is live and the index is in range. *)
+(** Bytes per CNode slot, as in the kernel (`SLOT_SIZE_BITS` = 6). *)
+Definition slot_bytes : nat := 64.
+
+(** The slot exists: its CNode is live and the index is below the CNode's
+    slot count ([o_size] bytes, [slot_bytes] per slot). *)
 Definition slot_ok (st : kstate) (s : slot) : bool :=
   match find_obj (kobjs st) (fst s) with
-  | Some o => otype_eqb (o_type o) CNodeObj && (snd s <? o_size o)
+  | Some o => otype_eqb (o_type o) CNodeObj && (S (snd s) * slot_bytes <=? o_size o)
   | None => false
   end.
 
@@ -81,24 +85,29 @@ Definition set_kctes (st : kstate) (l : list cte) : kstate :=
   mkK (kobjs st) l (klbl st) (kwm st) (kmaps st) (kbind st) (knext_obj st) (knext_node st).
 
 (** ** Reclamation
-    An object with no capability and no live child object is destroyed;
-    with it go the contents of a destroyed CNode, the mappings of a
-    destroyed frame or VSpace and the binding of a destroyed TCB or root
-    CNode. One pass may expose new garbage, so it is iterated. *)
+    An object with no capability, no live child object and no thread using
+    it as CSpace root is destroyed (a bound root is held by its TCB, as the
+    kernel holds it in the TCB's own slots); with it go the contents of a
+    destroyed CNode, the mappings of a destroyed frame or VSpace and the
+    binding of a destroyed TCB. A binding whose thread is not among the
+    objects (a thread outside the model, as the model checker's) stays.
+    One pass may expose new garbage, so it is iterated. *)
 Definition alive (os : list obj) (i : nat) : bool := existsb (fun o => o_id o =? i) os.
 
+Definition is_root (bs : list (nat * nat)) (i : nat) : bool := existsb (fun b => snd b =? i) bs.
+
 Definition collect_pass (st : kstate) : kstate :=
-  let os := filter (fun o => has_cap (kctes st) (o_id o) || has_child (kobjs st) (o_id o))
-                   (kobjs st) in
+  let os := filter (fun o => has_cap (kctes st) (o_id o) || has_child (kobjs st) (o_id o)
+                             || is_root (kbind st) (o_id o)) (kobjs st) in
   mkK os (filter (fun e => alive os (fst (e_slot e))) (kctes st)) (klbl st) (kwm st)
       (filter (fun m => alive os (m_vs m) && alive os (m_frame m)) (kmaps st))
-      (filter (fun b => alive os (fst b) && alive os (snd b)) (kbind st))
+      (filter (fun b => negb (alive (kobjs st) (fst b)) || alive os (fst b)) (kbind st))
       (knext_obj st) (knext_node st).
 
 Fixpoint collect_iter (n : nat) (st : kstate) : kstate :=
   match n with 0 => st | S n' => collect_iter n' (collect_pass st) end.
 
-Definition collect (st : kstate) : kstate := collect_iter (S (length (kobjs st))) st.
+Definition collect (st : kstate) : kstate := collect_iter (2 * S (length (kobjs st))) st.
 
 (** A capability [c] derived from entry [p] into [dst] (a CDT child of [p]). *)
 Definition kinsert (st : kstate) (p : cte) (dst : slot) (c : cap) : kstate :=
@@ -106,14 +115,38 @@ Definition kinsert (st : kstate) (p : cte) (dst : slot) (c : cap) : kstate :=
                  (knext_obj st) (S (knext_node st)))
             (mkCte dst c (knext_node st) (e_node p :: e_anc p) :: kctes st).
 
-(** Rights and badge of a minted or mutated capability: rights [r] must be
-    a subset; a badge [b <> 0] may only be set on an unbadged capability. *)
+Definition rand (a b : rights) : rights :=
+  mkRights (r_read a && r_read b) (r_write a && r_write b) (r_grant a && r_grant b)
+           (r_grant_reply a && r_grant_reply b).
+
+(** A copied or minted capability, as the kernel's [cap::derive]: untyped
+    and reply capabilities cannot be copied; endpoint, notification and
+    frame rights are the source's intersected with the mask [r] (other
+    types carry no rights in the kernel and keep theirs); a badge [b <> 0]
+    may only be set on an unbadged endpoint or notification capability
+    ([b = 0] keeps the badge). CNode guards are not modelled. *)
 Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
-  if rsubb r (c_rights c) then
-    if b =? 0 then Some (mkCap (c_obj c) (c_type c) r (c_badge c))
-    else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) r b)
-    else None
-  else None.
+  match c_type c with
+  | Untyped | ReplyObj => None
+  | EndpointObj | NotificationObj =>
+      if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
+      else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
+      else None
+  | FrameObj => Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
+  | _ => Some c
+  end.
+
+(** A mutated capability: it moves unchanged (a CNode's new guard is not
+    modelled); a non-zero [data] on an endpoint or notification would
+    change the badge in place and is refused (seL4's rule). *)
+Definition kmutate (c : cap) (data : nat) : option cap :=
+  match c_type c with
+  | EndpointObj | NotificationObj => if data =? 0 then Some c else None
+  | _ => Some c
+  end.
+
+(** [w] rounded up to a multiple of [a] (objects are aligned to their size). *)
+Definition roundup (w a : nat) : nat := if a =? 0 then w else ((w + a - 1) / a) * a.
 
 (** ** Retype: one object at the watermark of untyped [u], labelled as [u] *)
 (** Object id [n] appears nowhere in the state. The next id always
@@ -128,15 +161,16 @@ Definition unused (st : kstate) (n : nat) : bool :=
 
 Definition kcreate (st : kstate) (t : nat) (x : cte) (u : obj)
            (ty : otype) (size : nat) (d : slot) : option kstate :=
-  if usable st t d && kempty st d && (kwm st (o_id u) + size <=? o_size u)
+  let off := roundup (kwm st (o_id u)) size in
+  if usable st t d && kempty st d && (off + size <=? o_size u)
      && unused st (knext_obj st) then
     let n := knext_obj st in
-    let no := mkObj n ty (o_base u + kwm st (o_id u)) size (Some (o_id u)) in
+    let no := mkObj n ty (o_base u + off) size (Some (o_id u)) in
     Some (mkK (no :: kobjs st)
               (mkCte d (mkCap n ty (c_rights (e_cap x)) 0) (knext_node st)
                      (e_node x :: e_anc x) :: kctes st)
               (fun i => if i =? n then klbl st (o_id u) else klbl st i)
-              (upd (kwm st) (o_id u) (kwm st (o_id u) + size))
+              (upd (kwm st) (o_id u) (off + size))
               (kmaps st) (kbind st) (S n) (S (knext_node st)))
   else None.
 
@@ -156,7 +190,7 @@ Inductive kop :=
 | KCopy (t : nat) (src dst : slot)
 | KMint (t : nat) (src dst : slot) (r : rights) (badge : nat)
 | KMove (t : nat) (src dst : slot)
-| KMutate (t : nat) (src dst : slot) (r : rights) (badge : nat)
+| KMutate (t : nat) (src dst : slot) (data : nat)
 | KRotate (t : nat) (src pivot dst : slot)
 | KDelete (t : nat) (s : slot)
 | KRevoke (t : nat) (s : slot)
@@ -193,7 +227,11 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
   | KCopy t src dst =>
       if usable st t src && usable st t dst && kempty st dst then
         match lookup (kctes st) src with
-        | Some x => Some (kinsert st x dst (e_cap x))
+        | Some x =>
+            match derive (e_cap x) all_rights 0 with
+            | Some c => Some (kinsert st x dst c)
+            | None => None
+            end
         | None => None
         end
       else None
@@ -217,11 +255,11 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
         | None => None
         end
       else None
-  | KMutate t src dst r b =>
+  | KMutate t src dst data =>
       if usable st t src && usable st t dst && kempty st dst then
         match lookup (kctes st) src with
         | Some x =>
-            match derive (e_cap x) r b with
+            match kmutate (e_cap x) data with
             | Some c =>
                 Some (set_kctes st (mkCte dst c (e_node x) (e_anc x)
                                       :: remove_slot src (kctes st)))
@@ -261,8 +299,10 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
         | Some x =>
             match find_obj (kobjs st) (c_obj (e_cap x)) with
             | Some u =>
-                if otype_eqb (o_type u) Untyped && negb (has_child (kobjs st) (o_id u)) then
-                  kretype_loop (mkK (kobjs st) (kctes st) (klbl st) (upd (kwm st) (o_id u) 0)
+                if otype_eqb (o_type u) Untyped then
+                  let w := if has_child (kobjs st) (o_id u) then kwm st
+                           else upd (kwm st) (o_id u) 0 in
+                  kretype_loop (mkK (kobjs st) (kctes st) (klbl st) w
                                     (kmaps st) (kbind st) (knext_obj st) (knext_node st))
                                t x u ty size dsts
                 else None
@@ -366,7 +406,7 @@ Fixpoint boot_uts (i : nat) (us : list (nat * nat * nat)) : list obj * list cte 
 
 Definition kinit (root_lbl slots : nat) (us : list (nat * nat * nat)) : kstate :=
   let '(os, es) := boot_uts 2 us in
-  mkK (mkObj 0 CNodeObj 0 slots None :: mkObj 1 TCBObj 0 1 None :: os)
+  mkK (mkObj 0 CNodeObj 0 (slots * slot_bytes) None :: mkObj 1 TCBObj 0 1 None :: os)
       (mkCte (0, 0) (mkCap 0 CNodeObj all_rights 0) 0 [] ::
        mkCte (0, 1) (mkCap 1 TCBObj all_rights 0) 1 [] :: es)
       (ut_lbl root_lbl us) (fun _ => 0) [] [(1, 0)]
