@@ -427,11 +427,13 @@ Proof.
       srw; apply (flow_slots G st t); auto.
     + apply witness_self; eapply remove_in; eapply remove_in; eauto.
   - (* Delete *)
-    cond; lk; inversion Hs; subst st'; clear Hs.
+    cond; destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion Hs; subst; auto].
+    destruct (lookup_some _ _ _ L); inversion Hs; subst st'; clear Hs.
     apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
     intros e He; eapply remove_in; eauto.
   - (* Revoke *)
-    cond; lk; inversion Hs; subst st'; clear Hs.
+    cond; destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion Hs; subst; auto].
+    destruct (lookup_some _ _ _ L); inversion Hs; subst st'; clear Hs.
     apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
     intros e He; apply filter_In in He; tauto.
   - (* Retype *)

@@ -214,7 +214,9 @@ Inductive kop :=
     [KMap t vs fr va]: the frame of the capability at [fr] (read right;
     writable if it has the write right) is mapped at [va] in the VSpace of
     the capability at [vs] (a page-table root), if nothing is mapped there.
-    [KUnmap t vs va] removes that mapping. *)
+    [KUnmap t vs va] removes that mapping.
+    [KDelete] and [KRevoke] of an empty slot succeed and change nothing, as
+    in the kernel (and seL4). *)
 
 Definition is_type (st : kstate) (s : slot) (ty : otype) : option cte :=
   match lookup (kctes st) s with
@@ -283,14 +285,14 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
       if usable st t s then
         match lookup (kctes st) s with
         | Some _ => Some (collect (set_kctes st (remove_slot s (kctes st))))
-        | None => None
+        | None => Some st
         end
       else None
   | KRevoke t s =>
       if usable st t s then
         match lookup (kctes st) s with
         | Some x => Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
-        | None => None
+        | None => Some st
         end
       else None
   | KRetype t ut ty size dsts =>

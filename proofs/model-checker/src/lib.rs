@@ -17,6 +17,7 @@ pub mod invariants;
 pub mod mapping;
 pub mod memory;
 pub mod op;
+pub mod refinement;
 pub mod universe;
 
 pub use explore::{Config, Outcome, Report, Stats, TraceError, Violation, explore, run_trace};
