@@ -31,12 +31,15 @@ use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_kernel::cap::{Cap, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 
-/// An object as the abstraction sees it: physical base, model type name and size in bytes.
+/// An object as the abstraction sees it: physical base, model type name and size in bytes;
+/// `depth` tells apart an untyped and the untyped of the same size retyped from it (the
+/// number of such CDT ancestors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Object {
     base: u64,
     kind: &'static str,
     size: u64,
+    depth: usize,
 }
 
 /// A capability as the abstraction sees it.
@@ -56,19 +59,20 @@ fn rights_digits(rights: Rights) -> String {
 /// The abstraction of one capability, or why it has none.
 fn view(cap: &Cap) -> Result<CapView, String> {
     let all = || rights_digits(Rights::ALL);
-    let plain = |base, kind, size_bits: u32| CapView { object: Object { base, kind, size: 1 << size_bits }, rights: all(), badge: 0, watermark: None };
+    let plain =
+        |base, kind, size_bits: u32| CapView { object: Object { base, kind, size: 1 << size_bits, depth: 0 }, rights: all(), badge: 0, watermark: None };
     Ok(match *cap {
         Cap::Untyped { paddr, size_bits, free_offset, .. } => {
             CapView { watermark: Some(free_offset), ..plain(paddr, "untyped", u32::from(size_bits)) }
         }
         Cap::Endpoint { paddr, badge, rights } => CapView {
-            object: Object { base: paddr, kind: "endpoint", size: 1 << ObjectType::Endpoint.size_bits(0) },
+            object: Object { base: paddr, kind: "endpoint", size: 1 << ObjectType::Endpoint.size_bits(0), depth: 0 },
             rights: rights_digits(rights),
             badge,
             watermark: None,
         },
         Cap::Notification { paddr, badge, rights } => CapView {
-            object: Object { base: paddr, kind: "notification", size: 1 << ObjectType::Notification.size_bits(0) },
+            object: Object { base: paddr, kind: "notification", size: 1 << ObjectType::Notification.size_bits(0), depth: 0 },
             rights: rights_digits(rights),
             badge,
             watermark: None,
@@ -98,6 +102,20 @@ fn retype_object(kind: ObjectType, size_bits: u32) -> Result<(&'static str, u64)
     Ok((name, 1 << kind.size_bits(size_bits)))
 }
 
+/// The capability in every occupied slot, in CDT order with its CDT ancestors, each untyped
+/// told apart from a same-sized untyped it was retyped from ([`Object::depth`]).
+fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, String> {
+    let mut views = Vec::new();
+    for (at, ancestors) in cdt_ancestors(memory) {
+        let mut cap = view(&memory.cap(at))?;
+        if cap.object.kind == "untyped" {
+            cap.object.depth = ancestors.iter().filter(|a| view(&memory.cap(**a)).is_ok_and(|v| v.object == cap.object)).count();
+        }
+        views.push((at, cap, ancestors));
+    }
+    Ok(views)
+}
+
 /// The objects of a state: every object a capability names, plus the universe's external
 /// CNodes (a thread's CSpace root), sorted; a model object id is the position plus one.
 fn objects(universe: &Universe, memory: &Memory) -> Result<Vec<Object>, String> {
@@ -105,11 +123,9 @@ fn objects(universe: &Universe, memory: &Memory) -> Result<Vec<Object>, String> 
         .cnodes
         .iter()
         .filter(|c| c.external)
-        .map(|c| Object { base: c.paddr, kind: "cnode", size: 1 << (u32::from(c.radix) + SLOT_SIZE_BITS) })
+        .map(|c| Object { base: c.paddr, kind: "cnode", size: 1 << (u32::from(c.radix) + SLOT_SIZE_BITS), depth: 0 })
         .collect();
-    for (_, slot) in memory.occupied() {
-        objects.push(view(&slot.cap)?.object);
-    }
+    objects.extend(views(memory)?.into_iter().map(|(_, cap, _)| cap.object));
     objects.sort_unstable();
     objects.dedup();
     Ok(objects)
@@ -158,19 +174,24 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     let id = |object: Object| objects.iter().position(|o| *o == object).map(|i| i + 1).expect("every object was collected");
     let mut text = String::new();
     for (i, o) in objects.iter().enumerate() {
-        // The parent: the smallest untyped strictly containing the object.
+        // The parent: the smallest untyped containing the object (for a same-sized
+        // untyped, the one it was retyped from).
         let parent = objects
             .iter()
             .enumerate()
-            .filter(|(_, u)| u.kind == "untyped" && u.size > o.size && u.base <= o.base && o.base + o.size <= u.base + u.size)
-            .min_by_key(|(_, u)| u.size)
+            .filter(|(_, u)| {
+                u.kind == "untyped"
+                    && u.base <= o.base
+                    && o.base + o.size <= u.base + u.size
+                    && (u.size > o.size || (u.size == o.size && u.depth < o.depth))
+            })
+            .min_by_key(|(_, u)| (u.size, std::cmp::Reverse(u.depth)))
             .map_or("-".to_string(), |(j, _)| (j + 1).to_string());
         text.push_str(&format!("obj {} {} {} {} {}\n", i + 1, o.kind, o.base, o.size, parent));
     }
-    let ancestors = cdt_ancestors(memory);
-    let node = |at: SlotRef| ancestors.iter().position(|(s, _)| *s == at).map(|i| i + 1).expect("every occupied slot is in a CDT list");
-    for (at, anc) in &ancestors {
-        let cap = view(&memory.cap(*at))?;
+    let views = views(memory)?;
+    let node = |at: SlotRef| views.iter().position(|(s, _, _)| *s == at).map(|i| i + 1).expect("every occupied slot is in a CDT list");
+    for (at, cap, anc) in &views {
         let (cnode, index) = locate(&objects, *at)?;
         let anc = if anc.is_empty() { "-".to_string() } else { anc.iter().map(|s| node(*s).to_string()).collect::<Vec<_>>().join(",") };
         text.push_str(&format!("cte {cnode} {index} {} {} {} {} {} {anc}\n", id(cap.object), cap.object.kind, cap.rights, cap.badge, node(*at)));
@@ -180,7 +201,7 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     }
     let root = universe.cnodes.iter().find(|c| c.external).ok_or("the universe has no external CNode (thread root)")?;
     text.push_str(&format!("bind 0 {}\n", locate(&objects, root.slot(0))?.0));
-    text.push_str(&format!("next {} {}\n", objects.len() + 1, ancestors.len() + 1));
+    text.push_str(&format!("next {} {}\n", objects.len() + 1, views.len() + 1));
     Ok(text)
 }
 
@@ -214,8 +235,7 @@ pub fn observe(universe: &Universe, after: Option<&Memory>) -> Result<String, St
     let Some(memory) = after else { return Ok("none\n".into()) };
     let objects = objects(universe, memory)?;
     let mut lines = Vec::new();
-    for (at, slot) in memory.occupied() {
-        let cap = view(&slot.cap)?;
+    for (at, cap, _) in views(memory)? {
         let (cnode, index) = locate(&objects, at)?;
         let watermark = cap.watermark.map_or("-".to_string(), |w| w.to_string());
         lines.push(format!(
