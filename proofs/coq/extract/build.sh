@@ -4,13 +4,13 @@
 #
 #   bash proofs/coq/extract/build.sh OUTDIR     -> OUTDIR/tileos-coq-step
 #
-# Needs coqc (Debian coq) and ocamlfind/ocamlopt (Debian ocaml-findlib,
-# ocaml-nox); `make deps` installs them. Works in a scratch directory.
+# Needs coqc (Debian coq) and ocamlopt (Debian ocaml); `make deps` installs
+# them. Works in a scratch directory; takes about 10 s.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: build.sh OUTDIR}"
-for tool in coqc ocamlfind; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "build.sh: $tool not found (make deps installs coq, ocaml-nox and ocaml-findlib)" >&2; exit 1; }
+for tool in coqc ocamlopt; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "build.sh: $tool not found (make deps installs the Debian packages coq and ocaml)" >&2; exit 1; }
 done
 mkdir -p "$out"
 work="$(mktemp -d /tmp/tileos-coq-extract.XXXXXX)"
@@ -20,6 +20,6 @@ cd "$work"
 coqc -Q . Tileos Model.v
 coqc -Q . Tileos Kernel.v
 coqc -Q . Tileos Extract.v
-ocamlfind ocamlopt -package stdlib -w -a kernel_model.mli kernel_model.ml driver.ml -o tileos-coq-step 2>/dev/null ||
-  ocamlopt -w -a kernel_model.mli kernel_model.ml driver.ml -o tileos-coq-step
+# -w -a: the extracted code has unused bindings by construction.
+ocamlopt -w -a kernel_model.mli kernel_model.ml driver.ml -o tileos-coq-step
 cp tileos-coq-step "$out/tileos-coq-step"

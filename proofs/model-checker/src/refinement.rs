@@ -59,8 +59,12 @@ fn rights_digits(rights: Rights) -> String {
 /// The abstraction of one capability, or why it has none.
 fn view(cap: &Cap) -> Result<CapView, String> {
     let all = || rights_digits(Rights::ALL);
-    let plain =
-        |base, kind, size_bits: u32| CapView { object: Object { base, kind, size: 1 << size_bits, depth: 0 }, rights: all(), badge: 0, watermark: None };
+    let plain = |base, kind, size_bits: u32| CapView {
+        object: Object { base, kind, size: 1 << size_bits, depth: 0 },
+        rights: all(),
+        badge: 0,
+        watermark: None,
+    };
     Ok(match *cap {
         Cap::Untyped { paddr, size_bits, free_offset, .. } => {
             CapView { watermark: Some(free_offset), ..plain(paddr, "untyped", u32::from(size_bits)) }
@@ -194,7 +198,14 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     for (at, cap, anc) in &views {
         let (cnode, index) = locate(&objects, *at)?;
         let anc = if anc.is_empty() { "-".to_string() } else { anc.iter().map(|s| node(*s).to_string()).collect::<Vec<_>>().join(",") };
-        text.push_str(&format!("cte {cnode} {index} {} {} {} {} {} {anc}\n", id(cap.object), cap.object.kind, cap.rights, cap.badge, node(*at)));
+        text.push_str(&format!(
+            "cte {cnode} {index} {} {} {} {} {} {anc}\n",
+            id(cap.object),
+            cap.object.kind,
+            cap.rights,
+            cap.badge,
+            node(*at)
+        ));
         if let Some(watermark) = cap.watermark {
             text.push_str(&format!("wm {} {watermark}\n", id(cap.object)));
         }
@@ -275,7 +286,7 @@ impl CoqStep {
     /// The Coq model's result of `op` (a line of [`op_line`]) on `state` (of
     /// [`abstract_state`]), in [`observe`]'s form.
     pub fn step(&mut self, state: &str, op: &str) -> Result<String, String> {
-        write!(self.input, "{state}op {op}\n").and_then(|()| self.input.flush()).map_err(|e| format!("writing to the driver: {e}"))?;
+        writeln!(self.input, "{state}op {op}").and_then(|()| self.input.flush()).map_err(|e| format!("writing to the driver: {e}"))?;
         let mut result = String::new();
         loop {
             let mut line = String::new();
