@@ -376,6 +376,62 @@ Proof.
               (usable_eqv G st t s2 W Hw H2)); auto.
 Qed.
 
+Lemma derive_into_within : forall G st t src dst r b st',
+  wf G -> within st G -> derive_into st t src dst r b = Some st' -> within st' G.
+Proof.
+  intros G st t src dst r b st' W Hw Hs; unfold derive_into in Hs.
+  cond; lk.
+  destruct (derive (e_cap x) r b) as [c|] eqn:D; try discriminate.
+  destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
+  inversion Hs; subst st'; clear Hs.
+  apply (within_caps G st); auto.
+  intros e' [<-|He']; [|apply witness_self; auto].
+  apply (witness_from G st x); simpl; auto.
+  subst src; apply (flow_slots G st t); auto.
+Qed.
+
+Lemma relocate_within : forall G st t src dst f st',
+  wf G -> within st G -> (forall c c', f c = Some c' -> c' = c) ->
+  relocate st t src dst f = Some st' -> within st' G.
+Proof.
+  intros G st t src dst f st' W Hw Hf Hs; unfold relocate in Hs.
+  cond; lk.
+  destruct (f (e_cap x)) as [c|] eqn:D; try discriminate.
+  apply Hf in D; subst c.
+  inversion Hs; subst st'; clear Hs.
+  apply (within_caps G st); auto.
+  intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
+  apply (witness_from G st x); simpl; auto using rsub_refl.
+  subst src; apply (flow_slots G st t); auto.
+Qed.
+
+(** An IPC transfer keeps the authority within [G] if the rights [ok]
+    accepts let authority flow from the sender's endpoint capability's CNode
+    to the receiver's. *)
+Lemma transfer_within : forall G st t ep src t2 ep2 dst ok st',
+  wf G -> within st G ->
+  (forall xe x2, In xe (kctes st) -> e_slot xe = ep -> c_type (e_cap xe) = EndpointObj ->
+     In x2 (kctes st) -> e_slot x2 = ep2 -> c_type (e_cap x2) = EndpointObj ->
+     c_obj (e_cap xe) = c_obj (e_cap x2) -> ok (c_rights (e_cap xe)) (c_rights (e_cap x2)) = true ->
+     flows G (klbl st (fst ep)) (klbl st (fst ep2))) ->
+  transfer st t ep src t2 ep2 dst ok = Some st' -> within st' G.
+Proof.
+  intros G st t ep src t2 ep2 dst ok st' W Hw Hok Hs; unfold transfer in Hs.
+  cond; lk; lk; lk.
+  destruct ((c_obj (e_cap x) =? c_obj (e_cap x0)) && ok (c_rights (e_cap x)) (c_rights (e_cap x0)))
+    eqn:C; try discriminate.
+  apply andb_true_iff in C; destruct C as [Co Cr]; apply Nat.eqb_eq in Co.
+  inversion Hs; subst st'; clear Hs.
+  apply (within_caps G st); auto.
+  intros e' [<-|He']; [|apply witness_self; auto].
+  apply (witness_from G st x1); simpl; auto using rsub_refl.
+  intros a z Hz.
+  apply (flow_slots G st t2 ep2 dst); auto.
+  apply (Hok x x0); auto.
+  apply (flow_slots G st t src ep); auto;
+    match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+Qed.
+
 Theorem confinement_step : forall G st o st',
   wf G -> within st G -> kstep st o = Some st' -> within st' G.
 Proof.
@@ -385,38 +441,14 @@ Proof.
   { intros e a He Ha; apply Hw; apply auth_cap; auto. }
   destruct o; simpl in Hs.
   - (* Copy *)
-    cond; lk.
-    destruct (derive (e_cap x) all_rights 0) as [c|] eqn:D; try discriminate.
-    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
-    inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; auto].
-    apply (witness_from G st x); simpl; auto.
-    subst src; apply (flow_slots G st t); auto.
+    apply (derive_into_within G st t src dst all_rights 0); auto.
   - (* Mint *)
-    cond; lk.
-    destruct (derive (e_cap x) r badge) as [c|] eqn:D; try discriminate.
-    destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
-    inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; auto].
-    apply (witness_from G st x); simpl; auto.
-    subst src; apply (flow_slots G st t); auto.
+    apply (derive_into_within G st t src dst r badge); auto.
   - (* Move *)
-    cond; lk; inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
-    apply (witness_from G st x); simpl; auto using rsub_refl.
-    subst src; apply (flow_slots G st t); auto.
+    apply (relocate_within G st t src dst Some); auto; congruence.
   - (* Mutate *)
-    cond; lk.
-    destruct (kmutate (e_cap x) data) as [c|] eqn:D; try discriminate.
-    apply kmutate_some in D; subst c.
-    inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; eapply remove_in; eauto].
-    apply (witness_from G st x); simpl; auto using rsub_refl.
-    subst src; apply (flow_slots G st t); auto.
+    apply (relocate_within G st t src dst (fun c => kmutate c data)); auto.
+    intros c c' E; apply (kmutate_some c data c' E).
   - (* Rotate *)
     cond; lk; lk; inversion Hs; subst st'; clear Hs.
     apply (within_caps G st); auto.
@@ -448,39 +480,28 @@ Proof.
         match goal with H : c_type (e_cap x) = Untyped |- _ => rewrite H end; discriminate.
     + srw; apply usable_eqv; auto.
   - (* Send *)
-    cond; lk; lk; lk.
-    cond.
-    inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; auto].
-    apply (witness_from G st x1); simpl; auto using rsub_refl.
-    intros a z Hz.
-    assert (Hg : G (klbl st (fst ep)) AGrant (klbl st (c_obj (e_cap x)))) by (edge Hc x).
-    assert (Hsd : G (klbl st (fst ep)) Send (klbl st (c_obj (e_cap x)))) by (edge Hc x).
-    assert (Hr : G (klbl st (fst rep)) Receive (klbl st (c_obj (e_cap x)))).
-    { match goal with H : c_obj (e_cap x) = c_obj (e_cap x0) |- _ => rewrite H end.
-      edge Hc x0. }
-    apply (flow_slots G st rcv rep dst); auto.
-    apply (wf_grant G W _ _ _ _ _ Hg Hsd Hr).
-    apply (flow_slots G st t src ep); auto;
-      match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+    eapply (transfer_within G st t ep src rcv rep dst _ st' W Hw); [|exact Hs].
+    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok.
+    apply andb_true_iff in Hok; destruct Hok as [Hok Hrr]; apply andb_true_iff in Hok.
+    destruct Hok as [Hgr Hwr].
+    intros a z Hz; rewrite <- H2s.
+    apply (wf_grant G W (klbl st (fst (e_slot xe))) _ (klbl st (c_obj (e_cap xe))) a z);
+      [apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
+      |apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
+      |rewrite Hobj; apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+      |rewrite Hes; auto].
   - (* Reply *)
-    cond; lk; lk; lk.
-    cond.
-    inversion Hs; subst st'; clear Hs.
-    apply (within_caps G st); auto.
-    intros e' [<-|He']; [|apply witness_self; auto].
-    apply (witness_from G st x1); simpl; auto using rsub_refl.
-    intros a z Hz.
-    assert (Hg : G (klbl st (fst cep)) AGrantReply (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
-    assert (Hsd : G (klbl st (fst cep)) Send (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
-    assert (Hr : G (klbl st (fst ep)) Receive (klbl st (c_obj (e_cap x0)))).
-    { match goal with H : c_obj (e_cap x) = c_obj (e_cap x0) |- _ => rewrite <- H end.
-      edge Hc x. }
-    apply (flow_slots G st caller cep dst); auto.
-    apply (wf_reply G W _ _ _ _ _ Hg Hsd Hr).
-    apply (flow_slots G st t src ep); auto;
-      match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+    eapply (transfer_within G st t ep src caller cep dst _ st' W Hw); [|exact Hs].
+    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok.
+    apply andb_true_iff in Hok; destruct Hok as [Hok Hgr]; apply andb_true_iff in Hok.
+    destruct Hok as [Hrd Hwr].
+    intros a z Hz; rewrite <- H2s.
+    apply (wf_reply G W (klbl st (fst (e_slot x2))) (klbl st (fst (e_slot xe)))
+             (klbl st (c_obj (e_cap x2))) a z);
+      [apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+      |apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+      |rewrite <- Hobj; apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
+      |rewrite Hes; auto].
   - (* Bind *)
     cond; lk; lk; inversion Hs; subst st'; clear Hs.
     apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm Hb]].
@@ -589,6 +610,19 @@ Proof.
   apply (polb_labs tbl x a z H Hne).
 Qed.
 
+(** Two distinct labels related to a third by the policy are all named. *)
+Lemma three_named : forall tbl s r e a1 a2,
+  polb tbl s a1 e = true -> polb tbl r a2 e = true -> s <> r ->
+  In s (labs tbl) /\ In r (labs tbl) /\ In e (labs tbl).
+Proof.
+  intros tbl s r e a1 a2 Hs Hr Hne.
+  destruct (Nat.eq_dec s e) as [Hse|Hse]; destruct (Nat.eq_dec r e) as [Hre|Hre].
+  - congruence.
+  - destruct (polb_labs _ _ _ _ Hr Hre); subst s; auto.
+  - destruct (polb_labs _ _ _ _ Hs Hse); subst r; auto.
+  - destruct (polb_labs _ _ _ _ Hs Hse); destruct (polb_labs _ _ _ _ Hr Hre); auto.
+Qed.
+
 Lemma wfb_sound : forall tbl, wfb tbl = true -> wf (pol tbl).
 Proof.
   unfold wfb, pol; intros tbl H; apply andb_true_iff in H; destruct H as [Hc Hgr].
@@ -610,25 +644,13 @@ Proof.
     destruct (polb_labs _ _ _ _ Hxy Hne) as [_ Hy].
     apply (Ctl x y a z Hxy Hne (lab_of _ _ _ _ Hy Hyz)); auto.
   - intros s r e a z Hg Hs Hr Hz; destruct (Nat.eq_dec s r) as [<-|Hne]; auto.
-    assert (Hl : In s (labs tbl) /\ In r (labs tbl) /\ In e (labs tbl)).
-    { destruct (Nat.eq_dec s e) as [Hse|Hse]; destruct (Nat.eq_dec r e) as [Hre|Hre].
-      - congruence.
-      - destruct (polb_labs _ _ _ _ Hr Hre); subst s; auto.
-      - destruct (polb_labs _ _ _ _ Hg Hse); subst r; auto.
-      - destruct (polb_labs _ _ _ _ Hg Hse); destruct (polb_labs _ _ _ _ Hr Hre); auto. }
-    destruct Hl as [Hsl [Hrl Hel]].
+    destruct (three_named _ _ _ _ _ _ Hg Hr Hne) as [Hsl [Hrl Hel]].
     forall_in Hgr s Hsl; forall_in Hgr r Hrl; forall_in Hgr e Hel;
       forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
     rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
     apply andb_true_iff in Hgr; destruct Hgr as [G1 _]; auto.
   - intros c s e a z Hg Hs Hr Hz; destruct (Nat.eq_dec c s) as [<-|Hne]; auto.
-    assert (Hl : In c (labs tbl) /\ In s (labs tbl) /\ In e (labs tbl)).
-    { destruct (Nat.eq_dec c e) as [Hce|Hce]; destruct (Nat.eq_dec s e) as [Hse|Hse].
-      - congruence.
-      - destruct (polb_labs _ _ _ _ Hr Hse); subst c; auto.
-      - destruct (polb_labs _ _ _ _ Hg Hce); subst s; auto.
-      - destruct (polb_labs _ _ _ _ Hg Hce); destruct (polb_labs _ _ _ _ Hr Hse); auto. }
-    destruct Hl as [Hcl [Hsl Hel]].
+    destruct (three_named _ _ _ _ _ _ Hg Hr Hne) as [Hcl [Hsl Hel]].
     forall_in Hgr c Hcl; forall_in Hgr s Hsl; forall_in Hgr e Hel;
       forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
     rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.

@@ -224,52 +224,60 @@ Definition is_type (st : kstate) (s : slot) (ty : otype) : option cte :=
   | None => None
   end.
 
+(** Copy and mint: a capability derived ([derive]) from [t]'s capability at
+    [src] lands, as its CDT child, in [t]'s empty slot [dst]. *)
+Definition derive_into (st : kstate) (t : nat) (src dst : slot) (r : rights) (b : nat)
+  : option kstate :=
+  if usable st t src && usable st t dst && kempty st dst then
+    match lookup (kctes st) src with
+    | Some x =>
+        match derive (e_cap x) r b with
+        | Some c => Some (kinsert st x dst c)
+        | None => None
+        end
+    | None => None
+    end
+  else None.
+
+(** Move and mutate: the capability at [src], changed by [f], goes to the
+    empty slot [dst], keeping its CDT node. *)
+Definition relocate (st : kstate) (t : nat) (src dst : slot) (f : cap -> option cap)
+  : option kstate :=
+  if usable st t src && usable st t dst && kempty st dst then
+    match lookup (kctes st) src with
+    | Some x =>
+        match f (e_cap x) with
+        | Some c => Some (set_kctes st (mkCte dst c (e_node x) (e_anc x)
+                                          :: remove_slot src (kctes st)))
+        | None => None
+        end
+    | None => None
+    end
+  else None.
+
+(** A capability transfer over IPC: thread [t] holds at [ep] a capability
+    to an endpoint, and thread [t2] one to the same endpoint at [ep2]; if
+    [ok] accepts their rights, a CDT child of [t]'s capability at [src] lands
+    in [t2]'s empty slot [dst] ([KSend], [KReply]). *)
+Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst : slot)
+           (ok : rights -> rights -> bool) : option kstate :=
+  if usable st t ep && usable st t src && usable st t2 ep2 && usable st t2 dst
+     && kempty st dst then
+    match is_type st ep EndpointObj, is_type st ep2 EndpointObj, lookup (kctes st) src with
+    | Some xe, Some x2, Some z =>
+        if (c_obj (e_cap xe) =? c_obj (e_cap x2)) && ok (c_rights (e_cap xe)) (c_rights (e_cap x2))
+        then Some (kinsert st z dst (e_cap z))
+        else None
+    | _, _, _ => None
+    end
+  else None.
+
 Definition kstep (st : kstate) (o : kop) : option kstate :=
   match o with
-  | KCopy t src dst =>
-      if usable st t src && usable st t dst && kempty st dst then
-        match lookup (kctes st) src with
-        | Some x =>
-            match derive (e_cap x) all_rights 0 with
-            | Some c => Some (kinsert st x dst c)
-            | None => None
-            end
-        | None => None
-        end
-      else None
-  | KMint t src dst r b =>
-      if usable st t src && usable st t dst && kempty st dst then
-        match lookup (kctes st) src with
-        | Some x =>
-            match derive (e_cap x) r b with
-            | Some c => Some (kinsert st x dst c)
-            | None => None
-            end
-        | None => None
-        end
-      else None
-  | KMove t src dst =>
-      if usable st t src && usable st t dst && kempty st dst then
-        match lookup (kctes st) src with
-        | Some x =>
-            Some (set_kctes st (mkCte dst (e_cap x) (e_node x) (e_anc x)
-                                  :: remove_slot src (kctes st)))
-        | None => None
-        end
-      else None
-  | KMutate t src dst data =>
-      if usable st t src && usable st t dst && kempty st dst then
-        match lookup (kctes st) src with
-        | Some x =>
-            match kmutate (e_cap x) data with
-            | Some c =>
-                Some (set_kctes st (mkCte dst c (e_node x) (e_anc x)
-                                      :: remove_slot src (kctes st)))
-            | None => None
-            end
-        | None => None
-        end
-      else None
+  | KCopy t src dst => derive_into st t src dst all_rights 0
+  | KMint t src dst r b => derive_into st t src dst r b
+  | KMove t src dst => relocate st t src dst Some
+  | KMutate t src dst data => relocate st t src dst (fun c => kmutate c data)
   | KRotate t src piv dst =>
       if usable st t src && usable st t piv && usable st t dst
          && negb (slot_eqb src piv) && (slot_eqb dst src || kempty st dst) then
@@ -314,29 +322,11 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
         end
       else None
   | KSend t ep src rcv rep dst =>
-      if usable st t ep && usable st t src && usable st rcv rep && usable st rcv dst
-         && kempty st dst then
-        match is_type st ep EndpointObj, is_type st rep EndpointObj, lookup (kctes st) src with
-        | Some xe, Some xr, Some z =>
-            if (c_obj (e_cap xe) =? c_obj (e_cap xr)) && r_grant (c_rights (e_cap xe))
-               && r_write (c_rights (e_cap xe)) && r_read (c_rights (e_cap xr))
-            then Some (kinsert st z dst (e_cap z))
-            else None
-        | _, _, _ => None
-        end
-      else None
+      transfer st t ep src rcv rep dst
+               (fun rs rr => r_grant rs && r_write rs && r_read rr)
   | KReply t ep src caller cep dst =>
-      if usable st t ep && usable st t src && usable st caller cep && usable st caller dst
-         && kempty st dst then
-        match is_type st ep EndpointObj, is_type st cep EndpointObj, lookup (kctes st) src with
-        | Some xe, Some xc, Some z =>
-            if (c_obj (e_cap xe) =? c_obj (e_cap xc)) && r_read (c_rights (e_cap xe))
-               && r_write (c_rights (e_cap xc)) && r_grant_reply (c_rights (e_cap xc))
-            then Some (kinsert st z dst (e_cap z))
-            else None
-        | _, _, _ => None
-        end
-      else None
+      transfer st t ep src caller cep dst
+               (fun rs rc => r_read rs && r_write rc && r_grant_reply rc)
   | KBind t tcb cn =>
       if usable st t tcb && usable st t cn then
         match is_type st tcb TCBObj, is_type st cn CNodeObj with
