@@ -15,9 +15,10 @@ TEST := $(BUILD)/test
 
 # Debian packages and the program that shows each is installed.
 DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i386-pc/multiboot.mod \
-	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc
+	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc \
+	coq:coqc ocaml:ocamlopt
 
-.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs clean dev-kernel test-kernel
+.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs verify clean dev-kernel test-kernel
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -28,6 +29,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
+	@echo "make verify  the Coq proofs, then the kernel-vs-Coq refinement test at depth (STEPS=1000 SEEDS=100 per universe)"
 	@echo "make mutants mutation testing (cargo-mutants) of the kernel library, the model checker and some cores; hours, not in make test (MUTANTS=kernel checker cores)"
 	@echo "make weights retrain the model's base and adapters ($(BUILD)/weights, minutes) and check them against weights/manifest.json"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
@@ -258,6 +260,15 @@ bundles:
 proofs:
 	@echo "proofs: checking the Coq capability model"
 	bash proofs/coq/check.sh
+
+# The refinement test deeper than in `make test` (60 steps, 4 seeds): random operation
+# sequences through the kernel's capability code and the extracted Coq step function,
+# compared after every operation (docs/model-checker.md, "The refinement link").
+STEPS ?= 1000
+SEEDS ?= 100
+verify: deps proofs
+	@echo "verify: refinement test, $(SEEDS) seeds x $(STEPS) operations per universe"
+	TILEOS_REFINEMENT_STEPS=$(STEPS) TILEOS_REFINEMENT_SEEDS=$(SEEDS) $(CARGO) test --release -p tileos-model-checker --test refinement -- --nocapture
 
 # Mutation testing (docs/research.md, "Mutation testing"): cargo-mutants breaks the code
 # one small change at a time and reruns the crate's tests; a mutant the tests still pass is

@@ -154,3 +154,140 @@ Example ex_refusals :
 Proof. vm_compute; auto. Qed.
 
 End MappingExamples.
+
+(** ** The derived-authority model ([Kernel.v], [Authority.v]) on the
+    default tile's shape
+
+    The root server (thread 1, CNode 0, label 0) builds three domains the
+    way the root server builds the default tile: a console (label 1) that
+    serves an endpoint, an echo server (label 2) that serves an endpoint and
+    logs to the console, and a client (label 3) that calls the echo server
+    and logs to the console. Each domain's memory is its own untyped region
+    (labelled with the domain, as the system description assigns it). For
+    each domain the root server splits the region into five untypeds,
+    retypes a CNode (8 slots), a TCB, an endpoint, a frame and a VSpace,
+    fills the domain's CNode (its own CNode, TCB, endpoint with the read
+    right only, frame, VSpace; then the write-only endpoint capabilities it
+    is granted), binds the TCB to the CNode and maps the frame. Then it
+    drops every capability it made for the domains (its authority drop).
+    Object ids equal the root CNode slot that first holds them. *)
+
+From Tileos Require Import Kernel Authority.
+
+Definition wo : rights := mkRights false true false false.
+
+(** One domain: untyped at root slot [ut], objects from root slot [b]:
+    [b .. b+4] the five child untypeds, [b+5] CNode, [b+6] TCB,
+    [b+7] endpoint, [b+8] frame, [b+9] VSpace. *)
+Definition build_domain (ut b : nat) : list kop :=
+  let c := b + 5 in let t := b + 6 in let e := b + 7 in let f := b + 8 in let p := b + 9 in
+  [KRetype 1 (0, ut) Untyped 512 [(0, b); (0, b + 1); (0, b + 2); (0, b + 3); (0, b + 4)];
+   KRetype 1 (0, b) CNodeObj 512 [(0, c)];
+   KRetype 1 (0, b + 1) TCBObj 4 [(0, t)];
+   KRetype 1 (0, b + 2) EndpointObj 2 [(0, e)];
+   KRetype 1 (0, b + 3) FrameObj 8 [(0, f)];
+   KRetype 1 (0, b + 4) PageTableObj 8 [(0, p)];
+   KCopy 1 (0, c) (c, 0); KCopy 1 (0, t) (c, 1); KMint 1 (0, e) (c, 2) ro 0;
+   KCopy 1 (0, f) (c, 3); KCopy 1 (0, p) (c, 4);
+   KBind 1 (0, t) (0, c); KMap 1 (0, p) (0, f) 1].
+
+Definition tile_boot : kstate :=
+  kinit 0 64 [(0, 4096, 0); (4096, 4096, 1); (8192, 4096, 2); (12288, 4096, 3)].
+
+(** Console: objects 6..15 (CNode 11, TCB 12, endpoint 13); echo: 16..25
+    (CNode 21, TCB 22, endpoint 23); client: 26..35 (CNode 31, TCB 32). *)
+Definition tile_build : list kop :=
+  build_domain 3 6 ++ build_domain 4 16 ++ build_domain 5 26 ++
+  [KMint 1 (0, 13) (21, 5) wo 0;    (* echo may write to the console *)
+   KMint 1 (0, 13) (31, 5) wo 0;    (* client may write to the console *)
+   KMint 1 (0, 23) (31, 6) wo 0].   (* client may call echo (no grant-reply) *)
+
+Definition tile_built : kstate := krun tile_boot tile_build.
+
+(** The authority drop: every root capability made for the domains. *)
+Definition tile_drop : list kop := map (fun i => KDelete 1 (0, i)) (seq 3 33).
+
+Definition tile : kstate := krun tile_built tile_drop.
+
+Definition kcap_at (st : kstate) (s : slot) : option (nat * otype * bool * bool) :=
+  option_map (fun e => (c_obj (e_cap e), c_type (e_cap e),
+                        r_read (c_rights (e_cap e)), r_write (c_rights (e_cap e))))
+             (lookup (kctes st) s).
+
+(** Every build step succeeded: the domains' CSpaces, bindings and
+    mappings are as intended. *)
+Example tile_build_ok :
+  map (kcap_at tile_built) [(11, 2); (21, 5); (31, 5); (31, 6); (31, 0)] =
+    [Some (13, EndpointObj, true, false); Some (13, EndpointObj, false, true);
+     Some (13, EndpointObj, false, true); Some (23, EndpointObj, false, true);
+     Some (31, CNodeObj, true, true)] /\
+  kbind tile_built = [(32, 31); (22, 21); (12, 11); (1, 0)] /\
+  map (fun m => (m_vs m, m_frame m)) (kmaps tile_built) = [(35, 34); (25, 24); (15, 14)].
+Proof. vm_compute; auto. Qed.
+
+(** Before the drop the root server controls every domain: the final
+    policy below does not hold yet. *)
+Example tile_built_root_controls :
+  map (fun i => klbl tile_built i) [11; 21; 31] = [1; 2; 3] /\
+  kcap_at tile_built (0, 21) = Some (21, CNodeObj, true, true).
+Proof. vm_compute; auto. Qed.
+
+(** After the drop the domains keep their objects (held by their own
+    CNodes), the root server keeps only its CNode, TCB and its own
+    untyped. *)
+Example tile_dropped :
+  map (kcap_at tile) [(0, 0); (0, 1); (0, 2); (0, 3); (0, 21)] =
+    [Some (0, CNodeObj, true, true); Some (1, TCBObj, true, true);
+     Some (2, Untyped, true, true); None; None] /\
+  kcap_at tile (31, 6) = Some (23, EndpointObj, false, true) /\
+  length (kobjs tile) = 36.
+Proof. vm_compute; auto. Qed.
+
+(** The policy: echo and client may send to the console, the client may
+    send to echo; every label has all authority over itself. *)
+Definition tile_tbl : list (nat * authk * nat) :=
+  [(2, Send, 1); (3, Send, 1); (3, Send, 2)].
+
+Lemma tile_wf : wf (pol tile_tbl).
+Proof. apply wfb_sound; vm_compute; reflexivity. Qed.
+
+(** The hypothesis of the confinement theorem holds in the built tile. *)
+Lemma tile_within : within tile (pol tile_tbl).
+Proof. apply withinb_sound; vm_compute; reflexivity. Qed.
+
+(** Hence, whatever any thread does next: echo never gets any authority
+    over the client's objects, the client never gets to receive on the
+    console's endpoint nor control anything of echo, and no domain ever
+    gets authority over the root server's objects. *)
+Theorem tile_confined : forall ops a,
+  ~ auth (krun tile ops) 2 a 3 /\
+  ~ auth (krun tile ops) 3 Receive 1 /\
+  ~ auth (krun tile ops) 3 Control 2 /\
+  (forall d, d <> 0 -> ~ auth (krun tile ops) d a 0).
+Proof.
+  intros ops a; split; [|split; [|split]]; try intros d Hd;
+    apply (confinement (pol tile_tbl) tile ops _ _ _ tile_wf tile_within);
+    unfold pol, polb; simpl.
+  - destruct a; vm_compute; discriminate.
+  - vm_compute; discriminate.
+  - vm_compute; discriminate.
+  - destruct d as [|d]; [contradiction|]; destruct a; simpl;
+      repeat (destruct d as [|d]; simpl; try discriminate); discriminate.
+Qed.
+
+(** A concrete sequence after boot: the client cannot send a capability to
+    echo (its endpoint capability has no grant right), echo cannot reply
+    with one (the client's capability has no grant-reply right), echo
+    cannot name the client's slots, while echo moves, mutates and deletes
+    within its own CSpace, and a slot beyond the CNode's 8 slots is refused. *)
+Example tile_after :
+  kstep tile (KSend 32 (31, 6) (31, 3) 22 (21, 2) (21, 7)) = None /\
+  kstep tile (KReply 22 (21, 2) (21, 3) 32 (31, 6) (31, 7)) = None /\
+  kstep tile (KCopy 22 (31, 3) (21, 7)) = None /\
+  kstep tile (KCopy 22 (21, 3) (21, 8)) = None /\
+  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) 0;
+                      KDelete 22 (21, 7)]) (21, 6) = Some (13, EndpointObj, false, true) /\
+  kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) 0;
+                      KDelete 22 (21, 7)]) (21, 7) = None /\
+  map m_frame (kmaps (krun tile [KMove 22 (21, 3) (21, 7); KDelete 22 (21, 7)])) = [34; 14].
+Proof. vm_compute; repeat split; reflexivity. Qed.

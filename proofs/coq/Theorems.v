@@ -107,6 +107,25 @@ Proof.
   intros; eapply revoke_complete_inv; eauto; apply reachable_inv.
 Qed.
 
+(** The frame condition of revoke: a successful [Revoke a s] removes
+    exactly the capabilities that record the revoked capability's node
+    among their ancestors (its CDT subtree, see [revoke_complete]); every
+    other capability stays, unchanged, in its slot, and nothing is added. *)
+Theorem revoke_frame : forall st a s st' x,
+  step st (Revoke a s) = Some st' -> lookup (ctes st) s = Some x ->
+  forall e, In e (ctes st') <-> In e (ctes st) /\ ~ In (e_node x) (e_anc e).
+Proof.
+  intros st a s st' x Hs L e; simpl in Hs.
+  destruct (owned st a s); try discriminate; rewrite L in Hs.
+  inversion Hs; subst st'; simpl; rewrite filter_In; split.
+  - intros [He Hn]; split; auto; apply not_desc_of_spec; auto.
+  - intros [He Hn]; split; auto.
+    unfold not_desc_of; apply negb_true_iff.
+    destruct (existsb (Nat.eqb (e_node x)) (e_anc e)) eqn:Ex; auto.
+    apply existsb_exists in Ex; destruct Ex as [m [Hm Hmeq]].
+    apply Nat.eqb_eq in Hmeq; subst m; contradiction.
+Qed.
+
 (** ** Theorem 3: retype never creates overlapping objects *)
 
 Theorem no_overlap_inv : forall st a b,

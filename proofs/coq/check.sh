@@ -23,11 +23,16 @@ THEOREMS=(
   Theorems.rights_never_grow
   Theorems.rights_never_grow_desc
   Theorems.revoke_complete
+  Theorems.revoke_frame
   Theorems.no_overlap
-  Confinement.confinement
-  Confinement.confinement_inv
-  Confinement.confinement_live
   Badges.badges_stable
+  Authority.confinement_step
+  Authority.confinement_run
+  Authority.confinement
+  Authority.wfb_sound
+  Authority.withinb_sound
+  Examples.tile_within
+  Examples.tile_confined
   Mapping.minv_step
   Mapping.minv_run
   Mapping.mapping_frames_backed

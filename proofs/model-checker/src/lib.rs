@@ -20,6 +20,7 @@ pub mod invariants;
 pub mod mapping;
 pub mod memory;
 pub mod op;
+pub mod refinement;
 pub mod universe;
 pub mod work;
 

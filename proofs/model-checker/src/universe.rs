@@ -189,6 +189,20 @@ impl Universe {
         }
     }
 
+    /// This universe without its thread (the TCB, its CSpace root `C`, the paging
+    /// structures, frame and entries): for the refinement test, whose Coq model has no
+    /// TCBs, frames or page tables.
+    pub fn without_thread(self) -> Universe {
+        let thread: Vec<Cap> = thread_caps(SlotRef::NONE).into_iter().map(|(_, cap)| cap).collect();
+        Universe {
+            initial: self.initial.into_iter().filter(|(_, cap)| !thread.contains(cap)).collect(),
+            initial_entries: Vec::new(),
+            initial_asids: Vec::new(),
+            initial_threads: Vec::new(),
+            ..self
+        }
+    }
+
     /// The state before any operation: the initial capabilities as derivation-tree roots,
     /// the initial entries, ASIDs and running threads.
     pub fn initial_state(&self) -> Memory {
@@ -265,6 +279,15 @@ mod tests {
         tileos_kernel::cspace::move_cap(&mut memory, slot_address(CNODE_A, 2), slot_address(CNODE_B, 1), universe.cnodes[1].cap());
         assert_eq!(universe.live_cnodes(&memory), vec![(CNODE_A, 4)]);
         assert_eq!(universe.slot_name(SlotRef(0x1_0040)), "slot@0x10040");
+    }
+
+    #[test]
+    fn without_its_thread_a_universe_holds_only_a0_to_a2() {
+        let universe = Universe::standard().without_thread();
+        let memory = universe.initial_state();
+        assert_eq!(memory.occupied().count(), 3);
+        assert!(memory.running().is_empty() && memory.tables().entries.is_empty());
+        assert_eq!(Universe::small().without_thread().initial_state().occupied().count(), 3);
     }
 
     #[test]

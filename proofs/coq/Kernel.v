@@ -1,0 +1,405 @@
+(** * tileos capability system: the kernel model with derived authority
+
+    A second executable model, closer to the kernel than [Model.v], used
+    for confinement over an authority graph derived from capabilities
+    ([Authority.v]) and as the model extracted to OCaml for the refinement
+    test ([Extract.v], [proofs/model-checker/src/refinement.rs]).
+
+    Differences from [Model.v]:
+    - there are no domains and no static [owner] map: an operation is
+      performed by a thread (a TCB object id) through the CSpace root bound
+      to it ([kbind]); it may use the slots of its root CNode and of every
+      CNode its root holds a capability to (one level, see [reach]);
+    - every object has a label ([klbl]); a retyped object gets the label of
+      its untyped; labels only serve to state the policy;
+    - a slot is usable only while its CNode is live and its index is below
+      the CNode's slot count ([slot_ok]); when a CNode is destroyed its
+      contents go with it ([collect]);
+    - CNodes and TCBs can be retyped; threads are bound to a CSpace root
+      ([KBind]); frames are mapped into VSpaces ([KMap], [KUnmap]);
+      capabilities move with [KMutate] and [KRotate]; IPC transfers a
+      capability over an endpoint with the grant right ([KSend]) or back
+      over a reply to a caller whose capability has [grant_reply]
+      ([KReply]).
+
+    Every operation is total: [kstep : kstate -> kop -> option kstate],
+    [None] being an error that leaves the state unchanged ([krun]).
+    Shared definitions (rights, capabilities, slots, CDT entries, objects,
+    [lookup], [remove_slot], [not_desc_of], [upd]) come from [Model.v]. *)
+
+From Coq Require Import List Arith Bool Lia.
+Import ListNotations.
+From Tileos Require Import Model.
+
+(** A mapping: frame [m_frame] mapped at virtual address [m_va] of the
+    VSpace (page-table root) [m_vs], writable when [m_write]. *)
+Record kmap := mkMap { m_vs : nat; m_va : nat; m_frame : nat; m_write : bool }.
+
+(** ** State
+    [kobjs]: live objects; for a CNode, [o_size] is its number of slots.
+    [kctes]: occupied slots with their CDT nodes (as in [Model.v]).
+    [klbl]: the label of every object id. [kwm]: untyped watermarks.
+    [kmaps]: the frame mappings. [kbind]: (TCB, CSpace root CNode) pairs. *)
+Record kstate := mkK {
+  kobjs : list obj;
+  kctes : list cte;
+  klbl : nat -> nat;
+  kwm : nat -> nat;
+  kmaps : list kmap;
+  kbind : list (nat * nat);
+  knext_obj : nat;
+  knext_node : nat
+}.
+
+Definition root_of (st : kstate) (t : nat) : option nat :=
+  option_map snd (find (fun b => fst b =? t) (kbind st)).
+
+(** CNode [c] is in the CSpace of root [r]: it is [r], or [r] holds a CNode
+    capability to it. *)
+Definition reach (st : kstate) (r c : nat) : bool :=
+  (c =? r) ||
+  existsb (fun e => (fst (e_slot e) =? r) && otype_eqb (c_type (e_cap e)) CNodeObj
+                    && (c_obj (e_cap e) =? c)) (kctes st).
+
+(** Bytes per CNode slot, as in the kernel (`SLOT_SIZE_BITS` = 6). *)
+Definition slot_bytes : nat := 64.
+
+(** The slot exists: its CNode is live and the index is below the CNode's
+    slot count ([o_size] bytes, [slot_bytes] per slot). *)
+Definition slot_ok (st : kstate) (s : slot) : bool :=
+  match find_obj (kobjs st) (fst s) with
+  | Some o => otype_eqb (o_type o) CNodeObj && (S (snd s) * slot_bytes <=? o_size o)
+  | None => false
+  end.
+
+(** Thread [t] may name slot [s]. *)
+Definition usable (st : kstate) (t : nat) (s : slot) : bool :=
+  match root_of st t with
+  | Some r => reach st r (fst s) && slot_ok st s
+  | None => false
+  end.
+
+Definition kempty (st : kstate) (s : slot) : bool := is_empty (kctes st) s.
+
+Definition set_kctes (st : kstate) (l : list cte) : kstate :=
+  mkK (kobjs st) l (klbl st) (kwm st) (kmaps st) (kbind st) (knext_obj st) (knext_node st).
+
+(** ** Reclamation
+    An object with no capability, no live child object and no thread using
+    it as CSpace root is destroyed (a bound root is held by its TCB, as the
+    kernel holds it in the TCB's own slots); with it go the contents of a
+    destroyed CNode, the mappings of a destroyed frame or VSpace and the
+    binding of a destroyed TCB. A binding whose thread is not among the
+    objects (a thread outside the model, as the model checker's) stays.
+    One pass may expose new garbage, so it is iterated. *)
+Definition alive (os : list obj) (i : nat) : bool := existsb (fun o => o_id o =? i) os.
+
+Definition is_root (bs : list (nat * nat)) (i : nat) : bool := existsb (fun b => snd b =? i) bs.
+
+Definition collect_pass (st : kstate) : kstate :=
+  let os := filter (fun o => has_cap (kctes st) (o_id o) || has_child (kobjs st) (o_id o)
+                             || is_root (kbind st) (o_id o)) (kobjs st) in
+  mkK os (filter (fun e => alive os (fst (e_slot e))) (kctes st)) (klbl st) (kwm st)
+      (filter (fun m => alive os (m_vs m) && alive os (m_frame m)) (kmaps st))
+      (filter (fun b => negb (alive (kobjs st) (fst b)) || alive os (fst b)) (kbind st))
+      (knext_obj st) (knext_node st).
+
+Fixpoint collect_iter (n : nat) (st : kstate) : kstate :=
+  match n with 0 => st | S n' => collect_iter n' (collect_pass st) end.
+
+Definition collect (st : kstate) : kstate := collect_iter (2 * S (length (kobjs st))) st.
+
+(** A capability [c] derived from entry [p] into [dst] (a CDT child of [p]). *)
+Definition kinsert (st : kstate) (p : cte) (dst : slot) (c : cap) : kstate :=
+  set_kctes (mkK (kobjs st) (kctes st) (klbl st) (kwm st) (kmaps st) (kbind st)
+                 (knext_obj st) (S (knext_node st)))
+            (mkCte dst c (knext_node st) (e_node p :: e_anc p) :: kctes st).
+
+Definition rand (a b : rights) : rights :=
+  mkRights (r_read a && r_read b) (r_write a && r_write b) (r_grant a && r_grant b)
+           (r_grant_reply a && r_grant_reply b).
+
+(** A copied or minted capability, as the kernel's [cap::derive]: untyped
+    and reply capabilities cannot be copied; endpoint, notification and
+    frame rights are the source's intersected with the mask [r] (other
+    types carry no rights in the kernel and keep theirs); a badge [b <> 0]
+    may only be set on an unbadged endpoint or notification capability
+    ([b = 0] keeps the badge). CNode guards are not modelled. *)
+Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
+  match c_type c with
+  | Untyped | ReplyObj => None
+  | EndpointObj | NotificationObj =>
+      if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
+      else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
+      else None
+  | FrameObj => Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
+  | _ => Some c
+  end.
+
+(** A mutated capability: it moves unchanged (a CNode's new guard is not
+    modelled); a non-zero [data] on an endpoint or notification would
+    change the badge in place and is refused (seL4's rule). *)
+Definition kmutate (c : cap) (data : nat) : option cap :=
+  match c_type c with
+  | EndpointObj | NotificationObj => if data =? 0 then Some c else None
+  | _ => Some c
+  end.
+
+(** [w] rounded up to a multiple of [a] (objects are aligned to their size). *)
+Definition roundup (w a : nat) : nat := if a =? 0 then w else ((w + a - 1) / a) * a.
+
+(** ** Retype: one object at the watermark of untyped [u], labelled as [u] *)
+(** Object id [n] appears nowhere in the state. The next id always
+    qualifies in states reached from [kinit] (ids are never reused); the
+    check makes the confinement theorem hold for every state, without a
+    reachability invariant. *)
+Definition unused (st : kstate) (n : nat) : bool :=
+  negb (existsb (fun o => o_id o =? n) (kobjs st) ||
+        existsb (fun e => (fst (e_slot e) =? n) || (c_obj (e_cap e) =? n)) (kctes st) ||
+        existsb (fun m => (m_vs m =? n) || (m_frame m =? n)) (kmaps st) ||
+        existsb (fun b => (fst b =? n) || (snd b =? n)) (kbind st)).
+
+Definition kcreate (st : kstate) (t : nat) (x : cte) (u : obj)
+           (ty : otype) (size : nat) (d : slot) : option kstate :=
+  let off := roundup (kwm st (o_id u)) size in
+  if usable st t d && kempty st d && (off + size <=? o_size u)
+     && unused st (knext_obj st) then
+    let n := knext_obj st in
+    let no := mkObj n ty (o_base u + off) size (Some (o_id u)) in
+    Some (mkK (no :: kobjs st)
+              (mkCte d (mkCap n ty (c_rights (e_cap x)) 0) (knext_node st)
+                     (e_node x :: e_anc x) :: kctes st)
+              (fun i => if i =? n then klbl st (o_id u) else klbl st i)
+              (upd (kwm st) (o_id u) (off + size))
+              (kmaps st) (kbind st) (S n) (S (knext_node st)))
+  else None.
+
+Fixpoint kretype_loop (st : kstate) (t : nat) (x : cte) (u : obj)
+         (ty : otype) (size : nat) (ds : list slot) : option kstate :=
+  match ds with
+  | [] => Some st
+  | d :: ds' =>
+      match kcreate st t x u ty size d with
+      | Some st' => kretype_loop st' t x u ty size ds'
+      | None => None
+      end
+  end.
+
+(** ** Operations; the first argument is the acting thread (a TCB id) *)
+Inductive kop :=
+| KCopy (t : nat) (src dst : slot)
+| KMint (t : nat) (src dst : slot) (r : rights) (badge : nat)
+| KMove (t : nat) (src dst : slot)
+| KMutate (t : nat) (src dst : slot) (data : nat)
+| KRotate (t : nat) (src pivot dst : slot)
+| KDelete (t : nat) (s : slot)
+| KRevoke (t : nat) (s : slot)
+| KRetype (t : nat) (ut : slot) (ty : otype) (size : nat) (dsts : list slot)
+| KSend (t : nat) (ep src : slot) (rcv : nat) (rep dst : slot)
+| KReply (t : nat) (ep src : slot) (caller : nat) (cep dst : slot)
+| KBind (t : nat) (tcb cn : slot)
+| KMap (t : nat) (vs fr : slot) (va : nat)
+| KUnmap (t : nat) (vs : slot) (va : nat).
+(** [KSend t ep src rcv rep dst]: thread [t] sends, on the endpoint of its
+    capability at [ep] (write and grant rights), the capability at [src];
+    thread [rcv], waiting on the same endpoint through its capability at
+    [rep] (read right), receives it in its empty slot [dst].
+    [KReply t ep src caller cep dst]: thread [t], which received a call on
+    the endpoint of its capability at [ep] (read right), replies with the
+    capability at [src] to thread [caller], whose capability at [cep] to
+    the same endpoint has the write and grant-reply rights; it lands in
+    [caller]'s empty slot [dst].
+    [KBind t tcb cn]: the TCB of [t]'s capability at [tcb] gets the CNode of
+    the capability at [cn] as CSpace root.
+    [KMap t vs fr va]: the frame of the capability at [fr] (read right;
+    writable if it has the write right) is mapped at [va] in the VSpace of
+    the capability at [vs] (a page-table root), if nothing is mapped there.
+    [KUnmap t vs va] removes that mapping.
+    [KDelete] and [KRevoke] of an empty slot succeed and change nothing, as
+    in the kernel (and seL4). *)
+
+Definition is_type (st : kstate) (s : slot) (ty : otype) : option cte :=
+  match lookup (kctes st) s with
+  | Some x => if otype_eqb (c_type (e_cap x)) ty then Some x else None
+  | None => None
+  end.
+
+(** Copy and mint: a capability derived ([derive]) from [t]'s capability at
+    [src] lands, as its CDT child, in [t]'s empty slot [dst]. *)
+Definition derive_into (st : kstate) (t : nat) (src dst : slot) (r : rights) (b : nat)
+  : option kstate :=
+  if usable st t src && usable st t dst && kempty st dst then
+    match lookup (kctes st) src with
+    | Some x =>
+        match derive (e_cap x) r b with
+        | Some c => Some (kinsert st x dst c)
+        | None => None
+        end
+    | None => None
+    end
+  else None.
+
+(** Move and mutate: the capability at [src], changed by [f], goes to the
+    empty slot [dst], keeping its CDT node. *)
+Definition relocate (st : kstate) (t : nat) (src dst : slot) (f : cap -> option cap)
+  : option kstate :=
+  if usable st t src && usable st t dst && kempty st dst then
+    match lookup (kctes st) src with
+    | Some x =>
+        match f (e_cap x) with
+        | Some c => Some (set_kctes st (mkCte dst c (e_node x) (e_anc x)
+                                          :: remove_slot src (kctes st)))
+        | None => None
+        end
+    | None => None
+    end
+  else None.
+
+(** A capability transfer over IPC: thread [t] holds at [ep] a capability
+    to an endpoint, and thread [t2] one to the same endpoint at [ep2]; if
+    [ok] accepts their rights, a CDT child of [t]'s capability at [src] lands
+    in [t2]'s empty slot [dst] ([KSend], [KReply]). *)
+Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst : slot)
+           (ok : rights -> rights -> bool) : option kstate :=
+  if usable st t ep && usable st t src && usable st t2 ep2 && usable st t2 dst
+     && kempty st dst then
+    match is_type st ep EndpointObj, is_type st ep2 EndpointObj, lookup (kctes st) src with
+    | Some xe, Some x2, Some z =>
+        if (c_obj (e_cap xe) =? c_obj (e_cap x2)) && ok (c_rights (e_cap xe)) (c_rights (e_cap x2))
+        then Some (kinsert st z dst (e_cap z))
+        else None
+    | _, _, _ => None
+    end
+  else None.
+
+Definition kstep (st : kstate) (o : kop) : option kstate :=
+  match o with
+  | KCopy t src dst => derive_into st t src dst all_rights 0
+  | KMint t src dst r b => derive_into st t src dst r b
+  | KMove t src dst => relocate st t src dst Some
+  | KMutate t src dst data => relocate st t src dst (fun c => kmutate c data)
+  | KRotate t src piv dst =>
+      if usable st t src && usable st t piv && usable st t dst
+         && negb (slot_eqb src piv) && (slot_eqb dst src || kempty st dst) then
+        match lookup (kctes st) src, lookup (kctes st) piv with
+        | Some xs, Some xp =>
+            Some (set_kctes st (mkCte dst (e_cap xp) (e_node xp) (e_anc xp)
+                                  :: mkCte piv (e_cap xs) (e_node xs) (e_anc xs)
+                                  :: remove_slot src (remove_slot piv (kctes st))))
+        | _, _ => None
+        end
+      else None
+  | KDelete t s =>
+      if usable st t s then
+        match lookup (kctes st) s with
+        | Some _ => Some (collect (set_kctes st (remove_slot s (kctes st))))
+        | None => Some st
+        end
+      else None
+  | KRevoke t s =>
+      if usable st t s then
+        match lookup (kctes st) s with
+        | Some x => Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
+        | None => Some st
+        end
+      else None
+  | KRetype t ut ty size dsts =>
+      if usable st t ut then
+        match is_type st ut Untyped with
+        | Some x =>
+            match find_obj (kobjs st) (c_obj (e_cap x)) with
+            | Some u =>
+                if otype_eqb (o_type u) Untyped then
+                  let w := if has_child (kobjs st) (o_id u) then kwm st
+                           else upd (kwm st) (o_id u) 0 in
+                  kretype_loop (mkK (kobjs st) (kctes st) (klbl st) w
+                                    (kmaps st) (kbind st) (knext_obj st) (knext_node st))
+                               t x u ty size dsts
+                else None
+            | None => None
+            end
+        | None => None
+        end
+      else None
+  | KSend t ep src rcv rep dst =>
+      transfer st t ep src rcv rep dst
+               (fun rs rr => r_grant rs && r_write rs && r_read rr)
+  | KReply t ep src caller cep dst =>
+      transfer st t ep src caller cep dst
+               (fun rs rc => r_read rs && r_write rc && r_grant_reply rc)
+  | KBind t tcb cn =>
+      if usable st t tcb && usable st t cn then
+        match is_type st tcb TCBObj, is_type st cn CNodeObj with
+        | Some xt, Some xc =>
+            let tid := c_obj (e_cap xt) in
+            Some (mkK (kobjs st) (kctes st) (klbl st) (kwm st) (kmaps st)
+                      ((tid, c_obj (e_cap xc)) :: filter (fun b => negb (fst b =? tid)) (kbind st))
+                      (knext_obj st) (knext_node st))
+        | _, _ => None
+        end
+      else None
+  | KMap t vs fr va =>
+      if usable st t vs && usable st t fr then
+        match is_type st vs PageTableObj, is_type st fr FrameObj with
+        | Some xv, Some xf =>
+            let v := c_obj (e_cap xv) in
+            if r_read (c_rights (e_cap xf))
+               && negb (existsb (fun m => (m_vs m =? v) && (m_va m =? va)) (kmaps st))
+            then Some (mkK (kobjs st) (kctes st) (klbl st) (kwm st)
+                           (mkMap v va (c_obj (e_cap xf)) (r_write (c_rights (e_cap xf)))
+                              :: kmaps st)
+                           (kbind st) (knext_obj st) (knext_node st))
+            else None
+        | _, _ => None
+        end
+      else None
+  | KUnmap t vs va =>
+      if usable st t vs then
+        match is_type st vs PageTableObj with
+        | Some xv =>
+            let v := c_obj (e_cap xv) in
+            Some (mkK (kobjs st) (kctes st) (klbl st) (kwm st)
+                      (filter (fun m => negb ((m_vs m =? v) && (m_va m =? va))) (kmaps st))
+                      (kbind st) (knext_obj st) (knext_node st))
+        | None => None
+        end
+      else None
+  end.
+
+Definition kstep_or_stay (st : kstate) (o : kop) : kstate :=
+  match kstep st o with Some st' => st' | None => st end.
+
+Fixpoint krun (st : kstate) (ops : list kop) : kstate :=
+  match ops with
+  | [] => st
+  | o :: os => krun (kstep_or_stay st o) os
+  end.
+
+(** ** Boot state, as the kernel hands it to the root server
+    Object 0: the root CNode with [slots] slots; object 1: the root
+    server's TCB, bound to CNode 0; objects [2 + i]: the untyped regions
+    [us] (base, size, label), e.g. one per domain's memory as the system
+    description assigns it. Slot (0, 0) holds the root CNode capability,
+    (0, 1) the TCB capability, (0, 2 + i) the capability to untyped [i],
+    all with all rights. Labels: [root_lbl] for objects 0 and 1, the given
+    label for each untyped. (Physical bases matter only for untypeds.) *)
+Definition ut_lbl (root_lbl : nat) (us : list (nat * nat * nat)) (i : nat) : nat :=
+  if i <? 2 then root_lbl
+  else match nth_error us (i - 2) with Some (_, _, l) => l | None => root_lbl end.
+
+Fixpoint boot_uts (i : nat) (us : list (nat * nat * nat)) : list obj * list cte :=
+  match us with
+  | [] => ([], [])
+  | (b, sz, _) :: us' =>
+      let '(os, es) := boot_uts (S i) us' in
+      (mkObj i Untyped b sz None :: os,
+       mkCte (0, i) (mkCap i Untyped all_rights 0) i [] :: es)
+  end.
+
+Definition kinit (root_lbl slots : nat) (us : list (nat * nat * nat)) : kstate :=
+  let '(os, es) := boot_uts 2 us in
+  mkK (mkObj 0 CNodeObj 0 (slots * slot_bytes) None :: mkObj 1 TCBObj 0 1 None :: os)
+      (mkCte (0, 0) (mkCap 0 CNodeObj all_rights 0) 0 [] ::
+       mkCte (0, 1) (mkCap 1 TCBObj all_rights 0) 1 [] :: es)
+      (ut_lbl root_lbl us) (fun _ => 0) [] [(1, 0)]
+      (2 + length us) (2 + length us).

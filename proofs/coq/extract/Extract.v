@@ -1,0 +1,13 @@
+(** Extraction of [Kernel.kstep] to OCaml, for the refinement test
+    (proofs/model-checker/tests/refinement.rs, via driver.ml).
+
+    Trusted, beyond Coq's extraction itself: [nat] becomes OCaml's 63-bit
+    [int] (ExtrOcamlNatInt; every number in the test is far below 2^62) and
+    [Nat.div] becomes OCaml's division (guarded for a zero divisor, which
+    Coq defines as 0). *)
+From Coq Require Import Extraction ExtrOcamlBasic ExtrOcamlNatInt.
+From Tileos Require Import Model Kernel.
+
+Extraction Language OCaml.
+Extract Constant Nat.div => "(fun x y -> if y = 0 then 0 else x / y)".
+Extraction "kernel_model.ml" kstep.

@@ -1,0 +1,111 @@
+(* tileos-coq-step: applies the extracted Coq step function (Kernel.kstep) to
+   states and operations read from stdin, one case after another, and prints
+   each result. The line format is described in proofs/coq/README.md
+   ("The refinement link"). Any malformed line is an error naming the line. *)
+open Kernel_model
+
+let fail lineno msg = Printf.eprintf "tileos-coq-step: line %d: %s\n" lineno msg; exit 2
+
+let otype_of lineno = function
+  | "untyped" -> Untyped | "cnode" -> CNodeObj | "tcb" -> TCBObj
+  | "endpoint" -> EndpointObj | "notification" -> NotificationObj
+  | "reply" -> ReplyObj | "frame" -> FrameObj | "pagetable" -> PageTableObj
+  | s -> fail lineno ("unknown object type " ^ s)
+
+let otype_name = function
+  | Untyped -> "untyped" | CNodeObj -> "cnode" | TCBObj -> "tcb"
+  | EndpointObj -> "endpoint" | NotificationObj -> "notification"
+  | ReplyObj -> "reply" | FrameObj -> "frame" | PageTableObj -> "pagetable"
+
+let int_of lineno s =
+  match int_of_string_opt s with
+  | Some n when n >= 0 -> n
+  | _ -> fail lineno ("not a natural number: " ^ s)
+
+(* rights as four 0/1 digits: read, write, grant, grant-reply *)
+let rights_of lineno s =
+  if String.length s <> 4 || not (String.for_all (fun c -> c = '0' || c = '1') s) then
+    fail lineno ("rights must be four 0/1 digits (read write grant grant-reply): " ^ s);
+  let b i = s.[i] = '1' in
+  { r_read = b 0; r_write = b 1; r_grant = b 2; r_grant_reply = b 3 }
+
+let rights_str r =
+  let d b = if b then "1" else "0" in
+  d r.r_read ^ d r.r_write ^ d r.r_grant ^ d r.r_grant_reply
+
+let slot_of lineno cn idx = (int_of lineno cn, int_of lineno idx)
+
+let op_of lineno = function
+  | ["copy"; t; a; b; c; d] -> KCopy (int_of lineno t, slot_of lineno a b, slot_of lineno c d)
+  | ["mint"; t; a; b; c; d; r; badge] ->
+      KMint (int_of lineno t, slot_of lineno a b, slot_of lineno c d, rights_of lineno r, int_of lineno badge)
+  | ["move"; t; a; b; c; d] -> KMove (int_of lineno t, slot_of lineno a b, slot_of lineno c d)
+  | ["mutate"; t; a; b; c; d; data] ->
+      KMutate (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno data)
+  | ["rotate"; t; a; b; c; d; e; f] ->
+      KRotate (int_of lineno t, slot_of lineno a b, slot_of lineno c d, slot_of lineno e f)
+  | ["delete"; t; a; b] -> KDelete (int_of lineno t, slot_of lineno a b)
+  | ["revoke"; t; a; b] -> KRevoke (int_of lineno t, slot_of lineno a b)
+  | "retype" :: t :: a :: b :: ty :: size :: dsts ->
+      let rec slots = function
+        | [] -> []
+        | c :: d :: rest -> slot_of lineno c d :: slots rest
+        | [_] -> fail lineno "retype destinations come in pairs (cnode index)"
+      in
+      KRetype (int_of lineno t, slot_of lineno a b, otype_of lineno ty, int_of lineno size, slots dsts)
+  | w :: _ -> fail lineno ("unknown or malformed operation: " ^ w)
+  | [] -> fail lineno "empty operation"
+
+(* The result, as the refinement test compares it: one line per occupied
+   slot, sorted, naming CNodes and objects by physical base (ids are the
+   model's own), with the untyped watermark. *)
+let print_state st =
+  let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
+  let lines = List.map (fun e ->
+      let cn = base (fst e.e_slot) and o = base e.e_cap.c_obj in
+      let wm = if e.e_cap.c_type = Untyped then string_of_int (st.kwm o.o_id) else "-" in
+      Printf.sprintf "slot %d %d %d %s %d %s %d %s" cn.o_base (snd e.e_slot) o.o_base
+        (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm)
+      st.kctes in
+  List.iter print_endline (List.sort compare lines)
+
+let () =
+  let lineno = ref 0 in
+  let objs = ref [] and ctes = ref [] and wms = ref [] and binds = ref [] in
+  let next = ref (0, 0) in
+  let reset () = objs := []; ctes := []; wms := []; binds := []; next := (0, 0) in
+  let state () =
+    let wm = !wms in
+    { kobjs = List.rev !objs; kctes = List.rev !ctes; klbl = (fun _ -> 0);
+      kwm = (fun i -> match List.assoc_opt i wm with Some w -> w | None -> 0);
+      kmaps = []; kbind = List.rev !binds; knext_obj = fst !next; knext_node = snd !next } in
+  try
+    while true do
+      let line = input_line stdin in
+      incr lineno;
+      let n = !lineno in
+      match String.split_on_char ' ' (String.trim line) with
+      | [""] -> ()
+      | ["obj"; id; ty; b; sz; parent] ->
+          let p = if parent = "-" then None else Some (int_of n parent) in
+          objs := { o_id = int_of n id; o_type = otype_of n ty; o_base = int_of n b; o_size = int_of n sz; o_parent = p } :: !objs
+      | ["cte"; cn; idx; o; ty; r; badge; node; anc] ->
+          let anc = if anc = "-" then [] else List.map (int_of n) (String.split_on_char ',' anc) in
+          ctes := { e_slot = slot_of n cn idx;
+                    e_cap = { c_obj = int_of n o; c_type = otype_of n ty; c_rights = rights_of n r; c_badge = int_of n badge };
+                    e_node = int_of n node; e_anc = anc } :: !ctes
+      | ["wm"; id; w] -> wms := (int_of n id, int_of n w) :: !wms
+      | ["bind"; t; cn] -> binds := (int_of n t, int_of n cn) :: !binds
+      | ["next"; o; nd] -> next := (int_of n o, int_of n nd)
+      | "op" :: rest ->
+          let op = op_of n rest in
+          (match kstep (state ()) op with
+           | None -> print_endline "none"
+           | Some st' -> print_endline "state"; print_state st');
+          print_endline "end";
+          flush stdout;
+          reset ()
+      | w :: _ -> fail n ("unknown line kind: " ^ w)
+      | [] -> ()
+    done
+  with End_of_file -> ()

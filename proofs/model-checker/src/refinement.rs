@@ -1,0 +1,426 @@
+//! The refinement link between the kernel's capability code and the Coq model
+//! (`proofs/coq/Kernel.v`), checked by differential testing.
+//!
+//! [`abstract_state`] maps a state of the kernel's real CDT code (the model checker's
+//! [`Memory`]: slots, CDT links, untyped watermarks) to a state of the Coq model in the line
+//! format of `tileos-coq-step` (the extracted `Kernel.kstep` with its driver,
+//! `proofs/coq/extract`), and [`op_line`] maps an [`Op`] to the model's operation. After
+//! every operation of a random sequence, [`check_random`] compares what the kernel did
+//! ([`explore::apply`], which also checks the model checker's invariants) with what the
+//! extracted Coq step does to the abstraction of the state before, both printed by
+//! [`observe`] and the driver in the same form: one line per occupied slot, CNodes and
+//! objects named by physical address, with type, size, rights, badge and untyped watermark.
+//!
+//! What is compared, exactly: acceptance (the kernel's decoder refuses exactly when the model
+//! returns `None`), and the contents of every slot afterwards, untyped watermarks included.
+//! What is not: the shape of the CDT after an insertion (the model rebuilds it from the
+//! kernel's before each step, so revoke is compared as the kernel's descendants are, but
+//! the model makes every derived capability a child where the kernel makes some siblings);
+//! error codes; CNode guards (the model has none); preempted deletions (`DeleteStep`,
+//! `RevokeStep` are not generated); and slots of CNodes more than one level below the
+//! thread's root (the model resolves one level, so the generator names no such slot).
+//! Labels, mappings and bindings other than the thread's root are not in the abstraction.
+
+use crate::explore::{self, Outcome};
+use crate::memory::Memory;
+use crate::op::Op;
+use crate::universe::Universe;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
+use tileos_kernel::cap::{Cap, TableLevel};
+use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+
+/// An object as the abstraction sees it: physical base, model type name and size in bytes;
+/// `depth` tells apart an untyped and the untyped of the same size retyped from it (the
+/// number of such CDT ancestors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Object {
+    base: u64,
+    kind: &'static str,
+    size: u64,
+    depth: usize,
+}
+
+/// A capability as the abstraction sees it.
+struct CapView {
+    object: Object,
+    /// Read, write, grant, grant-reply as four 0/1 digits.
+    rights: String,
+    badge: u64,
+    /// The untyped watermark, for an untyped capability.
+    watermark: Option<u64>,
+}
+
+fn rights_digits(rights: Rights) -> String {
+    [Rights::READ, Rights::WRITE, Rights::GRANT, Rights::GRANT_REPLY].iter().map(|r| if rights.contains(*r) { '1' } else { '0' }).collect()
+}
+
+/// The abstraction of one capability, or why it has none.
+fn view(cap: &Cap) -> Result<CapView, String> {
+    let all = || rights_digits(Rights::ALL);
+    let plain = |base, kind, size_bits: u32| CapView {
+        object: Object { base, kind, size: 1 << size_bits, depth: 0 },
+        rights: all(),
+        badge: 0,
+        watermark: None,
+    };
+    Ok(match *cap {
+        Cap::Untyped { paddr, size_bits, free_offset, .. } => {
+            CapView { watermark: Some(free_offset), ..plain(paddr, "untyped", u32::from(size_bits)) }
+        }
+        Cap::Endpoint { paddr, badge, rights } => CapView {
+            object: Object { base: paddr, kind: "endpoint", size: 1 << ObjectType::Endpoint.size_bits(0), depth: 0 },
+            rights: rights_digits(rights),
+            badge,
+            watermark: None,
+        },
+        Cap::Notification { paddr, badge, rights } => CapView {
+            object: Object { base: paddr, kind: "notification", size: 1 << ObjectType::Notification.size_bits(0), depth: 0 },
+            rights: rights_digits(rights),
+            badge,
+            watermark: None,
+        },
+        Cap::CNode { paddr, radix, .. } => plain(paddr, "cnode", u32::from(radix) + SLOT_SIZE_BITS),
+        Cap::Tcb { paddr } => plain(paddr, "tcb", ObjectType::Tcb.size_bits(0)),
+        Cap::Frame { paddr, size_bits, rights, .. } => {
+            CapView { rights: rights_digits(rights), ..plain(paddr, "frame", u32::from(size_bits)) }
+        }
+        Cap::PagingTable { paddr, level: TableLevel::PageTable, .. } => plain(paddr, "pagetable", 12),
+        other => return Err(format!("the Coq model has no counterpart of {other:?}")),
+    })
+}
+
+/// The model's object type name and size in bytes of a retype's objects.
+fn retype_object(kind: ObjectType, size_bits: u32) -> Result<(&'static str, u64), String> {
+    let name = match kind {
+        ObjectType::Untyped => "untyped",
+        ObjectType::Endpoint => "endpoint",
+        ObjectType::Notification => "notification",
+        ObjectType::CNode => "cnode",
+        ObjectType::Tcb => "tcb",
+        ObjectType::Frame4K | ObjectType::Frame2M => "frame",
+        ObjectType::PageTable => "pagetable",
+        other => return Err(format!("the Coq model cannot retype {other:?}")),
+    };
+    Ok((name, 1 << kind.size_bits(size_bits)))
+}
+
+/// The capability in every occupied slot, in CDT order with its CDT ancestors, each untyped
+/// told apart from a same-sized untyped it was retyped from ([`Object::depth`]).
+fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, String> {
+    let mut views = Vec::new();
+    for (at, ancestors) in cdt_ancestors(memory) {
+        let mut cap = view(&memory.cap(at))?;
+        if cap.object.kind == "untyped" {
+            cap.object.depth = ancestors.iter().filter(|a| view(&memory.cap(**a)).is_ok_and(|v| v.object == cap.object)).count();
+        }
+        views.push((at, cap, ancestors));
+    }
+    Ok(views)
+}
+
+/// The objects of a state: every object a capability names, plus the universe's external
+/// CNodes (a thread's CSpace root), sorted; a model object id is the position plus one.
+fn objects(universe: &Universe, memory: &Memory) -> Result<Vec<Object>, String> {
+    let mut objects: Vec<Object> = universe
+        .cnodes
+        .iter()
+        .filter(|c| c.external)
+        .map(|c| Object { base: c.paddr, kind: "cnode", size: 1 << (u32::from(c.radix) + SLOT_SIZE_BITS), depth: 0 })
+        .collect();
+    objects.extend(views(memory)?.into_iter().map(|(_, cap, _)| cap.object));
+    objects.sort_unstable();
+    objects.dedup();
+    Ok(objects)
+}
+
+/// The CNode holding slot `at` and the slot's index in it.
+fn locate(objects: &[Object], at: SlotRef) -> Result<(usize, u64), String> {
+    objects
+        .iter()
+        .position(|o| o.kind == "cnode" && (o.base..o.base + o.size).contains(&at.0))
+        .map(|i| (i + 1, (at.0 - objects[i].base) >> SLOT_SIZE_BITS))
+        .ok_or_else(|| format!("slot {at:#x} lies in no CNode of the state"))
+}
+
+/// The slots of `memory` in CDT order (each list from its head), with their CDT ancestors
+/// by the kernel's rule: `s` is an ancestor of `x` when `x` lies in the run after `s` for
+/// which [`cspace::is_parent_of`] holds.
+fn cdt_ancestors(memory: &Memory) -> Vec<(SlotRef, Vec<SlotRef>)> {
+    let mut order = Vec::new();
+    for (at, slot) in memory.occupied() {
+        if slot.prev == SlotRef::NONE {
+            let mut cursor = at;
+            while cursor != SlotRef::NONE {
+                order.push(cursor);
+                cursor = memory.read(cursor).next;
+            }
+        }
+    }
+    let mut ancestors: Vec<(SlotRef, Vec<SlotRef>)> = order.iter().map(|&at| (at, Vec::new())).collect();
+    for i in 0..order.len() {
+        let parent = memory.read(order[i]);
+        for j in i + 1..order.len() {
+            if !cspace::is_parent_of(&parent, &memory.read(order[j])) {
+                break;
+            }
+            ancestors[j].1.insert(0, order[i]);
+        }
+    }
+    ancestors
+}
+
+/// The abstraction of a kernel state: the Coq model's state in `tileos-coq-step`'s input
+/// format, with thread 0 bound to the universe's first external CNode.
+pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, String> {
+    let objects = objects(universe, memory)?;
+    let id = |object: Object| objects.iter().position(|o| *o == object).map(|i| i + 1).expect("every object was collected");
+    let mut text = String::new();
+    for (i, o) in objects.iter().enumerate() {
+        // The parent: the smallest untyped containing the object (for a same-sized
+        // untyped, the one it was retyped from).
+        let parent = objects
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| {
+                u.kind == "untyped"
+                    && u.base <= o.base
+                    && o.base + o.size <= u.base + u.size
+                    && (u.size > o.size || (u.size == o.size && u.depth < o.depth))
+            })
+            .min_by_key(|(_, u)| (u.size, std::cmp::Reverse(u.depth)))
+            .map_or("-".to_string(), |(j, _)| (j + 1).to_string());
+        text.push_str(&format!("obj {} {} {} {} {}\n", i + 1, o.kind, o.base, o.size, parent));
+    }
+    let views = views(memory)?;
+    let node = |at: SlotRef| views.iter().position(|(s, _, _)| *s == at).map(|i| i + 1).expect("every occupied slot is in a CDT list");
+    for (at, cap, anc) in &views {
+        let (cnode, index) = locate(&objects, *at)?;
+        let anc = if anc.is_empty() { "-".to_string() } else { anc.iter().map(|s| node(*s).to_string()).collect::<Vec<_>>().join(",") };
+        text.push_str(&format!(
+            "cte {cnode} {index} {} {} {} {} {} {anc}\n",
+            id(cap.object),
+            cap.object.kind,
+            cap.rights,
+            cap.badge,
+            node(*at)
+        ));
+        if let Some(watermark) = cap.watermark {
+            text.push_str(&format!("wm {} {watermark}\n", id(cap.object)));
+        }
+    }
+    let root = universe.cnodes.iter().find(|c| c.external).ok_or("the universe has no external CNode (thread root)")?;
+    text.push_str(&format!("bind 0 {}\n", locate(&objects, root.slot(0))?.0));
+    text.push_str(&format!("next {} {}\n", objects.len() + 1, views.len() + 1));
+    Ok(text)
+}
+
+/// The model's operation for `op` on the state `memory`, acting as thread 0.
+pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, String> {
+    let objects = objects(universe, memory)?;
+    let slot = |at: SlotRef| locate(&objects, at).map(|(cnode, index)| format!("{cnode} {index}"));
+    Ok(match *op {
+        Op::Copy { src, dest } => format!("copy 0 {} {}", slot(src)?, slot(dest)?),
+        Op::Mint { src, dest, params } => {
+            let mint = universe.mints[params];
+            format!("mint 0 {} {} {} {}", slot(src)?, slot(dest)?, rights_digits(mint.rights), mint.data)
+        }
+        Op::Move { src, dest } => format!("move 0 {} {}", slot(src)?, slot(dest)?),
+        Op::Mutate { src, dest, data } => format!("mutate 0 {} {} {}", slot(src)?, slot(dest)?, universe.mutate_data[data]),
+        Op::Rotate { src, pivot, dest } => format!("rotate 0 {} {} {}", slot(src)?, slot(pivot)?, slot(dest)?),
+        Op::Delete { slot: at } => format!("delete 0 {}", slot(at)?),
+        Op::Revoke { slot: at } => format!("revoke 0 {}", slot(at)?),
+        Op::Retype { untyped, object, dest } => {
+            let (kind, size_bits) = universe.retypes[object];
+            let (name, size) = retype_object(kind, size_bits)?;
+            format!("retype 0 {} {name} {size} {}", slot(untyped)?, slot(dest)?)
+        }
+        Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
+    })
+}
+
+/// The observable state, in the driver's output form: `none` for a refused operation, or
+/// `state` and one sorted line per occupied slot.
+pub fn observe(universe: &Universe, after: Option<&Memory>) -> Result<String, String> {
+    let Some(memory) = after else { return Ok("none\n".into()) };
+    let objects = objects(universe, memory)?;
+    let mut lines = Vec::new();
+    for (at, cap, _) in views(memory)? {
+        let (cnode, index) = locate(&objects, at)?;
+        let watermark = cap.watermark.map_or("-".to_string(), |w| w.to_string());
+        lines.push(format!(
+            "slot {} {index} {} {} {} {} {} {watermark}",
+            objects[cnode - 1].base,
+            cap.object.base,
+            cap.object.kind,
+            cap.object.size,
+            cap.rights,
+            cap.badge
+        ));
+    }
+    lines.sort();
+    Ok(format!("state\n{}", lines.iter().map(|l| format!("{l}\n")).collect::<String>()))
+}
+
+/// A running `tileos-coq-step` (the extracted Coq step function).
+pub struct CoqStep {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl CoqStep {
+    /// Starts the driver at `path`.
+    pub fn start(path: &std::path::Path) -> Result<CoqStep, String> {
+        let mut child = Command::new(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
+        let input = child.stdin.take().ok_or("driver has no stdin")?;
+        let output = BufReader::new(child.stdout.take().ok_or("driver has no stdout")?);
+        Ok(CoqStep { child, input, output })
+    }
+
+    /// The Coq model's result of `op` (a line of [`op_line`]) on `state` (of
+    /// [`abstract_state`]), in [`observe`]'s form.
+    pub fn step(&mut self, state: &str, op: &str) -> Result<String, String> {
+        writeln!(self.input, "{state}op {op}").and_then(|()| self.input.flush()).map_err(|e| format!("writing to the driver: {e}"))?;
+        let mut result = String::new();
+        loop {
+            let mut line = String::new();
+            if self.output.read_line(&mut line).map_err(|e| format!("reading from the driver: {e}"))? == 0 {
+                return Err(format!("the driver stopped (its error is on stderr) after: {result}"));
+            }
+            if line == "end\n" {
+                return Ok(result);
+            }
+            result.push_str(&line);
+        }
+    }
+}
+
+impl Drop for CoqStep {
+    fn drop(&mut self) {
+        // The driver holds no state worth keeping: stop it and reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a random differential run saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Operations the kernel carried out (and the model too, with the same result), by kind
+    /// (`Copy`, `Mint`, …).
+    pub applied: std::collections::BTreeMap<&'static str, usize>,
+    /// Operations both refused.
+    pub refused: usize,
+}
+
+impl Tally {
+    /// Operations applied, of every kind.
+    pub fn applied_total(&self) -> usize {
+        self.applied.values().sum()
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Tally) {
+        for (kind, n) in &other.applied {
+            *self.applied.entry(kind).or_default() += n;
+        }
+        self.refused += other.refused;
+    }
+}
+
+/// The kind of an operation, as counted in [`Tally::applied`].
+fn kind(op: &Op) -> &'static str {
+    match op {
+        Op::Copy { .. } => "Copy",
+        Op::Mint { .. } => "Mint",
+        Op::Move { .. } => "Move",
+        Op::Mutate { .. } => "Mutate",
+        Op::Rotate { src, dest, .. } if src == dest => "Swap",
+        Op::Rotate { .. } => "Rotate",
+        Op::Delete { .. } => "Delete",
+        Op::Revoke { .. } => "Revoke",
+        Op::DeleteStep { .. } => "DeleteStep",
+        Op::RevokeStep { .. } => "RevokeStep",
+        Op::Retype { .. } => "Retype",
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// The slots the model's thread can name: its root CNode and the CNodes it holds a
+/// capability to (one level), that the kernel can address too.
+fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
+    let Some(root) = universe.cnodes.iter().find(|c| c.external) else { return Vec::new() };
+    let count = 1u64 << root.radix;
+    let mut cnodes = vec![(root.paddr, count)];
+    for index in 0..count {
+        if let Cap::CNode { paddr, radix, .. } = memory.cap(root.slot(index)) {
+            cnodes.push((paddr, 1 << radix));
+        }
+    }
+    let addressable = universe.addressable_slots(memory);
+    let mut slots: Vec<SlotRef> = cnodes
+        .into_iter()
+        .flat_map(|(paddr, count)| (0..count).map(move |index| cspace::slot_address(paddr, index)))
+        .filter(|at| addressable.binary_search(at).is_ok())
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
+}
+
+/// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
+/// result with the Coq model's after every one. Fails with the trace and both results at
+/// the first difference.
+pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqStep) -> Result<Tally, String> {
+    let mut rng = Rng(seed.max(1));
+    let mut memory = explore::check_initial(universe).map_err(|v| v.report(universe))?;
+    let mut trace: Vec<String> = Vec::new();
+    let mut tally = Tally::default();
+    for _ in 0..steps {
+        let slots = model_slots(universe, &memory);
+        let ops: Vec<Op> =
+            Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
+        let op = ops[rng.below(ops.len())];
+        trace.push(op.describe(universe));
+        let kernel_slots = universe.addressable_slots(&memory);
+        let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
+            Ok(Outcome::Applied(after, _)) => Some(after),
+            Ok(Outcome::Rejected(_)) => None,
+            Err((invariant, detail)) => return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}")),
+        };
+        let expected = observe(universe, after.as_ref())?;
+        let model = coq.step(&abstract_state(universe, &memory)?, &op_line(universe, &memory, &op)?)?;
+        if model != expected {
+            return Err(format!(
+                "seed {seed}: the kernel and the Coq model differ after {} operations\ntrace: {trace:#?}\nkernel:\n{expected}coq:\n{model}state before:\n{}",
+                trace.len(),
+                abstract_state(universe, &memory)?
+            ));
+        }
+        match after {
+            Some(after) => {
+                *tally.applied.entry(kind(&op)).or_default() += 1;
+                memory = after;
+            }
+            None => tally.refused += 1,
+        }
+    }
+    Ok(tally)
+}
