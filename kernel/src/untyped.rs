@@ -139,4 +139,16 @@ mod tests {
             state = UntypedState { free_offset: plan.new_free_offset, has_children: true, ..state };
         }
     }
+
+    /// The largest size and count are accepted, one more is not (found untested by `make
+    /// mutants`).
+    #[test]
+    fn the_size_and_count_limits_are_inclusive() {
+        let state = untyped(0, false);
+        let available = Err(RetypeError::NotEnoughMemory { available: 0x10000 });
+        assert_eq!(plan(state, ObjectType::CNode, MAX_CNODE_RADIX, 1), available, "radix 20 is a valid size");
+        assert_eq!(plan(state, ObjectType::CNode, MAX_CNODE_RADIX + 1, 1), Err(RetypeError::InvalidSize { min: 1, max: 20 }));
+        assert!(plan(state, ObjectType::Endpoint, 0, MAX_RETYPE_COUNT).is_ok());
+        assert_eq!(plan(state, ObjectType::Endpoint, 0, MAX_RETYPE_COUNT + 1), Err(RetypeError::InvalidCount));
+    }
 }
