@@ -140,8 +140,8 @@ mod tests {
         }
     }
 
-    /// The largest size and count are accepted, one more is not (found untested by `make
-    /// mutants`).
+    /// The largest size and count are accepted, one more is not; an object as large as the
+    /// untyped fits (found untested by `make mutants`).
     #[test]
     fn the_size_and_count_limits_are_inclusive() {
         let state = untyped(0, false);
@@ -150,5 +150,11 @@ mod tests {
         assert_eq!(plan(state, ObjectType::CNode, MAX_CNODE_RADIX + 1, 1), Err(RetypeError::InvalidSize { min: 1, max: 20 }));
         assert!(plan(state, ObjectType::Endpoint, 0, MAX_RETYPE_COUNT).is_ok());
         assert_eq!(plan(state, ObjectType::Endpoint, 0, MAX_RETYPE_COUNT + 1), Err(RetypeError::InvalidCount));
+        // An object the untyped's own size fits; one bit more does not.
+        assert_eq!(
+            plan(state, ObjectType::Untyped, 16, 1),
+            Ok(RetypePlan { object_size_bits: 16, first: 0x40_0000, new_free_offset: 0x10000 })
+        );
+        assert_eq!(plan(state, ObjectType::Untyped, 17, 1), available);
     }
 }
