@@ -146,4 +146,18 @@ mod tests {
         assert!(b.charge(101));
         assert!(b.is_depleted(109) && !b.is_depleted(110));
     }
+
+    /// A refill starts the new period at the refill, not at the next charge (found
+    /// untested by `make mutants`).
+    #[test]
+    fn a_refill_starts_the_period_at_once() {
+        let mut budget = Budget::new(2, 10).unwrap();
+        budget.charge(0);
+        assert!(budget.charge(1) && budget.is_depleted(5));
+        assert!(budget.refill(10), "the first period ended at 10");
+        // Used up again late in the period that began at 10, which still ends at 20.
+        budget.charge(15);
+        assert!(budget.charge(16) && budget.is_depleted(19));
+        assert!(!budget.is_depleted(20), "the period begun by the refill at 10 ends at 20");
+    }
 }
