@@ -256,7 +256,20 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
 
 #[test]
 fn device_memory_and_shared_regions_reach_exactly_their_domains() {
-    let outcome = boot_tile("memory", scenario_archive("memory"), &["\nreader: 257-page"]);
+    // Each domain, after using its grant, touches one it was not given: the shared region
+    // from the HPET reader, the HPET from the writer, a write through the reader's read-only
+    // mapping. Each must be a page fault at that address.
+    let ungranted = [("hpet-reader", "0x50000000"), ("writer", "0x60000000"), ("reader", "0x50000000")];
+    let markers: Vec<String> = ungranted
+        .iter()
+        .map(|(domain, address)| format!("@event domain.stopped domain={domain} generation=0 fault=page-fault address={address}"))
+        .collect();
+    let markers: Vec<&str> = markers.iter().map(String::as_str).chain(["\nreader: 257-page"]).collect();
+    let outcome = boot_tile("memory", scenario_archive("memory"), &markers);
+    for (domain, address) in ungranted {
+        outcome.assert_event("domain.stopped", &[("domain", domain), ("generation", "0"), ("fault", "page-fault"), ("address", address)]);
+    }
+    assert!(!outcome.serial.contains("ISOLATION BROKEN"), "{}", outcome.tail(40));
     // QEMU's HPET: vendor 0x8086 in bits 16..32 of its capability register.
     outcome.assert_serial_contains("vendor 0x8086");
     outcome.assert_serial_contains("writer: filled the shared region");
