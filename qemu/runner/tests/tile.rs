@@ -51,7 +51,8 @@ fn assert_boot_done(outcome: &RunOutcome, fields: &[(&str, &str)]) {
     assert_eq!(events.len(), 1, "{}", outcome.tail(40));
     outcome.assert_event("tile.boot-done", fields);
     let event = &events[0];
-    let number = |key: &str| event.get(key).and_then(|n| n.parse::<usize>().ok()).unwrap_or_else(|| panic!("no number {key}: {}", event.line));
+    let number =
+        |key: &str| event.get(key).and_then(|n| n.parse::<usize>().ok()).unwrap_or_else(|| panic!("no number {key}: {}", event.line));
     assert!(number("spare_regions") > 0, "no unused memory dropped: {}", event.line);
     let controls = ["irq_control", "io_port_control"].iter().filter(|key| event.get(key) == Some("none")).count();
     let dropped = number("spare_regions") + number("device_regions") + number("never_rebuilt") + controls;
@@ -206,8 +207,8 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     // echo server (100) and the pinger (50): the last marker would never appear.
     let outcome = boot_tile("isolation", scenario_archive("isolation"), &["hostile: all attacks done", "while the hostile domain spins"]);
     // One access to memory it was never granted per generation, each a page fault the
-    // supervisor reports (the hostile domain's table of attacks; `None`: the address is where
-    // its code or stack happens to be).
+    // supervisor reports at the address the domain announced; where the address is fixed
+    // the announcement must name it (`None`: where its code or stack happens to be).
     let memory_attacks: [Option<&str>; 7] = [
         Some("0xffff800000100000"), // read kernel memory
         None,                       // write its own code
@@ -217,11 +218,17 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
         Some("0x7fffffffc000"),     // write its read-only information page
         Some("0x600000010000"),     // read just past its 64 KiB heap
     ];
-    for (generation, address) in memory_attacks.iter().enumerate() {
+    for (generation, fixed) in memory_attacks.iter().enumerate() {
+        let prefix = format!("hostile: attack {generation}: ");
+        let announced =
+            outcome.serial.lines().find_map(|line| line.split_once(prefix.as_str())).and_then(|(_, rest)| rest.rsplit(' ').next());
+        let address = announced.unwrap_or_else(|| panic!("no line {prefix:?}:\n{}", outcome.tail(40)));
+        assert!(fixed.is_none_or(|fixed| fixed == address), "attack {generation} announced {address}, the table says {fixed:?}");
         let generation = generation.to_string();
-        let mut fields = vec![("domain", "hostile"), ("generation", generation.as_str()), ("fault", "page-fault")];
-        fields.extend(address.map(|address| ("address", address)));
-        outcome.assert_event("domain.stopped", &fields);
+        outcome.assert_event(
+            "domain.stopped",
+            &[("domain", "hostile"), ("generation", generation.as_str()), ("fault", "page-fault"), ("address", address)],
+        );
     }
     // Every label on every slot, against its expectation table: the hostile domain holds its
     // TCB, CNode and VSpace and four IPC capabilities (log, supervisor and echo endpoints, the

@@ -595,7 +595,8 @@ fn budget_escape_tests(env: &mut Env, buffers: u64, budgeted: u64) {
     ATTACK_NTFN.store(done, Ordering::Relaxed);
     let attacker = spawn(env, buffers, ATTACKER_INDEX, budget_escaper, 150, 0);
     ATTACK_SELF.store(attacker, Ordering::Relaxed);
-    let prepared = Tcb::from_cptr(attacker).invoke(TcbSetMcPriority { mcp: 200, authority: CPtr(slot::TCB) }).and(sched(attacker, &[2, 4], slot::TCB));
+    let prepared =
+        Tcb::from_cptr(attacker).invoke(TcbSetMcPriority { mcp: 200, authority: CPtr(slot::TCB) }).and(sched(attacker, &[2, 4], slot::TCB));
     check("budget_escape_attacker_prepared", prepared.is_ok(), format_args!("{prepared:?}"));
     recv(done, true);
     let step = |label: &AtomicU64| label.load(Ordering::Relaxed);

@@ -540,7 +540,11 @@ fn cnode_tests(env: &mut Env) {
     expect_ok("cnode_nested_port_issued", issue(port));
     expect_ok(
         "cnode_move_into_nested_cnode",
-        CNode::from_cptr(guarded).invoke(CNodeMove { dest: Slot::new((0xA << 4) | 5, 8), src: Slot::new(port, DEPTH), src_root: CPtr(CNODE) }),
+        CNode::from_cptr(guarded).invoke(CNodeMove {
+            dest: Slot::new((0xA << 4) | 5, 8),
+            src: Slot::new(port, DEPTH),
+            src_root: CPtr(CNODE),
+        }),
     );
     expect_ok("cnode_delete_one_of_two_caps_of_full_cnode", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(inner, DEPTH) }));
     expect_error("cnode_delete_of_one_cap_keeps_contents", issue(port), InvocationError::RevokeFirst);
@@ -552,7 +556,8 @@ fn cnode_tests(env: &mut Env) {
 /// Whether `slot` of the root CNode is empty: moving a capability onto itself finds no
 /// source (FailedLookup) if it is, and an occupied destination (DeleteFirst) if not.
 fn slot_is_empty(slot: u64) -> bool {
-    let moved = CNode::from_cptr(CNODE).invoke(CNodeMove { dest: Slot::new(slot, DEPTH), src: Slot::new(slot, DEPTH), src_root: CPtr(CNODE) });
+    let moved =
+        CNode::from_cptr(CNODE).invoke(CNodeMove { dest: Slot::new(slot, DEPTH), src: Slot::new(slot, DEPTH), src_root: CPtr(CNODE) });
     matches!(moved, Err(Error { code: Some(InvocationError::FailedLookup), .. }))
 }
 

@@ -13,11 +13,11 @@ use core::arch::x86_64::_rdtsc;
 use tileos_abi::bootinfo::domain_info::{CapKind, MAX_PARAM_NAME, ParamEntry};
 use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::invocation::{
     CNodeCopy, CNodeDelete, CNodeMint, CNodeRevoke, CPtr, FrameGetAddress, IoPortControlIssue, IrqControlGet, IrqHandlerSetNotification,
     Slot, UntypedRetype,
 };
+use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
