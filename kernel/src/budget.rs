@@ -44,6 +44,13 @@ impl Budget {
         Ok(Budget { budget: budget as u32, period: period as u32, used: 0, period_end: 0 })
     }
 
+    /// The same limits with nothing used and no period started: the budget a new thread
+    /// gets from the thread that created it (so a budgeted thread cannot make an unbudgeted
+    /// one).
+    pub fn renewed(&self) -> Budget {
+        Budget { used: 0, period_end: 0, ..*self }
+    }
+
     /// Whether the thread has a limit.
     pub fn is_limited(&self) -> bool {
         self.budget != 0
@@ -100,6 +107,16 @@ mod tests {
         let full = Budget::new(MAX_PERIOD_TICKS, MAX_PERIOD_TICKS).unwrap();
         assert_eq!(full.params(), (MAX_PERIOD_TICKS, MAX_PERIOD_TICKS));
         assert!(!Budget::UNLIMITED.is_limited());
+    }
+
+    #[test]
+    fn renewed_keeps_the_limits_and_forgets_the_use() {
+        assert_eq!(Budget::UNLIMITED.renewed(), Budget::UNLIMITED);
+        let mut used = Budget::new(2, 4).unwrap();
+        assert!(used.charge(1) || used.charge(2));
+        let renewed = used.renewed();
+        assert_eq!(renewed, Budget::new(2, 4).unwrap());
+        assert!(renewed.is_limited() && !renewed.is_depleted(2));
     }
 
     #[test]

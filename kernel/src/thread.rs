@@ -94,7 +94,8 @@ pub struct Tcb {
     pub fault: Option<PendingFault>,
     /// Timer ticks left in the current timeslice.
     pub timeslice: u32,
-    /// Scheduling budget (unlimited unless set by `TcbSetSchedParams`).
+    /// Scheduling budget: its creator's limits when retyped (unlimited for an unbudgeted
+    /// creator), changed by `TcbSetSchedParams`.
     pub budget: Budget,
     /// Runnable but out of budget: in the depleted queue instead of a ready queue.
     pub depleted: bool,

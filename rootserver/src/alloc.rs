@@ -108,8 +108,8 @@ impl Allocator {
 
     /// Deletes the RAM untyped regions nothing was ever retyped from (after boot the root
     /// server needs no more memory: restarts rebuild from each domain's own region). Returns
-    /// how many there were and their bytes.
-    pub fn drop_spare_memory(&mut self, info: &BootInfo) -> (usize, u64) {
+    /// the slots they were in and their bytes.
+    pub fn drop_spare_memory(&mut self, info: &BootInfo) -> (Vec<u64>, u64) {
         let mut bytes = 0;
         for &spare in &self.spare[..self.spare_count] {
             let index = (spare - info.untyped.start) as usize;
@@ -118,9 +118,16 @@ impl Allocator {
                 panic!("delete spare untyped {spare}: {error:?}");
             }
         }
-        let dropped = self.spare_count;
+        let dropped = self.spare[..self.spare_count].to_vec();
         self.spare_count = 0;
         (dropped, bytes)
+    }
+
+    /// The untyped region objects come from now (its slot) and its size in bytes: what the
+    /// root server keeps after boot for the domains it builds later.
+    pub fn working_region(&self, info: &BootInfo) -> (u64, u64) {
+        let index = (self.untyped - info.untyped.start) as usize;
+        (self.untyped, 1u64 << info.untyped_list[index].size_bits)
     }
 
     /// As [`Allocator::try_make`], for objects the root server cannot do without.

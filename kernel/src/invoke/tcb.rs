@@ -141,7 +141,13 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             Ok(0)
         }
         Invocation::TcbSetMcPriority(set) => {
-            tcb(target).set_mcp(bounded_priority(call, set.mcp, set.authority)?);
+            // As for TcbSetSchedParams, a budgeted authority may not give an MCP: else it
+            // could raise an unbudgeted thread's MCP and use that thread as its authority.
+            let mcp = bounded_priority(call, set.mcp, set.authority)?;
+            if tcb(authority(call, set.authority)?).budget().is_limited() {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
+            tcb(target).set_mcp(mcp);
             Ok(0)
         }
         Invocation::TcbSetSchedParams(set) => {

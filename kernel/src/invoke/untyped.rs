@@ -3,11 +3,12 @@
 use super::{Call, Error, Result, ensure_empty};
 use crate::arch::paging;
 use crate::ipc;
-use crate::state::{KernelMemory, init_object, kernel, zero};
+use crate::state::{KernelMemory, init_object, kernel, tcb, zero};
 use crate::thread::Tcb;
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::Invocation;
 use tileos_abi::object::{ObjectType, Rights};
+use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, Mapping, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, Slot, slot_address};
 use tileos_kernel::untyped::{self, RetypeError, UntypedState};
@@ -73,9 +74,12 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     }
     untyped_slot.cap = Cap::Untyped { paddr, size_bits, device, free_offset: plan.new_free_offset, prepared_to: 0, prepared_kind: 0 };
     memory.write(call.slot, untyped_slot);
+    // A new TCB is limited as its creator is: a budgeted thread cannot make an unbudgeted
+    // one (which could then serve as TcbSetSchedParams authority, or run unlimited).
+    let budget = tcb(call.caller).budget().renewed();
     for index in 0..count {
         let object_paddr = plan.first + (index << plan.object_size_bits);
-        let cap = create(object_type, object_paddr, plan.object_size_bits, user_bits as u8, device);
+        let cap = create(object_type, object_paddr, plan.object_size_bits, user_bits as u8, device, budget);
         cspace::insert_derived(&mut memory, call.slot, slot_address(node_paddr, offset + index), cap, true);
     }
     Ok(0)
@@ -131,17 +135,17 @@ fn prepare_range(object_type: ObjectType, paddr: u64, length: u64) {
 /// preemptible, and these objects are small).
 pub fn create_at_boot(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8) -> Cap {
     prepare_range(object_type, paddr, 1 << object_size_bits);
-    create(object_type, paddr, object_size_bits, user_bits, false)
+    create(object_type, paddr, object_size_bits, user_bits, false, Budget::UNLIMITED)
 }
 
 /// Initialises a new object of `object_type` at `paddr`, whose memory `prepare` cleared (or
-/// filled with empty slots), and returns its capability.
-fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool) -> Cap {
+/// filled with empty slots), and returns its capability; a TCB gets `budget`.
+fn create(object_type: ObjectType, paddr: u64, object_size_bits: u32, user_bits: u8, device: bool, budget: Budget) -> Cap {
     match object_type {
         ObjectType::Untyped => Cap::Untyped { paddr, size_bits: user_bits, device, free_offset: 0, prepared_to: 0, prepared_kind: 0 },
         ObjectType::Tcb => {
             // Freshly cleared TCB-sized memory.
-            init_object(paddr, Tcb::new());
+            init_object(paddr, Tcb { budget, ..Tcb::new() });
             Cap::Tcb { paddr }
         }
         ObjectType::Endpoint => {

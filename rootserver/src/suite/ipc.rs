@@ -29,6 +29,18 @@ static BUDGET_DONE: AtomicU64 = AtomicU64::new(0);
 static BUDGET_TSC: AtomicU64 = AtomicU64::new(0);
 static CONSUMED_SPIN_TSC: AtomicU64 = AtomicU64::new(0);
 static CONSUMED_SPIN_DONE: AtomicU64 = AtomicU64::new(0);
+/// The budget-escape attacker's capabilities: its own TCB, an untyped, a free slot, and the
+/// notification it signals when done.
+static ATTACK_SELF: AtomicU64 = AtomicU64::new(0);
+static ATTACK_UNTYPED: AtomicU64 = AtomicU64::new(0);
+static ATTACK_FRESH: AtomicU64 = AtomicU64::new(0);
+static ATTACK_NTFN: AtomicU64 = AtomicU64::new(0);
+/// Reply labels of the attacker's three steps (0: success; `u64::MAX`: not yet run).
+static ATTACK_RETYPE: AtomicU64 = AtomicU64::new(u64::MAX);
+static ATTACK_RAISE_MCP: AtomicU64 = AtomicU64::new(u64::MAX);
+static ATTACK_LIFT_BUDGET: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The attacker's stack and IPC buffer index (see [`spawn`]).
+const ATTACKER_INDEX: u64 = 15;
 
 /// IPC buffers of test threads: 1 KiB each in the frame at this address.
 pub(super) const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
@@ -112,6 +124,46 @@ extern "C" fn timed_spinner() -> ! {
         core::hint::spin_loop();
     }
     CONSUMED_SPIN_DONE.store(1, Ordering::Relaxed);
+    halt_self()
+}
+
+/// Invokes `label` on `cptr` from the test thread with IPC buffer `index` and returns the
+/// reply label (0: success). `tileos_sys` stages words past the fourth and capabilities in
+/// the root server's IPC buffer; the kernel reads this thread's, at the same offset in the
+/// buffer frame as its address, so they are written there.
+fn thread_invoke(index: u64, cptr: u64, label: Label, words: &[u64], caps: &[u64]) -> u64 {
+    use tileos_abi::message::{MessageInfo, ipc_buffer};
+    let buffer = (THREAD_BUFFERS + ((index * 1024) & 0xFFF)) as *mut u64;
+    let mut registers = [0; 4];
+    for (position, &word) in words.iter().enumerate() {
+        match registers.get_mut(position) {
+            Some(register) => *register = word,
+            // SAFETY: the buffer frame is mapped writable at THREAD_BUFFERS; the offset is
+            // inside this thread's 1 KiB.
+            None => unsafe { buffer.add(ipc_buffer::MSG + position).write_volatile(word) },
+        }
+    }
+    for (position, &cptr) in caps.iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { buffer.add(ipc_buffer::CAPS_OR_BADGES + position).write_volatile(cptr) };
+    }
+    let info = MessageInfo::new(label as u64, 0, caps.len() as u64, words.len() as u64);
+    tileos_sys::raw_syscall(tileos_abi::syscall::Syscall::Call, cptr, info, registers).info.label()
+}
+
+/// The budget escape of issue 19, run by a budgeted thread with MCP 200 and untyped memory:
+/// make a TCB, raise its MCP to 150 with its own TCB as authority, then lift its own budget
+/// with the new TCB as authority. Records each step's reply label and signals when done.
+extern "C" fn budget_escaper() -> ! {
+    let (own, fresh) = (ATTACK_SELF.load(Ordering::Relaxed), ATTACK_FRESH.load(Ordering::Relaxed));
+    let retype = [ObjectType::Tcb as u64, 0, 0, 0, fresh, 1];
+    ATTACK_RETYPE.store(
+        thread_invoke(ATTACKER_INDEX, ATTACK_UNTYPED.load(Ordering::Relaxed), Label::UntypedRetype, &retype, &[CNODE]),
+        Ordering::Relaxed,
+    );
+    ATTACK_RAISE_MCP.store(thread_invoke(ATTACKER_INDEX, fresh, Label::TcbSetMcPriority, &[150], &[own]), Ordering::Relaxed);
+    ATTACK_LIFT_BUDGET.store(thread_invoke(ATTACKER_INDEX, own, Label::TcbSetSchedParams, &[0, 0], &[fresh]), Ordering::Relaxed);
+    tileos_sys::send(ATTACK_NTFN.load(Ordering::Relaxed), 0, &[], &[], true);
     halt_self()
 }
 
@@ -522,4 +574,53 @@ fn budget_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64)
     }
     expect_ok("budget_restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
     let _ = Tcb::from_cptr(spinner).invoke(TcbSuspend {});
+    budget_escape_tests(env, buffers, target);
+}
+
+/// The ways a budgeted thread could get an unbudgeted authority are closed: a budgeted
+/// authority gives no MCP, and a TCB a budgeted thread makes is budgeted. `budgeted` is a
+/// TCB with a budget.
+fn budget_escape_tests(env: &mut Env, buffers: u64, budgeted: u64) {
+    let sched = |tcb: u64, args: &[u64], authority: u64| invoke(tcb, Label::TcbSetSchedParams, args, &[authority]);
+    let plain = env.make(ObjectType::Tcb, 0);
+    expect_error(
+        "budget_mcp_from_budgeted_authority_refused",
+        Tcb::from_cptr(plain).invoke(TcbSetMcPriority { mcp: 0, authority: CPtr(budgeted) }),
+        InvocationError::IllegalOperation,
+    );
+    // The attack itself, by a budgeted thread at priority 150 with MCP 200.
+    ATTACK_UNTYPED.store(env.make(ObjectType::Untyped, 12), Ordering::Relaxed);
+    ATTACK_FRESH.store(env.slots.take(), Ordering::Relaxed);
+    let done = env.make(ObjectType::Notification, 0);
+    ATTACK_NTFN.store(done, Ordering::Relaxed);
+    let attacker = spawn(env, buffers, ATTACKER_INDEX, budget_escaper, 150, 0);
+    ATTACK_SELF.store(attacker, Ordering::Relaxed);
+    let prepared =
+        Tcb::from_cptr(attacker).invoke(TcbSetMcPriority { mcp: 200, authority: CPtr(slot::TCB) }).and(sched(attacker, &[2, 4], slot::TCB));
+    check("budget_escape_attacker_prepared", prepared.is_ok(), format_args!("{prepared:?}"));
+    recv(done, true);
+    let step = |label: &AtomicU64| label.load(Ordering::Relaxed);
+    let illegal = InvocationError::IllegalOperation as u64;
+    let retyped = step(&ATTACK_RETYPE);
+    check("budget_escape_retype_by_budgeted_thread", retyped == 0, format_args!("retype answered label {retyped}"));
+    let raised = step(&ATTACK_RAISE_MCP);
+    check(
+        "budget_escape_mcp_raise_refused",
+        raised == illegal,
+        format_args!("raising the new TCB's MCP to 150 answered label {raised}, expected IllegalOperation ({illegal})"),
+    );
+    let lifted = step(&ATTACK_LIFT_BUDGET);
+    check(
+        "budget_escape_lift_own_budget_refused",
+        lifted == illegal,
+        format_args!("lifting its own budget with the new TCB as authority answered label {lifted}, expected IllegalOperation ({illegal})"),
+    );
+    // The new TCB has MCP 0; as authority for a priority-0 thread its MCP suffices, so only
+    // its inherited budget refuses it.
+    expect_error(
+        "budget_tcb_made_by_budgeted_thread_is_budgeted",
+        sched(plain, &[0, 0], ATTACK_FRESH.load(Ordering::Relaxed)),
+        InvocationError::IllegalOperation,
+    );
+    let _ = Tcb::from_cptr(attacker).invoke(TcbSuspend {});
 }

@@ -234,7 +234,8 @@ fn untyped_tests(env: &mut Env, info: &BootInfo) {
             root: CPtr(CNODE),
         }),
     );
-    // Retyped memory is cleared: map the reused frame and read it.
+    // That the reused memory is cleared is checked once pages can be mapped
+    // (`reused_frame_is_cleared`, in the frame tests).
     let device = (0..(info.untyped.end - info.untyped.start) as usize).find(|&i| info.untyped_list[i].is_device != 0);
     if let Some(index) = device {
         let device_untyped = info.untyped.start + index as u64;
@@ -482,8 +483,12 @@ fn cnode_tests(env: &mut Env) {
     );
     expect_ok("cnode_delete", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(b, DEPTH) }));
     expect_ok("cnode_delete_empty_slot_is_fine", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(b, DEPTH) }));
-    // Revoke of the original endpoint removes the badged and copied derivations.
+    // Revoke of the original endpoint removes the badged and copied derivations (the
+    // badged, the read-only, and the copy the rotation left in `a`) and keeps the original.
     expect_ok("cnode_revoke_endpoint", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(mutated, DEPTH) }));
+    let left = [minted, read_only, a].map(slot_is_empty);
+    check("cnode_revoke_endpoint_removes_derived_copies", left == [true; 3], format_args!("badged, read-only, copy empty: {left:?}"));
+    check("cnode_revoke_endpoint_keeps_original", !slot_is_empty(mutated), format_args!("the revoked original is gone"));
     expect_ok("cnode_save_caller_without_caller", CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(remint, DEPTH) }));
     // A copy of a CNode capability keeps its guard: the copy works as a root.
     let root_copy = env.slots.take();
@@ -528,11 +533,32 @@ fn cnode_tests(env: &mut Env) {
         matches!(result, Err(Error { code: Some(InvocationError::FailedLookup), details: [0, d], .. }) if d == LookupFailure::GuardMismatch as u64),
         format_args!("{result:?}"),
     );
-    expect_ok("cnode_delete_last_cap_of_full_cnode", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(inner, DEPTH) }));
+    // An I/O port range in the nested CNode shows whether its contents live: issuing an
+    // overlapping range is refused while it does.
+    let port = env.slots.take();
+    let issue = |dest: u64| IoPortControl::ROOT.invoke(IoPortControlIssue { first: 0x80, last: 0x83, dest: Slot::new(dest, DEPTH) });
+    expect_ok("cnode_nested_port_issued", issue(port));
     expect_ok(
-        "cnode_delete_guarded_copy_destroys_contents",
-        CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(guarded, DEPTH) }),
+        "cnode_move_into_nested_cnode",
+        CNode::from_cptr(guarded).invoke(CNodeMove {
+            dest: Slot::new((0xA << 4) | 5, 8),
+            src: Slot::new(port, DEPTH),
+            src_root: CPtr(CNODE),
+        }),
     );
+    expect_ok("cnode_delete_one_of_two_caps_of_full_cnode", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(inner, DEPTH) }));
+    expect_error("cnode_delete_of_one_cap_keeps_contents", issue(port), InvocationError::RevokeFirst);
+    expect_ok("cnode_delete_last_cap_of_full_cnode", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(guarded, DEPTH) }));
+    expect_ok("cnode_delete_last_cap_destroys_contents", issue(port));
+    expect_ok("cnode_nested_port_deleted", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(port, DEPTH) }));
+}
+
+/// Whether `slot` of the root CNode is empty: moving a capability onto itself finds no
+/// source (FailedLookup) if it is, and an occupied destination (DeleteFirst) if not.
+fn slot_is_empty(slot: u64) -> bool {
+    let moved =
+        CNode::from_cptr(CNODE).invoke(CNodeMove { dest: Slot::new(slot, DEPTH), src: Slot::new(slot, DEPTH), src_root: CPtr(CNODE) });
+    matches!(moved, Err(Error { code: Some(InvocationError::FailedLookup), .. }))
 }
 
 /// Maps page tables for [`TEST_AREA`] and tests frames. Returns the page table's slot.
@@ -624,7 +650,21 @@ fn vspace_tests(env: &mut Env) -> u64 {
         "frame_map_after_unmap",
         Frame::from_cptr(other).invoke(FrameMap { vaddr: TEST_AREA + 0x1000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
     );
-    expect_ok("frame_delete_unmaps", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(other, DEPTH) }));
+    // SAFETY: `other` is mapped writable at TEST_AREA + 0x1000 just above.
+    unsafe { ((TEST_AREA + 0x1000) as *mut u64).write_volatile(0x5EED) };
+    expect_ok("frame_delete", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(other, DEPTH) }));
+    // Deleting the frame removed its mapping: a fresh frame maps at the same address (else
+    // DeleteFirst) and reads as its own, cleared memory, not the deleted frame's word.
+    let fresh = env.make(ObjectType::Frame4K, 0);
+    let remapped =
+        Frame::from_cptr(fresh).invoke(FrameMap { vaddr: TEST_AREA + 0x1000, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) });
+    let seen = remapped.map(|_| {
+        // SAFETY: mapped writable just above.
+        unsafe { ((TEST_AREA + 0x1000) as *const u64).read_volatile() }
+    });
+    check("frame_delete_unmaps", seen == Ok(0), format_args!("mapping a fresh frame at the deleted frame's address: {seen:x?}"));
+    expect_ok("frame_delete_unmaps_cleanup", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(fresh, DEPTH) }));
+    reused_frame_is_cleared(env);
     let frame2m = env.make(ObjectType::Frame2M, 0);
     expect_error(
         "frame_2m_map_unaligned",
@@ -651,6 +691,47 @@ fn vspace_tests(env: &mut Env) -> u64 {
         InvocationError::IllegalOperation,
     );
     pt
+}
+
+/// A frame made again from memory a deleted frame held reads as zeros: the frame is filled
+/// with a pattern, deleted, its untyped revoked and retyped, and the new frame (at the same
+/// physical address, checked) is read whole.
+fn reused_frame_is_cleared(env: &mut Env) {
+    const AREA: u64 = TEST_AREA + 0x4000;
+    let small = env.make(ObjectType::Untyped, 12);
+    let frame = env.slots.take();
+    let retype = || {
+        Untyped::from_cptr(small).invoke(UntypedRetype {
+            object_type: ObjectType::Frame4K,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: frame,
+            count: 1,
+            root: CPtr(CNODE),
+        })
+    };
+    let map_and_address = || {
+        Frame::from_cptr(frame)
+            .invoke(FrameMap { vaddr: AREA, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) })
+            .and(Frame::from_cptr(frame).invoke(FrameGetAddress {}))
+            .map(|reply| reply.words[0])
+    };
+    let words = || (0..512).map(|index| (AREA as *mut u64).wrapping_add(index));
+    let first = retype().and_then(|_| map_and_address());
+    if first.is_ok() {
+        // SAFETY: the frame is mapped writable at AREA (4 KiB).
+        words().for_each(|word| unsafe { word.write_volatile(0xA5A5_A5A5_A5A5_A5A5) });
+    }
+    let deleted = CNode::from_cptr(CNODE)
+        .invoke(CNodeDelete { slot: Slot::new(frame, DEPTH) })
+        .and(CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(small, DEPTH) }));
+    let second = deleted.and_then(|_| retype()).and_then(|_| map_and_address());
+    let same = matches!((first, second), (Ok(a), Ok(b)) if a == b);
+    check("reused_frame_same_memory", same, format_args!("first frame {first:x?}, second {second:x?}"));
+    // SAFETY: the second frame is mapped at AREA when `same`.
+    let dirty = if same { words().filter(|&word| unsafe { word.read_volatile() } != 0).count() } else { 512 };
+    check("reused_frame_is_cleared", same && dirty == 0, format_args!("{dirty} of 512 words of the reused frame not zero"));
+    expect_ok("reused_frame_delete", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(frame, DEPTH) }));
 }
 
 /// `IoPortOutBytes` on the range 0x80–0x83 (`port`), and on the CMOS ports 0x70–0x71, whose

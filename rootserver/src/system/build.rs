@@ -12,11 +12,12 @@ use ::alloc_crate::vec::Vec;
 use core::arch::x86_64::_rdtsc;
 use tileos_abi::bootinfo::domain_info::{CapKind, MAX_PARAM_NAME, ParamEntry};
 use tileos_abi::bootinfo::{BootInfo, slot};
-use tileos_abi::invocation::frame_attributes;
+use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{
     CNodeCopy, CNodeDelete, CNodeMint, CNodeRevoke, CPtr, FrameGetAddress, IoPortControlIssue, IrqControlGet, IrqHandlerSetNotification,
     Slot, UntypedRetype,
 };
+use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
@@ -73,16 +74,14 @@ impl DevicePool {
         DevicePool { free }
     }
 
-    /// Deletes every device untyped region no device uses; returns how many there were.
-    fn drop_free(&mut self) -> usize {
+    /// Deletes every device untyped region no device uses; returns the slots they were in.
+    fn drop_free(&mut self) -> Vec<u64> {
         for &(untyped, ..) in &self.free {
             if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(untyped) }) {
                 panic!("delete unused device untyped {untyped}: {error:?}");
             }
         }
-        let dropped = self.free.len();
-        self.free.clear();
-        dropped
+        self.free.drain(..).map(|(untyped, ..)| untyped).collect()
     }
 
     /// A frame capability for the device page at `paddr`, or `None` if no free device
@@ -272,20 +271,24 @@ impl<'d> Tile<'d> {
     /// from, device memory no device uses, IRQ and IO-port control when no restartable
     /// domain needs interrupts or ports, and the fault-endpoint copies of domains that are
     /// never rebuilt. What stays serves restarts: each restartable domain's memory region, the
-    /// boot archive with its program, the shared objects to grant again.
+    /// boot archive with its program, the shared objects to grant again, and its working
+    /// untyped region. Then checks that every dropped slot fails lookup.
     pub(super) fn drop_boot_authority(&mut self, alloc: &mut Allocator, info: &BootInfo) {
         let d = self.description;
         // Seats are built again whenever their manager starts a module.
         let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. }) || d.seat(index as u32).is_some();
         let mut dropped: Vec<String> = Vec::new();
-        let (spare_regions, bytes) = alloc.drop_spare_memory(info);
+        let (mut dropped_slots, bytes) = alloc.drop_spare_memory(info);
+        let spare_regions = dropped_slots.len();
         if spare_regions > 0 {
             dropped.push(format!("{spare_regions} untyped regions of unused memory ({} KiB)", bytes / 1024));
         }
-        let device_regions = if self.pci.all_located() { self.devices.drop_free() } else { 0 };
+        let devices = if self.pci.all_located() { self.devices.drop_free() } else { Vec::new() };
+        let device_regions = devices.len();
         if device_regions > 0 {
             dropped.push(format!("{device_regions} untyped regions of unused device memory"));
         }
+        dropped_slots.extend(devices);
         let interrupts: Vec<&str> = (0..d.domains.len())
             .filter(|&i| restartable(i))
             .filter(|&i| {
@@ -307,6 +310,7 @@ impl<'d> Tile<'d> {
                     panic!("delete {name}: {error:?}");
                 }
                 dropped.push(String::from(name));
+                dropped_slots.push(control);
             } else {
                 kept.push(format!("{name} (to rebuild {})", users.join(", ")));
             }
@@ -317,6 +321,7 @@ impl<'d> Tile<'d> {
                 if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(state.fault_endpoint) }) {
                     panic!("delete the fault endpoint copy of domain {index}: {error:?}");
                 }
+                dropped_slots.push(state.fault_endpoint);
                 state.fault_endpoint = 0;
                 never += 1;
             }
@@ -329,6 +334,20 @@ impl<'d> Tile<'d> {
             0,
             format!("the memory regions of the {rebuilt} restartable domains, the boot archive and the shared objects (to rebuild them)"),
         );
+        let (working, working_bytes) = alloc.working_region(info);
+        kept.push(format!(
+            "its working untyped region (slot {working}, {} KiB; the parent of every domain's region and the shared objects, and the memory of domains built after boot)",
+            working_bytes / 1024
+        ));
+        // A dropped capability must be gone: any invocation of its slot fails lookup.
+        let still_working: Vec<u64> = dropped_slots
+            .iter()
+            .copied()
+            .filter(|&slot| !matches!(tileos_sys::invoke(slot, Label::UntypedRetype, &[], &[]), Err(e) if e.code == Some(InvocationError::FailedLookup)))
+            .collect();
+        if !still_working.is_empty() {
+            println!("rootserver: dropped capabilities still answer in slots {still_working:?} (AUTHORITY KEPT)");
+        }
         println!("rootserver: boot done; dropped {}", if dropped.is_empty() { String::from("nothing") } else { dropped.join(", ") });
         println!("rootserver: keeps {}", kept.join("; "));
         let users = |names: &Vec<&str>| if names.is_empty() { String::from("none") } else { names.join(",") };
@@ -339,7 +358,10 @@ impl<'d> Tile<'d> {
             spare_regions = spare_regions,
             device_regions = device_regions,
             irq_control = users(&interrupts),
-            io_port_control = users(&ports)
+            io_port_control = users(&ports),
+            dropped_caps = dropped_slots.len(),
+            still_working = still_working.len(),
+            working_region_kib = working_bytes / 1024
         );
     }
 

@@ -1,6 +1,8 @@
 //! Isolation test domain: attacks the system, one attack per generation (the supervisor
-//! restarts it after each fault), then tries everything that fails without a fault, and
-//! reports each result; last it signals "spinning" (if granted) and spins forever at its
+//! restarts it after each fault and reports the fault; the tile test checks each against
+//! its own copy of the table of attacks), then tries everything that fails without a fault
+//! — every invocation label on every slot of its CSpace, checked against an expectation
+//! table — and reports each result; last it signals "spinning" (if granted) and spins forever at its
 //! high priority, within the scheduling budget its description gives it. Nothing it does
 //! may affect another domain.
 #![no_std]
@@ -11,12 +13,13 @@ extern crate tileos_rt;
 
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
-use tileos_abi::bootinfo::domain_info::CapKind;
-use tileos_abi::invocation::{CNodeMint, CPtr, Label, Slot, TcbSetPriority, TcbSetSchedParams, UntypedRetype};
+use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
+use tileos_abi::error::InvocationError;
+use tileos_abi::invocation::{CNodeMint, CPtr, Label, Object, Slot, TABLE, TcbSetPriority, TcbSetSchedParams};
 use tileos_abi::message::MessageInfo;
-use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::object::Rights;
 use tileos_abi::syscall::Syscall;
-use tileos_sys::cap::{CNode, Untyped};
+use tileos_sys::cap::CNode;
 use tileos_sys::{invoke, log, log_event};
 
 /// Logs the outcome of an attempt the kernel or the supervisor must refuse: the English line
@@ -59,6 +62,25 @@ extern "C" fn _start() -> ! {
             let value = unsafe { (0x2000_0000 as *const u64).read_volatile() };
             log!("hostile: read {value:#x} (ISOLATION BROKEN)");
         }
+        4 => {
+            log!("hostile: attack 4: write kernel memory at 0xffff800000100000");
+            // SAFETY: deliberately faults: kernel mappings have no user bit.
+            unsafe { (0xffff_8000_0010_0000 as *mut u64).write_volatile(0) };
+            log!("hostile: wrote kernel memory (ISOLATION BROKEN)");
+        }
+        5 => {
+            log!("hostile: attack 5: write its read-only information page at {:#x}", domain_info::VADDR);
+            // SAFETY: deliberately faults: the information page is mapped read-only.
+            unsafe { (domain_info::VADDR as *mut u64).write_volatile(0) };
+            log!("hostile: wrote its information page (ISOLATION BROKEN)");
+        }
+        6 => {
+            let end = domain_info::HEAP_VADDR + info.heap_size;
+            log!("hostile: attack 6: read just past its heap at {end:#x}");
+            // SAFETY: deliberately faults: nothing is mapped after the heap.
+            let value = unsafe { (end as *const u64).read_volatile() };
+            log!("hostile: read {value:#x} past its heap (ISOLATION BROKEN)");
+        }
         _ => {
             attacks_without_faults();
             log!("hostile: all attacks done");
@@ -96,7 +118,7 @@ fn spin_forever() -> ! {
     report("lift-budget", "lift its own scheduling budget", lifted.is_err());
     let raised = own.invoke(TcbSetPriority { priority: 255, authority: CPtr(domain::TCB) });
     report("raise-priority", "raise its own priority to 255", raised.is_err());
-    log!("hostile: attack 5: spin forever at priority 120, within its budget");
+    log!("hostile: last attack: spin forever at priority 120, within its budget");
     if let Some(spinning) = tileos_sys::domain::signal_notification("spinning") {
         // Selectors user code may load, left for the next domain to find (it must not).
         tileos_sys::probe::load_segments(0x1b, 3);
@@ -110,21 +132,7 @@ fn spin_forever() -> ! {
 /// Attacks that the kernel answers with errors rather than faults.
 fn attacks_without_faults() {
     hardware_state_attacks();
-    let mut refused = 0;
-    for cptr in (domain::FIRST_GRANTED + 8)..(1 << domain::CNODE_RADIX) {
-        let retype = UntypedRetype {
-            object_type: ObjectType::Tcb,
-            size_bits: 0,
-            node: Slot::new(0, 0),
-            node_offset: 100,
-            count: 1,
-            root: CPtr(domain::CNODE),
-        };
-        if Untyped::from_cptr(cptr).invoke(retype).is_err() {
-            refused += 1;
-        }
-    }
-    log!("hostile: invoking {refused} capability pointers it was never given: all refused");
+    probe_every_slot(tileos_sys::domain::info());
     // Raw words: a Retype on a CNode, a FrameMap on a PML4 (typed handles would not compile).
     let retype = invoke(domain::CNODE, Label::UntypedRetype, &[1, 0, 0, 0, 100, 1], &[domain::CNODE]);
     report("retype", "retype through its CNode capability", retype.is_err());
@@ -164,4 +172,75 @@ fn attacks_without_faults() {
         }
     }
     log!("hostile: exhausted its own heap after {} KiB; allocation failed cleanly", total / 1024);
+}
+
+/// What a slot of this domain's CSpace holds, as far as the probe needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// Nothing.
+    Empty,
+    /// A kernel object whose methods are those of `Object` (`None`: a PML4, which has none).
+    Object(Option<Object>),
+    /// An endpoint or notification: a Call on it is IPC (or a signal), not an invocation.
+    Ipc,
+}
+
+/// What slot `slot` holds: its own TCB, CNode and VSpace in their fixed slots, the granted
+/// capabilities where its information page lists them, nothing elsewhere.
+fn held(info: &DomainInfo, slot: u64) -> Held {
+    match slot {
+        domain::TCB => Held::Object(Some(Object::Tcb)),
+        domain::CNODE => Held::Object(Some(Object::CNode)),
+        domain::VSPACE => Held::Object(None),
+        _ => match info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)].iter().find(|cap| cap.slot == slot) {
+            None => Held::Empty,
+            Some(cap) => match CapKind::from_byte(cap.kind) {
+                Some(CapKind::IrqHandler) => Held::Object(Some(Object::IrqHandler)),
+                Some(CapKind::IoPort) => Held::Object(Some(Object::IoPort)),
+                _ => Held::Ipc,
+            },
+        },
+    }
+}
+
+/// The error an empty-message invocation of `label` on what a slot holds must answer, or
+/// `None` where it is not probed: IPC capabilities, and methods without arguments of its
+/// own objects (they would act: suspend itself, say).
+fn expected(held: Held, label: Label) -> Option<InvocationError> {
+    match held {
+        Held::Empty => Some(InvocationError::FailedLookup),
+        Held::Ipc => None,
+        Held::Object(object) if object != Some(label.object()) => Some(InvocationError::IllegalOperation),
+        Held::Object(_) => match TABLE.iter().find(|entry| entry.label == label) {
+            Some(entry) if entry.args.is_empty() => None,
+            _ => Some(InvocationError::TruncatedMessage),
+        },
+    }
+}
+
+/// Invokes every label, with an empty message, on every slot of its CSpace and compares each
+/// answer with [`expected`]. Logs each difference, then the event `hostile.probe` with the
+/// counts (checked, skipped, mismatched), and the line saying all were as expected only if
+/// none differed.
+fn probe_every_slot(info: &DomainInfo) {
+    let (mut checked, mut skipped, mut mismatched) = (0u64, 0u64, 0u64);
+    for slot in 0..(1u64 << domain::CNODE_RADIX) {
+        let held = held(info, slot);
+        for &label in Label::ALL {
+            let Some(error) = expected(held, label) else {
+                skipped += 1;
+                continue;
+            };
+            checked += 1;
+            let answer = invoke(slot, label, &[], &[]);
+            if !matches!(answer, Err(e) if e.code == Some(error)) {
+                mismatched += 1;
+                log!("hostile: {} on slot {slot} ({held:?}) answered {answer:?}, expected {error:?} (ISOLATION BROKEN)", label.name());
+            }
+        }
+    }
+    log_event!("hostile.probe", checked = checked, skipped = skipped, mismatched = mismatched);
+    if mismatched == 0 {
+        log!("hostile: every label on every slot: {checked} invocations refused as expected, {skipped} not probed");
+    }
 }

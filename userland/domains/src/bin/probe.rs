@@ -1,6 +1,9 @@
 //! Memory-grant test domain; what it does depends on its name in the description:
 //! "hpet-reader" reads the HPET's capability register through its device memory grant,
-//! "writer" fills the shared region "shared" with a pattern, "reader" checks it.
+//! "writer" fills the shared region "shared" with a pattern, "reader" checks it. Then each
+//! touches memory it was not granted, which must fault (the supervisor reports it): the
+//! HPET reader reads the shared region, the writer reads the HPET, the reader writes its
+//! read-only mapping of the shared region.
 #![no_std]
 #![no_main]
 
@@ -24,6 +27,10 @@ extern "C" fn _start() -> ! {
             // SAFETY: the description maps the HPET's register page here, uncached.
             let capabilities = unsafe { (HPET as *const u64).read_volatile() };
             log!("hpet-reader: HPET capabilities {capabilities:#x}, vendor {:#x}", capabilities >> 16 & 0xFFFF);
+            log!("hpet-reader: reading the shared region, not granted here, at {SHARED:#x}");
+            // SAFETY: deliberately faults: nothing is mapped there in this domain.
+            let value = unsafe { (SHARED as *const u64).read_volatile() };
+            log!("hpet-reader: read {value:#x} from the shared region (ISOLATION BROKEN)");
         }
         "writer" => {
             for index in 0..512u64 {
@@ -33,6 +40,10 @@ extern "C" fn _start() -> ! {
             // SAFETY: the description maps "big" here, writable, BIG_SIZE bytes.
             unsafe { ((BIG + BIG_SIZE - 8) as *mut u64).write_volatile(0xB16) };
             log!("writer: filled the shared region");
+            log!("writer: reading the HPET, not granted here, at {HPET:#x}");
+            // SAFETY: deliberately faults: nothing is mapped there in this domain.
+            let value = unsafe { (HPET as *const u64).read_volatile() };
+            log!("writer: read {value:#x} from the HPET (ISOLATION BROKEN)");
         }
         "reader" => {
             // SAFETY: the description maps the shared region here, read-only.
@@ -45,6 +56,10 @@ extern "C" fn _start() -> ! {
             let last = unsafe { ((BIG + BIG_SIZE - 8) as *const u64).read_volatile() };
             let big = tileos_sys::domain::region("big").is_some_and(|(_, paddr, size)| paddr != 0 && size == BIG_SIZE);
             log!("reader: 257-page region listed: {big}, last word {last:#x}");
+            log!("reader: writing its read-only mapping of the shared region at {SHARED:#x}");
+            // SAFETY: deliberately faults: the reader's mapping is read-only.
+            unsafe { (SHARED as *mut u64).write_volatile(0) };
+            log!("reader: wrote the shared region (ISOLATION BROKEN)");
         }
         other => log!("probe: no test for a domain named \"{other}\""),
     }
