@@ -19,6 +19,7 @@ extern crate alloc;
 pub mod archive;
 mod check;
 mod pieces;
+pub mod footprint;
 
 pub use pieces::read_in_pieces;
 
