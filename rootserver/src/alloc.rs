@@ -221,9 +221,11 @@ impl Allocator {
     pub fn try_make(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, Error> {
         self.object(object, size_bits).map_err(|error| match error {
             AllocError::Kernel(error) => error,
-            AllocError::Memory { needed, available } => {
-                Error { code: Some(InvocationError::NotEnoughMemory), label: InvocationError::NotEnoughMemory as u64, details: [available, needed] }
-            }
+            AllocError::Memory { needed, available } => Error {
+                code: Some(InvocationError::NotEnoughMemory),
+                label: InvocationError::NotEnoughMemory as u64,
+                details: [available, needed],
+            },
             AllocError::SlotsFull { .. } => panic!("{error}"),
         })
     }

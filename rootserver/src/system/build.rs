@@ -77,8 +77,12 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
             slots_left -= slots;
         }
     }
-    let mut pieces: Vec<(u32, usize)> =
-        states.iter().enumerate().filter(|(_, s)| s.refused.is_none()).flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i))).collect();
+    let mut pieces: Vec<(u32, usize)> = states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.refused.is_none())
+        .flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i)))
+        .collect();
     pieces.sort_by(|a, b| b.0.cmp(&a.0));
     for (bits, index) in pieces {
         let state = &mut states[index];
@@ -231,7 +235,11 @@ impl<'d> Tile<'d> {
         let endpoints: Vec<u64> = description
             .endpoints
             .iter()
-            .map(|endpoint| if endpoint.server == Server::Supervisor { supervisor } else { shared(alloc, ObjectType::Endpoint, &endpoint.name) })
+            .map(
+                |endpoint| {
+                    if endpoint.server == Server::Supervisor { supervisor } else { shared(alloc, ObjectType::Endpoint, &endpoint.name) }
+                },
+            )
             .collect();
         let notifications = description.notifications.iter().map(|n| shared(alloc, ObjectType::Notification, &n.name)).collect();
         // Each region's frames are retyped in order from an untyped of their own, so they are
@@ -458,7 +466,10 @@ impl<'d> Tile<'d> {
         self.states[index].ever_started |= result.is_ok();
         if result.is_err() {
             if let Err(error) = self.destroy(alloc, index) {
-                println!("rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}", self.description.domains[index].name);
+                println!(
+                    "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
+                    self.description.domains[index].name
+                );
             }
         }
         result
@@ -649,7 +660,14 @@ impl<'d> Tile<'d> {
             kib(f.tcb),
             kib(f.paging)
         );
-        event!("domain.memory", domain = domain.name, bytes = f.total(), used = used, beyond_segments = f.beyond_segments(), pieces = state.memory.len());
+        event!(
+            "domain.memory",
+            domain = domain.name,
+            bytes = f.total(),
+            used = used,
+            beyond_segments = f.beyond_segments(),
+            pieces = state.memory.len()
+        );
         let listed: Vec<String> = grant_list
             .iter()
             .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))

@@ -18,8 +18,8 @@ extern crate alloc;
 
 pub mod archive;
 mod check;
-mod pieces;
 pub mod footprint;
+mod pieces;
 
 pub use pieces::read_in_pieces;
 

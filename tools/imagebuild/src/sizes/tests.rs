@@ -7,7 +7,9 @@ fn echo_tile(clients: usize, ram: &str) -> String {
     text.push_str("[[domain]]\nname = \"console\"\nprogram = \"console\"\npriority = 200\nheap_size = 0\n");
     text.push_str("[[domain]]\nname = \"echo\"\nprogram = \"echo-server\"\npriority = 100\nheap_size = 0x10000\n");
     for i in 0..clients {
-        text.push_str(&format!("[[domain]]\nname = \"client-{i}\"\nprogram = \"echo-client\"\npriority = 90\nheap_size = 0\nstack_size = 0x4000\n"));
+        text.push_str(&format!(
+            "[[domain]]\nname = \"client-{i}\"\nprogram = \"echo-client\"\npriority = 90\nheap_size = 0\nstack_size = 0x4000\n"
+        ));
     }
     text.push_str("[[endpoint]]\nname = \"echo\"\nserver = \"echo\"\nclients = [");
     for i in 0..clients {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{DeviceMemory, Domain, Mapping, MapRights, RestartPolicy, SharedRegion};
+use crate::{DeviceMemory, Domain, MapRights, Mapping, RestartPolicy, SharedRegion};
 use alloc::string::String;
 use alloc::vec;
 
@@ -112,7 +112,8 @@ fn blocks_count_each_block_once_across_ranges() {
 fn largest_lists_the_biggest_first() {
     let small = Footprint { segments: 4096, ..Footprint::default() };
     let big = Footprint { segments: 8192, ..Footprint::default() };
-    let consumers = [Consumer { name: "a", footprint: small }, Consumer { name: "b", footprint: big }, Consumer { name: "c", footprint: small }];
+    let consumers =
+        [Consumer { name: "a", footprint: small }, Consumer { name: "b", footprint: big }, Consumer { name: "c", footprint: small }];
     let top: Vec<&str> = largest(&consumers, 2).iter().map(|c| c.name).collect();
     assert_eq!(top, ["b", "a"]);
 }
