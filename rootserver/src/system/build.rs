@@ -83,7 +83,7 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
         .filter(|(_, s)| s.refused.is_none())
         .flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i)))
         .collect();
-    pieces.sort_by(|a, b| b.0.cmp(&a.0));
+    pieces.sort_by_key(|&(bits, _)| core::cmp::Reverse(bits));
     for (bits, index) in pieces {
         let state = &mut states[index];
         if state.refused.is_some() {

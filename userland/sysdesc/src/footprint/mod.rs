@@ -180,7 +180,7 @@ pub struct Consumer<'a> {
 /// The `count` largest consumers, largest first (ties in description order).
 pub fn largest<'a>(consumers: &[Consumer<'a>], count: usize) -> Vec<Consumer<'a>> {
     let mut sorted: Vec<Consumer> = consumers.to_vec();
-    sorted.sort_by(|a, b| b.footprint.total().cmp(&a.footprint.total()));
+    sorted.sort_by_key(|c| core::cmp::Reverse(c.footprint.total()));
     sorted.truncate(count);
     sorted
 }
