@@ -151,11 +151,10 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     let mut footprints = Vec::with_capacity(description.domains.len());
     for (index, domain) in description.domains.iter().enumerate() {
         let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
-        let segments: Vec<Segment> = match tileos_elf::parse(data) {
-            Ok(exe) => exe.segments().map(|s| Segment { vaddr: s.vaddr, mem_size: s.mem_size }).collect(),
-            Err(_) => Vec::new(),
+        let (segments, image): (Vec<Segment>, u64) = match tileos_elf::parse(data) {
+            Ok(exe) => (exe.segments().map(|s| Segment { vaddr: s.vaddr, mem_size: s.mem_size }).collect(), seats::image_size(&exe)),
+            Err(_) => (Vec::new(), 0),
         };
-        let image: u64 = segments.iter().map(|s| ((s.vaddr & 0xFFF) + s.mem_size).div_ceil(4096) * 4096).sum();
         let seat_memory = description.seat(index as u32).map(|(slot, _)| slot.module_memory);
         let capacity = (image + domain.heap_size).max(seat_memory.unwrap_or(0));
         let program = match seat_memory {
