@@ -84,10 +84,8 @@ impl Slots {
 
     /// Gives back `slot`, just taken and still empty (not recorded as taken any more).
     fn give_back(&mut self, slot: u64) {
-        if let Some(taken) = &mut self.taken {
-            if taken.last() == Some(&slot) {
-                taken.pop();
-            }
+        if let Some(taken) = self.taken.as_mut().filter(|taken| taken.last() == Some(&slot)) {
+            taken.pop();
         }
         self.recycled.push(slot);
     }
