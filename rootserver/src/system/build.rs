@@ -464,13 +464,13 @@ impl<'d> Tile<'d> {
         self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
         self.states[index].state = if result.is_ok() { State::Running } else { State::Stopped };
         self.states[index].ever_started |= result.is_ok();
-        if result.is_err() {
-            if let Err(error) = self.destroy(alloc, index) {
-                println!(
-                    "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
-                    self.description.domains[index].name
-                );
-            }
+        if result.is_err()
+            && let Err(error) = self.destroy(alloc, index)
+        {
+            println!(
+                "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
+                self.description.domains[index].name
+            );
         }
         result
     }
