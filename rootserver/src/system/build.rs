@@ -1,5 +1,5 @@
 //! Building the tile's domains: the objects every domain shares (endpoints, notifications,
-//! shared-region frames, device frames), and each domain from its own untyped region —
+//! shared-region frames, device frames), and each domain from its own memory (untyped pieces) —
 //! its CNode, VSpace, image, stack, heap, information page and the capabilities the
 //! description grants — and destroying it again for a restart.
 
@@ -727,7 +727,7 @@ impl<'d> Tile<'d> {
     }
 
     /// Destroys everything domain `index` had: its frames' copies and everything retyped
-    /// from its untyped region (its thread stops at once; callers waiting for its replies
+    /// from its memory (its thread stops at once; callers waiting for its replies
     /// get a lost reply).
     pub(super) fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];

@@ -1,9 +1,9 @@
 //! The tile: building every domain the system description declares, with exactly the
 //! capabilities it names, and supervising them.
 //!
-//! Each domain gets its own untyped region; everything built for it (TCB, CNode, VSpace,
-//! frames, paging structures) is retyped from that region, so a restart is: revoke the
-//! region (destroying all of it, releasing its IRQs and IO ports), build again. Objects the
+//! Each domain gets its own memory, untyped pieces sized exactly for its footprint
+//! (`tileos_sysdesc::footprint`); everything built for it (TCB, CNode, VSpace, frames,
+//! paging structures) is retyped from them, so a restart is: revoke the pieces (destroying all of it, releasing its IRQs and IO ports), build again. Objects the
 //! domains share — endpoints, notifications, shared-region frames — come from the root
 //! server's general memory and survive restarts. Every domain's fault endpoint is the
 //! supervisor's endpoint, badged with the domain's index + 1.
@@ -72,7 +72,7 @@ struct DomainState {
     slots_used: Vec<u64>,
     /// What the supervisor knows of it.
     state: State,
-    /// Bytes its program's segments and heap may take: what its untyped region was sized
+    /// Bytes its program's segments and heap may take: what its memory was sized
     /// for (a seat's is at least its slot's `module_memory`).
     capacity: u64,
     /// Whether it was ever built and started (a seat's first start is generation 0).
