@@ -4,8 +4,9 @@
 //! Each domain gets its own memory, untyped pieces sized exactly for its footprint
 //! (`tileos_sysdesc::footprint`); everything built for it (TCB, CNode, VSpace, frames,
 //! paging structures) is retyped from them, so a restart is: revoke the pieces (destroying
-//! all of it, releasing its IRQs and IO ports), build again. Objects the domains share — endpoints, notifications, shared-region frames — come from the root
-//! server's general memory and survive restarts. Every domain's fault endpoint is the
+//! all of it, releasing its IRQs and IO ports), build again. Objects the domains share —
+//! endpoints, notifications, shared-region frames — come from the root server's general
+//! memory and survive restarts. Every domain's fault endpoint is the
 //! supervisor's endpoint, badged with the domain's index + 1.
 //!
 //! Building is `build`, supervising the running tile `supervise`, the control protocol
