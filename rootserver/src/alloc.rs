@@ -1,5 +1,8 @@
 //! Where the root server gets kernel objects: free slots of its CNode and untyped memory.
-//! Objects come from the current untyped until it is exhausted, then from the next one.
+//! Objects come from the current untyped region until it is exhausted, then from the next
+//! one. The allocator follows each region's watermark as the kernel moves it (every object
+//! at its natural alignment), so it knows at any time how many bytes are left and how many
+//! a build really took.
 
 use alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::{BootInfo, slot};
@@ -8,6 +11,41 @@ use tileos_abi::invocation::{CNodeDelete, CPtr, Slot, UntypedRetype};
 use tileos_abi::object::ObjectType;
 use tileos_sys::Error;
 use tileos_sys::cap::{CNode, Untyped};
+
+/// Why no object could be made.
+#[derive(Clone, Copy, Debug)]
+pub enum AllocError {
+    /// The root server's CNode has no free slot left (it has `capacity` slots).
+    SlotsFull {
+        /// Slots of the root CNode.
+        capacity: u64,
+    },
+    /// No untyped region has room for the object.
+    Memory {
+        /// Bytes of the object.
+        needed: u64,
+        /// Bytes left in the regions (possibly in pieces too small for it).
+        available: u64,
+    },
+    /// The kernel refused the retype for another reason.
+    Kernel(Error),
+}
+
+impl core::fmt::Display for AllocError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AllocError::SlotsFull { capacity } => write!(f, "the root server's CNode is full ({capacity} slots)"),
+            AllocError::Memory { needed, available } => write!(f, "out of memory: {needed} bytes needed, {available} bytes left"),
+            AllocError::Kernel(error) => write!(f, "kernel error {:?} (details {:?})", error.code, error.details),
+        }
+    }
+}
+
+impl From<Error> for AllocError {
+    fn from(error: Error) -> AllocError {
+        AllocError::Kernel(error)
+    }
+}
 
 /// Free slots of the root CNode: slots given back (emptied) first, then fresh ones in order.
 pub struct Slots {
@@ -22,20 +60,71 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// A free slot (panics when the root CNode is full: the root server cannot go on).
-    pub fn take(&mut self) -> u64 {
+    /// A free slot, or why there is none.
+    pub fn try_take(&mut self) -> Result<u64, AllocError> {
         let slot = match self.recycled.pop() {
             Some(slot) => slot,
-            None => {
-                assert!(self.next < self.end, "root CNode full");
+            None if self.next < self.end => {
                 self.next += 1;
                 self.next - 1
             }
+            None => return Err(AllocError::SlotsFull { capacity: 1 << tileos_abi::bootinfo::ROOT_CNODE_RADIX }),
         };
         if let Some(taken) = &mut self.taken {
             taken.push(slot);
         }
-        slot
+        Ok(slot)
+    }
+
+    /// A free slot, for the kernel test suite, benchmarks and fuzzer (which stop on
+    /// exhaustion); the tile uses [`Slots::try_take`].
+    pub fn take(&mut self) -> u64 {
+        self.try_take().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Gives back `slot`, just taken and still empty (not recorded as taken any more).
+    fn give_back(&mut self, slot: u64) {
+        if let Some(taken) = self.taken.as_mut().filter(|taken| taken.last() == Some(&slot)) {
+            taken.pop();
+        }
+        self.recycled.push(slot);
+    }
+
+    /// Slots still free.
+    pub fn free(&self) -> u64 {
+        self.end - self.next + self.recycled.len() as u64
+    }
+}
+
+/// An untyped region objects are retyped from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Region {
+    /// Its capability's slot.
+    pub slot: u64,
+    /// Its bytes.
+    pub size: u64,
+    /// Its watermark: bytes below are taken (objects and alignment gaps).
+    pub used: u64,
+}
+
+impl Region {
+    /// Where an object of `1 << bits` bytes would end, if it fits.
+    fn end_of(&self, bits: u32) -> Option<u64> {
+        let start = self.used.div_ceil(1 << bits) << bits;
+        Some(start + (1 << bits)).filter(|&end| end <= self.size)
+    }
+}
+
+/// Regions, the current one last: at most 64.
+#[derive(Clone, Copy)]
+struct Regions {
+    list: [Region; 64],
+    count: usize,
+}
+
+impl Regions {
+    fn left(&self) -> u64 {
+        self.list[..self.count].iter().map(|r| r.size - r.used).sum()
     }
 }
 
@@ -43,11 +132,11 @@ impl Slots {
 pub struct Allocator {
     /// Free slots.
     pub slots: Slots,
-    /// Slot of the untyped currently retyped from.
+    /// Slot of the untyped currently retyped from (the kernel test suite retypes from it
+    /// directly; 0: none left).
     pub untyped: u64,
-    /// RAM untyped slots not yet used, largest last.
-    spare: [u64; 64],
-    spare_count: usize,
+    /// Regions objects come from, the current one last.
+    regions: Regions,
 }
 
 impl Allocator {
@@ -63,78 +152,137 @@ impl Allocator {
             }
         }
         ram[..n].sort_unstable();
-        let mut spare = [0; 64];
-        for (i, (_, slot)) in ram[..n].iter().enumerate() {
-            spare[i] = *slot;
+        let mut regions = Regions { list: [Region::default(); 64], count: n };
+        for (region, &(bits, slot)) in regions.list.iter_mut().zip(&ram[..n]) {
+            *region = Region { slot, size: 1 << bits, used: 0 };
         }
-        let untyped = if n > 0 { spare[n - 1] } else { 0 };
         let slots = Slots { next: info.empty.start, end: info.empty.end, recycled: Vec::new(), taken: None };
-        Allocator { slots, untyped, spare, spare_count: n.saturating_sub(1) }
+        let mut alloc = Allocator { slots, untyped: 0, regions };
+        alloc.follow();
+        alloc
     }
 
-    /// Retypes one object of `object` (with `size_bits` for untyped/CNodes) into a fresh slot.
-    pub fn try_make(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, Error> {
-        let dest = self.slots.take();
-        loop {
-            match Untyped::from_cptr(self.untyped).invoke(UntypedRetype {
+    /// Points [`Allocator::untyped`] at the current region.
+    fn follow(&mut self) {
+        self.untyped = self.regions.count.checked_sub(1).map_or(0, |top| self.regions.list[top].slot);
+    }
+
+    /// Bytes left in the current regions (the general memory, or inside
+    /// [`Allocator::with_regions`] the domain's).
+    pub fn available(&self) -> u64 {
+        self.regions.left()
+    }
+
+    /// Untyped regions left to retype from (the current one included).
+    pub fn regions_left(&self) -> usize {
+        self.regions.count
+    }
+
+    /// Retypes one object of `object` (with `size_bits` for untyped/CNodes) into a fresh
+    /// slot, from the current region or, when it has no room, the next.
+    pub fn object(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, AllocError> {
+        let bits = object.size_bits(size_bits as u32);
+        let dest = self.slots.try_take()?;
+        while let Some(region) = self.regions.count.checked_sub(1).map(|top| &mut self.regions.list[top]) {
+            let Some(end) = region.end_of(bits) else {
+                self.regions.count -= 1;
+                continue;
+            };
+            let result = Untyped::from_cptr(region.slot).invoke(UntypedRetype {
                 object_type: object,
                 size_bits,
                 node: Slot::new(0, 0),
                 node_offset: dest,
                 count: 1,
                 root: CPtr(slot::CNODE),
-            }) {
-                Ok(_) => return Ok(dest),
-                Err(e) if e.code == Some(InvocationError::NotEnoughMemory) && self.spare_count > 0 => {
-                    self.spare_count -= 1;
-                    self.untyped = self.spare[self.spare_count];
+            });
+            match result {
+                Ok(_) => {
+                    region.used = end;
+                    self.follow();
+                    return Ok(dest);
                 }
-                Err(e) => return Err(e),
+                // Should the kernel know better (it is the authority), the region is full.
+                Err(e) if e.code == Some(InvocationError::NotEnoughMemory) => self.regions.count -= 1,
+                Err(e) => {
+                    self.slots.give_back(dest);
+                    return Err(AllocError::Kernel(e));
+                }
             }
         }
+        self.slots.give_back(dest);
+        self.follow();
+        Err(AllocError::Memory { needed: 1 << bits, available: self.available() })
     }
 
-    /// Runs `build` with objects coming only from `untyped` (a domain's own memory, so that
-    /// revoking it destroys everything built), then returns to the general untyped.
-    pub fn with_untyped<R>(&mut self, untyped: u64, build: impl FnOnce(&mut Allocator) -> R) -> R {
-        let (saved_untyped, saved_spares) = (self.untyped, self.spare_count);
-        self.untyped = untyped;
-        self.spare_count = 0;
+    /// [`Allocator::object`] with the kernel's error only, for the kernel test suite.
+    pub fn try_make(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, Error> {
+        self.object(object, size_bits).map_err(|error| match error {
+            AllocError::Kernel(error) => error,
+            AllocError::Memory { needed, available } => Error {
+                code: Some(InvocationError::NotEnoughMemory),
+                label: InvocationError::NotEnoughMemory as u64,
+                details: [available, needed],
+            },
+            AllocError::SlotsFull { .. } => panic!("{error}"),
+        })
+    }
+
+    /// Runs `build` with objects coming only from `pieces` (a domain's own memory, largest
+    /// first, so that revoking them destroys everything built), then returns to the general
+    /// memory. Returns what `build` returned and the bytes it took from the pieces.
+    pub fn with_regions<R>(&mut self, pieces: &[Region], build: impl FnOnce(&mut Allocator) -> R) -> (R, u64) {
+        let saved = self.regions;
+        let mut own = Regions { list: [Region::default(); 64], count: pieces.len().min(64) };
+        for (region, piece) in own.list.iter_mut().zip(pieces.iter().rev()) {
+            *region = Region { used: 0, ..*piece };
+        }
+        let total: u64 = own.list[..own.count].iter().map(|r| r.size).sum();
+        self.regions = own;
+        self.follow();
         let result = build(self);
-        self.untyped = saved_untyped;
-        self.spare_count = saved_spares;
-        result
+        let left = self.regions.left();
+        self.regions = saved;
+        self.follow();
+        (result, total - left)
     }
 
     /// Deletes the RAM untyped regions nothing was ever retyped from (after boot the root
     /// server needs no more memory: restarts rebuild from each domain's own region). Returns
-    /// the slots they were in and their bytes.
-    pub fn drop_spare_memory(&mut self, info: &BootInfo) -> (Vec<u64>, u64) {
-        let mut bytes = 0;
-        for &spare in &self.spare[..self.spare_count] {
-            let index = (spare - info.untyped.start) as usize;
-            bytes += 1u64 << info.untyped_list[index].size_bits;
-            if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(spare) }) {
-                panic!("delete spare untyped {spare}: {error:?}");
+    /// the slots they were in and their bytes; a region that cannot be deleted is kept and
+    /// named.
+    pub fn drop_spare_memory(&mut self) -> (Vec<u64>, u64) {
+        let (mut dropped, mut bytes) = (Vec::new(), 0);
+        let top = self.regions.count.saturating_sub(1);
+        for region in self.regions.list[..top].iter().filter(|r| r.used == 0) {
+            match CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(region.slot) }) {
+                Ok(_) => {
+                    dropped.push(region.slot);
+                    bytes += region.size;
+                }
+                Err(error) => tileos_sys::println!("rootserver: unused untyped in slot {} kept: {error:?}", region.slot),
             }
         }
-        let dropped = self.spare[..self.spare_count].to_vec();
-        self.spare_count = 0;
+        if self.regions.count > 0 {
+            self.regions.list[0] = self.regions.list[top];
+            self.regions.count = 1;
+        }
+        self.follow();
         (dropped, bytes)
     }
 
     /// The untyped region objects come from now (its slot) and its size in bytes: what the
-    /// root server keeps after boot for the domains it builds later.
-    pub fn working_region(&self, info: &BootInfo) -> (u64, u64) {
-        let index = (self.untyped - info.untyped.start) as usize;
-        (self.untyped, 1u64 << info.untyped_list[index].size_bits)
+    /// root server keeps after boot for the domains it builds later ((0, 0): none left).
+    pub fn working_region(&self) -> (u64, u64) {
+        self.regions.count.checked_sub(1).map_or((0, 0), |top| (self.regions.list[top].slot, self.regions.list[top].size))
     }
 
-    /// As [`Allocator::try_make`], for objects the root server cannot do without.
+    /// As [`Allocator::object`], for the kernel test suite, benchmarks, fuzzer and the root
+    /// server's own heap, which cannot go on without it.
     pub fn make(&mut self, object: ObjectType, size_bits: u64) -> u64 {
-        match self.try_make(object, size_bits) {
+        match self.object(object, size_bits) {
             Ok(slot) => slot,
-            Err(error) => panic!("cannot create {object:?}: {error:?}"),
+            Err(error) => panic!("cannot create {object:?}: {error}"),
         }
     }
 }

@@ -289,7 +289,7 @@ fn domain_spec<'a>(
     }
 }
 
-fn kernel<T>(what: &str) -> impl Fn(tileos_sys::Error) -> T + '_ {
+fn kernel<T, E: core::fmt::Debug>(what: &str) -> impl Fn(E) -> T + '_ {
     move |error| panic!("fuzz: {what}: {error:?}")
 }
 

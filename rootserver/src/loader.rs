@@ -3,7 +3,7 @@
 //! below it, an IPC buffer, a heap, the read-only domain information page, a CNode holding
 //! exactly the granted capabilities, and a TCB — then starting it.
 
-use crate::alloc::Allocator;
+use crate::alloc::{AllocError, Allocator};
 use crate::vspace::map;
 use ::alloc_crate::format;
 use ::alloc_crate::string::String;
@@ -23,12 +23,28 @@ const SCRATCH: u64 = 0x3000_0000;
 const MODULES: u64 = 0x4000_0000;
 
 /// Why a domain could not be built.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum LoadError {
     /// The program is not a loadable executable.
     Elf(tileos_elf::ElfError),
     /// A kernel invocation failed.
     Kernel(&'static str, Error),
+    /// An object could not be made: no memory or no slot left, or the kernel refused.
+    Alloc(&'static str, AllocError),
+    /// The tile's memory has no room for the domain's footprint.
+    NoMemory {
+        /// Bytes it needs (its footprint).
+        needed: u64,
+        /// Bytes the tile had left for it.
+        available: u64,
+    },
+    /// The root server's CNode has too few free slots for the domain's objects.
+    NoSlots {
+        /// Slots one build of it takes (an estimate from its footprint).
+        needed: u64,
+        /// Free slots left.
+        available: u64,
+    },
     /// No boot module has this name.
     NoSuchModule,
     /// More capabilities than the domain information page lists.
@@ -44,6 +60,13 @@ impl core::fmt::Display for LoadError {
         match self {
             LoadError::Elf(error) => write!(f, "program: {error}"),
             LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
+            LoadError::Alloc(what, error) => write!(f, "{what}: {error}"),
+            LoadError::NoMemory { needed, available } => {
+                write!(f, "no memory for it: it needs {} KiB, {} KiB of RAM are left", needed.div_ceil(1024), available / 1024)
+            }
+            LoadError::NoSlots { needed, available } => {
+                write!(f, "no slots for it: it needs about {needed} slots of the root server's CNode, {available} are left")
+            }
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
             LoadError::Device(problem) | LoadError::Layout(problem) => f.write_str(problem),
@@ -53,6 +76,10 @@ impl core::fmt::Display for LoadError {
 
 fn kernel(what: &'static str) -> impl Fn(Error) -> LoadError {
     move |error| LoadError::Kernel(what, error)
+}
+
+fn allocation(what: &'static str) -> impl Fn(AllocError) -> LoadError {
+    move |error| LoadError::Alloc(what, error)
 }
 
 /// Maps the frames of boot module `name` read-only into the root server and returns its bytes.
@@ -73,8 +100,8 @@ pub fn module<'a>(alloc: &mut Allocator, info: &'a BootInfo, name: &str) -> Resu
                 match map(alloc, slot::VSPACE, frame, vaddr, Rights::READ.0 as u64, 0) {
                     Ok(()) => {}
                     // Already mapped by an earlier load of the same module.
-                    Err(e) if e.code == Some(tileos_abi::error::InvocationError::IllegalOperation) => {}
-                    Err(e) => return Err(LoadError::Kernel("map module", e)),
+                    Err(AllocError::Kernel(e)) if e.code == Some(tileos_abi::error::InvocationError::IllegalOperation) => {}
+                    Err(e) => return Err(LoadError::Alloc("map module", e)),
                 }
             }
             // SAFETY: the module's frames were just mapped read-only at `base`.
@@ -168,14 +195,15 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     }
     let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
     check_layout(&exe, spec)?;
-    let vspace = alloc.try_make(ObjectType::Pml4, 0).map_err(kernel("create VSpace"))?;
-    let cnode = alloc.try_make(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(kernel("create CNode"))?;
-    let tcb = alloc.try_make(ObjectType::Tcb, 0).map_err(kernel("create TCB"))?;
+    // The order keeps every object at its natural alignment with no gap in the domain's
+    // memory (tileos_sysdesc::footprint): the CNode first, the 4 KiB objects, the TCB last.
+    let cnode = alloc.object(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(allocation("create CNode"))?;
+    let vspace = alloc.object(ObjectType::Pml4, 0).map_err(allocation("create VSpace"))?;
 
     for segment in exe.segments() {
         let mut page = segment.vaddr & !0xFFF;
         while page < segment.vaddr + segment.mem_size {
-            let frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("create frame"))?;
+            let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("create frame"))?;
             let (start, end) = (page.max(segment.vaddr), (page + 4096).min(segment.vaddr + segment.data.len() as u64));
             if start < end {
                 let bytes = &segment.data[(start - segment.vaddr) as usize..(end - segment.vaddr) as usize];
@@ -183,13 +211,13 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
             }
             let rights = if segment.permissions.write { Rights::ALL } else { Rights::READ };
             let attributes = if segment.permissions.execute { frame_attributes::EXECUTABLE } else { 0 };
-            map(alloc, vspace, frame, page, rights.0 as u64, attributes).map_err(kernel("map segment"))?;
+            map(alloc, vspace, frame, page, rights.0 as u64, attributes).map_err(allocation("map segment"))?;
             page += 4096;
         }
     }
     let map_fresh = |alloc: &mut Allocator, vaddr: u64, rights: Rights, what: &'static str| -> Result<u64, LoadError> {
-        let frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel(what))?;
-        map(alloc, vspace, frame, vaddr, rights.0 as u64, 0).map_err(kernel(what))?;
+        let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation(what))?;
+        map(alloc, vspace, frame, vaddr, rights.0 as u64, 0).map_err(allocation(what))?;
         Ok(frame)
     };
     for page in 0..spec.stack_size.div_ceil(4096).max(1) {
@@ -201,8 +229,10 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     }
     let ipc_frame = map_fresh(alloc, domain::IPC_BUFFER_VADDR, Rights::ALL, "IPC buffer")?;
     for extra in spec.mappings {
-        map(alloc, vspace, extra.frame, extra.vaddr, extra.rights.0 as u64, extra.attributes).map_err(kernel("map shared region"))?;
+        map(alloc, vspace, extra.frame, extra.vaddr, extra.rights.0 as u64, extra.attributes).map_err(allocation("map shared region"))?;
     }
+    let info_frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("information page"))?;
+    let tcb = alloc.object(ObjectType::Tcb, 0).map_err(allocation("create TCB"))?;
 
     // The domain's CNode: its own TCB, CNode (guarded so pointers are slot numbers),
     // VSpace, then exactly the granted capabilities.
@@ -272,11 +302,10 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         info.caps[index].slot = dest;
         copy_name(&mut info.caps[index].name, grant.name);
     }
-    let info_frame = alloc.try_make(ObjectType::Frame4K, 0).map_err(kernel("information page"))?;
     // SAFETY: DomainInfo is plain old data that fits in a page.
     let bytes = unsafe { core::slice::from_raw_parts((&info as *const DomainInfo).cast::<u8>(), core::mem::size_of::<DomainInfo>()) };
     fill(alloc, info_frame, 0, bytes)?;
-    map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(kernel("map information page"))?;
+    map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(allocation("map information page"))?;
 
     Tcb::from_cptr(tcb)
         .invoke(TcbConfigure {
@@ -344,9 +373,19 @@ fn copy_name(dest: &mut [u8], name: &str) {
     dest[..length].copy_from_slice(&name.as_bytes()[..length]);
 }
 
+/// Creates the root server's page table for the scratch mapping from its general memory,
+/// before any domain is built (else the first fill would take it from that domain's memory).
+pub fn prepare_scratch(alloc: &mut Allocator) -> Result<(), AllocError> {
+    let frame = alloc.object(ObjectType::Frame4K, 0)?;
+    map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0)?;
+    Frame::from_cptr(frame).invoke(FrameUnmap {})?;
+    CNode::ROOT.invoke(tileos_abi::invocation::CNodeDelete { slot: Slot::at(frame) })?;
+    Ok(())
+}
+
 /// Writes `bytes` at `offset` into a new frame through the scratch mapping.
 fn fill(alloc: &mut Allocator, frame: u64, offset: usize, bytes: &[u8]) -> Result<(), LoadError> {
-    map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0).map_err(kernel("map scratch"))?;
+    map(alloc, slot::VSPACE, frame, SCRATCH, Rights::ALL.0 as u64, 0).map_err(allocation("map scratch"))?;
     // SAFETY: the frame is mapped writable at SCRATCH; callers keep offset + len within the page.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH as *mut u8).add(offset), bytes.len().min(4096 - offset)) };
     Frame::from_cptr(frame).invoke(FrameUnmap {}).map_err(kernel("unmap scratch"))?;

@@ -173,7 +173,7 @@ impl PciDevices {
             let Some(located) = &self.located[index] else { return Err(fail(String::from("not located (locate_for was not called)"))) };
             let device = &located.device;
             for &(frame, offset) in &located.frames {
-                let copy = alloc.slots.take();
+                let copy = alloc.slots.try_take().map_err(|e| LoadError::Alloc("pci device frame", e))?;
                 CNode::ROOT
                     .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                     .map_err(|e| LoadError::Kernel("pci device frame", e))?;
@@ -190,7 +190,7 @@ impl PciDevices {
                 out.regions.push((format!("{}.bar{bar}", pci.name), pci.vaddr + offset, info.address, info.size));
             }
             for (bar, info) in device.bars.iter().enumerate().filter_map(|(n, b)| b.filter(|b| b.io).map(|b| (n, b))) {
-                let ports = alloc.slots.take();
+                let ports = alloc.slots.try_take().map_err(|e| LoadError::Alloc("pci device IO ports", e))?;
                 let last = info.address + info.size - 1;
                 IoPortControl::ROOT
                     .invoke(IoPortControlIssue { first: info.address, last, dest: Slot::at(ports) })
@@ -200,7 +200,7 @@ impl PciDevices {
             if let Some(interrupt) = pci.interrupt {
                 // MSI-X when the device has it, else its INTx line (level-triggered, active
                 // high: how QEMU's firmware routes PCI links to the IOAPIC).
-                let handler = alloc.slots.take();
+                let handler = alloc.slots.try_take().map_err(|e| LoadError::Alloc("pci device interrupt", e))?;
                 let name = if device.msix.is_some() {
                     let msi_slot = description.pci_devices[..index].iter().filter(|p| p.interrupt.is_some()).count() as u64;
                     IrqControl::ROOT
@@ -225,7 +225,7 @@ impl PciDevices {
                 } else {
                     return Err(fail(String::from("the device has neither MSI-X nor an INTx line")));
                 };
-                let badged = alloc.slots.take();
+                let badged = alloc.slots.try_take().map_err(|e| LoadError::Alloc("pci device interrupt notification", e))?;
                 let notification = notifications[interrupt.notification as usize];
                 CNode::ROOT
                     .invoke(CNodeMint {

@@ -1,9 +1,9 @@
 //! Building the tile's domains: the objects every domain shares (endpoints, notifications,
-//! shared-region frames, device frames), and each domain from its own untyped region —
+//! shared-region frames, device frames), and each domain from its own memory (untyped pieces) —
 //! its CNode, VSpace, image, stack, heap, information page and the capabilities the
 //! description grants — and destroying it again for a restart.
 
-use crate::alloc::Allocator;
+use crate::alloc::{AllocError, Allocator, Region};
 use crate::loader::{self, ExtraMapping, Grant, Spec};
 use crate::pci::{PciDevices, REPORT_BADGE};
 use ::alloc_crate::format;
@@ -22,6 +22,7 @@ use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
 use tileos_sys::{event, println};
+use tileos_sysdesc::footprint::Footprint;
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 use super::{DomainState, stop};
@@ -37,6 +38,80 @@ pub(super) enum Kill {
     GaveUp,
     /// Its objects could not be destroyed: it is marked stopped.
     Failed,
+}
+
+/// Slots of the root server's CNode kept free for the supervisor's work after the boot
+/// (saved reply capabilities, seat notifications).
+const SLOT_RESERVE: u64 = 64;
+
+/// Slots of the root server's CNode one build of domain `index` takes: its objects, its
+/// memory pieces, its fault endpoint and its copies of shared frames, device frames (a PCI
+/// window counted whole) and interrupt and IO-port capabilities.
+fn slot_need(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64 {
+    let this = index as u32;
+    let pages = |bytes: u64| bytes.div_ceil(4096);
+    let shared: u64 = d.shared_regions.iter().map(|r| r.mappings.iter().filter(|m| m.domain == this).count() as u64 * pages(r.size)).sum();
+    let devices: u64 = d.device_memory.iter().filter(|m| m.domain == this).map(|m| pages(m.size)).sum();
+    let pci: u64 = d.pci_devices.iter().filter(|p| p.domain == this).map(|p| pages(p.window) + 8).sum();
+    let interrupts = 2 * d.irqs.iter().filter(|irq| irq.domain == this).count() as u64;
+    let ports = d.io_ports.iter().filter(|p| p.domain == this).count() as u64;
+    footprint.objects() + footprint.pieces().count() as u64 + 1 + shared + devices + pci + interrupts + ports
+}
+
+/// Decides, in description order, which domains the RAM left and the root server's CNode
+/// can hold, refusing the others; then makes the admitted domains' memory pieces, all
+/// domains' together from the largest down, so that no alignment gap opens between them.
+/// Admission keeps back, per untyped region left, one largest piece: what a region may
+/// waste at its end when the next piece does not fit in it.
+fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState]) {
+    let largest = states.iter().filter_map(|s| s.footprint.pieces().next()).max().map_or(0, |bits| 1u64 << bits);
+    let mut memory_left = alloc.available().saturating_sub(largest * alloc.regions_left() as u64);
+    let mut slots_left = alloc.slots.free().saturating_sub(SLOT_RESERVE);
+    for (index, state) in states.iter_mut().enumerate() {
+        let (needed, slots) = (state.footprint.total(), slot_need(d, index, &state.footprint));
+        if needed > memory_left {
+            refuse(d, index, state, loader::LoadError::NoMemory { needed, available: memory_left });
+        } else if slots > slots_left {
+            refuse(d, index, state, loader::LoadError::NoSlots { needed: slots, available: slots_left });
+        } else {
+            memory_left -= needed;
+            slots_left -= slots;
+        }
+    }
+    let mut pieces: Vec<(u32, usize)> = states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.refused.is_none())
+        .flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i)))
+        .collect();
+    pieces.sort_by_key(|&(bits, _)| core::cmp::Reverse(bits));
+    for (bits, index) in pieces {
+        let state = &mut states[index];
+        if state.refused.is_some() {
+            continue;
+        }
+        match alloc.object(ObjectType::Untyped, u64::from(bits)) {
+            Ok(slot) => state.memory.push(Region { slot, size: 1 << bits, used: 0 }),
+            Err(AllocError::Memory { .. }) => {
+                let needed = state.footprint.total();
+                refuse(d, index, state, loader::LoadError::NoMemory { needed, available: alloc.available() });
+            }
+            Err(error) => refuse(d, index, state, loader::LoadError::Alloc("domain memory", error)),
+        }
+    }
+}
+
+/// Refuses domain `index` for `reason`: it is not built (its build fails with the reason,
+/// and its endpoints are withdrawn); says so.
+fn refuse(d: &SystemDescription, index: usize, state: &mut DomainState, reason: loader::LoadError) {
+    let name = &d.domains[index].name;
+    println!("rootserver: domain \"{name}\" does not fit: {reason}; it will not be built");
+    let (needed, available) = match reason {
+        loader::LoadError::NoMemory { needed, available } => (needed.div_ceil(1024), available / 1024),
+        _ => (state.footprint.total().div_ceil(1024), 0),
+    };
+    event!("domain.refused", domain = name, needed_kib = needed, available_kib = available);
+    state.refused = Some(reason);
 }
 
 /// The shared objects of the tile and the supervisor's records.
@@ -74,14 +149,18 @@ impl DevicePool {
         DevicePool { free }
     }
 
-    /// Deletes every device untyped region no device uses; returns the slots they were in.
+    /// Deletes every device untyped region no device uses; returns the slots deleted (one
+    /// that cannot be deleted is kept and named).
     fn drop_free(&mut self) -> Vec<u64> {
+        let mut dropped = Vec::new();
         for &(untyped, ..) in &self.free {
-            if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(untyped) }) {
-                panic!("delete unused device untyped {untyped}: {error:?}");
+            match CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(untyped) }) {
+                Ok(_) => dropped.push(untyped),
+                Err(error) => println!("rootserver: unused device untyped in slot {untyped} kept: {error:?}"),
             }
         }
-        self.free.drain(..).map(|(untyped, ..)| untyped).collect()
+        self.free.clear();
+        dropped
     }
 
     /// A frame capability for the device page at `paddr`, or `None` if no free device
@@ -90,7 +169,7 @@ impl DevicePool {
         let position = self.free.iter().position(|&(_, base, bits)| paddr >= base && paddr - base < 1 << bits)?;
         let (mut untyped, mut base, mut bits) = self.free.swap_remove(position);
         while bits > 12 {
-            let halves = [alloc.slots.take(), alloc.slots.take()];
+            let halves = [alloc.slots.try_take().ok()?, alloc.slots.try_take().ok()?];
             Untyped::from_cptr(untyped)
                 .invoke(UntypedRetype {
                     object_type: ObjectType::Untyped,
@@ -121,7 +200,7 @@ impl DevicePool {
                 untyped = halves[0];
             }
         }
-        let frame = alloc.slots.take();
+        let frame = alloc.slots.try_take().ok()?;
         Untyped::from_cptr(untyped)
             .invoke(UntypedRetype {
                 object_type: ObjectType::Frame4K,
@@ -137,17 +216,33 @@ impl DevicePool {
 }
 
 impl<'d> Tile<'d> {
-    /// The tile's shared objects and each domain's memory region, sized for `capacities`
-    /// (index: domain; its program's segments plus its heap).
-    pub(super) fn new(alloc: &mut Allocator, mut devices: DevicePool, description: &'d SystemDescription, capacities: &[u64]) -> Tile<'d> {
-        let supervisor = alloc.make(ObjectType::Endpoint, 0);
+    /// The tile's shared objects and each domain's memory, sized by its footprint
+    /// (`capacities`: what its program's segments and heap may take, for seats). A domain
+    /// that does not fit in what is left of the RAM, or whose objects would not fit in the
+    /// root server's CNode, is refused here and logged (`domain.refused`); its build fails
+    /// with the reason, and the boot carries on with the rest.
+    pub(super) fn new(
+        alloc: &mut Allocator,
+        mut devices: DevicePool,
+        description: &'d SystemDescription,
+        capacities: &[u64],
+        footprints: &[Footprint],
+    ) -> Tile<'d> {
+        let shared = |alloc: &mut Allocator, object: ObjectType, what: &str| {
+            alloc.object(object, 0).unwrap_or_else(|error| stop(format_args!("no memory for the tile's shared objects ({what}): {error}")))
+        };
+        let supervisor = shared(alloc, ObjectType::Endpoint, "the supervisor endpoint");
         // The endpoint served by the supervisor is the supervisor's own endpoint.
         let endpoints: Vec<u64> = description
             .endpoints
             .iter()
-            .map(|endpoint| if endpoint.server == Server::Supervisor { supervisor } else { alloc.make(ObjectType::Endpoint, 0) })
+            .map(
+                |endpoint| {
+                    if endpoint.server == Server::Supervisor { supervisor } else { shared(alloc, ObjectType::Endpoint, &endpoint.name) }
+                },
+            )
             .collect();
-        let notifications = description.notifications.iter().map(|_| alloc.make(ObjectType::Notification, 0)).collect();
+        let notifications = description.notifications.iter().map(|n| shared(alloc, ObjectType::Notification, &n.name)).collect();
         // Each region's frames are retyped in order from an untyped of their own, so they are
         // physically contiguous (a retype makes at most 256 objects: larger regions take
         // several retypes from the same untyped, which continue at its watermark).
@@ -157,13 +252,15 @@ impl<'d> Tile<'d> {
             .map(|region| {
                 let pages = region.size / 4096;
                 let bits = u64::from(64 - (region.size - 1).leading_zeros()).max(12);
-                let memory = alloc.try_make(ObjectType::Untyped, bits).unwrap_or_else(|error| {
-                    stop(format_args!("shared region \"{}\": no {} KiB of memory: {error:?}", region.name, region.size / 1024))
+                let memory = alloc.object(ObjectType::Untyped, bits).unwrap_or_else(|error| {
+                    stop(format_args!("shared region \"{}\": no {} KiB of memory: {error}", region.name, region.size / 1024))
                 });
-                let first = alloc.slots.next;
-                for _ in 0..pages {
-                    alloc.slots.take();
+                let fresh = alloc.slots.end - alloc.slots.next;
+                if fresh < pages {
+                    stop(format_args!("shared region \"{}\": {pages} pages need as many slots, {fresh} are left", region.name));
                 }
+                let first = alloc.slots.next;
+                alloc.slots.next += pages;
                 let mut made = 0;
                 while made < pages {
                     let count = (pages - made).min(256);
@@ -183,12 +280,34 @@ impl<'d> Tile<'d> {
                 (first..first + pages).collect()
             })
             .collect();
-        let states = description
+        if let Err(error) = loader::prepare_scratch(alloc) {
+            stop(format_args!("the root server's scratch mapping: {error}"));
+        }
+        let mut states: Vec<DomainState> = description
             .domains
             .iter()
             .enumerate()
-            .map(|(index, domain)| {
-                let fault_endpoint = alloc.slots.take();
+            .map(|(index, _)| DomainState {
+                memory: Vec::new(),
+                footprint: footprints[index],
+                refused: None,
+                generation: 0,
+                restarts: 0,
+                fault_endpoint: 0,
+                shared_copies: Vec::new(),
+                slots_used: Vec::new(),
+                state: State::Stopped,
+                capacity: capacities[index],
+                ever_started: false,
+                tcb: 0,
+                faults: 0,
+                retired_cpu_ticks: 0,
+                immunity: None,
+            })
+            .collect();
+        admit(alloc, description, &mut states);
+        for (index, state) in states.iter_mut().enumerate().filter(|(_, state)| state.refused.is_none()) {
+            let minted = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("fault endpoint", e)).and_then(|fault_endpoint| {
                 CNode::ROOT
                     .invoke(CNodeMint {
                         dest: Slot::at(fault_endpoint),
@@ -197,28 +316,14 @@ impl<'d> Tile<'d> {
                         badge: index as u64 + 1,
                         src_root: CPtr(slot::CNODE),
                     })
-                    .unwrap_or_else(|e| panic!("mint fault endpoint: {e:?}"));
-                // Image, stack, heap, plus CNode, TCB, paging structures, IPC buffer and
-                // information page; doubled for alignment slack.
-                let bytes = capacities[index] + 0x3_0000 + domain.stack_size;
-                let bits = (64 - (2 * bytes).leading_zeros()).max(16) as u64;
-                DomainState {
-                    untyped: alloc.make(ObjectType::Untyped, bits),
-                    generation: 0,
-                    restarts: 0,
-                    fault_endpoint,
-                    shared_copies: Vec::new(),
-                    slots_used: Vec::new(),
-                    state: State::Stopped,
-                    capacity: capacities[index],
-                    ever_started: false,
-                    tcb: 0,
-                    faults: 0,
-                    retired_cpu_ticks: 0,
-                    immunity: None,
-                }
-            })
-            .collect();
+                    .map(|_| fault_endpoint)
+                    .map_err(|e| loader::LoadError::Kernel("fault endpoint", e))
+            });
+            match minted {
+                Ok(fault_endpoint) => state.fault_endpoint = fault_endpoint,
+                Err(error) => refuse(description, index, state, error),
+            }
+        }
         let device_frames = description
             .device_memory
             .iter()
@@ -273,12 +378,12 @@ impl<'d> Tile<'d> {
     /// never rebuilt. What stays serves restarts: each restartable domain's memory region, the
     /// boot archive with its program, the shared objects to grant again, and its working
     /// untyped region. Then checks that every dropped slot fails lookup.
-    pub(super) fn drop_boot_authority(&mut self, alloc: &mut Allocator, info: &BootInfo) {
+    pub(super) fn drop_boot_authority(&mut self, alloc: &mut Allocator) {
         let d = self.description;
         // Seats are built again whenever their manager starts a module.
         let restartable = |index: usize| matches!(d.domains[index].restart, RestartPolicy::Always { .. }) || d.seat(index as u32).is_some();
         let mut dropped: Vec<String> = Vec::new();
-        let (mut dropped_slots, bytes) = alloc.drop_spare_memory(info);
+        let (mut dropped_slots, bytes) = alloc.drop_spare_memory();
         let spare_regions = dropped_slots.len();
         if spare_regions > 0 {
             dropped.push(format!("{spare_regions} untyped regions of unused memory ({} KiB)", bytes / 1024));
@@ -306,11 +411,13 @@ impl<'d> Tile<'d> {
         for (control, name, users) in [(slot::IRQ_CONTROL, "IRQ control", &interrupts), (slot::IO_PORT_CONTROL, "IO-port control", &ports)]
         {
             if users.is_empty() {
-                if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(control) }) {
-                    panic!("delete {name}: {error:?}");
+                match CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(control) }) {
+                    Ok(_) => {
+                        dropped.push(String::from(name));
+                        dropped_slots.push(control);
+                    }
+                    Err(error) => kept.push(format!("{name} (it could not be deleted: {error:?})")),
                 }
-                dropped.push(String::from(name));
-                dropped_slots.push(control);
             } else {
                 kept.push(format!("{name} (to rebuild {})", users.join(", ")));
             }
@@ -319,7 +426,8 @@ impl<'d> Tile<'d> {
         for (index, state) in self.states.iter_mut().enumerate().filter(|&(i, _)| !restartable(i)) {
             if state.fault_endpoint != 0 {
                 if let Err(error) = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(state.fault_endpoint) }) {
-                    panic!("delete the fault endpoint copy of domain {index}: {error:?}");
+                    println!("rootserver: the fault endpoint copy of domain \"{}\" kept: {error:?}", d.domains[index].name);
+                    continue;
                 }
                 dropped_slots.push(state.fault_endpoint);
                 state.fault_endpoint = 0;
@@ -334,7 +442,7 @@ impl<'d> Tile<'d> {
             0,
             format!("the memory regions of the {rebuilt} restartable domains, the boot archive and the shared objects (to rebuild them)"),
         );
-        let (working, working_bytes) = alloc.working_region(info);
+        let (working, working_bytes) = alloc.working_region();
         kept.push(format!(
             "its working untyped region (slot {working}, {} KiB; the parent of every domain's region and the shared objects, and the memory of domains built after boot)",
             working_bytes / 1024
@@ -365,9 +473,13 @@ impl<'d> Tile<'d> {
         );
     }
 
-    /// Builds domain `index` from its untyped region and starts it, recording the root
-    /// slots the build takes.
+    /// Builds domain `index` from its memory and starts it, recording the root slots the
+    /// build takes; a failed build is destroyed again (its slots given back), and a domain
+    /// refused at boot ([`Tile::new`]) fails with the reason.
     pub(super) fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        if let Some(reason) = &self.states[index].refused {
+            return Err(reason.clone());
+        }
         // Located devices (and their frames) outlive the domain: not among its recycled slots.
         if let Err(error) = self.pci.locate_for(alloc, &mut self.devices, self.description, index) {
             self.states[index].state = State::Stopped;
@@ -378,6 +490,14 @@ impl<'d> Tile<'d> {
         self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
         self.states[index].state = if result.is_ok() { State::Running } else { State::Stopped };
         self.states[index].ever_started |= result.is_ok();
+        if result.is_err()
+            && let Err(error) = self.destroy(alloc, index)
+        {
+            println!(
+                "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
+                self.description.domains[index].name
+            );
+        }
         result
     }
 
@@ -434,7 +554,7 @@ impl<'d> Tile<'d> {
             }
         }
         for irq in d.irqs.iter().filter(|irq| irq.domain as usize == index) {
-            let handler = alloc.slots.take();
+            let handler = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("IRQ handler", e))?;
             let level = u64::from(irq.trigger == Trigger::Level);
             let low = u64::from(irq.polarity == Polarity::Low);
             IrqControl::ROOT
@@ -445,7 +565,7 @@ impl<'d> Tile<'d> {
                     dest: Slot::at(handler),
                 })
                 .map_err(|e| loader::LoadError::Kernel("IRQ handler", e))?;
-            let badged = alloc.slots.take();
+            let badged = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("IRQ notification", e))?;
             let notification = self.notifications[irq.notification as usize];
             CNode::ROOT
                 .invoke(CNodeMint {
@@ -464,7 +584,7 @@ impl<'d> Tile<'d> {
             grants.push((handler, Rights::ALL, 0, true, CapKind::IrqHandler, n));
         }
         for ports in d.io_ports.iter().filter(|p| p.domain as usize == index) {
-            let range = alloc.slots.take();
+            let range = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("IO ports", e))?;
             IoPortControl::ROOT
                 .invoke(IoPortControlIssue { first: u64::from(ports.first), last: u64::from(ports.last), dest: Slot::at(range) })
                 .map_err(|e| loader::LoadError::Kernel("IO ports", e))?;
@@ -495,7 +615,7 @@ impl<'d> Tile<'d> {
                 let paddr = Frame::from_cptr(self.regions[r][0]).invoke(FrameGetAddress {}).map(|reply| reply.words[0]).unwrap_or(0);
                 region_list.push((domain.local_name(&region.name), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
-                    let copy = alloc.slots.take();
+                    let copy = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("shared region", e))?;
                     CNode::ROOT
                         .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                         .map_err(|e| loader::LoadError::Kernel("shared region", e))?;
@@ -510,7 +630,7 @@ impl<'d> Tile<'d> {
             // (`tileos_sys::domain::take_region`) instead of by an address it must trust.
             region_list.push((domain.local_name(&device.name), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
-                let copy = alloc.slots.take();
+                let copy = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("device memory", e))?;
                 CNode::ROOT
                     .invoke(CNodeCopy { dest: Slot::at(copy), src: Slot::at(frame), rights: Rights::ALL, src_root: CPtr(slot::CNODE) })
                     .map_err(|e| loader::LoadError::Kernel("device memory", e))?;
@@ -547,7 +667,33 @@ impl<'d> Tile<'d> {
             budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
             params: &params,
         };
-        let tcb = alloc.with_untyped(state.untyped, |alloc| loader::spawn(alloc, &spec))?;
+        let (spawned, used) = alloc.with_regions(&state.memory, |alloc| loader::spawn(alloc, &spec));
+        let tcb = spawned?;
+        let f = &state.footprint;
+        let kib = |bytes: u64| bytes.div_ceil(1024);
+        println!(
+            "rootserver: domain \"{}\" memory: {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
+            domain.name,
+            kib(f.total()),
+            state.memory.len(),
+            kib(used),
+            kib(f.segments),
+            kib(f.stack),
+            kib(f.heap),
+            kib(f.ipc_buffer),
+            kib(f.info_page),
+            kib(f.cnode),
+            kib(f.tcb),
+            kib(f.paging)
+        );
+        event!(
+            "domain.memory",
+            domain = domain.name,
+            bytes = f.total(),
+            used = used,
+            beyond_segments = f.beyond_segments(),
+            pieces = state.memory.len()
+        );
         let listed: Vec<String> = grant_list
             .iter()
             .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
@@ -607,16 +753,18 @@ impl<'d> Tile<'d> {
     }
 
     /// Destroys everything domain `index` had: its frames' copies and everything retyped
-    /// from its untyped region (its thread stops at once; callers waiting for its replies
+    /// from its memory (its thread stops at once; callers waiting for its replies
     /// get a lost reply).
     pub(super) fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         for copy in state.shared_copies.drain(..) {
             CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        CNode::ROOT
-            .invoke(CNodeRevoke { slot: Slot::at(state.untyped) })
-            .map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
+        for piece in &state.memory {
+            CNode::ROOT
+                .invoke(CNodeRevoke { slot: Slot::at(piece.slot) })
+                .map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
+        }
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
     }
@@ -659,11 +807,17 @@ impl<'d> Tile<'d> {
         }
     }
 
-    /// Builds domain `index` again after [`Tile::kill_for_restart`].
+    /// Builds domain `index` again after [`Tile::kill_for_restart`]; if that fails (no slot
+    /// left, say), withdraws the endpoints it serves.
     pub(super) fn rebuild(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         state.generation += 1;
         state.restarts += 1;
-        self.start(alloc, index, elf)
+        let result = self.start(alloc, index, elf);
+        if result.is_err() {
+            // It will not run again: its clients are told, as for a server that never started.
+            self.withdraw_endpoints(index);
+        }
+        result
     }
 }

@@ -142,11 +142,19 @@ impl Supervision<'_, '_> {
             tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(refusal)));
             return;
         }
+        // A slot to save the caller's reply capability in, before anything is killed.
+        let saved = match self.free_reply_slots.pop().map_or_else(|| self.alloc.slots.try_take(), Ok) {
+            Ok(saved) => saved,
+            Err(error) => {
+                println!("supervisor: restart of domain \"{name}\" asked by \"{client}\" refused: {error}");
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(Response::Refused(Refusal::RestartFailed)));
+                return;
+            }
+        };
         println!("supervisor: domain \"{name}\" killed on request of \"{client}\" (generation {})", self.tile.states[index].generation);
         event!("domain.killed", domain = name, client = client, generation = self.tile.states[index].generation);
         // Save the caller's reply capability: it is answered once the domain runs again, and
         // the loop receives in the meantime.
-        let saved = self.free_reply_slots.pop().unwrap_or_else(|| self.alloc.slots.take());
         if let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(saved) }) {
             println!("supervisor: cannot save the caller of \"{client}\": {error:?}");
         }

@@ -1,11 +1,12 @@
 //! The tile: building every domain the system description declares, with exactly the
 //! capabilities it names, and supervising them.
 //!
-//! Each domain gets its own untyped region; everything built for it (TCB, CNode, VSpace,
-//! frames, paging structures) is retyped from that region, so a restart is: revoke the
-//! region (destroying all of it, releasing its IRQs and IO ports), build again. Objects the
-//! domains share — endpoints, notifications, shared-region frames — come from the root
-//! server's general memory and survive restarts. Every domain's fault endpoint is the
+//! Each domain gets its own memory, untyped pieces sized exactly for its footprint
+//! (`tileos_sysdesc::footprint`); everything built for it (TCB, CNode, VSpace, frames,
+//! paging structures) is retyped from them, so a restart is: revoke the pieces (destroying
+//! all of it, releasing its IRQs and IO ports), build again. Objects the domains share —
+//! endpoints, notifications, shared-region frames — come from the root server's general
+//! memory and survive restarts. Every domain's fault endpoint is the
 //! supervisor's endpoint, badged with the domain's index + 1.
 //!
 //! Building is `build`, supervising the running tile `supervise`, the control protocol
@@ -38,6 +39,7 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::{event, println};
+use tileos_sysdesc::footprint::{self, Program, Segment};
 use tileos_sysdesc::{MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS};
 
 // The description's limits on endpoint parameters are the information page's.
@@ -51,8 +53,12 @@ const HEAP_PAGES: u64 = 1024;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
-    /// The domain's own untyped region.
-    untyped: u64,
+    /// The domain's own memory: untyped pieces, largest first (none if it was refused).
+    memory: Vec<crate::alloc::Region>,
+    /// What its memory holds (`tileos_sysdesc::footprint`).
+    footprint: tileos_sysdesc::footprint::Footprint,
+    /// Why it is not built, if its memory or slots did not fit at boot.
+    refused: Option<loader::LoadError>,
     /// Starts so far minus one (0 for the first run).
     generation: u64,
     /// Restarts used up.
@@ -67,7 +73,7 @@ struct DomainState {
     slots_used: Vec<u64>,
     /// What the supervisor knows of it.
     state: State,
-    /// Bytes its program's segments and heap may take: what its untyped region was sized
+    /// Bytes its program's segments and heap may take: what its memory was sized
     /// for (a seat's is at least its slot's `module_memory`).
     capacity: u64,
     /// Whether it was ever built and started (a seat's first start is generation 0).
@@ -111,9 +117,12 @@ struct PendingRestart {
 /// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
 pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     for page in 0..HEAP_PAGES {
-        let frame = alloc.make(ObjectType::Frame4K, 0);
-        crate::vspace::map(&mut alloc, slot::VSPACE, frame, HEAP_VADDR + page * 4096, Rights::ALL.0 as u64, 0)
-            .unwrap_or_else(|e| panic!("root server heap: {e:?}"));
+        let mapped = alloc
+            .object(ObjectType::Frame4K, 0)
+            .and_then(|frame| crate::vspace::map(&mut alloc, slot::VSPACE, frame, HEAP_VADDR + page * 4096, Rights::ALL.0 as u64, 0));
+        if let Err(error) = mapped {
+            stop(format_args!("the root server's heap ({} KiB): {error}", HEAP_PAGES * 4));
+        }
     }
     // SAFETY: the heap pages were just mapped read-write and nothing else uses them.
     unsafe { tileos_sys::domain::init_heap(HEAP_VADDR, HEAP_PAGES * 4096) };
@@ -137,20 +146,27 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
         description.notifications.len(),
         description.shared_regions.len()
     );
-    // What each domain's program and heap take; a seat's region fits any module of its slot.
-    let capacities: Vec<u64> = description
-        .domains
-        .iter()
-        .enumerate()
-        .map(|(index, domain)| {
-            let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
-            let image = tileos_elf::parse(data).map(|exe| seats::image_size(&exe)).unwrap_or(0);
-            let seat_memory = description.seat(index as u32).map_or(0, |(slot, _)| slot.module_memory);
-            (image + domain.heap_size).max(seat_memory)
-        })
-        .collect();
+    // What each domain's program and heap take (a seat's region fits any module of its
+    // slot), and its whole footprint.
+    let mut capacities: Vec<u64> = Vec::with_capacity(description.domains.len());
+    let mut footprints = Vec::with_capacity(description.domains.len());
+    for (index, domain) in description.domains.iter().enumerate() {
+        let data = archive.entry(domain.program as usize).map(|entry| entry.data).unwrap_or(&[]);
+        let (segments, image): (Vec<Segment>, u64) = match tileos_elf::parse(data) {
+            Ok(exe) => (exe.segments().map(|s| Segment { vaddr: s.vaddr, mem_size: s.mem_size }).collect(), seats::image_size(&exe)),
+            Err(_) => (Vec::new(), 0),
+        };
+        let seat_memory = description.seat(index as u32).map(|(slot, _)| slot.module_memory);
+        let capacity = (image + domain.heap_size).max(seat_memory.unwrap_or(0));
+        let program = match seat_memory {
+            Some(_) => Program::Seat { bytes: capacity - domain.heap_size },
+            None => Program::Segments(&segments),
+        };
+        capacities.push(capacity);
+        footprints.push(footprint::domain(&description, index, program));
+    }
     let devices = DevicePool::new(info);
-    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities);
+    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
     // devices last: they are built from the pci domain's bus report (see crate::pci), which
     // the boot waits for in between — once every other domain, the console among them, runs.
@@ -185,10 +201,37 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
-    tile.drop_boot_authority(&mut alloc, info);
+    report_memory(&tile, &alloc);
+    tile.drop_boot_authority(&mut alloc);
     println!("rootserver: all domains started; supervising");
     event!("tile.supervising", domains = description.domains.len());
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
+}
+
+/// Logs what the domains' memory takes in all, the largest consumers, how many domains were
+/// refused and what RAM is left (`tile.memory`).
+fn report_memory(tile: &Tile, alloc: &Allocator) {
+    let consumers: Vec<footprint::Consumer> = tile
+        .states
+        .iter()
+        .zip(&tile.description.domains)
+        .filter(|(state, _)| state.refused.is_none())
+        .map(|(state, domain)| footprint::Consumer { name: &domain.name, footprint: state.footprint })
+        .collect();
+    let total: u64 = consumers.iter().map(|c| c.footprint.total()).sum();
+    let refused = tile.states.iter().filter(|state| state.refused.is_some()).count();
+    let largest: Vec<::alloc_crate::string::String> = footprint::largest(&consumers, 3)
+        .iter()
+        .map(|c| ::alloc_crate::format!("{} {} KiB", c.name, c.footprint.total().div_ceil(1024)))
+        .collect();
+    println!(
+        "rootserver: domain memory: {} KiB for {} domains ({refused} refused), {} KiB of RAM left; largest: {}",
+        total / 1024,
+        consumers.len(),
+        alloc.available() / 1024,
+        largest.join(", ")
+    );
+    event!("tile.memory", domains = consumers.len(), refused = refused, kib = total / 1024, left_kib = alloc.available() / 1024);
 }
 
 /// Reports a fatal problem with the description and stops the root server.

@@ -273,7 +273,13 @@ impl Supervision<'_, '_> {
         let generation = self.tile.states[index].generation;
         println!("supervisor: slot \"{}\" seat {seat}: its module faulted ({fault}); left stopped, manager told", slot.name);
         event!("seat.faulted", slot = slot.name, seat = seat, fault = fault, generation = generation);
-        let badged = self.alloc.slots.take();
+        let badged = match self.alloc.slots.try_take() {
+            Ok(badged) => badged,
+            Err(error) => {
+                println!("supervisor: cannot signal the manager of slot \"{}\": {error}", slot.name);
+                return;
+            }
+        };
         let notification = self.tile.notifications[slot.seat_faults as usize];
         let minted = CNode::ROOT.invoke(CNodeMint {
             dest: CSlot::at(badged),

@@ -67,6 +67,8 @@ pub struct Parsed {
     pub description: SystemDescription,
     /// The programs in archive order (entry 1 onwards).
     pub programs: Vec<ProgramRef>,
+    /// The tile's RAM in bytes (`[tile] ram`), if the description states it.
+    pub ram: Option<u64>,
     /// Line of each item's table.
     pub item_lines: HashMap<Pos, usize>,
     /// Line of each item's fields.
@@ -362,13 +364,17 @@ impl<'f> Front<'f> {
             "federation",
         ];
         self.fields(&root, &SECTIONS)?;
-        let name = match self.get(&root, "tile") {
+        let (name, ram) = match self.get(&root, "tile") {
             None => return Err(self.diag(1, String::from("missing section [tile]"))),
             Some(item) => {
                 let t = item.as_table_like().ok_or_else(|| self.wrong_type(&root, "tile", "a table", item))?;
                 let tile = Tbl { t, line: self.span_line(item.span(), 1), label: String::from("tile"), pos: Pos::Tile };
-                self.fields(&tile, &["name"])?;
-                self.string(&tile, "name")?.to_string()
+                self.fields(&tile, &["name", "ram"])?;
+                let ram = match self.get(&tile, "ram") {
+                    None => None,
+                    Some(_) => Some(self.int(&tile, "ram", 1, i128::from(i64::MAX))? as u64),
+                };
+                (self.string(&tile, "name")?.to_string(), ram)
             }
         };
 
@@ -427,7 +433,7 @@ impl<'f> Front<'f> {
         };
         crate::expand::expand_slots(&mut description, &builds, &mut self.item_lines, &self.field_lines)
             .map_err(|(line, message)| self.diag(line, message))?;
-        Ok(Parsed { description, programs, item_lines: self.item_lines, field_lines: self.field_lines })
+        Ok(Parsed { description, programs, ram, item_lines: self.item_lines, field_lines: self.field_lines })
     }
 
     /// The `[federation]` table: `domain`, `store`, `listen_port`, and the rest deserialized

@@ -16,6 +16,7 @@ pub mod expand;
 pub mod front;
 pub mod packages;
 pub mod requires;
+pub mod sizes;
 
 use packages::{BUILD_SUPPORT, BareMetalBins};
 use std::collections::BTreeSet;
@@ -61,6 +62,13 @@ pub enum Error {
     Archive(archive::ArchiveError),
     /// No package with bare-metal binaries has a binary of this name (`--packages`).
     NoPackage(String),
+    /// The domains do not fit in the tile's RAM (the message says by how much and who).
+    TooLarge {
+        /// The description.
+        file: String,
+        /// Total, RAM left for domains, largest consumers.
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -73,6 +81,7 @@ impl fmt::Display for Error {
             }
             Error::Archive(e) => write!(f, "boot archive: {e}"),
             Error::NoPackage(name) => write!(f, "{}", no_package(name)),
+            Error::TooLarge { file, message } => write!(f, "{file}: {message}"),
         }
     }
 }
@@ -88,6 +97,8 @@ pub struct Compiled {
     pub programs: Vec<front::ProgramRef>,
     /// The line of each domain's `program` field (index: domain).
     pub program_lines: Vec<usize>,
+    /// The tile's RAM in bytes (`[tile] ram`), if the description states it.
+    pub ram: Option<u64>,
 }
 
 /// Parses and validates the text of a description; `file` is the name used in messages.
@@ -104,7 +115,7 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, Diagnostic> {
     }
     let program_lines =
         (0..parsed.description.domains.len()).map(|index| parsed.line_of(tileos_sysdesc::Item::Domain(index), "program")).collect();
-    Ok(Compiled { program_lines, description: parsed.description, programs: parsed.programs })
+    Ok(Compiled { program_lines, ram: parsed.ram, description: parsed.description, programs: parsed.programs })
 }
 
 /// Where program ELFs are found.
@@ -121,8 +132,49 @@ pub struct Programs {
 }
 
 /// Reads the description at `path`, validates it, finds and checks every program, and returns
-/// the boot archive. Messages name the file as `path` displays.
+/// the boot archive. Messages name the file as `path` displays. A description that states the
+/// tile's RAM (`[tile] ram`) is refused if its domains do not fit ([`build_for`]).
 pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
+    build_for(path, programs, None)
+}
+
+/// [`build`] for a tile with `ram` bytes of RAM (the machine's, e.g. `--ram`; `None`: the
+/// description's `[tile] ram`, if any): refuses the description, naming the total, the RAM
+/// left for domains and the largest consumers, when its domains' footprints do not fit
+/// (`sizes`).
+pub fn build_for(path: &Path, programs: &Programs, ram: Option<u64>) -> Result<Vec<u8>, Error> {
+    let (archive, sized) = build_sized(path, programs)?;
+    sized.check(&path.display().to_string(), ram, archive.len() as u64)?;
+    Ok(archive)
+}
+
+/// A built archive's description, RAM statement and size rows.
+pub struct Sized {
+    /// The description.
+    pub description: SystemDescription,
+    /// `[tile] ram`.
+    pub ram: Option<u64>,
+    /// Every domain's footprint.
+    pub rows: Vec<sizes::Row>,
+}
+
+impl Sized {
+    /// The RAM left for domains on a tile with `ram` bytes (else the description's `[tile]
+    /// ram`) booting an archive of `archive` bytes; `None` if neither states the RAM.
+    pub fn available(&self, ram: Option<u64>, archive: u64) -> Option<u64> {
+        ram.or(self.ram).map(|ram| sizes::available(ram, archive, &self.description))
+    }
+
+    /// Refuses the description of `file` if its domains do not fit (nothing to check when
+    /// the RAM is not known).
+    pub fn check(&self, file: &str, ram: Option<u64>, archive: u64) -> Result<(), Error> {
+        let (Some(ram), Some(available)) = (ram.or(self.ram), self.available(ram, archive)) else { return Ok(()) };
+        sizes::check_fit(&self.rows, ram, available).map_err(|message| Error::TooLarge { file: file.to_string(), message })
+    }
+}
+
+/// [`build`] without the RAM check, with the size rows (`--sizes`).
+pub fn build_sized(path: &Path, programs: &Programs) -> Result<(Vec<u8>, Sized), Error> {
     let (file, compiled) = read(path)?;
     for (name, _) in &programs.overrides {
         if !compiled.programs.iter().any(|p| &p.name == name) {
@@ -146,7 +198,10 @@ pub fn build(path: &Path, programs: &Programs) -> Result<Vec<u8>, Error> {
     let encoded = compiled.description.encode();
     let mut entries: Vec<(&str, &[u8])> = vec![(DESCRIPTION_ENTRY, &encoded)];
     entries.extend(compiled.programs.iter().zip(&elfs).map(|(p, e)| (p.name.as_str(), e.as_slice())));
-    archive::build(&entries).map_err(Error::Archive)
+    let archive = archive::build(&entries).map_err(Error::Archive)?;
+    let names: Vec<&str> = compiled.programs.iter().map(|p| p.name.as_str()).collect();
+    let rows = sizes::rows(&compiled.description, &names, &elfs);
+    Ok((archive, Sized { description: compiled.description, ram: compiled.ram, rows }))
 }
 
 /// Checks that every domain running program `index` (archive entry `index + 1`) is granted

@@ -1,7 +1,7 @@
 //! `tileos-imagebuild`: validates a `tile.toml` and writes the boot archive.
 //!
 //! ```text
-//! tileos-imagebuild tile.toml -o archive.bin [--program NAME=PATH]... [--program-dir DIR]...
+//! tileos-imagebuild tile.toml -o archive.bin [--program NAME=PATH]... [--program-dir DIR]... [--ram BYTES] [--sizes]
 //! tileos-imagebuild tile.toml --check
 //! tileos-imagebuild --packages [--extra-program NAME]... DESCRIPTION...
 //! tileos-imagebuild tile.toml --gdb-script OUT --symbols KERNEL.elf [--symbols ROOTSERVER.elf]... [--program-dir DIR]...
@@ -9,6 +9,10 @@
 //!
 //! `--gdb-script` writes the gdb script of `make debug` (docs/build.md, "Breakpoints per
 //! domain") instead of an archive.
+//!
+//! `--ram` gives the tile's RAM (else the description's `[tile] ram`, if any): a description
+//! whose domains do not fit is refused. `--sizes` prints every domain's footprint and the
+//! total (docs/system-description.md, "Memory and limits").
 //!
 //! `--packages` prints, one per line, the cargo packages that hold the programs of the
 //! descriptions (and the extra programs): what the Makefile builds.
@@ -21,7 +25,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tileos_imagebuild::packages::BareMetalBins;
-use tileos_imagebuild::{Programs, build, compile, gdb_script, packages};
+use tileos_imagebuild::{Programs, build_sized, compile, gdb_script, packages, sizes};
 
 /// Command line.
 #[derive(Parser)]
@@ -54,6 +58,13 @@ struct Cli {
     /// root server's `add-symbol-file`).
     #[arg(long = "symbols", value_name = "ELF", requires = "gdb_script")]
     symbols: Vec<PathBuf>,
+    /// The tile's RAM in bytes (decimal or 0x hex; overrides `[tile] ram`): refuse the
+    /// description if its domains do not fit.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    ram: Option<u64>,
+    /// Print every domain's footprint and the total (KiB).
+    #[arg(long, conflicts_with_all = ["check", "packages", "gdb_script"])]
+    sizes: bool,
     /// With --packages: also the package of binary NAME, which no description names.
     #[arg(long = "extra-program", value_name = "NAME", requires = "packages")]
     extra_programs: Vec<String>,
@@ -65,6 +76,16 @@ fn parse_program(s: &str) -> Result<(String, PathBuf), String> {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_string(), PathBuf::from(path))),
         _ => Err(format!("expected NAME=PATH, got \"{s}\"")),
     }
+}
+
+/// Parses a byte count: decimal or `0x` hexadecimal, `_` allowed.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let digits = s.replace('_', "");
+    let parsed = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => digits.parse(),
+    };
+    parsed.ok().filter(|&n| n > 0).ok_or_else(|| format!("expected a positive number of bytes, got \"{s}\""))
 }
 
 /// `--packages`: the packages of the descriptions' programs, one per line.
@@ -131,7 +152,13 @@ fn main() -> ExitCode {
             }
         };
     }
-    let archive = match build(description, &programs) {
+    let checked = build_sized(description, &programs).and_then(|(archive, sized)| {
+        if cli.sizes {
+            print!("{}", sizes::table(&sized.rows, sized.available(cli.ram, archive.len() as u64)));
+        }
+        sized.check(&description.display().to_string(), cli.ram, archive.len() as u64).map(|()| archive)
+    });
+    let archive = match checked {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");

@@ -18,6 +18,7 @@ extern crate alloc;
 
 pub mod archive;
 mod check;
+pub mod footprint;
 mod pieces;
 
 pub use pieces::read_in_pieces;

@@ -1,0 +1,80 @@
+use super::*;
+use crate::compile;
+
+/// A console and `clients` echo clients of one server.
+fn echo_tile(clients: usize, ram: &str) -> String {
+    let mut text = format!("[tile]\nname = \"t\"\n{ram}\n");
+    text.push_str("[[domain]]\nname = \"console\"\nprogram = \"console\"\npriority = 200\nheap_size = 0\n");
+    text.push_str("[[domain]]\nname = \"echo\"\nprogram = \"echo-server\"\npriority = 100\nheap_size = 0x10000\n");
+    for i in 0..clients {
+        text.push_str(&format!(
+            "[[domain]]\nname = \"client-{i}\"\nprogram = \"echo-client\"\npriority = 90\nheap_size = 0\nstack_size = 0x4000\n"
+        ));
+    }
+    text.push_str("[[endpoint]]\nname = \"echo\"\nserver = \"echo\"\nclients = [");
+    for i in 0..clients {
+        text.push_str(&format!("{{ domain = \"client-{i}\", badge = {} }},", i + 1));
+    }
+    text.push_str("]\n");
+    text
+}
+
+fn rows_of(text: &str) -> (Vec<Row>, SystemDescription) {
+    let compiled = compile("t.toml", text).unwrap_or_else(|d| panic!("{d}"));
+    let names: Vec<&str> = compiled.programs.iter().map(|p| p.name.as_str()).collect();
+    let elfs = vec![Vec::new(); names.len()];
+    (rows(&compiled.description, &names, &elfs), compiled.description.clone())
+}
+
+#[test]
+fn every_domain_gets_a_row_with_its_program_and_footprint() {
+    let (rows, _) = rows_of(&echo_tile(2, ""));
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["console", "echo", "client-0", "client-1"]);
+    assert_eq!(rows[2].program, "echo-client");
+    assert_eq!(rows[1].footprint.heap, 0x10000);
+    // No segments here: the stack, IPC buffer, information page, CNode, TCB and tables.
+    assert_eq!(rows[2].footprint.total(), 16 * 1024 + 8 * 1024 + 16 * 1024 + 2 * 1024 + 4 * 4096);
+}
+
+#[test]
+fn a_description_that_fits_passes_and_one_that_does_not_names_total_ram_and_largest() {
+    let (rows, _) = rows_of(&echo_tile(3, ""));
+    let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
+    assert_eq!(check_fit(&rows, 1 << 28, total), Ok(()));
+    let error = check_fit(&rows, 1 << 28, total - 1).unwrap_err();
+    assert!(error.contains(&format!("the 5 domains need {} KiB", total.div_ceil(1024))), "{error}");
+    assert!(error.contains("the tile's 262144 KiB leave"), "{error}");
+    // The server (its heap and the heap's tables) is the largest, then the others in
+    // description order.
+    assert!(error.ends_with("largest: \"echo\" 134 KiB, \"console\" 58 KiB, \"client-0\" 58 KiB"), "{error}");
+}
+
+#[test]
+fn available_takes_off_the_reserve_the_archive_and_the_shared_regions() {
+    let (_, description) = rows_of(&echo_tile(1, ""));
+    assert_eq!(available(1 << 28, 1000, &description), (1 << 28) - RESERVED - 1000);
+    assert_eq!(available(1024, 1000, &description), 0);
+}
+
+#[test]
+fn the_table_lists_each_domain_and_the_total() {
+    let (rows, _) = rows_of(&echo_tile(1, ""));
+    let table = table(&rows, Some(100 * 1024));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 1 + 3 + 1, "{table}");
+    assert!(lines[0].starts_with("domain"), "{table}");
+    assert!(lines[2].starts_with("echo ") && lines[2].ends_with("echo-server"), "{table}");
+    let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
+    assert!(lines[4].starts_with(&format!("total: {} KiB for 3 domains", total.div_ceil(1024))), "{table}");
+    assert!(lines[4].ends_with("100 KiB of RAM left for domains"), "{table}");
+}
+
+#[test]
+fn the_tile_states_its_ram() {
+    let compiled = compile("t.toml", &echo_tile(1, "ram = 0x1000_0000")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(compiled.ram, Some(1 << 28));
+    let error = compile("t.toml", &echo_tile(1, "ram = 0")).unwrap_err();
+    assert!(error.to_string().contains("ram"), "{error}");
+    assert_eq!(compile("t.toml", &echo_tile(1, "")).unwrap().ram, None);
+}

@@ -1,0 +1,119 @@
+use super::*;
+use crate::{DeviceMemory, Domain, MapRights, Mapping, RestartPolicy, SharedRegion};
+use alloc::string::String;
+use alloc::vec;
+
+fn tile(stack_size: u64, heap_size: u64) -> SystemDescription {
+    SystemDescription {
+        name: String::from("t"),
+        domains: vec![Domain {
+            name: String::from("d"),
+            program: 1,
+            priority: 100,
+            mcp: 100,
+            stack_size,
+            heap_size,
+            restart: RestartPolicy::Never,
+            budget: None,
+            names: vec![],
+        }],
+        endpoints: vec![],
+        notifications: vec![],
+        shared_regions: vec![],
+        device_memory: vec![],
+        irqs: vec![],
+        io_ports: vec![],
+        pci_devices: vec![],
+        slots: vec![],
+        federation: None,
+    }
+}
+
+const TEXT: Segment = Segment { vaddr: 0x40_1000, mem_size: 0x3800 };
+const DATA: Segment = Segment { vaddr: 0x40_5000, mem_size: 0x1001 };
+
+#[test]
+fn a_minimal_domain_costs_its_pages_tables_cnode_and_tcb() {
+    let footprint = domain(&tile(16 * 1024, 0), 0, Program::Segments(&[TEXT, DATA]));
+    // 4 pages of text, 2 of data (0x1001 bytes spill into a second page).
+    assert_eq!(footprint.segments, 6 * 4096);
+    assert_eq!(footprint.stack, 16 * 1024);
+    assert_eq!(footprint.heap, 0);
+    // PML4; the program's PDPT, directory and table; the stack's (the IPC buffer and the
+    // information page share the stack's 2 MiB block).
+    assert_eq!(footprint.paging, 7 * 4096);
+    assert_eq!(footprint.cnode, 16 * 1024);
+    assert_eq!(footprint.tcb, 2048);
+    assert_eq!(footprint.beyond_segments(), 16 * 1024 + 2 * 4096 + 7 * 4096 + 16 * 1024 + 2048);
+    // 70 KiB: the issue's 64 KiB target needs the stack's tables shared with the program's
+    // (docs/system-description.md, "Footprint").
+    assert_eq!(footprint.beyond_segments(), 70 * 1024);
+    assert_eq!(footprint.objects(), (6 + 4 + 2 + 7) + 2);
+}
+
+#[test]
+fn the_pieces_are_the_binary_digits_of_the_total_largest_first() {
+    let footprint = domain(&tile(16 * 1024, 0), 0, Program::Segments(&[TEXT, DATA]));
+    let pieces: Vec<u32> = footprint.pieces().collect();
+    assert_eq!(pieces.iter().map(|bits| 1u64 << bits).sum::<u64>(), footprint.total());
+    assert!(pieces.windows(2).all(|pair| pair[0] > pair[1]));
+    // The CNode is made first: the first piece holds it; the TCB takes the last 2 KiB.
+    assert!(1u64 << pieces[0] >= CNODE_BYTES);
+    assert_eq!(*pieces.last().unwrap(), 11);
+}
+
+#[test]
+fn heap_and_mappings_count_their_pages_and_tables() {
+    let mut description = tile(4096, 3 * 4096 + 1);
+    description.shared_regions.push(SharedRegion {
+        name: String::from("r"),
+        size: 8192,
+        mappings: vec![Mapping { domain: 0, vaddr: 0x7000_0000, rights: MapRights::Read }],
+    });
+    // A mapping of another domain costs this one nothing.
+    description.shared_regions.push(SharedRegion {
+        name: String::from("other"),
+        size: 8192,
+        mappings: vec![Mapping { domain: 1, vaddr: 0x9000_0000, rights: MapRights::Read }],
+    });
+    description.device_memory.push(DeviceMemory {
+        name: String::from("dev"),
+        paddr: 0xfe00_0000,
+        size: 4096,
+        domain: 0,
+        vaddr: 0x40_0000 + (1 << 21),
+        uncached: true,
+    });
+    let footprint = domain(&description, 0, Program::Segments(&[TEXT]));
+    assert_eq!(footprint.heap, 4 * 4096);
+    assert_eq!(footprint.stack, 4096);
+    // PML4; PDPTs: low, heap, stack; directories: low GiB, 0x7000_0000's GiB, heap, stack;
+    // tables: program, device, region, heap, stack. The region's frames are the tile's.
+    assert_eq!(footprint.paging, (1 + 3 + 4 + 5) * 4096);
+    assert_eq!(footprint.segments, 4 * 4096);
+}
+
+#[test]
+fn a_seat_counts_its_module_memory_and_worst_case_tables() {
+    let footprint = domain(&tile(16 * 1024, 0), 0, Program::Seat { bytes: 512 * 1024 });
+    assert_eq!(footprint.segments, 512 * 1024);
+    // PML4 and the stack's three; for the module: 2 tables, 2 directories, 1 PDPT.
+    assert_eq!(footprint.paging, (1 + 3 + 5) * 4096);
+}
+
+#[test]
+fn blocks_count_each_block_once_across_ranges() {
+    assert_eq!(blocks(&[(0, 4096), (4096, 8192), (1 << 21, (1 << 21) + 1)], 21), 2);
+    assert_eq!(blocks(&[((1 << 21) - 4096, (1 << 21) + 4096)], 21), 2);
+    assert_eq!(blocks(&[(5, 5)], 21), 0);
+}
+
+#[test]
+fn largest_lists_the_biggest_first() {
+    let small = Footprint { segments: 4096, ..Footprint::default() };
+    let big = Footprint { segments: 8192, ..Footprint::default() };
+    let consumers =
+        [Consumer { name: "a", footprint: small }, Consumer { name: "b", footprint: big }, Consumer { name: "c", footprint: small }];
+    let top: Vec<&str> = largest(&consumers, 2).iter().map(|c| c.name).collect();
+    assert_eq!(top, ["b", "a"]);
+}
