@@ -164,9 +164,13 @@ fn canary_scores_move_reputation_and_an_overfit_node_is_slashed() {
         let (score, found, _) = d.score("t1", s, "-1", 2).unwrap();
         assert!(!score.passed);
         finding = finding.or(found);
+        // An honest node, right on both pools.
+        d.score("honest", p, &right(&d, p), 2).unwrap();
+        assert!(d.score("honest", s, &right(&d, s), 2).unwrap().1.is_none());
     }
     assert!(finding.is_some(), "public right, secret wrong: overfit");
-    assert!(d.reputation("t1", "arith", 2.0).unwrap() < before, "slashed");
+    let (slashed, honest) = (d.reputation("t1", "arith", 2.0).unwrap(), d.reputation("honest", "arith", 2.0).unwrap());
+    assert!(before > 0.0 && slashed < honest / 5.0, "slashed: {slashed} vs {honest}");
     assert!(matches!(d.score("t1", 999, "1", 2), Err(DeskError::Canary(_))));
     assert!(matches!(d.score("t1", public[0], "1", 5000), Err(DeskError::Canary(_))), "expired");
 }
