@@ -23,6 +23,7 @@ pub mod display;
 pub mod echo;
 pub mod federation;
 pub mod frames;
+pub mod inference;
 pub mod module;
 pub mod pci;
 pub mod sensors;
