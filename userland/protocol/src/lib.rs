@@ -33,6 +33,7 @@ pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 pub mod twin;
+pub mod verify;
 
 /// The fixed-capacity strings the protocols carry.
 pub use heapless;
