@@ -35,7 +35,7 @@ pub mod session;
 
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
-use tileos_protocol::{slots, supervisor, telemetry};
+use tileos_protocol::{slots, supervisor, telemetry, verify};
 
 pub use tileos_protocol;
 
@@ -106,6 +106,9 @@ pub enum Command {
         /// The first domain listed (description order).
         first: u16,
     },
+    /// A request of the verify protocol to the verify domain (`tilectl ask`, docs/tilectl.md;
+    /// `tileos_protocol::verify`).
+    Verify(verify::Request),
 }
 
 impl Command {
@@ -114,6 +117,9 @@ impl Command {
     pub fn is_privileged(&self) -> bool {
         match self {
             Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } => false,
+            // Asking and reading the ledger need no key; knowledge writes are signed by their
+            // contributor anyway, acceptance and judging change what the tile trusts.
+            Command::Verify(request) => matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. }),
             Command::Slot { request, .. } => matches!(
                 request,
                 slots::Request::InstallBegin { .. }
@@ -170,6 +176,8 @@ pub enum Answer {
         /// Their figures.
         domains: Vec<telemetry::DomainFigures, { telemetry::MAX_FIGURES }>,
     },
+    /// The verify domain's answer to a [`Command::Verify`].
+    Verify(verify::Response),
 }
 
 /// Why the agent did not carry out a frame or a command. Every variant is a precise,
@@ -220,6 +228,8 @@ pub enum WireError {
     NoSupervisor,
     /// The agent has no telemetry capability (a client endpoint "telemetry").
     NoTelemetry,
+    /// The agent has no verify capability (client endpoint `verify`).
+    NoVerify,
     /// The telemetry domain refused (its reason).
     TelemetryRefused(telemetry::Refusal),
 }
@@ -250,6 +260,7 @@ impl core::fmt::Display for WireError {
             WireError::ServerFailed => f.write_str("the slot manager or supervisor answered outside its protocol"),
             WireError::NoSupervisor => f.write_str("the agent has no supervisor status capability"),
             WireError::NoTelemetry => f.write_str("the agent has no telemetry capability (client endpoint \"telemetry\")"),
+            WireError::NoVerify => f.write_str("the agent has no verify capability (client endpoint \"verify\")"),
             WireError::TelemetryRefused(refusal) => write!(f, "the telemetry domain refused: {refusal:?}"),
         }
     }

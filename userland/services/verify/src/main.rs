@@ -94,6 +94,9 @@ struct Verifier {
     inference: Option<Client<Inference>>,
     /// Accepted adapters and the SHA-256 of the file accepted.
     accepted: BTreeMap<String, [u8; 32]>,
+    /// Time-stamp counter ticks of the last logged answer's steps: judging, persisting,
+    /// appending (under `-icount`, guest instructions: `make bench`'s verify part).
+    cost: [u64; 3],
 }
 
 fn main(resources: Resources) -> ! {
@@ -123,7 +126,7 @@ fn main(resources: Resources) -> ! {
         }
     };
     let store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
-    let mut v = Verifier { desk, store, inference: resources.inference.map(Client::new), accepted: BTreeMap::new() };
+    let mut v = Verifier { desk, store, inference: resources.inference.map(Client::new), accepted: BTreeMap::new(), cost: [0; 3] };
     if v.store.is_none() {
         log!("verify: no store capability: reads only; asks, writes and acceptances are refused");
     }
@@ -145,7 +148,10 @@ fn main(resources: Resources) -> ! {
                 index = a.index,
                 topic = a.topic.as_str(),
                 verdict = Word(&a.verdict),
-                cycles = tileos_sys::timestamp().saturating_sub(started)
+                judge_ticks = v.cost[0],
+                persist_ticks = v.cost[1],
+                commit_ticks = v.cost[2],
+                total_ticks = tileos_sys::timestamp().saturating_sub(started)
             ),
             _ => {}
         }
@@ -283,9 +289,13 @@ impl Verifier {
 
     /// Judges, persists, then logs.
     fn log(&mut self, req: &tileos_router::Request, r: &tileos_router::Route, given: &[Answered<'_>]) -> Result<Response, Error> {
+        let t0 = tileos_sys::timestamp();
         let judged = self.desk.judge(req, r, given, now_ms() as f64).map_err(desk_error)?;
+        let t1 = tileos_sys::timestamp();
         self.persist(key(LEDGER_PREFIX, judged.index).as_bytes(), &judged.bytes)?;
+        let t2 = tileos_sys::timestamp();
         let index = self.desk.commit(&judged).map_err(desk_error)?;
+        self.cost = [t1 - t0, t2 - t1, tileos_sys::timestamp() - t2];
         let policy = self.desk.policy();
         let head = self.desk.knowledge_head();
         Ok(Response::Answered(proto::Answered {
