@@ -328,6 +328,27 @@ mod tests {
             counter: u64::MAX,
             answer: Answer::Slots(core::iter::repeat_n(full_name(), MAX_SLOTS).collect()),
         });
+        // A verify request or response fits one IPC message (tileos_protocol::verify's
+        // test), so the frame around it, a counter and two tags more, fits a frame.
+        const _: () = assert!(tileos_protocol::MAX_PAYLOAD + 16 <= MAX_FRAME);
+        let judge = verify::Request::Judge {
+            query: full_name(),
+            topic: Some(full_name()),
+            answers: core::iter::repeat_n(verify::GivenAnswer { specialist: full_name(), answer: full_name() }, verify::MAX_PANEL).collect(),
+        };
+        let signed = ClientFrame { counter: u64::MAX, command: Command::Verify(judge), signature: Some(core::iter::repeat_n(0xff, SIGNATURE_BYTES).collect()) };
+        encoded_len(&signed);
+        let chunk = verify::Response::EntryChunk { len: u32::MAX, bytes: core::iter::repeat_n(0xff, verify::ENTRY_CHUNK).collect() };
+        encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Verify(chunk) });
+    }
+
+    #[test]
+    fn asking_needs_no_key_but_judging_and_acceptance_do() {
+        assert!(!Command::Verify(verify::Request::Ask { query: String::try_from("1+1").unwrap(), topic: None }).is_privileged());
+        assert!(!Command::Verify(verify::Request::Entry { index: 0, offset: 0 }).is_privileged());
+        assert!(Command::Verify(verify::Request::Accept { adapter: String::try_from("t1").unwrap() }).is_privileged());
+        let judge = verify::Request::Judge { query: String::try_from("1+1").unwrap(), topic: None, answers: Vec::new() };
+        assert!(Command::Verify(judge).is_privileged());
     }
 
     #[test]
