@@ -47,6 +47,8 @@ pub type Digest = [u8; 32];
 
 /// A request to an inference domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Requests are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Generate an answer. Answer: [`Response::Generated`] or [`Response::Refused`].
     Generate {

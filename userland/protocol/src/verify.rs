@@ -75,6 +75,8 @@ pub struct GivenAnswer {
 
 /// A request to the verify domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Requests are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Route, infer, judge, log. Answer: [`Response::Answered`].
     Ask {
@@ -298,6 +300,8 @@ pub enum Error {
 
 /// What the verify domain answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Answers are encoded into one message at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// A judged, logged answer.
     Answered(Answered),
