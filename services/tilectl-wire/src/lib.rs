@@ -334,9 +334,14 @@ mod tests {
         let judge = verify::Request::Judge {
             query: full_name(),
             topic: Some(full_name()),
-            answers: core::iter::repeat_n(verify::GivenAnswer { specialist: full_name(), answer: full_name() }, verify::MAX_PANEL).collect(),
+            answers: core::iter::repeat_n(verify::GivenAnswer { specialist: full_name(), answer: full_name() }, verify::MAX_PANEL)
+                .collect(),
         };
-        let signed = ClientFrame { counter: u64::MAX, command: Command::Verify(judge), signature: Some(core::iter::repeat_n(0xff, SIGNATURE_BYTES).collect()) };
+        let signed = ClientFrame {
+            counter: u64::MAX,
+            command: Command::Verify(judge),
+            signature: Some(core::iter::repeat_n(0xff, SIGNATURE_BYTES).collect()),
+        };
         encoded_len(&signed);
         let chunk = verify::Response::EntryChunk { len: u32::MAX, bytes: core::iter::repeat_n(0xff, verify::ENTRY_CHUNK).collect() };
         encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Verify(chunk) });

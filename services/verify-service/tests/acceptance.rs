@@ -22,7 +22,12 @@ fn judge(adapter: &str) -> Result<tileos_verify_service::acceptance::Accepted, R
     // The secret reserve is the battery: a node cannot have trained on it.
     let battery: Vec<_> = tile_canaries(1).into_iter().filter(|c| c.pool == Pool::Secret).map(|c| c.task).collect();
     accept(
-        |q: &str| engine.request(&catalog, "candidate", q.as_bytes(), 16).map(|g| String::from_utf8_lossy(&g.answer).into_owned()).map_err(|e| format!("{e:?}")),
+        |q: &str| {
+            engine
+                .request(&catalog, "candidate", q.as_bytes(), 16)
+                .map(|g| String::from_utf8_lossy(&g.answer).into_owned())
+                .map_err(|e| format!("{e:?}"))
+        },
         &battery,
         &Rule::default(),
     )

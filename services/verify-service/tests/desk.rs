@@ -27,8 +27,15 @@ fn writes() -> WritePolicy {
 
 fn desk() -> Desk {
     let sig = dev_keys::tile_policy_signature().expect("signature file");
-    Desk::new(TILE_POLICY.as_bytes(), &sig, &dev_keys::policy_signer().verifying_key(), writes(), dev_keys::ledger_key(), tile_canaries(1000))
-        .unwrap()
+    Desk::new(
+        TILE_POLICY.as_bytes(),
+        &sig,
+        &dev_keys::policy_signer().verifying_key(),
+        writes(),
+        dev_keys::ledger_key(),
+        tile_canaries(1000),
+    )
+    .unwrap()
 }
 
 fn ask(desk: &mut Desk, query: &str, specialist: &str, answer: &str) -> Result<(Verdict, u64), DeskError> {
@@ -96,7 +103,10 @@ fn hostile_answers_and_queries_get_precise_errors_and_change_nothing() {
     let refused = |text: &[u8], key| Desk::new(text, &sig, key, writes(), dev_keys::ledger_key(), vec![]).err().unwrap();
     assert!(matches!(refused(TILE_POLICY.as_bytes(), &other), DeskError::Policy(PolicyError::BadSignature)));
     let altered = TILE_POLICY.replace("competence=50 topics=policy", "competence=99 topics=policy");
-    assert!(matches!(refused(altered.as_bytes(), &dev_keys::policy_signer().verifying_key()), DeskError::Policy(PolicyError::BadSignature)));
+    assert!(matches!(
+        refused(altered.as_bytes(), &dev_keys::policy_signer().verifying_key()),
+        DeskError::Policy(PolicyError::BadSignature)
+    ));
 }
 
 fn fragment(seq: u64, content: &str) -> Fragment {

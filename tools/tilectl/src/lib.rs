@@ -172,7 +172,8 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
         }
         Command::Accept { adapter } => {
             require_key(&key)?;
-            let name = verify::Name::try_from(adapter.as_str()).map_err(|_| Failure::Usage(format!("adapter name longer than {} bytes", verify::MAX_NAME)))?;
+            let name = verify::Name::try_from(adapter.as_str())
+                .map_err(|_| Failure::Usage(format!("adapter name longer than {} bytes", verify::MAX_NAME)))?;
             match verify_call(&mut connect()?, verify::Request::Accept { adapter: name })? {
                 verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes }).to_string() + "\n",
                 verify::Response::Accepted(a) => format!(
@@ -407,7 +408,8 @@ fn verify_call(client: &mut Client, request: verify::Request) -> Result<verify::
 /// and, given the ledger key, checked here (tree-head signature, inclusion proof, the
 /// entry's bytes against the digest the answer named).
 fn ask(client: &mut Client, question: &str, topic: Option<&str>, ledger_key: Option<&VerifyingKey>, json: bool) -> Result<String, Failure> {
-    let query = verify::Query::try_from(question).map_err(|_| Failure::Usage(format!("question longer than {} bytes", verify::MAX_QUERY)))?;
+    let query =
+        verify::Query::try_from(question).map_err(|_| Failure::Usage(format!("question longer than {} bytes", verify::MAX_QUERY)))?;
     let topic = topic
         .map(|t| verify::Name::try_from(t).map_err(|_| Failure::Usage(format!("topic longer than {} bytes", verify::MAX_NAME))))
         .transpose()?;
@@ -434,13 +436,22 @@ fn ask(client: &mut Client, question: &str, topic: Option<&str>, ledger_key: Opt
                 verify::Response::Proof(p) => p,
                 other => return Err(Failure::Connection(format!("the verify domain answered the proof with {other:?}"))),
             };
-            let signature: [u8; 64] = proof.signature.as_slice().try_into().map_err(|_| Failure::LedgerCheck("tree head signature is not 64 bytes".into()))?;
-            let head = SignedTreeHead { head: TreeHead { tree_size: proof.tree_size, timestamp_ms: proof.timestamp_ms, root_hash: proof.root }, signature };
-            let inclusion = tileos_update_log::InclusionProof { leaf_index: proof.index, tree_size: proof.tree_size, path: proof.path.to_vec() };
-            let entry = tileos_verify::ledger::verify_logged(&bytes, &inclusion, &head, key).map_err(|error| Failure::LedgerCheck(format!("entry {}: {error}", answered.index)))?;
+            let signature: [u8; 64] =
+                proof.signature.as_slice().try_into().map_err(|_| Failure::LedgerCheck("tree head signature is not 64 bytes".into()))?;
+            let head = SignedTreeHead {
+                head: TreeHead { tree_size: proof.tree_size, timestamp_ms: proof.timestamp_ms, root_hash: proof.root },
+                signature,
+            };
+            let inclusion =
+                tileos_update_log::InclusionProof { leaf_index: proof.index, tree_size: proof.tree_size, path: proof.path.to_vec() };
+            let entry = tileos_verify::ledger::verify_logged(&bytes, &inclusion, &head, key)
+                .map_err(|error| Failure::LedgerCheck(format!("entry {}: {error}", answered.index)))?;
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
             if digest != answered.entry_sha256 || entry.answer != answered.answer.as_str() || entry.query != question {
-                return Err(Failure::LedgerCheck(format!("entry {} does not hold this question and answer under the digest the tile named", answered.index)));
+                return Err(Failure::LedgerCheck(format!(
+                    "entry {} does not hold this question and answer under the digest the tile named",
+                    answered.index
+                )));
             }
             Some(head.head)
         }
@@ -470,13 +481,19 @@ fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Op
     let mut text = String::new();
     let _ = writeln!(text, "answer: {}", a.answer);
     let specialists: Vec<&str> = a.specialists.iter().map(|s| s.as_str()).collect();
-    let _ = writeln!(text, "route: topic {} (T{}), specialists {}, policy sha256 {}", a.topic, a.tier, specialists.join(", "), hex(&a.policy));
+    let _ =
+        writeln!(text, "route: topic {} (T{}), specialists {}, policy sha256 {}", a.topic, a.tier, specialists.join(", "), hex(&a.policy));
     let _ = writeln!(text, "verification: {}", a.verdict_text);
     let _ = writeln!(text, "memory: root {} over {} fragments", hex(&a.memory_root), a.memory_size);
     let _ = writeln!(text, "ledger: entry {} of {}, {} bytes, sha256 {}", a.index, a.ledger_size, entry.len(), hex(&a.entry_sha256));
     match checked {
         Some(head) => {
-            let _ = writeln!(text, "ledger check: inclusion proof and signed head verified (tree size {}, root {})", head.tree_size, hex(&head.root_hash));
+            let _ = writeln!(
+                text,
+                "ledger check: inclusion proof and signed head verified (tree size {}, root {})",
+                head.tree_size,
+                hex(&head.root_hash)
+            );
         }
         None => {
             let _ = writeln!(text, "ledger check: not done (give --ledger-key FILE, or --dev-key for a development tile)");

@@ -686,10 +686,22 @@ fn verify_host_reference() -> Result<[u64; 2], String> {
     use tileos_verify_service::dev_keys;
     let signature = dev_keys::tile_policy_signature().ok_or("tile.policy.sig is not 128 hex digits")?;
     let desk = || {
-        Desk::new(dev_keys::TILE_POLICY.as_bytes(), &signature, &dev_keys::policy_signer().verifying_key(), Default::default(), dev_keys::ledger_key(), tile_canaries(u64::MAX))
-            .map_err(|error| format!("desk: {error}"))
+        Desk::new(
+            dev_keys::TILE_POLICY.as_bytes(),
+            &signature,
+            &dev_keys::policy_signer().verifying_key(),
+            Default::default(),
+            dev_keys::ledger_key(),
+            tile_canaries(u64::MAX),
+        )
+        .map_err(|error| format!("desk: {error}"))
     };
-    let answers = [("12+7", "t1", "19"), ("5 km in m", "t1", "500"), ("may we share the site plans?", "t3", "human review: security"), ("49-3", "t1", "46")];
+    let answers = [
+        ("12+7", "t1", "19"),
+        ("5 km in m", "t1", "500"),
+        ("may we share the site plans?", "t3", "human review: security"),
+        ("49-3", "t1", "46"),
+    ];
     let (mut judge, mut append) = (Vec::new(), Vec::new());
     for _ in 0..101 {
         let mut d = desk()?;
@@ -716,8 +728,15 @@ fn verify_figures(images: &TestImages) -> Result<VerifyFigures, String> {
     drop(file);
     let (machine, boot) = scenario(images, "verify", tileos_qemu::nvme_disk_args(&disk));
     eprintln!("tileos-bench: verify figures: booting scenario verify under -icount...");
-    let outcome = run_watch(&machine, &boot, &images.logs.join("bench-verify.log"), IO_TIMEOUT, &["@event verifyhostile.done"], &["FAILED", "panic at", "KERNEL EXCEPTION"])
-        .map_err(|error| error.to_string())?;
+    let outcome = run_watch(
+        &machine,
+        &boot,
+        &images.logs.join("bench-verify.log"),
+        IO_TIMEOUT,
+        &["@event verifyhostile.done"],
+        &["FAILED", "panic at", "KERNEL EXCEPTION"],
+    )
+    .map_err(|error| error.to_string())?;
     if !matches!(outcome.ended, Ended::Reached(_)) {
         return Err(failed("verify figures", &outcome));
     }
@@ -761,7 +780,9 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify; none = all, and bench.json is written)");
+        eprintln!(
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify; none = all, and bench.json is written)"
+        );
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);

@@ -186,7 +186,8 @@ impl Verifier {
                         tileos_sys::domain::stop();
                     }
                 };
-                let restored = if ledger { self.desk.restore_entry(&bytes).map(|_| ()) } else { self.desk.restore_write(&bytes).map(|_| ()) };
+                let restored =
+                    if ledger { self.desk.restore_entry(&bytes).map(|_| ()) } else { self.desk.restore_write(&bytes).map(|_| ()) };
                 if let Err(error) = restored {
                     log!("verify: FAILED: the stored {k} does not restore: {error}");
                     tileos_sys::domain::stop();
@@ -343,7 +344,13 @@ impl Verifier {
                 let _ = write!(k, "{ACCEPTED_PREFIX}{adapter}");
                 self.persist(k.as_bytes(), &digest)?;
                 self.accepted.insert(adapter.into(), digest);
-                log_event!("verify.accepted", adapter = adapter, passed = accepted.passed, asked = accepted.asked, probes = accepted.probes);
+                log_event!(
+                    "verify.accepted",
+                    adapter = adapter,
+                    passed = accepted.passed,
+                    asked = accepted.asked,
+                    probes = accepted.probes
+                );
                 Ok(Response::Accepted(proto::Acceptance {
                     adapter: name(adapter),
                     adapter_sha256: digest,

@@ -121,7 +121,11 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     log_event!("verifyhostile.start", ledger = before.ledger_size, memory = before.memory_size);
     // Answers, judged and logged.
     let right = judge(client, "12+7", None, &[("t1", "19")]);
-    check("right-verified", matches!(&right, Response::Answered(a) if a.verdict == VerdictCode::VerifiedByChecker && a.index == before.ledger_size), &right);
+    check(
+        "right-verified",
+        matches!(&right, Response::Answered(a) if a.verdict == VerdictCode::VerifiedByChecker && a.index == before.ledger_size),
+        &right,
+    );
     let wrong = judge(client, "5 km in m", None, &[("t1", "500")]);
     check("wrong-refuted", matches!(&wrong, Response::Answered(a) if a.verdict == VerdictCode::Refuted), &wrong);
     let t3 = judge(client, "may we share the site plans?", None, &[("t3", "human review: security")]);
@@ -134,7 +138,8 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
         (Response::Proof(p), Some(b)) => {
             let mut signature = [0u8; 64];
             signature.copy_from_slice(&p.signature);
-            let head = SignedTreeHead { head: TreeHead { tree_size: p.tree_size, timestamp_ms: p.timestamp_ms, root_hash: p.root }, signature };
+            let head =
+                SignedTreeHead { head: TreeHead { tree_size: p.tree_size, timestamp_ms: p.timestamp_ms, root_hash: p.root }, signature };
             let proof = InclusionProof { leaf_index: p.index, tree_size: p.tree_size, path: p.path.to_vec() };
             verify_logged(&b, &proof, &head, &dev_keys::ledger_key().verifying_key()).map(|e| e.tier == Tier::T3).unwrap_or(false)
         }
@@ -155,7 +160,10 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     let good = SignedWrite::sign(fragment(seq, "1 km = 1000 m"), &contributor).encode();
     let written = call(client, &Request::Write { bytes: heapless::Vec::from_slice(&good).unwrap_or_default() });
     check("write-accepted", matches!(&written, Response::Written { size, .. } if *size == seq + 1), &written);
-    let fetched = call(client, &Request::Retrieve { topic: "units".try_into().unwrap_or_default(), term: "".try_into().unwrap_or_default(), nth: seq as u32 });
+    let fetched = call(
+        client,
+        &Request::Retrieve { topic: "units".try_into().unwrap_or_default(), term: "".try_into().unwrap_or_default(), nth: seq as u32 },
+    );
     match &fetched {
         Response::Fragment(f) => {
             let item = Retrieved {
@@ -194,19 +202,38 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     let refused = |what, answer: Response, ok: fn(&Error) -> bool| {
         check(what, matches!(&answer, Response::Refused(e) if ok(e)), &answer);
     };
-    refused("unknown-topic", judge(client, "12+7", Some("astrology"), &[("t1", "19")]), |e| matches!(e, Error::Route(t) if t.contains("astrology")));
+    refused(
+        "unknown-topic",
+        judge(client, "12+7", Some("astrology"), &[("t1", "19")]),
+        |e| matches!(e, Error::Route(t) if t.contains("astrology")),
+    );
     refused("t2-not-diverse", judge(client, "describe a river", None, &[("t2", "the river is cold")]), |e| matches!(e, Error::Route(_)));
     refused("not-checkable", judge(client, "5 parsec in m", None, &[("t1", "1")]), |e| matches!(e, Error::NotCheckable(_)));
     refused("not-routed", judge(client, "12+7", None, &[("t3", "19")]), |e| matches!(e, Error::Answers(t) if t.contains("not routed")));
     refused("missing-answer", judge(client, "12+7", None, &[]), |e| matches!(e, Error::Answers(t) if t.contains("no answer")));
-    refused("answered-twice", judge(client, "12+7", None, &[("t1", "19"), ("t1", "19")]), |e| matches!(e, Error::Answers(t) if t.contains("twice")));
+    refused(
+        "answered-twice",
+        judge(client, "12+7", None, &[("t1", "19"), ("t1", "19")]),
+        |e| matches!(e, Error::Answers(t) if t.contains("twice")),
+    );
     refused("empty-query", judge(client, "  ", None, &[("t1", "1")]), |e| matches!(e, Error::Route(_)));
     refused("no-entry", call(client, &Request::Entry { index: u64::MAX, offset: 0 }), |e| matches!(e, Error::NoEntry(u64::MAX)));
     refused("no-proof", call(client, &Request::Proof { index: 1 << 40 }), |e| matches!(e, Error::NoEntry(_)));
     refused("bad-offset", call(client, &Request::Entry { index, offset: 1 << 20 }), |e| matches!(e, Error::BadOffset { .. }));
-    refused("no-fragment", call(client, &Request::Retrieve { topic: "units".try_into().unwrap_or_default(), term: "parsec".try_into().unwrap_or_default(), nth: 0 }), |e| matches!(e, Error::NoFragment));
-    refused("ask-without-inference", call(client, &Request::Ask { query: "12+7".try_into().unwrap_or_default(), topic: None }), |e| matches!(e, Error::NoInference));
-    refused("accept-without-inference", call(client, &Request::Accept { adapter: "t1".try_into().unwrap_or_default() }), |e| matches!(e, Error::NoInference));
+    refused(
+        "no-fragment",
+        call(
+            client,
+            &Request::Retrieve { topic: "units".try_into().unwrap_or_default(), term: "parsec".try_into().unwrap_or_default(), nth: 0 },
+        ),
+        |e| matches!(e, Error::NoFragment),
+    );
+    refused("ask-without-inference", call(client, &Request::Ask { query: "12+7".try_into().unwrap_or_default(), topic: None }), |e| {
+        matches!(e, Error::NoInference)
+    });
+    refused("accept-without-inference", call(client, &Request::Accept { adapter: "t1".try_into().unwrap_or_default() }), |e| {
+        matches!(e, Error::NoInference)
+    });
     // Raw messages.
     let cptr = endpoint.cptr();
     let error_of = |label, words: &[u64]| tileos_sys::rpc::raw_call_error(cptr, label, words);
@@ -231,7 +258,11 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     check("ledger-survives-restart", again.ledger_size == after.ledger_size && again.memory_root == after.memory_root, &again);
     check("entry-same-after-restart", entry(client, index) == Some(bytes), &index);
     let answer = judge(client, "49-3", None, &[("t1", "46")]);
-    check("serves-after-restart", matches!(&answer, Response::Answered(a) if a.index == after.ledger_size && a.verdict == VerdictCode::VerifiedByChecker), &answer);
+    check(
+        "serves-after-restart",
+        matches!(&answer, Response::Answered(a) if a.index == after.ledger_size && a.verdict == VerdictCode::VerifiedByChecker),
+        &answer,
+    );
     refused("refused-after-restart", judge(client, "12+7", Some("astrology"), &[("t1", "19")]), |e| matches!(e, Error::Route(_)));
     log_event!("verifyhostile.done", ledger = status(client).ledger_size);
     tileos_sys::domain::stop();
