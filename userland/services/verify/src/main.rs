@@ -13,6 +13,9 @@
 //! must have been accepted, and the inference domain must serve the accepted file.
 #![no_std]
 #![no_main]
+// The protocol's `Error` is the reply itself (texts of up to 120 bytes), made once per
+// request; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
 
 extern crate alloc;
 extern crate tileos_rt;
