@@ -660,9 +660,15 @@ impl VerifyFigures {
     fn json(&self) -> Vec<String> {
         let [judge, persist, commit] = self.guest;
         vec![
-            format!("  "verify_judge_per_answer": {{"instructions": {judge}, "answers": {}, "host_ns": {}}}", self.answers, self.host[0]),
-            format!("  "verify_persist_per_answer": {{"instructions": {persist}, "answers": {}}}", self.answers),
-            format!("  "verify_ledger_append_per_answer": {{"instructions": {commit}, "answers": {}, "host_ns": {}}}", self.answers, self.host[1]),
+            format!(
+                r#"  "verify_judge_per_answer": {{"instructions": {judge}, "answers": {}, "host_ns": {}}}"#,
+                self.answers, self.host[0]
+            ),
+            format!(r#"  "verify_persist_per_answer": {{"instructions": {persist}, "answers": {}}}"#, self.answers),
+            format!(
+                r#"  "verify_ledger_append_per_answer": {{"instructions": {commit}, "answers": {}, "host_ns": {}}}"#,
+                self.answers, self.host[1]
+            ),
         ]
     }
 }
