@@ -6,14 +6,14 @@
 //! stages which slot) and forwards commands: slot control requests to the slot managers
 //! (it is a control client of each slot's front endpoint, `params = { control = 2 }`) and
 //! status requests to the supervisor (`access = "status"`), telemetry requests to the
-//! telemetry domain.
+//! telemetry domain, verify requests (`tilectl ask`) to the verify domain.
 //!
 //! What the description must grant: the client endpoint "socket", a region whose name
 //! starts with "socket-buffer." (at least [`BUFFER_BYTES`], read-write), a notification it
 //! waits on whose name starts with "socket-wake."; optionally the client endpoint
-//! "supervisor" (status) and "telemetry"; and, as client endpoints, the front endpoints of
-//! the slots it manages: every client endpoint other than "socket", "supervisor", "log",
-//! "store" and "telemetry" is
+//! "supervisor" (status), "telemetry" and "verify"; and, as client endpoints, the front
+//! endpoints of the slots it manages: every client endpoint other than "socket",
+//! "supervisor", "log", "store", "telemetry" and "verify" is
 //! taken for one, named as the endpoint.
 //!
 //! The operator's public key is built in: the development key
