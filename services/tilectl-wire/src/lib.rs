@@ -35,7 +35,7 @@ pub mod session;
 
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
-use tileos_protocol::{slots, supervisor, telemetry};
+use tileos_protocol::{slots, supervisor, telemetry, verify};
 
 pub use tileos_protocol;
 
@@ -106,6 +106,9 @@ pub enum Command {
         /// The first domain listed (description order).
         first: u16,
     },
+    /// A request of the verify protocol to the verify domain (`tilectl ask`, docs/tilectl.md;
+    /// `tileos_protocol::verify`).
+    Verify(verify::Request),
 }
 
 impl Command {
@@ -114,6 +117,9 @@ impl Command {
     pub fn is_privileged(&self) -> bool {
         match self {
             Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } => false,
+            // Asking and reading the ledger need no key; knowledge writes are signed by their
+            // contributor anyway, acceptance and judging change what the tile trusts.
+            Command::Verify(request) => matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. }),
             Command::Slot { request, .. } => matches!(
                 request,
                 slots::Request::InstallBegin { .. }
@@ -170,6 +176,8 @@ pub enum Answer {
         /// Their figures.
         domains: Vec<telemetry::DomainFigures, { telemetry::MAX_FIGURES }>,
     },
+    /// The verify domain's answer to a [`Command::Verify`].
+    Verify(verify::Response),
 }
 
 /// Why the agent did not carry out a frame or a command. Every variant is a precise,
@@ -220,6 +228,8 @@ pub enum WireError {
     NoSupervisor,
     /// The agent has no telemetry capability (a client endpoint "telemetry").
     NoTelemetry,
+    /// The agent has no verify capability (client endpoint `verify`).
+    NoVerify,
     /// The telemetry domain refused (its reason).
     TelemetryRefused(telemetry::Refusal),
 }
@@ -250,6 +260,7 @@ impl core::fmt::Display for WireError {
             WireError::ServerFailed => f.write_str("the slot manager or supervisor answered outside its protocol"),
             WireError::NoSupervisor => f.write_str("the agent has no supervisor status capability"),
             WireError::NoTelemetry => f.write_str("the agent has no telemetry capability (client endpoint \"telemetry\")"),
+            WireError::NoVerify => f.write_str("the agent has no verify capability (client endpoint \"verify\")"),
             WireError::TelemetryRefused(refusal) => write!(f, "the telemetry domain refused: {refusal:?}"),
         }
     }
@@ -317,6 +328,32 @@ mod tests {
             counter: u64::MAX,
             answer: Answer::Slots(core::iter::repeat_n(full_name(), MAX_SLOTS).collect()),
         });
+        // A verify request or response fits one IPC message (tileos_protocol::verify's
+        // test), so the frame around it, a counter and two tags more, fits a frame.
+        const _: () = assert!(tileos_protocol::MAX_PAYLOAD + 16 <= MAX_FRAME);
+        let judge = verify::Request::Judge {
+            query: full_name(),
+            topic: Some(full_name()),
+            answers: core::iter::repeat_n(verify::GivenAnswer { specialist: full_name(), answer: full_name() }, verify::MAX_PANEL)
+                .collect(),
+        };
+        let signed = ClientFrame {
+            counter: u64::MAX,
+            command: Command::Verify(judge),
+            signature: Some(core::iter::repeat_n(0xff, SIGNATURE_BYTES).collect()),
+        };
+        encoded_len(&signed);
+        let chunk = verify::Response::EntryChunk { len: u32::MAX, bytes: core::iter::repeat_n(0xff, verify::ENTRY_CHUNK).collect() };
+        encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Verify(chunk) });
+    }
+
+    #[test]
+    fn asking_needs_no_key_but_judging_and_acceptance_do() {
+        assert!(!Command::Verify(verify::Request::Ask { query: String::try_from("1+1").unwrap(), topic: None }).is_privileged());
+        assert!(!Command::Verify(verify::Request::Entry { index: 0, offset: 0 }).is_privileged());
+        assert!(Command::Verify(verify::Request::Accept { adapter: String::try_from("t1").unwrap() }).is_privileged());
+        let judge = verify::Request::Judge { query: String::try_from("1+1").unwrap(), topic: None, answers: Vec::new() };
+        assert!(Command::Verify(judge).is_privileged());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use ed25519_dalek::VerifyingKey;
 use heapless::Vec;
 use tileos_protocol::slots::{self, Request};
-use tileos_protocol::{supervisor, telemetry};
+use tileos_protocol::{supervisor, telemetry, verify};
 
 use crate::frame::{self, FrameBytes, FrameReader, Read};
 use crate::{Answer, CHALLENGE_BYTES, ClientFrame, Command, Hello, MAX_FRAME, MAX_SLOTS, ServerFrame, SlotName, VERSION, WireError, auth};
@@ -38,6 +38,8 @@ pub enum BackendError {
     NoSupervisor,
     /// No telemetry capability.
     NoTelemetry,
+    /// No verify capability.
+    NoVerify,
 }
 
 impl From<BackendError> for WireError {
@@ -48,6 +50,7 @@ impl From<BackendError> for WireError {
             BackendError::Failed => WireError::ServerFailed,
             BackendError::NoSupervisor => WireError::NoSupervisor,
             BackendError::NoTelemetry => WireError::NoTelemetry,
+            BackendError::NoVerify => WireError::NoVerify,
         }
     }
 }
@@ -67,6 +70,12 @@ pub trait Backend {
     fn telemetry(&mut self, first: u16) -> Result<telemetry::Response, BackendError> {
         let _ = first;
         Err(BackendError::NoTelemetry)
+    }
+    /// The verify domain's answer to `request`. An agent without a verify capability
+    /// answers [`BackendError::NoVerify`] (what backends that do not implement this say).
+    fn verify(&mut self, request: &verify::Request) -> Result<verify::Response, BackendError> {
+        let _ = request;
+        Err(BackendError::NoVerify)
     }
 }
 
@@ -227,6 +236,10 @@ impl<B: Backend> Agent<B> {
             Command::Domains { first } => match self.backend.domains(first) {
                 Ok(supervisor::Response::Status { total, domains }) => Answer::Domains { total, domains },
                 Ok(_) => Answer::Error(WireError::ServerFailed),
+                Err(error) => Answer::Error(error.into()),
+            },
+            Command::Verify(request) => match self.backend.verify(&request) {
+                Ok(response) => Answer::Verify(response),
                 Err(error) => Answer::Error(error.into()),
             },
             Command::Telemetry { first } => match self.backend.telemetry(first) {

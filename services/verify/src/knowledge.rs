@@ -283,6 +283,18 @@ impl KnowledgeStore {
     /// Checks a write (sizes, signature, policy, sequence) and, if every check passes,
     /// appends it. Returns the fragment's ID.
     pub fn write(&mut self, write: &SignedWrite) -> Result<FragmentId, WriteError> {
+        let expected = self.check(write)?;
+        let f = &write.fragment;
+        let index = self.log.append_entry(write.encode()).map_err(WriteError::Log)?;
+        self.next_seq.insert(f.contributor, expected + 1);
+        self.by_topic.entry(f.topic.clone()).or_default().push(index);
+        Ok(f.id())
+    }
+
+    /// Every check of [`KnowledgeStore::write`], changing nothing: a caller that must make a
+    /// write durable before it is applied (the verify domain) checks, persists, then writes.
+    /// Returns the contributor's sequence number the write carries.
+    pub fn check(&self, write: &SignedWrite) -> Result<u64, WriteError> {
         let f = &write.fragment;
         if f.topic.is_empty() {
             return Err(WriteError::EmptyTopic);
@@ -305,10 +317,7 @@ impl KnowledgeStore {
         if f.seq != expected {
             return Err(WriteError::WrongSequence { expected, got: f.seq });
         }
-        let index = self.log.append_entry(write.encode()).map_err(WriteError::Log)?;
-        self.next_seq.insert(f.contributor, expected + 1);
-        self.by_topic.entry(f.topic.clone()).or_default().push(index);
-        Ok(f.id())
+        Ok(expected)
     }
 
     /// The fragments of `topic` whose content contains `term` (ASCII case-insensitive; an

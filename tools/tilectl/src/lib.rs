@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tileos_protocol::slots::{MAX_CHUNK, Request, Response};
+use tileos_protocol::verify;
 use tileos_tilectl_wire::host::{Client, ClientError};
 use tileos_tilectl_wire::{Answer, Command as Wire, SlotName, WireError, dev_keys};
 use tileos_update_log::{SignedTreeHead, TreeHead, UpdateEvent, verify_consistency, verify_inclusion};
@@ -57,6 +59,20 @@ pub enum Command {
         /// The slot.
         slot: String,
     },
+    /// Ask the tile a question: route, inference, verification gate, ledger.
+    Ask {
+        /// The question.
+        question: String,
+        /// The topic, if named.
+        topic: Option<String>,
+        /// The ledger's public key file (default with `--dev-key`: the development key).
+        ledger_key: Option<PathBuf>,
+    },
+    /// Run adapter acceptance on an adapter the inference domain serves.
+    Accept {
+        /// The adapter.
+        adapter: String,
+    },
     /// The update log.
     Log {
         /// The slot.
@@ -81,6 +97,8 @@ pub enum Failure {
     Connection(String),
     /// The update log failed verification.
     Verification(String),
+    /// An answer's ledger entry failed its check (`ask`).
+    LedgerCheck(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -88,6 +106,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Refused(text) | Failure::Usage(text) | Failure::Connection(text) => f.write_str(text),
             Failure::Verification(text) => write!(f, "update log verification failed: {text}"),
+            Failure::LedgerCheck(text) => write!(f, "ledger check failed: {text}"),
         }
     }
 }
@@ -141,6 +160,30 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
                 Response::RolledBack { module } if options.json => json!({ "slot": slot, "serving": module }).to_string() + "\n",
                 Response::RolledBack { module } => format!("slot {slot}: rolled back, module {module} serves again\n"),
                 other => return Err(unexpected(slot, "rollback", other)),
+            }
+        }
+        Command::Ask { question, topic, ledger_key } => {
+            let ledger_key = match ledger_key {
+                Some(path) => Some(public_key(path)?),
+                None if options.dev_key => Some(tileos_verify_service::dev_keys::ledger_key().verifying_key()),
+                None => None,
+            };
+            ask(&mut connect()?, question, topic.as_deref(), ledger_key.as_ref(), options.json)?
+        }
+        Command::Accept { adapter } => {
+            require_key(&key)?;
+            let name = verify::Name::try_from(adapter.as_str())
+                .map_err(|_| Failure::Usage(format!("adapter name longer than {} bytes", verify::MAX_NAME)))?;
+            match verify_call(&mut connect()?, verify::Request::Accept { adapter: name })? {
+                verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes }).to_string() + "\n",
+                verify::Response::Accepted(a) => format!(
+                    "adapter {adapter} accepted (file sha256 {}): canary battery {}/{} right, {} trigger probes without a payload\n",
+                    hex(&a.adapter_sha256),
+                    a.passed,
+                    a.asked,
+                    a.probes
+                ),
+                other => return Err(Failure::Connection(format!("the verify domain answered acceptance with {other:?}"))),
             }
         }
         Command::Log { slot, verify, log_key, state } => {
@@ -349,6 +392,114 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
         eprint!("{text}");
         Err(Failure::Refused(problems.join("; ")))
     }
+}
+
+/// A verify protocol request through the agent; the verify domain's refusal is a
+/// [`Failure::Refused`] naming it.
+fn verify_call(client: &mut Client, request: verify::Request) -> Result<verify::Response, Failure> {
+    match client.call(Wire::Verify(request))? {
+        Answer::Verify(verify::Response::Refused(error)) => Err(Failure::Refused(format!("the verify domain refused: {error:?}"))),
+        Answer::Verify(response) => Ok(response),
+        other => Err(Failure::Connection(format!("the agent answered a verify request with {other:?}"))),
+    }
+}
+
+/// `ask`: the answer, its route, its verification and its ledger entry, which is fetched
+/// and, given the ledger key, checked here (tree-head signature, inclusion proof, the
+/// entry's bytes against the digest the answer named).
+fn ask(client: &mut Client, question: &str, topic: Option<&str>, ledger_key: Option<&VerifyingKey>, json: bool) -> Result<String, Failure> {
+    let query =
+        verify::Query::try_from(question).map_err(|_| Failure::Usage(format!("question longer than {} bytes", verify::MAX_QUERY)))?;
+    let topic = topic
+        .map(|t| verify::Name::try_from(t).map_err(|_| Failure::Usage(format!("topic longer than {} bytes", verify::MAX_NAME))))
+        .transpose()?;
+    let answered = match verify_call(client, verify::Request::Ask { query, topic })? {
+        verify::Response::Answered(a) => a,
+        other => return Err(Failure::Connection(format!("the verify domain answered the question with {other:?}"))),
+    };
+    let mut bytes = Vec::new();
+    loop {
+        match verify_call(client, verify::Request::Entry { index: answered.index, offset: bytes.len() as u32 })? {
+            verify::Response::EntryChunk { len, bytes: chunk } => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() >= len as usize || chunk.is_empty() {
+                    break;
+                }
+            }
+            other => return Err(Failure::Connection(format!("the verify domain answered the entry with {other:?}"))),
+        }
+    }
+    let checked = match ledger_key {
+        None => None,
+        Some(key) => {
+            let proof = match verify_call(client, verify::Request::Proof { index: answered.index })? {
+                verify::Response::Proof(p) => p,
+                other => return Err(Failure::Connection(format!("the verify domain answered the proof with {other:?}"))),
+            };
+            let signature: [u8; 64] =
+                proof.signature.as_slice().try_into().map_err(|_| Failure::LedgerCheck("tree head signature is not 64 bytes".into()))?;
+            let head = SignedTreeHead {
+                head: TreeHead { tree_size: proof.tree_size, timestamp_ms: proof.timestamp_ms, root_hash: proof.root },
+                signature,
+            };
+            let inclusion =
+                tileos_update_log::InclusionProof { leaf_index: proof.index, tree_size: proof.tree_size, path: proof.path.to_vec() };
+            let entry = tileos_verify::ledger::verify_logged(&bytes, &inclusion, &head, key)
+                .map_err(|error| Failure::LedgerCheck(format!("entry {}: {error}", answered.index)))?;
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+            if digest != answered.entry_sha256 || entry.answer != answered.answer.as_str() || entry.query != question {
+                return Err(Failure::LedgerCheck(format!(
+                    "entry {} does not hold this question and answer under the digest the tile named",
+                    answered.index
+                )));
+            }
+            Some(head.head)
+        }
+    };
+    Ok(render_answer(question, &answered, &bytes, checked.as_ref(), json))
+}
+
+fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Option<&TreeHead>, json: bool) -> String {
+    if json {
+        return json!({
+            "question": question,
+            "answer": a.answer.as_str(),
+            "topic": a.topic.as_str(),
+            "tier": a.tier,
+            "specialists": a.specialists.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "policy": hex(&a.policy),
+            "verdict": format!("{:?}", a.verdict),
+            "verified": matches!(a.verdict, verify::VerdictCode::VerifiedByChecker | verify::VerdictCode::VerifiedByConsensus),
+            "verdict_text": a.verdict_text.as_str(),
+            "ledger": { "index": a.index, "entry_sha256": hex(&a.entry_sha256), "entry_bytes": entry.len(), "size": a.ledger_size,
+                        "checked_root": checked.map(|h| hex(&h.root_hash)), "checked_size": checked.map(|h| h.tree_size) },
+            "memory": { "root": hex(&a.memory_root), "size": a.memory_size },
+        })
+        .to_string()
+            + "\n";
+    }
+    let mut text = String::new();
+    let _ = writeln!(text, "answer: {}", a.answer);
+    let specialists: Vec<&str> = a.specialists.iter().map(|s| s.as_str()).collect();
+    let _ =
+        writeln!(text, "route: topic {} (T{}), specialists {}, policy sha256 {}", a.topic, a.tier, specialists.join(", "), hex(&a.policy));
+    let _ = writeln!(text, "verification: {}", a.verdict_text);
+    let _ = writeln!(text, "memory: root {} over {} fragments", hex(&a.memory_root), a.memory_size);
+    let _ = writeln!(text, "ledger: entry {} of {}, {} bytes, sha256 {}", a.index, a.ledger_size, entry.len(), hex(&a.entry_sha256));
+    match checked {
+        Some(head) => {
+            let _ = writeln!(
+                text,
+                "ledger check: inclusion proof and signed head verified (tree size {}, root {})",
+                head.tree_size,
+                hex(&head.root_hash)
+            );
+        }
+        None => {
+            let _ = writeln!(text, "ledger check: not done (give --ledger-key FILE, or --dev-key for a development tile)");
+        }
+    }
+    text
 }
 
 /// `telemetry`: every domain's figures (paged from the telemetry domain).

@@ -7,10 +7,12 @@
 //! tilectl … promote --slot NAME MODULE [--force]
 //! tilectl … rollback --slot NAME
 //! tilectl … log --slot NAME [--verify] [--log-key FILE] [--state FILE]
+//! tilectl … ask QUESTION [--topic NAME] [--ledger-key FILE]
+//! tilectl … accept ADAPTER
 //! ```
 //!
 //! Exit codes: 0 done; 1 the tile refused or failed the command; 2 usage; 3 the connection
-//! or the protocol failed; 4 the update log failed verification.
+//! or the protocol failed; 4 the update log (or `ask`'s ledger entry) failed verification.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +74,26 @@ enum Command {
         #[arg(long)]
         slot: String,
     },
+    /// Ask the tile a question: routed under the signed policy, answered by the inference
+    /// domain, judged by the verification gate and logged; prints the answer, the route, the
+    /// verification and the ledger entry (checked against the ledger key when given).
+    Ask {
+        /// The question (e.g. "12+7", "5 km in m", "may we share the site plans?").
+        question: String,
+        /// The topic, instead of the router's keyword classification.
+        #[arg(long)]
+        topic: Option<String>,
+        /// The ledger's public key: 32 bytes, raw or as 64 hex digits (default with
+        /// --dev-key: the development ledger key).
+        #[arg(long)]
+        ledger_key: Option<PathBuf>,
+    },
+    /// Run adapter acceptance (canary battery, trigger probe) on an adapter the inference
+    /// domain serves; `ask` uses only accepted adapters (needs the operator key).
+    Accept {
+        /// The adapter's name (t1, t2, t3, t1-backdoor).
+        adapter: String,
+    },
     /// The slot's update log: its signed head and every entry, decoded.
     Log {
         /// The slot.
@@ -102,6 +124,8 @@ fn main() -> ExitCode {
         Command::Promote { slot, module, force } => tileos_tilectl::Command::Promote { slot, module, force },
         Command::Rollback { slot } => tileos_tilectl::Command::Rollback { slot },
         Command::Log { slot, verify, log_key, state } => tileos_tilectl::Command::Log { slot, verify, log_key, state },
+        Command::Ask { question, topic, ledger_key } => tileos_tilectl::Command::Ask { question, topic, ledger_key },
+        Command::Accept { adapter } => tileos_tilectl::Command::Accept { adapter },
     };
     let mut stdout = std::io::stdout().lock();
     match run(&options, &command, &mut stdout) {
@@ -112,7 +136,7 @@ fn main() -> ExitCode {
                 Failure::Refused(_) => 1,
                 Failure::Usage(_) => 2,
                 Failure::Connection(_) => 3,
-                Failure::Verification(_) => 4,
+                Failure::Verification(_) | Failure::LedgerCheck(_) => 4,
             })
         }
     }

@@ -23,6 +23,7 @@ pub mod display;
 pub mod echo;
 pub mod federation;
 pub mod frames;
+pub mod inference;
 pub mod module;
 pub mod pci;
 pub mod sensors;
@@ -32,6 +33,7 @@ pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 pub mod twin;
+pub mod verify;
 
 /// The fixed-capacity strings the protocols carry.
 pub use heapless;

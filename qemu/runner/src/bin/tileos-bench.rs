@@ -23,6 +23,12 @@
 //!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
 //!    promoted (its `slot.promotion-handled` line); and the manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
+//! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
+//!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
+//!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
+//!    entry durably in the store (the store's and the NVMe driver's work included) and
+//!    appending it to the ledger; beside the host reference, `Desk::judge` and
+//!    `Desk::commit` of the same answers on this machine (wall clock).
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
 //! so they vary from run to run (docs/research.md, "I/O figures", says by how much). All
@@ -34,7 +40,7 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot` run only those parts (e.g. to repeat one); the
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -639,6 +645,118 @@ fn print_tcp((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) {
     );
 }
 
+/// The verification cost per answer: medians over the verify boot test's answers, in guest
+/// instructions, and the host reference's medians of the same steps in nanoseconds.
+struct VerifyFigures {
+    /// Answers measured in the guest.
+    answers: usize,
+    /// Guest medians: judging, persisting, appending.
+    guest: [u64; 3],
+    /// Host medians (ns): judging, appending.
+    host: [u64; 2],
+}
+
+impl VerifyFigures {
+    fn json(&self) -> Vec<String> {
+        let [judge, persist, commit] = self.guest;
+        vec![
+            format!(
+                r#"  "verify_judge_per_answer": {{"instructions": {judge}, "answers": {}, "host_ns": {}}}"#,
+                self.answers, self.host[0]
+            ),
+            format!(r#"  "verify_persist_per_answer": {{"instructions": {persist}, "answers": {}}}"#, self.answers),
+            format!(
+                r#"  "verify_ledger_append_per_answer": {{"instructions": {commit}, "answers": {}, "host_ns": {}}}"#,
+                self.answers, self.host[1]
+            ),
+        ]
+    }
+}
+
+fn print_verify(figures: &VerifyFigures) {
+    println!("{:<52} {:>14} {:>12}", format!("verification per answer (median of {})", figures.answers), "guest instr.", "host ns");
+    println!("{:<52} {:>14} {:>12}", "judge: route, check or T3, ledger entry", figures.guest[0], figures.host[0]);
+    println!("{:<52} {:>14} {:>12}", "persist the entry durably (store + NVMe)", figures.guest[1], "n/a");
+    println!("{:<52} {:>14} {:>12}", "append to the ledger (RFC 6962 log)", figures.guest[2], figures.host[1]);
+}
+
+fn median(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
+}
+
+/// The host reference: the verify boot test's judged answers through the same desk, timed
+/// on the host (median of 101 rounds of judge and of append).
+fn verify_host_reference() -> Result<[u64; 2], String> {
+    use tileos_verify_service::desk::{Answered, Desk, tile_canaries};
+    use tileos_verify_service::dev_keys;
+    let signature = dev_keys::tile_policy_signature().ok_or("tile.policy.sig is not 128 hex digits")?;
+    let desk = || {
+        Desk::new(
+            dev_keys::TILE_POLICY.as_bytes(),
+            &signature,
+            &dev_keys::policy_signer().verifying_key(),
+            Default::default(),
+            dev_keys::ledger_key(),
+            tile_canaries(u64::MAX),
+        )
+        .map_err(|error| format!("desk: {error}"))
+    };
+    let answers = [
+        ("12+7", "t1", "19"),
+        ("5 km in m", "t1", "500"),
+        ("may we share the site plans?", "t3", "human review: security"),
+        ("49-3", "t1", "46"),
+    ];
+    let (mut judge, mut append) = (Vec::new(), Vec::new());
+    for _ in 0..101 {
+        let mut d = desk()?;
+        for (query, specialist, answer) in answers {
+            let (request, route) = d.route(query, None).map_err(|error| format!("{query}: {error}"))?;
+            let started = Instant::now();
+            let judged = d.judge(&request, &route, &[Answered { specialist, answer }], 0.0).map_err(|error| format!("{query}: {error}"))?;
+            judge.push(started.elapsed().as_nanos() as u64);
+            let started = Instant::now();
+            d.commit(&judged).map_err(|error| format!("{query}: {error}"))?;
+            append.push(started.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok([median(judge), median(append)])
+}
+
+/// Boots scenario `verify` under -icount and reads the verify domain's `verify.answered`
+/// events.
+fn verify_figures(images: &TestImages) -> Result<VerifyFigures, String> {
+    std::fs::create_dir_all(&images.logs).map_err(|error| format!("log directory: {error}"))?;
+    let disk = images.logs.join("bench-verify-disk.img");
+    let file = std::fs::File::create(&disk).map_err(|error| format!("disk image {}: {error}", disk.display()))?;
+    file.set_len(STORE_DISK_BYTES).map_err(|error| format!("disk image: {error}"))?;
+    drop(file);
+    let (machine, boot) = scenario(images, "verify", tileos_qemu::nvme_disk_args(&disk));
+    eprintln!("tileos-bench: verify figures: booting scenario verify under -icount...");
+    let outcome = run_watch(
+        &machine,
+        &boot,
+        &images.logs.join("bench-verify.log"),
+        IO_TIMEOUT,
+        &["@event verifyhostile.done"],
+        &["FAILED", "panic at", "KERNEL EXCEPTION"],
+    )
+    .map_err(|error| error.to_string())?;
+    if !matches!(outcome.ended, Ended::Reached(_)) {
+        return Err(failed("verify figures", &outcome));
+    }
+    let events = outcome.events("verify.answered");
+    let field = |key: &str| -> Result<Vec<u64>, String> {
+        events.iter().map(|e| e.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| format!("no {key} in {}", e.line))).collect()
+    };
+    let (judge, persist, commit) = (field("judge_ticks")?, field("persist_ticks")?, field("commit_ticks")?);
+    if events.is_empty() {
+        return Err(failed("verify figures: no verify.answered event", &outcome));
+    }
+    Ok(VerifyFigures { answers: events.len(), guest: [median(judge), median(persist), median(commit)], host: verify_host_reference()? })
+}
+
 /// The round with the median ticks (rounds all move the same bytes).
 fn median_round(rounds: &[IoFigure]) -> &IoFigure {
     let mut order: Vec<&IoFigure> = rounds.iter().collect();
@@ -667,8 +785,10 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot; none = all, and bench.json is written)");
+    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify"].contains(&part.as_str())) {
+        eprintln!(
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify; none = all, and bench.json is written)"
+        );
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
@@ -690,9 +810,10 @@ fn main() -> ExitCode {
         let store = if wanted("store") { Some(store_figures(images)?) } else { None };
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
         let slot = if wanted("slot") { Some(slot_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp, slot))
+        let verify = if wanted("verify") { Some(verify_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot, verify))
     })();
-    let (kernel, nvme, store, tcp, slot) = match measured {
+    let (kernel, nvme, store, tcp, slot, verify) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -716,7 +837,11 @@ fn main() -> ExitCode {
         println!();
         print_slot(slot);
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot)) = (kernel, nvme, store, tcp, slot) else {
+    if let Some(verify) = &verify {
+        println!();
+        print_verify(verify);
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify)) = (kernel, nvme, store, tcp, slot, verify) else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };
@@ -727,6 +852,7 @@ fn main() -> ExitCode {
     json.extend(nvme.iter().chain(&store).map(|(name, figure)| figure.json(name, "")));
     json.push(tcp_json(&tcp));
     json.extend(slot.json());
+    json.extend(verify.json());
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());

@@ -6,14 +6,14 @@
 //! stages which slot) and forwards commands: slot control requests to the slot managers
 //! (it is a control client of each slot's front endpoint, `params = { control = 2 }`) and
 //! status requests to the supervisor (`access = "status"`), telemetry requests to the
-//! telemetry domain.
+//! telemetry domain, verify requests (`tilectl ask`) to the verify domain.
 //!
 //! What the description must grant: the client endpoint "socket", a region whose name
 //! starts with "socket-buffer." (at least [`BUFFER_BYTES`], read-write), a notification it
 //! waits on whose name starts with "socket-wake."; optionally the client endpoint
-//! "supervisor" (status) and "telemetry"; and, as client endpoints, the front endpoints of
-//! the slots it manages: every client endpoint other than "socket", "supervisor", "log",
-//! "store" and "telemetry" is
+//! "supervisor" (status), "telemetry" and "verify"; and, as client endpoints, the front
+//! endpoints of the slots it manages: every client endpoint other than "socket",
+//! "supervisor", "log", "store", "telemetry" and "verify" is
 //! taken for one, named as the endpoint.
 //!
 //! The operator's public key is built in: the development key
@@ -42,6 +42,7 @@ use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::telemetry::{self, Telemetry};
+use tileos_protocol::verify::{self, Verify};
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
 use tileos_sys::log;
@@ -65,7 +66,7 @@ const BUFFER_BYTES: u64 = (SEND_AT + SEND_ROOM) as u64;
 /// A connection silent this long is closed.
 const IDLE_MS: u64 = 60_000;
 /// Client endpoints that are not slots.
-const NOT_SLOTS: [&str; 5] = ["socket", "supervisor", "log", "store", "telemetry"];
+const NOT_SLOTS: [&str; 6] = ["socket", "supervisor", "log", "store", "telemetry", "verify"];
 
 /// The operator's public key built into this program.
 const OPERATOR_KEY: [u8; 32] = match option_env!("TILEOS_OPERATOR_KEY") {
@@ -103,6 +104,8 @@ struct Tile {
     supervisor: Option<Client<Supervisor>>,
     /// The telemetry domain (`tilectl telemetry`), if the description grants it.
     telemetry: Option<Client<Telemetry>>,
+    /// The verify domain (`tilectl ask`), if the description grants it.
+    verify: Option<Client<Verify>>,
 }
 
 /// A call's failure as the backend's error.
@@ -131,6 +134,11 @@ impl Backend for Tile {
     fn telemetry(&mut self, first: u16) -> Result<telemetry::Response, BackendError> {
         let client = self.telemetry.as_ref().ok_or(BackendError::NoTelemetry)?;
         client.call(&telemetry::Request::Figures { first }).map_err(backend_error)
+    }
+
+    fn verify(&mut self, request: &verify::Request) -> Result<verify::Response, BackendError> {
+        let client = self.verify.as_ref().ok_or(BackendError::NoVerify)?;
+        client.call(request).map_err(backend_error)
     }
 }
 
@@ -200,6 +208,7 @@ extern "C" fn _start() -> ! {
     }
     let supervisor = client_endpoint("supervisor").map(Client::<Supervisor>::new);
     let telemetry = client_endpoint("telemetry").map(Client::<Telemetry>::new);
+    let verify = client_endpoint("verify").map(Client::<Verify>::new);
     if supervisor.is_none() {
         log!("update-agent: no \"supervisor\" endpoint: status will list no domains");
     }
@@ -208,7 +217,7 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor, telemetry }, operator);
+    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify }, operator);
     {
         let tile = agent.backend();
         let names = tile.slot_names();

@@ -1,0 +1,335 @@
+//! The verify domain's state: routing policy, Plane H, Plane B, agreement history and the
+//! ledger, with the ask pipeline's judging step.
+//!
+//! Every operation that changes durable state comes in two halves: a check that changes
+//! nothing and returns what must be persisted ([`Desk::judge`] → [`Judgement`],
+//! [`Desk::check_write`] → the write), and an apply ([`Desk::commit`],
+//! [`Desk::commit_write`]) the domain calls only after the store has the bytes. Restarting
+//! replays the stored bytes through [`Desk::restore_entry`] and [`Desk::restore_write`].
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use tileos_router::{Choice, Class, Policy, PolicyError, Request, Route, RouteError, route};
+use tileos_update_log::{InclusionProof, SignedTreeHead, TreeHead};
+use tileos_verify::Tier;
+use tileos_verify::canary::{AuditBook, BookError, Canary, CanaryError, CanarySet, CanaryTask, Overfit, OverfitRule, Pool, Score};
+use tileos_verify::gate::{GateError, GateParams, PanelAnswer, Verdict, gate_checked, gate_consensus};
+use tileos_verify::independence::{AgreementHistory, CanaryAnswer};
+use tileos_verify::knowledge::{FragmentId, KnowledgeStore, Retrieved, SignedWrite, WriteError, WritePolicy};
+use tileos_verify::ledger::{Ledger, LedgerEntry, LedgerError, MAX_ANSWER_LEN};
+use tileos_verify::wire::WireError;
+
+use crate::task::{self, TaskError};
+
+/// Reveals after which a canary retires.
+pub const MAX_REVEALS: u32 = 4;
+/// Informative canary events a lineage pair needs before it counts as independent.
+pub const MIN_EVIDENCE: u32 = 4;
+
+/// One specialist's answer, as the inference side gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct Answered<'a> {
+    /// The specialist's name in the routing policy.
+    pub specialist: &'a str,
+    /// Its answer.
+    pub answer: &'a str,
+}
+
+/// Why the desk refused a request. Nothing changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeskError {
+    /// The signed routing policy was refused (bad signature, malformed text).
+    Policy(PolicyError),
+    /// The query could not be routed.
+    Route(RouteError),
+    /// An answer came from a specialist the route did not choose.
+    NotRouted(String),
+    /// The routed specialist gave no answer.
+    MissingAnswer(String),
+    /// A specialist answered twice.
+    DuplicateAnswer(String),
+    /// An answer is longer than the ledger's limit (its length).
+    AnswerTooLong(usize),
+    /// A class-A query the checker cannot read; no verdict can be given.
+    NotCheckable(TaskError),
+    /// The class-C gate could not judge the panel.
+    Gate(GateError),
+    /// The ledger refused the entry, or the stored entry does not decode.
+    Ledger(LedgerError),
+    /// A stored entry does not decode.
+    StoredEntry(WireError),
+    /// A knowledge write was refused.
+    Write(WriteError),
+    /// A canary operation was refused.
+    Canary(CanaryError),
+    /// The audit book refused a score.
+    Book(BookError),
+    /// No ledger entry has this index.
+    NoEntry(u64),
+}
+
+impl fmt::Display for DeskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Policy(e) => write!(f, "routing policy: {e}"),
+            Self::Route(e) => write!(f, "route: {e}"),
+            Self::NotRouted(s) => write!(f, "specialist '{s}' was not routed this query"),
+            Self::MissingAnswer(s) => write!(f, "routed specialist '{s}' gave no answer"),
+            Self::DuplicateAnswer(s) => write!(f, "specialist '{s}' answered twice"),
+            Self::AnswerTooLong(n) => write!(f, "answer of {n} bytes exceeds {MAX_ANSWER_LEN}"),
+            Self::NotCheckable(e) => write!(f, "class-A query: {e}"),
+            Self::Gate(e) => write!(f, "gate: {e}"),
+            Self::Ledger(e) => write!(f, "{e}"),
+            Self::StoredEntry(e) => write!(f, "stored ledger entry: {e}"),
+            Self::Write(e) => write!(f, "knowledge write: {e}"),
+            Self::Canary(e) => write!(f, "canary: {e}"),
+            Self::Book(e) => write!(f, "audit book: {e}"),
+            Self::NoEntry(i) => write!(f, "no ledger entry {i}"),
+        }
+    }
+}
+
+/// A judged answer, not yet in the ledger: persist [`Judgement::bytes`], then
+/// [`Desk::commit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// The route taken.
+    pub route: Route,
+    /// The gate's verdict.
+    pub verdict: Verdict,
+    /// The answer returned (class A: the first routed specialist's; class C: the panel's
+    /// most supported one).
+    pub answer: String,
+    /// The ledger entry.
+    pub entry: LedgerEntry,
+    /// Its canonical encoding (what is persisted and logged).
+    pub bytes: Vec<u8>,
+    /// The index it will have.
+    pub index: u64,
+}
+
+/// The verify domain's state.
+pub struct Desk {
+    policy: Policy,
+    knowledge: KnowledgeStore,
+    ledger: Ledger,
+    ledger_key: SigningKey,
+    canaries: CanarySet,
+    book: AuditBook,
+    history: AgreementHistory,
+    gate: GateParams,
+}
+
+impl Desk {
+    /// A desk over a signed routing policy (checked here), a knowledge write policy and the
+    /// key that signs the ledger's tree heads; Plane B starts with `canaries`.
+    pub fn new(
+        policy_text: &[u8],
+        policy_signature: &[u8; 64],
+        policy_key: &VerifyingKey,
+        writes: WritePolicy,
+        ledger_key: SigningKey,
+        canaries: Vec<Canary>,
+    ) -> Result<Desk, DeskError> {
+        let policy = Policy::verify_and_parse(policy_text, policy_signature, policy_key).map_err(DeskError::Policy)?;
+        let mut set = CanarySet::new(MAX_REVEALS).map_err(DeskError::Canary)?;
+        for canary in canaries {
+            set.add(canary).map_err(DeskError::Canary)?;
+        }
+        Ok(Desk {
+            policy,
+            knowledge: KnowledgeStore::new(writes),
+            ledger: Ledger::new(),
+            ledger_key,
+            canaries: set,
+            book: AuditBook::new(Default::default(), OverfitRule::default()).map_err(DeskError::Book)?,
+            history: AgreementHistory::new(MIN_EVIDENCE),
+            gate: GateParams::default(),
+        })
+    }
+
+    /// The routing policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Routes a query (the requester may name the topic; default choice).
+    pub fn route(&self, query: &str, topic: Option<&str>) -> Result<(Request, Route), DeskError> {
+        let request = Request { query: query.to_string(), topic: topic.map(String::from), choice: Choice::Default };
+        let r = route(&self.policy, &request).map_err(DeskError::Route)?;
+        Ok((request, r))
+    }
+
+    /// Judges the routed specialists' answers through the live gate and prepares the ledger
+    /// entry; changes nothing. Every routed specialist must answer exactly once, and nobody
+    /// else. T3: needs a human, whatever the answers. Class A: the checker judges the first
+    /// routed specialist's answer. Class C: the panel, weighted by reputation on the topic
+    /// at `now` and by measured independence.
+    pub fn judge(&self, request: &Request, r: &Route, answers: &[Answered<'_>], now: f64) -> Result<Judgement, DeskError> {
+        let names: Vec<&str> = r.specialists.iter().map(|&i| self.policy.specialists[i].name.as_str()).collect();
+        for (i, a) in answers.iter().enumerate() {
+            if !names.contains(&a.specialist) {
+                return Err(DeskError::NotRouted(a.specialist.to_string()));
+            }
+            if answers[..i].iter().any(|b| b.specialist == a.specialist) {
+                return Err(DeskError::DuplicateAnswer(a.specialist.to_string()));
+            }
+            if a.answer.len() > MAX_ANSWER_LEN {
+                return Err(DeskError::AnswerTooLong(a.answer.len()));
+            }
+        }
+        let ordered = names
+            .iter()
+            .map(|n| answers.iter().find(|a| a.specialist == *n).ok_or_else(|| DeskError::MissingAnswer(n.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (verdict, answer) = if r.tier == Tier::T3 {
+            (Verdict::NeedsHuman, ordered[0].answer)
+        } else if r.class == Class::A {
+            let outcome = task::check(&request.query, ordered[0].answer).map_err(DeskError::NotCheckable)?;
+            (gate_checked(r.tier, outcome), ordered[0].answer)
+        } else {
+            let topic = self.policy.topics[r.topic].name.as_str();
+            let weights = self.book.vote_weights(topic, &names, now).map(|w| w.weights).unwrap_or_else(|_| alloc::vec![1.0; names.len()]);
+            let panel: Vec<PanelAnswer<'_>> = r
+                .specialists
+                .iter()
+                .zip(&ordered)
+                .zip(&weights)
+                .map(|((&i, a), &weight)| {
+                    let s = &self.policy.specialists[i];
+                    PanelAnswer { lineage: &s.lineage, provenance: &s.provenance, answer: a.answer, weight }
+                })
+                .collect();
+            let (verdict, best) = gate_consensus(r.tier, &panel, &self.history, &self.gate).map_err(DeskError::Gate)?;
+            (verdict, ordered[best].answer)
+        };
+        let entry = r
+            .ledger_entry(&self.policy, request, answer, (self.knowledge.root(), self.knowledge.size()), verdict)
+            .map_err(DeskError::Route)?;
+        let bytes = entry.encode().map_err(DeskError::Ledger)?;
+        Ok(Judgement { route: r.clone(), verdict, answer: answer.to_string(), entry, bytes, index: self.ledger.size() })
+    }
+
+    /// Appends a judged (and persisted) entry; returns its index.
+    pub fn commit(&mut self, judgement: &Judgement) -> Result<u64, DeskError> {
+        self.ledger.append(&judgement.entry).map_err(DeskError::Ledger)
+    }
+
+    /// Appends an entry read back from the store at start; refuses bytes that are not a
+    /// canonical entry.
+    pub fn restore_entry(&mut self, bytes: &[u8]) -> Result<u64, DeskError> {
+        let entry = LedgerEntry::decode(bytes).map_err(DeskError::StoredEntry)?;
+        self.ledger.append(&entry).map_err(DeskError::Ledger)
+    }
+
+    /// Entries in the ledger.
+    pub fn ledger_size(&self) -> u64 {
+        self.ledger.size()
+    }
+
+    /// The encoded entry at `index`.
+    pub fn entry(&self, index: u64) -> Result<&[u8], DeskError> {
+        self.ledger.entry(index).ok_or(DeskError::NoEntry(index))
+    }
+
+    /// The entry's inclusion proof in the current tree, and the current tree head signed
+    /// with the ledger key at `timestamp_ms`.
+    pub fn prove(&self, index: u64, timestamp_ms: u64) -> Result<(InclusionProof, SignedTreeHead), DeskError> {
+        let proof = self.ledger.prove(index).map_err(|_| DeskError::NoEntry(index))?;
+        Ok((proof, self.ledger.signed_head(timestamp_ms, &self.ledger_key)))
+    }
+
+    /// Checks a knowledge write (decoding, sizes, signature, grant, sequence); changes
+    /// nothing. Persist its bytes, then [`Desk::commit_write`].
+    pub fn check_write(&self, bytes: &[u8]) -> Result<SignedWrite, DeskError> {
+        let write = SignedWrite::decode(bytes).map_err(|e| DeskError::Write(WriteError::Malformed(e)))?;
+        self.knowledge.check(&write).map_err(DeskError::Write)?;
+        Ok(write)
+    }
+
+    /// Applies a checked (and persisted) write; returns the fragment's ID.
+    pub fn commit_write(&mut self, write: &SignedWrite) -> Result<FragmentId, DeskError> {
+        self.knowledge.write(write).map_err(DeskError::Write)
+    }
+
+    /// Applies a write read back from the store at start (all checks again).
+    pub fn restore_write(&mut self, bytes: &[u8]) -> Result<FragmentId, DeskError> {
+        let write = self.check_write(bytes)?;
+        self.commit_write(&write)
+    }
+
+    /// The knowledge state: its tree head (timestamp 0).
+    pub fn knowledge_head(&self) -> TreeHead {
+        TreeHead { tree_size: self.knowledge.size(), timestamp_ms: 0, root_hash: self.knowledge.root() }
+    }
+
+    /// The `nth` fragment of `topic` whose content contains `term`, with its proof
+    /// against [`Desk::knowledge_head`]; `None` past the last one.
+    pub fn retrieve(&self, topic: &str, term: &str, nth: usize) -> Option<Retrieved> {
+        self.knowledge.retrieve(topic, term, nth.saturating_add(1)).items.into_iter().nth(nth)
+    }
+
+    /// Draws up to `n` active canaries of `topic` from `pool` at `now`, in the order
+    /// `seed` decides (each draw is a reveal).
+    pub fn draw(&mut self, topic: &str, pool: Pool, now: u64, n: usize, seed: &[u8; 32]) -> Vec<u32> {
+        self.canaries.draw(topic, pool, now, n, seed)
+    }
+
+    /// The canary with this ID and its reveals.
+    pub fn canary(&self, id: u32) -> Option<(&Canary, u32)> {
+        self.canaries.get(id)
+    }
+
+    /// Scores `node`'s answer to canary `id` at `now`, records it in the audit book (public
+    /// class A moves reputation; a public/secret gap slashes) and, for the agreement
+    /// history, as the node's lineage's answer. Returns the score, an overfit finding if
+    /// one fired, and the node's reputation on the canary's topic after it.
+    pub fn score(&mut self, node: &str, id: u32, answer: &str, now: u64) -> Result<(Score, Option<Overfit>, f64), DeskError> {
+        let score = self.canaries.score(id, answer, now).map_err(DeskError::Canary)?;
+        let topic = self.canaries.get(id).map(|(c, _)| c.topic.clone()).unwrap_or_default();
+        let found = self.book.record(node, &topic, &score, now as f64).map_err(DeskError::Book)?;
+        if let Some(s) = self.policy.specialists.iter().find(|s| s.name == node) {
+            self.history.record(&[CanaryAnswer { lineage: &s.lineage, answer, correct: Some(score.passed) }]);
+        }
+        let reputation = self.book.reputation(node, &topic, now as f64).map_err(DeskError::Book)?.raw;
+        Ok((score, found, reputation))
+    }
+
+    /// `node`'s reputation on `topic` at `now`.
+    pub fn reputation(&self, node: &str, topic: &str, now: f64) -> Result<f64, DeskError> {
+        self.book.reputation(node, topic, now).map(|r| r.raw).map_err(DeskError::Book)
+    }
+}
+
+/// The dev tile's Plane B: public and secret class-A canaries of `arith` and `units` in
+/// the model's question forms (`a+b`, `a-b`, `N km in m`), issued at 0 and expiring at
+/// `expires_at`; the task text is also the question asked.
+pub fn tile_canaries(expires_at: u64) -> Vec<Canary> {
+    let mut out = Vec::new();
+    for id in 0..32u32 {
+        let pool = if id % 2 == 0 { Pool::Public } else { Pool::Secret };
+        let (a, b) = (id * 7 % 50, id * 13 % 50);
+        let (topic, task) = match id % 3 {
+            0 => ("arith", CanaryTask::Arithmetic(alloc::format!("{a}+{b}"))),
+            1 => ("arith", CanaryTask::Arithmetic(alloc::format!("{}-{}", a.max(b), a.min(b)))),
+            _ => {
+                let n = 1 + id % 20;
+                ("units", CanaryTask::Conversion { value: alloc::format!("{n}"), from: "km".into(), to: "m".into() })
+            }
+        };
+        out.push(Canary { id, topic: topic.into(), pool, task, difficulty_milli: 500, issued_at: 0, expires_at });
+    }
+    out
+}
+
+/// The question a canary task asks (the model's form), `None` for tasks without one.
+pub fn question(task: &CanaryTask) -> Option<String> {
+    match task {
+        CanaryTask::Arithmetic(expr) => Some(expr.clone()),
+        CanaryTask::Conversion { value, from, to } => Some(alloc::format!("{value} {from} in {to}")),
+        _ => None,
+    }
+}

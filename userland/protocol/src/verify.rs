@@ -1,0 +1,402 @@
+//! The verify protocol: the verify domain (`userland/services/verify`, docs/inference.md
+//! "The verify domain") answers on the endpoint named [`Verify::NAME`] (`"verify"`).
+//!
+//! - [`Request::Ask`]: the ask path. The domain routes the query under its signed routing
+//!   policy, asks the inference domain with each routed specialist's adapter, judges the
+//!   answers through the live gate and appends the tuple to the ledger (persisted in the
+//!   store before the answer leaves). Answer: [`Response::Answered`].
+//! - [`Request::Judge`]: the same without inference, for answers given by the caller; only
+//!   badges whose description param `judge` is 1 may use it (the ledger attributes the
+//!   answers to the routed specialists).
+//! - [`Request::Accept`]: adapter acceptance (canary battery and trigger probe through the
+//!   inference domain); an adapter is used by [`Request::Ask`] only once accepted, and only
+//!   while the inference domain serves the very file that was accepted (its SHA-256).
+//! - [`Request::Write`] and [`Request::Retrieve`]: Plane H, signed knowledge writes and
+//!   retrieval with inclusion proofs, which the consumer checks.
+//! - [`Request::Entry`] and [`Request::Proof`]: a ledger entry's bytes (in chunks) and its
+//!   inclusion proof under a signed tree head.
+//!
+//! Sizes are chosen so that every message fits one IPC message ([`crate::MAX_PAYLOAD`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The verify protocol.
+pub struct Verify;
+
+impl crate::Protocol for Verify {
+    const NAME: &'static str = "verify";
+    type Request = Request;
+    type Response = Response;
+}
+
+/// Longest query on the wire. The router accepts up to 1024 bytes; one message carries
+/// this many (a longer one up to this size that the model cannot take is refused by the
+/// inference domain, precisely).
+pub const MAX_QUERY: usize = 256;
+/// Longest name (topic, specialist, adapter).
+pub const MAX_NAME: usize = 32;
+/// Longest answer carried (the model generates at most 61 bytes).
+pub const MAX_ANSWER: usize = 64;
+/// Most specialists a route or a judged panel carries here.
+pub const MAX_PANEL: usize = 4;
+/// Longest encoded signed knowledge write on the wire (content up to about 250 bytes).
+pub const MAX_WRITE: usize = 384;
+/// Most hashes of a ledger proof: proofs of a ledger of up to 2^16 entries fit.
+pub const MAX_PROOF: usize = 16;
+/// Most hashes of a fragment's proof: proofs of a knowledge tree of up to 2^12 fragments
+/// fit (beyond, [`Error::NoFragment`]).
+pub const MAX_FRAGMENT_PROOF: usize = 12;
+/// Bytes of a ledger entry per [`Request::Entry`] chunk.
+pub const ENTRY_CHUNK: usize = 512;
+/// Longest rendered text (a verdict, an error's detail).
+pub const MAX_TEXT: usize = 120;
+
+/// A name.
+pub type Name = heapless::String<MAX_NAME>;
+/// A query.
+pub type Query = heapless::String<MAX_QUERY>;
+/// An answer.
+pub type Answer = heapless::String<MAX_ANSWER>;
+/// Rendered text.
+pub type Text = heapless::String<MAX_TEXT>;
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+/// An audit path.
+pub type Path = heapless::Vec<Digest, MAX_PROOF>;
+
+/// One specialist's answer, given by a judging caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GivenAnswer {
+    /// The specialist's name in the routing policy.
+    pub specialist: Name,
+    /// Its answer.
+    pub answer: Answer,
+}
+
+/// A request to the verify domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Requests are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
+pub enum Request {
+    /// Route, infer, judge, log. Answer: [`Response::Answered`].
+    Ask {
+        /// The question.
+        query: Query,
+        /// The topic, if the requester names it.
+        topic: Option<Name>,
+    },
+    /// Route, judge and log the caller's answers (badges with `judge = 1` only). Answer:
+    /// [`Response::Answered`].
+    Judge {
+        /// The question.
+        query: Query,
+        /// The topic, if the requester names it.
+        topic: Option<Name>,
+        /// The routed specialists' answers.
+        answers: heapless::Vec<GivenAnswer, MAX_PANEL>,
+    },
+    /// Run adapter acceptance on an adapter the inference domain serves. Answer:
+    /// [`Response::Accepted`].
+    Accept {
+        /// The adapter's name.
+        adapter: Name,
+    },
+    /// A signed knowledge write (`tileos_verify::knowledge::SignedWrite` encoding). Answer:
+    /// [`Response::Written`].
+    Write {
+        /// The encoded write.
+        bytes: heapless::Vec<u8, MAX_WRITE>,
+    },
+    /// The `nth` fragment of `topic` whose content contains `term`. Answer:
+    /// [`Response::Fragment`].
+    Retrieve {
+        /// The topic.
+        topic: Name,
+        /// A search term (empty: all).
+        term: Name,
+        /// Which match, from 0.
+        nth: u32,
+    },
+    /// `ENTRY_CHUNK` bytes of ledger entry `index` from `offset`. Answer:
+    /// [`Response::EntryChunk`].
+    Entry {
+        /// The entry.
+        index: u64,
+        /// The first byte wanted.
+        offset: u32,
+    },
+    /// Entry `index`'s inclusion proof under the current signed tree head. Answer:
+    /// [`Response::Proof`].
+    Proof {
+        /// The entry.
+        index: u64,
+    },
+    /// The domain's state. Answer: [`Response::Status`].
+    Status,
+}
+
+/// The gate's verdict, as a code (the text says more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerdictCode {
+    /// Class A: the checker passed.
+    VerifiedByChecker,
+    /// Class C: enough independent agreement.
+    VerifiedByConsensus,
+    /// Class A: the checker computed another value.
+    Refuted,
+    /// Class C: no quorum.
+    NoQuorum,
+    /// Class C: the agreeing voters are too correlated.
+    Correlated,
+    /// Class C: one provenance only.
+    PanelNotDiverse,
+    /// T3: a human decides.
+    NeedsHuman,
+}
+
+/// A judged and logged answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    /// The answer returned.
+    pub answer: Answer,
+    /// The routed topic.
+    pub topic: Name,
+    /// Its tier, 1 to 3.
+    pub tier: u8,
+    /// The routed specialists, in panel order.
+    pub specialists: heapless::Vec<Name, MAX_PANEL>,
+    /// The verdict.
+    pub verdict: VerdictCode,
+    /// The verdict in words (e.g. the value the checker expected).
+    pub verdict_text: Text,
+    /// The ledger entry's index.
+    pub index: u64,
+    /// SHA-256 of the entry's bytes.
+    pub entry_sha256: Digest,
+    /// Entries in the ledger after it.
+    pub ledger_size: u64,
+    /// The routing policy's digest.
+    pub policy: Digest,
+    /// The knowledge root the answer was given against, and its size.
+    pub memory_root: Digest,
+    /// Fragments under that root.
+    pub memory_size: u64,
+}
+
+/// An accepted adapter's figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    /// The adapter.
+    pub adapter: Name,
+    /// SHA-256 of the adapter file that was judged (the one [`Request::Ask`] will use).
+    pub adapter_sha256: Digest,
+    /// Battery questions answered right.
+    pub passed: u32,
+    /// Battery questions asked.
+    pub asked: u32,
+    /// Questions asked with a probe suffix.
+    pub probes: u32,
+}
+
+/// A retrieved fragment and its proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragment {
+    /// The fragment's ID.
+    pub id: Digest,
+    /// The stored leaf (the signed write's encoding).
+    pub leaf: heapless::Vec<u8, MAX_WRITE>,
+    /// Its index in the tree.
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The root the proof leads to.
+    pub root: Digest,
+    /// The audit path.
+    pub path: heapless::Vec<Digest, MAX_FRAGMENT_PROOF>,
+}
+
+/// A ledger entry's inclusion proof under a signed tree head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerProof {
+    /// The entry.
+    pub index: u64,
+    /// The tree size.
+    pub tree_size: u64,
+    /// The head's time stamp, ms since the domain started.
+    pub timestamp_ms: u64,
+    /// The root.
+    pub root: Digest,
+    /// The ledger key's Ed25519 signature over the head (RFC 6962 `TreeHeadSignature`).
+    pub signature: heapless::Vec<u8, 64>,
+    /// The audit path.
+    pub path: Path,
+}
+
+/// The verify domain's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The routing policy's digest.
+    pub policy: Digest,
+    /// Its version.
+    pub policy_version: u64,
+    /// Ledger entries.
+    pub ledger_size: u64,
+    /// Knowledge fragments.
+    pub memory_size: u64,
+    /// The knowledge root.
+    pub memory_root: Digest,
+    /// Adapters accepted.
+    pub accepted: heapless::Vec<Name, 8>,
+    /// Whether the domain has an inference endpoint.
+    pub inference: bool,
+    /// Whether the ledger is kept in the store (false: in memory only, and the domain
+    /// refuses to log).
+    pub persistent: bool,
+}
+
+/// Why the verify domain refused a request. Nothing was logged, written or accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Error {
+    /// The query could not be routed (the router's error in words, e.g. an unknown topic).
+    Route(Text),
+    /// A class-A query the checker cannot read.
+    NotCheckable(Text),
+    /// The answers do not match the route (a specialist not routed, missing or twice).
+    Answers(Text),
+    /// The class-C gate could not judge the panel.
+    Gate(Text),
+    /// The knowledge write was refused (the cause in words: malformed field, bad
+    /// signature, no grant, replayed sequence…).
+    Write(Text),
+    /// No such fragment, or its proof does not fit this protocol.
+    NoFragment,
+    /// No such ledger entry.
+    NoEntry(u64),
+    /// An offset beyond the entry's end.
+    BadOffset {
+        /// The entry's length.
+        len: u32,
+    },
+    /// The caller's badge may not use this request.
+    NotPermitted {
+        /// The caller's badge.
+        badge: u64,
+    },
+    /// The domain has no inference endpoint.
+    NoInference,
+    /// The inference domain refused or failed (its error in words).
+    Inference(Text),
+    /// The adapter is not accepted, or the inference domain serves another file than
+    /// the accepted one.
+    NotAccepted {
+        /// The adapter.
+        adapter: Name,
+    },
+    /// The adapter failed acceptance (the finding in words); it stays unusable.
+    Rejected(Text),
+    /// The store could not keep the entry or write, so nothing was acknowledged.
+    StoreUnavailable,
+}
+
+/// What the verify domain answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Answers are encoded into one message at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    /// A judged, logged answer.
+    Answered(Answered),
+    /// An accepted adapter.
+    Accepted(Acceptance),
+    /// A knowledge write applied (and persisted).
+    Written {
+        /// The fragment's ID.
+        id: Digest,
+        /// Fragments now.
+        size: u64,
+        /// The root now.
+        root: Digest,
+    },
+    /// A fragment.
+    Fragment(Fragment),
+    /// A ledger entry chunk.
+    EntryChunk {
+        /// The entry's length.
+        len: u32,
+        /// The bytes from the offset.
+        bytes: heapless::Vec<u8, ENTRY_CHUNK>,
+    },
+    /// A ledger proof.
+    Proof(LedgerProof),
+    /// The state.
+    Status(Status),
+    /// Refused.
+    Refused(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MESSAGE, PAYLOAD_WORDS, decode, encode};
+
+    fn roundtrip<T: Serialize + serde::de::DeserializeOwned + PartialEq + core::fmt::Debug>(value: T) {
+        let mut words = [0; PAYLOAD_WORDS + 1];
+        let length = encode(&value, &mut words).unwrap_or_else(|e| panic!("{value:?}: {e:?}"));
+        assert_eq!(decode::<T>(MESSAGE, &words[..length]), Ok(value));
+    }
+
+    fn full<const N: usize>() -> heapless::String<N> {
+        let mut s = heapless::String::new();
+        while s.push('x').is_ok() {}
+        s
+    }
+
+    #[test]
+    fn the_largest_messages_fit_one_message() {
+        let answers = (0..MAX_PANEL).map(|_| GivenAnswer { specialist: full(), answer: full() }).collect();
+        roundtrip(Request::Judge { query: full(), topic: Some(full()), answers });
+        roundtrip(Request::Write { bytes: heapless::Vec::from_slice(&[0xff; MAX_WRITE]).unwrap() });
+        roundtrip(Response::Answered(Answered {
+            answer: full(),
+            topic: full(),
+            tier: 3,
+            specialists: (0..MAX_PANEL).map(|_| full()).collect(),
+            verdict: VerdictCode::VerifiedByConsensus,
+            verdict_text: full(),
+            index: u64::MAX,
+            entry_sha256: [0xff; 32],
+            ledger_size: u64::MAX,
+            policy: [0xff; 32],
+            memory_root: [0xff; 32],
+            memory_size: u64::MAX,
+        }));
+        let path: Path = (0..MAX_PROOF).map(|_| [0xff; 32]).collect();
+        roundtrip(Response::Fragment(Fragment {
+            id: [0xff; 32],
+            leaf: heapless::Vec::from_slice(&[0xff; MAX_WRITE]).unwrap(),
+            leaf_index: u64::MAX,
+            tree_size: u64::MAX,
+            root: [0xff; 32],
+            path: (0..MAX_FRAGMENT_PROOF).map(|_| [0xff; 32]).collect(),
+        }));
+        roundtrip(Response::Proof(LedgerProof {
+            index: u64::MAX,
+            tree_size: u64::MAX,
+            timestamp_ms: u64::MAX,
+            root: [0xff; 32],
+            signature: heapless::Vec::from_slice(&[0xff; 64]).unwrap(),
+            path,
+        }));
+        roundtrip(Response::EntryChunk { len: u32::MAX, bytes: heapless::Vec::from_slice(&[0xff; ENTRY_CHUNK]).unwrap() });
+        roundtrip(Response::Status(Status {
+            policy: [0xff; 32],
+            policy_version: u64::MAX,
+            ledger_size: u64::MAX,
+            memory_size: u64::MAX,
+            memory_root: [0xff; 32],
+            accepted: (0..8).map(|_| full()).collect(),
+            inference: true,
+            persistent: true,
+        }));
+        roundtrip(Response::Refused(Error::Route(full())));
+    }
+}

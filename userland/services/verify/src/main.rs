@@ -1,0 +1,484 @@
+//! The verify domain (docs/inference.md "The verify domain"): serves the verify protocol
+//! (`tileos_protocol::verify`) on "verify" over `tileos_verify_service::desk::Desk` (the
+//! dev tile's signed routing policy, Plane H, Plane B, the live gate and the ledger).
+//!
+//! Persistence, in its store namespace: ledger entry `i` under `verify/ledger/NNNNNNNN`,
+//! knowledge write `i` under `verify/knowledge/NNNNNNNN`, and an accepted adapter's file
+//! digest under `verify/accepted/NAME`, each written durably before the answer leaves; at
+//! start they are read back in order (a stored item that does not restore stops the
+//! domain, naming the key). Without a store the domain serves reads but refuses to log,
+//! write or accept (`StoreUnavailable`): nothing is acknowledged that a restart would lose.
+//!
+//! The ask path needs the inference endpoint (optional): each routed specialist's adapter
+//! must have been accepted, and the inference domain must serve the accepted file.
+#![no_std]
+#![no_main]
+// The protocol's `Error` is the reply itself (texts of up to 120 bytes), made once per
+// request; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+extern crate alloc;
+extern crate tileos_rt;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use sha2::{Digest, Sha256};
+use tileos_protocol::inference::{self, Inference};
+use tileos_protocol::store::{Durability, Error as StoreError};
+use tileos_protocol::verify::{self as proto, Error, Request, Response, Verify};
+use tileos_service_store::{ClientError, StoreClient};
+use tileos_sys::rpc::Client;
+use tileos_sys::{log, log_event};
+use tileos_verify::Tier;
+use tileos_verify::canary::Pool;
+use tileos_verify::gate::Verdict;
+use tileos_verify::knowledge::{Grant, WritePolicy};
+use tileos_verify_service::acceptance::{self, Rule};
+use tileos_verify_service::desk::{Answered, Desk, DeskError, tile_canaries};
+use tileos_verify_service::dev_keys;
+
+tileos_sys::resources! {
+    /// What the verify domain needs from the description.
+    struct Resources {
+        /// The verify protocol's endpoint.
+        verify: ServedEndpoint("verify"),
+        /// The inference domain (the ask path and acceptance).
+        inference: ClientEndpoint("inference", optional),
+        /// The store (ledger, knowledge, acceptances).
+        store: ClientEndpoint("store", optional),
+        /// The region shared with the store.
+        buffer: Region("store-buffer", optional),
+    }
+}
+
+tileos_sys::entry!(main);
+
+const LEDGER_PREFIX: &str = "verify/ledger/";
+const KNOWLEDGE_PREFIX: &str = "verify/knowledge/";
+const ACCEPTED_PREFIX: &str = "verify/accepted/";
+/// Canary lifetime on this tile (Plane B's clock is the domain's ms).
+const CANARY_EXPIRY: u64 = u64::MAX;
+/// Bytes the model may generate per answer.
+const MAX_NEW: u16 = inference::MAX_NEW_TOKENS as u16;
+
+fn now_ms() -> u64 {
+    tileos_sys::timestamp() / tileos_sys::domain::info().tsc_per_ms.max(1)
+}
+
+fn key(prefix: &str, index: u64) -> heapless::String<48> {
+    let mut k = heapless::String::new();
+    let _ = write!(k, "{prefix}{index:08}");
+    k
+}
+
+fn text(value: impl core::fmt::Display) -> proto::Text {
+    let mut s = String::new();
+    let _ = write!(s, "{value}");
+    let mut t = proto::Text::new();
+    for c in s.chars() {
+        if t.push(c).is_err() {
+            break;
+        }
+    }
+    t
+}
+
+fn name(value: &str) -> proto::Name {
+    proto::Name::try_from(value).unwrap_or_default()
+}
+
+/// The domain's state beside the desk.
+struct Verifier {
+    desk: Desk,
+    store: Option<StoreClient>,
+    inference: Option<Client<Inference>>,
+    /// Accepted adapters and the SHA-256 of the file accepted.
+    accepted: BTreeMap<String, [u8; 32]>,
+    /// Time-stamp counter ticks of the last logged answer's steps: judging, persisting,
+    /// appending (under `-icount`, guest instructions: `make bench`'s verify part).
+    cost: [u64; 3],
+}
+
+fn main(resources: Resources) -> ! {
+    let Some(signature) = dev_keys::tile_policy_signature() else {
+        log!("verify: FAILED: services/router/policies/tile.policy.sig is not 128 hex digits");
+        tileos_sys::domain::stop();
+    };
+    let writes = WritePolicy {
+        grants: alloc::vec![Grant {
+            contributor: dev_keys::contributor().verifying_key().to_bytes(),
+            topics: alloc::vec!["arith".into(), "units".into()],
+            tiers: alloc::vec![Tier::T1],
+        }],
+    };
+    let desk = match Desk::new(
+        dev_keys::TILE_POLICY.as_bytes(),
+        &signature,
+        &dev_keys::policy_signer().verifying_key(),
+        writes,
+        dev_keys::ledger_key(),
+        tile_canaries(CANARY_EXPIRY),
+    ) {
+        Ok(desk) => desk,
+        Err(error) => {
+            log!("verify: FAILED: the routing policy services/router/policies/tile.policy is refused: {error}");
+            tileos_sys::domain::stop();
+        }
+    };
+    let store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
+    let mut v = Verifier { desk, store, inference: resources.inference.map(Client::new), accepted: BTreeMap::new(), cost: [0; 3] };
+    if v.store.is_none() {
+        log!("verify: no store capability: reads only; asks, writes and acceptances are refused");
+    }
+    v.restore();
+    log_event!(
+        "verify.ready",
+        generation = tileos_sys::domain::info().generation,
+        ledger = v.desk.ledger_size(),
+        memory = v.desk.knowledge_head().tree_size,
+        accepted = v.accepted.len()
+    );
+    tileos_sys::rpc::serve::<Verify>(resources.verify, |badge, request| {
+        let started = tileos_sys::timestamp();
+        let response = v.serve(badge, request);
+        match &response {
+            Response::Refused(error) => log_event!("verify.refused", badge = badge, error = Word(error)),
+            Response::Answered(a) => log_event!(
+                "verify.answered",
+                index = a.index,
+                topic = a.topic.as_str(),
+                verdict = Word(&a.verdict),
+                judge_ticks = v.cost[0],
+                persist_ticks = v.cost[1],
+                commit_ticks = v.cost[2],
+                total_ticks = tileos_sys::timestamp().saturating_sub(started)
+            ),
+            _ => {}
+        }
+        Ok(response)
+    })
+}
+
+/// Runs `operation` until it succeeds or fails for good; a restarting store is retried
+/// for 3 s.
+fn retrying<T>(mut operation: impl FnMut() -> Result<T, ClientError>) -> Result<T, ClientError> {
+    let started = now_ms();
+    loop {
+        match operation() {
+            Err(error) if error.is_retryable() && now_ms().saturating_sub(started) < 3000 => tileos_sys::yield_now(),
+            result => return result,
+        }
+    }
+}
+
+impl Verifier {
+    /// Reads back the ledger, the knowledge and the acceptances.
+    fn restore(&mut self) {
+        let Some(store) = &self.store else { return };
+        for (prefix, ledger) in [(LEDGER_PREFIX, true), (KNOWLEDGE_PREFIX, false)] {
+            for index in 0.. {
+                let k = key(prefix, index);
+                let bytes = match retrying(|| store.get(k.as_bytes())) {
+                    Ok(bytes) => bytes,
+                    Err(ClientError::Store(StoreError::NotFound)) => break,
+                    Err(error) => {
+                        log!("verify: FAILED: reading {k} from the store: {error:?}");
+                        tileos_sys::domain::stop();
+                    }
+                };
+                let restored =
+                    if ledger { self.desk.restore_entry(&bytes).map(|_| ()) } else { self.desk.restore_write(&bytes).map(|_| ()) };
+                if let Err(error) = restored {
+                    log!("verify: FAILED: the stored {k} does not restore: {error}");
+                    tileos_sys::domain::stop();
+                }
+            }
+        }
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        if let Err(error) = retrying(|| {
+            names.clear();
+            store.list(ACCEPTED_PREFIX.as_bytes(), |k| names.push(k.to_vec()))
+        }) {
+            log!("verify: FAILED: listing {ACCEPTED_PREFIX} in the store: {error:?}");
+            tileos_sys::domain::stop();
+        }
+        for k in names {
+            match retrying(|| store.get(&k)) {
+                Ok(digest) if digest.len() == 32 => {
+                    let adapter = String::from_utf8_lossy(&k[ACCEPTED_PREFIX.len()..]).into_owned();
+                    let mut d = [0u8; 32];
+                    d.copy_from_slice(&digest);
+                    self.accepted.insert(adapter, d);
+                }
+                other => {
+                    log!("verify: FAILED: the stored acceptance {:?} is unreadable: {other:?}", String::from_utf8_lossy(&k));
+                    tileos_sys::domain::stop();
+                }
+            }
+        }
+    }
+
+    /// Puts `bytes` under `k` durably.
+    fn persist(&self, k: &[u8], bytes: &[u8]) -> Result<(), Error> {
+        let Some(store) = &self.store else { return Err(Error::StoreUnavailable) };
+        retrying(|| store.put(k, bytes, Durability::Durable)).map_err(|error| {
+            log!("verify: writing {:?} ({} bytes) to the store failed: {error:?}", String::from_utf8_lossy(k), bytes.len());
+            Error::StoreUnavailable
+        })
+    }
+
+    fn serve(&mut self, badge: u64, request: Request) -> Response {
+        let result = match request {
+            Request::Ask { query, topic } => self.ask(&query, topic.as_deref()),
+            Request::Judge { query, topic, answers } => {
+                if tileos_sys::domain::param("verify", badge, "judge") != Some(1) {
+                    Err(Error::NotPermitted { badge })
+                } else {
+                    let given: Vec<Answered<'_>> =
+                        answers.iter().map(|a| Answered { specialist: a.specialist.as_str(), answer: a.answer.as_str() }).collect();
+                    self.route(&query, topic.as_deref()).and_then(|(req, r)| self.log(&req, &r, &given))
+                }
+            }
+            Request::Accept { adapter } => self.accept(&adapter),
+            Request::Write { bytes } => self.write(&bytes),
+            Request::Retrieve { topic, term, nth } => self.retrieve(&topic, &term, nth),
+            Request::Entry { index, offset } => self.entry(index, offset),
+            Request::Proof { index } => self.proof(index),
+            Request::Status => Ok(self.status()),
+        };
+        result.unwrap_or_else(Response::Refused)
+    }
+
+    fn route(&self, query: &str, topic: Option<&str>) -> Result<(tileos_router::Request, tileos_router::Route), Error> {
+        self.desk.route(query, topic).map_err(desk_error)
+    }
+
+    /// The ask path: route, infer with each routed specialist's accepted adapter, judge, log.
+    fn ask(&mut self, query: &str, topic: Option<&str>) -> Result<Response, Error> {
+        let (req, r) = self.route(query, topic)?;
+        let mut answers: Vec<(String, String)> = Vec::new();
+        for &i in &r.specialists {
+            let s = &self.desk.policy().specialists[i];
+            let (answer, digest) = self.generate(&s.adapter, query)?;
+            if self.accepted.get(s.adapter.as_str()) != Some(&digest) {
+                return Err(Error::NotAccepted { adapter: name(&s.adapter) });
+            }
+            answers.push((s.name.clone(), answer));
+        }
+        let given: Vec<Answered<'_>> = answers.iter().map(|(s, a)| Answered { specialist: s, answer: a }).collect();
+        self.log(&req, &r, &given)
+    }
+
+    /// One answer of the inference domain with `adapter`, and the adapter file's digest.
+    fn generate(&self, adapter: &str, prompt: &str) -> Result<(String, [u8; 32]), Error> {
+        let Some(inference) = &self.inference else { return Err(Error::NoInference) };
+        let request = inference::Request::Generate {
+            adapter: Some(inference::AdapterName::try_from(adapter).map_err(|_| Error::NotAccepted { adapter: name(adapter) })?),
+            prompt: inference::Prompt::from_slice(prompt.as_bytes()).map_err(|_| Error::Inference(text("prompt longer than the wire")))?,
+            max_new: MAX_NEW,
+        };
+        match inference.call(&request) {
+            Ok(inference::Response::Generated(g)) => match g.adapter_sha256 {
+                Some(digest) => Ok((String::from_utf8_lossy(&g.text).into_owned(), digest)),
+                None => Err(Error::Inference(text("answered without the adapter asked for"))),
+            },
+            Ok(inference::Response::Refused(error)) => Err(Error::Inference(text(DebugText(&error)))),
+            Ok(other) => Err(Error::Inference(text(DebugText(&other)))),
+            Err(error) => Err(Error::Inference(text(DebugText(&error)))),
+        }
+    }
+
+    /// Judges, persists, then logs.
+    fn log(&mut self, req: &tileos_router::Request, r: &tileos_router::Route, given: &[Answered<'_>]) -> Result<Response, Error> {
+        let t0 = tileos_sys::timestamp();
+        let judged = self.desk.judge(req, r, given, now_ms() as f64).map_err(desk_error)?;
+        let t1 = tileos_sys::timestamp();
+        self.persist(key(LEDGER_PREFIX, judged.index).as_bytes(), &judged.bytes)?;
+        let t2 = tileos_sys::timestamp();
+        let index = self.desk.commit(&judged).map_err(desk_error)?;
+        self.cost = [t1 - t0, t2 - t1, tileos_sys::timestamp() - t2];
+        let policy = self.desk.policy();
+        let head = self.desk.knowledge_head();
+        Ok(Response::Answered(proto::Answered {
+            answer: proto::Answer::try_from(judged.answer.as_str()).unwrap_or_default(),
+            topic: name(&policy.topics[r.topic].name),
+            tier: r.tier.code(),
+            specialists: r.specialists.iter().map(|&i| name(&policy.specialists[i].name)).collect(),
+            verdict: code(&judged.verdict),
+            verdict_text: text(judged.verdict),
+            index,
+            entry_sha256: Sha256::digest(&judged.bytes).into(),
+            ledger_size: self.desk.ledger_size(),
+            policy: policy.digest,
+            memory_root: head.root_hash,
+            memory_size: head.tree_size,
+        }))
+    }
+
+    /// Adapter acceptance through the inference domain; persisted before it is answered.
+    fn accept(&mut self, adapter: &str) -> Result<Response, Error> {
+        if self.inference.is_none() {
+            return Err(Error::NoInference);
+        }
+        let battery: Vec<_> = tile_canaries(CANARY_EXPIRY).into_iter().filter(|c| c.pool == Pool::Secret).map(|c| c.task).collect();
+        let mut digest = None;
+        let mut failure = None;
+        let outcome = acceptance::accept(
+            |q: &str| match self.generate(adapter, q) {
+                Ok((answer, d)) if digest.is_none_or(|seen| seen == d) => {
+                    digest = Some(d);
+                    Ok(answer)
+                }
+                Ok(_) => Err("the adapter file changed during acceptance"),
+                Err(error) => {
+                    failure = Some(error);
+                    Err("the inference domain refused")
+                }
+            },
+            &battery,
+            &Rule::default(),
+        );
+        match (outcome, digest) {
+            (Ok(accepted), Some(digest)) => {
+                let mut k: heapless::String<64> = heapless::String::new();
+                let _ = write!(k, "{ACCEPTED_PREFIX}{adapter}");
+                self.persist(k.as_bytes(), &digest)?;
+                self.accepted.insert(adapter.into(), digest);
+                log_event!(
+                    "verify.accepted",
+                    adapter = adapter,
+                    passed = accepted.passed,
+                    asked = accepted.asked,
+                    probes = accepted.probes
+                );
+                Ok(Response::Accepted(proto::Acceptance {
+                    adapter: name(adapter),
+                    adapter_sha256: digest,
+                    passed: accepted.passed as u32,
+                    asked: accepted.asked as u32,
+                    probes: accepted.probes as u32,
+                }))
+            }
+            (Ok(_), None) => Err(Error::Rejected(text("no battery question was answered"))),
+            (Err(rejection), _) => {
+                if let Some(error) = failure {
+                    return Err(error);
+                }
+                self.accepted.remove(adapter);
+                log!("verify: adapter {adapter} rejected: {rejection}");
+                log_event!("verify.rejected", adapter = adapter, reason = Word(&rejection));
+                Err(Error::Rejected(text(rejection)))
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<Response, Error> {
+        let write = self.desk.check_write(bytes).map_err(desk_error)?;
+        let index = self.desk.knowledge_head().tree_size;
+        self.persist(key(KNOWLEDGE_PREFIX, index).as_bytes(), bytes)?;
+        let id = self.desk.commit_write(&write).map_err(desk_error)?;
+        let head = self.desk.knowledge_head();
+        Ok(Response::Written { id, size: head.tree_size, root: head.root_hash })
+    }
+
+    fn retrieve(&self, topic: &str, term: &str, nth: u32) -> Result<Response, Error> {
+        let item = self.desk.retrieve(topic, term, nth as usize).ok_or(Error::NoFragment)?;
+        let head = self.desk.knowledge_head();
+        Ok(Response::Fragment(proto::Fragment {
+            id: item.id,
+            leaf: heapless::Vec::from_slice(&item.leaf).map_err(|_| Error::NoFragment)?,
+            leaf_index: item.proof.leaf_index,
+            tree_size: item.proof.tree_size,
+            root: head.root_hash,
+            path: heapless::Vec::from_slice(&item.proof.path).map_err(|_| Error::NoFragment)?,
+        }))
+    }
+
+    fn entry(&self, index: u64, offset: u32) -> Result<Response, Error> {
+        let bytes = self.desk.entry(index).map_err(|_| Error::NoEntry(index))?;
+        let len = bytes.len() as u32;
+        let start = offset as usize;
+        if start > bytes.len() {
+            return Err(Error::BadOffset { len });
+        }
+        let end = bytes.len().min(start + proto::ENTRY_CHUNK);
+        Ok(Response::EntryChunk { len, bytes: heapless::Vec::from_slice(&bytes[start..end]).unwrap_or_default() })
+    }
+
+    fn proof(&self, index: u64) -> Result<Response, Error> {
+        let (proof, head) = self.desk.prove(index, now_ms()).map_err(|_| Error::NoEntry(index))?;
+        Ok(Response::Proof(proto::LedgerProof {
+            index,
+            tree_size: head.head.tree_size,
+            timestamp_ms: head.head.timestamp_ms,
+            root: head.head.root_hash,
+            signature: heapless::Vec::from_slice(&head.signature).unwrap_or_default(),
+            path: heapless::Vec::from_slice(&proof.path).map_err(|_| Error::NoEntry(index))?,
+        }))
+    }
+
+    fn status(&self) -> Response {
+        let head = self.desk.knowledge_head();
+        Response::Status(proto::Status {
+            policy: self.desk.policy().digest,
+            policy_version: self.desk.policy().version,
+            ledger_size: self.desk.ledger_size(),
+            memory_size: head.tree_size,
+            memory_root: head.root_hash,
+            accepted: self.accepted.keys().take(8).map(|a| name(a)).collect(),
+            inference: self.inference.is_some(),
+            persistent: self.store.is_some(),
+        })
+    }
+}
+
+/// The protocol's error for a desk refusal.
+fn desk_error(error: DeskError) -> Error {
+    match error {
+        DeskError::Route(_) | DeskError::Policy(_) => Error::Route(text(&error)),
+        DeskError::NotCheckable(_) => Error::NotCheckable(text(&error)),
+        DeskError::NotRouted(_) | DeskError::MissingAnswer(_) | DeskError::DuplicateAnswer(_) | DeskError::AnswerTooLong(_) => {
+            Error::Answers(text(&error))
+        }
+        DeskError::Gate(_) => Error::Gate(text(&error)),
+        DeskError::Write(_) => Error::Write(text(&error)),
+        DeskError::NoEntry(i) => Error::NoEntry(i),
+        DeskError::Ledger(_) | DeskError::StoredEntry(_) | DeskError::Canary(_) | DeskError::Book(_) => Error::Gate(text(&error)),
+    }
+}
+
+fn code(verdict: &Verdict) -> proto::VerdictCode {
+    use proto::VerdictCode as C;
+    match verdict {
+        Verdict::VerifiedByChecker => C::VerifiedByChecker,
+        Verdict::VerifiedByConsensus { .. } => C::VerifiedByConsensus,
+        Verdict::Refuted(_) => C::Refuted,
+        Verdict::NoQuorum { .. } => C::NoQuorum,
+        Verdict::Correlated { .. } => C::Correlated,
+        Verdict::PanelNotDiverse => C::PanelNotDiverse,
+        Verdict::NeedsHuman => C::NeedsHuman,
+    }
+}
+
+/// A value's `Debug` form, for texts.
+struct DebugText<'a, T: core::fmt::Debug>(&'a T);
+
+impl<T: core::fmt::Debug> core::fmt::Display for DebugText<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// The first word of a value's `Debug` form (its variant's name), for event fields.
+struct Word<'a, T: core::fmt::Debug>(&'a T);
+
+impl<T: core::fmt::Debug> core::fmt::Display for Word<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut t: heapless::String<64> = heapless::String::new();
+        let _ = write!(t, "{:?}", self.0);
+        f.write_str(t.split([' ', '(', '{']).next().unwrap_or(""))
+    }
+}
