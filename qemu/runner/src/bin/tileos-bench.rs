@@ -34,7 +34,11 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot` run only those parts (e.g. to repeat one); the
+//! 6. inference: boots scenario `inference` and compares the inference domain's guest
+//!    instructions per generated token and per adapter swap with the host core's time for
+//!    the same prompts and bundles (`tileos-bench/inference.rs`).
+//!
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `inference` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -47,6 +51,9 @@ use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::host::wait_for;
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run, run_watch};
+
+#[path = "tileos-bench/inference.rs"]
+mod inference;
 
 /// seL4 reference figures measured by the same method (issue 5): guest instructions.
 const SEL4: [(&str, &str); 7] = [
@@ -667,8 +674,8 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot; none = all, and bench.json is written)");
+    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "inference"].contains(&part.as_str())) {
+        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, inference; none = all, and bench.json is written)");
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
@@ -690,9 +697,10 @@ fn main() -> ExitCode {
         let store = if wanted("store") { Some(store_figures(images)?) } else { None };
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
         let slot = if wanted("slot") { Some(slot_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp, slot))
+        let inference = if wanted("inference") { Some(inference::inference_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot, inference))
     })();
-    let (kernel, nvme, store, tcp, slot) = match measured {
+    let (kernel, nvme, store, tcp, slot, inference) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -716,7 +724,11 @@ fn main() -> ExitCode {
         println!();
         print_slot(slot);
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot)) = (kernel, nvme, store, tcp, slot) else {
+    if let Some(inference) = &inference {
+        println!();
+        inference.print();
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(inference)) = (kernel, nvme, store, tcp, slot, inference) else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };
@@ -727,6 +739,7 @@ fn main() -> ExitCode {
     json.extend(nvme.iter().chain(&store).map(|(name, figure)| figure.json(name, "")));
     json.push(tcp_json(&tcp));
     json.extend(slot.json());
+    json.extend(inference.json());
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());
