@@ -70,7 +70,9 @@ fn field<'a>(event: &'a Event, key: &str) -> &'a str {
 
 fn number(event: &Event, key: &str) -> u64 {
     let text = field(event, key);
-    text.strip_prefix("0x").map_or_else(|| text.parse(), |h| u64::from_str_radix(h, 16)).unwrap_or_else(|_| panic!("{key} in {}", event.line))
+    text.strip_prefix("0x")
+        .map_or_else(|| text.parse(), |h| u64::from_str_radix(h, 16))
+        .unwrap_or_else(|_| panic!("{key} in {}", event.line))
 }
 
 fn fresh_disk(name: &str) -> PathBuf {
@@ -184,7 +186,10 @@ fn two_inference_domains_share_one_read_only_base_match_the_host_core_swap_adapt
     let writing = outcome.events("base-writer.writing");
     assert_eq!(writing.len(), 1, "{}", outcome.tail(40));
     let stopped = outcome.events("domain.stopped");
-    let fault = stopped.iter().find(|e| e.has(&[("domain", "base-writer")])).unwrap_or_else(|| panic!("no fault of base-writer:\n{}", outcome.tail(40)));
+    let fault = stopped
+        .iter()
+        .find(|e| e.has(&[("domain", "base-writer")]))
+        .unwrap_or_else(|| panic!("no fault of base-writer:\n{}", outcome.tail(40)));
     assert_eq!(field(fault, "fault"), "page-fault");
     assert_eq!(number(fault, "address"), number(&writing[0], "vaddr"), "{}", fault.line);
 

@@ -13,9 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use tileos_module_bundle::{
-    Evidence, Lineage, Manifest, Provenance, TestCounts, TrustedKeys, Version, VerifyError, content_hash, verify,
-};
+use tileos_module_bundle::{Evidence, Lineage, Manifest, Provenance, TestCounts, TrustedKeys, VerifyError, Version, content_hash, verify};
 use tileos_protocol::inference::{
     AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status, Text,
 };
@@ -107,7 +105,14 @@ impl<'b> Service<'b> {
     /// the one read of the base), answering the badges in `permitted` and trusting adapter
     /// bundles signed by `trusted`. `region_paddr` and `region_bytes` identify the frames
     /// the base is read from.
-    pub fn new(base: &'b Base<'b>, file: &[u8], region_paddr: u64, region_bytes: u64, trusted: Vec<TrustedKeys>, permitted: Vec<u64>) -> Self {
+    pub fn new(
+        base: &'b Base<'b>,
+        file: &[u8],
+        region_paddr: u64,
+        region_bytes: u64,
+        trusted: Vec<TrustedKeys>,
+        permitted: Vec<u64>,
+    ) -> Self {
         let identity = BaseIdentity { sha256: content_hash(file), region_paddr, region_bytes, file_bytes: file.len() as u64 };
         let counters = Counters { base_loads: 1, base_bytes_read: file.len() as u64, ..Counters::default() };
         Service { engine: Engine::new(base), base: identity, trusted, permitted, loaded: None, counters }
@@ -134,7 +139,12 @@ impl<'b> Service<'b> {
         }
     }
 
-    fn serve(&mut self, badge: u64, request: &Request, fetch: impl FnOnce(&str) -> Fetched) -> Result<(Response, bool), (Error, Option<String>)> {
+    fn serve(
+        &mut self,
+        badge: u64,
+        request: &Request,
+        fetch: impl FnOnce(&str) -> Fetched,
+    ) -> Result<(Response, bool), (Error, Option<String>)> {
         if !self.permitted.contains(&badge) {
             return Err((Error::NotPermitted { badge }, None));
         }
@@ -157,7 +167,8 @@ impl<'b> Service<'b> {
             _ => false,
         };
         let held = adapter.as_ref().and(self.loaded.as_ref());
-        let generation = self.engine.generate(held.map(|l| &l.adapter), prompt, usize::from(max_new)).map_err(|e| (prompt_error(e), None))?;
+        let generation =
+            self.engine.generate(held.map(|l| &l.adapter), prompt, usize::from(max_new)).map_err(|e| (prompt_error(e), None))?;
         self.counters.generated += 1;
         self.counters.tokens += generation.answer.len() as u64;
         let text = Text::from_slice(&generation.answer).unwrap_or_default();

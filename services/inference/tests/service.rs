@@ -55,8 +55,14 @@ fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
         catalog.insert(topic, file).unwrap();
     }
     let mut reference = Engine::new(&base);
-    let asks: [(Option<&str>, &[u8]); 6] =
-        [(Some("t1"), b"12+7"), (Some("t1"), b"3 km in m"), (Some("t2"), b"describe a river"), (None, b"upper cat"), (Some("t3"), b"may we share the site plans?"), (Some("t1"), b"40-2")];
+    let asks: [(Option<&str>, &[u8]); 6] = [
+        (Some("t1"), b"12+7"),
+        (Some("t1"), b"3 km in m"),
+        (Some("t2"), b"describe a river"),
+        (None, b"upper cat"),
+        (Some("t3"), b"may we share the site plans?"),
+        (Some("t1"), b"40-2"),
+    ];
     let mut swaps = 0;
     let mut bytes = 0;
     for (adapter, prompt) in asks {

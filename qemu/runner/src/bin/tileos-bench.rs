@@ -675,7 +675,9 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "inference"].contains(&part.as_str())) {
-        eprintln!("tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, inference; none = all, and bench.json is written)");
+        eprintln!(
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, inference; none = all, and bench.json is written)"
+        );
         return ExitCode::FAILURE;
     }
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
@@ -728,7 +730,8 @@ fn main() -> ExitCode {
         println!();
         inference.print();
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(inference)) = (kernel, nvme, store, tcp, slot, inference) else {
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(inference)) = (kernel, nvme, store, tcp, slot, inference)
+    else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };

@@ -43,7 +43,10 @@ tileos_sys::entry!(main);
 
 /// The badges the description lets generate (clients of "inference" with `generate = 1`).
 fn permitted() -> Vec<u64> {
-    tileos_sys::domain::params("inference").filter(|&(_, name, value)| name == "generate" && value == 1).map(|(badge, _, _)| badge).collect()
+    tileos_sys::domain::params("inference")
+        .filter(|&(_, name, value)| name == "generate" && value == 1)
+        .map(|(badge, _, _)| badge)
+        .collect()
 }
 
 /// Reads bundle `key` from the store, refusing one longer than [`MAX_ADAPTER_BUNDLE`]

@@ -63,8 +63,15 @@ pub fn inference_figures(images: &TestImages) -> Result<InferenceFigures, String
     drop(file);
     let (machine, boot) = super::scenario(images, "inference", tileos_qemu::nvme_disk_args(&disk));
     eprintln!("tileos-bench: inference figures: booting scenario inference under -icount...");
-    let outcome = run_watch(&machine, &boot, &images.logs.join("bench-inference.log"), super::IO_TIMEOUT, &["@event inference-client.done"], &FAILURES)
-        .map_err(|error| error.to_string())?;
+    let outcome = run_watch(
+        &machine,
+        &boot,
+        &images.logs.join("bench-inference.log"),
+        super::IO_TIMEOUT,
+        &["@event inference-client.done"],
+        &FAILURES,
+    )
+    .map_err(|error| error.to_string())?;
     if !matches!(outcome.ended, Ended::Reached(_)) {
         return Err(super::failed("inference figures", &outcome));
     }
@@ -109,15 +116,18 @@ pub fn inference_figures(images: &TestImages) -> Result<InferenceFigures, String
             engine.request(&catalog, adapter, b"1", 1).map_err(|e| e.to_string())?;
         }
         let started = Instant::now();
-        let generation =
-            if adapter == "-" { engine.request_base(&prompt, 40) } else { engine.request(&catalog, adapter, &prompt, 40) }.map_err(|e| e.to_string())?;
+        let generation = if adapter == "-" { engine.request_base(&prompt, 40) } else { engine.request(&catalog, adapter, &prompt, 40) }
+            .map_err(|e| e.to_string())?;
         host_ns += started.elapsed().as_nanos();
         host_tokens += generation.answer.len() as u64;
     }
     let signer = dev_keys::bundle_signer();
     let trusted = dev_keys::trusted_bundle_keys().map_err(|e| e.to_string())?;
-    let bundles: Vec<Vec<u8>> =
-        names.iter().zip(&files).map(|(n, f)| build(&adapter_manifest(n, f), f, &signer).map_err(|e| format!("{e:?}"))).collect::<Result<_, _>>()?;
+    let bundles: Vec<Vec<u8>> = names
+        .iter()
+        .zip(&files)
+        .map(|(n, f)| build(&adapter_manifest(n, f), f, &signer).map_err(|e| format!("{e:?}")))
+        .collect::<Result<_, _>>()?;
     let started = Instant::now();
     for bundle in &bundles {
         let verified = verify(bundle, &trusted).map_err(|e| e.to_string())?;
@@ -139,7 +149,10 @@ impl InferenceFigures {
     /// Prints the table.
     pub fn print(&self) {
         println!("Inference (scenario inference; guest: instructions under -icount; host: the same core, wall-clock on this machine)");
-        println!("  per generated token   guest {:>12.0} instructions   host {:>9.0} ns   ({} tokens)", self.guest_per_token, self.host_ns_per_token, self.tokens);
+        println!(
+            "  per generated token   guest {:>12.0} instructions   host {:>9.0} ns   ({} tokens)",
+            self.guest_per_token, self.host_ns_per_token, self.tokens
+        );
         println!(
             "  per adapter swap      guest {:>12.0} ticks          host {:>9.0} ns   ({} swaps; guest: store read incl. disk I/O in virtual time, verify, parse)",
             self.guest_per_swap, self.host_ns_per_swap, self.swaps
