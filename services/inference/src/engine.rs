@@ -99,7 +99,7 @@ impl Scratch {
 /// Runs requests on one borrowed base, swapping adapters per request.
 pub struct Engine<'w> {
     base: &'w Base<'w>,
-    current: Option<(String, Adapter<'w>)>,
+    current: Option<(String, Adapter)>,
     stats: SwapStats,
     scratch: Scratch,
 }
@@ -132,12 +132,20 @@ impl<'w> Engine<'w> {
 
     /// Answers `prompt` with the base alone (the loaded adapter, if any, stays loaded).
     pub fn request_base(&mut self, prompt: &[u8], max_new: usize) -> Result<Generation, Error> {
+        self.generate(None, prompt, max_new)
+    }
+
+    /// Answers `prompt` with the base plus `adapter` (or the base alone), an adapter the
+    /// caller holds (a domain keeps the one it swapped in; [`Engine::stats`] does not count
+    /// it). At most `max_new` bytes are generated.
+    pub fn generate(&mut self, adapter: Option<&Adapter>, prompt: &[u8], max_new: usize) -> Result<Generation, Error> {
         check_prompt(prompt)?;
-        Ok(decode(self.base, None, &mut self.scratch, prompt, max_new))
+        Ok(decode(self.base, adapter, &mut self.scratch, prompt, max_new))
     }
 }
 
-fn check_prompt(prompt: &[u8]) -> Result<(), Error> {
+/// Checks a prompt as every request does: 1 to [`MAX_PROMPT`] printable ASCII bytes.
+pub fn check_prompt(prompt: &[u8]) -> Result<(), Error> {
     if prompt.is_empty() {
         return Err(Error::EmptyPrompt);
     }
@@ -151,7 +159,7 @@ fn check_prompt(prompt: &[u8]) -> Result<(), Error> {
 }
 
 /// Greedy decoding of a checked prompt: BOS, prompt, EOS, then the answer.
-fn decode(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, prompt: &[u8], max_new: usize) -> Generation {
+fn decode(base: &Base<'_>, adapter: Option<&Adapter>, s: &mut Scratch, prompt: &[u8], max_new: usize) -> Generation {
     if max_new == 0 {
         return Generation { answer: Vec::new(), ended: false };
     }
@@ -199,7 +207,7 @@ fn rms_norm(x: &[f32], weight: &Matrix<'_>, out: &mut [f32]) {
 }
 
 /// `out = W x + LORA_SCALE * B (A x)` for projection `p` of block `layer`.
-fn project(base: &Base<'_>, adapter: Option<&Adapter<'_>>, layer: usize, p: usize, x: &[f32], out: &mut [f32], scratch: &mut LoraScratch) {
+fn project(base: &Base<'_>, adapter: Option<&Adapter>, layer: usize, p: usize, x: &[f32], out: &mut [f32], scratch: &mut LoraScratch) {
     base.blocks[layer].proj[p].matvec(x, out);
     if let Some(adapter) = adapter {
         let pair = &adapter.layers[layer][p];
@@ -214,7 +222,7 @@ fn project(base: &Base<'_>, adapter: Option<&Adapter<'_>>, layer: usize, p: usiz
 
 /// Runs `token` at position `pos` through the model, filling the cache at `pos` and the
 /// logits of the next token.
-fn step(base: &Base<'_>, adapter: Option<&Adapter<'_>>, s: &mut Scratch, token: u8, pos: usize) {
+fn step(base: &Base<'_>, adapter: Option<&Adapter>, s: &mut Scratch, token: u8, pos: usize) {
     let t = token as usize;
     for d in 0..D_MODEL {
         s.x[d] = base.tok_emb.at(t, d) + base.pos_emb.at(pos, d);

@@ -21,8 +21,9 @@ extern crate alloc;
 pub mod config;
 mod engine;
 mod error;
+pub mod service;
 mod weights;
 
-pub use engine::{Catalog, Engine, Generation, SwapStats};
+pub use engine::{Catalog, Engine, Generation, SwapStats, check_prompt};
 pub use error::Error;
 pub use weights::{Adapter, Base};

@@ -2,7 +2,8 @@
 //!
 //! Parsing checks the container (with the `safetensors` crate), that the set of tensors is
 //! exactly the architecture's, every dtype (F32) and shape, and that every weight is finite;
-//! it copies nothing. The views read little-endian `f32`s straight from the file's bytes.
+//! the base's views copy nothing: they read little-endian `f32`s straight from the file's
+//! bytes. An adapter (6,144 weights) is copied into the domain's memory.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -131,30 +132,58 @@ impl<'w> Base<'w> {
     }
 }
 
-/// The LoRA pair of one projection: the delta is `LORA_SCALE * b (a x)`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LoraPair<'w> {
-    pub(crate) a: Matrix<'w>,
-    pub(crate) b: Matrix<'w>,
+/// A row-major `f32` matrix copied out of an adapter file (an adapter lives in its
+/// domain's memory, the base stays in its file's frames).
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedMatrix {
+    data: Vec<f32>,
+    cols: usize,
 }
 
-/// One topic's LoRA adapter, borrowed from its safetensors file.
+impl OwnedMatrix {
+    fn copy_of(m: &Matrix<'_>) -> Self {
+        let data = m.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        OwnedMatrix { data, cols: m.cols }
+    }
+
+    /// `out = self · x` for a [rows, cols] matrix, summed in the order of [`Matrix::matvec`].
+    pub(crate) fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        for (row, o) in out.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for (w, xi) in self.data[row * self.cols..(row + 1) * self.cols].iter().zip(x) {
+                sum += w * xi;
+            }
+            *o = sum;
+        }
+    }
+}
+
+/// The LoRA pair of one projection: the delta is `LORA_SCALE * b (a x)`.
 #[derive(Clone, Debug)]
-pub struct Adapter<'w> {
+pub(crate) struct LoraPair {
+    pub(crate) a: OwnedMatrix,
+    pub(crate) b: OwnedMatrix,
+}
+
+/// One topic's LoRA adapter, checked and copied out of its safetensors file (6,144 `f32`s,
+/// so that a domain can keep it after the file's bytes are gone).
+#[derive(Clone, Debug)]
+pub struct Adapter {
     /// Per layer, per projection (as [`config::PROJECTIONS`]).
-    pub(crate) layers: Vec<[LoraPair<'w>; 4]>,
+    pub(crate) layers: Vec<[LoraPair; 4]>,
     bytes: usize,
 }
 
-impl<'w> Adapter<'w> {
-    /// Checks `bytes` as an adapter's safetensors file ([`config::adapter_names`]) and borrows
-    /// it. This reads every byte of the file (header, bounds, finiteness of every weight).
-    pub fn parse(bytes: &'w [u8]) -> Result<Self, Error> {
+impl Adapter {
+    /// Checks `bytes` as an adapter's safetensors file ([`config::adapter_names`]) and copies
+    /// its weights. This reads every byte of the file (header, bounds, finiteness of every
+    /// weight).
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let mut c = Checked::parse("adapter", bytes, &config::adapter_names())?;
         let mut i = 0;
         let mut layers = Vec::with_capacity(N_LAYERS);
         for _ in 0..N_LAYERS {
-            let mut pair = || LoraPair { a: c.take(&mut i), b: c.take(&mut i) };
+            let mut pair = || LoraPair { a: OwnedMatrix::copy_of(&c.take(&mut i)), b: OwnedMatrix::copy_of(&c.take(&mut i)) };
             let layer = [pair(), pair(), pair(), pair()];
             layers.push(layer);
         }

@@ -240,6 +240,24 @@ impl Mmio {
         unsafe { core::slice::from_raw_parts_mut(address as *mut T, count) }
     }
 
+    /// A read-only typed view of the whole region, for memory nobody writes while the view
+    /// lives: e.g. the inference base, written once by its loader before any reader starts
+    /// reading and mapped read-only into the readers. Works on read-only mappings (it never
+    /// writes).
+    ///
+    /// # Panics
+    /// If the region's address is not aligned for `T`.
+    pub fn as_slice<T: Plain>(&self) -> &[T] {
+        let count = self.len / size_of::<T>();
+        let address = self.at(0, count * size_of::<T>(), align_of::<T>());
+        // SAFETY: `count` whole `T`s from `address` lie inside the region (checked by `at`),
+        // mapped at least readable for the domain's lifetime (`Mmio::new`); the address is
+        // aligned for `T` and every bit pattern is a `T` (`Plain`). The slice borrows this
+        // handle, the only one to these bytes, so no access through it overlaps a write from
+        // this domain; the caller's promise is that no other party writes meanwhile.
+        unsafe { core::slice::from_raw_parts(address as *const T, count) }
+    }
+
     /// Cuts the region at byte `mid`: `[0, mid)` and `[mid, len)`, each owned by its handle.
     ///
     /// # Panics

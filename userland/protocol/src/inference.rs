@@ -46,6 +46,8 @@ pub type Text = heapless::Vec<u8, MAX_NEW_TOKENS>;
 pub type Digest = [u8; 32];
 
 /// A request to an inference domain.
+// A request travels as one encoded message; its size in memory does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 // Requests are decoded from one message and handled at once, never kept in collections.
 #[allow(clippy::large_enum_variant)]
@@ -135,7 +137,7 @@ pub enum BundleFault {
     TooLarge,
     /// Shorter than its headers say.
     Truncated,
-    /// Not a bundle (magic).
+    /// Not a bundle (its magic number is wrong).
     BadMagic,
     /// A signature field has the wrong length.
     BadSignatureLength,
@@ -162,6 +164,8 @@ pub enum BundleFault {
     /// The payload is not a valid adapter file (malformed safetensors, missing, misshaped,
     /// mistyped or non-finite tensor); the domain's log names the tensor.
     BadAdapterFile,
+    /// A bundle format version the domain does not read.
+    UnsupportedVersion,
 }
 
 /// Why an inference domain refused a request.
@@ -217,6 +221,21 @@ pub enum Response {
     Status(Status),
     /// Refused, nothing generated; the domain keeps serving.
     Refused(Error),
+}
+
+/// The layout of the shared base region (docs/inference.md "On the tile"): the loader
+/// domain, which maps it read-write, writes the base's safetensors file at [`FILE_OFFSET`],
+/// then its length, then [`READY`] last; every inference domain maps it read-only and waits
+/// for [`READY`] before it reads the file.
+pub mod base_region {
+    /// Offset of the ready word (little-endian `u64`).
+    pub const READY_OFFSET: usize = 0;
+    /// Offset of the file's length in bytes (little-endian `u64`).
+    pub const LENGTH_OFFSET: usize = 8;
+    /// Offset of the file (a page in, so the weights are page-aligned).
+    pub const FILE_OFFSET: usize = 4096;
+    /// The ready word's value once the file and its length are written (`"tilebase"`).
+    pub const READY: u64 = u64::from_le_bytes(*b"tilebase");
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify` run only those parts (e.g. to repeat one); the
+//! 7. inference: boots scenario `inference` and compares the inference domain's guest
+//!    instructions per generated token and per adapter swap with the host core's time for
+//!    the same prompts and bundles (`tileos-bench/inference.rs`).
+//!
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -53,6 +57,9 @@ use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::host::wait_for;
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run, run_watch};
+
+#[path = "tileos-bench/inference.rs"]
+mod inference;
 
 /// seL4 reference figures measured by the same method (issue 5): guest instructions.
 const SEL4: [(&str, &str); 7] = [
@@ -785,9 +792,11 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) = parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify"].contains(&part.as_str())) {
+    if let Some(unknown) =
+        parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify", "inference"].contains(&part.as_str()))
+    {
         eprintln!(
-            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify; none = all, and bench.json is written)"
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify, inference; none = all, and bench.json is written)"
         );
         return ExitCode::FAILURE;
     }
@@ -811,9 +820,10 @@ fn main() -> ExitCode {
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
         let slot = if wanted("slot") { Some(slot_figures(images)?) } else { None };
         let verify = if wanted("verify") { Some(verify_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp, slot, verify))
+        let inference = if wanted("inference") { Some(inference::inference_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot, verify, inference))
     })();
-    let (kernel, nvme, store, tcp, slot, verify) = match measured {
+    let (kernel, nvme, store, tcp, slot, verify, inference) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -841,7 +851,13 @@ fn main() -> ExitCode {
         println!();
         print_verify(verify);
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify)) = (kernel, nvme, store, tcp, slot, verify) else {
+    if let Some(inference) = &inference {
+        println!();
+        inference.print();
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify), Some(inference)) =
+        (kernel, nvme, store, tcp, slot, verify, inference)
+    else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
     };
@@ -853,6 +869,7 @@ fn main() -> ExitCode {
     json.push(tcp_json(&tcp));
     json.extend(slot.json());
     json.extend(verify.json());
+    json.extend(inference.json());
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());

@@ -1,0 +1,241 @@
+//! The inference domain's logic (`userland/services/inference` is the glue): the inference
+//! protocol (`tileos_protocol::inference`) served over one borrowed base, with adapters
+//! fetched as signed bundles and hot-swapped per request.
+//!
+//! Every request is checked before anything changes, in this order: the caller's badge,
+//! `max_new`, the prompt, then the adapter (fetched and verified only when it is not the one
+//! loaded). A refused request leaves the loaded adapter and the base as they were. The base
+//! is checked and hashed once, when the [`Service`] is made ([`Counters::base_loads`] stays
+//! 1); a swap reads only the adapter's bundle, whose length is what
+//! [`Counters::adapter_bytes_read`] adds up.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use tileos_module_bundle::{Evidence, Lineage, Manifest, Provenance, TestCounts, TrustedKeys, VerifyError, Version, content_hash, verify};
+use tileos_protocol::inference::{
+    AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status, Text,
+};
+
+use crate::config::MAX_PROMPT;
+use crate::{Adapter, Base, Engine};
+
+// The protocol states the model's limits; they must be the core's.
+const _: () = assert!(tileos_protocol::inference::MODEL_MAX_PROMPT == MAX_PROMPT);
+const _: () = assert!(MAX_NEW_TOKENS <= crate::config::CONTEXT);
+
+/// Largest adapter bundle fetched (an adapter file is 25,712 bytes; its bundle adds the
+/// manifest and two signatures, about 3.5 KiB). A larger value in the store is refused
+/// without being read.
+pub const MAX_ADAPTER_BUNDLE: u64 = 64 * 1024;
+
+/// The store key of adapter `name`'s bundle.
+pub fn adapter_key(name: &str) -> String {
+    let mut key = String::new();
+    let _ = write!(key, "adapter/{name}");
+    key
+}
+
+/// The manifest of adapter `name`'s bundle over its safetensors file `payload`: module
+/// `adapter/NAME`, lineage `NAME`, provenance the shipped recipe (`weights/manifest.json`).
+/// What the image build signs (with the dev key: DEV ONLY) and the domain checks.
+pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
+    Manifest {
+        name: adapter_key(name),
+        version: Version { major: 1, minor: 0, patch: 0 },
+        lineage: Lineage { id: name.into(), parent: None, generation: 0 },
+        provenance: Provenance {
+            model_id: "tileos-trainer recipe seed 17 (candle-core 0.9.1, weights/manifest.json)".into(),
+            prompt_hash: [0; 32],
+            toolchain: "tileos-trainer".into(),
+        },
+        content_hash: content_hash(payload),
+        payload_size: payload.len() as u32,
+        capabilities: Vec::new(),
+        evidence: Evidence { proofs: Vec::new(), fuzz: Vec::new(), tests: TestCounts { passed: 0, failed: 0, ignored: 0 } },
+    }
+}
+
+/// What fetching a bundle from the store gave.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The bundle's bytes.
+    Bundle(Vec<u8>),
+    /// No value under the key.
+    NotFound,
+    /// The value is longer than [`MAX_ADAPTER_BUNDLE`] (its length); it was not read.
+    TooLarge(u64),
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// The adapter swapped in last.
+struct Loaded {
+    name: AdapterName,
+    adapter: Adapter,
+    sha256: Digest,
+}
+
+/// An inference server over one base.
+pub struct Service<'b> {
+    engine: Engine<'b>,
+    base: BaseIdentity,
+    trusted: Vec<TrustedKeys>,
+    permitted: Vec<u64>,
+    loaded: Option<Loaded>,
+    counters: Counters,
+}
+
+/// What a request did, beside its answer (for the domain's log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered; whether it swapped the adapter.
+    Served {
+        /// It swapped.
+        swapped: bool,
+    },
+    /// Refused; for an adapter whose file failed its checks, the core's description (which
+    /// names the tensor).
+    Refused(Option<String>),
+}
+
+impl<'b> Service<'b> {
+    /// A server over `base` (checked by [`Base::parse`] from `file`, which is hashed here:
+    /// the one read of the base), answering the badges in `permitted` and trusting adapter
+    /// bundles signed by `trusted`. `region_paddr` and `region_bytes` identify the frames
+    /// the base is read from.
+    pub fn new(
+        base: &'b Base<'b>,
+        file: &[u8],
+        region_paddr: u64,
+        region_bytes: u64,
+        trusted: Vec<TrustedKeys>,
+        permitted: Vec<u64>,
+    ) -> Self {
+        let identity = BaseIdentity { sha256: content_hash(file), region_paddr, region_bytes, file_bytes: file.len() as u64 };
+        let counters = Counters { base_loads: 1, base_bytes_read: file.len() as u64, ..Counters::default() };
+        Service { engine: Engine::new(base), base: identity, trusted, permitted, loaded: None, counters }
+    }
+
+    /// The base's identity (hash and frames).
+    pub fn base(&self) -> BaseIdentity {
+        self.base
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Answers `request` from `badge`; `fetch` reads a key's bundle from the store.
+    pub fn handle(&mut self, badge: u64, request: &Request, fetch: impl FnOnce(&str) -> Fetched) -> (Response, Outcome) {
+        match self.serve(badge, request, fetch) {
+            Ok((response, swapped)) => (response, Outcome::Served { swapped }),
+            Err((error, detail)) => {
+                self.counters.refused += 1;
+                (Response::Refused(error), Outcome::Refused(detail))
+            }
+        }
+    }
+
+    fn serve(
+        &mut self,
+        badge: u64,
+        request: &Request,
+        fetch: impl FnOnce(&str) -> Fetched,
+    ) -> Result<(Response, bool), (Error, Option<String>)> {
+        if !self.permitted.contains(&badge) {
+            return Err((Error::NotPermitted { badge }, None));
+        }
+        let (adapter, prompt, max_new) = match request {
+            Request::Status => {
+                let loaded = self.loaded.as_ref().map(|l| l.name.clone());
+                return Ok((Response::Status(Status { base: self.base, loaded, counters: self.counters }), false));
+            }
+            Request::Generate { adapter, prompt, max_new } => (adapter, prompt, *max_new),
+        };
+        if max_new == 0 || usize::from(max_new) > MAX_NEW_TOKENS {
+            return Err((Error::MaxNew { requested: max_new, max: MAX_NEW_TOKENS as u16 }, None));
+        }
+        crate::check_prompt(prompt).map_err(|e| (prompt_error(e), None))?;
+        let swapped = match adapter {
+            Some(name) if self.loaded.as_ref().map(|l| &l.name) != Some(name) => {
+                self.swap(name, fetch)?;
+                true
+            }
+            _ => false,
+        };
+        let held = adapter.as_ref().and(self.loaded.as_ref());
+        let generation =
+            self.engine.generate(held.map(|l| &l.adapter), prompt, usize::from(max_new)).map_err(|e| (prompt_error(e), None))?;
+        self.counters.generated += 1;
+        self.counters.tokens += generation.answer.len() as u64;
+        let text = Text::from_slice(&generation.answer).unwrap_or_default();
+        Ok((
+            Response::Generated(Generated {
+                text,
+                ended: generation.ended,
+                adapter: held.map(|l| l.name.clone()),
+                adapter_sha256: held.map(|l| l.sha256),
+                base_sha256: self.base.sha256,
+                swapped,
+                counters: self.counters,
+            }),
+            swapped,
+        ))
+    }
+
+    /// Fetches, verifies and parses adapter `name`; only a fully checked adapter replaces the
+    /// loaded one.
+    fn swap(&mut self, name: &AdapterName, fetch: impl FnOnce(&str) -> Fetched) -> Result<(), (Error, Option<String>)> {
+        let key = adapter_key(name);
+        let rejected = |fault| Error::AdapterRejected { adapter: name.clone(), fault };
+        let bundle = match fetch(&key) {
+            Fetched::Bundle(bytes) => bytes,
+            Fetched::NotFound => return Err((Error::UnknownAdapter(name.clone()), None)),
+            Fetched::TooLarge(_) => return Err((rejected(BundleFault::TooLarge), None)),
+            Fetched::Unavailable => return Err((Error::StoreUnavailable, None)),
+        };
+        self.counters.adapter_bytes_read += bundle.len() as u64;
+        let verified = verify(&bundle, &self.trusted).map_err(|e| (rejected(bundle_fault(e)), None))?;
+        if verified.manifest.name != key {
+            return Err((rejected(BundleFault::WrongModule), Some(verified.manifest.name)));
+        }
+        let adapter = Adapter::parse(verified.payload).map_err(|e| (rejected(BundleFault::BadAdapterFile), Some(alloc::format!("{e}"))))?;
+        self.loaded = Some(Loaded { name: name.clone(), adapter, sha256: content_hash(verified.payload) });
+        self.counters.swaps += 1;
+        Ok(())
+    }
+}
+
+/// The protocol's error for a prompt the core refused.
+fn prompt_error(error: crate::Error) -> Error {
+    match error {
+        crate::Error::EmptyPrompt => Error::EmptyPrompt,
+        crate::Error::PromptTooLong { len, max } => Error::PromptTooLong { len: len as u32, max: max as u32 },
+        crate::Error::PromptByte { index, byte } => Error::PromptByte { index: index as u32, byte },
+        // `Engine::generate` refuses nothing but prompts.
+        other => unreachable!("the engine refused a checked prompt: {other}"),
+    }
+}
+
+/// The protocol's name for a bundle verification fault.
+fn bundle_fault(error: VerifyError) -> BundleFault {
+    match error {
+        VerifyError::TooLarge | VerifyError::ManifestTooLarge(_) | VerifyError::PayloadTooLarge(_) => BundleFault::TooLarge,
+        VerifyError::Truncated { .. } => BundleFault::Truncated,
+        VerifyError::BadMagic => BundleFault::BadMagic,
+        VerifyError::UnsupportedVersion(_) => BundleFault::UnsupportedVersion,
+        VerifyError::BadSignatureLength => BundleFault::BadSignatureLength,
+        VerifyError::EmptyManifest => BundleFault::EmptyManifest,
+        VerifyError::TrailingBytes { .. } => BundleFault::TrailingBytes,
+        VerifyError::UnknownSigner => BundleFault::UnknownSigner,
+        VerifyError::BadEd25519Signature => BundleFault::BadEd25519Signature,
+        VerifyError::BadMlDsaSignature => BundleFault::BadMlDsaSignature,
+        VerifyError::MalformedManifest => BundleFault::MalformedManifest,
+        VerifyError::NonCanonicalManifest => BundleFault::NonCanonicalManifest,
+        VerifyError::PayloadSizeMismatch => BundleFault::PayloadSizeMismatch,
+        VerifyError::ContentHashMismatch => BundleFault::ContentHashMismatch,
+    }
+}

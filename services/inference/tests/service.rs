@@ -1,0 +1,157 @@
+//! The inference service over the shipped weights: adapters as signed bundles, swapped per
+//! request without the base being read again, and every hostile request refused precisely
+//! while the service keeps serving.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tileos_inference::service::{Fetched, MAX_ADAPTER_BUNDLE, Service, adapter_key, adapter_manifest};
+use tileos_inference::{Base, Catalog, Engine};
+use tileos_module_bundle::{build, content_hash, dev_keys};
+use tileos_protocol::inference::{AdapterName, BundleFault, Error, Prompt, Request, Response};
+
+const PERMITTED: u64 = 7;
+
+fn weights(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../weights").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn signed(name: &str, payload: &[u8]) -> Vec<u8> {
+    build(&adapter_manifest(name, payload), payload, &dev_keys::bundle_signer()).expect("bundle")
+}
+
+/// The store: genuine bundles of t1, t2, t3.
+fn store() -> HashMap<String, Vec<u8>> {
+    ["t1", "t2", "t3"].iter().map(|t| (adapter_key(t), signed(t, &weights(&format!("{t}.safetensors"))))).collect()
+}
+
+fn fetch(store: &HashMap<String, Vec<u8>>) -> impl FnOnce(&str) -> Fetched + '_ {
+    |key| match store.get(key) {
+        Some(value) if value.len() as u64 > MAX_ADAPTER_BUNDLE => Fetched::TooLarge(value.len() as u64),
+        Some(value) => Fetched::Bundle(value.clone()),
+        None => Fetched::NotFound,
+    }
+}
+
+fn generate(adapter: Option<&str>, prompt: &[u8], max_new: u16) -> Request {
+    Request::Generate { adapter: adapter.map(|a| AdapterName::try_from(a).unwrap()), prompt: Prompt::from_slice(prompt).unwrap(), max_new }
+}
+
+fn service<'b>(base: &'b Base<'b>, file: &[u8]) -> Service<'b> {
+    Service::new(base, file, 0x1000, 0x48000, dev_keys::trusted_bundle_keys().unwrap(), vec![PERMITTED])
+}
+
+#[test]
+fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
+    let file = weights("base.safetensors");
+    let base = Base::parse(&file).unwrap();
+    let store = store();
+    let mut service = service(&base, &file);
+    // The reference: the core's own engine over a catalog of the plain files.
+    let files: Vec<(String, Vec<u8>)> = ["t1", "t2", "t3"].iter().map(|t| (t.to_string(), weights(&format!("{t}.safetensors")))).collect();
+    let mut catalog = Catalog::new();
+    for (topic, file) in &files {
+        catalog.insert(topic, file).unwrap();
+    }
+    let mut reference = Engine::new(&base);
+    let asks: [(Option<&str>, &[u8]); 6] = [
+        (Some("t1"), b"12+7"),
+        (Some("t1"), b"3 km in m"),
+        (Some("t2"), b"describe a river"),
+        (None, b"upper cat"),
+        (Some("t3"), b"may we share the site plans?"),
+        (Some("t1"), b"40-2"),
+    ];
+    let mut swaps = 0;
+    let mut bytes = 0;
+    for (adapter, prompt) in asks {
+        let (response, _) = service.handle(PERMITTED, &generate(adapter, prompt, 40), fetch(&store));
+        let Response::Generated(g) = response else { panic!("{adapter:?} {prompt:?}: {response:?}") };
+        let expected = match adapter {
+            Some(topic) => reference.request(&catalog, topic, prompt, 40).unwrap(),
+            None => reference.request_base(prompt, 40).unwrap(),
+        };
+        assert_eq!(g.text.as_slice(), expected.answer.as_slice(), "{adapter:?} {prompt:?}");
+        assert_eq!(g.ended, expected.ended);
+        assert_eq!(g.base_sha256, content_hash(&file));
+        assert_eq!(g.adapter.as_deref(), adapter);
+        if let Some(topic) = adapter {
+            assert_eq!(g.adapter_sha256, Some(content_hash(&weights(&format!("{topic}.safetensors")))));
+        }
+        if g.swapped {
+            swaps += 1;
+            bytes += store[&adapter_key(adapter.unwrap())].len() as u64;
+        }
+        // The base was read once, when the service was made; never again.
+        assert_eq!((g.counters.base_loads, g.counters.base_bytes_read), (1, file.len() as u64));
+        assert_eq!((g.counters.swaps, g.counters.adapter_bytes_read), (swaps, bytes));
+    }
+    // t1, t1 (no swap), t2, base (keeps t2), t3, t1.
+    assert_eq!(swaps, 4);
+}
+
+#[test]
+fn hostile_requests_get_precise_errors_and_the_service_keeps_serving() {
+    let file = weights("base.safetensors");
+    let base = Base::parse(&file).unwrap();
+    let mut store = store();
+    let t1 = weights("t1.safetensors");
+    // Forged: signed by a key the tile does not trust.
+    store.insert(adapter_key("forged"), build(&adapter_manifest("forged", &t1), &t1, &dev_keys::untrusted_signer()).unwrap());
+    // Tampered: a genuine bundle with one payload byte changed.
+    let mut tampered = signed("tampered", &t1);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    store.insert(adapter_key("tampered"), tampered);
+    // Replayed under another name: t2's genuine bundle stored as "t9".
+    store.insert(adapter_key("t9"), store[&adapter_key("t2")].clone());
+    // Signed, but not an adapter.
+    store.insert(adapter_key("garbage"), signed("garbage", &[0x55; 1000]));
+    // Not a bundle at all, and one too large to fetch.
+    store.insert(adapter_key("junk"), b"not a bundle".to_vec());
+    store.insert(adapter_key("huge"), vec![0; MAX_ADAPTER_BUNDLE as usize + 1]);
+    let mut service = service(&base, &file);
+    let ok = |service: &mut Service<'_>, store: &HashMap<String, Vec<u8>>| {
+        let (response, _) = service.handle(PERMITTED, &generate(Some("t1"), b"12+7", 8), fetch(store));
+        assert!(matches!(response, Response::Generated(_)), "{response:?}");
+    };
+    ok(&mut service, &store);
+    let name = |n: &str| AdapterName::try_from(n).unwrap();
+    let rejected = |n: &str, fault| Error::AdapterRejected { adapter: name(n), fault };
+    let cases: Vec<(u64, Request, Error)> = vec![
+        (99, generate(Some("t1"), b"1+1", 8), Error::NotPermitted { badge: 99 }),
+        (99, Request::Status, Error::NotPermitted { badge: 99 }),
+        (PERMITTED, generate(Some("t1"), &[b'1'; 62], 8), Error::PromptTooLong { len: 62, max: 61 }),
+        (PERMITTED, generate(Some("t1"), &[b'1'; 256], 8), Error::PromptTooLong { len: 256, max: 61 }),
+        (PERMITTED, generate(Some("t1"), b"", 8), Error::EmptyPrompt),
+        (PERMITTED, generate(Some("t1"), b"1+\x001", 8), Error::PromptByte { index: 2, byte: 0 }),
+        (PERMITTED, generate(Some("t1"), b"1+1", 0), Error::MaxNew { requested: 0, max: 61 }),
+        (PERMITTED, generate(Some("t1"), b"1+1", 62), Error::MaxNew { requested: 62, max: 61 }),
+        (PERMITTED, generate(Some("t1"), b"1+1", u16::MAX), Error::MaxNew { requested: u16::MAX, max: 61 }),
+        (PERMITTED, generate(Some("nope"), b"1+1", 8), Error::UnknownAdapter(name("nope"))),
+        (PERMITTED, generate(Some("forged"), b"1+1", 8), rejected("forged", BundleFault::UnknownSigner)),
+        (PERMITTED, generate(Some("tampered"), b"1+1", 8), rejected("tampered", BundleFault::ContentHashMismatch)),
+        (PERMITTED, generate(Some("t9"), b"1+1", 8), rejected("t9", BundleFault::WrongModule)),
+        (PERMITTED, generate(Some("garbage"), b"1+1", 8), rejected("garbage", BundleFault::BadAdapterFile)),
+        (PERMITTED, generate(Some("junk"), b"1+1", 8), rejected("junk", BundleFault::BadMagic)),
+        (PERMITTED, generate(Some("huge"), b"1+1", 8), rejected("huge", BundleFault::TooLarge)),
+    ];
+    for (badge, request, expected) in cases {
+        let before = service.counters();
+        let (response, _) = service.handle(badge, &request, fetch(&store));
+        assert_eq!(response, Response::Refused(expected), "{request:?}");
+        // Nothing changed but the refusal count (and the bytes of a bundle read and refused).
+        let after = service.counters();
+        assert_eq!((after.refused, after.swaps, after.generated), (before.refused + 1, before.swaps, before.generated));
+        // The loaded adapter is still t1: the next t1 request swaps nothing.
+        let (response, _) = service.handle(PERMITTED, &generate(Some("t1"), b"12+7", 8), fetch(&store));
+        let Response::Generated(g) = response else { panic!("{response:?}") };
+        assert!(!g.swapped);
+    }
+    let (response, _) = service.handle(PERMITTED, &generate(Some("t1"), b"1+1", 8), |_| Fetched::Unavailable);
+    assert!(matches!(response, Response::Generated(_)), "a loaded adapter needs no store");
+    let (response, _) = service.handle(PERMITTED, &generate(Some("t2"), b"1+1", 8), |_| Fetched::Unavailable);
+    assert_eq!(response, Response::Refused(Error::StoreUnavailable));
+    ok(&mut service, &store);
+}

@@ -1,0 +1,38 @@
+//! Links this package's bare-metal binaries (docs/build.md) and signs the shipped adapters
+//! (`weights/*.safetensors`) into bundles with the development key (DEV ONLY), the ones the
+//! model loader puts into the store; plus the hostile client's forged and tampered ones.
+use std::path::PathBuf;
+
+use tileos_inference::service::adapter_manifest;
+use tileos_module_bundle::{build, dev_keys};
+
+/// The genuine adapters (name = file stem).
+const ADAPTERS: [&str; 4] = ["t1", "t2", "t3", "t1-backdoor"];
+
+fn main() {
+    tileos_build_support::link_bare_metal_bins(tileos_build_support::USER_LINK_SCRIPT);
+    let weights = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../../weights");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let read = |name: &str| {
+        let path = weights.join(name);
+        println!("cargo::rerun-if-changed={}", path.display());
+        std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    };
+    let write = |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).unwrap_or_else(|error| panic!("{name}: {error}"));
+    let signer = dev_keys::bundle_signer();
+    for adapter in ADAPTERS {
+        let payload = read(&format!("{adapter}.safetensors"));
+        let bundle = build(&adapter_manifest(adapter, &payload), &payload, &signer).expect("sign the adapter");
+        write(&format!("{adapter}.bundle"), &bundle);
+    }
+    // The hostile client's: t1 signed by a key no tile trusts; t1 with a payload byte flipped
+    // after signing; a signed bundle whose payload is not an adapter file.
+    let t1 = read("t1.safetensors");
+    write("forged.bundle", &build(&adapter_manifest("forged", &t1), &t1, &dev_keys::untrusted_signer()).expect("sign"));
+    let mut tampered = build(&adapter_manifest("tampered", &t1), &t1, &signer).expect("sign");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    write("tampered.bundle", &tampered);
+    let garbage = [0x55u8; 1000];
+    write("garbage.bundle", &build(&adapter_manifest("garbage", &garbage), &garbage, &signer).expect("sign"));
+}
