@@ -118,23 +118,27 @@ fn the_serving_module_runs_with_the_incumbents_schedule() {
     }
     assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
     assert_eq!(schedules(&sim).get(&seat), Some(&Serving), "the promoted module serves at once on the incumbent's schedule");
-    // The warm incumbent shadows once it has exported its state: after the promoted module
-    // got the serving schedule, never before.
-    let order: Vec<(u8, SeatSchedule)> = sim
-        .world
-        .borrow()
-        .supervisor
-        .iter()
-        .filter_map(|r| match r {
-            tileos_protocol::supervisor::Request::SeatSchedule { seat, schedule } => Some((*seat, *schedule)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(order, vec![(seat, Serving), (0, Shadow)]);
+    // The warm incumbent shadows once it has exported its state and the promoted module
+    // delivered its first answer, when no client waits (Manager::deferred): after the
+    // promoted module got the serving schedule, never before.
+    let order = |sim: &Sim| -> Vec<(u8, SeatSchedule)> {
+        sim.world
+            .borrow()
+            .supervisor
+            .iter()
+            .filter_map(|r| match r {
+                tileos_protocol::supervisor::Request::SeatSchedule { seat, schedule } => Some((*seat, *schedule)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(order(&sim), vec![(seat, Serving)]);
     sim.pump();
+    assert_eq!(order(&sim), vec![(seat, Serving)], "exported, but the switch is not done yet");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
+    assert_eq!(order(&sim), vec![(seat, Serving), (0, Shadow)]);
     assert_eq!(schedules(&sim).get(&0), Some(&Shadow), "then the warm incumbent shadows");
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();
