@@ -968,6 +968,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
             }
             (State::RolledBack, reason) => {
+                // A switch to it is over (its deferred work need not wait for its answer).
+                if self.switching.is_some_and(|(module, _)| module == t.module) {
+                    self.switching = None;
+                }
                 if reason != Reason::ManualRollback {
                     self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
                 }
