@@ -98,17 +98,15 @@ impl Message {
     }
 }
 
-/// Writes the bytes [`Message::to_bytes`] makes of a message of `label` and `words` into `out`
-/// (without allocating: the glue hands the manager the words it received in place); returns
-/// the length, at most `out.len()` (words past [`MAX_WORDS`] are cut).
-pub fn write_message_bytes(label: u64, words: &[u64], out: &mut [u8]) -> usize {
-    let mut length = 0;
+/// Replaces `out`'s contents with the bytes [`Message::to_bytes`] makes of a message of
+/// `label` and `words` (words past [`MAX_WORDS`] are cut). The glue lends the manager the
+/// words it received in place, and `out` is the manager's kept buffer: once it has held
+/// the longest message, this allocates nothing (nor clears a whole stack buffer first).
+pub fn message_bytes_into(label: u64, words: &[u64], out: &mut Vec<u8>) {
+    out.clear();
     for word in core::iter::once(&label).chain(words.iter().take(MAX_WORDS)) {
-        let Some(slot) = out.get_mut(length..length + 8) else { break };
-        slot.copy_from_slice(&word.to_le_bytes());
-        length += 8;
+        out.extend_from_slice(&word.to_le_bytes());
     }
-    length
 }
 
 /// A caller's reply capability, saved by the glue (the domain: a slot of its CNode). The
@@ -199,21 +197,20 @@ impl LogStore for MemoryLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_WORDS, Message, write_message_bytes};
+    use super::{MAX_WORDS, Message, message_bytes_into};
 
     #[test]
-    fn write_message_bytes_writes_what_to_bytes_returns() {
-        let mut out = [0u8; 8 * (1 + MAX_WORDS)];
+    fn message_bytes_into_makes_what_to_bytes_returns() {
+        let mut out = alloc::vec![0xee; 3];
         for words in [alloc::vec![], alloc::vec![7], (0..MAX_WORDS as u64).map(|w| w * 0x0101_0101).collect()] {
             let message = Message { label: 0x1234_5678_9abc, words };
-            let length = write_message_bytes(message.label, &message.words, &mut out);
-            assert_eq!(&out[..length], message.to_bytes().as_slice());
-            assert_eq!(Message::from_bytes(&out[..length]), Some(message));
+            message_bytes_into(message.label, &message.words, &mut out);
+            assert_eq!(out, message.to_bytes());
+            assert_eq!(Message::from_bytes(&out), Some(message));
         }
-        // A buffer too short gets the whole words that fit.
-        let message = Message { label: 1, words: alloc::vec![2, 3] };
-        let mut short = [0u8; 20];
-        assert_eq!(write_message_bytes(message.label, &message.words, &mut short), 16);
-        assert_eq!(&short[..16], &message.to_bytes()[..16]);
+        // Words past MAX_WORDS are cut.
+        let long: alloc::vec::Vec<u64> = (0..MAX_WORDS as u64 + 3).collect();
+        message_bytes_into(1, &long, &mut out);
+        assert_eq!(out.len(), 8 * (1 + MAX_WORDS));
     }
 }

@@ -1,7 +1,7 @@
 //! The manager: the client queue, dispatch to seats, installs, promotion and rollback,
 //! N-version voting, the slot control protocol and the update log.
 
-use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats, write_message_bytes};
+use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats, message_bytes_into};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
@@ -20,7 +20,7 @@ use tileos_slots::{
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
-/// Bytes of the longest message as compared ([`write_message_bytes`]).
+/// Bytes of the longest message as compared ([`message_bytes_into`]).
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
 
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
@@ -309,6 +309,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     deferred_since: Option<Ticks>,
     /// A module's schedule is to be lowered (to the challengers') when nobody waits.
     lowering_due: bool,
+    /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
+    answer_bytes: Vec<u8>,
 }
 
 /// A refusal in the control protocol.
@@ -414,6 +416,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             unlogged: VecDeque::new(),
             deferred_since: None,
             lowering_due: false,
+            answer_bytes: Vec::with_capacity(ANSWER_BYTES),
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -825,10 +828,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         if let Some(id) = answer {
-            // Compared as bytes, built on the stack (no allocation per answer).
-            let mut bytes = [0u8; ANSWER_BYTES];
-            let length = write_message_bytes(label, words, &mut bytes);
-            self.answered(seat, id, &bytes[..length]);
+            // Compared as bytes, in the kept buffer (no allocation per answer).
+            let mut bytes = core::mem::take(&mut self.answer_bytes);
+            message_bytes_into(label, words, &mut bytes);
+            self.answered(seat, id, &bytes);
+            self.answer_bytes = bytes;
         }
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
