@@ -656,51 +656,9 @@ fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
     assert_eq!(sim.m.log().size(), 3000);
 }
 
-/// The auto-promotion's update-log entry is appended off the clients' path
-/// (`Manager::deferred`): not while the switch is under way or a client waits, but as soon
-/// as neither holds; and whoever asks (any control request) sees it first.
-#[test]
-fn an_automatic_entry_waits_for_no_client_and_comes_before_any_control_answer() {
-    let kinds = |sim: &Sim| -> Vec<EventKind> {
-        (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().kind).collect()
-    };
-    let promoted = |asks: bool| {
-        let mut p = policy();
-        p.auto_promote = true;
-        let mut sim = Sim::new(config(p, 4));
-        sim.install(&bundle(b"fast"));
-        sim.pump();
-        for x in 1..=5 {
-            sim.request(1, x);
-            sim.pump();
-        }
-        assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
-        assert_eq!(kinds(&sim), [EventKind::Install], "the promoted module has not answered yet: not appended");
-        if asks {
-            let Response::Head(head) = sim.control(Access::Read, &Request::LogHead) else { panic!("no head") };
-            assert_eq!(head.tree_size, 2, "the head a client asks for holds the promotion");
-            assert_eq!(kinds(&sim), [EventKind::Install, EventKind::Promote]);
-        }
-        sim
-    };
-    let mut sim = promoted(false);
-    // A request in flight (not pumped): the entry still waits.
-    sim.request(1, 6);
-    assert_eq!(kinds(&sim), [EventKind::Install]);
-    sim.pump();
-    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the promoted module answered, with the imported state");
-    assert_eq!(kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once nobody waits");
-    let mut sim = promoted(true);
-    sim.request(1, 6);
-    sim.pump();
-    assert_eq!(kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once");
-    assert!(sim.not_answered_once().is_empty());
-}
-
-/// Deferred work waits at most `DEFERRED_BOUND`: with clients always waiting, the next
-/// message past the bound does it.
-#[test]
-fn deferred_work_is_done_past_its_bound_whatever_waits() {
+/// A tile whose challenger (seat 1, module 1) the policy has just promoted: the promoted
+/// module has not answered yet, and no client waits.
+fn auto_promoted() -> Sim {
     let mut p = policy();
     p.auto_promote = true;
     let mut sim = Sim::new(config(p, 4));
@@ -710,6 +668,44 @@ fn deferred_work_is_done_past_its_bound_whatever_waits() {
         sim.request(1, x);
         sim.pump();
     }
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    sim
+}
+
+/// The kinds of the update log's entries.
+fn entry_kinds(sim: &Sim) -> Vec<EventKind> {
+    (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().kind).collect()
+}
+
+/// The auto-promotion's update-log entry is appended off the clients' path
+/// (`Manager::deferred`): not while the switch is under way or a client waits, but as soon
+/// as neither holds; and whoever asks (any control request) sees it first.
+#[test]
+fn an_automatic_entry_waits_for_no_client_and_comes_before_any_control_answer() {
+    let mut sim = auto_promoted();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the promoted module has not answered yet: not appended");
+    // A request in flight (not pumped): the entry still waits.
+    sim.request(1, 6);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the promoted module answered, with the imported state");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once nobody waits");
+    // Asked before the promoted module answered: the head already holds the entry.
+    let mut sim = auto_promoted();
+    let Response::Head(head) = sim.control(Access::Read, &Request::LogHead) else { panic!("no head") };
+    assert_eq!(head.tree_size, 2, "the head a client asks for holds the promotion");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// Deferred work waits at most `DEFERRED_BOUND`: with clients always waiting, the next
+/// message past the bound does it.
+#[test]
+fn deferred_work_is_done_past_its_bound_whatever_waits() {
+    let mut sim = auto_promoted();
     assert_eq!(sim.m.log().size(), 1);
     // Client 2 keeps a request in flight (sent, never pumped) while client 1 goes on.
     sim.request(2, 1);
