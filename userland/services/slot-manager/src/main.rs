@@ -181,7 +181,7 @@ fn send(syscall: Syscall, cptr: u64, message: &Message) {
 /// Copies the words of a received message (registers, then the IPC buffer) into `out`, in
 /// place (no heap); returns how many.
 fn words_of(received: &tileos_sys::Message, out: &mut [u64; PAYLOAD_WORDS + 1]) -> usize {
-    let length = (received.info.length() as usize).min(PAYLOAD_WORDS + 1);
+    let length = received.info.length().min(PAYLOAD_WORDS + 1);
     for (index, word) in out.iter_mut().enumerate().take(length) {
         *word = received.words.get(index).copied().unwrap_or_else(|| tileos_sys::buffer_word(index));
     }
