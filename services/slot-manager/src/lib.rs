@@ -5,11 +5,15 @@
 //! The domain is thin glue: it receives on the slot's front endpoint, saves each caller's
 //! reply capability, and hands every event to a [`Manager`]:
 //!
-//! - [`Manager::received`]: a message on the front endpoint, from a seat's module (badge
+//! - [`Manager::received`]: a message on the front endpoint (its label and words, borrowed
+//!   where the glue received them), from a seat's module (badge
 //!   [`tileos_protocol::module::SEAT_BADGE`]` | seat`), a service client or a control client
 //!   ([`Access`]), with the saved reply capability ([`ReplyCap`]) the answer goes to;
 //! - [`Manager::faulted`]: the supervisor's `seat-faults` signal (bit `1 << seat`);
-//! - [`Manager::tick`]: the clock (every event ticks it first).
+//! - [`Manager::tick`]: the clock (every event ticks it first);
+//! - [`Manager::deferred`]: after each message, before waiting for the next: the work kept
+//!   off the clients' path (automatic update-log entries, lowering schedules), done when no
+//!   client waits.
 //!
 //! The manager carries out what `tileos_slots::Slot` decides, through three traits: [`Seats`]
 //! (answer a saved call, ask the root server to stage, start and stop seats, write a log
@@ -30,7 +34,7 @@ extern crate alloc;
 pub mod dev_keys;
 mod manager;
 
-pub use manager::{Config, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError};
+pub use manager::{Config, DEFERRED_BOUND, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError};
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -79,18 +83,6 @@ impl Message {
         bytes
     }
 
-    /// Writes [`Message::to_bytes`] into `out` (without allocating); returns the length, at
-    /// most `out.len()` (a message longer than [`MAX_WORDS`] words is cut there).
-    pub fn write_bytes(&self, out: &mut [u8]) -> usize {
-        let mut length = 0;
-        for word in core::iter::once(&self.label).chain(self.words.iter().take(MAX_WORDS)) {
-            let Some(slot) = out.get_mut(length..length + 8) else { break };
-            slot.copy_from_slice(&word.to_le_bytes());
-            length += 8;
-        }
-        length
-    }
-
     /// The message [`Message::to_bytes`] made (`None` for bytes it cannot have made).
     pub fn from_bytes(bytes: &[u8]) -> Option<Message> {
         if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
@@ -103,6 +95,17 @@ impl Message {
         });
         let label = words.next()?;
         Some(Message { label, words: words.collect() })
+    }
+}
+
+/// Replaces `out`'s contents with the bytes [`Message::to_bytes`] makes of a message of
+/// `label` and `words` (words past [`MAX_WORDS`] are cut). The glue lends the manager the
+/// words it received in place, and `out` is the manager's kept buffer: once it has held
+/// the longest message, this allocates nothing (nor clears a whole stack buffer first).
+pub fn message_bytes_into(label: u64, words: &[u64], out: &mut Vec<u8>) {
+    out.clear();
+    for word in core::iter::once(&label).chain(words.iter().take(MAX_WORDS)) {
+        out.extend_from_slice(&word.to_le_bytes());
     }
 }
 
@@ -194,21 +197,20 @@ impl LogStore for MemoryLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_WORDS, Message};
+    use super::{MAX_WORDS, Message, message_bytes_into};
 
     #[test]
-    fn write_bytes_writes_what_to_bytes_returns() {
-        let mut out = [0u8; 8 * (1 + MAX_WORDS)];
+    fn message_bytes_into_makes_what_to_bytes_returns() {
+        let mut out = alloc::vec![0xee; 3];
         for words in [alloc::vec![], alloc::vec![7], (0..MAX_WORDS as u64).map(|w| w * 0x0101_0101).collect()] {
             let message = Message { label: 0x1234_5678_9abc, words };
-            let length = message.write_bytes(&mut out);
-            assert_eq!(&out[..length], message.to_bytes().as_slice());
-            assert_eq!(Message::from_bytes(&out[..length]), Some(message));
+            message_bytes_into(message.label, &message.words, &mut out);
+            assert_eq!(out, message.to_bytes());
+            assert_eq!(Message::from_bytes(&out), Some(message));
         }
-        // A buffer too short gets the whole words that fit.
-        let message = Message { label: 1, words: alloc::vec![2, 3] };
-        let mut short = [0u8; 20];
-        assert_eq!(message.write_bytes(&mut short), 16);
-        assert_eq!(&short[..16], &message.to_bytes()[..16]);
+        // Words past MAX_WORDS are cut.
+        let long: alloc::vec::Vec<u64> = (0..MAX_WORDS as u64 + 3).collect();
+        message_bytes_into(1, &long, &mut out);
+        assert_eq!(out.len(), 8 * (1 + MAX_WORDS));
     }
 }

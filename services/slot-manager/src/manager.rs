@@ -1,7 +1,7 @@
 //! The manager: the client queue, dispatch to seats, installs, promotion and rollback,
 //! N-version voting, the slot control protocol and the update log.
 
-use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats};
+use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats, message_bytes_into};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
@@ -20,7 +20,7 @@ use tileos_slots::{
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
-/// Bytes of the longest message as compared ([`Message::write_bytes`]).
+/// Bytes of the longest message as compared ([`message_bytes_into`]).
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
 
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
@@ -35,6 +35,11 @@ const CLOCK_CHECK_MICROS: Ticks = 1_000;
 /// that (hung while starting) it is failed as if it had faulted: otherwise it would hold
 /// its seat, and a place among the slot's challengers, for ever.
 pub const READY_DEADLINE: Ticks = 10_000_000;
+
+/// How long work deferred off the clients' path ([`Manager::deferred`]: automatic update-log
+/// entries, lowering a module's schedule) may wait for a moment when no client waits and no
+/// switch is under way; past that, the next message does it whatever waits.
+pub const DEFERRED_BOUND: Ticks = 100_000;
 
 /// N-version mode of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +221,10 @@ impl Flights {
         self.0.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn insert(&mut self, flight: InFlight) {
         self.0.push(flight);
     }
@@ -293,6 +302,15 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     last_tick: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
     reschedule_due: bool,
+    /// Automatic update-log entries decided but not appended yet ([`Manager::deferred`]),
+    /// in order, and when the oldest was decided.
+    unlogged: VecDeque<UpdateEvent>,
+    /// When the oldest deferred work was decided (`None`: nothing deferred).
+    deferred_since: Option<Ticks>,
+    /// A module's schedule is to be lowered (to the challengers') when nobody waits.
+    lowering_due: bool,
+    /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
+    answer_bytes: Vec<u8>,
 }
 
 /// A refusal in the control protocol.
@@ -395,6 +413,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             switching: None,
             last_tick: now,
             reschedule_due: false,
+            unlogged: VecDeque::new(),
+            deferred_since: None,
+            lowering_due: false,
+            answer_bytes: Vec::with_capacity(ANSWER_BYTES),
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -480,6 +502,44 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.fail_hung_starts(now);
         self.stop_busy_leavers(now);
         self.reschedule();
+        if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) {
+            self.do_deferred();
+        }
+    }
+
+    /// Does the work kept off the clients' path, if there is any and now is the moment:
+    /// no client request is in flight and no promotion's switch is under way (the promoted
+    /// module has delivered its first answer). The glue calls it after each message it
+    /// handled, before it waits for the next. That work: the automatic update-log entries
+    /// (an auto-promotion's, a circuit breaker's rollback: encoding, hashing into the tree,
+    /// the store's durable write) and lowering a module's schedule to the challengers' (the
+    /// warm incumbent after its export: a root-server call). Every entry is appended before
+    /// any control request is answered ([`Manager::received`] does it first) and before
+    /// any later entry; [`DEFERRED_BOUND`] after it was decided it is done whatever waits.
+    /// Returns whether it did anything.
+    pub fn deferred(&mut self) -> bool {
+        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
+            return false;
+        }
+        self.do_deferred();
+        true
+    }
+
+    /// Appends the deferred log entries and lowers the schedules due.
+    fn do_deferred(&mut self) {
+        self.flush_log();
+        if core::mem::take(&mut self.lowering_due) {
+            self.reschedule_due = true;
+            self.reschedule_to(true);
+        }
+        self.deferred_since = None;
+    }
+
+    /// Notes that work was deferred now (the bound counts from the oldest).
+    fn defer(&mut self) {
+        if self.deferred_since.is_none() {
+            self.deferred_since = Some(self.clock.now());
+        }
     }
 
     /// A module that left the slot while working on something is stopped once it has not
@@ -529,11 +589,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule();
     }
 
-    /// A message on the front endpoint from `badge` (with `access`, the caller's `control`
-    /// parameter; ignored for seats), whose saved reply capability is `reply`.
-    pub fn received(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
+    /// A message of `label` and `words` on the front endpoint from `badge` (with `access`, the
+    /// caller's `control` parameter; ignored for seats), whose saved reply capability is
+    /// `reply`. The words are borrowed: a module's answer is compared and delivered from them
+    /// without a copy on the heap (only a client request, which waits in queues, is kept).
+    pub fn received(&mut self, badge: u64, access: Access, label: u64, words: &[u64], reply: ReplyCap) {
         self.check_clock();
-        self.receive(badge, access, message, reply);
+        self.receive(badge, access, label, words, reply);
         self.reschedule();
     }
 
@@ -545,8 +607,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The body of [`Manager::received`].
-    fn receive(&mut self, badge: u64, access: Access, message: Message, reply: ReplyCap) {
-        if message.words.len() > crate::MAX_WORDS {
+    fn receive(&mut self, badge: u64, access: Access, label: u64, words: &[u64], reply: ReplyCap) {
+        if words.len() > crate::MAX_WORDS {
             self.stats.violations += 1;
             self.host.reply(reply, &Message::error(ProtocolError::TooLarge));
             return;
@@ -554,7 +616,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if badge & SEAT_BADGE != 0 {
             let seat = badge & !SEAT_BADGE;
             match usize::try_from(seat) {
-                Ok(seat) if seat < self.seats.len() => self.module_call(seat, message, reply),
+                Ok(seat) if seat < self.seats.len() => self.module_call(seat, label, words, reply),
                 _ => {
                     self.stats.violations += 1;
                     self.host.note(format_args!("slot {}: call from seat {seat:#x}, which the slot does not have", self.config.name));
@@ -564,9 +626,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         match access {
-            Access::Service => self.client_request(badge, message, reply),
+            Access::Service => self.client_request(badge, Message { label, words: words.to_vec() }, reply),
             Access::Read | Access::Full => {
-                let response = match decode::<slots::Request>(message.label, &message.words) {
+                let response = match decode::<slots::Request>(label, words) {
                     Ok(request) => self.control(access, request),
                     Err(error) => {
                         self.host.reply(reply, &Message::error(error));
@@ -606,7 +668,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
             None => self.fail_request(id, mirror.serve),
         }
-        for module in mirror.mirror {
+        for k in 0..mirror.copies {
+            let Some(&module) = self.slot.mirrored().get(k) else { break };
             if let Some(seat) = self.seat_of(Role::Module(module)) {
                 self.push_copy(seat, id, &message, mirror.deadline);
             }
@@ -684,7 +747,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.current = Some(job);
     }
 
-    fn module_call(&mut self, seat: usize, mut message: Message, reply: ReplyCap) {
+    fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
         let Some(s) = self.seats.get_mut(seat) else { return };
         if let Role::Leaving(_) = s.role {
             // Its answer to work it had when it left: nobody waits for it. Its call is kept,
@@ -707,7 +770,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let current = s.current.take();
         let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
-        match (message.label, current) {
+        match (label, current) {
             (READY, current) => {
                 s.started_at = None;
                 // A fresh module: what it had been sent is lost with its predecessor.
@@ -724,7 +787,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE, Some(Job::Export { target, transfer })) => {
                 // The exporter may shadow now.
                 self.reschedule_due = true;
-                let state = Rc::new(core::mem::take(&mut message.words));
+                let state = Rc::new(words.to_vec());
                 let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
                     && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
@@ -734,7 +797,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.dispatch(target);
             }
             (IMPORTED, Some(Job::Import { .. })) => {
-                let code = message.words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
+                let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
             }
             // Whatever a module sends while a request is outstanding is its answer (a label
@@ -742,7 +805,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (_, Some(Job::Request { id, .. })) => answer = Some(id),
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
-                self.host.note(format_args!("slot {}: seat {seat} sent label {:#x} for {current:?}", self.config.name, message.label));
+                self.host.note(format_args!("slot {}: seat {seat} sent label {label:#x} for {current:?}", self.config.name));
                 if let Some(Job::Export { target, transfer }) = current {
                     self.unblock(target, transfer);
                 }
@@ -765,10 +828,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         if let Some(id) = answer {
-            // Compared as bytes, built on the stack (no allocation per answer).
-            let mut bytes = [0u8; ANSWER_BYTES];
-            let length = message.write_bytes(&mut bytes);
-            self.answered(seat, id, &bytes[..length]);
+            // Compared as bytes, in the kept buffer (no allocation per answer).
+            let mut bytes = core::mem::take(&mut self.answer_bytes);
+            message_bytes_into(label, words, &mut bytes);
+            self.answered(seat, id, &bytes);
+            self.answer_bytes = bytes;
         }
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
@@ -908,6 +972,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
             }
             (State::RolledBack, reason) => {
+                // A switch to it is over (its deferred work need not wait for its answer).
+                if self.switching.is_some_and(|(module, _)| module == t.module) {
+                    self.switching = None;
+                }
                 if reason != Reason::ManualRollback {
                     self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
                 }
@@ -1173,7 +1241,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// state export keeps, or gets, the serving schedule until it has sent it: the promoted
     /// module's import, and the clients waiting behind it, are never held up by a
     /// challenger's budget.
+    ///
+    /// Raising a module to the serving schedule is done at once; lowering one waits for
+    /// [`Manager::deferred`] (a root-server call no client needs to wait for).
     fn reschedule(&mut self) {
+        self.reschedule_to(false);
+    }
+
+    /// [`Manager::reschedule`]; lowers schedules too when `lower`.
+    fn reschedule_to(&mut self, lower: bool) {
         if self.lineages.is_some() || !core::mem::take(&mut self.reschedule_due) {
             return;
         }
@@ -1184,6 +1260,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let wanted = if Some(seat) == serving || s.exporting() { SeatSchedule::Serving } else { SeatSchedule::Shadow };
             let Ok(number) = u8::try_from(seat) else { continue };
             if wanted == current {
+                continue;
+            }
+            if wanted == SeatSchedule::Shadow && !lower {
+                self.lowering_due = true;
+                self.defer();
                 continue;
             }
             let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule: wanted });
@@ -1291,6 +1372,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn control(&mut self, access: Access, request: slots::Request) -> slots::Response {
         use slots::Request as R;
+        // Whoever asks sees every entry the slot decided on (and the schedules it keeps).
+        self.do_deferred();
         let changes =
             matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
         if changes && access != Access::Full {
@@ -1582,9 +1665,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.log_base_ms.saturating_add(self.clock.now() / 1000)
     }
 
-    /// Appends an entry: persisted first, then in the tree.
+    /// Appends an entry (after the deferred ones, [`Manager::deferred`]): persisted first,
+    /// then in the tree.
     fn append(&mut self, kind: EventKind, info: &ModuleInfo, note: &str) -> Result<u64, String> {
-        let event = UpdateEvent {
+        self.flush_log();
+        let event = self.event(kind, info, note);
+        self.append_event(&event)
+    }
+
+    /// The log entry of `kind` for module `info` with `note`, stamped now.
+    fn event(&self, kind: EventKind, info: &ModuleInfo, note: &str) -> UpdateEvent {
+        UpdateEvent {
             kind,
             timestamp_ms: self.log_time(),
             slot: cut(&self.config.name, MAX_NAME),
@@ -1592,7 +1683,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             version: cut(&info.version, MAX_NAME),
             content_hash: info.hash,
             note: cut(note, MAX_NOTE),
-        };
+        }
+    }
+
+    /// Persists `event`, then adds it to the tree.
+    fn append_event(&mut self, event: &UpdateEvent) -> Result<u64, String> {
         let entry = event.encode().map_err(|e| format!("{e}"))?;
         let index = self.log.size();
         self.store.append(index, &entry).map_err(|e| e.0)?;
@@ -1609,16 +1704,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// An entry for what the slot decided by itself (auto-promotion, circuit breaker).
+    /// An entry for what the slot decided by itself (auto-promotion, circuit breaker),
+    /// stamped now and appended off the clients' path ([`Manager::deferred`]).
     fn log_automatic(&mut self, kind: EventKind, module: ModuleId, note: &str) {
-        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
-            name: format!("module {module}"),
-            version: String::new(),
-            hash: [0; 32],
-        });
-        if let Err(reason) = self.append(kind, &info, note) {
-            self.stats.log_failures += 1;
-            self.host.note(format_args!("slot {}: update log entry not persisted: {reason}", self.config.name));
+        let event = match self.modules.get(&module) {
+            Some(info) => self.event(kind, info, note),
+            None => self.event(kind, &ModuleInfo { name: format!("module {module}"), version: String::new(), hash: [0; 32] }, note),
+        };
+        self.unlogged.push_back(event);
+        self.defer();
+    }
+
+    /// Appends the automatic entries decided so far, in order.
+    fn flush_log(&mut self) {
+        while let Some(event) = self.unlogged.pop_front() {
+            if let Err(reason) = self.append_event(&event) {
+                self.stats.log_failures += 1;
+                self.host.note(format_args!("slot {}: update log entry not persisted: {reason}", self.config.name));
+            }
         }
     }
 }

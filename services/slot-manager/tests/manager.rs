@@ -118,23 +118,27 @@ fn the_serving_module_runs_with_the_incumbents_schedule() {
     }
     assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
     assert_eq!(schedules(&sim).get(&seat), Some(&Serving), "the promoted module serves at once on the incumbent's schedule");
-    // The warm incumbent shadows once it has exported its state: after the promoted module
-    // got the serving schedule, never before.
-    let order: Vec<(u8, SeatSchedule)> = sim
-        .world
-        .borrow()
-        .supervisor
-        .iter()
-        .filter_map(|r| match r {
-            tileos_protocol::supervisor::Request::SeatSchedule { seat, schedule } => Some((*seat, *schedule)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(order, vec![(seat, Serving), (0, Shadow)]);
+    // The warm incumbent shadows once it has exported its state and the promoted module
+    // delivered its first answer, when no client waits (Manager::deferred): after the
+    // promoted module got the serving schedule, never before.
+    let order = |sim: &Sim| -> Vec<(u8, SeatSchedule)> {
+        sim.world
+            .borrow()
+            .supervisor
+            .iter()
+            .filter_map(|r| match r {
+                tileos_protocol::supervisor::Request::SeatSchedule { seat, schedule } => Some((*seat, *schedule)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(order(&sim), vec![(seat, Serving)]);
     sim.pump();
+    assert_eq!(order(&sim), vec![(seat, Serving)], "exported, but the switch is not done yet");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
+    assert_eq!(order(&sim), vec![(seat, Serving), (0, Shadow)]);
     assert_eq!(schedules(&sim).get(&0), Some(&Shadow), "then the warm incumbent shadows");
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();
@@ -650,4 +654,64 @@ fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
         assert_eq!(sim.answers[&key][0].words, vec![sum], "request {key:?}: state moved with every switch");
     }
     assert_eq!(sim.m.log().size(), 3000);
+}
+
+/// A tile whose challenger (seat 1, module 1) the policy has just promoted: the promoted
+/// module has not answered yet, and no client waits.
+fn auto_promoted() -> Sim {
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    sim
+}
+
+/// The kinds of the update log's entries.
+fn entry_kinds(sim: &Sim) -> Vec<EventKind> {
+    (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().kind).collect()
+}
+
+/// The auto-promotion's update-log entry is appended off the clients' path
+/// (`Manager::deferred`): not while the switch is under way or a client waits, but as soon
+/// as neither holds; and whoever asks (any control request) sees it first.
+#[test]
+fn an_automatic_entry_waits_for_no_client_and_comes_before_any_control_answer() {
+    let mut sim = auto_promoted();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the promoted module has not answered yet: not appended");
+    // A request in flight (not pumped): the entry still waits.
+    sim.request(1, 6);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the promoted module answered, with the imported state");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once nobody waits");
+    // Asked before the promoted module answered: the head already holds the entry.
+    let mut sim = auto_promoted();
+    let Response::Head(head) = sim.control(Access::Read, &Request::LogHead) else { panic!("no head") };
+    assert_eq!(head.tree_size, 2, "the head a client asks for holds the promotion");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// Deferred work waits at most `DEFERRED_BOUND`: with clients always waiting, the next
+/// message past the bound does it.
+#[test]
+fn deferred_work_is_done_past_its_bound_whatever_waits() {
+    let mut sim = auto_promoted();
+    assert_eq!(sim.m.log().size(), 1);
+    // Client 2 keeps a request in flight (sent, never pumped) while client 1 goes on.
+    sim.request(2, 1);
+    sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+    sim.request(1, 6);
+    assert_eq!(sim.m.log().size(), 2, "past the bound, appended with clients waiting\n{}", sim.notes());
+    sim.pump();
+    assert!(sim.not_answered_once().is_empty());
 }

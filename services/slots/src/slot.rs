@@ -165,9 +165,9 @@ pub struct Mirror {
     pub request: RequestId,
     /// The module that serves it: its answer is delivered.
     pub serve: ModuleId,
-    /// The modules that get a copy: challengers, or the warm incumbent during a rollback
-    /// window. Their answers are compared, never delivered.
-    pub mirror: Vec<ModuleId>,
+    /// How many modules get a copy: challengers, or the warm incumbent during a rollback
+    /// window ([`Slot::mirrored`] names them). Their answers are compared, never delivered.
+    pub copies: usize,
     /// Whether the incumbent's replica gets a copy too ([`Comparator::NoiseCancelled`]).
     pub replica: bool,
     /// A mirrored answer arriving after this counts as a timeout. The client never waits for
@@ -349,11 +349,28 @@ struct Exchange {
     sent: Ticks,
     /// The module whose answer is delivered.
     serving: ModuleId,
-    /// Its answer, once it came.
-    served: Option<Reply>,
+    /// How long after the request the serving module answered, once it did (its answer is
+    /// then in `answer`).
+    served: Option<Ticks>,
+    /// The serving module's answer (meaningful once `served` is set). Its storage, like
+    /// `pending`'s, is kept when the exchange is recycled ([`Slot::finish`]).
+    answer: Vec<u8>,
     /// The mirrored copies not yet compared or timed out.
     pending: Vec<Pending>,
 }
+
+impl Exchange {
+    /// Records the serving module's answer (copied into the kept buffer).
+    fn serve(&mut self, bytes: &[u8], latency: Ticks) {
+        self.answer.clear();
+        self.answer.extend_from_slice(bytes);
+        self.served = Some(latency);
+    }
+}
+
+/// Finished exchanges kept for reuse at most (their buffers make a request allocation-free
+/// once the slot has seen as many requests in flight).
+const SPARE_EXCHANGES: usize = 64;
 
 /// An open rollback window.
 #[derive(Clone, Copy, Debug)]
@@ -384,6 +401,10 @@ pub struct Slot<E> {
     noise: Noise,
     /// Requests in flight.
     exchanges: Vec<Exchange>,
+    /// Finished exchanges, kept for their storage (at most [`SPARE_EXCHANGES`]).
+    spare: Vec<Exchange>,
+    /// The modules that got a copy of the last request ([`Slot::mirrored`]; kept storage).
+    mirrored: Vec<ModuleId>,
     /// The next challenger's number.
     next_module: ModuleId,
     /// The next request's number.
@@ -408,6 +429,8 @@ impl<E: Equivalence> Slot<E> {
             window: None,
             noise: Noise::default(),
             exchanges: Vec::new(),
+            spare: Vec::new(),
+            mirrored: Vec::new(),
             next_module: ORIGINAL_INCUMBENT + 1,
             next_request: 0,
             counters: SlotCounters::default(),
@@ -492,20 +515,47 @@ impl<E: Equivalence> Slot<E> {
         let request = self.next_request;
         self.next_request += 1;
         self.counters.requests += 1;
-        let mirror: Vec<ModuleId> = match self.window {
-            Some(window) => alloc::vec![window.warm],
-            None => {
-                self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id).collect()
-            }
-        };
+        // Into kept storage: after the first requests, a request allocates nothing.
+        self.mirrored.clear();
+        match self.window {
+            Some(window) => self.mirrored.push(window.warm),
+            None => self
+                .mirrored
+                .extend(self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id)),
+        }
         let replica = self.window.is_none() && self.comparator == Comparator::NoiseCancelled;
+        let mut exchange = self.spare.pop().unwrap_or_else(|| Exchange {
+            request,
+            sent: now,
+            serving: self.serving,
+            served: None,
+            answer: Vec::new(),
+            pending: Vec::new(),
+        });
+        exchange.request = request;
+        exchange.sent = now;
+        exchange.serving = self.serving;
+        exchange.served = None;
+        exchange.pending.clear();
         // The replica first: its comparison updates the noise before the challengers' are
         // judged against it.
-        let replica_copy = replica.then_some(Pending { responder: Responder::Replica, answer: None });
-        let copies = mirror.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None });
-        let pending: Vec<Pending> = replica_copy.into_iter().chain(copies).collect();
-        self.exchanges.push(Exchange { request, sent: now, serving: self.serving, served: None, pending });
-        Mirror { request, serve: self.serving, mirror, replica, deadline: now.saturating_add(self.policy.answer_deadline) }
+        if replica {
+            exchange.pending.push(Pending { responder: Responder::Replica, answer: None });
+        }
+        exchange.pending.extend(self.mirrored.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None }));
+        self.exchanges.push(exchange);
+        Mirror {
+            request,
+            serve: self.serving,
+            copies: self.mirrored.len(),
+            replica,
+            deadline: now.saturating_add(self.policy.answer_deadline),
+        }
+    }
+
+    /// The modules that got a copy of the last request ([`Slot::request`]), in order.
+    pub fn mirrored(&self) -> &[ModuleId] {
+        &self.mirrored
     }
 
     /// An answer to `request` from `from` arrived at `now`.
@@ -531,7 +581,7 @@ impl<E: Equivalence> Slot<E> {
             } else {
                 Vec::new()
             };
-            exchange.served = Some(Reply { bytes: answer.to_vec(), latency });
+            exchange.serve(answer, latency);
             for (responder, compared) in held {
                 self.judge(request, responder, compared, now, &mut out);
             }
@@ -548,12 +598,12 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, &mut out);
             return (Answered::Late, out);
         }
-        let Some(served) = &exchange.served else {
+        let Some(served_latency) = exchange.served else {
             exchange.pending[p].answer = Some(Reply { bytes: answer.to_vec(), latency });
             return (Answered::Held, out);
         };
-        let agree = self.comparator.agree(&self.equivalence, &served.bytes, answer);
-        let compared = Comparison { agree, served_latency: served.latency, latency };
+        let agree = self.comparator.agree(&self.equivalence, &exchange.answer, answer);
+        let compared = Comparison { agree, served_latency, latency };
         exchange.pending.remove(p);
         self.judge(request, from, compared, now, &mut out);
         self.finish(now, &mut out);
@@ -811,8 +861,8 @@ impl<E: Equivalence> Slot<E> {
             let copy = exchange.pending.iter().position(|p| p.responder == Responder::Module(to));
             match copy.map(|c| exchange.pending.remove(c)) {
                 Some(Pending { answer: Some(reply), .. }) => {
-                    out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes.clone() });
-                    exchange.served = Some(reply);
+                    exchange.serve(&reply.bytes, reply.latency);
+                    out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes });
                     self.counters.delivered += 1;
                 }
                 Some(Pending { answer: None, .. }) => {}
@@ -848,7 +898,18 @@ impl<E: Equivalence> Slot<E> {
                 exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
             }
         }
-        self.exchanges.retain(|e| e.served.is_none() || !e.pending.is_empty());
+        // Finished exchanges are kept for their storage, in order of the others.
+        let mut i = 0;
+        while let Some(exchange) = self.exchanges.get(i) {
+            if exchange.served.is_some() && exchange.pending.is_empty() {
+                let done = self.exchanges.remove(i);
+                if self.spare.len() < SPARE_EXCHANGES {
+                    self.spare.push(done);
+                }
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 

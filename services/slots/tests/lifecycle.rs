@@ -34,10 +34,12 @@ fn challenger(s: &mut Slot<ExactOnly>, now: u64) -> ModuleId {
 /// answers `mirrored` after 1 µs. Returns every outcome's transitions.
 fn round(s: &mut Slot<ExactOnly>, now: u64, served: &[u8], mirrored: &[u8]) -> Vec<Transition> {
     let m = s.request(now);
+    let copies = s.mirrored().to_vec();
+    assert_eq!(m.copies, copies.len());
     let (answered, out) = s.answer(m.request, Responder::Module(m.serve), served, now + 1);
     assert_eq!(answered, Answered::Deliver);
     let mut transitions = out.transitions;
-    for &id in &m.mirror {
+    for &id in &copies {
         let (_, out) = s.answer(m.request, Responder::Module(id), mirrored, now + 1);
         transitions.extend(out.transitions);
     }
@@ -66,7 +68,8 @@ fn a_good_challenger_is_promoted_by_the_policy_and_the_incumbent_goes_warm() {
     assert_eq!(ts[2].reason, Reason::Promoted(PromotedBy::Policy));
     assert_eq!(ts[2].evidence.agreeing, 3, "the transition carries the evidence it was promoted on");
     assert_eq!((s.serving(), s.warm()), (c, Some(ORIGINAL_INCUMBENT)));
-    assert_eq!(s.request(4).mirror, [ORIGINAL_INCUMBENT], "the warm incumbent gets the copies");
+    assert_eq!(s.request(4).copies, 1);
+    assert_eq!(s.mirrored(), [ORIGINAL_INCUMBENT], "the warm incumbent gets the copies");
 }
 
 #[test]

@@ -38,8 +38,9 @@ proptest! {
         for (n, (reply, try_by_hand)) in replies.into_iter().enumerate() {
             let now = 10 * n as u64 + 10;
             let m = s.request(now);
+            let mirrored = s.mirrored().contains(&c);
             transitions.extend(s.answer(m.request, Responder::Module(m.serve), b"ok", now + 1).1.transitions);
-            if m.mirror.contains(&c) {
+            if mirrored {
                 match reply {
                     Reply::Agree => transitions.extend(s.answer(m.request, Responder::Module(c), b"ok", now + 1).1.transitions),
                     Reply::Disagree => transitions.extend(s.answer(m.request, Responder::Module(c), b"no", now + 1).1.transitions),

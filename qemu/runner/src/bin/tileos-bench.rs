@@ -21,7 +21,9 @@
 //!    mirroring overhead proper, beside the kernel's IPC round trip); the longest call
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
-//!    promoted (its `slot.promotion-handled` line); and the manager's commit of the ~100 KiB
+//!    promoted (its `slot.promotion-handled` line) and the work it deferred until the switch
+//!    was over and no client waited (its first `slot.deferred` line after it); and the
+//!    manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
@@ -336,6 +338,10 @@ struct SlotFigures {
     /// The manager's `slot.promotion-handled`: its handling of the answer that completed
     /// the evidence and promoted (every client call in progress waits for all of it).
     promotion_handled: u64,
+    /// The manager's first `slot.deferred` after the promotion: the work it kept off the
+    /// clients' path (the promotion's update-log entry, lowering the warm module's schedule),
+    /// done once the switch was over and no client waited.
+    promotion_deferred: u64,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes.
     install: (u64, u64),
 }
@@ -356,6 +362,7 @@ impl SlotFigures {
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
             format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
             format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
+            format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
         ]
     }
@@ -377,6 +384,7 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
     println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
     println!("{:<52} {:>14}", "manager's handling of the promoting answer", slot.promotion_handled);
+    println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
 }
 
@@ -576,6 +584,14 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
         .and_then(|ticks| ticks.parse::<u64>().ok())
         .ok_or_else(|| failed("slot figures: no slot.promotion-handled line", &outcome))?;
+    let promotion_deferred = serial
+        .get(phases.promotion..)
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("@event slot.deferred "))
+        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
+        .and_then(|ticks| ticks.parse::<u64>().ok())
+        .ok_or_else(|| failed("slot figures: no slot.deferred line after the promotion", &outcome))?;
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -585,6 +601,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         promotion_longest: longest(&around),
         switch,
         promotion_handled,
+        promotion_deferred,
         install: (install, big),
     })
 }

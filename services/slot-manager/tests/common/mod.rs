@@ -312,7 +312,14 @@ impl Sim {
             return;
         }
         let cap = self.cap(Owner::Seat(seat, generation));
-        self.m.received(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
+        self.receive(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
+    }
+
+    /// Hands the manager a message as the glue does: then its deferred work, if now is the
+    /// moment for it.
+    fn receive(&mut self, badge: u64, access: Access, message: Message, cap: ReplyCap) {
+        self.m.received(badge, access, message.label, &message.words, cap);
+        self.m.deferred();
     }
 
     /// A module's call from `seat` with `message` (for hostile tests).
@@ -323,7 +330,7 @@ impl Sim {
             None => Owner::Seat(usize::MAX, 0),
         };
         let cap = self.cap(owner);
-        self.m.received(SEAT_BADGE | seat, Access::Service, message, cap);
+        self.receive(SEAT_BADGE | seat, Access::Service, message, cap);
     }
 
     /// Client `badge` sends request `x`.
@@ -333,14 +340,14 @@ impl Sim {
         *n += 1;
         let cap = self.cap(Owner::Client(badge, seq));
         self.answers.entry((badge, seq)).or_default();
-        self.m.received(badge, Access::Service, Message { label: MESSAGE, words: vec![x] }, cap);
+        self.receive(badge, Access::Service, Message { label: MESSAGE, words: vec![x] }, cap);
     }
 
     /// A raw control message from `badge` with `access`; its reply.
     pub fn control_raw(&mut self, badge: u64, access: Access, message: Message) -> Message {
         let cap = self.cap(Owner::Control);
         let id = cap.0;
-        self.m.received(badge, access, message, cap);
+        self.receive(badge, access, message, cap);
         let mut w = self.world.borrow_mut();
         let at = w.events.iter().position(|e| matches!(e, Event::Reply(c, _) if *c == id)).expect("control answered at once");
         let Some(Event::Reply(_, reply)) = w.events.remove(at) else { unreachable!() };
@@ -456,7 +463,7 @@ impl Sim {
             }
         };
         let cap = self.cap(Owner::Seat(seat, generation));
-        self.m.received(SEAT_BADGE | seat as u64, Access::Service, answer, cap);
+        self.receive(SEAT_BADGE | seat as u64, Access::Service, answer, cap);
     }
 
     /// Requests answered other than exactly once.
