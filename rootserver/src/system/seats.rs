@@ -62,6 +62,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::NoSuchProgram => "NoSuchProgram",
         Refusal::NotTelemetryDomain => "NotTelemetryDomain",
         Refusal::UnknownReporter => "UnknownReporter",
+        Refusal::DisagreeingAboveCompared => "DisagreeingAboveCompared",
     }
 }
 
@@ -273,13 +274,20 @@ impl Supervision<'_, '_> {
         let generation = self.tile.states[index].generation;
         println!("supervisor: slot \"{}\" seat {seat}: its module faulted ({fault}); left stopped, manager told", slot.name);
         event!("seat.faulted", slot = slot.name, seat = seat, fault = fault, generation = generation);
+        self.signal_manager(slot, 1 << seat);
+    }
+
+    /// Signals `word` on `slot`'s seat-faults notification, which its manager waits on
+    /// (bit `1 << seat`: a seat's module faulted; `IMMUNE_DOORBELL`: the immune system asks
+    /// for a rollback). Never blocks.
+    pub(super) fn signal_manager(&mut self, slot: &Slot, word: u64) {
         let badged = self.alloc.slots.take();
         let notification = self.tile.notifications[slot.seat_faults as usize];
         let minted = CNode::ROOT.invoke(CNodeMint {
             dest: CSlot::at(badged),
             src: CSlot::at(notification),
             rights: Rights::WRITE,
-            badge: 1 << seat,
+            badge: word,
             src_root: CPtr(slot::CNODE),
         });
         match minted {
@@ -347,7 +355,9 @@ impl SeatRequest {
             | Request::SlotConfig { .. }
             | Request::FederationConfig { .. }
             | Request::Figures { .. }
-            | Request::Observe { .. } => {
+            | Request::Observe { .. }
+            | Request::PendingRollback
+            | Request::SlotEvidence { .. } => {
                 return None;
             }
         })

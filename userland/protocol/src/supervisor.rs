@@ -132,9 +132,10 @@ pub enum Request {
     /// once). Slot managers only; others get [`Refusal::NotSlotManager`].
     PendingRollback,
     /// The caller's slot compared `compared` mirrored answers so far, `disagreeing` of them
-    /// disagreeing or timed out (cumulative, since the manager started): fed to the immune
-    /// system's disagreement detector of the domains watched for that slot. Slot managers
-    /// only; totals that go down are refused [`Refusal::EvidenceWentBack`].
+    /// disagreeing or timed out (cumulative since the manager started: totals lower than
+    /// the last ones mean it started again): fed to the immune system's disagreement
+    /// detector of the domains watched for that slot. Slot managers only; more disagreeing
+    /// than compared is refused [`Refusal::DisagreeingAboveCompared`].
     SlotEvidence {
         /// Mirrored answers compared (timeouts included).
         compared: u64,
@@ -368,8 +369,8 @@ pub enum Refusal {
     NotTelemetryDomain,
     /// No client of the `telemetry` endpoint has that badge.
     UnknownReporter,
-    /// A slot's comparison totals are cumulative: they went down.
-    EvidenceWentBack,
+    /// A slot's evidence counted more disagreeing answers than compared ones.
+    DisagreeingAboveCompared,
 }
 
 /// What the supervisor knows of a domain.
