@@ -77,8 +77,11 @@ fn drift_and_roll_back(port: u16, serial: &Path) -> Result<(usize, String), Stri
             Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))
             }
-            other => break other.map_err(|failure| format!("forced promotion of checksum-slow: {failure}"))?,
-        };
+            other => {
+                other.map_err(|failure| format!("forced promotion of checksum-slow: {failure}"))?;
+                break;
+            }
+        }
     }
     let promoted_at = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
     wait_serial(serial, "@event slot.immune-rollback", 120)?;
