@@ -106,12 +106,12 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     for bad in ["domain.stopped", "domain.not-started"] {
         assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
     }
-    // 22 domains: 18 declared, and the demo slot's manager and seats 1..=3, which stay
-    // empty until a module is installed (19 started).
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 22 domains");
-    assert_eq!(outcome.events("domain.started").len(), 19, "{}", outcome.tail(40));
+    // 23 domains: 19 declared, and the demo slot's manager and seats 1..=3, which stay
+    // empty until a module is installed (20 started).
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 23 domains");
+    assert_eq!(outcome.events("domain.started").len(), 20, "{}", outcome.tail(40));
     assert_eq!(outcome.events("seat.empty").len(), 3, "{}", outcome.tail(40));
-    outcome.assert_event("tile.supervising", &[("domains", "22")]);
+    outcome.assert_event("tile.supervising", &[("domains", "23")]);
     outcome.assert_serial_contains("slot-manager: slot checksum: serving");
     // After boot the root server keeps only what restarts need (the slot's seats are
     // rebuilt by its manager).
