@@ -85,7 +85,8 @@ fn drift_and_roll_back(port: u16, serial: &Path) -> Result<(usize, String), Stri
     }
     let promoted_at = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
     wait_serial(serial, "@event slot.immune-rollback", 120)?;
-    let log = host::tilectl(port, Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: None }, Duration::from_secs(30))?;
+    let log =
+        host::tilectl(port, Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: None }, Duration::from_secs(30))?;
     Ok((promoted_at, log))
 }
 

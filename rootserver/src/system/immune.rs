@@ -182,7 +182,8 @@ impl Supervision<'_, '_> {
         };
         let index = entry.domain as usize;
         let on_drift = OnDrift::from_param(entry.params.iter().find(|p| p.name == ON_DRIFT).map(|p| p.value)).unwrap_or(OnDrift::AlarmOnly);
-        let slot = slot_of(description, index as DomainId).ok().flatten().and_then(|slot| self.slot_immunity.get(slot)).and_then(|s| s.totals);
+        let slot =
+            slot_of(description, index as DomainId).ok().flatten().and_then(|slot| self.slot_immunity.get(slot)).and_then(|s| s.totals);
         let state = &mut self.tile.states[index];
         let observation = Observation { calls, p50_ticks, p99_ticks, faults: state.faults, slot, at: now_ms() };
         let decisions =
@@ -262,7 +263,12 @@ impl Supervision<'_, '_> {
         };
         let alarm = self.slot_immunity[slot].pending.take().map(|(index, finding)| {
             let domain = self.description.domains[index].name.as_str();
-            event!("immune.rollback-taken", slot = self.description.slots[slot].name, domain = domain, metric = format!("{:?}", finding.metric));
+            event!(
+                "immune.rollback-taken",
+                slot = self.description.slots[slot].name,
+                domain = domain,
+                metric = format!("{:?}", finding.metric)
+            );
             (domain.try_into().unwrap_or_default(), finding)
         });
         Response::PendingRollback { alarm }

@@ -114,10 +114,11 @@ impl DomainImmunity {
                 observation.faults.saturating_sub(faults) as f64 / seconds
             }
         };
-        // The slot's share since the previous observation (totals that went down, which the
-        // supervisor refuses, would count as starting again).
+        // The slot's share since the previous observation (totals that went down mean the
+        // slot's manager started again: counted from zero).
         let slot_disagreement = observation.slot.and_then(|(compared, disagreeing)| {
-            let (compared_then, disagreeing_then) = self.previous_slot.filter(|&(c, d)| c <= compared && d <= disagreeing).unwrap_or((0, 0));
+            let (compared_then, disagreeing_then) =
+                self.previous_slot.filter(|&(c, d)| c <= compared && d <= disagreeing).unwrap_or((0, 0));
             let new = compared - compared_then;
             (new > 0).then(|| (disagreeing - disagreeing_then).min(new) as f64 / new as f64)
         });
