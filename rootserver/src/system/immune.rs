@@ -246,20 +246,20 @@ impl Supervision<'_, '_> {
         ImmuneAction::RollbackRequested
     }
 
-    /// The slot managed by `caller` (description index), or the refusal (logged).
-    fn managed_slot(&self, caller: Option<u32>, client: &str, what: &str) -> Result<usize, Response> {
-        caller.and_then(|domain| self.description.slots.iter().position(|slot| slot.manager == domain)).ok_or_else(|| {
+    /// The slot managed by `caller` (description index); `None` (logged) if it manages none.
+    fn managed_slot(&self, caller: Option<u32>, client: &str, what: &str) -> Option<usize> {
+        let slot = caller.and_then(|domain| self.description.slots.iter().position(|slot| slot.manager == domain));
+        if slot.is_none() {
             println!("supervisor: {what} from \"{client}\" refused: it is no slot's manager");
             event!("immune.refused", client = client, reason = "NotSlotManager");
-            Response::Refused(Refusal::NotSlotManager)
-        })
+        }
+        slot
     }
 
     /// The rollback asked of the slot `caller` manages ([`tileos_protocol::supervisor::Request::PendingRollback`]), taken.
     pub(super) fn pending_rollback(&mut self, caller: Option<u32>, client: &str) -> Response {
-        let slot = match self.managed_slot(caller, client, "pending-rollback request") {
-            Ok(slot) => slot,
-            Err(refusal) => return refusal,
+        let Some(slot) = self.managed_slot(caller, client, "pending-rollback request") else {
+            return Response::Refused(Refusal::NotSlotManager);
         };
         let alarm = self.slot_immunity[slot].pending.take().map(|(index, finding)| {
             let domain = self.description.domains[index].name.as_str();
@@ -276,9 +276,8 @@ impl Supervision<'_, '_> {
 
     /// The comparison totals of the slot `caller` manages ([`tileos_protocol::supervisor::Request::SlotEvidence`]).
     pub(super) fn slot_evidence(&mut self, caller: Option<u32>, client: &str, compared: u64, disagreeing: u64) -> Response {
-        let slot = match self.managed_slot(caller, client, "slot evidence") {
-            Ok(slot) => slot,
-            Err(refusal) => return refusal,
+        let Some(slot) = self.managed_slot(caller, client, "slot evidence") else {
+            return Response::Refused(Refusal::NotSlotManager);
         };
         if disagreeing > compared {
             println!("supervisor: slot evidence from \"{client}\" refused: {disagreeing} disagreeing of {compared} compared");
