@@ -6,7 +6,9 @@
 //! socket beside the runner's `-monitor none`: QEMU keeps every `-monitor` option, and
 //! `none` adds nothing) for a `screendump`, parses the PPM and checks its size against the
 //! mode the driver logged and its pixels against the screen layout: title bar, background,
-//! row stripes and text. `-display none` stays: QEMU renders the scanout for the dump
+//! row stripes and text. The scenario's telemetry domain gets gpu-status's own call
+//! latencies, and gpu-status shows them in the screen's telemetry section (its row's text
+//! is in the log when first shown). `-display none` stays: QEMU renders the scanout for the dump
 //! without a display.
 
 use std::io::{Read, Write};
@@ -21,6 +23,9 @@ use tileos_qemu::{Ended, Machine, run_until};
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// The row gpu-status shows once chaos-pci had the supervisor restart "pci".
 const RESTARTED_ROW: &str = "gpu-status: row 1 now \"pci          running    gen 1 restarts 1\"";
+/// The telemetry section's first row (after the 6 domain rows and a blank one): gpu-status's
+/// own calls, as the telemetry domain counts them.
+const TELEMETRY_ROW: &str = "gpu-status: telemetry row 7 first shown \"gpu-status   calls ";
 /// The mode QEMU's virtio GPU offers by default (its `xres` and `yres` properties).
 const WIDTH: usize = 1280;
 const HEIGHT: usize = 800;
@@ -149,10 +154,10 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     let (sender, results) = mpsc::channel();
     let (watched, host_socket, host_dump) = (log.clone(), socket.clone(), dump.clone());
     let host = std::thread::spawn(move || {
-        let result = if wait_for(&watched, RESTARTED_ROW, Instant::now() + TIMEOUT) {
-            take_screendump(&host_socket, &host_dump)
-        } else {
-            Err(format!("gpu-status never logged {RESTARTED_ROW:?}"))
+        let deadline = Instant::now() + TIMEOUT;
+        let result = match [RESTARTED_ROW, TELEMETRY_ROW].into_iter().find(|row| !wait_for(&watched, row, deadline)) {
+            None => take_screendump(&host_socket, &host_dump),
+            Some(row) => Err(format!("gpu-status never logged {row:?}")),
         };
         let _ = sender.send(result);
     });
@@ -188,12 +193,17 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     outcome.assert_serial_contains("gpu: 4 display updates served (10 commands, 10 interrupts so far)");
     // One row per domain of the scenario, as the supervisor reports them, refreshed when
     // chaos-pci has pci restarted.
-    outcome.assert_serial_contains("gpu-status: status screen shown (title and 5 rows)");
+    outcome.assert_serial_contains("gpu-status: status screen shown (title and 6 rows)");
     outcome.assert_serial_contains("gpu-status: row 1 now \"pci          running    gen 0 restarts 0\"");
     outcome.assert_event("domain.killed", &[("domain", "pci"), ("client", "chaos-pci"), ("generation", "0")]);
     // (The test quits QEMU as soon as this row is logged: the "screen refreshed" line that
     // follows it may not make it into the log.)
     outcome.assert_serial_contains(RESTARTED_ROW);
+    // The telemetry section: gpu-status's own row (calls, 99th percentile, CPU, power).
+    let telemetry = outcome.serial.lines().find(|line| line.contains(TELEMETRY_ROW)).expect("the telemetry row");
+    // (First shown before gpu-status's first report is counted: its calls may still be 0.)
+    let calls: Option<u64> = telemetry.split("calls ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok());
+    assert!(calls.is_some() && telemetry.contains(" p99 ") && telemetry.contains("mW"), "{telemetry}");
     let first = outcome.serial.find("gpu-status: row 1 now \"pci          running    gen 0 restarts 0\"");
     let refreshed = outcome.serial.find(RESTARTED_ROW);
     assert!(first.is_some() && refreshed > first, "pci's row was not shown at generation 0 first:\n{}", outcome.tail(30));

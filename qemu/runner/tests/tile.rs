@@ -119,19 +119,19 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     for bad in ["domain.stopped", "domain.not-started"] {
         assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
     }
-    // 23 domains: 19 declared, and the demo slot's manager and seats 1..=3, which stay
-    // empty until a module is installed (20 started).
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 23 domains");
-    assert_eq!(outcome.events("domain.started").len(), 20, "{}", outcome.tail(40));
+    // 24 domains: 20 declared, and the demo slot's manager and seats 1..=3, which stay
+    // empty until a module is installed (21 started).
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 24 domains");
+    assert_eq!(outcome.events("domain.started").len(), 21, "{}", outcome.tail(40));
     assert_eq!(outcome.events("seat.empty").len(), 3, "{}", outcome.tail(40));
-    outcome.assert_event("tile.supervising", &[("domains", "23")]);
+    outcome.assert_event("tile.supervising", &[("domains", "24")]);
     outcome.assert_serial_contains("slot-manager: slot checksum: serving");
     // After boot the root server keeps only what restarts need (the slot's seats are
     // rebuilt by its manager).
     assert_boot_done(
         &outcome,
         &[
-            ("restartable", "18"),
+            ("restartable", "19"),
             ("never_rebuilt", "5"),
             ("irq_control", "gpu,nvme,net,netstack"),
             ("io_port_control", "console,pci,net,sensors"),

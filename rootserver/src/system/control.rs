@@ -108,6 +108,14 @@ impl Supervision<'_, '_> {
                 let response = self.observe(caller.map(|c| c.domain), client, reporter, calls, p50_ticks, p99_ticks);
                 tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
             }
+            Ok(control::Request::PendingRollback) => {
+                let response = self.pending_rollback(caller.map(|c| c.domain), client);
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
+            }
+            Ok(control::Request::SlotEvidence { compared, disagreeing }) => {
+                let response = self.slot_evidence(caller.map(|c| c.domain), client, compared, disagreeing);
+                tileos_sys::rpc::answer::<Supervisor>(None, Ok(response));
+            }
             Err(error) => {
                 println!("supervisor: malformed request from \"{client}\": {error:?}");
                 tileos_sys::rpc::answer::<Supervisor>(None, Err::<Response, _>(error));

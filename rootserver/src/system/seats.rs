@@ -62,6 +62,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::NoSuchProgram => "NoSuchProgram",
         Refusal::NotTelemetryDomain => "NotTelemetryDomain",
         Refusal::UnknownReporter => "UnknownReporter",
+        Refusal::DisagreeingAboveCompared => "DisagreeingAboveCompared",
     }
 }
 
@@ -273,6 +274,14 @@ impl Supervision<'_, '_> {
         let generation = self.tile.states[index].generation;
         println!("supervisor: slot \"{}\" seat {seat}: its module faulted ({fault}); left stopped, manager told", slot.name);
         event!("seat.faulted", slot = slot.name, seat = seat, fault = fault, generation = generation);
+        self.signal_manager(slot, 1 << seat);
+    }
+
+    /// Signals `word` on `slot`'s seat-faults notification, which its manager waits on
+    /// (bit `1 << seat`: a seat's module faulted; `IMMUNE_DOORBELL`: the immune system asks
+    /// for a rollback). Never blocks; without a free slot for the badged copy it logs and
+    /// gives up.
+    pub(super) fn signal_manager(&mut self, slot: &Slot, word: u64) {
         let badged = match self.alloc.slots.try_take() {
             Ok(badged) => badged,
             Err(error) => {
@@ -285,7 +294,7 @@ impl Supervision<'_, '_> {
             dest: CSlot::at(badged),
             src: CSlot::at(notification),
             rights: Rights::WRITE,
-            badge: 1 << seat,
+            badge: word,
             src_root: CPtr(slot::CNODE),
         });
         match minted {
@@ -353,7 +362,9 @@ impl SeatRequest {
             | Request::SlotConfig { .. }
             | Request::FederationConfig { .. }
             | Request::Figures { .. }
-            | Request::Observe { .. } => {
+            | Request::Observe { .. }
+            | Request::PendingRollback
+            | Request::SlotEvidence { .. } => {
                 return None;
             }
         })

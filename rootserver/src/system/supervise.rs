@@ -31,6 +31,9 @@ pub(super) struct Supervision<'s, 'd> {
     pub(super) free_reply_slots: Vec<u64>,
     /// The module ELF each slot's manager is staging (index: slot).
     pub(super) staging: Vec<Option<super::seats::Staging>>,
+    /// The immune system's record of each slot (index: slot): the rollback asked of it, its
+    /// manager's comparison totals.
+    pub(super) slot_immunity: Vec<super::immune::SlotImmunity>,
 }
 
 impl<'s, 'd> Supervision<'s, 'd> {
@@ -42,7 +45,8 @@ impl<'s, 'd> Supervision<'s, 'd> {
         description: &'d SystemDescription,
     ) -> Self {
         let staging = description.slots.iter().map(|_| None).collect();
-        Supervision { tile, alloc, archive, description, pending: Vec::new(), free_reply_slots: Vec::new(), staging }
+        let slot_immunity = description.slots.iter().map(|_| Default::default()).collect();
+        Supervision { tile, alloc, archive, description, pending: Vec::new(), free_reply_slots: Vec::new(), staging, slot_immunity }
     }
 
     /// Serves the supervisor endpoint forever, the `deferred` messages (received during the

@@ -589,6 +589,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule();
     }
 
+    /// The immune system asked the slot to roll back (`why`: its alarm, for the update log,
+    /// docs/telemetry.md): carried out like a rollback by hand, its log entry noting "rolled
+    /// back by the immune system: `why`" (a refusal, e.g. nothing to roll back, is logged
+    /// and answered like a manual one's).
+    pub fn immune_rollback(&mut self, why: &str) -> slots::Response {
+        self.check_clock();
+        let response = self.rollback(&format!("rolled back by the immune system: {why}"));
+        self.reschedule();
+        response
+    }
+
     /// A message of `label` and `words` on the front endpoint from `badge` (with `access`, the
     /// caller's `control` parameter; ignored for seats), whose saved reply capability is
     /// `reply`. The words are borrowed: a module's answer is compared and delivered from them
@@ -1414,7 +1425,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             R::InstallCommit => self.commit(),
             R::Promote { module, force } => self.promote(module, force),
-            R::Rollback => self.rollback(),
+            R::Rollback => self.rollback("rolled back by hand"),
             R::LogHead => {
                 let head = self.log.signed_tree_head(self.log_time(), &self.config.log_key);
                 let signature = heapless::Vec::from_slice(&head.signature).unwrap_or_default();
@@ -1635,7 +1646,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         slots::Response::Promoted { module }
     }
 
-    fn rollback(&mut self) -> slots::Response {
+    /// Rolls back (the update log's entry notes `note`).
+    fn rollback(&mut self, note: &str) -> slots::Response {
         let now = self.clock.now();
         let serving = self.slot.serving();
         let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo {
@@ -1648,7 +1660,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Ok(out) => out,
             Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
         };
-        if let Err(reason) = self.append(EventKind::Rollback, &info, "rolled back by hand") {
+        if let Err(reason) = self.append(EventKind::Rollback, &info, note) {
             return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing rolled back"));
         }
         self.slot = trial;

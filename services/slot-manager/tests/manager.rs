@@ -102,6 +102,31 @@ fn promotion_transfers_state_and_rollback_restores_the_incumbent() {
 }
 
 #[test]
+fn the_immune_systems_rollback_restores_the_incumbent_and_the_log_says_why() {
+    let mut sim = Sim::new(config(policy(), 4));
+    // Nothing to roll back yet: refused, and the refusal is logged.
+    assert!(matches!(sim.m.immune_rollback("LatencyP50"), Response::Refused { .. }));
+    sim.install(&bundle(b"fast"));
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    let why = "alarm LatencyP50 for domain checksum-client: observed 900.0 against baseline 30.0";
+    assert_eq!(sim.m.immune_rollback(why), Response::RolledBack { module: 0 });
+    assert_eq!(sim.m.slot().serving(), 0);
+    sim.request(1, 1);
+    sim.pump();
+    assert!(sim.not_answered_once().is_empty());
+    let entries: Vec<UpdateEvent> = (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap()).collect();
+    let last = entries.last().unwrap();
+    assert_eq!((last.kind, last.module.as_str()), (EventKind::Rollback, "checksum-fast"));
+    assert_eq!(last.note.as_str(), format!("rolled back by the immune system: {why}"));
+    assert!(entries[0].note.starts_with("refused"), "{:?}", entries[0]);
+    assert_eq!(sim.store.entries.borrow().len(), entries.len(), "every entry persisted");
+}
+
+#[test]
 fn the_serving_module_runs_with_the_incumbents_schedule() {
     use tileos_protocol::supervisor::SeatSchedule::{self, Serving, Shadow};
     let mut p = policy();

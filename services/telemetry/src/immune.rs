@@ -7,8 +7,10 @@
 //! The observation is made of: the interval's median and 99th-percentile latency (the
 //! upper bounds of their log2 buckets, converted from time-stamp ticks to µs), and the
 //! domain's fault rate over the interval, from the fault count the supervisor itself keeps
-//! (a reporter cannot hide its faults). Slot disagreement is not fed yet (docs/telemetry.md,
-//! "Not yet").
+//! (a reporter cannot hide its faults); and, for a domain watched for a slot, the share of
+//! the slot's mirrored answers that disagreed or timed out since the previous observation
+//! (from the totals the slot's manager reports to the supervisor; not fed while the slot
+//! compared nothing new).
 
 use tileos_twin::Millis;
 use tileos_twin::drift::{DomainDriftMonitor, DomainObservation, DriftAlarm, DriftError, Finding, SuggestedAction};
@@ -49,6 +51,9 @@ pub struct Observation {
     pub p99_ticks: u64,
     /// The domain's faults so far, as the supervisor counted them.
     pub faults: u64,
+    /// For a domain watched for a slot: the slot's comparisons so far, `(compared,
+    /// disagreeing)` (cumulative, as its manager last reported them).
+    pub slot: Option<(u64, u64)>,
     /// When (the supervisor's clock), ms.
     pub at: Millis,
 }
@@ -84,12 +89,14 @@ pub struct DomainImmunity {
     on_drift: OnDrift,
     /// Time and fault count of the previous observation.
     previous: Option<(Millis, u64)>,
+    /// The slot's comparison totals at the previous observation.
+    previous_slot: Option<(u64, u64)>,
 }
 
 impl DomainImmunity {
     /// A domain with no baseline yet (the monitor's defaults: docs/twin.md, "Drift").
     pub fn new(on_drift: OnDrift) -> DomainImmunity {
-        DomainImmunity { monitor: DomainDriftMonitor::new(0), on_drift, previous: None }
+        DomainImmunity { monitor: DomainDriftMonitor::new(0), on_drift, previous: None, previous_slot: None }
     }
 
     /// Observes one interval (`tsc_per_ms`: the time-stamp counter's rate); returns what
@@ -107,14 +114,25 @@ impl DomainImmunity {
                 observation.faults.saturating_sub(faults) as f64 / seconds
             }
         };
+        // The slot's share since the previous observation (totals that went down mean the
+        // slot's manager started again: counted from zero).
+        let slot_disagreement = observation.slot.and_then(|(compared, disagreeing)| {
+            let (compared_then, disagreeing_then) =
+                self.previous_slot.filter(|&(c, d)| c <= compared && d <= disagreeing).unwrap_or((0, 0));
+            let new = compared - compared_then;
+            (new > 0).then(|| (disagreeing - disagreeing_then).min(new) as f64 / new as f64)
+        });
         let figures = DomainObservation {
             latency_p50_us: observation.p50_ticks as f64 / tsc_per_us,
             latency_p99_us: observation.p99_ticks as f64 / tsc_per_us,
             faults_per_second,
-            slot_disagreement: None,
+            slot_disagreement,
         };
         let findings = self.monitor.observe(&figures, observation.at)?;
         self.previous = Some((observation.at, observation.faults));
+        if observation.slot.is_some() {
+            self.previous_slot = observation.slot;
+        }
         Ok(findings
             .into_iter()
             .map(|finding| match finding {
@@ -138,7 +156,7 @@ mod tests {
     use tileos_twin::drift::Metric;
 
     fn interval(p50_ticks: u64, at: Millis) -> Observation {
-        Observation { calls: 100, p50_ticks, p99_ticks: 2 * p50_ticks, faults: 0, at }
+        Observation { calls: 100, p50_ticks, p99_ticks: 2 * p50_ticks, faults: 0, slot: None, at }
     }
 
     #[test]
@@ -183,6 +201,29 @@ mod tests {
         let fault_alarm = decisions.iter().find(|d| d.alarm.metric == Metric::FaultRate).expect("fault-rate alarm");
         assert_eq!((fault_alarm.raised, fault_alarm.verdict), (true, Verdict::Log));
         assert_eq!(fault_alarm.alarm.evidence.observed, 5.0, "5 faults in 1 s");
+    }
+
+    #[test]
+    fn a_slots_disagreement_share_is_fed_and_a_rise_asks_for_the_rollback() {
+        let mut domain = DomainImmunity::new(OnDrift::RollBack);
+        let mut decisions = alloc::vec::Vec::new();
+        let (mut compared, mut disagreeing) = (0u64, 0u64);
+        for step in 0..45u64 {
+            // 100 comparisons an interval: 1 disagreeing, then 30 from step 40 on; every
+            // fifth interval the slot compared nothing new (not fed: no finding, no error).
+            if step % 5 != 4 {
+                compared += 100;
+                disagreeing += if step < 40 { 1 } else { 30 };
+            }
+            let observation = Observation { slot: Some((compared, disagreeing)), ..interval(2047, step * 10) };
+            decisions.extend(domain.observe(&observation, 1_000_000).unwrap().into_iter().map(|d| (step, d)));
+        }
+        let raised: alloc::vec::Vec<_> = decisions.iter().filter(|(_, d)| d.raised).collect();
+        assert_eq!(raised.len(), 1, "{decisions:?}");
+        let (step, decision) = raised[0];
+        assert_eq!((*step, decision.alarm.metric, decision.verdict), (42, Metric::SlotDisagreement, Verdict::RollBack));
+        assert!((decision.alarm.evidence.observed - 0.30).abs() < 1e-9, "{decision:?}");
+        assert!((decision.alarm.evidence.baseline_mean - 0.01).abs() < 1e-9, "{decision:?}");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   latency histogram), the interval between two of them, and (feature `report`) the
 //!   conversion to the twin's [`tileos_twin::state::TelemetrySample`], from which the twin's
 //!   compute state and drift monitor take over.
+//! * [`comparisons`]: a slot's mirrored-answer comparisons as totals that only grow (what
+//!   a slot manager reports for the immune system's disagreement detector).
 //! * [`power`]: a documented power estimate *model* (idle plus active watts times CPU share),
 //!   not a measurement.
 //! * [`wire`] (feature `wire`, part of `report`): the figures as a compact postcard message, sparse in the
@@ -33,6 +35,7 @@ extern crate std;
 
 #[cfg(feature = "collector")]
 pub mod collector;
+pub mod comparisons;
 pub mod figures;
 pub mod histogram;
 #[cfg(feature = "immune")]

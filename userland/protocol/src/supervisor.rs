@@ -11,6 +11,12 @@
 //! server stops it (seats are never restarted by the supervisor) and signals the manager's
 //! `seat-faults` notification with bit `1 << seat`.
 //!
+//! The immune system (docs/telemetry.md) asks a slot to roll back without calling its
+//! manager: it keeps the request and rings [`IMMUNE_DOORBELL`] on the same notification;
+//! the manager takes the request with [`Request::PendingRollback`]. A manager reports its
+//! slot's comparisons ([`Request::SlotEvidence`]) for the immune system's disagreement
+//! detector.
+//!
 //! The supervisor answers from its own loop, which also receives fault messages; it never
 //! blocks on a client (it answers through the caller's one-shot reply capability).
 
@@ -19,6 +25,10 @@ use serde::{Deserialize, Serialize};
 
 /// Longest domain name (as `tileos_sysdesc::MAX_NAME_LEN`).
 pub const MAX_NAME: usize = 64;
+/// The bit the supervisor signals on a slot's `seat-faults` notification when the immune
+/// system asks the slot to roll back (seats use bits 0..32 only): the manager then asks
+/// [`Request::PendingRollback`], which also tells a real request from a client's empty call.
+pub const IMMUNE_DOORBELL: u64 = 1 << 63;
 /// Most domains one [`Response::Status`] lists; ask again from `first + MAX_STATUS` for more.
 pub const MAX_STATUS: usize = 8;
 
@@ -118,6 +128,20 @@ pub enum Request {
         /// The interval's 99th percentile, likewise.
         p99_ticks: u64,
     },
+    /// The rollback the immune system asks of the caller's slot, if any (taken: asked
+    /// once). Slot managers only; others get [`Refusal::NotSlotManager`].
+    PendingRollback,
+    /// The caller's slot compared `compared` mirrored answers so far, `disagreeing` of them
+    /// disagreeing or timed out (cumulative since the manager started: totals lower than
+    /// the last ones mean it started again): fed to the immune system's disagreement
+    /// detector of the domains watched for that slot. Slot managers only; more disagreeing
+    /// than compared is refused [`Refusal::DisagreeingAboveCompared`].
+    SlotEvidence {
+        /// Mirrored answers compared (timeouts included).
+        compared: u64,
+        /// Of them, disagreeing or timed out.
+        disagreeing: u64,
+    },
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -216,6 +240,14 @@ pub enum Response {
         /// The findings (usually none).
         findings: Vec<ImmuneFinding, MAX_FINDINGS>,
     },
+    /// The rollback asked of the caller's slot ([`Request::PendingRollback`]).
+    PendingRollback {
+        /// The alarm that asked for it, with the domain it was raised for; `None`: no
+        /// rollback is asked.
+        alarm: Option<(String<MAX_NAME>, ImmuneFinding)>,
+    },
+    /// The slot's comparisons were taken ([`Request::SlotEvidence`]).
+    EvidenceTaken,
 }
 
 /// Most domains one [`Response::Figures`] lists.
@@ -263,9 +295,10 @@ pub enum ImmuneAction {
     /// The domain was killed for a restart, but its restart budget was used up: it stays
     /// stopped.
     GaveUp,
-    /// A slot rollback was configured (`on_drift = 2`) or suggested, and is left to the
-    /// slot's manager: the supervisor does not call domains (it never blocks on one).
-    RollbackSuggested,
+    /// A slot rollback was configured (`on_drift = 2`): the request is kept for the slot's
+    /// manager and its doorbell rung ([`IMMUNE_DOORBELL`]); the manager carries it out
+    /// (the supervisor never calls a domain, so it never blocks on one).
+    RollbackRequested,
 }
 
 /// One alarm raised or cleared ([`Response::Observed`]).
@@ -336,6 +369,8 @@ pub enum Refusal {
     NotTelemetryDomain,
     /// No client of the `telemetry` endpoint has that badge.
     UnknownReporter,
+    /// A slot's evidence counted more disagreeing answers than compared ones.
+    DisagreeingAboveCompared,
 }
 
 /// What the supervisor knows of a domain.
@@ -423,6 +458,12 @@ mod tests {
         let response = Response::Observed { findings: core::iter::repeat_n(finding, MAX_FINDINGS).collect() };
         let length = encode(&response, &mut words).expect("fits");
         assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+        let response = Response::PendingRollback { alarm: Some((core::iter::repeat_n('n', MAX_NAME).collect(), finding)) };
+        let length = encode(&response, &mut words).expect("fits");
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+        let request = Request::SlotEvidence { compared: u64::MAX, disagreeing: u64::MAX };
+        let length = encode(&request, &mut words).expect("fits");
+        assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
     }
 
     #[test]

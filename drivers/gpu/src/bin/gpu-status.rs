@@ -7,7 +7,10 @@
 //! show the digital twin's state (`tileos_driver_gpu::twin_lines`) and the domain rows stop
 //! above them. With the client endpoint "telemetry" (optional), a telemetry section follows
 //! the domain rows, one row per domain that reports latencies (calls, p99, CPU time, power
-//! estimate: `status::telemetry_row`), after a blank row, as far as the rows left allow.
+//! estimate: `status::telemetry_row`), after a blank row, as far as the rows left allow;
+//! each row's first showing is logged (`gpu-status: telemetry row N first shown "…"`), so
+//! boot tests can read the screen's text. gpu-status also reports its own call latencies
+//! there every [`REPORT_EVERY`] looks (`tileos_sys::telemetry::report`).
 //!
 //! There is no timer service yet: between looks the domain yields. The description should
 //! give it a low priority and a small scheduling budget, so that this polling only uses
@@ -30,6 +33,8 @@ use tileos_sys::rpc::Client;
 
 /// How often the supervisor is asked, in milliseconds.
 const LOOK_EVERY_MS: u64 = 250;
+/// Looks between two telemetry reports of gpu-status's own latencies.
+const REPORT_EVERY: u64 = 4;
 
 tileos_sys::resources! {
     /// What gpu-status needs from the description (checked at build time).
@@ -64,6 +69,7 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
     let mut shown_title = Text::new();
     let mut first = true;
     let mut next_look = 0;
+    let (mut looks, mut telemetry_logged) = (0u64, 0usize);
     loop {
         let now = tileos_sys::timestamp();
         if now < next_look {
@@ -87,7 +93,13 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
             }
         };
         if let Some(telemetry) = &telemetry {
-            changed += look_telemetry(telemetry, &display, &mut rows, listed + 1, domain_rows);
+            looks += 1;
+            if looks.is_multiple_of(REPORT_EVERY)
+                && let Err(error) = tileos_sys::telemetry::report(telemetry)
+            {
+                log!("gpu-status: telemetry report not taken: {error:?}");
+            }
+            changed += look_telemetry(telemetry, &display, &mut rows, (listed + 1, domain_rows), &mut telemetry_logged);
         }
         if first {
             log!("gpu-status: status screen shown (title and {listed} rows)");
@@ -148,9 +160,16 @@ fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
 }
 
 /// The telemetry section from row `from` up to (not including) row `end`: one row per
-/// reporting domain that changed; returns the rows changed. A telemetry domain that does
-/// not answer is logged and its section left as it was (it may be restarting).
-fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows: &mut Rows, from: usize, end: usize) -> usize {
+/// reporting domain that changed; returns the rows changed. The section's rows beyond the
+/// first `logged` are logged as they are first shown. A telemetry domain that does not
+/// answer is logged and its section left as it was (it may be restarting).
+fn look_telemetry(
+    telemetry: &Client<Telemetry>,
+    display: &Client<Display>,
+    rows: &mut Rows,
+    (from, end): (usize, usize),
+    logged: &mut usize,
+) -> usize {
     let (mut first, mut row, mut changed) = (0u16, from, 0);
     loop {
         let (total, units, domains) = match telemetry.call(&telemetry::Request::Figures { first }) {
@@ -163,6 +182,10 @@ fn look_telemetry(telemetry: &Client<Telemetry>, display: &Client<Display>, rows
         for domain in domains.iter().filter(|d| d.reporter) {
             let text = status::telemetry_row(domain, &units);
             if row < end && rows.update(row, &text) {
+                if row - from >= *logged {
+                    log!("gpu-status: telemetry row {row} first shown \"{text}\"");
+                    *logged = row - from + 1;
+                }
                 show(display, Request::SetLine { row: row as u8, text });
                 changed += 1;
             }

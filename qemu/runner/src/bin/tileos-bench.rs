@@ -31,6 +31,16 @@
 //!    entry durably in the store (the store's and the NVMe driver's work included) and
 //!    appending it to the ledger; beside the host reference, `Desk::judge` and
 //!    `Desk::commit` of the same answers on this machine (wall clock).
+//! 7. inference: boots scenario `inference` and compares the inference domain's guest
+//!    instructions per generated token and per adapter swap with the host core's time for
+//!    the same prompts and bundles (`tileos-bench/inference.rs`).
+//! 8. the twin: boots scenario `twin-bearing` with the tile simulator (its library in a
+//!    host thread, the healthy bearing, 10× simulated time) behind COM2 and parses the
+//!    twin's `twin.update` lines: the time from a sensor sample (the sensors domain's
+//!    timestamp) to the twin's state holding it, and the twin's own ingest. **This part is
+//!    not under `-icount`**: the simulator and the domains' sampling and notification
+//!    intervals run on the wall clock, so its figures are guest time-stamp-counter time on
+//!    the wall clock (µs), labelled as such, not instructions.
 //!
 //! The I/O figures are virtual time: the devices' back ends run on the host in real time,
 //! so they vary from run to run (docs/research.md, "I/O figures", says by how much). All
@@ -42,11 +52,7 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! 7. inference: boots scenario `inference` and compares the inference domain's guest
-//!    instructions per generated token and per adapter swap with the host core's time for
-//!    the same prompts and bundles (`tileos-bench/inference.rs`).
-//!
-//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference` run only those parts (e.g. to repeat one); the
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference`, `twin` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -366,6 +372,99 @@ impl SlotFigures {
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
         ]
     }
+}
+
+/// Windows the twin part waits for.
+const TWIN_WINDOWS: usize = 60;
+
+/// The twin part's figures (guest TSC on the wall clock, µs; part 6 of the module docs).
+struct TwinFigures {
+    /// Sample → twin update: median, 90th percentile, longest.
+    sample_to_update: [u64; 3],
+    /// The twin's own ingest of the reading: median, longest.
+    ingest: [u64; 2],
+    /// Windows measured.
+    windows: usize,
+}
+
+/// The value at per-mille `rank` of sorted `values` (nearest rank).
+fn ranked(values: &[u64], per_mille: usize) -> u64 {
+    values.get((values.len() * per_mille / 1000).min(values.len().saturating_sub(1))).copied().unwrap_or(0)
+}
+
+/// Part 6: boots `twin-bearing` with the simulator and reads [`TWIN_WINDOWS`] `twin.update` lines.
+fn twin_figures(images: &TestImages) -> Result<TwinFigures, String> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+    use tileos_tile_sim::link::{Mode, Sim, serve};
+    let path = workspace_root().join("tools/tile-sim/scenarios/twin-healthy.toml");
+    let scenario = tileos_tile_sim::scenario::load(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|error| format!("bind the simulator's port: {error}"))?;
+    let port = listener.local_addr().map_err(|error| format!("{error}"))?.port();
+    let sim = Arc::new(Mutex::new(Sim::new(tileos_tile_sim::model::Model::new(scenario), Mode::Healthy)));
+    std::thread::spawn(move || serve(listener, sim, 10.0));
+    let log = images.logs.join("bench-twin.log");
+    std::fs::create_dir_all(&images.logs).map_err(|error| format!("{error}"))?;
+    std::fs::write(&log, b"").map_err(|error| format!("{error}"))?;
+    let machine = Machine { extra_args: tileos_qemu::sensor_link_args("127.0.0.1", port), ..Machine::default() };
+    let done = Arc::new(AtomicBool::new(false));
+    let (host_done, watched) = (done.clone(), log.clone());
+    let host = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        let result = loop {
+            let text = std::fs::read_to_string(&watched).unwrap_or_default();
+            if text.matches("@event twin.update ").count() >= TWIN_WINDOWS {
+                break Ok(());
+            }
+            if Instant::now() > deadline {
+                break Err(format!("fewer than {TWIN_WINDOWS} twin.update lines within 150 s"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        host_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    });
+    let boot = images.tile_boot(scenario_archive("twin-bearing"));
+    let outcome = tileos_qemu::run_until_host_done(&machine, &boot, &log, Duration::from_secs(180), &["@event twin.ready"], &done)
+        .map_err(|error| format!("twin: {error}"))?;
+    host.join().map_err(|_| String::from("the host thread panicked"))??;
+    let updates = outcome.events("twin.update");
+    let field = |name: &str| -> Vec<u64> {
+        let mut values: Vec<u64> = updates.iter().filter_map(|e| e.get(name).and_then(|v| v.parse().ok())).collect();
+        values.sort_unstable();
+        values
+    };
+    let (latency, ingest) = (field("sample_to_update_us"), field("ingest_us"));
+    if latency.len() < TWIN_WINDOWS || ingest.len() < TWIN_WINDOWS {
+        return Err(failed("twin: too few twin.update lines", &outcome));
+    }
+    Ok(TwinFigures {
+        sample_to_update: [ranked(&latency, 500), ranked(&latency, 900), latency[latency.len() - 1]],
+        ingest: [ranked(&ingest, 500), ingest[ingest.len() - 1]],
+        windows: latency.len(),
+    })
+}
+
+impl TwinFigures {
+    /// The figures' line of bench.json.
+    fn json(&self) -> String {
+        let [median, p90, max] = self.sample_to_update;
+        format!(
+            "  \"twin_sample_to_update\": {{\"unit\": \"guest TSC µs, wall clock (not -icount)\", \"median\": {median}, \"p90\": {p90}, \"max\": {max}, \"ingest_median\": {}, \"ingest_max\": {}, \"windows\": {}}}",
+            self.ingest[0], self.ingest[1], self.windows
+        )
+    }
+}
+
+/// Prints the twin table.
+fn print_twin(twin: &TwinFigures) {
+    println!("{:<52} {:>14}", format!("twin ({} windows; guest TSC µs, wall clock)", twin.windows), "tileos");
+    let [median, p90, max] = twin.sample_to_update;
+    println!("{:<52} {:>14}", "sensor sample to twin update, median", median);
+    println!("{:<52} {:>14}", "  90th percentile", p90);
+    println!("{:<52} {:>14}", "  longest", max);
+    println!("{:<52} {:>14}", "the twin's own ingest, median", twin.ingest[0]);
+    println!("{:<52} {:>14}", "  longest", twin.ingest[1]);
 }
 
 /// Prints the slot table.
@@ -810,10 +909,10 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
     if let Some(unknown) =
-        parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify", "inference"].contains(&part.as_str()))
+        parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify", "inference", "twin"].contains(&part.as_str()))
     {
         eprintln!(
-            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify, inference; none = all, and bench.json is written)"
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify, inference, twin; none = all, and bench.json is written)"
         );
         return ExitCode::FAILURE;
     }
@@ -838,9 +937,10 @@ fn main() -> ExitCode {
         let slot = if wanted("slot") { Some(slot_figures(images)?) } else { None };
         let verify = if wanted("verify") { Some(verify_figures(images)?) } else { None };
         let inference = if wanted("inference") { Some(inference::inference_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp, slot, verify, inference))
+        let twin = if wanted("twin") { Some(twin_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot, verify, inference, twin))
     })();
-    let (kernel, nvme, store, tcp, slot, verify, inference) = match measured {
+    let (kernel, nvme, store, tcp, slot, verify, inference, twin) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -872,8 +972,12 @@ fn main() -> ExitCode {
         println!();
         inference.print();
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify), Some(inference)) =
-        (kernel, nvme, store, tcp, slot, verify, inference)
+    if let Some(twin) = &twin {
+        println!();
+        print_twin(twin);
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify), Some(inference), Some(twin)) =
+        (kernel, nvme, store, tcp, slot, verify, inference, twin)
     else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
@@ -887,6 +991,7 @@ fn main() -> ExitCode {
     json.extend(slot.json());
     json.extend(verify.json());
     json.extend(inference.json());
+    json.push(twin.json());
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());

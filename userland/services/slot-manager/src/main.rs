@@ -20,6 +20,13 @@
 //! everyone, so a line written while a client waits lengthens that client's call by the
 //! whole line.
 //!
+//! The immune system (docs/telemetry.md) rings [`IMMUNE_DOORBELL`] on the same
+//! notification when it asks the slot to roll back: the manager takes the alarm
+//! (`supervisor::Request::PendingRollback`), rolls back (`Manager::immune_rollback`, the
+//! update log noting the alarm) and logs `@event slot.immune-rollback`. Every
+//! [`EVIDENCE_EVERY`] answered requests it reports the slot's comparison totals
+//! (`supervisor::Request::SlotEvidence`) when they changed, for the disagreement detector.
+//!
 //! The slot's configuration comes from the root server (`supervisor::Request::SlotConfig`,
 //! the postcard of the caller's `tileos_sysdesc::Slot`). Trusted bundle keys and the log
 //! key are the development keys (`tileos_slot_manager::dev_keys`: DEV ONLY).
@@ -40,7 +47,7 @@ use tileos_abi::syscall::Syscall;
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::store::Durability;
-use tileos_protocol::supervisor::{self, SEAT_CHUNK, Supervisor};
+use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, Supervisor};
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
 use tileos_service_store::StoreClient;
 use tileos_slot_manager::{
@@ -49,6 +56,7 @@ use tileos_slot_manager::{
 use tileos_sys::cap::CNode;
 use tileos_sys::log;
 use tileos_sys::rpc::Client;
+use tileos_telemetry::comparisons::{ComparisonTotals, ModuleComparisons};
 
 tileos_sys::resources! {
     /// The manager's capabilities (the image builder grants them when it expands a slot).
@@ -429,6 +437,7 @@ fn main(resources: Resources) -> ! {
     let mut last_answer = 0u64;
     // Each message's words, received in place.
     let mut words = [0u64; PAYLOAD_WORDS + 1];
+    let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
     loop {
         let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
         let start = tileos_sys::timestamp();
@@ -437,9 +446,12 @@ fn main(resources: Resources) -> ! {
             // The bound notification's word (a client's empty call gets the error reply,
             // which goes nowhere when no caller waits).
             send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
-            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge);
+            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
             if bits != 0 {
                 manager.faulted(bits);
+            }
+            if received.badge & IMMUNE_DOORBELL != 0 {
+                immune_rollback(&mut manager, &slot_name);
             }
             manager.host_mut().lines.write_all();
             continue;
@@ -476,6 +488,10 @@ fn main(resources: Resources) -> ! {
         }
         if access == Access::Service {
             cost.add(spent, manager.stats().answered, &slot_name, manager.host_mut());
+            if manager.stats().answered >= evidence_at {
+                evidence_at = manager.stats().answered.saturating_add(EVIDENCE_EVERY);
+                report_evidence(&mut manager, &mut totals);
+            }
         }
         // The work kept off the clients' path (update-log entries, lowering a schedule), done
         // now if no client waits and no switch is under way; timed for `make bench`.
@@ -490,6 +506,51 @@ fn main(resources: Resources) -> ! {
             lines.write_all();
         } else if received.badge & SEAT_BADGE == 0 {
             lines.write_one();
+        }
+    }
+}
+
+/// Answered client requests between two checks of the slot's comparison totals.
+const EVIDENCE_EVERY: u64 = 100;
+
+/// Takes the rollback the immune system asks of this slot and carries it out.
+fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
+    let alarm = match manager.host_mut().supervisor(&supervisor::Request::PendingRollback) {
+        Ok(supervisor::Response::PendingRollback { alarm: Some(alarm) }) => alarm,
+        Ok(supervisor::Response::PendingRollback { alarm: None }) => {
+            log!("slot-manager: slot {slot}: the immune doorbell rang, but no rollback is pending (a client's empty call?): ignored");
+            return;
+        }
+        other => {
+            log!("slot-manager: slot {slot}: the immune system's pending rollback could not be read: {other:?}");
+            return;
+        }
+    };
+    let (domain, finding) = alarm;
+    let why = format!(
+        "{:?} drift of domain {domain}: observed {:.1} against baseline {:.1}",
+        finding.metric,
+        finding.observed_milli as f64 / 1000.0,
+        finding.baseline_milli as f64 / 1000.0
+    );
+    let outcome = match manager.immune_rollback(&why) {
+        slots::Response::RolledBack { module } => format!("rolled-back serving={module}"),
+        other => format!("refused ({other:?})").replace(' ', "_"),
+    };
+    log!("@event slot.immune-rollback slot={slot} domain={domain} metric={:?} outcome={outcome}", finding.metric);
+}
+
+/// Reports the slot's comparison totals to the supervisor when they changed.
+fn report_evidence(manager: &mut Manager<Glue, TscClock, AnyLog>, totals: &mut ComparisonTotals) {
+    let modules = manager.slot().modules().map(|view| ModuleComparisons {
+        module: view.id,
+        compared: view.evidence.compared(),
+        disagreeing: view.evidence.disagreeing.saturating_add(view.evidence.timeouts),
+    });
+    if totals.update(modules) {
+        let request = supervisor::Request::SlotEvidence { compared: totals.compared, disagreeing: totals.disagreeing };
+        if let Err(error) = manager.host_mut().supervisor(&request) {
+            log!("slot-manager: the slot's evidence was not taken by the supervisor: {error:?}");
         }
     }
 }

@@ -38,6 +38,8 @@ const HISTORY_PREFIX: &str = "twin/history/";
 const HISTORY_SLOTS: u32 = 60;
 /// Shortest time between two sensor notifications, ms.
 const WAKE_MS: u32 = 200;
+/// Sensor updates taken between two telemetry reports (about 2 s at one signal per 200 ms).
+const REPORT_EVERY: u32 = 10;
 /// Most recipients (the description's params hold at most 16 entries).
 const MAX_GRANTS: usize = 16;
 
@@ -54,6 +56,9 @@ tileos_sys::resources! {
         store: ClientEndpoint("store", optional),
         /// The region shared with the store.
         buffer: Region("store-buffer", optional),
+        /// The telemetry domain, if the description has it: the twin reports its call
+        /// latencies (to the sensors domain and the store) every [`REPORT_EVERY`] updates.
+        telemetry: ClientEndpoint("telemetry", optional),
     }
 }
 
@@ -188,12 +193,21 @@ fn main(resources: Resources) -> ! {
     log!("twin: subscribed to the sensors (set {subscribed:#x}), generation {}", tileos_sys::domain::info().generation);
     log_event!("twin.ready", generation = tileos_sys::domain::info().generation);
     let mut vibration = [0i32; 3];
+    let telemetry = resources.telemetry.map(Client::<tileos_protocol::telemetry::Telemetry>::new);
+    let mut updates = 0u32;
     loop {
         let mut busy = false;
         if resources.wake.poll() != 0 {
             busy = true;
             drbg.stir(&tileos_sys::timestamp().to_le_bytes());
             take_updates(&mut twin, &sensors, store.as_ref(), &mut vibration);
+            updates = updates.wrapping_add(1);
+            if let Some(telemetry) = &telemetry
+                && updates.is_multiple_of(REPORT_EVERY)
+                && let Err(error) = tileos_sys::telemetry::report(telemetry)
+            {
+                log!("twin: telemetry report not taken: {error:?}");
+            }
         }
         let message = tileos_sys::raw_syscall(Syscall::NbRecv, resources.twin.cptr(), MessageInfo::default(), [0; 4]);
         if message.info.label() != 0 || message.info.length() != 0 || message.badge != 0 {

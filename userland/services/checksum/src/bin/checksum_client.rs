@@ -14,6 +14,10 @@
 //! line each.) If nobody serves the endpoint (it was withdrawn: `NoServer`), it logs
 //! `@event checksum.no-server client=… n=…` and stops; after any other failed call it
 //! yields and carries on.
+//!
+//! With a `telemetry` capability it reports its call latencies to the telemetry domain every
+//! [`REPORT_EVERY`] requests (`tileos_sys::telemetry::report`), so the immune system watches
+//! the slot's latency as its client sees it (docs/telemetry.md).
 #![no_std]
 #![no_main]
 
@@ -29,6 +33,8 @@ use tileos_sys::rpc::{CallError, Client};
 
 /// Requests between two `checksum.round` events.
 const ROUND: u64 = 500;
+/// Requests between two telemetry reports.
+const REPORT_EVERY: u64 = 50;
 /// Wrong answers reported one by one.
 const MAX_WRONG_EVENTS: u64 = 10;
 
@@ -37,6 +43,8 @@ tileos_sys::resources! {
     struct Resources {
         /// The checksum service (the demo slot's front endpoint).
         checksum: ClientEndpoint("checksum"),
+        /// The telemetry domain, if the description has it.
+        telemetry: ClientEndpoint("telemetry", optional),
     }
 }
 
@@ -70,6 +78,7 @@ fn main(resources: Resources) -> ! {
     let info = tileos_sys::domain::info();
     tileos_sys::log!("{name}: checking the checksum service, {ROUND} requests a round (generation {})", info.generation);
     let service = Client::<Checksum>::new(resources.checksum);
+    let telemetry = resources.telemetry.map(Client::<tileos_protocol::telemetry::Telemetry>::new);
     // Another sequence after each restart.
     let mut reference = Reference::new(0x5EED_0000 + info.generation);
     // The round's call latencies: sum and longest.
@@ -97,6 +106,12 @@ fn main(resources: Resources) -> ! {
             );
         }
         let tally = reference.tally;
+        if let Some(telemetry) = &telemetry
+            && tally.requests.is_multiple_of(REPORT_EVERY)
+            && let Err(error) = tileos_sys::telemetry::report(telemetry)
+        {
+            tileos_sys::log!("{name}: telemetry report not taken: {error:?}");
+        }
         if tally.requests.is_multiple_of(ROUND) {
             log_event!(
                 "checksum.round",
