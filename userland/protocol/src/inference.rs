@@ -46,8 +46,6 @@ pub type Text = heapless::Vec<u8, MAX_NEW_TOKENS>;
 pub type Digest = [u8; 32];
 
 /// A request to an inference domain.
-// A request travels as one encoded message; its size in memory does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 // Requests are decoded from one message and handled at once, never kept in collections.
 #[allow(clippy::large_enum_variant)]
