@@ -56,6 +56,7 @@ fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
             "tileos-netstack",
             "tileos-rootserver",
             "tileos-service-federation",
+            "tileos-service-inference",
             "tileos-service-slot-manager",
             "tileos-service-store",
             "tileos-service-telemetry",
