@@ -227,7 +227,7 @@ check:
 test: deps check test-images
 	@$(MAKE) --no-print-directory bundles BUNDLE_TARGET=$(BUILD)/target-test
 	@echo "test: host unit tests, model checker, boot tests and the in-guest kernel suite"
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 	@$(MAKE) --no-print-directory proofs
 
 # The model's weights (docs/inference.md, "Recipe"): retrains the base and the adapters from
