@@ -81,3 +81,14 @@ impl TestImages {
 pub fn scenario_archive(name: &str) -> PathBuf {
     workspace_root().join(format!("build/test/scenarios/{name}.archive"))
 }
+
+/// A fresh zero-filled disk image of `bytes` bytes named `name` in the test images' log
+/// directory, for a boot test's NVMe drive; a test helper, so it panics if it cannot make it.
+pub fn fresh_disk(name: &str, bytes: u64) -> PathBuf {
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    let disk = images.logs.join(name);
+    let file = std::fs::File::create(&disk).expect("create the disk image");
+    file.set_len(bytes).expect("size the disk image");
+    disk
+}

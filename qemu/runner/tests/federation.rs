@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use tileos_bpv7::{Bundle, CreationTimestamp, Eid, Policy};
 use tileos_dtn_node::serve::{Sink, serve};
 use tileos_dtn_node::transfer::send_bundles;
 use tileos_qemu::host::boot_and_drive;
-use tileos_qemu::images::test_images;
+use tileos_qemu::images::fresh_disk;
 use tileos_tcpcl::RefuseReason;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -173,15 +173,6 @@ fn wait_event(log: &Path, name: &str, fields: &[(&str, &str)], timeout: Duration
     }
 }
 
-fn fresh_disk(name: &str) -> PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(16 << 20).expect("size the disk image");
-    disk
-}
-
 /// Makes a payload.
 type Payload = fn() -> Vec<u8>;
 
@@ -306,7 +297,7 @@ fn drive_interop(port: u16, log: &Path, host: &Collector) -> Result<Interop, Str
 #[test]
 fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refused_by_reason() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let disk = fresh_disk("federation-interop.img");
+    let disk = fresh_disk("federation-interop.img", 16 << 20);
     let host = listen(NODE_2_PORT, "ipn:2.0");
     let collector = host.clone();
     let started = Instant::now();
@@ -395,7 +386,7 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
 #[test]
 fn a_bundle_the_tile_acknowledged_reaches_its_next_hop_after_qemu_is_killed_and_the_tile_boots_again() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let disk = fresh_disk("federation-custody.img");
+    let disk = fresh_disk("federation-custody.img", 16 << 20);
     let payload = b"custody: kept across a power cut".to_vec();
     // First boot: node 4 is down; the tile stores the bundle durably, acknowledges it, and
     // QEMU is killed.

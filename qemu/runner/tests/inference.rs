@@ -14,11 +14,10 @@
 //! - the hostile client's every check is refused precisely and the domain keeps serving,
 //!   also after the supervisor restarted it; a stranger's badge is refused.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tileos_inference::{Base, Catalog, Engine};
-use tileos_qemu::images::{scenario_archive, test_images, workspace_root};
+use tileos_qemu::images::{fresh_disk, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Event, Machine, RunOutcome, nvme_disk_args, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -75,19 +74,10 @@ fn number(event: &Event, key: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{key} in {}", event.line))
 }
 
-fn fresh_disk(name: &str) -> PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(32 << 20).expect("size the disk image");
-    disk
-}
-
 /// Boots scenario `inference` on a fresh disk until the clients are done.
 fn boot_inference(log: &str) -> RunOutcome {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    let disk = fresh_disk(&format!("{log}.img"));
+    let disk = fresh_disk(&format!("{log}.img"), 32 << 20);
     let machine = Machine { extra_args: nvme_disk_args(&disk), ..Machine::default() };
     let markers = ["@event inference-client.done", "@event inference-hostile.done", "@event inference-hostile.stranger-done"];
     let outcome = run_until(&machine, &images.tile_boot(scenario_archive("inference")), &images.logs.join(log), TIMEOUT, &markers)

@@ -17,7 +17,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::images::{fresh_disk, scenario_archive, test_images};
 use tileos_qemu::{Machine, RunOutcome, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -27,16 +27,6 @@ const DISK_BYTES: u64 = 4 << 20;
 /// Boots the nvme scenario with `disk` as the NVMe drive until block-check is done.
 fn boot(disk: &Path, log_name: &str) -> RunOutcome {
     boot_scenario("nvme", disk, log_name, &["block-check: done"])
-}
-
-/// A fresh zeroed disk image named `name` in the log directory.
-fn fresh_disk(name: &str) -> std::path::PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(DISK_BYTES).expect("size the disk image");
-    disk
 }
 
 /// Boots `scenario` with `disk` as the NVMe drive until every one of `markers` is logged,
@@ -55,7 +45,7 @@ fn boot_scenario(scenario: &str, disk: &Path, log_name: &str, markers: &[&str]) 
 
 #[test]
 fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_a_reboot() {
-    let disk = fresh_disk("nvme-disk.img");
+    let disk = fresh_disk("nvme-disk.img", DISK_BYTES);
     let first = boot(&disk, "tile-nvme.log");
     // The pci domain's enumeration: the controller, its 64-bit BAR and INTx line.
     first.assert_serial_contains("pci: 00:04.0 1b36:0010 class 01.08.02 (NVMe controller), irq line 11 pin INTA");
@@ -113,7 +103,7 @@ fn nvme_driver_writes_flushes_reads_back_refuses_bad_requests_and_data_survives_
 
 #[test]
 fn ring_clients_in_their_own_windows_never_see_each_others_blocks_and_a_hostile_ring_is_refused_precisely() {
-    let disk = fresh_disk("nvme-rings-disk.img");
+    let disk = fresh_disk("nvme-rings-disk.img", DISK_BYTES);
     let outcome =
         boot_scenario("nvme-rings", &disk, "tile-nvme-rings.log", &["ring-a: PASS", "ring-b: PASS", "hostile: done", "nowindow: done"]);
     // The driver found each client's window from its endpoint parameters.
@@ -162,7 +152,7 @@ fn ring_clients_in_their_own_windows_never_see_each_others_blocks_and_a_hostile_
 
 #[test]
 fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_without_losing_data() {
-    let disk = fresh_disk("nvme-fault-disk.img");
+    let disk = fresh_disk("nvme-fault-disk.img", DISK_BYTES);
     let outcome = boot_scenario("nvme-fault", &disk, "tile-nvme-fault.log", &["block-stress: PASS", "chaos-nvme: done"]);
     let log = &outcome.serial;
     // The kill, on request of the domain the description allows, while a write was in flight.
@@ -214,7 +204,7 @@ fn nvme_driver_killed_during_a_write_stream_is_restarted_and_the_client_retries_
 
 #[test]
 fn nvme_driver_killed_with_a_ring_request_in_flight_answers_it_interrupted_and_the_client_submits_it_again() {
-    let disk = fresh_disk("nvme-fault-ring-disk.img");
+    let disk = fresh_disk("nvme-fault-ring-disk.img", DISK_BYTES);
     let outcome = boot_scenario("nvme-fault-ring", &disk, "tile-nvme-fault-ring.log", &["block-stress: PASS", "chaos-nvme: done"]);
     outcome.assert_serial_contains(
         "block-stress: streaming 48 rounds of 4096-byte writes and read-backs through the ring; the driver is killed in round 16",

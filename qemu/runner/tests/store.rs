@@ -5,22 +5,13 @@
 //!   while the client writes; nothing acknowledged as durable is lost;
 //! - the power-cut torture (`make torture`) in a short fixed-seed run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::images::{fresh_disk, scenario_archive, test_images};
 use tileos_qemu::torture::{Config, check_log, run};
 use tileos_qemu::{Machine, RunOutcome, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
-
-fn fresh_disk(name: &str, bytes: u64) -> PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(bytes).expect("size the disk image");
-    disk
-}
 
 fn with_disk(disk: &Path) -> Machine {
     Machine { extra_args: tileos_qemu::nvme_disk_args(disk), ..Machine::default() }

@@ -12,12 +12,12 @@
 //!   after the reboot it is still spent.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tileos_qemu::images::{scenario_archive, test_images, workspace_root};
+use tileos_qemu::images::{fresh_disk, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Event, Machine, RunOutcome, nvme_disk_args, run_until_host_done, sensor_link_args};
 use tileos_sensor_wire::chips::Chip;
 use tileos_tile_sim::link::{Mode, Shared, Sim, serve};
@@ -177,15 +177,6 @@ fn the_twin_detects_bearing_wear_before_the_failure_and_never_on_a_healthy_beari
     assert!(windows >= 80, "too few windows assessed ({windows}) for the healthy run to mean anything:\n{}", outcome.tail(40));
 }
 
-fn fresh_disk(name: &str) -> PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(32 << 20).expect("size the disk image");
-    disk
-}
-
 /// The host side of a `twin-gate` boot: waits for the three clients to finish.
 fn gate_done(log: &Path) -> Result<(), String> {
     wait_for(log, "the twin-gate clients", Duration::from_secs(150), |log| {
@@ -236,7 +227,7 @@ fn assert_hostile_refused(outcome: &RunOutcome) {
 #[test]
 fn the_export_gate_releases_no_raw_sample_refuses_hostile_calls_and_a_spent_budget_stays_spent_across_a_reboot() {
     let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let disk = fresh_disk("twin-disk.img");
+    let disk = fresh_disk("twin-disk.img", 32 << 20);
     let (port, sim) = start_simulator(scenario("healthy"), 10.0);
 
     let first = boot("twin-gate", "tile-twin-gate.log", port, Some(&disk), gate_done);

@@ -5,22 +5,13 @@
 //! the verify domain, whose ledger is read back from the store), a stranger's badge may not
 //! judge, and on the second boot the ledger holds the first boot's entries.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use tileos_qemu::images::{scenario_archive, test_images};
+use tileos_qemu::images::{fresh_disk, scenario_archive, test_images};
 use tileos_qemu::{Machine, RunOutcome, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn fresh_disk(name: &str) -> PathBuf {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(name);
-    let file = std::fs::File::create(&disk).expect("create the disk image");
-    file.set_len(32 << 20).expect("size the disk image");
-    disk
-}
 
 fn boot(disk: &Path, log: &str) -> RunOutcome {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
@@ -91,7 +82,7 @@ fn assert_checks(outcome: &RunOutcome) {
 
 #[test]
 fn the_verify_domain_judges_logs_and_proves_refuses_hostile_calls_and_keeps_its_ledger_across_restarts_and_reboots() {
-    let disk = fresh_disk("verify-disk.img");
+    let disk = fresh_disk("verify-disk.img", 32 << 20);
     let first = boot(&disk, "tile-verify.log");
     assert_checks(&first);
     first.assert_event("verifyhostile.start", &[("ledger", "0"), ("memory", "0")]);
