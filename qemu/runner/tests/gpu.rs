@@ -219,14 +219,16 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     assert_eq!(image.pixel(right, TITLE_HEIGHT), BACKGROUND, "background below the title bar");
     assert_eq!(image.pixel(right, ROW_TOP + ROW_HEIGHT + 1), STRIPE, "row 1 is striped");
     assert_eq!(image.pixel(right, HEIGHT - 1), BACKGROUND, "background at the bottom right");
-    // "tileos tile, up …" in the bar; five rows of text (console, pci, gpu, gpu-status,
-    // chaos-pci), nothing below them.
+    // "tileos tile, up …" in the bar; six rows of text (console, pci, gpu, gpu-status,
+    // chaos-pci, telemetry), a blank row, the telemetry section's one row (gpu-status, the
+    // only reporter), nothing below it.
     assert!(image.count(TITLE_TEXT, 0..TITLE_HEIGHT) > 500, "title text in the title bar");
     let rows = |first: usize, last: usize| ROW_TOP + first * ROW_HEIGHT..ROW_TOP + last * ROW_HEIGHT;
-    for row in 0..5 {
+    for row in (0..6).chain([7]) {
         assert!(image.count(ROW_TEXT, rows(row, row + 1)) > 300, "row {row} has text");
     }
-    assert_eq!(image.count(ROW_TEXT, rows(5, 16)), 0, "rows 5.. are empty");
+    assert_eq!(image.count(ROW_TEXT, rows(6, 7)), 0, "row 6 (between the sections) is empty");
+    assert_eq!(image.count(ROW_TEXT, rows(8, 16)), 0, "rows 8.. are empty");
     assert_eq!(image.count(TITLE_TEXT, TITLE_HEIGHT..HEIGHT), 0, "white only in the title bar");
     let mut colours: Vec<[u8; 3]> = image.pixels.chunks(3).map(|pixel| [pixel[0], pixel[1], pixel[2]]).collect();
     colours.sort_unstable();
