@@ -168,6 +168,11 @@ struct Seat {
     needs_state: bool,
     /// Copies were dropped: it imports the state again when it next calls.
     diverged: bool,
+    /// Its module imported the reference module's state since it started, and has been
+    /// sent every copy since (none dropped): its state follows the reference module's
+    /// request by request, as far as its answers show (a promotion on agreeing evidence
+    /// needs no second transfer, [`Manager::transition`]).
+    synced: bool,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -184,6 +189,7 @@ impl Seat {
             queue: VecDeque::new(),
             needs_state: false,
             diverged: false,
+            synced: false,
             schedule: None,
             started_at: None,
         }
@@ -208,6 +214,8 @@ struct InFlight {
     badge: u64,
     reply: ReplyCap,
     message: Rc<Message>,
+    /// When it arrived.
+    arrived: Ticks,
 }
 
 /// The client requests in flight, in the order they came (at most `queue_limit`: a short
@@ -246,6 +254,20 @@ impl Flights {
     fn ids(&self) -> impl Iterator<Item = RequestId> + '_ {
         self.0.iter().map(|f| f.id)
     }
+}
+
+/// A promotion's switch, from the promotion to the promoted module's first delivered answer
+/// (timed for `make bench`: the `slot.switch` line).
+#[derive(Clone, Copy, Debug)]
+struct Switch {
+    /// The promoted module.
+    module: ModuleId,
+    /// When it was promoted.
+    since: Ticks,
+    /// When it was ready to serve: its import done, or at once when it needed none.
+    ready: Option<Ticks>,
+    /// Whether it imported the warm module's state first.
+    transfer: bool,
 }
 
 /// A bundle being staged.
@@ -296,8 +318,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     stats: ManagerStats,
     /// State transfers so far (numbers exports and the imports waiting for them).
     transfers: u64,
-    /// The module promoted last and when, until its first delivered answer.
-    switching: Option<(ModuleId, Ticks)>,
+    /// The switch to the module promoted last, until its first delivered answer.
+    switching: Option<Switch>,
     /// When the clock was last checked ([`Manager::tick`]).
     last_tick: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
@@ -674,7 +696,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let mirror = self.slot.request(now);
         let id = mirror.request;
-        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone(), arrived: now });
         match self.seat_of(Role::Module(mirror.serve)) {
             Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
             None => self.fail_request(id, mirror.serve),
@@ -734,6 +756,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
         if copies >= limit {
             s.diverged = true;
+            s.synced = false;
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
@@ -784,6 +807,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         match (label, current) {
             (READY, current) => {
                 s.started_at = None;
+                // In step again only once it imports (a module that called READY again may
+                // have lost, or applied, the work it had).
+                s.synced = false;
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -810,6 +836,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (IMPORTED, Some(Job::Import { .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
+                s.synced = import_refused.is_none();
+                if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
+                    && switch.module == id
+                    && switch.ready.is_none()
+                {
+                    switch.ready = Some(self.clock.now());
+                }
             }
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
@@ -879,15 +912,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         let (answered, out) = self.slot.answer(id, responder, bytes, now);
         if answered == Answered::Deliver {
+            let arrived = self.inflight.get(id).map(|f| f.arrived);
             self.deliver(id, bytes);
-            if let (Some((module, since)), Responder::Module(by)) = (self.switching, responder)
-                && module == by
+            if let (Some(switch), Responder::Module(by)) = (self.switching, responder)
+                && switch.module == by
             {
                 self.switching = None;
+                // Its parts: the promotion until the module was ready, and the delivered
+                // request's own time in the manager (arrival to delivery).
+                let ready = switch.ready.unwrap_or(now).saturating_sub(switch.since);
                 self.host.note(format_args!(
-                    "@event slot.switch slot={} module={module} first_answer_micros={}",
+                    "@event slot.switch slot={} module={} first_answer_micros={} ready_micros={ready} request_micros={} transfer={}",
                     self.config.name,
-                    now.saturating_sub(since)
+                    switch.module,
+                    now.saturating_sub(switch.since),
+                    now.saturating_sub(arrived.unwrap_or(now)),
+                    switch.transfer,
                 ));
             }
         }
@@ -965,26 +1005,40 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         ));
         match (t.to, t.reason) {
             (State::Promoted, reason) => {
-                self.switching = Some((t.module, self.clock.now()));
+                let now = self.clock.now();
+                self.switching = Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false });
                 if reason == Reason::Promoted(PromotedBy::Policy) {
                     let note = format!("promoted by policy: {} agreeing, {} disagreeing", t.evidence.agreeing, t.evidence.disagreeing);
                     self.log_automatic(EventKind::Promote, t.module, &note);
                 }
                 // State transfer: the warm module exports after every request it was sent,
-                // the promoted one imports before any request it serves.
-                if let (Some(warm), Some(promoted)) =
-                    (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), self.seat_of(Role::Module(t.module)))
+                // the promoted one imports before any request it serves. Not needed when
+                // the module imported the state when it started, was sent every request
+                // since (in order, before any it will serve) and was promoted on evidence
+                // with no disagreement and no timeout: its state is already the warm
+                // module's, as a rollback trusts the warm module's (docs/slots.md).
+                let promoted = self.seat_of(Role::Module(t.module));
+                let in_step = matches!(reason, Reason::Promoted(PromotedBy::Policy | PromotedBy::Manual))
+                    && t.evidence.disagreeing == 0
+                    && t.evidence.timeouts == 0
+                    && promoted.and_then(|seat| self.seats.get(seat)).is_some_and(|s| s.synced);
+                if !in_step
+                    && let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted)
                 {
                     let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
                         s.queue.push_back(Job::Import { state: None, transfer });
+                    }
+                    if let Some(switch) = &mut self.switching {
+                        switch.ready = None;
+                        switch.transfer = true;
                     }
                     self.push(warm, Job::Export { target: promoted, transfer });
                 }
             }
             (State::RolledBack, reason) => {
                 // A switch to it is over (its deferred work need not wait for its answer).
-                if self.switching.is_some_and(|(module, _)| module == t.module) {
+                if self.switching.is_some_and(|switch| switch.module == t.module) {
                     self.switching = None;
                 }
                 if reason != Reason::ManualRollback {
@@ -1046,6 +1100,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.needs_state = false;
         s.diverged = false;
+        s.synced = false;
         s.schedule = None;
         self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
@@ -1074,6 +1129,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None, transfer: x } if *x == transfer))
         {
             t.queue.remove(at);
+            t.synced = false;
             self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
         }
         self.dispatch(target);
@@ -1201,6 +1257,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.host.note(format_args!("slot {}: seat {seat} (re)started, generation {generation}", self.config.name));
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.needs_state = serving_seat != Some(seat) || self.lineages.is_some();
+                    s.synced = false;
                 }
             }
             Err(reason) => {
@@ -1309,7 +1366,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         l.next += 1;
         l.ballots.insert(id, Ballot { answers: [None, None, None], answered: [false; 3], delivered: false, deadline });
         let seats = l.seats;
-        self.inflight.insert(InFlight { id, badge, reply, message: message.clone() });
+        self.inflight.insert(InFlight { id, badge, reply, message: message.clone(), arrived: now });
         for seat in seats {
             // Every lineage's answer counts, but none may hold the client past the deadline.
             self.push_copy(seat, id, &message, deadline);
@@ -1589,6 +1646,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.role = Role::Module(id);
             s.program = Some(Program::Staged(elf));
             s.needs_state = true;
+            s.synced = false;
         }
         self.host.note(format_args!("@event slot.installed slot={} module={id} seat={seat}", self.config.name));
         slots::Response::Installed { module: id }

@@ -740,3 +740,64 @@ fn deferred_work_is_done_past_its_bound_whatever_waits() {
     sim.pump();
     assert!(sim.not_answered_once().is_empty());
 }
+
+/// A promoted module rolled back before its first answer ends the switch to it: the
+/// deferred work (here the promotion's and the breaker's entries) is done at the next
+/// moment no client waits, not only past `DEFERRED_BOUND` (no answer of the rolled-back
+/// module will ever end that switch).
+#[test]
+fn a_rollback_before_the_first_answer_ends_the_switch_and_frees_the_deferred_work() {
+    let mut sim = auto_promoted();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the switch is under way: nothing appended yet");
+    // The promoted module faults before it answered anything: the breaker rolls back.
+    let seat = sim.m.seat_of_module(1).expect("the promoted module's seat");
+    sim.fault(seat);
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert_eq!(sim.m.outstanding(), 0, "no client waits");
+    assert!(sim.m.deferred(), "the rollback ended the switch: the deferred work is done now, within the bound");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the restored incumbent serves");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A module that imported the state when it started, got every copy since and was promoted
+/// on evidence with no disagreement and no timeout is in step with the warm module: the
+/// switch needs no second transfer. One with a disagreement (here forced in) imports the
+/// warm module's state before it serves, and so does one that fell copies behind.
+#[test]
+fn only_a_module_out_of_step_imports_the_state_again_at_its_promotion() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let seat = sim.m.seat_of_module(1).unwrap();
+    assert_eq!(sim.imports.get(&seat), Some(&1), "imported once, when it started");
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "in step: the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&1), "no second transfer");
+    assert!(sim.notes().contains("transfer=false"), "{}", sim.notes());
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+
+    // A challenger that disagreed once (on 7), forced in: it imports before it serves.
+    sim.install(&bundle(b"wrong"));
+    for x in [1, 7, 2] {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let seat = sim.m.seat_of_module(2).unwrap();
+    assert_eq!(sim.m.slot().module(2).unwrap().evidence.disagreeing, 1);
+    let before = sim.imports.get(&seat).copied().unwrap_or(0);
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 2, force: true }), Response::Promoted { module: 2 });
+    sim.request(1, 3);
+    sim.pump();
+    assert_eq!(sim.imports.get(&seat).copied().unwrap_or(0), before + 1, "transferred at the promotion");
+    assert_eq!(answer_value(&sim, 1, 10).words, vec![134]);
+    assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}

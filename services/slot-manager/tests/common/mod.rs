@@ -198,6 +198,8 @@ pub struct Sim {
     pub sent: BTreeMap<u64, u64>,
     /// Lineage 1 answers wrong when set (N-version tests).
     pub wrong_lineage: Option<u8>,
+    /// State imports the modules took, per seat.
+    pub imports: BTreeMap<usize, u32>,
 }
 
 pub fn policy() -> SlotPolicy {
@@ -281,6 +283,7 @@ impl Sim {
             answers: BTreeMap::new(),
             sent: BTreeMap::new(),
             wrong_lineage: None,
+            imports: BTreeMap::new(),
         };
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
@@ -432,6 +435,7 @@ impl Sim {
                     Message { label: IMPORTED, words: vec![1] }
                 } else {
                     module.state = message.words.first().copied().unwrap_or(0);
+                    *self.imports.entry(seat).or_default() += 1;
                     Message { label: IMPORTED, words: vec![0] }
                 }
             }
