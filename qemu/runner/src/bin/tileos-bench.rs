@@ -331,6 +331,8 @@ struct SlotFigures {
     mean_call: [u64; 3],
     /// The slot manager's own work per client request with 0, 1 and 2 challengers.
     manager: [u64; 3],
+    /// Of that, its serving path's system calls (`CNodeSaveCaller`, `NbSend`).
+    manager_kernel: [u64; 3],
     /// Its longest call in quiet rounds (no challenger, no promotion).
     quiet_longest: u64,
     /// Its longest call in three rounds shortly before checksum-fast's promotion (3
@@ -341,6 +343,11 @@ struct SlotFigures {
     /// The manager's `slot.switch`: from the promotion to the promoted module's first
     /// delivered answer (microseconds of guest time: 1,000 instructions each).
     switch: u64,
+    /// Its parts from the same line: the promotion until the promoted module was ready to
+    /// serve (its import done, or at once when in step), and the delivered request's own
+    /// time in the manager (its arrival to its delivery); the rest of `switch` is time
+    /// before that request arrived. And whether the state was transferred at the switch.
+    switch_parts: (u64, u64, bool),
     /// The manager's `slot.promotion-handled`: its handling of the answer that completed
     /// the evidence and promoted (every client call in progress waits for all of it).
     promotion_handled: u64,
@@ -363,10 +370,15 @@ impl SlotFigures {
             format!("  \"slot_manager_per_request_0_challengers\": {{\"instructions\": {}}}", self.manager[0]),
             format!("  \"slot_manager_per_request_1_challenger\": {{\"instructions\": {}}}", self.manager[1]),
             format!("  \"slot_manager_per_request_2_challengers\": {{\"instructions\": {}}}", self.manager[2]),
+            format!("  \"slot_manager_syscalls_per_request_0_challengers\": {{\"instructions\": {}}}", self.manager_kernel[0]),
+            format!("  \"slot_manager_syscalls_per_request_1_challenger\": {{\"instructions\": {}}}", self.manager_kernel[1]),
+            format!("  \"slot_manager_syscalls_per_request_2_challengers\": {{\"instructions\": {}}}", self.manager_kernel[2]),
             format!("  \"slot_longest_call_quiet\": {{\"instructions\": {}}}", self.quiet_longest),
             format!("  \"slot_longest_call_before_promotion\": {{\"instructions\": {}}}", self.before_promotion_longest),
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
             format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
+            format!("  \"slot_switch_ready\": {{\"instructions\": {}, \"transfer\": {}}}", self.switch_parts.0, self.switch_parts.2),
+            format!("  \"slot_switch_first_request\": {{\"instructions\": {}}}", self.switch_parts.1),
             format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
@@ -478,10 +490,18 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "slot manager's work per request, 0 challengers", m0);
     println!("{:<52} {:>14}", "  1 challenger (overhead)", format!("{m1} (+{})", m1.saturating_sub(m0)));
     println!("{:<52} {:>14}", "  2 challengers (overhead)", format!("{m2} (+{})", m2.saturating_sub(m0)));
+    let [k0, k1, k2] = slot.manager_kernel;
+    println!("{:<52} {:>14}", "  of which system calls, 0 challengers", k0);
+    println!("{:<52} {:>14}", "  of which system calls, 1 challenger (overhead)", format!("{k1} (+{})", k1.saturating_sub(k0)));
+    println!("{:<52} {:>14}", "  of which system calls, 2 challengers (overhead)", format!("{k2} (+{})", k2.saturating_sub(k0)));
     println!("{:<52} {:>14}", "client call, longest in a quiet round", slot.quiet_longest);
     println!("{:<52} {:>14}", "client call, longest shortly before the promotion", slot.before_promotion_longest);
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
     println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
+    let (ready, request, transfer) = slot.switch_parts;
+    let how = if transfer { "state transferred" } else { "in step: no transfer" };
+    println!("{:<52} {:>14}", format!("  of which: promotion to the module ready ({how})"), ready);
+    println!("{:<52} {:>14}", "  of which: the first request, arrival to delivery", request);
     println!("{:<52} {:>14}", "manager's handling of the promoting answer", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
@@ -592,15 +612,16 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     }
 }
 
-/// The `ticks_per_request` of the slot manager's `slot.cost` lines in `serial[start..end]`,
-/// but the first (its window may have begun before `start`).
-fn manager_costs(serial: &str, (start, end): (usize, usize)) -> Vec<u64> {
+/// The `field` (`ticks_per_request=` or `kernel_ticks_per_request=`) of the slot manager's
+/// `slot.cost` lines in `serial[start..end]`, but the first (its window may have begun
+/// before `start`).
+fn manager_costs(serial: &str, (start, end): (usize, usize), field: &str) -> Vec<u64> {
     serial
         .get(start..end)
         .unwrap_or("")
         .lines()
         .filter(|line| line.starts_with("@event slot.cost "))
-        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks_per_request=")).and_then(|v| v.parse().ok()))
+        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix(field)).and_then(|v| v.parse().ok()))
         .skip(1)
         .collect()
 }
@@ -651,8 +672,8 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let average = |values: &[u64]| values.iter().sum::<u64>() / values.len().max(1) as u64;
     let mean = |phase| average(&rounds(phase).iter().map(|r| r.0).collect::<Vec<_>>());
     let longest = |rounds: &[(u64, u64)]| rounds.iter().map(|r| r.1).max().unwrap_or(0);
-    let manager = |phase| {
-        let costs = manager_costs(serial, phase);
+    let manager = |phase, field| {
+        let costs = manager_costs(serial, phase, field);
         if costs.is_empty() { Err(failed("slot figures: no slot.cost line in a phase", &outcome)) } else { Ok(average(&costs)) }
     };
     // The round that held the promotion may be logged just before its transition line (the
@@ -670,13 +691,19 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let Some(&install) = commits.get(2) else {
         return Err(failed("slot figures: no install-commit line for checksum-big", &outcome));
     };
-    let switch = serial
+    let switch_line = serial
         .lines()
         .find(|line| line.starts_with("@event slot.switch "))
-        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("first_answer_micros=")))
-        .and_then(|micros| micros.parse::<u64>().ok())
-        .ok_or_else(|| failed("slot figures: no slot.switch line", &outcome))?
-        * 1000;
+        .ok_or_else(|| failed("slot figures: no slot.switch line", &outcome))?;
+    let field = |name: &str| switch_line.split_whitespace().find_map(|word| word.strip_prefix(name)).map(str::to_owned);
+    let micros = |name: &str| {
+        field(name)
+            .and_then(|micros| micros.parse::<u64>().ok())
+            .map(|micros| micros * 1000)
+            .ok_or_else(|| failed(&format!("slot figures: no {name} in the slot.switch line"), &outcome))
+    };
+    let switch = micros("first_answer_micros=")?;
+    let switch_parts = (micros("ready_micros=")?, micros("request_micros=")?, field("transfer=").as_deref() == Some("true"));
     let promotion_handled = serial
         .lines()
         .find(|line| line.starts_with("@event slot.promotion-handled "))
@@ -694,11 +721,17 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
-        manager: [manager(quiet)?, manager(one)?, manager(two)?],
+        manager: [manager(quiet, "ticks_per_request=")?, manager(one, "ticks_per_request=")?, manager(two, "ticks_per_request=")?],
+        manager_kernel: [
+            manager(quiet, "kernel_ticks_per_request=")?,
+            manager(one, "kernel_ticks_per_request=")?,
+            manager(two, "kernel_ticks_per_request=")?,
+        ],
         quiet_longest: longest(&rounds(quiet)),
         before_promotion_longest: longest(baseline),
         promotion_longest: longest(&around),
         switch,
+        switch_parts,
         promotion_handled,
         promotion_deferred,
         install: (install, big),

@@ -88,6 +88,9 @@ struct Glue {
     free: Vec<u64>,
     /// The manager's log lines not written yet.
     lines: PendingLines,
+    /// Time-stamp counter ticks spent in the system calls of the serving path (saving a
+    /// caller, answering a saved call), for `slot.cost`.
+    kernel_ticks: u64,
 }
 
 /// Lines queued at most; one more writes the oldest at once (lines are never dropped).
@@ -138,7 +141,10 @@ impl Glue {
     /// Saves the current caller's reply capability; `None` when no slot is free.
     fn save_caller(&mut self) -> Option<ReplyCap> {
         let slot = self.free.pop()?;
-        match CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) }) {
+        let start = tileos_sys::timestamp();
+        let saved = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) });
+        self.kernel_ticks = self.kernel_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
+        match saved {
             Ok(_) => Some(ReplyCap(slot)),
             Err(error) => {
                 log!("slot-manager: cannot save a caller into slot {slot}: {error:?}");
@@ -151,7 +157,9 @@ impl Glue {
 
 impl Seats for Glue {
     fn reply(&mut self, to: ReplyCap, message: &Message) {
+        let start = tileos_sys::timestamp();
         send(Syscall::NbSend, to.0, message);
+        self.kernel_ticks = self.kernel_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
         // The send consumed the one-shot reply capability: the slot is empty again.
         self.free.push(to.0);
     }
@@ -373,6 +381,7 @@ fn main(resources: Resources) -> ! {
         supervisor: Client::new(resources.supervisor),
         free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect(),
         lines: PendingLines { queue: VecDeque::new() },
+        kernel_ticks: 0,
     };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
@@ -457,6 +466,7 @@ fn main(resources: Resources) -> ! {
             continue;
         }
         let length = words_of(&received, &mut words);
+        let kernel_before = manager.host_mut().kernel_ticks;
         let Some(reply) = manager.host_mut().save_caller() else {
             log!("slot-manager: no free slot to save a caller: answered Failed");
             send(Syscall::Reply, 0, &Message::error(ProtocolError::Failed));
@@ -487,7 +497,8 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
         if access == Access::Service {
-            cost.add(spent, manager.stats().answered, &slot_name, manager.host_mut());
+            let kernel = manager.host_mut().kernel_ticks.wrapping_sub(kernel_before);
+            cost.add(spent, kernel, manager.stats().answered, &slot_name, manager.host_mut());
             if manager.stats().answered >= evidence_at {
                 evidence_at = manager.stats().answered.saturating_add(EVIDENCE_EVERY);
                 report_evidence(&mut manager, &mut totals);
@@ -562,23 +573,33 @@ const COST_WINDOW: u64 = 1000;
 /// dispatch, mirroring, comparison, the replies it sends), measured from each receive's
 /// return to the end of its handling; logged per answered client request every
 /// [`COST_WINDOW`] requests (`make bench` reads it: the mirroring overhead without the
-/// modules' own work or the kernel's receive path).
+/// modules' own work or the kernel's receive path), with the part of it spent in the
+/// serving path's system calls (`CNodeSaveCaller` of each call, `NbSend` of each answer and
+/// piece of work: `kernel_ticks_per_request`, their time-stamp reads included).
 #[derive(Default)]
 struct ServiceCost {
     /// Ticks spent since the last line.
     ticks: u64,
+    /// Of those, ticks in the serving path's system calls.
+    kernel: u64,
     /// Requests answered at the last line.
     answered_then: u64,
 }
 
 impl ServiceCost {
-    /// Counts `spent` ticks; notes a line once [`COST_WINDOW`] more requests were answered.
-    fn add(&mut self, spent: u64, answered: u64, slot: &str, glue: &mut Glue) {
+    /// Counts `spent` ticks, `kernel` of them in system calls; notes a line once
+    /// [`COST_WINDOW`] more requests were answered.
+    fn add(&mut self, spent: u64, kernel: u64, answered: u64, slot: &str, glue: &mut Glue) {
         self.ticks = self.ticks.saturating_add(spent);
+        self.kernel = self.kernel.saturating_add(kernel);
         let requests = answered.saturating_sub(self.answered_then);
         if requests >= COST_WINDOW {
-            glue.note(format_args!("@event slot.cost slot={slot} requests={requests} ticks_per_request={}", self.ticks / requests));
-            *self = ServiceCost { ticks: 0, answered_then: answered };
+            glue.note(format_args!(
+                "@event slot.cost slot={slot} requests={requests} ticks_per_request={} kernel_ticks_per_request={}",
+                self.ticks / requests,
+                self.kernel / requests
+            ));
+            *self = ServiceCost { ticks: 0, kernel: 0, answered_then: answered };
         }
     }
 }
