@@ -1022,9 +1022,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     && t.evidence.disagreeing == 0
                     && t.evidence.timeouts == 0
                     && promoted.and_then(|seat| self.seats.get(seat)).is_some_and(|s| s.synced);
-                if !in_step
-                    && let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted)
-                {
+                if !in_step && let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted) {
                     let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
                         s.queue.push_back(Job::Import { state: None, transfer });
