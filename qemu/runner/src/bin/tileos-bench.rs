@@ -18,10 +18,13 @@
 //!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b), which on
 //!    one core includes the challengers' own work, as they outrank the client; the slot
 //!    manager's own work per request in the same phases (its `slot.cost` lines: the
-//!    mirroring overhead proper, beside the kernel's IPC round trip); the longest call
+//!    mirroring overhead proper, beside the kernel's IPC round trip, and the part of it in
+//!    the serving path's system calls); the longest call
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
-//!    promoted (its `slot.promotion-handled` line) and the work it deferred until the switch
+//!    promoted (its `slot.promotion-handled` line), the promotion to the promoted module's
+//!    first answer with its parts (its `slot.switch` line: the module ready, the first
+//!    request's own time), and the work it deferred until the switch
 //!    was over and no client waited (its first `slot.deferred` line after it); and the
 //!    manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start).
