@@ -25,6 +25,7 @@
 mod build;
 mod control;
 mod immune;
+mod keeper;
 mod seats;
 mod supervise;
 
@@ -53,8 +54,11 @@ const HEAP_PAGES: u64 = 1024;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
-    /// The domain's own memory: untyped pieces, largest first (none if it was refused).
+    /// The domain's own memory: untyped pieces, largest first (none if it was refused); a
+    /// piece's slot is in the root CNode only while it is out of the keeper.
     memory: Vec<crate::alloc::Region>,
+    /// Its keeper: its pieces and objects between builds (`keeper`).
+    keeper: keeper::Keeper,
     /// What its memory holds (`tileos_sysdesc::footprint`).
     footprint: tileos_sysdesc::footprint::Footprint,
     /// Why it is not built, if its memory or slots did not fit at boot.
@@ -66,10 +70,11 @@ struct DomainState {
     /// Supervisor endpoint badged for this domain.
     fault_endpoint: u64,
     /// Root-server copies of shared-region and device frames mapped into this domain, and
-    /// badged notification copies bound to its IRQ handlers: deleted before a restart.
+    /// badged notification copies bound to its IRQ handlers, while it is built (then they
+    /// are in its keeper): deleted before a restart.
     shared_copies: Vec<u64>,
-    /// Root-server slots the last build of this domain took: all empty after a restart's
-    /// revoke, so the next build reuses them.
+    /// Root-server slots the last build of this domain holds (its TCB; all a failed build
+    /// took): empty after a restart's revoke, so the next build reuses them.
     slots_used: Vec<u64>,
     /// What the supervisor knows of it.
     state: State,
