@@ -23,7 +23,7 @@ use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
 use tileos_sys::{event, println};
 use tileos_sysdesc::footprint::Footprint;
-use tileos_sysdesc::links::Links;
+use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 use super::keeper::Keeper;
@@ -559,25 +559,27 @@ impl<'d> Tile<'d> {
             names.len() - 1
         };
         let links = &self.links[index];
-        for &e in &links.served {
+        for &(e, role) in &links.endpoints {
             let endpoint = &d.endpoints[e as usize];
-            let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
-            // The endpoint's clients' parameters name it by its index on the page.
-            let cap = grants.len() as u8;
-            for client in &endpoint.clients {
-                for param in &client.params {
-                    let mut entry = ParamEntry { badge: client.badge, value: param.value, cap, name: [0; MAX_PARAM_NAME] };
-                    // Names fill the field (no NUL needed; checked with the description).
-                    let length = param.name.len().min(MAX_PARAM_NAME);
-                    entry.name[..length].copy_from_slice(&param.name.as_bytes()[..length]);
-                    params.push(entry);
+            let client = match role {
+                EndpointRole::Serves => {
+                    let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
+                    // The endpoint's clients' parameters name it by its index on the page.
+                    let cap = grants.len() as u8;
+                    for client in &endpoint.clients {
+                        for param in &client.params {
+                            let mut entry = ParamEntry { badge: client.badge, value: param.value, cap, name: [0; MAX_PARAM_NAME] };
+                            // Names fill the field (no NUL needed; checked with the description).
+                            let length = param.name.len().min(MAX_PARAM_NAME);
+                            entry.name[..length].copy_from_slice(&param.name.as_bytes()[..length]);
+                            params.push(entry);
+                        }
+                    }
+                    grants.push((self.endpoints[e as usize], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
+                    continue;
                 }
-            }
-            grants.push((self.endpoints[e as usize], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
-        }
-        for &(e, c) in &links.calls {
-            let endpoint = &d.endpoints[e as usize];
-            let client = &endpoint.clients[c as usize];
+                EndpointRole::Calls(c) => &endpoint.clients[c as usize],
+            };
             if self.withdrawn[e as usize] {
                 println!("rootserver: domain \"{}\": endpoint \"{}\" not granted: its server did not start", domain.name, endpoint.name);
                 continue;
@@ -588,16 +590,14 @@ impl<'d> Tile<'d> {
             let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
             grants.push((self.endpoints[e as usize], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
         }
-        for &n_index in &links.waits {
+        for &(n_index, role) in &links.notifications {
             let notification = &d.notifications[n_index as usize];
             let n = name_of(&mut names, domain.local_name(&notification.name).into());
-            grants.push((self.notifications[n_index as usize], Rights::READ, 0, false, CapKind::WaitNotification, n));
-        }
-        for &(n_index, s) in &links.signals {
-            let notification = &d.notifications[n_index as usize];
-            let n = name_of(&mut names, domain.local_name(&notification.name).into());
-            let badge = notification.signallers[s as usize].badge;
-            grants.push((self.notifications[n_index as usize], Rights::WRITE, badge, false, CapKind::SignalNotification, n));
+            let (rights, badge, kind) = match role {
+                NotificationRole::Waits => (Rights::READ, 0, CapKind::WaitNotification),
+                NotificationRole::Signals(s) => (Rights::WRITE, notification.signallers[s as usize].badge, CapKind::SignalNotification),
+            };
+            grants.push((self.notifications[n_index as usize], rights, badge, false, kind, n));
         }
         for irq in d.irqs.iter().filter(|irq| irq.domain as usize == index) {
             let handler = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("IRQ handler", e))?;
@@ -822,7 +822,7 @@ impl<'d> Tile<'d> {
     /// started afterwards are not granted them. Says so, naming the clients.
     pub(super) fn withdraw_endpoints(&mut self, index: usize) {
         let d = self.description;
-        for &e in &self.links[index].served {
+        for e in self.links[index].served() {
             let (e, endpoint) = (e as usize, &d.endpoints[e as usize]);
             if self.withdrawn[e] {
                 continue;

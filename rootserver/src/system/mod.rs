@@ -120,7 +120,8 @@ struct PendingRestart {
 }
 
 /// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
-pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
+/// `entry_tsc`: the time-stamp counter at the root server's first instruction.
+pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     for page in 0..HEAP_PAGES {
         let mapped = alloc
             .object(ObjectType::Frame4K, 0)
@@ -208,8 +209,17 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     }
     report_memory(&tile, &alloc);
     tile.drop_boot_authority(&mut alloc);
+    // Boot to ready, in time-stamp counter ticks (guest instructions under QEMU -icount):
+    // from the kernel's first instruction and from the root server's.
+    // SAFETY: rdtsc is allowed in user mode.
+    let ready = unsafe { core::arch::x86_64::_rdtsc() };
     println!("rootserver: all domains started; supervising");
-    event!("tile.supervising", domains = description.domains.len());
+    event!(
+        "tile.supervising",
+        domains = description.domains.len(),
+        ready_ticks = ready.saturating_sub(info.boot_tsc),
+        rootserver_ticks = ready.saturating_sub(entry_tsc)
+    );
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
 }
 

@@ -6,17 +6,39 @@
 use crate::{Server, SystemDescription};
 use alloc::vec::Vec;
 
-/// The links of one domain, each list in description order.
+/// What a domain is to an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointRole {
+    /// It serves it.
+    Serves,
+    /// It calls it: the index of its entry among the endpoint's clients.
+    Calls(u32),
+}
+
+/// What a domain is to a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationRole {
+    /// It waits on it.
+    Waits,
+    /// It signals it: the index of its entry among the notification's signallers.
+    Signals(u32),
+}
+
+/// The links of one domain in description order (an endpoint's server before its clients,
+/// a notification's waiter before its signallers): the order its capabilities are granted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Links {
-    /// Endpoints it serves (indices into [`SystemDescription::endpoints`]).
-    pub served: Vec<u32>,
-    /// Endpoints it calls: (endpoint, index of its entry among that endpoint's clients).
-    pub calls: Vec<(u32, u32)>,
-    /// Notifications it waits on.
-    pub waits: Vec<u32>,
-    /// Notifications it signals: (notification, index among its signallers).
-    pub signals: Vec<(u32, u32)>,
+    /// (index into [`SystemDescription::endpoints`], role).
+    pub endpoints: Vec<(u32, EndpointRole)>,
+    /// (index into [`SystemDescription::notifications`], role).
+    pub notifications: Vec<(u32, NotificationRole)>,
+}
+
+impl Links {
+    /// The endpoints it serves.
+    pub fn served(&self) -> impl Iterator<Item = u32> + '_ {
+        self.endpoints.iter().filter(|(_, role)| *role == EndpointRole::Serves).map(|&(e, _)| e)
+    }
 }
 
 /// Every domain's links, indexed by domain, in one pass. Entries naming a domain the
@@ -27,21 +49,21 @@ pub fn links(description: &SystemDescription) -> Vec<Links> {
         if let Server::Domain(server) = endpoint.server
             && let Some(links) = all.get_mut(server as usize)
         {
-            links.served.push(e as u32);
+            links.endpoints.push((e as u32, EndpointRole::Serves));
         }
         for (c, client) in endpoint.clients.iter().enumerate() {
             if let Some(links) = all.get_mut(client.domain as usize) {
-                links.calls.push((e as u32, c as u32));
+                links.endpoints.push((e as u32, EndpointRole::Calls(c as u32)));
             }
         }
     }
     for (n, notification) in description.notifications.iter().enumerate() {
         if let Some(links) = all.get_mut(notification.waiter as usize) {
-            links.waits.push(n as u32);
+            links.notifications.push((n as u32, NotificationRole::Waits));
         }
         for (s, signaller) in notification.signallers.iter().enumerate() {
             if let Some(links) = all.get_mut(signaller.domain as usize) {
-                links.signals.push((n as u32, s as u32));
+                links.notifications.push((n as u32, NotificationRole::Signals(s as u32)));
             }
         }
     }
@@ -98,8 +120,12 @@ mod tests {
         };
         let all = links(&description);
         assert_eq!(all.len(), 3);
-        assert_eq!(all[0], Links { served: vec![0], calls: vec![(2, 0)], waits: vec![], signals: vec![(0, 0)] });
-        assert_eq!(all[1], Links { served: vec![2], calls: vec![(0, 0)], waits: vec![], signals: vec![(0, 1)] });
-        assert_eq!(all[2], Links { served: vec![], calls: vec![(0, 1), (1, 0), (2, 1)], waits: vec![0], signals: vec![] });
+        use EndpointRole::{Calls, Serves};
+        use NotificationRole::{Signals, Waits};
+        assert_eq!(all[0], Links { endpoints: vec![(0, Serves), (2, Calls(0))], notifications: vec![(0, Signals(0))] });
+        // Description order: b calls e0 before it serves e2.
+        assert_eq!(all[1], Links { endpoints: vec![(0, Calls(0)), (2, Serves)], notifications: vec![(0, Signals(1))] });
+        assert_eq!(all[2], Links { endpoints: vec![(0, Calls(1)), (1, Calls(0)), (2, Calls(1))], notifications: vec![(0, Waits)] });
+        assert_eq!(all[1].served().collect::<Vec<u32>>(), [2]);
     }
 }
