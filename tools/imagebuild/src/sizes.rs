@@ -123,7 +123,8 @@ pub fn table(rows: &[Row], available: Option<u64>) -> String {
         );
     }
     let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
-    let _ = write!(out, "total: {} KiB for {} domains (KiB; other: IPC buffer, information page, CNode, TCB, keeper)", kib(total), rows.len());
+    let _ =
+        write!(out, "total: {} KiB for {} domains (KiB; other: IPC buffer, information page, CNode, TCB, keeper)", kib(total), rows.len());
     if let Some(available) = available {
         let _ = write!(out, "; {} KiB of RAM left for domains", available / 1024);
     }
