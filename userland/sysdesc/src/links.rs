@@ -73,22 +73,15 @@ pub fn links(description: &SystemDescription) -> Vec<Links> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Access, Client, Domain, Endpoint, Notification, RestartPolicy, Signaller};
+    use crate::{Access, Client, Domain, Endpoint, Notification, Signaller};
     use alloc::string::String;
     use alloc::vec;
 
     fn domain(name: &str) -> Domain {
-        Domain {
-            name: String::from(name),
-            program: 1,
-            priority: 1,
-            mcp: 1,
-            stack_size: 4096,
-            heap_size: 0,
-            restart: RestartPolicy::Never,
-            budget: None,
-            names: vec![],
-        }
+        let mut tile = crate::footprint::tests::tile(4096, 0);
+        let mut domain = tile.domains.remove(0);
+        domain.name = String::from(name);
+        domain
     }
 
     fn client(domain: u32, badge: u64) -> Client {
@@ -97,27 +90,18 @@ mod tests {
 
     #[test]
     fn each_domain_gets_exactly_its_own_links_in_order() {
-        let description = SystemDescription {
-            name: String::from("t"),
-            domains: vec![domain("a"), domain("b"), domain("c")],
-            endpoints: vec![
-                Endpoint { name: String::from("e0"), server: Server::Domain(0), clients: vec![client(1, 1), client(2, 2)] },
-                Endpoint { name: String::from("e1"), server: Server::Supervisor, clients: vec![client(2, 5)] },
-                Endpoint { name: String::from("e2"), server: Server::Domain(1), clients: vec![client(0, 1), client(2, 9)] },
-            ],
-            notifications: vec![Notification {
-                name: String::from("n"),
-                waiter: 2,
-                signallers: vec![Signaller { domain: 0, badge: 1 }, Signaller { domain: 1, badge: 2 }],
-            }],
-            shared_regions: vec![],
-            device_memory: vec![],
-            irqs: vec![],
-            io_ports: vec![],
-            pci_devices: vec![],
-            slots: vec![],
-            federation: None,
-        };
+        let mut description = crate::footprint::tests::tile(4096, 0);
+        description.domains = vec![domain("a"), domain("b"), domain("c")];
+        description.endpoints = vec![
+            Endpoint { name: String::from("e0"), server: Server::Domain(0), clients: vec![client(1, 1), client(2, 2)] },
+            Endpoint { name: String::from("e1"), server: Server::Supervisor, clients: vec![client(2, 5)] },
+            Endpoint { name: String::from("e2"), server: Server::Domain(1), clients: vec![client(0, 1), client(2, 9)] },
+        ];
+        description.notifications = vec![Notification {
+            name: String::from("n"),
+            waiter: 2,
+            signallers: vec![Signaller { domain: 0, badge: 1 }, Signaller { domain: 1, badge: 2 }],
+        }];
         let all = links(&description);
         assert_eq!(all.len(), 3);
         use EndpointRole::{Calls, Serves};

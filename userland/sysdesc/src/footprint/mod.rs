@@ -232,4 +232,4 @@ pub fn largest<'a>(consumers: &[Consumer<'a>], count: usize) -> Vec<Consumer<'a>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,7 +3,9 @@ use crate::{DeviceMemory, Domain, MapRights, Mapping, RestartPolicy, SharedRegio
 use alloc::string::String;
 use alloc::vec;
 
-fn tile(stack_size: u64, heap_size: u64) -> SystemDescription {
+/// A tile of one domain "d" with this stack and heap and nothing else (also the base of
+/// other modules' tests).
+pub(crate) fn tile(stack_size: u64, heap_size: u64) -> SystemDescription {
     SystemDescription {
         name: String::from("t"),
         domains: vec![Domain {
