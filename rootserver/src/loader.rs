@@ -45,6 +45,12 @@ pub enum LoadError {
         /// Free slots left.
         available: u64,
     },
+    /// The domain's keeper CNode has too few slots for its pieces and what its build made
+    /// (its footprint counted too few: a bug of `tileos_sysdesc::footprint`).
+    KeeperFull {
+        /// The keeper's slots.
+        capacity: u64,
+    },
     /// No boot module has this name.
     NoSuchModule,
     /// More capabilities than the domain information page lists.
@@ -67,6 +73,7 @@ impl core::fmt::Display for LoadError {
             LoadError::NoSlots { needed, available } => {
                 write!(f, "no slots for it: it needs about {needed} slots of the root server's CNode, {available} are left")
             }
+            LoadError::KeeperFull { capacity } => write!(f, "its keeper CNode ({capacity} slots) is full: the footprint counted too few"),
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
             LoadError::Device(problem) | LoadError::Layout(problem) => f.write_str(problem),
@@ -183,8 +190,11 @@ pub fn spawn(alloc: &mut Allocator, spec: &Spec) -> Result<u64, LoadError> {
 
 /// The root server's slots of a domain's TCB, CNode and VSpace (unguarded CNode capability).
 pub struct Spawned {
+    /// Its TCB.
     pub tcb: u64,
+    /// Its CNode.
     pub cnode: u64,
+    /// Its VSpace (PML4).
     pub vspace: u64,
 }
 

@@ -62,5 +62,5 @@ extern "C" fn _start(boot_info: u64) -> ! {
     if cmdline.split_whitespace().any(|word| word == "fuzz") {
         fuzz::run(info, cmdline)
     }
-    system::run(info, alloc::Allocator::new(info))
+    system::run(info, alloc::Allocator::new(info), entry_tsc)
 }

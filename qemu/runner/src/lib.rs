@@ -6,6 +6,7 @@
 //! decodes the guest's own verdict from the `isa-debug-exit` device; a hung guest ends as
 //! [`Ended::TimedOut`] with its last serial lines available, never as a hung test.
 
+pub mod generated;
 pub mod host;
 pub mod images;
 mod machine;

@@ -18,13 +18,15 @@ use tileos_abi::invocation::{
     Slot, UntypedRetype,
 };
 use tileos_abi::invocation::{Label, frame_attributes};
-use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
 use tileos_sys::{event, println};
 use tileos_sysdesc::footprint::Footprint;
+use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
+use super::keeper::Keeper;
 use super::{DomainState, stop};
 
 /// What [`Tile::kill_for_restart`] did.
@@ -44,31 +46,31 @@ pub(super) enum Kill {
 /// (saved reply capabilities, seat notifications).
 const SLOT_RESERVE: u64 = 64;
 
-/// Slots of the root server's CNode one build of domain `index` takes: its objects, its
-/// memory pieces, its fault endpoint and its copies of shared frames, device frames (a PCI
-/// window counted whole) and interrupt and IO-port capabilities.
-fn slot_need(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64 {
+/// Slots of the root server's CNode domain `index` keeps while built: its pieces, keeper,
+/// TCB and fault endpoint (`Footprint::root_slots`), and the device frames made for it, which
+/// outlive its builds (device memory pages; a PCI window counted whole, with 8 more).
+fn root_slots(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64 {
     let this = index as u32;
     let pages = |bytes: u64| bytes.div_ceil(4096);
-    let shared: u64 = d.shared_regions.iter().map(|r| r.mappings.iter().filter(|m| m.domain == this).count() as u64 * pages(r.size)).sum();
     let devices: u64 = d.device_memory.iter().filter(|m| m.domain == this).map(|m| pages(m.size)).sum();
     let pci: u64 = d.pci_devices.iter().filter(|p| p.domain == this).map(|p| pages(p.window) + 8).sum();
-    let interrupts = 2 * d.irqs.iter().filter(|irq| irq.domain == this).count() as u64;
-    let ports = d.io_ports.iter().filter(|p| p.domain == this).count() as u64;
-    footprint.objects() + footprint.pieces().count() as u64 + 1 + shared + devices + pci + interrupts + ports
+    footprint.root_slots() + devices + pci
 }
 
 /// Decides, in description order, which domains the RAM left and the root server's CNode
 /// can hold, refusing the others; then makes the admitted domains' memory pieces, all
 /// domains' together from the largest down, so that no alignment gap opens between them.
 /// Admission keeps back, per untyped region left, one largest piece: what a region may
-/// waste at its end when the next piece does not fit in it.
+/// waste at its end when the next piece does not fit in it; and, besides the supervisor's
+/// reserve, the slots one build takes until its objects are moved into its keeper (the
+/// largest keeper's slot count: builds run one at a time).
 fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState]) {
     let largest = states.iter().filter_map(|s| s.footprint.pieces().next()).max().map_or(0, |bits| 1u64 << bits);
     let mut memory_left = alloc.available().saturating_sub(largest * alloc.regions_left() as u64);
-    let mut slots_left = alloc.slots.free().saturating_sub(SLOT_RESERVE);
+    let window = states.iter().map(|s| 1u64 << s.footprint.keeper_radix()).max().unwrap_or(0);
+    let mut slots_left = alloc.slots.free().saturating_sub(SLOT_RESERVE + window);
     for (index, state) in states.iter_mut().enumerate() {
-        let (needed, slots) = (state.footprint.total(), slot_need(d, index, &state.footprint));
+        let (needed, slots) = (state.footprint.total(), root_slots(d, index, &state.footprint));
         if needed > memory_left {
             refuse(d, index, state, loader::LoadError::NoMemory { needed, available: memory_left });
         } else if slots > slots_left {
@@ -78,20 +80,31 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
             slots_left -= slots;
         }
     }
-    let mut pieces: Vec<(u32, usize)> = states
+    // Pieces and keepers (None), all from the largest down.
+    let mut pieces: Vec<(u32, usize, Option<u32>)> = states
         .iter()
         .enumerate()
         .filter(|(_, s)| s.refused.is_none())
-        .flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i)))
+        .flat_map(|(i, s)| {
+            let radix = s.footprint.keeper_radix();
+            let keeper = (radix + SLOT_SIZE_BITS, i, Some(radix));
+            s.footprint.pieces().map(move |bits| (bits, i, None)).chain(core::iter::once(keeper))
+        })
         .collect();
-    pieces.sort_by_key(|&(bits, _)| core::cmp::Reverse(bits));
-    for (bits, index) in pieces {
+    pieces.sort_by_key(|&(bits, ..)| core::cmp::Reverse(bits));
+    for (bits, index, keeper) in pieces {
         let state = &mut states[index];
         if state.refused.is_some() {
             continue;
         }
-        match alloc.object(ObjectType::Untyped, u64::from(bits)) {
-            Ok(slot) => state.memory.push(Region { slot, size: 1 << bits, used: 0 }),
+        let made = match keeper {
+            Some(radix) => alloc.object(ObjectType::CNode, u64::from(radix)).map(|slot| state.keeper = Keeper::new(slot, radix)),
+            None => {
+                alloc.object(ObjectType::Untyped, u64::from(bits)).map(|slot| state.memory.push(Region { slot, size: 1 << bits, used: 0 }))
+            }
+        };
+        match made {
+            Ok(()) => {}
             Err(AllocError::Memory { .. }) => {
                 let needed = state.footprint.total();
                 refuse(d, index, state, loader::LoadError::NoMemory { needed, available: alloc.available() });
@@ -127,6 +140,16 @@ pub(super) struct Tile<'d> {
     pub(super) states: Vec<DomainState>,
     /// Endpoints withdrawn because their server did not start (index: endpoint).
     pub(super) withdrawn: Vec<bool>,
+    /// Each domain's endpoints and notifications (index: domain).
+    links: Vec<Links>,
+}
+
+/// What a build leaves in root slots that does not go into the domain's keeper.
+struct Built {
+    /// Its TCB (kept: the supervisor reads and changes its thread).
+    tcb: u64,
+    /// Slots emptied by the build: capabilities moved into the domain's CNode.
+    emptied: Vec<u64>,
 }
 
 /// Device untyped regions not yet used, from which frames at given physical addresses are
@@ -289,6 +312,7 @@ impl<'d> Tile<'d> {
             .enumerate()
             .map(|(index, _)| DomainState {
                 memory: Vec::new(),
+                keeper: Keeper::default(),
                 footprint: footprints[index],
                 refused: None,
                 generation: 0,
@@ -343,7 +367,8 @@ impl<'d> Tile<'d> {
             .collect();
         let pci = PciDevices::new(description, &endpoints);
         let withdrawn = description.endpoints.iter().map(|_| false).collect();
-        Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states, withdrawn }
+        let links = tileos_sysdesc::links::links(description);
+        Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states, withdrawn, links }
     }
 
     /// Waits, before building the first driver of a PCI device, for the bus report of the
@@ -473,36 +498,57 @@ impl<'d> Tile<'d> {
         );
     }
 
-    /// Builds domain `index` from its memory and starts it, recording the root slots the
-    /// build takes; a failed build is destroyed again (its slots given back), and a domain
-    /// refused at boot ([`Tile::new`]) fails with the reason.
+    /// Builds domain `index` from its memory and starts it, then moves its pieces and what
+    /// the build made into its keeper, so that it holds only its keeper, TCB and fault
+    /// endpoint in the root server's CNode; a failed build is destroyed again (its slots
+    /// given back), and a domain refused at boot ([`Tile::new`]) fails with the reason.
     pub(super) fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
         if let Some(reason) = &self.states[index].refused {
             return Err(reason.clone());
         }
         // Located devices (and their frames) outlive the domain: not among its recycled slots.
-        if let Err(error) = self.pci.locate_for(alloc, &mut self.devices, self.description, index) {
-            self.states[index].state = State::Stopped;
+        let state = &mut self.states[index];
+        let ready = self
+            .pci
+            .locate_for(alloc, &mut self.devices, self.description, index)
+            .and_then(|()| state.keeper.take_out(alloc, &mut state.memory));
+        if let Err(error) = ready {
+            state.state = State::Stopped;
             return Err(error);
         }
         alloc.slots.taken = Some(Vec::new());
-        let result = self.build(alloc, index, elf);
-        self.states[index].slots_used = alloc.slots.taken.take().unwrap_or_default();
-        self.states[index].state = if result.is_ok() { State::Running } else { State::Stopped };
-        self.states[index].ever_started |= result.is_ok();
-        if result.is_err()
-            && let Err(error) = self.destroy(alloc, index)
-        {
-            println!(
-                "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
-                self.description.domains[index].name
-            );
+        let built = self.build(alloc, index, elf);
+        let taken = alloc.slots.taken.take().unwrap_or_default();
+        let state = &mut self.states[index];
+        let result = built.and_then(|built| {
+            let made = taken.iter().copied().filter(|&s| s != built.tcb && !built.emptied.contains(&s));
+            state.keeper.stow(alloc, made, &state.memory).map(|()| built)
+        });
+        state.state = if result.is_ok() { State::Running } else { State::Stopped };
+        state.ever_started |= result.is_ok();
+        match result {
+            Ok(built) => {
+                // Every copy is in the keeper now, destroyed with it.
+                state.shared_copies.clear();
+                state.slots_used = ::alloc_crate::vec![built.tcb];
+                alloc.slots.recycled.extend(taken.into_iter().filter(|&slot| slot != built.tcb));
+                Ok(())
+            }
+            Err(error) => {
+                state.slots_used = taken;
+                if let Err(error) = self.destroy(alloc, index) {
+                    println!(
+                        "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
+                        self.description.domains[index].name
+                    );
+                }
+                Err(error)
+            }
         }
-        result
     }
 
     /// The body of [`Tile::start`].
-    fn build(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+    fn build(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<Built, loader::LoadError> {
         let d = self.description;
         let domain = &d.domains[index];
         let mut names: Vec<String> = Vec::new();
@@ -512,46 +558,46 @@ impl<'d> Tile<'d> {
             names.push(text);
             names.len() - 1
         };
-        for (e, endpoint) in d.endpoints.iter().enumerate() {
-            if endpoint.server == Server::Domain(index as u32) {
-                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
-                // The endpoint's clients' parameters name it by its index on the page.
-                let cap = grants.len() as u8;
-                for client in &endpoint.clients {
-                    for param in &client.params {
-                        let mut entry = ParamEntry { badge: client.badge, value: param.value, cap, name: [0; MAX_PARAM_NAME] };
-                        // Names fill the field (no NUL needed; checked with the description).
-                        let length = param.name.len().min(MAX_PARAM_NAME);
-                        entry.name[..length].copy_from_slice(&param.name.as_bytes()[..length]);
-                        params.push(entry);
+        let links = &self.links[index];
+        for &(e, role) in &links.endpoints {
+            let endpoint = &d.endpoints[e as usize];
+            let client = match role {
+                EndpointRole::Serves => {
+                    let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
+                    // The endpoint's clients' parameters name it by its index on the page.
+                    let cap = grants.len() as u8;
+                    for client in &endpoint.clients {
+                        for param in &client.params {
+                            let mut entry = ParamEntry { badge: client.badge, value: param.value, cap, name: [0; MAX_PARAM_NAME] };
+                            // Names fill the field (no NUL needed; checked with the description).
+                            let length = param.name.len().min(MAX_PARAM_NAME);
+                            entry.name[..length].copy_from_slice(&param.name.as_bytes()[..length]);
+                            params.push(entry);
+                        }
                     }
+                    grants.push((self.endpoints[e as usize], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
+                    continue;
                 }
-                grants.push((self.endpoints[e], Rights::ALL, 0, false, CapKind::ServedEndpoint, n));
+                EndpointRole::Calls(c) => &endpoint.clients[c as usize],
+            };
+            if self.withdrawn[e as usize] {
+                println!("rootserver: domain \"{}\": endpoint \"{}\" not granted: its server did not start", domain.name, endpoint.name);
+                continue;
             }
             // Supervisor clients' badges carry the bit no fault badge has.
             let mark = if endpoint.server == Server::Supervisor { SUPERVISOR_CLIENT_BIT } else { 0 };
-            for client in endpoint.clients.iter().filter(|c| c.domain as usize == index) {
-                if self.withdrawn[e] {
-                    println!(
-                        "rootserver: domain \"{}\": endpoint \"{}\" not granted: its server did not start",
-                        domain.name, endpoint.name
-                    );
-                    continue;
-                }
-                let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
-                let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
-                grants.push((self.endpoints[e], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
-            }
+            let n = name_of(&mut names, domain.local_name(&endpoint.name).into());
+            let rights = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
+            grants.push((self.endpoints[e as usize], rights, client.badge | mark, false, CapKind::ClientEndpoint, n));
         }
-        for (n_index, notification) in d.notifications.iter().enumerate() {
-            if notification.waiter as usize == index {
-                let n = name_of(&mut names, domain.local_name(&notification.name).into());
-                grants.push((self.notifications[n_index], Rights::READ, 0, false, CapKind::WaitNotification, n));
-            }
-            for signaller in notification.signallers.iter().filter(|s| s.domain as usize == index) {
-                let n = name_of(&mut names, domain.local_name(&notification.name).into());
-                grants.push((self.notifications[n_index], Rights::WRITE, signaller.badge, false, CapKind::SignalNotification, n));
-            }
+        for &(n_index, role) in &links.notifications {
+            let notification = &d.notifications[n_index as usize];
+            let n = name_of(&mut names, domain.local_name(&notification.name).into());
+            let (rights, badge, kind) = match role {
+                NotificationRole::Waits => (Rights::READ, 0, CapKind::WaitNotification),
+                NotificationRole::Signals(s) => (Rights::WRITE, notification.signallers[s as usize].badge, CapKind::SignalNotification),
+            };
+            grants.push((self.notifications[n_index as usize], rights, badge, false, kind, n));
         }
         for irq in d.irqs.iter().filter(|irq| irq.domain as usize == index) {
             let handler = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("IRQ handler", e))?;
@@ -667,14 +713,16 @@ impl<'d> Tile<'d> {
             budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
             params: &params,
         };
-        let (spawned, used) = alloc.with_regions(&state.memory, |alloc| loader::spawn(alloc, &spec));
-        let tcb = spawned?;
+        let (spawned, used) = alloc.with_regions(&state.memory, |alloc| loader::spawn_domain(alloc, &spec));
+        let spawned = spawned?;
         let f = &state.footprint;
         let kib = |bytes: u64| bytes.div_ceil(1024);
         println!(
-            "rootserver: domain \"{}\" memory: {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
+            "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
             domain.name,
             kib(f.total()),
+            kib(f.keeper),
+            kib(f.built()),
             state.memory.len(),
             kib(used),
             kib(f.segments),
@@ -689,8 +737,9 @@ impl<'d> Tile<'d> {
         event!(
             "domain.memory",
             domain = domain.name,
-            bytes = f.total(),
+            bytes = f.built(),
             used = used,
+            keeper = f.keeper,
             beyond_segments = f.beyond_segments(),
             pieces = state.memory.len()
         );
@@ -719,8 +768,9 @@ impl<'d> Tile<'d> {
             budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
             grants = if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") }
         );
-        self.states[index].tcb = tcb;
-        Ok(())
+        self.states[index].tcb = spawned.tcb;
+        let emptied = grant_list.iter().filter(|g| g.moved).map(|g| g.source).collect();
+        Ok(Built { tcb: spawned.tcb, emptied })
     }
 
     /// Kills domain `index` now, as after a fault: destroys everything it had and counts a
@@ -754,17 +804,13 @@ impl<'d> Tile<'d> {
 
     /// Destroys everything domain `index` had: its frames' copies and everything retyped
     /// from its memory (its thread stops at once; callers waiting for its replies
-    /// get a lost reply).
+    /// get a lost reply). Its memory pieces and keeper stay, for its next build.
     pub(super) fn destroy(&mut self, alloc: &mut Allocator, index: usize) -> Result<(), loader::LoadError> {
         let state = &mut self.states[index];
         for copy in state.shared_copies.drain(..) {
             CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        for piece in &state.memory {
-            CNode::ROOT
-                .invoke(CNodeRevoke { slot: Slot::at(piece.slot) })
-                .map_err(|e| loader::LoadError::Kernel("revoke domain memory", e))?;
-        }
+        state.keeper.destroy(&state.memory)?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
     }
@@ -776,8 +822,9 @@ impl<'d> Tile<'d> {
     /// started afterwards are not granted them. Says so, naming the clients.
     pub(super) fn withdraw_endpoints(&mut self, index: usize) {
         let d = self.description;
-        for (e, endpoint) in d.endpoints.iter().enumerate() {
-            if endpoint.server != Server::Domain(index as u32) || self.withdrawn[e] {
+        for e in self.links[index].served() {
+            let (e, endpoint) = (e as usize, &d.endpoints[e as usize]);
+            if self.withdrawn[e] {
                 continue;
             }
             let original = self.endpoints[e];

@@ -25,6 +25,7 @@
 mod build;
 mod control;
 mod immune;
+mod keeper;
 mod seats;
 mod supervise;
 
@@ -53,8 +54,11 @@ const HEAP_PAGES: u64 = 1024;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
-    /// The domain's own memory: untyped pieces, largest first (none if it was refused).
+    /// The domain's own memory: untyped pieces, largest first (none if it was refused); a
+    /// piece's slot is in the root CNode only while it is out of the keeper.
     memory: Vec<crate::alloc::Region>,
+    /// Its keeper: its pieces and objects between builds (`keeper`).
+    keeper: keeper::Keeper,
     /// What its memory holds (`tileos_sysdesc::footprint`).
     footprint: tileos_sysdesc::footprint::Footprint,
     /// Why it is not built, if its memory or slots did not fit at boot.
@@ -66,10 +70,11 @@ struct DomainState {
     /// Supervisor endpoint badged for this domain.
     fault_endpoint: u64,
     /// Root-server copies of shared-region and device frames mapped into this domain, and
-    /// badged notification copies bound to its IRQ handlers: deleted before a restart.
+    /// badged notification copies bound to its IRQ handlers, while it is built (then they
+    /// are in its keeper): deleted before a restart.
     shared_copies: Vec<u64>,
-    /// Root-server slots the last build of this domain took: all empty after a restart's
-    /// revoke, so the next build reuses them.
+    /// Root-server slots the last build of this domain holds (its TCB; all a failed build
+    /// took): empty after a restart's revoke, so the next build reuses them.
     slots_used: Vec<u64>,
     /// What the supervisor knows of it.
     state: State,
@@ -115,7 +120,8 @@ struct PendingRestart {
 }
 
 /// Builds the tile from the boot module `tile-archive` and supervises it; never returns.
-pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
+/// `entry_tsc`: the time-stamp counter at the root server's first instruction.
+pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     for page in 0..HEAP_PAGES {
         let mapped = alloc
             .object(ObjectType::Frame4K, 0)
@@ -203,8 +209,17 @@ pub fn run(info: &BootInfo, mut alloc: Allocator) -> ! {
     }
     report_memory(&tile, &alloc);
     tile.drop_boot_authority(&mut alloc);
+    // Boot to ready, in time-stamp counter ticks (guest instructions under QEMU -icount):
+    // from the kernel's first instruction and from the root server's.
+    // SAFETY: rdtsc is allowed in user mode.
+    let ready = unsafe { core::arch::x86_64::_rdtsc() };
     println!("rootserver: all domains started; supervising");
-    event!("tile.supervising", domains = description.domains.len());
+    event!(
+        "tile.supervising",
+        domains = description.domains.len(),
+        ready_ticks = ready.saturating_sub(info.boot_tsc),
+        rootserver_ticks = ready.saturating_sub(entry_tsc)
+    );
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
 }
 

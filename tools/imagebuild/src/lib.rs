@@ -165,6 +165,11 @@ impl Sized {
         ram.or(self.ram).map(|ram| sizes::available(ram, archive, &self.description))
     }
 
+    /// The RAM (whole MiB) a tile needs to boot it with an archive of `archive` bytes.
+    pub fn ram_needed(&self, archive: u64) -> u64 {
+        sizes::needed(&self.rows, archive, &self.description)
+    }
+
     /// Refuses the description of `file` if its domains do not fit (nothing to check when
     /// the RAM is not known).
     pub fn check(&self, file: &str, ram: Option<u64>, archive: u64) -> Result<(), Error> {

@@ -155,6 +155,7 @@ fn main() -> ExitCode {
     let checked = build_sized(description, &programs).and_then(|(archive, sized)| {
         if cli.sizes {
             print!("{}", sizes::table(&sized.rows, sized.available(cli.ram, archive.len() as u64)));
+            println!("RAM needed: {} MiB", sized.ram_needed(archive.len() as u64) >> 20);
         }
         sized.check(&description.display().to_string(), cli.ram, archive.len() as u64).map(|()| archive)
     });

@@ -69,6 +69,13 @@ pub fn available(ram: u64, archive: u64, description: &SystemDescription) -> u64
     ram.saturating_sub(RESERVED + archive + shared_bytes(description))
 }
 
+/// The RAM, in whole MiB, a tile needs to boot an archive of `archive` bytes holding
+/// `description` with the domains of `rows`: their footprints plus what domains never get.
+pub fn needed(rows: &[Row], archive: u64, description: &SystemDescription) -> u64 {
+    let domains: u64 = rows.iter().map(|r| r.footprint.total()).sum();
+    (domains + RESERVED + archive + shared_bytes(description)).next_multiple_of(1 << 20)
+}
+
 /// Checks that the domains fit in `available` bytes; the error names the total, the RAM
 /// left for domains (of `ram`) and the three largest consumers.
 pub fn check_fit(rows: &[Row], ram: u64, available: u64) -> Result<(), String> {
@@ -100,7 +107,7 @@ pub fn table(rows: &[Row], available: Option<u64>) -> String {
     );
     for row in rows {
         let f = &row.footprint;
-        let other = f.ipc_buffer + f.info_page + f.cnode + f.tcb;
+        let other = f.ipc_buffer + f.info_page + f.cnode + f.tcb + f.keeper;
         let _ = writeln!(
             out,
             "{:<width$} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}  {}",
@@ -116,7 +123,8 @@ pub fn table(rows: &[Row], available: Option<u64>) -> String {
         );
     }
     let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
-    let _ = write!(out, "total: {} KiB for {} domains (KiB; other: IPC buffer, information page, CNode, TCB)", kib(total), rows.len());
+    let _ =
+        write!(out, "total: {} KiB for {} domains (KiB; other: IPC buffer, information page, CNode, TCB, keeper)", kib(total), rows.len());
     if let Some(available) = available {
         let _ = write!(out, "; {} KiB of RAM left for domains", available / 1024);
     }

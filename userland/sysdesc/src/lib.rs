@@ -19,6 +19,7 @@ extern crate alloc;
 pub mod archive;
 mod check;
 pub mod footprint;
+pub mod links;
 mod pieces;
 
 pub use pieces::read_in_pieces;

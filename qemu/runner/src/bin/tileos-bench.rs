@@ -55,7 +55,7 @@
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
 //!
-//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference`, `twin` run only those parts (e.g. to repeat one); the
+//! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference`, `twin`, `domains` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
 
 use std::collections::BTreeMap;
@@ -69,6 +69,8 @@ use tileos_qemu::host::wait_for;
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run, run_watch};
 
+#[path = "tileos-bench/domains.rs"]
+mod domains;
 #[path = "tileos-bench/inference.rs"]
 mod inference;
 
@@ -944,11 +946,12 @@ fn tcp_json((tcp, rounds, seconds, tsc_per_hpet): &TcpResults) -> String {
 
 fn main() -> ExitCode {
     let parts: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(unknown) =
-        parts.iter().find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify", "inference", "twin"].contains(&part.as_str()))
+    if let Some(unknown) = parts
+        .iter()
+        .find(|part| !["kernel", "nvme", "store", "tcp", "slot", "verify", "inference", "twin", "domains"].contains(&part.as_str()))
     {
         eprintln!(
-            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify, inference, twin; none = all, and bench.json is written)"
+            "tileos-bench: unknown part {unknown:?} (parts: kernel, nvme, store, tcp, slot, verify, inference, twin, domains; none = all, and bench.json is written)"
         );
         return ExitCode::FAILURE;
     }
@@ -974,9 +977,10 @@ fn main() -> ExitCode {
         let verify = if wanted("verify") { Some(verify_figures(images)?) } else { None };
         let inference = if wanted("inference") { Some(inference::inference_figures(images)?) } else { None };
         let twin = if wanted("twin") { Some(twin_figures(images)?) } else { None };
-        Ok((kernel, nvme, store, tcp, slot, verify, inference, twin))
+        let many = if wanted("domains") { Some(domains::domains_figures(images)?) } else { None };
+        Ok((kernel, nvme, store, tcp, slot, verify, inference, twin, many))
     })();
-    let (kernel, nvme, store, tcp, slot, verify, inference, twin) = match measured {
+    let (kernel, nvme, store, tcp, slot, verify, inference, twin, many) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             eprintln!("tileos-bench: FAILED, no figures written: {error}");
@@ -1012,8 +1016,12 @@ fn main() -> ExitCode {
         println!();
         print_twin(twin);
     }
-    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify), Some(inference), Some(twin)) =
-        (kernel, nvme, store, tcp, slot, verify, inference, twin)
+    if let Some(many) = &many {
+        println!();
+        domains::print(many);
+    }
+    let (Some(kernel), Some(nvme), Some(store), Some(tcp), Some(slot), Some(verify), Some(inference), Some(twin), Some(many)) =
+        (kernel, nvme, store, tcp, slot, verify, inference, twin, many)
     else {
         println!("(only some parts run: {} left as it was)", workspace_root().join("build/bench.json").display());
         return ExitCode::SUCCESS;
@@ -1028,6 +1036,7 @@ fn main() -> ExitCode {
     json.extend(verify.json());
     json.extend(inference.json());
     json.push(twin.json());
+    json.extend(domains::json(&many));
     let path = workspace_root().join("build/bench.json");
     if let Err(error) = std::fs::write(&path, format!("{{\n{}\n}}\n", json.join(",\n"))) {
         eprintln!("tileos-bench: cannot write {}: {error}", path.display());

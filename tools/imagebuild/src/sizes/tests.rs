@@ -33,8 +33,9 @@ fn every_domain_gets_a_row_with_its_program_and_footprint() {
     assert_eq!(names, ["console", "echo", "client-0", "client-1"]);
     assert_eq!(rows[2].program, "echo-client");
     assert_eq!(rows[1].footprint.heap, 0x10000);
-    // No segments here: the stack, IPC buffer, information page, CNode, TCB and tables.
-    assert_eq!(rows[2].footprint.total(), 16 * 1024 + 8 * 1024 + 16 * 1024 + 2 * 1024 + 4 * 4096);
+    // No segments here: the stack, IPC buffer, information page, CNode, TCB, tables and a
+    // one-page keeper.
+    assert_eq!(rows[2].footprint.total(), 16 * 1024 + 8 * 1024 + 16 * 1024 + 2 * 1024 + 4 * 4096 + 4096);
 }
 
 #[test]
@@ -47,7 +48,7 @@ fn a_description_that_fits_passes_and_one_that_does_not_names_total_ram_and_larg
     assert!(error.contains("the tile's 262144 KiB leave"), "{error}");
     // The server (its heap and the heap's tables) is the largest, then the others in
     // description order.
-    assert!(error.ends_with("largest: \"echo\" 134 KiB, \"console\" 58 KiB, \"client-0\" 58 KiB"), "{error}");
+    assert!(error.ends_with("largest: \"echo\" 138 KiB, \"console\" 62 KiB, \"client-0\" 62 KiB"), "{error}");
 }
 
 #[test]
@@ -77,4 +78,16 @@ fn the_tile_states_its_ram() {
     let error = compile("t.toml", &echo_tile(1, "ram = 0")).unwrap_err();
     assert!(error.to_string().contains("ram"), "{error}");
     assert_eq!(compile("t.toml", &echo_tile(1, "")).unwrap().ram, None);
+}
+
+#[test]
+fn the_ram_needed_leaves_room_for_every_domain_and_no_whole_mib_more() {
+    let (rows, description) = rows_of(&echo_tile(1000, ""));
+    let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
+    let archive = 300 * 1024;
+    let ram = needed(&rows, archive, &description);
+    assert_eq!(ram % (1 << 20), 0);
+    assert!(available(ram, archive, &description) >= total);
+    assert!(available(ram - (1 << 20), archive, &description) < total);
+    assert!(check_fit(&rows, ram, available(ram, archive, &description)).is_ok());
 }

@@ -5,15 +5,20 @@
 //! 4 KiB frame per page of each segment, of the stack (its guard page below is left
 //! unmapped and costs nothing), of the heap, the IPC buffer and the information page; its
 //! CNode (2^[`CNODE_RADIX`] slots of 2^[`SLOT_SIZE_BITS`] bytes), its TCB (2^[`TCB_SIZE_BITS`]
-//! bytes) and its paging structures: the PML4 and one PDPT, page directory or page table per
+//! bytes), its paging structures: the PML4 and one PDPT, page directory or page table per
 //! 512 GiB, 1 GiB or 2 MiB block that any of its mappings touches (shared regions, device
-//! memory and PCI windows included: their frames are the tile's, their tables the domain's).
+//! memory and PCI windows included: their frames are the tile's, their tables the domain's),
+//! and its *keeper*: a CNode of the root server holding the capabilities of the domain's
+//! memory pieces, of everything built from them and of its copies of shared frames, so that
+//! the root server's own CNode needs a fixed handful of slots per domain
+//! ([`Footprint::root_slots`]) whatever its size.
 //!
-//! That memory is cut into power-of-two untyped pieces ([`Footprint::pieces`]), the binary
-//! digits of the total, so nothing is lost to rounding up to a power of two. Built in the
-//! order the loader uses (CNode first, the 4 KiB objects next, the TCB last) and from the
-//! largest piece down, every object lands at its natural alignment with no gap: the pieces
-//! hold exactly [`Footprint::total`] bytes.
+//! The keeper is made once, at boot, and lasts across restarts. The rest is cut into
+//! power-of-two untyped pieces ([`Footprint::pieces`]), the binary digits of what the builds
+//! take ([`Footprint::built`]), so nothing is lost to rounding up to a power of two. Built in
+//! the order the loader uses (the CNode first, the 4 KiB objects next, the TCB last) and from
+//! the largest piece down, every object lands at its natural alignment with no gap: the
+//! pieces hold exactly [`Footprint::built`] bytes.
 //!
 //! The image builder uses the same figures to refuse a description that does not fit in the
 //! tile's RAM and to print its size table (`tileos-imagebuild --sizes`).
@@ -30,6 +35,11 @@ const CNODE_RADIX: u32 = domain::CNODE_RADIX;
 pub const CNODE_BYTES: u64 = 1 << (CNODE_RADIX + SLOT_SIZE_BITS);
 /// Bytes of a domain's TCB.
 pub const TCB_BYTES: u64 = 1 << TCB_SIZE_BITS;
+/// Smallest keeper radix: a keeper is at least a page (64 slots), like the 4 KiB objects.
+const MIN_KEEPER_RADIX: u32 = 12 - SLOT_SIZE_BITS;
+/// Root-server slots a built domain holds: its keeper, its TCB (the supervisor reads and
+/// changes its thread) and its badged fault endpoint.
+const ROOT_SLOTS: u64 = 3;
 
 /// A loadable segment of a domain's program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +82,9 @@ pub struct Footprint {
     pub tcb: u64,
     /// The PML4 and every PDPT, page directory and page table.
     pub paging: u64,
+    /// The keeper: the root server's CNode for the capabilities of its memory pieces, its
+    /// objects and the shared frames, device frames and badged notifications it is given.
+    pub keeper: u64,
 }
 
 impl Footprint {
@@ -82,19 +95,37 @@ impl Footprint {
 
     /// Every byte beyond its program's segments (the figure a minimal domain keeps small).
     pub fn beyond_segments(&self) -> u64 {
-        self.stack + self.heap + self.ipc_buffer + self.info_page + self.cnode + self.tcb + self.paging
+        self.stack + self.heap + self.ipc_buffer + self.info_page + self.cnode + self.tcb + self.paging + self.keeper
     }
 
-    /// Kernel objects one build retypes (each takes a slot of the root server's CNode).
+    /// Kernel objects one build retypes besides the keeper (each takes a slot of the root
+    /// server's CNode while the domain is built).
     pub fn objects(&self) -> u64 {
         (self.segments + self.stack + self.heap + self.ipc_buffer + self.info_page + self.paging) / PAGE + 2
     }
 
-    /// log2 sizes of the untyped pieces that hold it, largest first: the binary digits of
-    /// [`Footprint::total`] (a multiple of the TCB's size).
+    /// log2 of the keeper's slot count.
+    pub fn keeper_radix(&self) -> u32 {
+        self.keeper.trailing_zeros() - SLOT_SIZE_BITS
+    }
+
+    /// Slots of the root server's CNode the built domain holds: its keeper, TCB and fault
+    /// endpoint, whatever its size. While it is built it takes up to the keeper's slot count
+    /// more, given back once its pieces and objects are moved into the keeper.
+    pub fn root_slots(&self) -> u64 {
+        ROOT_SLOTS
+    }
+
+    /// Bytes a build retypes from the domain's pieces: everything but the keeper.
+    pub fn built(&self) -> u64 {
+        self.total() - self.keeper
+    }
+
+    /// log2 sizes of the untyped pieces that hold its builds, largest first: the binary
+    /// digits of [`Footprint::built`] (a multiple of the TCB's size).
     pub fn pieces(&self) -> impl Iterator<Item = u32> {
-        let total = self.total();
-        (0..64u32).rev().filter(move |bit| total & (1 << bit) != 0)
+        let built = self.built();
+        (0..64u32).rev().filter(move |bit| built & (1 << bit) != 0)
     }
 }
 
@@ -128,17 +159,25 @@ pub fn domain(description: &SystemDescription, index: usize, program: Program) -
         ranges.push((domain_info::HEAP_VADDR, domain_info::HEAP_VADDR + heap));
     }
     let this = index as u32;
+    // Capabilities the keeper holds besides the domain's objects: a copy of every shared and
+    // device frame mapped, a PCI device's window frames and up to 8 more of its capabilities,
+    // and the badged notification bound to each IRQ handler.
+    let mut copies = 0;
     for region in &description.shared_regions {
         for mapping in region.mappings.iter().filter(|m| m.domain == this) {
             ranges.push((mapping.vaddr, mapping.vaddr + region.size));
+            copies += region.size.div_ceil(PAGE);
         }
     }
     for device in description.device_memory.iter().filter(|m| m.domain == this) {
         ranges.push((device.vaddr, device.vaddr + device.size));
+        copies += device.size.div_ceil(PAGE);
     }
     for pci in description.pci_devices.iter().filter(|p| p.domain == this) {
         ranges.push((pci.vaddr, pci.vaddr + pci.window));
+        copies += pci.window.div_ceil(PAGE) + 8;
     }
+    copies += description.irqs.iter().filter(|irq| irq.domain == this).count() as u64;
     let (segments, extra_tables) = match program {
         Program::Segments(segments) => {
             let mut bytes = 0;
@@ -156,7 +195,7 @@ pub fn domain(description: &SystemDescription, index: usize, program: Program) -
             (bytes, bytes.div_ceil(1 << 21) + 1 + bytes.div_ceil(1 << 30) + 1 + 1)
         }
     };
-    Footprint {
+    let mut footprint = Footprint {
         segments,
         stack,
         heap,
@@ -165,7 +204,14 @@ pub fn domain(description: &SystemDescription, index: usize, program: Program) -
         cnode: CNODE_BYTES,
         tcb: TCB_BYTES,
         paging: (paging_structures(&ranges) + extra_tables) * PAGE,
-    }
+        keeper: 0,
+    };
+    // The keeper holds every object but the TCB (which stays in the root server's CNode),
+    // the copies and the pieces.
+    let kept = footprint.objects() - 1 + copies + footprint.pieces().count() as u64;
+    let radix = (64 - (kept.max(1) - 1).leading_zeros()).max(MIN_KEEPER_RADIX);
+    footprint.keeper = 1 << (radix + SLOT_SIZE_BITS);
+    footprint
 }
 
 /// One domain's line in a size table.
@@ -186,4 +232,4 @@ pub fn largest<'a>(consumers: &[Consumer<'a>], count: usize) -> Vec<Consumer<'a>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
