@@ -151,6 +151,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     if caller.state() != ThreadState::BlockedOnReply
         || caller.fault().is_some()
         || kernel().ready.highest().is_some_and(|highest| highest > caller.priority())
+        || caller.awaits_return()
         || !thread::has_budget(caller_paddr)
     {
         return;
@@ -160,8 +161,8 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     deliver(replier, caller, 0, info);
     replier.set_slot(tcb_slot::REPLY, Slot::EMPTY);
     caller.set_reply_slot(SlotRef::NONE);
-    donation::give_back(&mut KernelMemory, replier_paddr);
-    thread::requeue(donation::wake(&mut KernelMemory, caller_paddr));
+    let returned = donation::give_back(&mut KernelMemory, replier_paddr);
+    thread::requeue(donation::wake(&mut KernelMemory, caller_paddr, returned));
     caller.set_state(ThreadState::Runnable);
     // Receive: the replier waits on the endpoint.
     replier.set_state(ThreadState::BlockedOnReceive { endpoint: ep_paddr, can_grant: rights.contains(Rights::GRANT) });

@@ -236,17 +236,20 @@ fn server_of(reply_slot: SlotRef) -> u64 {
 }
 
 /// `server` gives back the budget donated to it (its reply capability is used or gone, or it
-/// faulted) and is rescheduled without it.
-fn give_back(server: u64) {
-    if donation::give_back(&mut KernelMemory, server) {
+/// faulted) and is rescheduled without it. Returns the budget's owner (0: none).
+fn give_back(server: u64) -> u64 {
+    let owner = donation::give_back(&mut KernelMemory, server);
+    if owner != 0 {
         thread::requeue(server);
     }
+    owner
 }
 
-/// `caller` wakes from waiting for a reply: the budget it runs on comes back to it (a
-/// thread still running on it is rescheduled without it).
-fn wake_caller(caller: u64) {
-    thread::requeue(donation::wake(&mut KernelMemory, caller));
+/// `caller` wakes from waiting for a reply, `returned` the budget its server gave back (0:
+/// none): the budget it called on comes back to it (a thread still running on it is
+/// rescheduled without it).
+fn wake_caller(caller: u64, returned: u64) {
+    thread::requeue(donation::wake(&mut KernelMemory, caller, returned));
     thread::make_runnable(caller);
 }
 
@@ -321,8 +324,8 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
             transfer(replier, caller, 0, can_grant, 0);
         }
         tcb(caller).set_reply_slot(SlotRef::NONE);
-        give_back(server_of(reply_slot));
-        wake_caller(caller);
+        let returned = give_back(server_of(reply_slot));
+        wake_caller(caller, returned);
     }
     cspace::delete(&mut memory, reply_slot);
     delivered
@@ -333,16 +336,15 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
 /// (the server died, or received again without replying).
 pub fn reply_lost(caller: u64) {
     let t = tcb(caller);
-    if t.reply_slot() != SlotRef::NONE {
-        give_back(server_of(t.reply_slot()));
-    }
+    let returned = if t.reply_slot() == SlotRef::NONE { 0 } else { give_back(server_of(t.reply_slot())) };
     t.set_reply_slot(SlotRef::NONE);
     if t.state() == ThreadState::BlockedOnReply {
         if t.take_fault().is_none() {
             set_received(caller, 0, MessageInfo::new(LABEL_REPLY_LOST, 0, 0, 0));
-            wake_caller(caller);
+            wake_caller(caller, returned);
         } else {
             // A faulting thread whose handler dropped the fault message stays stopped.
+            thread::requeue(donation::wake(&mut KernelMemory, caller, 0));
             t.set_state(ThreadState::Inactive);
         }
     }
@@ -441,7 +443,7 @@ pub fn cancel(thread_paddr: u64) {
             }
             // Its budget comes back from the servers it was lent to: a stopped thread
             // lends nothing, so it can be resumed without two threads on one budget.
-            thread::requeue(donation::wake(&mut KernelMemory, thread_paddr));
+            thread::requeue(donation::wake(&mut KernelMemory, thread_paddr, 0));
         }
         ThreadState::Runnable => thread::leave_ready_queue(thread_paddr),
         ThreadState::Inactive => {}

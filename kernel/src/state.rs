@@ -242,6 +242,8 @@ impl TcbRef {
         borrower, set_borrower: u64;
         /// Runnable but without any budget: in no queue.
         parked, set_parked: bool;
+        /// Passed a donated budget on with its Call; takes back what its server returns.
+        awaits_return, set_awaits_return: bool;
         /// Saved user registers (the whole frame).
         context, set_context: TrapFrame;
     }

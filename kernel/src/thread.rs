@@ -113,6 +113,8 @@ pub struct Tcb {
     pub borrower: u64,
     /// Runnable but without a budget to run on (passive, nothing donated): in no queue.
     pub parked: bool,
+    /// Passed a donated budget on with its Call; takes back what its server returns.
+    pub awaits_return: bool,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
@@ -145,6 +147,7 @@ impl Tcb {
             donor: 0,
             borrower: 0,
             parked: false,
+            awaits_return: false,
         }
     }
 }
@@ -169,6 +172,12 @@ impl donation::Threads for KernelMemory {
     }
     fn set_borrower(&mut self, owner: u64, borrower: u64) {
         tcb(owner).set_borrower(borrower);
+    }
+    fn awaits_return(&self, thread: u64) -> bool {
+        tcb(thread).awaits_return()
+    }
+    fn set_awaits_return(&mut self, thread: u64, awaits: bool) {
+        tcb(thread).set_awaits_return(awaits);
     }
 }
 

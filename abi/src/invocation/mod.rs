@@ -329,7 +329,7 @@ invocations! {
         authority: CPtr,
     }
     /// The CPU time the thread has consumed, in timer ticks (reply word 0): each tick of
-    /// the kernel's timer that interrupted the thread counted one (sampled, as budgets are).
+    /// the kernel's timer that interrupted the thread counted one (sampled, as the timeslice is; budgets are charged precisely, `TcbSchedInfo`).
     TcbConsumedTime = 21 on Tcb {}
     /// Make the thread passive (1): it has no budget of its own and runs only on the
     /// budgets its callers donate with their Calls; or active again (0).

@@ -33,6 +33,7 @@ pub struct State {
     passive: [bool; THREADS + 1],
     donor: [u64; THREADS + 1],
     borrower: [u64; THREADS + 1],
+    awaits: [bool; THREADS + 1],
     /// The caller whose reply capability sits in the thread's REPLY slot (0: none).
     serving: [u64; THREADS + 1],
 }
@@ -52,6 +53,12 @@ impl Threads for State {
     }
     fn set_borrower(&mut self, owner: u64, borrower: u64) {
         self.borrower[owner as usize] = borrower;
+    }
+    fn awaits_return(&self, thread: u64) -> bool {
+        self.awaits[thread as usize]
+    }
+    fn set_awaits_return(&mut self, thread: u64, awaits: bool) {
+        self.awaits[thread as usize] = awaits;
     }
 }
 
@@ -90,6 +97,7 @@ impl State {
             passive: [false; THREADS + 1],
             donor: [0; THREADS + 1],
             borrower: [0; THREADS + 1],
+            awaits: [false; THREADS + 1],
             serving: [0; THREADS + 1],
         }
     }
@@ -103,9 +111,9 @@ impl State {
     fn reply_gone(&mut self, server: u64) {
         let caller = self.serving[server as usize];
         self.serving[server as usize] = 0;
-        donation::give_back(self, server);
+        let returned = donation::give_back(self, server);
         if caller != 0 && self.run[caller as usize] == Run::AwaitingReply(server) {
-            donation::wake(self, caller);
+            donation::wake(self, caller, returned);
             self.run[caller as usize] = Run::Runnable;
         }
     }
@@ -116,7 +124,7 @@ impl State {
             self.run[thread as usize] = Run::Inactive;
             donation::give_back(self, server);
             self.serving[server as usize] = 0;
-            donation::wake(self, thread);
+            donation::wake(self, thread, 0);
         }
         self.run[thread as usize] = Run::Inactive;
     }
@@ -221,6 +229,11 @@ impl State {
             let borrower = self.borrower[owner as usize];
             if borrower != 0 && self.donor[borrower as usize] != owner {
                 return Err(format!("thread {owner} lends to {borrower}, whose donor is {}", self.donor[borrower as usize]));
+            }
+        }
+        for t in threads.clone() {
+            if self.awaits[t as usize] && !matches!(self.run[t as usize], Run::AwaitingReply(_)) {
+                return Err(format!("thread {t} awaits a returned budget in state {:?}", self.run[t as usize]));
             }
         }
         for t in threads.filter(|&t| self.run[t as usize] != Run::Destroyed) {

@@ -258,6 +258,9 @@ fn passive_thread_tests(env: &mut Env, buffers: u64, ms: u64) {
     let spins = SPINS.load(Ordering::Relaxed);
     check("passive_thread_without_donation_does_not_run", spins == 0, format_args!("it looped {spins} times"));
     own_priority("passive_restore_own_priority", 255);
+    // Active again, on a budget of its own (1 tick in 4) so the root server runs again.
+    let budget = Tcb::from_cptr(thread).invoke(TcbSetSchedParams { budget: 1, period: 4, authority: CPtr(slot::TCB) });
+    expect_ok("passive_spinner_budget_set", budget);
     expect_ok("passive_spinner_made_active", passive(thread, 0));
     own_priority("active_lower_own_priority", 100);
     own_priority("active_restore_own_priority", 255);
