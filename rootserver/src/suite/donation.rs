@@ -13,7 +13,7 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{CPtr, Label, TcbSchedInfo, TcbSetPassive, TcbSetPriority, TcbSetSchedParams, TcbSuspend, sched_flags};
 use tileos_abi::object::ObjectType;
 use tileos_sys::cap::Tcb;
-use tileos_sys::{invoke, recv, reply_recv};
+use tileos_sys::{invoke, println, recv, reply_recv};
 
 /// The servers' endpoint, the notification clients signal when done, and one nobody signals.
 static ENDPOINT: AtomicU64 = AtomicU64::new(0);
