@@ -8,8 +8,8 @@ use tileos_abi::message::{
     LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer,
 };
 use tileos_abi::object::Rights;
-use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_abi::object::SLOT_SIZE_BITS;
+use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::donation;
 use tileos_kernel::queue::Queue;

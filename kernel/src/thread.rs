@@ -8,9 +8,9 @@
 use crate::arch::{entry, paging, trap::TrapFrame};
 use crate::state::{KernelMemory, fpu_owner, kernel, set_fpu_owner, tcb};
 use tileos_kernel::budget::Budget;
-use tileos_kernel::donation;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
+use tileos_kernel::donation;
 
 /// Timer ticks a thread may run before others of its priority get the CPU.
 pub const TIMESLICE_TICKS: u32 = 2;

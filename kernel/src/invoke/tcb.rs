@@ -171,10 +171,14 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
         Invocation::TcbSchedInfo(_) => {
             let t = tcb(target);
             let remaining = thread::holder(target).map_or(0, |owner| tcb(owner).budget().remaining(crate::state::kernel().ticks));
-            let flags = [(t.passive(), sched_flags::PASSIVE), (t.donor() != 0, sched_flags::ON_DONATED_BUDGET), (t.borrower() != 0, sched_flags::BUDGET_LENT)]
-                .iter()
-                .filter(|(set, _)| *set)
-                .fold(0, |flags, (_, bit)| flags | bit);
+            let flags = [
+                (t.passive(), sched_flags::PASSIVE),
+                (t.donor() != 0, sched_flags::ON_DONATED_BUDGET),
+                (t.borrower() != 0, sched_flags::BUDGET_LENT),
+            ]
+            .iter()
+            .filter(|(set, _)| *set)
+            .fold(0, |flags, (_, bit)| flags | bit);
             ipc::set_message_register(call.caller, 0, remaining);
             ipc::set_message_register(call.caller, 1, flags);
             Ok(2)

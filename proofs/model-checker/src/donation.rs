@@ -219,8 +219,7 @@ impl State {
             let users: Vec<u64> = threads
                 .clone()
                 .filter(|&t| {
-                    !matches!(self.run[t as usize], Run::AwaitingReply(_) | Run::Destroyed)
-                        && donation::holder(self, t) == Some(owner)
+                    !matches!(self.run[t as usize], Run::AwaitingReply(_) | Run::Destroyed) && donation::holder(self, t) == Some(owner)
                 })
                 .collect();
             if users.len() > 1 {

@@ -149,14 +149,14 @@ pub fn tests(env: &mut Env, buffers: u64, tsc_per_ms: u64) {
     ENDPOINT.store(env.make(ObjectType::Endpoint, 0), Ordering::Relaxed);
     DONE.store(env.make(ObjectType::Notification, 0), Ordering::Relaxed);
     NEVER.store(env.make(ObjectType::Notification, 0), Ordering::Relaxed);
-    let sched = |tcb: u64, args: &[u64]| Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget: args[0], period: args[1], authority: CPtr(slot::TCB) });
+    let sched = |tcb: u64, args: &[u64]| {
+        Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget: args[0], period: args[1], authority: CPtr(slot::TCB) })
+    };
     let passive = |tcb: u64, on: u64| Tcb::from_cptr(tcb).invoke(TcbSetPassive { passive: on, authority: CPtr(slot::TCB) });
 
     // Two servers reach their Recv on their own budgets, then become passive.
-    let servers = [
-        spawn_in(env, buffers, VSPACE, FIRST_INDEX, server_0, 160, 0),
-        spawn_in(env, buffers, VSPACE, FIRST_INDEX + 1, server_1, 160, 0),
-    ];
+    let servers =
+        [spawn_in(env, buffers, VSPACE, FIRST_INDEX, server_0, 160, 0), spawn_in(env, buffers, VSPACE, FIRST_INDEX + 1, server_1, 160, 0)];
     own_priority("donation_lower_own_priority", 100);
     own_priority("donation_restore_own_priority", 255);
     for server in servers {
@@ -187,7 +187,9 @@ pub fn tests(env: &mut Env, buffers: u64, tsc_per_ms: u64) {
             work_ms * ms
         ),
     );
-    println!("ktest figure: donation: a call whose passive server worked {work_ms} ms took {elapsed} cycles, charged {charged} to the caller");
+    println!(
+        "ktest figure: donation: a call whose passive server worked {work_ms} ms took {elapsed} cycles, charged {charged} to the caller"
+    );
     let back = servers.map(sched_info);
     check(
         "budget_returns_with_the_reply",
@@ -205,7 +207,8 @@ pub fn tests(env: &mut Env, buffers: u64, tsc_per_ms: u64) {
 /// A client that runs out of budget while a passive server works for it: the server stops
 /// until the client's next period; another client is served meanwhile.
 fn exhaustion_tests(env: &mut Env, buffers: u64, ms: u64, servers: [u64; 2]) {
-    let sched = |tcb: u64, budget: u64, period: u64| Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) });
+    let sched =
+        |tcb: u64, budget: u64, period: u64| Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) });
     // Client 1: 20 ms per 500 ms, asks for 40 ms of work.
     CLIENT_WORK[1].store(40 * ms, Ordering::Relaxed);
     let c1 = spawn_in(env, buffers, VSPACE, FIRST_INDEX + 3, client_1, 150, 0);
@@ -227,7 +230,10 @@ fn exhaustion_tests(env: &mut Env, buffers: u64, ms: u64, servers: [u64; 2]) {
     check(
         "exhausted_client_stops_its_server",
         server == 0 && stopped_at == after_wait && stopped_at > 0 && stopped_at <= 25 * ms,
-        format_args!("work done {stopped_at} cycles when the root server ran, {after_wait} after 100 ms more (budget 20 ms = {} cycles), answered {server}", 20 * ms),
+        format_args!(
+            "work done {stopped_at} cycles when the root server ran, {after_wait} after 100 ms more (budget 20 ms = {} cycles), answered {server}",
+            20 * ms
+        ),
     );
     let borrower = servers.map(sched_info);
     check(
