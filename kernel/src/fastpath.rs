@@ -5,6 +5,9 @@
 //! badges and capability state come out the same either way; the one difference is
 //! scheduling: as in seL4's fastpath, the partner runs at once instead of queueing behind
 //! other ready threads of its own priority (it never overtakes a higher priority).
+//! Donation happens here as on the general path: a Call to a passive server lends it the
+//! caller's budget, the ReplyRecv gives it back; a partner without a budget left takes
+//! the general path.
 #![deny(unsafe_code)]
 
 use crate::arch::entry;
@@ -14,6 +17,7 @@ use tileos_abi::message::{MessageInfo, REGISTER_MESSAGE_WORDS};
 use tileos_abi::object::Rights;
 use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
+use tileos_kernel::donation;
 use tileos_kernel::queue::QueueLinks;
 
 /// The slot `cptr` names in `thread`'s CSpace, if the CSpace root resolves all 64 bits in
@@ -104,6 +108,13 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     {
         return;
     }
+    // The receiver must have a budget left: its own, or the caller's if it is passive (a
+    // caller whose budget ran out at this entry takes the general path, which queues the
+    // receiver as depleted).
+    let donates = receiver.passive() && receiver.donor() == 0;
+    if !thread::has_budget(if donates { caller_paddr } else { receiver_paddr }) {
+        return;
+    }
     pop_head(endpoint, receiver_paddr);
     deliver(caller, receiver, badge, info);
     let can_grant = rights.contains(Rights::GRANT) || rights.contains(Rights::GRANT_REPLY);
@@ -111,6 +122,9 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     receiver.set_slot(tcb_slot::REPLY, Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, revocable: true, ..Slot::EMPTY });
     caller.set_state(ThreadState::BlockedOnReply);
     caller.set_reply_slot(reply_slot);
+    if donates {
+        donation::donate(&mut KernelMemory, caller_paddr, receiver_paddr);
+    }
     receiver.set_state(ThreadState::Runnable);
     switch(receiver_paddr)
 }
@@ -137,13 +151,18 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     if caller.state() != ThreadState::BlockedOnReply
         || caller.fault().is_some()
         || kernel().ready.highest().is_some_and(|highest| highest > caller.priority())
+        || caller.awaits_return()
+        || !thread::has_budget(caller_paddr)
     {
         return;
     }
-    // Reply: hand the caller its answer and use up the reply capability.
+    // Reply: hand the caller its answer and use up the reply capability; the budget donated
+    // to the replier goes back with it.
     deliver(replier, caller, 0, info);
     replier.set_slot(tcb_slot::REPLY, Slot::EMPTY);
     caller.set_reply_slot(SlotRef::NONE);
+    let returned = donation::give_back(&mut KernelMemory, replier_paddr);
+    thread::requeue(donation::wake(&mut KernelMemory, caller_paddr, returned));
     caller.set_state(ThreadState::Runnable);
     // Receive: the replier waits on the endpoint.
     replier.set_state(ThreadState::BlockedOnReceive { endpoint: ep_paddr, can_grant: rights.contains(Rights::GRANT) });

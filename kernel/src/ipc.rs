@@ -8,8 +8,10 @@ use tileos_abi::message::{
     LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer,
 };
 use tileos_abi::object::Rights;
+use tileos_abi::object::SLOT_SIZE_BITS;
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::donation;
 use tileos_kernel::queue::Queue;
 
 /// Whether an IPC operation waits when no partner is ready (Send, Recv, Wait) or returns
@@ -215,11 +217,40 @@ fn setup_reply(caller: u64, receiver: u64, can_grant: bool) {
 
 /// After `sender`'s message reached a receiver: a Call waits for the reply (which may
 /// carry capabilities if `reply_can_grant`), a Send is done.
+/// A Call to a passive server donates the budget the caller runs on (after the reply
+/// capability is set up, since deleting the server's previous one gives its budget back).
 fn complete_send(sender: u64, receiver: u64, kind: SendKind, reply_can_grant: bool) {
     match kind {
-        SendKind::Call => setup_reply(sender, receiver, reply_can_grant),
+        SendKind::Call => {
+            setup_reply(sender, receiver, reply_can_grant);
+            donation::donate(&mut KernelMemory, sender, receiver);
+        }
         SendKind::Send => thread::make_runnable(sender),
     }
+}
+
+/// The thread whose REPLY slot is `reply_slot` (reply capabilities are not derivable: they
+/// live only in TCB REPLY slots).
+fn server_of(reply_slot: SlotRef) -> u64 {
+    reply_slot.0 - (tcb_slot::REPLY << SLOT_SIZE_BITS)
+}
+
+/// `server` gives back the budget donated to it (its reply capability is used or gone, or it
+/// faulted) and is rescheduled without it. Returns the budget's owner (0: none).
+fn give_back(server: u64) -> u64 {
+    let owner = donation::give_back(&mut KernelMemory, server);
+    if owner != 0 {
+        thread::requeue(server);
+    }
+    owner
+}
+
+/// `caller` wakes from waiting for a reply, `returned` the budget its server gave back (0:
+/// none): the budget it called on comes back to it (a thread still running on it is
+/// rescheduled without it).
+fn wake_caller(caller: u64, returned: u64) {
+    thread::requeue(donation::wake(&mut KernelMemory, caller, returned));
+    thread::make_runnable(caller);
 }
 
 /// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message) with a
@@ -232,11 +263,12 @@ pub fn send(sender: u64, ep: u64, badge: u64, rights: Rights, blocking: Blocking
         let receiver = e.pop_front().unwrap_or(0);
         let ThreadState::BlockedOnReceive { can_grant: receiver_grant, .. } = tcb(receiver).state() else { return };
         transfer(sender, receiver, badge, can_grant && receiver_grant, ep);
-        thread::make_runnable(receiver);
         if kind == SendKind::Call {
             thread::leave_ready_queue(sender);
         }
+        // Before the receiver is queued: the Call may give it the budget it runs on.
         complete_send(sender, receiver, kind, can_grant || can_grant_reply);
+        thread::make_runnable(receiver);
         return;
     }
     if blocking == Blocking::Poll {
@@ -292,7 +324,8 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
             transfer(replier, caller, 0, can_grant, 0);
         }
         tcb(caller).set_reply_slot(SlotRef::NONE);
-        thread::make_runnable(caller);
+        let returned = give_back(server_of(reply_slot));
+        wake_caller(caller, returned);
     }
     cspace::delete(&mut memory, reply_slot);
     delivered
@@ -303,13 +336,15 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
 /// (the server died, or received again without replying).
 pub fn reply_lost(caller: u64) {
     let t = tcb(caller);
+    let returned = if t.reply_slot() == SlotRef::NONE { 0 } else { give_back(server_of(t.reply_slot())) };
     t.set_reply_slot(SlotRef::NONE);
     if t.state() == ThreadState::BlockedOnReply {
         if t.take_fault().is_none() {
             set_received(caller, 0, MessageInfo::new(LABEL_REPLY_LOST, 0, 0, 0));
-            thread::make_runnable(caller);
+            wake_caller(caller, returned);
         } else {
             // A faulting thread whose handler dropped the fault message stays stopped.
+            thread::requeue(donation::wake(&mut KernelMemory, caller, 0));
             t.set_state(ThreadState::Inactive);
         }
     }
@@ -403,8 +438,12 @@ pub fn cancel(thread_paddr: u64) {
             tcb(thread_paddr).set_state(ThreadState::Inactive);
             tcb(thread_paddr).set_reply_slot(SlotRef::NONE);
             if slot != SlotRef::NONE {
+                give_back(server_of(slot));
                 cspace::delete(&mut KernelMemory, slot);
             }
+            // Its budget comes back from the servers it was lent to: a stopped thread
+            // lends nothing, so it can be resumed without two threads on one budget.
+            thread::requeue(donation::wake(&mut KernelMemory, thread_paddr, 0));
         }
         ThreadState::Runnable => thread::leave_ready_queue(thread_paddr),
         ThreadState::Inactive => {}
@@ -449,7 +488,10 @@ pub fn destroy_notification(ntfn: u64) {
 
 /// Delivers a fault of `thread` to its fault endpoint, or stops the thread (and says so on
 /// the kernel log) if it has none.
+/// A faulting server first gives back the budget donated to it: neither the handler nor a
+/// stopped server runs on its caller's budget.
 pub fn raise_fault(thread_paddr: u64, fault: PendingFault) {
+    give_back(thread_paddr);
     let handler = tcb(thread_paddr).slot_cap(tcb_slot::FAULT_ENDPOINT);
     match handler {
         Cap::Endpoint { paddr, badge, rights } if rights.contains(Rights::WRITE) => {

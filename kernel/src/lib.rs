@@ -11,6 +11,7 @@ pub mod budget;
 pub mod cap;
 pub mod cspace;
 pub mod decode;
+pub mod donation;
 pub mod multiboot;
 pub mod queue;
 pub mod untyped;

@@ -34,6 +34,11 @@ pub struct Kernel {
     pub depleted: Queue,
     /// Timer ticks since boot.
     pub ticks: u64,
+    /// TCB whose budget the time since [`Kernel::charge_mark`] is charged to (0: none, the
+    /// CPU idles).
+    pub charged: u64,
+    /// Time-stamp counter at the last charge (a kernel entry or exit).
+    pub charge_mark: u64,
     /// ASID → physical address of its PML4 (0: free).
     pub asids: [u64; ASID_COUNT],
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
@@ -48,6 +53,8 @@ static mut KERNEL: Kernel = Kernel {
     ready: ReadyQueues::new(),
     depleted: Queue::EMPTY,
     ticks: 0,
+    charged: 0,
+    charge_mark: 0,
     asids: [0; ASID_COUNT],
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
@@ -70,6 +77,14 @@ pub fn fpu_owner() -> u64 {
 pub fn set_fpu_owner(thread: u64) {
     // SAFETY: as for `fpu_owner`.
     unsafe { *core::ptr::addr_of_mut!(FPU_OWNER) = thread }
+}
+
+/// The time-stamp counter, for [`Kernel::charge_mark`] (`arch::cpu::timestamp` exists only
+/// in test builds).
+#[inline(always)]
+pub fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// The kernel state.
@@ -219,6 +234,16 @@ impl TcbRef {
         depleted, set_depleted: bool;
         /// Timer ticks charged to the thread.
         consumed_ticks, set_consumed_ticks: u64;
+        /// No budget of its own (runs only on donated budgets).
+        passive, set_passive: bool;
+        /// TCB whose budget the thread runs on (0: its own).
+        donor, set_donor: u64;
+        /// Thread running on this thread's budget (0: none but itself).
+        borrower, set_borrower: u64;
+        /// Runnable but without any budget: in no queue.
+        parked, set_parked: bool;
+        /// Passed a donated budget on with its Call; takes back what its server returns.
+        awaits_return, set_awaits_return: bool;
         /// Saved user registers (the whole frame).
         context, set_context: TrapFrame;
     }

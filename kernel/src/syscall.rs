@@ -1,6 +1,7 @@
 //! Kernel entry points from user mode: system calls, traps (faults and interrupts), and
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
-//! the scheduler ([`thread::run_next`]).
+//! the scheduler ([`thread::run_next`]). Each first charges the time since the kernel last
+//! left to the budget it ran on ([`thread::charge_entry`]).
 #![deny(unsafe_code)]
 
 use crate::arch::{
@@ -24,6 +25,7 @@ use tileos_kernel::cspace::CSpaceMemory;
 #[allow(unsafe_code)] // `no_mangle` only: the entry stub calls it by name
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+    thread::charge_entry();
     #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
     let caller = kernel().current;
@@ -220,6 +222,7 @@ fn interrupt(vector: u64) {
 
 /// A trap from user mode: an interrupt, or a fault of the running thread.
 pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
+    thread::charge_entry();
     let current = kernel().current;
     if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
         interrupt(vector);
@@ -237,6 +240,7 @@ pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
 
 /// An interrupt that arrived while the CPU idled in the kernel.
 pub fn interrupt_while_idle(vector: u64) -> ! {
+    thread::charge_entry();
     interrupt(vector);
     thread::run_next()
 }

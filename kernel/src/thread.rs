@@ -1,6 +1,8 @@
 //! Threads: the TCB object, thread states, and the scheduler (fixed priorities 0–255,
 //! round robin with a timeslice within a priority, the highest ready priority always runs,
-//! except threads that used up their scheduling budget, which wait in the depleted queue).
+//! except threads that used up their scheduling budget, which wait in the depleted queue,
+//! and passive threads with no donated budget, which are parked), and the charging of
+//! budgets at kernel entry and exit.
 #![deny(unsafe_code)]
 
 use crate::arch::{entry, paging, trap::TrapFrame};
@@ -8,6 +10,7 @@ use crate::state::{KernelMemory, fpu_owner, kernel, set_fpu_owner, tcb};
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
+use tileos_kernel::donation;
 
 /// Timer ticks a thread may run before others of its priority get the CPU.
 pub const TIMESLICE_TICKS: u32 = 2;
@@ -101,6 +104,17 @@ pub struct Tcb {
     pub depleted: bool,
     /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`).
     pub consumed_ticks: u64,
+    /// No budget of its own: runs only on budgets donated by its callers
+    /// (`TcbSetPassive`, `tileos_kernel::donation`).
+    pub passive: bool,
+    /// TCB whose budget the thread runs on (0: its own).
+    pub donor: u64,
+    /// The thread running on this thread's budget (0: none but this one).
+    pub borrower: u64,
+    /// Runnable but without a budget to run on (passive, nothing donated): in no queue.
+    pub parked: bool,
+    /// Passed a donated budget on with its Call; takes back what its server returns.
+    pub awaits_return: bool,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
@@ -129,6 +143,11 @@ impl Tcb {
             budget: Budget::UNLIMITED,
             depleted: false,
             consumed_ticks: 0,
+            passive: false,
+            donor: 0,
+            borrower: 0,
+            parked: false,
+            awaits_return: false,
         }
     }
 }
@@ -138,16 +157,54 @@ pub const fn tcb_slot_address(paddr: u64, index: u64) -> SlotRef {
     slot_address(paddr, index)
 }
 
-/// Queues a runnable thread that is not running: ready at its priority, or depleted if its
-/// budget for the current period is used up.
+impl donation::Threads for KernelMemory {
+    fn passive(&self, thread: u64) -> bool {
+        tcb(thread).passive()
+    }
+    fn donor(&self, thread: u64) -> u64 {
+        tcb(thread).donor()
+    }
+    fn set_donor(&mut self, thread: u64, donor: u64) {
+        tcb(thread).set_donor(donor);
+    }
+    fn borrower(&self, owner: u64) -> u64 {
+        tcb(owner).borrower()
+    }
+    fn set_borrower(&mut self, owner: u64, borrower: u64) {
+        tcb(owner).set_borrower(borrower);
+    }
+    fn awaits_return(&self, thread: u64) -> bool {
+        tcb(thread).awaits_return()
+    }
+    fn set_awaits_return(&mut self, thread: u64, awaits: bool) {
+        tcb(thread).set_awaits_return(awaits);
+    }
+}
+
+/// The TCB whose budget `thread` runs on (`None`: passive, nothing donated).
+#[inline(always)]
+pub fn holder(thread: u64) -> Option<u64> {
+    donation::holder(&KernelMemory, thread)
+}
+
+/// Whether `thread` has a budget to run on now (one not depleted).
+#[inline(always)]
+pub fn has_budget(thread: u64) -> bool {
+    holder(thread).is_some_and(|owner| !tcb(owner).budget().is_depleted(kernel().ticks))
+}
+
+/// Queues a runnable thread that is not running: ready at its priority, depleted if the
+/// budget it runs on is used up in the current period, parked (in no queue) if it has none.
 fn enqueue(thread: u64) {
     let k = kernel();
     let t = tcb(thread);
-    if t.budget().is_depleted(k.ticks) {
-        t.set_depleted(true);
-        k.depleted.push_back(&mut KernelMemory, thread);
-    } else {
-        k.ready.enqueue(&mut KernelMemory, thread, t.priority());
+    match holder(thread) {
+        None => t.set_parked(true),
+        Some(owner) if tcb(owner).budget().is_depleted(k.ticks) => {
+            t.set_depleted(true);
+            k.depleted.push_back(&mut KernelMemory, thread);
+        }
+        Some(_) => k.ready.enqueue(&mut KernelMemory, thread, t.priority()),
     }
 }
 
@@ -168,9 +225,23 @@ pub fn leave_ready_queue(thread: u64) {
     if t.depleted() {
         t.set_depleted(false);
         kernel().depleted.remove(&mut KernelMemory, thread);
+    } else if t.parked() {
+        t.set_parked(false);
     } else if t.state() == ThreadState::Runnable && thread != kernel().current {
         let priority = t.priority();
         kernel().ready.dequeue(&mut KernelMemory, thread, priority);
+    }
+}
+
+/// Queues `thread` again after the budget it runs on changed (0: none). The running thread
+/// is checked when the kernel leaves ([`run_next`]).
+pub fn requeue(thread: u64) {
+    if thread == 0 || thread == kernel().current {
+        return;
+    }
+    leave_ready_queue(thread);
+    if tcb(thread).state() == ThreadState::Runnable {
+        enqueue(thread);
     }
 }
 
@@ -185,17 +256,26 @@ pub fn set_priority(thread: u64, priority: u8) {
 
 /// Gives `thread` a new budget, starting with a full one (a depleted thread may run again).
 pub fn set_budget(thread: u64, budget: Budget) {
-    leave_ready_queue(thread);
     tcb(thread).set_budget(budget);
-    if tcb(thread).state() == ThreadState::Runnable && thread != kernel().current {
-        enqueue(thread);
-    }
+    requeue(thread);
+    requeue(tcb(thread).borrower());
 }
 
-/// Forgets a destroyed thread: it no longer runs or owns the FPU.
+/// Makes `thread` passive (it runs only on donated budgets) or active (on its own).
+pub fn set_passive(thread: u64, passive: bool) {
+    tcb(thread).set_passive(passive);
+    requeue(thread);
+}
+
+/// Forgets a destroyed thread: it no longer runs, owns the FPU or lends or borrows a budget.
 pub fn forget(thread: u64) {
-    if kernel().current == thread {
-        kernel().current = 0;
+    requeue(donation::forget(&mut KernelMemory, thread));
+    let k = kernel();
+    if k.current == thread {
+        k.current = 0;
+    }
+    if k.charged == thread {
+        k.charged = 0;
     }
     if fpu_owner() == thread {
         set_fpu_owner(0);
@@ -213,9 +293,34 @@ pub fn yield_current() {
     }
 }
 
-/// Timer tick: refill the depleted threads whose period ended and charge the running
-/// thread (its consumed time and its budget), which yields at the end of its timeslice and stops when its budget is used up.
-/// The depleted queue is walked whole (it holds only threads that ran out of budget).
+/// Charges the time since the last kernel entry or exit to the budget it ran on: the first
+/// thing every kernel entry does (precise charging, `tileos_kernel::budget`).
+#[inline(always)]
+pub fn charge_entry() {
+    let k = kernel();
+    let now = crate::state::timestamp();
+    if k.charged != 0 {
+        let owner = tcb(k.charged);
+        let mut budget = owner.budget();
+        budget.charge(now.wrapping_sub(k.charge_mark), k.ticks);
+        owner.set_budget(budget);
+    }
+    k.charge_mark = now;
+}
+
+/// Charges the kernel's time to the budget of the thread that entered it, and charges the
+/// time from now on to the budget `next` runs on (0: the CPU idles): the last thing before
+/// the kernel leaves.
+#[inline(always)]
+fn charge_exit(next: u64) {
+    charge_entry();
+    kernel().charged = if next == 0 { 0 } else { holder(next).unwrap_or(0) };
+}
+
+/// Timer tick: refill the depleted threads whose budget's period ended, and count the tick
+/// to the running thread, which yields at the end of its timeslice (its budget was charged
+/// on entry; a used-up budget stops it as the kernel leaves). The depleted queue is walked
+/// whole (it holds only threads that ran out of budget).
 pub fn timer_tick() {
     let k = kernel();
     k.ticks += 1;
@@ -224,9 +329,12 @@ pub fn timer_tick() {
     while next != 0 {
         let thread = tcb(next);
         next = thread.queue_next();
-        let mut budget = thread.budget();
+        // A thread in the depleted queue has a budget (it was queued so); a thread whose
+        // budget went away meanwhile was requeued.
+        let Some(owner) = holder(thread.0) else { continue };
+        let mut budget = tcb(owner).budget();
         let refilled = budget.refill(now);
-        thread.set_budget(budget);
+        tcb(owner).set_budget(budget);
         if refilled {
             k.depleted.remove(&mut KernelMemory, thread.0);
             thread.set_depleted(false);
@@ -240,18 +348,21 @@ pub fn timer_tick() {
     let t = tcb(current);
     t.set_consumed_ticks(t.consumed_ticks().saturating_add(1));
     t.set_timeslice(t.timeslice().saturating_sub(1));
-    let mut budget = t.budget();
-    let depleted = budget.charge(now);
-    t.set_budget(budget);
-    if depleted && t.state() == ThreadState::Runnable {
-        t.set_timeslice(TIMESLICE_TICKS);
-        t.set_depleted(true);
-        k.depleted.push_back(&mut KernelMemory, current);
-        k.current = 0;
-        save_fpu(current);
-    } else if t.timeslice() == 0 {
+    if t.timeslice() == 0 {
         t.set_timeslice(TIMESLICE_TICKS);
         yield_current();
+    }
+}
+
+/// Stops the running thread if it has no budget left to run on (used up, given back, or
+/// never donated): it waits in the depleted queue or, passive, parked.
+fn stop_without_budget() {
+    let current = kernel().current;
+    if current != 0 && tcb(current).state() == ThreadState::Runnable && !has_budget(current) {
+        tcb(current).set_timeslice(TIMESLICE_TICKS);
+        kernel().current = 0;
+        save_fpu(current);
+        enqueue(current);
     }
 }
 
@@ -292,6 +403,7 @@ fn choose() -> u64 {
 /// `thread` is known to be the right one to run).
 pub fn switch_direct(thread: u64) {
     switch_to(thread);
+    charge_exit(thread);
 }
 
 /// Installs `thread` on the CPU: its address space, FPU state and register save area. A
@@ -330,14 +442,17 @@ pub fn save_live_vector_state() {
 
 /// Leaves the kernel: runs the chosen thread, or idles until an interrupt.
 pub fn run_next() -> ! {
+    stop_without_budget();
     let next = choose();
     if next == 0 {
         if kernel().current != 0 {
             save_fpu(kernel().current);
         }
         kernel().current = 0;
+        charge_exit(0);
         entry::idle();
     }
     switch_to(next);
+    charge_exit(next);
     entry::return_to_user(tcb(next).context_ptr())
 }

@@ -22,6 +22,16 @@ use core::fmt;
 /// rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8–r15.
 pub const TCB_REGISTER_COUNT: usize = 18;
 
+/// Flag bits of `TcbSchedInfo`'s reply word 1.
+pub mod sched_flags {
+    /// The thread is passive: it has no budget of its own.
+    pub const PASSIVE: u64 = 1;
+    /// The thread runs on a budget donated by a caller.
+    pub const ON_DONATED_BUDGET: u64 = 2;
+    /// The thread's own budget is lent: another thread runs on it.
+    pub const BUDGET_LENT: u64 = 4;
+}
+
 /// Frame mapping attribute bits (`FrameMap` argument 2).
 pub mod frame_attributes {
     /// The mapping may be executed (otherwise the page is no-execute).
@@ -319,8 +329,20 @@ invocations! {
         authority: CPtr,
     }
     /// The CPU time the thread has consumed, in timer ticks (reply word 0): each tick of
-    /// the kernel's timer that interrupted the thread counted one (sampled, as budgets are).
+    /// the kernel's timer that interrupted the thread counted one (sampled, as the timeslice is; budgets are charged precisely, `TcbSchedInfo`).
     TcbConsumedTime = 21 on Tcb {}
+    /// Make the thread passive (1): it has no budget of its own and runs only on the
+    /// budgets its callers donate with their Calls; or active again (0).
+    TcbSetPassive = 22 on Tcb {
+        /// 1: passive, 0: active.
+        passive: u64,
+        /// An unbudgeted TCB whose MCP covers the target's priority.
+        authority: CPtr,
+    }
+    /// The thread's scheduling state: reply word 0 the TSC cycles left in the current
+    /// period of the budget it runs on (`u64::MAX`: unlimited; 0: used up, or none), word 1
+    /// flags ([`crate::invocation::sched_flags`]).
+    TcbSchedInfo = 23 on Tcb {}
     /// Delete every derived capability of the capability in `slot`.
     CNodeRevoke = 30 on CNode {
         /// The slot.

@@ -1,5 +1,6 @@
 //! TCB methods: configure, priorities (bounded by the authority's maximum controlled
-//! priority, as in seL4), scheduling budgets, consumed time, registers, suspend/resume,
+//! priority, as in seL4), scheduling budgets, passive threads and their scheduling state
+//! (donation, `tileos_kernel::donation`), consumed time, registers, suspend/resume,
 //! notification binding, IPC buffer.
 
 use super::{Call, Error, Result};
@@ -7,7 +8,7 @@ use crate::ipc;
 use crate::state::{KernelMemory, tcb};
 use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{CPtr, Invocation, TCB_REGISTER_COUNT};
+use tileos_abi::invocation::{CPtr, Invocation, TCB_REGISTER_COUNT, sched_flags};
 use tileos_abi::message::ipc_buffer;
 use tileos_abi::object::Rights;
 use tileos_elf::USER_TOP;
@@ -151,18 +152,36 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             Ok(0)
         }
         Invocation::TcbSetSchedParams(set) => {
-            // Budget and period in timer ticks (0, 0 = unlimited); the authority TCB is
-            // itself unlimited, with an MCP at least the target's priority.
+            // Budget and period in timer ticks (0, 0 = unlimited), charged in TSC cycles.
             let authority = authority(call, set.authority)?;
-            let params = Budget::new(set.budget, set.period).map_err(|(min, max)| Error::range(min, max))?;
-            if tcb(authority).budget().is_limited() {
-                return Err(Error::new(InvocationError::IllegalOperation));
-            }
-            if tcb(target).priority() > tcb(authority).mcp() {
-                return Err(super::wrong_cap(0));
-            }
+            let params = Budget::new(set.budget, set.period, cycles_per_tick()).map_err(|(min, max)| Error::range(min, max))?;
+            sched_authority(target, authority)?;
             thread::set_budget(target, params);
             Ok(0)
+        }
+        Invocation::TcbSetPassive(set) => {
+            let authority = authority(call, set.authority)?;
+            if set.passive > 1 {
+                return Err(Error::range(0, 1));
+            }
+            sched_authority(target, authority)?;
+            thread::set_passive(target, set.passive == 1);
+            Ok(0)
+        }
+        Invocation::TcbSchedInfo(_) => {
+            let t = tcb(target);
+            let remaining = thread::holder(target).map_or(0, |owner| tcb(owner).budget().remaining(crate::state::kernel().ticks));
+            let flags = [
+                (t.passive(), sched_flags::PASSIVE),
+                (t.donor() != 0, sched_flags::ON_DONATED_BUDGET),
+                (t.borrower() != 0, sched_flags::BUDGET_LENT),
+            ]
+            .iter()
+            .filter(|(set, _)| *set)
+            .fold(0, |flags, (_, bit)| flags | bit);
+            ipc::set_message_register(call.caller, 0, remaining);
+            ipc::set_message_register(call.caller, 1, flags);
+            Ok(2)
         }
         Invocation::TcbSuspend(_) => {
             ipc::cancel(target);
@@ -238,6 +257,23 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
         }
         _ => Err(Error::new(InvocationError::IllegalOperation)),
     }
+}
+
+/// Checks the authority of TcbSetSchedParams and TcbSetPassive: itself unbudgeted
+/// (IllegalOperation), with an MCP at least the target's priority (InvalidCapability [1]).
+fn sched_authority(target: u64, authority: u64) -> Result<()> {
+    if tcb(authority).budget().is_limited() {
+        return Err(Error::new(InvocationError::IllegalOperation));
+    }
+    if tcb(target).priority() > tcb(authority).mcp() {
+        return Err(super::wrong_cap(0));
+    }
+    Ok(())
+}
+
+/// TSC cycles per timer tick (budgets are given in ticks and charged in cycles).
+fn cycles_per_tick() -> u64 {
+    crate::arch::apic::calibration().tsc_per_ms * crate::arch::apic::TICK_US / 1000
 }
 
 /// Whether a thread has the CSpace and VSpace it needs to run.

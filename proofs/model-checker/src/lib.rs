@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod donation;
 pub mod explore;
 pub mod invariants;
 pub mod mapping;

@@ -11,6 +11,9 @@
 //! `--mapping` (with `--large` for the 2 MiB frame and PDPT universe) explores the mapping
 //! state instead: page-table contents, ASIDs and the thread's address space
 //! (`tileos_model_checker::mapping`).
+//!
+//! `--donation` explores scheduling-context donation instead
+//! (`tileos_model_checker::donation`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -19,7 +22,7 @@ use tileos_model_checker::mapping::{self, MapUniverse};
 use tileos_model_checker::{Config, Stats, Universe, explore};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate] [--mapping [--large]]");
+    eprintln!("usage: tileos-model-checker [--depth N] [--keep-going] [--small] [--kernel-mutate] [--mapping [--large]] [--donation]");
     ExitCode::from(2)
 }
 
@@ -39,7 +42,7 @@ fn print_stats(stats: &Stats) {
 
 fn main() -> ExitCode {
     let mut config = Config { depth: 3, keep_going: false };
-    let (mut small, mut kernel_mutate, mut mapping, mut large) = (false, false, false, false);
+    let (mut small, mut kernel_mutate, mut mapping, mut large, mut donation) = (false, false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -52,8 +55,12 @@ fn main() -> ExitCode {
             "--kernel-mutate" => kernel_mutate = true,
             "--mapping" => mapping = true,
             "--large" => large = true,
+            "--donation" => donation = true,
             _ => return usage(),
         }
+    }
+    if donation {
+        return explore_donation(config.depth);
     }
     if mapping {
         return explore_mapping(if large { MapUniverse::large() } else { MapUniverse::standard() }, config.depth);
@@ -96,6 +103,28 @@ fn explore_mapping(universe: MapUniverse, depth: usize) -> ExitCode {
         Some(violation) => {
             println!("invariant {:?} violated: {}", violation.invariant, violation.detail);
             for (index, op) in violation.trace.iter().enumerate() {
+                println!("  {}. {op:?}", index + 1);
+            }
+            println!("{figures}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explore_donation(depth: usize) -> ExitCode {
+    use tileos_model_checker::donation;
+    println!("exploring every donation operation sequence up to depth {depth} over {} threads", donation::THREADS);
+    let start = Instant::now();
+    let (stats, violation) = donation::explore(depth);
+    let figures = format!("{} states, {} transitions, {:.1} s", stats.states, stats.transitions, start.elapsed().as_secs_f64());
+    match violation {
+        None => {
+            println!("done, the donation invariant holds: {figures}");
+            ExitCode::SUCCESS
+        }
+        Some((trace, detail)) => {
+            println!("donation invariant violated: {detail}");
+            for (index, op) in trace.iter().enumerate() {
                 println!("  {}. {op:?}", index + 1);
             }
             println!("{figures}");

@@ -894,6 +894,7 @@ fn io_tests(env: &mut Env) {
 
 mod boundary;
 mod delete;
+mod donation;
 mod ipc;
 mod mapping;
 mod transfer;

@@ -475,7 +475,11 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
             let budget = rng.pick(&[0, 1, period, period.wrapping_add(1), any]);
             (created, &[budget, period], &[rng.pick(&[slots::TCB, created])])
         }
-        TcbSuspend | TcbResume | TcbUnbindNotification | TcbConsumedTime => (rng.pick(&[slots::TCB, created]), &[], &[]),
+        TcbSetPassive => {
+            let any = word(rng);
+            (created, &[rng.pick(&[0, 1, 2, any])], &[rng.pick(&[slots::TCB, created])])
+        }
+        TcbSuspend | TcbResume | TcbUnbindNotification | TcbConsumedTime | TcbSchedInfo => (rng.pick(&[slots::TCB, created]), &[], &[]),
         TcbBindNotification => (rng.pick(&[slots::TCB, created]), &[], &[rng.pick(&[slots::NOTIFICATION, created])]),
         TcbSetIpcBuffer => (created, &[MAP_AREA + rng.below(4) * 1024], &[frame]),
         CNodeRevoke | CNodeDelete | CNodeSaveCaller => (cnode, &[a.0, a.1], &[]),
@@ -705,7 +709,7 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     const GRANTED: core::ops::RangeInclusive<u64> = 1..=slots::PAGE_TABLE;
     use Label::*;
     match Label::from_raw(op.label) {
-        Some(TcbSuspend | TcbConfigure | TcbSetPriority | TcbSetIpcBuffer | TcbSetSchedParams) if op.cptr == slots::TCB => {
+        Some(TcbSuspend | TcbConfigure | TcbSetPriority | TcbSetIpcBuffer | TcbSetSchedParams | TcbSetPassive) if op.cptr == slots::TCB => {
             op.label = TcbReadRegisters as u64;
         }
         Some(TcbWriteRegisters) if op.mr[2] < 0x1_0000_0000 => op.mr[2] |= 0x1000_0000_0000,
