@@ -6,14 +6,15 @@
 //! stages which slot) and forwards commands: slot control requests to the slot managers
 //! (it is a control client of each slot's front endpoint, `params = { control = 2 }`) and
 //! status requests to the supervisor (`access = "status"`), telemetry requests to the
-//! telemetry domain, verify requests (`tilectl ask`) to the verify domain.
+//! telemetry domain, verify requests (`tilectl ask`) to the verify domain, twin reads
+//! (`tilectl twin`: the twin's state and alarms, never its export gate) to the twin.
 //!
 //! What the description must grant: the client endpoint "socket", a region whose name
 //! starts with "socket-buffer." (at least [`BUFFER_BYTES`], read-write), a notification it
 //! waits on whose name starts with "socket-wake."; optionally the client endpoint
-//! "supervisor" (status), "telemetry" and "verify"; and, as client endpoints, the front
-//! endpoints of the slots it manages: every client endpoint other than "socket",
-//! "supervisor", "log", "store", "telemetry" and "verify" is
+//! "supervisor" (status), "telemetry", "verify" and "twin"; and, as client endpoints, the
+//! front endpoints of the slots it manages: every client endpoint other than "socket",
+//! "supervisor", "log", "store", "telemetry", "verify" and "twin" is
 //! taken for one, named as the endpoint.
 //!
 //! The operator's public key is built in: the development key
@@ -42,6 +43,7 @@ use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::telemetry::{self, Telemetry};
+use tileos_protocol::twin::{self, Twin};
 use tileos_protocol::verify::{self, Verify};
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
@@ -66,7 +68,7 @@ const BUFFER_BYTES: u64 = (SEND_AT + SEND_ROOM) as u64;
 /// A connection silent this long is closed.
 const IDLE_MS: u64 = 60_000;
 /// Client endpoints that are not slots.
-const NOT_SLOTS: [&str; 6] = ["socket", "supervisor", "log", "store", "telemetry", "verify"];
+const NOT_SLOTS: [&str; 7] = ["socket", "supervisor", "log", "store", "telemetry", "verify", "twin"];
 
 /// The operator's public key built into this program.
 const OPERATOR_KEY: [u8; 32] = match option_env!("TILEOS_OPERATOR_KEY") {
@@ -106,6 +108,8 @@ struct Tile {
     telemetry: Option<Client<Telemetry>>,
     /// The verify domain (`tilectl ask`), if the description grants it.
     verify: Option<Client<Verify>>,
+    /// The twin (`tilectl twin`), if the description grants it.
+    twin: Option<Client<Twin>>,
 }
 
 /// A call's failure as the backend's error.
@@ -139,6 +143,17 @@ impl Backend for Tile {
     fn verify(&mut self, request: &verify::Request) -> Result<verify::Response, BackendError> {
         let client = self.verify.as_ref().ok_or(BackendError::NoVerify)?;
         client.call(request).map_err(backend_error)
+    }
+
+    fn twin(&mut self, request: &twin::Request) -> Result<twin::Response, BackendError> {
+        let client = self.twin.as_ref().ok_or(BackendError::NoTwin)?;
+        // The session only forwards reads (`TwinRead`), which are safe to repeat: a twin
+        // that restarted since the last call is asked once more, so the first read after a
+        // restart is answered rather than failed.
+        match client.call(request) {
+            Err(CallError::ServerRestarted) => client.call(request).map_err(backend_error),
+            result => result.map_err(backend_error),
+        }
     }
 }
 
@@ -209,6 +224,7 @@ extern "C" fn _start() -> ! {
     let supervisor = client_endpoint("supervisor").map(Client::<Supervisor>::new);
     let telemetry = client_endpoint("telemetry").map(Client::<Telemetry>::new);
     let verify = client_endpoint("verify").map(Client::<Verify>::new);
+    let twin = client_endpoint("twin").map(Client::<Twin>::new);
     if supervisor.is_none() {
         log!("update-agent: no \"supervisor\" endpoint: status will list no domains");
     }
@@ -217,7 +233,7 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify }, operator);
+    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify, twin }, operator);
     {
         let tile = agent.backend();
         let names = tile.slot_names();
