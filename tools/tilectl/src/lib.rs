@@ -644,6 +644,26 @@ fn twin(client: &mut Client, json: bool) -> Result<String, Failure> {
         state.history_minutes,
         if state.exports_open { "open" } else { "closed" }
     );
+    let _ = match &state.compute {
+        None => writeln!(text, "compute: no telemetry figures yet"),
+        Some(compute) => {
+            let _ = write!(
+                text,
+                "compute: load {:.1} %, {} domains ({} reporting), {} calls, {} faults, {} restarts, ~{} mW (model)",
+                f64::from(compute.load_permille) / 10.0,
+                compute.domains,
+                compute.reporters,
+                compute.calls,
+                compute.faults,
+                compute.restarts,
+                compute.power_mw
+            );
+            match &compute.slowest {
+                Some(slowest) => writeln!(text, "; slowest p99 {} {} µs", slowest.domain, slowest.p99_us),
+                None => writeln!(text),
+            }
+        }
+    };
     if alarms.is_empty() {
         let _ = writeln!(text, "alarms: none");
     }

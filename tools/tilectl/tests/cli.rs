@@ -215,6 +215,17 @@ impl Backend for Fake {
                     thermal,
                     bearing: Bearing::Worn(wear),
                     exports_open: true,
+                    compute: Some(twin::Compute {
+                        uptime_ms: 60_000,
+                        domains: 12,
+                        reporters: 3,
+                        calls: 4200,
+                        faults: 1,
+                        restarts: 0,
+                        load_permille: 350,
+                        power_mw: 9150,
+                        slowest: Some(twin::Slowest { domain: "store".try_into().unwrap(), p99_us: 2048 }),
+                    }),
                 })
             }
             twin::Request::Alarms => twin::Response::Alarms(HVec::from_slice(&[Alarm::BearingWear(wear), Alarm::Thermal(thermal)]).unwrap()),
@@ -317,6 +328,7 @@ fn twin_shows_the_state_and_alarms_in_text_and_json_and_names_a_missing_capabili
          thermal: THROTTLE, trend +0.2500 °C/s, limit in 40 s\n\
          minute 7: 81.0 °C (80.5–81.5), 140 W, 1.20 L/min, vibration 0.300 g RMS, presence 25 %\n\
          readings 5000, vibration windows 90, sensors fresh, history 7 min, exports open\n\
+         compute: load 35.0 %, 12 domains (3 reporting), 4200 calls, 1 faults, 0 restarts, ~9150 mW (model); slowest p99 store 2048 µs\n\
          alarm: bearing wear (fault-band), CUSUM [1.0, 2.0, 0.0, 12.5], z [0.5, 1.0, 0.0, 4.0]\n\
          alarm: thermal THROTTLE\n"
     );
@@ -325,6 +337,7 @@ fn twin_shows_the_state_and_alarms_in_text_and_json_and_names_a_missing_capabili
     assert_eq!(json["state"]["thermal"]["level"], "Throttle");
     assert_eq!(json["state"]["bearing"]["Worn"]["trigger"], "FaultBand");
     assert_eq!(json["alarms"].as_array().unwrap().len(), 2);
+    assert_eq!(json["state"]["compute"]["load_permille"], 350);
 }
 
 #[test]

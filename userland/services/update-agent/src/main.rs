@@ -17,6 +17,10 @@
 //! "supervisor", "log", "store", "telemetry", "verify" and "twin" is
 //! taken for one, named as the endpoint.
 //!
+//! With a telemetry capability it also reports its own call latencies (its socket calls to
+//! the netstack, its calls to the slot managers, the supervisor, the twin) every
+//! [`REPORT_EVERY`] receipts of data from tilectl.
+//!
 //! The operator's public key is built in: the development key
 //! (`tileos_tilectl_wire::dev_keys::OPERATOR_PUBLIC`) unless the build sets
 //! `TILEOS_OPERATOR_KEY` to another key's 64 hex digits.
@@ -67,6 +71,8 @@ const SEND_ROOM: u32 = 2048;
 const BUFFER_BYTES: u64 = (SEND_AT + SEND_ROOM) as u64;
 /// A connection silent this long is closed.
 const IDLE_MS: u64 = 60_000;
+/// Receipts of data from tilectl between two telemetry reports.
+const REPORT_EVERY: u32 = 20;
 /// Client endpoints that are not slots.
 const NOT_SLOTS: [&str; 7] = ["socket", "supervisor", "log", "store", "telemetry", "verify", "twin"];
 
@@ -110,6 +116,16 @@ struct Tile {
     verify: Option<Client<Verify>>,
     /// The twin (`tilectl twin`), if the description grants it.
     twin: Option<Client<Twin>>,
+    /// When to report the agent's own latencies to the telemetry domain.
+    reports: tileos_sys::telemetry::Periodic,
+}
+
+impl Tile {
+    /// Data from tilectl arrived: counts it, reporting the agent's latencies every
+    /// [`REPORT_EVERY`] receipts.
+    fn received(&mut self) {
+        self.reports.tick(self.telemetry.as_ref(), "update-agent");
+    }
 }
 
 /// A call's failure as the backend's error.
@@ -233,7 +249,7 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify, twin }, operator);
+    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY) }, operator);
     {
         let tile = agent.backend();
         let names = tile.slot_names();
@@ -371,6 +387,7 @@ fn serve_connection(client: &Client<Socket>, memory: &Mmio, agent: &mut Agent<Ti
                 let mut data = [0u8; RECEIVE_ROOM as usize];
                 let data = &mut data[..(bytes as usize).min(RECEIVE_ROOM as usize)];
                 memory.read_bytes(RECEIVE_AT as usize, data);
+                agent.backend().received();
                 if let Some(id) = connection.session {
                     let out = &mut connection.out;
                     if agent.receive(id, data, &mut |frame: &[u8]| out.extend_from_slice(frame)) == Flow::Close {
