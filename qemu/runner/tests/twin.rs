@@ -268,7 +268,8 @@ fn the_export_gate_releases_no_raw_sample_refuses_hostile_calls_and_a_spent_budg
 
 /// Runs `tilectl twin` (JSON when `json`) against the forwarded port.
 fn tilectl_twin(port: u16, json: bool) -> Result<String, String> {
-    let options = tileos_tilectl::Options { tile: format!("127.0.0.1:{port}"), key: None, dev_key: false, json, timeout: Duration::from_secs(20) };
+    let options =
+        tileos_tilectl::Options { tile: format!("127.0.0.1:{port}"), key: None, dev_key: false, json, timeout: Duration::from_secs(20) };
     let mut out = Vec::new();
     tileos_tilectl::run(&options, &tileos_tilectl::Command::Twin, &mut out).map_err(|failure| format!("tilectl twin: {failure}"))?;
     Ok(String::from_utf8_lossy(&out).into_owned())

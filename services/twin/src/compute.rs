@@ -116,7 +116,8 @@ mod tests {
         assert_eq!((slowest.domain.as_str(), slowest.p99_us), ("twin", 2000));
         // 2 s later, 100 more ticks (0.5 s): a quarter of the interval.
         let later = Units { uptime_ms: 12_000, ..UNITS };
-        let second = [figures("console", false, 0, 0, 450), figures("twin", true, 80, 4_000_000, 650), figures("store", true, 9, 8_000_000, 0)];
+        let second =
+            [figures("console", false, 0, 0, 450), figures("twin", true, 80, 4_000_000, 650), figures("store", true, 9, 8_000_000, 0)];
         let compute = tracker.take(&later, &second).unwrap();
         assert_eq!(compute.load_permille, 250);
         assert_eq!(compute.slowest.as_ref().unwrap().domain.as_str(), "store");

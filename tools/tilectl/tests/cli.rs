@@ -193,7 +193,13 @@ impl Backend for Fake {
         if !self.0.lock().unwrap().twin {
             return Err(BackendError::NoTwin);
         }
-        let wear = WearAlarm { trigger: Feature::FaultBand, raised_ms: 90_000, onset_ms: 60_000, cusum: [1.0, 2.0, 0.0, 12.5], z: [0.5, 1.0, 0.0, 4.0] };
+        let wear = WearAlarm {
+            trigger: Feature::FaultBand,
+            raised_ms: 90_000,
+            onset_ms: 60_000,
+            cusum: [1.0, 2.0, 0.0, 12.5],
+            z: [0.5, 1.0, 0.0, 4.0],
+        };
         let thermal = Thermal { level: ThermalLevel::Throttle, trend_c_per_s: Some(0.25), time_to_limit_s: Some(40.0) };
         Ok(match request {
             twin::Request::State => {
@@ -228,7 +234,9 @@ impl Backend for Fake {
                     }),
                 })
             }
-            twin::Request::Alarms => twin::Response::Alarms(HVec::from_slice(&[Alarm::BearingWear(wear), Alarm::Thermal(thermal)]).unwrap()),
+            twin::Request::Alarms => {
+                twin::Response::Alarms(HVec::from_slice(&[Alarm::BearingWear(wear), Alarm::Thermal(thermal)]).unwrap())
+            }
             _ => twin::Response::Refused(twin::Error::Internal),
         })
     }

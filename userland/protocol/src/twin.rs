@@ -361,6 +361,8 @@ pub enum Error {
 
 /// What the twin answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Answers are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// The state.
     State(State),

@@ -201,7 +201,10 @@ fn twin_reads_reach_the_twin_and_no_frame_carries_an_export() {
     let mut client = connect(&mut agent, [1; 32]);
     assert_eq!(client.send(&mut agent, Command::Twin(crate::TwinRead::Alarms), None).0, Answer::Twin(twin::Response::Alarms(Vec::new())));
     // The twin gone: the precise error, and the connection stays open.
-    assert_eq!(client.send(&mut agent, Command::Twin(crate::TwinRead::State), None), (Answer::Error(WireError::ServerUnavailable), Flow::Open));
+    assert_eq!(
+        client.send(&mut agent, Command::Twin(crate::TwinRead::State), None),
+        (Answer::Error(WireError::ServerUnavailable), Flow::Open)
+    );
     assert_eq!(agent.backend().twin_requests, [twin::Request::Alarms, twin::Request::State]);
     // Read tag 2 would be the twin protocol's Export: no such read.
     let counter = client.counter as u8;

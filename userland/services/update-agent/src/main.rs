@@ -249,7 +249,10 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY) }, operator);
+    let mut agent = Agent::new(
+        Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY) },
+        operator,
+    );
     {
         let tile = agent.backend();
         let names = tile.slot_names();

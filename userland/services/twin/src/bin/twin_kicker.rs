@@ -43,7 +43,8 @@ fn pause(ms: u64) {
 
 fn main(resources: Resources) -> ! {
     let twin = Client::<Twin>::new(resources.twin);
-    let export = Request::Export { query: "temperature.mean".try_into().unwrap_or_default(), mechanism: Mechanism::Laplace { epsilon: 0.5 } };
+    let export =
+        Request::Export { query: "temperature.mean".try_into().unwrap_or_default(), mechanism: Mechanism::Laplace { epsilon: 0.5 } };
     for request in [export, Request::Budget] {
         let answer = client::call("twin-kicker", &twin, &request);
         match answer {
