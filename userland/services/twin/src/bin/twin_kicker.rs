@@ -32,15 +32,6 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
-/// Gives up the processor until `ms` have passed.
-fn pause(ms: u64) {
-    let tsc_per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
-    let until = tileos_sys::timestamp() + ms * tsc_per_ms;
-    while tileos_sys::timestamp() < until {
-        tileos_sys::yield_now();
-    }
-}
-
 fn main(resources: Resources) -> ! {
     let twin = Client::<Twin>::new(resources.twin);
     let export =
@@ -57,7 +48,7 @@ fn main(resources: Resources) -> ! {
         }
     }
     loop {
-        pause(200);
+        tileos_sys::pause_ms(200);
         if let Response::State(state) = client::call("twin-kicker", &twin, &Request::State)
             && state.stale
         {
