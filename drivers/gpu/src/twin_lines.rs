@@ -61,6 +61,7 @@ mod tests {
             thermal: Thermal { level: ThermalLevel::Nominal, trend_c_per_s: None, time_to_limit_s: None },
             bearing,
             exports_open: true,
+            compute: None,
         }
     }
 

@@ -9,7 +9,13 @@
 //!   samples out of the export gate and every hostile call gets its precise refusal, also
 //!   after the supervisor restarted the twin (its account read back from the store); a
 //!   stranger's badge has no budget; an honest recipient's budget stops its exports, and
-//!   after the reboot it is still spent.
+//!   after the reboot it is still spent;
+//! - scenario `twin-net`: `tilectl twin` (text and JSON) over QEMU's forwarded port through
+//!   the update agent; hostile frames (an export smuggled as a twin read, truncated,
+//!   replayed, oversized, a connection dropped mid-frame) get precise errors and the agent
+//!   keeps serving; after the twin restarts, `tilectl twin` is answered again; the twin's
+//!   state carries the telemetry domain's figures and the load it reported to the sensors
+//!   domain reaches the simulator.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -17,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tileos_qemu::host::boot_and_drive;
 use tileos_qemu::images::{fresh_disk, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Event, Machine, RunOutcome, nvme_disk_args, run_until_host_done, sensor_link_args};
 use tileos_sensor_wire::chips::Chip;
@@ -257,4 +264,155 @@ fn the_export_gate_releases_no_raw_sample_refuses_hostile_calls_and_a_spent_budg
     second.assert_event("twin.ledger", &[("state", "open"), ("created", "false")]);
     second.assert_event("twinrecipient.account", &[("budget_micros", "1000000"), ("spent_micros", "900003")]);
     second.assert_event("twinrecipient.exhausted", &[("released", "0"), ("remaining", "99997"), ("requested", "300001")]);
+}
+
+/// Runs `tilectl twin` (JSON when `json`) against the forwarded port.
+fn tilectl_twin(port: u16, json: bool) -> Result<String, String> {
+    let options =
+        tileos_tilectl::Options { tile: format!("127.0.0.1:{port}"), key: None, dev_key: false, json, timeout: Duration::from_secs(20) };
+    let mut out = Vec::new();
+    tileos_tilectl::run(&options, &tileos_tilectl::Command::Twin, &mut out).map_err(|failure| format!("tilectl twin: {failure}"))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A fresh connection to the agent, retried while QEMU's user network closes connections
+/// the guest has not accepted yet.
+fn agent_connection(port: u16) -> Result<tileos_tilectl_wire::host::Client, String> {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match tileos_tilectl_wire::host::Client::connect(&format!("127.0.0.1:{port}"), None, Duration::from_secs(20)) {
+            Ok(client) => return Ok(client),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("cannot connect to the agent: {last}"))
+}
+
+/// Sends `bytes` raw on a fresh connection and reads one frame back.
+fn raw_exchange(port: u16, bytes: &[u8]) -> Result<(tileos_tilectl_wire::host::Client, tileos_tilectl_wire::ServerFrame), String> {
+    let mut client = agent_connection(port)?;
+    client.write_raw(bytes).map_err(|error| error.to_string())?;
+    let frame = client.read_server_frame().map_err(|error| error.to_string())?;
+    Ok((client, frame))
+}
+
+/// The host's side of `twin-net`: what `tilectl twin` printed before and after the restart.
+fn read_the_twin_over_the_network(port: u16, log: &Path, sim: Shared) -> Result<(String, String, serde_json::Value), String> {
+    use tileos_tilectl_wire::{ClientFrame, Command, MAX_FRAME, ServerFrame, TwinRead, WireError, frame};
+    // The twin has taken readings (the agent answers before the twin is ready: wait).
+    let mut json = serde_json::Value::Null;
+    wait_for(log, "a twin state with readings, through tilectl twin --json", Duration::from_secs(60), |_| {
+        match tilectl_twin(port, true).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
+            Some(value) if value["state"]["readings"].as_u64().unwrap_or(0) > 0 => {
+                json = value;
+                true
+            }
+            _ => false,
+        }
+    })?;
+    // The twin's compute state, from the telemetry domain's figures, and the load it reported
+    // to the sensors domain: the simulator's model runs on it (the scenario's own loads are
+    // 0.2, 0.9 and 0.4).
+    let mut compute = serde_json::Value::Null;
+    wait_for(log, "the twin's compute state through tilectl twin --json", Duration::from_secs(60), |_| {
+        match tilectl_twin(port, true).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
+            Some(value) if !value["state"]["compute"].is_null() => {
+                compute = value["state"]["compute"].clone();
+                true
+            }
+            _ => false,
+        }
+    })?;
+    wait_for(log, "a load the twin reported, in the simulator's model", Duration::from_secs(30), |log| {
+        let reported: Vec<u64> = events_in(log, "twin.compute").iter().filter_map(|e| e.get("load_permille")?.parse().ok()).collect();
+        let simulated = (lock(&sim).model().truth().load * 1000.0).round() as u64;
+        reported.contains(&simulated) && ![200, 400, 900].contains(&simulated)
+    })?;
+    json["state"]["compute"] = compute;
+    let before = tilectl_twin(port, false)?;
+    // An export smuggled in as a twin read (read tag 2: the twin protocol's Export).
+    match raw_exchange(port, &[0, 0, 0, 3, 0, 5, 2])?.1 {
+        ServerFrame::Error(WireError::UnknownCommand) => {}
+        other => return Err(format!("a twin read with tag 2 answered {other:?}")),
+    }
+    // Truncated: the twin command without its read.
+    match raw_exchange(port, &[0, 0, 0, 2, 0, 5])?.1 {
+        ServerFrame::Error(WireError::Malformed) => {}
+        other => return Err(format!("a truncated twin command answered {other:?}")),
+    }
+    // Replayed: the same frame twice on one connection.
+    let state = frame::encode(&ClientFrame { counter: 0, command: Command::Twin(TwinRead::State), signature: None }).expect("fits");
+    let (mut replay, first) = raw_exchange(port, &state)?;
+    if !matches!(first, ServerFrame::Answer { counter: 0, answer: tileos_tilectl_wire::Answer::Twin(_) }) {
+        return Err(format!("a twin read answered {first:?}"));
+    }
+    replay.write_raw(&state).map_err(|error| error.to_string())?;
+    match replay.read_server_frame().map_err(|error| error.to_string())? {
+        ServerFrame::Answer { answer: tileos_tilectl_wire::Answer::Error(WireError::Replay { expected: 1, got: 0 }), .. } => {}
+        other => return Err(format!("a replayed twin read answered {other:?}")),
+    }
+    drop(replay);
+    // Oversized: the agent names the length and closes.
+    let (mut oversized, answer) = raw_exchange(port, &[0xff, 0xff, 0xff, 0xff])?;
+    match answer {
+        ServerFrame::Error(WireError::BadLength { length: u32::MAX, max }) if max == MAX_FRAME as u32 => {}
+        other => return Err(format!("a length of 2^32 - 1 answered {other:?}")),
+    }
+    if oversized.read_server_frame().is_ok() {
+        return Err("after a bad length the connection stayed open".into());
+    }
+    drop(oversized);
+    // A client that goes in the middle of a frame.
+    let mut gone = agent_connection(port)?;
+    gone.write_raw(&state[..3]).map_err(|error| error.to_string())?;
+    drop(gone);
+    // The simulator goes: the twin's state turns stale, on which twin-kicker has the
+    // supervisor restart the twin; then the simulator comes back.
+    lock(&sim).set_mode(Mode::Disconnected);
+    wait_for(log, "the twin restarted by twin-kicker", Duration::from_secs(60), |log| {
+        !events_in(log, "twinkicker.restarted").is_empty() && events_in(log, "twin.ready").iter().any(|e| e.get("generation") == Some("1"))
+    })?;
+    lock(&sim).set_mode(Mode::Healthy);
+    let after = tilectl_twin(port, false)?;
+    Ok((before, after, json))
+}
+
+#[test]
+fn tilectl_twin_reads_the_twin_over_the_network_refuses_hostile_frames_and_survives_a_twin_restart() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (sim_port, sim) = start_simulator(scenario("healthy"), 10.0);
+    let started = Instant::now();
+    let (outcome, (before, after, json)) = boot_and_drive(
+        "twin-net",
+        "tile-twin-net.log",
+        sensor_link_args("127.0.0.1", sim_port),
+        tileos_tilectl_wire::PORT,
+        &["update-agent: ready", "@event twin.ready"],
+        Duration::from_secs(150),
+        move |port, log| read_the_twin_over_the_network(port, log, sim),
+    );
+    eprintln!("twin-net: {:.1} s\nbefore the restart:\n{before}after:\n{after}", started.elapsed().as_secs_f64());
+    outcome.assert_reached();
+    for bad in ["FAILED", "KERNEL EXCEPTION", "panic at", "stopped:"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    assert!(before.starts_with("bearing: learning its healthy baseline"), "{before}");
+    assert!(before.contains("sensors fresh"), "{before}");
+    assert!(before.contains("exports closed"), "no store in twin-net: {before}");
+    assert!(after.starts_with("bearing: "), "{after}");
+    assert!(json["state"]["windows"].is_u64() && json["alarms"].is_array(), "{json}");
+    // Every domain of the scenario is counted; the twin reports its latencies.
+    let compute = &json["state"]["compute"];
+    assert!(compute["domains"].as_u64().unwrap_or(0) >= 9, "{compute}");
+    assert!(compute["reporters"].as_u64().unwrap_or(0) >= 1 && compute["calls"].as_u64().unwrap_or(0) > 0, "{compute}");
+    assert!(compute["load_permille"].as_u64().is_some_and(|load| load <= 1000), "{compute}");
+    assert!(before.contains("compute: load "), "{before}");
+    // Without a store the twin has no ledger: a badge without budget is refused an export
+    // and its account with exports closed (twin-gate tests NoBudget with the ledger open).
+    let refused = outcome.events("twinkicker.refused");
+    assert_eq!(refused.iter().filter(|e| e.get("error") == Some("LedgerUnavailable")).count(), 2, "{}", outcome.tail(40));
+    outcome.assert_event("twin.refused", &[("badge", "98"), ("error", "LedgerUnavailable")]);
+    outcome.assert_event("twinkicker.restarted", &[("generation", "1")]);
+    outcome.assert_serial_contains("closed by the protocol");
 }

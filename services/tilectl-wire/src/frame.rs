@@ -29,9 +29,15 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
 }
 
 /// Variants of [`crate::Command`].
-const COMMANDS: u32 = 3;
+const COMMANDS: u32 = 6;
+/// The tag of [`crate::Command::Slot`].
+const SLOT_COMMAND: u32 = 2;
+/// The tag of [`crate::Command::Twin`].
+const TWIN_COMMAND: u32 = 5;
 /// Variants of `tileos_protocol::slots::Request`.
 const SLOT_REQUESTS: u32 = 10;
+/// Variants of [`crate::TwinRead`] (an export, the twin protocol's third request, is none).
+const TWIN_READS: u32 = 2;
 
 /// Decodes a client's frame body, telling a command this agent does not know
 /// ([`WireError::UnknownCommand`]: a command or slot request tag beyond the known ones)
@@ -41,18 +47,18 @@ pub fn decode_client(body: &[u8]) -> Result<crate::ClientFrame, WireError> {
 }
 
 /// Whether `body` starts with a counter and then a command tag (or, for a slot command, a
-/// slot name and a request tag) that no variant has.
+/// slot name and a request tag; for a twin command, a read tag) that no variant has.
 fn unknown_tag(body: &[u8]) -> bool {
     let Ok((_counter, rest)) = postcard::take_from_bytes::<u64>(body) else { return false };
     let Ok((command, rest)) = postcard::take_from_bytes::<u32>(rest) else { return false };
-    if command >= COMMANDS {
-        return true;
+    match command {
+        SLOT_COMMAND => {
+            let Ok((_slot, rest)) = postcard::take_from_bytes::<crate::SlotName>(rest) else { return false };
+            matches!(postcard::take_from_bytes::<u32>(rest), Ok((request, _)) if request >= SLOT_REQUESTS)
+        }
+        TWIN_COMMAND => matches!(postcard::take_from_bytes::<u32>(rest), Ok((read, _)) if read >= TWIN_READS),
+        command => command >= COMMANDS,
     }
-    if command != 2 {
-        return false;
-    }
-    let Ok((_slot, rest)) = postcard::take_from_bytes::<crate::SlotName>(rest) else { return false };
-    matches!(postcard::take_from_bytes::<u32>(rest), Ok((request, _)) if request >= SLOT_REQUESTS)
 }
 
 /// Collects bytes from a stream into frames.
@@ -185,7 +191,11 @@ mod tests {
     #[test]
     fn trailing_bytes_and_unknown_variants_are_named() {
         assert_eq!(decode::<u8>(&[1, 2]), Err(WireError::Malformed));
-        assert_eq!(decode_client(&[0, 3]), Err(WireError::UnknownCommand));
+        assert_eq!(decode_client(&[0, 6]), Err(WireError::UnknownCommand));
+        // Telemetry (3) and Verify (4) are known commands: cut short, they are malformed.
+        assert_eq!(decode_client(&[0, 3]), Err(WireError::Malformed));
+        assert_eq!(decode_client(&[0, 4, 200]), Err(WireError::Malformed));
+        assert_eq!(decode_client(&[0, 5, 2, 0]), Err(WireError::UnknownCommand));
         assert_eq!(decode_client(&[0, 2, 1, b'c', 10]), Err(WireError::UnknownCommand));
         assert_eq!(decode_client(&[0, 2, 1, b'c', 9]), Err(WireError::Malformed));
         assert_eq!(decode_client(&[0]), Err(WireError::Malformed));
@@ -204,7 +214,11 @@ mod tests {
             signature: None,
         };
         let bytes = encode(&frame).unwrap();
-        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 5], &[0, COMMANDS as u8 - 1, 1, b'c', SLOT_REQUESTS as u8 - 1]);
+        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 5], &[0, SLOT_COMMAND as u8, 1, b'c', SLOT_REQUESTS as u8 - 1]);
+        let twin = crate::ClientFrame { counter: 0, command: crate::Command::Twin(crate::TwinRead::Alarms), signature: None };
+        let bytes = encode(&twin).unwrap();
+        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 3], &[0, COMMANDS as u8 - 1, TWIN_READS as u8 - 1]);
+        assert_eq!(TWIN_COMMAND, COMMANDS - 1);
     }
 
     proptest! {

@@ -35,7 +35,7 @@ pub mod session;
 
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
-use tileos_protocol::{slots, supervisor, telemetry, verify};
+use tileos_protocol::{slots, supervisor, telemetry, twin, verify};
 
 pub use tileos_protocol;
 
@@ -109,6 +109,29 @@ pub enum Command {
     /// A request of the verify protocol to the verify domain (`tilectl ask`, docs/tilectl.md;
     /// `tileos_protocol::verify`).
     Verify(verify::Request),
+    /// A read of the digital twin's state (`tilectl twin`, docs/twin.md "Over the network").
+    /// Only reads: the export gate is not reachable over the network (no [`TwinRead`] names
+    /// it, so no frame can carry an export).
+    Twin(TwinRead),
+}
+
+/// What `tilectl twin` may read from the twin: the twin protocol's two read requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TwinRead {
+    /// The twin's state (`tileos_protocol::twin::Request::State`).
+    State,
+    /// Its maintenance alarms (`tileos_protocol::twin::Request::Alarms`).
+    Alarms,
+}
+
+impl TwinRead {
+    /// The twin protocol's request for this read.
+    pub fn request(self) -> twin::Request {
+        match self {
+            TwinRead::State => twin::Request::State,
+            TwinRead::Alarms => twin::Request::Alarms,
+        }
+    }
 }
 
 impl Command {
@@ -116,7 +139,7 @@ impl Command {
     /// (every chunk of them), promotions and rollbacks.
     pub fn is_privileged(&self) -> bool {
         match self {
-            Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } => false,
+            Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } | Command::Twin(_) => false,
             // Asking and reading the ledger need no key; knowledge writes are signed by their
             // contributor anyway, acceptance and judging change what the tile trusts.
             Command::Verify(request) => matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. }),
@@ -132,8 +155,8 @@ impl Command {
     }
 }
 
-/// A frame from the agent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A frame from the agent (not `Eq`: the twin's answers carry floating-point figures).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)]
 pub enum ServerFrame {
     /// The first frame of every connection.
@@ -151,7 +174,7 @@ pub enum ServerFrame {
 }
 
 /// The agent's answer to one command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)]
 pub enum Answer {
     /// The slots the agent fronts.
@@ -178,6 +201,8 @@ pub enum Answer {
     },
     /// The verify domain's answer to a [`Command::Verify`].
     Verify(verify::Response),
+    /// The twin's answer to a [`Command::Twin`] (its refusals included: its own words).
+    Twin(twin::Response),
 }
 
 /// Why the agent did not carry out a frame or a command. Every variant is a precise,
@@ -230,6 +255,8 @@ pub enum WireError {
     NoTelemetry,
     /// The agent has no verify capability (client endpoint `verify`).
     NoVerify,
+    /// The agent has no twin capability (client endpoint `twin`).
+    NoTwin,
     /// The telemetry domain refused (its reason).
     TelemetryRefused(telemetry::Refusal),
 }
@@ -261,6 +288,7 @@ impl core::fmt::Display for WireError {
             WireError::NoSupervisor => f.write_str("the agent has no supervisor status capability"),
             WireError::NoTelemetry => f.write_str("the agent has no telemetry capability (client endpoint \"telemetry\")"),
             WireError::NoVerify => f.write_str("the agent has no verify capability (client endpoint \"verify\")"),
+            WireError::NoTwin => f.write_str("the agent has no twin capability (client endpoint \"twin\")"),
             WireError::TelemetryRefused(refusal) => write!(f, "the telemetry domain refused: {refusal:?}"),
         }
     }

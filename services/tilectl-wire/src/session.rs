@@ -12,7 +12,7 @@
 use ed25519_dalek::VerifyingKey;
 use heapless::Vec;
 use tileos_protocol::slots::{self, Request};
-use tileos_protocol::{supervisor, telemetry, verify};
+use tileos_protocol::{supervisor, telemetry, twin, verify};
 
 use crate::frame::{self, FrameBytes, FrameReader, Read};
 use crate::{Answer, CHALLENGE_BYTES, ClientFrame, Command, Hello, MAX_FRAME, MAX_SLOTS, ServerFrame, SlotName, VERSION, WireError, auth};
@@ -40,6 +40,8 @@ pub enum BackendError {
     NoTelemetry,
     /// No verify capability.
     NoVerify,
+    /// No twin capability.
+    NoTwin,
 }
 
 impl From<BackendError> for WireError {
@@ -51,6 +53,7 @@ impl From<BackendError> for WireError {
             BackendError::NoSupervisor => WireError::NoSupervisor,
             BackendError::NoTelemetry => WireError::NoTelemetry,
             BackendError::NoVerify => WireError::NoVerify,
+            BackendError::NoTwin => WireError::NoTwin,
         }
     }
 }
@@ -76,6 +79,13 @@ pub trait Backend {
     fn verify(&mut self, request: &verify::Request) -> Result<verify::Response, BackendError> {
         let _ = request;
         Err(BackendError::NoVerify)
+    }
+    /// The twin's answer to `request` (only its reads: [`crate::TwinRead`]). An agent
+    /// without a twin capability answers [`BackendError::NoTwin`] (what backends that do
+    /// not implement this say).
+    fn twin(&mut self, request: &twin::Request) -> Result<twin::Response, BackendError> {
+        let _ = request;
+        Err(BackendError::NoTwin)
     }
 }
 
@@ -240,6 +250,10 @@ impl<B: Backend> Agent<B> {
             },
             Command::Verify(request) => match self.backend.verify(&request) {
                 Ok(response) => Answer::Verify(response),
+                Err(error) => Answer::Error(error.into()),
+            },
+            Command::Twin(read) => match self.backend.twin(&read.request()) {
+                Ok(response) => Answer::Twin(response),
                 Err(error) => Answer::Error(error.into()),
             },
             Command::Telemetry { first } => match self.backend.telemetry(first) {

@@ -21,6 +21,8 @@
 //!   domain's latency percentiles, fault rate and slot disagreement rate, alarms with
 //!   hysteresis, evidence and a suggested action (restart the domain, roll back its slot).
 //!
+//! * [`compute`]: the tile's compute state from the telemetry domain's figures (sums, the
+//!   slowest reporter, the load the twin reports to the sensors domain).
 //! * [`service`]: the twin domain's logic — readings of the sensor protocol in, the twin
 //!   protocol (state, alarms, exports, the caller's budget and log) out, the ledger and the
 //!   per-minute history handed to the domain to persist.
@@ -34,6 +36,7 @@
 
 extern crate alloc;
 
+pub mod compute;
 pub mod drbg;
 pub mod drift;
 pub mod maintenance;

@@ -20,6 +20,7 @@ use tileos_protocol::sensors::{Quantity as Sensed, Reading};
 use tileos_protocol::twin::{self as wire, MinuteAggregate, Summary};
 
 use crate::Millis;
+use crate::compute::{ComputeError, ComputeTracker};
 use crate::maintenance::{
     Assessment, BearingConfig, BearingMonitor, Feature, MaintenanceError, ThermalAdvice, ThermalAdvisor, ThermalConfig, ThermalLevel,
 };
@@ -204,6 +205,7 @@ pub struct Twin {
     readings: u64,
     assessed: u32,
     stale: u16,
+    compute: ComputeTracker,
 }
 
 impl Default for Twin {
@@ -232,6 +234,7 @@ impl Twin {
             readings: 0,
             assessed: 0,
             stale: 0,
+            compute: ComputeTracker::default(),
         }
     }
 
@@ -417,7 +420,19 @@ impl Twin {
                 Some(Assessment::Wear(alarm)) => wire::Bearing::Worn(wear_of(alarm)),
             },
             exports_open: matches!(self.ledger, Ledger::Open(_)),
+            compute: self.compute.current().cloned(),
         }
+    }
+
+    /// Takes the telemetry domain's figures of every domain into the compute state; the
+    /// answer is the new compute state (its `load_permille` is what the domain reports to
+    /// the sensors domain). Refused figures leave the state as it was.
+    pub fn take_figures(
+        &mut self,
+        units: &tileos_protocol::telemetry::Units,
+        figures: &[tileos_protocol::telemetry::DomainFigures],
+    ) -> Result<&wire::Compute, ComputeError> {
+        self.compute.take(units, figures)
     }
 
     fn thermal(&self) -> wire::Thermal {

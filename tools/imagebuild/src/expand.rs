@@ -49,6 +49,9 @@ pub const MANAGER_STORE: &str = "store";
 
 /// The console's endpoint: a slot's manager is its client when the description has it.
 pub const LOG_ENDPOINT: &str = "log";
+/// The telemetry domain's endpoint: a slot's manager reports its call latencies to it when
+/// the description has it (docs/telemetry.md "Who reports").
+pub const TELEMETRY_ENDPOINT: &str = "telemetry";
 
 /// An error: the line and the message.
 type Problem = (usize, String);
@@ -303,10 +306,13 @@ fn expand_one(
     if let Some(store) = slot.store {
         store_client(d, store as usize, manager);
     }
-    // The console, if the tile has one, so that the manager's log lines are whole lines.
-    if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == LOG_ENDPOINT && matches!(e.server, Server::Domain(_))) {
-        let badge = fresh_badge(endpoint);
-        endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
+    // The console, if the tile has one, so that the manager's log lines are whole lines; the
+    // telemetry domain, if the tile has one, for the manager's latency reports.
+    for name in [LOG_ENDPOINT, TELEMETRY_ENDPOINT] {
+        if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == name && matches!(e.server, Server::Domain(_))) {
+            let badge = fresh_badge(endpoint);
+            endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
+        }
     }
     d.notifications.push(Notification { name: faults_name, waiter: manager, signallers: Vec::new() });
     let seat_faults = d.notifications.len() as u32 - 1;

@@ -13,9 +13,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tileos_protocol::slots::{MAX_CHUNK, Request, Response};
+use tileos_protocol::twin::{self, Alarm, Bearing, ThermalLevel};
 use tileos_protocol::verify;
 use tileos_tilectl_wire::host::{Client, ClientError};
-use tileos_tilectl_wire::{Answer, Command as Wire, SlotName, WireError, dev_keys};
+use tileos_tilectl_wire::{Answer, Command as Wire, SlotName, TwinRead, WireError, dev_keys};
 use tileos_update_log::{SignedTreeHead, TreeHead, UpdateEvent, verify_consistency, verify_inclusion};
 
 /// The options every command takes.
@@ -38,6 +39,8 @@ pub enum Command {
     Status,
     /// Every domain's telemetry figures.
     Telemetry,
+    /// The digital twin's state and maintenance alarms.
+    Twin,
     /// Install a bundle.
     Install {
         /// The bundle.
@@ -140,6 +143,7 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
     let text = match command {
         Command::Status => status(&mut connect()?, options.json)?,
         Command::Telemetry => telemetry(&mut connect()?, options.json)?,
+        Command::Twin => twin(&mut connect()?, options.json)?,
         Command::Install { file, slot } => {
             let bundle = std::fs::read(file).map_err(|error| Failure::Usage(format!("{}: {error}", file.display())))?;
             require_key(&key)?;
@@ -552,6 +556,125 @@ fn telemetry(client: &mut Client, json: bool) -> Result<String, Failure> {
         );
     }
     let _ = writeln!(text, "  (\"-\": the domain does not report latencies; power is a model estimate, docs/telemetry.md)");
+    Ok(text)
+}
+
+/// One read of the twin through the agent: its answer, or the refusal in words.
+fn twin_read(client: &mut Client, read: TwinRead) -> Result<twin::Response, Failure> {
+    match client.call(Wire::Twin(read))? {
+        Answer::Twin(twin::Response::Refused(error)) => Err(Failure::Refused(format!("the twin refused {read:?}: {error:?}"))),
+        Answer::Twin(response) => Ok(response),
+        Answer::Error(error) => Err(refused_by_agent(error)),
+        other => Err(Failure::Connection(format!("the agent answered the twin's {read:?} with {other:?}"))),
+    }
+}
+
+/// A thermal level in words.
+fn thermal_level(level: ThermalLevel) -> &'static str {
+    match level {
+        ThermalLevel::Unknown => "unknown (no temperature yet)",
+        ThermalLevel::Nominal => "nominal",
+        ThermalLevel::Watch => "watch",
+        ThermalLevel::Throttle => "THROTTLE",
+        ThermalLevel::Critical => "CRITICAL",
+    }
+}
+
+/// `twin`: the twin's state and its maintenance alarms (aggregates and advice only: the
+/// twin protocol carries no raw sample).
+fn twin(client: &mut Client, json: bool) -> Result<String, Failure> {
+    let state = match twin_read(client, TwinRead::State)? {
+        twin::Response::State(state) => state,
+        other => return Err(Failure::Connection(format!("the twin answered State with {other:?}"))),
+    };
+    let alarms = match twin_read(client, TwinRead::Alarms)? {
+        twin::Response::Alarms(alarms) => alarms,
+        other => return Err(Failure::Connection(format!("the twin answered Alarms with {other:?}"))),
+    };
+    if json {
+        return Ok(json!({ "state": state, "alarms": alarms.as_slice() }).to_string() + "\n");
+    }
+    let mut text = String::new();
+    let _ = match state.bearing {
+        Bearing::Learning { remaining } => writeln!(text, "bearing: learning its healthy baseline ({remaining} windows to go)"),
+        Bearing::Healthy { largest_cusum, threshold } => {
+            writeln!(text, "bearing: ok (largest CUSUM {largest_cusum:.2}, alarm at {threshold:.0})")
+        }
+        Bearing::Worn(alarm) => writeln!(
+            text,
+            "bearing: WORN ({} raised the alarm at {} ms; onset estimated at {} ms)",
+            alarm.trigger.name(),
+            alarm.raised_ms,
+            alarm.onset_ms
+        ),
+    };
+    let _ = write!(text, "thermal: {}", thermal_level(state.thermal.level));
+    if let Some(trend) = state.thermal.trend_c_per_s {
+        let _ = write!(text, ", trend {trend:+.4} °C/s");
+    }
+    if let Some(seconds) = state.thermal.time_to_limit_s {
+        let _ = write!(text, ", limit in {seconds:.0} s");
+    }
+    let _ = writeln!(text);
+    match state.last_minute {
+        None => {
+            let _ = writeln!(text, "last minute: none complete yet");
+        }
+        Some(minute) => {
+            let _ = writeln!(
+                text,
+                "minute {}: {:.1} °C ({:.1}–{:.1}), {:.0} W, {:.2} L/min, vibration {:.3} g RMS, presence {:.0} %",
+                minute.minute,
+                minute.temperature_c.mean,
+                minute.temperature_c.min,
+                minute.temperature_c.max,
+                minute.power_w.mean,
+                minute.flow_l_min.mean,
+                minute.vibration_rms_g.mean,
+                minute.presence_share * 100.0
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "readings {}, vibration windows {}, sensors {}, history {} min, exports {}",
+        state.readings,
+        state.windows,
+        if state.stale { "STALE" } else { "fresh" },
+        state.history_minutes,
+        if state.exports_open { "open" } else { "closed" }
+    );
+    let _ = match &state.compute {
+        None => writeln!(text, "compute: no telemetry figures yet"),
+        Some(compute) => {
+            let _ = write!(
+                text,
+                "compute: load {:.1} %, {} domains ({} reporting), {} calls, {} faults, {} restarts, ~{} mW (model)",
+                f64::from(compute.load_permille) / 10.0,
+                compute.domains,
+                compute.reporters,
+                compute.calls,
+                compute.faults,
+                compute.restarts,
+                compute.power_mw
+            );
+            match &compute.slowest {
+                Some(slowest) => writeln!(text, "; slowest p99 {} {} µs", slowest.domain, slowest.p99_us),
+                None => writeln!(text),
+            }
+        }
+    };
+    if alarms.is_empty() {
+        let _ = writeln!(text, "alarms: none");
+    }
+    for alarm in &alarms {
+        let _ = match alarm {
+            Alarm::BearingWear(wear) => {
+                writeln!(text, "alarm: bearing wear ({}), CUSUM {:.1?}, z {:.1?}", wear.trigger.name(), wear.cusum, wear.z)
+            }
+            Alarm::Thermal(thermal) => writeln!(text, "alarm: thermal {}", thermal_level(thermal.level)),
+        };
+    }
     Ok(text)
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! tilectl [--tile HOST:PORT] [--key FILE | --dev-key] [--json] status
 //! tilectl … telemetry
+//! tilectl … twin
 //! tilectl … install FILE --slot NAME
 //! tilectl … promote --slot NAME MODULE [--force]
 //! tilectl … rollback --slot NAME
@@ -49,6 +50,9 @@ enum Command {
     Status,
     /// Every domain's telemetry: calls, latency percentiles, faults, restarts, CPU time, power estimate.
     Telemetry,
+    /// The digital twin's state (bearing, thermal advice, the last minute's means) and its
+    /// maintenance alarms: aggregates only, no raw sample.
+    Twin,
     /// Install a signed module bundle into a slot as a challenger (needs the operator key).
     Install {
         /// The bundle file (`make bundles` writes them to build/bundles/).
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Command::Status => tileos_tilectl::Command::Status,
         Command::Telemetry => tileos_tilectl::Command::Telemetry,
+        Command::Twin => tileos_tilectl::Command::Twin,
         Command::Install { file, slot } => tileos_tilectl::Command::Install { file, slot },
         Command::Promote { slot, module, force } => tileos_tilectl::Command::Promote { slot, module, force },
         Command::Rollback { slot } => tileos_tilectl::Command::Rollback { slot },

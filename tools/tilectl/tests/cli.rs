@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use heapless::Vec as HVec;
 use tileos_protocol::slots::{self, RefusalKind, Refused, Request, Response};
+use tileos_protocol::twin::{self, Alarm, Bearing, Feature, MinuteAggregate, Summary, Thermal, ThermalLevel, WearAlarm};
 use tileos_protocol::{supervisor, telemetry};
 use tileos_tilectl_wire::session::{Agent, Backend, BackendError};
 use tileos_tilectl_wire::{MAX_SLOTS, SlotName, dev_keys};
@@ -23,6 +24,8 @@ struct Tile {
     installed: Vec<Vec<u8>>,
     promoted: Option<u32>,
     serving: u32,
+    /// Whether the agent has a twin capability.
+    twin: bool,
 }
 
 struct Fake(Arc<Mutex<Tile>>);
@@ -185,6 +188,58 @@ impl Backend for Fake {
         let units = telemetry::Units { tsc_per_ms: 1_000_000, tick_us: 5000, uptime_ms: 2000 };
         Ok(telemetry::Response::Figures { total: names.len() as u16, units, domains })
     }
+
+    fn twin(&mut self, request: &twin::Request) -> Result<twin::Response, BackendError> {
+        if !self.0.lock().unwrap().twin {
+            return Err(BackendError::NoTwin);
+        }
+        let wear = WearAlarm {
+            trigger: Feature::FaultBand,
+            raised_ms: 90_000,
+            onset_ms: 60_000,
+            cusum: [1.0, 2.0, 0.0, 12.5],
+            z: [0.5, 1.0, 0.0, 4.0],
+        };
+        let thermal = Thermal { level: ThermalLevel::Throttle, trend_c_per_s: Some(0.25), time_to_limit_s: Some(40.0) };
+        Ok(match request {
+            twin::Request::State => {
+                let summary = |mean: f64| Summary { count: 240, mean, min: mean - 0.5, max: mean + 0.5 };
+                twin::Response::State(twin::State {
+                    readings: 5000,
+                    windows: 90,
+                    stale: false,
+                    last_minute: Some(MinuteAggregate {
+                        minute: 7,
+                        temperature_c: summary(81.0),
+                        power_w: summary(140.0),
+                        flow_l_min: summary(1.2),
+                        vibration_rms_g: summary(0.3),
+                        fault_band_g: summary(0.1),
+                        presence_share: 0.25,
+                    }),
+                    history_minutes: 7,
+                    thermal,
+                    bearing: Bearing::Worn(wear),
+                    exports_open: true,
+                    compute: Some(twin::Compute {
+                        uptime_ms: 60_000,
+                        domains: 12,
+                        reporters: 3,
+                        calls: 4200,
+                        faults: 1,
+                        restarts: 0,
+                        load_permille: 350,
+                        power_mw: 9150,
+                        slowest: Some(twin::Slowest { domain: "store".try_into().unwrap(), p99_us: 2048 }),
+                    }),
+                })
+            }
+            twin::Request::Alarms => {
+                twin::Response::Alarms(HVec::from_slice(&[Alarm::BearingWear(wear), Alarm::Thermal(thermal)]).unwrap())
+            }
+            _ => twin::Response::Refused(twin::Error::Internal),
+        })
+    }
 }
 
 /// A fake tile on a free localhost port.
@@ -267,6 +322,30 @@ fn telemetry_lists_every_domains_figures_in_text_and_json() {
     assert_eq!(json["domains"][3]["p99_ticks"], 131_071);
     assert_eq!(json["domains"][0]["reporter"], false);
     assert_eq!(json["units"]["tsc_per_ms"], 1_000_000);
+}
+
+#[test]
+fn twin_shows_the_state_and_alarms_in_text_and_json_and_names_a_missing_capability() {
+    let (tile, state) = fake_tile();
+    fails(tilectl(&tile, &["twin"]), 1, "the agent has no twin capability (client endpoint \"twin\")");
+    state.lock().unwrap().twin = true;
+    let text = ok(tilectl(&tile, &["twin"]));
+    assert_eq!(
+        text,
+        "bearing: WORN (fault-band raised the alarm at 90000 ms; onset estimated at 60000 ms)\n\
+         thermal: THROTTLE, trend +0.2500 °C/s, limit in 40 s\n\
+         minute 7: 81.0 °C (80.5–81.5), 140 W, 1.20 L/min, vibration 0.300 g RMS, presence 25 %\n\
+         readings 5000, vibration windows 90, sensors fresh, history 7 min, exports open\n\
+         compute: load 35.0 %, 12 domains (3 reporting), 4200 calls, 1 faults, 0 restarts, ~9150 mW (model); slowest p99 store 2048 µs\n\
+         alarm: bearing wear (fault-band), CUSUM [1.0, 2.0, 0.0, 12.5], z [0.5, 1.0, 0.0, 4.0]\n\
+         alarm: thermal THROTTLE\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--json", "twin"]))).unwrap();
+    assert_eq!(json["state"]["windows"], 90);
+    assert_eq!(json["state"]["thermal"]["level"], "Throttle");
+    assert_eq!(json["state"]["bearing"]["Worn"]["trigger"], "FaultBand");
+    assert_eq!(json["alarms"].as_array().unwrap().len(), 2);
+    assert_eq!(json["state"]["compute"]["load_permille"], 350);
 }
 
 #[test]

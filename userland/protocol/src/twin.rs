@@ -198,8 +198,41 @@ pub struct WearAlarm {
     pub z: [f64; 4],
 }
 
+/// The domain a [`Compute`] names as the slowest reporter, and its 99th percentile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slowest {
+    /// The domain's name in the description.
+    pub domain: heapless::String<{ crate::supervisor::MAX_NAME }>,
+    /// Its 99th-percentile call latency, µs (a log2 bucket's upper bound: docs/telemetry.md).
+    pub p99_us: u64,
+}
+
+/// The tile's compute state, from the telemetry domain's figures of every domain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compute {
+    /// When the figures were read: ms since boot.
+    pub uptime_ms: u64,
+    /// Domains counted.
+    pub domains: u16,
+    /// Of them, those reporting call latencies.
+    pub reporters: u16,
+    /// Protocol calls the reporters reported, cumulative.
+    pub calls: u64,
+    /// Faults of all domains, cumulative.
+    pub faults: u64,
+    /// Restarts of all domains, cumulative.
+    pub restarts: u64,
+    /// The domains' CPU time over the interval since the previous figures, permille: the
+    /// load the twin reports to the sensors domain.
+    pub load_permille: u16,
+    /// The power model's estimate summed over the domains, mW (a model: docs/telemetry.md).
+    pub power_mw: u64,
+    /// The reporter with the largest 99th percentile, if any reported calls.
+    pub slowest: Option<Slowest>,
+}
+
 /// The twin's state: aggregates and advice only.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Sensor readings taken in (all quantities).
     pub readings: u64,
@@ -217,6 +250,9 @@ pub struct State {
     pub bearing: Bearing,
     /// Whether exports are possible (the ledger was loaded or created).
     pub exports_open: bool,
+    /// The compute state from the telemetry domain (none before the first figures, or
+    /// without a telemetry capability).
+    pub compute: Option<Compute>,
 }
 
 /// A maintenance alarm.
@@ -325,6 +361,8 @@ pub enum Error {
 
 /// What the twin answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Answers are decoded from one message and handled at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// The state.
     State(State),
@@ -388,6 +426,17 @@ mod tests {
             thermal,
             bearing: Bearing::Worn(alarm),
             exports_open: true,
+            compute: Some(Compute {
+                uptime_ms: u64::MAX,
+                domains: u16::MAX,
+                reporters: u16::MAX,
+                calls: u64::MAX,
+                faults: u64::MAX,
+                restarts: u64::MAX,
+                load_permille: u16::MAX,
+                power_mw: u64::MAX,
+                slowest: Some(Slowest { domain: "d".repeat(crate::supervisor::MAX_NAME).as_str().try_into().unwrap(), p99_us: u64::MAX }),
+            }),
         });
         let alarms = Response::Alarms(heapless::Vec::from_slice(&[Alarm::BearingWear(alarm), Alarm::Thermal(thermal)]).unwrap());
         let query = QueryName::try_from("x".repeat(MAX_QUERY).as_str()).unwrap();

@@ -153,6 +153,17 @@ pub fn yield_now() {
     raw_syscall(Syscall::Yield, 0, MessageInfo::default(), [0; 4]);
 }
 
+/// Gives up the processor, timeslice after timeslice, until `ms` milliseconds have passed on
+/// the time-stamp counter (there is no timer service: the domain still runs when nothing
+/// else wants the processor).
+pub fn pause_ms(ms: u64) {
+    let tsc_per_ms = domain::info().tsc_per_ms.max(1);
+    let until = timestamp().saturating_add(ms.saturating_mul(tsc_per_ms));
+    while timestamp() < until {
+        yield_now();
+    }
+}
+
 /// The successful result of an invocation: reply words (registers and IPC buffer).
 #[derive(Clone, Copy, Debug)]
 pub struct Reply {

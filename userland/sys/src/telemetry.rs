@@ -74,3 +74,31 @@ pub fn report(telemetry: &crate::rpc::Client<tileos_protocol::telemetry::Telemet
 }
 
 const _: () = assert!(tileos_protocol::telemetry::MAX_REPORT == tileos_telemetry::wire::MAX_ENCODED);
+
+/// Reports this domain's latencies on every `every`-th event a program counts (its served
+/// requests, its commands): the pace of the domains that report from their serving loop.
+pub struct Periodic {
+    /// Events between two reports.
+    every: u32,
+    /// Events counted.
+    events: u32,
+}
+
+impl Periodic {
+    /// Reports on every `every`-th event (0 is taken as 1).
+    pub const fn new(every: u32) -> Self {
+        Self { every: if every == 0 { 1 } else { every }, events: 0 }
+    }
+
+    /// Counts one event; on every `every`-th, reports through `telemetry` (when the domain
+    /// has it) and logs a report the telemetry domain did not take, naming `who`.
+    pub fn tick(&mut self, telemetry: Option<&crate::rpc::Client<tileos_protocol::telemetry::Telemetry>>, who: &str) {
+        self.events = self.events.wrapping_add(1);
+        if let Some(telemetry) = telemetry
+            && self.events.is_multiple_of(self.every)
+            && let Err(error) = report(telemetry)
+        {
+            crate::log!("{who}: telemetry report not taken: {error:?}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use std::vec::Vec as StdVec;
 struct Fake {
     requests: StdVec<(std::string::String, Request)>,
     staged: u32,
+    twin_requests: StdVec<twin::Request>,
 }
 
 impl Backend for Fake {
@@ -40,6 +41,14 @@ impl Backend for Fake {
     fn domains(&mut self, first: u16) -> Result<supervisor::Response, BackendError> {
         let _ = first;
         Ok(supervisor::Response::Status { total: 0, domains: Vec::new() })
+    }
+
+    fn twin(&mut self, request: &twin::Request) -> Result<twin::Response, BackendError> {
+        self.twin_requests.push(request.clone());
+        match request {
+            twin::Request::Alarms => Ok(twin::Response::Alarms(Vec::new())),
+            _ => Err(BackendError::Unavailable),
+        }
     }
 }
 
@@ -184,6 +193,46 @@ fn malformed_unknown_and_oversized_frames_get_precise_errors() {
     assert_eq!(frames, [ServerFrame::Error(WireError::BadLength { length: 0xffff_fffe, max: MAX_FRAME as u32 })]);
     assert_eq!(flow, Flow::Close);
     assert_eq!(agent.connections(), 0);
+}
+
+#[test]
+fn twin_reads_reach_the_twin_and_no_frame_carries_an_export() {
+    let mut agent = agent();
+    let mut client = connect(&mut agent, [1; 32]);
+    assert_eq!(client.send(&mut agent, Command::Twin(crate::TwinRead::Alarms), None).0, Answer::Twin(twin::Response::Alarms(Vec::new())));
+    // The twin gone: the precise error, and the connection stays open.
+    assert_eq!(
+        client.send(&mut agent, Command::Twin(crate::TwinRead::State), None),
+        (Answer::Error(WireError::ServerUnavailable), Flow::Open)
+    );
+    assert_eq!(agent.backend().twin_requests, [twin::Request::Alarms, twin::Request::State]);
+    // Read tag 2 would be the twin protocol's Export: no such read.
+    let counter = client.counter as u8;
+    assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 3, counter, 5, 2]).0, [ServerFrame::Error(WireError::UnknownCommand)]);
+    // A read tag with a trailing byte, and a frame cut after the command tag.
+    assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 5, counter, 5, 0, 0, 0]).0, [ServerFrame::Error(WireError::Malformed)]);
+    assert_eq!(send_bytes(&mut agent, client.id, &[0, 0, 0, 2, counter, 5]).0, [ServerFrame::Error(WireError::Malformed)]);
+    assert_eq!(agent.backend().twin_requests.len(), 2);
+    // A backend without a twin capability says so.
+    struct NoTwin;
+    impl Backend for NoTwin {
+        fn slot_names(&self) -> Vec<SlotName, MAX_SLOTS> {
+            Vec::new()
+        }
+        fn slot(&mut self, _: &str, _: &Request) -> Result<slots::Response, BackendError> {
+            Err(BackendError::NoSuchSlot)
+        }
+        fn domains(&mut self, _: u16) -> Result<supervisor::Response, BackendError> {
+            Err(BackendError::NoSupervisor)
+        }
+    }
+    let mut bare = Agent::new(NoTwin, operator().verifying_key());
+    let Connect::Open(id, _) = bare.connect([2; 32]) else { panic!("busy") };
+    let frame = ClientFrame { counter: 0, command: Command::Twin(crate::TwinRead::State), signature: None };
+    let mut out = StdVec::new();
+    let _ = bare.receive(id, &frame::encode(&frame).unwrap(), &mut |bytes: &[u8]| out.push(bytes.to_vec()));
+    let answer: ServerFrame = frame::decode(&out[0][4..]).unwrap();
+    assert_eq!(answer, ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::NoTwin) });
 }
 
 #[test]

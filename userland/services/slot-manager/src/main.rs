@@ -69,6 +69,8 @@ tileos_sys::resources! {
         seat_faults: WaitNotification("seat-faults"),
         /// The store, for the update log.
         store: ClientEndpoint("store", optional),
+        /// The telemetry domain, when the tile has one (the image builder grants it).
+        telemetry: ClientEndpoint("telemetry", optional),
     }
 }
 
@@ -447,6 +449,7 @@ fn main(resources: Resources) -> ! {
     // Each message's words, received in place.
     let mut words = [0u64; PAYLOAD_WORDS + 1];
     let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
+    let telemetry = resources.telemetry.map(Client::new);
     loop {
         let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
         let start = tileos_sys::timestamp();
@@ -502,6 +505,7 @@ fn main(resources: Resources) -> ! {
             if manager.stats().answered >= evidence_at {
                 evidence_at = manager.stats().answered.saturating_add(EVIDENCE_EVERY);
                 report_evidence(&mut manager, &mut totals);
+                report_latencies(telemetry.as_ref());
             }
         }
         // The work kept off the clients' path (update-log entries, lowering a schedule), done
@@ -549,6 +553,16 @@ fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
         other => format!("refused ({other:?})").replace(' ', "_"),
     };
     log!("@event slot.immune-rollback slot={slot} domain={domain} metric={:?} outcome={outcome}", finding.metric);
+}
+
+/// Reports the manager's own call latencies (to the supervisor and the store) to the
+/// telemetry domain, every [`EVIDENCE_EVERY`] answered client requests.
+fn report_latencies(telemetry: Option<&Client<tileos_protocol::telemetry::Telemetry>>) {
+    if let Some(telemetry) = telemetry
+        && let Err(error) = tileos_sys::telemetry::report(telemetry)
+    {
+        log!("slot-manager: telemetry report not taken: {error:?}");
+    }
 }
 
 /// Reports the slot's comparison totals to the supervisor when they changed.

@@ -10,6 +10,11 @@
 //! a store (the capability is optional) the twin runs, but exports stay closed and no
 //! history is kept.
 //!
+//! With a telemetry capability it reports its own call latencies and reads every domain's
+//! figures every [`REPORT_EVERY`] sensor updates: their sums, the slowest reporter and the
+//! tile's load become the state's compute part, and the load goes to the sensors domain
+//! (`ReportLoad`), whose simulator's power and thermal models follow it.
+//!
 //! It polls (the sensors domain's notification and its own endpoint) and yields when idle,
 //! like the sensors domain: it runs below it with a budget.
 #![no_std]
@@ -18,11 +23,13 @@
 extern crate alloc;
 extern crate tileos_rt;
 
+use alloc::vec::Vec;
 use core::fmt::Write;
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::sensors::{self, ALL_QUANTITIES, Quantity, Sensors};
 use tileos_protocol::store::{Durability, Error as StoreError};
+use tileos_protocol::telemetry::{self, Telemetry};
 use tileos_protocol::twin::{self, Bearing, Request, Response};
 use tileos_service_store::{ClientError, StoreClient};
 use tileos_sys::rpc::Client;
@@ -57,7 +64,8 @@ tileos_sys::resources! {
         /// The region shared with the store.
         buffer: Region("store-buffer", optional),
         /// The telemetry domain, if the description has it: the twin reports its call
-        /// latencies (to the sensors domain and the store) every [`REPORT_EVERY`] updates.
+        /// latencies (to the sensors domain and the store) and reads every domain's figures
+        /// every [`REPORT_EVERY`] updates.
         telemetry: ClientEndpoint("telemetry", optional),
     }
 }
@@ -193,7 +201,7 @@ fn main(resources: Resources) -> ! {
     log!("twin: subscribed to the sensors (set {subscribed:#x}), generation {}", tileos_sys::domain::info().generation);
     log_event!("twin.ready", generation = tileos_sys::domain::info().generation);
     let mut vibration = [0i32; 3];
-    let telemetry = resources.telemetry.map(Client::<tileos_protocol::telemetry::Telemetry>::new);
+    let telemetry = resources.telemetry.map(Client::<Telemetry>::new);
     let mut updates = 0u32;
     loop {
         let mut busy = false;
@@ -204,9 +212,11 @@ fn main(resources: Resources) -> ! {
             updates = updates.wrapping_add(1);
             if let Some(telemetry) = &telemetry
                 && updates.is_multiple_of(REPORT_EVERY)
-                && let Err(error) = tileos_sys::telemetry::report(telemetry)
             {
-                log!("twin: telemetry report not taken: {error:?}");
+                if let Err(error) = tileos_sys::telemetry::report(telemetry) {
+                    log!("twin: telemetry report not taken: {error:?}");
+                }
+                take_compute(&mut twin, telemetry, &sensors);
             }
         }
         let message = tileos_sys::raw_syscall(Syscall::NbRecv, resources.twin.cptr(), MessageInfo::default(), [0; 4]);
@@ -237,6 +247,41 @@ fn main(resources: Resources) -> ! {
         if !busy {
             tileos_sys::yield_now();
         }
+    }
+}
+
+/// Reads every domain's figures from the telemetry domain (page by page) into the twin's
+/// compute state and reports the tile's load to the sensors domain.
+fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client<Sensors>) {
+    let mut figures = Vec::new();
+    let units = loop {
+        let first = u16::try_from(figures.len()).unwrap_or(u16::MAX);
+        match telemetry.call(&telemetry::Request::Figures { first }) {
+            Ok(telemetry::Response::Figures { total, units, domains }) => {
+                let empty = domains.is_empty();
+                figures.extend(domains);
+                if empty || figures.len() >= usize::from(total) {
+                    break units;
+                }
+            }
+            other => {
+                log!("twin: reading the telemetry figures (from domain {first}) failed: {other:?}");
+                return;
+            }
+        }
+    };
+    let compute = match twin.take_figures(&units, &figures) {
+        Ok(compute) => compute,
+        Err(error) => {
+            log!("twin: the telemetry figures were not taken: {error:?}");
+            return;
+        }
+    };
+    let load = compute.load_permille;
+    log_event!("twin.compute", domains = compute.domains, calls = compute.calls, load_permille = load);
+    match sensors.call(&sensors::Request::ReportLoad { permille: load }) {
+        Ok(sensors::Response::LoadAccepted) => {}
+        other => log!("twin: reporting the load ({load} permille) to the sensors domain failed: {other:?}"),
     }
 }
 

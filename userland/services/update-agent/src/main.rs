@@ -6,15 +6,20 @@
 //! stages which slot) and forwards commands: slot control requests to the slot managers
 //! (it is a control client of each slot's front endpoint, `params = { control = 2 }`) and
 //! status requests to the supervisor (`access = "status"`), telemetry requests to the
-//! telemetry domain, verify requests (`tilectl ask`) to the verify domain.
+//! telemetry domain, verify requests (`tilectl ask`) to the verify domain, twin reads
+//! (`tilectl twin`: the twin's state and alarms, never its export gate) to the twin.
 //!
 //! What the description must grant: the client endpoint "socket", a region whose name
 //! starts with "socket-buffer." (at least [`BUFFER_BYTES`], read-write), a notification it
 //! waits on whose name starts with "socket-wake."; optionally the client endpoint
-//! "supervisor" (status), "telemetry" and "verify"; and, as client endpoints, the front
-//! endpoints of the slots it manages: every client endpoint other than "socket",
-//! "supervisor", "log", "store", "telemetry" and "verify" is
+//! "supervisor" (status), "telemetry", "verify" and "twin"; and, as client endpoints, the
+//! front endpoints of the slots it manages: every client endpoint other than "socket",
+//! "supervisor", "log", "store", "telemetry", "verify" and "twin" is
 //! taken for one, named as the endpoint.
+//!
+//! With a telemetry capability it also reports its own call latencies (its socket calls to
+//! the netstack, its calls to the slot managers, the supervisor, the twin) every
+//! [`REPORT_EVERY`] receipts of data from tilectl.
 //!
 //! The operator's public key is built in: the development key
 //! (`tileos_tilectl_wire::dev_keys::OPERATOR_PUBLIC`) unless the build sets
@@ -42,6 +47,7 @@ use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::socket::{Endpoint, Request, Response, Socket, SocketId};
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::telemetry::{self, Telemetry};
+use tileos_protocol::twin::{self, Twin};
 use tileos_protocol::verify::{self, Verify};
 use tileos_sys::cap::Notification;
 use tileos_sys::domain::{client_endpoint, stop};
@@ -65,8 +71,10 @@ const SEND_ROOM: u32 = 2048;
 const BUFFER_BYTES: u64 = (SEND_AT + SEND_ROOM) as u64;
 /// A connection silent this long is closed.
 const IDLE_MS: u64 = 60_000;
+/// Receipts of data from tilectl between two telemetry reports.
+const REPORT_EVERY: u32 = 20;
 /// Client endpoints that are not slots.
-const NOT_SLOTS: [&str; 6] = ["socket", "supervisor", "log", "store", "telemetry", "verify"];
+const NOT_SLOTS: [&str; 7] = ["socket", "supervisor", "log", "store", "telemetry", "verify", "twin"];
 
 /// The operator's public key built into this program.
 const OPERATOR_KEY: [u8; 32] = match option_env!("TILEOS_OPERATOR_KEY") {
@@ -106,6 +114,18 @@ struct Tile {
     telemetry: Option<Client<Telemetry>>,
     /// The verify domain (`tilectl ask`), if the description grants it.
     verify: Option<Client<Verify>>,
+    /// The twin (`tilectl twin`), if the description grants it.
+    twin: Option<Client<Twin>>,
+    /// When to report the agent's own latencies to the telemetry domain.
+    reports: tileos_sys::telemetry::Periodic,
+}
+
+impl Tile {
+    /// Data from tilectl arrived: counts it, reporting the agent's latencies every
+    /// [`REPORT_EVERY`] receipts.
+    fn received(&mut self) {
+        self.reports.tick(self.telemetry.as_ref(), "update-agent");
+    }
 }
 
 /// A call's failure as the backend's error.
@@ -139,6 +159,17 @@ impl Backend for Tile {
     fn verify(&mut self, request: &verify::Request) -> Result<verify::Response, BackendError> {
         let client = self.verify.as_ref().ok_or(BackendError::NoVerify)?;
         client.call(request).map_err(backend_error)
+    }
+
+    fn twin(&mut self, request: &twin::Request) -> Result<twin::Response, BackendError> {
+        let client = self.twin.as_ref().ok_or(BackendError::NoTwin)?;
+        // The session only forwards reads (`TwinRead`), which are safe to repeat: a twin
+        // that restarted since the last call is asked once more, so the first read after a
+        // restart is answered rather than failed.
+        match client.call(request) {
+            Err(CallError::ServerRestarted) => client.call(request).map_err(backend_error),
+            result => result.map_err(backend_error),
+        }
     }
 }
 
@@ -209,6 +240,7 @@ extern "C" fn _start() -> ! {
     let supervisor = client_endpoint("supervisor").map(Client::<Supervisor>::new);
     let telemetry = client_endpoint("telemetry").map(Client::<Telemetry>::new);
     let verify = client_endpoint("verify").map(Client::<Verify>::new);
+    let twin = client_endpoint("twin").map(Client::<Twin>::new);
     if supervisor.is_none() {
         log!("update-agent: no \"supervisor\" endpoint: status will list no domains");
     }
@@ -217,7 +249,10 @@ extern "C" fn _start() -> ! {
         stop();
     };
     let mut challenges = ChallengeSource::new(&seed());
-    let mut agent = Agent::new(Tile { slots, supervisor, telemetry, verify }, operator);
+    let mut agent = Agent::new(
+        Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY) },
+        operator,
+    );
     {
         let tile = agent.backend();
         let names = tile.slot_names();
@@ -355,6 +390,7 @@ fn serve_connection(client: &Client<Socket>, memory: &Mmio, agent: &mut Agent<Ti
                 let mut data = [0u8; RECEIVE_ROOM as usize];
                 let data = &mut data[..(bytes as usize).min(RECEIVE_ROOM as usize)];
                 memory.read_bytes(RECEIVE_AT as usize, data);
+                agent.backend().received();
                 if let Some(id) = connection.session {
                     let out = &mut connection.out;
                     if agent.receive(id, data, &mut |frame: &[u8]| out.extend_from_slice(frame)) == Flow::Close {

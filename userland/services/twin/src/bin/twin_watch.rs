@@ -22,21 +22,12 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
-/// Gives up the processor until `ms` have passed.
-fn pause(ms: u64) {
-    let tsc_per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
-    let until = tileos_sys::timestamp() + ms * tsc_per_ms;
-    while tileos_sys::timestamp() < until {
-        tileos_sys::yield_now();
-    }
-}
-
 fn main(resources: Resources) -> ! {
     let client = Client::<Twin>::new(resources.twin);
     let mut alarmed = false;
     let mut look = 0u64;
     loop {
-        pause(500);
+        tileos_sys::pause_ms(500);
         look += 1;
         if !alarmed && let Ok(Response::Alarms(alarms)) = client.call(&Request::Alarms) {
             for alarm in &alarms {

@@ -13,6 +13,9 @@
 //! `Unavailable` and the mount is tried again at the next one. After each change it
 //! reclaims dead space in a bounded step once the log is more than
 //! [`COMPACT_AT_PERCENT`] full, between `@event store.compacting` and `store.compacted`.
+//!
+//! With a `telemetry` capability it reports its own call latencies (its block requests to
+//! the driver) to the telemetry domain every [`REPORT_EVERY`] requests it served.
 #![no_std]
 #![no_main]
 
@@ -45,8 +48,13 @@ tileos_sys::resources! {
         block: ClientEndpoint("block"),
         /// The region shared with the driver for the data of block requests.
         block_data: Region("block-data"),
+        /// The telemetry domain, if the description has it.
+        telemetry: ClientEndpoint("telemetry", optional),
     }
 }
+
+/// Requests served between two telemetry reports.
+const REPORT_EVERY: u32 = 100;
 
 tileos_sys::entry!(main);
 
@@ -163,7 +171,10 @@ fn main(resources: Resources) -> ! {
     // Half the heap may hold uploads; the rest is the index and the working buffers.
     let upload_limit = tileos_sys::domain::info().heap_size / 2;
     log!("store: values of up to {upload_limit} bytes can be uploaded (half the heap)");
+    let telemetry = resources.telemetry.map(tileos_sys::rpc::Client::new);
+    let mut reports = tileos_sys::telemetry::Periodic::new(REPORT_EVERY);
     tileos_sys::rpc::serve::<StoreProtocol>(resources.store, |badge, request| {
+        reports.tick(telemetry.as_ref(), "store");
         if service.is_none()
             && let Some(region) = data.take()
         {

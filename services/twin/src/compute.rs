@@ -1,0 +1,151 @@
+//! The tile's compute state from the telemetry domain's figures (docs/twin.md "Compute
+//! state"): the twin reads every domain's `tileos_protocol::telemetry::DomainFigures` and
+//! keeps their sums, the slowest reporter's 99th percentile, and the tile's **load** — the
+//! share of the CPU the domains consumed since the previous figures — which it reports to
+//! the sensors domain (`ReportLoad`: the simulator's power and thermal models follow it).
+
+use tileos_protocol::telemetry::{DomainFigures, Units};
+use tileos_protocol::twin::{Compute, Slowest};
+
+/// Why a set of figures was not taken (the compute state is unchanged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComputeError {
+    /// The units say 0 time-stamp ticks per ms or 0 µs per timer tick: nothing converts.
+    Units,
+    /// The figures' uptime is not later than the previous figures' (ms): no interval.
+    NotLater {
+        /// The previous figures' uptime.
+        previous_ms: u64,
+        /// These figures' uptime.
+        uptime_ms: u64,
+    },
+}
+
+/// The compute state and what the next load needs.
+#[derive(Clone, Debug, Default)]
+pub struct ComputeTracker {
+    /// Uptime (ms) and the domains' total CPU time (µs) of the previous figures.
+    previous: Option<(u64, u64)>,
+    /// The compute state of the latest figures taken.
+    current: Option<Compute>,
+}
+
+impl ComputeTracker {
+    /// The compute state of the latest figures taken, if any.
+    pub fn current(&self) -> Option<&Compute> {
+        self.current.as_ref()
+    }
+
+    /// Takes every domain's figures (all pages of the telemetry domain's answer) and returns
+    /// the new compute state. The load is the domains' CPU time over the interval since the
+    /// previous figures (since boot for the first, or when the total went down: a restarted
+    /// root server's counts), in permille of that interval, at most 1000.
+    pub fn take(&mut self, units: &Units, figures: &[DomainFigures]) -> Result<&Compute, ComputeError> {
+        if units.tsc_per_ms == 0 || units.tick_us == 0 {
+            return Err(ComputeError::Units);
+        }
+        if let Some((previous_ms, _)) = self.previous
+            && units.uptime_ms <= previous_ms
+        {
+            return Err(ComputeError::NotLater { previous_ms, uptime_ms: units.uptime_ms });
+        }
+        let cpu_us = figures.iter().map(|f| f.cpu_ticks.saturating_mul(units.tick_us)).fold(0u64, u64::saturating_add);
+        let (busy_us, interval_ms) = match self.previous {
+            Some((previous_ms, previous_us)) if cpu_us >= previous_us => (cpu_us - previous_us, units.uptime_ms - previous_ms),
+            _ => (cpu_us, units.uptime_ms),
+        };
+        let slowest = figures
+            .iter()
+            .filter(|f| f.reporter && f.calls > 0)
+            .max_by_key(|f| f.p99_ticks)
+            .map(|f| Slowest { domain: f.name.clone(), p99_us: f.p99_ticks.saturating_mul(1000) / units.tsc_per_ms });
+        let sum = |field: fn(&DomainFigures) -> u64| figures.iter().map(field).fold(0u64, u64::saturating_add);
+        self.previous = Some((units.uptime_ms, cpu_us));
+        Ok(self.current.insert(Compute {
+            uptime_ms: units.uptime_ms,
+            domains: u16::try_from(figures.len()).unwrap_or(u16::MAX),
+            reporters: u16::try_from(figures.iter().filter(|f| f.reporter).count()).unwrap_or(u16::MAX),
+            calls: sum(|f| f.calls),
+            faults: sum(|f| f.faults),
+            restarts: sum(|f| f.restarts),
+            load_permille: permille(busy_us, interval_ms),
+            power_mw: sum(|f| u64::from(f.power_mw)),
+            slowest,
+        }))
+    }
+}
+
+/// `busy_us` of an interval of `interval_ms`, in permille, at most 1000.
+fn permille(busy_us: u64, interval_ms: u64) -> u16 {
+    let share = busy_us.saturating_mul(1000) / interval_ms.saturating_mul(1000).max(1);
+    share.min(1000) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(name: &str, reporter: bool, calls: u64, p99_ticks: u64, cpu_ticks: u64) -> DomainFigures {
+        DomainFigures {
+            name: name.try_into().unwrap(),
+            reporter,
+            calls,
+            p50_ticks: p99_ticks / 4,
+            p99_ticks,
+            max_ticks: p99_ticks * 2,
+            faults: 1,
+            restarts: u64::from(!reporter),
+            cpu_ticks,
+            power_mw: 500,
+        }
+    }
+
+    const UNITS: Units = Units { tsc_per_ms: 2_000_000, tick_us: 5000, uptime_ms: 10_000 };
+
+    #[test]
+    fn sums_the_slowest_reporter_and_the_load_over_the_interval() {
+        let mut tracker = ComputeTracker::default();
+        assert_eq!(tracker.current(), None);
+        // 400 + 600 ticks of 5 ms in 10 s: 5 s busy, half the CPU since boot.
+        let first = [figures("console", false, 0, 0, 400), figures("twin", true, 50, 4_000_000, 600)];
+        let compute = tracker.take(&UNITS, &first).unwrap().clone();
+        assert_eq!(compute.load_permille, 500);
+        assert_eq!((compute.domains, compute.reporters, compute.calls, compute.faults, compute.restarts), (2, 1, 50, 2, 1));
+        assert_eq!(compute.power_mw, 1000);
+        let slowest = compute.slowest.unwrap();
+        assert_eq!((slowest.domain.as_str(), slowest.p99_us), ("twin", 2000));
+        // 2 s later, 100 more ticks (0.5 s): a quarter of the interval.
+        let later = Units { uptime_ms: 12_000, ..UNITS };
+        let second =
+            [figures("console", false, 0, 0, 450), figures("twin", true, 80, 4_000_000, 650), figures("store", true, 9, 8_000_000, 0)];
+        let compute = tracker.take(&later, &second).unwrap();
+        assert_eq!(compute.load_permille, 250);
+        assert_eq!(compute.slowest.as_ref().unwrap().domain.as_str(), "store");
+        assert_eq!(tracker.current().unwrap().calls, 89);
+    }
+
+    #[test]
+    fn refuses_bad_units_and_figures_not_later_and_keeps_the_state() {
+        let mut tracker = ComputeTracker::default();
+        for units in [Units { tsc_per_ms: 0, ..UNITS }, Units { tick_us: 0, ..UNITS }] {
+            assert_eq!(tracker.take(&units, &[]).unwrap_err(), ComputeError::Units);
+        }
+        assert_eq!(tracker.current(), None);
+        tracker.take(&UNITS, &[figures("twin", true, 5, 100, 10)]).unwrap();
+        assert_eq!(tracker.take(&UNITS, &[]).unwrap_err(), ComputeError::NotLater { previous_ms: 10_000, uptime_ms: 10_000 });
+        assert_eq!(tracker.current().unwrap().calls, 5);
+    }
+
+    #[test]
+    fn the_load_is_capped_and_restarts_from_boot_when_the_total_goes_down() {
+        let mut tracker = ComputeTracker::default();
+        // More CPU than time (two CPUs, or ticks charged in bulk): at most 1000.
+        assert_eq!(tracker.take(&UNITS, &[figures("spin", true, 1, 1, 4000)]).unwrap().load_permille, 1000);
+        // The total went down: the load is taken since boot (1 s of 11 s).
+        let later = Units { uptime_ms: 11_000, ..UNITS };
+        assert_eq!(tracker.take(&later, &[figures("spin", true, 1, 1, 200)]).unwrap().load_permille, 90);
+        // No reporter with calls: no slowest.
+        let quiet = Units { uptime_ms: 12_000, ..UNITS };
+        assert_eq!(tracker.take(&quiet, &[figures("console", false, 0, 0, 200)]).unwrap().slowest, None);
+    }
+}
