@@ -84,7 +84,7 @@ pub fn tests(env: &mut Env, kpti: bool) {
     expect_ok("meltdown_fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0x3D], &[CNODE]));
     // The reader's IPC buffer frame (unused: it makes no system call).
     let buffers = env.make(ObjectType::Frame4K, 0);
-    let thread = ipc::spawn_in(env, buffers, VSPACE, 13, reader, 100, badged);
+    let thread = ipc::spawn_in(env, buffers, VSPACE, 40, reader, 100, badged);
     let mut prober = Prober { thread, fault_ep, started: false };
     let mode = if kpti { "not_present" } else { "protection" };
     let expected = if kpti { 0 } else { PRESENT };
