@@ -205,6 +205,7 @@ pub unsafe fn init() {
 
 /// Makes `frame` (inside the TCB of the thread about to run) the place where the next
 /// entry from user mode saves its registers.
+#[inline(always)]
 pub fn set_current_context(frame: *mut TrapFrame) {
     let top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
     // SAFETY: single CPU, interrupts disabled in the kernel: nothing else reads these now.

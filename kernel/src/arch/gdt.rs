@@ -73,6 +73,7 @@ pub unsafe fn init() {
 /// # Safety
 /// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns
 /// (with the Meltdown mitigation: the trampoline's entry stack, mapped in every address space).
+#[inline(always)]
 pub unsafe fn set_kernel_entry_stack(top: u64) {
     // SAFETY: the CPU only reads the TSS on privilege changes, which cannot happen while
     // the kernel runs (interrupts disabled).

@@ -111,12 +111,14 @@ pub fn user_only_pml4() -> u64 {
 }
 
 /// The address space the exit stub enters.
+#[inline(always)]
 pub fn user_cr3() -> u64 {
     // SAFETY: single CPU, interrupts disabled in the kernel: the stubs do not run now.
     unsafe { *addr_of!(kpti_user_cr3) }
 }
 
 /// Makes `pml4` the address space the exit stub enters.
+#[inline(always)]
 pub fn set_user_cr3(pml4: u64) {
     // SAFETY: as for `user_cr3`.
     unsafe { *addr_of_mut!(kpti_user_cr3) = pml4 };

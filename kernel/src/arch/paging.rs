@@ -108,6 +108,7 @@ pub fn activate(pml4: u64) {
 }
 
 /// The address space user code runs in next (see [`activate`]).
+#[inline(always)]
 fn active() -> u64 {
     #[cfg(not(feature = "no-kpti"))]
     return super::kpti::user_cr3();
@@ -137,6 +138,7 @@ pub fn leave_if_active(pml4: u64) {
 /// next CR3 load flushes it). With the Meltdown mitigation there is nothing to do: user
 /// mappings are only ever used after the exit stub's CR3 load, which (without PCID, see
 /// `kpti.rs`) flushes the whole TLB.
+#[inline(always)]
 pub fn flush(vaddr: u64) {
     #[cfg(feature = "no-kpti")]
     x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
