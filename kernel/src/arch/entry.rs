@@ -123,6 +123,7 @@ syscall_user_rsp: .quad 0
 
 .section .trampoline.text, "ax"
 .global syscall_entry
+.type syscall_entry, @function
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
 "#,
