@@ -178,7 +178,6 @@ idle_wait:
     user_rflags = const USER_RFLAGS,
 );
 
-
 unsafe extern "C" {
     static mut current_context_top: u64;
     fn syscall_entry();

@@ -81,7 +81,10 @@ fn descriptor_table(table: u8) -> u64 {
 pub fn tests(env: &mut Env, kpti: bool) {
     let fault_ep = env.make(ObjectType::Endpoint, 0);
     let badged = env.slots.take();
-    expect_ok("meltdown_fault_endpoint_mint", invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0x3D], &[CNODE]));
+    expect_ok(
+        "meltdown_fault_endpoint_mint",
+        invoke(CNODE, Label::CNodeMint, &[badged, DEPTH, fault_ep, DEPTH, Rights::ALL.0 as u64, 0x3D], &[CNODE]),
+    );
     // The reader's IPC buffer frame (unused: it makes no system call).
     let buffers = env.make(ObjectType::Frame4K, 0);
     let thread = ipc::spawn_in(env, buffers, VSPACE, 40, reader, 100, badged);
@@ -112,8 +115,13 @@ pub fn tests(env: &mut Env, kpti: bool) {
     let name = if kpti { "meltdown_kernel_image_not_present_but_the_trampoline" } else { "meltdown_kernel_image_protection_fault" };
     check(
         name,
-        first_bad.is_none() && trampoline <= TRAMPOLINE_PAGES_MAX && (kpti == (trampoline > 0)) && other + trampoline == (KERNEL_SWEEP / 4096) as usize,
-        format_args!("{other} pages faulted as expected ({mode}), {trampoline} present pages (trampoline, at most {TRAMPOLINE_PAGES_MAX}); first unexpected: {first_bad:x?}"),
+        first_bad.is_none()
+            && trampoline <= TRAMPOLINE_PAGES_MAX
+            && (kpti == (trampoline > 0))
+            && other + trampoline == (KERNEL_SWEEP / 4096) as usize,
+        format_args!(
+            "{other} pages faulted as expected ({mode}), {trampoline} present pages (trampoline, at most {TRAMPOLINE_PAGES_MAX}); first unexpected: {first_bad:x?}"
+        ),
     );
 
     // The direct map: the kernel image through it, and a page every 64 MiB up to 1 GiB.

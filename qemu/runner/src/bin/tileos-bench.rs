@@ -739,7 +739,10 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
 
 /// Prints the kernel table: both kernels beside the seL4 reference.
 fn print_kernel(kernel: &BTreeMap<String, KernelFigure>) {
-    println!("{:<32} {:>14} {:>14} {:>10} {:>24}", "figure (guest instructions)", "tileos (KPTI)", "without KPTI", "iterations", "seL4 reference");
+    println!(
+        "{:<32} {:>14} {:>14} {:>10} {:>24}",
+        "figure (guest instructions)", "tileos (KPTI)", "without KPTI", "iterations", "seL4 reference"
+    );
     for (name, figure) in kernel {
         let reference = SEL4.iter().find(|(n, _)| n == name).map_or("-", |(_, r)| r);
         println!("{name:<32} {:>14} {:>14} {:>10} {reference:>24}", figure.kpti, figure.no_kpti, figure.iterations);
@@ -961,8 +964,8 @@ fn main() -> ExitCode {
     if let Some(kernel) = std::env::var_os("TILEOS_BENCH_KERNEL") {
         images.kernel = kernel.into();
     }
-    let no_kpti: PathBuf =
-        std::env::var_os("TILEOS_BENCH_KERNEL_NO_KPTI").map_or_else(|| workspace_root().join("build/test/kernel-no-kpti.elf32"), PathBuf::from);
+    let no_kpti: PathBuf = std::env::var_os("TILEOS_BENCH_KERNEL_NO_KPTI")
+        .map_or_else(|| workspace_root().join("build/test/kernel-no-kpti.elf32"), PathBuf::from);
     let images = &images;
     let measured = (|| -> Result<_, String> {
         let kernel = if wanted("kernel") { Some(kernel_figures(images, &no_kpti)?) } else { None };
