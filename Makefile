@@ -24,6 +24,7 @@ help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
 	@echo "make test    install what is missing, build, run host unit tests and boot tests"
 	@echo "make check   formatting, clippy and the host unit tests only (no QEMU; the inner loop)"
+	@echo "KPTI=off     (with images, test-images, run, ...) kernels without the Meltdown mitigation (docs/security.md)"
 	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
 	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"

@@ -159,8 +159,11 @@ fn failed(what: &str, outcome: &RunOutcome) -> String {
 /// One kernel figure: guest instructions per operation with the Meltdown mitigation (the
 /// default kernel) and without it (feature `no-kpti`), and the iterations measured.
 struct KernelFigure {
+    /// Instructions per operation on the default kernel (with the mitigation).
     kpti: u64,
+    /// Instructions per operation on the kernel built `no-kpti`.
     no_kpti: u64,
+    /// Iterations measured (the default kernel's run; both run the same bench).
     iterations: u64,
 }
 
