@@ -18,12 +18,13 @@ DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i38
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc \
 	coq:coqc ocaml:ocamlopt
 
-.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs verify clean dev-kernel test-kernel
+.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs verify clean dev-kernel test-kernel test-kernel-no-kpti
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
 	@echo "make test    install what is missing, build, run host unit tests and boot tests"
 	@echo "make check   formatting, clippy and the host unit tests only (no QEMU; the inner loop)"
+	@echo "KPTI=off     (with images, test-images, run, ...) kernels without the Meltdown mitigation (docs/security.md)"
 	@echo "make image   write $(BUILD)/tileos.iso (GRUB, boots on QEMU -cdrom and real x86_64)"
 	@echo "make debug   boot halted with QEMU's gdb stub and print the gdb command"
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
@@ -61,7 +62,13 @@ KERNEL_TARGET := x86_64-unknown-linux-gnu
 KERNEL_RUSTFLAGS := -Ctarget-feature=-sse,-sse2
 KERNEL_WARNING_FILTER := 2>&1 | { grep -v -e 'sse2. must be enabled' -e 'previously accepted by the compiler' \
 	-e 'issue \#116344' -e 'generated 1 warning' -e '^ *|$$' -e '^$$' || true; }
-KERNEL_BUILD = RUSTFLAGS="$(KERNEL_RUSTFLAGS)" $(CARGO) build --quiet --release -p tileos-kernel --target $(KERNEL_TARGET)
+# The Meltdown mitigation (kernel page-table isolation, docs/security.md) is on in every
+# kernel; `KPTI=off` builds the dev, test and release kernels without it (cargo feature
+# `no-kpti`). `make bench` measures both kernels whatever KPTI says, and the kpti boot test
+# boots the test kernel without it (build/test/kernel-no-kpti.elf32) beside the default one.
+KPTI ?= on
+KERNEL_BUILD = RUSTFLAGS="$(KERNEL_RUSTFLAGS)" $(CARGO) build --quiet --release -p tileos-kernel --target $(KERNEL_TARGET) \
+	$(if $(filter off,$(KPTI)),--features no-kpti)
 
 # The system description `make run`, `make image` and `make debug` boot (README: "More").
 TILE ?= tile.toml
@@ -112,14 +119,26 @@ dev-kernel:
 test-kernel:
 	$(call flavour,$(TEST),--features entry-timing,tile.toml,--quiet,$(SCENARIO_FILES))
 
-# The kernel `make bench` measures: the test kernel without entry timing (its two time-stamp
-# reads per system call would count in the figures). Everything else comes from test-images.
+# The test kernel without the Meltdown mitigation, for the kpti boot test (the kernel suite
+# on it expects protection faults where the default kernel's pages are absent).
+test-kernel-no-kpti:
+	@echo "build: test kernel without the Meltdown mitigation ($(TEST)/kernel-no-kpti.elf32)"
+	$(KERNEL_BUILD) --features entry-timing,no-kpti --target-dir $(BUILD)/target-test-no-kpti $(KERNEL_WARNING_FILTER)
+	@mkdir -p $(TEST)
+	@objcopy -O elf32-i386 $(BUILD)/target-test-no-kpti/$(KERNEL_TARGET)/release/tileos-kernel $(TEST)/kernel-no-kpti.elf32
+
+# The kernels `make bench` measures: the test kernel without entry timing (its two time-stamp
+# reads per system call would count in the figures), with the Meltdown mitigation
+# (kernel.elf32) and without it (kernel-no-kpti.elf32, the kernel figures' second column).
+# Everything else comes from test-images.
 BENCH := $(BUILD)/bench
 bench-kernel:
-	@echo "build: kernel for benchmarks ($(BENCH))"
+	@echo "build: kernels for benchmarks ($(BENCH)), with and without the Meltdown mitigation"
 	$(KERNEL_BUILD) --features testing --target-dir $(BUILD)/target-bench $(KERNEL_WARNING_FILTER)
+	$(KERNEL_BUILD) --features testing,no-kpti --target-dir $(BUILD)/target-bench-no-kpti $(KERNEL_WARNING_FILTER)
 	@mkdir -p $(BENCH)
 	@objcopy -O elf32-i386 $(BUILD)/target-bench/$(KERNEL_TARGET)/release/tileos-kernel $(BENCH)/kernel.elf32
+	@objcopy -O elf32-i386 $(BUILD)/target-bench-no-kpti/$(KERNEL_TARGET)/release/tileos-kernel $(BENCH)/kernel-no-kpti.elf32
 
 # The release kernel: no DebugPutChar, no test hooks (what firmware builders flash). Boot
 # tests check that the debug console really is compiled out.
@@ -150,7 +169,7 @@ images: dev-kernel
 # Scenario archives for the tile boot tests (qemu/runner/tests/scenarios/*.toml).
 SCENARIOS := $(basename $(notdir $(SCENARIO_FILES)))
 
-test-images: test-kernel release-kernel
+test-images: test-kernel test-kernel-no-kpti release-kernel
 	@mkdir -p $(TEST)/scenarios
 	@for scenario in $(SCENARIOS); do \
 	  $(CARGO) run --quiet -p tileos-imagebuild -- qemu/runner/tests/scenarios/$$scenario.toml \
@@ -318,7 +337,8 @@ mutants:
 # time, the demo slot's figures (QEMU -icount; docs/research.md), written to build/bench.json.
 bench: deps test-images bench-kernel
 	@$(MAKE) --no-print-directory bundles BUNDLE_TARGET=$(BUILD)/target-test
-	TILEOS_BENCH_KERNEL=$(BENCH)/kernel.elf32 $(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
+	TILEOS_BENCH_KERNEL=$(BENCH)/kernel.elf32 TILEOS_BENCH_KERNEL_NO_KPTI=$(BENCH)/kernel-no-kpti.elf32 \
+	  $(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
 	@$(MAKE) --no-print-directory bench-host
 
 # The in-guest syscall fuzzer (docs/fuzzing.md). A failing seed replays with the same

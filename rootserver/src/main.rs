@@ -5,7 +5,8 @@
 //! Normally it builds the tile from the system description in the boot module
 //! `tile-archive` and supervises the domains (`system`). With `test=kernel` on its command
 //! line it runs the in-guest kernel test suite instead (with `untimed` too: without the checks
-//! that time kernel entries, as the GRUB boot test runs it), with `bench` the kernel benchmarks.
+//! that time kernel entries, as the GRUB boot test runs it; with `no-kpti` for a kernel built
+//! without the Meltdown mitigation), with `bench` the kernel benchmarks.
 #![no_std]
 #![no_main]
 
@@ -54,7 +55,8 @@ extern "C" fn _start(boot_info: u64) -> ! {
         info.empty.end
     );
     if cmdline.split_whitespace().any(|word| word == "test=kernel") {
-        suite::run(info, cmdline.split_whitespace().any(|word| word == "untimed"))
+        let has = |option: &str| cmdline.split_whitespace().any(|word| word == option);
+        suite::run(info, has("untimed"), !has("no-kpti"))
     }
     if cmdline.split_whitespace().any(|word| word == "bench") {
         bench::run(info, entry_tsc)

@@ -1,9 +1,13 @@
 //! Entering the kernel from user mode and leaving it again.
 //!
-//! The register save area of the running thread's TCB *is* the entry stack: TSS.RSP0 and
-//! [`set_current_context`] point just past the thread's [`TrapFrame`], so the CPU (for
-//! exceptions and interrupts) and the `syscall` stub push the user registers straight into
-//! the TCB, in the [`TrapFrame`] layout. The stubs then switch to the kernel stack and call
+//! The register save area of the running thread's TCB *is* the entry stack:
+//! [`set_current_context`] points just past the thread's [`TrapFrame`], and the `syscall`
+//! stub and the trap stubs push the user registers straight into the TCB, in the
+//! [`TrapFrame`] layout. With the Meltdown mitigation (`kpti.rs`, the default) the entry and
+//! exit stubs are trampoline code: they switch CR3 between the user's page tables (which do
+//! not map the TCB) and the kernel's, and the CPU pushes an interrupt's or exception's own
+//! frame onto the trampoline's small stack (TSS.RSP0), from which the trap stub moves it into
+//! the TCB. Without it (feature `no-kpti`) TSS.RSP0 is the TCB's save area itself. The stubs then switch to the kernel stack and call
 //! Rust, which never returns: it leaves through [`restore_user_context`] for whichever thread
 //! runs next. The kernel stack therefore starts empty on every entry.
 
@@ -25,18 +29,106 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 /// RF, VIF and VIP have no meaning for a 64-bit thread.
 pub const USER_RFLAGS: u64 = 0x0024_0FD7;
 
+/// The `syscall` entry's switch to the kernel's page tables (the Meltdown mitigation,
+/// `kpti.rs`), with RSP as the scratch register: the user's RSP is saved already.
+#[cfg(not(feature = "no-kpti"))]
+macro_rules! syscall_enter_kernel_tables {
+    () => {
+        "mov rsp, [rip + kpti_kernel_cr3]\n mov cr3, rsp\n"
+    };
+}
+/// Without the Meltdown mitigation the kernel's page tables are active already.
+#[cfg(feature = "no-kpti")]
+macro_rules! syscall_enter_kernel_tables {
+    () => {
+        ""
+    };
+}
+
+/// `restore_user_context` (RDI: the frame) with the Meltdown mitigation: the save area is
+/// kernel memory, absent from the user's page tables, so the `iretq` frame and the two
+/// registers the switch needs (RAX for the CR3 value, RDI for the frame) are first copied to
+/// the trampoline's stack; the other registers are loaded straight from the frame.
+#[cfg(not(feature = "no-kpti"))]
+macro_rules! leave_to_user {
+    () => {
+        "and qword ptr [rdi + 19 * 8], {user_rflags}  /* TrapFrame::rflags: see USER_RFLAGS */
+    lea rsp, [rip + kpti_stack_top]
+    push qword ptr [rdi + 21 * 8]       /* SS */
+    push qword ptr [rdi + 20 * 8]       /* RSP */
+    push qword ptr [rdi + 19 * 8]       /* RFLAGS */
+    push qword ptr [rdi + 18 * 8]       /* CS */
+    push qword ptr [rdi + 17 * 8]       /* RIP */
+    push qword ptr [rdi + 14 * 8]       /* rax */
+    push qword ptr [rdi + 9 * 8]        /* rdi */
+    mov r15, [rdi]
+    mov r14, [rdi + 1 * 8]
+    mov r13, [rdi + 2 * 8]
+    mov r12, [rdi + 3 * 8]
+    mov r11, [rdi + 4 * 8]
+    mov r10, [rdi + 5 * 8]
+    mov r9, [rdi + 6 * 8]
+    mov r8, [rdi + 7 * 8]
+    mov rbp, [rdi + 8 * 8]
+    mov rsi, [rdi + 10 * 8]
+    mov rdx, [rdi + 11 * 8]
+    mov rcx, [rdi + 12 * 8]
+    mov rbx, [rdi + 13 * 8]
+    mov rax, [rip + kpti_user_cr3]
+    mov cr3, rax
+    pop rdi
+    pop rax
+    iretq
+"
+    };
+}
+/// `restore_user_context` without the Meltdown mitigation: the registers are popped from
+/// the frame and `iretq` reads the rest of it in place.
+#[cfg(feature = "no-kpti")]
+macro_rules! leave_to_user {
+    () => {
+        "mov rsp, rdi
+    and qword ptr [rsp + 19 * 8], {user_rflags}   /* TrapFrame::rflags: see USER_RFLAGS */
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    iretq
+"
+    };
+}
+
 global_asm!(
     r#"
 .section .bss
 .align 8
 .global current_context_top
 current_context_top: .quad 0
+
+.section .trampoline.data, "aw"
+.align 8
 syscall_user_rsp: .quad 0
 
-.section .text
+.section .trampoline.text, "ax"
 .global syscall_entry
+.type syscall_entry, @function
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
+"#,
+    syscall_enter_kernel_tables!(),
+    r#"
     mov rsp, [rip + current_context_top]
     push 0x1b                       /* user SS */
     push qword ptr [rip + syscall_user_rsp]
@@ -65,30 +157,15 @@ syscall_at_the_top:
     sub qword ptr [rsp], 2          /* user RIP: the `syscall` instruction */
     push 0                          /* error code */
     push 13                         /* vector: #GP */
-    jmp trap_common
+    jmp trap_user_frame
 
 .global restore_user_context
 restore_user_context:
-    mov rsp, rdi
-    and qword ptr [rsp + 19 * 8], {user_rflags}   /* TrapFrame::rflags: see USER_RFLAGS */
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
-    iretq
+"#,
+    leave_to_user!(),
+    r#"
 
+.section .text
 /* Idle: wait for an interrupt on an empty kernel stack. The interrupt arrives in kernel
    mode; its handler never returns here. */
 .global idle_wait
@@ -121,16 +198,22 @@ pub unsafe fn init() {
         // STAR: kernel CS/SS base 0x08; user base 0x10 (SS = 0x18|3, CS = 0x20|3).
         let star = (0x10u64 << 48) | ((gdt::KERNEL_CS as u64) << 32);
         Msr::new(0xC000_0081).write(star);
+        #[cfg(not(feature = "no-kpti"))]
+        gdt::set_kernel_entry_stack(super::kpti::entry_stack_top());
     }
 }
 
 /// Makes `frame` (inside the TCB of the thread about to run) the place where the next
 /// entry from user mode saves its registers.
+#[inline(always)]
 pub fn set_current_context(frame: *mut TrapFrame) {
     let top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
     // SAFETY: single CPU, interrupts disabled in the kernel: nothing else reads these now.
     unsafe {
         *core::ptr::addr_of_mut!(current_context_top) = top;
+        // Without the mitigation the CPU pushes an interrupt's frame straight into the TCB;
+        // with it, onto the trampoline's stack (TSS.RSP0 is set once, in `init`).
+        #[cfg(feature = "no-kpti")]
         gdt::set_kernel_entry_stack(top);
     }
 }

@@ -25,8 +25,14 @@ const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
 #[repr(align(16))]
 struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 
+// The CPU reads these while the user's page tables are active (the GDT and TSS on every
+// entry from user mode, the double-fault stack if an entry fails), so they live on the
+// trampoline's data pages, the kernel memory user address spaces map (`kpti.rs`).
+#[unsafe(link_section = ".trampoline.data")]
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+#[unsafe(link_section = ".trampoline.data")]
 static mut TSS: TaskStateSegment = TaskStateSegment::new();
+#[unsafe(link_section = ".trampoline.data")]
 static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
 
 /// Builds and loads the GDT and TSS, reloads every segment register and loads the null LDT.
@@ -65,7 +71,9 @@ pub unsafe fn init() {
 /// Sets the stack the CPU switches to when user code traps into the kernel.
 ///
 /// # Safety
-/// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns.
+/// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns
+/// (with the Meltdown mitigation: the trampoline's entry stack, mapped in every address space).
+#[inline(always)]
 pub unsafe fn set_kernel_entry_stack(top: u64) {
     // SAFETY: the CPU only reads the TSS on privilege changes, which cannot happen while
     // the kernel runs (interrupts disabled).

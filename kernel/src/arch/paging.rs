@@ -1,10 +1,11 @@
 //! x86_64 four-level page tables, manipulated through the direct physical map. Walking,
-//! mapping and unmapping user mappings is `tileos_kernel::vspace`'s.
+//! mapping and unmapping user mappings is `tileos_kernel::vspace`'s; which kernel memory a
+//! user address space maps is the Meltdown mitigation's (`kpti.rs`).
 
 use super::memory::PHYS_MAP_BASE;
-use x86_64::PhysAddr;
-use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::PhysFrame;
+use x86_64::registers::control::Cr3;
+#[cfg(feature = "no-kpti")]
+use x86_64::{PhysAddr, registers::control::Cr3Flags, structures::paging::PhysFrame};
 
 /// Entry maps something.
 pub const PRESENT: u64 = 1;
@@ -54,57 +55,93 @@ pub const fn index(vaddr: u64, level: Level) -> usize {
     ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) as usize
 }
 
-/// Physical address of the boot PML4, whose upper half every address space shares.
+/// Physical address of the boot PML4: the kernel's own page tables (with the Meltdown
+/// mitigation, the only ones the kernel runs on; without it, the kernel half every address
+/// space shares).
 static mut KERNEL_PML4: u64 = 0;
 
-/// Records the boot PML4 (call once, after the identity map is removed).
+/// Records the boot PML4 (call once, after the identity map is removed) and, with the
+/// Meltdown mitigation, builds the trampoline's tables (`kpti.rs`).
 pub fn init() {
     // SAFETY: single-threaded boot.
     unsafe { KERNEL_PML4 = Cr3::read().0.start_address().as_u64() };
+    #[cfg(not(feature = "no-kpti"))]
+    super::kpti::init(kernel_only_tables());
 }
 
-/// Copies the kernel half (entries 256–511: direct map and kernel image) into a new PML4.
+/// The boot PML4.
+fn kernel_only_tables() -> u64 {
+    // SAFETY: KERNEL_PML4 is written once at boot.
+    unsafe { *core::ptr::addr_of!(KERNEL_PML4) }
+}
+
+/// Copies the kernel half (entries 256–511) into a new PML4: with the Meltdown mitigation
+/// only the trampoline's entry (`kpti.rs`), without it the direct map and the kernel image.
 /// These entries have no USER bit, so user code can never reach kernel memory.
 pub fn copy_kernel_half(pml4: u64) {
-    // SAFETY: KERNEL_PML4 is the boot PML4; `pml4` is a freshly created PML4 object.
+    // SAFETY: kernel_only() is the trampoline's PML4 or the boot PML4; `pml4` is a freshly
+    // created PML4 object.
     unsafe {
-        let kernel = table(*core::ptr::addr_of!(KERNEL_PML4));
+        let kernel = table(kernel_only());
         let new = table(pml4);
         new[256..].copy_from_slice(&kernel[256..]);
     }
 }
 
-/// Switches to the address space at `pml4` if it is not already active. Entering another
-/// address space is entering another domain, so it also loads the null selector into DS,
-/// ES, FS and GS ([`super::entry::reset_user_segments`]): one domain's selectors never
-/// reach another.
+/// Makes the address space at `pml4` the one user code runs in next, if it is not already.
+/// Entering another address space is entering another domain, so it also loads the null
+/// selector into DS, ES, FS and GS ([`super::entry::reset_user_segments`]): one domain's
+/// selectors never reach another. With the Meltdown mitigation the kernel stays on its own
+/// tables and the exit stub loads `pml4`; without it CR3 is loaded here.
 #[inline(always)]
 pub fn activate(pml4: u64) {
-    let (current, _) = Cr3::read();
-    if current.start_address().as_u64() != pml4 {
+    if active() != pml4 {
+        #[cfg(not(feature = "no-kpti"))]
+        super::kpti::set_user_cr3(pml4);
         // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
-        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty()) };
+        #[cfg(feature = "no-kpti")]
+        unsafe {
+            Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty())
+        };
         super::entry::reset_user_segments();
     }
 }
 
-/// The kernel-only address space (the boot PML4: the kernel half and no user mappings),
-/// for a thread without a VSpace and whenever the active PML4 is destroyed.
+/// The address space user code runs in next (see [`activate`]).
+#[inline(always)]
+fn active() -> u64 {
+    #[cfg(not(feature = "no-kpti"))]
+    return super::kpti::user_cr3();
+    #[cfg(feature = "no-kpti")]
+    return Cr3::read().0.start_address().as_u64();
+}
+
+/// The address space without user mappings, for a thread without a VSpace and whenever the
+/// active PML4 is destroyed: with the Meltdown mitigation the trampoline's PML4, without it
+/// the boot PML4.
 pub fn kernel_only() -> u64 {
-    // SAFETY: KERNEL_PML4 is written once at boot.
-    unsafe { *core::ptr::addr_of!(KERNEL_PML4) }
+    #[cfg(not(feature = "no-kpti"))]
+    return super::kpti::user_only_pml4();
+    #[cfg(feature = "no-kpti")]
+    return kernel_only_tables();
 }
 
 /// Leaves the address space at `pml4` for the kernel-only one if it is active (it is being
 /// destroyed: its memory may be reused once this kernel entry ends).
 pub fn leave_if_active(pml4: u64) {
-    if Cr3::read().0.start_address().as_u64() == pml4 {
+    if active() == pml4 {
         activate(kernel_only());
     }
 }
 
 /// Invalidates the TLB entry for `vaddr` (if the address space is active; otherwise the
-/// next CR3 load flushes it).
+/// next CR3 load flushes it). With the Meltdown mitigation there is nothing to do: user
+/// mappings are only ever used after the exit stub's CR3 load, which (without PCID, see
+/// `kpti.rs`) flushes the whole TLB.
+#[inline(always)]
 pub fn flush(vaddr: u64) {
+    #[cfg(feature = "no-kpti")]
     x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
+    #[cfg(not(feature = "no-kpti"))]
+    let _ = vaddr;
 }

@@ -2,7 +2,8 @@
 //!
 //! Every vector 0–31 has a small assembly stub that pushes a uniform [`TrapFrame`] (a zero
 //! error code where the CPU pushes none, then the vector number, then all general-purpose
-//! registers) and calls [`trap_entry`]. The kernel itself runs with interrupts disabled and
+//! registers) and calls [`trap_entry`]. The stubs are trampoline code (`kpti.rs`): mapped in
+//! every address space, they switch to the kernel's page tables on a trap from user mode. The kernel itself runs with interrupts disabled and
 //! never expects an exception, so one taken in kernel mode is a kernel bug: it is reported
 //! with vector, name, error code, RIP, CR2 and every register, and the machine stops (test
 //! images end QEMU with [`GuestVerdict::KernelException`]).
@@ -103,7 +104,7 @@ trap_stub_\vector:
     jmp trap_common
 .endm
 
-.section .text
+.section .trampoline.text, "ax"
 TRAP_STUB 0, 0
 TRAP_STUB 1, 0
 TRAP_STUB 2, 0
@@ -142,19 +143,33 @@ TRAP_STUB \vector, 0
 
 .global trap_common
 /* Saves the registers as a TrapFrame (RSP stays 16-byte aligned: the CPU aligns before
-   pushing its 5 words, then error code, vector and 15 registers make 22 words). */
+   pushing its 5 words, then error code, vector and 15 registers make 22 words). A trap from
+   user mode first reaches the kernel's page tables and the thread's save area (see
+   trap_enter_kernel_tables in mod.rs); `trap_user_frame` is entered with the CPU's frame,
+   error code and vector at the top of that save area. */
 trap_common:
+    test byte ptr [rsp + 3 * 8], 3      /* saved CS, above vector, error code, RIP: from user mode? */
+    jz trap_from_kernel
+"#,
+    trap_enter_kernel_tables!(),
+    r#"
+.global trap_user_frame
+trap_user_frame:
 "#,
     save_general_registers!(),
     r#"
     cld
     mov rdi, rsp
-    test byte ptr [rsp + 18 * 8], 3     /* saved CS: from user mode? */
-    jz 1f
     lea rsp, [rip + kernel_boot_stack_top]
     call user_trap_entry
     ud2
-1:  call trap_entry                    /* never returns: idle interrupts leave via the scheduler */
+trap_from_kernel:
+"#,
+    save_general_registers!(),
+    r#"
+    cld
+    mov rdi, rsp
+    call trap_entry                     /* never returns: idle interrupts leave via the scheduler */
     ud2
 
 .section .rodata
@@ -230,6 +245,9 @@ impl Gate {
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
 
+/// The IDT, on the trampoline's data pages: the CPU reads it on every entry from user mode,
+/// while the user's page tables are active (`kpti.rs`).
+#[unsafe(link_section = ".trampoline.data")]
 static mut IDT: Idt = Idt([Gate::MISSING; 256]);
 
 /// Fills the IDT with the exception stubs and loads it.

@@ -58,8 +58,9 @@ const DEPTH: u64 = 64;
 pub(super) const TEST_AREA: u64 = 0x1000_0000;
 
 /// Runs the suite and ends the QEMU run with its verdict; `untimed` leaves out the checks
-/// that time kernel entries (`untimed` on the root server's command line).
-pub fn run(info: &BootInfo, untimed: bool) -> ! {
+/// that time kernel entries (`untimed` on the root server's command line), and `kpti` says
+/// whether the kernel has the Meltdown mitigation (`no-kpti` on the command line: it has not).
+pub fn run(info: &BootInfo, untimed: bool, kpti: bool) -> ! {
     // The largest RAM untyped serves the tests (the allocator starts with it).
     let mut env = Env::new(info);
     let index = (env.untyped - info.untyped.start) as usize;
@@ -72,6 +73,7 @@ pub fn run(info: &BootInfo, untimed: bool) -> ! {
     transfer::tests(&mut env);
     mapping::tests(&mut env);
     boundary::tests(&mut env);
+    meltdown::tests(&mut env, kpti);
     io_tests(&mut env);
     if untimed {
         // The GRUB boot test runs the suite beside other QEMUs; the kernel_suite test runs
@@ -897,4 +899,5 @@ mod delete;
 mod donation;
 mod ipc;
 mod mapping;
+mod meltdown;
 mod transfer;

@@ -2,8 +2,9 @@
 //! `-icount shift=0,sleep=off` (guest `rdtsc` advances one tick per guest instruction,
 //! and one tick is one nanosecond of guest virtual time):
 //!
-//! 1. kernel figures: boots the bench image and collects the root server's
-//!    `bench <name> <per-op> <iterations>` lines; these repeat exactly;
+//! 1. kernel figures: boots the bench image, once with the Meltdown mitigation and once
+//!    without, and collects the root server's `bench <name> <per-op> <iterations>` lines;
+//!    these repeat exactly;
 //! 2. NVMe 4 KiB writes and reads: boots scenario `bench-nvme` on a fresh disk image and
 //!    parses block-bench's `block-bench: result …` lines: one request per call on the
 //!    endpoint, then through the ring at queue depth 1 and 32;
@@ -54,6 +55,10 @@
 //!
 //! All parts boot the kernel named by `TILEOS_BENCH_KERNEL` if set (`make bench` sets it to
 //! `build/bench/kernel.elf32`: the test kernel without entry timing), else the test kernel.
+//! The kernel figures are measured twice, the second time on the kernel without the Meltdown
+//! mitigation named by `TILEOS_BENCH_KERNEL_NO_KPTI` (`make bench`:
+//! `build/bench/kernel-no-kpti.elf32`; else the test one, `build/test/kernel-no-kpti.elf32`):
+//! bench.json's `instructions` are the default kernel's, `instructions_no_kpti` the other's.
 //!
 //! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference`, `twin`, `domains` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
@@ -61,6 +66,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -155,10 +161,39 @@ fn failed(what: &str, outcome: &RunOutcome) -> String {
     format!("{what}: {}; the run took {:.0} s; last serial lines:\n{}", outcome.ended, outcome.elapsed.as_secs_f64(), outcome.tail(30))
 }
 
-/// The kernel figures: name → (instructions per operation, iterations).
-fn kernel_figures(images: &TestImages) -> Result<BTreeMap<String, (u64, u64)>, String> {
+/// One kernel figure: guest instructions per operation with the Meltdown mitigation (the
+/// default kernel) and without it (feature `no-kpti`), and the iterations measured.
+struct KernelFigure {
+    /// Instructions per operation on the default kernel (with the mitigation).
+    kpti: u64,
+    /// Instructions per operation on the kernel built `no-kpti`.
+    no_kpti: u64,
+    /// Iterations measured (the default kernel's run; both run the same bench).
+    iterations: u64,
+}
+
+/// The kernel figures of both kernels, by name: `kpti` is the default kernel, `no_kpti` the
+/// one without the Meltdown mitigation. A figure only one of them reports is an error.
+fn kernel_figures(images: &TestImages, no_kpti: &Path) -> Result<BTreeMap<String, KernelFigure>, String> {
+    let with = kernel_run(images, &images.kernel, "bench.log")?;
+    let without = kernel_run(images, no_kpti, "bench-no-kpti.log")?;
+    let mut figures = BTreeMap::new();
+    for (name, (kpti, iterations)) in &with {
+        let Some((no_kpti, _)) = without.get(name) else {
+            return Err(format!("kernel figures: {name} measured with the Meltdown mitigation only"));
+        };
+        figures.insert(name.clone(), KernelFigure { kpti: *kpti, no_kpti: *no_kpti, iterations: *iterations });
+    }
+    if let Some(name) = without.keys().find(|name| !with.contains_key(*name)) {
+        return Err(format!("kernel figures: {name} measured without the Meltdown mitigation only"));
+    }
+    Ok(figures)
+}
+
+/// One kernel's figures: name → (instructions per operation, iterations).
+fn kernel_run(images: &TestImages, kernel: &Path, log_name: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
     let boot = Boot::Kernel {
-        kernel: images.kernel.clone(),
+        kernel: kernel.to_path_buf(),
         cmdline: String::new(),
         modules: vec![
             BootModule { path: images.rootserver.clone(), cmdline: "rootserver bench".into() },
@@ -166,10 +201,10 @@ fn kernel_figures(images: &TestImages) -> Result<BTreeMap<String, (u64, u64)>, S
         ],
     };
     let machine = Machine { icount: true, ..Machine::default() };
-    eprintln!("tileos-bench: kernel figures: booting the bench image under -icount (takes a minute)...");
-    let outcome = run(&machine, &boot, &images.logs.join("bench.log"), Duration::from_secs(600)).map_err(|error| error.to_string())?;
+    eprintln!("tileos-bench: kernel figures: booting the bench image with {} under -icount (takes a minute)...", kernel.display());
+    let outcome = run(&machine, &boot, &images.logs.join(log_name), Duration::from_secs(600)).map_err(|error| error.to_string())?;
     if outcome.ended != Ended::Verdict(GuestVerdict::Pass) {
-        return Err(failed("kernel figures", &outcome));
+        return Err(failed(&format!("kernel figures ({})", kernel.display()), &outcome));
     }
     let mut figures = BTreeMap::new();
     for line in outcome.serial.lines() {
@@ -181,7 +216,7 @@ fn kernel_figures(images: &TestImages) -> Result<BTreeMap<String, (u64, u64)>, S
         }
     }
     if figures.is_empty() {
-        return Err(failed("kernel figures: no `bench` lines", &outcome));
+        return Err(failed(&format!("kernel figures ({}): no `bench` lines", kernel.display()), &outcome));
     }
     Ok(figures)
 }
@@ -743,12 +778,15 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     })
 }
 
-/// Prints the kernel table.
-fn print_kernel(kernel: &BTreeMap<String, (u64, u64)>) {
-    println!("{:<32} {:>14} {:>10} {:>24}", "figure (guest instructions)", "tileos", "iterations", "seL4 reference");
-    for (name, (per_op, iterations)) in kernel {
+/// Prints the kernel table: both kernels beside the seL4 reference.
+fn print_kernel(kernel: &BTreeMap<String, KernelFigure>) {
+    println!(
+        "{:<32} {:>14} {:>14} {:>10} {:>24}",
+        "figure (guest instructions)", "tileos (KPTI)", "without KPTI", "iterations", "seL4 reference"
+    );
+    for (name, figure) in kernel {
         let reference = SEL4.iter().find(|(n, _)| n == name).map_or("-", |(_, r)| r);
-        println!("{name:<32} {per_op:>14} {iterations:>10} {reference:>24}");
+        println!("{name:<32} {:>14} {:>14} {:>10} {reference:>24}", figure.kpti, figure.no_kpti, figure.iterations);
     }
 }
 
@@ -963,13 +1001,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // `make bench` measures its own kernel: the test kernel without entry timing.
+    // `make bench` measures its own kernels: the test kernel without entry timing, with and
+    // without the Meltdown mitigation.
     if let Some(kernel) = std::env::var_os("TILEOS_BENCH_KERNEL") {
         images.kernel = kernel.into();
     }
+    let no_kpti: PathBuf = std::env::var_os("TILEOS_BENCH_KERNEL_NO_KPTI")
+        .map_or_else(|| workspace_root().join("build/test/kernel-no-kpti.elf32"), PathBuf::from);
     let images = &images;
     let measured = (|| -> Result<_, String> {
-        let kernel = if wanted("kernel") { Some(kernel_figures(images)?) } else { None };
+        let kernel = if wanted("kernel") { Some(kernel_figures(images, &no_kpti)?) } else { None };
         let nvme = if wanted("nvme") { Some(nvme_figures(images)?) } else { None };
         let store = if wanted("store") { Some(store_figures(images)?) } else { None };
         let tcp = if wanted("tcp") { Some(tcp_figures(images)?) } else { None };
@@ -1028,7 +1069,12 @@ fn main() -> ExitCode {
     };
     let mut json: Vec<String> = kernel
         .iter()
-        .map(|(name, (per_op, iterations))| format!("  \"{name}\": {{\"instructions\": {per_op}, \"iterations\": {iterations}}}"))
+        .map(|(name, figure)| {
+            format!(
+                "  \"{name}\": {{\"instructions\": {}, \"instructions_no_kpti\": {}, \"iterations\": {}}}",
+                figure.kpti, figure.no_kpti, figure.iterations
+            )
+        })
         .collect();
     json.extend(nvme.iter().chain(&store).map(|(name, figure)| figure.json(name, "")));
     json.push(tcp_json(&tcp));
