@@ -20,10 +20,9 @@
 use std::time::{Duration, Instant};
 
 use tileos_inference::{Base, Catalog, Engine};
-use tileos_qemu::host::{self, boot_and_drive};
+use tileos_qemu::host::{self, agent_client, boot_and_drive};
 use tileos_qemu::images::{fresh_disk, workspace_root};
 use tileos_tilectl::Command as Tilectl;
-use tileos_tilectl_wire::host::Client;
 use tileos_tilectl_wire::{Answer, Command, PORT, WireError, dev_keys};
 use tileos_protocol::verify;
 
@@ -48,19 +47,6 @@ fn refused(what: &str, result: Result<String, String>, texts: &[&str]) -> Result
         Err(failure) if texts.iter().all(|t| failure.contains(t)) => Ok(failure),
         other => Err(format!("{what}: expected a refusal naming {texts:?}, got {other:?}")),
     }
-}
-
-/// Connects the raw wire client, retrying while QEMU's user network settles.
-fn connect(port: u16, key: Option<ed25519_dalek::SigningKey>) -> Result<Client, String> {
-    let mut last = String::new();
-    for _ in 0..20 {
-        match Client::connect(&format!("127.0.0.1:{port}"), key.clone(), Duration::from_secs(20)) {
-            Ok(client) => return Ok(client),
-            Err(error) => last = error.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(format!("cannot connect to the agent: {last}"))
 }
 
 /// What t1 answers on the host core (`max_new` as the verify domain asks).
@@ -105,7 +91,7 @@ fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration), String> {
     outputs.push(refused("ask before acceptance", ask(port, "12+7"), &["NotAccepted", "t1"])?);
     outputs.push(refused("accept t9", accept(port, "t9"), &["Inference", "UnknownAdapter", "t9"])?);
     let t1 = || Command::Verify(verify::Request::Accept { adapter: verify::Name::try_from("t1").unwrap() });
-    let mut anonymous = connect(port, None)?;
+    let mut anonymous = agent_client(port, None)?;
     match anonymous.call(t1()).map_err(|e| e.to_string())? {
         Answer::Error(WireError::SignatureRequired) => {}
         other => return Err(format!("an unsigned acceptance answered {other:?}")),
@@ -115,13 +101,13 @@ fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration), String> {
         topic: None,
         answers: heapless::Vec::new(),
     });
-    let mut operator = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)))?;
+    let mut operator = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
     match operator.call(judge).map_err(|e| e.to_string())? {
         Answer::Verify(verify::Response::Refused(verify::Error::NotPermitted { badge: 0x80 })) => {}
         other => return Err(format!("a judge through the agent answered {other:?}")),
     }
     drop(operator);
-    let mut stranger = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&[7; 32])))?;
+    let mut stranger = agent_client(port, Some([7; 32]))?;
     match stranger.call(t1()).map_err(|e| e.to_string())? {
         Answer::Error(WireError::BadSignature) => {}
         other => return Err(format!("an acceptance signed by another key answered {other:?}")),
