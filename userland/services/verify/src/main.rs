@@ -263,6 +263,9 @@ impl Verifier {
         for &i in &r.specialists {
             let s = &self.desk.policy().specialists[i];
             // An adapter never accepted is refused before the inference domain works.
+            if self.inference.is_none() {
+                return Err(Error::NoInference);
+            }
             if !self.accepted.contains_key(s.adapter.as_str()) {
                 return Err(Error::NotAccepted { adapter: name(&s.adapter) });
             }
