@@ -74,9 +74,13 @@ fn the_managers_namespace_is_the_lowest_free_one() {
         r#"clients = [
     { domain = "svc", badge = 7, params = { namespace = 1 } },
     { domain = "other", badge = 9, params = { namespace = 2 } },
-    { domain = "store", badge = 10, params = { namespace = 3 } },
-    { domain = "other", badge = 11, params = { namespace = 6 } },
+    { domain = "c3", badge = 10, params = { namespace = 3 } },
+    { domain = "c6", badge = 11, params = { namespace = 6 } },
 ]"#,
+    )
+    .replace(
+        "[[endpoint]]\nname = \"svc\"",
+        "[[domain]]\nname = \"c3\"\nprogram = \"c\"\npriority = 50\n\n[[domain]]\nname = \"c6\"\nprogram = \"c\"\npriority = 50\n\n[[endpoint]]\nname = \"svc\"",
     );
     let c = compile("t.toml", &tile).expect("valid");
     let d = &c.description;
