@@ -20,11 +20,11 @@
 use std::time::{Duration, Instant};
 
 use tileos_inference::{Base, Catalog, Engine};
+use tileos_protocol::verify;
 use tileos_qemu::host::{self, agent_client, boot_and_drive};
 use tileos_qemu::images::{fresh_disk, workspace_root};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::{Answer, Command, PORT, WireError, dev_keys};
-use tileos_protocol::verify;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 
