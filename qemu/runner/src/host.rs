@@ -196,3 +196,19 @@ pub fn installed_module(output: &str) -> Result<u32, String> {
         .and_then(|number| number.trim().parse().ok())
         .ok_or_else(|| format!("no module number in {output:?}"))
 }
+
+/// tilectl's wire client connected to the update agent forwarded to loopback `port`, signing
+/// privileged commands with the Ed25519 key of `seed` if one is given; retried while QEMU's
+/// user network closes connections the guest has not accepted yet.
+pub fn agent_client(port: u16, seed: Option<[u8; 32]>) -> Result<tileos_tilectl_wire::host::Client, String> {
+    let key = seed.map(|seed| ed25519_dalek::SigningKey::from_bytes(&seed));
+    let mut last = String::new();
+    for _ in 0..20 {
+        match tileos_tilectl_wire::host::Client::connect(&format!("127.0.0.1:{port}"), key.clone(), Duration::from_secs(20)) {
+            Ok(client) => return Ok(client),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("cannot connect to the agent: {last}"))
+}

@@ -17,30 +17,16 @@ use std::time::Duration;
 
 use tileos_protocol::slots::Request;
 use tileos_protocol::supervisor::State;
-use tileos_qemu::host::boot_and_drive;
+use tileos_qemu::host::{agent_client, boot_and_drive};
 use tileos_qemu::images::test_images;
-use tileos_tilectl_wire::host::{Client, ClientError};
+use tileos_tilectl_wire::host::ClientError;
 use tileos_tilectl_wire::{Answer, Command, MAX_FRAME, PORT, ServerFrame, WireError, dev_keys};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Connects, retrying while QEMU's user network closes connections the guest has not
-/// accepted yet.
-fn connect(port: u16, key: Option<ed25519_dalek::SigningKey>) -> Result<Client, String> {
-    let mut last = String::new();
-    for _ in 0..20 {
-        match Client::connect(&format!("127.0.0.1:{port}"), key.clone(), Duration::from_secs(20)) {
-            Ok(client) => return Ok(client),
-            Err(error) => last = error.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(format!("cannot connect to the agent: {last}"))
-}
-
 /// The host's side: what the agent answered, checked.
 fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
-    let mut client = connect(port, None)?;
+    let mut client = agent_client(port, None)?;
     // The supervisor's status, page by page.
     let mut names = Vec::new();
     loop {
@@ -75,14 +61,14 @@ fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
         return Err(format!("status of an unknown slot answered {answer:?}"));
     }
     // A change signed by another key (a fresh connection).
-    let mut stranger = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&[7; 32])))?;
+    let mut stranger = agent_client(port, Some([7; 32]))?;
     let answer = stranger.call(slot(Request::Rollback)).map_err(|error| error.to_string())?;
     if answer != Answer::Error(WireError::BadSignature) {
         return Err(format!("a rollback signed by another key answered {answer:?}"));
     }
     drop(stranger);
     // The operator's signature gets through to the (missing) slot.
-    let mut operator = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)))?;
+    let mut operator = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
     let answer = operator.call(slot(Request::Rollback)).map_err(|error| error.to_string())?;
     if answer != Answer::Error(WireError::UnknownSlot) {
         return Err(format!("the operator's rollback answered {answer:?}"));
@@ -105,7 +91,7 @@ fn talk_to_the_agent(port: u16) -> Result<Vec<String>, String> {
     }
     drop(client);
     // And the agent still serves.
-    let mut again = connect(port, None)?;
+    let mut again = agent_client(port, None)?;
     match again.call(Command::Domains { first: 0 }).map_err(|error| error.to_string())? {
         Answer::Domains { .. } => {}
         other => return Err(format!("domains after the hostile connection answered {other:?}")),
@@ -143,7 +129,7 @@ fn tilectl(port: u16, command: tileos_tilectl::Command, json: bool) -> Result<St
 fn manage_the_slot(port: u16, scratch: &std::path::Path) -> Result<Vec<String>, String> {
     use tileos_tilectl::Command as Tilectl;
     // The agent may not be listening yet when QEMU accepts: wait for a hello.
-    drop(connect(port, None)?);
+    drop(agent_client(port, None)?);
     let mut outputs = Vec::new();
     outputs.push(tilectl(port, Tilectl::Status, false)?);
     let bundle = scratch.join("fake.bundle");
@@ -152,7 +138,7 @@ fn manage_the_slot(port: u16, scratch: &std::path::Path) -> Result<Vec<String>, 
     outputs.push(tilectl(port, Tilectl::Install { file: bundle.clone(), slot: "checksum".into() }, false)?);
     // A connection that begins an install and goes: the agent discards the staging.
     {
-        let mut dropped = connect(port, Some(ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED)))?;
+        let mut dropped = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
         let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
         dropped.call(slot(Request::InstallBegin { length: 100 })).map_err(|error| error.to_string())?;
         let chunk = Request::InstallChunk { offset: 0, bytes: heapless::Vec::from_slice(&[1; 50]).unwrap() };

@@ -106,6 +106,8 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         "netstack: status served",
         "net-client: udp datagram of 15 bytes",
         "store-demo: done",
+        "@event model-loader.done",
+        "@event inference.ready",
     ];
     let outcome = boot_tile_on(&machine, "default", workspace_root().join("build/test/tile.archive"), &markers, Some(&done));
     let talk = host.join().expect("the host side does not panic");
@@ -119,20 +121,20 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     for bad in ["domain.stopped", "domain.not-started"] {
         assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
     }
-    // 24 domains: 20 declared, and the demo slot's manager and seats 1..=3, which stay
-    // empty until a module is installed (21 started).
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 24 domains");
-    assert_eq!(outcome.events("domain.started").len(), 21, "{}", outcome.tail(40));
+    // 26 domains: 22 declared, and the demo slot's manager and seats 1..=3, which stay
+    // empty until a module is installed (23 started).
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 26 domains");
+    assert_eq!(outcome.events("domain.started").len(), 23, "{}", outcome.tail(40));
     assert_eq!(outcome.events("seat.empty").len(), 3, "{}", outcome.tail(40));
-    outcome.assert_event("tile.supervising", &[("domains", "24")]);
+    outcome.assert_event("tile.supervising", &[("domains", "26")]);
     outcome.assert_serial_contains("slot-manager: slot checksum: serving");
     // After boot the root server keeps only what restarts need (the slot's seats are
     // rebuilt by its manager).
     assert_boot_done(
         &outcome,
         &[
-            ("restartable", "19"),
-            ("never_rebuilt", "5"),
+            ("restartable", "20"),
+            ("never_rebuilt", "6"),
             ("irq_control", "gpu,nvme,net,netstack"),
             ("io_port_control", "console,pci,net,sensors"),
         ],
@@ -173,6 +175,10 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         &[("client", "client"), ("reverse", "soelit"), ("badge", "16"), ("malformed_label", "0x101"), ("malformed_error", "3")],
     );
     assert!(!outcome.serial.contains("WRONG"), "{}", outcome.tail(30));
+    // The model loader put the base and the four adapter bundles in place; the inference
+    // domain checked the base from its read-only mapping (docs/inference.md "On the tile").
+    outcome.assert_event("model-loader.done", &[("adapters", "4")]);
+    outcome.assert_event("inference.ready", &[("domain", "inference"), ("generation", "0"), ("base_bytes", "284736")]);
 }
 
 #[test]

@@ -80,15 +80,16 @@ pub const MANAGER_STORE_BUFFER_VADDR: u64 = 0x5000_0000;
 pub const MANAGER_STORE_QUOTA: (u64, u64) = (0x40_0000, 4096);
 
 /// Makes the manager `manager` a client of the store endpoint `store` as a store client
-/// needs (docs/store.md): a namespace of its own (one above every namespace its clients
-/// have), the quota [`MANAGER_STORE_QUOTA`], and the buffer region `store-buffer.<badge>`,
+/// needs (docs/store.md): a namespace of its own (the lowest from 1 that none of its clients
+/// has, so that a client added later with a higher namespace does not move the update log
+/// of a disk that keeps it), the quota [`MANAGER_STORE_QUOTA`], and the buffer region `store-buffer.<badge>`,
 /// mapped in the manager at [`MANAGER_STORE_BUFFER_VADDR`] and in the store's server above
 /// everything it maps already (16 MiB-aligned).
 fn store_client(d: &mut SystemDescription, store: usize, manager: u32) {
     let Some(endpoint) = d.endpoints.get(store) else { return };
     let badge = fresh_badge(endpoint);
-    let namespace =
-        endpoint.clients.iter().flat_map(|c| &c.params).filter(|p| p.name == "namespace").map(|p| p.value).max().unwrap_or(0) + 1;
+    let taken: Vec<u64> = endpoint.clients.iter().flat_map(|c| &c.params).filter(|p| p.name == "namespace").map(|p| p.value).collect();
+    let namespace = (1..).find(|n| !taken.contains(n)).unwrap_or(1);
     let server = match endpoint.server {
         Server::Domain(server) => Some(server),
         Server::Supervisor => None,

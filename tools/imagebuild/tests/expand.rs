@@ -64,6 +64,33 @@ module_memory = 0x40000
 manager_heap = 0x20000
 "#;
 
+/// The manager's namespace is the lowest one the store's clients leave free: a client added
+/// with a higher namespace (the default tile's adapters, namespace 6) does not move the
+/// update log that a kept disk holds in namespace 4.
+#[test]
+fn the_managers_namespace_is_the_lowest_free_one() {
+    let tile = TILE.replace(
+        r#"clients = [{ domain = "svc", badge = 7, params = { quota = 3 } }]"#,
+        r#"clients = [
+    { domain = "svc", badge = 7, params = { namespace = 1 } },
+    { domain = "other", badge = 9, params = { namespace = 2 } },
+    { domain = "c3", badge = 10, params = { namespace = 3 } },
+    { domain = "c6", badge = 11, params = { namespace = 6 } },
+]"#,
+    )
+    .replace(
+        "[[endpoint]]\nname = \"svc\"",
+        "[[domain]]\nname = \"c3\"\nprogram = \"c\"\npriority = 50\n\n[[domain]]\nname = \"c6\"\nprogram = \"c\"\npriority = 50\n\n[[endpoint]]\nname = \"svc\"",
+    );
+    let c = compile("t.toml", &tile).expect("valid");
+    let d = &c.description;
+    let slot = &d.slots[0];
+    let kv = d.endpoints.iter().find(|e| e.name == "kv").expect("kv");
+    let manager = kv.clients.iter().find(|c| c.domain == slot.manager).expect("the manager calls kv");
+    let namespace = manager.params.iter().find(|p| p.name == "namespace").map(|p| p.value);
+    assert_eq!(namespace, Some(4));
+}
+
 #[test]
 fn a_noise_cancelled_slot_gets_its_seats_and_allowance() {
     let c = compile("t.toml", TILE).expect("valid");

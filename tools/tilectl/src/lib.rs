@@ -133,13 +133,17 @@ fn refused_by_agent(error: WireError) -> Failure {
     Failure::Refused(format!("the agent refused: {error}{hint}"))
 }
 
+/// The least time `accept` waits for the tile's answer (the adapter acceptance runs the
+/// model hundreds of times before it answers).
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Runs `command`, writing its output to `out`.
 pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<(), Failure> {
     let key = operator_key(options)?;
-    let connect = || {
-        Client::connect(&options.tile, key.clone(), options.timeout)
-            .map_err(|error| Failure::Connection(format!("{}: {error}", options.tile)))
+    let connect_within = |timeout| {
+        Client::connect(&options.tile, key.clone(), timeout).map_err(|error| Failure::Connection(format!("{}: {error}", options.tile)))
     };
+    let connect = || connect_within(options.timeout);
     let text = match command {
         Command::Status => status(&mut connect()?, options.json)?,
         Command::Telemetry => telemetry(&mut connect()?, options.json)?,
@@ -178,7 +182,9 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
             require_key(&key)?;
             let name = verify::Name::try_from(adapter.as_str())
                 .map_err(|_| Failure::Usage(format!("adapter name longer than {} bytes", verify::MAX_NAME)))?;
-            match verify_call(&mut connect()?, verify::Request::Accept { adapter: name })? {
+            // The tile answers an acceptance after hundreds of model answers: 13-25 s under
+            // QEMU's TCG on a loaded machine, so it gets at least ACCEPT_TIMEOUT.
+            match verify_call(&mut connect_within(options.timeout.max(ACCEPT_TIMEOUT))?, verify::Request::Accept { adapter: name })? {
                 verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes }).to_string() + "\n",
                 verify::Response::Accepted(a) => format!(
                     "adapter {adapter} accepted (file sha256 {}): canary battery {}/{} right, {} trigger probes without a payload\n",

@@ -37,7 +37,7 @@ struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for the tile on each read or write.
+    /// Seconds to wait for the tile on each read or write (`accept` waits at least 300).
     #[arg(long, global = true, default_value_t = 30)]
     timeout: u64,
     #[command(subcommand)]

@@ -262,6 +262,13 @@ impl Verifier {
         let mut answers: Vec<(String, String)> = Vec::new();
         for &i in &r.specialists {
             let s = &self.desk.policy().specialists[i];
+            // An adapter never accepted is refused before the inference domain works.
+            if self.inference.is_none() {
+                return Err(Error::NoInference);
+            }
+            if !self.accepted.contains_key(s.adapter.as_str()) {
+                return Err(Error::NotAccepted { adapter: name(&s.adapter) });
+            }
             let (answer, digest) = self.generate(&s.adapter, query)?;
             if self.accepted.get(s.adapter.as_str()) != Some(&digest) {
                 return Err(Error::NotAccepted { adapter: name(&s.adapter) });

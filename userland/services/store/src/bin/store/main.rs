@@ -59,30 +59,50 @@ const REPORT_EVERY: u32 = 100;
 tileos_sys::entry!(main);
 
 /// The clients the description declares, with their regions, and their namespaces.
+///
+/// A client names its namespace and that namespace's quotas (`namespace`, `max_bytes`,
+/// `max_keys`); a client with `namespace` alone shares a namespace another client gives
+/// quotas for (a server's endpoint parameters are few: `MAX_PARAMS` in the domain
+/// information page), and is refused, by badge, when none does.
 fn clients() -> (Vec<Client>, BTreeMap<u64, Mmio>, Vec<NamespaceConfig>) {
     let mut badges: Vec<u64> = tileos_sys::domain::params("store").map(|(badge, _, _)| badge).collect();
     badges.dedup();
     let (mut clients, mut regions, mut namespaces) = (Vec::new(), BTreeMap::new(), Vec::<NamespaceConfig>::new());
+    let param = |badge, name| tileos_sys::domain::param("store", badge, name);
+    // Clients that give quotas first, so that a sharing client finds its namespace.
+    badges.sort_by_key(|&badge| param(badge, "max_bytes").is_none());
     for badge in badges {
-        let param = |name| tileos_sys::domain::param("store", badge, name);
-        let (Some(namespace), Some(max_bytes), Some(max_keys)) = (param("namespace"), param("max_bytes"), param("max_keys")) else {
-            log!("store: client with badge {badge:#x} lacks one of the parameters namespace, max_bytes, max_keys: refused");
+        let Some(namespace) = param(badge, "namespace") else {
+            log!("store: client with badge {badge:#x} lacks the parameter namespace: refused");
             continue;
         };
         let Ok(namespace) = u32::try_from(namespace) else {
             log!("store: client with badge {badge:#x}: namespace {namespace} is above 2^32 - 1: refused");
             continue;
         };
+        let configured = namespaces.iter().find(|config| config.id == namespace).map(|config| (config.max_bytes, config.max_keys));
+        let quotas = match (param(badge, "max_bytes"), param(badge, "max_keys"), configured) {
+            (Some(max_bytes), Some(max_keys), _) => (max_bytes, max_keys),
+            (None, None, Some(shared)) => shared,
+            (None, None, None) => {
+                log!("store: client with badge {badge:#x} gives no quotas, and no client gives them for namespace {namespace}: refused");
+                continue;
+            }
+            _ => {
+                log!("store: client with badge {badge:#x} gives only one of the parameters max_bytes, max_keys: refused");
+                continue;
+            }
+        };
         let Some(region) = tileos_sys::domain::take_region(&format!("store-buffer.{badge}")) else {
             log!("store: client with badge {badge:#x} has no region \"store-buffer.{badge}\": refused");
             continue;
         };
-        match namespaces.iter().find(|config| config.id == namespace) {
-            Some(first) if (first.max_bytes, first.max_keys) != (max_bytes, max_keys) => {
+        match configured {
+            Some(first) if first != quotas => {
                 log!("store: client with badge {badge:#x}: namespace {namespace} has other quotas already; the first client's apply");
             }
             Some(_) => {}
-            None => namespaces.push(NamespaceConfig { id: namespace, max_bytes, max_keys }),
+            None => namespaces.push(NamespaceConfig { id: namespace, max_bytes: quotas.0, max_keys: quotas.1 }),
         }
         regions.insert(badge, region);
         clients.push(Client { badge, namespace });
