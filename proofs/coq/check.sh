@@ -26,6 +26,13 @@ THEOREMS=(
   Theorems.revoke_frame
   Theorems.no_overlap
   Badges.badges_stable
+  KernelInvariants.kstep_inv
+  KernelInvariants.kreachable_inv
+  KernelTheorems.krights_never_grow
+  KernelTheorems.kbadges_stable
+  KernelTheorems.krevoke_frame
+  KernelTheorems.krevoke_complete
+  KernelTheorems.revoke_destroys_own_cnode
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement
