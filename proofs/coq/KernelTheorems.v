@@ -9,8 +9,7 @@
     capability and capabilities outside the revoked subtree
     ([revoke_destroys_own_cnode] below). What holds is proved here: no
     descendant survives ([krevoke_complete]) and the exact frame
-    ([krevoke_frame]). Theorem 3 (no overlap) is not restated here; it
-    remains proved on [Model.v] only. *)
+    ([krevoke_frame]). Theorem 3 (no overlap) is in [KernelObjects.v]. *)
 
 From Coq Require Import List Arith Bool Lia Relations.
 Import ListNotations.

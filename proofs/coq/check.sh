@@ -33,6 +33,9 @@ THEOREMS=(
   KernelTheorems.krevoke_frame
   KernelTheorems.krevoke_complete
   KernelTheorems.revoke_destroys_own_cnode
+  KernelObjects.kstep_kobj
+  KernelObjects.kno_overlap
+  KernelObjects.boot_disjoint_two
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement
