@@ -160,27 +160,58 @@ Proof.
     apply (IH s1 t x u ty size st'); auto.
 Qed.
 
+(** An IPC transfer inserts a CDT child of a present capability, unchanged. *)
+Lemma transfer_shape : forall st t ep src t2 ep2 dst ok st',
+  transfer st t ep src t2 ep2 dst ok = Some st' ->
+  exists z, In z (kctes st) /\ st' = kinsert st z dst (e_cap z).
+Proof.
+  unfold transfer; intros st t ep src t2 ep2 dst ok st' E.
+  destruct (usable st t ep && usable st t src && usable st t2 ep2 && usable st t2 dst
+            && kempty st dst); try discriminate.
+  destruct (is_type st ep EndpointObj), (is_type st ep2 EndpointObj); try discriminate.
+  destruct (lookup (kctes st) src) as [z|] eqn:L; try discriminate.
+  match type of E with (if ?b then _ else _) = _ => destruct b end; try discriminate.
+  inversion E; subst; exists z; split; auto; apply (lookup_some _ _ _ L).
+Qed.
+
+Lemma transfer_kinv : forall st t ep src t2 ep2 dst ok st',
+  KInv st -> transfer st t ep src t2 ep2 dst ok = Some st' -> KInv st'.
+Proof.
+  intros st t ep src t2 ep2 dst ok st' H E.
+  destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [Hz ->]].
+  apply kinsert_kinv; auto using rsub_refl.
+Qed.
+
+(** Copy and mint insert a capability derived from a present one. *)
+Lemma derive_into_kinv : forall st t src dst r b st',
+  KInv st -> derive_into st t src dst r b = Some st' -> KInv st'.
+Proof.
+  unfold derive_into; intros st t src dst r b st' H E.
+  destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
+  destruct (lookup (kctes st) src) as [x|] eqn:L; try discriminate.
+  destruct (derive (e_cap x) r b) as [c|] eqn:D; try discriminate.
+  inversion E; subst; destruct (lookup_some _ _ _ L) as [Hx _].
+  destruct (derive_some _ _ _ _ D) as [O [_ R]].
+  apply kinsert_kinv; auto; intros Hb; apply (derive_badge _ _ _ _ D Hb).
+Qed.
+
+(** A property kept by every successful step holds after every trace. *)
+Lemma krun_pres : forall (P : kstate -> Prop),
+  (forall st o st', P st -> kstep st o = Some st' -> P st') ->
+  forall ops st, P st -> P (krun st ops).
+Proof.
+  intros P Hs ops; induction ops as [|o ops IH]; simpl; auto.
+  intros st H; apply IH; unfold kstep_or_stay.
+  destruct (kstep st o) eqn:E; auto; apply (Hs st o); auto.
+Qed.
+
 (** ** Preservation *)
 
 Theorem kstep_inv : forall st o st', KInv st -> kstep st o = Some st' -> KInv st'.
 Proof.
   intros st o st' H E; destruct o; simpl in E.
-  - (* KCopy *)
-    unfold derive_into in E.
-    destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
-    destruct (lookup (kctes st) src) as [x|] eqn:L; try discriminate.
-    destruct (derive (e_cap x) all_rights 0) as [c|] eqn:D; try discriminate.
-    inversion E; subst; destruct (lookup_some _ _ _ L) as [Hx _].
-    destruct (derive_some _ _ _ _ D) as [O [_ R]].
-    apply kinsert_kinv; auto; intros Hb; apply (derive_badge _ _ _ _ D Hb).
-  - (* KMint *)
-    unfold derive_into in E.
-    destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
-    destruct (lookup (kctes st) src) as [x|] eqn:L; try discriminate.
-    destruct (derive (e_cap x) r badge) as [c|] eqn:D; try discriminate.
-    inversion E; subst; destruct (lookup_some _ _ _ L) as [Hx _].
-    destruct (derive_some _ _ _ _ D) as [O [_ R]].
-    apply kinsert_kinv; auto; intros Hb; apply (derive_badge _ _ _ _ D Hb).
+  - (* KCopy *) apply (derive_into_kinv _ _ _ _ _ _ _ H E).
+  - (* KMint *) apply (derive_into_kinv _ _ _ _ _ _ _ H E).
   - (* KMove *)
     unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
@@ -225,23 +256,9 @@ Proof.
     destruct (is_type_some _ _ _ _ T) as [Hx _].
     eapply kretype_kinv; [| |exact E]; unfold KInv in *; simpl; auto.
   - (* KSend *)
-    unfold transfer in E.
-    destruct (usable st t ep && usable st t src && usable st rcv rep && usable st rcv dst
-              && kempty st dst); try discriminate.
-    destruct (is_type st ep EndpointObj), (is_type st rep EndpointObj); try discriminate.
-    destruct (lookup (kctes st) src) as [z|] eqn:L; try discriminate.
-    match type of E with (if ?b then _ else _) = _ => destruct b end; try discriminate.
-    inversion E; subst; destruct (lookup_some _ _ _ L) as [Hz _].
-    apply kinsert_kinv; auto using rsub_refl.
+    apply (transfer_kinv _ _ _ _ _ _ _ _ _ H E).
   - (* KReply *)
-    unfold transfer in E.
-    destruct (usable st t ep && usable st t src && usable st caller cep && usable st caller dst
-              && kempty st dst); try discriminate.
-    destruct (is_type st ep EndpointObj), (is_type st cep EndpointObj); try discriminate.
-    destruct (lookup (kctes st) src) as [z|] eqn:L; try discriminate.
-    match type of E with (if ?b then _ else _) = _ => destruct b end; try discriminate.
-    inversion E; subst; destruct (lookup_some _ _ _ L) as [Hz _].
-    apply kinsert_kinv; auto using rsub_refl.
+    apply (transfer_kinv _ _ _ _ _ _ _ _ _ H E).
   - (* KBind *)
     destruct (usable st t tcb && usable st t cn); try discriminate.
     destruct (is_type st tcb TCBObj), (is_type st cn CNodeObj); inversion E; subst; auto.
@@ -255,11 +272,7 @@ Proof.
 Qed.
 
 Lemma krun_inv : forall ops st, KInv st -> KInv (krun st ops).
-Proof.
-  induction ops as [|o ops IH]; simpl; auto.
-  intros st H; apply IH; unfold kstep_or_stay.
-  destruct (kstep st o) eqn:E; auto; apply (kstep_inv st o); auto.
-Qed.
+Proof. apply krun_pres, kstep_inv. Qed.
 
 (** ** Boot *)
 

@@ -12,7 +12,7 @@
 
 From Coq Require Import List Arith Bool Lia.
 Import ListNotations.
-From Tileos Require Import Model Invariants Kernel Authority.
+From Tileos Require Import Model Invariants Kernel Authority KernelInvariants.
 
 (** The objects other than the root server's boot CNode and TCB. *)
 Definition ksub (os : list obj) : list obj := filter (fun o => 2 <=? o_id o) os.
@@ -176,18 +176,8 @@ Proof.
     destruct (has_child (kobjs st) (o_id u)) eqn:Hc; auto.
     apply reset_wm_ok; auto.
     intros c Hc'; apply ksub_in in Hc'; apply (has_child_false _ _ Hc); tauto.
-  - unfold transfer in E.
-    destruct (usable st t ep && usable st t src && usable st rcv rep && usable st rcv dst
-              && kempty st dst); try discriminate.
-    destruct (is_type st ep EndpointObj), (is_type st rep EndpointObj); try discriminate.
-    destruct (lookup (kctes st) src); try discriminate.
-    match type of E with (if ?b then _ else _) = _ => destruct b end; inversion E; subst; auto.
-  - unfold transfer in E.
-    destruct (usable st t ep && usable st t src && usable st caller cep && usable st caller dst
-              && kempty st dst); try discriminate.
-    destruct (is_type st ep EndpointObj), (is_type st cep EndpointObj); try discriminate.
-    destruct (lookup (kctes st) src); try discriminate.
-    match type of E with (if ?b then _ else _) = _ => destruct b end; inversion E; subst; auto.
+  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [_ ->]]; auto.
+  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [_ ->]]; auto.
   - destruct (usable st t tcb && usable st t cn); try discriminate.
     destruct (is_type st tcb TCBObj), (is_type st cn CNodeObj); inversion E; subst; auto.
   - destruct (usable st t vs && usable st t fr); try discriminate.
@@ -198,11 +188,7 @@ Proof.
 Qed.
 
 Lemma krun_kobj : forall ops st, KObj st -> KObj (krun st ops).
-Proof.
-  induction ops as [|o ops IH]; simpl; auto.
-  intros st H; apply IH; unfold kstep_or_stay.
-  destruct (kstep st o) eqn:E; auto; apply (kstep_kobj st o); auto.
-Qed.
+Proof. apply krun_pres, kstep_kobj. Qed.
 
 (** ** Boot *)
 
