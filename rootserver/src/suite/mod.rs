@@ -68,6 +68,7 @@ pub fn run(info: &BootInfo, untimed: bool, kpti: bool) -> ! {
 
     untyped_tests(&mut env, info);
     cnode_tests(&mut env);
+    revoke_destroying_its_own_cnode(&mut env);
     let page_table = vspace_tests(&mut env);
     ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
@@ -327,6 +328,35 @@ mod heapless_name {
             core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("?")
         }
     }
+}
+
+/// A revoke that destroys the CNode holding the revoked capability, the case the Coq model
+/// computes (`KernelTheorems.revoke_destroys_own_cnode`): an untyped's only capability is moved
+/// into a CNode retyped from it, then revoked through that CNode. The revoke succeeds, the CNode
+/// (and with it the revoked capability) is gone, and the kernel keeps serving.
+fn revoke_destroying_its_own_cnode(env: &mut Env) {
+    let Some(untyped) = expect_ok("own_cnode_revoke_untyped", env.try_make(ObjectType::Untyped, 14)) else { return };
+    let holder = env.slots.take();
+    let made = Untyped::from_cptr(untyped).invoke(UntypedRetype {
+        object_type: ObjectType::CNode,
+        size_bits: 4,
+        node: Slot::new(0, 0),
+        node_offset: holder,
+        count: 1,
+        root: CPtr(CNODE),
+    });
+    if expect_ok("own_cnode_revoke_cnode_made", made).is_none() {
+        return;
+    }
+    // Invoked CNode = the new one (radix 4, no guard): its slot 0 <- the untyped's capability.
+    let moved = CNode::from_cptr(holder).invoke(CNodeMove { dest: Slot::new(0, 4), src: Slot::new(untyped, DEPTH), src_root: CPtr(CNODE) });
+    if expect_ok("own_cnode_revoke_untyped_moved_in", moved).is_none() {
+        return;
+    }
+    expect_ok("own_cnode_revoke_succeeds", CNode::from_cptr(holder).invoke(CNodeRevoke { slot: Slot::new(0, 4) }));
+    check("own_cnode_revoke_cnode_gone", slot_is_empty(holder), format_args!("root slot {holder} still holds the CNode"));
+    check("own_cnode_revoke_untyped_slot_empty", slot_is_empty(untyped), format_args!("root slot {untyped} refilled"));
+    expect_ok("own_cnode_revoke_kernel_serves", env.try_make(ObjectType::Endpoint, 0));
 }
 
 fn cnode_tests(env: &mut Env) {

@@ -2,7 +2,7 @@
 //! that holds the capabilities of the domain's memory pieces and of everything a build made
 //! (its objects, its copies of shared and device frames, its badged notifications) between
 //! builds. So a built domain holds three slots of the root server's CNode (keeper, TCB,
-//! fault endpoint) whatever its size, and a thousand domains fit in its 16,384 slots.
+//! fault endpoint) whatever its size, and a thousand domains fit in its 8,192 slots.
 //!
 //! A build works in root slots (objects are invoked through them): [`Keeper::take_out`]
 //! moves the pieces out before it, [`Keeper::stow`] moves the pieces and what the build made
