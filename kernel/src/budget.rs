@@ -61,6 +61,7 @@ impl Budget {
     }
 
     /// Whether the thread has a limit.
+    #[inline]
     pub fn is_limited(&self) -> bool {
         self.limit != 0
     }
@@ -72,6 +73,7 @@ impl Budget {
 
     /// Whether the budget of the current period is used up at tick `now` (the thread must
     /// wait for [`Budget::refill`]).
+    #[inline]
     pub fn is_depleted(&self, now: u64) -> bool {
         self.is_limited() && self.used >= self.limit && now < self.period_end
     }
@@ -102,10 +104,18 @@ impl Budget {
 
     /// Charges `cycles` of CPU time at tick `now`. Returns whether the budget is now
     /// depleted.
+    /// Inlined up to the limit check: charging an unlimited budget (the common case, on
+    /// every kernel entry and exit) is one load and a branch.
+    #[inline]
     pub fn charge(&mut self, cycles: u64, now: u64) -> bool {
         if !self.is_limited() {
             return false;
         }
+        self.charge_limited(cycles, now)
+    }
+
+    /// [`Budget::charge`] of a limited budget.
+    fn charge_limited(&mut self, cycles: u64, now: u64) -> bool {
         self.roll(now);
         self.used = self.used.saturating_add(cycles);
         self.used >= self.limit

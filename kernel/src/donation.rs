@@ -41,6 +41,7 @@ pub trait Threads {
 
 /// The TCB whose budget `thread` runs on: its donor, else itself unless passive (`None`: a
 /// passive thread with nothing donated, which cannot run).
+#[inline]
 pub fn holder(threads: &impl Threads, thread: u64) -> Option<u64> {
     match threads.donor(thread) {
         0 if threads.passive(thread) => None,

@@ -21,9 +21,11 @@ use tileos_kernel::donation;
 use tileos_kernel::queue::QueueLinks;
 
 /// The slot `cptr` names in `thread`'s CSpace, if the CSpace root resolves all 64 bits in
-/// one level (the common layout); `None` sends the caller to the general path.
+/// one level (the common layout) and its guard matches; `None` sends the caller to the
+/// general lookup (`cspace::resolve`, which gives the same slot in this case and the
+/// precise failure in the others). Also the first step of [`crate::ipc::lookup_slot`].
 #[inline(always)]
-fn lookup_one_level(thread: TcbRef, cptr: u64) -> Option<SlotRef> {
+pub fn lookup_one_level(thread: TcbRef, cptr: u64) -> Option<SlotRef> {
     let Cap::CNode { paddr, radix, guard_bits, guard } = thread.slot_cap(tcb_slot::CSPACE) else { return None };
     if u32::from(radix) + u32::from(guard_bits) != 64 || radix == 0 || guard_bits == 0 {
         return None;
@@ -171,7 +173,20 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     switch(caller_paddr)
 }
 
-/// Runs `next` directly (the current thread has just blocked).
+/// Yield when no other thread of the caller's priority or above is ready and the caller
+/// still has a budget to run on: the general path would queue the caller and pick it again
+/// at once (saving and restoring its FPU state on the way), so the kernel leaves to it
+/// directly; the outcome is the same. Does not return if it handled the call.
+#[inline(always)]
+pub fn yield_in_place(caller_paddr: u64) {
+    let priority = tcb(caller_paddr).priority();
+    if kernel().ready.highest().is_some_and(|highest| highest >= priority) || !thread::has_budget(caller_paddr) {
+        return;
+    }
+    switch(caller_paddr)
+}
+
+/// Runs `next` directly (the current thread has just blocked, or keeps the CPU).
 #[inline(always)]
 fn switch(next: u64) -> ! {
     thread::switch_direct(next);

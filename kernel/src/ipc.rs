@@ -194,10 +194,14 @@ fn receive_slot(receiver: u64) -> Option<SlotRef> {
     (KernelMemory.read(slot).cap == Cap::Null).then_some(slot)
 }
 
-/// Resolves a capability pointer in `thread`'s CSpace (full 64-bit depth).
+/// Resolves a capability pointer in `thread`'s CSpace (full 64-bit depth): in one step when
+/// the CSpace root covers all 64 bits ([`crate::fastpath::lookup_one_level`]), else level by
+/// level.
 pub fn lookup_slot(thread: u64, cptr: u64) -> Result<SlotRef, tileos_abi::error::LookupFailure> {
-    let root = tcb(thread).slot_cap(tcb_slot::CSPACE);
-    let (slot, _) = cspace::resolve(&KernelMemory, root, cptr, 64)?;
+    let slot = match crate::fastpath::lookup_one_level(tcb(thread), cptr) {
+        Some(slot) => slot,
+        None => cspace::resolve(&KernelMemory, tcb(thread).slot_cap(tcb_slot::CSPACE), cptr, 64)?.0,
+    };
     if KernelMemory.read(slot).cap == Cap::Null {
         return Err(tileos_abi::error::LookupFailure::MissingCapability);
     }

@@ -248,6 +248,23 @@ impl TcbRef {
         context, set_context: TrapFrame;
     }
 
+    /// Charges `cycles` of CPU time at tick `now` to the thread's budget in place
+    /// ([`Budget::charge`]): an unlimited budget costs one load, not a copy out and back.
+    #[inline(always)]
+    pub fn charge_budget(self, cycles: u64, now: u64) {
+        // SAFETY: a live TCB; the `&mut` to its budget lives only while `charge` runs, which
+        // reaches nothing else.
+        unsafe { (*self.ptr()).budget.charge(cycles, now) };
+    }
+
+    /// Whether the thread's budget is used up at tick `now` ([`Budget::is_depleted`]), read
+    /// in place.
+    #[inline(always)]
+    pub fn budget_depleted(self, now: u64) -> bool {
+        // SAFETY: a live TCB; a shared reference only while `is_depleted` reads.
+        unsafe { (*self.ptr()).budget.is_depleted(now) }
+    }
+
     /// Takes the pending fault, if any.
     #[inline(always)]
     pub fn take_fault(self) -> Option<PendingFault> {

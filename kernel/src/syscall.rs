@@ -33,9 +33,11 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
     const CALL: u64 = Syscall::Call as u64;
     const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
+    const YIELD: u64 = Syscall::Yield as u64;
     match context.rax {
         CALL => crate::fastpath::call(caller, cptr, info),
         REPLY_RECV => crate::fastpath::reply_recv(caller, cptr, info),
+        YIELD => crate::fastpath::yield_in_place(caller),
         _ => {}
     }
     match Syscall::from_raw(context.rax) {

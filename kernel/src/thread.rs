@@ -190,7 +190,7 @@ pub fn holder(thread: u64) -> Option<u64> {
 /// Whether `thread` has a budget to run on now (one not depleted).
 #[inline(always)]
 pub fn has_budget(thread: u64) -> bool {
-    holder(thread).is_some_and(|owner| !tcb(owner).budget().is_depleted(kernel().ticks))
+    holder(thread).is_some_and(|owner| !tcb(owner).budget_depleted(kernel().ticks))
 }
 
 /// Queues a runnable thread that is not running: ready at its priority, depleted if the
@@ -200,7 +200,7 @@ fn enqueue(thread: u64) {
     let t = tcb(thread);
     match holder(thread) {
         None => t.set_parked(true),
-        Some(owner) if tcb(owner).budget().is_depleted(k.ticks) => {
+        Some(owner) if tcb(owner).budget_depleted(k.ticks) => {
             t.set_depleted(true);
             k.depleted.push_back(&mut KernelMemory, thread);
         }
@@ -300,10 +300,7 @@ pub fn charge_entry() {
     let k = kernel();
     let now = crate::state::timestamp();
     if k.charged != 0 {
-        let owner = tcb(k.charged);
-        let mut budget = owner.budget();
-        budget.charge(now.wrapping_sub(k.charge_mark), k.ticks);
-        owner.set_budget(budget);
+        tcb(k.charged).charge_budget(now.wrapping_sub(k.charge_mark), k.ticks);
     }
     k.charge_mark = now;
 }
