@@ -183,10 +183,10 @@ pub fn yield_in_place(caller_paddr: u64) {
     if kernel().ready.highest().is_some_and(|highest| highest >= priority) || !thread::has_budget(caller_paddr) {
         return;
     }
-    switch(caller_paddr)
+    thread::resume_current(caller_paddr)
 }
 
-/// Runs `next` directly (the current thread has just blocked, or keeps the CPU).
+/// Runs `next` directly (the current thread has just blocked).
 #[inline(always)]
 fn switch(next: u64) -> ! {
     thread::switch_direct(next);

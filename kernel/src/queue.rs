@@ -84,12 +84,15 @@ impl Queue {
 /// Number of thread priorities (0 lowest, 255 highest).
 pub const PRIORITIES: usize = 256;
 
-/// The scheduler's ready queues: one FIFO per priority and a bitmap of non-empty ones, so
-/// the highest ready priority is found in a few instructions.
+/// The scheduler's ready queues: one FIFO per priority and a bitmap of non-empty ones, with
+/// a summary bit per bitmap word (as seL4's two-level bitmap), so the highest ready priority
+/// is found in a few instructions, without a scan.
 #[derive(Clone, Debug)]
 pub struct ReadyQueues {
     queues: [Queue; PRIORITIES],
     bitmap: [u64; PRIORITIES / 64],
+    /// Bit `w` set: `bitmap[w]` is not zero.
+    summary: u64,
 }
 
 impl Default for ReadyQueues {
@@ -101,19 +104,25 @@ impl Default for ReadyQueues {
 impl ReadyQueues {
     /// No thread ready.
     pub const fn new() -> ReadyQueues {
-        ReadyQueues { queues: [Queue::EMPTY; PRIORITIES], bitmap: [0; PRIORITIES / 64] }
+        ReadyQueues { queues: [Queue::EMPTY; PRIORITIES], bitmap: [0; PRIORITIES / 64], summary: 0 }
     }
 
     /// Makes `tcb` ready at `priority`, behind the threads already waiting there.
     pub fn enqueue(&mut self, links: &mut impl QueueLinks, tcb: u64, priority: u8) {
         self.queues[usize::from(priority)].push_back(links, tcb);
-        self.bitmap[usize::from(priority) / 64] |= 1 << (priority % 64);
+        self.mark(priority);
     }
 
     /// Makes `tcb` ready at `priority`, ahead of the threads already waiting there.
     pub fn enqueue_front(&mut self, links: &mut impl QueueLinks, tcb: u64, priority: u8) {
         self.queues[usize::from(priority)].push_front(links, tcb);
+        self.mark(priority);
+    }
+
+    /// Records that `priority` has a ready thread.
+    fn mark(&mut self, priority: u8) {
         self.bitmap[usize::from(priority) / 64] |= 1 << (priority % 64);
+        self.summary |= 1 << (priority / 64);
     }
 
     /// Removes `tcb`, which must be ready at `priority`.
@@ -121,16 +130,22 @@ impl ReadyQueues {
         let queue = &mut self.queues[usize::from(priority)];
         queue.remove(links, tcb);
         if queue.is_empty() {
-            self.bitmap[usize::from(priority) / 64] &= !(1 << (priority % 64));
+            let word = usize::from(priority) / 64;
+            self.bitmap[word] &= !(1 << (priority % 64));
+            if self.bitmap[word] == 0 {
+                self.summary &= !(1 << word);
+            }
         }
     }
 
     /// The highest priority with a ready thread.
+    #[inline]
     pub fn highest(&self) -> Option<u8> {
-        (0..self.bitmap.len()).rev().find_map(|word| {
-            let bits = self.bitmap[word];
-            (bits != 0).then(|| (word * 64 + 63 - bits.leading_zeros() as usize) as u8)
-        })
+        if self.summary == 0 {
+            return None;
+        }
+        let word = 63 - self.summary.leading_zeros() as usize;
+        Some((word * 64 + 63 - self.bitmap[word].leading_zeros() as usize) as u8)
     }
 
     /// The first thread ready at `priority`.
@@ -195,6 +210,25 @@ mod tests {
         assert_eq!(ready.highest(), Some(5));
         ready.dequeue(&mut links, 10, 5);
         ready.dequeue(&mut links, 13, 0);
+        assert_eq!(ready.highest(), None);
+    }
+
+    /// The summary bit of a bitmap word stays set while any priority of the word is ready
+    /// (and only then), whichever way threads came in.
+    #[test]
+    fn the_summary_follows_each_bitmap_word() {
+        let (mut ready, mut links) = (ReadyQueues::new(), Links::default());
+        ready.enqueue(&mut links, 1, 64);
+        ready.enqueue_front(&mut links, 2, 127);
+        ready.enqueue(&mut links, 3, 128);
+        ready.dequeue(&mut links, 3, 128);
+        assert_eq!(ready.highest(), Some(127));
+        ready.dequeue(&mut links, 2, 127);
+        assert_eq!(ready.highest(), Some(64));
+        ready.enqueue(&mut links, 4, 63);
+        ready.dequeue(&mut links, 1, 64);
+        assert_eq!(ready.highest(), Some(63));
+        ready.dequeue(&mut links, 4, 63);
         assert_eq!(ready.highest(), None);
     }
 

@@ -403,6 +403,21 @@ pub fn switch_direct(thread: u64) {
     charge_exit(thread);
 }
 
+/// Leaves the kernel to `thread`, the running thread, which keeps the CPU (the fastpath's
+/// Yield): its address space, register save area and budget holder ([`Kernel::charged`],
+/// set when it last started to run) are still in place, so only its FPU state may need
+/// loading (the kernel log may have saved it) and the kernel's time is charged.
+///
+/// [`Kernel::charged`]: crate::state::Kernel::charged
+pub fn resume_current(thread: u64) -> ! {
+    if fpu_owner() != thread {
+        tcb(thread).restore_fpu();
+        set_fpu_owner(thread);
+    }
+    charge_entry();
+    entry::return_to_user(tcb(thread).context_ptr())
+}
+
 /// Installs `thread` on the CPU: its address space, FPU state and register save area. A
 /// thread whose VSpace slot holds no PML4 (never configured, or the capability was deleted
 /// or revoked) runs in the kernel-only address space, where its first instruction fetch is a
