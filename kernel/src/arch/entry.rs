@@ -220,6 +220,7 @@ pub fn set_current_context(frame: *mut TrapFrame) {
 
 /// Leaves the kernel to user mode with the registers in `frame` (a TCB's register save
 /// area, [`crate::state::TcbRef::context_ptr`]).
+#[inline(always)]
 pub fn return_to_user(frame: *const TrapFrame) -> ! {
     // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, RFLAGS
     // masked to USER_RFLAGS on the way out, and a canonical RIP: `syscall_entry` turns a
