@@ -7,7 +7,8 @@
 //! other ready threads of its own priority (it never overtakes a higher priority).
 //! Donation happens here as on the general path: a Call to a passive server lends it the
 //! caller's budget, the ReplyRecv gives it back; a partner without a budget left takes
-//! the general path.
+//! the general path. Also here: a Yield that changes nothing leaves at once
+//! ([`yield_in_place`]), and the one-step CSpace lookup the general path tries first too.
 #![deny(unsafe_code)]
 
 use crate::arch::entry;
