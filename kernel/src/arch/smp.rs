@@ -35,8 +35,10 @@ const IPI_STARTUP: u32 = 0x4600 | (TRAMPOLINE >> 12) as u32;
 const INIT_DELAY_US: u64 = 10_000;
 /// Wait after each start-up IPI, microseconds.
 const STARTUP_DELAY_US: u64 = 200;
-/// How long the boot CPU waits for a started processor to report itself online, microseconds.
-const ONLINE_TIMEOUT_US: u64 = 200_000;
+/// How long the boot CPU waits for a started processor to report itself online,
+/// microseconds (generous: under QEMU without `-icount` the guest's clock is the host's,
+/// and a loaded host may run the new virtual CPU late).
+const ONLINE_TIMEOUT_US: u64 = 1_000_000;
 
 #[repr(C, align(16))]
 struct Stack([u8; STACK_SIZE]);
@@ -157,7 +159,7 @@ fn delay(microseconds: u64) {
     }
 }
 
-/// Why no application processor was started.
+/// Why the trampoline cannot be placed on its page, if it cannot.
 fn trampoline_page_unusable(info: &MultibootInfo) -> Option<&'static str> {
     let (start, end) = (TRAMPOLINE, TRAMPOLINE + 4096);
     let length = addr_of!(smp_trampoline_end) as u64 - addr_of!(smp_trampoline_start) as u64;
@@ -206,7 +208,12 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
                 crate::kprintln!("smp: cpu {cpu} online apic={reported}, parked (runs no threads yet)");
                 online += 1;
             }
-            Err(reason) => crate::kprintln!("smp: processor apic={apic_id} not started: {reason}"),
+            Err(reason) => {
+                // It may still start late and read the trampoline's parameters: starting
+                // the next processor would hand it the same ones.
+                crate::kprintln!("smp: processor apic={apic_id} not started: {reason}; no further processors started");
+                break;
+            }
         }
     }
     crate::kprintln!("smp: online={online}");
@@ -267,7 +274,7 @@ fn start(cpu: usize, apic_id: u8) -> Result<u8, &'static str> {
         }
         core::hint::spin_loop();
     }
-    Err("it did not report itself online within 200 ms")
+    Err("it did not report itself online within a second")
 }
 
 /// An application processor's first Rust code, on its own kernel stack, in the trampoline's

@@ -59,7 +59,9 @@ pub fn run_suite(suite: SuiteRun) -> ! {
             }
             for &(name, required) in required_lines {
                 let found = outcome.serial.lines().any(|line| line == required);
-                trials.push(Trial::test(name, move || if found { Ok(()) } else { Err(Failed::from(format!("no line \"{required}\" in the log"))) }));
+                trials.push(Trial::test(name, move || {
+                    if found { Ok(()) } else { Err(Failed::from(format!("no line \"{required}\" in the log"))) }
+                }));
             }
             let summary = outcome.serial.lines().any(|line| line.starts_with("ktest summary:"));
             let verdict_ok = outcome.ended == Ended::Verdict(GuestVerdict::Pass);
