@@ -59,10 +59,21 @@ static KERNEL_CR3: AtomicU64 = AtomicU64::new(0);
 /// Local APIC ID each CPU read from its own local APIC, plus one (0: not online).
 static ONLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
+/// Offsets in the trampoline page of its data: the GDT it loads, the GDT pointer, and the
+/// four parameter words the boot CPU fills before each start-up IPI (`.org` places each one
+/// exactly there; the code before them must stay shorter than [`GDT_OFFSET`]).
+const GDT_OFFSET: u64 = 0x100;
+const GDT_POINTER_OFFSET: u64 = 0x120;
+const CR3_OFFSET: u64 = 0x128;
+const STACK_OFFSET: u64 = 0x130;
+const ENTRY_OFFSET: u64 = 0x138;
+const CPU_OFFSET: u64 = 0x140;
+/// Bytes of the trampoline copied to its page.
+const TRAMPOLINE_LENGTH: u64 = 0x148;
+
 // The trampoline: assembled here, copied to TRAMPOLINE at boot, entered there in real mode
 // with CS = TRAMPOLINE >> 4 and IP = 0. Every address in it is TRAMPOLINE plus an offset
-// from its start, so it runs only at that address. The boot CPU fills the four parameter
-// words at its end before each start-up IPI.
+// from its start, so it runs only at that address.
 core::arch::global_asm!(
     r#"
 .section .rodata.smp_trampoline, "a"
@@ -74,7 +85,7 @@ smp_trampoline_start:
     cld
     mov ax, cs
     mov ds, ax
-    lgdt [smp_gdt_pointer - smp_trampoline_start]
+    lgdt [{gdt_pointer}]
     mov eax, cr0
     or eax, 1                           /* protection enable */
     mov cr0, eax
@@ -90,7 +101,7 @@ smp_protected:
     mov eax, cr4
     or eax, 0x6A0                       /* PAE | PGE | OSFXSR | OSXMMEXCPT, as the boot stub */
     mov cr4, eax
-    mov eax, dword ptr [{base} + (smp_cr3 - smp_trampoline_start)]
+    mov eax, dword ptr [{base} + {cr3}]
     mov cr3, eax
     mov ecx, 0xC0000080                 /* EFER: long mode enable, no-execute enable */
     rdmsr
@@ -105,49 +116,46 @@ smp_protected:
     .word 0x18
 .code64
 smp_long:
-    mov rsp, qword ptr [{base} + (smp_stack - smp_trampoline_start)]
-    mov edi, dword ptr [{base} + (smp_cpu - smp_trampoline_start)]
-    mov rax, qword ptr [{base} + (smp_entry - smp_trampoline_start)]
+    mov rsp, qword ptr [{base} + {stack}]
+    mov edi, dword ptr [{base} + {cpu}]
+    mov rax, qword ptr [{base} + {entry}]
     xor ebp, ebp
     call rax                            /* smp_ap_main: never returns */
     ud2
-.balign 8
-smp_gdt:
+.org {gdt}
     .quad 0
     .quad 0x00CF9A000000FFFF            /* 0x08: 32-bit code */
     .quad 0x00CF92000000FFFF            /* 0x10: data */
     .quad 0x00209A0000000000            /* 0x18: 64-bit code */
-smp_gdt_pointer:
+.org {gdt_pointer}
     .word 31
-    .long {base} + (smp_gdt - smp_trampoline_start)
-.balign 8
-.global smp_cr3
-smp_cr3: .quad 0
-.global smp_stack
-smp_stack: .quad 0
-.global smp_entry
-smp_entry: .quad 0
-.global smp_cpu
-smp_cpu: .quad 0
-.global smp_trampoline_end
-smp_trampoline_end:
+    .long {base} + {gdt}
+.org {cr3}
+    .quad 0
+.org {stack}
+    .quad 0
+.org {entry}
+    .quad 0
+.org {cpu}
+    .quad 0
+.org {length}
 "#,
     base = const TRAMPOLINE,
+    gdt = const GDT_OFFSET,
+    gdt_pointer = const GDT_POINTER_OFFSET,
+    cr3 = const CR3_OFFSET,
+    stack = const STACK_OFFSET,
+    entry = const ENTRY_OFFSET,
+    cpu = const CPU_OFFSET,
+    length = const TRAMPOLINE_LENGTH,
 );
 
 unsafe extern "C" {
     static smp_trampoline_start: u8;
-    static smp_trampoline_end: u8;
-    static smp_cr3: u8;
-    static smp_stack: u8;
-    static smp_entry: u8;
-    static smp_cpu: u8;
 }
 
-/// The trampoline page's copy of the trampoline symbol `symbol`, in the direct map.
-fn in_trampoline_page(symbol: *const u8) -> *mut u64 {
-    // Linker symbols: only their addresses are used.
-    let offset = symbol as u64 - addr_of!(smp_trampoline_start) as u64;
+/// The trampoline page's word at `offset`, in the direct map.
+fn in_trampoline_page(offset: u64) -> *mut u64 {
     (PHYS_MAP_BASE + TRAMPOLINE + offset) as *mut u64
 }
 
@@ -162,10 +170,6 @@ fn delay(microseconds: u64) {
 /// Why the trampoline cannot be placed on its page, if it cannot.
 fn trampoline_page_unusable(info: &MultibootInfo) -> Option<&'static str> {
     let (start, end) = (TRAMPOLINE, TRAMPOLINE + 4096);
-    let length = addr_of!(smp_trampoline_end) as u64 - addr_of!(smp_trampoline_start) as u64;
-    if length > 4096 {
-        return Some("the trampoline is longer than a page");
-    }
     let available = info.memory.iter().any(|r| r.kind == MemoryKind::Available && r.base <= start && end <= r.base + r.length);
     if !available {
         return Some("its page 0x8000 is not available RAM in the memory map");
@@ -223,7 +227,6 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
 /// Copies the trampoline to its page and builds the start-up page tables.
 fn prepare_trampoline() {
     let start = addr_of!(smp_trampoline_start);
-    let length = addr_of!(smp_trampoline_end) as usize - start as usize;
     let (kernel_pml4, _) = Cr3::read();
     let kernel_pml4 = kernel_pml4.start_address().as_u64();
     KERNEL_CR3.store(kernel_pml4, Ordering::Release);
@@ -231,13 +234,13 @@ fn prepare_trampoline() {
     // memory map and the modules; the root server's memory starts at 1 MiB), and START_PML4
     // is used by no CPU until the first start-up IPI.
     unsafe {
-        super::memory::copy((PHYS_MAP_BASE + TRAMPOLINE) as *mut u8, start, length);
+        super::memory::copy((PHYS_MAP_BASE + TRAMPOLINE) as *mut u8, start, TRAMPOLINE_LENGTH as usize);
         let pml4 = &mut *addr_of_mut!(START_PML4);
         let kernel = &*((PHYS_MAP_BASE + kernel_pml4) as *const [u64; 512]);
         pml4.0.copy_from_slice(kernel);
         pml4.0[0] = kernel[256];
-        in_trampoline_page(addr_of!(smp_cr3)).write_volatile(addr_of!(START_PML4) as u64 - KERNEL_VMA);
-        in_trampoline_page(addr_of!(smp_entry)).write_volatile(smp_ap_main as *const () as u64);
+        in_trampoline_page(CR3_OFFSET).write_volatile(addr_of!(START_PML4) as u64 - KERNEL_VMA);
+        in_trampoline_page(ENTRY_OFFSET).write_volatile(smp_ap_main as *const () as u64);
     }
 }
 
@@ -251,8 +254,8 @@ fn start(cpu: usize, apic_id: u8) -> Result<u8, &'static str> {
     // still waiting for its start-up IPI.
     unsafe {
         let stack_top = addr_of!(STACKS[cpu - 1]) as u64 + STACK_SIZE as u64;
-        in_trampoline_page(addr_of!(smp_stack)).write_volatile(stack_top);
-        in_trampoline_page(addr_of!(smp_cpu)).write_volatile(cpu as u64);
+        in_trampoline_page(STACK_OFFSET).write_volatile(stack_top);
+        in_trampoline_page(CPU_OFFSET).write_volatile(cpu as u64);
     }
     if !apic::send_ipi(apic_id, IPI_INIT) {
         return Err("the INIT IPI was not delivered");
