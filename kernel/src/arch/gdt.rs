@@ -29,10 +29,14 @@ struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 // The CPU reads these while the user's page tables are active (the GDT and TSS on every
 // entry from user mode, the double-fault stack if an entry fails), so they live on the
 // trampoline's data pages, the kernel memory user address spaces map (`kpti.rs`).
-// One of each per CPU (`smp.rs`), indexed by the kernel's CPU number (0: the boot CPU):
-// a TSS is marked busy when loaded, so no two CPUs may share one.
+// A GDT and a TSS per CPU (`smp.rs`), indexed by the kernel's CPU number (0: the boot
+// CPU): a TSS is marked busy when loaded, so no two CPUs may share one. The boot CPU's
+// double-fault stack is on the trampoline's pages (it may double-fault on user page
+// tables); the application processors', which run no user code yet, are ordinary kernel
+// memory, so the pages user address spaces map do not grow with the CPU count.
 #[unsafe(link_section = ".trampoline.data")]
-static mut DOUBLE_FAULT_STACK: [Stack; MAX_CPUS] = [const { Stack([0; DOUBLE_FAULT_STACK_SIZE]) }; MAX_CPUS];
+static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+static mut AP_DOUBLE_FAULT_STACKS: [Stack; MAX_CPUS - 1] = [const { Stack([0; DOUBLE_FAULT_STACK_SIZE]) }; MAX_CPUS - 1];
 #[unsafe(link_section = ".trampoline.data")]
 static mut TSS: [TaskStateSegment; MAX_CPUS] = [const { TaskStateSegment::new() }; MAX_CPUS];
 #[unsafe(link_section = ".trampoline.data")]
@@ -48,7 +52,8 @@ pub unsafe fn init(cpu: usize) {
     // SAFETY: each CPU builds only its own entries, once, before anything else uses them.
     unsafe {
         let tss = &mut (*core::ptr::addr_of_mut!(TSS))[cpu];
-        let stack_top = addr_of!(DOUBLE_FAULT_STACK[cpu].0) as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
+        let stack = if cpu == 0 { addr_of!(DOUBLE_FAULT_STACK.0) } else { addr_of!(AP_DOUBLE_FAULT_STACKS[cpu - 1].0) };
+        let stack_top = stack as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
         tss.interrupt_stack_table[(DOUBLE_FAULT_IST - 1) as usize] = VirtAddr::new(stack_top);
 
         let gdt = &mut (*core::ptr::addr_of_mut!(GDT))[cpu];
