@@ -177,18 +177,7 @@ pub fn processors(memory: &impl PhysicalMemory) -> Result<Processors, AcpiError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Physical memory for tests: a byte vector starting at physical address 0.
-    struct TestMemory(std::vec::Vec<u8>);
-
-    impl PhysicalMemory for TestMemory {
-        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), MultibootError> {
-            let start = phys as usize;
-            let bytes = self.0.get(start..start + out.len()).ok_or(MultibootError::Unreadable(phys))?;
-            out.copy_from_slice(bytes);
-            Ok(())
-        }
-    }
+    use crate::multiboot::TestMemory;
 
     const RSDP: usize = 0xF_0010;
     const ROOT: usize = 0x1000;
