@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod acpi;
 pub mod budget;
 pub mod cap;
 pub mod cspace;

@@ -32,7 +32,7 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     kprintln!("tileos {VERSION} - capability microkernel for compute tiles");
     // SAFETY: first and only call, on the boot CPU, before anything uses the tables.
     unsafe {
-        arch::gdt::init();
+        arch::gdt::init(0);
         arch::trap::init();
     }
     memory::remove_identity_map();
@@ -61,6 +61,7 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
         arch::apic::TICK_US,
         if rates.measured { "calibrated against the PIT" } else { "PIT did not answer: nominal rates" }
     );
+    arch::smp::start_application_processors(&info);
     if let Err(error) = rootserver::create(&info) {
         kprintln!("boot failed: {error}");
         cpu::finish(GuestVerdict::Fail)

@@ -242,21 +242,24 @@ pub fn parse(magic: u32, info_phys: u64, mem: &impl PhysicalMemory) -> Result<Mu
     Ok(info)
 }
 
+/// Physical memory for host tests (of this parser and `acpi`): a byte vector starting at
+/// physical address 0.
+#[cfg(test)]
+pub(crate) struct TestMemory(pub(crate) std::vec::Vec<u8>);
+
+#[cfg(test)]
+impl PhysicalMemory for TestMemory {
+    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), MultibootError> {
+        let start = phys as usize;
+        let bytes = self.0.get(start..start + out.len()).ok_or(MultibootError::Unreadable(phys))?;
+        out.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Physical memory for tests: a byte vector starting at physical address 0.
-    struct TestMemory(std::vec::Vec<u8>);
-
-    impl PhysicalMemory for TestMemory {
-        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), MultibootError> {
-            let start = phys as usize;
-            let bytes = self.0.get(start..start + out.len()).ok_or(MultibootError::Unreadable(phys))?;
-            out.copy_from_slice(bytes);
-            Ok(())
-        }
-    }
 
     impl TestMemory {
         fn put_u32(&mut self, at: usize, value: u32) {

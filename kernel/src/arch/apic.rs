@@ -14,7 +14,14 @@ pub const LAPIC_BASE: u64 = 0xFEE0_0000;
 /// Physical address of the IOAPIC registers.
 pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
 
+const LAPIC_ID: u64 = 0x20;
 const LAPIC_EOI: u64 = 0xB0;
+const LAPIC_ICR_LOW: u64 = 0x300;
+const LAPIC_ICR_HIGH: u64 = 0x310;
+/// ICR bit: the last interrupt command is still being sent.
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+/// Polls of the ICR's delivery status before an interprocessor interrupt counts as lost.
+const ICR_POLLS: u32 = 1_000_000;
 const LAPIC_SPURIOUS: u64 = 0xF0;
 const LAPIC_TIMER_LVT: u64 = 0x320;
 const LAPIC_TIMER_INITIAL: u64 = 0x380;
@@ -136,6 +143,28 @@ fn calibrate() -> Option<Calibration> {
     let tsc_per_ms = per_ms(tsc_end.wrapping_sub(tsc_start));
     let lapic_per_ms = per_ms(u64::from(u32::MAX - lapic_left));
     (tsc_per_ms != 0 && lapic_per_ms != 0).then_some(Calibration { tsc_per_ms, lapic_per_ms, measured: true })
+}
+
+/// This CPU's local APIC ID.
+pub fn local_id() -> u8 {
+    (lapic_read(LAPIC_ID) >> 24) as u8
+}
+
+/// Enables an application processor's local APIC (spurious vector set, timer masked): the
+/// boot CPU's is enabled by [`init`].
+pub fn enable_local() {
+    lapic_write(LAPIC_SPURIOUS, 0x100 | SPURIOUS_VECTOR as u32);
+    lapic_write(LAPIC_TIMER_DIVIDE, 0x3);
+    lapic_write(LAPIC_TIMER_LVT, 1 << 16);
+}
+
+/// Sends the interprocessor interrupt `command` (the ICR's low word: vector, delivery mode,
+/// level) to the CPU with local APIC ID `apic_id`; false if the local APIC did not finish
+/// sending it within [`ICR_POLLS`] polls.
+pub fn send_ipi(apic_id: u8, command: u32) -> bool {
+    lapic_write(LAPIC_ICR_HIGH, u32::from(apic_id) << 24);
+    lapic_write(LAPIC_ICR_LOW, command);
+    (0..ICR_POLLS).any(|_| lapic_read(LAPIC_ICR_LOW) & ICR_DELIVERY_PENDING == 0)
 }
 
 /// Signals end of interrupt to the local APIC.

@@ -6,6 +6,7 @@
 //! a separate stack for double faults so a kernel stack overflow is still reported.
 
 use core::ptr::addr_of;
+use tileos_kernel::acpi::MAX_CPUS;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::load_tss;
 use x86_64::registers::segmentation::SegmentSelector;
@@ -28,30 +29,39 @@ struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 // The CPU reads these while the user's page tables are active (the GDT and TSS on every
 // entry from user mode, the double-fault stack if an entry fails), so they live on the
 // trampoline's data pages, the kernel memory user address spaces map (`kpti.rs`).
+// A GDT and a TSS per CPU (`smp.rs`), indexed by the kernel's CPU number (0: the boot
+// CPU): a TSS is marked busy when loaded, so no two CPUs may share one. The boot CPU's
+// double-fault stack is on the trampoline's pages (it may double-fault on user page
+// tables); the application processors', which run no user code yet, are ordinary kernel
+// memory, so the pages user address spaces map do not grow with the CPU count.
 #[unsafe(link_section = ".trampoline.data")]
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+static mut AP_DOUBLE_FAULT_STACKS: [Stack; MAX_CPUS - 1] = [const { Stack([0; DOUBLE_FAULT_STACK_SIZE]) }; MAX_CPUS - 1];
 #[unsafe(link_section = ".trampoline.data")]
-static mut TSS: TaskStateSegment = TaskStateSegment::new();
+static mut TSS: [TaskStateSegment; MAX_CPUS] = [const { TaskStateSegment::new() }; MAX_CPUS];
 #[unsafe(link_section = ".trampoline.data")]
-static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
+static mut GDT: [GlobalDescriptorTable; MAX_CPUS] = [const { GlobalDescriptorTable::new() }; MAX_CPUS];
 
-/// Builds and loads the GDT and TSS, reloads every segment register and loads the null LDT.
+/// Builds and loads CPU `cpu`'s GDT and TSS, reloads every segment register and loads the
+/// null LDT.
 ///
 /// # Safety
-/// Call once, on the boot CPU, before interrupts or user mode exist.
-pub unsafe fn init() {
-    // SAFETY: single-threaded boot; nothing else references these statics yet.
+/// Call once per CPU (`cpu` < [`MAX_CPUS`]), on that CPU, before it takes interrupts or
+/// runs user mode.
+pub unsafe fn init(cpu: usize) {
+    // SAFETY: each CPU builds only its own entries, once, before anything else uses them.
     unsafe {
-        let tss = &mut *core::ptr::addr_of_mut!(TSS);
-        let stack_top = addr_of!(DOUBLE_FAULT_STACK.0) as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
+        let tss = &mut (*core::ptr::addr_of_mut!(TSS))[cpu];
+        let stack = if cpu == 0 { addr_of!(DOUBLE_FAULT_STACK.0) } else { addr_of!(AP_DOUBLE_FAULT_STACKS[cpu - 1].0) };
+        let stack_top = stack as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
         tss.interrupt_stack_table[(DOUBLE_FAULT_IST - 1) as usize] = VirtAddr::new(stack_top);
 
-        let gdt = &mut *core::ptr::addr_of_mut!(GDT);
+        let gdt = &mut (*core::ptr::addr_of_mut!(GDT))[cpu];
         gdt.append(Descriptor::kernel_code_segment());
         gdt.append(Descriptor::kernel_data_segment());
         gdt.append(Descriptor::user_data_segment());
         gdt.append(Descriptor::user_code_segment());
-        let tss_selector = gdt.append(Descriptor::tss_segment(&*addr_of!(TSS)));
+        let tss_selector = gdt.append(Descriptor::tss_segment(&*addr_of!(TSS[cpu])));
         gdt.load();
 
         CS::set_reg(SegmentSelector::new(KERNEL_CS >> 3, PrivilegeLevel::Ring0));
@@ -68,7 +78,8 @@ pub unsafe fn init() {
     }
 }
 
-/// Sets the stack the CPU switches to when user code traps into the kernel.
+/// Sets the stack the boot CPU switches to when user code traps into the kernel (only the
+/// boot CPU runs user threads so far: `smp.rs`).
 ///
 /// # Safety
 /// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns
@@ -77,5 +88,5 @@ pub unsafe fn init() {
 pub unsafe fn set_kernel_entry_stack(top: u64) {
     // SAFETY: the CPU only reads the TSS on privilege changes, which cannot happen while
     // the kernel runs (interrupts disabled).
-    unsafe { (*core::ptr::addr_of_mut!(TSS)).privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { (*core::ptr::addr_of_mut!(TSS))[0].privilege_stack_table[0] = VirtAddr::new(top) };
 }

@@ -56,4 +56,5 @@ pub mod kpti;
 pub mod memory;
 pub mod paging;
 pub mod serial;
+pub mod smp;
 pub mod trap;

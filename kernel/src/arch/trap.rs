@@ -267,6 +267,17 @@ pub unsafe fn init() {
             idt.0[TIMER_VECTOR as usize + index] = Gate::interrupt(stub, 0);
         }
         idt.0[SPURIOUS_VECTOR as usize] = Gate::interrupt(*addr_of!(spurious_stub), 0);
+        load();
+    }
+}
+
+/// Loads the IDT (shared by every CPU) into this CPU.
+///
+/// # Safety
+/// After [`init`] on the boot CPU, and after this CPU's [`super::gdt::init`].
+pub unsafe fn load() {
+    // SAFETY: the table is 'static, filled by `init`, and never moves.
+    unsafe {
         let pointer = x86_64::structures::DescriptorTablePointer {
             limit: (core::mem::size_of::<Idt>() - 1) as u16,
             base: x86_64::VirtAddr::new(addr_of!(IDT) as u64),

@@ -18,6 +18,8 @@ pub struct Machine {
     /// Wait for a debugger: QEMU's gdb stub on TCP port 1234, CPU halted at the first
     /// instruction.
     pub gdb: bool,
+    /// Virtual CPUs (`-smp`); 1, the default, adds no option.
+    pub cpus: u32,
     /// Further QEMU arguments appended after the machine's own (devices and their backing
     /// files, e.g. `-drive …,id=nvm -device nvme,drive=nvm`); empty by default.
     pub extra_args: Vec<String>,
@@ -25,7 +27,7 @@ pub struct Machine {
 
 impl Default for Machine {
     fn default() -> Self {
-        Machine { memory_mib: 256, icount: false, gdb: false, extra_args: Vec::new() }
+        Machine { memory_mib: 256, icount: false, gdb: false, cpus: 1, extra_args: Vec::new() }
     }
 }
 
@@ -183,6 +185,9 @@ impl Machine {
         if self.gdb {
             args.extend(["-s", "-S"].map(String::from));
         }
+        if self.cpus > 1 {
+            args.extend(["-smp".to_string(), self.cpus.to_string()]);
+        }
         args.extend(self.extra_args.iter().cloned());
         match boot {
             Boot::Kernel { kernel, cmdline, modules } => {
@@ -243,6 +248,14 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-icount", "shift=0,sleep=off"]));
         assert!(args.contains(&"-S".to_string()));
         assert!(args.windows(2).any(|w| w == ["-cdrom", "x.iso"]));
+    }
+
+    #[test]
+    fn one_cpu_is_the_default_and_more_add_smp() {
+        let single = Machine::default().args(&Boot::Iso("x.iso".into()));
+        assert!(!single.contains(&"-smp".to_string()));
+        let args = Machine { cpus: 2, ..Machine::default() }.args(&Boot::Iso("x.iso".into()));
+        assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
     }
 
     #[test]

@@ -192,3 +192,22 @@ fn kernel_code_uses_no_vector_registers() {
         assert!(offending.is_empty(), "{}: kernel functions using vector registers: {offending:?}", elf.display());
     }
 }
+
+#[test]
+fn processors_beyond_max_cpus_are_left_off_and_the_rest_come_online() {
+    // Six CPUs, no root server: the kernel starts the application processors it has per-CPU
+    // state for (MAX_CPUS = 4), says how many it left off, then stops for want of a root
+    // server.
+    let images = images();
+    let boot = Boot::Kernel { kernel: images.kernel.clone(), cmdline: String::new(), modules: vec![] };
+    let machine = Machine { cpus: 6, ..Machine::default() };
+    let outcome = run(&machine, &boot, &images.logs.join("smp-limit.log"), TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
+    outcome.assert_verdict(GuestVerdict::Fail);
+    outcome.assert_serial_contains("smp: madt processors=4 boot-apic=0\n");
+    outcome.assert_serial_contains("smp: 2 more enabled processors left off (at most 4 CPUs)\n");
+    for cpu in 1..4 {
+        outcome.assert_serial_contains(&format!("smp: cpu {cpu} online apic={cpu}, parked (runs no threads yet)\n"));
+    }
+    outcome.assert_serial_contains("smp: online=4\n");
+    outcome.assert_serial_contains("boot failed: no boot module");
+}

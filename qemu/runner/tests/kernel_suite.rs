@@ -6,5 +6,12 @@
 mod suite_log;
 
 fn main() {
-    suite_log::run_suite(None, "rootserver test=kernel", "kernel-suite.log", "kernel_suite_run")
+    suite_log::run_suite(suite_log::SuiteRun {
+        kernel: None,
+        machine: tileos_qemu::Machine::default(),
+        rootserver_cmdline: "rootserver test=kernel",
+        log_name: "kernel-suite.log",
+        run_name: "kernel_suite_run",
+        required_lines: &[("single_cpu_online", "smp: online=1")],
+    })
 }

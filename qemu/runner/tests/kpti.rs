@@ -10,5 +10,12 @@ mod suite_log;
 
 fn main() {
     let kernel = tileos_qemu::images::workspace_root().join("build/test/kernel-no-kpti.elf32");
-    suite_log::run_suite(Some(&kernel), "rootserver test=kernel untimed no-kpti", "kernel-suite-no-kpti.log", "kpti_off_suite_run")
+    suite_log::run_suite(suite_log::SuiteRun {
+        kernel: Some(&kernel),
+        machine: tileos_qemu::Machine::default(),
+        rootserver_cmdline: "rootserver test=kernel untimed no-kpti",
+        log_name: "kernel-suite-no-kpti.log",
+        run_name: "kpti_off_suite_run",
+        required_lines: &[],
+    })
 }

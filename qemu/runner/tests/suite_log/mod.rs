@@ -10,10 +10,25 @@ use tileos_abi::test_exit::GuestVerdict;
 use tileos_qemu::images::test_images;
 use tileos_qemu::{Boot, BootModule, Ended, Machine, run};
 
-/// Boots `kernel` (or the test kernel) with the root server on `rootserver_cmdline`, logs to
-/// `log_name` in the test images' log directory, and runs the trials; the run's own trial is
-/// `run_name`.
-pub fn run_suite(kernel: Option<&Path>, rootserver_cmdline: &str, log_name: &str, run_name: &'static str) -> ! {
+/// What one run of the suite boots, and what its log must show besides the suite's lines.
+pub struct SuiteRun<'a> {
+    /// The kernel (`None`: the test kernel).
+    pub kernel: Option<&'a Path>,
+    /// The machine (`Machine::default()`: one CPU).
+    pub machine: Machine,
+    /// The root server's command line.
+    pub rootserver_cmdline: &'a str,
+    /// The serial log's file name in the test images' log directory.
+    pub log_name: &'a str,
+    /// The run's own trial.
+    pub run_name: &'static str,
+    /// Further trials: (name, a line the serial log must hold).
+    pub required_lines: &'a [(&'static str, &'static str)],
+}
+
+/// Boots the suite as `suite` says and runs the trials.
+pub fn run_suite(suite: SuiteRun) -> ! {
+    let SuiteRun { kernel, machine, rootserver_cmdline, log_name, run_name, required_lines } = suite;
     let arguments = Arguments::from_args();
     let images = match test_images() {
         Ok(images) => images,
@@ -28,7 +43,7 @@ pub fn run_suite(kernel: Option<&Path>, rootserver_cmdline: &str, log_name: &str
         modules: vec![BootModule { path: images.rootserver.clone(), cmdline: rootserver_cmdline.into() }],
     };
     let log = images.logs.join(log_name);
-    let outcome = run(&Machine::default(), &boot, &log, Duration::from_secs(300));
+    let outcome = run(&machine, &boot, &log, Duration::from_secs(300));
     let mut trials = Vec::new();
     match outcome {
         Err(error) => {
@@ -41,6 +56,12 @@ pub fn run_suite(kernel: Option<&Path>, rootserver_cmdline: &str, log_name: &str
                 let Some((name, result)) = rest.split_once(" ... ") else { continue };
                 let (name, result) = (name.to_string(), result.to_string());
                 trials.push(Trial::test(format!("ktest::{name}"), move || if result == "ok" { Ok(()) } else { Err(Failed::from(result)) }));
+            }
+            for &(name, required) in required_lines {
+                let found = outcome.serial.lines().any(|line| line == required);
+                trials.push(Trial::test(name, move || {
+                    if found { Ok(()) } else { Err(Failed::from(format!("no line \"{required}\" in the log"))) }
+                }));
             }
             let summary = outcome.serial.lines().any(|line| line.starts_with("ktest summary:"));
             let verdict_ok = outcome.ended == Ended::Verdict(GuestVerdict::Pass);

@@ -1,0 +1,23 @@
+//! The in-guest kernel suite on a two-CPU machine (`-smp 2`): the kernel finds both
+//! processors in the ACPI MADT, starts the application processor through its real-mode
+//! trampoline and sees it report its own local APIC ID from long mode on the kernel's page
+//! tables, and the whole suite still passes. Partial SMP (docs/architecture.md,
+//! "Concurrency"): the application processor then parks, so the suite's threads all run on
+//! the boot CPU.
+
+mod suite_log;
+
+fn main() {
+    suite_log::run_suite(suite_log::SuiteRun {
+        kernel: None,
+        machine: tileos_qemu::Machine { cpus: 2, ..tileos_qemu::Machine::default() },
+        rootserver_cmdline: "rootserver test=kernel",
+        log_name: "kernel-suite-smp.log",
+        run_name: "smp_suite_run",
+        required_lines: &[
+            ("smp_madt_lists_both_processors", "smp: madt processors=2 boot-apic=0"),
+            ("smp_application_processor_online", "smp: cpu 1 online apic=1, parked (runs no threads yet)"),
+            ("smp_two_cpus_online", "smp: online=2"),
+        ],
+    })
+}
