@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod acpi;
 pub mod budget;
 pub mod cap;
 pub mod cspace;
 pub mod decode;
+pub mod iospace;
 pub mod donation;
 pub mod multiboot;
 pub mod queue;
