@@ -328,7 +328,6 @@ pub fn is_revocable(derived: &Cap, source: &Cap) -> bool {
         (Cap::Untyped { .. }, _) => true,
         (Cap::IrqHandler { .. }, Cap::IrqControl) => true,
         (Cap::IoPort { .. }, Cap::IoPortControl) => true,
-        (Cap::IoSpace { .. }, Cap::IoSpaceControl) => true,
         _ => false,
     }
 }
