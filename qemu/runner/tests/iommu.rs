@@ -4,9 +4,9 @@
 //! The attack test (scenario `tests/scenarios/iommu.toml`): a hostile NVMe driver has its
 //! controller write into its own DMA page (it must work: the serial number arrives), into
 //! the kernel's text and into another domain's private page. The IOMMU blocks both attacks:
-//! the controller reports an error, the kernel logs each fault with the device and the
-//! address, the kernel's checksum of its text is unchanged and the victim finds its page
-//! intact.
+//! the kernel logs each fault with the device and the address, the kernel's checksum of its
+//! text is unchanged and the victim finds its page intact. (QEMU's controller completes the
+//! refused transfers with success, so their status proves nothing.)
 //!
 //! The driver test: the ordinary NVMe scenario (`nvme.toml`: the nvme driver and
 //! block-check) works unchanged with the controller confined to the driver's shared
@@ -44,7 +44,7 @@ fn a_hostile_driver_cannot_dma_into_the_kernel_or_another_domain() {
     let device = nvme_address(&outcome);
     outcome.assert_serial_contains(&format!("rootserver: iommu: pci device \"nvme\" ({device}) may DMA only to the 3 pages"));
     outcome.assert_serial_contains(&format!("dma-attack: controller {device}: IDENTIFY into its own DMA page: status Some(0), serial \"tileos\""));
-    outcome.assert_serial_contains("dma-attack: the device's write to the kernel's text at 0x110000 failed with status");
+    outcome.assert_serial_contains("dma-attack: had the device write the kernel's text at 0x110000");
     outcome.assert_serial_contains(&format!("iommu: DMA fault: device {device} write at 0x110000 blocked: write not permitted"));
     let victim = outcome
         .serial
@@ -52,7 +52,7 @@ fn a_hostile_driver_cannot_dma_into_the_kernel_or_another_domain() {
         .find_map(|line| line.split_once("dma-victim: page at ").map(|(_, rest)| rest.split(' ').next().unwrap_or("").to_string()))
         .expect("the victim's verdict");
     outcome.assert_serial_contains(&format!("iommu: DMA fault: device {device} write at {victim} blocked: write not permitted"));
-    outcome.assert_serial_contains(&format!("dma-attack: the device's write to the victim's page at {victim} failed with status"));
+    outcome.assert_serial_contains(&format!("dma-attack: had the device write the victim's page at {victim}"));
 }
 
 #[test]
