@@ -86,7 +86,14 @@ impl PciDevices {
         let endpoint = pci.map(|e| endpoints[e]);
         let server =
             pci.and_then(|e| description.endpoints[e].server.domain()).filter(|_| !description.pci_devices.is_empty()).map(|d| d as usize);
-        PciDevices { server, endpoint, reported: Vec::new(), bus: None, located: description.pci_devices.iter().map(|_| None).collect(), iospace_control: 0 }
+        PciDevices {
+            server,
+            endpoint,
+            reported: Vec::new(),
+            bus: None,
+            located: description.pci_devices.iter().map(|_| None).collect(),
+            iospace_control: 0,
+        }
     }
 
     /// Confines every device located from now on to its driver's DMA buffers with the

@@ -98,6 +98,7 @@ fn deleting_tables_and_the_iospace_blocks_the_device_again() {
     assert_eq!(memory.entry(TABLE, 0), 0, "an unmapped table is cleared");
     assert!(finalise(&mut memory, &Cap::IoSpace { device: NVME }, true));
     assert_eq!(memory.root(NVME), None);
-    let vspace_frame = Cap::Frame { paddr: 0x1000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 3, vaddr: 0 } };
+    let vspace_frame =
+        Cap::Frame { paddr: 0x1000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 3, vaddr: 0 } };
     assert!(!finalise(&mut memory, &vspace_frame, true), "VSpace mappings are not IO cases");
 }

@@ -43,7 +43,9 @@ fn a_hostile_driver_cannot_dma_into_the_kernel_or_another_domain() {
     let outcome = boot("iommu", "tile-iommu.log", &["dma-victim: page at", "dma-attack: kernel text unchanged"]);
     let device = nvme_address(&outcome);
     outcome.assert_serial_contains(&format!("rootserver: iommu: pci device \"nvme\" ({device}) may DMA only to the 3 pages"));
-    outcome.assert_serial_contains(&format!("dma-attack: controller {device}: IDENTIFY into its own DMA page: status Some(0), serial \"tileos\""));
+    outcome.assert_serial_contains(&format!(
+        "dma-attack: controller {device}: IDENTIFY into its own DMA page: status Some(0), serial \"tileos\""
+    ));
     outcome.assert_serial_contains("dma-attack: had the device write the kernel's text at 0x110000");
     outcome.assert_serial_contains(&format!("iommu: DMA fault: device {device} write at 0x110000 blocked: write not permitted"));
     let victim = outcome

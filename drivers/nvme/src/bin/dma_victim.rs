@@ -20,7 +20,8 @@ const PATTERN: u8 = 0x5A;
 #[unsafe(no_mangle)]
 extern "C" fn _start() -> ! {
     tileos_sys::domain::init();
-    let (Some(attacker), Some(page)) = (tileos_sys::domain::client_endpoint("attack"), tileos_sys::domain::take_region("victim-page")) else {
+    let (Some(attacker), Some(page)) = (tileos_sys::domain::client_endpoint("attack"), tileos_sys::domain::take_region("victim-page"))
+    else {
         log!("dma-victim: FAIL: needs the client endpoint \"attack\" and the shared region \"victim-page\"");
         stop();
     };
