@@ -107,6 +107,9 @@ pub struct BootInfo {
     /// Length of the kernel's timer tick in microseconds: the unit of scheduling budgets
     /// and periods (`TcbSetSchedParams`).
     pub tick_us: u64,
+    /// Slot of the IOSpace control capability, 0 when the machine has no IOMMU (no ACPI
+    /// DMAR table): devices then reach all of memory by DMA.
+    pub iospace_control: u64,
 }
 
 /// Address-space and CSpace layout of domains the root server builds.

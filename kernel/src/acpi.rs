@@ -1,5 +1,6 @@
-//! Finding the machine's processors: the ACPI MADT ("APIC" table), reached from the RSDP
-//! the firmware leaves in the BIOS area, through the RSDT or XSDT.
+//! The ACPI tables the kernel reads, reached from the RSDP the firmware leaves in the EBDA or
+//! the BIOS area, through the RSDT or XSDT: the MADT ("APIC"), for the machine's processors,
+//! and the DMAR, for the IOMMU's register page.
 //!
 //! Read through [`PhysicalMemory`], as the Multiboot information is, so the same parser runs
 //! in the kernel (over the direct map) and in host tests (over a byte vector). Every table
@@ -22,6 +23,10 @@ const BIOS_AREA: (u64, u64) = (0xE_0000, 0x10_0000);
 const MAX_TABLE_LENGTH: u32 = 64 * 1024;
 /// Length of the common ACPI table header.
 const HEADER_LENGTH: u32 = 36;
+/// Offset of the remapping structures in the DMAR table.
+const DMAR_STRUCTURES: u64 = 48;
+/// DMAR structure type of a DMA-remapping hardware unit (DRHD).
+const DRHD_STRUCTURE: u16 = 0;
 /// MADT entry type of a processor's local APIC.
 const LOCAL_APIC_ENTRY: u8 = 0;
 /// MADT local-APIC flag: the processor is enabled.
@@ -47,7 +52,12 @@ pub enum AcpiError {
     BadLength(&'static str, u64),
     /// The root table lists no MADT.
     NoMadt,
-    /// A MADT entry (at this address) shorter than its header or running past the table.
+    /// The root table lists no DMAR table: the machine has no VT-d IOMMU.
+    NoDmar,
+    /// The DMAR table lists no DRHD (remapping unit).
+    NoDrhd,
+    /// A MADT entry or DMAR structure (at this address) shorter than its header, too short
+    /// for its fields or running past the table.
     MalformedEntry(u64),
     /// A table points at memory the kernel cannot read.
     Unreadable(u64),
@@ -60,7 +70,9 @@ impl fmt::Display for AcpiError {
             AcpiError::BadChecksum(table, at) => write!(f, "ACPI table {table} at {at:#x}: bad checksum"),
             AcpiError::BadLength(table, at) => write!(f, "ACPI table {table} at {at:#x}: length out of range"),
             AcpiError::NoMadt => f.write_str("the ACPI root table lists no MADT (\"APIC\")"),
-            AcpiError::MalformedEntry(at) => write!(f, "MADT entry at {at:#x} is malformed"),
+            AcpiError::NoDmar => f.write_str("the ACPI root table lists no DMAR (the machine has no VT-d IOMMU)"),
+            AcpiError::NoDrhd => f.write_str("the ACPI DMAR table lists no DRHD (remapping unit)"),
+            AcpiError::MalformedEntry(at) => write!(f, "ACPI table entry at {at:#x} is malformed"),
             AcpiError::Unreadable(at) => write!(f, "ACPI table at unreadable address {at:#x}"),
         }
     }
@@ -131,8 +143,9 @@ fn table_length(memory: &impl PhysicalMemory, at: u64, name: &'static str) -> Re
     Ok(length)
 }
 
-/// The MADT's address, from the XSDT (ACPI 2.0 RSDP with one) or else the RSDT.
-fn find_madt(memory: &impl PhysicalMemory, rsdp: u64) -> Result<u64, AcpiError> {
+/// The address of the table with `signature`, from the XSDT (ACPI 2.0 RSDP with one) or
+/// else the RSDT; `missing` if the root table does not list it.
+fn find_table(memory: &impl PhysicalMemory, rsdp: u64, signature: &[u8; 4], missing: AcpiError) -> Result<u64, AcpiError> {
     let revision = read::<1>(memory, rsdp + 15)?[0];
     let xsdt = if revision >= 2 { read_u64(memory, rsdp + 24)? } else { 0 };
     let (root, name, entry_size) = if xsdt != 0 { (xsdt, "XSDT", 8u64) } else { (u64::from(read_u32(memory, rsdp + 16)?), "RSDT", 4) };
@@ -140,16 +153,36 @@ fn find_madt(memory: &impl PhysicalMemory, rsdp: u64) -> Result<u64, AcpiError> 
     let entries = (length - u64::from(HEADER_LENGTH)) / entry_size;
     for entry in (0..entries).map(|index| u64::from(HEADER_LENGTH) + index * entry_size) {
         let table = if entry_size == 8 { read_u64(memory, root + entry)? } else { u64::from(read_u32(memory, root + entry)?) };
-        if &read::<4>(memory, table)? == b"APIC" {
+        if &read::<4>(memory, table)? == signature {
             return Ok(table);
         }
     }
-    Err(AcpiError::NoMadt)
+    Err(missing)
+}
+
+/// Physical address of the register page of the DMAR table's first DRHD.
+pub fn find_drhd(memory: &impl PhysicalMemory) -> Result<u64, AcpiError> {
+    let dmar = find_table(memory, find_rsdp(memory)?, b"DMAR", AcpiError::NoDmar)?;
+    let length = u64::from(table_length(memory, dmar, "DMAR")?);
+    let mut offset = DMAR_STRUCTURES;
+    while offset + 4 <= length {
+        let header = read::<4>(memory, dmar + offset)?;
+        let kind = u16::from_le_bytes([header[0], header[1]]);
+        let size = u64::from(u16::from_le_bytes([header[2], header[3]]));
+        if size < 4 || offset + size > length || (kind == DRHD_STRUCTURE && size < 16) {
+            return Err(AcpiError::MalformedEntry(dmar + offset));
+        }
+        if kind == DRHD_STRUCTURE {
+            return read_u64(memory, dmar + offset + 8);
+        }
+        offset += size;
+    }
+    Err(AcpiError::NoDrhd)
 }
 
 /// The enabled processors the MADT lists (local APIC entries with the enabled flag).
 pub fn processors(memory: &impl PhysicalMemory) -> Result<Processors, AcpiError> {
-    let madt = find_madt(memory, find_rsdp(memory)?)?;
+    let madt = find_table(memory, find_rsdp(memory)?, b"APIC", AcpiError::NoMadt)?;
     let length = u64::from(table_length(memory, madt, "APIC")?);
     let mut found = Processors { apic_ids: Vec::new(), left_offline: 0 };
     // Entries start after the header, the local APIC address and the flags.
@@ -327,5 +360,52 @@ mod tests {
         memory.put(RSDP + 16, &0x7FFF_0000u32.to_le_bytes());
         memory.fix_checksum(RSDP, 20, RSDP + 8);
         assert_eq!(processors(&memory), Err(AcpiError::Unreadable(0x7FFF_0004)));
+    }
+    /// A DMAR body: host address width, flags, reserved bytes, then `structures`.
+    fn dmar_body(structures: &[u8]) -> std::vec::Vec<u8> {
+        let mut body = std::vec::Vec::from([38u8, 0]);
+        body.resize(12, 0);
+        body.extend(structures);
+        body
+    }
+
+    /// A DRHD structure for the register page at `base`.
+    fn drhd(base: u64) -> std::vec::Vec<u8> {
+        let mut structure = std::vec::Vec::from([0u8, 0, 16, 0, 1, 0, 0, 0]);
+        structure.extend(base.to_le_bytes());
+        structure
+    }
+
+    /// `machine` with the FACP replaced by a DMAR table listing `structures`.
+    fn iommu_machine(structures: &[u8]) -> TestMemory {
+        let mut memory = machine(&[local_apic(0, 0, true)]);
+        memory.table(0x3000, b"DMAR", &dmar_body(structures));
+        memory
+    }
+
+    #[test]
+    fn the_drhd_base_is_found_through_the_rsdt_and_the_dmar() {
+        let reserved_memory_region = [1u8, 0, 8, 0, 0, 0, 0, 0];
+        let memory = iommu_machine(&[&reserved_memory_region[..], &drhd(0xFED9_0000)].concat());
+        assert_eq!(find_drhd(&memory), Ok(0xFED9_0000));
+    }
+
+    #[test]
+    fn a_missing_dmar_or_drhd_is_named() {
+        assert_eq!(find_drhd(&machine(&[local_apic(0, 0, true)])), Err(AcpiError::NoDmar));
+        assert_eq!(find_drhd(&iommu_machine(&[])), Err(AcpiError::NoDrhd));
+    }
+
+    #[test]
+    fn malformed_dmar_structures_are_refused() {
+        // A zero-length structure (which would loop forever), a DRHD too short for its base,
+        // and a structure running past the table's end.
+        let zero_length = [1u8, 0, 0, 0];
+        let short_drhd = [0u8, 0, 8, 0, 0, 0, 0, 0];
+        let past_the_end = [1u8, 0, 200, 0];
+        for structure in [&zero_length[..], &short_drhd, &past_the_end] {
+            let at = 0x3000 + DMAR_STRUCTURES;
+            assert_eq!(find_drhd(&iommu_machine(structure)), Err(AcpiError::MalformedEntry(at)), "structure {structure:?}");
+        }
     }
 }

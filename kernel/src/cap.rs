@@ -48,7 +48,24 @@ impl Mapping {
     pub const fn is_mapped(self) -> bool {
         self.asid != 0
     }
+
+    /// A mapping at IO virtual address `iova` in the IOSpace of PCI function `device`
+    /// (requester ID below [`IO_DEVICES`]): recorded as the ASID `IO_ASID | device`, which
+    /// no address space has.
+    pub const fn io(device: u16, iova: u64) -> Mapping {
+        Mapping { asid: IO_ASID | device, vaddr: iova }
+    }
+
+    /// The PCI function whose IOSpace this mapping is in, `None` for a VSpace mapping.
+    pub const fn io_device(self) -> Option<u16> {
+        if self.asid & IO_ASID != 0 { Some(self.asid & !IO_ASID) } else { None }
+    }
 }
+
+/// ASID bit marking a mapping into an IOSpace ([`Mapping::io`]); VSpace ASIDs stay below it.
+pub const IO_ASID: u16 = 0x8000;
+/// PCI requester IDs (bus << 8 | device << 3 | function) that have an IOSpace: buses 0–7.
+pub const IO_DEVICES: u16 = 0x800;
 
 /// A capability. (Slots are initialised explicitly to [`Cap::Null`] when a CNode or TCB
 /// is created; the kernel never relies on the in-memory layout of this enum.)
@@ -87,6 +104,10 @@ pub enum Cap {
     IoPortControl,
     /// Authority to access IO ports `first..=last`.
     IoPort { first: u16, last: u16 },
+    /// Authority to create IOSpace capabilities (present when the machine has an IOMMU).
+    IoSpaceControl,
+    /// The DMA address space of PCI function `device` (requester ID, below [`IO_DEVICES`]).
+    IoSpace { device: u16 },
     /// A CNode (`tcb` false: of `2^radix` slots) or TCB (`tcb` true) whose destruction is
     /// in progress (seL4's Zombie): it replaced the object's last capability and cannot be
     /// used, copied or moved; deleting it again continues the destruction. Slots
@@ -128,6 +149,8 @@ impl Cap {
             (Cap::IrqHandler { irq: a }, Cap::IrqHandler { irq: b }) => a == b,
             (Cap::IoPortControl, Cap::IoPortControl | Cap::IoPort { .. }) => true,
             (Cap::IoPort { first: a0, last: a1 }, Cap::IoPort { first: b0, last: b1 }) => a0 == b0 && a1 == b1,
+            (Cap::IoSpaceControl, Cap::IoSpaceControl | Cap::IoSpace { .. }) => true,
+            (Cap::IoSpace { device: a }, Cap::IoSpace { device: b }) => a == b,
             (Cap::Reply { tcb: a, .. }, Cap::Reply { tcb: b, .. }) => a == b,
             // An object being destroyed is still the object its last capability named.
             (Cap::Zombie { .. }, _) | (_, Cap::Zombie { .. }) => {
@@ -146,6 +169,7 @@ impl Cap {
             (Cap::Untyped { .. }, Cap::Untyped { .. }) => self.region() == other.region(),
             (Cap::Untyped { .. }, _) | (_, Cap::Untyped { .. }) => false,
             (Cap::IrqControl, Cap::IrqHandler { .. }) | (Cap::IoPortControl, Cap::IoPort { .. }) => false,
+            (Cap::IoSpaceControl, Cap::IoSpace { .. }) => false,
             _ => self.same_region_as(other),
         }
     }
@@ -219,7 +243,7 @@ pub mod tcb_slot {
 /// Why a capability cannot be derived (copied or minted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeriveError {
-    /// This kind of capability cannot be copied: reply, IRQ control, zombie, untyped (two
+    /// This kind of capability cannot be copied: reply, IRQ control, IOSpace control, zombie, untyped (two
     /// capabilities with separate watermarks could hand out the same memory twice; split an
     /// untyped by retyping it into smaller untypeds instead), unmapped paging structures,
     /// an empty slot, or a badge on an already badged capability.
@@ -239,7 +263,7 @@ pub struct MintParams {
 /// Derives a copy of `source` (seL4's `deriveCap`, followed by `updateCapData` for a mint).
 pub fn derive(source: &Cap, mint: Option<MintParams>) -> Result<Cap, DeriveError> {
     let mut cap = match *source {
-        Cap::Null | Cap::Reply { .. } | Cap::IrqControl | Cap::Untyped { .. } | Cap::Zombie { .. } => {
+        Cap::Null | Cap::Reply { .. } | Cap::IrqControl | Cap::IoSpaceControl | Cap::Untyped { .. } | Cap::Zombie { .. } => {
             return Err(DeriveError::NotDerivable);
         }
         Cap::PagingTable { mapping, .. } if !mapping.is_mapped() => return Err(DeriveError::NotDerivable),

@@ -26,6 +26,7 @@ pub const fn object_of(cap: &Cap) -> Option<Object> {
         Cap::IrqHandler { .. } => Some(Object::IrqHandler),
         Cap::IoPortControl => Some(Object::IoPortControl),
         Cap::IoPort { .. } => Some(Object::IoPort),
+        Cap::IoSpaceControl => Some(Object::IoSpaceControl),
         _ => None,
     }
 }
@@ -124,6 +125,8 @@ mod tests {
             (Cap::IrqHandler { irq: 3 }, Some(Object::IrqHandler)),
             (Cap::IoPortControl, Some(Object::IoPortControl)),
             (Cap::IoPort { first: 1, last: 2 }, Some(Object::IoPort)),
+            (Cap::IoSpaceControl, Some(Object::IoSpaceControl)),
+            (Cap::IoSpace { device: 0x20 }, None),
             (Cap::Endpoint { paddr: 0x1000, badge: 0, rights: Rights::ALL }, None),
             (Cap::Null, None),
         ];

@@ -22,6 +22,9 @@ pub fn finalise(cap: &Cap, is_final: bool) {
         // ASID (the mapping invariant of tileos_kernel::vspace).
         // A PML4 being destroyed is left first if it is the active one: its memory may be
         // reused once this kernel entry ends.
+        // Mappings into an IOSpace, and the IOSpace itself: tileos_kernel::iospace.
+        Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::IoSpace { .. }
+            if tileos_kernel::iospace::finalise(&mut crate::arch::iommu::KernelIo, cap, is_final) => {}
         Cap::Frame { .. } | Cap::PagingTable { .. } | Cap::Pml4 { .. } => {
             if let Cap::Pml4 { paddr, .. } = *cap
                 && is_final

@@ -13,6 +13,7 @@ pub mod cap;
 pub mod cspace;
 pub mod decode;
 pub mod donation;
+pub mod iospace;
 pub mod multiboot;
 pub mod queue;
 pub mod untyped;

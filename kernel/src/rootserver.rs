@@ -33,6 +33,8 @@ pub enum BootError {
     /// More boot modules, untyped regions or image frames than the BootInfo page or the
     /// root CNode can describe.
     TooMany(&'static str),
+    /// The ACPI DMAR table is broken or the IOMMU it names could not be set up.
+    Iommu(&'static str),
 }
 
 impl core::fmt::Display for BootError {
@@ -43,6 +45,7 @@ impl core::fmt::Display for BootError {
             BootError::SharedPage(v) => write!(f, "root server segments share the page at {v:#x}; link it with page-aligned segments"),
             BootError::OutOfMemory => f.write_str("not enough free memory for the root server"),
             BootError::TooMany(what) => write!(f, "too many {what} for the root server's BootInfo/CNode"),
+            BootError::Iommu(problem) => write!(f, "IOMMU: {problem}"),
         }
     }
 }
@@ -143,6 +146,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     slots.put(vspace_cap)?;
     slots.put(Cap::IrqControl)?;
     slots.put(Cap::IoPortControl)?;
+    let iommu = iommu(&mut free)?;
 
     let map = |free: &mut FreeMemory, vaddr: u64, flags: u64| -> Result<(u64, Cap), BootError> {
         let frame = free.allocate(12)?;
@@ -155,6 +159,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     let (_, ipc_cap) = map(&mut free, bootinfo::ROOT_IPC_BUFFER_VADDR, PRESENT | USER | WRITABLE | NO_EXECUTE)?;
     slots.put(bootinfo_cap)?;
     slots.put(ipc_cap)?;
+    let iospace_control = if iommu.is_some() { slots.put(Cap::IoSpaceControl)? } else { 0 };
 
     // Image: one fresh frame per page, file bytes copied in, permissions from the ELF.
     let image_start = slots.next;
@@ -232,7 +237,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
             add_untyped(&mut slots, paddr, bits, false)?;
         }
     }
-    for (start, end) in device_ranges(info)? {
+    for (start, end) in device_ranges(info, iommu)? {
         for (paddr, bits) in aligned_blocks(start, end) {
             add_untyped(&mut slots, paddr, bits, true)?;
         }
@@ -255,6 +260,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
         untyped_list,
         tsc_per_ms: crate::arch::apic::calibration().tsc_per_ms,
         tick_us: crate::arch::apic::TICK_US,
+        iospace_control,
     };
     // The BootInfo frame is a fresh 4 KiB frame; BootInfo fits in it.
     init_object(bootinfo_frame, boot_info);
@@ -328,7 +334,7 @@ fn aligned_blocks(start: u64, end: u64) -> impl Iterator<Item = (u64, u32)> {
 
 /// Physical ranges below 4 GiB that are neither RAM nor reserved in the memory map nor
 /// the APICs: where PCI devices place their registers.
-fn device_ranges(info: &MultibootInfo) -> Result<Vec<(u64, u64), 16>, BootError> {
+fn device_ranges(info: &MultibootInfo, iommu: Option<u64>) -> Result<Vec<(u64, u64), 16>, BootError> {
     let ram_top = info
         .memory
         .iter()
@@ -343,9 +349,37 @@ fn device_ranges(info: &MultibootInfo) -> Result<Vec<(u64, u64), 16>, BootError>
     }
     holes.remove(LAPIC_BASE, LAPIC_BASE + 0x1000)?;
     holes.remove(IOAPIC_BASE, IOAPIC_BASE + 0x1000)?;
+    if let Some(base) = iommu {
+        holes.remove(base, base + 0x1000)?;
+    }
     let mut ranges = Vec::new();
     for range in holes.ranges {
         ranges.push(range).map_err(|_| BootError::TooMany("device ranges"))?;
     }
     Ok(ranges)
+}
+
+/// Finds the IOMMU (ACPI DMAR) and sets it up with its root and context tables taken from
+/// `free`, every device blocked; returns its register address. A machine without a DMAR
+/// table (QEMU's `pc`) runs without one, as the log says.
+fn iommu(free: &mut FreeMemory) -> Result<Option<u64>, BootError> {
+    use tileos_kernel::acpi::{AcpiError, find_drhd};
+    let base = match find_drhd(&crate::arch::memory::DirectMap) {
+        Ok(base) => base,
+        Err(error @ (AcpiError::NoRsdp | AcpiError::NoDmar)) => {
+            kprintln!("iommu: none ({error}): devices can DMA to all of memory");
+            return Ok(None);
+        }
+        Err(error) => {
+            kprintln!("iommu: {error}");
+            return Err(BootError::Iommu("the ACPI DMAR table or a table leading to it is malformed"));
+        }
+    };
+    let root = free.allocate(12)?;
+    let contexts_bits = 12 + crate::arch::iommu::BUSES.trailing_zeros();
+    let contexts = free.allocate(contexts_bits)?;
+    zero(root, 4096);
+    zero(contexts, 1 << contexts_bits);
+    crate::arch::iommu::init(base, root, contexts).map_err(BootError::Iommu)?;
+    Ok(Some(base))
 }

@@ -46,6 +46,10 @@ pub struct Kernel {
     pub irqs: [crate::invoke::irq::IrqLine; crate::invoke::irq::IRQ_LINES],
     /// IO ports already issued as capabilities, one bit per port.
     pub io_ports_issued: [u64; 65536 / 64],
+    /// Physical address of the IOMMU's registers (0: no IOMMU; `arch::iommu`).
+    pub iommu: u64,
+    /// Physical address of the IOMMU's root table.
+    pub iommu_root: u64,
 }
 
 static mut KERNEL: Kernel = Kernel {
@@ -58,6 +62,8 @@ static mut KERNEL: Kernel = Kernel {
     asids: [0; ASID_COUNT],
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
+    iommu: 0,
+    iommu_root: 0,
 };
 
 /// The thread that last ran, whose FPU state is live in the CPU (0: none). Kept outside

@@ -212,7 +212,10 @@ fn reply(caller: u64) {
 /// Handles an interrupt vector: timer tick or device interrupt.
 fn interrupt(vector: u64) {
     match vector {
-        TIMER_VECTOR => thread::timer_tick(),
+        TIMER_VECTOR => {
+            crate::arch::iommu::report_faults();
+            thread::timer_tick()
+        }
         SPURIOUS_VECTOR => return,
         v if (IOAPIC_VECTOR_BASE..IOAPIC_VECTOR_BASE + IOAPIC_PINS + MSI_VECTORS).contains(&v) => {
             crate::invoke::irq::deliver((v - IOAPIC_VECTOR_BASE) as u8);

@@ -17,6 +17,7 @@ mod alloc;
 mod bench;
 mod clock;
 mod fuzz;
+mod iommu;
 mod loader;
 mod pci;
 mod suite;

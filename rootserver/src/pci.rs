@@ -74,6 +74,8 @@ pub struct PciDevices {
     bus: Option<Vec<Device>>,
     /// Per `[[pci_device]]`: the function picked for it, once located.
     located: Vec<Option<Located>>,
+    /// Slot of the IOSpace control capability (0: the machine has no IOMMU).
+    iospace_control: u64,
 }
 
 impl PciDevices {
@@ -84,7 +86,20 @@ impl PciDevices {
         let endpoint = pci.map(|e| endpoints[e]);
         let server =
             pci.and_then(|e| description.endpoints[e].server.domain()).filter(|_| !description.pci_devices.is_empty()).map(|d| d as usize);
-        PciDevices { server, endpoint, reported: Vec::new(), bus: None, located: description.pci_devices.iter().map(|_| None).collect() }
+        PciDevices {
+            server,
+            endpoint,
+            reported: Vec::new(),
+            bus: None,
+            located: description.pci_devices.iter().map(|_| None).collect(),
+            iospace_control: 0,
+        }
+    }
+
+    /// Confines every device located from now on to its driver's DMA buffers with the
+    /// IOSpace control in `slot` (the BootInfo's; 0: no IOMMU, devices are not confined).
+    pub fn set_iospace_control(&mut self, slot: u64) {
+        self.iospace_control = slot;
     }
 
     /// The domain whose bus report the boot waits for, if any.
@@ -123,21 +138,38 @@ impl PciDevices {
         true
     }
 
-    /// Locates the PCI devices of domain `domain` not located yet. What this allocates
-    /// (device frames) lives as long as the tile, so it must not be counted among the slots
+    /// Locates the PCI devices of domain `domain` not located yet and, with an IOMMU,
+    /// confines each to the frames of the shared regions mapped into the domain (`regions`:
+    /// each shared region's frame slots; [`crate::iommu`]). What this allocates (device
+    /// frames, IOSpaces) lives as long as the tile, so it must not be counted among the slots
     /// a restart of the domain recycles.
     pub fn locate_for(
         &mut self,
         alloc: &mut Allocator,
         devices: &mut DevicePool,
         description: &SystemDescription,
+        regions: &[Vec<u64>],
         domain: usize,
     ) -> Result<(), LoadError> {
         for (index, pci) in description.pci_devices.iter().enumerate().filter(|(_, p)| p.domain as usize == domain) {
             if self.located[index].is_none() {
-                let located = self
-                    .locate(alloc, devices, description, index)
-                    .map_err(|problem| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name)))?;
+                let fail = |problem: String| LoadError::Device(format!("pci device \"{}\": {problem}", pci.name));
+                let located = self.locate(alloc, devices, description, index).map_err(fail)?;
+                if self.iospace_control != 0 {
+                    let dma: Vec<u64> = description
+                        .shared_regions
+                        .iter()
+                        .zip(regions)
+                        .filter(|(region, _)| region.mappings.iter().any(|m| m.domain as usize == domain))
+                        .flat_map(|(_, frames)| frames.iter().copied())
+                        .collect();
+                    let pages = crate::iommu::attach(alloc, self.iospace_control, located.device.address, &dma).map_err(fail)?;
+                    tileos_sys::println!(
+                        "rootserver: iommu: pci device \"{}\" ({}) may DMA only to the {pages} pages of its driver's shared regions",
+                        pci.name,
+                        located.device.address
+                    );
+                }
                 self.located[index] = Some(located);
             }
         }

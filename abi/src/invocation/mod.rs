@@ -61,6 +61,8 @@ pub enum Object {
     IoPortControl,
     /// An IO-port range.
     IoPort,
+    /// IOSpace control: issues the IOSpace of one PCI function (present with an IOMMU).
+    IoSpaceControl,
 }
 
 impl Object {
@@ -76,6 +78,7 @@ impl Object {
             Object::IrqHandler => "IrqHandler",
             Object::IoPortControl => "IoPortControl",
             Object::IoPort => "IoPort",
+            Object::IoSpaceControl => "IoSpaceControl",
         }
     }
 }
@@ -415,7 +418,7 @@ invocations! {
     PagingStructureMap = 40 on PagingStructure {
         /// Virtual address it covers.
         vaddr: u64,
-        /// The address space (Pml4).
+        /// The address space (Pml4), or an IOSpace (`vaddr` is then an IO virtual address).
         vspace: CPtr,
     }
     /// Unmap the paging structure (its entries are cleared).
@@ -426,9 +429,9 @@ invocations! {
         vaddr: u64,
         /// Rights of the mapping (Read needed; Write for writable).
         rights: Rights,
-        /// `frame_attributes` bits.
+        /// `frame_attributes` bits (ignored for an IOSpace).
         attributes: u64,
-        /// The address space (Pml4).
+        /// The address space (Pml4), or an IOSpace (`vaddr` is then an IO virtual address).
         vspace: CPtr,
     }
     /// Unmap the frame.
@@ -516,6 +519,15 @@ invocations! {
         port: u64,
         /// The bytes.
         bytes: PortBytes,
+    }
+    /// Issue the IOSpace of PCI function `device` into `dest` (from the caller's CSpace):
+    /// the DMA address space of that function, the target of `FrameMap` and
+    /// `PagingStructureMap` in place of a PML4.
+    IoSpaceControlIssue = 80 on IoSpaceControl {
+        /// PCI requester ID: bus << 8 | device << 3 | function.
+        device: u64,
+        /// Destination slot in the caller's CSpace.
+        dest: Slot,
     }
 }
 

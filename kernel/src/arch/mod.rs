@@ -51,6 +51,7 @@ pub mod boot;
 pub mod cpu;
 pub mod entry;
 pub mod gdt;
+pub mod iommu;
 #[cfg(not(feature = "no-kpti"))]
 pub mod kpti;
 pub mod memory;

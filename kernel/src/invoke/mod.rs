@@ -9,6 +9,7 @@
 
 pub mod cnode;
 pub mod ioport;
+pub mod iospace;
 pub mod irq;
 pub mod tcb;
 pub mod untyped;
@@ -119,6 +120,7 @@ pub fn invoke(caller: u64, slot: SlotRef, info: MessageInfo) -> Result<usize> {
         Object::Frame | Object::PagingStructure => vspace::invoke(&call, invocation),
         Object::IrqControl | Object::IrqHandler => irq::invoke(&call, invocation),
         Object::IoPortControl | Object::IoPort => ioport::invoke(&call, invocation),
+        Object::IoSpaceControl => iospace::invoke(&call, invocation),
     }
 }
 

@@ -10,12 +10,14 @@
 //! [`tileos_kernel::vspace`].
 
 use super::{Call, Error, Result};
+use crate::arch::iommu::KernelIo;
 use crate::arch::paging;
 use crate::state::{KernelMemory, kernel};
 use tileos_abi::error::{InvocationError, LookupFailure};
 use tileos_abi::invocation::{CPtr, Invocation};
 use tileos_kernel::cap::{Cap, Mapping};
 use tileos_kernel::cspace::{self, CSpaceMemory};
+use tileos_kernel::iospace;
 use tileos_kernel::vspace::{self as mapping, FrameMap, MapError, PagingMemory, UnmapError, VSpace};
 
 /// The kernel's page tables (through the direct map), ASID table and TLB.
@@ -34,7 +36,8 @@ impl PagingMemory for KernelPaging {
     }
 
     fn root(&self, asid: u16) -> Option<u64> {
-        let pml4 = kernel().asids[usize::from(asid)];
+        // An IOSpace mapping's ASID (`Mapping::io`) is beyond the table: no address space.
+        let pml4 = kernel().asids.get(usize::from(asid)).copied().unwrap_or(0);
         (asid != 0 && pml4 != 0).then_some(pml4)
     }
 
@@ -61,10 +64,17 @@ fn set_mapping(call: &Call, mapping: Mapping) {
     KernelMemory.write(call.slot, slot);
 }
 
-/// The address space named by extra capability 0.
-fn target_vspace(call: &Call, vspace: CPtr) -> Result<VSpace> {
+/// Where a map goes: an address space, or the IOSpace of a PCI function.
+enum Target {
+    VSpace(VSpace),
+    Io(u16),
+}
+
+/// The address space or IOSpace named by extra capability 0.
+fn target(call: &Call, vspace: CPtr) -> Result<Target> {
     match call.lookup(vspace)?.1 {
-        Cap::Pml4 { paddr, asid } => Ok(VSpace { pml4: paddr, asid }),
+        Cap::Pml4 { paddr, asid } => Ok(Target::VSpace(VSpace { pml4: paddr, asid })),
+        Cap::IoSpace { device } => Ok(Target::Io(device)),
         _ => Err(super::wrong_cap(0)),
     }
 }
@@ -85,13 +95,23 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     match (call.cap, invocation) {
         (Cap::PagingTable { paddr, level, mapping }, Invocation::PagingStructureMap(map)) => {
             let vaddr = map.vaddr;
-            let vspace = target_vspace(call, map.vspace)?;
-            let mapping = mapping::map_table(&mut KernelPaging, vspace, paddr, level, mapping, vaddr).map_err(map_error)?;
-            set_mapping(call, mapping);
+            let mapping = match target(call, map.vspace)? {
+                Target::Io(device) => iospace::map_table(&mut KernelIo, device, paddr, level, mapping, vaddr),
+                Target::VSpace(vspace) => mapping::map_table(&mut KernelPaging, vspace, paddr, level, mapping, vaddr),
+            };
+            set_mapping(call, mapping.map_err(map_error)?);
             Ok(0)
         }
-        (cap @ Cap::PagingTable { .. }, Invocation::PagingStructureUnmap(_)) => {
+        (cap @ Cap::PagingTable { mapping, .. }, Invocation::PagingStructureUnmap(_)) => {
             let is_final = cspace::is_final(&KernelMemory, call.slot);
+            if mapping.io_device().is_some() {
+                if !is_final {
+                    return Err(Error::new(InvocationError::RevokeFirst));
+                }
+                iospace::finalise(&mut KernelIo, &cap, true);
+                set_mapping(call, Mapping::NONE);
+                return Ok(0);
+            }
             match mapping::unmap_structure(&mut KernelPaging, cap, is_final) {
                 Ok(_) => {
                     set_mapping(call, Mapping::NONE);
@@ -101,15 +121,19 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             }
         }
         (Cap::Frame { paddr, size_bits, rights, device: _, mapping }, Invocation::FrameMap(map)) => {
-            let vspace = target_vspace(call, map.vspace)?;
             let (vaddr, requested, attributes) = (map.vaddr, map.rights, map.attributes);
             let request = FrameMap { paddr, size_bits, rights, mapping, vaddr, requested, attributes };
-            let mapping = mapping::map_frame(&mut KernelPaging, vspace, request).map_err(map_error)?;
-            set_mapping(call, mapping);
+            let mapping = match target(call, map.vspace)? {
+                Target::Io(device) => iospace::map_frame(&mut KernelIo, device, request),
+                Target::VSpace(vspace) => mapping::map_frame(&mut KernelPaging, vspace, request),
+            };
+            set_mapping(call, mapping.map_err(map_error)?);
             Ok(0)
         }
-        (Cap::Frame { paddr, size_bits, mapping, .. }, Invocation::FrameUnmap(_)) => {
-            if mapping.is_mapped() {
+        (cap @ Cap::Frame { paddr, size_bits, mapping, .. }, Invocation::FrameUnmap(_)) => {
+            if iospace::finalise(&mut KernelIo, &cap, false) {
+                set_mapping(call, Mapping::NONE);
+            } else if mapping.is_mapped() {
                 mapping::unmap_frame(&mut KernelPaging, mapping, paddr, u32::from(size_bits));
                 set_mapping(call, Mapping::NONE);
             }

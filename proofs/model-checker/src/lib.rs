@@ -18,6 +18,7 @@
 pub mod donation;
 pub mod explore;
 pub mod invariants;
+pub mod iospace;
 pub mod mapping;
 pub mod memory;
 pub mod op;

@@ -288,7 +288,7 @@ pub(crate) fn hash_slot(slot: &Slot, hasher: &mut impl Hasher) {
 fn hash_cap(cap: &Cap, hasher: &mut impl Hasher) {
     std::mem::discriminant(cap).hash(hasher);
     match *cap {
-        Cap::Null | Cap::IrqControl | Cap::IoPortControl => {}
+        Cap::Null | Cap::IrqControl | Cap::IoPortControl | Cap::IoSpaceControl => {}
         Cap::Untyped { paddr, size_bits, device, free_offset, prepared_to, prepared_kind } => {
             (paddr, size_bits, device, free_offset, prepared_to, prepared_kind).hash(hasher)
         }
@@ -303,6 +303,7 @@ fn hash_cap(cap: &Cap, hasher: &mut impl Hasher) {
         Cap::Pml4 { paddr, asid } => (paddr, asid).hash(hasher),
         Cap::IrqHandler { irq } => irq.hash(hasher),
         Cap::IoPort { first, last } => (first, last).hash(hasher),
+        Cap::IoSpace { device } => device.hash(hasher),
         Cap::Zombie { paddr, link, root, remaining, radix, tcb, top } => (paddr, link, root, remaining, radix, tcb, top).hash(hasher),
     }
 }

@@ -89,6 +89,16 @@ pub enum Op {
         /// Slot whose descendants go.
         slot: SlotRef,
     },
+    /// IoSpaceControlIssue: the IOSpace of `Universe::io_devices[device]` from the IOSpace
+    /// control in `control` into `dest` (`crate::iospace`).
+    IssueIoSpace {
+        /// Slot of the IOSpace control capability (the invoked one).
+        control: SlotRef,
+        /// Index into [`Universe::io_devices`].
+        device: usize,
+        /// Destination slot.
+        dest: SlotRef,
+    },
     /// Untyped Retype of one object.
     Retype {
         /// Slot of the untyped capability.
@@ -116,6 +126,7 @@ impl Op {
                 if dest == src {
                     continue;
                 }
+                ops.extend((0..universe.io_devices.len()).map(|device| Op::IssueIoSpace { control: src, device, dest }));
                 ops.push(Op::Copy { src, dest });
                 ops.push(Op::Move { src, dest });
                 ops.extend((0..universe.mints.len()).map(|params| Op::Mint { src, dest, params }));
@@ -150,6 +161,9 @@ impl Op {
             Op::Rotate { src, pivot, dest } => abi::CNodeRotate { dest: at(dest), pivot: at(pivot), src: at(src) }.into(),
             Op::Delete { slot } | Op::DeleteStep { slot } => abi::CNodeDelete { slot: at(slot) }.into(),
             Op::Revoke { slot } | Op::RevokeStep { slot } => abi::CNodeRevoke { slot: at(slot) }.into(),
+            Op::IssueIoSpace { device, dest, .. } => {
+                abi::IoSpaceControlIssue { device: u64::from(universe.io_devices[device]), dest: at(dest) }.into()
+            }
             Op::Retype { object, dest, .. } => {
                 let (object_type, size_bits) = universe.retypes[object];
                 let node = Slot::new(0, 0);
@@ -179,6 +193,9 @@ impl Op {
             Op::Revoke { slot } => format!("Revoke {}", name(slot)),
             Op::DeleteStep { slot } => format!("Delete {} (one unit of work)", name(slot)),
             Op::RevokeStep { slot } => format!("Revoke {} (one unit of work)", name(slot)),
+            Op::IssueIoSpace { control, device, dest } => {
+                format!("IssueIoSpace {} -> {} (device {:#x})", name(control), name(dest), universe.io_devices[device])
+            }
             Op::Retype { untyped, object, dest } => {
                 let (kind, bits) = universe.retypes[object];
                 format!("Retype {} -> {} ({kind:?}, size_bits {bits})", name(untyped), name(dest))
@@ -294,7 +311,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped, .. } => match lookup(untyped)? {
+        Op::Retype { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => match lookup(invoked)? {
             Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
             cap => cap,
         },
@@ -362,6 +379,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
                 free_offset: plan.new_free_offset,
             })
         }
+        abi::Invocation::IoSpaceControlIssue(issue) => crate::iospace::decode_issue(op, invoked, issue, empty),
         _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
 }

@@ -237,6 +237,7 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
             format!("retype 0 {} {name} {size} {}", slot(untyped)?, slot(dest)?)
         }
         Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
+        Op::IssueIoSpace { .. } => return Err("IOSpaces are not in the Coq model".into()),
     })
 }
 
@@ -347,6 +348,7 @@ fn kind(op: &Op) -> &'static str {
         Op::Revoke { .. } => "Revoke",
         Op::DeleteStep { .. } => "DeleteStep",
         Op::RevokeStep { .. } => "RevokeStep",
+        Op::IssueIoSpace { .. } => "IssueIoSpace",
         Op::Retype { .. } => "Retype",
     }
 }

@@ -65,6 +65,9 @@ pub struct Universe {
     /// children it already has, which a later revoke of it then misses: invariant 8 catches
     /// it at depth 2 (see the `the_kernels_mutate_rule_is_caught` test).
     pub mutate_badges_originals: bool,
+    /// PCI requester IDs the IoSpaceControlIssue operations try (`crate::iospace`); empty:
+    /// no such operation.
+    pub io_devices: Vec<u16>,
 }
 
 /// Physical address of the fixed CNode `A`.
@@ -166,6 +169,7 @@ impl Universe {
             mutate_data: vec![1 | (1 << 6)],
             retypes: vec![(ObjectType::Endpoint, 0), (ObjectType::CNode, 1), (ObjectType::Untyped, 6)],
             mutate_badges_originals: false,
+            io_devices: Vec::new(),
         }
     }
 

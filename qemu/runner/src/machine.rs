@@ -23,11 +23,15 @@ pub struct Machine {
     /// Further QEMU arguments appended after the machine's own (devices and their backing
     /// files, e.g. `-drive …,id=nvm -device nvme,drive=nvm`); empty by default.
     pub extra_args: Vec<String>,
+    /// The q35 machine with QEMU's VT-d IOMMU (`intel-iommu`, interrupt remapping off),
+    /// created before every other device so that all their DMA goes through it; else the
+    /// `pc` machine without an IOMMU (the default).
+    pub iommu: bool,
 }
 
 impl Default for Machine {
     fn default() -> Self {
-        Machine { memory_mib: 256, icount: false, gdb: false, cpus: 1, extra_args: Vec::new() }
+        Machine { memory_mib: 256, icount: false, gdb: false, cpus: 1, extra_args: Vec::new(), iommu: false }
     }
 }
 
@@ -165,7 +169,7 @@ impl Machine {
     pub fn args(&self, boot: &Boot) -> Vec<String> {
         let mut args: Vec<String> = [
             "-machine",
-            "pc",
+            if self.iommu { "q35" } else { "pc" },
             "-cpu",
             CPU,
             "-m",
@@ -179,6 +183,9 @@ impl Machine {
         .iter()
         .map(|arg| arg.to_string())
         .collect();
+        if self.iommu {
+            args.extend(["-device", "intel-iommu,intremap=off"].map(String::from));
+        }
         if self.icount {
             args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
         }
@@ -285,6 +292,16 @@ mod tests {
             sensor_link_args("127.0.0.1", 7800),
             ["-chardev", "socket,id=sensors,host=127.0.0.1,port=7800,reconnect=1", "-device", "isa-serial,chardev=sensors,index=1"]
         );
+    }
+
+    #[test]
+    fn the_iommu_machine_is_q35_with_intel_iommu_before_the_devices() {
+        let machine = Machine { iommu: true, extra_args: vec!["-device".into(), "nvme,drive=nvm".into()], ..Machine::default() };
+        let args = machine.args(&Boot::Iso("x.iso".into()));
+        assert!(args.windows(2).any(|w| w == ["-machine", "q35"]));
+        let iommu = args.iter().position(|a| a == "intel-iommu,intremap=off").expect("the IOMMU device");
+        assert!(iommu < args.iter().position(|a| a == "nvme,drive=nvm").unwrap(), "created before the devices");
+        assert!(Machine::default().args(&Boot::Iso("x.iso".into())).windows(2).any(|w| w == ["-machine", "pc"]));
     }
 
     #[test]

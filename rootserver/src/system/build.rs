@@ -510,7 +510,7 @@ impl<'d> Tile<'d> {
         let state = &mut self.states[index];
         let ready = self
             .pci
-            .locate_for(alloc, &mut self.devices, self.description, index)
+            .locate_for(alloc, &mut self.devices, self.description, &self.regions, index)
             .and_then(|()| state.keeper.take_out(alloc, &mut state.memory));
         if let Err(error) = ready {
             state.state = State::Stopped;

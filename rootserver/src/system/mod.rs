@@ -173,6 +173,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     }
     let devices = DevicePool::new(info);
     let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints);
+    tile.pci.set_iospace_control(info.iospace_control);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
     // devices last: they are built from the pci domain's bus report (see crate::pci), which
     // the boot waits for in between — once every other domain, the console among them, runs.

@@ -76,6 +76,10 @@ handle!(
     IoPortControl
 );
 handle!(
+    /// IOSpace control: issue the IOSpace (DMA address space) of a PCI function.
+    IoSpaceControl
+);
+handle!(
     /// A notification: signal it, wait on it, poll it.
     Notification
 );
@@ -101,6 +105,7 @@ object_methods!(IrqControl, Object::IrqControl);
 object_methods!(IrqHandler, Object::IrqHandler);
 object_methods!(IoPortControl, Object::IoPortControl);
 object_methods!(IoPort, Object::IoPort);
+object_methods!(IoSpaceControl, Object::IoSpaceControl);
 
 impl CNode {
     /// The root server's own CNode (BootInfo slot `CNODE`), which resolves a cptr with all

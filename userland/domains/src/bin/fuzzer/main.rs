@@ -498,7 +498,7 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
         }
         FrameMap => (rng.pick(&[frame, created]), &[address(rng), rng.below(16), rng.below(4)], &[rng.pick(&[slots::VSPACE, created])]),
         FrameUnmap | FrameGetAddress => (rng.pick(&[frame, created]), &[], &[]),
-        IrqControlGet | IrqHandlerAck | IrqHandlerSetNotification | IrqHandlerClear | IoPortControlIssue => {
+        IrqControlGet | IrqHandlerAck | IrqHandlerSetNotification | IrqHandlerClear | IoPortControlIssue | IoSpaceControlIssue => {
             (slot(rng), &[rng.below(30), rng.below(2), rng.below(2), free_slot(rng), 64], &[slots::NOTIFICATION])
         }
         IrqControlGetMsi | IrqHandlerMsiMessage => (slot(rng), &[rng.below(20), free_slot(rng), 64], &[]),
