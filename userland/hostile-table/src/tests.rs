@@ -56,7 +56,12 @@ fn methods_of_another_object_are_illegal_and_own_methods_need_their_arguments() 
         assert_eq!(expected(own, label), want, "{}", label.name());
         for other in [Object::Tcb, Object::CNode, Object::IrqHandler, Object::IoPort, Object::Untyped] {
             if other != label.object() {
-                assert_eq!(expected(Held::Object(Some(other)), label), Some(InvocationError::IllegalOperation), "{} on {other:?}", label.name());
+                assert_eq!(
+                    expected(Held::Object(Some(other)), label),
+                    Some(InvocationError::IllegalOperation),
+                    "{} on {other:?}",
+                    label.name()
+                );
             }
         }
     }

@@ -191,10 +191,6 @@ fn probe_every_slot(info: &DomainInfo) {
     );
     log_event!("hostile.probe", checked = tally.checked, skipped = tally.skipped, mismatched = tally.mismatched);
     if tally.mismatched == 0 {
-        log!(
-            "hostile: every label on every slot: {} invocations refused as expected, {} not probed",
-            tally.checked,
-            tally.skipped
-        );
+        log!("hostile: every label on every slot: {} invocations refused as expected, {} not probed", tally.checked, tally.skipped);
     }
 }
