@@ -176,6 +176,19 @@ mod tests {
     }
 
     #[test]
+    fn push_front_links_both_ends() {
+        let (mut queue, mut links) = (Queue::EMPTY, Links::default());
+        queue.push_front(&mut links, 5);
+        assert_eq!(queue, Queue { head: 5, tail: 5 });
+        queue.push_front(&mut links, 6);
+        assert_eq!(queue, Queue { head: 6, tail: 5 });
+        assert_eq!((links.links(6), links.links(5)), ((0, 5), (6, 0)));
+        queue.remove(&mut links, 5);
+        assert_eq!(queue, Queue { head: 6, tail: 6 });
+        assert_eq!(links.links(6), (0, 0));
+    }
+
+    #[test]
     fn highest_priority_first_round_robin_within() {
         let (mut ready, mut links) = (ReadyQueues::new(), Links::default());
         ready.enqueue(&mut links, 10, 5);
