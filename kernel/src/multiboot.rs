@@ -328,6 +328,26 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_most_modules_each_from_its_own_entry() {
+        // MAX_MODULES modules (the limit is inclusive), each read from its own table entry;
+        // the first one empty (end == start is a module of zero bytes, not a malformed one).
+        let mut mem = sample();
+        mem.put_u32(0x100 + 20, MAX_MODULES as u32);
+        for i in 0..MAX_MODULES {
+            let (at, start) = (0x800 + i * 16, 0x20_0000 + i as u32 * 0x1000);
+            mem.put_u32(at, start);
+            mem.put_u32(at + 4, if i == 0 { start } else { start + 0x800 });
+            mem.put_u32(at + 8, 0x500);
+        }
+        let info = parse(BOOTLOADER_MAGIC, 0x100, &mem).unwrap();
+        assert_eq!(info.modules.len(), MAX_MODULES);
+        for (i, module) in info.modules.iter().enumerate() {
+            let start = 0x20_0000 + i as u64 * 0x1000;
+            assert_eq!((module.start, module.end), (start, if i == 0 { start } else { start + 0x800 }), "module {i}");
+        }
+    }
+
+    #[test]
     fn kinds_and_errors_are_named() {
         let kinds = [
             MemoryKind::Available,
