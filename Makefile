@@ -301,14 +301,14 @@ verify: deps proofs
 #   glue, invocation layer and test modules are left out: its boot tests run in QEMU);
 # - checker: the model checker's library (its tests: unit tests, the exhaustive runs);
 # - cores: MUTANTS_CORES, services/* library crates whose decisions guard authority or data
-#   (the durable update log, bundle signatures, reputation), a subset of the cores chosen so
-#   the run ends in hours (docs/research.md says which and why).
+#   (bundle-protocol and TCPCL decoding, CRDT merges, the durable update log, bundle
+#   signatures, reputation), a subset of the cores (docs/research.md says which and why).
 MUTANTS_VERSION := 27.1.0
 MUTANTS_ROOT := $(BUILD)/tools
 # Per-mutant test timeout: this many times the unmutated test run of the set, at least 60 s.
 MUTANTS_TIMEOUT_MULTIPLIER ?= 4
 MUTANTS ?= kernel checker cores
-MUTANTS_CORES ?= tileos-update-log tileos-module-bundle tileos-reputation
+MUTANTS_CORES ?= tileos-bpv7 tileos-tcpcl tileos-crdt tileos-update-log tileos-module-bundle tileos-reputation
 # opt-level 1 for the mutants' builds: the kernel library's tests (2,048-deep chains against
 # the quadratic reference code) take 52 s unoptimised and 5 s with it; overflow checks stay.
 MUTANTS_RUN = CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_TEST_OPT_LEVEL=1 nice -n 19 \

@@ -314,6 +314,63 @@ mod tests {
     }
 
     #[test]
+    fn reads_only_what_the_flags_announce() {
+        // The sample's command line, loader name and module table are all in memory: with
+        // only the memory-map flag set, none of them may be read.
+        let mut mem = sample();
+        mem.put_u32(0x100, FLAG_MEMORY_MAP);
+        let info = parse(BOOTLOADER_MAGIC, 0x100, &mem).unwrap();
+        assert_eq!((info.cmdline.as_str(), info.loader_name.as_str(), info.modules.len()), ("", "", 0));
+        assert_eq!(info.memory.len(), 2);
+        for (flag, field) in [(FLAG_CMDLINE, 0), (FLAG_LOADER_NAME, 1), (FLAG_MODULES, 2)] {
+            mem.put_u32(0x100, FLAG_MEMORY_MAP | flag);
+            let info = parse(BOOTLOADER_MAGIC, 0x100, &mem).unwrap();
+            let read = [!info.cmdline.is_empty(), !info.loader_name.is_empty(), !info.modules.is_empty()];
+            assert_eq!(read, core::array::from_fn(|i| i == field), "flag {flag:#x}");
+        }
+    }
+
+    #[test]
+    fn accepts_the_most_modules_each_from_its_own_entry() {
+        // MAX_MODULES modules (the limit is inclusive), each read from its own table entry;
+        // the first one empty (end == start is a module of zero bytes, not a malformed one).
+        let mut mem = sample();
+        mem.put_u32(0x100 + 20, MAX_MODULES as u32);
+        for i in 0..MAX_MODULES {
+            let (at, start) = (0x800 + i * 16, 0x20_0000 + i as u32 * 0x1000);
+            mem.put_u32(at, start);
+            mem.put_u32(at + 4, if i == 0 { start } else { start + 0x800 });
+            mem.put_u32(at + 8, 0x500);
+        }
+        let info = parse(BOOTLOADER_MAGIC, 0x100, &mem).unwrap();
+        assert_eq!(info.modules.len(), MAX_MODULES);
+        for (i, module) in info.modules.iter().enumerate() {
+            let start = 0x20_0000 + i as u64 * 0x1000;
+            assert_eq!((module.start, module.end), (start, if i == 0 { start } else { start + 0x800 }), "module {i}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_errors_are_named() {
+        let kinds = [
+            MemoryKind::Available,
+            MemoryKind::Reserved,
+            MemoryKind::AcpiReclaimable,
+            MemoryKind::AcpiNvs,
+            MemoryKind::Defective,
+            MemoryKind::Other(9),
+        ];
+        let names: std::vec::Vec<std::string::String> = kinds.iter().map(|kind| std::format!("{kind}")).collect();
+        assert_eq!(names, ["available", "reserved", "ACPI reclaimable", "ACPI NVS", "defective", "type 9"]);
+        let error = |e: MultibootError| std::format!("{e}");
+        assert!(error(MultibootError::BadMagic(0x1234)).contains("0x1234"));
+        assert!(error(MultibootError::BadString("boot loader name")).contains("boot loader name"));
+        assert!(error(MultibootError::Unreadable(0xFFFF_0000)).contains("0xffff0000"));
+        assert!(error(MultibootError::MalformedModule(3)).contains('3'));
+        assert!(!error(MultibootError::NoMemoryMap).is_empty());
+    }
+
+    #[test]
     fn rejects_wrong_magic() {
         assert_eq!(parse(0x1234, 0x100, &sample()), Err(MultibootError::BadMagic(0x1234)));
     }

@@ -191,6 +191,37 @@ mod tests {
     }
 
     #[test]
+    fn push_front_links_both_ends() {
+        let (mut queue, mut links) = (Queue::EMPTY, Links::default());
+        queue.push_front(&mut links, 5);
+        assert_eq!(queue, Queue { head: 5, tail: 5 });
+        queue.push_front(&mut links, 6);
+        assert_eq!(queue, Queue { head: 6, tail: 5 });
+        assert_eq!((links.links(6), links.links(5)), ((0, 5), (6, 0)));
+        queue.remove(&mut links, 5);
+        assert_eq!(queue, Queue { head: 6, tail: 6 });
+        assert_eq!(links.links(6), (0, 0));
+    }
+
+    #[test]
+    fn enqueue_front_goes_ahead_and_marks_its_priority() {
+        for priority in [0u8, 1, 63, 64, 65, 130, 255] {
+            let (mut ready, mut links) = (ReadyQueues::new(), Links::default());
+            ready.enqueue_front(&mut links, 7, priority);
+            assert_eq!((ready.highest(), ready.first(priority)), (Some(priority), Some(7)), "priority {priority}");
+            ready.enqueue(&mut links, 8, priority);
+            ready.enqueue_front(&mut links, 9, priority);
+            assert_eq!(ready.first(priority), Some(9));
+            for tcb in [9, 7, 8] {
+                assert_eq!(ready.highest(), Some(priority));
+                assert_eq!(ready.first(priority), Some(tcb));
+                ready.dequeue(&mut links, tcb, priority);
+            }
+            assert_eq!(ready.highest(), None, "priority {priority}: the bitmap is clear again");
+        }
+    }
+
+    #[test]
     fn highest_priority_first_round_robin_within() {
         let (mut ready, mut links) = (ReadyQueues::new(), Links::default());
         ready.enqueue(&mut links, 10, 5);

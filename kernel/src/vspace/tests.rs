@@ -349,3 +349,11 @@ fn structures_map_only_at_their_own_level() {
     assert_eq!(world.map_frame(far, USER_TOP - 0x1000), Err(MapError::MissingTable));
     assert_eq!(world.map_frame(far, USER_TOP), Err(MapError::OutsideUserHalf));
 }
+
+#[test]
+fn entry_bits_are_the_architectures() {
+    // Intel SDM vol. 3A, 4.5: the bits of a 4-level paging entry.
+    assert_eq!([PRESENT, WRITABLE, USER, WRITE_THROUGH, CACHE_DISABLE, HUGE], [1, 2, 4, 8, 0x10, 0x80]);
+    assert_eq!(NO_EXECUTE, 0x8000_0000_0000_0000);
+    assert_eq!(ADDRESS_MASK, 0x000F_FFFF_FFFF_F000);
+}

@@ -58,14 +58,19 @@ let op_of lineno = function
 
 (* The result, as the refinement test compares it: one line per occupied
    slot, sorted, naming CNodes and objects by physical base (ids are the
-   model's own), with the untyped watermark. *)
+   model's own), with the untyped watermark and the slot's CDT ancestors
+   present in the state (CNODE_BASE:INDEX, sorted, comma-separated; "-" for
+   none; an ancestor whose capability is gone is left out). *)
 let print_state st =
   let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
+  let place e = Printf.sprintf "%d:%d" (base (fst e.e_slot)).o_base (snd e.e_slot) in
   let lines = List.map (fun e ->
       let cn = base (fst e.e_slot) and o = base e.e_cap.c_obj in
       let wm = if e.e_cap.c_type = Untyped then string_of_int (st.kwm o.o_id) else "-" in
-      Printf.sprintf "slot %d %d %d %s %d %s %d %s" cn.o_base (snd e.e_slot) o.o_base
-        (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm)
+      let anc = List.sort compare (List.map place (List.filter (fun a -> List.mem a.e_node e.e_anc) st.kctes)) in
+      Printf.sprintf "slot %d %d %d %s %d %s %d %s %s" cn.o_base (snd e.e_slot) o.o_base
+        (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm
+        (if anc = [] then "-" else String.concat "," anc))
       st.kctes in
   List.iter print_endline (List.sort compare lines)
 

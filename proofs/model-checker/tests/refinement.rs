@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use tileos_model_checker::Universe;
-use tileos_model_checker::refinement::{CoqStep, Tally, abstract_state, check_random, observe, op_line};
+use tileos_model_checker::refinement::{CoqStep, Tally, abstract_state, check_random, observe, op_line, restrict_to_kernel_parents};
 
 fn driver() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -81,4 +81,44 @@ fn the_kernels_old_mutate_rule_is_caught() {
     let report = caught.expect("the comparison found no difference in 50 seeds x 200 operations");
     let last = report.lines().skip_while(|l| !l.starts_with("trace")).take_while(|l| !l.starts_with(']')).last().unwrap_or("");
     assert!(last.contains("Mutate"), "the difference is not at a Mutate:\n{report}");
+}
+
+#[test]
+fn the_cdt_shape_is_compared() {
+    // After a copy of the original endpoint A1 into A3, both say A3 is A1's child; after a
+    // copy of A3 (not revocable in the kernel) into B0, the model says B0 descends from A3
+    // and A1, the kernel from A1 only: equal once restricted to the kernel's revocable
+    // slots. A kernel that inserted the first copy as a new root (no parent) differs.
+    use tileos_kernel::cspace::{self, CSpaceMemory};
+    use tileos_model_checker::explore::{Outcome, apply};
+    use tileos_model_checker::op::Op;
+    let universe = Universe::standard().without_thread();
+    let (a, b) = (|i| universe.cnodes[0].slot(i), |i| universe.cnodes[1].slot(i));
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let mut step = |memory: &tileos_model_checker::memory::Memory, op: Op| {
+        let slots = universe.addressable_slots(memory);
+        let Ok(Outcome::Applied(after, _)) = apply(&universe, memory, &slots, &op) else { panic!("{op:?} was not applied") };
+        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
+        (after, model)
+    };
+    let initial = universe.initial_state();
+    let (copied, model) = step(&initial, Op::Copy { src: a(1), dest: a(3) });
+    let ancestors = |text: &str, at: &str| text.lines().find(|l| l.starts_with(at)).map(|l| l.rsplit(' ').next().unwrap().to_string());
+    let a1 = format!("{}:1", universe.cnodes[0].paddr);
+    let a3_line = format!("slot {} 3 ", universe.cnodes[0].paddr);
+    assert_eq!(ancestors(&observe(&universe, Some(&copied)).unwrap(), &a3_line), Some(a1.clone()));
+    assert_eq!(restrict_to_kernel_parents(&model, Some(&copied)).unwrap(), observe(&universe, Some(&copied)).unwrap());
+    let (twice, model) = step(&copied, Op::Copy { src: a(3), dest: b(0) });
+    let b0_line = format!("slot {} 0 ", universe.cnodes[1].paddr);
+    assert_eq!(ancestors(&model, &b0_line), Some(format!("{a1},{}:3", universe.cnodes[0].paddr)), "the model: a child of A3\n{model}");
+    assert_eq!(ancestors(&observe(&universe, Some(&twice)).unwrap(), &b0_line), Some(a1.clone()), "the kernel: a sibling of A3");
+    assert_eq!(restrict_to_kernel_parents(&model, Some(&twice)).unwrap(), observe(&universe, Some(&twice)).unwrap());
+    // A kernel that forgot the parent link of the first copy.
+    let (_, model) = step(&initial, Op::Copy { src: a(1), dest: a(3) });
+    let mut rootless = copied.clone();
+    let cap = rootless.cap(a(3));
+    cspace::delete(&mut rootless, a(3));
+    cspace::insert_root(&mut rootless, a(3), cap);
+    assert_eq!(rootless.read(a(3)).cap, cap);
+    assert_ne!(restrict_to_kernel_parents(&model, Some(&rootless)).unwrap(), observe(&universe, Some(&rootless)).unwrap());
 }

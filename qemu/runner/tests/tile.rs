@@ -244,6 +244,9 @@ fn hostile_domain_is_contained_and_the_service_keeps_answering() {
     let without_arguments = |object| TABLE.iter().filter(|entry| entry.object == object && entry.args.is_empty()).count();
     let skipped = 4 * labels + without_arguments(Object::Tcb) + without_arguments(Object::CNode);
     let checked = 256 * labels - skipped;
+    // Each unexpected answer is its own event naming the label and the slot.
+    let mismatches: Vec<String> = outcome.events("hostile.mismatch").iter().map(|event| event.line.clone()).collect();
+    assert!(mismatches.is_empty(), "the hostile probe got unexpected answers (label, slot):\n{}", mismatches.join("\n"));
     outcome.assert_event("hostile.probe", &[("checked", &checked.to_string()), ("skipped", &skipped.to_string()), ("mismatched", "0")]);
     outcome.assert_serial_contains(&format!("hostile: every label on every slot: {checked} invocations refused as expected"));
     outcome.assert_serial_contains("hostile: syscall with RFLAGS.NT set: the kernel survived, NT cleared");

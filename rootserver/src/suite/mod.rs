@@ -69,6 +69,7 @@ pub fn run(info: &BootInfo, untimed: bool, kpti: bool) -> ! {
     untyped_tests(&mut env, info);
     cnode_tests(&mut env);
     revoke_destroying_its_own_cnode(&mut env);
+    own_cnode::tests(&mut env);
     let page_table = vspace_tests(&mut env);
     ipc::tests(&mut env, page_table, info.tsc_per_ms);
     transfer::tests(&mut env);
@@ -930,4 +931,5 @@ mod donation;
 mod ipc;
 mod mapping;
 mod meltdown;
+mod own_cnode;
 mod transfer;

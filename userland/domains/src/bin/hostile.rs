@@ -14,8 +14,7 @@ extern crate tileos_rt;
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::bootinfo::domain_info::{self, CapKind, DomainInfo};
-use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{CNodeMint, CPtr, Label, Object, Slot, TABLE, TcbSetPriority, TcbSetSchedParams};
+use tileos_abi::invocation::{CNodeMint, CPtr, Label, Slot, TcbSetPriority, TcbSetSchedParams};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::Rights;
 use tileos_abi::syscall::Syscall;
@@ -174,73 +173,24 @@ fn attacks_without_faults() {
     log!("hostile: exhausted its own heap after {} KiB; allocation failed cleanly", total / 1024);
 }
 
-/// What a slot of this domain's CSpace holds, as far as the probe needs to know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Held {
-    /// Nothing.
-    Empty,
-    /// A kernel object whose methods are those of `Object` (`None`: a PML4, which has none).
-    Object(Option<Object>),
-    /// An endpoint or notification: a Call on it is IPC (or a signal), not an invocation.
-    Ipc,
-}
-
-/// What slot `slot` holds: its own TCB, CNode and VSpace in their fixed slots, the granted
-/// capabilities where its information page lists them, nothing elsewhere.
-fn held(info: &DomainInfo, slot: u64) -> Held {
-    match slot {
-        domain::TCB => Held::Object(Some(Object::Tcb)),
-        domain::CNODE => Held::Object(Some(Object::CNode)),
-        domain::VSPACE => Held::Object(None),
-        _ => match info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)].iter().find(|cap| cap.slot == slot) {
-            None => Held::Empty,
-            Some(cap) => match CapKind::from_byte(cap.kind) {
-                Some(CapKind::IrqHandler) => Held::Object(Some(Object::IrqHandler)),
-                Some(CapKind::IoPort) => Held::Object(Some(Object::IoPort)),
-                _ => Held::Ipc,
-            },
-        },
-    }
-}
-
-/// The error an empty-message invocation of `label` on what a slot holds must answer, or
-/// `None` where it is not probed: IPC capabilities, and methods without arguments of its
-/// own objects (they would act: suspend itself, say).
-fn expected(held: Held, label: Label) -> Option<InvocationError> {
-    match held {
-        Held::Empty => Some(InvocationError::FailedLookup),
-        Held::Ipc => None,
-        Held::Object(object) if object != Some(label.object()) => Some(InvocationError::IllegalOperation),
-        Held::Object(_) => match TABLE.iter().find(|entry| entry.label == label) {
-            Some(entry) if entry.args.is_empty() => None,
-            _ => Some(InvocationError::TruncatedMessage),
-        },
-    }
-}
-
 /// Invokes every label, with an empty message, on every slot of its CSpace and compares each
-/// answer with [`expected`]. Logs each difference, then the event `hostile.probe` with the
-/// counts (checked, skipped, mismatched), and the line saying all were as expected only if
-/// none differed.
+/// answer with the expectation table (`tileos_hostile_table`). Each difference is the event
+/// `hostile.mismatch` naming the label and the slot (the tile test fails on any), then the
+/// event `hostile.probe` carries the counts (checked, skipped, mismatched), and the line
+/// saying all were as expected is printed only if none differed.
 fn probe_every_slot(info: &DomainInfo) {
-    let (mut checked, mut skipped, mut mismatched) = (0u64, 0u64, 0u64);
-    for slot in 0..(1u64 << domain::CNODE_RADIX) {
-        let held = held(info, slot);
-        for &label in Label::ALL {
-            let Some(error) = expected(held, label) else {
-                skipped += 1;
-                continue;
-            };
-            checked += 1;
-            let answer = invoke(slot, label, &[], &[]);
-            if !matches!(answer, Err(e) if e.code == Some(error)) {
-                mismatched += 1;
-                log!("hostile: {} on slot {slot} ({held:?}) answered {answer:?}, expected {error:?} (ISOLATION BROKEN)", label.name());
-            }
-        }
-    }
-    log_event!("hostile.probe", checked = checked, skipped = skipped, mismatched = mismatched);
-    if mismatched == 0 {
-        log!("hostile: every label on every slot: {checked} invocations refused as expected, {skipped} not probed");
+    let granted = &info.caps[..(info.cap_count as usize).min(domain_info::MAX_CAPS)];
+    let tally = tileos_hostile_table::probe(
+        granted,
+        1 << domain::CNODE_RADIX,
+        |slot, label| invoke(slot, label, &[], &[]).err().and_then(|e| e.code),
+        |slot, label, expected, answered| {
+            log!("hostile: {} on slot {slot} answered {answered:?}, expected {expected:?} (ISOLATION BROKEN)", label.name());
+            log_event!("hostile.mismatch", label = label.name(), slot = slot);
+        },
+    );
+    log_event!("hostile.probe", checked = tally.checked, skipped = tally.skipped, mismatched = tally.mismatched);
+    if tally.mismatched == 0 {
+        log!("hostile: every label on every slot: {} invocations refused as expected, {} not probed", tally.checked, tally.skipped);
     }
 }
