@@ -930,4 +930,5 @@ mod donation;
 mod ipc;
 mod mapping;
 mod meltdown;
+mod save_recv;
 mod transfer;
