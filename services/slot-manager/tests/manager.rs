@@ -684,16 +684,22 @@ fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
 /// A tile whose challenger (seat 1, module 1) the policy has just promoted: the promoted
 /// module has not answered yet, and no client waits.
 fn auto_promoted() -> Sim {
-    let mut p = policy();
+    let sim = shadowing_fast(policy(), 5);
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    sim
+}
+
+/// A tile with policy `p` (auto-promoting) whose challenger checksum-fast (module 1) was
+/// installed and then sent `requests` client requests, each answered before the next.
+fn shadowing_fast(mut p: tileos_slots::SlotPolicy, requests: u64) -> Sim {
     p.auto_promote = true;
     let mut sim = Sim::new(config(p, 4));
     sim.install(&bundle(b"fast"));
     sim.pump();
-    for x in 1..=5 {
+    for x in 1..=requests {
         sim.request(1, x);
         sim.pump();
     }
-    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
     sim
 }
 
@@ -710,17 +716,10 @@ fn entry_kinds(sim: &Sim) -> Vec<EventKind> {
 /// soak ended), then two client requests arrived: its promotion is due, not done.
 fn promotable_while_clients_wait() -> Sim {
     let mut p = policy();
-    p.auto_promote = true;
     p.min_soak = 1_000;
     // Copies in flight past `DEFERRED_BOUND` are not timeouts here.
     p.answer_deadline = 10 * tileos_slot_manager::DEFERRED_BOUND;
-    let mut sim = Sim::new(config(p, 4));
-    sim.install(&bundle(b"fast"));
-    sim.pump();
-    for x in 1..=5 {
-        sim.request(1, x);
-        sim.pump();
-    }
+    let mut sim = shadowing_fast(p, 5);
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "soaking\n{}", sim.notes());
     // The soak ends with the slot idle (`advance` ticks the clock, and no message follows
     // to carry out deferred work); then two clients call.
@@ -748,11 +747,7 @@ fn an_automatic_promotion_is_logged_before_it_is_carried_out() {
 
     // A store that fails: nothing is promoted (the module stays promotable, for a
     // promotion by hand), and the failure is counted.
-    let mut p = policy();
-    p.auto_promote = true;
-    let mut sim = Sim::new(config(p, 4));
-    sim.install(&bundle(b"fast"));
-    sim.pump();
+    let mut sim = shadowing_fast(policy(), 0);
     sim.store.fail.set(true);
     for x in 1..=5 {
         sim.request(1, x);
