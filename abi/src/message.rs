@@ -13,6 +13,13 @@ pub const LABEL_IPC_ABORTED: u64 = (1 << 52) - 1;
 /// before anyone replied — typically because the server domain died and is being
 /// restarted. The caller may retry (a restarted server has a new generation).
 pub const LABEL_REPLY_LOST: u64 = (1 << 52) - 2;
+/// Label of what a `SaveRecv` ([`crate::syscall::Syscall::SaveRecv`]) returns at once when
+/// it could not save the reply capability: nothing was moved or received; message
+/// registers 0–2 hold the [`crate::error::InvocationError`] code and its two detail words
+/// (`FailedLookup` with 0 and the lookup failure for a destination that does not resolve,
+/// `DeleteFirst` for one that is not empty, `IllegalOperation` for a caller running on a
+/// donated budget).
+pub const LABEL_SAVE_FAILED: u64 = (1 << 52) - 3;
 
 /// Describes a message: label, length in words, number of capabilities sent, and which
 /// received capabilities were unwrapped into badges. Bit layout: length `[6:0]`,

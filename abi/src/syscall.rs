@@ -49,6 +49,11 @@ pub enum Syscall {
     /// (`\n` as `\r\n`, like [`Syscall::DebugPutChar`]); `rdi` returns the bytes written
     /// (0 for a count out of range: nothing is written).
     DebugWrite = 13,
+    /// Move the reply capability of the call being served (if any) to the empty slot whose
+    /// capability pointer is in message register 0, then receive on `rdi` as `Recv` does.
+    /// A destination that does not resolve or is not empty ends the call at once with the
+    /// label [`LABEL_SAVE_FAILED`](crate::message::LABEL_SAVE_FAILED) (docs/abi.md).
+    SaveRecv = 14,
 }
 
 /// Most bytes one [`Syscall::DebugWrite`] writes: the four register message words.
@@ -71,6 +76,7 @@ impl Syscall {
             11 => Syscall::DebugKernelChecksum,
             12 => Syscall::DebugLongestEntry,
             13 => Syscall::DebugWrite,
+            14 => Syscall::SaveRecv,
             _ => return None,
         })
     }

@@ -67,7 +67,7 @@ pub fn init_notification(paddr: u64) {
 
 /// Physical address of a thread's IPC buffer: inside the frame held in its IPC-buffer
 /// slot, at the offset of its configured address (0: none).
-fn ipc_buffer_paddr(thread: u64) -> u64 {
+pub fn ipc_buffer_paddr(thread: u64) -> u64 {
     let t = tcb(thread);
     match t.slot_cap(tcb_slot::IPC_BUFFER) {
         Cap::Frame { paddr, size_bits, .. } => paddr + (t.ipc_buffer_vaddr() & ((1u64 << size_bits) - 1)),

@@ -11,6 +11,7 @@ mod fastpath;
 mod invoke;
 mod ipc;
 mod rootserver;
+mod saved_reply;
 #[cfg(feature = "testing")]
 mod selftest;
 mod state;

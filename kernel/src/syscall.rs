@@ -45,6 +45,7 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         Some(Syscall::Send) => send(caller, cptr, info, Blocking::Block),
         Some(Syscall::NbSend) => send(caller, cptr, info, Blocking::Poll),
         Some(Syscall::Recv) => receive(caller, cptr, Blocking::Block),
+        Some(Syscall::SaveRecv) => crate::saved_reply::save_recv(caller, cptr, context.r10),
         Some(Syscall::NbRecv) => receive(caller, cptr, Blocking::Poll),
         Some(Syscall::Reply) => reply(caller),
         Some(Syscall::ReplyRecv) => {
@@ -173,9 +174,7 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
             ipc::send(caller, paddr, badge, rights, blocking, SendKind::Send);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => ipc::signal(paddr, badge),
-        Cap::Reply { .. } => {
-            ipc::reply_through(caller, slot);
-        }
+        Cap::Reply { .. } => crate::saved_reply::reply(caller, slot, info),
         Cap::Endpoint { .. } | Cap::Notification { .. } => {
             if blocking == Blocking::Block {
                 cap_fault(caller, cptr, Phase::Send, None);
@@ -190,7 +189,7 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
 }
 
 /// Recv/NBRecv: receive on an endpoint or wait on / poll a notification.
-fn receive(caller: u64, cptr: u64, blocking: Blocking) {
+pub fn receive(caller: u64, cptr: u64, blocking: Blocking) {
     let slot = match ipc::lookup_slot(caller, cptr) {
         Ok(slot) => slot,
         Err(failure) => return cap_fault(caller, cptr, Phase::Receive, Some(failure)),
@@ -206,7 +205,8 @@ fn receive(caller: u64, cptr: u64, blocking: Blocking) {
 
 /// Reply: answer the caller this thread is serving, if any.
 fn reply(caller: u64) {
-    ipc::reply_through(caller, thread::tcb_slot_address(caller, tcb_slot::REPLY));
+    let info = MessageInfo(tcb(caller).reg(Reg::Rsi));
+    crate::saved_reply::reply(caller, thread::tcb_slot_address(caller, tcb_slot::REPLY), info);
 }
 
 /// Handles an interrupt vector: timer tick or device interrupt.

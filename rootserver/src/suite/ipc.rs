@@ -477,6 +477,7 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
     budget_tests(env, buffers, unconfigured, tsc_per_ms);
     consumed_time_tests(env, buffers, unconfigured, tsc_per_ms);
     super::donation::tests(env, buffers, tsc_per_ms);
+    super::save_recv::tests(env, buffers);
 }
 
 /// TcbConsumedTime (docs/abi.md §11.3): a thread that spins for about 60 ms is charged

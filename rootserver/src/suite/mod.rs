@@ -932,4 +932,5 @@ mod ipc;
 mod mapping;
 mod meltdown;
 mod own_cnode;
+mod save_recv;
 mod transfer;

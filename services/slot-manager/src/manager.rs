@@ -15,7 +15,7 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Reason, RequestId,
+    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
@@ -168,11 +168,6 @@ struct Seat {
     needs_state: bool,
     /// Copies were dropped: it imports the state again when it next calls.
     diverged: bool,
-    /// Its module imported the reference module's state since it started, and has been
-    /// sent every copy since (none dropped): its state follows the reference module's
-    /// request by request, as far as its answers show (a promotion on agreeing evidence
-    /// needs no second transfer, [`Manager::transition`]).
-    synced: bool,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -189,7 +184,6 @@ impl Seat {
             queue: VecDeque::new(),
             needs_state: false,
             diverged: false,
-            synced: false,
             schedule: None,
             started_at: None,
         }
@@ -331,6 +325,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     deferred_since: Option<Ticks>,
     /// A module's schedule is to be lowered (to the challengers') when nobody waits.
     lowering_due: bool,
+    /// A module the policy promotes, as deferred work ([`Manager::promote_by_policy`]).
+    policy_due: Option<ModuleId>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
 }
@@ -383,8 +379,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// lineages 1 and 2 were started by the root server at boot.
     pub fn new(config: Config, host: S, clock: C, mut store: L) -> Result<Manager<S, C, L>, StartError> {
         let now = clock.now();
+        // The manager promotes by policy itself, off the clients' path and after the update
+        // log holds the entry ([`Manager::deferred`]): the `Slot` only says when the
+        // evidence suffices.
+        let decisions = SlotPolicy { auto_promote: false, ..config.policy };
         let slot =
-            Slot::new(config.policy, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
+            Slot::new(decisions, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
         let needed = match (config.n_version, config.comparator) {
             (Some(_), _) => 3,
             (None, Comparator::NoiseCancelled) => 2,
@@ -438,6 +438,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             unlogged: VecDeque::new(),
             deferred_since: None,
             lowering_due: false,
+            policy_due: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
         };
         if manager.lineages.is_some() {
@@ -547,9 +548,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         true
     }
 
-    /// Appends the deferred log entries and lowers the schedules due.
+    /// Appends the deferred log entries, carries out a promotion by policy (its entry
+    /// persisted first) and lowers the schedules due.
     fn do_deferred(&mut self) {
         self.flush_log();
+        if let Some(module) = self.policy_due.take() {
+            self.promote_by_policy(module);
+        }
         if core::mem::take(&mut self.lowering_due) {
             self.reschedule_due = true;
             self.reschedule_to(true);
@@ -756,7 +761,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
         if copies >= limit {
             s.diverged = true;
-            s.synced = false;
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
@@ -807,9 +811,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         match (label, current) {
             (READY, current) => {
                 s.started_at = None;
-                // In step again only once it imports (a module that called READY again may
-                // have lost, or applied, the work it had).
-                s.synced = false;
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -836,7 +837,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (IMPORTED, Some(Job::Import { .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
-                s.synced = import_refused.is_none();
                 if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
                     && switch.module == id
                     && switch.ready.is_none()
@@ -1004,25 +1004,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             t.reason
         ));
         match (t.to, t.reason) {
-            (State::Promoted, reason) => {
+            (State::Promotable, _) if self.config.policy.auto_promote => {
+                // Promoted by the deferred work, once the entry is in the log.
+                self.policy_due = Some(t.module);
+                self.defer();
+            }
+            (State::Settled, _) if self.config.policy.auto_promote => {
+                // The window closed: a module that became promotable meanwhile is due now.
+                let waiting = self.slot.modules().find(|m| m.state == State::Promotable).map(|m| m.id);
+                if let Some(waiting) = waiting {
+                    self.policy_due = Some(waiting);
+                    self.defer();
+                }
+            }
+            (State::Promoted, _) => {
                 let now = self.clock.now();
                 self.switching = Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false });
-                if reason == Reason::Promoted(PromotedBy::Policy) {
-                    let note = format!("promoted by policy: {} agreeing, {} disagreeing", t.evidence.agreeing, t.evidence.disagreeing);
-                    self.log_automatic(EventKind::Promote, t.module, &note);
-                }
-                // State transfer: the warm module exports after every request it was sent,
-                // the promoted one imports before any request it serves. Not needed when
-                // the module imported the state when it started, was sent every request
-                // since (in order, before any it will serve) and was promoted on evidence
-                // with no disagreement and no timeout: its state is already the warm
-                // module's, as a rollback trusts the warm module's (docs/slots.md).
+                // State moves by transfer, at every promotion: the warm module exports
+                // after every request it was sent, the promoted one imports before any
+                // request it serves (docs/slots.md, "State moves by transfer").
                 let promoted = self.seat_of(Role::Module(t.module));
-                let in_step = matches!(reason, Reason::Promoted(PromotedBy::Policy | PromotedBy::Manual))
-                    && t.evidence.disagreeing == 0
-                    && t.evidence.timeouts == 0
-                    && promoted.and_then(|seat| self.seats.get(seat)).is_some_and(|s| s.synced);
-                if !in_step && let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted) {
+                if let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted) {
                     let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
                         s.queue.push_back(Job::Import { state: None, transfer });
@@ -1098,7 +1100,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.needs_state = false;
         s.diverged = false;
-        s.synced = false;
         s.schedule = None;
         self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
@@ -1127,7 +1128,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None, transfer: x } if *x == transfer))
         {
             t.queue.remove(at);
-            t.synced = false;
             self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
         }
         self.dispatch(target);
@@ -1255,7 +1255,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.host.note(format_args!("slot {}: seat {seat} (re)started, generation {generation}", self.config.name));
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.needs_state = serving_seat != Some(seat) || self.lineages.is_some();
-                    s.synced = false;
                 }
             }
             Err(reason) => {
@@ -1644,7 +1643,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.role = Role::Module(id);
             s.program = Some(Program::Staged(elf));
             s.needs_state = true;
-            s.synced = false;
         }
         self.host.note(format_args!("@event slot.installed slot={} module={id} seat={seat}", self.config.name));
         slots::Response::Installed { module: id }
@@ -1700,6 +1698,38 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.slot = trial;
         self.process(out);
         slots::Response::Promoted { module }
+    }
+
+    /// The policy's promotion of `module`, which became promotable while the slot served
+    /// (its evidence sufficed): done as deferred work, with no client request in flight
+    /// (or past [`DEFERRED_BOUND`]), and *written before it is acted on*: the update log's
+    /// entry is persisted first, then the switch is made, so a manager that faults at any
+    /// point leaves no promotion the log does not hold. Nothing happens if the module is no
+    /// longer promotable (its evidence fell short meanwhile: it is due again when it
+    /// suffices again) or the entry cannot be persisted (counted in `log_failures`; the
+    /// module stays promotable, for a promotion by hand).
+    fn promote_by_policy(&mut self, module: ModuleId) {
+        let now = self.clock.now();
+        let mut trial = self.slot.clone();
+        let Ok(out) = trial.promote(module, PromoteMode::Policy, now) else { return };
+        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
+        let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
+        let info = self.module_info(module);
+        if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
+            self.stats.log_failures += 1;
+            self.host.note(format_args!(
+                "slot {}: module {module} not promoted: its update-log entry was not persisted ({reason})",
+                self.config.name
+            ));
+            return;
+        }
+        self.slot = trial;
+        self.process(out);
+    }
+
+    /// What the update log says of module `id` (its manifest's name, version and hash).
+    fn module_info(&self, id: ModuleId) -> ModuleInfo {
+        self.modules.get(&id).cloned().unwrap_or(ModuleInfo { name: format!("module {id}"), version: String::new(), hash: [0; 32] })
     }
 
     /// Rolls back (the update log's entry notes `note`).

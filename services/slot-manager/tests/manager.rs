@@ -684,16 +684,22 @@ fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
 /// A tile whose challenger (seat 1, module 1) the policy has just promoted: the promoted
 /// module has not answered yet, and no client waits.
 fn auto_promoted() -> Sim {
-    let mut p = policy();
+    let sim = shadowing_fast(policy(), 5);
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    sim
+}
+
+/// A tile with policy `p` (auto-promoting) whose challenger checksum-fast (module 1) was
+/// installed and then sent `requests` client requests, each answered before the next.
+fn shadowing_fast(mut p: tileos_slots::SlotPolicy, requests: u64) -> Sim {
     p.auto_promote = true;
     let mut sim = Sim::new(config(p, 4));
     sim.install(&bundle(b"fast"));
     sim.pump();
-    for x in 1..=5 {
+    for x in 1..=requests {
         sim.request(1, x);
         sim.pump();
     }
-    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
     sim
 }
 
@@ -702,53 +708,82 @@ fn entry_kinds(sim: &Sim) -> Vec<EventKind> {
     (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().kind).collect()
 }
 
-/// The auto-promotion's update-log entry is appended off the clients' path
-/// (`Manager::deferred`): not while the switch is under way or a client waits, but as soon
-/// as neither holds; and whoever asks (any control request) sees it first.
-#[test]
-fn an_automatic_entry_waits_for_no_client_and_comes_before_any_control_answer() {
-    let mut sim = auto_promoted();
-    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the promoted module has not answered yet: not appended");
-    // A request in flight (not pumped): the entry still waits.
+/// A promotion by the policy is written before it is acted on: it is carried out as
+/// deferred work (`Manager::deferred`: no client waits), and its update-log entry is
+/// persisted first. At no moment does the slot serve a module the log does not say was
+/// promoted, so a manager that faults at any point loses no promotion it carried out.
+/// A tile with an auto-promoting policy whose challenger (module 1) became promotable (its
+/// soak ended), then two client requests arrived: its promotion is due, not done.
+fn promotable_while_clients_wait() -> Sim {
+    let mut p = policy();
+    p.min_soak = 1_000;
+    // Copies in flight past `DEFERRED_BOUND` are not timeouts here.
+    p.answer_deadline = 10 * tileos_slot_manager::DEFERRED_BOUND;
+    let mut sim = shadowing_fast(p, 5);
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "soaking\n{}", sim.notes());
+    // The soak ends with the slot idle (`advance` ticks the clock, and no message follows
+    // to carry out deferred work); then two clients call.
+    sim.advance(2_000);
+    sim.request(2, 1);
     sim.request(1, 6);
+    sim
+}
+
+#[test]
+fn an_automatic_promotion_is_logged_before_it_is_carried_out() {
+    let mut sim = promotable_while_clients_wait();
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable), "due, but a client waits\n{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 0);
     assert_eq!(entry_kinds(&sim), [EventKind::Install]);
     sim.pump();
-    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the promoted module answered, with the imported state");
-    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once nobody waits");
-    // Asked before the promoted module answered: the head already holds the entry.
-    let mut sim = auto_promoted();
-    let Response::Head(head) = sim.control(Access::Read, &Request::LogHead) else { panic!("no head") };
-    assert_eq!(head.tree_size, 2, "the head a client asks for holds the promotion");
+    assert_eq!(sim.m.slot().serving(), 1, "promoted once nobody waits\n{}", sim.notes());
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
-    sim.request(1, 6);
+    let note = UpdateEvent::decode(sim.m.log().entry(1).unwrap()).unwrap().note;
+    assert!(note.starts_with("promoted by policy"), "{note}");
+    sim.request(1, 7);
     sim.pump();
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once");
+    assert!(sim.not_answered_once().is_empty());
+
+    // A store that fails: nothing is promoted (the module stays promotable, for a
+    // promotion by hand), and the failure is counted.
+    let mut sim = shadowing_fast(policy(), 0);
+    sim.store.fail.set(true);
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 0, "not promoted without its entry\n{}", sim.notes());
+    assert_eq!(sim.m.stats().log_failures, 1);
+    assert!(sim.notes().contains("not promoted: its update-log entry was not persisted"), "{}", sim.notes());
+    sim.store.fail.set(false);
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
     assert!(sim.not_answered_once().is_empty());
 }
 
 /// Deferred work waits at most `DEFERRED_BOUND`: with clients always waiting, the next
-/// message past the bound does it.
+/// message past the bound does it (here the policy's promotion, its entry first).
 #[test]
 fn deferred_work_is_done_past_its_bound_whatever_waits() {
-    let mut sim = auto_promoted();
-    assert_eq!(sim.m.log().size(), 1);
-    // Client 2 keeps a request in flight (sent, never pumped) while client 1 goes on.
-    sim.request(2, 1);
+    let mut sim = promotable_while_clients_wait();
+    assert_eq!(sim.m.log().size(), 1, "due, but a client waits");
     sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
-    sim.request(1, 6);
+    sim.request(3, 1);
     assert_eq!(sim.m.log().size(), 2, "past the bound, appended with clients waiting\n{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 1, "and promoted");
     sim.pump();
     assert!(sim.not_answered_once().is_empty());
 }
 
 /// A promoted module rolled back before its first answer ends the switch to it: the
-/// deferred work (here the promotion's and the breaker's entries) is done at the next
-/// moment no client waits, not only past `DEFERRED_BOUND` (no answer of the rolled-back
-/// module will ever end that switch).
+/// deferred work (here the breaker's entry) is done at the next moment no client waits,
+/// not only past `DEFERRED_BOUND` (no answer of the rolled-back module will ever end that
+/// switch).
 #[test]
 fn a_rollback_before_the_first_answer_ends_the_switch_and_frees_the_deferred_work() {
     let mut sim = auto_promoted();
-    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the switch is under way: nothing appended yet");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the promotion's entry came first");
     // The promoted module faults before it answered anything: the breaker rolls back.
     let seat = sim.m.seat_of_module(1).expect("the promoted module's seat");
     sim.fault(seat);
@@ -762,12 +797,12 @@ fn a_rollback_before_the_first_answer_ends_the_switch_and_frees_the_deferred_wor
     assert!(sim.not_answered_once().is_empty());
 }
 
-/// A module that imported the state when it started, got every copy since and was promoted
-/// on evidence with no disagreement and no timeout is in step with the warm module: the
-/// switch needs no second transfer. One with a disagreement (here forced in) imports the
-/// warm module's state before it serves, and so does one that fell copies behind.
+/// State moves by transfer at every promotion: a module promoted on evidence with no
+/// disagreement (which imported the state when it started and got every copy since)
+/// imports the warm module's state again before it serves, as one forced in past a
+/// disagreement does.
 #[test]
-fn only_a_module_out_of_step_imports_the_state_again_at_its_promotion() {
+fn every_promotion_transfers_the_state() {
     let mut sim = Sim::new(config(policy(), 4));
     sim.install(&bundle(b"fast"));
     for x in 1..=6 {
@@ -779,9 +814,10 @@ fn only_a_module_out_of_step_imports_the_state_again_at_its_promotion() {
     assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
     sim.request(1, 100);
     sim.pump();
-    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "in step: the sum of every request");
-    assert_eq!(sim.imports.get(&seat), Some(&1), "no second transfer");
-    assert!(sim.notes().contains("transfer=false"), "{}", sim.notes());
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&2), "transferred at the promotion");
+    assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
+    assert!(!sim.notes().contains("transfer=false"), "{}", sim.notes());
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
 
     // A challenger that disagreed once (on 7), forced in: it imports before it serves.

@@ -259,6 +259,11 @@ pub enum PromoteMode {
     IfEvidenceSuffices,
     /// Promote whatever the evidence (the breaker still watches the rollback window).
     Forced,
+    /// The policy's own promotion, carried out by the slot's owner after it recorded the
+    /// decision (a slot whose policy has `auto_promote` off, the owner promoting by policy
+    /// itself): as [`PromoteMode::IfEvidenceSuffices`], with the reason
+    /// `Promoted(Policy)`.
+    Policy,
 }
 
 /// Running totals of a slot.
@@ -674,8 +679,9 @@ impl<E: Equivalence> Slot<E> {
             return Err(PromoteRefusal::RollbackWindowOpen { promoted: self.serving });
         }
         let by = match (mode, self.shortfall(i, now)) {
-            (PromoteMode::IfEvidenceSuffices, Some(shortfall)) => return Err(PromoteRefusal::Insufficient(shortfall)),
+            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => return Err(PromoteRefusal::Insufficient(shortfall)),
             (PromoteMode::IfEvidenceSuffices, None) => PromotedBy::Manual,
+            (PromoteMode::Policy, None) => PromotedBy::Policy,
             (PromoteMode::Forced, _) => PromotedBy::Forced,
         };
         let mut out = Outcome::default();

@@ -98,6 +98,22 @@ fn without_auto_promotion_a_promotable_challenger_waits_for_a_hand() {
     assert_eq!(out.transitions.last().unwrap().reason, Reason::Promoted(PromotedBy::Manual));
 }
 
+/// An owner that promotes by policy itself (its `Slot` runs with `auto_promote` off):
+/// `PromoteMode::Policy` promotes only on sufficient evidence, with the policy's reason.
+#[test]
+fn an_owner_promotes_by_policy_only_on_sufficient_evidence() {
+    let mut s = slot(SlotPolicy { auto_promote: false, ..policy() });
+    let c = challenger(&mut s, 0);
+    round(&mut s, 1, b"ok", b"ok");
+    assert!(matches!(s.promote(c, PromoteMode::Policy, 2), Err(PromoteRefusal::Insufficient(_))));
+    for now in 2..=3 {
+        round(&mut s, now, b"ok", b"ok");
+    }
+    let out = s.promote(c, PromoteMode::Policy, 4).unwrap();
+    assert_eq!(out.transitions.last().unwrap().reason, Reason::Promoted(PromotedBy::Policy));
+    assert_eq!(s.serving(), c);
+}
+
 #[test]
 fn disagreement_beyond_the_allowance_rejects_once_enough_requests_are_compared() {
     let mut s = slot(policy());

@@ -22,8 +22,9 @@
 //!    mirroring overhead proper, beside the kernel's IPC round trip, and the part of it in
 //!    the serving path's system calls); the longest call
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
-//!    and quiet rounds (the promotion pause), the manager's own handling of the answer that
-//!    promoted (its `slot.promotion-handled` line), the promotion to the promoted module's
+//!    and quiet rounds (the promotion pause), the manager's own handling of the promotion
+//!    (its `slot.promotion-handled` line: the update-log entry persisted, then the switch,
+//!    as deferred work), the promotion to the promoted module's
 //!    first answer with its parts (its `slot.switch` line: the module ready, the first
 //!    request's own time), and the work it deferred until the switch
 //!    was over and no client waited (its first `slot.deferred` line after it); and the
@@ -384,16 +385,17 @@ struct SlotFigures {
     /// delivered answer (microseconds of guest time: 1,000 instructions each).
     switch: u64,
     /// Its parts from the same line: the promotion until the promoted module was ready to
-    /// serve (its import done, or at once when in step), and the delivered request's own
+    /// serve (its import of the warm module's state done), and the delivered request's own
     /// time in the manager (its arrival to its delivery); the rest of `switch` is time
     /// before that request arrived. And whether the state was transferred at the switch.
     switch_parts: (u64, u64, bool),
-    /// The manager's `slot.promotion-handled`: its handling of the answer that completed
-    /// the evidence and promoted (every client call in progress waits for all of it).
+    /// The manager's `slot.promotion-handled`: its handling of the promotion (by the
+    /// policy: the deferred work that persists the update-log entry, then switches; a
+    /// client call in progress, past the deferral bound, would wait for all of it).
     promotion_handled: u64,
     /// The manager's first `slot.deferred` after the promotion: the work it kept off the
-    /// clients' path (the promotion's update-log entry, lowering the warm module's schedule),
-    /// done once the switch was over and no client waited.
+    /// clients' path (lowering the warm module's schedule), done once the switch was over
+    /// and no client waited.
     promotion_deferred: u64,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes.
     install: (u64, u64),
@@ -539,10 +541,10 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
     println!("{:<52} {:>14}", "promotion to the promoted module's first answer", slot.switch);
     let (ready, request, transfer) = slot.switch_parts;
-    let how = if transfer { "state transferred" } else { "in step: no transfer" };
+    let how = if transfer { "state transferred" } else { "no warm module: no transfer" };
     println!("{:<52} {:>14}", format!("  of which: promotion to the module ready ({how})"), ready);
     println!("{:<52} {:>14}", "  of which: the first request, arrival to delivery", request);
-    println!("{:<52} {:>14}", "manager's handling of the promoting answer", slot.promotion_handled);
+    println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
 }

@@ -5,9 +5,10 @@
 //! One receive loop on the slot's front endpoint (local name `front`). The seat-faults
 //! notification (`seat-faults`) is bound to this thread, so a receive also returns its
 //! signals: a message with label 0 and no words whose badge is the notification word
-//! (bit `1 << seat`). Every other caller's reply capability is saved with
-//! `CNodeSaveCaller` into a free slot of this domain's CNode and answered later with
-//! `NbSend` on it, so the manager never blocks on a module or a client. A message's words
+//! (bit `1 << seat`). Every other caller's reply capability is given a free slot of this
+//! domain's CNode and answered with `NbSend` on it, so the manager never blocks on a module
+//! or a client; it is moved there by the next receive, `SaveRecv` (docs/abi.md), unless it
+//! was answered first (then with `Reply`, from where the kernel put it). A message's words
 //! are received into one buffer on the stack and lent to the manager (no heap per message).
 //! After each message the manager does the work it keeps off the clients' path
 //! (`Manager::deferred`) if no client waits. Seat requests go to
@@ -42,7 +43,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification};
-use tileos_abi::message::MessageInfo;
+use tileos_abi::message::{LABEL_SAVE_FAILED, MessageInfo};
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, SlotControl};
@@ -88,6 +89,10 @@ struct Glue {
     supervisor: Client<Supervisor>,
     /// Free slots of this domain's CNode for saved reply capabilities.
     free: Vec<u64>,
+    /// The slot given to the reply capability of the message being handled, which is
+    /// still in the thread's REPLY slot: the next receive (`SaveRecv`) moves it there,
+    /// unless it is answered (`Reply`) or released first.
+    unsaved: Option<u64>,
     /// The manager's log lines not written yet.
     lines: PendingLines,
     /// Time-stamp counter ticks spent in the system calls of the serving path (saving a
@@ -140,33 +145,60 @@ impl PendingLines {
 const QUIET_MS: u64 = 10;
 
 impl Glue {
-    /// Saves the current caller's reply capability; `None` when no slot is free.
+    /// Gives the current caller's reply capability a free slot (it moves there at the next
+    /// receive: [`Glue::receive`]); `None` when no slot is free.
     fn save_caller(&mut self) -> Option<ReplyCap> {
         let slot = self.free.pop()?;
-        let start = tileos_sys::timestamp();
-        let saved = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) });
-        self.kernel_ticks = self.kernel_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
-        match saved {
-            Ok(_) => Some(ReplyCap(slot)),
-            Err(error) => {
-                log!("slot-manager: cannot save a caller into slot {slot}: {error:?}");
-                self.free.push(slot);
-                None
-            }
+        self.unsaved = Some(slot);
+        Some(ReplyCap(slot))
+    }
+
+    /// Receives the next message on `front`, first moving the last caller's reply
+    /// capability to its slot if it is still unanswered (`SaveRecv`: one system call).
+    fn receive(&mut self, front: u64) -> tileos_sys::Message {
+        let Some(slot) = self.unsaved.take() else {
+            return tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
+        };
+        let received = tileos_sys::raw_syscall(Syscall::SaveRecv, front, MessageInfo::default(), [slot, 0, 0, 0]);
+        if received.info.label() != LABEL_SAVE_FAILED {
+            return received;
         }
+        // Only a slot this glue handed out is named, and it is empty: a refusal is a bug
+        // here. The caller whose capability it was loses it (its call returns
+        // `LABEL_REPLY_LOST`, and a module calls READY again); the slot is not reused.
+        log!(
+            "slot-manager: cannot save a caller into slot {slot}: SaveRecv refused (code {}, details {} {}): that caller loses its reply",
+            received.words[0],
+            received.words[1],
+            received.words[2]
+        );
+        tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4])
     }
 }
 
 impl Seats for Glue {
     fn reply(&mut self, to: ReplyCap, message: &Message) {
         let start = tileos_sys::timestamp();
-        send(Syscall::NbSend, to.0, message);
+        if self.unsaved == Some(to.0) {
+            // Answered while it is handled: the capability is still in the REPLY slot.
+            self.unsaved = None;
+            send(Syscall::Reply, 0, message);
+        } else {
+            send(Syscall::NbSend, to.0, message);
+        }
         self.kernel_ticks = self.kernel_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
         // The send consumed the one-shot reply capability: the slot is empty again.
         self.free.push(to.0);
     }
 
     fn release(&mut self, cap: ReplyCap) {
+        if self.unsaved == Some(cap.0) {
+            // Still in the REPLY slot, which no CNode invocation names: save it, then delete.
+            self.unsaved = None;
+            if let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(cap.0) }) {
+                log!("slot-manager: cannot save a released caller into slot {}: {error:?}", cap.0);
+            }
+        }
         let _ = CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(cap.0) });
         self.free.push(cap.0);
     }
@@ -382,6 +414,7 @@ fn main(resources: Resources) -> ! {
     let mut glue = Glue {
         supervisor: Client::new(resources.supervisor),
         free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect(),
+        unsaved: None,
         lines: PendingLines { queue: VecDeque::new() },
         kernel_ticks: 0,
     };
@@ -451,7 +484,7 @@ fn main(resources: Resources) -> ! {
     let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
     let telemetry = resources.telemetry.map(Client::new);
     loop {
-        let received = tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4]);
+        let received = manager.host_mut().receive(front);
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
@@ -495,7 +528,8 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
-        // message that promoted (by the policy: the answer that completed the evidence).
+        // message that promoted (by hand: the control request; by the policy the promotion
+        // is deferred work, timed below).
         if manager.slot().counters().promoted != promoted {
             manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
@@ -508,11 +542,14 @@ fn main(resources: Resources) -> ! {
                 report_latencies(telemetry.as_ref());
             }
         }
-        // The work kept off the clients' path (update-log entries, lowering a schedule), done
-        // now if no client waits and no switch is under way; timed for `make bench`.
+        // The work kept off the clients' path (update-log entries, a promotion by the policy
+        // with its entry persisted first, lowering a schedule), done now if no client waits
+        // and no switch is under way; timed for `make bench`.
+        let promoted = manager.slot().counters().promoted;
         if manager.deferred() {
             let ticks = tileos_sys::timestamp().wrapping_sub(now);
-            manager.host_mut().note(format_args!("@event slot.deferred slot={slot_name} ticks={ticks}"));
+            let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
+            manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
         }
         // The lines noted meanwhile (PendingLines says when they are written).
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;

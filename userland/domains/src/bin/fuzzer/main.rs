@@ -670,8 +670,12 @@ fn sanitize(op: &mut Op, tracker: &Tracker) {
     if matches!(op.number, 1 | 3) && tracker.send_may_block(op.cptr) {
         op.number = Syscall::NbSend as u64;
     }
-    if matches!(op.number, 2 | 5) && tracker.receive_may_block(op.cptr) {
+    if matches!(op.number, 2 | 5 | 14) && tracker.receive_may_block(op.cptr) {
         op.number = Syscall::NbRecv as u64;
+    }
+    // SaveRecv's destination (MR0) is a slot argument like any other.
+    if op.number == Syscall::SaveRecv as u64 {
+        away(&mut op.mr[0]);
     }
     if !op.invokes() {
         return;

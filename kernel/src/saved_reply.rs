@@ -1,0 +1,104 @@
+//! Saved reply capabilities on a server's serving path (docs/abi.md §"SaveRecv"): the
+//! system call `SaveRecv`, which moves the reply capability of the call just served into a
+//! slot of the server's CSpace and then receives, and a short path for a reply (`Reply`,
+//! `ReplyRecv`'s reply half, or NbSend, Send or Call on a saved reply capability).
+//!
+//! A server that answers its callers later (the slot manager, which answers a module's
+//! call with the module's next piece of work when there is some) used to spend two system
+//! calls on each caller beyond the receive and the reply: `CNodeSaveCaller` (an invocation:
+//! decode, two slot resolutions, the move) and the general reply path's word-by-word copy.
+//! `SaveRecv` folds the save into the next receive; [`reply`] copies the message with the
+//! two IPC buffers found once. Both are the general path's semantics exactly; only the
+//! work differs.
+#![deny(unsafe_code)]
+
+use crate::ipc::{self, Blocking};
+use crate::state::{KernelMemory, Reg, read_word, tcb, write_word};
+use crate::thread::{self, ThreadState};
+use tileos_abi::error::{Error, InvocationError};
+use tileos_abi::message::{LABEL_SAVE_FAILED, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_kernel::cap::{Cap, tcb_slot};
+use tileos_kernel::cspace::{self, CSpaceMemory, Slot, SlotRef};
+use tileos_kernel::donation;
+
+/// `SaveRecv`: `caller` moves the reply capability in its REPLY slot (if any) to the empty
+/// slot `dest` of its CSpace (a capability pointer resolved at full depth), then receives
+/// on `cptr` as `Recv` does. `dest` is checked first, whether or not a reply capability
+/// waits: a pointer that does not resolve, or names a slot that is not empty, ends the call
+/// at once with [`LABEL_SAVE_FAILED`] (nothing moved, nothing received); so does a caller
+/// running on a budget donated to it (the budget goes back with the reply, which must stay
+/// where the kernel can find its server).
+pub fn save_recv(caller: u64, cptr: u64, dest: u64) {
+    if let Err(error) = save(caller, dest) {
+        ipc::set_message_register(caller, 0, error.code as u64);
+        ipc::set_message_register(caller, 1, error.details[0]);
+        ipc::set_message_register(caller, 2, error.details[1]);
+        ipc::set_received(caller, 0, MessageInfo::new(LABEL_SAVE_FAILED, 0, 0, 3));
+        return;
+    }
+    crate::syscall::receive(caller, cptr, Blocking::Block);
+}
+
+/// The save half of [`save_recv`]: checks `dest`, then moves the reply capability.
+fn save(caller: u64, dest: u64) -> Result<(), Error> {
+    let mut memory = KernelMemory;
+    let root = tcb(caller).slot_cap(tcb_slot::CSPACE);
+    let (slot, _) = cspace::resolve(&memory, root, dest, 64).map_err(|failure| Error::lookup(false, failure))?;
+    if memory.read(slot).cap != Cap::Null {
+        return Err(Error::new(InvocationError::DeleteFirst));
+    }
+    if tcb(caller).donor() != 0 {
+        return Err(Error::new(InvocationError::IllegalOperation));
+    }
+    let reply_slot = thread::tcb_slot_address(caller, tcb_slot::REPLY);
+    let reply = memory.read(reply_slot).cap;
+    if let Cap::Reply { tcb: waiting, .. } = reply {
+        tcb(waiting).set_reply_slot(slot);
+        cspace::move_cap(&mut memory, reply_slot, slot, reply);
+    }
+    Ok(())
+}
+
+/// A reply from `replier` through the reply capability in `slot` (its own REPLY slot, or a
+/// slot of its CSpace), with the message `info`. Takes the short path when the caller waits
+/// for this reply, no capability travels, the slot has no CDT links (reply capabilities
+/// never have) and the replier runs on its own budget (so no donated budget goes back);
+/// anything else goes to [`ipc::reply_through`]. Either way the capability is used up.
+pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo) {
+    let saved = KernelMemory.read(slot);
+    let Cap::Reply { tcb: caller, .. } = saved.cap else { return };
+    let short = info.extra_caps() == 0
+        && saved.prev == SlotRef::NONE
+        && saved.next == SlotRef::NONE
+        && tcb(replier).donor() == 0
+        && tcb(caller).state() == ThreadState::BlockedOnReply
+        && tcb(caller).reply_slot() == slot
+        && tcb(caller).fault().is_none();
+    if !short {
+        ipc::reply_through(replier, slot);
+        return;
+    }
+    copy_message(replier, caller, info);
+    KernelMemory.write(slot, Slot::EMPTY);
+    tcb(caller).set_reply_slot(SlotRef::NONE);
+    // As `ipc::reply_through` with nothing given back: the caller's budget comes home.
+    thread::requeue(donation::wake(&mut KernelMemory, caller, 0));
+    thread::make_runnable(caller);
+}
+
+/// Copies `info.length()` words (as far as both threads can hold them) from `from` to `to`:
+/// the register words, then the IPC buffer's, with each buffer found once.
+fn copy_message(from: u64, to: u64, info: MessageInfo) {
+    let (source, target) = (ipc::ipc_buffer_paddr(from), ipc::ipc_buffer_paddr(to));
+    let buffers = if source == 0 || target == 0 { REGISTER_MESSAGE_WORDS } else { MAX_MESSAGE_WORDS };
+    let length = info.length().min(buffers);
+    let (sender, receiver) = (tcb(from), tcb(to));
+    for register in [Reg::R10, Reg::R8, Reg::R9, Reg::R15].into_iter().take(length) {
+        receiver.set_reg(register, sender.reg(register));
+    }
+    for index in REGISTER_MESSAGE_WORDS..length {
+        let offset = 8 * (ipc_buffer::MSG + index) as u64;
+        write_word(target + offset, read_word(source + offset));
+    }
+    ipc::set_received(to, 0, MessageInfo::new(info.label(), 0, 0, length as u64));
+}

@@ -1,0 +1,167 @@
+//! Suite part: `SaveRecv` and replies through saved reply capabilities (docs/abi.md,
+//! "SaveRecv"). A server receives a call, is refused two saves (a destination that is not
+//! empty, one that does not resolve) with nothing moved or received, saves the caller's reply
+//! capability as it receives the next call, answers the first caller through the saved
+//! capability with a message longer than the registers, and sees a saved capability deleted
+//! (its caller gets `LABEL_REPLY_LOST`; a send through the empty slot does nothing). Test
+//! threads share the root server's address space and CSpace and learn their capabilities
+//! through the statics below.
+
+use super::ipc::{THREAD_BUFFERS, spawn_in};
+use super::{CNODE, DEPTH, Env, VSPACE, check, expect_ok};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tileos_abi::bootinfo::slot;
+use tileos_abi::error::{InvocationError, LookupFailure};
+use tileos_abi::invocation::{CNodeDelete, CPtr, Slot, TcbSetPriority};
+use tileos_abi::message::{LABEL_REPLY_LOST, LABEL_SAVE_FAILED, MessageInfo};
+use tileos_abi::object::ObjectType;
+use tileos_abi::syscall::Syscall;
+use tileos_sys::cap::{CNode, Tcb};
+use tileos_sys::{Message, raw_syscall};
+
+/// The endpoint served, the slots a reply capability is saved into, a slot holding another
+/// capability, and a notification nobody signals (finished threads wait on it).
+static ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static DEST: AtomicU64 = AtomicU64::new(0);
+static DEST2: AtomicU64 = AtomicU64::new(0);
+static OCCUPIED: AtomicU64 = AtomicU64::new(0);
+static NEVER: AtomicU64 = AtomicU64::new(0);
+/// What the server saw: the two refused saves (label, code, detail 1) and the second call
+/// (label, length, sum of its buffer words).
+static REFUSED_OCCUPIED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static REFUSED_UNRESOLVED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static SECOND: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// The label the second caller's call returned with.
+static LOST_LABEL: AtomicU64 = AtomicU64::new(0);
+
+/// Stack and IPC-buffer indices of this part's threads (see `ipc::spawn_in`).
+const SERVER_INDEX: u64 = 22;
+const CLIENT_INDEX: u64 = 23;
+/// Words of the long messages (4 in registers, the rest in the IPC buffer).
+const LONG: usize = 8;
+
+/// A thread's IPC buffer as its own code reaches it: the kernel takes the buffer's offset
+/// within the one buffer frame (`ipc::spawn_in` gives index `i` the address
+/// `THREAD_BUFFERS + i * 1024`, of which the frame holds four).
+fn buffer(index: u64) -> *mut u64 {
+    (THREAD_BUFFERS + (index % 4) * 1024) as *mut u64
+}
+
+/// Writes words 4.. of a long message into thread `index`'s IPC buffer.
+fn stage(index: u64, words: &[u64]) {
+    for (at, word) in words.iter().enumerate().skip(4) {
+        // SAFETY: the buffer frame is mapped writable; `at` < 120.
+        unsafe { buffer(index).add(at).write_volatile(*word) };
+    }
+}
+
+fn record(into: &[AtomicU64; 3], values: [u64; 3]) {
+    for (cell, value) in into.iter().zip(values) {
+        cell.store(value, Ordering::Relaxed);
+    }
+}
+
+fn save_recv(ep: u64, dest: u64) -> Message {
+    raw_syscall(Syscall::SaveRecv, ep, MessageInfo::default(), [dest, 0, 0, 0])
+}
+
+/// A finished test thread blocks for good.
+fn park() -> ! {
+    loop {
+        raw_syscall(Syscall::Recv, NEVER.load(Ordering::Relaxed), MessageInfo::default(), [0; 4]);
+    }
+}
+
+/// The server (see the module documentation for the order of events).
+extern "C" fn server() -> ! {
+    let ep = ENDPOINT.load(Ordering::Relaxed);
+    raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
+    let refused = save_recv(ep, OCCUPIED.load(Ordering::Relaxed));
+    record(&REFUSED_OCCUPIED, [refused.info.label(), refused.words[0], refused.words[2]]);
+    let refused = save_recv(ep, u64::MAX);
+    record(&REFUSED_UNRESOLVED, [refused.info.label(), refused.words[0], refused.words[2]]);
+    // Saves the first caller's capability, then takes the second caller's long call.
+    let second = save_recv(ep, DEST.load(Ordering::Relaxed));
+    // SAFETY: this thread's buffer, just written by the kernel.
+    let sum = (4..second.info.length().min(LONG)).map(|at| unsafe { buffer(SERVER_INDEX).add(at).read_volatile() }).sum();
+    record(&SECOND, [second.info.label(), second.info.length() as u64, sum]);
+    // The first caller's answer through the saved capability: 8 words.
+    let answer: [u64; LONG] = [0x5A7ED, 1, 2, 3, 40, 50, 60, 70];
+    stage(SERVER_INDEX, &answer);
+    raw_syscall(Syscall::NbSend, DEST.load(Ordering::Relaxed), MessageInfo::new(0x77, 0, 0, LONG as u64), [0x5A7ED, 1, 2, 3]);
+    // The second caller's capability goes to DEST2 as the third call arrives; then it is
+    // deleted, and a send through the empty slot does nothing.
+    save_recv(ep, DEST2.load(Ordering::Relaxed));
+    let _ = CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(DEST2.load(Ordering::Relaxed), DEPTH) });
+    raw_syscall(Syscall::NbSend, DEST2.load(Ordering::Relaxed), MessageInfo::new(0x66, 0, 0, 1), [0xBAD, 0, 0, 0]);
+    raw_syscall(Syscall::Reply, 0, MessageInfo::new(0, 0, 0, 1), [0xD0E, 0, 0, 0]);
+    park()
+}
+
+/// The second caller: one long call; records the label its call returned with.
+extern "C" fn client() -> ! {
+    let words: [u64; LONG] = [2, 0, 0, 0, 5, 6, 7, 8];
+    stage(CLIENT_INDEX, &words);
+    let answer = raw_syscall(Syscall::Call, ENDPOINT.load(Ordering::Relaxed), MessageInfo::new(2, 0, 0, LONG as u64), [2, 0, 0, 0]);
+    LOST_LABEL.store(answer.info.label(), Ordering::Relaxed);
+    park()
+}
+
+fn own_priority(name: &str, priority: u64) {
+    expect_ok(name, Tcb::ROOT.invoke(TcbSetPriority { priority, authority: CPtr(slot::TCB) }));
+}
+
+fn load(cells: &[AtomicU64; 3]) -> [u64; 3] {
+    [cells[0].load(Ordering::Relaxed), cells[1].load(Ordering::Relaxed), cells[2].load(Ordering::Relaxed)]
+}
+
+/// Runs this part; `buffers` is the IPC-buffer frame of test threads.
+pub fn tests(env: &mut Env, buffers: u64) {
+    ENDPOINT.store(env.make(ObjectType::Endpoint, 0), Ordering::Relaxed);
+    NEVER.store(env.make(ObjectType::Notification, 0), Ordering::Relaxed);
+    OCCUPIED.store(env.make(ObjectType::Notification, 0), Ordering::Relaxed);
+    DEST.store(env.slots.take(), Ordering::Relaxed);
+    DEST2.store(env.slots.take(), Ordering::Relaxed);
+    spawn_in(env, buffers, VSPACE, SERVER_INDEX, server, 200, 0);
+    spawn_in(env, buffers, VSPACE, CLIENT_INDEX, client, 150, 0);
+
+    // The server runs until it waits with this call's capability saved; the client's call
+    // wakes it, and it answers this one through the saved capability.
+    let answer = tileos_sys::call(ENDPOINT.load(Ordering::Relaxed), 1, &[11], &[]);
+    let [label, code, detail] = load(&REFUSED_OCCUPIED);
+    check(
+        "save_recv_refuses_a_destination_that_is_not_empty",
+        label == LABEL_SAVE_FAILED && code == InvocationError::DeleteFirst as u64,
+        format_args!("label {label:#x}, code {code}, detail {detail}"),
+    );
+    let [label, code, detail] = load(&REFUSED_UNRESOLVED);
+    check(
+        "save_recv_refuses_a_destination_that_does_not_resolve",
+        label == LABEL_SAVE_FAILED && code == InvocationError::FailedLookup as u64 && detail != LookupFailure::MissingCapability as u64,
+        format_args!("label {label:#x}, code {code}, lookup failure {detail}"),
+    );
+    let [label, length, sum] = load(&SECOND);
+    check(
+        "save_recv_receives_after_saving",
+        label == 2 && length == LONG as u64 && sum == 5 + 6 + 7 + 8,
+        format_args!("label {label}, length {length}, buffer sum {sum}"),
+    );
+    let buffered: u64 = (4..LONG).map(tileos_sys::buffer_word).sum();
+    check(
+        "reply_through_saved_capability_after_refused_saves_delivers_a_long_message",
+        answer.info.label() == 0x77 && answer.info.length() == LONG && answer.words == [0x5A7ED, 1, 2, 3] && buffered == 220,
+        format_args!("{answer:?}, buffer words 4..8 sum {buffered}"),
+    );
+
+    // The third call: the server saves the client's capability, deletes it and answers.
+    let answer = tileos_sys::call(ENDPOINT.load(Ordering::Relaxed), 3, &[], &[]);
+    check(
+        "send_through_a_deleted_saved_reply_does_nothing_and_the_server_serves_on",
+        answer.info.label() == 0 && answer.words[0] == 0xD0E,
+        format_args!("{answer:?}"),
+    );
+    own_priority("save_recv_lower_own_priority", 100);
+    own_priority("save_recv_restore_own_priority", 255);
+    let lost = LOST_LABEL.load(Ordering::Relaxed);
+    check("deleted_saved_reply_wakes_its_caller_with_reply_lost", lost == LABEL_REPLY_LOST, format_args!("label {lost:#x}"));
+}
