@@ -26,7 +26,7 @@ use tileos_sysdesc::footprint::Footprint;
 use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
-use super::keeper::Keeper;
+use super::keeper::{self, Keeper};
 use super::{DomainState, stop};
 
 /// What [`Tile::kill_for_restart`] did.
@@ -511,7 +511,7 @@ impl<'d> Tile<'d> {
         let ready = self
             .pci
             .locate_for(alloc, &mut self.devices, self.description, index)
-            .and_then(|()| state.keeper.take_out(alloc, &mut state.memory));
+            .and_then(|()| keeper::take_out(&mut state.keeper, alloc, &mut state.memory));
         if let Err(error) = ready {
             state.state = State::Stopped;
             return Err(error);
@@ -522,7 +522,7 @@ impl<'d> Tile<'d> {
         let state = &mut self.states[index];
         let result = built.and_then(|built| {
             let made = taken.iter().copied().filter(|&s| s != built.tcb && !built.emptied.contains(&s));
-            state.keeper.stow(alloc, made, &state.memory).map(|()| built)
+            keeper::stow(&mut state.keeper, alloc, made, &state.memory).map(|()| built)
         });
         state.state = if result.is_ok() { State::Running } else { State::Stopped };
         state.ever_started |= result.is_ok();
@@ -703,6 +703,7 @@ impl<'d> Tile<'d> {
             priority: domain.priority,
             mcp: domain.mcp,
             stack_size: domain.stack_size,
+            cnode_radix: domain.cnode_slots.trailing_zeros(),
             heap_size: domain.heap_size,
             fault_endpoint: state.fault_endpoint,
             grants: &grant_list,
@@ -810,7 +811,7 @@ impl<'d> Tile<'d> {
         for copy in state.shared_copies.drain(..) {
             CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        state.keeper.destroy(&state.memory)?;
+        keeper::destroy(&mut state.keeper, alloc, &state.memory)?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
     }
