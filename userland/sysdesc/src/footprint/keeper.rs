@@ -101,6 +101,12 @@ impl Keeper {
         self.kept & (1 << piece) != 0
     }
 
+    /// Records that piece `piece` was made in its keeper slot ([`Keeper::piece_slot`]): the
+    /// root server retypes the pieces straight into the keeper at boot.
+    pub fn keep_piece(&mut self, piece: usize) {
+        self.kept |= 1 << piece;
+    }
+
     /// The keeper slot of piece `piece`.
     pub fn piece_slot(&self, piece: usize) -> u64 {
         self.capacity() - 1 - piece as u64

@@ -225,3 +225,23 @@ fn a_failed_move_is_named_and_leaves_every_capability_somewhere() {
         assert_eq!(model.root.len(), 2);
     }
 }
+
+#[test]
+fn pieces_made_in_the_keeper_are_taken_out_for_the_first_build() {
+    // The root server retypes each piece straight into its keeper slot at boot.
+    let mut model = Model::new(10..74, 32);
+    let mut keeper = Keeper::new(5, 5);
+    for i in 0..3 {
+        model.keeper.insert(keeper.piece_slot(i), Cap { id: 100 + i as u32, parent: None });
+        keeper.keep_piece(i);
+    }
+    let free = model.free_slots();
+    let mut pieces = vec![0; 3];
+    keeper.take_out(&mut model, &mut pieces).unwrap();
+    assert_eq!(model.free_slots(), free - 3);
+    assert!(pieces.iter().enumerate().all(|(i, slot)| model.root[slot].id == 100 + i as u32));
+    let made = build(&mut model, 3, 6, 0);
+    keeper.stow(&mut model, made.into_iter(), &pieces).unwrap();
+    assert_eq!(model.free_slots(), free - 6, "the build's 6 objects' root slots are the caller's to recycle");
+    assert_eq!(model.keeper.len(), 9);
+}
