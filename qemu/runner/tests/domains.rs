@@ -25,7 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 /// The machine: small, so that memory runs out before the root server's CNode does.
 const MEMORY_MIB: u32 = 32;
 /// Clients: more than 32 MiB hold.
-const CLIENTS: usize = 120;
+const CLIENTS: usize = 150;
 /// Domains of the thousand-domain test: console, echo server, witness and clients.
 const THOUSAND: usize = 1000;
 /// Its time limit: it boots in about a minute on the loaded 2-core build machine.
