@@ -18,7 +18,7 @@ DEBIAN_TOOLS := qemu-system-x86:qemu-system-x86_64 grub-pc-bin:/usr/lib/grub/i38
 	grub-common:grub-mkrescue xorriso:xorriso mtools:mformat binutils:objcopy netcat-openbsd:nc \
 	coq:coqc ocaml:ocamlopt
 
-.PHONY: mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs verify clean dev-kernel test-kernel test-kernel-no-kpti
+.PHONY: domains mutants weights lab lab-bench bundles check fuzz torture bench bench-kernel bench-host iso-file help deps run debug test test-images images image loc proofs verify clean dev-kernel test-kernel test-kernel-no-kpti
 
 help:
 	@echo "make run     boot the default tile system in QEMU (serial on this terminal; Ctrl-A X quits)"
@@ -37,6 +37,7 @@ help:
 	@echo "make torture power-cut torture of the store: CYCLES=1000 SEED=1 boots, each killed at a random moment (docs/store.md)"
 	@echo "make lab     run a tile lab scenario: SCENARIO=partition-heal-8 [N=tiles] KIND=host|qemu (docs/federation.md, \"The tile lab\"); JSON in build/lab.json"
 	@echo "make lab-bench  the lab's figures: partition-heal-n at N=4, 8, 16 and throughput-2, QEMU tiles and host nodes"
+	@echo "make domains boot the most domains the image builder fits in RAM=256 MiB, under -icount (minutes; prints N and boot to ready)"
 	@echo "make fuzz    run the in-guest fuzzer (SEED=1 ITERS=100000 [TRACE=first iteration to print] [FEATURES=bits, docs/fuzzing.md])"
 	@echo "run, image and debug take TILE=description.toml (default tile.toml); run and debug take TILE_DISK, TILE_*_PORT and TILE_SENSORS=HOST:PORT (the tile simulator on COM2, docs/sensors.md; make run starts one when it is empty: TILE_SIM_SCENARIO, TILE_SIM_SPEED, TILE_SIM_PORT)"
 
@@ -340,6 +341,13 @@ bench: deps test-images bench-kernel
 	TILEOS_BENCH_KERNEL=$(BENCH)/kernel.elf32 TILEOS_BENCH_KERNEL_NO_KPTI=$(BENCH)/kernel-no-kpti.elf32 \
 	  $(CARGO) run --quiet --release -p tileos-qemu --bin tileos-bench
 	@$(MAKE) --no-print-directory bench-host
+
+# The largest tile of minimal domains (issue 20; docs/system-description.md, "Limits"): the
+# most echo clients whose description the image builder fits in RAM MiB, booted once under
+# -icount; every domain must be admitted and answer. Minutes, so not part of make test.
+RAM ?= 256
+domains: deps test-images
+	TILEOS_DOMAINS_RAM_MIB=$(RAM) $(CARGO) test -p tileos-qemu --test domains -- --ignored --nocapture
 
 # The in-guest syscall fuzzer (docs/fuzzing.md). A failing seed replays with the same
 # command; TRACE=K prints every operation from iteration K on.

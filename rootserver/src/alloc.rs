@@ -181,8 +181,20 @@ impl Allocator {
     /// Retypes one object of `object` (with `size_bits` for untyped/CNodes) into a fresh
     /// slot, from the current region or, when it has no room, the next.
     pub fn object(&mut self, object: ObjectType, size_bits: u64) -> Result<u64, AllocError> {
-        let bits = object.size_bits(size_bits as u32);
         let dest = self.slots.try_take()?;
+        match self.object_into(object, size_bits, (slot::CNODE, dest)) {
+            Ok(()) => Ok(dest),
+            Err(error) => {
+                self.slots.give_back(dest);
+                Err(error)
+            }
+        }
+    }
+
+    /// [`Allocator::object`] into slot `offset` of the CNode in root slot `cnode` (a keeper;
+    /// [`slot::CNODE`]: the root server's own CNode).
+    pub fn object_into(&mut self, object: ObjectType, size_bits: u64, (cnode, offset): (u64, u64)) -> Result<(), AllocError> {
+        let bits = object.size_bits(size_bits as u32);
         while let Some(region) = self.regions.count.checked_sub(1).map(|top| &mut self.regions.list[top]) {
             let Some(end) = region.end_of(bits) else {
                 self.regions.count -= 1;
@@ -192,25 +204,21 @@ impl Allocator {
                 object_type: object,
                 size_bits,
                 node: Slot::new(0, 0),
-                node_offset: dest,
+                node_offset: offset,
                 count: 1,
-                root: CPtr(slot::CNODE),
+                root: CPtr(cnode),
             });
             match result {
                 Ok(_) => {
                     region.used = end;
                     self.follow();
-                    return Ok(dest);
+                    return Ok(());
                 }
                 // Should the kernel know better (it is the authority), the region is full.
                 Err(e) if e.code == Some(InvocationError::NotEnoughMemory) => self.regions.count -= 1,
-                Err(e) => {
-                    self.slots.give_back(dest);
-                    return Err(AllocError::Kernel(e));
-                }
+                Err(e) => return Err(AllocError::Kernel(e)),
             }
         }
-        self.slots.give_back(dest);
         self.follow();
         Err(AllocError::Memory { needed: 1 << bits, available: self.available() })
     }

@@ -69,6 +69,7 @@ fn bench_spec<'a>(elf: &'a [u8], priority: u8, grants: &'a [Grant<'a>], argument
         priority,
         mcp: priority,
         stack_size: 4096,
+        cnode_radix: tileos_abi::bootinfo::domain::CNODE_RADIX,
         heap_size: 0,
         fault_endpoint: 0,
         grants,

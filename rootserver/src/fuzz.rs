@@ -277,6 +277,7 @@ fn domain_spec<'a>(
         priority,
         mcp: priority,
         stack_size,
+        cnode_radix: tileos_abi::bootinfo::domain::CNODE_RADIX,
         heap_size: 0,
         fault_endpoint,
         grants,

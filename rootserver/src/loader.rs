@@ -59,6 +59,13 @@ pub enum LoadError {
     Device(String),
     /// A mapping the description asks for overlaps the program's own memory.
     Layout(String),
+    /// The domain's CNode has too few slots for its own capabilities and its grants.
+    CNodeTooSmall {
+        /// Its slots (the description's `cnode_slots`).
+        slots: u64,
+        /// Capabilities it is granted.
+        grants: u64,
+    },
 }
 
 impl core::fmt::Display for LoadError {
@@ -77,6 +84,12 @@ impl core::fmt::Display for LoadError {
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),
             LoadError::Device(problem) | LoadError::Layout(problem) => f.write_str(problem),
+            LoadError::CNodeTooSmall { slots, grants } => write!(
+                f,
+                "its CNode (cnode_slots = {slots}) has room for {} granted capabilities besides its own {}, it is granted {grants}",
+                slots - domain::FIRST_GRANTED,
+                domain::FIRST_GRANTED
+            ),
         }
     }
 }
@@ -161,6 +174,9 @@ pub struct Spec<'a> {
     pub mcp: u8,
     /// Stack size in bytes (rounded up to pages).
     pub stack_size: u64,
+    /// log2 of its CNode's slots (at most [`domain::CNODE_RADIX`], which the kernel-test,
+    /// bench and fuzz domains get).
+    pub cnode_radix: u32,
     /// Heap size in bytes (rounded up to pages; 0: none).
     pub heap_size: u64,
     /// Root-server slot of the (badged) fault endpoint capability (0: none).
@@ -203,11 +219,18 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     if spec.grants.len() > domain_info::MAX_CAPS {
         return Err(LoadError::TooManyCapabilities);
     }
+    let depth = u64::from(spec.cnode_radix);
+    if domain::FIRST_GRANTED + spec.grants.len() as u64 > 1 << depth {
+        return Err(LoadError::CNodeTooSmall { slots: 1 << depth, grants: spec.grants.len() as u64 });
+    }
     let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
     check_layout(&exe, spec)?;
     // The order keeps every object at its natural alignment with no gap in the domain's
-    // memory (tileos_sysdesc::footprint): the CNode first, the 4 KiB objects, the TCB last.
-    let cnode = alloc.object(ObjectType::CNode, u64::from(domain::CNODE_RADIX)).map_err(allocation("create CNode"))?;
+    // memory (tileos_sysdesc::footprint): largest first, so a CNode of a page or more first,
+    // then the 4 KiB objects, the TCB, and a smaller CNode last.
+    let cnode_first = ObjectType::CNode.size_bits(spec.cnode_radix) >= 12;
+    let make_cnode = |alloc: &mut Allocator| alloc.object(ObjectType::CNode, depth).map_err(allocation("create CNode"));
+    let early_cnode = if cnode_first { Some(make_cnode(alloc)?) } else { None };
     let vspace = alloc.object(ObjectType::Pml4, 0).map_err(allocation("create VSpace"))?;
 
     for segment in exe.segments() {
@@ -243,10 +266,13 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
     }
     let info_frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("information page"))?;
     let tcb = alloc.object(ObjectType::Tcb, 0).map_err(allocation("create TCB"))?;
+    let cnode = match early_cnode {
+        Some(cnode) => cnode,
+        None => make_cnode(alloc)?,
+    };
 
     // The domain's CNode: its own TCB, CNode (guarded so pointers are slot numbers),
     // VSpace, then exactly the granted capabilities.
-    let depth = u64::from(domain::CNODE_RADIX);
     let guard = 64 - depth;
     let all = Rights::ALL.0 as u64;
     let copy = |dest: u64, source: u64| {

@@ -6,12 +6,17 @@
 //!   refuses the same description before it boots.
 //! - a thousand domains on a machine sized by the image builder's own figure
 //!   (`Sized::ram_needed`): none is refused, every client answers, each domain's memory is
-//!   used exactly as computed, and the root server drops its boot authority as always.
+//!   used exactly as computed, the boot log's figures are the builder's size table's, and the
+//!   root server drops its boot authority as always.
+//! - (ignored: minutes; `make domains`) the most domains the builder fits in a machine's RAM
+//!   (256 MiB unless `TILEOS_DOMAINS_RAM_MIB` says otherwise), booted under `-icount`: none
+//!   refused, every client answers; prints N and the boot-to-ready instructions.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use tileos_imagebuild::Programs;
+use tileos_imagebuild::sizes::Row;
 use tileos_qemu::generated::{self, program_dir};
 use tileos_qemu::images::{TestImages, test_images};
 use tileos_qemu::{Machine, run_until};
@@ -20,7 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 /// The machine: small, so that memory runs out before the root server's CNode does.
 const MEMORY_MIB: u32 = 32;
 /// Clients: more than 32 MiB hold.
-const CLIENTS: usize = 120;
+const CLIENTS: usize = 150;
 /// Domains of the thousand-domain test: console, echo server, witness and clients.
 const THOUSAND: usize = 1000;
 /// Its time limit: it boots in about a minute on the loaded 2-core build machine.
@@ -55,6 +60,25 @@ fn boot(toml: &std::path::Path, machine: &Machine, timeout: Duration) -> tileos_
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
     outcome
+}
+
+/// Checks that every built domain's boot-log memory line (`domain.memory`) gives the figures
+/// of the image builder's size table row for it (`--sizes`): built bytes, keeper and
+/// everything beyond the segments; and that a minimal domain (an echo client: no heap, a
+/// 16 KiB stack, a 16-slot CNode) takes at most 64 KiB beyond its segments.
+fn assert_figures_agree(outcome: &tileos_qemu::RunOutcome, rows: &[Row]) {
+    let memory = outcome.events("domain.memory");
+    assert!(!memory.is_empty(), "no domain.memory line");
+    for event in &memory {
+        let name = event.get("domain").expect("domain.memory names its domain");
+        let row = rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no size-table row for {name}"));
+        let f = &row.footprint;
+        for (key, expected) in [("bytes", f.built()), ("keeper", f.keeper), ("beyond_segments", f.beyond_segments())] {
+            assert_eq!(event.get(key), Some(expected.to_string().as_str()), "{key} of {name}: boot log against the size table: {}", event.line);
+        }
+    }
+    let client = rows.iter().find(|r| r.name == "client-0").expect("client-0's row");
+    assert!(client.footprint.beyond_segments() <= 64 * 1024, "a minimal domain takes {:?}", client.footprint);
 }
 
 /// Checks that clients `0..built` each answered their three rounds and finished, and that
@@ -116,7 +140,7 @@ fn domains_that_do_not_fit_are_named_and_the_others_answer() {
 #[test]
 fn a_thousand_domains_boot_in_the_ram_the_builder_computes_and_all_answer() {
     let clients = THOUSAND - 3;
-    let (toml, ram) = archive("thousand-domains", &description(clients));
+    let (toml, ram, rows) = generated::sized_archive("thousand-domains", &description(clients)).unwrap_or_else(|error| panic!("{error}"));
     let memory_mib = u32::try_from(ram >> 20).expect("RAM in MiB");
     let machine = Machine { memory_mib, ..Machine::default() };
     let started = std::time::Instant::now();
@@ -124,7 +148,50 @@ fn a_thousand_domains_boot_in_the_ram_the_builder_computes_and_all_answer() {
     eprintln!("{THOUSAND} domains in {memory_mib} MiB: witness done after {:.1} s", started.elapsed().as_secs_f64());
     assert!(outcome.events("domain.refused").is_empty(), "a domain was refused in {memory_mib} MiB:\n{}", outcome.tail(40));
     assert_answered(&outcome, clients, THOUSAND);
+    assert_figures_agree(&outcome, &rows);
     outcome.assert_event("tile.memory", &[("domains", &THOUSAND.to_string()), ("refused", "0")]);
     // Dropping the boot authority still works with every domain's objects in its keeper.
     outcome.assert_event("tile.boot-done", &[("still_working", "0")]);
+}
+
+/// The most echo clients whose description the image builder fits in `ram_mib` MiB
+/// (`Sized::ram_needed`), by bisection; with its archive and size table.
+fn largest_fitting(ram_mib: u64) -> (usize, PathBuf, Vec<Row>) {
+    let fits = |clients: usize| {
+        let (toml, ram, rows) =
+            generated::sized_archive("largest-tile", &description(clients)).unwrap_or_else(|error| panic!("{error}"));
+        (ram <= ram_mib << 20).then_some((toml, rows))
+    };
+    let (mut low, mut high) = (1, 16_384);
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if fits(middle).is_some() { low = middle } else { high = middle }
+    }
+    let (toml, rows) = fits(low).expect("one client fits");
+    (low, toml, rows)
+}
+
+#[test]
+#[ignore = "boots about 2,600 domains: minutes; run by make domains"]
+fn the_most_domains_the_builder_fits_in_the_ram_boot_and_all_answer() {
+    let ram_mib: u64 = std::env::var("TILEOS_DOMAINS_RAM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let (clients, toml, rows) = largest_fitting(ram_mib);
+    let domains = clients + 3;
+    eprintln!("the image builder fits {domains} domains ({clients} echo clients) in {ram_mib} MiB; booting them under -icount");
+    let machine = Machine { memory_mib: ram_mib as u32, icount: true, ..Machine::default() };
+    let started = std::time::Instant::now();
+    let outcome = boot(&toml, &machine, Duration::from_secs(1800));
+    let refused = outcome.events("domain.refused");
+    assert!(refused.is_empty(), "{} domains refused in {ram_mib} MiB, the first: {}", refused.len(), refused[0].line);
+    assert_answered(&outcome, clients, domains);
+    assert_figures_agree(&outcome, &rows);
+    let ready = outcome.events("tile.supervising");
+    let ready = ready.first().expect("a tile.supervising line");
+    eprintln!(
+        "{domains} domains in {ram_mib} MiB: all answered; boot to ready {} instructions ({} in the root server); witness done after {:.1} s; {}",
+        ready.get("ready_ticks").unwrap_or("?"),
+        ready.get("rootserver_ticks").unwrap_or("?"),
+        started.elapsed().as_secs_f64(),
+        outcome.events("tile.memory").first().map_or("", |e| e.line.as_str())
+    );
 }

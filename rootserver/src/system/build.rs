@@ -26,7 +26,7 @@ use tileos_sysdesc::footprint::Footprint;
 use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
-use super::keeper::Keeper;
+use super::keeper::{self, Keeper};
 use super::{DomainState, stop};
 
 /// What [`Tile::kill_for_restart`] did.
@@ -58,15 +58,17 @@ fn root_slots(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64
 }
 
 /// Decides, in description order, which domains the RAM left and the root server's CNode
-/// can hold, refusing the others; then makes the admitted domains' memory pieces, all
-/// domains' together from the largest down, so that no alignment gap opens between them.
-/// Admission keeps back, per untyped region left, one largest piece: what a region may
-/// waste at its end when the next piece does not fit in it; and, besides the supervisor's
+/// can hold, refusing the others; then makes the admitted domains' keepers, all together from
+/// the largest down, and their memory pieces, likewise, each retyped straight into its
+/// keeper (so a domain's pieces never take root slots outside its builds), so that no
+/// alignment gap opens between them but one where the keepers end. Admission keeps back,
+/// per untyped region left, one largest piece (what a region may waste at its end when the
+/// next piece does not fit in it) and one more for that gap; and, besides the supervisor's
 /// reserve, the slots one build takes until its objects are moved into its keeper (the
 /// largest keeper's slot count: builds run one at a time).
 fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState]) {
     let largest = states.iter().filter_map(|s| s.footprint.pieces().next()).max().map_or(0, |bits| 1u64 << bits);
-    let mut memory_left = alloc.available().saturating_sub(largest * alloc.regions_left() as u64);
+    let mut memory_left = alloc.available().saturating_sub(largest * (alloc.regions_left() as u64 + 1));
     let window = states.iter().map(|s| 1u64 << s.footprint.keeper_radix()).max().unwrap_or(0);
     let mut slots_left = alloc.slots.free().saturating_sub(SLOT_RESERVE + window);
     for (index, state) in states.iter_mut().enumerate() {
@@ -80,19 +82,15 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
             slots_left -= slots;
         }
     }
-    // Pieces and keepers (None), all from the largest down.
-    let mut pieces: Vec<(u32, usize, Option<u32>)> = states
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.refused.is_none())
-        .flat_map(|(i, s)| {
-            let radix = s.footprint.keeper_radix();
-            let keeper = (radix + SLOT_SIZE_BITS, i, Some(radix));
-            s.footprint.pieces().map(move |bits| (bits, i, None)).chain(core::iter::once(keeper))
-        })
-        .collect();
+    // Keepers (Some: radix), then pieces (None: log2 size, piece index), each from the largest down.
+    let admitted = || states.iter().enumerate().filter(|(_, s)| s.refused.is_none());
+    let mut keepers: Vec<(u32, usize, Option<u32>)> =
+        admitted().map(|(i, s)| (s.footprint.keeper_radix() + SLOT_SIZE_BITS, i, Some(s.footprint.keeper_radix()))).collect();
+    let mut pieces: Vec<(u32, usize, Option<u32>)> =
+        admitted().flat_map(|(i, s)| s.footprint.pieces().map(move |bits| (bits, i, None))).collect();
+    keepers.sort_by_key(|&(bits, ..)| core::cmp::Reverse(bits));
     pieces.sort_by_key(|&(bits, ..)| core::cmp::Reverse(bits));
-    for (bits, index, keeper) in pieces {
+    for (bits, index, keeper) in keepers.into_iter().chain(pieces) {
         let state = &mut states[index];
         if state.refused.is_some() {
             continue;
@@ -100,7 +98,12 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
         let made = match keeper {
             Some(radix) => alloc.object(ObjectType::CNode, u64::from(radix)).map(|slot| state.keeper = Keeper::new(slot, radix)),
             None => {
-                alloc.object(ObjectType::Untyped, u64::from(bits)).map(|slot| state.memory.push(Region { slot, size: 1 << bits, used: 0 }))
+                let piece = state.memory.len();
+                let into = (state.keeper.slot, state.keeper.piece_slot(piece));
+                alloc.object_into(ObjectType::Untyped, u64::from(bits), into).map(|()| {
+                    state.keeper.keep_piece(piece);
+                    state.memory.push(Region { slot: 0, size: 1 << bits, used: 0 })
+                })
             }
         };
         match made {
@@ -511,7 +514,7 @@ impl<'d> Tile<'d> {
         let ready = self
             .pci
             .locate_for(alloc, &mut self.devices, self.description, &self.regions, index)
-            .and_then(|()| state.keeper.take_out(alloc, &mut state.memory));
+            .and_then(|()| keeper::take_out(&mut state.keeper, alloc, &mut state.memory));
         if let Err(error) = ready {
             state.state = State::Stopped;
             return Err(error);
@@ -522,7 +525,7 @@ impl<'d> Tile<'d> {
         let state = &mut self.states[index];
         let result = built.and_then(|built| {
             let made = taken.iter().copied().filter(|&s| s != built.tcb && !built.emptied.contains(&s));
-            state.keeper.stow(alloc, made, &state.memory).map(|()| built)
+            keeper::stow(&mut state.keeper, alloc, made, &state.memory).map(|()| built)
         });
         state.state = if result.is_ok() { State::Running } else { State::Stopped };
         state.ever_started |= result.is_ok();
@@ -703,6 +706,7 @@ impl<'d> Tile<'d> {
             priority: domain.priority,
             mcp: domain.mcp,
             stack_size: domain.stack_size,
+            cnode_radix: domain.cnode_slots.trailing_zeros(),
             heap_size: domain.heap_size,
             fault_endpoint: state.fault_endpoint,
             grants: &grant_list,
@@ -810,7 +814,7 @@ impl<'d> Tile<'d> {
         for copy in state.shared_copies.drain(..) {
             CNode::ROOT.invoke(CNodeDelete { slot: Slot::at(copy) }).map_err(|e| loader::LoadError::Kernel("unmap shared region", e))?;
         }
-        state.keeper.destroy(&state.memory)?;
+        keeper::destroy(&mut state.keeper, alloc, &state.memory)?;
         alloc.slots.recycled.append(&mut state.slots_used);
         Ok(())
     }

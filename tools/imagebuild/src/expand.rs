@@ -296,6 +296,8 @@ fn expand_one(
         mcp: priority,
         stack_size: MANAGER_STACK,
         heap_size: build.manager_heap,
+        // It saves callers' reply capabilities in the free slots of a full-size CNode.
+        cnode_slots: tileos_sysdesc::DEFAULT_CNODE_SLOTS,
         restart: RestartPolicy::Always { max_restarts: MANAGER_MAX_RESTARTS, backoff_ms: MANAGER_BACKOFF_MS },
         budget: None,
         names,
@@ -344,6 +346,8 @@ fn expand_one(
             mcp: slot.challenger.priority,
             stack_size: incumbent_domain.stack_size,
             heap_size: incumbent_domain.heap_size,
+            // Modules may use free slots of a full-size CNode (the seat harness does).
+            cnode_slots: tileos_sysdesc::DEFAULT_CNODE_SLOTS,
             restart: RestartPolicy::Never,
             budget: Some(slot.challenger.budget),
             names,

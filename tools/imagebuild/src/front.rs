@@ -601,7 +601,10 @@ impl<'f> Front<'f> {
     /// One `[[domain]]`.
     fn domain(&mut self, t: &dyn TableLike, line: usize, i: usize, programs: &mut Vec<ProgramRef>) -> Result<Domain, Diagnostic> {
         let t = self.named("domain", t, line, i, Pos::Domain(i));
-        self.fields(&t, &["name", "program", "priority", "mcp", "stack_size", "heap_size", "restart", "budget_ms", "period_ms", "names"])?;
+        self.fields(
+            &t,
+            &["name", "program", "priority", "mcp", "stack_size", "heap_size", "cnode_slots", "restart", "budget_ms", "period_ms", "names"],
+        )?;
         let name = self.string(&t, "name")?.to_string();
         let program_name = self.string(&t, "program")?;
         let program = self.program(&t, "program", program_name, programs)?;
@@ -609,6 +612,8 @@ impl<'f> Front<'f> {
         let mcp = self.opt_int(&t, "mcp", 0, 255)?.map_or(priority, |v| v as u8);
         let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
         let heap_size = self.u64_or(&t, "heap_size", DEFAULT_HEAP_SIZE)?;
+        // A power of two from 8 to 256 (`SystemDescription::check` says so otherwise).
+        let cnode_slots = self.opt_int(&t, "cnode_slots", 0, i128::from(u32::MAX))?.map_or(tileos_sysdesc::DEFAULT_CNODE_SLOTS, |v| v as u32);
         let restart = match self.sub_table(&t, "restart")? {
             None => RestartPolicy::Never,
             Some(r) => {
@@ -648,7 +653,7 @@ impl<'f> Front<'f> {
         }
         // The restart table shares the domain's position: restore the domain's own line.
         self.item_lines.insert(t.pos, t.line);
-        Ok(Domain { name, program, priority, mcp, stack_size, heap_size, restart, budget, names })
+        Ok(Domain { name, program, priority, mcp, stack_size, heap_size, cnode_slots, restart, budget, names })
     }
 
     /// One `[[endpoint]]`.

@@ -6,7 +6,7 @@
 
 use crate::{
     Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
-    MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_VADDR, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP,
+    MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_CNODE_SLOTS, MIN_VADDR, DEFAULT_CNODE_SLOTS, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP,
     RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
 };
 use alloc::format;
@@ -310,6 +310,13 @@ impl Checker<'_> {
             }
             self.size(item, "stack_size", dom.stack_size, true)?;
             self.size(item, "heap_size", dom.heap_size, false)?;
+            if !dom.cnode_slots.is_power_of_two() || !(MIN_CNODE_SLOTS..=DEFAULT_CNODE_SLOTS).contains(&dom.cnode_slots) {
+                return Err(self.err(
+                    item,
+                    "cnode_slots",
+                    format_args!("{} is not a power of two from {MIN_CNODE_SLOTS} to {DEFAULT_CNODE_SLOTS}", dom.cnode_slots),
+                ));
+            }
             self.local_names(i)?;
             if let RestartPolicy::Always { max_restarts: 0, .. } = dom.restart {
                 return Err(self.err(item, "restart", "max_restarts must be at least 1 (use policy \"never\" for no restarts)"));

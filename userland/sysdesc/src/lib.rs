@@ -110,6 +110,11 @@ pub struct Domain {
     pub stack_size: u64,
     /// Heap size in bytes (a multiple of [`PAGE_SIZE`], possibly zero).
     pub heap_size: u64,
+    /// Slots of the domain's CNode: a power of two from [`MIN_CNODE_SLOTS`] to
+    /// [`DEFAULT_CNODE_SLOTS`] (the default) with room for its own 4 capabilities and every one
+    /// it is granted; a program that saves reply capabilities or receives capabilities in
+    /// free slots of its CNode (the slot manager, the seat harness) needs the default.
+    pub cnode_slots: u32,
     /// What the supervisor does when the domain faults.
     pub restart: RestartPolicy,
     /// CPU-time limit of the domain's thread; `None`: unlimited.
@@ -121,6 +126,12 @@ pub struct Domain {
     /// [`MAX_LOCAL_NAME_LEN`] bytes.
     pub names: Vec<(String, String)>,
 }
+
+/// Fewest slots of a domain's CNode ([`Domain::cnode_slots`]).
+pub const MIN_CNODE_SLOTS: u32 = 8;
+/// Slots of a domain's CNode unless its description says fewer: 256, the most
+/// ([`tileos_abi::bootinfo::domain::CNODE_RADIX`]).
+pub const DEFAULT_CNODE_SLOTS: u32 = 1 << tileos_abi::bootinfo::domain::CNODE_RADIX;
 
 /// Longest local name of a capability (the information page's name field).
 pub const MAX_LOCAL_NAME_LEN: usize = 31;

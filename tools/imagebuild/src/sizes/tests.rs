@@ -33,9 +33,9 @@ fn every_domain_gets_a_row_with_its_program_and_footprint() {
     assert_eq!(names, ["console", "echo", "client-0", "client-1"]);
     assert_eq!(rows[2].program, "echo-client");
     assert_eq!(rows[1].footprint.heap, 0x10000);
-    // No segments here: the stack, IPC buffer, information page, CNode, TCB, tables and a
-    // one-page keeper.
-    assert_eq!(rows[2].footprint.total(), 16 * 1024 + 8 * 1024 + 16 * 1024 + 2 * 1024 + 4 * 4096 + 4096);
+    // No segments here: the stack, IPC buffer, information page, the default CNode (256
+    // slots), TCB, tables and a 16-slot keeper (11 objects besides the TCB, 4 pieces).
+    assert_eq!(rows[2].footprint.total(), 16 * 1024 + 8 * 1024 + 16 * 1024 + 2 * 1024 + 4 * 4096 + 1024);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn a_description_that_fits_passes_and_one_that_does_not_names_total_ram_and_larg
     assert!(error.contains("the tile's 262144 KiB leave"), "{error}");
     // The server (its heap and the heap's tables) is the largest, then the others in
     // description order.
-    assert!(error.ends_with("largest: \"echo\" 138 KiB, \"console\" 62 KiB, \"client-0\" 62 KiB"), "{error}");
+    assert!(error.ends_with("largest: \"echo\" 138 KiB, \"console\" 59 KiB, \"client-0\" 59 KiB"), "{error}");
 }
 
 #[test]

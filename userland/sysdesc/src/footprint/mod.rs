@@ -4,8 +4,8 @@
 //! The root server builds a domain from its own memory (`rootserver/src/loader.rs`): one
 //! 4 KiB frame per page of each segment, of the stack (its guard page below is left
 //! unmapped and costs nothing), of the heap, the IPC buffer and the information page; its
-//! CNode (2^[`CNODE_RADIX`] slots of 2^[`SLOT_SIZE_BITS`] bytes), its TCB (2^[`TCB_SIZE_BITS`]
-//! bytes), its paging structures: the PML4 and one PDPT, page directory or page table per
+//! CNode ([`crate::Domain::cnode_slots`] slots of 2^[`SLOT_SIZE_BITS`] bytes), its TCB
+//! (2^[`TCB_SIZE_BITS`] bytes), its paging structures: the PML4 and one PDPT, page directory or page table per
 //! 512 GiB, 1 GiB or 2 MiB block that any of its mappings touches (shared regions, device
 //! memory and PCI windows included: their frames are the tile's, their tables the domain's),
 //! and its *keeper*: a CNode of the root server holding the capabilities of the domain's
@@ -16,9 +16,10 @@
 //! The keeper is made once, at boot, and lasts across restarts. The rest is cut into
 //! power-of-two untyped pieces ([`Footprint::pieces`]), the binary digits of what the builds
 //! take ([`Footprint::built`]), so nothing is lost to rounding up to a power of two. Built in
-//! the order the loader uses (the CNode first, the 4 KiB objects next, the TCB last) and from
-//! the largest piece down, every object lands at its natural alignment with no gap: the
-//! pieces hold exactly [`Footprint::built`] bytes.
+//! the order the loader uses (largest object first: a CNode of 4 KiB or more, the 4 KiB
+//! objects, the TCB, a smaller CNode) and from the largest piece down, every object lands at
+//! its natural alignment with no gap: the pieces hold exactly [`Footprint::built`] bytes.
+//! [`keeper`] is the keeper's slot bookkeeping.
 //!
 //! The image builder uses the same figures to refuse a description that does not fit in the
 //! tile's RAM and to print its size table (`tileos-imagebuild --sizes`).
@@ -28,15 +29,13 @@ use alloc::vec::Vec;
 use tileos_abi::bootinfo::{domain, domain_info};
 use tileos_abi::object::{SLOT_SIZE_BITS, TCB_SIZE_BITS};
 
+pub mod keeper;
+
 const PAGE: u64 = 4096;
-/// log2 of the CNode's slot count.
-const CNODE_RADIX: u32 = domain::CNODE_RADIX;
-/// Bytes of a domain's CNode.
-pub const CNODE_BYTES: u64 = 1 << (CNODE_RADIX + SLOT_SIZE_BITS);
 /// Bytes of a domain's TCB.
 pub const TCB_BYTES: u64 = 1 << TCB_SIZE_BITS;
-/// Smallest keeper radix: a keeper is at least a page (64 slots), like the 4 KiB objects.
-const MIN_KEEPER_RADIX: u32 = 12 - SLOT_SIZE_BITS;
+/// Smallest keeper radix (16 slots, 1 KiB): every build keeps more objects than that.
+const MIN_KEEPER_RADIX: u32 = 4;
 /// Root-server slots a built domain holds: its keeper, its TCB (the supervisor reads and
 /// changes its thread) and its badged fault endpoint.
 const ROOT_SLOTS: u64 = 3;
@@ -201,7 +200,7 @@ pub fn domain(description: &SystemDescription, index: usize, program: Program) -
         heap,
         ipc_buffer: PAGE,
         info_page: PAGE,
-        cnode: CNODE_BYTES,
+        cnode: u64::from(d.cnode_slots) << SLOT_SIZE_BITS,
         tcb: TCB_BYTES,
         paging: (paging_structures(&ranges) + extra_tables) * PAGE,
         keeper: 0,

@@ -15,6 +15,7 @@ pub(crate) fn tile(stack_size: u64, heap_size: u64) -> SystemDescription {
             mcp: 100,
             stack_size,
             heap_size,
+            cnode_slots: crate::DEFAULT_CNODE_SLOTS,
             restart: RestartPolicy::Never,
             budget: None,
             names: vec![],
@@ -44,16 +45,32 @@ fn a_minimal_domain_costs_its_pages_tables_cnode_and_tcb() {
     // PML4; the program's PDPT, directory and table; the stack's (the IPC buffer and the
     // information page share the stack's 2 MiB block).
     assert_eq!(footprint.paging, 7 * 4096);
+    // The default CNode: 256 slots of 64 bytes.
     assert_eq!(footprint.cnode, 16 * 1024);
     assert_eq!(footprint.tcb, 2048);
-    // 19 objects besides the TCB and a few pieces: a one-page keeper (64 slots).
-    assert_eq!(footprint.keeper, 4096);
-    assert_eq!(footprint.keeper_radix(), 6);
-    assert_eq!(footprint.beyond_segments(), 16 * 1024 + 2 * 4096 + 7 * 4096 + 16 * 1024 + 2048 + 4096);
-    // 74 KiB: the 64 KiB target needs the stack's tables shared with the program's
-    // (docs/system-description.md, "Footprint").
-    assert_eq!(footprint.beyond_segments(), 74 * 1024);
+    // 19 objects besides the TCB and 5 pieces (94 KiB: 64 + 16 + 8 + 4 + 2): a 32-slot keeper.
+    assert_eq!(footprint.pieces().count(), 5);
+    assert_eq!(footprint.keeper, 2048);
+    assert_eq!(footprint.keeper_radix(), 5);
+    assert_eq!(footprint.beyond_segments(), 16 * 1024 + 2 * 4096 + 7 * 4096 + 16 * 1024 + 2048 + 2048);
+    assert_eq!(footprint.beyond_segments(), 72 * 1024);
     assert_eq!(footprint.objects(), (6 + 4 + 2 + 7) + 2);
+}
+
+#[test]
+fn a_minimal_domain_with_a_small_cnode_takes_under_64_kib_beyond_its_segments() {
+    let mut description = tile(16 * 1024, 0);
+    description.domains[0].cnode_slots = 16;
+    let footprint = domain(&description, 0, Program::Segments(&[TEXT, DATA]));
+    assert_eq!(footprint.cnode, 1024);
+    // Stack 16, IPC buffer 4, information page 4, CNode 1, TCB 2, keeper 2, tables 28.
+    assert_eq!(footprint.keeper, 2048);
+    assert_eq!(footprint.beyond_segments(), 57 * 1024);
+    assert!(footprint.beyond_segments() <= 64 * 1024);
+    // The smallest object, the CNode, takes the last piece; every piece is a whole number
+    // of the objects that land in it (no alignment gap).
+    assert_eq!(footprint.pieces().last(), Some(10));
+    assert_eq!(footprint.pieces().map(|bits| 1u64 << bits).sum::<u64>(), footprint.built());
 }
 
 #[test]
@@ -81,7 +98,7 @@ fn the_keeper_counts_shared_frame_copies_and_irq_notifications() {
     let plain = domain(&tile(16 * 1024, 0), 0, Program::Segments(&[TEXT, DATA]));
     let sharing = domain(&description, 0, Program::Segments(&[TEXT, DATA]));
     // 19 objects + one more table + 64 copies: 84 slots, a radix-7 keeper.
-    assert_eq!(plain.keeper_radix(), 6);
+    assert_eq!(plain.keeper_radix(), 5);
     assert_eq!(sharing.keeper_radix(), 7);
 }
 
@@ -94,7 +111,7 @@ fn the_pieces_are_the_binary_digits_of_the_total_largest_first() {
     assert_eq!(footprint.built(), footprint.total() - footprint.keeper);
     assert!(pieces.windows(2).all(|pair| pair[0] > pair[1]));
     // The CNode is made first: the first piece holds it; the TCB takes the last 2 KiB.
-    assert!(1u64 << pieces[0] >= CNODE_BYTES);
+    assert!(1u64 << pieces[0] >= footprint.cnode);
     assert_eq!(*pieces.last().unwrap(), 11);
 }
 
