@@ -63,6 +63,43 @@ fn assert_boot_done(outcome: &RunOutcome, fields: &[(&str, &str)]) {
     outcome.assert_serial_contains(&format!(", {working} KiB; the parent of every domain's region"));
 }
 
+/// Latency reporters of the default tile whose reports the test waits for (docs/telemetry.md,
+/// "Who reports"): the store (every 100 requests it served), the update agent (every 20
+/// receipts of data from tilectl: the test's own `tilectl telemetry` calls make them) and
+/// the demo slot's manager (every 100 answered client requests).
+const REPORTERS: [&str; 3] = ["store", "update-agent", "checksum.manager"];
+
+/// Asks `tilectl telemetry` (through the update agent on `agent_port`) until every one of
+/// [`REPORTERS`] shows reported calls, or `deadline` passes.
+fn reports_arrive(agent_port: u16, deadline: Instant) -> Result<(), String> {
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let options = tileos_tilectl::Options {
+            tile: format!("127.0.0.1:{agent_port}"),
+            key: None,
+            dev_key: true,
+            json: true,
+            timeout: Duration::from_secs(20),
+        };
+        let mut out = Vec::new();
+        match tileos_tilectl::run(&options, &tileos_tilectl::Command::Telemetry, &mut out) {
+            Ok(()) => {
+                let figures: serde_json::Value = serde_json::from_slice(&out).map_err(|e| format!("tilectl telemetry's JSON: {e}"))?;
+                let calls = |name: &str| {
+                    figures["domains"].as_array().and_then(|d| d.iter().find(|f| f["name"] == name)).and_then(|f| f["calls"].as_u64())
+                };
+                if REPORTERS.iter().all(|name| calls(name).is_some_and(|c| c > 0)) {
+                    return Ok(());
+                }
+                last = String::from_utf8_lossy(&out).into_owned();
+            }
+            Err(failure) => last = failure.to_string(),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Err(format!("not every one of {REPORTERS:?} reported latencies in time; the last figures: {last}"))
+}
+
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // The machine `make run` boots: NVMe on a fresh disk image, virtio-net with the status
@@ -93,7 +130,9 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
             if !wait_for(&watched, "net-client: ready", deadline) {
                 return Err("the net-client never logged \"net-client: ready\"".into());
             }
-            Ok((status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?))
+            let answers = (status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?);
+            reports_arrive(agent_port, deadline)?;
+            Ok(answers)
         };
         let result = talk();
         host_done.store(true, Ordering::SeqCst);
