@@ -194,6 +194,15 @@ pub fn tilectl(port: u16, command: tileos_tilectl::Command, timeout: Duration) -
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The calls domain `name` reported, from `tilectl telemetry`'s table (`None`: no row, or
+/// "-": it reports no latencies).
+pub fn reported_calls(telemetry: &str, name: &str) -> Option<u64> {
+    telemetry.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        (fields.next() == Some(name)).then(|| fields.next().and_then(|calls| calls.parse().ok())).flatten()
+    })
+}
+
 /// `tilectl install` of `build/bundles/<name>.bundle` (see [`bundles_dir`]) into `slot`.
 pub fn install_bundle(port: u16, slot: &str, name: &str) -> Result<String, String> {
     let file = bundles_dir().join(format!("{name}.bundle"));

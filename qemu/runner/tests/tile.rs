@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tileos_abi::invocation::{Label, Object, TABLE};
-use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, reported_calls, tilectl, wait_for};
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until, run_until_host_done};
 
@@ -74,26 +74,10 @@ const REPORTERS: [&str; 3] = ["store", "update-agent", "checksum.manager"];
 fn reports_arrive(agent_port: u16, deadline: Instant) -> Result<(), String> {
     let mut last = String::new();
     while Instant::now() < deadline {
-        let options = tileos_tilectl::Options {
-            tile: format!("127.0.0.1:{agent_port}"),
-            key: None,
-            dev_key: true,
-            json: true,
-            timeout: Duration::from_secs(20),
-        };
-        let mut out = Vec::new();
-        match tileos_tilectl::run(&options, &tileos_tilectl::Command::Telemetry, &mut out) {
-            Ok(()) => {
-                let figures: serde_json::Value = serde_json::from_slice(&out).map_err(|e| format!("tilectl telemetry's JSON: {e}"))?;
-                let calls = |name: &str| {
-                    figures["domains"].as_array().and_then(|d| d.iter().find(|f| f["name"] == name)).and_then(|f| f["calls"].as_u64())
-                };
-                if REPORTERS.iter().all(|name| calls(name).is_some_and(|c| c > 0)) {
-                    return Ok(());
-                }
-                last = String::from_utf8_lossy(&out).into_owned();
-            }
-            Err(failure) => last = failure.to_string(),
+        match tilectl(agent_port, tileos_tilectl::Command::Telemetry, Duration::from_secs(20)) {
+            Ok(figures) if REPORTERS.iter().all(|name| reported_calls(&figures, name).is_some_and(|calls| calls > 0)) => return Ok(()),
+            Ok(figures) => last = figures,
+            Err(failure) => last = failure,
         }
         std::thread::sleep(Duration::from_secs(2));
     }
