@@ -34,6 +34,20 @@ pub fn twin_lines(state: &State) -> [Text; 2] {
     if state.stale {
         let _ = first.push_str(", STALE");
     }
+    // The domains the supervisor's immune system has drift alarms for: the first named, cut
+    // to what fits before the count of the others.
+    if let Some(compute) = state.compute.as_ref().filter(|c| c.drifting_domains > 0) {
+        let mut others = heapless::String::<8>::new();
+        if compute.drifting_domains > 1 {
+            let _ = write!(others, " +{}", compute.drifting_domains - 1);
+        }
+        let _ = first.push_str(", DRIFT ");
+        let room = first.capacity().saturating_sub(first.len() + others.len());
+        let name = compute.drifting.first().map_or("", |d| d.domain.as_str());
+        let cut = name.char_indices().map(|(at, c)| at + c.len_utf8()).take_while(|end| *end <= room).last().unwrap_or(0);
+        let _ = first.push_str(&name[..cut]);
+        let _ = first.push_str(&others);
+    }
     let mut second = Text::new();
     let _ = match state.last_minute {
         None => write!(second, "twin: no minute yet, {} readings", state.readings),
@@ -88,6 +102,38 @@ mod tests {
         worn.stale = true;
         worn.thermal.level = ThermalLevel::Throttle;
         assert_eq!(twin_lines(&worn)[0].as_str(), "twin: BEARING WORN (fault-band), thermal THROTTLE, STALE");
+    }
+
+    #[test]
+    fn the_first_line_names_a_drifting_domain() {
+        use tileos_protocol::supervisor::ImmuneMetric;
+        use tileos_protocol::twin::{Compute, Drifting};
+        let mut drifting = state(Bearing::Healthy { largest_cusum: 2.14, threshold: 12.0 }, None);
+        let mut compute = Compute {
+            uptime_ms: 1,
+            domains: 9,
+            reporters: 3,
+            calls: 10,
+            faults: 0,
+            restarts: 0,
+            load_permille: 100,
+            power_mw: 0,
+            slowest: None,
+            drifting_domains: 0,
+            drifting: heapless::Vec::new(),
+        };
+        drifting.compute = Some(compute.clone());
+        assert_eq!(twin_lines(&drifting)[0].as_str(), "twin: bearing ok (2.1/12), thermal nominal");
+        let metrics = heapless::Vec::from_slice(&[ImmuneMetric::SlotDisagreement]).unwrap();
+        compute.drifting.push(Drifting { domain: "checksum-client".try_into().unwrap(), metrics }).unwrap();
+        compute.drifting_domains = 2;
+        drifting.compute = Some(compute);
+        // The name is cut to fit the line (64 characters) with the count of the others.
+        assert_eq!(twin_lines(&drifting)[0].as_str(), "twin: bearing ok (2.1/12), thermal nominal, DRIFT checksum-cl +1");
+        let compute = drifting.compute.as_mut().unwrap();
+        compute.drifting[0].domain = "store".try_into().unwrap();
+        compute.drifting_domains = 1;
+        assert_eq!(twin_lines(&drifting)[0].as_str(), "twin: bearing ok (2.1/12), thermal nominal, DRIFT store");
     }
 
     #[test]

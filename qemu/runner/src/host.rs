@@ -131,6 +131,24 @@ pub fn boot_and_drive<T: Send + 'static>(
     timeout: Duration,
     drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
 ) -> (crate::RunOutcome, T) {
+    boot_and_drive_on(false, scenario, log_name, extra_args, guest_port, ready, timeout, drive)
+}
+
+/// [`boot_and_drive`] on a machine that counts guest instructions when `icount` is set
+/// ([`crate::Machine::icount`]): the guest's time-stamp counter then advances one tick per
+/// instruction, so latencies the guest measures do not depend on the host's load (the
+/// host's side still waits in wall-clock time).
+#[allow(clippy::too_many_arguments)]
+pub fn boot_and_drive_on<T: Send + 'static>(
+    icount: bool,
+    scenario: &str,
+    log_name: &str,
+    extra_args: Vec<String>,
+    guest_port: u16,
+    ready: &'static [&'static str],
+    timeout: Duration,
+    drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
+) -> (crate::RunOutcome, T) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let (tcp_port, udp_port) = free_ports();
@@ -140,7 +158,7 @@ pub fn boot_and_drive<T: Send + 'static>(
     network.extend(extra_args);
     let images = crate::images::test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = images.tile_boot(crate::images::scenario_archive(scenario));
-    let machine = crate::Machine { extra_args: network, ..crate::Machine::default() };
+    let machine = crate::Machine { icount, extra_args: network, ..crate::Machine::default() };
     let log = images.logs.join(log_name);
     std::fs::create_dir_all(&images.logs).expect("log directory");
     std::fs::write(&log, b"").expect("empty the serial log");
@@ -174,6 +192,15 @@ pub fn tilectl(port: u16, command: tileos_tilectl::Command, timeout: Duration) -
     let mut out = Vec::new();
     tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The calls domain `name` reported, from `tilectl telemetry`'s table (`None`: no row, or
+/// "-": it reports no latencies).
+pub fn reported_calls(telemetry: &str, name: &str) -> Option<u64> {
+    telemetry.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        (fields.next() == Some(name)).then(|| fields.next().and_then(|calls| calls.parse().ok())).flatten()
+    })
 }
 
 /// `tilectl install` of `build/bundles/<name>.bundle` (see [`bundles_dir`]) into `slot`.

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::host::{self, boot_and_drive_on, install_bundle, installed_module};
 use tileos_qemu::images::{scenario_archive, test_images};
 use tileos_qemu::{Machine, run_until};
 use tileos_tilectl::Command as Tilectl;
@@ -85,16 +85,41 @@ fn drift_and_roll_back(port: u16, serial: &Path) -> Result<(usize, String), Stri
     }
     let promoted_at = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
     wait_serial(serial, "outcome=rolled-back", 120)?;
-    // The verified heads go to a file of this boot's own (not ~/.tileos, which other tiles'
-    // logs of a slot named "checksum" share).
+    Ok((promoted_at, verified_log(port, serial)?))
+}
+
+/// The slot "checksum"'s update log, verified (`tilectl log --verify`). The verified heads go
+/// to a file of this boot's own (not ~/.tileos, which other tiles' logs of a slot named
+/// "checksum" share).
+fn verified_log(port: u16, serial: &Path) -> Result<String, String> {
     let heads = serial.with_extension("heads.json");
     let _ = std::fs::remove_file(&heads);
-    let log = host::tilectl(
-        port,
-        Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: Some(heads) },
-        Duration::from_secs(30),
-    )?;
-    Ok((promoted_at, log))
+    host::tilectl(port, Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: Some(heads) }, Duration::from_secs(30))
+}
+
+/// The host's side of `immune-disagree`: checksum-fast installed (promoted by the loose
+/// policy at once, compared with the warm incumbent through its window: the disagreement
+/// baseline), settled; then checksum-wrong installed and promoted by the policy in turn. The
+/// immune system's rollback is awaited; returns checksum-fast's and checksum-wrong's module
+/// numbers, the serial log's offset of the wrong module's promotion, the verified update log
+/// and `tilectl telemetry`'s figures after the rollback.
+fn disagree_and_roll_back(port: u16, serial: &Path) -> Result<(u32, u32, usize, String, String), String> {
+    let fast = installed_module(&install_bundle(port, "checksum", "checksum-fast")?)?;
+    wait_serial(serial, &format!("@event slot.transition slot=checksum module={fast} from=promoted to=settled"), 120)?;
+    let settled_at = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
+    let wrong = installed_module(&install_bundle(port, "checksum", "checksum-wrong")?)?;
+    let promoted = format!("@event slot.transition slot=checksum module={wrong} from=");
+    let text = wait_serial(serial, "@event slot.immune-rollback", 120)?;
+    let promoted_at = text
+        .get(settled_at..)
+        .and_then(|rest| {
+            rest.match_indices(&promoted)
+                .map(|(at, _)| settled_at + at)
+                .find(|&at| text[at..].lines().next().is_some_and(|l| l.contains(" to=promoted ")))
+        })
+        .ok_or_else(|| format!("checksum-wrong (module {wrong}) was not promoted before the immune rollback"))?;
+    let log = verified_log(port, serial)?;
+    Ok((fast, wrong, promoted_at, log, host::tilectl(port, Tilectl::Telemetry, Duration::from_secs(30))?))
 }
 
 // Not in `make test` yet: on this 2-core machine under load its wall-clock baseline and the
@@ -106,7 +131,8 @@ fn drift_and_roll_back(port: u16, serial: &Path) -> Result<(usize, String), Stri
 fn a_drifting_promoted_module_is_rolled_back_by_the_immune_system() {
     assert!(host::bundles_dir().join("checksum-slow.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
     let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, (promoted_at, log)) = boot_and_drive(
+    let (outcome, (promoted_at, log)) = boot_and_drive_on(
+        true,
         "immune-slot",
         "tile-immune-slot.log",
         Vec::new(),
@@ -147,4 +173,67 @@ fn a_drifting_promoted_module_is_rolled_back_by_the_immune_system() {
     // ... and the client never saw a wrong answer.
     let rounds: Vec<&str> = outcome.serial.lines().filter(|line| line.contains("@event checksum.round")).collect();
     assert!(rounds.iter().all(|round| round.contains(" wrong=0 ")), "{rounds:?}");
+}
+
+/// A challenger that disagrees, promoted under a loose policy whose breaker cannot see it,
+/// raises the immune system's disagreement alarm on the slot's client, and the configured
+/// action (`on_drift = 2`) rolls it back, logged with the evidence (scenario
+/// `immune-disagree.toml`, under `-icount`: latencies are counted in guest instructions, so
+/// the host's load raises no false latency alarm).
+#[test]
+fn a_disagreeing_promoted_module_is_rolled_back_by_the_immune_system() {
+    assert!(host::bundles_dir().join("checksum-wrong.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let (outcome, (fast, wrong, promoted_at, log, telemetry)) = boot_and_drive_on(
+        true,
+        "immune-disagree",
+        "tile-immune-disagree.log",
+        Vec::new(),
+        tileos_tilectl_wire::PORT,
+        ready,
+        Duration::from_secs(180),
+        disagree_and_roll_back,
+    );
+    for bad in ["KERNEL EXCEPTION", "panic at"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    let (before, after) = outcome.serial.split_at(promoted_at.min(outcome.serial.len()));
+    // No rollback was asked before the wrong module came: the baseline held no false alarm.
+    assert!(!before.contains("action=RollbackRequested"), "a rollback asked before checksum-wrong was promoted:\n{}", outcome.tail(80));
+    // The disagreement alarm on the client, with its evidence, asked for the rollback ...
+    let alarm = after
+        .lines()
+        .find(|line| line.contains("@event immune.alarm domain=checksum-client state=raised metric=SlotDisagreement"))
+        .unwrap_or_else(|| panic!("no disagreement alarm after checksum-wrong's promotion:\n{}", outcome.tail(80)));
+    assert!(alarm.contains("action=RollbackRequested"), "{alarm}");
+    let field = |name: &str| -> f64 {
+        alarm.split_whitespace().find_map(|f| f.strip_prefix(&format!("{name}="))).and_then(|v| v.parse().ok()).expect(name)
+    };
+    // The log prints one decimal: a baseline of no disagreement is 0.0; checksum-wrong
+    // disagrees on a share of the requests (data starting with 0x42) far above it.
+    assert!(field("baseline") < 0.05 && field("observed") >= 0.05 && field("z") >= 4.0, "evidence: {alarm}");
+    // ... the manager took it and rolled back to checksum-fast ...
+    outcome.assert_event("immune.rollback-taken", &[("slot", "checksum"), ("domain", "checksum-client"), ("metric", "SlotDisagreement")]);
+    let rollbacks = outcome.events("slot.immune-rollback");
+    assert_eq!(rollbacks.len(), 1, "{:?}", rollbacks.iter().map(|e| &e.line).collect::<Vec<_>>());
+    assert_eq!(rollbacks[0].get("outcome"), Some("rolled-back"), "{}", rollbacks[0].line);
+    assert_eq!(rollbacks[0].get("serving"), Some(fast.to_string().as_str()), "{}", rollbacks[0].line);
+    outcome.assert_event("slot.transition", &[("module", &wrong.to_string()), ("from", "promoted"), ("to", "rolled-back")]);
+    // ... its update log says why (and verifies) ...
+    assert!(log.contains("(signature verified)"), "{log}");
+    let entry = log.lines().find(|line| line.contains("rolled back by the immune system")).unwrap_or_else(|| panic!("{log}"));
+    assert!(entry.contains("SlotDisagreement drift of domain checksum-client"), "{entry}");
+    // ... and the client saw wrong answers only while checksum-wrong served.
+    let wrong_answers: Vec<&str> = before.lines().filter(|line| line.contains("@event checksum.wrong ")).collect();
+    assert!(wrong_answers.is_empty(), "wrong answers before checksum-wrong's promotion: {wrong_answers:?}");
+    // The alarm stays raised (nothing new is compared to clear it), and the telemetry
+    // figures carry it from the supervisor: `tilectl telemetry` names the drifting domain.
+    let drift = telemetry.lines().find(|line| line.starts_with("drift alarm: checksum-client (")).unwrap_or_else(|| panic!("{telemetry}"));
+    assert!(drift.contains("SlotDisagreement"), "{drift}");
+    // The update agent's and the slot manager's latency reports arrived (docs/telemetry.md,
+    // "Who reports").
+    for reporter in ["update-agent", "checksum.manager", "checksum-client"] {
+        let calls = host::reported_calls(&telemetry, reporter);
+        assert!(calls.is_some_and(|calls| calls > 0), "no reported calls of {reporter}:\n{telemetry}");
+    }
 }

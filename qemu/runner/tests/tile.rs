@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tileos_abi::invocation::{Label, Object, TABLE};
-use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, wait_for};
+use tileos_qemu::host::{converse, datagram, free_ports, free_ports_besides, read_status, reported_calls, tilectl, wait_for};
 use tileos_qemu::images::{TestImages, scenario_archive, test_images, workspace_root};
 use tileos_qemu::{Machine, RunOutcome, TileDevices, run_until, run_until_host_done};
 
@@ -63,6 +63,27 @@ fn assert_boot_done(outcome: &RunOutcome, fields: &[(&str, &str)]) {
     outcome.assert_serial_contains(&format!(", {working} KiB; the parent of every domain's region"));
 }
 
+/// Latency reporters of the default tile whose reports the test waits for (docs/telemetry.md,
+/// "Who reports"): the store (every 100 requests it served), the update agent (every 20
+/// receipts of data from tilectl: the test's own `tilectl telemetry` calls make them) and
+/// the demo slot's manager (every 100 answered client requests).
+const REPORTERS: [&str; 3] = ["store", "update-agent", "checksum.manager"];
+
+/// Asks `tilectl telemetry` (through the update agent on `agent_port`) until every one of
+/// [`REPORTERS`] shows reported calls, or `deadline` passes.
+fn reports_arrive(agent_port: u16, deadline: Instant) -> Result<(), String> {
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match tilectl(agent_port, tileos_tilectl::Command::Telemetry, Duration::from_secs(20)) {
+            Ok(figures) if REPORTERS.iter().all(|name| reported_calls(&figures, name).is_some_and(|calls| calls > 0)) => return Ok(()),
+            Ok(figures) => last = figures,
+            Err(failure) => last = failure,
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Err(format!("not every one of {REPORTERS:?} reported latencies in time; the last figures: {last}"))
+}
+
 #[test]
 fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     // The machine `make run` boots: NVMe on a fresh disk image, virtio-net with the status
@@ -93,7 +114,9 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
             if !wait_for(&watched, "net-client: ready", deadline) {
                 return Err("the net-client never logged \"net-client: ready\"".into());
             }
-            Ok((status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?))
+            let answers = (status, converse(client_tcp_port, &["default tile\n"])?, datagram(client_udp_port, b"udp to the tile")?);
+            reports_arrive(agent_port, deadline)?;
+            Ok(answers)
         };
         let result = talk();
         host_done.store(true, Ordering::SeqCst);

@@ -1,7 +1,8 @@
 //! The supervisor's figures and its immune system (docs/telemetry.md, "The immune system").
 //!
 //! * `Figures`: faults, restarts and CPU time of every domain (the supervisor alone holds
-//!   the TCBs), and each domain's badge on the `telemetry` endpoint.
+//!   the TCBs), each domain's badge on the `telemetry` endpoint, and the immune system's
+//!   alarms raised for it now (the twin shows them).
 //! * `Observe`: one reporting interval of a domain's latencies, from the domain serving
 //!   `telemetry` only. It goes to the domain's `tileos_telemetry::immune::DomainImmunity`
 //!   (the twin's drift monitor), with the fault count the supervisor keeps itself; every
@@ -28,7 +29,7 @@ use super::supervise::Supervision;
 use ::alloc_crate::format;
 use core::arch::x86_64::_rdtsc;
 use tileos_protocol::supervisor::{
-    IMMUNE_DOORBELL, ImmuneAction, ImmuneFinding, ImmuneMetric, MAX_FIGURES, Refusal, Response, SupervisedFigures,
+    IMMUNE_DOORBELL, ImmuneAction, ImmuneFinding, ImmuneMetric, MAX_FIGURES, RaisedAlarms, Refusal, Response, SupervisedFigures,
 };
 use tileos_sys::{event, println};
 use tileos_sysdesc::{DomainId, Endpoint, SystemDescription};
@@ -147,6 +148,10 @@ impl Supervision<'_, '_> {
                     restarts: u64::from(state.restarts),
                     cpu_ticks: state.consumed_ticks(),
                     telemetry_badge: badge,
+                    alarms: state
+                        .immunity
+                        .as_ref()
+                        .map_or_else(RaisedAlarms::default, |i| i.raised().map(metric).fold(RaisedAlarms::default(), RaisedAlarms::with)),
                 }
             })
             .collect();

@@ -32,6 +32,11 @@ impl<T: Ord + Clone> LwwRegister<T> {
         self.0.as_ref().map(|w| &w.value)
     }
 
+    /// The replica that wrote the winning value.
+    pub fn writer(&self) -> Option<ReplicaId> {
+        self.0.as_ref().map(|w| w.replica)
+    }
+
     /// The winning write's timestamp.
     pub fn timestamp(&self) -> Option<u64> {
         self.0.as_ref().map(|w| w.timestamp)

@@ -18,6 +18,8 @@
 //! * Replication ([`replica`]): the tile inventory, counters and registers as one
 //!   delta-CRDT ([`FederatedState`]), exchanged with neighbours by delta-interval
 //!   anti-entropy in bundles to service [`REPLICATION_SERVICE`].
+//! * Pod aggregates ([`aggregates`]): each tile publishes its telemetry summary in the
+//!   replicated state; every node combines what reached it into its pod's aggregates.
 //! * Bad input is refused and counted by reason ([`Counters`], [`Refusal`]).
 //! * [`bench`](mod@bench): delta versus full-state bytes after a partition.
 #![no_std]
@@ -26,6 +28,7 @@
 
 extern crate alloc;
 
+pub mod aggregates;
 pub mod bench;
 mod config;
 mod counters;

@@ -109,6 +109,16 @@ impl FederatedState {
         Some((register.get()?.as_str(), register.timestamp()?))
     }
 
+    /// The registers whose name starts with `prefix`, in name order: name, value, and the
+    /// node that wrote the winning value.
+    pub fn registers_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str, u64)> + 'a {
+        use core::ops::Bound;
+        self.registers
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(name, _)| name.starts_with(prefix))
+            .filter_map(|(name, register)| Some((name.as_str(), register.get()?.as_str(), register.writer()?)))
+    }
+
     /// How many entries the state holds: modules (over all tiles), counters, registers.
     pub fn sizes(&self) -> StateSizes {
         StateSizes {

@@ -3,9 +3,10 @@
 
 use alloc::string::String;
 
-use tileos_protocol::federation::{Error, MAX_MODULES, MAX_PAYLOAD, ModuleVersion, Request, Response, Status};
+use tileos_protocol::federation::{Error, MAX_MODULES, MAX_PAYLOAD, ModuleVersion, Request, Response, Status, TileFigures};
 use tileos_protocol::heapless;
 
+use crate::aggregates::{encode, figures_register, pod_aggregates};
 use crate::counters::DropReason;
 use crate::node::{FederationNode, SendError, UpdateError};
 use crate::replica::{Module, Replica, ReplicationError};
@@ -35,6 +36,8 @@ impl<S: BundleStore> FederationNode<S> {
                 failed => failed,
             },
             Request::Register { name } => self.register(&name),
+            Request::PublishFigures(figures) => self.publish_figures(&figures, now_ms),
+            Request::PodAggregates { first, last } => Response::PodAggregates(pod_aggregates(self.state(), first..=last)),
             Request::Receive { service } => match self.owned(badge, service) {
                 Err(error) => Response::Failed(error),
                 Ok(()) => self.held_response(service),
@@ -103,6 +106,15 @@ impl<S: BundleStore> FederationNode<S> {
             Err(UpdateError::Replication(ReplicationError::BadName)) => Response::Failed(Error::EmptyName),
             Err(UpdateError::Replication(_)) => Response::Failed(Error::Overflow),
         }
+    }
+
+    /// Writes this tile's telemetry summary to its figures register.
+    fn publish_figures(&mut self, figures: &TileFigures, now_ms: u64) -> Response {
+        if figures.load_permille > 1000 {
+            return Response::Failed(Error::BadFigures);
+        }
+        let (name, value) = (figures_register(self.node()), encode(figures));
+        self.change(|r| r.set_register(&name, &value, now_ms))
     }
 
     fn modules(&self, tile: u32, skip: u32) -> Response {

@@ -8,7 +8,7 @@ mod common;
 
 use common::Lab;
 use tileos_federation::{FederatedState, NodeConfig, NodeNumber, Role, ipn};
-use tileos_protocol::federation::{ModuleVersion, Request, Response};
+use tileos_protocol::federation::{Error, ModuleVersion, PodAggregates, Request, Response, TileFigures};
 use tileos_protocol::heapless::String;
 
 const HUB: NodeNumber = 1;
@@ -124,6 +124,49 @@ fn eight_nodes_converge_after_a_partition_heals() {
     assert!(lab.converged());
     assert_eq!(state(&mut lab, 12).counter("bundles.delivered"), 1);
     assert_eq!(state(&mut lab, 12).counter("bundles.created"), 1);
+}
+
+/// Pod aggregates: every tile publishes its telemetry summary through the federation
+/// protocol; once replicated, a tile of pod A knows pod A's aggregates and pod B's, and a
+/// tile whose load went up is the busiest everywhere a round later.
+#[test]
+fn every_tile_learns_its_pods_telemetry_aggregates() {
+    let mut lab = federation();
+    lab.run(5_000, 100);
+    for tile in TILES_A.into_iter().chain(TILES_B) {
+        let figures = TileFigures { load_permille: tile as u16 * 10, faults: 1, restarts: 0, calls: 1000, p99_us: u64::from(tile) * 100 };
+        assert_eq!(serve(&mut lab, tile, Request::PublishFigures(figures)), Response::Done);
+    }
+    let bad = TileFigures { load_permille: 1001, ..TileFigures::default() };
+    assert_eq!(serve(&mut lab, 11, Request::PublishFigures(bad)), Response::Failed(Error::BadFigures));
+    lab.run_until(lab.now_ms + 10 * ROUND_MS, 100, |lab| lab.converged()).expect("converged");
+    let pod = |lab: &mut Lab, at: NodeNumber, first: u32, last: u32| match serve(lab, at, Request::PodAggregates { first, last }) {
+        Response::PodAggregates(pod) => pod,
+        other => panic!("{other:?}"),
+    };
+    let pod_a = PodAggregates {
+        tiles: 2,
+        load_mean_permille: 115,
+        load_max_permille: 120,
+        busiest: 12,
+        faults: 2,
+        restarts: 0,
+        calls: 2000,
+        p99_max_us: 1200,
+        refused: 0,
+    };
+    for tile in TILES_A {
+        assert_eq!(pod(&mut lab, tile, 10, 19), pod_a);
+    }
+    let everyone = pod(&mut lab, 11, 0, u32::MAX);
+    assert_eq!((everyone.tiles, everyone.busiest, everyone.p99_max_us, everyone.faults), (5, 23, 2300, 5));
+    assert_eq!(pod(&mut lab, 21, 20, 29).tiles, 3);
+    // Tile 11 gets busy: its next summary replaces the old one across the federation.
+    let busy = TileFigures { load_permille: 900, faults: 4, restarts: 1, calls: 5000, p99_us: 5000 };
+    assert_eq!(serve(&mut lab, 11, Request::PublishFigures(busy)), Response::Done);
+    lab.run_until(lab.now_ms + 10 * ROUND_MS, 100, |lab| lab.converged()).expect("converged again");
+    let after = pod(&mut lab, 23, 10, 19);
+    assert_eq!((after.busiest, after.load_max_permille, after.faults, after.restarts, after.p99_max_us), (11, 900, 5, 1, 5000));
 }
 
 #[test]

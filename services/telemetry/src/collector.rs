@@ -94,6 +94,7 @@ impl Collector {
             restarts: line.restarts,
             cpu_ticks: line.cpu_ticks,
             power_mw,
+            alarms: line.alarms,
         }
     }
 }
@@ -105,7 +106,14 @@ mod tests {
     use tileos_protocol::telemetry::WireFault;
 
     fn line(name: &str, badge: u64, cpu_ticks: u64) -> SupervisedFigures {
-        SupervisedFigures { name: name.try_into().unwrap(), faults: 1, restarts: 2, cpu_ticks, telemetry_badge: badge }
+        SupervisedFigures {
+            name: name.try_into().unwrap(),
+            faults: 1,
+            restarts: 2,
+            cpu_ticks,
+            telemetry_badge: badge,
+            alarms: Default::default(),
+        }
     }
 
     fn encoded(figures: &Raw) -> std::vec::Vec<u8> {

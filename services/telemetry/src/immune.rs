@@ -99,6 +99,11 @@ impl DomainImmunity {
         DomainImmunity { monitor: DomainDriftMonitor::new(0), on_drift, previous: None, previous_slot: None }
     }
 
+    /// The metrics whose alarm is raised now.
+    pub fn raised(&self) -> impl Iterator<Item = tileos_twin::drift::Metric> + '_ {
+        self.monitor.active().map(|alarm| alarm.metric)
+    }
+
     /// Observes one interval (`tsc_per_ms`: the time-stamp counter's rate); returns what
     /// to do about the alarms it raised or cleared. A refused observation (out of order)
     /// changes nothing.
@@ -180,6 +185,8 @@ mod tests {
             raised.extend(drifting.observe(&interval(slow, at), 1_000_000).unwrap().into_iter().map(|d| (step, d)));
         }
         assert_eq!(raised.len(), 2, "{raised:?}");
+        assert_eq!(steady.raised().count(), 0);
+        assert_eq!(drifting.raised().collect::<alloc::vec::Vec<_>>(), [Metric::LatencyP50, Metric::LatencyP99]);
         for (step, decision) in raised {
             assert_eq!(step, 42, "three high intervals in a row raise");
             assert!(decision.raised && decision.verdict == Verdict::Restart);

@@ -1,11 +1,12 @@
 //! The tile's compute state from the telemetry domain's figures (docs/twin.md "Compute
 //! state"): the twin reads every domain's `tileos_protocol::telemetry::DomainFigures` and
-//! keeps their sums, the slowest reporter's 99th percentile, and the tile's **load** — the
+//! keeps their sums, the slowest reporter's 99th percentile, the domains the supervisor's
+//! immune system has drift alarms raised for, and the tile's **load** — the
 //! share of the CPU the domains consumed since the previous figures — which it reports to
 //! the sensors domain (`ReportLoad`: the simulator's power and thermal models follow it).
 
 use tileos_protocol::telemetry::{DomainFigures, Units};
-use tileos_protocol::twin::{Compute, Slowest};
+use tileos_protocol::twin::{Compute, Drifting, MAX_DRIFTING, Slowest};
 
 /// Why a set of figures was not taken (the compute state is unchanged).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,7 @@ impl ComputeTracker {
             .filter(|f| f.reporter && f.calls > 0)
             .max_by_key(|f| f.p99_ticks)
             .map(|f| Slowest { domain: f.name.clone(), p99_us: f.p99_ticks.saturating_mul(1000) / units.tsc_per_ms });
+        let drifting = || figures.iter().filter(|f| !f.alarms.is_empty());
         let sum = |field: fn(&DomainFigures) -> u64| figures.iter().map(field).fold(0u64, u64::saturating_add);
         self.previous = Some((units.uptime_ms, cpu_us));
         Ok(self.current.insert(Compute {
@@ -71,6 +73,11 @@ impl ComputeTracker {
             load_permille: permille(busy_us, interval_ms),
             power_mw: sum(|f| u64::from(f.power_mw)),
             slowest,
+            drifting_domains: u16::try_from(drifting().count()).unwrap_or(u16::MAX),
+            drifting: drifting()
+                .take(MAX_DRIFTING)
+                .map(|f| Drifting { domain: f.name.clone(), metrics: f.alarms.metrics().collect() })
+                .collect(),
         }))
     }
 }
@@ -97,6 +104,7 @@ mod tests {
             restarts: u64::from(!reporter),
             cpu_ticks,
             power_mw: 500,
+            alarms: Default::default(),
         }
     }
 
@@ -122,6 +130,24 @@ mod tests {
         assert_eq!(compute.load_permille, 250);
         assert_eq!(compute.slowest.as_ref().unwrap().domain.as_str(), "store");
         assert_eq!(tracker.current().unwrap().calls, 89);
+    }
+
+    #[test]
+    fn names_the_domains_with_drift_alarms_and_counts_those_beyond_the_list() {
+        use tileos_protocol::supervisor::{ImmuneMetric, RaisedAlarms};
+        let mut tracker = ComputeTracker::default();
+        let drifting = |name: &str, alarms: RaisedAlarms| DomainFigures { alarms, ..figures(name, true, 5, 100, 10) };
+        let p50 = RaisedAlarms::default().with(ImmuneMetric::LatencyP50);
+        let mut all = alloc::vec![figures("console", false, 0, 0, 1), drifting("slot-client", p50.with(ImmuneMetric::SlotDisagreement))];
+        all.extend((0..5).map(|i| drifting(["a", "b", "c", "d", "e"][i], p50)));
+        let compute = tracker.take(&UNITS, &all).unwrap();
+        assert_eq!(compute.drifting_domains, 6);
+        let named: alloc::vec::Vec<_> = compute.drifting.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(named, ["slot-client", "a", "b", "c"]);
+        assert_eq!(compute.drifting[0].metrics, [ImmuneMetric::LatencyP50, ImmuneMetric::SlotDisagreement]);
+        let later = Units { uptime_ms: 11_000, ..UNITS };
+        let calm = tracker.take(&later, &all[..1]).unwrap();
+        assert_eq!((calm.drifting_domains, calm.drifting.len()), (0, 0));
     }
 
     #[test]

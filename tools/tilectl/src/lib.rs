@@ -562,6 +562,11 @@ fn telemetry(client: &mut Client, json: bool) -> Result<String, Failure> {
         );
     }
     let _ = writeln!(text, "  (\"-\": the domain does not report latencies; power is a model estimate, docs/telemetry.md)");
+    // The immune system's alarms raised now (the supervisor's figures).
+    for domain in domains.iter().filter(|d| !d.alarms.is_empty()) {
+        let metrics: Vec<String> = domain.alarms.metrics().map(|m| format!("{m:?}")).collect();
+        let _ = writeln!(text, "drift alarm: {} ({})", domain.name.as_str(), metrics.join(", "));
+    }
     Ok(text)
 }
 
@@ -664,10 +669,11 @@ fn twin(client: &mut Client, json: bool) -> Result<String, Failure> {
                 compute.restarts,
                 compute.power_mw
             );
-            match &compute.slowest {
+            let _ = match &compute.slowest {
                 Some(slowest) => writeln!(text, "; slowest p99 {} {} µs", slowest.domain, slowest.p99_us),
                 None => writeln!(text),
-            }
+            };
+            writeln!(text, "{}", drift_line(compute))
         }
     };
     if alarms.is_empty() {
@@ -682,6 +688,21 @@ fn twin(client: &mut Client, json: bool) -> Result<String, Failure> {
         };
     }
     Ok(text)
+}
+
+/// The twin's drift line: the domains the supervisor's immune system has alarms raised for.
+fn drift_line(compute: &twin::Compute) -> String {
+    if compute.drifting_domains == 0 {
+        return String::from("drift alarms: none");
+    }
+    let named: Vec<String> = compute
+        .drifting
+        .iter()
+        .map(|d| format!("{} ({})", d.domain, d.metrics.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let more = usize::from(compute.drifting_domains).saturating_sub(compute.drifting.len());
+    let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+    format!("drift alarms: {} domain(s): {}{more}", compute.drifting_domains, named.join("; "))
 }
 
 /// `install`: the bundle in chunks, then the commit.

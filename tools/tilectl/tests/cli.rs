@@ -183,6 +183,7 @@ impl Backend for Fake {
                 restarts: u64::from(index == 3),
                 cpu_ticks: 40,
                 power_mw: 900,
+                alarms: supervisor::RaisedAlarms::default(),
             })
             .collect();
         let units = telemetry::Units { tsc_per_ms: 1_000_000, tick_us: 5000, uptime_ms: 2000 };
@@ -231,6 +232,12 @@ impl Backend for Fake {
                         load_permille: 350,
                         power_mw: 9150,
                         slowest: Some(twin::Slowest { domain: "store".try_into().unwrap(), p99_us: 2048 }),
+                        drifting_domains: 1,
+                        drifting: HVec::from_slice(&[twin::Drifting {
+                            domain: "checksum-client".try_into().unwrap(),
+                            metrics: HVec::from_slice(&[supervisor::ImmuneMetric::SlotDisagreement]).unwrap(),
+                        }])
+                        .unwrap(),
                     }),
                 })
             }
@@ -337,6 +344,7 @@ fn twin_shows_the_state_and_alarms_in_text_and_json_and_names_a_missing_capabili
          minute 7: 81.0 °C (80.5–81.5), 140 W, 1.20 L/min, vibration 0.300 g RMS, presence 25 %\n\
          readings 5000, vibration windows 90, sensors fresh, history 7 min, exports open\n\
          compute: load 35.0 %, 12 domains (3 reporting), 4200 calls, 1 faults, 0 restarts, ~9150 mW (model); slowest p99 store 2048 µs\n\
+         drift alarms: 1 domain(s): checksum-client (SlotDisagreement)\n\
          alarm: bearing wear (fault-band), CUSUM [1.0, 2.0, 0.0, 12.5], z [0.5, 1.0, 0.0, 4.0]\n\
          alarm: thermal THROTTLE\n"
     );
@@ -346,6 +354,8 @@ fn twin_shows_the_state_and_alarms_in_text_and_json_and_names_a_missing_capabili
     assert_eq!(json["state"]["bearing"]["Worn"]["trigger"], "FaultBand");
     assert_eq!(json["alarms"].as_array().unwrap().len(), 2);
     assert_eq!(json["state"]["compute"]["load_permille"], 350);
+    assert_eq!(json["state"]["compute"]["drifting"][0]["domain"], "checksum-client");
+    assert_eq!(json["state"]["compute"]["drifting"][0]["metrics"][0], "SlotDisagreement");
 }
 
 #[test]

@@ -94,6 +94,20 @@ pub enum Request {
         /// The register.
         name: String<MAX_NAME>,
     },
+    /// Publish this tile's telemetry summary to its pod: the node writes it to the
+    /// replicated register `telemetry.tile.<its node number>` (docs/federation.md, "Pod
+    /// aggregates"). Answer: [`Response::Done`]; [`Error::BadFigures`] for a load above 1000
+    /// permille.
+    PublishFigures(TileFigures),
+    /// The pod's aggregates: the published summaries that reached this node of the tiles
+    /// numbered `first..=last` (a pod's node numbers, as routes group them; `0..=u32::MAX`
+    /// for every tile), combined. Answer: [`Response::PodAggregates`].
+    PodAggregates {
+        /// The pod's first node number.
+        first: u32,
+        /// Its last.
+        last: u32,
+    },
     /// The oldest bundle held for local service `service` (one of the node's configured
     /// `local_services`). It stays held, and is answered again, until it is confirmed.
     /// Answer: [`Response::Received`]; [`Error::NotLocalService`], [`Error::NotOwner`] (the
@@ -121,6 +135,46 @@ pub struct ModuleVersion {
     pub name: String<MAX_NAME>,
     /// Its version.
     pub version: String<MAX_NAME>,
+}
+
+/// One tile's telemetry summary, as it publishes it to its pod.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TileFigures {
+    /// The share of the CPU its domains consumed over its last interval, permille (≤ 1000).
+    pub load_permille: u16,
+    /// Faults of all its domains, cumulative.
+    pub faults: u64,
+    /// Restarts of all its domains, cumulative.
+    pub restarts: u64,
+    /// Protocol calls its reporting domains reported, cumulative.
+    pub calls: u64,
+    /// The slowest reporter's 99th-percentile call latency, µs (a log2 bucket's upper bound).
+    pub p99_us: u64,
+}
+
+/// A pod's aggregates: the published summaries of every tile that reached this node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodAggregates {
+    /// Tiles whose summaries were taken.
+    pub tiles: u32,
+    /// Their mean load, permille (rounded down).
+    pub load_mean_permille: u16,
+    /// The largest load, permille.
+    pub load_max_permille: u16,
+    /// The tile with the largest load (0: no tile).
+    pub busiest: u32,
+    /// Faults, summed.
+    pub faults: u64,
+    /// Restarts, summed.
+    pub restarts: u64,
+    /// Protocol calls, summed.
+    pub calls: u64,
+    /// The largest 99th percentile of any tile, µs: an upper bound of the pod's 99th
+    /// percentile (a pod-wide percentile would need the tiles' histograms).
+    pub p99_max_us: u64,
+    /// Summaries not counted: malformed, under a register name that is no node number, or
+    /// written by another node than the one the register names.
+    pub refused: u32,
 }
 
 /// The node's state in numbers.
@@ -183,6 +237,8 @@ pub enum Response {
         /// The payload, or its first [`MAX_PAYLOAD`] bytes.
         payload: Vec<u8, MAX_PAYLOAD>,
     },
+    /// The pod's aggregates ([`Request::PodAggregates`]).
+    PodAggregates(PodAggregates),
     /// A register's value.
     Register {
         /// The value.
@@ -218,6 +274,8 @@ pub enum Error {
     /// The service's bundles belong to another domain (the description's `local_services`
     /// names each one's owner); the caller may not receive or confirm them.
     NotOwner,
+    /// Telemetry figures that cannot be true (a load above 1000 permille).
+    BadFigures,
 }
 
 #[cfg(test)]

@@ -268,6 +268,8 @@ pub struct SupervisedFigures {
     pub cpu_ticks: u64,
     /// Its badge on the `telemetry` endpoint (0: it is no client of it, so reports none).
     pub telemetry_badge: u64,
+    /// The immune system's alarms raised for it now.
+    pub alarms: RaisedAlarms,
 }
 
 /// A metric the immune system watches (as `tileos_twin::drift::Metric`).
@@ -281,6 +283,34 @@ pub enum ImmuneMetric {
     FaultRate,
     /// Share of mirrored requests the slot's versions disagreed on.
     SlotDisagreement,
+}
+
+impl ImmuneMetric {
+    /// Every metric, in the bit order of [`RaisedAlarms`].
+    pub const ALL: [ImmuneMetric; 4] =
+        [ImmuneMetric::LatencyP50, ImmuneMetric::LatencyP99, ImmuneMetric::FaultRate, ImmuneMetric::SlotDisagreement];
+}
+
+/// The immune system's alarms raised now for one domain: bit `i` stands for
+/// [`ImmuneMetric::ALL`]`[i]` (higher bits mean nothing and are ignored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaisedAlarms(pub u8);
+
+impl RaisedAlarms {
+    /// These alarms and `metric`'s.
+    pub fn with(self, metric: ImmuneMetric) -> RaisedAlarms {
+        RaisedAlarms(self.0 | 1 << metric as u8)
+    }
+
+    /// The metrics raised, in [`ImmuneMetric::ALL`]'s order.
+    pub fn metrics(self) -> impl Iterator<Item = ImmuneMetric> {
+        ImmuneMetric::ALL.into_iter().filter(move |metric| self.0 & (1 << *metric as u8) != 0)
+    }
+
+    /// Whether no alarm is raised.
+    pub fn is_empty(self) -> bool {
+        self.metrics().next().is_none()
+    }
 }
 
 /// What the immune system did about an alarm, by the domain's `on_drift` configuration.
@@ -435,6 +465,15 @@ mod tests {
     }
 
     #[test]
+    fn raised_alarms_name_their_metrics_and_ignore_unknown_bits() {
+        let alarms = RaisedAlarms::default().with(ImmuneMetric::SlotDisagreement).with(ImmuneMetric::LatencyP50);
+        assert_eq!(alarms, RaisedAlarms(0b1001));
+        assert_eq!(alarms.metrics().collect::<heapless::Vec<_, 4>>(), [ImmuneMetric::LatencyP50, ImmuneMetric::SlotDisagreement]);
+        assert!(RaisedAlarms::default().is_empty() && RaisedAlarms(0xf0).is_empty() && !alarms.is_empty());
+        assert_eq!(RaisedAlarms(u8::MAX).metrics().count(), 4);
+    }
+
+    #[test]
     fn the_largest_figures_fit_one_message() {
         let line = SupervisedFigures {
             name: core::iter::repeat_n('n', MAX_NAME).collect(),
@@ -442,6 +481,7 @@ mod tests {
             restarts: u64::MAX,
             cpu_ticks: u64::MAX,
             telemetry_badge: u64::MAX,
+            alarms: RaisedAlarms(u8::MAX),
         };
         let domains = core::iter::repeat_n(line, MAX_FIGURES).collect();
         let response = Response::Figures { total: u16::MAX, tsc_per_ms: u64::MAX, tick_us: u64::MAX, uptime_ms: u64::MAX, domains };

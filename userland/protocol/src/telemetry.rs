@@ -9,7 +9,7 @@
 //! (`tileos_telemetry::wire` with zero counters); faults, restarts and CPU time come from
 //! the supervisor, which alone holds the domains' TCBs and receives their faults.
 
-use crate::supervisor::MAX_NAME;
+use crate::supervisor::{MAX_NAME, RaisedAlarms};
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,8 @@ pub struct DomainFigures {
     pub cpu_ticks: u64,
     /// Estimated power charged to it, milliwatts (a model: docs/telemetry.md, "power").
     pub power_mw: u32,
+    /// The immune system's alarms raised for it now (the supervisor's figures).
+    pub alarms: RaisedAlarms,
 }
 
 /// Units for reading [`DomainFigures`].
@@ -177,6 +179,7 @@ mod tests {
             restarts: u64::MAX,
             cpu_ticks: u64::MAX,
             power_mw: u32::MAX,
+            alarms: RaisedAlarms(u8::MAX),
         };
         let units = Units { tsc_per_ms: u64::MAX, tick_us: u64::MAX, uptime_ms: u64::MAX };
         let domains = core::iter::repeat_n(widest, MAX_FIGURES).collect();

@@ -207,6 +207,18 @@ pub struct Slowest {
     pub p99_us: u64,
 }
 
+/// Most drifting domains [`Compute::drifting`] names (the others are only counted).
+pub const MAX_DRIFTING: usize = 4;
+
+/// A domain the supervisor's immune system has raised drift alarms for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drifting {
+    /// The domain's name in the description.
+    pub domain: heapless::String<{ crate::supervisor::MAX_NAME }>,
+    /// The metrics whose alarm is raised.
+    pub metrics: heapless::Vec<crate::supervisor::ImmuneMetric, 4>,
+}
+
 /// The tile's compute state, from the telemetry domain's figures of every domain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Compute {
@@ -229,6 +241,10 @@ pub struct Compute {
     pub power_mw: u64,
     /// The reporter with the largest 99th percentile, if any reported calls.
     pub slowest: Option<Slowest>,
+    /// Domains with a drift alarm raised now (the supervisor's immune system).
+    pub drifting_domains: u16,
+    /// The first [`MAX_DRIFTING`] of them, in the description's order, with their metrics.
+    pub drifting: heapless::Vec<Drifting, MAX_DRIFTING>,
 }
 
 /// The twin's state: aggregates and advice only.
@@ -436,6 +452,15 @@ mod tests {
                 load_permille: u16::MAX,
                 power_mw: u64::MAX,
                 slowest: Some(Slowest { domain: "d".repeat(crate::supervisor::MAX_NAME).as_str().try_into().unwrap(), p99_us: u64::MAX }),
+                drifting_domains: u16::MAX,
+                drifting: core::iter::repeat_n(
+                    Drifting {
+                        domain: "d".repeat(crate::supervisor::MAX_NAME).as_str().try_into().unwrap(),
+                        metrics: heapless::Vec::from_slice(&crate::supervisor::ImmuneMetric::ALL).unwrap(),
+                    },
+                    MAX_DRIFTING,
+                )
+                .collect(),
             }),
         });
         let alarms = Response::Alarms(heapless::Vec::from_slice(&[Alarm::BearingWear(alarm), Alarm::Thermal(thermal)]).unwrap());

@@ -278,7 +278,7 @@ fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client
         }
     };
     let load = compute.load_permille;
-    log_event!("twin.compute", domains = compute.domains, calls = compute.calls, load_permille = load);
+    log_event!("twin.compute", domains = compute.domains, calls = compute.calls, load_permille = load, drifting = compute.drifting_domains);
     match sensors.call(&sensors::Request::ReportLoad { permille: load }) {
         Ok(sensors::Response::LoadAccepted) => {}
         other => log!("twin: reporting the load ({load} permille) to the sensors domain failed: {other:?}"),
