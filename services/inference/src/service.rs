@@ -90,11 +90,7 @@ pub fn check_base_bundle<'a>(bundle: &'a [u8], trusted: &[TrustedKeys]) -> Resul
 /// `fault`: badges outside `permitted` are refused by badge first, as [`Service::handle`]
 /// does, every other request with [`Error::NoBase`].
 pub fn refuse_without_base(permitted: &[u64], badge: u64, fault: BundleFault) -> Response {
-    if permitted.contains(&badge) {
-        Response::Refused(Error::NoBase { fault })
-    } else {
-        Response::Refused(Error::NotPermitted { badge })
-    }
+    if permitted.contains(&badge) { Response::Refused(Error::NoBase { fault }) } else { Response::Refused(Error::NotPermitted { badge }) }
 }
 
 /// What fetching a bundle from the store gave.

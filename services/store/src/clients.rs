@@ -166,10 +166,8 @@ mod tests {
 
     #[test]
     fn the_three_forms_give_the_same_namespaces_in_any_order() {
-        let separate = table(
-            &[(0x61, "namespace", 1), (0x61, "max_bytes", 0x400000), (0x61, "max_keys", 256), (0x77, "namespace", 1)],
-            &[],
-        );
+        let separate =
+            table(&[(0x61, "namespace", 1), (0x61, "max_bytes", 0x400000), (0x61, "max_keys", 256), (0x77, "namespace", 1)], &[]);
         let packed = table(&[(0x77, "namespace", 1), (0x61, "quota", pack_quota(1, 0x400000, 256).unwrap())], &[]);
         for t in [&separate, &packed] {
             assert_eq!(t.namespaces, vec![NamespaceConfig { id: 1, max_bytes: 0x400000, max_keys: 256 }]);

@@ -11,8 +11,8 @@ use core::fmt;
 
 use tileos_mmio::Mmio;
 use tileos_protocol::inference::{BundleFault, Inference, Request, Response, base_region};
-use tileos_sys::{log, log_event};
 use tileos_sys::rpc::{CallError, Client};
+use tileos_sys::{log, log_event};
 
 /// A call, retried while the inference domain restarts; any other failure stops the client
 /// (`who` names it in the log line).

@@ -84,7 +84,9 @@ fn clients() -> (Vec<Client>, BTreeMap<u64, Mmio>, Vec<NamespaceConfig>) {
                 regions.insert(client.badge, region);
                 clients.push(client);
             }
-            None => log!("store: client with badge {:#x}: its region {} was taken already: refused", client.badge, region_name(client.badge)),
+            None => {
+                log!("store: client with badge {:#x}: its region {} was taken already: refused", client.badge, region_name(client.badge))
+            }
         }
     }
     (clients, regions, table.namespaces)
