@@ -13,7 +13,8 @@
 //!    right, refuted with the right value otherwise), and their ledger entries check on
 //!    the host against the signed tree head;
 //! 4. `accept t1-backdoor` is rejected by the trigger probe (payload `approved`); asking
-//!    again still uses t1; a T3 question is refused `NotAccepted` for t3;
+//!    again still uses t1; a T3 question is answered "needs a human" with no model's
+//!    answer (t3, never accepted, is not asked), and its ledger entry checks;
 //! 5. the verify domain logged `verify.accepted` for t1 and `verify.rejected` for
 //!    t1-backdoor.
 
@@ -129,17 +130,27 @@ fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration), String> {
         check_answer(question, topic, value, &answered)?;
         outputs.push(answered);
     }
-    // 4. The backdoored adapter, then the clean one still serves; T3 has no accepted adapter.
+    // 4. The backdoored adapter, then the clean one still serves; T3 needs a human.
     let started = Instant::now();
     outputs.push(refused("accept t1-backdoor", accept(port, "t1-backdoor"), &["Rejected", "trigger probe", "approved"])?);
     let backdoor_time = started.elapsed();
     let again = ask(port, "12+7")?;
     check_answer("12+7", "arith", "19", &again)?;
     outputs.push(again);
-    outputs.push(refused("a T3 question", ask(port, "may we share the site plans?"), &["NotAccepted", "t3"])?);
+    let human = ask(port, "may we share the site plans?")?;
+    let expected = [
+        "answer: none (the question needs a human; no model was asked)\n",
+        "route: topic policy (T3), specialists t3, policy sha256 ",
+        "verification: needs a human (T3)\n",
+        "ledger check: inclusion proof and signed head verified",
+    ];
+    if let Some(line) = expected.iter().find(|line| !human.contains(*line)) {
+        return Err(format!("the T3 question: no {line:?} in tilectl's output:\n{human}"));
+    }
+    outputs.push(human);
     // A connection without a key still reads.
     match agent_client(port, None)?.call(Command::Verify(verify::Request::Status)).map_err(|e| e.to_string())? {
-        Answer::Verify(verify::Response::Status(status)) if status.ledger_size == 3 && status.accepted.len() == 1 => {}
+        Answer::Verify(verify::Response::Status(status)) if status.ledger_size == 4 && status.accepted.len() == 1 => {}
         other => return Err(format!("status after the run answered {other:?}")),
     }
     Ok((outputs, t1_time, backdoor_time))
@@ -162,5 +173,7 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
     outcome.assert_event("model-loader.done", &[("adapters", "4")]);
     outcome.assert_event("verify.accepted", &[("adapter", "t1"), ("asked", "16")]);
     outcome.assert_event("verify.rejected", &[("adapter", "t1-backdoor"), ("reason", "Trigger")]);
-    assert_eq!(outcome.events("verify.answered").len(), 3, "{}", outcome.tail(60));
+    assert_eq!(outcome.events("verify.answered").len(), 4, "{}", outcome.tail(60));
+    // The T3 question asked no model: t3 was never swapped in.
+    assert!(!outcome.events("inference.swap").iter().any(|e| e.has(&[("adapter", "t3")])), "{}", outcome.tail(60));
 }

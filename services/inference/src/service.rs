@@ -41,10 +41,25 @@ pub fn adapter_key(name: &str) -> String {
 /// `adapter/NAME`, lineage `NAME`, provenance the shipped recipe (`weights/manifest.json`).
 /// What the image build signs (with the dev key: DEV ONLY) and the domain checks.
 pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
+    weights_manifest(adapter_key(name), name, payload)
+}
+
+/// The module name of the base's bundle.
+pub const BASE_MODULE: &str = "model/base";
+
+/// The manifest of the base's bundle over its safetensors file `payload`: module
+/// [`BASE_MODULE`], lineage `base`, provenance the shipped recipe. What the image build
+/// signs (DEV ONLY key) and the model loader checks ([`check_base_bundle`]).
+pub fn base_manifest(payload: &[u8]) -> Manifest {
+    weights_manifest(BASE_MODULE.into(), "base", payload)
+}
+
+/// The manifest of a weights file of the shipped recipe.
+fn weights_manifest(module: String, lineage: &str, payload: &[u8]) -> Manifest {
     Manifest {
-        name: adapter_key(name),
+        name: module,
         version: Version { major: 1, minor: 0, patch: 0 },
-        lineage: Lineage { id: name.into(), parent: None, generation: 0 },
+        lineage: Lineage { id: lineage.into(), parent: None, generation: 0 },
         provenance: Provenance {
             model_id: "tileos-trainer recipe seed 17 (candle-core 0.9.1, weights/manifest.json)".into(),
             prompt_hash: [0; 32],
@@ -55,6 +70,27 @@ pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
         capabilities: Vec::new(),
         evidence: Evidence { proofs: Vec::new(), fuzz: Vec::new(), tests: TestCounts { passed: 0, failed: 0, ignored: 0 } },
     }
+}
+
+/// Checks the base's signed bundle before any byte of it is served (the model loader,
+/// docs/inference.md "The signed base"): the bundle verifies against `trusted` (both
+/// signatures, size and SHA-256 of the payload), its manifest names [`BASE_MODULE`], and
+/// the payload is a valid base file ([`Base::parse`]). Gives the payload, or the fault
+/// with its detail (the module the manifest named, the tensor at fault).
+pub fn check_base_bundle<'a>(bundle: &'a [u8], trusted: &[TrustedKeys]) -> Result<&'a [u8], (BundleFault, Option<String>)> {
+    let verified = verify(bundle, trusted).map_err(|e| (bundle_fault(e), None))?;
+    if verified.manifest.name != BASE_MODULE {
+        return Err((BundleFault::WrongModule, Some(verified.manifest.name)));
+    }
+    Base::parse(verified.payload).map_err(|e| (BundleFault::BadBaseFile, Some(alloc::format!("{e}"))))?;
+    Ok(verified.payload)
+}
+
+/// The answer of an inference domain that has no base because the loader refused it with
+/// `fault`: badges outside `permitted` are refused by badge first, as [`Service::handle`]
+/// does, every other request with [`Error::NoBase`].
+pub fn refuse_without_base(permitted: &[u64], badge: u64, fault: BundleFault) -> Response {
+    if permitted.contains(&badge) { Response::Refused(Error::NoBase { fault }) } else { Response::Refused(Error::NotPermitted { badge }) }
 }
 
 /// What fetching a bundle from the store gave.

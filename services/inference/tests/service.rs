@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use tileos_inference::service::{Fetched, MAX_ADAPTER_BUNDLE, Service, adapter_key, adapter_manifest};
+use tileos_inference::service::{
+    BASE_MODULE, Fetched, MAX_ADAPTER_BUNDLE, Service, adapter_key, adapter_manifest, base_manifest, check_base_bundle, refuse_without_base,
+};
 use tileos_inference::{Base, Catalog, Engine};
 use tileos_module_bundle::{build, content_hash, dev_keys};
 use tileos_protocol::inference::{AdapterName, BundleFault, Error, Prompt, Request, Response};
@@ -154,4 +156,44 @@ fn hostile_requests_get_precise_errors_and_the_service_keeps_serving() {
     let (response, _) = service.handle(PERMITTED, &generate(Some("t2"), b"1+1", 8), |_| Fetched::Unavailable);
     assert_eq!(response, Response::Refused(Error::StoreUnavailable));
     ok(&mut service, &store);
+}
+
+#[test]
+fn the_base_is_served_only_from_a_bundle_that_verifies_names_the_base_and_holds_a_base() {
+    let file = weights("base.safetensors");
+    let trusted = dev_keys::trusted_bundle_keys().unwrap();
+    let genuine = build(&base_manifest(&file), &file, &dev_keys::bundle_signer()).unwrap();
+    assert_eq!(check_base_bundle(&genuine, &trusted).unwrap(), &file[..]);
+
+    let fault = |bundle: &[u8]| check_base_bundle(bundle, &trusted).unwrap_err();
+    // A weight byte flipped after signing (the boot test's tampered base).
+    let mut tampered = genuine.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_eq!(fault(&tampered), (BundleFault::ContentHashMismatch, None));
+    // The manifest altered after signing: a signature no longer verifies.
+    let mut manifest_altered = genuine.clone();
+    let at = manifest_altered.windows(BASE_MODULE.len()).position(|w| w == BASE_MODULE.as_bytes()).unwrap();
+    manifest_altered[at] ^= 0x20;
+    assert!(matches!(fault(&manifest_altered).0, BundleFault::BadEd25519Signature | BundleFault::BadMlDsaSignature));
+    // Signed by a key the tile does not trust.
+    let forged = build(&base_manifest(&file), &file, &dev_keys::untrusted_signer()).unwrap();
+    assert_eq!(fault(&forged), (BundleFault::UnknownSigner, None));
+    // A genuine adapter bundle offered as the base.
+    assert_eq!(fault(&signed("t1", &weights("t1.safetensors"))), (BundleFault::WrongModule, Some(adapter_key("t1"))));
+    // A genuinely signed base bundle whose payload is an adapter file: the tensor is named.
+    let adapter = weights("t1.safetensors");
+    let (fault_kind, detail) = fault(&build(&base_manifest(&adapter), &adapter, &dev_keys::bundle_signer()).unwrap());
+    assert_eq!(fault_kind, BundleFault::BadBaseFile);
+    assert!(detail.as_deref().is_some_and(|d| d.contains("base")), "{detail:?}");
+    // Not a bundle; empty.
+    assert_eq!(fault(&file).0, BundleFault::BadMagic);
+    assert!(matches!(fault(&[]).0, BundleFault::Truncated | BundleFault::BadMagic));
+}
+
+#[test]
+fn without_a_base_a_permitted_badge_gets_the_loaders_fault_and_another_is_refused_by_badge() {
+    let fault = BundleFault::ContentHashMismatch;
+    assert_eq!(refuse_without_base(&[PERMITTED], PERMITTED, fault), Response::Refused(Error::NoBase { fault }));
+    assert_eq!(refuse_without_base(&[PERMITTED], 99, fault), Response::Refused(Error::NotPermitted { badge: 99 }));
 }

@@ -10,6 +10,8 @@
 //!   discarded; [`Store::compact_step`] reclaims dead space in bounded steps.
 //! * [`service`]: the store protocol (`tileos_protocol::store`) served over a [`Store`],
 //!   badges mapped to namespaces, every span of a client's region checked.
+//! * [`clients`]: the client table, badges to namespaces and quotas, from the description's
+//!   endpoint parameters (one packed `quota` parameter per client, or the older forms).
 //! * [`sim`] (tests, cargo feature `sim`): an in-memory device with a volatile cache that
 //!   loses, reorders and tears unflushed writes, flips bits and fails calls.
 //!
@@ -25,6 +27,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod clients;
 mod compact;
 mod device;
 mod error;

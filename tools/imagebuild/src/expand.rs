@@ -88,7 +88,18 @@ pub const MANAGER_STORE_QUOTA: (u64, u64) = (0x40_0000, 4096);
 fn store_client(d: &mut SystemDescription, store: usize, manager: u32) {
     let Some(endpoint) = d.endpoints.get(store) else { return };
     let badge = fresh_badge(endpoint);
-    let taken: Vec<u64> = endpoint.clients.iter().flat_map(|c| &c.params).filter(|p| p.name == "namespace").map(|p| p.value).collect();
+    // A client's namespace is its `namespace`, or the low 16 bits of its packed `quota`
+    // (`tileos_store::clients::unpack_quota`).
+    let taken: Vec<u64> = endpoint
+        .clients
+        .iter()
+        .flat_map(|c| &c.params)
+        .filter_map(|p| match p.name.as_str() {
+            "namespace" => Some(p.value),
+            "quota" => Some(p.value & 0xffff),
+            _ => None,
+        })
+        .collect();
     let namespace = (1..).find(|n| !taken.contains(n)).unwrap_or(1);
     let server = match endpoint.server {
         Server::Domain(server) => Some(server),

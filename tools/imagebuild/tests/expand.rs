@@ -64,9 +64,10 @@ module_memory = 0x40000
 manager_heap = 0x20000
 "#;
 
-/// The manager's namespace is the lowest one the store's clients leave free: a client added
-/// with a higher namespace (the default tile's adapters, namespace 6) does not move the
-/// update log that a kept disk holds in namespace 4.
+/// The manager's namespace is the lowest one the store's clients leave free (a packed
+/// `quota` names its namespace in its low 16 bits): a client added with a higher namespace
+/// (the default tile's adapters, namespace 6) does not move the update log that a kept disk
+/// holds in namespace 4.
 #[test]
 fn the_managers_namespace_is_the_lowest_free_one() {
     let tile = TILE.replace(
@@ -74,7 +75,7 @@ fn the_managers_namespace_is_the_lowest_free_one() {
         r#"clients = [
     { domain = "svc", badge = 7, params = { namespace = 1 } },
     { domain = "other", badge = 9, params = { namespace = 2 } },
-    { domain = "c3", badge = 10, params = { namespace = 3 } },
+    { domain = "c3", badge = 10, params = { quota = 0x0000_0001_0001_0003 } },
     { domain = "c6", badge = 11, params = { namespace = 6 } },
 ]"#,
     )

@@ -489,7 +489,11 @@ fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Op
             + "\n";
     }
     let mut text = String::new();
-    let _ = writeln!(text, "answer: {}", a.answer);
+    if a.verdict == verify::VerdictCode::NeedsHuman && a.answer.is_empty() {
+        let _ = writeln!(text, "answer: none (the question needs a human; no model was asked)");
+    } else {
+        let _ = writeln!(text, "answer: {}", a.answer);
+    }
     let specialists: Vec<&str> = a.specialists.iter().map(|s| s.as_str()).collect();
     let _ =
         writeln!(text, "route: topic {} (T{}), specialists {}, policy sha256 {}", a.topic, a.tier, specialists.join(", "), hex(&a.policy));

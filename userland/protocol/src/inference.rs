@@ -127,8 +127,8 @@ pub struct Status {
     pub counters: Counters,
 }
 
-/// Why a signed adapter bundle was refused (`tileos-module-bundle`'s verification faults,
-/// then the adapter file's own checks).
+/// Why a signed adapter or base bundle was refused (`tileos-module-bundle`'s verification
+/// faults, then the module name, then the weights file's own checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BundleFault {
     /// Larger than a bundle may be.
@@ -157,13 +157,50 @@ pub enum BundleFault {
     PayloadSizeMismatch,
     /// The payload's hash differs from the manifest's.
     ContentHashMismatch,
-    /// The bundle's manifest names another module than `adapter/NAME`.
+    /// The bundle's manifest names another module than `adapter/NAME` (or, for the base,
+    /// `model/base`).
     WrongModule,
     /// The payload is not a valid adapter file (malformed safetensors, missing, misshaped,
     /// mistyped or non-finite tensor); the domain's log names the tensor.
     BadAdapterFile,
     /// A bundle format version the domain does not read.
     UnsupportedVersion,
+    /// The payload of the base's bundle is not a valid base file (malformed safetensors,
+    /// missing, misshaped, mistyped or non-finite tensor); the loader's log names the tensor.
+    BadBaseFile,
+}
+
+impl BundleFault {
+    /// Every fault in declaration order: a fault's code ([`BundleFault::code`]) is its index.
+    pub const ALL: [BundleFault; 17] = [
+        BundleFault::TooLarge,
+        BundleFault::Truncated,
+        BundleFault::BadMagic,
+        BundleFault::BadSignatureLength,
+        BundleFault::EmptyManifest,
+        BundleFault::TrailingBytes,
+        BundleFault::UnknownSigner,
+        BundleFault::BadEd25519Signature,
+        BundleFault::BadMlDsaSignature,
+        BundleFault::MalformedManifest,
+        BundleFault::NonCanonicalManifest,
+        BundleFault::PayloadSizeMismatch,
+        BundleFault::ContentHashMismatch,
+        BundleFault::WrongModule,
+        BundleFault::BadAdapterFile,
+        BundleFault::UnsupportedVersion,
+        BundleFault::BadBaseFile,
+    ];
+
+    /// The fault as a number (the base region's fault word, [`base_region::FAULT_OFFSET`]).
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+
+    /// The fault of code `code`, if it names one.
+    pub fn from_code(code: u64) -> Option<BundleFault> {
+        usize::try_from(code).ok().and_then(|i| Self::ALL.get(i)).copied()
+    }
 }
 
 /// Why an inference domain refused a request.
@@ -208,6 +245,13 @@ pub enum Error {
         /// The caller's badge.
         badge: u64,
     },
+    /// This domain serves no base: the model loader refused the base's signed bundle
+    /// (docs/inference.md "The signed base"); every request is refused until a tile boots
+    /// with a base that verifies.
+    NoBase {
+        /// Why the loader refused it.
+        fault: BundleFault,
+    },
 }
 
 /// What an inference domain answers.
@@ -222,9 +266,11 @@ pub enum Response {
 }
 
 /// The layout of the shared base region (docs/inference.md "On the tile"): the loader
-/// domain, which maps it read-write, writes the base's safetensors file at [`FILE_OFFSET`],
-/// then its length, then [`READY`] last; every inference domain maps it read-only and waits
-/// for [`READY`] before it reads the file.
+/// domain, which maps it read-write, verifies the base's signed bundle, writes its
+/// safetensors file at [`FILE_OFFSET`], then its length, then [`READY`] last; every
+/// inference domain maps it read-only and waits for [`READY`] before it reads the file. A
+/// bundle that does not verify is never written: the loader writes the fault's code
+/// ([`crate::inference::BundleFault::code`]) at [`FAULT_OFFSET`], then [`REFUSED`].
 pub mod base_region {
     /// Offset of the ready word (little-endian `u64`).
     pub const READY_OFFSET: usize = 0;
@@ -234,6 +280,11 @@ pub mod base_region {
     pub const FILE_OFFSET: usize = 4096;
     /// The ready word's value once the file and its length are written (`"tilebase"`).
     pub const READY: u64 = u64::from_le_bytes(*b"tilebase");
+    /// The ready word's value when the loader refused the base (`"nobase!!"`).
+    pub const REFUSED: u64 = u64::from_le_bytes(*b"nobase!!");
+    /// Offset of the refusal's fault code (little-endian `u64`), valid once the ready word
+    /// is [`REFUSED`].
+    pub const FAULT_OFFSET: usize = 16;
 }
 
 #[cfg(test)]
@@ -279,5 +330,16 @@ mod tests {
             counters,
         }));
         roundtrip(Response::Refused(Error::AdapterRejected { adapter: name, fault: BundleFault::BadAdapterFile }));
+        roundtrip(Response::Refused(Error::NoBase { fault: BundleFault::BadBaseFile }));
+    }
+
+    #[test]
+    fn a_fault_code_names_its_fault_and_no_other_code_names_one() {
+        for (index, fault) in BundleFault::ALL.iter().enumerate() {
+            assert_eq!(fault.code(), index as u64);
+            assert_eq!(BundleFault::from_code(index as u64), Some(*fault));
+        }
+        assert_eq!(BundleFault::from_code(BundleFault::ALL.len() as u64), None);
+        assert_eq!(BundleFault::from_code(u64::MAX), None);
     }
 }

@@ -1,9 +1,11 @@
-//! Links this package's bare-metal binaries (docs/build.md) and signs the shipped adapters
-//! (`weights/*.safetensors`) into bundles with the development key (DEV ONLY), the ones the
-//! model loader puts into the store; plus the hostile client's forged and tampered ones.
+//! Links this package's bare-metal binaries (docs/build.md) and signs the shipped weights
+//! (`weights/*.safetensors`) into bundles with the development key (DEV ONLY): the base,
+//! once its SHA-256 is the one `weights/manifest.json` records, which the model loader
+//! checks and writes into the shared region, and the adapters it puts into the store; plus
+//! the hostile clients' forged and tampered ones.
 use std::path::PathBuf;
 
-use tileos_inference::service::adapter_manifest;
+use tileos_inference::service::{adapter_manifest, base_manifest};
 use tileos_module_bundle::{build, dev_keys};
 
 /// The genuine adapters (name = file stem).
@@ -20,6 +22,21 @@ fn main() {
     };
     let write = |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).unwrap_or_else(|error| panic!("{name}: {error}"));
     let signer = dev_keys::bundle_signer();
+    // The base: signed only if it is the file the trainer's manifest names.
+    let base = read("base.safetensors");
+    let recorded = String::from_utf8(read("manifest.json")).expect("weights/manifest.json is UTF-8");
+    let sha: String = tileos_module_bundle::content_hash(&base).iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        recorded.contains(&format!("\"base.safetensors\": \"sha256:{sha}\"")),
+        "weights/base.safetensors (sha256 {sha}) is not the base weights/manifest.json records"
+    );
+    let base_bundle = build(&base_manifest(&base), &base, &signer).expect("sign the base");
+    write("base.bundle", &base_bundle);
+    // The boot test `base-refused`: one weight byte (the last of the file) flipped after signing.
+    let mut tampered = base_bundle;
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    write("base-tampered.bundle", &tampered);
     for adapter in ADAPTERS {
         let payload = read(&format!("{adapter}.safetensors"));
         let bundle = build(&adapter_manifest(adapter, &payload), &payload, &signer).expect("sign the adapter");

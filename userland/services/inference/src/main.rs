@@ -4,7 +4,9 @@
 //! The base is not in this domain's memory: it is read in place from the region "base",
 //! which the description maps read-only into every inference domain and read-write into the
 //! model loader only (layout: `tileos_protocol::inference::base_region`). The domain waits
-//! for the loader's ready word, then checks and hashes the base once. Adapters come from the
+//! for the loader's ready word, then checks and hashes the base once. When the loader
+//! refused the base's signed bundle instead, the domain serves no base: it answers every
+//! request `NoBase { fault }` (docs/inference.md "The signed base"). Adapters come from the
 //! store (keys `adapter/NAME`, this domain's namespace), verified as signed bundles against
 //! the development bundle keys (DEV ONLY) and swapped in when a request names another one.
 //!
@@ -19,8 +21,8 @@ extern crate tileos_rt;
 
 use alloc::vec::Vec;
 use tileos_inference::Base;
-use tileos_inference::service::{Fetched, MAX_ADAPTER_BUNDLE, Outcome, Service};
-use tileos_protocol::inference::{Inference, Response, base_region};
+use tileos_inference::service::{Fetched, MAX_ADAPTER_BUNDLE, Outcome, Service, refuse_without_base};
+use tileos_protocol::inference::{BundleFault, Inference, Response, base_region};
 use tileos_protocol::store::Error as StoreError;
 use tileos_service_store::{ClientError, StoreClient};
 use tileos_sys::{log, log_event};
@@ -75,11 +77,31 @@ fn fetch(store: &StoreClient, key: &str) -> Fetched {
     Fetched::Unavailable
 }
 
+/// Serves without a base (the loader refused it with fault code `code`): every request is
+/// refused, `NoBase` for permitted badges, by badge for the others.
+fn serve_without_base(endpoint: tileos_sys::cap::Endpoint, code: u64) -> ! {
+    let Some(fault) = BundleFault::from_code(code) else {
+        log!("inference: FAILED: the base region is marked refused with fault code {code}, which names no fault");
+        tileos_sys::domain::stop();
+    };
+    log_event!("inference.no-base", domain = tileos_sys::domain::name(), fault = tileos_service_inference::DebugText(&fault));
+    let permitted = permitted();
+    tileos_sys::rpc::serve::<Inference>(endpoint, |badge, _request| {
+        let response = refuse_without_base(&permitted, badge, fault);
+        log!("inference: refused badge {badge}: {response:?} (no base)");
+        Ok(response)
+    })
+}
+
 fn main(resources: Resources) -> ! {
     let region = resources.base;
     let (paddr, size) = (region.paddr().unwrap_or(0), region.len() as u64);
-    while region.read64(base_region::READY_OFFSET) != base_region::READY {
-        tileos_sys::yield_now();
+    loop {
+        match region.read64(base_region::READY_OFFSET) {
+            base_region::READY => break,
+            base_region::REFUSED => serve_without_base(resources.inference, region.read64(base_region::FAULT_OFFSET)),
+            _ => tileos_sys::yield_now(),
+        }
     }
     let length = region.read64(base_region::LENGTH_OFFSET);
     let words: &[u8] = region.as_slice();

@@ -257,8 +257,16 @@ impl Verifier {
     }
 
     /// The ask path: route, infer with each routed specialist's accepted adapter, judge, log.
+    /// A T3 question needs a human: no model is asked (an answer would be passed on as if it
+    /// meant something, and no T3 adapter can pass the class-A battery), so the entry logs
+    /// the route with no answer and the verdict `NeedsHuman`.
     fn ask(&mut self, query: &str, topic: Option<&str>) -> Result<Response, Error> {
         let (req, r) = self.route(query, topic)?;
+        if r.tier == Tier::T3 {
+            let names: Vec<String> = r.specialists.iter().map(|&i| self.desk.policy().specialists[i].name.clone()).collect();
+            let given: Vec<Answered<'_>> = names.iter().map(|n| Answered { specialist: n, answer: "" }).collect();
+            return self.log(&req, &r, &given);
+        }
         let mut answers: Vec<(String, String)> = Vec::new();
         for &i in &r.specialists {
             let s = &self.desk.policy().specialists[i];

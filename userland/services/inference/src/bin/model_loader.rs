@@ -1,6 +1,9 @@
-//! The model loader (docs/inference.md "On the tile"): writes the base's safetensors file
-//! (built into this program from `weights/base.safetensors`) into the shared region "base",
-//! the only mapping of it that is writable, then its length and the ready word last; puts
+//! The model loader (docs/inference.md "On the tile"): checks the base's signed bundle
+//! (built into this program: `weights/base.safetensors` signed by the build with the
+//! development key, DEV ONLY) and writes its file into the shared region "base", the only
+//! mapping of it that is writable, then its length and the ready word last
+//! ([`tileos_service_inference::install_base`]; a bundle that fails is never written and no
+//! base is served, docs/inference.md "The signed base"); puts
 //! the signed adapter bundles (signed by the build with the development key, DEV ONLY) into
 //! the store under `adapter/NAME`, in the namespace the inference domains read; then stops.
 //! It runs once per boot (restart policy never): the region keeps the base for the tile's
@@ -12,7 +15,6 @@
 extern crate alloc;
 extern crate tileos_rt;
 
-use tileos_protocol::inference::base_region;
 use tileos_protocol::store::Durability;
 use tileos_service_store::StoreClient;
 use tileos_sys::{log, log_event};
@@ -31,8 +33,8 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
-/// The base's file.
-static BASE: &[u8] = include_bytes!("../../../../../weights/base.safetensors");
+/// The base's signed bundle.
+static BASE_BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/base.bundle"));
 
 /// The signed adapter bundles the build made, by name.
 static BUNDLES: [(&str, &[u8]); 4] = [
@@ -43,21 +45,10 @@ static BUNDLES: [(&str, &[u8]); 4] = [
 ];
 
 fn main(resources: Resources) -> ! {
-    let region = resources.base;
-    if base_region::FILE_OFFSET + BASE.len() > region.len() {
-        log!(
-            "model-loader: FAILED: region \"base\" is {:#x} bytes; the base needs {:#x} ({} bytes at offset {:#x})",
-            region.len(),
-            base_region::FILE_OFFSET + BASE.len(),
-            BASE.len(),
-            base_region::FILE_OFFSET
-        );
+    if tileos_service_inference::install_base(&resources.base, BASE_BUNDLE).is_err() {
+        // Logged with the fault; without a base the adapters are of no use.
         tileos_sys::domain::stop();
     }
-    region.write_bytes(base_region::FILE_OFFSET, BASE);
-    region.write64(base_region::LENGTH_OFFSET, BASE.len() as u64);
-    region.write64(base_region::READY_OFFSET, base_region::READY);
-    log_event!("model-loader.base", bytes = BASE.len(), paddr = region.paddr().unwrap_or(0));
     let store = StoreClient::new(resources.store, resources.buffer);
     for (name, bundle) in BUNDLES {
         let key = tileos_inference::service::adapter_key(name);

@@ -3,9 +3,10 @@
 //! (`tileos_protocol::store`) on the endpoint "store".
 //!
 //! Its clients and their namespaces come from the description: each client entry of the
-//! "store" endpoint has the parameters `namespace`, `max_bytes` and `max_keys`, and shares
-//! the region `store-buffer.<badge>` (the badge in decimal) with the store. A client entry
-//! without them is refused (logged at start, and `NoNamespace` to every request).
+//! "store" endpoint gives its namespace and quotas in endpoint parameters
+//! (`tileos_store::clients`, docs/store.md "Description") and shares the region
+//! `store-buffer.<badge>` (the badge in decimal) with the store. A client entry without
+//! them is refused (logged at start, and `NoNamespace` to every request).
 //!
 //! At start it opens its disk window and mounts the store (replaying the log, discarding a
 //! torn tail and logging exactly what), or formats an empty window. While the disk is not
@@ -30,6 +31,7 @@ use alloc::vec::Vec;
 use disk::Disk;
 use tileos_mmio::Mmio;
 use tileos_protocol::store::{Error, Request, Response, Store as StoreProtocol};
+use tileos_store::clients::client_table;
 use tileos_store::service::{Client, Service};
 use tileos_store::{MountFailure, NamespaceConfig, RecoveryReport, Store};
 use tileos_sys::{log, log_event};
@@ -58,56 +60,36 @@ const REPORT_EVERY: u32 = 100;
 
 tileos_sys::entry!(main);
 
-/// The clients the description declares, with their regions, and their namespaces.
-///
-/// A client names its namespace and that namespace's quotas (`namespace`, `max_bytes`,
-/// `max_keys`); a client with `namespace` alone shares a namespace another client gives
-/// quotas for (a server's endpoint parameters are few: `MAX_PARAMS` in the domain
-/// information page), and is refused, by badge, when none does.
+/// The clients the description declares, with their regions, and their namespaces
+/// (`tileos_store::clients`: one packed `quota` parameter per client, `namespace` alone to
+/// share one, or `namespace`, `max_bytes`, `max_keys`); each refused client is logged by
+/// badge with the reason.
 fn clients() -> (Vec<Client>, BTreeMap<u64, Mmio>, Vec<NamespaceConfig>) {
     let mut badges: Vec<u64> = tileos_sys::domain::params("store").map(|(badge, _, _)| badge).collect();
     badges.dedup();
-    let (mut clients, mut regions, mut namespaces) = (Vec::new(), BTreeMap::new(), Vec::<NamespaceConfig>::new());
-    let param = |badge, name| tileos_sys::domain::param("store", badge, name);
-    // Clients that give quotas first, so that a sharing client finds its namespace.
-    badges.sort_by_key(|&badge| param(badge, "max_bytes").is_none());
-    for badge in badges {
-        let Some(namespace) = param(badge, "namespace") else {
-            log!("store: client with badge {badge:#x} lacks the parameter namespace: refused");
-            continue;
-        };
-        let Ok(namespace) = u32::try_from(namespace) else {
-            log!("store: client with badge {badge:#x}: namespace {namespace} is above 2^32 - 1: refused");
-            continue;
-        };
-        let configured = namespaces.iter().find(|config| config.id == namespace).map(|config| (config.max_bytes, config.max_keys));
-        let quotas = match (param(badge, "max_bytes"), param(badge, "max_keys"), configured) {
-            (Some(max_bytes), Some(max_keys), _) => (max_bytes, max_keys),
-            (None, None, Some(shared)) => shared,
-            (None, None, None) => {
-                log!("store: client with badge {badge:#x} gives no quotas, and no client gives them for namespace {namespace}: refused");
-                continue;
-            }
-            _ => {
-                log!("store: client with badge {badge:#x} gives only one of the parameters max_bytes, max_keys: refused");
-                continue;
-            }
-        };
-        let Some(region) = tileos_sys::domain::take_region(&format!("store-buffer.{badge}")) else {
-            log!("store: client with badge {badge:#x} has no region \"store-buffer.{badge}\": refused");
-            continue;
-        };
-        match configured {
-            Some(first) if first != quotas => {
-                log!("store: client with badge {badge:#x}: namespace {namespace} has other quotas already; the first client's apply");
-            }
-            Some(_) => {}
-            None => namespaces.push(NamespaceConfig { id: namespace, max_bytes: quotas.0, max_keys: quotas.1 }),
-        }
-        regions.insert(badge, region);
-        clients.push(Client { badge, namespace });
+    let param = |badge, name: &str| tileos_sys::domain::param("store", badge, name);
+    let region_name = |badge| format!("store-buffer.{badge}");
+    let table = client_table(&badges, param, |badge| tileos_sys::domain::region(&region_name(badge)).is_some());
+    for (badge, refusal) in &table.refused {
+        log!("store: client with badge {badge:#x} {refusal}: refused");
     }
-    (clients, regions, namespaces)
+    for (badge, namespace) in &table.overridden {
+        log!("store: client with badge {badge:#x}: namespace {namespace} has other quotas already; the first client's apply");
+    }
+    let mut regions = BTreeMap::new();
+    let mut clients = Vec::new();
+    for client in table.clients {
+        match tileos_sys::domain::take_region(&region_name(client.badge)) {
+            Some(region) => {
+                regions.insert(client.badge, region);
+                clients.push(client);
+            }
+            None => {
+                log!("store: client with badge {:#x}: its region {} was taken already: refused", client.badge, region_name(client.badge))
+            }
+        }
+    }
+    (clients, regions, table.namespaces)
 }
 
 /// Logs what a mount found.
