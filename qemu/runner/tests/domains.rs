@@ -74,7 +74,12 @@ fn assert_figures_agree(outcome: &tileos_qemu::RunOutcome, rows: &[Row]) {
         let row = rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no size-table row for {name}"));
         let f = &row.footprint;
         for (key, expected) in [("bytes", f.built()), ("keeper", f.keeper), ("beyond_segments", f.beyond_segments())] {
-            assert_eq!(event.get(key), Some(expected.to_string().as_str()), "{key} of {name}: boot log against the size table: {}", event.line);
+            assert_eq!(
+                event.get(key),
+                Some(expected.to_string().as_str()),
+                "{key} of {name}: boot log against the size table: {}",
+                event.line
+            );
         }
     }
     let client = rows.iter().find(|r| r.name == "client-0").expect("client-0's row");
@@ -158,8 +163,7 @@ fn a_thousand_domains_boot_in_the_ram_the_builder_computes_and_all_answer() {
 /// (`Sized::ram_needed`), by bisection; with its archive and size table.
 fn largest_fitting(ram_mib: u64) -> (usize, PathBuf, Vec<Row>) {
     let fits = |clients: usize| {
-        let (toml, ram, rows) =
-            generated::sized_archive("largest-tile", &description(clients)).unwrap_or_else(|error| panic!("{error}"));
+        let (toml, ram, rows) = generated::sized_archive("largest-tile", &description(clients)).unwrap_or_else(|error| panic!("{error}"));
         (ram <= ram_mib << 20).then_some((toml, rows))
     };
     let (mut low, mut high) = (1, 16_384);

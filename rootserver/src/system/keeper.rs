@@ -87,7 +87,12 @@ pub(super) fn take_out(keeper: &mut Keeper, alloc: &mut Allocator, memory: &mut 
 
 /// Moves the capabilities of root slots `made`, then the pieces, into `keeper`, giving the
 /// pieces' root slots back (`Keeper::stow`).
-pub(super) fn stow(keeper: &mut Keeper, alloc: &mut Allocator, made: impl Iterator<Item = u64>, memory: &[Region]) -> Result<(), LoadError> {
+pub(super) fn stow(
+    keeper: &mut Keeper,
+    alloc: &mut Allocator,
+    made: impl Iterator<Item = u64>,
+    memory: &[Region],
+) -> Result<(), LoadError> {
     keeper.stow(&mut Invocations { alloc, keeper: *keeper }, made, &slots(memory)).map_err(load_error)
 }
 

@@ -679,7 +679,9 @@ impl<E: Equivalence> Slot<E> {
             return Err(PromoteRefusal::RollbackWindowOpen { promoted: self.serving });
         }
         let by = match (mode, self.shortfall(i, now)) {
-            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => return Err(PromoteRefusal::Insufficient(shortfall)),
+            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => {
+                return Err(PromoteRefusal::Insufficient(shortfall));
+            }
             (PromoteMode::IfEvidenceSuffices, None) => PromotedBy::Manual,
             (PromoteMode::Policy, None) => PromotedBy::Policy,
             (PromoteMode::Forced, _) => PromotedBy::Forced,

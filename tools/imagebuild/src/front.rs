@@ -613,7 +613,8 @@ impl<'f> Front<'f> {
         let stack_size = self.u64_or(&t, "stack_size", DEFAULT_STACK_SIZE)?;
         let heap_size = self.u64_or(&t, "heap_size", DEFAULT_HEAP_SIZE)?;
         // A power of two from 8 to 256 (`SystemDescription::check` says so otherwise).
-        let cnode_slots = self.opt_int(&t, "cnode_slots", 0, i128::from(u32::MAX))?.map_or(tileos_sysdesc::DEFAULT_CNODE_SLOTS, |v| v as u32);
+        let cnode_slots =
+            self.opt_int(&t, "cnode_slots", 0, i128::from(u32::MAX))?.map_or(tileos_sysdesc::DEFAULT_CNODE_SLOTS, |v| v as u32);
         let restart = match self.sub_table(&t, "restart")? {
             None => RestartPolicy::Never,
             Some(r) => {

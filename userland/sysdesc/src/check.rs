@@ -5,9 +5,10 @@
 //! position ([`Item`]) so the image builder can point at the line of `tile.toml` it came from.
 
 use crate::{
-    Access, Budget, Comparator, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN, MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN,
-    MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_CNODE_SLOTS, MIN_VADDR, DEFAULT_CNODE_SLOTS, MSI_SLOTS, NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP,
-    RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot, SystemDescription, USER_TOP,
+    Access, Budget, Comparator, DEFAULT_CNODE_SLOTS, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN,
+    MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_CNODE_SLOTS, MIN_VADDR, MSI_SLOTS,
+    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot,
+    SystemDescription, USER_TOP,
 };
 use alloc::format;
 use alloc::string::String;

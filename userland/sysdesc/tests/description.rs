@@ -19,7 +19,17 @@ fn restart() -> impl Strategy<Value = RestartPolicy> {
 }
 
 fn domain() -> impl Strategy<Value = Domain> {
-    (name(), any::<u32>(), any::<u8>(), any::<u8>(), any::<u64>(), any::<u64>(), any::<u32>(), restart(), prop::option::of((any::<u32>(), any::<u32>())))
+    (
+        name(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        restart(),
+        prop::option::of((any::<u32>(), any::<u32>())),
+    )
         .prop_map(|(name, program, priority, mcp, stack_size, heap_size, cnode_slots, restart, budget)| Domain {
             name,
             program,
