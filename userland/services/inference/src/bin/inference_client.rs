@@ -3,7 +3,9 @@
 //! set of questions per adapter (each adapter's first question twice: the first time it
 //! swaps the adapter in, the second not, so the difference is the swap's cost), then a few
 //! on the second domain, and logs each answer with the prompt, both in hex, and the call's
-//! time-stamp counter ticks (guest instructions under `-icount`). The host test decodes
+//! time-stamp counter ticks (guest instructions under `-icount`). An adapter the model
+//! loader has not yet put into the store is asked again until it is there (at most 20 s
+//! after boot). The host test decodes
 //! them and compares each answer with the host core's for the same prompt.
 #![no_std]
 #![no_main]
@@ -11,7 +13,7 @@
 
 extern crate tileos_rt;
 
-use tileos_protocol::inference::{AdapterName, Inference, Prompt, Request, Response};
+use tileos_protocol::inference::{AdapterName, Error, Inference, Prompt, Request, Response};
 use tileos_service_inference::{Hex, call};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
@@ -40,6 +42,25 @@ const ASKS: [(Option<&str>, [&str; 3]); 5] = [
 
 /// Most bytes asked per answer.
 const MAX_NEW: u16 = 40;
+/// The model loader puts the adapters into the store at boot while this client may already
+/// ask (the loader waits for the disk): an unknown adapter is asked again, every
+/// [`ADAPTER_RETRY_MS`], until this many ms after boot; then it is a failure.
+const ADAPTERS_DEADLINE_MS: u64 = 20_000;
+/// Pause between two asks of an adapter not yet in the store.
+const ADAPTER_RETRY_MS: u64 = 5;
+
+/// Milliseconds since boot.
+fn now_ms() -> u64 {
+    tileos_sys::timestamp() / tileos_sys::domain::info().tsc_per_ms.max(1)
+}
+
+/// Lets other threads run for `ms` milliseconds.
+fn pause_ms(ms: u64) {
+    let until = now_ms() + ms;
+    while now_ms() < until {
+        tileos_sys::yield_now();
+    }
+}
 
 fn ask(who: &str, client: &Client<Inference>, adapter: Option<&str>, prompt: &str) {
     let request = Request::Generate {
@@ -47,9 +68,15 @@ fn ask(who: &str, client: &Client<Inference>, adapter: Option<&str>, prompt: &st
         prompt: Prompt::from_slice(prompt.as_bytes()).unwrap_or_default(),
         max_new: MAX_NEW,
     };
-    let started = tileos_sys::timestamp();
-    let response = call("inference-client", client, &request);
-    let ticks = tileos_sys::timestamp() - started;
+    let (response, ticks) = loop {
+        let started = tileos_sys::timestamp();
+        let response = call("inference-client", client, &request);
+        let ticks = tileos_sys::timestamp() - started;
+        match response {
+            Response::Refused(Error::UnknownAdapter(_)) if now_ms() < ADAPTERS_DEADLINE_MS => pause_ms(ADAPTER_RETRY_MS),
+            response => break (response, ticks),
+        }
+    };
     let Response::Generated(answer) = response else {
         log!("inference-client: FAILED: {adapter:?} {prompt:?}: {response:?}");
         tileos_sys::domain::stop();
