@@ -761,10 +761,26 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
         if copies >= limit {
             s.diverged = true;
+            self.copies_dropped(seat, &[id]);
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
         self.dispatch(seat);
+    }
+
+    /// The copies of requests `ids` that `seat` will never get are settled with the slot at
+    /// once (as timeouts), so their exchanges do not wait out the answer deadline.
+    fn copies_dropped(&mut self, seat: usize, ids: &[RequestId]) {
+        let responder = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(id)) => Responder::Module(id),
+            Some(Role::Replica) => Responder::Replica,
+            _ => return,
+        };
+        let now = self.clock.now();
+        for &id in ids {
+            let out = self.slot.copy_dropped(id, responder, now);
+            self.process(out);
+        }
     }
 
     /// Sends the seat's next job if its module waits for work.
@@ -1161,11 +1177,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         if let Some(source) = source {
             let transfer = self.next_transfer();
+            let mut dropped = Vec::new();
             if let Some(s) = self.seats.get_mut(seat) {
                 // Copies queued so far are in the exported state already (or never will be).
-                s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. } | Job::Import { .. }));
+                s.queue.retain(|job| match job {
+                    Job::Request { id, copy_until: Some(_), .. } => {
+                        dropped.push(*id);
+                        false
+                    }
+                    Job::Import { .. } => false,
+                    _ => true,
+                });
                 s.queue.push_front(Job::Import { state: None, transfer });
             }
+            self.copies_dropped(seat, &dropped);
             self.push(source, Job::Export { target: seat, transfer });
         }
     }

@@ -588,6 +588,28 @@ fn a_busy_client_and_a_full_queue_are_refused() {
 }
 
 #[test]
+fn a_challenger_that_falls_behind_leaves_no_exchanges_waiting() {
+    // A policy that allows any disagreement, so the silent challenger keeps shadowing.
+    let mut p = policy();
+    p.max_disagreement = tileos_slots::Ratio { num: 1, den: 1 };
+    let mut c = config(p, 4);
+    c.queue_limit = 4;
+    let mut sim = Sim::new(c);
+    let module = 1;
+    assert_eq!(sim.install(&bundle(b"silent")), Response::Installed { module });
+    sim.pump();
+    for x in 1..=200 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    // Its dropped copies were settled as timeouts at once, not after the answer deadline
+    // (the clock has not reached it): only the copies its seat holds still wait.
+    assert!(sim.m.slot().in_flight() <= 4 + 1, "{} exchanges wait\n{}", sim.m.slot().in_flight(), sim.notes());
+    let view = sim.m.slot().module(module).unwrap();
+    assert!(view.evidence.timeouts >= 195, "{view:?}");
+}
+
+#[test]
 fn noise_cancelled_slots_run_a_replica() {
     let mut c = config(policy(), 4);
     c.comparator = tileos_slots::Comparator::NoiseCancelled;

@@ -615,6 +615,23 @@ impl<E: Equivalence> Slot<E> {
         (Answered::Compared { agree }, out)
     }
 
+    /// `request`'s mirrored copy will never reach `from` (its seat fell behind and the
+    /// manager dropped the copy): it counts as a timeout now, as it would at its deadline,
+    /// and the exchange does not wait for it (so a seat that cannot keep up does not make
+    /// the exchanges pile up for a whole answer deadline).
+    pub fn copy_dropped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
+        let mut out = Outcome::default();
+        let pending = self.exchanges.iter_mut().find(|e| e.request == request).and_then(|exchange| {
+            let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
+            Some(exchange.pending.remove(p))
+        });
+        if pending.is_some() {
+            self.timed_out(from, now, &mut out);
+            self.finish(now, &mut out);
+        }
+        out
+    }
+
     /// The clock advanced: mirrored copies past their deadline count as timeouts, the rollback
     /// window may close, and soaking challengers may become promotable.
     pub fn tick(&mut self, now: Ticks) -> Outcome {

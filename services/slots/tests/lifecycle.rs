@@ -163,6 +163,29 @@ fn the_client_never_waits_for_a_challenger_and_late_answers_are_timeouts() {
 }
 
 #[test]
+fn a_dropped_copy_is_a_timeout_at_once_and_its_exchange_is_done() {
+    let mut s = slot(SlotPolicy { min_agreeing: 10, ..policy() });
+    let c = challenger(&mut s, 0);
+    let m = s.request(100);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 101).0, Answered::Deliver);
+    assert_eq!(s.in_flight(), 1, "waits for the challenger's copy");
+    // The manager dropped the copy (its seat fell behind): settled now, before the deadline.
+    let _ = s.copy_dropped(m.request, Responder::Module(c), 102);
+    assert_eq!(s.in_flight(), 0);
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.timeouts, s.counters().timeouts), (1, 1));
+    // Its answer, if it came after all, is unexpected; a second drop changes nothing.
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 103).0, Answered::Unexpected);
+    let _ = s.copy_dropped(m.request, Responder::Module(c), 104);
+    assert_eq!(s.counters().timeouts, 1);
+    // Dropped before the serving module answered: the exchange still delivers.
+    let m = s.request(200);
+    let _ = s.copy_dropped(m.request, Responder::Module(c), 201);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 202).0, Answered::Deliver);
+    assert_eq!((s.in_flight(), s.counters().timeouts), (0, 2));
+}
+
+#[test]
 fn slow_answers_are_counted_and_a_slow_challenger_is_not_promoted() {
     let mut s = slot(policy());
     let c = challenger(&mut s, 0);
