@@ -15,8 +15,8 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
-    Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
+    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder, Slot,
+    SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
@@ -319,6 +319,9 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     switching: Option<Switch>,
     /// When the clock was last checked ([`Manager::tick`]).
     last_tick: Ticks,
+    /// When the message being handled arrived (read once per message: its request's and
+    /// its answer's time).
+    message_at: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
     reschedule_due: bool,
     /// Circuit-breaker entries whose first write failed, to be tried again as deferred work
@@ -437,6 +440,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             transfers: 0,
             switching: None,
             last_tick: now,
+            message_at: now,
             reschedule_due: false,
             unlogged: VecDeque::new(),
             deferred_since: None,
@@ -642,9 +646,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule();
     }
 
-    /// [`Manager::tick`] if [`CLOCK_CHECK_MICROS`] have passed since the last one.
+    /// Notes when the message being handled arrived ([`Manager::message_at`]), and
+    /// [`Manager::tick`]s if [`CLOCK_CHECK_MICROS`] have passed since the last tick.
     fn check_clock(&mut self) {
-        if self.clock.now().saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
+        let now = self.clock.now();
+        self.message_at = now;
+        if now.saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
             self.tick();
         }
     }
@@ -698,7 +705,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.reply(reply, &Message::error(ProtocolError::Failed));
             return;
         }
-        let now = self.clock.now();
+        let now = self.message_at;
         let message = Rc::new(message);
         if self.lineages.is_some() {
             self.ballot_request(badge, message, reply, now);
@@ -898,7 +905,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The module of `seat` answered request `id` with `bytes`.
     fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8]) {
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
-        let now = self.clock.now();
+        let now = self.message_at;
         let responder = match role {
             Role::Module(module) => Responder::Module(module),
             Role::Replica => Responder::Replica,
@@ -950,6 +957,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Carries out what the slot decided: the circuit breaker's rollbacks written to the
     /// update log first ([`Manager::log_breaker_rollbacks`]).
     fn process(&mut self, out: Outcome) {
+        if out.transitions.is_empty() && out.deliver.is_empty() && out.reissue.is_empty() {
+            // Nearly every answer: nothing to carry out.
+            return;
+        }
         self.log_breaker_rollbacks(&out);
         for transition in &out.transitions {
             self.transition(transition);

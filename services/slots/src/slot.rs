@@ -679,7 +679,9 @@ impl<E: Equivalence> Slot<E> {
             return Err(PromoteRefusal::RollbackWindowOpen { promoted: self.serving });
         }
         let by = match (mode, self.shortfall(i, now)) {
-            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => return Err(PromoteRefusal::Insufficient(shortfall)),
+            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => {
+                return Err(PromoteRefusal::Insufficient(shortfall));
+            }
             (PromoteMode::IfEvidenceSuffices, None) => PromotedBy::Manual,
             (PromoteMode::Policy, None) => PromotedBy::Policy,
             (PromoteMode::Forced, _) => PromotedBy::Forced,
@@ -794,6 +796,16 @@ impl<E: Equivalence> Slot<E> {
         }
         let evidence = self.modules[i].view.evidence;
         let policy = self.policy;
+        // Nothing can change a shadowing module's state while fewer than `min_agreeing`
+        // requests were compared and its faults are within the policy: it cannot be
+        // promotable (agreeing ≤ compared), rejection for disagreement waits for
+        // `min_agreeing` compared, and time cannot help (the shortfall is not the soak). So
+        // the policy is not computed for every answer before then (host test
+        // `the_verdict_is_skipped_only_while_it_cannot_change`).
+        if state == State::Shadowing && evidence.compared() < policy.min_agreeing && evidence.faults <= policy.max_faults {
+            self.modules[i].rejudge = false;
+            return;
+        }
         let shortfall = self.shortfall(i, now);
         self.modules[i].rejudge = matches!(shortfall, None | Some(Shortfall::SoakTooShort { .. }));
         match shortfall {
