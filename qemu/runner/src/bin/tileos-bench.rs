@@ -19,8 +19,8 @@
 //!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b), which on
 //!    one core includes the challengers' own work, as they outrank the client; the slot
 //!    manager's own work per request in the same phases (its `slot.cost` lines: the
-//!    mirroring overhead proper, beside the kernel's IPC round trip, and the part of it in
-//!    the serving path's system calls); the longest call
+//!    mirroring overhead proper, beside the kernel's IPC round trip, the part of it in
+//!    the serving path's system calls and the part in the manager's logic); the longest call
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the promotion
 //!    (its `slot.promotion-handled` line: the update-log entry persisted, then the switch,
@@ -668,7 +668,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     }
 }
 
-/// The `field` (`ticks_per_request=` or `kernel_ticks_per_request=`) of the slot manager's
+/// The `field` (`ticks_per_request=`, `kernel_ticks_per_request=` or `logic_ticks_per_request=`) of the slot manager's
 /// `slot.cost` lines in `serial[start..end]`, but the first (its window may have begun
 /// before `start`).
 fn manager_costs(serial: &str, (start, end): (usize, usize), field: &str) -> Vec<u64> {
