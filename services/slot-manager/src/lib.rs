@@ -12,8 +12,8 @@
 //! - [`Manager::faulted`]: the supervisor's `seat-faults` signal (bit `1 << seat`);
 //! - [`Manager::tick`]: the clock (every event ticks it first);
 //! - [`Manager::deferred`]: after each message, before waiting for the next: the work kept
-//!   off the clients' path (automatic update-log entries, lowering schedules), done when no
-//!   client waits.
+//!   off the clients' path (a promotion by the policy, its update-log entry first; lowering
+//!   schedules), done when no client waits.
 //!
 //! The manager carries out what `tileos_slots::Slot` decides, through three traits: [`Seats`]
 //! (answer a saved call, ask the root server to stage, start and stop seats, write a log

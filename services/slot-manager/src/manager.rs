@@ -36,8 +36,9 @@ const CLOCK_CHECK_MICROS: Ticks = 1_000;
 /// its seat, and a place among the slot's challengers, for ever.
 pub const READY_DEADLINE: Ticks = 10_000_000;
 
-/// How long work deferred off the clients' path ([`Manager::deferred`]: automatic update-log
-/// entries, lowering a module's schedule) may wait for a moment when no client waits and no
+/// How long work deferred off the clients' path ([`Manager::deferred`]: a promotion by the
+/// policy with its update-log entry, a breaker entry's second try, lowering a module's
+/// schedule) may wait for a moment when no client waits and no
 /// switch is under way; past that, the next message does it whatever waits.
 pub const DEFERRED_BOUND: Ticks = 100_000;
 
@@ -110,7 +111,9 @@ pub struct ManagerStats {
     /// Module calls that broke the seat protocol (an answer with no outstanding work, a
     /// wrong label, a call from a seat with no module).
     pub violations: u64,
-    /// Automatic log entries (auto-promotion, circuit breaker) that could not be persisted.
+    /// Log entries the manager writes by itself that could not be persisted: a promotion by
+    /// the policy (not carried out then), a circuit breaker's rollback (carried out; its
+    /// entry failed twice and is lost).
     pub log_failures: u64,
     /// N-version requests with no majority.
     pub no_majority: u64,
@@ -316,10 +319,13 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     switching: Option<Switch>,
     /// When the clock was last checked ([`Manager::tick`]).
     last_tick: Ticks,
+    /// When the message being handled arrived (read once per message: its request's and
+    /// its answer's time).
+    message_at: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
     reschedule_due: bool,
-    /// Automatic update-log entries decided but not appended yet ([`Manager::deferred`]),
-    /// in order, and when the oldest was decided.
+    /// Circuit-breaker entries whose first write failed, to be tried again as deferred work
+    /// ([`Manager::deferred`]), in order.
     unlogged: VecDeque<UpdateEvent>,
     /// When the oldest deferred work was decided (`None`: nothing deferred).
     deferred_since: Option<Ticks>,
@@ -434,6 +440,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             transfers: 0,
             switching: None,
             last_tick: now,
+            message_at: now,
             reschedule_due: false,
             unlogged: VecDeque::new(),
             deferred_since: None,
@@ -533,12 +540,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Does the work kept off the clients' path, if there is any and now is the moment:
     /// no client request is in flight and no promotion's switch is under way (the promoted
     /// module has delivered its first answer). The glue calls it after each message it
-    /// handled, before it waits for the next. That work: the automatic update-log entries
-    /// (an auto-promotion's, a circuit breaker's rollback: encoding, hashing into the tree,
-    /// the store's durable write) and lowering a module's schedule to the challengers' (the
-    /// warm incumbent after its export: a root-server call). Every entry is appended before
-    /// any control request is answered ([`Manager::received`] does it first) and before
-    /// any later entry; [`DEFERRED_BOUND`] after it was decided it is done whatever waits.
+    /// handled, before it waits for the next. That work: a promotion by the policy (its
+    /// update-log entry persisted first: encoding, the store's durable write, hashing into
+    /// the tree; then the switch), the second try of a circuit breaker's entry whose first
+    /// write failed ([`Manager::log_breaker_rollbacks`]), and lowering a module's schedule
+    /// to the challengers' (the warm incumbent after its export: a root-server call). Every
+    /// entry is appended before any control request is answered (`control` does the
+    /// deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it was
+    /// decided it is done whatever waits.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
         if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
@@ -637,9 +646,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule();
     }
 
-    /// [`Manager::tick`] if [`CLOCK_CHECK_MICROS`] have passed since the last one.
+    /// Notes when the message being handled arrived ([`Manager::message_at`]), and
+    /// [`Manager::tick`]s if [`CLOCK_CHECK_MICROS`] have passed since the last tick.
     fn check_clock(&mut self) {
-        if self.clock.now().saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
+        let now = self.clock.now();
+        self.message_at = now;
+        if now.saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
             self.tick();
         }
     }
@@ -693,7 +705,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.reply(reply, &Message::error(ProtocolError::Failed));
             return;
         }
-        let now = self.clock.now();
+        let now = self.message_at;
         let message = Rc::new(message);
         if self.lineages.is_some() {
             self.ballot_request(badge, message, reply, now);
@@ -909,7 +921,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The module of `seat` answered request `id` with `bytes`.
     fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8]) {
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
-        let now = self.clock.now();
+        let now = self.message_at;
         let responder = match role {
             Role::Module(module) => Responder::Module(module),
             Role::Replica => Responder::Replica,
@@ -958,8 +970,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.host.reply(flight.reply, &message);
     }
 
-    /// Carries out what the slot decided.
+    /// Carries out what the slot decided: the circuit breaker's rollbacks written to the
+    /// update log first ([`Manager::log_breaker_rollbacks`]).
     fn process(&mut self, out: Outcome) {
+        if out.transitions.is_empty() && out.deliver.is_empty() && out.reissue.is_empty() {
+            // Nearly every answer: nothing to carry out.
+            return;
+        }
+        self.log_breaker_rollbacks(&out);
         for transition in &out.transitions {
             self.transition(transition);
         }
@@ -1052,14 +1070,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     self.push(warm, Job::Export { target: promoted, transfer });
                 }
             }
-            (State::RolledBack, reason) => {
+            (State::RolledBack, _) => {
                 // A switch to it is over (its deferred work need not wait for its answer).
                 if self.switching.is_some_and(|switch| switch.module == t.module) {
                     self.switching = None;
                 }
-                if reason != Reason::ManualRollback {
-                    self.log_automatic(EventKind::Rollback, t.module, &format!("{reason:?}"));
-                }
+                // Its entry is in the log already: a breaker's was written first
+                // (`process`), a manual one before the slot decided it.
                 self.park_module(t.module);
             }
             (State::Rejected | State::Retired, _) => self.park_module(t.module),
@@ -1827,18 +1844,36 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// An entry for what the slot decided by itself (auto-promotion, circuit breaker),
-    /// stamped now and appended off the clients' path ([`Manager::deferred`]).
-    fn log_automatic(&mut self, kind: EventKind, module: ModuleId, note: &str) {
-        let event = match self.modules.get(&module) {
-            Some(info) => self.event(kind, info, note),
-            None => self.event(kind, &ModuleInfo { name: format!("module {module}"), version: String::new(), hash: [0; 32] }, note),
-        };
-        self.unlogged.push_back(event);
-        self.defer();
+    /// The circuit breaker's rollbacks in `out` (a fault, a disagreement with the warm
+    /// module or a latency regression of the promoted one) are *written before they are
+    /// acted on*: each entry is persisted and added to the tree here, before the manager
+    /// announces, delivers, hands over or reschedules anything of the rollback, so a
+    /// manager that faults while carrying it out leaves it in the log. The breaker does not
+    /// wait for the store: if the entry cannot be persisted, the rollback goes ahead and the
+    /// entry is kept for the deferred work, which tries it once more (a second failure is
+    /// counted in `log_failures`). The durable write lands in the call of whichever client
+    /// waits when the breaker trips (a rollback is rare; the breaker's decision was already
+    /// made inside that call).
+    fn log_breaker_rollbacks(&mut self, out: &Outcome) {
+        for t in &out.transitions {
+            if t.to != State::RolledBack || !matches!(t.reason, Reason::CircuitBreaker(_)) {
+                continue;
+            }
+            let event = self.event(EventKind::Rollback, &self.module_info(t.module), &format!("{:?}", t.reason));
+            self.flush_log();
+            if let Err(reason) = self.append_event(&event) {
+                self.host.note(format_args!(
+                    "slot {}: the breaker's rollback of module {} was not persisted ({reason}): tried again as deferred work",
+                    self.config.name, t.module
+                ));
+                self.unlogged.push_back(event);
+                self.defer();
+            }
+        }
     }
 
-    /// Appends the automatic entries decided so far, in order.
+    /// Appends the entries whose first write failed, in order (a second failure loses the
+    /// entry and is counted).
     fn flush_log(&mut self) {
         while let Some(event) = self.unlogged.pop_front() {
             if let Err(reason) = self.append_event(&event) {

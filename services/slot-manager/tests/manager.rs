@@ -859,3 +859,102 @@ fn every_promotion_transfers_the_state() {
     assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
     assert!(sim.not_answered_once().is_empty());
 }
+
+/// Checks that the log persisted in `store` reloads at a reboot (a new manager over the
+/// same store), that its signed head verifies, and that its last entry, a rollback by the
+/// circuit breaker whose reason contains `trip`, is included in it. Returns the entries'
+/// kinds.
+fn rebooted_log_ends_in_breaker_rollback(store: &TestStore, trip: &str) -> Vec<EventKind> {
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    let head = match sim.control(Access::Read, &Request::LogHead) {
+        Response::Head(head) => head,
+        other => panic!("{other:?}"),
+    };
+    let signed = tileos_update_log::SignedTreeHead {
+        head: tileos_update_log::TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root },
+        signature: head.signature.as_slice().try_into().unwrap(),
+    };
+    signed.verify(&dev_keys::log_key().verifying_key()).unwrap();
+    let last = head.tree_size - 1;
+    let path = match sim.control(Access::Read, &Request::LogInclusion { index: last, tree_size: head.tree_size }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    let entry = store.entries.borrow()[last as usize].clone();
+    tileos_update_log::verify_inclusion(&entry, last, head.tree_size, &head.root, &path).unwrap();
+    let event = UpdateEvent::decode(&entry).unwrap();
+    assert_eq!(event.kind, EventKind::Rollback);
+    assert!(event.note.contains("CircuitBreaker") && event.note.contains(trip), "{}", event.note);
+    entry_kinds(&sim)
+}
+
+/// The circuit breaker's rollback is written before it is acted on: its update-log entry
+/// is persisted when the breaker trips, before the manager announces, delivers or hands
+/// over anything of the rollback. A manager that faults at its first step of carrying
+/// the rollback out (here: the transition's log line, the first thing it does) leaves the
+/// entry in the store, and the log reloaded at the next boot holds it and verifies.
+#[test]
+fn a_breaker_rollback_is_persisted_before_it_is_acted_on_and_survives_a_crash() {
+    // The promoted module disagrees with the warm one (on 7).
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    sim.install(&bundle(b"wrong"));
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    assert_eq!(store.entries.borrow().len(), 2);
+    sim.world.borrow_mut().crash_on_note = Some("to=rolled-back".into());
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sim.request(1, 7);
+        sim.pump();
+    }));
+    assert!(crashed.is_err(), "the breaker tripped, and the manager faulted as it began the rollback\n{}", sim.notes());
+    assert_eq!(store.entries.borrow().len(), 3, "the entry was persisted before the crash");
+    drop(sim);
+    let kinds = rebooted_log_ends_in_breaker_rollback(&store, "DisagreedWithWarm");
+    assert_eq!(kinds, [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+
+    // The promoted module faults (on its 3rd request).
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    sim.install(&bundle(b"crash3"));
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.world.borrow_mut().crash_on_note = Some("to=rolled-back".into());
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for x in 1..=3 {
+            sim.request(1, x);
+            sim.pump();
+        }
+    }));
+    assert!(crashed.is_err(), "{}", sim.notes());
+    drop(sim);
+    rebooted_log_ends_in_breaker_rollback(&store, "Fault");
+}
+
+/// A store that fails when the breaker trips does not hold the rollback back (the breaker
+/// does not wait for the store): the entry is kept and tried again with the next deferred
+/// work (no client waiting, or before any control request is answered); only if that
+/// fails too is it lost, and counted.
+#[test]
+fn a_breaker_rollback_whose_entry_cannot_be_persisted_still_rolls_back_and_retries_the_entry() {
+    for failures in [1, 2] {
+        let store = TestStore::default();
+        let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+        sim.install(&bundle(b"wrong"));
+        assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+        store.fail_next.set(failures);
+        sim.request(1, 7);
+        sim.pump();
+        assert_eq!(sim.m.slot().serving(), 0, "rolled back whatever the store did\n{}", sim.notes());
+        assert!(sim.notes().contains("not persisted"), "{}", sim.notes());
+        if failures == 1 {
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "written by the retry");
+            assert_eq!(sim.m.stats().log_failures, 0);
+        } else {
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "lost");
+            assert_eq!(sim.m.stats().log_failures, 1);
+        }
+        sim.request(1, 1);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 1, 1).words, vec![8], "the restored incumbent serves");
+        assert!(sim.not_answered_once().is_empty());
+    }
+}

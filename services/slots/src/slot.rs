@@ -783,7 +783,7 @@ impl<E: Equivalence> Slot<E> {
                 let Some(i) = self.find(id) else { return };
                 if self.modules[i].view.state.is_challenger() {
                     self.modules[i].view.evidence.record_answer(agree, latency, served_latency, bound);
-                    self.evaluate(id, now, out);
+                    self.evaluate_at(i, now, out);
                 }
             }
         }
@@ -806,9 +806,28 @@ impl<E: Equivalence> Slot<E> {
     /// Re-judges challenger `id` on its evidence: rejected, promotable, promoted, or back to
     /// shadowing.
     fn evaluate(&mut self, id: ModuleId, now: Ticks, out: &mut Outcome) {
-        let Some(i) = self.find(id) else { return };
-        let state = self.modules[i].view.state;
+        if let Some(i) = self.find(id) {
+            self.evaluate_at(i, now, out);
+        }
+    }
+
+    /// [`Slot::evaluate`] of the module at index `i` of the table (modules leave the table
+    /// only in [`Slot::finish`], after the judging: an index stays valid until then).
+    fn evaluate_at(&mut self, i: usize, now: Ticks, out: &mut Outcome) {
+        let Some(module) = self.modules.get(i) else { return };
+        let (id, state) = (module.view.id, module.view.state);
         if !state.is_challenger() {
+            return;
+        }
+        // Nothing can change a shadowing module's state while fewer than `min_agreeing`
+        // requests were compared and its faults are within the policy: it cannot be
+        // promotable (agreeing ≤ compared), rejection for disagreement waits for
+        // `min_agreeing` compared, and time cannot help (the shortfall is not the soak). So
+        // the policy is not computed for every answer before then (host test
+        // `the_verdict_is_skipped_only_while_it_cannot_change`).
+        let e = &module.view.evidence;
+        if state == State::Shadowing && e.compared() < self.policy.min_agreeing && e.faults <= self.policy.max_faults {
+            self.modules[i].rejudge = false;
             return;
         }
         let evidence = self.modules[i].view.evidence;
@@ -911,8 +930,7 @@ impl<E: Equivalence> Slot<E> {
         let mut i = 0;
         while let Some(m) = self.modules.get(i) {
             if matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise) {
-                let id = m.view.id;
-                self.evaluate(id, now, out);
+                self.evaluate_at(i, now, out);
             }
             i += 1;
         }

@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, Mirror, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason, RequestId,
-    Responder, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
+    Answered, Comparator, Evidence, ExactOnly, Latency, Mirror, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason,
+    RequestId, Responder, Shortfall, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
 };
 
 /// What a mirrored challenger does with one request.
@@ -20,6 +20,42 @@ fn reply() -> impl Strategy<Value = Reply> {
 }
 
 proptest! {
+    /// The slot skips judging a shadowing challenger's evidence while fewer than
+    /// `min_agreeing` requests were compared and its faults are within the policy
+    /// (`Slot::evaluate`). That is sound only if the judgement could not change anything
+    /// then: the shortfall is always one that leaves a shadowing module shadowing
+    /// (disagreement not yet judged, too few agreeing), never a rejection, never none, and
+    /// never the soak (which time alone could end).
+    #[test]
+    fn the_verdict_is_skipped_only_while_it_cannot_change(
+        (agreeing, disagreeing, timeouts) in (0u64..40, 0u64..40, 0u64..40),
+        faults in 0u32..3,
+        max_faults in 0u32..3,
+        min_agreeing in 1u64..120,
+        (num, den) in (1u32..20).prop_flat_map(|den| (0..=den, Just(den))),
+        (noise_disagreeing, noise_extra) in (0u64..30, 0u64..30),
+        (sum, incumbent_sum) in (0u64..1_000_000, 0u64..1_000_000),
+        (soaked, min_soak) in (0u64..1_000, 0u64..1_000),
+    ) {
+        let evidence = Evidence {
+            agreeing,
+            disagreeing,
+            timeouts,
+            faults,
+            latency: Latency { samples: agreeing + disagreeing, sum, max: sum },
+            incumbent_latency: Latency { samples: agreeing + disagreeing, sum: incumbent_sum, max: incumbent_sum },
+            ..Evidence::default()
+        };
+        let policy = SlotPolicy { min_agreeing, max_faults, max_disagreement: Ratio { num, den }, min_soak, ..SlotPolicy::default() };
+        let noise = Noise { compared: noise_disagreeing + noise_extra, disagreeing: noise_disagreeing };
+        prop_assume!(evidence.compared() < min_agreeing && faults <= max_faults);
+        let shortfall = evidence.shortfall(&policy, noise, soaked);
+        prop_assert!(
+            matches!(shortfall, Some(Shortfall::TooMuchDisagreement { .. } | Shortfall::TooFewAgreeing { .. })),
+            "{shortfall:?}"
+        );
+    }
+
     /// Whatever a challenger answers, the policy (or a hand asking for sufficient evidence)
     /// promotes it only with disagreement within the allowance and enough agreeing answers.
     #[test]

@@ -19,8 +19,8 @@
 //!    with 0, 1 and 2 challengers shadowing (checksum-fast, checksum-lineage-b), which on
 //!    one core includes the challengers' own work, as they outrank the client; the slot
 //!    manager's own work per request in the same phases (its `slot.cost` lines: the
-//!    mirroring overhead proper, beside the kernel's IPC round trip, and the part of it in
-//!    the serving path's system calls); the longest call
+//!    mirroring overhead proper, beside the kernel's IPC round trip, the part of it in
+//!    the serving path's system calls and the part in the manager's logic); the longest call
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the promotion
 //!    (its `slot.promotion-handled` line: the update-log entry persisted, then the switch,
@@ -372,8 +372,13 @@ struct SlotFigures {
     mean_call: [u64; 3],
     /// The slot manager's own work per client request with 0, 1 and 2 challengers.
     manager: [u64; 3],
-    /// Of that, its serving path's system calls (`CNodeSaveCaller`, `NbSend`).
+    /// Of that, its serving path's system calls (`NbSend`/`Reply`; the receive, `SaveRecv`,
+    /// is outside the measure).
     manager_kernel: [u64; 3],
+    /// Of that, the manager's logic (`Manager::received` without its system calls; the rest
+    /// is the domain glue's handling of each message). `None` from a manager that does not
+    /// log it.
+    manager_logic: Option<[u64; 3]>,
     /// Its longest call in quiet rounds (no challenger, no promotion).
     quiet_longest: u64,
     /// Its longest call in three rounds shortly before checksum-fast's promotion (3
@@ -415,6 +420,10 @@ impl SlotFigures {
             format!("  \"slot_manager_syscalls_per_request_0_challengers\": {{\"instructions\": {}}}", self.manager_kernel[0]),
             format!("  \"slot_manager_syscalls_per_request_1_challenger\": {{\"instructions\": {}}}", self.manager_kernel[1]),
             format!("  \"slot_manager_syscalls_per_request_2_challengers\": {{\"instructions\": {}}}", self.manager_kernel[2]),
+            format!(
+                "  \"slot_manager_logic_per_request\": {{\"instructions\": {:?}}}",
+                self.manager_logic.map(|l| l.to_vec()).unwrap_or_default()
+            ),
             format!("  \"slot_longest_call_quiet\": {{\"instructions\": {}}}", self.quiet_longest),
             format!("  \"slot_longest_call_before_promotion\": {{\"instructions\": {}}}", self.before_promotion_longest),
             format!("  \"slot_longest_call_promotion\": {{\"instructions\": {}}}", self.promotion_longest),
@@ -536,6 +545,11 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "  of which system calls, 0 challengers", k0);
     println!("{:<52} {:>14}", "  of which system calls, 1 challenger (overhead)", format!("{k1} (+{})", k1.saturating_sub(k0)));
     println!("{:<52} {:>14}", "  of which system calls, 2 challengers (overhead)", format!("{k2} (+{})", k2.saturating_sub(k0)));
+    if let Some([l0, l1, l2]) = slot.manager_logic {
+        println!("{:<52} {:>14}", "  of which the manager's logic, 0 challengers", l0);
+        println!("{:<52} {:>14}", "  of which the manager's logic, 1 challenger (overhead)", format!("{l1} (+{})", l1.saturating_sub(l0)));
+        println!("{:<52} {:>14}", "  of which the manager's logic, 2 challengers (overhead)", format!("{l2} (+{})", l2.saturating_sub(l0)));
+    }
     println!("{:<52} {:>14}", "client call, longest in a quiet round", slot.quiet_longest);
     println!("{:<52} {:>14}", "client call, longest shortly before the promotion", slot.before_promotion_longest);
     println!("{:<52} {:>14}", "client call, longest around the promotion", slot.promotion_longest);
@@ -654,7 +668,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     }
 }
 
-/// The `field` (`ticks_per_request=` or `kernel_ticks_per_request=`) of the slot manager's
+/// The `field` (`ticks_per_request=`, `kernel_ticks_per_request=` or `logic_ticks_per_request=`) of the slot manager's
 /// `slot.cost` lines in `serial[start..end]`, but the first (its window may have begun
 /// before `start`).
 fn manager_costs(serial: &str, (start, end): (usize, usize), field: &str) -> Vec<u64> {
@@ -769,6 +783,14 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
             manager(one, "kernel_ticks_per_request=")?,
             manager(two, "kernel_ticks_per_request=")?,
         ],
+        manager_logic: match (
+            manager(quiet, "logic_ticks_per_request="),
+            manager(one, "logic_ticks_per_request="),
+            manager(two, "logic_ticks_per_request="),
+        ) {
+            (Ok(l0), Ok(l1), Ok(l2)) => Some([l0, l1, l2]),
+            _ => None,
+        },
         quiet_longest: longest(&rounds(quiet)),
         before_promotion_longest: longest(baseline),
         promotion_longest: longest(&around),

@@ -26,6 +26,9 @@ pub struct World {
     pub running: BTreeSet<u8>,
     /// The schedule of each running seat (as the root server would set it).
     pub schedules: BTreeMap<u8, SeatSchedule>,
+    /// The manager "crashes" (the host panics) when it notes a line containing this: a
+    /// fault at that step of its work (what it persisted before survives).
+    pub crash_on_note: Option<String>,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -95,7 +98,12 @@ impl Seats for Host {
         })
     }
     fn note(&mut self, line: core::fmt::Arguments<'_>) {
-        self.0.borrow_mut().notes.push(line.to_string());
+        let line = line.to_string();
+        let crash = self.0.borrow().crash_on_note.as_ref().is_some_and(|at| line.contains(at.as_str()));
+        self.0.borrow_mut().notes.push(line);
+        if crash {
+            panic!("the manager faults here (crash_on_note)");
+        }
     }
 }
 
@@ -112,6 +120,8 @@ impl Clock for TestClock {
 pub struct TestStore {
     pub entries: Rc<RefCell<Vec<Vec<u8>>>>,
     pub fail: Rc<Cell<bool>>,
+    /// The next this many appends fail (then it works again).
+    pub fail_next: Rc<Cell<u32>>,
 }
 
 impl LogStore for TestStore {
@@ -121,6 +131,10 @@ impl LogStore for TestStore {
     fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
         if self.fail.get() {
             return Err(LogStoreError("the store is unavailable".into()));
+        }
+        if self.fail_next.get() > 0 {
+            self.fail_next.set(self.fail_next.get() - 1);
+            return Err(LogStoreError("the store is unavailable for a moment".into()));
         }
         assert_eq!(index, self.entries.borrow().len() as u64);
         self.entries.borrow_mut().push(entry.to_vec());

@@ -518,9 +518,11 @@ fn main(resources: Resources) -> ! {
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
+        let logic_start = tileos_sys::timestamp();
         manager.received(received.badge, access, label, &words[..length], reply);
         let now = tileos_sys::timestamp();
         let spent = now.wrapping_sub(start);
+        let in_manager = now.wrapping_sub(logic_start);
         if manager.stats().answered != answered {
             last_answer = now;
         }
@@ -535,7 +537,7 @@ fn main(resources: Resources) -> ! {
         }
         if access == Access::Service {
             let kernel = manager.host_mut().kernel_ticks.wrapping_sub(kernel_before);
-            cost.add(spent, kernel, manager.stats().answered, &slot_name, manager.host_mut());
+            cost.add(spent, kernel, in_manager.saturating_sub(kernel), manager.stats().answered, &slot_name, manager.host_mut());
             if manager.stats().answered >= evidence_at {
                 evidence_at = manager.stats().answered.saturating_add(EVIDENCE_EVERY);
                 report_evidence(&mut manager, &mut totals);
@@ -625,32 +627,40 @@ const COST_WINDOW: u64 = 1000;
 /// return to the end of its handling; logged per answered client request every
 /// [`COST_WINDOW`] requests (`make bench` reads it: the mirroring overhead without the
 /// modules' own work or the kernel's receive path), with the part of it spent in the
-/// serving path's system calls (`CNodeSaveCaller` of each call, `NbSend` of each answer and
-/// piece of work: `kernel_ticks_per_request`, their time-stamp reads included).
+/// serving path's system calls (`NbSend` or `Reply` of each answer and piece of work, and a
+/// released caller's `CNodeSaveCaller`: `kernel_ticks_per_request`, their time-stamp reads
+/// included) and the part in the manager's logic (`Manager::received` without those system
+/// calls: `logic_ticks_per_request`); the rest is this glue's own handling of the message.
+/// The receive (`SaveRecv`, which also saves the last caller's reply capability) is outside
+/// the measure.
 #[derive(Default)]
 struct ServiceCost {
     /// Ticks spent since the last line.
     ticks: u64,
     /// Of those, ticks in the serving path's system calls.
     kernel: u64,
+    /// Of those, ticks in the manager's logic (its system calls not included).
+    logic: u64,
     /// Requests answered at the last line.
     answered_then: u64,
 }
 
 impl ServiceCost {
-    /// Counts `spent` ticks, `kernel` of them in system calls; notes a line once
-    /// [`COST_WINDOW`] more requests were answered.
-    fn add(&mut self, spent: u64, kernel: u64, answered: u64, slot: &str, glue: &mut Glue) {
+    /// Counts `spent` ticks, `kernel` of them in system calls and `logic` in the manager's
+    /// logic; notes a line once [`COST_WINDOW`] more requests were answered.
+    fn add(&mut self, spent: u64, kernel: u64, logic: u64, answered: u64, slot: &str, glue: &mut Glue) {
         self.ticks = self.ticks.saturating_add(spent);
         self.kernel = self.kernel.saturating_add(kernel);
+        self.logic = self.logic.saturating_add(logic);
         let requests = answered.saturating_sub(self.answered_then);
         if requests >= COST_WINDOW {
             glue.note(format_args!(
-                "@event slot.cost slot={slot} requests={requests} ticks_per_request={} kernel_ticks_per_request={}",
+                "@event slot.cost slot={slot} requests={requests} ticks_per_request={} kernel_ticks_per_request={} logic_ticks_per_request={}",
                 self.ticks / requests,
-                self.kernel / requests
+                self.kernel / requests,
+                self.logic / requests
             ));
-            *self = ServiceCost { ticks: 0, kernel: 0, answered_then: answered };
+            *self = ServiceCost { ticks: 0, kernel: 0, logic: 0, answered_then: answered };
         }
     }
 }
