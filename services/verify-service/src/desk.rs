@@ -34,6 +34,15 @@ use crate::task::{self, TaskError};
 pub const MAX_REVEALS: u32 = 4;
 /// Informative canary events a lineage pair needs before it counts as independent.
 pub const MIN_EVIDENCE: u32 = 4;
+/// Plane B time on the desk is in milliseconds (the domain's clock); the reputation
+/// parameters' defaults assume days (evidence half-life 30 days), so the audit book is
+/// given days.
+pub const MS_PER_DAY: f64 = 86_400_000.0;
+
+/// Audit-book time (days) of a desk time (ms).
+fn days(ms: f64) -> f64 {
+    ms / MS_PER_DAY
+}
 
 /// One specialist's answer, as the inference side gives it.
 #[derive(Clone, Copy, Debug)]
@@ -235,7 +244,7 @@ impl Desk {
     /// entry; changes nothing. Every routed specialist must answer exactly once, and nobody
     /// else. T3: needs a human, whatever the answers. Class A: the checker judges the first
     /// routed specialist's answer. Class C: the panel, weighted by reputation on the topic
-    /// at `now` and by measured independence.
+    /// at `now` (ms, see [`Desk::audit_clock`]) and by measured independence.
     pub fn judge(&self, request: &Request, r: &Route, answers: &[Answered<'_>], now: f64) -> Result<Judgement, DeskError> {
         let names: Vec<&str> = r.specialists.iter().map(|&i| self.policy.specialists[i].name.as_str()).collect();
         for (i, a) in answers.iter().enumerate() {
@@ -260,7 +269,8 @@ impl Desk {
             (gate_checked(r.tier, outcome), ordered[0].answer)
         } else {
             let topic = self.policy.topics[r.topic].name.as_str();
-            let weights = self.book.vote_weights(topic, &names, now).map(|w| w.weights).unwrap_or_else(|_| alloc::vec![1.0; names.len()]);
+            let weights =
+                self.book.vote_weights(topic, &names, days(now)).map(|w| w.weights).unwrap_or_else(|_| alloc::vec![1.0; names.len()]);
             let panel: Vec<PanelAnswer<'_>> = r
                 .specialists
                 .iter()
@@ -358,17 +368,17 @@ impl Desk {
     pub fn score(&mut self, node: &str, id: u32, answer: &str, now: u64) -> Result<(Score, Option<Overfit>, f64), DeskError> {
         let score = self.canaries.score(id, answer, now).map_err(DeskError::Canary)?;
         let topic = self.canaries.get(id).map(|(c, _)| c.topic.clone()).unwrap_or_default();
-        let found = self.book.record(node, &topic, &score, now as f64).map_err(DeskError::Book)?;
+        let found = self.book.record(node, &topic, &score, days(now as f64)).map_err(DeskError::Book)?;
         if let Some(s) = self.policy.specialists.iter().find(|s| s.name == node) {
             self.history.record(&[CanaryAnswer { lineage: &s.lineage, answer, correct: Some(score.passed) }]);
         }
-        let reputation = self.book.reputation(node, &topic, now as f64).map_err(DeskError::Book)?.raw;
+        let reputation = self.book.reputation(node, &topic, days(now as f64)).map_err(DeskError::Book)?.raw;
         Ok((score, found, reputation))
     }
 
-    /// `node`'s reputation on `topic` at `now`.
+    /// `node`'s reputation on `topic` at `now` (ms).
     pub fn reputation(&self, node: &str, topic: &str, now: f64) -> Result<f64, DeskError> {
-        self.book.reputation(node, topic, now).map(|r| r.raw).map_err(DeskError::Book)
+        self.book.reputation(node, topic, days(now)).map(|r| r.raw).map_err(DeskError::Book)
     }
 
     /// Plane B's clock for an audit or a standing asked at `now`: `now`, or the latest
@@ -468,7 +478,7 @@ impl Desk {
     /// `node`'s standing on `topic` at Plane B time `time` (see [`Desk::audit_clock`]).
     pub fn standing(&self, node: &str, topic: &str, time: u64) -> Result<Standing, DeskError> {
         self.audited(node, topic)?;
-        let reputation = self.book.reputation(node, topic, time as f64).map_err(DeskError::Book)?.raw;
+        let reputation = self.book.reputation(node, topic, days(time as f64)).map_err(DeskError::Book)?.raw;
         Ok(Standing { reputation, tallies: self.book.tallies(node, topic) })
     }
 }
