@@ -35,10 +35,8 @@ fn audit(
     d: &mut Desk,
     node: &str,
     topic: &str,
-    pool: Pool,
-    count: usize,
-    time: u64,
-    seed: u8,
+    (pool, count): (Pool, usize),
+    (time, seed): (u64, u8),
     answer: impl Fn(&str) -> String,
 ) -> Result<(AuditRecord, tileos_verify_service::desk::AuditOutcome), DeskError> {
     let time = d.audit_clock(time);
@@ -65,20 +63,10 @@ fn an_audit_scores_the_answers_moves_reputation_and_restores_from_its_bytes() {
     assert_eq!(planned, d.plan_audit("t1", "arith", Pool::Public, 4, 10, &[1; 32]).unwrap(), "planning reveals nothing");
     // Right on the first two, wrong on the others.
     let questions: Vec<String> = planned.iter().map(|(_, q)| q.clone()).collect();
-    let (record, outcome) =
-        audit(
-            &mut d,
-            "t1",
-            "arith",
-            Pool::Public,
-            4,
-            10,
-            1,
-            |q| {
-                if questions[..2].iter().any(|x| x == q) { right(q) } else { "7777".into() }
-            },
-        )
-        .unwrap();
+    let (record, outcome) = audit(&mut d, "t1", "arith", (Pool::Public, 4), (10, 1), |q| {
+        if questions[..2].iter().any(|x| x == q) { right(q) } else { "7777".into() }
+    })
+    .unwrap();
     assert_eq!(outcome.index, 0);
     assert_eq!(outcome.scores.iter().map(|s| s.passed).collect::<Vec<_>>(), [true, true, false, false]);
     assert!(outcome.scores.iter().all(|s| s.pool == Pool::Public));
@@ -87,7 +75,7 @@ fn an_audit_scores_the_answers_moves_reputation_and_restores_from_its_bytes() {
     assert!(after.reputation > 0.0, "{after:?}");
     assert_eq!(d.standing("t1", "units", 10).unwrap().tallies, Tallies::default(), "per topic");
     // A secret-reserve audit tallies but earns nothing.
-    let (_, secret) = audit(&mut d, "t1", "arith", Pool::Secret, 3, 20, 2, right).unwrap();
+    let (_, secret) = audit(&mut d, "t1", "arith", (Pool::Secret, 3), (20, 2), right).unwrap();
     assert!(secret.scores.iter().all(|s| s.passed && s.pool == Pool::Secret));
     let later = d.standing("t1", "arith", 20).unwrap();
     assert_eq!((later.tallies.secret_scored, later.tallies.secret_passed), (3, 3));
@@ -105,10 +93,10 @@ fn an_audit_scores_the_answers_moves_reputation_and_restores_from_its_bytes() {
 fn the_overfit_penalty_fires_on_the_tiles_canaries() {
     let mut d = desk();
     // Every public canary right, every secret one wrong: 8 of each fill both tallies.
-    let (_, public) = audit(&mut d, "t1", "arith", Pool::Public, 8, 1, 3, right).unwrap();
+    let (_, public) = audit(&mut d, "t1", "arith", (Pool::Public, 8), (1, 3), right).unwrap();
     assert!(public.overfit.is_none() && public.scores.iter().all(|s| s.passed));
     let rewarded = d.standing("t1", "arith", 1).unwrap().reputation;
-    let (_, secret) = audit(&mut d, "t1", "arith", Pool::Secret, 8, 2, 4, |_| "0".into()).unwrap();
+    let (_, secret) = audit(&mut d, "t1", "arith", (Pool::Secret, 8), (2, 4), |_| "0".into()).unwrap();
     let finding = secret.overfit.expect("a gap of 1.0 is overfitting");
     assert_eq!((finding.public_rate, finding.secret_rate), (1.0, 0.0));
     let slashed = d.standing("t1", "arith", 2).unwrap();
@@ -122,7 +110,7 @@ fn canaries_retire_after_their_reveals_and_then_no_audit_is_possible() {
     // units has 5 public canaries, each revealed at most 4 times: 20 draws in all.
     let mut drawn = 0;
     for seed in 0..10 {
-        match audit(&mut d, "t1", "units", Pool::Public, MAX_AUDIT, 5, seed, right) {
+        match audit(&mut d, "t1", "units", (Pool::Public, MAX_AUDIT), (5, seed), right) {
             Ok((_, o)) => drawn += o.scores.len(),
             Err(e) => {
                 assert_eq!(e, DeskError::NoCanary { topic: "units".into(), pool: Pool::Public });
@@ -137,7 +125,7 @@ fn canaries_retire_after_their_reveals_and_then_no_audit_is_possible() {
 #[test]
 fn hostile_audits_are_refused_precisely_and_change_nothing() {
     let mut d = desk();
-    let (record, _) = audit(&mut d, "t1", "arith", Pool::Public, 2, 100, 5, right).unwrap();
+    let (record, _) = audit(&mut d, "t1", "arith", (Pool::Public, 2), (100, 5), right).unwrap();
     let standing = d.standing("t1", "arith", 100).unwrap();
     let unknown = d.plan_audit("t9", "arith", Pool::Public, 2, 100, &[0; 32]);
     assert_eq!(unknown, Err(DeskError::UnknownSpecialist("t9".into())));
