@@ -467,11 +467,7 @@ fn make_run_boots_the_default_tile() {
     let readme = ready.then(|| -> Result<Vec<String>, String> {
         let command = |command| tilectl(agent_port, command, Duration::from_secs(120));
         let ask = |question: &str| tileos_tilectl::Command::Ask { question: question.into(), topic: None, ledger_key: None };
-        Ok(vec![
-            command(tileos_tilectl::Command::Accept { adapter: "t1".into() })?,
-            command(ask("12+7"))?,
-            command(ask("5 km in m"))?,
-        ])
+        Ok(vec![command(tileos_tilectl::Command::Accept { adapter: "t1".into() })?, command(ask("12+7"))?, command(ask("5 km in m"))?])
     });
     let _ = Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status();
     let _ = make.wait();
