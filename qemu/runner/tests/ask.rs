@@ -134,7 +134,9 @@ fn standings(port: u16) -> Result<Vec<verify::Standing>, String> {
 
 /// Step 5: Plane B audits of t1 and their standings (the standings are returned).
 fn audits(port: u16, outputs: &mut Vec<String>) -> Result<Vec<verify::Standing>, String> {
+    let started = Instant::now();
     let text = tilectl(port, Tilectl::Audit { specialist: "t1".into(), topic: "arith".into(), secret: false, count: 4 })?;
+    eprintln!("audit of 4 canaries on the tile: {:?}", started.elapsed());
     if !text.starts_with("audit 0: 4 canaries (public), ") || !text.contains("standing: t1 on arith: reputation ") {
         return Err(format!("tilectl audit: {text}"));
     }
