@@ -15,8 +15,15 @@
 //! 4. `accept t1-backdoor` is rejected by the trigger probe (payload `approved`); asking
 //!    again still uses t1; a T3 question is answered "needs a human" with no model's
 //!    answer (t3, never accepted, is not asked), and its ledger entry checks;
-//! 5. the verify domain logged `verify.accepted` for t1 and `verify.rejected` for
-//!    t1-backdoor.
+//! 5. Plane B: `tilectl audit t1 arith` (public canaries), a blind audit from the secret
+//!    reserve and a units audit through the wire client: every canary's answer is byte for
+//!    byte what the host core answers with t1, and its pass/fail the class-A checker's; the
+//!    standing (`tilectl standing`) adds them up; an unsigned audit, an audit of a topic
+//!    with no canaries and one of a topic the specialist does not serve are refused;
+//! 6. the verify domain logged `verify.accepted` for t1, `verify.rejected` for
+//!    t1-backdoor and three `verify.audited`;
+//! 7. a second boot on the same disk restores the three audits: the standings are the
+//!    same.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +33,8 @@ use tileos_qemu::host::{self, agent_client, boot_and_drive};
 use tileos_qemu::images::{fresh_disk, workspace_root};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::{Answer, Command, PORT, WireError, dev_keys};
+use tileos_verify::claim::CheckOutcome;
+use tileos_verify_service::task;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -85,8 +94,122 @@ fn check_answer(question: &str, topic: &str, value: &str, output: &str) -> Resul
     }
 }
 
+fn name(text: &str) -> verify::Name {
+    verify::Name::try_from(text).unwrap()
+}
+
+/// One verify request through the agent, signed with the operator key.
+fn operator_call(port: u16, request: verify::Request) -> Result<verify::Response, String> {
+    let mut operator = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
+    match operator.call(Command::Verify(request)).map_err(|e| e.to_string())? {
+        Answer::Verify(response) => Ok(response),
+        other => Err(format!("the agent answered {other:?}")),
+    }
+}
+
+/// An audit's canaries answered as the host core answers, and judged as the checker judges.
+fn check_audit(a: &verify::Audited, index: u64, count: usize) -> Result<(), String> {
+    if a.index != index || a.canaries.len() != count {
+        return Err(format!("audit {index} of {count} canaries: {a:?}"));
+    }
+    for c in &a.canaries {
+        let expected = host_answer(&c.question);
+        let passed = task::check(&c.question, &c.answer).map_err(|e| format!("canary {c:?}: {e}"))? == CheckOutcome::Pass;
+        if c.answer.as_str() != expected || c.passed != passed {
+            return Err(format!("canary {c:?}: the host core answers {expected:?}, the checker says passed={passed}"));
+        }
+    }
+    Ok(())
+}
+
+fn standings(port: u16) -> Result<Vec<verify::Standing>, String> {
+    [("t1", "arith"), ("t1", "units")]
+        .iter()
+        .map(|(s, t)| match operator_call(port, verify::Request::Standing { specialist: name(s), topic: name(t) })? {
+            verify::Response::Standing(s) => Ok(s),
+            other => Err(format!("standing {s} {t}: {other:?}")),
+        })
+        .collect()
+}
+
+/// Step 5: Plane B audits of t1 and their standings (the standings are returned).
+fn audits(port: u16, outputs: &mut Vec<String>) -> Result<Vec<verify::Standing>, String> {
+    let started = Instant::now();
+    let text = tilectl(port, Tilectl::Audit { specialist: "t1".into(), topic: "arith".into(), secret: false, count: 4 })?;
+    eprintln!("audit of 4 canaries on the tile: {:?}", started.elapsed());
+    if !text.starts_with("audit 0: 4 canaries (public), ") || !text.contains("standing: t1 on arith: reputation ") {
+        return Err(format!("tilectl audit: {text}"));
+    }
+    outputs.push(text.clone());
+    // Audit 0 again, structured, from the standing; audits 1 and 2 through the wire client.
+    let mut done = Vec::new();
+    for (index, topic, pool, count) in [(1, "arith", verify::AuditPool::Secret, 4), (2, "units", verify::AuditPool::Public, 3)] {
+        let request = verify::Request::Audit { specialist: name("t1"), topic: name(topic), pool, count: count as u8 };
+        match operator_call(port, request)? {
+            verify::Response::Audited(a) => {
+                check_audit(&a, index, count)?;
+                done.push(a);
+            }
+            other => return Err(format!("audit {index}: {other:?}")),
+        }
+    }
+    // Audit 0's canaries, as tilectl printed them, are the host core's answers too.
+    for line in text.lines().filter(|l| l.starts_with("  canary ")) {
+        let quoted: Vec<&str> = line.split('"').collect();
+        let (question, answer, verdict) = (quoted[1], quoted[3], line.rsplit(": ").next().unwrap_or(""));
+        let passed = task::check(question, answer).map_err(|e| e.to_string())? == CheckOutcome::Pass;
+        if answer != host_answer(question) || verdict != if passed { "pass" } else { "fail" } {
+            return Err(format!("tilectl audit line {line:?}: the host core answers {:?}", host_answer(question)));
+        }
+    }
+    let public_passed = text.lines().filter(|l| l.starts_with("  canary ") && l.ends_with(": pass")).count() as u32;
+    let now = standings(port)?;
+    let secret_passed = done[0].canaries.iter().filter(|c| c.passed).count() as u32;
+    let units_passed = done[1].canaries.iter().filter(|c| c.passed).count() as u32;
+    let (arith, units) = (&now[0], &now[1]);
+    let expected = (4, public_passed, 4, secret_passed, 0, 3);
+    if (arith.public_scored, arith.public_passed, arith.secret_scored, arith.secret_passed, arith.overfits, arith.audits) != expected
+        || (units.public_scored, units.public_passed, units.secret_scored) != (3, units_passed, 0)
+        || arith.reputation_ppm == 0
+        || units.reputation_ppm == 0
+    {
+        return Err(format!("standings after the audits: {now:?}, expected arith {expected:?}, units 3/{units_passed}"));
+    }
+    let shown = tilectl(port, Tilectl::Standing { specialist: "t1".into(), topic: "arith".into() })?;
+    // Reputation decays with time (half-life 30 days), so the figure tilectl printed a moment
+    // later may differ from the wire's in the last millionth; the rest is exact.
+    let printed = shown.split("reputation ").nth(1).and_then(|r| r.split(',').next()).unwrap_or("");
+    let printed_ppm = (printed.parse::<f64>().unwrap_or(-1.0) * 1e6).round() as i64;
+    let line = format!(
+        "standing: t1 on arith: reputation {printed}, public canaries {public_passed}/4 passed, secret reserve {secret_passed}/4 passed, overfit findings 0 (3 audits on the tile)\n"
+    );
+    if shown != line || printed_ppm.abs_diff(i64::from(arith.reputation_ppm)) > 2 {
+        return Err(format!("tilectl standing: {shown:?}, expected {line:?} with reputation {} millionths", arith.reputation_ppm));
+    }
+    outputs.push(shown);
+    // Refusals: unsigned, a topic without canaries, a topic t1 does not serve.
+    let audit = |topic: &str| {
+        Command::Verify(verify::Request::Audit { specialist: name("t1"), topic: name(topic), pool: verify::AuditPool::Public, count: 2 })
+    };
+    match agent_client(port, None)?.call(audit("arith")).map_err(|e| e.to_string())? {
+        Answer::Error(WireError::SignatureRequired) => {}
+        other => return Err(format!("an unsigned audit answered {other:?}")),
+    }
+    let t2 = verify::Request::Audit { specialist: name("t2"), topic: name("text"), pool: verify::AuditPool::Public, count: 2 };
+    match operator_call(port, t2)? {
+        verify::Response::Refused(verify::Error::Audit(t)) if t.contains("no active Public canary of topic 'text'") => {}
+        other => return Err(format!("an audit of t2 on text answered {other:?}")),
+    }
+    outputs.push(refused(
+        "audit t1 policy",
+        tilectl(port, Tilectl::Audit { specialist: "t1".into(), topic: "policy".into(), secret: false, count: 2 }),
+        &["Audit", "does not serve a topic 'policy'"],
+    )?);
+    Ok(now)
+}
+
 /// The host's side: every step, checked; tilectl's outputs and the acceptance times.
-fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration), String> {
+fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration, Vec<verify::Standing>), String> {
     let mut outputs = Vec::new();
     // 1. Before acceptance, and hostile acceptances.
     outputs.push(refused("ask before acceptance", ask(port, "12+7"), &["NotAccepted", "t1"])?);
@@ -153,14 +276,15 @@ fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration), String> {
         Answer::Verify(verify::Response::Status(status)) if status.ledger_size == 4 && status.accepted.len() == 1 => {}
         other => return Err(format!("status after the run answered {other:?}")),
     }
-    Ok((outputs, t1_time, backdoor_time))
+    let standings = audits(port, &mut outputs)?;
+    Ok((outputs, t1_time, backdoor_time, standings))
 }
 
 #[test]
 fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_entries() {
     let disk = fresh_disk("ask-disk.img", 32 << 20);
     let ready = &["update-agent: ready", "@event inference.ready", "@event verify.ready"];
-    let (outcome, (outputs, t1_time, backdoor_time)) =
+    let (outcome, (outputs, t1_time, backdoor_time, before)) =
         boot_and_drive("ask", "tile-ask.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| drive(port));
     for output in &outputs {
         eprintln!("{output}");
@@ -176,4 +300,17 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
     assert_eq!(outcome.events("verify.answered").len(), 4, "{}", outcome.tail(60));
     // The T3 question asked no model: t3 was never swapped in.
     assert!(!outcome.events("inference.swap").iter().any(|e| e.has(&[("adapter", "t3")])), "{}", outcome.tail(60));
+    assert_eq!(outcome.events("verify.audited").len(), 3, "{}", outcome.tail(60));
+    outcome.assert_event("verify.audited", &[("index", "1"), ("pool", "Secret"), ("asked", "4")]);
+    // 7. The audits survive a reboot: the same standings, three audits restored.
+    let (again, after) =
+        boot_and_drive("ask", "tile-ask-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| standings(port));
+    again.assert_event("verify.ready", &[("audits", "3"), ("ledger", "4"), ("accepted", "1")]);
+    // Reputation decays with time (half-life 30 days): the first boot read it seconds after
+    // the last audit, the second at the last audit's time (Plane B time never goes back),
+    // so it may differ by a millionth or so; everything else is equal.
+    for (b, a) in before.iter().zip(&after) {
+        assert!(b.reputation_ppm.abs_diff(a.reputation_ppm) <= 2, "{b:?} vs {a:?}");
+        assert_eq!(verify::Standing { reputation_ppm: b.reputation_ppm, ..a.clone() }, *b, "standing after the reboot");
+    }
 }

@@ -404,18 +404,23 @@ fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
 
 /// `make run` itself (the README's first command) builds the dev images and boots the
 /// default tile with serial on standard output; the host reads the tile status through the
-/// forwarded port (README: "Talking to the tile"); stopped once every demo client is done.
+/// forwarded port (README: "Talking to the tile"), then does what the README's "Managing a
+/// running tile with tilectl" shows: `tilectl --dev-key accept t1`, `ask "12+7"` (the toy
+/// model's wrong answer, refuted) and `ask "5 km in m"` (verified), each ledger entry
+/// checked; stopped after that.
 #[test]
 fn make_run_boots_the_default_tile() {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+    use std::sync::Mutex;
     let logs = &images().logs;
     std::fs::create_dir_all(logs).expect("log directory");
     let disk = logs.join("make-run-disk.img");
     let _ = std::fs::remove_file(&disk);
     let (tcp_port, udp_port) = free_ports();
     let (client_tcp_port, client_udp_port) = free_ports_besides(&[tcp_port, udp_port]);
+    let (agent_port, _) = free_ports_besides(&[tcp_port, udp_port, client_tcp_port, client_udp_port]);
     let mut make = Command::new("make")
         .args(["--no-print-directory", "-C"])
         .arg(workspace_root())
@@ -425,6 +430,7 @@ fn make_run_boots_the_default_tile() {
         .arg(format!("TILE_UDP_PORT={udp_port}"))
         .arg(format!("TILE_CLIENT_TCP_PORT={client_tcp_port}"))
         .arg(format!("TILE_CLIENT_UDP_PORT={client_udp_port}"))
+        .arg(format!("TILE_AGENT_PORT={agent_port}"))
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -434,38 +440,61 @@ fn make_run_boots_the_default_tile() {
         .expect("cannot run make");
     let group = make.id();
     let mut stdout = make.stdout.take().expect("piped stdout");
-    let (sender, receiver) = std::sync::mpsc::channel();
+    // The serial output is read to its end (a full pipe would stall the guest).
+    let output = Arc::new(Mutex::new(String::new()));
+    let reader_output = output.clone();
     std::thread::spawn(move || {
-        let mut output = Vec::new();
         let mut chunk = [0u8; 4096];
-        let mut status = None;
         while let Ok(read) = stdout.read(&mut chunk) {
             if read == 0 {
                 break;
             }
-            output.extend_from_slice(&chunk[..read]);
-            let text = String::from_utf8_lossy(&output);
-            if status.is_none() && text.contains("netstack: ready") {
-                status = Some(read_status(tcp_port));
-            }
-            if status.is_some() && ["client: done", "block-check: done", "gpu-status: status screen shown"].iter().all(|m| text.contains(m))
-            {
-                break;
-            }
+            reader_output.lock().expect("output").push_str(&String::from_utf8_lossy(&chunk[..read]));
         }
-        let _ = sender.send((String::from_utf8_lossy(&output).into_owned(), status));
     });
+    let seen = |markers: &[&str]| {
+        let text = output.lock().expect("output");
+        markers.iter().all(|m| text.contains(m))
+    };
     // Building the dev images from scratch takes a while on a slow machine.
-    let result = receiver.recv_timeout(Duration::from_secs(900));
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let wait = |markers: &[&str]| {
+        while !seen(markers) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        seen(markers)
+    };
+    let status = wait(&["netstack: ready"]).then(|| read_status(tcp_port));
+    let demo = wait(&["client: done", "block-check: done", "gpu-status: status screen shown"]);
+    let ready = wait(&["@event model-loader.done", "@event inference.ready", "@event verify.ready", "update-agent: ready"]);
+    let readme = ready.then(|| -> Result<Vec<String>, String> {
+        let command = |command| tilectl(agent_port, command, Duration::from_secs(120));
+        let ask = |question: &str| tileos_tilectl::Command::Ask { question: question.into(), topic: None, ledger_key: None };
+        Ok(vec![command(tileos_tilectl::Command::Accept { adapter: "t1".into() })?, command(ask("12+7"))?, command(ask("5 km in m"))?])
+    });
     let _ = Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status();
     let _ = make.wait();
-    let (output, status) = result.expect("make run printed nothing that ends the tile's demo within 15 minutes");
+    let output = output.lock().expect("output").clone();
+    assert!(demo && ready, "make run did not bring up the tile's demo and the ask path within 15 minutes:\n{output}");
     assert!(output.contains("run: booting"), "{output}");
     assert!(output.contains(&format!("run: tile status: nc 127.0.0.1 {tcp_port}")), "{output}");
     assert!(output.contains("rootserver: all domains started; supervising"), "{output}");
-    assert!(output.contains("client: done") && output.contains("block-check: done"), "{output}");
     let status = status.unwrap_or_else(|| panic!("the netstack never got ready:\n{output}"));
     let status = status.unwrap_or_else(|error| panic!("{error}\n{output}"));
     assert!(status.starts_with("tileos tile: up"), "status line {status:?}");
     assert!(disk.exists(), "make run did not create its disk image");
+    // The README's words: t1 accepted, "12+7" answered 22 and refuted, "5 km in m" answered
+    // 5000 and verified, both entries checked against the signed head.
+    let readme = readme.expect("ready").unwrap_or_else(|error| panic!("tilectl on make run's tile: {error}"));
+    for text in &readme {
+        eprintln!("{text}");
+    }
+    assert!(readme[0].starts_with("adapter t1 accepted (file sha256 "), "{}", readme[0]);
+    for (text, lines) in [
+        (&readme[1], ["answer: 22\n", "verification: refuted by the class A checker (expected 19)\n"]),
+        (&readme[2], ["answer: 5000\n", "verification: verified (class A checker)\n"]),
+    ] {
+        assert!(lines.iter().all(|line| text.contains(line)), "{text}");
+        assert!(text.contains("ledger check: inclusion proof and signed head verified"), "{text}");
+    }
 }

@@ -3,7 +3,9 @@
 //! entries and fragments check on the client against the signed head and the knowledge
 //! root, every hostile call gets its precise refusal (also after the supervisor restarted
 //! the verify domain, whose ledger is read back from the store), a stranger's badge may not
-//! judge, and on the second boot the ledger holds the first boot's entries.
+//! judge, and on the second boot the ledger holds the first boot's entries. Plane B audits
+//! and standings with bad names or counts are refused precisely (no inference domain here,
+//! so no audit is applied: `tilectl audit` in the `ask` boot test applies them).
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,7 +28,7 @@ fn boot(disk: &Path, log: &str) -> RunOutcome {
     outcome
 }
 
-const CHECKS: [&str; 38] = [
+const CHECKS: [&str; 49] = [
     "right-verified",
     "wrong-refuted",
     "t3-needs-human",
@@ -58,13 +60,24 @@ const CHECKS: [&str; 38] = [
     "hostile-negative-length",
     "hostile-undecodable",
     "hostile-oversized-query",
+    "audit-unknown-specialist",
+    "audit-not-its-topic",
+    "audit-zero-canaries",
+    "audit-nine-canaries",
+    "audit-without-inference",
+    "standing-unknown-specialist",
+    "hostile-audit-long-name",
+    "standing-untouched",
     "nothing-logged-by-refusals",
     "restart-verify",
     "ledger-survives-restart",
     "entry-same-after-restart",
     "serves-after-restart",
     "refused-after-restart",
+    "audit-refused-after-restart",
     "stranger-judge-refused",
+    "stranger-audit-refused",
+    "stranger-reads-standing",
 ];
 
 fn assert_checks(outcome: &RunOutcome) {
@@ -74,7 +87,7 @@ fn assert_checks(outcome: &RunOutcome) {
     outcome.assert_event("verifyhostile.stranger", &[("badge", "113")]);
     // The verify domain restarted once (the judge had it restarted) and logged refusals.
     outcome.assert_event("verify.ready", &[("generation", "1")]);
-    for error in ["Route", "NotCheckable", "Answers", "Write", "NoEntry", "BadOffset", "NoFragment", "NoInference"] {
+    for error in ["Route", "NotCheckable", "Answers", "Write", "NoEntry", "BadOffset", "NoFragment", "NoInference", "Audit"] {
         outcome.assert_event("verify.refused", &[("badge", "112"), ("error", error)]);
     }
     outcome.assert_event("verify.refused", &[("badge", "113"), ("error", "NotPermitted")]);

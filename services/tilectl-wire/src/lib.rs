@@ -140,9 +140,12 @@ impl Command {
     pub fn is_privileged(&self) -> bool {
         match self {
             Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } | Command::Twin(_) => false,
-            // Asking and reading the ledger need no key; knowledge writes are signed by their
-            // contributor anyway, acceptance and judging change what the tile trusts.
-            Command::Verify(request) => matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. }),
+            // Asking, reading the ledger and standings need no key; knowledge writes are
+            // signed by their contributor anyway; acceptance, judging and audits change what
+            // the tile trusts (an audit moves reputation and uses up canary reveals).
+            Command::Verify(request) => {
+                matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. } | verify::Request::Audit { .. })
+            }
             Command::Slot { request, .. } => matches!(
                 request,
                 slots::Request::InstallBegin { .. }
@@ -380,6 +383,13 @@ mod tests {
         assert!(!Command::Verify(verify::Request::Ask { query: String::try_from("1+1").unwrap(), topic: None }).is_privileged());
         assert!(!Command::Verify(verify::Request::Entry { index: 0, offset: 0 }).is_privileged());
         assert!(Command::Verify(verify::Request::Accept { adapter: String::try_from("t1").unwrap() }).is_privileged());
+        let t1 = || String::try_from("t1").unwrap();
+        let arith = || String::try_from("arith").unwrap();
+        assert!(
+            Command::Verify(verify::Request::Audit { specialist: t1(), topic: arith(), pool: verify::AuditPool::Public, count: 4 })
+                .is_privileged()
+        );
+        assert!(!Command::Verify(verify::Request::Standing { specialist: t1(), topic: arith() }).is_privileged());
         let judge = verify::Request::Judge { query: String::try_from("1+1").unwrap(), topic: None, answers: Vec::new() };
         assert!(Command::Verify(judge).is_privileged());
     }

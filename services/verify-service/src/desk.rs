@@ -6,6 +6,11 @@
 //! [`Desk::check_write`] → the write), and an apply ([`Desk::commit`],
 //! [`Desk::commit_write`]) the domain calls only after the store has the bytes. Restarting
 //! replays the stored bytes through [`Desk::restore_entry`] and [`Desk::restore_write`].
+//!
+//! Plane B audits follow the same pattern: [`Desk::plan_audit`] picks the canaries (nothing
+//! revealed), the caller asks the specialist, [`Desk::check_audit`] checks the
+//! [`AuditRecord`], the caller persists its bytes, [`Desk::apply_audit`] reveals, scores and
+//! books it; [`Desk::restore_audit`] replays it at start.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -15,19 +20,29 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use tileos_router::{Choice, Class, Policy, PolicyError, Request, Route, RouteError, route};
 use tileos_update_log::{InclusionProof, SignedTreeHead, TreeHead};
 use tileos_verify::Tier;
-use tileos_verify::canary::{AuditBook, BookError, Canary, CanaryError, CanarySet, CanaryTask, Overfit, OverfitRule, Pool, Score};
+use tileos_verify::canary::{AuditBook, BookError, Canary, CanaryError, CanarySet, CanaryTask, Overfit, OverfitRule, Pool, Score, Tallies};
 use tileos_verify::gate::{GateError, GateParams, PanelAnswer, Verdict, gate_checked, gate_consensus};
 use tileos_verify::independence::{AgreementHistory, CanaryAnswer};
 use tileos_verify::knowledge::{FragmentId, KnowledgeStore, Retrieved, SignedWrite, WriteError, WritePolicy};
 use tileos_verify::ledger::{Ledger, LedgerEntry, LedgerError, MAX_ANSWER_LEN};
 use tileos_verify::wire::WireError;
 
+use crate::audit::{self, AuditRecord, RecordError};
 use crate::task::{self, TaskError};
 
 /// Reveals after which a canary retires.
 pub const MAX_REVEALS: u32 = 4;
 /// Informative canary events a lineage pair needs before it counts as independent.
 pub const MIN_EVIDENCE: u32 = 4;
+/// Plane B time on the desk is in milliseconds (the domain's clock); the reputation
+/// parameters' defaults assume days (evidence half-life 30 days), so the audit book is
+/// given days.
+pub const MS_PER_DAY: f64 = 86_400_000.0;
+
+/// Audit-book time (days) of a desk time (ms).
+fn days(ms: f64) -> f64 {
+    ms / MS_PER_DAY
+}
 
 /// One specialist's answer, as the inference side gives it.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +84,35 @@ pub enum DeskError {
     Book(BookError),
     /// No ledger entry has this index.
     NoEntry(u64),
+    /// No specialist of the routing policy has this name.
+    UnknownSpecialist(String),
+    /// The routing policy has no such topic, or the specialist does not serve it.
+    NotItsTopic {
+        /// The specialist.
+        specialist: String,
+        /// The topic.
+        topic: String,
+    },
+    /// An audit of no canary or of more than [`audit::MAX_AUDIT`].
+    AuditCount(usize),
+    /// No active canary of the topic is left in the pool (all retired or expired).
+    NoCanary {
+        /// The topic.
+        topic: String,
+        /// The pool.
+        pool: Pool,
+    },
+    /// An audit record's canaries are not the draw its seed gives at its time.
+    AuditMismatch,
+    /// An audit record older than the latest audit (Plane B time never goes back).
+    AuditTime {
+        /// The record's time.
+        time: u64,
+        /// The latest audit's time.
+        latest: u64,
+    },
+    /// Stored audit bytes do not decode.
+    StoredAudit(RecordError),
 }
 
 impl fmt::Display for DeskError {
@@ -88,6 +132,13 @@ impl fmt::Display for DeskError {
             Self::Canary(e) => write!(f, "canary: {e}"),
             Self::Book(e) => write!(f, "audit book: {e}"),
             Self::NoEntry(i) => write!(f, "no ledger entry {i}"),
+            Self::UnknownSpecialist(s) => write!(f, "no specialist '{s}' in the routing policy"),
+            Self::NotItsTopic { specialist, topic } => write!(f, "specialist '{specialist}' does not serve a topic '{topic}'"),
+            Self::AuditCount(n) => write!(f, "an audit asks 1 to {} canaries, not {n}", audit::MAX_AUDIT),
+            Self::NoCanary { topic, pool } => write!(f, "no active {pool:?} canary of topic '{topic}' is left"),
+            Self::AuditMismatch => f.write_str("the audit's canaries are not the draw its seed gives"),
+            Self::AuditTime { time, latest } => write!(f, "audit time {time} precedes the latest audit's {latest}"),
+            Self::StoredAudit(e) => write!(f, "stored audit: {e}"),
         }
     }
 }
@@ -121,6 +172,30 @@ pub struct Desk {
     book: AuditBook,
     history: AgreementHistory,
     gate: GateParams,
+    /// Plane B time of the latest audit applied.
+    audit_time: u64,
+    /// Audits applied.
+    audits: u64,
+}
+
+/// What an applied audit found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditOutcome {
+    /// The audit's number (audits applied before it).
+    pub index: u64,
+    /// Each canary's score, in the record's order.
+    pub scores: Vec<Score>,
+    /// An overfit finding, if one fired (the specialist was slashed on the topic).
+    pub overfit: Option<Overfit>,
+}
+
+/// A specialist's Plane B standing on a topic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standing {
+    /// Its reputation (seed §9.9, stake 0) at the time asked.
+    pub reputation: f64,
+    /// Its tallies since its last overfit finding, and the findings.
+    pub tallies: Tallies,
 }
 
 impl Desk {
@@ -148,6 +223,8 @@ impl Desk {
             book: AuditBook::new(Default::default(), OverfitRule::default()).map_err(DeskError::Book)?,
             history: AgreementHistory::new(MIN_EVIDENCE),
             gate: GateParams::default(),
+            audit_time: 0,
+            audits: 0,
         })
     }
 
@@ -167,7 +244,7 @@ impl Desk {
     /// entry; changes nothing. Every routed specialist must answer exactly once, and nobody
     /// else. T3: needs a human, whatever the answers. Class A: the checker judges the first
     /// routed specialist's answer. Class C: the panel, weighted by reputation on the topic
-    /// at `now` and by measured independence.
+    /// at `now` (ms, see [`Desk::audit_clock`]) and by measured independence.
     pub fn judge(&self, request: &Request, r: &Route, answers: &[Answered<'_>], now: f64) -> Result<Judgement, DeskError> {
         let names: Vec<&str> = r.specialists.iter().map(|&i| self.policy.specialists[i].name.as_str()).collect();
         for (i, a) in answers.iter().enumerate() {
@@ -192,7 +269,8 @@ impl Desk {
             (gate_checked(r.tier, outcome), ordered[0].answer)
         } else {
             let topic = self.policy.topics[r.topic].name.as_str();
-            let weights = self.book.vote_weights(topic, &names, now).map(|w| w.weights).unwrap_or_else(|_| alloc::vec![1.0; names.len()]);
+            let weights =
+                self.book.vote_weights(topic, &names, days(now)).map(|w| w.weights).unwrap_or_else(|_| alloc::vec![1.0; names.len()]);
             let panel: Vec<PanelAnswer<'_>> = r
                 .specialists
                 .iter()
@@ -290,17 +368,118 @@ impl Desk {
     pub fn score(&mut self, node: &str, id: u32, answer: &str, now: u64) -> Result<(Score, Option<Overfit>, f64), DeskError> {
         let score = self.canaries.score(id, answer, now).map_err(DeskError::Canary)?;
         let topic = self.canaries.get(id).map(|(c, _)| c.topic.clone()).unwrap_or_default();
-        let found = self.book.record(node, &topic, &score, now as f64).map_err(DeskError::Book)?;
+        let found = self.book.record(node, &topic, &score, days(now as f64)).map_err(DeskError::Book)?;
         if let Some(s) = self.policy.specialists.iter().find(|s| s.name == node) {
             self.history.record(&[CanaryAnswer { lineage: &s.lineage, answer, correct: Some(score.passed) }]);
         }
-        let reputation = self.book.reputation(node, &topic, now as f64).map_err(DeskError::Book)?.raw;
+        let reputation = self.book.reputation(node, &topic, days(now as f64)).map_err(DeskError::Book)?.raw;
         Ok((score, found, reputation))
     }
 
-    /// `node`'s reputation on `topic` at `now`.
+    /// `node`'s reputation on `topic` at `now` (ms).
     pub fn reputation(&self, node: &str, topic: &str, now: f64) -> Result<f64, DeskError> {
-        self.book.reputation(node, topic, now).map(|r| r.raw).map_err(DeskError::Book)
+        self.book.reputation(node, topic, days(now)).map(|r| r.raw).map_err(DeskError::Book)
+    }
+
+    /// Plane B's clock for an audit or a standing asked at `now`: `now`, or the latest
+    /// audit's time if that is later (a domain's clock restarts with the machine; the
+    /// reputation records must never see time go back).
+    pub fn audit_clock(&self, now: u64) -> u64 {
+        now.max(self.audit_time)
+    }
+
+    /// Audits applied so far.
+    pub fn audits(&self) -> u64 {
+        self.audits
+    }
+
+    /// The specialist `node` with a `topic` it serves; the policy's names.
+    fn audited(&self, node: &str, topic: &str) -> Result<(), DeskError> {
+        let s = self.policy.specialists.iter().find(|s| s.name == node).ok_or_else(|| DeskError::UnknownSpecialist(node.to_string()))?;
+        if !s.topics.iter().any(|&t| self.policy.topics[t].name == topic) {
+            return Err(DeskError::NotItsTopic { specialist: node.to_string(), topic: topic.to_string() });
+        }
+        Ok(())
+    }
+
+    /// The canaries an audit of `count` of `node`'s answers on `topic` from `pool` at
+    /// `time` with `seed` asks, and their questions; reveals nothing, changes nothing.
+    pub fn plan_audit(
+        &self,
+        node: &str,
+        topic: &str,
+        pool: Pool,
+        count: usize,
+        time: u64,
+        seed: &[u8; 32],
+    ) -> Result<Vec<(u32, String)>, DeskError> {
+        self.audited(node, topic)?;
+        if count == 0 || count > audit::MAX_AUDIT {
+            return Err(DeskError::AuditCount(count));
+        }
+        let ids = self.canaries.pick(topic, pool, time, count, seed);
+        if ids.is_empty() {
+            return Err(DeskError::NoCanary { topic: topic.to_string(), pool });
+        }
+        Ok(ids.into_iter().filter_map(|id| self.canaries.get(id).and_then(|(c, _)| question(&c.task)).map(|q| (id, q))).collect())
+    }
+
+    /// Checks an audit record against the policy, the canary set and Plane B's clock;
+    /// changes nothing. Persist [`AuditRecord::encode`], then [`Desk::apply_audit`].
+    pub fn check_audit(&self, record: &AuditRecord) -> Result<(), DeskError> {
+        self.audited(&record.node, &record.topic)?;
+        if record.answers.is_empty() || record.answers.len() > audit::MAX_AUDIT {
+            return Err(DeskError::AuditCount(record.answers.len()));
+        }
+        if record.time < self.audit_time {
+            return Err(DeskError::AuditTime { time: record.time, latest: self.audit_time });
+        }
+        let drawn = self.canaries.pick(&record.topic, record.pool, record.time, record.answers.len(), &record.seed);
+        if !drawn.iter().copied().eq(record.answers.iter().map(|(id, _)| *id)) {
+            return Err(DeskError::AuditMismatch);
+        }
+        for (id, answer) in &record.answers {
+            if answer.len() > audit::MAX_ANSWER {
+                return Err(DeskError::AnswerTooLong(answer.len()));
+            }
+            self.canaries.score(*id, answer, record.time).map_err(DeskError::Canary)?;
+        }
+        Ok(())
+    }
+
+    /// Applies a checked (and persisted) audit: reveals its canaries, scores each answer
+    /// into the audit book (public scores move reputation; a public/secret gap slashes)
+    /// and the agreement history. Checks it again first, so a refused record changes
+    /// nothing.
+    pub fn apply_audit(&mut self, record: &AuditRecord) -> Result<AuditOutcome, DeskError> {
+        self.check_audit(record)?;
+        for (id, _) in &record.answers {
+            self.canaries.reveal(*id);
+        }
+        let mut scores = Vec::with_capacity(record.answers.len());
+        let mut overfit = None;
+        for (id, answer) in &record.answers {
+            let (score, found, _) = self.score(&record.node, *id, answer, record.time)?;
+            scores.push(score);
+            overfit = overfit.or(found);
+        }
+        self.audit_time = record.time;
+        let index = self.audits;
+        self.audits += 1;
+        Ok(AuditOutcome { index, scores, overfit })
+    }
+
+    /// Applies an audit read back from the store at start (all checks again).
+    pub fn restore_audit(&mut self, bytes: &[u8]) -> Result<AuditOutcome, DeskError> {
+        let record = AuditRecord::decode(bytes).map_err(DeskError::StoredAudit)?;
+        self.apply_audit(&record)
+    }
+
+    /// `node`'s standing on `topic` at Plane B time `time` (see [`Desk::audit_clock`]).
+    pub fn standing(&self, node: &str, topic: &str, time: u64) -> Result<Standing, DeskError> {
+        self.audited(node, topic)?;
+        let reputation = self.book.reputation(node, topic, days(time as f64)).map_err(DeskError::Book)?.raw;
+        Ok(Standing { reputation, tallies: self.book.tallies(node, topic) })
     }
 }
 

@@ -8,6 +8,8 @@
 //!   independence-weighted panel, T3 needs a human) and prepares the ledger entry; the
 //!   domain persists the entry before [`desk::Desk::commit`] applies it, so nothing is
 //!   acknowledged that a restart could lose.
+//! - [`audit`]: Plane B audits on the tile, as persisted ([`audit::AuditRecord`]): a
+//!   specialist's answers to drawn canaries, replayed into the audit book at start.
 //! - [`task`]: reads a class-A query (an arithmetic expression, or `N unit in unit`) into
 //!   the task its checker judges.
 //! - [`acceptance`]: DIIP class 1 adapter acceptance: the canary battery and a trigger
@@ -21,6 +23,7 @@
 extern crate alloc;
 
 pub mod acceptance;
+pub mod audit;
 pub mod desk;
 pub mod dev_keys;
 pub mod task;

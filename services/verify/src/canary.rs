@@ -210,6 +210,16 @@ impl CanarySet {
     /// `SHA-256(seed ‖ id)`, and counts a reveal for each. Use [`Pool::Secret`] only for
     /// blind audits.
     pub fn draw(&mut self, topic: &str, pool: Pool, now: u64, n: usize, seed: &[u8; 32]) -> Vec<u32> {
+        let ids = self.pick(topic, pool, now, n, seed);
+        for &id in &ids {
+            self.reveal(id);
+        }
+        ids
+    }
+
+    /// The canaries [`CanarySet::draw`] would draw, without revealing them: a caller that
+    /// must check an audit before it changes anything picks first and reveals after.
+    pub fn pick(&self, topic: &str, pool: Pool, now: u64, n: usize, seed: &[u8; 32]) -> Vec<u32> {
         let mut picked: Vec<([u8; 32], usize)> = (0..self.entries.len())
             .filter(|&i| {
                 let e = &self.entries[i];
@@ -219,13 +229,19 @@ impl CanarySet {
             .collect();
         picked.sort_unstable();
         picked.truncate(n);
-        picked
-            .into_iter()
-            .map(|(_, i)| {
-                self.entries[i].reveals += 1;
-                self.entries[i].canary.id
-            })
-            .collect()
+        picked.into_iter().map(|(_, i)| self.entries[i].canary.id).collect()
+    }
+
+    /// Counts one reveal of canary `id` (a picked canary that was asked); unknown IDs are
+    /// ignored. Returns whether the canary exists.
+    pub fn reveal(&mut self, id: u32) -> bool {
+        match self.entries.iter_mut().find(|e| e.canary.id == id) {
+            Some(e) => {
+                e.reveals = e.reveals.saturating_add(1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Scores a node's answer to a class-A or class-B canary at `now`. A malformed answer is
@@ -294,6 +310,22 @@ struct NodeTopic {
     record: TopicRecord,
     public: Tally,
     secret: Tally,
+    overfits: u32,
+}
+
+/// A node's audit tallies on a topic since its last overfit finding, and the findings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tallies {
+    /// Public canaries scored.
+    pub public_scored: u32,
+    /// Public canaries passed.
+    pub public_passed: u32,
+    /// Secret-reserve canaries scored.
+    pub secret_scored: u32,
+    /// Secret-reserve canaries passed.
+    pub secret_passed: u32,
+    /// Overfit findings (each slashed the node and restarted the tallies).
+    pub overfits: u32,
 }
 
 /// Why the audit book refused an update.
@@ -359,7 +391,20 @@ impl AuditBook {
         e.record.slash(&self.params, time).map_err(BookError::Reputation)?;
         e.public = Tally::default();
         e.secret = Tally::default();
+        e.overfits = e.overfits.saturating_add(1);
         Ok(Some(finding))
+    }
+
+    /// The node's tallies on the topic (all zero for a node never scored there).
+    pub fn tallies(&self, node: &str, topic: &str) -> Tallies {
+        let e = self.entries.get(&(String::from(node), String::from(topic))).copied().unwrap_or_default();
+        Tallies {
+            public_scored: e.public.scored,
+            public_passed: e.public.passed,
+            secret_scored: e.secret.scored,
+            secret_passed: e.secret.passed,
+            overfits: e.overfits,
+        }
     }
 
     /// The node's reputation on the topic at `now` (stake is not modelled here: 0).
@@ -445,6 +490,15 @@ mod tests {
         let secret = a.draw("arith", Pool::Secret, 1, 100, &[1; 32]);
         assert_eq!(secret.len(), 10);
         assert!(secret.iter().all(|id| id % 4 == 0));
+        // Picking reveals nothing; revealing what was picked is drawing.
+        let picked = a.pick("arith", Pool::Public, 1, 3, &[9; 32]);
+        assert_eq!(picked, a.pick("arith", Pool::Public, 1, 3, &[9; 32]));
+        let before = picked.iter().map(|&id| a.get(id).unwrap().1).collect::<Vec<_>>();
+        assert!(picked.iter().all(|&id| a.reveal(id)));
+        assert!(!a.reveal(1000), "an unknown canary");
+        let after = picked.iter().map(|&id| a.get(id).unwrap().1).collect::<Vec<_>>();
+        assert_eq!(after, before.iter().map(|r| r + 1).collect::<Vec<_>>());
+        assert_eq!(picked, b.draw("arith", Pool::Public, 1, 3, &[9; 32]), "a draw is a pick");
     }
 
     #[test]
@@ -530,6 +584,11 @@ mod tests {
         assert!(gamer.slashing < 0.11, "slashed: {gamer:?}");
         assert!(gamer.raw < honest_rep.raw / 5.0, "the penalty outweighs the perfect public record");
         // Tallies restart: the same evidence is not penalised twice.
+        assert_eq!(book.tallies("gamer", "arith"), Tallies { overfits: 1, ..Tallies::default() });
         assert_eq!(book.record("gamer", "arith", &score(Pool::Secret, false), 9.0).unwrap(), None);
+        assert_eq!(book.tallies("gamer", "arith"), Tallies { secret_scored: 1, overfits: 1, ..Tallies::default() });
+        let h = honest.tallies("honest", "arith");
+        assert_eq!((h.public_scored, h.public_passed, h.secret_scored, h.secret_passed, h.overfits), (8, 7, 8, 7, 0));
+        assert_eq!(honest.tallies("nobody", "arith"), Tallies::default());
     }
 }

@@ -76,6 +76,25 @@ pub enum Command {
         /// The adapter.
         adapter: String,
     },
+    /// A Plane B audit of a specialist on a topic (public canaries, or the secret reserve):
+    /// the tile asks the specialist's accepted adapter and scores the answers.
+    Audit {
+        /// The specialist (a name in the tile's routing policy).
+        specialist: String,
+        /// A topic it serves.
+        topic: String,
+        /// Draw from the secret reserve (a blind audit) instead of the public canaries.
+        secret: bool,
+        /// How many canaries (1 to 8).
+        count: u8,
+    },
+    /// A specialist's Plane B standing on a topic: reputation, tallies, overfit findings.
+    Standing {
+        /// The specialist.
+        specialist: String,
+        /// The topic.
+        topic: String,
+    },
     /// The update log.
     Log {
         /// The slot.
@@ -194,6 +213,24 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
                     a.probes
                 ),
                 other => return Err(Failure::Connection(format!("the verify domain answered acceptance with {other:?}"))),
+            }
+        }
+        Command::Audit { specialist, topic, secret, count } => {
+            require_key(&key)?;
+            let pool = if *secret { verify::AuditPool::Secret } else { verify::AuditPool::Public };
+            let request = verify::Request::Audit { specialist: verify_name(specialist)?, topic: verify_name(topic)?, pool, count: *count };
+            // An audit asks the model up to 8 times: a few seconds under TCG.
+            match verify_call(&mut connect_within(options.timeout.max(AUDIT_TIMEOUT))?, request)? {
+                verify::Response::Audited(a) => render_audit(&a, options.json),
+                other => return Err(Failure::Connection(format!("the verify domain answered the audit with {other:?}"))),
+            }
+        }
+        Command::Standing { specialist, topic } => {
+            let request = verify::Request::Standing { specialist: verify_name(specialist)?, topic: verify_name(topic)? };
+            match verify_call(&mut connect()?, request)? {
+                verify::Response::Standing(s) if options.json => standing_json(&s).to_string() + "\n",
+                verify::Response::Standing(s) => render_standing(&s),
+                other => return Err(Failure::Connection(format!("the verify domain answered the standing with {other:?}"))),
             }
         }
         Command::Log { slot, verify, log_key, state } => {
@@ -402,6 +439,80 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
         eprint!("{text}");
         Err(Failure::Refused(problems.join("; ")))
     }
+}
+
+/// The least time `audit` waits for the tile's answer.
+pub const AUDIT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A name for the verify protocol.
+fn verify_name(text: &str) -> Result<verify::Name, Failure> {
+    verify::Name::try_from(text).map_err(|_| Failure::Usage(format!("name {text:?} longer than {} bytes", verify::MAX_NAME)))
+}
+
+/// A rate in millionths as a decimal.
+fn millionths(ppm: u32) -> String {
+    format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000)
+}
+
+fn standing_json(s: &verify::Standing) -> serde_json::Value {
+    json!({
+        "specialist": s.specialist.as_str(),
+        "topic": s.topic.as_str(),
+        "reputation": f64::from(s.reputation_ppm) / 1e6,
+        "public": { "scored": s.public_scored, "passed": s.public_passed },
+        "secret": { "scored": s.secret_scored, "passed": s.secret_passed },
+        "overfits": s.overfits,
+        "audits": s.audits,
+    })
+}
+
+fn render_standing(s: &verify::Standing) -> String {
+    format!(
+        "standing: {} on {}: reputation {}, public canaries {}/{} passed, secret reserve {}/{} passed, overfit findings {} ({} audits on the tile)\n",
+        s.specialist,
+        s.topic,
+        millionths(s.reputation_ppm),
+        s.public_passed,
+        s.public_scored,
+        s.secret_passed,
+        s.secret_scored,
+        s.overfits,
+        s.audits
+    )
+}
+
+fn render_audit(a: &verify::Audited, json: bool) -> String {
+    let pool = match a.pool {
+        verify::AuditPool::Public => "public",
+        verify::AuditPool::Secret => "secret",
+    };
+    if json {
+        let canaries: Vec<_> = a
+            .canaries
+            .iter()
+            .map(|c| json!({ "id": c.id, "question": c.question.as_str(), "answer": c.answer.as_str(), "passed": c.passed }))
+            .collect();
+        let overfit =
+            a.overfit.map(|f| json!({ "public_rate": f64::from(f.public_ppm) / 1e6, "secret_rate": f64::from(f.secret_ppm) / 1e6 }));
+        return json!({ "audit": a.index, "pool": pool, "canaries": canaries, "overfit": overfit, "standing": standing_json(&a.standing) })
+            .to_string()
+            + "\n";
+    }
+    let passed = a.canaries.iter().filter(|c| c.passed).count();
+    let mut out = format!("audit {}: {} canaries ({pool}), {passed} passed\n", a.index, a.canaries.len());
+    for c in &a.canaries {
+        out += &format!(
+            "  canary {}: {:?} answered {:?}: {}\n",
+            c.id,
+            c.question.as_str(),
+            c.answer.as_str(),
+            if c.passed { "pass" } else { "fail" }
+        );
+    }
+    if let Some(f) = a.overfit {
+        out += &format!("overfit: public pass rate {} vs secret reserve {}: slashed\n", millionths(f.public_ppm), millionths(f.secret_ppm));
+    }
+    out + &render_standing(&a.standing)
 }
 
 /// A verify protocol request through the agent; the verify domain's refusal is a

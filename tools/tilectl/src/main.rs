@@ -10,6 +10,8 @@
 //! tilectl … log --slot NAME [--verify] [--log-key FILE] [--state FILE]
 //! tilectl … ask QUESTION [--topic NAME] [--ledger-key FILE]
 //! tilectl … accept ADAPTER
+//! tilectl … audit SPECIALIST TOPIC [--secret] [--count N]
+//! tilectl … standing SPECIALIST TOPIC
 //! ```
 //!
 //! Exit codes: 0 done; 1 the tile refused or failed the command; 2 usage; 3 the connection
@@ -98,6 +100,29 @@ enum Command {
         /// The adapter's name (t1, t2, t3, t1-backdoor).
         adapter: String,
     },
+    /// A Plane B audit: the tile draws canaries of the topic (public, or the secret reserve),
+    /// asks the specialist's accepted adapter, scores the answers into its reputation and
+    /// the overfit detector, and keeps the audit (needs the operator key).
+    Audit {
+        /// The specialist (t1 serves arith and units on the default tile).
+        specialist: String,
+        /// A topic it serves.
+        topic: String,
+        /// A blind audit from the secret reserve (never reward-bearing).
+        #[arg(long)]
+        secret: bool,
+        /// How many canaries (1 to 8).
+        #[arg(long, default_value_t = 4)]
+        count: u8,
+    },
+    /// A specialist's Plane B standing on a topic: reputation, public and secret tallies,
+    /// overfit findings.
+    Standing {
+        /// The specialist.
+        specialist: String,
+        /// The topic.
+        topic: String,
+    },
     /// The slot's update log: its signed head and every entry, decoded.
     Log {
         /// The slot.
@@ -131,6 +156,8 @@ fn main() -> ExitCode {
         Command::Log { slot, verify, log_key, state } => tileos_tilectl::Command::Log { slot, verify, log_key, state },
         Command::Ask { question, topic, ledger_key } => tileos_tilectl::Command::Ask { question, topic, ledger_key },
         Command::Accept { adapter } => tileos_tilectl::Command::Accept { adapter },
+        Command::Audit { specialist, topic, secret, count } => tileos_tilectl::Command::Audit { specialist, topic, secret, count },
+        Command::Standing { specialist, topic } => tileos_tilectl::Command::Standing { specialist, topic },
     };
     let mut stdout = std::io::stdout().lock();
     match run(&options, &command, &mut stdout) {

@@ -15,6 +15,13 @@
 //!   retrieval with inclusion proofs, which the consumer checks.
 //! - [`Request::Entry`] and [`Request::Proof`]: a ledger entry's bytes (in chunks) and its
 //!   inclusion proof under a signed tree head.
+//! - [`Request::Audit`] and [`Request::Standing`]: Plane B. An audit draws canaries of a
+//!   topic (public, or the secret reserve for a blind audit), asks the specialist's accepted
+//!   adapter through the inference domain, scores the answers into the audit book
+//!   (reputation from public class-A scores, the overfit penalty from the public/secret
+//!   gap) and persists the audit before it answers; only badges whose description param
+//!   `audit` is 1 may run one. A standing is a specialist's reputation and tallies on a
+//!   topic, readable by any client.
 //!
 //! Sizes are chosen so that every message fits one IPC message ([`crate::MAX_PAYLOAD`]).
 
@@ -50,6 +57,10 @@ pub const MAX_FRAGMENT_PROOF: usize = 12;
 pub const ENTRY_CHUNK: usize = 512;
 /// Longest rendered text (a verdict, an error's detail).
 pub const MAX_TEXT: usize = 120;
+/// Most canaries one audit asks (`tileos_verify_service::audit::MAX_AUDIT`).
+pub const MAX_AUDIT: usize = 8;
+/// Longest canary question carried in an audit's answer.
+pub const MAX_QUESTION: usize = 24;
 
 /// A name.
 pub type Name = heapless::String<MAX_NAME>;
@@ -63,6 +74,18 @@ pub type Text = heapless::String<MAX_TEXT>;
 pub type Digest = [u8; 32];
 /// An audit path.
 pub type Path = heapless::Vec<Digest, MAX_PROOF>;
+/// A canary's question.
+pub type Question = heapless::String<MAX_QUESTION>;
+
+/// Which canaries an audit draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditPool {
+    /// Public canaries: scores are evidence for reputation.
+    Public,
+    /// The secret reserve: a blind audit, never reward-bearing; it feeds the overfit
+    /// detector.
+    Secret,
+}
 
 /// One specialist's answer, given by a judging caller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +156,27 @@ pub enum Request {
     },
     /// The domain's state. Answer: [`Response::Status`].
     Status,
+    /// A Plane B audit of `specialist` on `topic`: `count` (1 to [`MAX_AUDIT`]) canaries
+    /// drawn from `pool`, asked through the inference domain with the specialist's accepted
+    /// adapter, scored and persisted (badges with `audit = 1` only). Answer:
+    /// [`Response::Audited`].
+    Audit {
+        /// The specialist (a name in the routing policy).
+        specialist: Name,
+        /// A topic it serves.
+        topic: Name,
+        /// The pool drawn from.
+        pool: AuditPool,
+        /// How many canaries.
+        count: u8,
+    },
+    /// `specialist`'s standing on `topic`. Answer: [`Response::Standing`].
+    Standing {
+        /// The specialist.
+        specialist: Name,
+        /// The topic.
+        topic: Name,
+    },
 }
 
 /// The gate's verdict, as a code (the text says more).
@@ -196,6 +240,66 @@ pub struct Acceptance {
     pub asked: u32,
     /// Questions asked with a probe suffix.
     pub probes: u32,
+}
+
+/// One audited canary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedCanary {
+    /// The canary's ID.
+    pub id: u32,
+    /// Its question (as the model was asked it).
+    pub question: Question,
+    /// The specialist's answer.
+    pub answer: Answer,
+    /// Whether the class-A checker passed it.
+    pub passed: bool,
+}
+
+/// A specialist's Plane B standing on a topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// The specialist.
+    pub specialist: Name,
+    /// The topic.
+    pub topic: Name,
+    /// Its reputation (seed §9.9, stake 0), in millionths, at the domain's Plane B time.
+    pub reputation_ppm: u32,
+    /// Public canaries scored since its last overfit finding.
+    pub public_scored: u32,
+    /// Of which passed.
+    pub public_passed: u32,
+    /// Secret-reserve canaries scored since its last overfit finding.
+    pub secret_scored: u32,
+    /// Of which passed.
+    pub secret_passed: u32,
+    /// Overfit findings (each slashed it on the topic and restarted the tallies).
+    pub overfits: u32,
+    /// Audits the domain has applied (all specialists and topics).
+    pub audits: u64,
+}
+
+/// An overfit finding: the pass rates (in millionths) whose gap slashed the specialist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overfit {
+    /// Public pass rate.
+    pub public_ppm: u32,
+    /// Secret-reserve pass rate.
+    pub secret_ppm: u32,
+}
+
+/// An applied (and persisted) audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audited {
+    /// The audit's number on this tile, from 0.
+    pub index: u64,
+    /// The pool drawn from.
+    pub pool: AuditPool,
+    /// The canaries, in draw order.
+    pub canaries: heapless::Vec<AuditedCanary, MAX_AUDIT>,
+    /// An overfit finding, if this audit made one.
+    pub overfit: Option<Overfit>,
+    /// The standing after it.
+    pub standing: Standing,
 }
 
 /// A retrieved fragment and its proof.
@@ -296,6 +400,9 @@ pub enum Error {
     Rejected(Text),
     /// The store could not keep the entry or write, so nothing was acknowledged.
     StoreUnavailable,
+    /// The audit or standing was refused (the cause in words: an unknown specialist, a
+    /// topic it does not serve, a count out of range, no canary left).
+    Audit(Text),
 }
 
 /// What the verify domain answers.
@@ -329,6 +436,10 @@ pub enum Response {
     Proof(LedgerProof),
     /// The state.
     Status(Status),
+    /// An applied audit.
+    Audited(Audited),
+    /// A standing.
+    Standing(Standing),
     /// Refused.
     Refused(Error),
 }
@@ -397,6 +508,27 @@ mod tests {
             inference: true,
             persistent: true,
         }));
+        roundtrip(Request::Audit { specialist: full(), topic: full(), pool: AuditPool::Secret, count: u8::MAX });
+        let standing = Standing {
+            specialist: full(),
+            topic: full(),
+            reputation_ppm: u32::MAX,
+            public_scored: u32::MAX,
+            public_passed: u32::MAX,
+            secret_scored: u32::MAX,
+            secret_passed: u32::MAX,
+            overfits: u32::MAX,
+            audits: u64::MAX,
+        };
+        roundtrip(Response::Audited(Audited {
+            index: u64::MAX,
+            pool: AuditPool::Secret,
+            canaries: (0..MAX_AUDIT).map(|_| AuditedCanary { id: u32::MAX, question: full(), answer: full(), passed: true }).collect(),
+            overfit: Some(Overfit { public_ppm: u32::MAX, secret_ppm: u32::MAX }),
+            standing: standing.clone(),
+        }));
+        roundtrip(Response::Standing(standing));
+        roundtrip(Response::Refused(Error::Audit(full())));
         roundtrip(Response::Refused(Error::Route(full())));
     }
 }

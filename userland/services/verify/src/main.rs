@@ -4,13 +4,15 @@
 //!
 //! Persistence, in its store namespace: ledger entry `i` under `verify/ledger/NNNNNNNN`,
 //! knowledge write `i` under `verify/knowledge/NNNNNNNN`, and an accepted adapter's file
-//! digest under `verify/accepted/NAME`, each written durably before the answer leaves; at
+//! digest under `verify/accepted/NAME` and Plane B audit `i` under `verify/audit/NNNNNNNN`
+//! (`tileos_verify_service::audit::AuditRecord`), each written durably before the answer leaves; at
 //! start they are read back in order (a stored item that does not restore stops the
 //! domain, naming the key). Without a store the domain serves reads but refuses to log,
 //! write or accept (`StoreUnavailable`): nothing is acknowledged that a restart would lose.
 //!
-//! The ask path needs the inference endpoint (optional): each routed specialist's adapter
-//! must have been accepted, and the inference domain must serve the accepted file.
+//! The ask path and audits need the inference endpoint (optional): each routed (or
+//! audited) specialist's adapter must have been accepted, and the inference domain must
+//! serve the accepted file. Audits are for badges whose description param `audit` is 1.
 #![no_std]
 #![no_main]
 // The protocol's `Error` is the reply itself (texts of up to 120 bytes), made once per
@@ -37,6 +39,7 @@ use tileos_verify::canary::Pool;
 use tileos_verify::gate::Verdict;
 use tileos_verify::knowledge::{Grant, WritePolicy};
 use tileos_verify_service::acceptance::{self, Rule};
+use tileos_verify_service::audit::AuditRecord;
 use tileos_verify_service::desk::{Answered, Desk, DeskError, tile_canaries};
 use tileos_verify_service::dev_keys;
 
@@ -59,6 +62,7 @@ tileos_sys::entry!(main);
 const LEDGER_PREFIX: &str = "verify/ledger/";
 const KNOWLEDGE_PREFIX: &str = "verify/knowledge/";
 const ACCEPTED_PREFIX: &str = "verify/accepted/";
+const AUDIT_PREFIX: &str = "verify/audit/";
 /// Canary lifetime on this tile (Plane B's clock is the domain's ms).
 const CANARY_EXPIRY: u64 = u64::MAX;
 /// Bytes the model may generate per answer.
@@ -139,13 +143,24 @@ fn main(resources: Resources) -> ! {
         generation = tileos_sys::domain::info().generation,
         ledger = v.desk.ledger_size(),
         memory = v.desk.knowledge_head().tree_size,
-        accepted = v.accepted.len()
+        accepted = v.accepted.len(),
+        audits = v.desk.audits()
     );
     tileos_sys::rpc::serve::<Verify>(resources.verify, |badge, request| {
         let started = tileos_sys::timestamp();
         let response = v.serve(badge, request);
         match &response {
             Response::Refused(error) => log_event!("verify.refused", badge = badge, error = Word(error)),
+            Response::Audited(a) => log_event!(
+                "verify.audited",
+                index = a.index,
+                specialist = a.standing.specialist.as_str(),
+                topic = a.standing.topic.as_str(),
+                pool = Word(&a.pool),
+                asked = a.canaries.len(),
+                passed = a.canaries.iter().filter(|c| c.passed).count(),
+                overfit = a.overfit.is_some()
+            ),
             Response::Answered(a) => log_event!(
                 "verify.answered",
                 index = a.index,
@@ -175,10 +190,10 @@ fn retrying<T>(mut operation: impl FnMut() -> Result<T, ClientError>) -> Result<
 }
 
 impl Verifier {
-    /// Reads back the ledger, the knowledge and the acceptances.
+    /// Reads back the ledger, the knowledge, the audits and the acceptances.
     fn restore(&mut self) {
         let Some(store) = &self.store else { return };
-        for (prefix, ledger) in [(LEDGER_PREFIX, true), (KNOWLEDGE_PREFIX, false)] {
+        for prefix in [LEDGER_PREFIX, KNOWLEDGE_PREFIX, AUDIT_PREFIX] {
             for index in 0.. {
                 let k = key(prefix, index);
                 let bytes = match retrying(|| store.get(k.as_bytes())) {
@@ -189,8 +204,11 @@ impl Verifier {
                         tileos_sys::domain::stop();
                     }
                 };
-                let restored =
-                    if ledger { self.desk.restore_entry(&bytes).map(|_| ()) } else { self.desk.restore_write(&bytes).map(|_| ()) };
+                let restored = match prefix {
+                    LEDGER_PREFIX => self.desk.restore_entry(&bytes).map(|_| ()),
+                    KNOWLEDGE_PREFIX => self.desk.restore_write(&bytes).map(|_| ()),
+                    _ => self.desk.restore_audit(&bytes).map(|_| ()),
+                };
                 if let Err(error) = restored {
                     log!("verify: FAILED: the stored {k} does not restore: {error}");
                     tileos_sys::domain::stop();
@@ -248,6 +266,14 @@ impl Verifier {
             Request::Entry { index, offset } => self.entry(index, offset),
             Request::Proof { index } => self.proof(index),
             Request::Status => Ok(self.status()),
+            Request::Audit { specialist, topic, pool, count } => {
+                if tileos_sys::domain::param("verify", badge, "audit") != Some(1) {
+                    Err(Error::NotPermitted { badge })
+                } else {
+                    self.audit(&specialist, &topic, pool, count)
+                }
+            }
+            Request::Standing { specialist, topic } => self.standing(&specialist, &topic).map(Response::Standing),
         };
         result.unwrap_or_else(Response::Refused)
     }
@@ -309,7 +335,7 @@ impl Verifier {
     /// Judges, persists, then logs.
     fn log(&mut self, req: &tileos_router::Request, r: &tileos_router::Route, given: &[Answered<'_>]) -> Result<Response, Error> {
         let t0 = tileos_sys::timestamp();
-        let judged = self.desk.judge(req, r, given, now_ms() as f64).map_err(desk_error)?;
+        let judged = self.desk.judge(req, r, given, self.desk.audit_clock(now_ms()) as f64).map_err(desk_error)?;
         let t1 = tileos_sys::timestamp();
         self.persist(key(LEDGER_PREFIX, judged.index).as_bytes(), &judged.bytes)?;
         let t2 = tileos_sys::timestamp();
@@ -390,6 +416,74 @@ impl Verifier {
         }
     }
 
+    /// A Plane B audit: plan the draw (nothing revealed), ask the specialist's accepted
+    /// adapter each canary's question, check the record, persist it, apply it.
+    fn audit(&mut self, node: &str, topic: &str, pool: proto::AuditPool, count: u8) -> Result<Response, Error> {
+        let pool = match pool {
+            proto::AuditPool::Public => Pool::Public,
+            proto::AuditPool::Secret => Pool::Secret,
+        };
+        let time = self.desk.audit_clock(now_ms());
+        let mut seed_input = Sha256::new();
+        seed_input.update(b"tileos verify audit seed");
+        seed_input.update(self.desk.audits().to_be_bytes());
+        seed_input.update(tileos_sys::timestamp().to_be_bytes());
+        let seed: [u8; 32] = seed_input.finalize().into();
+        let planned = self.desk.plan_audit(node, topic, pool, usize::from(count), time, &seed).map_err(desk_error)?;
+        if self.inference.is_none() {
+            return Err(Error::NoInference);
+        }
+        let adapter = self.desk.policy().specialists.iter().find(|s| s.name == node).map(|s| s.adapter.clone()).unwrap_or_default();
+        let Some(&accepted) = self.accepted.get(adapter.as_str()) else {
+            return Err(Error::NotAccepted { adapter: name(&adapter) });
+        };
+        let mut answers = Vec::with_capacity(planned.len());
+        for (id, question) in &planned {
+            let (answer, digest) = self.generate(&adapter, question)?;
+            if digest != accepted {
+                return Err(Error::NotAccepted { adapter: name(&adapter) });
+            }
+            answers.push((*id, answer));
+        }
+        let record = AuditRecord { time, node: node.into(), topic: topic.into(), pool, seed, answers };
+        self.desk.check_audit(&record).map_err(desk_error)?;
+        self.persist(key(AUDIT_PREFIX, self.desk.audits()).as_bytes(), &record.encode())?;
+        let outcome = self.desk.apply_audit(&record).map_err(desk_error)?;
+        let canaries = planned
+            .iter()
+            .zip(&record.answers)
+            .zip(&outcome.scores)
+            .map(|(((id, question), (_, answer)), score)| proto::AuditedCanary {
+                id: *id,
+                question: proto::Question::try_from(question.as_str()).unwrap_or_default(),
+                answer: proto::Answer::try_from(answer.as_str()).unwrap_or_default(),
+                passed: score.passed,
+            })
+            .collect();
+        Ok(Response::Audited(proto::Audited {
+            index: outcome.index,
+            pool: if pool == Pool::Public { proto::AuditPool::Public } else { proto::AuditPool::Secret },
+            canaries,
+            overfit: outcome.overfit.map(|f| proto::Overfit { public_ppm: ppm(f.public_rate), secret_ppm: ppm(f.secret_rate) }),
+            standing: self.standing(node, topic)?,
+        }))
+    }
+
+    fn standing(&self, node: &str, topic: &str) -> Result<proto::Standing, Error> {
+        let s = self.desk.standing(node, topic, self.desk.audit_clock(now_ms())).map_err(desk_error)?;
+        Ok(proto::Standing {
+            specialist: name(node),
+            topic: name(topic),
+            reputation_ppm: ppm(s.reputation),
+            public_scored: s.tallies.public_scored,
+            public_passed: s.tallies.public_passed,
+            secret_scored: s.tallies.secret_scored,
+            secret_passed: s.tallies.secret_passed,
+            overfits: s.tallies.overfits,
+            audits: self.desk.audits(),
+        })
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<Response, Error> {
         let write = self.desk.check_write(bytes).map_err(desk_error)?;
         let index = self.desk.knowledge_head().tree_size;
@@ -461,8 +555,21 @@ fn desk_error(error: DeskError) -> Error {
         DeskError::Gate(_) => Error::Gate(text(&error)),
         DeskError::Write(_) => Error::Write(text(&error)),
         DeskError::NoEntry(i) => Error::NoEntry(i),
+        DeskError::UnknownSpecialist(_)
+        | DeskError::NotItsTopic { .. }
+        | DeskError::AuditCount(_)
+        | DeskError::NoCanary { .. }
+        | DeskError::AuditMismatch
+        | DeskError::AuditTime { .. }
+        | DeskError::StoredAudit(_) => Error::Audit(text(&error)),
         DeskError::Ledger(_) | DeskError::StoredEntry(_) | DeskError::Canary(_) | DeskError::Book(_) => Error::Gate(text(&error)),
     }
+}
+
+/// A rate or reputation in millionths, rounded (a float-to-integer `as` saturates, and
+/// maps NaN to 0).
+fn ppm(value: f64) -> u32 {
+    (value * 1_000_000.0 + 0.5) as u32
 }
 
 fn code(verdict: &Verdict) -> proto::VerdictCode {

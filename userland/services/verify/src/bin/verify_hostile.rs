@@ -10,10 +10,15 @@
 //! query, answers from specialists not routed / missing / twice, a forged, replayed and
 //! unauthorised write, an entry and a fragment that do not exist, an offset past an entry,
 //! ask and accept without an inference domain, raw malformed messages (unknown label,
-//! length beyond the message, negative length, undecodable, an oversized query); each gets
-//! its precise refusal. Then it has the supervisor restart the verify domain and checks
-//! that every entry is still there with the same bytes and that the domain still serves.
-//! As the stranger (no `judge` param): its Judge is refused naming its badge.
+//! length beyond the message, negative length, undecodable, an oversized query); Plane B
+//! audits (its badge has `audit = 1`) of an unknown specialist, of a topic the specialist
+//! does not serve, of 0 and of 9 canaries, a raw audit naming a 40-byte specialist, and a
+//! valid audit without an inference domain; a standing of an unknown specialist; each gets
+//! its precise refusal, and t1's standing stays empty. Then it has the supervisor restart
+//! the verify domain and checks that every entry is still there with the same bytes and
+//! that the domain still serves (and still refuses a bad audit precisely). As the stranger
+//! (no `judge`, no `audit` param): its Judge and its Audit are refused naming its badge;
+//! it may read a standing.
 #![no_std]
 #![no_main]
 
@@ -22,7 +27,7 @@ extern crate tileos_rt;
 
 use alloc::vec::Vec;
 use tileos_protocol::supervisor::{self, Supervisor};
-use tileos_protocol::verify::{self as proto, Error, GivenAnswer, Request, Response, VerdictCode, Verify};
+use tileos_protocol::verify::{self as proto, AuditPool, Error, GivenAnswer, Request, Response, VerdictCode, Verify};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_sys::rpc::{CallError, Client};
 use tileos_sys::{log, log_event};
@@ -74,6 +79,16 @@ fn judge(client: &Client<Verify>, query: &str, topic: Option<&str>, answers: &[(
     call(client, &Request::Judge { query: query.try_into().unwrap_or_default(), topic, answers })
 }
 
+fn audit(client: &Client<Verify>, specialist: &str, topic: &str, count: u8) -> Response {
+    let (specialist, topic) = (specialist.try_into().unwrap_or_default(), topic.try_into().unwrap_or_default());
+    call(client, &Request::Audit { specialist, topic, pool: AuditPool::Public, count })
+}
+
+fn standing(client: &Client<Verify>, specialist: &str, topic: &str) -> Response {
+    let (specialist, topic) = (specialist.try_into().unwrap_or_default(), topic.try_into().unwrap_or_default());
+    call(client, &Request::Standing { specialist, topic })
+}
+
 fn status(client: &Client<Verify>) -> proto::Status {
     match call(client, &Request::Status) {
         Response::Status(s) => s,
@@ -110,6 +125,10 @@ fn main(resources: Resources) -> ! {
             if let Response::Refused(Error::NotPermitted { badge }) = refused {
                 log_event!("verifyhostile.stranger", badge = badge);
             }
+            let audited = audit(&client, "t1", "arith", 2);
+            check("stranger-audit-refused", matches!(audited, Response::Refused(Error::NotPermitted { badge }) if badge == 0x71), &audited);
+            let read = standing(&client, "t1", "arith");
+            check("stranger-reads-standing", matches!(&read, Response::Standing(s) if s.specialist == "t1"), &read);
             log_event!("verifyhostile.stranger-done");
             tileos_sys::domain::stop();
         }
@@ -248,6 +267,22 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     // An Ask whose query claims 300 bytes (the limit is 256): variant 0, length 300 (varint AC 02).
     let oversized = error_of(MESSAGE, &[12, 0x4141_4141_4102_AC00, 0x4141_4141_4141_4141]);
     check("hostile-oversized-query", oversized == Some(ProtocolError::Malformed), &oversized);
+    // Plane B audits: each refused precisely before any canary is revealed.
+    refused("audit-unknown-specialist", audit(client, "t9", "arith", 2), |e| matches!(e, Error::Audit(t) if t.contains("'t9'")));
+    refused("audit-not-its-topic", audit(client, "t2", "arith", 2), |e| matches!(e, Error::Audit(t) if t.contains("does not serve")));
+    refused("audit-zero-canaries", audit(client, "t1", "arith", 0), |e| matches!(e, Error::Audit(t) if t.contains("not 0")));
+    refused("audit-nine-canaries", audit(client, "t1", "arith", 9), |e| matches!(e, Error::Audit(t) if t.contains("not 9")));
+    refused("audit-without-inference", audit(client, "t1", "arith", 4), |e| matches!(e, Error::NoInference));
+    refused("standing-unknown-specialist", standing(client, "t9", "arith"), |e| matches!(e, Error::Audit(t) if t.contains("'t9'")));
+    // An Audit (variant 8) whose specialist claims 40 bytes (the limit is 32).
+    let long_name = error_of(MESSAGE, &[10, 0x4141_4141_4141_2808, 0x4141]);
+    check("hostile-audit-long-name", long_name == Some(ProtocolError::Malformed), &long_name);
+    let empty = standing(client, "t1", "arith");
+    check(
+        "standing-untouched",
+        matches!(&empty, Response::Standing(s) if s.public_scored == 0 && s.secret_scored == 0 && s.reputation_ppm == 0 && s.audits == 0),
+        &empty,
+    );
     let after = status(client);
     check("nothing-logged-by-refusals", after.ledger_size == before.ledger_size + 3 && after.memory_size == seq + 1, &after);
 
@@ -264,6 +299,7 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
         &answer,
     );
     refused("refused-after-restart", judge(client, "12+7", Some("astrology"), &[("t1", "19")]), |e| matches!(e, Error::Route(_)));
+    refused("audit-refused-after-restart", audit(client, "t1", "units", 0), |e| matches!(e, Error::Audit(_)));
     log_event!("verifyhostile.done", ledger = status(client).ledger_size);
     tileos_sys::domain::stop();
 }
