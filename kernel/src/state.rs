@@ -263,8 +263,8 @@ impl TcbRef {
 
     /// Charges `cycles` of CPU time at tick `now` to the thread's budget in place
     /// ([`Budget::charge`]) and adds them to its consumed cycles (wrapping: 2^64 cycles are
-    /// almost two centuries at 3 GHz): an unlimited budget costs one load and one add to
-    /// memory, not a copy out and back.
+    /// almost two centuries at 3 GHz): an unlimited budget costs one load, the cycles'
+    /// subtraction and one add to memory (about 4 instructions), not a copy out and back.
     #[inline(always)]
     pub fn charge_budget(self, cycles: u64, now: u64) {
         // SAFETY: a live TCB; the `&mut`s to its fields live only while the add and `charge`
