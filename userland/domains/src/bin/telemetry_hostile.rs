@@ -12,7 +12,7 @@ extern crate tileos_rt;
 
 use tileos_protocol::supervisor::{self, Supervisor};
 use tileos_protocol::telemetry::{Refusal, Request, Response, Telemetry, WireFault};
-use tileos_protocol::{ERROR, MESSAGE};
+use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 use tileos_telemetry::{DomainFigures, Histogram, wire};
@@ -53,11 +53,14 @@ fn main(resources: Resources) -> ! {
 
     // Raw messages: a label that is no protocol message, a length past the message, a
     // "negative" length (all ones).
-    for (name, label, length) in
-        [("wrong-label", 0x999, 1u64), ("oversized-length", MESSAGE, 10_000), ("negative-length", MESSAGE, u64::MAX)]
-    {
-        let reply = tileos_sys::call(endpoint, label, &[length, 0, 0], &[]);
-        check(&mut failures, name, reply.info.label() == ERROR, &reply.info.label());
+    // Each must get its precise error, not just any error.
+    for (name, label, length, expected) in [
+        ("wrong-label", 0x999, 1u64, ProtocolError::UnknownLabel),
+        ("oversized-length", MESSAGE, 10_000, ProtocolError::Truncated),
+        ("negative-length", MESSAGE, u64::MAX, ProtocolError::Truncated),
+    ] {
+        let error = tileos_sys::rpc::raw_call_error(endpoint, label, &[length, 0, 0]);
+        check(&mut failures, name, error == Some(expected), &error);
     }
     let mut latency = Histogram::EMPTY;
     (0..1000).for_each(|_| latency.record(5000));
