@@ -88,39 +88,24 @@ struct DomainState {
     tcb: u64,
     /// Faults received from it (all its generations).
     faults: u64,
-    /// CPU time its earlier generations consumed (their threads are gone).
-    retired_cpu: ConsumedTime,
+    /// CPU ticks its earlier generations consumed (their threads are gone).
+    retired_cpu_ticks: u64,
     /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system").
     immunity: Option<tileos_telemetry::immune::DomainImmunity>,
 }
 
 impl DomainState {
-    /// CPU time consumed by all its generations: the retired ones plus its thread's
+    /// CPU ticks consumed by all its generations: the retired ones plus its thread's
     /// (`TcbConsumedTime`; a thread that is gone counts nothing more).
-    fn consumed(&self) -> ConsumedTime {
+    fn consumed_ticks(&self) -> u64 {
         use tileos_abi::invocation::TcbConsumedTime;
         let current = if self.tcb == 0 || self.state != State::Running {
-            ConsumedTime::default()
+            0
         } else {
-            tileos_sys::cap::Tcb::from_cptr(self.tcb)
-                .invoke(TcbConsumedTime {})
-                .map_or(ConsumedTime::default(), |reply| ConsumedTime { ticks: reply.words[0], cycles: reply.words[1] })
+            tileos_sys::cap::Tcb::from_cptr(self.tcb).invoke(TcbConsumedTime {}).map_or(0, |reply| reply.words[0])
         };
-        ConsumedTime {
-            ticks: self.retired_cpu.ticks.saturating_add(current.ticks),
-            cycles: self.retired_cpu.cycles.saturating_add(current.cycles),
-        }
+        self.retired_cpu_ticks.saturating_add(current)
     }
-}
-
-/// CPU time consumed (`TcbConsumedTime`): timer ticks (sampled) and time-stamp-counter
-/// cycles (charged precisely).
-#[derive(Clone, Copy, Debug, Default)]
-struct ConsumedTime {
-    /// Timer ticks that interrupted it.
-    ticks: u64,
-    /// Cycles charged to its budget.
-    cycles: u64,
 }
 
 /// A killed domain waiting out its back-off before it is built again.
