@@ -102,8 +102,12 @@ pub struct Tcb {
     pub budget: Budget,
     /// Runnable but out of budget: in the depleted queue instead of a ready queue.
     pub depleted: bool,
-    /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`).
+    /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`, word 0).
     pub consumed_ticks: u64,
+    /// Time-stamp-counter cycles charged to this thread's budget, precisely, at every
+    /// kernel entry and exit (`TcbConsumedTime`, word 1): its own running time, and that of
+    /// passive servers running on the budget it donated.
+    pub consumed_cycles: u64,
     /// No budget of its own: runs only on budgets donated by its callers
     /// (`TcbSetPassive`, `tileos_kernel::donation`).
     pub passive: bool,
@@ -143,6 +147,7 @@ impl Tcb {
             budget: Budget::UNLIMITED,
             depleted: false,
             consumed_ticks: 0,
+            consumed_cycles: 0,
             passive: false,
             donor: 0,
             borrower: 0,
