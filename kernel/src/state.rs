@@ -230,6 +230,8 @@ impl TcbRef {
         ipc_buffer_vaddr, set_ipc_buffer_vaddr: u64;
         /// Slot holding the capability to reply to this thread (while it waits for a reply).
         reply_slot, set_reply_slot: SlotRef;
+        /// Server whose reply slot holds the capability to reply to this thread (0: none).
+        reply_server, set_reply_server: u64;
         /// Fault waiting to be delivered.
         fault, set_fault: Option<PendingFault>;
         /// Ticks left in the timeslice.

@@ -93,6 +93,10 @@ pub struct Tcb {
     pub ipc_buffer_vaddr: u64,
     /// While blocked on reply: the slot holding the capability to reply to this thread.
     pub reply_slot: SlotRef,
+    /// While blocked on reply: the server whose TCB reply slot holds the capability to reply
+    /// to this thread, which gives back the budget donated to it with the reply (0: none, or
+    /// the capability was saved into a CNode, where it names no server).
+    pub reply_server: u64,
     /// A fault to send to the fault endpoint.
     pub fault: Option<PendingFault>,
     /// Timer ticks left in the current timeslice.
@@ -142,6 +146,7 @@ impl Tcb {
             bound_notification: 0,
             ipc_buffer_vaddr: 0,
             reply_slot: SlotRef::NONE,
+            reply_server: 0,
             fault: None,
             timeslice: TIMESLICE_TICKS,
             budget: Budget::UNLIMITED,
