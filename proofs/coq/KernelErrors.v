@@ -13,8 +13,12 @@
 
     Proved here: [kstep_code] accepts exactly when [kstep] does, with the
     same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
-    [kstep] holds of it. Not proved: that the code named is the kernel's;
-    that is what the refinement test checks, operation by operation.
+    [kstep] holds of it; a DeleteFirst of copy, mint, move or mutate names a
+    usable, occupied destination ([kerror_delete_first]); an
+    InvalidArgument of rotate names a pivot equal to its source or
+    destination, both source and pivot present ([kerror_rotate_invalid]).
+    Not proved: that the code named is the kernel's; that is what the
+    refinement test checks, operation by operation.
 
     What has no code of its own ([KUnnamed]): a refusal for a reason the
     kernel has no counterpart of (the next object id is in use, an object
@@ -165,4 +169,85 @@ Proof.
   - intro H; discriminate.
   - intros _; reflexivity.
   - intros _; exists (kerror_of st o); reflexivity.
+Qed.
+
+(** ** Two codes name a condition that really fails
+    Partial: only DeleteFirst of the one-destination operations and
+    InvalidArgument of rotate are proved to name a failing condition; the
+    other codes are checked by the refinement test only. *)
+
+(** Destructs the innermost match or condition of hypothesis [H] until it
+    is a contradiction or none is left. *)
+Ltac crush H :=
+  repeat (simpl in H; match type of H with
+  | context[if ?b then _ else _] =>
+      lazymatch b with context[match _ with _ => _ end] => fail | _ => let E := fresh "E" in destruct b eqn:E end
+  | context[match ?x with _ => _ end] =>
+      lazymatch x with context[match _ with _ => _ end] => fail | _ => let E := fresh "E" in destruct x eqn:E end
+  end); try discriminate H.
+
+(** A destination named occupied is usable and occupied. *)
+Lemma dest_error_delete_first : forall st t d,
+  dest_error st t d = Some KDeleteFirst -> usable st t d = true /\ kempty st d = false.
+Proof.
+  intros st t d H. unfold dest_error in H.
+  destruct (usable st t d); destruct (kempty st d); simpl in H; try discriminate; auto.
+Qed.
+
+Lemma dest_error_lookup : forall st t d,
+  dest_error st t d = Some KFailedLookup -> usable st t d = false.
+Proof.
+  intros st t d H. unfold dest_error in H.
+  destruct (usable st t d); destruct (kempty st d); simpl in H; try discriminate; auto.
+Qed.
+
+Lemma source_error_only_lookup : forall st t s e,
+  source_error st t s = Some e -> e = KFailedLookup /\ (usable st t s = false \/ lookup (kctes st) s = None).
+Proof.
+  intros st t s e H. unfold source_error in H.
+  destruct (usable st t s) eqn:U; simpl in H.
+  - destruct (lookup (kctes st) s) eqn:L; try discriminate. inversion H; auto.
+  - inversion H; auto.
+Qed.
+
+Lemma dest_error_cases : forall st t d e,
+  dest_error st t d = Some e ->
+  (e = KFailedLookup /\ usable st t d = false) \/ (e = KDeleteFirst /\ usable st t d = true /\ kempty st d = false).
+Proof.
+  intros st t d e H. unfold dest_error in H.
+  destruct (usable st t d); destruct (kempty st d); simpl in H; inversion H; auto.
+Qed.
+
+(** For the operations with one destination, DeleteFirst names an occupied, usable destination. *)
+Theorem kerror_delete_first : forall st o t src dst,
+  (o = KCopy t src dst \/ (exists r b, o = KMint t src dst r b) \/ o = KMove t src dst
+   \/ (exists data, o = KMutate t src dst data)) ->
+  kerror_of st o = KDeleteFirst -> usable st t dst = true /\ kempty st dst = false.
+Proof.
+  intros st o t src dst Ho H.
+  destruct Ho as [-> | [[r [b ->]] | [-> | [data ->]]]]; simpl in H;
+  unfold or_unnamed, first_error in H;
+  destruct (dest_error st t dst) as [e|] eqn:D;
+  try (subst; apply dest_error_delete_first; exact D);
+  try (destruct (source_error st t src) as [e'|] eqn:S;
+       [ apply source_error_only_lookup in S; destruct S as [-> _]; simpl in H; discriminate
+       | crush H ]).
+Qed.
+
+(** A rotate refused with InvalidArgument names a pivot equal to its source
+    or destination, after both source and pivot were found. *)
+Theorem kerror_rotate_invalid : forall st t src piv dst,
+  kerror_of st (KRotate t src piv dst) = KInvalidArgument ->
+  (slot_eqb piv src || slot_eqb piv dst) = true
+  /\ source_error st t src = None /\ source_error st t piv = None.
+Proof.
+  intros st t src piv dst H. simpl in H. unfold or_unnamed, first_error in H.
+  destruct (source_error st t src) as [e|] eqn:S.
+  - apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
+  - destruct (source_error st t piv) as [e|] eqn:P.
+    + apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
+    + destruct (slot_eqb piv src || slot_eqb piv dst) eqn:Q; auto.
+      destruct (slot_eqb dst src); try discriminate.
+      destruct (dest_error st t dst) as [e|] eqn:D; try discriminate.
+      apply dest_error_cases in D. destruct D as [[-> _] | [-> _]]; discriminate.
 Qed.
