@@ -60,25 +60,34 @@ pub fn telemetry_row(domain: &tileos_protocol::telemetry::DomainFigures, units: 
 
 /// The rows on the screen, to tell what changed.
 pub struct Rows {
-    /// What each row shows now (empty: nothing).
-    shown: [Text; ROWS],
+    /// What each row shows now (empty: nothing; `None`: not known, the display did not
+    /// show what was last sent).
+    shown: [Option<Text>; ROWS],
 }
 
 impl Rows {
     /// A blank screen.
     pub fn new() -> Rows {
-        Rows { shown: core::array::from_fn(|_| Text::new()) }
+        Rows { shown: core::array::from_fn(|_| Some(Text::new())) }
     }
 
     /// Records that row `index` should show `text`; returns whether that is a change (rows
     /// beyond the screen are never a change).
     pub fn update(&mut self, index: usize, text: &Text) -> bool {
         match self.shown.get_mut(index) {
-            Some(shown) if shown != text => {
-                shown.clone_from(text);
+            Some(shown) if shown.as_ref() != Some(text) => {
+                *shown = Some(text.clone());
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Forgets what row `index` shows (the display did not show it), so that the next
+    /// [`Rows::update`] of it is a change.
+    pub fn forget(&mut self, index: usize) {
+        if let Some(shown) = self.shown.get_mut(index) {
+            *shown = None;
         }
     }
 }
@@ -147,6 +156,21 @@ mod tests {
         assert!(rows.update(0, &running));
         assert!(!rows.update(0, &running));
         assert!(rows.update(0, &row(&domain("nvme", State::Running, 1, 1))));
+        assert!(!rows.update(ROWS, &running), "a row below the screen");
+    }
+
+    #[test]
+    fn a_forgotten_row_is_a_change_again_even_to_blank() {
+        let mut rows = Rows::new();
+        let running = row(&domain("nvme", State::Running, 0, 0));
+        assert!(rows.update(3, &running));
+        rows.forget(3);
+        assert!(rows.update(3, &running), "the display did not show it: send it again");
+        assert!(!rows.update(3, &running));
+        assert!(rows.update(3, &Text::new()));
+        rows.forget(3);
+        assert!(rows.update(3, &Text::new()), "a blank the display did not show is sent again");
+        rows.forget(ROWS);
         assert!(!rows.update(ROWS, &running), "a row below the screen");
     }
 }
