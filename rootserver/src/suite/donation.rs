@@ -10,7 +10,9 @@ use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::slot;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{CNodeSaveCaller, CPtr, Label, Slot, TcbSchedInfo, TcbSetPassive, TcbSetPriority, TcbSetSchedParams, TcbSuspend, sched_flags};
+use tileos_abi::invocation::{
+    CNodeSaveCaller, CPtr, Label, Slot, TcbSchedInfo, TcbSetPassive, TcbSetPriority, TcbSetSchedParams, TcbSuspend, sched_flags,
+};
 use tileos_abi::object::ObjectType;
 use tileos_sys::cap::{CNode, Tcb};
 use tileos_sys::{invoke, println, recv, reply_recv};
