@@ -51,8 +51,11 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     selftest::run(&info.cmdline);
 
     arch::paging::init();
-    // SAFETY: once, at boot, after the GDT.
-    unsafe { arch::entry::init() };
+    // SAFETY: once, at boot, on the boot CPU, after its GDT, with its boot stack.
+    unsafe { arch::entry::init(0, arch::boot::kernel_stack_top()) };
+    // The boot CPU holds the big kernel lock until it first leaves the kernel, so the
+    // application processors it starts wait for boot to finish.
+    arch::smp::enter_kernel();
     arch::apic::init();
     let rates = arch::apic::calibration();
     kprintln!(
