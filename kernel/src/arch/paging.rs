@@ -132,8 +132,8 @@ pub fn kernel_only() -> u64 {
 
 /// Leaves the address space at `pml4` for the kernel-only one if it is active (it is being
 /// destroyed: its memory may be reused once this kernel entry ends).
-/// Other CPUs that have it active were stalled by the shootdown of its user half
-/// (`smp::shoot_down`) and take the kernel-only one too.
+/// Other CPUs that have it active are stalled out of user mode and take the kernel-only one
+/// too (`smp::leave_remotely`).
 pub fn leave_if_active(pml4: u64) {
     if active() == pml4 {
         activate(kernel_only());

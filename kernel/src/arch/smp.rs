@@ -150,12 +150,13 @@ pub fn shoot_down(pml4: u64) {
     }
 }
 
-/// The address space `pml4` is being destroyed: every other CPU that has it current (and
-/// was shot down when its user half was cleared) takes `replacement` instead.
+/// The address space `pml4` is being destroyed: every other CPU that has it current is
+/// stalled out of user mode and takes `replacement` instead.
 pub fn leave_remotely(pml4: u64, replacement: u64) {
     let this = super::percpu::this_cpu();
     for cpu in (0..online()).filter(|&cpu| cpu != this) {
         if super::percpu::user_cr3_of(cpu) == pml4 {
+            stall(cpu);
             super::percpu::set_user_cr3_of(cpu, replacement);
             #[cfg(feature = "no-kpti")]
             RELOAD[cpu].store(true, Ordering::Relaxed);
