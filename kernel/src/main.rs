@@ -29,6 +29,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// magic value and the physical address of its information structure.
 #[unsafe(no_mangle)]
 extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
+    // SAFETY: on the boot CPU, CPU 0, in kernel mode.
+    unsafe { arch::percpu::load(0) };
     arch::serial::init();
     kprintln!("tileos {VERSION} - capability microkernel for compute tiles");
     // SAFETY: first and only call, on the boot CPU, before anything uses the tables.

@@ -67,19 +67,30 @@ const _: () = {
 };
 
 #[unsafe(link_section = ".trampoline.data")]
-static mut CPU_ENTRY: [CpuEntry; MAX_CPUS] = [const {
-    CpuEntry {
-        user_rsp: 0,
-        kernel_cr3: 0,
-        user_cr3: 0,
-        context_top: 0,
-        kernel_stack_top: 0,
-        cpu: 0,
-        entry_stack_top: 0,
-        _reserved: 0,
-        entry_stack: [0; ENTRY_STACK_SIZE],
+static mut CPU_ENTRY: [CpuEntry; MAX_CPUS] = records();
+
+/// The records before `init`: each knows its CPU's number.
+const fn records() -> [CpuEntry; MAX_CPUS] {
+    let mut records = [const {
+        CpuEntry {
+            user_rsp: 0,
+            kernel_cr3: 0,
+            user_cr3: 0,
+            context_top: 0,
+            kernel_stack_top: 0,
+            cpu: 0,
+            entry_stack_top: 0,
+            _reserved: 0,
+            entry_stack: [0; ENTRY_STACK_SIZE],
+        }
+    }; MAX_CPUS];
+    let mut cpu = 0;
+    while cpu < MAX_CPUS {
+        records[cpu].cpu = cpu as u64;
+        cpu += 1;
     }
-}; MAX_CPUS];
+    records
+}
 
 /// `IA32_GS_BASE`: GS's base while the kernel runs.
 const GS_BASE: u32 = 0xC000_0101;
@@ -100,9 +111,21 @@ pub unsafe fn init(cpu: usize, kernel_cr3: u64, user_cr3: u64, kernel_stack_top:
         record.kernel_stack_top = kernel_stack_top;
         record.cpu = cpu as u64;
         record.entry_stack_top = addr_of!(record.entry_stack) as u64 + ENTRY_STACK_SIZE as u64;
-        Msr::new(GS_BASE).write(record as *const CpuEntry as u64);
-        Msr::new(KERNEL_GS_BASE).write(0);
+        load(cpu);
         record.entry_stack_top
+    }
+}
+
+/// Points GS at CPU `cpu`'s record: the first thing each CPU does in Rust, since the kernel
+/// log reaches per-CPU state ([`this_cpu`]; the record's number is its index from the start).
+///
+/// # Safety
+/// On CPU `cpu` itself, in kernel mode, `cpu` < [`MAX_CPUS`].
+pub unsafe fn load(cpu: usize) {
+    // SAFETY: writes this CPU's GS base MSRs; the record is a static.
+    unsafe {
+        Msr::new(GS_BASE).write(addr_of!(CPU_ENTRY[cpu]) as u64);
+        Msr::new(KERNEL_GS_BASE).write(0);
     }
 }
 

@@ -398,6 +398,7 @@ extern "C" fn smp_ap_main(cpu: u64) -> ! {
     // descriptor tables it loads are its own.
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) KERNEL_CR3.load(Ordering::Acquire), options(nostack));
+        super::percpu::load(cpu);
         gdt::init(cpu);
         trap::load();
         super::entry::init(cpu, addr_of!(STACKS[cpu - 1]) as u64 + STACK_SIZE as u64);
