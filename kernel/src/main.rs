@@ -30,7 +30,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[unsafe(no_mangle)]
 extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     // SAFETY: on the boot CPU, CPU 0, in kernel mode.
-    unsafe { arch::percpu::load(0) };
+    unsafe { arch::percpu::load(0, state::cpu_address(0)) };
     arch::serial::init();
     kprintln!("tileos {VERSION} - capability microkernel for compute tiles");
     // SAFETY: first and only call, on the boot CPU, before anything uses the tables.
@@ -55,9 +55,6 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     arch::paging::init();
     // SAFETY: once, at boot, on the boot CPU, after its GDT, with its boot stack.
     unsafe { arch::entry::init(0, arch::boot::kernel_stack_top()) };
-    // The boot CPU holds the big kernel lock until it first leaves the kernel, so the
-    // application processors it starts wait for boot to finish.
-    arch::smp::enter_kernel();
     arch::apic::init();
     let rates = arch::apic::calibration();
     kprintln!(

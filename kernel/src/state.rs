@@ -14,7 +14,6 @@
 //! model checker and the proofs); these accessors rely on it as every kernel does.
 
 use crate::arch::memory::PHYS_MAP_BASE;
-use crate::arch::percpu::this_cpu;
 use crate::arch::trap::TrapFrame;
 use crate::ipc::{Endpoint, Notification};
 use crate::thread::{PendingFault, Tcb, ThreadState};
@@ -67,11 +66,21 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// The state of the CPU this runs on.
+    /// The state of the CPU this runs on (its address is one GS-relative load:
+    /// `arch::percpu::cpu_state`).
     #[inline(always)]
     pub fn cpu(&mut self) -> &mut Cpu {
-        &mut self.cpus[this_cpu()]
+        // SAFETY: `cpu_state` is the address of this CPU's entry of `self.cpus`
+        // (`cpu_address`, written once by `percpu::load`); the reference lives no longer
+        // than the borrow of `self`.
+        unsafe { &mut *(crate::arch::percpu::cpu_state() as *mut Cpu) }
     }
+}
+
+/// The address of CPU `cpu`'s state (`Kernel::cpus`), for its entry record.
+pub fn cpu_address(cpu: usize) -> u64 {
+    // SAFETY: only the address is taken.
+    unsafe { core::ptr::addr_of_mut!(KERNEL.cpus[cpu]) as u64 }
 }
 
 static mut KERNEL: Kernel = Kernel {
@@ -86,35 +95,9 @@ static mut KERNEL: Kernel = Kernel {
 };
 
 /// For each CPU, the thread that last ran there, whose FPU state is live in that CPU (0:
-/// none). Kept outside [`Kernel`] and reached only by copy ([`fpu_owner`],
-/// [`set_fpu_owner`]): the kernel log saves vector state while a `&mut Kernel` may be live.
-static mut FPU_OWNER: [u64; MAX_CPUS] = [0; MAX_CPUS];
-
-/// The thread whose FPU state is live in this CPU (0: none).
-#[inline(always)]
-pub fn fpu_owner() -> u64 {
-    // SAFETY: this CPU's entry, under the big kernel lock; a plain read, no reference.
-    unsafe { (*core::ptr::addr_of!(FPU_OWNER))[this_cpu()] }
-}
-
-/// Records the thread whose FPU state is live in this CPU.
-#[inline(always)]
-pub fn set_fpu_owner(thread: u64) {
-    // SAFETY: as for `fpu_owner`.
-    unsafe { (*core::ptr::addr_of_mut!(FPU_OWNER))[this_cpu()] = thread }
-}
-
-/// Forgets `thread` (destroyed) as the FPU owner of every CPU: its live state is dropped.
-pub fn forget_fpu_owner(thread: u64) {
-    // SAFETY: under the big kernel lock; plain reads and writes, no reference.
-    unsafe {
-        for owner in (*core::ptr::addr_of_mut!(FPU_OWNER)).iter_mut() {
-            if *owner == thread {
-                *owner = 0;
-            }
-        }
-    }
-}
+/// none), is kept in the CPU's entry record, outside [`Kernel`], and reached only by copy:
+/// the kernel log saves vector state while a `&mut Kernel` may be live.
+pub use crate::arch::percpu::{forget_fpu_owner, fpu_owner, set_fpu_owner};
 
 /// The time-stamp counter, for [`Cpu::charge_mark`] (`arch::cpu::timestamp` exists only
 /// in test builds).

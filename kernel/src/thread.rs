@@ -225,8 +225,10 @@ fn enqueue(thread: u64) {
 fn make_ready(thread: u64) {
     let t = tcb(thread);
     let cpu = usize::from(t.affinity());
-    kernel().cpus[cpu].ready.enqueue(&mut KernelMemory, thread, t.priority());
-    if cpu != this_cpu() {
+    if cpu == this_cpu() {
+        kernel().cpu().ready.enqueue(&mut KernelMemory, thread, t.priority());
+    } else {
+        kernel().cpus[cpu].ready.enqueue(&mut KernelMemory, thread, t.priority());
         crate::arch::smp::reschedule(cpu);
     }
 }
@@ -234,6 +236,9 @@ fn make_ready(thread: u64) {
 /// Whether `thread` is the running thread of some CPU.
 #[inline(always)]
 pub fn is_running(thread: u64) -> bool {
+    if !crate::arch::smp::shared() {
+        return kernel().cpu().current == thread;
+    }
     kernel().cpus[..crate::arch::smp::online()].iter().any(|cpu| cpu.current == thread)
 }
 
@@ -241,6 +246,9 @@ pub fn is_running(thread: u64) -> bool {
 /// (`arch::smp::stall`): afterwards the thread's registers are in its TCB and stay there
 /// until this CPU releases the lock, and its address space is not in use.
 pub fn stall_if_running(thread: u64) {
+    if !crate::arch::smp::shared() {
+        return;
+    }
     let this = this_cpu();
     let online = crate::arch::smp::online();
     if let Some(cpu) = (0..online).find(|&cpu| cpu != this && kernel().cpus[cpu].current == thread) {
@@ -255,6 +263,10 @@ pub fn stall_if_running(thread: u64) {
 /// runs) and a fault is not raised (the instruction faults again).
 #[inline(always)]
 pub fn entered_runnable(current: u64, syscall: bool) -> bool {
+    // Alone, no other CPU changed it: it entered the kernel running.
+    if !crate::arch::smp::shared() {
+        return true;
+    }
     if current != 0 && tcb(current).state() == ThreadState::Runnable && usize::from(tcb(current).affinity()) == this_cpu() {
         return true;
     }

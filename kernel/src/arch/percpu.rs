@@ -9,7 +9,10 @@
 //! descriptor it may load has base 0), so nothing it does reaches the record.
 //!
 //! The stubs use the fields by their byte offsets ([`USER_RSP`] and the constants below;
-//! the assembly writes them as numbers, checked against the layout here).
+//! the assembly writes them as numbers, checked against the layout here). The kernel reads
+//! and writes this CPU's fields with one GS-relative instruction each, as it read and wrote
+//! statics before SMP: its number, the address of its `state::Cpu`, its FPU owner, its user
+//! CR3 and the end of the running thread's save area.
 
 use core::ptr::{addr_of, addr_of_mut};
 use tileos_kernel::acpi::MAX_CPUS;
@@ -36,8 +39,12 @@ pub struct CpuEntry {
     cpu: u64,
     /// 48: the top of [`CpuEntry::entry_stack`].
     entry_stack_top: u64,
-    _reserved: u64,
-    /// 64: the Meltdown mitigation's entry stack.
+    /// 56: the address of this CPU's `state::Cpu` (running thread, ready queues, charging).
+    cpu_state: u64,
+    /// 64: the thread whose FPU state is live in this CPU (0: none; `state::fpu_owner`).
+    fpu_owner: u64,
+    _reserved: [u64; 7],
+    /// 128: the Meltdown mitigation's entry stack.
     entry_stack: [u8; ENTRY_STACK_SIZE],
 }
 
@@ -55,6 +62,10 @@ pub const KERNEL_STACK_TOP: usize = 32;
 pub const CPU: usize = 40;
 /// Offset of [`CpuEntry::entry_stack_top`].
 pub const ENTRY_STACK_TOP: usize = 48;
+/// Offset of [`CpuEntry::cpu_state`].
+const CPU_STATE: usize = 56;
+/// Offset of [`CpuEntry::fpu_owner`].
+const FPU_OWNER: usize = 64;
 
 const _: () = {
     assert!(core::mem::offset_of!(CpuEntry, user_rsp) == USER_RSP);
@@ -64,6 +75,8 @@ const _: () = {
     assert!(core::mem::offset_of!(CpuEntry, kernel_stack_top) == KERNEL_STACK_TOP);
     assert!(core::mem::offset_of!(CpuEntry, cpu) == CPU);
     assert!(core::mem::offset_of!(CpuEntry, entry_stack_top) == ENTRY_STACK_TOP);
+    assert!(core::mem::offset_of!(CpuEntry, cpu_state) == CPU_STATE);
+    assert!(core::mem::offset_of!(CpuEntry, fpu_owner) == FPU_OWNER);
 };
 
 #[unsafe(link_section = ".trampoline.data")]
@@ -80,7 +93,9 @@ const fn records() -> [CpuEntry; MAX_CPUS] {
             kernel_stack_top: 0,
             cpu: 0,
             entry_stack_top: 0,
-            _reserved: 0,
+            cpu_state: 0,
+            fpu_owner: 0,
+            _reserved: [0; 7],
             entry_stack: [0; ENTRY_STACK_SIZE],
         }
     }; MAX_CPUS];
@@ -97,7 +112,8 @@ const GS_BASE: u32 = 0xC000_0101;
 /// `IA32_KERNEL_GS_BASE`: the base `swapgs` exchanges it with.
 const KERNEL_GS_BASE: u32 = 0xC000_0102;
 
-/// Fills CPU `cpu`'s record and points GS at it; returns the top of its entry stack.
+/// Fills CPU `cpu`'s record (GS names it already: [`load`]); returns the top of its entry
+/// stack.
 ///
 /// # Safety
 /// Once per CPU, on that CPU, in kernel mode before it enters user mode; `cpu` <
@@ -111,52 +127,108 @@ pub unsafe fn init(cpu: usize, kernel_cr3: u64, user_cr3: u64, kernel_stack_top:
         record.kernel_stack_top = kernel_stack_top;
         record.cpu = cpu as u64;
         record.entry_stack_top = addr_of!(record.entry_stack) as u64 + ENTRY_STACK_SIZE as u64;
-        load(cpu);
         record.entry_stack_top
     }
 }
 
-/// Points GS at CPU `cpu`'s record: the first thing each CPU does in Rust, since the kernel
-/// log reaches per-CPU state ([`this_cpu`]; the record's number is its index from the start).
+/// Points GS at CPU `cpu`'s record and names its `state::Cpu` (at `cpu_state`) there: the
+/// first thing each CPU does in Rust, since the kernel log reaches per-CPU state
+/// ([`this_cpu`], [`fpu_owner`]; the record's number is its index from the start).
 ///
 /// # Safety
 /// On CPU `cpu` itself, in kernel mode, `cpu` < [`MAX_CPUS`].
-pub unsafe fn load(cpu: usize) {
-    // SAFETY: writes this CPU's GS base MSRs; the record is a static.
+pub unsafe fn load(cpu: usize, cpu_state: u64) {
+    // SAFETY: writes this CPU's own record and GS base MSRs; the record is a static.
     unsafe {
+        (*addr_of_mut!(CPU_ENTRY[cpu])).cpu_state = cpu_state;
         Msr::new(GS_BASE).write(addr_of!(CPU_ENTRY[cpu]) as u64);
         Msr::new(KERNEL_GS_BASE).write(0);
     }
 }
 
+/// Reads this CPU's word at `offset` of its record; `pure`: the words read this way never
+/// change while the kernel runs on this CPU (its number, its `state::Cpu`).
+macro_rules! constant_word {
+    ($offset:literal) => {{
+        let word: u64;
+        // SAFETY: GS's base is this CPU's record whenever the kernel runs (after `load`),
+        // and the word at this offset is written only by `load`, before it is read.
+        unsafe {
+            core::arch::asm!(concat!("mov {}, qword ptr gs:[", $offset, "]"), out(reg) word, options(nostack, pure, nomem, preserves_flags))
+        };
+        word
+    }};
+}
+
+/// Reads this CPU's word at `offset` of its record.
+macro_rules! read_word {
+    ($offset:literal) => {{
+        let word: u64;
+        // SAFETY: GS's base is this CPU's record whenever the kernel runs (after `load`);
+        // only this CPU writes the word while its kernel runs (under the big kernel lock).
+        unsafe { core::arch::asm!(concat!("mov {}, qword ptr gs:[", $offset, "]"), out(reg) word, options(nostack, readonly, preserves_flags)) };
+        word
+    }};
+}
+
+/// Writes `value` to this CPU's word at `offset` of its record.
+macro_rules! write_word {
+    ($offset:literal, $value:expr) => {{
+        let value: u64 = $value;
+        // SAFETY: as for `read_word`: this CPU's own record.
+        unsafe { core::arch::asm!(concat!("mov qword ptr gs:[", $offset, "], {}"), in(reg) value, options(nostack, preserves_flags)) };
+    }};
+}
+
 /// The kernel's number of the CPU this runs on.
 #[inline(always)]
 pub fn this_cpu() -> usize {
-    let cpu: u64;
-    // SAFETY: GS's base is this CPU's record whenever the kernel runs (after `init`).
-    unsafe { core::arch::asm!("mov {}, qword ptr gs:[40]", out(reg) cpu, options(nostack, readonly, preserves_flags)) };
-    cpu as usize
+    constant_word!("40") as usize
 }
 
-/// This CPU's record.
+/// The address of this CPU's `state::Cpu` (one load: the hot paths reach the running thread
+/// and the ready queues through it).
 #[inline(always)]
-fn record() -> *mut CpuEntry {
-    // SAFETY: only the address is taken; `this_cpu` < MAX_CPUS.
-    unsafe { addr_of_mut!(CPU_ENTRY[this_cpu()]) }
+pub fn cpu_state() -> u64 {
+    constant_word!("56")
+}
+
+/// The thread whose FPU state is live in this CPU (0: none).
+#[inline(always)]
+pub fn fpu_owner() -> u64 {
+    read_word!("64")
+}
+
+/// Records the thread whose FPU state is live in this CPU.
+#[inline(always)]
+pub fn set_fpu_owner(thread: u64) {
+    write_word!("64", thread)
+}
+
+/// Forgets `thread` (destroyed) as the FPU owner of every CPU: its live state is dropped.
+pub fn forget_fpu_owner(thread: u64) {
+    for cpu in 0..MAX_CPUS {
+        // SAFETY: under the big kernel lock, which every CPU holds while it reads or
+        // writes its FPU owner; plain reads and writes, no reference.
+        unsafe {
+            let owner = addr_of_mut!(CPU_ENTRY[cpu].fpu_owner);
+            if core::ptr::read_volatile(owner) == thread {
+                core::ptr::write_volatile(owner, 0);
+            }
+        }
+    }
 }
 
 /// The address space this CPU's exit stub enters.
 #[inline(always)]
 pub fn user_cr3() -> u64 {
-    // SAFETY: this CPU's record; the stubs do not run while the kernel does.
-    unsafe { (*record()).user_cr3 }
+    read_word!("16")
 }
 
 /// Makes `pml4` the address space this CPU's exit stub enters.
 #[inline(always)]
 pub fn set_user_cr3(pml4: u64) {
-    // SAFETY: as for `user_cr3`.
-    unsafe { (*record()).user_cr3 = pml4 }
+    write_word!("16", pml4)
 }
 
 /// The address space CPU `cpu`'s exit stub enters (read under the big kernel lock by the
@@ -170,8 +242,7 @@ pub fn user_cr3_of(cpu: usize) -> u64 {
 /// saves into.
 #[inline(always)]
 pub fn set_context_top(top: u64) {
-    // SAFETY: this CPU's record; read only by its own entry stubs.
-    unsafe { (*record()).context_top = top }
+    write_word!("24", top)
 }
 
 /// Makes `pml4` the address space CPU `cpu`'s exit stub enters (under the big kernel lock,

@@ -67,6 +67,11 @@ static ONLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// How many CPUs are online (numbered 0 to this minus one); 1 until bring-up ends.
 static CPUS_ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// Whether more than one CPU may run the kernel: set once at boot, before the first
+/// application processor is started, and never cleared. While it is clear the boot CPU runs
+/// alone and the entries take no lock and keep no `IN_USER` flag (docs/architecture.md,
+/// "Concurrency": one load and a branch at each entry and exit).
+static SHARED: AtomicBool = AtomicBool::new(false);
 /// The big kernel lock (docs/architecture.md, "Concurrency").
 static LOCK: TicketLock = TicketLock::new();
 /// For each CPU: it is in user mode, or on its way there with the lock released. Cleared
@@ -86,6 +91,9 @@ const IPI_RESCHEDULE: u32 = 0x4000 | trap::RESCHEDULE_VECTOR as u32;
 /// ([`stall`]) stops waiting.
 #[inline(always)]
 pub fn enter_kernel() {
+    if !shared() {
+        return;
+    }
     let cpu = super::percpu::this_cpu();
     IN_USER[cpu].store(false, Ordering::Release);
     LOCK.acquire();
@@ -99,10 +107,20 @@ pub fn enter_kernel() {
 /// idle loop.
 #[inline(always)]
 pub fn leave_kernel(to_user: bool) {
+    if !shared() {
+        return;
+    }
     if to_user {
         IN_USER[super::percpu::this_cpu()].store(true, Ordering::Relaxed);
     }
     LOCK.release();
+}
+
+/// Whether more than one CPU may run the kernel (see [`SHARED`]): when not, nothing another
+/// CPU does needs checking for, stalling or shooting down.
+#[inline(always)]
+pub fn shared() -> bool {
+    SHARED.load(Ordering::Relaxed)
 }
 
 /// How many CPUs are online.
@@ -140,6 +158,9 @@ pub fn stall(cpu: usize) {
 /// (with the Meltdown mitigation its exit stub's CR3 load flushes them; without it, it
 /// reloads CR3 as it takes the lock).
 pub fn shoot_down(pml4: u64) {
+    if !shared() {
+        return;
+    }
     let this = super::percpu::this_cpu();
     for cpu in (0..online()).filter(|&cpu| cpu != this) {
         if super::percpu::user_cr3_of(cpu) == pml4 {
@@ -153,6 +174,9 @@ pub fn shoot_down(pml4: u64) {
 /// The address space `pml4` is being destroyed: every other CPU that has it current is
 /// stalled out of user mode and takes `replacement` instead.
 pub fn leave_remotely(pml4: u64, replacement: u64) {
+    if !shared() {
+        return;
+    }
     let this = super::percpu::this_cpu();
     for cpu in (0..online()).filter(|&cpu| cpu != this) {
         if super::percpu::user_cr3_of(cpu) == pml4 {
@@ -309,6 +333,12 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
         return 1;
     }
     prepare_trampoline();
+    // From here on the kernel is shared: the boot CPU takes the big kernel lock and holds it
+    // until it first leaves the kernel, so the processors it starts wait for boot to end.
+    if processors.apic_ids.len() > 1 {
+        SHARED.store(true, Ordering::Release);
+        LOCK.acquire();
+    }
     let mut online = 1;
     for &apic_id in processors.apic_ids.iter().filter(|&&id| id != own_id) {
         let cpu = online;
@@ -398,7 +428,7 @@ extern "C" fn smp_ap_main(cpu: u64) -> ! {
     // descriptor tables it loads are its own.
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) KERNEL_CR3.load(Ordering::Acquire), options(nostack));
-        super::percpu::load(cpu);
+        super::percpu::load(cpu, crate::state::cpu_address(cpu));
         gdt::init(cpu);
         trap::load();
         super::entry::init(cpu, addr_of!(STACKS[cpu - 1]) as u64 + STACK_SIZE as u64);
