@@ -14,6 +14,7 @@
 
 use crate::arch::entry;
 use crate::arch::percpu::this_cpu;
+use crate::arch::smp::shared;
 use crate::state::{EndpointRef, KernelMemory, Reg, TcbRef, kernel, read_slot, tcb};
 use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::message::{MessageInfo, REGISTER_MESSAGE_WORDS};
@@ -107,7 +108,7 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     }
     let receiver = tcb(receiver_paddr);
     if receiver.priority() < caller.priority()
-        || usize::from(receiver.affinity()) != this_cpu()
+        || (shared() && usize::from(receiver.affinity()) != this_cpu())
         || receiver.slot_cap(tcb_slot::REPLY) != Cap::Null
         || !matches!(receiver.slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
         || !matches!(receiver.state(), ThreadState::BlockedOnReceive { .. })
@@ -156,7 +157,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     let caller = tcb(caller_paddr);
     if caller.state() != ThreadState::BlockedOnReply
         || caller.fault().is_some()
-        || usize::from(caller.affinity()) != this_cpu()
+        || (shared() && usize::from(caller.affinity()) != this_cpu())
         || kernel().cpu().ready.highest().is_some_and(|highest| highest > caller.priority())
         || caller.awaits_return()
         || !thread::has_budget(caller_paddr)

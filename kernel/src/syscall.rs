@@ -26,12 +26,12 @@ use tileos_kernel::cspace::CSpaceMemory;
 #[allow(unsafe_code)] // `no_mangle` only: the entry stub calls it by name
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
-    crate::arch::smp::enter_kernel();
+    let shared = crate::arch::smp::enter_kernel();
     thread::charge_entry();
     #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
     let caller = kernel().cpu().current;
-    if !thread::entered_runnable(caller, true) {
+    if shared && !thread::entered_runnable(caller, true) {
         thread::run_next()
     }
     let context = tcb(caller).context();
@@ -234,12 +234,12 @@ fn interrupt(vector: u64) {
 
 /// A trap from user mode: an interrupt, or a fault of the running thread.
 pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
-    crate::arch::smp::enter_kernel();
+    let shared = crate::arch::smp::enter_kernel();
     thread::charge_entry();
     let current = kernel().cpu().current;
     if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
         interrupt(vector);
-    } else if thread::entered_runnable(current, false) {
+    } else if !shared || thread::entered_runnable(current, false) {
         let context = tcb(current).context();
         let fault = if vector == 14 {
             PendingFault { label: fault::VM_FAULT, words: [context.rip, fault_address, (error_code >> 4) & 1, error_code, 0], length: 4 }
@@ -253,7 +253,7 @@ pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
 
 /// An interrupt that arrived while the CPU idled in the kernel.
 pub fn interrupt_while_idle(vector: u64) -> ! {
-    crate::arch::smp::enter_kernel();
+    let _ = crate::arch::smp::enter_kernel();
     thread::charge_entry();
     interrupt(vector);
     thread::run_next()

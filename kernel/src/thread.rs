@@ -245,10 +245,16 @@ pub fn is_running(thread: u64) -> bool {
 /// If `thread` is running on another CPU, makes that CPU leave user mode first
 /// (`arch::smp::stall`): afterwards the thread's registers are in its TCB and stay there
 /// until this CPU releases the lock, and its address space is not in use.
+#[inline(always)]
 pub fn stall_if_running(thread: u64) {
-    if !crate::arch::smp::shared() {
-        return;
+    if crate::arch::smp::shared() {
+        stall_if_running_elsewhere(thread);
     }
+}
+
+/// [`stall_if_running`] when other CPUs run the kernel.
+#[inline(never)]
+fn stall_if_running_elsewhere(thread: u64) {
     let this = this_cpu();
     let online = crate::arch::smp::online();
     if let Some(cpu) = (0..online).find(|&cpu| cpu != this && kernel().cpus[cpu].current == thread) {
@@ -261,12 +267,10 @@ pub fn stall_if_running(thread: u64) {
 /// suspended or moved it while this CPU waited for the lock; then a system call is not
 /// performed (`syscall`: the thread, if it still exists, executes it again when it next
 /// runs) and a fault is not raised (the instruction faults again).
+/// Checked only while the kernel is shared (`arch::smp::enter_kernel`): alone, no other CPU
+/// changed it.
 #[inline(always)]
 pub fn entered_runnable(current: u64, syscall: bool) -> bool {
-    // Alone, no other CPU changed it: it entered the kernel running.
-    if !crate::arch::smp::shared() {
-        return true;
-    }
     if current != 0 && tcb(current).state() == ThreadState::Runnable && usize::from(tcb(current).affinity()) == this_cpu() {
         return true;
     }
@@ -458,7 +462,7 @@ fn stop_without_budget() {
     }
     if !has_budget(current) {
         tcb(current).set_timeslice(TIMESLICE_TICKS);
-    } else if usize::from(tcb(current).affinity()) == this_cpu() {
+    } else if !crate::arch::smp::shared() || usize::from(tcb(current).affinity()) == this_cpu() {
         return;
     }
     kernel().cpu().current = 0;

@@ -70,8 +70,10 @@ static CPUS_ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// Whether more than one CPU may run the kernel: set once at boot, before the first
 /// application processor is started, and never cleared. While it is clear the boot CPU runs
 /// alone and the entries take no lock and keep no `IN_USER` flag (docs/architecture.md,
-/// "Concurrency": one load and a branch at each entry and exit).
-static SHARED: AtomicBool = AtomicBool::new(false);
+/// "Concurrency": a compare with memory and a branch at each entry and exit). A plain
+/// `bool`, not an atomic, so that the compare reads memory directly: it is written once, by
+/// the boot CPU before it sends the first start-up IPI, and only read afterwards.
+static mut SHARED: bool = false;
 /// The big kernel lock (docs/architecture.md, "Concurrency").
 static LOCK: TicketLock = TicketLock::new();
 /// For each CPU: it is in user mode, or on its way there with the lock released. Cleared
@@ -88,11 +90,12 @@ const IPI_RESCHEDULE: u32 = 0x4000 | trap::RESCHEDULE_VECTOR as u32;
 
 /// Takes the big kernel lock: the first thing every kernel entry does (after the stub saved
 /// the registers). Records that this CPU has left user mode first, so a CPU that stalls it
-/// ([`stall`]) stops waiting.
+/// ([`stall`]) stops waiting. Returns whether the kernel is shared ([`shared`]): only then
+/// may another CPU have changed this CPU's running thread before the lock was taken.
 #[inline(always)]
-pub fn enter_kernel() {
+pub fn enter_kernel() -> bool {
     if !shared() {
-        return;
+        return false;
     }
     let cpu = super::percpu::this_cpu();
     IN_USER[cpu].store(false, Ordering::Release);
@@ -101,6 +104,7 @@ pub fn enter_kernel() {
     if RELOAD[cpu].swap(false, Ordering::Relaxed) {
         super::paging::reload();
     }
+    true
 }
 
 /// Releases the big kernel lock: the last thing before the exit stub (`to_user`) or the
@@ -120,7 +124,8 @@ pub fn leave_kernel(to_user: bool) {
 /// CPU does needs checking for, stalling or shooting down.
 #[inline(always)]
 pub fn shared() -> bool {
-    SHARED.load(Ordering::Relaxed)
+    // SAFETY: a plain read of a word written once, before any other CPU runs (see SHARED).
+    unsafe { *addr_of!(SHARED) }
 }
 
 /// How many CPUs are online.
@@ -157,10 +162,16 @@ pub fn stall(cpu: usize) {
 /// user mode, so none of them uses a translation of it cached before this kernel entry
 /// (with the Meltdown mitigation its exit stub's CR3 load flushes them; without it, it
 /// reloads CR3 as it takes the lock).
+#[inline(always)]
 pub fn shoot_down(pml4: u64) {
-    if !shared() {
-        return;
+    if shared() {
+        shoot_down_shared(pml4);
     }
+}
+
+/// [`shoot_down`] when other CPUs run the kernel.
+#[inline(never)]
+fn shoot_down_shared(pml4: u64) {
     let this = super::percpu::this_cpu();
     for cpu in (0..online()).filter(|&cpu| cpu != this) {
         if super::percpu::user_cr3_of(cpu) == pml4 {
@@ -173,10 +184,16 @@ pub fn shoot_down(pml4: u64) {
 
 /// The address space `pml4` is being destroyed: every other CPU that has it current is
 /// stalled out of user mode and takes `replacement` instead.
+#[inline(always)]
 pub fn leave_remotely(pml4: u64, replacement: u64) {
-    if !shared() {
-        return;
+    if shared() {
+        leave_remotely_shared(pml4, replacement);
     }
+}
+
+/// [`leave_remotely`] when other CPUs run the kernel.
+#[inline(never)]
+fn leave_remotely_shared(pml4: u64, replacement: u64) {
     let this = super::percpu::this_cpu();
     for cpu in (0..online()).filter(|&cpu| cpu != this) {
         if super::percpu::user_cr3_of(cpu) == pml4 {
@@ -336,7 +353,8 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
     // From here on the kernel is shared: the boot CPU takes the big kernel lock and holds it
     // until it first leaves the kernel, so the processors it starts wait for boot to end.
     if processors.apic_ids.len() > 1 {
-        SHARED.store(true, Ordering::Release);
+        // SAFETY: the one write, on the boot CPU, while no other CPU runs (see SHARED).
+        unsafe { *addr_of_mut!(SHARED) = true };
         LOCK.acquire();
     }
     let mut online = 1;
@@ -436,6 +454,6 @@ extern "C" fn smp_ap_main(cpu: u64) -> ! {
     apic::enable_local();
     apic::start_timer();
     ONLINE[cpu].store(u64::from(apic::local_id()) + 1, Ordering::Release);
-    enter_kernel();
+    let _ = enter_kernel();
     crate::thread::run_next()
 }
