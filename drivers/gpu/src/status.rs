@@ -46,13 +46,13 @@ pub fn row(domain: &DomainStatus) -> Text {
 const NAME_COLUMN: usize = 12;
 
 /// The telemetry row of one reporting domain: name, calls, p99 latency in µs (its log2
-/// bucket's upper bound, `tsc_per_ms` ticks a millisecond), CPU ms (`tick_us` a tick) and
-/// the power estimate in mW.
+/// bucket's upper bound, `tsc_per_ms` ticks a millisecond), CPU ms (its precisely charged
+/// cycles, `tsc_per_ms` a millisecond) and the power estimate in mW.
 pub fn telemetry_row(domain: &tileos_protocol::telemetry::DomainFigures, units: &tileos_protocol::telemetry::Units) -> Text {
     let name: &str = domain.name.as_str();
     let name = &name[..name.len().min(NAME_COLUMN)];
     let p99_us = domain.p99_ticks.saturating_mul(1000) / units.tsc_per_ms.max(1);
-    let cpu_ms = domain.cpu_ticks.saturating_mul(units.tick_us) / 1000;
+    let cpu_ms = domain.cpu_cycles / units.tsc_per_ms.max(1);
     let mut text = Text::new();
     let _ = write!(text, "{name:<NAME_COLUMN$} calls {} p99 {p99_us}us cpu {cpu_ms}ms {}mW", domain.calls, domain.power_mw);
     text
@@ -123,6 +123,7 @@ mod tests {
             calls: 6000,
             p99_ticks: 131_071,
             cpu_ticks: 40,
+            cpu_cycles: 200_000_000,
             power_mw: 900,
             ..DomainFigures::default()
         };
@@ -132,6 +133,7 @@ mod tests {
             calls: u64::MAX,
             p99_ticks: u64::MAX,
             cpu_ticks: u64::MAX,
+            cpu_cycles: u64::MAX,
             power_mw: u32::MAX,
             ..figures
         };
