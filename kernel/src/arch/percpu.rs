@@ -207,11 +207,13 @@ pub fn set_fpu_owner(thread: u64) {
 
 /// Forgets `thread` (destroyed) as the FPU owner of every CPU: its live state is dropped.
 pub fn forget_fpu_owner(thread: u64) {
+    let records = addr_of_mut!(CPU_ENTRY) as *mut CpuEntry;
     for cpu in 0..MAX_CPUS {
-        // SAFETY: under the big kernel lock, which every CPU holds while it reads or
-        // writes its FPU owner; plain reads and writes, no reference.
+        // SAFETY: `cpu` < MAX_CPUS, within the array; under the big kernel lock, which every
+        // CPU holds while it reads or writes its FPU owner; plain reads and writes, no
+        // reference.
         unsafe {
-            let owner = addr_of_mut!(CPU_ENTRY[cpu].fpu_owner);
+            let owner = addr_of_mut!((*records.add(cpu)).fpu_owner);
             if core::ptr::read_volatile(owner) == thread {
                 core::ptr::write_volatile(owner, 0);
             }
