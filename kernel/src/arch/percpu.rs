@@ -146,8 +146,13 @@ pub unsafe fn load(cpu: usize, cpu_state: u64) {
     }
 }
 
-/// Reads this CPU's word at `offset` of its record; `pure`: the words read this way never
-/// change while the kernel runs on this CPU (its number, its `state::Cpu`).
+/// Reads this CPU's word at `offset` of its record; `pure, nomem`: the words read this way
+/// never change while the kernel runs on this CPU (its number, its `state::Cpu`), so the
+/// compiler may merge the reads (`readonly` instead doubled the GS loads on the hot paths).
+/// The compiler may also move such a read earlier within a function, so it must not be
+/// reachable in the one function that runs before [`load`] on a CPU: `kmain` and
+/// `smp_ap_main` call `load` first (their compiled code was checked: every GS access
+/// follows the `wrmsr`).
 macro_rules! constant_word {
     ($offset:literal) => {{
         let word: u64;
