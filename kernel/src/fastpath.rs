@@ -7,11 +7,14 @@
 //! other ready threads of its own priority (it never overtakes a higher priority).
 //! Donation happens here as on the general path: a Call to a passive server lends it the
 //! caller's budget, the ReplyRecv gives it back; a partner without a budget left takes
-//! the general path. Also here: a Yield that changes nothing leaves at once
+//! the general path, and so does a partner whose affinity is another CPU (it is queued
+//! there). Also here: a Yield that changes nothing leaves at once
 //! ([`yield_in_place`]), and the one-step CSpace lookup the general path tries first too.
 #![deny(unsafe_code)]
 
 use crate::arch::entry;
+use crate::arch::percpu::this_cpu;
+use crate::arch::smp::shared;
 use crate::state::{EndpointRef, KernelMemory, Reg, TcbRef, kernel, read_slot, tcb};
 use crate::thread::{self, ThreadState, tcb_slot_address};
 use tileos_abi::message::{MessageInfo, REGISTER_MESSAGE_WORDS};
@@ -105,6 +108,7 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     }
     let receiver = tcb(receiver_paddr);
     if receiver.priority() < caller.priority()
+        || (shared() && usize::from(receiver.affinity()) != this_cpu())
         || receiver.slot_cap(tcb_slot::REPLY) != Cap::Null
         || !matches!(receiver.slot_cap(tcb_slot::VSPACE), Cap::Pml4 { .. })
         || !matches!(receiver.state(), ThreadState::BlockedOnReceive { .. })
@@ -154,7 +158,8 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     let caller = tcb(caller_paddr);
     if caller.state() != ThreadState::BlockedOnReply
         || caller.fault().is_some()
-        || kernel().ready.highest().is_some_and(|highest| highest > caller.priority())
+        || (shared() && usize::from(caller.affinity()) != this_cpu())
+        || kernel().cpu().ready.highest().is_some_and(|highest| highest > caller.priority())
         || caller.awaits_return()
         || !thread::has_budget(caller_paddr)
     {
@@ -183,7 +188,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
 #[inline(always)]
 pub fn yield_in_place(caller_paddr: u64) {
     let priority = tcb(caller_paddr).priority();
-    if kernel().ready.highest().is_some_and(|highest| highest >= priority) || !thread::has_budget(caller_paddr) {
+    if kernel().cpu().ready.highest().is_some_and(|highest| highest >= priority) || !thread::has_budget(caller_paddr) {
         return;
     }
     thread::resume_current(caller_paddr)

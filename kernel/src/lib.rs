@@ -14,6 +14,7 @@ pub mod cspace;
 pub mod decode;
 pub mod donation;
 pub mod iospace;
+pub mod lock;
 pub mod multiboot;
 pub mod queue;
 pub mod untyped;

@@ -29,6 +29,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// magic value and the physical address of its information structure.
 #[unsafe(no_mangle)]
 extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
+    // SAFETY: on the boot CPU, CPU 0, in kernel mode.
+    unsafe { arch::percpu::load(0, state::cpu_address(0)) };
     arch::serial::init();
     kprintln!("tileos {VERSION} - capability microkernel for compute tiles");
     // SAFETY: first and only call, on the boot CPU, before anything uses the tables.
@@ -51,8 +53,8 @@ extern "C" fn kmain(multiboot_magic: u32, multiboot_info: u32) -> ! {
     selftest::run(&info.cmdline);
 
     arch::paging::init();
-    // SAFETY: once, at boot, after the GDT.
-    unsafe { arch::entry::init() };
+    // SAFETY: once, at boot, on the boot CPU, after its GDT, with its boot stack.
+    unsafe { arch::entry::init(0, arch::boot::kernel_stack_top()) };
     arch::apic::init();
     let rates = arch::apic::calibration();
     kprintln!(

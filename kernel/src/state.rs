@@ -1,9 +1,10 @@
 //! The kernel's global state and its access to kernel objects in physical memory: with
 //! `arch/`, the only kernel code that may use `unsafe` (every other module denies it).
 //!
-//! The kernel is single-CPU and never interrupted while it runs, so one `&mut` to the
-//! state at a time is guaranteed by construction: it is taken at each kernel entry
-//! ([`kernel`]) and objects are reached by physical address through the direct map.
+//! The kernel is never interrupted while it runs, and only the CPU holding the big kernel
+//! lock runs kernel code past its entry stub (docs/architecture.md, "Concurrency"), so one
+//! `&mut` to the state at a time is guaranteed by construction: it is taken at each kernel
+//! entry ([`kernel`]) and objects are reached by physical address through the direct map.
 //!
 //! Objects are named by typed addresses ([`TcbRef`], [`EndpointRef`], [`NotificationRef`];
 //! slots by `SlotRef`) whose methods copy single fields out and in. No `&mut` to a kernel
@@ -16,6 +17,7 @@ use crate::arch::memory::PHYS_MAP_BASE;
 use crate::arch::trap::TrapFrame;
 use crate::ipc::{Endpoint, Notification};
 use crate::thread::{PendingFault, Tcb, ThreadState};
+use tileos_kernel::acpi::MAX_CPUS;
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::Cap;
 use tileos_kernel::cspace::{CSpaceMemory, Slot, SlotRef};
@@ -24,21 +26,32 @@ use tileos_kernel::queue::{Queue, QueueLinks, ReadyQueues};
 /// Number of address-space identifiers; ASID 0 means "none".
 pub const ASID_COUNT: usize = 4096;
 
-/// Everything the kernel keeps outside kernel objects.
-pub struct Kernel {
-    /// TCB of the running thread (0 before the root server starts, or when idle).
+/// What the kernel keeps for each CPU (indexed by `arch::percpu::this_cpu`).
+pub struct Cpu {
+    /// TCB of the thread running on this CPU (0 before the root server starts, or when idle).
     pub current: u64,
-    /// Runnable threads other than the current one, except depleted ones.
+    /// Runnable threads of this CPU (their affinity), other than the running ones, except
+    /// depleted and parked ones.
     pub ready: ReadyQueues,
-    /// Runnable threads whose scheduling budget is used up, waiting for their refill.
-    pub depleted: Queue,
-    /// Timer ticks since boot.
-    pub ticks: u64,
-    /// TCB whose budget the time since [`Kernel::charge_mark`] is charged to (0: none, the
+    /// TCB whose budget the time since [`Cpu::charge_mark`] is charged to (0: none, the
     /// CPU idles).
     pub charged: u64,
-    /// Time-stamp counter at the last charge (a kernel entry or exit).
+    /// Time-stamp counter at this CPU's last charge (a kernel entry or exit).
     pub charge_mark: u64,
+}
+
+impl Cpu {
+    const IDLE: Cpu = Cpu { current: 0, ready: ReadyQueues::new(), charged: 0, charge_mark: 0 };
+}
+
+/// Everything the kernel keeps outside kernel objects.
+pub struct Kernel {
+    /// Per-CPU state ([`Kernel::cpu`] is this CPU's).
+    pub cpus: [Cpu; MAX_CPUS],
+    /// Runnable threads whose scheduling budget is used up, waiting for their refill.
+    pub depleted: Queue,
+    /// Timer ticks since boot (counted by the boot CPU's timer).
+    pub ticks: u64,
     /// ASID → physical address of its PML4 (0: free).
     pub asids: [u64; ASID_COUNT],
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
@@ -52,13 +65,28 @@ pub struct Kernel {
     pub iommu_root: u64,
 }
 
+impl Kernel {
+    /// The state of the CPU this runs on (its address is one GS-relative load:
+    /// `arch::percpu::cpu_state`).
+    #[inline(always)]
+    pub fn cpu(&mut self) -> &mut Cpu {
+        // SAFETY: `cpu_state` is the address of this CPU's entry of `self.cpus`
+        // (`cpu_address`, written once by `percpu::load`); the reference lives no longer
+        // than the borrow of `self`.
+        unsafe { &mut *(crate::arch::percpu::cpu_state() as *mut Cpu) }
+    }
+}
+
+/// The address of CPU `cpu`'s state (`Kernel::cpus`), for its entry record.
+pub fn cpu_address(cpu: usize) -> u64 {
+    // SAFETY: only the address is taken.
+    unsafe { core::ptr::addr_of_mut!(KERNEL.cpus[cpu]) as u64 }
+}
+
 static mut KERNEL: Kernel = Kernel {
-    current: 0,
-    ready: ReadyQueues::new(),
+    cpus: [Cpu::IDLE; MAX_CPUS],
     depleted: Queue::EMPTY,
     ticks: 0,
-    charged: 0,
-    charge_mark: 0,
     asids: [0; ASID_COUNT],
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
@@ -66,26 +94,12 @@ static mut KERNEL: Kernel = Kernel {
     iommu_root: 0,
 };
 
-/// The thread that last ran, whose FPU state is live in the CPU (0: none). Kept outside
-/// [`Kernel`] and reached only by copy ([`fpu_owner`], [`set_fpu_owner`]): the kernel log
-/// saves vector state while a `&mut Kernel` may be live.
-static mut FPU_OWNER: u64 = 0;
+/// For each CPU, the thread that last ran there, whose FPU state is live in that CPU (0:
+/// none), is kept in the CPU's entry record, outside [`Kernel`], and reached only by copy:
+/// the kernel log saves vector state while a `&mut Kernel` may be live.
+pub use crate::arch::percpu::{forget_fpu_owner, fpu_owner, set_fpu_owner};
 
-/// The thread whose FPU state is live in the CPU (0: none).
-#[inline(always)]
-pub fn fpu_owner() -> u64 {
-    // SAFETY: one CPU, no interrupts in kernel mode; a plain read, no reference.
-    unsafe { *core::ptr::addr_of!(FPU_OWNER) }
-}
-
-/// Records the thread whose FPU state is live in the CPU.
-#[inline(always)]
-pub fn set_fpu_owner(thread: u64) {
-    // SAFETY: as for `fpu_owner`.
-    unsafe { *core::ptr::addr_of_mut!(FPU_OWNER) = thread }
-}
-
-/// The time-stamp counter, for [`Kernel::charge_mark`] (`arch::cpu::timestamp` exists only
+/// The time-stamp counter, for [`Cpu::charge_mark`] (`arch::cpu::timestamp` exists only
 /// in test builds).
 #[inline(always)]
 pub fn timestamp() -> u64 {
@@ -95,7 +109,7 @@ pub fn timestamp() -> u64 {
 
 /// The kernel state.
 pub fn kernel() -> &'static mut Kernel {
-    // SAFETY: one CPU, no interrupts in kernel mode; callers do not keep two of these
+    // SAFETY: the big kernel lock, no interrupts in kernel mode; callers do not keep two of these
     // references alive across calls that take another (by convention: fetch, use, drop).
     unsafe { &mut *core::ptr::addr_of_mut!(KERNEL) }
 }
@@ -252,6 +266,8 @@ impl TcbRef {
         parked, set_parked: bool;
         /// Passed a donated budget on with its Call; takes back what its server returns.
         awaits_return, set_awaits_return: bool;
+        /// The CPU whose ready queue the thread joins (`TcbSetAffinity`).
+        affinity, set_affinity: u8;
         /// Saved user registers (the whole frame).
         context, set_context: TrapFrame;
     }

@@ -1,13 +1,14 @@
 //! Kernel entry points from user mode: system calls, traps (faults and interrupts), and
 //! interrupts that arrive while the CPU idles. Each handles one event and leaves through
-//! the scheduler ([`thread::run_next`]). Each first charges the time since the kernel last
-//! left to the budget it ran on ([`thread::charge_entry`]).
+//! the scheduler ([`thread::run_next`]). Each first takes the big kernel lock
+//! (`arch::smp::enter_kernel`; the exit releases it) and charges the time since the kernel
+//! last left to the budget it ran on ([`thread::charge_entry`]).
 #![deny(unsafe_code)]
 
 use crate::arch::{
     apic,
     entry::SYSCALL_VECTOR,
-    trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame},
+    trap::{IOAPIC_PINS, IOAPIC_VECTOR_BASE, MSI_VECTORS, RESCHEDULE_VECTOR, SPURIOUS_VECTOR, TIMER_VECTOR, TrapFrame},
 };
 use crate::invoke::{self, Error};
 use crate::ipc::{self, Blocking, SendKind};
@@ -25,10 +26,14 @@ use tileos_kernel::cspace::CSpaceMemory;
 #[allow(unsafe_code)] // `no_mangle` only: the entry stub calls it by name
 #[unsafe(no_mangle)]
 extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
+    let shared = crate::arch::smp::enter_kernel();
     thread::charge_entry();
     #[cfg(feature = "entry-timing")]
     let entered = entry_time::now();
-    let caller = kernel().current;
+    let caller = kernel().cpu().current;
+    if shared && !thread::entered_runnable(caller, true) {
+        thread::run_next()
+    }
     let context = tcb(caller).context();
     let (cptr, info) = (context.rdi, MessageInfo(context.rsi));
     const CALL: u64 = Syscall::Call as u64;
@@ -217,6 +222,8 @@ fn interrupt(vector: u64) {
             thread::timer_tick()
         }
         SPURIOUS_VECTOR => return,
+        // Only makes this CPU enter the kernel and run its scheduler (`arch::smp`).
+        RESCHEDULE_VECTOR => {}
         v if (IOAPIC_VECTOR_BASE..IOAPIC_VECTOR_BASE + IOAPIC_PINS + MSI_VECTORS).contains(&v) => {
             crate::invoke::irq::deliver((v - IOAPIC_VECTOR_BASE) as u8);
         }
@@ -227,11 +234,12 @@ fn interrupt(vector: u64) {
 
 /// A trap from user mode: an interrupt, or a fault of the running thread.
 pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
+    let shared = crate::arch::smp::enter_kernel();
     thread::charge_entry();
-    let current = kernel().current;
+    let current = kernel().cpu().current;
     if vector >= TIMER_VECTOR && vector != SYSCALL_VECTOR {
         interrupt(vector);
-    } else {
+    } else if !shared || thread::entered_runnable(current, false) {
         let context = tcb(current).context();
         let fault = if vector == 14 {
             PendingFault { label: fault::VM_FAULT, words: [context.rip, fault_address, (error_code >> 4) & 1, error_code, 0], length: 4 }
@@ -245,6 +253,7 @@ pub fn user_trap(vector: u64, error_code: u64, fault_address: u64) -> ! {
 
 /// An interrupt that arrived while the CPU idled in the kernel.
 pub fn interrupt_while_idle(vector: u64) -> ! {
+    let _ = crate::arch::smp::enter_kernel();
     thread::charge_entry();
     interrupt(vector);
     thread::run_next()

@@ -3,10 +3,18 @@
 //! except threads that used up their scheduling budget, which wait in the depleted queue,
 //! and passive threads with no donated budget, which are parked), and the charging of
 //! budgets at kernel entry and exit.
+//!
+//! Each CPU schedules its own threads: a thread joins the ready queue of the CPU its
+//! affinity names, and a CPU runs only threads of its own queue. Queuing a thread on
+//! another CPU sends that CPU a reschedule IPI (`arch::smp`); a thread running on another
+//! CPU whose state or affinity changes is taken off it by that CPU itself, at its next
+//! kernel entry ([`entered_runnable`], [`run_next`]), after a stall where its registers must
+//! be in its TCB first ([`stall_if_running`]).
 #![deny(unsafe_code)]
 
+use crate::arch::percpu::this_cpu;
 use crate::arch::{entry, paging, trap::TrapFrame};
-use crate::state::{KernelMemory, fpu_owner, kernel, set_fpu_owner, tcb};
+use crate::state::{KernelMemory, Reg, fpu_owner, kernel, set_fpu_owner, tcb};
 use tileos_kernel::budget::Budget;
 use tileos_kernel::cap::{Cap, TCB_SLOT_COUNT, tcb_slot};
 use tileos_kernel::cspace::{Slot, SlotRef, slot_address};
@@ -123,6 +131,9 @@ pub struct Tcb {
     pub parked: bool,
     /// Passed a donated budget on with its Call; takes back what its server returns.
     pub awaits_return: bool,
+    /// The CPU the thread runs on: whose ready queue it joins (`TcbSetAffinity`; 0, the
+    /// boot CPU, when created).
+    pub affinity: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << tileos_abi::object::TCB_SIZE_BITS);
@@ -158,6 +169,7 @@ impl Tcb {
             borrower: 0,
             parked: false,
             awaits_return: false,
+            affinity: 0,
         }
     }
 }
@@ -214,39 +226,106 @@ fn enqueue(thread: u64) {
             t.set_depleted(true);
             k.depleted.push_back(&mut KernelMemory, thread);
         }
-        Some(_) => k.ready.enqueue(&mut KernelMemory, thread, t.priority()),
+        Some(_) => make_ready(thread),
     }
 }
+
+/// Puts `thread` (runnable, with a budget) in the ready queue of its CPU; another CPU is
+/// sent a reschedule IPI.
+fn make_ready(thread: u64) {
+    let t = tcb(thread);
+    let cpu = usize::from(t.affinity());
+    if cpu == this_cpu() {
+        kernel().cpu().ready.enqueue(&mut KernelMemory, thread, t.priority());
+    } else {
+        kernel().cpus[cpu].ready.enqueue(&mut KernelMemory, thread, t.priority());
+        crate::arch::smp::reschedule(cpu);
+    }
+}
+
+/// Whether `thread` is the running thread of some CPU.
+#[inline(always)]
+pub fn is_running(thread: u64) -> bool {
+    if !crate::arch::smp::shared() {
+        return kernel().cpu().current == thread;
+    }
+    kernel().cpus[..crate::arch::smp::online()].iter().any(|cpu| cpu.current == thread)
+}
+
+/// If `thread` is running on another CPU, makes that CPU leave user mode first
+/// (`arch::smp::stall`): afterwards the thread's registers are in its TCB and stay there
+/// until this CPU releases the lock, and its address space is not in use.
+#[inline(always)]
+pub fn stall_if_running(thread: u64) {
+    if crate::arch::smp::shared() {
+        stall_if_running_elsewhere(thread);
+    }
+}
+
+/// [`stall_if_running`] when other CPUs run the kernel.
+#[inline(never)]
+fn stall_if_running_elsewhere(thread: u64) {
+    let this = this_cpu();
+    let online = crate::arch::smp::online();
+    if let Some(cpu) = (0..online).find(|&cpu| cpu != this && kernel().cpus[cpu].current == thread) {
+        crate::arch::smp::stall(cpu);
+    }
+}
+
+/// Whether the event this CPU entered the kernel with is the running thread's to handle:
+/// `current` (its running thread) is still runnable here. Another CPU may have destroyed,
+/// suspended or moved it while this CPU waited for the lock; then a system call is not
+/// performed (`syscall`: the thread, if it still exists, executes it again when it next
+/// runs) and a fault is not raised (the instruction faults again).
+/// Checked only while the kernel is shared (`arch::smp::enter_kernel`): alone, no other CPU
+/// changed it.
+#[inline(always)]
+pub fn entered_runnable(current: u64, syscall: bool) -> bool {
+    if current != 0 && tcb(current).state() == ThreadState::Runnable && usize::from(tcb(current).affinity()) == this_cpu() {
+        return true;
+    }
+    if current != 0 && syscall {
+        let t = tcb(current);
+        t.set_reg(Reg::Rip, t.reg(Reg::Rip).wrapping_sub(SYSCALL_LENGTH));
+    }
+    false
+}
+
+/// Bytes of the `syscall` instruction.
+const SYSCALL_LENGTH: u64 = 2;
 
 /// Makes `thread` runnable and, unless it is the running thread, ready.
 pub fn make_runnable(thread: u64) {
     let t = tcb(thread);
     let was_ready = t.state() == ThreadState::Runnable;
     t.set_state(ThreadState::Runnable);
-    if !was_ready && thread != kernel().current {
+    if !was_ready && !is_running(thread) {
         enqueue(thread);
     }
 }
 
 /// Takes `thread` out of the ready (or depleted) queue if it is there (it is about to
 /// block or stop, or change priority or budget).
+/// A thread running on another CPU is stalled out of user mode first ([`stall_if_running`]):
+/// that CPU takes it off when it next takes the lock, if it stopped being runnable there.
 pub fn leave_ready_queue(thread: u64) {
+    stall_if_running(thread);
     let t = tcb(thread);
     if t.depleted() {
         t.set_depleted(false);
         kernel().depleted.remove(&mut KernelMemory, thread);
     } else if t.parked() {
         t.set_parked(false);
-    } else if t.state() == ThreadState::Runnable && thread != kernel().current {
+    } else if t.state() == ThreadState::Runnable && !is_running(thread) {
         let priority = t.priority();
-        kernel().ready.dequeue(&mut KernelMemory, thread, priority);
+        kernel().cpus[usize::from(t.affinity())].ready.dequeue(&mut KernelMemory, thread, priority);
     }
 }
 
 /// Queues `thread` again after the budget it runs on changed (0: none). The running thread
 /// is checked when the kernel leaves ([`run_next`]).
 pub fn requeue(thread: u64) {
-    if thread == 0 || thread == kernel().current {
+    if thread == 0 || is_running(thread) {
         return;
     }
     leave_ready_queue(thread);
@@ -259,7 +338,18 @@ pub fn requeue(thread: u64) {
 pub fn set_priority(thread: u64, priority: u8) {
     leave_ready_queue(thread);
     tcb(thread).set_priority(priority);
-    if tcb(thread).state() == ThreadState::Runnable && thread != kernel().current {
+    if tcb(thread).state() == ThreadState::Runnable && !is_running(thread) {
+        enqueue(thread);
+    }
+}
+
+/// Moves `thread` to the ready queue of CPU `cpu` (online). A thread running on another
+/// CPU is stalled there ([`leave_ready_queue`]), and that CPU moves it when it next takes
+/// the lock ([`run_next`]); the running thread of this CPU moves as the kernel leaves.
+pub fn set_affinity(thread: u64, cpu: u8) {
+    leave_ready_queue(thread);
+    tcb(thread).set_affinity(cpu);
+    if tcb(thread).state() == ThreadState::Runnable && !is_running(thread) {
         enqueue(thread);
     }
 }
@@ -278,28 +368,28 @@ pub fn set_passive(thread: u64, passive: bool) {
 }
 
 /// Forgets a destroyed thread: it no longer runs, owns the FPU or lends or borrows a budget.
+/// A thread running on another CPU was stalled out of user mode first
+/// ([`stall_if_running`]); that CPU finds no running thread when it takes the lock.
 pub fn forget(thread: u64) {
     requeue(donation::forget(&mut KernelMemory, thread));
-    let k = kernel();
-    if k.current == thread {
-        k.current = 0;
+    for cpu in kernel().cpus.iter_mut() {
+        if cpu.current == thread {
+            cpu.current = 0;
+        }
+        if cpu.charged == thread {
+            cpu.charged = 0;
+        }
     }
-    if k.charged == thread {
-        k.charged = 0;
-    }
-    if fpu_owner() == thread {
-        set_fpu_owner(0);
-    }
+    crate::state::forget_fpu_owner(thread);
 }
 
 /// Moves the running thread behind the other ready threads of its priority.
 pub fn yield_current() {
-    let current = kernel().current;
+    let current = kernel().cpu().current;
     if current != 0 && tcb(current).state() == ThreadState::Runnable {
-        let priority = tcb(current).priority();
-        kernel().ready.enqueue(&mut KernelMemory, current, priority);
-        kernel().current = 0;
+        kernel().cpu().current = 0;
         save_fpu(current);
+        make_ready(current);
     }
 }
 
@@ -308,11 +398,13 @@ pub fn yield_current() {
 #[inline(always)]
 pub fn charge_entry() {
     let k = kernel();
+    let ticks = k.ticks;
+    let cpu = k.cpu();
     let now = crate::state::timestamp();
-    if k.charged != 0 {
-        tcb(k.charged).charge_budget(now.wrapping_sub(k.charge_mark), k.ticks);
+    if cpu.charged != 0 {
+        tcb(cpu.charged).charge_budget(now.wrapping_sub(cpu.charge_mark), ticks);
     }
-    k.charge_mark = now;
+    cpu.charge_mark = now;
 }
 
 /// Charges the kernel's time to the budget of the thread that entered it, and charges the
@@ -321,16 +413,36 @@ pub fn charge_entry() {
 #[inline(always)]
 fn charge_exit(next: u64) {
     charge_entry();
-    kernel().charged = if next == 0 { 0 } else { holder(next).unwrap_or(0) };
+    kernel().cpu().charged = if next == 0 { 0 } else { holder(next).unwrap_or(0) };
 }
 
-/// Timer tick: refill the depleted threads whose budget's period ended, and count the tick
-/// to the running thread, which yields at the end of its timeslice (its budget was charged
-/// on entry; a used-up budget stops it as the kernel leaves). The depleted queue is walked
-/// whole (it holds only threads that ran out of budget).
+/// Timer tick: on the boot CPU, count it and refill the depleted threads whose budget's
+/// period ended; on every CPU, count the tick to the running thread, which yields at the
+/// end of its timeslice (its budget was charged on entry; a used-up budget stops it as the
+/// kernel leaves). The depleted queue is walked whole (it holds only threads that ran out
+/// of budget).
 pub fn timer_tick() {
     let k = kernel();
-    k.ticks += 1;
+    if this_cpu() == 0 {
+        k.ticks += 1;
+        refill();
+    }
+    let current = kernel().cpu().current;
+    if current == 0 {
+        return;
+    }
+    let t = tcb(current);
+    t.set_consumed_ticks(t.consumed_ticks().saturating_add(1));
+    t.set_timeslice(t.timeslice().saturating_sub(1));
+    if t.timeslice() == 0 {
+        t.set_timeslice(TIMESLICE_TICKS);
+        yield_current();
+    }
+}
+
+/// Moves the depleted threads whose budget's period ended back to their ready queues.
+fn refill() {
+    let k = kernel();
     let now = k.ticks;
     let mut next = k.depleted.head;
     while next != 0 {
@@ -345,32 +457,27 @@ pub fn timer_tick() {
         if refilled {
             k.depleted.remove(&mut KernelMemory, thread.0);
             thread.set_depleted(false);
-            k.ready.enqueue(&mut KernelMemory, thread.0, thread.priority());
+            make_ready(thread.0);
         }
-    }
-    let current = k.current;
-    if current == 0 {
-        return;
-    }
-    let t = tcb(current);
-    t.set_consumed_ticks(t.consumed_ticks().saturating_add(1));
-    t.set_timeslice(t.timeslice().saturating_sub(1));
-    if t.timeslice() == 0 {
-        t.set_timeslice(TIMESLICE_TICKS);
-        yield_current();
     }
 }
 
 /// Stops the running thread if it has no budget left to run on (used up, given back, or
-/// never donated): it waits in the depleted queue or, passive, parked.
+/// never donated): it waits in the depleted queue or, passive, parked. Also stops it if its
+/// affinity moved it to another CPU: it joins that CPU's ready queue.
 fn stop_without_budget() {
-    let current = kernel().current;
-    if current != 0 && tcb(current).state() == ThreadState::Runnable && !has_budget(current) {
-        tcb(current).set_timeslice(TIMESLICE_TICKS);
-        kernel().current = 0;
-        save_fpu(current);
-        enqueue(current);
+    let current = kernel().cpu().current;
+    if current == 0 || tcb(current).state() != ThreadState::Runnable {
+        return;
     }
+    if !has_budget(current) {
+        tcb(current).set_timeslice(TIMESLICE_TICKS);
+    } else if !crate::arch::smp::shared() || usize::from(tcb(current).affinity()) == this_cpu() {
+        return;
+    }
+    kernel().cpu().current = 0;
+    save_fpu(current);
+    enqueue(current);
 }
 
 /// Saves `thread`'s FPU state if it is live in the CPU.
@@ -384,22 +491,22 @@ fn save_fpu(thread: u64) {
 /// Picks the thread to run next: the running thread keeps the CPU unless it stopped being
 /// runnable or a thread of higher priority is ready.
 fn choose() -> u64 {
-    let k = kernel();
-    let current = k.current;
-    let highest = k.ready.highest();
+    let cpu = kernel().cpu();
+    let current = cpu.current;
+    let highest = cpu.ready.highest();
     if current != 0 && tcb(current).state() == ThreadState::Runnable {
         match highest {
             Some(priority) if priority > tcb(current).priority() => {
                 let p = tcb(current).priority();
-                k.ready.enqueue_front(&mut KernelMemory, current, p);
+                cpu.ready.enqueue_front(&mut KernelMemory, current, p);
             }
             _ => return current,
         }
     }
-    match k.ready.highest() {
+    match cpu.ready.highest() {
         Some(priority) => {
-            let next = k.ready.first(priority).unwrap_or(0);
-            k.ready.dequeue(&mut KernelMemory, next, priority);
+            let next = cpu.ready.first(priority).unwrap_or(0);
+            cpu.ready.dequeue(&mut KernelMemory, next, priority);
             next
         }
         None => 0,
@@ -416,11 +523,11 @@ pub fn switch_direct(thread: u64) {
 }
 
 /// Leaves the kernel to `thread`, the running thread, which keeps the CPU (the fastpath's
-/// Yield): its address space, register save area and budget holder ([`Kernel::charged`],
+/// Yield): its address space, register save area and budget holder ([`Cpu::charged`],
 /// set when it last started to run) are still in place, so only its FPU state may need
 /// loading (the kernel log may have saved it) and the kernel's time is charged.
 ///
-/// [`Kernel::charged`]: crate::state::Kernel::charged
+/// [`Cpu::charged`]: crate::state::Cpu::charged
 pub fn resume_current(thread: u64) -> ! {
     if fpu_owner() != thread {
         tcb(thread).restore_fpu();
@@ -438,11 +545,11 @@ pub fn resume_current(thread: u64) -> ! {
 /// boundary (threads of one address space share their memory anyway).
 #[inline]
 fn switch_to(thread: u64) {
-    let previous = kernel().current;
+    let previous = kernel().cpu().current;
     if previous != thread && previous != 0 {
         save_fpu(previous);
     }
-    kernel().current = thread;
+    kernel().cpu().current = thread;
     let t = tcb(thread);
     match t.slot_cap(tcb_slot::VSPACE) {
         Cap::Pml4 { paddr, .. } => paging::activate(paddr),
@@ -470,10 +577,11 @@ pub fn run_next() -> ! {
     stop_without_budget();
     let next = choose();
     if next == 0 {
-        if kernel().current != 0 {
-            save_fpu(kernel().current);
+        let current = kernel().cpu().current;
+        if current != 0 {
+            save_fpu(current);
         }
-        kernel().current = 0;
+        kernel().cpu().current = 0;
         charge_exit(0);
         entry::idle();
     }

@@ -75,10 +75,12 @@ pub trait PagingMemory {
     fn root(&self, asid: u16) -> Option<u64>;
     /// Marks `asid` free (its PML4 is being destroyed).
     fn free_asid(&mut self, asid: u16);
-    /// Drops any cached translation of `vaddr` (one page).
-    fn flush_page(&mut self, vaddr: u64);
-    /// Drops every cached user translation.
-    fn flush_all(&mut self);
+    /// Drops any cached translation of `vaddr` (one page) in the address space `pml4`, on
+    /// every CPU that may hold one.
+    fn flush_page(&mut self, pml4: u64, vaddr: u64);
+    /// Drops every cached user translation of the address space `pml4` (`None`: no live
+    /// address space, so only this CPU's), on every CPU that may hold one.
+    fn flush_all(&mut self, pml4: Option<u64>);
 }
 
 /// Index into the table at `level` for `vaddr`.
@@ -233,7 +235,7 @@ pub fn map_frame(memory: &mut impl PagingMemory, vspace: VSpace, request: FrameM
         entry |= HUGE;
     }
     memory.set_entry(table, slot, entry);
-    memory.flush_page(vaddr);
+    memory.flush_page(vspace.pml4, vaddr);
     Ok(target)
 }
 
@@ -249,7 +251,7 @@ pub fn unmap_frame(memory: &mut impl PagingMemory, mapping: Mapping, paddr: u64,
     let slot = index(mapping.vaddr, level);
     if holds_frame(memory.entry(table, slot), paddr, level) {
         memory.set_entry(table, slot, 0);
-        memory.flush_page(mapping.vaddr);
+        memory.flush_page(pml4, mapping.vaddr);
     }
 }
 
@@ -261,7 +263,8 @@ pub fn unmap_table(memory: &mut impl PagingMemory, mapping: Mapping, paddr: u64,
         return;
     }
     let parent_level = level as Level + 1;
-    let parent = memory.root(mapping.asid).and_then(|pml4| find_table(memory, pml4, mapping.vaddr, parent_level));
+    let pml4 = memory.root(mapping.asid);
+    let parent = pml4.and_then(|pml4| find_table(memory, pml4, mapping.vaddr, parent_level));
     if let Some(parent) = parent {
         let slot = index(mapping.vaddr, parent_level);
         let entry = memory.entry(parent, slot);
@@ -270,7 +273,7 @@ pub fn unmap_table(memory: &mut impl PagingMemory, mapping: Mapping, paddr: u64,
         }
     }
     clear_entries(memory, paddr, ENTRIES);
-    memory.flush_all();
+    memory.flush_all(pml4);
 }
 
 /// Zeroes the first `count` entries of the table at `table`.
@@ -308,7 +311,7 @@ pub fn finalise(memory: &mut impl PagingMemory, cap: &Cap, is_final: bool) {
         Cap::PagingTable { paddr, level, mapping } if is_final => unmap_table(memory, mapping, paddr, level),
         Cap::Pml4 { paddr, asid } if is_final => {
             clear_entries(memory, paddr, KERNEL_HALF);
-            memory.flush_all();
+            memory.flush_all(Some(paddr));
             memory.free_asid(asid);
         }
         _ => {}

@@ -11,7 +11,7 @@ use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
-use tileos_abi::invocation::{CPtr, FrameMap, FrameUnmap, Registers, TcbConfigure, TcbSetPriority, TcbWriteRegisters};
+use tileos_abi::invocation::{CPtr, FrameMap, FrameUnmap, Registers, TcbConfigure, TcbSetAffinity, TcbSetPriority, TcbWriteRegisters};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
@@ -80,6 +80,34 @@ fn bench_spec<'a>(elf: &'a [u8], priority: u8, grants: &'a [Grant<'a>], argument
         budget_ms: None,
         params: &[],
     }
+}
+
+/// IPC and notifications across CPUs (issue 18), on a machine with a second CPU: the
+/// bench-server domain runs on CPU 1, the root server on CPU 0, so every round trip takes
+/// the general path, a reschedule IPI and the big kernel lock on both CPUs. On one CPU
+/// the server's `TcbSetAffinity` is refused and only that is logged.
+fn cross_cpu(alloc: &mut Allocator, elf: &[u8]) {
+    let ep = alloc.make(ObjectType::Endpoint, 0);
+    let grants = [grant(ep, "bench")];
+    let server = loader::spawn(alloc, &bench_spec(elf, 255, &grants, 0)).unwrap_or_else(|e| panic!("spawn bench-server: {e}"));
+    if let Err(error) = Tcb::from_cptr(server).invoke(TcbSetAffinity { cpu: 1 }) {
+        println!("bench-cross-cpu skipped: one CPU online (TcbSetAffinity(1): {error:?})");
+        return;
+    }
+    let cost = measure(|| {
+        raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, 1), [1, 2, 3, 4]);
+    });
+    report("ipc_roundtrip_cross_cpu", cost, ITERATIONS);
+
+    let (a, b) = (alloc.make(ObjectType::Notification, 0), alloc.make(ObjectType::Notification, 0));
+    let grants = [grant(a, "a"), grant(b, "b")];
+    let peer = loader::spawn(alloc, &bench_spec(elf, 255, &grants, 2)).unwrap_or_else(|e| panic!("spawn notification peer: {e}"));
+    Tcb::from_cptr(peer).invoke(TcbSetAffinity { cpu: 1 }).expect("notification peer on CPU 1");
+    let cost = measure(|| {
+        raw_syscall(Syscall::Send, a, MessageInfo::default(), [0; 4]);
+        raw_syscall(Syscall::Recv, b, MessageInfo::default(), [0; 4]);
+    });
+    report("notify_signal_wait_cross_cpu", cost, ITERATIONS);
 }
 
 /// Measures every figure and ends the run.
@@ -200,6 +228,8 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // SAFETY: as above.
     let end = unsafe { _rdtsc() };
     report("domain_spawn", (end - start) / SPAWNS, SPAWNS);
+
+    cross_cpu(&mut alloc, elf);
 
     println!("bench done");
     tileos_sys::debug_exit(GuestVerdict::Pass)

@@ -349,6 +349,12 @@ invocations! {
     /// period of the budget it runs on (`u64::MAX`: unlimited; 0: used up, or none), word 1
     /// flags ([`crate::invocation::sched_flags`]).
     TcbSchedInfo = 23 on Tcb {}
+    /// Run the thread on CPU `cpu` (0: the boot CPU): it joins that CPU's ready queue. A
+    /// CPU that is not online is refused (RangeError 0..online−1).
+    TcbSetAffinity = 24 on Tcb {
+        /// The CPU's number.
+        cpu: u64,
+    }
     /// Delete every derived capability of the capability in `slot`.
     CNodeRevoke = 30 on CNode {
         /// The slot.

@@ -98,12 +98,19 @@ pub fn init() {
     let measured = calibrate().unwrap_or(NOMINAL);
     // SAFETY: single CPU, at boot, before any reader.
     unsafe { *core::ptr::addr_of_mut!(CALIBRATION) = measured };
-    let initial = (measured.lapic_per_ms * TICK_US / 1000).clamp(1, u64::from(u32::MAX)) as u32;
-    lapic_write(LAPIC_TIMER_LVT, (1 << 17) | TIMER_VECTOR as u32);
-    lapic_write(LAPIC_TIMER_INITIAL, initial);
+    start_timer();
     for pin in 0..IOAPIC_PINS as u8 {
         route(pin, false, false, true);
     }
+}
+
+/// Starts this CPU's periodic preemption timer (one tick every [`TICK_US`], by the boot
+/// CPU's calibration).
+pub fn start_timer() {
+    let initial = (calibration().lapic_per_ms * TICK_US / 1000).clamp(1, u64::from(u32::MAX)) as u32;
+    lapic_write(LAPIC_TIMER_DIVIDE, 0x3);
+    lapic_write(LAPIC_TIMER_LVT, (1 << 17) | TIMER_VECTOR as u32);
+    lapic_write(LAPIC_TIMER_INITIAL, initial);
 }
 
 /// Measures the TSC and the LAPIC timer (divide by 16, masked one-shot) over

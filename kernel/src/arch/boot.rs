@@ -172,3 +172,13 @@ kernel_boot_stack: .skip 65536
 kernel_boot_stack_top:
 "#
 );
+
+unsafe extern "C" {
+    static kernel_boot_stack_top: u8;
+}
+
+/// The top of the boot CPU's kernel stack (its boot stack, which it keeps).
+pub fn kernel_stack_top() -> u64 {
+    // A linker symbol: only its address is taken.
+    core::ptr::addr_of!(kernel_boot_stack_top) as u64
+}

@@ -34,7 +34,7 @@ pub const USER_RFLAGS: u64 = 0x0024_0FD7;
 #[cfg(not(feature = "no-kpti"))]
 macro_rules! syscall_enter_kernel_tables {
     () => {
-        "mov rsp, [rip + kpti_kernel_cr3]\n mov cr3, rsp\n"
+        "mov rsp, qword ptr gs:[8]\n mov cr3, rsp\n"
     };
 }
 /// Without the Meltdown mitigation the kernel's page tables are active already.
@@ -53,7 +53,7 @@ macro_rules! syscall_enter_kernel_tables {
 macro_rules! leave_to_user {
     () => {
         "and qword ptr [rdi + 19 * 8], {user_rflags}  /* TrapFrame::rflags: see USER_RFLAGS */
-    lea rsp, [rip + kpti_stack_top]
+    mov rsp, qword ptr gs:[48]          /* this CPU's entry stack (percpu.rs) */
     push qword ptr [rdi + 21 * 8]       /* SS */
     push qword ptr [rdi + 20 * 8]       /* RSP */
     push qword ptr [rdi + 19 * 8]       /* RFLAGS */
@@ -74,10 +74,11 @@ macro_rules! leave_to_user {
     mov rdx, [rdi + 11 * 8]
     mov rcx, [rdi + 12 * 8]
     mov rbx, [rdi + 13 * 8]
-    mov rax, [rip + kpti_user_cr3]
+    mov rax, qword ptr gs:[16]          /* this CPU's user CR3 */
     mov cr3, rax
     pop rdi
     pop rax
+    swapgs
     iretq
 "
     };
@@ -105,6 +106,7 @@ macro_rules! leave_to_user {
     pop rbx
     pop rax
     add rsp, 16
+    swapgs
     iretq
 "
     };
@@ -112,26 +114,18 @@ macro_rules! leave_to_user {
 
 global_asm!(
     r#"
-.section .bss
-.align 8
-.global current_context_top
-current_context_top: .quad 0
-
-.section .trampoline.data, "aw"
-.align 8
-syscall_user_rsp: .quad 0
-
 .section .trampoline.text, "ax"
 .global syscall_entry
 .type syscall_entry, @function
 syscall_entry:
-    mov [rip + syscall_user_rsp], rsp
+    swapgs                          /* GS: this CPU's record (percpu.rs) */
+    mov qword ptr gs:[0], rsp       /* the user RSP */
 "#,
     syscall_enter_kernel_tables!(),
     r#"
-    mov rsp, [rip + current_context_top]
+    mov rsp, qword ptr gs:[24]      /* the running thread's save area */
     push 0x1b                       /* user SS */
-    push qword ptr [rip + syscall_user_rsp]
+    push qword ptr gs:[0]
     push r11                        /* user RFLAGS */
     push 0x23                       /* user CS */
     bt rcx, 47                      /* return address non-canonical? (see below) */
@@ -143,7 +137,7 @@ syscall_entry:
     save_general_registers!(),
     r#"
     mov rdi, rsp
-    lea rsp, [rip + kernel_boot_stack_top]
+    mov rsp, qword ptr gs:[32]      /* this CPU's kernel stack */
     cld
     call syscall_from_user
     ud2
@@ -170,7 +164,7 @@ restore_user_context:
    mode; its handler never returns here. */
 .global idle_wait
 idle_wait:
-    lea rsp, [rip + kernel_boot_stack_top]
+    mov rsp, qword ptr gs:[32]
     sti
 1:  hlt
     jmp 1b
@@ -179,19 +173,27 @@ idle_wait:
 );
 
 unsafe extern "C" {
-    static mut current_context_top: u64;
     fn syscall_entry();
     fn restore_user_context(frame: *const TrapFrame) -> !;
     fn idle_wait() -> !;
 }
 
-/// Enables `syscall`: entry point, segment selectors, and the flags cleared on entry.
+/// Prepares CPU `cpu` (running this) to enter and leave user mode: its entry record
+/// (`percpu.rs`, with `kernel_stack_top` the top of its kernel stack) and GS base, and
+/// `syscall`: entry point, segment selectors, and the flags cleared on entry.
 ///
 /// # Safety
-/// Call once at boot, after [`gdt::init`].
-pub unsafe fn init() {
-    // SAFETY: writes CPU configuration registers at boot, before any user code exists.
+/// Call once per CPU, on that CPU, after its [`gdt::init`] (and, on an application
+/// processor, after the boot CPU's `paging::init`).
+pub unsafe fn init(cpu: usize, kernel_stack_top: u64) {
+    #[cfg(not(feature = "no-kpti"))]
+    let (kernel_cr3, user_cr3) = (super::kpti::kernel_cr3(), super::kpti::user_only_pml4());
+    #[cfg(feature = "no-kpti")]
+    let (kernel_cr3, user_cr3) = (super::paging::kernel_only(), super::paging::kernel_only());
+    // SAFETY: writes CPU configuration registers and this CPU's own entry record, before
+    // this CPU runs user code.
     unsafe {
+        let entry_stack_top = super::percpu::init(cpu, kernel_cr3, user_cr3, kernel_stack_top);
         Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
         SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK);
@@ -199,7 +201,9 @@ pub unsafe fn init() {
         let star = (0x10u64 << 48) | ((gdt::KERNEL_CS as u64) << 32);
         Msr::new(0xC000_0081).write(star);
         #[cfg(not(feature = "no-kpti"))]
-        gdt::set_kernel_entry_stack(super::kpti::entry_stack_top());
+        gdt::set_kernel_entry_stack(entry_stack_top);
+        #[cfg(feature = "no-kpti")]
+        let _ = entry_stack_top;
     }
 }
 
@@ -208,20 +212,23 @@ pub unsafe fn init() {
 #[inline(always)]
 pub fn set_current_context(frame: *mut TrapFrame) {
     let top = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
-    // SAFETY: single CPU, interrupts disabled in the kernel: nothing else reads these now.
+    super::percpu::set_context_top(top);
+    // Without the mitigation the CPU pushes an interrupt's frame straight into the TCB;
+    // with it, onto the trampoline's stack (TSS.RSP0 is set once, in `init`).
+    // SAFETY: `top` ends the running thread's save area.
+    #[cfg(feature = "no-kpti")]
     unsafe {
-        *core::ptr::addr_of_mut!(current_context_top) = top;
-        // Without the mitigation the CPU pushes an interrupt's frame straight into the TCB;
-        // with it, onto the trampoline's stack (TSS.RSP0 is set once, in `init`).
-        #[cfg(feature = "no-kpti")]
-        gdt::set_kernel_entry_stack(top);
-    }
+        gdt::set_kernel_entry_stack(top)
+    };
 }
 
 /// Leaves the kernel to user mode with the registers in `frame` (a TCB's register save
 /// area, [`crate::state::TcbRef::context_ptr`]).
 #[inline(always)]
 pub fn return_to_user(frame: *const TrapFrame) -> ! {
+    // The lock is released before the stub reads `frame`: a CPU that takes it next and
+    // changes or destroys this thread stalls this one out of user mode first (`smp::stall`).
+    super::smp::leave_kernel(true);
     // SAFETY: `frame` is a complete saved user context: user CS/SS from the kernel, RFLAGS
     // masked to USER_RFLAGS on the way out, and a canonical RIP: `syscall_entry` turns a
     // system call whose return address would not be canonical (the only way to get one)
@@ -233,13 +240,16 @@ pub fn return_to_user(frame: *const TrapFrame) -> ! {
 /// Loads the null selector into DS, ES, FS and GS. The kernel calls it whenever it passes to
 /// another address space, so the selectors one domain loads never reach another (docs/abi.md:
 /// segment registers). Their bases stay 0: user code has no way to set a base (no FSGSBASE, no MSR
-/// access) and every GDT descriptor it may load has base 0.
+/// access) and every GDT descriptor it may load has base 0. GS is loaded between two
+/// `swapgs`, on the user's side: loading a selector clears the base it loads into, and the
+/// kernel's GS base (this CPU's entry record, `percpu.rs`) must survive.
 pub fn reset_user_segments() {
     // SAFETY: the kernel addresses memory through its flat 64-bit CS/SS only; loading the
-    // null selector into the data segment registers is always allowed in ring 0.
+    // null selector into the data segment registers is always allowed in ring 0; the two
+    // `swapgs` leave the kernel's GS base where it was, with nothing in between using it.
     unsafe {
         core::arch::asm!(
-            "mov ds, {0:x}", "mov es, {0:x}", "mov fs, {0:x}", "mov gs, {0:x}",
+            "mov ds, {0:x}", "mov es, {0:x}", "mov fs, {0:x}", "swapgs", "mov gs, {0:x}", "swapgs",
             in(reg) 0u64,
             options(nostack, preserves_flags),
         );
@@ -248,6 +258,7 @@ pub fn reset_user_segments() {
 
 /// Waits, with interrupts enabled, until an interrupt arrives (nothing is runnable).
 pub fn idle() -> ! {
+    super::smp::leave_kernel(false);
     // SAFETY: the idle loop runs on the empty kernel stack; the interrupt handler never
     // returns into it.
     unsafe { idle_wait() }

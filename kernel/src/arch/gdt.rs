@@ -32,8 +32,10 @@ struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 // A GDT and a TSS per CPU (`smp.rs`), indexed by the kernel's CPU number (0: the boot
 // CPU): a TSS is marked busy when loaded, so no two CPUs may share one. The boot CPU's
 // double-fault stack is on the trampoline's pages (it may double-fault on user page
-// tables); the application processors', which run no user code yet, are ordinary kernel
-// memory, so the pages user address spaces map do not grow with the CPU count.
+// tables); the application processors' are ordinary kernel memory, so the pages user
+// address spaces map do not grow with the CPU count. Partial: an application processor
+// that double-faults on a user's page tables (a broken entry stack: a kernel bug) resets
+// the machine instead of reporting it.
 #[unsafe(link_section = ".trampoline.data")]
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
 static mut AP_DOUBLE_FAULT_STACKS: [Stack; MAX_CPUS - 1] = [const { Stack([0; DOUBLE_FAULT_STACK_SIZE]) }; MAX_CPUS - 1];
@@ -78,8 +80,7 @@ pub unsafe fn init(cpu: usize) {
     }
 }
 
-/// Sets the stack the boot CPU switches to when user code traps into the kernel (only the
-/// boot CPU runs user threads so far: `smp.rs`).
+/// Sets the stack this CPU switches to when user code traps into the kernel.
 ///
 /// # Safety
 /// `top` must be the end of a [`super::trap::TrapFrame`]-sized save area the kernel owns
@@ -88,5 +89,5 @@ pub unsafe fn init(cpu: usize) {
 pub unsafe fn set_kernel_entry_stack(top: u64) {
     // SAFETY: the CPU only reads the TSS on privilege changes, which cannot happen while
     // the kernel runs (interrupts disabled).
-    unsafe { (*core::ptr::addr_of_mut!(TSS))[0].privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { (*core::ptr::addr_of_mut!(TSS))[super::percpu::this_cpu()].privilege_stack_table[0] = VirtAddr::new(top) };
 }

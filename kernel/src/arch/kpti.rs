@@ -7,13 +7,15 @@
 //! map only the trampoline's pages (supervisor-only, at their kernel addresses):
 //! - its code (`.trampoline.text`, read-only, executable): the `syscall` entry, the trap
 //!   stubs and the exit (`entry.rs`, `trap.rs`);
-//! - its data (`.trampoline.data`, writable, not executable): GDT, TSS, IDT, the double-fault
-//!   stack, the entry stack the CPU pushes an interrupt's frame on (TSS.RSP0), the saved user
-//!   RSP of a `syscall`, and the two CR3 values below.
+//! - its data (`.trampoline.data`, writable, not executable): GDT, TSS, IDT, the boot CPU's
+//!   double-fault stack, and each CPU's entry record (`percpu.rs`: the entry stack the CPU
+//!   pushes an interrupt's frame on (TSS.RSP0), the saved user RSP of a `syscall`, the two
+//!   CR3 values, and the addresses of the running thread's save area and the kernel stack).
 //!
 //! The rest of the kernel (its other code and data, the TCBs, the kernel stack, the direct map)
-//! is not present while user code runs. Entry stubs load [`kpti_kernel_cr3`]; the exit loads
-//! [`kpti_user_cr3`], the address space of the thread about to run. The CPU model the tests run
+//! is not present while user code runs. Entry stubs load the kernel's CR3 from the CPU's
+//! record; the exit loads the record's user CR3, the address space of the thread about to run
+//! on that CPU. The CPU model the tests run
 //! (`qemu/runner/src/machine.rs`: Nehalem) has no PCID, so every CR3 load flushes the TLB;
 //! that is also why unmapping a page needs no `invlpg` here.
 
@@ -34,32 +36,14 @@ struct Table([u64; ENTRIES]);
 /// tables. Kernel memory, never mapped for user mode.
 static mut TRAMPOLINE_TABLES: [Table; TABLES] = [const { Table([0; ENTRIES]) }; TABLES];
 
-// The trampoline's data the stubs use by name.
-core::arch::global_asm!(
-    r#"
-.section .trampoline.data, "aw"
-.align 8
-.global kpti_kernel_cr3
-kpti_kernel_cr3: .quad 0
-.global kpti_user_cr3
-kpti_user_cr3: .quad 0
-.align 16
-kpti_stack: .skip 256
-.global kpti_stack_top
-kpti_stack_top:
-"#
-);
+/// CR3 of the kernel's page tables (the boot PML4), for each CPU's entry record.
+static mut KERNEL_CR3: u64 = 0;
 
 unsafe extern "C" {
     static __trampoline_text_start: u8;
     static __trampoline_text_end: u8;
     static __trampoline_data_start: u8;
     static __trampoline_data_end: u8;
-    /// CR3 of the kernel's page tables (the boot PML4), loaded by every entry stub.
-    static mut kpti_kernel_cr3: u64;
-    /// CR3 the exit stub loads: the address space of the thread about to run.
-    static mut kpti_user_cr3: u64;
-    static kpti_stack_top: u8;
 }
 
 /// Physical address of a static in the kernel image.
@@ -97,34 +81,18 @@ pub fn init(kernel_pml4: u64) {
             tables[table].0[index(page, 1)] = physical(page as *const u8) | flags;
         }
     }
-    // SAFETY: as above; the stubs read these only once user mode exists.
-    unsafe {
-        *addr_of_mut!(kpti_kernel_cr3) = kernel_pml4;
-        *addr_of_mut!(kpti_user_cr3) = user_only_pml4();
-    }
+    // SAFETY: as above; read by each CPU's `entry::init`, after this.
+    unsafe { *addr_of_mut!(KERNEL_CR3) = kernel_pml4 };
+}
+
+/// CR3 of the kernel's page tables, for the entry stubs (each CPU's entry record).
+pub fn kernel_cr3() -> u64 {
+    // SAFETY: written once at boot, before any CPU's `entry::init`.
+    unsafe { *addr_of!(KERNEL_CR3) }
 }
 
 /// The PML4 with the trampoline and no user mappings: the address space of a thread without
 /// a VSpace, and the kernel half every user PML4 copies.
 pub fn user_only_pml4() -> u64 {
     physical(addr_of!(TRAMPOLINE_TABLES))
-}
-
-/// The address space the exit stub enters.
-#[inline(always)]
-pub fn user_cr3() -> u64 {
-    // SAFETY: single CPU, interrupts disabled in the kernel: the stubs do not run now.
-    unsafe { *addr_of!(kpti_user_cr3) }
-}
-
-/// Makes `pml4` the address space the exit stub enters.
-#[inline(always)]
-pub fn set_user_cr3(pml4: u64) {
-    // SAFETY: as for `user_cr3`.
-    unsafe { *addr_of_mut!(kpti_user_cr3) = pml4 };
-}
-
-/// The top of the trampoline's entry stack (TSS.RSP0).
-pub fn entry_stack_top() -> u64 {
-    addr_of!(kpti_stack_top) as u64
 }

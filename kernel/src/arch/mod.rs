@@ -23,10 +23,10 @@ macro_rules! save_general_registers {
 macro_rules! trap_enter_kernel_tables {
     () => {
         "push rax
-    mov rax, [rip + kpti_kernel_cr3]
+    mov rax, qword ptr gs:[8]           /* kernel CR3 (percpu.rs) */
     mov cr3, rax
     mov rax, rsp
-    mov rsp, [rip + current_context_top]
+    mov rsp, qword ptr gs:[24]          /* the running thread's save area */
     push qword ptr [rax + 7 * 8]        /* SS */
     push qword ptr [rax + 6 * 8]        /* RSP */
     push qword ptr [rax + 5 * 8]        /* RFLAGS */
@@ -56,6 +56,7 @@ pub mod iommu;
 pub mod kpti;
 pub mod memory;
 pub mod paging;
+pub mod percpu;
 pub mod serial;
 pub mod smp;
 pub mod trap;

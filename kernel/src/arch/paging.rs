@@ -96,8 +96,7 @@ pub fn copy_kernel_half(pml4: u64) {
 #[inline(always)]
 pub fn activate(pml4: u64) {
     if active() != pml4 {
-        #[cfg(not(feature = "no-kpti"))]
-        super::kpti::set_user_cr3(pml4);
+        super::percpu::set_user_cr3(pml4);
         // SAFETY: `pml4` has the kernel half, so the kernel keeps running after the switch.
         #[cfg(feature = "no-kpti")]
         unsafe {
@@ -107,13 +106,18 @@ pub fn activate(pml4: u64) {
     }
 }
 
-/// The address space user code runs in next (see [`activate`]).
+/// The address space user code runs in next on this CPU (see [`activate`]).
 #[inline(always)]
 fn active() -> u64 {
-    #[cfg(not(feature = "no-kpti"))]
-    return super::kpti::user_cr3();
-    #[cfg(feature = "no-kpti")]
-    return Cr3::read().0.start_address().as_u64();
+    super::percpu::user_cr3()
+}
+
+/// Without the Meltdown mitigation: loads CR3 with the address space this CPU's record
+/// names (after another CPU changed it or shot down its translations: `smp.rs`).
+#[cfg(feature = "no-kpti")]
+pub fn reload() {
+    // SAFETY: the record names a PML4 with the kernel half (or the boot PML4).
+    unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(super::percpu::user_cr3())), Cr3Flags::empty()) };
 }
 
 /// The address space without user mappings, for a thread without a VSpace and whenever the
@@ -128,10 +132,13 @@ pub fn kernel_only() -> u64 {
 
 /// Leaves the address space at `pml4` for the kernel-only one if it is active (it is being
 /// destroyed: its memory may be reused once this kernel entry ends).
+/// Other CPUs that have it active are stalled out of user mode and take the kernel-only one
+/// too (`smp::leave_remotely`).
 pub fn leave_if_active(pml4: u64) {
     if active() == pml4 {
         activate(kernel_only());
     }
+    super::smp::leave_remotely(pml4, kernel_only());
 }
 
 /// Invalidates the TLB entry for `vaddr` (if the address space is active; otherwise the

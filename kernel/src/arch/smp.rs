@@ -5,17 +5,23 @@
 //! TSS (`gdt.rs`), the shared IDT and the kernel's page tables, enables its local APIC and
 //! reports itself online.
 //!
-//! Partial: an application processor then parks (interrupts disabled, `hlt`) and never
-//! enters the scheduler: per-core run queues, the big kernel lock, cross-core IPC and TLB
-//! shootdown do not exist yet, so only the boot CPU runs threads and enters the kernel.
+//! It then starts its timer, takes the big kernel lock and enters the scheduler, like the
+//! boot CPU: it runs the threads whose affinity is its CPU number.
 //!
 //! Bring-up is a handshake: the boot CPU starts one processor at a time and waits (bounded)
-//! until it is online before it starts the next, so no two CPUs run kernel code at once.
+//! until it is online before it starts the next; it holds the big kernel lock throughout,
+//! so no application processor runs kernel code past its start-up until boot is over.
+//!
+//! Also here: the big kernel lock itself ([`enter_kernel`], [`leave_kernel`]), and what one
+//! CPU does to another under it: a reschedule IPI ([`reschedule`]), a stall that waits until
+//! the other CPU has left user mode ([`stall`]), and the TLB shootdown built on it
+//! ([`shoot_down`]).
 
 use super::{apic, gdt, memory::PHYS_MAP_BASE, trap};
 use core::ptr::{addr_of, addr_of_mut};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tileos_kernel::acpi::{self, MAX_CPUS};
+use tileos_kernel::lock::TicketLock;
 use tileos_kernel::multiboot::{MemoryKind, MultibootInfo};
 use x86_64::registers::control::Cr3;
 
@@ -58,6 +64,146 @@ static mut START_PML4: Table = Table([0; 512]);
 static KERNEL_CR3: AtomicU64 = AtomicU64::new(0);
 /// Local APIC ID each CPU read from its own local APIC, plus one (0: not online).
 static ONLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// How many CPUs are online (numbered 0 to this minus one); 1 until bring-up ends.
+static CPUS_ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// Whether more than one CPU may run the kernel: set once at boot, before the first
+/// application processor is started, and never cleared. While it is clear the boot CPU runs
+/// alone and the entries take no lock and keep no `IN_USER` flag (docs/architecture.md,
+/// "Concurrency": a compare with memory and a branch at each entry and exit). A plain
+/// `bool`, not an atomic, so that the compare reads memory directly: it is written once, by
+/// the boot CPU before it sends the first start-up IPI, and only read afterwards.
+static mut SHARED: bool = false;
+/// The big kernel lock (docs/architecture.md, "Concurrency").
+static LOCK: TicketLock = TicketLock::new();
+/// For each CPU: it is in user mode, or on its way there with the lock released. Cleared
+/// by the CPU itself as it enters the kernel, before it waits for the lock (its registers
+/// are saved by then).
+static IN_USER: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Without the Meltdown mitigation, for each CPU: another CPU changed the address space it
+/// runs in, or shot down its translations: it reloads CR3 as it takes the lock. (With the
+/// mitigation every exit to user mode loads CR3, which flushes the TLB: no PCID.)
+#[cfg(feature = "no-kpti")]
+static RELOAD: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Fixed delivery, level assert: the low word of a reschedule IPI.
+const IPI_RESCHEDULE: u32 = 0x4000 | trap::RESCHEDULE_VECTOR as u32;
+
+/// Takes the big kernel lock: the first thing every kernel entry does (after the stub saved
+/// the registers). Records that this CPU has left user mode first, so a CPU that stalls it
+/// ([`stall`]) stops waiting. Returns whether the kernel is shared ([`shared`]): only then
+/// may another CPU have changed this CPU's running thread before the lock was taken.
+#[inline(always)]
+pub fn enter_kernel() -> bool {
+    if !shared() {
+        return false;
+    }
+    let cpu = super::percpu::this_cpu();
+    IN_USER[cpu].store(false, Ordering::Release);
+    LOCK.acquire();
+    #[cfg(feature = "no-kpti")]
+    if RELOAD[cpu].swap(false, Ordering::Relaxed) {
+        super::paging::reload();
+    }
+    true
+}
+
+/// Releases the big kernel lock: the last thing before the exit stub (`to_user`) or the
+/// idle loop.
+#[inline(always)]
+pub fn leave_kernel(to_user: bool) {
+    if !shared() {
+        return;
+    }
+    if to_user {
+        IN_USER[super::percpu::this_cpu()].store(true, Ordering::Relaxed);
+    }
+    LOCK.release();
+}
+
+/// Whether more than one CPU may run the kernel (see [`SHARED`]): when not, nothing another
+/// CPU does needs checking for, stalling or shooting down.
+#[inline(always)]
+pub fn shared() -> bool {
+    // SAFETY: a plain read of a word written once, before any other CPU runs (see SHARED).
+    unsafe { *addr_of!(SHARED) }
+}
+
+/// How many CPUs are online.
+#[inline(always)]
+pub fn online() -> usize {
+    CPUS_ONLINE.load(Ordering::Relaxed)
+}
+
+/// Sends CPU `cpu` (online, not this one) a reschedule IPI: it enters the kernel (as soon
+/// as it leaves user mode or its idle loop takes interrupts) and runs its scheduler.
+pub fn reschedule(cpu: usize) {
+    let apic_id = ONLINE[cpu].load(Ordering::Relaxed).wrapping_sub(1) as u8;
+    if !apic::send_ipi(apic_id, IPI_RESCHEDULE) {
+        crate::kprintln!("smp: reschedule IPI to cpu {cpu} not delivered");
+    }
+}
+
+/// Makes CPU `cpu` (not this one) leave user mode and waits until it has: afterwards its
+/// running thread's registers are in its TCB and it waits for the lock this CPU holds, on
+/// the kernel's page tables (with the Meltdown mitigation). Returns at once if it is not
+/// in user mode. The wait is bounded by the hardware: a CPU in user mode takes the
+/// interrupt at its next instruction (user code cannot disable interrupts).
+pub fn stall(cpu: usize) {
+    if !IN_USER[cpu].load(Ordering::Acquire) {
+        return;
+    }
+    reschedule(cpu);
+    while IN_USER[cpu].load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+}
+
+/// TLB shootdown: every other CPU whose current address space is `pml4` is stalled out of
+/// user mode, so none of them uses a translation of it cached before this kernel entry
+/// (with the Meltdown mitigation its exit stub's CR3 load flushes them; without it, it
+/// reloads CR3 as it takes the lock).
+#[inline(always)]
+pub fn shoot_down(pml4: u64) {
+    if shared() {
+        shoot_down_shared(pml4);
+    }
+}
+
+/// [`shoot_down`] when other CPUs run the kernel.
+#[inline(never)]
+fn shoot_down_shared(pml4: u64) {
+    let this = super::percpu::this_cpu();
+    for cpu in (0..online()).filter(|&cpu| cpu != this) {
+        if super::percpu::user_cr3_of(cpu) == pml4 {
+            #[cfg(feature = "no-kpti")]
+            RELOAD[cpu].store(true, Ordering::Relaxed);
+            stall(cpu);
+        }
+    }
+}
+
+/// The address space `pml4` is being destroyed: every other CPU that has it current is
+/// stalled out of user mode and takes `replacement` instead.
+#[inline(always)]
+pub fn leave_remotely(pml4: u64, replacement: u64) {
+    if shared() {
+        leave_remotely_shared(pml4, replacement);
+    }
+}
+
+/// [`leave_remotely`] when other CPUs run the kernel.
+#[inline(never)]
+fn leave_remotely_shared(pml4: u64, replacement: u64) {
+    let this = super::percpu::this_cpu();
+    for cpu in (0..online()).filter(|&cpu| cpu != this) {
+        if super::percpu::user_cr3_of(cpu) == pml4 {
+            stall(cpu);
+            super::percpu::set_user_cr3_of(cpu, replacement);
+            #[cfg(feature = "no-kpti")]
+            RELOAD[cpu].store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Offsets in the trampoline page of its data: the GDT it loads, the GDT pointer, and the
 /// four parameter words the boot CPU fills before each start-up IPI (`.org` places each one
@@ -204,12 +350,19 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
         return 1;
     }
     prepare_trampoline();
+    // From here on the kernel is shared: the boot CPU takes the big kernel lock and holds it
+    // until it first leaves the kernel, so the processors it starts wait for boot to end.
+    if processors.apic_ids.len() > 1 {
+        // SAFETY: the one write, on the boot CPU, while no other CPU runs (see SHARED).
+        unsafe { *addr_of_mut!(SHARED) = true };
+        LOCK.acquire();
+    }
     let mut online = 1;
     for &apic_id in processors.apic_ids.iter().filter(|&&id| id != own_id) {
         let cpu = online;
         match start(cpu, apic_id) {
             Ok(reported) => {
-                crate::kprintln!("smp: cpu {cpu} online apic={reported}, parked (runs no threads yet)");
+                crate::kprintln!("smp: cpu {cpu} online apic={reported}");
                 online += 1;
             }
             Err(reason) => {
@@ -221,6 +374,7 @@ pub fn start_application_processors(info: &MultibootInfo) -> usize {
         }
     }
     crate::kprintln!("smp: online={online}");
+    CPUS_ONLINE.store(online, Ordering::Release);
     online
 }
 
@@ -282,7 +436,8 @@ fn start(cpu: usize, apic_id: u8) -> Result<u8, &'static str> {
 
 /// An application processor's first Rust code, on its own kernel stack, in the trampoline's
 /// start-up page tables: it moves to the kernel's page tables, loads its own descriptor
-/// tables and the IDT, enables its local APIC, reports itself online and parks.
+/// tables and the IDT, prepares its entry record and `syscall`, enables its local APIC and
+/// timer, reports itself online and enters the scheduler under the big kernel lock.
 #[unsafe(no_mangle)]
 extern "C" fn smp_ap_main(cpu: u64) -> ! {
     let cpu = cpu as usize;
@@ -291,10 +446,14 @@ extern "C" fn smp_ap_main(cpu: u64) -> ! {
     // descriptor tables it loads are its own.
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) KERNEL_CR3.load(Ordering::Acquire), options(nostack));
+        super::percpu::load(cpu, crate::state::cpu_address(cpu));
         gdt::init(cpu);
         trap::load();
+        super::entry::init(cpu, addr_of!(STACKS[cpu - 1]) as u64 + STACK_SIZE as u64);
     }
     apic::enable_local();
+    apic::start_timer();
     ONLINE[cpu].store(u64::from(apic::local_id()) + 1, Ordering::Release);
-    super::cpu::halt_forever()
+    let _ = enter_kernel();
+    crate::thread::run_next()
 }

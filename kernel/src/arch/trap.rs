@@ -137,7 +137,7 @@ TRAP_STUB 28, 0
 TRAP_STUB 29, 1
 TRAP_STUB 30, 1
 TRAP_STUB 31, 0
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,255
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,255
 TRAP_STUB \vector, 0
 .endr
 
@@ -150,6 +150,7 @@ TRAP_STUB \vector, 0
 trap_common:
     test byte ptr [rsp + 3 * 8], 3      /* saved CS, above vector, error code, RIP: from user mode? */
     jz trap_from_kernel
+    swapgs                              /* GS: this CPU's record (percpu.rs) */
 "#,
     trap_enter_kernel_tables!(),
     r#"
@@ -160,7 +161,7 @@ trap_user_frame:
     r#"
     cld
     mov rdi, rsp
-    lea rsp, [rip + kernel_boot_stack_top]
+    mov rsp, qword ptr gs:[32]          /* this CPU's kernel stack */
     call user_trap_entry
     ud2
 trap_from_kernel:
@@ -181,7 +182,7 @@ trap_stub_table:
 .endr
 .global irq_stub_table
 irq_stub_table:
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72
+.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73
     .quad trap_stub_\vector
 .endr
 .global spurious_stub
@@ -200,14 +201,18 @@ pub const IOAPIC_PINS: u64 = 24;
 pub const MSI_VECTOR_BASE: u64 = IOAPIC_VECTOR_BASE + IOAPIC_PINS;
 /// Number of message-signalled interrupt vectors handed out by IRQ control.
 pub const MSI_VECTORS: u64 = 16;
+/// The interprocessor interrupt that makes a CPU enter the kernel and run its scheduler
+/// (`smp.rs`: a thread queued there, a stall, a TLB shootdown); right after the MSI vectors.
+pub const RESCHEDULE_VECTOR: u64 = MSI_VECTOR_BASE + MSI_VECTORS;
 /// The LAPIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u64 = 255;
 
 unsafe extern "C" {
     /// Addresses of the 32 exception entry stubs, by vector (built by the assembly above).
     static trap_stub_table: [u64; 32];
-    /// Addresses of the interrupt stubs for vectors 32–72 (timer, IOAPIC pins, MSI).
-    static irq_stub_table: [u64; 41];
+    /// Addresses of the interrupt stubs for vectors 32–73 (timer, IOAPIC pins, MSI,
+    /// reschedule).
+    static irq_stub_table: [u64; 42];
     /// Address of the spurious-interrupt stub.
     static spurious_stub: u64;
 }

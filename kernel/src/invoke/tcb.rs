@@ -183,6 +183,14 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             ipc::set_message_register(call.caller, 1, flags);
             Ok(2)
         }
+        Invocation::TcbSetAffinity(set) => {
+            let online = crate::arch::smp::online() as u64;
+            if set.cpu >= online {
+                return Err(Error::range(0, online - 1));
+            }
+            thread::set_affinity(target, set.cpu as u8);
+            Ok(0)
+        }
         Invocation::TcbSuspend(_) => {
             ipc::cancel(target);
             Ok(0)
@@ -208,6 +216,8 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             if count as usize > ipc::capacity(call.caller) {
                 return Err(Error::range(1, ipc::capacity(call.caller) as u64));
             }
+            // Running on another CPU: its registers reach its TCB first.
+            thread::stall_if_running(target);
             let registers = registers_of(target);
             for (index, value) in registers.iter().enumerate().take(count as usize) {
                 ipc::set_message_register(call.caller, index, *value);
@@ -219,6 +229,7 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             if target == call.caller {
                 return Err(Error::new(InvocationError::IllegalOperation));
             }
+            thread::stall_if_running(target);
             let mut values = registers_of(target);
             values[..write.registers.values().len()].copy_from_slice(write.registers.values());
             if values[0] >= USER_TOP {

@@ -45,12 +45,16 @@ impl PagingMemory for KernelPaging {
         kernel().asids[usize::from(asid)] = 0;
     }
 
-    fn flush_page(&mut self, vaddr: u64) {
+    fn flush_page(&mut self, pml4: u64, vaddr: u64) {
         paging::flush(vaddr);
+        crate::arch::smp::shoot_down(pml4);
     }
 
-    fn flush_all(&mut self) {
+    fn flush_all(&mut self, pml4: Option<u64>) {
         x86_64::instructions::tlb::flush_all();
+        if let Some(pml4) = pml4 {
+            crate::arch::smp::shoot_down(pml4);
+        }
     }
 }
 

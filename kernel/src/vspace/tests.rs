@@ -48,8 +48,8 @@ impl PagingMemory for World {
     fn free_asid(&mut self, asid: u16) {
         self.asids.remove(&asid);
     }
-    fn flush_page(&mut self, _vaddr: u64) {}
-    fn flush_all(&mut self) {}
+    fn flush_page(&mut self, _pml4: u64, _vaddr: u64) {}
+    fn flush_all(&mut self, _pml4: Option<u64>) {}
 }
 
 fn rw() -> Rights {

@@ -274,8 +274,8 @@ impl<const N: usize> PagingMemory for PageTables<N> {
     fn free_asid(&mut self, asid: u16) {
         self.asids[usize::from(asid)] = 0;
     }
-    fn flush_page(&mut self, _vaddr: u64) {}
-    fn flush_all(&mut self) {}
+    fn flush_page(&mut self, _pml4: u64, _vaddr: u64) {}
+    fn flush_all(&mut self, _pml4: Option<u64>) {}
 }
 
 /// Feeds every field of a slot to `hasher` (the kernel's types do not implement `Hash`).

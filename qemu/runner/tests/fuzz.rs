@@ -30,6 +30,18 @@ fn counter(line: &str, key: &str) -> u64 {
 
 #[test]
 fn fixed_seed_fuzz_run_passes_with_witness_intact() {
+    fuzz_run(Machine::default(), "fuzz.log");
+}
+
+/// The same run on two CPUs: the fuzzer's `TcbSetAffinity` moves its threads (and itself)
+/// to CPU 1 and back, so its IPC with the runner and the witness crosses CPUs.
+#[test]
+fn fixed_seed_fuzz_run_on_two_cpus_passes_with_witness_intact() {
+    fuzz_run(Machine { cpus: 2, ..Machine::default() }, "fuzz-smp.log");
+}
+
+/// One fixed-seed run on `machine`, logged to `log_name`, and its checks.
+fn fuzz_run(machine: Machine, log_name: &str) {
     let images = test_images().unwrap_or_else(|error| panic!("{error}"));
     let boot = Boot::Kernel {
         kernel: images.kernel.clone(),
@@ -40,7 +52,7 @@ fn fixed_seed_fuzz_run_passes_with_witness_intact() {
             BootModule { path: images.fuzzer.clone(), cmdline: "fuzzer".into() },
         ],
     };
-    let outcome = run(&Machine::default(), &boot, &images.logs.join("fuzz.log"), TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
+    let outcome = run(&machine, &boot, &images.logs.join(log_name), TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_verdict(GuestVerdict::Pass);
     outcome.assert_serial_contains("fuzz: features=0x1ff");
     outcome.assert_serial_contains(&format!("fuzz done {ITERATIONS} {SEED}"));

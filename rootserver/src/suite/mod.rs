@@ -76,6 +76,7 @@ pub fn run(info: &BootInfo, untimed: bool, kpti: bool) -> ! {
     mapping::tests(&mut env);
     boundary::tests(&mut env);
     meltdown::tests(&mut env, kpti);
+    smp::tests(&mut env, info.tsc_per_ms);
     io_tests(&mut env);
     if untimed {
         // The GRUB boot test runs the suite beside other QEMUs; the kernel_suite test runs
@@ -933,4 +934,5 @@ mod mapping;
 mod meltdown;
 mod own_cnode;
 mod save_recv;
+mod smp;
 mod transfer;

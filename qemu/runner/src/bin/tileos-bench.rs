@@ -60,6 +60,13 @@
 //! mitigation named by `TILEOS_BENCH_KERNEL_NO_KPTI` (`make bench`:
 //! `build/bench/kernel-no-kpti.elf32`; else the test one, `build/test/kernel-no-kpti.elf32`):
 //! bench.json's `instructions` are the default kernel's, `instructions_no_kpti` the other's.
+//! A third run boots the default kernel on two CPUs (`-smp 2`, issue 18): every figure again
+//! with a second CPU online, so the kernel is shared and takes its big kernel lock
+//! (`instructions_two_cpus`), and the figures only a second CPU gives, IPC and notification
+//! across CPUs (`ipc_roundtrip_cross_cpu`, `notify_signal_wait_cross_cpu`: the root server
+//! on CPU 0, the bench-server on CPU 1; under `-icount` the two virtual CPUs share one
+//! virtual clock, so a cross-CPU figure is the instructions both CPUs execute from the
+//! first's system call to its return, plus the time a halted CPU waits for its IPI).
 //!
 //! Arguments `kernel`, `nvme`, `store`, `tcp`, `slot`, `verify`, `inference`, `twin`, `domains` run only those parts (e.g. to repeat one); the
 //! figures are then printed but `build/bench.json` is left as it was.
@@ -163,36 +170,52 @@ fn failed(what: &str, outcome: &RunOutcome) -> String {
 }
 
 /// One kernel figure: guest instructions per operation with the Meltdown mitigation (the
-/// default kernel) and without it (feature `no-kpti`), and the iterations measured.
+/// default kernel) and without it (feature `no-kpti`), on one CPU, and the default kernel's
+/// on two CPUs; the iterations measured. A cross-CPU figure has only the two-CPU one.
 struct KernelFigure {
-    /// Instructions per operation on the default kernel (with the mitigation).
-    kpti: u64,
-    /// Instructions per operation on the kernel built `no-kpti`.
-    no_kpti: u64,
-    /// Iterations measured (the default kernel's run; both run the same bench).
+    /// Instructions per operation on the default kernel (with the mitigation), one CPU.
+    kpti: Option<u64>,
+    /// Instructions per operation on the kernel built `no-kpti`, one CPU.
+    no_kpti: Option<u64>,
+    /// Instructions per operation on the default kernel with two CPUs online.
+    two_cpus: Option<u64>,
+    /// Iterations measured (every run runs the same bench).
     iterations: u64,
 }
 
-/// The kernel figures of both kernels, by name: `kpti` is the default kernel, `no_kpti` the
-/// one without the Meltdown mitigation. A figure only one of them reports is an error.
+/// The figures only a machine with a second CPU gives: a two-CPU run that lacks one failed.
+const CROSS_CPU_FIGURES: [&str; 2] = ["ipc_roundtrip_cross_cpu", "notify_signal_wait_cross_cpu"];
+
+/// The kernel figures of both kernels on one CPU and of the default kernel on two, by name.
+/// A one-CPU figure only one kernel reports, or a two-CPU run without the cross-CPU figures,
+/// is an error.
 fn kernel_figures(images: &TestImages, no_kpti: &Path) -> Result<BTreeMap<String, KernelFigure>, String> {
-    let with = kernel_run(images, &images.kernel, "bench.log")?;
-    let without = kernel_run(images, no_kpti, "bench-no-kpti.log")?;
+    let with = kernel_run(images, &images.kernel, "bench.log", 1)?;
+    let without = kernel_run(images, no_kpti, "bench-no-kpti.log", 1)?;
+    let two_cpus = kernel_run(images, &images.kernel, "bench-two-cpus.log", 2)?;
     let mut figures = BTreeMap::new();
     for (name, (kpti, iterations)) in &with {
         let Some((no_kpti, _)) = without.get(name) else {
             return Err(format!("kernel figures: {name} measured with the Meltdown mitigation only"));
         };
-        figures.insert(name.clone(), KernelFigure { kpti: *kpti, no_kpti: *no_kpti, iterations: *iterations });
+        let two_cpus = two_cpus.get(name).map(|(figure, _)| *figure);
+        figures.insert(name.clone(), KernelFigure { kpti: Some(*kpti), no_kpti: Some(*no_kpti), two_cpus, iterations: *iterations });
     }
     if let Some(name) = without.keys().find(|name| !with.contains_key(*name)) {
         return Err(format!("kernel figures: {name} measured without the Meltdown mitigation only"));
     }
+    for name in CROSS_CPU_FIGURES {
+        let Some((figure, iterations)) = two_cpus.get(name) else {
+            return Err(format!("kernel figures: the two-CPU run did not measure {name} (bench-two-cpus.log)"));
+        };
+        figures.insert(name.to_string(), KernelFigure { kpti: None, no_kpti: None, two_cpus: Some(*figure), iterations: *iterations });
+    }
     Ok(figures)
 }
 
-/// One kernel's figures: name → (instructions per operation, iterations).
-fn kernel_run(images: &TestImages, kernel: &Path, log_name: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
+/// One kernel's figures on a machine of `cpus` CPUs: name → (instructions per operation,
+/// iterations).
+fn kernel_run(images: &TestImages, kernel: &Path, log_name: &str, cpus: u32) -> Result<BTreeMap<String, (u64, u64)>, String> {
     let boot = Boot::Kernel {
         kernel: kernel.to_path_buf(),
         cmdline: String::new(),
@@ -201,8 +224,11 @@ fn kernel_run(images: &TestImages, kernel: &Path, log_name: &str) -> Result<BTre
             BootModule { path: images.bench_server.clone(), cmdline: "bench-server".into() },
         ],
     };
-    let machine = Machine { icount: true, ..Machine::default() };
-    eprintln!("tileos-bench: kernel figures: booting the bench image with {} under -icount (takes a minute)...", kernel.display());
+    let machine = Machine { icount: true, cpus, ..Machine::default() };
+    eprintln!(
+        "tileos-bench: kernel figures: booting the bench image with {} on {cpus} CPU(s) under -icount (takes a minute)...",
+        kernel.display()
+    );
     let outcome = run(&machine, &boot, &images.logs.join(log_name), Duration::from_secs(600)).map_err(|error| error.to_string())?;
     if outcome.ended != Ended::Verdict(GuestVerdict::Pass) {
         return Err(failed(&format!("kernel figures ({})", kernel.display()), &outcome));
@@ -802,15 +828,23 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     })
 }
 
-/// Prints the kernel table: both kernels beside the seL4 reference.
+/// Prints the kernel table: both kernels on one CPU and the default one on two, beside the
+/// seL4 reference.
 fn print_kernel(kernel: &BTreeMap<String, KernelFigure>) {
+    let shown = |figure: Option<u64>| figure.map_or("-".to_string(), |figure| figure.to_string());
     println!(
-        "{:<32} {:>14} {:>14} {:>10} {:>24}",
-        "figure (guest instructions)", "tileos (KPTI)", "without KPTI", "iterations", "seL4 reference"
+        "{:<32} {:>14} {:>14} {:>14} {:>10} {:>24}",
+        "figure (guest instructions)", "tileos (KPTI)", "without KPTI", "KPTI, 2 CPUs", "iterations", "seL4 reference"
     );
     for (name, figure) in kernel {
         let reference = SEL4.iter().find(|(n, _)| n == name).map_or("-", |(_, r)| r);
-        println!("{name:<32} {:>14} {:>14} {:>10} {reference:>24}", figure.kpti, figure.no_kpti, figure.iterations);
+        println!(
+            "{name:<32} {:>14} {:>14} {:>14} {:>10} {reference:>24}",
+            shown(figure.kpti),
+            shown(figure.no_kpti),
+            shown(figure.two_cpus),
+            figure.iterations
+        );
     }
 }
 
@@ -1094,9 +1128,13 @@ fn main() -> ExitCode {
     let mut json: Vec<String> = kernel
         .iter()
         .map(|(name, figure)| {
+            let field = |key: &str, value: Option<u64>| value.map_or(String::new(), |value| format!("\"{key}\": {value}, "));
             format!(
-                "  \"{name}\": {{\"instructions\": {}, \"instructions_no_kpti\": {}, \"iterations\": {}}}",
-                figure.kpti, figure.no_kpti, figure.iterations
+                "  \"{name}\": {{{}{}{}\"iterations\": {}}}",
+                field("instructions", figure.kpti),
+                field("instructions_no_kpti", figure.no_kpti),
+                field("instructions_two_cpus", figure.two_cpus),
+                figure.iterations
             )
         })
         .collect();

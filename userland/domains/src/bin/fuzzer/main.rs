@@ -480,6 +480,10 @@ fn invocation(rng: &mut Rng, op: &mut Op) {
             (created, &[rng.pick(&[0, 1, 2, any])], &[rng.pick(&[slots::TCB, created])])
         }
         TcbSuspend | TcbResume | TcbUnbindNotification | TcbConsumedTime | TcbSchedInfo => (rng.pick(&[slots::TCB, created]), &[], &[]),
+        TcbSetAffinity => {
+            let any = word(rng);
+            (rng.pick(&[slots::TCB, created]), &[rng.pick(&[0, 1, 2, 3, 4, any])], &[])
+        }
         TcbBindNotification => (rng.pick(&[slots::TCB, created]), &[], &[rng.pick(&[slots::NOTIFICATION, created])]),
         TcbSetIpcBuffer => (created, &[MAP_AREA + rng.below(4) * 1024], &[frame]),
         CNodeRevoke | CNodeDelete | CNodeSaveCaller => (cnode, &[a.0, a.1], &[]),
