@@ -226,7 +226,10 @@ fn only_the_configured_publisher_writes_telemetry_figures_and_nobody_by_name() {
     assert_eq!(n.state().counter("telemetry.tile.3"), 0);
     // Still serving, the publisher included; a newer summary replaces the old one and is
     // kept across a restart.
-    assert_eq!(n.serve(PUBLISHER, Request::PublishFigures(TileFigures { load_permille: 1001, ..figures(0) }), 30), Response::Failed(Error::BadFigures));
+    assert_eq!(
+        n.serve(PUBLISHER, Request::PublishFigures(TileFigures { load_permille: 1001, ..figures(0) }), 30),
+        Response::Failed(Error::BadFigures)
+    );
     assert_eq!(n.serve(PUBLISHER, Request::PublishFigures(figures(900)), 30), Response::Done);
     let store = n.into_store();
     let mut n = publishing_node(store);
