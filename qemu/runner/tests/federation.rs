@@ -178,7 +178,7 @@ type Payload = fn() -> Vec<u8>;
 
 /// Update bundles for the agent that are not updates, and the reason each is refused with
 /// (`@event fedagent.refused reason=`).
-const MALFORMED_UPDATES: [(Payload, &str); 6] = [
+const MALFORMED_UPDATES: [(Payload, &str); 7] = [
     (|| b"\xff\xfe=not-text".to_vec(), "NotText"),
     (|| b"no-equals-sign".to_vec(), "NoEquals"),
     (|| b"=empty-key".to_vec(), "BadLength"),
@@ -186,6 +186,9 @@ const MALFORMED_UPDATES: [(Payload, &str); 6] = [
     (|| [vec![b'k'; 65], b"=key-longer-than-a-register-name".to_vec()].concat(), "BadLength"),
     // Longer than a federation message carries (768 bytes): the agent sees it cut.
     (|| [b"big=".to_vec(), vec![b'v'; 1000]].concat(), "Truncated"),
+    // A remote peer forging this tile's telemetry figures through the agent: the node
+    // refuses the `telemetry.` name.
+    (|| b"telemetry.tile.3=load=0 faults=0 restarts=0 calls=0 p99_us=0".to_vec(), "ReservedName"),
 ];
 
 /// The update after the malformed ones: register `fedtest.agent` := `applied`.
@@ -331,6 +334,9 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
         "receive-not-local",
         "receive-not-owner",
         "confirm-not-owner",
+        "forged-figures-refused",
+        "publish-not-publisher",
+        "no-forged-figures",
         "send",
         "hostile-unknown-label",
         "hostile-length-beyond-message",
@@ -350,11 +356,21 @@ fn the_tile_and_the_host_exchange_bundles_both_ways_and_hostile_peers_are_refuse
         "the client confirmed forged numbers of the agent's service:\n{}",
         outcome.tail(80)
     );
+    assert_eq!(
+        outcome
+            .events("fedclient.check")
+            .iter()
+            .filter(|e| e.get("what") == Some("forged-figures-refused") && e.get("result") == Some("ok"))
+            .count(),
+        3,
+        "the client's forged telemetry writes (two registers, a counter) were not all refused:\n{}",
+        outcome.tail(80)
+    );
     outcome.assert_event("fedclient.counter", &[("value", "3")]);
     // The agent: each malformed update refused with its reason and from node 2, nothing of
     // them applied, and the good one after them applied.
     let refused = outcome.events("fedagent.refused");
-    for reason in ["NotText", "NoEquals", "BadLength", "Truncated"] {
+    for reason in ["NotText", "NoEquals", "BadLength", "Truncated", "ReservedName"] {
         let expected = MALFORMED_UPDATES.iter().filter(|(_, r)| *r == reason).count();
         let seen = refused.iter().filter(|e| e.get("reason") == Some(reason) && e.get("from") == Some("2")).count();
         assert_eq!(seen, expected, "fedagent.refused reason={reason}:\n{}", outcome.tail(80));

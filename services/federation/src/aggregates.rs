@@ -23,6 +23,12 @@ use crate::replica::FederatedState;
 /// The prefix of the figures registers; the tile's node number follows.
 pub const FIGURES_PREFIX: &str = "telemetry.tile.";
 
+/// Names that only the node writes (the figures registers under [`FIGURES_PREFIX`], and
+/// anything else under it): a client's `SetRegister` or `AddToCounter` on one is refused
+/// (`Error::ReservedName`), so no local domain can forge a tile's figures by name; the
+/// node writes its own register on the configured publisher's `PublishFigures`.
+pub const RESERVED_PREFIX: &str = "telemetry.";
+
 /// The name of the register tile `node` publishes its figures in.
 pub fn figures_register(node: NodeNumber) -> String {
     format!("{FIGURES_PREFIX}{node}")
@@ -120,6 +126,12 @@ mod tests {
 
     fn figures(load_permille: u16, faults: u64, p99_us: u64) -> TileFigures {
         TileFigures { load_permille, faults, restarts: 1, calls: 1000, p99_us }
+    }
+
+    #[test]
+    fn the_figures_registers_are_reserved_names() {
+        assert!(FIGURES_PREFIX.starts_with(RESERVED_PREFIX));
+        assert!(figures_register(7).starts_with(RESERVED_PREFIX));
     }
 
     #[test]

@@ -150,6 +150,28 @@ pub struct NodeConfig {
     /// ([`Output::Deliver`](crate::Output::Deliver)) at once.
     #[serde(default)]
     pub local_services: Vec<LocalService>,
+    /// The one local domain that may publish this tile's telemetry figures
+    /// (`Request::PublishFigures`, docs/federation.md "Pod aggregates"); none if absent.
+    #[serde(default)]
+    pub figures_publisher: Option<FiguresPublisher>,
+}
+
+/// The local domain that publishes this tile's telemetry figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiguresPublisher {
+    /// Its name in the tile description.
+    pub domain: String,
+    /// The badge of its capability to the federation endpoint: only requests with it may
+    /// publish. The image builder sets it from `domain`; a description does not.
+    #[serde(default)]
+    pub badge: u64,
+}
+
+impl FiguresPublisher {
+    /// The domain `domain`, whose requests carry `badge`.
+    pub fn new(domain: impl Into<String>, badge: u64) -> Self {
+        FiguresPublisher { domain: domain.into(), badge }
+    }
 }
 
 /// A local service and the one domain that may take its bundles.
@@ -203,6 +225,7 @@ impl NodeConfig {
             reconnect_interval_ms: default_reconnect_interval(),
             limits: Limits::default(),
             local_services: Vec::new(),
+            figures_publisher: None,
         }
     }
 
@@ -281,6 +304,9 @@ impl NodeConfig {
                 return Err(ConfigError::LocalServiceWithoutOwner { index });
             }
         }
+        if self.figures_publisher.as_ref().is_some_and(|p| p.domain.is_empty()) {
+            return Err(ConfigError::PublisherWithoutDomain);
+        }
         Ok(())
     }
 
@@ -344,6 +370,8 @@ pub enum ConfigError {
         /// Its position in `local_services`.
         index: usize,
     },
+    /// `figures_publisher` names no domain.
+    PublisherWithoutDomain,
 }
 
 /// What is wrong with a [`Contact`].
@@ -375,6 +403,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::LocalServiceWithoutOwner { index } => {
                 write!(f, "local_services[{index}].domain: empty (name the domain that takes the service's bundles)")
+            }
+            ConfigError::PublisherWithoutDomain => {
+                write!(f, "figures_publisher.domain: empty (name the domain that publishes the tile's telemetry figures)")
             }
         }
     }

@@ -42,7 +42,8 @@ mod store;
 use alloc::format;
 
 pub use config::{
-    Clock, ConfigError, ContactProblem, Limits, LocalService, MAX_LOCAL_SERVICES, Neighbour, NodeConfig, NodeNumber, Role, StaticRoute,
+    Clock, ConfigError, ContactProblem, FiguresPublisher, Limits, LocalService, MAX_LOCAL_SERVICES, Neighbour, NodeConfig, NodeNumber,
+    Role, StaticRoute,
 };
 pub use counters::{Counters, DropReason, Refusal};
 pub use node::{ConnId, Delivery, FederationNode, LogEvent, Origin, Output, RecoverError, Recovery, SendError, UpdateError};

@@ -6,7 +6,7 @@ use alloc::string::String;
 use tileos_protocol::federation::{Error, MAX_MODULES, MAX_PAYLOAD, ModuleVersion, Request, Response, Status, TileFigures};
 use tileos_protocol::heapless;
 
-use crate::aggregates::{encode, figures_register, pod_aggregates};
+use crate::aggregates::{RESERVED_PREFIX, encode, figures_register, pod_aggregates};
 use crate::counters::DropReason;
 use crate::node::{FederationNode, SendError, UpdateError};
 use crate::replica::{Module, Replica, ReplicationError};
@@ -17,7 +17,9 @@ impl<S: BundleStore> FederationNode<S> {
     /// Serves one federation protocol request from the client whose capability carries
     /// `badge`, at node time `now_ms`. Changes to replicated state are stored before the
     /// answer. Only a local service's owner (its badge in the configuration) may receive
-    /// and confirm its bundles; anyone may use the rest.
+    /// and confirm its bundles; only the configured figures publisher may publish the
+    /// tile's figures; no one may write a name under [`RESERVED_PREFIX`] by name; anyone
+    /// may use the rest.
     pub fn serve(&mut self, badge: u64, request: Request, now_ms: u64) -> Response {
         self.tick(now_ms);
         match request {
@@ -26,6 +28,9 @@ impl<S: BundleStore> FederationNode<S> {
             Request::AddModule { tile, module } => self.change(|r| r.add_module(tile, to_module(&module))),
             Request::RemoveModule { tile, module } => self.change(|r| r.remove_module(tile, &to_module(&module))),
             Request::Modules { tile, skip } => self.modules(tile, skip),
+            Request::AddToCounter { name, .. } | Request::SetRegister { name, .. } if reserved(&name) => {
+                Response::Failed(Error::ReservedName)
+            }
             Request::AddToCounter { name, delta } => match self.change(|r| r.add_to_counter(&name, delta)) {
                 Response::Done => self.counter(&name),
                 failed => failed,
@@ -36,6 +41,7 @@ impl<S: BundleStore> FederationNode<S> {
                 failed => failed,
             },
             Request::Register { name } => self.register(&name),
+            Request::PublishFigures(_) if !self.publisher(badge) => Response::Failed(Error::NotPublisher),
             Request::PublishFigures(figures) => self.publish_figures(&figures, now_ms),
             Request::PodAggregates { first, last } => Response::PodAggregates(pod_aggregates(self.state(), first..=last)),
             Request::Receive { service } => match self.owned(badge, service) {
@@ -48,6 +54,11 @@ impl<S: BundleStore> FederationNode<S> {
                 Ok(()) => Response::Failed(Error::NotHeld),
             },
         }
+    }
+
+    /// Whether `badge` is the configured figures publisher's.
+    fn publisher(&self, badge: u64) -> bool {
+        self.config().figures_publisher.as_ref().is_some_and(|p| p.badge == badge)
     }
 
     /// Whether `service` is a local service owned by the client with `badge`.
@@ -141,6 +152,11 @@ impl<S: BundleStore> FederationNode<S> {
             None => Response::Failed(Error::NotFound),
         }
     }
+}
+
+/// Whether `name` is under [`RESERVED_PREFIX`].
+fn reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
 }
 
 fn to_module(module: &ModuleVersion) -> Module {

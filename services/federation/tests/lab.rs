@@ -7,7 +7,7 @@
 mod common;
 
 use common::Lab;
-use tileos_federation::{FederatedState, NodeConfig, NodeNumber, Role, ipn};
+use tileos_federation::{FederatedState, FiguresPublisher, NodeConfig, NodeNumber, Role, ipn};
 use tileos_protocol::federation::{Error, ModuleVersion, PodAggregates, Request, Response, TileFigures};
 use tileos_protocol::heapless::String;
 
@@ -30,6 +30,8 @@ fn federation() -> Lab {
             config = config.route(*pattern, *via);
         }
         config.replication_interval_ms = ROUND_MS;
+        // The lab's requests carry badge 0 (`serve`): that is each tile's figures publisher.
+        config.figures_publisher = Some(FiguresPublisher::new("telemetry", 0));
         lab.add(config);
     };
     // The hub routes by prefix: pod A's nodes are 1x, pod B's 2x.

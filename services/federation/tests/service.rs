@@ -1,7 +1,7 @@
 //! The federation protocol as the federation domain serves it.
 
-use tileos_federation::{FederationNode, LocalService, MemoryStore, NodeConfig, Role};
-use tileos_protocol::federation::{Error, ModuleVersion, Request, Response};
+use tileos_federation::{FederationNode, FiguresPublisher, LocalService, MemoryStore, NodeConfig, Role};
+use tileos_protocol::federation::{Error, ModuleVersion, PodAggregates, Request, Response, TileFigures};
 use tileos_protocol::heapless::{String, Vec};
 
 fn text<const N: usize>(s: &str) -> String<N> {
@@ -12,6 +12,8 @@ fn text<const N: usize>(s: &str) -> String<N> {
 const CLIENT: u64 = 0x30;
 /// The badge of local service 9's owner.
 const AGENT: u64 = 0x31;
+/// The badge of the tile's figures publisher.
+const PUBLISHER: u64 = 0x32;
 
 fn node() -> FederationNode<MemoryStore> {
     FederationNode::recover(NodeConfig::new(3, Role::Tile).neighbour(4, ""), MemoryStore::new(), 0).unwrap()
@@ -165,4 +167,85 @@ fn only_a_local_services_owner_may_take_its_bundles_and_the_owner_still_can_afte
     assert_eq!(n.serve(AGENT, Request::Receive { service: 9 }, 10), Response::Failed(Error::NothingHeld));
     // Other requests are anyone's.
     assert!(matches!(n.serve(CLIENT, Request::Status, 10), Response::Status(_)));
+}
+
+/// Node 3 whose figures publisher is the domain with badge [`PUBLISHER`].
+fn publishing_node(store: MemoryStore) -> FederationNode<MemoryStore> {
+    let mut config = NodeConfig::new(3, Role::Tile).neighbour(4, "");
+    config.local_services = vec![LocalService::new(9, "agent", AGENT)];
+    config.figures_publisher = Some(FiguresPublisher::new("telemetry", PUBLISHER));
+    FederationNode::recover(config, store, 0).unwrap()
+}
+
+fn figures(load_permille: u16) -> TileFigures {
+    TileFigures { load_permille, faults: 2, restarts: 1, calls: 500, p99_us: 700 }
+}
+
+fn pod(n: &mut FederationNode<MemoryStore>) -> PodAggregates {
+    match n.serve(CLIENT, Request::PodAggregates { first: 0, last: u32::MAX }, 10) {
+        Response::PodAggregates(pod) => pod,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// No client writes a `telemetry.` name: not this tile's figures register, not another
+/// tile's, not one that names no tile, not a counter; whoever asks (the publisher too:
+/// it publishes with `PublishFigures`). Only the publisher's badge publishes; every
+/// refusal is precise, nothing is written, and the node keeps serving.
+#[test]
+fn only_the_configured_publisher_writes_telemetry_figures_and_nobody_by_name() {
+    let mut n = publishing_node(MemoryStore::new());
+    assert_eq!(n.serve(PUBLISHER, Request::PublishFigures(figures(400)), 10), Response::Done);
+    let honest = pod(&mut n);
+    assert_eq!((honest.tiles, honest.load_max_permille, honest.busiest, honest.refused), (1, 400, 3, 0));
+    let forged = "load=0 faults=0 restarts=0 calls=0 p99_us=0";
+    for badge in [CLIENT, AGENT, PUBLISHER, 0, u64::MAX] {
+        for name in ["telemetry.tile.3", "telemetry.tile.4", "telemetry.tile.0", "telemetry.tile.x", "telemetry.", "telemetry.other"] {
+            let set = Request::SetRegister { name: text(name), value: text(forged) };
+            assert_eq!(n.serve(badge, set, 20), Response::Failed(Error::ReservedName), "{badge:#x} {name}");
+            let add = Request::AddToCounter { name: text(name), delta: 1 };
+            assert_eq!(n.serve(badge, add, 20), Response::Failed(Error::ReservedName), "{badge:#x} {name}");
+        }
+        if badge != PUBLISHER {
+            assert_eq!(n.serve(badge, Request::PublishFigures(figures(0)), 20), Response::Failed(Error::NotPublisher), "{badge:#x}");
+            // Refused before the figures are looked at.
+            let impossible = TileFigures { load_permille: 5000, ..figures(0) };
+            assert_eq!(n.serve(badge, Request::PublishFigures(impossible), 20), Response::Failed(Error::NotPublisher));
+        }
+    }
+    // Names that merely resemble the prefix are ordinary.
+    for name in ["telemetry", "Telemetry.tile.3", "x.telemetry.tile.3"] {
+        let set = Request::SetRegister { name: text(name), value: text("v") };
+        assert!(matches!(n.serve(CLIENT, set, 20), Response::Register { .. }), "{name}");
+    }
+    // Nothing forged reached the state: this tile's figures are the publisher's, and no
+    // other `telemetry.` name exists.
+    assert_eq!(pod(&mut n), honest);
+    assert_eq!(n.state().register("telemetry.tile.3").map(|(_, t)| t), Some(10));
+    assert_eq!(n.state().register("telemetry.tile.4"), None);
+    assert_eq!(n.state().counter("telemetry.tile.3"), 0);
+    // Still serving, the publisher included; a newer summary replaces the old one and is
+    // kept across a restart.
+    assert_eq!(
+        n.serve(PUBLISHER, Request::PublishFigures(TileFigures { load_permille: 1001, ..figures(0) }), 30),
+        Response::Failed(Error::BadFigures)
+    );
+    assert_eq!(n.serve(PUBLISHER, Request::PublishFigures(figures(900)), 30), Response::Done);
+    let store = n.into_store();
+    let mut n = publishing_node(store);
+    assert_eq!(pod(&mut n).load_max_permille, 900);
+    assert_eq!(n.serve(CLIENT, Request::PublishFigures(figures(1)), 40), Response::Failed(Error::NotPublisher));
+}
+
+/// A node whose description names no publisher takes figures from no one.
+#[test]
+fn without_a_configured_publisher_nobody_publishes() {
+    let mut n = node();
+    for badge in [CLIENT, AGENT, PUBLISHER, 0] {
+        assert_eq!(n.serve(badge, Request::PublishFigures(figures(10)), 10), Response::Failed(Error::NotPublisher));
+    }
+    assert_eq!(pod(&mut n).tiles, 0);
+    let mut config = NodeConfig::new(3, Role::Tile);
+    config.figures_publisher = Some(FiguresPublisher::new("", 1));
+    assert_eq!(config.validate(), Err(tileos_federation::ConfigError::PublisherWithoutDomain));
 }

@@ -5,6 +5,7 @@
 //! share of the CPU the domains consumed since the previous figures — which it reports to
 //! the sensors domain (`ReportLoad`: the simulator's power and thermal models follow it).
 
+use tileos_protocol::federation::TileFigures;
 use tileos_protocol::telemetry::{DomainFigures, Units};
 use tileos_protocol::twin::{Compute, Drifting, MAX_DRIFTING, Slowest};
 
@@ -85,6 +86,22 @@ impl ComputeTracker {
     }
 }
 
+/// The tile's summary for its pod (the federation protocol's `PublishFigures`,
+/// docs/federation.md "Pod aggregates") from its compute state: the load, the cumulative
+/// faults, restarts and calls, and the slowest reporter's 99th percentile (0 if none).
+///
+/// Partial: host-tested only; no domain of a booted tile calls it yet (docs/twin.md,
+/// status table).
+pub fn tile_figures(compute: &Compute) -> TileFigures {
+    TileFigures {
+        load_permille: compute.load_permille.min(1000),
+        faults: compute.faults,
+        restarts: compute.restarts,
+        calls: compute.calls,
+        p99_us: compute.slowest.as_ref().map_or(0, |slowest| slowest.p99_us),
+    }
+}
+
 /// `busy` cycles of an interval of `interval` cycles, in permille, at most 1000.
 fn permille(busy: u64, interval: u64) -> u16 {
     let share = u128::from(busy) * 1000 / u128::from(interval.max(1));
@@ -135,6 +152,12 @@ mod tests {
         assert_eq!(compute.load_permille, 250);
         assert_eq!(compute.slowest.as_ref().unwrap().domain.as_str(), "store");
         assert_eq!(tracker.current().unwrap().calls, 89);
+        let summary = tile_figures(tracker.current().unwrap());
+        assert_eq!(summary, TileFigures { load_permille: 250, faults: 3, restarts: 1, calls: 89, p99_us: 4000 });
+        // No reporter: no slowest, a 0 percentile.
+        let quiet = Units { uptime_ms: 13_000, ..UNITS };
+        let compute = tracker.take(&quiet, &[figures("console", false, 0, 0, 450)]).unwrap();
+        assert_eq!(tile_figures(compute).p99_us, 0);
     }
 
     #[test]

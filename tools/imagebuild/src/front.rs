@@ -440,7 +440,7 @@ impl<'f> Front<'f> {
     /// as a `tileos_federation::NodeConfig` and checked by its own validation (whose message
     /// names the entry; it is reported at that entry's line).
     fn federation(&mut self, t: &Tbl<'_>, domains: &[Domain], endpoints: &[Endpoint], refs: Refs<'_>) -> Result<Federation, Diagnostic> {
-        const NODE_FIELDS: [&str; 11] = [
+        const NODE_FIELDS: [&str; 12] = [
             "node",
             "role",
             "clock",
@@ -452,6 +452,7 @@ impl<'f> Front<'f> {
             "reconnect_interval_ms",
             "limits",
             "local_services",
+            "figures_publisher",
         ];
         let mut allowed = vec!["domain", "store", "listen_port"];
         allowed.extend(NODE_FIELDS);
@@ -489,6 +490,10 @@ impl<'f> Front<'f> {
             let problem = format!("local_services[{index}].badge: the image builder sets it from `domain`; a description does not");
             return Err(self.diag(self.key_line(t, "local_services"), format!("federation: {problem}")));
         }
+        if node.get("figures_publisher").is_some_and(|publisher| publisher.get("badge").is_some()) {
+            let problem = "figures_publisher.badge: the image builder sets it from `domain`; a description does not";
+            return Err(self.diag(self.key_line(t, "figures_publisher"), format!("federation: {problem}")));
+        }
         let mut config: tileos_federation::NodeConfig = serde_json::from_value(serde_json::Value::Object(node)).map_err(|error| {
             // serde names the field only inside its message: point at the first field it names.
             let text = error.to_string();
@@ -501,18 +506,22 @@ impl<'f> Front<'f> {
             let field = NODE_FIELDS.iter().find(|field| text.starts_with(*field)).copied().unwrap_or("node");
             return Err(self.diag(self.key_line(t, field), format!("federation: {text}")));
         }
-        // Each local service's owner takes its bundles with its capability to an endpoint the
-        // federation domain serves: the node checks that capability's badge.
-        for (index, local) in config.local_services.iter_mut().enumerate() {
-            let owner = refs.domains.get(&local.domain).copied();
-            let badge = owner.and_then(|owner| {
+        // Each local service's owner takes its bundles, and the figures publisher publishes,
+        // with its capability to an endpoint the federation domain serves: the node checks
+        // that capability's badge.
+        let badge_of = |owner: Option<u32>| {
+            owner.and_then(|owner| {
                 endpoints
                     .iter()
                     .filter(|endpoint| endpoint.server == Server::Domain(domain))
                     .flat_map(|endpoint| endpoint.clients.iter())
                     .find(|client| client.domain == owner)
                     .map(|client| client.badge)
-            });
+            })
+        };
+        for (index, local) in config.local_services.iter_mut().enumerate() {
+            let owner = refs.domains.get(&local.domain).copied();
+            let badge = badge_of(owner);
             let Some(badge) = badge else {
                 let problem = match owner {
                     None => format!("local_services[{index}].domain: no domain named \"{}\"", local.domain),
@@ -524,6 +533,20 @@ impl<'f> Front<'f> {
                 return Err(self.diag(self.key_line(t, "local_services"), format!("federation: {problem}")));
             };
             local.badge = badge;
+        }
+        if let Some(publisher) = config.figures_publisher.as_mut() {
+            let owner = refs.domains.get(&publisher.domain).copied();
+            let Some(badge) = badge_of(owner) else {
+                let problem = match owner {
+                    None => format!("figures_publisher.domain: no domain named \"{}\"", publisher.domain),
+                    Some(_) => format!(
+                        "figures_publisher.domain: domain \"{}\" is not a client of an endpoint domain \"{}\" serves",
+                        publisher.domain, runner.name
+                    ),
+                };
+                return Err(self.diag(self.key_line(t, "figures_publisher"), format!("federation: {problem}")));
+            };
+            publisher.badge = badge;
         }
         // The domain dials a neighbour through the netstack: an IPv4 address and a port; a
         // client neighbour (it dials this node) has none.
@@ -965,7 +988,7 @@ impl<'f> Front<'f> {
 /// What is wrong with `value` as the node configuration's `field`, deserialized alone (so
 /// that the error points at the field's line).
 fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> {
-    use tileos_federation::{Clock, Contact, Limits, LocalService, Neighbour, Role, StaticRoute};
+    use tileos_federation::{Clock, Contact, FiguresPublisher, Limits, LocalService, Neighbour, Role, StaticRoute};
     fn check<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
         serde_json::from_value::<T>(value.clone()).err().map(|error| error.to_string())
     }
@@ -978,6 +1001,7 @@ fn node_field_problem(field: &str, value: &serde_json::Value) -> Option<String> 
         "contacts" => check::<Vec<Contact>>(value),
         "plan_authorities" => check::<Vec<u32>>(value),
         "local_services" => check::<Vec<LocalService>>(value),
+        "figures_publisher" => check::<FiguresPublisher>(value),
         "limits" => check::<Limits>(value),
         _ => check::<u64>(value),
     }

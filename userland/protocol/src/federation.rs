@@ -68,7 +68,8 @@ pub enum Request {
         /// How many to skip (for paging).
         skip: u32,
     },
-    /// Add `delta` to counter `name`. Answer: [`Response::Counter`] with the new value.
+    /// Add `delta` to counter `name`. Answer: [`Response::Counter`] with the new value;
+    /// [`Error::ReservedName`] for a name under `telemetry.`.
     AddToCounter {
         /// The counter.
         name: String<MAX_NAME>,
@@ -81,7 +82,9 @@ pub enum Request {
         name: String<MAX_NAME>,
     },
     /// Write `value` to register `name` (last writer wins, by the node's time). Answer:
-    /// [`Response::Register`] with the value now held.
+    /// [`Response::Register`] with the value now held; [`Error::ReservedName`] for a name
+    /// under `telemetry.` (the figures registers: only [`Request::PublishFigures`] writes
+    /// them).
     SetRegister {
         /// The register.
         name: String<MAX_NAME>,
@@ -96,8 +99,9 @@ pub enum Request {
     },
     /// Publish this tile's telemetry summary to its pod: the node writes it to the
     /// replicated register `telemetry.tile.<its node number>` (docs/federation.md, "Pod
-    /// aggregates"). Answer: [`Response::Done`]; [`Error::BadFigures`] for a load above 1000
-    /// permille.
+    /// aggregates"). Only the domain the description names as the tile's figures publisher
+    /// may. Answer: [`Response::Done`]; [`Error::NotPublisher`] for any other caller;
+    /// [`Error::BadFigures`] for a load above 1000 permille.
     PublishFigures(TileFigures),
     /// The pod's aggregates: the published summaries that reached this node of the tiles
     /// numbered `first..=last` (a pod's node numbers, as routes group them; `0..=u32::MAX`
@@ -276,6 +280,12 @@ pub enum Error {
     NotOwner,
     /// Telemetry figures that cannot be true (a load above 1000 permille).
     BadFigures,
+    /// A register or counter name under `telemetry.`: that namespace holds the tiles'
+    /// published figures, written only by [`Request::PublishFigures`], never by name.
+    ReservedName,
+    /// The caller is not the domain the description names as this tile's figures publisher
+    /// (`[federation] figures_publisher`); it may not publish the tile's figures.
+    NotPublisher,
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! the federation protocol (`SetRegister`: stored, then replicated to the federation as a
 //! delta), and only then confirms the bundle (`Confirm`): a restart of either domain in
 //! between applies the update again (a register write is idempotent), and never loses it.
-//! A payload that is not such an update is refused with its reason, logged, and confirmed
-//! (it can never become one). One `@event fedagent.*` line per bundle.
+//! A payload that is not such an update, or one whose key the node reserves (a `telemetry.`
+//! name: `ReservedName`), is refused with its reason, logged, and confirmed (it can never
+//! become one). One `@event fedagent.*` line per bundle.
 //!
 //! It has no timer: with nothing held it yields, so it runs low and on a small budget.
 #![no_std]
@@ -96,6 +97,11 @@ fn main(resources: Resources) -> ! {
             Ok((key, value)) => match client.call(&Request::SetRegister { name: key.clone(), value: value.clone() }) {
                 Ok(Response::Register { .. }) => {
                     log_event!("fedagent.applied", id = id, from = source_node, key = key.as_str(), value = value.as_str());
+                }
+                // A `telemetry.` name (a tile's published figures): no bundle may write one, so
+                // it can never be applied; refused like a malformed update, and confirmed.
+                Ok(Response::Failed(Error::ReservedName)) => {
+                    log_event!("fedagent.refused", id = id, from = source_node, reason = "ReservedName");
                 }
                 // Not applied (the store failed, the service restarted): the bundle stays held
                 // and is taken again.

@@ -3,7 +3,9 @@
 //! reads it back (a counter, a register, the inventory), sends one bundle to a node of the
 //! federation, checks the local-service requests' refusals (a service not configured; the
 //! update agent's service, which this client does not own, for Receive and for Confirm with
-//! forged numbers), then sends hostile messages (an unknown label, a length word beyond the
+//! forged numbers), checks that it can neither write a `telemetry.` register or counter
+//! (`ReservedName`) nor publish the tile's figures (`NotPublisher`), then sends hostile
+//! messages (an unknown label, a length word beyond the
 //! message, an undecodable payload) and checks each gets its precise
 //! error while the service keeps answering; and asks the supervisor for the federation
 //! configuration, which is refused (`NotFederationDomain`): only the federation domain
@@ -87,6 +89,20 @@ fn main(resources: Resources) -> ! {
         let forged = client.call(&Request::Confirm { service: 9, id });
         check("confirm-not-owner", forged == Ok(Response::Failed(Error::NotOwner)), &forged);
     }
+    // Telemetry figures: no client writes a `telemetry.` name (this tile's figures register,
+    // another tile's, a counter), and this client is not the tile's figures publisher.
+    for forged in ["telemetry.tile.3", "telemetry.tile.4"] {
+        let value = name("load=0 faults=0 restarts=0 calls=0 p99_us=0");
+        let set = client.call(&Request::SetRegister { name: name(forged), value });
+        check("forged-figures-refused", set == Ok(Response::Failed(Error::ReservedName)), &set);
+    }
+    let counter = client.call(&Request::AddToCounter { name: name("telemetry.tile.3"), delta: 1 });
+    check("forged-figures-refused", counter == Ok(Response::Failed(Error::ReservedName)), &counter);
+    let figures = tileos_protocol::federation::TileFigures { load_permille: 0, faults: 0, restarts: 0, calls: 0, p99_us: 0 };
+    let publish = client.call(&Request::PublishFigures(figures));
+    check("publish-not-publisher", publish == Ok(Response::Failed(Error::NotPublisher)), &publish);
+    let forged = client.call(&Request::Register { name: name("telemetry.tile.3") });
+    check("no-forged-figures", forged == Ok(Response::Failed(Error::NotFound)), &forged);
     // A bundle from a local application.
     let payload = tileos_protocol::heapless::Vec::from_slice(b"hello from the tile's federation client").unwrap_or_default();
     let sent = client.call(&Request::Send { node: SEND_TO, service: 1, lifetime_ms: 3_600_000, payload });
