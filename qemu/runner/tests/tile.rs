@@ -383,7 +383,7 @@ fn the_default_tile_without_its_devices_tells_the_drivers_clients() {
     let outcome = boot_tile(
         "default-no-devices",
         workspace_root().join("build/test/tile.archive"),
-        &["client: done", "gpu-status: status screen shown", "store-demo: the store stayed unavailable"],
+        &["client: done", "gpu-status: nobody serves the display (NoServer); stopping", "store-demo: the store stayed unavailable"],
     );
     for (server, endpoint, client) in [("gpu", "display", "gpu-status"), ("nvme", "block", "block-check,store")] {
         outcome.assert_serial_contains(&format!("rootserver: domain \"{server}\" not started: pci device \"{server}\""));

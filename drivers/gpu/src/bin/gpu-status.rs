@@ -24,12 +24,13 @@ extern crate tileos_rt;
 use tileos_driver_gpu::screen::ROWS;
 use tileos_driver_gpu::status::{self, Rows, Text};
 use tileos_driver_gpu::twin_lines::{TWIN_ROWS, twin_lines};
+use tileos_protocol::ProtocolError;
 use tileos_protocol::display::{Display, Request, Response};
 use tileos_protocol::supervisor::{self as control, Supervisor};
 use tileos_protocol::telemetry::{self, Telemetry};
 use tileos_protocol::twin::{self, Twin};
 use tileos_sys::log;
-use tileos_sys::rpc::Client;
+use tileos_sys::rpc::{CallError, Client};
 
 /// How often the supervisor is asked, in milliseconds.
 const LOOK_EVERY_MS: u64 = 250;
@@ -61,6 +62,11 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
     let domain_rows = if twin.is_some() { TWIN_ROWS.start } else { ROWS };
     let mode = display.call(&Request::Mode);
     log!("gpu-status: display mode {mode:?}");
+    if let Err(CallError::Protocol(ProtocolError::NoServer)) = mode {
+        // The display endpoint was withdrawn (its driver never started): nothing will show.
+        log!("gpu-status: nobody serves the display (NoServer); stopping");
+        tileos_sys::domain::stop();
+    }
     // A row below the screen is refused, not drawn.
     let refused = display.call(&Request::SetLine { row: 200, text: "nowhere".try_into().unwrap_or_default() });
     log!("gpu-status: row 200 answered {refused:?}");
