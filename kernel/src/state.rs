@@ -41,6 +41,8 @@ pub struct Kernel {
     pub charge_mark: u64,
     /// ASID → physical address of its PML4 (0: free).
     pub asids: [u64; ASID_COUNT],
+    /// Where the search for a free ASID starts (1..ASID_COUNT): one past the last given out.
+    pub asid_next: usize,
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
     /// and its trigger mode.
     pub irqs: [crate::invoke::irq::IrqLine; crate::invoke::irq::IRQ_LINES],
@@ -60,6 +62,7 @@ static mut KERNEL: Kernel = Kernel {
     charged: 0,
     charge_mark: 0,
     asids: [0; ASID_COUNT],
+    asid_next: 1,
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
     iommu: 0,

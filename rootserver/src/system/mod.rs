@@ -90,8 +90,10 @@ struct DomainState {
     faults: u64,
     /// CPU ticks its earlier generations consumed (their threads are gone).
     retired_cpu_ticks: u64,
-    /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system").
-    immunity: Option<tileos_telemetry::immune::DomainImmunity>,
+    /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system");
+    /// boxed, as few domains report: inline it made every domain's record hundreds of bytes
+    /// larger.
+    immunity: Option<::alloc_crate::boxed::Box<tileos_telemetry::immune::DomainImmunity>>,
 }
 
 impl DomainState {
@@ -240,14 +242,25 @@ fn report_memory(tile: &Tile, alloc: &Allocator) {
         .iter()
         .map(|c| ::alloc_crate::format!("{} {} KiB", c.name, c.footprint.total().div_ceil(1024)))
         .collect();
+    let (heap_used, heap_free) = tileos_sys::domain::heap_usage();
     println!(
-        "rootserver: domain memory: {} KiB for {} domains ({refused} refused), {} KiB of RAM left; largest: {}",
+        "rootserver: domain memory: {} KiB for {} domains ({refused} refused), {} KiB of RAM left; largest: {}; root server heap: {} KiB used, {} KiB free",
         total / 1024,
         consumers.len(),
         alloc.available() / 1024,
-        largest.join(", ")
+        largest.join(", "),
+        heap_used / 1024,
+        heap_free / 1024
     );
-    event!("tile.memory", domains = consumers.len(), refused = refused, kib = total / 1024, left_kib = alloc.available() / 1024);
+    event!(
+        "tile.memory",
+        domains = consumers.len(),
+        refused = refused,
+        kib = total / 1024,
+        left_kib = alloc.available() / 1024,
+        heap_used_kib = heap_used / 1024,
+        heap_free_kib = heap_free / 1024
+    );
 }
 
 /// Reports a fatal problem with the description and stops the root server.
