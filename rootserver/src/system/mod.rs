@@ -174,7 +174,9 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         footprints.push(footprint::domain(&description, index, program));
     }
     let devices = DevicePool::new(info);
+    let read = crate::clock::tsc();
     let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints);
+    let made = crate::clock::tsc();
     tile.pci.set_iospace_control(info.iospace_control);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
     // devices last: they are built from the pci domain's bus report (see crate::pci), which
@@ -210,6 +212,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
+    let built = crate::clock::tsc();
     report_memory(&tile, &alloc);
     tile.drop_boot_authority(&mut alloc);
     // Boot to ready, in time-stamp counter ticks (guest instructions under QEMU -icount):
@@ -221,7 +224,11 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         "tile.supervising",
         domains = description.domains.len(),
         ready_ticks = ready.saturating_sub(info.boot_tsc),
-        rootserver_ticks = ready.saturating_sub(entry_tsc)
+        rootserver_ticks = ready.saturating_sub(entry_tsc),
+        read_ticks = read.saturating_sub(entry_tsc),
+        admit_ticks = made.saturating_sub(read),
+        build_ticks = built.saturating_sub(made),
+        drop_ticks = ready.saturating_sub(built)
     );
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
 }
