@@ -125,6 +125,7 @@ pub fn call(caller_paddr: u64, cptr: u64, info: MessageInfo) {
     receiver.set_slot(tcb_slot::REPLY, Slot { cap: Cap::Reply { tcb: caller_paddr, can_grant }, revocable: true, ..Slot::EMPTY });
     caller.set_state(ThreadState::BlockedOnReply);
     caller.set_reply_slot(reply_slot);
+    caller.set_reply_server(receiver_paddr);
     if donates {
         donation::donate(&mut KernelMemory, caller_paddr, receiver_paddr);
     }
@@ -164,6 +165,7 @@ pub fn reply_recv(replier_paddr: u64, cptr: u64, info: MessageInfo) {
     deliver(replier, caller, 0, info);
     replier.set_slot(tcb_slot::REPLY, Slot::EMPTY);
     caller.set_reply_slot(SlotRef::NONE);
+    caller.set_reply_server(0);
     let returned = donation::give_back(&mut KernelMemory, replier_paddr);
     thread::requeue(donation::wake(&mut KernelMemory, caller_paddr, returned));
     caller.set_state(ThreadState::Runnable);

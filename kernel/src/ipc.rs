@@ -8,7 +8,6 @@ use tileos_abi::message::{
     LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer,
 };
 use tileos_abi::object::Rights;
-use tileos_abi::object::SLOT_SIZE_BITS;
 use tileos_kernel::cap::{self, Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::donation;
@@ -217,6 +216,7 @@ fn setup_reply(caller: u64, receiver: u64, can_grant: bool) {
     let t = tcb(caller);
     t.set_state(ThreadState::BlockedOnReply);
     t.set_reply_slot(reply_slot);
+    t.set_reply_server(receiver);
 }
 
 /// After `sender`'s message reached a receiver: a Call waits for the reply (which may
@@ -233,15 +233,21 @@ fn complete_send(sender: u64, receiver: u64, kind: SendKind, reply_can_grant: bo
     }
 }
 
-/// The thread whose REPLY slot is `reply_slot` (reply capabilities are not derivable: they
-/// live only in TCB REPLY slots).
-fn server_of(reply_slot: SlotRef) -> u64 {
-    reply_slot.0 - (tcb_slot::REPLY << SLOT_SIZE_BITS)
+/// Forgets and returns the server whose TCB reply slot holds the capability to reply to
+/// `caller` (0: none, or the capability was saved into a CNode slot, which names no server:
+/// a server saves its reply capability only while it runs on its own budget).
+fn take_reply_server(caller: u64) -> u64 {
+    let server = tcb(caller).reply_server();
+    tcb(caller).set_reply_server(0);
+    server
 }
 
 /// `server` gives back the budget donated to it (its reply capability is used or gone, or it
 /// faulted) and is rescheduled without it. Returns the budget's owner (0: none).
 fn give_back(server: u64) -> u64 {
+    if server == 0 {
+        return 0;
+    }
     let owner = donation::give_back(&mut KernelMemory, server);
     if owner != 0 {
         thread::requeue(server);
@@ -328,7 +334,7 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
             transfer(replier, caller, 0, can_grant, 0);
         }
         tcb(caller).set_reply_slot(SlotRef::NONE);
-        let returned = give_back(server_of(reply_slot));
+        let returned = give_back(take_reply_server(caller));
         wake_caller(caller, returned);
     }
     cspace::delete(&mut memory, reply_slot);
@@ -340,7 +346,7 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
 /// (the server died, or received again without replying).
 pub fn reply_lost(caller: u64) {
     let t = tcb(caller);
-    let returned = if t.reply_slot() == SlotRef::NONE { 0 } else { give_back(server_of(t.reply_slot())) };
+    let returned = give_back(take_reply_server(caller));
     t.set_reply_slot(SlotRef::NONE);
     if t.state() == ThreadState::BlockedOnReply {
         if t.take_fault().is_none() {
@@ -441,8 +447,8 @@ pub fn cancel(thread_paddr: u64) {
             let slot = tcb(thread_paddr).reply_slot();
             tcb(thread_paddr).set_state(ThreadState::Inactive);
             tcb(thread_paddr).set_reply_slot(SlotRef::NONE);
+            give_back(take_reply_server(thread_paddr));
             if slot != SlotRef::NONE {
-                give_back(server_of(slot));
                 cspace::delete(&mut KernelMemory, slot);
             }
             // Its budget comes back from the servers it was lent to: a stopped thread

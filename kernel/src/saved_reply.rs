@@ -54,6 +54,7 @@ fn save(caller: u64, dest: u64) -> Result<(), Error> {
     let reply = memory.read(reply_slot).cap;
     if let Cap::Reply { tcb: waiting, .. } = reply {
         tcb(waiting).set_reply_slot(slot);
+        tcb(waiting).set_reply_server(0);
         cspace::move_cap(&mut memory, reply_slot, slot, reply);
     }
     Ok(())
@@ -81,6 +82,7 @@ pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo) {
     copy_message(replier, caller, info);
     KernelMemory.write(slot, Slot::EMPTY);
     tcb(caller).set_reply_slot(SlotRef::NONE);
+    tcb(caller).set_reply_server(0);
     // As `ipc::reply_through` with nothing given back: the caller's budget comes home.
     thread::requeue(donation::wake(&mut KernelMemory, caller, 0));
     thread::make_runnable(caller);

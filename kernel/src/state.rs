@@ -233,6 +233,8 @@ impl TcbRef {
         ipc_buffer_vaddr, set_ipc_buffer_vaddr: u64;
         /// Slot holding the capability to reply to this thread (while it waits for a reply).
         reply_slot, set_reply_slot: SlotRef;
+        /// Server whose reply slot holds the capability to reply to this thread (0: none).
+        reply_server, set_reply_server: u64;
         /// Fault waiting to be delivered.
         fault, set_fault: Option<PendingFault>;
         /// Ticks left in the timeslice.
@@ -257,13 +259,26 @@ impl TcbRef {
         context, set_context: TrapFrame;
     }
 
+    /// TSC cycles charged to the thread's budget (added to only by [`TcbRef::charge_budget`]).
+    #[inline(always)]
+    pub fn consumed_cycles(self) -> u64 {
+        // SAFETY: see the type's documentation (a live TCB).
+        unsafe { (*self.ptr()).consumed_cycles }
+    }
+
     /// Charges `cycles` of CPU time at tick `now` to the thread's budget in place
-    /// ([`Budget::charge`]): an unlimited budget costs one load, not a copy out and back.
+    /// ([`Budget::charge`]) and adds them to its consumed cycles (wrapping: 2^64 cycles are
+    /// almost two centuries at 3 GHz): an unlimited budget costs one load, the cycles'
+    /// subtraction and one add to memory (about 4 instructions), not a copy out and back.
     #[inline(always)]
     pub fn charge_budget(self, cycles: u64, now: u64) {
-        // SAFETY: a live TCB; the `&mut` to its budget lives only while `charge` runs, which
-        // reaches nothing else.
-        unsafe { (*self.ptr()).budget.charge(cycles, now) };
+        // SAFETY: a live TCB; the `&mut`s to its fields live only while the add and `charge`
+        // run, which reach nothing else.
+        unsafe {
+            let t = &mut *self.ptr();
+            t.consumed_cycles = t.consumed_cycles.wrapping_add(cycles);
+            t.budget.charge(cycles, now);
+        }
     }
 
     /// Whether the thread's budget is used up at tick `now` ([`Budget::is_depleted`]), read

@@ -93,6 +93,10 @@ pub struct Tcb {
     pub ipc_buffer_vaddr: u64,
     /// While blocked on reply: the slot holding the capability to reply to this thread.
     pub reply_slot: SlotRef,
+    /// While blocked on reply: the server whose TCB reply slot holds the capability to reply
+    /// to this thread, which gives back the budget donated to it with the reply (0: none, or
+    /// the capability was saved into a CNode, where it names no server).
+    pub reply_server: u64,
     /// A fault to send to the fault endpoint.
     pub fault: Option<PendingFault>,
     /// Timer ticks left in the current timeslice.
@@ -102,8 +106,12 @@ pub struct Tcb {
     pub budget: Budget,
     /// Runnable but out of budget: in the depleted queue instead of a ready queue.
     pub depleted: bool,
-    /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`).
+    /// Timer ticks that interrupted this thread while it ran (`TcbConsumedTime`, word 0).
     pub consumed_ticks: u64,
+    /// Time-stamp-counter cycles charged to this thread's budget, precisely, at every
+    /// kernel entry and exit (`TcbConsumedTime`, word 1): its own running time, and that of
+    /// passive servers running on the budget it donated.
+    pub consumed_cycles: u64,
     /// No budget of its own: runs only on budgets donated by its callers
     /// (`TcbSetPassive`, `tileos_kernel::donation`).
     pub passive: bool,
@@ -138,11 +146,13 @@ impl Tcb {
             bound_notification: 0,
             ipc_buffer_vaddr: 0,
             reply_slot: SlotRef::NONE,
+            reply_server: 0,
             fault: None,
             timeslice: TIMESLICE_TICKS,
             budget: Budget::UNLIMITED,
             depleted: false,
             consumed_ticks: 0,
+            consumed_cycles: 0,
             passive: false,
             donor: 0,
             borrower: 0,

@@ -36,6 +36,10 @@ THEOREMS=(
   KernelObjects.kstep_kobj
   KernelObjects.kno_overlap
   KernelObjects.boot_disjoint_two
+  KernelErrors.kstep_code_ok
+  KernelErrors.kstep_code_err
+  KernelErrors.kerror_delete_first
+  KernelErrors.kerror_rotate_invalid
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

@@ -331,8 +331,11 @@ invocations! {
         /// An unbudgeted TCB whose MCP covers the target's priority.
         authority: CPtr,
     }
-    /// The CPU time the thread has consumed, in timer ticks (reply word 0): each tick of
-    /// the kernel's timer that interrupted the thread counted one (sampled, as the timeslice is; budgets are charged precisely, `TcbSchedInfo`).
+    /// The CPU time the thread has consumed: reply word 0 in timer ticks (each tick of the
+    /// kernel's timer that interrupted the thread counted one: sampled, as the timeslice
+    /// is), word 1 in time-stamp-counter cycles charged precisely to the budget it runs on
+    /// at every kernel entry and exit (its own running time and kernel time on its behalf,
+    /// plus that of passive servers on the budget it donates).
     TcbConsumedTime = 21 on Tcb {}
     /// Make the thread passive (1): it has no budget of its own and runs only on the
     /// budgets its callers donate with their Calls; or active again (0).

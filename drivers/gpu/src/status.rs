@@ -46,13 +46,13 @@ pub fn row(domain: &DomainStatus) -> Text {
 const NAME_COLUMN: usize = 12;
 
 /// The telemetry row of one reporting domain: name, calls, p99 latency in µs (its log2
-/// bucket's upper bound, `tsc_per_ms` ticks a millisecond), CPU ms (`tick_us` a tick) and
-/// the power estimate in mW.
+/// bucket's upper bound, `tsc_per_ms` ticks a millisecond), CPU ms (its precisely charged
+/// cycles, `tsc_per_ms` a millisecond) and the power estimate in mW.
 pub fn telemetry_row(domain: &tileos_protocol::telemetry::DomainFigures, units: &tileos_protocol::telemetry::Units) -> Text {
     let name: &str = domain.name.as_str();
     let name = &name[..name.len().min(NAME_COLUMN)];
     let p99_us = domain.p99_ticks.saturating_mul(1000) / units.tsc_per_ms.max(1);
-    let cpu_ms = domain.cpu_ticks.saturating_mul(units.tick_us) / 1000;
+    let cpu_ms = domain.cpu_cycles / units.tsc_per_ms.max(1);
     let mut text = Text::new();
     let _ = write!(text, "{name:<NAME_COLUMN$} calls {} p99 {p99_us}us cpu {cpu_ms}ms {}mW", domain.calls, domain.power_mw);
     text
@@ -60,25 +60,34 @@ pub fn telemetry_row(domain: &tileos_protocol::telemetry::DomainFigures, units: 
 
 /// The rows on the screen, to tell what changed.
 pub struct Rows {
-    /// What each row shows now (empty: nothing).
-    shown: [Text; ROWS],
+    /// What each row shows now (empty: nothing; `None`: not known, the display did not
+    /// show what was last sent).
+    shown: [Option<Text>; ROWS],
 }
 
 impl Rows {
     /// A blank screen.
     pub fn new() -> Rows {
-        Rows { shown: core::array::from_fn(|_| Text::new()) }
+        Rows { shown: core::array::from_fn(|_| Some(Text::new())) }
     }
 
     /// Records that row `index` should show `text`; returns whether that is a change (rows
     /// beyond the screen are never a change).
     pub fn update(&mut self, index: usize, text: &Text) -> bool {
         match self.shown.get_mut(index) {
-            Some(shown) if shown != text => {
-                shown.clone_from(text);
+            Some(shown) if shown.as_ref() != Some(text) => {
+                *shown = Some(text.clone());
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Forgets what row `index` shows (the display did not show it), so that the next
+    /// [`Rows::update`] of it is a change.
+    pub fn forget(&mut self, index: usize) {
+        if let Some(shown) = self.shown.get_mut(index) {
+            *shown = None;
         }
     }
 }
@@ -123,6 +132,7 @@ mod tests {
             calls: 6000,
             p99_ticks: 131_071,
             cpu_ticks: 40,
+            cpu_cycles: 200_000_000,
             power_mw: 900,
             ..DomainFigures::default()
         };
@@ -132,6 +142,7 @@ mod tests {
             calls: u64::MAX,
             p99_ticks: u64::MAX,
             cpu_ticks: u64::MAX,
+            cpu_cycles: u64::MAX,
             power_mw: u32::MAX,
             ..figures
         };
@@ -145,6 +156,21 @@ mod tests {
         assert!(rows.update(0, &running));
         assert!(!rows.update(0, &running));
         assert!(rows.update(0, &row(&domain("nvme", State::Running, 1, 1))));
+        assert!(!rows.update(ROWS, &running), "a row below the screen");
+    }
+
+    #[test]
+    fn a_forgotten_row_is_a_change_again_even_to_blank() {
+        let mut rows = Rows::new();
+        let running = row(&domain("nvme", State::Running, 0, 0));
+        assert!(rows.update(3, &running));
+        rows.forget(3);
+        assert!(rows.update(3, &running), "the display did not show it: send it again");
+        assert!(!rows.update(3, &running));
+        assert!(rows.update(3, &Text::new()));
+        rows.forget(3);
+        assert!(rows.update(3, &Text::new()), "a blank the display did not show is sent again");
+        rows.forget(ROWS);
         assert!(!rows.update(ROWS, &running), "a row below the screen");
     }
 }

@@ -148,10 +148,16 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
         Invocation::CNodeSaveCaller(save) => {
             let dest = own_slot(call, save.dest, false)?;
             ensure_empty(dest)?;
+            // As SaveRecv: a budget donated to the caller goes back with the reply, found
+            // through the capability in the caller's reply slot, which must stay there.
+            if tcb(call.caller).donor() != 0 {
+                return Err(Error::new(InvocationError::IllegalOperation));
+            }
             let reply_slot = thread::tcb_slot_address(call.caller, tcb_slot::REPLY);
             let reply = memory.read(reply_slot).cap;
             if let Cap::Reply { tcb: caller, .. } = reply {
                 tcb(caller).set_reply_slot(dest);
+                tcb(caller).set_reply_server(0);
                 cspace::move_cap(&mut memory, reply_slot, dest, reply);
             }
             Ok(0)

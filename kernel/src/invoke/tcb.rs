@@ -246,7 +246,8 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
         }
         Invocation::TcbConsumedTime(_) => {
             ipc::set_message_register(call.caller, 0, tcb(target).consumed_ticks());
-            Ok(1)
+            ipc::set_message_register(call.caller, 1, tcb(target).consumed_cycles());
+            Ok(2)
         }
         Invocation::TcbUnbindNotification(_) => {
             if tcb(target).bound_notification() == 0 {

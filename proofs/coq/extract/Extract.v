@@ -1,4 +1,5 @@
-(** Extraction of [Kernel.kstep] to OCaml, for the refinement test
+(** Extraction of [KernelErrors.kstep_code] ([Kernel.kstep] with the code
+    of a refusal) to OCaml, for the refinement test
     (proofs/model-checker/tests/refinement.rs, via driver.ml).
 
     Trusted, beyond Coq's extraction itself: [nat] becomes OCaml's 63-bit
@@ -6,8 +7,8 @@
     [Nat.div] becomes OCaml's division (guarded for a zero divisor, which
     Coq defines as 0). *)
 From Coq Require Import Extraction ExtrOcamlBasic ExtrOcamlNatInt.
-From Tileos Require Import Model Kernel.
+From Tileos Require Import Model Kernel KernelErrors.
 
 Extraction Language OCaml.
 Extract Constant Nat.div => "(fun x y -> if y = 0 then 0 else x / y)".
-Extraction "kernel_model.ml" kstep.
+Extraction "kernel_model.ml" kstep_code.

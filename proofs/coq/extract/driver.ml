@@ -1,4 +1,5 @@
-(* tileos-coq-step: applies the extracted Coq step function (Kernel.kstep) to
+(* tileos-coq-step: applies the extracted Coq step function
+   (KernelErrors.kstep_code: Kernel.kstep with the code of a refusal) to
    states and operations read from stdin, one case after another, and prints
    each result. The line format is described in proofs/coq/README.md
    ("The refinement link"). Any malformed line is an error naming the line. *)
@@ -16,6 +17,13 @@ let otype_name = function
   | Untyped -> "untyped" | CNodeObj -> "cnode" | TCBObj -> "tcb"
   | EndpointObj -> "endpoint" | NotificationObj -> "notification"
   | ReplyObj -> "reply" | FrameObj -> "frame" | PageTableObj -> "pagetable"
+
+(* A refusal's code, named as tileos_abi::InvocationError names it (KUnnamed:
+   the model names no code, which no kernel answer equals). *)
+let error_name = function
+  | KFailedLookup -> "FailedLookup" | KDeleteFirst -> "DeleteFirst"
+  | KIllegalOperation -> "IllegalOperation" | KInvalidArgument -> "InvalidArgument"
+  | KNotEnoughMemory -> "NotEnoughMemory" | KUnnamed -> "unnamed"
 
 let int_of lineno s =
   match int_of_string_opt s with
@@ -104,9 +112,9 @@ let () =
       | ["next"; o; nd] -> next := (int_of n o, int_of n nd)
       | "op" :: rest ->
           let op = op_of n rest in
-          (match kstep (state ()) op with
-           | None -> print_endline "none"
-           | Some st' -> print_endline "state"; print_state st');
+          (match kstep_code (state ()) op with
+           | KErr e -> print_endline ("none " ^ error_name e)
+           | KOk st' -> print_endline "state"; print_state st');
           print_endline "end";
           flush stdout;
           reset ()

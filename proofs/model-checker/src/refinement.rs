@@ -9,14 +9,16 @@
 //! ([`explore::apply`], which also checks the model checker's invariants) with what the
 //! extracted Coq step does to the abstraction of the state before, both printed by
 //! [`observe`] and the driver in the same form: one line per occupied slot, CNodes and
-//! objects named by physical address, with type, size, rights, badge and untyped watermark.
+//! objects named by physical address, with type, size, rights, badge and untyped watermark,
+//! or `none` and the error code of a refusal.
 //!
 //! What is compared, exactly: acceptance (the kernel's decoder refuses exactly when the model
-//! returns `None`), and the contents of every slot afterwards, untyped watermarks included.
-//! What is not: the shape of the CDT after an insertion (the model rebuilds it from the
-//! kernel's before each step, so revoke is compared as the kernel's descendants are, but
-//! the model makes every derived capability a child where the kernel makes some siblings);
-//! error codes; CNode guards (the model has none); preempted deletions (`DeleteStep`,
+//! refuses), the error code of every refusal (the kernel's `InvocationError` against the one
+//! `KernelErrors.kstep_code` names, `proofs/coq/KernelErrors.v`), and the contents of every
+//! slot afterwards, untyped watermarks included, and the CDT ancestors of every slot once the
+//! model's are restricted to the slots the kernel marks revocable
+//! ([`restrict_to_kernel_parents`]). What is not: CNode guards (the model has none);
+//! preempted deletions (`DeleteStep`,
 //! `RevokeStep` are not generated); and slots of CNodes more than one level below the
 //! thread's root (the model resolves one level, so the generator names no such slot).
 //! Labels, mappings and bindings other than the thread's root are not in the abstraction.
@@ -27,6 +29,7 @@ use crate::op::Op;
 use crate::universe::Universe;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use tileos_abi::error::InvocationError;
 use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_kernel::cap::{Cap, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
@@ -241,10 +244,14 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
     })
 }
 
-/// The observable state, in the driver's output form: `none` for a refused operation, or
-/// `state` and one sorted line per occupied slot.
-pub fn observe(universe: &Universe, after: Option<&Memory>) -> Result<String, String> {
-    let Some(memory) = after else { return Ok("none\n".into()) };
+/// The observable result, in the driver's output form: `none` and the error code for a
+/// refused operation (`InvocationError`'s name), or `state` and one sorted line per
+/// occupied slot.
+pub fn observe(universe: &Universe, after: Result<&Memory, InvocationError>) -> Result<String, String> {
+    let memory = match after {
+        Ok(memory) => memory,
+        Err(error) => return Ok(format!("none {error:?}\n")),
+    };
     let objects = objects(universe, memory)?;
     let place = |at: SlotRef| locate(&objects, at).map(|(cnode, index)| format!("{}:{index}", objects[cnode - 1].base));
     let mut lines = Vec::new();
@@ -365,8 +372,8 @@ pub struct Tally {
     /// Operations the kernel carried out (and the model too, with the same result), by kind
     /// (`Copy`, `Mint`, …).
     pub applied: std::collections::BTreeMap<&'static str, usize>,
-    /// Operations both refused.
-    pub refused: usize,
+    /// Operations both refused, with the same error code, by code (`FailedLookup`, …).
+    pub refused: std::collections::BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -375,12 +382,19 @@ impl Tally {
         self.applied.values().sum()
     }
 
+    /// Operations refused, with every code.
+    pub fn refused_total(&self) -> usize {
+        self.refused.values().sum()
+    }
+
     /// Adds `other`'s counts to these.
     pub fn add(&mut self, other: &Tally) {
         for (kind, n) in &other.applied {
             *self.applied.entry(kind).or_default() += n;
         }
-        self.refused += other.refused;
+        for (code, n) in &other.refused {
+            *self.refused.entry(code.clone()).or_default() += n;
+        }
     }
 }
 
@@ -452,13 +466,13 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);
         let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
-            Ok(Outcome::Applied(after, _)) => Some(after),
-            Ok(Outcome::Rejected(_)) => None,
+            Ok(Outcome::Applied(after, _)) => Ok(after),
+            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
             Err((invariant, detail)) => return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}")),
         };
-        let expected = observe(universe, after.as_ref())?;
+        let expected = observe(universe, after.as_ref().map_err(|e| *e))?;
         let model = coq.step(&abstract_state(universe, &memory)?, &op_line(universe, &memory, &op)?)?;
-        let model = restrict_to_kernel_parents(&model, after.as_ref())?;
+        let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
         if model != expected {
             return Err(format!(
                 "seed {seed}: the kernel and the Coq model differ after {} operations\ntrace: {trace:#?}\nkernel:\n{expected}coq:\n{model}state before:\n{}",
@@ -467,11 +481,11 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
             ));
         }
         match after {
-            Some(after) => {
+            Ok(after) => {
                 *tally.applied.entry(kind(&op)).or_default() += 1;
                 memory = after;
             }
-            None => tally.refused += 1,
+            Err(error) => *tally.refused.entry(format!("{error:?}")).or_default() += 1,
         }
     }
     Ok(tally)

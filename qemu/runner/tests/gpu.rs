@@ -168,7 +168,8 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     let host_result = results.try_recv().unwrap_or_else(|_| Err("the host side did not finish".into()));
     host_result.unwrap_or_else(|error| panic!("{error}; the run ended: {}; last serial lines:\n{}", outcome.ended, outcome.tail(30)));
     assert!(matches!(outcome.ended, Ended::QemuStatus(Some(0), _)), "QEMU did not quit on the monitor's command: {}", outcome.ended);
-    for bad in ["KERNEL EXCEPTION", "panic at", "stopping"] {
+    // `NOT SHOWN`: gpu-status got another answer than `Shown` to a display call.
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopping", "NOT SHOWN"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
     }
     assert!(!outcome.serial.contains("stopped:"), "a domain faulted:\n{}", outcome.tail(40));
@@ -190,10 +191,25 @@ fn gpu_driver_shows_the_tile_status_screen_in_a_screendump() {
     ));
     // One interrupt per command: the driver waits for each completion's interrupt.
     outcome.assert_serial_contains("gpu: first frame shown (6 commands, 6 interrupts)");
-    outcome.assert_serial_contains("gpu: 4 display updates served (10 commands, 10 interrupts so far)");
+    // The first four requests: gpu-status's mode query, its row 200 (refused), the title
+    // and row 0 (each shown: two commands and two interrupts apiece).
+    outcome.assert_serial_contains(
+        "gpu: 2 display updates served, 1 refused, 0 failed on the device, 1 mode queries (10 commands, 10 interrupts so far)",
+    );
+    let counts: Vec<&str> = outcome.serial.lines().filter(|line| line.contains(" display updates served, ")).collect();
+    assert!(counts.len() >= 3, "{}", outcome.tail(40));
+    for line in counts {
+        assert!(line.contains(" 0 failed on the device, 1 mode queries "), "{line}");
+    }
     // One row per domain of the scenario, as the supervisor reports them, refreshed when
-    // chaos-pci has pci restarted.
-    outcome.assert_serial_contains("gpu-status: status screen shown (title and 6 rows)");
+    // chaos-pci has pci restarted; shown only when every display call of that look answered
+    // `Shown` (the title and at least the six rows).
+    let shown = outcome.serial.lines().find_map(|line| line.split("gpu-status: status screen shown (title and 6 rows; ").nth(1));
+    let calls: Vec<u32> = shown
+        .and_then(|rest| rest.strip_suffix(" display calls answered Shown)"))
+        .map(|counts| counts.split(" of ").filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    assert!(calls.len() == 2 && calls[0] == calls[1] && calls[1] >= 7, "status screen line {shown:?}:\n{}", outcome.tail(40));
     outcome.assert_serial_contains("gpu-status: row 1 now \"pci          running    gen 0 restarts 0\"");
     outcome.assert_event("domain.killed", &[("domain", "pci"), ("client", "chaos-pci"), ("generation", "0")]);
     // (The test quits QEMU as soon as this row is logged: the "screen refreshed" line that

@@ -5,7 +5,8 @@
 //!   prompt (`tileos_inference`, whose parity with the candle reference the trainer's tests
 //!   check), byte for byte, and names the shipped base's and adapter's SHA-256;
 //! - the two domains read one set of frames: both report the same physical address of the
-//!   base region and the base checked once each (`base_loads = 1`);
+//!   base region and the base read whole once each (`base_loads = 1`, counted by the
+//!   service's `BaseFile::load`, so a second read would show as 2);
 //! - an adapter swap reads the adapter's bundle from the store and nothing of the base: the
 //!   bytes swaps read add up to the bundles' sizes; asking the loaded adapter again swaps
 //!   nothing;

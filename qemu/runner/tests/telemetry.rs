@@ -122,12 +122,18 @@ fn disagree_and_roll_back(port: u16, serial: &Path) -> Result<(u32, u32, usize, 
     Ok((fast, wrong, promoted_at, log, host::tilectl(port, Tilectl::Telemetry, Duration::from_secs(30))?))
 }
 
-// Not in `make test` yet: on this 2-core machine under load its wall-clock baseline and the
-// forced promotion race (three runs, three different failures: the log entry check, since
-// fixed; the evidence ratio; the challenger gone before the promotion). Run it by hand with
-// `cargo test -p tileos-qemu --test telemetry -- --ignored` (docs/telemetry.md, issue #16).
+/// Scenario `immune-slot.toml`, under `-icount` (latencies in guest instructions): the host
+/// installs checksum-slow after the client's baseline and promotes it by force (retrying
+/// while the challenger is not yet shadowing); the immune system's latency alarm rolls it
+/// back.
+// Not in `make test`: in twin5's run (2026-12-04) the immune system's part all passed (alarm
+// with evidence, rollback taken, update log entry), but after the rollback the slot
+// manager logged "seat 0 fell 32 copies behind: it imports the state again" and the client
+// got 60 wrong stream answers (`checksum.wrong`): a state-transfer fault of the slot's
+// rollback (issue #14's area), not of the immune system. Run it by hand with
+// `cargo test -p tileos-qemu --test telemetry -- --ignored` (docs/telemetry.md).
 #[test]
-#[ignore = "timing-dependent under load (see the comment above); run by hand with --ignored"]
+#[ignore = "after the immune rollback the incumbent's state import gives wrong answers (slot manager, see the comment above)"]
 fn a_drifting_promoted_module_is_rolled_back_by_the_immune_system() {
     assert!(host::bundles_dir().join("checksum-slow.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
     let ready = &["update-agent: ready", "slot checksum: serving"];

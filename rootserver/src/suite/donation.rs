@@ -6,13 +6,15 @@
 //! server's address space and CSpace and learn their capabilities through the statics below.
 
 use super::ipc::spawn_in;
-use super::{CNODE, Env, VSPACE, check, expect_error, expect_ok};
+use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::slot;
 use tileos_abi::error::InvocationError;
-use tileos_abi::invocation::{CPtr, Label, TcbSchedInfo, TcbSetPassive, TcbSetPriority, TcbSetSchedParams, TcbSuspend, sched_flags};
+use tileos_abi::invocation::{
+    CNodeSaveCaller, CPtr, Label, Slot, TcbSchedInfo, TcbSetPassive, TcbSetPriority, TcbSetSchedParams, TcbSuspend, sched_flags,
+};
 use tileos_abi::object::ObjectType;
-use tileos_sys::cap::Tcb;
+use tileos_sys::cap::{CNode, Tcb};
 use tileos_sys::{invoke, println, recv, reply_recv};
 
 /// The servers' endpoint, the notification clients signal when done, and one nobody signals.
@@ -33,6 +35,10 @@ static SERVED_BY: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), Atomic
 static ANSWERED_AT: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 /// Per client: TSC cycles from just after its first budget reading to just before its second.
 static ELAPSED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// A slot a server tries to save its caller's reply capability into (0: no try), and the
+/// outcome (0: not tried; 1: saved; 2 + error code: refused).
+static SAVE_SLOT: AtomicU64 = AtomicU64::new(0);
+static SAVE_OUTCOME: AtomicU64 = AtomicU64::new(0);
 /// Loop count of a thread that may never run.
 static SPINS: AtomicU64 = AtomicU64::new(0);
 
@@ -64,6 +70,12 @@ fn serve(server: usize) -> ! {
     let ep = ENDPOINT.load(Ordering::Relaxed);
     let mut request = recv(ep, true);
     loop {
+        let save = SAVE_SLOT.swap(0, Ordering::Relaxed);
+        if save != 0 {
+            let saved = CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(save, DEPTH) });
+            let outcome = saved.map_or_else(|e| 2 + e.code.map_or(u64::MAX - 2, |code| code as u64), |_| 1);
+            SAVE_OUTCOME.store(outcome, Ordering::Relaxed);
+        }
         work(server, request.words[0]);
         request = reply_recv(ep, 0, &[server as u64]);
     }
@@ -166,7 +178,10 @@ pub fn tests(env: &mut Env, buffers: u64, tsc_per_ms: u64) {
     let idle = sched_info(servers[0]);
     check("passive_server_without_caller_has_no_budget", idle == (0, sched_flags::PASSIVE), format_args!("(remaining, flags) {idle:?}"));
 
-    // Charging: a client with 500 ms per 5 s asks for 30 ms of work.
+    // Charging: a client with 500 ms per 5 s asks for 30 ms of work. Its server, on the
+    // donated budget, first tries to save the reply capability, which must stay where the
+    // budget's way home is found.
+    SAVE_SLOT.store(env.slots.take(), Ordering::Relaxed);
     let work_ms = 30;
     CLIENT_WORK[0].store(work_ms * ms, Ordering::Relaxed);
     let c0 = spawn_in(env, buffers, VSPACE, FIRST_INDEX + 2, client_0, 150, 0);
@@ -189,6 +204,12 @@ pub fn tests(env: &mut Env, buffers: u64, tsc_per_ms: u64) {
     );
     println!(
         "ktest figure: donation: a call whose passive server worked {work_ms} ms took {elapsed} cycles, charged {charged} to the caller"
+    );
+    let outcome = SAVE_OUTCOME.load(Ordering::Relaxed);
+    check(
+        "save_caller_refused_on_a_donated_budget",
+        outcome == 2 + InvocationError::IllegalOperation as u64 && SERVED_BY[0].load(Ordering::Relaxed) != 0,
+        format_args!("outcome {outcome} (1 saved, 2 + code refused, 0 not tried), answered {}", SERVED_BY[0].load(Ordering::Relaxed)),
     );
     let back = servers.map(sched_info);
     check(

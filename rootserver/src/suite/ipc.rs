@@ -481,11 +481,14 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
 }
 
 /// TcbConsumedTime (docs/abi.md §11.3): a thread that spins for about 60 ms is charged
-/// ticks, at most as many as passed; a thread that ran once and then waited the whole time
-/// is charged nothing more; a thread that never ran has none; only TCBs answer.
+/// ticks, at most as many as passed, and cycles, at least the 60 ms it spun and at most the
+/// time that passed; a thread that ran once and then waited the whole time is charged
+/// nothing more (ticks or cycles); a thread that never ran has none; only TCBs answer.
 fn consumed_time_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_ms: u64) {
     let consumed = |tcb: u64| Tcb::from_cptr(tcb).invoke(TcbConsumedTime {}).map(|reply| reply.words[0]);
+    let cycles = |tcb: u64| Tcb::from_cptr(tcb).invoke(TcbConsumedTime {}).map(|reply| reply.words[1]);
     check("consumed_time_of_a_new_thread_is_zero", consumed(unconfigured) == Ok(0), format_args!("{:?}", consumed(unconfigured)));
+    check("consumed_cycles_of_a_new_thread_are_zero", cycles(unconfigured) == Ok(0), format_args!("{:?}", cycles(unconfigured)));
     expect_error("consumed_time_needs_a_tcb", invoke(CNODE, Label::TcbConsumedTime, &[], &[]), InvocationError::IllegalOperation);
     // The idle thread runs at once (priority 150 above the root server's lowered 100),
     // marks HIGH_RAN and then waits for good.
@@ -493,15 +496,19 @@ fn consumed_time_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_m
     let idle = spawn(env, buffers, 13, high_priority, 150, 0);
     expect_ok("consumed_lower_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }));
     let idle_before = consumed(idle);
+    let idle_cycles_before = cycles(idle);
     CONSUMED_SPIN_TSC.store(60 * tsc_per_ms, Ordering::Relaxed);
     // SAFETY: rdtsc is allowed in user mode.
     let start = unsafe { core::arch::x86_64::_rdtsc() };
     // The spinner (priority 150) runs until it is done, then waits; the root server runs on.
     let spinner = spawn(env, buffers, 14, timed_spinner, 150, 0);
     // SAFETY: as above.
-    let elapsed_ms = (unsafe { core::arch::x86_64::_rdtsc() } - start) / tsc_per_ms.max(1);
+    let elapsed = unsafe { core::arch::x86_64::_rdtsc() } - start;
+    let elapsed_ms = elapsed / tsc_per_ms.max(1);
     let spun = consumed(spinner);
+    let spun_cycles = cycles(spinner);
     let idle_after = consumed(idle);
+    let idle_cycles_after = cycles(idle);
     expect_ok("consumed_restore_own_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
     let tick_ms = 5; // BootInfo tick_us: the kernel timer tick (docs/abi.md)
     let bound = elapsed_ms / tick_ms + 1;
@@ -517,6 +524,20 @@ fn consumed_time_tests(env: &mut Env, buffers: u64, unconfigured: u64, tsc_per_m
     );
     let own = consumed(slot::TCB);
     check("consumed_time_of_the_caller_itself", own.is_ok_and(|ticks| ticks > 0), format_args!("{own:?}"));
+    // Cycles are charged precisely: the spinner's 60 ms of its own TSC at least (the
+    // kernel's time on its behalf, the ticks that interrupted it, is charged to it too) and
+    // no more than passed while the root server waited for it.
+    let wanted = 60 * tsc_per_ms;
+    check(
+        "consumed_cycles_of_a_spinning_thread_are_precise",
+        spun_cycles.is_ok_and(|c| c >= wanted && c <= elapsed),
+        format_args!("spun {spun_cycles:?} cycles, spin {wanted}, {elapsed} passed"),
+    );
+    check(
+        "consumed_cycles_of_a_waiting_thread_do_not_grow",
+        idle_cycles_before.is_ok_and(|c| c > 0) && idle_cycles_before == idle_cycles_after,
+        format_args!("before {idle_cycles_before:?}, after {idle_cycles_after:?} while another thread spun"),
+    );
 }
 
 /// Scheduling budgets: argument and authority errors, then a budgeted high-priority spinner

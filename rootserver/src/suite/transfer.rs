@@ -53,14 +53,17 @@ extern "C" fn grant_receiver() -> ! {
     park()
 }
 
-/// Receives a call, saves the reply capability, and answers later through it.
+/// Receives a call, saves the reply capability, and answers later through it, with a
+/// capability (so the answer takes the general reply path, not the short one).
 extern "C" fn saving_server() -> ! {
     let ep = ENDPOINT.load(Ordering::Relaxed);
     raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
     let saved = SAVED_REPLY.load(Ordering::Relaxed);
     let result = CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(saved, DEPTH) });
     let label = if result.is_ok() { 0 } else { 1 };
-    raw_syscall(Syscall::Send, saved, MessageInfo::new(label, 0, 0, 1), [0x5A7ED, 0, 0, 0]);
+    // SAFETY: this thread's IPC buffer (index 2) is mapped.
+    unsafe { buffer(2).add(ipc_buffer::CAPS_OR_BADGES).write_volatile(PARKING.load(Ordering::Relaxed)) };
+    raw_syscall(Syscall::Send, saved, MessageInfo::new(label, 0, 1, 1), [0x5A7ED, 0, 0, 0]);
     park()
 }
 
@@ -105,6 +108,55 @@ fn spawn(env: &mut Env, buffers: u64, index: u64, entry: extern "C" fn() -> !, p
             .is_ok()
     );
     tcb
+}
+
+/// Badged notification capabilities in consecutive slots of the root CNode, each with a
+/// badge bit of its own: signalling through every one must set exactly their bits.
+struct Neighbours {
+    notification: u64,
+    slots: [u64; NEIGHBOURS],
+}
+
+/// Slots on each side of a saved reply capability filled by [`neighbour_slots`]: 4 before
+/// and the rest after (a TCB is 32 slots long).
+const NEIGHBOURS: usize = 36;
+
+impl Neighbours {
+    /// The notification word once every neighbour has signalled.
+    fn expected(&self) -> u64 {
+        (1 << NEIGHBOURS) - 1
+    }
+
+    /// Signals through every neighbour, then takes the notification's word.
+    fn signal_all(&self) -> u64 {
+        for slot in self.slots {
+            raw_syscall(Syscall::Send, slot, MessageInfo::default(), [0; 4]);
+        }
+        raw_syscall(Syscall::Recv, self.notification, MessageInfo::default(), [0; 4]).badge
+    }
+}
+
+/// Fills [`NEIGHBOURS`] consecutive slots around a free one with badged notification
+/// capabilities; returns them and the free slot.
+fn neighbour_slots(env: &mut Env) -> (Neighbours, u64) {
+    let notification = env.make(ObjectType::Notification, 0);
+    let block: [u64; NEIGHBOURS + 1] = core::array::from_fn(|_| env.slots.take());
+    let consecutive = block.windows(2).all(|pair| pair[1] == pair[0] + 1);
+    check("neighbour_slots_are_consecutive", consecutive, format_args!("slots {block:?}"));
+    let saved = block[4];
+    let mut slots = [0; NEIGHBOURS];
+    for (bit, slot) in block.iter().filter(|slot| **slot != saved).enumerate() {
+        slots[bit] = *slot;
+        let mint = CNodeMint {
+            dest: Slot::new(*slot, DEPTH),
+            src: Slot::new(notification, DEPTH),
+            rights: Rights::ALL,
+            badge: 1 << bit,
+            src_root: CPtr(CNODE),
+        };
+        expect_ok("neighbour_slot_minted", CNode::from_cptr(CNODE).invoke(mint));
+    }
+    (Neighbours { notification, slots }, saved)
 }
 
 /// Runs the transfer tests.
@@ -198,15 +250,25 @@ pub fn tests(env: &mut Env) {
     );
 
     // SaveCaller: the server keeps the reply capability in a slot and answers through it.
+    // The slots around the saved one hold notification capabilities with one badge bit each:
+    // the answer must leave every one of them as it was (the kernel once took the memory
+    // before a saved capability's slot for its server's TCB, and wrote to it).
     let ep3 = env.make(ObjectType::Endpoint, 0);
     ENDPOINT.store(ep3, Ordering::Relaxed);
-    SAVED_REPLY.store(env.slots.take(), Ordering::Relaxed);
+    let (neighbours, saved) = neighbour_slots(env);
+    SAVED_REPLY.store(saved, Ordering::Relaxed);
     spawn(env, buffers, 2, saving_server, 200);
     let reply = tileos_sys::call(ep3, 0, &[7], &[]);
     check(
-        "cnode_save_caller_then_reply_through_saved_cap",
+        "cnode_save_caller_then_reply_with_a_capability_through_saved_cap",
         reply.info.label() == 0 && reply.words[0] == 0x5A7ED,
         format_args!("{reply:?}"),
+    );
+    let word = neighbours.signal_all();
+    check(
+        "reply_through_saved_cap_leaves_neighbouring_slots_intact",
+        word == neighbours.expected(),
+        format_args!("badge word {word:#x}, expected {:#x}", neighbours.expected()),
     );
 
     // Bound notification: a signal wakes a thread blocked receiving on an endpoint.

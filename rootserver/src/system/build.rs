@@ -27,7 +27,7 @@ use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
 use super::keeper::{self, Keeper};
-use super::{DomainState, stop};
+use super::{ConsumedTime, DomainState, stop};
 
 /// What [`Tile::kill_for_restart`] did.
 pub(super) enum Kill {
@@ -335,7 +335,7 @@ impl<'d> Tile<'d> {
                 ever_started: false,
                 tcb: 0,
                 faults: 0,
-                retired_cpu_ticks: 0,
+                retired_cpu: ConsumedTime::default(),
                 immunity: None,
             })
             .collect();
@@ -796,8 +796,8 @@ impl<'d> Tile<'d> {
         };
         let name = &self.description.domains[index].name;
         // Its thread's consumed time goes with it: keep the count.
-        let consumed = self.states[index].consumed_ticks();
-        self.states[index].retired_cpu_ticks = consumed;
+        let consumed = self.states[index].consumed();
+        self.states[index].retired_cpu = consumed;
         if let Err(error) = self.destroy(alloc, index) {
             println!("supervisor: domain \"{name}\" could not be destroyed: {error}");
             self.states[index].state = State::Stopped;

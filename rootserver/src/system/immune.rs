@@ -132,6 +132,14 @@ fn finding(decision: &Decision, action: ImmuneAction) -> ImmuneFinding {
     }
 }
 
+/// Precise consumed cycles as any supervisor client may read them: rounded down to a
+/// multiple of 100 µs of the time-stamp counter, so the figures are no finer timing channel
+/// into another domain than they need to be for a load over seconds (docs/security.md).
+fn quantised_cycles(cycles: u64) -> u64 {
+    let quantum = (crate::clock::tsc_per_ms() / 10).max(1);
+    cycles - cycles % quantum
+}
+
 impl Supervision<'_, '_> {
     /// The figures of the domains from `first` ([`tileos_protocol::supervisor::Request::Figures`]).
     pub(super) fn figures(&self, first: u16) -> Response {
@@ -141,12 +149,14 @@ impl Supervision<'_, '_> {
             .take(MAX_FIGURES)
             .map(|index| {
                 let state = &self.tile.states[index];
+                let consumed = state.consumed();
                 let badge = telemetry.and_then(|e| e.clients.iter().find(|c| c.domain as usize == index)).map_or(0, |c| c.badge);
                 SupervisedFigures {
                     name: description.domains[index].name.as_str().try_into().unwrap_or_default(),
                     faults: state.faults,
                     restarts: u64::from(state.restarts),
-                    cpu_ticks: state.consumed_ticks(),
+                    cpu_ticks: consumed.ticks,
+                    cpu_cycles: quantised_cycles(consumed.cycles),
                     telemetry_badge: badge,
                     alarms: state
                         .immunity

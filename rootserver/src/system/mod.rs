@@ -88,8 +88,8 @@ struct DomainState {
     tcb: u64,
     /// Faults received from it (all its generations).
     faults: u64,
-    /// CPU ticks its earlier generations consumed (their threads are gone).
-    retired_cpu_ticks: u64,
+    /// CPU time its earlier generations consumed (their threads are gone).
+    retired_cpu: ConsumedTime,
     /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system");
     /// boxed, as few domains report: inline it made every domain's record hundreds of bytes
     /// larger.
@@ -97,17 +97,32 @@ struct DomainState {
 }
 
 impl DomainState {
-    /// CPU ticks consumed by all its generations: the retired ones plus its thread's
+    /// CPU time consumed by all its generations: the retired ones plus its thread's
     /// (`TcbConsumedTime`; a thread that is gone counts nothing more).
-    fn consumed_ticks(&self) -> u64 {
+    fn consumed(&self) -> ConsumedTime {
         use tileos_abi::invocation::TcbConsumedTime;
         let current = if self.tcb == 0 || self.state != State::Running {
-            0
+            ConsumedTime::default()
         } else {
-            tileos_sys::cap::Tcb::from_cptr(self.tcb).invoke(TcbConsumedTime {}).map_or(0, |reply| reply.words[0])
+            tileos_sys::cap::Tcb::from_cptr(self.tcb)
+                .invoke(TcbConsumedTime {})
+                .map_or(ConsumedTime::default(), |reply| ConsumedTime { ticks: reply.words[0], cycles: reply.words[1] })
         };
-        self.retired_cpu_ticks.saturating_add(current)
+        ConsumedTime {
+            ticks: self.retired_cpu.ticks.saturating_add(current.ticks),
+            cycles: self.retired_cpu.cycles.saturating_add(current.cycles),
+        }
     }
+}
+
+/// CPU time consumed (`TcbConsumedTime`): timer ticks (sampled) and time-stamp-counter
+/// cycles (charged precisely).
+#[derive(Clone, Copy, Debug, Default)]
+struct ConsumedTime {
+    /// Timer ticks that interrupted it.
+    ticks: u64,
+    /// Cycles charged to its budget.
+    cycles: u64,
 }
 
 /// A killed domain waiting out its back-off before it is built again.

@@ -44,8 +44,8 @@ pub struct SwapStats {
     /// Adapter swaps performed (a request for the topic already loaded swaps nothing).
     pub swaps: u64,
     /// Bytes of adapter files read by those swaps (each swap checks every byte of the new
-    /// adapter's file). A swap reads nothing of the base: the engine only borrows the
-    /// [`Base`] that [`Base::parse`] checked once.
+    /// adapter's file). A swap reads nothing of the base: the engine only holds the
+    /// views of the [`Base`] that [`Base::parse`] checked once.
     pub adapter_bytes_read: u64,
 }
 
@@ -98,16 +98,17 @@ impl Scratch {
 
 /// Runs requests on one borrowed base, swapping adapters per request.
 pub struct Engine<'w> {
-    base: &'w Base<'w>,
+    base: Base<'w>,
     current: Option<(String, Adapter)>,
     stats: SwapStats,
     scratch: Scratch,
 }
 
 impl<'w> Engine<'w> {
-    /// An engine over `base` with no adapter loaded.
-    pub fn new(base: &'w Base<'w>) -> Self {
-        Engine { base, current: None, stats: SwapStats::default(), scratch: Scratch::new() }
+    /// An engine over `base` with no adapter loaded (it keeps a copy of the views, not of
+    /// the weights: those stay in the base's file).
+    pub fn new(base: &Base<'w>) -> Self {
+        Engine { base: base.clone(), current: None, stats: SwapStats::default(), scratch: Scratch::new() }
     }
 
     /// What swaps have read so far.
@@ -127,7 +128,7 @@ impl<'w> Engine<'w> {
             self.current = Some((topic.to_string(), adapter));
         }
         let adapter = self.current.as_ref().map(|(_, a)| a);
-        Ok(decode(self.base, adapter, &mut self.scratch, prompt, max_new))
+        Ok(decode(&self.base, adapter, &mut self.scratch, prompt, max_new))
     }
 
     /// Answers `prompt` with the base alone (the loaded adapter, if any, stays loaded).
@@ -140,7 +141,7 @@ impl<'w> Engine<'w> {
     /// it). At most `max_new` bytes are generated.
     pub fn generate(&mut self, adapter: Option<&Adapter>, prompt: &[u8], max_new: usize) -> Result<Generation, Error> {
         check_prompt(prompt)?;
-        Ok(decode(self.base, adapter, &mut self.scratch, prompt, max_new))
+        Ok(decode(&self.base, adapter, &mut self.scratch, prompt, max_new))
     }
 }
 

@@ -4,10 +4,16 @@
 //!
 //! Every request is checked before anything changes, in this order: the caller's badge,
 //! `max_new`, the prompt, then the adapter (fetched and verified only when it is not the one
-//! loaded). A refused request leaves the loaded adapter and the base as they were. The base
-//! is checked and hashed once, when the [`Service`] is made ([`Counters::base_loads`] stays
-//! 1); a swap reads only the adapter's bundle, whose length is what
-//! [`Counters::adapter_bytes_read`] adds up.
+//! loaded). A refused request leaves the loaded adapter and the base as they were.
+//!
+//! The base's bytes reach the service only as a [`BaseFile`], and a whole read of them
+//! (checking every weight and hashing the file) only through [`BaseFile::load`], which
+//! counts it: [`Counters::base_loads`] and [`Counters::base_bytes_read`] are that count,
+//! not constants. [`Service::new`] loads the base once; a swap reads only the adapter's
+//! bundle, whose length is what [`Counters::adapter_bytes_read`] adds up. What the count
+//! cannot see: code that reads the base's bytes without going through a [`BaseFile`] (the
+//! domain's glue holds the region's slice before it makes one), and the forward pass's
+//! reads of the weights it multiplies (those go through the [`Base`]'s views).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -113,9 +119,51 @@ struct Loaded {
     sha256: Digest,
 }
 
+/// The base's safetensors file in the frames it is read from. Its bytes are read whole only
+/// by [`BaseFile::load`], which counts each such read.
+#[derive(Debug)]
+pub struct BaseFile<'b> {
+    bytes: &'b [u8],
+    loads: u64,
+    bytes_read: u64,
+}
+
+impl<'b> BaseFile<'b> {
+    /// The base file `bytes`, not read yet.
+    pub fn new(bytes: &'b [u8]) -> Self {
+        BaseFile { bytes, loads: 0, bytes_read: 0 }
+    }
+
+    /// Reads the whole file: checks it as the base ([`Base::parse`]: header, every tensor's
+    /// dtype, shape and every weight) and hashes it (SHA-256). Counts one load and the
+    /// file's bytes, whether or not the check passes (the bytes were read either way).
+    pub fn load(&mut self) -> Result<(Base<'b>, Digest), crate::Error> {
+        self.loads += 1;
+        self.bytes_read += self.bytes.len() as u64;
+        let base = Base::parse(self.bytes)?;
+        Ok((base, content_hash(self.bytes)))
+    }
+
+    /// Whole reads so far ([`BaseFile::load`] calls).
+    pub fn loads(&self) -> u64 {
+        self.loads
+    }
+
+    /// Bytes those reads covered.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The file's length in bytes (reads nothing).
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
 /// An inference server over one base.
 pub struct Service<'b> {
     engine: Engine<'b>,
+    file: BaseFile<'b>,
     base: BaseIdentity,
     trusted: Vec<TrustedKeys>,
     permitted: Vec<u64>,
@@ -137,21 +185,22 @@ pub enum Outcome {
 }
 
 impl<'b> Service<'b> {
-    /// A server over `base` (checked by [`Base::parse`] from `file`, which is hashed here:
-    /// the one read of the base), answering the badges in `permitted` and trusting adapter
-    /// bundles signed by `trusted`. `region_paddr` and `region_bytes` identify the frames
-    /// the base is read from.
+    /// A server over the base in `file`, which is loaded here ([`BaseFile::load`]: checked
+    /// and hashed, counted in `file`), answering the badges in `permitted` and trusting
+    /// adapter bundles signed by `trusted`. `region_paddr` and `region_bytes` identify the
+    /// frames the base is read from. The base's counters are `file`'s: a file loaded
+    /// before it is given here shows as a second load. Fails with the core's error when the
+    /// file is no valid base.
     pub fn new(
-        base: &'b Base<'b>,
-        file: &[u8],
+        mut file: BaseFile<'b>,
         region_paddr: u64,
         region_bytes: u64,
         trusted: Vec<TrustedKeys>,
         permitted: Vec<u64>,
-    ) -> Self {
-        let identity = BaseIdentity { sha256: content_hash(file), region_paddr, region_bytes, file_bytes: file.len() as u64 };
-        let counters = Counters { base_loads: 1, base_bytes_read: file.len() as u64, ..Counters::default() };
-        Service { engine: Engine::new(base), base: identity, trusted, permitted, loaded: None, counters }
+    ) -> Result<Self, crate::Error> {
+        let (base, sha256) = file.load()?;
+        let identity = BaseIdentity { sha256, region_paddr, region_bytes, file_bytes: file.file_bytes() };
+        Ok(Service { engine: Engine::new(&base), file, base: identity, trusted, permitted, loaded: None, counters: Counters::default() })
     }
 
     /// The base's identity (hash and frames).
@@ -159,9 +208,9 @@ impl<'b> Service<'b> {
         self.base
     }
 
-    /// The counters so far.
+    /// The counters so far; the base's are read from its [`BaseFile`].
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters { base_loads: self.file.loads(), base_bytes_read: self.file.bytes_read(), ..self.counters }
     }
 
     /// Answers `request` from `badge`; `fetch` reads a key's bundle from the store.
@@ -187,7 +236,7 @@ impl<'b> Service<'b> {
         let (adapter, prompt, max_new) = match request {
             Request::Status => {
                 let loaded = self.loaded.as_ref().map(|l| l.name.clone());
-                return Ok((Response::Status(Status { base: self.base, loaded, counters: self.counters }), false));
+                return Ok((Response::Status(Status { base: self.base, loaded, counters: self.counters() }), false));
             }
             Request::Generate { adapter, prompt, max_new } => (adapter, prompt, *max_new),
         };
@@ -216,7 +265,7 @@ impl<'b> Service<'b> {
                 adapter_sha256: held.map(|l| l.sha256),
                 base_sha256: self.base.sha256,
                 swapped,
-                counters: self.counters,
+                counters: self.counters(),
             }),
             swapped,
         ))

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use tileos_inference::service::{
-    BASE_MODULE, Fetched, MAX_ADAPTER_BUNDLE, Service, adapter_key, adapter_manifest, base_manifest, check_base_bundle, refuse_without_base,
+    BASE_MODULE, BaseFile, Fetched, MAX_ADAPTER_BUNDLE, Service, adapter_key, adapter_manifest, base_manifest, check_base_bundle,
+    refuse_without_base,
 };
 use tileos_inference::{Base, Catalog, Engine};
 use tileos_module_bundle::{build, content_hash, dev_keys};
@@ -40,8 +41,8 @@ fn generate(adapter: Option<&str>, prompt: &[u8], max_new: u16) -> Request {
     Request::Generate { adapter: adapter.map(|a| AdapterName::try_from(a).unwrap()), prompt: Prompt::from_slice(prompt).unwrap(), max_new }
 }
 
-fn service<'b>(base: &'b Base<'b>, file: &[u8]) -> Service<'b> {
-    Service::new(base, file, 0x1000, 0x48000, dev_keys::trusted_bundle_keys().unwrap(), vec![PERMITTED])
+fn service(file: &[u8]) -> Service<'_> {
+    Service::new(BaseFile::new(file), 0x1000, 0x48000, dev_keys::trusted_bundle_keys().unwrap(), vec![PERMITTED]).unwrap()
 }
 
 #[test]
@@ -49,7 +50,7 @@ fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
     let file = weights("base.safetensors");
     let base = Base::parse(&file).unwrap();
     let store = store();
-    let mut service = service(&base, &file);
+    let mut service = service(&file);
     // The reference: the core's own engine over a catalog of the plain files.
     let files: Vec<(String, Vec<u8>)> = ["t1", "t2", "t3"].iter().map(|t| (t.to_string(), weights(&format!("{t}.safetensors")))).collect();
     let mut catalog = Catalog::new();
@@ -85,7 +86,8 @@ fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
             swaps += 1;
             bytes += store[&adapter_key(adapter.unwrap())].len() as u64;
         }
-        // The base was read once, when the service was made; never again.
+        // The base was read once, when the service was made; never again (counted by the
+        // service's `BaseFile`: `the_base_counters_count_every_whole_read_of_the_base`).
         assert_eq!((g.counters.base_loads, g.counters.base_bytes_read), (1, file.len() as u64));
         assert_eq!((g.counters.swaps, g.counters.adapter_bytes_read), (swaps, bytes));
     }
@@ -93,10 +95,53 @@ fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
     assert_eq!(swaps, 4);
 }
 
+/// The base counters are measurements: every whole read of the base is counted, so the
+/// `(1, file length)` the other tests and the boot tests assert fails for a service that
+/// reads the base a second time.
+#[test]
+fn the_base_counters_count_every_whole_read_of_the_base() {
+    let file = weights("base.safetensors");
+    let len = file.len() as u64;
+    let status = |service: &mut Service<'_>| match service.handle(PERMITTED, &Request::Status, |_| Fetched::NotFound).0 {
+        Response::Status(status) => status,
+        other => panic!("{other:?}"),
+    };
+    let mut base_file = BaseFile::new(&file);
+    assert_eq!((base_file.loads(), base_file.bytes_read()), (0, 0));
+    let (_, sha256) = base_file.load().unwrap();
+    assert_eq!(sha256, content_hash(&file));
+    assert_eq!((base_file.loads(), base_file.bytes_read()), (1, len));
+
+    // A service given a file already read once (as by a glue that checked the base before
+    // handing it over) reports the second read.
+    let mut twice = Service::new(base_file, 0x1000, 0x48000, dev_keys::trusted_bundle_keys().unwrap(), vec![PERMITTED]).unwrap();
+    let counters = status(&mut twice).counters;
+    assert_eq!((counters.base_loads, counters.base_bytes_read), (2, 2 * len));
+    assert_ne!((counters.base_loads, counters.base_bytes_read), (1, len), "the assertion of the boot tests fails here");
+
+    // A fresh service (a restarted domain over the same frames) read it once; swaps and
+    // refusals add nothing.
+    let store = store();
+    let mut once = service(&file);
+    for topic in ["t1", "t2", "t1", "nope"] {
+        once.handle(PERMITTED, &generate(Some(topic), b"12+7", 8), fetch(&store));
+    }
+    let counters = status(&mut once).counters;
+    assert_eq!((counters.swaps, counters.refused, counters.base_loads, counters.base_bytes_read), (3, 1, 1, len));
+
+    // A read that fails its check is counted too (the bytes were read), and the service is
+    // refused with the core's error.
+    let adapter = weights("t1.safetensors");
+    let mut not_a_base = BaseFile::new(&adapter);
+    assert!(matches!(not_a_base.load(), Err(tileos_inference::Error::UnexpectedTensor { file: "base", .. })));
+    assert_eq!((not_a_base.loads(), not_a_base.bytes_read()), (1, adapter.len() as u64));
+    let refused = Service::new(BaseFile::new(&adapter), 0x1000, 0x48000, Vec::new(), vec![PERMITTED]);
+    assert!(matches!(refused, Err(tileos_inference::Error::UnexpectedTensor { file: "base", .. })));
+}
+
 #[test]
 fn hostile_requests_get_precise_errors_and_the_service_keeps_serving() {
     let file = weights("base.safetensors");
-    let base = Base::parse(&file).unwrap();
     let mut store = store();
     let t1 = weights("t1.safetensors");
     // Forged: signed by a key the tile does not trust.
@@ -113,7 +158,7 @@ fn hostile_requests_get_precise_errors_and_the_service_keeps_serving() {
     // Not a bundle at all, and one too large to fetch.
     store.insert(adapter_key("junk"), b"not a bundle".to_vec());
     store.insert(adapter_key("huge"), vec![0; MAX_ADAPTER_BUNDLE as usize + 1]);
-    let mut service = service(&base, &file);
+    let mut service = service(&file);
     let ok = |service: &mut Service<'_>, store: &HashMap<String, Vec<u8>>| {
         let (response, _) = service.handle(PERMITTED, &generate(Some("t1"), b"12+7", 8), fetch(store));
         assert!(matches!(response, Response::Generated(_)), "{response:?}");

@@ -77,12 +77,13 @@ impl Collector {
     }
 
     /// The served figures of one domain: the supervisor's `line` joined with its latency
-    /// account, and its power share by `model` over `uptime_ms` (CPU ticks of `tick_us`).
-    pub fn figures(&self, line: &SupervisedFigures, model: &PowerModel, tick_us: u64, uptime_ms: u64) -> DomainFigures {
+    /// account, and its power share by `model` over `uptime_ms` (its CPU cycles, precisely
+    /// charged, of `tsc_per_ms` a millisecond).
+    pub fn figures(&self, line: &SupervisedFigures, model: &PowerModel, tsc_per_ms: u64, uptime_ms: u64) -> DomainFigures {
         let latency = self.reporters.get(&line.telemetry_badge).map(|r| r.account.figures().latency).unwrap_or_default();
         let upper = |per_mille| latency.percentile(per_mille).map_or(0, |p| p.upper);
-        let consumed_us = line.cpu_ticks.saturating_mul(tick_us);
-        let power_mw = share_ppm(consumed_us, uptime_ms.saturating_mul(1000)).map_or(0, |ppm| model.domain_mw(ppm));
+        let uptime_cycles = uptime_ms.saturating_mul(tsc_per_ms);
+        let power_mw = share_ppm(line.cpu_cycles, uptime_cycles).map_or(0, |ppm| model.domain_mw(ppm));
         DomainFigures {
             name: line.name.clone(),
             reporter: line.telemetry_badge != 0,
@@ -93,6 +94,7 @@ impl Collector {
             faults: line.faults,
             restarts: line.restarts,
             cpu_ticks: line.cpu_ticks,
+            cpu_cycles: line.cpu_cycles,
             power_mw,
             alarms: line.alarms,
         }
@@ -105,12 +107,14 @@ mod tests {
     use crate::figures::DomainFigures as Raw;
     use tileos_protocol::telemetry::WireFault;
 
+    /// A supervisor's line: `cpu_ticks` of 5 ms and their cycles at 2 GHz.
     fn line(name: &str, badge: u64, cpu_ticks: u64) -> SupervisedFigures {
         SupervisedFigures {
             name: name.try_into().unwrap(),
             faults: 1,
             restarts: 2,
             cpu_ticks,
+            cpu_cycles: cpu_ticks * 10_000_000,
             telemetry_badge: badge,
             alarms: Default::default(),
         }
@@ -177,12 +181,18 @@ mod tests {
         let mut collector = Collector::default();
         collector.learn(0, &[line("a", 0x10, 0)]);
         collector.report(0x10, &encoded(&latencies(&[1000, 1000, 1000, 70_000]))).unwrap();
-        // 100 ticks of 5 ms in 1 s of uptime: half the CPU, half of 9 W.
-        let figures = collector.figures(&line("a", 0x10, 100), &PowerModel::EXAMPLE, 5000, 1000);
+        // 100 ticks' worth of cycles (0.5 s at 2 GHz) in 1 s of uptime: half the CPU, half of 9 W.
+        let figures = collector.figures(&line("a", 0x10, 100), &PowerModel::EXAMPLE, 2_000_000, 1000);
         assert_eq!((figures.calls, figures.p50_ticks, figures.p99_ticks, figures.max_ticks), (4, 1023, 131_071, 131_071));
-        assert_eq!((figures.faults, figures.restarts, figures.cpu_ticks, figures.power_mw), (1, 2, 100, 4500));
+        assert_eq!(
+            (figures.faults, figures.restarts, figures.cpu_ticks, figures.cpu_cycles, figures.power_mw),
+            (1, 2, 100, 1_000_000_000, 4500)
+        );
+        // The power follows the precise cycles, not the sampled ticks.
+        let sampled_high = SupervisedFigures { cpu_ticks: 200, ..line("a", 0x10, 100) };
+        assert_eq!(collector.figures(&sampled_high, &PowerModel::EXAMPLE, 2_000_000, 1000).power_mw, 4500);
         assert!(figures.reporter);
-        let silent = collector.figures(&line("console", 0, 0), &PowerModel::EXAMPLE, 5000, 0);
+        let silent = collector.figures(&line("console", 0, 0), &PowerModel::EXAMPLE, 2_000_000, 0);
         assert_eq!((silent.reporter, silent.calls, silent.power_mw), (false, 0, 0), "no uptime: no share, no power");
     }
 }

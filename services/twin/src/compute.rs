@@ -11,7 +11,7 @@ use tileos_protocol::twin::{Compute, Drifting, MAX_DRIFTING, Slowest};
 /// Why a set of figures was not taken (the compute state is unchanged).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ComputeError {
-    /// The units say 0 time-stamp ticks per ms or 0 µs per timer tick: nothing converts.
+    /// The units say 0 time-stamp ticks per ms: nothing converts.
     Units,
     /// The figures' uptime is not later than the previous figures' (ms): no interval.
     NotLater {
@@ -25,7 +25,8 @@ pub enum ComputeError {
 /// The compute state and what the next load needs.
 #[derive(Clone, Debug, Default)]
 pub struct ComputeTracker {
-    /// Uptime (ms) and the domains' total CPU time (µs) of the previous figures.
+    /// Uptime (ms) and the domains' total CPU time (time-stamp cycles) of the previous
+    /// figures.
     previous: Option<(u64, u64)>,
     /// The compute state of the latest figures taken.
     current: Option<Compute>,
@@ -38,11 +39,13 @@ impl ComputeTracker {
     }
 
     /// Takes every domain's figures (all pages of the telemetry domain's answer) and returns
-    /// the new compute state. The load is the domains' CPU time over the interval since the
-    /// previous figures (since boot for the first, or when the total went down: a restarted
-    /// root server's counts), in permille of that interval, at most 1000.
+    /// the new compute state. The load is the domains' CPU time — the cycles the kernel
+    /// charged precisely (`cpu_cycles`), not the sampled ticks — over the interval since
+    /// the previous figures (since boot for the first, or when the total went down: a
+    /// restarted root server's counts), in permille of that interval, at most 1000. Time
+    /// the CPU idled is charged to no domain, so it is not load.
     pub fn take(&mut self, units: &Units, figures: &[DomainFigures]) -> Result<&Compute, ComputeError> {
-        if units.tsc_per_ms == 0 || units.tick_us == 0 {
+        if units.tsc_per_ms == 0 {
             return Err(ComputeError::Units);
         }
         if let Some((previous_ms, _)) = self.previous
@@ -50,10 +53,10 @@ impl ComputeTracker {
         {
             return Err(ComputeError::NotLater { previous_ms, uptime_ms: units.uptime_ms });
         }
-        let cpu_us = figures.iter().map(|f| f.cpu_ticks.saturating_mul(units.tick_us)).fold(0u64, u64::saturating_add);
-        let (busy_us, interval_ms) = match self.previous {
-            Some((previous_ms, previous_us)) if cpu_us >= previous_us => (cpu_us - previous_us, units.uptime_ms - previous_ms),
-            _ => (cpu_us, units.uptime_ms),
+        let cycles = figures.iter().map(|f| f.cpu_cycles).fold(0u64, u64::saturating_add);
+        let (busy, interval_ms) = match self.previous {
+            Some((previous_ms, previous)) if cycles >= previous => (cycles - previous, units.uptime_ms - previous_ms),
+            _ => (cycles, units.uptime_ms),
         };
         let slowest = figures
             .iter()
@@ -62,7 +65,7 @@ impl ComputeTracker {
             .map(|f| Slowest { domain: f.name.clone(), p99_us: f.p99_ticks.saturating_mul(1000) / units.tsc_per_ms });
         let drifting = || figures.iter().filter(|f| !f.alarms.is_empty());
         let sum = |field: fn(&DomainFigures) -> u64| figures.iter().map(field).fold(0u64, u64::saturating_add);
-        self.previous = Some((units.uptime_ms, cpu_us));
+        self.previous = Some((units.uptime_ms, cycles));
         Ok(self.current.insert(Compute {
             uptime_ms: units.uptime_ms,
             domains: u16::try_from(figures.len()).unwrap_or(u16::MAX),
@@ -70,7 +73,7 @@ impl ComputeTracker {
             calls: sum(|f| f.calls),
             faults: sum(|f| f.faults),
             restarts: sum(|f| f.restarts),
-            load_permille: permille(busy_us, interval_ms),
+            load_permille: permille(busy, interval_ms.saturating_mul(units.tsc_per_ms)),
             power_mw: sum(|f| u64::from(f.power_mw)),
             slowest,
             drifting_domains: u16::try_from(drifting().count()).unwrap_or(u16::MAX),
@@ -82,9 +85,9 @@ impl ComputeTracker {
     }
 }
 
-/// `busy_us` of an interval of `interval_ms`, in permille, at most 1000.
-fn permille(busy_us: u64, interval_ms: u64) -> u16 {
-    let share = busy_us.saturating_mul(1000) / interval_ms.saturating_mul(1000).max(1);
+/// `busy` cycles of an interval of `interval` cycles, in permille, at most 1000.
+fn permille(busy: u64, interval: u64) -> u16 {
+    let share = u128::from(busy) * 1000 / u128::from(interval.max(1));
     share.min(1000) as u16
 }
 
@@ -92,6 +95,7 @@ fn permille(busy_us: u64, interval_ms: u64) -> u16 {
 mod tests {
     use super::*;
 
+    /// A domain's figures; `cpu_ticks` of 5 ms, and as many cycles at 2 GHz.
     fn figures(name: &str, reporter: bool, calls: u64, p99_ticks: u64, cpu_ticks: u64) -> DomainFigures {
         DomainFigures {
             name: name.try_into().unwrap(),
@@ -103,6 +107,7 @@ mod tests {
             faults: 1,
             restarts: u64::from(!reporter),
             cpu_ticks,
+            cpu_cycles: cpu_ticks * 10_000_000,
             power_mw: 500,
             alarms: Default::default(),
         }
@@ -153,9 +158,7 @@ mod tests {
     #[test]
     fn refuses_bad_units_and_figures_not_later_and_keeps_the_state() {
         let mut tracker = ComputeTracker::default();
-        for units in [Units { tsc_per_ms: 0, ..UNITS }, Units { tick_us: 0, ..UNITS }] {
-            assert_eq!(tracker.take(&units, &[]).unwrap_err(), ComputeError::Units);
-        }
+        assert_eq!(tracker.take(&Units { tsc_per_ms: 0, ..UNITS }, &[]).unwrap_err(), ComputeError::Units);
         assert_eq!(tracker.current(), None);
         tracker.take(&UNITS, &[figures("twin", true, 5, 100, 10)]).unwrap();
         assert_eq!(tracker.take(&UNITS, &[]).unwrap_err(), ComputeError::NotLater { previous_ms: 10_000, uptime_ms: 10_000 });
@@ -173,5 +176,18 @@ mod tests {
         // No reporter with calls: no slowest.
         let quiet = Units { uptime_ms: 12_000, ..UNITS };
         assert_eq!(tracker.take(&quiet, &[figures("console", false, 0, 0, 200)]).unwrap().slowest, None);
+    }
+
+    #[test]
+    fn the_load_follows_the_precise_cycles_not_the_sampled_ticks() {
+        let mut tracker = ComputeTracker::default();
+        // A domain that ran a tenth of 10 s but was found by 1000 ticks (as often as a tick
+        // came: it ran just when the timer fired) is a tenth of load, not all of it.
+        let lucky = DomainFigures { cpu_cycles: 2_000_000_000, ..figures("poller", true, 1, 1, 1000) };
+        assert_eq!(tracker.take(&UNITS, &[lucky]).unwrap().load_permille, 100);
+        // One that escaped every tick still counts its cycles.
+        let later = Units { uptime_ms: 12_000, ..UNITS };
+        let unlucky = DomainFigures { cpu_cycles: 3_000_000_000, ..figures("poller", true, 1, 1, 1000) };
+        assert_eq!(tracker.take(&later, &[unlucky]).unwrap().load_permille, 250);
     }
 }

@@ -672,7 +672,7 @@ fn telemetry(client: &mut Client, json: bool) -> Result<String, Failure> {
             latency(domain.p99_ticks),
             domain.faults,
             domain.restarts,
-            domain.cpu_ticks.saturating_mul(units.tick_us) / 1000,
+            domain.cpu_cycles / units.tsc_per_ms.max(1),
             domain.power_mw
         );
     }

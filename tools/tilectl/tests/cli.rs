@@ -182,6 +182,7 @@ impl Backend for Fake {
                 faults: 0,
                 restarts: u64::from(index == 3),
                 cpu_ticks: 40,
+                cpu_cycles: 200_000_000,
                 power_mw: 900,
                 alarms: supervisor::RaisedAlarms::default(),
             })

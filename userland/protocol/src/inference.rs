@@ -76,9 +76,11 @@ pub struct Counters {
     pub swaps: u64,
     /// Bytes read from the store by those swaps (whole signed bundles).
     pub adapter_bytes_read: u64,
-    /// Times the base was parsed and checked: 1 for the domain's life (at start).
+    /// Whole reads of the base file (every weight checked, the file hashed), counted where
+    /// they happen (`tileos_inference::service::BaseFile::load`): 1 for a domain that read
+    /// it once, at start.
     pub base_loads: u64,
-    /// Bytes of the base file those loads read.
+    /// Bytes of the base file those reads covered.
     pub base_bytes_read: u64,
 }
 

@@ -264,8 +264,12 @@ pub struct SupervisedFigures {
     pub faults: u64,
     /// Restarts (after faults, on request, or by the immune system).
     pub restarts: u64,
-    /// CPU time consumed, kernel timer ticks (`TcbConsumedTime`, summed over its restarts).
+    /// CPU time consumed, kernel timer ticks (`TcbConsumedTime` word 0, sampled; summed
+    /// over its restarts).
     pub cpu_ticks: u64,
+    /// CPU time consumed, time-stamp-counter cycles (`TcbConsumedTime` word 1, charged
+    /// precisely at every kernel entry and exit; summed over its restarts).
+    pub cpu_cycles: u64,
     /// Its badge on the `telemetry` endpoint (0: it is no client of it, so reports none).
     pub telemetry_badge: u64,
     /// The immune system's alarms raised for it now.
@@ -480,6 +484,7 @@ mod tests {
             faults: u64::MAX,
             restarts: u64::MAX,
             cpu_ticks: u64::MAX,
+            cpu_cycles: u64::MAX,
             telemetry_badge: u64::MAX,
             alarms: RaisedAlarms(u8::MAX),
         };

@@ -65,8 +65,12 @@ pub struct DomainFigures {
     pub faults: u64,
     /// Restarts by the supervisor.
     pub restarts: u64,
-    /// CPU time consumed, kernel timer ticks (`TcbConsumedTime`).
+    /// CPU time consumed, kernel timer ticks (`TcbConsumedTime` word 0, sampled).
     pub cpu_ticks: u64,
+    /// CPU time consumed, time-stamp-counter cycles (`TcbConsumedTime` word 1, charged
+    /// precisely; `tsc_per_ms` converts): the figure the tile's load and the power
+    /// estimate are computed from.
+    pub cpu_cycles: u64,
     /// Estimated power charged to it, milliwatts (a model: docs/telemetry.md, "power").
     pub power_mw: u32,
     /// The immune system's alarms raised for it now (the supervisor's figures).
@@ -178,6 +182,7 @@ mod tests {
             faults: u64::MAX,
             restarts: u64::MAX,
             cpu_ticks: u64::MAX,
+            cpu_cycles: u64::MAX,
             power_mw: u32::MAX,
             alarms: RaisedAlarms(u8::MAX),
         };

@@ -78,14 +78,14 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
         }
         next_look = now + LOOK_EVERY_MS * tsc_per_ms;
         let title = status::title(now / tsc_per_ms);
-        if title != shown_title {
-            show(&display, Request::SetTitle { text: title.clone() });
+        let mut calls = Calls::default();
+        if title != shown_title && show(&display, Request::SetTitle { text: title.clone() }, &mut calls) {
             shown_title = title;
         }
         if let Some(twin) = &twin {
-            show_twin(twin, &display, &mut rows);
+            show_twin(twin, &display, &mut rows, &mut calls);
         }
-        let (listed, mut changed) = match look(&supervisor, &display, &mut rows, domain_rows) {
+        let (listed, mut changed) = match look(&supervisor, &display, &mut rows, domain_rows, &mut calls) {
             Ok(counts) => counts,
             Err(problem) => {
                 log!("gpu-status: {problem}; stopping");
@@ -99,24 +99,32 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
             {
                 log!("gpu-status: telemetry report not taken: {error:?}");
             }
-            changed += look_telemetry(telemetry, &display, &mut rows, (listed + 1, domain_rows), &mut telemetry_logged);
+            changed += look_telemetry(telemetry, &display, &mut rows, (listed + 1, domain_rows), &mut telemetry_logged, &mut calls);
         }
-        if first {
-            log!("gpu-status: status screen shown (title and {listed} rows)");
+        // The first look whose every display call answered `Shown` completes the screen (a
+        // row refused earlier was forgotten, so this look sent it again).
+        if first && calls.shown == calls.made {
+            log!(
+                "gpu-status: status screen shown (title and {listed} rows; {} of {} display calls answered Shown)",
+                calls.shown,
+                calls.made
+            );
             first = false;
-        } else if changed > 0 {
-            log!("gpu-status: screen refreshed ({changed} rows changed)");
+        } else if !first && changed > 0 {
+            log!("gpu-status: screen refreshed ({changed} rows changed; {} of {} display calls answered Shown)", calls.shown, calls.made);
         }
     }
 }
 
 /// Reads every domain's state and sends the rows that changed; returns (rows listed, rows
-/// changed).
+/// changed and shown). A row is logged (`row N now "…"`) only after the display answered
+/// `Shown`.
 fn look(
     supervisor: &Client<Supervisor>,
     display: &Client<Display>,
     rows: &mut Rows,
     domain_rows: usize,
+    calls: &mut Calls,
 ) -> Result<(usize, usize), &'static str> {
     let (mut listed, mut changed) = (0, 0);
     loop {
@@ -131,9 +139,8 @@ fn look(
         }
         for domain in &domains {
             let text = status::row(domain);
-            if listed < domain_rows && rows.update(listed, &text) {
+            if listed < domain_rows && rows.update(listed, &text) && show_row(display, rows, listed, &text, calls) {
                 log!("gpu-status: row {listed} now \"{text}\"");
-                show(display, Request::SetLine { row: listed as u8, text });
                 changed += 1;
             }
             listed += 1;
@@ -146,12 +153,12 @@ fn look(
 
 /// Asks the twin for its state and shows its lines where they changed (a twin that does not
 /// answer leaves the lines as they were; it is logged).
-fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
+fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows, calls: &mut Calls) {
     match twin.call(&twin::Request::State) {
         Ok(twin::Response::State(state)) => {
             for (row, text) in TWIN_ROWS.zip(twin_lines(&state)) {
                 if rows.update(row, &text) {
-                    show(display, Request::SetLine { row: row as u8, text });
+                    show_row(display, rows, row, &text, calls);
                 }
             }
         }
@@ -161,14 +168,16 @@ fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows) {
 
 /// The telemetry section from row `from` up to (not including) row `end`: one row per
 /// reporting domain that changed; returns the rows changed. The section's rows beyond the
-/// first `logged` are logged as they are first shown. A telemetry domain that does not
-/// answer is logged and its section left as it was (it may be restarting).
+/// first `logged` are logged as they are first shown (after the display answered `Shown`).
+/// A telemetry domain that does not answer is logged and its section left as it was (it may
+/// be restarting).
 fn look_telemetry(
     telemetry: &Client<Telemetry>,
     display: &Client<Display>,
     rows: &mut Rows,
     (from, end): (usize, usize),
     logged: &mut usize,
+    calls: &mut Calls,
 ) -> usize {
     let (mut first, mut row, mut changed) = (0u16, from, 0);
     loop {
@@ -181,12 +190,11 @@ fn look_telemetry(
         };
         for domain in domains.iter().filter(|d| d.reporter) {
             let text = status::telemetry_row(domain, &units);
-            if row < end && rows.update(row, &text) {
+            if row < end && rows.update(row, &text) && show_row(display, rows, row, &text, calls) {
                 if row - from >= *logged {
                     log!("gpu-status: telemetry row {row} first shown \"{text}\"");
                     *logged = row - from + 1;
                 }
-                show(display, Request::SetLine { row: row as u8, text });
                 changed += 1;
             }
             row += 1;
@@ -198,10 +206,36 @@ fn look_telemetry(
     }
 }
 
-/// Sends one display request; a refusal is logged (the screen then lags, nothing else).
-fn show(display: &Client<Display>, request: Request) {
+/// Display calls of one look: made, and answered `Shown`.
+#[derive(Default)]
+struct Calls {
+    made: u32,
+    shown: u32,
+}
+
+/// Sends one display request and counts it; returns whether the display answered `Shown`.
+/// Any other answer is logged as `NOT SHOWN` (the boot tests forbid it; the screen then
+/// lags, nothing else).
+fn show(display: &Client<Display>, request: Request, calls: &mut Calls) -> bool {
+    calls.made += 1;
     match display.call(&request) {
-        Ok(Response::Shown) => {}
-        answer => log!("gpu-status: {request:?} answered {answer:?}"),
+        Ok(Response::Shown) => {
+            calls.shown += 1;
+            true
+        }
+        answer => {
+            log!("gpu-status: NOT SHOWN: {request:?} answered {answer:?}");
+            false
+        }
     }
+}
+
+/// Shows `text` in row `row` (already recorded in `rows`); a row the display did not show is
+/// forgotten, so that the next look sends it again. Returns whether it was shown.
+fn show_row(display: &Client<Display>, rows: &mut Rows, row: usize, text: &Text, calls: &mut Calls) -> bool {
+    let shown = show(display, Request::SetLine { row: row as u8, text: text.clone() }, calls);
+    if !shown {
+        rows.forget(row);
+    }
+    shown
 }

@@ -380,12 +380,25 @@ fn main(Resources { endpoint, dma }: Resources) -> ! {
     }
     log!("gpu: first frame shown ({} commands, {} interrupts); serving \"display\"", gpu.commands, gpu.interrupts);
 
-    let mut updates = 0u64;
+    // Answers by kind: updates shown, refused (a row off the screen), failed on the
+    // device, and mode queries; logged whenever the number of answers is a power of two.
+    let (mut served, mut refused, mut failed, mut queries) = (0u64, 0u64, 0u64, 0u64);
     tileos_sys::rpc::serve::<Display>(endpoint, |_badge, request| {
         let answer = gpu.handle(request);
-        updates += 1;
-        if updates.is_power_of_two() {
-            log!("gpu: {updates} display updates served ({} commands, {} interrupts so far)", gpu.commands, gpu.interrupts);
+        let count = match answer {
+            Response::Shown => &mut served,
+            Response::Refused(Refusal::RowOutOfRange { .. }) => &mut refused,
+            Response::Refused(Refusal::Device { .. }) => &mut failed,
+            Response::Mode { .. } => &mut queries,
+        };
+        *count += 1;
+        if (served + refused + failed + queries).is_power_of_two() {
+            log!(
+                "gpu: {served} display updates served, {refused} refused, {failed} failed on the device, {queries} mode queries \
+                 ({} commands, {} interrupts so far)",
+                gpu.commands,
+                gpu.interrupts
+            );
         }
         Ok::<Response, ProtocolError>(answer)
     })

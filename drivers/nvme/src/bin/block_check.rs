@@ -82,17 +82,26 @@ extern "C" fn _start() -> ! {
     } else if intact != 0 {
         log!("block-check: MISMATCH: only {intact} of {} ranges hold the pattern", ranges.len());
     } else {
+        // Counted: writes the driver answered `Transferred` for the whole range, and their bytes.
+        let (mut written, mut written_bytes) = (0, 0);
         for &(offset, length) in &ranges {
             for word in 0..length / 8 {
                 buffer[word as usize] = pattern(offset + 8 * word);
             }
             let answer = request(&client, Request::Write { disk_offset: offset, length, buffer_offset: 0 });
-            if answer != (Response::Transferred { length }) {
+            if answer == (Response::Transferred { length }) {
+                written += 1;
+                written_bytes += length;
+            } else {
                 log!("block-check: write of {length} bytes at {offset:#x} FAILED: {answer:?}");
             }
         }
         let flushed = request(&client, Request::Flush) == Response::Flushed;
-        log!("block-check: wrote {} ranges ({bytes} bytes); flush {}", ranges.len(), if flushed { "ok" } else { "FAILED" });
+        log!(
+            "block-check: wrote {written} of {} ranges ({written_bytes} of {bytes} bytes); flush {}",
+            ranges.len(),
+            if flushed { "ok" } else { "FAILED" }
+        );
         let mut matching = 0;
         for &(offset, length) in &ranges {
             buffer[..(length / 8) as usize].fill(0);

@@ -4,9 +4,11 @@
 //! The base is not in this domain's memory: it is read in place from the region "base",
 //! which the description maps read-only into every inference domain and read-write into the
 //! model loader only (layout: `tileos_protocol::inference::base_region`). The domain waits
-//! for the loader's ready word, then checks and hashes the base once. When the loader
-//! refused the base's signed bundle instead, the domain serves no base: it answers every
-//! request `NoBase { fault }` (docs/inference.md "The signed base"). Adapters come from the
+//! for the loader's ready word, then gives the base to the service as a `BaseFile`, which
+//! checks and hashes it once and counts every whole read of it (the status's `base_loads`;
+//! this glue reads only the region's header words itself). When the loader refused the
+//! base's signed bundle instead, the domain serves no base: it answers every request
+//! `NoBase { fault }` (docs/inference.md "The signed base"). Adapters come from the
 //! store (keys `adapter/NAME`, this domain's namespace), verified as signed bundles against
 //! the development bundle keys (DEV ONLY) and swapped in when a request names another one.
 //!
@@ -20,8 +22,7 @@ extern crate alloc;
 extern crate tileos_rt;
 
 use alloc::vec::Vec;
-use tileos_inference::Base;
-use tileos_inference::service::{Fetched, MAX_ADAPTER_BUNDLE, Outcome, Service, refuse_without_base};
+use tileos_inference::service::{BaseFile, Fetched, MAX_ADAPTER_BUNDLE, Outcome, Service, refuse_without_base};
 use tileos_protocol::inference::{BundleFault, Inference, Response, base_region};
 use tileos_protocol::store::Error as StoreError;
 use tileos_service_store::{ClientError, StoreClient};
@@ -109,18 +110,17 @@ fn main(resources: Resources) -> ! {
         log!("inference: FAILED: the base region (size {size:#x}) says its file is {length} bytes, beyond the region");
         tileos_sys::domain::stop();
     };
-    let base = match Base::parse(file) {
-        Ok(base) => base,
+    let trusted = tileos_module_bundle::dev_keys::trusted_bundle_keys().unwrap_or_else(|error| {
+        log!("inference: the trusted bundle keys do not decode ({error}): every adapter will be refused");
+        Vec::new()
+    });
+    let mut service = match Service::new(BaseFile::new(file), paddr, size, trusted, permitted()) {
+        Ok(service) => service,
         Err(error) => {
             log!("inference: FAILED: the base in region \"base\" is refused: {error}");
             tileos_sys::domain::stop();
         }
     };
-    let trusted = tileos_module_bundle::dev_keys::trusted_bundle_keys().unwrap_or_else(|error| {
-        log!("inference: the trusted bundle keys do not decode ({error}): every adapter will be refused");
-        Vec::new()
-    });
-    let mut service = Service::new(&base, file, paddr, size, trusted, permitted());
     let store = StoreClient::new(resources.store, resources.buffer);
     let sha = service.base().sha256;
     log_event!(

@@ -111,7 +111,7 @@ fn main(resources: Resources) -> ! {
                     let domains = lines
                         .iter()
                         .take(MAX_FIGURES)
-                        .map(|line| collector.figures(line, &PowerModel::EXAMPLE, units.tick_us, units.uptime_ms))
+                        .map(|line| collector.figures(line, &PowerModel::EXAMPLE, units.tsc_per_ms, units.uptime_ms))
                         .collect();
                     Response::Figures { total, units, domains }
                 }

@@ -15,8 +15,9 @@
 //! tile's load become the state's compute part, and the load goes to the sensors domain
 //! (`ReportLoad`), whose simulator's power and thermal models follow it.
 //!
-//! It polls (the sensors domain's notification and its own endpoint) and yields when idle,
-//! like the sensors domain: it runs below it with a budget.
+//! It waits on its endpoint with the sensors domain's notification bound to its thread (a
+//! signal ends the wait), so it does not poll; if the binding is refused it polls both and
+//! yields when idle. It runs below the sensors domain with a budget.
 #![no_std]
 #![no_main]
 
@@ -25,8 +26,7 @@ extern crate tileos_rt;
 
 use alloc::vec::Vec;
 use core::fmt::Write;
-use tileos_abi::message::MessageInfo;
-use tileos_abi::syscall::Syscall;
+use tileos_abi::invocation::{CPtr, TcbBindNotification};
 use tileos_protocol::sensors::{self, ALL_QUANTITIES, Quantity, Sensors};
 use tileos_protocol::store::{Durability, Error as StoreError};
 use tileos_protocol::telemetry::{self, Telemetry};
@@ -203,10 +203,22 @@ fn main(resources: Resources) -> ! {
     let mut vibration = [0i32; 3];
     let telemetry = resources.telemetry.map(Client::<Telemetry>::new);
     let mut updates = 0u32;
+    // The sensor notification bound to this thread ends a wait on the endpoint, so the twin
+    // blocks instead of polling (its idle time is then no one's CPU time, docs/twin.md "Limits
+    // of the load"); without the binding it polls both and yields.
+    let bound = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.wake.cptr()) }).is_ok();
+    if !bound {
+        log!("twin: cannot bind the sensor notification to the thread: polling");
+    }
+    let endpoint = resources.twin.cptr();
     loop {
-        let mut busy = false;
-        if resources.wake.poll() != 0 {
-            busy = true;
+        let signalled = !bound && resources.wake.poll() != 0;
+        let message = tileos_sys::recv(endpoint, bound);
+        // Bound, a message with label 0 and no words is the notification's word (a client's
+        // empty call looks the same: it is no request, and its caller's wait ends with a lost
+        // reply at the next `Recv`).
+        let signal = bound && message.info.label() == 0 && message.info.length() == 0;
+        if signalled || signal {
             drbg.stir(&tileos_sys::timestamp().to_le_bytes());
             take_updates(&mut twin, &sensors, store.as_ref(), &mut vibration);
             updates = updates.wrapping_add(1);
@@ -219,9 +231,8 @@ fn main(resources: Resources) -> ! {
                 take_compute(&mut twin, telemetry, &sensors);
             }
         }
-        let message = tileos_sys::raw_syscall(Syscall::NbRecv, resources.twin.cptr(), MessageInfo::default(), [0; 4]);
-        if message.info.label() != 0 || message.info.length() != 0 || message.badge != 0 {
-            busy = true;
+        let request = !signal && (message.info.label() != 0 || message.info.length() != 0 || message.badge != 0);
+        if request {
             drbg.stir(&tileos_sys::timestamp().to_le_bytes());
             let answer = tileos_sys::rpc::decode_request::<twin::Twin>(&message).map(|request| match request {
                 Request::Export { query, mechanism } => {
@@ -244,7 +255,7 @@ fn main(resources: Resources) -> ! {
             }
             tileos_sys::rpc::answer::<twin::Twin>(None, answer);
         }
-        if !busy {
+        if !bound && !signalled && !request {
             tileos_sys::yield_now();
         }
     }
