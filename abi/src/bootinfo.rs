@@ -31,7 +31,7 @@ pub const ROOT_STACK_TOP: u64 = 0x0000_7FFF_FFF0_0000;
 pub const ROOT_STACK_SIZE: u64 = 256 * 1024;
 
 /// log2 of the root server's CNode size in slots.
-pub const ROOT_CNODE_RADIX: u32 = 13;
+pub const ROOT_CNODE_RADIX: u32 = 14;
 /// Most untyped regions described.
 pub const MAX_UNTYPED: usize = 160;
 /// Most boot modules described.

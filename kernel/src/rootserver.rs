@@ -127,7 +127,7 @@ pub fn create(info: &MultibootInfo) -> Result<(), BootError> {
     let elf = tileos_elf::parse(image).map_err(BootError::BadElf)?;
     let mut free = FreeMemory::new(info)?;
 
-    // The root CNode: radix `ROOT_CNODE_RADIX` (13), its guard the remaining bits of zero, so capability pointers are slot numbers.
+    // The root CNode: radix `ROOT_CNODE_RADIX` (14), its guard the remaining bits of zero, so capability pointers are slot numbers.
     let cnode_bits = bootinfo::ROOT_CNODE_RADIX + tileos_abi::object::SLOT_SIZE_BITS;
     let cnode = free.allocate(cnode_bits)?;
     let cnode_cap = create_object(ObjectType::CNode, cnode, cnode_bits, bootinfo::ROOT_CNODE_RADIX as u8);

@@ -54,6 +54,8 @@ pub struct Kernel {
     pub ticks: u64,
     /// ASID → physical address of its PML4 (0: free).
     pub asids: [u64; ASID_COUNT],
+    /// Where the search for a free ASID starts (1..ASID_COUNT): one past the last given out.
+    pub asid_next: usize,
     /// For each IOAPIC pin: the slot-less binding of its handler (notification and badge)
     /// and its trigger mode.
     pub irqs: [crate::invoke::irq::IrqLine; crate::invoke::irq::IRQ_LINES],
@@ -88,6 +90,7 @@ static mut KERNEL: Kernel = Kernel {
     depleted: Queue::EMPTY,
     ticks: 0,
     asids: [0; ASID_COUNT],
+    asid_next: 1,
     irqs: [crate::invoke::irq::IrqLine::UNUSED; crate::invoke::irq::IRQ_LINES],
     io_ports_issued: [0; 65536 / 64],
     iommu: 0,

@@ -30,3 +30,9 @@ pub fn tick_us() -> u64 {
 pub fn ms_to_ticks(ms: u32) -> u64 {
     (u64::from(ms) * 1000).div_ceil(tick_us())
 }
+
+/// The time-stamp counter now (guest instructions under QEMU `-icount`).
+pub fn tsc() -> u64 {
+    // SAFETY: rdtsc is allowed in user mode and has no other effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -176,7 +176,7 @@ fn largest_fitting(ram_mib: u64) -> (usize, PathBuf, Vec<Row>) {
 }
 
 #[test]
-#[ignore = "boots about 2,600 domains: minutes; run by make domains"]
+#[ignore = "boots about 2,470 domains under -icount: a minute or two; run by make domains"]
 fn the_most_domains_the_builder_fits_in_the_ram_boot_and_all_answer() {
     let ram_mib: u64 = std::env::var("TILEOS_DOMAINS_RAM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
     let (clients, toml, rows) = largest_fitting(ram_mib);

@@ -201,14 +201,17 @@ impl Supervision<'_, '_> {
             slot_of(description, index as DomainId).ok().flatten().and_then(|slot| self.slot_immunity.get(slot)).and_then(|s| s.totals);
         let state = &mut self.tile.states[index];
         let observation = Observation { calls, p50_ticks, p99_ticks, faults: state.faults, slot, at: now_ms() };
-        let decisions =
-            match state.immunity.get_or_insert_with(|| DomainImmunity::new(on_drift)).observe(&observation, crate::clock::tsc_per_ms()) {
-                Ok(decisions) => decisions,
-                Err(error) => {
-                    println!("supervisor: observation of \"{}\" not taken: {error:?}", description.domains[index].name);
-                    return Response::Observed { findings: Default::default() };
-                }
-            };
+        let decisions = match state
+            .immunity
+            .get_or_insert_with(|| ::alloc_crate::boxed::Box::new(DomainImmunity::new(on_drift)))
+            .observe(&observation, crate::clock::tsc_per_ms())
+        {
+            Ok(decisions) => decisions,
+            Err(error) => {
+                println!("supervisor: observation of \"{}\" not taken: {error:?}", description.domains[index].name);
+                return Response::Observed { findings: Default::default() };
+            }
+        };
         let mut findings = tileos_protocol::heapless::Vec::new();
         for decision in decisions {
             let action = self.act(index, &decision);

@@ -3,7 +3,7 @@
 //! root server, made once at boot from the general memory, that holds the capabilities of the
 //! domain's memory pieces and of everything a build made between builds. So a built domain
 //! holds three slots of the root server's CNode (keeper, TCB, fault endpoint) whatever its
-//! size, and a thousand domains fit in its 8,192 slots.
+//! size, and some 4,980 domains fit in its 16,384 slots (docs/system-description.md, "Limits").
 
 use crate::alloc::{Allocator, Region};
 use crate::loader::LoadError;

@@ -90,8 +90,10 @@ struct DomainState {
     faults: u64,
     /// CPU time its earlier generations consumed (their threads are gone).
     retired_cpu: ConsumedTime,
-    /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system").
-    immunity: Option<tileos_telemetry::immune::DomainImmunity>,
+    /// Its immune state, once it reported latencies (docs/telemetry.md, "The immune system");
+    /// boxed, as few domains report: inline it made every domain's record hundreds of bytes
+    /// larger.
+    immunity: Option<::alloc_crate::boxed::Box<tileos_telemetry::immune::DomainImmunity>>,
 }
 
 impl DomainState {
@@ -187,7 +189,9 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         footprints.push(footprint::domain(&description, index, program));
     }
     let devices = DevicePool::new(info);
+    let read = crate::clock::tsc();
     let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints);
+    let made = crate::clock::tsc();
     tile.pci.set_iospace_control(info.iospace_control);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
     // devices last: they are built from the pci domain's bus report (see crate::pci), which
@@ -223,6 +227,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
             Ok(()) => reporter_running |= Some(index) == reporter,
         }
     }
+    let built = crate::clock::tsc();
     report_memory(&tile, &alloc);
     tile.drop_boot_authority(&mut alloc);
     // Boot to ready, in time-stamp counter ticks (guest instructions under QEMU -icount):
@@ -234,7 +239,11 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         "tile.supervising",
         domains = description.domains.len(),
         ready_ticks = ready.saturating_sub(info.boot_tsc),
-        rootserver_ticks = ready.saturating_sub(entry_tsc)
+        rootserver_ticks = ready.saturating_sub(entry_tsc),
+        read_ticks = read.saturating_sub(entry_tsc),
+        admit_ticks = made.saturating_sub(read),
+        build_ticks = built.saturating_sub(made),
+        drop_ticks = ready.saturating_sub(built)
     );
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
 }
@@ -255,14 +264,25 @@ fn report_memory(tile: &Tile, alloc: &Allocator) {
         .iter()
         .map(|c| ::alloc_crate::format!("{} {} KiB", c.name, c.footprint.total().div_ceil(1024)))
         .collect();
+    let (heap_used, heap_free) = tileos_sys::domain::heap_usage();
     println!(
-        "rootserver: domain memory: {} KiB for {} domains ({refused} refused), {} KiB of RAM left; largest: {}",
+        "rootserver: domain memory: {} KiB for {} domains ({refused} refused), {} KiB of RAM left; largest: {}; root server heap: {} KiB used, {} KiB free",
         total / 1024,
         consumers.len(),
         alloc.available() / 1024,
-        largest.join(", ")
+        largest.join(", "),
+        heap_used / 1024,
+        heap_free / 1024
     );
-    event!("tile.memory", domains = consumers.len(), refused = refused, kib = total / 1024, left_kib = alloc.available() / 1024);
+    event!(
+        "tile.memory",
+        domains = consumers.len(),
+        refused = refused,
+        kib = total / 1024,
+        left_kib = alloc.available() / 1024,
+        heap_used_kib = heap_used / 1024,
+        heap_free_kib = heap_free / 1024
+    );
 }
 
 /// Reports a fatal problem with the description and stops the root server.

@@ -10,13 +10,16 @@ use tileos_sysdesc::footprint::{self, Consumer, Footprint, Program, Segment};
 /// RAM the domains never get, measured: the root server's boot log counts 249,128 KiB of
 /// untyped RAM on the dev machine (256 MiB of guest RAM) and 17,760 KiB on a 32 MiB one, so
 /// 13,016 KiB and 15,008 KiB go to the first MiB, firmware holes, the kernel, its boot-time
-/// tables, the boot modules and the pieces too small to be untyped regions; rounded up to
-/// 16 MiB, plus the root server's heap (4 MiB, `rootserver/src/system/mod.rs`), plus 1 MiB
-/// for what admission keeps back (a largest piece per untyped region and one where the
-/// keepers end) and the regions' unusable ends: with 20 MiB the generated 1,000-domain tile
-/// came 2 domains (186 KiB) short on the 111 MiB the builder computed. The boot archive's own
-/// bytes are added separately.
-pub const RESERVED: u64 = 17 * 1024 * 1024 + 4 * 1024 * 1024;
+/// tables, the boot modules and the pieces too small to be untyped regions; with the test
+/// images (a 13 MiB root server ELF) and the 1 MiB root CNode it is 16,620 KiB on 256 MiB
+/// (245,524 KiB untyped); rounded up to 17 MiB, plus the root server's heap (4 MiB,
+/// `rootserver/src/system/mod.rs`), plus 1 MiB for what admission keeps back (a largest
+/// piece per untyped region and one where the keepers end: 22 × 64 KiB = 1,408 KiB for the
+/// generated tiles on 256 MiB, which this 1 MiB and the rounding's 788 KiB cover) and the
+/// regions' unusable ends: with 16 MiB instead of 17 the generated 2,479-domain tile came 5
+/// domains (485 KiB) short on 256 MiB. The boot archive's own bytes are added
+/// separately.
+pub const RESERVED: u64 = 18 * 1024 * 1024 + 4 * 1024 * 1024;
 
 /// One domain's row.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,6 +24,13 @@ pub unsafe fn init_heap(base: u64, size: u64) {
     unsafe { HEAP.lock().init(base as *mut u8, size as usize) };
 }
 
+/// Bytes of the heap in use and still free (the free bytes may lie in pieces too small for
+/// a given allocation).
+pub fn heap_usage() -> (u64, u64) {
+    let heap = HEAP.lock();
+    (heap.used() as u64, heap.free() as u64)
+}
+
 /// Set by [`init`]: this binary runs as a domain (not as the root server).
 static IS_DOMAIN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 

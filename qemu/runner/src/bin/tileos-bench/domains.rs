@@ -1,4 +1,5 @@
-//! The `domains` part of `tileos-bench`: boot to tile-ready for 10, 100 and 1,000 domains.
+//! The `domains` part of `tileos-bench`: boot to tile-ready for 10, 100 and 1,000 domains
+//! (or the counts `TILEOS_BENCH_DOMAINS` names).
 //! Each size is a generated description (`tileos_qemu::generated::echo_clients`: console,
 //! echo server, witness and N − 3 echo clients) booted under `-icount` on a machine with the
 //! RAM the image builder computes for it; the root server's `tile.supervising` event, logged
@@ -11,8 +12,23 @@ use std::time::Duration;
 use tileos_qemu::images::TestImages;
 use tileos_qemu::{Boot, Ended, Machine, run_watch};
 
-/// Domain counts measured.
+/// Domain counts measured, unless `TILEOS_BENCH_DOMAINS` names others (comma-separated,
+/// e.g. `2468`: the most `make domains` fits in 256 MiB).
 pub const SIZES: [usize; 3] = [10, 100, 1000];
+
+/// The domain counts to measure: `TILEOS_BENCH_DOMAINS`, or [`SIZES`].
+fn sizes() -> Result<Vec<usize>, String> {
+    let Ok(list) = std::env::var("TILEOS_BENCH_DOMAINS") else { return Ok(SIZES.to_vec()) };
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 3)
+                .ok_or_else(|| format!("TILEOS_BENCH_DOMAINS: {n:?} is not a count of 3 or more domains"))
+        })
+        .collect()
+}
 /// Serial texts that end a run as failed.
 const FAILURES: [&str; 3] = ["panic at", "KERNEL EXCEPTION", "does not fit"];
 
@@ -32,7 +48,7 @@ pub struct DomainsFigure {
 pub fn domains_figures(images: &TestImages) -> Result<Vec<DomainsFigure>, String> {
     std::fs::create_dir_all(&images.logs).map_err(|error| format!("log directory: {error}"))?;
     let mut figures = Vec::new();
-    for domains in SIZES {
+    for domains in sizes()? {
         let name = format!("bench-domains-{domains}");
         let (toml, ram) = tileos_qemu::generated::archive(&name, &tileos_qemu::generated::echo_clients(&name, domains - 3))?;
         let memory_mib = ram >> 20;
