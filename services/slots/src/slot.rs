@@ -285,6 +285,8 @@ pub struct SlotCounters {
     pub delivered: u64,
     /// Mirrored answers counted as timeouts.
     pub timeouts: u64,
+    /// Mirrored copies skipped by pacing ([`Slot::copy_skipped`]): not compared.
+    pub skipped: u64,
 }
 
 /// A module as [`Slot::module`] shows it.
@@ -629,6 +631,37 @@ impl<E: Equivalence> Slot<E> {
             self.timed_out(from, now, &mut out);
             self.finish(now, &mut out);
         }
+        out
+    }
+
+    /// `request`'s mirrored copy to `from` was skipped by the slot manager's pacing (its seat
+    /// had fallen behind and catches up before it is mirrored again, docs/slots.md "Paced
+    /// mirroring"): the request is **not compared** for the module it speaks for (the
+    /// challenger itself; during a rollback window, when `from` is the warm incumbent, the
+    /// promoted module), counted in [`Evidence::skipped`] and [`SlotCounters::skipped`],
+    /// never as agreement and never as a timeout; the exchange does not wait for it. A copy
+    /// not (or no longer) pending changes nothing.
+    pub fn copy_skipped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
+        let mut out = Outcome::default();
+        let pending = self.exchanges.iter_mut().find(|e| e.request == request).and_then(|exchange| {
+            let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
+            Some(exchange.pending.remove(p))
+        });
+        if pending.is_none() {
+            return out;
+        }
+        self.counters.skipped += 1;
+        let speaks_for = match from {
+            Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => Some(self.serving),
+            Responder::Module(id) => Some(id),
+            Responder::Replica => None,
+        };
+        if let Some(i) = speaks_for.and_then(|id| self.find(id))
+            && matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
+        {
+            self.modules[i].view.evidence.record_skipped();
+        }
+        self.finish(now, &mut out);
         out
     }
 

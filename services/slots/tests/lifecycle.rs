@@ -186,6 +186,62 @@ fn a_dropped_copy_is_a_timeout_at_once_and_its_exchange_is_done() {
 }
 
 #[test]
+fn a_skipped_copy_is_neither_compared_nor_a_timeout_and_its_exchange_is_done() {
+    let mut s = slot(SlotPolicy { min_agreeing: 3, ..policy() });
+    let c = challenger(&mut s, 0);
+    // Skipped before the serving answer: the exchange delivers and is done.
+    let m = s.request(100);
+    assert!(s.copy_skipped(m.request, Responder::Module(c), 101).transitions.is_empty());
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 102).0, Answered::Deliver);
+    assert_eq!(s.in_flight(), 0);
+    // Skipped after it: done at once; the copy's answer, if it came, is unexpected.
+    let m = s.request(200);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 201).0, Answered::Deliver);
+    let _ = s.copy_skipped(m.request, Responder::Module(c), 202);
+    assert_eq!(s.in_flight(), 0);
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 203).0, Answered::Unexpected);
+    // A second skip, or one of a copy never sent, changes nothing.
+    let _ = s.copy_skipped(m.request, Responder::Module(c), 204);
+    let _ = s.copy_skipped(999, Responder::Module(c), 204);
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.skipped, e.compared(), e.agreeing, e.timeouts), (2, 0, 0, 0));
+    assert_eq!((s.counters().skipped, s.counters().timeouts), (2, 0));
+    // Skips are never agreement: three skipped requests do not make it promotable.
+    for now in [300, 400, 500] {
+        let m = s.request(now);
+        let _ = s.copy_skipped(m.request, Responder::Module(c), now + 1);
+        let (_, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now + 2);
+        assert!(out.transitions.is_empty());
+    }
+    assert_eq!(s.module(c).unwrap().state, State::Shadowing);
+    assert!(matches!(
+        s.promote(c, PromoteMode::IfEvidenceSuffices, 600),
+        Err(PromoteRefusal::Insufficient(Shortfall::TooFewAgreeing { agreeing: 0, .. }))
+    ));
+}
+
+#[test]
+fn a_skipped_copy_of_the_warm_incumbent_is_not_compared_and_the_next_compared_disagreement_still_trips() {
+    let (mut s, c) = promoted();
+    // The warm incumbent's copies are skipped (its seat catches up): the promoted module's
+    // evidence counts them as not compared, the breaker does not trip on them.
+    for now in [20, 30, 40] {
+        let m = s.request(now);
+        assert_eq!(s.answer(m.request, Responder::Module(c), b"new", now + 1).0, Answered::Deliver);
+        let out = s.copy_skipped(m.request, Responder::Module(ORIGINAL_INCUMBENT), now + 2);
+        assert!(out.transitions.is_empty());
+    }
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.skipped, e.compared(), s.in_flight()), (3, 0, 0));
+    // The first compared disagreement trips the breaker.
+    let m = s.request(50);
+    let _ = s.answer(m.request, Responder::Module(c), b"new", 51);
+    let (answered, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"old", 52);
+    assert_eq!(answered, Answered::Compared { agree: false });
+    rolled_back(&out, c, Reason::CircuitBreaker(Trip::DisagreedWithWarm { request: m.request }));
+}
+
+#[test]
 fn slow_answers_are_counted_and_a_slow_challenger_is_not_promoted() {
     let mut s = slot(policy());
     let c = challenger(&mut s, 0);
