@@ -117,6 +117,13 @@ pub struct ManagerStats {
     pub log_failures: u64,
     /// N-version requests with no majority.
     pub no_majority: u64,
+    /// Copies skipped by paced mirroring (a seat that fell `queue_limit` copies behind gets
+    /// none until it has caught up: docs/slots.md, "Paced mirroring"); the slot counts them
+    /// as not compared, or as timeouts when the seat's oldest copy is past its deadline.
+    pub skipped: u64,
+    /// Times a seat that had fallen behind caught up and imported the serving module's
+    /// state again, to be mirrored from there on.
+    pub resyncs: u64,
 }
 
 /// What runs in a seat.
@@ -169,8 +176,13 @@ struct Seat {
     queue: VecDeque<Job>,
     /// The module needs the reference module's state when it calls READY.
     needs_state: bool,
-    /// Copies were dropped: it imports the state again when it next calls.
+    /// N-version lineages: copies were dropped, it imports the state again when it next
+    /// calls.
     diverged: bool,
+    /// Paced mirroring (modules and the replica): the seat fell `queue_limit` copies behind;
+    /// it gets no copies until it has answered those it holds, then imports the serving
+    /// module's state and is mirrored again ([`Manager::push_copy`]).
+    catching_up: bool,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -187,6 +199,7 @@ impl Seat {
             queue: VecDeque::new(),
             needs_state: false,
             diverged: false,
+            catching_up: false,
             schedule: None,
             started_at: None,
         }
@@ -762,22 +775,83 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.dispatch(seat);
     }
 
-    /// A mirrored copy. Copies are never skipped, even late (the module's state is the sum
-    /// of the requests it got: skipping one would make it diverge); a seat holds at most
-    /// `queue_limit` of them. One more is dropped (it times out) and the seat is marked
-    /// diverged: when its module next calls, its queued copies are dropped and it imports
-    /// the reference module's state again.
+    /// A mirrored copy, paced (docs/slots.md, "Paced mirroring"). A module's state is the
+    /// sum of the requests it got, so copies are sent in order without gaps while the seat
+    /// keeps up: it holds at most `queue_limit` of them. A copy beyond that is **skipped**,
+    /// and so is every copy after it until the seat has answered all it holds (catching
+    /// up); then it imports the serving module's state (one export in the serving module's
+    /// queue, after everything it was sent) and is mirrored again from the next request. A
+    /// skipped copy is settled with the slot at once: not compared (`Slot::copy_skipped`),
+    /// or a timeout (`Slot::copy_dropped`) when the seat's oldest copy is already past its
+    /// deadline (its module is not answering in time, and would not have answered this one
+    /// either). So the client never waits for a mirror, the mirror's memory is bounded, its
+    /// compared requests come in gapless runs of at least `queue_limit` (every request while
+    /// it keeps up), and each run costs the serving module at most one export.
+    ///
+    /// N-version lineages are not paced: one more copy is dropped and the seat marked
+    /// diverged; when its module next calls, its queued copies are dropped and it imports a
+    /// lineage's state again.
     fn push_copy(&mut self, seat: usize, id: RequestId, message: &Rc<Message>, deadline: Ticks) {
         let limit = self.config.queue_limit.max(1);
+        let now = self.message_at;
         let Some(s) = self.seats.get_mut(seat) else { return };
-        let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
-        if copies >= limit {
-            s.diverged = true;
-            self.copies_dropped(seat, &[id]);
+        let is_copy = |job: &Job| matches!(job, Job::Request { copy_until: Some(_), .. });
+        let copies = s.queue.iter().filter(|job| is_copy(job)).count();
+        if let Role::Lineage(_) = s.role {
+            if copies >= limit {
+                s.diverged = true;
+                self.copies_dropped(seat, &[id]);
+                return;
+            }
+        } else if s.catching_up || copies >= limit {
+            s.catching_up = true;
+            let oldest = s.current.iter().chain(s.queue.iter()).find_map(|job| match job {
+                Job::Request { copy_until: Some(until), .. } => Some(*until),
+                _ => None,
+            });
+            self.stats.skipped += 1;
+            if oldest.is_some_and(|until| now > until) {
+                self.copies_dropped(seat, &[id]);
+            } else {
+                self.copy_skipped(seat, id);
+            }
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
         self.dispatch(seat);
+    }
+
+    /// The copy of request `id` that `seat` will not get (paced mirroring) is settled with
+    /// the slot as not compared.
+    fn copy_skipped(&mut self, seat: usize, id: RequestId) {
+        let responder = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(module)) => Responder::Module(module),
+            Some(Role::Replica) => Responder::Replica,
+            _ => return,
+        };
+        let out = self.slot.copy_skipped(id, responder, self.message_at);
+        self.process(out);
+    }
+
+    /// A seat that was catching up ([`Manager::push_copy`]) and now holds no copy imports
+    /// the serving module's state again, to be mirrored from the next request on.
+    fn resync_if_caught_up(&mut self, seat: usize) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let holds_copy = s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Request { copy_until: Some(_), .. }));
+        if !s.catching_up || holds_copy {
+            return;
+        }
+        s.catching_up = false;
+        self.stats.resyncs += 1;
+        let resyncs = self.stats.resyncs;
+        // Logged at the first and then every 64th (each line lengthens a client's call).
+        if resyncs % 64 == 1 {
+            self.host.note(format_args!(
+                "@event slot.mirror-paced slot={} seat={seat} resyncs={resyncs} skipped={}",
+                self.config.name, self.stats.skipped
+            ));
+        }
+        self.transfer_state(seat);
     }
 
     /// The copies of requests `ids` that `seat` will never get are settled with the slot at
@@ -906,6 +980,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.answered(seat, id, &bytes);
             self.answer_bytes = bytes;
         }
+        self.resync_if_caught_up(seat);
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
         {
@@ -1133,6 +1208,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.needs_state = false;
         s.diverged = false;
+        s.catching_up = false;
         s.schedule = None;
         self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
