@@ -172,6 +172,9 @@ struct Seat {
     caller: Option<ReplyCap>,
     /// The work sent, awaiting its answer.
     current: Option<Job>,
+    /// When `current` was sent (a mirrored answer's latency runs from it:
+    /// `Slot::answer_worked`).
+    current_since: Ticks,
     /// Work waiting.
     queue: VecDeque<Job>,
     /// The module needs the reference module's state when it calls READY.
@@ -196,6 +199,7 @@ impl Seat {
             program: None,
             caller: None,
             current: None,
+            current_since: 0,
             queue: VecDeque::new(),
             needs_state: false,
             diverged: false,
@@ -885,6 +889,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
         s.current = Some(job);
+        s.current_since = self.message_at;
     }
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
@@ -908,6 +913,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.release(old);
         }
         let current = s.current.take();
+        let worked = self.message_at.saturating_sub(s.current_since);
         let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
         match (label, current) {
@@ -977,7 +983,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // Compared as bytes, in the kept buffer (no allocation per answer).
             let mut bytes = core::mem::take(&mut self.answer_bytes);
             message_bytes_into(label, words, &mut bytes);
-            self.answered(seat, id, &bytes);
+            self.answered(seat, id, &bytes, worked);
             self.answer_bytes = bytes;
         }
         self.resync_if_caught_up(seat);
@@ -993,8 +999,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.dispatch(seat);
     }
 
-    /// The module of `seat` answered request `id` with `bytes`.
-    fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8]) {
+    /// The module of `seat` answered request `id` with `bytes`, `worked` after it was sent
+    /// the request (a copy's latency: its wait in the seat's queue is the pacing's).
+    fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8], worked: Ticks) {
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
         let now = self.message_at;
         let responder = match role {
@@ -1013,7 +1020,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             Role::Empty | Role::Leaving(_) => return,
         };
-        let (answered, out) = self.slot.answer(id, responder, bytes, now);
+        let (answered, out) = self.slot.answer_worked(id, responder, bytes, now, Some(worked));
         if answered == Answered::Deliver {
             let arrived = self.inflight.get(id).map(|f| f.arrived);
             self.deliver(id, bytes);

@@ -565,15 +565,36 @@ impl<E: Equivalence> Slot<E> {
         &self.mirrored
     }
 
-    /// An answer to `request` from `from` arrived at `now`.
+    /// An answer to `request` from `from` arrived at `now`. Its latency runs from the request
+    /// ([`Slot::request`]).
     pub fn answer(&mut self, request: RequestId, from: Responder, answer: &[u8], now: Ticks) -> (Answered, Outcome) {
+        self.answer_worked(request, from, answer, now, None)
+    }
+
+    /// [`Slot::answer`], where a mirrored copy's latency is `worked` when given: the time
+    /// since the copy was sent to the module, as the slot manager's paced mirroring sees it
+    /// (its copies may wait in the manager's queue for the seat to take them: that wait is
+    /// the pacing's, not the module's). The serving module's latency, and every deadline,
+    /// still run from the request.
+    pub fn answer_worked(
+        &mut self,
+        request: RequestId,
+        from: Responder,
+        answer: &[u8],
+        now: Ticks,
+        worked: Option<Ticks>,
+    ) -> (Answered, Outcome) {
         let mut out = Outcome::default();
         let Some(x) = self.exchanges.iter().position(|e| e.request == request) else {
             return (Answered::Unexpected, out);
         };
         let exchange = &mut self.exchanges[x];
-        let latency = now.saturating_sub(exchange.sent);
-        if from == Responder::Module(exchange.serving) && exchange.served.is_none() {
+        let serving_answer = from == Responder::Module(exchange.serving) && exchange.served.is_none();
+        let latency = match worked {
+            Some(worked) if !serving_answer => worked.min(now.saturating_sub(exchange.sent)),
+            _ => now.saturating_sub(exchange.sent),
+        };
+        if serving_answer {
             // Copies answered before it are compared now (held answers are rare: a copy
             // usually runs after the serving module, so nothing is taken out in the common case).
             let held: Vec<(Responder, Comparison)> = if exchange.pending.iter().any(|p| p.answer.is_some()) {

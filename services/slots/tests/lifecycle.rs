@@ -242,6 +242,32 @@ fn a_skipped_copy_of_the_warm_incumbent_is_not_compared_and_the_next_compared_di
 }
 
 #[test]
+fn a_copys_latency_may_run_from_when_it_was_sent_to_the_module() {
+    let mut s = slot(SlotPolicy { min_agreeing: 100, ..policy() });
+    let c = challenger(&mut s, 0);
+    let m = s.request(100);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 102);
+    // The copy waited 6 µs in the manager's queue and took the module 2: its latency is 2.
+    let (answered, _) = s.answer_worked(m.request, Responder::Module(c), b"ok", 108, Some(2));
+    assert_eq!(answered, Answered::Compared { agree: true });
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.latency.max, e.incumbent_latency.max, e.slow), (2, 2, 0));
+    // The deadline still runs from the request; a worked time cannot exceed the request's age.
+    let m = s.request(200);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 201);
+    assert_eq!(s.answer_worked(m.request, Responder::Module(c), b"ok", 211, Some(1)).0, Answered::Late);
+    let m = s.request(300);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 301);
+    let _ = s.answer_worked(m.request, Responder::Module(c), b"ok", 303, Some(1_000));
+    assert_eq!(s.module(c).unwrap().evidence.latency.max, 3);
+    // The serving module's own latency always runs from the request.
+    let m = s.request(400);
+    let _ = s.answer_worked(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 405, Some(1));
+    let _ = s.answer(m.request, Responder::Module(c), b"ok", 405);
+    assert_eq!(s.module(c).unwrap().evidence.incumbent_latency.max, 5);
+}
+
+#[test]
 fn slow_answers_are_counted_and_a_slow_challenger_is_not_promoted() {
     let mut s = slot(policy());
     let c = challenger(&mut s, 0);
