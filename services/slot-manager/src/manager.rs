@@ -841,8 +841,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// the serving module's state again, to be mirrored from the next request on.
     fn resync_if_caught_up(&mut self, seat: usize) {
         let Some(s) = self.seats.get_mut(seat) else { return };
-        let holds_copy = s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Request { copy_until: Some(_), .. }));
-        if !s.catching_up || holds_copy {
+        // Nearly every answer: nothing to look at (the queue is searched only while catching up).
+        if !s.catching_up {
+            return;
+        }
+        if s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Request { copy_until: Some(_), .. })) {
             return;
         }
         s.catching_up = false;
