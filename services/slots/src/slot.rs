@@ -634,7 +634,7 @@ impl<E: Equivalence> Slot<E> {
         let compared = Comparison { agree, served_latency, latency };
         exchange.pending.remove(p);
         self.judge(request, from, compared, now, &mut out);
-        self.finish(now, &mut out);
+        self.finish_compared(x, now, &mut out);
         (Answered::Compared { agree }, out)
     }
 
@@ -970,6 +970,26 @@ impl<E: Equivalence> Slot<E> {
                 }
             }
             exchange.pending.clear();
+        }
+    }
+
+    /// [`Slot::finish`] after a mirrored answer to exchange `x` was compared, for the common
+    /// case in one step: when the comparison changed no module's state (so none became
+    /// final) and the noise did not move (not noise-cancelled), the only work left is
+    /// exchange `x`, recycled if it is done. The re-judging of verdicts that time alone can
+    /// change (the soak) waits for the next serving answer or clock tick, which run the
+    /// whole [`Slot::finish`]. Otherwise, the whole of it.
+    fn finish_compared(&mut self, x: usize, now: Ticks, out: &mut Outcome) {
+        if !out.transitions.is_empty() || self.comparator == Comparator::NoiseCancelled {
+            self.finish(now, out);
+            return;
+        }
+        // Exchanges leave the list only in `finish`: index `x` is still the exchange.
+        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
+            let done = self.exchanges.remove(x);
+            if self.spare.len() < SPARE_EXCHANGES {
+                self.spare.push(done);
+            }
         }
     }
 

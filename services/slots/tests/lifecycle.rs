@@ -86,6 +86,33 @@ fn without_enough_soak_a_challenger_waits_and_the_clock_promotes_it() {
 }
 
 #[test]
+fn a_soak_that_ends_between_events_is_judged_at_the_next_serving_answer() {
+    // Two challengers; `a` has its evidence at once, `b` (installed later) soaks on.
+    let mut s = slot(SlotPolicy { min_soak: 100, max_challengers: 2, auto_promote: false, answer_deadline: 100, ..policy() });
+    let a = challenger(&mut s, 0);
+    for now in 1..=5 {
+        assert!(round(&mut s, now, b"ok", b"ok").is_empty());
+    }
+    let b = challenger(&mut s, 50);
+    // A request served at 90, before `a`'s soak ends at 100; `b`'s copy of it is compared
+    // at 130, after: that changes no state and does not re-judge `a` (one step: only its
+    // exchange is finished, and recycled) ...
+    let m = s.request(90);
+    let _ = s.answer(m.request, Responder::Module(a), b"ok", 91);
+    let (answered, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 92);
+    assert_eq!((answered, out.transitions.len()), (Answered::Deliver, 0));
+    let (answered, out) = s.answer(m.request, Responder::Module(b), b"ok", 130);
+    assert_eq!((answered, out.transitions.len()), (Answered::Compared { agree: true }, 0));
+    assert_eq!(s.in_flight(), 0, "the compared exchange is done and recycled");
+    assert_eq!(s.module(a).unwrap().state, State::Shadowing);
+    // ... the next serving answer does.
+    let m = s.request(140);
+    let (_, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 141);
+    assert_eq!(moves(&out.transitions), [(a, State::Shadowing, State::Promotable)]);
+    assert_eq!(s.module(b).unwrap().state, State::Shadowing);
+}
+
+#[test]
 fn without_auto_promotion_a_promotable_challenger_waits_for_a_hand() {
     let mut s = slot(SlotPolicy { auto_promote: false, ..policy() });
     let c = challenger(&mut s, 0);
