@@ -186,6 +186,17 @@ struct Seat {
     /// it gets no copies until it has answered those it holds, then imports the serving
     /// module's state and is mirrored again ([`Manager::push_copy`]).
     catching_up: bool,
+    /// Copies this seat's module did not get (skipped or dropped by the pacing) so far.
+    missed: u64,
+    /// Of `missed`, how many the state it last imported covers (it is behind the serving
+    /// module while `missed > in_step`).
+    in_step: u64,
+    /// `missed` when its pending import was asked for (the import covers those).
+    import_covers: u64,
+    /// A rolled-back module handing its state to a restored module that was behind
+    /// ([`Manager::hand_off`]): the requests it still answers on the restored module's
+    /// behalf, and the restored module's seat.
+    handing: Option<(Vec<RequestId>, usize)>,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -204,6 +215,10 @@ impl Seat {
             needs_state: false,
             diverged: false,
             catching_up: false,
+            missed: 0,
+            in_step: 0,
+            import_covers: 0,
+            handing: None,
             schedule: None,
             started_at: None,
         }
@@ -814,6 +829,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 _ => None,
             });
             self.stats.skipped += 1;
+            s.missed += 1;
             if oldest.is_some_and(|until| now > until) {
                 self.copies_dropped(seat, &[id]);
             } else {
@@ -897,6 +913,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
         let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.handing.is_some() {
+            self.handing_call(seat, label, words, reply);
+            return;
+        }
         if let Role::Leaving(_) = s.role {
             // Its answer to work it had when it left: nobody waits for it. Its call is kept,
             // so the module waits, blocked, until its seat is reclaimed.
@@ -948,6 +968,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (IMPORTED, Some(Job::Import { .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
+                if import_refused.is_none() {
+                    s.in_step = s.import_covers;
+                }
                 if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
                     && switch.module == id
                     && switch.ready.is_none()
@@ -1066,14 +1089,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for transition in &out.transitions {
             self.transition(transition);
         }
+        let handed: Vec<RequestId> =
+            self.seats.iter().filter_map(|s| s.handing.as_ref()).flat_map(|(ids, _)| ids.iter().copied()).collect();
         for delivery in &out.deliver {
-            self.deliver(delivery.request, &delivery.answer);
+            // A request the rolled-back module still answers ([`Manager::hand_off`]) is not
+            // answered from the restored module's copy, made in a state that was behind.
+            if !handed.contains(&delivery.request) {
+                self.deliver(delivery.request, &delivery.answer);
+            }
         }
         if out.transitions.iter().any(|t| matches!(t.to, State::RolledBack | State::Retired)) {
             self.adopt();
+            self.restored_waits_for_hand_off();
         }
         let serving = self.slot.serving();
         for id in out.reissue {
+            if handed.contains(&id) {
+                continue;
+            }
             let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
@@ -1162,7 +1195,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 // Its entry is in the log already: a breaker's was written first
                 // (`process`), a manual one before the slot decided it.
-                self.park_module(t.module);
+                if !self.hand_off(t.module) {
+                    self.park_module(t.module);
+                }
             }
             (State::Rejected | State::Retired, _) => self.park_module(t.module),
             _ => {}
@@ -1186,6 +1221,146 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.started_at = None;
         }
         self.unblock_exports(&jobs);
+    }
+
+    /// A rollback to a module that is behind (copies of it were skipped since its last
+    /// import: "Paced mirroring"): instead of restoring it with a state that lacks those
+    /// requests, the rolled-back module `module` answers the requests it already has
+    /// (at most `queue_limit`; their clients get its answers, as at a promotion the warm
+    /// module answers the requests it was serving), then exports its state, which the
+    /// restored module imports before any request it serves. Whether it did (`false`: the
+    /// module cannot hand off: no seat, no module running, or its own import not done;
+    /// the restored module serves with the state it has).
+    fn hand_off(&mut self, module: ModuleId) -> bool {
+        let Some(from) = self.seat_of(Role::Module(module)) else { return false };
+        let Some(to) = self.seat_of(Role::Module(self.slot.serving())) else { return false };
+        let (Some(f), Some(t)) = (self.seats.get(from), self.seats.get(to)) else { return false };
+        let behind = t.missed > t.in_step || t.catching_up;
+        let importing = f.current.iter().chain(f.queue.iter()).any(|job| matches!(job, Job::Import { .. } | Job::Export { .. }));
+        let alive = f.caller.is_some() || f.current.is_some();
+        if !behind || importing || !alive {
+            return false;
+        }
+        let requests: Vec<RequestId> = f
+            .current
+            .iter()
+            .chain(f.queue.iter())
+            .filter_map(|job| match job {
+                Job::Request { id, copy_until: None, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let transfer = self.next_transfer();
+        let now = self.clock.now();
+        if let Some(f) = self.seats.get_mut(from) {
+            f.queue.retain(|job| matches!(job, Job::Request { copy_until: None, .. }));
+            f.queue.push_back(Job::Export { target: to, transfer });
+            f.role = Role::Leaving(now);
+            f.program = None;
+            f.started_at = None;
+            f.handing = Some((requests, to));
+        }
+        self.host.note(format_args!("@event slot.hand-off slot={} from_seat={from} to_seat={to}", self.config.name));
+        self.dispatch(from);
+        true
+    }
+
+    /// After a hand-off's deliveries and handover: the restored module drops its queued
+    /// copies and the requests the rolled-back module still answers (that state comes with
+    /// the import), and waits for the import before anything else.
+    fn restored_waits_for_hand_off(&mut self) {
+        let Some((from, requests, to)) =
+            self.seats.iter().enumerate().find_map(|(i, s)| s.handing.as_ref().map(|(ids, to)| (i, ids.clone(), *to)))
+        else {
+            return;
+        };
+        let Some(transfer) = self.seats.get(from).and_then(|f| {
+            f.current.iter().chain(f.queue.iter()).find_map(|job| match job {
+                Job::Export { transfer, .. } => Some(*transfer),
+                _ => None,
+            })
+        }) else {
+            return;
+        };
+        if let Some(t) = self.seats.get_mut(to) {
+            t.catching_up = false;
+            t.queue.retain(|job| match job {
+                Job::Request { copy_until: Some(_), .. } | Job::Import { .. } => false,
+                Job::Request { id, .. } => !requests.contains(id),
+                Job::Export { .. } => true,
+            });
+            t.queue.push_front(Job::Import { state: None, transfer });
+            t.import_covers = t.missed;
+        }
+    }
+
+    /// A call of a module handing off ([`Manager::hand_off`]): an answer to one of the
+    /// requests it still answers is delivered (the slot hears it as the restored module's:
+    /// it serves them now); its state goes to the restored module's import, and then it is
+    /// parked.
+    fn handing_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if let Some(old) = s.caller.replace(reply) {
+            self.stats.violations += 1;
+            self.host.release(old);
+        }
+        let current = s.current.take();
+        let now = self.message_at;
+        match (label, current) {
+            (STATE, Some(Job::Export { target, transfer })) => {
+                let state = Rc::new(words.to_vec());
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.handing = None;
+                }
+                let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
+                if let Some(t) = self.seats.get_mut(target)
+                    && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
+                {
+                    *slot = Some(state);
+                }
+                self.dispatch(target);
+                // Parked now: it gets no more work, its call is kept.
+                return;
+            }
+            (READY | STATE | IMPORTED, current) => {
+                // A restarted or confused module: it cannot hand off. What it still had goes
+                // to the restored module.
+                self.stats.violations += 1;
+                if let Some(job) = current
+                    && let Some(s) = self.seats.get_mut(seat)
+                {
+                    s.queue.push_front(job);
+                }
+                let caller = self.seats.get_mut(seat).and_then(|s| s.caller.take());
+                let jobs = self.clear_seat(seat);
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.caller = caller;
+                }
+                self.unblock_exports(&jobs);
+                return;
+            }
+            (_, Some(Job::Request { id, .. })) => {
+                let mut bytes = core::mem::take(&mut self.answer_bytes);
+                message_bytes_into(label, words, &mut bytes);
+                if let Some(s) = self.seats.get_mut(seat)
+                    && let Some((ids, _)) = &mut s.handing
+                {
+                    ids.retain(|x| *x != id);
+                }
+                let served = self.slot.serving();
+                let (_, out) = self.slot.answer(id, Responder::Module(served), &bytes, now);
+                self.deliver(id, &bytes);
+                self.answer_bytes = bytes;
+                self.process(out);
+            }
+            (_, current) => {
+                self.stats.violations += 1;
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
+                }
+            }
+        }
+        self.dispatch(seat);
     }
 
     /// Tears down a parked seat's module now (the slot needs the seat).
@@ -1219,10 +1394,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.needs_state = false;
         s.diverged = false;
         s.catching_up = false;
+        (s.missed, s.in_step, s.import_covers) = (0, 0, 0);
         s.schedule = None;
+        let handing = s.handing.take();
         self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
+        if let Some((requests, restored)) = handing {
+            // It stopped before answering them all: the restored module serves the rest
+            // (with the state it has).
+            for id in requests {
+                if let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) {
+                    self.push(restored, Job::Request { id, message, copy_until: None });
+                }
+            }
+        }
         jobs
     }
 
@@ -1292,6 +1478,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     _ => true,
                 });
                 s.queue.push_front(Job::Import { state: None, transfer });
+                s.import_covers = s.missed;
             }
             self.copies_dropped(seat, &dropped);
             self.push(source, Job::Export { target: seat, transfer });
