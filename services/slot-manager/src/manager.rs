@@ -117,6 +117,13 @@ pub struct ManagerStats {
     pub log_failures: u64,
     /// N-version requests with no majority.
     pub no_majority: u64,
+    /// Copies skipped by paced mirroring (a seat that fell `queue_limit` copies behind gets
+    /// none until it has caught up: docs/slots.md, "Paced mirroring"); the slot counts them
+    /// as not compared, or as timeouts when the seat's oldest copy is past its deadline.
+    pub skipped: u64,
+    /// Times a seat that had fallen behind caught up and imported the serving module's
+    /// state again, to be mirrored from there on.
+    pub resyncs: u64,
 }
 
 /// What runs in a seat.
@@ -165,12 +172,31 @@ struct Seat {
     caller: Option<ReplyCap>,
     /// The work sent, awaiting its answer.
     current: Option<Job>,
+    /// When `current` was sent (a mirrored answer's latency runs from it:
+    /// `Slot::answer_worked`).
+    current_since: Ticks,
     /// Work waiting.
     queue: VecDeque<Job>,
     /// The module needs the reference module's state when it calls READY.
     needs_state: bool,
-    /// Copies were dropped: it imports the state again when it next calls.
+    /// N-version lineages: copies were dropped, it imports the state again when it next
+    /// calls.
     diverged: bool,
+    /// Paced mirroring (modules and the replica): the seat fell `queue_limit` copies behind;
+    /// it gets no copies until it has answered those it holds, then imports the serving
+    /// module's state and is mirrored again ([`Manager::push_copy`]).
+    catching_up: bool,
+    /// Copies this seat's module did not get (skipped or dropped by the pacing) so far.
+    missed: u64,
+    /// Of `missed`, how many the state it last imported covers (it is behind the serving
+    /// module while `missed > in_step`).
+    in_step: u64,
+    /// `missed` when its pending import was asked for (the import covers those).
+    import_covers: u64,
+    /// A rolled-back module handing its state to a restored module that was behind
+    /// ([`Manager::hand_off`]): the requests it still answers on the restored module's
+    /// behalf, and the restored module's seat.
+    handing: Option<(Vec<RequestId>, usize)>,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -184,9 +210,15 @@ impl Seat {
             program: None,
             caller: None,
             current: None,
+            current_since: 0,
             queue: VecDeque::new(),
             needs_state: false,
             diverged: false,
+            catching_up: false,
+            missed: 0,
+            in_step: 0,
+            import_covers: 0,
+            handing: None,
             schedule: None,
             started_at: None,
         }
@@ -762,22 +794,87 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.dispatch(seat);
     }
 
-    /// A mirrored copy. Copies are never skipped, even late (the module's state is the sum
-    /// of the requests it got: skipping one would make it diverge); a seat holds at most
-    /// `queue_limit` of them. One more is dropped (it times out) and the seat is marked
-    /// diverged: when its module next calls, its queued copies are dropped and it imports
-    /// the reference module's state again.
+    /// A mirrored copy, paced (docs/slots.md, "Paced mirroring"). A module's state is the
+    /// sum of the requests it got, so copies are sent in order without gaps while the seat
+    /// keeps up: it holds at most `queue_limit` of them. A copy beyond that is **skipped**,
+    /// and so is every copy after it until the seat has answered all it holds (catching
+    /// up); then it imports the serving module's state (one export in the serving module's
+    /// queue, after everything it was sent) and is mirrored again from the next request. A
+    /// skipped copy is settled with the slot at once: not compared (`Slot::copy_skipped`),
+    /// or a timeout (`Slot::copy_dropped`) when the seat's oldest copy is already past its
+    /// deadline (its module is not answering in time, and would not have answered this one
+    /// either). So the client never waits for a mirror, the mirror's memory is bounded, its
+    /// compared requests come in gapless runs of at least `queue_limit` (every request while
+    /// it keeps up), and each run costs the serving module at most one export.
+    ///
+    /// N-version lineages are not paced: one more copy is dropped and the seat marked
+    /// diverged; when its module next calls, its queued copies are dropped and it imports a
+    /// lineage's state again.
     fn push_copy(&mut self, seat: usize, id: RequestId, message: &Rc<Message>, deadline: Ticks) {
         let limit = self.config.queue_limit.max(1);
+        let now = self.message_at;
         let Some(s) = self.seats.get_mut(seat) else { return };
-        let copies = s.queue.iter().filter(|job| matches!(job, Job::Request { copy_until: Some(_), .. })).count();
-        if copies >= limit {
-            s.diverged = true;
-            self.copies_dropped(seat, &[id]);
+        let is_copy = |job: &Job| matches!(job, Job::Request { copy_until: Some(_), .. });
+        let copies = s.queue.iter().filter(|job| is_copy(job)).count();
+        if let Role::Lineage(_) = s.role {
+            if copies >= limit {
+                s.diverged = true;
+                self.copies_dropped(seat, &[id]);
+                return;
+            }
+        } else if s.catching_up || copies >= limit {
+            s.catching_up = true;
+            let oldest = s.current.iter().chain(s.queue.iter()).find_map(|job| match job {
+                Job::Request { copy_until: Some(until), .. } => Some(*until),
+                _ => None,
+            });
+            self.stats.skipped += 1;
+            s.missed += 1;
+            if oldest.is_some_and(|until| now > until) {
+                self.copies_dropped(seat, &[id]);
+            } else {
+                self.copy_skipped(seat, id);
+            }
             return;
         }
         s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
         self.dispatch(seat);
+    }
+
+    /// The copy of request `id` that `seat` will not get (paced mirroring) is settled with
+    /// the slot as not compared.
+    fn copy_skipped(&mut self, seat: usize, id: RequestId) {
+        let responder = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(module)) => Responder::Module(module),
+            Some(Role::Replica) => Responder::Replica,
+            _ => return,
+        };
+        let out = self.slot.copy_skipped(id, responder, self.message_at);
+        self.process(out);
+    }
+
+    /// A seat that was catching up ([`Manager::push_copy`]) and now holds no copy imports
+    /// the serving module's state again, to be mirrored from the next request on.
+    fn resync_if_caught_up(&mut self, seat: usize) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        // Nearly every answer: nothing to look at (the queue is searched only while catching up).
+        if !s.catching_up {
+            return;
+        }
+        if s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Request { copy_until: Some(_), .. })) {
+            return;
+        }
+        s.catching_up = false;
+        self.stats.resyncs += 1;
+        let resyncs = self.stats.resyncs;
+        // Logged at the first and then every 64th (each line lengthens a client's call).
+        if resyncs % 64 == 1 {
+            self.host.note(format_args!(
+                "@event slot.mirror-paced slot={} seat={seat} resyncs={resyncs} skipped={}",
+                self.config.name, self.stats.skipped
+            ));
+        }
+        self.transfer_state(seat);
     }
 
     /// The copies of requests `ids` that `seat` will never get are settled with the slot at
@@ -811,10 +908,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
         s.current = Some(job);
+        s.current_since = self.message_at;
     }
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
         let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.handing.is_some() {
+            self.handing_call(seat, label, words, reply);
+            return;
+        }
         if let Role::Leaving(_) = s.role {
             // Its answer to work it had when it left: nobody waits for it. Its call is kept,
             // so the module waits, blocked, until its seat is reclaimed.
@@ -834,6 +936,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.release(old);
         }
         let current = s.current.take();
+        let worked = self.message_at.saturating_sub(s.current_since);
         let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
         match (label, current) {
@@ -865,6 +968,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (IMPORTED, Some(Job::Import { .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
+                if import_refused.is_none() {
+                    s.in_step = s.import_covers;
+                }
                 if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
                     && switch.module == id
                     && switch.ready.is_none()
@@ -903,9 +1009,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // Compared as bytes, in the kept buffer (no allocation per answer).
             let mut bytes = core::mem::take(&mut self.answer_bytes);
             message_bytes_into(label, words, &mut bytes);
-            self.answered(seat, id, &bytes);
+            self.answered(seat, id, &bytes, worked);
             self.answer_bytes = bytes;
         }
+        self.resync_if_caught_up(seat);
         if let Some(s) = self.seats.get_mut(seat)
             && core::mem::take(&mut s.diverged)
         {
@@ -918,8 +1025,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.dispatch(seat);
     }
 
-    /// The module of `seat` answered request `id` with `bytes`.
-    fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8]) {
+    /// The module of `seat` answered request `id` with `bytes`, `worked` after it was sent
+    /// the request (a copy's latency: its wait in the seat's queue is the pacing's).
+    fn answered(&mut self, seat: usize, id: RequestId, bytes: &[u8], worked: Ticks) {
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
         let now = self.message_at;
         let responder = match role {
@@ -938,7 +1046,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             Role::Empty | Role::Leaving(_) => return,
         };
-        let (answered, out) = self.slot.answer(id, responder, bytes, now);
+        let (answered, out) = self.slot.answer_worked(id, responder, bytes, now, Some(worked));
         if answered == Answered::Deliver {
             let arrived = self.inflight.get(id).map(|f| f.arrived);
             self.deliver(id, bytes);
@@ -981,14 +1089,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for transition in &out.transitions {
             self.transition(transition);
         }
+        let handed: Vec<RequestId> =
+            self.seats.iter().filter_map(|s| s.handing.as_ref()).flat_map(|(ids, _)| ids.iter().copied()).collect();
         for delivery in &out.deliver {
-            self.deliver(delivery.request, &delivery.answer);
+            // A request the rolled-back module still answers ([`Manager::hand_off`]) is not
+            // answered from the restored module's copy, made in a state that was behind.
+            if !handed.contains(&delivery.request) {
+                self.deliver(delivery.request, &delivery.answer);
+            }
         }
         if out.transitions.iter().any(|t| matches!(t.to, State::RolledBack | State::Retired)) {
             self.adopt();
+            self.restored_waits_for_hand_off();
         }
         let serving = self.slot.serving();
         for id in out.reissue {
+            if handed.contains(&id) {
+                continue;
+            }
             let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
@@ -1077,7 +1195,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 // Its entry is in the log already: a breaker's was written first
                 // (`process`), a manual one before the slot decided it.
-                self.park_module(t.module);
+                if !self.hand_off(t.module) {
+                    self.park_module(t.module);
+                }
             }
             (State::Rejected | State::Retired, _) => self.park_module(t.module),
             _ => {}
@@ -1101,6 +1221,146 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.started_at = None;
         }
         self.unblock_exports(&jobs);
+    }
+
+    /// A rollback to a module that is behind (copies of it were skipped since its last
+    /// import: "Paced mirroring"): instead of restoring it with a state that lacks those
+    /// requests, the rolled-back module `module` answers the requests it already has
+    /// (at most `queue_limit`; their clients get its answers, as at a promotion the warm
+    /// module answers the requests it was serving), then exports its state, which the
+    /// restored module imports before any request it serves. Whether it did (`false`: the
+    /// module cannot hand off: no seat, no module running, or its own import not done;
+    /// the restored module serves with the state it has).
+    fn hand_off(&mut self, module: ModuleId) -> bool {
+        let Some(from) = self.seat_of(Role::Module(module)) else { return false };
+        let Some(to) = self.seat_of(Role::Module(self.slot.serving())) else { return false };
+        let (Some(f), Some(t)) = (self.seats.get(from), self.seats.get(to)) else { return false };
+        let behind = t.missed > t.in_step || t.catching_up;
+        let importing = f.current.iter().chain(f.queue.iter()).any(|job| matches!(job, Job::Import { .. } | Job::Export { .. }));
+        let alive = f.caller.is_some() || f.current.is_some();
+        if !behind || importing || !alive {
+            return false;
+        }
+        let requests: Vec<RequestId> = f
+            .current
+            .iter()
+            .chain(f.queue.iter())
+            .filter_map(|job| match job {
+                Job::Request { id, copy_until: None, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let transfer = self.next_transfer();
+        let now = self.clock.now();
+        if let Some(f) = self.seats.get_mut(from) {
+            f.queue.retain(|job| matches!(job, Job::Request { copy_until: None, .. }));
+            f.queue.push_back(Job::Export { target: to, transfer });
+            f.role = Role::Leaving(now);
+            f.program = None;
+            f.started_at = None;
+            f.handing = Some((requests, to));
+        }
+        self.host.note(format_args!("@event slot.hand-off slot={} from_seat={from} to_seat={to}", self.config.name));
+        self.dispatch(from);
+        true
+    }
+
+    /// After a hand-off's deliveries and handover: the restored module drops its queued
+    /// copies and the requests the rolled-back module still answers (that state comes with
+    /// the import), and waits for the import before anything else.
+    fn restored_waits_for_hand_off(&mut self) {
+        let Some((from, requests, to)) =
+            self.seats.iter().enumerate().find_map(|(i, s)| s.handing.as_ref().map(|(ids, to)| (i, ids.clone(), *to)))
+        else {
+            return;
+        };
+        let Some(transfer) = self.seats.get(from).and_then(|f| {
+            f.current.iter().chain(f.queue.iter()).find_map(|job| match job {
+                Job::Export { transfer, .. } => Some(*transfer),
+                _ => None,
+            })
+        }) else {
+            return;
+        };
+        if let Some(t) = self.seats.get_mut(to) {
+            t.catching_up = false;
+            t.queue.retain(|job| match job {
+                Job::Request { copy_until: Some(_), .. } | Job::Import { .. } => false,
+                Job::Request { id, .. } => !requests.contains(id),
+                Job::Export { .. } => true,
+            });
+            t.queue.push_front(Job::Import { state: None, transfer });
+            t.import_covers = t.missed;
+        }
+    }
+
+    /// A call of a module handing off ([`Manager::hand_off`]): an answer to one of the
+    /// requests it still answers is delivered (the slot hears it as the restored module's:
+    /// it serves them now); its state goes to the restored module's import, and then it is
+    /// parked.
+    fn handing_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if let Some(old) = s.caller.replace(reply) {
+            self.stats.violations += 1;
+            self.host.release(old);
+        }
+        let current = s.current.take();
+        let now = self.message_at;
+        match (label, current) {
+            (STATE, Some(Job::Export { target, transfer })) => {
+                let state = Rc::new(words.to_vec());
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.handing = None;
+                }
+                let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
+                if let Some(t) = self.seats.get_mut(target)
+                    && let Some(Job::Import { state: slot @ None, .. }) = t.queue.iter_mut().find(waiting)
+                {
+                    *slot = Some(state);
+                }
+                self.dispatch(target);
+                // Parked now: it gets no more work, its call is kept.
+                return;
+            }
+            (READY | STATE | IMPORTED, current) => {
+                // A restarted or confused module: it cannot hand off. What it still had goes
+                // to the restored module.
+                self.stats.violations += 1;
+                if let Some(job) = current
+                    && let Some(s) = self.seats.get_mut(seat)
+                {
+                    s.queue.push_front(job);
+                }
+                let caller = self.seats.get_mut(seat).and_then(|s| s.caller.take());
+                let jobs = self.clear_seat(seat);
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.caller = caller;
+                }
+                self.unblock_exports(&jobs);
+                return;
+            }
+            (_, Some(Job::Request { id, .. })) => {
+                let mut bytes = core::mem::take(&mut self.answer_bytes);
+                message_bytes_into(label, words, &mut bytes);
+                if let Some(s) = self.seats.get_mut(seat)
+                    && let Some((ids, _)) = &mut s.handing
+                {
+                    ids.retain(|x| *x != id);
+                }
+                let served = self.slot.serving();
+                let (_, out) = self.slot.answer(id, Responder::Module(served), &bytes, now);
+                self.deliver(id, &bytes);
+                self.answer_bytes = bytes;
+                self.process(out);
+            }
+            (_, current) => {
+                self.stats.violations += 1;
+                if let Some(Job::Export { target, transfer }) = current {
+                    self.unblock(target, transfer);
+                }
+            }
+        }
+        self.dispatch(seat);
     }
 
     /// Tears down a parked seat's module now (the slot needs the seat).
@@ -1133,10 +1393,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.needs_state = false;
         s.diverged = false;
+        s.catching_up = false;
+        (s.missed, s.in_step, s.import_covers) = (0, 0, 0);
         s.schedule = None;
+        let handing = s.handing.take();
         self.reschedule_due = true;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
+        if let Some((requests, restored)) = handing {
+            // It stopped before answering them all: the restored module serves the rest
+            // (with the state it has).
+            for id in requests {
+                if let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) {
+                    self.push(restored, Job::Request { id, message, copy_until: None });
+                }
+            }
+        }
         jobs
     }
 
@@ -1206,6 +1478,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     _ => true,
                 });
                 s.queue.push_front(Job::Import { state: None, transfer });
+                s.import_covers = s.missed;
             }
             self.copies_dropped(seat, &dropped);
             self.push(source, Job::Export { target: seat, transfer });

@@ -602,11 +602,23 @@ fn a_challenger_that_falls_behind_leaves_no_exchanges_waiting() {
         sim.request(1, x);
         sim.pump();
     }
-    // Its dropped copies were settled as timeouts at once, not after the answer deadline
-    // (the clock has not reached it): only the copies its seat holds still wait.
+    // Its skipped copies were settled at once (paced mirroring), not after the answer
+    // deadline (the clock has not reached it): only the copies its seat holds still wait.
     assert!(sim.m.slot().in_flight() <= 4 + 1, "{} exchanges wait\n{}", sim.m.slot().in_flight(), sim.notes());
     let view = sim.m.slot().module(module).unwrap();
-    assert!(view.evidence.timeouts >= 195, "{view:?}");
+    // Before its oldest copy's deadline it is only behind: skipped, not compared.
+    assert_eq!((view.evidence.skipped, view.evidence.timeouts, view.evidence.compared()), (195, 0, 0), "{view:?}");
+    // Past the deadline the copies it holds time out, and every copy skipped while it is
+    // not answering counts against it as a timeout.
+    sim.advance(100_001);
+    for x in 1..=100 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let view = sim.m.slot().module(module).unwrap();
+    assert_eq!(view.evidence.timeouts, 5 + 100, "{view:?}\n{}", sim.notes());
+    assert!(sim.m.slot().in_flight() <= 4 + 1);
+    assert!(sim.not_answered_once().is_empty());
 }
 
 #[test]
@@ -957,4 +969,140 @@ fn a_breaker_rollback_whose_entry_cannot_be_persisted_still_rolls_back_and_retri
         assert_eq!(answer_value(&sim, 1, 1).words, vec![8], "the restored incumbent serves");
         assert!(sim.not_answered_once().is_empty());
     }
+}
+
+/// Paced mirroring under a flooding client (docs/slots.md, "Paced mirroring"): a wrong
+/// module promoted by force serves while the warm incumbent, the breaker's reference, runs
+/// `k` times slower than the client calls (it serves one piece of work per `k` requests).
+/// Returns the requests from the first disagreeing one to the breaker's rollback, and the
+/// warm module's evidence counts before the disagreement.
+fn flood_until_rolled_back(k: usize, agreeing: usize) -> (usize, tileos_slots::Evidence, u64) {
+    let mut sim = Sim::new(config(policy(), 4));
+    assert_eq!(sim.install(&bundle(b"wrong")), Response::Installed { module: 1 });
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.pump();
+    sim.paused.insert(0);
+    let mut n: usize = 0;
+    let mut step = |sim: &mut Sim, x: u64| {
+        sim.request(1, x);
+        sim.pump();
+        n += 1;
+        if n.is_multiple_of(k) {
+            sim.serve_paused(0, 1);
+        }
+        // The client never waits for the mirror: its request was answered at once.
+        assert_eq!(sim.m.outstanding(), 0, "a client waits\n{}", sim.notes());
+    };
+    // Agreeing requests (the wrong module is wrong only on multiples of 7).
+    for _ in 0..agreeing {
+        step(&mut sim, 1);
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "rolled back before any disagreement\n{}", sim.notes());
+    let evidence = sim.m.slot().module(1).unwrap().evidence;
+    let resyncs = sim.m.stats().resyncs;
+    // From here on it disagrees on every request.
+    let mut after = 0;
+    while sim.m.slot().serving() == 1 {
+        step(&mut sim, 7);
+        after += 1;
+        assert!(after < 10_000, "never rolled back\n{}", sim.notes());
+    }
+    assert_eq!(state_of(&sim, 1), None, "rolled back and forgotten");
+    assert!(sim.world.borrow().notes.iter().any(|n| n.contains("reason=CircuitBreaker(DisagreedWithWarm")), "{}", sim.notes());
+    sim.paused.clear();
+    sim.pump();
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    (after, evidence, resyncs)
+}
+
+#[test]
+fn paced_mirroring_keeps_comparing_under_a_flood_and_the_breaker_rolls_back_within_its_bound() {
+    // Seats hold queue_limit = 16 copies. The bound stated in docs/slots.md: a promoted
+    // module that disagrees on every request from some request on is rolled back within
+    // (queue_limit + 3) × k requests of it, k the client's requests per piece of work the
+    // warm module does (the catching-up seat answers at most queue_limit + 1 copies, then its
+    // import, then the next copy is compared).
+    for k in [1usize, 2, 4, 8] {
+        let bound = (16 + 3) * k;
+        let mut worst = 0;
+        // The phases of the catch-up cycle at which the disagreement may begin (after two
+        // cycles of agreement).
+        for agreeing in (2 * bound..3 * bound).step_by(k) {
+            let (after, evidence, resyncs) = flood_until_rolled_back(k, agreeing);
+            worst = worst.max(after);
+            assert!(after <= bound, "k={k} agreeing={agreeing}: rolled back after {after} requests (bound {bound})");
+            if k > 1 {
+                // Overloaded: copies were skipped (not compared, never timeouts), and the
+                // warm module kept being compared after catching up.
+                assert!(evidence.skipped > 0 && resyncs > 0, "k={k}: {evidence:?} resyncs={resyncs}");
+                assert!(evidence.compared() >= 16, "k={k}: {evidence:?}");
+                assert_eq!((evidence.timeouts, evidence.disagreeing), (0, 0), "k={k}: {evidence:?}");
+            } else {
+                assert_eq!((evidence.skipped, resyncs), (0, 0), "k=1 keeps up: {evidence:?}");
+            }
+        }
+        eprintln!("k={k}: rolled back within {worst} requests (bound {bound})");
+    }
+}
+
+/// A rollback while the warm incumbent is behind (its copies skipped under a flood): the
+/// rolled-back module answers the requests it has, hands its state to the restored module,
+/// and every answer, before and after, is the right running sum.
+fn rollback_while_the_warm_module_is_behind(k: usize, flood: u64) -> Sim {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut expected = Vec::new();
+    let mut sum = 0u64;
+    let mut x = 0u64;
+    let mut send = |sim: &mut Sim| {
+        x += 1;
+        sum += x;
+        expected.push(sum);
+        sim.request(1, x);
+        sim.pump();
+    };
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for _ in 0..6 {
+        send(&mut sim);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    sim.paused.insert(0);
+    for n in 0..flood {
+        send(&mut sim);
+        if (n as usize + 1).is_multiple_of(k) {
+            sim.serve_paused(0, 1);
+        }
+    }
+    assert!(sim.m.stats().skipped > 0, "the warm module fell behind\n{}", sim.notes());
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    sim.paused.clear();
+    sim.pump();
+    for _ in 0..40 {
+        send(&mut sim);
+    }
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    for (seq, want) in expected.iter().enumerate() {
+        assert_eq!(answer_value(&sim, 1, seq as u64).words, vec![*want], "request {seq}\n{}", sim.notes());
+    }
+    sim
+}
+
+#[test]
+fn a_rollback_while_the_warm_module_is_behind_hands_the_state_over_first() {
+    // Every phase of the catch-up cycle (a warm module that has just imported again is in
+    // step, and is restored at once: no hand-off then).
+    let mut handed = 0;
+    for (k, floods) in [(2usize, 40..80u64), (4, 80..160), (8, 150..310)] {
+        for flood in floods {
+            let sim = rollback_while_the_warm_module_is_behind(k, flood);
+            if sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off")) {
+                handed += 1;
+            }
+        }
+    }
+    assert!(handed > 200, "{handed} rollbacks handed off");
 }

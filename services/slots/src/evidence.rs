@@ -57,6 +57,10 @@ pub struct Evidence {
     pub disagreeing: u64,
     /// Requests not answered within the answer deadline (they count as disagreeing).
     pub timeouts: u64,
+    /// Requests not compared because the mirror was paced: their copies were skipped while
+    /// the mirrored module's seat caught up ([`crate::Slot::copy_skipped`]). Neither
+    /// agreeing nor disagreeing nor a timeout, and not in [`Evidence::compared`].
+    pub skipped: u64,
     /// Faults of the module.
     pub faults: u32,
     /// Answers slower than the policy's latency bound times the incumbent's answer to the same
@@ -145,6 +149,11 @@ impl Evidence {
     /// Counts a request the module did not answer in time.
     pub(crate) fn record_timeout(&mut self) {
         self.timeouts = self.timeouts.saturating_add(1);
+    }
+
+    /// Counts a request whose copy was skipped (not compared).
+    pub(crate) fn record_skipped(&mut self) {
+        self.skipped = self.skipped.saturating_add(1);
     }
 
     /// Counts a fault.

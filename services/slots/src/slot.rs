@@ -285,6 +285,8 @@ pub struct SlotCounters {
     pub delivered: u64,
     /// Mirrored answers counted as timeouts.
     pub timeouts: u64,
+    /// Mirrored copies skipped by pacing ([`Slot::copy_skipped`]): not compared.
+    pub skipped: u64,
 }
 
 /// A module as [`Slot::module`] shows it.
@@ -563,15 +565,36 @@ impl<E: Equivalence> Slot<E> {
         &self.mirrored
     }
 
-    /// An answer to `request` from `from` arrived at `now`.
+    /// An answer to `request` from `from` arrived at `now`. Its latency runs from the request
+    /// ([`Slot::request`]).
     pub fn answer(&mut self, request: RequestId, from: Responder, answer: &[u8], now: Ticks) -> (Answered, Outcome) {
+        self.answer_worked(request, from, answer, now, None)
+    }
+
+    /// [`Slot::answer`], where a mirrored copy's latency is `worked` when given: the time
+    /// since the copy was sent to the module, as the slot manager's paced mirroring sees it
+    /// (its copies may wait in the manager's queue for the seat to take them: that wait is
+    /// the pacing's, not the module's). The serving module's latency, and every deadline,
+    /// still run from the request.
+    pub fn answer_worked(
+        &mut self,
+        request: RequestId,
+        from: Responder,
+        answer: &[u8],
+        now: Ticks,
+        worked: Option<Ticks>,
+    ) -> (Answered, Outcome) {
         let mut out = Outcome::default();
         let Some(x) = self.exchanges.iter().position(|e| e.request == request) else {
             return (Answered::Unexpected, out);
         };
         let exchange = &mut self.exchanges[x];
-        let latency = now.saturating_sub(exchange.sent);
-        if from == Responder::Module(exchange.serving) && exchange.served.is_none() {
+        let serving_answer = from == Responder::Module(exchange.serving) && exchange.served.is_none();
+        let latency = match worked {
+            Some(worked) if !serving_answer => worked.min(now.saturating_sub(exchange.sent)),
+            _ => now.saturating_sub(exchange.sent),
+        };
+        if serving_answer {
             // Copies answered before it are compared now (held answers are rare: a copy
             // usually runs after the serving module, so nothing is taken out in the common case).
             let held: Vec<(Responder, Comparison)> = if exchange.pending.iter().any(|p| p.answer.is_some()) {
@@ -611,7 +634,7 @@ impl<E: Equivalence> Slot<E> {
         let compared = Comparison { agree, served_latency, latency };
         exchange.pending.remove(p);
         self.judge(request, from, compared, now, &mut out);
-        self.finish(now, &mut out);
+        self.finish_compared(x, now, &mut out);
         (Answered::Compared { agree }, out)
     }
 
@@ -629,6 +652,37 @@ impl<E: Equivalence> Slot<E> {
             self.timed_out(from, now, &mut out);
             self.finish(now, &mut out);
         }
+        out
+    }
+
+    /// `request`'s mirrored copy to `from` was skipped by the slot manager's pacing (its seat
+    /// had fallen behind and catches up before it is mirrored again, docs/slots.md "Paced
+    /// mirroring"): the request is **not compared** for the module it speaks for (the
+    /// challenger itself; during a rollback window, when `from` is the warm incumbent, the
+    /// promoted module), counted in [`Evidence::skipped`] and [`SlotCounters::skipped`],
+    /// never as agreement and never as a timeout; the exchange does not wait for it. A copy
+    /// not (or no longer) pending changes nothing.
+    pub fn copy_skipped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
+        let mut out = Outcome::default();
+        let pending = self.exchanges.iter_mut().find(|e| e.request == request).and_then(|exchange| {
+            let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
+            Some(exchange.pending.remove(p))
+        });
+        if pending.is_none() {
+            return out;
+        }
+        self.counters.skipped += 1;
+        let speaks_for = match from {
+            Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => Some(self.serving),
+            Responder::Module(id) => Some(id),
+            Responder::Replica => None,
+        };
+        if let Some(i) = speaks_for.and_then(|id| self.find(id))
+            && matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
+        {
+            self.modules[i].view.evidence.record_skipped();
+        }
+        self.finish(now, &mut out);
         out
     }
 
@@ -916,6 +970,26 @@ impl<E: Equivalence> Slot<E> {
                 }
             }
             exchange.pending.clear();
+        }
+    }
+
+    /// [`Slot::finish`] after a mirrored answer to exchange `x` was compared, for the common
+    /// case in one step: when the comparison changed no module's state (so none became
+    /// final) and the noise did not move (not noise-cancelled), the only work left is
+    /// exchange `x`, recycled if it is done. The re-judging of verdicts that time alone can
+    /// change (the soak) waits for the next serving answer or clock tick, which run the
+    /// whole [`Slot::finish`]. Otherwise, the whole of it.
+    fn finish_compared(&mut self, x: usize, now: Ticks, out: &mut Outcome) {
+        if !out.transitions.is_empty() || self.comparator == Comparator::NoiseCancelled {
+            self.finish(now, out);
+            return;
+        }
+        // Exchanges leave the list only in `finish`: index `x` is still the exchange.
+        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
+            let done = self.exchanges.remove(x);
+            if self.spare.len() < SPARE_EXCHANGES {
+                self.spare.push(done);
+            }
         }
     }
 

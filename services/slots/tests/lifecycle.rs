@@ -86,6 +86,33 @@ fn without_enough_soak_a_challenger_waits_and_the_clock_promotes_it() {
 }
 
 #[test]
+fn a_soak_that_ends_between_events_is_judged_at_the_next_serving_answer() {
+    // Two challengers; `a` has its evidence at once, `b` (installed later) soaks on.
+    let mut s = slot(SlotPolicy { min_soak: 100, max_challengers: 2, auto_promote: false, answer_deadline: 100, ..policy() });
+    let a = challenger(&mut s, 0);
+    for now in 1..=5 {
+        assert!(round(&mut s, now, b"ok", b"ok").is_empty());
+    }
+    let b = challenger(&mut s, 50);
+    // A request served at 90, before `a`'s soak ends at 100; `b`'s copy of it is compared
+    // at 130, after: that changes no state and does not re-judge `a` (one step: only its
+    // exchange is finished, and recycled) ...
+    let m = s.request(90);
+    let _ = s.answer(m.request, Responder::Module(a), b"ok", 91);
+    let (answered, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 92);
+    assert_eq!((answered, out.transitions.len()), (Answered::Deliver, 0));
+    let (answered, out) = s.answer(m.request, Responder::Module(b), b"ok", 130);
+    assert_eq!((answered, out.transitions.len()), (Answered::Compared { agree: true }, 0));
+    assert_eq!(s.in_flight(), 0, "the compared exchange is done and recycled");
+    assert_eq!(s.module(a).unwrap().state, State::Shadowing);
+    // ... the next serving answer does.
+    let m = s.request(140);
+    let (_, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 141);
+    assert_eq!(moves(&out.transitions), [(a, State::Shadowing, State::Promotable)]);
+    assert_eq!(s.module(b).unwrap().state, State::Shadowing);
+}
+
+#[test]
 fn without_auto_promotion_a_promotable_challenger_waits_for_a_hand() {
     let mut s = slot(SlotPolicy { auto_promote: false, ..policy() });
     let c = challenger(&mut s, 0);
@@ -183,6 +210,88 @@ fn a_dropped_copy_is_a_timeout_at_once_and_its_exchange_is_done() {
     let _ = s.copy_dropped(m.request, Responder::Module(c), 201);
     assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 202).0, Answered::Deliver);
     assert_eq!((s.in_flight(), s.counters().timeouts), (0, 2));
+}
+
+#[test]
+fn a_skipped_copy_is_neither_compared_nor_a_timeout_and_its_exchange_is_done() {
+    let mut s = slot(SlotPolicy { min_agreeing: 3, ..policy() });
+    let c = challenger(&mut s, 0);
+    // Skipped before the serving answer: the exchange delivers and is done.
+    let m = s.request(100);
+    assert!(s.copy_skipped(m.request, Responder::Module(c), 101).transitions.is_empty());
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 102).0, Answered::Deliver);
+    assert_eq!(s.in_flight(), 0);
+    // Skipped after it: done at once; the copy's answer, if it came, is unexpected.
+    let m = s.request(200);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 201).0, Answered::Deliver);
+    let _ = s.copy_skipped(m.request, Responder::Module(c), 202);
+    assert_eq!(s.in_flight(), 0);
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 203).0, Answered::Unexpected);
+    // A second skip, or one of a copy never sent, changes nothing.
+    let _ = s.copy_skipped(m.request, Responder::Module(c), 204);
+    let _ = s.copy_skipped(999, Responder::Module(c), 204);
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.skipped, e.compared(), e.agreeing, e.timeouts), (2, 0, 0, 0));
+    assert_eq!((s.counters().skipped, s.counters().timeouts), (2, 0));
+    // Skips are never agreement: three skipped requests do not make it promotable.
+    for now in [300, 400, 500] {
+        let m = s.request(now);
+        let _ = s.copy_skipped(m.request, Responder::Module(c), now + 1);
+        let (_, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now + 2);
+        assert!(out.transitions.is_empty());
+    }
+    assert_eq!(s.module(c).unwrap().state, State::Shadowing);
+    assert!(matches!(
+        s.promote(c, PromoteMode::IfEvidenceSuffices, 600),
+        Err(PromoteRefusal::Insufficient(Shortfall::TooFewAgreeing { agreeing: 0, .. }))
+    ));
+}
+
+#[test]
+fn a_skipped_copy_of_the_warm_incumbent_is_not_compared_and_the_next_compared_disagreement_still_trips() {
+    let (mut s, c) = promoted();
+    // The warm incumbent's copies are skipped (its seat catches up): the promoted module's
+    // evidence counts them as not compared, the breaker does not trip on them.
+    for now in [20, 30, 40] {
+        let m = s.request(now);
+        assert_eq!(s.answer(m.request, Responder::Module(c), b"new", now + 1).0, Answered::Deliver);
+        let out = s.copy_skipped(m.request, Responder::Module(ORIGINAL_INCUMBENT), now + 2);
+        assert!(out.transitions.is_empty());
+    }
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.skipped, e.compared(), s.in_flight()), (3, 0, 0));
+    // The first compared disagreement trips the breaker.
+    let m = s.request(50);
+    let _ = s.answer(m.request, Responder::Module(c), b"new", 51);
+    let (answered, out) = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"old", 52);
+    assert_eq!(answered, Answered::Compared { agree: false });
+    rolled_back(&out, c, Reason::CircuitBreaker(Trip::DisagreedWithWarm { request: m.request }));
+}
+
+#[test]
+fn a_copys_latency_may_run_from_when_it_was_sent_to_the_module() {
+    let mut s = slot(SlotPolicy { min_agreeing: 100, ..policy() });
+    let c = challenger(&mut s, 0);
+    let m = s.request(100);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 102);
+    // The copy waited 6 µs in the manager's queue and took the module 2: its latency is 2.
+    let (answered, _) = s.answer_worked(m.request, Responder::Module(c), b"ok", 108, Some(2));
+    assert_eq!(answered, Answered::Compared { agree: true });
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((e.latency.max, e.incumbent_latency.max, e.slow), (2, 2, 0));
+    // The deadline still runs from the request; a worked time cannot exceed the request's age.
+    let m = s.request(200);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 201);
+    assert_eq!(s.answer_worked(m.request, Responder::Module(c), b"ok", 211, Some(1)).0, Answered::Late);
+    let m = s.request(300);
+    let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 301);
+    let _ = s.answer_worked(m.request, Responder::Module(c), b"ok", 303, Some(1_000));
+    assert_eq!(s.module(c).unwrap().evidence.latency.max, 3);
+    // The serving module's own latency always runs from the request.
+    let m = s.request(400);
+    let _ = s.answer_worked(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 405, Some(1));
+    let _ = s.answer(m.request, Responder::Module(c), b"ok", 405);
+    assert_eq!(s.module(c).unwrap().evidence.incumbent_latency.max, 5);
 }
 
 #[test]

@@ -214,6 +214,9 @@ pub struct Sim {
     pub wrong_lineage: Option<u8>,
     /// State imports the modules took, per seat.
     pub imports: BTreeMap<usize, u32>,
+    /// Seats whose work waits until [`Sim::serve_paused`] serves it (a module that runs
+    /// slower than its clients call: paced mirroring).
+    pub paused: BTreeSet<usize>,
 }
 
 pub fn policy() -> SlotPolicy {
@@ -298,6 +301,7 @@ impl Sim {
             sent: BTreeMap::new(),
             wrong_lineage: None,
             imports: BTreeMap::new(),
+            paused: BTreeSet::new(),
         };
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
@@ -431,9 +435,21 @@ impl Sim {
                 }
                 continue;
             }
-            let Some((seat, generation, message)) = self.work.pop_front() else { return };
+            let Some(at) = self.work.iter().position(|(seat, _, _)| !self.paused.contains(seat)) else { return };
+            let Some((seat, generation, message)) = self.work.remove(at) else { return };
             self.serve(seat, generation, message);
         }
+    }
+
+    /// Serves up to `n` pieces of the work waiting for paused seat `seat`, then pumps.
+    pub fn serve_paused(&mut self, seat: usize, n: usize) {
+        for _ in 0..n {
+            let Some(at) = self.work.iter().position(|(s, _, _)| *s == seat) else { break };
+            let Some((seat, generation, message)) = self.work.remove(at) else { break };
+            self.serve(seat, generation, message);
+            self.pump();
+        }
+        self.pump();
     }
 
     fn serve(&mut self, seat: usize, generation: u64, message: Message) {
