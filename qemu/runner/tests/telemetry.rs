@@ -138,7 +138,7 @@ fn disagree_and_roll_back(port: u16, serial: &Path) -> Result<(u32, u32, usize, 
 // promotion), and briefly with paced mirroring: a rollback restored a warm incumbent that was
 // behind and the client got 15 wrong stream answers after it. The manager now hands the
 // rolled-back module's state to a restored module that is behind (docs/slots.md, "A
-// rollback to a module that is behind"); with that it passed (twice, see the report).
+// rollback to a module that is behind"); with that it passed (two runs, 2026-12-04).
 #[test]
 fn a_drifting_promoted_module_is_rolled_back_by_the_immune_system() {
     assert!(host::bundles_dir().join("checksum-slow.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
