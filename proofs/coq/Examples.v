@@ -336,10 +336,10 @@ Example io_build_ok :
   kcap_at io_built (0, 11) = Some (11, CNodeObj, true, true).
 Proof. vm_compute; repeat split; reflexivity. Qed.
 
-(** After the drop: the root server keeps its CNode, TCB and untyped, and
-    no IOSpace control capability nor the domains' untypeds are left; the driver keeps its IOSpace
-    and its DMA mapping; the client its endpoint capability to the
-    driver. *)
+(** After the drop: the root server keeps its CNode, TCB and own untyped;
+    neither the domains' untypeds nor any IOSpace control capability are
+    left; the driver keeps its IOSpace and its DMA mapping, the client its
+    endpoint capability to the driver. *)
 Example io_dropped :
   map (kcap_at io_tile) [(0, 0); (0, 1); (0, 2); (0, 3); (0, 4); (0, 5); (0, 11); (0, 14)] =
     [Some (0, CNodeObj, true, true); Some (1, TCBObj, true, true);

@@ -67,6 +67,9 @@ Inductive iop :=
 Definition io_of (st : kstate) (dev : nat) : option obj :=
   find (fun o => otype_eqb (o_type o) IoSpaceObj && (o_base o =? dev)) (kobjs st).
 
+(** [IIssue]: refused unless both slots are usable by [t], [dst] is empty,
+    [dev] is below [io_devices] and [ctl] holds an IOSpace control
+    capability. *)
 Definition io_issue (st : kstate) (t : nat) (ctl dst : slot) (dev : nat) : option kstate :=
   if usable st t ctl && usable st t dst && kempty st dst && (dev <? io_devices) then
     match is_type st ctl IoSpaceControlObj with
@@ -96,6 +99,7 @@ Definition io_issue (st : kstate) (t : nat) (ctl dst : slot) (dev : nat) : optio
     end
   else None.
 
+(** [IMap], as [Kernel.kstep]'s [KMap] with an IOSpace as target. *)
 Definition io_map (st : kstate) (t : nat) (io fr : slot) (iova : nat) : option kstate :=
   if usable st t io && usable st t fr then
     match is_type st io IoSpaceObj, is_type st fr FrameObj with
@@ -112,6 +116,7 @@ Definition io_map (st : kstate) (t : nat) (io fr : slot) (iova : nat) : option k
     end
   else None.
 
+(** [IUnmap], as [Kernel.kstep]'s [KUnmap]. *)
 Definition io_unmap (st : kstate) (t : nat) (io : slot) (iova : nat) : option kstate :=
   if usable st t io then
     match is_type st io IoSpaceObj with
@@ -128,6 +133,8 @@ Definition io_unmap (st : kstate) (t : nat) (io : slot) (iova : nat) : option ks
 Definition io_type (ty : otype) : bool :=
   otype_eqb ty IoSpaceObj || otype_eqb ty IoSpaceControlObj.
 
+(** One step; [None] is a refusal, which leaves the state unchanged in
+    [irun]. *)
 Definition istep (st : kstate) (o : iop) : option kstate :=
   match o with
   | IK k =>
@@ -140,9 +147,11 @@ Definition istep (st : kstate) (o : iop) : option kstate :=
   | IUnmap t io iova => io_unmap st t io iova
   end.
 
+(** The state after [o], or [st] if [o] is refused. *)
 Definition istep_or_stay (st : kstate) (o : iop) : kstate :=
   match istep st o with Some st' => st' | None => st end.
 
+(** A sequence of operations. *)
 Fixpoint irun (st : kstate) (ops : list iop) : kstate :=
   match ops with
   | [] => st
