@@ -42,7 +42,7 @@
 
 From Coq Require Import List Arith Bool Lia.
 Import ListNotations.
-From Tileos Require Import Model Invariants Kernel Authority.
+From Tileos Require Import Model Invariants Kernel Authority KernelTheorems.
 
 (** PCI requester IDs that have an IOSpace (buses 0 to 7), as
     [cap::IO_DEVICES]. *)
@@ -369,4 +369,41 @@ Proof.
   - intros [H1 H2]; split; auto; intros [E1 E2]; destruct H2; auto.
   - intros [H1 H2]; split; auto.
     destruct (Nat.eq_dec (m_vs m) (c_obj (e_cap xi))); [right|left]; auto.
+Qed.
+
+(** ** Issue and revoke *)
+
+(** An issued IOSpace capability is a CDT child of the control capability
+    it was issued through: it records that capability's node first among
+    its ancestors. *)
+Theorem io_issue_child : forall st t ctl dst dev st' x,
+  lookup (kctes st) ctl = Some x ->
+  istep st (IIssue t ctl dst dev) = Some st' ->
+  exists e, lookup (kctes st') dst = Some e /\ c_type (e_cap e) = IoSpaceObj /\
+            e_anc e = e_node x :: e_anc x.
+Proof.
+  intros st t ctl dst dev st' x L Hs; simpl in Hs; unfold io_issue in Hs.
+  cond; unfold is_type in Hs; rewrite L in Hs.
+  destruct (otype_eqb (c_type (e_cap x)) IoSpaceControlObj); try discriminate.
+  assert (Hd : slot_eqb dst dst = true) by (apply slot_eqb_true; auto).
+  destruct (io_of st dev) as [i|].
+  - destruct (o_parent i) as [p|]; try discriminate.
+    destruct (p =? c_obj (e_cap x)); try discriminate.
+    inversion Hs; subst st'; unfold kinsert, set_kctes, lookup; simpl; rewrite Hd.
+    eexists; split; [reflexivity|simpl; auto].
+  - cond; inversion Hs; subst st'; unfold lookup; simpl; rewrite Hd.
+    eexists; split; [reflexivity|simpl; auto].
+Qed.
+
+(** Revoking an IOSpace control capability (or any capability) leaves no
+    capability that records it among its ancestors: with [io_issue_child],
+    every IOSpace capability issued through it, and every copy of one, is
+    gone ([KernelTheorems.krevoke_frame] on [istep]). *)
+Theorem io_revoke_control : forall st t s x st',
+  lookup (kctes st) s = Some x ->
+  istep st (IK (KRevoke t s)) = Some st' ->
+  forall e, In e (kctes st') -> ~ In (e_node x) (e_anc e).
+Proof.
+  intros st t s x st' L Hs e He; simpl in Hs.
+  apply (proj1 (krevoke_frame st t s st' x Hs L e) He).
 Qed.

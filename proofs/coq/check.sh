@@ -52,6 +52,8 @@ THEOREMS=(
   IoSpace.io_confinement
   IoSpace.delete_last_unmaps
   IoSpace.io_unmap_frame
+  IoSpace.io_issue_child
+  IoSpace.io_revoke_control
   Examples.io_within
   Examples.io_confined
   Mapping.minv_step
