@@ -6,8 +6,13 @@
     edge per right: receive, send, grant, grant-reply for endpoints and
     notifications, read and write for frames, control for every other
     type); every mapping gives the VSpace's label read (and write if
-    writable) authority over the frame's label; every thread bound to a
-    CSpace root gives the TCB's label control over the root's label.
+    writable) authority over the frame's label (a mapping into an IOSpace,
+    [IoSpace.v], gives the IOSpace's label the device's DMA authority over
+    the frame's label in the same way); every thread bound to a CSpace root
+    gives the TCB's label control over the root's label; every IOSpace
+    control capability gives its CNode's label control over every IOSpace
+    issued through its object (the holder may issue the function's IOSpace
+    again, [IoSpace.v]).
 
     A policy [G] is well-formed ([wf], in the spirit of seL4's
     [policy_wellformed]) when it is reflexive, control over a label moves
@@ -43,6 +48,12 @@ Definition cap_auth (c : cap) (a : authk) : Prop :=
   | _ => a = Control
   end.
 
+(** The IOSpace object [i] was issued through the IOSpace control object of
+    the capability in [e] ([IoSpace.v] records it as [i]'s parent). *)
+Definition io_issued (e : cte) (i : obj) : Prop :=
+  c_type (e_cap e) = IoSpaceControlObj /\ o_type i = IoSpaceObj /\
+  o_parent i = Some (c_obj (e_cap e)).
+
 (** The authority graph of a state, between labels. *)
 Inductive auth (st : kstate) : nat -> authk -> nat -> Prop :=
 | auth_cap : forall e a, In e (kctes st) -> cap_auth (e_cap e) a ->
@@ -52,7 +63,9 @@ Inductive auth (st : kstate) : nat -> authk -> nat -> Prop :=
 | auth_map_w : forall m, In m (kmaps st) -> m_write m = true ->
     auth st (klbl st (m_vs m)) AWrite (klbl st (m_frame m))
 | auth_bind : forall b, In b (kbind st) ->
-    auth st (klbl st (fst b)) Control (klbl st (snd b)).
+    auth st (klbl st (fst b)) Control (klbl st (snd b))
+| auth_io : forall e i, In e (kctes st) -> In i (kobjs st) -> io_issued e i ->
+    auth st (klbl st (fst (e_slot e))) Control (klbl st (o_id i)).
 
 Definition policy := nat -> authk -> nat -> Prop.
 
@@ -78,7 +91,9 @@ Definition edges_ok (G : policy) (st : kstate) : Prop :=
   (forall m, In m (kmaps st) ->
      G (klbl st (m_vs m)) ARead (klbl st (m_frame m)) /\
      (m_write m = true -> G (klbl st (m_vs m)) AWrite (klbl st (m_frame m)))) /\
-  (forall b, In b (kbind st) -> G (klbl st (fst b)) Control (klbl st (snd b))).
+  (forall b, In b (kbind st) -> G (klbl st (fst b)) Control (klbl st (snd b))) /\
+  (forall e i, In e (kctes st) -> In i (kobjs st) -> io_issued e i ->
+     G (klbl st (fst (e_slot e))) Control (klbl st (o_id i))).
 
 Lemma within_iff : forall st G, within st G <-> edges_ok G st.
 Proof.
@@ -88,11 +103,13 @@ Proof.
     + apply W; apply auth_map_r; auto.
     + apply W; apply auth_map_w; auto.
     + apply W; apply auth_bind; auto.
-  - intros [Hc [Hm Hb]] x a y H; destruct H.
+    + intros; apply W; apply auth_io; auto.
+  - intros [Hc [Hm [Hb Hi]]] x a y H; destruct H.
     + apply Hc; auto.
     + apply (Hm m H).
     + apply (Hm m H); auto.
     + apply Hb; auto.
+    + apply Hi; auto.
 Qed.
 
 Definition flows (G : policy) (x y : nat) : Prop := forall a z, G x a z -> G y a z.
@@ -134,7 +151,7 @@ Proof. unfold cap_auth; intros c H1 H2 H3; destruct (c_type c); congruence. Qed.
 Lemma usable_eqv : forall G st t s,
   wf G -> within st G -> usable st t s = true -> eqv G (klbl st t) (klbl st (fst s)).
 Proof.
-  intros G st t s W Hw Hu; apply within_iff in Hw; destruct Hw as [Hc [_ Hb]].
+  intros G st t s W Hw Hu; apply within_iff in Hw; destruct Hw as [Hc [_ [Hb _]]].
   unfold usable, root_of in Hu.
   destruct (find (fun b => fst b =? t) (kbind st)) as [b|] eqn:F; try discriminate; simpl in Hu.
   apply find_some in F; destruct F as [Hbin Hbt]; apply Nat.eqb_eq in Hbt.
@@ -196,16 +213,20 @@ Definition witnessed (G : policy) (st : kstate) (e' : cte) : Prop :=
 
 Lemma within_caps : forall G st st',
   within st G -> klbl st' = klbl st -> kmaps st' = kmaps st -> kbind st' = kbind st ->
+  kobjs st' = kobjs st ->
   (forall e', In e' (kctes st') -> witnessed G st e') -> within st' G.
 Proof.
-  intros G st st' Hw Hl Hm Hb Hwit; apply within_iff in Hw; destruct Hw as [Hc [Hm0 Hb0]].
-  apply within_iff; unfold edges_ok; rewrite Hl, Hm, Hb; repeat split; auto.
+  intros G st st' Hw Hl Hm Hb Ho Hwit; apply within_iff in Hw; destruct Hw as [Hc [Hm0 [Hb0 Hi0]]].
+  apply within_iff; unfold edges_ok; rewrite Hl, Hm, Hb, Ho; repeat split; auto.
   - intros e' He' a Ha.
     destruct (Hwit e' He') as [e [He [O [T [R F]]]]].
     rewrite <- O; apply F; apply Hc; auto.
     apply (cap_auth_sub _ (e_cap e')); auto.
   - apply Hm0; auto.
   - apply Hm0; auto.
+  - intros e' i He' Hi [T1 [T2 P]].
+    destruct (Hwit e' He') as [e [He [O [T [R F]]]]].
+    apply F; apply Hi0; auto; unfold io_issued; rewrite T, O; auto.
 Qed.
 
 Lemma witness_self : forall G st e, In e (kctes st) -> witnessed G st e.
@@ -224,18 +245,21 @@ Proof. unfold remove_slot; intros s l e H; apply filter_In in H; tauto. Qed.
 
 Lemma within_sub : forall G st st',
   within st G -> klbl st' = klbl st -> incl (kctes st') (kctes st) ->
-  incl (kmaps st') (kmaps st) -> incl (kbind st') (kbind st) -> within st' G.
+  incl (kmaps st') (kmaps st) -> incl (kbind st') (kbind st) ->
+  incl (kobjs st') (kobjs st) -> within st' G.
 Proof.
-  intros G st st' Hw Hl Hc Hm Hb x a y H; destruct H; rewrite Hl; apply Hw.
+  intros G st st' Hw Hl Hc Hm Hb Ho x a y H; destruct H; rewrite Hl; apply Hw.
   - apply auth_cap; auto.
   - apply auth_map_r; auto.
   - apply auth_map_w; auto.
   - apply auth_bind; auto.
+  - apply auth_io; auto.
 Qed.
 
 Lemma collect_pass_sub : forall st,
   klbl (collect_pass st) = klbl st /\ incl (kctes (collect_pass st)) (kctes st) /\
-  incl (kmaps (collect_pass st)) (kmaps st) /\ incl (kbind (collect_pass st)) (kbind st).
+  incl (kmaps (collect_pass st)) (kmaps st) /\ incl (kbind (collect_pass st)) (kbind st) /\
+  incl (kobjs (collect_pass st)) (kobjs st).
 Proof.
   intros st; unfold collect_pass; simpl; repeat split; intros x Hx;
     apply filter_In in Hx; tauto.
@@ -246,7 +270,7 @@ Proof.
   intros G st; unfold collect; generalize (2 * S (length (kobjs st))).
   intros n; revert st; induction n as [|n IH]; simpl; auto.
   intros st Hw; apply IH.
-  destruct (collect_pass_sub st) as [L [C [M B]]].
+  destruct (collect_pass_sub st) as [L [C [M [B O]]]].
   apply (within_sub G st); auto.
 Qed.
 
@@ -256,16 +280,17 @@ Lemma unused_spec : forall st n, unused st n = true ->
   (forall o, In o (kobjs st) -> o_id o <> n) /\
   (forall e, In e (kctes st) -> fst (e_slot e) <> n /\ c_obj (e_cap e) <> n) /\
   (forall m, In m (kmaps st) -> m_vs m <> n /\ m_frame m <> n) /\
-  (forall b, In b (kbind st) -> fst b <> n /\ snd b <> n).
+  (forall b, In b (kbind st) -> fst b <> n /\ snd b <> n) /\
+  (forall o, In o (kobjs st) -> o_parent o <> Some n).
 Proof.
   unfold unused; intros st n H; apply negb_true_iff in H.
-  repeat rewrite orb_false_iff in H; destruct H as [[[Ho Hc] Hm] Hb].
+  repeat rewrite orb_false_iff in H; destruct H as [[[[Ho Hc] Hm] Hb] Hp].
   assert (Ex : forall {A} (f : A -> bool) l x, existsb f l = false -> In x l -> f x = false).
   { intros A f l x Hf Hx; destruct (f x) eqn:Fx; auto.
     assert (existsb f l = true) by (apply existsb_exists; eauto); congruence. }
   assert (Or : forall b1 b2 : bool, b1 || b2 = false -> b1 = false /\ b2 = false)
     by (intros b1 b2; apply orb_false_iff).
-  split; [|split; [|split]].
+  split; [|split; [|split; [|split]]].
   - intros x Hx E; specialize (Ex _ _ _ _ Ho Hx); simpl in Ex; subst.
     rewrite Nat.eqb_refl in Ex; discriminate.
   - intros x Hx; specialize (Ex _ _ _ _ Hc Hx); simpl in Ex.
@@ -274,6 +299,8 @@ Proof.
     destruct (Or _ _ Ex) as [E1 E2]; apply Nat.eqb_neq in E1, E2; auto.
   - intros x Hx; specialize (Ex _ _ _ _ Hb Hx); simpl in Ex.
     destruct (Or _ _ Ex) as [E1 E2]; apply Nat.eqb_neq in E1, E2; auto.
+  - intros x Hx E; specialize (Ex _ _ _ _ Hp Hx); simpl in Ex; rewrite E in Ex.
+    rewrite Nat.eqb_refl in Ex; discriminate.
 Qed.
 
 Lemma usable_bound : forall st t s,
@@ -304,7 +331,7 @@ Proof.
             && (roundup (kwm st (o_id u)) size + size <=? o_size u)
             && unused st (knext_obj st)) eqn:C; try discriminate.
   bool_hyps; inversion Hs; subst st'; clear Hs; simpl.
-  destruct (unused_spec _ _ H0) as [No [Nc [Nm Nb]]].
+  destruct (unused_spec _ _ H0) as [No [Nc [Nm [Nb Np]]]].
   destruct (usable_bound _ _ _ H) as [[r Hr] [o [Ho Hod]]].
   assert (Hd := usable_eqv G st t d W Hw H).
   assert (Lx : forall i, i <> knext_obj st ->
@@ -316,14 +343,22 @@ Proof.
   assert (Hdn : fst d <> knext_obj st) by (rewrite <- Hod; apply No; auto).
   rewrite !Lx; auto.
   split; [|split; [auto|split; auto]].
-  apply within_iff; apply within_iff in Hw; destruct Hw as [Hc [Hm Hb]].
-  split; [|split]; simpl.
+  apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw; destruct Hw as [Hc [Hm [Hb Hi]]].
+  split; [|split; [|split]]; simpl.
   - intros e [<-|He] a Ha; simpl in *.
     + rewrite Lx, Nat.eqb_refl; auto.
       apply (proj1 Hd); apply (proj2 Ht); apply ctl_all; auto.
     + destruct (Nc e He); rewrite !Lx; auto.
   - intros mp Hm'; destruct (Nm mp Hm'); rewrite !Lx; auto.
   - intros b Hb'; destruct (Nb b Hb'); rewrite !Lx; auto.
+  - intros e i [<-|He] [<-|Hi'] [T1 [T2 P]]; simpl in *.
+    + inversion P; congruence.
+    + exfalso; apply (Np i Hi'); auto.
+    + destruct (Nc e He) as [Hen Hon]; rewrite Lx, Nat.eqb_refl; auto.
+      inversion P as [P']; rewrite P'.
+      apply Hc; auto; apply cap_auth_control; rewrite T1; discriminate.
+    + destruct (Nc e He); assert (Hin : o_id i <> knext_obj st) by (apply No; auto).
+      rewrite !Lx; auto; apply Hi; auto; repeat split; auto.
 Qed.
 
 Lemma kretype_within : forall G ds st t x u ty size st',
@@ -504,8 +539,8 @@ Proof.
       |rewrite Hes; auto].
   - (* Bind *)
     cond; lk; lk; inversion Hs; subst st'; clear Hs.
-    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm Hb]].
-    split; [|split]; simpl; auto.
+    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm [Hb Hi]]].
+    split; [|split; [|split]]; simpl; auto.
     intros b [<-|Hb']; simpl.
     + assert (Ht : G (klbl st (fst tcb)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
       assert (Hn : G (klbl st (fst cn)) Control (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
@@ -514,8 +549,8 @@ Proof.
     + apply filter_In in Hb'; apply Hb; tauto.
   - (* Map *)
     cond; lk; lk; cond; inversion Hs; subst st'; clear Hs.
-    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm Hb]].
-    split; [|split]; simpl; auto.
+    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm [Hb Hi]]].
+    split; [|split; [|split]]; simpl; auto.
     assert (Hv : G (klbl st (fst vs)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
     intros mp [<-|Hm']; simpl; [|apply Hm; auto].
     split; [|intros Hwr]; apply (wf_ctl_to G W _ _ _ _ Hv);
@@ -681,13 +716,18 @@ Definition withinb (tbl : list (nat * authk * nat)) (st : kstate) : bool :=
             (polb tbl (l (fst (e_slot e))) a (l (c_obj (e_cap e))))) all_authk) (kctes st) &&
   forallb (fun m => polb tbl (l (m_vs m)) ARead (l (m_frame m)) &&
                     implb (m_write m) (polb tbl (l (m_vs m)) AWrite (l (m_frame m)))) (kmaps st) &&
-  forallb (fun b => polb tbl (l (fst b)) Control (l (snd b))) (kbind st).
+  forallb (fun b => polb tbl (l (fst b)) Control (l (snd b))) (kbind st) &&
+  forallb (fun e => forallb (fun i =>
+      implb (otype_eqb (c_type (e_cap e)) IoSpaceControlObj && otype_eqb (o_type i) IoSpaceObj
+             && match o_parent i with Some p => p =? c_obj (e_cap e) | None => false end)
+            (polb tbl (l (fst (e_slot e))) Control (l (o_id i)))) (kobjs st)) (kctes st).
 
 Lemma withinb_sound : forall tbl st, withinb tbl st = true -> within st (pol tbl).
 Proof.
   unfold withinb, pol; intros tbl st H.
+  apply andb_true_iff in H; destruct H as [H Hi].
   apply andb_true_iff in H; destruct H as [H Hb]; apply andb_true_iff in H; destruct H as [Hc Hm].
-  apply within_iff; split; [|split].
+  apply within_iff; split; [|split; [|split]].
   - intros e He a Ha; rewrite forallb_forall in Hc; specialize (Hc e He).
     rewrite forallb_forall in Hc; specialize (Hc a (all_authk_in a)).
     unfold cap_auth in Ha.
@@ -702,4 +742,7 @@ Proof.
     apply andb_true_iff in Hm; destruct Hm as [M1 M2].
     split; auto; intros Hw; rewrite Hw in M2; auto.
   - intros b Hb'; rewrite forallb_forall in Hb; auto.
+  - intros e i He Hi' [T1 [T2 P]]; rewrite forallb_forall in Hi; specialize (Hi e He).
+    rewrite forallb_forall in Hi; specialize (Hi i Hi').
+    rewrite T1, T2, P, Nat.eqb_refl in Hi; auto.
 Qed.

@@ -291,3 +291,122 @@ Example tile_after :
                       KDelete 22 (21, 7)]) (21, 7) = None /\
   map m_frame (kmaps (krun tile [KMove 22 (21, 3) (21, 7); KDelete 22 (21, 7)])) = [34; 14].
 Proof. vm_compute; repeat split; reflexivity. Qed.
+
+(** ** A driver domain with an IOSpace ([IoSpace.v])
+
+    Boot with an IOMMU: the root server (label 0) holds IOSpace control in
+    slot 5 (object 5). It builds a driver domain (label 1, objects 6..15:
+    CNode 11, TCB 12, endpoint 13, frame 14, VSpace 15) and a client
+    (label 2, objects 16..25: CNode 21, TCB 22, endpoint 23, frame 24,
+    VSpace 25) as above, gives the client a write-only capability to the
+    driver's endpoint, issues the IOSpace of PCI function 00:04.0
+    (requester ID 0x20 = 32) straight into the driver's CNode (slot 5;
+    object 26, labelled as the driver's CNode), maps the driver's frame 14
+    writable into it at IO address 0 (the DMA buffer), then drops every
+    capability it made for the domains and its IOSpace control. *)
+
+From Tileos Require Import IoSpace.
+
+Definition io_boot : kstate :=
+  kinit_io 0 64 [(0, 4096, 0); (4096, 4096, 1); (8192, 4096, 2)] 5.
+
+Definition io_build : list iop :=
+  map IK (build_domain 3 6 ++ build_domain 4 16 ++ [KMint 1 (0, 13) (21, 5) wo 0]) ++
+  [IIssue 1 (0, 5) (11, 5) 32; IMap 1 (11, 5) (0, 14) 0].
+
+Definition io_built : kstate := irun io_boot io_build.
+
+Definition io_drop : list iop := map (fun i => IK (KDelete 1 (0, i))) (seq 3 23).
+
+Definition io_tile : kstate := irun io_built io_drop.
+
+(** Every step succeeded: the IOSpace capability in the driver's CNode is a
+    CDT child of the control capability, the IOSpace object is function 32's
+    with the control object as parent and the driver's label, the DMA
+    buffer is mapped writable; before the drop the root server holds
+    IOSpace control and controls both domains. *)
+Example io_build_ok :
+  kcap_at io_built (11, 5) = Some (26, IoSpaceObj, true, true) /\
+  option_map (fun e => e_anc e) (lookup (kctes io_built) (11, 5)) = Some [5] /\
+  find_obj (kobjs io_built) 26 = Some (mkObj 26 IoSpaceObj 32 0 (Some 5)) /\
+  klbl io_built 26 = 1 /\
+  map (fun m => (m_vs m, m_va m, m_frame m, m_write m)) (kmaps io_built) =
+    [(26, 0, 14, true); (25, 1, 24, true); (15, 1, 14, true)] /\
+  kcap_at io_built (0, 5) = Some (5, IoSpaceControlObj, true, true) /\
+  kcap_at io_built (0, 11) = Some (11, CNodeObj, true, true).
+Proof. vm_compute; repeat split; reflexivity. Qed.
+
+(** After the drop: the root server keeps its CNode, TCB and own untyped;
+    neither the domains' untypeds nor any IOSpace control capability are
+    left; the driver keeps its IOSpace and its DMA mapping, the client its
+    endpoint capability to the driver. *)
+Example io_dropped :
+  map (kcap_at io_tile) [(0, 0); (0, 1); (0, 2); (0, 3); (0, 4); (0, 5); (0, 11); (0, 14)] =
+    [Some (0, CNodeObj, true, true); Some (1, TCBObj, true, true);
+     Some (2, Untyped, true, true); None; None; None; None; None] /\
+  existsb (fun e => otype_eqb (c_type (e_cap e)) IoSpaceControlObj) (kctes io_tile) = false /\
+  kcap_at io_tile (11, 5) = Some (26, IoSpaceObj, true, true) /\
+  kcap_at io_tile (21, 5) = Some (13, EndpointObj, false, true) /\
+  map (fun m => (m_vs m, m_frame m)) (kmaps io_tile) = [(26, 14); (25, 24); (15, 14)].
+Proof. vm_compute; repeat split; reflexivity. Qed.
+
+(** The policy: the client may send to the driver; every label has all
+    authority over itself. *)
+Definition io_tbl : list (nat * authk * nat) := [(2, Send, 1)].
+
+Lemma io_wf : wf (pol io_tbl).
+Proof. apply wfb_sound; vm_compute; reflexivity. Qed.
+
+(** The hypothesis of the confinement theorem holds after the drop. *)
+Lemma io_within : within io_tile (pol io_tbl).
+Proof. apply withinb_sound; vm_compute; reflexivity. Qed.
+
+(** It does not hold before the drop: the root server, holding IOSpace
+    control, controls the driver's IOSpace (and both domains). *)
+Example io_built_not_within : withinb io_tbl io_built = false.
+Proof. vm_compute; reflexivity. Qed.
+
+(** Hence, whatever any thread does next with kernel and IOSpace
+    operations: the driver (and its device, through any IOSpace it can
+    reach) never gets any authority over the client's objects, in
+    particular never reads or writes the client's frame by DMA; the client
+    never controls anything of the driver; no domain gets authority over
+    the root server's objects. *)
+Theorem io_confined : forall ops a,
+  ~ auth (irun io_tile ops) 1 a 2 /\
+  ~ auth (irun io_tile ops) 2 Control 1 /\
+  (forall d, d <> 0 -> ~ auth (irun io_tile ops) d a 0).
+Proof.
+  intros ops a; split; [|split]; try intros d Hd;
+    apply (io_confinement (pol io_tbl) io_tile ops _ _ _ io_wf io_within);
+    unfold pol, polb; simpl.
+  - destruct a; vm_compute; discriminate.
+  - vm_compute; discriminate.
+  - destruct d as [|d]; [contradiction|]; destruct a; simpl;
+      repeat (destruct d as [|d]; simpl; try discriminate); discriminate.
+Qed.
+
+(** Concrete steps after the drop: the driver cannot map the client's frame
+    into its IOSpace (it cannot name the client's slots) nor issue an
+    IOSpace (it has no control); it maps its own frame read-only at another
+    IO address; deleting its IOSpace capability (the last one) destroys
+    the IOSpace and both of its mappings. *)
+Example io_after :
+  istep io_tile (IMap 12 (11, 5) (21, 3) 4096) = None /\
+  istep io_tile (IIssue 12 (11, 5) (11, 6) 40) = None /\
+  map (fun m => (m_vs m, m_va m, m_frame m, m_write m))
+      (kmaps (irun io_tile [IK (KMint 12 (11, 3) (11, 6) ro 0); IMap 12 (11, 5) (11, 6) 4096])) =
+    [(26, 4096, 14, false); (26, 0, 14, true); (25, 1, 24, true); (15, 1, 14, true)] /\
+  map (fun m => (m_vs m, m_frame m))
+      (kmaps (irun io_tile [IK (KMint 12 (11, 3) (11, 6) ro 0); IMap 12 (11, 5) (11, 6) 4096;
+                            IK (KDelete 12 (11, 5))])) = [(25, 24); (15, 14)] /\
+  find_obj (kobjs (irun io_tile [IK (KDelete 12 (11, 5))])) 26 = None.
+Proof. vm_compute; repeat split; reflexivity. Qed.
+
+(** A second issue for the same function, before the drop, names the same
+    IOSpace object (as the kernel's); a requester ID beyond bus 7 is
+    refused. *)
+Example io_reissue :
+  kcap_at (irun io_built [IIssue 1 (0, 5) (0, 40) 32]) (0, 40) = Some (26, IoSpaceObj, true, true) /\
+  istep io_built (IIssue 1 (0, 5) (0, 40) 2048) = None.
+Proof. vm_compute; repeat split; reflexivity. Qed.

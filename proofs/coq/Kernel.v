@@ -119,15 +119,15 @@ Definition rand (a b : rights) : rights :=
   mkRights (r_read a && r_read b) (r_write a && r_write b) (r_grant a && r_grant b)
            (r_grant_reply a && r_grant_reply b).
 
-(** A copied or minted capability, as the kernel's [cap::derive]: untyped
-    and reply capabilities cannot be copied; endpoint, notification and
+(** A copied or minted capability, as the kernel's [cap::derive]: untyped,
+    reply and IOSpace control capabilities cannot be copied; endpoint, notification and
     frame rights are the source's intersected with the mask [r] (other
     types carry no rights in the kernel and keep theirs); a badge [b <> 0]
     may only be set on an unbadged endpoint or notification capability
     ([b = 0] keeps the badge). CNode guards are not modelled. *)
 Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
   match c_type c with
-  | Untyped | ReplyObj => None
+  | Untyped | ReplyObj | IoSpaceControlObj => None
   | EndpointObj | NotificationObj =>
       if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
       else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
@@ -149,7 +149,8 @@ Definition kmutate (c : cap) (data : nat) : option cap :=
 Definition roundup (w a : nat) : nat := if a =? 0 then w else ((w + a - 1) / a) * a.
 
 (** ** Retype: one object at the watermark of untyped [u], labelled as [u] *)
-(** Object id [n] appears nowhere in the state. The next id always
+(** Object id [n] appears nowhere in the state (not even as the parent of
+    an object). The next id always
     qualifies in states reached from [kinit] (ids are never reused); the
     check makes the confinement theorem hold for every state, without a
     reachability invariant. *)
@@ -157,7 +158,8 @@ Definition unused (st : kstate) (n : nat) : bool :=
   negb (existsb (fun o => o_id o =? n) (kobjs st) ||
         existsb (fun e => (fst (e_slot e) =? n) || (c_obj (e_cap e) =? n)) (kctes st) ||
         existsb (fun m => (m_vs m =? n) || (m_frame m =? n)) (kmaps st) ||
-        existsb (fun b => (fst b =? n) || (snd b =? n)) (kbind st)).
+        existsb (fun b => (fst b =? n) || (snd b =? n)) (kbind st) ||
+        existsb (fun o => match o_parent o with Some p => p =? n | None => false end) (kobjs st)).
 
 Definition kcreate (st : kstate) (t : nat) (x : cte) (u : obj)
            (ty : otype) (size : nat) (d : slot) : option kstate :=

@@ -17,7 +17,13 @@ Import ListNotations.
 
 Inductive otype :=
 | Untyped | CNodeObj | TCBObj | EndpointObj | NotificationObj
-| ReplyObj | FrameObj | PageTableObj.
+| ReplyObj | FrameObj | PageTableObj
+| IoSpaceControlObj | IoSpaceObj.
+(** [IoSpaceControlObj]: the authority to issue IOSpace capabilities (VT-d,
+    [kernel/src/cap.rs] [Cap::IoSpaceControl]); [IoSpaceObj]: the DMA
+    address space of one PCI function ([Cap::IoSpace]). Only [Kernel.v] and
+    [IoSpace.v] give them operations; elsewhere they are objects like any
+    other. *)
 
 Definition otype_eq_dec : forall a b : otype, {a = b} + {a <> b}.
 Proof. decide equality. Defined.

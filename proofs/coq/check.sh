@@ -47,6 +47,15 @@ THEOREMS=(
   Authority.withinb_sound
   Examples.tile_within
   Examples.tile_confined
+  IoSpace.io_confinement_step
+  IoSpace.io_confinement_run
+  IoSpace.io_confinement
+  IoSpace.delete_last_unmaps
+  IoSpace.io_unmap_frame
+  IoSpace.io_issue_child
+  IoSpace.io_revoke_control
+  Examples.io_within
+  Examples.io_confined
   Mapping.minv_step
   Mapping.minv_run
   Mapping.mapping_frames_backed

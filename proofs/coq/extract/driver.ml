@@ -11,12 +11,14 @@ let otype_of lineno = function
   | "untyped" -> Untyped | "cnode" -> CNodeObj | "tcb" -> TCBObj
   | "endpoint" -> EndpointObj | "notification" -> NotificationObj
   | "reply" -> ReplyObj | "frame" -> FrameObj | "pagetable" -> PageTableObj
+  | "iospacecontrol" -> IoSpaceControlObj | "iospace" -> IoSpaceObj
   | s -> fail lineno ("unknown object type " ^ s)
 
 let otype_name = function
   | Untyped -> "untyped" | CNodeObj -> "cnode" | TCBObj -> "tcb"
   | EndpointObj -> "endpoint" | NotificationObj -> "notification"
   | ReplyObj -> "reply" | FrameObj -> "frame" | PageTableObj -> "pagetable"
+  | IoSpaceControlObj -> "iospacecontrol" | IoSpaceObj -> "iospace"
 
 (* A refusal's code, named as tileos_abi::InvocationError names it (KUnnamed:
    the model names no code, which no kernel answer equals). *)
