@@ -240,7 +240,7 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
             format!("retype 0 {} {name} {size} {}", slot(untyped)?, slot(dest)?)
         }
         Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
-        Op::IssueIoSpace { .. } => return Err("IOSpaces are not in the Coq model".into()),
+        Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
     })
 }
 
