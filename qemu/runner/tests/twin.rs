@@ -297,6 +297,32 @@ fn raw_exchange(port: u16, bytes: &[u8]) -> Result<(tileos_tilectl_wire::host::C
     Ok((client, frame))
 }
 
+/// The pod aggregates (`twinkicker.pod`) that are exactly one tile's — this one, node 3 —
+/// figures as the twin published them (`twin.published`): one tile, nothing refused, the
+/// mean and largest load the tile's load, the sums its counts, the largest 99th percentile
+/// its own.
+fn matching_pods<'a>(published: &[Event], pods: &'a [Event]) -> Vec<&'a Event> {
+    pods.iter()
+        .filter(|pod| {
+            pod.get("tiles") == Some("1")
+                && pod.get("busiest") == Some("3")
+                && pod.get("refused") == Some("0")
+                && published.iter().any(|figures| {
+                    [
+                        ("load_mean", "load_permille"),
+                        ("load_max", "load_permille"),
+                        ("faults", "faults"),
+                        ("restarts", "restarts"),
+                        ("calls", "calls"),
+                        ("p99_max_us", "p99_us"),
+                    ]
+                    .iter()
+                    .all(|(aggregate, own)| pod.get(aggregate).is_some() && pod.get(aggregate) == figures.get(own))
+                })
+        })
+        .collect()
+}
+
 /// The host's side of `twin-net`: what `tilectl twin` printed before and after the restart.
 fn read_the_twin_over_the_network(port: u16, log: &Path, sim: Shared) -> Result<(String, String, serde_json::Value), String> {
     use tileos_tilectl_wire::{ClientFrame, Command, MAX_FRAME, ServerFrame, TwinRead, WireError, frame};
@@ -330,6 +356,12 @@ fn read_the_twin_over_the_network(port: u16, log: &Path, sim: Shared) -> Result<
         reported.contains(&simulated) && ![200, 400, 900].contains(&simulated)
     })?;
     json["state"]["compute"] = compute;
+    // The twin publishes the tile's figures to the federation domain after each compute
+    // state; twin-kicker reads the pod's aggregates back: they are the figures of one of
+    // the twin's publishes.
+    wait_for(log, "the pod's aggregates holding figures the twin published", Duration::from_secs(60), |log| {
+        !matching_pods(&events_in(log, "twin.published"), &events_in(log, "twinkicker.pod")).is_empty()
+    })?;
     let before = tilectl_twin(port, false)?;
     // An export smuggled in as a twin read (read tag 2: the twin protocol's Export).
     match raw_exchange(port, &[0, 0, 0, 3, 0, 5, 2])?.1 {
@@ -382,11 +414,15 @@ fn read_the_twin_over_the_network(port: u16, log: &Path, sim: Shared) -> Result<
 fn tilectl_twin_reads_the_twin_over_the_network_refuses_hostile_frames_and_survives_a_twin_restart() {
     let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (sim_port, sim) = start_simulator(scenario("healthy"), 10.0);
+    // The federation domain's replica (the twin publishes the tile's figures to it).
+    let disk = fresh_disk("twin-net.img", 16 << 20);
+    let mut extra_args = sensor_link_args("127.0.0.1", sim_port);
+    extra_args.extend(nvme_disk_args(&disk));
     let started = Instant::now();
     let (outcome, (before, after, json)) = boot_and_drive(
         "twin-net",
         "tile-twin-net.log",
-        sensor_link_args("127.0.0.1", sim_port),
+        extra_args,
         tileos_tilectl_wire::PORT,
         &["update-agent: ready", "@event twin.ready"],
         Duration::from_secs(150),
@@ -415,4 +451,24 @@ fn tilectl_twin_reads_the_twin_over_the_network_refuses_hostile_frames_and_survi
     outcome.assert_event("twin.refused", &[("badge", "98"), ("error", "LedgerUnavailable")]);
     outcome.assert_event("twinkicker.restarted", &[("generation", "1")]);
     outcome.assert_serial_contains("closed by the protocol");
+    // The tile's figures reached the federation domain: only the twin, the description's
+    // figures publisher, publishes; twin-kicker is refused (a load of 5000 too) and reads
+    // the pod's aggregates back, which are the figures the twin logged it published.
+    let published = outcome.events("twin.published");
+    let pods = outcome.events("twinkicker.pod");
+    let matching = matching_pods(&published, &pods);
+    assert!(!matching.is_empty(), "no pod aggregates match a publish:\n{published:?}\n{pods:?}");
+    assert!(published.iter().all(|f| f.get("calls").and_then(|c| c.parse::<u64>().ok()).is_some_and(|c| c > 0)), "{published:?}");
+    let refused = outcome.events("twinkicker.publish_refused");
+    for load in ["1", "5000"] {
+        assert!(refused.iter().any(|e| e.get("error") == Some("NotPublisher") && e.get("load_permille") == Some(load)), "{refused:?}");
+    }
+    assert!(outcome.events("twin.publish_failed").is_empty(), "{}", outcome.tail(40));
+    eprintln!(
+        "twin-net: {} publishes, {} pod aggregates read, {} matching; last matching: {:?}",
+        published.len(),
+        pods.len(),
+        matching.len(),
+        matching.last()
+    );
 }

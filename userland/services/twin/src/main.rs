@@ -13,7 +13,11 @@
 //! With a telemetry capability it reports its own call latencies and reads every domain's
 //! figures every [`REPORT_EVERY`] sensor updates: their sums, the slowest reporter and the
 //! tile's load become the state's compute part, and the load goes to the sensors domain
-//! (`ReportLoad`), whose simulator's power and thermal models follow it.
+//! (`ReportLoad`), whose simulator's power and thermal models follow it. With a
+//! federation capability (optional) it then publishes the tile's summary of each compute
+//! state it takes (`PublishFigures` of `tileos_twin::compute::tile_figures`, logged as
+//! `@event twin.published`) when the description names it `[federation] figures_publisher`;
+//! a failed publish is logged once per kind of failure and is never fatal.
 //!
 //! It waits on its endpoint with the sensors domain's notification bound to its thread (a
 //! signal ends the wait), so it does not poll; if the binding is refused it polls both and
@@ -27,6 +31,7 @@ extern crate tileos_rt;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use tileos_abi::invocation::{CPtr, TcbBindNotification};
+use tileos_protocol::federation::{self, Federation};
 use tileos_protocol::sensors::{self, ALL_QUANTITIES, Quantity, Sensors};
 use tileos_protocol::store::{Durability, Error as StoreError};
 use tileos_protocol::telemetry::{self, Telemetry};
@@ -67,6 +72,9 @@ tileos_sys::resources! {
         /// latencies (to the sensors domain and the store) and reads every domain's figures
         /// every [`REPORT_EVERY`] updates.
         telemetry: ClientEndpoint("telemetry", optional),
+        /// The federation service, if the description has it: the twin publishes the
+        /// tile's figures after each compute state it takes.
+        federation: ClientEndpoint("federation", optional),
     }
 }
 
@@ -202,6 +210,8 @@ fn main(resources: Resources) -> ! {
     log_event!("twin.ready", generation = tileos_sys::domain::info().generation);
     let mut vibration = [0i32; 3];
     let telemetry = resources.telemetry.map(Client::<Telemetry>::new);
+    let federation = resources.federation.map(Client::<Federation>::new);
+    let mut publish_failures = PublishFailures::default();
     let mut updates = 0u32;
     // The sensor notification bound to this thread ends a wait on the endpoint, so the twin
     // blocks instead of polling (its idle time is then no one's CPU time, docs/twin.md "Limits
@@ -228,7 +238,11 @@ fn main(resources: Resources) -> ! {
                 if let Err(error) = tileos_sys::telemetry::report(telemetry) {
                     log!("twin: telemetry report not taken: {error:?}");
                 }
-                take_compute(&mut twin, telemetry, &sensors);
+                if let Some(figures) = take_compute(&mut twin, telemetry, &sensors)
+                    && let Some(federation) = &federation
+                {
+                    publish(federation, figures, &mut publish_failures);
+                }
             }
         }
         let request = !signal && (message.info.label() != 0 || message.info.length() != 0 || message.badge != 0);
@@ -261,9 +275,53 @@ fn main(resources: Resources) -> ! {
     }
 }
 
+/// The kinds of publish failure already logged (each is logged once).
+#[derive(Default)]
+struct PublishFailures(u8);
+
+impl PublishFailures {
+    /// Whether failure kind `kind` (0..8) is new, marking it logged.
+    fn first(&mut self, kind: u8) -> bool {
+        let bit = 1u8 << (kind & 7);
+        let new = self.0 & bit == 0;
+        self.0 |= bit;
+        new
+    }
+}
+
+/// Publishes the tile's summary to the federation service; a failure is logged once per
+/// kind (the call failed, `NotPublisher`, `BadFigures`, another refusal, an unexpected
+/// answer) and the twin carries on.
+fn publish(federation: &Client<Federation>, figures: federation::TileFigures, failures: &mut PublishFailures) {
+    let answer = federation.call(&federation::Request::PublishFigures(figures));
+    let kind = match &answer {
+        Ok(federation::Response::Done) => {
+            log_event!(
+                "twin.published",
+                load_permille = figures.load_permille,
+                faults = figures.faults,
+                restarts = figures.restarts,
+                calls = figures.calls,
+                p99_us = figures.p99_us
+            );
+            return;
+        }
+        Err(_) => 0,
+        Ok(federation::Response::Failed(federation::Error::NotPublisher)) => 1,
+        Ok(federation::Response::Failed(federation::Error::BadFigures)) => 2,
+        Ok(federation::Response::Failed(_)) => 3,
+        Ok(_) => 4,
+    };
+    if failures.first(kind) {
+        log!("twin: publishing the tile's figures to the federation service failed: {answer:?} (logged once; the twin carries on)");
+        log_event!("twin.publish_failed", kind = kind);
+    }
+}
+
 /// Reads every domain's figures from the telemetry domain (page by page) into the twin's
-/// compute state and reports the tile's load to the sensors domain.
-fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client<Sensors>) {
+/// compute state and reports the tile's load to the sensors domain; returns the tile's
+/// summary of the compute state taken (`None` if none was).
+fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client<Sensors>) -> Option<federation::TileFigures> {
     let mut figures = Vec::new();
     let units = loop {
         let first = u16::try_from(figures.len()).unwrap_or(u16::MAX);
@@ -277,7 +335,7 @@ fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client
             }
             other => {
                 log!("twin: reading the telemetry figures (from domain {first}) failed: {other:?}");
-                return;
+                return None;
             }
         }
     };
@@ -285,15 +343,17 @@ fn take_compute(twin: &mut Twin, telemetry: &Client<Telemetry>, sensors: &Client
         Ok(compute) => compute,
         Err(error) => {
             log!("twin: the telemetry figures were not taken: {error:?}");
-            return;
+            return None;
         }
     };
     let load = compute.load_permille;
+    let figures = tileos_twin::compute::tile_figures(compute);
     log_event!("twin.compute", domains = compute.domains, calls = compute.calls, load_permille = load, drifting = compute.drifting_domains);
     match sensors.call(&sensors::Request::ReportLoad { permille: load }) {
         Ok(sensors::Response::LoadAccepted) => {}
         other => log!("twin: reporting the load ({load} permille) to the sensors domain failed: {other:?}"),
     }
+    Some(figures)
 }
 
 /// Takes the changed readings and feeds them to the twin; writes an ended minute to the
