@@ -129,6 +129,10 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
         "client: done",
         "block-check: done",
         "gpu-status: status screen shown",
+        // The twin's state on the status screen: its two rows (14, 15), each logged the
+        // first time the display answered `Shown` for it.
+        "gpu-status: twin row 14 first shown \"twin: bearing",
+        "gpu-status: twin row 15 first shown \"",
         "netstack: status served",
         "net-client: udp datagram of 15 bytes",
         "store-demo: done",

@@ -75,7 +75,7 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
     let mut shown_title = Text::new();
     let mut first = true;
     let mut next_look = 0;
-    let (mut looks, mut telemetry_logged) = (0u64, 0usize);
+    let (mut looks, mut telemetry_logged, mut twin_logged) = (0u64, 0usize, 0u8);
     loop {
         let now = tileos_sys::timestamp();
         if now < next_look {
@@ -89,7 +89,7 @@ fn main(Resources { display, supervisor, twin, telemetry }: Resources) -> ! {
             shown_title = title;
         }
         if let Some(twin) = &twin {
-            show_twin(twin, &display, &mut rows, &mut calls);
+            show_twin(twin, &display, &mut rows, &mut twin_logged, &mut calls);
         }
         let (listed, mut changed) = match look(&supervisor, &display, &mut rows, domain_rows, &mut calls) {
             Ok(counts) => counts,
@@ -158,13 +158,20 @@ fn look(
 }
 
 /// Asks the twin for its state and shows its lines where they changed (a twin that does not
-/// answer leaves the lines as they were; it is logged).
-fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows, calls: &mut Calls) {
+/// answer leaves the lines as they were; it is logged). Each twin row is logged once, the
+/// first time the display answered `Shown` for it (`logged`: one bit per row).
+fn show_twin(twin: &Client<Twin>, display: &Client<Display>, rows: &mut Rows, logged: &mut u8, calls: &mut Calls) {
     match twin.call(&twin::Request::State) {
         Ok(twin::Response::State(state)) => {
             for (row, text) in TWIN_ROWS.zip(twin_lines(&state)) {
-                if rows.update(row, &text) {
-                    show_row(display, rows, row, &text, calls);
+                let changed = rows.update(row, &text);
+                let shown = changed && show_row(display, rows, row, &text, calls);
+                // Each twin row is logged the first time the display answered `Shown` for it
+                // (`logged`: one bit per twin row).
+                let bit = 1 << (row - TWIN_ROWS.start);
+                if shown && *logged & bit == 0 {
+                    log!("gpu-status: twin row {row} first shown \"{text}\"");
+                    *logged |= bit;
                 }
             }
         }
