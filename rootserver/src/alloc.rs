@@ -27,6 +27,12 @@ pub enum AllocError {
         /// Bytes left in the regions (possibly in pieces too small for it).
         available: u64,
     },
+    /// The kernel has no address space (ASID) left for a new VSpace (it has `limit` for
+    /// everyone, the root server's included).
+    AddressSpaces {
+        /// ASIDs the kernel has.
+        limit: u64,
+    },
     /// The kernel refused the retype for another reason.
     Kernel(Error),
 }
@@ -36,6 +42,7 @@ impl core::fmt::Display for AllocError {
         match self {
             AllocError::SlotsFull { capacity } => write!(f, "the root server's CNode is full ({capacity} slots)"),
             AllocError::Memory { needed, available } => write!(f, "out of memory: {needed} bytes needed, {available} bytes left"),
+            AllocError::AddressSpaces { limit } => write!(f, "the kernel's {limit} address spaces (ASIDs) are all taken"),
             AllocError::Kernel(error) => write!(f, "kernel error {:?} (details {:?})", error.code, error.details),
         }
     }
@@ -214,6 +221,10 @@ impl Allocator {
                     self.follow();
                     return Ok(());
                 }
+                // No ASID for a PML4 (MR1: the kernel's ASID count): no region would do.
+                Err(e) if e.code == Some(InvocationError::NotEnoughMemory) && e.details[1] != 0 => {
+                    return Err(AllocError::AddressSpaces { limit: e.details[1] });
+                }
                 // Should the kernel know better (it is the authority), the region is full.
                 Err(e) if e.code == Some(InvocationError::NotEnoughMemory) => self.regions.count -= 1,
                 Err(e) => return Err(AllocError::Kernel(e)),
@@ -232,6 +243,9 @@ impl Allocator {
                 label: InvocationError::NotEnoughMemory as u64,
                 details: [available, needed],
             },
+            AllocError::AddressSpaces { limit } => {
+                Error { code: Some(InvocationError::NotEnoughMemory), label: InvocationError::NotEnoughMemory as u64, details: [0, limit] }
+            }
             AllocError::SlotsFull { .. } => panic!("{error}"),
         })
     }

@@ -16,6 +16,7 @@ use tileos_abi::invocation::{
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_sys::Error;
 use tileos_sys::cap::{CNode, Frame, Tcb};
+use tileos_sysdesc::footprint::admission::Refusal;
 
 /// Where the root server maps frames it is filling or reading.
 const SCRATCH: u64 = 0x3000_0000;
@@ -31,20 +32,9 @@ pub enum LoadError {
     Kernel(&'static str, Error),
     /// An object could not be made: no memory or no slot left, or the kernel refused.
     Alloc(&'static str, AllocError),
-    /// The tile's memory has no room for the domain's footprint.
-    NoMemory {
-        /// Bytes it needs (its footprint).
-        needed: u64,
-        /// Bytes the tile had left for it.
-        available: u64,
-    },
-    /// The root server's CNode has too few free slots for the domain's objects.
-    NoSlots {
-        /// Slots one build of it takes (an estimate from its footprint).
-        needed: u64,
-        /// Free slots left.
-        available: u64,
-    },
+    /// Admission refused it: the RAM, the root server's CNode slots, the kernel's address
+    /// spaces or the root server's heap left cannot hold it (`tileos_sysdesc::footprint::admission`).
+    Refused(Refusal),
     /// The domain's keeper CNode has too few slots for its pieces and what its build made
     /// (its footprint counted too few: a bug of `tileos_sysdesc::footprint`).
     KeeperFull {
@@ -74,12 +64,7 @@ impl core::fmt::Display for LoadError {
             LoadError::Elf(error) => write!(f, "program: {error}"),
             LoadError::Kernel(what, error) => write!(f, "{what}: kernel error {:?} (details {:?})", error.code, error.details),
             LoadError::Alloc(what, error) => write!(f, "{what}: {error}"),
-            LoadError::NoMemory { needed, available } => {
-                write!(f, "no memory for it: it needs {} KiB, {} KiB of RAM are left", needed.div_ceil(1024), available / 1024)
-            }
-            LoadError::NoSlots { needed, available } => {
-                write!(f, "no slots for it: it needs about {needed} slots of the root server's CNode, {available} are left")
-            }
+            LoadError::Refused(refusal) => write!(f, "{refusal}"),
             LoadError::KeeperFull { capacity } => write!(f, "its keeper CNode ({capacity} slots) is full: the footprint counted too few"),
             LoadError::NoSuchModule => f.write_str("no boot module with that name"),
             LoadError::TooManyCapabilities => write!(f, "more than {} capabilities", domain_info::MAX_CAPS),

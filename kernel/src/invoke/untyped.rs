@@ -56,8 +56,10 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
     for index in 0..count {
         ensure_empty(slot_address(node_paddr, offset + index))?;
     }
+    // No ASID for a new PML4: MR0 0 bytes, MR1 the ASIDs there are (never 0, unlike the
+    // MR1 of a lack of memory), so the caller can tell the two apart.
     if object_type == ObjectType::Pml4 && !asids_free(count) {
-        return Err(Error::new(InvocationError::NotEnoughMemory));
+        return Err(Error { code: InvocationError::NotEnoughMemory, details: [0, (ASID_COUNT - 1) as u64] });
     }
     // Prepare the objects' memory (a bounded part per entry, restarting the call until it
     // is done), then record the new watermark and create and insert each object. Progress

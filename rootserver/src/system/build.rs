@@ -23,6 +23,7 @@ use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
 use tileos_sys::{event, println};
 use tileos_sysdesc::footprint::Footprint;
+use tileos_sysdesc::footprint::admission::{ADDRESS_SPACES, Budget, HEAP_RESERVE, Need, Refusal};
 use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
@@ -57,31 +58,60 @@ fn root_slots(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64
     footprint.root_slots() + devices + pci
 }
 
-/// Decides, in description order, which domains the RAM left and the root server's CNode
-/// can hold, refusing the others; then makes the admitted domains' keepers, all together from
-/// the largest down, and their memory pieces, likewise, each retyped straight into its
-/// keeper (so a domain's pieces never take root slots outside its builds), so that no
-/// alignment gap opens between them but one where the keepers end. Admission keeps back,
+/// Root-server heap an admitted domain's records take after admission, in bytes (those made
+/// before it, for every domain, are in use when admission reads the heap): the records of
+/// its pieces and its slot list (each rounded to the allocator's 16-byte blocks), its two
+/// entries in the boot's memory report (the consumers and their sorted copy), its dropped
+/// fault endpoint, a fault message deferred during the PCI wait, a pending restart (twice:
+/// the list grows by doubling) and its immune record once it reports latencies.
+pub(super) fn heap_need(footprint: &Footprint) -> u64 {
+    use core::mem::size_of;
+    let block = |bytes: usize| (bytes as u64).next_multiple_of(16);
+    block(footprint.pieces().count() * size_of::<Region>())
+        + block(size_of::<u64>())
+        + 2 * size_of::<tileos_sysdesc::footprint::Consumer>() as u64
+        + size_of::<u64>() as u64
+        + size_of::<tileos_sys::Message>() as u64
+        + 2 * size_of::<super::PendingRestart>() as u64
+        + block(size_of::<tileos_telemetry::immune::DomainImmunity>())
+}
+
+/// Decides, in description order, which domains the RAM left, the root server's CNode, the
+/// kernel's address spaces and the root server's heap can hold, refusing the others
+/// (`tileos_sysdesc::footprint::admission`); then makes the admitted domains' keepers, all
+/// together from the largest down, and their memory pieces, likewise, each retyped straight
+/// into its keeper (so a domain's pieces never take root slots outside its builds), so that
+/// no alignment gap opens between them but one where the keepers end. Admission keeps back,
 /// per untyped region left, one largest piece (what a region may waste at its end when the
-/// next piece does not fit in it) and one more for that gap; and, besides the supervisor's
+/// next piece does not fit in it) and one more for that gap; besides the supervisor's
 /// reserve, the slots one build takes until its objects are moved into its keeper (the
-/// largest keeper's slot count: builds run one at a time).
-fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState]) {
+/// largest keeper's slot count: builds run one at a time); and, of the heap, the
+/// reserve for one build's and the supervisor's work and 16 bytes per domain for the boot's
+/// lists of all domains. `heap_limit`: heap bytes admission may count on at most (the
+/// command line's `heap_kib=`, for tests; else the whole heap).
+fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState], heap_limit: u64) {
     let largest = states.iter().filter_map(|s| s.footprint.pieces().next()).max().map_or(0, |bits| 1u64 << bits);
-    let mut memory_left = alloc.available().saturating_sub(largest * (alloc.regions_left() as u64 + 1));
     let window = states.iter().map(|s| 1u64 << s.footprint.keeper_radix()).max().unwrap_or(0);
-    let mut slots_left = alloc.slots.free().saturating_sub(SLOT_RESERVE + window);
+    let (heap_used, heap_free) = tileos_sys::domain::heap_usage();
+    let heap_free = heap_free.min(heap_limit.saturating_sub(heap_used));
+    // The lists of all domains, and of the device frames made after admission.
+    let device_pages: u64 = d.device_memory.iter().map(|m| m.size / 4096).fold(0, u64::saturating_add);
+    let all_domains = (16 * d.domains.len() as u64).saturating_add(device_pages.saturating_mul(8));
+    let mut budget = Budget {
+        memory: alloc.available().saturating_sub(largest * (alloc.regions_left() as u64 + 1)),
+        slots: alloc.slots.free().saturating_sub(SLOT_RESERVE + window),
+        address_spaces: ADDRESS_SPACES,
+        heap: heap_free.saturating_sub(HEAP_RESERVE + all_domains),
+    };
+    let heap_at_admission = budget.heap;
     for (index, state) in states.iter_mut().enumerate() {
-        let (needed, slots) = (state.footprint.total(), root_slots(d, index, &state.footprint));
-        if needed > memory_left {
-            refuse(d, index, state, loader::LoadError::NoMemory { needed, available: memory_left });
-        } else if slots > slots_left {
-            refuse(d, index, state, loader::LoadError::NoSlots { needed: slots, available: slots_left });
-        } else {
-            memory_left -= needed;
-            slots_left -= slots;
+        let need =
+            Need { memory: state.footprint.total(), slots: root_slots(d, index, &state.footprint), heap: heap_need(&state.footprint) };
+        if let Err(refusal) = budget.admit(need) {
+            refuse(d, index, state, loader::LoadError::Refused(refusal));
         }
     }
+    event!("tile.admitted", heap_used = heap_used, heap_budget = heap_at_admission, heap_charged = heap_at_admission - budget.heap);
     // Keepers, then pieces, each from the largest down: one pass over the domains per size
     // (a domain has at most one piece of each size, the binary digits of its builds), so
     // nothing is collected on the heap (at 2,500 domains a list of pieces took 300 KiB).
@@ -118,7 +148,7 @@ fn admitted_or_refused(d: &SystemDescription, index: usize, state: &mut DomainSt
         Ok(()) => {}
         Err(AllocError::Memory { .. }) => {
             let needed = state.footprint.total();
-            refuse(d, index, state, loader::LoadError::NoMemory { needed, available: alloc.available() });
+            refuse(d, index, state, loader::LoadError::Refused(Refusal::Memory { needed, available: alloc.available() }));
         }
         Err(error) => refuse(d, index, state, loader::LoadError::Alloc("domain memory", error)),
     }
@@ -129,11 +159,14 @@ fn admitted_or_refused(d: &SystemDescription, index: usize, state: &mut DomainSt
 fn refuse(d: &SystemDescription, index: usize, state: &mut DomainState, reason: loader::LoadError) {
     let name = &d.domains[index].name;
     println!("rootserver: domain \"{name}\" does not fit: {reason}; it will not be built");
-    let (needed, available) = match reason {
-        loader::LoadError::NoMemory { needed, available } => (needed.div_ceil(1024), available / 1024),
-        _ => (state.footprint.total().div_ceil(1024), 0),
+    let (needed, available, budget) = match reason {
+        loader::LoadError::Refused(Refusal::Memory { needed, available }) => (needed.div_ceil(1024), available / 1024, "memory"),
+        loader::LoadError::Refused(Refusal::Slots { .. }) => (state.footprint.total().div_ceil(1024), 0, "slots"),
+        loader::LoadError::Refused(Refusal::AddressSpaces { .. }) => (state.footprint.total().div_ceil(1024), 0, "address-spaces"),
+        loader::LoadError::Refused(Refusal::Heap { .. }) => (state.footprint.total().div_ceil(1024), 0, "heap"),
+        _ => (state.footprint.total().div_ceil(1024), 0, "build"),
     };
-    event!("domain.refused", domain = name, needed_kib = needed, available_kib = available);
+    event!("domain.refused", domain = name, needed_kib = needed, available_kib = available, budget = budget);
     state.refused = Some(reason);
 }
 
@@ -260,6 +293,7 @@ impl<'d> Tile<'d> {
         description: &'d SystemDescription,
         capacities: &[u64],
         footprints: &[Footprint],
+        heap_limit: u64,
     ) -> Tile<'d> {
         let shared = |alloc: &mut Allocator, object: ObjectType, what: &str| {
             alloc.object(object, 0).unwrap_or_else(|error| stop(format_args!("no memory for the tile's shared objects ({what}): {error}")))
@@ -339,7 +373,10 @@ impl<'d> Tile<'d> {
                 immunity: None,
             })
             .collect();
-        admit(alloc, description, &mut states);
+        // Made before admission, which counts the heap left after them.
+        let withdrawn = description.endpoints.iter().map(|_| false).collect();
+        let links = tileos_sysdesc::links::links(description);
+        admit(alloc, description, &mut states, heap_limit);
         for (index, state) in states.iter_mut().enumerate().filter(|(_, state)| state.refused.is_none()) {
             let minted = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("fault endpoint", e)).and_then(|fault_endpoint| {
                 CNode::ROOT
@@ -362,7 +399,13 @@ impl<'d> Tile<'d> {
             .device_memory
             .iter()
             .map(|device| {
-                (0..device.size / 4096)
+                // Each page takes a slot: a region larger than the slots left stops here,
+                // before its list is made (sized by the description: up to 2^28 pages).
+                let (pages, free) = (device.size / 4096, alloc.slots.free());
+                if pages > free {
+                    stop(format_args!("device memory \"{}\": its {pages} pages need as many slots, {free} are left", device.name));
+                }
+                (0..pages)
                     .map(|page| {
                         devices.frame(alloc, device.paddr + page * 4096).unwrap_or_else(|| {
                             stop(format_args!(
@@ -376,8 +419,6 @@ impl<'d> Tile<'d> {
             })
             .collect();
         let pci = PciDevices::new(description, &endpoints);
-        let withdrawn = description.endpoints.iter().map(|_| false).collect();
-        let links = tileos_sysdesc::links::links(description);
         Tile { description, supervisor, endpoints, notifications, regions, device_frames, devices, pci, states, withdrawn, links }
     }
 

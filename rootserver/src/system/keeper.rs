@@ -12,6 +12,7 @@ use tileos_abi::bootinfo::slot;
 use tileos_abi::invocation::{CNodeDelete, CNodeMove, CNodeRevoke, CPtr, Slot};
 use tileos_sys::Error;
 use tileos_sys::cap::CNode;
+use tileos_sysdesc::footprint::admission::Refusal;
 use tileos_sysdesc::footprint::keeper::{Capabilities, KeeperError};
 
 pub(super) use tileos_sysdesc::footprint::keeper::Keeper;
@@ -63,7 +64,7 @@ impl Capabilities for Invocations<'_> {
 
 fn load_error(error: KeeperError<Error>) -> LoadError {
     match error {
-        KeeperError::SlotsFull { needed, free } => LoadError::NoSlots { needed, available: free },
+        KeeperError::SlotsFull { needed, free } => LoadError::Refused(Refusal::Slots { needed, available: free }),
         KeeperError::Full { capacity } => LoadError::KeeperFull { capacity },
         KeeperError::Kernel(what, error) => LoadError::Kernel(what, error),
     }

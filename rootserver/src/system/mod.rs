@@ -190,7 +190,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     }
     let devices = DevicePool::new(info);
     let read = crate::clock::tsc();
-    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints);
+    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints, admission_heap_limit(info));
     let made = crate::clock::tsc();
     tile.pci.set_iospace_control(info.iospace_control);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
@@ -246,6 +246,18 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         drop_ticks = ready.saturating_sub(built)
     );
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
+}
+
+/// The heap admission may count on: `admit_heap_kib=N` on the command line lowers it to N KiB
+/// of the heap in all (so that a boot test runs the heap out with a few domains); else all of
+/// it.
+fn admission_heap_limit(info: &BootInfo) -> u64 {
+    let cmdline = core::str::from_utf8(&info.cmdline).unwrap_or("").trim_end_matches('\0');
+    cmdline
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("admit_heap_kib="))
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(u64::MAX, |kib| kib.saturating_mul(1024))
 }
 
 /// Logs what the domains' memory takes in all, the largest consumers, how many domains were

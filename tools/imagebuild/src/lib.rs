@@ -62,7 +62,8 @@ pub enum Error {
     Archive(archive::ArchiveError),
     /// No package with bare-metal binaries has a binary of this name (`--packages`).
     NoPackage(String),
-    /// The domains do not fit in the tile's RAM (the message says by how much and who).
+    /// The domains do not fit in the tile's RAM, or there are more than the kernel's address
+    /// spaces or the root server's heap hold (the message says by how much and who).
     TooLarge {
         /// The description.
         file: String,
@@ -170,9 +171,11 @@ impl Sized {
         sizes::needed(&self.rows, archive, &self.description)
     }
 
-    /// Refuses the description of `file` if its domains do not fit (nothing to check when
-    /// the RAM is not known).
+    /// Refuses the description of `file` if it has more domains than the kernel's address
+    /// spaces or the root server's heap hold, or if its domains do not fit in the RAM (not
+    /// checked when the RAM is not known).
     pub fn check(&self, file: &str, ram: Option<u64>, archive: u64) -> Result<(), Error> {
+        sizes::check_limits(&self.rows).map_err(|message| Error::TooLarge { file: file.to_string(), message })?;
         let (Some(ram), Some(available)) = (ram.or(self.ram), self.available(ram, archive)) else { return Ok(()) };
         sizes::check_fit(&self.rows, ram, available).map_err(|message| Error::TooLarge { file: file.to_string(), message })
     }

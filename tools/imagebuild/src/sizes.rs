@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use tileos_sysdesc::SystemDescription;
-use tileos_sysdesc::footprint::{self, Consumer, Footprint, Program, Segment};
+use tileos_sysdesc::footprint::{self, Consumer, Footprint, Program, Segment, admission};
 
 /// RAM the domains never get, measured: the root server's boot log counts 249,128 KiB of
 /// untyped RAM on the dev machine (256 MiB of guest RAM) and 17,760 KiB on a 32 MiB one, so
@@ -80,6 +80,34 @@ pub fn available(ram: u64, archive: u64, description: &SystemDescription) -> u64
 pub fn needed(rows: &[Row], archive: u64, description: &SystemDescription) -> u64 {
     let domains: u64 = rows.iter().map(|r| r.footprint.total()).sum();
     (domains + RESERVED + archive + shared_bytes(description)).next_multiple_of(1 << 20)
+}
+
+/// Checks the limits that do not depend on the RAM: every domain needs one of the kernel's
+/// [`admission::ADDRESS_SPACES`] address spaces, and the root server's heap
+/// ([`admission::ROOT_HEAP_BYTES`]) must hold its records of all of them
+/// ([`admission::heap_estimate`], an estimate measured on the generated tiles). The error
+/// names the limit, the count and the first domain beyond it.
+pub fn check_limits(rows: &[Row]) -> Result<(), String> {
+    let domains = rows.len() as u64;
+    if domains > admission::ADDRESS_SPACES {
+        return Err(format!(
+            "the {domains} domains need as many address spaces, but the kernel has {} for domains (ASIDs); the first beyond them: \"{}\"",
+            admission::ADDRESS_SPACES,
+            rows[admission::ADDRESS_SPACES as usize].name
+        ));
+    }
+    let heap = admission::heap_estimate(domains);
+    if heap > admission::ROOT_HEAP_BYTES {
+        let most = (admission::ROOT_HEAP_BYTES - admission::heap_estimate(0)) / admission::HEAP_PER_DOMAIN_MEASURED;
+        return Err(format!(
+            "the {domains} domains need about {} KiB of the root server's heap ({} bytes each, measured), but it has {} KiB: it holds about {most} domains; the first beyond them: \"{}\"",
+            heap.div_ceil(1024),
+            admission::HEAP_PER_DOMAIN_MEASURED,
+            admission::ROOT_HEAP_BYTES / 1024,
+            rows[most as usize].name
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that the domains fit in `available` bytes; the error names the total, the RAM

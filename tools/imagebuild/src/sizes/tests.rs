@@ -91,3 +91,38 @@ fn the_ram_needed_leaves_room_for_every_domain_and_no_whole_mib_more() {
     assert!(available(ram - (1 << 20), archive, &description) < total);
     assert!(check_fit(&rows, ram, available(ram, archive, &description)).is_ok());
 }
+
+/// `count` rows of minimal domains named `d0`, `d1`…
+fn minimal_rows(count: usize) -> Vec<Row> {
+    (0..count).map(|i| Row { name: format!("d{i}"), program: String::from("p"), footprint: Footprint::default() }).collect()
+}
+
+#[test]
+fn more_domains_than_the_kernels_address_spaces_are_refused_naming_the_first_beyond() {
+    let fits = (admission::ROOT_HEAP_BYTES - admission::heap_estimate(0)) / admission::HEAP_PER_DOMAIN_MEASURED;
+    assert_eq!(check_limits(&minimal_rows(fits as usize)), Ok(()));
+    let error = check_limits(&minimal_rows(4095)).unwrap_err();
+    assert_eq!(
+        error,
+        "the 4095 domains need as many address spaces, but the kernel has 4094 for domains (ASIDs); the first beyond them: \"d4094\""
+    );
+}
+
+#[test]
+fn more_domains_than_the_root_servers_heap_holds_are_refused_naming_the_first_beyond() {
+    let fits = ((admission::ROOT_HEAP_BYTES - admission::heap_estimate(0)) / admission::HEAP_PER_DOMAIN_MEASURED) as usize;
+    assert_eq!(fits, 3904);
+    assert_eq!(check_limits(&minimal_rows(fits)), Ok(()));
+    let error = check_limits(&minimal_rows(fits + 1)).unwrap_err();
+    assert_eq!(
+        error,
+        "the 3905 domains need about 4097 KiB of the root server's heap (1024 bytes each, measured), but it has 4096 KiB: it holds about 3904 domains; the first beyond them: \"d3904\""
+    );
+}
+
+#[test]
+fn a_build_is_refused_for_the_limits_even_without_the_ram() {
+    let sized = crate::Sized { description: rows_of(&echo_tile(1, "")).1, ram: None, rows: minimal_rows(4095) };
+    let error = sized.check("t.toml", None, 0).unwrap_err().to_string();
+    assert!(error.starts_with("t.toml: the 4095 domains need as many address spaces"), "{error}");
+}

@@ -29,6 +29,7 @@ use alloc::vec::Vec;
 use tileos_abi::bootinfo::{domain, domain_info};
 use tileos_abi::object::{SLOT_SIZE_BITS, TCB_SIZE_BITS};
 
+pub mod admission;
 pub mod keeper;
 
 const PAGE: u64 = 4096;
