@@ -31,6 +31,9 @@ use tileos_protocol::pci::{Device, device_badge};
 use tileos_sys::Message;
 use tileos_sys::cap::{CNode, IoPortControl, IrqControl, IrqHandler};
 
+/// Functions of a bus report the root server takes at most (QEMU's buses have a dozen).
+const MAX_FUNCTIONS: usize = 256;
+
 /// IOAPIC pins an INTx line can be routed to.
 const IOAPIC_PINS: u64 = 24;
 use tileos_sysdesc::SystemDescription;
@@ -119,6 +122,22 @@ impl PciDevices {
             }
         };
         if usize::from(batch.first) != self.reported.len() {
+            self.reported.clear();
+            tileos_sys::rpc::answer::<BusReport>(None, Ok(report::Response::OutOfOrder));
+            return false;
+        }
+        // The report lives in the root server's heap: a bus of more functions than it takes,
+        // or one the heap cannot hold, is refused (the pci domain's word alone cannot run
+        // the heap out).
+        let count = self.reported.len() + batch.functions.len();
+        if usize::from(batch.total) > MAX_FUNCTIONS
+            || count > usize::from(batch.total)
+            || self.reported.try_reserve(batch.functions.len()).is_err()
+        {
+            tileos_sys::println!(
+                "rootserver: pci bus report refused: {} functions announced, {count} so far (the root server takes at most {MAX_FUNCTIONS})",
+                batch.total
+            );
             self.reported.clear();
             tileos_sys::rpc::answer::<BusReport>(None, Ok(report::Response::OutOfOrder));
             return false;

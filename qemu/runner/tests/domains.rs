@@ -48,12 +48,20 @@ fn archive(name: &str, text: &str) -> (PathBuf, u64) {
 /// Boots the archive of `toml` on `machine` until the witness is done; checks that nothing
 /// panicked.
 fn boot(toml: &std::path::Path, machine: &Machine, timeout: Duration) -> tileos_qemu::RunOutcome {
+    boot_with(toml, machine, timeout, "")
+}
+
+/// [`boot`] with `words` added to the root server's command line.
+fn boot_with(toml: &std::path::Path, machine: &Machine, timeout: Duration, words: &str) -> tileos_qemu::RunOutcome {
     let images = images();
     let name = toml.file_stem().and_then(|n| n.to_str()).expect("description name");
     let log = images.logs.join(format!("tile-{name}.log"));
     std::fs::create_dir_all(&images.logs).expect("log directory");
     std::fs::write(&log, b"").expect("empty the serial log");
-    let boot = images.tile_boot(toml.with_extension("archive"));
+    let mut boot = images.tile_boot(toml.with_extension("archive"));
+    if let tileos_qemu::Boot::Kernel { modules, .. } = &mut boot {
+        modules[0].cmdline.push_str(words);
+    }
     let outcome = run_until(machine, &boot, &log, timeout, &["witness: done"]).unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
     for bad in ["KERNEL EXCEPTION", "panic at", "WRONG"] {
@@ -140,6 +148,33 @@ fn domains_that_do_not_fit_are_named_and_the_others_answer() {
     };
     assert!(error.contains(&format!("the {} domains need", CLIENTS + 3)) && error.contains("largest: \""), "{error}");
     assert!(error.contains(&format!("the tile's {} KiB", MEMORY_MIB * 1024)), "{error}");
+}
+
+#[test]
+fn domains_the_root_servers_heap_cannot_hold_are_named_and_the_others_answer() {
+    // The same 153 domains on the dev machine's RAM, which holds them all, with admission
+    // told to count on 267 KiB of the root server's heap (`admit_heap_kib=`): about 105 KiB
+    // are in use when it decides, it keeps back 128 KiB and 16 bytes per domain, and each
+    // client's records take 344 bytes: about 100 fit.
+    let (toml, _) = archive("heap-clients", &description(CLIENTS));
+    let outcome = boot_with(&toml, &Machine::default(), TIMEOUT, " admit_heap_kib=267");
+    let refused: Vec<String> = outcome.events("domain.refused").iter().filter_map(|e| e.get("domain").map(String::from)).collect();
+    assert!(!refused.is_empty(), "every domain fit in the heap:\n{}", outcome.tail(40));
+    let first = refused[0].strip_prefix("client-").and_then(|n| n.parse::<usize>().ok()).expect("a client is refused first");
+    assert!(first > 0, "no client fit:\n{}", outcome.tail(40));
+    let expected: Vec<String> = (first..CLIENTS).map(|i| format!("client-{i}")).collect();
+    assert_eq!(refused, expected, "the refused are not the last clients");
+    assert!(outcome.events("domain.refused").iter().all(|e| e.get("budget") == Some("heap")), "refused for something else than the heap");
+    let line = outcome.serial.lines().find(|l| l.contains(&format!("domain \"client-{first}\" does not fit"))).expect("the refusal line");
+    assert!(line.contains("no root-server heap for it: its records need") && line.contains("bytes of the heap are left"), "{line}");
+    outcome.assert_serial_contains(&format!("rootserver: domain \"client-{first}\" not started: no root-server heap for it"));
+    assert_answered(&outcome, first, 3 + first);
+    // What admission charged covers what the admitted domains' records then took.
+    let admitted = &outcome.events("tile.admitted")[0];
+    let field = |event: &tileos_qemu::Event, key: &str| event.get(key).and_then(|v| v.parse::<u64>().ok()).expect(key);
+    let memory = &outcome.events("tile.memory")[0];
+    let grew = (field(memory, "heap_used_kib") * 1024).saturating_sub(field(admitted, "heap_used"));
+    assert!(grew <= field(admitted, "heap_charged"), "the records took {grew} bytes, admission charged {}", admitted.line);
 }
 
 #[test]

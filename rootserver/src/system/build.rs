@@ -61,19 +61,21 @@ fn root_slots(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64
 /// Root-server heap an admitted domain's records take after admission, in bytes (those made
 /// before it, for every domain, are in use when admission reads the heap): the records of
 /// its pieces and its slot list (each rounded to the allocator's 16-byte blocks), its two
-/// entries in the boot's memory report (the consumers and their sorted copy), its dropped
-/// fault endpoint, a fault message deferred during the PCI wait, a pending restart (twice:
-/// the list grows by doubling) and its immune record once it reports latencies.
-pub(super) fn heap_need(footprint: &Footprint) -> u64 {
+/// entries in the boot's memory report (the consumers and their sorted copy) and its dropped
+/// fault endpoint; with PCI devices, a fault message deferred during the wait for the bus;
+/// if it restarts, a pending restart (twice: the list grows by doubling); if it reports
+/// latencies to the telemetry domain (`reports`), its immune record.
+fn heap_need(d: &SystemDescription, index: usize, footprint: &Footprint, reports: bool) -> u64 {
     use core::mem::size_of;
     let block = |bytes: usize| (bytes as u64).next_multiple_of(16);
+    let restarts = matches!(d.domains[index].restart, RestartPolicy::Always { .. }) || d.seat(index as u32).is_some();
     block(footprint.pieces().count() * size_of::<Region>())
         + block(size_of::<u64>())
         + 2 * size_of::<tileos_sysdesc::footprint::Consumer>() as u64
         + size_of::<u64>() as u64
-        + size_of::<tileos_sys::Message>() as u64
-        + 2 * size_of::<super::PendingRestart>() as u64
-        + block(size_of::<tileos_telemetry::immune::DomainImmunity>())
+        + if d.pci_devices.is_empty() { 0 } else { size_of::<tileos_sys::Message>() as u64 }
+        + if restarts { 2 * size_of::<super::PendingRestart>() as u64 } else { 0 }
+        + if reports { block(size_of::<tileos_telemetry::immune::DomainImmunity>()) } else { 0 }
 }
 
 /// Decides, in description order, which domains the RAM left, the root server's CNode, the
@@ -104,9 +106,15 @@ fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState
         heap: heap_free.saturating_sub(HEAP_RESERVE + all_domains),
     };
     let heap_at_admission = budget.heap;
+    let mut reports: Vec<bool> = ::alloc_crate::vec![false; d.domains.len()];
+    for client in super::immune::telemetry_endpoint(d).map_or(&[][..], |e| &e.clients[..]) {
+        if let Some(flag) = reports.get_mut(client.domain as usize) {
+            *flag = true;
+        }
+    }
     for (index, state) in states.iter_mut().enumerate() {
-        let need =
-            Need { memory: state.footprint.total(), slots: root_slots(d, index, &state.footprint), heap: heap_need(&state.footprint) };
+        let heap = heap_need(d, index, &state.footprint, reports[index]);
+        let need = Need { memory: state.footprint.total(), slots: root_slots(d, index, &state.footprint), heap };
         if let Err(refusal) = budget.admit(need) {
             refuse(d, index, state, loader::LoadError::Refused(refusal));
         }

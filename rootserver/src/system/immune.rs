@@ -196,6 +196,12 @@ impl Supervision<'_, '_> {
             return Response::Refused(Refusal::UnknownReporter);
         };
         let index = entry.domain as usize;
+        if self.tile.states[index].refused.is_some() {
+            // Never built, so nothing to observe; and admission counted no immune record
+            // of it in the root server's heap.
+            println!("supervisor: observation of \"{}\" from \"{client}\" refused: it was not built", description.domains[index].name);
+            return Response::Refused(Refusal::UnknownReporter);
+        }
         let on_drift = OnDrift::from_param(entry.params.iter().find(|p| p.name == ON_DRIFT).map(|p| p.value)).unwrap_or(OnDrift::AlarmOnly);
         let slot =
             slot_of(description, index as DomainId).ok().flatten().and_then(|slot| self.slot_immunity.get(slot)).and_then(|s| s.totals);

@@ -40,7 +40,7 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::{event, println};
-use tileos_sysdesc::footprint::{self, Program, Segment};
+use tileos_sysdesc::footprint::{self, Footprint, Program, Segment};
 use tileos_sysdesc::{MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS};
 
 // The description's limits on endpoint parameters are the information page's.
@@ -51,6 +51,21 @@ const _: () = assert!(MAX_SERVER_PARAMS == MAX_PARAMS && MAX_PARAM_NAME_LEN == M
 /// `module_memory`, 512 KiB by default; staging that does not fit is refused, never a panic).
 const HEAP_VADDR: u64 = 0x0000_5000_0000_0000;
 const HEAP_PAGES: u64 = 1024;
+
+/// Heap bytes a decoded description takes at most per byte of its encoding (postcard): every
+/// field takes a byte or more encoded and at most 24 decoded (an empty string or list: one
+/// byte encoded, its 24-byte header decoded; a number or flag: at most 8); a string or list
+/// of n bytes takes n + 1 encoded and 24 + n decoded, rounded up to the allocator's 16-byte
+/// blocks (at n = 1: 2 and 40).
+const DECODED_PER_ENCODED_BYTE: u64 = 24;
+
+/// Heap bytes the boot's records of one domain take before admission: its state, footprint,
+/// capacity and links (with their lists' 16-byte blocks).
+const RECORD_BYTES: u64 = (core::mem::size_of::<DomainState>()
+    + core::mem::size_of::<Footprint>()
+    + core::mem::size_of::<u64>()
+    + core::mem::size_of::<tileos_sysdesc::links::Links>()
+    + 32) as u64;
 
 /// What the supervisor keeps per domain.
 struct DomainState {
@@ -154,6 +169,17 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         Ok(bytes) => bytes,
         Err(error) => stop(format_args!("no system description: boot module \"tile-archive\": {error}")),
     };
+    // The decoded description lives in the heap, whose allocations cannot fail: one that
+    // might not fit stops the boot here, named, instead of running the heap out.
+    let encoded = tileos_sysdesc::archive::Archive::parse(bytes).ok().and_then(|a| a.description().ok()).map_or(0, |e| e.data.len() as u64);
+    let (_, heap_free) = tileos_sys::domain::heap_usage();
+    if encoded.saturating_mul(DECODED_PER_ENCODED_BYTE) > heap_free {
+        stop(format_args!(
+            "the system description ({encoded} bytes) may take up to {} KiB of the root server's heap decoded, {} KiB are free",
+            encoded.saturating_mul(DECODED_PER_ENCODED_BYTE) / 1024,
+            heap_free / 1024
+        ));
+    }
     let (archive, description) = match tileos_sysdesc::load(bytes) {
         Ok(loaded) => loaded,
         Err(error) => stop(format_args!("boot module \"tile-archive\": {error}")),
@@ -169,6 +195,17 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
         description.notifications.len(),
         description.shared_regions.len()
     );
+    // The supervisor's records of every domain, made before admission counts the heap.
+    let records = (description.domains.len() as u64).saturating_mul(RECORD_BYTES);
+    let (_, heap_free) = tileos_sys::domain::heap_usage();
+    if records > heap_free {
+        stop(format_args!(
+            "the records of {} domains take {} KiB of the root server's heap, {} KiB are free",
+            description.domains.len(),
+            records / 1024,
+            heap_free / 1024
+        ));
+    }
     // What each domain's program and heap take (a seat's region fits any module of its
     // slot), and its whole footprint.
     let mut capacities: Vec<u64> = Vec::with_capacity(description.domains.len());
