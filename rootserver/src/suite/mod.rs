@@ -67,6 +67,7 @@ pub fn run(info: &BootInfo, untimed: bool, kpti: bool) -> ! {
     println!("ktest suite: start (untyped slot {}, {} KiB)", env.untyped, (1u64 << info.untyped_list[index].size_bits) / 1024);
 
     untyped_tests(&mut env, info);
+    asids_run_out(&mut env);
     cnode_tests(&mut env);
     revoke_destroying_its_own_cnode(&mut env);
     own_cnode::tests(&mut env);
@@ -336,6 +337,48 @@ mod heapless_name {
 /// computes (`KernelTheorems.revoke_destroys_own_cnode`): an untyped's only capability is moved
 /// into a CNode retyped from it, then revoked through that CNode. The revoke succeeds, the CNode
 /// (and with it the revoked capability) is gone, and the kernel keeps serving.
+/// Retypes address spaces (PML4s, 4 KiB each) from a 16 MiB untyped of their own, 256 a call,
+/// until the kernel's 4,095 ASIDs are taken: the call that finds none free fails with
+/// `NotEnoughMemory` [0, 4095] (MR1 tells it from a lack of memory) and makes nothing; revoking
+/// the untyped destroys them and gives the ASIDs back.
+fn asids_run_out(env: &mut Env) {
+    const ASIDS: u64 = 4095;
+    let memory = env.make(ObjectType::Untyped, 24);
+    let first = env.slots.next;
+    env.slots.next += ASIDS + 1;
+    let retype = |offset: u64, count: u64| {
+        Untyped::from_cptr(memory).invoke(UntypedRetype {
+            object_type: ObjectType::Pml4,
+            size_bits: 0,
+            node: Slot::new(0, 0),
+            node_offset: offset,
+            count,
+            root: CPtr(CNODE),
+        })
+    };
+    // Batches of 256, then one at a time once a batch is refused, until one is.
+    let (mut made, mut batch, mut refused) = (0, 256, None);
+    while made <= ASIDS && refused.is_none() {
+        match retype(first + made, batch.min(ASIDS + 1 - made)) {
+            Ok(_) => made += batch.min(ASIDS + 1 - made),
+            Err(_) if batch > 1 => batch = 1,
+            Err(error) => refused = Some(error),
+        }
+    }
+    // The root server's own address space and the one untyped_tests made hold two.
+    let ok = made == ASIDS - 2 && matches!(refused, Some(Error { code: Some(InvocationError::NotEnoughMemory), details: [0, ASIDS], .. }));
+    check("untyped_retype_pml4_without_asid_is_refused_precisely", ok, format_args!("{made} made, then {refused:?}"));
+    let empty = Frame::from_cptr(first + made).invoke(FrameGetAddress {});
+    check(
+        "untyped_retype_pml4_without_asid_makes_nothing",
+        matches!(empty, Err(Error { code: Some(InvocationError::FailedLookup), .. })),
+        format_args!("{empty:?}"),
+    );
+    expect_ok("cnode_revoke_address_spaces", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(memory, DEPTH) }));
+    expect_ok("untyped_retype_pml4_after_asids_given_back", retype(first, 1));
+    expect_ok("cnode_revoke_address_space", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(memory, DEPTH) }));
+}
+
 fn revoke_destroying_its_own_cnode(env: &mut Env) {
     let Some(untyped) = expect_ok("own_cnode_revoke_untyped", env.try_make(ObjectType::Untyped, 14)) else { return };
     let holder = env.slots.take();
