@@ -150,6 +150,25 @@ fn domains_that_do_not_fit_are_named_and_the_others_answer() {
     assert!(error.contains(&format!("the tile's {} KiB", MEMORY_MIB * 1024)), "{error}");
 }
 
+/// Checks that the refused domains, for `budget` (`domain.refused`), are the last clients of
+/// `clients`, that the first of them is named with `reason` in its refusal and in its build's
+/// failure, and that every client built answered; returns how many clients were built.
+fn assert_refused_last(outcome: &tileos_qemu::RunOutcome, clients: usize, budget: &str, reason: &str) -> usize {
+    let events = outcome.events("domain.refused");
+    let refused: Vec<String> = events.iter().filter_map(|e| e.get("domain").map(String::from)).collect();
+    assert!(!refused.is_empty(), "every domain fit:\n{}", outcome.tail(40));
+    let first = refused[0].strip_prefix("client-").and_then(|n| n.parse::<usize>().ok()).expect("a client is refused first");
+    assert!(first > 0, "no client fit:\n{}", outcome.tail(40));
+    let expected: Vec<String> = (first..clients).map(|i| format!("client-{i}")).collect();
+    assert_eq!(refused, expected, "the refused are not the last clients");
+    assert!(events.iter().all(|e| e.get("budget") == Some(budget)), "refused for something else than {budget}");
+    let line = outcome.serial.lines().find(|l| l.contains(&format!("domain \"client-{first}\" does not fit"))).expect("the refusal line");
+    assert!(line.contains(reason), "{line}");
+    outcome.assert_serial_contains(&format!("rootserver: domain \"client-{first}\" not started: {reason}"));
+    assert_answered(outcome, first, 3 + first);
+    first
+}
+
 #[test]
 fn domains_the_root_servers_heap_cannot_hold_are_named_and_the_others_answer() {
     // The same 153 domains on the dev machine's RAM, which holds them all, with admission
@@ -158,23 +177,25 @@ fn domains_the_root_servers_heap_cannot_hold_are_named_and_the_others_answer() {
     // client's records take 344 bytes: about 100 fit.
     let (toml, _) = archive("heap-clients", &description(CLIENTS));
     let outcome = boot_with(&toml, &Machine::default(), TIMEOUT, " admit_heap_kib=267");
-    let refused: Vec<String> = outcome.events("domain.refused").iter().filter_map(|e| e.get("domain").map(String::from)).collect();
-    assert!(!refused.is_empty(), "every domain fit in the heap:\n{}", outcome.tail(40));
-    let first = refused[0].strip_prefix("client-").and_then(|n| n.parse::<usize>().ok()).expect("a client is refused first");
-    assert!(first > 0, "no client fit:\n{}", outcome.tail(40));
-    let expected: Vec<String> = (first..CLIENTS).map(|i| format!("client-{i}")).collect();
-    assert_eq!(refused, expected, "the refused are not the last clients");
-    assert!(outcome.events("domain.refused").iter().all(|e| e.get("budget") == Some("heap")), "refused for something else than the heap");
-    let line = outcome.serial.lines().find(|l| l.contains(&format!("domain \"client-{first}\" does not fit"))).expect("the refusal line");
-    assert!(line.contains("no root-server heap for it: its records need") && line.contains("bytes of the heap are left"), "{line}");
-    outcome.assert_serial_contains(&format!("rootserver: domain \"client-{first}\" not started: no root-server heap for it"));
-    assert_answered(&outcome, first, 3 + first);
+    assert_refused_last(&outcome, CLIENTS, "heap", "no root-server heap for it: its records need");
     // What admission charged covers what the admitted domains' records then took.
     let admitted = &outcome.events("tile.admitted")[0];
     let field = |event: &tileos_qemu::Event, key: &str| event.get(key).and_then(|v| v.parse::<u64>().ok()).expect(key);
     let memory = &outcome.events("tile.memory")[0];
     let grew = (field(memory, "heap_used_kib") * 1024).saturating_sub(field(admitted, "heap_used"));
     assert!(grew <= field(admitted, "heap_charged"), "the records took {grew} bytes, admission charged {}", admitted.line);
+}
+
+#[test]
+fn domains_beyond_the_address_spaces_are_named_and_the_others_answer() {
+    // 43 domains, admission told that domains have 20 address spaces
+    // (`admit_address_spaces=`; the kernel's 4,094 take a 4,095-domain boot of minutes):
+    // the console, the server, the witness and 17 clients are built.
+    let clients = 40;
+    let (toml, _) = archive("asid-clients", &description(clients));
+    let outcome = boot_with(&toml, &Machine::default(), TIMEOUT, " admit_address_spaces=20");
+    let built = assert_refused_last(&outcome, clients, "address-spaces", "no address space for it: the kernel has 20 for domains");
+    assert_eq!(built, 17);
 }
 
 #[test]

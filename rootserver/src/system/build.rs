@@ -23,7 +23,7 @@ use tileos_protocol::supervisor::State;
 use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
 use tileos_sys::{event, println};
 use tileos_sysdesc::footprint::Footprint;
-use tileos_sysdesc::footprint::admission::{ADDRESS_SPACES, Budget, HEAP_RESERVE, Need, Refusal};
+use tileos_sysdesc::footprint::admission::{Budget, HEAP_RESERVE, Need, Refusal};
 use tileos_sysdesc::links::{EndpointRole, Links, NotificationRole};
 use tileos_sysdesc::{MapRights, Polarity, RestartPolicy, SUPERVISOR_CLIENT_BIT, Server, SystemDescription, Trigger};
 
@@ -58,6 +58,15 @@ fn root_slots(d: &SystemDescription, index: usize, footprint: &Footprint) -> u64
     footprint.root_slots() + devices + pci
 }
 
+/// What admission may count on at most, besides what is really left.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AdmissionLimits {
+    /// Bytes of the root server's heap in all (used ones included).
+    pub(super) heap: u64,
+    /// Address spaces for domains (at most `tileos_sysdesc::footprint::admission::ADDRESS_SPACES`).
+    pub(super) address_spaces: u64,
+}
+
 /// Root-server heap an admitted domain's records take after admission, in bytes (those made
 /// before it, for every domain, are in use when admission reads the heap): the records of
 /// its pieces and its slot list (each rounded to the allocator's 16-byte blocks), its two
@@ -89,21 +98,21 @@ fn heap_need(d: &SystemDescription, index: usize, footprint: &Footprint, reports
 /// reserve, the slots one build takes until its objects are moved into its keeper (the
 /// largest keeper's slot count: builds run one at a time); and, of the heap, the
 /// reserve for one build's and the supervisor's work and 16 bytes per domain for the boot's
-/// lists of all domains. `heap_limit`: heap bytes admission may count on at most (the
-/// command line's `heap_kib=`, for tests; else the whole heap).
-fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState], heap_limit: u64) {
+/// lists of all domains. `limits`: what it may count on at most (lowered for tests).
+fn admit(alloc: &mut Allocator, d: &SystemDescription, states: &mut [DomainState], limits: AdmissionLimits) {
     let largest = states.iter().filter_map(|s| s.footprint.pieces().next()).max().map_or(0, |bits| 1u64 << bits);
     let window = states.iter().map(|s| 1u64 << s.footprint.keeper_radix()).max().unwrap_or(0);
     let (heap_used, heap_free) = tileos_sys::domain::heap_usage();
-    let heap_free = heap_free.min(heap_limit.saturating_sub(heap_used));
+    let heap_free = heap_free.min(limits.heap.saturating_sub(heap_used));
     // The lists of all domains, and of the device frames made after admission.
     let device_pages: u64 = d.device_memory.iter().map(|m| m.size / 4096).fold(0, u64::saturating_add);
     let all_domains = (16 * d.domains.len() as u64).saturating_add(device_pages.saturating_mul(8));
     let mut budget = Budget {
         memory: alloc.available().saturating_sub(largest * (alloc.regions_left() as u64 + 1)),
         slots: alloc.slots.free().saturating_sub(SLOT_RESERVE + window),
-        address_spaces: ADDRESS_SPACES,
+        address_spaces: limits.address_spaces,
         heap: heap_free.saturating_sub(HEAP_RESERVE + all_domains),
+        admitted: 0,
     };
     let heap_at_admission = budget.heap;
     let mut reports: Vec<bool> = ::alloc_crate::vec![false; d.domains.len()];
@@ -301,7 +310,7 @@ impl<'d> Tile<'d> {
         description: &'d SystemDescription,
         capacities: &[u64],
         footprints: &[Footprint],
-        heap_limit: u64,
+        limits: AdmissionLimits,
     ) -> Tile<'d> {
         let shared = |alloc: &mut Allocator, object: ObjectType, what: &str| {
             alloc.object(object, 0).unwrap_or_else(|error| stop(format_args!("no memory for the tile's shared objects ({what}): {error}")))
@@ -384,7 +393,7 @@ impl<'d> Tile<'d> {
         // Made before admission, which counts the heap left after them.
         let withdrawn = description.endpoints.iter().map(|_| false).collect();
         let links = tileos_sysdesc::links::links(description);
-        admit(alloc, description, &mut states, heap_limit);
+        admit(alloc, description, &mut states, limits);
         for (index, state) in states.iter_mut().enumerate().filter(|(_, state)| state.refused.is_none()) {
             let minted = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("fault endpoint", e)).and_then(|fault_endpoint| {
                 CNode::ROOT

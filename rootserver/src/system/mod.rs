@@ -40,6 +40,7 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
 use tileos_sys::{event, println};
+use tileos_sysdesc::footprint::admission::ADDRESS_SPACES;
 use tileos_sysdesc::footprint::{self, Footprint, Program, Segment};
 use tileos_sysdesc::{MAX_PARAM_NAME_LEN, MAX_SERVER_PARAMS};
 
@@ -227,7 +228,7 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     }
     let devices = DevicePool::new(info);
     let read = crate::clock::tsc();
-    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints, admission_heap_limit(info));
+    let mut tile = Tile::new(&mut alloc, devices, &description, &capacities, &footprints, admission_limits(info));
     let made = crate::clock::tsc();
     tile.pci.set_iospace_control(info.iospace_control);
     // By priority, except that the domain serving "pci" comes first and the drivers of PCI
@@ -285,16 +286,16 @@ pub fn run(info: &BootInfo, mut alloc: Allocator, entry_tsc: u64) -> ! {
     supervise::Supervision::new(&mut tile, &mut alloc, &archive, &description).run(deferred)
 }
 
-/// The heap admission may count on: `admit_heap_kib=N` on the command line lowers it to N KiB
-/// of the heap in all (so that a boot test runs the heap out with a few domains); else all of
-/// it.
-fn admission_heap_limit(info: &BootInfo) -> u64 {
+/// What admission may count on at most, from the root server's command line (so that a boot
+/// test runs a budget out with a few domains): `admit_heap_kib=N`, N KiB of the heap in all;
+/// `admit_address_spaces=N`, N address spaces for domains. Else everything there is.
+fn admission_limits(info: &BootInfo) -> build::AdmissionLimits {
     let cmdline = core::str::from_utf8(&info.cmdline).unwrap_or("").trim_end_matches('\0');
-    cmdline
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("admit_heap_kib="))
-        .and_then(|kib| kib.parse::<u64>().ok())
-        .map_or(u64::MAX, |kib| kib.saturating_mul(1024))
+    let number = |key: &str| cmdline.split_whitespace().find_map(|word| word.strip_prefix(key)).and_then(|n| n.parse::<u64>().ok());
+    build::AdmissionLimits {
+        heap: number("admit_heap_kib=").map_or(u64::MAX, |kib| kib.saturating_mul(1024)),
+        address_spaces: number("admit_address_spaces=").map_or(ADDRESS_SPACES, |n| n.min(ADDRESS_SPACES)),
+    }
 }
 
 /// Logs what the domains' memory takes in all, the largest consumers, how many domains were

@@ -56,6 +56,8 @@ pub struct Budget {
     pub address_spaces: u64,
     /// Bytes of the root server's heap.
     pub heap: u64,
+    /// Domains admitted so far.
+    pub admitted: u64,
 }
 
 /// What one domain needs of each budget (and one address space).
@@ -89,7 +91,7 @@ pub enum Refusal {
     },
     /// Every address space the kernel has for domains is taken.
     AddressSpaces {
-        /// Address spaces domains can have in all.
+        /// Address spaces domains can have in all (the domains admitted before).
         limit: u64,
     },
     /// Too little of the root server's heap left.
@@ -131,7 +133,7 @@ impl Budget {
             return Err(Refusal::Slots { needed: need.slots, available: self.slots });
         }
         if self.address_spaces == 0 {
-            return Err(Refusal::AddressSpaces { limit: ADDRESS_SPACES });
+            return Err(Refusal::AddressSpaces { limit: self.admitted });
         }
         if need.heap > self.heap {
             return Err(Refusal::Heap { needed: need.heap, available: self.heap });
@@ -140,6 +142,7 @@ impl Budget {
         self.slots -= need.slots;
         self.address_spaces -= 1;
         self.heap -= need.heap;
+        self.admitted += 1;
         Ok(())
     }
 }
@@ -148,7 +151,7 @@ impl Budget {
 mod tests {
     use super::*;
 
-    const PLENTY: Budget = Budget { memory: 1 << 30, slots: 1 << 14, address_spaces: ADDRESS_SPACES, heap: 1 << 22 };
+    const PLENTY: Budget = Budget { memory: 1 << 30, slots: 1 << 14, address_spaces: ADDRESS_SPACES, heap: 1 << 22, admitted: 0 };
     const SMALL: Need = Need { memory: 97 * 1024, slots: 3, heap: 512 };
 
     #[test]
@@ -161,7 +164,8 @@ mod tests {
                 memory: PLENTY.memory - 97 * 1024,
                 slots: PLENTY.slots - 3,
                 address_spaces: ADDRESS_SPACES - 1,
-                heap: PLENTY.heap - 512
+                heap: PLENTY.heap - 512,
+                admitted: 1
             }
         );
     }
@@ -194,8 +198,8 @@ mod tests {
         assert_eq!(empty.admit(SMALL), Err(Refusal::Memory { needed: 97 * 1024, available: 0 }));
         let mut no_slots = Budget { slots: 2, ..PLENTY };
         assert_eq!(no_slots.admit(SMALL), Err(Refusal::Slots { needed: 3, available: 2 }));
-        let mut no_asid = Budget { address_spaces: 0, heap: 0, ..PLENTY };
-        assert_eq!(no_asid.admit(SMALL), Err(Refusal::AddressSpaces { limit: ADDRESS_SPACES }));
+        let mut no_asid = Budget { address_spaces: 0, heap: 0, admitted: 20, ..PLENTY };
+        assert_eq!(no_asid.admit(SMALL), Err(Refusal::AddressSpaces { limit: 20 }));
         assert_eq!(
             alloc::format!("{}", Refusal::AddressSpaces { limit: ADDRESS_SPACES }),
             "no address space for it: the kernel has 4094 for domains (ASIDs) and all are taken"
