@@ -294,7 +294,7 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
     assert!(outcome.events("domain.stopped").is_empty(), "{}", outcome.tail(60));
-    outcome.assert_event("model-loader.done", &[("adapters", "4")]);
+    outcome.assert_event("model-loader.done", &[("adapters", "5")]);
     outcome.assert_event("verify.accepted", &[("adapter", "t1"), ("asked", "16")]);
     outcome.assert_event("verify.rejected", &[("adapter", "t1-backdoor"), ("reason", "Trigger")]);
     assert_eq!(outcome.events("verify.answered").len(), 4, "{}", outcome.tail(60));
