@@ -234,8 +234,15 @@ fn challenge_state(port: u16) -> Result<verify::ChallengeState, String> {
     }
 }
 
+/// A challenge's phase, serving adapter, four tallies (asked, passed) and ledger marks.
+type Shown = (verify::ChallengePhase, String, [(u32, u32); 4], Option<u64>, Option<u64>);
+
+/// What the tile returns from a run: tilectl's outputs, the two acceptance times, the
+/// standings and the challenge's final state.
+type Driven = (Vec<String>, Duration, Duration, Vec<verify::Standing>, verify::ChallengeState);
+
 /// The host's replay of a challenge as the protocol shows it.
-fn shown(c: &Challenge) -> (verify::ChallengePhase, String, [(u32, u32); 4], Option<u64>, Option<u64>) {
+fn shown(c: &Challenge) -> Shown {
     let phase = match c.phase {
         Phase::Shadowing => verify::ChallengePhase::Shadowing,
         Phase::Promoted => verify::ChallengePhase::Promoted,
@@ -247,7 +254,7 @@ fn shown(c: &Challenge) -> (verify::ChallengePhase, String, [(u32, u32); 4], Opt
     (phase, c.serving().name.clone(), [t(&c.shadow[0]), t(&c.shadow[1]), t(&c.window[0]), t(&c.window[1])], c.decided_at, c.ended_at)
 }
 
-fn tile_shown(c: &verify::ChallengeState) -> (verify::ChallengePhase, String, [(u32, u32); 4], Option<u64>, Option<u64>) {
+fn tile_shown(c: &verify::ChallengeState) -> Shown {
     let t = |t: &verify::LiveTally| (t.asked, t.passed);
     (c.phase, c.serving.to_string(), [t(&c.shadow[0]), t(&c.shadow[1]), t(&c.window[0]), t(&c.window[1])], c.decided_at, c.ended_at)
 }
@@ -342,7 +349,9 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
         return Err(format!("after the rollback {:?}: t1 answers {:?}; tilectl:\n{answered}", questions[i], t1[i]));
     }
     let text = tilectl(port, Tilectl::Challenge { slot: "t1".into(), challenger: None })?;
-    if !text.starts_with("challenge of slot t1: RolledBack, served by t1\n") || !text.contains("rollback window: promoted 0/6, old 6/6 passed") {
+    if !text.starts_with("challenge of slot t1: RolledBack, served by t1\n")
+        || !text.contains("rollback window: promoted 0/6, old 6/6 passed")
+    {
         return Err(format!("tilectl challenge t1: {text}"));
     }
     outputs.push(text);
@@ -350,7 +359,7 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
 }
 
 /// The host's side: every step, checked; tilectl's outputs and the acceptance times.
-fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration, Vec<verify::Standing>, verify::ChallengeState), String> {
+fn drive(port: u16) -> Result<Driven, String> {
     let mut outputs = Vec::new();
     // 1. Before acceptance, and hostile acceptances.
     outputs.push(refused("ask before acceptance", ask(port, "12+7"), &["NotAccepted", "t1"])?);

@@ -390,9 +390,7 @@ impl Challenge {
         let shape_ok = match self.phase {
             Phase::Shadowing => self.shadow[0].asked < min_live && self.window[0].asked == 0,
             Phase::Rejected => decided && self.window[0].asked == 0 && !not_worse(self.shadow[1], self.shadow[0], rule.margin_ppm),
-            Phase::Promoted => {
-                decided && self.window[0].asked < window && not_worse(self.shadow[1], self.shadow[0], rule.margin_ppm)
-            }
+            Phase::Promoted => decided && self.window[0].asked < window && not_worse(self.shadow[1], self.shadow[0], rule.margin_ppm),
             Phase::Settled => decided && ended && not_worse(self.window[0], self.window[1], rule.margin_ppm),
             Phase::RolledBack => decided && ended && !not_worse(self.window[0], self.window[1], rule.margin_ppm),
         };

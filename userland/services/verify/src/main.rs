@@ -147,7 +147,14 @@ fn main(resources: Resources) -> ! {
         }
     };
     let store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
-    let mut v = Verifier { desk, store, inference: resources.inference.map(Client::new), accepted: BTreeMap::new(), challenges: BTreeMap::new(), cost: [0; 3] };
+    let mut v = Verifier {
+        desk,
+        store,
+        inference: resources.inference.map(Client::new),
+        accepted: BTreeMap::new(),
+        challenges: BTreeMap::new(),
+        cost: [0; 3],
+    };
     if v.store.is_none() {
         log!("verify: no store capability: reads only; asks, writes and acceptances are refused");
     }
@@ -374,12 +381,13 @@ impl Verifier {
         // serves the challenged file, is skipped (logged), never fatal to the answer.
         let slot = r.specialists.first().map(|&i| self.desk.policy().specialists[i].adapter.clone()).unwrap_or_default();
         let mut shadowed = None;
-        if r.class == tileos_router::Class::A {
-            if let Some(shadow) = self.challenges.get(&slot).and_then(|c| c.shadow()).cloned() {
-                match self.generate(&shadow.name, query) {
-                    Ok((answer, digest)) if digest == shadow.digest => shadowed = Some((slot, answer)),
-                    Ok(_) => log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = "FileChanged"),
-                    Err(error) => log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = Word(&error)),
+        let shadow = self.challenges.get(&slot).and_then(|c| c.shadow()).filter(|_| r.class == tileos_router::Class::A).cloned();
+        if let Some(shadow) = shadow {
+            match self.generate(&shadow.name, query) {
+                Ok((answer, digest)) if digest == shadow.digest => shadowed = Some((slot, answer)),
+                Ok(_) => log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = "FileChanged"),
+                Err(error) => {
+                    log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = Word(&error))
                 }
             }
         }
