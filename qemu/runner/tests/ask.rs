@@ -33,7 +33,7 @@
 //! 7. the verify domain logged `verify.accepted` for t1 and t1b, `verify.rejected` for
 //!    t1-backdoor, three `verify.audited` and the challenge's steps;
 //! 8. a second boot on the same disk restores the three audits and the challenge: the
-//!    standings and the challenge's state are the same.
+//!    standings and the challenge's state are the same, and t1 answers the slot's question.
 
 use std::time::{Duration, Instant};
 
@@ -464,6 +464,8 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
     // restored, the same challenge.
     let (again, (after, challenge_after)) =
         boot_and_drive("ask", "tile-ask-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
+            // The rolled-back slot is served by t1's file after the restore.
+            check_answer("12+7", "arith", "19", &ask(port, "12+7")?)?;
             Ok((standings(port)?, challenge_state(port)?))
         });
     again.assert_event("verify.ready", &[("audits", "3"), ("ledger", "17"), ("accepted", "2"), ("challenges", "1")]);

@@ -275,9 +275,15 @@ impl Verifier {
                 .and_then(|c| if c.slot == slot { Ok(c) } else { Err(alloc::format!("a record of slot {}", c.slot)) });
             match restored {
                 // The record is written before `verify/accepted/SLOT` changes, so it says
-                // which file serves the slot.
+                // which file serves the slot while it runs or a challenger serves, and when
+                // the key still holds the challenger's digest (a rollback whose key write
+                // failed). Otherwise the key is newer: the slot's own file, accepted again
+                // after the challenge ended.
                 Ok(c) => {
-                    self.accepted.insert(slot.clone(), c.serving().digest);
+                    let own = !c.phase.running() && c.serving().name == slot;
+                    if !own || self.accepted.get(&slot) == Some(&c.challenger.digest) {
+                        self.accepted.insert(slot.clone(), c.serving().digest);
+                    }
                     self.challenges.insert(slot, c);
                 }
                 Err(error) => {
