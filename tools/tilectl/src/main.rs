@@ -98,7 +98,7 @@ enum Command {
     /// Run adapter acceptance (canary battery, trigger probe) on an adapter the inference
     /// domain serves; `ask` uses only accepted adapters (needs the operator key).
     Accept {
-        /// The adapter's name (t1, t2, t3, t1-backdoor).
+        /// The adapter's name (t1, t2, t3, t1-backdoor, t1b).
         adapter: String,
     },
     /// A Plane B audit: the tile draws canaries of the topic (public, or the secret reserve),
