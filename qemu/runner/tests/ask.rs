@@ -20,8 +20,8 @@
 //!    byte what the host core answers with t1, and its pass/fail the class-A checker's; the
 //!    standing (`tilectl standing`) adds them up; an unsigned audit, an audit of a topic
 //!    with no canaries and one of a topic the specialist does not serve are refused;
-//! 6. adapters as slot challengers: hostile challenges are refused precisely (unsigned, a
-//!    challenger not accepted, a slot of a class-C topic, an unknown slot, the serving
+//! 6. adapters as slot challengers: hostile challenges are refused precisely (unsigned,
+//!    signed by another key, a challenger not accepted, a slot of a class-C topic, an unknown slot, the serving
 //!    adapter as its own challenger, no challenge to show); `accept t1b` passes;
 //!    `challenge t1 t1b` starts one, a second start and a re-acceptance of t1 are refused
 //!    while it runs. Six live questions (chosen on the host so that t1b's answers pass the
@@ -264,9 +264,13 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
     let start = |challenger: &str| Tilectl::Challenge { slot: "t1".into(), challenger: Some(challenger.into()) };
     outputs.push(refused("challenge t1 t1b before t1b is accepted", tilectl(port, start("t1b")), &["NotAccepted", "t1b"])?);
     let unsigned = Command::Verify(verify::Request::Challenge { slot: name("t1"), challenger: name("t1b") });
-    match agent_client(port, None)?.call(unsigned).map_err(|e| e.to_string())? {
+    match agent_client(port, None)?.call(unsigned.clone()).map_err(|e| e.to_string())? {
         Answer::Error(WireError::SignatureRequired) => {}
         other => return Err(format!("an unsigned challenge answered {other:?}")),
+    }
+    match agent_client(port, Some([7; 32]))?.call(unsigned).map_err(|e| e.to_string())? {
+        Answer::Error(WireError::BadSignature) => {}
+        other => return Err(format!("a challenge signed by another key answered {other:?}")),
     }
     outputs.push(refused(
         "challenge t2",
