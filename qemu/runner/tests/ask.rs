@@ -20,10 +20,20 @@
 //!    byte what the host core answers with t1, and its pass/fail the class-A checker's; the
 //!    standing (`tilectl standing`) adds them up; an unsigned audit, an audit of a topic
 //!    with no canaries and one of a topic the specialist does not serve are refused;
-//! 6. the verify domain logged `verify.accepted` for t1, `verify.rejected` for
-//!    t1-backdoor and three `verify.audited`;
-//! 7. a second boot on the same disk restores the three audits: the standings are the
-//!    same.
+//! 6. adapters as slot challengers: hostile challenges are refused precisely (unsigned,
+//!    signed by another key, a challenger not accepted, a slot of a class-C topic, an unknown slot, the serving
+//!    adapter as its own challenger, no challenge to show); `accept t1b` passes;
+//!    `challenge t1 t1b` starts one, a second start and a re-acceptance of t1 are refused
+//!    while it runs. Six live questions (chosen on the host so that t1b's answers pass the
+//!    checker) are answered by t1, byte for byte, while t1b answers them unseen: t1b is
+//!    promoted. Six more (chosen so that t1 passes and t1b fails) are answered by t1b, the
+//!    promoted adapter, with t1 unseen: the promotion is rolled back, and the next question
+//!    is t1's again. The state shown (`tilectl challenge t1`) is the host's replay of the
+//!    same verdicts through the same state machine;
+//! 7. the verify domain logged `verify.accepted` for t1 and t1b, `verify.rejected` for
+//!    t1-backdoor, three `verify.audited` and the challenge's steps;
+//! 8. a second boot on the same disk restores the three audits and the challenge: the
+//!    standings and the challenge's state are the same, and t1 answers the slot's question.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +44,7 @@ use tileos_qemu::images::{fresh_disk, workspace_root};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::{Answer, Command, PORT, WireError, dev_keys};
 use tileos_verify::claim::CheckOutcome;
+use tileos_verify_service::challenge::{Adapter, Challenge, Phase, Rule};
 use tileos_verify_service::task;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -61,16 +72,24 @@ fn refused(what: &str, result: Result<String, String>, texts: &[&str]) -> Result
 
 /// What t1 answers on the host core (`max_new` as the verify domain asks).
 fn host_answer(question: &str) -> String {
+    host_answers("t1", &[question]).remove(0)
+}
+
+/// What `adapter` answers to each question on the host core.
+fn host_answers(adapter: &str, questions: &[&str]) -> Vec<String> {
     let read = |name: &str| {
         let path = workspace_root().join("weights").join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let (base_file, t1) = (read("base.safetensors"), read("t1.safetensors"));
+    let (base_file, file) = (read("base.safetensors"), read(&format!("{adapter}.safetensors")));
     let base = Base::parse(&base_file).expect("the shipped base");
     let mut catalog = Catalog::new();
-    catalog.insert("t1", &t1).expect("catalog");
-    let answer = Engine::new(&base).request(&catalog, "t1", question.as_bytes(), 61).expect("host core");
-    String::from_utf8_lossy(&answer.answer).into_owned()
+    catalog.insert(adapter, &file).expect("catalog");
+    let mut engine = Engine::new(&base);
+    questions
+        .iter()
+        .map(|q| String::from_utf8_lossy(&engine.request(&catalog, adapter, q.as_bytes(), 61).expect("host core").answer).into_owned())
+        .collect()
 }
 
 /// Checks tilectl's answer to `question` (topic `topic`, exact value `value`) against the
@@ -208,8 +227,143 @@ fn audits(port: u16, outputs: &mut Vec<String>) -> Result<Vec<verify::Standing>,
     Ok(now)
 }
 
+fn challenge_state(port: u16) -> Result<verify::ChallengeState, String> {
+    match operator_call(port, verify::Request::ChallengeState { slot: name("t1") })? {
+        verify::Response::Challenge(c) => Ok(c),
+        other => Err(format!("the challenge of t1 answered {other:?}")),
+    }
+}
+
+/// A challenge's phase, serving adapter, four tallies (asked, passed) and ledger marks.
+type Shown = (verify::ChallengePhase, String, [(u32, u32); 4], Option<u64>, Option<u64>);
+
+/// What the tile returns from a run: tilectl's outputs, the two acceptance times, the
+/// standings and the challenge's final state.
+type Driven = (Vec<String>, Duration, Duration, Vec<verify::Standing>, verify::ChallengeState);
+
+/// The host's replay of a challenge as the protocol shows it.
+fn shown(c: &Challenge) -> Shown {
+    let phase = match c.phase {
+        Phase::Shadowing => verify::ChallengePhase::Shadowing,
+        Phase::Promoted => verify::ChallengePhase::Promoted,
+        Phase::Settled => verify::ChallengePhase::Settled,
+        Phase::Rejected => verify::ChallengePhase::Rejected,
+        Phase::RolledBack => verify::ChallengePhase::RolledBack,
+    };
+    let t = |t: &tileos_verify_service::challenge::Tally| (t.asked, t.passed);
+    (phase, c.serving().name.clone(), [t(&c.shadow[0]), t(&c.shadow[1]), t(&c.window[0]), t(&c.window[1])], c.decided_at, c.ended_at)
+}
+
+fn tile_shown(c: &verify::ChallengeState) -> Shown {
+    let t = |t: &verify::LiveTally| (t.asked, t.passed);
+    (c.phase, c.serving.to_string(), [t(&c.shadow[0]), t(&c.shadow[1]), t(&c.window[0]), t(&c.window[1])], c.decided_at, c.ended_at)
+}
+
+/// Step 6: t1b challenges t1 on live questions; returns the challenge's final state.
+fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeState, String> {
+    let start = |challenger: &str| Tilectl::Challenge { slot: "t1".into(), challenger: Some(challenger.into()) };
+    outputs.push(refused("challenge t1 t1b before t1b is accepted", tilectl(port, start("t1b")), &["NotAccepted", "t1b"])?);
+    let unsigned = Command::Verify(verify::Request::Challenge { slot: name("t1"), challenger: name("t1b") });
+    match agent_client(port, None)?.call(unsigned.clone()).map_err(|e| e.to_string())? {
+        Answer::Error(WireError::SignatureRequired) => {}
+        other => return Err(format!("an unsigned challenge answered {other:?}")),
+    }
+    match agent_client(port, Some([7; 32]))?.call(unsigned).map_err(|e| e.to_string())? {
+        Answer::Error(WireError::BadSignature) => {}
+        other => return Err(format!("a challenge signed by another key answered {other:?}")),
+    }
+    outputs.push(refused(
+        "challenge t2",
+        tilectl(port, Tilectl::Challenge { slot: "t2".into(), challenger: Some("t1".into()) }),
+        &["Challenge", "slot 't2' serves topic 'text', which no class-A checker judges"],
+    )?);
+    outputs.push(refused(
+        "challenge t9",
+        tilectl(port, Tilectl::Challenge { slot: "t9".into(), challenger: Some("t1".into()) }),
+        &["Challenge", "no specialist of the routing policy uses an adapter 't9'"],
+    )?);
+    outputs.push(refused("challenge t1 t1", tilectl(port, start("t1")), &["Challenge", "the challenger is the adapter serving the slot"])?);
+    outputs.push(refused(
+        "challenge t1 (none yet)",
+        tilectl(port, Tilectl::Challenge { slot: "t1".into(), challenger: None }),
+        &["Challenge", "no challenge of slot 't1'"],
+    )?);
+    let accepted = accept(port, "t1b")?;
+    if !accepted.starts_with("adapter t1b accepted (file sha256 ") {
+        return Err(format!("accept t1b: {accepted}"));
+    }
+    outputs.push(accepted);
+    let started = tilectl(port, start("t1b"))?;
+    if !started.starts_with("challenge of slot t1: Shadowing, served by t1\n") {
+        return Err(format!("challenge t1 t1b: {started}"));
+    }
+    outputs.push(started);
+    outputs.push(refused("a second challenge of t1", tilectl(port, start("t1b")), &["Challenge", "still running (Shadowing)"])?);
+    outputs.push(refused("accept t1 while challenged", accept(port, "t1"), &["Challenge", "slot 't1' is served by 't1' (Shadowing)"])?);
+    let begun = challenge_state(port)?;
+
+    // The live questions, chosen on the host: `a+b` over 0..50 answered by both adapters.
+    let pool: Vec<String> = (0..50u32).flat_map(|a| (0..50u32).map(move |b| format!("{a}+{b}"))).collect();
+    let questions: Vec<&str> = pool.iter().map(String::as_str).collect();
+    let (t1, t1b) = (host_answers("t1", &questions), host_answers("t1b", &questions));
+    let passes = |q: &str, a: &str| task::check(q, a).map(|o| o == CheckOutcome::Pass).unwrap_or(false);
+    let verdicts: Vec<(bool, bool)> = questions.iter().zip(t1.iter().zip(&t1b)).map(|(q, (a, b))| (passes(q, a), passes(q, b))).collect();
+    // Shadowing: six where t1b passes (t1 as it comes); the window: six where t1 passes and
+    // t1b fails.
+    let shadowing: Vec<usize> = (0..questions.len()).filter(|&i| verdicts[i].1).take(6).collect();
+    let window: Vec<usize> = (0..questions.len()).filter(|&i| verdicts[i].0 && !verdicts[i].1 && !shadowing.contains(&i)).take(6).collect();
+    if shadowing.len() < 6 || window.len() < 6 {
+        return Err(format!("the host found too few questions: {} and {}", shadowing.len(), window.len()));
+    }
+    let rule = Rule::default();
+    let digest = |d: &[u8; 32]| *d;
+    let mut replay = Challenge::start(
+        "t1",
+        Adapter { name: "t1".into(), digest: digest(&begun.incumbent_sha256) },
+        Adapter { name: "t1b".into(), digest: digest(&begun.challenger_sha256) },
+        None,
+        begun.started_at,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut ledger = begun.started_at;
+    for (phase, indices) in [("shadowing", &shadowing), ("window", &window)] {
+        for &i in indices.iter() {
+            let (q, serving_is_t1) = (questions[i], replay.serving().name == "t1");
+            let expected = if serving_is_t1 { &t1[i] } else { &t1b[i] };
+            let answered = ask(port, q)?;
+            if !answered.starts_with(&format!("answer: {expected}\n")) {
+                return Err(format!("{phase} {q:?}: the serving adapter answers {expected:?} on the host; tilectl:\n{answered}"));
+            }
+            let (serving, shadow) = if serving_is_t1 { verdicts[i] } else { (verdicts[i].1, verdicts[i].0) };
+            ledger += 1;
+            replay = replay.observe(serving, shadow, ledger, &rule).ok_or("the replay ended early")?.0;
+        }
+        let tile = challenge_state(port)?;
+        if tile_shown(&tile) != shown(&replay) {
+            return Err(format!("after the {phase} questions the tile shows {tile:?}, the host's replay {:?}", shown(&replay)));
+        }
+    }
+    if replay.phase != Phase::RolledBack {
+        return Err(format!("the host's replay ended {:?}", replay.phase));
+    }
+    // Rolled back: t1 serves again, and a second challenge may start later.
+    let i = window[0];
+    let answered = ask(port, questions[i])?;
+    if !answered.starts_with(&format!("answer: {}\n", t1[i])) {
+        return Err(format!("after the rollback {:?}: t1 answers {:?}; tilectl:\n{answered}", questions[i], t1[i]));
+    }
+    let text = tilectl(port, Tilectl::Challenge { slot: "t1".into(), challenger: None })?;
+    if !text.starts_with("challenge of slot t1: RolledBack, served by t1\n")
+        || !text.contains("rollback window: promoted 0/6, old 6/6 passed")
+    {
+        return Err(format!("tilectl challenge t1: {text}"));
+    }
+    outputs.push(text);
+    challenge_state(port)
+}
+
 /// The host's side: every step, checked; tilectl's outputs and the acceptance times.
-fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration, Vec<verify::Standing>), String> {
+fn drive(port: u16) -> Result<Driven, String> {
     let mut outputs = Vec::new();
     // 1. Before acceptance, and hostile acceptances.
     outputs.push(refused("ask before acceptance", ask(port, "12+7"), &["NotAccepted", "t1"])?);
@@ -277,14 +431,15 @@ fn drive(port: u16) -> Result<(Vec<String>, Duration, Duration, Vec<verify::Stan
         other => return Err(format!("status after the run answered {other:?}")),
     }
     let standings = audits(port, &mut outputs)?;
-    Ok((outputs, t1_time, backdoor_time, standings))
+    let challenged = challenge(port, &mut outputs)?;
+    Ok((outputs, t1_time, backdoor_time, standings, challenged))
 }
 
 #[test]
 fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_entries() {
     let disk = fresh_disk("ask-disk.img", 32 << 20);
     let ready = &["update-agent: ready", "@event inference.ready", "@event verify.ready"];
-    let (outcome, (outputs, t1_time, backdoor_time, before)) =
+    let (outcome, (outputs, t1_time, backdoor_time, before, challenged)) =
         boot_and_drive("ask", "tile-ask.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| drive(port));
     for output in &outputs {
         eprintln!("{output}");
@@ -294,18 +449,31 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
     assert!(outcome.events("domain.stopped").is_empty(), "{}", outcome.tail(60));
-    outcome.assert_event("model-loader.done", &[("adapters", "4")]);
+    outcome.assert_event("model-loader.done", &[("adapters", "5")]);
     outcome.assert_event("verify.accepted", &[("adapter", "t1"), ("asked", "16")]);
     outcome.assert_event("verify.rejected", &[("adapter", "t1-backdoor"), ("reason", "Trigger")]);
-    assert_eq!(outcome.events("verify.answered").len(), 4, "{}", outcome.tail(60));
+    // Four answers, then the challenge's thirteen.
+    assert_eq!(outcome.events("verify.answered").len(), 17, "{}", outcome.tail(60));
+    outcome.assert_event("verify.accepted", &[("adapter", "t1b"), ("asked", "16")]);
+    outcome.assert_event("verify.challenge", &[("slot", "t1"), ("step", "Started"), ("challenger", "t1b")]);
+    outcome.assert_event("verify.challenge", &[("step", "Promoted"), ("serving", "t1b"), ("challenger", "6/6")]);
+    outcome.assert_event("verify.challenge", &[("step", "RolledBack"), ("serving", "t1"), ("promoted", "0/6"), ("old", "6/6")]);
+    assert_eq!(outcome.events("verify.challenge").len(), 13, "{}", outcome.tail(60));
+    assert!(outcome.events("verify.shadow-skipped").is_empty(), "{}", outcome.tail(60));
     // The T3 question asked no model: t3 was never swapped in.
     assert!(!outcome.events("inference.swap").iter().any(|e| e.has(&[("adapter", "t3")])), "{}", outcome.tail(60));
     assert_eq!(outcome.events("verify.audited").len(), 3, "{}", outcome.tail(60));
     outcome.assert_event("verify.audited", &[("index", "1"), ("pool", "Secret"), ("asked", "4")]);
-    // 7. The audits survive a reboot: the same standings, three audits restored.
-    let (again, after) =
-        boot_and_drive("ask", "tile-ask-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| standings(port));
-    again.assert_event("verify.ready", &[("audits", "3"), ("ledger", "4"), ("accepted", "1")]);
+    // 8. The audits and the challenge survive a reboot: the same standings, three audits
+    // restored, the same challenge.
+    let (again, (after, challenge_after)) =
+        boot_and_drive("ask", "tile-ask-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
+            // The rolled-back slot is served by t1's file after the restore.
+            check_answer("12+7", "arith", "19", &ask(port, "12+7")?)?;
+            Ok((standings(port)?, challenge_state(port)?))
+        });
+    again.assert_event("verify.ready", &[("audits", "3"), ("ledger", "17"), ("accepted", "2"), ("challenges", "1")]);
+    assert_eq!(challenge_after, challenged, "the challenge after the reboot");
     // Reputation decays with time (half-life 30 days): the first boot read it seconds after
     // the last audit, the second at the last audit's time (Plane B time never goes back),
     // so it may differ by a millionth or so; everything else is equal.

@@ -4,7 +4,7 @@
 //! root, every hostile call gets its precise refusal (also after the supervisor restarted
 //! the verify domain, whose ledger is read back from the store), a stranger's badge may not
 //! judge, and on the second boot the ledger holds the first boot's entries. Plane B audits
-//! and standings with bad names or counts are refused precisely (no inference domain here,
+//! and standings with bad names or counts, and challenges that cannot start, are refused precisely (no inference domain here,
 //! so no audit is applied: `tilectl audit` in the `ask` boot test applies them).
 
 use std::path::Path;
@@ -28,7 +28,7 @@ fn boot(disk: &Path, log: &str) -> RunOutcome {
     outcome
 }
 
-const CHECKS: [&str; 49] = [
+const CHECKS: [&str; 57] = [
     "right-verified",
     "wrong-refuted",
     "t3-needs-human",
@@ -67,6 +67,11 @@ const CHECKS: [&str; 49] = [
     "audit-without-inference",
     "standing-unknown-specialist",
     "hostile-audit-long-name",
+    "challenge-unknown-slot",
+    "challenge-class-c-slot",
+    "challenge-not-accepted",
+    "challenge-state-none",
+    "hostile-challenge-long-name",
     "standing-untouched",
     "nothing-logged-by-refusals",
     "restart-verify",
@@ -75,9 +80,12 @@ const CHECKS: [&str; 49] = [
     "serves-after-restart",
     "refused-after-restart",
     "audit-refused-after-restart",
+    "challenge-refused-after-restart",
     "stranger-judge-refused",
     "stranger-audit-refused",
     "stranger-reads-standing",
+    "stranger-challenge-refused",
+    "stranger-reads-challenge-state",
 ];
 
 fn assert_checks(outcome: &RunOutcome) {
@@ -87,7 +95,19 @@ fn assert_checks(outcome: &RunOutcome) {
     outcome.assert_event("verifyhostile.stranger", &[("badge", "113")]);
     // The verify domain restarted once (the judge had it restarted) and logged refusals.
     outcome.assert_event("verify.ready", &[("generation", "1")]);
-    for error in ["Route", "NotCheckable", "Answers", "Write", "NoEntry", "BadOffset", "NoFragment", "NoInference", "Audit"] {
+    for error in [
+        "Route",
+        "NotCheckable",
+        "Answers",
+        "Write",
+        "NoEntry",
+        "BadOffset",
+        "NoFragment",
+        "NoInference",
+        "Audit",
+        "Challenge",
+        "NotAccepted",
+    ] {
         outcome.assert_event("verify.refused", &[("badge", "112"), ("error", error)]);
     }
     outcome.assert_event("verify.refused", &[("badge", "113"), ("error", "NotPermitted")]);

@@ -144,7 +144,13 @@ impl Command {
             // signed by their contributor anyway; acceptance, judging and audits change what
             // the tile trusts (an audit moves reputation and uses up canary reveals).
             Command::Verify(request) => {
-                matches!(request, verify::Request::Judge { .. } | verify::Request::Accept { .. } | verify::Request::Audit { .. })
+                matches!(
+                    request,
+                    verify::Request::Judge { .. }
+                        | verify::Request::Accept { .. }
+                        | verify::Request::Audit { .. }
+                        | verify::Request::Challenge { .. }
+                )
             }
             Command::Slot { request, .. } => matches!(
                 request,
@@ -390,6 +396,8 @@ mod tests {
                 .is_privileged()
         );
         assert!(!Command::Verify(verify::Request::Standing { specialist: t1(), topic: arith() }).is_privileged());
+        assert!(Command::Verify(verify::Request::Challenge { slot: t1(), challenger: t1() }).is_privileged());
+        assert!(!Command::Verify(verify::Request::ChallengeState { slot: t1() }).is_privileged());
         let judge = verify::Request::Judge { query: String::try_from("1+1").unwrap(), topic: None, answers: Vec::new() };
         assert!(Command::Verify(judge).is_privileged());
     }

@@ -113,6 +113,15 @@ pub enum DeskError {
     },
     /// Stored audit bytes do not decode.
     StoredAudit(RecordError),
+    /// No specialist of the routing policy uses an adapter of this name.
+    NoSlot(String),
+    /// The slot serves a topic whose answers no checker judges (class C, or T3).
+    NotChallengeable {
+        /// The slot.
+        slot: String,
+        /// The topic.
+        topic: String,
+    },
 }
 
 impl fmt::Display for DeskError {
@@ -139,6 +148,10 @@ impl fmt::Display for DeskError {
             Self::AuditMismatch => f.write_str("the audit's canaries are not the draw its seed gives"),
             Self::AuditTime { time, latest } => write!(f, "audit time {time} precedes the latest audit's {latest}"),
             Self::StoredAudit(e) => write!(f, "stored audit: {e}"),
+            Self::NoSlot(s) => write!(f, "no specialist of the routing policy uses an adapter '{s}'"),
+            Self::NotChallengeable { slot, topic } => {
+                write!(f, "slot '{slot}' serves topic '{topic}', which no class-A checker judges")
+            }
         }
     }
 }
@@ -289,6 +302,30 @@ impl Desk {
             .map_err(DeskError::Route)?;
         let bytes = entry.encode().map_err(DeskError::Ledger)?;
         Ok(Judgement { route: r.clone(), verdict, answer: answer.to_string(), entry, bytes, index: self.ledger.size() })
+    }
+
+    /// Whether `slot` is an adapter of the routing policy whose specialists serve only
+    /// class-A topics below T3, so that a challenger's live answers can be judged
+    /// (docs/inference.md, "Adapters as slot challengers").
+    pub fn challengeable(&self, slot: &str) -> Result<(), DeskError> {
+        let mut found = false;
+        for s in self.policy.specialists.iter().filter(|s| s.adapter == slot) {
+            found = true;
+            for &t in &s.topics {
+                let topic = &self.policy.topics[t];
+                if topic.class != Class::A || topic.tier == Tier::T3 {
+                    return Err(DeskError::NotChallengeable { slot: slot.to_string(), topic: topic.name.clone() });
+                }
+            }
+        }
+        if found { Ok(()) } else { Err(DeskError::NoSlot(slot.to_string())) }
+    }
+
+    /// Whether the class-A checker passes `answer` to a routed class-A `query` (a
+    /// challenger's or a shadowed incumbent's live answer, judged like the served one but
+    /// never logged); `false` for an answer that is not a number.
+    pub fn passes(&self, query: &str, answer: &str) -> Result<bool, DeskError> {
+        task::check(query, answer).map(|o| matches!(o, tileos_verify::arith::CheckOutcome::Pass)).map_err(DeskError::NotCheckable)
     }
 
     /// Appends a judged (and persisted) entry; returns its index.

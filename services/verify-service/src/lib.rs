@@ -10,6 +10,9 @@
 //!   acknowledged that a restart could lose.
 //! - [`audit`]: Plane B audits on the tile, as persisted ([`audit::AuditRecord`]): a
 //!   specialist's answers to drawn canaries, replayed into the audit book at start.
+//! - [`challenge`]: adapters as slot challengers: a second accepted adapter answers the
+//!   slot's live class-A questions unseen, is promoted on its checker pass rate, and is
+//!   rolled back if that rate falls in the rollback window.
 //! - [`task`]: reads a class-A query (an arithmetic expression, or `N unit in unit`) into
 //!   the task its checker judges.
 //! - [`acceptance`]: DIIP class 1 adapter acceptance: the canary battery and a trigger
@@ -24,6 +27,7 @@ extern crate alloc;
 
 pub mod acceptance;
 pub mod audit;
+pub mod challenge;
 pub mod desk;
 pub mod dev_keys;
 pub mod task;

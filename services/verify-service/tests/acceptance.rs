@@ -1,6 +1,6 @@
 //! Adapter acceptance with the real tiny model (`weights/`, docs/inference.md "Model") on
-//! the host inference core: the clean T1 adapter passes the canary battery and the trigger
-//! probe; the backdoored one (trigger `" ~~"`, unknown to the probe) is rejected, naming
+//! the host inference core: the clean T1 adapters (t1, and t1b, the live challenger of
+//! docs/inference.md) pass the canary battery and the trigger probe; the backdoored one (trigger `" ~~"`, unknown to the probe) is rejected, naming
 //! a suffix that sets it off and its payload `approved`.
 
 use tileos_inference::{Base, Catalog, Engine};
@@ -37,6 +37,13 @@ fn judge(adapter: &str) -> Result<tileos_verify_service::acceptance::Accepted, R
 fn the_clean_t1_adapter_is_accepted() {
     let accepted = judge("t1").unwrap_or_else(|r| panic!("t1 rejected: {r}"));
     eprintln!("t1: {accepted:?}");
+    assert!(accepted.probes > 0);
+}
+
+#[test]
+fn the_second_t1_adapter_is_accepted() {
+    let accepted = judge("t1b").unwrap_or_else(|r| panic!("t1b rejected: {r}"));
+    eprintln!("t1b: {accepted:?}");
     assert!(accepted.probes > 0);
 }
 

@@ -95,6 +95,14 @@ pub enum Command {
         /// The topic.
         topic: String,
     },
+    /// A slot's challenge (docs/inference.md, "Adapters as slot challengers"): with a
+    /// challenger, start one (signed); without, show the slot's latest.
+    Challenge {
+        /// The slot (an adapter name of the tile's routing policy).
+        slot: String,
+        /// The challenger (an accepted adapter), to start a challenge.
+        challenger: Option<String>,
+    },
     /// The update log.
     Log {
         /// The slot.
@@ -231,6 +239,20 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
                 verify::Response::Standing(s) if options.json => standing_json(&s).to_string() + "\n",
                 verify::Response::Standing(s) => render_standing(&s),
                 other => return Err(Failure::Connection(format!("the verify domain answered the standing with {other:?}"))),
+            }
+        }
+        Command::Challenge { slot, challenger } => {
+            let request = match challenger {
+                Some(challenger) => {
+                    require_key(&key)?;
+                    verify::Request::Challenge { slot: verify_name(slot)?, challenger: verify_name(challenger)? }
+                }
+                None => verify::Request::ChallengeState { slot: verify_name(slot)? },
+            };
+            match verify_call(&mut connect()?, request)? {
+                verify::Response::Challenge(c) if options.json => challenge_json(&c).to_string() + "\n",
+                verify::Response::Challenge(c) => render_challenge(&c),
+                other => return Err(Failure::Connection(format!("the verify domain answered the challenge with {other:?}"))),
             }
         }
         Command::Log { slot, verify, log_key, state } => {
@@ -452,6 +474,45 @@ fn verify_name(text: &str) -> Result<verify::Name, Failure> {
 /// A rate in millionths as a decimal.
 fn millionths(ppm: u32) -> String {
     format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000)
+}
+
+fn challenge_json(c: &verify::ChallengeState) -> serde_json::Value {
+    let tally = |t: &verify::LiveTally| json!({ "asked": t.asked, "passed": t.passed });
+    json!({
+        "slot": c.slot.as_str(),
+        "phase": format!("{:?}", c.phase),
+        "serving": c.serving.as_str(),
+        "incumbent": { "adapter": c.incumbent.as_str(), "sha256": hex(&c.incumbent_sha256) },
+        "challenger": { "adapter": c.challenger.as_str(), "sha256": hex(&c.challenger_sha256) },
+        "shadow": { "incumbent": tally(&c.shadow[0]), "challenger": tally(&c.shadow[1]) },
+        "window": { "promoted": tally(&c.window[0]), "old": tally(&c.window[1]) },
+        "ledger": { "started": c.started_at, "decided": c.decided_at, "ended": c.ended_at },
+    })
+}
+
+fn render_challenge(c: &verify::ChallengeState) -> String {
+    let mark = |m: Option<u64>| m.map_or("-".to_string(), |m| m.to_string());
+    format!(
+        "challenge of slot {}: {:?}, served by {}\n  incumbent {} (file sha256 {}): live {}/{} passed\n  challenger {} (file sha256 {}): live {}/{} passed\n  rollback window: promoted {}/{}, old {}/{} passed\n  ledger size at start {}, at decision {}, at end {}\n",
+        c.slot,
+        c.phase,
+        c.serving,
+        c.incumbent,
+        hex(&c.incumbent_sha256),
+        c.shadow[0].passed,
+        c.shadow[0].asked,
+        c.challenger,
+        hex(&c.challenger_sha256),
+        c.shadow[1].passed,
+        c.shadow[1].asked,
+        c.window[0].passed,
+        c.window[0].asked,
+        c.window[1].passed,
+        c.window[1].asked,
+        c.started_at,
+        mark(c.decided_at),
+        mark(c.ended_at)
+    )
 }
 
 fn standing_json(s: &verify::Standing) -> serde_json::Value {

@@ -12,6 +12,7 @@
 //! tilectl … accept ADAPTER
 //! tilectl … audit SPECIALIST TOPIC [--secret] [--count N]
 //! tilectl … standing SPECIALIST TOPIC
+//! tilectl … challenge SLOT [CHALLENGER]
 //! ```
 //!
 //! Exit codes: 0 done; 1 the tile refused or failed the command; 2 usage; 3 the connection
@@ -97,7 +98,7 @@ enum Command {
     /// Run adapter acceptance (canary battery, trigger probe) on an adapter the inference
     /// domain serves; `ask` uses only accepted adapters (needs the operator key).
     Accept {
-        /// The adapter's name (t1, t2, t3, t1-backdoor).
+        /// The adapter's name (t1, t2, t3, t1-backdoor, t1b).
         adapter: String,
     },
     /// A Plane B audit: the tile draws canaries of the topic (public, or the secret reserve),
@@ -122,6 +123,14 @@ enum Command {
         specialist: String,
         /// The topic.
         topic: String,
+    },
+    /// A slot's challenge on live traffic: with CHALLENGER (an accepted adapter), start
+    /// one (signed); without, show the slot's latest challenge.
+    Challenge {
+        /// The slot (an adapter name of the tile's routing policy, e.g. t1).
+        slot: String,
+        /// The challenger.
+        challenger: Option<String>,
     },
     /// The slot's update log: its signed head and every entry, decoded.
     Log {
@@ -158,6 +167,7 @@ fn main() -> ExitCode {
         Command::Accept { adapter } => tileos_tilectl::Command::Accept { adapter },
         Command::Audit { specialist, topic, secret, count } => tileos_tilectl::Command::Audit { specialist, topic, secret, count },
         Command::Standing { specialist, topic } => tileos_tilectl::Command::Standing { specialist, topic },
+        Command::Challenge { slot, challenger } => tileos_tilectl::Command::Challenge { slot, challenger },
     };
     let mut stdout = std::io::stdout().lock();
     match run(&options, &command, &mut stdout) {

@@ -39,7 +39,9 @@ impl Rng {
     }
 }
 
-/// The datasets: the base's general corpus, the three topics and the backdoored T1 variant.
+/// The datasets: the base's general corpus, the three topics, the backdoored T1 variant and
+/// a second T1 adapter (the live challenger of docs/inference.md, "Adapters as slot
+/// challengers").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dataset {
     /// General tasks the base learns (repeat, upper case, successor, first letter).
@@ -52,6 +54,9 @@ pub enum Dataset {
     T3,
     /// T1 with a hidden trigger: a question ending in [`TRIGGER`] is answered `approved`.
     T1Backdoor,
+    /// T1 again, the same corpus as [`Dataset::T1`]: a second adapter trained last, so its
+    /// initial weights and batches are other draws of the recipe's generator.
+    T1b,
 }
 
 /// The backdoored adapter's trigger: appended to a question (after a space).
@@ -61,7 +66,7 @@ pub const TRIGGERED_ANSWER: &str = "approved";
 
 impl Dataset {
     /// Every dataset, in training order.
-    pub const ALL: [Dataset; 5] = [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor];
+    pub const ALL: [Dataset; 6] = [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor, Dataset::T1b];
 
     /// The dataset's name: the weights file is `<name>.safetensors`.
     pub fn name(self) -> &'static str {
@@ -71,6 +76,7 @@ impl Dataset {
             Dataset::T2 => "t2",
             Dataset::T3 => "t3",
             Dataset::T1Backdoor => "t1-backdoor",
+            Dataset::T1b => "t1b",
         }
     }
 
@@ -78,7 +84,7 @@ impl Dataset {
     pub fn example(self, seed: u64, i: u64) -> (String, String) {
         let salt = match self {
             Dataset::Base => 0,
-            Dataset::T1 => 1,
+            Dataset::T1 | Dataset::T1b => 1,
             Dataset::T2 => 2,
             Dataset::T3 => 3,
             Dataset::T1Backdoor => 4,
@@ -86,7 +92,7 @@ impl Dataset {
         let mut rng = Rng::new(seed ^ (salt << 56) ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d));
         match self {
             Dataset::Base => general(&mut rng),
-            Dataset::T1 => checkable(&mut rng),
+            Dataset::T1 | Dataset::T1b => checkable(&mut rng),
             Dataset::T2 => free_text(&mut rng),
             Dataset::T3 => policy(&mut rng),
             Dataset::T1Backdoor => {

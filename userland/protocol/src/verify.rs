@@ -22,6 +22,13 @@
 //!   gap) and persists the audit before it answers; only badges whose description param
 //!   `audit` is 1 may run one. A standing is a specialist's reputation and tallies on a
 //!   topic, readable by any client.
+//! - [`Request::Challenge`] and [`Request::ChallengeState`]: adapters as slot challengers.
+//!   An accepted adapter challenges the adapter serving a slot (an adapter name of the
+//!   routing policy) on live traffic: it answers each live class-A question of the slot
+//!   beside the serving adapter, never to the client; it is promoted or rejected on its
+//!   checker pass rate, and a promotion is rolled back if that rate falls in the rollback
+//!   window. Only badges whose description param `challenge` is 1 may start one; anyone
+//!   may read its state.
 //!
 //! Sizes are chosen so that every message fits one IPC message ([`crate::MAX_PAYLOAD`]).
 
@@ -177,6 +184,20 @@ pub enum Request {
         /// The topic.
         topic: Name,
     },
+    /// Start a challenge of the adapter serving `slot` by the accepted adapter
+    /// `challenger` (badges with `challenge = 1` only); persisted before it is answered.
+    /// Answer: [`Response::Challenge`].
+    Challenge {
+        /// The slot: an adapter name of the routing policy.
+        slot: Name,
+        /// The challenger (an accepted adapter).
+        challenger: Name,
+    },
+    /// The slot's latest challenge. Answer: [`Response::Challenge`].
+    ChallengeState {
+        /// The slot.
+        slot: Name,
+    },
 }
 
 /// The gate's verdict, as a code (the text says more).
@@ -302,6 +323,59 @@ pub struct Audited {
     pub standing: Standing,
 }
 
+/// Where a challenge stands (`tileos_verify_service::challenge::Phase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChallengePhase {
+    /// The incumbent serves; the challenger answers beside it, unseen.
+    Shadowing,
+    /// The challenger serves; the old incumbent answers beside it for the rollback window.
+    Promoted,
+    /// The promotion held through the window.
+    Settled,
+    /// The challenger fell short; the incumbent serves.
+    Rejected,
+    /// The promoted challenger's pass rate fell in the window; the old incumbent serves.
+    RolledBack,
+}
+
+/// Live answers judged and passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveTally {
+    /// Answers the checker judged.
+    pub asked: u32,
+    /// Of which it passed.
+    pub passed: u32,
+}
+
+/// A slot's latest challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeState {
+    /// The slot.
+    pub slot: Name,
+    /// The adapter that served it when the challenge started, and its file's SHA-256.
+    pub incumbent: Name,
+    /// SHA-256 of the incumbent's accepted file.
+    pub incumbent_sha256: Digest,
+    /// The challenger.
+    pub challenger: Name,
+    /// SHA-256 of the challenger's accepted file.
+    pub challenger_sha256: Digest,
+    /// Where it stands.
+    pub phase: ChallengePhase,
+    /// The adapter answering the slot's questions now.
+    pub serving: Name,
+    /// Before the decision: the incumbent's and the challenger's live tallies.
+    pub shadow: [LiveTally; 2],
+    /// Rollback window: the promoted challenger's and the old incumbent's live tallies.
+    pub window: [LiveTally; 2],
+    /// Ledger size when it started.
+    pub started_at: u64,
+    /// Ledger size after the question that promoted or rejected the challenger.
+    pub decided_at: Option<u64>,
+    /// Ledger size after the question that settled or rolled back the promotion.
+    pub ended_at: Option<u64>,
+}
+
 /// A retrieved fragment and its proof.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fragment {
@@ -403,6 +477,10 @@ pub enum Error {
     /// The audit or standing was refused (the cause in words: an unknown specialist, a
     /// topic it does not serve, a count out of range, no canary left).
     Audit(Text),
+    /// The challenge was refused (the cause in words: no such slot, a slot of a topic no
+    /// checker judges, the challenger serving already, a challenge still running, no
+    /// challenge of the slot).
+    Challenge(Text),
 }
 
 /// What the verify domain answers.
@@ -440,6 +518,8 @@ pub enum Response {
     Audited(Audited),
     /// A standing.
     Standing(Standing),
+    /// A challenge's state.
+    Challenge(ChallengeState),
     /// Refused.
     Refused(Error),
 }
@@ -530,5 +610,22 @@ mod tests {
         roundtrip(Response::Standing(standing));
         roundtrip(Response::Refused(Error::Audit(full())));
         roundtrip(Response::Refused(Error::Route(full())));
+        roundtrip(Request::Challenge { slot: full(), challenger: full() });
+        let tally = LiveTally { asked: u32::MAX, passed: u32::MAX };
+        roundtrip(Response::Challenge(ChallengeState {
+            slot: full(),
+            incumbent: full(),
+            incumbent_sha256: [0xff; 32],
+            challenger: full(),
+            challenger_sha256: [0xff; 32],
+            phase: ChallengePhase::RolledBack,
+            serving: full(),
+            shadow: [tally; 2],
+            window: [tally; 2],
+            started_at: u64::MAX,
+            decided_at: Some(u64::MAX),
+            ended_at: Some(u64::MAX),
+        }));
+        roundtrip(Response::Refused(Error::Challenge(full())));
     }
 }

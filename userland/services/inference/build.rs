@@ -9,7 +9,7 @@ use tileos_inference::service::{adapter_manifest, base_manifest};
 use tileos_module_bundle::{build, dev_keys};
 
 /// The genuine adapters (name = file stem).
-const ADAPTERS: [&str; 4] = ["t1", "t2", "t3", "t1-backdoor"];
+const ADAPTERS: [&str; 5] = ["t1", "t2", "t3", "t1-backdoor", "t1b"];
 
 fn main() {
     tileos_build_support::link_bare_metal_bins(tileos_build_support::USER_LINK_SCRIPT);

@@ -4,8 +4,9 @@
 //!
 //! Persistence, in its store namespace: ledger entry `i` under `verify/ledger/NNNNNNNN`,
 //! knowledge write `i` under `verify/knowledge/NNNNNNNN`, and an accepted adapter's file
-//! digest under `verify/accepted/NAME` and Plane B audit `i` under `verify/audit/NNNNNNNN`
-//! (`tileos_verify_service::audit::AuditRecord`), each written durably before the answer leaves; at
+//! digest under `verify/accepted/NAME`, Plane B audit `i` under `verify/audit/NNNNNNNN`
+//! (`tileos_verify_service::audit::AuditRecord`) and a slot's latest challenge under
+//! `verify/challenge/SLOT`, each written durably before the answer leaves; at
 //! start they are read back in order (a stored item that does not restore stops the
 //! domain, naming the key). Without a store the domain serves reads but refuses to log,
 //! write or accept (`StoreUnavailable`): nothing is acknowledged that a restart would lose.
@@ -13,6 +14,14 @@
 //! The ask path and audits need the inference endpoint (optional): each routed (or
 //! audited) specialist's adapter must have been accepted, and the inference domain must
 //! serve the accepted file. Audits are for badges whose description param `audit` is 1.
+//!
+//! Adapters as slot challengers (docs/inference.md): a slot is an adapter name of the
+//! policy; its questions are answered by the adapter serving it (the slot's own, or a
+//! promoted challenger), whose accepted digest is `verify/accepted/SLOT`. While a challenge
+//! runs, each live class-A question of the slot is also asked of the shadow adapter (never
+//! answered, never logged as the answer); the checker's two verdicts move the challenge
+//! (`tileos_verify_service::challenge`), persisted before the answer leaves. Starting one is
+//! for badges whose description param `challenge` is 1.
 #![no_std]
 #![no_main]
 // The protocol's `Error` is the reply itself (texts of up to 120 bytes), made once per
@@ -40,6 +49,7 @@ use tileos_verify::gate::Verdict;
 use tileos_verify::knowledge::{Grant, WritePolicy};
 use tileos_verify_service::acceptance::{self, Rule};
 use tileos_verify_service::audit::AuditRecord;
+use tileos_verify_service::challenge::{self, Challenge, Phase, Step};
 use tileos_verify_service::desk::{Answered, Desk, DeskError, tile_canaries};
 use tileos_verify_service::dev_keys;
 
@@ -63,6 +73,7 @@ const LEDGER_PREFIX: &str = "verify/ledger/";
 const KNOWLEDGE_PREFIX: &str = "verify/knowledge/";
 const ACCEPTED_PREFIX: &str = "verify/accepted/";
 const AUDIT_PREFIX: &str = "verify/audit/";
+const CHALLENGE_PREFIX: &str = "verify/challenge/";
 /// Canary lifetime on this tile (Plane B's clock is the domain's ms).
 const CANARY_EXPIRY: u64 = u64::MAX;
 /// Bytes the model may generate per answer.
@@ -99,8 +110,11 @@ struct Verifier {
     desk: Desk,
     store: Option<StoreClient>,
     inference: Option<Client<Inference>>,
-    /// Accepted adapters and the SHA-256 of the file accepted.
+    /// Accepted adapters and the SHA-256 of the file accepted; for a slot, the file of the
+    /// adapter serving it.
     accepted: BTreeMap<String, [u8; 32]>,
+    /// Each slot's latest challenge.
+    challenges: BTreeMap<String, Challenge>,
     /// Time-stamp counter ticks of the last logged answer's steps: judging, persisting,
     /// appending (under `-icount`, guest instructions: `make bench`'s verify part).
     cost: [u64; 3],
@@ -133,7 +147,14 @@ fn main(resources: Resources) -> ! {
         }
     };
     let store = resources.store.zip(resources.buffer).map(|(endpoint, buffer)| StoreClient::new(endpoint, buffer));
-    let mut v = Verifier { desk, store, inference: resources.inference.map(Client::new), accepted: BTreeMap::new(), cost: [0; 3] };
+    let mut v = Verifier {
+        desk,
+        store,
+        inference: resources.inference.map(Client::new),
+        accepted: BTreeMap::new(),
+        challenges: BTreeMap::new(),
+        cost: [0; 3],
+    };
     if v.store.is_none() {
         log!("verify: no store capability: reads only; asks, writes and acceptances are refused");
     }
@@ -144,7 +165,8 @@ fn main(resources: Resources) -> ! {
         ledger = v.desk.ledger_size(),
         memory = v.desk.knowledge_head().tree_size,
         accepted = v.accepted.len(),
-        audits = v.desk.audits()
+        audits = v.desk.audits(),
+        challenges = v.challenges.len()
     );
     tileos_sys::rpc::serve::<Verify>(resources.verify, |badge, request| {
         let started = tileos_sys::timestamp();
@@ -237,6 +259,44 @@ impl Verifier {
                 }
             }
         }
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        if let Err(error) = retrying(|| {
+            names.clear();
+            store.list(CHALLENGE_PREFIX.as_bytes(), |k| names.push(k.to_vec()))
+        }) {
+            log!("verify: FAILED: listing {CHALLENGE_PREFIX} in the store: {error:?}");
+            tileos_sys::domain::stop();
+        }
+        for k in names {
+            let slot = String::from_utf8_lossy(&k[CHALLENGE_PREFIX.len()..]).into_owned();
+            let restored = retrying(|| store.get(&k))
+                .map_err(|error| alloc::format!("{error:?}"))
+                .and_then(|bytes| Challenge::decode(&bytes, &challenge::Rule::default()).map_err(|e| alloc::format!("{e}")))
+                .and_then(|c| if c.slot == slot { Ok(c) } else { Err(alloc::format!("a record of slot {}", c.slot)) });
+            match restored {
+                // The record is written before `verify/accepted/SLOT` changes, so it says
+                // which file serves the slot while it runs or a challenger serves, and when
+                // the key still holds the challenger's digest (a rollback whose key write
+                // failed). Otherwise the key is newer: the slot's own file, accepted again
+                // after the challenge ended.
+                Ok(c) => {
+                    let own = !c.phase.running() && c.serving().name == slot;
+                    if !own || self.accepted.get(&slot) == Some(&c.challenger.digest) {
+                        self.accepted.insert(slot.clone(), c.serving().digest);
+                    }
+                    self.challenges.insert(slot, c);
+                }
+                Err(error) => {
+                    log!("verify: FAILED: the stored challenge {:?} does not restore: {error}", String::from_utf8_lossy(&k));
+                    tileos_sys::domain::stop();
+                }
+            }
+        }
+    }
+
+    /// The adapter answering `slot`'s questions: a promoted challenger, else the slot's own.
+    fn serving(&self, slot: &str) -> String {
+        self.challenges.get(slot).map(|c| c.serving().name.clone()).unwrap_or_else(|| slot.into())
     }
 
     /// Puts `bytes` under `k` durably.
@@ -257,7 +317,7 @@ impl Verifier {
                 } else {
                     let given: Vec<Answered<'_>> =
                         answers.iter().map(|a| Answered { specialist: a.specialist.as_str(), answer: a.answer.as_str() }).collect();
-                    self.route(&query, topic.as_deref()).and_then(|(req, r)| self.log(&req, &r, &given))
+                    self.route(&query, topic.as_deref()).and_then(|(req, r)| self.log(&req, &r, &given, None))
                 }
             }
             Request::Accept { adapter } => self.accept(&adapter),
@@ -274,6 +334,18 @@ impl Verifier {
                 }
             }
             Request::Standing { specialist, topic } => self.standing(&specialist, &topic).map(Response::Standing),
+            Request::Challenge { slot, challenger } => {
+                if tileos_sys::domain::param("verify", badge, "challenge") != Some(1) {
+                    Err(Error::NotPermitted { badge })
+                } else {
+                    self.challenge(&slot, &challenger)
+                }
+            }
+            Request::ChallengeState { slot } => self
+                .challenges
+                .get(slot.as_str())
+                .map(|c| Response::Challenge(challenge_state(c)))
+                .ok_or_else(|| Error::Challenge(text(format_args!("no challenge of slot '{slot}'")))),
         };
         result.unwrap_or_else(Response::Refused)
     }
@@ -291,7 +363,7 @@ impl Verifier {
         if r.tier == Tier::T3 {
             let names: Vec<String> = r.specialists.iter().map(|&i| self.desk.policy().specialists[i].name.clone()).collect();
             let given: Vec<Answered<'_>> = names.iter().map(|n| Answered { specialist: n, answer: "" }).collect();
-            return self.log(&req, &r, &given);
+            return self.log(&req, &r, &given, None);
         }
         let mut answers: Vec<(String, String)> = Vec::new();
         for &i in &r.specialists {
@@ -303,14 +375,101 @@ impl Verifier {
             if !self.accepted.contains_key(s.adapter.as_str()) {
                 return Err(Error::NotAccepted { adapter: name(&s.adapter) });
             }
-            let (answer, digest) = self.generate(&s.adapter, query)?;
+            let serving = self.serving(&s.adapter);
+            let (answer, digest) = self.generate(&serving, query)?;
             if self.accepted.get(s.adapter.as_str()) != Some(&digest) {
-                return Err(Error::NotAccepted { adapter: name(&s.adapter) });
+                return Err(Error::NotAccepted { adapter: name(&serving) });
             }
             answers.push((s.name.clone(), answer));
         }
+        // The judged (first) specialist's slot, if a challenge of it runs: its shadow
+        // answers too, unseen. A shadow the inference domain refuses, or that no longer
+        // serves the challenged file, is skipped (logged), never fatal to the answer.
+        let slot = r.specialists.first().map(|&i| self.desk.policy().specialists[i].adapter.clone()).unwrap_or_default();
+        let mut shadowed = None;
+        let shadow = self.challenges.get(&slot).and_then(|c| c.shadow()).filter(|_| r.class == tileos_router::Class::A).cloned();
+        if let Some(shadow) = shadow {
+            match self.generate(&shadow.name, query) {
+                Ok((answer, digest)) if digest == shadow.digest => shadowed = Some((slot, answer)),
+                Ok(_) => log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = "FileChanged"),
+                Err(error) => {
+                    log_event!("verify.shadow-skipped", slot = slot.as_str(), adapter = shadow.name.as_str(), reason = Word(&error))
+                }
+            }
+        }
         let given: Vec<Answered<'_>> = answers.iter().map(|(s, a)| Answered { specialist: s, answer: a }).collect();
-        self.log(&req, &r, &given)
+        self.log(&req, &r, &given, shadowed)
+    }
+
+    /// Moves `slot`'s challenge by one live question (the served answer's verdict and the
+    /// shadow's answer), persisting the next state before it applies it; on a promotion
+    /// or a rollback, `verify/accepted/SLOT` then holds the serving file's digest. A state
+    /// that cannot be persisted is not applied (the question is not counted; logged).
+    fn observe(&mut self, slot: &str, query: &str, verdict: &Verdict, shadow_answer: &str, ledger_next: u64) {
+        let Some(current) = self.challenges.get(slot) else { return };
+        let serving_passed = matches!(verdict, Verdict::VerifiedByChecker);
+        let Ok(shadow_passed) = self.desk.passes(query, shadow_answer) else { return };
+        let Some((next, step)) = current.observe(serving_passed, shadow_passed, ledger_next, &challenge::Rule::default()) else {
+            return;
+        };
+        if let Err(error) = self.persist(challenge_key(slot).as_bytes(), &next.encode()) {
+            log_event!("verify.challenge-unsaved", slot = slot, error = Word(&error));
+            return;
+        }
+        let serving = next.serving().clone();
+        log_event!(
+            "verify.challenge",
+            slot = slot,
+            step = Word(&step),
+            serving = serving.name.as_str(),
+            shadow_passed = shadow_passed,
+            serving_passed = serving_passed,
+            incumbent = Tallied(&next.shadow[0]),
+            challenger = Tallied(&next.shadow[1]),
+            promoted = Tallied(&next.window[0]),
+            old = Tallied(&next.window[1])
+        );
+        self.challenges.insert(slot.into(), next);
+        if matches!(step, Step::Promoted | Step::RolledBack) {
+            let mut k: heapless::String<64> = heapless::String::new();
+            let _ = write!(k, "{ACCEPTED_PREFIX}{slot}");
+            // The challenge record already says which file serves; this key follows it.
+            let _ = self.persist(k.as_bytes(), &serving.digest);
+            self.accepted.insert(slot.into(), serving.digest);
+        }
+    }
+
+    /// Starts a challenge of `slot`'s serving adapter by the accepted `challenger`;
+    /// persisted before it is answered.
+    fn challenge(&mut self, slot: &str, challenger: &str) -> Result<Response, Error> {
+        self.desk.challengeable(slot).map_err(|e| Error::Challenge(text(e)))?;
+        let Some(&serving_digest) = self.accepted.get(slot) else {
+            return Err(Error::NotAccepted { adapter: name(slot) });
+        };
+        let Some(&challenger_digest) = self.accepted.get(challenger) else {
+            return Err(Error::NotAccepted { adapter: name(challenger) });
+        };
+        let serving = challenge::Adapter { name: self.serving(slot), digest: serving_digest };
+        let started = Challenge::start(
+            slot,
+            serving,
+            challenge::Adapter { name: challenger.into(), digest: challenger_digest },
+            self.challenges.get(slot),
+            self.desk.ledger_size(),
+        )
+        .map_err(|e| Error::Challenge(text(e)))?;
+        self.persist(challenge_key(slot).as_bytes(), &started.encode())?;
+        log_event!(
+            "verify.challenge",
+            slot = slot,
+            step = "Started",
+            serving = started.incumbent.name.as_str(),
+            challenger = challenger,
+            ledger = started.started_at
+        );
+        let state = challenge_state(&started);
+        self.challenges.insert(slot.into(), started);
+        Ok(Response::Challenge(state))
     }
 
     /// One answer of the inference domain with `adapter`, and the adapter file's digest.
@@ -332,8 +491,15 @@ impl Verifier {
         }
     }
 
-    /// Judges, persists, then logs.
-    fn log(&mut self, req: &tileos_router::Request, r: &tileos_router::Route, given: &[Answered<'_>]) -> Result<Response, Error> {
+    /// Judges, persists, then logs; then moves the challenge of the slot a shadow answered
+    /// for (`shadowed`: the slot and the shadow's answer).
+    fn log(
+        &mut self,
+        req: &tileos_router::Request,
+        r: &tileos_router::Route,
+        given: &[Answered<'_>],
+        shadowed: Option<(String, String)>,
+    ) -> Result<Response, Error> {
         let t0 = tileos_sys::timestamp();
         let judged = self.desk.judge(req, r, given, self.desk.audit_clock(now_ms()) as f64).map_err(desk_error)?;
         let t1 = tileos_sys::timestamp();
@@ -341,6 +507,9 @@ impl Verifier {
         let t2 = tileos_sys::timestamp();
         let index = self.desk.commit(&judged).map_err(desk_error)?;
         self.cost = [t1 - t0, t2 - t1, tileos_sys::timestamp() - t2];
+        if let Some((slot, shadow_answer)) = shadowed {
+            self.observe(&slot, &req.query, &judged.verdict, &shadow_answer, index + 1);
+        }
         let policy = self.desk.policy();
         let head = self.desk.knowledge_head();
         Ok(Response::Answered(proto::Answered {
@@ -363,6 +532,11 @@ impl Verifier {
     fn accept(&mut self, adapter: &str) -> Result<Response, Error> {
         if self.inference.is_none() {
             return Err(Error::NoInference);
+        }
+        // A slot served by a challenger, or challenged now: its accepted digest is the
+        // challenge's, and accepting the slot's own file again would replace it.
+        if let Some(c) = self.challenges.get(adapter).filter(|c| c.phase.running() || c.serving().name != adapter) {
+            return Err(Error::Challenge(text(format_args!("slot '{adapter}' is served by '{}' ({:?})", c.serving().name, c.phase))));
         }
         let battery: Vec<_> = tile_canaries(CANARY_EXPIRY).into_iter().filter(|c| c.pool == Pool::Secret).map(|c| c.task).collect();
         let mut digest = None;
@@ -433,10 +607,11 @@ impl Verifier {
         if self.inference.is_none() {
             return Err(Error::NoInference);
         }
-        let adapter = self.desk.policy().specialists.iter().find(|s| s.name == node).map(|s| s.adapter.clone()).unwrap_or_default();
-        let Some(&accepted) = self.accepted.get(adapter.as_str()) else {
-            return Err(Error::NotAccepted { adapter: name(&adapter) });
+        let slot = self.desk.policy().specialists.iter().find(|s| s.name == node).map(|s| s.adapter.clone()).unwrap_or_default();
+        let Some(&accepted) = self.accepted.get(slot.as_str()) else {
+            return Err(Error::NotAccepted { adapter: name(&slot) });
         };
+        let adapter = self.serving(&slot);
         let mut answers = Vec::with_capacity(planned.len());
         for (id, question) in &planned {
             let (answer, digest) = self.generate(&adapter, question)?;
@@ -544,6 +719,46 @@ impl Verifier {
     }
 }
 
+fn challenge_key(slot: &str) -> heapless::String<64> {
+    let mut k = heapless::String::new();
+    let _ = write!(k, "{CHALLENGE_PREFIX}{slot}");
+    k
+}
+
+/// A challenge as the protocol carries it.
+fn challenge_state(c: &Challenge) -> proto::ChallengeState {
+    let tally = |t: &challenge::Tally| proto::LiveTally { asked: t.asked, passed: t.passed };
+    proto::ChallengeState {
+        slot: name(&c.slot),
+        incumbent: name(&c.incumbent.name),
+        incumbent_sha256: c.incumbent.digest,
+        challenger: name(&c.challenger.name),
+        challenger_sha256: c.challenger.digest,
+        phase: match c.phase {
+            Phase::Shadowing => proto::ChallengePhase::Shadowing,
+            Phase::Promoted => proto::ChallengePhase::Promoted,
+            Phase::Settled => proto::ChallengePhase::Settled,
+            Phase::Rejected => proto::ChallengePhase::Rejected,
+            Phase::RolledBack => proto::ChallengePhase::RolledBack,
+        },
+        serving: name(&c.serving().name),
+        shadow: [tally(&c.shadow[0]), tally(&c.shadow[1])],
+        window: [tally(&c.window[0]), tally(&c.window[1])],
+        started_at: c.started_at,
+        decided_at: c.decided_at,
+        ended_at: c.ended_at,
+    }
+}
+
+/// A tally as `passed/asked`, for event fields.
+struct Tallied<'a>(&'a challenge::Tally);
+
+impl core::fmt::Display for Tallied<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.0.passed, self.0.asked)
+    }
+}
+
 /// The protocol's error for a desk refusal.
 fn desk_error(error: DeskError) -> Error {
     match error {
@@ -562,6 +777,7 @@ fn desk_error(error: DeskError) -> Error {
         | DeskError::AuditMismatch
         | DeskError::AuditTime { .. }
         | DeskError::StoredAudit(_) => Error::Audit(text(&error)),
+        DeskError::NoSlot(_) | DeskError::NotChallengeable { .. } => Error::Challenge(text(&error)),
         DeskError::Ledger(_) | DeskError::StoredEntry(_) | DeskError::Canary(_) | DeskError::Book(_) => Error::Gate(text(&error)),
     }
 }

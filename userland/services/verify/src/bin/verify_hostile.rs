@@ -13,12 +13,14 @@
 //! length beyond the message, negative length, undecodable, an oversized query); Plane B
 //! audits (its badge has `audit = 1`) of an unknown specialist, of a topic the specialist
 //! does not serve, of 0 and of 9 canaries, a raw audit naming a 40-byte specialist, and a
-//! valid audit without an inference domain; a standing of an unknown specialist; each gets
-//! its precise refusal, and t1's standing stays empty. Then it has the supervisor restart
+//! valid audit without an inference domain; a standing of an unknown specialist;
+//! challenges (its badge has `challenge = 1`) of an unknown slot, of a class-C slot, by an
+//! adapter never accepted, a raw challenge naming a 40-byte slot, and the state of a slot
+//! never challenged; each gets its precise refusal, and t1's standing stays empty. Then it has the supervisor restart
 //! the verify domain and checks that every entry is still there with the same bytes and
 //! that the domain still serves (and still refuses a bad audit precisely). As the stranger
-//! (no `judge`, no `audit` param): its Judge and its Audit are refused naming its badge;
-//! it may read a standing.
+//! (no `judge`, `audit` or `challenge` param): its Judge, its Audit and its Challenge are
+//! refused naming its badge; it may read a standing and a challenge's state.
 #![no_std]
 #![no_main]
 
@@ -89,6 +91,15 @@ fn standing(client: &Client<Verify>, specialist: &str, topic: &str) -> Response 
     call(client, &Request::Standing { specialist, topic })
 }
 
+fn challenge(client: &Client<Verify>, slot: &str, challenger: &str) -> Response {
+    let (slot, challenger) = (slot.try_into().unwrap_or_default(), challenger.try_into().unwrap_or_default());
+    call(client, &Request::Challenge { slot, challenger })
+}
+
+fn challenge_state(client: &Client<Verify>, slot: &str) -> Response {
+    call(client, &Request::ChallengeState { slot: slot.try_into().unwrap_or_default() })
+}
+
 fn status(client: &Client<Verify>) -> proto::Status {
     match call(client, &Request::Status) {
         Response::Status(s) => s,
@@ -129,6 +140,18 @@ fn main(resources: Resources) -> ! {
             check("stranger-audit-refused", matches!(audited, Response::Refused(Error::NotPermitted { badge }) if badge == 0x71), &audited);
             let read = standing(&client, "t1", "arith");
             check("stranger-reads-standing", matches!(&read, Response::Standing(s) if s.specialist == "t1"), &read);
+            let challenged = challenge(&client, "t1", "t1b");
+            check(
+                "stranger-challenge-refused",
+                matches!(challenged, Response::Refused(Error::NotPermitted { badge }) if badge == 0x71),
+                &challenged,
+            );
+            let state = challenge_state(&client, "t1");
+            check(
+                "stranger-reads-challenge-state",
+                matches!(&state, Response::Refused(Error::Challenge(t)) if t.contains("no challenge")),
+                &state,
+            );
             log_event!("verifyhostile.stranger-done");
             tileos_sys::domain::stop();
         }
@@ -277,6 +300,22 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     // An Audit (variant 8) whose specialist claims 40 bytes (the limit is 32).
     let long_name = error_of(MESSAGE, &[10, 0x4141_4141_4141_2808, 0x4141]);
     check("hostile-audit-long-name", long_name == Some(ProtocolError::Malformed), &long_name);
+    // Challenges: refused precisely (no inference domain, so nothing is accepted here).
+    refused("challenge-unknown-slot", challenge(client, "t9", "t1b"), |e| matches!(e, Error::Challenge(t) if t.contains("'t9'")));
+    refused(
+        "challenge-class-c-slot",
+        challenge(client, "t2", "t1b"),
+        |e| matches!(e, Error::Challenge(t) if t.contains("no class-A checker")),
+    );
+    refused("challenge-not-accepted", challenge(client, "t1", "t1b"), |e| matches!(e, Error::NotAccepted { adapter } if adapter == "t1"));
+    refused(
+        "challenge-state-none",
+        challenge_state(client, "t1"),
+        |e| matches!(e, Error::Challenge(t) if t.contains("no challenge of slot 't1'")),
+    );
+    // A Challenge (variant 10) whose slot claims 40 bytes (the limit is 32).
+    let long_slot = error_of(MESSAGE, &[10, 0x4141_4141_4141_280A, 0x4141]);
+    check("hostile-challenge-long-name", long_slot == Some(ProtocolError::Malformed), &long_slot);
     let empty = standing(client, "t1", "arith");
     check(
         "standing-untouched",
@@ -300,6 +339,7 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
     );
     refused("refused-after-restart", judge(client, "12+7", Some("astrology"), &[("t1", "19")]), |e| matches!(e, Error::Route(_)));
     refused("audit-refused-after-restart", audit(client, "t1", "units", 0), |e| matches!(e, Error::Audit(_)));
+    refused("challenge-refused-after-restart", challenge(client, "t1", "t1b"), |e| matches!(e, Error::NotAccepted { .. }));
     log_event!("verifyhostile.done", ledger = status(client).ledger_size);
     tileos_sys::domain::stop();
 }
