@@ -300,7 +300,7 @@ pub fn verify<'a>(bytes: &'a [u8], trusted: &[TrustedKeys]) -> Result<VerifiedBu
     let mut verification = Verification::start(bytes, trusted)?;
     loop {
         if let Progress::Verified(bundle) = verification.step(bytes, trusted, usize::MAX)? {
-            return Ok(bundle);
+            return Ok(*bundle);
         }
     }
 }
@@ -324,8 +324,8 @@ pub enum Stage {
 pub enum Progress<'a> {
     /// Not done: the stage the next step works on.
     Pending(Stage),
-    /// Every check passed.
-    Verified(VerifiedBundle<'a>),
+    /// Every check passed (boxed: the manifest is large beside a stage).
+    Verified(alloc::boxed::Box<VerifiedBundle<'a>>),
 }
 
 /// A bundle's verification in bounded steps, for a caller that must stay responsive while
@@ -408,7 +408,8 @@ impl Verification {
                         return Err(VerifyError::ContentHashMismatch);
                     }
                     let manifest = manifest.clone();
-                    return Ok(Progress::Verified(VerifiedBundle { manifest, payload: sections.payload, signer: sections.key_id }));
+                    let bundle = VerifiedBundle { manifest, payload: sections.payload, signer: sections.key_id };
+                    return Ok(Progress::Verified(alloc::boxed::Box::new(bundle)));
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! N-version voting, the slot control protocol and the update log.
 
 use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats, message_bytes_into};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
@@ -326,8 +327,8 @@ struct InstallJob {
 
 /// Where an install stands.
 enum InstallPhase {
-    /// The bundle's verification, a step at a time.
-    Verify(Verification),
+    /// The bundle's verification, a step at a time (boxed: it holds the decoded manifest).
+    Verify(Box<Verification>),
     /// A refused bundle's hash (for its log entry), a step at a time; then the refusal.
     Refuse { error: VerifyError, hasher: ContentHasher, hashed: usize },
     /// The verified ELF staged into `seat` (`staged`: bytes sent; `None`: `SeatLoad` not yet).
@@ -751,7 +752,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                                 self.install = Some(InstallJob { reply, bundle, phase });
                                 return;
                             }
-                            Err(response) => response,
+                            Err(response) => *response,
                         }
                     }
                     Ok(request) => self.control(access, request),
@@ -1948,16 +1949,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Starts the install of the staged bundle: the work is done by [`Manager::install_step`]
     /// (the bundle and where it starts), or the refusal at once (nothing staged, or not all).
-    fn commit(&mut self) -> Result<(Vec<u8>, InstallPhase), slots::Response> {
+    fn commit(&mut self) -> Result<(Vec<u8>, InstallPhase), Box<slots::Response>> {
         let Some(staging) = self.staging.take() else {
-            return Err(refused(RefusalKind::Staging, "a commit with no staging under way (InstallBegin first)"));
+            return Err(Box::new(refused(RefusalKind::Staging, "a commit with no staging under way (InstallBegin first)")));
         };
         if staging.bytes.len() as u64 != u64::from(staging.length) {
             let reason = format!("a commit after {} of {} bytes", staging.bytes.len(), staging.length);
-            return Err(refused(RefusalKind::Staging, &reason));
+            return Err(Box::new(refused(RefusalKind::Staging, &reason)));
         }
         let phase = match Verification::start(&staging.bytes, &self.config.trusted) {
-            Ok(verification) => InstallPhase::Verify(verification),
+            Ok(verification) => InstallPhase::Verify(Box::new(verification)),
             Err(error) => InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 },
         };
         Ok((staging.bytes, phase))
@@ -1986,30 +1987,28 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Does one step of `job`; returns it if it is not over.
     fn advance_install(&mut self, mut job: InstallJob) -> Option<InstallJob> {
         let response = match job.phase {
-            InstallPhase::Verify(mut verification) => {
-                match verification.step(&job.bundle, &self.config.trusted, INSTALL_HASH_STEP) {
-                    Ok(Progress::Pending(_)) => {
-                        job.phase = InstallPhase::Verify(verification);
-                        return Some(job);
-                    }
-                    Err(error) => {
-                        job.phase = InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 };
-                        return Some(job);
-                    }
-                    Ok(Progress::Verified(verified)) => {
-                        let payload_at = job.bundle.len() - verified.payload.len();
-                        match self.install_verified(&verified.manifest) {
-                            Ok((seat, info)) => {
-                                let elf = Rc::new(job.bundle.split_off(payload_at));
-                                job.bundle = Vec::new();
-                                job.phase = InstallPhase::Stage { seat, info, elf, staged: None };
-                                return Some(job);
-                            }
-                            Err(response) => response,
+            InstallPhase::Verify(mut verification) => match verification.step(&job.bundle, &self.config.trusted, INSTALL_HASH_STEP) {
+                Ok(Progress::Pending(_)) => {
+                    job.phase = InstallPhase::Verify(verification);
+                    return Some(job);
+                }
+                Err(error) => {
+                    job.phase = InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 };
+                    return Some(job);
+                }
+                Ok(Progress::Verified(verified)) => {
+                    let payload_at = job.bundle.len() - verified.payload.len();
+                    match self.install_verified(&verified.manifest) {
+                        Ok((seat, info)) => {
+                            let elf = Rc::new(job.bundle.split_off(payload_at));
+                            job.bundle = Vec::new();
+                            job.phase = InstallPhase::Stage { seat, info, elf, staged: None };
+                            return Some(job);
                         }
+                        Err(response) => *response,
                     }
                 }
-            }
+            },
             InstallPhase::Refuse { error, mut hasher, hashed } => {
                 let end = hashed.saturating_add(INSTALL_HASH_STEP).min(job.bundle.len());
                 hasher.update(job.bundle.get(hashed..end).unwrap_or_default());
@@ -2036,21 +2035,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The checks of a verified bundle's manifest (the allowance, the slot's kind and
     /// policy) and the seat it will run in (a parked module's is torn down for it);
     /// `Err`: the refusal, logged.
-    fn install_verified(&mut self, manifest: &tileos_module_bundle::Manifest) -> Result<(usize, ModuleInfo), slots::Response> {
+    fn install_verified(&mut self, manifest: &tileos_module_bundle::Manifest) -> Result<(usize, ModuleInfo), Box<slots::Response>> {
         let version = format!("{}.{}.{}", manifest.version.major, manifest.version.minor, manifest.version.patch);
         let info = ModuleInfo { name: cut(&manifest.name, MAX_NAME), version, hash: manifest.content_hash };
         for request in &manifest.capabilities {
             if let Some(reason) = self.outside_allowance(request) {
-                return Err(self.refuse_logged(RefusalKind::Capabilities, &info, &reason));
+                return Err(Box::new(self.refuse_logged(RefusalKind::Capabilities, &info, &reason)));
             }
         }
         if self.lineages.is_some() {
-            return Err(self.refuse_logged(RefusalKind::Policy, &info, "an N-version slot takes no challengers"));
+            return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, "an N-version slot takes no challengers")));
         }
         // Checked here so that a doomed install stages nothing, and again at the start: a
         // promotion meanwhile opens the rollback window.
         if let Err(refusal) = self.slot.clone().install(self.clock.now()) {
-            return Err(self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")));
+            return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}"))));
         }
         let free = |role: fn(&Role) -> bool| self.seats.iter().enumerate().skip(1).find(|(_, s)| role(&s.role)).map(|(i, _)| i);
         let seat = match (free(|r| *r == Role::Empty), free(|r| matches!(r, Role::Leaving(_)))) {
@@ -2059,7 +2058,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.reclaim_seat(parked);
                 parked
             }
-            (None, None) => return Err(self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot")),
+            (None, None) => return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot"))),
         };
         Ok((seat, info))
     }

@@ -82,7 +82,7 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
     let mut sim = Sim::new(config(policy(), 4));
     let payload = big_payload();
     let bundle = bundle(&payload);
-    let commit = sim.stage_and_commit(&bundle).unwrap();
+    let commit = sim.stage_and_commit(&bundle);
     assert!(sim.m.install_pending());
     let (steps, response) = run_with_clients(&mut sim, commit);
     assert_eq!(response, Response::Installed { module: 1 }, "{}", sim.notes());
@@ -111,7 +111,7 @@ fn a_bundle_tampered_in_its_last_chunk_is_refused_only_once_the_hash_is_done_and
     let mut bundle = bundle(&payload);
     let last = bundle.len() - 1;
     bundle[last] ^= 0x01;
-    let commit = sim.stage_and_commit(&bundle).unwrap();
+    let commit = sim.stage_and_commit(&bundle);
     let (steps, response) = run_with_clients(&mut sim, commit);
     assert_eq!(refusal(response), (RefusalKind::Bundle, "bundle refused: payload hash differs from the manifest".to_string()));
     // The signatures, the manifest and every hash step ran; then the refused bundle's own
@@ -156,7 +156,7 @@ fn every_refusal_a_bundle_can_earn_still_comes_with_its_reason() {
 fn a_second_install_during_the_first_is_refused_busy_and_the_first_completes() {
     let mut sim = Sim::new(config(policy(), 4));
     let first = bundle(&big_payload());
-    let commit = sim.stage_and_commit(&first).unwrap();
+    let commit = sim.stage_and_commit(&first);
     for _ in 0..3 {
         sim.m.install_step();
     }
@@ -193,7 +193,7 @@ fn with_promotable_challenger() -> Sim {
 #[test]
 fn a_promotion_during_an_install_is_carried_out_and_the_install_is_then_refused_for_the_window() {
     let mut sim = with_promotable_challenger();
-    let commit = sim.stage_and_commit(&bundle(&big_payload())).unwrap();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
     // Mid-hash, by hand.
     for _ in 0..5 {
         sim.m.install_step();
@@ -207,7 +207,13 @@ fn a_promotion_during_an_install_is_carried_out_and_the_install_is_then_refused_
     assert!(reason.starts_with("install refused: RollbackWindowOpen"), "{reason}");
     // Refused when its verification ended (the early check): nothing staged.
     assert!(steps.iter().all(|s| s.seat_calls <= 1), "at most a schedule: {steps:?}");
-    assert!(!sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatLoad { seat: 2, .. } | SeatRequest::SeatChunk { seat: 2, .. })));
+    assert!(
+        !sim.world
+            .borrow()
+            .supervisor
+            .iter()
+            .any(|r| matches!(r, SeatRequest::SeatLoad { seat: 2, .. } | SeatRequest::SeatChunk { seat: 2, .. }))
+    );
     // The promoted module served every request meanwhile (its answers the right sums).
     assert!(sim.not_answered_once().is_empty());
 }
@@ -215,7 +221,7 @@ fn a_promotion_during_an_install_is_carried_out_and_the_install_is_then_refused_
 #[test]
 fn a_promotion_while_the_elf_is_staged_refuses_the_install_at_its_start() {
     let mut sim = with_promotable_challenger();
-    let commit = sim.stage_and_commit(&bundle(&big_payload())).unwrap();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
     // Past the verification, into the staging.
     while !sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatLoad { .. })) {
         sim.m.install_step();
@@ -235,7 +241,7 @@ fn a_rollback_during_an_install_is_carried_out_and_the_install_then_goes_ahead()
     let mut sim = with_promotable_challenger();
     assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
     // The window is open at the commit; closed by the rollback before the verification ends.
-    let commit = sim.stage_and_commit(&bundle(&big_payload())).unwrap();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
     sim.m.install_step();
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     let (_, response) = run_with_clients(&mut sim, commit);

@@ -398,22 +398,18 @@ impl Sim {
     }
 
     /// Stages `bundle` in protocol-sized chunks, and sends its commit without waiting for the
-    /// answer: returns the commit's reply capability ([`Sim::take_reply`]), or the refusal
-    /// of a staging request.
-    pub fn stage_and_commit(&mut self, bundle: &[u8]) -> Result<u64, slots::Response> {
-        match self.control(Access::Full, &slots::Request::InstallBegin { length: bundle.len() as u32 }) {
-            slots::Response::Staged { .. } => {}
-            other => return Err(other),
-        }
+    /// answer: returns the commit's reply capability ([`Sim::take_reply`]). Every staging
+    /// request must be accepted.
+    pub fn stage_and_commit(&mut self, bundle: &[u8]) -> u64 {
+        let begin = self.control(Access::Full, &slots::Request::InstallBegin { length: bundle.len() as u32 });
+        assert!(matches!(begin, slots::Response::Staged { .. }), "{begin:?}");
         for (i, chunk) in bundle.chunks(slots::MAX_CHUNK).enumerate() {
             let request =
                 slots::Request::InstallChunk { offset: (i * slots::MAX_CHUNK) as u32, bytes: heapless::Vec::from_slice(chunk).unwrap() };
-            match self.control(Access::Full, &request) {
-                slots::Response::Staged { .. } => {}
-                other => return Err(other),
-            }
+            let staged = self.control(Access::Full, &request);
+            assert!(matches!(staged, slots::Response::Staged { .. }), "{staged:?}");
         }
-        Ok(self.send_control(CONTROL, Access::Full, Message::encode(&slots::Request::InstallCommit)))
+        self.send_control(CONTROL, Access::Full, Message::encode(&slots::Request::InstallCommit))
     }
 
     pub fn control(&mut self, access: Access, request: &slots::Request) -> slots::Response {

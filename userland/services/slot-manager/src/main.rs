@@ -21,6 +21,13 @@
 //! everyone, so a line written while a client waits lengthens that client's call by the
 //! whole line.
 //!
+//! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
+//! "Installs"): while one is under way the loop polls the front endpoint (`NbRecv`) and,
+//! when nothing waits, does one step at [`BACKGROUND_PRIORITY`] (its own thread's priority
+//! lowered, below every client), going back to its own priority to handle what arrives. So a
+//! client of any priority waits for at most the rest of one step, and the job uses time
+//! nobody else wants ([`InstallTiming`] times it for `make bench`).
+//!
 //! The immune system (docs/telemetry.md) rings [`IMMUNE_DOORBELL`] on the same
 //! notification when it asks the slot to roll back: the manager takes the alarm
 //! (`supervisor::Request::PendingRollback`), rolls back (`Manager::immune_rollback`, the
@@ -42,7 +49,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
-use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification};
+use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification, TcbSetPriority};
 use tileos_abi::message::{LABEL_SAVE_FAILED, MessageInfo};
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::module::SEAT_BADGE;
@@ -173,6 +180,75 @@ impl Glue {
             received.words[2]
         );
         tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4])
+    }
+}
+
+impl Glue {
+    /// Takes the next message on `front` if one waits (`NbRecv`), first moving the last
+    /// caller's reply capability to its slot if it is still unanswered (`CNodeSaveCaller`:
+    /// `SaveRecv` has no non-blocking form). `None`: nothing waits (a poll that found
+    /// nothing returns badge 0, label 0 and no words; a signal of the bound notification has
+    /// its bits as badge, never 0).
+    fn poll(&mut self, front: u64) -> Option<tileos_sys::Message> {
+        if let Some(slot) = self.unsaved.take()
+            && let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) })
+        {
+            // As for SaveRecv: only an empty slot this glue handed out is named.
+            log!("slot-manager: cannot save a caller into slot {slot}: {error:?}: that caller loses its reply");
+        }
+        let received = tileos_sys::raw_syscall(Syscall::NbRecv, front, MessageInfo::default(), [0; 4]);
+        (received.badge != 0 || received.info.label() != 0 || received.info.length() != 0).then_some(received)
+    }
+}
+
+/// The priority the manager's thread runs an install's steps at when nothing else waits for
+/// it: below every client (the lowest domain priority the tiles use is 10), so that the steps
+/// take only time no client wants. A caller whose message lands during a step waits for the
+/// rest of that step; then the manager is at its own priority again.
+const BACKGROUND_PRIORITY: u64 = 1;
+
+/// Sets this thread's priority (the authority: itself, bounded by its MCP).
+fn set_priority(priority: u64) {
+    let tcb = tileos_sys::domain::own_tcb();
+    if let Err(error) = tcb.invoke(TcbSetPriority { priority, authority: CPtr(domain::TCB) }) {
+        log!("slot-manager: cannot set its priority to {priority}: {error:?}");
+    }
+}
+
+/// This thread's own priority: its maximum controlled priority, which the image builder
+/// makes the same (docs/slots.md). The kernel names the MCP in the range error of a
+/// priority above it (docs/abi.md §11.3); `None` if it does not answer so.
+fn own_priority() -> Option<u64> {
+    let tcb = tileos_sys::domain::own_tcb();
+    match tcb.invoke(TcbSetPriority { priority: 256, authority: CPtr(domain::TCB) }) {
+        Err(error) if error.code == Some(tileos_abi::error::InvocationError::RangeError) && error.details[1] <= 255 => {
+            Some(error.details[1])
+        }
+        _ => None,
+    }
+}
+
+/// An install job's figures for `make bench` (the `slot.install-commit` line at its end):
+/// from the commit's arrival to its answer, the manager's own work for it (the commit's
+/// handling and every step), the steps and the longest one (the most a client can wait
+/// for the job: the rest of one step).
+#[derive(Default)]
+struct InstallTiming {
+    /// When the commit arrived (time-stamp counter).
+    since: u64,
+    /// Ticks of the manager's own work for it.
+    work: u64,
+    /// Steps done.
+    steps: u64,
+    /// The longest step (or the commit's own handling, if longer).
+    longest: u64,
+}
+
+impl InstallTiming {
+    /// Counts one step (or the commit's handling) of `ticks`.
+    fn add(&mut self, ticks: u64) {
+        self.work = self.work.saturating_add(ticks);
+        self.longest = self.longest.max(ticks);
     }
 }
 
@@ -483,8 +559,52 @@ fn main(resources: Resources) -> ! {
     let mut words = [0u64; PAYLOAD_WORDS + 1];
     let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
     let telemetry = resources.telemetry.map(Client::new);
+    let priority = own_priority();
+    if priority.is_none() {
+        log!("slot-manager: slot {slot_name}: its own priority is unknown: install steps run at it, not in the background");
+    }
+    let mut background = false;
+    let mut install = InstallTiming::default();
     loop {
-        let received = manager.host_mut().receive(front);
+        let received = if manager.install_pending() {
+            match manager.host_mut().poll(front) {
+                Some(received) => {
+                    if background && let Some(priority) = priority {
+                        set_priority(priority);
+                        background = false;
+                    }
+                    received
+                }
+                None => {
+                    if !background && priority.is_some() {
+                        set_priority(BACKGROUND_PRIORITY);
+                        background = true;
+                    }
+                    let start = tileos_sys::timestamp();
+                    manager.install_step();
+                    let now = tileos_sys::timestamp();
+                    install.add(now.wrapping_sub(start));
+                    install.steps += 1;
+                    if !manager.install_pending() {
+                        if background && let Some(priority) = priority {
+                            set_priority(priority);
+                            background = false;
+                        }
+                        manager.host_mut().note(format_args!(
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={}",
+                            now.wrapping_sub(install.since),
+                            install.work,
+                            install.steps,
+                            install.longest
+                        ));
+                        manager.host_mut().lines.write_all();
+                    }
+                    continue;
+                }
+            }
+        } else {
+            manager.host_mut().receive(front)
+        };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
@@ -513,11 +633,12 @@ fn main(resources: Resources) -> ! {
         } else {
             Access::from_param(controls.iter().find(|(badge, _)| *badge == received.badge).map(|(_, value)| *value))
         };
-        // An install's commit (verify, stage, build, start) is timed for `make bench`.
+        // An install's commit (verify, stage, build, start: a job of steps) is timed for `make bench`.
         let commit = access == Access::Full
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
+        let was_pending = manager.install_pending();
         let logic_start = tileos_sys::timestamp();
         manager.received(received.badge, access, label, &words[..length], reply);
         let now = tileos_sys::timestamp();
@@ -526,8 +647,16 @@ fn main(resources: Resources) -> ! {
         if manager.stats().answered != answered {
             last_answer = now;
         }
-        if commit {
-            manager.host_mut().note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent}"));
+        if commit && was_pending {
+            // Refused Busy: the job under way keeps its timing.
+        } else if commit && manager.install_pending() {
+            // The job's steps follow (the line comes at its end).
+            install = InstallTiming { since: start, ..InstallTiming::default() };
+            install.add(spent);
+        } else if commit {
+            manager
+                .host_mut()
+                .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
         // message that promoted (by hand: the control request; by the policy the promotion
