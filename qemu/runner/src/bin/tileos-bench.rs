@@ -434,9 +434,11 @@ struct SlotFigures {
     /// The manager's commit of the ~100 KiB bundle and its size in bytes: from the commit's
     /// arrival to its answer (`slot.install-commit ticks=`).
     install: (u64, u64),
-    /// Of the install: the manager's own work for it, its steps and the longest step
-    /// (`work=`, `steps=`, `longest_step=`; `None` for a manager whose line lacks them).
-    install_parts: Option<(u64, u64, u64)>,
+    /// Of the install: the manager's own work for it, its steps, the longest step, the
+    /// client requests answered during it and the longest time between two of those answers
+    /// (`work=`, `steps=`, `longest_step=`, `answered=`, `longest_answer_gap=`; `None` for a
+    /// manager whose line lacks them).
+    install_parts: Option<(u64, u64, u64, u64, u64)>,
     /// The client's longest call in the rounds the install of the ~100 KiB bundle spans
     /// (from tilectl's connection to the challenger shadowing: the upload, the commit and
     /// the start), and in the rounds with two challengers before it (the same load without
@@ -472,9 +474,9 @@ impl SlotFigures {
             format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
             match self.install_parts {
-                Some((work, steps, longest)) => {
-                    format!("  \"slot_install_commit_work\": {{\"instructions\": {work}, \"steps\": {steps}, \"longest_step\": {longest}}}")
-                }
+                Some((work, steps, longest, answered, gap)) => format!(
+                    "  \"slot_install_commit_work\": {{\"instructions\": {work}, \"steps\": {steps}, \"longest_step\": {longest}, \"answered\": {answered}, \"longest_answer_gap\": {gap}}}"
+                ),
                 None => "  \"slot_install_commit_work\": null".to_string(),
             },
             format!(
@@ -609,9 +611,10 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
-    if let Some((work, steps, longest)) = slot.install_parts {
-        println!("{:<52} {:>14}", format!("  of which the manager's own work ({steps} steps)"), work);
+    if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
+        println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
         println!("{:<52} {:>14}", "  the manager's longest step", longest);
+        println!("{:<52} {:>14}", format!("  longest between client answers ({answered} in it)"), gap);
     }
     println!("{:<52} {:>14}", "client stall during the install (longest call)", slot.install_stall.0);
     println!("{:<52} {:>14}", "  client call, longest before it (2 challengers)", slot.install_stall.1);
@@ -810,9 +813,15 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let Some(install) = commits.get(2).and_then(|line| commit_field(line, "ticks=")) else {
         return Err(failed("slot figures: no install-commit line for checksum-big", &outcome));
     };
-    let install_parts = commits
-        .get(2)
-        .and_then(|line| Some((commit_field(line, "work=")?, commit_field(line, "steps=")?, commit_field(line, "longest_step=")?)));
+    let install_parts = commits.get(2).and_then(|line| {
+        Some((
+            commit_field(line, "work=")?,
+            commit_field(line, "steps=")?,
+            commit_field(line, "longest_step=")?,
+            commit_field(line, "answered=")?,
+            commit_field(line, "longest_answer_gap=")?,
+        ))
+    });
     let install_stall = longest(&rounds_spanning(serial, phases.big_install));
     let switch_line = serial
         .lines()

@@ -22,11 +22,13 @@
 //! whole line.
 //!
 //! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
-//! "Installs"): while one is under way the loop polls the front endpoint (`NbRecv`) and,
-//! when nothing waits, does one step at [`BACKGROUND_PRIORITY`] (its own thread's priority
-//! lowered, below every client), going back to its own priority to handle what arrives. So a
-//! client of any priority waits for at most the rest of one step, and the job uses time
-//! nobody else wants ([`InstallTiming`] times it for `make bench`).
+//! "Installs"): while one is under way and no client request is in flight, the loop polls
+//! the front endpoint (`NbRecv`) and, when nothing waits, does one step at
+//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client), going
+//! back to its own priority to handle what arrives; with a client request in flight it
+//! waits for the answer as usual. So a client's call waits for at most the one step in
+//! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
+//! times it for `make bench`).
 //!
 //! The immune system (docs/telemetry.md) rings [`IMMUNE_DOORBELL`] on the same
 //! notification when it asks the slot to roll back: the manager takes the alarm
@@ -240,8 +242,18 @@ struct InstallTiming {
     work: u64,
     /// Steps done.
     steps: u64,
-    /// The longest step (or the commit's own handling, if longer).
+    /// The longest step (or the commit's own handling, if longer), in time-stamp ticks from
+    /// its start to its end: a thread that preempted the manager meanwhile (it runs steps at
+    /// [`BACKGROUND_PRIORITY`]) counts in it.
     longest: u64,
+    /// Client requests answered during the job.
+    answered: u64,
+    /// When a client was last answered during the job (or the commit arrived).
+    last_answer: u64,
+    /// The longest time during the job between two client answers (or the commit and the
+    /// first, or the last and the job's end): a bound on any client call made and answered
+    /// within it, as the client has one call outstanding at a time.
+    longest_gap: u64,
 }
 
 impl InstallTiming {
@@ -249,6 +261,12 @@ impl InstallTiming {
     fn add(&mut self, ticks: u64) {
         self.work = self.work.saturating_add(ticks);
         self.longest = self.longest.max(ticks);
+    }
+
+    /// Notes a client answer (or the job's end) at `now`.
+    fn answer_at(&mut self, now: u64) {
+        self.longest_gap = self.longest_gap.max(now.wrapping_sub(self.last_answer));
+        self.last_answer = now;
     }
 }
 
@@ -566,7 +584,11 @@ fn main(resources: Resources) -> ! {
     let mut background = false;
     let mut install = InstallTiming::default();
     loop {
-        let received = if manager.install_pending() {
+        // An install's step only when no client request is in flight (its answer is on the
+        // way from the serving module, which outranks a step: waiting for it costs nothing)
+        // and no message waits: so a client's call waits for at most the one step in
+        // progress when it called.
+        let received = if manager.install_pending() && manager.outstanding() == 0 {
             match manager.host_mut().poll(front) {
                 Some(received) => {
                     if background && let Some(priority) = priority {
@@ -586,23 +608,31 @@ fn main(resources: Resources) -> ! {
                     install.add(now.wrapping_sub(start));
                     install.steps += 1;
                     if !manager.install_pending() {
+                        install.answer_at(now);
                         if background && let Some(priority) = priority {
                             set_priority(priority);
                             background = false;
                         }
                         manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={}",
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={}",
                             now.wrapping_sub(install.since),
                             install.work,
                             install.steps,
-                            install.longest
+                            install.longest,
+                            install.answered,
+                            install.longest_gap
                         ));
-                        manager.host_mut().lines.write_all();
+                        // Its lines go out as usual (one per client request, or all when
+                        // the slot is idle): written now, they would lengthen a client's call.
                     }
                     continue;
                 }
             }
         } else {
+            if background && let Some(priority) = priority {
+                set_priority(priority);
+                background = false;
+            }
             manager.host_mut().receive(front)
         };
         let start = tileos_sys::timestamp();
@@ -646,17 +676,21 @@ fn main(resources: Resources) -> ! {
         let in_manager = now.wrapping_sub(logic_start);
         if manager.stats().answered != answered {
             last_answer = now;
+            if was_pending && manager.install_pending() {
+                install.answered += manager.stats().answered - answered;
+                install.answer_at(now);
+            }
         }
         if commit && was_pending {
             // Refused Busy: the job under way keeps its timing.
         } else if commit && manager.install_pending() {
             // The job's steps follow (the line comes at its end).
-            install = InstallTiming { since: start, ..InstallTiming::default() };
+            install = InstallTiming { since: start, last_answer: start, ..InstallTiming::default() };
             install.add(spent);
         } else if commit {
             manager
                 .host_mut()
-                .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent}"));
+                .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent} answered=0 longest_answer_gap={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
         // message that promoted (by hand: the control request; by the policy the promotion
