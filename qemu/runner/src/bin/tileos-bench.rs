@@ -439,6 +439,9 @@ struct SlotFigures {
     /// (`work=`, `steps=`, `longest_step=`, `answered=`, `longest_answer_gap=`; `None` for a
     /// manager whose line lacks them).
     install_parts: Option<(u64, u64, u64, u64, u64)>,
+    /// The longest time between two client answers from the install before it to the end
+    /// of this one (its upload through the update agent included: `answer_gap_since_last=`).
+    install_upload_gap: Option<u64>,
     /// The client's longest call in the rounds the install of the ~100 KiB bundle spans
     /// (from tilectl's connection to the challenger shadowing: the upload, the commit and
     /// the start), and in the rounds with two challengers before it (the same load without
@@ -615,6 +618,9 @@ fn print_slot(slot: &SlotFigures) {
         println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
         println!("{:<52} {:>14}", "  the manager's longest step", longest);
         println!("{:<52} {:>14}", format!("  longest between client answers ({answered} in it)"), gap);
+    }
+    if let Some(gap) = slot.install_upload_gap {
+        println!("{:<52} {:>14}", "  longest between client answers, upload included", gap);
     }
     println!("{:<52} {:>14}", "client stall during the install (longest call)", slot.install_stall.0);
     println!("{:<52} {:>14}", "  client call, longest before it (2 challengers)", slot.install_stall.1);
@@ -823,6 +829,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         ))
     });
     let install_stall = longest(&rounds_spanning(serial, phases.big_install));
+    let install_upload_gap = commits.get(2).and_then(|line| commit_field(line, "answer_gap_since_last="));
     let switch_line = serial
         .lines()
         .find(|line| line.starts_with("@event slot.switch "))
@@ -876,6 +883,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         promotion_deferred,
         install: (install, big),
         install_parts,
+        install_upload_gap,
         install_stall: (install_stall, longest(&rounds(two))),
     })
 }

@@ -583,6 +583,14 @@ fn main(resources: Resources) -> ! {
     }
     let mut background = false;
     let mut install = InstallTiming::default();
+    // The longest time between two client answers since the last install's line (its
+    // upload included: `answer_gap_since_last=`, for `make bench`).
+    let mut gap_since_install = 0u64;
+    // Control requests since the last client answer, the first's and the last's arrival, and
+    // where they fell in the longest gap so far: (count, its start to the first, the last to
+    // its end).
+    let (mut gap_controls, mut gap_first_control, mut gap_last_control) = (0u64, 0u64, 0u64);
+    let mut gap_where = (0u64, 0u64, 0u64);
     loop {
         // An install's step only when no client request is in flight (its answer is on the
         // way from the serving module, which outranks a step: waiting for it costs nothing)
@@ -614,14 +622,21 @@ fn main(resources: Resources) -> ! {
                             background = false;
                         }
                         manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={}",
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={}",
                             now.wrapping_sub(install.since),
                             install.work,
                             install.steps,
                             install.longest,
                             install.answered,
-                            install.longest_gap
+                            install.longest_gap,
+                            gap_since_install.max(install.longest_gap)
                         ));
+                        manager.host_mut().note(format_args!(
+                            "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
+                            gap_where.0, gap_where.1, gap_where.2
+                        ));
+                        gap_since_install = 0;
+                        gap_where = (0, 0, 0);
                         // Its lines go out as usual (one per client request, or all when
                         // the slot is idle): written now, they would lengthen a client's call.
                     }
@@ -674,7 +689,24 @@ fn main(resources: Resources) -> ! {
         let now = tileos_sys::timestamp();
         let spent = now.wrapping_sub(start);
         let in_manager = now.wrapping_sub(logic_start);
+        if access != Access::Service {
+            gap_controls += 1;
+            gap_last_control = start;
+            if gap_controls == 1 {
+                gap_first_control = start;
+            }
+        }
         if manager.stats().answered != answered {
+            if last_answer != 0 && now.wrapping_sub(last_answer) > gap_since_install {
+                gap_since_install = now.wrapping_sub(last_answer);
+                // Where the longest gap's control requests fell in it (for tracing it).
+                gap_where = if gap_controls == 0 {
+                    (0, 0, 0)
+                } else {
+                    (gap_controls, gap_first_control.wrapping_sub(last_answer), now.wrapping_sub(gap_last_control))
+                };
+            }
+            gap_controls = 0;
             last_answer = now;
             if was_pending && manager.install_pending() {
                 install.answered += manager.stats().answered - answered;
