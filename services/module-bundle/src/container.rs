@@ -295,29 +295,146 @@ fn parse(bytes: &[u8]) -> Result<Sections<'_>, VerifyError> {
 
 /// Verifies a bundle against the tile's trusted key pairs. Both signatures of the pair named by
 /// the bundle must verify; then the manifest must be canonical and the payload must match its
-/// size and content hash.
+/// size and content hash. The same checks as [`Verification`] run in one go.
 pub fn verify<'a>(bytes: &'a [u8], trusted: &[TrustedKeys]) -> Result<VerifiedBundle<'a>, VerifyError> {
-    let sections = parse(bytes)?;
-    let keys = trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
-    let message = signed_message(&sections.key_id, sections.manifest);
+    let mut verification = Verification::start(bytes, trusted)?;
+    loop {
+        if let Progress::Verified(bundle) = verification.step(bytes, trusted, usize::MAX)? {
+            return Ok(*bundle);
+        }
+    }
+}
 
-    let ed25519 = ed25519_dalek::Signature::from_slice(sections.ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
-    keys.ed25519.verify_strict(&message, &ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
+/// What a [`Verification`] checks next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The Ed25519 signature (one step).
+    Ed25519,
+    /// The ML-DSA-65 signature (one step).
+    MlDsa,
+    /// The manifest's decoding and the payload's size (one step).
+    Manifest,
+    /// The payload's SHA-256, this many bytes of it hashed so far (steps of at most the
+    /// step's byte budget).
+    Hash(usize),
+}
 
-    let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(sections.ml_dsa).map_err(|_| VerifyError::BadMlDsaSignature)?;
-    if !keys.ml_dsa.verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa) {
-        return Err(VerifyError::BadMlDsaSignature);
+/// Where a [`Verification`] stands after a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Not done: the stage the next step works on.
+    Pending(Stage),
+    /// Every check passed (boxed: the manifest is large beside a stage).
+    Verified(alloc::boxed::Box<VerifiedBundle<'a>>),
+}
+
+/// A bundle's verification in bounded steps, for a caller that must stay responsive while
+/// it verifies (the slot manager, docs/slots.md "Installs"): the same checks in the same
+/// order as [`verify`], each signature one step, the payload's SHA-256 in steps of a
+/// byte budget. Both signatures cover the manifest only (which carries the payload's
+/// content hash), so their cost does not grow with the payload; the hash does, and is the
+/// part cut into steps.
+///
+/// It keeps no reference to the bundle: every step is given the bytes again, and must be
+/// given the same bytes and trusted keys as [`Verification::start`] (other bytes are
+/// checked again from their header, so a mix-up yields an error or a verdict on the
+/// bytes given, never a panic).
+#[derive(Clone, Debug)]
+pub struct Verification {
+    stage: Stage,
+    manifest: Option<Manifest>,
+    hasher: ContentHasher,
+}
+
+impl Verification {
+    /// Checks the size, the layout and the signer (cheap: no signature yet).
+    pub fn start(bytes: &[u8], trusted: &[TrustedKeys]) -> Result<Verification, VerifyError> {
+        let sections = parse(bytes)?;
+        trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
+        Ok(Verification { stage: Stage::Ed25519, manifest: None, hasher: ContentHasher::new() })
     }
 
-    let manifest = Manifest::decode(sections.manifest).map_err(|e| match e {
-        DecodeError::Malformed => VerifyError::MalformedManifest,
-        DecodeError::NonCanonical => VerifyError::NonCanonicalManifest,
-    })?;
-    if usize::try_from(manifest.payload_size).ok() != Some(sections.payload.len()) {
-        return Err(VerifyError::PayloadSizeMismatch);
+    /// The stage the next step works on.
+    pub fn stage(&self) -> Stage {
+        self.stage
     }
-    if content_hash(sections.payload) != manifest.content_hash {
-        return Err(VerifyError::ContentHashMismatch);
+
+    /// Does the next step: one signature, the manifest, or at most `hash_budget` bytes
+    /// (at least one) of the payload's hash. An error ends the verification (later steps
+    /// repeat it).
+    pub fn step<'a>(&mut self, bytes: &'a [u8], trusted: &[TrustedKeys], hash_budget: usize) -> Result<Progress<'a>, VerifyError> {
+        let sections = parse(bytes)?;
+        let keys = trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
+        match self.stage {
+            Stage::Ed25519 => {
+                let message = signed_message(&sections.key_id, sections.manifest);
+                let ed25519 = ed25519_dalek::Signature::from_slice(sections.ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
+                keys.ed25519.verify_strict(&message, &ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
+                self.stage = Stage::MlDsa;
+            }
+            Stage::MlDsa => {
+                let message = signed_message(&sections.key_id, sections.manifest);
+                let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(sections.ml_dsa).map_err(|_| VerifyError::BadMlDsaSignature)?;
+                if !keys.ml_dsa.verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa) {
+                    return Err(VerifyError::BadMlDsaSignature);
+                }
+                self.stage = Stage::Manifest;
+            }
+            Stage::Manifest => {
+                let manifest = Manifest::decode(sections.manifest).map_err(|e| match e {
+                    DecodeError::Malformed => VerifyError::MalformedManifest,
+                    DecodeError::NonCanonical => VerifyError::NonCanonicalManifest,
+                })?;
+                if usize::try_from(manifest.payload_size).ok() != Some(sections.payload.len()) {
+                    return Err(VerifyError::PayloadSizeMismatch);
+                }
+                self.manifest = Some(manifest);
+                self.hasher = ContentHasher::new();
+                self.stage = Stage::Hash(0);
+            }
+            Stage::Hash(done) => {
+                // The manifest is Some from the Manifest stage on; its payload size is the
+                // payload's length, checked there (bytes given again are checked here too).
+                let manifest = self.manifest.as_ref().ok_or(VerifyError::MalformedManifest)?;
+                if usize::try_from(manifest.payload_size).ok() != Some(sections.payload.len()) || done > sections.payload.len() {
+                    return Err(VerifyError::PayloadSizeMismatch);
+                }
+                let end = done.saturating_add(hash_budget.max(1)).min(sections.payload.len());
+                self.hasher.update(&sections.payload[done..end]);
+                if end < sections.payload.len() {
+                    self.stage = Stage::Hash(end);
+                } else {
+                    if self.hasher.clone().finish() != manifest.content_hash {
+                        return Err(VerifyError::ContentHashMismatch);
+                    }
+                    let manifest = manifest.clone();
+                    let bundle = VerifiedBundle { manifest, payload: sections.payload, signer: sections.key_id };
+                    return Ok(Progress::Verified(alloc::boxed::Box::new(bundle)));
+                }
+            }
+        }
+        Ok(Progress::Pending(self.stage))
     }
-    Ok(VerifiedBundle { manifest, payload: sections.payload, signer: sections.key_id })
+}
+
+/// A [`content_hash`] computed piece by piece (SHA-256 is incremental): the same value as
+/// `content_hash` of the pieces joined.
+#[derive(Clone, Debug, Default)]
+pub struct ContentHasher(sha2::Sha256);
+
+impl ContentHasher {
+    /// An empty hash.
+    pub fn new() -> ContentHasher {
+        ContentHasher::default()
+    }
+
+    /// Adds the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        sha2::Digest::update(&mut self.0, piece);
+    }
+
+    /// The hash of every piece added, in order.
+    pub fn finish(self) -> Hash {
+        sha2::Digest::finalize(self.0).into()
+    }
 }

@@ -32,8 +32,8 @@ mod keys;
 mod manifest;
 
 pub use container::{
-    BuildError, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN,
-    ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, VerifiedBundle, VerifyError, build, signed_message, verify,
+    BuildError, ContentHasher, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN,
+    ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, Progress, Stage, Verification, VerifiedBundle, VerifyError, build, signed_message, verify,
 };
 pub use keys::{
     BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TRUSTED_KEY_FILE_ENTRY_LEN, TrustedKeys, trusted_keys_file, trusted_keys_from_file,

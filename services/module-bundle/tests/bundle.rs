@@ -13,6 +13,7 @@ use tileos_module_bundle::{
     MAX_PAYLOAD_LEN, ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, Manifest, ProofResult, Provenance, Rights, TestCounts, TrustedKeys, Verdict,
     VerifyError, Version, build, content_hash, signed_message, verify,
 };
+use tileos_module_bundle::{ContentHasher, Progress, Stage, Verification};
 
 const SIGNER_SEEDS: ([u8; 32], [u8; 32]) = ([1; 32], [2; 32]);
 const OTHER_SEEDS: ([u8; 32], [u8; 32]) = ([3; 32], [4; 32]);
@@ -158,6 +159,84 @@ fn tampered_payload_is_rejected() {
     let last = t.len() - 1;
     t[last] ^= 0x80;
     assert_eq!(verify(&t, &trusted()), Err(VerifyError::ContentHashMismatch));
+}
+
+/// Runs a stepwise verification to its end with `budget` hash bytes per step: the stages
+/// seen, in order, and the verdict (the manifest, or the error).
+fn stepwise(bytes: &[u8], budget: usize) -> (Vec<Stage>, Result<Manifest, VerifyError>) {
+    let mut verification = match Verification::start(bytes, &trusted()) {
+        Ok(v) => v,
+        Err(error) => return (Vec::new(), Err(error)),
+    };
+    let mut stages = vec![verification.stage()];
+    for _ in 0..100_000 {
+        match verification.step(bytes, &trusted(), budget) {
+            Ok(Progress::Pending(stage)) => stages.push(stage),
+            Ok(Progress::Verified(bundle)) => return (stages, Ok(bundle.manifest)),
+            Err(error) => return (stages, Err(error)),
+        }
+    }
+    panic!("a verification that never ends");
+}
+
+#[test]
+fn stepwise_verification_checks_in_verifys_order_and_hashes_within_the_budget() {
+    let p = payload();
+    for budget in [1, 7, 64, 199, 207, 1000, usize::MAX] {
+        let (stages, verdict) = stepwise(bundle(), budget);
+        assert_eq!(verdict, Ok(manifest_for(&p)), "budget {budget}");
+        let hashed: Vec<usize> = stages.iter().filter_map(|s| if let Stage::Hash(n) = s { Some(*n) } else { None }).collect();
+        assert_eq!(stages[..3], [Stage::Ed25519, Stage::MlDsa, Stage::Manifest]);
+        // One hash step per `budget` bytes: the stage records the bytes hashed before each.
+        assert_eq!(hashed.len(), p.len().div_ceil(budget.min(p.len())), "budget {budget}");
+        assert!(hashed.windows(2).all(|w| w[1] - w[0] == budget), "budget {budget}: {hashed:?}");
+    }
+}
+
+#[test]
+fn a_payload_tampered_in_its_last_byte_is_refused_only_by_the_last_hash_step() {
+    let mut t = bundle().to_vec();
+    let last = t.len() - 1;
+    t[last] ^= 0x80;
+    let (stages, verdict) = stepwise(&t, 16);
+    assert_eq!(verdict, Err(VerifyError::ContentHashMismatch));
+    // Every hash step ran: the mismatch shows only once the whole payload is hashed.
+    assert_eq!(stages.last(), Some(&Stage::Hash(payload().len() / 16 * 16)));
+}
+
+#[test]
+fn stepwise_verification_refuses_exactly_as_verify() {
+    let b = bundle();
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for at in [0, 9, 12, 43, 47, 52, HEADER_LEN + 1, HEADER_LEN + 64 + 7, MANIFEST_AT + 2, b.len() - 100, b.len() - 1] {
+        let mut t = b.to_vec();
+        t[at] ^= 0x21;
+        cases.push(t);
+    }
+    cases.push(b[..b.len() - 1].to_vec());
+    cases.push([b, &[0u8][..]].concat());
+    for t in &cases {
+        for budget in [1, 50, usize::MAX] {
+            assert_eq!(stepwise(t, budget).1, verify(t, &trusted()).map(|v| v.manifest), "budget {budget}");
+        }
+    }
+    // Other bytes handed to a later step are checked again, never trusted: a longer payload
+    // behind the same header is refused, not read past.
+    let mut verification = Verification::start(b, &trusted()).unwrap();
+    for _ in 0..3 {
+        verification.step(b, &trusted(), 8).unwrap();
+    }
+    assert!(verification.step(&b[..b.len() - 3], &trusted(), 8).is_err());
+}
+
+#[test]
+fn content_hasher_in_pieces_is_content_hash() {
+    let p = payload();
+    for piece in [1, 3, 64, 1000] {
+        let mut hasher = ContentHasher::new();
+        p.chunks(piece).for_each(|c| hasher.update(c));
+        assert_eq!(hasher.finish(), content_hash(&p));
+    }
 }
 
 #[test]

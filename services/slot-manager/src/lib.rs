@@ -34,7 +34,9 @@ extern crate alloc;
 pub mod dev_keys;
 mod manager;
 
-pub use manager::{Config, DEFERRED_BOUND, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError};
+pub use manager::{
+    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError,
+};
 
 use alloc::string::String;
 use alloc::vec::Vec;

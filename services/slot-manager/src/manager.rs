@@ -2,12 +2,13 @@
 //! N-version voting, the slot control protocol and the update log.
 
 use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats, message_bytes_into};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use tileos_module_bundle::{CapabilityRequest, TrustedKeys};
+use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, TrustedKeys, Verification, VerifyError};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
@@ -41,6 +42,15 @@ pub const READY_DEADLINE: Ticks = 10_000_000;
 /// schedule) may wait for a moment when no client waits and no
 /// switch is under way; past that, the next message does it whatever waits.
 pub const DEFERRED_BOUND: Ticks = 100_000;
+
+/// Bytes of an install's bundle hashed per install step ([`Manager::install_step`]): the
+/// payload's content hash while verifying, the whole bundle's for a refused bundle's log entry.
+/// SHA-256 costs ≈ 15–20 instructions a byte here, so a step of this is ≈ 150,000.
+pub const INSTALL_HASH_STEP: usize = 8 * 1024;
+
+/// Root-server calls staging an install's ELF into its seat per install step (each carries
+/// [`SEAT_CHUNK`] bytes; `SeatLoad` counts as one).
+pub const INSTALL_CHUNKS_PER_STEP: usize = 4;
 
 /// N-version mode of a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,6 +315,26 @@ struct Staging {
     bytes: Vec<u8>,
 }
 
+/// An install under way after its commit ([`Manager::install_step`]): the commit's caller
+/// is answered when it ends.
+struct InstallJob {
+    /// The commit's caller (answered at the end).
+    reply: ReplyCap,
+    /// The bundle, until it is verified (then the ELF moves to the stage).
+    bundle: Vec<u8>,
+    phase: InstallPhase,
+}
+
+/// Where an install stands.
+enum InstallPhase {
+    /// The bundle's verification, a step at a time (boxed: it holds the decoded manifest).
+    Verify(Box<Verification>),
+    /// A refused bundle's hash (for its log entry), a step at a time; then the refusal.
+    Refuse { error: VerifyError, hasher: ContentHasher, hashed: usize },
+    /// The verified ELF staged into `seat` (`staged`: bytes sent; `None`: `SeatLoad` not yet).
+    Stage { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, staged: Option<usize> },
+}
+
 /// Name, version and content hash of a module (for the status and the log).
 #[derive(Clone, Debug)]
 struct ModuleInfo {
@@ -367,6 +397,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     policy_due: Option<ModuleId>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
+    /// The install under way since its commit, done in steps ([`Manager::install_step`]).
+    install: Option<InstallJob>,
 }
 
 /// A refusal in the control protocol.
@@ -479,6 +511,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             lowering_due: false,
             policy_due: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
+            install: None,
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -711,6 +744,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Access::Service => self.client_request(badge, Message { label, words: words.to_vec() }, reply),
             Access::Read | Access::Full => {
                 let response = match decode::<slots::Request>(label, words) {
+                    Ok(slots::Request::InstallCommit) if access == Access::Full && self.install.is_none() => {
+                        self.do_deferred();
+                        match self.commit() {
+                            Ok((bundle, phase)) => {
+                                // Answered when the install ends (install_step).
+                                self.install = Some(InstallJob { reply, bundle, phase });
+                                return;
+                            }
+                            Err(response) => *response,
+                        }
+                    }
                     Ok(request) => self.control(access, request),
                     Err(error) => {
                         self.host.reply(reply, &Message::error(error));
@@ -1759,6 +1803,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if changes && access != Access::Full {
             return refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)");
         }
+        if self.install.is_some() && matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit) {
+            return refused(RefusalKind::Busy, "an install is under way (verifying or staging its bundle): one at a time");
+        }
         match request {
             R::Status => slots::Response::Status(self.status()),
             R::InstallBegin { length } => {
@@ -1792,7 +1839,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 staging.bytes.extend_from_slice(&bytes);
                 slots::Response::Staged { received: staging.bytes.len() as u32 }
             }
-            R::InstallCommit => self.commit(),
+            // Only a refusal reaches here (busy, or not allowed): `receive` starts the job.
+            R::InstallCommit => refused(RefusalKind::Busy, "an install is under way: one at a time"),
             R::Promote { module, force } => self.promote(module, force),
             R::Rollback => self.rollback("rolled back by hand"),
             R::LogHead => {
@@ -1899,40 +1947,110 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// Verifies and starts the staged bundle.
-    fn commit(&mut self) -> slots::Response {
+    /// Starts the install of the staged bundle: the work is done by [`Manager::install_step`]
+    /// (the bundle and where it starts), or the refusal at once (nothing staged, or not all).
+    fn commit(&mut self) -> Result<(Vec<u8>, InstallPhase), Box<slots::Response>> {
         let Some(staging) = self.staging.take() else {
-            return refused(RefusalKind::Staging, "a commit with no staging under way (InstallBegin first)");
+            return Err(Box::new(refused(RefusalKind::Staging, "a commit with no staging under way (InstallBegin first)")));
         };
         if staging.bytes.len() as u64 != u64::from(staging.length) {
             let reason = format!("a commit after {} of {} bytes", staging.bytes.len(), staging.length);
-            return refused(RefusalKind::Staging, &reason);
+            return Err(Box::new(refused(RefusalKind::Staging, &reason)));
         }
-        let verified = match tileos_module_bundle::verify(&staging.bytes, &self.config.trusted) {
-            Ok(verified) => verified,
-            Err(error) => {
-                let hash = tileos_module_bundle::content_hash(&staging.bytes);
-                let info = ModuleInfo { name: "(unverified bundle)".to_string(), version: String::new(), hash };
-                return self.refuse_logged(RefusalKind::Bundle, &info, &format!("bundle refused: {error}"));
-            }
+        let phase = match Verification::start(&staging.bytes, &self.config.trusted) {
+            Ok(verification) => InstallPhase::Verify(Box::new(verification)),
+            Err(error) => InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 },
         };
-        let manifest = verified.manifest;
+        Ok((staging.bytes, phase))
+    }
+
+    /// Whether an install is under way (its commit not answered yet): the glue then calls
+    /// [`Manager::install_step`] whenever no message waits.
+    pub fn install_pending(&self) -> bool {
+        self.install.is_some()
+    }
+
+    /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): one
+    /// signature of the bundle, the manifest's checks, [`INSTALL_HASH_STEP`] bytes of a hash,
+    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF; the last step
+    /// starts the module (`SeatStart`, then its update-log entry) and answers the commit's
+    /// caller. Every refusal answers the caller with its reason, as the commit always did.
+    /// Clients are served between steps: the glue steps only when no message waits.
+    pub fn install_step(&mut self) {
+        self.check_clock();
+        if let Some(job) = self.install.take() {
+            self.install = self.advance_install(job);
+        }
+        self.reschedule();
+    }
+
+    /// Does one step of `job`; returns it if it is not over.
+    fn advance_install(&mut self, mut job: InstallJob) -> Option<InstallJob> {
+        let response = match job.phase {
+            InstallPhase::Verify(mut verification) => match verification.step(&job.bundle, &self.config.trusted, INSTALL_HASH_STEP) {
+                Ok(Progress::Pending(_)) => {
+                    job.phase = InstallPhase::Verify(verification);
+                    return Some(job);
+                }
+                Err(error) => {
+                    job.phase = InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 };
+                    return Some(job);
+                }
+                Ok(Progress::Verified(verified)) => {
+                    let payload_at = job.bundle.len() - verified.payload.len();
+                    match self.install_verified(&verified.manifest) {
+                        Ok((seat, info)) => {
+                            let elf = Rc::new(job.bundle.split_off(payload_at));
+                            job.bundle = Vec::new();
+                            job.phase = InstallPhase::Stage { seat, info, elf, staged: None };
+                            return Some(job);
+                        }
+                        Err(response) => *response,
+                    }
+                }
+            },
+            InstallPhase::Refuse { error, mut hasher, hashed } => {
+                let end = hashed.saturating_add(INSTALL_HASH_STEP).min(job.bundle.len());
+                hasher.update(job.bundle.get(hashed..end).unwrap_or_default());
+                if end < job.bundle.len() {
+                    job.phase = InstallPhase::Refuse { error, hasher, hashed: end };
+                    return Some(job);
+                }
+                let info = ModuleInfo { name: "(unverified bundle)".to_string(), version: String::new(), hash: hasher.finish() };
+                self.refuse_logged(RefusalKind::Bundle, &info, &format!("bundle refused: {error}"))
+            }
+            InstallPhase::Stage { seat, info, elf, staged } => match self.stage_step(seat, &elf, staged) {
+                Ok(Some(staged)) => {
+                    job.phase = InstallPhase::Stage { seat, info, elf, staged: Some(staged) };
+                    return Some(job);
+                }
+                Ok(None) => self.install_start(seat, info, elf),
+                Err(reason) => self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}")),
+            },
+        };
+        self.host.reply(job.reply, &Message::encode(&response));
+        None
+    }
+
+    /// The checks of a verified bundle's manifest (the allowance, the slot's kind and
+    /// policy) and the seat it will run in (a parked module's is torn down for it);
+    /// `Err`: the refusal, logged.
+    fn install_verified(&mut self, manifest: &tileos_module_bundle::Manifest) -> Result<(usize, ModuleInfo), Box<slots::Response>> {
         let version = format!("{}.{}.{}", manifest.version.major, manifest.version.minor, manifest.version.patch);
         let info = ModuleInfo { name: cut(&manifest.name, MAX_NAME), version, hash: manifest.content_hash };
         for request in &manifest.capabilities {
             if let Some(reason) = self.outside_allowance(request) {
-                return self.refuse_logged(RefusalKind::Capabilities, &info, &reason);
+                return Err(Box::new(self.refuse_logged(RefusalKind::Capabilities, &info, &reason)));
             }
         }
         if self.lineages.is_some() {
-            return self.refuse_logged(RefusalKind::Policy, &info, "an N-version slot takes no challengers");
+            return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, "an N-version slot takes no challengers")));
         }
-        let now = self.clock.now();
-        let mut trial = self.slot.clone();
-        let id = match trial.install(now) {
-            Ok(id) => id,
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
-        };
+        // Checked here so that a doomed install stages nothing, and again at the start: a
+        // promotion meanwhile opens the rollback window.
+        if let Err(refusal) = self.slot.clone().install(self.clock.now()) {
+            return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}"))));
+        }
         let free = |role: fn(&Role) -> bool| self.seats.iter().enumerate().skip(1).find(|(_, s)| role(&s.role)).map(|(i, _)| i);
         let seat = match (free(|r| *r == Role::Empty), free(|r| matches!(r, Role::Leaving(_)))) {
             (Some(seat), _) => seat,
@@ -1940,11 +2058,51 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.reclaim_seat(parked);
                 parked
             }
-            (None, None) => return self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot"),
+            (None, None) => return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, "no free seat in the slot"))),
         };
-        let elf = Rc::new(verified.payload.to_vec());
+        Ok((seat, info))
+    }
+
+    /// Stages up to [`INSTALL_CHUNKS_PER_STEP`] root-server calls of `elf` into `seat`
+    /// (`staged`: bytes sent so far, `None` before `SeatLoad`); `Ok(None)` when all was staged
+    /// by the steps before (the next is the start).
+    fn stage_step(&mut self, seat: usize, elf: &[u8], staged: Option<usize>) -> Result<Option<usize>, String> {
+        let number = u8::try_from(seat).map_err(|_| format!("no seat {seat}"))?;
+        let mut calls = 0;
+        let mut offset = match staged {
+            Some(offset) => offset,
+            None => {
+                let length = u32::try_from(elf.len()).map_err(|_| "the ELF is larger than 4 GiB".to_string())?;
+                self.seat_request(&supervisor::Request::SeatLoad { seat: number, length })?;
+                calls += 1;
+                0
+            }
+        };
+        while offset < elf.len() && calls < INSTALL_CHUNKS_PER_STEP {
+            let end = offset.saturating_add(SEAT_CHUNK).min(elf.len());
+            let bytes = heapless::Vec::from_slice(elf.get(offset..end).unwrap_or_default()).map_err(|_| "chunk".to_string())?;
+            self.seat_request(&supervisor::Request::SeatChunk { seat: number, offset: offset as u32, bytes })?;
+            calls += 1;
+            offset = end;
+        }
+        // The start is a step of its own (the root server builds the domain then).
+        Ok(if calls == 0 { None } else { Some(offset) })
+    }
+
+    /// The install's last step: the slot's checks again (the slot may have changed while
+    /// the bundle was verified and staged), the start, the update-log entry; the answer.
+    fn install_start(&mut self, seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>) -> slots::Response {
+        let now = self.clock.now();
+        let mut trial = self.slot.clone();
+        let id = match trial.install(now) {
+            Ok(id) => id,
+            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
+        };
+        if self.seats.get(seat).map(|s| s.role) != Some(Role::Empty) {
+            return self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat} was taken while the bundle was staged"));
+        }
         let number = seat as u8;
-        if let Err(reason) = self.load(number, &elf).and_then(|()| self.start(number, SeatProgram::Staged)) {
+        if let Err(reason) = self.start(number, SeatProgram::Staged) {
             return self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}"));
         }
         let note = format!("installed as module {id} in seat {seat}");

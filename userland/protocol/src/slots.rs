@@ -50,7 +50,9 @@ pub enum Request {
         /// The bytes.
         bytes: Vec<u8, MAX_CHUNK>,
     },
-    /// Verify the staged bundle and start it as a challenger.
+    /// Verify the staged bundle and start it as a challenger. The answer comes when the
+    /// install is over (verified, staged, started, logged, or refused); the manager serves
+    /// its clients meanwhile, and refuses another install `Busy` until then.
     InstallCommit,
     /// Promote challenger `module` now (needs the policy's evidence unless `force`).
     Promote {
@@ -155,6 +157,9 @@ pub enum RefusalKind {
     NotFound,
     /// The update log could not be persisted: nothing was changed.
     Store,
+    /// An install is under way (its commit not answered yet): another install's
+    /// `InstallBegin`, `InstallChunk` or `InstallCommit` waits its turn.
+    Busy,
 }
 
 /// A signed tree head of the update log (`tileos_update_log::SignedTreeHead`).

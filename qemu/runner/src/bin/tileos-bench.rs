@@ -29,7 +29,10 @@
 //!    request's own time), and the work it deferred until the switch
 //!    was over and no client waited (its first `slot.deferred` line after it); and the
 //!    manager's commit of the ~100 KiB
-//!    bundle checksum-big (verify, stage, build, start).
+//!    bundle checksum-big (verify, stage, build, start: a job of bounded steps, from the
+//!    commit to its answer, with the manager's own work and its longest step), and the
+//!    client's longest call in the rounds that install spans (the client stall during an
+//!    install) beside its longest call with two challengers and no install.
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
@@ -428,8 +431,22 @@ struct SlotFigures {
     /// clients' path (lowering the warm module's schedule), done once the switch was over
     /// and no client waited.
     promotion_deferred: u64,
-    /// The manager's commit of the ~100 KiB bundle and its size in bytes.
+    /// The manager's commit of the ~100 KiB bundle and its size in bytes: from the commit's
+    /// arrival to its answer (`slot.install-commit ticks=`).
     install: (u64, u64),
+    /// Of the install: the manager's own work for it, its steps, the longest step, the
+    /// client requests answered during it and the longest time between two of those answers
+    /// (`work=`, `steps=`, `longest_step=`, `answered=`, `longest_answer_gap=`; `None` for a
+    /// manager whose line lacks them).
+    install_parts: Option<(u64, u64, u64, u64, u64)>,
+    /// The longest time between two client answers from the install before it to the end
+    /// of this one (its upload through the update agent included: `answer_gap_since_last=`).
+    install_upload_gap: Option<u64>,
+    /// The client's longest call in the rounds the install of the ~100 KiB bundle spans
+    /// (from tilectl's connection to the challenger shadowing: the upload, the commit and
+    /// the start), and in the rounds with two challengers before it (the same load without
+    /// an install).
+    install_stall: (u64, u64),
 }
 
 impl SlotFigures {
@@ -459,6 +476,16 @@ impl SlotFigures {
             format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
+            match self.install_parts {
+                Some((work, steps, longest, answered, gap)) => format!(
+                    "  \"slot_install_commit_work\": {{\"instructions\": {work}, \"steps\": {steps}, \"longest_step\": {longest}, \"answered\": {answered}, \"longest_answer_gap\": {gap}}}"
+                ),
+                None => "  \"slot_install_commit_work\": null".to_string(),
+            },
+            format!(
+                "  \"slot_install_client_stall\": {{\"instructions\": {}, \"without_install\": {}}}",
+                self.install_stall.0, self.install_stall.1
+            ),
         ]
     }
 }
@@ -586,7 +613,17 @@ fn print_slot(slot: &SlotFigures) {
     println!("{:<52} {:>14}", "  of which: the first request, arrival to delivery", request);
     println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
-    println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle", slot.install.1 / 1024), slot.install.0);
+    println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
+    if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
+        println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
+        println!("{:<52} {:>14}", "  the manager's longest step", longest);
+        println!("{:<52} {:>14}", format!("  longest between client answers ({answered} in it)"), gap);
+    }
+    if let Some(gap) = slot.install_upload_gap {
+        println!("{:<52} {:>14}", "  longest between client answers, upload included", gap);
+    }
+    println!("{:<52} {:>14}", "client stall during the install (longest call)", slot.install_stall.0);
+    println!("{:<52} {:>14}", "  client call, longest before it (2 challengers)", slot.install_stall.1);
 }
 
 /// A `checksum.round` line's (mean, longest) call in ticks.
@@ -607,6 +644,12 @@ fn rounds_after(serial: &str, from: usize) -> impl Iterator<Item = (u64, u64)> +
 /// Those rounds but the first (it may have begun before byte `from`).
 fn client_rounds(serial: &str, from: usize) -> Vec<(u64, u64)> {
     rounds_after(serial, from).skip(1).collect()
+}
+
+/// checksum-client's rounds that overlap `serial[start..end]`: those logged in it and the
+/// first one logged after it (each round's line comes at its end).
+fn rounds_spanning(serial: &str, (start, end): (usize, usize)) -> Vec<(u64, u64)> {
+    rounds_after(serial.get(..end).unwrap_or(serial), start).chain(rounds_after(serial, end).take(1)).collect()
 }
 
 /// Waits until the serial log has `rounds` complete client rounds after byte `from`.
@@ -647,6 +690,9 @@ struct SlotPhases {
     shadowing: [(usize, usize); 3],
     /// The line of the automatic promotion.
     promotion: usize,
+    /// The install of the ~100 KiB bundle: from before tilectl connects to the challenger
+    /// shadowing.
+    big_install: (usize, usize),
 }
 
 /// The host's side of the slot figures: installs the challengers one by one, waits for each
@@ -675,9 +721,11 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
     install("checksum-lineage-b")?;
     shadowing(2)?;
     let two = phase()?;
-    // The install figure: the third install's commit.
+    // The install figure: the third install's commit, and the client's calls around it.
+    let big_start = log_length(log);
     install("checksum-big")?;
     shadowing(3)?;
+    let big_install = (big_start, log_length(log));
     // The promotion: by the policy (no tilectl traffic competes with the clients then).
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
@@ -685,7 +733,7 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
         if let Some(promotion) = serial.find("reason=Promoted(Policy)")
             && rounds_after(&serial, promotion).nth(1).is_some()
         {
-            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion });
+            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install });
         }
         if Instant::now() > deadline {
             return Err("checksum-fast was not promoted by the policy (or no client round followed)".into());
@@ -764,15 +812,24 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let before: Vec<(u64, u64)> = rounds_after(serial.get(..phases.promotion).unwrap_or(serial), 0).collect();
     let around: Vec<(u64, u64)> = before.last().copied().into_iter().chain(rounds_after(serial, phases.promotion).take(2)).collect();
     let baseline = &before[before.len().saturating_sub(4)..before.len().saturating_sub(1)];
-    let commits: Vec<u64> = outcome
-        .serial
-        .lines()
-        .filter(|line| line.starts_with("@event slot.install-commit "))
-        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")).and_then(|v| v.parse().ok()))
-        .collect();
-    let Some(&install) = commits.get(2) else {
+    let commits: Vec<&str> = outcome.serial.lines().filter(|line| line.starts_with("@event slot.install-commit ")).collect();
+    let commit_field = |line: &str, name: &str| -> Option<u64> {
+        line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse().ok())
+    };
+    let Some(install) = commits.get(2).and_then(|line| commit_field(line, "ticks=")) else {
         return Err(failed("slot figures: no install-commit line for checksum-big", &outcome));
     };
+    let install_parts = commits.get(2).and_then(|line| {
+        Some((
+            commit_field(line, "work=")?,
+            commit_field(line, "steps=")?,
+            commit_field(line, "longest_step=")?,
+            commit_field(line, "answered=")?,
+            commit_field(line, "longest_answer_gap=")?,
+        ))
+    });
+    let install_stall = longest(&rounds_spanning(serial, phases.big_install));
+    let install_upload_gap = commits.get(2).and_then(|line| commit_field(line, "answer_gap_since_last="));
     let switch_line = serial
         .lines()
         .find(|line| line.starts_with("@event slot.switch "))
@@ -825,6 +882,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         promotion_handled,
         promotion_deferred,
         install: (install, big),
+        install_parts,
+        install_upload_gap,
+        install_stall: (install_stall, longest(&rounds(two))),
     })
 }
 

@@ -364,15 +364,52 @@ impl Sim {
         self.receive(badge, Access::Service, Message { label: MESSAGE, words: vec![x] }, cap);
     }
 
-    /// A raw control message from `badge` with `access`; its reply.
+    /// A raw control message from `badge` with `access`; its reply (an install's commit is
+    /// answered when its steps are done: they are run here, nothing else in between).
     pub fn control_raw(&mut self, badge: u64, access: Access, message: Message) -> Message {
+        let id = self.send_control(badge, access, message);
+        let mut steps = 0;
+        loop {
+            if let Some(reply) = self.take_reply(id) {
+                return reply;
+            }
+            assert!(self.m.install_pending(), "a control request neither answered nor an install under way");
+            self.m.install_step();
+            steps += 1;
+            assert!(steps < 100_000, "an install that never ends");
+        }
+    }
+
+    /// Sends a raw control message from `badge` with `access`, without waiting for its
+    /// reply; returns the reply capability's number ([`Sim::take_reply`]).
+    pub fn send_control(&mut self, badge: u64, access: Access, message: Message) -> u64 {
         let cap = self.cap(Owner::Control);
         let id = cap.0;
         self.receive(badge, access, message, cap);
+        id
+    }
+
+    /// The reply sent to capability `id`, if it came (taken out of the events).
+    pub fn take_reply(&mut self, id: u64) -> Option<Message> {
         let mut w = self.world.borrow_mut();
-        let at = w.events.iter().position(|e| matches!(e, Event::Reply(c, _) if *c == id)).expect("control answered at once");
+        let at = w.events.iter().position(|e| matches!(e, Event::Reply(c, _) if *c == id))?;
         let Some(Event::Reply(_, reply)) = w.events.remove(at) else { unreachable!() };
-        reply
+        Some(reply)
+    }
+
+    /// Stages `bundle` in protocol-sized chunks, and sends its commit without waiting for the
+    /// answer: returns the commit's reply capability ([`Sim::take_reply`]). Every staging
+    /// request must be accepted.
+    pub fn stage_and_commit(&mut self, bundle: &[u8]) -> u64 {
+        let begin = self.control(Access::Full, &slots::Request::InstallBegin { length: bundle.len() as u32 });
+        assert!(matches!(begin, slots::Response::Staged { .. }), "{begin:?}");
+        for (i, chunk) in bundle.chunks(slots::MAX_CHUNK).enumerate() {
+            let request =
+                slots::Request::InstallChunk { offset: (i * slots::MAX_CHUNK) as u32, bytes: heapless::Vec::from_slice(chunk).unwrap() };
+            let staged = self.control(Access::Full, &request);
+            assert!(matches!(staged, slots::Response::Staged { .. }), "{staged:?}");
+        }
+        self.send_control(CONTROL, Access::Full, Message::encode(&slots::Request::InstallCommit))
     }
 
     pub fn control(&mut self, access: Access, request: &slots::Request) -> slots::Response {

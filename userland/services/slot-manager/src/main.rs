@@ -21,6 +21,15 @@
 //! everyone, so a line written while a client waits lengthens that client's call by the
 //! whole line.
 //!
+//! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
+//! "Installs"): while one is under way and no client request is in flight, the loop polls
+//! the front endpoint (`NbRecv`) and, when nothing waits, does one step at
+//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client), going
+//! back to its own priority to handle what arrives; with a client request in flight it
+//! waits for the answer as usual. So a client's call waits for at most the one step in
+//! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
+//! times it for `make bench`).
+//!
 //! The immune system (docs/telemetry.md) rings [`IMMUNE_DOORBELL`] on the same
 //! notification when it asks the slot to roll back: the manager takes the alarm
 //! (`supervisor::Request::PendingRollback`), rolls back (`Manager::immune_rollback`, the
@@ -42,7 +51,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
-use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification};
+use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification, TcbSetPriority};
 use tileos_abi::message::{LABEL_SAVE_FAILED, MessageInfo};
 use tileos_abi::syscall::Syscall;
 use tileos_protocol::module::SEAT_BADGE;
@@ -173,6 +182,91 @@ impl Glue {
             received.words[2]
         );
         tileos_sys::raw_syscall(Syscall::Recv, front, MessageInfo::default(), [0; 4])
+    }
+}
+
+impl Glue {
+    /// Takes the next message on `front` if one waits (`NbRecv`), first moving the last
+    /// caller's reply capability to its slot if it is still unanswered (`CNodeSaveCaller`:
+    /// `SaveRecv` has no non-blocking form). `None`: nothing waits (a poll that found
+    /// nothing returns badge 0, label 0 and no words; a signal of the bound notification has
+    /// its bits as badge, never 0).
+    fn poll(&mut self, front: u64) -> Option<tileos_sys::Message> {
+        if let Some(slot) = self.unsaved.take()
+            && let Err(error) = CNode::ROOT.invoke(CNodeSaveCaller { dest: Slot::at(slot) })
+        {
+            // As for SaveRecv: only an empty slot this glue handed out is named.
+            log!("slot-manager: cannot save a caller into slot {slot}: {error:?}: that caller loses its reply");
+        }
+        let received = tileos_sys::raw_syscall(Syscall::NbRecv, front, MessageInfo::default(), [0; 4]);
+        (received.badge != 0 || received.info.label() != 0 || received.info.length() != 0).then_some(received)
+    }
+}
+
+/// The priority the manager's thread runs an install's steps at when nothing else waits for
+/// it: below every client (the lowest domain priority the tiles use is 10), so that the steps
+/// take only time no client wants. A caller whose message lands during a step waits for the
+/// rest of that step; then the manager is at its own priority again.
+const BACKGROUND_PRIORITY: u64 = 1;
+
+/// Sets this thread's priority (the authority: itself, bounded by its MCP).
+fn set_priority(priority: u64) {
+    let tcb = tileos_sys::domain::own_tcb();
+    if let Err(error) = tcb.invoke(TcbSetPriority { priority, authority: CPtr(domain::TCB) }) {
+        log!("slot-manager: cannot set its priority to {priority}: {error:?}");
+    }
+}
+
+/// This thread's own priority: its maximum controlled priority, which the image builder
+/// makes the same (docs/slots.md). The kernel names the MCP in the range error of a
+/// priority above it (docs/abi.md §11.3); `None` if it does not answer so.
+fn own_priority() -> Option<u64> {
+    let tcb = tileos_sys::domain::own_tcb();
+    match tcb.invoke(TcbSetPriority { priority: 256, authority: CPtr(domain::TCB) }) {
+        Err(error) if error.code == Some(tileos_abi::error::InvocationError::RangeError) && error.details[1] <= 255 => {
+            Some(error.details[1])
+        }
+        _ => None,
+    }
+}
+
+/// An install job's figures for `make bench` (the `slot.install-commit` line at its end):
+/// from the commit's arrival to its answer, the manager's own work for it (the commit's
+/// handling and every step), the steps and the longest one (the most a client can wait
+/// for the job: the rest of one step).
+#[derive(Default)]
+struct InstallTiming {
+    /// When the commit arrived (time-stamp counter).
+    since: u64,
+    /// Ticks of the manager's own work for it.
+    work: u64,
+    /// Steps done.
+    steps: u64,
+    /// The longest step (or the commit's own handling, if longer), in time-stamp ticks from
+    /// its start to its end: a thread that preempted the manager meanwhile (it runs steps at
+    /// [`BACKGROUND_PRIORITY`]) counts in it.
+    longest: u64,
+    /// Client requests answered during the job.
+    answered: u64,
+    /// When a client was last answered during the job (or the commit arrived).
+    last_answer: u64,
+    /// The longest time during the job between two client answers (or the commit and the
+    /// first, or the last and the job's end): a bound on any client call made and answered
+    /// within it, as the client has one call outstanding at a time.
+    longest_gap: u64,
+}
+
+impl InstallTiming {
+    /// Counts one step (or the commit's handling) of `ticks`.
+    fn add(&mut self, ticks: u64) {
+        self.work = self.work.saturating_add(ticks);
+        self.longest = self.longest.max(ticks);
+    }
+
+    /// Notes a client answer (or the job's end) at `now`.
+    fn answer_at(&mut self, now: u64) {
+        self.longest_gap = self.longest_gap.max(now.wrapping_sub(self.last_answer));
+        self.last_answer = now;
     }
 }
 
@@ -483,8 +577,79 @@ fn main(resources: Resources) -> ! {
     let mut words = [0u64; PAYLOAD_WORDS + 1];
     let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
     let telemetry = resources.telemetry.map(Client::new);
+    let priority = own_priority();
+    if priority.is_none() {
+        log!("slot-manager: slot {slot_name}: its own priority is unknown: install steps run at it, not in the background");
+    }
+    let mut background = false;
+    let mut install = InstallTiming::default();
+    // The longest time between two client answers since the last install's line (its
+    // upload included: `answer_gap_since_last=`, for `make bench`).
+    let mut gap_since_install = 0u64;
+    // Control requests since the last client answer, the first's and the last's arrival, and
+    // where they fell in the longest gap so far: (count, its start to the first, the last to
+    // its end).
+    let (mut gap_controls, mut gap_first_control, mut gap_last_control) = (0u64, 0u64, 0u64);
+    let mut gap_where = (0u64, 0u64, 0u64);
     loop {
-        let received = manager.host_mut().receive(front);
+        // An install's step only when no client request is in flight (its answer is on the
+        // way from the serving module, which outranks a step: waiting for it costs nothing)
+        // and no message waits: so a client's call waits for at most the one step in
+        // progress when it called.
+        let received = if manager.install_pending() && manager.outstanding() == 0 {
+            match manager.host_mut().poll(front) {
+                Some(received) => {
+                    if background && let Some(priority) = priority {
+                        set_priority(priority);
+                        background = false;
+                    }
+                    received
+                }
+                None => {
+                    if !background && priority.is_some() {
+                        set_priority(BACKGROUND_PRIORITY);
+                        background = true;
+                    }
+                    let start = tileos_sys::timestamp();
+                    manager.install_step();
+                    let now = tileos_sys::timestamp();
+                    install.add(now.wrapping_sub(start));
+                    install.steps += 1;
+                    if !manager.install_pending() {
+                        install.answer_at(now);
+                        if background && let Some(priority) = priority {
+                            set_priority(priority);
+                            background = false;
+                        }
+                        manager.host_mut().note(format_args!(
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={}",
+                            now.wrapping_sub(install.since),
+                            install.work,
+                            install.steps,
+                            install.longest,
+                            install.answered,
+                            install.longest_gap,
+                            gap_since_install.max(install.longest_gap)
+                        ));
+                        manager.host_mut().note(format_args!(
+                            "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
+                            gap_where.0, gap_where.1, gap_where.2
+                        ));
+                        gap_since_install = 0;
+                        gap_where = (0, 0, 0);
+                        // Its lines go out as usual (one per client request, or all when
+                        // the slot is idle): written now, they would lengthen a client's call.
+                    }
+                    continue;
+                }
+            }
+        } else {
+            if background && let Some(priority) = priority {
+                set_priority(priority);
+                background = false;
+            }
+            manager.host_mut().receive(front)
+        };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
@@ -513,21 +678,51 @@ fn main(resources: Resources) -> ! {
         } else {
             Access::from_param(controls.iter().find(|(badge, _)| *badge == received.badge).map(|(_, value)| *value))
         };
-        // An install's commit (verify, stage, build, start) is timed for `make bench`.
+        // An install's commit (verify, stage, build, start: a job of steps) is timed for `make bench`.
         let commit = access == Access::Full
             && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
+        let was_pending = manager.install_pending();
         let logic_start = tileos_sys::timestamp();
         manager.received(received.badge, access, label, &words[..length], reply);
         let now = tileos_sys::timestamp();
         let spent = now.wrapping_sub(start);
         let in_manager = now.wrapping_sub(logic_start);
-        if manager.stats().answered != answered {
-            last_answer = now;
+        if access != Access::Service {
+            gap_controls += 1;
+            gap_last_control = start;
+            if gap_controls == 1 {
+                gap_first_control = start;
+            }
         }
-        if commit {
-            manager.host_mut().note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent}"));
+        if manager.stats().answered != answered {
+            if last_answer != 0 && now.wrapping_sub(last_answer) > gap_since_install {
+                gap_since_install = now.wrapping_sub(last_answer);
+                // Where the longest gap's control requests fell in it (for tracing it).
+                gap_where = if gap_controls == 0 {
+                    (0, 0, 0)
+                } else {
+                    (gap_controls, gap_first_control.wrapping_sub(last_answer), now.wrapping_sub(gap_last_control))
+                };
+            }
+            gap_controls = 0;
+            last_answer = now;
+            if was_pending && manager.install_pending() {
+                install.answered += manager.stats().answered - answered;
+                install.answer_at(now);
+            }
+        }
+        if commit && was_pending {
+            // Refused Busy: the job under way keeps its timing.
+        } else if commit && manager.install_pending() {
+            // The job's steps follow (the line comes at its end).
+            install = InstallTiming { since: start, last_answer: start, ..InstallTiming::default() };
+            install.add(spent);
+        } else if commit {
+            manager
+                .host_mut()
+                .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent} answered=0 longest_answer_gap={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
         // message that promoted (by hand: the control request; by the policy the promotion

@@ -1,0 +1,251 @@
+//! The install after its commit is a job done in bounded steps between the clients'
+//! requests (docs/slots.md, "Installs"): clients are answered while a bundle is verified and
+//! staged, the commit's caller only at the end; a second install is refused `Busy`; a
+//! promotion or rollback during the job is carried out, and the install's slot checks are
+//! made again when it starts its module.
+
+mod common;
+
+use common::*;
+use tileos_protocol::slots::{RefusalKind, Request, Response};
+use tileos_protocol::supervisor::Request as SeatRequest;
+use tileos_protocol::{MESSAGE, decode};
+use tileos_slot_manager::{Access, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Message};
+use tileos_slots::State;
+use tileos_update_log::{EventKind, UpdateEvent};
+
+/// A payload of about 100 KiB that the fake modules run as a correct module (any bytes but
+/// the named behaviours are `Correct`), like checksum-big.
+fn big_payload() -> Vec<u8> {
+    let mut payload = b"big".to_vec();
+    payload.extend((0..100 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    payload
+}
+
+/// What one install step did.
+#[derive(Debug, Default)]
+struct Step {
+    /// Root-server calls it made.
+    seat_calls: usize,
+}
+
+/// Runs the install under way to its end, one step at a time; before every step a client
+/// request (client 1, the value its index) is sent and must be answered before the step
+/// runs (the glue steps only when no message waits). Returns the steps and the commit's
+/// answer (`commit`: its reply capability).
+fn run_with_clients(sim: &mut Sim, commit: u64) -> (Vec<Step>, Response) {
+    let mut steps = Vec::new();
+    loop {
+        if let Some(reply) = sim.take_reply(commit) {
+            sim.pump();
+            return (steps, decode::<Response>(reply.label, &reply.words).expect("a control response"));
+        }
+        assert!(sim.m.install_pending(), "the commit was neither answered nor under way");
+        let seq = sim.sent.get(&1).copied().unwrap_or(0);
+        sim.request(1, seq);
+        sim.pump();
+        assert_eq!(sim.answers[&(1, seq)].len(), 1, "request {seq} not answered before install step {}", steps.len());
+        let calls_before = sim.world.borrow().supervisor.len();
+        sim.m.install_step();
+        steps.push(Step { seat_calls: sim.world.borrow().supervisor.len() - calls_before });
+        assert!(steps.len() < 10_000, "an install that never ends");
+    }
+}
+
+fn refusal(response: Response) -> (RefusalKind, String) {
+    match response {
+        Response::Refused(r) => (r.kind, r.reason.to_string()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Every client request so far answered exactly once, each the right running sum.
+fn clients_answered_right(sim: &Sim) {
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    let mut sum = 0u64;
+    for seq in 0..sim.sent[&1] {
+        sum = sum.wrapping_add(seq);
+        assert_eq!(sim.answers[&(1, seq)][0], Message { label: MESSAGE, words: vec![sum] }, "request {seq}");
+    }
+}
+
+fn last_entry(sim: &mut Sim) -> UpdateEvent {
+    let size = sim.m.log().size();
+    match sim.control(Access::Read, &Request::LogEntry { index: size - 1 }) {
+        Response::Entry { bytes } => UpdateEvent::decode(&bytes).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let payload = big_payload();
+    let bundle = bundle(&payload);
+    let commit = sim.stage_and_commit(&bundle);
+    assert!(sim.m.install_pending());
+    let (steps, response) = run_with_clients(&mut sim, commit);
+    assert_eq!(response, Response::Installed { module: 1 }, "{}", sim.notes());
+    // Ed25519, ML-DSA-65, the manifest, the hash in INSTALL_HASH_STEP pieces (the last with
+    // the manifest's checks and the seat), the staging in INSTALL_CHUNKS_PER_STEP calls
+    // (SeatLoad the first), the start.
+    let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
+    let seat_chunks = payload.len().div_ceil(tileos_protocol::supervisor::SEAT_CHUNK);
+    let staging_steps = (seat_chunks + 1).div_ceil(INSTALL_CHUNKS_PER_STEP);
+    assert_eq!(steps.len(), 3 + hash_steps + staging_steps + 1, "{steps:?}");
+    // No step makes more than INSTALL_CHUNKS_PER_STEP root-server calls but the last (the
+    // start, the new module's schedule).
+    assert!(steps[..steps.len() - 1].iter().all(|s| s.seat_calls <= INSTALL_CHUNKS_PER_STEP), "{steps:?}");
+    assert_eq!(sim.world.borrow().staged[&1], payload, "the ELF staged whole, in order");
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "{}", sim.notes());
+    clients_answered_right(&sim);
+    // A client request for every step, each answered before the next step.
+    assert_eq!(sim.sent[&1] as usize, steps.len());
+    assert_eq!(last_entry(&mut sim).kind, EventKind::Install);
+}
+
+#[test]
+fn a_bundle_tampered_in_its_last_chunk_is_refused_only_once_the_hash_is_done_and_clients_are_served_throughout() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let payload = big_payload();
+    let mut bundle = bundle(&payload);
+    let last = bundle.len() - 1;
+    bundle[last] ^= 0x01;
+    let commit = sim.stage_and_commit(&bundle);
+    let (steps, response) = run_with_clients(&mut sim, commit);
+    assert_eq!(refusal(response), (RefusalKind::Bundle, "bundle refused: payload hash differs from the manifest".to_string()));
+    // The signatures, the manifest and every hash step ran; then the refused bundle's own
+    // hash for its log entry, in steps too.
+    let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
+    assert_eq!(steps.len(), 3 + hash_steps + bundle.len().div_ceil(INSTALL_HASH_STEP), "{steps:?}");
+    assert!(steps.iter().all(|s| s.seat_calls == 0), "nothing staged: {steps:?}");
+    assert!(!sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatLoad { .. })));
+    clients_answered_right(&sim);
+    let entry = last_entry(&mut sim);
+    assert_eq!(entry.kind, EventKind::Install);
+    assert!(entry.note.starts_with("refused (Bundle): bundle refused: payload hash differs"), "{}", entry.note);
+    assert_eq!(entry.content_hash, tileos_module_bundle::content_hash(&bundle), "the refused bundle's hash, as before");
+    // The slot takes the right bundle afterwards.
+    assert_eq!(sim.install(&common::bundle(&payload)), Response::Installed { module: 1 });
+}
+
+#[test]
+fn every_refusal_a_bundle_can_earn_still_comes_with_its_reason() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let good = bundle(b"fast");
+    let mut bad_magic = good.clone();
+    bad_magic[0] ^= 0xff;
+    let mut bad_ed = good.clone();
+    bad_ed[tileos_module_bundle::HEADER_LEN + 1] ^= 0x01;
+    let mut bad_ml = good.clone();
+    bad_ml[tileos_module_bundle::HEADER_LEN + 64 + 9] ^= 0x01;
+    let untrusted = bundle_with(&tileos_module_bundle::dev_keys::untrusted_signer(), b"fast", vec![]);
+    for (bytes, reason) in [
+        (bad_magic, "bundle refused: not a module bundle (bad magic)"),
+        (bad_ed, "bundle refused: Ed25519 signature does not verify"),
+        (bad_ml, "bundle refused: ML-DSA-65 signature does not verify"),
+        (untrusted, "bundle refused: bundle signed by an untrusted key pair"),
+    ] {
+        assert_eq!(refusal(sim.install(&bytes)), (RefusalKind::Bundle, reason.to_string()));
+        assert!(!sim.m.install_pending());
+    }
+    assert_eq!(sim.install(&good), Response::Installed { module: 1 });
+}
+
+#[test]
+fn a_second_install_during_the_first_is_refused_busy_and_the_first_completes() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let first = bundle(&big_payload());
+    let commit = sim.stage_and_commit(&first);
+    for _ in 0..3 {
+        sim.m.install_step();
+    }
+    assert!(sim.m.install_pending());
+    for request in [
+        Request::InstallBegin { length: 100 },
+        Request::InstallChunk { offset: 0, bytes: heapless::Vec::from_slice(&[1, 2, 3]).unwrap() },
+        Request::InstallCommit,
+    ] {
+        let (kind, reason) = refusal(sim.control(Access::Full, &request));
+        assert_eq!(kind, RefusalKind::Busy, "{request:?}: {reason}");
+    }
+    // A reader still may not install, busy or not; and status is answered at once.
+    assert_eq!(refusal(sim.control(Access::Read, &Request::InstallCommit)).0, RefusalKind::NotAllowed);
+    assert!(matches!(sim.control(Access::Read, &Request::Status), Response::Status(_)));
+    let (_, response) = run_with_clients(&mut sim, commit);
+    assert_eq!(response, Response::Installed { module: 1 });
+    // Nothing of the refused requests stuck: the next install stages from scratch.
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 });
+}
+
+/// A slot with challenger 1 (checksum-fast) shadowing on enough evidence to be promoted.
+fn with_promotable_challenger() -> Sim {
+    let mut sim = Sim::new(config(policy(), 4));
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for x in 0..6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable));
+    sim
+}
+
+#[test]
+fn a_promotion_during_an_install_is_carried_out_and_the_install_is_then_refused_for_the_window() {
+    let mut sim = with_promotable_challenger();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    // Mid-hash, by hand.
+    for _ in 0..5 {
+        sim.m.install_step();
+    }
+    assert!(sim.m.install_pending());
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(sim.m.slot().serving(), 1);
+    let (steps, response) = run_with_clients(&mut sim, commit);
+    let (kind, reason) = refusal(response);
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.starts_with("install refused: RollbackWindowOpen"), "{reason}");
+    // Refused when its verification ended (the early check): nothing staged.
+    assert!(steps.iter().all(|s| s.seat_calls <= 1), "at most a schedule: {steps:?}");
+    assert!(
+        !sim.world
+            .borrow()
+            .supervisor
+            .iter()
+            .any(|r| matches!(r, SeatRequest::SeatLoad { seat: 2, .. } | SeatRequest::SeatChunk { seat: 2, .. }))
+    );
+    // The promoted module served every request meanwhile (its answers the right sums).
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_promotion_while_the_elf_is_staged_refuses_the_install_at_its_start() {
+    let mut sim = with_promotable_challenger();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    // Past the verification, into the staging.
+    while !sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatLoad { .. })) {
+        sim.m.install_step();
+    }
+    assert!(sim.m.install_pending());
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    let (_, response) = run_with_clients(&mut sim, commit);
+    let (kind, reason) = refusal(response);
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.starts_with("install refused: RollbackWindowOpen"), "{reason}");
+    assert!(!sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 2, .. })), "never started");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_rollback_during_an_install_is_carried_out_and_the_install_then_goes_ahead() {
+    let mut sim = with_promotable_challenger();
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    // The window is open at the commit; closed by the rollback before the verification ends.
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    sim.m.install_step();
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    let (_, response) = run_with_clients(&mut sim, commit);
+    assert_eq!(response, Response::Installed { module: 2 }, "{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert!(sim.not_answered_once().is_empty());
+}
