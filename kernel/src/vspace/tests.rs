@@ -357,3 +357,18 @@ fn entry_bits_are_the_architectures() {
     assert_eq!(NO_EXECUTE, 0x8000_0000_0000_0000);
     assert_eq!(ADDRESS_MASK, 0x000F_FFFF_FFFF_F000);
 }
+
+#[test]
+fn only_a_present_leaf_with_the_frames_address_holds_the_frame() {
+    let frame = UNTYPED + 0x20_0000;
+    // A 4 KiB leaf: present with the frame's address; not without the present bit.
+    assert!(holds_frame(frame | PRESENT | USER, frame, 1));
+    assert!(!holds_frame(frame | USER, frame, 1), "a non-present entry holds nothing");
+    assert!(!holds_frame(frame, frame, 1), "a non-present entry holds nothing");
+    assert!(!holds_frame((frame + 0x1000) | PRESENT, frame, 1), "another frame's entry");
+    // A 2 MiB leaf needs the huge bit: the same address in a directory entry without it
+    // names a page table, not the frame.
+    assert!(holds_frame(frame | PRESENT | HUGE, frame, 2));
+    assert!(!holds_frame(frame | PRESENT | WRITABLE, frame, 2), "a table entry is not a 2 MiB leaf");
+    assert!(!holds_frame(frame | HUGE, frame, 2), "a non-present entry holds nothing");
+}
