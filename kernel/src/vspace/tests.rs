@@ -492,3 +492,65 @@ fn a_translation_is_backed_only_by_a_capability_matching_all_it_records() {
         Ok(())
     );
 }
+
+#[test]
+fn a_read_only_frame_is_walked_as_read_only() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0).unwrap();
+    let vspace = world.vspace();
+    let at = |vaddr, requested| FrameMap {
+        paddr: UNTYPED + 0x4000,
+        size_bits: 12,
+        rights: Rights::ALL,
+        mapping: Mapping::NONE,
+        vaddr,
+        requested,
+        attributes: 0,
+    };
+    super::map_frame(&mut world, vspace, at(0x1000, Rights::READ)).unwrap();
+    super::map_frame(&mut world, vspace, at(0x2000, rw())).unwrap();
+    let frames: Vec<(u64, bool)> = world
+        .translations()
+        .into_iter()
+        .filter_map(|t| match t {
+            Translation::Frame { vaddr, writable, .. } => Some((vaddr, writable)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames, [(0x1000, false), (0x2000, true)]);
+}
+
+#[test]
+fn a_pml4_is_cleared_only_by_its_last_capability() {
+    let (mut world, _) = World::new();
+    let pml4 = Cap::Pml4 { paddr: UNTYPED, asid: ASID };
+    finalise(&mut world, &pml4, false);
+    assert_eq!(world.asids.get(&ASID), Some(&UNTYPED), "the ASID stays");
+    assert_ne!(world.entry(UNTYPED, 0), 0, "the PDPT's entry stays");
+    finalise(&mut world, &pml4, true);
+    assert_eq!(world.asids.get(&ASID), None);
+    assert_eq!(world.entry(UNTYPED, 0), 0);
+}
+
+#[test]
+fn a_table_entered_where_one_of_its_capabilities_records_another_place_is_misrecorded() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    let misrecorded = Err(Violation::MisrecordedTable { asid: ASID, vaddr: 0x20_0000, paddr: UNTYPED + 0x3000 });
+    let elsewhere =
+        Cap::PagingTable { paddr: UNTYPED + 0x3000, level: TableLevel::PageTable, mapping: Mapping { asid: ASID, vaddr: 0x40_0000 } };
+    // Besides the capability recording the right place (listed first) ...
+    let mut caps = world.caps();
+    caps.push(elsewhere);
+    assert_eq!(check_invariant(&world, &caps), misrecorded);
+    // ... and alone.
+    let alone: Vec<Cap> = world
+        .caps()
+        .into_iter()
+        .filter(|cap| !matches!(cap, Cap::PagingTable { paddr, .. } if *paddr == UNTYPED + 0x3000))
+        .chain([elsewhere])
+        .collect();
+    assert_eq!(check_invariant(&world, &alone), misrecorded);
+}
