@@ -507,7 +507,7 @@ Proof.
     cond; lk.
     destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|] eqn:F; try discriminate.
     destruct (find_obj_some _ _ _ F) as [Hu Hux].
-    cond.
+    cond. cond.
     eapply (kretype_within G dsts _ t x u ty size st' W); [| | | | |exact Hs]; simpl; auto.
     + apply (within_sub G st); simpl; auto using incl_refl.
     + rewrite Hux; apply ctl_all; auto; apply Hc; auto.

@@ -187,6 +187,34 @@ Fixpoint kretype_loop (st : kstate) (t : nat) (x : cte) (u : obj)
       end
   end.
 
+(** ** The argument ranges of a retype, as the kernel's [untyped::plan]
+    checks them before any memory or slot: an untyped's size is a power of
+    two from 2^4 to 2^47 bytes ([MIN_UNTYPED_BITS], [MAX_UNTYPED_BITS]), a
+    CNode's from 2 to 2^20 slots of [slot_bytes] (radix 1 to
+    [MAX_CNODE_RADIX]); other objects have a fixed size, so their size
+    argument is not checked; from 1 to 256 objects ([MAX_RETYPE_COUNT]).
+    The kernel answers RangeError otherwise. *)
+(** [n] is [p * 2^i] for some [i < k]; stops once [p] passes [n], so no
+    power larger than [2 * n] is ever computed. *)
+Fixpoint pow2_from (n p k : nat) : bool :=
+  match k with
+  | 0 => false
+  | S k' => if n =? p then true else if n <? p then false else pow2_from n (2 * p) k'
+  end.
+
+(** [n] is [2^b] for some [b] from [lo] to [hi]. *)
+Definition pow2_between (n lo hi : nat) : bool := pow2_from n (2 ^ lo) (S hi - lo).
+
+Definition size_ok (ty : otype) (size : nat) : bool :=
+  match ty with
+  | Untyped => pow2_between size 4 47
+  | CNodeObj => pow2_between size 7 26
+  | _ => true
+  end.
+
+Definition retype_ok (ty : otype) (size count : nat) : bool :=
+  size_ok ty size && (1 <=? count) && (count <=? 256).
+
 (** ** Operations; the first argument is the acting thread (a TCB id) *)
 Inductive kop :=
 | KCopy (t : nat) (src dst : slot)
@@ -312,11 +340,13 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
             match find_obj (kobjs st) (c_obj (e_cap x)) with
             | Some u =>
                 if otype_eqb (o_type u) Untyped then
-                  let w := if has_child (kobjs st) (o_id u) then kwm st
-                           else upd (kwm st) (o_id u) 0 in
-                  kretype_loop (mkK (kobjs st) (kctes st) (klbl st) w
-                                    (kmaps st) (kbind st) (knext_obj st) (knext_node st))
-                               t x u ty size dsts
+                  if retype_ok ty size (length dsts) then
+                    let w := if has_child (kobjs st) (o_id u) then kwm st
+                             else upd (kwm st) (o_id u) 0 in
+                    kretype_loop (mkK (kobjs st) (kctes st) (klbl st) w
+                                      (kmaps st) (kbind st) (knext_obj st) (knext_node st))
+                                 t x u ty size dsts
+                  else None
                 else None
             | None => None
             end

@@ -7,18 +7,29 @@
     conditions of [kstep] in the order the kernel's decoder checks them
     (proofs/model-checker/src/op.rs, [decode]: the destination before the
     source for copy, mint, move and mutate; source, pivot, their equality,
-    then the destination for rotate; the untyped, its type, the destination,
-    then the room left for retype) and gives the code of the first that
-    fails. [kstep_code] is [kstep] with that name on a refusal.
+    then the destination for rotate; for retype as kernel/src/invoke/untyped.rs
+    does: the untyped, its type, the destinations' lookup, the size and count
+    ranges, the room left, then each destination's emptiness) and gives the
+    code of the first that fails. [kstep_code] is [kstep] with that name on a
+    refusal.
 
     Proved here: [kstep_code] accepts exactly when [kstep] does, with the
     same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
     [kstep] holds of it; a DeleteFirst of copy, mint, move or mutate names a
     usable, occupied destination ([kerror_delete_first]); an
     InvalidArgument of rotate names a pivot equal to its source or
-    destination, both source and pivot present ([kerror_rotate_invalid]).
+    destination, both source and pivot present ([kerror_rotate_invalid]); a
+    RangeError is a retype whose size or count is out of the kernel's ranges
+    ([retype_ok]), and [kstep] refuses it ([kerror_range]).
     Not proved: that the code named is the kernel's; that is what the
-    refinement test checks, operation by operation.
+    refinement test checks, operation by operation. For a retype of more
+    than one object the kernel checks the room for all of them before any
+    destination's emptiness, while [kretype_error] goes destination by
+    destination: the codes of such refusals may differ (the test retypes one
+    object at a time).
+
+    No code here is [DeletionInProgress]: the model's deletions are atomic,
+    so no state of it has a deletion in progress (a zombie).
 
     What has no code of its own ([KUnnamed]): a refusal for a reason the
     kernel has no counterpart of (the next object id is in use, an object
@@ -40,6 +51,7 @@ Inductive kerror :=
 | KIllegalOperation
 | KInvalidArgument
 | KNotEnoughMemory
+| KRangeError
 | KUnnamed.
 
 (** A step's result with the refusal's code. *)
@@ -68,15 +80,15 @@ Definition first_error (a : option kerror) (b : unit -> option kerror) : option 
 Definition or_unnamed (e : option kerror) : kerror :=
   match e with Some e => e | None => KUnnamed end.
 
-(** Why [kcreate] refuses destination [d]: not usable or occupied, no room
-    left in the untyped (the kernel's [NotEnoughMemory]), or else unnamed. *)
+(** Why [kcreate] refuses destination [d], in the kernel's order
+    (kernel/src/invoke/untyped.rs: the destination CNode's lookup, then
+    [untyped::plan], then [ensure_empty]): not usable, no room left in the
+    untyped (the kernel's [NotEnoughMemory]), occupied, or else unnamed. *)
 Definition kcreate_error (st : kstate) (t : nat) (u : obj) (size : nat) (d : slot) : kerror :=
-  match dest_error st t d with
-  | Some e => e
-  | None =>
-      if negb (roundup (kwm st (o_id u)) size + size <=? o_size u) then KNotEnoughMemory
-      else KUnnamed
-  end.
+  if negb (usable st t d) then KFailedLookup
+  else if negb (roundup (kwm st (o_id u)) size + size <=? o_size u) then KNotEnoughMemory
+  else if negb (kempty st d) then KDeleteFirst
+  else KUnnamed.
 
 (** Why [kretype_loop] refuses: the error of the first destination
     [kcreate] refuses, in the state the earlier ones left. *)
@@ -127,6 +139,8 @@ Definition kerror_of (st : kstate) (o : kop) : kerror :=
            | None => KFailedLookup
            | Some x =>
                if negb (otype_eqb (c_type (e_cap x)) Untyped) then KIllegalOperation
+               else if existsb (fun d => negb (usable st t d)) dsts then KFailedLookup
+               else if negb (retype_ok ty size (length dsts)) then KRangeError
                else match find_obj (kobjs st) (c_obj (e_cap x)) with
                     | Some u =>
                         if otype_eqb (o_type u) Untyped then
@@ -171,10 +185,11 @@ Proof.
   - intros _; exists (kerror_of st o); reflexivity.
 Qed.
 
-(** ** Two codes name a condition that really fails
-    Partial: only DeleteFirst of the one-destination operations and
-    InvalidArgument of rotate are proved to name a failing condition; the
-    other codes are checked by the refinement test only. *)
+(** ** Three codes name a condition that really fails
+    Partial: only DeleteFirst of the one-destination operations,
+    InvalidArgument of rotate and RangeError (below) are proved to name a
+    failing condition; the other codes are checked by the refinement test
+    only. *)
 
 (** Destructs the innermost match or condition of hypothesis [H] until it
     is a contradiction or none is left. *)
@@ -250,4 +265,68 @@ Proof.
       destruct (slot_eqb dst src); try discriminate.
       destruct (dest_error st t dst) as [e|] eqn:D; try discriminate.
       apply dest_error_cases in D. destruct D as [[-> _] | [-> _]]; discriminate.
+Qed.
+
+(** ** RangeError names an argument out of range *)
+
+(** [kretype_error] never names RangeError: the ranges are checked before it. *)
+Lemma kretype_error_not_range : forall ds st t x u ty size,
+  kretype_error st t x u ty size ds <> KRangeError.
+Proof.
+  induction ds as [|d ds IH]; simpl; intros st t x u ty size; [discriminate|].
+  destruct (kcreate st t x u ty size d); [apply IH|].
+  unfold kcreate_error.
+  destruct (negb (usable st t d)); [discriminate|].
+  destruct (negb (_ <=? o_size u)); [discriminate|].
+  destruct (negb (kempty st d)); discriminate.
+Qed.
+
+Lemma dest_error_not_range : forall st t d, dest_error st t d <> Some KRangeError.
+Proof.
+  intros st t d H; apply dest_error_cases in H; destruct H as [[H _] | [H _]]; discriminate.
+Qed.
+
+Lemma source_error_not_range : forall st t s, source_error st t s <> Some KRangeError.
+Proof. intros st t s H; apply source_error_only_lookup in H; destruct H as [H _]; discriminate. Qed.
+
+(** A retype refused with RangeError has an object size or count out of the
+    kernel's ranges ([retype_ok]), after the untyped and every destination
+    were found, and [kstep] refuses it. Only retype names RangeError. *)
+Theorem kerror_range : forall st o,
+  kerror_of st o = KRangeError ->
+  exists t ut ty size dsts x, o = KRetype t ut ty size dsts
+    /\ usable st t ut = true /\ is_type st ut Untyped = Some x
+    /\ forallb (usable st t) dsts = true
+    /\ retype_ok ty size (length dsts) = false
+    /\ kstep st o = None.
+Proof.
+  intros st o H.
+  destruct o as [t src dst|t src dst r b|t src dst|t src dst data|t src piv dst|t s|t s
+                 |t ut ty size dsts|t ep src rcv rep dst|t ep src c cep dst|t tcb cn|t vs fr va|t vs va];
+    simpl in H.
+  8: {
+    destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
+    destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+    destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
+    destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:D; [discriminate|].
+    destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H.
+    - exfalso. destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+      destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+      eapply kretype_error_not_range; exact H.
+    - assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+      exists t, ut, ty, size, dsts, x; repeat split; auto.
+      + apply forallb_forall; intros d Hd.
+        destruct (usable st t d) eqn:Ud; auto.
+        assert (existsb (fun d => negb (usable st t d)) dsts = true)
+          by (apply existsb_exists; exists d; rewrite Ud; auto).
+        congruence.
+      + simpl; rewrite U, I.
+        destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
+        destruct (otype_eqb (o_type u) Untyped); auto; rewrite R; auto. }
+  all: exfalso; try discriminate; unfold or_unnamed, first_error in H; crush H;
+       subst; try discriminate;
+       match goal with
+       | E : dest_error _ _ _ = Some KRangeError |- _ => exact (dest_error_not_range _ _ _ E)
+       | E : source_error _ _ _ = Some KRangeError |- _ => exact (source_error_not_range _ _ _ E)
+       end.
 Qed.

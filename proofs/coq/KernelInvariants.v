@@ -253,6 +253,7 @@ Proof.
     destruct (is_type st ut Untyped) as [x|] eqn:T; try discriminate.
     destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; try discriminate.
     destruct (otype_eqb (o_type u) Untyped); try discriminate.
+    destruct (retype_ok ty size (length dsts)); try discriminate.
     destruct (is_type_some _ _ _ _ T) as [Hx _].
     eapply kretype_kinv; [| |exact E]; unfold KInv in *; simpl; auto.
   - (* KSend *)

@@ -170,6 +170,7 @@ Proof.
     destruct (is_type st ut Untyped) as [x|]; try discriminate.
     destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|] eqn:F; try discriminate.
     destruct (otype_eqb (o_type u) Untyped) eqn:T; try discriminate.
+    destruct (retype_ok ty size (length dsts)); try discriminate.
     apply otype_eqb_true in T; destruct (find_obj_some _ _ _ F) as [Hu _].
     eapply kretype_kobj; [| | |exact E]; simpl; auto.
     destruct H as [H [Hb Hn]]; unfold KObj; simpl; split; auto.

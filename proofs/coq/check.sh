@@ -40,6 +40,7 @@ THEOREMS=(
   KernelErrors.kstep_code_err
   KernelErrors.kerror_delete_first
   KernelErrors.kerror_rotate_invalid
+  KernelErrors.kerror_range
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

@@ -357,3 +357,200 @@ fn entry_bits_are_the_architectures() {
     assert_eq!(NO_EXECUTE, 0x8000_0000_0000_0000);
     assert_eq!(ADDRESS_MASK, 0x000F_FFFF_FFFF_F000);
 }
+
+#[test]
+fn only_a_present_leaf_with_the_frames_address_holds_the_frame() {
+    let frame = UNTYPED + 0x20_0000;
+    // A 4 KiB leaf: present with the frame's address; not without the present bit.
+    assert!(holds_frame(frame | PRESENT | USER, frame, 1));
+    assert!(!holds_frame(frame | USER, frame, 1), "a non-present entry holds nothing");
+    assert!(!holds_frame(frame, frame, 1), "a non-present entry holds nothing");
+    assert!(!holds_frame((frame + 0x1000) | PRESENT, frame, 1), "another frame's entry");
+    // A 2 MiB leaf needs the huge bit: the same address in a directory entry without it
+    // names a page table, not the frame.
+    assert!(holds_frame(frame | PRESENT | HUGE, frame, 2));
+    assert!(!holds_frame(frame | PRESENT | WRITABLE, frame, 2), "a table entry is not a 2 MiB leaf");
+    assert!(!holds_frame(frame | HUGE, frame, 2), "a non-present entry holds nothing");
+}
+
+#[test]
+fn a_frames_entry_carries_exactly_its_rights_and_attributes() {
+    // Intel SDM vol. 3A, 4.5: no-execute unless EXECUTABLE; CD and WT when UNCACHED; the
+    // write bit only with the Write right.
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0).unwrap();
+    let vspace = world.vspace();
+    let paddr = UNTYPED + 0x4000;
+    let request = |vaddr, requested, attributes| FrameMap {
+        paddr,
+        size_bits: 12,
+        rights: Rights::ALL,
+        mapping: Mapping::NONE,
+        vaddr,
+        requested,
+        attributes,
+    };
+    let cases = [
+        (rw(), 0, paddr | PRESENT | USER | WRITABLE | NO_EXECUTE),
+        (Rights::READ, 0, paddr | PRESENT | USER | NO_EXECUTE),
+        (rw(), frame_attributes::EXECUTABLE, paddr | PRESENT | USER | WRITABLE),
+        (Rights::READ, frame_attributes::UNCACHED, paddr | PRESENT | USER | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH),
+        (
+            rw(),
+            frame_attributes::EXECUTABLE | frame_attributes::UNCACHED,
+            paddr | PRESENT | USER | WRITABLE | CACHE_DISABLE | WRITE_THROUGH,
+        ),
+    ];
+    for (index, (requested, attributes, entry)) in cases.into_iter().enumerate() {
+        let vaddr = (index as u64 + 1) << 12;
+        super::map_frame(&mut world, vspace, request(vaddr, requested, attributes)).unwrap();
+        assert_eq!(world.entry(UNTYPED + 0x3000, index + 1), entry, "rights {requested:?}, attributes {attributes:#x}");
+    }
+}
+
+#[test]
+fn unmapping_touches_only_what_the_capability_accounts_for() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    let Cap::PagingTable { mapping, .. } = world.read(pt).cap else { unreachable!() };
+    let mapped = Cap::PagingTable { paddr: UNTYPED + 0x3000, level: TableLevel::PageTable, mapping };
+    // Deleting a capability that is not the last one to a mapped table changes nothing.
+    finalise(&mut world, &mapped, false);
+    assert_eq!(world.entry(UNTYPED + 0x2000, 1), (UNTYPED + 0x3000) | PRESENT | WRITABLE | USER);
+    // An unmapped table's capability unmaps nothing, final or not (no NotFinal refusal).
+    let unmapped = table(UNTYPED + 0x3000, TableLevel::PageTable);
+    assert_eq!(super::unmap_structure(&mut world, unmapped, false), Ok(unmapped));
+    assert_eq!(world.entry(UNTYPED + 0x2000, 1), (UNTYPED + 0x3000) | PRESENT | WRITABLE | USER);
+    // A parent entry that is not present, though it holds the table's address, is not the
+    // table's: unmapping leaves it (and clears the table).
+    world.set_entry(UNTYPED + 0x2000, 1, (UNTYPED + 0x3000) | WRITABLE | USER);
+    super::unmap_table(&mut world, mapping, UNTYPED + 0x3000, TableLevel::PageTable);
+    assert_eq!(world.entry(UNTYPED + 0x2000, 1), (UNTYPED + 0x3000) | WRITABLE | USER);
+}
+
+#[test]
+fn the_walk_reports_every_user_entry_once_at_its_level() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0).unwrap();
+    let small = world.retype(frame(UNTYPED + 0x4000, 12));
+    // Index 300 of the page table: above the first 256, which a walk of the PML4's user half
+    // only would cover.
+    world.map_frame(small, 300 << 12).unwrap();
+    let big = world.retype(frame(UNTYPED + 0x20_0000, 21));
+    world.map_frame(big, 0x20_0000).unwrap();
+    let table_at = |vaddr, parent_level, paddr| Translation::Table { vaddr, parent_level, paddr };
+    assert_eq!(
+        world.translations(),
+        [
+            table_at(0, 4, UNTYPED + 0x1000),
+            table_at(0, 3, UNTYPED + 0x2000),
+            table_at(0, 2, UNTYPED + 0x3000),
+            Translation::Frame { vaddr: 300 << 12, paddr: UNTYPED + 0x4000, size_bits: 12, writable: true },
+            Translation::Frame { vaddr: 0x20_0000, paddr: UNTYPED + 0x20_0000, size_bits: 21, writable: true },
+        ]
+    );
+    // An entry in the PML4's kernel half is not walked; a present user-half entry without
+    // the user bit is reported as a supervisor entry.
+    world.set_entry(UNTYPED, KERNEL_HALF, (UNTYPED + 0x5000) | PRESENT | USER);
+    assert_eq!(world.translations().len(), 5);
+    world.set_entry(UNTYPED + 0x3000, 7, (UNTYPED + 0x6000) | PRESENT);
+    assert!(world.translations().contains(&Translation::Supervisor { vaddr: 7 << 12, level: 1 }));
+    assert_eq!(check_invariant(&world, &world.caps()), Err(Violation::SupervisorEntry { asid: ASID, vaddr: 7 << 12 }));
+}
+
+#[test]
+fn a_translation_is_backed_only_by_a_capability_matching_all_it_records() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0).unwrap();
+    let paddr = UNTYPED + 0x4000;
+    world.set_entry(UNTYPED + 0x3000, 1, paddr | PRESENT | USER | WRITABLE);
+    // The table of a PML4 capability whose ASID names another PML4 (below).
+    world.set_entry(UNTYPED + 0x7000, 0, (UNTYPED + 0x8000) | PRESENT | USER);
+    let here = Mapping { asid: ASID, vaddr: 0x1000 };
+    let with = |cap: Cap| world.caps().into_iter().chain([cap]).collect::<Vec<_>>();
+    let backing = |paddr, size_bits, rights, mapping| Cap::Frame { paddr, size_bits, rights, device: false, mapping };
+    let unbacked = Err(Violation::UnbackedFrame { asid: ASID, vaddr: 0x1000, paddr });
+    assert_eq!(check_invariant(&world, &with(backing(paddr, 12, Rights::ALL, here))), Ok(()));
+    assert_eq!(check_invariant(&world, &with(backing(paddr + 0x1000, 12, Rights::ALL, here))), unbacked, "another frame");
+    assert_eq!(check_invariant(&world, &with(backing(paddr, 21, Rights::ALL, here))), unbacked, "another size");
+    let elsewhere = Mapping { asid: ASID, vaddr: 0x2000 };
+    assert_eq!(check_invariant(&world, &with(backing(paddr, 12, Rights::ALL, elsewhere))), unbacked, "another place");
+    assert_eq!(
+        check_invariant(&world, &with(backing(paddr, 12, Rights::READ, here))),
+        Err(Violation::WritableWithoutRight { asid: ASID, vaddr: 0x1000 }),
+        "a writable entry needs a backing capability with Write"
+    );
+    // A PML4 capability whose ASID now names another PML4 is not checked: its table's
+    // stale entries are no address space's.
+    let stale = Cap::Pml4 { paddr: UNTYPED + 0x7000, asid: ASID };
+    assert_eq!(
+        check_invariant(&world, &with(backing(paddr, 12, Rights::ALL, here)).into_iter().chain([stale]).collect::<Vec<_>>()),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_read_only_frame_is_walked_as_read_only() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0).unwrap();
+    let vspace = world.vspace();
+    let at = |vaddr, requested| FrameMap {
+        paddr: UNTYPED + 0x4000,
+        size_bits: 12,
+        rights: Rights::ALL,
+        mapping: Mapping::NONE,
+        vaddr,
+        requested,
+        attributes: 0,
+    };
+    super::map_frame(&mut world, vspace, at(0x1000, Rights::READ)).unwrap();
+    super::map_frame(&mut world, vspace, at(0x2000, rw())).unwrap();
+    let frames: Vec<(u64, bool)> = world
+        .translations()
+        .into_iter()
+        .filter_map(|t| match t {
+            Translation::Frame { vaddr, writable, .. } => Some((vaddr, writable)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames, [(0x1000, false), (0x2000, true)]);
+}
+
+#[test]
+fn a_pml4_is_cleared_only_by_its_last_capability() {
+    let (mut world, _) = World::new();
+    let pml4 = Cap::Pml4 { paddr: UNTYPED, asid: ASID };
+    finalise(&mut world, &pml4, false);
+    assert_eq!(world.asids.get(&ASID), Some(&UNTYPED), "the ASID stays");
+    assert_ne!(world.entry(UNTYPED, 0), 0, "the PDPT's entry stays");
+    finalise(&mut world, &pml4, true);
+    assert_eq!(world.asids.get(&ASID), None);
+    assert_eq!(world.entry(UNTYPED, 0), 0);
+}
+
+#[test]
+fn a_table_entered_where_one_of_its_capabilities_records_another_place_is_misrecorded() {
+    let (mut world, _) = World::new();
+    let pt = world.retype(table(UNTYPED + 0x3000, TableLevel::PageTable));
+    world.map_table(pt, 0x20_0000).unwrap();
+    let misrecorded = Err(Violation::MisrecordedTable { asid: ASID, vaddr: 0x20_0000, paddr: UNTYPED + 0x3000 });
+    let elsewhere =
+        Cap::PagingTable { paddr: UNTYPED + 0x3000, level: TableLevel::PageTable, mapping: Mapping { asid: ASID, vaddr: 0x40_0000 } };
+    // Besides the capability recording the right place (listed first) ...
+    let mut caps = world.caps();
+    caps.push(elsewhere);
+    assert_eq!(check_invariant(&world, &caps), misrecorded);
+    // ... and alone.
+    let alone: Vec<Cap> = world
+        .caps()
+        .into_iter()
+        .filter(|cap| !matches!(cap, Cap::PagingTable { paddr, .. } if *paddr == UNTYPED + 0x3000))
+        .chain([elsewhere])
+        .collect();
+    assert_eq!(check_invariant(&world, &alone), misrecorded);
+}

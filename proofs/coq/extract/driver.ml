@@ -25,7 +25,7 @@ let otype_name = function
 let error_name = function
   | KFailedLookup -> "FailedLookup" | KDeleteFirst -> "DeleteFirst"
   | KIllegalOperation -> "IllegalOperation" | KInvalidArgument -> "InvalidArgument"
-  | KNotEnoughMemory -> "NotEnoughMemory" | KUnnamed -> "unnamed"
+  | KNotEnoughMemory -> "NotEnoughMemory" | KRangeError -> "RangeError" | KUnnamed -> "unnamed"
 
 let int_of lineno s =
   match int_of_string_opt s with

@@ -366,12 +366,15 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             let (Op::Retype { untyped, .. }, Cap::Untyped { paddr, size_bits, device, free_offset, .. }) = (*op, invoked) else {
                 return Err(reject(InvocationError::IllegalOperation, "retype of a non-untyped capability"));
             };
+            // The kernel's order (`kernel/src/invoke/untyped.rs`): the destination's lookup,
+            // then `untyped::plan` (sizes, count, memory), then the destination's emptiness.
             let dest = SlotRef(retype.node_offset);
-            empty(dest)?;
+            lookup(dest)?;
             let (kind, user_bits) = (retype.object_type, retype.size_bits.min(64) as u32);
             let has_children = cspace::has_children(memory, untyped);
             let state = UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children };
             let plan = untyped::plan(state, kind, user_bits, retype.count).map_err(retype_rejection)?;
+            empty(dest)?;
             Ok(Invocation::Retype {
                 untyped,
                 dest,

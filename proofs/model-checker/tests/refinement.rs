@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use tileos_abi::object::ObjectType;
 use tileos_model_checker::Universe;
 use tileos_model_checker::refinement::{CoqStep, Tally, abstract_state, check_random, observe, op_line, restrict_to_kernel_parents};
 
@@ -31,13 +32,20 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number, got {v}")))
 }
 
+/// `universe` with two more retypes whose size the kernel refuses with RangeError: a CNode
+/// of radix 0 (below 1) and an untyped of 2^48 bytes (above 2^47).
+fn with_range_errors(mut universe: Universe) -> Universe {
+    universe.retypes.extend([(ObjectType::CNode, 0), (ObjectType::Untyped, 48)]);
+    universe
+}
+
 #[test]
 fn the_kernel_refines_the_coq_model_on_random_sequences() {
     let steps = env_number("TILEOS_REFINEMENT_STEPS", 60) as usize;
     let seeds = env_number("TILEOS_REFINEMENT_SEEDS", 4);
     let mut coq = CoqStep::start(&driver()).unwrap();
     let mut tally = Tally::default();
-    for universe in [Universe::standard().without_thread(), Universe::small().without_thread()] {
+    for universe in [with_range_errors(Universe::standard().without_thread()), with_range_errors(Universe::small().without_thread())] {
         for seed in 1..=seeds {
             tally.add(&check_random(&universe, seed, steps, &mut coq).unwrap_or_else(|e| panic!("{e}")));
         }
@@ -56,7 +64,7 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     for kind in ["Copy", "Mint", "Move", "Mutate", "Rotate", "Swap", "Delete", "Revoke", "Retype"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied in {total} operations: {tally:?}");
     }
-    for code in ["FailedLookup", "DeleteFirst", "IllegalOperation"] {
+    for code in ["FailedLookup", "DeleteFirst", "IllegalOperation", "RangeError"] {
         assert!(tally.refused.get(code).copied().unwrap_or(0) > 0, "no refusal with {code} in {total} operations: {tally:?}");
     }
 }
@@ -128,6 +136,70 @@ fn error_codes_are_compared() {
         }
     }
     assert!(exhausted, "the untyped was not exhausted");
+    // The exhausted untyped into an occupied slot: the kernel plans before it checks the
+    // destination (`kernel/src/invoke/untyped.rs`), so NotEnoughMemory, not DeleteFirst.
+    let (kernel, model) = both(&now, &mut coq, Op::Retype { untyped, object: 1, dest: a(1) });
+    assert_eq!(kernel.as_ref().err(), Some(&InvocationError::NotEnoughMemory));
+    assert_eq!(model, "none NotEnoughMemory\n");
+}
+
+#[test]
+fn range_errors_are_compared_at_each_bound() {
+    // Each size bound of a retype, on both sides of it, from the 256-byte untyped in A0 into
+    // the empty A3 and into the occupied A1: the kernel's code (RangeError below and above a
+    // range, NotEnoughMemory for a valid size that does not fit, success) equals the
+    // model's, and a size out of range is named before an occupied destination.
+    use tileos_abi::error::InvocationError::{self, NotEnoughMemory, RangeError};
+    use tileos_model_checker::explore::{Outcome, apply};
+    use tileos_model_checker::op::Op;
+    let cases: [(ObjectType, u32, Option<InvocationError>); 8] = [
+        (ObjectType::CNode, 0, Some(RangeError)),
+        (ObjectType::CNode, 1, None),
+        (ObjectType::CNode, 20, Some(NotEnoughMemory)),
+        (ObjectType::CNode, 21, Some(RangeError)),
+        (ObjectType::Untyped, 3, Some(RangeError)),
+        (ObjectType::Untyped, 4, None),
+        (ObjectType::Untyped, 47, Some(NotEnoughMemory)),
+        (ObjectType::Untyped, 48, Some(RangeError)),
+    ];
+    let universe =
+        Universe { retypes: cases.iter().map(|&(kind, bits, _)| (kind, bits)).collect(), ..Universe::standard().without_thread() };
+    let memory = universe.initial_state();
+    let a = |i| universe.cnodes[0].slot(i);
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let state = abstract_state(&universe, &memory).unwrap();
+    for (object, &(kind, bits, code)) in cases.iter().enumerate() {
+        for (dest, occupied) in [(a(3), false), (a(1), true)] {
+            let op = Op::Retype { untyped: a(0), object, dest };
+            let kernel = match apply(&universe, &memory, &universe.addressable_slots(&memory), &op) {
+                Ok(Outcome::Applied(after, _)) => Ok(after),
+                Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
+                Err(violation) => panic!("{violation:?}"),
+            };
+            let expected = match code {
+                Some(code) => Some(code),
+                None if occupied => Some(InvocationError::DeleteFirst),
+                None => None,
+            };
+            assert_eq!(kernel.as_ref().err().copied(), expected, "kernel, {kind:?} {bits} into {dest:?}");
+            let model = coq.step(&state, &op_line(&universe, &memory, &op).unwrap()).unwrap();
+            let model = restrict_to_kernel_parents(&model, kernel.as_ref().ok()).unwrap();
+            assert_eq!(model, observe(&universe, kernel.as_ref().map_err(|e| *e)).unwrap(), "model, {kind:?} {bits} into {dest:?}");
+        }
+    }
+    // A count of 0 (the kernel's plan: InvalidCount, answered as RangeError) and a count
+    // of 257: no `Op` retypes more than one object, so these are put to the model directly
+    // and to the kernel's `untyped::plan`.
+    use tileos_kernel::untyped::{self, RetypeError, UntypedState};
+    let fresh = UntypedState { paddr: 0x1_0000, size_bits: 8, device: false, free_offset: 0, has_children: false };
+    assert_eq!(untyped::plan(fresh, ObjectType::Endpoint, 0, 0), Err(RetypeError::InvalidCount));
+    let line = op_line(&universe, &memory, &Op::Retype { untyped: a(0), object: 1, dest: a(3) }).unwrap();
+    let (head, dest) =
+        line.rsplit_once(' ').and_then(|(h, i)| h.rsplit_once(' ').map(|(h, c)| (h.to_string(), format!("{c} {i}")))).unwrap();
+    assert_eq!(coq.step(&state, &head).unwrap(), "none RangeError\n", "{head}");
+    let dests = (0..257).map(|_| dest.clone()).collect::<Vec<_>>().join(" ");
+    assert_eq!(untyped::plan(fresh, ObjectType::Endpoint, 0, 257), Err(RetypeError::InvalidCount));
+    assert_eq!(coq.step(&state, &format!("{head} {dests}")).unwrap(), "none RangeError\n");
 }
 
 #[test]

@@ -492,3 +492,47 @@ mod props {
         }
     }
 }
+
+#[test]
+fn the_format_limits_are_the_documented_ones() {
+    // The layout in the crate documentation: manifest 1 ..= 64 KiB, payload 0 ..= 16 MiB,
+    // after a 54-byte header and the two signatures.
+    assert_eq!((HEADER_LEN, ML_DSA_65_SIGNATURE_LEN), (54, 3309));
+    assert_eq!((MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN), (65_536, 16_777_216));
+    assert_eq!(MAX_BUNDLE_LEN, 54 + 64 + 3309 + 65_536 + 16_777_216);
+}
+
+#[test]
+fn the_largest_manifest_and_payload_make_the_largest_bundle_which_verifies() {
+    let big = vec![7u8; MAX_PAYLOAD_LEN];
+    let mut m = manifest_for(&big);
+    let base = manifest_len(&build(&m, &big, signer()).unwrap());
+    m.name.push_str(&"n".repeat(MAX_MANIFEST_LEN - base));
+    // The name's length prefix grows with the name: trim until the manifest fits.
+    let b = loop {
+        match build(&m, &big, signer()) {
+            Err(BuildError::ManifestTooLarge) => _ = m.name.pop(),
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!((manifest_len(&b), b.len()), (MAX_MANIFEST_LEN, MAX_BUNDLE_LEN));
+    assert!(verify(&b, &trusted()).is_ok());
+    m.name.push('n');
+    assert_eq!(build(&m, &big, signer()), Err(BuildError::ManifestTooLarge));
+}
+
+#[test]
+fn a_ten_byte_input_is_judged_by_its_magic() {
+    assert_eq!(verify(b"NOTABNDL\0\x01", &trusted()), Err(VerifyError::BadMagic));
+    assert_eq!(verify(b"NOTABNDL\0", &trusted()), Err(VerifyError::Truncated { expected: HEADER_LEN, actual: 9 }));
+}
+
+#[test]
+fn errors_and_the_signer_print_what_they_are() {
+    assert_eq!(BuildError::ManifestTooLarge.to_string(), "manifest longer than the maximum");
+    assert_eq!(VerifyError::BadMagic.to_string(), "not a module bundle (bad magic)");
+    assert_eq!(KeyError::BadEd25519Key.to_string(), "invalid or weak Ed25519 public key");
+    // The signer's Debug names its key id only, never the secret keys.
+    let debug = format!("{:?}", signer());
+    assert!(debug.starts_with("BundleSigner { key_id: ") && debug.ends_with(".. }"), "{debug}");
+}

@@ -112,16 +112,19 @@ mod tests {
     #[test]
     fn nonsense_is_rejected_by_name() {
         let d = Params::default();
-        let cases: [(Params, Param); 12] = [
+        let cases: [(Params, Param); 15] = [
             (Params { half_life: 0.0, ..d }, Param::HalfLife),
             (Params { half_life: f64::INFINITY, ..d }, Param::HalfLife),
             (Params { kappa: -1.0, ..d }, Param::Kappa),
             (Params { prior_competence: 1.5, ..d }, Param::PriorCompetence),
             (Params { gamma: 1.0, ..d }, Param::Gamma),
             (Params { gamma: f64::NAN, ..d }, Param::Gamma),
+            (Params { gamma: 0.0, ..d }, Param::Gamma),
             (Params { slash_factor: 1.0, ..d }, Param::SlashFactor),
             (Params { recovery_half_life: -3.0, ..d }, Param::RecoveryHalfLife),
             (Params { beta: f64::NAN, ..d }, Param::Beta),
+            (Params { beta: -1.0, ..d }, Param::Beta),
+            (Params { beta: f64::INFINITY, ..d }, Param::Beta),
             (Params { stake0: 0.0, ..d }, Param::Stake0),
             (Params { g_max: 0.5, ..d }, Param::GMax),
             (Params { w_max: 0.0, ..d }, Param::WMax),

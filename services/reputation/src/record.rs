@@ -177,6 +177,24 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_audit_moves_the_record_forward_first() {
+        // Difficulty 1 at t = 0, then at t = one half-life: the first has decayed to 1/2
+        // before the second is added, and the record is as of the second.
+        let p = Params::default();
+        let mut rec = TopicRecord::new();
+        rec.record(&p, audit(0.0, 1.0, 1.0)).unwrap();
+        rec.record(&p, audit(p.half_life, 1.0, 1.0)).unwrap();
+        assert_eq!((rec.mass, rec.as_of), (1.5, Some(p.half_life)));
+    }
+
+    #[test]
+    fn stake_counts_in_units_of_stake0() {
+        // g(stake) = 1 + β·ln(1 + stake/stake₀): with stake₀ = 2, a stake of 2 gives ln 2.
+        let p = Params { stake0: 2.0, ..Params::default() };
+        assert_eq!(stake_factor(&p, 2.0), Ok(1.0 + p.beta * libm::log1p(1.0)));
+    }
+
+    #[test]
     fn bad_inputs_are_rejected() {
         let p = Params::default();
         let mut rec = TopicRecord::new();
