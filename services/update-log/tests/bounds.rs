@@ -1,6 +1,7 @@
 //! Limits at their exact values and the errors' texts (killing the mutants `make mutants`
 //! found missed here: docs/research.md, "Mutation testing").
 
+use tileos_update_log::EventKind;
 use tileos_update_log::{
     ConsistencyProof, EventError, LogError, MAX_ENTRY_LEN, MAX_TREE_SIZE, ProofError, SignedTreeHead, SigningKey, TreeHeadError,
     UpdateEvent, UpdateLog, verify_consistency, verify_inclusion,
@@ -14,6 +15,31 @@ fn an_entry_of_exactly_the_maximum_is_appended_and_one_byte_more_is_refused() {
     // Decoding reads an entry of the maximum length (and then finds its format unknown).
     assert_eq!(UpdateEvent::decode(&[0xFF; MAX_ENTRY_LEN]), Err(EventError::UnknownFormat(0xFF)));
     assert_eq!(UpdateEvent::decode(&[0xFF; MAX_ENTRY_LEN + 1]), Err(EventError::TooLarge));
+}
+
+/// An event whose note is `note_len` bytes long.
+fn event_with_note(note_len: usize) -> UpdateEvent {
+    UpdateEvent {
+        kind: EventKind::Install,
+        timestamp_ms: 1,
+        slot: "checksum".into(),
+        module: "checksum-fast".into(),
+        version: "1.0.0".into(),
+        content_hash: [7; 32],
+        note: "n".repeat(note_len),
+    }
+}
+
+#[test]
+fn an_event_encoding_to_exactly_the_maximum_is_encoded_and_one_byte_more_is_refused() {
+    // A note of 128 to 16,383 bytes has a two-byte length prefix, one more than an empty one.
+    let empty_note_len = event_with_note(0).encode().unwrap().len();
+    let note_len = MAX_ENTRY_LEN - empty_note_len - 1;
+    let largest = event_with_note(note_len);
+    let entry = largest.encode().expect("an entry of exactly MAX_ENTRY_LEN bytes is encoded");
+    assert_eq!(entry.len(), MAX_ENTRY_LEN);
+    assert_eq!(UpdateEvent::decode(&entry), Ok(largest));
+    assert_eq!(event_with_note(note_len + 1).encode(), Err(EventError::TooLarge));
 }
 
 #[test]
