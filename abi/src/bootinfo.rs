@@ -264,8 +264,11 @@ pub mod domain_info {
         pub param_count: u64,
         /// The parameters of the clients of the endpoints this domain serves.
         pub params: [ParamEntry; MAX_PARAMS],
+        /// The priority the root server started the domain's thread at (its maximum
+        /// controlled priority may be higher).
+        pub priority: u64,
     }
 
     // The information page is one page; docs/abi.md §14 gives this size and every offset.
-    const _: () = assert!(core::mem::size_of::<DomainInfo>() == 4056);
+    const _: () = assert!(core::mem::size_of::<DomainInfo>() == 4064);
 }

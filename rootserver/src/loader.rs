@@ -291,6 +291,7 @@ pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadE
         tsc_per_ms: crate::clock::tsc_per_ms(),
         param_count: spec.params.len().min(domain_info::MAX_PARAMS) as u64,
         params: [ParamEntry { badge: 0, value: 0, cap: 0, name: [0; domain_info::MAX_PARAM_NAME] }; domain_info::MAX_PARAMS],
+        priority: u64::from(spec.priority),
     };
     for (entry, param) in info.params.iter_mut().zip(spec.params) {
         *entry = *param;

@@ -217,19 +217,6 @@ fn set_priority(priority: u64) {
     }
 }
 
-/// This thread's own priority: its maximum controlled priority, which the image builder
-/// makes the same (docs/slots.md). The kernel names the MCP in the range error of a
-/// priority above it (docs/abi.md §11.3); `None` if it does not answer so.
-fn own_priority() -> Option<u64> {
-    let tcb = tileos_sys::domain::own_tcb();
-    match tcb.invoke(TcbSetPriority { priority: 256, authority: CPtr(domain::TCB) }) {
-        Err(error) if error.code == Some(tileos_abi::error::InvocationError::RangeError) && error.details[1] <= 255 => {
-            Some(error.details[1])
-        }
-        _ => None,
-    }
-}
-
 /// An install job's figures for `make bench` (the `slot.install-commit` line at its end):
 /// from the commit's arrival to its answer, the manager's own work for it (the commit's
 /// handling and every step), the steps and the longest one (the most a client can wait
@@ -577,10 +564,8 @@ fn main(resources: Resources) -> ! {
     let mut words = [0u64; PAYLOAD_WORDS + 1];
     let (mut totals, mut evidence_at) = (ComparisonTotals::default(), EVIDENCE_EVERY);
     let telemetry = resources.telemetry.map(Client::new);
-    let priority = own_priority();
-    if priority.is_none() {
-        log!("slot-manager: slot {slot_name}: its own priority is unknown: install steps run at it, not in the background");
-    }
+    // The priority the root server started this thread at (the information page's).
+    let priority = info.priority;
     let mut background = false;
     let mut install = InstallTiming::default();
     // The longest time between two client answers since the last install's line (its
@@ -599,14 +584,14 @@ fn main(resources: Resources) -> ! {
         let received = if manager.install_pending() && manager.outstanding() == 0 {
             match manager.host_mut().poll(front) {
                 Some(received) => {
-                    if background && let Some(priority) = priority {
+                    if background {
                         set_priority(priority);
                         background = false;
                     }
                     received
                 }
                 None => {
-                    if !background && priority.is_some() {
+                    if !background {
                         set_priority(BACKGROUND_PRIORITY);
                         background = true;
                     }
@@ -617,7 +602,7 @@ fn main(resources: Resources) -> ! {
                     install.steps += 1;
                     if !manager.install_pending() {
                         install.answer_at(now);
-                        if background && let Some(priority) = priority {
+                        if background {
                             set_priority(priority);
                             background = false;
                         }
@@ -644,7 +629,7 @@ fn main(resources: Resources) -> ! {
                 }
             }
         } else {
-            if background && let Some(priority) = priority {
+            if background {
                 set_priority(priority);
                 background = false;
             }
