@@ -224,12 +224,11 @@ debug: deps images
 	@echo "  gdb -x $(DEV)/gdbinit"
 	$(CARGO) run --quiet -p tileos-qemu -- --kernel $(DEV)/kernel.elf32 --module $(DEV)/rootserver.elf=rootserver --module $(DEV)/tile.archive=tile-archive $(TILE_DEVICES) --gdb
 
-# The packages with bare-metal programs whose clippy warnings are not fixed yet; `make check`
-# leaves them out of its second clippy run (the kernel is built on its own and not linted).
 # The inner loop: formatting (rustfmt.toml), clippy at its default level with warnings as
 # errors, and the host unit tests of the host crates (the workspace's default-members: no
-# QEMU). Clippy runs three times: on the host crates, on the QEMU runner and its boot tests,
-# then on the packages of the programs of every
+# QEMU). Clippy runs four times: on the host crates, on the QEMU runner and its boot tests,
+# on the kernel with its host unit tests (built for the host: the library and the tests
+# the model checker and `cargo test` run), then on the packages of the programs of every
 # description (drivers, netstack, domains, services, the root server; their library tests
 # included), in a target directory of their own: checked together with the host
 # crates they would get std's panic handler (Cargo.toml, default-members). `make test`
@@ -239,6 +238,7 @@ check:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --quiet -- -D warnings
 	$(CARGO) clippy --quiet -p tileos-qemu --all-targets -- -D warnings
+	$(CARGO) clippy --quiet -p tileos-kernel --all-targets -- -D warnings
 	@packages=$$($(PROGRAM_PACKAGES) tile.toml $(SCENARIO_FILES)) && \
 	  echo "check: cargo clippy on the bare-metal packages: "$$packages && \
 	  $(CARGO) clippy --quiet --release --all-targets --target-dir $(BUILD)/target-clippy $$(printf -- '-p %s ' $$packages) -- -D warnings

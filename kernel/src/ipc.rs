@@ -161,13 +161,14 @@ fn transfer_caps(sender: u64, receiver: u64, count: usize, via_endpoint: u64) ->
         let cptr = buffer_word(sender, ipc_buffer::CAPS_OR_BADGES + index);
         let Ok(source) = lookup_slot(sender, cptr) else { break };
         let cap = memory.read(source).cap;
-        if let Cap::Endpoint { paddr, badge, .. } = cap {
-            if paddr == via_endpoint && badge != 0 {
-                set_buffer_word(receiver, ipc_buffer::CAPS_OR_BADGES + index, badge);
-                unwrapped |= 1 << index;
-                transferred += 1;
-                continue;
-            }
+        if let Cap::Endpoint { paddr, badge, .. } = cap
+            && paddr == via_endpoint
+            && badge != 0
+        {
+            set_buffer_word(receiver, ipc_buffer::CAPS_OR_BADGES + index, badge);
+            unwrapped |= 1 << index;
+            transferred += 1;
+            continue;
         }
         if slot_used {
             break;
@@ -371,15 +372,15 @@ pub fn signal(ntfn: u64, badge: u64) {
         return;
     }
     let bound = n.bound_tcb();
-    if bound != 0 {
-        if let ThreadState::BlockedOnReceive { endpoint: ep, .. } = tcb(bound).state() {
-            EndpointRef(ep).remove(bound);
-            set_received(bound, n.word() | badge, MessageInfo::new(0, 0, 0, 0));
-            n.set_word(0);
-            n.set_active(false);
-            thread::make_runnable(bound);
-            return;
-        }
+    if bound != 0
+        && let ThreadState::BlockedOnReceive { endpoint: ep, .. } = tcb(bound).state()
+    {
+        EndpointRef(ep).remove(bound);
+        set_received(bound, n.word() | badge, MessageInfo::new(0, 0, 0, 0));
+        n.set_word(0);
+        n.set_active(false);
+        thread::make_runnable(bound);
+        return;
     }
     n.set_word(n.word() | badge);
     n.set_active(true);

@@ -47,7 +47,7 @@ pub fn remove_identity_map() {
 /// # Safety
 /// `[address, address + length)` must be writable memory that no reference covers.
 pub unsafe fn zero(address: *mut u8, length: usize) {
-    if (address as usize | length) % 8 == 0 {
+    if (address as usize | length).is_multiple_of(8) {
         // SAFETY: per the contract; DF is clear (every kernel entry executes `cld`).
         unsafe {
             core::arch::asm!("rep stosq", inout("rcx") length / 8 => _, inout("rdi") address => _, in("rax") 0u64, options(nostack, preserves_flags))
@@ -65,7 +65,7 @@ pub unsafe fn zero(address: *mut u8, length: usize) {
 /// `[from, from + length)` must be readable, `[to, to + length)` writable, the two must not
 /// overlap, and no reference may cover the destination.
 pub unsafe fn copy(to: *mut u8, from: *const u8, length: usize) {
-    if (to as usize | from as usize | length) % 8 == 0 {
+    if (to as usize | from as usize | length).is_multiple_of(8) {
         // SAFETY: per the contract; DF is clear (every kernel entry executes `cld`).
         unsafe {
             core::arch::asm!(

@@ -47,10 +47,10 @@ fn delete_sparing(memory: &mut impl CSpaceMemory, at: SlotRef, spared: SlotRef) 
         return false;
     }
     let mut orphaned = false;
-    if let Some(container) = slot.cap.slot_container() {
-        if is_final(memory, at) {
-            orphaned = empty_container(memory, container, spared);
-        }
+    if let Some(container) = slot.cap.slot_container()
+        && is_final(memory, at)
+    {
+        orphaned = empty_container(memory, container, spared);
     }
     // Emptying may have deleted `at` itself (an object holding its own last capability).
     let slot = memory.read(at);
@@ -77,15 +77,14 @@ fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared
         'descend: loop {
             for index in 0..current.1 {
                 let at = slot_address(current.0, index);
-                if let Some(inner) = memory.read(at).cap.slot_container() {
-                    if inner != container
-                        && inner != current
-                        && is_final(memory, at)
-                        && holds_capabilities(memory, inner, container, spared)
-                    {
-                        current = inner;
-                        continue 'descend;
-                    }
+                if let Some(inner) = memory.read(at).cap.slot_container()
+                    && inner != container
+                    && inner != current
+                    && is_final(memory, at)
+                    && holds_capabilities(memory, inner, container, spared)
+                {
+                    current = inner;
+                    continue 'descend;
                 }
             }
             break;
@@ -103,18 +102,22 @@ fn empty_container(memory: &mut impl CSpaceMemory, container: (u64, u64), spared
                 continue;
             }
             // A container destroyed here that still holds the spared slot (nothing else).
-            if let Some((base, count)) = slot.cap.slot_container() {
-                if spared >= SlotRef(base) && spared < slot_address(base, count) && is_final(memory, at) {
-                    met_spared = true;
-                }
+            if let Some((base, count)) = slot.cap.slot_container()
+                && spared >= SlotRef(base)
+                && spared < slot_address(base, count)
+                && is_final(memory, at)
+            {
+                met_spared = true;
             }
             // A capability that became the last one to a non-empty container during this
             // round is left for the next round, which empties that container first.
-            if let Some(inner) = slot.cap.slot_container() {
-                if inner != current && is_final(memory, at) && holds_capabilities(memory, inner, container, spared) {
-                    deferred = true;
-                    continue;
-                }
+            if let Some(inner) = slot.cap.slot_container()
+                && inner != current
+                && is_final(memory, at)
+                && holds_capabilities(memory, inner, container, spared)
+            {
+                deferred = true;
+                continue;
             }
             let last = is_final(memory, at);
             memory.finalise(&slot.cap, last);

@@ -19,12 +19,12 @@ pub(crate) struct TestMemory {
 
 impl CSpaceMemory for TestMemory {
     fn read(&self, at: SlotRef) -> Slot {
-        assert!(at != SlotRef::NONE && at.0 % 64 == 0, "bad slot reference {at:#x}");
+        assert!(at != SlotRef::NONE && at.0.is_multiple_of(64), "bad slot reference {at:#x}");
         self.accesses.set(self.accesses.get() + 1);
         self.slots.get(&at).copied().unwrap_or(Slot::EMPTY)
     }
     fn write(&mut self, at: SlotRef, slot: Slot) {
-        assert!(at != SlotRef::NONE && at.0 % 64 == 0, "bad slot reference {at:#x}");
+        assert!(at != SlotRef::NONE && at.0.is_multiple_of(64), "bad slot reference {at:#x}");
         self.accesses.set(self.accesses.get() + 1);
         self.slots.insert(at, slot);
     }

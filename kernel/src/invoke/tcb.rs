@@ -51,7 +51,7 @@ fn derived(source: SlotRef, mint: Option<MintParams>) -> Result<Cap> {
 /// Checks an IPC buffer address against its frame: aligned, and the buffer inside the frame.
 fn check_ipc_buffer(vaddr: u64, frame: Cap, argument: u64, cap_index: usize) -> Result<()> {
     let Cap::Frame { size_bits, .. } = frame else { return Err(super::wrong_cap(cap_index)) };
-    if vaddr % ipc_buffer::SIZE as u64 != 0 || vaddr >= USER_TOP {
+    if !vaddr.is_multiple_of(ipc_buffer::SIZE as u64) || vaddr >= USER_TOP {
         return Err(Error::argument(InvocationError::AlignmentError, argument));
     }
     let offset = vaddr & ((1 << size_bits) - 1);
