@@ -87,6 +87,16 @@ pub trait Backend {
         let _ = request;
         Err(BackendError::NoTwin)
     }
+    /// A clock for [`Backend::signature_checked`] (the time-stamp counter on the tile); 0
+    /// where there is none (what backends that do not implement this say).
+    fn timestamp(&self) -> u64 {
+        0
+    }
+    /// An operator signature was checked, in `ticks` of [`Backend::timestamp`] (the agent
+    /// counts them for its install figures).
+    fn signature_checked(&mut self, ticks: u64) {
+        let _ = ticks;
+    }
 }
 
 /// Whether a connection stays open after [`Agent::receive`].
@@ -227,14 +237,20 @@ impl<B: Backend> Agent<B> {
         session.next = session.next.saturating_add(1);
         match &frame.signature {
             None if frame.command.is_privileged() => return (answer(Answer::Error(WireError::SignatureRequired)), Flow::Open),
-            Some(signature) if !auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature) => {
-                session.failures = session.failures.saturating_add(1);
-                if session.failures >= MAX_FAILURES {
-                    return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
+            None => {}
+            Some(signature) => {
+                let started = self.backend.timestamp();
+                let good = auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature);
+                let ticks = self.backend.timestamp().saturating_sub(started);
+                self.backend.signature_checked(ticks);
+                if !good {
+                    session.failures = session.failures.saturating_add(1);
+                    if session.failures >= MAX_FAILURES {
+                        return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
+                    }
+                    return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
                 }
-                return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
             }
-            None | Some(_) => {}
         }
         (answer(self.perform(id, frame.command)), Flow::Open)
     }
