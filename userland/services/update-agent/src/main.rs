@@ -336,7 +336,16 @@ extern "C" fn _start() -> ! {
     };
     let mut challenges = ChallengeSource::new(&seed());
     let mut agent = Agent::new(
-        Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY), signatures: (0, 0), watch: None },
+        Tile {
+            slots,
+            supervisor,
+            telemetry,
+            verify,
+            twin,
+            reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY),
+            signatures: (0, 0),
+            watch: None,
+        },
         operator,
     );
     {
