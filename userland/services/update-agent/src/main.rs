@@ -21,6 +21,13 @@
 //! the netstack, its calls to the slot managers, the supervisor, the twin) every
 //! [`REPORT_EVERY`] receipts of data from tilectl.
 //!
+//! At each install's commit it logs what the upload cost since its begin (`make bench`
+//! part `slot` reads it; docs/slots.md, "Bench figures"): `@event agent.install` with the
+//! chunks, their bytes, the time-stamp ticks, and the operator signatures checked and their
+//! ticks (the begin's own signature is checked before the window opens), then one `@event
+//! agent.install-cpu` per domain that ran meanwhile, with its CPU cycles from the
+//! supervisor's figures (quantised by the supervisor to 100 µs of the time-stamp counter).
+//!
 //! The operator's public key is built in: the development key
 //! (`tileos_tilectl_wire::dev_keys::OPERATOR_PUBLIC`) unless the build sets
 //! `TILEOS_OPERATOR_KEY` to another key's 64 hex digits.
