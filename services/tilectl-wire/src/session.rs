@@ -266,6 +266,7 @@ impl<B: Backend> Agent<B> {
             Ok(frame) => frame,
             Err(error) => return (ServerFrame::Error(error), Flow::Open),
         };
+        let needs_signature = frame.command.is_privileged() && !self.in_install_session(id, &frame.command);
         let Some(session) = self.sessions.get_mut(id).and_then(Option::as_mut) else {
             return (ServerFrame::Error(WireError::Malformed), Flow::Close);
         };
@@ -275,10 +276,6 @@ impl<B: Backend> Agent<B> {
             return (answer(Answer::Error(WireError::Replay { expected: session.next, got: counter })), Flow::Open);
         }
         session.next = session.next.saturating_add(1);
-        let needs_signature = frame.command.is_privileged() && !self.in_install_session(id, &frame.command);
-        let Some(session) = self.sessions.get_mut(id).and_then(Option::as_mut) else {
-            return (ServerFrame::Error(WireError::Malformed), Flow::Close);
-        };
         match &frame.signature {
             None if needs_signature => return (answer(Answer::Error(WireError::SignatureRequired)), Flow::Open),
             None => {}
