@@ -636,7 +636,7 @@ fn print_slot(slot: &SlotFigures) {
     }
     if let Some((ticks, signatures, signature_ticks)) = slot.install_upload {
         println!("{:<52} {:>14}", "upload of that bundle through the agent (begin to commit)", ticks);
-        println!("{:<52} {:>14}", format!("  of which {signatures} operator signatures checked"), signature_ticks);
+        println!("{:<52} {:>14}", format!("  of which {signatures} operator signatures (begin's not in it)"), signature_ticks);
     }
     println!("{:<52} {:>14}", "client stall during the install (longest call)", slot.install_stall.0);
     println!("{:<52} {:>14}", "  client call, longest before it (2 challengers)", slot.install_stall.1);
