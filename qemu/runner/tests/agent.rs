@@ -12,15 +12,23 @@
 //! the booted tile: status, install in chunks, a connection dropped mid-install (the agent
 //! discards the partial bundle), promote, rollback, and `log --verify` twice (signature,
 //! inclusion proofs, consistency with the state file).
+//!
+//! The install-session test (scenario `agent-slot.toml`) attacks install sessions (begun
+//! with a signed `Command::Install`, chunks and commit unsigned): a chunk or commit without
+//! a session, a chunk or begin from another connection, a begin replayed on its own and on
+//! another connection, a chunk altered in flight (refused at the commit, `BundleDiffers`,
+//! the staging discarded), and a session whose connection falls silent, which blocks the
+//! next install until the agent's idle limit (60 s) expires the connection.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tileos_protocol::slots::Request;
+use sha2::{Digest, Sha256};
+use tileos_protocol::slots::{Request, Response};
 use tileos_protocol::supervisor::State;
 use tileos_qemu::host::{agent_client, boot_and_drive};
 use tileos_qemu::images::test_images;
-use tileos_tilectl_wire::host::ClientError;
-use tileos_tilectl_wire::{Answer, Command, MAX_FRAME, PORT, ServerFrame, WireError, dev_keys};
+use tileos_tilectl_wire::host::{Client, ClientError};
+use tileos_tilectl_wire::{Answer, ClientFrame, Command, MAX_FRAME, PORT, ServerFrame, WireError, auth, dev_keys, frame};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -198,4 +206,145 @@ fn tilectl_installs_promotes_rolls_back_and_verifies_the_log_through_the_agent()
     outcome.assert_serial_contains("update-agent: 1 slot(s) [checksum], supervisor status yes");
     outcome.assert_serial_contains("agent-fake-slot: staging discarded (50 bytes were staged)");
     outcome.assert_serial_contains("agent-fake-slot: module 2 installed (3000 bytes)");
+}
+
+/// Sends `command` with `counter` on `client` as raw bytes (signed with the operator key if
+/// `signed`), returning the frame it sent and the agent's answer.
+fn raw(client: &mut Client, counter: u64, command: Command, signed: bool) -> Result<(Vec<u8>, Answer), String> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&dev_keys::OPERATOR_SEED);
+    let signature = if signed { auth::sign(&key, &client.challenge(), counter, &command) } else { None };
+    let bytes = frame::encode(&ClientFrame { counter, command, signature }).ok_or("a frame too large")?.to_vec();
+    Ok((bytes.clone(), answer_to(client, &bytes)?))
+}
+
+/// Writes `bytes` on `client` and reads the agent's answer.
+fn answer_to(client: &mut Client, bytes: &[u8]) -> Result<Answer, String> {
+    client.write_raw(bytes).map_err(|error| error.to_string())?;
+    match client.read_server_frame().map_err(|error| error.to_string())? {
+        ServerFrame::Answer { answer, .. } => Ok(answer),
+        ServerFrame::Error(error) => Ok(Answer::Error(error)),
+        other => Err(format!("unexpected {other:?}")),
+    }
+}
+
+/// Checks one answer against the one expected.
+fn expect(what: &str, answer: Answer, expected: Answer) -> Result<(), String> {
+    if answer == expected { Ok(()) } else { Err(format!("{what}: expected {expected:?}, got {answer:?}")) }
+}
+
+/// The host's side of the install-session test; returns how long the silent session held
+/// the slot after its connection's last frame.
+fn attack_install_sessions(port: u16) -> Result<Duration, String> {
+    drop(agent_client(port, None)?);
+    let slot = |request| Command::Slot { slot: "checksum".try_into().unwrap(), request };
+    let bundle: Vec<u8> = (0..1000u32).map(|index| (index * 13) as u8).collect();
+    let begin = || Command::Install { slot: "checksum".try_into().unwrap(), length: 1000, sha256: Sha256::digest(&bundle).into() };
+    let chunk = |offset: usize, bytes: &[u8]| {
+        slot(Request::InstallChunk { offset: offset as u32, bytes: heapless::Vec::from_slice(bytes).unwrap() })
+    };
+    let staged = |received| Answer::Slot(Response::Staged { received });
+    let mut first = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
+    let mut second = agent_client(port, Some(dev_keys::OPERATOR_SEED))?;
+    // No session: an unsigned chunk and commit are refused.
+    expect(
+        "a chunk without a session",
+        raw(&mut first, 0, chunk(0, &bundle[..500]), false)?.1,
+        Answer::Error(WireError::SignatureRequired),
+    )?;
+    expect(
+        "a commit without a session",
+        raw(&mut first, 1, slot(Request::InstallCommit), false)?.1,
+        Answer::Error(WireError::SignatureRequired),
+    )?;
+    // The first connection begins a session; its begin replayed there and on the second.
+    let (begun, answer) = raw(&mut first, 2, begin(), true)?;
+    expect("the signed begin", answer, staged(0))?;
+    expect("the begin replayed", answer_to(&mut first, &begun)?, Answer::Error(WireError::Replay { expected: 3, got: 2 }))?;
+    // On the second connection the replayed frame carries the first's counter 2: give the
+    // second connection counters 0 and 1 first, so that only the challenge differs.
+    expect(
+        "second: status",
+        raw(&mut second, 0, Command::Slots, false)?.1,
+        Answer::Slots(heapless::Vec::from_slice(&["checksum".try_into().unwrap()]).unwrap()),
+    )?;
+    expect(
+        "second: status",
+        raw(&mut second, 1, Command::Slots, false)?.1,
+        Answer::Slots(heapless::Vec::from_slice(&["checksum".try_into().unwrap()]).unwrap()),
+    )?;
+    expect("the begin replayed on another connection", answer_to(&mut second, &begun)?, Answer::Error(WireError::BadSignature))?;
+    // The second connection may not add to the first's session, nor begin its own.
+    expect(
+        "another connection's unsigned chunk",
+        raw(&mut second, 3, chunk(0, &bundle[..500]), false)?.1,
+        Answer::Error(WireError::SignatureRequired),
+    )?;
+    expect(
+        "another connection's signed chunk",
+        raw(&mut second, 4, chunk(0, &bundle[..500]), true)?.1,
+        Answer::Error(WireError::NotStaging),
+    )?;
+    expect("another connection's begin", raw(&mut second, 5, begin(), true)?.1, Answer::Error(WireError::StagingBusy))?;
+    // A chunk altered in flight: staged, but the commit is refused and the staging discarded.
+    let mut altered = bundle[500..].to_vec();
+    altered[17] ^= 0x40;
+    expect("the first chunk", raw(&mut first, 3, chunk(0, &bundle[..500]), false)?.1, staged(500))?;
+    expect("an altered chunk", raw(&mut first, 4, chunk(500, &altered), false)?.1, staged(1000))?;
+    expect(
+        "the commit of altered bytes",
+        raw(&mut first, 5, slot(Request::InstallCommit), false)?.1,
+        Answer::Error(WireError::BundleDiffers),
+    )?;
+    // A session begun again, half sent, then silent with its connection open.
+    expect("the begin again", raw(&mut first, 6, begin(), true)?.1, staged(0))?;
+    expect("half the bundle", raw(&mut first, 7, chunk(0, &bundle[..500]), false)?.1, staged(500))?;
+    let silent = Instant::now();
+    let mut counter = 6;
+    let held = loop {
+        let answer = raw(&mut second, counter, begin(), true)?.1;
+        counter += 1;
+        match answer {
+            Answer::Error(WireError::StagingBusy) if silent.elapsed() < Duration::from_secs(120) => {
+                std::thread::sleep(Duration::from_secs(2))
+            }
+            Answer::Slot(Response::Staged { received: 0 }) => break silent.elapsed(),
+            other => return Err(format!("a begin while the silent session held the slot answered {other:?} after {:?}", silent.elapsed())),
+        }
+    };
+    match first.read_server_frame() {
+        Ok(ServerFrame::Error(WireError::IdleTimeout)) => {}
+        other => return Err(format!("the silent connection was sent {other:?}")),
+    }
+    expect("the whole bundle", raw(&mut second, counter, chunk(0, &bundle[..768]), false)?.1, staged(768))?;
+    expect("the rest", raw(&mut second, counter + 1, chunk(768, &bundle[768..]), false)?.1, staged(1000))?;
+    expect(
+        "the commit",
+        raw(&mut second, counter + 2, slot(Request::InstallCommit), false)?.1,
+        Answer::Slot(Response::Installed { module: 1 }),
+    )?;
+    Ok(held)
+}
+
+#[test]
+fn install_sessions_refuse_hostile_chunks_and_replays_and_a_silent_one_expires() {
+    let (outcome, held) = boot_and_drive(
+        "agent-slot",
+        "tile-agent-sessions.log",
+        Vec::new(),
+        PORT,
+        &["netstack: ready", "update-agent: ready"],
+        Duration::from_secs(300),
+        |port, _| attack_install_sessions(port),
+    );
+    outcome.assert_reached();
+    for bad in ["KERNEL EXCEPTION", "panic at", "stopped:", "faults so far", "stopping"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(40));
+    }
+    // The agent's idle limit is 60 s; the next begin after it is served.
+    assert!(held >= Duration::from_secs(55) && held <= Duration::from_secs(75), "the silent session held the slot {held:?}");
+    eprintln!("the silent session held the slot for {held:?}");
+    outcome.assert_serial_contains("agent-fake-slot: staging discarded (1000 bytes were staged)");
+    outcome.assert_serial_contains("agent-fake-slot: staging discarded (500 bytes were staged)");
+    outcome.assert_serial_contains("idle for 60000 ms: closed");
+    outcome.assert_serial_contains("agent-fake-slot: module 1 installed (1000 bytes)");
 }

@@ -227,9 +227,11 @@ fn random_command(rng: &mut Rng) -> Command {
         8 => Request::LogInclusion { index: rng.below(6), tree_size: if rng.chance(2) { rng.below(6) } else { rng.next() } },
         _ => Request::LogConsistency { old_size: rng.below(6), new_size: if rng.chance(2) { rng.below(6) } else { rng.next() } },
     };
-    match rng.below(8) {
+    match rng.below(9) {
         0 => Command::Slots,
         1 => Command::Domains { first: if rng.chance(2) { rng.below(40) as u16 } else { rng.next() as u16 } },
+        // An install session's begin (the model never signs it with the operator's key).
+        2 => Command::Install { slot, length: rng.next() as u32, sha256: rng.bytes(32).try_into().unwrap() },
         _ => Command::Slot { slot, request },
     }
 }

@@ -29,7 +29,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
 }
 
 /// Variants of [`crate::Command`].
-const COMMANDS: u32 = 6;
+const COMMANDS: u32 = 7;
 /// The tag of [`crate::Command::Slot`].
 const SLOT_COMMAND: u32 = 2;
 /// The tag of [`crate::Command::Twin`].
@@ -191,8 +191,10 @@ mod tests {
     #[test]
     fn trailing_bytes_and_unknown_variants_are_named() {
         assert_eq!(decode::<u8>(&[1, 2]), Err(WireError::Malformed));
-        assert_eq!(decode_client(&[0, 6]), Err(WireError::UnknownCommand));
-        // Telemetry (3) and Verify (4) are known commands: cut short, they are malformed.
+        assert_eq!(decode_client(&[0, 7]), Err(WireError::UnknownCommand));
+        // Telemetry (3), Verify (4) and Install (6) are known commands: cut short, they are
+        // malformed.
+        assert_eq!(decode_client(&[0, 6, 1, b'c']), Err(WireError::Malformed));
         assert_eq!(decode_client(&[0, 3]), Err(WireError::Malformed));
         assert_eq!(decode_client(&[0, 4, 200]), Err(WireError::Malformed));
         assert_eq!(decode_client(&[0, 5, 2, 0]), Err(WireError::UnknownCommand));
@@ -217,8 +219,14 @@ mod tests {
         assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 5], &[0, SLOT_COMMAND as u8, 1, b'c', SLOT_REQUESTS as u8 - 1]);
         let twin = crate::ClientFrame { counter: 0, command: crate::Command::Twin(crate::TwinRead::Alarms), signature: None };
         let bytes = encode(&twin).unwrap();
-        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 3], &[0, COMMANDS as u8 - 1, TWIN_READS as u8 - 1]);
-        assert_eq!(TWIN_COMMAND, COMMANDS - 1);
+        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 3], &[0, TWIN_COMMAND as u8, TWIN_READS as u8 - 1]);
+        let install = crate::ClientFrame {
+            counter: 0,
+            command: crate::Command::Install { slot: "c".try_into().unwrap(), length: 0, sha256: [0; 32] },
+            signature: None,
+        };
+        let bytes = encode(&install).unwrap();
+        assert_eq!(&bytes[LENGTH_BYTES..LENGTH_BYTES + 2], &[0, COMMANDS as u8 - 1]);
     }
 
     proptest! {

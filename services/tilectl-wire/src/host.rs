@@ -111,9 +111,22 @@ impl Client {
     /// Sends `command` (signed when it is privileged and a key was given) and returns the
     /// agent's answer.
     pub fn call(&mut self, command: Command) -> Result<Answer, ClientError> {
+        let sign = command.is_privileged();
+        self.send(command, sign)
+    }
+
+    /// Sends `command` unsigned and returns the agent's answer: the chunks and the commit
+    /// of an install session this connection began with a signed [`Command::Install`]
+    /// (`session`, "Install sessions").
+    pub fn call_in_session(&mut self, command: Command) -> Result<Answer, ClientError> {
+        self.send(command, false)
+    }
+
+    /// Sends `command`, signed if `sign` and a key was given, and reads its answer.
+    fn send(&mut self, command: Command, sign: bool) -> Result<Answer, ClientError> {
         let counter = self.counter;
         let signature = match &self.key {
-            Some(key) if command.is_privileged() => {
+            Some(key) if sign => {
                 Some(auth::sign(key, &self.challenge, counter, &command).ok_or_else(|| ClientError::Protocol("command too large".into()))?)
             }
             _ => None,

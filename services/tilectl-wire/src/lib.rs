@@ -113,6 +113,19 @@ pub enum Command {
     /// Only reads: the export gate is not reachable over the network (no [`TwinRead`] names
     /// it, so no frame can carry an export).
     Twin(TwinRead),
+    /// Begins an install session into `slot` (the slot manager's `InstallBegin` of
+    /// `length`): signed once, it binds the bundle's length and SHA-256, and the session's
+    /// chunks and commit on this connection need no signature of their own; the commit is
+    /// passed on only if the bytes staged are exactly those (`session` module, "Install
+    /// sessions").
+    Install {
+        /// The slot.
+        slot: SlotName,
+        /// The bundle's length in bytes.
+        length: u32,
+        /// The bundle's SHA-256.
+        sha256: [u8; 32],
+    },
 }
 
 /// What `tilectl twin` may read from the twin: the twin protocol's two read requests.
@@ -135,11 +148,13 @@ impl TwinRead {
 }
 
 impl Command {
-    /// Whether the command changes the tile and so needs the operator's signature: installs
-    /// (every chunk of them), promotions and rollbacks.
+    /// Whether the command changes the tile and so needs the operator's signature: installs,
+    /// promotions and rollbacks. (The chunks and the commit of an install session are
+    /// authorised by its signed [`Command::Install`] instead: `session`, "Install sessions".)
     pub fn is_privileged(&self) -> bool {
         match self {
             Command::Slots | Command::Domains { .. } | Command::Telemetry { .. } | Command::Twin(_) => false,
+            Command::Install { .. } => true,
             // Asking, reading the ledger and standings need no key; knowledge writes are
             // signed by their contributor anyway; acceptance, judging and audits change what
             // the tile trusts (an audit moves reputation and uses up canary reveals).
@@ -268,6 +283,10 @@ pub enum WireError {
     NoTwin,
     /// The telemetry domain refused (its reason).
     TelemetryRefused(telemetry::Refusal),
+    /// An install session's commit, but the bytes the slot manager staged are not the
+    /// length and SHA-256 its signed [`Command::Install`] named (a chunk refused, missing or
+    /// altered in flight): nothing was committed, and the staging is discarded.
+    BundleDiffers,
 }
 
 impl WireError {
@@ -299,6 +318,9 @@ impl core::fmt::Display for WireError {
             WireError::NoVerify => f.write_str("the agent has no verify capability (client endpoint \"verify\")"),
             WireError::NoTwin => f.write_str("the agent has no twin capability (client endpoint \"twin\")"),
             WireError::TelemetryRefused(refusal) => write!(f, "the telemetry domain refused: {refusal:?}"),
+            WireError::BundleDiffers => {
+                f.write_str("the bytes staged are not the length and SHA-256 the signed install named: discarded, nothing committed")
+            }
         }
     }
 }
@@ -425,5 +447,6 @@ mod tests {
         ] {
             assert!(slot(request).is_privileged());
         }
+        assert!(Command::Install { slot: String::try_from("checksum").unwrap(), length: 1, sha256: [0; 32] }.is_privileged());
     }
 }

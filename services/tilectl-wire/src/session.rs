@@ -8,9 +8,19 @@
 //! bundle: the one that sent its `InstallBegin`. When that connection goes before its
 //! commit, the agent discards the partial bundle (an `InstallBegin` of length 0 to the slot
 //! manager), so a half-sent bundle can never be committed by anyone.
+//!
+//! **Install sessions.** An install begun with [`Command::Install`] (signed: the slot, the
+//! bundle's length and SHA-256, on this connection's challenge and counter) is an
+//! authenticated session: its chunks and its commit, on the same connection, need no
+//! signature of their own. The agent hashes the chunks the slot manager staged and passes
+//! the commit on only if they are exactly the signed length and SHA-256
+//! ([`WireError::BundleDiffers`] otherwise, and the staging is discarded), so the operator's
+//! one signature covers every byte committed. An install begun with a `Slot` request's
+//! `InstallBegin` is not a session: each of its chunks and its commit must be signed.
 
 use ed25519_dalek::VerifyingKey;
 use heapless::Vec;
+use sha2::{Digest, Sha256};
 use tileos_protocol::slots::{self, Request};
 use tileos_protocol::{supervisor, telemetry, twin, verify};
 
@@ -87,6 +97,16 @@ pub trait Backend {
         let _ = request;
         Err(BackendError::NoTwin)
     }
+    /// A clock for [`Backend::signature_checked`] (the time-stamp counter on the tile); 0
+    /// where there is none (what backends that do not implement this say).
+    fn timestamp(&self) -> u64 {
+        0
+    }
+    /// An operator signature was checked, in `ticks` of [`Backend::timestamp`] (the agent
+    /// counts them for its install figures).
+    fn signature_checked(&mut self, ticks: u64) {
+        let _ = ticks;
+    }
 }
 
 /// Whether a connection stays open after [`Agent::receive`].
@@ -121,6 +141,29 @@ struct Session {
     reader: FrameReader,
 }
 
+/// An install under way into one slot.
+struct Staging {
+    /// The slot.
+    slot: SlotName,
+    /// The connection sending it.
+    owner: ConnectionId,
+    /// What its signed begin bound it to, for an install session ([`Command::Install`]);
+    /// `None` for an install whose every chunk is signed.
+    bound: Option<Bound>,
+}
+
+/// What an install session's signed begin named, and what arrived of it.
+struct Bound {
+    /// The bundle's length.
+    length: u32,
+    /// The bundle's SHA-256.
+    sha256: [u8; 32],
+    /// Bytes the slot manager staged so far, in order.
+    received: u32,
+    /// Their hash so far.
+    hasher: Sha256,
+}
+
 /// The agent: its sessions, who stages which slot, and the backend.
 pub struct Agent<B: Backend> {
     /// Where commands go.
@@ -129,8 +172,8 @@ pub struct Agent<B: Backend> {
     operator: VerifyingKey,
     /// The connections.
     sessions: [Option<Session>; MAX_SESSIONS],
-    /// Slots with an install under way, and the connection sending it.
-    staging: Vec<(SlotName, ConnectionId), MAX_SLOTS>,
+    /// Slots with an install under way.
+    staging: Vec<Staging, MAX_SLOTS>,
 }
 
 impl<B: Backend> Agent<B> {
@@ -203,11 +246,18 @@ impl<B: Backend> Agent<B> {
         if let Some(session) = self.sessions.get_mut(id) {
             *session = None;
         }
-        while let Some(position) = self.staging.iter().position(|(_, owner)| *owner == id) {
-            let (slot, _) = self.staging.swap_remove(position);
+        while let Some(position) = self.staging.iter().position(|staging| staging.owner == id) {
+            let staging = self.staging.swap_remove(position);
             // Whatever the manager answers, the partial bundle is no longer this agent's.
-            let _ = self.backend.slot(&slot, &Request::InstallBegin { length: 0 });
+            let _ = self.backend.slot(&staging.slot, &Request::InstallBegin { length: 0 });
         }
+    }
+
+    /// Whether `command` is a chunk or the commit of an install session that connection
+    /// `id` began: authorised by the session's signed begin, it needs no signature.
+    fn in_install_session(&self, id: ConnectionId, command: &Command) -> bool {
+        let Command::Slot { slot, request: Request::InstallChunk { .. } | Request::InstallCommit } = command else { return false };
+        self.staging.iter().any(|staging| staging.slot == *slot && staging.owner == id && staging.bound.is_some())
     }
 
     /// One frame from connection `id`.
@@ -216,6 +266,7 @@ impl<B: Backend> Agent<B> {
             Ok(frame) => frame,
             Err(error) => return (ServerFrame::Error(error), Flow::Open),
         };
+        let needs_signature = frame.command.is_privileged() && !self.in_install_session(id, &frame.command);
         let Some(session) = self.sessions.get_mut(id).and_then(Option::as_mut) else {
             return (ServerFrame::Error(WireError::Malformed), Flow::Close);
         };
@@ -226,15 +277,21 @@ impl<B: Backend> Agent<B> {
         }
         session.next = session.next.saturating_add(1);
         match &frame.signature {
-            None if frame.command.is_privileged() => return (answer(Answer::Error(WireError::SignatureRequired)), Flow::Open),
-            Some(signature) if !auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature) => {
-                session.failures = session.failures.saturating_add(1);
-                if session.failures >= MAX_FAILURES {
-                    return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
+            None if needs_signature => return (answer(Answer::Error(WireError::SignatureRequired)), Flow::Open),
+            None => {}
+            Some(signature) => {
+                let started = self.backend.timestamp();
+                let good = auth::verify(&self.operator, &session.challenge, counter, &frame.command, signature);
+                let ticks = self.backend.timestamp().saturating_sub(started);
+                self.backend.signature_checked(ticks);
+                if !good {
+                    session.failures = session.failures.saturating_add(1);
+                    if session.failures >= MAX_FAILURES {
+                        return (ServerFrame::Error(WireError::TooManyFailures), Flow::Close);
+                    }
+                    return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
                 }
-                return (answer(Answer::Error(WireError::BadSignature)), Flow::Open);
             }
-            None | Some(_) => {}
         }
         (answer(self.perform(id, frame.command)), Flow::Open)
     }
@@ -262,38 +319,64 @@ impl<B: Backend> Agent<B> {
                 Ok(_) => Answer::Error(WireError::ServerFailed),
                 Err(error) => Answer::Error(error.into()),
             },
-            Command::Slot { slot, request } => {
-                if !self.backend.slot_names().contains(&slot) {
-                    return Answer::Error(WireError::UnknownSlot);
-                }
-                let owner = self.staging.iter().position(|(name, _)| *name == slot);
-                match (&request, owner) {
-                    (Request::InstallBegin { .. }, Some(position)) if self.staging[position].1 != id => {
-                        return Answer::Error(WireError::StagingBusy);
-                    }
-                    (Request::InstallBegin { .. }, None) => {
-                        // Room for every slot: names are checked against the backend's list.
-                        let _ = self.staging.push((slot.clone(), id));
-                    }
-                    (Request::InstallChunk { .. } | Request::InstallCommit, Some(position)) if self.staging[position].1 == id => {}
-                    (Request::InstallChunk { .. } | Request::InstallCommit, _) => return Answer::Error(WireError::NotStaging),
-                    _ => {}
-                }
-                let result = self.backend.slot(&slot, &request);
-                let finished = matches!(
-                    (&request, &result),
-                    (Request::InstallCommit, _)
-                        | (Request::InstallBegin { .. }, Ok(slots::Response::Refused(_)))
-                        | (Request::InstallBegin { .. } | Request::InstallChunk { .. }, Err(_))
-                );
-                if finished {
-                    self.staging.retain(|(name, _)| *name != slot);
-                }
-                match result {
-                    Ok(response) => Answer::Slot(response),
-                    Err(error) => Answer::Error(error.into()),
+            Command::Install { slot, length, sha256 } => {
+                let bound = Bound { length, sha256, received: 0, hasher: Sha256::new() };
+                self.slot_request(id, slot, Request::InstallBegin { length }, Some(bound))
+            }
+            Command::Slot { slot, request } => self.slot_request(id, slot, request, None),
+        }
+    }
+
+    /// Carries out an authorised slot request of connection `id`; `bound` is what an
+    /// install session's begin ([`Command::Install`]) named.
+    fn slot_request(&mut self, id: ConnectionId, slot: SlotName, request: Request, bound: Option<Bound>) -> Answer {
+        if !self.backend.slot_names().contains(&slot) {
+            return Answer::Error(WireError::UnknownSlot);
+        }
+        let owner = self.staging.iter().position(|staging| staging.slot == slot);
+        match (&request, owner) {
+            (Request::InstallBegin { .. }, Some(position)) if self.staging[position].owner != id => {
+                return Answer::Error(WireError::StagingBusy);
+            }
+            (Request::InstallBegin { .. }, Some(position)) => self.staging[position].bound = bound,
+            (Request::InstallBegin { .. }, None) => {
+                // Room for every slot: names are checked against the backend's list.
+                let _ = self.staging.push(Staging { slot: slot.clone(), owner: id, bound });
+            }
+            (Request::InstallChunk { .. } | Request::InstallCommit, Some(position)) if self.staging[position].owner == id => {
+                if let (Request::InstallCommit, Some(bound)) = (&request, &self.staging[position].bound)
+                    && (bound.received != bound.length || bound.hasher.clone().finalize().as_slice() != bound.sha256)
+                {
+                    let staging = self.staging.swap_remove(position);
+                    // The bytes staged are not the ones the operator signed: discard them.
+                    let _ = self.backend.slot(&staging.slot, &Request::InstallBegin { length: 0 });
+                    return Answer::Error(WireError::BundleDiffers);
                 }
             }
+            (Request::InstallChunk { .. } | Request::InstallCommit, _) => return Answer::Error(WireError::NotStaging),
+            _ => {}
+        }
+        let result = self.backend.slot(&slot, &request);
+        if let (Request::InstallChunk { offset, bytes }, Ok(slots::Response::Staged { received })) = (&request, &result)
+            && let Some(bound) = self.staging.iter_mut().find(|staging| staging.slot == slot).and_then(|staging| staging.bound.as_mut())
+            && *offset == bound.received
+            && u64::from(*received) == u64::from(*offset) + bytes.len() as u64
+        {
+            bound.hasher.update(bytes);
+            bound.received = *received;
+        }
+        let finished = matches!(
+            (&request, &result),
+            (Request::InstallCommit, _)
+                | (Request::InstallBegin { .. }, Ok(slots::Response::Refused(_)))
+                | (Request::InstallBegin { .. } | Request::InstallChunk { .. }, Err(_))
+        );
+        if finished {
+            self.staging.retain(|staging| staging.slot != slot);
+        }
+        match result {
+            Ok(response) => Answer::Slot(response),
+            Err(error) => Answer::Error(error.into()),
         }
     }
 }

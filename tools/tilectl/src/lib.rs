@@ -341,7 +341,13 @@ fn slot_name(slot: &str) -> Result<SlotName, Failure> {
 /// errors become [`Failure::Refused`].
 fn slot_call(client: &mut Client, slot: &str, request: Request) -> Result<Response, Failure> {
     let what = request_name(&request);
-    match client.call(Wire::Slot { slot: slot_name(slot)?, request })? {
+    let answer = client.call(Wire::Slot { slot: slot_name(slot)?, request })?;
+    slot_answer(slot, what, answer)
+}
+
+/// The slot manager's response in `answer` to `what`, or the failure it says.
+fn slot_answer(slot: &str, what: &str, answer: Answer) -> Result<Response, Failure> {
+    match answer {
         Answer::Slot(Response::Refused(refused)) => {
             Err(Failure::Refused(format!("slot {slot} refused {what}: {:?}: {}", refused.kind, refused.reason)))
         }
@@ -881,17 +887,24 @@ fn drift_line(compute: &twin::Compute) -> String {
     format!("drift alarms: {} domain(s): {}{more}", compute.drifting_domains, named.join("; "))
 }
 
-/// `install`: the bundle in chunks, then the commit.
+/// `install`: an install session (its begin signed with the bundle's length and SHA-256),
+/// the bundle in chunks, then the commit, both unsigned in the session.
 fn install(client: &mut Client, slot: &str, bundle: &[u8], file: &str, json: bool) -> Result<String, Failure> {
     let length = u32::try_from(bundle.len()).map_err(|_| Failure::Usage(format!("{file}: larger than 4 GiB")))?;
-    match slot_call(client, slot, Request::InstallBegin { length })? {
+    let sha256: [u8; 32] = Sha256::digest(bundle).into();
+    match slot_answer(slot, "the install", client.call(Wire::Install { slot: slot_name(slot)?, length, sha256 })?)? {
         Response::Staged { .. } => {}
         other => return Err(unexpected(slot, "the install", other)),
     }
+    let mut in_session = |request: Request| -> Result<Response, Failure> {
+        let what = request_name(&request);
+        let answer = client.call_in_session(Wire::Slot { slot: slot_name(slot)?, request })?;
+        slot_answer(slot, what, answer)
+    };
     for (index, chunk) in bundle.chunks(MAX_CHUNK).enumerate() {
         let offset = (index * MAX_CHUNK) as u32;
         let bytes = heapless::Vec::from_slice(chunk).map_err(|_| Failure::Usage("chunk too large".into()))?;
-        match slot_call(client, slot, Request::InstallChunk { offset, bytes })? {
+        match in_session(Request::InstallChunk { offset, bytes })? {
             Response::Staged { received } if received as usize == offset as usize + chunk.len() => {}
             Response::Staged { received } => {
                 return Err(Failure::Refused(format!(
@@ -902,7 +915,7 @@ fn install(client: &mut Client, slot: &str, bundle: &[u8], file: &str, json: boo
             other => return Err(unexpected(slot, "a chunk of the install", other)),
         }
     }
-    match slot_call(client, slot, Request::InstallCommit)? {
+    match in_session(Request::InstallCommit)? {
         Response::Installed { module } if json => {
             Ok(json!({ "slot": slot, "installed": module, "bytes": bundle.len() }).to_string() + "\n")
         }

@@ -32,7 +32,9 @@
 //!    bundle checksum-big (verify, stage, build, start: a job of bounded steps, from the
 //!    commit to its answer, with the manager's own work and its longest step), and the
 //!    client's longest call in the rounds that install spans (the client stall during an
-//!    install) beside its longest call with two challengers and no install.
+//!    install) beside its longest call with two challengers and no install, and the
+//!    bundle's upload through the update agent (its `agent.install` line: begin to commit,
+//!    and the operator signatures it checked).
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
@@ -442,6 +444,10 @@ struct SlotFigures {
     /// The longest time between two client answers from the install before it to the end
     /// of this one (its upload through the update agent included: `answer_gap_since_last=`).
     install_upload_gap: Option<u64>,
+    /// The update agent's figures of the ~100 KiB bundle's upload, from its begin to its
+    /// commit (`agent.install`: `ticks=`, `signatures=`, `signature_ticks=`; `None` for an
+    /// agent that does not log them).
+    install_upload: Option<(u64, u64, u64)>,
     /// The client's longest call in the rounds the install of the ~100 KiB bundle spans
     /// (from tilectl's connection to the challenger shadowing: the upload, the commit and
     /// the start), and in the rounds with two challengers before it (the same load without
@@ -486,6 +492,12 @@ impl SlotFigures {
                 "  \"slot_install_client_stall\": {{\"instructions\": {}, \"without_install\": {}}}",
                 self.install_stall.0, self.install_stall.1
             ),
+            match self.install_upload {
+                Some((ticks, signatures, signature_ticks)) => format!(
+                    "  \"slot_install_upload\": {{\"instructions\": {ticks}, \"signatures\": {signatures}, \"signature_instructions\": {signature_ticks}}}"
+                ),
+                None => "  \"slot_install_upload\": null".to_string(),
+            },
         ]
     }
 }
@@ -621,6 +633,10 @@ fn print_slot(slot: &SlotFigures) {
     }
     if let Some(gap) = slot.install_upload_gap {
         println!("{:<52} {:>14}", "  longest between client answers, upload included", gap);
+    }
+    if let Some((ticks, signatures, signature_ticks)) = slot.install_upload {
+        println!("{:<52} {:>14}", "upload of that bundle through the agent (begin to commit)", ticks);
+        println!("{:<52} {:>14}", format!("  of which {signatures} operator signatures (begin's not in it)"), signature_ticks);
     }
     println!("{:<52} {:>14}", "client stall during the install (longest call)", slot.install_stall.0);
     println!("{:<52} {:>14}", "  client call, longest before it (2 challengers)", slot.install_stall.1);
@@ -830,6 +846,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     });
     let install_stall = longest(&rounds_spanning(serial, phases.big_install));
     let install_upload_gap = commits.get(2).and_then(|line| commit_field(line, "answer_gap_since_last="));
+    let install_upload = serial.lines().filter(|line| line.starts_with("@event agent.install ")).nth(2).and_then(|line| {
+        Some((commit_field(line, "ticks=")?, commit_field(line, "signatures=")?, commit_field(line, "signature_ticks=")?))
+    });
     let switch_line = serial
         .lines()
         .find(|line| line.starts_with("@event slot.switch "))
@@ -884,6 +903,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         install: (install, big),
         install_parts,
         install_upload_gap,
+        install_upload,
         install_stall: (install_stall, longest(&rounds(two))),
     })
 }

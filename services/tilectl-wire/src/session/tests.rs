@@ -13,6 +13,8 @@ struct Fake {
     requests: StdVec<(std::string::String, Request)>,
     staged: u32,
     twin_requests: StdVec<twin::Request>,
+    /// Operator signatures the agent checked.
+    signatures: u32,
 }
 
 impl Backend for Fake {
@@ -49,6 +51,10 @@ impl Backend for Fake {
             twin::Request::Alarms => Ok(twin::Response::Alarms(Vec::new())),
             _ => Err(BackendError::Unavailable),
         }
+    }
+
+    fn signature_checked(&mut self, _: u64) {
+        self.signatures += 1;
     }
 }
 
@@ -282,6 +288,152 @@ fn installs_belong_to_their_connection_and_a_dropped_one_is_discarded() {
     assert_eq!(agent.backend().requests.len(), before);
 }
 
+fn install(length: u32, bundle: &[u8]) -> Command {
+    Command::Install { slot: "checksum".try_into().unwrap(), length, sha256: Sha256::digest(bundle).into() }
+}
+
+fn chunk(offset: u32, bytes: &[u8]) -> Command {
+    slot(Request::InstallChunk { offset, bytes: Vec::from_slice(bytes).unwrap() })
+}
+
+#[test]
+fn an_install_session_is_signed_once_and_its_chunks_and_commit_need_no_signature() {
+    let mut agent = agent();
+    let mut client = connect(&mut agent, [1; 32]);
+    let bundle = [1, 2, 3, 4, 5];
+    assert_eq!(client.send(&mut agent, install(5, &bundle), Some(&operator())).0, Answer::Slot(slots::Response::Staged { received: 0 }));
+    assert_eq!(client.send(&mut agent, chunk(0, &bundle[..2]), None).0, Answer::Slot(slots::Response::Staged { received: 2 }));
+    assert_eq!(client.send(&mut agent, chunk(2, &bundle[2..]), None).0, Answer::Slot(slots::Response::Staged { received: 5 }));
+    assert_eq!(client.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Slot(slots::Response::Installed { module: 1 }));
+    assert_eq!(agent.backend().signatures, 1, "one signature checked for the whole install");
+    let requests: StdVec<Request> = agent.backend().requests.iter().map(|(_, request)| request.clone()).collect();
+    assert_eq!(requests[0], Request::InstallBegin { length: 5 });
+    assert_eq!(requests.last(), Some(&Request::InstallCommit));
+    // The session ended with its commit: a chunk or commit now needs a signature again.
+    assert_eq!(client.send(&mut agent, chunk(0, &bundle), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(client.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Error(WireError::SignatureRequired));
+}
+
+#[test]
+fn a_chunk_altered_in_flight_or_missing_is_refused_at_the_commit_and_the_staging_discarded() {
+    let bundle = [1, 2, 3, 4];
+    for (chunks, what) in [
+        (&[(0u32, &[1u8, 2][..]), (2, &[3, 5][..])][..], "a byte altered"),
+        (&[(0, &[1, 2][..])][..], "the last chunk missing"),
+        (&[(0, &[1, 2][..]), (1, &[3, 4][..])][..], "a chunk at the wrong offset"),
+    ] {
+        let mut agent = agent();
+        let mut client = connect(&mut agent, [1; 32]);
+        assert!(matches!(client.send(&mut agent, install(4, &bundle), Some(&operator())).0, Answer::Slot(_)));
+        for (offset, bytes) in chunks {
+            assert!(matches!(client.send(&mut agent, chunk(*offset, bytes), None).0, Answer::Slot(_)), "{what}");
+        }
+        assert_eq!(
+            client.send(&mut agent, slot(Request::InstallCommit), None),
+            (Answer::Error(WireError::BundleDiffers), Flow::Open),
+            "{what}"
+        );
+        let requests = &agent.backend().requests;
+        assert_eq!(requests.last().unwrap().1, Request::InstallBegin { length: 0 }, "{what}: discarded");
+        assert!(!requests.iter().any(|(_, request)| *request == Request::InstallCommit), "{what}: never committed");
+        // The slot is free again: the same connection may install the right bytes.
+        assert!(matches!(client.send(&mut agent, install(4, &bundle), Some(&operator())).0, Answer::Slot(_)));
+        assert!(matches!(client.send(&mut agent, chunk(0, &bundle), None).0, Answer::Slot(_)));
+        assert_eq!(client.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Slot(slots::Response::Installed { module: 1 }));
+    }
+}
+
+#[test]
+fn a_session_authorises_only_its_own_connection_and_slot() {
+    let mut agent = agent();
+    let key = operator();
+    let mut first = connect(&mut agent, [1; 32]);
+    let mut second = connect(&mut agent, [2; 32]);
+    // No session yet: an unsigned chunk or commit, and an unsigned begin, are refused.
+    assert_eq!(first.send(&mut agent, chunk(0, &[1]), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(first.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(first.send(&mut agent, install(1, &[1]), None).0, Answer::Error(WireError::SignatureRequired));
+    let stranger = SigningKey::from_bytes(&[7; 32]);
+    assert_eq!(first.send(&mut agent, install(1, &[1]), Some(&stranger)).0, Answer::Error(WireError::BadSignature));
+    assert_eq!(first.send(&mut agent, install(1, &[1]), Some(&key)).0, Answer::Slot(slots::Response::Staged { received: 0 }));
+    // The other connection: unsigned, its chunks and commit need a signature; signed, the
+    // slot is not its to stage; its own session there is refused.
+    assert_eq!(second.send(&mut agent, chunk(0, &[1]), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(second.send(&mut agent, chunk(0, &[1]), Some(&key)).0, Answer::Error(WireError::NotStaging));
+    assert_eq!(second.send(&mut agent, install(1, &[2]), Some(&key)).0, Answer::Error(WireError::StagingBusy));
+    // A chunk for a slot the session is not for.
+    let other = Command::Slot { slot: "other".try_into().unwrap(), request: Request::InstallChunk { offset: 0, bytes: Vec::new() } };
+    assert_eq!(first.send(&mut agent, other, None).0, Answer::Error(WireError::SignatureRequired));
+    // A chunk carrying a bad signature is refused even inside the session.
+    assert_eq!(first.send(&mut agent, chunk(0, &[1]), Some(&stranger)).0, Answer::Error(WireError::BadSignature));
+    assert_eq!(first.send(&mut agent, chunk(0, &[1]), None).0, Answer::Slot(slots::Response::Staged { received: 1 }));
+    assert_eq!(first.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Slot(slots::Response::Installed { module: 1 }));
+    let chunks = agent.backend().requests.iter().filter(|(_, request)| matches!(request, Request::InstallChunk { .. })).count();
+    assert_eq!(chunks, 1, "only the session's own chunk reached the slot");
+}
+
+#[test]
+fn a_replayed_install_begin_is_refused_on_the_same_and_on_another_connection() {
+    let mut agent = agent();
+    let mut first = connect(&mut agent, [1; 32]);
+    let command = install(1, &[1]);
+    let signature = auth::sign(&operator(), &first.challenge, 0, &command).unwrap();
+    let captured = frame::encode(&ClientFrame { counter: 0, command, signature: Some(signature) }).unwrap();
+    let (frames, _) = send_bytes(&mut agent, first.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Slot(slots::Response::Staged { received: 0 }) }]);
+    first.counter = 1;
+    let (frames, _) = send_bytes(&mut agent, first.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::Replay { expected: 1, got: 0 }) }]);
+    // The first connection goes; its begin replayed on a new connection is not the
+    // operator's for that connection, and opens no session there.
+    agent.disconnect(first.id);
+    let mut second = connect(&mut agent, [2; 32]);
+    let (frames, _) = send_bytes(&mut agent, second.id, &captured);
+    assert_eq!(frames, [ServerFrame::Answer { counter: 0, answer: Answer::Error(WireError::BadSignature) }]);
+    second.counter = 1;
+    assert_eq!(second.send(&mut agent, chunk(0, &[1]), None).0, Answer::Error(WireError::SignatureRequired));
+    let begins = agent.backend().requests.iter().filter(|(_, request)| matches!(request, Request::InstallBegin { length: 1 })).count();
+    assert_eq!(begins, 1);
+}
+
+#[test]
+fn a_session_whose_connection_goes_or_falls_silent_frees_the_slot() {
+    for expire in [false, true] {
+        let mut agent = agent();
+        let mut first = connect(&mut agent, [1; 32]);
+        let mut second = connect(&mut agent, [2; 32]);
+        assert!(matches!(first.send(&mut agent, install(2, &[1, 2]), Some(&operator())).0, Answer::Slot(_)));
+        assert!(matches!(first.send(&mut agent, chunk(0, &[1]), None).0, Answer::Slot(_)));
+        assert_eq!(second.send(&mut agent, install(2, &[1, 2]), Some(&operator())).0, Answer::Error(WireError::StagingBusy));
+        if expire {
+            // The agent's idle timer (the domain: 60 s of silence) expires the connection.
+            let frame: ServerFrame = frame::decode(&agent.expire(first.id)[4..]).unwrap();
+            assert_eq!(frame, ServerFrame::Error(WireError::IdleTimeout));
+        } else {
+            agent.disconnect(first.id);
+        }
+        assert_eq!(agent.backend().requests.last().unwrap().1, Request::InstallBegin { length: 0 });
+        assert!(matches!(second.send(&mut agent, install(2, &[1, 2]), Some(&operator())).0, Answer::Slot(_)));
+        assert!(matches!(second.send(&mut agent, chunk(0, &[1, 2]), None).0, Answer::Slot(_)));
+        assert_eq!(second.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Slot(slots::Response::Installed { module: 1 }));
+    }
+}
+
+#[test]
+fn an_install_begun_by_a_slot_request_still_needs_every_chunk_signed() {
+    let mut agent = agent();
+    let mut client = connect(&mut agent, [1; 32]);
+    assert!(matches!(client.send(&mut agent, slot(Request::InstallBegin { length: 1 }), Some(&operator())).0, Answer::Slot(_)));
+    assert_eq!(client.send(&mut agent, chunk(0, &[1]), None).0, Answer::Error(WireError::SignatureRequired));
+    assert!(matches!(client.send(&mut agent, chunk(0, &[1]), Some(&operator())).0, Answer::Slot(_)));
+    assert_eq!(client.send(&mut agent, slot(Request::InstallCommit), None).0, Answer::Error(WireError::SignatureRequired));
+    assert_eq!(
+        client.send(&mut agent, slot(Request::InstallCommit), Some(&operator())).0,
+        Answer::Slot(slots::Response::Installed { module: 1 })
+    );
+}
+
 #[test]
 fn frames_split_into_single_bytes_are_served() {
     let mut agent = agent();
@@ -319,7 +471,11 @@ proptest! {
                 3 => Request::Promote { module: number, force: which & 1 == 1 },
                 _ => Request::Rollback,
             };
-            let command = slot(request);
+            let command = if which % 7 == 6 {
+                Command::Install { slot: "checksum".try_into().unwrap(), length: number, sha256: [which; 32] }
+            } else {
+                slot(request)
+            };
             let signature = if which & 8 == 0 {
                 auth::sign(&stranger, &[1; 32], counter, &command)
             } else {

@@ -21,6 +21,13 @@
 //! the netstack, its calls to the slot managers, the supervisor, the twin) every
 //! [`REPORT_EVERY`] receipts of data from tilectl.
 //!
+//! At each install's commit it logs what the upload cost since its begin (`make bench`
+//! part `slot` reads it; docs/slots.md, "Bench figures"): `@event agent.install` with the
+//! chunks, their bytes, the time-stamp ticks, and the operator signatures checked and their
+//! ticks (the begin's own signature is checked before the window opens), then one `@event
+//! agent.install-cpu` per domain that ran meanwhile, with its CPU cycles from the
+//! supervisor's figures (quantised by the supervisor to 100 µs of the time-stamp counter).
+//!
 //! The operator's public key is built in: the development key
 //! (`tileos_tilectl_wire::dev_keys::OPERATOR_PUBLIC`) unless the build sets
 //! `TILEOS_OPERATOR_KEY` to another key's 64 hex digits.
@@ -118,6 +125,25 @@ struct Tile {
     twin: Option<Client<Twin>>,
     /// When to report the agent's own latencies to the telemetry domain.
     reports: tileos_sys::telemetry::Periodic,
+    /// Operator signatures checked so far, and their time-stamp ticks.
+    signatures: (u64, u64),
+    /// The install under way, watched for its figures (`@event agent.install`).
+    watch: Option<InstallWatch>,
+}
+
+/// An install's figures from its `InstallBegin` to its `InstallCommit`: what the upload
+/// cost the agent and every domain (under `-icount`, ticks are guest instructions).
+struct InstallWatch {
+    /// The time-stamp counter at the begin.
+    started: u64,
+    /// Chunks forwarded.
+    chunks: u64,
+    /// Bytes forwarded in them.
+    bytes: u64,
+    /// [`Tile::signatures`] at the begin.
+    signatures: (u64, u64),
+    /// Every domain's consumed cycles at the begin (the supervisor's figures).
+    cpu: Vec<(heapless::String<{ supervisor::MAX_NAME }>, u64)>,
 }
 
 impl Tile {
@@ -125,6 +151,60 @@ impl Tile {
     /// [`REPORT_EVERY`] receipts.
     fn received(&mut self) {
         self.reports.tick(self.telemetry.as_ref(), "update-agent");
+    }
+
+    /// Every domain's consumed cycles, as the supervisor counts them (empty without a
+    /// supervisor capability).
+    fn cpu(&self) -> Vec<(heapless::String<{ supervisor::MAX_NAME }>, u64)> {
+        let mut all = Vec::new();
+        let Some(client) = self.supervisor.as_ref() else { return all };
+        loop {
+            match client.call(&supervisor::Request::Figures { first: all.len() as u16 }) {
+                Ok(supervisor::Response::Figures { total, domains, .. }) if !domains.is_empty() => {
+                    all.extend(domains.into_iter().map(|figures| (figures.name, figures.cpu_cycles)));
+                    if all.len() >= total as usize {
+                        return all;
+                    }
+                }
+                _ => return all,
+            }
+        }
+    }
+
+    /// Watches the install requests for their figures: a begin starts the watch, a commit
+    /// logs what the upload cost (`@event agent.install`, then one `@event agent.install-cpu`
+    /// per domain that ran meanwhile).
+    fn watch(&mut self, request: &slots::Request) {
+        match request {
+            slots::Request::InstallBegin { length } if *length > 0 => {
+                let cpu = self.cpu();
+                self.watch = Some(InstallWatch { started: tileos_sys::timestamp(), chunks: 0, bytes: 0, signatures: self.signatures, cpu });
+            }
+            slots::Request::InstallChunk { bytes, .. } => {
+                if let Some(watch) = self.watch.as_mut() {
+                    watch.chunks += 1;
+                    watch.bytes += bytes.len() as u64;
+                }
+            }
+            slots::Request::InstallCommit => {
+                let Some(watch) = self.watch.take() else { return };
+                let ticks = tileos_sys::timestamp().saturating_sub(watch.started);
+                log!(
+                    "@event agent.install chunks={} bytes={} ticks={ticks} signatures={} signature_ticks={}",
+                    watch.chunks,
+                    watch.bytes,
+                    self.signatures.0 - watch.signatures.0,
+                    self.signatures.1 - watch.signatures.1
+                );
+                for (name, cycles) in self.cpu() {
+                    let before = watch.cpu.iter().find(|(old, _)| *old == name).map_or(0, |(_, cycles)| *cycles);
+                    if cycles > before {
+                        log!("@event agent.install-cpu domain={name} cycles={}", cycles - before);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -142,8 +222,21 @@ impl Backend for Tile {
     }
 
     fn slot(&mut self, slot: &str, request: &slots::Request) -> Result<slots::Response, BackendError> {
+        if !self.slots.iter().any(|(name, _)| name == slot) {
+            return Err(BackendError::NoSuchSlot);
+        }
+        self.watch(request);
         let (_, client) = self.slots.iter().find(|(name, _)| name == slot).ok_or(BackendError::NoSuchSlot)?;
         client.call(request).map_err(backend_error)
+    }
+
+    fn timestamp(&self) -> u64 {
+        tileos_sys::timestamp()
+    }
+
+    fn signature_checked(&mut self, ticks: u64) {
+        self.signatures.0 += 1;
+        self.signatures.1 += ticks;
     }
 
     fn domains(&mut self, first: u16) -> Result<supervisor::Response, BackendError> {
@@ -250,7 +343,16 @@ extern "C" fn _start() -> ! {
     };
     let mut challenges = ChallengeSource::new(&seed());
     let mut agent = Agent::new(
-        Tile { slots, supervisor, telemetry, verify, twin, reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY) },
+        Tile {
+            slots,
+            supervisor,
+            telemetry,
+            verify,
+            twin,
+            reports: tileos_sys::telemetry::Periodic::new(REPORT_EVERY),
+            signatures: (0, 0),
+            watch: None,
+        },
         operator,
     );
     {
