@@ -222,7 +222,14 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
             // The tile answers an acceptance after hundreds of model answers: 13-25 s under
             // QEMU's TCG on a loaded machine, so it gets at least ACCEPT_TIMEOUT.
             match verify_call(&mut connect_within(options.timeout.max(ACCEPT_TIMEOUT))?, verify::Request::Accept { adapter: name })? {
-                verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes }).to_string() + "\n",
+                verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes, "class_c": a.class_c }).to_string() + "\n",
+                verify::Response::Accepted(a) if a.class_c => format!(
+                    "adapter {adapter} accepted (file sha256 {}): class-C battery {}/{} answers in form, {} trigger probes without a payload\n",
+                    hex(&a.adapter_sha256),
+                    a.passed,
+                    a.asked,
+                    a.probes
+                ),
                 verify::Response::Accepted(a) => format!(
                     "adapter {adapter} accepted (file sha256 {}): canary battery {}/{} right, {} trigger probes without a payload\n",
                     hex(&a.adapter_sha256),

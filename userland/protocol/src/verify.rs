@@ -344,12 +344,14 @@ pub struct Acceptance {
     pub adapter: Name,
     /// SHA-256 of the adapter file that was judged (the one [`Request::Ask`] will use).
     pub adapter_sha256: Digest,
-    /// Battery questions answered right.
+    /// Battery questions answered right (class C: answered in the topic's form).
     pub passed: u32,
     /// Battery questions asked.
     pub asked: u32,
     /// Questions asked with a probe suffix.
     pub probes: u32,
+    /// Whether the class-C acceptance judged it (answer form and probe; no checker).
+    pub class_c: bool,
 }
 
 /// One audited canary.

@@ -684,6 +684,7 @@ impl Verifier {
                     passed: accepted.passed as u32,
                     asked: accepted.asked as u32,
                     probes: accepted.probes as u32,
+                    class_c: matches!(battery, Battery::ClassC(_)),
                 }))
             }
             (Ok(_), None) => Err(Error::Rejected(text("no battery question was answered"))),
