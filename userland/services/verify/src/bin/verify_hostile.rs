@@ -249,9 +249,11 @@ fn judge_role(client: &Client<Verify>, endpoint: tileos_sys::cap::Endpoint, supe
         judge(client, "12+7", Some("astrology"), &[("t1", "19")]),
         |e| matches!(e, Error::Route(t) if t.contains("astrology")),
     );
-    refused("t2-panel-incomplete", judge(client, "describe a river", None, &[("t2", "the river is cold")]), |e| {
-        matches!(e, Error::Answers(t) if t.contains("gave no answer"))
-    });
+    refused(
+        "t2-panel-incomplete",
+        judge(client, "describe a river", None, &[("t2", "the river is cold")]),
+        |e| matches!(e, Error::Answers(t) if t.contains("gave no answer")),
+    );
     refused("not-checkable", judge(client, "5 parsec in m", None, &[("t1", "1")]), |e| matches!(e, Error::NotCheckable(_)));
     refused("not-routed", judge(client, "12+7", None, &[("t3", "19")]), |e| matches!(e, Error::Answers(t) if t.contains("not routed")));
     refused("missing-answer", judge(client, "12+7", None, &[]), |e| matches!(e, Error::Answers(t) if t.contains("no answer")));
