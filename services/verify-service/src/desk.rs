@@ -731,10 +731,12 @@ impl Desk {
             if let Some(a) = c.answers.iter().find(|a| a.len() > audit::MAX_ANSWER) {
                 return Err(DeskError::AnswerTooLong(a.len()));
             }
-            match self.canaries.get(c.id) {
-                Some((canary, _)) if matches!(canary.task, CanaryTask::Open(_)) && record.time < canary.expires_at => {}
-                Some(_) => return Err(DeskError::Canary(CanaryError::Expired(c.id))),
-                None => return Err(DeskError::Canary(CanaryError::Unknown(c.id))),
+            let (canary, _) = self.canaries.get(c.id).ok_or(DeskError::Canary(CanaryError::Unknown(c.id)))?;
+            if !matches!(canary.task, CanaryTask::Open(_)) {
+                return Err(DeskError::NotClassC(canary.topic.clone()));
+            }
+            if record.time >= canary.expires_at {
+                return Err(DeskError::Canary(CanaryError::Expired(c.id)));
             }
         }
         Ok(())
