@@ -82,6 +82,11 @@ const PANEL_PREFIX: &str = "verify/panel/";
 const CANARY_EXPIRY: u64 = u64::MAX;
 /// Bytes the model may generate per answer.
 const MAX_NEW: u16 = inference::MAX_NEW_TOKENS as u16;
+// A panel audit's record and its answer must fit the protocol's limits.
+const _: () = assert!(
+    proto::MAX_PANEL_AUDIT == tileos_verify_service::audit::MAX_PANEL_AUDIT
+        && proto::MAX_PANEL == tileos_verify_service::audit::MAX_MEMBERS
+);
 
 fn now_ms() -> u64 {
     tileos_sys::timestamp() / tileos_sys::domain::info().tsc_per_ms.max(1)
