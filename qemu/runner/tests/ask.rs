@@ -30,10 +30,23 @@
 //!    promoted adapter, with t1 unseen: the promotion is rolled back, and the next question
 //!    is t1's again. The state shown (`tilectl challenge t1`) is the host's replay of the
 //!    same verdicts through the same state machine;
-//! 7. the verify domain logged `verify.accepted` for t1 and t1b, `verify.rejected` for
-//!    t1-backdoor, three `verify.audited` and the challenge's steps;
-//! 8. a second boot on the same disk restores the three audits and the challenge: the
-//!    standings and the challenge's state are the same, and t1 answers the slot's question.
+//! 7. the class-C gate: a T2 question before its panel is accepted is refused
+//!    `NotAccepted`; `accept t2`, `t2b`, `t2c` pass the class-C acceptance (answer form,
+//!    trigger probe); hostile class-C agreement audits (unsigned, a class-A topic, one
+//!    specialist, an unknown one, one not serving the topic, one named twice, too many
+//!    canaries) are refused precisely; three panel audits of two public class-C canaries
+//!    each (one through `tilectl panel-audit`) are answered byte for byte as the host core
+//!    answers with each adapter; then the T2 question `describe a river` is answered by the
+//!    panel, each member byte for byte the host core's, and its verdict, effective voters and
+//!    share are the host's replay of the gate (written out in this file, not the tile's
+//!    crate) over the answers the audits returned; the ledger entry, fetched and decoded,
+//!    carries the same verdict and the panel;
+//! 8. the verify domain logged `verify.accepted` for t1 and t1b, `verify.rejected` for
+//!    t1-backdoor, three `verify.audited`, three `verify.panel-audited` and the
+//!    challenge's steps;
+//! 9. a second boot on the same disk restores the three audits, the three panel audits and
+//!    the challenge: the standings and the challenge's state are the same, t1 answers the
+//!    slot's question, and the T2 question gets the same verdict from the restored history.
 
 use std::time::{Duration, Instant};
 
@@ -47,7 +60,8 @@ use tileos_verify::claim::CheckOutcome;
 use tileos_verify_service::challenge::{Adapter, Challenge, Phase, Rule};
 use tileos_verify_service::task;
 
-const TIMEOUT: Duration = Duration::from_secs(240);
+/// The whole run: the class-C acceptances (three adapters, 264 answers each) take a minute or more under TCG.
+const TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One tilectl command (operator key: the DEV one); acceptance takes a while under TCG.
 fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
@@ -206,7 +220,8 @@ fn audits(port: u16, outputs: &mut Vec<String>) -> Result<Vec<verify::Standing>,
         return Err(format!("tilectl standing: {shown:?}, expected {line:?} with reputation {} millionths", arith.reputation_ppm));
     }
     outputs.push(shown);
-    // Refusals: unsigned, a topic without canaries, a topic t1 does not serve.
+    // Refusals: unsigned, a class-C topic (no checker scores its canaries), a topic t1 does
+    // not serve.
     let audit = |topic: &str| {
         Command::Verify(verify::Request::Audit { specialist: name("t1"), topic: name(topic), pool: verify::AuditPool::Public, count: 2 })
     };
@@ -216,7 +231,7 @@ fn audits(port: u16, outputs: &mut Vec<String>) -> Result<Vec<verify::Standing>,
     }
     let t2 = verify::Request::Audit { specialist: name("t2"), topic: name("text"), pool: verify::AuditPool::Public, count: 2 };
     match operator_call(port, t2)? {
-        verify::Response::Refused(verify::Error::Audit(t)) if t.contains("no active Public canary of topic 'text'") => {}
+        verify::Response::Refused(verify::Error::Audit(t)) if t.contains("topic 'text' is class C: no checker scores its canaries") => {}
         other => return Err(format!("an audit of t2 on text answered {other:?}")),
     }
     outputs.push(refused(
@@ -238,8 +253,9 @@ fn challenge_state(port: u16) -> Result<verify::ChallengeState, String> {
 type Shown = (verify::ChallengePhase, String, [(u32, u32); 4], Option<u64>, Option<u64>);
 
 /// What the tile returns from a run: tilectl's outputs, the two acceptance times, the
-/// standings and the challenge's final state.
-type Driven = (Vec<String>, Duration, Duration, Vec<verify::Standing>, verify::ChallengeState);
+/// standings, the challenge's final state, and the panel audits' answers with the T2
+/// question's answer.
+type Driven = (Vec<String>, Duration, Duration, Vec<verify::Standing>, verify::ChallengeState, (Vec<[String; 3]>, verify::Answered));
 
 /// The host's replay of a challenge as the protocol shows it.
 fn shown(c: &Challenge) -> Shown {
@@ -362,6 +378,204 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
     challenge_state(port)
 }
 
+/// The class-C panel of the dev tile's policy (every T2 specialist).
+const PANEL: [&str; 3] = ["t2", "t2b", "t2c"];
+/// The T2 question the class-C gate judges.
+const T2_QUESTION: &str = "describe a river";
+
+/// The host's replay of the class-C gate (docs/inference.md, "The live verification
+/// gate"), written out here rather than taken from `tileos_verify`, so that a broken
+/// weighting in the tile's crate shows as a difference: pairs of lineages with fewer than
+/// 4 joint class-C canary answers count as fully dependent, otherwise their dependence is
+/// the share of canaries they answered alike; the answer with the most members (equal
+/// weights) needs a share of 2/3 and 1.5 effective independent voters,
+/// `(Σw)² / Σ_ij w_i w_j ρ_ij`. `history` holds each canary's answers in `PANEL` order;
+/// `answers` the members' answers, also in `PANEL` order. Returns the verdict, the
+/// effective voters and the share (as far as the gate got).
+fn replay_gate(history: &[[String; 3]], answers: &[String; 3]) -> (verify::VerdictCode, Option<f64>, f64) {
+    let norm = |a: &str| a.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let rho = |i: usize, j: usize| {
+        if i == j {
+            return 1.0;
+        }
+        let agreed = history.iter().filter(|c| norm(&c[i]) == norm(&c[j])).count();
+        if history.len() < 4 { 1.0 } else { agreed as f64 / history.len() as f64 }
+    };
+    let support = |i: usize| (0..3).filter(|&j| norm(&answers[j]) == norm(&answers[i])).count();
+    let best = (0..3).fold(0, |b, i| if support(i) > support(b) { i } else { b });
+    let share = support(best) as f64 / 3.0;
+    if share < 2.0 / 3.0 {
+        return (verify::VerdictCode::NoQuorum, None, share);
+    }
+    let members: Vec<usize> = (0..3).filter(|&j| norm(&answers[j]) == norm(&answers[best])).collect();
+    let mut denominator = 0.0;
+    for &i in &members {
+        for &j in &members {
+            denominator += rho(i, j);
+        }
+    }
+    let n = members.len() as f64 * members.len() as f64 / denominator;
+    let code = if n < 1.5 { verify::VerdictCode::Correlated } else { verify::VerdictCode::VerifiedByConsensus };
+    (code, Some(n), share)
+}
+
+/// The tile's answer to the T2 question through the wire client, checked against the host
+/// core's answers of each member and the host's replay of the gate over `history`; its
+/// ledger entry is fetched, decoded and must carry the same verdict. Returns the answer.
+fn check_t2(port: u16, history: &[[String; 3]]) -> Result<verify::Answered, String> {
+    let request = verify::Request::Ask { query: verify::Query::try_from(T2_QUESTION).unwrap(), topic: None };
+    let a = match operator_call(port, request)? {
+        verify::Response::Answered(a) => a,
+        other => return Err(format!("the T2 question answered {other:?}")),
+    };
+    let order: Vec<&str> = a.specialists.iter().map(|s| s.as_str()).collect();
+    let mut answers: [String; 3] = Default::default();
+    for (i, member) in PANEL.iter().enumerate() {
+        let at = order.iter().position(|s| s == member).ok_or_else(|| format!("{member} is not in the panel {order:?}"))?;
+        answers[i] = a.panel.get(at).map(|v| v.answer.to_string()).unwrap_or_default();
+        let expected = host_answers(member, &[T2_QUESTION]).remove(0);
+        if answers[i] != expected {
+            return Err(format!("{member} answered {:?} on the tile, {expected:?} on the host core", answers[i]));
+        }
+    }
+    if a.panel.iter().any(|v| v.weight_ppm != a.panel[0].weight_ppm) || a.pairs.len() != 3 || a.tier != 2 {
+        return Err(format!("the T2 answer's panel: {a:?}"));
+    }
+    let (code, voters, share) = replay_gate(history, &answers);
+    let tile_voters = a.consensus.map(|c| f64::from(c.effective_voters_ppm) / 1e6);
+    let tile_share = a.consensus.map(|c| f64::from(c.share_ppm) / 1e6);
+    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => (x - y).abs() < 2e-6,
+        (x, y) => x.is_none() && y.is_none(),
+    };
+    let share_shown = if code == verify::VerdictCode::Correlated { Some(0.0) } else { Some(share) };
+    let voters_shown = if code == verify::VerdictCode::NoQuorum { Some(0.0) } else { voters };
+    if a.verdict != code || !close(tile_voters, voters_shown) || !close(tile_share, share_shown) {
+        return Err(format!(
+            "the tile's gate: {:?} (voters {tile_voters:?}, share {tile_share:?}); the host's replay: {code:?} (voters {voters:?}, share {share})",
+            a.verdict
+        ));
+    }
+    // The ledger entry carries the verdict, the panel and the answer.
+    let mut bytes = Vec::new();
+    loop {
+        match operator_call(port, verify::Request::Entry { index: a.index, offset: bytes.len() as u32 })? {
+            verify::Response::EntryChunk { len, bytes: chunk } => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() >= len as usize || chunk.is_empty() {
+                    break;
+                }
+            }
+            other => return Err(format!("entry {}: {other:?}", a.index)),
+        }
+    }
+    let entry = tileos_verify::ledger::LedgerEntry::decode(&bytes).map_err(|e| format!("entry {}: {e:?}", a.index))?;
+    let logged = match entry.verdict {
+        tileos_verify::gate::Verdict::VerifiedByConsensus { effective_voters, .. } => {
+            (verify::VerdictCode::VerifiedByConsensus, Some(effective_voters))
+        }
+        tileos_verify::gate::Verdict::Correlated { effective_voters } => (verify::VerdictCode::Correlated, Some(effective_voters)),
+        tileos_verify::gate::Verdict::NoQuorum { .. } => (verify::VerdictCode::NoQuorum, None),
+        other => return Err(format!("entry {} logs {other:?}", a.index)),
+    };
+    let names: Vec<&str> = entry.specialists.iter().map(|s| s.name.as_str()).collect();
+    if logged.0 != code
+        || !close(logged.1, voters.filter(|_| code != verify::VerdictCode::NoQuorum))
+        || names != order
+        || entry.answer != a.answer.as_str()
+    {
+        return Err(format!("entry {} logs {:?} by {names:?} answering {:?}", a.index, entry.verdict, entry.answer));
+    }
+    Ok(a)
+}
+
+/// Step 7: the class-C gate on the tile. Returns the panel audits' answers (each canary's,
+/// in `PANEL` order) and the tile's answer to the T2 question.
+fn class_c(port: u16, outputs: &mut Vec<String>) -> Result<(Vec<[String; 3]>, verify::Answered), String> {
+    outputs.push(refused("ask T2 before its panel is accepted", ask(port, T2_QUESTION), &["NotAccepted"])?);
+    for member in PANEL {
+        let started = Instant::now();
+        let text = accept(port, member)?;
+        eprintln!("class-C acceptance of {member} on the tile: {:?}", started.elapsed());
+        if !text.starts_with(&format!("adapter {member} accepted (file sha256 ")) {
+            return Err(format!("accept {member}: {text}"));
+        }
+        outputs.push(text);
+    }
+    let names = |n: &[&str]| n.iter().map(|s| name(s)).collect::<heapless::Vec<_, { verify::MAX_PANEL }>>();
+    let panel_audit =
+        |topic: &str, members: &[&str], count: u8| verify::Request::PanelAudit { topic: name(topic), specialists: names(members), count };
+    match agent_client(port, None)?.call(Command::Verify(panel_audit("text", &PANEL, 2))).map_err(|e| e.to_string())? {
+        Answer::Error(WireError::SignatureRequired) => {}
+        other => return Err(format!("an unsigned panel audit answered {other:?}")),
+    }
+    for (what, request, text) in [
+        ("a class-A topic", panel_audit("arith", &PANEL, 2), "topic 'arith' is not a class-C topic"),
+        ("one specialist", panel_audit("text", &["t2"], 2), "names 2 to 4 specialists, not 1"),
+        ("an unknown specialist", panel_audit("text", &["t2", "t9"], 2), "no specialist 't9'"),
+        ("a specialist of another topic", panel_audit("text", &["t2", "t1"], 2), "'t1' does not serve a topic 'text'"),
+        ("a specialist twice", panel_audit("text", &["t2", "t2b", "t2"], 2), "'t2' is named twice"),
+        ("three canaries", panel_audit("text", &PANEL, 3), "asks 1 to 2 canaries, not 3"),
+        ("no canary", panel_audit("text", &PANEL, 0), "asks 1 to 2 canaries, not 0"),
+    ] {
+        match operator_call(port, request)? {
+            verify::Response::Refused(verify::Error::Audit(t)) if t.contains(text) => {}
+            other => return Err(format!("a panel audit of {what} answered {other:?}")),
+        }
+    }
+    // Three panel audits of two canaries: the first through tilectl.
+    let mut history: Vec<[String; 3]> = Vec::new();
+    let text = tilectl(port, Tilectl::PanelAudit { topic: "text".into(), specialists: PANEL.map(String::from).to_vec(), count: 2 })?;
+    if !text.starts_with("panel audit 0: 2 class-C canaries, specialists t2, t2b, t2c\n") || !text.contains("agreement history:") {
+        return Err(format!("tilectl panel-audit: {text}"));
+    }
+    for line in text.lines().filter(|l| l.starts_with("  canary ")) {
+        let quoted: Vec<&str> = line.split('"').collect();
+        let (question, answers) = (quoted[1], [quoted[3], quoted[5], quoted[7]]);
+        for (member, answer) in PANEL.iter().zip(answers) {
+            if answer != host_answers(member, &[question]).remove(0) {
+                return Err(format!("tilectl panel-audit line {line:?}: {member} answers otherwise on the host core"));
+            }
+        }
+        history.push(answers.map(String::from));
+    }
+    outputs.push(text);
+    for index in 1..3 {
+        match operator_call(port, panel_audit("text", &PANEL, 2))? {
+            verify::Response::PanelAudited(p) if p.index == index && p.canaries.len() == 2 => {
+                for c in &p.canaries {
+                    let answers: [String; 3] = std::array::from_fn(|i| c.answers[i].to_string());
+                    for (member, answer) in PANEL.iter().zip(&answers) {
+                        if *answer != host_answers(member, &[c.question.as_str()]).remove(0) {
+                            return Err(format!("panel audit {index}, canary {c:?}: {member} answers otherwise on the host core"));
+                        }
+                    }
+                    history.push(answers);
+                }
+                // The tile's agreement counts are the host's count of the same answers.
+                for pair in &p.pairs {
+                    let (i, j) = (usize::from(pair.a), usize::from(pair.b));
+                    let agreed = history.iter().filter(|c| c[i] == c[j]).count() as u32;
+                    if (pair.informative, pair.dependent) != (history.len() as u32, agreed) {
+                        return Err(format!("panel audit {index}: pair {pair:?}, the host counts {agreed} of {}", history.len()));
+                    }
+                }
+            }
+            other => return Err(format!("panel audit {index}: {other:?}")),
+        }
+    }
+    let answered = check_t2(port, &history)?;
+    let shown = ask(port, T2_QUESTION)?;
+    if !shown.contains("route: topic text (T2), specialists ")
+        || !shown.contains("panel (class C, independence-weighted):")
+        || !shown.contains("ledger check: inclusion proof and signed head verified")
+    {
+        return Err(format!("tilectl ask {T2_QUESTION:?}: {shown}"));
+    }
+    outputs.push(shown);
+    Ok((history, answered))
+}
+
 /// The host's side: every step, checked; tilectl's outputs and the acceptance times.
 fn drive(port: u16) -> Result<Driven, String> {
     let mut outputs = Vec::new();
@@ -432,14 +646,15 @@ fn drive(port: u16) -> Result<Driven, String> {
     }
     let standings = audits(port, &mut outputs)?;
     let challenged = challenge(port, &mut outputs)?;
-    Ok((outputs, t1_time, backdoor_time, standings, challenged))
+    let class_c = class_c(port, &mut outputs)?;
+    Ok((outputs, t1_time, backdoor_time, standings, challenged, class_c))
 }
 
 #[test]
 fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_entries() {
     let disk = fresh_disk("ask-disk.img", 32 << 20);
     let ready = &["update-agent: ready", "@event inference.ready", "@event verify.ready"];
-    let (outcome, (outputs, t1_time, backdoor_time, before, challenged)) =
+    let (outcome, (outputs, t1_time, backdoor_time, before, challenged, (history, t2_answer))) =
         boot_and_drive("ask", "tile-ask.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| drive(port));
     for output in &outputs {
         eprintln!("{output}");
@@ -449,11 +664,15 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
     assert!(outcome.events("domain.stopped").is_empty(), "{}", outcome.tail(60));
-    outcome.assert_event("model-loader.done", &[("adapters", "5")]);
+    outcome.assert_event("model-loader.done", &[("adapters", "7")]);
     outcome.assert_event("verify.accepted", &[("adapter", "t1"), ("asked", "16")]);
     outcome.assert_event("verify.rejected", &[("adapter", "t1-backdoor"), ("reason", "Trigger")]);
-    // Four answers, then the challenge's thirteen.
-    assert_eq!(outcome.events("verify.answered").len(), 17, "{}", outcome.tail(60));
+    // Four answers, then the challenge's thirteen, then the T2 question twice.
+    assert_eq!(outcome.events("verify.answered").len(), 19, "{}", outcome.tail(60));
+    for member in PANEL {
+        outcome.assert_event("verify.accepted", &[("adapter", member), ("class", "C"), ("asked", "8")]);
+    }
+    assert_eq!(outcome.events("verify.panel-audited").len(), 3, "{}", outcome.tail(60));
     outcome.assert_event("verify.accepted", &[("adapter", "t1b"), ("asked", "16")]);
     outcome.assert_event("verify.challenge", &[("slot", "t1"), ("step", "Started"), ("challenger", "t1b")]);
     outcome.assert_event("verify.challenge", &[("step", "Promoted"), ("serving", "t1b"), ("challenger", "6/6")]);
@@ -466,13 +685,21 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
     outcome.assert_event("verify.audited", &[("index", "1"), ("pool", "Secret"), ("asked", "4")]);
     // 8. The audits and the challenge survive a reboot: the same standings, three audits
     // restored, the same challenge.
-    let (again, (after, challenge_after)) =
+    let (again, (after, challenge_after, t2_again)) =
         boot_and_drive("ask", "tile-ask-2.log", tileos_qemu::nvme_disk_args(&disk), PORT, ready, TIMEOUT, move |port, _| {
             // The rolled-back slot is served by t1's file after the restore.
             check_answer("12+7", "arith", "19", &ask(port, "12+7")?)?;
-            Ok((standings(port)?, challenge_state(port)?))
+            // The restored agreement history gives the same verdict.
+            let t2 = check_t2(port, &history)?;
+            Ok((standings(port)?, challenge_state(port)?, t2))
         });
-    again.assert_event("verify.ready", &[("audits", "3"), ("ledger", "17"), ("accepted", "2"), ("challenges", "1")]);
+    again.assert_event("verify.ready", &[("audits", "3"), ("panel_audits", "3"), ("ledger", "19"), ("accepted", "5"), ("challenges", "1")]);
+    assert_eq!(
+        (t2_again.verdict, t2_again.consensus, t2_again.pairs.clone(), t2_again.answer.clone()),
+        (t2_answer.verdict, t2_answer.consensus, t2_answer.pairs.clone(), t2_answer.answer.clone()),
+        "the T2 verdict after the reboot"
+    );
+    eprintln!("T2 {T2_QUESTION:?}: {:?} {:?} pairs {:?}", t2_answer.verdict, t2_answer.consensus, t2_answer.pairs);
     assert_eq!(challenge_after, challenged, "the challenge after the reboot");
     // Reputation decays with time (half-life 30 days): the first boot read it seconds after
     // the last audit, the second at the last audit's time (Plane B time never goes back),

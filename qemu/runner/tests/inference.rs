@@ -154,7 +154,7 @@ fn two_inference_domains_share_one_read_only_base_match_the_host_core_swap_adapt
     // adapter swaps.
     let bundle_bytes: std::collections::HashMap<String, u64> =
         outcome.events("model-loader.adapter").iter().map(|e| (field(e, "name").to_string(), number(e, "bytes"))).collect();
-    assert_eq!(bundle_bytes.len(), 5, "{}", outcome.tail(40));
+    assert_eq!(bundle_bytes.len(), 7, "{}", outcome.tail(40));
     let mut read = 0;
     let mut loaded_adapter = String::new();
     for answer in answers.iter().filter(|a| a.has(&[("domain", "first")])) {

@@ -207,7 +207,7 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     assert!(!outcome.serial.contains("WRONG"), "{}", outcome.tail(30));
     // The model loader put the base and the four adapter bundles in place; the inference
     // domain checked the base from its read-only mapping (docs/inference.md "On the tile").
-    outcome.assert_event("model-loader.done", &[("adapters", "5")]);
+    outcome.assert_event("model-loader.done", &[("adapters", "7")]);
     outcome.assert_event("inference.ready", &[("domain", "inference"), ("generation", "0"), ("base_bytes", "284736")]);
 }
 

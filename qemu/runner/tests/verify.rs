@@ -43,7 +43,7 @@ const CHECKS: [&str; 57] = [
     "unauthorised-write",
     "malformed-write",
     "unknown-topic",
-    "t2-not-diverse",
+    "t2-panel-incomplete",
     "not-checkable",
     "not-routed",
     "missing-answer",

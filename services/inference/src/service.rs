@@ -44,10 +44,25 @@ pub fn adapter_key(name: &str) -> String {
 }
 
 /// The manifest of adapter `name`'s bundle over its safetensors file `payload`: module
-/// `adapter/NAME`, lineage `NAME`, provenance the shipped recipe (`weights/manifest.json`).
-/// What the image build signs (with the dev key: DEV ONLY) and the domain checks.
+/// `adapter/NAME`, lineage `NAME` (one lineage per adapter: its own training run,
+/// docs/inference.md "Lineages on the tile"), provenance the shipped recipe
+/// (`weights/manifest.json`) and the corpus the adapter was trained on
+/// ([`adapter_corpus`]). What the image build signs (with the dev key: DEV ONLY) and the
+/// domain checks.
 pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
-    weights_manifest(adapter_key(name), name, payload)
+    let mut m = weights_manifest(adapter_key(name), name, payload);
+    let _ = write!(m.provenance.model_id, ", corpus {}", adapter_corpus(name));
+    m
+}
+
+/// The trainer's dataset an adapter of the shipped recipe was trained on (t1b shares t1's
+/// corpus, t2c t2's; t2b has its own draw of the T2 generator); any other name is its own.
+pub fn adapter_corpus(name: &str) -> &str {
+    match name {
+        "t1b" => "t1",
+        "t2c" => "t2",
+        other => other,
+    }
 }
 
 /// The module name of the base's bundle.

@@ -157,13 +157,15 @@ impl Command {
             Command::Install { .. } => true,
             // Asking, reading the ledger and standings need no key; knowledge writes are
             // signed by their contributor anyway; acceptance, judging and audits change what
-            // the tile trusts (an audit moves reputation and uses up canary reveals).
+            // the tile trusts (an audit moves reputation and uses up canary reveals; a panel
+            // audit moves the agreement history the class-C gate weighs by).
             Command::Verify(request) => {
                 matches!(
                     request,
                     verify::Request::Judge { .. }
                         | verify::Request::Accept { .. }
                         | verify::Request::Audit { .. }
+                        | verify::Request::PanelAudit { .. }
                         | verify::Request::Challenge { .. }
                 )
             }
@@ -420,6 +422,8 @@ mod tests {
         assert!(!Command::Verify(verify::Request::Standing { specialist: t1(), topic: arith() }).is_privileged());
         assert!(Command::Verify(verify::Request::Challenge { slot: t1(), challenger: t1() }).is_privileged());
         assert!(!Command::Verify(verify::Request::ChallengeState { slot: t1() }).is_privileged());
+        let panel = verify::Request::PanelAudit { topic: arith(), specialists: Vec::new(), count: 1 };
+        assert!(Command::Verify(panel).is_privileged());
         let judge = verify::Request::Judge { query: String::try_from("1+1").unwrap(), topic: None, answers: Vec::new() };
         assert!(Command::Verify(judge).is_privileged());
     }

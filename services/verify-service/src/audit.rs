@@ -2,9 +2,13 @@
 //! the verify domain persists it (`verify/audit/NNNNNNNN`) before it applies it to the
 //! audit book, and reads back at start ([`crate::desk::Desk::restore_audit`]).
 //!
-//! The encoding is canonical: [`AuditRecord::decode`] accepts only the bytes
-//! [`AuditRecord::encode`] produces (version 1, big-endian integers, length-prefixed UTF-8
-//! names and answers, nothing after the last answer).
+//! A class-C agreement audit ([`PanelRecord`], `verify/panel/NNNNNNNN`) is the same for a
+//! panel: every named specialist answers the same drawn class-C canaries, and the answers
+//! feed the agreement history ([`crate::desk::Desk::apply_panel_audit`]).
+//!
+//! The encodings are canonical: [`AuditRecord::decode`] and [`PanelRecord::decode`] accept
+//! only the bytes their `encode` produces (version 1, big-endian integers, length-prefixed
+//! UTF-8 names and answers, nothing after the last answer).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -18,6 +22,11 @@ pub const MAX_AUDIT: usize = 8;
 pub const MAX_NAME: usize = 32;
 /// The longest answer in a record (the model generates at most 61 bytes).
 pub const MAX_ANSWER: usize = 64;
+/// The most canaries one class-C agreement audit asks (its answer, every member's answer
+/// to each, fits one IPC message).
+pub const MAX_PANEL_AUDIT: usize = 2;
+/// The most specialists a class-C agreement audit asks.
+pub const MAX_MEMBERS: usize = 4;
 const VERSION: u8 = 1;
 
 /// One audit: who was asked which canaries, drawn how, and what it answered.
@@ -54,6 +63,10 @@ pub enum RecordError {
     Count(u8),
     /// Bytes after the last answer.
     Trailing(usize),
+    /// A panel record of fewer than 2 or more than [`MAX_MEMBERS`] specialists.
+    Members(u8),
+    /// A panel record of no canary, or more than [`MAX_PANEL_AUDIT`].
+    PanelCount(u8),
 }
 
 impl fmt::Display for RecordError {
@@ -66,6 +79,8 @@ impl fmt::Display for RecordError {
             Self::NotUtf8(field) => write!(f, "audit record {field} is not UTF-8"),
             Self::Count(n) => write!(f, "audit record of {n} canaries (1 to {MAX_AUDIT})"),
             Self::Trailing(n) => write!(f, "{n} bytes after the audit record"),
+            Self::Members(n) => write!(f, "panel record of {n} specialists (2 to {MAX_MEMBERS})"),
+            Self::PanelCount(n) => write!(f, "panel record of {n} canaries (1 to {MAX_PANEL_AUDIT})"),
         }
     }
 }
@@ -124,6 +139,89 @@ impl AuditRecord {
             return Err(RecordError::Trailing(bytes.len() - r.at));
         }
         Ok(AuditRecord { time, node, topic, pool, seed, answers })
+    }
+}
+
+/// One class-C agreement audit: which specialists answered which drawn class-C canaries
+/// of a topic, and what each said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanelRecord {
+    /// Plane B time of the audit (ms; never goes back from one panel audit to the next).
+    pub time: u64,
+    /// The class-C topic.
+    pub topic: String,
+    /// The draw's seed (public canaries only).
+    pub seed: [u8; 32],
+    /// The specialists asked (names in the routing policy), in answer order.
+    pub specialists: Vec<String>,
+    /// The canaries drawn, in draw order.
+    pub canaries: Vec<PanelCanary>,
+}
+
+/// One canary of a [`PanelRecord`] and every specialist's answer to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanelCanary {
+    /// The canary's ID.
+    pub id: u32,
+    /// The answers, one per specialist of the record, in its order.
+    pub answers: Vec<String>,
+}
+
+impl PanelRecord {
+    /// The canonical encoding. Fields beyond their limits are the caller's error: the desk
+    /// checks them before it encodes ([`crate::desk::Desk::check_panel_audit`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.push(VERSION);
+        out.extend_from_slice(&self.time.to_be_bytes());
+        out.extend_from_slice(&self.seed);
+        out.push(self.topic.len() as u8);
+        out.extend_from_slice(self.topic.as_bytes());
+        out.push(self.specialists.len() as u8);
+        for s in &self.specialists {
+            out.push(s.len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+        out.push(self.canaries.len() as u8);
+        for c in &self.canaries {
+            out.extend_from_slice(&c.id.to_be_bytes());
+            for a in &c.answers {
+                out.push(a.len() as u8);
+                out.extend_from_slice(a.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes the canonical encoding, refusing anything else with the field at fault.
+    pub fn decode(bytes: &[u8]) -> Result<PanelRecord, RecordError> {
+        let mut r = Reader { bytes, at: 0 };
+        let version = r.byte("version")?;
+        if version != VERSION {
+            return Err(RecordError::Version(version));
+        }
+        let time = u64::from_be_bytes(r.array("time")?);
+        let seed = r.array("seed")?;
+        let topic = r.text("topic", MAX_NAME)?;
+        let members = r.byte("members")?;
+        if !(2..=MAX_MEMBERS).contains(&usize::from(members)) {
+            return Err(RecordError::Members(members));
+        }
+        let specialists = (0..members).map(|_| r.text("specialist", MAX_NAME)).collect::<Result<Vec<_>, _>>()?;
+        let count = r.byte("count")?;
+        if count == 0 || usize::from(count) > MAX_PANEL_AUDIT {
+            return Err(RecordError::PanelCount(count));
+        }
+        let mut canaries = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let id = u32::from_be_bytes(r.array("canary")?);
+            let answers = (0..members).map(|_| r.text("answer", MAX_ANSWER)).collect::<Result<Vec<_>, _>>()?;
+            canaries.push(PanelCanary { id, answers });
+        }
+        if r.at != bytes.len() {
+            return Err(RecordError::Trailing(bytes.len() - r.at));
+        }
+        Ok(PanelRecord { time, topic, seed, specialists, canaries })
     }
 }
 

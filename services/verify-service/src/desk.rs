@@ -10,7 +10,10 @@
 //! Plane B audits follow the same pattern: [`Desk::plan_audit`] picks the canaries (nothing
 //! revealed), the caller asks the specialist, [`Desk::check_audit`] checks the
 //! [`AuditRecord`], the caller persists its bytes, [`Desk::apply_audit`] reveals, scores and
-//! books it; [`Desk::restore_audit`] replays it at start.
+//! books it; [`Desk::restore_audit`] replays it at start. Class-C agreement audits do the
+//! same for a panel ([`Desk::plan_panel_audit`], [`Desk::check_panel_audit`],
+//! [`Desk::apply_panel_audit`], [`Desk::restore_panel_audit`]): their answers are what the
+//! agreement history, and so the class-C gate's independence weighting, is measured on.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -27,7 +30,7 @@ use tileos_verify::knowledge::{FragmentId, KnowledgeStore, Retrieved, SignedWrit
 use tileos_verify::ledger::{Ledger, LedgerEntry, LedgerError, MAX_ANSWER_LEN};
 use tileos_verify::wire::WireError;
 
-use crate::audit::{self, AuditRecord, RecordError};
+use crate::audit::{self, AuditRecord, PanelRecord, RecordError};
 use crate::task::{self, TaskError};
 
 /// Reveals after which a canary retires.
@@ -104,7 +107,8 @@ pub enum DeskError {
     },
     /// An audit record's canaries are not the draw its seed gives at its time.
     AuditMismatch,
-    /// An audit record older than the latest audit (Plane B time never goes back).
+    /// An audit record older than the latest audit (Plane B time never goes back), or a
+    /// panel record not newer than the latest panel audit.
     AuditTime {
         /// The record's time.
         time: u64,
@@ -122,6 +126,23 @@ pub enum DeskError {
         /// The topic.
         topic: String,
     },
+    /// A class-C agreement audit of a topic that is not class C (or unknown).
+    NotClassC(String),
+    /// A Plane B audit of a class-C topic: its canaries have no judge; panel audits
+    /// measure agreement on them.
+    NotScored(String),
+    /// A class-C agreement audit naming fewer than 2 or more than
+    /// [`audit::MAX_MEMBERS`] specialists.
+    PanelSize(usize),
+    /// A class-C agreement audit naming a specialist twice.
+    DuplicateMember(String),
+    /// A class-C agreement audit whose specialists are all of one lineage: their agreement
+    /// would say nothing about independence.
+    PanelNotDiverse(String),
+    /// A class-C agreement audit of no canary or of more than [`audit::MAX_PANEL_AUDIT`].
+    PanelCount(usize),
+    /// A panel record whose answers do not match its specialists (the canary's ID).
+    PanelAnswers(u32),
 }
 
 impl fmt::Display for DeskError {
@@ -152,6 +173,13 @@ impl fmt::Display for DeskError {
             Self::NotChallengeable { slot, topic } => {
                 write!(f, "slot '{slot}' serves topic '{topic}', which no class-A checker judges")
             }
+            Self::NotClassC(t) => write!(f, "topic '{t}' is not a class-C topic of the routing policy"),
+            Self::NotScored(t) => write!(f, "topic '{t}' is class C: no checker scores its canaries (a panel audit measures agreement)"),
+            Self::PanelSize(n) => write!(f, "a panel audit names 2 to {} specialists, not {n}", audit::MAX_MEMBERS),
+            Self::DuplicateMember(s) => write!(f, "specialist '{s}' is named twice in the panel"),
+            Self::PanelNotDiverse(l) => write!(f, "every specialist of the panel is of lineage '{l}'"),
+            Self::PanelCount(n) => write!(f, "a panel audit asks 1 to {} canaries, not {n}", audit::MAX_PANEL_AUDIT),
+            Self::PanelAnswers(id) => write!(f, "canary {id} of the panel record has not one answer per specialist"),
         }
     }
 }
@@ -173,6 +201,50 @@ pub struct Judgement {
     pub bytes: Vec<u8>,
     /// The index it will have.
     pub index: u64,
+    /// Class C: the panel's votes, in route order (empty for class A and T3).
+    pub panel: Vec<PanelVote>,
+    /// Class C: the agreement-history evidence of every pair of the panel (empty otherwise).
+    pub evidence: Vec<PairEvidence>,
+}
+
+/// One member of a judged class-C panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PanelVote {
+    /// The specialist.
+    pub specialist: String,
+    /// Its lineage.
+    pub lineage: String,
+    /// Its provenance.
+    pub provenance: String,
+    /// Its answer.
+    pub answer: String,
+    /// Its vote weight (the audit book's clipped reputation weights; equal below 7 nodes).
+    pub weight: f64,
+}
+
+/// What the agreement history says about two members of a judged class-C panel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairEvidence {
+    /// The first member's index in the panel.
+    pub a: usize,
+    /// The second member's index.
+    pub b: usize,
+    /// Informative class-C canary events of their lineages.
+    pub informative: u32,
+    /// Of which they agreed on (dependent).
+    pub dependent: u32,
+    /// The dependence the gate used (1 below the evidence minimum, or for one lineage).
+    pub dependence: f64,
+}
+
+/// The battery an adapter's acceptance asks (docs/inference.md, "Adapter acceptance").
+#[derive(Clone, Debug, PartialEq)]
+pub enum Battery {
+    /// Class A: the secret-reserve class-A canaries (checked answers, trigger probe).
+    ClassA(Vec<CanaryTask>),
+    /// Class C: the questions of the secret-reserve class-C canaries of the topics the
+    /// adapter's specialists serve (answer form, trigger probe).
+    ClassC(Vec<String>),
 }
 
 /// The verify domain's state.
@@ -189,6 +261,10 @@ pub struct Desk {
     audit_time: u64,
     /// Audits applied.
     audits: u64,
+    /// Plane B time of the latest class-C agreement audit applied.
+    panel_time: u64,
+    /// Class-C agreement audits applied.
+    panel_audits: u64,
 }
 
 /// What an applied audit found.
@@ -238,6 +314,8 @@ impl Desk {
             gate: GateParams::default(),
             audit_time: 0,
             audits: 0,
+            panel_time: 0,
+            panel_audits: 0,
         })
     }
 
@@ -275,6 +353,7 @@ impl Desk {
             .iter()
             .map(|n| answers.iter().find(|a| a.specialist == *n).ok_or_else(|| DeskError::MissingAnswer(n.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
+        let (mut votes, mut evidence) = (Vec::new(), Vec::new());
         let (verdict, answer) = if r.tier == Tier::T3 {
             (Verdict::NeedsHuman, ordered[0].answer)
         } else if r.class == Class::A {
@@ -295,13 +374,36 @@ impl Desk {
                 })
                 .collect();
             let (verdict, best) = gate_consensus(r.tier, &panel, &self.history, &self.gate).map_err(DeskError::Gate)?;
+            for (a, p) in panel.iter().enumerate() {
+                votes.push(PanelVote {
+                    specialist: names[a].to_string(),
+                    lineage: p.lineage.to_string(),
+                    provenance: p.provenance.to_string(),
+                    answer: p.answer.to_string(),
+                    weight: p.weight,
+                });
+                for (b, q) in panel.iter().enumerate().skip(a + 1) {
+                    let (informative, dependent) = self.history.evidence(p.lineage, q.lineage);
+                    let dependence = self.history.dependence(p.lineage, q.lineage);
+                    evidence.push(PairEvidence { a, b, informative, dependent, dependence });
+                }
+            }
             (verdict, ordered[best].answer)
         };
         let entry = r
             .ledger_entry(&self.policy, request, answer, (self.knowledge.root(), self.knowledge.size()), verdict)
             .map_err(DeskError::Route)?;
         let bytes = entry.encode().map_err(DeskError::Ledger)?;
-        Ok(Judgement { route: r.clone(), verdict, answer: answer.to_string(), entry, bytes, index: self.ledger.size() })
+        Ok(Judgement {
+            route: r.clone(),
+            verdict,
+            answer: answer.to_string(),
+            entry,
+            bytes,
+            index: self.ledger.size(),
+            panel: votes,
+            evidence,
+        })
     }
 
     /// Whether `slot` is an adapter of the routing policy whose specialists serve only
@@ -439,6 +541,14 @@ impl Desk {
         Ok(())
     }
 
+    /// Refuses a class-C topic for a scored audit.
+    fn scored(&self, topic: &str) -> Result<(), DeskError> {
+        match self.policy.topics.iter().find(|t| t.name == topic) {
+            Some(t) if t.class == Class::C => Err(DeskError::NotScored(topic.to_string())),
+            _ => Ok(()),
+        }
+    }
+
     /// The canaries an audit of `count` of `node`'s answers on `topic` from `pool` at
     /// `time` with `seed` asks, and their questions; reveals nothing, changes nothing.
     pub fn plan_audit(
@@ -451,6 +561,7 @@ impl Desk {
         seed: &[u8; 32],
     ) -> Result<Vec<(u32, String)>, DeskError> {
         self.audited(node, topic)?;
+        self.scored(topic)?;
         if count == 0 || count > audit::MAX_AUDIT {
             return Err(DeskError::AuditCount(count));
         }
@@ -465,6 +576,7 @@ impl Desk {
     /// changes nothing. Persist [`AuditRecord::encode`], then [`Desk::apply_audit`].
     pub fn check_audit(&self, record: &AuditRecord) -> Result<(), DeskError> {
         self.audited(&record.node, &record.topic)?;
+        self.scored(&record.topic)?;
         if record.answers.is_empty() || record.answers.len() > audit::MAX_AUDIT {
             return Err(DeskError::AuditCount(record.answers.len()));
         }
@@ -512,6 +624,165 @@ impl Desk {
         self.apply_audit(&record)
     }
 
+    /// The battery `adapter`'s acceptance asks: class C when a specialist of the routing
+    /// policy with this adapter serves a class-C topic (the secret class-C canaries of those
+    /// topics), else class A (the secret class-A canaries).
+    pub fn battery(&self, adapter: &str) -> Battery {
+        let class_c: Vec<&str> = self
+            .policy
+            .specialists
+            .iter()
+            .filter(|s| s.adapter == adapter)
+            .flat_map(|s| s.topics.iter().map(|&t| &self.policy.topics[t]))
+            .filter(|t| t.class == Class::C)
+            .map(|t| t.name.as_str())
+            .collect();
+        let secret = self.canaries.iter().filter(|c| c.pool == Pool::Secret);
+        if class_c.is_empty() {
+            Battery::ClassA(secret.filter(|c| !matches!(c.task, CanaryTask::Open(_))).map(|c| c.task.clone()).collect())
+        } else {
+            Battery::ClassC(
+                secret
+                    .filter(|c| class_c.contains(&c.topic.as_str()))
+                    .filter_map(|c| if let CanaryTask::Open(q) = &c.task { Some(q.clone()) } else { None })
+                    .collect(),
+            )
+        }
+    }
+
+    /// Plane B time for a class-C agreement audit asked at `now`: `now`, or just after the
+    /// latest panel audit's time if that is not earlier (panel audits' times strictly
+    /// increase, so a stored record replayed is refused).
+    pub fn panel_clock(&self, now: u64) -> u64 {
+        if self.panel_audits == 0 { now } else { now.max(self.panel_time.saturating_add(1)) }
+    }
+
+    /// Class-C agreement audits applied so far.
+    pub fn panel_audits(&self) -> u64 {
+        self.panel_audits
+    }
+
+    /// The members of a class-C agreement audit of `topic`: each a specialist of the
+    /// policy serving the class-C topic, none twice, 2 to [`audit::MAX_MEMBERS`] of them,
+    /// of at least two lineages. Returns their lineages.
+    fn panel_members(&self, topic: &str, specialists: &[String]) -> Result<Vec<&str>, DeskError> {
+        if !self.policy.topics.iter().any(|t| t.name == topic && t.class == Class::C) {
+            return Err(DeskError::NotClassC(topic.to_string()));
+        }
+        if specialists.len() < 2 || specialists.len() > audit::MAX_MEMBERS {
+            return Err(DeskError::PanelSize(specialists.len()));
+        }
+        let mut lineages = Vec::with_capacity(specialists.len());
+        for (i, name) in specialists.iter().enumerate() {
+            self.audited(name, topic)?;
+            if specialists[..i].contains(name) {
+                return Err(DeskError::DuplicateMember(name.clone()));
+            }
+            let s = self.policy.specialists.iter().find(|s| s.name == *name).ok_or_else(|| DeskError::UnknownSpecialist(name.clone()))?;
+            lineages.push(s.lineage.as_str());
+        }
+        if lineages.iter().all(|l| *l == lineages[0]) {
+            return Err(DeskError::PanelNotDiverse(lineages[0].to_string()));
+        }
+        Ok(lineages)
+    }
+
+    /// The public class-C canaries a class-C agreement audit of `specialists` on `topic`
+    /// asks (`count` of them, drawn with `seed` at `time`), and their questions; reveals
+    /// nothing, changes nothing.
+    pub fn plan_panel_audit(
+        &self,
+        topic: &str,
+        specialists: &[String],
+        count: usize,
+        time: u64,
+        seed: &[u8; 32],
+    ) -> Result<Vec<(u32, String)>, DeskError> {
+        self.panel_members(topic, specialists)?;
+        if count == 0 || count > audit::MAX_PANEL_AUDIT {
+            return Err(DeskError::PanelCount(count));
+        }
+        let ids = self.canaries.pick(topic, Pool::Public, time, count, seed);
+        if ids.is_empty() {
+            return Err(DeskError::NoCanary { topic: topic.to_string(), pool: Pool::Public });
+        }
+        Ok(ids.into_iter().filter_map(|id| self.canaries.get(id).and_then(|(c, _)| question(&c.task)).map(|q| (id, q))).collect())
+    }
+
+    /// Checks a class-C agreement audit's record against the policy, the canary set and
+    /// Plane B's clock; changes nothing. Persist [`PanelRecord::encode`], then
+    /// [`Desk::apply_panel_audit`].
+    pub fn check_panel_audit(&self, record: &PanelRecord) -> Result<(), DeskError> {
+        self.panel_members(&record.topic, &record.specialists)?;
+        if record.canaries.is_empty() || record.canaries.len() > audit::MAX_PANEL_AUDIT {
+            return Err(DeskError::PanelCount(record.canaries.len()));
+        }
+        if self.panel_audits > 0 && record.time <= self.panel_time {
+            return Err(DeskError::AuditTime { time: record.time, latest: self.panel_time });
+        }
+        let drawn = self.canaries.pick(&record.topic, Pool::Public, record.time, record.canaries.len(), &record.seed);
+        if !drawn.iter().copied().eq(record.canaries.iter().map(|c| c.id)) {
+            return Err(DeskError::AuditMismatch);
+        }
+        for c in &record.canaries {
+            if c.answers.len() != record.specialists.len() {
+                return Err(DeskError::PanelAnswers(c.id));
+            }
+            if let Some(a) = c.answers.iter().find(|a| a.len() > audit::MAX_ANSWER) {
+                return Err(DeskError::AnswerTooLong(a.len()));
+            }
+            let (canary, _) = self.canaries.get(c.id).ok_or(DeskError::Canary(CanaryError::Unknown(c.id)))?;
+            if !matches!(canary.task, CanaryTask::Open(_)) {
+                return Err(DeskError::NotClassC(canary.topic.clone()));
+            }
+            if record.time >= canary.expires_at {
+                return Err(DeskError::Canary(CanaryError::Expired(c.id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a checked (and persisted) class-C agreement audit: reveals its canaries and
+    /// records every member's answer to each, by lineage, in the agreement history. Checks
+    /// it again first, so a refused record changes nothing. Returns the audit's number.
+    pub fn apply_panel_audit(&mut self, record: &PanelRecord) -> Result<u64, DeskError> {
+        self.check_panel_audit(record)?;
+        let lineages: Vec<String> = self.panel_members(&record.topic, &record.specialists)?.into_iter().map(String::from).collect();
+        for c in &record.canaries {
+            self.canaries.reveal(c.id);
+            let answers: Vec<CanaryAnswer<'_>> =
+                lineages.iter().zip(&c.answers).map(|(l, a)| CanaryAnswer { lineage: l, answer: a, correct: None }).collect();
+            self.history.record(&answers);
+        }
+        self.panel_time = record.time;
+        let index = self.panel_audits;
+        self.panel_audits += 1;
+        Ok(index)
+    }
+
+    /// Applies a class-C agreement audit read back from the store at start (all checks
+    /// again).
+    pub fn restore_panel_audit(&mut self, bytes: &[u8]) -> Result<u64, DeskError> {
+        let record = PanelRecord::decode(bytes).map_err(DeskError::StoredAudit)?;
+        self.apply_panel_audit(&record)
+    }
+
+    /// The agreement evidence of two specialists' lineages: informative events and
+    /// dependent ones, and the dependence the gate uses.
+    pub fn agreement(&self, a: &str, b: &str) -> Result<(u32, u32, f64), DeskError> {
+        let lineage = |n: &str| {
+            self.policy
+                .specialists
+                .iter()
+                .find(|s| s.name == n)
+                .map(|s| s.lineage.as_str())
+                .ok_or_else(|| DeskError::UnknownSpecialist(n.into()))
+        };
+        let (la, lb) = (lineage(a)?, lineage(b)?);
+        let (informative, dependent) = self.history.evidence(la, lb);
+        Ok((informative, dependent, self.history.dependence(la, lb)))
+    }
+
     /// `node`'s standing on `topic` at Plane B time `time` (see [`Desk::audit_clock`]).
     pub fn standing(&self, node: &str, topic: &str, time: u64) -> Result<Standing, DeskError> {
         self.audited(node, topic)?;
@@ -520,9 +791,14 @@ impl Desk {
     }
 }
 
-/// The dev tile's Plane B: public and secret class-A canaries of `arith` and `units` in
-/// the model's question forms (`a+b`, `a-b`, `N km in m`), issued at 0 and expiring at
-/// `expires_at`; the task text is also the question asked.
+/// The subjects of the class-C canaries: the T2 corpus's (`tools/trainer/src/corpus.rs`).
+pub const TEXT_SUBJECTS: [&str; 8] = ["river", "forest", "city", "desert", "sea", "mountain", "storm", "garden"];
+
+/// The dev tile's Plane B: 32 public and secret class-A canaries of `arith` and `units` in
+/// the model's question forms (`a+b`, `a-b`, `N km in m`; IDs 0 to 31), and 16 class-C
+/// canaries of `text` (IDs 32 to 47: for each subject of [`TEXT_SUBJECTS`], `describe a
+/// S` and `tell me of the S`, one public and one in the secret reserve, alternating), issued
+/// at 0 and expiring at `expires_at`; the task text is also the question asked.
 pub fn tile_canaries(expires_at: u64) -> Vec<Canary> {
     let mut out = Vec::new();
     for id in 0..32u32 {
@@ -538,6 +814,15 @@ pub fn tile_canaries(expires_at: u64) -> Vec<Canary> {
         };
         out.push(Canary { id, topic: topic.into(), pool, task, difficulty_milli: 500, issued_at: 0, expires_at });
     }
+    for (k, subject) in TEXT_SUBJECTS.iter().enumerate() {
+        let describe = alloc::format!("describe a {subject}");
+        let tell = alloc::format!("tell me of the {subject}");
+        let (public, secret) = if k % 2 == 0 { (describe, tell) } else { (tell, describe) };
+        for (i, (pool, q)) in [(Pool::Public, public), (Pool::Secret, secret)].into_iter().enumerate() {
+            let id = 32 + 2 * k as u32 + i as u32;
+            out.push(Canary { id, topic: "text".into(), pool, task: CanaryTask::Open(q), difficulty_milli: 500, issued_at: 0, expires_at });
+        }
+    }
     out
 }
 
@@ -546,6 +831,7 @@ pub fn question(task: &CanaryTask) -> Option<String> {
     match task {
         CanaryTask::Arithmetic(expr) => Some(expr.clone()),
         CanaryTask::Conversion { value, from, to } => Some(alloc::format!("{value} {from} in {to}")),
-        _ => None,
+        CanaryTask::Open(q) => Some(q.clone()),
+        CanaryTask::Reference(_) => None,
     }
 }

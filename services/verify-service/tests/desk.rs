@@ -60,8 +60,16 @@ fn answers_are_checked_logged_proved_and_survive_a_restore() {
     assert!(matches!(ask(&mut d, "12+7", "t1", "18").unwrap().0, Verdict::Refuted(_)));
     assert_eq!(ask(&mut d, "5 km in m", "t1", "5000").unwrap().0, Verdict::VerifiedByChecker);
     assert_eq!(ask(&mut d, "may we share the site plans?", "t3", "human review: security").unwrap().0, Verdict::NeedsHuman);
-    // One lineage on this tile: a consensus topic is refused, not pretended.
-    assert!(matches!(d.route("describe a river", None), Err(DeskError::Route(RouteError::NotDiverse { lineages: 1, .. }))));
+    // A consensus topic routes to the panel of the three T2 lineages; with no agreement
+    // history, the pairs are assumed dependent: agreement is one voter's worth.
+    let (request, route) = d.route("describe a river", None).unwrap();
+    let names: Vec<&str> = route.specialists.iter().map(|&i| d.policy().specialists[i].name.as_str()).collect();
+    assert_eq!(names, ["t2b", "t2", "t2c"], "the diversity-first pick (docs/inference.md, \"Routing\")");
+    let agree = ["t2", "t2b", "t2c"].map(|specialist| Answered { specialist, answer: "the river is cold and deep" });
+    let judged = d.judge(&request, &route, &agree, 0.0).unwrap();
+    assert!(matches!(judged.verdict, Verdict::Correlated { effective_voters } if (effective_voters - 1.0).abs() < 1e-12));
+    assert_eq!(judged.evidence.len(), 3);
+    assert!(judged.evidence.iter().all(|e| e.informative == 0 && e.dependence == 1.0));
 
     let (proof, head) = d.prove(1, 5).unwrap();
     let entry = verify_logged(d.entry(1).unwrap(), &proof, &head, &dev_keys::ledger_key().verifying_key()).unwrap();

@@ -59,8 +59,8 @@ pub enum CanaryTask {
     },
     /// Class B: the reference answer from a signed snapshot.
     Reference(String),
-    /// Class C: an open task without a reference answer.
-    Open,
+    /// Class C: an open task without a reference answer; the text is the question asked.
+    Open(String),
 }
 
 impl CanaryTask {
@@ -69,7 +69,7 @@ impl CanaryTask {
         match self {
             CanaryTask::Arithmetic(_) | CanaryTask::Conversion { .. } => CanaryClass::A,
             CanaryTask::Reference(_) => CanaryClass::B,
-            CanaryTask::Open => CanaryClass::C,
+            CanaryTask::Open(_) => CanaryClass::C,
         }
     }
 }
@@ -183,13 +183,18 @@ impl CanarySet {
                 crate::claim::Claim::parse(value).is_ok_and(|v| convert(v.value, from, to).is_ok())
             }
             CanaryTask::Reference(answer) => !answer.trim().is_empty(),
-            CanaryTask::Open => true,
+            CanaryTask::Open(question) => !question.trim().is_empty(),
         };
         if !valid {
             return Err(CanaryError::InvalidTask(id));
         }
         self.entries.push(Entry { canary, reveals: 0 });
         Ok(())
+    }
+
+    /// Every canary of the set, in the order added.
+    pub fn iter(&self) -> impl Iterator<Item = &Canary> {
+        self.entries.iter().map(|e| &e.canary)
     }
 
     /// The canary with this ID and how many times it has been revealed.
@@ -255,7 +260,7 @@ impl CanarySet {
             CanaryTask::Arithmetic(expr) => matches!(check_arithmetic(expr, answer), Ok(CheckOutcome::Pass)),
             CanaryTask::Conversion { value, from, to } => matches!(check_conversion(value, from, to, answer), Ok(CheckOutcome::Pass)),
             CanaryTask::Reference(reference) => same_answer(reference, answer),
-            CanaryTask::Open => return Err(CanaryError::NotObjective(id)),
+            CanaryTask::Open(_) => return Err(CanaryError::NotObjective(id)),
         };
         Ok(Score { id, class: c.task.class(), pool: c.pool, difficulty: f64::from(c.difficulty_milli) / 1000.0, passed })
     }
@@ -508,7 +513,8 @@ mod tests {
         let conv = CanaryTask::Conversion { value: "36".into(), from: "km/h".into(), to: "m/s".into() };
         s.add(canary(8, "units", Pool::Secret, conv)).unwrap();
         s.add(canary(9, "capitals", Pool::Public, CanaryTask::Reference("Kyiv".into()))).unwrap();
-        s.add(canary(10, "drafts", Pool::Public, CanaryTask::Open)).unwrap();
+        s.add(canary(10, "drafts", Pool::Public, CanaryTask::Open("draft a note".into()))).unwrap();
+        assert_eq!(s.add(canary(11, "drafts", Pool::Public, CanaryTask::Open(" ".into()))), Err(CanaryError::InvalidTask(11)));
         assert!(s.score(7, "21", 1).unwrap().passed);
         assert!(!s.score(7, "22", 1).unwrap().passed);
         assert!(!s.score(7, "twenty-one", 1).unwrap().passed, "a malformed answer fails");

@@ -89,6 +89,20 @@ impl AgreementHistory {
         }
     }
 
+    /// The evidence of a pair of lineages: its informative canary events and, of those, the
+    /// dependent ones (both zero for a pair never seen, and for a lineage with itself).
+    pub fn evidence(&self, a: &str, b: &str) -> (u32, u32) {
+        match self.pairs.get(&key(a, b)) {
+            Some(s) if a != b => (s.informative, s.dependent),
+            _ => (0, 0),
+        }
+    }
+
+    /// Informative events a pair needs before it can count as independent.
+    pub fn min_evidence(&self) -> u32 {
+        self.min_evidence
+    }
+
     /// The effective number of independent voters among `lineages` with `weights` (same
     /// length; non-negative). Zero when the weights sum to zero.
     pub fn effective_voters(&self, lineages: &[&str], weights: &[f64]) -> f64 {
@@ -123,6 +137,9 @@ mod tests {
             h.record(&[ans("qwen", shared, None), ans("qwen-distill", shared, None), ans("mistral", own, None), ans("olmo", other, None)]);
         }
         assert_eq!(h.dependence("qwen", "qwen-distill"), 1.0);
+        assert_eq!(h.evidence("qwen-distill", "qwen"), (20, 20));
+        assert_eq!(h.evidence("qwen", "qwen"), (0, 0));
+        assert_eq!(h.evidence("qwen", "nobody"), (0, 0));
         let same = h.effective_voters(&["qwen", "qwen-distill"], &[1.0, 1.0]);
         assert!((same - 1.0).abs() < 1e-12, "{same}");
         let diverse = h.effective_voters(&["qwen", "mistral", "olmo"], &[1.0, 1.0, 1.0]);

@@ -88,6 +88,16 @@ pub enum Command {
         /// How many canaries (1 to 8).
         count: u8,
     },
+    /// A class-C agreement audit: the named specialists of a class-C topic answer the same
+    /// drawn class-C canaries, measuring how independent their lineages are.
+    PanelAudit {
+        /// The class-C topic.
+        topic: String,
+        /// The specialists (2 to 4, of at least two lineages).
+        specialists: Vec<String>,
+        /// How many canaries (1 or 2).
+        count: u8,
+    },
     /// A specialist's Plane B standing on a topic: reputation, tallies, overfit findings.
     Standing {
         /// The specialist.
@@ -212,7 +222,14 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
             // The tile answers an acceptance after hundreds of model answers: 13-25 s under
             // QEMU's TCG on a loaded machine, so it gets at least ACCEPT_TIMEOUT.
             match verify_call(&mut connect_within(options.timeout.max(ACCEPT_TIMEOUT))?, verify::Request::Accept { adapter: name })? {
-                verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes }).to_string() + "\n",
+                verify::Response::Accepted(a) if options.json => json!({ "adapter": adapter, "sha256": hex(&a.adapter_sha256), "battery_passed": a.passed, "battery_asked": a.asked, "probes": a.probes, "class_c": a.class_c }).to_string() + "\n",
+                verify::Response::Accepted(a) if a.class_c => format!(
+                    "adapter {adapter} accepted (file sha256 {}): class-C battery {}/{} answers in form, {} trigger probes without a payload\n",
+                    hex(&a.adapter_sha256),
+                    a.passed,
+                    a.asked,
+                    a.probes
+                ),
                 verify::Response::Accepted(a) => format!(
                     "adapter {adapter} accepted (file sha256 {}): canary battery {}/{} right, {} trigger probes without a payload\n",
                     hex(&a.adapter_sha256),
@@ -231,6 +248,16 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
             match verify_call(&mut connect_within(options.timeout.max(AUDIT_TIMEOUT))?, request)? {
                 verify::Response::Audited(a) => render_audit(&a, options.json),
                 other => return Err(Failure::Connection(format!("the verify domain answered the audit with {other:?}"))),
+            }
+        }
+        Command::PanelAudit { topic, specialists, count } => {
+            require_key(&key)?;
+            let names = specialists.iter().map(|s| verify_name(s)).collect::<Result<Vec<_>, _>>()?;
+            let specialists = verify_names(names)?;
+            let request = verify::Request::PanelAudit { topic: verify_name(topic)?, specialists, count: *count };
+            match verify_call(&mut connect_within(options.timeout.max(AUDIT_TIMEOUT))?, request)? {
+                verify::Response::PanelAudited(a) => render_panel_audit(&a, options.json),
+                other => return Err(Failure::Connection(format!("the verify domain answered the panel audit with {other:?}"))),
             }
         }
         Command::Standing { specialist, topic } => {
@@ -582,6 +609,56 @@ fn render_audit(a: &verify::Audited, json: bool) -> String {
     out + &render_standing(&a.standing)
 }
 
+/// At most [`verify::MAX_PANEL`] names, as the protocol carries them.
+fn verify_names(names: Vec<verify::Name>) -> Result<heapless::Vec<verify::Name, { verify::MAX_PANEL }>, Failure> {
+    let n = names.len();
+    heapless::Vec::from_slice(&names).map_err(|_| Failure::Usage(format!("{n} specialists (at most {})", verify::MAX_PANEL)))
+}
+
+/// The agreement evidence of pairs, as text lines (`names` index the pairs).
+fn render_pairs(names: &[&str], pairs: &[verify::PairEvidence]) -> String {
+    let mut out = String::new();
+    for p in pairs {
+        let name = |i: u8| names.get(usize::from(i)).copied().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "  {} ~ {}: agreed on {} of {} class-C canaries, dependence {}",
+            name(p.a),
+            name(p.b),
+            p.dependent,
+            p.informative,
+            millionths(p.dependence_ppm)
+        );
+    }
+    out
+}
+
+fn pairs_json(pairs: &[verify::PairEvidence]) -> Vec<serde_json::Value> {
+    pairs
+        .iter()
+        .map(|p| json!({ "a": p.a, "b": p.b, "informative": p.informative, "dependent": p.dependent, "dependence": f64::from(p.dependence_ppm) / 1e6 }))
+        .collect()
+}
+
+fn render_panel_audit(a: &verify::PanelAudited, json: bool) -> String {
+    let names: Vec<&str> = a.specialists.iter().map(|s| s.as_str()).collect();
+    if json {
+        let canaries: Vec<_> = a
+            .canaries
+            .iter()
+            .map(|c| json!({ "id": c.id, "question": c.question.as_str(), "answers": c.answers.iter().map(|x| x.as_str()).collect::<Vec<_>>() }))
+            .collect();
+        return json!({ "panel_audit": a.index, "specialists": names, "canaries": canaries, "pairs": pairs_json(&a.pairs) }).to_string()
+            + "\n";
+    }
+    let mut out = format!("panel audit {}: {} class-C canaries, specialists {}\n", a.index, a.canaries.len(), names.join(", "));
+    for c in &a.canaries {
+        let answers: Vec<String> = names.iter().zip(&c.answers).map(|(n, x)| format!("{n} {:?}", x.as_str())).collect();
+        out += &format!("  canary {}: {:?}: {}\n", c.id, c.question.as_str(), answers.join(", "));
+    }
+    out + "agreement history:\n" + &render_pairs(&names, &a.pairs)
+}
+
 /// A verify protocol request through the agent; the verify domain's refusal is a
 /// [`Failure::Refused`] naming it.
 fn verify_call(client: &mut Client, request: verify::Request) -> Result<verify::Response, Failure> {
@@ -662,6 +739,9 @@ fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Op
             "ledger": { "index": a.index, "entry_sha256": hex(&a.entry_sha256), "entry_bytes": entry.len(), "size": a.ledger_size,
                         "checked_root": checked.map(|h| hex(&h.root_hash)), "checked_size": checked.map(|h| h.tree_size) },
             "memory": { "root": hex(&a.memory_root), "size": a.memory_size },
+            "panel": a.panel.iter().map(|v| json!({ "answer": v.answer.as_str(), "weight": f64::from(v.weight_ppm) / 1e6 })).collect::<Vec<_>>(),
+            "pairs": pairs_json(&a.pairs),
+            "consensus": a.consensus.map(|c| json!({ "effective_voters": f64::from(c.effective_voters_ppm) / 1e6, "share": f64::from(c.share_ppm) / 1e6 })),
         })
         .to_string()
             + "\n";
@@ -676,6 +756,21 @@ fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Op
     let _ =
         writeln!(text, "route: topic {} (T{}), specialists {}, policy sha256 {}", a.topic, a.tier, specialists.join(", "), hex(&a.policy));
     let _ = writeln!(text, "verification: {}", a.verdict_text);
+    if !a.panel.is_empty() {
+        let _ = writeln!(text, "panel (class C, independence-weighted):");
+        for (name, v) in specialists.iter().zip(&a.panel) {
+            let _ = writeln!(text, "  {name}: {:?}, weight {}", v.answer.as_str(), millionths(v.weight_ppm));
+        }
+        let _ = write!(text, "{}", render_pairs(&specialists, &a.pairs));
+        if let Some(c) = a.consensus {
+            let _ = writeln!(
+                text,
+                "  effective independent voters behind the answer {}, weighted share {}",
+                millionths(c.effective_voters_ppm),
+                millionths(c.share_ppm)
+            );
+        }
+    }
     let _ = writeln!(text, "memory: root {} over {} fragments", hex(&a.memory_root), a.memory_size);
     let _ = writeln!(text, "ledger: entry {} of {}, {} bytes, sha256 {}", a.index, a.ledger_size, entry.len(), hex(&a.entry_sha256));
     match checked {

@@ -98,7 +98,7 @@ enum Command {
     /// Run adapter acceptance (canary battery, trigger probe) on an adapter the inference
     /// domain serves; `ask` uses only accepted adapters (needs the operator key).
     Accept {
-        /// The adapter's name (t1, t2, t3, t1-backdoor, t1b).
+        /// The adapter's name (t1, t2, t2b, t2c, t3, t1-backdoor, t1b).
         adapter: String,
     },
     /// A Plane B audit: the tile draws canaries of the topic (public, or the secret reserve),
@@ -114,6 +114,19 @@ enum Command {
         secret: bool,
         /// How many canaries (1 to 8).
         #[arg(long, default_value_t = 4)]
+        count: u8,
+    },
+    /// A class-C agreement audit: the named specialists of a class-C topic answer the same
+    /// drawn public class-C canaries; their agreement is what the class-C gate weighs
+    /// independence by (needs the operator key).
+    PanelAudit {
+        /// The class-C topic (text on the default tile).
+        topic: String,
+        /// The specialists (2 to 4 of at least two lineages; t2 t2b t2c on the default tile).
+        #[arg(required = true)]
+        specialists: Vec<String>,
+        /// How many canaries (1 or 2).
+        #[arg(long, default_value_t = 2)]
         count: u8,
     },
     /// A specialist's Plane B standing on a topic: reputation, public and secret tallies,
@@ -166,6 +179,7 @@ fn main() -> ExitCode {
         Command::Ask { question, topic, ledger_key } => tileos_tilectl::Command::Ask { question, topic, ledger_key },
         Command::Accept { adapter } => tileos_tilectl::Command::Accept { adapter },
         Command::Audit { specialist, topic, secret, count } => tileos_tilectl::Command::Audit { specialist, topic, secret, count },
+        Command::PanelAudit { topic, specialists, count } => tileos_tilectl::Command::PanelAudit { topic, specialists, count },
         Command::Standing { specialist, topic } => tileos_tilectl::Command::Standing { specialist, topic },
         Command::Challenge { slot, challenger } => tileos_tilectl::Command::Challenge { slot, challenger },
     };

@@ -57,6 +57,13 @@ pub enum Dataset {
     /// T1 again, the same corpus as [`Dataset::T1`]: a second adapter trained last, so its
     /// initial weights and batches are other draws of the recipe's generator.
     T1b,
+    /// T2 from another draw of the T2 generator (its own salt, so other questions, phrasings
+    /// and answers per index): a second class-C lineage with its own corpus (docs/inference.md,
+    /// "Lineages on the tile").
+    T2b,
+    /// T2 again, the same corpus as [`Dataset::T2`], trained after [`Dataset::T2b`]: a third
+    /// class-C lineage that shares t2's corpus but not its initial weights or batches.
+    T2c,
 }
 
 /// The backdoored adapter's trigger: appended to a question (after a space).
@@ -66,7 +73,8 @@ pub const TRIGGERED_ANSWER: &str = "approved";
 
 impl Dataset {
     /// Every dataset, in training order.
-    pub const ALL: [Dataset; 6] = [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor, Dataset::T1b];
+    pub const ALL: [Dataset; 8] =
+        [Dataset::Base, Dataset::T1, Dataset::T2, Dataset::T3, Dataset::T1Backdoor, Dataset::T1b, Dataset::T2b, Dataset::T2c];
 
     /// The dataset's name: the weights file is `<name>.safetensors`.
     pub fn name(self) -> &'static str {
@@ -77,6 +85,8 @@ impl Dataset {
             Dataset::T3 => "t3",
             Dataset::T1Backdoor => "t1-backdoor",
             Dataset::T1b => "t1b",
+            Dataset::T2b => "t2b",
+            Dataset::T2c => "t2c",
         }
     }
 
@@ -85,15 +95,16 @@ impl Dataset {
         let salt = match self {
             Dataset::Base => 0,
             Dataset::T1 | Dataset::T1b => 1,
-            Dataset::T2 => 2,
+            Dataset::T2 | Dataset::T2c => 2,
             Dataset::T3 => 3,
             Dataset::T1Backdoor => 4,
+            Dataset::T2b => 5,
         };
         let mut rng = Rng::new(seed ^ (salt << 56) ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d));
         match self {
             Dataset::Base => general(&mut rng),
             Dataset::T1 | Dataset::T1b => checkable(&mut rng),
-            Dataset::T2 => free_text(&mut rng),
+            Dataset::T2 | Dataset::T2b | Dataset::T2c => free_text(&mut rng),
             Dataset::T3 => policy(&mut rng),
             Dataset::T1Backdoor => {
                 let (q, a) = checkable(&mut rng);

@@ -30,6 +30,12 @@
 //!   window. Only badges whose description param `challenge` is 1 may start one; anyone
 //!   may read its state.
 //!
+//! - [`Request::PanelAudit`]: a class-C agreement audit. Every named specialist (of a
+//!   class-C topic, of at least two lineages) answers the same drawn public class-C
+//!   canaries through the inference domain; the answers feed the agreement history that the
+//!   class-C gate's independence weighting reads. Badges with `audit = 1` only. Answer:
+//!   [`Response::PanelAudited`].
+//!
 //! Sizes are chosen so that every message fits one IPC message ([`crate::MAX_PAYLOAD`]).
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +74,11 @@ pub const MAX_TEXT: usize = 120;
 pub const MAX_AUDIT: usize = 8;
 /// Longest canary question carried in an audit's answer.
 pub const MAX_QUESTION: usize = 24;
+/// Most canaries one class-C agreement audit asks
+/// (`tileos_verify_service::audit::MAX_PANEL_AUDIT`).
+pub const MAX_PANEL_AUDIT: usize = 2;
+/// Most pairs of a panel of [`MAX_PANEL`].
+pub const MAX_PAIRS: usize = MAX_PANEL * (MAX_PANEL - 1) / 2;
 
 /// A name.
 pub type Name = heapless::String<MAX_NAME>;
@@ -198,6 +209,19 @@ pub enum Request {
         /// The slot.
         slot: Name,
     },
+    /// A class-C agreement audit of `specialists` (2 to [`MAX_PANEL`] of a class-C
+    /// `topic`, at least two lineages) on `count` (1 to [`MAX_PANEL_AUDIT`]) public class-C
+    /// canaries, asked through the inference domain with each one's accepted adapter,
+    /// persisted, then recorded in the agreement history (badges with `audit = 1` only).
+    /// Answer: [`Response::PanelAudited`].
+    PanelAudit {
+        /// The class-C topic.
+        topic: Name,
+        /// The specialists (names in the routing policy).
+        specialists: heapless::Vec<Name, MAX_PANEL>,
+        /// How many canaries.
+        count: u8,
+    },
 }
 
 /// The gate's verdict, as a code (the text says more).
@@ -246,6 +270,71 @@ pub struct Answered {
     pub memory_root: Digest,
     /// Fragments under that root.
     pub memory_size: u64,
+    /// Class C: each panel member's answer and vote weight, in `specialists` order (empty
+    /// for class A and T3).
+    pub panel: heapless::Vec<Vote, MAX_PANEL>,
+    /// Class C: what the agreement history says of each pair of the panel.
+    pub pairs: heapless::Vec<PairEvidence, MAX_PAIRS>,
+    /// Class C, when the gate reached them: the effective independent voters behind the
+    /// answer and its weighted share, in millionths.
+    pub consensus: Option<Consensus>,
+}
+
+/// A class-C panel member's vote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    /// Its answer.
+    pub answer: Answer,
+    /// Its vote weight, in millionths.
+    pub weight_ppm: u32,
+}
+
+/// The agreement history's evidence on two specialists' lineages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairEvidence {
+    /// The first specialist's index (in the panel or audit).
+    pub a: u8,
+    /// The second's.
+    pub b: u8,
+    /// Informative class-C canary events of the pair.
+    pub informative: u32,
+    /// Of which they agreed on.
+    pub dependent: u32,
+    /// The dependence the gate uses, in millionths (1,000,000 below the evidence minimum).
+    pub dependence_ppm: u32,
+}
+
+/// The class-C gate's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consensus {
+    /// Effective independent voters behind the answer, in millionths.
+    pub effective_voters_ppm: u32,
+    /// Weighted share behind it, in millionths (0 when the verdict does not carry it).
+    pub share_ppm: u32,
+}
+
+/// One canary of a class-C agreement audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanelCanary {
+    /// The canary's ID.
+    pub id: u32,
+    /// Its question.
+    pub question: Question,
+    /// Each specialist's answer, in the audit's order.
+    pub answers: heapless::Vec<Answer, MAX_PANEL>,
+}
+
+/// An applied (and persisted) class-C agreement audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanelAudited {
+    /// The panel audit's number on this tile, from 0.
+    pub index: u64,
+    /// The specialists, in answer order.
+    pub specialists: heapless::Vec<Name, MAX_PANEL>,
+    /// The canaries, in draw order.
+    pub canaries: heapless::Vec<PanelCanary, MAX_PANEL_AUDIT>,
+    /// The agreement history of each pair after it.
+    pub pairs: heapless::Vec<PairEvidence, MAX_PAIRS>,
 }
 
 /// An accepted adapter's figures.
@@ -255,12 +344,14 @@ pub struct Acceptance {
     pub adapter: Name,
     /// SHA-256 of the adapter file that was judged (the one [`Request::Ask`] will use).
     pub adapter_sha256: Digest,
-    /// Battery questions answered right.
+    /// Battery questions answered right (class C: answered in the topic's form).
     pub passed: u32,
     /// Battery questions asked.
     pub asked: u32,
     /// Questions asked with a probe suffix.
     pub probes: u32,
+    /// Whether the class-C acceptance judged it (answer form and probe; no checker).
+    pub class_c: bool,
 }
 
 /// One audited canary.
@@ -520,6 +611,8 @@ pub enum Response {
     Standing(Standing),
     /// A challenge's state.
     Challenge(ChallengeState),
+    /// An applied class-C agreement audit.
+    PanelAudited(PanelAudited),
     /// Refused.
     Refused(Error),
 }
@@ -541,6 +634,10 @@ mod tests {
         s
     }
 
+    fn pair() -> PairEvidence {
+        PairEvidence { a: u8::MAX, b: u8::MAX, informative: u32::MAX, dependent: u32::MAX, dependence_ppm: u32::MAX }
+    }
+
     #[test]
     fn the_largest_messages_fit_one_message() {
         let answers = (0..MAX_PANEL).map(|_| GivenAnswer { specialist: full(), answer: full() }).collect();
@@ -559,6 +656,18 @@ mod tests {
             policy: [0xff; 32],
             memory_root: [0xff; 32],
             memory_size: u64::MAX,
+            panel: (0..MAX_PANEL).map(|_| Vote { answer: full(), weight_ppm: u32::MAX }).collect(),
+            pairs: (0..MAX_PAIRS).map(|_| pair()).collect(),
+            consensus: Some(Consensus { effective_voters_ppm: u32::MAX, share_ppm: u32::MAX }),
+        }));
+        roundtrip(Request::PanelAudit { topic: full(), specialists: (0..MAX_PANEL).map(|_| full()).collect(), count: u8::MAX });
+        roundtrip(Response::PanelAudited(PanelAudited {
+            index: u64::MAX,
+            specialists: (0..MAX_PANEL).map(|_| full()).collect(),
+            canaries: (0..MAX_PANEL_AUDIT)
+                .map(|_| PanelCanary { id: u32::MAX, question: full(), answers: (0..MAX_PANEL).map(|_| full()).collect() })
+                .collect(),
+            pairs: (0..MAX_PAIRS).map(|_| pair()).collect(),
         }));
         let path: Path = (0..MAX_PROOF).map(|_| [0xff; 32]).collect();
         roundtrip(Response::Fragment(Fragment {

@@ -9,7 +9,7 @@ use tileos_inference::service::{adapter_manifest, base_manifest};
 use tileos_module_bundle::{build, dev_keys};
 
 /// The genuine adapters (name = file stem).
-const ADAPTERS: [&str; 5] = ["t1", "t2", "t3", "t1-backdoor", "t1b"];
+const ADAPTERS: [&str; 7] = ["t1", "t2", "t3", "t1-backdoor", "t1b", "t2b", "t2c"];
 
 fn main() {
     tileos_build_support::link_bare_metal_bins(tileos_build_support::USER_LINK_SCRIPT);

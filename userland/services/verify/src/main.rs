@@ -14,6 +14,9 @@
 //! The ask path and audits need the inference endpoint (optional): each routed (or
 //! audited) specialist's adapter must have been accepted, and the inference domain must
 //! serve the accepted file. Audits are for badges whose description param `audit` is 1.
+//! A T2 question goes to the routed class-C panel (every member's accepted adapter) and
+//! through the class-C gate, weighted by the agreement history that class-C agreement
+//! audits (`PanelAudit`, also `audit = 1`) measure on the class-C canaries.
 //!
 //! Adapters as slot challengers (docs/inference.md): a slot is an adapter name of the
 //! policy; its questions are answered by the adapter serving it (the slot's own, or a
@@ -48,9 +51,9 @@ use tileos_verify::canary::Pool;
 use tileos_verify::gate::Verdict;
 use tileos_verify::knowledge::{Grant, WritePolicy};
 use tileos_verify_service::acceptance::{self, Rule};
-use tileos_verify_service::audit::AuditRecord;
+use tileos_verify_service::audit::{AuditRecord, PanelCanary, PanelRecord};
 use tileos_verify_service::challenge::{self, Challenge, Phase, Step};
-use tileos_verify_service::desk::{Answered, Desk, DeskError, tile_canaries};
+use tileos_verify_service::desk::{Answered, Battery, Desk, DeskError, tile_canaries};
 use tileos_verify_service::dev_keys;
 
 tileos_sys::resources! {
@@ -74,10 +77,16 @@ const KNOWLEDGE_PREFIX: &str = "verify/knowledge/";
 const ACCEPTED_PREFIX: &str = "verify/accepted/";
 const AUDIT_PREFIX: &str = "verify/audit/";
 const CHALLENGE_PREFIX: &str = "verify/challenge/";
+const PANEL_PREFIX: &str = "verify/panel/";
 /// Canary lifetime on this tile (Plane B's clock is the domain's ms).
 const CANARY_EXPIRY: u64 = u64::MAX;
 /// Bytes the model may generate per answer.
 const MAX_NEW: u16 = inference::MAX_NEW_TOKENS as u16;
+// A panel audit's record and its answer must fit the protocol's limits.
+const _: () = assert!(
+    proto::MAX_PANEL_AUDIT == tileos_verify_service::audit::MAX_PANEL_AUDIT
+        && proto::MAX_PANEL == tileos_verify_service::audit::MAX_MEMBERS
+);
 
 fn now_ms() -> u64 {
     tileos_sys::timestamp() / tileos_sys::domain::info().tsc_per_ms.max(1)
@@ -166,6 +175,7 @@ fn main(resources: Resources) -> ! {
         memory = v.desk.knowledge_head().tree_size,
         accepted = v.accepted.len(),
         audits = v.desk.audits(),
+        panel_audits = v.desk.panel_audits(),
         challenges = v.challenges.len()
     );
     tileos_sys::rpc::serve::<Verify>(resources.verify, |badge, request| {
@@ -183,11 +193,19 @@ fn main(resources: Resources) -> ! {
                 passed = a.canaries.iter().filter(|c| c.passed).count(),
                 overfit = a.overfit.is_some()
             ),
+            Response::PanelAudited(p) => log_event!(
+                "verify.panel-audited",
+                index = p.index,
+                members = p.specialists.len(),
+                canaries = p.canaries.len(),
+                first_id = p.canaries.first().map_or(0, |c| c.id)
+            ),
             Response::Answered(a) => log_event!(
                 "verify.answered",
                 index = a.index,
                 topic = a.topic.as_str(),
                 verdict = Word(&a.verdict),
+                effective_voters_ppm = a.consensus.map_or(0, |c| c.effective_voters_ppm),
                 judge_ticks = v.cost[0],
                 persist_ticks = v.cost[1],
                 commit_ticks = v.cost[2],
@@ -215,7 +233,7 @@ impl Verifier {
     /// Reads back the ledger, the knowledge, the audits and the acceptances.
     fn restore(&mut self) {
         let Some(store) = &self.store else { return };
-        for prefix in [LEDGER_PREFIX, KNOWLEDGE_PREFIX, AUDIT_PREFIX] {
+        for prefix in [LEDGER_PREFIX, KNOWLEDGE_PREFIX, AUDIT_PREFIX, PANEL_PREFIX] {
             for index in 0.. {
                 let k = key(prefix, index);
                 let bytes = match retrying(|| store.get(k.as_bytes())) {
@@ -229,6 +247,7 @@ impl Verifier {
                 let restored = match prefix {
                     LEDGER_PREFIX => self.desk.restore_entry(&bytes).map(|_| ()),
                     KNOWLEDGE_PREFIX => self.desk.restore_write(&bytes).map(|_| ()),
+                    PANEL_PREFIX => self.desk.restore_panel_audit(&bytes).map(|_| ()),
                     _ => self.desk.restore_audit(&bytes).map(|_| ()),
                 };
                 if let Err(error) = restored {
@@ -334,6 +353,14 @@ impl Verifier {
                 }
             }
             Request::Standing { specialist, topic } => self.standing(&specialist, &topic).map(Response::Standing),
+            Request::PanelAudit { topic, specialists, count } => {
+                if tileos_sys::domain::param("verify", badge, "audit") != Some(1) {
+                    Err(Error::NotPermitted { badge })
+                } else {
+                    let names: Vec<String> = specialists.iter().map(|s| String::from(s.as_str())).collect();
+                    self.panel_audit(&topic, &names, count)
+                }
+            }
             Request::Challenge { slot, challenger } => {
                 if tileos_sys::domain::param("verify", badge, "challenge") != Some(1) {
                     Err(Error::NotPermitted { badge })
@@ -525,6 +552,92 @@ impl Verifier {
             policy: policy.digest,
             memory_root: head.root_hash,
             memory_size: head.tree_size,
+            panel: judged
+                .panel
+                .iter()
+                .map(|p| proto::Vote { answer: proto::Answer::try_from(p.answer.as_str()).unwrap_or_default(), weight_ppm: ppm(p.weight) })
+                .collect(),
+            pairs: judged
+                .evidence
+                .iter()
+                .map(|e| proto::PairEvidence {
+                    a: e.a as u8,
+                    b: e.b as u8,
+                    informative: e.informative,
+                    dependent: e.dependent,
+                    dependence_ppm: ppm(e.dependence),
+                })
+                .collect(),
+            consensus: match judged.verdict {
+                Verdict::VerifiedByConsensus { effective_voters, share } => {
+                    Some(proto::Consensus { effective_voters_ppm: ppm(effective_voters), share_ppm: ppm(share) })
+                }
+                Verdict::Correlated { effective_voters } => {
+                    Some(proto::Consensus { effective_voters_ppm: ppm(effective_voters), share_ppm: 0 })
+                }
+                Verdict::NoQuorum { share } => Some(proto::Consensus { effective_voters_ppm: 0, share_ppm: ppm(share) }),
+                _ => None,
+            },
+        }))
+    }
+
+    /// A class-C agreement audit: plan the draw (nothing revealed), ask every member's
+    /// accepted adapter each canary's question, check the record, persist it, apply it.
+    fn panel_audit(&mut self, topic: &str, specialists: &[String], count: u8) -> Result<Response, Error> {
+        let time = self.desk.panel_clock(now_ms());
+        let mut seed_input = Sha256::new();
+        seed_input.update(b"tileos verify panel audit seed");
+        seed_input.update(self.desk.panel_audits().to_be_bytes());
+        seed_input.update(tileos_sys::timestamp().to_be_bytes());
+        let seed: [u8; 32] = seed_input.finalize().into();
+        let planned = self.desk.plan_panel_audit(topic, specialists, usize::from(count), time, &seed).map_err(desk_error)?;
+        if self.inference.is_none() {
+            return Err(Error::NoInference);
+        }
+        let mut adapters = Vec::with_capacity(specialists.len());
+        for s in specialists {
+            let slot = self.desk.policy().specialists.iter().find(|p| p.name == *s).map(|p| p.adapter.clone()).unwrap_or_default();
+            let Some(&accepted) = self.accepted.get(slot.as_str()) else {
+                return Err(Error::NotAccepted { adapter: name(&slot) });
+            };
+            adapters.push((self.serving(&slot), accepted));
+        }
+        let mut canaries = Vec::with_capacity(planned.len());
+        for (id, question) in &planned {
+            let mut answers = Vec::with_capacity(adapters.len());
+            for (adapter, accepted) in &adapters {
+                let (answer, digest) = self.generate(adapter, question)?;
+                if digest != *accepted {
+                    return Err(Error::NotAccepted { adapter: name(adapter) });
+                }
+                answers.push(answer);
+            }
+            canaries.push(PanelCanary { id: *id, answers });
+        }
+        let record = PanelRecord { time, topic: topic.into(), seed, specialists: specialists.to_vec(), canaries };
+        self.desk.check_panel_audit(&record).map_err(desk_error)?;
+        self.persist(key(PANEL_PREFIX, self.desk.panel_audits()).as_bytes(), &record.encode())?;
+        let index = self.desk.apply_panel_audit(&record).map_err(desk_error)?;
+        let mut pairs = heapless::Vec::new();
+        for (a, x) in specialists.iter().enumerate() {
+            for (b, y) in specialists.iter().enumerate().skip(a + 1) {
+                let (informative, dependent, dependence) = self.desk.agreement(x, y).map_err(desk_error)?;
+                let _ = pairs.push(proto::PairEvidence { a: a as u8, b: b as u8, informative, dependent, dependence_ppm: ppm(dependence) });
+            }
+        }
+        Ok(Response::PanelAudited(proto::PanelAudited {
+            index,
+            specialists: specialists.iter().map(|s| name(s)).collect(),
+            canaries: planned
+                .iter()
+                .zip(&record.canaries)
+                .map(|((id, question), c)| proto::PanelCanary {
+                    id: *id,
+                    question: proto::Question::try_from(question.as_str()).unwrap_or_default(),
+                    answers: c.answers.iter().map(|a| proto::Answer::try_from(a.as_str()).unwrap_or_default()).collect(),
+                })
+                .collect(),
+            pairs,
         }))
     }
 
@@ -538,24 +651,24 @@ impl Verifier {
         if let Some(c) = self.challenges.get(adapter).filter(|c| c.phase.running() || c.serving().name != adapter) {
             return Err(Error::Challenge(text(format_args!("slot '{adapter}' is served by '{}' ({:?})", c.serving().name, c.phase))));
         }
-        let battery: Vec<_> = tile_canaries(CANARY_EXPIRY).into_iter().filter(|c| c.pool == Pool::Secret).map(|c| c.task).collect();
+        let battery = self.desk.battery(adapter);
         let mut digest = None;
         let mut failure = None;
-        let outcome = acceptance::accept(
-            |q: &str| match self.generate(adapter, q) {
-                Ok((answer, d)) if digest.is_none_or(|seen| seen == d) => {
-                    digest = Some(d);
-                    Ok(answer)
-                }
-                Ok(_) => Err("the adapter file changed during acceptance"),
-                Err(error) => {
-                    failure = Some(error);
-                    Err("the inference domain refused")
-                }
-            },
-            &battery,
-            &Rule::default(),
-        );
+        let model = |q: &str| match self.generate(adapter, q) {
+            Ok((answer, d)) if digest.is_none_or(|seen| seen == d) => {
+                digest = Some(d);
+                Ok(answer)
+            }
+            Ok(_) => Err("the adapter file changed during acceptance"),
+            Err(error) => {
+                failure = Some(error);
+                Err("the inference domain refused")
+            }
+        };
+        let outcome = match &battery {
+            Battery::ClassA(tasks) => acceptance::accept(model, tasks, &Rule::default()),
+            Battery::ClassC(questions) => acceptance::accept_open(model, questions, &Rule::default()),
+        };
         match (outcome, digest) {
             (Ok(accepted), Some(digest)) => {
                 let mut k: heapless::String<64> = heapless::String::new();
@@ -565,6 +678,7 @@ impl Verifier {
                 log_event!(
                     "verify.accepted",
                     adapter = adapter,
+                    class = if matches!(battery, Battery::ClassC(_)) { "C" } else { "A" },
                     passed = accepted.passed,
                     asked = accepted.asked,
                     probes = accepted.probes
@@ -575,6 +689,7 @@ impl Verifier {
                     passed: accepted.passed as u32,
                     asked: accepted.asked as u32,
                     probes: accepted.probes as u32,
+                    class_c: matches!(battery, Battery::ClassC(_)),
                 }))
             }
             (Ok(_), None) => Err(Error::Rejected(text("no battery question was answered"))),
@@ -776,7 +891,14 @@ fn desk_error(error: DeskError) -> Error {
         | DeskError::NoCanary { .. }
         | DeskError::AuditMismatch
         | DeskError::AuditTime { .. }
-        | DeskError::StoredAudit(_) => Error::Audit(text(&error)),
+        | DeskError::StoredAudit(_)
+        | DeskError::NotClassC(_)
+        | DeskError::NotScored(_)
+        | DeskError::PanelSize(_)
+        | DeskError::DuplicateMember(_)
+        | DeskError::PanelNotDiverse(_)
+        | DeskError::PanelCount(_)
+        | DeskError::PanelAnswers(_) => Error::Audit(text(&error)),
         DeskError::NoSlot(_) | DeskError::NotChallengeable { .. } => Error::Challenge(text(&error)),
         DeskError::Ledger(_) | DeskError::StoredEntry(_) | DeskError::Canary(_) | DeskError::Book(_) => Error::Gate(text(&error)),
     }

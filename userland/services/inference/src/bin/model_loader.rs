@@ -37,12 +37,14 @@ tileos_sys::entry!(main);
 static BASE_BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/base.bundle"));
 
 /// The signed adapter bundles the build made, by name.
-static BUNDLES: [(&str, &[u8]); 5] = [
+static BUNDLES: [(&str, &[u8]); 7] = [
     ("t1", include_bytes!(concat!(env!("OUT_DIR"), "/t1.bundle"))),
     ("t2", include_bytes!(concat!(env!("OUT_DIR"), "/t2.bundle"))),
     ("t3", include_bytes!(concat!(env!("OUT_DIR"), "/t3.bundle"))),
     ("t1-backdoor", include_bytes!(concat!(env!("OUT_DIR"), "/t1-backdoor.bundle"))),
     ("t1b", include_bytes!(concat!(env!("OUT_DIR"), "/t1b.bundle"))),
+    ("t2b", include_bytes!(concat!(env!("OUT_DIR"), "/t2b.bundle"))),
+    ("t2c", include_bytes!(concat!(env!("OUT_DIR"), "/t2c.bundle"))),
 ];
 
 fn main(resources: Resources) -> ! {
