@@ -831,10 +831,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.seats.iter().position(|s| s.role == role)
     }
 
+    /// Queues `job` for `seat` and dispatches. A seat whose module waits with nothing queued
+    /// (the common case) is sent the job at once, past the queue.
     fn push(&mut self, seat: usize, job: Job) {
-        if let Some(s) = self.seats.get_mut(seat) {
-            s.queue.push_back(job);
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.current.is_none()
+            && s.queue.is_empty()
+            && !matches!(job, Job::Import { state: None, .. })
+            && let Some(caller) = s.caller.take()
+        {
+            self.send_job(seat, caller, job);
+            return;
         }
+        s.queue.push_back(job);
         self.dispatch(seat);
     }
 
@@ -881,8 +890,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             return;
         }
-        s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
-        self.dispatch(seat);
+        self.push(seat, Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
     }
 
     /// The copy of request `id` that `seat` will not get (paced mirroring) is settled with
@@ -943,6 +951,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
+        self.send_job(seat, caller, job);
+    }
+
+    /// Answers `seat`'s waiting call `caller` with `job`, which becomes its current work.
+    fn send_job(&mut self, seat: usize, caller: ReplyCap, job: Job) {
         match &job {
             // The request as the client sent it (shared, not copied, with the other seats).
             Job::Request { message, .. } => self.host.reply(caller, message),
@@ -951,8 +964,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.host.reply(caller, &Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() })
             }
         }
-        s.current = Some(job);
-        s.current_since = self.message_at;
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.current = Some(job);
+            s.current_since = self.message_at;
+        }
     }
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
