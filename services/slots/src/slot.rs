@@ -985,12 +985,11 @@ impl<E: Equivalence> Slot<E> {
             return;
         }
         // Exchanges leave the list only in `finish`: index `x` is still the exchange.
-        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
-            if let Some(done) = take_in_order(&mut self.exchanges, x)
-                && self.spare.len() < SPARE_EXCHANGES
-            {
-                self.spare.push(done);
-            }
+        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty())
+            && let Some(done) = take_in_order(&mut self.exchanges, x)
+            && self.spare.len() < SPARE_EXCHANGES
+        {
+            self.spare.push(done);
         }
     }
 
