@@ -1238,6 +1238,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted) {
                     let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
+                        // Its copies still queued are of requests the warm module was sent,
+                        // so the state it exports after them holds their effect, and the
+                        // slot compares none of them any more (a promotion clears every
+                        // copy): dropped, not computed before the import (they lengthened
+                        // the switch by the module's backlog).
+                        s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. }));
                         s.queue.push_back(Job::Import { state: None, transfer });
                     }
                     if let Some(switch) = &mut self.switching {

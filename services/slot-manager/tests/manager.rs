@@ -872,6 +872,32 @@ fn every_promotion_transfers_the_state() {
     assert!(sim.not_answered_once().is_empty());
 }
 
+#[test]
+fn a_promoted_module_imports_without_computing_its_queued_copies_first() {
+    // A challenger behind by a backlog of copies when it is promoted: the copies it had not
+    // started are dropped (the warm module's export covers them and nothing compares them),
+    // so it imports right after the one it is working on; every answer is still the sum of
+    // every request, each given once.
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let served = sim.modules[&seat].served;
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.paused.clear();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(sim.modules[&seat].served, served + 2, "the copy it was working on, then the request it serves: the 4 queued were dropped");
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
 /// Checks that the log persisted in `store` reloads at a reboot (a new manager over the
 /// same store), that its signed head verifies, and that its last entry, a rollback by the
 /// circuit breaker whose reason contains `trip`, is included in it. Returns the entries'
