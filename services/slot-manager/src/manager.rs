@@ -613,13 +613,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// entry is appended before any control request is answered (`control` does the
     /// deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it was
     /// decided it is done whatever waits.
+    /// A promotion by the policy also waits for its module to finish the copy it is working
+    /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
+        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
             return false;
         }
         self.do_deferred();
         true
+    }
+
+    /// Whether a promotion by the policy is due while its module is working on a copy. The
+    /// switch would wait for that copy anyway (the module imports the state after it), and a
+    /// client request arriving meanwhile would wait with it; its answer is a message to the
+    /// manager, after which the deferred work is tried again (and [`DEFERRED_BOUND`] still
+    /// holds for a module that never answers).
+    fn promotion_waits_for_module(&self) -> bool {
+        self.policy_due
+            .and_then(|module| self.seat_of(Role::Module(module)))
+            .and_then(|seat| self.seats.get(seat))
+            .is_some_and(|s| s.current.is_some())
     }
 
     /// Appends the deferred log entries, carries out a promotion by policy (its entry
