@@ -105,8 +105,11 @@ impl Message {
 /// words it received in place, and `out` is the manager's kept buffer: once it has held
 /// the longest message, this allocates nothing (nor clears a whole stack buffer first).
 pub fn message_bytes_into(label: u64, words: &[u64], out: &mut Vec<u8>) {
+    let words = &words[..words.len().min(MAX_WORDS)];
     out.clear();
-    for word in core::iter::once(&label).chain(words.iter().take(MAX_WORDS)) {
+    out.reserve(8 * (1 + words.len()));
+    out.extend_from_slice(&label.to_le_bytes());
+    for word in words {
         out.extend_from_slice(&word.to_le_bytes());
     }
 }

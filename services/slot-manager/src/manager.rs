@@ -613,13 +613,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// entry is appended before any control request is answered (`control` does the
     /// deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it was
     /// decided it is done whatever waits.
+    /// A promotion by the policy also waits for its module to finish the copy it is working
+    /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
+        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
             return false;
         }
         self.do_deferred();
         true
+    }
+
+    /// Whether a promotion by the policy is due while its module is working on a copy. The
+    /// switch would wait for that copy anyway (the module imports the state after it), and a
+    /// client request arriving meanwhile would wait with it; its answer is a message to the
+    /// manager, after which the deferred work is tried again (and [`DEFERRED_BOUND`] still
+    /// holds for a module that never answers).
+    fn promotion_waits_for_module(&self) -> bool {
+        self.policy_due
+            .and_then(|module| self.seat_of(Role::Module(module)))
+            .and_then(|seat| self.seats.get(seat))
+            .is_some_and(|s| s.current.is_some())
     }
 
     /// Appends the deferred log entries, carries out a promotion by policy (its entry
@@ -831,10 +845,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.seats.iter().position(|s| s.role == role)
     }
 
+    /// Queues `job` for `seat` and dispatches. A seat whose module waits with nothing queued
+    /// (the common case) is sent the job at once, past the queue.
     fn push(&mut self, seat: usize, job: Job) {
-        if let Some(s) = self.seats.get_mut(seat) {
-            s.queue.push_back(job);
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.current.is_none()
+            && s.queue.is_empty()
+            && !matches!(job, Job::Import { state: None, .. })
+            && let Some(caller) = s.caller.take()
+        {
+            self.send_job(seat, caller, job);
+            return;
         }
+        s.queue.push_back(job);
         self.dispatch(seat);
     }
 
@@ -881,8 +904,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             return;
         }
-        s.queue.push_back(Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
-        self.dispatch(seat);
+        self.push(seat, Job::Request { id, message: message.clone(), copy_until: Some(deadline) });
     }
 
     /// The copy of request `id` that `seat` will not get (paced mirroring) is settled with
@@ -943,6 +965,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
+        self.send_job(seat, caller, job);
+    }
+
+    /// Answers `seat`'s waiting call `caller` with `job`, which becomes its current work.
+    fn send_job(&mut self, seat: usize, caller: ReplyCap, job: Job) {
         match &job {
             // The request as the client sent it (shared, not copied, with the other seats).
             Job::Request { message, .. } => self.host.reply(caller, message),
@@ -951,8 +978,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.host.reply(caller, &Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() })
             }
         }
-        s.current = Some(job);
-        s.current_since = self.message_at;
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.current = Some(job);
+            s.current_since = self.message_at;
+        }
     }
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
@@ -1223,6 +1252,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if let (Some(warm), Some(promoted)) = (self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))), promoted) {
                     let transfer = self.next_transfer();
                     if let Some(s) = self.seats.get_mut(promoted) {
+                        // Its copies still queued are of requests the warm module was sent,
+                        // so the state it exports after them holds their effect, and the
+                        // slot compares none of them any more (a promotion clears every
+                        // copy): dropped, not computed before the import (they lengthened
+                        // the switch by the module's backlog).
+                        s.queue.retain(|job| !matches!(job, Job::Request { copy_until: Some(_), .. }));
                         s.queue.push_back(Job::Import { state: None, transfer });
                     }
                     if let Some(switch) = &mut self.switching {

@@ -796,6 +796,45 @@ fn an_automatic_promotion_is_logged_before_it_is_carried_out() {
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// A promotion by the policy waits for its module to finish the copy it is working on (the
+/// switch would wait for it anyway, and a client arriving meanwhile with it), then happens at
+/// the module's answer; a module that does not answer is promoted past `DEFERRED_BOUND`.
+#[test]
+fn a_policy_promotion_waits_for_its_module_to_finish_its_copy() {
+    for answers in [true, false] {
+        // Four agreeing answers of five; then the fifth request's copy completes the evidence
+        // while the sixth's is already with the (paused) module. The answer deadline is past
+        // the bound, so the silent module's copy is not a timeout (which would reject it).
+        let p = tileos_slots::SlotPolicy { answer_deadline: 10 * tileos_slot_manager::DEFERRED_BOUND, ..policy() };
+        let mut sim = shadowing_fast(p, 4);
+        let seat = sim.m.seat_of_module(1).unwrap();
+        sim.paused.insert(seat);
+        sim.request(1, 5);
+        sim.pump();
+        sim.request(1, 6);
+        sim.pump();
+        sim.serve_paused(seat, 1);
+        assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable), "due, its module busy\n{}", sim.notes());
+        assert_eq!(sim.m.slot().serving(), 0);
+        if answers {
+            sim.serve_paused(seat, 1);
+            assert_eq!(sim.m.slot().serving(), 1, "promoted at its answer\n{}", sim.notes());
+        } else {
+            sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+            sim.request(3, 1);
+            assert_eq!(sim.m.slot().serving(), 1, "promoted past the bound\n{}", sim.notes());
+        }
+        sim.paused.clear();
+        sim.request(1, 100);
+        sim.pump();
+        // 1 + … + 6 + 100, and client 3's 1 in the second case.
+        let sum = if answers { 121 } else { 122 };
+        assert_eq!(answer_value(&sim, 1, 6).words, vec![sum], "the sum of every request");
+        assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+        assert!(sim.not_answered_once().is_empty());
+    }
+}
+
 /// Deferred work waits at most `DEFERRED_BOUND`: with clients always waiting, the next
 /// message past the bound does it (here the policy's promotion, its entry first).
 #[test]
@@ -868,6 +907,32 @@ fn every_promotion_transfers_the_state() {
     sim.pump();
     assert_eq!(sim.imports.get(&seat).copied().unwrap_or(0), before + 1, "transferred at the promotion");
     assert_eq!(answer_value(&sim, 1, 10).words, vec![134]);
+    assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_promoted_module_imports_without_computing_its_queued_copies_first() {
+    // A challenger behind by a backlog of copies when it is promoted: the copies it had not
+    // started are dropped (the warm module's export covers them and nothing compares them),
+    // so it imports right after the one it is working on; every answer is still the sum of
+    // every request, each given once.
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let served = sim.modules[&seat].served;
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.paused.clear();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(sim.modules[&seat].served, served + 2, "the copy it was working on, then the request it serves: the 4 queued were dropped");
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
     assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
     assert!(sim.not_answered_once().is_empty());
 }

@@ -632,7 +632,7 @@ impl<E: Equivalence> Slot<E> {
         };
         let agree = self.comparator.agree(&self.equivalence, &exchange.answer, answer);
         let compared = Comparison { agree, served_latency, latency };
-        exchange.pending.remove(p);
+        remove_in_order(&mut exchange.pending, p);
         self.judge(request, from, compared, now, &mut out);
         self.finish_compared(x, now, &mut out);
         (Answered::Compared { agree }, out)
@@ -985,11 +985,11 @@ impl<E: Equivalence> Slot<E> {
             return;
         }
         // Exchanges leave the list only in `finish`: index `x` is still the exchange.
-        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
-            let done = self.exchanges.remove(x);
-            if self.spare.len() < SPARE_EXCHANGES {
-                self.spare.push(done);
-            }
+        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty())
+            && let Some(done) = take_in_order(&mut self.exchanges, x)
+            && self.spare.len() < SPARE_EXCHANGES
+        {
+            self.spare.push(done);
         }
     }
 
@@ -1027,6 +1027,29 @@ impl<E: Equivalence> Slot<E> {
                 i += 1;
             }
         }
+    }
+}
+
+/// Removes element `i` of `v`, keeping the others in order. Nearly always `i` is the last
+/// (one copy per exchange, one exchange in flight), and then nothing moves: a pop, not
+/// `Vec::remove`'s shift.
+fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
+    if i + 1 == v.len() {
+        v.pop();
+    } else if i < v.len() {
+        v.remove(i);
+    }
+}
+
+/// Takes element `i` out of `v`, keeping the others in order (a pop when it is the last, as
+/// in [`remove_in_order`]); `None` past the end.
+fn take_in_order<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
+    if i + 1 == v.len() {
+        v.pop()
+    } else if i < v.len() {
+        Some(v.remove(i))
+    } else {
+        None
     }
 }
 

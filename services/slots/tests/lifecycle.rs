@@ -190,6 +190,37 @@ fn the_client_never_waits_for_a_challenger_and_late_answers_are_timeouts() {
 }
 
 #[test]
+fn copies_answered_in_any_order_finish_only_their_own_exchange() {
+    // Two challengers, three requests in flight; the copies come back out of order (the
+    // middle exchange first, the second challenger before the first) and one disagrees: every
+    // copy is compared with its own request's answer, an exchange is done when its last copy
+    // is in, and the others keep waiting (the in-order removal takes the last element with a
+    // pop and any other with a shift: both are exercised here).
+    let mut s = slot(SlotPolicy { min_agreeing: 100, ..policy() });
+    let (a, b) = (challenger(&mut s, 0), challenger(&mut s, 0));
+    let ms: Vec<_> = (0..3).map(|k| s.request(10 + k)).collect();
+    for (k, m) in ms.iter().enumerate() {
+        let served = [b'0' + k as u8];
+        assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), &served, 14).0, Answered::Deliver);
+    }
+    assert_eq!(s.in_flight(), 3);
+    let order = [(1, b, b'1'), (1, a, b'1'), (2, a, b'x'), (0, b, b'0'), (2, b, b'2'), (0, a, b'0')];
+    let mut done = 0;
+    for (k, module, answer) in order {
+        let (answered, out) = s.answer(ms[k].request, Responder::Module(module), &[answer], 15);
+        assert_eq!(answered, Answered::Compared { agree: answer == b'0' + k as u8 }, "request {k} from {module}");
+        assert!(out.transitions.is_empty());
+        // Request 1 is done after its second copy, then 0 and 2 only after both of theirs.
+        done += usize::from(matches!((k, module), (1, m) if m == a) || (k == 2 && module == b) || (k == 0 && module == a));
+        assert_eq!(s.in_flight(), 3 - done, "after request {k} from {module}");
+    }
+    let (ea, eb) = (s.module(a).unwrap().evidence, s.module(b).unwrap().evidence);
+    assert_eq!((ea.agreeing, ea.disagreeing, eb.agreeing, eb.disagreeing), (2, 1, 3, 0));
+    // A second answer to a finished exchange is dropped.
+    assert_eq!(s.answer(ms[1].request, Responder::Module(a), b"1", 16).0, Answered::Unexpected);
+}
+
+#[test]
 fn a_dropped_copy_is_a_timeout_at_once_and_its_exchange_is_done() {
     let mut s = slot(SlotPolicy { min_agreeing: 10, ..policy() });
     let c = challenger(&mut s, 0);
