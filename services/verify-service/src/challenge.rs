@@ -30,6 +30,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use tileos_verify::ledger::{AdapterRef, ChallengeEntry, ChallengeStep, Evidence};
+
 /// The longest slot or adapter name in a record (the protocol's name limit).
 pub const MAX_NAME: usize = 32;
 const VERSION: u8 = 1;
@@ -151,6 +153,19 @@ pub enum Step {
     Settled,
     /// The old incumbent serves again.
     RolledBack,
+}
+
+impl Step {
+    /// The ledger's step for this one; `None` for a tally (tallies are not entries).
+    pub fn logged(self) -> Option<ChallengeStep> {
+        match self {
+            Step::Tallied => None,
+            Step::Promoted => Some(ChallengeStep::Promoted),
+            Step::Rejected => Some(ChallengeStep::Rejected),
+            Step::Settled => Some(ChallengeStep::Settled),
+            Step::RolledBack => Some(ChallengeStep::RolledBack),
+        }
+    }
 }
 
 /// Why a challenge could not start, or stored bytes were refused.
@@ -295,6 +310,21 @@ impl Challenge {
             _ => return None,
         };
         Some((next, step))
+    }
+
+    /// The ledger entry of `step` taken to reach this state: the slot, both files and the
+    /// tallies (docs/inference.md, "Adapters as slot challengers").
+    pub fn ledger_entry(&self, step: ChallengeStep) -> ChallengeEntry {
+        let adapter = |a: &Adapter| AdapterRef { name: a.name.clone(), digest: a.digest };
+        let evidence = |t: &Tally| Evidence { asked: t.asked, passed: t.passed };
+        ChallengeEntry {
+            slot: self.slot.clone(),
+            incumbent: adapter(&self.incumbent),
+            challenger: adapter(&self.challenger),
+            step,
+            shadow: [evidence(&self.shadow[0]), evidence(&self.shadow[1])],
+            window: [evidence(&self.window[0]), evidence(&self.window[1])],
+        }
     }
 
     /// The canonical encoding (version 1, length-prefixed ASCII names, big-endian

@@ -584,7 +584,8 @@ mod tests {
         let key = SigningKey::from_bytes(&[4; 32]);
         let mut ledger = Ledger::new();
         ledger.append(&entry(Verdict::VerifiedByChecker)).unwrap();
-        let all = [ChallengeStep::Started, ChallengeStep::Promoted, ChallengeStep::Rejected, ChallengeStep::Settled, ChallengeStep::RolledBack];
+        let all =
+            [ChallengeStep::Started, ChallengeStep::Promoted, ChallengeStep::Rejected, ChallengeStep::Settled, ChallengeStep::RolledBack];
         for s in all {
             let e = step(s);
             let bytes = e.encode().unwrap();
@@ -606,7 +607,10 @@ mod tests {
         }
         // The answers-only check refuses a challenge step by its format byte.
         let promoted = ledger.entry(2).unwrap();
-        assert_eq!(verify_logged(promoted, &ledger.prove(2).unwrap(), &head, &vk), Err(LedgerError::Malformed(WireError::BadValue("format"))));
+        assert_eq!(
+            verify_logged(promoted, &ledger.prove(2).unwrap(), &head, &vk),
+            Err(LedgerError::Malformed(WireError::BadValue("format")))
+        );
         assert_eq!(LedgerEntry::decode(promoted), Err(WireError::BadValue("format")));
         assert_eq!(ChallengeEntry::decode(ledger.entry(0).unwrap()), Err(WireError::BadValue("format")));
         // A forged step (the challenger's digest changed) fails the inclusion proof.
