@@ -29,7 +29,11 @@
 //!    promoted. Six more (chosen so that t1 passes and t1b fails) are answered by t1b, the
 //!    promoted adapter, with t1 unseen: the promotion is rolled back, and the next question
 //!    is t1's again. The state shown (`tilectl challenge t1`) is the host's replay of the
-//!    same verdicts through the same state machine;
+//!    same verdicts through the same state machine. The Started, Promoted and RolledBack
+//!    steps are ledger entries at the record's marks, fetched and checked on the host
+//!    (signed head, inclusion proof) with both files' digests and the deciding tallies,
+//!    and printed by `tilectl ledger`; a forged step fails its proof, and entries and
+//!    proofs past the end are refused `NoEntry`;
 //! 7. the class-C gate: a T2 question before its panel is accepted is refused
 //!    `NotAccepted`; `accept t2`, `t2b`, `t2c` pass the class-C acceptance (answer form,
 //!    trigger probe); hostile class-C agreement audits (unsigned, a class-A topic, one
@@ -432,8 +436,8 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
             }
         }
     }
-    // Hostile: entries and proofs past the end are refused naming the index; an answer
-    // entry is refused by tilectl's check when the index is out of range.
+    // Hostile: entries and proofs past the end are refused naming the index, through the
+    // wire client and through `tilectl ledger`.
     let size = match operator_call(port, verify::Request::Status)? {
         verify::Response::Status(s) => s.ledger_size,
         other => return Err(format!("status: {other:?}")),

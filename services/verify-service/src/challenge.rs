@@ -19,7 +19,8 @@
 //!
 //! The state is a small value: [`Challenge::observe`] returns the next state and changes
 //! nothing, so the domain persists it ([`Challenge::encode`], canonical; under
-//! `verify/challenge/SLOT`) before it applies it. [`Challenge::decode`] refuses anything
+//! `verify/challenge/SLOT`) before it applies it. Each step but a tally is first logged
+//! in the ledger ([`Challenge::ledger_entry`], a `tileos_verify::ledger::ChallengeEntry`). [`Challenge::decode`] refuses anything
 //! but the canonical bytes of a consistent state, naming the field.
 //!
 //! Why not `tileos_slots::Slot`: its evidence is agreement between incumbent and
@@ -131,12 +132,14 @@ pub struct Challenge {
     pub shadow: [Tally; 2],
     /// Rollback window: the promoted challenger's and the old incumbent's live tallies.
     pub window: [Tally; 2],
-    /// Ledger size when it started.
+    /// Ledger size when it started (the index of its Started entry).
     pub started_at: u64,
-    /// Ledger size after the question that decided promotion or rejection (from this
-    /// index on, the entries of the slot were answered by the adapter then serving).
+    /// Ledger size after the question that decided promotion or rejection (the index of
+    /// the decision's entry; after it, the entries of the slot were answered by the
+    /// adapter then serving).
     pub decided_at: Option<u64>,
-    /// Ledger size after the question that settled or rolled back the promotion.
+    /// Ledger size after the question that settled or rolled back the promotion (the
+    /// index of that step's entry).
     pub ended_at: Option<u64>,
 }
 
