@@ -29,7 +29,11 @@
 //!    promoted. Six more (chosen so that t1 passes and t1b fails) are answered by t1b, the
 //!    promoted adapter, with t1 unseen: the promotion is rolled back, and the next question
 //!    is t1's again. The state shown (`tilectl challenge t1`) is the host's replay of the
-//!    same verdicts through the same state machine;
+//!    same verdicts through the same state machine. The Started, Promoted and RolledBack
+//!    steps are ledger entries at the record's marks, fetched and checked on the host
+//!    (signed head, inclusion proof) with both files' digests and the deciding tallies,
+//!    and printed by `tilectl ledger`; a forged step fails its proof, and entries and
+//!    proofs past the end are refused `NoEntry`;
 //! 7. the class-C gate: a T2 question before its panel is accepted is refused
 //!    `NotAccepted`; `accept t2`, `t2b`, `t2c` pass the class-C acceptance (answer form,
 //!    trigger probe); hostile class-C agreement audits (unsigned, a class-A topic, one
@@ -56,7 +60,9 @@ use tileos_qemu::host::{self, agent_client, boot_and_drive};
 use tileos_qemu::images::{fresh_disk, workspace_root};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::{Answer, Command, PORT, WireError, dev_keys};
+use tileos_update_log::ProofError;
 use tileos_verify::claim::CheckOutcome;
+use tileos_verify::ledger::{ChallengeStep, LedgerError, Logged, verify_logged_any};
 use tileos_verify_service::challenge::{Adapter, Challenge, Phase, Rule};
 use tileos_verify_service::task;
 
@@ -341,7 +347,9 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
         begun.started_at,
     )
     .map_err(|e| e.to_string())?;
-    let mut ledger = begun.started_at;
+    // The Started step is the entry at `started_at`; each answer is one entry, and each
+    // decision (Promoted, RolledBack) one more after the answer that decided it.
+    let mut ledger = begun.started_at + 1;
     for (phase, indices) in [("shadowing", &shadowing), ("window", &window)] {
         for &i in indices.iter() {
             let (q, serving_is_t1) = (questions[i], replay.serving().name == "t1");
@@ -352,7 +360,11 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
             }
             let (serving, shadow) = if serving_is_t1 { verdicts[i] } else { (verdicts[i].1, verdicts[i].0) };
             ledger += 1;
-            replay = replay.observe(serving, shadow, ledger, &rule).ok_or("the replay ended early")?.0;
+            let (next, step) = replay.observe(serving, shadow, ledger, &rule).ok_or("the replay ended early")?;
+            replay = next;
+            if step.logged().is_some() {
+                ledger += 1;
+            }
         }
         let tile = challenge_state(port)?;
         if tile_shown(&tile) != shown(&replay) {
@@ -375,7 +387,128 @@ fn challenge(port: u16, outputs: &mut Vec<String>) -> Result<verify::ChallengeSt
         return Err(format!("tilectl challenge t1: {text}"));
     }
     outputs.push(text);
-    challenge_state(port)
+    let ended = challenge_state(port)?;
+    // The three steps are ledger entries of their own, at the record's marks.
+    let (incumbent, challenger) = (begun.incumbent_sha256, begun.challenger_sha256);
+    let marks = [
+        (begun.started_at, ChallengeStep::Started, [(0, 0), (0, 0), (0, 0), (0, 0)]),
+        (ended.decided_at.ok_or("no decision mark")?, ChallengeStep::Promoted, [(6, 1), (6, 6), (0, 0), (0, 0)]),
+        (ended.ended_at.ok_or("no end mark")?, ChallengeStep::RolledBack, [(6, 1), (6, 6), (6, 0), (6, 6)]),
+    ];
+    if [marks[1].0, marks[2].0] != [begun.started_at + 7, begun.started_at + 14] {
+        return Err(format!("the challenge's marks: {ended:?}"));
+    }
+    for (index, step, tallies) in marks {
+        let (bytes, entry) = checked_entry(port, index)?;
+        let Logged::Challenge(c) = entry else { return Err(format!("entry {index} is not a challenge step: {entry:?}")) };
+        let got: Vec<(u32, u32)> = c.shadow.iter().chain(&c.window).map(|e| (e.asked, e.passed)).collect();
+        if c.slot != "t1"
+            || c.step != step
+            || (c.incumbent.name.as_str(), c.incumbent.digest) != ("t1", incumbent)
+            || (c.challenger.name.as_str(), c.challenger.digest) != ("t1b", challenger)
+            || got != tallies
+        {
+            return Err(format!("entry {index}: expected {step:?} with tallies {tallies:?}, the tile logged {c:?}"));
+        }
+        // tilectl prints it, checked against the signed head.
+        let shown = tilectl(port, Tilectl::Ledger { index, ledger_key: None })?;
+        if !shown.starts_with(&format!("ledger entry {index}: challenge of slot t1: {step:?}\n"))
+            || !shown.contains(&format!("challenger t1b (file sha256 {}", hex(&challenger)))
+            || !shown.contains("ledger check: inclusion proof and signed head verified")
+        {
+            return Err(format!("tilectl ledger {index}: {shown}"));
+        }
+        outputs.push(shown);
+        // A forged step (the challenger's digest of another file) fails the inclusion proof.
+        if step == ChallengeStep::Promoted {
+            if Logged::Challenge(c.clone()).encode().map_err(|e| e.to_string())? != bytes {
+                return Err(format!("entry {index} is not the canonical encoding of what it decodes to"));
+            }
+            let (proof, head) = entry_proof(port, index)?;
+            let mut forged = Logged::Challenge(c.clone());
+            if let Logged::Challenge(f) = &mut forged {
+                f.challenger.digest = incumbent;
+            }
+            let forged = forged.encode().map_err(|e| e.to_string())?;
+            match verify_logged_any(&forged, &proof, &head, &dev_keys_ledger()) {
+                Err(LedgerError::Proof(ProofError::RootMismatch)) => {}
+                other => return Err(format!("a forged Promoted entry checked as {other:?}")),
+            }
+        }
+    }
+    // Hostile: entries and proofs past the end are refused naming the index, through the
+    // wire client and through `tilectl ledger`.
+    let size = match operator_call(port, verify::Request::Status)? {
+        verify::Response::Status(s) => s.ledger_size,
+        other => return Err(format!("status: {other:?}")),
+    };
+    for request in [
+        verify::Request::Entry { index: size, offset: 0 },
+        verify::Request::Proof { index: size },
+        verify::Request::Entry { index: u64::MAX, offset: 0 },
+    ] {
+        match operator_call(port, request.clone())? {
+            verify::Response::Refused(verify::Error::NoEntry(i)) if Some(i) == request_index(&request) => {}
+            other => return Err(format!("{request:?} answered {other:?}")),
+        }
+    }
+    outputs.push(refused("tilectl ledger past the end", tilectl(port, Tilectl::Ledger { index: size, ledger_key: None }), &["NoEntry"])?);
+    Ok(ended)
+}
+
+fn request_index(request: &verify::Request) -> Option<u64> {
+    match request {
+        verify::Request::Entry { index, .. } | verify::Request::Proof { index } => Some(*index),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ledger's public key (DEV ONLY).
+fn dev_keys_ledger() -> tileos_update_log::VerifyingKey {
+    tileos_verify_service::dev_keys::ledger_key().verifying_key()
+}
+
+/// The raw bytes of ledger entry `index`, fetched in chunks through the wire client.
+fn fetch_entry(port: u16, index: u64) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    loop {
+        match operator_call(port, verify::Request::Entry { index, offset: bytes.len() as u32 })? {
+            verify::Response::EntryChunk { len, bytes: chunk } => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() >= len as usize || chunk.is_empty() {
+                    return Ok(bytes);
+                }
+            }
+            other => return Err(format!("entry {index}: {other:?}")),
+        }
+    }
+}
+
+/// The inclusion proof of entry `index` and the tile's signed tree head.
+fn entry_proof(port: u16, index: u64) -> Result<(tileos_update_log::InclusionProof, tileos_update_log::SignedTreeHead), String> {
+    let p = match operator_call(port, verify::Request::Proof { index })? {
+        verify::Response::Proof(p) if p.index == index => p,
+        other => return Err(format!("proof of {index}: {other:?}")),
+    };
+    let signature: [u8; 64] = p.signature.as_slice().try_into().map_err(|_| "a signature not of 64 bytes".to_string())?;
+    let head = tileos_update_log::SignedTreeHead {
+        head: tileos_update_log::TreeHead { tree_size: p.tree_size, timestamp_ms: p.timestamp_ms, root_hash: p.root },
+        signature,
+    };
+    Ok((tileos_update_log::InclusionProof { leaf_index: index, tree_size: p.tree_size, path: p.path.to_vec() }, head))
+}
+
+/// Entry `index` fetched and checked on the host: the head's signature under the DEV
+/// ledger key, the inclusion proof, the strict decoding of either kind.
+fn checked_entry(port: u16, index: u64) -> Result<(Vec<u8>, Logged), String> {
+    let bytes = fetch_entry(port, index)?;
+    let (proof, head) = entry_proof(port, index)?;
+    let logged = verify_logged_any(&bytes, &proof, &head, &dev_keys_ledger()).map_err(|e| format!("entry {index}: {e}"))?;
+    Ok((bytes, logged))
 }
 
 /// The class-C panel of the dev tile's policy (every T2 specialist).
@@ -457,19 +590,8 @@ fn check_t2(port: u16, history: &[[String; 3]]) -> Result<verify::Answered, Stri
         ));
     }
     // The ledger entry carries the verdict, the panel and the answer.
-    let mut bytes = Vec::new();
-    loop {
-        match operator_call(port, verify::Request::Entry { index: a.index, offset: bytes.len() as u32 })? {
-            verify::Response::EntryChunk { len, bytes: chunk } => {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() >= len as usize || chunk.is_empty() {
-                    break;
-                }
-            }
-            other => return Err(format!("entry {}: {other:?}", a.index)),
-        }
-    }
-    let entry = tileos_verify::ledger::LedgerEntry::decode(&bytes).map_err(|e| format!("entry {}: {e:?}", a.index))?;
+    let (_, entry) = checked_entry(port, a.index)?;
+    let Logged::Answer(entry) = entry else { return Err(format!("entry {} is not an answer: {entry:?}", a.index)) };
     let logged = match entry.verdict {
         tileos_verify::gate::Verdict::VerifiedByConsensus { effective_voters, .. } => {
             (verify::VerdictCode::VerifiedByConsensus, Some(effective_voters))
@@ -667,7 +789,8 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
     outcome.assert_event("model-loader.done", &[("adapters", "7")]);
     outcome.assert_event("verify.accepted", &[("adapter", "t1"), ("asked", "16")]);
     outcome.assert_event("verify.rejected", &[("adapter", "t1-backdoor"), ("reason", "Trigger")]);
-    // Four answers, then the challenge's thirteen, then the T2 question twice.
+    // Four answers, then the challenge's thirteen, then the T2 question twice; the ledger
+    // also holds the challenge's three steps (22 entries).
     assert_eq!(outcome.events("verify.answered").len(), 19, "{}", outcome.tail(60));
     for member in PANEL {
         outcome.assert_event("verify.accepted", &[("adapter", member), ("class", "C"), ("asked", "8")]);
@@ -693,7 +816,7 @@ fn tilectl_accepts_t1_rejects_the_backdoor_and_asks_answer_with_checked_ledger_e
             let t2 = check_t2(port, &history)?;
             Ok((standings(port)?, challenge_state(port)?, t2))
         });
-    again.assert_event("verify.ready", &[("audits", "3"), ("panel_audits", "3"), ("ledger", "19"), ("accepted", "5"), ("challenges", "1")]);
+    again.assert_event("verify.ready", &[("audits", "3"), ("panel_audits", "3"), ("ledger", "22"), ("accepted", "5"), ("challenges", "1")]);
     assert_eq!(
         (t2_again.verdict, t2_again.consensus, t2_again.pairs.clone(), t2_again.answer.clone()),
         (t2_answer.verdict, t2_answer.consensus, t2_answer.pairs.clone(), t2_answer.answer.clone()),

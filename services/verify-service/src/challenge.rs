@@ -19,7 +19,8 @@
 //!
 //! The state is a small value: [`Challenge::observe`] returns the next state and changes
 //! nothing, so the domain persists it ([`Challenge::encode`], canonical; under
-//! `verify/challenge/SLOT`) before it applies it. [`Challenge::decode`] refuses anything
+//! `verify/challenge/SLOT`) before it applies it. Each step but a tally is first logged
+//! in the ledger ([`Challenge::ledger_entry`], a `tileos_verify::ledger::ChallengeEntry`). [`Challenge::decode`] refuses anything
 //! but the canonical bytes of a consistent state, naming the field.
 //!
 //! Why not `tileos_slots::Slot`: its evidence is agreement between incumbent and
@@ -29,6 +30,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+
+use tileos_verify::ledger::{AdapterRef, ChallengeEntry, ChallengeStep, Evidence};
 
 /// The longest slot or adapter name in a record (the protocol's name limit).
 pub const MAX_NAME: usize = 32;
@@ -129,12 +132,14 @@ pub struct Challenge {
     pub shadow: [Tally; 2],
     /// Rollback window: the promoted challenger's and the old incumbent's live tallies.
     pub window: [Tally; 2],
-    /// Ledger size when it started.
+    /// Ledger size when it started (the index of its Started entry).
     pub started_at: u64,
-    /// Ledger size after the question that decided promotion or rejection (from this
-    /// index on, the entries of the slot were answered by the adapter then serving).
+    /// Ledger size after the question that decided promotion or rejection (the index of
+    /// the decision's entry; after it, the entries of the slot were answered by the
+    /// adapter then serving).
     pub decided_at: Option<u64>,
-    /// Ledger size after the question that settled or rolled back the promotion.
+    /// Ledger size after the question that settled or rolled back the promotion (the
+    /// index of that step's entry).
     pub ended_at: Option<u64>,
 }
 
@@ -151,6 +156,19 @@ pub enum Step {
     Settled,
     /// The old incumbent serves again.
     RolledBack,
+}
+
+impl Step {
+    /// The ledger's step for this one; `None` for a tally (tallies are not entries).
+    pub fn logged(self) -> Option<ChallengeStep> {
+        match self {
+            Step::Tallied => None,
+            Step::Promoted => Some(ChallengeStep::Promoted),
+            Step::Rejected => Some(ChallengeStep::Rejected),
+            Step::Settled => Some(ChallengeStep::Settled),
+            Step::RolledBack => Some(ChallengeStep::RolledBack),
+        }
+    }
 }
 
 /// Why a challenge could not start, or stored bytes were refused.
@@ -295,6 +313,21 @@ impl Challenge {
             _ => return None,
         };
         Some((next, step))
+    }
+
+    /// The ledger entry of `step` taken to reach this state: the slot, both files and the
+    /// tallies (docs/inference.md, "Adapters as slot challengers").
+    pub fn ledger_entry(&self, step: ChallengeStep) -> ChallengeEntry {
+        let adapter = |a: &Adapter| AdapterRef { name: a.name.clone(), digest: a.digest };
+        let evidence = |t: &Tally| Evidence { asked: t.asked, passed: t.passed };
+        ChallengeEntry {
+            slot: self.slot.clone(),
+            incumbent: adapter(&self.incumbent),
+            challenger: adapter(&self.challenger),
+            step,
+            shadow: [evidence(&self.shadow[0]), evidence(&self.shadow[1])],
+            window: [evidence(&self.window[0]), evidence(&self.window[1])],
+        }
     }
 
     /// The canonical encoding (version 1, length-prefixed ASCII names, big-endian

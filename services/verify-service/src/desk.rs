@@ -27,7 +27,7 @@ use tileos_verify::canary::{AuditBook, BookError, Canary, CanaryError, CanarySet
 use tileos_verify::gate::{GateError, GateParams, PanelAnswer, Verdict, gate_checked, gate_consensus};
 use tileos_verify::independence::{AgreementHistory, CanaryAnswer};
 use tileos_verify::knowledge::{FragmentId, KnowledgeStore, Retrieved, SignedWrite, WriteError, WritePolicy};
-use tileos_verify::ledger::{Ledger, LedgerEntry, LedgerError, MAX_ANSWER_LEN};
+use tileos_verify::ledger::{ChallengeEntry, Ledger, LedgerEntry, LedgerError, Logged, MAX_ANSWER_LEN};
 use tileos_verify::wire::WireError;
 
 use crate::audit::{self, AuditRecord, PanelRecord, RecordError};
@@ -435,11 +435,16 @@ impl Desk {
         self.ledger.append(&judgement.entry).map_err(DeskError::Ledger)
     }
 
-    /// Appends an entry read back from the store at start; refuses bytes that are not a
-    /// canonical entry.
+    /// Appends a challenge step (persisted first); returns its index.
+    pub fn commit_step(&mut self, step: &ChallengeEntry) -> Result<u64, DeskError> {
+        self.ledger.append_logged(&Logged::Challenge(step.clone())).map_err(DeskError::Ledger)
+    }
+
+    /// Appends an entry of either kind read back from the store at start; refuses bytes
+    /// that are not a canonical entry.
     pub fn restore_entry(&mut self, bytes: &[u8]) -> Result<u64, DeskError> {
-        let entry = LedgerEntry::decode(bytes).map_err(DeskError::StoredEntry)?;
-        self.ledger.append(&entry).map_err(DeskError::Ledger)
+        let entry = Logged::decode(bytes).map_err(DeskError::StoredEntry)?;
+        self.ledger.append_logged(&entry).map_err(DeskError::Ledger)
     }
 
     /// Entries in the ledger.

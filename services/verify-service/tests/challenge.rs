@@ -1,7 +1,8 @@
 //! Adapters as slot challengers: the state machine (promotion after the minimum of live
 //! questions within the margin, rejection, rollback in the window, settling), its
 //! canonical record and hostile records (each refused naming the field), and the desk's
-//! choice of challengeable slots on the dev tile's policy.
+//! choice of challengeable slots on the dev tile's policy; each decision's ledger step
+//! (`tileos_verify::ledger::ChallengeEntry`) beside answers, checked and restored.
 
 use tileos_verify::knowledge::WritePolicy;
 use tileos_verify_service::challenge::{Adapter, Challenge, ChallengeError, Phase, Rule, Step, Tally};
@@ -172,10 +173,10 @@ fn hostile_records_are_refused_naming_the_field() {
     assert_eq!(Challenge::decode(&good, &six), Err(ChallengeError::Inconsistent("tally")));
 }
 
-#[test]
-fn only_slots_of_checkable_topics_can_be_challenged_on_the_tile() {
+/// The dev tile's desk (its signed policy, no knowledge writers).
+fn tile_desk() -> Desk {
     let sig = dev_keys::tile_policy_signature().unwrap();
-    let desk = Desk::new(
+    Desk::new(
         TILE_POLICY.as_bytes(),
         &sig,
         &dev_keys::policy_signer().verifying_key(),
@@ -183,7 +184,12 @@ fn only_slots_of_checkable_topics_can_be_challenged_on_the_tile() {
         dev_keys::ledger_key(),
         tile_canaries(1000),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn only_slots_of_checkable_topics_can_be_challenged_on_the_tile() {
+    let desk = tile_desk();
     assert_eq!(desk.challengeable("t1"), Ok(()));
     assert_eq!(desk.challengeable("t2"), Err(DeskError::NotChallengeable { slot: "t2".into(), topic: "text".into() }));
     assert_eq!(desk.challengeable("t3"), Err(DeskError::NotChallengeable { slot: "t3".into(), topic: "policy".into() }));
@@ -192,4 +198,45 @@ fn only_slots_of_checkable_topics_can_be_challenged_on_the_tile() {
     assert_eq!(desk.passes("12+7", "22"), Ok(false));
     assert_eq!(desk.passes("12+7", "approved"), Ok(false));
     assert!(matches!(desk.passes("describe a river", "cold"), Err(DeskError::NotCheckable(_))));
+}
+
+#[test]
+fn each_decision_is_a_ledger_step_with_both_digests_and_its_evidence_and_restores() {
+    use tileos_verify::ledger::{ChallengeStep, Evidence, Logged, verify_logged_any};
+    // Promoted at the fourth question (incumbent 2 of 4, challenger 4 of 4), then rolled
+    // back (promoted 0 of 4, old 4 of 4); only decisions are ledger steps.
+    let start = started();
+    let (promoted, steps) = run(start.clone(), 10, &[(true, true), (false, true), (true, true), (false, true)]);
+    assert_eq!(steps.iter().map(|s| s.logged()).collect::<Vec<_>>(), [None, None, None, Some(ChallengeStep::Promoted)]);
+    let (rolled, steps) = run(promoted.clone(), 15, &[(false, true); 4]);
+    assert_eq!(steps.last().and_then(|s| s.logged()), Some(ChallengeStep::RolledBack));
+    assert_eq!(Step::Settled.logged(), Some(ChallengeStep::Settled));
+    assert_eq!(Step::Rejected.logged(), Some(ChallengeStep::Rejected));
+
+    let e = promoted.ledger_entry(ChallengeStep::Promoted);
+    assert_eq!((e.slot.as_str(), e.incumbent.name.as_str(), e.incumbent.digest), ("t1", "t1", [1; 32]));
+    assert_eq!((e.challenger.name.as_str(), e.challenger.digest), ("t1b", [2; 32]));
+    assert_eq!(e.shadow, [Evidence { asked: 4, passed: 2 }, Evidence { asked: 4, passed: 4 }]);
+    assert_eq!(e.window, [Evidence::default(); 2]);
+    let r = rolled.ledger_entry(ChallengeStep::RolledBack);
+    assert_eq!(r.window, [Evidence { asked: 4, passed: 0 }, Evidence { asked: 4, passed: 4 }]);
+
+    // In the desk's ledger beside answers: checked on the host, and restored from the
+    // stored bytes of either kind.
+    let mut d = tile_desk();
+    let steps = [start.ledger_entry(ChallengeStep::Started), e, r];
+    for s in &steps {
+        d.commit_step(s).unwrap();
+    }
+    let mut again = tile_desk();
+    for (i, s) in steps.iter().enumerate() {
+        let (proof, head) = d.prove(i as u64, 5).unwrap();
+        let logged = verify_logged_any(d.entry(i as u64).unwrap(), &proof, &head, &dev_keys::ledger_key().verifying_key()).unwrap();
+        assert_eq!(logged, Logged::Challenge(s.clone()));
+        again.restore_entry(d.entry(i as u64).unwrap()).unwrap();
+    }
+    assert_eq!(again.prove(2, 5).unwrap().1, d.prove(2, 5).unwrap().1, "same signed head after the restore");
+    let mut unknown = d.entry(1).unwrap().to_vec();
+    unknown[0] = 9;
+    assert!(matches!(again.restore_entry(&unknown), Err(DeskError::StoredEntry(tileos_verify::wire::WireError::BadValue("kind")))));
 }

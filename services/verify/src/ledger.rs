@@ -3,6 +3,12 @@
 //! re-run its routing (topic, tier, the routing policy's digest and the requester's choice) —
 //! encoded canonically and appended to an RFC 6962 log (`tileos-update-log`). Anyone holding a
 //! signed tree head checks an entry with [`verify_logged`] on a host.
+//!
+//! The log holds two kinds of entry, told apart by the first byte (the kind and format
+//! version): an answer ([`LedgerEntry`], kind 1) and a step of an adapter challenge
+//! ([`ChallengeEntry`], kind 2: started, promoted, rejected, settled, rolled back, with the
+//! evidence that decided it). [`Logged::decode`] decodes either; [`verify_logged_any`]
+//! checks either against a signed tree head.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,6 +33,8 @@ pub const MAX_REQUEST_LEN: usize = 256;
 pub const MAX_SPECIALISTS: usize = 8;
 /// Format byte of an encoded entry.
 const ENTRY_FORMAT: u8 = 1;
+/// Format byte of an encoded challenge step.
+const CHALLENGE_FORMAT: u8 = 2;
 
 /// A specialist as routed: base + adapter, with the lineage and provenance its manifest
 /// declares.
@@ -76,6 +84,8 @@ pub enum LedgerError {
     TooLong(&'static str),
     /// This floating-point field of the verdict is not finite.
     NotFinite(&'static str),
+    /// This field is inconsistent (a tally passing more answers than it judged).
+    Inconsistent(&'static str),
     /// The entry bytes do not decode.
     Malformed(WireError),
     /// The log refused the entry.
@@ -91,6 +101,7 @@ impl fmt::Display for LedgerError {
         match self {
             Self::TooLong(field) => write!(f, "ledger field '{field}' exceeds its limit"),
             Self::NotFinite(field) => write!(f, "ledger field '{field}' is not finite"),
+            Self::Inconsistent(field) => write!(f, "ledger field '{field}' is inconsistent"),
             Self::Malformed(e) => write!(f, "ledger entry: {e}"),
             Self::Log(e) => write!(f, "ledger log: {e}"),
             Self::Proof(e) => write!(f, "ledger inclusion proof: {e}"),
@@ -230,6 +241,159 @@ impl LedgerEntry {
     }
 }
 
+/// A step of an adapter challenge that the ledger records (docs/inference.md, "Adapters
+/// as slot challengers"); the per-question tallies between steps are not entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeStep {
+    /// The challenger starts answering beside the serving adapter.
+    Started,
+    /// The challenger serves the slot; the old incumbent is the rollback shadow.
+    Promoted,
+    /// The challenger fell short; it never served.
+    Rejected,
+    /// The promoted challenger held through the rollback window; the old digest is dropped.
+    Settled,
+    /// The promoted challenger fell short in the window; the old incumbent serves again.
+    RolledBack,
+}
+
+impl ChallengeStep {
+    fn code(self) -> u8 {
+        match self {
+            Self::Started => 1,
+            Self::Promoted => 2,
+            Self::Rejected => 3,
+            Self::Settled => 4,
+            Self::RolledBack => 5,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::Started,
+            2 => Self::Promoted,
+            3 => Self::Rejected,
+            4 => Self::Settled,
+            5 => Self::RolledBack,
+            _ => return None,
+        })
+    }
+}
+
+/// Live answers judged for one adapter, and how many the class-A checker passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Answers judged.
+    pub asked: u32,
+    /// Of which passed (never more than `asked`).
+    pub passed: u32,
+}
+
+/// An adapter file named by a challenge step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterRef {
+    /// The adapter's name in the inference domain's catalog.
+    pub name: String,
+    /// SHA-256 of the accepted file.
+    pub digest: Hash,
+}
+
+/// A challenge step's entry: the slot, both adapter files, the step and the evidence
+/// counts that decided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeEntry {
+    /// The slot: an adapter name of the routing policy.
+    pub slot: String,
+    /// The adapter that served the slot when the challenge started.
+    pub incumbent: AdapterRef,
+    /// The challenger.
+    pub challenger: AdapterRef,
+    /// The step.
+    pub step: ChallengeStep,
+    /// Shadowing tallies: incumbent, challenger.
+    pub shadow: [Evidence; 2],
+    /// Rollback-window tallies: promoted challenger, old incumbent.
+    pub window: [Evidence; 2],
+}
+
+impl ChallengeEntry {
+    /// The canonical encoding, after checking the names and that no tally passes more
+    /// answers than it judged.
+    pub fn encode(&self) -> Result<Vec<u8>, LedgerError> {
+        for (value, field) in [(&self.slot, "slot"), (&self.incumbent.name, "incumbent"), (&self.challenger.name, "challenger")] {
+            check_len(value, MAX_NAME_LEN, field)?;
+        }
+        if self.shadow.iter().chain(&self.window).any(|e| e.passed > e.asked) {
+            return Err(LedgerError::Inconsistent("evidence"));
+        }
+        let mut out = Vec::new();
+        let mut w = Writer(&mut out);
+        w.u8(CHALLENGE_FORMAT);
+        w.bytes(self.slot.as_bytes());
+        for a in [&self.incumbent, &self.challenger] {
+            w.bytes(a.name.as_bytes());
+            w.raw(&a.digest);
+        }
+        w.u8(self.step.code());
+        for e in self.shadow.iter().chain(&self.window) {
+            w.u32(e.asked);
+            w.u32(e.passed);
+        }
+        Ok(out)
+    }
+
+    /// Decodes a challenge step; only the canonical encoding is accepted.
+    pub fn decode(bytes: &[u8]) -> Result<ChallengeEntry, WireError> {
+        let mut r = Reader { s: bytes };
+        if r.u8("format")? != CHALLENGE_FORMAT {
+            return Err(WireError::BadValue("format"));
+        }
+        let slot = r.string(MAX_NAME_LEN, "slot")?;
+        let incumbent = AdapterRef { name: r.string(MAX_NAME_LEN, "incumbent")?, digest: r.array("incumbent digest")? };
+        let challenger = AdapterRef { name: r.string(MAX_NAME_LEN, "challenger")?, digest: r.array("challenger digest")? };
+        let step = ChallengeStep::from_code(r.u8("step")?).ok_or(WireError::BadValue("step"))?;
+        let mut tallies = [Evidence::default(); 4];
+        for t in &mut tallies {
+            *t = Evidence { asked: r.u32("evidence")?, passed: r.u32("evidence")? };
+            if t.passed > t.asked {
+                return Err(WireError::BadValue("evidence"));
+            }
+        }
+        r.finish()?;
+        Ok(ChallengeEntry { slot, incumbent, challenger, step, shadow: [tallies[0], tallies[1]], window: [tallies[2], tallies[3]] })
+    }
+}
+
+/// A decoded ledger entry of either kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Logged {
+    /// An answered query's tuple.
+    Answer(LedgerEntry),
+    /// A step of an adapter challenge.
+    Challenge(ChallengeEntry),
+}
+
+impl Logged {
+    /// Decodes an entry of either kind by its first byte; an unknown kind is
+    /// `BadValue("kind")`, an empty input `Truncated("kind")`.
+    pub fn decode(bytes: &[u8]) -> Result<Logged, WireError> {
+        match bytes.first() {
+            None => Err(WireError::Truncated("kind")),
+            Some(&ENTRY_FORMAT) => LedgerEntry::decode(bytes).map(Logged::Answer),
+            Some(&CHALLENGE_FORMAT) => ChallengeEntry::decode(bytes).map(Logged::Challenge),
+            Some(_) => Err(WireError::BadValue("kind")),
+        }
+    }
+
+    /// The canonical encoding of either kind.
+    pub fn encode(&self) -> Result<Vec<u8>, LedgerError> {
+        match self {
+            Logged::Answer(e) => e.encode(),
+            Logged::Challenge(e) => e.encode(),
+        }
+    }
+}
+
 /// The append-only ledger: an RFC 6962 log of encoded entries.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
@@ -244,6 +408,11 @@ impl Ledger {
 
     /// Encodes and appends an entry; returns its index.
     pub fn append(&mut self, entry: &LedgerEntry) -> Result<u64, LedgerError> {
+        self.log.append_entry(entry.encode()?).map_err(LedgerError::Log)
+    }
+
+    /// Encodes and appends an entry of either kind; returns its index.
+    pub fn append_logged(&mut self, entry: &Logged) -> Result<u64, LedgerError> {
         self.log.append_entry(entry.encode()?).map_err(LedgerError::Log)
     }
 
@@ -279,6 +448,18 @@ pub fn verify_logged(
     head.verify(ledger_key).map_err(LedgerError::TreeHead)?;
     proof.verify(bytes, &head.head).map_err(LedgerError::Proof)?;
     LedgerEntry::decode(bytes).map_err(LedgerError::Malformed)
+}
+
+/// [`verify_logged`] for an entry of either kind.
+pub fn verify_logged_any(
+    bytes: &[u8],
+    proof: &InclusionProof,
+    head: &SignedTreeHead,
+    ledger_key: &VerifyingKey,
+) -> Result<Logged, LedgerError> {
+    head.verify(ledger_key).map_err(LedgerError::TreeHead)?;
+    proof.verify(bytes, &head.head).map_err(LedgerError::Proof)?;
+    Logged::decode(bytes).map_err(LedgerError::Malformed)
 }
 
 #[cfg(test)]
@@ -385,5 +566,98 @@ mod tests {
         let mut tier = good.clone();
         tier[1 + 4 + 15 + 4 + 5] = 0;
         assert_eq!(LedgerEntry::decode(&tier), Err(WireError::BadValue("tier")));
+    }
+
+    fn step(step: ChallengeStep) -> ChallengeEntry {
+        ChallengeEntry {
+            slot: "t1".into(),
+            incumbent: AdapterRef { name: "t1".into(), digest: [7; 32] },
+            challenger: AdapterRef { name: "t1b".into(), digest: [8; 32] },
+            step,
+            shadow: [Evidence { asked: 6, passed: 1 }, Evidence { asked: 6, passed: 6 }],
+            window: [Evidence { asked: 6, passed: 0 }, Evidence { asked: 6, passed: 6 }],
+        }
+    }
+
+    #[test]
+    fn challenge_steps_round_trip_and_check_beside_answers() {
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let mut ledger = Ledger::new();
+        ledger.append(&entry(Verdict::VerifiedByChecker)).unwrap();
+        let all =
+            [ChallengeStep::Started, ChallengeStep::Promoted, ChallengeStep::Rejected, ChallengeStep::Settled, ChallengeStep::RolledBack];
+        for s in all {
+            let e = step(s);
+            let bytes = e.encode().unwrap();
+            assert_eq!(bytes[0], CHALLENGE_FORMAT);
+            assert_eq!(ChallengeEntry::decode(&bytes).unwrap(), e);
+            assert_eq!(Logged::decode(&bytes).unwrap(), Logged::Challenge(e.clone()));
+            assert_eq!(Logged::decode(&bytes).unwrap().encode().unwrap(), bytes);
+            ledger.append_logged(&Logged::Challenge(e)).unwrap();
+        }
+        let head = ledger.signed_head(1_000, &key);
+        let vk = key.verifying_key();
+        for i in 0..ledger.size() {
+            let got = verify_logged_any(ledger.entry(i).unwrap(), &ledger.prove(i).unwrap(), &head, &vk).unwrap();
+            match (i, got) {
+                (0, Logged::Answer(a)) => assert_eq!(a.answer, "391"),
+                (i, Logged::Challenge(c)) => assert_eq!(c.step, all[i as usize - 1]),
+                (i, other) => panic!("entry {i}: {other:?}"),
+            }
+        }
+        // The answers-only check refuses a challenge step by its format byte.
+        let promoted = ledger.entry(2).unwrap();
+        assert_eq!(
+            verify_logged(promoted, &ledger.prove(2).unwrap(), &head, &vk),
+            Err(LedgerError::Malformed(WireError::BadValue("format")))
+        );
+        assert_eq!(LedgerEntry::decode(promoted), Err(WireError::BadValue("format")));
+        assert_eq!(ChallengeEntry::decode(ledger.entry(0).unwrap()), Err(WireError::BadValue("format")));
+        // A forged step (the challenger's digest changed) fails the inclusion proof.
+        let mut forged = promoted.to_vec();
+        forged[1 + 4 + 2 + 4 + 2 + 32 + 4 + 3] ^= 1;
+        assert_eq!(ChallengeEntry::decode(&forged).unwrap().challenger.digest[0], 8 ^ 1);
+        assert_eq!(verify_logged_any(&forged, &ledger.prove(2).unwrap(), &head, &vk), Err(LedgerError::Proof(ProofError::RootMismatch)));
+        assert_eq!(ledger.prove(ledger.size()), Err(LedgerError::Log(LogError::IndexOutOfRange)));
+        assert!(ledger.entry(ledger.size()).is_none());
+    }
+
+    #[test]
+    fn malformed_challenge_steps_get_precise_errors() {
+        let good = step(ChallengeStep::Promoted).encode().unwrap();
+        assert_eq!(Logged::decode(&[]), Err(WireError::Truncated("kind")));
+        let mut unknown = good.clone();
+        unknown[0] = 3;
+        assert_eq!(Logged::decode(&unknown), Err(WireError::BadValue("kind")));
+        unknown[0] = 0;
+        assert_eq!(Logged::decode(&unknown), Err(WireError::BadValue("kind")));
+        assert_eq!(Logged::decode(&good[..good.len() - 1]), Err(WireError::Truncated("evidence")));
+        assert_eq!(Logged::decode(&good[..1]), Err(WireError::Truncated("slot")));
+        assert_eq!(Logged::decode(&good[..5 + 2 + 4 + 2 + 10]), Err(WireError::Truncated("incumbent digest")));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(Logged::decode(&trailing), Err(WireError::Trailing));
+        let step_at = 1 + 4 + 2 + 4 + 2 + 32 + 4 + 3 + 32;
+        let mut bad_step = good.clone();
+        bad_step[step_at] = 0;
+        assert_eq!(Logged::decode(&bad_step), Err(WireError::BadValue("step")));
+        bad_step[step_at] = 6;
+        assert_eq!(Logged::decode(&bad_step), Err(WireError::BadValue("step")));
+        // A tally that passes more answers than it judged (challenger: passed 7 of 6).
+        let mut inflated = good.clone();
+        inflated[step_at + 1 + 8 + 7] = 7;
+        assert_eq!(Logged::decode(&inflated), Err(WireError::BadValue("evidence")));
+        // A slot name claiming more bytes than the limit, or than the input holds.
+        let mut oversized = good.clone();
+        oversized[1..5].copy_from_slice(&(MAX_NAME_LEN as u32 + 1).to_be_bytes());
+        assert_eq!(Logged::decode(&oversized), Err(WireError::TooLong("slot")));
+        oversized[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(Logged::decode(&oversized), Err(WireError::TooLong("slot")));
+        let mut e = step(ChallengeStep::Started);
+        e.challenger.name = "c".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(e.encode(), Err(LedgerError::TooLong("challenger")));
+        let mut e = step(ChallengeStep::Started);
+        e.window[1] = Evidence { asked: 1, passed: 2 };
+        assert_eq!(e.encode(), Err(LedgerError::Inconsistent("evidence")));
     }
 }

@@ -48,6 +48,13 @@ pub enum Command {
         /// The slot.
         slot: String,
     },
+    /// Fetch (and with a ledger key, check) one verify-domain ledger entry of either kind.
+    Ledger {
+        /// The entry's index.
+        index: u64,
+        /// The ledger's public key file (default with the dev key: the DEV ONLY one).
+        ledger_key: Option<PathBuf>,
+    },
     /// Promote a challenger.
     Promote {
         /// The slot.
@@ -214,6 +221,14 @@ pub fn run(options: &Options, command: &Command, out: &mut dyn Write) -> Result<
                 None => None,
             };
             ask(&mut connect()?, question, topic.as_deref(), ledger_key.as_ref(), options.json)?
+        }
+        Command::Ledger { index, ledger_key } => {
+            let ledger_key = match ledger_key {
+                Some(path) => Some(public_key(path)?),
+                None if options.dev_key => Some(tileos_verify_service::dev_keys::ledger_key().verifying_key()),
+                None => None,
+            };
+            ledger_entry(&mut connect()?, *index, ledger_key.as_ref(), options.json)?
         }
         Command::Accept { adapter } => {
             require_key(&key)?;
@@ -682,35 +697,14 @@ fn ask(client: &mut Client, question: &str, topic: Option<&str>, ledger_key: Opt
         verify::Response::Answered(a) => a,
         other => return Err(Failure::Connection(format!("the verify domain answered the question with {other:?}"))),
     };
-    let mut bytes = Vec::new();
-    loop {
-        match verify_call(client, verify::Request::Entry { index: answered.index, offset: bytes.len() as u32 })? {
-            verify::Response::EntryChunk { len, bytes: chunk } => {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() >= len as usize || chunk.is_empty() {
-                    break;
-                }
-            }
-            other => return Err(Failure::Connection(format!("the verify domain answered the entry with {other:?}"))),
-        }
-    }
+    let bytes = fetch_entry(client, answered.index)?;
     let checked = match ledger_key {
         None => None,
         Some(key) => {
-            let proof = match verify_call(client, verify::Request::Proof { index: answered.index })? {
-                verify::Response::Proof(p) => p,
-                other => return Err(Failure::Connection(format!("the verify domain answered the proof with {other:?}"))),
+            let (logged, head) = check_entry(client, answered.index, &bytes, key)?;
+            let tileos_verify::ledger::Logged::Answer(entry) = logged else {
+                return Err(Failure::LedgerCheck(format!("entry {} is not an answer", answered.index)));
             };
-            let signature: [u8; 64] =
-                proof.signature.as_slice().try_into().map_err(|_| Failure::LedgerCheck("tree head signature is not 64 bytes".into()))?;
-            let head = SignedTreeHead {
-                head: TreeHead { tree_size: proof.tree_size, timestamp_ms: proof.timestamp_ms, root_hash: proof.root },
-                signature,
-            };
-            let inclusion =
-                tileos_update_log::InclusionProof { leaf_index: proof.index, tree_size: proof.tree_size, path: proof.path.to_vec() };
-            let entry = tileos_verify::ledger::verify_logged(&bytes, &inclusion, &head, key)
-                .map_err(|error| Failure::LedgerCheck(format!("entry {}: {error}", answered.index)))?;
             let digest: [u8; 32] = Sha256::digest(&bytes).into();
             if digest != answered.entry_sha256 || entry.answer != answered.answer.as_str() || entry.query != question {
                 return Err(Failure::LedgerCheck(format!(
@@ -718,10 +712,165 @@ fn ask(client: &mut Client, question: &str, topic: Option<&str>, ledger_key: Opt
                     answered.index
                 )));
             }
-            Some(head.head)
+            Some(head)
         }
     };
     Ok(render_answer(question, &answered, &bytes, checked.as_ref(), json))
+}
+
+/// The bytes of ledger entry `index`, fetched in chunks.
+fn fetch_entry(client: &mut Client, index: u64) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    loop {
+        match verify_call(client, verify::Request::Entry { index, offset: bytes.len() as u32 })? {
+            verify::Response::EntryChunk { len, bytes: chunk } => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() >= len as usize || chunk.is_empty() {
+                    return Ok(bytes);
+                }
+            }
+            other => return Err(Failure::Connection(format!("the verify domain answered the entry with {other:?}"))),
+        }
+    }
+}
+
+/// Checks entry `index` (`bytes`, of either kind) against the tile's current signed tree
+/// head: the head's signature under `key`, the inclusion proof, the strict decoding.
+fn check_entry(
+    client: &mut Client,
+    index: u64,
+    bytes: &[u8],
+    key: &VerifyingKey,
+) -> Result<(tileos_verify::ledger::Logged, TreeHead), Failure> {
+    let proof = match verify_call(client, verify::Request::Proof { index })? {
+        verify::Response::Proof(p) => p,
+        other => return Err(Failure::Connection(format!("the verify domain answered the proof with {other:?}"))),
+    };
+    let signature: [u8; 64] =
+        proof.signature.as_slice().try_into().map_err(|_| Failure::LedgerCheck("tree head signature is not 64 bytes".into()))?;
+    let head = SignedTreeHead {
+        head: TreeHead { tree_size: proof.tree_size, timestamp_ms: proof.timestamp_ms, root_hash: proof.root },
+        signature,
+    };
+    if proof.index != index {
+        return Err(Failure::LedgerCheck(format!("the tile proved entry {} when asked for {index}", proof.index)));
+    }
+    let inclusion = tileos_update_log::InclusionProof { leaf_index: proof.index, tree_size: proof.tree_size, path: proof.path.to_vec() };
+    let logged = tileos_verify::ledger::verify_logged_any(bytes, &inclusion, &head, key)
+        .map_err(|error| Failure::LedgerCheck(format!("entry {index}: {error}")))?;
+    Ok((logged, head.head))
+}
+
+/// `tilectl ledger INDEX`: fetches a ledger entry of either kind, checks it when a ledger
+/// key is given, and prints it.
+fn ledger_entry(client: &mut Client, index: u64, ledger_key: Option<&VerifyingKey>, json: bool) -> Result<String, Failure> {
+    let bytes = fetch_entry(client, index)?;
+    let (logged, checked) = match ledger_key {
+        Some(key) => {
+            let (logged, head) = check_entry(client, index, &bytes, key)?;
+            (logged, Some(head))
+        }
+        None => (tileos_verify::ledger::Logged::decode(&bytes).map_err(|e| Failure::LedgerCheck(format!("entry {index}: {e}")))?, None),
+    };
+    Ok(render_logged(index, &bytes, &logged, checked.as_ref(), json))
+}
+
+/// A ledger entry of either kind, as text or JSON.
+pub fn render_logged(index: u64, bytes: &[u8], logged: &tileos_verify::ledger::Logged, checked: Option<&TreeHead>, json: bool) -> String {
+    use tileos_verify::ledger::Logged;
+    let sha = hex(&Sha256::digest(bytes));
+    if json {
+        let body = match logged {
+            Logged::Answer(e) => json!({
+                "kind": "answer",
+                "query": e.query,
+                "topic": e.topic,
+                "tier": e.tier.code(),
+                "policy": hex(&e.policy),
+                "specialists": e.specialists.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                "answer": e.answer,
+                "memory": { "root": hex(&e.memory_root), "size": e.memory_size },
+                "verdict": format!("{:?}", e.verdict),
+            }),
+            Logged::Challenge(c) => {
+                let tally = |t: &tileos_verify::ledger::Evidence| json!({ "asked": t.asked, "passed": t.passed });
+                json!({
+                    "kind": "challenge",
+                    "slot": c.slot,
+                    "step": format!("{:?}", c.step),
+                    "incumbent": { "adapter": c.incumbent.name, "sha256": hex(&c.incumbent.digest) },
+                    "challenger": { "adapter": c.challenger.name, "sha256": hex(&c.challenger.digest) },
+                    "shadow": { "incumbent": tally(&c.shadow[0]), "challenger": tally(&c.shadow[1]) },
+                    "window": { "promoted": tally(&c.window[0]), "old": tally(&c.window[1]) },
+                })
+            }
+        };
+        return json!({
+            "index": index,
+            "entry_sha256": sha,
+            "entry_bytes": bytes.len(),
+            "checked_root": checked.map(|h| hex(&h.root_hash)),
+            "checked_size": checked.map(|h| h.tree_size),
+            "entry": body,
+        })
+        .to_string()
+            + "\n";
+    }
+    let mut text = String::new();
+    match logged {
+        Logged::Answer(e) => {
+            let names: Vec<&str> = e.specialists.iter().map(|s| s.name.as_str()).collect();
+            let _ = writeln!(text, "ledger entry {index}: answer to {:?}: {:?}", e.query, e.answer);
+            let _ = writeln!(
+                text,
+                "  route: topic {} (T{}), specialists {}, policy sha256 {}",
+                e.topic,
+                e.tier.code(),
+                names.join(", "),
+                hex(&e.policy)
+            );
+            let _ = writeln!(text, "  verification: {}", e.verdict);
+        }
+        Logged::Challenge(c) => {
+            let _ = writeln!(text, "ledger entry {index}: challenge of slot {}: {:?}", c.slot, c.step);
+            let _ = writeln!(
+                text,
+                "  incumbent {} (file sha256 {}): live {}/{} passed",
+                c.incumbent.name,
+                hex(&c.incumbent.digest),
+                c.shadow[0].passed,
+                c.shadow[0].asked
+            );
+            let _ = writeln!(
+                text,
+                "  challenger {} (file sha256 {}): live {}/{} passed",
+                c.challenger.name,
+                hex(&c.challenger.digest),
+                c.shadow[1].passed,
+                c.shadow[1].asked
+            );
+            let _ = writeln!(
+                text,
+                "  rollback window: promoted {}/{}, old {}/{} passed",
+                c.window[0].passed, c.window[0].asked, c.window[1].passed, c.window[1].asked
+            );
+        }
+    }
+    let _ = writeln!(text, "  {} bytes, sha256 {sha}", bytes.len());
+    match checked {
+        Some(h) => {
+            let _ = writeln!(
+                text,
+                "ledger check: inclusion proof and signed head verified (tree size {}, root {})",
+                h.tree_size,
+                hex(&h.root_hash)
+            );
+        }
+        None => {
+            let _ = writeln!(text, "ledger check: not done (no ledger key: --ledger-key FILE or --dev-key)");
+        }
+    }
+    text
 }
 
 fn render_answer(question: &str, a: &verify::Answered, entry: &[u8], checked: Option<&TreeHead>, json: bool) -> String {

@@ -13,6 +13,7 @@
 //! tilectl … audit SPECIALIST TOPIC [--secret] [--count N]
 //! tilectl … standing SPECIALIST TOPIC
 //! tilectl … challenge SLOT [CHALLENGER]
+//! tilectl … ledger INDEX [--ledger-key FILE]
 //! ```
 //!
 //! Exit codes: 0 done; 1 the tile refused or failed the command; 2 usage; 3 the connection
@@ -145,6 +146,15 @@ enum Command {
         /// The challenger.
         challenger: Option<String>,
     },
+    /// One entry of the verify domain's ledger (an answer or a challenge step), checked
+    /// against the signed tree head when a ledger key is given (--dev-key: the DEV ONLY one).
+    Ledger {
+        /// The entry's index.
+        index: u64,
+        /// The ledger's public key: 32 bytes, raw or as 64 hex digits.
+        #[arg(long)]
+        ledger_key: Option<PathBuf>,
+    },
     /// The slot's update log: its signed head and every entry, decoded.
     Log {
         /// The slot.
@@ -182,6 +192,7 @@ fn main() -> ExitCode {
         Command::PanelAudit { topic, specialists, count } => tileos_tilectl::Command::PanelAudit { topic, specialists, count },
         Command::Standing { specialist, topic } => tileos_tilectl::Command::Standing { specialist, topic },
         Command::Challenge { slot, challenger } => tileos_tilectl::Command::Challenge { slot, challenger },
+        Command::Ledger { index, ledger_key } => tileos_tilectl::Command::Ledger { index, ledger_key },
     };
     let mut stdout = std::io::stdout().lock();
     match run(&options, &command, &mut stdout) {

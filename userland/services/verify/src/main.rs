@@ -2,7 +2,8 @@
 //! (`tileos_protocol::verify`) on "verify" over `tileos_verify_service::desk::Desk` (the
 //! dev tile's signed routing policy, Plane H, Plane B, the live gate and the ledger).
 //!
-//! Persistence, in its store namespace: ledger entry `i` under `verify/ledger/NNNNNNNN`,
+//! Persistence, in its store namespace: ledger entry `i` (an answer or a challenge step)
+//! under `verify/ledger/NNNNNNNN`,
 //! knowledge write `i` under `verify/knowledge/NNNNNNNN`, and an accepted adapter's file
 //! digest under `verify/accepted/NAME`, Plane B audit `i` under `verify/audit/NNNNNNNN`
 //! (`tileos_verify_service::audit::AuditRecord`) and a slot's latest challenge under
@@ -23,7 +24,8 @@
 //! promoted challenger), whose accepted digest is `verify/accepted/SLOT`. While a challenge
 //! runs, each live class-A question of the slot is also asked of the shadow adapter (never
 //! answered, never logged as the answer); the checker's two verdicts move the challenge
-//! (`tileos_verify_service::challenge`), persisted before the answer leaves. Starting one is
+//! (`tileos_verify_service::challenge`), persisted before the answer leaves; each step but a
+//! tally is first a ledger entry of its own (`tileos_verify::ledger::ChallengeEntry`). Starting one is
 //! for badges whose description param `challenge` is 1.
 #![no_std]
 #![no_main]
@@ -50,6 +52,7 @@ use tileos_verify::Tier;
 use tileos_verify::canary::Pool;
 use tileos_verify::gate::Verdict;
 use tileos_verify::knowledge::{Grant, WritePolicy};
+use tileos_verify::ledger::{ChallengeEntry, ChallengeStep};
 use tileos_verify_service::acceptance::{self, Rule};
 use tileos_verify_service::audit::{AuditRecord, PanelCanary, PanelRecord};
 use tileos_verify_service::challenge::{self, Challenge, Phase, Step};
@@ -439,7 +442,15 @@ impl Verifier {
         let Some((next, step)) = current.observe(serving_passed, shadow_passed, ledger_next, &challenge::Rule::default()) else {
             return;
         };
-        if let Err(error) = self.persist(challenge_key(slot).as_bytes(), &next.encode()) {
+        // A decision is logged in the ledger (durably) before the record, and both before
+        // the step is applied; a crash between them leaves the ledger ahead (see
+        // `log_step`).
+        let saved = match step.logged() {
+            Some(logged) => self.log_step(&next.ledger_entry(logged)).map(|_| ()),
+            None => Ok(()),
+        }
+        .and_then(|()| self.persist(challenge_key(slot).as_bytes(), &next.encode()));
+        if let Err(error) = saved {
             log_event!("verify.challenge-unsaved", slot = slot, error = Word(&error));
             return;
         }
@@ -485,6 +496,8 @@ impl Verifier {
             self.desk.ledger_size(),
         )
         .map_err(|e| Error::Challenge(text(e)))?;
+        // Its `started_at` is the index the Started entry gets.
+        self.log_step(&started.ledger_entry(ChallengeStep::Started))?;
         self.persist(challenge_key(slot).as_bytes(), &started.encode())?;
         log_event!(
             "verify.challenge",
@@ -497,6 +510,18 @@ impl Verifier {
         let state = challenge_state(&started);
         self.challenges.insert(slot.into(), started);
         Ok(Response::Challenge(state))
+    }
+
+    /// Appends a challenge step to the ledger, durably first (`verify/ledger/NNNNNNNN`);
+    /// returns its index. It precedes the record of the state it leads to: after a crash
+    /// between the two, the restart restores the entry (the ledger is ahead) and the older
+    /// record, so the step is not applied; the next live question decides again and logs
+    /// a new entry. A step counts as applied only where a record's ledger mark
+    /// (`started_at`, `decided_at`, `ended_at`) is its index.
+    fn log_step(&mut self, entry: &ChallengeEntry) -> Result<u64, Error> {
+        let bytes = entry.encode().map_err(|e| Error::Gate(text(e)))?;
+        self.persist(key(LEDGER_PREFIX, self.desk.ledger_size()).as_bytes(), &bytes)?;
+        self.desk.commit_step(entry).map_err(desk_error)
     }
 
     /// One answer of the inference domain with `adapter`, and the adapter file's digest.
