@@ -103,6 +103,17 @@ Fixpoint kretype_error (st : kstate) (t : nat) (x : cte) (u : obj)
       end
   end.
 
+(** The CNode of destination [d] is live and in [t]'s CSpace: the kernel's
+    lookup of a retype's destination CNode succeeds. Its index may still be
+    beyond the CNode's slots ([slot_ok]), which the kernel answers with
+    RangeError, not FailedLookup (kernel/src/invoke/untyped.rs: [offset >=
+    slots || count > slots - offset]). *)
+Definition dest_node_ok (st : kstate) (t : nat) (d : slot) : bool :=
+  match root_of st t, find_obj (kobjs st) (fst d) with
+  | Some r, Some o => reach st r (fst d) && otype_eqb (o_type o) CNodeObj
+  | _, _ => false
+  end.
+
 (** The code of a refusal of [o] in [st], in the kernel's order of checks
     (meaningful when [kstep st o = None]). *)
 Definition kerror_of (st : kstate) (o : kop) : kerror :=
@@ -139,16 +150,20 @@ Definition kerror_of (st : kstate) (o : kop) : kerror :=
            | None => KFailedLookup
            | Some x =>
                if negb (otype_eqb (c_type (e_cap x)) Untyped) then KIllegalOperation
-               else if existsb (fun d => negb (usable st t d)) dsts then KFailedLookup
+               else if existsb (fun d => negb (dest_node_ok st t d)) dsts then KFailedLookup
+               else if existsb (fun d => negb (usable st t d)) dsts then KRangeError
                else if negb (retype_ok ty size (length dsts)) then KRangeError
                else match find_obj (kobjs st) (c_obj (e_cap x)) with
                     | Some u =>
                         if otype_eqb (o_type u) Untyped then
                           let w := if has_child (kobjs st) (o_id u) then kwm st
                                    else upd (kwm st) (o_id u) 0 in
-                          kretype_error (mkK (kobjs st) (kctes st) (klbl st) w
-                                             (kmaps st) (kbind st) (knext_obj st) (knext_node st))
-                                        t x u ty size dsts
+                          if negb (roundup (w (o_id u)) size + length dsts * size <=? o_size u)
+                          then KNotEnoughMemory
+                          else if existsb (fun d => negb (kempty st d)) dsts then KDeleteFirst
+                          else kretype_error (mkK (kobjs st) (kctes st) (klbl st) w
+                                                  (kmaps st) (kbind st) (knext_obj st) (knext_node st))
+                                             t x u ty size dsts
                         else KUnnamed
                     | None => KUnnamed
                     end
@@ -289,15 +304,84 @@ Qed.
 Lemma source_error_not_range : forall st t s, source_error st t s <> Some KRangeError.
 Proof. intros st t s H; apply source_error_only_lookup in H; destruct H as [H _]; discriminate. Qed.
 
-(** A retype refused with RangeError has an object size or count out of the
-    kernel's ranges ([retype_ok]), after the untyped and every destination
-    were found, and [kstep] refuses it. Only retype names RangeError. *)
+(** ** What a retype's loop meets
+
+    [kcreate] keeps every object and every occupied slot, so a destination
+    beyond a live CNode stays beyond it, and an occupied one stays occupied,
+    while the loop goes on: either refuses the whole retype. *)
+Lemma kcreate_keeps : forall st t x u ty size d st',
+  kcreate st t x u ty size d = Some st' ->
+  (forall c o, find_obj (kobjs st) c = Some o -> find_obj (kobjs st') c = Some o)
+  /\ (forall s, kempty st s = false -> kempty st' s = false).
+Proof.
+  intros st t x u ty size d st' H. unfold kcreate in H.
+  lazymatch type of H with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+  inversion H; subst; clear H.
+  apply andb_prop in C; destruct C as [_ Un].
+  split.
+  - intros c o F. unfold find_obj; simpl.
+    destruct (knext_obj st =? c) eqn:E; [|exact F].
+    exfalso. apply Nat.eqb_eq in E; subst c.
+    unfold find_obj in F. apply find_some in F. destruct F as [Hin Hid].
+    unfold unused in Un. apply negb_true_iff in Un. rewrite !orb_false_iff in Un.
+    destruct Un as [[[[U1 _] _] _] _].
+    assert (existsb (fun o => o_id o =? knext_obj st) (kobjs st) = true)
+      by (apply existsb_exists; exists o; auto).
+    congruence.
+  - intros s E. unfold kempty, is_empty, lookup in *; simpl.
+    destruct (slot_eqb d s); [reflexivity|exact E].
+Qed.
+
+(** A destination beyond a live CNode refuses the loop. *)
+Lemma kretype_loop_beyond : forall ds st t x u ty size d o,
+  In d ds -> find_obj (kobjs st) (fst d) = Some o -> slot_ok st d = false ->
+  kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d' ds IH]; intros st t x u ty size d o I F S; [destruct I|].
+  simpl. destruct (kcreate st t x u ty size d') as [st'|] eqn:K; [|reflexivity].
+  destruct I as [<-|I].
+  - exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    unfold usable in C. destruct (root_of st t); [|discriminate].
+    rewrite S, andb_false_r in C. discriminate.
+  - destruct (kcreate_keeps _ _ _ _ _ _ _ _ K) as [Ko _].
+    apply (IH st' t x u ty size d o I (Ko _ _ F)).
+    unfold slot_ok in *. rewrite (Ko _ _ F). rewrite F in S. exact S.
+Qed.
+
+(** An occupied destination refuses the loop. *)
+Lemma kretype_loop_occupied : forall ds st t x u ty size d,
+  In d ds -> kempty st d = false -> kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d' ds IH]; intros st t x u ty size d I E; [destruct I|].
+  simpl. destruct (kcreate st t x u ty size d') as [st'|] eqn:K; [|reflexivity].
+  destruct I as [<-|I].
+  - exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    rewrite E, andb_false_r in C. discriminate.
+  - destruct (kcreate_keeps _ _ _ _ _ _ _ _ K) as [_ Ke].
+    exact (IH st' t x u ty size d I (Ke _ E)).
+Qed.
+
+(** [kretype_error] names a code only where a [kcreate] of the loop refuses. *)
+Lemma kretype_error_refused : forall ds st t x u ty size,
+  kretype_error st t x u ty size ds <> KUnnamed -> kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d ds IH]; simpl; intros st t x u ty size H; [congruence|].
+  destruct (kcreate st t x u ty size d); auto.
+Qed.
+
+(** A retype refused with RangeError has a destination index beyond its
+    (live, reachable) CNode, or an object size or count out of the kernel's
+    ranges ([retype_ok]), after the untyped and every destination's CNode
+    were found; and [kstep] refuses it. Only retype names RangeError. *)
 Theorem kerror_range : forall st o,
   kerror_of st o = KRangeError ->
   exists t ut ty size dsts x, o = KRetype t ut ty size dsts
     /\ usable st t ut = true /\ is_type st ut Untyped = Some x
-    /\ forallb (usable st t) dsts = true
-    /\ retype_ok ty size (length dsts) = false
+    /\ forallb (dest_node_ok st t) dsts = true
+    /\ (existsb (fun d => negb (usable st t d)) dsts = true
+        \/ retype_ok ty size (length dsts) = false)
     /\ kstep st o = None.
 Proof.
   intros st o H.
@@ -308,19 +392,40 @@ Proof.
     destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
     destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
     destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
-    destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:D; [discriminate|].
-    destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H.
-    - exfalso. destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
-      destruct (otype_eqb (o_type u) Untyped); [|discriminate].
-      eapply kretype_error_not_range; exact H.
-    - assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
-      exists t, ut, ty, size, dsts, x; repeat split; auto.
-      + apply forallb_forall; intros d Hd.
-        destruct (usable st t d) eqn:Ud; auto.
-        assert (existsb (fun d => negb (usable st t d)) dsts = true)
-          by (apply existsb_exists; exists d; rewrite Ud; auto).
-        congruence.
-      + simpl; rewrite U, I.
+    destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts) eqn:N; [discriminate|].
+    assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+    assert (FN : forallb (dest_node_ok st t) dsts = true).
+    { apply forallb_forall; intros d Hd.
+      destruct (dest_node_ok st t d) eqn:Dd; auto.
+      assert (existsb (fun d => negb (dest_node_ok st t d)) dsts = true)
+        by (apply existsb_exists; exists d; rewrite Dd; auto).
+      congruence. }
+    destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B.
+    - exists t, ut, ty, size, dsts, x; repeat split; auto.
+      apply existsb_exists in B. destruct B as [d [Hd Bd]].
+      assert (Dn : dest_node_ok st t d = true) by (rewrite forallb_forall in FN; auto).
+      unfold dest_node_ok in Dn. unfold usable in Bd.
+      destruct (root_of st t) as [r|]; [|discriminate].
+      destruct (find_obj (kobjs st) (fst d)) as [o|] eqn:F; [|discriminate].
+      apply andb_prop in Dn; destruct Dn as [Re _]. rewrite Re in Bd. simpl in Bd.
+      apply negb_true_iff in Bd.
+      simpl; rewrite U, I.
+      destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
+      destruct (otype_eqb (o_type u) Untyped); auto.
+      destruct (retype_ok ty size (length dsts)); auto.
+      eapply kretype_loop_beyond; [exact Hd| |].
+      + simpl. exact F.
+      + unfold slot_ok in *; simpl. rewrite F in Bd |- *. exact Bd.
+    - simpl in H. destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H.
+      + exfalso. destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+        destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+        lazymatch type of H with
+        | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b)
+        end; simpl in H; [|discriminate].
+        destruct (existsb (fun d => negb (kempty st d)) dsts); [discriminate|].
+        eapply kretype_error_not_range; exact H.
+      + exists t, ut, ty, size, dsts, x; repeat split; auto.
+        simpl; rewrite U, I.
         destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
         destruct (otype_eqb (o_type u) Untyped); auto; rewrite R; auto. }
   all: exfalso; try discriminate; unfold or_unnamed, first_error in H; crush H;
@@ -329,4 +434,39 @@ Proof.
        | E : dest_error _ _ _ = Some KRangeError |- _ => exact (dest_error_not_range _ _ _ E)
        | E : source_error _ _ _ = Some KRangeError |- _ => exact (source_error_not_range _ _ _ E)
        end.
+Qed.
+
+(** A retype refused with DeleteFirst was found in range (every destination
+    usable, size and count in range) and [kstep] refuses it: an occupied
+    destination, named before any object is made. *)
+Theorem kerror_retype_delete_first : forall st t ut ty size dsts,
+  kerror_of st (KRetype t ut ty size dsts) = KDeleteFirst ->
+  forallb (usable st t) dsts = true /\ retype_ok ty size (length dsts) = true
+  /\ kstep st (KRetype t ut ty size dsts) = None.
+Proof.
+  intros st t ut ty size dsts H. simpl in H.
+  destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
+  destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
+  destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
+  destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].
+  destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H; [|discriminate].
+  assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+  repeat split.
+  - apply forallb_forall; intros d Hd.
+    destruct (usable st t d) eqn:Ud; auto.
+    assert (existsb (fun d => negb (usable st t d)) dsts = true)
+      by (apply existsb_exists; exists d; rewrite Ud; auto).
+    congruence.
+  - simpl; rewrite U, I.
+    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+    destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+    rewrite R.
+    lazymatch type of H with
+    | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b)
+    end; simpl in H; [|discriminate].
+    destruct (existsb (fun d => negb (kempty st d)) dsts) eqn:E.
+    + apply existsb_exists in E. destruct E as [d [Hd Ed]]. apply negb_true_iff in Ed.
+      eapply kretype_loop_occupied; [exact Hd|]. exact Ed.
+    + apply kretype_error_refused. rewrite H. discriminate.
 Qed.

@@ -13,7 +13,7 @@ use crate::universe::Universe;
 use crate::work::{self, Entry};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{self as abi, CPtr, Slot};
-use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::decode::{self as kernel_decode, Message};
@@ -108,6 +108,23 @@ pub enum Op {
         /// Slot receiving the new object's capability.
         dest: SlotRef,
     },
+    /// Untyped Retype of `count` objects into slots `offset..offset + count` of the CNode at
+    /// `node`, as the kernel names its destinations (a CNode and `node_offset`): the form in
+    /// which an index beyond the CNode and a retype of several objects can be put to the
+    /// kernel's checks. Not enumerated by [`Op::all`] (the exhaustive runs keep one object
+    /// per retype); the refinement test generates it.
+    RetypeAt {
+        /// Slot of the untyped capability.
+        untyped: SlotRef,
+        /// Index into [`Universe::retypes`].
+        object: usize,
+        /// Physical address of the destination CNode.
+        node: u64,
+        /// Index of the first destination slot in it.
+        offset: u64,
+        /// Number of objects.
+        count: u64,
+    },
 }
 
 impl Op {
@@ -169,6 +186,11 @@ impl Op {
                 let node = Slot::new(0, 0);
                 abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: dest.0, count: 1, root: ROOT }.into()
             }
+            Op::RetypeAt { object, offset, count, .. } => {
+                let (object_type, size_bits) = universe.retypes[object];
+                let node = Slot::new(0, 0);
+                abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: offset, count, root: ROOT }.into()
+            }
         }
     }
 
@@ -199,6 +221,12 @@ impl Op {
             Op::Retype { untyped, object, dest } => {
                 let (kind, bits) = universe.retypes[object];
                 format!("Retype {} -> {} ({kind:?}, size_bits {bits})", name(untyped), name(dest))
+            }
+            Op::RetypeAt { untyped, object, node, offset, count } => {
+                let (kind, bits) = universe.retypes[object];
+                let first = universe.slot_name(cspace::slot_address(node, 0));
+                let cnode = first.strip_suffix('0').unwrap_or(&first);
+                format!("Retype {} -> {cnode}[{offset}..+{count}] ({kind:?}, size_bits {bits})", name(untyped))
             }
         }
     }
@@ -271,14 +299,26 @@ pub enum Invocation {
     DeleteStep(SlotRef),
     /// `revoke_step(slot)` with one unit of work.
     RevokeStep(SlotRef),
-    /// Set the untyped's watermark, then `insert_derived(untyped, dest, cap, true)`.
+    /// Set the untyped's watermark, then `insert_derived(untyped, slot, cap, true)` for
+    /// each of the `count` new objects, into `dest` and the slots after it ([`retype_slots`]).
     Retype {
         /// Slot of the untyped capability.
         untyped: SlotRef,
-        /// Empty destination.
+        /// First empty destination.
         dest: SlotRef,
-        /// The new object's capability.
-        cap: Cap,
+        /// Number of objects.
+        count: u64,
+        /// The objects' type.
+        kind: ObjectType,
+        /// The retype's size argument (CNode radix, untyped size).
+        user_bits: u32,
+        /// Physical address of the first object; object `i` is at
+        /// `first + (i << object_size_bits)`.
+        first: u64,
+        /// log2 of each object's size in memory.
+        object_size_bits: u32,
+        /// Whether the untyped is device memory.
+        device: bool,
         /// The untyped's watermark after the retype.
         free_offset: u64,
     },
@@ -311,7 +351,7 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => match lookup(invoked)? {
+        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => match lookup(invoked)? {
             Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
             cap => cap,
         },
@@ -363,28 +403,58 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         abi::Invocation::CNodeRevoke(revoke) if step => revocable(SlotRef(revoke.slot.index)).map(Invocation::RevokeStep),
         abi::Invocation::CNodeRevoke(revoke) => revocable(SlotRef(revoke.slot.index)).map(Invocation::Revoke),
         abi::Invocation::UntypedRetype(retype) => {
-            let (Op::Retype { untyped, .. }, Cap::Untyped { paddr, size_bits, device, free_offset, .. }) = (*op, invoked) else {
+            let Cap::Untyped { paddr, size_bits, device, free_offset, .. } = invoked else {
                 return Err(reject(InvocationError::IllegalOperation, "retype of a non-untyped capability"));
             };
-            // The kernel's order (`kernel/src/invoke/untyped.rs`): the destination's lookup,
-            // then `untyped::plan` (sizes, count, memory), then the destination's emptiness.
-            let dest = SlotRef(retype.node_offset);
-            lookup(dest)?;
+            // The kernel's order (`kernel/src/invoke/untyped.rs`): the destination CNode's
+            // lookup, the destination indices against its slot count, then `untyped::plan`
+            // (sizes, count, memory for all the objects), then each destination's emptiness.
+            let (untyped, dest) = match *op {
+                // One object into an addressed slot: the CNode holding it is found.
+                Op::Retype { untyped, .. } => {
+                    let dest = SlotRef(retype.node_offset);
+                    lookup(dest)?;
+                    (untyped, dest)
+                }
+                Op::RetypeAt { untyped, node, .. } => {
+                    let Some(&(_, slots)) = universe.live_cnodes(memory).iter().find(|(paddr, _)| *paddr == node) else {
+                        return Err(reject(InvocationError::FailedLookup, "destination CNode not addressable"));
+                    };
+                    let (offset, count) = (retype.node_offset, retype.count);
+                    if offset >= slots || count > slots - offset {
+                        return Err(reject(InvocationError::RangeError, "destination index beyond the CNode"));
+                    }
+                    (untyped, cspace::slot_address(node, offset))
+                }
+                _ => return Err(reject(InvocationError::IllegalOperation, "retype decoded from another operation")),
+            };
             let (kind, user_bits) = (retype.object_type, retype.size_bits.min(64) as u32);
             let has_children = cspace::has_children(memory, untyped);
             let state = UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children };
             let plan = untyped::plan(state, kind, user_bits, retype.count).map_err(retype_rejection)?;
-            empty(dest)?;
+            for at in retype_slots(dest, retype.count) {
+                empty(at)?;
+            }
             Ok(Invocation::Retype {
                 untyped,
                 dest,
-                cap: object_cap(kind, user_bits, plan.first, device),
+                count: retype.count,
+                kind,
+                user_bits,
+                first: plan.first,
+                object_size_bits: plan.object_size_bits,
+                device,
                 free_offset: plan.new_free_offset,
             })
         }
         abi::Invocation::IoSpaceControlIssue(issue) => crate::iospace::decode_issue(op, invoked, issue, empty),
         _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
+}
+
+/// The `count` consecutive slots from `dest`: a retype's destinations.
+pub fn retype_slots(dest: SlotRef, count: u64) -> impl Iterator<Item = SlotRef> {
+    (0..count).map(move |index| SlotRef(dest.0 + (index << SLOT_SIZE_BITS)))
 }
 
 /// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` does: destination empty, source
@@ -447,7 +517,9 @@ pub struct Ran {
     /// `false` if a delete or revoke stopped at a zombie another deletion works on (the
     /// kernel's DeletionInProgress error, after whatever progress it made).
     pub finished: bool,
-    /// The cost of each kernel entry the operation took.
+    /// The cost of each kernel entry the operation took; for a retype of several objects
+    /// (one entry), the cost of each object's part of it, the first with the watermark's
+    /// update.
     pub entries: Vec<Entry>,
 }
 
@@ -480,13 +552,19 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
             cspace::move_cap(memory, src, pivot, src_cap);
             true
         }
-        Invocation::Retype { untyped, dest, cap, free_offset } => {
+        Invocation::Retype { untyped, dest, count, kind, user_bits, first, object_size_bits, device, free_offset } => {
             let mut slot = memory.read(untyped);
             if let Cap::Untyped { free_offset: watermark, .. } = &mut slot.cap {
                 *watermark = free_offset;
             }
             memory.write(untyped, slot);
-            cspace::insert_derived(memory, untyped, dest, cap, true);
+            // One kernel entry; each object's insertion is counted as its own atomic part
+            // (the kernel bounds the count by `untyped::MAX_RETYPE_COUNT`).
+            for (index, at) in retype_slots(dest, count).enumerate() {
+                let cap = object_cap(kind, user_bits, first + ((index as u64) << object_size_bits), device);
+                cspace::insert_derived(memory, untyped, at, cap, true);
+                entries.push(Entry { budget: None, accesses: memory.take_accesses() });
+            }
             true
         }
     };
