@@ -65,6 +65,14 @@ Definition dest_error (st : kstate) (t : nat) (d : slot) : option kerror :=
   else if negb (kempty st d) then Some KDeleteFirst
   else None.
 
+(** The slot is usable (the kernel's lookup of a slot argument), else FailedLookup. *)
+Definition lookup_error (st : kstate) (t : nat) (s : slot) : option kerror :=
+  if usable st t s then None else Some KFailedLookup.
+
+(** The slot is empty, else DeleteFirst. *)
+Definition empty_error (st : kstate) (d : slot) : option kerror :=
+  if kempty st d then None else Some KDeleteFirst.
+
 (** The slot is usable and holds a capability: a source; otherwise its code. *)
 Definition source_error (st : kstate) (t : nat) (s : slot) : option kerror :=
   if negb (usable st t s) then Some KFailedLookup
@@ -119,30 +127,35 @@ Definition dest_node_ok (st : kstate) (t : nat) (d : slot) : bool :=
 Definition kerror_of (st : kstate) (o : kop) : kerror :=
   match o with
   | KCopy t src dst =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) all_rights 0 with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KMint t src dst r b =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) r b with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KMove t src dst =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => source_error st t src))
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        empty_error st dst)))
   | KMutate t src dst data =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match kmutate (e_cap x) data with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KRotate t src piv dst =>
-      or_unnamed (first_error (source_error st t src) (fun _ => first_error (source_error st t piv) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ =>
+        first_error (source_error st t piv) (fun _ => first_error (source_error st t src) (fun _ =>
         if slot_eqb piv src || slot_eqb piv dst then Some KInvalidArgument
         else if slot_eqb dst src then None
-        else dest_error st t dst)))
+        else dest_error st t dst))))
   | KDelete t s | KRevoke t s => if usable st t s then KUnnamed else KFailedLookup
   | KRetype t ut ty size dsts =>
       if negb (usable st t ut) then KFailedLookup
@@ -256,12 +269,11 @@ Theorem kerror_delete_first : forall st o t src dst,
 Proof.
   intros st o t src dst Ho H.
   destruct Ho as [-> | [[r [b ->]] | [-> | [data ->]]]]; simpl in H;
-  unfold or_unnamed, first_error in H;
-  destruct (dest_error st t dst) as [e|] eqn:D;
-  try (subst; apply dest_error_delete_first; exact D);
-  try (destruct (source_error st t src) as [e'|] eqn:S;
-       [ apply source_error_only_lookup in S; destruct S as [-> _]; simpl in H; discriminate
-       | crush H ]).
+  unfold or_unnamed, first_error, lookup_error, empty_error in H;
+  destruct (usable st t dst) eqn:U; simpl in H; try discriminate;
+  destruct (source_error st t src) as [e|] eqn:S;
+  try (apply source_error_only_lookup in S; destruct S as [-> _]; discriminate);
+  destruct (kempty st dst) eqn:E; simpl in H; auto; crush H.
 Qed.
 
 (** A rotate refused with InvalidArgument names a pivot equal to its source
@@ -271,11 +283,12 @@ Theorem kerror_rotate_invalid : forall st t src piv dst,
   (slot_eqb piv src || slot_eqb piv dst) = true
   /\ source_error st t src = None /\ source_error st t piv = None.
 Proof.
-  intros st t src piv dst H. simpl in H. unfold or_unnamed, first_error in H.
-  destruct (source_error st t src) as [e|] eqn:S.
-  - apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
-  - destruct (source_error st t piv) as [e|] eqn:P.
-    + apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
+  intros st t src piv dst H. simpl in H. unfold or_unnamed, first_error, lookup_error in H.
+  destruct (usable st t dst); simpl in H; [|discriminate].
+  destruct (source_error st t piv) as [e|] eqn:P.
+  - apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
+  - destruct (source_error st t src) as [e|] eqn:S.
+    + apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
     + destruct (slot_eqb piv src || slot_eqb piv dst) eqn:Q; auto.
       destruct (slot_eqb dst src); try discriminate.
       destruct (dest_error st t dst) as [e|] eqn:D; try discriminate.
@@ -428,7 +441,7 @@ Proof.
         simpl; rewrite U, I.
         destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
         destruct (otype_eqb (o_type u) Untyped); auto; rewrite R; auto. }
-  all: exfalso; try discriminate; unfold or_unnamed, first_error in H; crush H;
+  all: exfalso; try discriminate; unfold or_unnamed, first_error, lookup_error, empty_error in H; crush H;
        subst; try discriminate;
        match goal with
        | E : dest_error _ _ _ = Some KRangeError |- _ => exact (dest_error_not_range _ _ _ E)

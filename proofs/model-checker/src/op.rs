@@ -364,20 +364,27 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     let step = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
     match decoded {
         abi::Invocation::CNodeCopy(copy) => {
-            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), source, empty)
+            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), (lookup, source, empty))
         }
         abi::Invocation::CNodeMint(mint) => {
             let params = MintParams { rights: mint.rights, data: mint.badge };
-            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), source, empty)
+            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), (lookup, source, empty))
         }
+        // The kernel's order (`kernel/src/invoke/cnode.rs`, `move_into`): the destination's
+        // lookup, the source (found, occupied, not a zombie), the destination's emptiness,
+        // then Mutate's change.
         abi::Invocation::CNodeMove(moved) => {
-            empty(SlotRef(moved.dest.index))?;
-            Ok(Invocation::Move { src: SlotRef(moved.src.index), dest: SlotRef(moved.dest.index), cap: source(SlotRef(moved.src.index))? })
+            let (src, dest) = (SlotRef(moved.src.index), SlotRef(moved.dest.index));
+            lookup(dest)?;
+            let cap = source(src)?;
+            empty(dest)?;
+            Ok(Invocation::Move { src, dest, cap })
         }
         abi::Invocation::CNodeMutate(mutate) => {
             let (src, dest) = (SlotRef(mutate.src.index), SlotRef(mutate.dest.index));
-            empty(dest)?;
+            lookup(dest)?;
             let old = source(src)?;
+            empty(dest)?;
             let cap = cap::mutate(old, mutate.data).map_err(derive_rejection)?;
             let badges = matches!(old, Cap::Endpoint { .. } | Cap::Notification { .. }) && cap.badge() != old.badge();
             if badges && !(universe.mutate_badges_originals && memory.peek(src).revocable) {
@@ -386,9 +393,18 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             Ok(Invocation::Move { src, dest, cap })
         }
         abi::Invocation::CNodeRotate(rotate) => {
+            // The kernel's order (`kernel/src/invoke/cnode.rs`): the three lookups
+            // (destination, pivot, source), pivot and source occupied, neither a zombie, the
+            // pivot's distinctness, then the destination's emptiness.
             let (src, pivot, dest) = (SlotRef(rotate.src.index), SlotRef(rotate.pivot.index), SlotRef(rotate.dest.index));
-            source(src)?;
-            source(pivot)?;
+            lookup(dest)?;
+            let (pivot_cap, src_cap) = (lookup(pivot)?, lookup(src)?);
+            if pivot_cap == Cap::Null || src_cap == Cap::Null {
+                return Err(reject(InvocationError::FailedLookup, "pivot or source slot empty"));
+            }
+            if matches!(pivot_cap, Cap::Zombie { .. }) || matches!(src_cap, Cap::Zombie { .. }) {
+                return Err(reject(InvocationError::DeletionInProgress, "pivot or source is a zombie"));
+            }
             if pivot == src || pivot == dest {
                 return Err(reject(InvocationError::InvalidArgument, "pivot equals source or destination"));
             }
@@ -457,17 +473,22 @@ pub fn retype_slots(dest: SlotRef, count: u64) -> impl Iterator<Item = SlotRef> 
     (0..count).map(move |index| SlotRef(dest.0 + (index << SLOT_SIZE_BITS)))
 }
 
-/// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` does: destination empty, source
-/// occupied, then `derive` (with the mint parameters for a mint) and the rights mask.
+/// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` (`derive_into`) does: the
+/// destination's lookup, the source (found, occupied, not a zombie), the destination's
+/// emptiness, then `derive` (with the mint parameters for a mint) and the rights mask.
 fn derive_into(
     src: SlotRef,
     dest: SlotRef,
     (mask, mint): (Rights, Option<MintParams>),
-    source: impl Fn(SlotRef) -> Result<Cap, Rejection>,
-    empty: impl Fn(SlotRef) -> Result<(), Rejection>,
+    (lookup, source, empty): (
+        impl Fn(SlotRef) -> Result<Cap, Rejection>,
+        impl Fn(SlotRef) -> Result<Cap, Rejection>,
+        impl Fn(SlotRef) -> Result<(), Rejection>,
+    ),
 ) -> Result<Invocation, Rejection> {
-    empty(dest)?;
+    lookup(dest)?;
     let parent = source(src)?;
+    empty(dest)?;
     let cap = cap::mask_rights(cap::derive(&parent, mint).map_err(derive_rejection)?, mask);
     Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent) })
 }

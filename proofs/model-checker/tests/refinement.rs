@@ -71,9 +71,13 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
 
 #[test]
 fn error_codes_are_compared() {
-    // A copy from an empty slot into an occupied one: the kernel checks the destination
-    // first (DeleteFirst), and so does the model. A kernel that checked the source first
-    // would answer FailedLookup: the comparison tells the two apart.
+    // A copy from an empty slot into an occupied one: the kernel looks the destination up,
+    // then checks the source (found, occupied), then the destination's emptiness
+    // (`kernel/src/invoke/cnode.rs`, `derive_into`; docs/abi.md's table): FailedLookup, and
+    // so does the model. Until 2026-12-05 the model checker's decoder and the model checked
+    // the destination's emptiness first and both answered DeleteFirst, agreeing with each
+    // other and not with the kernel (`tests/decode_order.rs` now ties the decoder's order to
+    // the kernel's source). From an occupied source into an occupied destination: DeleteFirst.
     use tileos_abi::error::InvocationError;
     use tileos_model_checker::explore::{Outcome, apply};
     use tileos_model_checker::op::Op;
@@ -87,9 +91,16 @@ fn error_codes_are_compared() {
         panic!("{copy:?} was not refused")
     };
     let model = coq.step(&state, &op_line(&universe, &memory, &copy).unwrap()).unwrap();
-    assert_eq!(model, "none DeleteFirst\n");
+    assert_eq!(model, "none FailedLookup\n");
     assert_eq!(observe(&universe, Err(rejection.error)).unwrap(), model);
-    assert_ne!(observe(&universe, Err(InvocationError::FailedLookup)).unwrap(), model);
+    assert_ne!(observe(&universe, Err(InvocationError::DeleteFirst)).unwrap(), model);
+    for op in [Op::Copy { src: a(1), dest: a(0) }, Op::Move { src: a(1), dest: a(0) }, Op::Mutate { src: a(1), dest: a(0), data: 0 }] {
+        let Ok(Outcome::Rejected(rejection)) = apply(&universe, &memory, &universe.addressable_slots(&memory), &op) else {
+            panic!("{op:?} was not refused")
+        };
+        assert_eq!(rejection.error, InvocationError::DeleteFirst, "{op:?}");
+        assert_eq!(coq.step(&state, &op_line(&universe, &memory, &op).unwrap()).unwrap(), "none DeleteFirst\n", "{op:?}");
+    }
     // A refusal is told apart from a result.
     assert_ne!(observe(&universe, Ok(&memory)).unwrap(), model);
     // The codes the random sequences give rarely or never, each compared with the kernel's:
