@@ -4,14 +4,19 @@
     every refused invocation with an error code ([tileos_abi::InvocationError]).
     To compare codes in the refinement test, this file names the reason of a
     refused [kstep] with the kernel's code: [kerror_of] goes through the
-    conditions of [kstep] in the order the kernel's decoder checks them
-    (proofs/model-checker/src/op.rs, [decode]: the destination before the
-    source for copy, mint, move and mutate; source, pivot, their equality,
-    then the destination for rotate; for retype as kernel/src/invoke/untyped.rs
-    does: the untyped, its type, the destinations' lookup, the size and count
-    ranges, the room left, then each destination's emptiness) and gives the
-    code of the first that fails. [kstep_code] is [kstep] with that name on a
-    refusal.
+    conditions of [kstep] in the order the kernel checks them
+    (kernel/src/invoke/cnode.rs and untyped.rs; docs/abi.md's tables): for
+    copy, mint, move and mutate the destination's lookup, the source (found
+    and occupied), the destination's emptiness, then the derivation or the
+    mutate's data; for rotate the destination's lookup, pivot and source,
+    their distinctness, then the destination's emptiness; for retype the
+    untyped, its type, each destination's CNode (live, in the thread's
+    CSpace), each destination's index within that CNode (RangeError), the
+    size and count ranges, the room for all the objects, then each
+    destination's emptiness. It gives the code of the first that fails.
+    [kstep_code] is [kstep] with that name on a refusal.
+    proofs/model-checker/tests/decode_order.rs checks, by source text, that
+    this order, the model checker's decoder's and the kernel's are the same.
 
     Proved here: [kstep_code] accepts exactly when [kstep] does, with the
     same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
@@ -19,14 +24,15 @@
     usable, occupied destination ([kerror_delete_first]); an
     InvalidArgument of rotate names a pivot equal to its source or
     destination, both source and pivot present ([kerror_rotate_invalid]); a
-    RangeError is a retype whose size or count is out of the kernel's ranges
-    ([retype_ok]), and [kstep] refuses it ([kerror_range]).
+    RangeError is a retype with a destination index beyond its (live,
+    reachable) CNode or a size or count out of the kernel's ranges
+    ([retype_ok]), and [kstep] refuses it ([kerror_range]); a DeleteFirst of
+    a retype has every destination usable and its ranges valid, and [kstep]
+    refuses it ([kerror_retype_delete_first]).
     Not proved: that the code named is the kernel's; that is what the
-    refinement test checks, operation by operation. For a retype of more
-    than one object the kernel checks the room for all of them before any
-    destination's emptiness, while [kretype_error] goes destination by
-    destination: the codes of such refusals may differ (the test retypes one
-    object at a time).
+    refinement test checks, operation by operation. Nor that a retype's
+    NotEnoughMemory is a real refusal (the watermark arithmetic over the
+    loop is not done): the test compares it.
 
     No code here is [DeletionInProgress]: the model's deletions are atomic,
     so no state of it has a deletion in progress (a zombie).
@@ -213,11 +219,11 @@ Proof.
   - intros _; exists (kerror_of st o); reflexivity.
 Qed.
 
-(** ** Three codes name a condition that really fails
-    Partial: only DeleteFirst of the one-destination operations,
-    InvalidArgument of rotate and RangeError (below) are proved to name a
-    failing condition; the other codes are checked by the refinement test
-    only. *)
+(** ** Codes that name a condition that really fails
+    Partial: only DeleteFirst (of the one-destination operations and of
+    retype), InvalidArgument of rotate and RangeError (below) are proved to
+    name a failing condition; the other codes are checked by the refinement
+    test only. *)
 
 (** Destructs the innermost match or condition of hypothesis [H] until it
     is a contradiction or none is left. *)
