@@ -351,10 +351,12 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => match lookup(invoked)? {
-            Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
-            cap => cap,
-        },
+        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => {
+            match lookup(invoked)? {
+                Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
+                cap => cap,
+            }
+        }
         _ => Cap::CNode { paddr: 0, radix: 0, guard_bits: 0, guard: 0 },
     };
     let message = op.invocation(universe).encode();

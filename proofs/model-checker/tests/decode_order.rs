@@ -57,7 +57,12 @@ const fn check(name: &'static str, kernel: Option<&'static str>, checker: Option
 
 const COPY_CHECKS: &[Check] = &[
     check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
-    check("source found and occupied", Some("let src = source_slot(call, root, src)?;"), Some("let parent = source(src)?;"), Some("source_error st t src")),
+    check(
+        "source found and occupied",
+        Some("let src = source_slot(call, root, src)?;"),
+        Some("let parent = source(src)?;"),
+        Some("source_error st t src"),
+    ),
     check("destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("empty_error st dst")),
     check("derivable", Some("cap::derive(&source_cap, mint)"), Some("cap::derive(&parent, mint)"), Some("derive (e_cap x)")),
 ];
@@ -77,8 +82,18 @@ const ORDER: &[Method] = &[
         checker: Region { file: DECODER, start: "fn derive_into(", end: "\n}\n" },
         coq: Region { file: COQ, start: "| KMint t src dst r b =>", end: "| KMove" },
         checks: &[
-            check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
-            check("source found and occupied", Some("let src = source_slot(call, root, src)?;"), Some("let parent = source(src)?;"), Some("source_error st t src")),
+            check(
+                "destination lookup",
+                Some("let dest = own_slot(call, dest, false)?;"),
+                Some("lookup(dest)?;"),
+                Some("lookup_error st t dst"),
+            ),
+            check(
+                "source found and occupied",
+                Some("let src = source_slot(call, root, src)?;"),
+                Some("let parent = source(src)?;"),
+                Some("source_error st t src"),
+            ),
             check("destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("empty_error st dst")),
             check("derivable", Some("cap::derive(&source_cap, mint)"), Some("cap::derive(&parent, mint)"), Some("derive (e_cap x) r b")),
         ],
@@ -89,8 +104,18 @@ const ORDER: &[Method] = &[
         checker: Region { file: DECODER, start: "abi::Invocation::CNodeMove(moved) => {", end: "abi::Invocation::CNodeMutate" },
         coq: Region { file: COQ, start: "| KMove t src dst =>", end: "| KMutate" },
         checks: &[
-            check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
-            check("source found and occupied", Some("let src = source_slot(call, root, src)?;"), Some("let cap = source(src)?;"), Some("source_error st t src")),
+            check(
+                "destination lookup",
+                Some("let dest = own_slot(call, dest, false)?;"),
+                Some("lookup(dest)?;"),
+                Some("lookup_error st t dst"),
+            ),
+            check(
+                "source found and occupied",
+                Some("let src = source_slot(call, root, src)?;"),
+                Some("let cap = source(src)?;"),
+                Some("source_error st t src"),
+            ),
             check("destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("empty_error st dst")),
         ],
     },
@@ -100,10 +125,25 @@ const ORDER: &[Method] = &[
         checker: Region { file: DECODER, start: "abi::Invocation::CNodeMutate(mutate) => {", end: "abi::Invocation::CNodeRotate" },
         coq: Region { file: COQ, start: "| KMutate t src dst data =>", end: "| KRotate" },
         checks: &[
-            check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
-            check("source found and occupied", Some("let src = source_slot(call, root, src)?;"), Some("let old = source(src)?;"), Some("source_error st t src")),
+            check(
+                "destination lookup",
+                Some("let dest = own_slot(call, dest, false)?;"),
+                Some("lookup(dest)?;"),
+                Some("lookup_error st t dst"),
+            ),
+            check(
+                "source found and occupied",
+                Some("let src = source_slot(call, root, src)?;"),
+                Some("let old = source(src)?;"),
+                Some("source_error st t src"),
+            ),
             check("destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("empty_error st dst")),
-            check("data acceptable", Some("cap::mutate(source_cap, data)"), Some("cap::mutate(old, mutate.data)"), Some("kmutate (e_cap x) data")),
+            check(
+                "data acceptable",
+                Some("cap::mutate(source_cap, data)"),
+                Some("cap::mutate(old, mutate.data)"),
+                Some("kmutate (e_cap x) data"),
+            ),
         ],
     },
     Method {
@@ -119,18 +159,37 @@ const ORDER: &[Method] = &[
             check("source lookup", Some("own_slot(call, rotate.src, true)?"), Some("lookup(src)?"), Some("source_error st t src")),
             check("pivot and source occupied", Some("if memory.read(pivot).cap == Cap::Null"), Some("if pivot_cap == Cap::Null"), None),
             // The Coq model has no zombies (its deletions are atomic).
-            check("neither a zombie", Some("if matches!(memory.read(pivot).cap, Cap::Zombie"), Some("if matches!(pivot_cap, Cap::Zombie"), None),
-            check("pivot distinct", Some("if pivot == src || pivot == dest"), Some("if pivot == src || pivot == dest"), Some("slot_eqb piv src || slot_eqb piv dst")),
+            check(
+                "neither a zombie",
+                Some("if matches!(memory.read(pivot).cap, Cap::Zombie"),
+                Some("if matches!(pivot_cap, Cap::Zombie"),
+                None,
+            ),
+            check(
+                "pivot distinct",
+                Some("if pivot == src || pivot == dest"),
+                Some("if pivot == src || pivot == dest"),
+                Some("slot_eqb piv src || slot_eqb piv dst"),
+            ),
             check("swap or destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("dest_error st t dst")),
         ],
     },
     Method {
         name: "UntypedRetype",
         kernel: Region { file: UNTYPED, start: "pub fn invoke(", end: "\n}\n" },
-        checker: Region { file: DECODER, start: "abi::Invocation::UntypedRetype(retype) => {", end: "abi::Invocation::IoSpaceControlIssue" },
+        checker: Region {
+            file: DECODER,
+            start: "abi::Invocation::UntypedRetype(retype) => {",
+            end: "abi::Invocation::IoSpaceControlIssue",
+        },
         coq: Region { file: COQ, start: "| KRetype t ut ty size dsts =>", end: "| KSend" },
         checks: &[
-            check("invoked capability an untyped", Some("let Cap::Untyped {"), Some("let Cap::Untyped {"), Some("otype_eqb (c_type (e_cap x)) Untyped")),
+            check(
+                "invoked capability an untyped",
+                Some("let Cap::Untyped {"),
+                Some("let Cap::Untyped {"),
+                Some("otype_eqb (c_type (e_cap x)) Untyped"),
+            ),
             // The model checker skips capability-pointer resolution, and the Coq model has no
             // root argument: the lookup of the root (extra capability 0) is the kernel's only.
             check("root CNode lookup", Some("call.lookup(retype.root)?"), None, None),
@@ -148,7 +207,12 @@ const ORDER: &[Method] = &[
             ),
             check("sizes and count in range", Some("untyped::plan("), Some("untyped::plan("), Some("retype_ok ty size (length dsts)")),
             check("room for all the objects", Some("untyped::plan("), Some("untyped::plan("), Some("length dsts * size <=? o_size u")),
-            check("every destination empty", Some("ensure_empty(slot_address(node_paddr, offset + index))?"), Some("empty(at)?"), Some("negb (kempty st d)")),
+            check(
+                "every destination empty",
+                Some("ensure_empty(slot_address(node_paddr, offset + index))?"),
+                Some("empty(at)?"),
+                Some("negb (kempty st d)"),
+            ),
         ],
     },
 ];
@@ -219,9 +283,19 @@ fn an_order_other_than_the_kernels_is_refused() {
     // The table with copy's source and emptiness rows swapped: the kernel's own text (and the
     // decoder's and the model's) then runs against it, and the check says where.
     let swapped = [
-        check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
+        check(
+            "destination lookup",
+            Some("let dest = own_slot(call, dest, false)?;"),
+            Some("lookup(dest)?;"),
+            Some("lookup_error st t dst"),
+        ),
         check("destination empty", Some("ensure_empty(dest)?;"), Some("empty(dest)?;"), Some("empty_error st dst")),
-        check("source found and occupied", Some("let src = source_slot(call, root, src)?;"), Some("let parent = source(src)?;"), Some("source_error st t src")),
+        check(
+            "source found and occupied",
+            Some("let src = source_slot(call, root, src)?;"),
+            Some("let parent = source(src)?;"),
+            Some("source_error st t src"),
+        ),
     ];
     let copy = |checks: &'static [Check]| Method {
         name: "CNodeCopy",
