@@ -61,7 +61,7 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     // and the common error codes were given by both. (NotEnoughMemory is rare at this size,
     // 48 in 50,000 operations; InvalidArgument, a rotate whose pivot is its source or
     // destination, is never generated: `error_codes_are_compared` checks both.)
-    for kind in ["Copy", "Mint", "Move", "Mutate", "Rotate", "Swap", "Delete", "Revoke", "Retype"] {
+    for kind in ["Copy", "Mint", "Move", "Mutate", "Rotate", "Swap", "Delete", "Revoke", "Retype", "RetypeAt"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied in {total} operations: {tally:?}");
     }
     for code in ["FailedLookup", "DeleteFirst", "IllegalOperation", "RangeError"] {
