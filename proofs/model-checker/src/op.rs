@@ -224,8 +224,7 @@ impl Op {
             }
             Op::RetypeAt { untyped, object, node, offset, count } => {
                 let (kind, bits) = universe.retypes[object];
-                let first = universe.slot_name(cspace::slot_address(node, 0));
-                let cnode = first.strip_suffix('0').unwrap_or(&first);
+                let cnode = universe.cnodes.iter().find(|c| c.paddr == node).map_or(format!("cnode@{node:#x}"), |c| c.name.to_string());
                 format!("Retype {} -> {cnode}[{offset}..+{count}] ({kind:?}, size_bits {bits})", name(untyped))
             }
         }
@@ -657,6 +656,27 @@ mod tests {
         run(&universe, &mut memory, Op::Revoke { slot: a(0) }).unwrap();
         run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(0) }).unwrap();
         assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL }, "memory reused");
+    }
+
+    #[test]
+    fn retype_at_checks_the_indices_then_the_room_then_every_destination() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        let at = |object, node, offset, count| Op::RetypeAt { untyped: a(0), object, node, offset, count };
+        let error = |memory: &Memory, op| decode(&universe, memory, &universe.addressable_slots(memory), &op).unwrap_err().error;
+        assert_eq!(error(&memory, at(0, CNODE_B, 4, 1)), InvocationError::RangeError, "index one past B");
+        assert_eq!(error(&memory, at(0, CNODE_B, 3, 2)), InvocationError::RangeError, "two from B's last slot");
+        assert_eq!(error(&memory, at(0, CNODE_B, 0, 0)), InvocationError::RangeError, "no object");
+        assert_eq!(error(&memory, at(0, ENDPOINT, 0, 1)), InvocationError::FailedLookup, "not a CNode");
+        // Three 128-byte CNodes from 256 bytes, into the occupied A0..A2: the room first.
+        assert_eq!(error(&memory, at(1, CNODE_A, 0, 3)), InvocationError::NotEnoughMemory);
+        // Two endpoints into A2 (occupied) and A3 (empty).
+        assert_eq!(error(&memory, at(0, CNODE_A, 2, 2)), InvocationError::DeleteFirst);
+        run(&universe, &mut memory, at(0, CNODE_B, 0, 2)).unwrap();
+        assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL });
+        assert_eq!(memory.cap(b(1)), Cap::Endpoint { paddr: UNTYPED + 32, badge: 0, rights: Rights::ALL });
+        assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 64, .. }));
+        assert_eq!(error(&memory, at(0, CNODE_B, 1, 2)), InvocationError::DeleteFirst, "B1 now occupied");
     }
 
     #[test]
