@@ -28,11 +28,12 @@
     reachable) CNode or a size or count out of the kernel's ranges
     ([retype_ok]), and [kstep] refuses it ([kerror_range]); a DeleteFirst of
     a retype has every destination usable and its ranges valid, and [kstep]
-    refuses it ([kerror_retype_delete_first]).
+    refuses it ([kerror_retype_delete_first]); so has a NotEnoughMemory of a
+    retype, and [kstep] refuses it ([kerror_retype_not_enough_memory]: the
+    room for all the objects is the watermark the loop reaches,
+    [kretype_loop_no_room]).
     Not proved: that the code named is the kernel's; that is what the
-    refinement test checks, operation by operation. Nor that a retype's
-    NotEnoughMemory is a real refusal (the watermark arithmetic over the
-    loop is not done): the test compares it.
+    refinement test checks, operation by operation.
 
     No code here is [DeletionInProgress]: the model's deletions are atomic,
     so no state of it has a deletion in progress (a zombie).
@@ -45,7 +46,7 @@
     and IPC layer, which the host test cannot run (docs/model-checker.md,
     "The refinement link"), so no code of theirs could be compared. *)
 
-From Coq Require Import List Arith Bool.
+From Coq Require Import List Arith Bool Lia.
 Import ListNotations.
 From Tileos Require Import Model Kernel.
 
@@ -221,9 +222,10 @@ Qed.
 
 (** ** Codes that name a condition that really fails
     Partial: only DeleteFirst (of the one-destination operations and of
-    retype), InvalidArgument of rotate and RangeError (below) are proved to
-    name a failing condition; the other codes are checked by the refinement
-    test only. *)
+    retype), InvalidArgument of rotate, RangeError and a retype's
+    NotEnoughMemory (below) are proved to name a failing condition; the
+    other codes (FailedLookup, IllegalOperation) are checked by the
+    refinement test only. *)
 
 (** Destructs the innermost match or condition of hypothesis [H] until it
     is a contradiction or none is left. *)
@@ -488,4 +490,74 @@ Proof.
     + apply existsb_exists in E. destruct E as [d [Hd Ed]]. apply negb_true_iff in Ed.
       eapply kretype_loop_occupied; [exact Hd|]. exact Ed.
     + apply kretype_error_refused. rewrite H. discriminate.
+Qed.
+
+(** ** NotEnoughMemory of a retype names a real refusal *)
+
+(** Rounding up, then adding one object's size, stays rounded. *)
+Lemma roundup_step : forall w a, roundup (roundup w a + a) a = roundup w a + a.
+Proof.
+  intros w a. unfold roundup. destruct (a =? 0) eqn:A; [reflexivity|].
+  apply Nat.eqb_neq in A.
+  set (q := (w + a - 1) / a).
+  replace (q * a + a + a - 1) with ((a - 1) + (q + 1) * a) by nia.
+  rewrite Nat.div_add by exact A. rewrite (Nat.div_small (a - 1) a) by lia. nia.
+Qed.
+
+(** A loop whose objects do not all fit, from the watermark [kwm s (o_id u)],
+    refuses: each [kcreate] moves the watermark by one object's size. *)
+Lemma kretype_loop_no_room : forall ds s t x u ty size d,
+  o_size u < roundup (kwm s (o_id u)) size + S (length ds) * size ->
+  kretype_loop s t x u ty size (d :: ds) = None.
+Proof.
+  induction ds as [|d' ds IH]; intros s t x u ty size d H; simpl.
+  - destruct (kcreate s t x u ty size d) eqn:K; [|reflexivity].
+    exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    apply andb_prop in C; destruct C as [C _]. apply andb_prop in C; destruct C as [_ C].
+    apply Nat.leb_le in C. simpl in H. lia.
+  - destruct (kcreate s t x u ty size d) as [s'|] eqn:K; [|reflexivity].
+    apply (IH s' t x u ty size d').
+    unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    inversion K; subst; clear K. simpl. unfold upd. rewrite Nat.eqb_refl.
+    rewrite roundup_step. simpl in H. simpl. lia.
+Qed.
+
+(** A retype refused with NotEnoughMemory was found in range (every
+    destination usable, size and count in range) and [kstep] refuses it:
+    the untyped has no room for all of its objects, or a [kcreate] of the
+    loop refuses. *)
+Theorem kerror_retype_not_enough_memory : forall st t ut ty size dsts,
+  kerror_of st (KRetype t ut ty size dsts) = KNotEnoughMemory ->
+  forallb (usable st t) dsts = true /\ retype_ok ty size (length dsts) = true
+  /\ kstep st (KRetype t ut ty size dsts) = None.
+Proof.
+  intros st t ut ty size dsts H. simpl in H.
+  destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
+  destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
+  destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
+  destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].
+  destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H; [|discriminate].
+  assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+  repeat split.
+  - apply forallb_forall; intros d Hd.
+    destruct (usable st t d) eqn:Ud; auto.
+    assert (existsb (fun d => negb (usable st t d)) dsts = true)
+      by (apply existsb_exists; exists d; rewrite Ud; auto).
+    congruence.
+  - simpl; rewrite U, I.
+    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+    destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+    rewrite R.
+    lazymatch type of H with
+    | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b) eqn:Room
+    end; simpl in H.
+    + destruct (existsb (fun d => negb (kempty st d)) dsts); [discriminate|].
+      apply kretype_error_refused. rewrite H. discriminate.
+    + destruct dsts as [|d ds].
+      * unfold retype_ok in R. apply andb_prop in R; destruct R as [R _].
+        apply andb_prop in R; destruct R as [_ R]. simpl in R. discriminate.
+      * apply kretype_loop_no_room. apply Nat.leb_gt in Room. simpl. simpl in Room. exact Room.
 Qed.
