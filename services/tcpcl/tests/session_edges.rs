@@ -154,3 +154,26 @@ fn a_refusal_must_name_the_transfer_being_sent() {
     assert_eq!(events(&mut s), vec![Event::TransferRefused { transfer_id: 0, reason: RefuseReason::NoResources }]);
     assert!(s.is_idle(), "the refused transfer is dropped");
 }
+
+#[test]
+fn a_message_before_sess_init_is_rejected_by_its_own_type_code() {
+    use tileos_tcpcl::SessionError;
+    for (message, code) in [
+        (Message::XferAck { flags: 0, transfer_id: 1, length: 0 }, 0x02),
+        (Message::XferRefuse { reason: RefuseReason::NoResources, transfer_id: 1 }, 0x03),
+        (Message::Keepalive, 0x04),
+        (Message::MsgReject { reason: tileos_tcpcl::RejectReason::Unexpected, header: 0x01 }, 0x06),
+    ] {
+        let mut s = Session::new(Role::Passive, Config::new("ipn:2.0"), 0);
+        s.receive(&CH, 0);
+        output(&mut s);
+        s.receive(&encoded(message.clone()), 0);
+        let sent = output(&mut s);
+        assert_eq!(sent[..3], [0x06, tileos_tcpcl::RejectReason::Unexpected.code(), code], "{message:?}");
+        let closed = events(&mut s).into_iter().find_map(|e| match e {
+            Event::Closed { error } => error,
+            _ => None,
+        });
+        assert_eq!(closed, Some(SessionError::UnexpectedMessage(code)), "{message:?}");
+    }
+}
