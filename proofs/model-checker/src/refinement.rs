@@ -471,9 +471,9 @@ fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
 }
 
 /// Retypes by CNode and index ([`Op::RetypeAt`]) from every untyped among `slots`, of every
-/// object of the universe, into every CNode of [`model_cnodes`]: one and two objects at its
-/// first slot, at its last slot (two objects run past the end: RangeError) and at the index
-/// one past the end (RangeError).
+/// object of the universe, into the thread's root CNode and every CNode the root holds a
+/// capability to: one and two objects at the CNode's first slot, at its last slot (two
+/// objects run past the end: RangeError) and at the index one past the end (RangeError).
 pub fn retype_at_ops(universe: &Universe, memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
     let cnodes = model_cnodes(universe, memory);
     let mut ops = Vec::new();
