@@ -4,14 +4,19 @@
     every refused invocation with an error code ([tileos_abi::InvocationError]).
     To compare codes in the refinement test, this file names the reason of a
     refused [kstep] with the kernel's code: [kerror_of] goes through the
-    conditions of [kstep] in the order the kernel's decoder checks them
-    (proofs/model-checker/src/op.rs, [decode]: the destination before the
-    source for copy, mint, move and mutate; source, pivot, their equality,
-    then the destination for rotate; for retype as kernel/src/invoke/untyped.rs
-    does: the untyped, its type, the destinations' lookup, the size and count
-    ranges, the room left, then each destination's emptiness) and gives the
-    code of the first that fails. [kstep_code] is [kstep] with that name on a
-    refusal.
+    conditions of [kstep] in the order the kernel checks them
+    (kernel/src/invoke/cnode.rs and untyped.rs; docs/abi.md's tables): for
+    copy, mint, move and mutate the destination's lookup, the source (found
+    and occupied), the destination's emptiness, then the derivation or the
+    mutate's data; for rotate the destination's lookup, pivot and source,
+    their distinctness, then the destination's emptiness; for retype the
+    untyped, its type, each destination's CNode (live, in the thread's
+    CSpace), each destination's index within that CNode (RangeError), the
+    size and count ranges, the room for all the objects, then each
+    destination's emptiness. It gives the code of the first that fails.
+    [kstep_code] is [kstep] with that name on a refusal.
+    proofs/model-checker/tests/decode_order.rs checks, by source text, that
+    this order, the model checker's decoder's and the kernel's are the same.
 
     Proved here: [kstep_code] accepts exactly when [kstep] does, with the
     same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
@@ -19,14 +24,16 @@
     usable, occupied destination ([kerror_delete_first]); an
     InvalidArgument of rotate names a pivot equal to its source or
     destination, both source and pivot present ([kerror_rotate_invalid]); a
-    RangeError is a retype whose size or count is out of the kernel's ranges
-    ([retype_ok]), and [kstep] refuses it ([kerror_range]).
+    RangeError is a retype with a destination index beyond its (live,
+    reachable) CNode or a size or count out of the kernel's ranges
+    ([retype_ok]), and [kstep] refuses it ([kerror_range]); a DeleteFirst of
+    a retype has every destination usable and its ranges valid, and [kstep]
+    refuses it ([kerror_retype_delete_first]); so has a NotEnoughMemory of a
+    retype, and [kstep] refuses it ([kerror_retype_not_enough_memory]: the
+    room for all the objects is the watermark the loop reaches,
+    [kretype_loop_no_room]).
     Not proved: that the code named is the kernel's; that is what the
-    refinement test checks, operation by operation. For a retype of more
-    than one object the kernel checks the room for all of them before any
-    destination's emptiness, while [kretype_error] goes destination by
-    destination: the codes of such refusals may differ (the test retypes one
-    object at a time).
+    refinement test checks, operation by operation.
 
     No code here is [DeletionInProgress]: the model's deletions are atomic,
     so no state of it has a deletion in progress (a zombie).
@@ -39,7 +46,7 @@
     and IPC layer, which the host test cannot run (docs/model-checker.md,
     "The refinement link"), so no code of theirs could be compared. *)
 
-From Coq Require Import List Arith Bool.
+From Coq Require Import List Arith Bool Lia.
 Import ListNotations.
 From Tileos Require Import Model Kernel.
 
@@ -64,6 +71,14 @@ Definition dest_error (st : kstate) (t : nat) (d : slot) : option kerror :=
   if negb (usable st t d) then Some KFailedLookup
   else if negb (kempty st d) then Some KDeleteFirst
   else None.
+
+(** The slot is usable (the kernel's lookup of a slot argument), else FailedLookup. *)
+Definition lookup_error (st : kstate) (t : nat) (s : slot) : option kerror :=
+  if usable st t s then None else Some KFailedLookup.
+
+(** The slot is empty, else DeleteFirst. *)
+Definition empty_error (st : kstate) (d : slot) : option kerror :=
+  if kempty st d then None else Some KDeleteFirst.
 
 (** The slot is usable and holds a capability: a source; otherwise its code. *)
 Definition source_error (st : kstate) (t : nat) (s : slot) : option kerror :=
@@ -103,35 +118,51 @@ Fixpoint kretype_error (st : kstate) (t : nat) (x : cte) (u : obj)
       end
   end.
 
+(** The CNode of destination [d] is live and in [t]'s CSpace: the kernel's
+    lookup of a retype's destination CNode succeeds. Its index may still be
+    beyond the CNode's slots ([slot_ok]), which the kernel answers with
+    RangeError, not FailedLookup (kernel/src/invoke/untyped.rs: [offset >=
+    slots || count > slots - offset]). *)
+Definition dest_node_ok (st : kstate) (t : nat) (d : slot) : bool :=
+  match root_of st t, find_obj (kobjs st) (fst d) with
+  | Some r, Some o => reach st r (fst d) && otype_eqb (o_type o) CNodeObj
+  | _, _ => false
+  end.
+
 (** The code of a refusal of [o] in [st], in the kernel's order of checks
     (meaningful when [kstep st o = None]). *)
 Definition kerror_of (st : kstate) (o : kop) : kerror :=
   match o with
   | KCopy t src dst =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) all_rights 0 with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KMint t src dst r b =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) r b with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KMove t src dst =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => source_error st t src))
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        empty_error st dst)))
   | KMutate t src dst data =>
-      or_unnamed (first_error (dest_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match kmutate (e_cap x) data with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end)))
+        end))))
   | KRotate t src piv dst =>
-      or_unnamed (first_error (source_error st t src) (fun _ => first_error (source_error st t piv) (fun _ =>
+      or_unnamed (first_error (lookup_error st t dst) (fun _ =>
+        first_error (source_error st t piv) (fun _ => first_error (source_error st t src) (fun _ =>
         if slot_eqb piv src || slot_eqb piv dst then Some KInvalidArgument
         else if slot_eqb dst src then None
-        else dest_error st t dst)))
+        else dest_error st t dst))))
   | KDelete t s | KRevoke t s => if usable st t s then KUnnamed else KFailedLookup
   | KRetype t ut ty size dsts =>
       if negb (usable st t ut) then KFailedLookup
@@ -139,16 +170,20 @@ Definition kerror_of (st : kstate) (o : kop) : kerror :=
            | None => KFailedLookup
            | Some x =>
                if negb (otype_eqb (c_type (e_cap x)) Untyped) then KIllegalOperation
-               else if existsb (fun d => negb (usable st t d)) dsts then KFailedLookup
+               else if existsb (fun d => negb (dest_node_ok st t d)) dsts then KFailedLookup
+               else if existsb (fun d => negb (usable st t d)) dsts then KRangeError
                else if negb (retype_ok ty size (length dsts)) then KRangeError
                else match find_obj (kobjs st) (c_obj (e_cap x)) with
                     | Some u =>
                         if otype_eqb (o_type u) Untyped then
                           let w := if has_child (kobjs st) (o_id u) then kwm st
                                    else upd (kwm st) (o_id u) 0 in
-                          kretype_error (mkK (kobjs st) (kctes st) (klbl st) w
-                                             (kmaps st) (kbind st) (knext_obj st) (knext_node st))
-                                        t x u ty size dsts
+                          if negb (roundup (w (o_id u)) size + length dsts * size <=? o_size u)
+                          then KNotEnoughMemory
+                          else if existsb (fun d => negb (kempty st d)) dsts then KDeleteFirst
+                          else kretype_error (mkK (kobjs st) (kctes st) (klbl st) w
+                                                  (kmaps st) (kbind st) (knext_obj st) (knext_node st))
+                                             t x u ty size dsts
                         else KUnnamed
                     | None => KUnnamed
                     end
@@ -185,11 +220,12 @@ Proof.
   - intros _; exists (kerror_of st o); reflexivity.
 Qed.
 
-(** ** Three codes name a condition that really fails
-    Partial: only DeleteFirst of the one-destination operations,
-    InvalidArgument of rotate and RangeError (below) are proved to name a
-    failing condition; the other codes are checked by the refinement test
-    only. *)
+(** ** Codes that name a condition that really fails
+    Partial: only DeleteFirst (of the one-destination operations and of
+    retype), InvalidArgument of rotate, RangeError and a retype's
+    NotEnoughMemory (below) are proved to name a failing condition; the
+    other codes (FailedLookup, IllegalOperation) are checked by the
+    refinement test only. *)
 
 (** Destructs the innermost match or condition of hypothesis [H] until it
     is a contradiction or none is left. *)
@@ -241,12 +277,11 @@ Theorem kerror_delete_first : forall st o t src dst,
 Proof.
   intros st o t src dst Ho H.
   destruct Ho as [-> | [[r [b ->]] | [-> | [data ->]]]]; simpl in H;
-  unfold or_unnamed, first_error in H;
-  destruct (dest_error st t dst) as [e|] eqn:D;
-  try (subst; apply dest_error_delete_first; exact D);
-  try (destruct (source_error st t src) as [e'|] eqn:S;
-       [ apply source_error_only_lookup in S; destruct S as [-> _]; simpl in H; discriminate
-       | crush H ]).
+  unfold or_unnamed, first_error, lookup_error, empty_error in H;
+  destruct (usable st t dst) eqn:U; simpl in H; try discriminate;
+  destruct (source_error st t src) as [e|] eqn:S;
+  try (apply source_error_only_lookup in S; destruct S as [-> _]; discriminate);
+  destruct (kempty st dst) eqn:E; simpl in H; auto; crush H.
 Qed.
 
 (** A rotate refused with InvalidArgument names a pivot equal to its source
@@ -256,11 +291,12 @@ Theorem kerror_rotate_invalid : forall st t src piv dst,
   (slot_eqb piv src || slot_eqb piv dst) = true
   /\ source_error st t src = None /\ source_error st t piv = None.
 Proof.
-  intros st t src piv dst H. simpl in H. unfold or_unnamed, first_error in H.
-  destruct (source_error st t src) as [e|] eqn:S.
-  - apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
-  - destruct (source_error st t piv) as [e|] eqn:P.
-    + apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
+  intros st t src piv dst H. simpl in H. unfold or_unnamed, first_error, lookup_error in H.
+  destruct (usable st t dst); simpl in H; [|discriminate].
+  destruct (source_error st t piv) as [e|] eqn:P.
+  - apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
+  - destruct (source_error st t src) as [e|] eqn:S.
+    + apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
     + destruct (slot_eqb piv src || slot_eqb piv dst) eqn:Q; auto.
       destruct (slot_eqb dst src); try discriminate.
       destruct (dest_error st t dst) as [e|] eqn:D; try discriminate.
@@ -289,15 +325,84 @@ Qed.
 Lemma source_error_not_range : forall st t s, source_error st t s <> Some KRangeError.
 Proof. intros st t s H; apply source_error_only_lookup in H; destruct H as [H _]; discriminate. Qed.
 
-(** A retype refused with RangeError has an object size or count out of the
-    kernel's ranges ([retype_ok]), after the untyped and every destination
-    were found, and [kstep] refuses it. Only retype names RangeError. *)
+(** ** What a retype's loop meets
+
+    [kcreate] keeps every object and every occupied slot, so a destination
+    beyond a live CNode stays beyond it, and an occupied one stays occupied,
+    while the loop goes on: either refuses the whole retype. *)
+Lemma kcreate_keeps : forall st t x u ty size d st',
+  kcreate st t x u ty size d = Some st' ->
+  (forall c o, find_obj (kobjs st) c = Some o -> find_obj (kobjs st') c = Some o)
+  /\ (forall s, kempty st s = false -> kempty st' s = false).
+Proof.
+  intros st t x u ty size d st' H. unfold kcreate in H.
+  lazymatch type of H with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+  inversion H; subst; clear H.
+  apply andb_prop in C; destruct C as [_ Un].
+  split.
+  - intros c o F. unfold find_obj; simpl.
+    destruct (knext_obj st =? c) eqn:E; [|exact F].
+    exfalso. apply Nat.eqb_eq in E; subst c.
+    unfold find_obj in F. apply find_some in F. destruct F as [Hin Hid].
+    unfold unused in Un. apply negb_true_iff in Un. rewrite !orb_false_iff in Un.
+    destruct Un as [[[[U1 _] _] _] _].
+    assert (existsb (fun o => o_id o =? knext_obj st) (kobjs st) = true)
+      by (apply existsb_exists; exists o; auto).
+    congruence.
+  - intros s E. unfold kempty, is_empty, lookup in *; simpl.
+    destruct (slot_eqb d s); [reflexivity|exact E].
+Qed.
+
+(** A destination beyond a live CNode refuses the loop. *)
+Lemma kretype_loop_beyond : forall ds st t x u ty size d o,
+  In d ds -> find_obj (kobjs st) (fst d) = Some o -> slot_ok st d = false ->
+  kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d' ds IH]; intros st t x u ty size d o I F S; [destruct I|].
+  simpl. destruct (kcreate st t x u ty size d') as [st'|] eqn:K; [|reflexivity].
+  destruct I as [<-|I].
+  - exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    unfold usable in C. destruct (root_of st t); [|discriminate].
+    rewrite S, andb_false_r in C. discriminate.
+  - destruct (kcreate_keeps _ _ _ _ _ _ _ _ K) as [Ko _].
+    apply (IH st' t x u ty size d o I (Ko _ _ F)).
+    unfold slot_ok in *. rewrite (Ko _ _ F). rewrite F in S. exact S.
+Qed.
+
+(** An occupied destination refuses the loop. *)
+Lemma kretype_loop_occupied : forall ds st t x u ty size d,
+  In d ds -> kempty st d = false -> kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d' ds IH]; intros st t x u ty size d I E; [destruct I|].
+  simpl. destruct (kcreate st t x u ty size d') as [st'|] eqn:K; [|reflexivity].
+  destruct I as [<-|I].
+  - exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    rewrite E, andb_false_r in C. discriminate.
+  - destruct (kcreate_keeps _ _ _ _ _ _ _ _ K) as [_ Ke].
+    exact (IH st' t x u ty size d I (Ke _ E)).
+Qed.
+
+(** [kretype_error] names a code only where a [kcreate] of the loop refuses. *)
+Lemma kretype_error_refused : forall ds st t x u ty size,
+  kretype_error st t x u ty size ds <> KUnnamed -> kretype_loop st t x u ty size ds = None.
+Proof.
+  induction ds as [|d ds IH]; simpl; intros st t x u ty size H; [congruence|].
+  destruct (kcreate st t x u ty size d); auto.
+Qed.
+
+(** A retype refused with RangeError has a destination index beyond its
+    (live, reachable) CNode, or an object size or count out of the kernel's
+    ranges ([retype_ok]), after the untyped and every destination's CNode
+    were found; and [kstep] refuses it. Only retype names RangeError. *)
 Theorem kerror_range : forall st o,
   kerror_of st o = KRangeError ->
   exists t ut ty size dsts x, o = KRetype t ut ty size dsts
     /\ usable st t ut = true /\ is_type st ut Untyped = Some x
-    /\ forallb (usable st t) dsts = true
-    /\ retype_ok ty size (length dsts) = false
+    /\ forallb (dest_node_ok st t) dsts = true
+    /\ (existsb (fun d => negb (usable st t d)) dsts = true
+        \/ retype_ok ty size (length dsts) = false)
     /\ kstep st o = None.
 Proof.
   intros st o H.
@@ -308,25 +413,151 @@ Proof.
     destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
     destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
     destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
-    destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:D; [discriminate|].
-    destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H.
-    - exfalso. destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
-      destruct (otype_eqb (o_type u) Untyped); [|discriminate].
-      eapply kretype_error_not_range; exact H.
-    - assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
-      exists t, ut, ty, size, dsts, x; repeat split; auto.
-      + apply forallb_forall; intros d Hd.
-        destruct (usable st t d) eqn:Ud; auto.
-        assert (existsb (fun d => negb (usable st t d)) dsts = true)
-          by (apply existsb_exists; exists d; rewrite Ud; auto).
-        congruence.
-      + simpl; rewrite U, I.
+    destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts) eqn:N; [discriminate|].
+    assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+    assert (FN : forallb (dest_node_ok st t) dsts = true).
+    { apply forallb_forall; intros d Hd.
+      destruct (dest_node_ok st t d) eqn:Dd; auto.
+      assert (existsb (fun d => negb (dest_node_ok st t d)) dsts = true)
+        by (apply existsb_exists; exists d; rewrite Dd; auto).
+      congruence. }
+    destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B.
+    - exists t, ut, ty, size, dsts, x; repeat split; auto.
+      apply existsb_exists in B. destruct B as [d [Hd Bd]].
+      assert (Dn : dest_node_ok st t d = true) by (rewrite forallb_forall in FN; auto).
+      unfold dest_node_ok in Dn. unfold usable in Bd.
+      destruct (root_of st t) as [r|]; [|discriminate].
+      destruct (find_obj (kobjs st) (fst d)) as [o|] eqn:F; [|discriminate].
+      apply andb_prop in Dn; destruct Dn as [Re _]. rewrite Re in Bd. simpl in Bd.
+      apply negb_true_iff in Bd.
+      simpl; rewrite U, I.
+      destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
+      destruct (otype_eqb (o_type u) Untyped); auto.
+      destruct (retype_ok ty size (length dsts)); auto.
+      eapply kretype_loop_beyond; [exact Hd| |].
+      + simpl. exact F.
+      + unfold slot_ok in *; simpl. rewrite F in Bd |- *. exact Bd.
+    - simpl in H. destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H.
+      + exfalso. destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+        destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+        lazymatch type of H with
+        | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b)
+        end; simpl in H; [|discriminate].
+        destruct (existsb (fun d => negb (kempty st d)) dsts); [discriminate|].
+        eapply kretype_error_not_range; exact H.
+      + exists t, ut, ty, size, dsts, x; repeat split; auto.
+        simpl; rewrite U, I.
         destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
         destruct (otype_eqb (o_type u) Untyped); auto; rewrite R; auto. }
-  all: exfalso; try discriminate; unfold or_unnamed, first_error in H; crush H;
+  all: exfalso; try discriminate; unfold or_unnamed, first_error, lookup_error, empty_error in H; crush H;
        subst; try discriminate;
        match goal with
        | E : dest_error _ _ _ = Some KRangeError |- _ => exact (dest_error_not_range _ _ _ E)
        | E : source_error _ _ _ = Some KRangeError |- _ => exact (source_error_not_range _ _ _ E)
        end.
+Qed.
+
+(** A retype refused with DeleteFirst was found in range (every destination
+    usable, size and count in range) and [kstep] refuses it: an occupied
+    destination, named before any object is made. *)
+Theorem kerror_retype_delete_first : forall st t ut ty size dsts,
+  kerror_of st (KRetype t ut ty size dsts) = KDeleteFirst ->
+  forallb (usable st t) dsts = true /\ retype_ok ty size (length dsts) = true
+  /\ kstep st (KRetype t ut ty size dsts) = None.
+Proof.
+  intros st t ut ty size dsts H. simpl in H.
+  destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
+  destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
+  destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
+  destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].
+  destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H; [|discriminate].
+  assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+  repeat split.
+  - apply forallb_forall; intros d Hd.
+    destruct (usable st t d) eqn:Ud; auto.
+    assert (existsb (fun d => negb (usable st t d)) dsts = true)
+      by (apply existsb_exists; exists d; rewrite Ud; auto).
+    congruence.
+  - simpl; rewrite U, I.
+    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+    destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+    rewrite R.
+    lazymatch type of H with
+    | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b)
+    end; simpl in H; [|discriminate].
+    destruct (existsb (fun d => negb (kempty st d)) dsts) eqn:E.
+    + apply existsb_exists in E. destruct E as [d [Hd Ed]]. apply negb_true_iff in Ed.
+      eapply kretype_loop_occupied; [exact Hd|]. exact Ed.
+    + apply kretype_error_refused. rewrite H. discriminate.
+Qed.
+
+(** ** NotEnoughMemory of a retype names a real refusal *)
+
+(** Rounding up, then adding one object's size, stays rounded. *)
+Lemma roundup_step : forall w a, roundup (roundup w a + a) a = roundup w a + a.
+Proof.
+  intros w a. unfold roundup. destruct (a =? 0) eqn:A; [reflexivity|].
+  apply Nat.eqb_neq in A.
+  set (q := (w + a - 1) / a).
+  replace (q * a + a + a - 1) with ((a - 1) + (q + 1) * a) by nia.
+  rewrite Nat.div_add by exact A. rewrite (Nat.div_small (a - 1) a) by lia. nia.
+Qed.
+
+(** A loop whose objects do not all fit, from the watermark [kwm s (o_id u)],
+    refuses: each [kcreate] moves the watermark by one object's size. *)
+Lemma kretype_loop_no_room : forall ds s t x u ty size d,
+  o_size u < roundup (kwm s (o_id u)) size + S (length ds) * size ->
+  kretype_loop s t x u ty size (d :: ds) = None.
+Proof.
+  induction ds as [|d' ds IH]; intros s t x u ty size d H; simpl.
+  - destruct (kcreate s t x u ty size d) eqn:K; [|reflexivity].
+    exfalso. unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    apply andb_prop in C; destruct C as [C _]. apply andb_prop in C; destruct C as [_ C].
+    apply Nat.leb_le in C. simpl in H. lia.
+  - destruct (kcreate s t x u ty size d) as [s'|] eqn:K; [|reflexivity].
+    apply (IH s' t x u ty size d').
+    unfold kcreate in K.
+    lazymatch type of K with context[if ?b then _ else _] => destruct b eqn:C end; [|discriminate].
+    inversion K; subst; clear K. simpl. unfold upd. rewrite Nat.eqb_refl.
+    rewrite roundup_step. simpl in H. simpl. lia.
+Qed.
+
+(** A retype refused with NotEnoughMemory was found in range (every
+    destination usable, size and count in range) and [kstep] refuses it:
+    the untyped has no room for all of its objects, or a [kcreate] of the
+    loop refuses. *)
+Theorem kerror_retype_not_enough_memory : forall st t ut ty size dsts,
+  kerror_of st (KRetype t ut ty size dsts) = KNotEnoughMemory ->
+  forallb (usable st t) dsts = true /\ retype_ok ty size (length dsts) = true
+  /\ kstep st (KRetype t ut ty size dsts) = None.
+Proof.
+  intros st t ut ty size dsts H. simpl in H.
+  destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
+  destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
+  destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
+  destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].
+  destruct (retype_ok ty size (length dsts)) eqn:R; simpl in H; [|discriminate].
+  assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
+  repeat split.
+  - apply forallb_forall; intros d Hd.
+    destruct (usable st t d) eqn:Ud; auto.
+    assert (existsb (fun d => negb (usable st t d)) dsts = true)
+      by (apply existsb_exists; exists d; rewrite Ud; auto).
+    congruence.
+  - simpl; rewrite U, I.
+    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; [|discriminate].
+    destruct (otype_eqb (o_type u) Untyped); [|discriminate].
+    rewrite R.
+    lazymatch type of H with
+    | context[if negb (?a <=? ?b) then _ else _] => destruct (a <=? b) eqn:Room
+    end; simpl in H.
+    + destruct (existsb (fun d => negb (kempty st d)) dsts); [discriminate|].
+      apply kretype_error_refused. rewrite H. discriminate.
+    + destruct dsts as [|d ds].
+      * unfold retype_ok in R. apply andb_prop in R; destruct R as [R _].
+        apply andb_prop in R; destruct R as [_ R]. simpl in R. discriminate.
+      * apply kretype_loop_no_room. apply Nat.leb_gt in Room. simpl. simpl in Room. exact Room.
 Qed.

@@ -41,6 +41,8 @@ THEOREMS=(
   KernelErrors.kerror_delete_first
   KernelErrors.kerror_rotate_invalid
   KernelErrors.kerror_range
+  KernelErrors.kerror_retype_delete_first
+  KernelErrors.kerror_retype_not_enough_memory
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

@@ -449,7 +449,7 @@ fn confinement(step: &Step) -> Result<(), String> {
                 Invocation::Move { src, dest, .. } => (vec![src, dest], None),
                 Invocation::Swap { a, b } => (vec![a, b], None),
                 Invocation::Rotate { src, pivot, dest } => (vec![src, pivot, dest], None),
-                Invocation::Retype { untyped, dest, .. } => (vec![dest], Some(untyped)),
+                Invocation::Retype { untyped, dest, count, .. } => (crate::op::retype_slots(dest, count).collect(), Some(untyped)),
                 Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_) => {
                     unreachable!()
                 }
@@ -521,7 +521,12 @@ fn derivation_stable(step: &Step, tree: &Tree) -> Result<(), String> {
             ));
         }
     }
-    if let Invocation::Insert { src, dest, .. } | Invocation::Retype { untyped: src, dest, .. } = *invocation {
+    let inserted: Vec<(SlotRef, SlotRef)> = match *invocation {
+        Invocation::Insert { src, dest, .. } => vec![(src, dest)],
+        Invocation::Retype { untyped, dest, count, .. } => crate::op::retype_slots(dest, count).map(|at| (untyped, at)).collect(),
+        _ => Vec::new(),
+    };
+    for (src, dest) in inserted {
         let mut expected: Vec<SlotRef> = tree.ancestors(src).collect();
         if is_parent_of(&step.after.peek(src), &step.after.peek(dest)) {
             expected.push(src);

@@ -13,7 +13,7 @@ use crate::universe::Universe;
 use crate::work::{self, Entry};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{self as abi, CPtr, Slot};
-use tileos_abi::object::{ObjectType, Rights};
+use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::decode::{self as kernel_decode, Message};
@@ -108,6 +108,23 @@ pub enum Op {
         /// Slot receiving the new object's capability.
         dest: SlotRef,
     },
+    /// Untyped Retype of `count` objects into slots `offset..offset + count` of the CNode at
+    /// `node`, as the kernel names its destinations (a CNode and `node_offset`): the form in
+    /// which an index beyond the CNode and a retype of several objects can be put to the
+    /// kernel's checks. Not enumerated by [`Op::all`] (the exhaustive runs keep one object
+    /// per retype); the refinement test generates it.
+    RetypeAt {
+        /// Slot of the untyped capability.
+        untyped: SlotRef,
+        /// Index into [`Universe::retypes`].
+        object: usize,
+        /// Physical address of the destination CNode.
+        node: u64,
+        /// Index of the first destination slot in it.
+        offset: u64,
+        /// Number of objects.
+        count: u64,
+    },
 }
 
 impl Op {
@@ -169,6 +186,11 @@ impl Op {
                 let node = Slot::new(0, 0);
                 abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: dest.0, count: 1, root: ROOT }.into()
             }
+            Op::RetypeAt { object, offset, count, .. } => {
+                let (object_type, size_bits) = universe.retypes[object];
+                let node = Slot::new(0, 0);
+                abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: offset, count, root: ROOT }.into()
+            }
         }
     }
 
@@ -199,6 +221,11 @@ impl Op {
             Op::Retype { untyped, object, dest } => {
                 let (kind, bits) = universe.retypes[object];
                 format!("Retype {} -> {} ({kind:?}, size_bits {bits})", name(untyped), name(dest))
+            }
+            Op::RetypeAt { untyped, object, node, offset, count } => {
+                let (kind, bits) = universe.retypes[object];
+                let cnode = universe.cnodes.iter().find(|c| c.paddr == node).map_or(format!("cnode@{node:#x}"), |c| c.name.to_string());
+                format!("Retype {} -> {cnode}[{offset}..+{count}] ({kind:?}, size_bits {bits})", name(untyped))
             }
         }
     }
@@ -271,14 +298,26 @@ pub enum Invocation {
     DeleteStep(SlotRef),
     /// `revoke_step(slot)` with one unit of work.
     RevokeStep(SlotRef),
-    /// Set the untyped's watermark, then `insert_derived(untyped, dest, cap, true)`.
+    /// Set the untyped's watermark, then `insert_derived(untyped, slot, cap, true)` for
+    /// each of the `count` new objects, into `dest` and the slots after it ([`retype_slots`]).
     Retype {
         /// Slot of the untyped capability.
         untyped: SlotRef,
-        /// Empty destination.
+        /// First empty destination.
         dest: SlotRef,
-        /// The new object's capability.
-        cap: Cap,
+        /// Number of objects.
+        count: u64,
+        /// The objects' type.
+        kind: ObjectType,
+        /// The retype's size argument (CNode radix, untyped size).
+        user_bits: u32,
+        /// Physical address of the first object; object `i` is at
+        /// `first + (i << object_size_bits)`.
+        first: u64,
+        /// log2 of each object's size in memory.
+        object_size_bits: u32,
+        /// Whether the untyped is device memory.
+        device: bool,
         /// The untyped's watermark after the retype.
         free_offset: u64,
     },
@@ -311,10 +350,12 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => match lookup(invoked)? {
-            Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
-            cap => cap,
-        },
+        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => {
+            match lookup(invoked)? {
+                Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
+                cap => cap,
+            }
+        }
         _ => Cap::CNode { paddr: 0, radix: 0, guard_bits: 0, guard: 0 },
     };
     let message = op.invocation(universe).encode();
@@ -324,20 +365,27 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     let step = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
     match decoded {
         abi::Invocation::CNodeCopy(copy) => {
-            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), source, empty)
+            derive_into(SlotRef(copy.src.index), SlotRef(copy.dest.index), (copy.rights, None), (lookup, source, empty))
         }
         abi::Invocation::CNodeMint(mint) => {
             let params = MintParams { rights: mint.rights, data: mint.badge };
-            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), source, empty)
+            derive_into(SlotRef(mint.src.index), SlotRef(mint.dest.index), (mint.rights, Some(params)), (lookup, source, empty))
         }
+        // The kernel's order (`kernel/src/invoke/cnode.rs`, `move_into`): the destination's
+        // lookup, the source (found, occupied, not a zombie), the destination's emptiness,
+        // then Mutate's change.
         abi::Invocation::CNodeMove(moved) => {
-            empty(SlotRef(moved.dest.index))?;
-            Ok(Invocation::Move { src: SlotRef(moved.src.index), dest: SlotRef(moved.dest.index), cap: source(SlotRef(moved.src.index))? })
+            let (src, dest) = (SlotRef(moved.src.index), SlotRef(moved.dest.index));
+            lookup(dest)?;
+            let cap = source(src)?;
+            empty(dest)?;
+            Ok(Invocation::Move { src, dest, cap })
         }
         abi::Invocation::CNodeMutate(mutate) => {
             let (src, dest) = (SlotRef(mutate.src.index), SlotRef(mutate.dest.index));
-            empty(dest)?;
+            lookup(dest)?;
             let old = source(src)?;
+            empty(dest)?;
             let cap = cap::mutate(old, mutate.data).map_err(derive_rejection)?;
             let badges = matches!(old, Cap::Endpoint { .. } | Cap::Notification { .. }) && cap.badge() != old.badge();
             if badges && !(universe.mutate_badges_originals && memory.peek(src).revocable) {
@@ -346,9 +394,18 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             Ok(Invocation::Move { src, dest, cap })
         }
         abi::Invocation::CNodeRotate(rotate) => {
+            // The kernel's order (`kernel/src/invoke/cnode.rs`): the three lookups
+            // (destination, pivot, source), pivot and source occupied, neither a zombie, the
+            // pivot's distinctness, then the destination's emptiness.
             let (src, pivot, dest) = (SlotRef(rotate.src.index), SlotRef(rotate.pivot.index), SlotRef(rotate.dest.index));
-            source(src)?;
-            source(pivot)?;
+            lookup(dest)?;
+            let (pivot_cap, src_cap) = (lookup(pivot)?, lookup(src)?);
+            if pivot_cap == Cap::Null || src_cap == Cap::Null {
+                return Err(reject(InvocationError::FailedLookup, "pivot or source slot empty"));
+            }
+            if matches!(pivot_cap, Cap::Zombie { .. }) || matches!(src_cap, Cap::Zombie { .. }) {
+                return Err(reject(InvocationError::DeletionInProgress, "pivot or source is a zombie"));
+            }
             if pivot == src || pivot == dest {
                 return Err(reject(InvocationError::InvalidArgument, "pivot equals source or destination"));
             }
@@ -363,22 +420,47 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         abi::Invocation::CNodeRevoke(revoke) if step => revocable(SlotRef(revoke.slot.index)).map(Invocation::RevokeStep),
         abi::Invocation::CNodeRevoke(revoke) => revocable(SlotRef(revoke.slot.index)).map(Invocation::Revoke),
         abi::Invocation::UntypedRetype(retype) => {
-            let (Op::Retype { untyped, .. }, Cap::Untyped { paddr, size_bits, device, free_offset, .. }) = (*op, invoked) else {
+            let Cap::Untyped { paddr, size_bits, device, free_offset, .. } = invoked else {
                 return Err(reject(InvocationError::IllegalOperation, "retype of a non-untyped capability"));
             };
-            // The kernel's order (`kernel/src/invoke/untyped.rs`): the destination's lookup,
-            // then `untyped::plan` (sizes, count, memory), then the destination's emptiness.
-            let dest = SlotRef(retype.node_offset);
-            lookup(dest)?;
+            // The kernel's order (`kernel/src/invoke/untyped.rs`): the destination CNode's
+            // lookup, the destination indices against its slot count, then `untyped::plan`
+            // (sizes, count, memory for all the objects), then each destination's emptiness.
+            let (untyped, dest) = match *op {
+                // One object into an addressed slot: the CNode holding it is found.
+                Op::Retype { untyped, .. } => {
+                    let dest = SlotRef(retype.node_offset);
+                    lookup(dest)?;
+                    (untyped, dest)
+                }
+                Op::RetypeAt { untyped, node, .. } => {
+                    let Some(&(_, slots)) = universe.live_cnodes(memory).iter().find(|(paddr, _)| *paddr == node) else {
+                        return Err(reject(InvocationError::FailedLookup, "destination CNode not addressable"));
+                    };
+                    let (offset, count) = (retype.node_offset, retype.count);
+                    if offset >= slots || count > slots - offset {
+                        return Err(reject(InvocationError::RangeError, "destination index beyond the CNode"));
+                    }
+                    (untyped, cspace::slot_address(node, offset))
+                }
+                _ => return Err(reject(InvocationError::IllegalOperation, "retype decoded from another operation")),
+            };
             let (kind, user_bits) = (retype.object_type, retype.size_bits.min(64) as u32);
             let has_children = cspace::has_children(memory, untyped);
             let state = UntypedState { paddr, size_bits: u32::from(size_bits), device, free_offset, has_children };
             let plan = untyped::plan(state, kind, user_bits, retype.count).map_err(retype_rejection)?;
-            empty(dest)?;
+            for at in retype_slots(dest, retype.count) {
+                empty(at)?;
+            }
             Ok(Invocation::Retype {
                 untyped,
                 dest,
-                cap: object_cap(kind, user_bits, plan.first, device),
+                count: retype.count,
+                kind,
+                user_bits,
+                first: plan.first,
+                object_size_bits: plan.object_size_bits,
+                device,
                 free_offset: plan.new_free_offset,
             })
         }
@@ -387,17 +469,27 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     }
 }
 
-/// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` does: destination empty, source
-/// occupied, then `derive` (with the mint parameters for a mint) and the rights mask.
+/// The `count` consecutive slots from `dest`: a retype's destinations.
+pub fn retype_slots(dest: SlotRef, count: u64) -> impl Iterator<Item = SlotRef> {
+    (0..count).map(move |index| SlotRef(dest.0 + (index << SLOT_SIZE_BITS)))
+}
+
+/// Decodes a copy or mint as `kernel/src/invoke/cnode.rs` (`derive_into`) does: the
+/// destination's lookup, the source (found, occupied, not a zombie), the destination's
+/// emptiness, then `derive` (with the mint parameters for a mint) and the rights mask.
 fn derive_into(
     src: SlotRef,
     dest: SlotRef,
     (mask, mint): (Rights, Option<MintParams>),
-    source: impl Fn(SlotRef) -> Result<Cap, Rejection>,
-    empty: impl Fn(SlotRef) -> Result<(), Rejection>,
+    (lookup, source, empty): (
+        impl Fn(SlotRef) -> Result<Cap, Rejection>,
+        impl Fn(SlotRef) -> Result<Cap, Rejection>,
+        impl Fn(SlotRef) -> Result<(), Rejection>,
+    ),
 ) -> Result<Invocation, Rejection> {
-    empty(dest)?;
+    lookup(dest)?;
     let parent = source(src)?;
+    empty(dest)?;
     let cap = cap::mask_rights(cap::derive(&parent, mint).map_err(derive_rejection)?, mask);
     Ok(Invocation::Insert { src, dest, cap, revocable: cap::is_revocable(&cap, &parent) })
 }
@@ -447,7 +539,9 @@ pub struct Ran {
     /// `false` if a delete or revoke stopped at a zombie another deletion works on (the
     /// kernel's DeletionInProgress error, after whatever progress it made).
     pub finished: bool,
-    /// The cost of each kernel entry the operation took.
+    /// The cost of each kernel entry the operation took; for a retype of several objects
+    /// (one entry), the cost of each object's part of it, the first with the watermark's
+    /// update.
     pub entries: Vec<Entry>,
 }
 
@@ -480,13 +574,19 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
             cspace::move_cap(memory, src, pivot, src_cap);
             true
         }
-        Invocation::Retype { untyped, dest, cap, free_offset } => {
+        Invocation::Retype { untyped, dest, count, kind, user_bits, first, object_size_bits, device, free_offset } => {
             let mut slot = memory.read(untyped);
             if let Cap::Untyped { free_offset: watermark, .. } = &mut slot.cap {
                 *watermark = free_offset;
             }
             memory.write(untyped, slot);
-            cspace::insert_derived(memory, untyped, dest, cap, true);
+            // One kernel entry; each object's insertion is counted as its own atomic part
+            // (the kernel bounds the count by `untyped::MAX_RETYPE_COUNT`).
+            for (index, at) in retype_slots(dest, count).enumerate() {
+                let cap = object_cap(kind, user_bits, first + ((index as u64) << object_size_bits), device);
+                cspace::insert_derived(memory, untyped, at, cap, true);
+                entries.push(Entry { budget: None, accesses: memory.take_accesses() });
+            }
             true
         }
     };
@@ -556,6 +656,27 @@ mod tests {
         run(&universe, &mut memory, Op::Revoke { slot: a(0) }).unwrap();
         run(&universe, &mut memory, Op::Retype { untyped: a(0), object: 0, dest: b(0) }).unwrap();
         assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL }, "memory reused");
+    }
+
+    #[test]
+    fn retype_at_checks_the_indices_then_the_room_then_every_destination() {
+        let universe = Universe::standard();
+        let mut memory = universe.initial_state();
+        let at = |object, node, offset, count| Op::RetypeAt { untyped: a(0), object, node, offset, count };
+        let error = |memory: &Memory, op| decode(&universe, memory, &universe.addressable_slots(memory), &op).unwrap_err().error;
+        assert_eq!(error(&memory, at(0, CNODE_B, 4, 1)), InvocationError::RangeError, "index one past B");
+        assert_eq!(error(&memory, at(0, CNODE_B, 3, 2)), InvocationError::RangeError, "two from B's last slot");
+        assert_eq!(error(&memory, at(0, CNODE_B, 0, 0)), InvocationError::RangeError, "no object");
+        assert_eq!(error(&memory, at(0, ENDPOINT, 0, 1)), InvocationError::FailedLookup, "not a CNode");
+        // Three 128-byte CNodes from 256 bytes, into the occupied A0..A2: the room first.
+        assert_eq!(error(&memory, at(1, CNODE_A, 0, 3)), InvocationError::NotEnoughMemory);
+        // Two endpoints into A2 (occupied) and A3 (empty).
+        assert_eq!(error(&memory, at(0, CNODE_A, 2, 2)), InvocationError::DeleteFirst);
+        run(&universe, &mut memory, at(0, CNODE_B, 0, 2)).unwrap();
+        assert_eq!(memory.cap(b(0)), Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL });
+        assert_eq!(memory.cap(b(1)), Cap::Endpoint { paddr: UNTYPED + 32, badge: 0, rights: Rights::ALL });
+        assert!(matches!(memory.cap(a(0)), Cap::Untyped { free_offset: 64, .. }));
+        assert_eq!(error(&memory, at(0, CNODE_B, 1, 2)), InvocationError::DeleteFirst, "B1 now occupied");
     }
 
     #[test]

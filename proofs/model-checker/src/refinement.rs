@@ -239,6 +239,16 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
             let (name, size) = retype_object(kind, size_bits)?;
             format!("retype 0 {} {name} {size} {}", slot(untyped)?, slot(dest)?)
         }
+        Op::RetypeAt { untyped, object, node, offset, count } => {
+            // The destinations by CNode and index, also beyond the CNode's slots (the model
+            // refuses those as the kernel does, with RangeError). A CNode the state does not
+            // hold is named by an id no object has.
+            let (kind, size_bits) = universe.retypes[object];
+            let (name, size) = retype_object(kind, size_bits)?;
+            let cnode = objects.iter().position(|o| o.kind == "cnode" && o.base == node).map_or(objects.len() + 1, |i| i + 1);
+            let dests: String = (offset..offset.saturating_add(count)).map(|index| format!(" {cnode} {index}")).collect();
+            format!("retype 0 {} {name} {size}{dests}", slot(untyped)?)
+        }
         Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
         Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
     })
@@ -413,6 +423,8 @@ fn kind(op: &Op) -> &'static str {
         Op::RevokeStep { .. } => "RevokeStep",
         Op::IssueIoSpace { .. } => "IssueIoSpace",
         Op::Retype { .. } => "Retype",
+        Op::RetypeAt { count: 1, .. } => "RetypeAt",
+        Op::RetypeAt { .. } => "RetypeMany",
     }
 }
 
@@ -428,9 +440,9 @@ impl Rng {
     }
 }
 
-/// The slots the model's thread can name: its root CNode and the CNodes it holds a
-/// capability to (one level), that the kernel can address too.
-fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
+/// The CNodes the model's thread can name slots of, as (address, slot count): its root
+/// CNode and the CNodes it holds a capability to (one level).
+fn model_cnodes(universe: &Universe, memory: &Memory) -> Vec<(u64, u64)> {
     let Some(root) = universe.cnodes.iter().find(|c| c.external) else { return Vec::new() };
     let count = 1u64 << root.radix;
     let mut cnodes = vec![(root.paddr, count)];
@@ -439,8 +451,16 @@ fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
             cnodes.push((paddr, 1 << radix));
         }
     }
+    cnodes.sort_unstable();
+    cnodes.dedup();
+    cnodes
+}
+
+/// The slots the model's thread can name ([`model_cnodes`]), that the kernel can address
+/// too.
+fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
     let addressable = universe.addressable_slots(memory);
-    let mut slots: Vec<SlotRef> = cnodes
+    let mut slots: Vec<SlotRef> = model_cnodes(universe, memory)
         .into_iter()
         .flat_map(|(paddr, count)| (0..count).map(move |index| cspace::slot_address(paddr, index)))
         .filter(|at| addressable.binary_search(at).is_ok())
@@ -448,6 +468,25 @@ fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
     slots.sort_unstable();
     slots.dedup();
     slots
+}
+
+/// Retypes by CNode and index ([`Op::RetypeAt`]) from every untyped among `slots`, of every
+/// object of the universe, into the thread's root CNode and every CNode the root holds a
+/// capability to: one and two objects at the CNode's first slot, at its last slot (two
+/// objects run past the end: RangeError) and at the index one past the end (RangeError).
+pub fn retype_at_ops(universe: &Universe, memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
+    let cnodes = model_cnodes(universe, memory);
+    let mut ops = Vec::new();
+    for &untyped in slots.iter().filter(|&&at| matches!(memory.cap(at), Cap::Untyped { .. })) {
+        for object in 0..universe.retypes.len() {
+            for &(node, count) in &cnodes {
+                for offset in [0, count - 1, count] {
+                    ops.extend([1, 2].map(|n| Op::RetypeAt { untyped, object, node, offset, count: n }));
+                }
+            }
+        }
+    }
+    ops
 }
 
 /// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
@@ -460,8 +499,9 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
     let mut tally = Tally::default();
     for _ in 0..steps {
         let slots = model_slots(universe, &memory);
-        let ops: Vec<Op> =
+        let mut ops: Vec<Op> =
             Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
+        ops.extend(retype_at_ops(universe, &memory, &slots));
         let op = ops[rng.below(ops.len())];
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);

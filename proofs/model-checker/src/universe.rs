@@ -56,7 +56,8 @@ pub struct Universe {
     /// moved capability with an all-rights mask).
     pub mutate_data: Vec<u64>,
     /// Objects a retype may create: type and the `size_bits` argument (CNode radix, untyped
-    /// size); one object per retype.
+    /// size); one object per [`crate::op::Op::Retype`], a given count per
+    /// [`crate::op::Op::RetypeAt`].
     pub retypes: Vec<(ObjectType, u32)>,
     /// Decode rule for mutate. `true` is what `kernel/src/invoke/cnode.rs` does today: a
     /// mutate may give a badge to an unbadged endpoint or notification capability in a

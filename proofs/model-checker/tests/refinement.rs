@@ -61,7 +61,7 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     // and the common error codes were given by both. (NotEnoughMemory is rare at this size,
     // 48 in 50,000 operations; InvalidArgument, a rotate whose pivot is its source or
     // destination, is never generated: `error_codes_are_compared` checks both.)
-    for kind in ["Copy", "Mint", "Move", "Mutate", "Rotate", "Swap", "Delete", "Revoke", "Retype"] {
+    for kind in ["Copy", "Mint", "Move", "Mutate", "Rotate", "Swap", "Delete", "Revoke", "Retype", "RetypeAt"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied in {total} operations: {tally:?}");
     }
     for code in ["FailedLookup", "DeleteFirst", "IllegalOperation", "RangeError"] {
@@ -71,9 +71,13 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
 
 #[test]
 fn error_codes_are_compared() {
-    // A copy from an empty slot into an occupied one: the kernel checks the destination
-    // first (DeleteFirst), and so does the model. A kernel that checked the source first
-    // would answer FailedLookup: the comparison tells the two apart.
+    // A copy from an empty slot into an occupied one: the kernel looks the destination up,
+    // then checks the source (found, occupied), then the destination's emptiness
+    // (`kernel/src/invoke/cnode.rs`, `derive_into`; docs/abi.md's table): FailedLookup, and
+    // so does the model. Until 2026-12-05 the model checker's decoder and the model checked
+    // the destination's emptiness first and both answered DeleteFirst, agreeing with each
+    // other and not with the kernel (`tests/decode_order.rs` now ties the decoder's order to
+    // the kernel's source). From an occupied source into an occupied destination: DeleteFirst.
     use tileos_abi::error::InvocationError;
     use tileos_model_checker::explore::{Outcome, apply};
     use tileos_model_checker::op::Op;
@@ -87,9 +91,16 @@ fn error_codes_are_compared() {
         panic!("{copy:?} was not refused")
     };
     let model = coq.step(&state, &op_line(&universe, &memory, &copy).unwrap()).unwrap();
-    assert_eq!(model, "none DeleteFirst\n");
+    assert_eq!(model, "none FailedLookup\n");
     assert_eq!(observe(&universe, Err(rejection.error)).unwrap(), model);
-    assert_ne!(observe(&universe, Err(InvocationError::FailedLookup)).unwrap(), model);
+    assert_ne!(observe(&universe, Err(InvocationError::DeleteFirst)).unwrap(), model);
+    for op in [Op::Copy { src: a(1), dest: a(0) }, Op::Move { src: a(1), dest: a(0) }, Op::Mutate { src: a(1), dest: a(0), data: 0 }] {
+        let Ok(Outcome::Rejected(rejection)) = apply(&universe, &memory, &universe.addressable_slots(&memory), &op) else {
+            panic!("{op:?} was not refused")
+        };
+        assert_eq!(rejection.error, InvocationError::DeleteFirst, "{op:?}");
+        assert_eq!(coq.step(&state, &op_line(&universe, &memory, &op).unwrap()).unwrap(), "none DeleteFirst\n", "{op:?}");
+    }
     // A refusal is told apart from a result.
     assert_ne!(observe(&universe, Ok(&memory)).unwrap(), model);
     // The codes the random sequences give rarely or never, each compared with the kernel's:
@@ -273,4 +284,67 @@ fn the_cdt_shape_is_compared() {
     cspace::insert_root(&mut rootless, a(3), cap);
     assert_eq!(rootless.read(a(3)).cap, cap);
     assert_ne!(restrict_to_kernel_parents(&model, Some(&rootless)).unwrap(), observe(&universe, Ok(&rootless)).unwrap());
+}
+
+#[test]
+fn destination_index_and_multi_object_retype_codes_are_compared() {
+    // Retypes by destination CNode and index (`Op::RetypeAt`), as the kernel takes them, from
+    // the 256-byte untyped in A0: each case's kernel code (or success) is the expected one,
+    // and the Coq model's answer equals the kernel's. The cases tell apart the kernel's order
+    // (`kernel/src/invoke/untyped.rs`: the destination CNode, the indices against its slot
+    // count, `untyped::plan` for all the objects, then every destination's emptiness) from
+    // the orders a model could have instead: an index beyond the CNode is RangeError, not
+    // FailedLookup; a retype whose objects do not all fit is NotEnoughMemory even when its
+    // first destination is occupied (destination by destination, it would be DeleteFirst).
+    use tileos_abi::error::InvocationError::{self, DeleteFirst, FailedLookup, NotEnoughMemory, RangeError};
+    use tileos_model_checker::explore::{Outcome, apply};
+    use tileos_model_checker::memory::Memory;
+    use tileos_model_checker::op::Op;
+    // Retypes: 0 an endpoint (32 bytes), 1 a 2-slot CNode (128 bytes).
+    let universe = Universe::standard().without_thread();
+    let (a, b) = (universe.cnodes[0], universe.cnodes[1]);
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let mut compare = |memory: &Memory, op: Op, expected: Option<InvocationError>| {
+        let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), &op) {
+            Ok(Outcome::Applied(after, _)) => Ok(after),
+            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
+            Err(violation) => panic!("{violation:?}"),
+        };
+        assert_eq!(kernel.as_ref().err().copied(), expected, "kernel, {}", op.describe(&universe));
+        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
+        let model = restrict_to_kernel_parents(&model, kernel.as_ref().ok()).unwrap();
+        assert_eq!(model, observe(&universe, kernel.as_ref().map_err(|e| *e)).unwrap(), "model, {}", op.describe(&universe));
+        kernel.ok()
+    };
+    let at = |object, node: u64, offset, count| Op::RetypeAt { untyped: a.slot(0), object, node, offset, count };
+    let initial = universe.initial_state();
+    for (op, code) in [
+        // The index one past B's four slots, and two objects from B's last slot.
+        (at(0, b.paddr, 4, 1), Some(RangeError)),
+        (at(0, b.paddr, 3, 2), Some(RangeError)),
+        // Into occupied slots, beyond A: the range is checked first.
+        (at(0, a.paddr, 1, 4), Some(RangeError)),
+        // No object: the indices are in range, the plan refuses the count.
+        (at(0, b.paddr, 0, 0), Some(RangeError)),
+        // A destination "CNode" that is none of the thread's (the endpoint's address).
+        (at(0, tileos_model_checker::universe::ENDPOINT, 0, 1), Some(FailedLookup)),
+        // Three 2-slot CNodes (384 bytes) from A0, occupied: the room is checked first.
+        (at(1, a.paddr, 0, 3), Some(NotEnoughMemory)),
+        // Two endpoints into A1 (occupied) and A2 (occupied), and into A3 and beyond.
+        (at(0, a.paddr, 1, 2), Some(DeleteFirst)),
+        (at(0, a.paddr, 3, 2), Some(RangeError)),
+    ] {
+        compare(&initial, op, code);
+    }
+    // Two endpoints into B0 and B1: both made, at the untyped's first 64 bytes.
+    let two = compare(&initial, at(0, b.paddr, 0, 2), None).expect("two endpoints made");
+    assert_eq!(two.occupied().count(), 5);
+    // Two more into B1 (now occupied) and B2: the second destination is free, the first not.
+    compare(&two, at(0, b.paddr, 1, 2), Some(DeleteFirst));
+    // Into B2 and B3 (free): made after the first two, the watermark at 128.
+    let four = compare(&two, at(0, b.paddr, 2, 2), None).expect("two more endpoints made");
+    assert_eq!(four.occupied().count(), 7);
+    // Two 2-slot CNodes (256 bytes) no longer fit beside the four endpoints: NotEnoughMemory
+    // into the occupied B0..B1.
+    compare(&four, at(1, b.paddr, 0, 2), Some(NotEnoughMemory));
 }
