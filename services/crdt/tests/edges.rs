@@ -48,17 +48,21 @@ fn after_an_acknowledgement_only_the_new_deltas_are_shipped() {
 fn a_restarted_node_ships_its_whole_state_even_after_new_updates() {
     let mut a: Node<GCounter> = Node::new(1, [2]);
     let mut b: Node<GCounter> = Node::new(2, [1]);
-    a.update(|x| x.inc(1, 5)).unwrap();
+    b.update(|x| x.inc(2, 5)).unwrap();
+    exchange(&mut b, &mut a);
+    a.update(|x| x.inc(1, 1)).unwrap();
     exchange(&mut a, &mut b);
     a.gc();
+    assert_eq!((a.buffered(), a.seq()), (0, 2));
     let mut a = Node::restore(1, [2], a.state().clone(), a.seq());
     // After the restart the buffer starts past what b has acknowledged (nothing, as far as
-    // a knows), so the interval would miss the deltas before the crash: a ships its state.
+    // a knows), so the interval would miss the deltas before the crash (b's 5 among them):
+    // a ships its whole state.
     a.update(|x| x.inc(1, 1)).unwrap();
-    assert_eq!(a.buffered(), 1);
+    assert_eq!((a.buffered(), a.seq()), (1, 3));
     let shipped = a.ship(2).unwrap();
-    assert_eq!(shipped, Some(Message::Delta { delta: a.state().clone(), seq: a.seq() }));
-    assert_eq!(a.state().value(), 6);
+    assert_eq!(shipped, Some(Message::Delta { delta: a.state().clone(), seq: 3 }));
+    assert_eq!(a.state().value(), 7);
 }
 
 #[test]
