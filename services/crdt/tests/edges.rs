@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 
 use tileos_crdt::bench::{BenchSet, awset_deltas};
-use tileos_crdt::{Causal, CausalContext, Dot, Error, GCounter, Lattice, LwwRegister, Message, MvReg, Node, from_bytes, to_bytes};
+use tileos_crdt::{CCounter, Causal, CausalContext, Dot, Error, GCounter, Lattice, LwwRegister, Message, MvReg, Node, OrMap, from_bytes, to_bytes};
 
 fn dot(replica: u64, counter: u64) -> Dot {
     Dot { replica, counter: NonZeroU64::new(counter).unwrap() }
@@ -168,4 +168,18 @@ fn the_benchmark_workload_is_the_documented_one() {
         expected.extend(local);
     }
     assert_eq!(merged.store().elements().copied().collect::<BTreeSet<_>>(), expected);
+}
+
+#[test]
+fn removing_a_key_of_registers_or_counters_drops_it() {
+    let mut registers: Causal<OrMap<u8, MvReg<u8>>> = Causal::default();
+    registers.join(registers.store().apply(registers.context(), 1, |v, c| v.write(c, 1, 5)).unwrap());
+    registers.join(registers.store().remove(&1));
+    assert!(registers.store().get(&1).is_none());
+    assert_eq!(registers.store().iter().count(), 0);
+    let mut counters: Causal<OrMap<u8, CCounter>> = Causal::default();
+    counters.join(counters.store().apply(counters.context(), 2, |v, c| v.inc(c, 1, 3)).unwrap());
+    counters.join(counters.store().remove(&2));
+    assert!(counters.store().get(&2).is_none());
+    assert_eq!(counters.store().iter().count(), 0);
 }
