@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 
 use tileos_crdt::bench::{BenchSet, awset_deltas};
-use tileos_crdt::{CCounter, Causal, CausalContext, Dot, Error, GCounter, Lattice, LwwRegister, Message, MvReg, Node, OrMap, from_bytes, to_bytes};
+use tileos_crdt::{
+    CCounter, Causal, CausalContext, Dot, Error, GCounter, Lattice, LwwRegister, Message, MvReg, Node, OrMap, from_bytes, to_bytes,
+};
 
 fn dot(replica: u64, counter: u64) -> Dot {
     Dot { replica, counter: NonZeroU64::new(counter).unwrap() }
