@@ -11,8 +11,9 @@ use crate::{AwSet, Causal, Error, Lattice};
 pub type BenchSet = Causal<AwSet<u32>>;
 
 /// The deltas of `replicas` replicas doing `ops_per_replica` operations each, replica by
-/// replica: every operation adds an element from a window of 64 shared with the other
-/// replicas, and every fourth also removes the previous element as observed locally.
+/// replica: operation `o` of replica `r` touches element `(7r + o) mod 64`, a window shared
+/// with the other replicas; every fourth operation removes the element before it as observed
+/// locally (instead of adding), the others add theirs.
 pub fn awset_deltas(replicas: u64, ops_per_replica: u32) -> Result<Vec<BenchSet>, Error> {
     let mut deltas = Vec::new();
     for replica in 0..replicas {
