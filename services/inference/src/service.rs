@@ -47,12 +47,24 @@ pub fn adapter_key(name: &str) -> String {
 /// `adapter/NAME`, lineage `NAME` (one lineage per adapter: its own training run,
 /// docs/inference.md "Lineages on the tile"), provenance the shipped recipe
 /// (`weights/manifest.json`) and the corpus the adapter was trained on
-/// ([`adapter_corpus`]). What the image build signs (with the dev key: DEV ONLY) and the
-/// domain checks.
+/// ([`adapter_corpus`]), then its provenance class ([`adapter_provenance`]) as the item
+/// `provenance TAG`, which the verify domain compares with the routing policy's
+/// (`tileos_verify_service::provenance`). What the image build signs (with the dev key:
+/// DEV ONLY) and the domain checks.
 pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
     let mut m = weights_manifest(adapter_key(name), name, payload);
-    let _ = write!(m.provenance.model_id, ", corpus {}", adapter_corpus(name));
+    let _ = write!(m.provenance.model_id, ", corpus {}, provenance {}", adapter_corpus(name), adapter_provenance(name));
     m
+}
+
+/// The provenance class an adapter of the shipped recipe is signed with: `tile-b` for t2b
+/// (its own draw of the T2 generator), `tile` for every other adapter (the dev tile's one
+/// operator; docs/inference.md "Lineages on the tile").
+pub fn adapter_provenance(name: &str) -> &str {
+    match name {
+        "t2b" => "tile-b",
+        _ => "tile",
+    }
 }
 
 /// The trainer's dataset an adapter of the shipped recipe was trained on (t1b shares t1's
