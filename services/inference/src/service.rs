@@ -21,7 +21,8 @@ use core::fmt::Write;
 
 use tileos_module_bundle::{Evidence, Lineage, Manifest, Provenance, TestCounts, TrustedKeys, VerifyError, Version, content_hash, verify};
 use tileos_protocol::inference::{
-    AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status, Text,
+    AdapterClaim, AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status,
+    Text,
 };
 
 use crate::config::MAX_PROMPT;
@@ -144,6 +145,7 @@ struct Loaded {
     name: AdapterName,
     adapter: Adapter,
     sha256: Digest,
+    claim: Option<AdapterClaim>,
 }
 
 /// The base's safetensors file in the frames it is read from. Its bytes are read whole only
@@ -290,6 +292,7 @@ impl<'b> Service<'b> {
                 ended: generation.ended,
                 adapter: held.map(|l| l.name.clone()),
                 adapter_sha256: held.map(|l| l.sha256),
+                adapter_claim: held.and_then(|l| l.claim.clone()),
                 base_sha256: self.base.sha256,
                 swapped,
                 counters: self.counters(),
@@ -315,7 +318,12 @@ impl<'b> Service<'b> {
             return Err((rejected(BundleFault::WrongModule), Some(verified.manifest.name)));
         }
         let adapter = Adapter::parse(verified.payload).map_err(|e| (rejected(BundleFault::BadAdapterFile), Some(alloc::format!("{e}"))))?;
-        self.loaded = Some(Loaded { name: name.clone(), adapter, sha256: content_hash(verified.payload) });
+        let m = &verified.manifest;
+        let claim = match (m.lineage.id.as_str().try_into(), m.provenance.model_id.as_str().try_into()) {
+            (Ok(lineage), Ok(provenance)) => Some(AdapterClaim { lineage, provenance }),
+            _ => None,
+        };
+        self.loaded = Some(Loaded { name: name.clone(), adapter, sha256: content_hash(verified.payload), claim });
         self.counters.swaps += 1;
         Ok(())
     }
