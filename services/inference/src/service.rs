@@ -21,7 +21,8 @@ use core::fmt::Write;
 
 use tileos_module_bundle::{Evidence, Lineage, Manifest, Provenance, TestCounts, TrustedKeys, VerifyError, Version, content_hash, verify};
 use tileos_protocol::inference::{
-    AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status, Text,
+    AdapterClaim, AdapterName, BaseIdentity, BundleFault, Counters, Digest, Error, Generated, MAX_NEW_TOKENS, Request, Response, Status,
+    Text,
 };
 
 use crate::config::MAX_PROMPT;
@@ -47,12 +48,24 @@ pub fn adapter_key(name: &str) -> String {
 /// `adapter/NAME`, lineage `NAME` (one lineage per adapter: its own training run,
 /// docs/inference.md "Lineages on the tile"), provenance the shipped recipe
 /// (`weights/manifest.json`) and the corpus the adapter was trained on
-/// ([`adapter_corpus`]). What the image build signs (with the dev key: DEV ONLY) and the
-/// domain checks.
+/// ([`adapter_corpus`]), then its provenance class ([`adapter_provenance`]) as the item
+/// `provenance TAG`, which the verify domain compares with the routing policy's
+/// (`tileos_verify_service::provenance`). What the image build signs (with the dev key:
+/// DEV ONLY) and the domain checks.
 pub fn adapter_manifest(name: &str, payload: &[u8]) -> Manifest {
     let mut m = weights_manifest(adapter_key(name), name, payload);
-    let _ = write!(m.provenance.model_id, ", corpus {}", adapter_corpus(name));
+    let _ = write!(m.provenance.model_id, ", corpus {}, provenance {}", adapter_corpus(name), adapter_provenance(name));
     m
+}
+
+/// The provenance class an adapter of the shipped recipe is signed with: `tile-b` for t2b
+/// (its own draw of the T2 generator), `tile` for every other adapter (the dev tile's one
+/// operator; docs/inference.md "Lineages on the tile").
+pub fn adapter_provenance(name: &str) -> &str {
+    match name {
+        "t2b" => "tile-b",
+        _ => "tile",
+    }
 }
 
 /// The trainer's dataset an adapter of the shipped recipe was trained on (t1b shares t1's
@@ -132,6 +145,7 @@ struct Loaded {
     name: AdapterName,
     adapter: Adapter,
     sha256: Digest,
+    claim: Option<AdapterClaim>,
 }
 
 /// The base's safetensors file in the frames it is read from. Its bytes are read whole only
@@ -278,6 +292,7 @@ impl<'b> Service<'b> {
                 ended: generation.ended,
                 adapter: held.map(|l| l.name.clone()),
                 adapter_sha256: held.map(|l| l.sha256),
+                adapter_claim: held.and_then(|l| l.claim.clone()),
                 base_sha256: self.base.sha256,
                 swapped,
                 counters: self.counters(),
@@ -303,7 +318,12 @@ impl<'b> Service<'b> {
             return Err((rejected(BundleFault::WrongModule), Some(verified.manifest.name)));
         }
         let adapter = Adapter::parse(verified.payload).map_err(|e| (rejected(BundleFault::BadAdapterFile), Some(alloc::format!("{e}"))))?;
-        self.loaded = Some(Loaded { name: name.clone(), adapter, sha256: content_hash(verified.payload) });
+        let m = &verified.manifest;
+        let claim = match (m.lineage.id.as_str().try_into(), m.provenance.model_id.as_str().try_into()) {
+            (Ok(lineage), Ok(provenance)) => Some(AdapterClaim { lineage, provenance }),
+            _ => None,
+        };
+        self.loaded = Some(Loaded { name: name.clone(), adapter, sha256: content_hash(verified.payload), claim });
         self.counters.swaps += 1;
         Ok(())
     }

@@ -81,6 +81,12 @@ fn answers_match_the_core_and_swaps_read_only_the_adapters_bundle() {
         assert_eq!(g.adapter.as_deref(), adapter);
         if let Some(topic) = adapter {
             assert_eq!(g.adapter_sha256, Some(content_hash(&weights(&format!("{topic}.safetensors")))));
+            // The manifest's claim is passed on whole, for the verify domain to compare.
+            let manifest = adapter_manifest(topic, &weights(&format!("{topic}.safetensors")));
+            let claim = g.adapter_claim.as_ref().expect("a claim");
+            assert_eq!((claim.lineage.as_str(), claim.provenance.as_str()), (topic, manifest.provenance.model_id.as_str()));
+        } else {
+            assert_eq!(g.adapter_claim, None);
         }
         if g.swapped {
             swaps += 1;

@@ -17,6 +17,8 @@
 //!   the task its checker judges.
 //! - [`acceptance`]: DIIP class 1 adapter acceptance: the canary battery and a trigger
 //!   probe that does not know the trigger.
+//! - [`provenance`]: a specialist's lineage and provenance in the signed policy against
+//!   its adapter's signed bundle manifest (checked at acceptance).
 //! - [`dev_keys`]: the DEV ONLY keys of the dev tile (routing policy signer, knowledge
 //!   contributor, ledger).
 #![no_std]
@@ -30,4 +32,5 @@ pub mod audit;
 pub mod challenge;
 pub mod desk;
 pub mod dev_keys;
+pub mod provenance;
 pub mod task;

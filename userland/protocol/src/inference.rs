@@ -44,6 +44,19 @@ pub type Prompt = heapless::Vec<u8, MAX_PROMPT_WIRE>;
 pub type Text = heapless::Vec<u8, MAX_NEW_TOKENS>;
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
+/// Longest manifest provenance text an answer carries ([`AdapterClaim::provenance`]).
+pub const MAX_PROVENANCE: usize = 160;
+
+/// What the loaded adapter's signed bundle manifest says of its origin, passed on by the
+/// domain that verified the bundle, for the verify domain to compare with the routing
+/// policy (docs/inference.md "Lineages on the tile").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterClaim {
+    /// The manifest's lineage (`Lineage::id`).
+    pub lineage: heapless::String<MAX_ADAPTER_NAME>,
+    /// The manifest's provenance text (`Provenance::model_id`).
+    pub provenance: heapless::String<MAX_PROVENANCE>,
+}
 
 /// A request to an inference domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +123,10 @@ pub struct Generated {
     pub adapter: Option<AdapterName>,
     /// SHA-256 of that adapter's safetensors file (the bundle's payload).
     pub adapter_sha256: Option<Digest>,
+    /// That adapter's manifest claim; `None` for the base alone, or when the manifest's
+    /// lineage is over [`MAX_ADAPTER_NAME`] or its provenance over [`MAX_PROVENANCE`] bytes
+    /// (not cut: a claim is carried whole or not at all).
+    pub adapter_claim: Option<AdapterClaim>,
     /// SHA-256 of the base's file.
     pub base_sha256: Digest,
     /// Whether this request swapped the adapter in.
@@ -258,6 +275,8 @@ pub enum Error {
 
 /// What an inference domain answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Responses are encoded into one message and dropped at once, never kept in collections.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// The answer.
     Generated(Generated),
@@ -322,6 +341,10 @@ mod tests {
             ended: true,
             adapter: Some(name.clone()),
             adapter_sha256: Some([0xff; 32]),
+            adapter_claim: Some(AdapterClaim {
+                lineage: heapless::String::try_from("x".repeat(MAX_ADAPTER_NAME).as_str()).unwrap(),
+                provenance: heapless::String::try_from("x".repeat(MAX_PROVENANCE).as_str()).unwrap(),
+            }),
             base_sha256: [0xff; 32],
             swapped: true,
             counters,

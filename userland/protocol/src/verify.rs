@@ -572,6 +572,20 @@ pub enum Error {
     /// checker judges, the challenger serving already, a challenge still running, no
     /// challenge of the slot).
     Challenge(Text),
+    /// The adapter's signed bundle manifest, as the inference domain passed it on,
+    /// contradicts the routing policy's entry of a specialist it serves
+    /// (`tileos_verify_service::provenance`): not accepted, not used.
+    ProvenanceMismatch {
+        /// The specialist.
+        specialist: Name,
+        /// What disagrees: `lineage` or `provenance`.
+        field: Name,
+        /// The policy's value.
+        policy: Name,
+        /// The manifest's value; `(none)` when it names no provenance (or the inference
+        /// domain carried no claim), `(several)` when it names more than one.
+        manifest: Text,
+    },
 }
 
 /// What the verify domain answers.

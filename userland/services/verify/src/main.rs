@@ -58,6 +58,7 @@ use tileos_verify_service::audit::{AuditRecord, PanelCanary, PanelRecord};
 use tileos_verify_service::challenge::{self, Challenge, Phase, Step};
 use tileos_verify_service::desk::{Answered, Battery, Desk, DeskError, tile_canaries};
 use tileos_verify_service::dev_keys;
+use tileos_verify_service::provenance::{self, Claim, Mismatch};
 
 tileos_sys::resources! {
     /// What the verify domain needs from the description.
@@ -534,13 +535,34 @@ impl Verifier {
         };
         match inference.call(&request) {
             Ok(inference::Response::Generated(g)) => match g.adapter_sha256 {
-                Some(digest) => Ok((String::from_utf8_lossy(&g.text).into_owned(), digest)),
+                Some(digest) => {
+                    self.check_claim(adapter, g.adapter_claim.as_ref())?;
+                    Ok((String::from_utf8_lossy(&g.text).into_owned(), digest))
+                }
                 None => Err(Error::Inference(text("answered without the adapter asked for"))),
             },
             Ok(inference::Response::Refused(error)) => Err(Error::Inference(text(DebugText(&error)))),
             Ok(other) => Err(Error::Inference(text(DebugText(&other)))),
             Err(error) => Err(Error::Inference(text(DebugText(&error)))),
         }
+    }
+
+    /// Compares the manifest claim of `adapter`, as the inference domain passed it on with
+    /// an answer, with every policy specialist the adapter serves
+    /// (`tileos_verify_service::provenance`); a mismatch is logged and refused by name, so
+    /// the answer is never used (an acceptance ends refused, a question unanswered).
+    fn check_claim(&self, adapter: &str, claim: Option<&inference::AdapterClaim>) -> Result<(), Error> {
+        let claim = claim.map_or(Claim { lineage: "", provenance: "" }, |c| Claim { lineage: &c.lineage, provenance: &c.provenance });
+        let Err(mismatch) = provenance::check(self.desk.policy(), adapter, claim) else { return Ok(()) };
+        log!("verify: adapter {adapter} refused: {mismatch}");
+        let (specialist, field, policy, manifest) = match &mismatch {
+            Mismatch::LineageMismatch { specialist, policy, manifest } => (specialist, "lineage", policy, manifest.as_str()),
+            Mismatch::ProvenanceMismatch { specialist, policy, manifest } => (specialist, "provenance", policy, manifest.as_str()),
+            Mismatch::ProvenanceMissing { specialist, policy } => (specialist, "provenance", policy, "(none)"),
+            Mismatch::ProvenanceAmbiguous { specialist, policy } => (specialist, "provenance", policy, "(several)"),
+        };
+        log_event!("verify.provenance-mismatch", adapter = adapter, specialist = specialist.as_str(), field = field);
+        Err(Error::ProvenanceMismatch { specialist: name(specialist), field: name(field), policy: name(policy), manifest: text(manifest) })
     }
 
     /// Judges, persists, then logs; then moves the challenge of the slot a shadow answered
