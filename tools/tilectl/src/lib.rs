@@ -833,22 +833,16 @@ pub fn render_logged(index: u64, bytes: &[u8], logged: &tileos_verify::ledger::L
         }
         Logged::Challenge(c) => {
             let _ = writeln!(text, "ledger entry {index}: challenge of slot {}: {:?}", c.slot, c.step);
-            let _ = writeln!(
-                text,
-                "  incumbent {} (file sha256 {}): live {}/{} passed",
-                c.incumbent.name,
-                hex(&c.incumbent.digest),
-                c.shadow[0].passed,
-                c.shadow[0].asked
-            );
-            let _ = writeln!(
-                text,
-                "  challenger {} (file sha256 {}): live {}/{} passed",
-                c.challenger.name,
-                hex(&c.challenger.digest),
-                c.shadow[1].passed,
-                c.shadow[1].asked
-            );
+            for (role, adapter, live) in [("incumbent", &c.incumbent, &c.shadow[0]), ("challenger", &c.challenger, &c.shadow[1])] {
+                let _ = writeln!(
+                    text,
+                    "  {role} {} (file sha256 {}): live {}/{} passed",
+                    adapter.name,
+                    hex(&adapter.digest),
+                    live.passed,
+                    live.asked
+                );
+            }
             let _ = writeln!(
                 text,
                 "  rollback window: promoted {}/{}, old {}/{} passed",
