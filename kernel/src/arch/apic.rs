@@ -37,6 +37,8 @@ const PIT_HZ: u64 = 1_193_182;
 const CALIBRATION_MS: u64 = 2;
 /// Polls of port 0x61 before giving up on the PIT (far more than the window needs).
 const CALIBRATION_POLLS: u64 = 50_000_000;
+/// Most calibration windows measured at boot ([`calibrate`]).
+const CALIBRATION_ATTEMPTS: u32 = 8;
 
 /// Timer rates measured at boot.
 #[derive(Clone, Copy, Debug)]
@@ -113,11 +115,38 @@ pub fn start_timer() {
     lapic_write(LAPIC_TIMER_INITIAL, initial);
 }
 
+/// Measures the TSC and LAPIC timer rates over PIT windows ([`measure_window`]) until two
+/// windows agree within 1/128, at most [`CALIBRATION_ATTEMPTS`], and keeps the lowest.
+///
+/// Under QEMU without `-icount` the CPU is a host thread: when the host preempts it inside
+/// a window, the window ends only at the first poll after it runs again, so that window's
+/// rates come out too high (a TSC of 6.4 GHz was measured for a 2.6 GHz one on a loaded
+/// host, and every timeout of the tile then lasted 2.5 times longer). Each window starts
+/// its counters before the PIT starts counting, so a preemption can only lengthen it: the
+/// lowest window is the closest, and two that agree were not preempted. Under `-icount`
+/// the first two windows agree exactly. `None` if the PIT never answers.
+fn calibrate() -> Option<Calibration> {
+    let mut lowest: Option<Calibration> = None;
+    for _ in 0..CALIBRATION_ATTEMPTS {
+        let window = measure_window()?;
+        match lowest {
+            Some(best) if window.tsc_per_ms.abs_diff(best.tsc_per_ms) <= best.tsc_per_ms / 128 => {
+                return Some(if window.tsc_per_ms < best.tsc_per_ms { window } else { best });
+            }
+            Some(best) if best.tsc_per_ms <= window.tsc_per_ms => {}
+            _ => lowest = Some(window),
+        }
+    }
+    lowest
+}
+
 /// Measures the TSC and the LAPIC timer (divide by 16, masked one-shot) over
 /// [`CALIBRATION_MS`] of PIT channel 2 in mode 0 (as Linux's `pit_calibrate_tsc` does: gate
-/// high, speaker off, count down, poll OUT2 in bit 5 of port 0x61). `None` if the PIT never
-/// finishes or a rate comes out zero.
-fn calibrate() -> Option<Calibration> {
+/// high, speaker off, count down, poll OUT2 in bit 5 of port 0x61). Both counters start
+/// before the PIT's count is loaded (the count starts at its high byte), so the window
+/// measured is never shorter than the PIT's. `None` if the PIT never finishes or a rate
+/// comes out zero.
+fn measure_window() -> Option<Calibration> {
     let count = PIT_HZ * CALIBRATION_MS / 1000;
     let (mut control, mut command, mut channel2) = (Port::<u8>::new(0x61), Port::<u8>::new(0x43), Port::<u8>::new(0x42));
     lapic_write(LAPIC_TIMER_LVT, 1 << 16);
@@ -128,9 +157,9 @@ fn calibrate() -> Option<Calibration> {
         control.write((saved & !0x02) | 0x01);
         command.write(0b1011_0000); // channel 2, low then high byte, mode 0, binary
         channel2.write(count as u8);
-        channel2.write((count >> 8) as u8);
         lapic_write(LAPIC_TIMER_INITIAL, u32::MAX);
         let start = core::arch::x86_64::_rdtsc();
+        channel2.write((count >> 8) as u8);
         let mut polls = 0;
         while control.read() & 0x20 == 0 {
             polls += 1;
