@@ -185,3 +185,29 @@ fn removing_a_key_of_registers_or_counters_drops_it() {
     assert!(counters.store().get(&2).is_none());
     assert_eq!(counters.store().iter().count(), 0);
 }
+
+/// A map of maps: removing the outer key removes the dots beneath the inner map (its
+/// `dots_into`), and an inner map emptied by its last key's removal is not kept under the
+/// outer key (its `is_empty`).
+#[test]
+fn a_map_nested_in_a_map_is_removed_and_emptied_like_any_value() {
+    type Nested = Causal<OrMap<u8, OrMap<u8, CCounter>>>;
+    let bump = |m: &Nested, outer: u8, inner: u8| {
+        m.store().apply(m.context(), outer, |map, c| map.apply(c, inner, |counter, c| counter.inc(c, 7, 1))).unwrap()
+    };
+    let mut removed: Nested = Causal::default();
+    removed.join(bump(&removed, 1, 2));
+    let delta = removed.store().remove(&1);
+    assert_eq!(delta.context().clone(), removed.context().clone(), "the removal covers every dot under key 1");
+    removed.join(delta);
+    assert!(removed.store().get(&1).is_none());
+    assert_eq!(removed.store().iter().count(), 0);
+
+    let mut emptied: Nested = Causal::default();
+    emptied.join(bump(&emptied, 1, 2));
+    let delta = emptied.store().apply(emptied.context(), 1, |map, _| Ok(map.remove(&2))).unwrap();
+    assert!(delta.store().get(&1).is_none(), "an emptied inner map is not shipped as a value");
+    emptied.join(delta);
+    assert!(emptied.store().get(&1).is_none());
+    assert_eq!(emptied.store().iter().count(), 0);
+}
