@@ -235,10 +235,11 @@ fn expect(what: &str, answer: Answer, expected: Answer) -> Result<(), String> {
 
 /// How much slower the tile's clock runs than the host's: the kernel's time-stamp-counter
 /// rate (its `timer: TSC N kHz` boot line, calibrated against the PIT) over the host's
-/// own, measured here. Under TCG the guest reads the host's TSC, but a calibration on a
-/// loaded host can come out several times too high (6.4 GHz for a 2.6 GHz TSC was seen
-/// with four busy processes on two cores), and every millisecond the tile counts from it
-/// is then that much longer in real time. At least 1.
+/// own, measured here. Under TCG the guest reads the host's TSC, but a calibration window
+/// that the host preempts comes out too high (6.4 GHz for a 2.6 GHz TSC was seen with four
+/// busy processes on two cores, when the kernel measured one window; it now keeps the
+/// lowest of several), and every millisecond the tile counts from it is then that much
+/// longer in real time. At least 1.
 fn tile_clock_stretch(serial_log: &Path) -> Result<f64, String> {
     let serial = std::fs::read_to_string(serial_log).map_err(|error| format!("{}: {error}", serial_log.display()))?;
     let guest_khz: f64 = serial
