@@ -98,6 +98,9 @@ pub struct Compiled {
     pub programs: Vec<front::ProgramRef>,
     /// The line of each domain's `program` field (index: domain).
     pub program_lines: Vec<usize>,
+    /// The line of each slot's `n_version` `fallback` field (index: slot; the slot's line if
+    /// it has none).
+    pub fallback_lines: Vec<usize>,
     /// The tile's RAM in bytes (`[tile] ram`), if the description states it.
     pub ram: Option<u64>,
 }
@@ -116,7 +119,9 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, Diagnostic> {
     }
     let program_lines =
         (0..parsed.description.domains.len()).map(|index| parsed.line_of(tileos_sysdesc::Item::Domain(index), "program")).collect();
-    Ok(Compiled { program_lines, ram: parsed.ram, description: parsed.description, programs: parsed.programs })
+    let fallback_lines =
+        (0..parsed.description.slots.len()).map(|index| parsed.line_of(tileos_sysdesc::Item::Slot(index), "fallback")).collect();
+    Ok(Compiled { program_lines, fallback_lines, ram: parsed.ram, description: parsed.description, programs: parsed.programs })
 }
 
 /// Where program ELFs are found.
@@ -213,7 +218,10 @@ pub fn build_sized(path: &Path, programs: &Programs) -> Result<(Vec<u8>, Sized),
 }
 
 /// Checks that every domain running program `index` (archive entry `index + 1`) is granted
-/// each capability the program's manifest requires (`requires`).
+/// each capability the program's manifest requires (`requires`): the domains that start it
+/// at boot, and the seats beyond 0 of an N-version slot whose fallback it is (the manager
+/// starts the fallback at run time in whichever seat is spare; seat 0, the incumbent's
+/// domain, holds everything the other seats hold: the allowance is within its capabilities).
 fn check_requirements(
     file: &str,
     compiled: &Compiled,
@@ -230,45 +238,63 @@ fn check_requirements(
         return Ok(());
     };
     let description = &compiled.description;
+    let program_number = index as u32 + 1;
     for (d, domain) in description.domains.iter().enumerate() {
-        if domain.program as usize != index + 1 || !description.starts_at_boot(d as u32) {
+        let at_boot = domain.program == program_number && description.starts_at_boot(d as u32);
+        let fallback_of = description
+            .slots
+            .iter()
+            .enumerate()
+            .find(|(_, slot)| slot.seat_of(d as u32).is_some_and(|seat| seat > 0))
+            .filter(|(_, slot)| slot.n_version.is_some_and(|lineages| lineages.fallback == program_number));
+        if !at_boot && fallback_of.is_none() {
             continue;
         }
         for (kind, name, optional) in &requirements {
             // What the domain's information page calls `name` is the description's
             // `global` (the domain's `names` may rename it).
             let global = domain.description_name(name);
-            if !optional && !requires::grants(description, d, *kind, global) {
+            if *optional || requires::grants(description, d, *kind, global) {
+                continue;
+            }
+            if let (false, Some((slot_index, slot))) = (at_boot, fallback_of) {
                 return Err(at(
-                    &format!("domain \"{}\": field \"program\"", domain.name),
-                    compiled.program_lines.get(d).copied().unwrap_or(program.line),
+                    &format!("slot \"{}\": n_version: field \"fallback\"", slot.name),
+                    compiled.fallback_lines.get(slot_index).copied().unwrap_or(program.line),
                     format!(
-                        "program \"{}\" requires the {} \"{name}\"{}, which this description does not grant to \"{}\" (add {}{})",
+                        "program \"{}\" requires the {} \"{name}\", which seat \"{}\" (where the manager may start the fallback) does not hold: a seat holds the slot's allowance and its client capability \"slot\" (add \"{global}\" to the allowance if the incumbent holds it, or choose a fallback that needs only those)",
                         program.name,
                         kind.describe(),
-                        if global == name { String::new() } else { format!(" (named \"{global}\" here by \"names\")") },
                         domain.name,
-                        requires::hint(&domain.name, *kind, global),
-                        if global == name
-                            && matches!(
-                                kind,
-                                Kind::Cap(
-                                    CapKind::ServedEndpoint
-                                        | CapKind::ClientEndpoint
-                                        | CapKind::WaitNotification
-                                        | CapKind::SignalNotification
-                                ) | Kind::Region
-                            )
-                        {
-                            format!(
-                                ", or give the domain names = {{ {name} = \"NAME\" }} to use another item of the description as its \"{name}\""
-                            )
-                        } else {
-                            String::new()
-                        }
                     ),
                 ));
             }
+            return Err(at(
+                &format!("domain \"{}\": field \"program\"", domain.name),
+                compiled.program_lines.get(d).copied().unwrap_or(program.line),
+                format!(
+                    "program \"{}\" requires the {} \"{name}\"{}, which this description does not grant to \"{}\" (add {}{})",
+                    program.name,
+                    kind.describe(),
+                    if global == name { String::new() } else { format!(" (named \"{global}\" here by \"names\")") },
+                    domain.name,
+                    requires::hint(&domain.name, *kind, global),
+                    if global == name
+                        && matches!(
+                            kind,
+                            Kind::Cap(
+                                CapKind::ServedEndpoint | CapKind::ClientEndpoint | CapKind::WaitNotification | CapKind::SignalNotification
+                            ) | Kind::Region
+                        )
+                    {
+                        format!(
+                            ", or give the domain names = {{ {name} = \"NAME\" }} to use another item of the description as its \"{name}\""
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
         }
     }
     Ok(())

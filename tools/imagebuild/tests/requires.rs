@@ -67,3 +67,56 @@ clients = [{ domain = "echo", badge = 2 }]
     let message = refused.expect_err("refused").to_string();
     assert!(message.ends_with(r#"two.toml:11: domain "echo2": field "program": program "echo-server" requires the served endpoint "echo", which this description does not grant to "echo2" (add an [[endpoint]] name = "echo" with server = "echo2", or give the domain names = { echo = "NAME" } to use another item of the description as its "echo")"#), "{message}");
 }
+
+/// An N-version slot's fallback is started at run time in whichever seat is spare, so its
+/// manifest is checked against every seat: the echo server, which serves "echo", cannot be
+/// the fallback (a seat only calls endpoints), while a program without a manifest can.
+#[test]
+fn an_n_version_fallback_must_need_only_what_a_seat_holds() {
+    let dir = std::env::temp_dir().join(format!("tileos-requires-fallback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let description = dir.join("vote.toml");
+    let text = r#"[tile]
+name = "t"
+
+[[domain]]
+name = "svc"
+program = "lineage-a"
+priority = 100
+
+[[domain]]
+name = "user"
+program = "lineage-a"
+priority = 10
+
+[[endpoint]]
+name = "vote"
+server = "svc"
+clients = [{ domain = "user", badge = 1 }]
+
+[[slot]]
+name = "vote"
+endpoint = "vote"
+protocol = "echo"
+incumbent = "svc"
+allowance = []
+challenger = { priority = 50, budget_ms = 5, period_ms = 50 }
+n_version = { lineages = ["lineage-a", "lineage-b", "lineage-c"], fallback = "FALLBACK", replace_after = 3 }
+"#;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland/elf/corpus/bench-server.elf");
+    let build_with = |fallback: &str, fallback_elf: PathBuf| {
+        std::fs::write(&description, text.replace("FALLBACK", fallback)).expect("written");
+        let overrides = ["lineage-a", "lineage-b", "lineage-c", "slot-manager"].iter().map(|name| (String::from(*name), corpus.clone()));
+        let programs = Programs { overrides: overrides.chain([(String::from(fallback), fallback_elf)]).collect(), dirs: Vec::new() };
+        build(&description, &programs)
+    };
+    let accepted = build_with("quiet-fallback", corpus.clone());
+    let refused = build_with("echo-server", echo_server());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(accepted.is_ok(), "{:?}", accepted.err().map(|e| e.to_string()));
+    let message = refused.expect_err("refused").to_string();
+    assert!(
+        message.ends_with(r#"vote.toml:26: slot "vote": n_version: field "fallback": program "echo-server" requires the served endpoint "echo", which seat "vote.seat1" (where the manager may start the fallback) does not hold: a seat holds the slot's allowance and its client capability "slot" (add "echo" to the allowance if the incumbent holds it, or choose a fallback that needs only those)"#),
+        "{message}"
+    );
+}
