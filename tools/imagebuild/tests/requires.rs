@@ -13,6 +13,19 @@ fn echo_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/echo-server")
 }
 
+/// A program without a manifest: the bench server of the ELF corpus.
+fn bench_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland/elf/corpus/bench-server.elf")
+}
+
+/// A fresh scratch directory `tileos-requires-TEST-PID` and the path of description `file` in it.
+fn scratch(test: &str, file: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("tileos-requires-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let description = dir.join(file);
+    (dir, description)
+}
+
 #[test]
 fn the_echo_server_requires_its_served_endpoint() {
     let elf = std::fs::read(echo_server()).expect("fixture");
@@ -22,16 +35,13 @@ fn the_echo_server_requires_its_served_endpoint() {
 
 #[test]
 fn a_program_without_a_manifest_is_not_checked() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland/elf/corpus/bench-server.elf");
-    let elf = std::fs::read(corpus).expect("corpus");
+    let elf = std::fs::read(bench_server()).expect("corpus");
     assert_eq!(requires::manifest(&elf), Ok(None));
 }
 
 #[test]
 fn two_echo_servers_each_get_their_echo_under_their_own_name() {
-    let dir = std::env::temp_dir().join(format!("tileos-requires-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let description = dir.join("two.toml");
+    let (dir, description) = scratch("rename", "two.toml");
     let text = r#"[tile]
 name = "t"
 
@@ -69,13 +79,11 @@ clients = [{ domain = "echo", badge = 2 }]
 }
 
 /// An N-version slot's fallback is started at run time in whichever seat is spare, so its
-/// manifest is checked against every seat: the echo server, which serves "echo", cannot be
+/// manifest is checked against the seats beyond 0: the echo server, which serves "echo", cannot be
 /// the fallback (a seat only calls endpoints), while a program without a manifest can.
 #[test]
 fn an_n_version_fallback_must_need_only_what_a_seat_holds() {
-    let dir = std::env::temp_dir().join(format!("tileos-requires-fallback-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let description = dir.join("vote.toml");
+    let (dir, description) = scratch("fallback", "vote.toml");
     let text = r#"[tile]
 name = "t"
 
@@ -103,7 +111,7 @@ allowance = []
 challenger = { priority = 50, budget_ms = 5, period_ms = 50 }
 n_version = { lineages = ["lineage-a", "lineage-b", "lineage-c"], fallback = "FALLBACK", replace_after = 3 }
 "#;
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland/elf/corpus/bench-server.elf");
+    let corpus = bench_server();
     let build_with = |fallback: &str, fallback_elf: PathBuf| {
         std::fs::write(&description, text.replace("FALLBACK", fallback)).expect("written");
         let overrides = ["lineage-a", "lineage-b", "lineage-c", "slot-manager"].iter().map(|name| (String::from(*name), corpus.clone()));
