@@ -43,6 +43,12 @@ THEOREMS=(
   KernelErrors.kerror_range
   KernelErrors.kerror_retype_delete_first
   KernelErrors.kerror_retype_not_enough_memory
+  KernelMap.kmstep_op_ok
+  KernelMap.kmstep_op_err
+  KernelMap.kmap_frame_auth
+  KernelMap.kunmap_frame_shrinks
+  KernelMap.kmerror_alignment
+  KernelMap.kmerror_invalid_capability
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

@@ -18,6 +18,7 @@ use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::decode::{self as kernel_decode, Message};
 use tileos_kernel::untyped::{self, RetypeError, UntypedState};
+use tileos_kernel::vspace::{self, FrameMap, MapError, VSpace};
 
 /// One operation a thread holding the fixed CNodes could invoke. Slot arguments are slot
 /// addresses (the model skips capability-pointer resolution); indices name an entry of the
@@ -125,6 +126,22 @@ pub enum Op {
         /// Number of objects.
         count: u64,
     },
+    /// FrameMap of the frame capability in `frame` (the invoked one) at `vaddr` in the
+    /// address space of the PML4 capability in `vspace`, with all rights requested and no
+    /// attributes. Not enumerated by [`Op::all`]; the refinement test generates it.
+    MapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+        /// Slot of the PML4 capability (extra capability 0).
+        vspace: SlotRef,
+        /// Virtual address.
+        vaddr: u64,
+    },
+    /// FrameUnmap of the frame capability in `frame`. Not enumerated by [`Op::all`].
+    UnmapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+    },
 }
 
 impl Op {
@@ -191,6 +208,9 @@ impl Op {
                 let node = Slot::new(0, 0);
                 abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: offset, count, root: ROOT }.into()
             }
+            // The PML4 is named by its slot address (the model skips resolution).
+            Op::MapFrame { vspace, vaddr, .. } => abi::FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(vspace.0) }.into(),
+            Op::UnmapFrame { .. } => abi::FrameUnmap {}.into(),
         }
     }
 
@@ -227,6 +247,8 @@ impl Op {
                 let cnode = universe.cnodes.iter().find(|c| c.paddr == node).map_or(format!("cnode@{node:#x}"), |c| c.name.to_string());
                 format!("Retype {} -> {cnode}[{offset}..+{count}] ({kind:?}, size_bits {bits})", name(untyped))
             }
+            Op::MapFrame { frame, vspace, vaddr } => format!("MapFrame {} in {} at {vaddr:#x}", name(frame), name(vspace)),
+            Op::UnmapFrame { frame } => format!("UnmapFrame {}", name(frame)),
         }
     }
 }
@@ -290,6 +312,19 @@ pub enum Invocation {
         /// Empty slot.
         dest: SlotRef,
     },
+    /// Write the frame's entry (`vspace::map_frame` with `request` into `target`), then
+    /// record the mapping in the capability at `frame`.
+    MapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+        /// The address space.
+        target: VSpace,
+        /// The request as `kernel/src/invoke/vspace.rs` makes it.
+        request: FrameMap,
+    },
+    /// Unmap the frame capability at `frame` (`vspace::unmap_frame` if it records a
+    /// mapping) and clear its recorded mapping.
+    UnmapFrame(SlotRef),
     /// `delete(slot)`.
     Delete(SlotRef),
     /// `revoke(slot)`.
@@ -350,7 +385,11 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => {
+        Op::Retype { untyped: invoked, .. }
+        | Op::RetypeAt { untyped: invoked, .. }
+        | Op::IssueIoSpace { control: invoked, .. }
+        | Op::MapFrame { frame: invoked, .. }
+        | Op::UnmapFrame { frame: invoked } => {
             match lookup(invoked)? {
                 Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
                 cap => cap,
@@ -465,6 +504,28 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             })
         }
         abi::Invocation::IoSpaceControlIssue(issue) => crate::iospace::decode_issue(op, invoked, issue, empty),
+        abi::Invocation::FrameMap(map) => {
+            // As `kernel/src/invoke/vspace.rs`: the address space's lookup (FailedLookup, its
+            // slot empty included, as `ipc::lookup_slot`), its type (InvalidCapability,
+            // argument 1), then `vspace::map_frame`'s own checks, run on a copy of the
+            // tables so a refusal changes nothing.
+            let (Op::MapFrame { frame, .. }, Cap::Frame { paddr, size_bits, rights, mapping, .. }) = (*op, invoked) else {
+                return Err(reject(InvocationError::IllegalOperation, "frame map decoded from another operation"));
+            };
+            let target = match lookup(SlotRef(map.vspace.0))? {
+                Cap::Null => return Err(reject(InvocationError::FailedLookup, "address-space slot empty")),
+                Cap::Pml4 { paddr, asid } => VSpace { pml4: paddr, asid },
+                _ => return Err(reject(InvocationError::InvalidCapability, "extra capability 0 is not a PML4")),
+            };
+            let request = FrameMap { paddr, size_bits, rights, mapping, vaddr: map.vaddr, requested: map.rights, attributes: map.attributes };
+            let mut tables = memory.tables().clone();
+            vspace::map_frame(&mut tables, target, request).map_err(map_rejection)?;
+            Ok(Invocation::MapFrame { frame, target, request })
+        }
+        abi::Invocation::FrameUnmap(_) => match *op {
+            Op::UnmapFrame { frame } => Ok(Invocation::UnmapFrame(frame)),
+            _ => Err(reject(InvocationError::IllegalOperation, "frame unmap decoded from another operation")),
+        },
         _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
 }
@@ -497,6 +558,18 @@ fn derive_into(
 fn derive_rejection(error: DeriveError) -> Rejection {
     match error {
         DeriveError::NotDerivable => reject(InvocationError::IllegalOperation, "capability cannot be derived"),
+    }
+}
+
+/// The codes of `kernel/src/invoke/vspace.rs`'s `map_error`.
+fn map_rejection(error: MapError) -> Rejection {
+    match error {
+        MapError::AlreadyMapped => reject(InvocationError::IllegalOperation, "frame mapped elsewhere"),
+        MapError::OutsideUserHalf => reject(InvocationError::InvalidArgument, "outside the user half"),
+        MapError::Unaligned => reject(InvocationError::AlignmentError, "address not aligned"),
+        MapError::NoReadRight => reject(InvocationError::InvalidArgument, "no read right"),
+        MapError::MissingTable => reject(InvocationError::FailedLookup, "no page table covers the address"),
+        MapError::Occupied => reject(InvocationError::DeleteFirst, "entry in use"),
     }
 }
 
@@ -568,6 +641,20 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
             cspace::swap(memory, a, b);
             true
         }
+        Invocation::MapFrame { frame, target, request } => {
+            let mapping = vspace::map_frame(memory.tables_mut(), target, request).expect("checked by decode on a copy of the tables");
+            set_frame_mapping(memory, frame, mapping);
+            true
+        }
+        Invocation::UnmapFrame(frame) => {
+            if let Cap::Frame { paddr, size_bits, mapping, .. } = memory.cap(frame)
+                && mapping.is_mapped()
+            {
+                vspace::unmap_frame(memory.tables_mut(), mapping, paddr, u32::from(size_bits));
+                set_frame_mapping(memory, frame, Mapping::NONE);
+            }
+            true
+        }
         Invocation::Rotate { src, pivot, dest } => {
             let (src_cap, pivot_cap) = (memory.read(src).cap, memory.read(pivot).cap);
             cspace::move_cap(memory, pivot, dest, pivot_cap);
@@ -594,6 +681,16 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
         entries.push(Entry { budget: None, accesses: memory.take_accesses() });
     }
     Ran { finished, entries }
+}
+
+/// Records `mapping` in the frame capability at `at` (`set_mapping` of
+/// `kernel/src/invoke/vspace.rs`).
+fn set_frame_mapping(memory: &mut Memory, at: SlotRef, mapping: Mapping) {
+    let mut slot = memory.read(at);
+    if let Cap::Frame { paddr, size_bits, rights, device, .. } = slot.cap {
+        slot.cap = Cap::Frame { paddr, size_bits, rights, device, mapping };
+        memory.write(at, slot);
+    }
 }
 
 #[cfg(test)]

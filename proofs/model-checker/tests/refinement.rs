@@ -69,6 +69,33 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     }
 }
 
+/// The universe with an address space (`Universe::frames`): frame map and unmap
+/// (`KernelMap.v`) drawn among the CNode operations, compared after every operation with the
+/// frame mappings (from the page tables) and the mapping each frame capability records.
+#[test]
+fn the_kernel_refines_the_coq_model_on_frame_mappings() {
+    let steps = env_number("TILEOS_REFINEMENT_STEPS", 60) as usize;
+    let seeds = env_number("TILEOS_REFINEMENT_SEEDS", 4);
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let mut tally = Tally::default();
+    let universe = with_range_errors(Universe::frames());
+    // The map operations are a quarter of the draws at most: more steps per seed, so each
+    // seed reaches a mapped frame and its unmap.
+    for seed in 1..=seeds {
+        tally.add(&check_random(&universe, seed, 2 * steps, &mut coq).unwrap_or_else(|e| panic!("{e}")));
+    }
+    println!(
+        "refinement (frames): {} operations; refused by both with the same code: {} {:?}; applied by both: {:?}",
+        2 * seeds as usize * steps,
+        tally.refused_total(),
+        tally.refused,
+        tally.applied
+    );
+    for kind in ["MapFrame", "UnmapFrame"] {
+        assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
+    }
+}
+
 #[test]
 fn error_codes_are_compared() {
     // A copy from an empty slot into an occupied one: the kernel looks the destination up,
