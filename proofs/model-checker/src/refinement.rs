@@ -579,10 +579,13 @@ pub fn retype_at_ops(universe: &Universe, memory: &Memory, slots: &[SlotRef]) ->
 /// 0x20_0000 (no page table), the last page of the user half, and the first page beyond it.
 pub const MAP_VADDRS: [u64; 6] = [0, 0x1000, 0x800, 0x20_0000, USER_TOP - 0x1000, USER_TOP];
 
-/// Frame maps ([`Op::MapFrame`]) of every slot among `slots` into the address space of
-/// every slot, at each of [`MAP_VADDRS`], and frame unmaps of every slot: when a frame or a
-/// PML4 capability is among `slots` (none otherwise, so the universes without an address
-/// space draw what they drew before).
+/// Frame maps ([`Op::MapFrame`]) and unmaps, when a frame or a PML4 capability is among
+/// `slots` (none otherwise, so the universes without an address space draw what they drew
+/// before): from every slot holding a frame capability, into the address space of every
+/// slot holding a PML4 capability at each of [`MAP_VADDRS`] and into every other slot at
+/// 0x1000 (refused: InvalidCapability or FailedLookup); from every other slot (refused:
+/// an empty or wrong invoked capability), one map into the first slot at 0x1000; an unmap
+/// of every slot.
 pub fn map_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
     if !slots.iter().any(|&at| matches!(memory.cap(at), Cap::Frame { .. } | Cap::Pml4 { .. })) {
         return Vec::new();
@@ -590,8 +593,16 @@ pub fn map_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
     let mut ops = Vec::new();
     for &frame in slots {
         ops.push(Op::UnmapFrame { frame });
-        for &vspace in slots {
-            ops.extend(MAP_VADDRS.map(|vaddr| Op::MapFrame { frame, vspace, vaddr }));
+        if matches!(memory.cap(frame), Cap::Frame { .. }) {
+            for &vspace in slots {
+                if matches!(memory.cap(vspace), Cap::Pml4 { .. }) {
+                    ops.extend(MAP_VADDRS.map(|vaddr| Op::MapFrame { frame, vspace, vaddr }));
+                } else {
+                    ops.push(Op::MapFrame { frame, vspace, vaddr: 0x1000 });
+                }
+            }
+        } else if let Some(&vspace) = slots.first() {
+            ops.push(Op::MapFrame { frame, vspace, vaddr: 0x1000 });
         }
     }
     ops
@@ -610,8 +621,10 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
         let mut ops: Vec<Op> =
             Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
         ops.extend(retype_at_ops(universe, &memory, &slots));
-        ops.extend(map_ops(&memory, &slots));
-        let op = ops[rng.below(ops.len())];
+        // A third of the draws are maps and unmaps when there are any (and the random
+        // sequence is the one it was before when there are none).
+        let maps = map_ops(&memory, &slots);
+        let op = if !maps.is_empty() && rng.below(3) == 0 { maps[rng.below(maps.len())] } else { ops[rng.below(ops.len())] };
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);
         let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
