@@ -161,22 +161,16 @@ Definition kmap_frame (s : kmstate) (t : nat) (fr vs : slot) (va : nat) : kmresu
         if negb (aligned va) then KMFail KAlignmentError else
         if negb (in_user_half va) then KMFail (KMErr KInvalidArgument) else
         let remap := match rec_of s (e_node xf) with Some _ => true | None => false end in
-        match rec_of s (e_node xf) with
-        | Some (a', va') => if negb ((a' =? a) && (va' =? va)) then KMFail (KMErr KIllegalOperation) else
-            if negb (r_read (c_rights (e_cap xf))) then KMFail (KMErr KInvalidArgument) else
-            if negb (covered s v va) then KMFail (KMErr KFailedLookup) else
-            match mapped_at st v va with
-            | Some m => if remap && (m_frame m =? c_obj (e_cap xf)) then ok_map s xf v a va
-                        else KMFail (KMErr KDeleteFirst)
-            | None => ok_map s xf v a va
-            end
-        | None =>
-            if negb (r_read (c_rights (e_cap xf))) then KMFail (KMErr KInvalidArgument) else
-            if negb (covered s v va) then KMFail (KMErr KFailedLookup) else
-            match mapped_at st v va with
-            | Some _ => KMFail (KMErr KDeleteFirst)
-            | None => ok_map s xf v a va
-            end
+        if match rec_of s (e_node xf) with
+           | Some (a', va') => negb ((a' =? a) && (va' =? va))
+           | None => false
+           end then KMFail (KMErr KIllegalOperation) else
+        if negb (r_read (c_rights (e_cap xf))) then KMFail (KMErr KInvalidArgument) else
+        if negb (covered s v va) then KMFail (KMErr KFailedLookup) else
+        match mapped_at st v va with
+        | Some m => if remap && (m_frame m =? c_obj (e_cap xf)) then ok_map s xf v a va
+                    else KMFail (KMErr KDeleteFirst)
+        | None => ok_map s xf v a va
         end
       end
     end
@@ -302,17 +296,13 @@ Proof.
     exists xv, xf; repeat split; auto.
     - apply otype_eqb_true; auto.
     - apply otype_eqb_true; auto. }
-  destruct (rec_of s (e_node xf)) as [[a' va']|].
-  - destruct ((a' =? a) && (va' =? va)); simpl in H; try discriminate.
-    destruct (r_read (c_rights (e_cap xf))) eqn:R; simpl in H; try discriminate.
-    destruct (covered s (c_obj (e_cap xv)) va); simpl in H; try discriminate.
-    destruct (mapped_at (kms s) (c_obj (e_cap xv)) va) as [m|].
-    + destruct (m_frame m =? c_obj (e_cap xf)); simpl in H; try discriminate; apply K; auto.
-    + apply K; auto.
-  - destruct (r_read (c_rights (e_cap xf))) eqn:R; simpl in H; try discriminate.
-    destruct (covered s (c_obj (e_cap xv)) va); simpl in H; try discriminate.
-    destruct (mapped_at (kms s) (c_obj (e_cap xv)) va) as [m|]; try discriminate.
-    apply K; auto.
+  destruct (rec_of s (e_node xf)) as [[a' va']|];
+    [destruct ((a' =? a) && (va' =? va)); simpl in H; try discriminate|].
+  all: destruct (r_read (c_rights (e_cap xf))) eqn:R; simpl in H; try discriminate.
+  all: destruct (covered s (c_obj (e_cap xv)) va); simpl in H; try discriminate.
+  all: destruct (mapped_at (kms s) (c_obj (e_cap xv)) va) as [m|]; simpl in H; try discriminate.
+  all: try (destruct (m_frame m =? c_obj (e_cap xf)); simpl in H; try discriminate).
+  all: apply K; auto.
 Qed.
 
 (** Case analysis of every [if] and [match] on an option in hypothesis [H]
