@@ -209,7 +209,9 @@ impl Op {
                 abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: offset, count, root: ROOT }.into()
             }
             // The PML4 is named by its slot address (the model skips resolution).
-            Op::MapFrame { vspace, vaddr, .. } => abi::FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(vspace.0) }.into(),
+            Op::MapFrame { vspace, vaddr, .. } => {
+                abi::FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(vspace.0) }.into()
+            }
             Op::UnmapFrame { .. } => abi::FrameUnmap {}.into(),
         }
     }
@@ -389,12 +391,10 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         | Op::RetypeAt { untyped: invoked, .. }
         | Op::IssueIoSpace { control: invoked, .. }
         | Op::MapFrame { frame: invoked, .. }
-        | Op::UnmapFrame { frame: invoked } => {
-            match lookup(invoked)? {
-                Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
-                cap => cap,
-            }
-        }
+        | Op::UnmapFrame { frame: invoked } => match lookup(invoked)? {
+            Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
+            cap => cap,
+        },
         _ => Cap::CNode { paddr: 0, radix: 0, guard_bits: 0, guard: 0 },
     };
     let message = op.invocation(universe).encode();
@@ -517,7 +517,8 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
                 Cap::Pml4 { paddr, asid } => VSpace { pml4: paddr, asid },
                 _ => return Err(reject(InvocationError::InvalidCapability, "extra capability 0 is not a PML4")),
             };
-            let request = FrameMap { paddr, size_bits, rights, mapping, vaddr: map.vaddr, requested: map.rights, attributes: map.attributes };
+            let request =
+                FrameMap { paddr, size_bits, rights, mapping, vaddr: map.vaddr, requested: map.rights, attributes: map.attributes };
             let mut tables = memory.tables().clone();
             vspace::map_frame(&mut tables, target, request).map_err(map_rejection)?;
             Ok(Invocation::MapFrame { frame, target, request })

@@ -58,7 +58,8 @@ const COQ_MAP: &str = "proofs/coq/KernelMap.v";
 /// `KernelMap.v`'s FrameMap, from its definition to the next one.
 const COQ_MAP_FRAME: Region = Region { file: COQ_MAP, start: "Definition kmap_frame", end: "Definition kunmap_frame" };
 /// The decoder's FrameMap arm.
-const CHECKER_MAP_FRAME: Region = Region { file: DECODER, start: "abi::Invocation::FrameMap(map) => {", end: "abi::Invocation::FrameUnmap" };
+const CHECKER_MAP_FRAME: Region =
+    Region { file: DECODER, start: "abi::Invocation::FrameMap(map) => {", end: "abi::Invocation::FrameUnmap" };
 
 const fn check(name: &'static str, kernel: Option<&'static str>, checker: Option<&'static str>, coq: Option<&'static str>) -> Check {
     Check { name, kernel, checker, coq }

@@ -118,23 +118,23 @@ fn frame_map_results_and_codes_are_compared() {
     let map = |frame, vspace, vaddr| Op::MapFrame { frame, vspace, vaddr };
     // (operation, the kernel's code or None for success)
     let sequence: [(Op, Option<InvocationError>); 17] = [
-        (map(b(3), b(0), 0x1000), Some(FailedLookup)),                // invoked slot empty
-        (map(a(1), b(0), 0x1000), Some(IllegalOperation)),            // an endpoint is invoked
-        (map(b(1), a(3), 0x1000), Some(FailedLookup)),                // address-space slot empty
-        (map(b(1), a(1), 0x1000), Some(InvalidCapability)),           // not a PML4
+        (map(b(3), b(0), 0x1000), Some(FailedLookup)),      // invoked slot empty
+        (map(a(1), b(0), 0x1000), Some(IllegalOperation)),  // an endpoint is invoked
+        (map(b(1), a(3), 0x1000), Some(FailedLookup)),      // address-space slot empty
+        (map(b(1), a(1), 0x1000), Some(InvalidCapability)), // not a PML4
         (map(b(1), b(0), 0x800), Some(AlignmentError)),
-        (map(b(1), b(0), USER_TOP), Some(InvalidArgument)),           // beyond the user half
-        (map(b(1), b(0), 0x20_0000), Some(FailedLookup)),             // no page table there
-        (map(b(1), b(0), 0), Some(DeleteFirst)),                      // D3's frame is there
+        (map(b(1), b(0), USER_TOP), Some(InvalidArgument)), // beyond the user half
+        (map(b(1), b(0), 0x20_0000), Some(FailedLookup)),   // no page table there
+        (map(b(1), b(0), 0), Some(DeleteFirst)),            // D3's frame is there
         (map(b(1), b(0), 0x1000), None),
-        (map(b(1), b(0), 0x1000), None),                              // a re-map, same place
-        (map(b(2), b(0), 0x1000), Some(DeleteFirst)),                 // entry in use
-        (map(b(1), b(0), 0x2000), Some(IllegalOperation)),            // mapped elsewhere
-        (Op::Mint { src: b(1), dest: b(3), params: 1 }, None),        // a write-only, unmapped copy
-        (map(b(3), b(0), 0x2000), Some(InvalidArgument)),             // no read right
-        (map(b(2), b(0), 0x2000), None),                              // read-only: not writable
+        (map(b(1), b(0), 0x1000), None),                       // a re-map, same place
+        (map(b(2), b(0), 0x1000), Some(DeleteFirst)),          // entry in use
+        (map(b(1), b(0), 0x2000), Some(IllegalOperation)),     // mapped elsewhere
+        (Op::Mint { src: b(1), dest: b(3), params: 1 }, None), // a write-only, unmapped copy
+        (map(b(3), b(0), 0x2000), Some(InvalidArgument)),      // no read right
+        (map(b(2), b(0), 0x2000), None),                       // read-only: not writable
         (Op::UnmapFrame { frame: b(1) }, None),
-        (Op::Delete { slot: b(2) }, None),                            // deleting a mapped frame unmaps it
+        (Op::Delete { slot: b(2) }, None), // deleting a mapped frame unmaps it
     ];
     let step = |memory: &Memory, coq: &mut CoqStep, op: &Op| {
         let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), op) {
