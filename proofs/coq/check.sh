@@ -49,6 +49,8 @@ THEOREMS=(
   KernelMap.kunmap_frame_shrinks
   KernelMap.kmerror_alignment
   KernelMap.kmerror_invalid_capability
+  KernelMapAuthority.kmconfinement_step
+  KernelMapAuthority.kmconfinement_run
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

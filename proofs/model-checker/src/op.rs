@@ -798,4 +798,43 @@ mod tests {
         assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(0) }));
         assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(2) }));
     }
+
+    #[test]
+    fn frame_map_is_decoded_as_the_kernel_does_and_refusals_change_nothing() {
+        use crate::universe::{FRAME_RW, PML4};
+        use tileos_kernel::vspace::{ADDRESS_MASK, PRESENT, PagingMemory, USER_TOP, WRITABLE};
+        let universe = Universe::frames();
+        let mut memory = universe.initial_state();
+        let map = |frame, vspace, vaddr| Op::MapFrame { frame, vspace, vaddr };
+        let error = |memory: &Memory, op| decode(&universe, memory, &universe.addressable_slots(memory), &op).unwrap_err().error;
+        let before = memory.clone();
+        for (op, code) in [
+            (map(b(3), b(0), 0x1000), InvocationError::FailedLookup),
+            (map(slot_address(0x9_0000, 0), b(0), 0x1000), InvocationError::FailedLookup),
+            (map(a(1), b(0), 0x1000), InvocationError::IllegalOperation),
+            (map(b(1), a(3), 0x1000), InvocationError::FailedLookup),
+            (map(b(1), a(1), 0x1000), InvocationError::InvalidCapability),
+            (map(b(1), b(0), 0x800), InvocationError::AlignmentError),
+            (map(b(1), b(0), USER_TOP), InvocationError::InvalidArgument),
+            (map(b(1), b(0), !0xFFF), InvocationError::InvalidArgument), // the end overflows
+            (map(b(1), b(0), 0x20_0000), InvocationError::FailedLookup),
+            (map(b(1), b(0), 0), InvocationError::DeleteFirst),
+            (Op::UnmapFrame { frame: a(1) }, InvocationError::IllegalOperation),
+            (Op::UnmapFrame { frame: b(3) }, InvocationError::FailedLookup),
+        ] {
+            assert_eq!(error(&memory, op), code, "{op:?}");
+        }
+        assert_eq!(memory, before, "a refused map changes nothing");
+        run(&universe, &mut memory, map(b(1), b(0), 0x1000)).unwrap();
+        assert!(matches!(memory.cap(b(1)), Cap::Frame { mapping: Mapping { asid: 1, vaddr: 0x1000 }, .. }));
+        let table = crate::universe::PAGE_TABLE;
+        let entry = memory.tables().entry(table, 1);
+        assert_eq!((entry & ADDRESS_MASK, entry & (PRESENT | WRITABLE)), (FRAME_RW, PRESENT | WRITABLE));
+        assert_eq!(error(&memory, map(b(1), b(0), 0x2000)), InvocationError::IllegalOperation, "mapped elsewhere");
+        run(&universe, &mut memory, Op::UnmapFrame { frame: b(1) }).unwrap();
+        assert!(matches!(memory.cap(b(1)), Cap::Frame { mapping: Mapping::NONE, .. }));
+        assert_eq!(memory.tables().entry(table, 1), 0);
+        run(&universe, &mut memory, Op::UnmapFrame { frame: b(1) }).unwrap();
+        assert_eq!(memory.tables().asids[1], PML4);
+    }
 }
