@@ -21,7 +21,15 @@
 //! preempted deletions (`DeleteStep`,
 //! `RevokeStep` are not generated); and slots of CNodes more than one level below the
 //! thread's root (the model resolves one level, so the generator names no such slot).
-//! Labels, mappings and bindings other than the thread's root are not in the abstraction.
+//! Labels are not in the abstraction; bindings only as the thread's root and the other
+//! external CNodes' (threads outside the model).
+//!
+//! Frame map and unmap (since 2026-12-05): the driver runs `KernelMap.kmstep`
+//! (`proofs/coq/KernelMap.v`), `Kernel.kstep` with the kernel's mapping state around it.
+//! The abstraction adds the live ASIDs, the 2 MiB regions a page table covers and the frame
+//! mappings, read from the page tables ([`vspace::walk`]), and the mapping each frame
+//! capability records; [`observe`] prints the mappings and the records after the slots, so
+//! they are compared after every operation. [`map_ops`] generates the maps and unmaps.
 
 use crate::explore::{self, Outcome};
 use crate::memory::Memory;
