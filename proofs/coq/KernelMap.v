@@ -43,7 +43,10 @@
     [KUnmapFrame] only removes mappings and changes no slot
     ([kunmap_frame_shrinks]); an AlignmentError names an unaligned address
     ([kmerror_alignment]); an InvalidCapability names a VSpace slot whose
-    capability is not the root of a live ASID ([kmerror_invalid_capability]).
+    capability is not the root of a live ASID ([kmerror_invalid_capability]);
+    a DeleteFirst of a map names an address in use ([kmerror_map_delete_first]);
+    an IllegalOperation of a map names a non-frame invoked capability or a
+    frame capability recording another place ([kmerror_map_illegal]).
     Not proved: that these are the kernel's checks and codes; that is what
     the refinement test checks. *)
 
@@ -350,6 +353,63 @@ Proof.
   - destruct (asid_of_root s (c_obj (e_cap xv))) eqn:R; [|right; auto].
     exfalso; unfold ok_map in H; split_in H.
   - left; intro E; rewrite E in T; discriminate.
+Qed.
+
+(** A DeleteFirst of a map names an address of the address space at which a
+    frame is mapped. *)
+Theorem kmerror_map_delete_first : forall s t fr vs va,
+  kmstep s (KMapFrame t fr vs va) = KMFail (KMErr KDeleteFirst) ->
+  exists xv m, lookup (kctes (kms s)) vs = Some xv /\ mapped_at (kms s) (c_obj (e_cap xv)) va = Some m.
+Proof.
+  intros s t fr vs va H; simpl in H; unfold kmap_frame in H.
+  destruct (usable (kms s) t fr); simpl in H; try discriminate.
+  destruct (lookup (kctes (kms s)) fr) as [xf|]; try discriminate.
+  destruct (otype_eqb (c_type (e_cap xf)) FrameObj); simpl in H; try discriminate.
+  destruct (usable (kms s) t vs); simpl in H; try discriminate.
+  destruct (lookup (kctes (kms s)) vs) as [xv|]; try discriminate.
+  exists xv.
+  destruct (if otype_eqb (c_type (e_cap xv)) PageTableObj then asid_of_root s (c_obj (e_cap xv)) else None)
+    as [a|]; try discriminate.
+  destruct (aligned va); simpl in H; try discriminate.
+  destruct (in_user_half va); simpl in H; try discriminate.
+  destruct (rec_of s (e_node xf)) as [[a' va']|];
+    [destruct ((a' =? a) && (va' =? va)); simpl in H; try discriminate|].
+  all: destruct (r_read (c_rights (e_cap xf))); simpl in H; try discriminate.
+  all: destruct (covered s (c_obj (e_cap xv)) va); simpl in H; try discriminate.
+  all: destruct (mapped_at (kms s) (c_obj (e_cap xv)) va) as [m|]; [exists m; auto|].
+  all: unfold ok_map in H; discriminate.
+Qed.
+
+(** An IllegalOperation of a map names an invoked capability that is not a
+    frame's, or a frame capability that records a mapping at another place
+    than the one asked for (the ASID of the address space, the address). *)
+Theorem kmerror_map_illegal : forall s t fr vs va,
+  kmstep s (KMapFrame t fr vs va) = KMFail (KMErr KIllegalOperation) ->
+  exists xf, lookup (kctes (kms s)) fr = Some xf /\
+    (c_type (e_cap xf) <> FrameObj \/
+     exists xv a a' va', lookup (kctes (kms s)) vs = Some xv /\
+       asid_of_root s (c_obj (e_cap xv)) = Some a /\
+       rec_of s (e_node xf) = Some (a', va') /\ (a' <> a \/ va' <> va)).
+Proof.
+  intros s t fr vs va H; simpl in H; unfold kmap_frame in H.
+  destruct (usable (kms s) t fr); simpl in H; try discriminate.
+  destruct (lookup (kctes (kms s)) fr) as [xf|]; try discriminate.
+  exists xf; split; auto.
+  destruct (otype_eqb (c_type (e_cap xf)) FrameObj) eqn:T; simpl in H.
+  2: { left; intro E; rewrite E in T; discriminate. }
+  right.
+  destruct (usable (kms s) t vs); simpl in H; try discriminate.
+  destruct (lookup (kctes (kms s)) vs) as [xv|]; try discriminate.
+  destruct (otype_eqb (c_type (e_cap xv)) PageTableObj); try discriminate.
+  destruct (asid_of_root s (c_obj (e_cap xv))) as [a|] eqn:A; try discriminate.
+  destruct (aligned va); simpl in H; try discriminate.
+  destruct (in_user_half va); simpl in H; try discriminate.
+  destruct (rec_of s (e_node xf)) as [[a' va']|] eqn:R.
+  - destruct ((a' =? a) && (va' =? va)) eqn:E.
+    + exfalso; simpl in H; unfold ok_map in H; split_in H.
+    + exists xv, a, a', va'; repeat split; auto.
+      apply andb_false_iff in E; destruct E as [E|E]; apply Nat.eqb_neq in E; auto.
+  - exfalso; simpl in H; unfold ok_map in H; split_in H.
 Qed.
 
 (** ** Unmap *)

@@ -49,6 +49,8 @@ THEOREMS=(
   KernelMap.kunmap_frame_shrinks
   KernelMap.kmerror_alignment
   KernelMap.kmerror_invalid_capability
+  KernelMap.kmerror_map_delete_first
+  KernelMap.kmerror_map_illegal
   KernelMapAuthority.kmconfinement_step
   KernelMapAuthority.kmconfinement_run
   Authority.confinement_step
