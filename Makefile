@@ -281,9 +281,10 @@ proofs:
 	@echo "proofs: checking the Coq capability model"
 	bash proofs/coq/check.sh
 
-# The refinement test deeper than in `make test` (60 steps, 4 seeds): random operation
-# sequences through the kernel's capability code and the extracted Coq step function,
-# compared after every operation (docs/model-checker.md, "The refinement link").
+# The refinement test deeper than in `make test` (60 steps, 4 seeds; the frames universe
+# 300 x 2 steps, 8 seeds): random operation sequences through the kernel's capability code
+# and the extracted Coq step function, compared after every operation (docs/model-checker.md,
+# "The refinement link"). The frames universe runs 2 x STEPS operations per seed.
 STEPS ?= 1000
 SEEDS ?= 100
 verify: deps proofs

@@ -44,7 +44,9 @@
     state the abstraction builds), and every refusal of [KSend], [KReply],
     [KBind], [KMap] and [KUnmap]: the kernel does those in its invocation
     and IPC layer, which the host test cannot run (docs/model-checker.md,
-    "The refinement link"), so no code of theirs could be compared. *)
+    "The refinement link"), so no code of theirs could be compared. The
+    kernel's frame map and unmap are compared through [KernelMap.v]'s
+    [KMapFrame] and [KUnmapFrame], which name their codes. *)
 
 From Coq Require Import List Arith Bool Lia.
 Import ListNotations.

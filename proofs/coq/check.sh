@@ -43,6 +43,16 @@ THEOREMS=(
   KernelErrors.kerror_range
   KernelErrors.kerror_retype_delete_first
   KernelErrors.kerror_retype_not_enough_memory
+  KernelMap.kmstep_op_ok
+  KernelMap.kmstep_op_err
+  KernelMap.kmap_frame_auth
+  KernelMap.kunmap_frame_shrinks
+  KernelMap.kmerror_alignment
+  KernelMap.kmerror_invalid_capability
+  KernelMap.kmerror_map_delete_first
+  KernelMap.kmerror_map_illegal
+  KernelMapAuthority.kmconfinement_step
+  KernelMapAuthority.kmconfinement_run
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds tileos-coq-step: Kernel.v's step function with the error codes of
-# KernelErrors.v (kstep_code) extracted to OCaml, with the line-format
+# KernelErrors.v and the frame mappings of KernelMap.v (kmstep) extracted to OCaml, with the line-format
 # driver (driver.ml).
 #
 #   bash proofs/coq/extract/build.sh OUTDIR     -> OUTDIR/tileos-coq-step
@@ -16,11 +16,12 @@ done
 mkdir -p "$out"
 work="$(mktemp -d /tmp/tileos-coq-extract.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-cp "$here/../Model.v" "$here/../Kernel.v" "$here/../KernelErrors.v" "$here/Extract.v" "$here/driver.ml" "$work"/
+cp "$here/../Model.v" "$here/../Kernel.v" "$here/../KernelErrors.v" "$here/../KernelMap.v" "$here/Extract.v" "$here/driver.ml" "$work"/
 cd "$work"
 coqc -Q . Tileos Model.v
 coqc -Q . Tileos Kernel.v
 coqc -Q . Tileos KernelErrors.v
+coqc -Q . Tileos KernelMap.v
 coqc -Q . Tileos Extract.v
 # -w -a: the extracted code has unused bindings by construction.
 ocamlopt -w -a kernel_model.mli kernel_model.ml driver.ml -o tileos-coq-step

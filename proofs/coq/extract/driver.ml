@@ -1,5 +1,6 @@
 (* tileos-coq-step: applies the extracted Coq step function
-   (KernelErrors.kstep_code: Kernel.kstep with the code of a refusal) to
+   (KernelMap.kmstep: Kernel.kstep with the code of a refusal, and the
+   kernel's frame map and unmap) to
    states and operations read from stdin, one case after another, and prints
    each result. The line format is described in proofs/coq/README.md
    ("The refinement link"). Any malformed line is an error naming the line. *)
@@ -27,6 +28,10 @@ let error_name = function
   | KIllegalOperation -> "IllegalOperation" | KInvalidArgument -> "InvalidArgument"
   | KNotEnoughMemory -> "NotEnoughMemory" | KRangeError -> "RangeError" | KUnnamed -> "unnamed"
 
+let kmerror_name = function
+  | KMErr e -> error_name e
+  | KAlignmentError -> "AlignmentError" | KInvalidCapability -> "InvalidCapability"
+
 let int_of lineno s =
   match int_of_string_opt s with
   | Some n when n >= 0 -> n
@@ -45,7 +50,13 @@ let rights_str r =
 
 let slot_of lineno cn idx = (int_of lineno cn, int_of lineno idx)
 
-let op_of lineno = function
+let rec op_of lineno = function
+  | ["mapframe"; t; a; b; c; d; va] ->
+      KMapFrame (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno va)
+  | ["unmapframe"; t; a; b] -> KUnmapFrame (int_of lineno t, slot_of lineno a b)
+  | words -> KMOp (kop_of lineno words)
+
+and kop_of lineno = function
   | ["copy"; t; a; b; c; d] -> KCopy (int_of lineno t, slot_of lineno a b, slot_of lineno c d)
   | ["mint"; t; a; b; c; d; r; badge] ->
       KMint (int_of lineno t, slot_of lineno a b, slot_of lineno c d, rights_of lineno r, int_of lineno badge)
@@ -70,8 +81,11 @@ let op_of lineno = function
    slot, sorted, naming CNodes and objects by physical base (ids are the
    model's own), with the untyped watermark and the slot's CDT ancestors
    present in the state (CNODE_BASE:INDEX, sorted, comma-separated; "-" for
-   none; an ancestor whose capability is gone is left out). *)
-let print_state st =
+   none; an ancestor whose capability is gone is left out); then one line
+   per frame mapping (map ROOT_BASE VA FRAME_BASE WRITABLE) and one per
+   mapping a frame capability records (rec CNODE_BASE INDEX ASID VA). *)
+let print_state s =
+  let st = s.kms in
   let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
   let place e = Printf.sprintf "%d:%d" (base (fst e.e_slot)).o_base (snd e.e_slot) in
   let lines = List.map (fun e ->
@@ -82,18 +96,29 @@ let print_state st =
         (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm
         (if anc = [] then "-" else String.concat "," anc))
       st.kctes in
-  List.iter print_endline (List.sort compare lines)
+  let maps = List.map (fun m ->
+      Printf.sprintf "map %d %d %d %d" (base m.m_vs).o_base m.m_va (base m.m_frame).o_base
+        (if m.m_write then 1 else 0)) st.kmaps in
+  let recs = List.map (fun (n, (a, va)) ->
+      match List.find_opt (fun e -> e.e_node = n) st.kctes with
+      | Some e -> Printf.sprintf "rec %d %d %d %d" (base (fst e.e_slot)).o_base (snd e.e_slot) a va
+      | None -> Printf.sprintf "rec node %d %d %d" n a va) s.krec in
+  List.iter print_endline (List.sort compare lines @ List.sort compare maps @ List.sort compare recs)
 
 let () =
   let lineno = ref 0 in
   let objs = ref [] and ctes = ref [] and wms = ref [] and binds = ref [] in
+  let maps = ref [] and asids = ref [] and cover = ref [] and recs = ref [] in
   let next = ref (0, 0) in
-  let reset () = objs := []; ctes := []; wms := []; binds := []; next := (0, 0) in
+  let reset () =
+    objs := []; ctes := []; wms := []; binds := []; next := (0, 0);
+    maps := []; asids := []; cover := []; recs := [] in
   let state () =
     let wm = !wms in
-    { kobjs = List.rev !objs; kctes = List.rev !ctes; klbl = (fun _ -> 0);
-      kwm = (fun i -> match List.assoc_opt i wm with Some w -> w | None -> 0);
-      kmaps = []; kbind = List.rev !binds; knext_obj = fst !next; knext_node = snd !next } in
+    { kms = { kobjs = List.rev !objs; kctes = List.rev !ctes; klbl = (fun _ -> 0);
+              kwm = (fun i -> match List.assoc_opt i wm with Some w -> w | None -> 0);
+              kmaps = List.rev !maps; kbind = List.rev !binds; knext_obj = fst !next; knext_node = snd !next };
+      kasids = List.rev !asids; kcover = List.rev !cover; krec = List.rev !recs } in
   try
     while true do
       let line = input_line stdin in
@@ -112,11 +137,17 @@ let () =
       | ["wm"; id; w] -> wms := (int_of n id, int_of n w) :: !wms
       | ["bind"; t; cn] -> binds := (int_of n t, int_of n cn) :: !binds
       | ["next"; o; nd] -> next := (int_of n o, int_of n nd)
+      | ["kmap"; vs; va; f; w] ->
+          let w = (match w with "0" -> false | "1" -> true | _ -> fail n ("writable must be 0 or 1: " ^ w)) in
+          maps := { m_vs = int_of n vs; m_va = int_of n va; m_frame = int_of n f; m_write = w } :: !maps
+      | ["asid"; a; root] -> asids := (int_of n a, int_of n root) :: !asids
+      | ["cover"; root; region] -> cover := (int_of n root, int_of n region) :: !cover
+      | ["rec"; node; a; va] -> recs := (int_of n node, (int_of n a, int_of n va)) :: !recs
       | "op" :: rest ->
           let op = op_of n rest in
-          (match kstep_code (state ()) op with
-           | KErr e -> print_endline ("none " ^ error_name e)
-           | KOk st' -> print_endline "state"; print_state st');
+          (match kmstep (state ()) op with
+           | KMFail e -> print_endline ("none " ^ kmerror_name e)
+           | KMOk s' -> print_endline "state"; print_state s');
           print_endline "end";
           flush stdout;
           reset ()

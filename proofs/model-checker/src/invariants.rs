@@ -450,6 +450,8 @@ fn confinement(step: &Step) -> Result<(), String> {
                 Invocation::Swap { a, b } => (vec![a, b], None),
                 Invocation::Rotate { src, pivot, dest } => (vec![src, pivot, dest], None),
                 Invocation::Retype { untyped, dest, count, .. } => (crate::op::retype_slots(dest, count).collect(), Some(untyped)),
+                // A map or unmap changes only the invoked frame capability's mapping.
+                Invocation::MapFrame { frame, .. } | Invocation::UnmapFrame(frame) => (vec![frame], None),
                 Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_) => {
                     unreachable!()
                 }

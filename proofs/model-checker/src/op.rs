@@ -18,6 +18,7 @@ use tileos_kernel::cap::{self, Cap, DeriveError, Mapping, MintParams, TableLevel
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::decode::{self as kernel_decode, Message};
 use tileos_kernel::untyped::{self, RetypeError, UntypedState};
+use tileos_kernel::vspace::{self, FrameMap, MapError, VSpace};
 
 /// One operation a thread holding the fixed CNodes could invoke. Slot arguments are slot
 /// addresses (the model skips capability-pointer resolution); indices name an entry of the
@@ -125,6 +126,22 @@ pub enum Op {
         /// Number of objects.
         count: u64,
     },
+    /// FrameMap of the frame capability in `frame` (the invoked one) at `vaddr` in the
+    /// address space of the PML4 capability in `vspace`, with all rights requested and no
+    /// attributes. Not enumerated by [`Op::all`]; the refinement test generates it.
+    MapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+        /// Slot of the PML4 capability (extra capability 0).
+        vspace: SlotRef,
+        /// Virtual address.
+        vaddr: u64,
+    },
+    /// FrameUnmap of the frame capability in `frame`. Not enumerated by [`Op::all`].
+    UnmapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+    },
 }
 
 impl Op {
@@ -191,6 +208,11 @@ impl Op {
                 let node = Slot::new(0, 0);
                 abi::UntypedRetype { object_type, size_bits: u64::from(size_bits), node, node_offset: offset, count, root: ROOT }.into()
             }
+            // The PML4 is named by its slot address (the model skips resolution).
+            Op::MapFrame { vspace, vaddr, .. } => {
+                abi::FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(vspace.0) }.into()
+            }
+            Op::UnmapFrame { .. } => abi::FrameUnmap {}.into(),
         }
     }
 
@@ -227,6 +249,8 @@ impl Op {
                 let cnode = universe.cnodes.iter().find(|c| c.paddr == node).map_or(format!("cnode@{node:#x}"), |c| c.name.to_string());
                 format!("Retype {} -> {cnode}[{offset}..+{count}] ({kind:?}, size_bits {bits})", name(untyped))
             }
+            Op::MapFrame { frame, vspace, vaddr } => format!("MapFrame {} in {} at {vaddr:#x}", name(frame), name(vspace)),
+            Op::UnmapFrame { frame } => format!("UnmapFrame {}", name(frame)),
         }
     }
 }
@@ -290,6 +314,19 @@ pub enum Invocation {
         /// Empty slot.
         dest: SlotRef,
     },
+    /// Write the frame's entry (`vspace::map_frame` with `request` into `target`), then
+    /// record the mapping in the capability at `frame`.
+    MapFrame {
+        /// Slot of the frame capability.
+        frame: SlotRef,
+        /// The address space.
+        target: VSpace,
+        /// The request as `kernel/src/invoke/vspace.rs` makes it.
+        request: FrameMap,
+    },
+    /// Unmap the frame capability at `frame` (`vspace::unmap_frame` if it records a
+    /// mapping) and clear its recorded mapping.
+    UnmapFrame(SlotRef),
     /// `delete(slot)`.
     Delete(SlotRef),
     /// `revoke(slot)`.
@@ -350,12 +387,14 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
     // The invoked capability: a CNode (any: only its type matters to decoding), or the
     // untyped of a Retype, which must be there (else the call's own lookup fails).
     let invoked = match *op {
-        Op::Retype { untyped: invoked, .. } | Op::RetypeAt { untyped: invoked, .. } | Op::IssueIoSpace { control: invoked, .. } => {
-            match lookup(invoked)? {
-                Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
-                cap => cap,
-            }
-        }
+        Op::Retype { untyped: invoked, .. }
+        | Op::RetypeAt { untyped: invoked, .. }
+        | Op::IssueIoSpace { control: invoked, .. }
+        | Op::MapFrame { frame: invoked, .. }
+        | Op::UnmapFrame { frame: invoked } => match lookup(invoked)? {
+            Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
+            cap => cap,
+        },
         _ => Cap::CNode { paddr: 0, radix: 0, guard_bits: 0, guard: 0 },
     };
     let message = op.invocation(universe).encode();
@@ -465,6 +504,29 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             })
         }
         abi::Invocation::IoSpaceControlIssue(issue) => crate::iospace::decode_issue(op, invoked, issue, empty),
+        abi::Invocation::FrameMap(map) => {
+            // As `kernel/src/invoke/vspace.rs`: the address space's lookup (FailedLookup, its
+            // slot empty included, as `ipc::lookup_slot`), its type (InvalidCapability,
+            // argument 1), then `vspace::map_frame`'s own checks, run on a copy of the
+            // tables so a refusal changes nothing.
+            let (Op::MapFrame { frame, .. }, Cap::Frame { paddr, size_bits, rights, mapping, .. }) = (*op, invoked) else {
+                return Err(reject(InvocationError::IllegalOperation, "frame map decoded from another operation"));
+            };
+            let target = match lookup(SlotRef(map.vspace.0))? {
+                Cap::Null => return Err(reject(InvocationError::FailedLookup, "address-space slot empty")),
+                Cap::Pml4 { paddr, asid } => VSpace { pml4: paddr, asid },
+                _ => return Err(reject(InvocationError::InvalidCapability, "extra capability 0 is not a PML4")),
+            };
+            let request =
+                FrameMap { paddr, size_bits, rights, mapping, vaddr: map.vaddr, requested: map.rights, attributes: map.attributes };
+            let mut tables = memory.tables().clone();
+            vspace::map_frame(&mut tables, target, request).map_err(map_rejection)?;
+            Ok(Invocation::MapFrame { frame, target, request })
+        }
+        abi::Invocation::FrameUnmap(_) => match *op {
+            Op::UnmapFrame { frame } => Ok(Invocation::UnmapFrame(frame)),
+            _ => Err(reject(InvocationError::IllegalOperation, "frame unmap decoded from another operation")),
+        },
         _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
 }
@@ -497,6 +559,18 @@ fn derive_into(
 fn derive_rejection(error: DeriveError) -> Rejection {
     match error {
         DeriveError::NotDerivable => reject(InvocationError::IllegalOperation, "capability cannot be derived"),
+    }
+}
+
+/// The codes of `kernel/src/invoke/vspace.rs`'s `map_error`.
+fn map_rejection(error: MapError) -> Rejection {
+    match error {
+        MapError::AlreadyMapped => reject(InvocationError::IllegalOperation, "frame mapped elsewhere"),
+        MapError::OutsideUserHalf => reject(InvocationError::InvalidArgument, "outside the user half"),
+        MapError::Unaligned => reject(InvocationError::AlignmentError, "address not aligned"),
+        MapError::NoReadRight => reject(InvocationError::InvalidArgument, "no read right"),
+        MapError::MissingTable => reject(InvocationError::FailedLookup, "no page table covers the address"),
+        MapError::Occupied => reject(InvocationError::DeleteFirst, "entry in use"),
     }
 }
 
@@ -568,6 +642,20 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
             cspace::swap(memory, a, b);
             true
         }
+        Invocation::MapFrame { frame, target, request } => {
+            let mapping = vspace::map_frame(memory.tables_mut(), target, request).expect("checked by decode on a copy of the tables");
+            set_frame_mapping(memory, frame, mapping);
+            true
+        }
+        Invocation::UnmapFrame(frame) => {
+            if let Cap::Frame { paddr, size_bits, mapping, .. } = memory.cap(frame)
+                && mapping.is_mapped()
+            {
+                vspace::unmap_frame(memory.tables_mut(), mapping, paddr, u32::from(size_bits));
+                set_frame_mapping(memory, frame, Mapping::NONE);
+            }
+            true
+        }
         Invocation::Rotate { src, pivot, dest } => {
             let (src_cap, pivot_cap) = (memory.read(src).cap, memory.read(pivot).cap);
             cspace::move_cap(memory, pivot, dest, pivot_cap);
@@ -594,6 +682,16 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
         entries.push(Entry { budget: None, accesses: memory.take_accesses() });
     }
     Ran { finished, entries }
+}
+
+/// Records `mapping` in the frame capability at `at` (`set_mapping` of
+/// `kernel/src/invoke/vspace.rs`).
+fn set_frame_mapping(memory: &mut Memory, at: SlotRef, mapping: Mapping) {
+    let mut slot = memory.read(at);
+    if let Cap::Frame { paddr, size_bits, rights, device, .. } = slot.cap {
+        slot.cap = Cap::Frame { paddr, size_bits, rights, device, mapping };
+        memory.write(at, slot);
+    }
 }
 
 #[cfg(test)]
@@ -699,5 +797,44 @@ mod tests {
         assert_eq!(rotates.len(), 12);
         assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(0) }));
         assert!(rotates.contains(&Op::Rotate { src: a(0), pivot: a(1), dest: a(2) }));
+    }
+
+    #[test]
+    fn frame_map_is_decoded_as_the_kernel_does_and_refusals_change_nothing() {
+        use crate::universe::{FRAME_RW, PML4};
+        use tileos_kernel::vspace::{ADDRESS_MASK, PRESENT, PagingMemory, USER_TOP, WRITABLE};
+        let universe = Universe::frames();
+        let mut memory = universe.initial_state();
+        let map = |frame, vspace, vaddr| Op::MapFrame { frame, vspace, vaddr };
+        let error = |memory: &Memory, op| decode(&universe, memory, &universe.addressable_slots(memory), &op).unwrap_err().error;
+        let before = memory.clone();
+        for (op, code) in [
+            (map(b(3), b(0), 0x1000), InvocationError::FailedLookup),
+            (map(slot_address(0x9_0000, 0), b(0), 0x1000), InvocationError::FailedLookup),
+            (map(a(1), b(0), 0x1000), InvocationError::IllegalOperation),
+            (map(b(1), a(3), 0x1000), InvocationError::FailedLookup),
+            (map(b(1), a(1), 0x1000), InvocationError::InvalidCapability),
+            (map(b(1), b(0), 0x800), InvocationError::AlignmentError),
+            (map(b(1), b(0), USER_TOP), InvocationError::InvalidArgument),
+            (map(b(1), b(0), !0xFFF), InvocationError::InvalidArgument), // the end overflows
+            (map(b(1), b(0), 0x20_0000), InvocationError::FailedLookup),
+            (map(b(1), b(0), 0), InvocationError::DeleteFirst),
+            (Op::UnmapFrame { frame: a(1) }, InvocationError::IllegalOperation),
+            (Op::UnmapFrame { frame: b(3) }, InvocationError::FailedLookup),
+        ] {
+            assert_eq!(error(&memory, op), code, "{op:?}");
+        }
+        assert_eq!(memory, before, "a refused map changes nothing");
+        run(&universe, &mut memory, map(b(1), b(0), 0x1000)).unwrap();
+        assert!(matches!(memory.cap(b(1)), Cap::Frame { mapping: Mapping { asid: 1, vaddr: 0x1000 }, .. }));
+        let table = crate::universe::PAGE_TABLE;
+        let entry = memory.tables().entry(table, 1);
+        assert_eq!((entry & ADDRESS_MASK, entry & (PRESENT | WRITABLE)), (FRAME_RW, PRESENT | WRITABLE));
+        assert_eq!(error(&memory, map(b(1), b(0), 0x2000)), InvocationError::IllegalOperation, "mapped elsewhere");
+        run(&universe, &mut memory, Op::UnmapFrame { frame: b(1) }).unwrap();
+        assert!(matches!(memory.cap(b(1)), Cap::Frame { mapping: Mapping::NONE, .. }));
+        assert_eq!(memory.tables().entry(table, 1), 0);
+        run(&universe, &mut memory, Op::UnmapFrame { frame: b(1) }).unwrap();
+        assert_eq!(memory.tables().asids[1], PML4);
     }
 }

@@ -21,7 +21,15 @@
 //! preempted deletions (`DeleteStep`,
 //! `RevokeStep` are not generated); and slots of CNodes more than one level below the
 //! thread's root (the model resolves one level, so the generator names no such slot).
-//! Labels, mappings and bindings other than the thread's root are not in the abstraction.
+//! Labels are not in the abstraction; bindings only as the thread's root and the other
+//! external CNodes' (threads outside the model).
+//!
+//! Frame map and unmap (since 2026-12-05): the driver runs `KernelMap.kmstep`
+//! (`proofs/coq/KernelMap.v`), `Kernel.kstep` with the kernel's mapping state around it.
+//! The abstraction adds the live ASIDs, the 2 MiB regions a page table covers and the frame
+//! mappings, read from the page tables ([`vspace::walk`]), and the mapping each frame
+//! capability records; [`observe`] prints the mappings and the records after the slots, so
+//! they are compared after every operation. [`map_ops`] generates the maps and unmaps.
 
 use crate::explore::{self, Outcome};
 use crate::memory::Memory;
@@ -33,6 +41,7 @@ use tileos_abi::error::InvocationError;
 use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
 use tileos_kernel::cap::{Cap, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::vspace::{self, Translation, USER_TOP};
 
 /// An object as the abstraction sees it: physical base, model type name and size in bytes;
 /// `depth` tells apart an untyped and the untyped of the same size retyped from it (the
@@ -90,6 +99,9 @@ fn view(cap: &Cap) -> Result<CapView, String> {
             CapView { rights: rights_digits(rights), ..plain(paddr, "frame", u32::from(size_bits)) }
         }
         Cap::PagingTable { paddr, level: TableLevel::PageTable, .. } => plain(paddr, "pagetable", 12),
+        // The model's page tables: a PML4 (the root `KernelMap.v` maps frames under, told
+        // apart by its ASID) and the structures between.
+        Cap::PagingTable { paddr, .. } | Cap::Pml4 { paddr, .. } => plain(paddr, "pagetable", 12),
         other => return Err(format!("the Coq model has no counterpart of {other:?}")),
     })
 }
@@ -215,8 +227,84 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     }
     let root = universe.cnodes.iter().find(|c| c.external).ok_or("the universe has no external CNode (thread root)")?;
     text.push_str(&format!("bind 0 {}\n", locate(&objects, root.slot(0))?.0));
+    // Every other external CNode is the root of a thread outside the model (an id no object
+    // has), which keeps it alive as the kernel's thread does.
+    for (k, other) in universe.cnodes.iter().filter(|c| c.external).skip(1).enumerate() {
+        text.push_str(&format!("bind {} {}\n", OUTSIDE_THREADS + k, locate(&objects, other.slot(0))?.0));
+    }
+    // The mapping state of `KernelMap.v`: live ASIDs, the 2 MiB regions a page table covers,
+    // the frame mappings (from the page tables) and the mapping each frame capability records.
+    let object_id = |base: u64, kind: &'static str| {
+        objects.iter().position(|o| o.base == base && o.kind == kind).map(|i| i + 1).ok_or_else(|| format!("no {kind} object at {base:#x}"))
+    };
+    for (asid, pml4) in live_asids(memory) {
+        let root = object_id(pml4, "pagetable")?;
+        text.push_str(&format!("asid {asid} {root}\n"));
+        for translation in translations(memory, pml4) {
+            match translation {
+                Translation::Table { vaddr, parent_level: 2, .. } => text.push_str(&format!("cover {root} {}\n", vaddr >> 21)),
+                Translation::Frame { vaddr, paddr, size_bits: 12, writable } => {
+                    text.push_str(&format!("kmap {root} {vaddr} {} {}\n", object_id(paddr, "frame")?, u8::from(writable)));
+                }
+                Translation::Frame { .. } => return Err("the refinement test maps 4 KiB frames only".into()),
+                _ => {}
+            }
+        }
+    }
+    for (at, _, _) in &views {
+        if let Cap::Frame { mapping, .. } = memory.cap(*at)
+            && mapping.is_mapped()
+        {
+            text.push_str(&format!("rec {} {} {}\n", node(*at), mapping.asid, mapping.vaddr));
+        }
+    }
     text.push_str(&format!("next {} {}\n", objects.len() + 1, views.len() + 1));
     Ok(text)
+}
+
+/// The first id of the threads outside the model that hold the universe's external CNodes
+/// other than the model thread's root (far above every object id of the test).
+const OUTSIDE_THREADS: usize = 1_000_000;
+
+/// The live ASIDs and their PML4s.
+fn live_asids(memory: &Memory) -> Vec<(usize, u64)> {
+    memory.tables().asids.into_iter().enumerate().skip(1).filter(|&(_, pml4)| pml4 != 0).collect()
+}
+
+/// Every present entry of the user half of the PML4 at `pml4` (`vspace::walk`).
+fn translations(memory: &Memory, pml4: u64) -> Vec<Translation> {
+    let mut all = Vec::new();
+    vspace::walk(memory.tables(), pml4, &mut |translation| {
+        all.push(translation);
+        true
+    });
+    all
+}
+
+/// The frame mappings of `memory` and the mapping each frame capability records, in the
+/// driver's output form (`map ROOT_BASE VA FRAME_BASE WRITABLE`, `rec CNODE_BASE INDEX ASID
+/// VA`), each kind sorted.
+fn mapping_lines(memory: &Memory, objects: &[Object]) -> Result<Vec<String>, String> {
+    let mut maps = Vec::new();
+    for (_, pml4) in live_asids(memory) {
+        for translation in translations(memory, pml4) {
+            if let Translation::Frame { vaddr, paddr, writable, .. } = translation {
+                maps.push(format!("map {pml4} {vaddr} {paddr} {}", u8::from(writable)));
+            }
+        }
+    }
+    let mut recs = Vec::new();
+    for (at, slot) in memory.occupied() {
+        if let Cap::Frame { mapping, .. } = slot.cap
+            && mapping.is_mapped()
+        {
+            let (cnode, index) = locate(objects, at)?;
+            recs.push(format!("rec {} {index} {} {}", objects[cnode - 1].base, mapping.asid, mapping.vaddr));
+        }
+    }
+    maps.sort();
+    recs.sort();
+    Ok(maps.into_iter().chain(recs).collect())
 }
 
 /// The model's operation for `op` on the state `memory`, acting as thread 0.
@@ -249,6 +337,8 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
             let dests: String = (offset..offset.saturating_add(count)).map(|index| format!(" {cnode} {index}")).collect();
             format!("retype 0 {} {name} {size}{dests}", slot(untyped)?)
         }
+        Op::MapFrame { frame, vspace, vaddr } => format!("mapframe 0 {} {} {vaddr}", slot(frame)?, slot(vspace)?),
+        Op::UnmapFrame { frame } => format!("unmapframe 0 {}", slot(frame)?),
         Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
         Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
     })
@@ -281,6 +371,7 @@ pub fn observe(universe: &Universe, after: Result<&Memory, InvocationError>) -> 
         ));
     }
     lines.sort();
+    lines.extend(mapping_lines(memory, &objects)?);
     Ok(format!("state\n{}", lines.iter().map(|l| format!("{l}\n")).collect::<String>()))
 }
 
@@ -425,6 +516,8 @@ fn kind(op: &Op) -> &'static str {
         Op::Retype { .. } => "Retype",
         Op::RetypeAt { count: 1, .. } => "RetypeAt",
         Op::RetypeAt { .. } => "RetypeMany",
+        Op::MapFrame { .. } => "MapFrame",
+        Op::UnmapFrame { .. } => "UnmapFrame",
     }
 }
 
@@ -489,6 +582,40 @@ pub fn retype_at_ops(universe: &Universe, memory: &Memory, slots: &[SlotRef]) ->
     ops
 }
 
+/// The addresses the frame maps of the refinement test use: 0 (in use in
+/// [`Universe::frames`]), 0x1000 (free, covered by a page table), 0x800 (unaligned),
+/// 0x20_0000 (no page table), the last page of the user half, and the first page beyond it.
+pub const MAP_VADDRS: [u64; 6] = [0, 0x1000, 0x800, 0x20_0000, USER_TOP - 0x1000, USER_TOP];
+
+/// Frame maps ([`Op::MapFrame`]) and unmaps, when a frame or a PML4 capability is among
+/// `slots` (none otherwise, so the universes without an address space draw what they drew
+/// before): from every slot holding a frame capability, into the address space of every
+/// slot holding a PML4 capability at each of [`MAP_VADDRS`] and into every other slot at
+/// 0x1000 (refused: InvalidCapability or FailedLookup); from every other slot (refused:
+/// an empty or wrong invoked capability), one map into the first slot at 0x1000; an unmap
+/// of every slot.
+pub fn map_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
+    if !slots.iter().any(|&at| matches!(memory.cap(at), Cap::Frame { .. } | Cap::Pml4 { .. })) {
+        return Vec::new();
+    }
+    let mut ops = Vec::new();
+    for &frame in slots {
+        ops.push(Op::UnmapFrame { frame });
+        if matches!(memory.cap(frame), Cap::Frame { .. }) {
+            for &vspace in slots {
+                if matches!(memory.cap(vspace), Cap::Pml4 { .. }) {
+                    ops.extend(MAP_VADDRS.map(|vaddr| Op::MapFrame { frame, vspace, vaddr }));
+                } else {
+                    ops.push(Op::MapFrame { frame, vspace, vaddr: 0x1000 });
+                }
+            }
+        } else if let Some(&vspace) = slots.first() {
+            ops.push(Op::MapFrame { frame, vspace, vaddr: 0x1000 });
+        }
+    }
+    ops
+}
+
 /// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
 /// result with the Coq model's after every one. Fails with the trace and both results at
 /// the first difference.
@@ -502,7 +629,10 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
         let mut ops: Vec<Op> =
             Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
         ops.extend(retype_at_ops(universe, &memory, &slots));
-        let op = ops[rng.below(ops.len())];
+        // A third of the draws are maps and unmaps when there are any (and the random
+        // sequence is the one it was before when there are none).
+        let maps = map_ops(&memory, &slots);
+        let op = if !maps.is_empty() && rng.below(3) == 0 { maps[rng.below(maps.len())] } else { ops[rng.below(ops.len())] };
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);
         let after = match explore::apply(universe, &memory, &kernel_slots, &op) {

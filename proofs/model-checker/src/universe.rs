@@ -126,7 +126,49 @@ fn thread_entries() -> Vec<(u64, usize, u64)> {
     vec![(PML4, 0, entry(PDPT)), (PDPT, 0, entry(PAGE_DIRECTORY)), (PAGE_DIRECTORY, 0, entry(PAGE_TABLE)), (PAGE_TABLE, 0, entry(FRAME))]
 }
 
+/// Physical address of CNode `D` of [`Universe::frames`], which holds the paging structures
+/// and the frame mapped at address 0.
+pub const CNODE_D: u64 = 0xD000;
+/// The frame of [`Universe::frames`] in `B1` (all rights, unmapped).
+pub const FRAME_RW: u64 = 0xB000;
+/// The frame of [`Universe::frames`] in `B2` (read right only, unmapped).
+pub const FRAME_RO: u64 = 0xC000;
+
 impl Universe {
+    /// The refinement test's universe with an address space (`Universe::standard` without its
+    /// thread, plus): `B0` holds the only capability to a PML4 (ASID 1), `B1` a 4 KiB frame
+    /// with all rights and `B2` one with the read right only, both unmapped. CNode `D` (4
+    /// slots, external: a thread outside the model holds it as its CSpace root, and the
+    /// thread of `A` cannot name it) holds the PDPT, page directory and page table mapped
+    /// for address 0 of ASID 1 and a frame mapped at address 0, so the 2 MiB at 0 are covered
+    /// by a page table and address 0 is in use.
+    pub fn frames() -> Universe {
+        let base = Universe::standard().without_thread();
+        let (a, b) = (base.cnodes[0], base.cnodes[1]);
+        let d = FixedCNode { name: 'D', paddr: CNODE_D, radix: 2, external: true };
+        let at_zero = Mapping { asid: 1, vaddr: 0 };
+        let table = |paddr, level| Cap::PagingTable { paddr, level, mapping: at_zero };
+        let frame = |paddr, rights, mapping| Cap::Frame { paddr, size_bits: 12, rights, device: false, mapping };
+        let mut initial = base.initial.clone();
+        initial.extend([
+            (b.slot(0), Cap::Pml4 { paddr: PML4, asid: 1 }),
+            (b.slot(1), frame(FRAME_RW, Rights::ALL, Mapping::NONE)),
+            (b.slot(2), frame(FRAME_RO, Rights::READ, Mapping::NONE)),
+            (d.slot(0), table(PDPT, TableLevel::Pdpt)),
+            (d.slot(1), table(PAGE_DIRECTORY, TableLevel::PageDirectory)),
+            (d.slot(2), table(PAGE_TABLE, TableLevel::PageTable)),
+            (d.slot(3), frame(FRAME, Rights::ALL, at_zero)),
+        ]);
+        Universe {
+            cnodes: vec![a, b, d],
+            initial,
+            initial_entries: thread_entries(),
+            initial_asids: vec![(1, PML4)],
+            initial_threads: Vec::new(),
+            ..base
+        }
+    }
+
     /// The standard universe: CNode `A` (4 slots, a thread's CSpace root) holds an untyped
     /// of 256 bytes in `A0`, an original endpoint in `A1` and the only capability to CNode
     /// `B` (4 slots) in `A2`. Mints narrow rights to read+write, or badge 1 with write only,
