@@ -749,7 +749,7 @@ fn main(resources: Resources) -> ! {
         let switching = manager.switching();
         if was_switching || switching {
             if !was_switching {
-                switch = SwitchTiming { since: now, ..SwitchTiming::default() };
+                switch = SwitchTiming { since: lines_start, ..SwitchTiming::default() };
             } else if received.badge & SEAT_BADGE != 0 {
                 switch.seat_messages += 1;
                 switch.seat_ticks += spent;
@@ -782,7 +782,8 @@ fn main(resources: Resources) -> ! {
 /// log lines it wrote meanwhile and their ticks (`slot.switch-glue`).
 #[derive(Default)]
 struct SwitchTiming {
-    /// When the promotion's handling ended (time-stamp counter).
+    /// When the promotion's handling ended (time-stamp counter: before the lines written
+    /// after it, which count in `lines`).
     since: u64,
     seat_messages: u64,
     seat_ticks: u64,
