@@ -661,6 +661,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
             return false;
         }
+        if self.pre_transfer.is_some() && !self.lowering_due && self.unlogged.is_empty() {
+            // Only a promotion waits, for the transfer before a switch under way.
+            return false;
+        }
         self.do_deferred_with(true);
         true
     }
@@ -680,7 +684,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Appends the deferred log entries, carries out a promotion by policy (its entry
     /// persisted first) and lowers the schedules due.
     fn do_deferred(&mut self) {
-        self.do_deferred_with(true);
+        self.do_deferred_with(false);
     }
 
     /// [`Manager::do_deferred`]; with `pre`, a promotion by policy first transfers the
@@ -688,7 +692,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// switches when the import is done.
     fn do_deferred_with(&mut self, pre: bool) {
         self.flush_log();
-        if let Some(module) = self.policy_due.take()
+        // A transfer before a switch under way ends in its promotion (or not) first: another
+        // module due meanwhile waits for it, within the bound (past it, the transfer is
+        // abandoned: its import promotes nothing).
+        let now = self.clock.now();
+        if self.pre_transfer.is_some_and(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
+            self.pre_transfer = None;
+        }
+        if self.pre_transfer.is_none()
+            && let Some(module) = self.policy_due.take()
             && !(pre && self.start_pre_transfer(module))
         {
             self.promote_by_policy(module);
@@ -697,7 +709,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.reschedule_due = true;
             self.reschedule_to(true);
         }
-        self.deferred_since = None;
+        self.deferred_since = if self.policy_due.is_some() { Some(self.deferred_since.unwrap_or(now)) } else { None };
     }
 
     /// Starts the state transfer of a policy promotion before its switch ([`PreTransfer`]):
