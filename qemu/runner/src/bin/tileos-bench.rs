@@ -24,9 +24,11 @@
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the promotion
 //!    (its `slot.promotion-handled` line: the update-log entry persisted, then the switch,
-//!    as deferred work), the promotion to the promoted module's
+//!    at the promoted module's import when the state was transferred before the switch,
+//!    else as deferred work), the promotion to the promoted module's
 //!    first answer with its parts (its `slot.switch` line: the module ready, the first
-//!    request's own time), and the work it deferred until the switch
+//!    request's own time, the transfer before the switch; its `slot.switch-glue` line: the
+//!    messages and log lines in between), and the work it deferred until the switch
 //!    was over and no client waited (its first `slot.deferred` line after it); and the
 //!    manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start: a job of bounded steps, from the

@@ -712,8 +712,9 @@ fn main(resources: Resources) -> ! {
                 .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent} answered=0 longest_answer_gap={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
-        // message that promoted (by hand: the control request; by the policy the promotion
-        // is deferred work, timed below).
+        // message that promoted (by hand: the control request; by the policy, the promoted
+        // module's IMPORTED after its transfer before the switch, or else deferred work,
+        // timed below).
         if manager.slot().counters().promoted != promoted {
             manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
