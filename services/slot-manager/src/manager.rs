@@ -1382,14 +1382,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             (State::Promoted, _) => {
                 let now = self.clock.now();
-                self.switching = Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false, pre_transfer: None, exported: None });
+                self.switching =
+                    Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false, pre_transfer: None, exported: None });
                 // A promotion by hand during a policy promotion's transfer ends that transfer's
                 // claim to a switch (its import still happens, and changes nothing).
                 self.pre_transfer = None;
                 if let Some((module, took)) = self.in_step_for.filter(|(module, _)| *module == t.module) {
                     // Transferred just before the switch, with no request in between
                     // ([`PreTransfer`]): its state is the warm module's now.
-                    self.switching = Some(Switch { module, since: now, ready: Some(now), transfer: true, pre_transfer: Some(took), exported: None });
+                    self.switching =
+                        Some(Switch { module, since: now, ready: Some(now), transfer: true, pre_transfer: Some(took), exported: None });
                     return;
                 }
                 // State moves by transfer, at every promotion: the warm module exports
