@@ -954,6 +954,32 @@ fn a_request_during_the_transfer_before_the_switch_makes_the_switch_transfer_aga
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// Two challengers made promotable by the same request: the first is transferred to before
+/// its switch; the second, due meanwhile, waits for that transfer (it is then superseded)
+/// instead of being promoted at once past it.
+#[test]
+fn a_promotion_due_during_a_transfer_before_a_switch_waits_for_it() {
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    sim.install(&bundle(b"fast2"));
+    sim.pump();
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "the first promotable, transferred to first\n{}", sim.notes());
+    assert!(sim.notes().contains("module=2 from=promotable to=rejected reason=Superseded"), "{}", sim.notes());
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Install, EventKind::Promote]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
 /// A module that refuses the state of its transfer before the switch is failed (rejected:
 /// `max_faults` 0) and nothing is promoted; the incumbent goes on serving.
 #[test]
