@@ -307,6 +307,30 @@ struct Switch {
     ready: Option<Ticks>,
     /// Whether it imported the warm module's state first.
     transfer: bool,
+    /// The state was transferred just before the switch, with no request in between
+    /// ([`PreTransfer`]): how long that transfer took (export asked for → import done).
+    pre_transfer: Option<Ticks>,
+    /// When the warm module's exported state reached the manager (a transfer at the switch).
+    exported: Option<Ticks>,
+}
+
+/// A policy promotion's state transfer made before its switch ([`Manager::deferred`]): the
+/// serving module exports while it still serves, the module to be promoted imports, and the
+/// switch follows the import at once if no client request came in between (then the
+/// promoted module's state is exactly the warm module's at the switch, as if transferred
+/// then); else the switch transfers the state again, as a promotion by hand does.
+#[derive(Clone, Copy, Debug)]
+struct PreTransfer {
+    /// The module to be promoted.
+    module: ModuleId,
+    /// Its seat.
+    seat: usize,
+    /// The transfer's number (its export and import).
+    transfer: u64,
+    /// The slot's client requests so far when the export was asked for.
+    requests: u64,
+    /// When the export was asked for.
+    since: Ticks,
 }
 
 /// A bundle being staged.
@@ -395,6 +419,14 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     lowering_due: bool,
     /// A module the policy promotes, as deferred work ([`Manager::promote_by_policy`]).
     policy_due: Option<ModuleId>,
+    /// The state transfer under way before a policy promotion's switch.
+    pre_transfer: Option<PreTransfer>,
+    /// A policy promotion whose transfer before the switch was overtaken by a client
+    /// request: its next try switches with the transfer at the switch.
+    pre_transfer_overtaken: Option<ModuleId>,
+    /// The module promoted next has the warm module's state already ([`PreTransfer`]),
+    /// transferred in this long.
+    in_step_for: Option<(ModuleId, Ticks)>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
@@ -510,6 +542,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             deferred_since: None,
             lowering_due: false,
             policy_due: None,
+            pre_transfer: None,
+            pre_transfer_overtaken: None,
+            in_step_for: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
             install: None,
         };
@@ -563,6 +598,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The clock, mutably (for tests).
     pub fn clock_mut(&mut self) -> &mut C {
         &mut self.clock
+    }
+
+    /// Whether a promotion's switch is under way: from the promotion until the promoted
+    /// module's first delivered answer (the `slot.switch` line).
+    pub fn switching(&self) -> bool {
+        self.switching.is_some()
     }
 
     /// Client requests outstanding.
@@ -620,7 +661,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
             return false;
         }
-        self.do_deferred();
+        if self.pre_transfer.is_some() && !self.lowering_due && self.unlogged.is_empty() {
+            // Only a promotion waits, for the transfer before a switch under way.
+            return false;
+        }
+        self.do_deferred_with(true);
         true
     }
 
@@ -639,15 +684,89 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Appends the deferred log entries, carries out a promotion by policy (its entry
     /// persisted first) and lowers the schedules due.
     fn do_deferred(&mut self) {
+        self.do_deferred_with(false);
+    }
+
+    /// [`Manager::do_deferred`]; with `pre`, a promotion by policy first transfers the
+    /// state while the serving module still serves ([`Manager::start_pre_transfer`]) and
+    /// switches when the import is done.
+    fn do_deferred_with(&mut self, pre: bool) {
         self.flush_log();
-        if let Some(module) = self.policy_due.take() {
+        // A transfer before a switch under way ends in its promotion (or not) first: another
+        // module due meanwhile waits for it, within the bound (past it, the transfer is
+        // abandoned: its import promotes nothing).
+        let now = self.clock.now();
+        if self.pre_transfer.is_some_and(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
+            self.pre_transfer = None;
+        }
+        if self.pre_transfer.is_none()
+            && let Some(module) = self.policy_due.take()
+            && !(pre && self.start_pre_transfer(module))
+        {
             self.promote_by_policy(module);
         }
         if core::mem::take(&mut self.lowering_due) {
             self.reschedule_due = true;
             self.reschedule_to(true);
         }
-        self.deferred_since = None;
+        self.deferred_since = if self.policy_due.is_some() { Some(self.deferred_since.unwrap_or(now)) } else { None };
+    }
+
+    /// Starts the state transfer of a policy promotion before its switch ([`PreTransfer`]):
+    /// the module to be promoted gets the serving schedule now (so neither its import nor
+    /// its first requests wait for a challenger's budget, and the switch makes no
+    /// root-server call), the serving module exports after everything it was sent, and the
+    /// module imports after everything it holds; the serving module goes on serving
+    /// meanwhile, and copies of new requests queue behind the import. The switch follows at
+    /// the import ([`Manager::pre_transfer_done`]). Returns false (the caller promotes with
+    /// the transfer at the switch) when the module is not promotable in a seat, nothing else
+    /// serves, or its last try was overtaken by a client request.
+    fn start_pre_transfer(&mut self, module: ModuleId) -> bool {
+        if self.pre_transfer_overtaken.take() == Some(module) || self.lineages.is_some() || self.pre_transfer.is_some() {
+            return false;
+        }
+        if !self.slot.module(module).is_some_and(|m| m.state == State::Promotable) {
+            return false;
+        }
+        let Some(seat) = self.seat_of(Role::Module(module)) else { return false };
+        let Some(source) = self.seat_of(Role::Module(self.slot.serving())).filter(|&x| x != seat) else { return false };
+        let transfer = self.next_transfer();
+        let now = self.clock.now();
+        self.pre_transfer = Some(PreTransfer { module, seat, transfer, requests: self.slot.counters().requests, since: now });
+        self.reschedule_due = true;
+        self.reschedule();
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.import_covers = s.missed;
+        }
+        self.push(seat, Job::Import { state: None, transfer });
+        self.push(source, Job::Export { target: seat, transfer });
+        true
+    }
+
+    /// Seat `seat` imported the state of `transfer`. If that was a policy promotion's
+    /// transfer before its switch and no client request came since its export was asked for
+    /// (none is in flight either), the module's state is exactly the serving module's: the
+    /// promotion is made now (its entry persisted first), with no second transfer. Else the
+    /// promotion is due again as deferred work, and that try transfers at the switch.
+    fn pre_transfer_done(&mut self, seat: usize, transfer: u64) {
+        let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat && p.transfer == transfer) else { return };
+        self.pre_transfer = None;
+        let in_step = self.slot.counters().requests == pre.requests
+            && self.inflight.is_empty()
+            && self.seats.get(seat).is_some_and(|s| s.role == Role::Module(pre.module));
+        if in_step {
+            self.in_step_for = Some((pre.module, self.message_at.saturating_sub(pre.since)));
+            self.promote_by_policy(pre.module);
+            self.in_step_for = None;
+        } else {
+            self.host.note(format_args!(
+                "slot {}: client requests came during module {}'s state transfer before its promotion: its switch transfers the state again",
+                self.config.name, pre.module
+            ));
+            self.pre_transfer_overtaken = Some(pre.module);
+            self.policy_due = Some(pre.module);
+            self.defer();
+        }
     }
 
     /// Notes that work was deferred now (the bound counts from the oldest).
@@ -1012,6 +1131,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let worked = self.message_at.saturating_sub(s.current_since);
         let mut answer: Option<RequestId> = None;
         let mut import_refused = None;
+        let mut imported = None;
         match (label, current) {
             (READY, current) => {
                 s.started_at = None;
@@ -1029,6 +1149,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE, Some(Job::Export { target, transfer })) => {
                 // The exporter may shadow now.
                 self.reschedule_due = true;
+                if let Some(switch) = &mut self.switching
+                    && switch.transfer
+                    && switch.exported.is_none()
+                {
+                    switch.exported = Some(self.message_at);
+                }
                 let state = Rc::new(words.to_vec());
                 let waiting = |j: &&mut Job| matches!(j, Job::Import { state: None, transfer: t } if *t == transfer);
                 if let Some(t) = self.seats.get_mut(target)
@@ -1038,11 +1164,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 self.dispatch(target);
             }
-            (IMPORTED, Some(Job::Import { .. })) => {
+            (IMPORTED, Some(Job::Import { transfer, .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
                 import_refused = ImportRefusal::from_code(code);
                 if import_refused.is_none() {
                     s.in_step = s.import_covers;
+                    imported = Some(transfer);
                 }
                 if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
                     && switch.module == id
@@ -1077,6 +1204,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
             self.seat_failed(seat, false);
             return;
+        }
+        if let Some(transfer) = imported {
+            self.pre_transfer_done(seat, transfer);
         }
         if let Some(id) = answer {
             // Compared as bytes, in the kept buffer (no allocation per answer).
@@ -1130,13 +1260,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 // Its parts: the promotion until the module was ready, and the delivered
                 // request's own time in the manager (arrival to delivery).
                 let ready = switch.ready.unwrap_or(now).saturating_sub(switch.since);
+                let exported = switch.exported.map_or(0, |at| at.saturating_sub(switch.since));
                 self.host.note(format_args!(
-                    "@event slot.switch slot={} module={} first_answer_micros={} ready_micros={ready} request_micros={} transfer={}",
+                    "@event slot.switch slot={} module={} first_answer_micros={} ready_micros={ready} exported_micros={exported} request_micros={} transfer={} before_switch={} pre_transfer_micros={}",
                     self.config.name,
                     switch.module,
                     now.saturating_sub(switch.since),
                     now.saturating_sub(arrived.unwrap_or(now)),
                     switch.transfer,
+                    switch.pre_transfer.is_some(),
+                    switch.pre_transfer.unwrap_or(0),
                 ));
             }
         }
@@ -1220,6 +1353,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn transition(&mut self, t: &Transition) {
         self.reschedule_due = true;
+        if t.to != State::Promoted && self.pre_transfer.is_some_and(|p| p.module == t.module) {
+            // Rejected, or its evidence fell short, during its transfer before the switch:
+            // the import still happens, and promotes nothing.
+            self.pre_transfer = None;
+        }
         let name = self.config.name.clone();
         self.host.note(format_args!(
             "@event slot.transition slot={name} module={} from={} to={} reason={:?}",
@@ -1244,7 +1382,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             (State::Promoted, _) => {
                 let now = self.clock.now();
-                self.switching = Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false });
+                self.switching =
+                    Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false, pre_transfer: None, exported: None });
+                // A promotion by hand during a policy promotion's transfer ends that transfer's
+                // claim to a switch (its import still happens, and changes nothing).
+                self.pre_transfer = None;
+                if let Some((module, took)) = self.in_step_for.filter(|(module, _)| *module == t.module) {
+                    // Transferred just before the switch, with no request in between
+                    // ([`PreTransfer`]): its state is the warm module's now.
+                    self.switching =
+                        Some(Switch { module, since: now, ready: Some(now), transfer: true, pre_transfer: Some(took), exported: None });
+                    return;
+                }
                 // State moves by transfer, at every promotion: the warm module exports
                 // after every request it was sent, the promoted one imports before any
                 // request it serves (docs/slots.md, "State moves by transfer").
@@ -1572,6 +1721,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
         }
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
+        if let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat) {
+            // Its module failed during its transfer before the switch, which will not
+            // complete: if it stays promotable (rebuilt within `max_faults`), the promotion
+            // is due again, with the transfer at the switch.
+            self.pre_transfer = None;
+            self.pre_transfer_overtaken = Some(pre.module);
+            self.policy_due = Some(pre.module);
+            self.defer();
+        }
         let current = self.seats.get(seat).and_then(|s| match s.current {
             Some(Job::Request { id, copy_until: None, .. }) => Some(id),
             _ => None,
@@ -1716,7 +1874,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for seat in 0..self.seats.len() {
             let Some(s) = self.seats.get(seat) else { continue };
             let Some(current) = s.schedule else { continue };
-            let wanted = if Some(seat) == serving || s.exporting() { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+            let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat);
+            let wanted = if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow };
             let Ok(number) = u8::try_from(seat) else { continue };
             if wanted == current {
                 continue;

@@ -7,7 +7,7 @@ use common::*;
 use tileos_module_bundle::{BundleSigner, CapabilityRequest, Rights};
 use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{self, RefusalKind, Request, Response};
-use tileos_protocol::supervisor::Request as SeatRequest;
+use tileos_protocol::supervisor::{Request as SeatRequest, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
 use tileos_slots::State;
@@ -817,8 +817,12 @@ fn a_policy_promotion_waits_for_its_module_to_finish_its_copy() {
         assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable), "due, its module busy\n{}", sim.notes());
         assert_eq!(sim.m.slot().serving(), 0);
         if answers {
+            // Its answer starts the state transfer before the switch (the serving module
+            // exports at once); the switch follows its import.
             sim.serve_paused(seat, 1);
-            assert_eq!(sim.m.slot().serving(), 1, "promoted at its answer\n{}", sim.notes());
+            assert_eq!(sim.m.slot().serving(), 0, "its import comes first\n{}", sim.notes());
+            sim.serve_paused(seat, 1);
+            assert_eq!(sim.m.slot().serving(), 1, "promoted at its import\n{}", sim.notes());
         } else {
             sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
             sim.request(3, 1);
@@ -874,6 +878,134 @@ fn a_rollback_before_the_first_answer_ends_the_switch_and_frees_the_deferred_wor
 /// disagreement (which imported the state when it started and got every copy since)
 /// imports the warm module's state again before it serves, as one forced in past a
 /// disagreement does.
+/// A promotion by the policy transfers the state *before* its switch (docs/slots.md,
+/// "State moves by transfer"): the serving module exports while it still serves, the
+/// module to be promoted imports (raised to the serving schedule first), and the switch
+/// follows its import, no request having come in between; so the promoted module's first
+/// job after the switch is a client's request, not an import, and it serves from the
+/// transferred state.
+#[test]
+fn a_policy_promotion_transfers_the_state_before_its_switch() {
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    assert_eq!(sim.imports.get(&seat), Some(&1), "imported once, when it started");
+    // The fifth agreeing answer makes it promotable: transfer, then the switch.
+    sim.request(1, 5);
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    assert_eq!(sim.imports.get(&seat), Some(&2), "transferred before the switch");
+    assert_eq!(sim.world.borrow().schedules.get(&(seat as u8)), Some(&SeatSchedule::Serving));
+    let raised = sim
+        .world
+        .borrow()
+        .supervisor
+        .iter()
+        .position(|r| matches!(r, SeatRequest::SeatSchedule { seat: s, schedule: SeatSchedule::Serving } if usize::from(*s) == seat));
+    assert!(raised.is_some(), "raised to the serving schedule");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    // Its first job after the switch is the client's request.
+    sim.paused.insert(seat);
+    sim.request(1, 100);
+    sim.pump();
+    let jobs: Vec<u64> = sim.work.iter().filter(|(s, _, _)| *s == seat).map(|(_, _, m)| m.label).collect();
+    assert_eq!(jobs, [MESSAGE], "no import after the switch\n{}", sim.notes());
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&2), "no second transfer");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A client request that comes while a policy promotion's state is transferred before the
+/// switch is served by the incumbent (nobody waits for the transfer), and the switch then
+/// transfers the state again, as a promotion by hand does: every answer is still the sum
+/// of every request, given once.
+#[test]
+fn a_request_during_the_transfer_before_the_switch_makes_the_switch_transfer_again() {
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    // Its answer to the fifth copy: promotable, the transfer starts (the incumbent exports).
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable));
+    assert_eq!(sim.m.slot().serving(), 0, "not before its import\n{}", sim.notes());
+    // A request meanwhile: the incumbent serves it at once.
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "served during the transfer");
+    assert_eq!(sim.m.slot().serving(), 0);
+    // The import: overtaken, no switch yet; then its copy of 6, then the promotion with the
+    // transfer at the switch, and that import.
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.m.slot().serving(), 0, "no switch on an overtaken transfer\n{}", sim.notes());
+    assert!(sim.notes().contains("its switch transfers the state again"), "{}", sim.notes());
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 1, "promoted\n{}", sim.notes());
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&3), "at its start, before the switch, at the switch");
+    assert!(sim.notes().contains("transfer=true before_switch=false"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// Two challengers made promotable by the same request: the first is transferred to before
+/// its switch; the second, due meanwhile, waits for that transfer (it is then superseded)
+/// instead of being promoted at once past it.
+#[test]
+fn a_promotion_due_during_a_transfer_before_a_switch_waits_for_it() {
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    sim.install(&bundle(b"fast2"));
+    sim.pump();
+    for x in 1..=5 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "the first promotable, transferred to first\n{}", sim.notes());
+    assert!(sim.notes().contains("module=2 from=promotable to=rejected reason=Superseded"), "{}", sim.notes());
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Install, EventKind::Promote]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A module that refuses the state of its transfer before the switch is failed (rejected:
+/// `max_faults` 0) and nothing is promoted; the incumbent goes on serving.
+#[test]
+fn a_module_refusing_its_transfer_before_the_switch_is_not_promoted() {
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.serve_paused(seat, 1);
+    // Its import answered with a refusal (code 1), as a hostile module would.
+    let import = sim.work.iter().position(|(s, _, m)| *s == seat && m.label == tileos_protocol::module::IMPORT);
+    assert!(import.is_some(), "an import waits\n{}", sim.notes());
+    sim.work.retain(|(s, _, _)| *s != seat);
+    sim.module_call(seat as u64, Message { label: tileos_protocol::module::IMPORTED, words: vec![1] });
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "not promoted\n{}", sim.notes());
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), None, "rejected and forgotten\n{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the incumbent serves on");
+    assert!(sim.not_answered_once().is_empty());
+}
+
 #[test]
 fn every_promotion_transfers_the_state() {
     let mut sim = Sim::new(config(policy(), 4));

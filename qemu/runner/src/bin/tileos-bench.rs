@@ -24,9 +24,11 @@
 //!    around the policy's automatic promotion of checksum-fast against the rounds before it
 //!    and quiet rounds (the promotion pause), the manager's own handling of the promotion
 //!    (its `slot.promotion-handled` line: the update-log entry persisted, then the switch,
-//!    as deferred work), the promotion to the promoted module's
+//!    at the promoted module's import when the state was transferred before the switch,
+//!    else as deferred work), the promotion to the promoted module's
 //!    first answer with its parts (its `slot.switch` line: the module ready, the first
-//!    request's own time), and the work it deferred until the switch
+//!    request's own time, the transfer before the switch; its `slot.switch-glue` line: the
+//!    messages and log lines in between), and the work it deferred until the switch
 //!    was over and no client waited (its first `slot.deferred` line after it); and the
 //!    manager's commit of the ~100 KiB
 //!    bundle checksum-big (verify, stage, build, start: a job of bounded steps, from the
@@ -425,6 +427,16 @@ struct SlotFigures {
     /// time in the manager (its arrival to its delivery); the rest of `switch` is time
     /// before that request arrived. And whether the state was transferred at the switch.
     switch_parts: (u64, u64, bool),
+    /// More of the same line: when the warm module's export reached the manager (a transfer
+    /// at the switch; 0 otherwise), and, for a transfer made before the switch
+    /// (`before_switch=true`), how long it took while the incumbent still served.
+    switch_transfer: (u64, Option<u64>),
+    /// The manager's `slot.deferred` that started a transfer before the switch (the last
+    /// before the promotion), when there was one.
+    pre_transfer_deferred: Option<u64>,
+    /// The glue's `slot.switch-glue` line (the messages handled and the log lines written
+    /// between the promotion's handling and the first answer), its fields as logged.
+    switch_glue: Option<String>,
     /// The manager's `slot.promotion-handled`: its handling of the promotion (by the
     /// policy: the deferred work that persists the update-log entry, then switches; a
     /// client call in progress, past the deferral bound, would wait for all of it).
@@ -479,6 +491,10 @@ impl SlotFigures {
             format!("  \"slot_switch_to_first_answer\": {{\"instructions\": {}}}", self.switch),
             format!("  \"slot_switch_ready\": {{\"instructions\": {}, \"transfer\": {}}}", self.switch_parts.0, self.switch_parts.2),
             format!("  \"slot_switch_first_request\": {{\"instructions\": {}}}", self.switch_parts.1),
+            format!(
+                "  \"slot_switch_transfer\": {{\"exported\": {}, \"before_switch\": {:?}, \"started_by\": {:?}}}",
+                self.switch_transfer.0, self.switch_transfer.1, self.pre_transfer_deferred
+            ),
             format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
@@ -623,6 +639,18 @@ fn print_slot(slot: &SlotFigures) {
     let how = if transfer { "state transferred" } else { "no warm module: no transfer" };
     println!("{:<52} {:>14}", format!("  of which: promotion to the module ready ({how})"), ready);
     println!("{:<52} {:>14}", "  of which: the first request, arrival to delivery", request);
+    match slot.switch_transfer {
+        (_, Some(before)) => {
+            println!("{:<52} {:>14}", "state transfer before the switch (incumbent serving)", before);
+            if let Some(started) = slot.pre_transfer_deferred {
+                println!("{:<52} {:>14}", "  the deferred work that started it", started);
+            }
+        }
+        (exported, None) => println!("{:<52} {:>14}", "  promotion to the warm module's export received", exported),
+    }
+    if let Some(glue) = &slot.switch_glue {
+        println!("  switch, the glue's view: {glue}");
+    }
     println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
@@ -862,6 +890,23 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     };
     let switch = micros("first_answer_micros=")?;
     let switch_parts = (micros("ready_micros=")?, micros("request_micros=")?, field("transfer=").as_deref() == Some("true"));
+    let before_switch = field("before_switch=").as_deref() == Some("true");
+    let switch_transfer = (micros("exported_micros=").unwrap_or(0), if before_switch { micros("pre_transfer_micros=").ok() } else { None });
+    let pre_transfer_deferred = if before_switch {
+        serial
+            .get(..phases.promotion)
+            .unwrap_or_default()
+            .lines()
+            .rfind(|line| line.starts_with("@event slot.deferred "))
+            .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
+            .and_then(|ticks| ticks.parse::<u64>().ok())
+    } else {
+        None
+    };
+    let switch_glue = serial
+        .lines()
+        .find(|line| line.starts_with("@event slot.switch-glue "))
+        .map(|line| line.split_whitespace().skip(3).collect::<Vec<_>>().join(" "));
     let promotion_handled = serial
         .lines()
         .find(|line| line.starts_with("@event slot.promotion-handled "))
@@ -898,6 +943,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         promotion_longest: longest(&around),
         switch,
         switch_parts,
+        switch_transfer,
+        pre_transfer_deferred,
+        switch_glue,
         promotion_handled,
         promotion_deferred,
         install: (install, big),

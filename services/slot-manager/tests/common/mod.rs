@@ -203,7 +203,7 @@ pub struct Sim {
     next_cap: u64,
     generation: u64,
     /// Work given to modules that have not answered yet (seat, generation, message).
-    work: VecDeque<(usize, u64, Message)>,
+    pub work: VecDeque<(usize, u64, Message)>,
     /// Held work of silent modules.
     pub held: Vec<(usize, Message)>,
     /// Every answer each (client, request number) got.

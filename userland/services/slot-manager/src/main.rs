@@ -576,6 +576,7 @@ fn main(resources: Resources) -> ! {
     // its end).
     let (mut gap_controls, mut gap_first_control, mut gap_last_control) = (0u64, 0u64, 0u64);
     let mut gap_where = (0u64, 0u64, 0u64);
+    let mut switch = SwitchTiming::default();
     loop {
         // An install's step only when no client request is in flight (its answer is on the
         // way from the serving module, which outranks a step: waiting for it costs nothing)
@@ -636,6 +637,7 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().receive(front)
         };
         let start = tileos_sys::timestamp();
+        let was_switching = manager.switching();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word (a client's empty call gets the error reply,
@@ -710,8 +712,9 @@ fn main(resources: Resources) -> ! {
                 .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent} answered=0 longest_answer_gap={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
-        // message that promoted (by hand: the control request; by the policy the promotion
-        // is deferred work, timed below).
+        // message that promoted (by hand: the control request; by the policy, the promoted
+        // module's IMPORTED after its transfer before the switch, or else deferred work,
+        // timed below).
         if manager.slot().counters().promoted != promoted {
             manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
@@ -736,12 +739,59 @@ fn main(resources: Resources) -> ! {
         // The lines noted meanwhile (PendingLines says when they are written).
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
+        let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
         if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle) {
             lines.write_all();
         } else if received.badge & SEAT_BADGE == 0 {
             lines.write_one();
         }
+        let written = lines_before.saturating_sub(lines.queue.len());
+        let line_ticks = if written == 0 { 0 } else { tileos_sys::timestamp().wrapping_sub(lines_start) };
+        let switching = manager.switching();
+        if was_switching || switching {
+            if !was_switching {
+                switch = SwitchTiming { since: lines_start, ..SwitchTiming::default() };
+            } else if received.badge & SEAT_BADGE != 0 {
+                switch.seat_messages += 1;
+                switch.seat_ticks += spent;
+            } else {
+                switch.other_messages += 1;
+                switch.other_ticks += spent;
+            }
+            switch.lines += written as u64;
+            switch.line_ticks += line_ticks;
+            if !switching {
+                let end = tileos_sys::timestamp();
+                manager.host_mut().note(format_args!(
+                    "@event slot.switch-glue slot={slot_name} ticks={} seat_messages={} seat_ticks={} other_messages={} other_ticks={} lines={} line_ticks={}",
+                    end.wrapping_sub(switch.since),
+                    switch.seat_messages,
+                    switch.seat_ticks,
+                    switch.other_messages,
+                    switch.other_ticks,
+                    switch.lines,
+                    switch.line_ticks
+                ));
+            }
+        }
     }
+}
+
+/// The glue's view of a promotion's switch (from the end of the manager's handling of the
+/// promotion to the promoted module's first delivered answer), for `make bench`: the
+/// messages it handled meanwhile (the modules' and the clients') and their ticks, and the
+/// log lines it wrote meanwhile and their ticks (`slot.switch-glue`).
+#[derive(Default)]
+struct SwitchTiming {
+    /// When the promotion's handling ended (time-stamp counter: before the lines written
+    /// after it, which count in `lines`).
+    since: u64,
+    seat_messages: u64,
+    seat_ticks: u64,
+    other_messages: u64,
+    other_ticks: u64,
+    lines: u64,
+    line_ticks: u64,
 }
 
 /// Answered client requests between two checks of the slot's comparison totals.
