@@ -1303,3 +1303,74 @@ fn a_rollback_while_the_warm_module_is_behind_hands_the_state_over_first() {
     }
     assert!(handed > 200, "{handed} rollbacks handed off");
 }
+
+#[test]
+fn request_numbers_far_past_the_exchange_table_and_a_full_queue_are_handled_precisely() {
+    // A challenger whose seat holds its first copies while 600 requests pass (request
+    // numbers far past the queue limit): every client answered once and right, the held
+    // copies compared with their own requests' answers.
+    let mut p = policy();
+    p.min_agreeing = 1_000_000;
+    let mut c = config(p, 4);
+    c.queue_limit = 4;
+    let mut sim = Sim::new(c);
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    for x in 1..=600 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(sim.not_answered_once().is_empty());
+    assert_eq!(answer_value(&sim, 1, 599), Message { label: MESSAGE, words: vec![(1..=600).sum()] });
+    assert!(sim.m.slot().in_flight() <= 4 + 1, "{} exchanges wait", sim.m.slot().in_flight());
+    sim.serve_paused(seat, 100);
+    sim.paused.remove(&seat);
+    sim.pump();
+    let e = sim.m.slot().module(1).unwrap().evidence;
+    assert_eq!((e.agreeing, e.disagreeing, e.timeouts, e.skipped), (5, 0, 0, 595), "{e:?}\n{}", sim.notes());
+    assert_eq!(sim.m.slot().in_flight(), 0);
+    // Caught up, it imported the state and is compared again from the next request on.
+    for x in 601..=700 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().module(1).unwrap().evidence.agreeing, 5 + 100);
+    // A full queue (the serving module silent, queue_limit 4): the fifth client is refused
+    // Failed at once, counted as full; the four others are still served after it.
+    sim.modules.get_mut(&0).unwrap().behavior = Behavior::Silent;
+    for badge in 10..15 {
+        sim.request(badge, 1);
+        sim.pump();
+    }
+    assert_eq!(answer_value(&sim, 14, 0), Message::error(ProtocolError::Failed));
+    assert_eq!((sim.m.stats().full, sim.m.outstanding()), (1, 4));
+}
+
+#[test]
+fn a_challenger_that_faults_with_copies_in_flight_leaves_no_exchange_waiting() {
+    // Its seat holds copies (paused) when it faults: they are settled at once, every client
+    // is answered once, and the slot keeps serving.
+    let mut c = config(policy(), 4);
+    c.queue_limit = 4;
+    let mut sim = Sim::new(c);
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    for x in 1..=10 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(sim.m.slot().in_flight() > 0);
+    sim.paused.remove(&seat);
+    sim.fault(seat);
+    assert_eq!(sim.m.slot().in_flight(), 0, "{}", sim.notes());
+    for x in 11..=20 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(sim.not_answered_once().is_empty());
+    assert_eq!(answer_value(&sim, 1, 19), Message { label: MESSAGE, words: vec![(1..=20).sum()] });
+}
