@@ -1305,7 +1305,7 @@ fn a_rollback_while_the_warm_module_is_behind_hands_the_state_over_first() {
 }
 
 #[test]
-fn request_numbers_far_past_the_exchange_table_and_a_full_queue_are_handled_precisely() {
+fn request_numbers_far_past_the_queue_limit_and_a_full_queue_are_handled_precisely() {
     // A challenger whose seat holds its first copies while 600 requests pass (request
     // numbers far past the queue limit): every client answered once and right, the held
     // copies compared with their own requests' answers.
