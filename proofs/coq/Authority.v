@@ -467,6 +467,44 @@ Proof.
     match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
 Qed.
 
+(** One unit of deletion work ([Kernel.kunit]) keeps the authority within
+    [G]: it removes capabilities, changes a deletion count, or replaces the
+    last capability to a CNode with a zombie, which confers control over
+    the same CNode from the same slot, as the capability did. *)
+Lemma kunit_within : forall G st s st',
+  within st G -> kunit st s = Some st' -> within st' G.
+Proof.
+  intros G st s st' Hw H; unfold kunit in H.
+  assert (Hdel : forall st0 s0, within st0 G -> within (kdel st0 s0) G).
+  { intros st0 s0 H0; unfold kdel; apply collect_within; apply (within_sub G st0); simpl;
+      auto using incl_refl.
+    intros e He; eapply remove_in; eauto. }
+  assert (Hleft : forall st0 o n, within st0 G -> within (set_left st0 o n) G).
+  { intros st0 o n H0; apply (within_sub G st0); simpl; auto using incl_refl. }
+  destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion H; subst; auto].
+  destruct (lookup_some _ _ _ L) as [Hx Hxs].
+  destruct (is_zombie (e_cap x)).
+  - destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|].
+    destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion H; subst; auto|].
+    destruct (kempty _ _); inversion H; subst; auto.
+  - destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [ob|]; [|inversion H; subst; auto].
+    match type of H with (if ?c then _ else _) = _ => destruct c eqn:C end;
+      inversion H; subst st'; clear H; auto.
+    bool_hyps; apply Hleft.
+    intros a k b Ha; destruct Ha as [e k He Hk|m Hm|m Hm Hw'|bd Hb|e i He Hi Hio]; simpl in *.
+    + destruct He as [<-|He].
+      * unfold cap_auth, zombie_of in Hk; simpl in Hk |- *; subst k.
+        rewrite <- Hxs; apply Hw; apply auth_cap; auto.
+        unfold cap_auth; match goal with Ht : c_type (e_cap x) = CNodeObj |- _ => rewrite Ht end; auto.
+      * apply Hw; apply auth_cap; auto; eapply remove_in; eauto.
+    + apply Hw; apply auth_map_r; auto.
+    + apply Hw; apply auth_map_w; auto.
+    + apply Hw; apply auth_bind; auto.
+    + destruct He as [<-|He].
+      * destruct Hio as [Ht _]; simpl in Ht; discriminate.
+      * apply Hw; apply auth_io; auto; eapply remove_in; eauto.
+Qed.
+
 Theorem confinement_step : forall G st o st',
   wf G -> within st G -> kstep st o = Some st' -> within st' G.
 Proof.
@@ -480,12 +518,13 @@ Proof.
   - (* Mint *)
     apply (derive_into_within G st t src dst r badge); auto.
   - (* Move *)
-    apply (relocate_within G st t src dst Some); auto; congruence.
+    apply (relocate_within G st t src dst (fun c => if is_zombie c then None else Some c)); auto.
+    intros c c' E; destruct (is_zombie c); congruence.
   - (* Mutate *)
     apply (relocate_within G st t src dst (fun c => kmutate c data)); auto.
     intros c c' E; apply (kmutate_some c data c' E).
   - (* Rotate *)
-    cond; lk; lk; inversion Hs; subst st'; clear Hs.
+    cond; lk; lk; cond; inversion Hs; subst st'; clear Hs.
     apply (within_caps G st); auto.
     intros e' [<-|[<-|He']].
     + apply (witness_from G st x0); simpl; auto using rsub_refl.
@@ -500,7 +539,7 @@ Proof.
     intros e He; eapply remove_in; eauto.
   - (* Revoke *)
     cond; destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion Hs; subst; auto].
-    destruct (lookup_some _ _ _ L); inversion Hs; subst st'; clear Hs.
+    destruct (lookup_some _ _ _ L); cond; inversion Hs; subst st'; clear Hs.
     apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
     intros e He; apply filter_In in He; tauto.
   - (* Retype *)
@@ -559,6 +598,12 @@ Proof.
     cond; lk; inversion Hs; subst st'; clear Hs.
     apply (within_sub G st); simpl; auto using incl_refl.
     intros m Hm; apply filter_In in Hm; tauto.
+  - (* DeleteStep *)
+    cond; apply (kunit_within G st s); auto.
+  - (* RevokeStep *)
+    cond; destruct (lookup (kctes st) s) as [x|]; [|inversion Hs; subst; auto].
+    cond; destruct (first_desc st (e_node x)) as [d|];
+      [apply (kunit_within G st (e_slot d)); auto|inversion Hs; subst; auto].
 Qed.
 
 Theorem confinement_run : forall G st ops,

@@ -128,6 +128,7 @@ Definition rand (a b : rights) : rights :=
 Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
   match c_type c with
   | Untyped | ReplyObj | IoSpaceControlObj => None
+  | ZombieObj => None
   | EndpointObj | NotificationObj =>
       if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
       else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
@@ -142,6 +143,7 @@ Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
 Definition kmutate (c : cap) (data : nat) : option cap :=
   match c_type c with
   | EndpointObj | NotificationObj => if data =? 0 then Some c else None
+  | ZombieObj => None
   | _ => Some c
   end.
 
@@ -229,7 +231,9 @@ Inductive kop :=
 | KReply (t : nat) (ep src : slot) (caller : nat) (cep dst : slot)
 | KBind (t : nat) (tcb cn : slot)
 | KMap (t : nat) (vs fr : slot) (va : nat)
-| KUnmap (t : nat) (vs : slot) (va : nat).
+| KUnmap (t : nat) (vs : slot) (va : nat)
+| KDeleteStep (t : nat) (s : slot)
+| KRevokeStep (t : nat) (s : slot).
 (** [KSend t ep src rcv rep dst]: thread [t] sends, on the endpoint of its
     capability at [ep] (write and grant rights), the capability at [src];
     thread [rcv], waiting on the same endpoint through its capability at
@@ -246,7 +250,11 @@ Inductive kop :=
     the capability at [vs] (a page-table root), if nothing is mapped there.
     [KUnmap t vs va] removes that mapping.
     [KDelete] and [KRevoke] of an empty slot succeed and change nothing, as
-    in the kernel (and seL4). *)
+    in the kernel (and seL4).
+    [KDeleteStep t s] and [KRevokeStep t s]: one kernel entry of a CNode
+    Delete or Revoke given one unit of work, preempted after it ("Preempted
+    deletion" below). [KDelete] and [KRevoke] run a deletion to its end,
+    also one a [KDeleteStep] left unfinished (a zombie). *)
 
 Definition is_type (st : kstate) (s : slot) (ty : otype) : option cte :=
   match lookup (kctes st) s with
@@ -302,17 +310,110 @@ Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst 
     end
   else None.
 
+(** ** Preempted deletion
+
+    The kernel deletes in bounded units of work (kernel/src/cspace.rs,
+    [delete_step], [revoke_step]; docs/architecture.md, "Preemption
+    points"). Deleting the last capability to a CNode replaces it with a
+    zombie ([Cap::Zombie]: here a capability of type [ZombieObj] naming the
+    CNode, with the rights, badge, CDT node and ancestors of the capability
+    it replaced), and the CNode's slots are then emptied one per unit, from
+    the last down; when none is left the CNode is destroyed and the zombie
+    removed. The number of slots not yet looked at (the kernel's
+    [remaining]) is kept as [kwm] of the CNode ([kwm] is otherwise only
+    read for untypeds). While the zombie is there the CNode is not
+    reachable ([reach] needs a [CNodeObj] capability), a zombie cannot be
+    copied, minted, moved, mutated, rotated or revoked (the kernel answers
+    DeletionInProgress, [KernelErrors.kerror_of]), and a [KDelete] of it
+    finishes the deletion.
+
+    [kunit st s] is one unit of work on the capability at [s]:
+    - an empty slot: nothing;
+    - a zombie whose count is 0: the CNode is destroyed with the zombie
+      ([kdel]);
+    - a zombie whose count is [S r]: the count becomes [r] and slot [r] of
+      its CNode is emptied ([kdel]) if it holds a capability;
+    - the last capability to a live CNode ([last_at]): it becomes a zombie
+      whose count is the CNode's slot count;
+    - any other capability: deleted ([kdel], as [KDelete]).
+    Partial, compared with the kernel: a slot holding the last capability
+    to another CNode or a TCB, or another deletion's zombie, is deleted at
+    once here, where the kernel starts (or adopts) a chain of zombies whose
+    inner ones lie inside the objects they destroy; the last capability to
+    a TCB is deleted at once here, where the kernel gives it a zombie too;
+    a revoke's target found inside an object its revoke destroys (the
+    kernel's [detached] slot) is deleted here in its turn. The refinement
+    test does not abstract those kernel states (no comparison is made from
+    them). A zombie's count and [last_at] are checked again, not assumed:
+    [kunit] refuses (with no code of the kernel's) a zombie whose CNode has
+    a child object, which no state of the kernel has. *)
+
+(** The capability is a zombie. *)
+Definition is_zombie (c : cap) : bool := otype_eqb (c_type c) ZombieObj.
+
+(** The zombie that replaces capability [c]. *)
+Definition zombie_of (c : cap) : cap := mkCap (c_obj c) ZombieObj (c_rights c) (c_badge c).
+
+(** Every capability to object [o] is at slot [s]. *)
+Definition last_at (st : kstate) (s : slot) (o : nat) : bool :=
+  forallb (fun e => negb (c_obj (e_cap e) =? o) || slot_eqb (e_slot e) s) (kctes st).
+
+(** The deletion count of the CNode [o] becomes [n]. *)
+Definition set_left (st : kstate) (o n : nat) : kstate :=
+  mkK (kobjs st) (kctes st) (klbl st) (upd (kwm st) o n) (kmaps st) (kbind st)
+      (knext_obj st) (knext_node st).
+
+(** The capability at [s] removed, then reclamation ([KDelete]'s effect). *)
+Definition kdel (st : kstate) (s : slot) : kstate :=
+  collect (set_kctes st (remove_slot s (kctes st))).
+
+(** One unit of deletion work on the capability at [s] (above). *)
+Definition kunit (st : kstate) (s : slot) : option kstate :=
+  match lookup (kctes st) s with
+  | None => Some st
+  | Some x =>
+      let o := c_obj (e_cap x) in
+      if is_zombie (e_cap x) then
+        if has_child (kobjs st) o then None
+        else match kwm st o with
+             | 0 => Some (kdel st s)
+             | S r =>
+                 let st1 := set_left st o r in
+                 if kempty st1 (o, r) then Some st1 else Some (kdel st1 (o, r))
+             end
+      else
+        match find_obj (kobjs st) o with
+        | Some ob =>
+            if otype_eqb (c_type (e_cap x)) CNodeObj && otype_eqb (o_type ob) CNodeObj
+               && last_at st s o && negb (has_child (kobjs st) o) then
+              Some (set_left (set_kctes st (mkCte s (zombie_of (e_cap x)) (e_node x) (e_anc x)
+                                             :: remove_slot s (kctes st)))
+                             o (o_size ob / slot_bytes))
+            else Some (kdel st s)
+        | None => Some (kdel st s)
+        end
+  end.
+
+(** The first descendant of the CDT node [n] in the slot list. In a state
+    the refinement test abstracts from the kernel, the list is in the
+    kernel's CDT order, so this is the descendant the kernel's revoke
+    deletes first (the one after the revoked capability); the model's own
+    operations do not keep that order. *)
+Definition first_desc (st : kstate) (n : nat) : option cte :=
+  find (fun e => negb (not_desc_of n e)) (kctes st).
+
 Definition kstep (st : kstate) (o : kop) : option kstate :=
   match o with
   | KCopy t src dst => derive_into st t src dst all_rights 0
   | KMint t src dst r b => derive_into st t src dst r b
-  | KMove t src dst => relocate st t src dst Some
+  | KMove t src dst => relocate st t src dst (fun c => if is_zombie c then None else Some c)
   | KMutate t src dst data => relocate st t src dst (fun c => kmutate c data)
   | KRotate t src piv dst =>
       if usable st t src && usable st t piv && usable st t dst
          && negb (slot_eqb src piv) && (slot_eqb dst src || kempty st dst) then
         match lookup (kctes st) src, lookup (kctes st) piv with
         | Some xs, Some xp =>
+            if is_zombie (e_cap xs) || is_zombie (e_cap xp) then None else
             Some (set_kctes st (mkCte dst (e_cap xp) (e_node xp) (e_anc xp)
                                   :: mkCte piv (e_cap xs) (e_node xs) (e_anc xs)
                                   :: remove_slot src (remove_slot piv (kctes st))))
@@ -329,7 +430,9 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
   | KRevoke t s =>
       if usable st t s then
         match lookup (kctes st) s with
-        | Some x => Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
+        | Some x =>
+            if is_zombie (e_cap x) then None else
+            Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
         | None => Some st
         end
       else None
@@ -394,6 +497,19 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
                       (filter (fun m => negb ((m_vs m =? v) && (m_va m =? va))) (kmaps st))
                       (kbind st) (knext_obj st) (knext_node st))
         | None => None
+        end
+      else None
+  | KDeleteStep t s => if usable st t s then kunit st s else None
+  | KRevokeStep t s =>
+      if usable st t s then
+        match lookup (kctes st) s with
+        | Some x =>
+            if is_zombie (e_cap x) then None else
+            match first_desc st (e_node x) with
+            | Some d => kunit st (e_slot d)
+            | None => Some st
+            end
+        | None => Some st
         end
       else None
   end.

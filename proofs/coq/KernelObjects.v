@@ -139,6 +139,39 @@ Proof.
     apply (IH s1 t x u ty size st'); auto.
 Qed.
 
+(** A deletion count set on an object with no child object keeps the
+    invariant ([kwm] is read for a parent's children only). *)
+Lemma set_left_kobj : forall st o n,
+  KObj st -> has_child (kobjs st) o = false -> KObj (set_left st o n).
+Proof.
+  intros st o n [H [Hb Hn]] Hc; unfold KObj; simpl; split; auto.
+  destruct H as [Hids Hfr Hpar Hwm Hov]; constructor; auto.
+  intros a c Ha Hc' P; unfold upd.
+  destruct (o_id a =? o) eqn:E; [|apply Hwm; auto].
+  exfalso; apply Nat.eqb_eq in E; subst o.
+  assert (has_child (kobjs st) (o_id a) = true); [|congruence].
+  apply existsb_exists; exists c; split; [apply ksub_in in Hc'; tauto|].
+  unfold is_child_of; rewrite P; apply Nat.eqb_refl.
+Qed.
+
+(** One unit of deletion work ([Kernel.kunit]) keeps the object invariant. *)
+Lemma kunit_kobj : forall st s st', KObj st -> kunit st s = Some st' -> KObj st'.
+Proof.
+  intros st s st' H E; unfold kunit in E.
+  assert (Hdel : forall st0 s0, KObj st0 -> KObj (kdel st0 s0)).
+  { intros st0 s0 H0; unfold kdel; apply collect_kobj; exact H0. }
+  destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion E; subst; auto].
+  destruct (is_zombie (e_cap x)).
+  - destruct (has_child (kobjs st) (c_obj (e_cap x))) eqn:C; [discriminate|].
+    destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion E; subst; auto|].
+    assert (H1 : KObj (set_left st (c_obj (e_cap x)) r)) by (apply set_left_kobj; auto).
+    destruct (kempty _ _); inversion E; subst; auto.
+  - destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [ob|]; [|inversion E; subst; auto].
+    match type of E with (if ?c then _ else _) = _ => destruct c eqn:C end;
+      inversion E; subst st'; clear E; auto.
+    bool_hyps; apply set_left_kobj; auto.
+Qed.
+
 Theorem kstep_kobj : forall st o st', KObj st -> kstep st o = Some st' -> KObj st'.
 Proof.
   intros st o st' H E; destruct o; simpl in E.
@@ -152,19 +185,22 @@ Proof.
     destruct (derive _ _ _); inversion E; subst; auto.
   - unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
-    destruct (lookup (kctes st) src); inversion E; subst; auto.
+    destruct (lookup (kctes st) src) as [x|]; try discriminate.
+    destruct (is_zombie (e_cap x)); inversion E; subst; auto.
   - unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
     destruct (lookup (kctes st) src); try discriminate.
     destruct (kmutate _ _); inversion E; subst; auto.
   - destruct (usable st t src && usable st t pivot && usable st t dst && negb (slot_eqb src pivot)
               && (slot_eqb dst src || kempty st dst)); try discriminate.
-    destruct (lookup (kctes st) src), (lookup (kctes st) pivot); inversion E; subst; auto.
+    destruct (lookup (kctes st) src) as [xs|], (lookup (kctes st) pivot) as [xp|]; try discriminate.
+    destruct (is_zombie (e_cap xs) || is_zombie (e_cap xp)); inversion E; subst; auto.
   - destruct (usable st t s); try discriminate.
     destruct (lookup (kctes st) s); inversion E; subst; auto.
     apply collect_kobj; auto.
   - destruct (usable st t s); try discriminate.
-    destruct (lookup (kctes st) s); inversion E; subst; auto.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); inversion E; subst; auto.
     apply collect_kobj; auto.
   - destruct (usable st t ut); try discriminate.
     destruct (is_type st ut Untyped) as [x|]; try discriminate.
@@ -186,6 +222,13 @@ Proof.
     match type of E with (if ?b then _ else _) = _ => destruct b end; inversion E; subst; auto.
   - destruct (usable st t vs); try discriminate.
     destruct (is_type st vs PageTableObj); inversion E; subst; auto.
+  - destruct (usable st t s); try discriminate.
+    apply (kunit_kobj st s); auto.
+  - destruct (usable st t s); try discriminate.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); try discriminate.
+    destruct (first_desc st (e_node x)) as [d|]; [apply (kunit_kobj st (e_slot d)); auto|].
+    inversion E; subst; auto.
 Qed.
 
 Lemma krun_kobj : forall ops st, KObj st -> KObj (krun st ops).

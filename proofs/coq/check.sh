@@ -43,6 +43,12 @@ THEOREMS=(
   KernelErrors.kerror_range
   KernelErrors.kerror_retype_delete_first
   KernelErrors.kerror_retype_not_enough_memory
+  KernelDeletion.kunit_progress
+  KernelDeletion.kdelete_step_progress
+  KernelDeletion.krevoke_step_progress
+  KernelDeletion.kdecr_wf
+  KernelDeletion.kerror_deletion_in_progress
+  KernelDeletion.preempted_deletion_example
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement
