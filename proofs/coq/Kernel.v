@@ -20,7 +20,10 @@
       capabilities move with [KMutate] and [KRotate]; IPC transfers a
       capability over an endpoint with the grant right ([KSend]) or back
       over a reply to a caller whose capability has [grant_reply]
-      ([KReply]).
+      ([KReply]);
+    - a deletion can stop after one unit of work ([KDeleteStep],
+      [KRevokeStep]), leaving the last capability to a CNode as a zombie
+      while its slots are emptied ("Preempted deletion" below).
 
     Every operation is total: [kstep : kstate -> kop -> option kstate],
     [None] being an error that leaves the state unchanged ([krun]).
