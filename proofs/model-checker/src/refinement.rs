@@ -17,10 +17,15 @@
 //! `KernelErrors.kstep_code` names, `proofs/coq/KernelErrors.v`), and the contents of every
 //! slot afterwards, untyped watermarks included, and the CDT ancestors of every slot once the
 //! model's are restricted to the slots the kernel marks revocable
-//! ([`restrict_to_kernel_parents`]). What is not: CNode guards (the model has none);
-//! preempted deletions (`DeleteStep`,
-//! `RevokeStep` are not generated); and slots of CNodes more than one level below the
-//! thread's root (the model resolves one level, so the generator names no such slot).
+//! ([`restrict_to_kernel_parents`]). Preempted deletions are compared too: one-unit
+//! deletions (`DeleteStep`, `RevokeStep`: `Kernel.v`'s `KDeleteStep`, `KRevokeStep`) and every
+//! operation in a state they leave, a zombie at the head of a deletion of a CNode included
+//! (abstracted as the model's `zombie` capability, its `remaining` as the model's count),
+//! with the kernel's `DeletionInProgress`. What is not: CNode guards (the model has none);
+//! kernel states with a chain of zombies (a zombie inside the object it destroys), a TCB's
+//! zombie or a detached slot (no counterpart in the model: a one-unit deletion that leaves
+//! one is not compared, [`Tally::skipped`]); and slots of CNodes more than one level below
+//! the thread's root (the model resolves one level, so the generator names no such slot).
 //! Labels, mappings and bindings other than the thread's root are not in the abstraction.
 
 use crate::explore::{self, Outcome};
@@ -48,10 +53,14 @@ struct Object {
 /// A capability as the abstraction sees it.
 struct CapView {
     object: Object,
+    /// The model's capability type: the object's, or `zombie` for a zombie (whose object
+    /// is the CNode it destroys).
+    kind: &'static str,
     /// Read, write, grant, grant-reply as four 0/1 digits.
     rights: String,
     badge: u64,
-    /// The untyped watermark, for an untyped capability.
+    /// The untyped watermark, for an untyped capability; the slots left to look at
+    /// (`remaining`), for a zombie (the model keeps both in `kwm` of the object).
     watermark: Option<u64>,
 }
 
@@ -64,6 +73,7 @@ fn view(cap: &Cap) -> Result<CapView, String> {
     let all = || rights_digits(Rights::ALL);
     let plain = |base, kind, size_bits: u32| CapView {
         object: Object { base, kind, size: 1 << size_bits, depth: 0 },
+        kind,
         rights: all(),
         badge: 0,
         watermark: None,
@@ -74,12 +84,14 @@ fn view(cap: &Cap) -> Result<CapView, String> {
         }
         Cap::Endpoint { paddr, badge, rights } => CapView {
             object: Object { base: paddr, kind: "endpoint", size: 1 << ObjectType::Endpoint.size_bits(0), depth: 0 },
+            kind: "endpoint",
             rights: rights_digits(rights),
             badge,
             watermark: None,
         },
         Cap::Notification { paddr, badge, rights } => CapView {
             object: Object { base: paddr, kind: "notification", size: 1 << ObjectType::Notification.size_bits(0), depth: 0 },
+            kind: "notification",
             rights: rights_digits(rights),
             badge,
             watermark: None,
@@ -90,6 +102,12 @@ fn view(cap: &Cap) -> Result<CapView, String> {
             CapView { rights: rights_digits(rights), ..plain(paddr, "frame", u32::from(size_bits)) }
         }
         Cap::PagingTable { paddr, level: TableLevel::PageTable, .. } => plain(paddr, "pagetable", 12),
+        // The head of a deletion of a CNode (`Kernel.v`'s zombie): its object is the CNode,
+        // its count the slots left. A zombie inside the object it destroys (not the head of
+        // its chain) and a TCB's zombie have no counterpart in the model.
+        Cap::Zombie { paddr, remaining, radix, tcb: false, top: true, .. } => {
+            CapView { kind: "zombie", watermark: Some(u64::from(remaining)), ..plain(paddr, "cnode", u32::from(radix) + SLOT_SIZE_BITS) }
+        }
         other => return Err(format!("the Coq model has no counterpart of {other:?}")),
     })
 }
@@ -114,6 +132,11 @@ fn retype_object(kind: ObjectType, size_bits: u32) -> Result<(&'static str, u64)
 fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, String> {
     let mut views = Vec::new();
     for (at, ancestors) in cdt_ancestors(memory) {
+        if memory.peek(at).detached {
+            return Err(format!(
+                "slot {at:#x} is marked detached (a revoke's target inside an object it destroys): the Coq model has none"
+            ));
+        }
         let mut cap = view(&memory.cap(at))?;
         if cap.object.kind == "untyped" {
             cap.object.depth = ancestors.iter().filter(|a| view(&memory.cap(**a)).is_ok_and(|v| v.object == cap.object)).count();
@@ -201,14 +224,7 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     for (at, cap, anc) in &views {
         let (cnode, index) = locate(&objects, *at)?;
         let anc = if anc.is_empty() { "-".to_string() } else { anc.iter().map(|s| node(*s).to_string()).collect::<Vec<_>>().join(",") };
-        text.push_str(&format!(
-            "cte {cnode} {index} {} {} {} {} {} {anc}\n",
-            id(cap.object),
-            cap.object.kind,
-            cap.rights,
-            cap.badge,
-            node(*at)
-        ));
+        text.push_str(&format!("cte {cnode} {index} {} {} {} {} {} {anc}\n", id(cap.object), cap.kind, cap.rights, cap.badge, node(*at)));
         if let Some(watermark) = cap.watermark {
             text.push_str(&format!("wm {} {watermark}\n", id(cap.object)));
         }
@@ -249,7 +265,8 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
             let dests: String = (offset..offset.saturating_add(count)).map(|index| format!(" {cnode} {index}")).collect();
             format!("retype 0 {} {name} {size}{dests}", slot(untyped)?)
         }
-        Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
+        Op::DeleteStep { slot: at } => format!("deletestep 0 {}", slot(at)?),
+        Op::RevokeStep { slot: at } => format!("revokestep 0 {}", slot(at)?),
         Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
     })
 }
@@ -273,7 +290,7 @@ pub fn observe(universe: &Universe, after: Result<&Memory, InvocationError>) -> 
             "slot {} {index} {} {} {} {} {} {watermark} {}",
             objects[cnode - 1].base,
             cap.object.base,
-            cap.object.kind,
+            cap.kind,
             cap.object.size,
             cap.rights,
             cap.badge,
@@ -384,6 +401,12 @@ pub struct Tally {
     pub applied: std::collections::BTreeMap<&'static str, usize>,
     /// Operations both refused, with the same error code, by code (`FailedLookup`, …).
     pub refused: std::collections::BTreeMap<String, usize>,
+    /// One-unit deletions (`DeleteStep`, `RevokeStep`) the kernel carried out into a state
+    /// the abstraction has no counterpart of (a chain of zombies, a detached slot): not
+    /// compared, and the sequence goes on from the state before.
+    pub skipped: usize,
+    /// Operations compared (applied or refused by both) from a state holding a zombie.
+    pub from_zombie: usize,
 }
 
 impl Tally {
@@ -405,6 +428,8 @@ impl Tally {
         for (code, n) in &other.refused {
             *self.refused.entry(code.clone()).or_default() += n;
         }
+        self.skipped += other.skipped;
+        self.from_zombie += other.from_zombie;
     }
 }
 
@@ -489,20 +514,51 @@ pub fn retype_at_ops(universe: &Universe, memory: &Memory, slots: &[SlotRef]) ->
     ops
 }
 
+/// One draw in this many of [`check_random`] is a one-unit deletion of a CNode capability or
+/// a zombie.
+pub const STEP_ODDS: usize = 6;
+
 /// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
 /// result with the Coq model's after every one. Fails with the trace and both results at
 /// the first difference.
-pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqStep) -> Result<Tally, String> {
+///
+/// Operations are drawn uniformly from `Op::all` and [`retype_at_ops`]. Without `preempted`,
+/// one-unit deletions (`DeleteStep`, `RevokeStep`: one kernel entry of a CNode Delete or
+/// Revoke given one unit of work, `Kernel.v`'s `KDeleteStep` and `KRevokeStep`) are left out,
+/// as before they were compared (the same sequences for the same seed). With `preempted` they
+/// are drawn too, and one draw in [`STEP_ODDS`] is instead a one-unit deletion of a slot
+/// holding a CNode capability or a zombie, when there is one, so that zombies arise, are
+/// continued and are met by the operations after them. A one-unit deletion that leaves a kernel state the abstraction has no
+/// counterpart of (a chain of zombies, a detached slot: [`abstract_state`] fails on it) is
+/// not compared and not kept: it is counted in [`Tally::skipped`] and the sequence goes on
+/// from the state before it.
+pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: bool, coq: &mut CoqStep) -> Result<Tally, String> {
     let mut rng = Rng(seed.max(1));
     let mut memory = explore::check_initial(universe).map_err(|v| v.report(universe))?;
     let mut trace: Vec<String> = Vec::new();
     let mut tally = Tally::default();
     for _ in 0..steps {
         let slots = model_slots(universe, &memory);
-        let mut ops: Vec<Op> =
-            Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
+        let mut ops: Vec<Op> = Op::all(universe, &slots)
+            .into_iter()
+            .filter(|op| preempted || !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. }))
+            .collect();
         ops.extend(retype_at_ops(universe, &memory, &slots));
-        let op = ops[rng.below(ops.len())];
+        // One-unit deletions of a CNode capability or a zombie, which start or continue a
+        // preempted deletion of a CNode.
+        let containers: Vec<Op> = ops
+            .iter()
+            .copied()
+            .filter(|op| match *op {
+                Op::DeleteStep { slot } | Op::RevokeStep { slot } => matches!(memory.cap(slot), Cap::CNode { .. } | Cap::Zombie { .. }),
+                _ => false,
+            })
+            .collect();
+        let op = if preempted && !containers.is_empty() && rng.below(STEP_ODDS) == 0 {
+            containers[rng.below(containers.len())]
+        } else {
+            ops[rng.below(ops.len())]
+        };
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);
         let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
@@ -510,6 +566,12 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
             Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
             Err((invariant, detail)) => return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}")),
         };
+        let one_unit = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
+        if one_unit && after.as_ref().is_ok_and(|after| abstract_state(universe, after).is_err()) {
+            trace.pop();
+            tally.skipped += 1;
+            continue;
+        }
         let expected = observe(universe, after.as_ref().map_err(|e| *e))?;
         let model = coq.step(&abstract_state(universe, &memory)?, &op_line(universe, &memory, &op)?)?;
         let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
@@ -519,6 +581,9 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
                 trace.len(),
                 abstract_state(universe, &memory)?
             ));
+        }
+        if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { .. })) {
+            tally.from_zombie += 1;
         }
         match after {
             Ok(after) => {
