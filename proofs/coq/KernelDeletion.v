@@ -13,9 +13,10 @@
     - termination ([kdecr_wf]): that order is well-founded, so a deletion
       (or a revoke) repeated step after step reaches a state where the slot
       is empty (or the capability has no descendant left);
-    - [kerror_deletion_in_progress]: the code DeletionInProgress
-      ([KernelErrors.kerror_of]) is named only when a slot the operation
-      names holds a zombie, and [kstep] refuses the operation.
+    - [kerror_deletion_in_progress], [kerror_deletion_in_progress_refused]:
+      the code DeletionInProgress ([KernelErrors.kerror_of]) is named only
+      when a slot the operation names ([op_slots]) holds a zombie, and
+      [kstep] refuses the operation.
     The invariants the other theorems use ([KernelInvariants.KInv],
     [KernelObjects.KObj], [Authority.within]) hold after the new steps too:
     [kstep_inv], [kstep_kobj] and [confinement_step] are proved for every
@@ -231,11 +232,24 @@ Proof.
   destruct (negb (kempty st d)); discriminate.
 Qed.
 
+(** The slots an operation names. *)
+Definition op_slots (o : kop) : list slot :=
+  match o with
+  | KCopy _ src dst | KMint _ src dst _ _ | KMove _ src dst | KMutate _ src dst _ => [src; dst]
+  | KRotate _ src piv dst => [src; piv; dst]
+  | KDelete _ s | KRevoke _ s | KDeleteStep _ s | KRevokeStep _ s => [s]
+  | KRetype _ ut _ _ dsts => ut :: dsts
+  | KSend _ ep src _ rep dst | KReply _ ep src _ rep dst => [ep; src; rep; dst]
+  | KBind _ tcb cn => [tcb; cn]
+  | KMap _ vs fr _ => [vs; fr]
+  | KUnmap _ vs _ => [vs]
+  end.
+
 (** The code DeletionInProgress is named only for an operation one of whose
     slots holds a zombie. *)
 Theorem kerror_deletion_in_progress : forall st o,
   kerror_of st o = KDeletionInProgress ->
-  exists s x, lookup (kctes st) s = Some x /\ is_zombie (e_cap x) = true.
+  exists s x, In s (op_slots o) /\ lookup (kctes st) s = Some x /\ is_zombie (e_cap x) = true.
 Proof.
   intros st o H.
   destruct o; simpl in H;
@@ -244,7 +258,29 @@ Proof.
     crush H;
     try (exfalso; eapply kretype_error_not_dip; eassumption);
     match goal with L : lookup _ ?s = Some ?x, Z : is_zombie (e_cap ?x) = true |- _ =>
-      exists s, x; auto end.
+      exists s, x; simpl; auto 6 end.
+Qed.
+
+(** ... and [kstep] refuses it (a zombie source cannot be derived, moved or
+    mutated; a rotate, revoke or one-unit revoke of a zombie is refused; a
+    zombie is no untyped to retype from). *)
+Theorem kerror_deletion_in_progress_refused : forall st o,
+  kerror_of st o = KDeletionInProgress -> kstep st o = None.
+Proof.
+  intros st o H.
+  destruct o; simpl in H;
+    unfold or_unnamed, first_error, lookup_error, empty_error, zombie_error, source_error,
+      dest_error in H;
+    crush H;
+    try (exfalso; eapply kretype_error_not_dip; eassumption);
+    match goal with Z : is_zombie (e_cap ?x) = true |- _ =>
+      assert (T := Z); unfold is_zombie in T; apply otype_eqb_true in T end;
+    simpl; unfold derive_into, relocate, is_type, derive, kmutate;
+    repeat (match goal with
+    | E : ?a = ?b |- context[?a] => progress rewrite E
+    | |- context[if ?b then _ else _] => let E := fresh "D" in destruct b eqn:E
+    | |- context[match ?x with _ => _ end] => let E := fresh "D" in destruct x eqn:E
+    end; try congruence; try reflexivity; try (rewrite ?orb_true_r in *; simpl in *; congruence)).
 Qed.
 
 (** ** A preempted deletion, computed

@@ -48,6 +48,7 @@ THEOREMS=(
   KernelDeletion.krevoke_step_progress
   KernelDeletion.kdecr_wf
   KernelDeletion.kerror_deletion_in_progress
+  KernelDeletion.kerror_deletion_in_progress_refused
   KernelDeletion.preempted_deletion_example
   Authority.confinement_step
   Authority.confinement_run
