@@ -131,7 +131,7 @@ Definition rand (a b : rights) : rights :=
 Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
   match c_type c with
   | Untyped | ReplyObj | IoSpaceControlObj => None
-  | ZombieObj => None
+  | ZombieObj | ZombieInnerObj => None
   | EndpointObj | NotificationObj =>
       if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
       else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
@@ -146,7 +146,7 @@ Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
 Definition kmutate (c : cap) (data : nat) : option cap :=
   match c_type c with
   | EndpointObj | NotificationObj => if data =? 0 then Some c else None
-  | ZombieObj => None
+  | ZombieObj | ZombieInnerObj => None
   | _ => Some c
   end.
 
@@ -334,28 +334,43 @@ Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst 
     - an empty slot: nothing;
     - a zombie whose count is 0: the CNode is destroyed with the zombie
       ([kdel]);
-    - a zombie whose count is [S r]: the count becomes [r] and slot [r] of
-      its CNode is emptied ([kdel]) if it holds a capability;
-    - the last capability to a live CNode ([last_at]): it becomes a zombie
-      whose count is the CNode's slot count;
+    - a zombie whose count is [S r]: if slot [r] of its CNode holds another
+      zombie, one unit of that zombie's deletion, the count staying; if it
+      holds the last capability to a live CNode, that capability becomes a
+      zombie in place, the count staying; otherwise the count becomes [r]
+      and the slot is emptied ([kdel]) if it holds a capability;
+    - the last capability to a live CNode ([can_zombify]): it becomes a
+      zombie whose count is the CNode's slot count;
     - any other capability: deleted ([kdel], as [KDelete]).
-    Partial, compared with the kernel: a slot holding the last capability
-    to another CNode or a TCB, or another deletion's zombie, is deleted at
-    once here, where the kernel starts (or adopts) a chain of zombies whose
-    inner ones lie inside the objects they destroy; the last capability to
-    a TCB is deleted at once here, where the kernel gives it a zombie too;
-    a revoke's target found inside an object its revoke destroys (the
-    kernel's [detached] slot) is deleted here in its turn. The refinement
-    test does not abstract those kernel states (no comparison is made from
-    them). A zombie's count and [last_at] are checked again, not assumed:
-    [kunit] refuses (with no code of the kernel's) a zombie whose CNode has
-    a child object, which no state of the kernel has. *)
+    So every zombie stays in the slot of the capability it replaced, and
+    the deletions started from inside one another form a chain through the
+    slots the counts point at. The kernel keeps the same chain with its
+    zombies moved: the head, whose CNode is being emptied, in the slot the
+    deletion was called on, each other zombie in the slot the next inner
+    one's capability was in ([delete_step]'s swaps); the refinement test's
+    abstraction moves them back. Partial, compared with the kernel: the
+    last capability to a TCB is deleted at once here, where the kernel
+    gives it a zombie too; a revoke's target found inside an object its
+    revoke destroys (the kernel's [detached] slot) is deleted here in its
+    turn; a deletion whose slot lies in a CNode it destroys (a cycle of
+    CNodes) goes on here as any other. The refinement test does not
+    abstract those kernel states (no comparison is made from them). A
+    zombie's count and [last_at] are checked again, not assumed: [kunit]
+    refuses (with no code of the kernel's) a zombie whose CNode has a child
+    object, which no state of the kernel has. *)
 
 (** The capability is a zombie. *)
-Definition is_zombie (c : cap) : bool := otype_eqb (c_type c) ZombieObj.
+Definition is_zombie (c : cap) : bool :=
+  otype_eqb (c_type c) ZombieObj || otype_eqb (c_type c) ZombieInnerObj.
 
-(** The zombie that replaces capability [c]. *)
-Definition zombie_of (c : cap) : cap := mkCap (c_obj c) ZombieObj (c_rights c) (c_badge c).
+(** The zombie is the head of a deletion of its own, not part of an outer
+    one. *)
+Definition is_top (c : cap) : bool := otype_eqb (c_type c) ZombieObj.
+
+(** The zombie that replaces capability [c] ([inner]: part of an outer
+    deletion). *)
+Definition zombie_of (inner : bool) (c : cap) : cap :=
+  mkCap (c_obj c) (if inner then ZombieInnerObj else ZombieObj) (c_rights c) (c_badge c).
 
 (** Every capability to object [o] is at slot [s]. *)
 Definition last_at (st : kstate) (s : slot) (o : nat) : bool :=
@@ -370,31 +385,64 @@ Definition set_left (st : kstate) (o n : nat) : kstate :=
 Definition kdel (st : kstate) (s : slot) : kstate :=
   collect (set_kctes st (remove_slot s (kctes st))).
 
+(** The capability [x] at [s] is the last one to a live CNode with no child
+    object: its slot count, which a zombie replacing it starts from. *)
+Definition can_zombify (st : kstate) (s : slot) (x : cte) : option nat :=
+  match find_obj (kobjs st) (c_obj (e_cap x)) with
+  | Some ob =>
+      if otype_eqb (c_type (e_cap x)) CNodeObj && otype_eqb (o_type ob) CNodeObj
+         && last_at st s (c_obj (e_cap x)) && negb (has_child (kobjs st) (c_obj (e_cap x)))
+      then Some (o_size ob / slot_bytes) else None
+  | None => None
+  end.
+
+(** The capability [x] at [s] replaced by its zombie (or a zombie by an
+    inner one), keeping its CDT node and ancestors. *)
+Definition rezombie (st : kstate) (s : slot) (x : cte) (inner : bool) : kstate :=
+  set_kctes st (mkCte s (zombie_of inner (e_cap x)) (e_node x) (e_anc x) :: remove_slot s (kctes st)).
+
+(** The capability [x] at [s] replaced by its zombie, with [n] slots to go. *)
+Definition zombify (st : kstate) (s : slot) (x : cte) (inner : bool) (n : nat) : kstate :=
+  set_left (rezombie st s x inner) (c_obj (e_cap x)) n.
+
+(** One unit of work on the deletion the zombie [x] at [s] stands for: on
+    its CNode's slot [r] (its count [S r]), or, if that slot holds another
+    zombie (a deletion started from inside this one, or met there), on that
+    zombie's deletion first, the count staying. A capability found there
+    that is the last one to a CNode becomes a zombie in place (the count
+    staying: the slot is looked at again once that deletion is over).
+    [fuel] bounds the descent (the number of slots is enough). *)
+Fixpoint kunit_in (fuel : nat) (st : kstate) (s : slot) (x : cte) : option kstate :=
+  let o := c_obj (e_cap x) in
+  if has_child (kobjs st) o then None
+  else match kwm st o with
+       | 0 => Some (kdel st s)
+       | S r =>
+           let st1 := set_left st o r in
+           if slot_eqb (o, r) s then Some st1
+           else match lookup (kctes st) (o, r) with
+                | None => Some st1
+                | Some y =>
+                    if is_zombie (e_cap y) then
+                      if is_top (e_cap y) then Some (rezombie st (o, r) y true)
+                      else match fuel with 0 => None | S f => kunit_in f st (o, r) y end
+                    else match can_zombify st (o, r) y with
+                         | Some n => Some (zombify st (o, r) y true n)
+                         | None => Some (kdel st1 (o, r))
+                         end
+                end
+       end.
+
 (** One unit of deletion work on the capability at [s] (above). *)
 Definition kunit (st : kstate) (s : slot) : option kstate :=
   match lookup (kctes st) s with
   | None => Some st
   | Some x =>
-      let o := c_obj (e_cap x) in
-      if is_zombie (e_cap x) then
-        if has_child (kobjs st) o then None
-        else match kwm st o with
-             | 0 => Some (kdel st s)
-             | S r =>
-                 let st1 := set_left st o r in
-                 if kempty st1 (o, r) then Some st1 else Some (kdel st1 (o, r))
-             end
-      else
-        match find_obj (kobjs st) o with
-        | Some ob =>
-            if otype_eqb (c_type (e_cap x)) CNodeObj && otype_eqb (o_type ob) CNodeObj
-               && last_at st s o && negb (has_child (kobjs st) o) then
-              Some (set_left (set_kctes st (mkCte s (zombie_of (e_cap x)) (e_node x) (e_anc x)
-                                             :: remove_slot s (kctes st)))
-                             o (o_size ob / slot_bytes))
-            else Some (kdel st s)
-        | None => Some (kdel st s)
-        end
+      if is_zombie (e_cap x) then kunit_in (length (kctes st)) st s x
+      else match can_zombify st s x with
+           | Some n => Some (zombify st s x false n)
+           | None => Some (kdel st s)
+           end
   end.
 
 (** The first descendant of the CDT node [n] in the slot list. In a state

@@ -41,13 +41,15 @@ Fixpoint wsum (w : cte -> nat) (l : list cte) : nat :=
 Definition nz_w (e : cte) : nat := if is_zombie (e_cap e) then 0 else 1.
 
 Definition zw_w (wm : nat -> nat) (e : cte) : nat :=
-  if is_zombie (e_cap e) then S (wm (c_obj (e_cap e))) else 0.
+  if is_zombie (e_cap e) then S (wm (c_obj (e_cap e))) + (if is_top (e_cap e) then 1 else 0)
+  else 0.
 
 (** The capabilities that are not zombies. *)
 Definition knz (st : kstate) : nat := wsum nz_w (kctes st).
 
 (** The work left in the zombies: each zombie's count ([kwm] of its CNode)
-    plus one. *)
+    plus one, plus one more for a zombie not yet part of an outer deletion
+    (the unit that makes it part of one). *)
 Definition kzw (st : kstate) : nat := wsum (zw_w (kwm st)) (kctes st).
 
 (** [st'] is below [st]: ([knz], [kzw]) decreases lexicographically. *)
@@ -105,10 +107,108 @@ Proof.
   destruct (collect_sums w (set_kctes st (remove_slot s (kctes st)))) as [A B]; auto.
 Qed.
 
-Lemma zombie_of_zombie : forall c, is_zombie (zombie_of c) = true.
-Proof. intros c; reflexivity. Qed.
-
 (** ** Progress *)
+
+(** Removing a capability that is not a zombie: [knz] decreases. *)
+Lemma kdel_nz : forall st p y,
+  In y (kctes st) -> e_slot y = p -> is_zombie (e_cap y) = false -> knz (kdel st p) < knz st.
+Proof.
+  intros st p y Hy Hp Z; unfold knz.
+  assert (Rn := wsum_remove nz_w p (kctes st) y Hy Hp).
+  assert (Ny : nz_w y = 1) by (unfold nz_w; rewrite Z; reflexivity).
+  destruct (kdel_sums nz_w st p) as [A _]; lia.
+Qed.
+
+(** Replacing a capability that is not a zombie by a zombie: [knz] decreases. *)
+Lemma zombify_nz : forall st p y inner n,
+  In y (kctes st) -> e_slot y = p -> is_zombie (e_cap y) = false ->
+  knz (zombify st p y inner n) < knz st.
+Proof.
+  intros st p y inner n Hy Hp Z; unfold knz.
+  assert (Rn := wsum_remove nz_w p (kctes st) y Hy Hp).
+  assert (Ny : nz_w y = 1) by (unfold nz_w; rewrite Z; reflexivity).
+  change (wsum nz_w (kctes (zombify st p y inner n)))
+    with (nz_w (mkCte p (zombie_of inner (e_cap y)) (e_node y) (e_anc y))
+          + wsum nz_w (remove_slot p (kctes st))).
+  assert (nz_w (mkCte p (zombie_of inner (e_cap y)) (e_node y) (e_anc y)) = 0)
+    by (destruct inner; reflexivity).
+  lia.
+Qed.
+
+(** A zombie made part of an outer deletion: [knz] stays, [kzw] decreases. *)
+Lemma rezombie_zw : forall st p y,
+  In y (kctes st) -> e_slot y = p -> is_zombie (e_cap y) = true -> is_top (e_cap y) = true ->
+  knz (rezombie st p y true) <= knz st /\ kzw (rezombie st p y true) < kzw st.
+Proof.
+  intros st p y Hy Hp Z T; unfold knz, kzw.
+  assert (Rn := wsum_remove nz_w p (kctes st) y Hy Hp).
+  assert (Rz := wsum_remove (zw_w (kwm st)) p (kctes st) y Hy Hp).
+  assert (Zy : zw_w (kwm st) y = S (kwm st (c_obj (e_cap y))) + 1)
+    by (unfold zw_w; rewrite Z, T; reflexivity).
+  change (wsum nz_w (kctes (rezombie st p y true)))
+    with (0 + wsum nz_w (remove_slot p (kctes st))).
+  change (wsum (zw_w (kwm (rezombie st p y true))) (kctes (rezombie st p y true)))
+    with (S (kwm st (c_obj (e_cap y))) + 0 + wsum (zw_w (kwm st)) (remove_slot p (kctes st))).
+  lia.
+Qed.
+
+(** Lowering the count of the zombie [x]'s CNode by one: [kzw] decreases,
+    [knz] stays. *)
+Lemma set_left_zw : forall st x r,
+  In x (kctes st) -> is_zombie (e_cap x) = true -> kwm st (c_obj (e_cap x)) = S r ->
+  kzw (set_left st (c_obj (e_cap x)) r) < kzw st /\ knz (set_left st (c_obj (e_cap x)) r) = knz st.
+Proof.
+  intros st x r Hx Z W; unfold kzw, knz; simpl; split; auto.
+  apply (wsum_pointwise_lt _ _ _ x); auto.
+  - intros e _; unfold zw_w, upd.
+    destruct (is_zombie (e_cap e)); auto.
+    destruct (c_obj (e_cap e) =? c_obj (e_cap x)) eqn:O; [|lia].
+    apply Nat.eqb_eq in O; rewrite O, W; lia.
+  - unfold zw_w, upd; rewrite Z, Nat.eqb_refl, W; lia.
+Qed.
+
+(** Removals and reclamation never raise either part of the measure. *)
+Lemma kdel_le : forall st p, knz (kdel st p) <= knz st /\ kzw (kdel st p) <= kzw st.
+Proof.
+  intros st p; unfold knz, kzw.
+  destruct (kdel_sums nz_w st p) as [A _].
+  destruct (kdel_sums (zw_w (kwm st)) st p) as [B K].
+  assert (F1 := wsum_filter nz_w (fun e => negb (slot_eqb (e_slot e) p)) (kctes st)).
+  assert (F2 := wsum_filter (zw_w (kwm st)) (fun e => negb (slot_eqb (e_slot e) p)) (kctes st)).
+  unfold remove_slot in A, B; rewrite K; split; lia.
+Qed.
+
+(** One unit of work on the deletion of the zombie [x] at [s] decreases the
+    measure. *)
+Lemma kunit_in_progress : forall fuel st s x st',
+  lookup (kctes st) s = Some x -> is_zombie (e_cap x) = true ->
+  kunit_in fuel st s x = Some st' -> kdecr st' st.
+Proof.
+  intros fuel; induction fuel as [|f IH]; intros st s x st' L Z E; simpl in E;
+    destruct (lookup_some _ _ _ L) as [Hx Hs];
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r] eqn:W;
+      [inversion E; subst st'; right;
+       assert (Rz := wsum_remove (zw_w (kwm st)) s (kctes st) x Hx Hs);
+       assert (Zx : 1 <= zw_w (kwm st) x) by (unfold zw_w; rewrite Z; lia);
+       destruct (kdel_sums nz_w st s) as [A _];
+       destruct (kdel_sums (zw_w (kwm st)) st s) as [B K];
+       assert (F := wsum_filter nz_w (fun e => negb (slot_eqb (e_slot e) s)) (kctes st));
+       unfold remove_slot in A, B, Rz; unfold knz, kzw; rewrite K; split; lia|]);
+    destruct (set_left_zw st x r Hx Z W) as [Lz Ln];
+    (destruct (slot_eqb (c_obj (e_cap x), r) s); [inversion E; subst; right; lia|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly;
+      [|inversion E; subst; right; lia]);
+    destruct (lookup_some _ _ _ Ly) as [Hy Hys];
+    (destruct (is_zombie (e_cap y)) eqn:Zy;
+      [destruct (is_top (e_cap y)) eqn:Ty;
+        [inversion E; subst st'; right; apply rezombie_zw; auto
+        |try discriminate; exact (IH _ _ _ _ Ly Zy E)]|]);
+    (destruct (can_zombify st (c_obj (e_cap x), r) y) as [n|];
+      inversion E; subst st'; clear E;
+      [left; apply zombify_nz; auto
+      |right; destruct (kdel_le (set_left st (c_obj (e_cap x)) r) (c_obj (e_cap x), r)); lia]).
+Qed.
 
 (** One unit of work on an occupied slot decreases the measure. *)
 Theorem kunit_progress : forall st s x st',
@@ -116,43 +216,9 @@ Theorem kunit_progress : forall st s x st',
 Proof.
   intros st s x st' L E; unfold kunit in E; rewrite L in E.
   destruct (lookup_some _ _ _ L) as [Hx Hs].
-  unfold kdecr, knz, kzw.
-  destruct (is_zombie (e_cap x)) eqn:Z.
-  - destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|].
-    assert (Rz := wsum_remove (zw_w (kwm st)) s (kctes st) x Hx Hs).
-    assert (Rn := wsum_remove nz_w s (kctes st) x Hx Hs).
-    assert (Zx : zw_w (kwm st) x = S (kwm st (c_obj (e_cap x)))) by (unfold zw_w; rewrite Z; reflexivity).
-    destruct (kwm st (c_obj (e_cap x))) as [|r] eqn:W.
-    + inversion E; subst st'; clear E; right.
-      destruct (kdel_sums nz_w st s) as [A _].
-      destruct (kdel_sums (zw_w (kwm st)) st s) as [B K].
-      rewrite K; lia.
-    + set (st1 := set_left st (c_obj (e_cap x)) r) in E.
-      assert (Lt : wsum (zw_w (kwm st1)) (kctes st1) < wsum (zw_w (kwm st)) (kctes st)).
-      { simpl. apply (wsum_pointwise_lt _ _ _ x); auto.
-        - intros e _; unfold zw_w, upd.
-          destruct (is_zombie (e_cap e)); auto.
-          destruct (c_obj (e_cap e) =? c_obj (e_cap x)) eqn:O; [|lia].
-          apply Nat.eqb_eq in O; rewrite O, W; lia.
-        - unfold zw_w, upd; rewrite Z, Nat.eqb_refl, W; lia. }
-      destruct (kempty st1 (c_obj (e_cap x), r)); inversion E; subst st'; clear E; right.
-      * split; [apply Nat.le_refl|exact Lt].
-      * set (p := (c_obj (e_cap x), r)).
-        destruct (kdel_sums nz_w st1 p) as [A _].
-        destruct (kdel_sums (zw_w (kwm st1)) st1 p) as [B K].
-        assert (Ek : kctes st1 = kctes st) by reflexivity.
-        assert (F1 := wsum_filter nz_w (fun e => negb (slot_eqb (e_slot e) p)) (kctes st1)).
-        assert (F2 := wsum_filter (zw_w (kwm st1)) (fun e => negb (slot_eqb (e_slot e) p)) (kctes st1)).
-        unfold remove_slot in A, B. rewrite K. rewrite Ek in A, F1. split; lia.
-  - assert (Rn := wsum_remove nz_w s (kctes st) x Hx Hs).
-    assert (Nx : nz_w x = 1) by (unfold nz_w; rewrite Z; reflexivity).
-    assert (Hdel : wsum nz_w (kctes (kdel st s)) < wsum nz_w (kctes st)).
-    { destruct (kdel_sums nz_w st s) as [A _]; lia. }
-    destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [ob|];
-      [|inversion E; subst st'; left; exact Hdel].
-    match type of E with (if ?c then _ else _) = _ => destruct c end;
-      inversion E; subst st'; clear E; left; [|exact Hdel].
-    simpl; lia.
+  destruct (is_zombie (e_cap x)) eqn:Z; [eapply kunit_in_progress; eauto|].
+  destruct (can_zombify st s x) as [n|]; inversion E; subst st'; left;
+    [apply zombify_nz with (y := x)|apply kdel_nz with (y := x)]; auto.
 Qed.
 
 (** A slot named by an entry is found by [lookup]. *)
@@ -212,14 +278,6 @@ Proof.
   destruct (is_zombie (e_cap x)) eqn:Z; inversion H; eauto.
 Qed.
 
-(** A zombie at [s] is no untyped, so a retype through it is refused. *)
-Lemma zombie_not_untyped : forall st s x,
-  lookup (kctes st) s = Some x -> is_zombie (e_cap x) = true -> is_type st s Untyped = None.
-Proof.
-  intros st s x L Z; unfold is_type; rewrite L.
-  unfold is_zombie in Z; apply otype_eqb_true in Z; rewrite Z; reflexivity.
-Qed.
-
 (** [kretype_error] never names DeletionInProgress. *)
 Lemma kretype_error_not_dip : forall ds st t x u ty size,
   kretype_error st t x u ty size ds <> KDeletionInProgress.
@@ -274,7 +332,8 @@ Proof.
     crush H;
     try (exfalso; eapply kretype_error_not_dip; eassumption);
     match goal with Z : is_zombie (e_cap ?x) = true |- _ =>
-      assert (T := Z); unfold is_zombie in T; apply otype_eqb_true in T end;
+      assert (T := Z); unfold is_zombie in T; apply orb_true_iff in T end;
+    destruct T as [T|T]; apply otype_eqb_true in T;
     simpl; unfold derive_into, relocate, is_type, derive, kmutate;
     repeat (match goal with
     | E : ?a = ?b |- context[?a] => progress rewrite E
@@ -312,3 +371,22 @@ Example preempted_deletion_example :
   /\ dz_type z4 (0, 3) = None /\ find_obj (kobjs z4) 3 = None
   /\ find_obj (kobjs z4) 2 <> None.
 Proof. vm_compute; repeat split; discriminate. Qed.
+
+(** A deletion started inside another: CNode 4 (2 slots) is retyped into
+    slot (3, 1) of CNode 3. The second unit on (0, 3) meets the last
+    capability to CNode 4 and turns it into an inner zombie in place, CNode
+    3's count staying at 2; the next three units go to CNode 4's deletion (its
+    two slots, then its end), and three more end CNode 3's. *)
+Example nested_deletion_example :
+  let st := krun (kinit 0 4 [(4096, 4096, 0)])
+                 [KRetype 1 (0, 2) CNodeObj 128 [(0, 3)]; KRetype 1 (0, 2) CNodeObj 128 [(3, 1)]] in
+  let z2 := krun st [KDeleteStep 1 (0, 3); KDeleteStep 1 (0, 3)] in
+  let z5 := krun z2 [KDeleteStep 1 (0, 3); KDeleteStep 1 (0, 3); KDeleteStep 1 (0, 3)] in
+  let z8 := krun z5 [KDeleteStep 1 (0, 3); KDeleteStep 1 (0, 3); KDeleteStep 1 (0, 3)] in
+  dz_type st (3, 1) = Some CNodeObj
+  /\ dz_type z2 (0, 3) = Some ZombieObj /\ dz_type z2 (3, 1) = Some ZombieInnerObj
+  /\ kwm z2 3 = 2 /\ kwm z2 4 = 2
+  /\ dz_type z5 (0, 3) = Some ZombieObj /\ dz_type z5 (3, 1) = None
+  /\ find_obj (kobjs z5) 4 = None /\ kwm z5 3 = 2
+  /\ dz_type z8 (0, 3) = None /\ find_obj (kobjs z8) 3 = None.
+Proof. vm_compute; repeat split. Qed.

@@ -230,28 +230,49 @@ Proof.
     rewrite <- Ex1, <- Ex2, <- Ey1, <- Ey2; apply Hc; auto.
 Qed.
 
+Lemma kdel_kinv : forall st s, KInv st -> KInv (kdel st s).
+Proof.
+  intros st s H; unfold kdel; apply collect_kinv; unfold KInv; simpl;
+    apply (kcdt_incl (kctes st)); auto.
+  intros e He; apply (remove_in s); auto.
+Qed.
+
+(** A zombie gets the replaced capability's node, ancestors, rights, object
+    and badge. *)
+Lemma rezombie_kinv : forall st s x inner,
+  KInv st -> lookup (kctes st) s = Some x -> KInv (rezombie st s x inner).
+Proof.
+  intros st s x inner H L; destruct (lookup_some _ _ _ L) as [Hx _].
+  unfold KInv, rezombie; simpl; apply (kcdt_proj_rob (kctes st)); auto.
+  intros e' [<-|He']; [exists x; simpl; auto 7|].
+  exists e'; repeat split; auto; apply (remove_in s); auto.
+Qed.
+
+Lemma kunit_in_kinv : forall fuel st s x st',
+  KInv st -> kunit_in fuel st s x = Some st' -> KInv st'.
+Proof.
+  intros fuel; induction fuel as [|f IH]; intros st s x st' Hi H; simpl in H;
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion H; subst; apply kdel_kinv; auto|]);
+    (destruct (slot_eqb _ s); [inversion H; subst; exact Hi|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly; [|inversion H; subst; exact Hi]);
+    (destruct (is_zombie (e_cap y));
+      [destruct (is_top (e_cap y));
+        [inversion H; subst; apply rezombie_kinv; auto|try discriminate; eapply IH; eauto]|]);
+    (destruct (can_zombify _ _ _) as [n|]; inversion H; subst;
+      [apply rezombie_kinv; auto|apply kdel_kinv; exact Hi]).
+Qed.
+
 (** One unit of deletion work ([Kernel.kunit]) keeps the invariant: it
     removes entries, changes a deletion count (not in [KInv]), or gives a
     capability's entry a zombie with the same rights, object and badge. *)
 Lemma kunit_kinv : forall st s st', KInv st -> kunit st s = Some st' -> KInv st'.
 Proof.
   intros st s st' H E; unfold kunit in E.
-  assert (Hdel : forall st0 s0, KInv st0 -> KInv (kdel st0 s0)).
-  { intros st0 s0 H0; unfold kdel; apply collect_kinv; unfold KInv; simpl;
-      apply (kcdt_incl (kctes st0)); auto.
-    intros e He; apply (remove_in s0); auto. }
   destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion E; subst; auto].
-  destruct (lookup_some _ _ _ L) as [Hx _].
-  destruct (is_zombie (e_cap x)).
-  - destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|].
-    destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion E; subst; auto|].
-    destruct (kempty _ _); inversion E; subst; auto; apply Hdel; exact H.
-  - destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [ob|]; [|inversion E; subst; auto].
-    match type of E with (if ?c then _ else _) = _ => destruct c end;
-      inversion E; subst st'; clear E; auto.
-    unfold KInv; simpl; apply (kcdt_proj_rob (kctes st)); auto.
-    intros e' [<-|He']; [exists x; simpl; auto 7|].
-    exists e'; repeat split; auto; apply (remove_in s); auto.
+  destruct (is_zombie (e_cap x)); [eapply kunit_in_kinv; eauto|].
+  destruct (can_zombify st s x) as [n|]; inversion E; subst;
+    [apply rezombie_kinv; auto|apply kdel_kinv; auto].
 Qed.
 
 Theorem kstep_inv : forall st o st', KInv st -> kstep st o = Some st' -> KInv st'.

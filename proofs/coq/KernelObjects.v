@@ -154,22 +154,37 @@ Proof.
   unfold is_child_of; rewrite P; apply Nat.eqb_refl.
 Qed.
 
+Lemma kdel_kobj : forall st s, KObj st -> KObj (kdel st s).
+Proof. intros st s H; unfold kdel; apply collect_kobj; exact H. Qed.
+
+Lemma zombify_kobj : forall st s x inner n,
+  KObj st -> has_child (kobjs st) (c_obj (e_cap x)) = false -> KObj (zombify st s x inner n).
+Proof. intros st s x inner n H C; unfold zombify; apply set_left_kobj; auto. Qed.
+
+Lemma kunit_in_kobj : forall fuel st s x st',
+  KObj st -> kunit_in fuel st s x = Some st' -> KObj st'.
+Proof.
+  intros fuel; induction fuel as [|f IH]; intros st s x st' Hi H; simpl in H;
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))) eqn:Ch; [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion H; subst; apply kdel_kobj; auto|]);
+    (assert (H1 : KObj (set_left st (c_obj (e_cap x)) r)) by (apply set_left_kobj; auto));
+    (destruct (slot_eqb (c_obj (e_cap x), r) s); [inversion H; subst; exact H1|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly; [|inversion H; subst; exact H1]);
+    (destruct (is_zombie (e_cap y));
+      [destruct (is_top (e_cap y));
+        [inversion H; subst; exact Hi|try discriminate; exact (IH _ _ _ _ Hi H)]|]);
+    (destruct (can_zombify st (c_obj (e_cap x), r) y) as [n|] eqn:C; inversion H; subst;
+      [apply zombify_kobj; auto; apply (can_zombify_some _ _ _ _ C)|apply kdel_kobj; exact H1]).
+Qed.
+
 (** One unit of deletion work ([Kernel.kunit]) keeps the object invariant. *)
 Lemma kunit_kobj : forall st s st', KObj st -> kunit st s = Some st' -> KObj st'.
 Proof.
   intros st s st' H E; unfold kunit in E.
-  assert (Hdel : forall st0 s0, KObj st0 -> KObj (kdel st0 s0)).
-  { intros st0 s0 H0; unfold kdel; apply collect_kobj; exact H0. }
   destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion E; subst; auto].
-  destruct (is_zombie (e_cap x)).
-  - destruct (has_child (kobjs st) (c_obj (e_cap x))) eqn:C; [discriminate|].
-    destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion E; subst; auto|].
-    assert (H1 : KObj (set_left st (c_obj (e_cap x)) r)) by (apply set_left_kobj; auto).
-    destruct (kempty _ _); inversion E; subst; auto.
-  - destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [ob|]; [|inversion E; subst; auto].
-    match type of E with (if ?c then _ else _) = _ => destruct c eqn:C end;
-      inversion E; subst st'; clear E; auto.
-    bool_hyps; apply set_left_kobj; auto.
+  destruct (is_zombie (e_cap x)); [eapply kunit_in_kobj; eauto|].
+  destruct (can_zombify st s x) as [n|] eqn:C; inversion E; subst;
+    [apply zombify_kobj; auto; apply (can_zombify_some _ _ _ _ C)|apply kdel_kobj; auto].
 Qed.
 
 Theorem kstep_kobj : forall st o st', KObj st -> kstep st o = Some st' -> KObj st'.

@@ -50,6 +50,7 @@ THEOREMS=(
   KernelDeletion.kerror_deletion_in_progress
   KernelDeletion.kerror_deletion_in_progress_refused
   KernelDeletion.preempted_deletion_example
+  KernelDeletion.nested_deletion_example
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

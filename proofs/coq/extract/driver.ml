@@ -12,7 +12,7 @@ let otype_of lineno = function
   | "endpoint" -> EndpointObj | "notification" -> NotificationObj
   | "reply" -> ReplyObj | "frame" -> FrameObj | "pagetable" -> PageTableObj
   | "iospacecontrol" -> IoSpaceControlObj | "iospace" -> IoSpaceObj
-  | "zombie" -> ZombieObj
+  | "zombie" -> ZombieObj | "zombieinner" -> ZombieInnerObj
   | s -> fail lineno ("unknown object type " ^ s)
 
 let otype_name = function
@@ -20,7 +20,7 @@ let otype_name = function
   | EndpointObj -> "endpoint" | NotificationObj -> "notification"
   | ReplyObj -> "reply" | FrameObj -> "frame" | PageTableObj -> "pagetable"
   | IoSpaceControlObj -> "iospacecontrol" | IoSpaceObj -> "iospace"
-  | ZombieObj -> "zombie"
+  | ZombieObj -> "zombie" | ZombieInnerObj -> "zombieinner"
 
 (* A refusal's code, named as tileos_abi::InvocationError names it (KUnnamed:
    the model names no code, which no kernel answer equals). *)
@@ -76,15 +76,17 @@ let op_of lineno = function
    model's own), with the untyped watermark and the slot's CDT ancestors
    present in the state (CNODE_BASE:INDEX, sorted, comma-separated; "-" for
    none; an ancestor whose capability is gone is left out). A zombie's line
-   has type "zombie", its CNode's base and size, and its count of slots left
-   in the watermark column. *)
+   has type "zombie" ("zombieinner" for one part of an outer deletion), its
+   CNode's base and size, and its count of slots left in the watermark
+   column. *)
 let print_state st =
   let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
   let place e = Printf.sprintf "%d:%d" (base (fst e.e_slot)).o_base (snd e.e_slot) in
   let lines = List.map (fun e ->
       let cn = base (fst e.e_slot) and o = base e.e_cap.c_obj in
       (* the untyped's watermark, or the zombie's count of slots left *)
-      let wm = if e.e_cap.c_type = Untyped || e.e_cap.c_type = ZombieObj then string_of_int (st.kwm o.o_id) else "-" in
+      let wm = if e.e_cap.c_type = Untyped || e.e_cap.c_type = ZombieObj || e.e_cap.c_type = ZombieInnerObj
+               then string_of_int (st.kwm o.o_id) else "-" in
       let anc = List.sort compare (List.map place (List.filter (fun a -> List.mem a.e_node e.e_anc) st.kctes)) in
       Printf.sprintf "slot %d %d %d %s %d %s %d %s %s" cn.o_base (snd e.e_slot) o.o_base
         (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm

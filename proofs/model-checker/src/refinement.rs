@@ -102,10 +102,10 @@ fn view(cap: &Cap) -> Result<CapView, String> {
             CapView { rights: rights_digits(rights), ..plain(paddr, "frame", u32::from(size_bits)) }
         }
         Cap::PagingTable { paddr, level: TableLevel::PageTable, .. } => plain(paddr, "pagetable", 12),
-        // The head of a deletion of a CNode (`Kernel.v`'s zombie): its object is the CNode,
-        // its count the slots left. A zombie inside the object it destroys (not the head of
-        // its chain) and a TCB's zombie have no counterpart in the model.
-        Cap::Zombie { paddr, remaining, radix, tcb: false, top: true, .. } => {
+        // A zombie of a CNode's deletion (`Kernel.v`'s zombie): its object is the CNode, its
+        // count the slots left ([`unswapped`] gives its place). A TCB's zombie has no
+        // counterpart in the model.
+        Cap::Zombie { paddr, remaining, radix, tcb: false, .. } => {
             CapView { kind: "zombie", watermark: Some(u64::from(remaining)), ..plain(paddr, "cnode", u32::from(radix) + SLOT_SIZE_BITS) }
         }
         other => return Err(format!("the Coq model has no counterpart of {other:?}")),
@@ -130,6 +130,8 @@ fn retype_object(kind: ObjectType, size_bits: u32) -> Result<(&'static str, u64)
 /// The capability in every occupied slot, in CDT order with its CDT ancestors, each untyped
 /// told apart from a same-sized untyped it was retyped from ([`Object::depth`]).
 fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, String> {
+    let (place, inner) = unswapped(memory)?;
+    let place = |at: SlotRef| place.get(&at).copied().unwrap_or(at);
     let mut views = Vec::new();
     for (at, ancestors) in cdt_ancestors(memory) {
         if memory.peek(at).detached {
@@ -138,12 +140,59 @@ fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, Strin
             ));
         }
         let mut cap = view(&memory.cap(at))?;
+        if cap.kind == "zombie" && inner.contains(&place(at)) {
+            cap.kind = "zombieinner";
+        }
         if cap.object.kind == "untyped" {
             cap.object.depth = ancestors.iter().filter(|a| view(&memory.cap(**a)).is_ok_and(|v| v.object == cap.object)).count();
         }
-        views.push((at, cap, ancestors));
+        views.push((place(at), cap, ancestors.into_iter().map(place).collect()));
     }
     Ok(views)
+}
+
+/// Where the model has the zombies of the kernel's chains of deletions. The kernel keeps the
+/// zombie whose CNode it is emptying (the head, `top`) in the slot the deletion was called on
+/// and each other zombie of the chain in the slot the next inner CNode's last capability was
+/// in (`cspace::delete_step` swaps them, `link` naming the next outer one); `Kernel.v` keeps
+/// every zombie in the slot of the capability it replaced. For a chain from the head at `p0`
+/// through its links `p1`, …, `pk`, the capability the kernel has in `pk` is the model's in
+/// `p0`, and the one in `p(i-1)` the model's in `pi`. Every other slot stays. The zombies the
+/// model has in `p1`, …, `pk` are part of an outer deletion (`Kernel.v`'s `ZombieInnerObj`,
+/// the second set returned). A zombie that is not the head of a chain nor on one is refused.
+#[allow(clippy::type_complexity)]
+fn unswapped(memory: &Memory) -> Result<(std::collections::BTreeMap<SlotRef, SlotRef>, std::collections::BTreeSet<SlotRef>), String> {
+    let mut place = std::collections::BTreeMap::new();
+    let mut inner = std::collections::BTreeSet::new();
+    let occupied: Vec<SlotRef> = memory.occupied().map(|(at, _)| at).collect();
+    for &head in &occupied {
+        let Cap::Zombie { top: true, link, .. } = memory.cap(head) else { continue };
+        let mut path = vec![head];
+        let mut next = link;
+        while next != SlotRef::NONE {
+            if path.len() > occupied.len() || path.contains(&next) {
+                return Err(format!("the chain of zombies from {head:#x} loops at {next:#x}"));
+            }
+            let Cap::Zombie { top: false, link, .. } = memory.cap(next) else {
+                return Err(format!("the chain of zombies from {head:#x} reaches {next:#x}, which holds {:?}", memory.cap(next)));
+            };
+            path.push(next);
+            next = link;
+        }
+        if let Some(&last) = path.last().filter(|_| path.len() > 1) {
+            place.insert(last, head);
+            for pair in path.windows(2) {
+                place.insert(pair[0], pair[1]);
+                inner.insert(pair[1]);
+            }
+        }
+    }
+    for &at in &occupied {
+        if matches!(memory.cap(at), Cap::Zombie { top: false, .. }) && !place.contains_key(&at) {
+            return Err(format!("the zombie in {at:#x} is on no chain of a deletion"));
+        }
+    }
+    Ok((place, inner))
 }
 
 /// The objects of a state: every object a capability names, plus the universe's external
@@ -327,7 +376,8 @@ pub fn restrict_to_kernel_parents(model: &str, after: Option<&Memory>) -> Result
         let (base, index) = place.split_once(':').ok_or_else(|| format!("malformed ancestor {place} in the model's output"))?;
         let number = |n: &str| n.parse::<u64>().map_err(|_| format!("malformed ancestor {place} in the model's output"));
         let at = cspace::slot_address(number(base)?, number(index)?);
-        Ok(memory.occupied().any(|(s, slot)| s == at && slot.revocable))
+        let (place, _) = unswapped(memory)?;
+        Ok(memory.occupied().any(|(s, slot)| place.get(&s).copied().unwrap_or(s) == at && slot.revocable))
     };
     let mut out = String::new();
     for line in model.lines() {
@@ -407,6 +457,9 @@ pub struct Tally {
     pub skipped: usize,
     /// Operations compared (applied or refused by both) from a state holding a zombie.
     pub from_zombie: usize,
+    /// Of those, the ones from a state holding a chain of zombies (a deletion started or met
+    /// inside another).
+    pub from_chain: usize,
 }
 
 impl Tally {
@@ -430,6 +483,7 @@ impl Tally {
         }
         self.skipped += other.skipped;
         self.from_zombie += other.from_zombie;
+        self.from_chain += other.from_chain;
     }
 }
 
@@ -584,6 +638,9 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: boo
         }
         if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { .. })) {
             tally.from_zombie += 1;
+        }
+        if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { top: false, .. })) {
+            tally.from_chain += 1;
         }
         match after {
             Ok(after) => {

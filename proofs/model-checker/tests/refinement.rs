@@ -55,11 +55,13 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     let total = 4 * seeds as usize * steps;
     println!(
         "refinement: {total} operations; refused by both with the same code: {} {:?}; applied by both: {:?}; \
-         compared from a state with a zombie: {}; one-unit deletions not compared (no abstraction): {}",
+         compared from a state with a zombie: {} (with a chain of zombies: {}); one-unit deletions not compared \
+         (no abstraction): {}",
         tally.refused_total(),
         tally.refused,
         tally.applied,
         tally.from_zombie,
+        tally.from_chain,
         tally.skipped
     );
     assert!(tally.from_zombie > 0, "no operation was compared from a state with a zombie: {tally:?}");
@@ -433,4 +435,58 @@ fn preempted_deletions_and_deletion_in_progress_are_compared() {
     let model = coq.step(&state, &op_line(&universe, &zombie, &copy).unwrap()).unwrap();
     assert_eq!(model, observe(&universe, Err(DeletionInProgress)).unwrap());
     assert_ne!(model, observe(&universe, Err(FailedLookup)).unwrap());
+}
+
+#[test]
+fn chains_of_zombies_are_compared() {
+    // A 2-slot CNode N retyped into A3 and a second one, M, into N's slot 1: the second unit
+    // of a deletion of A3 meets the last capability to M and starts M's deletion inside N's.
+    // The kernel then has M's zombie (the head) in A3 and N's inside N, the model
+    // (`Kernel.v`'s `kunit_in`) N's zombie in A3 and M's, part of N's deletion, in N1; the
+    // abstraction moves the kernel's back (`refinement::unswapped`). Every unit is compared
+    // until both CNodes are gone. Then a deletion met inside another (adopted): M's deletion
+    // started from a slot of B, then B's capability deleted unit by unit.
+    use tileos_kernel::cap::Cap;
+    use tileos_kernel::cspace::slot_address;
+    use tileos_model_checker::explore::{Outcome, apply};
+    use tileos_model_checker::memory::Memory;
+    use tileos_model_checker::op::Op;
+    let universe = Universe::standard().without_thread();
+    let (a, b) = (|i| universe.cnodes[0].slot(i), |i| universe.cnodes[1].slot(i));
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let mut compare = |memory: &Memory, op: Op| -> Memory {
+        let Ok(Outcome::Applied(after, _)) = apply(&universe, memory, &universe.addressable_slots(memory), &op) else {
+            panic!("{} was not applied", op.describe(&universe))
+        };
+        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
+        let model = restrict_to_kernel_parents(&model, Some(&after)).unwrap();
+        assert_eq!(model, observe(&universe, Ok(&after)).unwrap(), "{}", op.describe(&universe));
+        after
+    };
+    let chain = |memory: &Memory| memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { top: false, .. }));
+    let made = compare(&universe.initial_state(), Op::Retype { untyped: a(0), object: 1, dest: a(3) });
+    let Cap::CNode { paddr: n, .. } = made.cap(a(3)) else { panic!("no CNode in A3") };
+    let mut now = compare(&made, Op::Retype { untyped: a(0), object: 1, dest: slot_address(n, 1) });
+    let mut chained = 0;
+    for _ in 0..8 {
+        now = compare(&now, Op::DeleteStep { slot: a(3) });
+        chained += usize::from(chain(&now));
+    }
+    assert_eq!(now.cap(a(3)), Cap::Null, "both CNodes gone after 8 units");
+    assert_eq!(chained, 3, "M's deletion ran inside N's for three units");
+    // Adoption: M retyped into B0 and its deletion started there (a zombie in B0, the head of
+    // its own deletion); B's deletion from A2 meets it at B0.
+    let m = compare(&universe.initial_state(), Op::Retype { untyped: a(0), object: 1, dest: b(0) });
+    let mut now = compare(&m, Op::DeleteStep { slot: b(0) });
+    assert!(matches!(now.cap(b(0)), Cap::Zombie { top: true, .. }));
+    let mut adopted = false;
+    for _ in 0..16 {
+        if now.cap(a(2)) == Cap::Null {
+            break;
+        }
+        now = compare(&now, Op::DeleteStep { slot: a(2) });
+        adopted |= chain(&now);
+    }
+    assert_eq!(now.cap(a(2)), Cap::Null, "B gone");
+    assert!(adopted, "B's deletion adopted M's");
 }
