@@ -334,11 +334,14 @@ Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst 
     - an empty slot: nothing;
     - a zombie whose count is 0: the CNode is destroyed with the zombie
       ([kdel]);
-    - a zombie whose count is [S r]: if slot [r] of its CNode holds another
-      zombie, one unit of that zombie's deletion, the count staying; if it
-      holds the last capability to a live CNode, that capability becomes a
-      zombie in place, the count staying; otherwise the count becomes [r]
-      and the slot is emptied ([kdel]) if it holds a capability;
+    - a zombie whose count is [S r]: if slot [r] of its CNode holds an
+      inner zombie ([ZombieInnerObj], part of this deletion), one unit of
+      that zombie's deletion, the count staying; if it holds another
+      deletion's zombie ([ZombieObj]), that zombie becomes inner (the
+      kernel adopts the deletion, a unit of its own); if it holds the last
+      capability to a live CNode, that capability becomes an inner zombie in
+      place; in those three cases the count stays; otherwise the count
+      becomes [r] and the slot is emptied ([kdel]) if it holds a capability;
     - the last capability to a live CNode ([can_zombify]): it becomes a
       zombie whose count is the CNode's slot count;
     - any other capability: deleted ([kdel], as [KDelete]).

@@ -9,7 +9,8 @@
       a successful [KDeleteStep] of an occupied slot or [KRevokeStep] of a
       capability with a descendant, decreases the measure ([knz], [kzw])
       lexicographically: the number of capabilities that are not zombies,
-      then the work left in the zombies (each zombie's count plus one);
+      then the work left in the zombies (each zombie's count plus one, and
+      one more for a zombie not yet part of an outer deletion);
     - termination ([kdecr_wf]): that order is well-founded, so a deletion
       (or a revoke) repeated step after step reaches a state where the slot
       is empty (or the capability has no descendant left);

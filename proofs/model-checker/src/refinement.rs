@@ -19,12 +19,14 @@
 //! model's are restricted to the slots the kernel marks revocable
 //! ([`restrict_to_kernel_parents`]). Preempted deletions are compared too: one-unit
 //! deletions (`DeleteStep`, `RevokeStep`: `Kernel.v`'s `KDeleteStep`, `KRevokeStep`) and every
-//! operation in a state they leave, a zombie at the head of a deletion of a CNode included
-//! (abstracted as the model's `zombie` capability, its `remaining` as the model's count),
-//! with the kernel's `DeletionInProgress`. What is not: CNode guards (the model has none);
-//! kernel states with a chain of zombies (a zombie inside the object it destroys), a TCB's
-//! zombie or a detached slot (no counterpart in the model: a one-unit deletion that leaves
-//! one is not compared, [`Tally::skipped`]); and slots of CNodes more than one level below
+//! operation in a state they leave, zombies of CNodes' deletions included (abstracted as the
+//! model's `zombie` or `zombieinner` capability, its `remaining` as the model's count),
+//! with the kernel's `DeletionInProgress`, chains of zombies included (a deletion started or
+//! met inside another: [`unswapped`] moves the kernel's swapped zombies back to the model's
+//! places). What is not: CNode guards (the model has none); kernel states with a TCB's zombie
+//! or a detached slot, or a chain [`unswapped`] cannot follow (no counterpart in the model: a
+//! one-unit deletion that leaves one is not compared, [`Tally::skipped`]); and slots of CNodes
+//! more than one level below
 //! the thread's root (the model resolves one level, so the generator names no such slot).
 //! Labels, mappings and bindings other than the thread's root are not in the abstraction.
 
@@ -452,7 +454,7 @@ pub struct Tally {
     /// Operations both refused, with the same error code, by code (`FailedLookup`, …).
     pub refused: std::collections::BTreeMap<String, usize>,
     /// One-unit deletions (`DeleteStep`, `RevokeStep`) the kernel carried out into a state
-    /// the abstraction has no counterpart of (a chain of zombies, a detached slot): not
+    /// the abstraction has no counterpart of (a TCB's zombie, a detached slot): not
     /// compared, and the sequence goes on from the state before.
     pub skipped: usize,
     /// Operations compared (applied or refused by both) from a state holding a zombie.
@@ -583,7 +585,7 @@ pub const STEP_ODDS: usize = 6;
 /// are drawn too, and one draw in [`STEP_ODDS`] is instead a one-unit deletion of a slot
 /// holding a CNode capability or a zombie, when there is one, so that zombies arise, are
 /// continued and are met by the operations after them. A one-unit deletion that leaves a kernel state the abstraction has no
-/// counterpart of (a chain of zombies, a detached slot: [`abstract_state`] fails on it) is
+/// counterpart of (a TCB's zombie, a detached slot: [`abstract_state`] fails on it) is
 /// not compared and not kept: it is counted in [`Tally::skipped`] and the sequence goes on
 /// from the state before it.
 pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: bool, coq: &mut CoqStep) -> Result<Tally, String> {
