@@ -30,7 +30,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
-	@echo "make verify  the Coq proofs, then the kernel-vs-Coq refinement test at depth (STEPS=1000 SEEDS=100 per universe)"
+	@echo "make verify  the Coq proofs, then the kernel-vs-Coq refinement test at depth (STEPS=1000 SEEDS=100 per universe, each seed with and without one-unit deletions)"
 	@echo "make mutants mutation testing (cargo-mutants) of the kernel library, the model checker and some cores; hours, not in make test (MUTANTS=kernel checker cores)"
 	@echo "make weights retrain the model's base and adapters ($(BUILD)/weights, minutes) and check them against weights/manifest.json"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
