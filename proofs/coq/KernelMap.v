@@ -4,6 +4,9 @@
     mapping: a frame under a page-table root at an address, nothing else.
     The kernel (kernel/src/invoke/vspace.rs over [tileos_kernel::vspace])
     does more, and refuses more:
+    - an invoked zombie (a CNode's deletion under way in its slot) is
+      refused with DeletionInProgress whatever the method (the kernel's
+      decoder checks it before the type);
     - a frame capability records the one place it is mapped, as (ASID,
       address); a map of a capability mapped elsewhere is refused
       (IllegalOperation), an unmap names the capability, not the address,
@@ -46,7 +49,11 @@
     capability is not the root of a live ASID ([kmerror_invalid_capability]);
     a DeleteFirst of a map names an address in use ([kmerror_map_delete_first]);
     an IllegalOperation of a map names a non-frame invoked capability or a
-    frame capability recording another place ([kmerror_map_illegal]).
+    frame capability recording another place ([kmerror_map_illegal]); a
+    DeletionInProgress of a map or unmap names an invoked zombie
+    ([kmerror_map_deletion_in_progress]). [Kernel.v]'s one-unit deletions
+    ([KDeleteStep], [KRevokeStep]) are [KMOp]s like the others: a frame
+    capability a unit removes is unmapped by [settle].
     Not proved: that these are the kernel's checks and codes; that is what
     the refinement test checks. *)
 
