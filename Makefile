@@ -30,7 +30,7 @@ help:
 	@echo "make loc     kernel size in lines of code (fails above 10,000)"
 	@echo "make bench   kernel, NVMe and TCP figures under QEMU -icount (build/bench.json) and host core figures"
 	@echo "make proofs  check the Coq proofs"
-	@echo "make verify  the Coq proofs, then the kernel-vs-Coq refinement test at depth (STEPS=1000 SEEDS=100 per universe)"
+	@echo "make verify  the Coq proofs, then the kernel-vs-Coq refinement test at depth (STEPS=1000 SEEDS=100 per universe, each seed with and without one-unit deletions)"
 	@echo "make mutants mutation testing (cargo-mutants) of the kernel library, the model checker and some cores; hours, not in make test (MUTANTS=kernel checker cores)"
 	@echo "make weights retrain the model's base and adapters ($(BUILD)/weights, minutes) and check them against weights/manifest.json"
 	@echo "make bundles the demo slot's signed module bundles in $(BUILD)/bundles (DEV ONLY keys) and $(BUILD)/keys/trusted.bin"
@@ -284,7 +284,8 @@ proofs:
 # The refinement test deeper than in `make test` (60 steps, 4 seeds; the frames universe
 # 300 x 2 steps, 8 seeds): random operation sequences through the kernel's capability code
 # and the extracted Coq step function, compared after every operation (docs/model-checker.md,
-# "The refinement link"). The frames universe runs 2 x STEPS operations per seed.
+# "The refinement link"). Each seed runs without and with one-unit deletions; the frames
+# universe runs 2 x STEPS operations per seed and mode.
 STEPS ?= 1000
 SEEDS ?= 100
 verify: deps proofs

@@ -467,6 +467,96 @@ Proof.
     match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
 Qed.
 
+(** What [Kernel.can_zombify] checks. *)
+Lemma can_zombify_some : forall st s x n,
+  can_zombify st s x = Some n ->
+  c_type (e_cap x) = CNodeObj /\ has_child (kobjs st) (c_obj (e_cap x)) = false.
+Proof.
+  intros st s x n H; unfold can_zombify in H.
+  destruct (find_obj (kobjs st) (c_obj (e_cap x))); [|discriminate].
+  match type of H with (if ?c then _ else _) = _ => destruct c eqn:C end; [|discriminate].
+  bool_hyps; auto.
+Qed.
+
+(** A zombie replacing a capability that confers control (a CNode
+    capability, or another zombie) confers control over the same object
+    from the same slot, as the capability did. *)
+Lemma rezombie_within : forall G st s x inner,
+  within st G -> lookup (kctes st) s = Some x -> cap_auth (e_cap x) Control ->
+  within (rezombie st s x inner) G.
+Proof.
+  intros G st s x inner Hw L Ht; destruct (lookup_some _ _ _ L) as [Hx Hxs]; unfold rezombie.
+  intros a k b Ha; destruct Ha as [e k He Hk|m Hm|m Hm Hw'|bd Hb|e i He Hi Hio]; simpl in *.
+  - destruct He as [<-|He].
+    + unfold cap_auth, zombie_of in Hk; simpl in Hk |- *; destruct inner; subst k;
+        rewrite <- Hxs; apply Hw; apply auth_cap; auto.
+    + apply Hw; apply auth_cap; auto; eapply remove_in; eauto.
+  - apply Hw; apply auth_map_r; auto.
+  - apply Hw; apply auth_map_w; auto.
+  - apply Hw; apply auth_bind; auto.
+  - destruct He as [<-|He].
+    + destruct Hio as [Ht' _]; simpl in Ht'; destruct inner; discriminate.
+    + apply Hw; apply auth_io; auto; eapply remove_in; eauto.
+Qed.
+
+Lemma zombify_within : forall G st s x inner n,
+  within st G -> lookup (kctes st) s = Some x -> c_type (e_cap x) = CNodeObj ->
+  within (zombify st s x inner n) G.
+Proof.
+  intros G st s x inner n Hw L Ht; unfold zombify.
+  apply (within_sub G (rezombie st s x inner)); simpl; auto using incl_refl.
+  apply rezombie_within; auto; unfold cap_auth; rewrite Ht; auto.
+Qed.
+
+Lemma zombie_control : forall c, is_zombie c = true -> cap_auth c Control.
+Proof.
+  intros c Z; unfold is_zombie in Z; apply orb_true_iff in Z;
+    destruct Z as [Z|Z]; apply otype_eqb_true in Z; unfold cap_auth; rewrite Z; auto.
+Qed.
+
+Lemma kdel_within : forall G st s, within st G -> within (kdel st s) G.
+Proof.
+  intros G st s H; unfold kdel; apply collect_within; apply (within_sub G st); simpl;
+    auto using incl_refl.
+  intros e He; eapply remove_in; eauto.
+Qed.
+
+Lemma set_left_within : forall G st o n, within st G -> within (set_left st o n) G.
+Proof. intros G st o n H; apply (within_sub G st); simpl; auto using incl_refl. Qed.
+
+
+Lemma kunit_in_within : forall G fuel st s x st',
+  within st G -> kunit_in fuel st s x = Some st' -> within st' G.
+Proof.
+  intros G fuel; induction fuel as [|f IH]; intros st s x st' Hw H; simpl in H;
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r];
+      [inversion H; subst; apply kdel_within; auto|]);
+    (destruct (slot_eqb _ s); [inversion H; subst; apply set_left_within; auto|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly;
+      [|inversion H; subst; apply set_left_within; auto]);
+    (destruct (is_zombie (e_cap y)) eqn:Zy;
+      [destruct (is_top (e_cap y));
+        [inversion H; subst; apply rezombie_within; auto; apply zombie_control; auto
+        |try discriminate; eapply IH; eauto]|]);
+    (destruct (can_zombify st (c_obj (e_cap x), r) y) as [n|] eqn:C; inversion H; subst;
+      [apply zombify_within; auto; apply (can_zombify_some _ _ _ _ C)
+      |apply kdel_within, set_left_within; auto]).
+Qed.
+
+(** One unit of deletion work ([Kernel.kunit]) keeps the authority within
+    [G]: it removes capabilities, changes a deletion count, or replaces the
+    last capability to a CNode with a zombie ([zombify_within]). *)
+Lemma kunit_within : forall G st s st',
+  within st G -> kunit st s = Some st' -> within st' G.
+Proof.
+  intros G st s st' Hw H; unfold kunit in H.
+  destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion H; subst; auto].
+  destruct (is_zombie (e_cap x)); [eapply kunit_in_within; eauto|].
+  destruct (can_zombify st s x) as [n|] eqn:C; inversion H; subst;
+    [apply zombify_within; auto; apply (can_zombify_some _ _ _ _ C)|apply kdel_within; auto].
+Qed.
+
 Theorem confinement_step : forall G st o st',
   wf G -> within st G -> kstep st o = Some st' -> within st' G.
 Proof.
@@ -480,12 +570,13 @@ Proof.
   - (* Mint *)
     apply (derive_into_within G st t src dst r badge); auto.
   - (* Move *)
-    apply (relocate_within G st t src dst Some); auto; congruence.
+    apply (relocate_within G st t src dst (fun c => if is_zombie c then None else Some c)); auto.
+    intros c c' E; destruct (is_zombie c); congruence.
   - (* Mutate *)
     apply (relocate_within G st t src dst (fun c => kmutate c data)); auto.
     intros c c' E; apply (kmutate_some c data c' E).
   - (* Rotate *)
-    cond; lk; lk; inversion Hs; subst st'; clear Hs.
+    cond; lk; lk; cond; inversion Hs; subst st'; clear Hs.
     apply (within_caps G st); auto.
     intros e' [<-|[<-|He']].
     + apply (witness_from G st x0); simpl; auto using rsub_refl.
@@ -500,7 +591,7 @@ Proof.
     intros e He; eapply remove_in; eauto.
   - (* Revoke *)
     cond; destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion Hs; subst; auto].
-    destruct (lookup_some _ _ _ L); inversion Hs; subst st'; clear Hs.
+    destruct (lookup_some _ _ _ L); cond; inversion Hs; subst st'; clear Hs.
     apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
     intros e He; apply filter_In in He; tauto.
   - (* Retype *)
@@ -559,6 +650,12 @@ Proof.
     cond; lk; inversion Hs; subst st'; clear Hs.
     apply (within_sub G st); simpl; auto using incl_refl.
     intros m Hm; apply filter_In in Hm; tauto.
+  - (* DeleteStep *)
+    cond; apply (kunit_within G st s); auto.
+  - (* RevokeStep *)
+    cond; destruct (lookup (kctes st) s) as [x|]; [|inversion Hs; subst; auto].
+    cond; destruct (first_desc st (e_node x)) as [d|];
+      [apply (kunit_within G st (e_slot d)); auto|inversion Hs; subst; auto].
 Qed.
 
 Theorem confinement_run : forall G st ops,

@@ -20,7 +20,10 @@
       capabilities move with [KMutate] and [KRotate]; IPC transfers a
       capability over an endpoint with the grant right ([KSend]) or back
       over a reply to a caller whose capability has [grant_reply]
-      ([KReply]).
+      ([KReply]);
+    - a deletion can stop after one unit of work ([KDeleteStep],
+      [KRevokeStep]), leaving the last capability to a CNode as a zombie
+      while its slots are emptied ("Preempted deletion" below).
 
     Every operation is total: [kstep : kstate -> kop -> option kstate],
     [None] being an error that leaves the state unchanged ([krun]).
@@ -128,6 +131,7 @@ Definition rand (a b : rights) : rights :=
 Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
   match c_type c with
   | Untyped | ReplyObj | IoSpaceControlObj => None
+  | ZombieObj | ZombieInnerObj => None
   | EndpointObj | NotificationObj =>
       if b =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) (c_badge c))
       else if c_badge c =? 0 then Some (mkCap (c_obj c) (c_type c) (rand r (c_rights c)) b)
@@ -142,6 +146,7 @@ Definition derive (c : cap) (r : rights) (b : nat) : option cap :=
 Definition kmutate (c : cap) (data : nat) : option cap :=
   match c_type c with
   | EndpointObj | NotificationObj => if data =? 0 then Some c else None
+  | ZombieObj | ZombieInnerObj => None
   | _ => Some c
   end.
 
@@ -229,7 +234,9 @@ Inductive kop :=
 | KReply (t : nat) (ep src : slot) (caller : nat) (cep dst : slot)
 | KBind (t : nat) (tcb cn : slot)
 | KMap (t : nat) (vs fr : slot) (va : nat)
-| KUnmap (t : nat) (vs : slot) (va : nat).
+| KUnmap (t : nat) (vs : slot) (va : nat)
+| KDeleteStep (t : nat) (s : slot)
+| KRevokeStep (t : nat) (s : slot).
 (** [KSend t ep src rcv rep dst]: thread [t] sends, on the endpoint of its
     capability at [ep] (write and grant rights), the capability at [src];
     thread [rcv], waiting on the same endpoint through its capability at
@@ -246,7 +253,11 @@ Inductive kop :=
     the capability at [vs] (a page-table root), if nothing is mapped there.
     [KUnmap t vs va] removes that mapping.
     [KDelete] and [KRevoke] of an empty slot succeed and change nothing, as
-    in the kernel (and seL4). *)
+    in the kernel (and seL4).
+    [KDeleteStep t s] and [KRevokeStep t s]: one kernel entry of a CNode
+    Delete or Revoke given one unit of work, preempted after it ("Preempted
+    deletion" below). [KDelete] and [KRevoke] run a deletion to its end,
+    also one a [KDeleteStep] left unfinished (a zombie). *)
 
 Definition is_type (st : kstate) (s : slot) (ty : otype) : option cte :=
   match lookup (kctes st) s with
@@ -302,17 +313,161 @@ Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst 
     end
   else None.
 
+(** ** Preempted deletion
+
+    The kernel deletes in bounded units of work (kernel/src/cspace.rs,
+    [delete_step], [revoke_step]; docs/architecture.md, "Preemption
+    points"). Deleting the last capability to a CNode replaces it with a
+    zombie ([Cap::Zombie]: here a capability of type [ZombieObj] naming the
+    CNode, with the rights, badge, CDT node and ancestors of the capability
+    it replaced), and the CNode's slots are then emptied one per unit, from
+    the last down; when none is left the CNode is destroyed and the zombie
+    removed. The number of slots not yet looked at (the kernel's
+    [remaining]) is kept as [kwm] of the CNode ([kwm] is otherwise only
+    read for untypeds). While the zombie is there the CNode is not
+    reachable ([reach] needs a [CNodeObj] capability), a zombie cannot be
+    copied, minted, moved, mutated, rotated or revoked (the kernel answers
+    DeletionInProgress, [KernelErrors.kerror_of]), and a [KDelete] of it
+    finishes the deletion.
+
+    [kunit st s] is one unit of work on the capability at [s]:
+    - an empty slot: nothing;
+    - a zombie whose count is 0: the CNode is destroyed with the zombie
+      ([kdel]);
+    - a zombie whose count is [S r]: if slot [r] of its CNode holds an
+      inner zombie ([ZombieInnerObj], part of this deletion), one unit of
+      that zombie's deletion, the count staying; if it holds another
+      deletion's zombie ([ZombieObj]), that zombie becomes inner (the
+      kernel adopts the deletion, a unit of its own); if it holds the last
+      capability to a live CNode, that capability becomes an inner zombie in
+      place; in those three cases the count stays; otherwise the count
+      becomes [r] and the slot is emptied ([kdel]) if it holds a capability;
+    - the last capability to a live CNode ([can_zombify]): it becomes a
+      zombie whose count is the CNode's slot count;
+    - any other capability: deleted ([kdel], as [KDelete]).
+    So every zombie stays in the slot of the capability it replaced, and
+    the deletions started from inside one another form a chain through the
+    slots the counts point at. The kernel keeps the same chain with its
+    zombies moved: the head, whose CNode is being emptied, in the slot the
+    deletion was called on, each other zombie in the slot the next inner
+    one's capability was in ([delete_step]'s swaps); the refinement test's
+    abstraction moves them back. Partial, compared with the kernel: the
+    last capability to a TCB is deleted at once here, where the kernel
+    gives it a zombie too; a revoke's target found inside an object its
+    revoke destroys (the kernel's [detached] slot) is deleted here in its
+    turn; a deletion whose slot lies in a CNode it destroys (a cycle of
+    CNodes) goes on here as any other. The refinement test does not
+    abstract those kernel states (no comparison is made from them). A
+    zombie's count and [last_at] are checked again, not assumed: [kunit]
+    refuses (with no code of the kernel's) a zombie whose CNode has a child
+    object, which no state of the kernel has. *)
+
+(** The capability is a zombie. *)
+Definition is_zombie (c : cap) : bool :=
+  otype_eqb (c_type c) ZombieObj || otype_eqb (c_type c) ZombieInnerObj.
+
+(** The zombie is the head of a deletion of its own, not part of an outer
+    one. *)
+Definition is_top (c : cap) : bool := otype_eqb (c_type c) ZombieObj.
+
+(** The zombie that replaces capability [c] ([inner]: part of an outer
+    deletion). *)
+Definition zombie_of (inner : bool) (c : cap) : cap :=
+  mkCap (c_obj c) (if inner then ZombieInnerObj else ZombieObj) (c_rights c) (c_badge c).
+
+(** Every capability to object [o] is at slot [s]. *)
+Definition last_at (st : kstate) (s : slot) (o : nat) : bool :=
+  forallb (fun e => negb (c_obj (e_cap e) =? o) || slot_eqb (e_slot e) s) (kctes st).
+
+(** The deletion count of the CNode [o] becomes [n]. *)
+Definition set_left (st : kstate) (o n : nat) : kstate :=
+  mkK (kobjs st) (kctes st) (klbl st) (upd (kwm st) o n) (kmaps st) (kbind st)
+      (knext_obj st) (knext_node st).
+
+(** The capability at [s] removed, then reclamation ([KDelete]'s effect). *)
+Definition kdel (st : kstate) (s : slot) : kstate :=
+  collect (set_kctes st (remove_slot s (kctes st))).
+
+(** The capability [x] at [s] is the last one to a live CNode with no child
+    object: its slot count, which a zombie replacing it starts from. *)
+Definition can_zombify (st : kstate) (s : slot) (x : cte) : option nat :=
+  match find_obj (kobjs st) (c_obj (e_cap x)) with
+  | Some ob =>
+      if otype_eqb (c_type (e_cap x)) CNodeObj && otype_eqb (o_type ob) CNodeObj
+         && last_at st s (c_obj (e_cap x)) && negb (has_child (kobjs st) (c_obj (e_cap x)))
+      then Some (o_size ob / slot_bytes) else None
+  | None => None
+  end.
+
+(** The capability [x] at [s] replaced by its zombie (or a zombie by an
+    inner one), keeping its CDT node and ancestors. *)
+Definition rezombie (st : kstate) (s : slot) (x : cte) (inner : bool) : kstate :=
+  set_kctes st (mkCte s (zombie_of inner (e_cap x)) (e_node x) (e_anc x) :: remove_slot s (kctes st)).
+
+(** The capability [x] at [s] replaced by its zombie, with [n] slots to go. *)
+Definition zombify (st : kstate) (s : slot) (x : cte) (inner : bool) (n : nat) : kstate :=
+  set_left (rezombie st s x inner) (c_obj (e_cap x)) n.
+
+(** One unit of work on the deletion the zombie [x] at [s] stands for: on
+    its CNode's slot [r] (its count [S r]), or, if that slot holds another
+    zombie (a deletion started from inside this one, or met there), on that
+    zombie's deletion first, the count staying. A capability found there
+    that is the last one to a CNode becomes a zombie in place (the count
+    staying: the slot is looked at again once that deletion is over).
+    [fuel] bounds the descent (the number of slots is enough). *)
+Fixpoint kunit_in (fuel : nat) (st : kstate) (s : slot) (x : cte) : option kstate :=
+  let o := c_obj (e_cap x) in
+  if has_child (kobjs st) o then None
+  else match kwm st o with
+       | 0 => Some (kdel st s)
+       | S r =>
+           let st1 := set_left st o r in
+           if slot_eqb (o, r) s then Some st1
+           else match lookup (kctes st) (o, r) with
+                | None => Some st1
+                | Some y =>
+                    if is_zombie (e_cap y) then
+                      if is_top (e_cap y) then Some (rezombie st (o, r) y true)
+                      else match fuel with 0 => None | S f => kunit_in f st (o, r) y end
+                    else match can_zombify st (o, r) y with
+                         | Some n => Some (zombify st (o, r) y true n)
+                         | None => Some (kdel st1 (o, r))
+                         end
+                end
+       end.
+
+(** One unit of deletion work on the capability at [s] (above). *)
+Definition kunit (st : kstate) (s : slot) : option kstate :=
+  match lookup (kctes st) s with
+  | None => Some st
+  | Some x =>
+      if is_zombie (e_cap x) then kunit_in (length (kctes st)) st s x
+      else match can_zombify st s x with
+           | Some n => Some (zombify st s x false n)
+           | None => Some (kdel st s)
+           end
+  end.
+
+(** The first descendant of the CDT node [n] in the slot list. In a state
+    the refinement test abstracts from the kernel, the list is in the
+    kernel's CDT order, so this is the descendant the kernel's revoke
+    deletes first (the one after the revoked capability); the model's own
+    operations do not keep that order. *)
+Definition first_desc (st : kstate) (n : nat) : option cte :=
+  find (fun e => negb (not_desc_of n e)) (kctes st).
+
 Definition kstep (st : kstate) (o : kop) : option kstate :=
   match o with
   | KCopy t src dst => derive_into st t src dst all_rights 0
   | KMint t src dst r b => derive_into st t src dst r b
-  | KMove t src dst => relocate st t src dst Some
+  | KMove t src dst => relocate st t src dst (fun c => if is_zombie c then None else Some c)
   | KMutate t src dst data => relocate st t src dst (fun c => kmutate c data)
   | KRotate t src piv dst =>
       if usable st t src && usable st t piv && usable st t dst
          && negb (slot_eqb src piv) && (slot_eqb dst src || kempty st dst) then
         match lookup (kctes st) src, lookup (kctes st) piv with
         | Some xs, Some xp =>
+            if is_zombie (e_cap xs) || is_zombie (e_cap xp) then None else
             Some (set_kctes st (mkCte dst (e_cap xp) (e_node xp) (e_anc xp)
                                   :: mkCte piv (e_cap xs) (e_node xs) (e_anc xs)
                                   :: remove_slot src (remove_slot piv (kctes st))))
@@ -329,7 +484,9 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
   | KRevoke t s =>
       if usable st t s then
         match lookup (kctes st) s with
-        | Some x => Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
+        | Some x =>
+            if is_zombie (e_cap x) then None else
+            Some (collect (set_kctes st (filter (not_desc_of (e_node x)) (kctes st))))
         | None => Some st
         end
       else None
@@ -394,6 +551,19 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
                       (filter (fun m => negb ((m_vs m =? v) && (m_va m =? va))) (kmaps st))
                       (kbind st) (knext_obj st) (knext_node st))
         | None => None
+        end
+      else None
+  | KDeleteStep t s => if usable st t s then kunit st s else None
+  | KRevokeStep t s =>
+      if usable st t s then
+        match lookup (kctes st) s with
+        | Some x =>
+            if is_zombie (e_cap x) then None else
+            match first_desc st (e_node x) with
+            | Some d => kunit st (e_slot d)
+            | None => Some st
+            end
+        | None => Some st
         end
       else None
   end.

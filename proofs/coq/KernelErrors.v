@@ -35,8 +35,14 @@
     Not proved: that the code named is the kernel's; that is what the
     refinement test checks, operation by operation.
 
-    No code here is [DeletionInProgress]: the model's deletions are atomic,
-    so no state of it has a deletion in progress (a zombie).
+    [DeletionInProgress] ([KDeletionInProgress], [zombie_error]) is named,
+    as the kernel names it, for a zombie ([Kernel.v], "Preempted deletion")
+    used as the source of a copy, mint, move or mutate (after the source's
+    lookup, before the destination's emptiness), as a rotate's pivot or
+    source (after both were found occupied, before their distinctness), as
+    the target of a revoke or a one-unit revoke, or as a retype's untyped
+    (before its type); [KernelDeletion.kerror_deletion_in_progress] proves
+    that it names a slot holding a zombie.
 
     What has no code of its own ([KUnnamed]): a refusal for a reason the
     kernel has no counterpart of (the next object id is in use, an object
@@ -61,7 +67,8 @@ Inductive kerror :=
 | KInvalidArgument
 | KNotEnoughMemory
 | KRangeError
-| KUnnamed.
+| KUnnamed
+| KDeletionInProgress.
 
 (** A step's result with the refusal's code. *)
 Inductive kresult :=
@@ -89,6 +96,16 @@ Definition source_error (st : kstate) (t : nat) (s : slot) : option kerror :=
        | Some _ => None
        | None => Some KFailedLookup
        end.
+
+(** The slot holds a zombie (a deletion in progress): DeletionInProgress,
+    the kernel's answer to a use of it as a source ([source_slot] in
+    kernel/src/invoke/cnode.rs), as a rotate's pivot or source, as the
+    target of a revoke, or as the invoked capability. *)
+Definition zombie_error (st : kstate) (s : slot) : option kerror :=
+  match lookup (kctes st) s with
+  | Some x => if is_zombie (e_cap x) then Some KDeletionInProgress else None
+  | None => None
+  end.
 
 (** The first of two checks that fails. *)
 Definition first_error (a : option kerror) (b : unit -> option kerror) : option kerror :=
@@ -137,40 +154,45 @@ Definition kerror_of (st : kstate) (o : kop) : kerror :=
   match o with
   | KCopy t src dst =>
       or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
-        first_error (empty_error st dst) (fun _ =>
+        first_error (zombie_error st src) (fun _ => first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) all_rights 0 with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end))))
+        end)))))
   | KMint t src dst r b =>
       or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
-        first_error (empty_error st dst) (fun _ =>
+        first_error (zombie_error st src) (fun _ => first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match derive (e_cap x) r b with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end))))
+        end)))))
   | KMove t src dst =>
       or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
-        empty_error st dst)))
+        first_error (zombie_error st src) (fun _ => empty_error st dst))))
   | KMutate t src dst data =>
       or_unnamed (first_error (lookup_error st t dst) (fun _ => first_error (source_error st t src) (fun _ =>
-        first_error (empty_error st dst) (fun _ =>
+        first_error (zombie_error st src) (fun _ => first_error (empty_error st dst) (fun _ =>
         match lookup (kctes st) src with
         | Some x => match kmutate (e_cap x) data with None => Some KIllegalOperation | Some _ => None end
         | None => None
-        end))))
+        end)))))
   | KRotate t src piv dst =>
       or_unnamed (first_error (lookup_error st t dst) (fun _ =>
         first_error (source_error st t piv) (fun _ => first_error (source_error st t src) (fun _ =>
+        first_error (zombie_error st piv) (fun _ => first_error (zombie_error st src) (fun _ =>
         if slot_eqb piv src || slot_eqb piv dst then Some KInvalidArgument
         else if slot_eqb dst src then None
-        else dest_error st t dst))))
-  | KDelete t s | KRevoke t s => if usable st t s then KUnnamed else KFailedLookup
+        else dest_error st t dst))))))
+  | KDelete t s => if usable st t s then KUnnamed else KFailedLookup
+  | KRevoke t s | KRevokeStep t s =>
+      if usable st t s then or_unnamed (zombie_error st s) else KFailedLookup
+  | KDeleteStep t s => if usable st t s then KUnnamed else KFailedLookup
   | KRetype t ut ty size dsts =>
       if negb (usable st t ut) then KFailedLookup
       else match lookup (kctes st) ut with
            | None => KFailedLookup
            | Some x =>
+               if is_zombie (e_cap x) then KDeletionInProgress else
                if negb (otype_eqb (c_type (e_cap x)) Untyped) then KIllegalOperation
                else if existsb (fun d => negb (dest_node_ok st t d)) dsts then KFailedLookup
                else if existsb (fun d => negb (usable st t d)) dsts then KRangeError
@@ -283,6 +305,9 @@ Proof.
   destruct (usable st t dst) eqn:U; simpl in H; try discriminate;
   destruct (source_error st t src) as [e|] eqn:S;
   try (apply source_error_only_lookup in S; destruct S as [-> _]; discriminate);
+  destruct (zombie_error st src) as [z|] eqn:Z;
+  try (simpl in H; unfold zombie_error in Z; destruct (lookup (kctes st) src);
+       [destruct (is_zombie _)|]; inversion Z; subst; discriminate);
   destruct (kempty st dst) eqn:E; simpl in H; auto; crush H.
 Qed.
 
@@ -299,7 +324,13 @@ Proof.
   - apply source_error_only_lookup in P; destruct P as [-> _]; discriminate.
   - destruct (source_error st t src) as [e|] eqn:S.
     + apply source_error_only_lookup in S; destruct S as [-> _]; discriminate.
-    + destruct (slot_eqb piv src || slot_eqb piv dst) eqn:Q; auto.
+    + destruct (zombie_error st piv) as [z|] eqn:Zp;
+        [unfold zombie_error in Zp; destruct (lookup (kctes st) piv); [destruct (is_zombie _)|];
+         inversion Zp; subst; simpl in *; congruence|].
+      destruct (zombie_error st src) as [z|] eqn:Zs;
+        [unfold zombie_error in Zs; destruct (lookup (kctes st) src); [destruct (is_zombie _)|];
+         inversion Zs; subst; simpl in *; congruence|].
+      destruct (slot_eqb piv src || slot_eqb piv dst) eqn:Q; auto.
       destruct (slot_eqb dst src); try discriminate.
       destruct (dest_error st t dst) as [e|] eqn:D; try discriminate.
       apply dest_error_cases in D. destruct D as [[-> _] | [-> _]]; discriminate.
@@ -409,11 +440,13 @@ Theorem kerror_range : forall st o,
 Proof.
   intros st o H.
   destruct o as [t src dst|t src dst r b|t src dst|t src dst data|t src piv dst|t s|t s
-                 |t ut ty size dsts|t ep src rcv rep dst|t ep src c cep dst|t tcb cn|t vs fr va|t vs va];
+                 |t ut ty size dsts|t ep src rcv rep dst|t ep src c cep dst|t tcb cn|t vs fr va|t vs va
+                 |t s|t s];
     simpl in H.
   8: {
     destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
     destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+    destruct (is_zombie (e_cap x)) eqn:Zx; [discriminate|].
     destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
     destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts) eqn:N; [discriminate|].
     assert (I : is_type st ut Untyped = Some x) by (unfold is_type; rewrite L, T; reflexivity).
@@ -451,7 +484,8 @@ Proof.
         simpl; rewrite U, I.
         destruct (find_obj (kobjs st) (c_obj (e_cap x))) as [u|]; auto.
         destruct (otype_eqb (o_type u) Untyped); auto; rewrite R; auto. }
-  all: exfalso; try discriminate; unfold or_unnamed, first_error, lookup_error, empty_error in H; crush H;
+  all: exfalso; try discriminate;
+       unfold or_unnamed, first_error, lookup_error, empty_error, zombie_error in H; crush H;
        subst; try discriminate;
        match goal with
        | E : dest_error _ _ _ = Some KRangeError |- _ => exact (dest_error_not_range _ _ _ E)
@@ -470,6 +504,7 @@ Proof.
   intros st t ut ty size dsts H. simpl in H.
   destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
   destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (is_zombie (e_cap x)) eqn:Zx; [discriminate|].
   destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
   destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
   destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].
@@ -538,6 +573,7 @@ Proof.
   intros st t ut ty size dsts H. simpl in H.
   destruct (usable st t ut) eqn:U; simpl in H; [|discriminate].
   destruct (lookup (kctes st) ut) as [x|] eqn:L; [|discriminate].
+  destruct (is_zombie (e_cap x)) eqn:Zx; [discriminate|].
   destruct (otype_eqb (c_type (e_cap x)) Untyped) eqn:T; simpl in H; [|discriminate].
   destruct (existsb (fun d => negb (dest_node_ok st t d)) dsts); [discriminate|].
   destruct (existsb (fun d => negb (usable st t d)) dsts) eqn:B; [discriminate|].

@@ -207,6 +207,74 @@ Qed.
 
 (** ** Preservation *)
 
+(** Entries that each copy an old entry's node, ancestors, and its
+    capability's rights, object and badge (a zombie replacing a capability). *)
+Lemma kcdt_proj_rob : forall l l' nn,
+  kcdt_ok l nn ->
+  (forall e', In e' l' -> exists e, In e l /\ e_node e = e_node e' /\ e_anc e = e_anc e' /\
+     c_rights (e_cap e) = c_rights (e_cap e') /\ c_obj (e_cap e) = c_obj (e_cap e') /\
+     c_badge (e_cap e) = c_badge (e_cap e')) ->
+  kcdt_ok l' nn.
+Proof.
+  intros l l' nn [Hf [Hk Hc]] Hw; split; [|split].
+  - intros e' He'; destruct (Hw e' He') as [e [He [E1 [E2 _]]]].
+    rewrite <- E1, <- E2; auto.
+  - intros x' y' Hx' Hy' Ha.
+    destruct (Hw x' Hx') as [x [Hx [Ex1 [Ex2 [Ex3 [Ex4 Ex5]]]]]].
+    destruct (Hw y' Hy') as [y [Hy [Ey1 [Ey2 [Ey3 [Ey4 Ey5]]]]]].
+    assert (K : kcap_ok (e_cap x) (e_cap y)) by (apply Hk; auto; unfold kabove in *; rewrite Ex1, Ex2, Ey1; auto).
+    unfold kcap_ok in *; rewrite <- Ex3, <- Ex4, <- Ex5, <- Ey3, <- Ey4, <- Ey5; auto.
+  - intros x' y' Hx' Hy'.
+    destruct (Hw x' Hx') as [x [Hx [Ex1 [Ex2 _]]]].
+    destruct (Hw y' Hy') as [y [Hy [Ey1 [Ey2 _]]]].
+    rewrite <- Ex1, <- Ex2, <- Ey1, <- Ey2; apply Hc; auto.
+Qed.
+
+Lemma kdel_kinv : forall st s, KInv st -> KInv (kdel st s).
+Proof.
+  intros st s H; unfold kdel; apply collect_kinv; unfold KInv; simpl;
+    apply (kcdt_incl (kctes st)); auto.
+  intros e He; apply (remove_in s); auto.
+Qed.
+
+(** A zombie gets the replaced capability's node, ancestors, rights, object
+    and badge. *)
+Lemma rezombie_kinv : forall st s x inner,
+  KInv st -> lookup (kctes st) s = Some x -> KInv (rezombie st s x inner).
+Proof.
+  intros st s x inner H L; destruct (lookup_some _ _ _ L) as [Hx _].
+  unfold KInv, rezombie; simpl; apply (kcdt_proj_rob (kctes st)); auto.
+  intros e' [<-|He']; [exists x; simpl; auto 7|].
+  exists e'; repeat split; auto; apply (remove_in s); auto.
+Qed.
+
+Lemma kunit_in_kinv : forall fuel st s x st',
+  KInv st -> kunit_in fuel st s x = Some st' -> KInv st'.
+Proof.
+  intros fuel; induction fuel as [|f IH]; intros st s x st' Hi H; simpl in H;
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))); [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion H; subst; apply kdel_kinv; auto|]);
+    (destruct (slot_eqb _ s); [inversion H; subst; exact Hi|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly; [|inversion H; subst; exact Hi]);
+    (destruct (is_zombie (e_cap y));
+      [destruct (is_top (e_cap y));
+        [inversion H; subst; apply rezombie_kinv; auto|try discriminate; eapply IH; eauto]|]);
+    (destruct (can_zombify _ _ _) as [n|]; inversion H; subst;
+      [apply rezombie_kinv; auto|apply kdel_kinv; exact Hi]).
+Qed.
+
+(** One unit of deletion work ([Kernel.kunit]) keeps the invariant: it
+    removes entries, changes a deletion count (not in [KInv]), or gives a
+    capability's entry a zombie with the same rights, object and badge. *)
+Lemma kunit_kinv : forall st s st', KInv st -> kunit st s = Some st' -> KInv st'.
+Proof.
+  intros st s st' H E; unfold kunit in E.
+  destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion E; subst; auto].
+  destruct (is_zombie (e_cap x)); [eapply kunit_in_kinv; eauto|].
+  destruct (can_zombify st s x) as [n|]; inversion E; subst;
+    [apply rezombie_kinv; auto|apply kdel_kinv; auto].
+Qed.
+
 Theorem kstep_inv : forall st o st', KInv st -> kstep st o = Some st' -> KInv st'.
 Proof.
   intros st o st' H E; destruct o; simpl in E.
@@ -216,6 +284,7 @@ Proof.
     unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
     destruct (lookup (kctes st) src) as [x|] eqn:L; try discriminate.
+    destruct (is_zombie (e_cap x)); try discriminate.
     inversion E; subst; destruct (lookup_some _ _ _ L) as [Hx _].
     unfold KInv; simpl; apply (kcdt_proj (kctes st)); auto.
     intros e' [<-|He']; [exists x; simpl; auto|exists e'; split; auto; apply (remove_in src); auto].
@@ -233,6 +302,7 @@ Proof.
               && (slot_eqb dst src || kempty st dst)); try discriminate.
     destruct (lookup (kctes st) src) as [xs|] eqn:Ls; try discriminate.
     destruct (lookup (kctes st) pivot) as [xp|] eqn:Lp; try discriminate.
+    destruct (is_zombie (e_cap xs) || is_zombie (e_cap xp)); try discriminate.
     inversion E; subst.
     destruct (lookup_some _ _ _ Ls) as [Hs _]; destruct (lookup_some _ _ _ Lp) as [Hp _].
     unfold KInv; simpl; apply (kcdt_proj (kctes st)); auto.
@@ -245,7 +315,8 @@ Proof.
     intros e He; apply (remove_in s); auto.
   - (* KRevoke *)
     destruct (usable st t s); try discriminate.
-    destruct (lookup (kctes st) s) as [x|]; inversion E; subst; auto.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); inversion E; subst; auto.
     apply collect_kinv; unfold KInv; simpl; apply (kcdt_incl (kctes st)); auto.
     intros e He; apply filter_In in He; tauto.
   - (* KRetype *)
@@ -270,6 +341,15 @@ Proof.
   - (* KUnmap *)
     destruct (usable st t vs); try discriminate.
     destruct (is_type st vs PageTableObj); inversion E; subst; auto.
+  - (* KDeleteStep *)
+    destruct (usable st t s); try discriminate.
+    apply (kunit_kinv st s); auto.
+  - (* KRevokeStep *)
+    destruct (usable st t s); try discriminate.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); try discriminate.
+    destruct (first_desc st (e_node x)) as [d|]; [apply (kunit_kinv st (e_slot d)); auto|].
+    inversion E; subst; auto.
 Qed.
 
 Lemma krun_inv : forall ops st, KInv st -> KInv (krun st ops).

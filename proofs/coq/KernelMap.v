@@ -4,6 +4,9 @@
     mapping: a frame under a page-table root at an address, nothing else.
     The kernel (kernel/src/invoke/vspace.rs over [tileos_kernel::vspace])
     does more, and refuses more:
+    - an invoked zombie (a CNode's deletion under way in its slot) is
+      refused with DeletionInProgress whatever the method (the kernel's
+      decoder checks it before the type);
     - a frame capability records the one place it is mapped, as (ASID,
       address); a map of a capability mapped elsewhere is refused
       (IllegalOperation), an unmap names the capability, not the address,
@@ -46,7 +49,11 @@
     capability is not the root of a live ASID ([kmerror_invalid_capability]);
     a DeleteFirst of a map names an address in use ([kmerror_map_delete_first]);
     an IllegalOperation of a map names a non-frame invoked capability or a
-    frame capability recording another place ([kmerror_map_illegal]).
+    frame capability recording another place ([kmerror_map_illegal]); a
+    DeletionInProgress of a map or unmap names an invoked zombie
+    ([kmerror_map_deletion_in_progress]). [Kernel.v]'s one-unit deletions
+    ([KDeleteStep], [KRevokeStep]) are [KMOp]s like the others: a frame
+    capability a unit removes is unmapped by [settle].
     Not proved: that these are the kernel's checks and codes; that is what
     the refinement test checks. *)
 
@@ -140,9 +147,17 @@ Definition ok_map (s : kmstate) (xf : cte) (v a va : nat) : kmresult :=
                              :: filter (fun m => negb ((m_vs m =? v) && (m_va m =? va))) (kmaps st)))
              (kasids s) (kcover s) ((e_node xf, (a, va)) :: drop_rec (e_node xf) (krec s))).
 
+(** The code of an invoked capability that is not a frame's: a zombie's
+    DeletionInProgress (the kernel's decoder refuses any method of a zombie,
+    before it looks at the type: [decode::decode]), else IllegalOperation.
+    (A zombie is never a frame's, so refusing a zombie here, after the type
+    check, gives the kernel's code in the kernel's order.) *)
+Definition not_frame_error (c : cap) : kerror :=
+  if is_zombie c then KDeletionInProgress else KIllegalOperation.
+
 (** FrameMap of the frame capability at [fr] at [va] in the address space
     of the capability at [vs], in the kernel's order: the invoked slot
-    (FailedLookup), its type (IllegalOperation), the VSpace slot
+    (FailedLookup), its type (DeletionInProgress for a zombie, else IllegalOperation), the VSpace slot
     (FailedLookup), its type (InvalidCapability), alignment, the user half,
     the recorded mapping, the read right, the covering page table, the
     entry. *)
@@ -152,7 +167,7 @@ Definition kmap_frame (s : kmstate) (t : nat) (fr vs : slot) (va : nat) : kmresu
   match lookup (kctes st) fr with
   | None => KMFail (KMErr KFailedLookup)
   | Some xf =>
-    if negb (otype_eqb (c_type (e_cap xf)) FrameObj) then KMFail (KMErr KIllegalOperation) else
+    if negb (otype_eqb (c_type (e_cap xf)) FrameObj) then KMFail (KMErr (not_frame_error (e_cap xf))) else
     if negb (usable st t vs) then KMFail (KMErr KFailedLookup) else
     match lookup (kctes st) vs with
     | None => KMFail (KMErr KFailedLookup)
@@ -180,7 +195,7 @@ Definition kmap_frame (s : kmstate) (t : nat) (fr vs : slot) (va : nat) : kmresu
   end.
 
 (** FrameUnmap of the frame capability at [fr]: the invoked slot
-    (FailedLookup), its type (IllegalOperation); an unmapped capability
+    (FailedLookup), its type (DeletionInProgress for a zombie, else IllegalOperation); an unmapped capability
     is left as it is. *)
 Definition kunmap_frame (s : kmstate) (t : nat) (fr : slot) : kmresult :=
   let st := kms s in
@@ -188,7 +203,7 @@ Definition kunmap_frame (s : kmstate) (t : nat) (fr : slot) : kmresult :=
   match lookup (kctes st) fr with
   | None => KMFail (KMErr KFailedLookup)
   | Some xf =>
-    if negb (otype_eqb (c_type (e_cap xf)) FrameObj) then KMFail (KMErr KIllegalOperation)
+    if negb (otype_eqb (c_type (e_cap xf)) FrameObj) then KMFail (KMErr (not_frame_error (e_cap xf)))
     else KMOk (unmap_rec s (e_node xf) (c_obj (e_cap xf)))
   end.
 
@@ -364,7 +379,8 @@ Proof.
   intros s t fr vs va H; simpl in H; unfold kmap_frame in H.
   destruct (usable (kms s) t fr); simpl in H; try discriminate.
   destruct (lookup (kctes (kms s)) fr) as [xf|]; try discriminate.
-  destruct (otype_eqb (c_type (e_cap xf)) FrameObj); simpl in H; try discriminate.
+  destruct (otype_eqb (c_type (e_cap xf)) FrameObj); simpl in H;
+    [|unfold not_frame_error in H; destruct (is_zombie (e_cap xf)); discriminate].
   destruct (usable (kms s) t vs); simpl in H; try discriminate.
   destruct (lookup (kctes (kms s)) vs) as [xv|]; try discriminate.
   exists xv.
@@ -410,6 +426,31 @@ Proof.
     + exists xv, a, a', va'; repeat split; auto.
       apply andb_false_iff in E; destruct E as [E|E]; apply Nat.eqb_neq in E; auto.
   - exfalso; simpl in H; unfold ok_map in H; split_in H.
+Qed.
+
+(** A DeletionInProgress of a map or an unmap names an invoked slot the
+    thread can name that holds a zombie (a CNode's deletion under way in it:
+    [Kernel.v], "Preempted deletion"). *)
+Theorem kmerror_map_deletion_in_progress : forall s o,
+  match o with KMapFrame _ _ _ _ | KUnmapFrame _ _ => True | KMOp _ => False end ->
+  kmstep s o = KMFail (KMErr KDeletionInProgress) ->
+  exists t fr xf, (o = KUnmapFrame t fr \/ exists vs va, o = KMapFrame t fr vs va) /\
+    usable (kms s) t fr = true /\ lookup (kctes (kms s)) fr = Some xf /\ is_zombie (e_cap xf) = true.
+Proof.
+  intros s o Ho H; destruct o as [o|t fr vs va|t fr]; [contradiction| |].
+  - exists t, fr; simpl in H; unfold kmap_frame in H.
+    destruct (usable (kms s) t fr) eqn:U; simpl in H; try discriminate.
+    destruct (lookup (kctes (kms s)) fr) as [xf|]; try discriminate.
+    exists xf; repeat split; eauto.
+    destruct (otype_eqb (c_type (e_cap xf)) FrameObj); simpl in H.
+    + exfalso; split_in H; unfold ok_map in H; discriminate.
+    + unfold not_frame_error in H; destruct (is_zombie (e_cap xf)); auto; discriminate.
+  - exists t, fr; simpl in H; unfold kunmap_frame in H.
+    destruct (usable (kms s) t fr) eqn:U; simpl in H; try discriminate.
+    destruct (lookup (kctes (kms s)) fr) as [xf|]; try discriminate.
+    exists xf; repeat split; eauto.
+    destruct (otype_eqb (c_type (e_cap xf)) FrameObj); simpl in H; try discriminate.
+    unfold not_frame_error in H; destruct (is_zombie (e_cap xf)); auto; discriminate.
 Qed.
 
 (** ** Unmap *)

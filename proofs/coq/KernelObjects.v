@@ -139,6 +139,54 @@ Proof.
     apply (IH s1 t x u ty size st'); auto.
 Qed.
 
+(** A deletion count set on an object with no child object keeps the
+    invariant ([kwm] is read for a parent's children only). *)
+Lemma set_left_kobj : forall st o n,
+  KObj st -> has_child (kobjs st) o = false -> KObj (set_left st o n).
+Proof.
+  intros st o n [H [Hb Hn]] Hc; unfold KObj; simpl; split; auto.
+  destruct H as [Hids Hfr Hpar Hwm Hov]; constructor; auto.
+  intros a c Ha Hc' P; unfold upd.
+  destruct (o_id a =? o) eqn:E; [|apply Hwm; auto].
+  exfalso; apply Nat.eqb_eq in E; subst o.
+  assert (has_child (kobjs st) (o_id a) = true); [|congruence].
+  apply existsb_exists; exists c; split; [apply ksub_in in Hc'; tauto|].
+  unfold is_child_of; rewrite P; apply Nat.eqb_refl.
+Qed.
+
+Lemma kdel_kobj : forall st s, KObj st -> KObj (kdel st s).
+Proof. intros st s H; unfold kdel; apply collect_kobj; exact H. Qed.
+
+Lemma zombify_kobj : forall st s x inner n,
+  KObj st -> has_child (kobjs st) (c_obj (e_cap x)) = false -> KObj (zombify st s x inner n).
+Proof. intros st s x inner n H C; unfold zombify; apply set_left_kobj; auto. Qed.
+
+Lemma kunit_in_kobj : forall fuel st s x st',
+  KObj st -> kunit_in fuel st s x = Some st' -> KObj st'.
+Proof.
+  intros fuel; induction fuel as [|f IH]; intros st s x st' Hi H; simpl in H;
+    (destruct (has_child (kobjs st) (c_obj (e_cap x))) eqn:Ch; [discriminate|]);
+    (destruct (kwm st (c_obj (e_cap x))) as [|r]; [inversion H; subst; apply kdel_kobj; auto|]);
+    (assert (H1 : KObj (set_left st (c_obj (e_cap x)) r)) by (apply set_left_kobj; auto));
+    (destruct (slot_eqb (c_obj (e_cap x), r) s); [inversion H; subst; exact H1|]);
+    (destruct (lookup (kctes st) (c_obj (e_cap x), r)) as [y|] eqn:Ly; [|inversion H; subst; exact H1]);
+    (destruct (is_zombie (e_cap y));
+      [destruct (is_top (e_cap y));
+        [inversion H; subst; exact Hi|try discriminate; exact (IH _ _ _ _ Hi H)]|]);
+    (destruct (can_zombify st (c_obj (e_cap x), r) y) as [n|] eqn:C; inversion H; subst;
+      [apply zombify_kobj; auto; apply (can_zombify_some _ _ _ _ C)|apply kdel_kobj; exact H1]).
+Qed.
+
+(** One unit of deletion work ([Kernel.kunit]) keeps the object invariant. *)
+Lemma kunit_kobj : forall st s st', KObj st -> kunit st s = Some st' -> KObj st'.
+Proof.
+  intros st s st' H E; unfold kunit in E.
+  destruct (lookup (kctes st) s) as [x|] eqn:L; [|inversion E; subst; auto].
+  destruct (is_zombie (e_cap x)); [eapply kunit_in_kobj; eauto|].
+  destruct (can_zombify st s x) as [n|] eqn:C; inversion E; subst;
+    [apply zombify_kobj; auto; apply (can_zombify_some _ _ _ _ C)|apply kdel_kobj; auto].
+Qed.
+
 Theorem kstep_kobj : forall st o st', KObj st -> kstep st o = Some st' -> KObj st'.
 Proof.
   intros st o st' H E; destruct o; simpl in E.
@@ -152,19 +200,22 @@ Proof.
     destruct (derive _ _ _); inversion E; subst; auto.
   - unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
-    destruct (lookup (kctes st) src); inversion E; subst; auto.
+    destruct (lookup (kctes st) src) as [x|]; try discriminate.
+    destruct (is_zombie (e_cap x)); inversion E; subst; auto.
   - unfold relocate in E.
     destruct (usable st t src && usable st t dst && kempty st dst); try discriminate.
     destruct (lookup (kctes st) src); try discriminate.
     destruct (kmutate _ _); inversion E; subst; auto.
   - destruct (usable st t src && usable st t pivot && usable st t dst && negb (slot_eqb src pivot)
               && (slot_eqb dst src || kempty st dst)); try discriminate.
-    destruct (lookup (kctes st) src), (lookup (kctes st) pivot); inversion E; subst; auto.
+    destruct (lookup (kctes st) src) as [xs|], (lookup (kctes st) pivot) as [xp|]; try discriminate.
+    destruct (is_zombie (e_cap xs) || is_zombie (e_cap xp)); inversion E; subst; auto.
   - destruct (usable st t s); try discriminate.
     destruct (lookup (kctes st) s); inversion E; subst; auto.
     apply collect_kobj; auto.
   - destruct (usable st t s); try discriminate.
-    destruct (lookup (kctes st) s); inversion E; subst; auto.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); inversion E; subst; auto.
     apply collect_kobj; auto.
   - destruct (usable st t ut); try discriminate.
     destruct (is_type st ut Untyped) as [x|]; try discriminate.
@@ -186,6 +237,13 @@ Proof.
     match type of E with (if ?b then _ else _) = _ => destruct b end; inversion E; subst; auto.
   - destruct (usable st t vs); try discriminate.
     destruct (is_type st vs PageTableObj); inversion E; subst; auto.
+  - destruct (usable st t s); try discriminate.
+    apply (kunit_kobj st s); auto.
+  - destruct (usable st t s); try discriminate.
+    destruct (lookup (kctes st) s) as [x|]; [|inversion E; subst; auto].
+    destruct (is_zombie (e_cap x)); try discriminate.
+    destruct (first_desc st (e_node x)) as [d|]; [apply (kunit_kobj st (e_slot d)); auto|].
+    inversion E; subst; auto.
 Qed.
 
 Lemma krun_kobj : forall ops st, KObj st -> KObj (krun st ops).

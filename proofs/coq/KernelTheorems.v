@@ -138,6 +138,7 @@ Theorem krevoke_frame : forall st t s st' x,
 Proof.
   intros st t s st' x E L e; simpl in E.
   destruct (usable st t s); try discriminate; rewrite L in E.
+  destruct (is_zombie (e_cap x)); try discriminate.
   inversion E; subst st'; clear E; split.
   - intros He; split; [|split].
     + apply collect_sub in He; simpl in He; apply filter_In in He; tauto.

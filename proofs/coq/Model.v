@@ -18,7 +18,14 @@ Import ListNotations.
 Inductive otype :=
 | Untyped | CNodeObj | TCBObj | EndpointObj | NotificationObj
 | ReplyObj | FrameObj | PageTableObj
-| IoSpaceControlObj | IoSpaceObj.
+| IoSpaceControlObj | IoSpaceObj
+| ZombieObj | ZombieInnerObj.
+(** [ZombieObj] and [ZombieInnerObj] are types of capabilities only, never
+    of objects: the kernel's [Cap::Zombie], which replaces the last
+    capability to a CNode whose deletion was preempted ([Kernel.v],
+    "Preempted deletion"); its [c_obj] is the CNode being destroyed.
+    [ZombieInnerObj]: a zombie whose deletion is part of an outer one (a
+    chain). *)
 (** [IoSpaceControlObj]: the authority to issue IOSpace capabilities (VT-d,
     [kernel/src/cap.rs] [Cap::IoSpaceControl]); [IoSpaceObj]: the DMA
     address space of one PCI function ([Cap::IoSpace]). Only [Kernel.v] and

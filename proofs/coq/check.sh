@@ -51,8 +51,17 @@ THEOREMS=(
   KernelMap.kmerror_invalid_capability
   KernelMap.kmerror_map_delete_first
   KernelMap.kmerror_map_illegal
+  KernelMap.kmerror_map_deletion_in_progress
   KernelMapAuthority.kmconfinement_step
   KernelMapAuthority.kmconfinement_run
+  KernelDeletion.kunit_progress
+  KernelDeletion.kdelete_step_progress
+  KernelDeletion.krevoke_step_progress
+  KernelDeletion.kdecr_wf
+  KernelDeletion.kerror_deletion_in_progress
+  KernelDeletion.kerror_deletion_in_progress_refused
+  KernelDeletion.preempted_deletion_example
+  KernelDeletion.nested_deletion_example
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

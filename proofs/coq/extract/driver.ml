@@ -13,6 +13,7 @@ let otype_of lineno = function
   | "endpoint" -> EndpointObj | "notification" -> NotificationObj
   | "reply" -> ReplyObj | "frame" -> FrameObj | "pagetable" -> PageTableObj
   | "iospacecontrol" -> IoSpaceControlObj | "iospace" -> IoSpaceObj
+  | "zombie" -> ZombieObj | "zombieinner" -> ZombieInnerObj
   | s -> fail lineno ("unknown object type " ^ s)
 
 let otype_name = function
@@ -20,6 +21,7 @@ let otype_name = function
   | EndpointObj -> "endpoint" | NotificationObj -> "notification"
   | ReplyObj -> "reply" | FrameObj -> "frame" | PageTableObj -> "pagetable"
   | IoSpaceControlObj -> "iospacecontrol" | IoSpaceObj -> "iospace"
+  | ZombieObj -> "zombie" | ZombieInnerObj -> "zombieinner"
 
 (* A refusal's code, named as tileos_abi::InvocationError names it (KUnnamed:
    the model names no code, which no kernel answer equals). *)
@@ -27,6 +29,7 @@ let error_name = function
   | KFailedLookup -> "FailedLookup" | KDeleteFirst -> "DeleteFirst"
   | KIllegalOperation -> "IllegalOperation" | KInvalidArgument -> "InvalidArgument"
   | KNotEnoughMemory -> "NotEnoughMemory" | KRangeError -> "RangeError" | KUnnamed -> "unnamed"
+  | KDeletionInProgress -> "DeletionInProgress"
 
 let kmerror_name = function
   | KMErr e -> error_name e
@@ -67,6 +70,8 @@ and kop_of lineno = function
       KRotate (int_of lineno t, slot_of lineno a b, slot_of lineno c d, slot_of lineno e f)
   | ["delete"; t; a; b] -> KDelete (int_of lineno t, slot_of lineno a b)
   | ["revoke"; t; a; b] -> KRevoke (int_of lineno t, slot_of lineno a b)
+  | ["deletestep"; t; a; b] -> KDeleteStep (int_of lineno t, slot_of lineno a b)
+  | ["revokestep"; t; a; b] -> KRevokeStep (int_of lineno t, slot_of lineno a b)
   | "retype" :: t :: a :: b :: ty :: size :: dsts ->
       let rec slots = function
         | [] -> []
@@ -81,16 +86,21 @@ and kop_of lineno = function
    slot, sorted, naming CNodes and objects by physical base (ids are the
    model's own), with the untyped watermark and the slot's CDT ancestors
    present in the state (CNODE_BASE:INDEX, sorted, comma-separated; "-" for
-   none; an ancestor whose capability is gone is left out); then one line
-   per frame mapping (map ROOT_BASE VA FRAME_BASE WRITABLE) and one per
-   mapping a frame capability records (rec CNODE_BASE INDEX ASID VA). *)
+   none; an ancestor whose capability is gone is left out). A zombie's line
+   has type "zombie" ("zombieinner" for one part of an outer deletion), its
+   CNode's base and size, and its count of slots left in the watermark
+   column. Then one line per frame mapping (map ROOT_BASE VA FRAME_BASE
+   WRITABLE) and one per mapping a frame capability records (rec
+   CNODE_BASE INDEX ASID VA). *)
 let print_state s =
   let st = s.kms in
   let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
   let place e = Printf.sprintf "%d:%d" (base (fst e.e_slot)).o_base (snd e.e_slot) in
   let lines = List.map (fun e ->
       let cn = base (fst e.e_slot) and o = base e.e_cap.c_obj in
-      let wm = if e.e_cap.c_type = Untyped then string_of_int (st.kwm o.o_id) else "-" in
+      (* the untyped's watermark, or the zombie's count of slots left *)
+      let wm = if e.e_cap.c_type = Untyped || e.e_cap.c_type = ZombieObj || e.e_cap.c_type = ZombieInnerObj
+               then string_of_int (st.kwm o.o_id) else "-" in
       let anc = List.sort compare (List.map place (List.filter (fun a -> List.mem a.e_node e.e_anc) st.kctes)) in
       Printf.sprintf "slot %d %d %d %s %d %s %d %s %s" cn.o_base (snd e.e_slot) o.o_base
         (otype_name e.e_cap.c_type) o.o_size (rights_str e.e_cap.c_rights) e.e_cap.c_badge wm

@@ -17,10 +17,17 @@
 //! `KernelErrors.kstep_code` names, `proofs/coq/KernelErrors.v`), and the contents of every
 //! slot afterwards, untyped watermarks included, and the CDT ancestors of every slot once the
 //! model's are restricted to the slots the kernel marks revocable
-//! ([`restrict_to_kernel_parents`]). What is not: CNode guards (the model has none);
-//! preempted deletions (`DeleteStep`,
-//! `RevokeStep` are not generated); and slots of CNodes more than one level below the
-//! thread's root (the model resolves one level, so the generator names no such slot).
+//! ([`restrict_to_kernel_parents`]). Preempted deletions are compared too: one-unit
+//! deletions (`DeleteStep`, `RevokeStep`: `Kernel.v`'s `KDeleteStep`, `KRevokeStep`) and every
+//! operation in a state they leave, zombies of CNodes' deletions included (abstracted as the
+//! model's `zombie` or `zombieinner` capability, its `remaining` as the model's count),
+//! with the kernel's `DeletionInProgress`, chains of zombies included (a deletion started or
+//! met inside another: [`unswapped`] moves the kernel's swapped zombies back to the model's
+//! places). What is not: CNode guards (the model has none); kernel states with a TCB's zombie
+//! or a detached slot, or a chain [`unswapped`] cannot follow (no counterpart in the model: a
+//! one-unit deletion that leaves one is not compared, [`Tally::skipped`]); and slots of CNodes
+//! more than one level below
+//! the thread's root (the model resolves one level, so the generator names no such slot).
 //! Labels are not in the abstraction; bindings only as the thread's root and the other
 //! external CNodes' (threads outside the model).
 //!
@@ -57,10 +64,14 @@ struct Object {
 /// A capability as the abstraction sees it.
 struct CapView {
     object: Object,
+    /// The model's capability type: the object's, or `zombie` for a zombie (whose object
+    /// is the CNode it destroys).
+    kind: &'static str,
     /// Read, write, grant, grant-reply as four 0/1 digits.
     rights: String,
     badge: u64,
-    /// The untyped watermark, for an untyped capability.
+    /// The untyped watermark, for an untyped capability; the slots left to look at
+    /// (`remaining`), for a zombie (the model keeps both in `kwm` of the object).
     watermark: Option<u64>,
 }
 
@@ -73,6 +84,7 @@ fn view(cap: &Cap) -> Result<CapView, String> {
     let all = || rights_digits(Rights::ALL);
     let plain = |base, kind, size_bits: u32| CapView {
         object: Object { base, kind, size: 1 << size_bits, depth: 0 },
+        kind,
         rights: all(),
         badge: 0,
         watermark: None,
@@ -83,12 +95,14 @@ fn view(cap: &Cap) -> Result<CapView, String> {
         }
         Cap::Endpoint { paddr, badge, rights } => CapView {
             object: Object { base: paddr, kind: "endpoint", size: 1 << ObjectType::Endpoint.size_bits(0), depth: 0 },
+            kind: "endpoint",
             rights: rights_digits(rights),
             badge,
             watermark: None,
         },
         Cap::Notification { paddr, badge, rights } => CapView {
             object: Object { base: paddr, kind: "notification", size: 1 << ObjectType::Notification.size_bits(0), depth: 0 },
+            kind: "notification",
             rights: rights_digits(rights),
             badge,
             watermark: None,
@@ -102,6 +116,12 @@ fn view(cap: &Cap) -> Result<CapView, String> {
         // The model's page tables: a PML4 (the root `KernelMap.v` maps frames under, told
         // apart by its ASID) and the structures between.
         Cap::PagingTable { paddr, .. } | Cap::Pml4 { paddr, .. } => plain(paddr, "pagetable", 12),
+        // A zombie of a CNode's deletion (`Kernel.v`'s zombie): its object is the CNode, its
+        // count the slots left ([`unswapped`] gives its place). A TCB's zombie has no
+        // counterpart in the model.
+        Cap::Zombie { paddr, remaining, radix, tcb: false, .. } => {
+            CapView { kind: "zombie", watermark: Some(u64::from(remaining)), ..plain(paddr, "cnode", u32::from(radix) + SLOT_SIZE_BITS) }
+        }
         other => return Err(format!("the Coq model has no counterpart of {other:?}")),
     })
 }
@@ -124,15 +144,69 @@ fn retype_object(kind: ObjectType, size_bits: u32) -> Result<(&'static str, u64)
 /// The capability in every occupied slot, in CDT order with its CDT ancestors, each untyped
 /// told apart from a same-sized untyped it was retyped from ([`Object::depth`]).
 fn views(memory: &Memory) -> Result<Vec<(SlotRef, CapView, Vec<SlotRef>)>, String> {
+    let (place, inner) = unswapped(memory)?;
+    let place = |at: SlotRef| place.get(&at).copied().unwrap_or(at);
     let mut views = Vec::new();
     for (at, ancestors) in cdt_ancestors(memory) {
+        if memory.peek(at).detached {
+            return Err(format!(
+                "slot {at:#x} is marked detached (a revoke's target inside an object it destroys): the Coq model has none"
+            ));
+        }
         let mut cap = view(&memory.cap(at))?;
+        if cap.kind == "zombie" && inner.contains(&place(at)) {
+            cap.kind = "zombieinner";
+        }
         if cap.object.kind == "untyped" {
             cap.object.depth = ancestors.iter().filter(|a| view(&memory.cap(**a)).is_ok_and(|v| v.object == cap.object)).count();
         }
-        views.push((at, cap, ancestors));
+        views.push((place(at), cap, ancestors.into_iter().map(place).collect()));
     }
     Ok(views)
+}
+
+/// Where the model has the zombies of the kernel's chains of deletions. The kernel keeps the
+/// zombie whose CNode it is emptying (the head, `top`) in the slot the deletion was called on
+/// and each other zombie of the chain in the slot the next inner CNode's last capability was
+/// in (`cspace::delete_step` swaps them, `link` naming the next outer one); `Kernel.v` keeps
+/// every zombie in the slot of the capability it replaced. For a chain from the head at `p0`
+/// through its links `p1`, …, `pk`, the capability the kernel has in `pk` is the model's in
+/// `p0`, and the one in `p(i-1)` the model's in `pi`. Every other slot stays. The zombies the
+/// model has in `p1`, …, `pk` are part of an outer deletion (`Kernel.v`'s `ZombieInnerObj`,
+/// the second set returned). A zombie that is not the head of a chain nor on one is refused.
+#[allow(clippy::type_complexity)]
+fn unswapped(memory: &Memory) -> Result<(std::collections::BTreeMap<SlotRef, SlotRef>, std::collections::BTreeSet<SlotRef>), String> {
+    let mut place = std::collections::BTreeMap::new();
+    let mut inner = std::collections::BTreeSet::new();
+    let occupied: Vec<SlotRef> = memory.occupied().map(|(at, _)| at).collect();
+    for &head in &occupied {
+        let Cap::Zombie { top: true, link, .. } = memory.cap(head) else { continue };
+        let mut path = vec![head];
+        let mut next = link;
+        while next != SlotRef::NONE {
+            if path.len() > occupied.len() || path.contains(&next) {
+                return Err(format!("the chain of zombies from {head:#x} loops at {next:#x}"));
+            }
+            let Cap::Zombie { top: false, link, .. } = memory.cap(next) else {
+                return Err(format!("the chain of zombies from {head:#x} reaches {next:#x}, which holds {:?}", memory.cap(next)));
+            };
+            path.push(next);
+            next = link;
+        }
+        if let Some(&last) = path.last().filter(|_| path.len() > 1) {
+            place.insert(last, head);
+            for pair in path.windows(2) {
+                place.insert(pair[0], pair[1]);
+                inner.insert(pair[1]);
+            }
+        }
+    }
+    for &at in &occupied {
+        if matches!(memory.cap(at), Cap::Zombie { top: false, .. }) && !place.contains_key(&at) {
+            return Err(format!("the zombie in {at:#x} is on no chain of a deletion"));
+        }
+    }
+    Ok((place, inner))
 }
 
 /// The objects of a state: every object a capability names, plus the universe's external
@@ -213,14 +287,7 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
     for (at, cap, anc) in &views {
         let (cnode, index) = locate(&objects, *at)?;
         let anc = if anc.is_empty() { "-".to_string() } else { anc.iter().map(|s| node(*s).to_string()).collect::<Vec<_>>().join(",") };
-        text.push_str(&format!(
-            "cte {cnode} {index} {} {} {} {} {} {anc}\n",
-            id(cap.object),
-            cap.object.kind,
-            cap.rights,
-            cap.badge,
-            node(*at)
-        ));
+        text.push_str(&format!("cte {cnode} {index} {} {} {} {} {} {anc}\n", id(cap.object), cap.kind, cap.rights, cap.badge, node(*at)));
         if let Some(watermark) = cap.watermark {
             text.push_str(&format!("wm {} {watermark}\n", id(cap.object)));
         }
@@ -339,7 +406,8 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
         }
         Op::MapFrame { frame, vspace, vaddr } => format!("mapframe 0 {} {} {vaddr}", slot(frame)?, slot(vspace)?),
         Op::UnmapFrame { frame } => format!("unmapframe 0 {}", slot(frame)?),
-        Op::DeleteStep { .. } | Op::RevokeStep { .. } => return Err("preempted deletions are not in the Coq model".into()),
+        Op::DeleteStep { slot: at } => format!("deletestep 0 {}", slot(at)?),
+        Op::RevokeStep { slot: at } => format!("revokestep 0 {}", slot(at)?),
         Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
     })
 }
@@ -363,7 +431,7 @@ pub fn observe(universe: &Universe, after: Result<&Memory, InvocationError>) -> 
             "slot {} {index} {} {} {} {} {} {watermark} {}",
             objects[cnode - 1].base,
             cap.object.base,
-            cap.object.kind,
+            cap.kind,
             cap.object.size,
             cap.rights,
             cap.badge,
@@ -401,7 +469,8 @@ pub fn restrict_to_kernel_parents(model: &str, after: Option<&Memory>) -> Result
         let (base, index) = place.split_once(':').ok_or_else(|| format!("malformed ancestor {place} in the model's output"))?;
         let number = |n: &str| n.parse::<u64>().map_err(|_| format!("malformed ancestor {place} in the model's output"));
         let at = cspace::slot_address(number(base)?, number(index)?);
-        Ok(memory.occupied().any(|(s, slot)| s == at && slot.revocable))
+        let (place, _) = unswapped(memory)?;
+        Ok(memory.occupied().any(|(s, slot)| place.get(&s).copied().unwrap_or(s) == at && slot.revocable))
     };
     let mut out = String::new();
     for line in model.lines() {
@@ -475,6 +544,15 @@ pub struct Tally {
     pub applied: std::collections::BTreeMap<&'static str, usize>,
     /// Operations both refused, with the same error code, by code (`FailedLookup`, …).
     pub refused: std::collections::BTreeMap<String, usize>,
+    /// One-unit deletions (`DeleteStep`, `RevokeStep`) the kernel carried out into a state
+    /// the abstraction has no counterpart of (a TCB's zombie, a detached slot): not
+    /// compared, and the sequence goes on from the state before.
+    pub skipped: usize,
+    /// Operations compared (applied or refused by both) from a state holding a zombie.
+    pub from_zombie: usize,
+    /// Of those, the ones from a state holding a chain of zombies (a deletion started or met
+    /// inside another).
+    pub from_chain: usize,
 }
 
 impl Tally {
@@ -496,6 +574,9 @@ impl Tally {
         for (code, n) in &other.refused {
             *self.refused.entry(code.clone()).or_default() += n;
         }
+        self.skipped += other.skipped;
+        self.from_zombie += other.from_zombie;
+        self.from_chain += other.from_chain;
     }
 }
 
@@ -616,23 +697,56 @@ pub fn map_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
     ops
 }
 
+/// One draw in this many of [`check_random`] is a one-unit deletion of a CNode capability or
+/// a zombie.
+pub const STEP_ODDS: usize = 6;
+
 /// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
 /// result with the Coq model's after every one. Fails with the trace and both results at
 /// the first difference.
-pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqStep) -> Result<Tally, String> {
+///
+/// Operations are drawn uniformly from `Op::all` and [`retype_at_ops`]. Without `preempted`,
+/// one-unit deletions (`DeleteStep`, `RevokeStep`: one kernel entry of a CNode Delete or
+/// Revoke given one unit of work, `Kernel.v`'s `KDeleteStep` and `KRevokeStep`) are left out,
+/// as before they were compared (the same sequences for the same seed). With `preempted` they
+/// are drawn too, and one draw in [`STEP_ODDS`] is instead a one-unit deletion of a slot
+/// holding a CNode capability or a zombie, when there is one, so that zombies arise, are
+/// continued and are met by the operations after them. A one-unit deletion that leaves a kernel state the abstraction has no
+/// counterpart of (a TCB's zombie, a detached slot: [`abstract_state`] fails on it) is
+/// not compared and not kept: it is counted in [`Tally::skipped`] and the sequence goes on
+/// from the state before it.
+pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: bool, coq: &mut CoqStep) -> Result<Tally, String> {
     let mut rng = Rng(seed.max(1));
     let mut memory = explore::check_initial(universe).map_err(|v| v.report(universe))?;
     let mut trace: Vec<String> = Vec::new();
     let mut tally = Tally::default();
     for _ in 0..steps {
         let slots = model_slots(universe, &memory);
-        let mut ops: Vec<Op> =
-            Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
+        let mut ops: Vec<Op> = Op::all(universe, &slots)
+            .into_iter()
+            .filter(|op| preempted || !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. }))
+            .collect();
         ops.extend(retype_at_ops(universe, &memory, &slots));
         // A third of the draws are maps and unmaps when there are any (and the random
         // sequence is the one it was before when there are none).
         let maps = map_ops(&memory, &slots);
-        let op = if !maps.is_empty() && rng.below(3) == 0 { maps[rng.below(maps.len())] } else { ops[rng.below(ops.len())] };
+        // One-unit deletions of a CNode capability or a zombie, which start or continue a
+        // preempted deletion of a CNode.
+        let containers: Vec<Op> = ops
+            .iter()
+            .copied()
+            .filter(|op| match *op {
+                Op::DeleteStep { slot } | Op::RevokeStep { slot } => matches!(memory.cap(slot), Cap::CNode { .. } | Cap::Zombie { .. }),
+                _ => false,
+            })
+            .collect();
+        let op = if !maps.is_empty() && rng.below(3) == 0 {
+            maps[rng.below(maps.len())]
+        } else if preempted && !containers.is_empty() && rng.below(STEP_ODDS) == 0 {
+            containers[rng.below(containers.len())]
+        } else {
+            ops[rng.below(ops.len())]
+        };
         trace.push(op.describe(universe));
         let kernel_slots = universe.addressable_slots(&memory);
         let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
@@ -640,6 +754,12 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
             Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
             Err((invariant, detail)) => return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}")),
         };
+        let one_unit = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
+        if one_unit && after.as_ref().is_ok_and(|after| abstract_state(universe, after).is_err()) {
+            trace.pop();
+            tally.skipped += 1;
+            continue;
+        }
         let expected = observe(universe, after.as_ref().map_err(|e| *e))?;
         let model = coq.step(&abstract_state(universe, &memory)?, &op_line(universe, &memory, &op)?)?;
         let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
@@ -649,6 +769,12 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqS
                 trace.len(),
                 abstract_state(universe, &memory)?
             ));
+        }
+        if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { .. })) {
+            tally.from_zombie += 1;
+        }
+        if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { top: false, .. })) {
+            tally.from_chain += 1;
         }
         match after {
             Ok(after) => {
