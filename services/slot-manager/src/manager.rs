@@ -644,6 +644,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.seat_of(Role::Module(id))
     }
 
+    /// Entries in the warm module's journal (docs/slots.md, "The warm module's journal"):
+    /// requests its state misses, 0 when there is no warm module.
+    pub fn journal_entries(&self) -> usize {
+        self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))).and_then(|seat| self.seats.get(seat)).map_or(0, |s| s.journal.len())
+    }
+
     /// The seats of the three N-version lineage positions.
     pub fn lineage_seats(&self) -> Option<[usize; 3]> {
         self.lineages.as_ref().map(|l| l.seats)
@@ -1166,10 +1172,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let count = self.stats.journal_imports;
         // Logged at the first and then every 64th (each line lengthens a client's call).
         if count % 64 == 1 {
-            self.host.note(format_args!(
-                "@event slot.journal-import slot={} seat={seat} entries={entries} count={count}",
-                self.config.name
-            ));
+            self.host
+                .note(format_args!("@event slot.journal-import slot={} seat={seat} entries={entries} count={count}", self.config.name));
         }
         self.push(source, Job::Export { target: seat, transfer });
     }
@@ -1177,8 +1181,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// A restored module (serving now) replays its journal before it serves: each request
     /// its state misses (its copy skipped, or dropped for an import that did not come) whose
     /// client was answered already, in order, ahead of every later request in its queue;
-    /// the answers are discarded. Requests still in flight are left out (the restored module
-    /// serves them anyway). Entries a pending import with its state covers are dropped (the
+    /// the answers are discarded. A request still in flight is served by it in its place
+    /// (not replayed: its client waits for that answer). Entries a pending import with its state covers are dropped (the
     /// import brings them); while an import waits for its state, nothing is replayed yet
     /// (called again when it is done or abandoned).
     fn replay_journal(&mut self, seat: usize) {
@@ -1202,16 +1206,31 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
         let mut replayed = 0u64;
         for (id, message) in entries {
-            if self.inflight.get(id).is_some() {
-                continue;
-            }
+            let in_flight = self.inflight.get(id).is_some();
             let Some(s) = self.seats.get_mut(seat) else { return };
+            if in_flight {
+                // Not acknowledged: the restored module serves it, in its place (not behind
+                // later requests: it may have been sent to it at the back already).
+                if s.current.as_ref().is_some_and(|job| matches!(job, Job::Request { id: x, .. } if *x == id)) {
+                    continue;
+                }
+                if let Some(old) = s.queue.iter().position(|job| matches!(job, Job::Request { id: x, .. } if *x == id)) {
+                    s.queue.remove(old);
+                    if old < at {
+                        at -= 1;
+                    }
+                }
+            }
             while s.queue.get(at).is_some_and(|job| !matches!(job, Job::Request { id: x, .. } | Job::Replay { id: x, .. } if *x > id)) {
                 at += 1;
             }
-            s.queue.insert(at, Job::Replay { id, message });
+            if in_flight {
+                s.queue.insert(at, Job::Request { id, message, copy_until: None });
+            } else {
+                s.queue.insert(at, Job::Replay { id, message });
+                replayed += 1;
+            }
             at += 1;
-            replayed += 1;
         }
         if replayed > 0 {
             self.host.note(format_args!("@event slot.replay slot={} seat={seat} requests={replayed}", self.config.name));
@@ -1509,6 +1528,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 continue;
             }
             let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
+            // Sent to it already ([`Manager::adopt`] sends a request no seat holds any more).
+            let held = |job: &Job| matches!(job, Job::Request { id: x, copy_until: None, .. } if *x == id);
+            if self
+                .seat_of(Role::Module(serving))
+                .and_then(|seat| self.seats.get(seat))
+                .is_some_and(|s| s.current.iter().chain(s.queue.iter()).any(held))
+            {
+                continue;
+            }
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
                 None => self.fail_request(id, serving),
@@ -1707,6 +1735,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         let mut dropped = Vec::new();
         if let Some(t) = self.seats.get_mut(to) {
+            // An import in progress (its state in the module's hands) is applied: the
+            // journal entries it covers are not needed any more.
+            if let Some((x, covered)) = t.journal_import.take()
+                && matches!(t.current, Some(Job::Import { transfer, .. }) if transfer == x)
+            {
+                let covered = covered.min(t.journal.len());
+                t.journal.drain(..covered);
+            }
             t.catching_up = false;
             t.queue.retain(|job| match job {
                 Job::Request { id, message, copy_until: Some(_) } => {
