@@ -1633,3 +1633,26 @@ fn a_second_promotion_after_a_replayed_rollback_keeps_every_answer_right() {
     }
     assert!(replays >= 3, "both rollbacks replayed in {replays} runs");
 }
+
+#[test]
+fn a_warm_module_that_never_gets_through_its_import_is_retired_at_the_journal_cap() {
+    // The warm module takes one piece of work and never answers it (its seat paused): its
+    // journal fills, an import is asked for, and past 6 x queue_limit entries it is retired
+    // (nothing to roll back to) rather than kept as a rollback target whose state misses
+    // acknowledged requests; the promoted module serves on, every answer right.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 1_000, 200);
+    assert_eq!(state_of(&sim, 0), None, "the warm module was retired\n{}", sim.notes());
+    assert!(sim.world.borrow().notes.iter().any(|n| n.contains("retired as if it had faulted")), "{}", sim.notes());
+    assert!(sim.world.borrow().notes.iter().any(|n| n.contains("reason=WarmFaulted")), "{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 1);
+    let (kind, reason) = refusal(sim.control(Access::Full, &Request::Rollback));
+    assert_eq!((kind, reason.as_str()), (RefusalKind::Policy, "rollback refused: NothingToRollBack"));
+    sim.paused.clear();
+    sim.pump();
+    for _ in 0..20 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "warm retired at the journal cap");
+}
