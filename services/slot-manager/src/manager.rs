@@ -146,11 +146,6 @@ pub struct ManagerStats {
 /// module's journal").
 pub const JOURNAL_LIMIT_QUEUES: usize = 2;
 
-/// Entries the warm module's journal holds at most, covered or not, in `queue_limit`s: past
-/// it (a warm module that does not get through its import) the warm module is retired as if
-/// it had faulted, since it could not be restored with every acknowledged request.
-pub const JOURNAL_CAP_QUEUES: usize = 6;
-
 /// What runs in a seat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -230,8 +225,8 @@ struct Seat {
     /// import that covers them; replayed if it is restored without that import
     /// ([`Manager::replay_journal`]).
     journal: VecDeque<(RequestId, Rc<Message>)>,
-    /// The pending import that covers the journal's first entries: its transfer and how
-    /// many entries it covers (dropped when it is done).
+    /// The import waiting for its state that covers the journal's first entries: its
+    /// transfer and how many entries it covers (dropped when its state arrives).
     journal_import: Option<(u64, usize)>,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
@@ -1110,26 +1105,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Keeps the warm module's journal bounded: past [`JOURNAL_LIMIT_QUEUES`] × `queue_limit`
-    /// entries no pending import covers, the warm module is brought up to date
-    /// ([`Manager::bring_up_to_date`]); past [`JOURNAL_CAP_QUEUES`] × `queue_limit` entries in
-    /// all (its import pending all along) it is retired as if it had faulted.
+    /// entries no import covers, the warm module is brought up to date
+    /// ([`Manager::bring_up_to_date`]), unless an import already waits for its state (the
+    /// serving module exports it after at most `queue_limit` requests, so at most
+    /// `queue_limit` more requests can arrive meanwhile: the journal holds at most
+    /// (`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1 entries, docs/slots.md).
     fn check_journal(&mut self, seat: usize) {
         let limit = self.config.queue_limit.max(1);
         let Some(s) = self.seats.get(seat) else { return };
         let covered = s.journal_import.map_or(0, |(_, n)| n.min(s.journal.len()));
-        let importing = s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Import { .. }));
-        if s.journal.len() - covered <= JOURNAL_LIMIT_QUEUES * limit {
-            return;
-        }
-        if !importing {
+        let waiting = s.queue.iter().any(|job| matches!(job, Job::Import { state: None, .. }));
+        if s.journal.len() - covered > JOURNAL_LIMIT_QUEUES * limit && !waiting {
             self.bring_up_to_date(seat);
-        } else if s.journal.len() > JOURNAL_CAP_QUEUES * limit {
-            let behind = s.journal.len();
-            self.host.note(format_args!(
-                "slot {}: the warm module in seat {seat} is {behind} requests behind with its import pending: retired as if it had faulted",
-                self.config.name
-            ));
-            self.seat_failed(seat, false);
         }
     }
 
@@ -1178,13 +1165,39 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.push(source, Job::Export { target: seat, transfer });
     }
 
+    /// The state of import `transfer` of `seat` arrived: the import is in the module's hands
+    /// now (it is applied unless the module itself fails, and then there is nothing to
+    /// restore), so the journal entries it covers are dropped, and so are the older imports
+    /// still queued for the seat (this state is newer and covers them). A restored module
+    /// waiting for it replays what no import covers.
+    fn journal_state_arrived(&mut self, seat: usize, transfer: u64) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let Some((t, covered)) = s.journal_import else { return };
+        if t != transfer {
+            return;
+        }
+        s.journal_import = None;
+        let covered = covered.min(s.journal.len());
+        s.journal.drain(..covered);
+        if let Some(at) = s.queue.iter().position(|job| matches!(job, Job::Import { transfer: x, .. } if *x == transfer)) {
+            let mut k = 0;
+            s.queue.retain(|job| {
+                let older = k < at && matches!(job, Job::Import { .. });
+                k += 1;
+                !older
+            });
+        }
+        self.replay_journal(seat);
+    }
+
     /// A restored module (serving now) replays its journal before it serves: each request
     /// its state misses (its copy skipped, or dropped for an import that did not come) whose
     /// client was answered already, in order, ahead of every later request in its queue;
     /// the answers are discarded. A request still in flight is served by it in its place
-    /// (not replayed: its client waits for that answer). Entries a pending import with its state covers are dropped (the
-    /// import brings them); while an import waits for its state, nothing is replayed yet
-    /// (called again when it is done or abandoned).
+    /// (not replayed: its client waits for that answer). The journal holds no entry an
+    /// import with its state in hand covers ([`Manager::journal_state_arrived`]); while an
+    /// import waits for its state, nothing is replayed yet (called again when the state
+    /// arrives or the import is abandoned).
     fn replay_journal(&mut self, seat: usize) {
         let serving = self.slot.serving();
         let Some(s) = self.seats.get_mut(seat) else { return };
@@ -1194,13 +1207,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if s.queue.iter().any(|job| matches!(job, Job::Import { state: None, .. })) {
             return;
         }
-        let pending = |job: &Job, t: u64| matches!(job, Job::Import { transfer, .. } if *transfer == t);
-        if let Some((t, covered)) = s.journal_import.take()
-            && s.current.iter().chain(s.queue.iter()).any(|job| pending(job, t))
-        {
-            let covered = covered.min(s.journal.len());
-            s.journal.drain(..covered);
-        }
+        // No import waits for its state: one that covered entries was abandoned.
+        s.journal_import = None;
         let entries: Vec<(RequestId, Rc<Message>)> = s.journal.drain(..).collect();
         // After any import still queued (it is applied first), before any later request.
         let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
@@ -1362,6 +1370,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 {
                     *slot = Some(state);
                 }
+                self.journal_state_arrived(target, transfer);
                 self.dispatch(target);
             }
             (IMPORTED, Some(Job::Import { transfer, .. })) => {
@@ -1370,13 +1379,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 if import_refused.is_none() {
                     s.in_step = s.import_covers;
                     imported = Some(transfer);
-                    if let Some((t, covered)) = s.journal_import
-                        && t == transfer
-                    {
-                        let covered = covered.min(s.journal.len());
-                        s.journal.drain(..covered);
-                        s.journal_import = None;
-                    }
                 }
                 if let (Role::Module(id), Some(switch)) = (s.role, &mut self.switching)
                     && switch.module == id
@@ -1416,8 +1418,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         if let Some(transfer) = imported {
             self.pre_transfer_done(seat, transfer);
-            // A restored module's journal entries no import covered.
-            self.replay_journal(seat);
         }
         if let Some(id) = answer {
             // Compared as bytes, in the kept buffer (no allocation per answer).
@@ -1735,25 +1735,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         let mut dropped = Vec::new();
         if let Some(t) = self.seats.get_mut(to) {
-            // An import in progress (its state in the module's hands) is applied: the
-            // journal entries it covers are not needed any more.
-            if let Some((x, covered)) = t.journal_import.take()
-                && matches!(t.current, Some(Job::Import { transfer, .. }) if transfer == x)
-            {
-                let covered = covered.min(t.journal.len());
-                t.journal.drain(..covered);
-            }
             t.catching_up = false;
             t.queue.retain(|job| match job {
                 Job::Request { id, message, copy_until: Some(_) } => {
                     dropped.push((*id, message.clone()));
                     false
                 }
-                Job::Import { .. } => false,
+                // An import with its state in hand is kept (the journal entries it covers are
+                // gone): the hand-off's import follows it.
+                Job::Import { state, .. } => state.is_some(),
                 Job::Request { id, .. } => !requests.contains(id),
                 Job::Export { .. } | Job::Replay { .. } => true,
             });
-            t.queue.push_front(Job::Import { state: None, transfer });
+            let at = t.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
+            t.queue.insert(at, Job::Import { state: None, transfer });
             t.import_covers = t.missed;
         }
         // Journaled: if the hand-off fails, the restored module replays them (with what the
@@ -1790,6 +1785,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 {
                     *slot = Some(state);
                 }
+                self.journal_state_arrived(target, transfer);
                 self.dispatch(target);
                 // Parked now: it gets no more work, its call is kept.
                 return;
