@@ -134,7 +134,17 @@ pub struct ManagerStats {
     /// Times a seat that had fallen behind caught up and imported the serving module's
     /// state again, to be mirrored from there on.
     pub resyncs: u64,
+    /// Times the warm module's journal would have overflowed and the warm module was
+    /// brought up to date by an import instead (docs/slots.md, "The warm module's journal").
+    pub journal_imports: u64,
+    /// Journal requests a restored module replayed before serving (their answers discarded).
+    pub replayed: u64,
 }
+
+/// Entries the warm module's journal holds beyond those a pending import covers before the
+/// warm module is brought up to date instead, in `queue_limit`s (docs/slots.md, "The warm
+/// module's journal").
+pub const JOURNAL_LIMIT_QUEUES: usize = 2;
 
 /// What runs in a seat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +181,9 @@ enum Job {
     Export { target: usize, transfer: u64 },
     /// Import transfer `transfer`'s state (`None`: not exported yet; the seat waits for it).
     Import { state: Option<Rc<Vec<u64>>>, transfer: u64 },
+    /// A request from the journal, replayed by a restored module before it serves: its
+    /// client was answered already (by the rolled-back module); the answer is discarded.
+    Replay { id: RequestId, message: Rc<Message> },
 }
 
 /// One seat.
@@ -207,6 +220,14 @@ struct Seat {
     /// ([`Manager::hand_off`]): the requests it still answers on the restored module's
     /// behalf, and the restored module's seat.
     handing: Option<(Vec<RequestId>, usize)>,
+    /// The warm module's journal: the requests, in order, whose copies it did not get
+    /// (skipped by the pacing) or will not apply (dropped for an import), since the last
+    /// import that covers them; replayed if it is restored without that import
+    /// ([`Manager::replay_journal`]).
+    journal: VecDeque<(RequestId, Rc<Message>)>,
+    /// The import waiting for its state that covers the journal's first entries: its
+    /// transfer and how many entries it covers (dropped when its state arrives).
+    journal_import: Option<(u64, usize)>,
     /// The schedule its running module has (`None`: no module runs).
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
@@ -229,6 +250,8 @@ impl Seat {
             in_step: 0,
             import_covers: 0,
             handing: None,
+            journal: VecDeque::new(),
+            journal_import: None,
             schedule: None,
             started_at: None,
         }
@@ -614,6 +637,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The seat of module `id`, if it runs in one.
     pub fn seat_of_module(&self, id: ModuleId) -> Option<usize> {
         self.seat_of(Role::Module(id))
+    }
+
+    /// Entries in the warm module's journal (docs/slots.md, "The warm module's journal"):
+    /// requests its state misses, 0 when there is no warm module.
+    pub fn journal_entries(&self) -> usize {
+        self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))).and_then(|seat| self.seats.get(seat)).map_or(0, |s| s.journal.len())
     }
 
     /// The seats of the three N-version lineage positions.
@@ -1016,10 +1045,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             });
             self.stats.skipped += 1;
             s.missed += 1;
+            // Journaled before it is settled: settling may trip the breaker (a timeout), and
+            // the rollback then replays the journal.
+            let journaled = self.journal_insert(seat, id, message);
             if oldest.is_some_and(|until| now > until) {
                 self.copies_dropped(seat, &[id]);
             } else {
                 self.copy_skipped(seat, id);
+            }
+            if journaled {
+                self.check_journal(seat);
             }
             return;
         }
@@ -1036,6 +1071,179 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         let out = self.slot.copy_skipped(id, responder, self.message_at);
         self.process(out);
+    }
+
+    /// Whether `seat` runs the warm module (the previous incumbent during a rollback window).
+    fn is_warm_seat(&self, seat: usize) -> bool {
+        matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Module(m)) if self.slot.warm() == Some(m))
+    }
+
+    /// Adds request `id` to the journal of `seat` if it runs the warm module (docs/slots.md,
+    /// "The warm module's journal"), in request order; returns whether it did.
+    fn journal_insert(&mut self, seat: usize, id: RequestId, message: &Rc<Message>) -> bool {
+        if !self.is_warm_seat(seat) {
+            return false;
+        }
+        self.journal_add(seat, id, message);
+        true
+    }
+
+    /// Adds request `id` to the journal of `seat`, in request order (nearly always at the end).
+    fn journal_add(&mut self, seat: usize, id: RequestId, message: &Rc<Message>) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.journal.iter().any(|(x, _)| *x == id) {
+            return;
+        }
+        let at = s.journal.iter().rposition(|(x, _)| *x < id).map_or(0, |at| at + 1);
+        s.journal.insert(at, (id, message.clone()));
+        if let Some((_, covered)) = &mut s.journal_import
+            && at < *covered
+        {
+            // Older than what the pending import was asked to cover: it covers this one too.
+            *covered = covered.saturating_add(1);
+        }
+    }
+
+    /// Keeps the warm module's journal bounded: past [`JOURNAL_LIMIT_QUEUES`] × `queue_limit`
+    /// entries no import covers, the warm module is brought up to date
+    /// ([`Manager::bring_up_to_date`]), unless an import already waits for its state (the
+    /// serving module exports it after at most `queue_limit` requests, so at most
+    /// `queue_limit` more requests can arrive meanwhile: the journal holds at most
+    /// (`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1 entries, docs/slots.md).
+    fn check_journal(&mut self, seat: usize) {
+        let limit = self.config.queue_limit.max(1);
+        let Some(s) = self.seats.get(seat) else { return };
+        let covered = s.journal_import.map_or(0, |(_, n)| n.min(s.journal.len()));
+        let waiting = s.queue.iter().any(|job| matches!(job, Job::Import { state: None, .. }));
+        if s.journal.len() - covered > JOURNAL_LIMIT_QUEUES * limit && !waiting {
+            self.bring_up_to_date(seat);
+        }
+    }
+
+    /// The warm module's journal would overflow: the warm module imports the serving
+    /// module's state next (after the work in progress and any export it owes), which covers
+    /// the whole journal. The copies it holds are dropped into the journal (the import
+    /// covers them; settled with the slot as not compared), and it is mirrored again from
+    /// the next request on, its copies queued behind the import.
+    fn bring_up_to_date(&mut self, seat: usize) {
+        let Some(source) = self.seat_of(Role::Module(self.slot.serving())).filter(|&x| x != seat) else { return };
+        let transfer = self.next_transfer();
+        let mut held = Vec::new();
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.queue.retain(|job| match job {
+                Job::Request { id, message, copy_until: Some(_) } => {
+                    held.push((*id, message.clone()));
+                    false
+                }
+                _ => true,
+            });
+            s.missed += held.len() as u64;
+            s.catching_up = false;
+        }
+        for (id, message) in &held {
+            self.journal_add(seat, *id, message);
+        }
+        for (id, _) in &held {
+            self.stats.skipped += 1;
+            self.copy_skipped(seat, *id);
+        }
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if !matches!(s.role, Role::Module(_)) {
+            return;
+        }
+        s.queue.push_back(Job::Import { state: None, transfer });
+        s.import_covers = s.missed;
+        s.journal_import = Some((transfer, s.journal.len()));
+        let entries = s.journal.len();
+        self.stats.journal_imports += 1;
+        let count = self.stats.journal_imports;
+        // Logged at the first and then every 64th (each line lengthens a client's call).
+        if count % 64 == 1 {
+            self.host
+                .note(format_args!("@event slot.journal-import slot={} seat={seat} entries={entries} count={count}", self.config.name));
+        }
+        self.push(source, Job::Export { target: seat, transfer });
+    }
+
+    /// The state of import `transfer` of `seat` arrived: the import is in the module's hands
+    /// now (it is applied unless the module itself fails, and then there is nothing to
+    /// restore), so the journal entries it covers are dropped, and so are the older imports
+    /// still queued for the seat (this state is newer and covers them). A restored module
+    /// waiting for it replays what no import covers.
+    fn journal_state_arrived(&mut self, seat: usize, transfer: u64) {
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let Some((t, covered)) = s.journal_import else { return };
+        if t != transfer {
+            return;
+        }
+        s.journal_import = None;
+        let covered = covered.min(s.journal.len());
+        s.journal.drain(..covered);
+        if let Some(at) = s.queue.iter().position(|job| matches!(job, Job::Import { transfer: x, .. } if *x == transfer)) {
+            let mut k = 0;
+            s.queue.retain(|job| {
+                let older = k < at && matches!(job, Job::Import { .. });
+                k += 1;
+                !older
+            });
+        }
+        self.replay_journal(seat);
+    }
+
+    /// A restored module (serving now) replays its journal before it serves: each request
+    /// its state misses (its copy skipped, or dropped for an import that did not come) whose
+    /// client was answered already, in order, ahead of every later request in its queue;
+    /// the answers are discarded. A request still in flight is served by it in its place
+    /// (not replayed: its client waits for that answer). The journal holds no entry an
+    /// import with its state in hand covers ([`Manager::journal_state_arrived`]); while an
+    /// import waits for its state, nothing is replayed yet (called again when the state
+    /// arrives or the import is abandoned).
+    fn replay_journal(&mut self, seat: usize) {
+        let serving = self.slot.serving();
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        if s.journal.is_empty() || s.role != Role::Module(serving) {
+            return;
+        }
+        if s.queue.iter().any(|job| matches!(job, Job::Import { state: None, .. })) {
+            return;
+        }
+        // No import waits for its state: one that covered entries was abandoned.
+        s.journal_import = None;
+        let entries: Vec<(RequestId, Rc<Message>)> = s.journal.drain(..).collect();
+        // After any import still queued (it is applied first), before any later request.
+        let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
+        let mut replayed = 0u64;
+        for (id, message) in entries {
+            let in_flight = self.inflight.get(id).is_some();
+            let Some(s) = self.seats.get_mut(seat) else { return };
+            if in_flight {
+                // Not acknowledged: the restored module serves it, in its place (not behind
+                // later requests: it may have been sent to it at the back already).
+                if s.current.as_ref().is_some_and(|job| matches!(job, Job::Request { id: x, .. } if *x == id)) {
+                    continue;
+                }
+                if let Some(old) = s.queue.iter().position(|job| matches!(job, Job::Request { id: x, .. } if *x == id)) {
+                    s.queue.remove(old);
+                    if old < at {
+                        at -= 1;
+                    }
+                }
+            }
+            while s.queue.get(at).is_some_and(|job| !matches!(job, Job::Request { id: x, .. } | Job::Replay { id: x, .. } if *x > id)) {
+                at += 1;
+            }
+            if in_flight {
+                s.queue.insert(at, Job::Request { id, message, copy_until: None });
+            } else {
+                s.queue.insert(at, Job::Replay { id, message });
+                replayed += 1;
+            }
+            at += 1;
+        }
+        if replayed > 0 {
+            self.host.note(format_args!("@event slot.replay slot={} seat={seat} requests={replayed}", self.config.name));
+        }
+        self.dispatch(seat);
     }
 
     /// A seat that was catching up ([`Manager::push_copy`]) and now holds no copy imports
@@ -1091,7 +1299,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn send_job(&mut self, seat: usize, caller: ReplyCap, job: Job) {
         match &job {
             // The request as the client sent it (shared, not copied, with the other seats).
-            Job::Request { message, .. } => self.host.reply(caller, message),
+            Job::Request { message, .. } | Job::Replay { message, .. } => self.host.reply(caller, message),
             Job::Export { .. } => self.host.reply(caller, &Message::empty(EXPORT)),
             Job::Import { state, .. } => {
                 self.host.reply(caller, &Message { label: IMPORT, words: state.as_deref().cloned().unwrap_or_default() })
@@ -1162,6 +1370,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 {
                     *slot = Some(state);
                 }
+                self.journal_state_arrived(target, transfer);
                 self.dispatch(target);
             }
             (IMPORTED, Some(Job::Import { transfer, .. })) => {
@@ -1181,6 +1390,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
             (_, Some(Job::Request { id, .. })) => answer = Some(id),
+            // A journal request replayed: its client has its answer already.
+            (_, Some(Job::Replay { .. })) => self.stats.replayed += 1,
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {}: seat {seat} sent label {label:#x} for {current:?}", self.config.name));
@@ -1307,6 +1518,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if out.transitions.iter().any(|t| matches!(t.to, State::RolledBack | State::Retired)) {
             self.adopt();
             self.restored_waits_for_hand_off();
+            if let Some(seat) = self.seat_of(Role::Module(self.slot.serving())) {
+                self.replay_journal(seat);
+            }
         }
         let serving = self.slot.serving();
         for id in out.reissue {
@@ -1314,6 +1528,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 continue;
             }
             let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) else { continue };
+            // Sent to it already ([`Manager::adopt`] sends a request no seat holds any more).
+            let held = |job: &Job| matches!(job, Job::Request { id: x, copy_until: None, .. } if *x == id);
+            if self
+                .seat_of(Role::Module(serving))
+                .and_then(|seat| self.seats.get(seat))
+                .is_some_and(|s| s.current.iter().chain(s.queue.iter()).any(held))
+            {
+                continue;
+            }
             match self.seat_of(Role::Module(serving)) {
                 Some(seat) => self.push(seat, Job::Request { id, message, copy_until: None }),
                 None => self.fail_request(id, serving),
@@ -1510,15 +1733,31 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }) else {
             return;
         };
+        let mut dropped = Vec::new();
         if let Some(t) = self.seats.get_mut(to) {
             t.catching_up = false;
             t.queue.retain(|job| match job {
-                Job::Request { copy_until: Some(_), .. } | Job::Import { .. } => false,
+                Job::Request { id, message, copy_until: Some(_) } => {
+                    dropped.push((*id, message.clone()));
+                    false
+                }
+                // An import with its state in hand is kept (the journal entries it covers are
+                // gone): the hand-off's import follows it.
+                Job::Import { state, .. } => state.is_some(),
                 Job::Request { id, .. } => !requests.contains(id),
-                Job::Export { .. } => true,
+                Job::Export { .. } | Job::Replay { .. } => true,
             });
-            t.queue.push_front(Job::Import { state: None, transfer });
+            let at = t.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
+            t.queue.insert(at, Job::Import { state: None, transfer });
             t.import_covers = t.missed;
+        }
+        // Journaled: if the hand-off fails, the restored module replays them (with what the
+        // rolled-back module answers meanwhile, `handing_call`); the import covers them all.
+        for (id, message) in &dropped {
+            self.journal_add(to, *id, message);
+        }
+        if let Some(t) = self.seats.get_mut(to) {
+            t.journal_import = Some((transfer, usize::MAX));
         }
     }
 
@@ -1546,6 +1785,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 {
                     *slot = Some(state);
                 }
+                self.journal_state_arrived(target, transfer);
                 self.dispatch(target);
                 // Parked now: it gets no more work, its call is kept.
                 return;
@@ -1576,6 +1816,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     ids.retain(|x| *x != id);
                 }
                 let served = self.slot.serving();
+                let restored = self.seats.get(seat).and_then(|s| s.handing.as_ref()).map(|(_, to)| *to);
+                if let (Some(to), Some(message)) = (restored, self.inflight.get(id).map(|f| f.message.clone())) {
+                    // Acknowledged now and in the restored module's state only through the
+                    // import: replayed if the hand-off fails.
+                    self.journal_add(to, id, &message);
+                }
                 let (_, out) = self.slot.answer(id, Responder::Module(served), &bytes, now);
                 self.deliver(id, &bytes);
                 self.answer_bytes = bytes;
@@ -1623,6 +1869,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.diverged = false;
         s.catching_up = false;
         (s.missed, s.in_step, s.import_covers) = (0, 0, 0);
+        s.journal.clear();
+        s.journal_import = None;
         s.schedule = None;
         let handing = s.handing.take();
         self.reschedule_due = true;
@@ -1661,7 +1909,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && let Some(at) = t.queue.iter().position(|j| matches!(j, Job::Import { state: None, transfer: x } if *x == transfer))
         {
             t.queue.remove(at);
+            if t.journal_import.is_some_and(|(x, _)| x == transfer) {
+                t.journal_import = None;
+            }
             self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
+        }
+        if self.is_warm_seat(target) {
+            // Still warm (its source broke the protocol): brought up to date by another
+            // import if its journal is past its limit.
+            self.check_journal(target);
+        } else {
+            // Restored: it replays what its state misses before it serves.
+            self.replay_journal(target);
         }
         self.dispatch(target);
     }
@@ -1695,11 +1954,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(source) = source {
             let transfer = self.next_transfer();
             let mut dropped = Vec::new();
+            let mut messages = Vec::new();
             if let Some(s) = self.seats.get_mut(seat) {
                 // Copies queued so far are in the exported state already (or never will be).
                 s.queue.retain(|job| match job {
-                    Job::Request { id, copy_until: Some(_), .. } => {
+                    Job::Request { id, message, copy_until: Some(_) } => {
                         dropped.push(*id);
+                        messages.push(message.clone());
                         false
                     }
                     Job::Import { .. } => false,
@@ -1707,6 +1968,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 });
                 s.queue.push_front(Job::Import { state: None, transfer });
                 s.import_covers = s.missed;
+            }
+            if self.is_warm_seat(seat) {
+                // The import covers the journal and the dropped copies (the serving module
+                // was sent them all before its export).
+                for (&id, message) in dropped.iter().zip(&messages) {
+                    self.journal_add(seat, id, message);
+                }
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.journal_import = Some((transfer, s.journal.len()));
+                }
             }
             self.copies_dropped(seat, &dropped);
             self.push(source, Job::Export { target: seat, transfer });

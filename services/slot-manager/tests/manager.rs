@@ -1200,7 +1200,9 @@ fn flood_until_rolled_back(k: usize, agreeing: usize) -> (usize, tileos_slots::E
     }
     assert_eq!(sim.m.slot().serving(), 1, "rolled back before any disagreement\n{}", sim.notes());
     let evidence = sim.m.slot().module(1).unwrap().evidence;
-    let resyncs = sim.m.stats().resyncs;
+    // Re-imports: after catching up, or the warm module brought up to date when its
+    // journal would overflow (docs/slots.md, "The warm module's journal").
+    let resyncs = sim.m.stats().resyncs + sim.m.stats().journal_imports;
     // From here on it disagrees on every request.
     let mut after = 0;
     while sim.m.slot().serving() == 1 {
@@ -1373,4 +1375,284 @@ fn a_challenger_that_faults_with_copies_in_flight_leaves_no_exchange_waiting() {
     }
     assert!(sim.not_answered_once().is_empty());
     assert_eq!(answer_value(&sim, 1, 19), Message { label: MESSAGE, words: vec![(1..=20).sum()] });
+}
+
+/// A warm incumbent behind (copies skipped under a flood) and a promoted module that
+/// faults, so it cannot hand its state over (issue #14: nothing acknowledged is lost at a
+/// fault rollback). Every answer, before and after the rollback, must be the running sum
+/// of every request, as a module that saw each of them would give. `extra` requests come
+/// after the fault while the restored module is still paused (they wait behind what it
+/// owes first).
+fn fault_rollback_while_the_warm_module_is_behind(k: usize, flood: u64, extra: u64) -> Sim {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut expected: Vec<((u64, u64), u64)> = Vec::new();
+    let mut sent: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut sum = 0u64;
+    let mut x = 0u64;
+    // One request of client `badge`, answered or waiting (`pump`: run until nothing moves).
+    let mut send = |sim: &mut Sim, badge: u64| {
+        x += 1;
+        sum += x;
+        let seq = sent.entry(badge).or_default();
+        expected.push(((badge, *seq), sum));
+        *seq += 1;
+        sim.request(badge, x);
+        sim.pump();
+    };
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for _ in 0..6 {
+        send(&mut sim, 1);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    sim.paused.insert(0);
+    for n in 0..flood {
+        send(&mut sim, 1);
+        if (n as usize + 1).is_multiple_of(k) {
+            sim.serve_paused(0, 1);
+        }
+    }
+    assert!(sim.m.stats().skipped > 0, "the warm module fell behind\n{}", sim.notes());
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.fault(promoted);
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    // Requests of other clients while the restored module has not run yet: they wait
+    // behind the replay.
+    for b in 0..extra {
+        send(&mut sim, 10 + b);
+    }
+    sim.paused.clear();
+    sim.pump();
+    for _ in 0..40 {
+        send(&mut sim, 1);
+    }
+    assert!(sim.not_answered_once().is_empty(), "{:?}\n{}", sim.not_answered_once(), sim.notes());
+    for ((badge, seq), want) in &expected {
+        assert_eq!(answer_value(&sim, *badge, *seq).words, vec![*want], "k={k} flood={flood}: request ({badge}, {seq})\n{}", sim.notes());
+    }
+    sim
+}
+
+#[test]
+fn a_fault_rollback_while_the_warm_module_is_behind_loses_no_acknowledged_request() {
+    // Every phase of the catch-up cycle, with and without requests arriving before the
+    // restored module runs again.
+    for (k, floods) in [(2usize, 40..80u64), (4, 80..160), (8, 150..310)] {
+        for flood in floods {
+            for extra in [0, 3] {
+                fault_rollback_while_the_warm_module_is_behind(k, flood, extra);
+            }
+        }
+    }
+}
+
+/// Requests of a running sum sent to a `Sim`, with the answer each must get.
+#[derive(Default)]
+struct Sums {
+    expected: Vec<((u64, u64), u64)>,
+    sent: std::collections::BTreeMap<u64, u64>,
+    sum: u64,
+    x: u64,
+}
+
+impl Sums {
+    /// One request of client `badge` (then the tile runs until nothing moves).
+    fn send(&mut self, sim: &mut Sim, badge: u64) {
+        self.x += 1;
+        self.sum += self.x;
+        let seq = self.sent.entry(badge).or_default();
+        self.expected.push(((badge, *seq), self.sum));
+        *seq += 1;
+        sim.request(badge, self.x);
+        sim.pump();
+    }
+
+    /// Every request answered once, with the running sum of every request up to it.
+    fn check(&self, sim: &Sim, what: &str) {
+        assert!(sim.not_answered_once().is_empty(), "{what}: {:?}\n{}", sim.not_answered_once(), sim.notes());
+        for ((badge, seq), want) in &self.expected {
+            assert_eq!(answer_value(sim, *badge, *seq).words, vec![*want], "{what}: request ({badge}, {seq})\n{}", sim.notes());
+        }
+    }
+}
+
+/// A challenger "fast" installed and promoted (by the policy's evidence, by hand), then a
+/// flood during which the warm incumbent (seat 0) does one piece of work per `k` requests.
+fn promoted_with_the_warm_module_behind(sim: &mut Sim, sums: &mut Sums, module: u32, k: usize, flood: u64) {
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module });
+    for _ in 0..6 {
+        sums.send(sim, 1);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module, force: false }), Response::Promoted { module });
+    sim.pump();
+    let warm = sim.m.seat_of_module(sim.m.slot().warm().unwrap()).unwrap();
+    sim.paused.insert(warm);
+    for n in 0..flood {
+        sums.send(sim, 1);
+        if (n as usize + 1).is_multiple_of(k) {
+            sim.serve_paused(warm, 1);
+        }
+        // Bounded: never past (JOURNAL_LIMIT_QUEUES + 3) x queue_limit (16) + 1.
+        assert!(sim.m.journal_entries() <= 5 * 16 + 1, "journal {}", sim.m.journal_entries());
+    }
+}
+
+#[test]
+fn a_journal_that_would_overflow_brings_the_warm_module_up_to_date_instead() {
+    // A warm module 16 times slower than the client: its journal reaches 2 x queue_limit
+    // entries no import covers, and it imports the serving module's state instead (again
+    // and again under the flood), the journal staying bounded; a fault rollback after that
+    // still loses nothing.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 16, 400);
+    let imports = sim.m.stats().journal_imports;
+    assert!(imports >= 3, "brought up to date {imports} times\n{}", sim.notes());
+    assert!(sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.journal-import")), "{}", sim.notes());
+    // Nothing is journaled without a warm module: after the rollback it is empty.
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.fault(promoted);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.journal_entries(), 0);
+    for _ in 0..20 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after overflow imports and a fault rollback");
+}
+
+#[test]
+fn a_fault_of_the_restored_module_during_its_replay_answers_no_client_twice_or_wrongly_failed() {
+    // The restored module faults while it replays: a replayed request has no client (its
+    // client has its answer), so nobody is answered Failed for it; the requests waiting
+    // behind the replay are served by the restarted module (fresh state, as after any fault
+    // of a settled serving module) exactly once. Every phase of the catch-up cycle; in
+    // those where the rollback replays, the fault lands on a replay.
+    let mut hits = 0;
+    for flood in 40..120u64 {
+        let mut sim = Sim::new(config(policy(), 4));
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 4, flood);
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.fault(promoted);
+        assert_eq!(sim.m.slot().serving(), 0);
+        for b in 0..3 {
+            sim.request(10 + b, 1000 + b);
+            sim.pump();
+        }
+        // Serve seat 0's work one piece at a time until it has replayed one request; it
+        // faults on its next piece of work.
+        let mut steps = 0;
+        while sim.m.stats().replayed == 0 && steps < 100 {
+            sim.serve_paused(0, 1);
+            steps += 1;
+        }
+        // Its next piece of work is a replay when it is a request already answered (every
+        // request of `sums` has its own x, at most `sums.x`; the three waiting ones 1000+).
+        let next = sim.work.iter().find(|(seat, _, _)| *seat == 0).and_then(|(_, _, m)| m.words.first().copied());
+        let on_replay = sim.m.stats().replayed == 1 && next.is_some_and(|x| (1..=sums.x).contains(&x));
+        let failed_before = sim.m.stats().failed;
+        sim.fault(0);
+        sim.paused.clear();
+        sim.pump();
+        if on_replay {
+            hits += 1;
+            assert_eq!(sim.m.stats().failed, failed_before, "flood={flood}: a replay has no client to fail\n{}", sim.notes());
+        }
+        assert!(sim.not_answered_once().is_empty(), "flood={flood}: {:?}\n{}", sim.not_answered_once(), sim.notes());
+        // It keeps serving: a new request is answered once.
+        sim.request(20, 5);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 20, 0).words.len(), 1);
+        for b in 0..3 {
+            assert_eq!(answer_value(&sim, 10 + b, 0).words.len(), 1);
+        }
+    }
+    assert!(hits >= 10, "the fault landed on a replay {hits} times");
+}
+
+#[test]
+fn a_rollback_by_hand_whose_hand_off_fails_replays_the_journal() {
+    // A rollback by hand while the warm module is behind hands the state over from the
+    // rolled-back module; that module faults during the hand-off (after answering some of
+    // the requests it had): the restored module replays what it misses, those answers
+    // included, and every answer is the right running sum.
+    for flood in 40..80u64 {
+        for answered in 0..3usize {
+            let mut sim = Sim::new(config(policy(), 4));
+            let mut sums = Sums::default();
+            promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 2, flood);
+            let promoted = sim.m.seat_of_module(1).unwrap();
+            // Requests the promoted module holds when the rollback comes.
+            sim.paused.insert(promoted);
+            for b in 0..3 {
+                sums.send(&mut sim, 10 + b);
+            }
+            assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+            let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
+            sim.serve_paused(promoted, answered);
+            sim.fault(promoted);
+            sim.paused.clear();
+            sim.pump();
+            for _ in 0..20 {
+                sums.send(&mut sim, 1);
+            }
+            sums.check(&sim, &format!("flood={flood} answered={answered} handed={handed}"));
+        }
+    }
+}
+
+#[test]
+fn a_second_promotion_after_a_replayed_rollback_keeps_every_answer_right() {
+    // Fault rollback (replaying, in the phases where the warm module's state misses
+    // requests), then another challenger promoted and the warm module (the restored one)
+    // behind again, then another fault rollback: every answer right.
+    let mut replays = 0;
+    for flood in (40..100u64).step_by(3) {
+        let mut sim = Sim::new(config(policy(), 5));
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 4, flood);
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.fault(promoted);
+        sim.paused.clear();
+        sim.pump();
+        let first = sim.m.stats().replayed;
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 2, 4, flood + 7);
+        let promoted = sim.m.seat_of_module(2).unwrap();
+        sim.fault(promoted);
+        sim.paused.clear();
+        sim.pump();
+        if first > 0 && sim.m.stats().replayed > first {
+            replays += 1;
+        }
+        for _ in 0..20 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &format!("flood={flood}: two promotions, two fault rollbacks"));
+        assert_eq!(sim.m.slot().counters().rolled_back, 2);
+    }
+    assert!(replays >= 3, "both rollbacks replayed in {replays} runs");
+}
+
+#[test]
+fn a_warm_module_stuck_on_its_work_keeps_a_bounded_journal_and_stays_a_rollback_target() {
+    // The warm module takes one piece of work and does not answer it for 200 requests (its
+    // seat paused): its journal fills, imports are asked for (the newest state supersedes
+    // the older ones queued), the journal stays within its bound, and after it resumes a
+    // fault rollback to it loses nothing.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 1_000, 200);
+    assert_eq!(state_of(&sim, 0), Some(State::Warm), "{}", sim.notes());
+    assert!(sim.m.stats().journal_imports >= 3, "{}", sim.notes());
+    sim.serve_paused(0, 3);
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.fault(promoted);
+    assert_eq!(sim.m.slot().serving(), 0);
+    sim.paused.clear();
+    sim.pump();
+    for _ in 0..20 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "warm module stuck, then resumed and restored");
 }
