@@ -739,12 +739,19 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
         }
         // The lines noted meanwhile (PendingLines says when they are written).
+        // While a promotion is under way (due, its transfer before the switch, its switch
+        // until the promoted module's first answer) no line is written on the serving path:
+        // a client's request then waits for at most the manager's step in progress and its
+        // own service, not also for a line (≈ 20,000 instructions); the lines follow, one
+        // per client request, once the promotion is over (a control request still writes
+        // them all).
+        let promoting = manager.promotion_under_way();
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
-        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle) {
+        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
             lines.write_all();
-        } else if received.badge & SEAT_BADGE == 0 {
+        } else if received.badge & SEAT_BADGE == 0 && !promoting {
             lines.write_one();
         }
         let written = lines_before.saturating_sub(lines.queue.len());
