@@ -451,8 +451,9 @@ struct SlotFigures {
     promotion_entry: Option<u64>,
     /// The glue's `slot.promotion-stall`: the longest span the manager was busy without
     /// waiting for a message while the promotion was under way (from its being due to the
-    /// promoted module's first answer), and the messages handled meanwhile.
-    promotion_stall: Option<(u64, u64)>,
+    /// promoted module's first answer), the messages handled meanwhile, and which of them
+    /// (1-based) was the longest.
+    promotion_stall: Option<(u64, u64, u64)>,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes: from the commit's
     /// arrival to its answer (`slot.install-commit ticks=`).
     install: (u64, u64),
@@ -483,7 +484,7 @@ impl SlotFigures {
     /// (`slot.switch request_micros=`, its log line included). Not timed as one call: the
     /// client's own send and receive (a few hundred instructions) are not in it.
     fn worst_client_wait(&self) -> Option<u64> {
-        self.promotion_stall.map(|(longest, _)| longest + self.switch_parts.1)
+        self.promotion_stall.map(|(longest, _, _)| longest + self.switch_parts.1)
     }
 
     /// The figures' lines of bench.json.
@@ -681,8 +682,8 @@ fn print_slot(slot: &SlotFigures) {
     if let Some(entry) = slot.promotion_entry {
         println!("{:<52} {:>14}", "  the entry persisted during the transfer (a step)", entry);
     }
-    if let Some((longest, messages)) = slot.promotion_stall {
-        println!("{:<52} {:>14}", format!("manager's longest busy span in the promotion ({messages} msgs)"), longest);
+    if let Some((longest, messages, at)) = slot.promotion_stall {
+        println!("{:<52} {:>14}", format!("manager's longest busy span in the promotion (msg {at} of {messages})"), longest);
     }
     if let Some(worst) = slot.worst_client_wait() {
         println!("{:<52} {:>14}", "worst client wait at the promotion (span + own time)", worst);
@@ -963,7 +964,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         .and_then(|ticks| ticks.parse::<u64>().ok());
     let promotion_stall = serial.lines().find(|line| line.starts_with("@event slot.promotion-stall ")).and_then(|line| {
         let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
-        Some((field("longest_busy=")?, field("messages=")?))
+        Some((field("longest_busy=")?, field("messages=")?, field("longest_at=")?))
     });
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
