@@ -450,6 +450,12 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// The module promoted next has the warm module's state already ([`PreTransfer`]),
     /// transferred in this long.
     in_step_for: Option<(ModuleId, Ticks)>,
+    /// A policy promotion whose update-log entry is persisted (and in the tree) but whose
+    /// switch has not happened yet: written during its transfer before the switch, as a
+    /// deferred step of its own ([`Manager::log_pre_transfer`]). Its switch appends nothing;
+    /// if it does not happen, the log gets an entry withdrawing it
+    /// ([`Manager::withdraw_promotion`]).
+    logged_promotion: Option<ModuleId>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
@@ -568,6 +574,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             pre_transfer: None,
             pre_transfer_overtaken: None,
             in_step_for: None,
+            logged_promotion: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
             install: None,
         };
@@ -627,6 +634,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// module's first delivered answer (the `slot.switch` line).
     pub fn switching(&self) -> bool {
         self.switching.is_some()
+    }
+
+    /// Whether a promotion is under way (for `make bench`'s figure of the longest stall a
+    /// client can meet at a promotion): due by the policy, its state transfer before the
+    /// switch or its persisted entry waiting for the switch, or its switch until the
+    /// promoted module's first answer.
+    pub fn promotion_under_way(&self) -> bool {
+        self.policy_due.is_some() || self.pre_transfer.is_some() || self.logged_promotion.is_some() || self.switching.is_some()
     }
 
     /// Client requests outstanding.
@@ -690,8 +705,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
             return false;
         }
-        if self.pre_transfer.is_some() && !self.lowering_due && self.unlogged.is_empty() {
-            // Only a promotion waits, for the transfer before a switch under way.
+        if self.pre_transfer.is_some_and(|p| self.logged_promotion == Some(p.module)) && !self.lowering_due && self.unlogged.is_empty() {
+            // Only a promotion waits, for the transfer before a switch under way (its entry
+            // is persisted already).
             return false;
         }
         self.do_deferred_with(true);
@@ -728,17 +744,23 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.pre_transfer.is_some_and(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
             self.pre_transfer = None;
         }
-        if self.pre_transfer.is_none()
+        if let Some(p) = self.pre_transfer.filter(|p| self.logged_promotion != Some(p.module)) {
+            // The entry of the promotion whose transfer is under way: a step of its own,
+            // between the transfer's start and its switch.
+            self.log_pre_transfer(p.module);
+        } else if self.pre_transfer.is_none()
             && let Some(module) = self.policy_due.take()
             && !(pre && self.start_pre_transfer(module))
         {
             self.promote_by_policy(module);
         }
+        self.withdraw_stale_promotion();
         if core::mem::take(&mut self.lowering_due) {
             self.reschedule_due = true;
             self.reschedule_to(true);
         }
-        self.deferred_since = if self.policy_due.is_some() { Some(self.deferred_since.unwrap_or(now)) } else { None };
+        let waits = self.policy_due.is_some() || self.pre_transfer.is_some_and(|p| self.logged_promotion != Some(p.module));
+        self.deferred_since = if waits { Some(self.deferred_since.unwrap_or(now)) } else { None };
     }
 
     /// Starts the state transfer of a policy promotion before its switch ([`PreTransfer`]):
@@ -770,6 +792,65 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.push(seat, Job::Import { state: None, transfer });
         self.push(source, Job::Export { target: seat, transfer });
         true
+    }
+
+    /// Persists the update-log entry of `module`'s policy promotion, whose transfer before
+    /// the switch is under way: deferred work of its own (no client request in flight), so
+    /// neither the step that started the transfer nor the switch holds the entry's encoding,
+    /// durable write and hashing. The switch then appends nothing (the entry is written
+    /// before the promotion is acted on, as every promotion's). If the entry cannot be
+    /// persisted, the transfer's claim to a switch ends (its import changes nothing), the
+    /// failure is counted (`log_failures`) and the module stays promotable, for a promotion
+    /// by hand.
+    fn log_pre_transfer(&mut self, module: ModuleId) {
+        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
+        let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
+        let info = self.module_info(module);
+        match self.append(EventKind::Promote, &info, &note) {
+            Ok(index) => {
+                self.logged_promotion = Some(module);
+                self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} index={index}", self.config.name));
+            }
+            Err(reason) => {
+                self.pre_transfer = None;
+                self.stats.log_failures += 1;
+                self.lowering_due = true;
+                self.host.note(format_args!(
+                    "slot {}: module {module} not promoted: its update-log entry was not persisted ({reason})",
+                    self.config.name
+                ));
+            }
+        }
+    }
+
+    /// Withdraws a persisted policy promotion that will not be carried out any more (its
+    /// transfer before the switch was abandoned and the promotion is not due again): the log
+    /// gets a `Rollback` entry saying so, so it never says a module serves that does not.
+    fn withdraw_stale_promotion(&mut self) {
+        let Some(module) = self.logged_promotion else { return };
+        if self.pre_transfer.is_some_and(|p| p.module == module) || self.policy_due == Some(module) {
+            return;
+        }
+        self.withdraw_promotion(module);
+    }
+
+    /// Appends the entry withdrawing the persisted, not carried out promotion of `module`
+    /// ([`Manager::logged_promotion`]). If the store refuses it, it is kept and tried once
+    /// more with the next deferred work, as a breaker's entry is.
+    fn withdraw_promotion(&mut self, module: ModuleId) {
+        self.logged_promotion = None;
+        let note = format!("promotion by policy withdrawn: not carried out, module {} serves on", self.slot.serving());
+        let event = self.event(EventKind::Rollback, &self.module_info(module), &note);
+        self.flush_log();
+        self.host.note(format_args!("@event slot.promotion-withdrawn slot={} module={module}", self.config.name));
+        if let Err(reason) = self.append_event(&event) {
+            self.host.note(format_args!(
+                "slot {}: the withdrawal of module {module}'s promotion was not persisted ({reason}): tried again as deferred work",
+                self.config.name
+            ));
+            self.unlogged.push_back(event);
+            self.defer();
+        }
     }
 
     /// Seat `seat` imported the state of `transfer`. If that was a policy promotion's
@@ -1578,8 +1659,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule_due = true;
         if t.to != State::Promoted && self.pre_transfer.is_some_and(|p| p.module == t.module) {
             // Rejected, or its evidence fell short, during its transfer before the switch:
-            // the import still happens, and promotes nothing.
+            // the import still happens, and promotes nothing (a persisted entry is withdrawn
+            // by the deferred work).
             self.pre_transfer = None;
+            if self.logged_promotion.is_some() {
+                self.defer();
+            }
         }
         let name = self.config.name.clone();
         self.host.note(format_args!(
@@ -2630,6 +2715,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             evidence.timeouts,
             evidence.faults
         );
+        if let Some(logged) = self.logged_promotion {
+            // A policy promotion persisted during its transfer before the switch: this
+            // promotion by hand ends its claim, so the log first says it was not carried out.
+            self.withdraw_promotion(logged);
+        }
         if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
             return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing promoted"));
         }
@@ -2649,7 +2739,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn promote_by_policy(&mut self, module: ModuleId) {
         let now = self.clock.now();
         let mut trial = self.slot.clone();
-        let Ok(out) = trial.promote(module, PromoteMode::Policy, now) else { return };
+        let Ok(out) = trial.promote(module, PromoteMode::Policy, now) else {
+            if self.logged_promotion == Some(module) {
+                self.withdraw_promotion(module);
+            }
+            return;
+        };
+        if let Some(logged) = self.logged_promotion.filter(|&logged| logged != module) {
+            self.withdraw_promotion(logged);
+        }
+        if self.logged_promotion.take() == Some(module) {
+            // Persisted during its transfer before the switch ([`Manager::log_pre_transfer`]).
+            self.slot = trial;
+            self.process(out);
+            return;
+        }
         let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
         let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
         let info = self.module_info(module);

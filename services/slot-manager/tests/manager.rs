@@ -999,11 +999,183 @@ fn a_module_refusing_its_transfer_before_the_switch_is_not_promoted() {
     sim.pump();
     assert_eq!(sim.m.slot().serving(), 0, "not promoted\n{}", sim.notes());
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), None, "rejected and forgotten\n{}", sim.notes());
-    assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    // Its promotion's entry was persisted during the transfer; the log withdraws it.
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+    let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
+    assert!(note.starts_with("promotion by policy withdrawn: not carried out, module 0 serves on"), "{note}");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the incumbent serves on");
     assert!(sim.not_answered_once().is_empty());
+}
+
+/// The verified head and the last entry's inclusion proof of the log a manager started
+/// again over `store` reloads; returns the entries' kinds and the last one's note.
+fn rebooted_log(store: &TestStore) -> (Vec<EventKind>, String) {
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    let head = match sim.control(Access::Read, &Request::LogHead) {
+        Response::Head(head) => head,
+        other => panic!("{other:?}"),
+    };
+    let signed = tileos_update_log::SignedTreeHead {
+        head: tileos_update_log::TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root },
+        signature: head.signature.as_slice().try_into().unwrap(),
+    };
+    signed.verify(&dev_keys::log_key().verifying_key()).unwrap();
+    let last = head.tree_size - 1;
+    let path = match sim.control(Access::Read, &Request::LogInclusion { index: last, tree_size: head.tree_size }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    let entry = store.entries.borrow()[last as usize].clone();
+    tileos_update_log::verify_inclusion(&entry, last, head.tree_size, &head.root, &path).unwrap();
+    (entry_kinds(&sim), UpdateEvent::decode(&entry).unwrap().note)
+}
+
+/// A policy promotion's update-log entry is persisted *during* its transfer before the
+/// switch, as deferred work of its own (after the step that started the transfer, before
+/// the import that switches): neither step holds the entry's encoding, durable write and
+/// hashing, and the switch appends nothing. The promotion is still written before it is
+/// acted on.
+#[test]
+fn a_policy_promotions_entry_is_persisted_during_its_transfer_before_the_switch() {
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    // Its answer to the fifth copy: promotable; the transfer starts, the incumbent exports,
+    // and at that message (no client waiting) the entry is persisted.
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.m.slot().serving(), 0, "not before its import\n{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "persisted before the switch\n{}", sim.notes());
+    assert!(sim.notes().contains("@event slot.promotion-logged slot=checksum module=1 index=1"), "{}", sim.notes());
+    let store_entries = sim.store.entries.borrow().len();
+    // The import: the switch, with no second entry.
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.m.slot().serving(), 1, "promoted at its import\n{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "appended once");
+    assert_eq!(sim.store.entries.borrow().len(), store_entries, "no durable write at the switch");
+    sim.paused.clear();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+
+    // A store that fails at that step: nothing is promoted (counted; the import changes
+    // nothing), and the module stays promotable, for a promotion by hand.
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.store.fail.set(true);
+    sim.serve_paused(seat, 1);
+    sim.store.fail.set(false);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "not promoted without its entry\n{}", sim.notes());
+    assert_eq!(sim.m.stats().log_failures, 1);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the incumbent serves on");
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A manager that faults between the promotion's persisted entry and its switch loses no
+/// entry: the log a manager started again over the same store reloads holds the promotion,
+/// and its signed head and the entry's inclusion proof verify (the restarted manager
+/// serves its incumbent, as after any restart).
+#[test]
+fn a_manager_fault_between_a_promotions_entry_and_its_switch_loses_nothing() {
+    let store = TestStore::default();
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::with_store(config(p, 4), store.clone());
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.world.borrow_mut().crash_on_note = Some("slot.promotion-logged".into());
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.serve_paused(seat, 1)));
+    assert!(crashed.is_err(), "the manager faulted right after the entry was persisted\n{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 0, "before the switch");
+    drop(sim);
+    let (kinds, note) = rebooted_log(&store);
+    assert_eq!(kinds, [EventKind::Install, EventKind::Promote]);
+    assert!(note.starts_with("promoted by policy"), "{note}");
+}
+
+/// A policy promotion whose entry was persisted during its transfer but that is then not
+/// carried out (a promotion by hand ends its claim; or its transfer is abandoned past
+/// `DEFERRED_BOUND`) is withdrawn in the log before anything else is appended, so the log
+/// never says a module serves that does not; the log after a restart verifies.
+#[test]
+fn an_abandoned_policy_promotion_after_its_entry_is_withdrawn_in_the_log() {
+    // By hand: the module promoted by tilectl while the policy's transfer is under way.
+    let store = TestStore::default();
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::with_store(config(p, 4), store.clone());
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.serve_paused(seat, 1);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "{}", sim.notes());
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    assert_eq!(
+        entry_kinds(&sim),
+        [EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Promote],
+        "withdrawn before the promotion by hand\n{}",
+        sim.notes()
+    );
+    let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
+    assert!(note.starts_with("promotion by policy withdrawn"), "{note}");
+    let note = UpdateEvent::decode(sim.m.log().entry(3).unwrap()).unwrap().note;
+    assert!(note.starts_with("promoted by hand"), "{note}");
+    sim.paused.clear();
+    sim.pump();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
+    assert_eq!(entry_kinds(&sim).len(), 4, "nothing appended at the pre-transfer's import");
+    assert!(sim.not_answered_once().is_empty());
+    drop(sim);
+    let (kinds, _) = rebooted_log(&store);
+    assert_eq!(kinds.len(), 4);
+
+    // Past the bound: the module never imports; the transfer's claim ends and the next
+    // deferred work withdraws the entry.
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.serve_paused(seat, 1);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+    // A control request does the deferred work first.
+    let _ = sim.control(Access::Read, &Request::LogHead);
+    assert_eq!(sim.m.slot().serving(), 0, "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "{}", sim.notes());
 }
 
 #[test]

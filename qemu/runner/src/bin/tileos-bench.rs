@@ -445,6 +445,15 @@ struct SlotFigures {
     /// clients' path (lowering the warm module's schedule), done once the switch was over
     /// and no client waited.
     promotion_deferred: u64,
+    /// The manager's `slot.deferred` that persisted a policy promotion's update-log entry
+    /// during its transfer before the switch (the first after its `slot.promotion-logged`),
+    /// when there was one.
+    promotion_entry: Option<u64>,
+    /// The glue's `slot.promotion-stall`: the longest span the manager was busy without
+    /// waiting for a message while the promotion was under way (from its being due to the
+    /// promoted module's first answer), the messages handled meanwhile, and which of them
+    /// (1-based) was the longest.
+    promotion_stall: Option<(u64, u64, u64)>,
     /// The manager's commit of the ~100 KiB bundle and its size in bytes: from the commit's
     /// arrival to its answer (`slot.install-commit ticks=`).
     install: (u64, u64),
@@ -468,6 +477,16 @@ struct SlotFigures {
 }
 
 impl SlotFigures {
+    /// The longest wait a client request can meet at the promotion, derived from markers:
+    /// a request that arrives as the manager's longest busy span under the promotion starts
+    /// waits for all of it (`slot.promotion-stall longest_busy=`), then for its own time in
+    /// the manager, arrival to delivery, as the first request after the switch took
+    /// (`slot.switch request_micros=`, its log line included). Not timed as one call: the
+    /// client's own send and receive (a few hundred instructions) are not in it.
+    fn worst_client_wait(&self) -> Option<u64> {
+        self.promotion_stall.map(|(longest, _, _)| longest + self.switch_parts.1)
+    }
+
     /// The figures' lines of bench.json.
     fn json(&self) -> Vec<String> {
         let [zero, one, two] = self.mean_call;
@@ -497,6 +516,13 @@ impl SlotFigures {
             ),
             format!("  \"slot_promotion_handled\": {{\"instructions\": {}}}", self.promotion_handled),
             format!("  \"slot_promotion_deferred\": {{\"instructions\": {}}}", self.promotion_deferred),
+            format!("  \"slot_promotion_entry_step\": {{\"instructions\": {:?}}}", self.promotion_entry),
+            format!(
+                "  \"slot_promotion_longest_busy\": {{\"instructions\": {:?}, \"messages\": {:?}}}",
+                self.promotion_stall.map(|s| s.0),
+                self.promotion_stall.map(|s| s.1)
+            ),
+            format!("  \"slot_promotion_worst_client_wait\": {{\"instructions\": {:?}}}", self.worst_client_wait()),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
             match self.install_parts {
                 Some((work, steps, longest, answered, gap)) => format!(
@@ -653,6 +679,15 @@ fn print_slot(slot: &SlotFigures) {
     }
     println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
+    if let Some(entry) = slot.promotion_entry {
+        println!("{:<52} {:>14}", "  the entry persisted during the transfer (a step)", entry);
+    }
+    if let Some((longest, messages, at)) = slot.promotion_stall {
+        println!("{:<52} {:>14}", format!("manager's longest busy span in the promotion (msg {at} of {messages})"), longest);
+    }
+    if let Some(worst) = slot.worst_client_wait() {
+        println!("{:<52} {:>14}", "worst client wait at the promotion (span + own time)", worst);
+    }
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
     if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
         println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
@@ -892,9 +927,10 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let switch_parts = (micros("ready_micros=")?, micros("request_micros=")?, field("transfer=").as_deref() == Some("true"));
     let before_switch = field("before_switch=").as_deref() == Some("true");
     let switch_transfer = (micros("exported_micros=").unwrap_or(0), if before_switch { micros("pre_transfer_micros=").ok() } else { None });
+    let logged_at = serial.find("@event slot.promotion-logged ");
     let pre_transfer_deferred = if before_switch {
         serial
-            .get(..phases.promotion)
+            .get(..logged_at.unwrap_or(phases.promotion))
             .unwrap_or_default()
             .lines()
             .rfind(|line| line.starts_with("@event slot.deferred "))
@@ -921,6 +957,15 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
         .and_then(|ticks| ticks.parse::<u64>().ok())
         .ok_or_else(|| failed("slot figures: no slot.deferred line after the promotion", &outcome))?;
+    let promotion_entry = logged_at
+        .and_then(|at| serial.get(at..))
+        .and_then(|rest| rest.lines().find(|line| line.starts_with("@event slot.deferred ")))
+        .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
+        .and_then(|ticks| ticks.parse::<u64>().ok());
+    let promotion_stall = serial.lines().find(|line| line.starts_with("@event slot.promotion-stall ")).and_then(|line| {
+        let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
+        Some((field("longest_busy=")?, field("messages=")?, field("longest_at=")?))
+    });
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -948,6 +993,8 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         switch_glue,
         promotion_handled,
         promotion_deferred,
+        promotion_entry,
+        promotion_stall,
         install: (install, big),
         install_parts,
         install_upload_gap,

@@ -577,6 +577,7 @@ fn main(resources: Resources) -> ! {
     let (mut gap_controls, mut gap_first_control, mut gap_last_control) = (0u64, 0u64, 0u64);
     let mut gap_where = (0u64, 0u64, 0u64);
     let mut switch = SwitchTiming::default();
+    let mut stall = StallTiming::default();
     loop {
         // An install's step only when no client request is in flight (its answer is on the
         // way from the serving module, which outranks a step: waiting for it costs nothing)
@@ -638,6 +639,7 @@ fn main(resources: Resources) -> ! {
         };
         let start = tileos_sys::timestamp();
         let was_switching = manager.switching();
+        let was_promoting = manager.promotion_under_way();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word (a client's empty call gets the error reply,
@@ -737,12 +739,19 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
         }
         // The lines noted meanwhile (PendingLines says when they are written).
+        // While a promotion is under way (due, its transfer before the switch, its switch
+        // until the promoted module's first answer) no line is written on the serving path:
+        // a client's request then waits for at most the manager's step in progress and its
+        // own service, not also for a line (≈ 20,000 instructions); the lines follow, one
+        // per client request, once the promotion is over (a control request still writes
+        // them all).
+        let promoting = manager.promotion_under_way();
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
-        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle) {
+        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
             lines.write_all();
-        } else if received.badge & SEAT_BADGE == 0 {
+        } else if received.badge & SEAT_BADGE == 0 && !promoting {
             lines.write_one();
         }
         let written = lines_before.saturating_sub(lines.queue.len());
@@ -774,7 +783,37 @@ fn main(resources: Resources) -> ! {
                 ));
             }
         }
+        // The longest time the manager is busy without waiting for a message while a
+        // promotion is under way (its message's handling, the deferred work and the lines
+        // written): a client request that arrives as such a span starts waits for all of
+        // it, then for its own service (for `make bench`, `slot.promotion-stall`).
+        let promoting = manager.promotion_under_way();
+        if was_promoting || promoting {
+            let busy = tileos_sys::timestamp().wrapping_sub(start);
+            stall.messages += 1;
+            if busy > stall.longest {
+                stall.longest = busy;
+                stall.longest_at = stall.messages;
+            }
+            if !promoting {
+                manager.host_mut().note(format_args!(
+                    "@event slot.promotion-stall slot={slot_name} messages={} longest_busy={} longest_at={}",
+                    stall.messages, stall.longest, stall.longest_at
+                ));
+                stall = StallTiming::default();
+            }
+        }
     }
+}
+
+/// The glue's view of the manager's busy spans while a promotion is under way (for
+/// `make bench`): the messages handled, the longest span from a message's arrival to the
+/// next wait (its handling, the deferred work, the lines written) and which message it was.
+#[derive(Default)]
+struct StallTiming {
+    messages: u64,
+    longest: u64,
+    longest_at: u64,
 }
 
 /// The glue's view of a promotion's switch (from the end of the manager's handling of the
