@@ -1246,27 +1246,10 @@ fn a_promoted_module_imports_without_computing_its_queued_copies_first() {
 /// circuit breaker whose reason contains `trip`, is included in it. Returns the entries'
 /// kinds.
 fn rebooted_log_ends_in_breaker_rollback(store: &TestStore, trip: &str) -> Vec<EventKind> {
-    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
-    let head = match sim.control(Access::Read, &Request::LogHead) {
-        Response::Head(head) => head,
-        other => panic!("{other:?}"),
-    };
-    let signed = tileos_update_log::SignedTreeHead {
-        head: tileos_update_log::TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root },
-        signature: head.signature.as_slice().try_into().unwrap(),
-    };
-    signed.verify(&dev_keys::log_key().verifying_key()).unwrap();
-    let last = head.tree_size - 1;
-    let path = match sim.control(Access::Read, &Request::LogInclusion { index: last, tree_size: head.tree_size }) {
-        Response::Proof { hashes } => hashes,
-        other => panic!("{other:?}"),
-    };
-    let entry = store.entries.borrow()[last as usize].clone();
-    tileos_update_log::verify_inclusion(&entry, last, head.tree_size, &head.root, &path).unwrap();
-    let event = UpdateEvent::decode(&entry).unwrap();
-    assert_eq!(event.kind, EventKind::Rollback);
-    assert!(event.note.contains("CircuitBreaker") && event.note.contains(trip), "{}", event.note);
-    entry_kinds(&sim)
+    let (kinds, note) = rebooted_log(store);
+    assert_eq!(kinds.last(), Some(&EventKind::Rollback));
+    assert!(note.contains("CircuitBreaker") && note.contains(trip), "{note}");
+    kinds
 }
 
 /// The circuit breaker's rollback is written before it is acted on: its update-log entry
