@@ -13,6 +13,24 @@ use tileos_abi::object::ObjectType;
 use tileos_model_checker::Universe;
 use tileos_model_checker::refinement::{CoqStep, Tally, abstract_state, check_random, observe, op_line, restrict_to_kernel_parents};
 
+/// `op` on both sides from `memory`: the kernel library's result (the state after, or the
+/// refusal's code) and the Coq model's printed answer for the abstraction of `memory`.
+fn kernel_and_model(
+    universe: &Universe,
+    coq: &mut CoqStep,
+    memory: &tileos_model_checker::memory::Memory,
+    op: &tileos_model_checker::op::Op,
+) -> (Result<tileos_model_checker::memory::Memory, tileos_abi::error::InvocationError>, String) {
+    use tileos_model_checker::explore::{Outcome, apply};
+    let kernel = match apply(universe, memory, &universe.addressable_slots(memory), op) {
+        Ok(Outcome::Applied(after, _)) => Ok(after),
+        Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
+        Err(violation) => panic!("{op:?}: {violation:?}"),
+    };
+    let model = coq.step(&abstract_state(universe, memory).unwrap(), &op_line(universe, memory, op).unwrap()).unwrap();
+    (kernel, model)
+}
+
 fn driver() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -127,7 +145,6 @@ fn the_kernel_refines_the_coq_model_on_frame_mappings() {
 fn frame_map_results_and_codes_are_compared() {
     use tileos_abi::error::InvocationError::{self, *};
     use tileos_kernel::vspace::USER_TOP;
-    use tileos_model_checker::explore::{Outcome, apply};
     use tileos_model_checker::memory::Memory;
     use tileos_model_checker::op::Op;
     let universe = Universe::frames();
@@ -155,15 +172,7 @@ fn frame_map_results_and_codes_are_compared() {
         (Op::UnmapFrame { frame: b(1) }, None),
         (Op::Delete { slot: b(2) }, None), // deleting a mapped frame unmaps it
     ];
-    let step = |memory: &Memory, coq: &mut CoqStep, op: &Op| {
-        let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), op) {
-            Ok(Outcome::Applied(after, _)) => Ok(after),
-            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
-            Err(violation) => panic!("{op:?}: {violation:?}"),
-        };
-        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, op).unwrap()).unwrap();
-        (kernel, model)
-    };
+    let step = |memory: &Memory, coq: &mut CoqStep, op: &Op| kernel_and_model(&universe, coq, memory, op);
     for (op, code) in sequence {
         let (kernel, model) = step(&memory, &mut coq, &op);
         assert_eq!(kernel.as_ref().err(), code.as_ref(), "{op:?}");
@@ -247,15 +256,7 @@ fn error_codes_are_compared() {
     // pivot is its source (InvalidArgument); retypes until the untyped is exhausted
     // (NotEnoughMemory).
     let b = |i| universe.cnodes[1].slot(i);
-    let both = |memory: &tileos_model_checker::memory::Memory, coq: &mut CoqStep, op: Op| {
-        let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), &op) {
-            Ok(Outcome::Applied(after, _)) => Ok(after),
-            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
-            Err(violation) => panic!("{violation:?}"),
-        };
-        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
-        (kernel, model)
-    };
+    let both = |memory: &tileos_model_checker::memory::Memory, coq: &mut CoqStep, op: Op| kernel_and_model(&universe, coq, memory, &op);
     for (op, code) in [
         (Op::Copy { src: a(3), dest: b(0) }, InvocationError::FailedLookup),
         (Op::Rotate { src: a(1), pivot: a(1), dest: b(0) }, InvocationError::InvalidArgument),
@@ -436,7 +437,6 @@ fn destination_index_and_multi_object_retype_codes_are_compared() {
     // FailedLookup; a retype whose objects do not all fit is NotEnoughMemory even when its
     // first destination is occupied (destination by destination, it would be DeleteFirst).
     use tileos_abi::error::InvocationError::{self, DeleteFirst, FailedLookup, NotEnoughMemory, RangeError};
-    use tileos_model_checker::explore::{Outcome, apply};
     use tileos_model_checker::memory::Memory;
     use tileos_model_checker::op::Op;
     // Retypes: 0 an endpoint (32 bytes), 1 a 2-slot CNode (128 bytes).
@@ -444,13 +444,8 @@ fn destination_index_and_multi_object_retype_codes_are_compared() {
     let (a, b) = (universe.cnodes[0], universe.cnodes[1]);
     let mut coq = CoqStep::start(&driver()).unwrap();
     let mut compare = |memory: &Memory, op: Op, expected: Option<InvocationError>| {
-        let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), &op) {
-            Ok(Outcome::Applied(after, _)) => Ok(after),
-            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
-            Err(violation) => panic!("{violation:?}"),
-        };
+        let (kernel, model) = kernel_and_model(&universe, &mut coq, memory, &op);
         assert_eq!(kernel.as_ref().err().copied(), expected, "kernel, {}", op.describe(&universe));
-        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
         let model = restrict_to_kernel_parents(&model, kernel.as_ref().ok()).unwrap();
         assert_eq!(model, observe(&universe, kernel.as_ref().map_err(|e| *e)).unwrap(), "model, {}", op.describe(&universe));
         kernel.ok()
@@ -500,20 +495,14 @@ fn preempted_deletions_and_deletion_in_progress_are_compared() {
     use tileos_abi::error::InvocationError::{self, DeleteFirst, DeletionInProgress, FailedLookup};
     use tileos_kernel::cap::Cap;
     use tileos_kernel::cspace::slot_address;
-    use tileos_model_checker::explore::{Outcome, apply};
     use tileos_model_checker::memory::Memory;
     use tileos_model_checker::op::Op;
     let universe = Universe::standard().without_thread();
     let (a, b) = (|i| universe.cnodes[0].slot(i), |i| universe.cnodes[1].slot(i));
     let mut coq = CoqStep::start(&driver()).unwrap();
     let mut compare = |memory: &Memory, op: Op, expected: Option<InvocationError>| -> Option<Memory> {
-        let kernel = match apply(&universe, memory, &universe.addressable_slots(memory), &op) {
-            Ok(Outcome::Applied(after, _)) => Ok(after),
-            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
-            Err(violation) => panic!("{violation:?}"),
-        };
+        let (kernel, model) = kernel_and_model(&universe, &mut coq, memory, &op);
         assert_eq!(kernel.as_ref().err().copied(), expected, "kernel, {}", op.describe(&universe));
-        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &op_line(&universe, memory, &op).unwrap()).unwrap();
         let model = restrict_to_kernel_parents(&model, kernel.as_ref().ok()).unwrap();
         assert_eq!(model, observe(&universe, kernel.as_ref().map_err(|e| *e)).unwrap(), "model, {}", op.describe(&universe));
         kernel.ok()
