@@ -337,23 +337,32 @@ struct Switch {
     exported: Option<Ticks>,
 }
 
-/// A policy promotion's state transfer made before its switch ([`Manager::deferred`]): the
-/// serving module exports while it still serves, the module to be promoted imports, and the
-/// switch follows the import at once if no client request came in between (then the
-/// promoted module's state is exactly the warm module's at the switch, as if transferred
-/// then); else the switch transfers the state again, as a promotion by hand does.
+/// A promotion's state transfer made before its switch (by the policy or by hand: its
+/// update-log entry is persisted first): the serving module exports while it still
+/// serves, the module to be promoted imports, and the switch follows the import at once.
+/// The module keeps the copies of the requests that came after the export, in order, so
+/// its state is the serving module's once it has computed them: the switch keeps them and
+/// transfers nothing, unless the module skipped a copy meanwhile (it fell `queue_limit`
+/// behind), when the switch transfers the state again.
 #[derive(Clone, Copy, Debug)]
 struct PreTransfer {
     /// The module to be promoted.
     module: ModuleId,
     /// Its seat.
     seat: usize,
-    /// The transfer's number (its export and import).
-    transfer: u64,
-    /// The slot's client requests so far when the export was asked for.
-    requests: u64,
     /// When the export was asked for.
     since: Ticks,
+}
+
+/// A promotion by hand under way ([`Manager::promote_by_hand`]).
+#[derive(Debug)]
+struct HandPromotion {
+    /// The module to be promoted.
+    module: ModuleId,
+    /// Promoted whatever the evidence says (`tilectl promote --force`).
+    force: bool,
+    /// The operator's request, answered when the switch is made or the promotion abandoned.
+    reply: ReplyCap,
 }
 
 /// A bundle being staged.
@@ -440,22 +449,31 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     deferred_since: Option<Ticks>,
     /// A module's schedule is to be lowered (to the challengers') when nobody waits.
     lowering_due: bool,
-    /// A module the policy promotes, as deferred work ([`Manager::promote_by_policy`]).
+    /// A module the policy promotes, as deferred work: its update-log entry is persisted by
+    /// the next deferred step ([`Manager::log_policy_promotion`]), its transfer starts at a
+    /// later one.
     policy_due: Option<ModuleId>,
-    /// The state transfer under way before a policy promotion's switch.
+    /// A promotion whose entry is persisted and whose state transfer before the switch is
+    /// to start, as a deferred step of its own ([`Manager::start_pre_transfer`]).
+    start_due: Option<ModuleId>,
+    /// The state transfer under way before a promotion's switch.
     pre_transfer: Option<PreTransfer>,
-    /// A policy promotion whose transfer before the switch was overtaken by a client
-    /// request: its next try switches with the transfer at the switch.
-    pre_transfer_overtaken: Option<ModuleId>,
     /// The module promoted next has the warm module's state already ([`PreTransfer`]),
     /// transferred in this long.
     in_step_for: Option<(ModuleId, Ticks)>,
-    /// A policy promotion whose update-log entry is persisted (and in the tree) but whose
-    /// switch has not happened yet: written during its transfer before the switch, as a
-    /// deferred step of its own ([`Manager::log_pre_transfer`]). Its switch appends nothing;
-    /// if it does not happen, the log gets an entry withdrawing it
-    /// ([`Manager::withdraw_promotion`]).
+    /// A promotion whose update-log entry is persisted (and in the tree) but whose switch
+    /// has not happened yet (a policy's, written by a deferred step of its own; a promotion
+    /// by hand's, written in the operator's request). Its switch appends nothing; if it does
+    /// not happen, the log gets an entry withdrawing it ([`Manager::withdraw_promotion`]).
     logged_promotion: Option<ModuleId>,
+    /// The promotion by hand under way (its entry persisted, its transfer before the switch
+    /// to start or under way): the operator's request, answered when it switches or is
+    /// abandoned.
+    hand: Option<HandPromotion>,
+    /// A step that persisted an update-log entry ran in the handling of the message (or the
+    /// deferred step) now under way: [`Manager::deferred`] does no more until the next one,
+    /// so that no busy span holds two such steps.
+    entry_step_done: bool,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
@@ -572,8 +590,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             lowering_due: false,
             policy_due: None,
             pre_transfer: None,
-            pre_transfer_overtaken: None,
+            start_due: None,
             in_step_for: None,
+            hand: None,
+            entry_step_done: false,
             logged_promotion: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
             install: None,
@@ -637,11 +657,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Whether a promotion is under way (for `make bench`'s figure of the longest stall a
-    /// client can meet at a promotion): due by the policy, its state transfer before the
-    /// switch or its persisted entry waiting for the switch, or its switch until the
-    /// promoted module's first answer.
+    /// client can meet at a promotion): due by the policy, its persisted entry waiting for
+    /// its transfer or its switch, its state transfer before the switch, or its switch until
+    /// the promoted module's first answer.
     pub fn promotion_under_way(&self) -> bool {
-        self.policy_due.is_some() || self.pre_transfer.is_some() || self.logged_promotion.is_some() || self.switching.is_some()
+        self.policy_due.is_some()
+            || self.start_due.is_some()
+            || self.pre_transfer.is_some()
+            || self.logged_promotion.is_some()
+            || self.switching.is_some()
     }
 
     /// Client requests outstanding.
@@ -681,6 +705,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         self.fail_hung_starts(now);
         self.stop_busy_leavers(now);
+        if let Some(pre) = self.pre_transfer.filter(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
+            self.abandon_promotion(pre.module, "its state transfer before the switch did not complete within 100 ms");
+        }
         self.reschedule();
         if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) {
             self.do_deferred();
@@ -688,37 +715,61 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Does the work kept off the clients' path, if there is any and now is the moment:
-    /// no client request is in flight and no promotion's switch is under way (the promoted
-    /// module has delivered its first answer). The glue calls it after each message it
-    /// handled, before it waits for the next. That work: a promotion by the policy (its
-    /// update-log entry persisted first: encoding, the store's durable write, hashing into
-    /// the tree; then the switch), the second try of a circuit breaker's entry whose first
-    /// write failed ([`Manager::log_breaker_rollbacks`]), and lowering a module's schedule
-    /// to the challengers' (the warm incumbent after its export: a root-server call). Every
-    /// entry is appended before any control request is answered (`control` does the
-    /// deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it was
-    /// decided it is done whatever waits.
+    /// no client request is in flight, no promotion's switch is under way (the promoted
+    /// module has delivered its first answer) and no step that persisted an update-log
+    /// entry ran in this message's handling. The glue calls it after each message it
+    /// handled, before it waits for the next, and [`Manager::deferred_step`] when it polled
+    /// and found no message. That work, one step at a time: a promotion by the policy (its
+    /// update-log entry persisted: encoding, the store's durable write, hashing into the
+    /// tree; at the next step its state transfer before the switch started, for policy and
+    /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
+    /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
+    /// withdrawal of a persisted promotion that was abandoned, and lowering a module's
+    /// schedule to the challengers' (the warm incumbent after the switch: a root-server
+    /// call). Every entry is appended before any control request is answered (`control`
+    /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
+    /// was decided it is done whatever waits.
     /// A promotion by the policy also waits for its module to finish the copy it is working
     /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() || self.promotion_waits_for_module() {
+        if self.entry_step_done || !self.deferred_ready() {
             return false;
         }
-        if self.pre_transfer.is_some_and(|p| self.logged_promotion == Some(p.module)) && !self.lowering_due && self.unlogged.is_empty() {
-            // Only a promotion waits, for the transfer before a switch under way (its entry
-            // is persisted already).
-            return false;
-        }
-        self.do_deferred_with(true);
+        self.do_deferred();
         true
     }
 
+    /// Whether [`Manager::deferred`] has a step to do now (the glue then polls for a message
+    /// before it waits, and calls [`Manager::deferred_step`] if none is there).
+    pub fn deferred_ready(&self) -> bool {
+        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
+            return false;
+        }
+        let policy = self.policy_due.is_some()
+            && self.logged_promotion.is_none()
+            && self.pre_transfer.is_none()
+            && self.start_due.is_none()
+            && !self.promotion_waits_for_module();
+        let stale = self.logged_promotion.is_some() && self.pre_transfer.is_none() && self.start_due.is_none();
+        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty()
+    }
+
+    /// The next deferred step, in a busy span of its own: the glue polled the front endpoint
+    /// and no message waited. Returns whether it did anything.
+    pub fn deferred_step(&mut self) -> bool {
+        self.check_clock();
+        self.entry_step_done = false;
+        let done = self.deferred();
+        self.reschedule();
+        done
+    }
+
     /// Whether a promotion by the policy is due while its module is working on a copy. The
-    /// switch would wait for that copy anyway (the module imports the state after it), and a
-    /// client request arriving meanwhile would wait with it; its answer is a message to the
-    /// manager, after which the deferred work is tried again (and [`DEFERRED_BOUND`] still
-    /// holds for a module that never answers).
+    /// transfer would wait for that copy anyway (the module imports the state after it),
+    /// and a client request arriving meanwhile would wait with it; its answer is a message
+    /// to the manager, after which the deferred work is tried again (and
+    /// [`DEFERRED_BOUND`] still holds for a module that never answers).
     fn promotion_waits_for_module(&self) -> bool {
         self.policy_due
             .and_then(|module| self.seat_of(Role::Module(module)))
@@ -726,64 +777,87 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             .is_some_and(|s| s.current.is_some())
     }
 
-    /// Appends the deferred log entries, carries out a promotion by policy (its entry
-    /// persisted first) and lowers the schedules due.
+    /// One step of the deferred work ([`Manager::deferred`]): the entries whose first write
+    /// failed, then either a promotion's next step (the start of the transfer of a
+    /// promotion whose entry is persisted, or a policy promotion's entry) or the withdrawal
+    /// of an abandoned promotion's entry, and the schedules due.
     fn do_deferred(&mut self) {
-        self.do_deferred_with(false);
-    }
-
-    /// [`Manager::do_deferred`]; with `pre`, a promotion by policy first transfers the
-    /// state while the serving module still serves ([`Manager::start_pre_transfer`]) and
-    /// switches when the import is done.
-    fn do_deferred_with(&mut self, pre: bool) {
         self.flush_log();
-        // A transfer before a switch under way ends in its promotion (or not) first: another
-        // module due meanwhile waits for it, within the bound (past it, the transfer is
-        // abandoned: its import promotes nothing).
         let now = self.clock.now();
-        if self.pre_transfer.is_some_and(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
-            self.pre_transfer = None;
-        }
-        if let Some(p) = self.pre_transfer.filter(|p| self.logged_promotion != Some(p.module)) {
-            // The entry of the promotion whose transfer is under way: a step of its own,
-            // between the transfer's start and its switch.
-            self.log_pre_transfer(p.module);
-        } else if self.pre_transfer.is_none()
+        if let Some(module) = self.start_due.take() {
+            if !self.start_pre_transfer(module) {
+                // Nothing else serves, or no seat: the switch transfers the state itself.
+                self.switch_to(module);
+            }
+        } else if self.logged_promotion.is_none()
+            && self.pre_transfer.is_none()
             && let Some(module) = self.policy_due.take()
-            && !(pre && self.start_pre_transfer(module))
         {
-            self.promote_by_policy(module);
+            self.log_policy_promotion(module);
         }
         self.withdraw_stale_promotion();
         if core::mem::take(&mut self.lowering_due) {
             self.reschedule_due = true;
             self.reschedule_to(true);
         }
-        let waits = self.policy_due.is_some() || self.pre_transfer.is_some_and(|p| self.logged_promotion != Some(p.module));
+        let waits = self.policy_due.is_some() || self.start_due.is_some();
         self.deferred_since = if waits { Some(self.deferred_since.unwrap_or(now)) } else { None };
     }
 
-    /// Starts the state transfer of a policy promotion before its switch ([`PreTransfer`]):
-    /// the module to be promoted gets the serving schedule now (so neither its import nor
-    /// its first requests wait for a challenger's budget, and the switch makes no
-    /// root-server call), the serving module exports after everything it was sent, and the
-    /// module imports after everything it holds; the serving module goes on serving
-    /// meanwhile, and copies of new requests queue behind the import. The switch follows at
-    /// the import ([`Manager::pre_transfer_done`]). Returns false (the caller promotes with
-    /// the transfer at the switch) when the module is not promotable in a seat, nothing else
-    /// serves, or its last try was overtaken by a client request.
-    fn start_pre_transfer(&mut self, module: ModuleId) -> bool {
-        if self.pre_transfer_overtaken.take() == Some(module) || self.lineages.is_some() || self.pre_transfer.is_some() {
-            return false;
+    /// Persists the update-log entry of `module`'s promotion by the policy, as a deferred
+    /// step of its own (no client request in flight): the transfer before the switch starts
+    /// at the next step ([`Manager::start_due`]), and the switch at the module's import
+    /// appends nothing. Nothing is written if the module is not promotable any more (its
+    /// evidence fell short, or a promotion's window opened meanwhile). If the entry cannot
+    /// be persisted, nothing is promoted: the failure is counted (`log_failures`) and the
+    /// module stays promotable, for a promotion by hand.
+    fn log_policy_promotion(&mut self, module: ModuleId) {
+        if !self.slot.module(module).is_some_and(|m| m.state == State::Promotable) || self.slot.warm().is_some() {
+            return;
         }
-        if !self.slot.module(module).is_some_and(|m| m.state == State::Promotable) {
+        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
+        let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
+        let info = self.module_info(module);
+        self.entry_step_done = true;
+        match self.append(EventKind::Promote, &info, &note) {
+            Ok(index) => {
+                self.logged_promotion = Some(module);
+                self.start_due = Some(module);
+                self.defer();
+                self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} index={index}", self.config.name));
+            }
+            Err(reason) => {
+                self.stats.log_failures += 1;
+                self.host.note(format_args!(
+                    "slot {}: module {module} not promoted: its update-log entry was not persisted ({reason})",
+                    self.config.name
+                ));
+            }
+        }
+    }
+
+    /// Starts the state transfer before the switch of a promotion whose entry is persisted
+    /// ([`PreTransfer`]): the module to be promoted gets the serving schedule now (so
+    /// neither its import nor its first requests wait for a challenger's budget, and the
+    /// switch makes no root-server call), the serving module exports after everything it
+    /// was sent, and the module imports after everything it holds; the serving module goes
+    /// on serving meanwhile, and copies of new requests queue behind the import. The switch
+    /// follows at the import ([`Manager::pre_transfer_done`]). Returns false (the caller
+    /// switches, with the transfer at the switch) when the module has no seat or nothing
+    /// else serves; a module that left the slot meanwhile is abandoned.
+    fn start_pre_transfer(&mut self, module: ModuleId) -> bool {
+        if !self.slot.module(module).is_some_and(|m| matches!(m.state, State::Shadowing | State::Promotable)) {
+            self.abandon_promotion(module, "it is no longer shadowing");
+            return true;
+        }
+        if self.lineages.is_some() || self.pre_transfer.is_some() {
             return false;
         }
         let Some(seat) = self.seat_of(Role::Module(module)) else { return false };
         let Some(source) = self.seat_of(Role::Module(self.slot.serving())).filter(|&x| x != seat) else { return false };
         let transfer = self.next_transfer();
         let now = self.clock.now();
-        self.pre_transfer = Some(PreTransfer { module, seat, transfer, requests: self.slot.counters().requests, since: now });
+        self.pre_transfer = Some(PreTransfer { module, seat, since: now });
         self.reschedule_due = true;
         self.reschedule();
         if let Some(s) = self.seats.get_mut(seat) {
@@ -794,41 +868,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         true
     }
 
-    /// Persists the update-log entry of `module`'s policy promotion, whose transfer before
-    /// the switch is under way: deferred work of its own (no client request in flight), so
-    /// neither the step that started the transfer nor the switch holds the entry's encoding,
-    /// durable write and hashing. The switch then appends nothing (the entry is written
-    /// before the promotion is acted on, as every promotion's). If the entry cannot be
-    /// persisted, the transfer's claim to a switch ends (its import changes nothing), the
-    /// failure is counted (`log_failures`) and the module stays promotable, for a promotion
-    /// by hand.
-    fn log_pre_transfer(&mut self, module: ModuleId) {
-        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
-        let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
-        let info = self.module_info(module);
-        match self.append(EventKind::Promote, &info, &note) {
-            Ok(index) => {
-                self.logged_promotion = Some(module);
-                self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} index={index}", self.config.name));
-            }
-            Err(reason) => {
-                self.pre_transfer = None;
-                self.stats.log_failures += 1;
-                self.lowering_due = true;
-                self.host.note(format_args!(
-                    "slot {}: module {module} not promoted: its update-log entry was not persisted ({reason})",
-                    self.config.name
-                ));
-            }
-        }
-    }
-
-    /// Withdraws a persisted policy promotion that will not be carried out any more (its
-    /// transfer before the switch was abandoned and the promotion is not due again): the log
-    /// gets a `Rollback` entry saying so, so it never says a module serves that does not.
+    /// Withdraws a persisted promotion that will not be carried out any more (abandoned:
+    /// [`Manager::abandon_promotion`]): the log gets a `Rollback` entry saying so, so it
+    /// never says a module serves that does not.
     fn withdraw_stale_promotion(&mut self) {
         let Some(module) = self.logged_promotion else { return };
-        if self.pre_transfer.is_some_and(|p| p.module == module) || self.policy_due == Some(module) {
+        if self.pre_transfer.is_some_and(|p| p.module == module) || self.start_due == Some(module) {
             return;
         }
         self.withdraw_promotion(module);
@@ -839,9 +884,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// more with the next deferred work, as a breaker's entry is.
     fn withdraw_promotion(&mut self, module: ModuleId) {
         self.logged_promotion = None;
-        let note = format!("promotion by policy withdrawn: not carried out, module {} serves on", self.slot.serving());
+        let note = format!("promotion withdrawn: not carried out, module {} serves on", self.slot.serving());
         let event = self.event(EventKind::Rollback, &self.module_info(module), &note);
         self.flush_log();
+        self.entry_step_done = true;
         self.host.note(format_args!("@event slot.promotion-withdrawn slot={} module={module}", self.config.name));
         if let Err(reason) = self.append_event(&event) {
             self.host.note(format_args!(
@@ -853,28 +899,51 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// Seat `seat` imported the state of `transfer`. If that was a policy promotion's
-    /// transfer before its switch and no client request came since its export was asked for
-    /// (none is in flight either), the module's state is exactly the serving module's: the
-    /// promotion is made now (its entry persisted first), with no second transfer. Else the
-    /// promotion is due again as deferred work, and that try transfers at the switch.
-    fn pre_transfer_done(&mut self, seat: usize, transfer: u64) {
-        let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat && p.transfer == transfer) else { return };
+    /// Seat `seat` imported a state. If it is the seat of a promotion's transfer before its
+    /// switch and no import is still queued for it (a catch-up's import may have replaced
+    /// the transfer's own), the switch is made now. When the module skipped no copy since
+    /// the import was asked for, its state plus the copies it holds (of every request since
+    /// the export, in order) is the serving module's: the switch keeps those copies and
+    /// transfers nothing. Else (it fell `queue_limit` behind meanwhile) the switch
+    /// transfers the state again.
+    fn pre_transfer_done(&mut self, seat: usize) {
+        let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat) else { return };
+        let Some(s) = self.seats.get(seat) else { return };
+        if s.queue.iter().any(|job| matches!(job, Job::Import { .. })) {
+            return;
+        }
+        let in_step = s.role == Role::Module(pre.module) && !s.catching_up && s.missed == s.in_step;
         self.pre_transfer = None;
-        let in_step = self.slot.counters().requests == pre.requests
-            && self.inflight.is_empty()
-            && self.seats.get(seat).is_some_and(|s| s.role == Role::Module(pre.module));
         if in_step {
             self.in_step_for = Some((pre.module, self.message_at.saturating_sub(pre.since)));
-            self.promote_by_policy(pre.module);
+            self.switch_to(pre.module);
             self.in_step_for = None;
         } else {
             self.host.note(format_args!(
-                "slot {}: client requests came during module {}'s state transfer before its promotion: its switch transfers the state again",
+                "slot {}: module {} skipped copies during its state transfer before its promotion: its switch transfers the state again",
                 self.config.name, pre.module
             ));
-            self.pre_transfer_overtaken = Some(pre.module);
-            self.policy_due = Some(pre.module);
+            self.switch_to(pre.module);
+        }
+    }
+
+    /// The promotion of `module` will not be carried out (`why`): its transfer's claim to a
+    /// switch ends (an import under way still happens and changes nothing), a promotion by
+    /// hand's operator is answered with the reason, and a persisted entry is withdrawn by
+    /// the next deferred step ([`Manager::withdraw_stale_promotion`]).
+    fn abandon_promotion(&mut self, module: ModuleId, why: &str) {
+        if self.pre_transfer.is_some_and(|p| p.module == module) {
+            self.pre_transfer = None;
+        }
+        if self.start_due == Some(module) {
+            self.start_due = None;
+        }
+        self.host.note(format_args!("@event slot.promotion-abandoned slot={} module={module} why=\"{why}\"", self.config.name));
+        if let Some(hand) = self.hand.take_if(|h| h.module == module) {
+            let reason = format!("the promotion of module {module} was abandoned: {why}; module {} serves on", self.slot.serving());
+            self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Policy, &reason)));
+        }
+        if self.logged_promotion == Some(module) {
             self.defer();
         }
     }
@@ -949,6 +1018,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// `reply`. The words are borrowed: a module's answer is compared and delivered from them
     /// without a copy on the heap (only a client request, which waits in queues, is kept).
     pub fn received(&mut self, badge: u64, access: Access, label: u64, words: &[u64], reply: ReplyCap) {
+        self.entry_step_done = false;
         self.check_clock();
         self.receive(badge, access, label, words, reply);
         self.reschedule();
@@ -997,6 +1067,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                             }
                             Err(response) => *response,
                         }
+                    }
+                    Ok(slots::Request::Promote { module, force }) if access == Access::Full => {
+                        // Answered at once if refused, else when the switch is made or the
+                        // promotion abandoned.
+                        if let Some((reply, response)) = self.promote_by_hand(module, force, reply) {
+                            self.host.reply(reply, &Message::encode(&response));
+                        }
+                        return;
                     }
                     Ok(request) => self.control(access, request),
                     Err(error) => {
@@ -1497,8 +1575,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.seat_failed(seat, false);
             return;
         }
-        if let Some(transfer) = imported {
-            self.pre_transfer_done(seat, transfer);
+        if imported.is_some() {
+            self.pre_transfer_done(seat);
         }
         if let Some(id) = answer {
             // Compared as bytes, in the kept buffer (no allocation per answer).
@@ -1657,14 +1735,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn transition(&mut self, t: &Transition) {
         self.reschedule_due = true;
-        if t.to != State::Promoted && self.pre_transfer.is_some_and(|p| p.module == t.module) {
-            // Rejected, or its evidence fell short, during its transfer before the switch:
-            // the import still happens, and promotes nothing (a persisted entry is withdrawn
-            // by the deferred work).
-            self.pre_transfer = None;
-            if self.logged_promotion.is_some() {
-                self.defer();
-            }
+        if matches!(t.to, State::Rejected | State::Retired | State::RolledBack)
+            && (self.pre_transfer.is_some_and(|p| p.module == t.module) || self.start_due == Some(t.module))
+        {
+            // It left the slot before its promotion's switch: the import still happens, and
+            // promotes nothing (the persisted entry is withdrawn by the deferred work). A
+            // shortfall of evidence meanwhile is found at the switch.
+            self.abandon_promotion(t.module, &format!("it left the slot ({:?})", t.reason));
         }
         let name = self.config.name.clone();
         self.host.note(format_args!(
@@ -1692,9 +1769,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let now = self.clock.now();
                 self.switching =
                     Some(Switch { module: t.module, since: now, ready: Some(now), transfer: false, pre_transfer: None, exported: None });
-                // A promotion by hand during a policy promotion's transfer ends that transfer's
-                // claim to a switch (its import still happens, and changes nothing).
-                self.pre_transfer = None;
                 if let Some((module, took)) = self.in_step_for.filter(|(module, _)| *module == t.module) {
                     // Transferred just before the switch, with no request in between
                     // ([`PreTransfer`]): its state is the warm module's now.
@@ -1997,6 +2071,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             if t.journal_import.is_some_and(|(x, _)| x == transfer) {
                 t.journal_import = None;
             }
+            if let Some(pre) = self.pre_transfer.filter(|p| p.seat == target) {
+                self.abandon_promotion(pre.module, "its state's source stopped during its transfer before the switch");
+            }
             self.host.note(format_args!("slot {}: seat {target} gets no state (its source stopped)", self.config.name));
         }
         if self.is_warm_seat(target) {
@@ -2077,14 +2154,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
         }
         let role = self.seats.get(seat).map(|s| s.role).unwrap_or(Role::Empty);
-        if let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat) {
-            // Its module failed during its transfer before the switch, which will not
-            // complete: if it stays promotable (rebuilt within `max_faults`), the promotion
-            // is due again, with the transfer at the switch.
-            self.pre_transfer = None;
-            self.pre_transfer_overtaken = Some(pre.module);
-            self.policy_due = Some(pre.module);
-            self.defer();
+        if let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat || self.seat_of(Role::Module(self.slot.serving())) == Some(seat)) {
+            // Its module (or the serving module it imports from) failed during its transfer
+            // before the switch, which will not complete: abandoned (the entry withdrawn).
+            // A module rebuilt within `max_faults` that is promotable again is due again.
+            let who = if pre.seat == seat { "it faulted" } else { "the serving module faulted" };
+            self.abandon_promotion(pre.module, &format!("{who} during its state transfer before the switch"));
         }
         let current = self.seats.get(seat).and_then(|s| match s.current {
             Some(Job::Request { id, copy_until: None, .. }) => Some(id),
@@ -2391,7 +2466,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             // Only a refusal reaches here (busy, or not allowed): `receive` starts the job.
             R::InstallCommit => refused(RefusalKind::Busy, "an install is under way: one at a time"),
-            R::Promote { module, force } => self.promote(module, force),
+            // A full client's is taken by `receive` (`promote_by_hand`): only a refusal here.
+            R::Promote { .. } => refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)"),
             R::Rollback => self.rollback("rolled back by hand"),
             R::LogHead => {
                 let head = self.log.signed_tree_head(self.log_time(), &self.config.log_key);
@@ -2690,7 +2766,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    fn promote(&mut self, module: u32, force: bool) -> slots::Response {
+    /// A promotion by hand (`Promote`, tilectl): refused at once with its reason (no such
+    /// module, not shadowing, a rollback window open, evidence short without `force`, a
+    /// promotion by hand already under way, the entry not persisted), else its update-log
+    /// entry is persisted now (in the operator's request) and the promotion goes the way of
+    /// a policy's: its state transfer before the switch starts as the next deferred step
+    /// ([`Manager::start_pre_transfer`]), the incumbent serving meanwhile, and the switch
+    /// follows the module's import. The operator is answered then: `Promoted`, or the
+    /// refusal saying why the promotion was abandoned (the entry then withdrawn in the log).
+    /// A policy promotion under way is superseded (its persisted entry withdrawn first).
+    /// Returns the answer to give now, or `None` when `reply` is kept.
+    fn promote_by_hand(&mut self, module: u32, force: bool, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
+        if let Some(hand) = &self.hand {
+            let reason = format!(
+                "the promotion by hand of module {} is under way (its state transfer before the switch): one at a time",
+                hand.module
+            );
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
         let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
             name: format!("module {module}"),
             version: String::new(),
@@ -2698,14 +2791,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         });
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
-        let mut trial = self.slot.clone();
-        let out = match trial.promote(module, mode, now) {
-            Ok(out) => out,
+        match self.slot.clone().promote(module, mode, now) {
+            Ok(_) => {}
             Err(tileos_slots::PromoteRefusal::NoSuchModule(id)) => {
-                return refused(RefusalKind::NotFound, &format!("no module {id} in the slot"));
+                return Some((reply, refused(RefusalKind::NotFound, &format!("no module {id} in the slot"))));
             }
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("promotion refused: {refusal:?}")),
-        };
+            Err(refusal) => {
+                return Some((reply, self.refuse_logged(RefusalKind::Policy, &info, &format!("promotion refused: {refusal:?}"))));
+            }
+        }
         let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
         let note = format!(
             "promoted by hand{}: {} agreeing, {} disagreeing, {} timeouts, {} faults",
@@ -2715,58 +2809,59 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             evidence.timeouts,
             evidence.faults
         );
+        // A policy promotion under way (due, its entry persisted, its transfer under way)
+        // is superseded: the log first says it was not carried out.
+        self.policy_due = None;
+        if let Some(other) = self.start_due.or(self.pre_transfer.map(|p| p.module)) {
+            self.abandon_promotion(other, &format!("superseded by the promotion by hand of module {module}"));
+        }
         if let Some(logged) = self.logged_promotion {
-            // A policy promotion persisted during its transfer before the switch: this
-            // promotion by hand ends its claim, so the log first says it was not carried out.
             self.withdraw_promotion(logged);
         }
+        self.entry_step_done = true;
         if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
-            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing promoted"));
+            return Some((reply, refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing promoted"))));
         }
-        self.slot = trial;
-        self.process(out);
-        slots::Response::Promoted { module }
+        self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} by=hand", self.config.name));
+        self.logged_promotion = Some(module);
+        self.start_due = Some(module);
+        self.hand = Some(HandPromotion { module, force, reply });
+        self.defer();
+        None
     }
 
-    /// The policy's promotion of `module`, which became promotable while the slot served
-    /// (its evidence sufficed): done as deferred work, with no client request in flight
-    /// (or past [`DEFERRED_BOUND`]), and *written before it is acted on*: the update log's
-    /// entry is persisted first, then the switch is made, so a manager that faults at any
-    /// point leaves no promotion the log does not hold. Nothing happens if the module is no
-    /// longer promotable (its evidence fell short meanwhile: it is due again when it
-    /// suffices again) or the entry cannot be persisted (counted in `log_failures`; the
-    /// module stays promotable, for a promotion by hand).
-    fn promote_by_policy(&mut self, module: ModuleId) {
+    /// The switch of the promotion of `module`, whose update-log entry is persisted
+    /// ([`Manager::logged_promotion`]: *written before it is acted on*): made at the
+    /// module's import after its transfer before the switch ([`Manager::pre_transfer_done`]),
+    /// so the switch itself appends nothing and (in step) transfers nothing. A module that
+    /// is no longer promotable by its promotion's terms (the policy's evidence, or a promotion
+    /// by hand's without `force`, fell short; it left the slot) is not promoted: the
+    /// promotion is abandoned and its entry withdrawn. A promotion by hand's operator is
+    /// answered here.
+    fn switch_to(&mut self, module: ModuleId) {
+        if self.logged_promotion != Some(module) {
+            // Never switched without its entry.
+            self.abandon_promotion(module, "its update-log entry is not persisted");
+            return;
+        }
         let now = self.clock.now();
-        let mut trial = self.slot.clone();
-        let Ok(out) = trial.promote(module, PromoteMode::Policy, now) else {
-            if self.logged_promotion == Some(module) {
-                self.withdraw_promotion(module);
-            }
-            return;
+        let mode = match self.hand.as_ref().filter(|h| h.module == module) {
+            Some(hand) if hand.force => PromoteMode::Forced,
+            Some(_) => PromoteMode::IfEvidenceSuffices,
+            None => PromoteMode::Policy,
         };
-        if let Some(logged) = self.logged_promotion.filter(|&logged| logged != module) {
-            self.withdraw_promotion(logged);
+        let mut trial = self.slot.clone();
+        match trial.promote(module, mode, now) {
+            Ok(out) => {
+                self.logged_promotion = None;
+                self.slot = trial;
+                self.process(out);
+                if let Some(hand) = self.hand.take_if(|h| h.module == module) {
+                    self.host.reply(hand.reply, &Message::encode(&slots::Response::Promoted { module }));
+                }
+            }
+            Err(refusal) => self.abandon_promotion(module, &format!("refused at its switch: {refusal:?}")),
         }
-        if self.logged_promotion.take() == Some(module) {
-            // Persisted during its transfer before the switch ([`Manager::log_pre_transfer`]).
-            self.slot = trial;
-            self.process(out);
-            return;
-        }
-        let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
-        let note = format!("promoted by policy: {} agreeing, {} disagreeing", evidence.agreeing, evidence.disagreeing);
-        let info = self.module_info(module);
-        if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
-            self.stats.log_failures += 1;
-            self.host.note(format_args!(
-                "slot {}: module {module} not promoted: its update-log entry was not persisted ({reason})",
-                self.config.name
-            ));
-            return;
-        }
-        self.slot = trial;
-        self.process(out);
     }
 
     /// What the update log says of module `id` (its manifest's name, version and hash).

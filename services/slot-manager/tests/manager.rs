@@ -755,11 +755,12 @@ fn promotable_while_clients_wait() -> Sim {
     p.answer_deadline = 10 * tileos_slot_manager::DEFERRED_BOUND;
     let mut sim = shadowing_fast(p, 5);
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "soaking\n{}", sim.notes());
-    // The soak ends with the slot idle (`advance` ticks the clock, and no message follows
-    // to carry out deferred work); then two clients call.
-    sim.advance(2_000);
+    // Two clients call (the incumbent's seat paused: their requests stay in flight), then
+    // the soak ends. The caller clears `paused` to let the incumbent serve.
+    sim.paused.insert(0);
     sim.request(2, 1);
     sim.request(1, 6);
+    sim.advance(2_000);
     sim
 }
 
@@ -769,6 +770,7 @@ fn an_automatic_promotion_is_logged_before_it_is_carried_out() {
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable), "due, but a client waits\n{}", sim.notes());
     assert_eq!(sim.m.slot().serving(), 0);
     assert_eq!(entry_kinds(&sim), [EventKind::Install]);
+    sim.paused.clear();
     sim.pump();
     assert_eq!(sim.m.slot().serving(), 1, "promoted once nobody waits\n{}", sim.notes());
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
@@ -824,9 +826,18 @@ fn a_policy_promotion_waits_for_its_module_to_finish_its_copy() {
             sim.serve_paused(seat, 1);
             assert_eq!(sim.m.slot().serving(), 1, "promoted at its import\n{}", sim.notes());
         } else {
+            // Past the bound its entry is persisted whatever waits; the transfer before the
+            // switch then waits for the module's import (its copy first).
             sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
             sim.request(3, 1);
-            assert_eq!(sim.m.slot().serving(), 1, "promoted past the bound\n{}", sim.notes());
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "persisted past the bound\n{}", sim.notes());
+            assert_eq!(sim.m.slot().serving(), 0, "not before its import\n{}", sim.notes());
+            // Its copy, answered past the bound, made it too slow: at the switch the policy
+            // refuses, the promotion is abandoned and its entry withdrawn.
+            sim.paused.clear();
+            sim.pump();
+            assert_eq!(sim.m.slot().serving(), 0, "abandoned at its import\n{}", sim.notes());
+            assert!(sim.notes().contains("slot.promotion-abandoned slot=checksum module=1 why=\"refused at its switch"), "{}", sim.notes());
         }
         sim.paused.clear();
         sim.request(1, 100);
@@ -834,7 +845,12 @@ fn a_policy_promotion_waits_for_its_module_to_finish_its_copy() {
         // 1 + … + 6 + 100, and client 3's 1 in the second case.
         let sum = if answers { 121 } else { 122 };
         assert_eq!(answer_value(&sim, 1, 6).words, vec![sum], "the sum of every request");
-        assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+        let kinds: &[EventKind] = if answers {
+            &[EventKind::Install, EventKind::Promote]
+        } else {
+            &[EventKind::Install, EventKind::Promote, EventKind::Rollback]
+        };
+        assert_eq!(entry_kinds(&sim), kinds);
         assert!(sim.not_answered_once().is_empty());
     }
 }
@@ -848,8 +864,10 @@ fn deferred_work_is_done_past_its_bound_whatever_waits() {
     sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
     sim.request(3, 1);
     assert_eq!(sim.m.log().size(), 2, "past the bound, appended with clients waiting\n{}", sim.notes());
-    assert_eq!(sim.m.slot().serving(), 1, "and promoted");
+    assert_eq!(sim.m.slot().serving(), 0, "its transfer before the switch comes next");
+    sim.paused.clear();
     sim.pump();
+    assert_eq!(sim.m.slot().serving(), 1, "and promoted at the module's import\n{}", sim.notes());
     assert!(sim.not_answered_once().is_empty());
 }
 
@@ -866,7 +884,7 @@ fn a_rollback_before_the_first_answer_ends_the_switch_and_frees_the_deferred_wor
     sim.fault(seat);
     assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
     assert_eq!(sim.m.outstanding(), 0, "no client waits");
-    assert!(sim.m.deferred(), "the rollback ended the switch: the deferred work is done now, within the bound");
+    assert!(!sim.m.deferred_ready(), "the rollback ended the switch: the deferred work was done at once, within the bound");
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
     sim.request(1, 6);
     sim.pump();
@@ -918,39 +936,69 @@ fn a_policy_promotion_transfers_the_state_before_its_switch() {
 }
 
 /// A client request that comes while a policy promotion's state is transferred before the
-/// switch is served by the incumbent (nobody waits for the transfer), and the switch then
-/// transfers the state again, as a promotion by hand does: every answer is still the sum
-/// of every request, given once.
+/// switch is served by the incumbent (nobody waits for the transfer), and its copy queues
+/// behind the module's import: the switch at the import keeps that copy (the module computes
+/// it before anything it serves) and transfers nothing again. Every answer is still the sum
+/// of every request, given once. (Before `slots14` such a request made the switch transfer
+/// the state again.)
 #[test]
-fn a_request_during_the_transfer_before_the_switch_makes_the_switch_transfer_again() {
+fn a_request_during_the_transfer_before_the_switch_keeps_its_copy_and_transfers_once() {
     let mut sim = shadowing_fast(policy(), 4);
     let seat = sim.m.seat_of_module(1).unwrap();
     sim.paused.insert(seat);
     sim.request(1, 5);
     sim.pump();
-    // Its answer to the fifth copy: promotable, the transfer starts (the incumbent exports).
+    // Its answer to the fifth copy: promotable, the entry, then the transfer starts.
     sim.serve_paused(seat, 1);
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable));
     assert_eq!(sim.m.slot().serving(), 0, "not before its import\n{}", sim.notes());
-    // A request meanwhile: the incumbent serves it at once.
+    // Requests meanwhile: the incumbent serves them at once.
     sim.request(1, 6);
     sim.pump();
+    sim.request(2, 7);
+    sim.pump();
     assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "served during the transfer");
+    assert_eq!(answer_value(&sim, 2, 0).words, vec![28], "served during the transfer");
     assert_eq!(sim.m.slot().serving(), 0);
-    // The import: overtaken, no switch yet; then its copy of 6, then the promotion with the
-    // transfer at the switch, and that import.
+    // The import: the switch, keeping the copies of 6 and 7 queued behind it.
     sim.serve_paused(seat, 1);
-    assert_eq!(sim.m.slot().serving(), 0, "no switch on an overtaken transfer\n{}", sim.notes());
-    assert!(sim.notes().contains("its switch transfers the state again"), "{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 1, "promoted at its import\n{}", sim.notes());
+    sim.paused.clear();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![128], "the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&2), "at its start and before the switch: none at the switch");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A module that skips copies during its own transfer before the switch (it fell
+/// `queue_limit` behind) is not in step at its import: the switch transfers the state again,
+/// and every answer is still right.
+#[test]
+fn a_module_that_skips_copies_during_its_transfer_gets_the_state_again_at_the_switch() {
+    let mut sim = shadowing_fast(policy(), 4);
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 5);
+    sim.pump();
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.m.slot().serving(), 0, "its transfer under way\n{}", sim.notes());
+    // More requests than it may hold (`queue_limit` 16): some copies are skipped.
+    let mut sum = 15;
+    for x in 0..20u64 {
+        sim.request(3, x);
+        sim.pump();
+        sum += x;
+    }
     sim.paused.clear();
     sim.pump();
     assert_eq!(sim.m.slot().serving(), 1, "promoted\n{}", sim.notes());
+    assert!(sim.notes().contains("skipped copies during its state transfer"), "{}", sim.notes());
     sim.request(1, 100);
     sim.pump();
-    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "the sum of every request");
-    assert_eq!(sim.imports.get(&seat), Some(&3), "at its start, before the switch, at the switch");
-    assert!(sim.notes().contains("transfer=true before_switch=false"), "{}", sim.notes());
-    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![sum + 100], "the sum of every request\n{}", sim.notes());
     assert!(sim.not_answered_once().is_empty());
 }
 
@@ -1002,7 +1050,7 @@ fn a_module_refusing_its_transfer_before_the_switch_is_not_promoted() {
     // Its promotion's entry was persisted during the transfer; the log withdraws it.
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
     let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
-    assert!(note.starts_with("promotion by policy withdrawn: not carried out, module 0 serves on"), "{note}");
+    assert!(note.starts_with("promotion withdrawn: not carried out, module 0 serves on"), "{note}");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the incumbent serves on");
@@ -1139,7 +1187,7 @@ fn an_abandoned_policy_promotion_after_its_entry_is_withdrawn_in_the_log() {
     sim.pump();
     sim.serve_paused(seat, 1);
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "{}", sim.notes());
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    let id = sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module: 1, force: false }));
     assert_eq!(
         entry_kinds(&sim),
         [EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Promote],
@@ -1147,11 +1195,14 @@ fn an_abandoned_policy_promotion_after_its_entry_is_withdrawn_in_the_log() {
         sim.notes()
     );
     let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
-    assert!(note.starts_with("promotion by policy withdrawn"), "{note}");
+    assert!(note.starts_with("promotion withdrawn"), "{note}");
     let note = UpdateEvent::decode(sim.m.log().entry(3).unwrap()).unwrap().note;
     assert!(note.starts_with("promoted by hand"), "{note}");
+    assert!(sim.take_reply(id).is_none(), "answered at its switch, after its transfer");
     sim.paused.clear();
     sim.pump();
+    let reply = sim.take_reply(id).expect("answered at the switch");
+    assert_eq!(tileos_protocol::decode::<Response>(reply.label, &reply.words).unwrap(), Response::Promoted { module: 1 });
     sim.request(1, 100);
     sim.pump();
     assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
@@ -1216,11 +1267,11 @@ fn every_promotion_transfers_the_state() {
 }
 
 #[test]
-fn a_promoted_module_imports_without_computing_its_queued_copies_first() {
-    // A challenger behind by a backlog of copies when it is promoted: the copies it had not
-    // started are dropped (the warm module's export covers them and nothing compares them),
-    // so it imports right after the one it is working on; every answer is still the sum of
-    // every request, each given once.
+fn a_promotion_by_hand_transfers_before_its_switch_and_serving_goes_on_meanwhile() {
+    // A challenger behind by a backlog of copies when it is promoted by hand: the promotion's
+    // entry is persisted in the operator's request, then its transfer before the switch
+    // starts (it imports after its backlog) while the incumbent serves on; the operator is
+    // answered at the switch, and every answer is the sum of every request, each given once.
     let mut sim = Sim::new(config(policy(), 4));
     sim.install(&bundle(b"fast"));
     sim.pump();
@@ -1230,14 +1281,26 @@ fn a_promoted_module_imports_without_computing_its_queued_copies_first() {
         sim.request(1, x);
         sim.pump();
     }
-    let served = sim.modules[&seat].served;
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    let id = sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module: 1, force: true }));
+    sim.pump();
+    assert!(sim.take_reply(id).is_none(), "not answered before its switch");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "persisted first\n{}", sim.notes());
+    assert!(sim.m.promotion_under_way());
+    // Served by the incumbent during the transfer.
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21], "the incumbent serves during the transfer");
     sim.paused.clear();
+    sim.pump();
+    let reply = sim.take_reply(id).expect("answered at the switch");
+    assert_eq!(tileos_protocol::decode::<Response>(reply.label, &reply.words).unwrap(), Response::Promoted { module: 1 });
+    assert_eq!(sim.m.slot().serving(), 1);
     sim.request(1, 100);
     sim.pump();
-    assert_eq!(sim.modules[&seat].served, served + 2, "the copy it was working on, then the request it serves: the 4 queued were dropped");
-    assert_eq!(answer_value(&sim, 1, 5).words, vec![115], "the sum of every request");
-    assert!(sim.notes().contains("transfer=true"), "{}", sim.notes());
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "the sum of every request");
+    assert_eq!(sim.imports.get(&seat), Some(&2), "at its start and before the switch: none at the switch");
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "no entry at the switch");
     assert!(sim.not_answered_once().is_empty());
 }
 
@@ -1810,4 +1873,232 @@ fn a_warm_module_stuck_on_its_work_keeps_a_bounded_journal_and_stays_a_rollback_
         sums.send(&mut sim, 1);
     }
     sums.check(&sim, "warm module stuck, then resumed and restored");
+}
+
+// ---------------------------------------------------------------------------------------
+// Promotions by hand through the transfer before the switch (`slots14`).
+
+/// Sends a promotion by hand of `module` without waiting for its answer (it comes at the
+/// switch, or at the abandonment): the reply capability's number.
+fn promote_by_hand(sim: &mut Sim, module: u32, force: bool) -> u64 {
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module, force }))
+}
+
+/// The decoded answer to control request `id`, if it came.
+fn control_answer(sim: &mut Sim, id: u64) -> Option<Response> {
+    sim.take_reply(id).map(|reply| tileos_protocol::decode::<Response>(reply.label, &reply.words).expect("a control response"))
+}
+
+/// A promotion by hand with clients in flight at every point of it (before the operator's
+/// request, during its transfer before the switch, around the import and after the
+/// switch): no request is lost or answered twice, each answer is the running sum of every
+/// request in the order they arrived (so the order is kept across the switch), the operator
+/// is answered `Promoted` at the switch, and the switch transfers nothing.
+#[test]
+fn a_promotion_by_hand_with_clients_in_flight_loses_nothing_and_keeps_the_order() {
+    // `pieces`: how many pieces of work the paused challenger gets done before the clients'
+    // next burst (its backlog copies, its import, the copies after it).
+    for pieces in 0..6 {
+        let mut sim = Sim::new(config(policy(), 4));
+        sim.install(&bundle(b"fast"));
+        sim.pump();
+        let seat = sim.m.seat_of_module(1).unwrap();
+        let mut expected: Vec<((u64, u64), u64)> = Vec::new();
+        let mut total = 0u64;
+        let mut seqs = [0u64; 4];
+        let mut burst = |sim: &mut Sim, xs: &[(u64, u64)]| {
+            for &(badge, x) in xs {
+                total += x;
+                expected.push(((badge, seqs[badge as usize]), total));
+                seqs[badge as usize] += 1;
+                sim.request(badge, x);
+            }
+        };
+        burst(&mut sim, &[(1, 1), (2, 2)]);
+        sim.pump();
+        // The challenger paused with copies queued, and two requests in flight (the
+        // incumbent paused too) when the operator promotes.
+        sim.paused.insert(seat);
+        burst(&mut sim, &[(1, 3), (2, 4)]);
+        sim.pump();
+        sim.paused.insert(0);
+        burst(&mut sim, &[(3, 5)]);
+        let id = promote_by_hand(&mut sim, 1, true);
+        assert!(control_answer(&mut sim, id).is_none(), "answered at the switch, not before");
+        sim.paused.remove(&0);
+        sim.pump();
+        burst(&mut sim, &[(1, 6), (2, 7), (3, 8)]);
+        sim.serve_paused(seat, pieces);
+        burst(&mut sim, &[(1, 9), (3, 10)]);
+        sim.pump();
+        sim.paused.clear();
+        sim.pump();
+        assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }), "pieces {pieces}\n{}", sim.notes());
+        assert_eq!(sim.m.slot().serving(), 1);
+        burst(&mut sim, &[(1, 11), (2, 12), (3, 13)]);
+        sim.pump();
+        for ((badge, seq), sum) in &expected {
+            assert_eq!(answer_value(&sim, *badge, *seq).words, vec![*sum], "pieces {pieces}: request ({badge}, {seq})\n{}", sim.notes());
+        }
+        assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+        assert!(sim.notes().contains("transfer=true before_switch=true"), "pieces {pieces}\n{}", sim.notes());
+        assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "one entry, before the transfer");
+    }
+}
+
+/// A promotion by hand during a policy promotion's transfer (the module paused at its
+/// import): the policy's entry is withdrawn, the hand's written, and a module other than
+/// the policy's is promoted.
+#[test]
+fn a_promotion_by_hand_of_another_module_during_a_policy_transfer_withdraws_the_policys_entry() {
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    sim.install(&bundle(b"fast2"));
+    sim.pump();
+    let first = sim.m.seat_of_module(1).unwrap();
+    // Module 2 held back (its copies queue), so that module 1 is the policy's.
+    let second = sim.m.seat_of_module(2).unwrap();
+    sim.paused.insert(second);
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    sim.paused.insert(first);
+    sim.request(1, 5);
+    sim.pump();
+    // Module 1's answer to the fifth copy: promotable, its entry, its transfer starts.
+    sim.serve_paused(first, 1);
+    assert_eq!(sim.m.slot().serving(), 0, "its import waits\n{}", sim.notes());
+    assert!(sim.notes().contains("slot.promotion-logged slot=checksum module=1 index=2"), "{}", sim.notes());
+    let id = promote_by_hand(&mut sim, 2, true);
+    assert_eq!(
+        entry_kinds(&sim),
+        [EventKind::Install, EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Promote],
+        "the policy's withdrawn before the hand's\n{}",
+        sim.notes()
+    );
+    let note = UpdateEvent::decode(sim.m.log().entry(4).unwrap()).unwrap().note;
+    assert!(note.starts_with("promoted by hand (forced)"), "{note}");
+    sim.request(1, 6);
+    sim.pump();
+    assert!(control_answer(&mut sim, id).is_none(), "module 2's import waits");
+    sim.paused.remove(&second);
+    sim.pump();
+    assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 2 }), "{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 2);
+    sim.paused.clear();
+    sim.pump();
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 6).words, vec![121], "the sum of every request\n{}", sim.notes());
+    assert!(sim.notes().contains("module=1 from=promotable to=rejected reason=Superseded { by: 2 }"), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim).len(), 5, "nothing at the switch or at module 1's import");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// The challenger faults during the state transfer of its promotion by hand: the promotion
+/// is abandoned, the operator is answered with the reason, the log withdraws the persisted
+/// entry, and the incumbent serves on, every answer right.
+#[test]
+fn a_challenger_fault_during_a_hand_promotions_transfer_abandons_it() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    for x in 1..=3 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    sim.paused.insert(seat);
+    let id = promote_by_hand(&mut sim, 1, true);
+    sim.pump();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    sim.request(2, 4);
+    sim.pump();
+    assert!(control_answer(&mut sim, id).is_none(), "its import waits");
+    sim.fault(seat);
+    let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered at the fault"));
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("the promotion of module 1 was abandoned: it faulted during its state transfer"), "{reason}");
+    assert!(reason.contains("module 0 serves on"), "{reason}");
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "{}", sim.notes());
+    let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
+    assert!(note.starts_with("promotion withdrawn: not carried out, module 0 serves on"), "{note}");
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert!(!sim.m.promotion_under_way());
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 2, 0).words, vec![10]);
+    assert_eq!(answer_value(&sim, 1, 3).words, vec![110], "the incumbent serves on");
+    assert!(sim.not_answered_once().is_empty());
+    drop(sim);
+    let (kinds, note) = rebooted_log(&store);
+    assert_eq!(kinds, [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+    assert!(note.starts_with("promotion withdrawn"), "{note}");
+}
+
+/// Hostile and repeated promote/rollback requests: each refused at once with its precise
+/// reason (a second promotion while one is under way, a module the slot does not have, the
+/// serving module, a rollback with nothing to roll back, a promotion while the window is
+/// open, a second rollback, and both after a restart of the manager), clients served
+/// throughout and every answer right.
+#[test]
+fn hostile_promote_and_rollback_sequences_are_refused_precisely() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.request(1, 1);
+    sim.pump();
+    let refused = |sim: &mut Sim, request: Request| refusal(sim.control(Access::Full, &request));
+    assert_eq!(refused(&mut sim, Request::Rollback).0, RefusalKind::Policy, "nothing to roll back");
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 9, force: true });
+    assert_eq!((kind, reason.as_str()), (RefusalKind::NotFound, "no module 9 in the slot"));
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 0, force: true });
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("NotShadowing"), "{reason}");
+    // The first promotion's transfer held (its module paused): a second is refused Busy.
+    sim.paused.insert(seat);
+    let id = promote_by_hand(&mut sim, 1, true);
+    sim.pump();
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 1, force: true });
+    assert_eq!(kind, RefusalKind::Busy);
+    assert!(reason.contains("the promotion by hand of module 1 is under way"), "{reason}");
+    assert_eq!(refused(&mut sim, Request::Rollback).0, RefusalKind::Policy, "nothing to roll back before the switch");
+    sim.request(1, 2);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 1).words, vec![3], "served during it");
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }));
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 1, force: true });
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("NotShadowing") || reason.contains("RollbackWindowOpen"), "{reason}");
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    assert_eq!(refused(&mut sim, Request::Rollback).0, RefusalKind::Policy, "a second rollback");
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 1, force: true });
+    assert_eq!((kind, reason.as_str()), (RefusalKind::NotFound, "no module 1 in the slot"), "a rolled-back module is forgotten");
+    sim.request(1, 3);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 2).words, vec![6], "the sum of every request");
+    assert!(sim.not_answered_once().is_empty());
+    let entries = entry_kinds(&sim).len();
+    drop(sim);
+    // After a restart (a manager started again over the same store): the modules are gone.
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.log().size() as usize, entries, "the log reloaded");
+    let (kind, reason) = refused(&mut sim, Request::Promote { module: 1, force: true });
+    assert_eq!((kind, reason.as_str()), (RefusalKind::NotFound, "no module 1 in the slot"));
+    assert_eq!(refused(&mut sim, Request::Rollback).0, RefusalKind::Policy);
+    sim.request(1, 5);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 0).words, vec![5], "the restarted manager serves");
+    assert!(!sim.m.promotion_under_way());
 }

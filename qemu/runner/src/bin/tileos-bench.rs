@@ -474,6 +474,48 @@ struct SlotFigures {
     /// the start), and in the rounds with two challengers before it (the same load without
     /// an install).
     install_stall: (u64, u64),
+    /// The client-visible stall at the policy's promotion and at the promotion by hand,
+    /// timed from the client's calls (`None`: the phase did not happen or no call lay in
+    /// its window).
+    timed: [Option<TimedStall>; 2],
+    /// The derived worst wait at the promotion by hand (its `slot.promotion-stall`
+    /// `longest_busy=` plus its `slot.switch` `request_micros=`), as for the policy's.
+    hand_derived: Option<u64>,
+    /// The client's longest call in the round of the rollback by hand and the next (its
+    /// round maxima, not timed against a window).
+    rollback_longest: Option<u64>,
+}
+
+/// A promotion's stall as the client saw it: checksum-client's calls that overlapped the
+/// promotion's window (the manager's `slot.promotion-stall` `from=`..`to=`, time-stamp
+/// counter; only each round's 4 longest calls are logged, `slow=`, so a call of the window
+/// shorter than its round's 4th longest is not seen), against the same load's calls in
+/// the three rounds before the promotion's.
+#[derive(Clone, Copy, Debug)]
+struct TimedStall {
+    /// The longest call that overlapped the window.
+    longest: u64,
+    /// The logged calls that overlapped it.
+    calls: usize,
+    /// The window's length (the promotion under way, first message to last).
+    window: u64,
+    /// The load's longest call in the three rounds before.
+    baseline_longest: u64,
+    /// The load's mean call in those rounds (its usual call).
+    baseline_mean: u64,
+}
+
+impl TimedStall {
+    /// The longest call of the window over the load's usual (mean) call.
+    fn over_usual(&self) -> u64 {
+        self.longest.saturating_sub(self.baseline_mean)
+    }
+
+    /// The longest call of the window over the load's longest call before it (negative:
+    /// shorter).
+    fn over_longest(&self) -> i64 {
+        self.longest as i64 - self.baseline_longest as i64
+    }
 }
 
 impl SlotFigures {
@@ -523,6 +565,10 @@ impl SlotFigures {
                 self.promotion_stall.map(|s| s.1)
             ),
             format!("  \"slot_promotion_worst_client_wait\": {{\"instructions\": {:?}}}", self.worst_client_wait()),
+            format!("  \"slot_promotion_timed_stall\": {}", timed_json(self.timed[0])),
+            format!("  \"slot_hand_promotion_timed_stall\": {}", timed_json(self.timed[1])),
+            format!("  \"slot_hand_promotion_worst_client_wait\": {{\"instructions\": {:?}}}", self.hand_derived),
+            format!("  \"slot_rollback_by_hand_longest_call\": {{\"instructions\": {:?}}}", self.rollback_longest),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
             match self.install_parts {
                 Some((work, steps, longest, answered, gap)) => format!(
@@ -541,6 +587,23 @@ impl SlotFigures {
                 None => "  \"slot_install_upload\": null".to_string(),
             },
         ]
+    }
+}
+
+/// A timed stall as bench.json has it.
+fn timed_json(stall: Option<TimedStall>) -> String {
+    match stall {
+        Some(t) => format!(
+            "{{\"longest_call\": {}, \"calls\": {}, \"window\": {}, \"baseline_longest\": {}, \"baseline_mean\": {}, \"over_usual\": {}, \"over_longest\": {}}}",
+            t.longest,
+            t.calls,
+            t.window,
+            t.baseline_longest,
+            t.baseline_mean,
+            t.over_usual(),
+            t.over_longest()
+        ),
+        None => "null".to_string(),
     }
 }
 
@@ -688,6 +751,20 @@ fn print_slot(slot: &SlotFigures) {
     if let Some(worst) = slot.worst_client_wait() {
         println!("{:<52} {:>14}", "worst client wait at the promotion (span + own time)", worst);
     }
+    for (what, timed) in ["policy", "hand"].iter().zip(slot.timed) {
+        if let Some(t) = timed {
+            println!("{:<52} {:>14}", format!("{what} promotion, timed: longest client call in it"), t.longest);
+            println!("{:<52} {:>14}", format!("  its window; calls seen in it"), format!("{}; {}", t.window, t.calls));
+            println!("{:<52} {:>14}", "  load before it: mean call; longest call", format!("{}; {}", t.baseline_mean, t.baseline_longest));
+            println!("{:<52} {:>14}", "  over the mean call; over the longest call", format!("{}; {}", t.over_usual(), t.over_longest()));
+        }
+    }
+    if let Some(worst) = slot.hand_derived {
+        println!("{:<52} {:>14}", "hand promotion: worst client wait, derived", worst);
+    }
+    if let Some(longest) = slot.rollback_longest {
+        println!("{:<52} {:>14}", "rollback by hand: longest client call, its rounds", longest);
+    }
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
     if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
         println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
@@ -769,6 +846,9 @@ struct SlotPhases {
     shadowing: [(usize, usize); 3],
     /// The line of the automatic promotion.
     promotion: usize,
+    /// The lines of the rollback by hand and of the promotion by hand after it (`None`:
+    /// not reached).
+    by_hand: Option<(usize, usize)>,
     /// The install of the ~100 KiB bundle: from before tilectl connects to the challenger
     /// shadowing.
     big_install: (usize, usize),
@@ -812,13 +892,86 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
         if let Some(promotion) = serial.find("reason=Promoted(Policy)")
             && rounds_after(&serial, promotion).nth(1).is_some()
         {
-            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install });
+            let by_hand = drive_by_hand(port, log)?;
+            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install, by_hand: Some(by_hand) });
         }
         if Instant::now() > deadline {
             return Err("checksum-fast was not promoted by the policy (or no client round followed)".into());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// After the policy's promotion: a rollback by hand (the window is open), checksum-lineage-b
+/// installed again, and once it shadows and three rounds passed, its promotion by hand
+/// (forced: its evidence is young). Returns the serial log's offsets of the rollback's and
+/// the promotion's transition lines.
+fn drive_by_hand(port: u16, log: &std::path::Path) -> Result<(usize, usize), String> {
+    let slot = "checksum".to_string();
+    let wait = |text: &str| -> Result<usize, String> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            if let Some(at) = serial_text(log).find(text) {
+                return Ok(at);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{text:?} never appeared in the serial log"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_rounds(log, log_length(log), 2)?;
+    tileos_qemu::host::tilectl(port, tileos_tilectl::Command::Rollback { slot: slot.clone() }, Duration::from_secs(60))?;
+    let rollback = wait("reason=ManualRollback")?;
+    wait_rounds(log, log_length(log), 2)?;
+    let installed = tileos_qemu::host::install_bundle(port, "checksum", "checksum-lineage-b")?;
+    let module = tileos_qemu::host::installed_module(&installed)?;
+    wait(&format!("module={module} from=installed to=shadowing"))?;
+    wait_rounds(log, log_length(log), 4)?;
+    let promoted =
+        tileos_qemu::host::tilectl(port, tileos_tilectl::Command::Promote { slot, module, force: true }, Duration::from_secs(60))?;
+    if !promoted.contains("promoted") {
+        return Err(format!("the promotion by hand: {promoted}"));
+    }
+    let promotion = wait("reason=Promoted(Forced)")?;
+    wait_rounds(log, promotion, 3)?;
+    Ok((rollback, promotion))
+}
+
+/// checksum-client's logged calls (`slow=`: each round's longest, `ticks@start`) in `serial`.
+fn logged_calls(serial: &str) -> Vec<(u64, u64)> {
+    serial
+        .lines()
+        .filter(|line| line.starts_with("@event checksum.round "))
+        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix("slow=")))
+        .flat_map(|list| list.split(','))
+        .filter_map(|call| {
+            let (ticks, start) = call.split_once('@')?;
+            Some((ticks.parse().ok()?, start.parse().ok()?))
+        })
+        .filter(|&(ticks, _)| ticks > 0)
+        .collect()
+}
+
+/// The stall the client saw at the promotion whose transition line is at `at`: its
+/// `slot.promotion-stall` line (the first after `at`) gives the window, the logged calls
+/// that overlap it are the stall's, and the three rounds before the one that held `at` are
+/// the baseline.
+fn timed_stall(serial: &str, at: usize) -> Option<TimedStall> {
+    let line = serial.get(at..)?.lines().find(|line| line.starts_with("@event slot.promotion-stall "))?;
+    let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
+    let (from, to) = (field("from=")?, field("to=")?);
+    let inside: Vec<u64> =
+        logged_calls(serial).into_iter().filter(|&(ticks, start)| start <= to && start + ticks >= from).map(|(ticks, _)| ticks).collect();
+    let before: Vec<(u64, u64)> = rounds_after(serial.get(..at).unwrap_or(serial), 0).collect();
+    let baseline = &before[before.len().saturating_sub(4)..before.len().saturating_sub(1)];
+    Some(TimedStall {
+        longest: *inside.iter().max()?,
+        calls: inside.len(),
+        window: to.saturating_sub(from),
+        baseline_longest: baseline.iter().map(|r| r.1).max().unwrap_or(0),
+        baseline_mean: baseline.iter().map(|r| r.0).sum::<u64>() / baseline.len().max(1) as u64,
+    })
 }
 
 /// The `field` (`ticks_per_request=`, `kernel_ticks_per_request=` or `logic_ticks_per_request=`) of the slot manager's
@@ -966,6 +1119,22 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
         Some((field("longest_busy=")?, field("messages=")?, field("longest_at=")?))
     });
+    // The promotion by hand's derived worst wait: its stall line's longest span plus its
+    // switch line's first request (both the first after its transition line).
+    let hand_derived = phases.by_hand.and_then(|(_, at)| {
+        let rest = serial.get(at..)?;
+        let value = |marker: &str, name: &str| {
+            rest.lines()
+                .find(|line| line.starts_with(marker))
+                .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix(name)))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some(value("@event slot.promotion-stall ", "longest_busy=")? + value("@event slot.switch ", "request_micros=")? * 1000)
+    });
+    let rollback_longest = phases.by_hand.and_then(|(at, _)| {
+        let before: Vec<(u64, u64)> = rounds_after(serial.get(..at).unwrap_or(serial), 0).collect();
+        before.last().copied().into_iter().chain(rounds_after(serial, at).take(1)).map(|r| r.1).max()
+    });
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -1000,6 +1169,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         install_upload_gap,
         install_upload,
         install_stall: (install_stall, longest(&rounds(two))),
+        timed: [timed_stall(serial, phases.promotion), phases.by_hand.and_then(|(_, at)| timed_stall(serial, at))],
+        hand_derived,
+        rollback_longest,
     })
 }
 

@@ -217,6 +217,8 @@ pub struct Sim {
     /// Seats whose work waits until [`Sim::serve_paused`] serves it (a module that runs
     /// slower than its clients call: paced mirroring).
     pub paused: BTreeSet<usize>,
+    /// Control replies the pump came across (a promotion by hand is answered at its switch).
+    control_replies: BTreeMap<u64, Message>,
 }
 
 pub fn policy() -> SlotPolicy {
@@ -302,6 +304,7 @@ impl Sim {
             wrong_lineage: None,
             imports: BTreeMap::new(),
             paused: BTreeSet::new(),
+            control_replies: BTreeMap::new(),
         };
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
@@ -369,11 +372,18 @@ impl Sim {
     pub fn control_raw(&mut self, badge: u64, access: Access, message: Message) -> Message {
         let id = self.send_control(badge, access, message);
         let mut steps = 0;
+        let mut steps_only = false;
         loop {
             if let Some(reply) = self.take_reply(id) {
                 return reply;
             }
-            assert!(self.m.install_pending(), "a control request neither answered nor an install under way");
+            if !steps_only {
+                // A promotion by hand is answered at its switch (after its transfer).
+                self.pump();
+                steps_only = true;
+                continue;
+            }
+            assert!(self.m.install_pending(), "a control request neither answered once nothing moves nor an install under way");
             self.m.install_step();
             steps += 1;
             assert!(steps < 100_000, "an install that never ends");
@@ -391,6 +401,9 @@ impl Sim {
 
     /// The reply sent to capability `id`, if it came (taken out of the events).
     pub fn take_reply(&mut self, id: u64) -> Option<Message> {
+        if let Some(reply) = self.control_replies.remove(&id) {
+            return Some(reply);
+        }
         let mut w = self.world.borrow_mut();
         let at = w.events.iter().position(|e| matches!(e, Event::Reply(c, _) if *c == id))?;
         let Some(Event::Reply(_, reply)) = w.events.remove(at) else { unreachable!() };
@@ -461,7 +474,10 @@ impl Sim {
                     Event::Reply(cap, message) => match self.owners.remove(&cap) {
                         Some(Owner::Seat(seat, generation)) => self.work.push_back((seat, generation, message)),
                         Some(Owner::Client(badge, seq)) => self.answers.entry((badge, seq)).or_default().push(message),
-                        Some(Owner::Control) | None => {}
+                        Some(Owner::Control) => {
+                            self.control_replies.insert(cap, message);
+                        }
+                        None => {}
                     },
                     Event::Started(seat, elf) => self.start_module(seat as usize, &elf),
                     Event::Stopped(seat) => {
@@ -472,7 +488,13 @@ impl Sim {
                 }
                 continue;
             }
-            let Some(at) = self.work.iter().position(|(seat, _, _)| !self.paused.contains(seat)) else { return };
+            let Some(at) = self.work.iter().position(|(seat, _, _)| !self.paused.contains(seat)) else {
+                // Nothing waits: the glue's deferred step, as when its poll finds no message.
+                if self.m.deferred_ready() && self.m.deferred_step() {
+                    continue;
+                }
+                return;
+            };
             let Some((seat, generation, message)) = self.work.remove(at) else { return };
             self.serve(seat, generation, message);
         }

@@ -583,7 +583,7 @@ fn main(resources: Resources) -> ! {
         // way from the serving module, which outranks a step: waiting for it costs nothing)
         // and no message waits: so a client's call waits for at most the one step in
         // progress when it called.
-        let received = if manager.install_pending() && manager.outstanding() == 0 {
+        let received = if (manager.install_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
             match manager.host_mut().poll(front) {
                 Some(received) => {
                     if background {
@@ -591,6 +591,25 @@ fn main(resources: Resources) -> ! {
                         background = false;
                     }
                     received
+                }
+                None if manager.deferred_ready() => {
+                    // The next deferred step (a promotion's entry, its transfer's start…),
+                    // in a busy span of its own: no message waited.
+                    if background {
+                        set_priority(priority);
+                        background = false;
+                    }
+                    let start = tileos_sys::timestamp();
+                    let was_promoting = manager.promotion_under_way();
+                    let promoted = manager.slot().counters().promoted;
+                    if manager.deferred_step() {
+                        let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                        let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
+                        manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                    }
+                    let promoting = manager.promotion_under_way();
+                    stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+                    continue;
                 }
                 None => {
                     if !background {
@@ -743,13 +762,13 @@ fn main(resources: Resources) -> ! {
         // until the promoted module's first answer) no line is written on the serving path:
         // a client's request then waits for at most the manager's step in progress and its
         // own service, not also for a line (≈ 20,000 instructions); the lines follow, one
-        // per client request, once the promotion is over (a control request still writes
-        // them all).
+        // per client request, once the promotion is over (a control request writes them
+        // all, but not while a promotion is under way: a promotion by hand's own request).
         let promoting = manager.promotion_under_way();
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
-        if access != Access::Service || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
+        if (access != Access::Service && !promoting) || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
             lines.write_all();
         } else if received.badge & SEAT_BADGE == 0 && !promoting {
             lines.write_one();
@@ -788,21 +807,7 @@ fn main(resources: Resources) -> ! {
         // written): a client request that arrives as such a span starts waits for all of
         // it, then for its own service (for `make bench`, `slot.promotion-stall`).
         let promoting = manager.promotion_under_way();
-        if was_promoting || promoting {
-            let busy = tileos_sys::timestamp().wrapping_sub(start);
-            stall.messages += 1;
-            if busy > stall.longest {
-                stall.longest = busy;
-                stall.longest_at = stall.messages;
-            }
-            if !promoting {
-                manager.host_mut().note(format_args!(
-                    "@event slot.promotion-stall slot={slot_name} messages={} longest_busy={} longest_at={}",
-                    stall.messages, stall.longest, stall.longest_at
-                ));
-                stall = StallTiming::default();
-            }
-        }
+        stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
     }
 }
 
@@ -814,6 +819,38 @@ struct StallTiming {
     messages: u64,
     longest: u64,
     longest_at: u64,
+    /// When the promotion was first seen under way (time-stamp counter), for the bench to
+    /// find the client calls around it.
+    since: u64,
+}
+
+impl StallTiming {
+    /// Counts the busy span that began at `start` (a message's handling, or a deferred
+    /// step) if a promotion was under way before or after it; logs the figures once the
+    /// promotion is over (`slot.promotion-stall`, with `from=` and `to=`, the time-stamp
+    /// counter when it was first seen under way and when it ended).
+    fn span(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, was: bool, now: bool) {
+        if !was && !now {
+            return;
+        }
+        let end = tileos_sys::timestamp();
+        if self.messages == 0 {
+            self.since = start;
+        }
+        let busy = end.wrapping_sub(start);
+        self.messages += 1;
+        if busy > self.longest {
+            self.longest = busy;
+            self.longest_at = self.messages;
+        }
+        if !now {
+            manager.host_mut().note(format_args!(
+                "@event slot.promotion-stall slot={slot} messages={} longest_busy={} longest_at={} from={} to={end}",
+                self.messages, self.longest, self.longest_at, self.since
+            ));
+            *self = StallTiming::default();
+        }
+    }
 }
 
 /// The glue's view of a promotion's switch (from the end of the manager's handling of the

@@ -8,6 +8,9 @@
 //! @event checksum.wrong client=checksum-client n=17 request=crc32 trigger=true expected=… got=…
 //! ```
 //!
+//! (`slow=` lists the round's [`SLOW`] longest calls as `ticks@start`, `start` the
+//! time-stamp counter when the call began, longest first: `make bench` finds the calls
+//! around a promotion by the slot manager's time stamps),
 //! so boot tests can assert that clients never saw a wrong answer, whatever the slot's
 //! challengers did, and `make bench` reads the round's mean and longest call in time-stamp
 //! counter ticks (guest instructions under QEMU `-icount`). (The first [`MAX_WRONG_EVENTS`] wrong answers get a `checksum.wrong`
@@ -35,6 +38,8 @@ use tileos_sys::rpc::{CallError, Client};
 const ROUND: u64 = 500;
 /// Requests between two telemetry reports.
 const REPORT_EVERY: u64 = 50;
+/// The longest calls of a round listed in its `checksum.round` event.
+const SLOW: usize = 4;
 /// Wrong answers reported one by one.
 const MAX_WRONG_EVENTS: u64 = 10;
 
@@ -57,6 +62,28 @@ fn kind(request: &Request) -> &'static str {
         Request::Adler32(_) => "adler32",
         Request::Append { .. } => "append",
         Request::Reset { .. } => "reset",
+    }
+}
+
+/// A round's longest calls, `(ticks, start)`, longest first, as an event value.
+struct Slow([(u64, u64); SLOW]);
+
+impl Slow {
+    /// Keeps the call of `ticks` that began at `start` if it is among the longest.
+    fn add(&mut self, ticks: u64, start: u64) {
+        if let Some(at) = self.0.iter().position(|&(t, _)| ticks > t) {
+            self.0.copy_within(at..SLOW - 1, at + 1);
+            self.0[at] = (ticks, start);
+        }
+    }
+}
+
+impl fmt::Display for Slow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (ticks, start)) in self.0.iter().enumerate() {
+            write!(f, "{}{ticks}@{start}", if i == 0 { "" } else { "," })?;
+        }
+        Ok(())
     }
 }
 
@@ -83,6 +110,7 @@ fn main(resources: Resources) -> ! {
     let mut reference = Reference::new(0x5EED_0000 + info.generation);
     // The round's call latencies: sum and longest.
     let (mut round_ticks, mut longest) = (0u64, 0u64);
+    let mut slow = Slow([(0, 0); SLOW]);
     loop {
         let request = reference.next_request();
         let start = tileos_sys::timestamp();
@@ -90,6 +118,7 @@ fn main(resources: Resources) -> ! {
         let ticks = tileos_sys::timestamp().wrapping_sub(start);
         round_ticks = round_ticks.wrapping_add(ticks);
         longest = longest.max(ticks);
+        slow.add(ticks, start);
         let got = answer.as_ref().ok().copied();
         if let Verdict::Wrong { expected } = reference.check(&request, got)
             && reference.tally.wrong <= MAX_WRONG_EVENTS
@@ -121,9 +150,11 @@ fn main(resources: Resources) -> ! {
                 wrong = tally.wrong,
                 errors = tally.errors,
                 mean_ticks = round_ticks / ROUND,
-                max_ticks = longest
+                max_ticks = longest,
+                slow = &slow
             );
             (round_ticks, longest) = (0, 0);
+            slow = Slow([(0, 0); SLOW]);
         }
         match answer {
             Err(CallError::Protocol(ProtocolError::NoServer)) => {
