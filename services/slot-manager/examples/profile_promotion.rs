@@ -1,12 +1,13 @@
 //! A profile of the manager's handling of a promotion by the policy, on the host: the
 //! simulated tile of the host tests (`tests/common`) with two challengers shadowing, the
 //! first promoted once it has 2,000 agreeing answers (the switch after its state transfer
-//! before the switch). Run it under callgrind, collecting only the promotion's handling
-//! (docs/slots.md, "Bench figures", `slots11`):
+//! before the switch). Run it under callgrind, collecting only the switch
+//! (`Manager::switch_to`; its entry is persisted before, by `log_policy_promotion`, which
+//! can be collected the same way; docs/slots.md, "Bench figures", `slots11`):
 //!
 //! ```text
 //! cargo build --release -p tileos-slot-manager --example profile_promotion
-//! valgrind --tool=callgrind --toggle-collect='*promote_by_policy*' target/release/examples/profile_promotion
+//! valgrind --tool=callgrind --toggle-collect='*switch_to*' target/release/examples/profile_promotion
 //! callgrind_annotate --inclusive=yes callgrind.out.*
 //! ```
 #[path = "../tests/common/mod.rs"]
