@@ -503,6 +503,8 @@ struct TimedStall {
     baseline_longest: u64,
     /// The load's mean call in those rounds (its usual call).
     baseline_mean: u64,
+    /// How long before the window's start the longest call began (negative: after).
+    began_before: i64,
 }
 
 impl TimedStall {
@@ -594,14 +596,15 @@ impl SlotFigures {
 fn timed_json(stall: Option<TimedStall>) -> String {
     match stall {
         Some(t) => format!(
-            "{{\"longest_call\": {}, \"calls\": {}, \"window\": {}, \"baseline_longest\": {}, \"baseline_mean\": {}, \"over_usual\": {}, \"over_longest\": {}}}",
+            "{{\"longest_call\": {}, \"calls\": {}, \"window\": {}, \"baseline_longest\": {}, \"baseline_mean\": {}, \"over_usual\": {}, \"over_longest\": {}, \"began_before_window\": {}}}",
             t.longest,
             t.calls,
             t.window,
             t.baseline_longest,
             t.baseline_mean,
             t.over_usual(),
-            t.over_longest()
+            t.over_longest(),
+            t.began_before
         ),
         None => "null".to_string(),
     }
@@ -740,10 +743,10 @@ fn print_slot(slot: &SlotFigures) {
     if let Some(glue) = &slot.switch_glue {
         println!("  switch, the glue's view: {glue}");
     }
-    println!("{:<52} {:>14}", "manager's handling of the promotion (entry, switch)", slot.promotion_handled);
+    println!("{:<52} {:>14}", "manager's handling of the promotion (the switch)", slot.promotion_handled);
     println!("{:<52} {:>14}", "manager's deferred work after the promotion", slot.promotion_deferred);
     if let Some(entry) = slot.promotion_entry {
-        println!("{:<52} {:>14}", "  the entry persisted during the transfer (a step)", entry);
+        println!("{:<52} {:>14}", "  the entry persisted (a step, before the transfer)", entry);
     }
     if let Some((longest, messages, at)) = slot.promotion_stall {
         println!("{:<52} {:>14}", format!("manager's longest busy span in the promotion (msg {at} of {messages})"), longest);
@@ -754,7 +757,8 @@ fn print_slot(slot: &SlotFigures) {
     for (what, timed) in ["policy", "hand"].iter().zip(slot.timed) {
         if let Some(t) = timed {
             println!("{:<52} {:>14}", format!("{what} promotion, timed: longest client call in it"), t.longest);
-            println!("{:<52} {:>14}", format!("  its window; calls seen in it"), format!("{}; {}", t.window, t.calls));
+            println!("{:<52} {:>14}", "  its window; calls seen in it", format!("{}; {}", t.window, t.calls));
+            println!("{:<52} {:>14}", "  the longest began this long before the window", t.began_before);
             println!("{:<52} {:>14}", "  load before it: mean call; longest call", format!("{}; {}", t.baseline_mean, t.baseline_longest));
             println!("{:<52} {:>14}", "  over the mean call; over the longest call", format!("{}; {}", t.over_usual(), t.over_longest()));
         }
@@ -961,13 +965,14 @@ fn timed_stall(serial: &str, at: usize) -> Option<TimedStall> {
     let line = serial.get(at..)?.lines().find(|line| line.starts_with("@event slot.promotion-stall "))?;
     let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
     let (from, to) = (field("from=")?, field("to=")?);
-    let inside: Vec<u64> =
-        logged_calls(serial).into_iter().filter(|&(ticks, start)| start <= to && start + ticks >= from).map(|(ticks, _)| ticks).collect();
+    let inside: Vec<(u64, u64)> = logged_calls(serial).into_iter().filter(|&(ticks, start)| start <= to && start + ticks >= from).collect();
+    let &(longest, began) = inside.iter().max()?;
     let before: Vec<(u64, u64)> = rounds_after(serial.get(..at).unwrap_or(serial), 0).collect();
     let baseline = &before[before.len().saturating_sub(4)..before.len().saturating_sub(1)];
     Some(TimedStall {
-        longest: *inside.iter().max()?,
+        longest,
         calls: inside.len(),
+        began_before: from as i64 - began as i64,
         window: to.saturating_sub(from),
         baseline_longest: baseline.iter().map(|r| r.1).max().unwrap_or(0),
         baseline_mean: baseline.iter().map(|r| r.0).sum::<u64>() / baseline.len().max(1) as u64,
@@ -1081,12 +1086,15 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     let before_switch = field("before_switch=").as_deref() == Some("true");
     let switch_transfer = (micros("exported_micros=").unwrap_or(0), if before_switch { micros("pre_transfer_micros=").ok() } else { None });
     let logged_at = serial.find("@event slot.promotion-logged ");
+    // The step after the entry's (since `slots14` the entry is persisted before the
+    // transfer starts).
     let pre_transfer_deferred = if before_switch {
-        serial
-            .get(..logged_at.unwrap_or(phases.promotion))
+        logged_at
+            .and_then(|at| serial.get(at..))
             .unwrap_or_default()
             .lines()
-            .rfind(|line| line.starts_with("@event slot.deferred "))
+            .filter(|line| line.starts_with("@event slot.deferred "))
+            .nth(1)
             .and_then(|line| line.split_whitespace().find_map(|word| word.strip_prefix("ticks=")))
             .and_then(|ticks| ticks.parse::<u64>().ok())
     } else {
