@@ -2791,7 +2791,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         });
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
-        match self.slot.clone().promote(module, mode, now) {
+        match self.slot.check_promote(module, mode, now) {
             Ok(_) => {}
             Err(tileos_slots::PromoteRefusal::NoSuchModule(id)) => {
                 return Some((reply, refused(RefusalKind::NotFound, &format!("no module {id} in the slot"))));
@@ -2850,11 +2850,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Some(_) => PromoteMode::IfEvidenceSuffices,
             None => PromoteMode::Policy,
         };
-        let mut trial = self.slot.clone();
-        match trial.promote(module, mode, now) {
+        // `Slot::promote` changes nothing when it refuses: no trial copy of the `Slot` (the
+        // switch is on the serving path).
+        match self.slot.promote(module, mode, now) {
             Ok(out) => {
                 self.logged_promotion = None;
-                self.slot = trial;
                 self.process(out);
                 if let Some(hand) = self.hand.take_if(|h| h.module == module) {
                     self.host.reply(hand.reply, &Message::encode(&slots::Response::Promoted { module }));

@@ -741,6 +741,16 @@ impl<E: Equivalence> Slot<E> {
 
     /// Promotes challenger `id` by hand.
     pub fn promote(&mut self, id: ModuleId, mode: PromoteMode, now: Ticks) -> Result<Outcome, PromoteRefusal> {
+        let by = self.check_promote(id, mode, now)?;
+        let mut out = Outcome::default();
+        self.promote_now(id, by, now, &mut out);
+        self.finish(now, &mut out);
+        Ok(out)
+    }
+
+    /// Whether [`Slot::promote`] would promote challenger `id` in `mode` now (its checks,
+    /// changing nothing): how it would be promoted, or the refusal.
+    pub fn check_promote(&self, id: ModuleId, mode: PromoteMode, now: Ticks) -> Result<PromotedBy, PromoteRefusal> {
         let i = self.find(id).ok_or(PromoteRefusal::NoSuchModule(id))?;
         let module = &self.modules[i];
         if !matches!(module.view.state, State::Shadowing | State::Promotable) {
@@ -749,18 +759,12 @@ impl<E: Equivalence> Slot<E> {
         if self.window.is_some() {
             return Err(PromoteRefusal::RollbackWindowOpen { promoted: self.serving });
         }
-        let by = match (mode, self.shortfall(i, now)) {
-            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => {
-                return Err(PromoteRefusal::Insufficient(shortfall));
-            }
-            (PromoteMode::IfEvidenceSuffices, None) => PromotedBy::Manual,
-            (PromoteMode::Policy, None) => PromotedBy::Policy,
-            (PromoteMode::Forced, _) => PromotedBy::Forced,
-        };
-        let mut out = Outcome::default();
-        self.promote_now(id, by, now, &mut out);
-        self.finish(now, &mut out);
-        Ok(out)
+        match (mode, self.shortfall(i, now)) {
+            (PromoteMode::IfEvidenceSuffices | PromoteMode::Policy, Some(shortfall)) => Err(PromoteRefusal::Insufficient(shortfall)),
+            (PromoteMode::IfEvidenceSuffices, None) => Ok(PromotedBy::Manual),
+            (PromoteMode::Policy, None) => Ok(PromotedBy::Policy),
+            (PromoteMode::Forced, _) => Ok(PromotedBy::Forced),
+        }
     }
 
     /// Rolls the open promotion back by hand.
