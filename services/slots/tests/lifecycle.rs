@@ -141,6 +141,30 @@ fn an_owner_promotes_by_policy_only_on_sufficient_evidence() {
     assert_eq!(s.serving(), c);
 }
 
+/// `check_promote` answers what `promote` would, in every mode, and changes nothing.
+#[test]
+fn check_promote_answers_as_promote_would_and_changes_nothing() {
+    let mut s = slot(SlotPolicy { auto_promote: false, ..policy() });
+    let c = challenger(&mut s, 0);
+    round(&mut s, 1, b"ok", b"ok");
+    assert_eq!(s.check_promote(99, PromoteMode::Forced, 2), Err(PromoteRefusal::NoSuchModule(99)));
+    assert!(matches!(s.check_promote(ORIGINAL_INCUMBENT, PromoteMode::Forced, 2), Err(PromoteRefusal::NotShadowing(State::Settled))));
+    assert!(matches!(s.check_promote(c, PromoteMode::Policy, 2), Err(PromoteRefusal::Insufficient(_))));
+    assert!(matches!(s.check_promote(c, PromoteMode::IfEvidenceSuffices, 2), Err(PromoteRefusal::Insufficient(_))));
+    assert_eq!(s.check_promote(c, PromoteMode::Forced, 2), Ok(PromotedBy::Forced));
+    assert_eq!(s.serving(), ORIGINAL_INCUMBENT, "nothing changed");
+    assert_eq!(s.module(c).map(|m| m.state), Some(State::Shadowing));
+    for now in 2..=3 {
+        round(&mut s, now, b"ok", b"ok");
+    }
+    assert_eq!(s.check_promote(c, PromoteMode::IfEvidenceSuffices, 4), Ok(PromotedBy::Manual));
+    assert_eq!(s.check_promote(c, PromoteMode::Policy, 4), Ok(PromotedBy::Policy));
+    s.promote(c, PromoteMode::Policy, 4).unwrap();
+    let d = s.install(5).err();
+    assert!(matches!(d, Some(InstallRefusal::RollbackWindowOpen { .. })), "{d:?}");
+    assert!(matches!(s.check_promote(c, PromoteMode::Forced, 5), Err(PromoteRefusal::NotShadowing(State::Promoted))));
+}
+
 #[test]
 fn disagreement_beyond_the_allowance_rejects_once_enough_requests_are_compared() {
     let mut s = slot(policy());
