@@ -159,7 +159,8 @@ fn check_promote_answers_as_promote_would_and_changes_nothing() {
     }
     assert_eq!(s.check_promote(c, PromoteMode::IfEvidenceSuffices, 4), Ok(PromotedBy::Manual));
     assert_eq!(s.check_promote(c, PromoteMode::Policy, 4), Ok(PromotedBy::Policy));
-    s.promote(c, PromoteMode::Policy, 4).unwrap();
+    let out = s.promote(c, PromoteMode::Policy, 4).unwrap();
+    assert_eq!(out.transitions.last().unwrap().reason, Reason::Promoted(PromotedBy::Policy));
     let d = s.install(5).err();
     assert!(matches!(d, Some(InstallRefusal::RollbackWindowOpen { .. })), "{d:?}");
     assert!(matches!(s.check_promote(c, PromoteMode::Forced, 5), Err(PromoteRefusal::NotShadowing(State::Promoted))));
