@@ -11,7 +11,11 @@
 //! was answered first (then with `Reply`, from where the kernel put it). A message's words
 //! are received into one buffer on the stack and lent to the manager (no heap per message).
 //! After each message the manager does the work it keeps off the clients' path
-//! (`Manager::deferred`) if no client waits. Seat requests go to
+//! (`Manager::deferred`, one step) if no client waits; when more is ready
+//! (`Manager::deferred_ready`: a promotion's next step) the loop polls the front endpoint
+//! and does the next step (`Manager::deferred_step`) only if no message waits, so no busy
+//! span holds two steps (docs/slots.md, "A promotion transfers before its switch"). Seat
+//! requests go to
 //! the root server (`supervisor`), the update log to the store (`store`, with a region
 //! `store-buffer.<badge>`; without them it lives in RAM and the manager says so).
 //!
@@ -733,9 +737,8 @@ fn main(resources: Resources) -> ! {
                 .note(format_args!("@event slot.install-commit slot={slot_name} ticks={spent} work={spent} steps=0 longest_step={spent} answered=0 longest_answer_gap={spent}"));
         }
         // The manager's own stall at a promotion (for `make bench`): its handling of the
-        // message that promoted (by hand: the control request; by the policy, the promoted
-        // module's IMPORTED after its transfer before the switch, or else deferred work,
-        // timed below).
+        // message that switched (by hand or by the policy: the promoted module's IMPORTED
+        // after its transfer before the switch; else a deferred step, timed below).
         if manager.slot().counters().promoted != promoted {
             manager.host_mut().note(format_args!("@event slot.promotion-handled slot={slot_name} ticks={spent}"));
         }
