@@ -755,6 +755,9 @@ fn print_slot(slot: &SlotFigures) {
         println!("{:<52} {:>14}", "worst client wait at the promotion (span + own time)", worst);
     }
     for (what, timed) in ["policy", "hand"].iter().zip(slot.timed) {
+        if timed.is_none() {
+            println!("{what} promotion, timed: no logged call in its window (each below its round's 4th longest, or no window)");
+        }
         if let Some(t) = timed {
             println!("{:<52} {:>14}", format!("{what} promotion, timed: longest client call in it"), t.longest);
             println!("{:<52} {:>14}", "  its window; calls seen in it", format!("{}; {}", t.window, t.calls));
