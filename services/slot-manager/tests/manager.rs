@@ -2102,3 +2102,34 @@ fn hostile_promote_and_rollback_sequences_are_refused_precisely() {
     assert_eq!(answer_value(&sim, 1, 0).words, vec![5], "the restarted manager serves");
     assert!(!sim.m.promotion_under_way());
 }
+
+/// No busy span holds two of a promotion's steps: the operator's request that persisted the
+/// entry does not also start the transfer (`deferred` does nothing more in that span, while
+/// `deferred_ready` says a step waits); the glue's next span (`deferred_step`, no message
+/// waiting) starts it, raising the module to the serving schedule; the switch comes at the
+/// import.
+#[test]
+fn a_promotions_entry_and_its_transfers_start_are_separate_steps() {
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    let raised = |sim: &Sim| {
+        sim.world
+            .borrow()
+            .supervisor
+            .iter()
+            .any(|r| matches!(r, SeatRequest::SeatSchedule { seat: s, schedule: SeatSchedule::Serving } if usize::from(*s) == seat))
+    };
+    let id = promote_by_hand(&mut sim, 1, true);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry, in the operator's request");
+    assert!(!raised(&sim), "the transfer not started in the same span\n{}", sim.notes());
+    assert!(sim.m.deferred_ready(), "its start waits as the next step");
+    assert!(!sim.m.deferred(), "nothing more in the span that persisted the entry");
+    assert!(sim.m.deferred_step(), "the next span starts the transfer");
+    assert!(raised(&sim), "raised to the serving schedule at the transfer's start");
+    assert_eq!(sim.m.slot().serving(), 0, "the switch waits for the import");
+    sim.pump();
+    assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }));
+    assert_eq!(sim.m.slot().serving(), 1);
+}
