@@ -516,4 +516,4 @@ mod reference;
 #[cfg(test)]
 mod steps;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,14 +4,13 @@
 
 use crate::state::{EndpointRef, KernelMemory, NotificationRef, Reg, init_object, read_word, tcb, write_word};
 use crate::thread::{self, PendingFault, ThreadState};
-use tileos_abi::message::{
-    LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_EXTRA_CAPS, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer,
-};
+use tileos_abi::message::{LABEL_IPC_ABORTED, LABEL_REPLY_LOST, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_abi::object::Rights;
-use tileos_kernel::cap::{self, Cap, tcb_slot};
+use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
 use tileos_kernel::donation;
 use tileos_kernel::queue::Queue;
+use tileos_kernel::transfer;
 
 /// Whether an IPC operation waits when no partner is ready (Send, Recv, Wait) or returns
 /// at once (NBSend, NBRecv, Poll).
@@ -148,38 +147,18 @@ fn transfer(sender: u64, receiver: u64, badge: u64, can_grant: bool, via_endpoin
     set_received(receiver, badge, MessageInfo::new(info.label(), unwrapped, transferred, length as u64));
 }
 
-/// Transfers up to `count` capabilities named in the sender's IPC buffer. A badged
-/// capability to the endpoint the message travels through arrives as its badge
-/// ("unwrapped"); the first other capability goes to the receiver's receive slot.
-/// Stops at the first capability that cannot be transferred. Returns (transferred, unwrapped bitmap).
+/// Transfers up to `count` capabilities named in the sender's IPC buffer
+/// ([`tileos_kernel::transfer::transfer_caps`]): unwrapped badges are written to the
+/// receiver's IPC buffer. Returns (transferred, unwrapped bitmap).
 fn transfer_caps(sender: u64, receiver: u64, count: usize, via_endpoint: u64) -> (u64, u64) {
-    let mut memory = KernelMemory;
-    let mut slot_used = false;
-    let mut unwrapped = 0;
-    let mut transferred = 0;
-    for index in 0..count.min(MAX_EXTRA_CAPS) {
-        let cptr = buffer_word(sender, ipc_buffer::CAPS_OR_BADGES + index);
-        let Ok(source) = lookup_slot(sender, cptr) else { break };
-        let cap = memory.read(source).cap;
-        if let Cap::Endpoint { paddr, badge, .. } = cap
-            && paddr == via_endpoint
-            && badge != 0
-        {
-            set_buffer_word(receiver, ipc_buffer::CAPS_OR_BADGES + index, badge);
-            unwrapped |= 1 << index;
-            transferred += 1;
-            continue;
+    let source = |_: &KernelMemory, index| lookup_slot(sender, buffer_word(sender, ipc_buffer::CAPS_OR_BADGES + index)).ok();
+    let done = transfer::transfer_caps(&mut KernelMemory, count, source, via_endpoint, |_| receive_slot(receiver));
+    for (index, badge) in done.badges.iter().enumerate() {
+        if done.unwrapped & (1 << index) != 0 {
+            set_buffer_word(receiver, ipc_buffer::CAPS_OR_BADGES + index, *badge);
         }
-        if slot_used {
-            break;
-        }
-        let Some(dest) = receive_slot(receiver) else { break };
-        let Ok(derived) = cap::derive(&cap, None) else { break };
-        cspace::insert_derived(&mut memory, source, dest, derived, false);
-        slot_used = true;
-        transferred += 1;
     }
-    (transferred, unwrapped)
+    (done.count, done.unwrapped)
 }
 
 /// The empty slot the receiver named in its IPC buffer for receiving a capability.

@@ -17,5 +17,6 @@ pub mod iospace;
 pub mod lock;
 pub mod multiboot;
 pub mod queue;
+pub mod transfer;
 pub mod untyped;
 pub mod vspace;

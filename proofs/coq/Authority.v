@@ -17,8 +17,10 @@
     A policy [G] is well-formed ([wf], in the spirit of seL4's
     [policy_wellformed]) when it is reflexive, control over a label moves
     authority both ways, a grant-capable endpoint carries the sender's
-    authority to every receiver, and a grant-reply capability carries the
-    receiver's authority back to the caller.
+    authority to every receiver, and a grant-reply or grant capability
+    carries the receiver's authority back to the caller (the kernel's
+    reply capability may carry capabilities when the caller's endpoint
+    capability has either right).
 
     Theorem ([confinement_step], [confinement_run]): for every well-formed
     policy and every operation of [Kernel.v], if the state's authority is
@@ -80,7 +82,9 @@ Record wf (G : policy) : Prop := {
   wf_grant : forall s r e a z,
     G s AGrant e -> G s Send e -> G r Receive e -> G s a z -> G r a z;
   wf_reply : forall c s e a z,
-    G c AGrantReply e -> G c Send e -> G s Receive e -> G s a z -> G c a z
+    G c AGrantReply e -> G c Send e -> G s Receive e -> G s a z -> G c a z;
+  wf_reply_grant : forall c s e a z,
+    G c AGrant e -> G c Send e -> G s Receive e -> G s a z -> G c a z
 }.
 
 (** ** Edges, one source at a time *)
@@ -148,22 +152,40 @@ Proof. unfold cap_auth; intros c H1 H2 H3; destruct (c_type c); congruence. Qed.
 
 (** ** What a thread may name *)
 
+(** A thread has control over its CSpace root: through the capability in
+    its TCB's root slot, or through its [kbind] record. *)
+Lemma root_eqv : forall G st t r,
+  wf G -> within st G -> root_of st t = Some r -> eqv G (klbl st t) (klbl st r).
+Proof.
+  intros G st t r W Hw Hr; apply within_iff in Hw; destruct Hw as [Hc [_ [Hb _]]].
+  unfold root_of in Hr.
+  destruct (lookup (kctes st) (tcb_root_slot t)) as [e|] eqn:L.
+  - destruct (otype_eqb (c_type (e_cap e)) CNodeObj) eqn:T; try discriminate.
+    inversion Hr; subst r; apply otype_eqb_true in T.
+    destruct (lookup_some _ _ _ L) as [He Hes].
+    replace t with (fst (e_slot e)) by (rewrite Hes; reflexivity).
+    apply ctl_eqv; auto; apply Hc; auto; apply cap_auth_control; rewrite T; discriminate.
+  - destruct (find (fun b => fst b =? t) (kbind st)) as [b|] eqn:F; try discriminate; simpl in Hr.
+    inversion Hr; subst r.
+    apply find_some in F; destruct F as [Hbin Hbt]; apply Nat.eqb_eq in Hbt.
+    subst t; apply ctl_eqv; auto.
+Qed.
+
 Lemma usable_eqv : forall G st t s,
   wf G -> within st G -> usable st t s = true -> eqv G (klbl st t) (klbl st (fst s)).
 Proof.
-  intros G st t s W Hw Hu; apply within_iff in Hw; destruct Hw as [Hc [_ [Hb _]]].
-  unfold usable, root_of in Hu.
-  destruct (find (fun b => fst b =? t) (kbind st)) as [b|] eqn:F; try discriminate; simpl in Hu.
-  apply find_some in F; destruct F as [Hbin Hbt]; apply Nat.eqb_eq in Hbt.
+  intros G st t s W Hw Hu.
+  unfold usable in Hu.
+  destruct (root_of st t) as [r|] eqn:R; try discriminate.
+  assert (Hroot : eqv G (klbl st t) (klbl st r)) by (apply root_eqv; auto).
+  apply within_iff in Hw; destruct Hw as [Hc [_ [Hb _]]].
   apply andb_true_iff in Hu; destruct Hu as [Hr _].
-  assert (Hroot : eqv G (klbl st t) (klbl st (snd b))).
-  { subst t; apply ctl_eqv; auto. }
   unfold reach in Hr; apply orb_true_iff in Hr; destruct Hr as [Hr|Hr].
-  - apply Nat.eqb_eq in Hr; rewrite Hr; auto.
+  - apply Nat.eqb_eq in Hr; first [rewrite Hr | rewrite <- Hr]; auto.
   - apply existsb_exists in Hr; destruct Hr as [e [He Hp]].
     apply andb_true_iff in Hp; destruct Hp as [Hp Ho]; apply andb_true_iff in Hp;
       destruct Hp as [Hs Ht]; apply Nat.eqb_eq in Hs, Ho; apply otype_eqb_true in Ht.
-    apply (eqv_trans _ _ (klbl st (snd b))); auto.
+    apply (eqv_trans _ _ (klbl st r)); auto.
     rewrite <- Hs, <- Ho; apply ctl_eqv; auto.
     apply Hc; auto; apply cap_auth_control; rewrite Ht; discriminate.
 Qed.
@@ -265,6 +287,13 @@ Proof.
     apply filter_In in Hx; tauto.
 Qed.
 
+Lemma collect_klbl : forall st, klbl (collect st) = klbl st.
+Proof.
+  intros st; unfold collect; generalize (2 * S (length (kobjs st))).
+  intros n; revert st; induction n as [|n IH]; simpl; auto.
+  intros st; rewrite IH; apply (proj1 (collect_pass_sub st)).
+Qed.
+
 Lemma collect_within : forall G st, within st G -> within (collect st) G.
 Proof.
   intros G st; unfold collect; generalize (2 * S (length (kobjs st))).
@@ -305,15 +334,23 @@ Qed.
 
 Lemma usable_bound : forall st t s,
   usable st t s = true ->
-  (exists r, In (t, r) (kbind st)) /\ exists o, In o (kobjs st) /\ o_id o = fst s.
+  ((exists r, In (t, r) (kbind st)) \/ exists e, In e (kctes st) /\ e_slot e = tcb_root_slot t) /\
+  exists o, In o (kobjs st) /\ o_id o = fst s.
 Proof.
   unfold usable, root_of; intros st t s H.
-  destruct (find (fun b => fst b =? t) (kbind st)) as [[b1 b2]|] eqn:F; try discriminate.
-  simpl in H; apply find_some in F; destruct F as [Hin Ht]; simpl in Ht.
-  apply Nat.eqb_eq in Ht; subst b1.
-  bool_hyps; split; [exists b2; auto|].
-  unfold slot_ok in H0; destruct (find_obj (kobjs st) (fst s)) as [o|] eqn:Fo; try discriminate.
-  destruct (find_obj_some _ _ _ Fo); exists o; auto.
+  assert (Hob : slot_ok st s = true ->
+                exists o, In o (kobjs st) /\ o_id o = fst s).
+  { intros Hs; unfold slot_ok in Hs; destruct (find_obj (kobjs st) (fst s)) as [o|] eqn:Fo;
+      try discriminate.
+    destruct (find_obj_some _ _ _ Fo); exists o; auto. }
+  destruct (lookup (kctes st) (tcb_root_slot t)) as [e|] eqn:L.
+  - destruct (otype_eqb (c_type (e_cap e)) CNodeObj); try discriminate.
+    bool_hyps; split; auto.
+    right; exists e; apply (lookup_some _ _ _ L).
+  - destruct (find (fun b => fst b =? t) (kbind st)) as [[b1 b2]|] eqn:F; try discriminate.
+    simpl in H; apply find_some in F; destruct F as [Hin Ht]; simpl in Ht.
+    apply Nat.eqb_eq in Ht; subst b1.
+    bool_hyps; split; auto; left; exists b2; auto.
 Qed.
 
 Lemma kcreate_within : forall G st t x u ty size d st',
@@ -332,14 +369,16 @@ Proof.
             && unused st (knext_obj st)) eqn:C; try discriminate.
   bool_hyps; inversion Hs; subst st'; clear Hs; simpl.
   destruct (unused_spec _ _ H0) as [No [Nc [Nm [Nb Np]]]].
-  destruct (usable_bound _ _ _ H) as [[r Hr] [o [Ho Hod]]].
+  destruct (usable_bound _ _ _ H) as [Hr [o [Ho Hod]]].
   assert (Hd := usable_eqv G st t d W Hw H).
   assert (Lx : forall i, i <> knext_obj st ->
             (if i =? knext_obj st then klbl st (o_id u) else klbl st i) = klbl st i).
   { intros i Hi; apply Nat.eqb_neq in Hi; rewrite Hi; auto. }
   assert (Hxn : fst (e_slot x) <> knext_obj st) by apply (Nc x Hx).
   assert (Hun : o_id u <> knext_obj st) by (rewrite Hux; apply (Nc x Hx)).
-  assert (Htn : t <> knext_obj st) by apply (Nb _ Hr).
+  assert (Htn : t <> knext_obj st).
+  { destruct Hr as [[r Hr]|[e [He Hes]]]; [apply (Nb _ Hr)|].
+    replace t with (fst (e_slot e)) by (rewrite Hes; reflexivity); apply (Nc e He). }
   assert (Hdn : fst d <> knext_obj st) by (rewrite <- Hod; apply No; auto).
   rewrite !Lx; auto.
   split; [|split; [auto|split; auto]].
@@ -440,31 +479,40 @@ Proof.
   subst src; apply (flow_slots G st t); auto.
 Qed.
 
-(** An IPC transfer keeps the authority within [G] if the rights [ok]
+(** An IPC transfer keeps the authority within [G] if the rights [grant]
     accepts let authority flow from the sender's endpoint capability's CNode
-    to the receiver's. *)
-Lemma transfer_within : forall G st t ep src t2 ep2 dst ok st',
+    to the receiver's (a message delivered without the capability changes
+    nothing). *)
+Lemma transfer_within : forall G st t ep src t2 ep2 dst ok grant unwrap st',
   wf G -> within st G ->
   (forall xe x2, In xe (kctes st) -> e_slot xe = ep -> c_type (e_cap xe) = EndpointObj ->
      In x2 (kctes st) -> e_slot x2 = ep2 -> c_type (e_cap x2) = EndpointObj ->
      c_obj (e_cap xe) = c_obj (e_cap x2) -> ok (c_rights (e_cap xe)) (c_rights (e_cap x2)) = true ->
+     grant (c_rights (e_cap xe)) (c_rights (e_cap x2)) = true ->
      flows G (klbl st (fst ep)) (klbl st (fst ep2))) ->
-  transfer st t ep src t2 ep2 dst ok = Some st' -> within st' G.
+  transfer st t ep src t2 ep2 dst ok grant unwrap = Some st' -> within st' G.
 Proof.
-  intros G st t ep src t2 ep2 dst ok st' W Hw Hok Hs; unfold transfer in Hs.
-  cond; lk; lk; lk.
+  intros G st t ep src t2 ep2 dst ok grant unwrap st' W Hw Hok Hs; unfold transfer in Hs.
+  cond; lk; lk.
   destruct ((c_obj (e_cap x) =? c_obj (e_cap x0)) && ok (c_rights (e_cap x)) (c_rights (e_cap x0)))
     eqn:C; try discriminate.
-  apply andb_true_iff in C; destruct C as [Co Cr]; apply Nat.eqb_eq in Co.
-  inversion Hs; subst st'; clear Hs.
+  apply andb_true_iff in C; destruct C as [Co Cok]; apply Nat.eqb_eq in Co.
+  destruct (grant (c_rights (e_cap x)) (c_rights (e_cap x0)) && usable st t src
+            && usable st t2 dst && kempty st dst) eqn:Cg; inversion Hs; subst st'; clear Hs; auto.
+  bool_hyps.
+  unfold transfer_cap.
+  destruct (lookup (kctes st) src) as [z|] eqn:Lz; auto.
+  destruct (lookup_some _ _ _ Lz) as [Hz Hzs].
+  destruct (unwraps _ (e_cap z)); auto.
+  destruct (derive (e_cap z) all_rights 0) as [c|] eqn:D; auto.
+  destruct (derive_some _ _ _ _ D) as [D1 [D2 D3]].
   apply (within_caps G st); auto.
   intros e' [<-|He']; [|apply witness_self; auto].
-  apply (witness_from G st x1); simpl; auto using rsub_refl.
-  intros a z Hz.
+  apply (witness_from G st z); simpl; auto.
+  intros a y Hy.
   apply (flow_slots G st t2 ep2 dst); auto.
   apply (Hok x x0); auto.
-  apply (flow_slots G st t src ep); auto;
-    match goal with H : e_slot x1 = _ |- _ => rewrite <- H end; auto.
+  apply (flow_slots G st t src ep); auto; rewrite <- Hzs; auto.
 Qed.
 
 (** What [Kernel.can_zombify] checks. *)
@@ -606,10 +654,10 @@ Proof.
         match goal with H : c_type (e_cap x) = Untyped |- _ => rewrite H end; discriminate.
     + srw; apply usable_eqv; auto.
   - (* Send *)
-    eapply (transfer_within G st t ep src rcv rep dst _ st' W Hw); [|exact Hs].
-    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok.
-    apply andb_true_iff in Hok; destruct Hok as [Hok Hrr]; apply andb_true_iff in Hok.
-    destruct Hok as [Hgr Hwr].
+    eapply (transfer_within G st t ep src rcv rep dst _ _ _ st' W Hw); [|exact Hs].
+    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok Hgr.
+    apply andb_true_iff in Hok; destruct Hok as [Hwr Hrr].
+    apply andb_true_iff in Hgr; destruct Hgr as [Hgr _].
     intros a z Hz; rewrite <- H2s.
     apply (wf_grant G W (klbl st (fst (e_slot xe))) _ (klbl st (c_obj (e_cap xe))) a z);
       [apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
@@ -617,27 +665,49 @@ Proof.
       |rewrite Hobj; apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
       |rewrite Hes; auto].
   - (* Reply *)
-    eapply (transfer_within G st t ep src caller cep dst _ st' W Hw); [|exact Hs].
-    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok.
-    apply andb_true_iff in Hok; destruct Hok as [Hok Hgr]; apply andb_true_iff in Hok.
-    destruct Hok as [Hrd Hwr].
+    eapply (transfer_within G st t ep src caller cep dst _ _ _ st' W Hw); [|exact Hs].
+    intros xe x2 He Hes Het H2 H2s H2t Hobj Hok Hgr.
+    apply andb_true_iff in Hok; destruct Hok as [Hrd Hwr].
     intros a z Hz; rewrite <- H2s.
-    apply (wf_reply G W (klbl st (fst (e_slot x2))) (klbl st (fst (e_slot xe)))
-             (klbl st (c_obj (e_cap x2))) a z);
-      [apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
-      |apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
-      |rewrite <- Hobj; apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
-      |rewrite Hes; auto].
+    apply orb_true_iff in Hgr; destruct Hgr as [Hgr|Hgr].
+    + apply (wf_reply_grant G W (klbl st (fst (e_slot x2))) (klbl st (fst (e_slot xe)))
+               (klbl st (c_obj (e_cap x2))) a z);
+        [apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+        |apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+        |rewrite <- Hobj; apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
+        |rewrite Hes; auto].
+    + apply (wf_reply G W (klbl st (fst (e_slot x2))) (klbl st (fst (e_slot xe)))
+               (klbl st (c_obj (e_cap x2))) a z);
+        [apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+        |apply Hc; auto; unfold cap_auth; rewrite H2t; auto 6
+        |rewrite <- Hobj; apply Hc; auto; unfold cap_auth; rewrite Het; auto 6
+        |rewrite Hes; auto].
   - (* Bind *)
     cond; lk; lk; inversion Hs; subst st'; clear Hs.
-    apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm [Hb Hi]]].
-    split; [|split; [|split]]; simpl; auto.
-    intros b [<-|Hb']; simpl.
-    + assert (Ht : G (klbl st (fst tcb)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
-      assert (Hn : G (klbl st (fst cn)) Control (klbl st (c_obj (e_cap x0)))) by (edge Hc x0).
-      apply (wf_ctl_to G W _ _ _ _ Ht).
-      apply (flow_slots G st t cn tcb); auto.
-    + apply filter_In in Hb'; apply Hb; tauto.
+    apply within_iff in Hw; pose proof Hw as Hw1; apply within_iff in Hw.
+    assert (Ht : G (klbl st (fst tcb)) Control (klbl st (c_obj (e_cap x)))) by (edge Hc x).
+    assert (F1 : flows G (klbl st (fst cn)) (klbl st (c_obj (e_cap x)))).
+    { intros a z Hz; apply (proj1 (ctl_eqv G _ _ W Ht)).
+      apply (flow_slots G st t cn tcb); auto. }
+    unfold kbind_root.
+    set (st0 := collect (set_kctes st (remove_slot (tcb_root_slot (c_obj (e_cap x))) (kctes st)))).
+    assert (W0 : within st0 G).
+    { apply collect_within; apply (within_sub G st); simpl; auto using incl_refl.
+      intros e He; eapply remove_in; eauto. }
+    assert (Lb0 : klbl st0 = klbl st) by (unfold st0; rewrite collect_klbl; reflexivity).
+    set (st1 := mkK (kobjs st0) (kctes st0) (klbl st0) (kwm st0) (kmaps st0)
+                    (filter (fun b => negb (fst b =? c_obj (e_cap x))) (kbind st0))
+                    (knext_obj st0) (knext_node st0)).
+    assert (W1 : within st1 G).
+    { apply (within_sub G st0); simpl; auto using incl_refl.
+      intros b Hb'; apply filter_In in Hb'; tauto. }
+    destruct (lookup (kctes st1) cn) as [y|] eqn:Ly; auto.
+    destruct (otype_eqb (c_type (e_cap y)) CNodeObj); auto.
+    destruct (lookup_some _ _ _ Ly) as [Hy Hys].
+    apply (within_caps G st1); auto.
+    intros e' [<-|He']; [|apply witness_self; auto].
+    apply (witness_from G st1 y); simpl; auto using rsub_refl.
+    rewrite Hys; simpl; rewrite Lb0; exact F1.
   - (* Map *)
     cond; lk; lk; cond; inversion Hs; subst st'; clear Hs.
     apply within_iff; pose proof Hw as Hw0; apply within_iff in Hw0; destruct Hw0 as [Hc' [Hm [Hb Hi]]].
@@ -708,7 +778,8 @@ Definition wfb (tbl : list (nat * authk * nat)) : bool :=
     implb (p x Control y && p y a z) (p x a z)) L) all_authk) L) L &&
   forallb (fun s => forallb (fun r => forallb (fun e => forallb (fun a => forallb (fun z =>
     implb (p s AGrant e && p s Send e && p r Receive e && p s a z) (p r a z) &&
-    implb (p s AGrantReply e && p s Send e && p r Receive e && p r a z) (p s a z))
+    implb (p s AGrantReply e && p s Send e && p r Receive e && p r a z) (p s a z) &&
+    implb (p s AGrant e && p s Send e && p r Receive e && p r a z) (p s a z))
     L) all_authk) L) L) L.
 
 Lemma polb_labs : forall tbl x a y,
@@ -780,13 +851,19 @@ Proof.
     forall_in Hgr s Hsl; forall_in Hgr r Hrl; forall_in Hgr e Hel;
       forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
     rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
-    apply andb_true_iff in Hgr; destruct Hgr as [G1 _]; auto.
+    repeat rewrite andb_true_iff in Hgr; destruct Hgr as [[G1 _] _]; auto.
   - intros c s e a z Hg Hs Hr Hz; destruct (Nat.eq_dec c s) as [<-|Hne]; auto.
     destruct (three_named _ _ _ _ _ _ Hg Hr Hne) as [Hcl [Hsl Hel]].
     forall_in Hgr c Hcl; forall_in Hgr s Hsl; forall_in Hgr e Hel;
       forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
     rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
-    apply andb_true_iff in Hgr; destruct Hgr as [_ G2]; auto.
+    repeat rewrite andb_true_iff in Hgr; destruct Hgr as [[_ G2] _]; auto.
+  - intros c s e a z Hg Hs Hr Hz; destruct (Nat.eq_dec c s) as [<-|Hne]; auto.
+    destruct (three_named _ _ _ _ _ _ Hg Hr Hne) as [Hcl [Hsl Hel]].
+    forall_in Hgr c Hcl; forall_in Hgr s Hsl; forall_in Hgr e Hel;
+      forall_in Hgr a (all_authk_in a); forall_in Hgr z (lab_of _ _ _ _ Hsl Hz).
+    rewrite Hg, Hs, Hr, Hz in Hgr; simpl in Hgr.
+    repeat rewrite andb_true_iff in Hgr; destruct Hgr as [_ G3]; auto.
 Qed.
 
 (** A decision procedure for [within] against a table policy. *)

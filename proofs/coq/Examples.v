@@ -221,8 +221,20 @@ Example tile_build_ok :
     [Some (13, EndpointObj, true, false); Some (13, EndpointObj, false, true);
      Some (13, EndpointObj, false, true); Some (23, EndpointObj, false, true);
      Some (31, CNodeObj, true, true)] /\
-  kbind tile_built = [(32, 31); (22, 21); (12, 11); (1, 0)] /\
+  map (root_of tile_built) [32; 22; 12; 1] = [Some 31; Some 21; Some 11; Some 0] /\
+  kbind tile_built = [(1, 0)] /\
   map (fun m => (m_vs m, m_frame m)) (kmaps tile_built) = [(35, 34); (25, 24); (15, 14)].
+Proof. vm_compute; auto. Qed.
+
+(** A binding is a copy of the CNode capability in the TCB's root slot, a
+    CDT child of the capability it was made from ([kbind_root]): a revoke
+    of the root server's capability to the client's CNode unbinds the
+    client's thread, a delete of it (the authority drop) does not. *)
+Example tile_bind_revoke :
+  kcap_at tile_built (32, 0) = Some (31, CNodeObj, true, true) /\
+  root_of (kstep_or_stay tile_built (KRevoke 1 (0, 31))) 32 = None /\
+  kcap_at (kstep_or_stay tile_built (KRevoke 1 (0, 31))) (32, 0) = None /\
+  root_of tile 32 = Some 31.
 Proof. vm_compute; auto. Qed.
 
 (** Before the drop the root server controls every domain: the final
@@ -275,14 +287,17 @@ Proof.
       repeat (destruct d as [|d]; simpl; try discriminate); discriminate.
 Qed.
 
-(** A concrete sequence after boot: the client cannot send a capability to
-    echo (its endpoint capability has no grant right), echo cannot reply
-    with one (the client's capability has no grant-reply right), echo
+(** A concrete sequence after boot: the client's message to echo is
+    delivered without its capability (its endpoint capability has no grant
+    right: nothing lands in echo's slot 7), echo's reply likewise (the
+    client's capability has neither the grant nor the grant-reply right), echo
     cannot name the client's slots, while echo moves, mutates and deletes
     within its own CSpace, and a slot beyond the CNode's 8 slots is refused. *)
 Example tile_after :
-  kstep tile (KSend 32 (31, 6) (31, 3) 22 (21, 2) (21, 7)) = None /\
-  kstep tile (KReply 22 (21, 2) (21, 3) 32 (31, 6) (31, 7)) = None /\
+  option_map (fun s => kcap_at s (21, 7)) (kstep tile (KSend 32 (31, 6) (31, 3) 22 (21, 2) (21, 7)))
+    = Some None /\
+  option_map (fun s => kcap_at s (31, 7)) (kstep tile (KReply 22 (21, 2) (21, 3) 32 (31, 6) (31, 7)))
+    = Some None /\
   kstep tile (KCopy 22 (31, 3) (21, 7)) = None /\
   kstep tile (KCopy 22 (21, 3) (21, 8)) = None /\
   kcap_at (krun tile [KMove 22 (21, 3) (21, 7); KMutate 22 (21, 5) (21, 6) 0;

@@ -16,11 +16,12 @@
       the CNode's slot count ([slot_ok]); when a CNode is destroyed its
       contents go with it ([collect]);
     - CNodes and TCBs can be retyped; threads are bound to a CSpace root
-      ([KBind]); frames are mapped into VSpaces ([KMap], [KUnmap]);
+      ([KBind]) by a copy of a CNode capability in the TCB's root slot; frames are mapped into VSpaces ([KMap], [KUnmap]);
       capabilities move with [KMutate] and [KRotate]; IPC transfers a
-      capability over an endpoint with the grant right ([KSend]) or back
-      over a reply to a caller whose capability has [grant_reply]
-      ([KReply]);
+      derived copy of a capability over an endpoint when both ends have
+      the grant right ([KSend]) or back over a reply to a caller whose
+      capability has [grant] or [grant_reply] ([KReply]), delivering the
+      message without it otherwise, as the kernel does ([transfer]);
     - a deletion can stop after one unit of work ([KDeleteStep],
       [KRevokeStep]), leaving the last capability to a CNode as a zombie
       while its slots are emptied ("Preempted deletion" below).
@@ -54,8 +55,24 @@ Record kstate := mkK {
   knext_node : nat
 }.
 
+(** The TCB slot holding a thread's CSpace root capability: slot 0 of the
+    TCB object (the kernel's [tcb_slot::CSPACE]). No thread can name it
+    ([slot_ok] needs a CNode), as no CNode invocation reaches a TCB's slots
+    in the kernel. *)
+Definition tcb_root_slot (t : nat) : slot := (t, 0).
+
+(** A thread's CSpace root: the CNode of the capability in its TCB's root
+    slot, placed there by [KBind] as the kernel's TcbConfigure does; else
+    (the slot is empty) its [kbind] record: the root server's binding at
+    boot ([kinit]) and the bindings of threads outside the model (the
+    refinement test's). [KBind] drops a thread's [kbind] record, so once
+    its root capability is gone (a revoke of the capability it was derived
+    from, say) the thread has no CSpace. *)
 Definition root_of (st : kstate) (t : nat) : option nat :=
-  option_map snd (find (fun b => fst b =? t) (kbind st)).
+  match lookup (kctes st) (tcb_root_slot t) with
+  | Some e => if otype_eqb (c_type (e_cap e)) CNodeObj then Some (c_obj (e_cap e)) else None
+  | None => option_map snd (find (fun b => fst b =? t) (kbind st))
+  end.
 
 (** CNode [c] is in the CSpace of root [r]: it is [r], or [r] holds a CNode
     capability to it. *)
@@ -238,16 +255,22 @@ Inductive kop :=
 | KDeleteStep (t : nat) (s : slot)
 | KRevokeStep (t : nat) (s : slot).
 (** [KSend t ep src rcv rep dst]: thread [t] sends, on the endpoint of its
-    capability at [ep] (write and grant rights), the capability at [src];
-    thread [rcv], waiting on the same endpoint through its capability at
-    [rep] (read right), receives it in its empty slot [dst].
+    capability at [ep] (write right), a message naming the capability at
+    [src]; thread [rcv], waiting on the same endpoint through its capability
+    at [rep] (read right), receives it, the capability landing in its empty
+    receive slot [dst] if both endpoint capabilities have the grant right
+    (else the message is delivered without it; [transfer]).
     [KReply t ep src caller cep dst]: thread [t], which received a call on
     the endpoint of its capability at [ep] (read right), replies with the
     capability at [src] to thread [caller], whose capability at [cep] to
-    the same endpoint has the write and grant-reply rights; it lands in
-    [caller]'s empty slot [dst].
+    the same endpoint has the write right; the capability lands in
+    [caller]'s empty slot [dst] if [cep] has the grant or the grant-reply
+    right (the kernel's reply capability records either; else the reply is
+    delivered without it).
     [KBind t tcb cn]: the TCB of [t]'s capability at [tcb] gets the CNode of
-    the capability at [cn] as CSpace root.
+    the capability at [cn] as CSpace root: a copy of that capability in the
+    TCB's root slot, a CDT child of it ([kbind_root]; a revoke of the
+    capability at [cn] unbinds the thread).
     [KMap t vs fr va]: the frame of the capability at [fr] (read right;
     writable if it has the write right) is mapped at [va] in the VSpace of
     the capability at [vs] (a page-table root), if nothing is mapped there.
@@ -296,22 +319,73 @@ Definition relocate (st : kstate) (t : nat) (src dst : slot) (f : cap -> option 
     end
   else None.
 
-(** A capability transfer over IPC: thread [t] holds at [ep] a capability
-    to an endpoint, and thread [t2] one to the same endpoint at [ep2]; if
-    [ok] accepts their rights, a CDT child of [t]'s capability at [src] lands
-    in [t2]'s empty slot [dst] ([KSend], [KReply]). *)
+(** A capability transfer over IPC, as the kernel does it (kernel/src/ipc.rs
+    over kernel/src/transfer.rs): thread [t] holds at [ep] a capability to
+    an endpoint, and thread [t2] one to the same endpoint at [ep2]; the
+    message is refused unless [ok] accepts their rights (the kernel's
+    system-call layer: the sender's write right, the receiver's read right).
+    It then carries the capability at [src] only if [grant] accepts the
+    rights too; without the grant rights the message is delivered without
+    it, never refused. The capability is dropped (the state stays) when [t]
+    cannot name [src] or it is empty, when [t2] cannot name [dst] or [dst]
+    is not empty, and when [derive] refuses it (untyped, reply, IOSpace
+    control, zombie); a badged capability to the endpoint the message
+    travels through ([via]: [Some] endpoint object for a send, [None] for a
+    reply) arrives unwrapped, as its badge (not modelled), no slot changing.
+    Otherwise the derived copy lands in [dst] as a CDT child of [src]'s
+    capability. One capability per message: the kernel's receive slot takes
+    one ([KSend], [KReply]). *)
+Definition unwraps (via : option nat) (c : cap) : bool :=
+  match via with
+  | Some o => otype_eqb (c_type c) EndpointObj && (c_obj c =? o) && negb (c_badge c =? 0)
+  | None => false
+  end.
+
+Definition transfer_cap (st : kstate) (src dst : slot) (via : option nat) : kstate :=
+  match lookup (kctes st) src with
+  | Some z =>
+      if unwraps via (e_cap z) then st
+      else match derive (e_cap z) all_rights 0 with
+           | Some c => kinsert st z dst c
+           | None => st
+           end
+  | None => st
+  end.
+
 Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst : slot)
-           (ok : rights -> rights -> bool) : option kstate :=
-  if usable st t ep && usable st t src && usable st t2 ep2 && usable st t2 dst
-     && kempty st dst then
-    match is_type st ep EndpointObj, is_type st ep2 EndpointObj, lookup (kctes st) src with
-    | Some xe, Some x2, Some z =>
+           (ok grant : rights -> rights -> bool) (unwrap : bool) : option kstate :=
+  if usable st t ep && usable st t2 ep2 then
+    match is_type st ep EndpointObj, is_type st ep2 EndpointObj with
+    | Some xe, Some x2 =>
         if (c_obj (e_cap xe) =? c_obj (e_cap x2)) && ok (c_rights (e_cap xe)) (c_rights (e_cap x2))
-        then Some (kinsert st z dst (e_cap z))
+        then if grant (c_rights (e_cap xe)) (c_rights (e_cap x2))
+                && usable st t src && usable st t2 dst && kempty st dst
+             then Some (transfer_cap st src dst (if unwrap then Some (c_obj (e_cap xe)) else None))
+             else Some st
         else None
-    | _, _, _ => None
+    | _, _ => None
     end
   else None.
+
+(** Binding the CSpace root of TCB [tid] to the CNode of the capability at
+    [cn], as the kernel's TcbConfigure does (kernel/src/invoke/tcb.rs over
+    [transfer::install]): the capability in the TCB's root slot is deleted
+    (with reclamation: a CNode it was the last capability to goes), the
+    thread's [kbind] record is dropped, and a copy of the capability at
+    [cn] (a CNode's copy is the same capability here: guards are not
+    modelled) goes into the root slot as a CDT child of it. If the deletion
+    took the capability at [cn] with it (its CNode was destroyed), nothing
+    is installed and the thread is left without a CSpace. *)
+Definition kbind_root (st : kstate) (tid : nat) (cn : slot) : kstate :=
+  let st0 := collect (set_kctes st (remove_slot (tcb_root_slot tid) (kctes st))) in
+  let st1 := mkK (kobjs st0) (kctes st0) (klbl st0) (kwm st0) (kmaps st0)
+                 (filter (fun b => negb (fst b =? tid)) (kbind st0))
+                 (knext_obj st0) (knext_node st0) in
+  match lookup (kctes st1) cn with
+  | Some x => if otype_eqb (c_type (e_cap x)) CNodeObj
+              then kinsert st1 x (tcb_root_slot tid) (e_cap x) else st1
+  | None => st1
+  end.
 
 (** ** Preempted deletion
 
@@ -512,18 +586,14 @@ Definition kstep (st : kstate) (o : kop) : option kstate :=
       else None
   | KSend t ep src rcv rep dst =>
       transfer st t ep src rcv rep dst
-               (fun rs rr => r_grant rs && r_write rs && r_read rr)
+               (fun rs rr => r_write rs && r_read rr) (fun rs rr => r_grant rs && r_grant rr) true
   | KReply t ep src caller cep dst =>
       transfer st t ep src caller cep dst
-               (fun rs rc => r_read rs && r_write rc && r_grant_reply rc)
+               (fun rs rc => r_read rs && r_write rc) (fun _ rc => r_grant rc || r_grant_reply rc) false
   | KBind t tcb cn =>
       if usable st t tcb && usable st t cn then
         match is_type st tcb TCBObj, is_type st cn CNodeObj with
-        | Some xt, Some xc =>
-            let tid := c_obj (e_cap xt) in
-            Some (mkK (kobjs st) (kctes st) (klbl st) (kwm st) (kmaps st)
-                      ((tid, c_obj (e_cap xc)) :: filter (fun b => negb (fst b =? tid)) (kbind st))
-                      (knext_obj st) (knext_node st))
+        | Some xt, Some _ => Some (kbind_root st (c_obj (e_cap xt)) cn)
         | _, _ => None
         end
       else None

@@ -48,9 +48,10 @@
     kernel has no counterpart of (the next object id is in use, an object
     missing from [kobjs] while a capability names it; neither happens in a
     state the abstraction builds), and every refusal of [KSend], [KReply],
-    [KBind], [KMap] and [KUnmap]: the kernel does those in its invocation
-    and IPC layer, which the host test cannot run (docs/model-checker.md,
-    "The refinement link"), so no code of theirs could be compared. The
+    [KBind], [KMap] and [KUnmap]: the kernel refuses those in its system-call,
+    TCB and IPC layers, which the host test does not run (it compares the
+    capability changes of send, reply and bind, and their refusals only as
+    refusals: docs/model-checker.md, "The refinement link"). The
     kernel's frame map and unmap are compared through [KernelMap.v]'s
     [KMapFrame] and [KUnmapFrame], which name their codes. *)
 

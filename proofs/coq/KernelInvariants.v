@@ -160,25 +160,47 @@ Proof.
     apply (IH s1 t x u ty size st'); auto.
 Qed.
 
-(** An IPC transfer inserts a CDT child of a present capability, unchanged. *)
-Lemma transfer_shape : forall st t ep src t2 ep2 dst ok st',
-  transfer st t ep src t2 ep2 dst ok = Some st' ->
-  exists z, In z (kctes st) /\ st' = kinsert st z dst (e_cap z).
+(** An IPC transfer leaves the state, or inserts a CDT child derived
+    ([derive], no mint) from a present capability. *)
+Lemma transfer_shape : forall st t ep src t2 ep2 dst ok grant unwrap st',
+  transfer st t ep src t2 ep2 dst ok grant unwrap = Some st' ->
+  st' = st \/
+  exists z d, In z (kctes st) /\ derive (e_cap z) all_rights 0 = Some d /\ st' = kinsert st z dst d.
 Proof.
-  unfold transfer; intros st t ep src t2 ep2 dst ok st' E.
-  destruct (usable st t ep && usable st t src && usable st t2 ep2 && usable st t2 dst
-            && kempty st dst); try discriminate.
+  unfold transfer; intros st t ep src t2 ep2 dst ok grant unwrap st' E.
+  destruct (usable st t ep && usable st t2 ep2); try discriminate.
   destruct (is_type st ep EndpointObj), (is_type st ep2 EndpointObj); try discriminate.
-  destruct (lookup (kctes st) src) as [z|] eqn:L; try discriminate.
   match type of E with (if ?b then _ else _) = _ => destruct b end; try discriminate.
-  inversion E; subst; exists z; split; auto; apply (lookup_some _ _ _ L).
+  match type of E with (if ?b then _ else _) = _ => destruct b end;
+    inversion E; subst; clear E; auto.
+  unfold transfer_cap.
+  destruct (lookup (kctes st) src) as [z|] eqn:L; auto.
+  destruct (unwraps _ (e_cap z)); auto.
+  destruct (derive (e_cap z) all_rights 0) as [d|] eqn:D; auto.
+  right; exists z, d; repeat split; auto; apply (lookup_some _ _ _ L).
 Qed.
 
-Lemma transfer_kinv : forall st t ep src t2 ep2 dst ok st',
-  KInv st -> transfer st t ep src t2 ep2 dst ok = Some st' -> KInv st'.
+Lemma transfer_kinv : forall st t ep src t2 ep2 dst ok grant unwrap st',
+  KInv st -> transfer st t ep src t2 ep2 dst ok grant unwrap = Some st' -> KInv st'.
 Proof.
-  intros st t ep src t2 ep2 dst ok st' H E.
-  destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [Hz ->]].
+  intros st t ep src t2 ep2 dst ok grant unwrap st' H E.
+  destruct (transfer_shape _ _ _ _ _ _ _ _ _ _ _ E) as [->|[z [d [Hz [D ->]]]]]; auto.
+  destruct (derive_some _ _ _ _ D) as [O [_ R]].
+  apply kinsert_kinv; auto; intros Hb; apply (derive_badge _ _ _ _ D Hb).
+Qed.
+
+(** Binding a CSpace root deletes the TCB root slot's capability and
+    inserts a copy of a present CNode capability. *)
+Lemma kbind_root_kinv : forall st tid cn, KInv st -> KInv (kbind_root st tid cn).
+Proof.
+  intros st tid cn H; unfold kbind_root.
+  set (st0 := collect (set_kctes st (remove_slot (tcb_root_slot tid) (kctes st)))).
+  assert (H0 : KInv st0).
+  { apply collect_kinv; unfold KInv; simpl; apply (kcdt_incl (kctes st)); auto.
+    intros e He; unfold remove_slot in He; apply filter_In in He; tauto. }
+  destruct (lookup _ cn) as [y|] eqn:Ly; [|exact H0].
+  destruct (otype_eqb (c_type (e_cap y)) CNodeObj); [|exact H0].
+  destruct (lookup_some _ _ _ Ly) as [Hy _].
   apply kinsert_kinv; auto using rsub_refl.
 Qed.
 
@@ -328,12 +350,13 @@ Proof.
     destruct (is_type_some _ _ _ _ T) as [Hx _].
     eapply kretype_kinv; [| |exact E]; unfold KInv in *; simpl; auto.
   - (* KSend *)
-    apply (transfer_kinv _ _ _ _ _ _ _ _ _ H E).
+    apply (transfer_kinv _ _ _ _ _ _ _ _ _ _ _ H E).
   - (* KReply *)
-    apply (transfer_kinv _ _ _ _ _ _ _ _ _ H E).
+    apply (transfer_kinv _ _ _ _ _ _ _ _ _ _ _ H E).
   - (* KBind *)
     destruct (usable st t tcb && usable st t cn); try discriminate.
     destruct (is_type st tcb TCBObj), (is_type st cn CNodeObj); inversion E; subst; auto.
+    apply kbind_root_kinv; auto.
   - (* KMap *)
     destruct (usable st t vs && usable st t fr); try discriminate.
     destruct (is_type st vs PageTableObj), (is_type st fr FrameObj); try discriminate.

@@ -157,6 +157,13 @@ Qed.
 Lemma kdel_kobj : forall st s, KObj st -> KObj (kdel st s).
 Proof. intros st s H; unfold kdel; apply collect_kobj; exact H. Qed.
 
+Lemma kbind_root_kobj : forall st tid cn, KObj st -> KObj (kbind_root st tid cn).
+Proof.
+  intros st tid cn H; unfold kbind_root.
+  assert (H0 := collect_kobj (set_kctes st (remove_slot (tcb_root_slot tid) (kctes st))) H).
+  destruct (lookup _ cn) as [y|]; [destruct (otype_eqb _ _)|]; exact H0.
+Qed.
+
 Lemma zombify_kobj : forall st s x inner n,
   KObj st -> has_child (kobjs st) (c_obj (e_cap x)) = false -> KObj (zombify st s x inner n).
 Proof. intros st s x inner n H C; unfold zombify; apply set_left_kobj; auto. Qed.
@@ -228,10 +235,11 @@ Proof.
     destruct (has_child (kobjs st) (o_id u)) eqn:Hc; auto.
     apply reset_wm_ok; auto.
     intros c Hc'; apply ksub_in in Hc'; apply (has_child_false _ _ Hc); tauto.
-  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [_ ->]]; auto.
-  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ E) as [z [_ ->]]; auto.
+  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ _ _ E) as [->|[z [c [_ [_ ->]]]]]; auto.
+  - destruct (transfer_shape _ _ _ _ _ _ _ _ _ _ _ E) as [->|[z [c [_ [_ ->]]]]]; auto.
   - destruct (usable st t tcb && usable st t cn); try discriminate.
     destruct (is_type st tcb TCBObj), (is_type st cn CNodeObj); inversion E; subst; auto.
+    apply kbind_root_kobj; auto.
   - destruct (usable st t vs && usable st t fr); try discriminate.
     destruct (is_type st vs PageTableObj), (is_type st fr FrameObj); try discriminate.
     match type of E with (if ?b then _ else _) = _ => destruct b end; inversion E; subst; auto.

@@ -62,6 +62,10 @@ THEOREMS=(
   KernelDeletion.kerror_deletion_in_progress_refused
   KernelDeletion.preempted_deletion_example
   KernelDeletion.nested_deletion_example
+  Authority.transfer_within
+  Authority.root_eqv
+  KernelInvariants.kbind_root_kinv
+  Examples.tile_bind_revoke
   Authority.confinement_step
   Authority.confinement_run
   Authority.confinement

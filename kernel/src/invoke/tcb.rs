@@ -13,18 +13,17 @@ use tileos_abi::message::ipc_buffer;
 use tileos_abi::object::Rights;
 use tileos_elf::USER_TOP;
 use tileos_kernel::budget::Budget;
-use tileos_kernel::cap::{self, Cap, MintParams, tcb_slot};
+use tileos_kernel::cap::{Cap, MintParams, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, InProgress, Progress, SlotRef, Work};
+use tileos_kernel::transfer;
 
 /// RFLAGS bits user code may set: CF PF AF ZF SF TF DF OF. IF is always set, IOPL 0.
 const USER_FLAGS: u64 = 0xDD5;
 
-/// Replaces the capability in TCB slot `index` with a copy of the one in `source`.
+/// Replaces the capability in TCB slot `index` with `cap`, a copy of the one in `source`
+/// ([`transfer::install`]: a CDT child of a revocable source).
 fn install(thread_paddr: u64, index: u64, source: SlotRef, cap: Cap) {
-    let mut memory = KernelMemory;
-    let dest = tcb_slot_address(thread_paddr, index);
-    cspace::delete(&mut memory, dest);
-    cspace::insert_derived(&mut memory, source, dest, cap, false);
+    transfer::install(&mut KernelMemory, tcb_slot_address(thread_paddr, index), source, cap);
 }
 
 /// Empties the TCB slots TcbConfigure replaces, with one kernel entry's work budget:
@@ -44,8 +43,7 @@ fn empty_slots(thread_paddr: u64) -> Result<bool> {
 
 /// A copy of `source`'s capability as it may be installed in a TCB slot.
 fn derived(source: SlotRef, mint: Option<MintParams>) -> Result<Cap> {
-    let cap = KernelMemory.read(source).cap;
-    cap::derive(&cap, mint).map_err(|_| Error::new(InvocationError::IllegalOperation))
+    transfer::tcb_copy(&KernelMemory, source, mint).map_err(|_| Error::new(InvocationError::IllegalOperation))
 }
 
 /// Checks an IPC buffer address against its frame: aligned, and the buffer inside the frame.

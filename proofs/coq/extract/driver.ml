@@ -72,6 +72,13 @@ and kop_of lineno = function
   | ["revoke"; t; a; b] -> KRevoke (int_of lineno t, slot_of lineno a b)
   | ["deletestep"; t; a; b] -> KDeleteStep (int_of lineno t, slot_of lineno a b)
   | ["revokestep"; t; a; b] -> KRevokeStep (int_of lineno t, slot_of lineno a b)
+  | ["send"; t; a; b; c; d; r; e; f; g; h] ->
+      KSend (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno r,
+             slot_of lineno e f, slot_of lineno g h)
+  | ["reply"; t; a; b; c; d; r; e; f; g; h] ->
+      KReply (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno r,
+              slot_of lineno e f, slot_of lineno g h)
+  | ["bind"; t; a; b; c; d] -> KBind (int_of lineno t, slot_of lineno a b, slot_of lineno c d)
   | "retype" :: t :: a :: b :: ty :: size :: dsts ->
       let rec slots = function
         | [] -> []

@@ -46,8 +46,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use tileos_abi::error::InvocationError;
 use tileos_abi::object::{ObjectType, Rights, SLOT_SIZE_BITS};
+use tileos_kernel::cap::tcb_slot;
 use tileos_kernel::cap::{Cap, TableLevel};
 use tileos_kernel::cspace::{self, CSpaceMemory, SlotRef};
+use tileos_kernel::transfer;
 use tileos_kernel::vspace::{self, Translation, USER_TOP};
 
 /// An object as the abstraction sees it: physical base, model type name and size in bytes;
@@ -224,13 +226,14 @@ fn objects(universe: &Universe, memory: &Memory) -> Result<Vec<Object>, String> 
     Ok(objects)
 }
 
-/// The CNode holding slot `at` and the slot's index in it.
+/// The CNode (or TCB: its own slots, the CSpace root's in slot 0) holding slot `at` and the
+/// slot's index in it.
 fn locate(objects: &[Object], at: SlotRef) -> Result<(usize, u64), String> {
     objects
         .iter()
-        .position(|o| o.kind == "cnode" && (o.base..o.base + o.size).contains(&at.0))
+        .position(|o| (o.kind == "cnode" || o.kind == "tcb") && (o.base..o.base + o.size).contains(&at.0))
         .map(|i| (i + 1, (at.0 - objects[i].base) >> SLOT_SIZE_BITS))
-        .ok_or_else(|| format!("slot {at:#x} lies in no CNode of the state"))
+        .ok_or_else(|| format!("slot {at:#x} lies in no CNode or TCB of the state"))
 }
 
 /// The slots of `memory` in CDT order (each list from its head), with their CDT ancestors
@@ -782,6 +785,218 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: boo
                 memory = after;
             }
             Err(error) => *tally.refused.entry(format!("{error:?}")).or_default() += 1,
+        }
+    }
+    Ok(tally)
+}
+
+/// An IPC or CSpace-binding operation of the refinement test (`Kernel.v`'s `KSend`,
+/// `KReply`, `KBind`), by the model's thread 0 on slots it can name. The other thread of a
+/// send or reply shares thread 0's CSpace (the model's thread 0 is both), so its endpoint
+/// capability and receive slot are slots of that CSpace too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpcOp {
+    /// A message on the endpoint of the capability at `ep` (the sender's), naming the
+    /// capability at `src`, to a receiver waiting through its capability at `rep` with
+    /// receive slot `dst`.
+    Send {
+        /// The sender's endpoint capability.
+        ep: SlotRef,
+        /// The capability the message names.
+        src: SlotRef,
+        /// The receiver's endpoint capability.
+        rep: SlotRef,
+        /// The receiver's receive slot.
+        dst: SlotRef,
+    },
+    /// A reply from the server that received on its capability at `ep`, naming the
+    /// capability at `src`, to the caller whose capability at `cep` it called through, with
+    /// receive slot `dst`.
+    Reply {
+        /// The server's endpoint capability.
+        ep: SlotRef,
+        /// The capability the reply names.
+        src: SlotRef,
+        /// The caller's endpoint capability.
+        cep: SlotRef,
+        /// The caller's receive slot.
+        dst: SlotRef,
+    },
+    /// TcbConfigure's CSpace part: the TCB of the capability at `tcb` gets the CNode of the
+    /// capability at `cn` as its CSpace root.
+    Bind {
+        /// The TCB capability.
+        tcb: SlotRef,
+        /// The CNode capability.
+        cn: SlotRef,
+    },
+}
+
+impl IpcOp {
+    /// The kind, as counted in [`Tally::applied`] (with `Cap` or `NoCap` appended for a
+    /// send or reply by [`check_ipc_random`]).
+    fn kind(&self) -> &'static str {
+        match self {
+            IpcOp::Send { .. } => "Send",
+            IpcOp::Reply { .. } => "Reply",
+            IpcOp::Bind { .. } => "Bind",
+        }
+    }
+}
+
+/// The kernel's result of `op` on `memory`: the state after, or `None` for a refusal.
+/// The capability changes are the kernel library's own ([`transfer::transfer_caps`],
+/// [`transfer::tcb_copy`], [`transfer::install`]); the gates around them are those of
+/// the kernel binary, restated here: a send needs the sender's write right and the
+/// receiver's read right on the same endpoint (`syscall.rs`) and carries capabilities if
+/// both have the grant right (`ipc::send`, `ipc::receive`); a reply needs the server's read
+/// right and the caller's write right and carries capabilities if the caller's capability
+/// had the grant or grant-reply right (`ipc::setup_reply`'s `can_grant`); a bind needs a TCB
+/// and a CNode capability (`invoke/tcb.rs`). A slot the thread cannot name (`slots`) or an
+/// empty one fails the kernel's lookup of the message's capability; a receive slot that
+/// cannot be named or is not empty is no receive slot.
+pub fn ipc_apply(memory: &Memory, slots: &[SlotRef], op: &IpcOp) -> Option<Memory> {
+    let endpoint = |at: SlotRef, right: Rights| match memory.cap(at) {
+        Cap::Endpoint { paddr, rights, .. } if rights.contains(right) => Some((paddr, rights)),
+        _ => None,
+    };
+    let named = |at: SlotRef| slots.binary_search(&at).is_ok();
+    let mut after = memory.clone();
+    let carry = |after: &mut Memory, src: SlotRef, dst: SlotRef, via: u64| {
+        let source = |m: &Memory, _| (named(src) && m.read(src).cap != Cap::Null).then_some(src);
+        transfer::transfer_caps(after, 1, source, via, |m: &Memory| (named(dst) && m.read(dst).cap == Cap::Null).then_some(dst));
+    };
+    match *op {
+        IpcOp::Send { ep, src, rep, dst } => {
+            let ((paddr, sender), (other, receiver)) = (endpoint(ep, Rights::WRITE)?, endpoint(rep, Rights::READ)?);
+            if paddr != other {
+                return None;
+            }
+            if sender.contains(Rights::GRANT) && receiver.contains(Rights::GRANT) {
+                carry(&mut after, src, dst, paddr);
+            }
+        }
+        IpcOp::Reply { ep, src, cep, dst } => {
+            let ((paddr, _), (other, caller)) = (endpoint(ep, Rights::READ)?, endpoint(cep, Rights::WRITE)?);
+            if paddr != other {
+                return None;
+            }
+            if caller.contains(Rights::GRANT) || caller.contains(Rights::GRANT_REPLY) {
+                carry(&mut after, src, dst, 0);
+            }
+        }
+        IpcOp::Bind { tcb, cn } => {
+            let Cap::Tcb { paddr } = memory.cap(tcb) else { return None };
+            if !matches!(memory.cap(cn), Cap::CNode { .. }) {
+                return None;
+            }
+            let copy = transfer::tcb_copy(&after, cn, None).ok()?;
+            transfer::install(&mut after, cspace::slot_address(paddr, tcb_slot::CSPACE), cn, copy);
+        }
+    }
+    after.take_log();
+    after.take_accesses();
+    Some(after)
+}
+
+/// The model's operation for `op` on the state `memory` (thread 0 both ends).
+pub fn ipc_op_line(universe: &Universe, memory: &Memory, op: &IpcOp) -> Result<String, String> {
+    let objects = objects(universe, memory)?;
+    let slot = |at: SlotRef| locate(&objects, at).map(|(cnode, index)| format!("{cnode} {index}"));
+    Ok(match *op {
+        IpcOp::Send { ep, src, rep, dst } => format!("send 0 {} {} 0 {} {}", slot(ep)?, slot(src)?, slot(rep)?, slot(dst)?),
+        IpcOp::Reply { ep, src, cep, dst } => format!("reply 0 {} {} 0 {} {}", slot(ep)?, slot(src)?, slot(cep)?, slot(dst)?),
+        IpcOp::Bind { tcb, cn } => format!("bind 0 {} {}", slot(tcb)?, slot(cn)?),
+    })
+}
+
+/// A random IPC or binding operation on `slots`: the endpoint, TCB and CNode arguments are
+/// drawn from the slots holding such a capability three times in four (when there is one),
+/// else from every slot (mostly refused).
+fn random_ipc_op(rng: &mut Rng, memory: &Memory, slots: &[SlotRef]) -> IpcOp {
+    let pick = |rng: &mut Rng, wanted: fn(&Cap) -> bool| {
+        let fitting: Vec<SlotRef> = slots.iter().copied().filter(|&at| wanted(&memory.cap(at))).collect();
+        if !fitting.is_empty() && rng.below(4) != 0 { fitting[rng.below(fitting.len())] } else { slots[rng.below(slots.len())] }
+    };
+    let endpoint = |cap: &Cap| matches!(cap, Cap::Endpoint { .. });
+    let any = |_: &Cap| true;
+    let empty = |cap: &Cap| *cap == Cap::Null;
+    match rng.below(3) {
+        0 => IpcOp::Send { ep: pick(rng, endpoint), src: pick(rng, any), rep: pick(rng, endpoint), dst: pick(rng, empty) },
+        1 => IpcOp::Reply { ep: pick(rng, endpoint), src: pick(rng, any), cep: pick(rng, endpoint), dst: pick(rng, empty) },
+        _ => IpcOp::Bind { tcb: pick(rng, |cap| matches!(cap, Cap::Tcb { .. })), cn: pick(rng, |cap| matches!(cap, Cap::CNode { .. })) },
+    }
+}
+
+/// As [`check_random`] without one-unit deletions, with one draw in three an IPC or binding
+/// operation ([`IpcOp`], [`ipc_apply`]) instead of a CNode operation. A send or reply the
+/// kernel delivers is counted as `SendCap` or `ReplyCap` when a capability landed in the
+/// receive slot, `SendNoCap` or `ReplyNoCap` otherwise; refusals of IPC and binding
+/// operations as `unnamed` (the model's `KUnnamed`: the kernel refuses them in its system-call
+/// and TCB layers, not with a CNode invocation's code).
+pub fn check_ipc_random(universe: &Universe, seed: u64, steps: usize, coq: &mut CoqStep) -> Result<Tally, String> {
+    let mut rng = Rng(seed.max(1));
+    let mut memory = explore::check_initial(universe).map_err(|v| v.report(universe))?;
+    let mut trace: Vec<String> = Vec::new();
+    let mut tally = Tally::default();
+    for _ in 0..steps {
+        let slots = model_slots(universe, &memory);
+        let (after, line, kind) = if rng.below(3) == 0 {
+            let op = random_ipc_op(&mut rng, &memory, &slots);
+            trace.push(format!("{op:?}"));
+            let after = ipc_apply(&memory, &slots, &op);
+            let kind = match (&op, &after) {
+                (IpcOp::Bind { .. }, _) | (_, None) => op.kind(),
+                (IpcOp::Send { dst, .. }, Some(a)) => {
+                    if a.cap(*dst) != memory.cap(*dst) {
+                        "SendCap"
+                    } else {
+                        "SendNoCap"
+                    }
+                }
+                (IpcOp::Reply { dst, .. }, Some(a)) => {
+                    if a.cap(*dst) != memory.cap(*dst) {
+                        "ReplyCap"
+                    } else {
+                        "ReplyNoCap"
+                    }
+                }
+            };
+            (after.ok_or_else(|| "unnamed".to_string()), ipc_op_line(universe, &memory, &op)?, kind)
+        } else {
+            let mut ops: Vec<Op> =
+                Op::all(universe, &slots).into_iter().filter(|op| !matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. })).collect();
+            ops.extend(retype_at_ops(universe, &memory, &slots));
+            let op = ops[rng.below(ops.len())];
+            trace.push(op.describe(universe));
+            let after = match explore::apply(universe, &memory, &universe.addressable_slots(&memory), &op) {
+                Ok(Outcome::Applied(after, _)) => Ok(after),
+                Ok(Outcome::Rejected(rejection)) => Err(format!("{:?}", rejection.error)),
+                Err((invariant, detail)) => {
+                    return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}"));
+                }
+            };
+            (after, op_line(universe, &memory, &op)?, kind(&op))
+        };
+        let expected = match &after {
+            Ok(after) => observe(universe, Ok(after))?,
+            Err(code) => format!("none {code}\n"),
+        };
+        let model = coq.step(&abstract_state(universe, &memory)?, &line)?;
+        let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
+        if model != expected {
+            return Err(format!(
+                "seed {seed}: the kernel and the Coq model differ after {} operations\ntrace: {trace:#?}\nkernel:\n{expected}coq:\n{model}state before:\n{}",
+                trace.len(),
+                abstract_state(universe, &memory)?
+            ));
+        }
+        match after {
+            Ok(after) => {
+                *tally.applied.entry(kind).or_default() += 1;
+                memory = after;
+            }
+            Err(code) => *tally.refused.entry(code).or_default() += 1,
         }
     }
     Ok(tally)

@@ -134,7 +134,22 @@ pub const FRAME_RW: u64 = 0xB000;
 /// The frame of [`Universe::frames`] in `B2` (read right only, unmapped).
 pub const FRAME_RO: u64 = 0xC000;
 
+/// The second TCB of [`Universe::ipc`] (2 KiB, outside the untyped), its capability in `B0`.
+pub const TCB_2: u64 = 0xE000;
+
 impl Universe {
+    /// The refinement test's universe for IPC capability transfer and CSpace binding
+    /// (`Universe::standard` without its thread, plus): `B3` holds a capability to the TCB at
+    /// [`TCB`] and `B0` one to the TCB at [`TCB_2`], both with empty slots (no CSpace root),
+    /// their threads running (as the model checker's invariant 10 wants of a live TCB).
+    pub fn ipc() -> Universe {
+        let standard = Universe::standard().without_thread();
+        let b = standard.cnodes[1];
+        let mut initial = standard.initial.clone();
+        initial.extend([(b.slot(3), Cap::Tcb { paddr: TCB }), (b.slot(0), Cap::Tcb { paddr: TCB_2 })]);
+        Universe { initial, initial_threads: vec![TCB, TCB_2], ..standard }
+    }
+
     /// The refinement test's universe with an address space (`Universe::standard` without its
     /// thread, plus): `B0` holds the only capability to a PML4 (ASID 1), `B1` a 4 KiB frame
     /// with all rights and `B2` one with the read right only, both unmapped. CNode `D` (4

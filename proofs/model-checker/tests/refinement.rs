@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use tileos_abi::object::ObjectType;
 use tileos_model_checker::Universe;
-use tileos_model_checker::refinement::{CoqStep, Tally, abstract_state, check_random, observe, op_line, restrict_to_kernel_parents};
+use tileos_model_checker::refinement::{
+    CoqStep, IpcOp, Tally, abstract_state, check_ipc_random, check_random, ipc_apply, ipc_op_line, observe, op_line,
+    restrict_to_kernel_parents,
+};
 
 /// `op` on both sides from `memory`: the kernel library's result (the state after, or the
 /// refusal's code) and the Coq model's printed answer for the abstraction of `memory`.
@@ -93,6 +96,94 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
     for code in ["FailedLookup", "DeleteFirst", "IllegalOperation", "RangeError", "DeletionInProgress"] {
         assert!(tally.refused.get(code).copied().unwrap_or(0) > 0, "no refusal with {code} in {total} operations: {tally:?}");
     }
+}
+
+/// IPC capability transfer and CSpace binding (`Universe::ipc`: two TCBs, the endpoint, the
+/// badging mints): sends, replies and binds drawn among the CNode operations, compared after
+/// every operation (acceptance, slots, CDT; the TCBs' root slots included, so a revoke or
+/// delete after a bind is compared too).
+#[test]
+fn the_kernel_refines_the_coq_model_on_ipc_transfer_and_binding() {
+    let steps = env_number("TILEOS_REFINEMENT_STEPS", 60) as usize;
+    let seeds = env_number("TILEOS_REFINEMENT_SEEDS", 4);
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let mut tally = Tally::default();
+    let universe = Universe::ipc();
+    // Twice the steps per seed and twice the seeds: a third of the draws are IPC operations.
+    for seed in 1..=2 * seeds {
+        tally.add(&check_ipc_random(&universe, seed, 2 * steps, &mut coq).unwrap_or_else(|e| panic!("{e}")));
+    }
+    println!(
+        "refinement (ipc): {} operations; refused by both: {} {:?}; applied by both: {:?}",
+        4 * seeds as usize * steps,
+        tally.refused_total(),
+        tally.refused,
+        tally.applied
+    );
+    // Not vacuous: capabilities were carried and not carried by sends and replies, binds
+    // were carried out, and the CNode operations that can undo a bind ran.
+    for kind in ["SendCap", "SendNoCap", "ReplyCap", "ReplyNoCap", "Bind", "Revoke", "Delete", "Copy", "Mint"] {
+        assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
+    }
+    assert!(tally.refused.get("unnamed").copied().unwrap_or(0) > 0, "no IPC or bind was refused: {tally:?}");
+}
+
+/// Directed IPC and binding cases, each compared on both sides: a bind, then a revoke of
+/// the capability it was made from (the TCB's root slot empties on both sides); a send
+/// without the grant right (delivered, no capability moves; a kernel that moved it anyway
+/// is told apart); a badged capability to the endpoint itself (unwrapped: no slot changes);
+/// a reply carrying a capability to a caller whose capability has grant-reply only.
+#[test]
+fn ipc_and_bind_cases_are_compared() {
+    use tileos_abi::object::Rights;
+    use tileos_kernel::cap::Cap;
+    use tileos_model_checker::memory::Memory;
+    use tileos_model_checker::op::Op;
+    use tileos_model_checker::universe::{ENDPOINT, TCB};
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let universe = Universe::ipc();
+    let (a, b) = (universe.cnodes[0], universe.cnodes[1]);
+    let ipc = |coq: &mut CoqStep, memory: &Memory, op: IpcOp| -> (Option<Memory>, String) {
+        let after = ipc_apply(memory, &universe.addressable_slots(memory), &op);
+        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &ipc_op_line(&universe, memory, &op).unwrap()).unwrap();
+        let model = restrict_to_kernel_parents(&model, after.as_ref()).unwrap();
+        let kernel = after.as_ref().map_or("none unnamed\n".to_string(), |after| observe(&universe, Ok(after)).unwrap());
+        assert_eq!(kernel, model, "{op:?}");
+        (after, model)
+    };
+    let cnode_op = |coq: &mut CoqStep, memory: &Memory, op: Op| -> Memory {
+        let (kernel, model) = kernel_and_model(&universe, coq, memory, &op);
+        let after = kernel.unwrap_or_else(|e| panic!("{op:?} refused: {e:?}"));
+        assert_eq!(restrict_to_kernel_parents(&model, Some(&after)).unwrap(), observe(&universe, Ok(&after)).unwrap(), "{op:?}");
+        after
+    };
+    let root_slot = tileos_kernel::cspace::slot_address(TCB, 0);
+    let memory = tileos_model_checker::explore::check_initial(&universe).unwrap();
+    // Bind TCB (B3) to CNode B (the capability in A2), then revoke A2.
+    let (bound, _) = ipc(&mut coq, &memory, IpcOp::Bind { tcb: b.slot(3), cn: a.slot(2) });
+    let bound = bound.expect("bind applied");
+    assert_eq!(bound.cap(root_slot), b.cap());
+    let revoked = cnode_op(&mut coq, &bound, Op::Revoke { slot: a.slot(2) });
+    assert_eq!(revoked.cap(root_slot), Cap::Null, "the revoke unbound the thread");
+    // A copy of the endpoint without the grant right (mint 0: read and write) in B1.
+    let no_grant = cnode_op(&mut coq, &memory, Op::Mint { src: a.slot(1), dest: b.slot(1), params: 0 });
+    let send = IpcOp::Send { ep: b.slot(1), src: a.slot(2), rep: a.slot(1), dst: b.slot(2) };
+    let (delivered, model) = ipc(&mut coq, &no_grant, send);
+    assert_eq!(delivered.expect("delivered").cap(b.slot(2)), Cap::Null);
+    let mut wrong = no_grant.clone();
+    tileos_kernel::transfer::transfer_caps(&mut wrong, 1, |_, _| Some(a.slot(2)), ENDPOINT, |_| Some(b.slot(2)));
+    assert_ne!(observe(&universe, Ok(&wrong)).unwrap(), model, "a send that ignores the grant right is told apart");
+    // A badged copy of the endpoint (mint 1: write, badge 1) sent over the endpoint itself.
+    let badged = cnode_op(&mut coq, &memory, Op::Mint { src: a.slot(1), dest: b.slot(1), params: 1 });
+    let (unwrapped, _) = ipc(&mut coq, &badged, IpcOp::Send { ep: a.slot(1), src: b.slot(1), rep: a.slot(1), dst: b.slot(2) });
+    assert_eq!(unwrapped.expect("delivered").cap(b.slot(2)), Cap::Null, "unwrapped: no slot changes");
+    // A reply carrying B's capability to a caller whose capability has grant-reply only.
+    let grant_reply = Rights(Rights::WRITE.0 | Rights::GRANT_REPLY.0);
+    // (No mint of the universe gives grant-reply without grant: the capability is placed by hand.)
+    let mut caller = memory.clone();
+    tileos_kernel::cspace::insert_root(&mut caller, b.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: grant_reply });
+    let (replied, _) = ipc(&mut coq, &caller, IpcOp::Reply { ep: a.slot(1), src: a.slot(2), cep: b.slot(1), dst: b.slot(2) });
+    assert_eq!(replied.expect("delivered").cap(b.slot(2)), b.cap(), "the reply carried the capability");
 }
 
 /// The universe with an address space (`Universe::frames`): frame map and unmap
