@@ -82,6 +82,18 @@ pub fn install(memory: &mut impl CSpaceMemory, dest: SlotRef, source: SlotRef, c
     cspace::insert_derived(memory, source, dest, cap, false);
 }
 
+/// The position in `sources` of the first slot that no longer holds the object it held
+/// when it was looked up (`(slot, capability then)`; seL4's `sameObjectAs` check after a
+/// TCB's slots are emptied). TcbConfigure looks its sources up, then empties the TCB's
+/// slots: when the TCB held the last capability to the CNode a source sits in (a thread
+/// re-binding itself from its own CSpace, say), that emptying destroys the CNode and
+/// empties the source's slot. Installing from it would link the new capability into the
+/// CDT through a slot of destroyed memory, which a later retype may hand out; the caller
+/// installs nothing then.
+pub fn changed_source(memory: &impl CSpaceMemory, sources: &[(SlotRef, Cap)]) -> Option<usize> {
+    sources.iter().position(|(slot, cap)| !memory.read(*slot).cap.same_object_as(cap))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +203,29 @@ mod tests {
         assert_eq!(memory.read(tcb_slot).cap, Cap::Null, "the binding went with the revoke");
         assert_eq!(memory.read(slot(SENDER, 0)).cap, root);
         crate::cspace::tests::check_cdt(&memory);
+    }
+
+    #[test]
+    fn a_source_destroyed_by_emptying_the_tcbs_slots_is_found() {
+        // The thread's CSpace root X (0x50_0000) holds its next root Y in slot 2; the TCB's
+        // slot holds the last capability to X.
+        let x = Cap::CNode { paddr: 0x50_0000, radix: 4, guard_bits: 0, guard: 0 };
+        let y = Cap::CNode { paddr: 0x58_0000, radix: 4, guard_bits: 0, guard: 0 };
+        let mut memory = TestMemory::default();
+        let tcb_root = slot(0x60_0000, 0);
+        cspace::insert_root(&mut memory, tcb_root, x);
+        let source = slot(0x50_0000, 2);
+        cspace::insert_root(&mut memory, source, y);
+        let frame = Cap::Frame { paddr: 0x3000, size_bits: 12, rights: Rights::ALL, device: false, mapping: cap::Mapping::NONE };
+        cspace::insert_root(&mut memory, slot(SENDER, 0), frame);
+        let sources = [(slot(SENDER, 0), frame), (source, y)];
+        assert_eq!(changed_source(&memory, &sources), None, "both still there");
+        cspace::delete(&mut memory, tcb_root);
+        assert_eq!(memory.read(source).cap, Cap::Null, "X's destruction emptied the source");
+        assert_eq!(changed_source(&memory, &sources), Some(1));
+        // A capability to the same object in its place (another copy) is the same source.
+        cspace::insert_root(&mut memory, source, y);
+        assert_eq!(changed_source(&memory, &sources), None);
     }
 
     #[test]

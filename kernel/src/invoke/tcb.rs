@@ -103,7 +103,7 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             } else {
                 let slot = ipc::lookup_slot(call.caller, fault_cptr).map_err(|f| Error::lookup(true, f))?;
                 match KernelMemory.read(slot).cap {
-                    Cap::Endpoint { rights, .. } if rights.contains(Rights::WRITE) => Some(slot),
+                    cap @ Cap::Endpoint { rights, .. } if rights.contains(Rights::WRITE) => Some((slot, cap)),
                     // The fault endpoint is named by argument 0, not an extra capability.
                     _ => return Err(Error::argument(InvocationError::InvalidArgument, 0)),
                 }
@@ -111,16 +111,30 @@ pub fn invoke(call: &Call, invocation: &Invocation) -> Result<usize> {
             let cspace_copy = derived(cspace_slot, (guard_data != 0).then_some(MintParams { rights: Rights::ALL, data: guard_data }))?;
             let vspace_copy = derived(vspace_slot, None)?;
             let frame_copy = derived(frame_slot, None)?;
-            let fault_copy = fault_slot.map(|slot| derived(slot, None)).transpose()?;
+            let fault_copy = fault_slot.map(|(slot, _)| derived(slot, None)).transpose()?;
             // Perform: delete what the slots held (preemptible), then install.
             if !empty_slots(target)? {
                 return Ok(super::RESTART);
+            }
+            // Emptying may have destroyed a CNode a source sat in (the TCB held its last
+            // capability): then install nothing, and name the source.
+            let sources = [
+                (cspace_slot, cspace_cap),
+                (vspace_slot, vspace_cap),
+                (frame_slot, frame_cap),
+                fault_slot.unwrap_or((SlotRef::NONE, Cap::Null)),
+            ];
+            let count = if fault_slot.is_some() { 4 } else { 3 };
+            match transfer::changed_source(&KernelMemory, &sources[..count]) {
+                None => {}
+                Some(3) => return Err(Error::argument(InvocationError::InvalidArgument, 0)),
+                Some(index) => return Err(super::wrong_cap(index)),
             }
             install(target, tcb_slot::CSPACE, cspace_slot, cspace_copy);
             install(target, tcb_slot::VSPACE, vspace_slot, vspace_copy);
             install(target, tcb_slot::IPC_BUFFER, frame_slot, frame_copy);
             match (fault_slot, fault_copy) {
-                (Some(slot), Some(copy)) => install(target, tcb_slot::FAULT_ENDPOINT, slot, copy),
+                (Some((slot, _)), Some(copy)) => install(target, tcb_slot::FAULT_ENDPOINT, slot, copy),
                 _ => cspace::delete(&mut KernelMemory, tcb_slot_address(target, tcb_slot::FAULT_ENDPOINT)),
             }
             tcb(target).set_ipc_buffer_vaddr(buffer);

@@ -3,11 +3,11 @@
 
 use super::{CNODE, DEPTH, Env, VSPACE, check, expect_error, expect_ok};
 use core::sync::atomic::{AtomicU64, Ordering};
-use tileos_abi::bootinfo::slot;
+use tileos_abi::bootinfo::{ROOT_IPC_BUFFER_VADDR, slot};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{
-    CNodeMint, CNodeSaveCaller, CPtr, FrameMap, FrameUnmap, PagingStructureMap, PagingStructureUnmap, Registers, Slot, TcbBindNotification,
-    TcbConfigure, TcbSetIpcBuffer, TcbSetPriority, TcbWriteRegisters,
+    CNodeCopy, CNodeDelete, CNodeMint, CNodeRevoke, CNodeSaveCaller, CPtr, FrameMap, FrameUnmap, PagingStructureMap, PagingStructureUnmap,
+    Registers, Slot, TcbBindNotification, TcbConfigure, TcbReadRegisters, TcbSetIpcBuffer, TcbSetPriority, TcbWriteRegisters,
 };
 use tileos_abi::message::{MessageInfo, ipc_buffer};
 use tileos_abi::object::{ObjectType, Rights};
@@ -304,6 +304,114 @@ pub fn tests(env: &mut Env) {
         Tcb::from_cptr(bound).invoke(TcbSetIpcBuffer { ipc_buffer: BUFFERS, buffer_frame: CPtr(CNODE) }),
         InvocationError::InvalidCapability,
     );
+    self_rebinding_test(env);
+}
+
+/// A thread whose CSpace root's last capability is its own TCB slot re-binds itself from a
+/// slot of that root: TcbConfigure's emptying of the TCB's slots destroys the root and the
+/// source with it. The kernel must then install nothing (before, it linked the new root into
+/// the CDT through the destroyed CNode's slot, which a later retype of that memory could
+/// hand out) and answer InvalidCapability naming the CSpace argument.
+fn self_rebinding_test(env: &mut Env) {
+    // The thread's root: an 8-slot CNode (small enough to be destroyed within one kernel
+    // entry), slot 1 its own TCB, 2 the root it asks for, 3 the address space, 4 the IPC
+    // buffer's frame (guard 61 bits: its pointers are slot numbers). It shares the root server's
+    // IPC buffer: `tileos_sys` writes a call's capability pointers there, and the root server
+    // is not in a call while it runs.
+    let root = env.make(ObjectType::CNode, 3);
+    let next_root = env.make(ObjectType::CNode, 4);
+    let tcb = env.make(ObjectType::Tcb, 0);
+    for (index, source) in [(1, tcb), (2, next_root), (3, VSPACE), (4, slot::IPC_BUFFER_FRAME)] {
+        expect_ok(
+            "self_rebind_fill_root",
+            CNode::from_cptr(root).invoke(CNodeCopy {
+                dest: Slot::new(index, 3),
+                src: Slot::new(source, DEPTH),
+                rights: Rights::ALL,
+                src_root: CPtr(CNODE),
+            }),
+        );
+    }
+    let stack = env.make(ObjectType::Frame4K, 0);
+    let stack_base = STACKS + 4 * 0x2000;
+    expect_ok(
+        "self_rebind_stack",
+        Frame::from_cptr(stack).invoke(FrameMap { vaddr: stack_base, rights: Rights::ALL, attributes: 0, vspace: CPtr(VSPACE) }),
+    );
+    expect_ok(
+        "self_rebind_configure",
+        Tcb::from_cptr(tcb).invoke(TcbConfigure {
+            fault_endpoint: 0,
+            cspace_guard: 61,
+            ipc_buffer: ROOT_IPC_BUFFER_VADDR,
+            cspace: CPtr(root),
+            vspace: CPtr(VSPACE),
+            buffer_frame: CPtr(slot::IPC_BUFFER_FRAME),
+        }),
+    );
+    // Now the TCB's slot holds the root's last capability.
+    expect_ok("self_rebind_drop_root", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(root, DEPTH) }));
+    expect_ok("self_rebind_priority", Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority: 100, authority: CPtr(slot::TCB) }));
+    expect_ok(
+        "self_rebind_start",
+        Tcb::from_cptr(tcb).invoke(TcbWriteRegisters {
+            resume: 1,
+            registers: Registers::new(&[self_rebinder as *const () as u64, stack_base + 0x1000 - 8]),
+        }),
+    );
+    // It runs while the root server is lowered below it, then faults and is suspended.
+    expect_ok("self_rebind_lower_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 50, authority: CPtr(slot::TCB) }));
+    expect_ok("self_rebind_restore_priority", Tcb::ROOT.invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }));
+    // With the fix its address space goes with its old slots, so it faults on the
+    // instruction after its system call, whose results its registers still hold (rsi the
+    // message info, r10 MR0); a kernel that installs its new slots lets it record them.
+    // The reply's words 7 (rsi) and 12 (r10) are past the four in registers: in the IPC buffer.
+    let registers = expect_ok("self_rebind_read_registers", Tcb::from_cptr(tcb).invoke(TcbReadRegisters { count: 18 }));
+    let (mut answer, mut detail) = (REBIND_ANSWER.load(Ordering::Relaxed), REBIND_DETAIL.load(Ordering::Relaxed));
+    if answer == u64::MAX && registers.is_some() {
+        let word = |index| tileos_sys::buffer_word(ipc_buffer::MSG + index);
+        (answer, detail) = (MessageInfo(word(7)).label(), word(12));
+    }
+    check(
+        "configure_from_a_slot_its_own_emptying_destroys_is_refused",
+        answer == InvocationError::InvalidCapability as u64 && detail == 1,
+        format_args!(
+            "answer {answer} (InvalidCapability = {}), MR0 {detail} (1: the CSpace root)",
+            InvocationError::InvalidCapability as u64
+        ),
+    );
+    expect_ok("self_rebind_thread_deleted", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(tcb, DEPTH) }));
+    // The CDT is intact: the root it asked for is revoked and deleted as any other.
+    expect_ok("self_rebind_next_root_revoked", CNode::from_cptr(CNODE).invoke(CNodeRevoke { slot: Slot::new(next_root, DEPTH) }));
+    expect_ok("self_rebind_next_root_deleted", CNode::from_cptr(CNODE).invoke(CNodeDelete { slot: Slot::new(next_root, DEPTH) }));
+}
+
+/// What the self-re-binding thread's TcbConfigure answered: its error label (0: accepted)
+/// and MR0 (the argument named).
+static REBIND_ANSWER: AtomicU64 = AtomicU64::new(u64::MAX);
+static REBIND_DETAIL: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Re-binds its own TCB (slot 1 of its root) to the 16-slot CNode in slot 2 (guard 60),
+/// records the answer if it still has an address space, then faults (with its CSpace gone
+/// it can make no system call that blocks).
+extern "C" fn self_rebinder() -> ! {
+    let result = Tcb::from_cptr(1).invoke(TcbConfigure {
+        fault_endpoint: 0,
+        cspace_guard: 60,
+        ipc_buffer: ROOT_IPC_BUFFER_VADDR,
+        cspace: CPtr(2),
+        vspace: CPtr(3),
+        buffer_frame: CPtr(4),
+    });
+    let (answer, detail) = match result {
+        Ok(_) => (0, 0),
+        Err(error) => (error.label, error.details[0]),
+    };
+    REBIND_DETAIL.store(detail, Ordering::Relaxed);
+    REBIND_ANSWER.store(answer, Ordering::Relaxed);
+    // An undefined instruction: with no fault endpoint the kernel suspends the thread.
+    // SAFETY: it only raises #UD; nothing after it runs.
+    unsafe { core::arch::asm!("ud2", options(noreturn)) }
 }
 
 /// The unwrap test's receiver: same as `grant_receiver`, with IPC buffer index 1.
