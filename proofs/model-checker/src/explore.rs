@@ -256,3 +256,66 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
     stats.elapsed = start.elapsed();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::universe::CNODE_A;
+    use tileos_kernel::cspace::slot_address;
+
+    #[test]
+    fn the_deepest_level_is_the_last_with_new_states() {
+        let stats = |levels: Vec<u64>| Stats { levels, ..Stats::default() };
+        assert_eq!(stats(vec![1, 5, 7]).max_depth(), 2);
+        assert_eq!(stats(vec![1, 5, 0]).max_depth(), 1, "a level without new states does not count");
+        assert_eq!(stats(vec![1]).max_depth(), 0);
+        assert_eq!(stats(Vec::new()).max_depth(), 0);
+    }
+
+    #[test]
+    fn the_worst_figures_are_the_costliest_entries_of_each_kind() {
+        // Depth 1 of the small universe: every operation of the initial state, applied one by
+        // one here, gives the maxima the exploration must report.
+        let universe = Universe::small();
+        let report = explore(&universe, Config { depth: 1, keep_going: false }, &mut |_| {});
+        assert!(report.violations.is_empty());
+        let initial = universe.initial_state();
+        let slots = universe.addressable_slots(&initial);
+        let (mut atomic, mut unit) = (0, 0);
+        for op in Op::all(&universe, &slots) {
+            if let Ok(Outcome::Applied(_, entries)) = apply(&universe, &initial, &slots, &op) {
+                for entry in entries {
+                    let worst = if entry.budget.is_some() { &mut unit } else { &mut atomic };
+                    *worst = (*worst).max(entry.accesses.total());
+                }
+            }
+        }
+        assert!(atomic > 0 && unit > 0 && atomic != unit, "atomic {atomic}, unit {unit}");
+        assert_eq!((report.stats.worst_atomic, report.stats.worst_unit_entry), (atomic, unit));
+        // Every distinct state is counted once, the initial one (level 0) included.
+        assert_eq!(report.stats.states, report.stats.levels.iter().sum::<u64>(), "{:?}", report.stats);
+        assert_eq!(report.stats.levels[0], 1);
+    }
+
+    #[test]
+    fn progress_is_reported_at_most_once_per_interval() {
+        let universe = Universe::small();
+        let mut calls = 0u64;
+        let report = explore(&universe, Config { depth: 2, keep_going: false }, &mut |_| calls += 1);
+        assert!(report.stats.transitions > 1024, "{:?}", report.stats);
+        let intervals = report.stats.elapsed.as_secs() / PROGRESS_INTERVAL.as_secs();
+        assert!(calls <= intervals, "{calls} progress calls in {:?}", report.stats.elapsed);
+    }
+
+    #[test]
+    fn a_report_names_the_invariant_and_numbers_the_trace() {
+        let universe = Universe::standard();
+        let a = |index| slot_address(CNODE_A, index);
+        let violation = Violation {
+            invariant: Invariant::RightsNeverGrow,
+            detail: "detail".into(),
+            trace: vec![Op::Copy { src: a(1), dest: a(3) }, Op::Delete { slot: a(3) }],
+        };
+        assert_eq!(violation.report(&universe), "invariant 2 (RightsNeverGrow) violated: detail\n  1. Copy A1 -> A3\n  2. Delete A3\n");
+    }
+}

@@ -344,4 +344,88 @@ mod tests {
         memory.finalise(&cnode, true);
         assert_eq!(memory.take_log()[0].leftovers, vec![(slot_address(0x2000, 3), EP)]);
     }
+
+    #[test]
+    fn only_the_last_capability_to_a_cnode_records_what_is_left_inside() {
+        let mut memory = Memory::default();
+        let cnode = Cap::CNode { paddr: 0x2000, radix: 2, guard_bits: 0, guard: 0 };
+        insert_root(&mut memory, SlotRef(0x1000), cnode);
+        insert_derived(&mut memory, SlotRef(0x1000), SlotRef(0x1040), cnode, false);
+        insert_root(&mut memory, slot_address(0x2000, 3), EP);
+        memory.finalise(&cnode, false);
+        assert_eq!(memory.take_log(), vec![Finalised { cap: cnode, is_final: false, copies: 2, leftovers: vec![] }]);
+    }
+
+    #[test]
+    fn fingerprints_tell_apart_states_that_differ_only_inside_a_slot() {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, SlotRef(0x1000), EP);
+        // The same slot address with another capability (a badge), and with the same
+        // capability but other derivation-tree flags: three different states.
+        let mut badged = Memory::default();
+        insert_root(&mut badged, SlotRef(0x1000), Cap::Endpoint { paddr: 0x3000, badge: 1, rights: Rights::ALL });
+        let mut flags = memory.clone();
+        let slot = flags.peek(SlotRef(0x1000));
+        flags.write(SlotRef(0x1000), Slot { revocable: !slot.revocable, ..slot });
+        let prints = [memory.fingerprint(), badged.fingerprint(), flags.fingerprint()];
+        assert!(prints[0] != prints[1] && prints[0] != prints[2] && prints[1] != prints[2], "{prints:x?}");
+        // Both 64-bit halves carry a hash (different seeds), so the print has 128 bits.
+        for print in prints {
+            let (high, low) = ((print >> 64) as u64, print as u64);
+            assert!(high != 0 && low != 0 && high != low, "{print:#x}");
+        }
+    }
+
+    #[test]
+    fn slot_accesses_are_counted_and_taken() {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, SlotRef(0x1000), EP);
+        memory.take_accesses();
+        memory.read(SlotRef(0x1000));
+        memory.read(SlotRef(0x1040));
+        memory.write(SlotRef(0x1040), Slot::EMPTY);
+        let _ = (memory.cap(SlotRef(0x1000)), memory.peek(SlotRef(0x1000)));
+        let accesses = memory.take_accesses();
+        assert_eq!(accesses, Accesses { reads: 2, writes: 1 }, "cap and peek are not counted");
+        assert_eq!(accesses.total(), 3);
+        assert_eq!(memory.take_accesses(), Accesses::default(), "taking sets the counts back to zero");
+    }
+
+    #[test]
+    #[should_panic(expected = "bad slot reference")]
+    fn a_slot_reference_not_on_a_slot_boundary_is_a_kernel_bug() {
+        Memory::default().read(SlotRef(0x1008));
+    }
+
+    #[test]
+    #[should_panic(expected = "bad slot reference")]
+    fn a_write_to_the_null_slot_reference_is_a_kernel_bug() {
+        Memory::default().write(SlotRef::NONE, Slot::EMPTY);
+    }
+
+    #[test]
+    #[should_panic(expected = "bad entry reference")]
+    fn an_entry_index_past_the_table_is_a_kernel_bug() {
+        PageTables::<2>::default().entry(0x5000, vspace::ENTRIES);
+    }
+
+    #[test]
+    #[should_panic(expected = "bad entry reference")]
+    fn an_unaligned_table_is_a_kernel_bug() {
+        PageTables::<2>::default().set_entry(0x5008, 0, 1);
+    }
+
+    #[test]
+    fn asid_roots_exclude_asid_0_and_free_asids() {
+        let mut tables = PageTables::<2>::default();
+        assert_eq!(tables.root(1), None, "free");
+        tables.asids = [0x4000, 0x5000];
+        assert_eq!((tables.root(0), tables.root(1), tables.root(2)), (None, Some(0x5000), None), "ASID 0 is never a root");
+        tables.free_asid(1);
+        assert_eq!(tables.root(1), None);
+        tables.set_entry(0x5000, 3, 7);
+        assert_eq!((tables.entry(0x5000, 3), tables.entries.len()), (7, 1));
+        tables.set_entry(0x5000, 3, 0);
+        assert!(tables.entries.is_empty(), "a zero entry is not stored");
+    }
 }

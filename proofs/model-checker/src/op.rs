@@ -789,6 +789,51 @@ mod tests {
     }
 
     #[test]
+    fn traces_name_each_operation_with_its_slots_and_arguments() {
+        let universe = Universe::standard();
+        let text = |op: Op| op.describe(&universe);
+        assert_eq!(text(Op::Rotate { src: a(0), pivot: a(1), dest: a(0) }), "Rotate (swap) A0 <-> A1", "dest == src is a swap");
+        assert_eq!(text(Op::Rotate { src: a(0), pivot: a(1), dest: a(3) }), "Rotate A0 -> A1 -> A3");
+        assert_eq!(text(Op::Mint { src: a(1), dest: b(0), params: 1 }), "Mint A1 -> B0 (rights 0x1, data 0x1)");
+        assert_eq!(text(Op::DeleteStep { slot: a(2) }), "Delete A2 (one unit of work)");
+        let at = |node, offset, count| Op::RetypeAt { untyped: a(0), object: 1, node, offset, count };
+        assert_eq!(text(at(CNODE_B, 1, 2)), "Retype A0 -> B[1..+2] (CNode, size_bits 1)", "a fixed CNode by its name");
+        assert_eq!(text(at(0x9_0000, 0, 1)), "Retype A0 -> cnode@0x90000[0..+1] (CNode, size_bits 1)", "any other by its address");
+    }
+
+    #[test]
+    fn delete_continues_only_from_the_head_zombie_of_a_deletion() {
+        // A zombie inside an object under destruction (`top: false`) is never addressable in
+        // the explored states (its container's last capability is a zombie too); placed in
+        // A3 by hand, the decoder must still refuse to delete it, as the kernel's
+        // `delete_step` does, and accept the head of a deletion (`top: true`).
+        let universe = Universe::standard();
+        let zombie =
+            |top| Cap::Zombie { paddr: 0x1_0000, link: SlotRef::NONE, root: SlotRef::NONE, remaining: 2, radix: 1, tcb: false, top };
+        for (top, expected) in [(false, Err(InvocationError::DeletionInProgress)), (true, Ok(()))] {
+            let mut memory = universe.initial_state();
+            tileos_kernel::cspace::insert_root(&mut memory, a(3), zombie(top));
+            let slots = universe.addressable_slots(&memory);
+            for op in [Op::Delete { slot: a(3) }, Op::DeleteStep { slot: a(3) }] {
+                assert_eq!(decode(&universe, &memory, &slots, &op).map(|_| ()).map_err(|r| r.error), expected, "{op:?}, top {top}");
+            }
+            let revoke = decode(&universe, &memory, &slots, &Op::Revoke { slot: a(3) });
+            assert_eq!(revoke.map(|_| ()).map_err(|r| r.error), Err(InvocationError::DeletionInProgress), "revoke, top {top}");
+        }
+    }
+
+    #[test]
+    fn a_mutate_that_keeps_the_badge_is_a_move() {
+        // The kernel refuses a mutate only when it would change an endpoint's or
+        // notification's badge; with data 0 an unbadged endpoint stays unbadged and moves.
+        let universe = Universe { mutate_data: vec![0], ..Universe::standard() };
+        let mut memory = universe.initial_state();
+        let endpoint = memory.cap(a(1));
+        run(&universe, &mut memory, Op::Mutate { src: a(1), dest: b(0), data: 0 }).unwrap();
+        assert_eq!((memory.cap(a(1)), memory.cap(b(0))), (Cap::Null, endpoint));
+    }
+
+    #[test]
     fn every_rotate_shape_is_enumerated_once() {
         let universe = Universe::standard();
         let slots = [a(0), a(1), a(2)];

@@ -359,5 +359,11 @@ mod tests {
         assert_eq!(universe.addressable_slots(&memory).len(), 6);
         assert_eq!(memory.cap(slot_address(CNODE_A, 2)), Cap::CNode { paddr: CNODE_B, radix: 1, guard_bits: 0, guard: 0 });
         assert_eq!((universe.mints.len(), universe.mutate_data.len(), universe.retypes.len()), (1, 1, 2));
+        // B's description (traces, refinement) has its two slots too: B2 is not one of them.
+        assert_eq!(universe.cnodes[1], FixedCNode { name: 'B', paddr: CNODE_B, radix: 1, external: false });
+        assert_eq!(
+            (universe.slot_name(slot_address(CNODE_B, 1)), universe.slot_name(slot_address(CNODE_B, 2))),
+            ("B1".into(), "slot@0x2080".into())
+        );
     }
 }
