@@ -13,17 +13,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{Sim, bundle, config, policy};
+use common::{Sim, policy};
 
 fn main() {
     let mut p = policy();
     p.min_agreeing = 2_000;
-    p.auto_promote = true;
-    let mut sim = Sim::new(config(p, 4));
-    sim.install(&bundle(b"fast"));
-    sim.pump();
-    sim.install(&bundle(b"fast2"));
-    sim.pump();
+    let mut sim = Sim::auto_promoting_two_fast(p);
     let mut x = 0;
     while sim.m.slot().serving() == 0 && x < 10_000 {
         x += 1;

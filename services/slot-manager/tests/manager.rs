@@ -1007,13 +1007,7 @@ fn a_module_that_skips_copies_during_its_transfer_gets_the_state_again_at_the_sw
 /// instead of being promoted at once past it.
 #[test]
 fn a_promotion_due_during_a_transfer_before_a_switch_waits_for_it() {
-    let mut p = policy();
-    p.auto_promote = true;
-    let mut sim = Sim::new(config(p, 4));
-    sim.install(&bundle(b"fast"));
-    sim.pump();
-    sim.install(&bundle(b"fast2"));
-    sim.pump();
+    let mut sim = Sim::auto_promoting_two_fast(policy());
     for x in 1..=5 {
         sim.request(1, x);
         sim.pump();
@@ -1951,13 +1945,7 @@ fn a_promotion_by_hand_with_clients_in_flight_loses_nothing_and_keeps_the_order(
 /// the policy's is promoted.
 #[test]
 fn a_promotion_by_hand_of_another_module_during_a_policy_transfer_withdraws_the_policys_entry() {
-    let mut p = policy();
-    p.auto_promote = true;
-    let mut sim = Sim::new(config(p, 4));
-    sim.install(&bundle(b"fast"));
-    sim.pump();
-    sim.install(&bundle(b"fast2"));
-    sim.pump();
+    let mut sim = Sim::auto_promoting_two_fast(policy());
     let first = sim.m.seat_of_module(1).unwrap();
     // Module 2 held back (its copies queue), so that module 1 is the policy's.
     let second = sim.m.seat_of_module(2).unwrap();

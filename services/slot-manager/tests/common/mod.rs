@@ -279,6 +279,18 @@ pub const CONTROL: u64 = 0x7700;
 pub const READER: u64 = 0x7701;
 
 impl Sim {
+    /// A slot of 4 seats promoting by `policy` (`auto_promote` set) with two challengers
+    /// installed, "fast" (module 1) then "fast2" (module 2).
+    pub fn auto_promoting_two_fast(mut policy: SlotPolicy) -> Sim {
+        policy.auto_promote = true;
+        let mut sim = Sim::new(config(policy, 4));
+        for payload in [&b"fast"[..], b"fast2"] {
+            sim.install(&bundle(payload));
+            sim.pump();
+        }
+        sim
+    }
+
     pub fn new(config: Config) -> Sim {
         Sim::with_store(config, TestStore::default())
     }
