@@ -227,7 +227,9 @@ fn a_bind_from_a_slot_its_own_emptying_destroys_is_answered_as_the_kernel_does()
     let root_slot = tileos_kernel::cspace::slot_address(TCB, 0);
     assert_eq!(memory.cap(root_slot), b.cap(), "the TCB's slot holds the last capability to B");
     let (outcome, model) = compare(&mut coq, &memory, IpcOp::BindBy { thread: TCB, tcb: b.slot(3), cn: b.slot(1) });
-    let IpcOutcome::FailedAfter(code, argument, after) = &outcome else { panic!("not answered with an error after the change: {outcome:?}") };
+    let IpcOutcome::FailedAfter(code, argument, after) = &outcome else {
+        panic!("not answered with an error after the change: {outcome:?}")
+    };
     assert_eq!((*code, *argument), (InvocationError::InvalidCapability, 1));
     assert!(model.starts_with("none InvalidCapability 1\nstate\n"), "{model}");
     assert_eq!(after.cap(root_slot), Cap::Null, "nothing installed");
@@ -238,7 +240,10 @@ fn a_bind_from_a_slot_its_own_emptying_destroys_is_answered_as_the_kernel_does()
     assert_ne!(observe(&universe, Ok(after)).unwrap(), model, "a success answer is told apart");
     assert_ne!(format!("none InvalidCapability 1\n{}", observe(&universe, Ok(&memory)).unwrap()), model, "the state is compared");
     // A bind by the TCB's thread naming a slot outside its CSpace (A3) is refused.
-    assert!(matches!(ipc_apply(&memory, &universe.addressable_slots(&memory), &IpcOp::BindBy { thread: TCB, tcb: a.slot(3), cn: b.slot(1) }), IpcOutcome::Refused));
+    assert!(matches!(
+        ipc_apply(&memory, &universe.addressable_slots(&memory), &IpcOp::BindBy { thread: TCB, tcb: a.slot(3), cn: b.slot(1) }),
+        IpcOutcome::Refused
+    ));
 }
 
 /// The universe with an address space (`Universe::frames`): frame map and unmap
