@@ -791,9 +791,10 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: boo
 }
 
 /// An IPC or CSpace-binding operation of the refinement test (`Kernel.v`'s `KSend`,
-/// `KReply`, `KBind`), by the model's thread 0 on slots it can name. The other thread of a
-/// send or reply shares thread 0's CSpace (the model's thread 0 is both), so its endpoint
-/// capability and receive slot are slots of that CSpace too.
+/// `KReply`, `KBind`), by the model's thread 0 on slots it can name ([`IpcOp::BindBy`]: by
+/// a TCB's own thread). The other thread of a send or reply shares thread 0's CSpace (the
+/// model's thread 0 is both), so its endpoint capability and receive slot are slots of that
+/// CSpace too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IpcOp {
     /// A message on the endpoint of the capability at `ep` (the sender's), naming the
@@ -903,7 +904,8 @@ impl IpcOp {
         match self {
             IpcOp::Send { .. } => "Send",
             IpcOp::Reply { .. } => "Reply",
-            IpcOp::Bind { .. } | IpcOp::BindBy { .. } => "Bind",
+            IpcOp::Bind { .. } => "Bind",
+            IpcOp::BindBy { .. } => "BindBy",
         }
     }
 }
@@ -1010,19 +1012,36 @@ pub fn ipc_op_line(universe: &Universe, memory: &Memory, op: &IpcOp) -> Result<S
 
 /// A random IPC or binding operation on `slots`: the endpoint, TCB and CNode arguments are
 /// drawn from the slots holding such a capability three times in four (when there is one),
-/// else from every slot (mostly refused).
+/// else from every slot (mostly refused). Half the binds, when thread 0 names a TCB whose
+/// CSpace slot holds a CNode capability, are that TCB's own thread's ([`IpcOp::BindBy`]),
+/// its arguments drawn from the slots it names ([`thread_slots`]).
 fn random_ipc_op(rng: &mut Rng, memory: &Memory, slots: &[SlotRef]) -> IpcOp {
-    let pick = |rng: &mut Rng, wanted: fn(&Cap) -> bool| {
+    let pick_in = |rng: &mut Rng, slots: &[SlotRef], wanted: fn(&Cap) -> bool| {
         let fitting: Vec<SlotRef> = slots.iter().copied().filter(|&at| wanted(&memory.cap(at))).collect();
         if !fitting.is_empty() && rng.below(4) != 0 { fitting[rng.below(fitting.len())] } else { slots[rng.below(slots.len())] }
     };
+    let pick = |rng: &mut Rng, wanted: fn(&Cap) -> bool| pick_in(rng, slots, wanted);
+    let tcb = |cap: &Cap| matches!(cap, Cap::Tcb { .. });
+    let cnode = |cap: &Cap| matches!(cap, Cap::CNode { .. });
+    let mut threads: Vec<u64> = slots
+        .iter()
+        .filter_map(|&at| if let Cap::Tcb { paddr } = memory.cap(at) { Some(paddr) } else { None })
+        .filter(|&paddr| !thread_slots(memory, paddr).is_empty())
+        .collect();
+    threads.sort_unstable();
+    threads.dedup();
     let endpoint = |cap: &Cap| matches!(cap, Cap::Endpoint { .. });
     let any = |_: &Cap| true;
     let empty = |cap: &Cap| *cap == Cap::Null;
     match rng.below(3) {
         0 => IpcOp::Send { ep: pick(rng, endpoint), src: pick(rng, any), rep: pick(rng, endpoint), dst: pick(rng, empty) },
         1 => IpcOp::Reply { ep: pick(rng, endpoint), src: pick(rng, any), cep: pick(rng, endpoint), dst: pick(rng, empty) },
-        _ => IpcOp::Bind { tcb: pick(rng, |cap| matches!(cap, Cap::Tcb { .. })), cn: pick(rng, |cap| matches!(cap, Cap::CNode { .. })) },
+        _ if !threads.is_empty() && rng.below(2) == 0 => {
+            let thread = threads[rng.below(threads.len())];
+            let own = thread_slots(memory, thread);
+            IpcOp::BindBy { thread, tcb: pick_in(rng, &own, tcb), cn: pick_in(rng, &own, cnode) }
+        }
+        _ => IpcOp::Bind { tcb: pick(rng, tcb), cn: pick(rng, cnode) },
     }
 }
 

@@ -100,9 +100,9 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
 }
 
 /// IPC capability transfer and CSpace binding (`Universe::ipc`: two TCBs, the endpoint, the
-/// badging mints): sends, replies and binds drawn among the CNode operations, compared after
-/// every operation (acceptance, slots, CDT; the TCBs' root slots included, so a revoke or
-/// delete after a bind is compared too).
+/// badging mints): sends, replies and binds (by thread 0, and by a bound TCB's own thread)
+/// drawn among the CNode operations, compared after every operation (acceptance, slots, CDT;
+/// the TCBs' root slots included, so a revoke or delete after a bind is compared too).
 #[test]
 fn the_kernel_refines_the_coq_model_on_ipc_transfer_and_binding() {
     let steps = env_number("TILEOS_REFINEMENT_STEPS", 60) as usize;
@@ -122,8 +122,9 @@ fn the_kernel_refines_the_coq_model_on_ipc_transfer_and_binding() {
         tally.applied
     );
     // Not vacuous: capabilities were carried and not carried by sends and replies, binds
-    // were carried out, and the CNode operations that can undo a bind ran.
-    for kind in ["SendCap", "SendNoCap", "ReplyCap", "ReplyNoCap", "Bind", "Revoke", "Delete", "Copy", "Mint"] {
+    // (by thread 0 and by a TCB's own thread) were carried out, and the CNode operations
+    // that can undo a bind ran.
+    for kind in ["SendCap", "SendNoCap", "ReplyCap", "ReplyNoCap", "Bind", "BindBy", "Revoke", "Delete", "Copy", "Mint"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
     }
     assert!(tally.refused.get("unnamed").copied().unwrap_or(0) > 0, "no IPC or bind was refused: {tally:?}");
