@@ -27,7 +27,10 @@
       while its slots are emptied ("Preempted deletion" below).
 
     Every operation is total: [kstep : kstate -> kop -> option kstate],
-    [None] being an error that leaves the state unchanged ([krun]).
+    [None] being an error that leaves the state unchanged ([krun]). One
+    step [kstep] carries out is answered with an error by the kernel (a
+    [KBind] whose source its emptying destroyed, [kbind_lost]); that answer
+    is [KernelErrors.kstep_code]'s.
     Shared definitions (rights, capabilities, slots, CDT entries, objects,
     [lookup], [remove_slot], [not_desc_of], [upd]) come from [Model.v]. *)
 

@@ -14,13 +14,20 @@
     CSpace), each destination's index within that CNode (RangeError), the
     size and count ranges, the room for all the objects, then each
     destination's emptiness. It gives the code of the first that fails.
-    [kstep_code] is [kstep] with that name on a refusal.
+    [kstep_code] is [kstep] with that name on a refusal, and with the
+    kernel's answer to the one operation [kstep] carries out that the kernel
+    answers with an error ([kerror_after]: a [KBind] whose CSpace source the
+    emptying of the TCB's root slot destroyed, InvalidCapability naming
+    argument 1, [KErrAfter] with the changed state).
     proofs/model-checker/tests/decode_order.rs checks, by source text, that
     this order, the model checker's decoder's and the kernel's are the same.
 
-    Proved here: [kstep_code] accepts exactly when [kstep] does, with the
-    same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
-    [kstep] holds of it; a DeleteFirst of copy, mint, move or mutate names a
+    Proved here: [kstep_code] carries out (answering success or an error
+    after the change) exactly when [kstep] does, with the same state, and
+    refuses exactly when [kstep] does ([kstep_code_ok], [kstep_code_err]),
+    so every theorem about [kstep] holds of it; an error after a change is
+    only such a bind, with that code and argument, its TCB's root slot left
+    empty ([kerror_bind_lost]); a DeleteFirst of copy, mint, move or mutate names a
     usable, occupied destination ([kerror_delete_first]); an
     InvalidArgument of rotate names a pivot equal to its source or
     destination, both source and pivot present ([kerror_rotate_invalid]); a
