@@ -27,7 +27,10 @@
       while its slots are emptied ("Preempted deletion" below).
 
     Every operation is total: [kstep : kstate -> kop -> option kstate],
-    [None] being an error that leaves the state unchanged ([krun]).
+    [None] being an error that leaves the state unchanged ([krun]). One
+    step [kstep] carries out is answered with an error by the kernel (a
+    [KBind] whose source its emptying destroyed, [kbind_lost]); that answer
+    is [KernelErrors.kstep_code]'s.
     Shared definitions (rights, capabilities, slots, CDT entries, objects,
     [lookup], [remove_slot], [not_desc_of], [upd]) come from [Model.v]. *)
 
@@ -375,7 +378,10 @@ Definition transfer (st : kstate) (t : nat) (ep src : slot) (t2 : nat) (ep2 dst 
     [cn] (a CNode's copy is the same capability here: guards are not
     modelled) goes into the root slot as a CDT child of it. If the deletion
     took the capability at [cn] with it (its CNode was destroyed), nothing
-    is installed and the thread is left without a CSpace. *)
+    is installed and the thread is left without a CSpace ([kbind_lost]);
+    the kernel then answers InvalidCapability naming its CSpace argument,
+    after the emptying, which [KernelErrors.kstep_code] gives as the
+    answer of such a [KBind]. *)
 Definition kbind_root (st : kstate) (tid : nat) (cn : slot) : kstate :=
   let st0 := collect (set_kctes st (remove_slot (tcb_root_slot tid) (kctes st))) in
   let st1 := mkK (kobjs st0) (kctes st0) (klbl st0) (kwm st0) (kmaps st0)
@@ -385,6 +391,18 @@ Definition kbind_root (st : kstate) (tid : nat) (cn : slot) : kstate :=
   | Some x => if otype_eqb (c_type (e_cap x)) CNodeObj
               then kinsert st1 x (tcb_root_slot tid) (e_cap x) else st1
   | None => st1
+  end.
+
+(** The emptying of TCB [tid]'s root slot by [kbind_root] takes the
+    capability at [cn] with it: the slot is empty afterwards (its CNode was
+    destroyed) or holds no CNode capability, so [kbind_root] installs
+    nothing. The kernel's TcbConfigure looks the same source up again after
+    emptying the TCB's slots ([transfer::changed_source], kernel/src/
+    invoke/tcb.rs) and answers InvalidCapability for it. *)
+Definition kbind_lost (st : kstate) (tid : nat) (cn : slot) : bool :=
+  match lookup (kctes (collect (set_kctes st (remove_slot (tcb_root_slot tid) (kctes st))))) cn with
+  | Some x => negb (otype_eqb (c_type (e_cap x)) CNodeObj)
+  | None => true
   end.
 
 (** ** Preempted deletion

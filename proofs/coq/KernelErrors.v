@@ -14,13 +14,20 @@
     CSpace), each destination's index within that CNode (RangeError), the
     size and count ranges, the room for all the objects, then each
     destination's emptiness. It gives the code of the first that fails.
-    [kstep_code] is [kstep] with that name on a refusal.
+    [kstep_code] is [kstep] with that name on a refusal, and with the
+    kernel's answer to the one operation [kstep] carries out that the kernel
+    answers with an error ([kerror_after]: a [KBind] whose CSpace source the
+    emptying of the TCB's root slot destroyed, InvalidCapability naming
+    argument 1, [KErrAfter] with the changed state).
     proofs/model-checker/tests/decode_order.rs checks, by source text, that
     this order, the model checker's decoder's and the kernel's are the same.
 
-    Proved here: [kstep_code] accepts exactly when [kstep] does, with the
-    same state ([kstep_code_ok], [kstep_code_err]), so every theorem about
-    [kstep] holds of it; a DeleteFirst of copy, mint, move or mutate names a
+    Proved here: [kstep_code] carries out (answering success or an error
+    after the change) exactly when [kstep] does, with the same state, and
+    refuses exactly when [kstep] does ([kstep_code_ok], [kstep_code_err]),
+    so every theorem about [kstep] holds of it; an error after a change is
+    only such a bind, with that code and argument, its TCB's root slot left
+    empty ([kerror_bind_lost]); a DeleteFirst of copy, mint, move or mutate names a
     usable, occupied destination ([kerror_delete_first]); an
     InvalidArgument of rotate names a pivot equal to its source or
     destination, both source and pivot present ([kerror_rotate_invalid]); a
@@ -69,12 +76,19 @@ Inductive kerror :=
 | KNotEnoughMemory
 | KRangeError
 | KUnnamed
-| KDeletionInProgress.
+| KDeletionInProgress
+(** InvalidCapability naming argument [arg] (the kernel's [wrong_cap]:
+    argument [i + 1] for extra capability [i]). *)
+| KInvalidCapabilityArg (arg : nat).
 
-(** A step's result with the refusal's code. *)
+(** A step's result with the refusal's code: carried out ([KOk]), refused
+    with the state unchanged ([KErr]), or answered with an error after the
+    state changed ([KErrAfter]: the kernel's TcbConfigure, which empties the
+    TCB's slots before it finds its CSpace source gone, [kerror_after]). *)
 Inductive kresult :=
 | KOk (st : kstate)
-| KErr (e : kerror).
+| KErr (e : kerror)
+| KErrAfter (e : kerror) (st : kstate).
 
 (** The slot is usable and empty: a destination; otherwise its code. *)
 Definition dest_error (st : kstate) (t : nat) (d : slot) : option kerror :=
@@ -216,33 +230,104 @@ Definition kerror_of (st : kstate) (o : kop) : kerror :=
   | KSend _ _ _ _ _ _ | KReply _ _ _ _ _ _ | KBind _ _ _ | KMap _ _ _ _ | KUnmap _ _ _ => KUnnamed
   end.
 
-(** [kstep] with the code of a refusal. *)
+(** The error the kernel answers after carrying out [o] (meaningful when
+    [kstep st o <> None]): a [KBind] whose CSpace source the emptying of the
+    TCB's root slot destroyed ([Kernel.kbind_lost]; [kstep] empties the
+    slot and installs nothing) is answered InvalidCapability naming
+    argument 1, the CSpace (kernel/src/invoke/tcb.rs: after [empty_slots],
+    [transfer::changed_source] gives position 0, answered [wrong_cap(0)]).
+    Every other operation [kstep] carries out is answered success. *)
+Definition kerror_after (st : kstate) (o : kop) : option kerror :=
+  match o with
+  | KBind _ tcb cn =>
+      match is_type st tcb TCBObj with
+      | Some xt => if kbind_lost st (c_obj (e_cap xt)) cn then Some (KInvalidCapabilityArg 1) else None
+      | None => None
+      end
+  | _ => None
+  end.
+
+(** [kstep] with the code of a refusal, and the error answered after a
+    state change. *)
 Definition kstep_code (st : kstate) (o : kop) : kresult :=
   match kstep st o with
-  | Some st' => KOk st'
+  | Some st' =>
+      match kerror_after st o with
+      | Some e => KErrAfter e st'
+      | None => KOk st'
+      end
   | None => KErr (kerror_of st o)
   end.
 
-(** [kstep_code] carries out exactly what [kstep] carries out. *)
+(** [kstep_code] carries out exactly what [kstep] carries out (answering
+    success, or an error after the change). *)
 Theorem kstep_code_ok : forall st o st',
-  kstep_code st o = KOk st' <-> kstep st o = Some st'.
+  (kstep_code st o = KOk st' \/ exists e, kstep_code st o = KErrAfter e st') <-> kstep st o = Some st'.
 Proof.
   intros st o st'. unfold kstep_code.
-  destruct (kstep st o) as [s|]; split; intro H; try discriminate.
-  - inversion H; reflexivity.
-  - inversion H; reflexivity.
+  destruct (kstep st o) as [s|]; split.
+  - destruct (kerror_after st o); intros [H|[e H]]; inversion H; reflexivity.
+  - intro H; inversion H; subst s.
+    destruct (kerror_after st o) as [e|]; [right; exists e|left]; reflexivity.
+  - intros [H|[e H]]; discriminate.
+  - intro H; discriminate.
 Qed.
 
-(** ... and refuses exactly what [kstep] refuses. *)
+(** ... and refuses, the state unchanged, exactly what [kstep] refuses. *)
 Theorem kstep_code_err : forall st o,
   (exists e, kstep_code st o = KErr e) <-> kstep st o = None.
 Proof.
   intros st o. unfold kstep_code.
   destruct (kstep st o) as [s|]; split.
-  - intros [e H]; discriminate.
+  - intros [e H]; destruct (kerror_after st o); discriminate.
   - intro H; discriminate.
   - intros _; reflexivity.
   - intros _; exists (kerror_of st o); reflexivity.
+Qed.
+
+Lemma collect_iter_kctes_sub : forall n st e, In e (kctes (collect_iter n st)) -> In e (kctes st).
+Proof.
+  induction n as [|n IH]; simpl; intros st e H; auto.
+  apply IH in H; simpl in H; apply filter_In in H; tauto.
+Qed.
+
+(** An error after a state change is a bind whose CSpace source the
+    emptying destroyed (or left holding no CNode capability), answered
+    InvalidCapability naming argument 1; [kstep] carries it out, and the
+    TCB's root slot is then empty: nothing was installed. *)
+Theorem kerror_bind_lost : forall st o e st',
+  kstep_code st o = KErrAfter e st' ->
+  exists t tcb cn xt, o = KBind t tcb cn /\ is_type st tcb TCBObj = Some xt
+    /\ kbind_lost st (c_obj (e_cap xt)) cn = true /\ e = KInvalidCapabilityArg 1
+    /\ kstep st o = Some st' /\ lookup (kctes st') (tcb_root_slot (c_obj (e_cap xt))) = None.
+Proof.
+  intros st o e st' H. unfold kstep_code in H.
+  destruct (kstep st o) as [s|] eqn:K; [|discriminate].
+  destruct (kerror_after st o) as [e'|] eqn:A; [|discriminate].
+  inversion H; subst e' s; clear H.
+  destruct o as [t src dst|t src dst r b|t src dst|t src dst data|t src piv dst|t s|t s
+                 |t ut ty size dsts|t ep src rcv rep dst|t ep src c cep dst|t tcb cn|t vs fr va|t vs va
+                 |t s|t s];
+    simpl in A; try discriminate.
+  destruct (is_type st tcb TCBObj) as [xt|] eqn:T; [|discriminate].
+  destruct (kbind_lost st (c_obj (e_cap xt)) cn) eqn:L; [|discriminate].
+  inversion A; subst e; clear A.
+  exists t, tcb, cn, xt; repeat split; auto.
+  simpl in K. rewrite T in K.
+  destruct (usable st t tcb && usable st t cn); [|discriminate].
+  destruct (is_type st cn CNodeObj); [|discriminate].
+  inversion K; subst st'; clear K.
+  unfold kbind_lost in L. unfold kbind_root; simpl.
+  set (l := kctes (collect (set_kctes st (remove_slot (tcb_root_slot (c_obj (e_cap xt))) (kctes st))))) in *.
+  assert (N : lookup l (tcb_root_slot (c_obj (e_cap xt))) = None).
+  { destruct (lookup l (tcb_root_slot (c_obj (e_cap xt)))) as [y|] eqn:Y; [|reflexivity].
+    exfalso. unfold lookup in Y. apply find_some in Y. destruct Y as [Iy Sy].
+    apply slot_eqb_true in Sy.
+    unfold l, collect in Iy. apply collect_iter_kctes_sub in Iy. simpl in Iy.
+    unfold remove_slot in Iy. apply filter_In in Iy. destruct Iy as [_ Ny].
+    rewrite Sy, (proj2 (slot_eqb_true _ _) eq_refl) in Ny. discriminate. }
+  destruct (lookup l cn) as [x|]; [|exact N].
+  destruct (otype_eqb (c_type (e_cap x)) CNodeObj); [discriminate|exact N].
 Qed.
 
 (** ** Codes that name a condition that really fails

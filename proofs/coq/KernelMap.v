@@ -85,9 +85,12 @@ Inductive kmerror :=
 | KAlignmentError
 | KInvalidCapability.
 
+(** Carried out; refused, the state unchanged; or answered with an error
+    after the state changed ([KernelErrors.KErrAfter]). *)
 Inductive kmresult :=
 | KMOk (s : kmstate)
-| KMFail (e : kmerror).
+| KMFail (e : kmerror)
+| KMFailAfter (e : kmerror) (s : kmstate).
 
 Definition page_bytes : nat := 2 ^ 12.
 Definition region_bytes : nat := 2 ^ 21.
@@ -235,6 +238,7 @@ Definition kmstep (s : kmstate) (o : kmop) : kmresult :=
       match kstep_code (kms s) o with
       | KOk st' => KMOk (settle s st')
       | KErr e => KMFail (KMErr e)
+      | KErrAfter e st' => KMFailAfter (KMErr e) (settle s st')
       end
   | KMapFrame t fr vs va => kmap_frame s t fr vs va
   | KUnmapFrame t fr => kunmap_frame s t fr
@@ -244,25 +248,25 @@ Definition kmstep (s : kmstate) (o : kmop) : kmresult :=
     fewer mappings *)
 
 Theorem kmstep_op_ok : forall s o s',
-  kmstep s (KMOp o) = KMOk s' ->
+  (kmstep s (KMOp o) = KMOk s' \/ exists e, kmstep s (KMOp o) = KMFailAfter e s') ->
   exists st', kstep (kms s) o = Some st' /\
     kobjs (kms s') = kobjs st' /\ kctes (kms s') = kctes st' /\ kbind (kms s') = kbind st' /\
     incl (kmaps (kms s')) (kmaps st').
 Proof.
   intros s o s' H; simpl in H.
-  destruct (kstep_code (kms s) o) as [st'|e] eqn:E; try discriminate.
-  inversion H; subst; clear H.
-  exists st'; split; [apply kstep_code_ok; exact E|].
-  simpl; repeat split; auto.
-  intros m Hm; apply filter_In in Hm; tauto.
+  destruct (kstep_code (kms s) o) as [st'|e|e st'] eqn:E;
+    destruct H as [H|[e' H]]; try discriminate; inversion H; subst; clear H;
+    (exists st'; split; [apply kstep_code_ok; eauto|]);
+    simpl; repeat split; auto;
+    intros m Hm; apply filter_In in Hm; tauto.
 Qed.
 
 Theorem kmstep_op_err : forall s o e,
   kmstep s (KMOp o) = KMFail e <-> (kstep (kms s) o = None /\ e = KMErr (kerror_of (kms s) o)).
 Proof.
   intros s o e; simpl; unfold kstep_code.
-  destruct (kstep (kms s) o); split; intro H; try discriminate.
-  - destruct H; discriminate.
+  destruct (kstep (kms s) o); [destruct (kerror_after (kms s) o)|]; split; intro H;
+    try discriminate; try (destruct H; discriminate).
   - inversion H; auto.
   - destruct H as [_ ->]; reflexivity.
 Qed.

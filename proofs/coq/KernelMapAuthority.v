@@ -34,18 +34,27 @@ Lemma ok_map_frame : forall s xf v a va s',
 Proof. intros s xf v a va s' H; unfold ok_map in H; inversion H; simpl; auto. Qed.
 
 Theorem kmconfinement_step : forall G s o s',
-  wf G -> within (kms s) G -> kmstep s o = KMOk s' -> within (kms s') G.
+  wf G -> within (kms s) G -> (kmstep s o = KMOk s' \/ exists e, kmstep s o = KMFailAfter e s') ->
+  within (kms s') G.
 Proof.
   intros G s o s' W Hw H.
   destruct o as [o|t fr vs va|t fr].
-  - (* Kernel.v's operations: kstep's state with fewer mappings *)
-    simpl in H; destruct (kstep_code (kms s) o) as [st'|e] eqn:E; try discriminate.
-    inversion H; subst s'; clear H.
-    apply kstep_code_ok in E.
-    apply (within_sub G st'); simpl; auto using incl_refl.
-    + apply (confinement_step G (kms s) o st' W Hw E).
-    + intros m Hm; apply filter_In in Hm; tauto.
+  - (* Kernel.v's operations: kstep's state with fewer mappings, answered
+       success or an error after the change *)
+    simpl in H; destruct (kstep_code (kms s) o) as [st'|e|e st'] eqn:E;
+      destruct H as [H|[e' H]]; try discriminate; inversion H; subst s'; clear H;
+      (assert (E' : kstep (kms s) o = Some st') by (apply kstep_code_ok; eauto));
+      (apply (within_sub G st'); simpl; auto using incl_refl;
+       [apply (confinement_step G (kms s) o st' W Hw E')
+       |intros m Hm; apply filter_In in Hm; tauto]).
   - (* Frame map: the new mapping is one KMap could add *)
+    destruct H as [H|[e H]]; [|simpl in H; unfold kmap_frame in H;
+      repeat match type of H with
+      | context [if ?b then _ else _] => destruct b; simpl in H; try discriminate
+      | context [let (_, _) := ?q in _] => destruct q; simpl in H; try discriminate
+      | context [match ?x with Some _ => _ | None => _ end] =>
+          let p := fresh "p" in destruct x as [p|]; [try destruct p|]; simpl in H; try discriminate
+      end; unfold ok_map in H; discriminate].
     destruct (kmap_frame_auth _ _ _ _ _ _ H) as [Hc Hm].
     destruct (kmap_frame_is_ok_map _ _ _ _ _ _ H) as [xf0 [v0 [a0 Hok]]].
     destruct (ok_map_frame _ _ _ _ _ _ Hok) as [Hl [Ho Hb]].
@@ -62,6 +71,11 @@ Proof.
     all: simpl; try intros Hwr; apply (wf_ctl_to G W _ _ _ _ Gv); apply F; rewrite <- Sf; apply Hc0; auto;
            unfold cap_auth; rewrite Tf; auto.
   - (* Frame unmap: fewer mappings *)
+    destruct H as [H|[e H]]; [|simpl in H; unfold kunmap_frame in H;
+      repeat match type of H with
+      | context [if ?b then _ else _] => destruct b; simpl in H; try discriminate
+      | context [match ?x with Some _ => _ | None => _ end] => destruct x; simpl in H; try discriminate
+      end].
     destruct (kunmap_frame_shrinks _ _ _ _ H) as [Hc Hm].
     simpl in H; unfold kunmap_frame in H.
     destruct (usable (kms s) t fr); simpl in H; try discriminate.
@@ -75,7 +89,7 @@ Qed.
 Fixpoint kmrun (s : kmstate) (ops : list kmop) : kmstate :=
   match ops with
   | [] => s
-  | o :: os => kmrun (match kmstep s o with KMOk s' => s' | KMFail _ => s end) os
+  | o :: os => kmrun (match kmstep s o with KMOk s' | KMFailAfter _ s' => s' | KMFail _ => s end) os
   end.
 
 Theorem kmconfinement_run : forall G ops s,
@@ -83,6 +97,5 @@ Theorem kmconfinement_run : forall G ops s,
 Proof.
   intros G ops; induction ops as [|o os IH]; intros s W Hw; simpl; auto.
   apply IH; auto.
-  destruct (kmstep s o) eqn:E; auto.
-  apply (kmconfinement_step G s o); auto.
+  destruct (kmstep s o) eqn:E; auto; apply (kmconfinement_step G s o); eauto.
 Qed.

@@ -43,6 +43,7 @@ THEOREMS=(
   KernelErrors.kerror_range
   KernelErrors.kerror_retype_delete_first
   KernelErrors.kerror_retype_not_enough_memory
+  KernelErrors.kerror_bind_lost
   KernelMap.kmstep_op_ok
   KernelMap.kmstep_op_err
   KernelMap.kmap_frame_auth

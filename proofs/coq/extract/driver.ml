@@ -30,6 +30,7 @@ let error_name = function
   | KIllegalOperation -> "IllegalOperation" | KInvalidArgument -> "InvalidArgument"
   | KNotEnoughMemory -> "NotEnoughMemory" | KRangeError -> "RangeError" | KUnnamed -> "unnamed"
   | KDeletionInProgress -> "DeletionInProgress"
+  | KInvalidCapabilityArg n -> "InvalidCapability " ^ string_of_int n
 
 let kmerror_name = function
   | KMErr e -> error_name e
@@ -164,6 +165,7 @@ let () =
           let op = op_of n rest in
           (match kmstep (state ()) op with
            | KMFail e -> print_endline ("none " ^ kmerror_name e)
+           | KMFailAfter (e, s') -> print_endline ("none " ^ kmerror_name e); print_endline "state"; print_state s'
            | KMOk s' -> print_endline "state"; print_state s');
           print_endline "end";
           flush stdout;

@@ -82,9 +82,24 @@ pub enum Outcome {
     Applied(Memory, Vec<Entry>),
 }
 
+/// The check made on every transition: [`invariants::check`] (tests give a stricter one, to
+/// explore a universe with violations).
+pub type Check = fn(&Step) -> Result<(), (Invariant, String)>;
+
 /// Decodes and applies `op` to `before` (whose addressable slots are `slots`), then checks
 /// every invariant on the transition.
 pub fn apply(universe: &Universe, before: &Memory, slots: &[SlotRef], op: &Op) -> Result<Outcome, (Invariant, String)> {
+    apply_checked(universe, before, slots, op, invariants::check)
+}
+
+/// [`apply`] with `check` in place of [`invariants::check`].
+pub fn apply_checked(
+    universe: &Universe,
+    before: &Memory,
+    slots: &[SlotRef],
+    op: &Op,
+    check: Check,
+) -> Result<Outcome, (Invariant, String)> {
     let invocation = match op::decode(universe, before, slots, op) {
         Ok(invocation) => invocation,
         Err(rejection) => return Ok(Outcome::Rejected(rejection)),
@@ -94,7 +109,7 @@ pub fn apply(universe: &Universe, before: &Memory, slots: &[SlotRef], op: &Op) -
     let log = after.take_log();
     let step =
         Step { universe, before, op: Some((op, &invocation)), after: &after, log: &log, blocked: !ran.finished, entries: &ran.entries };
-    invariants::check(&step)?;
+    check(&step)?;
     Ok(Outcome::Applied(after, ran.entries))
 }
 
@@ -187,6 +202,13 @@ pub struct Report {
 /// `universe`, breadth first, checking every invariant after every transition. Calls
 /// `progress` with the figures so far about every [`PROGRESS_INTERVAL`].
 pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&Stats)) -> Report {
+    explore_with(universe, config, PROGRESS_INTERVAL, invariants::check, progress)
+}
+
+/// [`explore`] with `check` in place of [`invariants::check`] on every transition (the
+/// initial state is checked by [`check_initial`]), calling `progress` at the first multiple
+/// of 1,024 transitions once `interval` has passed since the last call (or the start).
+pub fn explore_with(universe: &Universe, config: Config, interval: Duration, check: Check, progress: &mut dyn FnMut(&Stats)) -> Report {
     let start = Instant::now();
     let mut last_report = start;
     let mut report = Report::default();
@@ -208,7 +230,7 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
         for node in frontier {
             let slots = universe.addressable_slots(&node.memory);
             for op in Op::all(universe, &slots) {
-                let after = match apply(universe, &node.memory, &slots, &op) {
+                let after = match apply_checked(universe, &node.memory, &slots, &op, check) {
                     Ok(Outcome::Rejected(_)) => {
                         stats.rejected += 1;
                         continue;
@@ -244,7 +266,7 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
                         next.push(Node { memory: after, trace });
                     }
                 }
-                if stats.transitions % 1024 == 0 && last_report.elapsed() >= PROGRESS_INTERVAL {
+                if stats.transitions % 1024 == 0 && last_report.elapsed() >= interval {
                     last_report = Instant::now();
                     stats.elapsed = start.elapsed();
                     progress(stats);
@@ -261,6 +283,7 @@ pub fn explore(universe: &Universe, config: Config, progress: &mut dyn FnMut(&St
 mod tests {
     use super::*;
     use crate::universe::CNODE_A;
+    use tileos_kernel::cap::Cap;
     use tileos_kernel::cspace::slot_address;
 
     #[test]
@@ -305,6 +328,183 @@ mod tests {
         assert!(report.stats.transitions > 1024, "{:?}", report.stats);
         let intervals = report.stats.elapsed.as_secs() / PROGRESS_INTERVAL.as_secs();
         assert!(calls <= intervals, "{calls} progress calls in {:?}", report.stats.elapsed);
+    }
+
+    /// The standard universe with a 512-byte untyped in `A0` (room for three 2-slot CNodes).
+    fn with_three_cnodes() -> Universe {
+        let mut universe = Universe::standard();
+        for (_, cap) in &mut universe.initial {
+            if let Cap::Untyped { size_bits, .. } = cap {
+                *size_bits = 9;
+            }
+        }
+        universe
+    }
+
+    /// Applies `op`, which must be carried out with every invariant holding.
+    fn applied(universe: &Universe, memory: &Memory, op: Op) -> Memory {
+        match apply(universe, memory, &universe.addressable_slots(memory), &op) {
+            Ok(Outcome::Applied(after, _)) => after,
+            other => panic!("{}: {other:?}", op.describe(universe)),
+        }
+    }
+
+    #[test]
+    fn a_revoke_stopped_at_another_deletions_zombie_is_checked_as_stopped() {
+        // Three CNodes from the untyped (C1 in A3, C3 in B0, C2 in B1, in that order, so
+        // that the CDT after A0 runs C2, C3, C1);
+        // C1 (A3) holds C2's only capability and C2 holds C3's. Deleting A3 one unit at a
+        // time starts C2's, then C3's destruction: C2's zombie, in the middle of that chain,
+        // is not its head. Revoking A0 then meets C2's zombie first and stops
+        // (DeletionInProgress) with descendants left, which invariant 3 must not be asked to
+        // check; a finished revoke must be (`blocked` is `!finished`).
+        use crate::universe::CNODE_B;
+        let universe = with_three_cnodes();
+        let cnode = universe.retypes.iter().position(|&(kind, _)| kind == tileos_abi::object::ObjectType::CNode).unwrap();
+        let a = |index| slot_address(CNODE_A, index);
+        let b = |index| slot_address(CNODE_B, index);
+        let mut memory = check_initial(&universe).unwrap();
+        for dest in [a(3), b(0), b(1)] {
+            memory = applied(&universe, &memory, Op::Retype { untyped: a(0), object: cnode, dest });
+        }
+        let paddr = |at| match memory.cap(at) {
+            Cap::CNode { paddr, .. } => paddr,
+            other => panic!("{other:?}"),
+        };
+        let (c1, c2) = (paddr(a(3)), paddr(b(1)));
+        memory = applied(&universe, &memory, Op::Move { src: b(1), dest: slot_address(c1, 0) });
+        memory = applied(&universe, &memory, Op::Move { src: b(0), dest: slot_address(c2, 0) });
+        let middle = |memory: &Memory| matches!(memory.cap(slot_address(c2, 0)), Cap::Zombie { paddr, top: false, root: SlotRef::NONE, .. } if paddr == c2);
+        let mut steps = 0;
+        while !middle(&memory) {
+            steps += 1;
+            assert!(steps <= 16, "no middle zombie after {steps} one-unit deletions");
+            memory = applied(&universe, &memory, Op::DeleteStep { slot: a(3) });
+        }
+        let slots = universe.addressable_slots(&memory);
+        let revoke = Op::Revoke { slot: a(0) };
+        let invocation = op::decode(&universe, &memory, &slots, &revoke).unwrap();
+        assert!(!op::invoke(&mut memory.clone(), &invocation).finished, "the revoke stops at C2's zombie");
+        // Checked as stopped: every invariant holds. (With `blocked: ran.finished` invariant
+        // 3 finds C2's zombie, a descendant, left.)
+        let after = applied(&universe, &memory, revoke);
+        assert!(matches!(after.cap(slot_address(c2, 0)), Cap::Zombie { .. }), "the revoke left C2's zombie");
+        // It stops because of that zombie: with the chain's deletion finished first, the
+        // same revoke finishes.
+        let mut finished = memory.clone();
+        while matches!(finished.cap(a(3)), Cap::Zombie { .. }) {
+            finished = applied(&universe, &finished, Op::Delete { slot: a(3) });
+        }
+        let invocation = op::decode(&universe, &finished, &universe.addressable_slots(&finished), &revoke).unwrap();
+        assert!(op::invoke(&mut finished.clone(), &invocation).finished);
+    }
+
+    /// Breadth-first exploration written out for depth 2 (the test's oracle): every
+    /// operation of the initial state, then every operation of each distinct state reached
+    /// at level 1, in [`Op::all`]'s order, stopping after the violating trace `until` if
+    /// given. Returns the accepted operations (violating ones included), the rejected ones,
+    /// the distinct states and every violating trace in order.
+    fn breadth_first(universe: &Universe, depth: usize, check: Check, until: Option<&[Op]>) -> (u64, u64, u64, Vec<(Invariant, Vec<Op>)>) {
+        let initial = check_initial(universe).unwrap();
+        let mut visited = HashSet::new();
+        visited.insert(initial.fingerprint());
+        let (mut accepted, mut rejected, mut violations) = (0, 0, Vec::new());
+        let mut level = vec![(initial, Vec::new())];
+        for level_number in 1..=depth {
+            let mut next = Vec::new();
+            for (memory, trace) in &level {
+                let slots = universe.addressable_slots(memory);
+                for op in Op::all(universe, &slots) {
+                    let mut trace: Vec<Op> = trace.clone();
+                    trace.push(op);
+                    match apply_checked(universe, memory, &slots, &op, check) {
+                        Ok(Outcome::Rejected(_)) => rejected += 1,
+                        Ok(Outcome::Applied(after, _)) => {
+                            accepted += 1;
+                            if visited.insert(after.fingerprint()) && level_number < depth {
+                                next.push((after, trace));
+                            }
+                        }
+                        Err((invariant, _)) => {
+                            accepted += 1;
+                            let last = until == Some(&trace[..]);
+                            violations.push((invariant, trace));
+                            if last {
+                                return (accepted, rejected, visited.len() as u64, violations);
+                            }
+                        }
+                    }
+                }
+            }
+            level = next;
+        }
+        (accepted, rejected, visited.len() as u64, violations)
+    }
+
+    /// A deliberately broken check: the invariants, and then every copy or mint into `B0`
+    /// "breaks" invariant 7 and every other copy invariant 2 (two kinds share an invariant,
+    /// two invariants a kind).
+    fn broken_check(step: &Step) -> Result<(), (Invariant, String)> {
+        invariants::check(step)?;
+        let b = |index| slot_address(crate::universe::CNODE_B, index);
+        match step.op {
+            Some((&Op::Copy { dest, .. } | &Op::Mint { dest, .. }, _)) if dest == b(0) => Err((Invariant::Confinement, "B0".into())),
+            Some((&Op::Copy { .. }, _)) => Err((Invariant::RightsNeverGrow, "a copy".into())),
+            _ => Ok(()),
+        }
+    }
+
+    #[test]
+    fn an_exploration_with_violations_counts_and_keeps_exactly_what_it_met() {
+        // The kernel's old mutate rule (badging an original in place) breaks invariant 8 at
+        // depth 2; the broken check above breaks invariants 7 and 2 at depths 1 and 2. Every
+        // figure is checked against the oracle above.
+        let old_rule = Universe { mutate_badges_originals: true, ..Universe::standard() };
+        for (universe, check) in [(old_rule, invariants::check as Check), (Universe::small(), broken_check as Check)] {
+            let (accepted, rejected, states, violations) = breadth_first(&universe, 2, check, None);
+            assert!(violations.len() > 1, "{violations:?}");
+            // Keep going: one violation per invariant and kind of the last operation, the
+            // first met; every transition counted, the violating ones included.
+            let report = explore_with(&universe, Config { depth: 2, keep_going: true }, PROGRESS_INTERVAL, check, &mut |_| {});
+            let kind = |t: &[Op]| std::mem::discriminant(t.last().unwrap());
+            let mut expected: Vec<(Invariant, Vec<Op>)> = Vec::new();
+            for (invariant, trace) in &violations {
+                if !expected.iter().any(|(i, t)| i == invariant && kind(t) == kind(trace)) {
+                    expected.push((*invariant, trace.clone()));
+                }
+            }
+            let kept: Vec<(Invariant, Vec<Op>)> = report.violations.iter().map(|v| (v.invariant, v.trace.clone())).collect();
+            assert_eq!(kept, expected);
+            assert_eq!((report.stats.transitions, report.stats.rejected, report.stats.states), (accepted, rejected, states));
+            // Stop at the first: that violation alone, and the transitions up to it.
+            let report = explore_with(&universe, Config { depth: 2, keep_going: false }, PROGRESS_INTERVAL, check, &mut |_| {});
+            let kept: Vec<(Invariant, Vec<Op>)> = report.violations.iter().map(|v| (v.invariant, v.trace.clone())).collect();
+            assert_eq!(kept, violations[..1].to_vec());
+            let (until, _, _, _) = breadth_first(&universe, 2, check, Some(&violations[0].1));
+            assert_eq!(report.stats.transitions, until, "{:?}", report.stats);
+        }
+        // The broken check's kinds: invariant 7 for copies and mints, 2 for copies.
+        let report = explore_with(&Universe::small(), Config { depth: 1, keep_going: true }, PROGRESS_INTERVAL, broken_check, &mut |_| {});
+        let pairs: Vec<(Invariant, &'static str)> =
+            report.violations.iter().map(|v| (v.invariant, if matches!(v.trace[0], Op::Copy { .. }) { "copy" } else { "mint" })).collect();
+        assert_eq!(pairs.len(), 3, "{pairs:?}");
+        for pair in [(Invariant::Confinement, "copy"), (Invariant::Confinement, "mint"), (Invariant::RightsNeverGrow, "copy")] {
+            assert!(pairs.contains(&pair), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn with_no_interval_progress_is_reported_at_every_1024th_transition() {
+        // A bound from below (and above): with a zero interval, exactly one call per
+        // multiple of 1,024 transitions, each seeing that multiple.
+        let universe = Universe::small();
+        let mut seen = Vec::new();
+        let report = explore_with(&universe, Config { depth: 2, keep_going: false }, Duration::ZERO, invariants::check, &mut |stats| {
+            seen.push(stats.transitions)
+        });
+        assert!(report.stats.transitions >= 2048, "{:?}", report.stats);
+        let expected: Vec<u64> = (1..=report.stats.transitions / 1024).map(|k| k * 1024).collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -9,10 +9,11 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use tileos_abi::error::InvocationError;
 use tileos_abi::object::ObjectType;
 use tileos_model_checker::Universe;
 use tileos_model_checker::refinement::{
-    CoqStep, IpcOp, Tally, abstract_state, check_ipc_random, check_random, ipc_apply, ipc_op_line, observe, op_line,
+    CoqStep, IpcOp, IpcOutcome, Tally, abstract_state, check_ipc_random, check_random, ipc_apply, ipc_op_line, observe, op_line,
     restrict_to_kernel_parents,
 };
 
@@ -99,9 +100,9 @@ fn the_kernel_refines_the_coq_model_on_random_sequences() {
 }
 
 /// IPC capability transfer and CSpace binding (`Universe::ipc`: two TCBs, the endpoint, the
-/// badging mints): sends, replies and binds drawn among the CNode operations, compared after
-/// every operation (acceptance, slots, CDT; the TCBs' root slots included, so a revoke or
-/// delete after a bind is compared too).
+/// badging mints): sends, replies and binds (by thread 0, and by a bound TCB's own thread)
+/// drawn among the CNode operations, compared after every operation (acceptance, slots, CDT;
+/// the TCBs' root slots included, so a revoke or delete after a bind is compared too).
 #[test]
 fn the_kernel_refines_the_coq_model_on_ipc_transfer_and_binding() {
     let steps = env_number("TILEOS_REFINEMENT_STEPS", 60) as usize;
@@ -121,8 +122,9 @@ fn the_kernel_refines_the_coq_model_on_ipc_transfer_and_binding() {
         tally.applied
     );
     // Not vacuous: capabilities were carried and not carried by sends and replies, binds
-    // were carried out, and the CNode operations that can undo a bind ran.
-    for kind in ["SendCap", "SendNoCap", "ReplyCap", "ReplyNoCap", "Bind", "Revoke", "Delete", "Copy", "Mint"] {
+    // (by thread 0 and by a TCB's own thread) were carried out, and the CNode operations
+    // that can undo a bind ran.
+    for kind in ["SendCap", "SendNoCap", "ReplyCap", "ReplyNoCap", "Bind", "BindBy", "Revoke", "Delete", "Copy", "Mint"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
     }
     assert!(tally.refused.get("unnamed").copied().unwrap_or(0) > 0, "no IPC or bind was refused: {tally:?}");
@@ -144,12 +146,12 @@ fn ipc_and_bind_cases_are_compared() {
     let universe = Universe::ipc();
     let (a, b) = (universe.cnodes[0], universe.cnodes[1]);
     let ipc = |coq: &mut CoqStep, memory: &Memory, op: IpcOp| -> (Option<Memory>, String) {
-        let after = ipc_apply(memory, &universe.addressable_slots(memory), &op);
+        let outcome = ipc_apply(memory, &universe.addressable_slots(memory), &op);
+        assert!(!matches!(outcome, IpcOutcome::FailedAfter(..)), "{op:?}: {outcome:?}");
         let model = coq.step(&abstract_state(&universe, memory).unwrap(), &ipc_op_line(&universe, memory, &op).unwrap()).unwrap();
-        let model = restrict_to_kernel_parents(&model, after.as_ref()).unwrap();
-        let kernel = after.as_ref().map_or("none unnamed\n".to_string(), |after| observe(&universe, Ok(after)).unwrap());
-        assert_eq!(kernel, model, "{op:?}");
-        (after, model)
+        let model = restrict_to_kernel_parents(&model, outcome.after()).unwrap();
+        assert_eq!(outcome.observed(&universe).unwrap(), model, "{op:?}");
+        (outcome.after().cloned(), model)
     };
     let cnode_op = |coq: &mut CoqStep, memory: &Memory, op: Op| -> Memory {
         let (kernel, model) = kernel_and_model(&universe, coq, memory, &op);
@@ -184,6 +186,65 @@ fn ipc_and_bind_cases_are_compared() {
     tileos_kernel::cspace::insert_root(&mut caller, b.slot(1), Cap::Endpoint { paddr: ENDPOINT, badge: 0, rights: grant_reply });
     let (replied, _) = ipc(&mut coq, &caller, IpcOp::Reply { ep: a.slot(1), src: a.slot(2), cep: b.slot(1), dst: b.slot(2) });
     assert_eq!(replied.expect("delivered").cap(b.slot(2)), b.cap(), "the reply carried the capability");
+}
+
+/// TcbConfigure's lost source (`transfer::changed_source`), reached and compared: in
+/// `Universe::ipc`, the thread 0 keeps a copy of the TCB capability (A3), retypes a 2-slot
+/// CNode E into B1, binds the TCB to B (from A2) and deletes A2, so the TCB's CSpace slot
+/// holds the last capability to B. The TCB's own thread then re-binds itself from B1 (E's
+/// capability, in its own root): emptying its CSpace slot destroys B, and B1 with it. The
+/// kernel installs nothing and answers InvalidCapability naming argument 1, the state
+/// changed (B and E gone, the TCB's slot empty); the extracted Coq step gives the same code,
+/// argument and state. A model answering success (as `Kernel.v` did before) is told apart.
+#[test]
+fn a_bind_from_a_slot_its_own_emptying_destroys_is_answered_as_the_kernel_does() {
+    use tileos_kernel::cap::Cap;
+    use tileos_model_checker::memory::Memory;
+    use tileos_model_checker::op::Op;
+    use tileos_model_checker::universe::TCB;
+    let mut coq = CoqStep::start(&driver()).unwrap();
+    let universe = Universe::ipc();
+    let (a, b) = (universe.cnodes[0], universe.cnodes[1]);
+    let cnode_op = |coq: &mut CoqStep, memory: &Memory, op: Op| -> Memory {
+        let (kernel, model) = kernel_and_model(&universe, coq, memory, &op);
+        let after = kernel.unwrap_or_else(|e| panic!("{op:?} refused: {e:?}"));
+        assert_eq!(restrict_to_kernel_parents(&model, Some(&after)).unwrap(), observe(&universe, Ok(&after)).unwrap(), "{op:?}");
+        after
+    };
+    let compare = |coq: &mut CoqStep, memory: &Memory, op: IpcOp| -> (IpcOutcome, String) {
+        let outcome = ipc_apply(memory, &universe.addressable_slots(memory), &op);
+        let model = coq.step(&abstract_state(&universe, memory).unwrap(), &ipc_op_line(&universe, memory, &op).unwrap()).unwrap();
+        let model = restrict_to_kernel_parents(&model, outcome.after()).unwrap();
+        assert_eq!(outcome.observed(&universe).unwrap(), model, "{op:?}");
+        (outcome, model)
+    };
+    let memory = tileos_model_checker::explore::check_initial(&universe).unwrap();
+    let memory = cnode_op(&mut coq, &memory, Op::Copy { src: b.slot(3), dest: a.slot(3) });
+    let cnode = universe.retypes.iter().position(|&(kind, _)| kind == ObjectType::CNode).expect("the universe retypes CNodes");
+    let memory = cnode_op(&mut coq, &memory, Op::Retype { untyped: a.slot(0), object: cnode, dest: b.slot(1) });
+    let (bound, _) = compare(&mut coq, &memory, IpcOp::Bind { tcb: b.slot(3), cn: a.slot(2) });
+    let IpcOutcome::Done(bound) = bound else { panic!("bind refused: {bound:?}") };
+    let memory = cnode_op(&mut coq, &bound, Op::Delete { slot: a.slot(2) });
+    let root_slot = tileos_kernel::cspace::slot_address(TCB, 0);
+    assert_eq!(memory.cap(root_slot), b.cap(), "the TCB's slot holds the last capability to B");
+    let (outcome, model) = compare(&mut coq, &memory, IpcOp::BindBy { thread: TCB, tcb: b.slot(3), cn: b.slot(1) });
+    let IpcOutcome::FailedAfter(code, argument, after) = &outcome else {
+        panic!("not answered with an error after the change: {outcome:?}")
+    };
+    assert_eq!((*code, *argument), (InvocationError::InvalidCapability, 1));
+    assert!(model.starts_with("none InvalidCapability 1\nstate\n"), "{model}");
+    assert_eq!(after.cap(root_slot), Cap::Null, "nothing installed");
+    assert_eq!(after.cap(a.slot(3)), Cap::Tcb { paddr: TCB }, "the TCB lives on through A3");
+    assert!(!after.occupied().any(|(at, _)| (b.paddr..b.slot(1u64 << b.radix).0).contains(&at.0)), "B was destroyed with its slots");
+    // The answer and the state are both compared: success with that state, or the error
+    // with the state before, is told apart.
+    assert_ne!(observe(&universe, Ok(after)).unwrap(), model, "a success answer is told apart");
+    assert_ne!(format!("none InvalidCapability 1\n{}", observe(&universe, Ok(&memory)).unwrap()), model, "the state is compared");
+    // A bind by the TCB's thread naming a slot outside its CSpace (A3) is refused.
+    assert!(matches!(
+        ipc_apply(&memory, &universe.addressable_slots(&memory), &IpcOp::BindBy { thread: TCB, tcb: a.slot(3), cn: b.slot(1) }),
+        IpcOutcome::Refused
+    ));
 }
 
 /// The universe with an address space (`Universe::frames`): frame map and unmap
