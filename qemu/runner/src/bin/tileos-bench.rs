@@ -823,11 +823,7 @@ fn print_slot(slot: &SlotFigures) {
     let (logged, wakes, calls) = slot.probe_counts;
     println!("{:<52} {:>14}", format!("probe: rounds logged; wakes, calls in them"), format!("{logged}; {wakes}, {calls}"));
     let (median, largest, rounds) = slot.probe_outside;
-    println!(
-        "{:<52} {:>14}",
-        format!("probe, away from them ({rounds} rounds): lateness"),
-        format!("{} / {}", median[0], largest[0])
-    );
+    println!("{:<52} {:>14}", format!("probe, away from them ({rounds} rounds): lateness"), format!("{} / {}", median[0], largest[0]));
     println!("{:<52} {:>14}", "  response (median of the rounds' longest / longest)", format!("{} / {}", median[1], largest[1]));
     println!("{:<52} {:>14}", "  call", format!("{} / {}", median[2], largest[2]));
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
@@ -1222,11 +1218,8 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
             Some(to.saturating_sub(from))
         })
     });
-    let probe_outside = probe::outside(
-        &probe_rounds,
-        windows[0].map_or(0, |w| w.0),
-        &windows.iter().flatten().copied().collect::<Vec<_>>(),
-    );
+    let probe_outside =
+        probe::outside(&probe_rounds, windows[0].map_or(0, |w| w.0), &windows.iter().flatten().copied().collect::<Vec<_>>());
     let probe = windows.map(|span| span.map(|span| probe::window(&probe_rounds, span)));
     let probe_counts = (probe_rounds.len(), probe_rounds.iter().map(|r| r.wakes).sum(), probe_rounds.iter().map(|r| r.calls).sum());
     let [quiet, one, two] = phases.shadowing;

@@ -72,11 +72,8 @@ pub fn window(rounds: &[Round], span: (u64, u64)) -> Window {
     let (from, to) = span;
     let mut longest = [None; 3];
     for (kind, slot) in longest.iter_mut().enumerate() {
-        *slot = rounds
-            .iter()
-            .flat_map(|round| round.samples[kind].iter().copied())
-            .filter(|&(value, at)| at <= to && at + value >= from)
-            .max();
+        *slot =
+            rounds.iter().flat_map(|round| round.samples[kind].iter().copied()).filter(|&(value, at)| at <= to && at + value >= from).max();
     }
     let floor = rounds
         .iter()
