@@ -497,9 +497,9 @@ struct SlotFigures {
     /// The manager's busy span of the rollback's and the promotion's request by hand
     /// (`slot.control-span ticks=`).
     control_spans: [Option<u64>; 2],
-    /// The probe away from those windows, in the rounds from the policy's promotion's
-    /// window on: the median and the largest of the rounds' longest lateness, response and
-    /// call, and the rounds counted.
+    /// The probe away from those windows (all its rounds that overlap none of them, the
+    /// installs' included): the median and the largest of the rounds' longest lateness,
+    /// response and call, and the rounds counted.
     probe_outside: ([u64; 3], [u64; 3], usize),
     /// The probe's rounds logged, and its wakes and calls in them.
     probe_counts: (usize, u64, u64),
@@ -996,6 +996,15 @@ fn drive_by_hand(port: u16, log: &std::path::Path) -> Result<(usize, usize), Str
     }
     let promotion = wait("reason=Promoted(Forced)")?;
     wait_rounds(log, promotion, 3)?;
+    // Two of checksum-probe's rounds after it (each 31 ms of guest time), so its samples of
+    // the promotion's window are logged.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while serial_text(log).get(promotion..).unwrap_or("").matches("@event probe.round ").count() < 2 {
+        if Instant::now() > deadline {
+            return Err("checksum-probe logged no two rounds after the promotion by hand".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok((rollback, promotion))
 }
 
@@ -1218,8 +1227,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
             Some(to.saturating_sub(from))
         })
     });
-    let probe_outside =
-        probe::outside(&probe_rounds, windows[0].map_or(0, |w| w.0), &windows.iter().flatten().copied().collect::<Vec<_>>());
+    let probe_outside = probe::outside(&probe_rounds, &windows.iter().flatten().copied().collect::<Vec<_>>());
     let probe = windows.map(|span| span.map(|span| probe::window(&probe_rounds, span)));
     let probe_counts = (probe_rounds.len(), probe_rounds.iter().map(|r| r.wakes).sum(), probe_rounds.iter().map(|r| r.calls).sum());
     let [quiet, one, two] = phases.shadowing;

@@ -82,15 +82,11 @@ pub fn window(rounds: &[Round], span: (u64, u64)) -> Window {
     Window { span, longest, floor }
 }
 
-/// The probe's usual figures away from the windows: over the rounds after `from` (a
-/// time-stamp) that overlap none of `windows`, the median and the largest of the rounds'
-/// longest lateness, response and call, and how many rounds.
-pub fn outside(rounds: &[Round], from: u64, windows: &[(u64, u64)]) -> ([u64; 3], [u64; 3], usize) {
-    let clear: Vec<&Round> = rounds
-        .iter()
-        .filter(|round| round.span.0 >= from)
-        .filter(|round| windows.iter().all(|&(a, b)| round.span.1 < a || round.span.0 > b))
-        .collect();
+/// The probe's usual figures away from the windows: over its rounds that overlap none of
+/// `windows`, the median and the largest of the rounds' longest lateness, response and
+/// call, and how many rounds.
+pub fn outside(rounds: &[Round], windows: &[(u64, u64)]) -> ([u64; 3], [u64; 3], usize) {
+    let clear: Vec<&Round> = rounds.iter().filter(|round| windows.iter().all(|&(a, b)| round.span.1 < a || round.span.0 > b)).collect();
     let per_kind = |kind: usize| -> (u64, u64) {
         let mut maxima: Vec<u64> = clear.iter().map(|round| round.samples[kind].first().map_or(0, |s| s.0)).collect();
         maxima.sort_unstable();
@@ -158,7 +154,7 @@ mod tests {
         let away = window(&rounds, (5_000_000, 5_000_100));
         assert_eq!(away.longest, [None; 3]);
         assert_eq!(away.floor, None);
-        let (median, largest, count) = outside(&rounds, 0, &[(1540, 1560)]);
+        let (median, largest, count) = outside(&rounds, &[(1540, 1560)]);
         assert_eq!(count, 1);
         assert_eq!((median, largest), ([0; 3], [0; 3]));
     }

@@ -16,7 +16,7 @@
 //! [`WARM_UP`] (the phase is learnt) it logs
 //!
 //! ```text
-//! @event probe.round n=3 wakes=1024 calls=256 errors=0 wrong=0 ambiguous=0 recalibrations=0 first=… last=… late_max=… call_max=… response_max=… late=v@t,… response=v@t,… call=v@t,…
+//! @event probe.round n=3 wakes=256 calls=64 errors=0 wrong=0 ambiguous=0 recalibrations=0 first=… last=… late_max=… call_max=… response_max=… late=v@t,… response=v@t,… call=v@t,…
 //! ```
 //!
 //! with its [`SLOW`] longest latenesses, responses and calls (`value@start`, the start in
@@ -34,9 +34,9 @@ use tileos_protocol::checksum::{Checksum, Request};
 use tileos_sys::log_event;
 use tileos_sys::rpc::{CallError, Client};
 
-/// Wakes between two `probe.round` events (125 ms of guest time at 8192 Hz: the bench's
+/// Wakes between two `probe.round` events (31 ms of guest time at 8192 Hz: the bench's
 /// whole run is about 1.5 s).
-const ROUND: u64 = 1024;
+const ROUND: u64 = 256;
 /// Wakes before the first round: the phase is learnt meanwhile, nothing is reported.
 const WARM_UP: u64 = 1024;
 /// A call to the slot every this many wakes.
