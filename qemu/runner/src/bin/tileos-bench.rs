@@ -1220,13 +1220,13 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")),
         phases.by_hand.and_then(|(_, at)| probe::span_after(serial, at, "@event slot.promotion-stall ")),
     ];
-    let control_spans = [0, 1].map(|which| {
-        phases.by_hand.and_then(|hand| {
-            let at = if which == 0 { hand.0 } else { hand.1 };
-            let (from, to) = probe::span_after(serial, at, "@event slot.control-span ")?;
-            Some(to.saturating_sub(from))
-        })
-    });
+    // The rollback's request span is logged after its transition line; the promotion's
+    // before its (the switch comes after the transfer): the last one before it.
+    let span_ticks = |(from, to): (u64, u64)| to.saturating_sub(from);
+    let control_spans = [
+        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")).map(span_ticks),
+        phases.by_hand.and_then(|(_, at)| probe::span_before(serial, at, "@event slot.control-span ")).map(span_ticks),
+    ];
     let probe_outside = probe::outside(&probe_rounds, &windows.iter().flatten().copied().collect::<Vec<_>>());
     let probe = windows.map(|span| span.map(|span| probe::window(&probe_rounds, span)));
     let probe_counts = (probe_rounds.len(), probe_rounds.iter().map(|r| r.wakes).sum(), probe_rounds.iter().map(|r| r.calls).sum());

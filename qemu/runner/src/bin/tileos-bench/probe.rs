@@ -99,7 +99,16 @@ pub fn outside(rounds: &[Round], windows: &[(u64, u64)]) -> ([u64; 3], [u64; 3],
 /// A window's `from=` and `to=` from the first line starting with `marker` in `serial`
 /// after byte `at`.
 pub fn span_after(serial: &str, at: usize, marker: &str) -> Option<(u64, u64)> {
-    let line = serial.get(at..)?.lines().find(|line| line.starts_with(marker))?;
+    from_to(serial.get(at..)?.lines().find(|line| line.starts_with(marker))?)
+}
+
+/// The same from the last such line before byte `at`.
+pub fn span_before(serial: &str, at: usize, marker: &str) -> Option<(u64, u64)> {
+    from_to(serial.get(..at)?.lines().filter(|line| line.starts_with(marker)).next_back()?)
+}
+
+/// A line's `from=` and `to=`.
+fn from_to(line: &str) -> Option<(u64, u64)> {
     let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
     Some((field("from=")?, field("to=")?))
 }
@@ -157,5 +166,9 @@ mod tests {
         let (median, largest, count) = outside(&rounds, &[(1540, 1560)]);
         assert_eq!(count, 1);
         assert_eq!((median, largest), ([0; 3], [0; 3]));
+        let serial = "a\n@event x from=1 to=2\n@event x from=3 to=9\nmark\n@event x from=10 to=12\n";
+        let mark = serial.find("mark").unwrap();
+        assert_eq!(span_before(serial, mark, "@event x "), Some((3, 9)));
+        assert_eq!(span_after(serial, mark, "@event x "), Some((10, 12)));
     }
 }
