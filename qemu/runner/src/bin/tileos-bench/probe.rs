@@ -104,7 +104,7 @@ pub fn span_after(serial: &str, at: usize, marker: &str) -> Option<(u64, u64)> {
 
 /// The same from the last such line before byte `at`.
 pub fn span_before(serial: &str, at: usize, marker: &str) -> Option<(u64, u64)> {
-    from_to(serial.get(..at)?.lines().filter(|line| line.starts_with(marker)).next_back()?)
+    from_to(serial.get(..at)?.lines().rfind(|line| line.starts_with(marker))?)
 }
 
 /// A line's `from=` and `to=`.
