@@ -781,7 +781,7 @@ fn main(resources: Resources) -> ! {
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
         // A rollback or a promotion by hand writes none in its own span either (since
-        // `slots16`: a rollback's lines made it ≈ 40,000 longer): they go out as any held
+        // `slots16`: a rollback's lines made its span ≈ 19,000 longer): they go out as any held
         // line, one per client request or all when the slot is idle.
         if (access != Access::Service && !promoting && !by_hand) || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
             lines.write_all();
