@@ -14,7 +14,8 @@
 //!   stream bookkeeping; the same answers and state format), for N-version execution.
 //!
 //! - [`faults`]: the misbehaving challengers (wrong on 0x42, fault after N requests, slow);
-//! - [`client`]: the demo client's request generator and reference model.
+//! - [`client`]: the demo client's request generator and reference model;
+//! - [`probe`]: the slot probe's bookkeeping (when an interrupt woke it, its longest waits).
 //!
 //! Every implementation is a [`SlotModule`](tileos_protocol::module::SlotModule), so a module
 //! program is `tileos_sys::module::run(Checksummer::<Bitwise>::new())`.
@@ -27,6 +28,7 @@ pub mod client;
 pub mod crc32;
 pub mod faults;
 pub mod lineage_b;
+pub mod probe;
 mod service;
 
 pub use service::{Algorithms, Bitwise, Checksummer, SliceBy8, StateError, decode_state, encode_state};

@@ -2878,16 +2878,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             version: String::new(),
             hash: [0; 32],
         });
-        let mut trial = self.slot.clone();
-        let out = match trial.rollback(now) {
-            Ok(out) => out,
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
-        };
+        // `Slot::rollback` refuses only with no rollback window open (and then changes
+        // nothing): checked first, so no trial copy of the `Slot` is needed (since
+        // `slots16`; the copy was most of a rollback by hand's span after its entry).
+        if self.slot.warm().is_none() {
+            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
+            return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}"));
+        }
         if let Err(reason) = self.append(EventKind::Rollback, &info, note) {
             return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing rolled back"));
         }
-        self.slot = trial;
-        self.process(out);
+        match self.slot.rollback(now) {
+            Ok(out) => self.process(out),
+            // Not reached: the window was checked just above and nothing ran in between.
+            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
+        }
         slots::Response::RolledBack { module: self.slot.serving() }
     }
 

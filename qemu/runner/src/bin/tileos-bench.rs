@@ -36,7 +36,12 @@
 //!    client's longest call in the rounds that install spans (the client stall during an
 //!    install) beside its longest call with two challengers and no install, and the
 //!    bundle's upload through the update agent (its `agent.install` line: begin to commit,
-//!    and the operator signatures it checked).
+//!    and the operator signatures it checked); and checksum-probe's view (`slots16`: woken
+//!    by the CMOS clock at 8192 Hz at priority 75, above the command path and the
+//!    challengers; the `probe` module) of the policy's promotion, a rollback by hand and a
+//!    promotion by hand (the manager's `slot.promotion-stall` and `slot.control-span`
+//!    windows: its longest lateness, response and call overlapping each) and away from
+//!    them.
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
@@ -94,6 +99,8 @@ use tileos_qemu::{Boot, BootModule, Ended, Machine, RunOutcome, run, run_watch};
 mod domains;
 #[path = "tileos-bench/inference.rs"]
 mod inference;
+#[path = "tileos-bench/probe.rs"]
+mod probe;
 
 /// seL4 reference figures measured by the same method (issue 5): guest instructions.
 const SEL4: [(&str, &str); 7] = [
@@ -484,6 +491,18 @@ struct SlotFigures {
     /// The client's longest call in the round of the rollback by hand and the next (its
     /// round maxima, not timed against a window).
     rollback_longest: Option<u64>,
+    /// checksum-probe's view (`slots16`, the `probe` module) of the policy's promotion, the
+    /// rollback by hand and the promotion by hand (`None`: the window's marker is missing).
+    probe: [Option<probe::Window>; 3],
+    /// The manager's busy span of the rollback's and the promotion's request by hand
+    /// (`slot.control-span ticks=`).
+    control_spans: [Option<u64>; 2],
+    /// The probe away from those windows (all its rounds that overlap none of them, the
+    /// installs' included): the median and the largest of the rounds' longest lateness,
+    /// response and call, and the rounds counted.
+    probe_outside: ([u64; 3], [u64; 3], usize),
+    /// The probe's rounds logged, and its wakes and calls in them.
+    probe_counts: (usize, u64, u64),
 }
 
 /// A promotion's stall as the client saw it: checksum-client's calls that overlapped the
@@ -571,6 +590,27 @@ impl SlotFigures {
             format!("  \"slot_hand_promotion_timed_stall\": {}", timed_json(self.timed[1])),
             format!("  \"slot_hand_promotion_worst_client_wait\": {{\"instructions\": {:?}}}", self.hand_derived),
             format!("  \"slot_rollback_by_hand_longest_call\": {{\"instructions\": {:?}}}", self.rollback_longest),
+            format!("  \"slot_probe_policy_promotion\": {}", probe::json(self.probe[0])),
+            format!("  \"slot_probe_hand_rollback\": {}", probe::json(self.probe[1])),
+            format!("  \"slot_probe_hand_promotion\": {}", probe::json(self.probe[2])),
+            format!(
+                "  \"slot_probe_outside_windows\": {{\"rounds\": {}, \"median_round_longest\": {{\"lateness\": {}, \"response\": {}, \"call\": {}}}, \"longest\": {{\"lateness\": {}, \"response\": {}, \"call\": {}}}}}",
+                self.probe_outside.2,
+                self.probe_outside.0[0],
+                self.probe_outside.0[1],
+                self.probe_outside.0[2],
+                self.probe_outside.1[0],
+                self.probe_outside.1[1],
+                self.probe_outside.1[2]
+            ),
+            format!(
+                "  \"slot_probe_counts\": {{\"rounds\": {}, \"wakes\": {}, \"calls\": {}}}",
+                self.probe_counts.0, self.probe_counts.1, self.probe_counts.2
+            ),
+            format!(
+                "  \"slot_by_hand_request_span\": {{\"rollback\": {:?}, \"promotion\": {:?}}}",
+                self.control_spans[0], self.control_spans[1]
+            ),
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
             match self.install_parts {
                 Some((work, steps, longest, answered, gap)) => format!(
@@ -772,6 +812,20 @@ fn print_slot(slot: &SlotFigures) {
     if let Some(longest) = slot.rollback_longest {
         println!("{:<52} {:>14}", "rollback by hand: longest client call, its rounds", longest);
     }
+    for (what, span) in ["rollback", "promotion"].iter().zip(slot.control_spans) {
+        if let Some(span) = span {
+            println!("{:<52} {:>14}", format!("{what} by hand: the manager's span of its request"), span);
+        }
+    }
+    for (what, window) in ["policy promotion", "rollback by hand", "promotion by hand"].iter().zip(slot.probe) {
+        probe::print(what, window);
+    }
+    let (logged, wakes, calls) = slot.probe_counts;
+    println!("{:<52} {:>14}", format!("probe: rounds logged; wakes, calls in them"), format!("{logged}; {wakes}, {calls}"));
+    let (median, largest, rounds) = slot.probe_outside;
+    println!("{:<52} {:>14}", format!("probe, away from them ({rounds} rounds): lateness"), format!("{} / {}", median[0], largest[0]));
+    println!("{:<52} {:>14}", "  response (median of the rounds' longest / longest)", format!("{} / {}", median[1], largest[1]));
+    println!("{:<52} {:>14}", "  call", format!("{} / {}", median[2], largest[2]));
     println!("{:<52} {:>14}", format!("install commit of a {} KiB bundle (to its answer)", slot.install.1 / 1024), slot.install.0);
     if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
         println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
@@ -942,6 +996,15 @@ fn drive_by_hand(port: u16, log: &std::path::Path) -> Result<(usize, usize), Str
     }
     let promotion = wait("reason=Promoted(Forced)")?;
     wait_rounds(log, promotion, 3)?;
+    // Two of checksum-probe's rounds after it (each 31 ms of guest time), so its samples of
+    // the promotion's window are logged.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while serial_text(log).get(promotion..).unwrap_or("").matches("@event probe.round ").count() < 2 {
+        if Instant::now() > deadline {
+            return Err("checksum-probe logged no two rounds after the promotion by hand".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok((rollback, promotion))
 }
 
@@ -1007,6 +1070,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
             format!("user,id=n0,hostfwd=tcp:127.0.0.1:{agent}-:{}", tileos_tilectl_wire::PORT),
             "-device".into(),
             "virtio-net-pci,netdev=n0".into(),
+            // checksum-probe's clock: its interrupts in guest time (`vm`), not the host's.
+            "-rtc".into(),
+            "clock=vm".into(),
         ],
     );
     let big = std::fs::metadata(workspace_root().join("build/bundles/checksum-big.bundle"))
@@ -1146,6 +1212,24 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         let before: Vec<(u64, u64)> = rounds_after(serial.get(..at).unwrap_or(serial), 0).collect();
         before.last().copied().into_iter().chain(rounds_after(serial, at).take(1)).map(|r| r.1).max()
     });
+    // The probe (slots16): its samples in the windows of the policy's promotion, the
+    // rollback by hand and the promotion by hand, and away from them.
+    let probe_rounds = probe::rounds(serial);
+    let windows = [
+        probe::span_after(serial, phases.promotion, "@event slot.promotion-stall "),
+        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")),
+        phases.by_hand.and_then(|(_, at)| probe::span_after(serial, at, "@event slot.promotion-stall ")),
+    ];
+    // The rollback's request span is logged after its transition line; the promotion's
+    // before its (the switch comes after the transfer): the last one before it.
+    let span_ticks = |(from, to): (u64, u64)| to.saturating_sub(from);
+    let control_spans = [
+        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")).map(span_ticks),
+        phases.by_hand.and_then(|(_, at)| probe::span_before(serial, at, "@event slot.control-span ")).map(span_ticks),
+    ];
+    let probe_outside = probe::outside(&probe_rounds, &windows.iter().flatten().copied().collect::<Vec<_>>());
+    let probe = windows.map(|span| span.map(|span| probe::window(&probe_rounds, span)));
+    let probe_counts = (probe_rounds.len(), probe_rounds.iter().map(|r| r.wakes).sum(), probe_rounds.iter().map(|r| r.calls).sum());
     let [quiet, one, two] = phases.shadowing;
     Ok(SlotFigures {
         mean_call: [mean(quiet), mean(one), mean(two)],
@@ -1183,6 +1267,10 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         timed: [timed_stall(serial, phases.promotion), phases.by_hand.and_then(|(_, at)| timed_stall(serial, at))],
         hand_derived,
         rollback_longest,
+        probe,
+        control_spans,
+        probe_outside,
+        probe_counts,
     })
 }
 

@@ -690,9 +690,18 @@ fn main(resources: Resources) -> ! {
         } else {
             Access::from_param(controls.iter().find(|(badge, _)| *badge == received.badge).map(|(_, value)| *value))
         };
-        // An install's commit (verify, stage, build, start: a job of steps) is timed for `make bench`.
-        let commit = access == Access::Full
-            && matches!(tileos_sys::rpc::decode_request::<SlotControl>(&received), Ok(slots::Request::InstallCommit));
+        // Timed for `make bench`: an install's commit (verify, stage, build, start: a job of
+        // steps), and a rollback's and a promotion's request by hand (`slot.control-span`:
+        // their window for the bench's probe).
+        let (commit, by_hand) = if access == Access::Full {
+            match tileos_sys::rpc::decode_request::<SlotControl>(&received) {
+                Ok(slots::Request::InstallCommit) => (true, false),
+                Ok(slots::Request::Rollback | slots::Request::Promote { .. }) => (false, true),
+                _ => (false, false),
+            }
+        } else {
+            (false, false)
+        };
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
         let was_pending = manager.install_pending();
@@ -771,7 +780,10 @@ fn main(resources: Resources) -> ! {
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
-        if (access != Access::Service && !promoting) || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
+        // A rollback or a promotion by hand writes none in its own span either (since
+        // `slots16`: a rollback's lines made its span ≈ 19,000 longer): they go out as any held
+        // line, one per client request or all when the slot is idle.
+        if (access != Access::Service && !promoting && !by_hand) || (received.badge & SEAT_BADGE != 0 && idle && !promoting) {
             lines.write_all();
         } else if received.badge & SEAT_BADGE == 0 && !promoting {
             lines.write_one();
@@ -811,6 +823,13 @@ fn main(resources: Resources) -> ! {
         // it, then for its own service (for `make bench`, `slot.promotion-stall`).
         let promoting = manager.promotion_under_way();
         stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+        if by_hand {
+            let end = tileos_sys::timestamp();
+            manager.host_mut().note(format_args!(
+                "@event slot.control-span slot={slot_name} label={label} ticks={} from={start} to={end}",
+                end.wrapping_sub(start)
+            ));
+        }
     }
 }
 
