@@ -54,7 +54,18 @@ pub enum Syscall {
     /// A destination that does not resolve or is not empty ends the call at once with the
     /// label [`LABEL_SAVE_FAILED`](crate::message::LABEL_SAVE_FAILED) (docs/abi.md).
     SaveRecv = 14,
+    /// `NbSend` of one message to each of up to [`NB_SEND_ALL_TARGETS`] saved reply
+    /// capabilities, in order, in one system call: `rdx` holds how many (1–4), `rdi`,
+    /// `r12`, `r13`, `r14` their capability pointers; the message is in `rsi`, the message
+    /// registers and the IPC buffer as for any send. Each target gets exactly what `NbSend`
+    /// on it would give. `rdi` returns the targets not sent to, bit `i` for target `i` (its
+    /// pointer named no reply capability); a count outside 1–4 or a message that transfers
+    /// capabilities sends nothing and returns all bits set (docs/abi.md §3.2).
+    NbSendAll = 15,
 }
+
+/// Most targets of one [`Syscall::NbSendAll`].
+pub const NB_SEND_ALL_TARGETS: usize = 4;
 
 /// Most bytes one [`Syscall::DebugWrite`] writes: the four register message words.
 pub const DEBUG_WRITE_BYTES: usize = 32;
@@ -77,6 +88,7 @@ impl Syscall {
             12 => Syscall::DebugLongestEntry,
             13 => Syscall::DebugWrite,
             14 => Syscall::SaveRecv,
+            15 => Syscall::NbSendAll,
             _ => return None,
         })
     }

@@ -9,14 +9,21 @@
 //! decode, two slot resolutions, the move) and the general reply path's word-by-word copy.
 //! `SaveRecv` folds the save into the next receive; [`reply`] copies the message with the
 //! two IPC buffers found once. Both are the general path's semantics exactly; only the
-//! work differs.
+//! work differs. [`nb_send`] takes an `NbSend` on a saved reply capability before the
+//! general system call dispatch and, when the sender keeps the CPU, leaves to it without
+//! the scheduler; [`nb_send_all`] sends one message to several saved reply capabilities
+//! in one system call (the slot manager's request to its serving module and its copies to
+//! the challengers).
 #![deny(unsafe_code)]
 
+use crate::arch::percpu::this_cpu;
+use crate::arch::smp::shared;
 use crate::ipc::{self, Blocking};
-use crate::state::{KernelMemory, Reg, read_word, tcb, write_word};
+use crate::state::{KernelMemory, Reg, kernel, read_word, tcb, write_word};
 use crate::thread::{self, ThreadState};
 use tileos_abi::error::{Error, InvocationError};
 use tileos_abi::message::{LABEL_SAVE_FAILED, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
+use tileos_abi::syscall::NB_SEND_ALL_TARGETS;
 use tileos_kernel::cap::{Cap, tcb_slot};
 use tileos_kernel::cspace::{self, CSpaceMemory, Slot, SlotRef};
 use tileos_kernel::donation;
@@ -58,6 +65,69 @@ fn save(caller: u64, dest: u64) -> Result<(), Error> {
         cspace::move_cap(&mut memory, reply_slot, slot, reply);
     }
     Ok(())
+}
+
+/// `NbSend` on a saved reply capability that `cptr` names in one step
+/// ([`crate::fastpath::lookup_one_level`], as the general lookup tries first): the reply
+/// exactly as the general path makes it ([`reply`]), then [`leave_to_sender`]. Returns,
+/// doing nothing, for any other `NbSend` and for a sender running on a donated budget (the
+/// general path takes them).
+#[inline(always)]
+pub fn nb_send(sender: u64, cptr: u64, info: MessageInfo) {
+    let Some(slot) = crate::fastpath::lookup_one_level(tcb(sender), cptr) else { return };
+    // A sender on a donated budget gives it back with the reply: its budget holder changes,
+    // so the general path (and its scheduler) takes it.
+    if !matches!(KernelMemory.read(slot).cap, Cap::Reply { .. }) || tcb(sender).donor() != 0 {
+        return;
+    }
+    reply(sender, slot, info);
+    leave_to_sender(sender);
+    thread::run_next()
+}
+
+/// `NbSendAll` (docs/abi.md §3.2): the message to each target in order (`rdx` of them,
+/// 1–[`NB_SEND_ALL_TARGETS`], in `rdi`, `r12`, `r13`, `r14`), each as `NbSend` on it would
+/// give it ([`reply`]); `rdi` returns the targets that named no reply capability (bit `i`
+/// for target `i`). A count out of range or a message transferring capabilities sends
+/// nothing (all bits set). Then [`leave_to_sender`] when the sender ran on its own budget
+/// (a donated one went back with the first reply: the scheduler decides).
+pub fn nb_send_all(sender: u64, info: MessageInfo) {
+    let t = tcb(sender);
+    let (count, targets) = (t.reg(Reg::Rdx), [t.reg(Reg::Rdi), t.reg(Reg::R12), t.reg(Reg::R13), t.reg(Reg::R14)]);
+    if count == 0 || count > NB_SEND_ALL_TARGETS as u64 || info.extra_caps() != 0 {
+        t.set_reg(Reg::Rdi, u64::MAX);
+        return;
+    }
+    let own_budget = t.donor() == 0;
+    let mut not_sent = 0u64;
+    for (index, &cptr) in targets.iter().enumerate().take(count as usize) {
+        match ipc::lookup_slot(sender, cptr) {
+            Ok(slot) if matches!(KernelMemory.read(slot).cap, Cap::Reply { .. }) => reply(sender, slot, info),
+            _ => not_sent |= 1 << index,
+        }
+    }
+    t.set_reg(Reg::Rdi, not_sent);
+    if own_budget {
+        leave_to_sender(sender);
+    }
+}
+
+/// After a sender's replies on its own budget: when the general path's scheduler would
+/// choose the sender again (it is runnable on its own CPU with a budget left, and no thread
+/// of a higher priority is ready there), the kernel leaves to it directly
+/// ([`thread::resume_current`]: its address space and budget holder are still in place,
+/// since replies on its own budget change neither). Returns otherwise (the caller goes
+/// through the scheduler).
+#[inline(always)]
+fn leave_to_sender(sender: u64) {
+    let t = tcb(sender);
+    if t.state() == ThreadState::Runnable
+        && thread::has_budget(sender)
+        && (!shared() || usize::from(t.affinity()) == this_cpu())
+        && kernel().cpu().ready.highest().is_none_or(|highest| highest <= t.priority())
+    {
+        thread::resume_current(sender)
+    }
 }
 
 /// A reply from `replier` through the reply capability in `slot` (its own REPLY slot, or a

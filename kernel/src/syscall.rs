@@ -39,10 +39,12 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
     const CALL: u64 = Syscall::Call as u64;
     const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
     const YIELD: u64 = Syscall::Yield as u64;
+    const NB_SEND: u64 = Syscall::NbSend as u64;
     match context.rax {
         CALL => crate::fastpath::call(caller, cptr, info),
         REPLY_RECV => crate::fastpath::reply_recv(caller, cptr, info),
         YIELD => crate::fastpath::yield_in_place(caller),
+        NB_SEND => crate::saved_reply::nb_send(caller, cptr, info),
         _ => {}
     }
     match Syscall::from_raw(context.rax) {
@@ -51,6 +53,7 @@ extern "C" fn syscall_from_user(_frame: *mut TrapFrame) -> ! {
         Some(Syscall::NbSend) => send(caller, cptr, info, Blocking::Poll),
         Some(Syscall::Recv) => receive(caller, cptr, Blocking::Block),
         Some(Syscall::SaveRecv) => crate::saved_reply::save_recv(caller, cptr, context.r10),
+        Some(Syscall::NbSendAll) => crate::saved_reply::nb_send_all(caller, info),
         Some(Syscall::NbRecv) => receive(caller, cptr, Blocking::Poll),
         Some(Syscall::Reply) => reply(caller),
         Some(Syscall::ReplyRecv) => {

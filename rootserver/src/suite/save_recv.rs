@@ -3,7 +3,9 @@
 //! empty, one that does not resolve) with nothing moved or received, saves the caller's reply
 //! capability as it receives the next call, answers the first caller through the saved
 //! capability with a message longer than the registers, and sees a saved capability deleted
-//! (its caller gets `LABEL_REPLY_LOST`; a send through the empty slot does nothing). Test
+//! (its caller gets `LABEL_REPLY_LOST`; a send through the empty slot does nothing); then
+//! another server answers two saved callers with one long message in one `NbSendAll`,
+//! which skips a target naming an empty slot and says so (docs/abi.md §3.2). Test
 //! threads share the root server's address space and CSpace and learn their capabilities
 //! through the statics below.
 
@@ -12,12 +14,12 @@ use super::{CNODE, DEPTH, Env, VSPACE, check, expect_ok};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::slot;
 use tileos_abi::error::{InvocationError, LookupFailure};
-use tileos_abi::invocation::{CNodeDelete, CPtr, Slot, TcbSetPriority};
+use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbSetPriority};
 use tileos_abi::message::{LABEL_REPLY_LOST, LABEL_SAVE_FAILED, MessageInfo};
 use tileos_abi::object::ObjectType;
 use tileos_abi::syscall::Syscall;
 use tileos_sys::cap::{CNode, Tcb};
-use tileos_sys::{Message, raw_syscall};
+use tileos_sys::{Message, nb_send_all, raw_syscall};
 
 /// The endpoint served, the slots a reply capability is saved into, a slot holding another
 /// capability, and a notification nobody signals (finished threads wait on it).
@@ -107,6 +109,77 @@ extern "C" fn client() -> ! {
     park()
 }
 
+/// `NbSendAll`'s part: its endpoint, the slots its server saves the two callers into, an
+/// empty slot it names too, what it returned and what the second caller got (label, length,
+/// register words' sum, buffer words' sum).
+static ALL_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static ALL_FIRST: AtomicU64 = AtomicU64::new(0);
+static ALL_SECOND: AtomicU64 = AtomicU64::new(0);
+static ALL_EMPTY: AtomicU64 = AtomicU64::new(0);
+static ALL_NOT_SENT: AtomicU64 = AtomicU64::new(0);
+static ALL_CLIENT_GOT: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+const ALL_SERVER_INDEX: u64 = 24;
+const ALL_CLIENT_INDEX: u64 = 25;
+/// The one answer both callers get: 8 words, 4 of them in the IPC buffer.
+const ALL_ANSWER: [u64; LONG] = [0xA11, 1, 2, 3, 400, 500, 600, 700];
+
+/// Saves the suite's call (first) and the client's (second), then answers both with one
+/// `NbSendAll` naming the first, an empty slot and the second.
+extern "C" fn all_server() -> ! {
+    let ep = ALL_ENDPOINT.load(Ordering::Relaxed);
+    raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
+    save_recv(ep, ALL_FIRST.load(Ordering::Relaxed));
+    let _ = CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(ALL_SECOND.load(Ordering::Relaxed), DEPTH) });
+    stage(ALL_SERVER_INDEX, &ALL_ANSWER);
+    let targets = [ALL_FIRST.load(Ordering::Relaxed), ALL_EMPTY.load(Ordering::Relaxed), ALL_SECOND.load(Ordering::Relaxed)];
+    let not_sent = nb_send_all(&targets, MessageInfo::new(0x55, 0, 0, LONG as u64), [0xA11, 1, 2, 3]);
+    ALL_NOT_SENT.store(not_sent, Ordering::Relaxed);
+    park()
+}
+
+/// The second caller: records what its call returned.
+extern "C" fn all_client() -> ! {
+    let got = raw_syscall(Syscall::Call, ALL_ENDPOINT.load(Ordering::Relaxed), MessageInfo::new(9, 0, 0, 1), [9, 0, 0, 0]);
+    // SAFETY: this thread's buffer, just written by the kernel.
+    let buffered: u64 = (4..LONG).map(|at| unsafe { buffer(ALL_CLIENT_INDEX).add(at).read_volatile() }).sum();
+    let values = [got.info.label(), got.info.length() as u64, got.words.iter().sum(), buffered];
+    for (cell, value) in ALL_CLIENT_GOT.iter().zip(values) {
+        cell.store(value, Ordering::Relaxed);
+    }
+    park()
+}
+
+/// `NbSendAll` (docs/abi.md §3.2): both saved callers get the same long message from one
+/// system call, and the empty slot named between them is reported (bit 1) and skipped.
+fn nb_send_all_tests(env: &mut Env, buffers: u64) {
+    ALL_ENDPOINT.store(env.make(ObjectType::Endpoint, 0), Ordering::Relaxed);
+    ALL_FIRST.store(env.slots.take(), Ordering::Relaxed);
+    ALL_SECOND.store(env.slots.take(), Ordering::Relaxed);
+    ALL_EMPTY.store(env.slots.take(), Ordering::Relaxed);
+    spawn_in(env, buffers, VSPACE, ALL_SERVER_INDEX, all_server, 200, 0);
+    spawn_in(env, buffers, VSPACE, ALL_CLIENT_INDEX, all_client, 150, 0);
+    // The server saves this call, takes the client's (which runs once this thread and the
+    // server wait) and answers both at once.
+    let answer = tileos_sys::call(ALL_ENDPOINT.load(Ordering::Relaxed), 8, &[8], &[]);
+    let buffered: u64 = (4..LONG).map(tileos_sys::buffer_word).sum();
+    check(
+        "nb_send_all_delivers_a_long_message_to_the_first_saved_caller",
+        answer.info.label() == 0x55 && answer.info.length() == LONG && answer.words == [0xA11, 1, 2, 3] && buffered == 2200,
+        format_args!("{answer:?}, buffer words 4..8 sum {buffered}"),
+    );
+    // The server (200) and the client (150) finish while this thread waits below them.
+    own_priority("nb_send_all_lower_own_priority", 100);
+    own_priority("nb_send_all_restore_own_priority", 255);
+    let not_sent = ALL_NOT_SENT.load(Ordering::Relaxed);
+    check("nb_send_all_reports_and_skips_a_target_with_no_reply_capability", not_sent == 0b010, format_args!("not sent {not_sent:#b}"));
+    let got = [0, 1, 2, 3].map(|i| ALL_CLIENT_GOT[i].load(Ordering::Relaxed));
+    check(
+        "nb_send_all_delivers_the_same_message_to_the_second_saved_caller",
+        got == [0x55, LONG as u64, 0xA11 + 1 + 2 + 3, 2200],
+        format_args!("label, length, register sum, buffer sum: {got:?}"),
+    );
+}
+
 fn own_priority(name: &str, priority: u64) {
     expect_ok(name, Tcb::ROOT.invoke(TcbSetPriority { priority, authority: CPtr(slot::TCB) }));
 }
@@ -164,4 +237,5 @@ pub fn tests(env: &mut Env, buffers: u64) {
     own_priority("save_recv_restore_own_priority", 255);
     let lost = LOST_LABEL.load(Ordering::Relaxed);
     check("deleted_saved_reply_wakes_its_caller_with_reply_lost", lost == LABEL_REPLY_LOST, format_args!("label {lost:#x}"));
+    nb_send_all_tests(env, buffers);
 }

@@ -148,6 +148,13 @@ pub trait Seats {
     /// Answers a saved call with `message` (without blocking: `NbSend` on the saved reply
     /// capability), and frees the capability's slot.
     fn reply(&mut self, to: ReplyCap, message: &Message);
+    /// Answers each of the saved calls `to` (emptied), in order, with the same `message`, as
+    /// [`Seats::reply`] on each would (the glue: one `NbSendAll` system call per four).
+    fn reply_all(&mut self, to: &mut Vec<ReplyCap>, message: &Message) {
+        for cap in to.drain(..) {
+            self.reply(cap, message);
+        }
+    }
     /// Frees a saved reply capability without answering (its caller is gone, or is a stray
     /// module that gets no work).
     fn release(&mut self, cap: ReplyCap);

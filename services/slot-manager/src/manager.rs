@@ -16,8 +16,8 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder, Slot,
-    SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
+    Answered, Comparator, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder,
+    Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
@@ -478,6 +478,11 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     answer_bytes: Vec<u8>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
     install: Option<InstallJob>,
+    /// The saved calls a client request is sent to at once ([`Manager::send_to_waiting`];
+    /// kept: allocated once).
+    batch: Vec<ReplyCap>,
+    /// Their seats (kept likewise).
+    batch_seats: Vec<usize>,
 }
 
 /// A refusal in the control protocol.
@@ -596,6 +601,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             entry_step_done: false,
             logged_promotion: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
+            batch: Vec::new(),
+            batch_seats: Vec::new(),
             install: None,
         };
         if manager.lineages.is_some() {
@@ -1111,6 +1118,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mirror = self.slot.request(now);
         let id = mirror.request;
         self.inflight.insert(InFlight { id, badge, reply, message: message.clone(), arrived: now });
+        if self.send_to_waiting(id, &message, &mirror) {
+            return;
+        }
         match self.seat_of(Role::Module(mirror.serve)) {
             Some(seat) => self.push(seat, Job::Request { id, message: message.clone(), copy_until: None }),
             None => self.fail_request(id, mirror.serve),
@@ -1126,6 +1136,57 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         {
             self.push_copy(seat, id, &message, mirror.deadline);
         }
+    }
+
+    /// The common case of [`Manager::client_request`], done in one [`Seats::reply_all`] (the
+    /// glue: one system call, not one per seat): the serving module's seat and every seat a
+    /// copy of request `id` goes to (`mirror`'s) wait for work with nothing queued, and none
+    /// of the copies' seats is catching up. Each is then sent the request at once, in the
+    /// order and with the state the general path ([`Manager::push`],
+    /// [`Manager::push_copy`]) gives it: the same jobs, only the sends made together.
+    /// `false`, with nothing done, when any seat does not qualify (or the serving module has
+    /// no seat) or no copy is made: the general path queues, paces and sends then.
+    fn send_to_waiting(&mut self, id: RequestId, message: &Rc<Message>, mirror: &Mirror) -> bool {
+        if mirror.copies == 0 && !mirror.replica {
+            // One send: the general path's is the shorter.
+            return false;
+        }
+        let Some(serving) = self.seat_of(Role::Module(mirror.serve)) else { return false };
+        let mut seats = core::mem::take(&mut self.batch_seats);
+        seats.clear();
+        seats.push(serving);
+        for k in 0..mirror.copies {
+            let Some(&module) = self.slot.mirrored().get(k) else { break };
+            if let Some(seat) = self.seat_of(Role::Module(module)) {
+                seats.push(seat);
+            }
+        }
+        if mirror.replica
+            && let Some(seat) = self.seat_of(Role::Replica)
+        {
+            seats.push(seat);
+        }
+        // The serving seat first; a copy's seat must not be catching up (paced mirroring).
+        let waiting = seats.iter().enumerate().all(|(k, &seat)| {
+            self.seats
+                .get(seat)
+                .is_some_and(|s| s.current.is_none() && s.queue.is_empty() && s.caller.is_some() && (k == 0 || !s.catching_up))
+        });
+        if waiting {
+            let mut callers = core::mem::take(&mut self.batch);
+            callers.clear();
+            for (k, &seat) in seats.iter().enumerate() {
+                let Some(s) = self.seats.get_mut(seat) else { continue };
+                let Some(caller) = s.caller.take() else { continue };
+                callers.push(caller);
+                s.current = Some(Job::Request { id, message: message.clone(), copy_until: (k > 0).then_some(mirror.deadline) });
+                s.current_since = self.message_at;
+            }
+            self.host.reply_all(&mut callers, message);
+            self.batch = callers;
+        }
+        self.batch_seats = seats;
+        waiting
     }
 
     /// The serving module cannot answer request `id`: its client gets `Failed` and the slot

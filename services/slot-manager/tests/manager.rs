@@ -48,6 +48,36 @@ fn the_incumbent_answers_clients() {
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// A request that the serving module and both challengers wait for goes to all three in
+/// one `reply_all` (the glue's one `NbSendAll`), each compared as before; once a challenger
+/// holds a copy it has not answered, requests take the general path (a send each, the
+/// busy challenger's copy queued), and nothing is lost or answered twice.
+#[test]
+fn a_request_every_module_waits_for_is_sent_to_all_in_one_batch() {
+    let mut p = policy();
+    p.min_agreeing = 1_000_000;
+    let mut sim = Sim::new(config(p, 4));
+    for payload in [&b"fast"[..], b"silent"] {
+        sim.install(&bundle(payload));
+        sim.pump();
+    }
+    sim.world.borrow_mut().batches.clear();
+    sim.request(1, 5);
+    assert_eq!(sim.world.borrow().batches, vec![3], "the serving module and both challengers at once");
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 0), Message { label: MESSAGE, words: vec![5] });
+    // The silent challenger holds its copy: the next requests go one by one.
+    for x in 1..=3 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.world.borrow().batches, vec![3], "no batch while a challenger is busy");
+    assert_eq!(answer_value(&sim, 1, 3), Message { label: MESSAGE, words: vec![11] });
+    let fast = sim.m.slot().module(1).unwrap();
+    assert_eq!((fast.evidence.agreeing, fast.evidence.disagreeing), (4, 0), "{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
 #[test]
 fn an_install_shadows_gathers_evidence_and_is_logged() {
     let mut sim = Sim::new(config(policy(), 4));

@@ -63,6 +63,44 @@ pub fn raw_syscall(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4
     Message { badge, info: MessageInfo(info_out), words: [w0, w1, w2, w3] }
 }
 
+/// `NbSendAll` (docs/abi.md §3.2): the message `info` and `words` (and the IPC buffer's
+/// words beyond them, placed before) to each of `targets`, saved reply capabilities, in
+/// order, in one system call. At most [`NB_SEND_ALL_TARGETS`] targets; none, or more, send
+/// nothing. Returns the targets not sent to, bit `i` for `targets[i]` (it named no reply
+/// capability); all bits set when nothing was sent.
+///
+/// [`NB_SEND_ALL_TARGETS`]: tileos_abi::syscall::NB_SEND_ALL_TARGETS
+#[inline(always)]
+pub fn nb_send_all(targets: &[u64], info: MessageInfo, words: [u64; 4]) -> u64 {
+    if targets.is_empty() || targets.len() > tileos_abi::syscall::NB_SEND_ALL_TARGETS {
+        return u64::MAX;
+    }
+    let at = |index: usize| targets.get(index).copied().unwrap_or(0);
+    let not_sent: u64;
+    // SAFETY: as for `raw_syscall`; `NbSendAll` also reads rdx, r12, r13 and r14 and
+    // preserves them.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rax") Syscall::NbSendAll as u64 => _,
+            inout("rdi") at(0) => not_sent,
+            inout("rsi") info.0 => _,
+            in("rdx") targets.len() as u64,
+            in("r12") at(1),
+            in("r13") at(2),
+            in("r14") at(3),
+            inout("r10") words[0] => _,
+            inout("r8") words[1] => _,
+            inout("r9") words[2] => _,
+            inout("r15") words[3] => _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    not_sent
+}
+
 /// User address of this thread's IPC buffer (set by [`set_ipc_buffer`]).
 static IPC_BUFFER: AtomicU64 = AtomicU64::new(0);
 

@@ -29,6 +29,8 @@ pub struct World {
     /// The manager "crashes" (the host panics) when it notes a line containing this: a
     /// fault at that step of its work (what it persisted before survives).
     pub crash_on_note: Option<String>,
+    /// How many saved calls each `reply_all` answered, in order.
+    pub batches: Vec<usize>,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -44,6 +46,13 @@ pub struct Host(pub Rc<RefCell<World>>);
 impl Seats for Host {
     fn reply(&mut self, to: ReplyCap, message: &Message) {
         self.0.borrow_mut().events.push_back(Event::Reply(to.0, message.clone()));
+    }
+    fn reply_all(&mut self, to: &mut Vec<ReplyCap>, message: &Message) {
+        let mut w = self.0.borrow_mut();
+        w.batches.push(to.len());
+        for cap in to.drain(..) {
+            w.events.push_back(Event::Reply(cap.0, message.clone()));
+        }
     }
     fn release(&mut self, cap: ReplyCap) {
         self.0.borrow_mut().released.push(cap.0);

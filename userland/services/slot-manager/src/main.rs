@@ -8,7 +8,9 @@
 //! (bit `1 << seat`). Every other caller's reply capability is given a free slot of this
 //! domain's CNode and answered with `NbSend` on it, so the manager never blocks on a module
 //! or a client; it is moved there by the next receive, `SaveRecv` (docs/abi.md), unless it
-//! was answered first (then with `Reply`, from where the kernel put it). A message's words
+//! was answered first (then with `Reply`, from where the kernel put it). A client request
+//! that its serving module and every mirrored module wait for goes to all of them in one
+//! `NbSendAll` (`Seats::reply_all`, docs/abi.md §3.2), not one `NbSend` each. A message's words
 //! are received into one buffer on the stack and lent to the manager (no heap per message).
 //! After each message the manager does the work it keeps off the clients' path
 //! (`Manager::deferred`, one step) if no client waits; when more is ready
@@ -57,7 +59,7 @@ use alloc::vec::Vec;
 use tileos_abi::bootinfo::domain;
 use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbBindNotification, TcbSetPriority};
 use tileos_abi::message::{LABEL_SAVE_FAILED, MessageInfo};
-use tileos_abi::syscall::Syscall;
+use tileos_abi::syscall::{NB_SEND_ALL_TARGETS, Syscall};
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::store::Durability;
@@ -276,6 +278,35 @@ impl Seats for Glue {
         self.free.push(to.0);
     }
 
+    fn reply_all(&mut self, to: &mut Vec<ReplyCap>, message: &Message) {
+        // One still in the REPLY slot (never one of a request's seats: the client's is) is
+        // answered on its own, with `Reply`.
+        if let Some(at) = to.iter().position(|cap| self.unsaved == Some(cap.0)) {
+            let cap = to.remove(at);
+            self.reply(cap, message);
+        }
+        if to.is_empty() {
+            return;
+        }
+        let start = tileos_sys::timestamp();
+        // The message is placed once (registers, then the IPC buffer) for every target.
+        let (info, registers) = place(message);
+        for chunk in to.chunks(NB_SEND_ALL_TARGETS) {
+            let mut targets = [0u64; NB_SEND_ALL_TARGETS];
+            for (target, cap) in targets.iter_mut().zip(chunk) {
+                *target = cap.0;
+            }
+            let not_sent = tileos_sys::nb_send_all(&targets[..chunk.len()], info, registers);
+            if not_sent != 0 {
+                // Only slots holding saved calls are named: a refusal is a bug here.
+                log!("slot-manager: NbSendAll sent nothing to targets {not_sent:#b} of {:?}", &targets[..chunk.len()]);
+            }
+        }
+        self.kernel_ticks = self.kernel_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
+        // Each send consumed its one-shot reply capability: the slots are empty again.
+        self.free.extend(to.drain(..).map(|cap| cap.0));
+    }
+
     fn release(&mut self, cap: ReplyCap) {
         if self.unsaved == Some(cap.0) {
             // Still in the REPLY slot, which no CNode invocation names: save it, then delete.
@@ -302,6 +333,13 @@ impl Seats for Glue {
 
 /// Sends `message` on `cptr` with `syscall` (registers first, then the IPC buffer).
 fn send(syscall: Syscall, cptr: u64, message: &Message) {
+    let (info, registers) = place(message);
+    tileos_sys::raw_syscall(syscall, cptr, info, registers);
+}
+
+/// Places `message` for a send: its words beyond the registers' four into the IPC buffer;
+/// returns its info word and its register words.
+fn place(message: &Message) -> (MessageInfo, [u64; 4]) {
     let mut registers = [0u64; 4];
     let length = message.words.len().min(PAYLOAD_WORDS + 1);
     for (index, &word) in message.words.iter().enumerate().take(length) {
@@ -310,7 +348,7 @@ fn send(syscall: Syscall, cptr: u64, message: &Message) {
             None => tileos_sys::set_buffer_word(index, word),
         }
     }
-    tileos_sys::raw_syscall(syscall, cptr, MessageInfo::new(message.label, 0, 0, length as u64), registers);
+    (MessageInfo::new(message.label, 0, 0, length as u64), registers)
 }
 
 /// Copies the words of a received message (registers, then the IPC buffer) into `out`, in
@@ -955,7 +993,7 @@ const COST_WINDOW: u64 = 1000;
 /// return to the end of its handling; logged per answered client request every
 /// [`COST_WINDOW`] requests (`make bench` reads it: the mirroring overhead without the
 /// modules' own work or the kernel's receive path), with the part of it spent in the
-/// serving path's system calls (`NbSend` or `Reply` of each answer and piece of work, and a
+/// serving path's system calls (`NbSend`, `NbSendAll` or `Reply` of each answer and piece of work, and a
 /// released caller's `CNodeSaveCaller`: `kernel_ticks_per_request`, their time-stamp reads
 /// included) and the part in the manager's logic (`Manager::received` without those system
 /// calls: `logic_ticks_per_request`); the rest is this glue's own handling of the message.
