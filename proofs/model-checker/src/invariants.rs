@@ -631,6 +631,18 @@ mod tests {
     }
 
     #[test]
+    fn a_revoke_that_removes_its_target_and_leaves_a_descendant_is_caught() {
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_derived(&mut before, a(1), a(2), EP, false);
+        // The revoked capability went and its child stayed (now a root of its own).
+        let mut after = Memory::default();
+        insert_root(&mut after, a(2), EP);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), Some(Invariant::RevokeComplete));
+    }
+
+    #[test]
     fn overlapping_objects_and_objects_above_the_watermark_are_caught() {
         let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32, prepared_to: 0, prepared_kind: 0 };
         let endpoint_at = |paddr| Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL };
@@ -758,6 +770,30 @@ mod tests {
         assert_eq!(static_verdict(&memory), None);
         memory.tables_mut().set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
         assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
+    }
+
+    #[test]
+    fn the_mapping_invariant_is_checked_after_a_step_that_changed_only_entries_or_only_capabilities() {
+        use crate::universe::{PDPT, PML4};
+        use tileos_kernel::cap::{Mapping, TableLevel};
+        use tileos_kernel::vspace::{PRESENT, PagingMemory, USER, WRITABLE};
+        let mut base = Memory::default();
+        base.set_asid(1, PML4);
+        insert_root(&mut base, a(3), Cap::Pml4 { paddr: PML4, asid: 1 });
+        // Only an entry changes: a PML4 entry to a PDPT no capability accounts for.
+        let mut forged = base.clone();
+        forged.tables_mut().set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
+        let unmap = Op::UnmapFrame { frame: a(1) };
+        assert_eq!(verdict(&base, unmap, Invocation::UnmapFrame(a(1)), &forged, &[]), Some(Invariant::DestructionTakesEffect));
+        // Only a capability changes: the PDPT's capability goes, its entry stays.
+        let mut mapped = forged.clone();
+        let pdpt = Cap::PagingTable { paddr: PDPT, level: TableLevel::Pdpt, mapping: Mapping { asid: 1, vaddr: 0 } };
+        insert_root(&mut mapped, a(2), pdpt);
+        assert_eq!(static_verdict(&mapped), None);
+        let delete = Op::Delete { slot: a(2) };
+        assert_eq!(verdict(&mapped, delete, Invocation::Delete(a(2)), &forged, &[]), Some(Invariant::DestructionTakesEffect));
+        // Neither changes: the walk is skipped (it held before), even over a bad state.
+        assert_eq!(verdict(&forged, unmap, Invocation::UnmapFrame(a(1)), &forged, &[]), None);
     }
 
     #[test]
