@@ -643,6 +643,32 @@ mod tests {
     }
 
     #[test]
+    fn a_revoke_may_leave_another_deletions_zombie_where_a_descendant_was() {
+        use crate::universe::TCB;
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_derived(&mut before, a(1), a(2), EP, false);
+        // The descendant went; the zombie of a TCB another deletion destroys moved into its
+        // slot (no descendant of A1): the revoke is complete.
+        let zombie = Cap::Zombie { paddr: TCB, link: SlotRef::NONE, root: SlotRef::NONE, remaining: 0, radix: 0, tcb: true, top: true };
+        let mut after = Memory::default();
+        insert_root(&mut after, a(1), EP);
+        insert_root(&mut after, a(2), zombie);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), None);
+    }
+
+    #[test]
+    fn a_revoked_capability_with_a_child_afterwards_is_caught() {
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        let mut after = before.clone();
+        insert_derived(&mut after, a(1), a(2), EP, false);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), Some(Invariant::RevokeComplete));
+    }
+
+    #[test]
     fn overlapping_objects_and_objects_above_the_watermark_are_caught() {
         let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32, prepared_to: 0, prepared_kind: 0 };
         let endpoint_at = |paddr| Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL };
