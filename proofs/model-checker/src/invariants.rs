@@ -686,6 +686,11 @@ mod tests {
         insert_root(&mut memory, a(0), untyped);
         insert_root(&mut memory, a(1), endpoint_at(UNTYPED));
         assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "inside an untyped it is not derived from");
+        // The same with the untyped second in slot order (the other side of the check).
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), endpoint_at(UNTYPED));
+        insert_root(&mut memory, a(1), untyped);
+        assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "inside a later untyped it is not derived from");
     }
 
     #[test]
