@@ -723,6 +723,42 @@ mod tests {
     }
 
     #[test]
+    fn a_leftover_counts_as_removed_only_if_a_later_finalise_took_it_or_it_waits_detached() {
+        let universe = Universe::standard();
+        let (cnode_a, cnode_b) = (universe.cnodes[0].cap(), universe.cnodes[1].cap());
+        let b0 = slot_address(CNODE_B, 0);
+        let destroyed = |cap, leftovers| [Finalised { cap, is_final: true, copies: 1, leftovers }];
+        let delete = |slot| (Op::Delete { slot }, Invocation::Delete(slot));
+        // B's last capability (A2) goes; B0's endpoint is gone too, but no finalise took it.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(2), cnode_b);
+        insert_root(&mut before, b0, EP);
+        let (op, invocation) = delete(a(2));
+        let log = destroyed(cnode_b, vec![(b0, EP)]);
+        assert_eq!(verdict(&before, op, invocation, &Memory::default(), &log), Some(Invariant::DestroyedCNodesEmpty));
+        // B holds a capability to itself: its own finalise does not count as a later one.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(2), cnode_b);
+        insert_root(&mut before, b0, cnode_b);
+        let log = destroyed(cnode_b, vec![(b0, cnode_b)]);
+        assert_eq!(verdict(&before, op, invocation, &Memory::default(), &log), Some(Invariant::DestroyedCNodesEmpty));
+        // A (kept addressable from outside) is destroyed through A3 holding A1's endpoint:
+        // the endpoint may stay only marked detached (a revoke deletes it in a later step).
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_root(&mut before, a(3), cnode_a);
+        let mut after = Memory::default();
+        insert_root(&mut after, a(1), EP);
+        let (op, invocation) = delete(a(3));
+        let log = destroyed(cnode_a, vec![(a(1), EP)]);
+        assert_eq!(verdict(&before, op, invocation, &after, &log), Some(Invariant::DestroyedCNodesEmpty));
+        let mut slot = after.read(a(1));
+        slot.detached = true;
+        after.write(a(1), slot);
+        assert_eq!(verdict(&before, op, invocation, &after, &log), None);
+    }
+
+    #[test]
     fn a_capability_losing_its_parent_is_caught() {
         let mut before = Memory::default();
         insert_root(&mut before, a(1), EP);
