@@ -796,6 +796,34 @@ mod tests {
     }
 
     #[test]
+    fn a_retype_changes_only_its_untypeds_watermark() {
+        let universe = Universe::standard();
+        let before = state(&universe);
+        let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
+        let invocation = Invocation::Retype {
+            untyped: a(0),
+            dest: a(3),
+            count: 1,
+            kind: tileos_abi::object::ObjectType::Endpoint,
+            user_bits: 0,
+            first: UNTYPED,
+            object_size_bits: 5,
+            device: false,
+            free_offset: 32,
+        };
+        let untyped = |size_bits, free_offset| Cap::Untyped { paddr: UNTYPED, size_bits, device: false, free_offset, prepared_to: 0, prepared_kind: 0 };
+        let with_untyped = |cap| {
+            let mut after = before.clone();
+            let mut slot = after.read(a(0));
+            slot.cap = cap;
+            after.write(a(0), slot);
+            after
+        };
+        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(8, 32)), &[]), None, "the watermark moved");
+        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(9, 0)), &[]), Some(Invariant::Confinement), "the size changed");
+    }
+
+    #[test]
     fn an_entry_over_its_work_bound_is_caught() {
         use crate::memory::Accesses;
         use crate::work::{ACCESSES_PER_ENTRY, ACCESSES_PER_UNIT, Entry};
