@@ -777,6 +777,49 @@ mod tests {
     }
 
     #[test]
+    fn a_new_capability_placed_elsewhere_in_the_tree_is_caught() {
+        // A copy of A1 put in A3 as a root: not A1's child.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        let mut after = before.clone();
+        insert_root(&mut after, a(3), EP);
+        let copy = Op::Copy { src: a(1), dest: a(3) };
+        let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false };
+        assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::DerivationStable));
+        // A retype from A0 whose endpoint lands under A1, a smaller untyped inside A0.
+        let untyped = |size_bits, free_offset| Cap::Untyped {
+            paddr: UNTYPED,
+            size_bits,
+            device: false,
+            free_offset,
+            prepared_to: 0,
+            prepared_kind: 0,
+        };
+        let endpoint = Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL };
+        let mut before = Memory::default();
+        insert_root(&mut before, a(0), untyped(8, 256));
+        insert_derived(&mut before, a(0), a(1), untyped(6, 32), true);
+        let mut after = before.clone();
+        insert_derived(&mut after, a(1), a(3), endpoint, true);
+        let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
+        let invocation = Invocation::Retype {
+            untyped: a(0),
+            dest: a(3),
+            count: 1,
+            kind: tileos_abi::object::ObjectType::Endpoint,
+            user_bits: 0,
+            first: UNTYPED,
+            object_size_bits: 5,
+            device: false,
+            free_offset: 256,
+        };
+        assert_eq!(verdict(&before, retype, invocation, &after, &[]), Some(Invariant::DerivationStable));
+        let mut right = before.clone();
+        insert_derived(&mut right, a(0), a(3), Cap::Endpoint { paddr: UNTYPED + 0x40, badge: 0, rights: Rights::ALL }, true);
+        assert_eq!(verdict(&before, retype, invocation, &right, &[]), None, "the same retype placed under A0");
+    }
+
+    #[test]
     fn changes_outside_the_named_slots_are_caught() {
         let universe = Universe::standard();
         let before = state(&universe);
@@ -811,7 +854,14 @@ mod tests {
             device: false,
             free_offset: 32,
         };
-        let untyped = |size_bits, free_offset| Cap::Untyped { paddr: UNTYPED, size_bits, device: false, free_offset, prepared_to: 0, prepared_kind: 0 };
+        let untyped = |size_bits, free_offset| Cap::Untyped {
+            paddr: UNTYPED,
+            size_bits,
+            device: false,
+            free_offset,
+            prepared_to: 0,
+            prepared_kind: 0,
+        };
         let with_untyped = |cap| {
             let mut after = before.clone();
             let mut slot = after.read(a(0));
@@ -820,7 +870,11 @@ mod tests {
             after
         };
         assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(8, 32)), &[]), None, "the watermark moved");
-        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(9, 0)), &[]), Some(Invariant::Confinement), "the size changed");
+        assert_eq!(
+            verdict(&before, retype, invocation, &with_untyped(untyped(9, 0)), &[]),
+            Some(Invariant::Confinement),
+            "the size changed"
+        );
     }
 
     #[test]
