@@ -574,3 +574,34 @@ pub fn run_trace(universe: &MapUniverse, trace: &[MapOp]) -> Result<MapState, Re
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Operations and checks on hand-made states that the exhaustive runs, over the kernel's
+    //! correct code, never reach.
+
+    use super::*;
+
+    /// The standard initial state with a stale 4 KiB user mapping of the page directory at
+    /// `VADDRS[1]` (PD[1] → PT, PT[0] → PD), as a kernel that forgot an unmap would leave.
+    fn with_directory_exposed() -> MapState {
+        let mut state = MapUniverse::standard().initial_state();
+        state.tables.set_entry(PD, 1, PT | PRESENT | WRITABLE | USER);
+        state.tables.set_entry(PT, 0, PD | PRESENT | WRITABLE | USER);
+        state
+    }
+
+    #[test]
+    fn a_user_write_into_a_directory_forges_a_writable_2mib_user_page_over_physical_0() {
+        let universe = MapUniverse::standard();
+        let mut state = with_directory_exposed();
+        assert_eq!(check(&state).map_err(|(invariant, _)| invariant), Err(MapInvariant::TablesBacked), "PT records no mapping");
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), Some(PD));
+        assert_eq!(state.user_write_target(PML4, VADDRS[0]), None);
+        apply(&universe, &mut state, MapOp::UserWrite { vaddr: 1 }).unwrap();
+        assert_eq!(state.tables.entry(PD, 0), FORGED);
+        assert_eq!(state.user_write_target(PML4, VADDRS[0] + 0x1234), Some(0x1234), "the thread now writes physical memory at will");
+        assert_eq!(check(&state).map_err(|(invariant, _)| invariant), Err(MapInvariant::TranslationsBacked));
+        assert_eq!(apply(&universe, &mut state, MapOp::UserWrite { vaddr: 1 }), Err("no change"));
+    }
+}
