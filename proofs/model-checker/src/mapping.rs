@@ -592,6 +592,19 @@ mod tests {
     }
 
     #[test]
+    fn the_large_universe_retypes_2mib_frames_and_pdpts_and_copies_nothing() {
+        let universe = MapUniverse::large();
+        assert!(!MapOp::all(&universe).iter().any(|op| matches!(op, MapOp::Copy { .. })));
+        assert!(MapOp::all(&MapUniverse::standard()).contains(&MapOp::Copy { src: 1, dest: 6 }));
+        let mut state = universe.initial_state();
+        apply(&universe, &mut state, MapOp::Retype { kind: 0, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::Frame { size_bits: 21, .. }), "{:?}", state.cap(6));
+        apply(&universe, &mut state, MapOp::Delete { slot: 6 }).unwrap();
+        apply(&universe, &mut state, MapOp::Retype { kind: 1, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::PagingTable { level: TableLevel::Pdpt, .. }), "{:?}", state.cap(6));
+    }
+
+    #[test]
     fn a_user_write_into_a_directory_forges_a_writable_2mib_user_page_over_physical_0() {
         let universe = MapUniverse::standard();
         let mut state = with_directory_exposed();
