@@ -605,6 +605,35 @@ mod tests {
     }
 
     #[test]
+    fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
+        let mut state = MapUniverse::standard().initial_state();
+        assert_eq!(state.thread_space(), Some((1, PML4)));
+        state.tables.asids[1] = PDPT;
+        assert_eq!(state.thread_space(), None, "ASID 1 names another table");
+        state.tables.asids[1] = 0;
+        assert_eq!(state.thread_space(), None, "ASID 1 is free");
+        let mut state = MapUniverse::standard().initial_state();
+        set_cap(&mut state, THREAD_VSPACE, Cap::Pml4 { paddr: PML4, asid: 2 });
+        assert_eq!(state.thread_space(), None, "the capability names ASID 2");
+        let frame = state.cap(5);
+        set_cap(&mut state, THREAD_VSPACE, frame);
+        assert_eq!(state.thread_space(), None, "a frame is no address space");
+    }
+
+    #[test]
+    fn a_user_write_needs_present_user_writable_entries_at_every_level() {
+        let state = with_directory_exposed();
+        assert_eq!(state.user_write_target(PML4, VADDRS[1] + 0x18), Some(PD + 0x18));
+        for missing in [PRESENT, USER, WRITABLE] {
+            for (table, index) in [(PML4, 0), (PDPT, 0), (PD, 1), (PT, 0)] {
+                let mut state = state.clone();
+                state.tables.set_entry(table, index, state.tables.entry(table, index) & !missing);
+                assert_eq!(state.user_write_target(PML4, VADDRS[1]), None, "{missing:#x} missing at {table:#x}[{index}]");
+            }
+        }
+    }
+
+    #[test]
     fn a_user_write_into_a_directory_forges_a_writable_2mib_user_page_over_physical_0() {
         let universe = MapUniverse::standard();
         let mut state = with_directory_exposed();
