@@ -624,6 +624,10 @@ mod tests {
     fn a_user_write_needs_present_user_writable_entries_at_every_level() {
         let state = with_directory_exposed();
         assert_eq!(state.user_write_target(PML4, VADDRS[1] + 0x18), Some(PD + 0x18));
+        // The offset inside a 4 KiB page is the address's low 12 bits only.
+        let mut fifth = state.clone();
+        fifth.tables.set_entry(PT, 5, FRAME | PRESENT | WRITABLE | USER);
+        assert_eq!(fifth.user_write_target(PML4, VADDRS[1] + 0x5018), Some(FRAME + 0x18));
         for missing in [PRESENT, USER, WRITABLE] {
             for (table, index) in [(PML4, 0), (PDPT, 0), (PD, 1), (PT, 0)] {
                 let mut state = state.clone();
