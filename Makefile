@@ -318,7 +318,7 @@ MUTANTS_RUN = CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_TEST_OPT_LEVEL=1 nice 
 	env PATH="$(abspath $(MUTANTS_ROOT))/bin:$$PATH" $(CARGO) mutants --no-shuffle --jobs 1 \
 	--timeout-multiplier $(MUTANTS_TIMEOUT_MULTIPLIER) --minimum-test-timeout 60 --build-timeout 900
 KERNEL_LIBRARY_FILES := cspace cap untyped decode budget queue vspace multiboot transfer
-CHECKER_LIBRARY_FILES := explore invariants mapping memory op refinement universe work
+CHECKER_LIBRARY_FILES := donation explore invariants iospace mapping memory op refinement universe work
 # Exit status 2 (mutants missed) and 3 (timeouts) are results, reported; others are errors.
 mutants:
 	@[ -x $(MUTANTS_ROOT)/bin/cargo-mutants ] && $(MUTANTS_ROOT)/bin/cargo-mutants mutants --version | grep -qx 'cargo-mutants $(MUTANTS_VERSION)' || \

@@ -631,6 +631,44 @@ mod tests {
     }
 
     #[test]
+    fn a_revoke_that_removes_its_target_and_leaves_a_descendant_is_caught() {
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_derived(&mut before, a(1), a(2), EP, false);
+        // The revoked capability went and its child stayed (now a root of its own).
+        let mut after = Memory::default();
+        insert_root(&mut after, a(2), EP);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), Some(Invariant::RevokeComplete));
+    }
+
+    #[test]
+    fn a_revoke_may_leave_another_deletions_zombie_where_a_descendant_was() {
+        use crate::universe::TCB;
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_derived(&mut before, a(1), a(2), EP, false);
+        // The descendant went; the zombie of a TCB another deletion destroys moved into its
+        // slot (no descendant of A1): the revoke is complete.
+        let zombie = Cap::Zombie { paddr: TCB, link: SlotRef::NONE, root: SlotRef::NONE, remaining: 0, radix: 0, tcb: true, top: true };
+        let mut after = Memory::default();
+        insert_root(&mut after, a(1), EP);
+        insert_root(&mut after, a(2), zombie);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), None);
+    }
+
+    #[test]
+    fn a_revoked_capability_with_a_child_afterwards_is_caught() {
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        let mut after = before.clone();
+        insert_derived(&mut after, a(1), a(2), EP, false);
+        let op = Op::Revoke { slot: a(1) };
+        assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &after, &[]), Some(Invariant::RevokeComplete));
+    }
+
+    #[test]
     fn overlapping_objects_and_objects_above_the_watermark_are_caught() {
         let untyped = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 32, prepared_to: 0, prepared_kind: 0 };
         let endpoint_at = |paddr| Cap::Endpoint { paddr, badge: 0, rights: Rights::ALL };
@@ -648,6 +686,11 @@ mod tests {
         insert_root(&mut memory, a(0), untyped);
         insert_root(&mut memory, a(1), endpoint_at(UNTYPED));
         assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "inside an untyped it is not derived from");
+        // The same with the untyped second in slot order (the other side of the check).
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(0), endpoint_at(UNTYPED));
+        insert_root(&mut memory, a(1), untyped);
+        assert_eq!(static_verdict(&memory), Some(Invariant::NoOverlap), "inside a later untyped it is not derived from");
     }
 
     #[test]
@@ -680,6 +723,42 @@ mod tests {
     }
 
     #[test]
+    fn a_leftover_counts_as_removed_only_if_a_later_finalise_took_it_or_it_waits_detached() {
+        let universe = Universe::standard();
+        let (cnode_a, cnode_b) = (universe.cnodes[0].cap(), universe.cnodes[1].cap());
+        let b0 = slot_address(CNODE_B, 0);
+        let destroyed = |cap, leftovers| [Finalised { cap, is_final: true, copies: 1, leftovers }];
+        let delete = |slot| (Op::Delete { slot }, Invocation::Delete(slot));
+        // B's last capability (A2) goes; B0's endpoint is gone too, but no finalise took it.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(2), cnode_b);
+        insert_root(&mut before, b0, EP);
+        let (op, invocation) = delete(a(2));
+        let log = destroyed(cnode_b, vec![(b0, EP)]);
+        assert_eq!(verdict(&before, op, invocation, &Memory::default(), &log), Some(Invariant::DestroyedCNodesEmpty));
+        // B holds a capability to itself: its own finalise does not count as a later one.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(2), cnode_b);
+        insert_root(&mut before, b0, cnode_b);
+        let log = destroyed(cnode_b, vec![(b0, cnode_b)]);
+        assert_eq!(verdict(&before, op, invocation, &Memory::default(), &log), Some(Invariant::DestroyedCNodesEmpty));
+        // A (kept addressable from outside) is destroyed through A3 holding A1's endpoint:
+        // the endpoint may stay only marked detached (a revoke deletes it in a later step).
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        insert_root(&mut before, a(3), cnode_a);
+        let mut after = Memory::default();
+        insert_root(&mut after, a(1), EP);
+        let (op, invocation) = delete(a(3));
+        let log = destroyed(cnode_a, vec![(a(1), EP)]);
+        assert_eq!(verdict(&before, op, invocation, &after, &log), Some(Invariant::DestroyedCNodesEmpty));
+        let mut slot = after.read(a(1));
+        slot.detached = true;
+        after.write(a(1), slot);
+        assert_eq!(verdict(&before, op, invocation, &after, &log), None);
+    }
+
+    #[test]
     fn a_capability_losing_its_parent_is_caught() {
         let mut before = Memory::default();
         insert_root(&mut before, a(1), EP);
@@ -695,6 +774,49 @@ mod tests {
         tileos_kernel::cspace::move_cap(&mut plain, a(1), a(3), EP);
         let invocation = Invocation::Move { src: a(1), dest: a(3), cap: EP };
         assert_eq!(verdict(&before, Op::Move { src: a(1), dest: a(3) }, invocation, &plain, &[]), None);
+    }
+
+    #[test]
+    fn a_new_capability_placed_elsewhere_in_the_tree_is_caught() {
+        // A copy of A1 put in A3 as a root: not A1's child.
+        let mut before = Memory::default();
+        insert_root(&mut before, a(1), EP);
+        let mut after = before.clone();
+        insert_root(&mut after, a(3), EP);
+        let copy = Op::Copy { src: a(1), dest: a(3) };
+        let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false };
+        assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::DerivationStable));
+        // A retype from A0 whose endpoint lands under A1, a smaller untyped inside A0.
+        let untyped = |size_bits, free_offset| Cap::Untyped {
+            paddr: UNTYPED,
+            size_bits,
+            device: false,
+            free_offset,
+            prepared_to: 0,
+            prepared_kind: 0,
+        };
+        let endpoint = Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL };
+        let mut before = Memory::default();
+        insert_root(&mut before, a(0), untyped(8, 256));
+        insert_derived(&mut before, a(0), a(1), untyped(6, 32), true);
+        let mut after = before.clone();
+        insert_derived(&mut after, a(1), a(3), endpoint, true);
+        let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
+        let invocation = Invocation::Retype {
+            untyped: a(0),
+            dest: a(3),
+            count: 1,
+            kind: tileos_abi::object::ObjectType::Endpoint,
+            user_bits: 0,
+            first: UNTYPED,
+            object_size_bits: 5,
+            device: false,
+            free_offset: 256,
+        };
+        assert_eq!(verdict(&before, retype, invocation, &after, &[]), Some(Invariant::DerivationStable));
+        let mut right = before.clone();
+        insert_derived(&mut right, a(0), a(3), Cap::Endpoint { paddr: UNTYPED + 0x40, badge: 0, rights: Rights::ALL }, true);
+        assert_eq!(verdict(&before, retype, invocation, &right, &[]), None, "the same retype placed under A0");
     }
 
     #[test]
@@ -714,6 +836,45 @@ mod tests {
         slot.cap = Cap::Untyped { paddr: UNTYPED, size_bits: 8, device: false, free_offset: 256, prepared_to: 0, prepared_kind: 0 };
         after.write(a(0), slot);
         assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::Confinement), "a copy touched the untyped");
+    }
+
+    #[test]
+    fn a_retype_changes_only_its_untypeds_watermark() {
+        let universe = Universe::standard();
+        let before = state(&universe);
+        let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
+        let invocation = Invocation::Retype {
+            untyped: a(0),
+            dest: a(3),
+            count: 1,
+            kind: tileos_abi::object::ObjectType::Endpoint,
+            user_bits: 0,
+            first: UNTYPED,
+            object_size_bits: 5,
+            device: false,
+            free_offset: 32,
+        };
+        let untyped = |size_bits, free_offset| Cap::Untyped {
+            paddr: UNTYPED,
+            size_bits,
+            device: false,
+            free_offset,
+            prepared_to: 0,
+            prepared_kind: 0,
+        };
+        let with_untyped = |cap| {
+            let mut after = before.clone();
+            let mut slot = after.read(a(0));
+            slot.cap = cap;
+            after.write(a(0), slot);
+            after
+        };
+        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(8, 32)), &[]), None, "the watermark moved");
+        assert_eq!(
+            verdict(&before, retype, invocation, &with_untyped(untyped(9, 0)), &[]),
+            Some(Invariant::Confinement),
+            "the size changed"
+        );
     }
 
     #[test]
@@ -758,6 +919,30 @@ mod tests {
         assert_eq!(static_verdict(&memory), None);
         memory.tables_mut().set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
         assert_eq!(static_verdict(&memory), Some(Invariant::DestructionTakesEffect));
+    }
+
+    #[test]
+    fn the_mapping_invariant_is_checked_after_a_step_that_changed_only_entries_or_only_capabilities() {
+        use crate::universe::{PDPT, PML4};
+        use tileos_kernel::cap::{Mapping, TableLevel};
+        use tileos_kernel::vspace::{PRESENT, PagingMemory, USER, WRITABLE};
+        let mut base = Memory::default();
+        base.set_asid(1, PML4);
+        insert_root(&mut base, a(3), Cap::Pml4 { paddr: PML4, asid: 1 });
+        // Only an entry changes: a PML4 entry to a PDPT no capability accounts for.
+        let mut forged = base.clone();
+        forged.tables_mut().set_entry(PML4, 0, PDPT | PRESENT | WRITABLE | USER);
+        let unmap = Op::UnmapFrame { frame: a(1) };
+        assert_eq!(verdict(&base, unmap, Invocation::UnmapFrame(a(1)), &forged, &[]), Some(Invariant::DestructionTakesEffect));
+        // Only a capability changes: the PDPT's capability goes, its entry stays.
+        let mut mapped = forged.clone();
+        let pdpt = Cap::PagingTable { paddr: PDPT, level: TableLevel::Pdpt, mapping: Mapping { asid: 1, vaddr: 0 } };
+        insert_root(&mut mapped, a(2), pdpt);
+        assert_eq!(static_verdict(&mapped), None);
+        let delete = Op::Delete { slot: a(2) };
+        assert_eq!(verdict(&mapped, delete, Invocation::Delete(a(2)), &forged, &[]), Some(Invariant::DestructionTakesEffect));
+        // Neither changes: the walk is skipped (it held before), even over a bad state.
+        assert_eq!(verdict(&forged, unmap, Invocation::UnmapFrame(a(1)), &forged, &[]), None);
     }
 
     #[test]

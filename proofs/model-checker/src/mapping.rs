@@ -574,3 +574,80 @@ pub fn run_trace(universe: &MapUniverse, trace: &[MapOp]) -> Result<MapState, Re
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Operations and checks on hand-made states that the exhaustive runs, over the kernel's
+    //! correct code, never reach.
+
+    use super::*;
+
+    /// The standard initial state with a stale 4 KiB user mapping of the page directory at
+    /// `VADDRS[1]` (PD[1] → PT, PT[0] → PD), as a kernel that forgot an unmap would leave.
+    fn with_directory_exposed() -> MapState {
+        let mut state = MapUniverse::standard().initial_state();
+        state.tables.set_entry(PD, 1, PT | PRESENT | WRITABLE | USER);
+        state.tables.set_entry(PT, 0, PD | PRESENT | WRITABLE | USER);
+        state
+    }
+
+    #[test]
+    fn the_large_universe_retypes_2mib_frames_and_pdpts_and_copies_nothing() {
+        let universe = MapUniverse::large();
+        assert!(!MapOp::all(&universe).iter().any(|op| matches!(op, MapOp::Copy { .. })));
+        assert!(MapOp::all(&MapUniverse::standard()).contains(&MapOp::Copy { src: 1, dest: 6 }));
+        let mut state = universe.initial_state();
+        apply(&universe, &mut state, MapOp::Retype { kind: 0, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::Frame { size_bits: 21, .. }), "{:?}", state.cap(6));
+        apply(&universe, &mut state, MapOp::Delete { slot: 6 }).unwrap();
+        apply(&universe, &mut state, MapOp::Retype { kind: 1, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::PagingTable { level: TableLevel::Pdpt, .. }), "{:?}", state.cap(6));
+    }
+
+    #[test]
+    fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
+        let mut state = MapUniverse::standard().initial_state();
+        assert_eq!(state.thread_space(), Some((1, PML4)));
+        state.tables.asids[1] = PDPT;
+        assert_eq!(state.thread_space(), None, "ASID 1 names another table");
+        state.tables.asids[1] = 0;
+        assert_eq!(state.thread_space(), None, "ASID 1 is free");
+        let mut state = MapUniverse::standard().initial_state();
+        set_cap(&mut state, THREAD_VSPACE, Cap::Pml4 { paddr: PML4, asid: 2 });
+        assert_eq!(state.thread_space(), None, "the capability names ASID 2");
+        let frame = state.cap(5);
+        set_cap(&mut state, THREAD_VSPACE, frame);
+        assert_eq!(state.thread_space(), None, "a frame is no address space");
+    }
+
+    #[test]
+    fn a_user_write_needs_present_user_writable_entries_at_every_level() {
+        let state = with_directory_exposed();
+        assert_eq!(state.user_write_target(PML4, VADDRS[1] + 0x18), Some(PD + 0x18));
+        // The offset inside a 4 KiB page is the address's low 12 bits only.
+        let mut fifth = state.clone();
+        fifth.tables.set_entry(PT, 5, FRAME | PRESENT | WRITABLE | USER);
+        assert_eq!(fifth.user_write_target(PML4, VADDRS[1] + 0x5018), Some(FRAME + 0x18));
+        for missing in [PRESENT, USER, WRITABLE] {
+            for (table, index) in [(PML4, 0), (PDPT, 0), (PD, 1), (PT, 0)] {
+                let mut state = state.clone();
+                state.tables.set_entry(table, index, state.tables.entry(table, index) & !missing);
+                assert_eq!(state.user_write_target(PML4, VADDRS[1]), None, "{missing:#x} missing at {table:#x}[{index}]");
+            }
+        }
+    }
+
+    #[test]
+    fn a_user_write_into_a_directory_forges_a_writable_2mib_user_page_over_physical_0() {
+        let universe = MapUniverse::standard();
+        let mut state = with_directory_exposed();
+        assert_eq!(check(&state).map_err(|(invariant, _)| invariant), Err(MapInvariant::TablesBacked), "PT records no mapping");
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), Some(PD));
+        assert_eq!(state.user_write_target(PML4, VADDRS[0]), None);
+        apply(&universe, &mut state, MapOp::UserWrite { vaddr: 1 }).unwrap();
+        assert_eq!(state.tables.entry(PD, 0), FORGED);
+        assert_eq!(state.user_write_target(PML4, VADDRS[0] + 0x1234), Some(0x1234), "the thread now writes physical memory at will");
+        assert_eq!(check(&state).map_err(|(invariant, _)| invariant), Err(MapInvariant::TranslationsBacked));
+        assert_eq!(apply(&universe, &mut state, MapOp::UserWrite { vaddr: 1 }), Err("no change"));
+    }
+}
