@@ -863,6 +863,7 @@ impl<'f> Front<'f> {
                 "manager_heap",
                 "manager_program",
                 "store",
+                "step_priority",
             ],
         )?;
         let name = self.string(&t, "name")?.to_string();
@@ -952,6 +953,7 @@ impl<'f> Front<'f> {
             None => None,
             Some(_) => Some(self.reference(&t, "store", refs.endpoints, "endpoint")?),
         };
+        let step_priority = self.opt_int(&t, "step_priority", 0, 255)?.map(|v| v as u8);
         // The sub-tables share the slot's position: restore the slot's own line.
         self.item_lines.insert(t.pos, t.line);
         // Manager and seats are filled in by `expand_slots`.
@@ -970,6 +972,7 @@ impl<'f> Front<'f> {
             seat_faults: 0,
             module_memory,
             store,
+            step_priority,
         };
         Ok((slot, SlotBuild { manager_program, manager_heap }))
     }

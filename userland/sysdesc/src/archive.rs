@@ -35,8 +35,9 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: [u8; 8] = *b"TILEOSAR";
 /// The only archive version this crate reads and writes (it covers the description encoding
 /// too: a change to either bumps it; 3 added the description's shadow-execution slots, 4 their
-/// managers, seats and seat memory, 5 the federation node, 6 the domains' CNode sizes).
-pub const VERSION: u16 = 6;
+/// managers, seats and seat memory, 5 the federation node, 6 the domains' CNode sizes, 7 a
+/// slot's step priority).
+pub const VERSION: u16 = 7;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 32;
 /// Size of one entry-table record in bytes.

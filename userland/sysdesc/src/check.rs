@@ -809,6 +809,7 @@ impl Checker<'_> {
                 return Err(self.err(item, e.field(), e));
             }
             self.challenger(item, slot, incumbent)?;
+            self.step_priority(item, slot)?;
             self.allowance(item, slot, incumbent)?;
             self.lineages(item, slot, archive_entries)?;
         }
@@ -919,6 +920,28 @@ impl Checker<'_> {
             ));
         }
         self.budget(item, slot.challenger.budget)
+    }
+
+    /// A slot's step priority: at least 1, at most its manager's priority (the manager lowers
+    /// its own thread to it, bounded by its MCP, and never raises itself above its priority).
+    fn step_priority(&self, item: Item, slot: &Slot) -> Result<(), CheckError> {
+        let Some(step) = slot.step_priority else { return Ok(()) };
+        if step == 0 {
+            return Err(self.err(item, "step_priority", "must be at least 1"));
+        }
+        let manager = slot.manager as usize;
+        let priority = self.d.domains[manager].priority;
+        if step > priority {
+            return Err(self.err(
+                item,
+                "step_priority",
+                format_args!(
+                    "{step} is above the manager \"{}\"'s priority {priority} (steps run at most at the manager's own priority)",
+                    self.domain(manager)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A slot's allowance: unique names of items the incumbent holds.

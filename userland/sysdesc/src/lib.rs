@@ -473,6 +473,10 @@ pub struct Slot {
     /// The store endpoint the manager keeps the update log on (the manager is its client),
     /// if any.
     pub store: Option<EndpointId>,
+    /// The priority the manager runs a promotion's and a rollback's deferred steps at (its
+    /// own thread lowered while no message waits; a message is handled at its own priority):
+    /// 1 up to the manager's priority. `None`: the manager's own priority.
+    pub step_priority: Option<u8>,
 }
 
 /// The tile's federation node (`[federation]`): which domain runs it, where it keeps its

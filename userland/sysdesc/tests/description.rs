@@ -171,6 +171,7 @@ fn slot() -> impl Strategy<Value = Slot> {
                 seat_faults: priority.into(),
                 module_memory: u64::from(budget_ms) << 12,
                 store: n_version.map(|n| n.fallback),
+                step_priority: Some(priority),
             },
         )
 }
@@ -702,6 +703,7 @@ fn with_slot() -> SystemDescription {
         seat_faults,
         module_memory: 0x8_0000,
         store: None,
+        step_priority: None,
         name: "log-slot".into(),
         endpoint: 0,
         protocol: "log".into(),
@@ -720,6 +722,12 @@ fn slot_rules() {
     let d = with_slot();
     assert_eq!(d.check(4), Ok(()));
     assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
+    // A step priority from 1 up to the manager's own (200) is accepted.
+    for step in [1, 200] {
+        let mut lowered = d.clone();
+        lowered.slots[0].step_priority = Some(step);
+        assert_eq!(lowered.check(4), Ok(()));
+    }
     let cases: Vec<Case> = vec![
         (
             Box::new(|d| d.slots.push(d.slots[0].clone())),
@@ -833,6 +841,18 @@ fn slot_rules() {
             Item::Slot(0),
             "priority",
             "slot \"log-slot\": field \"priority\": 201 is above the incumbent \"console\"'s priority 200 (a challenger must never preempt its incumbent)",
+        ),
+        (
+            Box::new(|d| d.slots[0].step_priority = Some(0)),
+            Item::Slot(0),
+            "step_priority",
+            "slot \"log-slot\": field \"step_priority\": must be at least 1",
+        ),
+        (
+            Box::new(|d| d.slots[0].step_priority = Some(201)),
+            Item::Slot(0),
+            "step_priority",
+            "slot \"log-slot\": field \"step_priority\": 201 is above the manager \"log-slot.manager\"'s priority 200 (steps run at most at the manager's own priority)",
         ),
         (
             Box::new(|d| d.slots[0].challenger.budget.period_ms = 4),

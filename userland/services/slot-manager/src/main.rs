@@ -16,7 +16,9 @@
 //! (`Manager::deferred`, one step) if no client waits; when more is ready
 //! (`Manager::deferred_ready`: a promotion's next step) the loop polls the front endpoint
 //! and does the next step (`Manager::deferred_step`) only if no message waits, so no busy
-//! span holds two steps (docs/slots.md, "A promotion transfers before its switch"). Seat
+//! span holds two steps (docs/slots.md, "A promotion transfers before its switch"). Such a
+//! step runs at the slot's `step_priority` (its own thread lowered; by default its own
+//! priority), so a client above that but below the manager runs first. Seat
 //! requests go to
 //! the root server (`supervisor`), the update log to the store (`store`, with a region
 //! `store-buffer.<badge>`; without them it lives in RAM and the manager says so).
@@ -220,6 +222,14 @@ fn set_priority(priority: u64) {
     let tcb = tileos_sys::domain::own_tcb();
     if let Err(error) = tcb.invoke(TcbSetPriority { priority, authority: CPtr(domain::TCB) }) {
         log!("slot-manager: cannot set its priority to {priority}: {error:?}");
+    }
+}
+
+/// Sets this thread's priority to `priority` unless it is at it already (`current`).
+fn change_priority(current: &mut u64, priority: u64) {
+    if *current != priority {
+        set_priority(priority);
+        *current = priority;
     }
 }
 
@@ -545,8 +555,11 @@ fn main(resources: Resources) -> ! {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
     }
     let mut seat_domain_index = Vec::new();
+    // The slot's step priority (`None` without a configuration: the manager's own).
+    let mut step_priority = None;
     let config = match slot_config(&mut glue) {
         Ok(slot) => {
+            step_priority = slot.step_priority;
             let seats = seat_count(&slot);
             seat_domain_index = seat_domains(&mut glue, &slot, seats);
             Config {
@@ -608,7 +621,12 @@ fn main(resources: Resources) -> ! {
     let telemetry = resources.telemetry.map(Client::new);
     // The priority the root server started this thread at (the information page's).
     let priority = info.priority;
-    let mut background = false;
+    // A promotion's and a rollback's deferred steps run at the slot's step priority (its
+    // `step_priority`, at most the manager's own: checked by the image builder), so that a
+    // client above it but below the manager is not kept waiting for the steps back to back.
+    let step_priority = step_priority.map_or(priority, |p| u64::from(p).min(priority));
+    // The thread's priority now (`priority`, `step_priority` or `BACKGROUND_PRIORITY`).
+    let mut current = priority;
     let mut install = InstallTiming::default();
     // The longest time between two client answers since the last install's line (its
     // upload included: `answer_gap_since_last=`, for `make bench`).
@@ -628,19 +646,15 @@ fn main(resources: Resources) -> ! {
         let received = if (manager.install_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
             match manager.host_mut().poll(front) {
                 Some(received) => {
-                    if background {
-                        set_priority(priority);
-                        background = false;
-                    }
+                    change_priority(&mut current, priority);
                     received
                 }
                 None if manager.deferred_ready() => {
                     // The next deferred step (a promotion's entry, its transfer's start…),
-                    // in a busy span of its own: no message waited.
-                    if background {
-                        set_priority(priority);
-                        background = false;
-                    }
+                    // in a busy span of its own: no message waited. At the step priority: a
+                    // thread above it that wakes meanwhile runs first, and a message that
+                    // arrives is handled at the manager's own priority after this step.
+                    change_priority(&mut current, step_priority);
                     let start = tileos_sys::timestamp();
                     let was_promoting = manager.promotion_under_way();
                     let promoted = manager.slot().counters().promoted;
@@ -654,10 +668,7 @@ fn main(resources: Resources) -> ! {
                     continue;
                 }
                 None => {
-                    if !background {
-                        set_priority(BACKGROUND_PRIORITY);
-                        background = true;
-                    }
+                    change_priority(&mut current, BACKGROUND_PRIORITY);
                     let start = tileos_sys::timestamp();
                     manager.install_step();
                     let now = tileos_sys::timestamp();
@@ -665,10 +676,7 @@ fn main(resources: Resources) -> ! {
                     install.steps += 1;
                     if !manager.install_pending() {
                         install.answer_at(now);
-                        if background {
-                            set_priority(priority);
-                            background = false;
-                        }
+                        change_priority(&mut current, priority);
                         manager.host_mut().note(format_args!(
                             "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={}",
                             now.wrapping_sub(install.since),
@@ -692,10 +700,7 @@ fn main(resources: Resources) -> ! {
                 }
             }
         } else {
-            if background {
-                set_priority(priority);
-                background = false;
-            }
+            change_priority(&mut current, priority);
             manager.host_mut().receive(front)
         };
         let start = tileos_sys::timestamp();
@@ -802,6 +807,11 @@ fn main(resources: Resources) -> ! {
         // with its entry persisted first, lowering a schedule), done now if no client waits
         // and no switch is under way; timed for `make bench`.
         let promoted = manager.slot().counters().promoted;
+        if manager.deferred_ready() {
+            // A promotion's or a rollback's step: at the step priority, as in the loop above
+            // (no client request is in flight: `deferred_ready` says so).
+            change_priority(&mut current, step_priority);
+        }
         if manager.deferred() {
             let ticks = tileos_sys::timestamp().wrapping_sub(now);
             let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
