@@ -618,23 +618,24 @@ mod tests {
         assert_eq!(static_verdict(&memory), None);
     }
 
+    /// A1 holds an endpoint capability and A2 its child: the state before a revoke of A1.
+    fn endpoint_with_a_child() -> Memory {
+        let mut memory = Memory::default();
+        insert_root(&mut memory, a(1), EP);
+        insert_derived(&mut memory, a(1), a(2), EP, false);
+        memory
+    }
+
     #[test]
     fn a_surviving_descendant_after_revoke_is_caught() {
-        let before = {
-            let mut memory = Memory::default();
-            insert_root(&mut memory, a(1), EP);
-            insert_derived(&mut memory, a(1), a(2), EP, false);
-            memory
-        };
+        let before = endpoint_with_a_child();
         let op = Op::Revoke { slot: a(1) };
         assert_eq!(verdict(&before, op, Invocation::Revoke(a(1)), &before, &[]), Some(Invariant::RevokeComplete));
     }
 
     #[test]
     fn a_revoke_that_removes_its_target_and_leaves_a_descendant_is_caught() {
-        let mut before = Memory::default();
-        insert_root(&mut before, a(1), EP);
-        insert_derived(&mut before, a(1), a(2), EP, false);
+        let before = endpoint_with_a_child();
         // The revoked capability went and its child stayed (now a root of its own).
         let mut after = Memory::default();
         insert_root(&mut after, a(2), EP);
@@ -645,9 +646,7 @@ mod tests {
     #[test]
     fn a_revoke_may_leave_another_deletions_zombie_where_a_descendant_was() {
         use crate::universe::TCB;
-        let mut before = Memory::default();
-        insert_root(&mut before, a(1), EP);
-        insert_derived(&mut before, a(1), a(2), EP, false);
+        let before = endpoint_with_a_child();
         // The descendant went; the zombie of a TCB another deletion destroys moved into its
         // slot (no descendant of A1): the revoke is complete.
         let zombie = Cap::Zombie { paddr: TCB, link: SlotRef::NONE, root: SlotRef::NONE, remaining: 0, radix: 0, tcb: true, top: true };
@@ -760,9 +759,7 @@ mod tests {
 
     #[test]
     fn a_capability_losing_its_parent_is_caught() {
-        let mut before = Memory::default();
-        insert_root(&mut before, a(1), EP);
-        insert_derived(&mut before, a(1), a(2), EP, false);
+        let before = endpoint_with_a_child();
         // Moving the original while giving it a badge, as a naive mutate would.
         let badged = Cap::Endpoint { paddr: ENDPOINT, badge: 5, rights: Rights::ALL };
         let mut after = before.clone();
