@@ -773,6 +773,27 @@ mod tests {
         assert_eq!(verdict(&before, Op::Move { src: a(1), dest: a(3) }, invocation, &plain, &[]), None);
     }
 
+    /// A retype of one endpoint from A0's untyped into A3, the untyped's watermark after it
+    /// at `free_offset`.
+    fn endpoint_retype_into_a3(free_offset: u64) -> Invocation {
+        Invocation::Retype {
+            untyped: a(0),
+            dest: a(3),
+            count: 1,
+            kind: tileos_abi::object::ObjectType::Endpoint,
+            user_bits: 0,
+            first: UNTYPED,
+            object_size_bits: 5,
+            device: false,
+            free_offset,
+        }
+    }
+
+    /// An untyped capability at `UNTYPED` of `size_bits`, its watermark at `free_offset`.
+    fn untyped_at(size_bits: u8, free_offset: u64) -> Cap {
+        Cap::Untyped { paddr: UNTYPED, size_bits, device: false, free_offset, prepared_to: 0, prepared_kind: 0 }
+    }
+
     #[test]
     fn a_new_capability_placed_elsewhere_in_the_tree_is_caught() {
         // A copy of A1 put in A3 as a root: not A1's child.
@@ -784,32 +805,14 @@ mod tests {
         let insert = Invocation::Insert { src: a(1), dest: a(3), cap: EP, revocable: false };
         assert_eq!(verdict(&before, copy, insert, &after, &[]), Some(Invariant::DerivationStable));
         // A retype from A0 whose endpoint lands under A1, a smaller untyped inside A0.
-        let untyped = |size_bits, free_offset| Cap::Untyped {
-            paddr: UNTYPED,
-            size_bits,
-            device: false,
-            free_offset,
-            prepared_to: 0,
-            prepared_kind: 0,
-        };
         let endpoint = Cap::Endpoint { paddr: UNTYPED, badge: 0, rights: Rights::ALL };
         let mut before = Memory::default();
-        insert_root(&mut before, a(0), untyped(8, 256));
-        insert_derived(&mut before, a(0), a(1), untyped(6, 32), true);
+        insert_root(&mut before, a(0), untyped_at(8, 256));
+        insert_derived(&mut before, a(0), a(1), untyped_at(6, 32), true);
         let mut after = before.clone();
         insert_derived(&mut after, a(1), a(3), endpoint, true);
         let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
-        let invocation = Invocation::Retype {
-            untyped: a(0),
-            dest: a(3),
-            count: 1,
-            kind: tileos_abi::object::ObjectType::Endpoint,
-            user_bits: 0,
-            first: UNTYPED,
-            object_size_bits: 5,
-            device: false,
-            free_offset: 256,
-        };
+        let invocation = endpoint_retype_into_a3(256);
         assert_eq!(verdict(&before, retype, invocation, &after, &[]), Some(Invariant::DerivationStable));
         let mut right = before.clone();
         insert_derived(&mut right, a(0), a(3), Cap::Endpoint { paddr: UNTYPED + 0x40, badge: 0, rights: Rights::ALL }, true);
@@ -840,25 +843,7 @@ mod tests {
         let universe = Universe::standard();
         let before = state(&universe);
         let retype = Op::Retype { untyped: a(0), object: 0, dest: a(3) };
-        let invocation = Invocation::Retype {
-            untyped: a(0),
-            dest: a(3),
-            count: 1,
-            kind: tileos_abi::object::ObjectType::Endpoint,
-            user_bits: 0,
-            first: UNTYPED,
-            object_size_bits: 5,
-            device: false,
-            free_offset: 32,
-        };
-        let untyped = |size_bits, free_offset| Cap::Untyped {
-            paddr: UNTYPED,
-            size_bits,
-            device: false,
-            free_offset,
-            prepared_to: 0,
-            prepared_kind: 0,
-        };
+        let invocation = endpoint_retype_into_a3(32);
         let with_untyped = |cap| {
             let mut after = before.clone();
             let mut slot = after.read(a(0));
@@ -866,9 +851,9 @@ mod tests {
             after.write(a(0), slot);
             after
         };
-        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped(8, 32)), &[]), None, "the watermark moved");
+        assert_eq!(verdict(&before, retype, invocation, &with_untyped(untyped_at(8, 32)), &[]), None, "the watermark moved");
         assert_eq!(
-            verdict(&before, retype, invocation, &with_untyped(untyped(9, 0)), &[]),
+            verdict(&before, retype, invocation, &with_untyped(untyped_at(9, 0)), &[]),
             Some(Invariant::Confinement),
             "the size changed"
         );
