@@ -117,6 +117,8 @@ static ALL_FIRST: AtomicU64 = AtomicU64::new(0);
 static ALL_SECOND: AtomicU64 = AtomicU64::new(0);
 static ALL_EMPTY: AtomicU64 = AtomicU64::new(0);
 static ALL_NOT_SENT: AtomicU64 = AtomicU64::new(0);
+/// What `NbSendAll` answered with no target, five targets, and a message naming a capability.
+static ALL_REFUSED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 static ALL_CLIENT_GOT: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 const ALL_SERVER_INDEX: u64 = 24;
 const ALL_CLIENT_INDEX: u64 = 25;
@@ -132,6 +134,18 @@ extern "C" fn all_server() -> ! {
     let _ = CNode::from_cptr(CNODE).invoke(CNodeSaveCaller { dest: Slot::new(ALL_SECOND.load(Ordering::Relaxed), DEPTH) });
     stage(ALL_SERVER_INDEX, &ALL_ANSWER);
     let targets = [ALL_FIRST.load(Ordering::Relaxed), ALL_EMPTY.load(Ordering::Relaxed), ALL_SECOND.load(Ordering::Relaxed)];
+    // Refused whole, before any target: no target, five (the first four are the live saved
+    // callers), and a message naming a capability. The send below finds both callers still
+    // saved.
+    let info = MessageInfo::new(0x55, 0, 0, LONG as u64);
+    let refused = [
+        nb_send_all(&[], info, [0xBAD; 4]),
+        nb_send_all(&[targets[0], targets[2], targets[0], targets[2], targets[0]], info, [0xBAD; 4]),
+        nb_send_all(&targets, MessageInfo::new(0x55, 0, 1, LONG as u64), [0xBAD; 4]),
+    ];
+    for (cell, value) in ALL_REFUSED.iter().zip(refused) {
+        cell.store(value, Ordering::Relaxed);
+    }
     let not_sent = nb_send_all(&targets, MessageInfo::new(0x55, 0, 0, LONG as u64), [0xA11, 1, 2, 3]);
     ALL_NOT_SENT.store(not_sent, Ordering::Relaxed);
     park()
@@ -172,6 +186,12 @@ fn nb_send_all_tests(env: &mut Env, buffers: u64) {
     own_priority("nb_send_all_restore_own_priority", 255);
     let not_sent = ALL_NOT_SENT.load(Ordering::Relaxed);
     check("nb_send_all_reports_and_skips_a_target_with_no_reply_capability", not_sent == 0b010, format_args!("not sent {not_sent:#b}"));
+    let refused = ALL_REFUSED.each_ref().map(|cell| cell.load(Ordering::Relaxed));
+    check(
+        "nb_send_all_refuses_no_target_five_targets_and_a_capability_whole",
+        refused == [u64::MAX; 3],
+        format_args!("answers (no target, five, a capability): {refused:#x?}"),
+    );
     let got = [0, 1, 2, 3].map(|i| ALL_CLIENT_GOT[i].load(Ordering::Relaxed));
     check(
         "nb_send_all_delivers_the_same_message_to_the_second_saved_caller",

@@ -65,16 +65,14 @@ pub fn raw_syscall(number: Syscall, cptr: u64, info: MessageInfo, words: [u64; 4
 
 /// `NbSendAll` (docs/abi.md §3.2): the message `info` and `words` (and the IPC buffer's
 /// words beyond them, placed before) to each of `targets`, saved reply capabilities, in
-/// order, in one system call. At most [`NB_SEND_ALL_TARGETS`] targets; none, or more, send
-/// nothing. Returns the targets not sent to, bit `i` for `targets[i]` (it named no reply
+/// order, in one system call. At most [`NB_SEND_ALL_TARGETS`] targets; the kernel sends
+/// nothing for none, or more (their count is passed as it is; only the first four go in
+/// registers). Returns the targets not sent to, bit `i` for `targets[i]` (it named no reply
 /// capability); all bits set when nothing was sent.
 ///
 /// [`NB_SEND_ALL_TARGETS`]: tileos_abi::syscall::NB_SEND_ALL_TARGETS
 #[inline(always)]
 pub fn nb_send_all(targets: &[u64], info: MessageInfo, words: [u64; 4]) -> u64 {
-    if targets.is_empty() || targets.len() > tileos_abi::syscall::NB_SEND_ALL_TARGETS {
-        return u64::MAX;
-    }
     let at = |index: usize| targets.get(index).copied().unwrap_or(0);
     let not_sent: u64;
     // SAFETY: as for `raw_syscall`; `NbSendAll` also reads rdx, r12, r13 and r14 and
