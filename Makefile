@@ -300,8 +300,13 @@ verify: deps proofs
 # after MUTANTS_TIMEOUT_MULTIPLIER times the unmutated run (a mutant may loop forever).
 # MUTANTS picks the sets (results in $(BUILD)/mutants/SET/mutants.out: caught.txt,
 # missed.txt, timeout.txt, unviable.txt):
-# - kernel: the kernel library (the host-testable modules of kernel/src; the binary's arch
-#   glue, invocation layer and test modules are left out: its boot tests run in QEMU);
+# - kernel: the kernel library (the host-testable modules of kernel/src, every module of
+#   kernel/src/lib.rs: KERNEL_LIBRARY_FILES, paths under kernel/src without `.rs`, so a
+#   file in a subdirectory is `DIR/NAME`; override it to run some files, e.g.
+#   KERNEL_LIBRARY_FILES="queue lock"). The binary's arch glue and invocation layer are
+#   left out (its boot tests run in QEMU); so are the `#[cfg(test)]` modules such as
+#   cspace/steps.rs and cspace/reference.rs, which are test code: cargo-mutants makes no
+#   mutants in them;
 # - checker: the model checker's library (its tests: unit tests, the exhaustive runs);
 # - cores: MUTANTS_CORES, services/* library crates whose decisions guard authority or data
 #   (bundle-protocol and TCPCL decoding, CRDT merges, the durable update log, bundle
@@ -317,7 +322,7 @@ MUTANTS_CORES ?= tileos-bpv7 tileos-tcpcl tileos-crdt tileos-update-log tileos-m
 MUTANTS_RUN = CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_TEST_OPT_LEVEL=1 nice -n 19 \
 	env PATH="$(abspath $(MUTANTS_ROOT))/bin:$$PATH" $(CARGO) mutants --no-shuffle --jobs 1 \
 	--timeout-multiplier $(MUTANTS_TIMEOUT_MULTIPLIER) --minimum-test-timeout 60 --build-timeout 900
-KERNEL_LIBRARY_FILES := cspace cap untyped decode budget queue vspace multiboot transfer
+KERNEL_LIBRARY_FILES ?= acpi budget cap cspace decode donation iospace lock multiboot queue transfer untyped vspace
 CHECKER_LIBRARY_FILES := donation explore invariants iospace mapping memory op refinement universe work
 # Exit status 2 (mutants missed) and 3 (timeouts) are results, reported; others are errors.
 mutants:

@@ -408,4 +408,107 @@ mod tests {
             assert_eq!(find_drhd(&iommu_machine(structure)), Err(AcpiError::MalformedEntry(at)), "structure {structure:?}");
         }
     }
+
+    /// Every error prints what it names: the table's signature and address, or the entry's.
+    #[test]
+    fn errors_print_what_they_name() {
+        let cases = [
+            (AcpiError::NoRsdp, "no ACPI RSDP in the EBDA or at 0xe0000..0xfffff"),
+            (AcpiError::BadChecksum("APIC", 0x2000), "ACPI table APIC at 0x2000: bad checksum"),
+            (AcpiError::BadLength("RSDT", 0x1000), "ACPI table RSDT at 0x1000: length out of range"),
+            (AcpiError::NoMadt, "the ACPI root table lists no MADT (\"APIC\")"),
+            (AcpiError::NoDmar, "the ACPI root table lists no DMAR (the machine has no VT-d IOMMU)"),
+            (AcpiError::NoDrhd, "the ACPI DMAR table lists no DRHD (remapping unit)"),
+            (AcpiError::MalformedEntry(0x2034), "ACPI table entry at 0x2034 is malformed"),
+            (AcpiError::Unreadable(0x7fff_0000), "ACPI table at unreadable address 0x7fff0000"),
+        ];
+        for (error, text) in cases {
+            assert_eq!(std::format!("{error}"), text);
+        }
+    }
+
+    /// The longest table accepted is 64 KiB exactly (a root table padded with null entries
+    /// after the MADT's, which the search never reaches).
+    #[test]
+    fn a_table_of_exactly_64_kib_is_accepted_and_one_byte_more_is_not() {
+        for (length, accepted) in [(65_536usize, true), (65_537, false)] {
+            let mut memory = machine(&[local_apic(0, 4, true)]);
+            let mut body = [0x3000u32.to_le_bytes(), (MADT as u32).to_le_bytes()].concat();
+            body.resize(length - HEADER_LENGTH as usize, 0);
+            memory.table(0x1_0000, b"RSDT", &body);
+            memory.put(RSDP + 16, &0x1_0000u32.to_le_bytes());
+            memory.fix_checksum(RSDP, 20, RSDP + 8);
+            let found = processors(&memory).map(|found| found.apic_ids.as_slice().to_vec());
+            let expected = if accepted { Ok(std::vec![4]) } else { Err(AcpiError::BadLength("RSDT", 0x1_0000)) };
+            assert_eq!(found, expected, "length {length}");
+        }
+    }
+
+    /// The checksum covers the table's own bytes only, not the rest of its last 64-byte chunk.
+    #[test]
+    fn bytes_after_a_table_are_not_summed() {
+        // 76 bytes: the second chunk holds 12 of the table's bytes and 52 after it.
+        let entries: std::vec::Vec<[u8; 8]> = (0..4).map(|id| local_apic(id, id, true)).collect();
+        let mut memory = machine(&entries);
+        memory.put(MADT + HEADER_LENGTH as usize + 8 + 32, &[0x5A; 52]);
+        assert_eq!(processors(&memory).unwrap().apic_ids.as_slice(), &[0, 1, 2, 3]);
+    }
+
+    /// A table ending a few bytes before the end of readable memory: its last 64-byte chunk
+    /// cannot be read whole, so it is summed byte by byte, at the right addresses.
+    #[test]
+    fn a_table_at_the_end_of_readable_memory_is_summed_byte_by_byte() {
+        let entries: std::vec::Vec<[u8; 8]> = (0..10).map(|id| local_apic(id, 10 + id, true)).collect();
+        let body = madt_body(&entries);
+        let length = HEADER_LENGTH as usize + body.len();
+        assert_eq!(length, 124);
+        let mut memory = machine(&[local_apic(0, 0, true)]);
+        // 124 bytes ending 2 bytes before the end: the 64 bytes at offset 64 run past it.
+        let madt = memory.0.len() - length - 2;
+        memory.table(madt, b"APIC", &body);
+        memory.table(ROOT, b"RSDT", &(madt as u32).to_le_bytes());
+        let found = processors(&memory).unwrap();
+        assert_eq!(found.apic_ids.as_slice(), &[10, 11, 12, 13]);
+        assert_eq!(found.left_offline, 6);
+        memory.0[madt + length - 1] ^= 1;
+        assert_eq!(processors(&memory), Err(AcpiError::BadChecksum("APIC", madt as u64)), "the last byte counts");
+    }
+
+    /// A memory that reports the first unreadable byte of a read (the direct map may), not
+    /// the read's start.
+    struct Truncated(TestMemory);
+
+    impl PhysicalMemory for Truncated {
+        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), MultibootError> {
+            let end = self.0.0.len() as u64;
+            if phys + out.len() as u64 > end {
+                return Err(MultibootError::Unreadable(phys.max(end)));
+            }
+            self.0.read(phys, out)
+        }
+    }
+
+    /// An unreadable table is named by the address the memory reports as unreadable.
+    #[test]
+    fn the_unreadable_address_is_the_one_the_memory_reports() {
+        let mut memory = machine(&[local_apic(0, 0, true)]);
+        let end = memory.0.len() as u64;
+        // The RSDT's length field starts two bytes before the end of memory.
+        memory.put(RSDP + 16, &((end - 6) as u32).to_le_bytes());
+        memory.fix_checksum(RSDP, 20, RSDP + 8);
+        assert_eq!(processors(&Truncated(memory)), Err(AcpiError::Unreadable(end)));
+    }
+
+    /// Only the EBDA's first KiB is searched: an RSDP just past it is not found.
+    #[test]
+    fn an_rsdp_past_the_ebdas_first_kib_is_not_found() {
+        let mut memory = machine(&[local_apic(0, 0, true)]);
+        let rsdp: std::vec::Vec<u8> = memory.0[RSDP..RSDP + 20].to_vec();
+        memory.put(RSDP, &[0; 20]);
+        memory.put(EBDA_SEGMENT_POINTER as usize, &0x9FC0u16.to_le_bytes());
+        memory.put(0x9_FC00 + 1024, &rsdp);
+        assert_eq!(find_rsdp(&memory), Err(AcpiError::NoRsdp));
+        memory.put(0x9_FC00 + 1024 - 16, &rsdp);
+        assert_eq!(find_rsdp(&memory), Ok(0x9_FC00 + 1024 - 16), "the last place in it is searched");
+    }
 }

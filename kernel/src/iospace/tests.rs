@@ -102,3 +102,110 @@ fn deleting_tables_and_the_iospace_blocks_the_device_again() {
         Cap::Frame { paddr: 0x1000, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 3, vaddr: 0 } };
     assert!(!finalise(&mut memory, &vspace_frame, true), "VSpace mappings are not IO cases");
 }
+
+/// The entry bits are VT-d's second-level paging-entry bits (Read bit 0, Write bit 1, Page
+/// Size bit 7), and an entry is the address with exactly those bits.
+#[test]
+fn entries_carry_the_vt_d_bits() {
+    assert_eq!((READ, WRITE, SUPERPAGE, IOVA_BITS), (1, 2, 0x80, 39));
+    let mut memory = with_tables();
+    map_frame(&mut memory, NVME, frame(0x40_0000, Rights::ALL, Mapping::NONE, 0x3000)).unwrap();
+    assert_eq!(memory.entry(TABLE, 3), 0x40_0003);
+    assert_eq!(memory.entry(DIRECTORY, 0), 0x10_2003, "a table's entry: its address, read and write");
+}
+
+/// A 2 MiB frame goes into the page directory with the Page Size bit; the walk stops at it
+/// (no 4 KiB frame or table inside it), and deleting its capability clears its entry.
+#[test]
+fn a_2_mib_frame_is_a_superpage_entry_the_walk_stops_at() {
+    let mut memory = with_tables();
+    let big = FrameMap { size_bits: 21, ..frame(0x80_0000, Rights::ALL, Mapping::NONE, 0x20_0000) };
+    assert_eq!(map_frame(&mut memory, NVME, big), Ok(Mapping::io(NVME, 0x20_0000)));
+    assert_eq!(memory.entry(DIRECTORY, 1), 0x80_0083);
+    let small = frame(0x40_0000, Rights::ALL, Mapping::NONE, 0x20_3000);
+    assert_eq!(map_frame(&mut memory, NVME, small), Err(MapError::MissingTable), "no table below a superpage");
+    assert_eq!(map_table(&mut memory, NVME, 0x60_0000, TableLevel::PageTable, Mapping::NONE, 0x20_0000), Err(MapError::Occupied));
+    let read_only = FrameMap { size_bits: 21, ..frame(0xA0_0000, Rights::READ, Mapping::NONE, 0x40_0000) };
+    map_frame(&mut memory, NVME, read_only).unwrap();
+    assert_eq!(memory.entry(DIRECTORY, 2), 0xA0_0081);
+    let cap = Cap::Frame { paddr: 0x80_0000, size_bits: 21, rights: Rights::ALL, device: false, mapping: Mapping::io(NVME, 0x20_0000) };
+    let before = memory.invalidations;
+    assert!(finalise(&mut memory, &cap, false));
+    assert_eq!(memory.entry(DIRECTORY, 1), 0, "the superpage is unmapped");
+    assert!(memory.invalidations > before);
+    assert_eq!(memory.entry(DIRECTORY, 2), 0xA0_0081, "the other one stays");
+}
+
+/// A page table's entry is never taken for a 2 MiB frame's, even at the address the frame's
+/// capability names (the kernel never has a frame and a table in the same memory: this is
+/// the rule's own check, not a reachable state).
+#[test]
+fn a_tables_entry_is_not_a_2_mib_frames() {
+    let mut memory = with_tables();
+    map_table(&mut memory, NVME, 0x60_0000, TableLevel::PageTable, Mapping::NONE, 0x20_0000).unwrap();
+    let frame = Cap::Frame { paddr: 0x60_0000, size_bits: 21, rights: Rights::ALL, device: false, mapping: Mapping::io(NVME, 0x20_0000) };
+    assert!(finalise(&mut memory, &frame, false));
+    assert_eq!(memory.entry(DIRECTORY, 1), 0x60_0003);
+}
+
+/// A frame re-mapped at the place its capability records gets the new rights (and the IOTLB
+/// is invalidated); a re-map is refused once another frame took the place.
+#[test]
+fn a_frame_is_remapped_in_place_only_over_its_own_entry() {
+    let mut memory = with_tables();
+    let first = frame(0x40_0000, Rights::ALL, Mapping::NONE, 0x3000);
+    let mapping = map_frame(&mut memory, NVME, first).unwrap();
+    let before = memory.invalidations;
+    let remap = FrameMap { requested: Rights::READ, mapping, ..first };
+    assert_eq!(map_frame(&mut memory, NVME, remap), Ok(mapping));
+    assert_eq!(memory.entry(TABLE, 3), 0x40_0001, "read only now");
+    assert!(memory.invalidations > before, "the old rights are dropped from the IOTLB");
+    let own = Cap::Frame { paddr: 0x40_0000, size_bits: 12, rights: Rights::ALL, device: false, mapping };
+    assert!(finalise(&mut memory, &own, false));
+    map_frame(&mut memory, NVME, frame(0x50_0000, Rights::ALL, Mapping::NONE, 0x3000)).unwrap();
+    assert_eq!(map_frame(&mut memory, NVME, remap), Err(MapError::Occupied));
+    assert_eq!(memory.entry(TABLE, 3), 0x50_0003);
+}
+
+/// Tables record the base of the region they cover, and a second table for a region that
+/// has one is refused, leaving the first.
+#[test]
+fn tables_record_their_regions_base_and_do_not_replace_each_other() {
+    let mut memory = with_tables();
+    let directory = map_table(&mut memory, NVME, 0x30_0000, TableLevel::PageDirectory, Mapping::NONE, 0x4012_3456);
+    assert_eq!(directory, Ok(Mapping::io(NVME, 0x4000_0000)));
+    assert_eq!(memory.entry(ROOT, 1), 0x30_0003);
+    let table = map_table(&mut memory, NVME, 0x31_0000, TableLevel::PageTable, Mapping::NONE, 0x4020_1234);
+    assert_eq!(table, Ok(Mapping::io(NVME, 0x4020_0000)));
+    assert_eq!(memory.entry(0x30_0000, 1), 0x31_0003);
+    map_frame(&mut memory, NVME, frame(0x40_0000, Rights::ALL, Mapping::NONE, 0x4020_1000)).unwrap();
+    assert_eq!(memory.entry(0x31_0000, 1), 0x40_0003);
+    assert_eq!(map_table(&mut memory, NVME, 0x32_0000, TableLevel::PageTable, Mapping::NONE, 0x1000), Err(MapError::Occupied));
+    assert_eq!(memory.entry(DIRECTORY, 0), 0x10_2003);
+    // The last device and the last IO virtual page have IOSpaces (the walk finds no tables).
+    let last = frame(0x40_0000, Rights::ALL, Mapping::NONE, (1 << 39) - 0x1000);
+    assert_eq!(map_frame(&mut memory, NVME, last), Err(MapError::MissingTable));
+    assert_eq!(map_frame(&mut memory, IO_DEVICES - 1, FrameMap { vaddr: 0, ..last }), Err(MapError::MissingTable));
+}
+
+/// Deleting the last capability to an IOSpace's root table blocks the device and clears
+/// the table; a stale capability (the device has another root, or the place another table)
+/// removes nothing.
+#[test]
+fn only_the_table_still_entered_is_removed() {
+    let mut memory = with_tables();
+    let root = Cap::PagingTable { paddr: ROOT, level: TableLevel::Pdpt, mapping: Mapping::io(NVME, 0) };
+    assert!(finalise(&mut memory, &root, false));
+    assert_eq!(memory.root(NVME), Some(ROOT), "not the last capability: nothing changes");
+    let table = Cap::PagingTable { paddr: TABLE, level: TableLevel::PageTable, mapping: Mapping::io(NVME, 0) };
+    assert!(finalise(&mut memory, &table, true));
+    map_table(&mut memory, NVME, 0x60_0000, TableLevel::PageTable, Mapping::NONE, 0).unwrap();
+    assert!(finalise(&mut memory, &table, true), "the old table's capability again");
+    assert_eq!(memory.entry(DIRECTORY, 0), 0x60_0003, "the new table stays");
+    assert!(finalise(&mut memory, &root, true));
+    assert_eq!(memory.root(NVME), None, "the device is blocked");
+    assert_eq!(memory.entry(ROOT, 0), 0, "the root table is cleared");
+    map_table(&mut memory, NVME, 0x70_0000, TableLevel::Pdpt, Mapping::NONE, 0).unwrap();
+    assert!(finalise(&mut memory, &root, true));
+    assert_eq!(memory.root(NVME), Some(0x70_0000), "another root stays");
+}
