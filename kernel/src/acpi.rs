@@ -511,4 +511,33 @@ mod tests {
         memory.put(0x9_FC00 + 1024 - 16, &rsdp);
         assert_eq!(find_rsdp(&memory), Ok(0x9_FC00 + 1024 - 16), "the last place in it is searched");
     }
+
+    /// The root table's entries end with the table: an address just after it is not read.
+    #[test]
+    fn only_the_root_tables_own_entries_are_searched() {
+        let mut memory = machine(&[local_apic(0, 0, true)]);
+        memory.table(ROOT, b"RSDT", &0x3000u32.to_le_bytes());
+        memory.put(ROOT + HEADER_LENGTH as usize + 4, &(MADT as u32).to_le_bytes());
+        assert_eq!(processors(&memory), Err(AcpiError::NoMadt));
+    }
+
+    /// The shortest structures accepted: a 4-byte header alone, and a DRHD of exactly 16
+    /// bytes, ending exactly at the table's end.
+    #[test]
+    fn the_shortest_dmar_structures_are_accepted() {
+        let header_only = [1u8, 0, 4, 0];
+        let memory = iommu_machine(&[&header_only[..], &drhd(0xFED9_1000)].concat());
+        assert_eq!(find_drhd(&memory), Ok(0xFED9_1000));
+    }
+
+    /// The shortest MADT entry accepted is its 2-byte header (an entry of another kind),
+    /// here the table's last.
+    #[test]
+    fn a_two_byte_madt_entry_is_accepted() {
+        let mut memory = machine(&[]);
+        let mut body = madt_body(&[local_apic(0, 3, true)]);
+        body.extend([9u8, 2]);
+        memory.table(MADT, b"APIC", &body);
+        assert_eq!(processors(&memory).unwrap().apic_ids.as_slice(), &[3]);
+    }
 }
