@@ -233,4 +233,36 @@ mod tests {
         assert_eq!(holder(&m, 3), None);
         assert_eq!(forget(&mut m, 1), 0, "nothing twice");
     }
+
+    /// A thread that passed a donated budget on and whose server returns none (the budget's
+    /// owner was destroyed) wakes with no budget, and no link is written: none to the
+    /// thread, and none under 0, which names no thread.
+    #[test]
+    fn a_thread_woken_with_nothing_returned_gets_nothing() {
+        let mut m = model();
+        donate(&mut m, 1, 2);
+        donate(&mut m, 2, 3);
+        give_back(&mut m, 3);
+        assert_eq!(wake(&mut m, 2, 0), 0);
+        assert_eq!((m.donor, m.borrower, m.awaits), ([0; 5], [0; 5], [false; 5]));
+        assert_eq!(holder(&m, 2), None);
+    }
+
+    /// `wake`'s guards against links that do not match (the model checker's invariant says
+    /// they always match, so these states are built by hand; the guards are what keeps one
+    /// budget from running two threads if they ever did not): a returned budget already lent
+    /// to another thread is not taken, and a borrower that runs on another budget is not
+    /// stopped.
+    #[test]
+    fn wake_takes_no_budget_that_is_lent_elsewhere() {
+        let mut m = model();
+        m.awaits[2] = true;
+        (m.donor[4], m.borrower[1]) = (1, 4);
+        assert_eq!(wake(&mut m, 2, 1), 0);
+        assert_eq!((m.donor[2], m.borrower[1], m.awaits[2]), (0, 4, false), "1's budget stays with 4");
+        let mut m = model();
+        (m.borrower[1], m.donor[3]) = (3, 4);
+        assert_eq!(wake(&mut m, 1, 0), 0, "3 runs on 4's budget, not 1's");
+        assert_eq!((m.donor[3], m.borrower[1]), (4, 0));
+    }
 }
