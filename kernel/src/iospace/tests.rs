@@ -209,3 +209,15 @@ fn only_the_table_still_entered_is_removed() {
     assert!(finalise(&mut memory, &root, true));
     assert_eq!(memory.root(NVME), Some(0x70_0000), "another root stays");
 }
+
+/// An empty entry is not taken for a frame's, even for a frame at physical address 0 (whose
+/// address bits an empty entry has): deleting such a capability writes nothing and leaves
+/// the IOTLB alone.
+#[test]
+fn an_empty_entry_holds_no_frame_even_at_address_0() {
+    let mut memory = with_tables();
+    let cap = Cap::Frame { paddr: 0, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping::io(NVME, 0x7000) };
+    let before = memory.invalidations;
+    assert!(finalise(&mut memory, &cap, false));
+    assert_eq!((memory.invalidations, memory.entries.get(&(TABLE, 7))), (before, None));
+}
