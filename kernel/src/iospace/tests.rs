@@ -221,3 +221,13 @@ fn an_empty_entry_holds_no_frame_even_at_address_0() {
     assert!(finalise(&mut memory, &cap, false));
     assert_eq!((memory.invalidations, memory.entries.get(&(TABLE, 7))), (before, None));
 }
+
+/// An empty parent entry is not taken for a table's, even for a table at physical address
+/// 0: deleting its last capability writes nothing into the parent.
+#[test]
+fn an_empty_entry_holds_no_table_even_at_address_0() {
+    let mut memory = with_tables();
+    let table = Cap::PagingTable { paddr: 0, level: TableLevel::PageTable, mapping: Mapping::io(NVME, 0x20_0000) };
+    assert!(finalise(&mut memory, &table, true));
+    assert_eq!(memory.entries.get(&(DIRECTORY, 1)), None);
+}
