@@ -474,8 +474,9 @@ mod tests {
         assert_eq!(processors(&memory), Err(AcpiError::BadChecksum("APIC", madt as u64)), "the last byte counts");
     }
 
-    /// A memory that reports the first unreadable byte of a read (the direct map may), not
-    /// the read's start.
+    /// A memory that reports the first unreadable byte of a read, not the read's start (the
+    /// kernel's `DirectMap` and `TestMemory` report the start; `read` passes on whichever
+    /// address the memory names).
     struct Truncated(TestMemory);
 
     impl PhysicalMemory for Truncated {
