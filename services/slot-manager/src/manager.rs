@@ -1049,20 +1049,25 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// changed (one clock read): the caller hands the message to [`Manager::received`], the
     /// general path, which keeps every rule.
     pub fn copy_answer(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) -> Result<(), ReplyCap> {
+        // The seat and its current work first: the serving module's answer (no copy), which
+        // comes once per request, is refused by the first checks.
+        let seat = usize::try_from(badge & !SEAT_BADGE).unwrap_or(usize::MAX);
+        let Some(s) = self.seats.get(seat) else { return Err(reply) };
+        let (Role::Module(module), Some(Job::Request { id, copy_until: Some(_), .. })) = (s.role, &s.current) else { return Err(reply) };
+        let id = *id;
         if badge & SEAT_BADGE == 0
             || words.len() > crate::MAX_WORDS
             || matches!(label, READY | STATE | IMPORTED)
+            || s.caller.is_some()
+            || !s.queue.is_empty()
+            || s.catching_up
+            || s.diverged
+            || s.handing.is_some()
             || self.reschedule_due
             || self.lineages.is_some()
             || self.hand.is_some()
             || self.promotion_under_way()
         {
-            return Err(reply);
-        }
-        let Some(s) = usize::try_from(badge & !SEAT_BADGE).ok().and_then(|seat| self.seats.get_mut(seat)) else { return Err(reply) };
-        let Role::Module(module) = s.role else { return Err(reply) };
-        let Some(Job::Request { id, copy_until: Some(_), .. }) = s.current else { return Err(reply) };
-        if s.caller.is_some() || !s.queue.is_empty() || s.catching_up || s.diverged || s.handing.is_some() {
             return Err(reply);
         }
         let now = self.clock.now();
@@ -1074,9 +1079,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return Err(reply);
         }
         // As the general path leaves it: the seat's call saved for its next work, its copy
-        // done (the request's message dropped with it if nothing else holds it).
-        s.current = None;
-        s.caller = Some(reply);
+        // done (the request's message dropped with it if nothing else holds it). (The seat
+        // is there: it was looked up above.)
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.current = None;
+            s.caller = Some(reply);
+        }
         self.entry_step_done = false;
         self.message_at = now;
         Ok(())
