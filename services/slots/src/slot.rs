@@ -648,7 +648,7 @@ impl<E: Equivalence> Slot<E> {
     /// breaker), the exchange's serving answer is in and `from`'s copy is pending and within
     /// the answer deadline, and `from` is shadowing with fewer than `min_agreeing − 1`
     /// compared requests and its faults within the policy (so its verdict cannot change:
-    /// [`Slot::evaluate_at`] returns at once for it, host test
+    /// the policy's judgement (`evaluate_at`) returns at once for it, host test
     /// `the_verdict_is_skipped_only_while_it_cannot_change`). It then records exactly what
     /// [`Slot::answer_worked`] records (the same `judge` and `finish_compared`) and returns
     /// whether the answer agreed. Otherwise `None`, with nothing changed: the caller takes the
