@@ -1031,6 +1031,65 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.reschedule();
     }
 
+    /// The narrow path for the commonest message of all: a shadowing challenger's answer to
+    /// its mirrored copy (docs/slots.md, "A copy's answer: the narrow path"). `badge` must be
+    /// a seat's; `label` and `words` its message, `reply` its saved call. Taken, with `Ok`,
+    /// only when the answer can change nothing but the evidence's counters: no promotion is
+    /// under way and none by hand, no roles are to be rescheduled, the slot is not N-version;
+    /// the seat runs a module, holds no saved call and no queued work, is not catching up,
+    /// diverged or handing off, and its current work is a copy of a request; the words fit
+    /// [`crate::MAX_WORDS`] and the label is none of the seat protocol's own (`READY`,
+    /// `STATE`, `IMPORTED`); no clock check is due ([`Manager::tick`]); and
+    /// [`Slot::copy_answer`] applies (the comparator exact, no rollback window, the serving
+    /// answer in, the copy pending and in time, the module shadowing short of `min_agreeing`
+    /// with its faults within the policy). The answer is then compared in place with the
+    /// serving module's and counted exactly as [`Manager::received`] would, the seat keeps
+    /// the call for its next work, and nothing else happens (no send: the seat has nothing
+    /// queued; no outcome: the verdict cannot change). Otherwise `Err(reply)` with nothing
+    /// changed (one clock read): the caller hands the message to [`Manager::received`], the
+    /// general path, which keeps every rule.
+    pub fn copy_answer(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) -> Result<(), ReplyCap> {
+        // The seat and its current work first: the serving module's answer (no copy), which
+        // comes once per request, is refused by the first checks.
+        let seat = usize::try_from(badge & !SEAT_BADGE).unwrap_or(usize::MAX);
+        let Some(s) = self.seats.get(seat) else { return Err(reply) };
+        let (Role::Module(module), Some(Job::Request { id, copy_until: Some(_), .. })) = (s.role, &s.current) else { return Err(reply) };
+        let id = *id;
+        if badge & SEAT_BADGE == 0
+            || words.len() > crate::MAX_WORDS
+            || matches!(label, READY | STATE | IMPORTED)
+            || s.caller.is_some()
+            || !s.queue.is_empty()
+            || s.catching_up
+            || s.diverged
+            || s.handing.is_some()
+            || self.reschedule_due
+            || self.lineages.is_some()
+            || self.hand.is_some()
+            || self.promotion_under_way()
+        {
+            return Err(reply);
+        }
+        let now = self.clock.now();
+        if now.saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
+            return Err(reply);
+        }
+        let worked = now.saturating_sub(s.current_since);
+        if self.slot.copy_answer(id, module, label, words, now, worked).is_none() {
+            return Err(reply);
+        }
+        // As the general path leaves it: the seat's call saved for its next work, its copy
+        // done (the request's message dropped with it if nothing else holds it). (The seat
+        // is there: it was looked up above.)
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.current = None;
+            s.caller = Some(reply);
+        }
+        self.entry_step_done = false;
+        self.message_at = now;
+        Ok(())
+    }
+
     /// Notes when the message being handled arrived ([`Manager::message_at`]), and
     /// [`Manager::tick`]s if [`CLOCK_CHECK_MICROS`] have passed since the last tick.
     fn check_clock(&mut self) {

@@ -2151,3 +2151,102 @@ fn a_promotions_entry_and_its_transfers_start_are_separate_steps() {
     assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }));
     assert_eq!(sim.m.slot().serving(), 1);
 }
+
+/// Two tiles with policy `p`, one offering the seats' messages to the narrow path
+/// (`Manager::copy_answer`) and one not, each with `payload`'s challenger installed and sent
+/// `requests` client requests, each answered before the next.
+fn with_and_without_the_narrow_path(p: tileos_slots::SlotPolicy, payload: &[u8], requests: u64) -> (Sim, Sim) {
+    let sims = [true, false].map(|narrow| {
+        let mut sim = Sim::new(config(p, 4));
+        sim.narrow = narrow;
+        sim.install(&bundle(payload));
+        sim.pump();
+        for x in 1..=requests {
+            sim.request(1, x);
+            sim.pump();
+        }
+        sim
+    });
+    let [narrow, general] = sims;
+    (narrow, general)
+}
+
+/// A shadowing challenger's answers take the narrow path (one per request) and are counted
+/// exactly as the general path counts them: agreeing and disagreeing, slow and the
+/// latencies; the clients get the same answers, each once.
+#[test]
+fn a_challengers_answers_take_the_narrow_path_and_count_as_on_the_general_path() {
+    let mut p = policy();
+    p.min_agreeing = 1_000;
+    p.max_disagreement = tileos_slots::Ratio { num: 1, den: 1 };
+    let (narrow, general) = with_and_without_the_narrow_path(p, b"wrong", 40);
+    assert_eq!((narrow.narrow_taken, general.narrow_taken), (40, 0), "{}", narrow.notes());
+    let (a, b) = (narrow.m.slot().module(1).unwrap(), general.m.slot().module(1).unwrap());
+    assert_eq!(a.evidence, b.evidence);
+    assert_eq!((a.evidence.agreeing, a.evidence.disagreeing), (35, 5), "every 7th answer of \"wrong\" differs");
+    assert_eq!(narrow.answers, general.answers);
+    assert_eq!(narrow.m.stats(), general.m.stats());
+    assert!(narrow.not_answered_once().is_empty());
+}
+
+/// The answer that completes `min_agreeing` can promote: it is the general path's. A narrow
+/// path that took it (or any answer of a promotable module) would leave the module
+/// shadowing here; promoted by the policy on the same request as without the narrow path.
+#[test]
+fn the_answer_that_can_promote_takes_the_general_path() {
+    let mut p = policy();
+    p.auto_promote = true;
+    let (narrow, general) = with_and_without_the_narrow_path(p, b"fast", 5);
+    assert_eq!(narrow.narrow_taken, 4, "the first four answers; the fifth completes the evidence");
+    assert_eq!((narrow.m.slot().serving(), general.m.slot().serving()), (1, 1), "{}", narrow.notes());
+    assert_eq!(narrow.m.slot().counters(), general.m.slot().counters());
+    assert_eq!(narrow.answers, general.answers);
+}
+
+/// Malformed and forged answers from a challenger's seat: each is refused by the narrow path
+/// and handled by the general path as before (counted as a violation with its reason), or,
+/// when it is an answer to the copy the seat holds, counted as disagreeing.
+#[test]
+fn forged_and_malformed_answers_on_the_narrow_path_fall_back_or_are_counted() {
+    let mut p = policy();
+    p.min_agreeing = 1_000;
+    p.max_disagreement = tileos_slots::Ratio { num: 1, den: 1 };
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    // The challenger (seat 1) holds its copy of request 3 while the incumbent answers.
+    sim.paused.insert(1);
+    sim.request(1, 3);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 0), Message { label: MESSAGE, words: vec![3] });
+    sim.work.retain(|(seat, _, _)| *seat != 1);
+    let taken = sim.narrow_taken;
+    // Too many words: the general path refuses it (TooLarge, a violation); the copy is still
+    // the seat's.
+    sim.module_call(1, Message { label: MESSAGE, words: vec![0; tileos_slot_manager::MAX_WORDS + 1] });
+    assert_eq!((sim.narrow_taken, sim.m.stats().violations), (taken, 1));
+    // The answer with a word too many: an answer to its copy, counted as disagreeing.
+    sim.module_call(1, Message { label: MESSAGE, words: vec![3, 0] });
+    assert_eq!(sim.narrow_taken, taken + 1);
+    let evidence = sim.m.slot().module(1).unwrap().evidence;
+    assert_eq!((evidence.agreeing, evidence.disagreeing), (0, 1));
+    // A second answer (no copy outstanding): the general path's violation, the previous
+    // saved call given back.
+    let released = sim.world.borrow().released.len();
+    sim.module_call(1, Message { label: MESSAGE, words: vec![3] });
+    assert_eq!((sim.narrow_taken, sim.m.stats().violations), (taken + 1, 3), "{}", sim.notes());
+    assert!(sim.world.borrow().released.len() > released);
+    assert!(sim.notes().contains("seat 1 answered (label"), "{}", sim.notes());
+    // A seat the slot does not have, and one that runs nothing.
+    sim.module_call(40, Message { label: MESSAGE, words: vec![3] });
+    sim.module_call(3, Message { label: MESSAGE, words: vec![3] });
+    assert_eq!((sim.narrow_taken, sim.m.stats().violations), (taken + 1, 5), "{}", sim.notes());
+    // The evidence is as it was; the incumbent still serves.
+    let evidence = sim.m.slot().module(1).unwrap().evidence;
+    assert_eq!((evidence.agreeing, evidence.disagreeing), (0, 1));
+    sim.paused.clear();
+    sim.request(1, 4);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 1), Message { label: MESSAGE, words: vec![7] });
+    assert!(sim.not_answered_once().is_empty());
+}

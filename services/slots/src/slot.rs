@@ -638,6 +638,59 @@ impl<E: Equivalence> Slot<E> {
         (Answered::Compared { agree }, out)
     }
 
+    /// The narrow path of [`Slot::answer_worked`] for the common mirrored answer: a
+    /// shadowing challenger `from`'s answer to `request` (`worked` after its copy was sent),
+    /// given as the message's `label` and `words` and compared **in place** with the serving
+    /// module's answer bytes (equal exactly when `Message::to_bytes` of it would be: the label
+    /// and then each word, little-endian). It applies only when that answer cannot change
+    /// anything but the module's counters, so that the outcome is empty for certain: the
+    /// comparator is exact, no rollback window is open (a warm module's answer feeds the
+    /// breaker), the exchange's serving answer is in and `from`'s copy is pending and within
+    /// the answer deadline, and `from` is shadowing with fewer than `min_agreeing − 1`
+    /// compared requests and its faults within the policy (so its verdict cannot change:
+    /// the policy's judgement (`evaluate_at`) returns at once for it, host test
+    /// `the_verdict_is_skipped_only_while_it_cannot_change`). It then records exactly what
+    /// [`Slot::answer_worked`] records (the same `judge` and `finish_compared`) and returns
+    /// whether the answer agreed. Otherwise `None`, with nothing changed: the caller takes the
+    /// general path.
+    pub fn copy_answer(
+        &mut self,
+        request: RequestId,
+        from: ModuleId,
+        label: u64,
+        words: &[u64],
+        now: Ticks,
+        worked: Ticks,
+    ) -> Option<bool> {
+        if self.comparator != Comparator::Exact || self.window.is_some() {
+            return None;
+        }
+        let module = self.modules.iter().find(|m| m.view.id == from)?;
+        let e = &module.view.evidence;
+        if module.view.state != State::Shadowing
+            || e.compared().saturating_add(1) >= self.policy.min_agreeing
+            || e.faults > self.policy.max_faults
+        {
+            return None;
+        }
+        let x = self.exchanges.iter().position(|e| e.request == request)?;
+        let exchange = &mut self.exchanges[x];
+        let responder = Responder::Module(from);
+        if from == exchange.serving || now > exchange.sent.saturating_add(self.policy.answer_deadline) {
+            return None;
+        }
+        let served_latency = exchange.served?;
+        let p = exchange.pending.iter().position(|p| p.responder == responder && p.answer.is_none())?;
+        let latency = worked.min(now.saturating_sub(exchange.sent));
+        let agree = same_bytes(&exchange.answer, label, words);
+        remove_in_order(&mut exchange.pending, p);
+        let mut out = Outcome::default();
+        self.judge(request, responder, Comparison { agree, served_latency, latency }, now, &mut out);
+        self.finish_compared(x, now, &mut out);
+        debug_assert!(out.transitions.is_empty() && out.deliver.is_empty() && out.reissue.is_empty());
+        Some(agree)
+    }
+
     /// `request`'s mirrored copy will never reach `from` (its seat fell behind and the
     /// manager dropped the copy): it counts as a timeout now, as it would at its deadline,
     /// and the exchange does not wait for it (so a seat that cannot keep up does not make
@@ -1032,6 +1085,13 @@ impl<E: Equivalence> Slot<E> {
             }
         }
     }
+}
+
+/// Whether `bytes` are the message of `label` and `words` as bytes (the label, then each word,
+/// little-endian: `Message::to_bytes`), compared without making them.
+fn same_bytes(bytes: &[u8], label: u64, words: &[u64]) -> bool {
+    let Some(rest) = bytes.strip_prefix(&label.to_le_bytes()[..]) else { return false };
+    rest.len() == 8 * words.len() && rest.chunks_exact(8).zip(words).all(|(chunk, word)| chunk == word.to_le_bytes())
 }
 
 /// Removes element `i` of `v`, keeping the others in order. Nearly always `i` is the last

@@ -249,3 +249,189 @@ proptest! {
         prop_assert!(clients.delivered.values().all(|&n| n == 1), "a request answered twice");
     }
 }
+
+/// A message of `label` and `words` as the slot compares it: the label, then each word,
+/// little-endian (`Message::to_bytes` of the slot manager).
+fn message_bytes(label: u64, words: &[u64]) -> Vec<u8> {
+    core::iter::once(label).chain(words.iter().copied()).flat_map(u64::to_le_bytes).collect()
+}
+
+/// What a mirrored challenger sends back for one request in
+/// `the_narrow_path_records_exactly_what_the_general_path_records`.
+#[derive(Clone, Copy, Debug)]
+enum CopyReply {
+    /// The serving answer's label and words.
+    Same,
+    /// One word different.
+    OtherWord,
+    /// Another label.
+    OtherLabel,
+    /// One word more (a different length).
+    Longer,
+    /// No words.
+    Empty,
+    /// Nothing (its copy times out at the next tick).
+    Silent,
+}
+
+proptest! {
+    /// `Slot::copy_answer`, the narrow path of a mirrored answer, changes the slot exactly as
+    /// `Slot::answer_worked` does with the answer's bytes whenever it applies (and says
+    /// whether the answer agreed, as `Answered::Compared` does), and changes nothing when it
+    /// does not apply; a copy answered before the serving module, a late one, a promoted or
+    /// promotable module's, and the rollback window's all fall back. Two slots get the same
+    /// events; one offers each mirrored answer to the narrow path first.
+    #[test]
+    fn the_narrow_path_records_exactly_what_the_general_path_records(
+        min_agreeing in 1u64..12,
+        max_faults in 0u32..2,
+        auto_promote: bool,
+        (num, den) in (1u32..4).prop_flat_map(|den| (0..=den, Just(den))),
+        events in proptest::collection::vec(
+            (
+                prop_oneof![
+                    6 => Just(CopyReply::Same),
+                    1 => Just(CopyReply::OtherWord),
+                    1 => Just(CopyReply::OtherLabel),
+                    1 => Just(CopyReply::Longer),
+                    1 => Just(CopyReply::Empty),
+                    1 => Just(CopyReply::Silent),
+                ],
+                any::<bool>(),
+                0u64..3,
+                proptest::collection::vec(any::<u64>(), 0..4),
+                0u64..12,
+            ),
+            0..80,
+        ),
+    ) {
+        let policy = SlotPolicy {
+            min_agreeing, max_faults, max_disagreement: Ratio { num, den }, min_soak: 0, answer_deadline: 20,
+            rollback_window: 200, auto_promote, ..SlotPolicy::default()
+        };
+        let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+        let mut general = narrow.clone();
+        let mut now = 0;
+        for (reply, copy_first, late, words, fault_or_rollback) in events {
+            now += 10;
+            // A challenger now and then (both slots number them alike).
+            if narrow.modules().filter(|m| m.state == State::Shadowing).count() < 2 && narrow.install(now).is_ok() {
+                let c = general.install(now).unwrap();
+                prop_assert_eq!(narrow.started(c, now).unwrap(), general.started(c, now).unwrap());
+            }
+            let m = narrow.request(now);
+            prop_assert_eq!(&m, &general.request(now));
+            let mirrored = narrow.mirrored().to_vec();
+            let serving = message_bytes(0x40, &words);
+            let serve = |s: &mut Slot<ExactOnly>| s.answer(m.request, Responder::Module(m.serve), &serving, now + 1);
+            if !copy_first {
+                prop_assert_eq!(serve(&mut narrow), serve(&mut general));
+            }
+            for &c in &mirrored {
+                let (label, copy): (u64, Vec<u64>) = match reply {
+                    CopyReply::Same => (0x40, words.clone()),
+                    CopyReply::OtherWord => (0x40, words.iter().map(|w| w ^ 1).chain(words.is_empty().then_some(1)).collect()),
+                    CopyReply::OtherLabel => (0x41, words.clone()),
+                    CopyReply::Longer => (0x40, words.iter().copied().chain([0]).collect()),
+                    CopyReply::Empty => (0x40, Vec::new()),
+                    CopyReply::Silent => continue,
+                };
+                // Late by `late` deadlines (0: in time).
+                let at = now + 2 + late * 25;
+                let worked = 1 + late;
+                let general_answer = general.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
+                let before = narrow.clone();
+                match narrow.copy_answer(m.request, c, label, &copy, at, worked) {
+                    Some(agree) => {
+                        prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
+                    }
+                    None => {
+                        prop_assert_eq!(format!("{:?}", &before), format!("{:?}", &narrow), "nothing changed when it falls back");
+                        let narrow_answer = narrow.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
+                        prop_assert_eq!(narrow_answer, general_answer);
+                    }
+                }
+            }
+            if copy_first {
+                prop_assert_eq!(serve(&mut narrow), serve(&mut general));
+            }
+            match fault_or_rollback {
+                0 => {
+                    if let Some(c) = mirrored.first() {
+                        prop_assert_eq!(narrow.faulted(*c, now + 3), general.faulted(*c, now + 3));
+                    }
+                }
+                1 => prop_assert_eq!(narrow.rollback(now + 3), general.rollback(now + 3)),
+                _ => {}
+            }
+            prop_assert_eq!(narrow.tick(now + 4), general.tick(now + 4));
+            prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general));
+        }
+    }
+}
+
+/// The narrow path applies to a shadowing challenger's answer short of `min_agreeing`, and
+/// hands the answer that could change its verdict (the `min_agreeing`-th compared) to the
+/// general path, which promotes on it; an answer before the serving one, a late one and a
+/// second one for the same copy fall back too.
+#[test]
+fn the_narrow_path_stops_where_the_verdict_can_change() {
+    let policy = SlotPolicy { min_agreeing: 3, min_soak: 0, answer_deadline: 20, auto_promote: true, ..SlotPolicy::default() };
+    let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let c = s.install(0).unwrap();
+    let _ = s.started(c, 0).unwrap();
+    let answer = message_bytes(0x40, &[7, 8]);
+    // Before the serving answer: held by the general path, not taken here.
+    let m = s.request(10);
+    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 11, 1), None);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 12);
+    // Late: past the answer deadline.
+    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 40, 1), None);
+    assert_eq!(s.answer(m.request, Responder::Module(c), &answer, 13).0, Answered::Compared { agree: true });
+    // Its copy was answered: a second answer is not taken.
+    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 14, 1), None);
+    // The second compared request: taken.
+    let m = s.request(20);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 21);
+    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 22, 1), Some(true));
+    assert_eq!(s.module(c).unwrap().evidence.agreeing, 2);
+    // The third would make it promotable (and promote it): the general path's.
+    let m = s.request(30);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 31);
+    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 32, 1), None);
+    assert_eq!(s.module(c).unwrap().evidence.agreeing, 2, "nothing recorded by the refusal");
+    let (answered, out) = s.answer(m.request, Responder::Module(c), &answer, 32);
+    assert_eq!(answered, Answered::Compared { agree: true });
+    assert!(out.transitions.iter().any(|t| t.to == State::Promoted), "{out:?}");
+    // The window is open: the warm module's answers feed the breaker, never the narrow path.
+    let m = s.request(40);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 41);
+    assert_eq!(s.copy_answer(m.request, ORIGINAL_INCUMBENT, 0x40, &[7, 8], 42, 1), None);
+}
+
+/// A wrong answer on the narrow path is counted as disagreeing, whatever is wrong in it: a
+/// word, the label, the length.
+#[test]
+fn the_narrow_path_counts_every_kind_of_difference() {
+    let policy = SlotPolicy { min_agreeing: 100, min_soak: 0, answer_deadline: 20, ..SlotPolicy::default() };
+    let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let c = s.install(0).unwrap();
+    let _ = s.started(c, 0).unwrap();
+    let answer = message_bytes(0x40, &[7, 8]);
+    let replies: [(u64, &[u64], bool); 6] = [
+        (0x40, &[7, 8], true),
+        (0x40, &[7, 9], false),
+        (0x41, &[7, 8], false),
+        (0x40, &[7, 8, 0], false),
+        (0x40, &[7], false),
+        (0x40, &[], false),
+    ];
+    for (n, (label, words, agrees)) in replies.into_iter().enumerate() {
+        let now = 10 * n as u64 + 10;
+        let m = s.request(now);
+        let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
+        assert_eq!(s.copy_answer(m.request, c, label, words, now + 2, 1), Some(agrees), "{label:#x} {words:?}");
+    }
+    let evidence = s.module(c).unwrap().evidence;
+    assert_eq!((evidence.agreeing, evidence.disagreeing), (1, 5));
+}

@@ -228,6 +228,11 @@ pub struct Sim {
     pub paused: BTreeSet<usize>,
     /// Control replies the pump came across (a promotion by hand is answered at its switch).
     control_replies: BTreeMap<u64, Message>,
+    /// Seats' messages are offered to the narrow path first, as the glue does
+    /// (`Manager::copy_answer`); off, they all take the general path (`Manager::received`).
+    pub narrow: bool,
+    /// Messages the narrow path took.
+    pub narrow_taken: u64,
 }
 
 pub fn policy() -> SlotPolicy {
@@ -326,6 +331,8 @@ impl Sim {
             imports: BTreeMap::new(),
             paused: BTreeSet::new(),
             control_replies: BTreeMap::new(),
+            narrow: true,
+            narrow_taken: 0,
         };
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
@@ -360,9 +367,21 @@ impl Sim {
         self.receive(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
     }
 
-    /// Hands the manager a message as the glue does: then its deferred work, if now is the
-    /// moment for it.
+    /// Hands the manager a message as the glue does (a seat's to the narrow path first, unless
+    /// [`Sim::narrow`] is off): then its deferred work, if now is the moment for it.
     fn receive(&mut self, badge: u64, access: Access, message: Message, cap: ReplyCap) {
+        let cap = if self.narrow && badge & SEAT_BADGE != 0 {
+            match self.m.copy_answer(badge, message.label, &message.words, cap) {
+                Ok(()) => {
+                    self.narrow_taken += 1;
+                    self.m.deferred();
+                    return;
+                }
+                Err(cap) => cap,
+            }
+        } else {
+            cap
+        };
         self.m.received(badge, access, message.label, &message.words, cap);
         self.m.deferred();
     }
