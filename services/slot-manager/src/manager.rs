@@ -38,8 +38,8 @@ const CLOCK_CHECK_MICROS: Ticks = 1_000;
 pub const READY_DEADLINE: Ticks = 10_000_000;
 
 /// How long work deferred off the clients' path ([`Manager::deferred`]: a promotion by the
-/// policy with its update-log entry, a breaker entry's second try, lowering a module's
-/// schedule) may wait for a moment when no client waits and no
+/// policy with its update-log entry, a rollback by hand's steps, a breaker entry's second
+/// try, lowering a module's schedule) may wait for a moment when no client waits and no
 /// switch is under way; past that, the next message does it whatever waits.
 pub const DEFERRED_BOUND: Ticks = 100_000;
 
@@ -754,7 +754,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// tree; at the next step its state transfer before the switch started, for policy and
     /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
     /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
-    /// withdrawal of a persisted promotion that was abandoned, and lowering a module's
+    /// withdrawal of a persisted promotion that was abandoned, a rollback by hand's entry
+    /// and then its rollback ([`Manager::hand_rollback_step`]: each a step alone, and not
+    /// waiting for a switch to end), and lowering a module's
     /// schedule to the challengers' (the warm incumbent after the switch: a root-server
     /// call). Every entry is appended before any control request is answered (`control`
     /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
