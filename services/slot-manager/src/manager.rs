@@ -38,8 +38,8 @@ const CLOCK_CHECK_MICROS: Ticks = 1_000;
 pub const READY_DEADLINE: Ticks = 10_000_000;
 
 /// How long work deferred off the clients' path ([`Manager::deferred`]: a promotion by the
-/// policy with its update-log entry, a breaker entry's second try, lowering a module's
-/// schedule) may wait for a moment when no client waits and no
+/// policy with its update-log entry, a rollback by hand's steps, a breaker entry's second
+/// try, lowering a module's schedule) may wait for a moment when no client waits and no
 /// switch is under way; past that, the next message does it whatever waits.
 pub const DEFERRED_BOUND: Ticks = 100_000;
 
@@ -365,6 +365,18 @@ struct HandPromotion {
     reply: ReplyCap,
 }
 
+/// A rollback by hand under way ([`Manager::rollback_by_hand`]), carried out as two
+/// deferred steps: its update-log entry, then the rollback.
+#[derive(Debug)]
+struct HandRollback {
+    /// The module to be rolled back (the promoted one serving when the operator asked).
+    module: ModuleId,
+    /// Its entry is persisted (the first step done): the next step rolls back.
+    logged: bool,
+    /// The operator's request, answered when the rollback is done or not carried out.
+    reply: ReplyCap,
+}
+
 /// A bundle being staged.
 struct Staging {
     length: u32,
@@ -470,9 +482,13 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// to start or under way): the operator's request, answered when it switches or is
     /// abandoned.
     hand: Option<HandPromotion>,
+    /// The rollback by hand under way (its entry to be persisted, or persisted and the
+    /// rollback to be carried out): the operator's request, answered when it is done.
+    hand_rollback: Option<HandRollback>,
     /// A step that persisted an update-log entry ran in the handling of the message (or the
-    /// deferred step) now under way: [`Manager::deferred`] does no more until the next one,
-    /// so that no busy span holds two such steps.
+    /// deferred step) now under way, or the message was the operator's rollback by hand:
+    /// [`Manager::deferred`] does no more until the next one, so that no busy span holds
+    /// two such steps.
     entry_step_done: bool,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
@@ -598,6 +614,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             start_due: None,
             in_step_for: None,
             hand: None,
+            hand_rollback: None,
             entry_step_done: false,
             logged_promotion: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
@@ -675,6 +692,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             || self.switching.is_some()
     }
 
+    /// Whether a rollback by hand is under way (its entry or its rollback still to come:
+    /// [`Manager::rollback_by_hand`]).
+    pub fn rollback_under_way(&self) -> bool {
+        self.hand_rollback.is_some()
+    }
+
     /// Client requests outstanding.
     pub fn outstanding(&self) -> usize {
         self.inflight.len()
@@ -731,7 +754,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// tree; at the next step its state transfer before the switch started, for policy and
     /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
     /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
-    /// withdrawal of a persisted promotion that was abandoned, and lowering a module's
+    /// withdrawal of a persisted promotion that was abandoned, a rollback by hand's entry
+    /// and then its rollback ([`Manager::hand_rollback_step`]: each a step alone, and not
+    /// waiting for a switch to end), and lowering a module's
     /// schedule to the challengers' (the warm incumbent after the switch: a root-server
     /// call). Every entry is appended before any control request is answered (`control`
     /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
@@ -750,7 +775,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Whether [`Manager::deferred`] has a step to do now (the glue then polls for a message
     /// before it waits, and calls [`Manager::deferred_step`] if none is there).
     pub fn deferred_ready(&self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() || self.switching.is_some() {
+        if self.deferred_since.is_none() || !self.inflight.is_empty() {
+            return false;
+        }
+        // A rollback by hand does not wait for a switch to end (it ends it).
+        if self.hand_rollback.is_some() {
+            return true;
+        }
+        if self.switching.is_some() {
             return false;
         }
         let policy = self.policy_due.is_some()
@@ -791,6 +823,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn do_deferred(&mut self) {
         self.flush_log();
         let now = self.clock.now();
+        if let Some(hand) = self.hand_rollback.take() {
+            // A rollback by hand's step, alone in its span (the other work waits for the
+            // next: `deferred_since` is kept).
+            self.hand_rollback_step(hand);
+            return;
+        }
         if let Some(module) = self.start_due.take() {
             if !self.start_pre_transfer(module) {
                 // Nothing else serves, or no seat: the switch transfers the state itself.
@@ -1133,6 +1171,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                             }
                             Err(response) => *response,
                         }
+                    }
+                    Ok(slots::Request::Rollback) if access == Access::Full => {
+                        // Answered at once if refused, else when the rollback is done (two
+                        // deferred steps: its entry, then the rollback).
+                        if let Some((reply, response)) = self.rollback_by_hand(reply) {
+                            self.host.reply(reply, &Message::encode(&response));
+                        }
+                        return;
                     }
                     Ok(slots::Request::Promote { module, force }) if access == Access::Full => {
                         // Answered at once if refused, else when the switch is made or the
@@ -2586,9 +2632,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             // Only a refusal reaches here (busy, or not allowed): `receive` starts the job.
             R::InstallCommit => refused(RefusalKind::Busy, "an install is under way: one at a time"),
-            // A full client's is taken by `receive` (`promote_by_hand`): only a refusal here.
-            R::Promote { .. } => refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)"),
-            R::Rollback => self.rollback("rolled back by hand"),
+            // A full client's are taken by `receive` (`promote_by_hand`, `rollback_by_hand`):
+            // only a refusal here.
+            R::Promote { .. } | R::Rollback => refused(RefusalKind::NotAllowed, "this client may read status and log only (control = 1)"),
             R::LogHead => {
                 let head = self.log.signed_tree_head(self.log_time(), &self.config.log_key);
                 let signature = heapless::Vec::from_slice(&head.signature).unwrap_or_default();
@@ -2897,6 +2943,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// A policy promotion under way is superseded (its persisted entry withdrawn first).
     /// Returns the answer to give now, or `None` when `reply` is kept.
     fn promote_by_hand(&mut self, module: u32, force: bool, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
+        if let Some(hand) = &self.hand_rollback {
+            let reason = format!("the rollback by hand of module {} is under way: a promotion waits until it is done", hand.module);
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
         if let Some(hand) = &self.hand {
             let reason = format!(
                 "the promotion by hand of module {} is under way (its state transfer before the switch): one at a time",
@@ -2989,7 +3039,120 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.modules.get(&id).cloned().unwrap_or(ModuleInfo { name: format!("module {id}"), version: String::new(), hash: [0; 32] })
     }
 
-    /// Rolls back (the update log's entry notes `note`).
+    /// A rollback by hand (`Rollback`, tilectl): refused at once with its reason (a rollback
+    /// by hand already under way: `Busy`; no rollback window open: `Policy`, logged as
+    /// refusals are), else taken and carried out as two deferred steps of their own
+    /// ([`Manager::hand_rollback_step`]): its update-log entry persisted, then the rollback.
+    /// The serving (promoted) module serves the requests that arrive meanwhile, as before.
+    /// The operator is answered when the rollback is done (`RolledBack`), or with the
+    /// reason it was not carried out. Returns the answer to give now, or `None` when
+    /// `reply` is kept.
+    fn rollback_by_hand(&mut self, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
+        if let Some(hand) = &self.hand_rollback {
+            let reason = format!("the rollback by hand of module {} is under way: one at a time", hand.module);
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
+        let serving = self.slot.serving();
+        if self.slot.warm().is_none() {
+            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
+            return Some((
+                reply,
+                self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")),
+            ));
+        }
+        self.hand_rollback = Some(HandRollback { module: serving, logged: false, reply });
+        // Its entry is the next step's, not this request's.
+        self.entry_step_done = true;
+        self.defer();
+        None
+    }
+
+    /// One step of the rollback by hand under way: first its update-log entry (persisted,
+    /// then in the tree: *written before it is acted on*), then, at the next step, the
+    /// rollback itself (the transitions, the restored module's hand-off or journal, its
+    /// schedule at the switch of roles), after which the operator is answered. If the
+    /// promoted module was rolled back meanwhile (the breaker, the immune system: their own
+    /// entries), the operator is answered `RolledBack` and nothing more is written; if the
+    /// window closed meanwhile (it elapsed, or the warm module faulted), nothing is rolled
+    /// back: before the entry the refusal is logged as any, after it the entry is withdrawn
+    /// ([`Manager::withdraw_hand_rollback`]).
+    fn hand_rollback_step(&mut self, mut hand: HandRollback) {
+        let module = hand.module;
+        let open = self.slot.warm().is_some() && self.slot.serving() == module;
+        self.entry_step_done = true;
+        if !open {
+            self.hand_rollback_overtaken(hand);
+            return;
+        }
+        if !hand.logged {
+            match self.append(EventKind::Rollback, &self.module_info(module), "rolled back by hand") {
+                Ok(index) => {
+                    self.host.note(format_args!("@event slot.rollback-logged slot={} module={module} index={index}", self.config.name));
+                    hand.logged = true;
+                    self.hand_rollback = Some(hand);
+                }
+                Err(reason) => {
+                    let reason = format!("the update log was not persisted ({reason}): nothing rolled back");
+                    self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Store, &reason)));
+                }
+            }
+            return;
+        }
+        let now = self.clock.now();
+        match self.slot.rollback(now) {
+            Ok(out) => {
+                self.process(out);
+                let response = slots::Response::RolledBack { module: self.slot.serving() };
+                self.host.reply(hand.reply, &Message::encode(&response));
+            }
+            // Not reached: the window was checked just above and nothing ran in between.
+            Err(_) => self.hand_rollback_overtaken(hand),
+        }
+    }
+
+    /// The rollback by hand `hand` cannot be carried out as asked: the promoted module was
+    /// rolled back meanwhile (answered `RolledBack`), or the window closed (refused, and a
+    /// persisted entry withdrawn).
+    fn hand_rollback_overtaken(&mut self, hand: HandRollback) {
+        let serving = self.slot.serving();
+        if serving != hand.module {
+            self.host.note(format_args!(
+                "slot {}: module {} was rolled back before the rollback by hand was carried out: module {serving} serves",
+                self.config.name, hand.module
+            ));
+            self.host.reply(hand.reply, &Message::encode(&slots::Response::RolledBack { module: serving }));
+            return;
+        }
+        let reason = format!("the rollback window closed before the rollback by hand was carried out: module {serving} serves on");
+        let response = if hand.logged {
+            self.withdraw_hand_rollback(hand.module);
+            refused(RefusalKind::Policy, &reason)
+        } else {
+            self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &reason)
+        };
+        self.host.reply(hand.reply, &Message::encode(&response));
+    }
+
+    /// Appends the entry withdrawing the persisted, not carried out rollback by hand of
+    /// `module` (a `Promote` entry noting "rollback withdrawn", so the log's last word on the
+    /// slot is the module that serves). If the store refuses it, it is kept and tried once
+    /// more with the next deferred work, as a breaker's entry is.
+    fn withdraw_hand_rollback(&mut self, module: ModuleId) {
+        let note = format!("rollback withdrawn: not carried out (the rollback window closed), module {module} serves on");
+        let event = self.event(EventKind::Promote, &self.module_info(module), &note);
+        self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
+        if let Err(reason) = self.append_event(&event) {
+            self.host.note(format_args!(
+                "slot {}: the withdrawal of module {module}'s rollback was not persisted ({reason}): tried again as deferred work",
+                self.config.name
+            ));
+            self.unlogged.push_back(event);
+            self.defer();
+        }
+    }
+
+    /// Rolls back at once (the immune system's, [`Manager::immune_rollback`]; the update
+    /// log's entry notes `note`).
     fn rollback(&mut self, note: &str) -> slots::Response {
         let now = self.clock.now();
         let serving = self.slot.serving();

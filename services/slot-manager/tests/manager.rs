@@ -1830,7 +1830,9 @@ fn a_rollback_by_hand_whose_hand_off_fails_replays_the_journal() {
             for b in 0..3 {
                 sums.send(&mut sim, 10 + b);
             }
-            assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+            // The promoted module holds client requests, so the rollback's two steps run
+            // past `DEFERRED_BOUND` (whatever waits), one per clock check.
+            assert_eq!(rollback_past_the_bound(&mut sim), Response::RolledBack { module: 0 });
             let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
             sim.serve_paused(promoted, answered);
             sim.fault(promoted);
@@ -2249,4 +2251,437 @@ fn forged_and_malformed_answers_on_the_narrow_path_fall_back_or_are_counted() {
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 1), Message { label: MESSAGE, words: vec![7] });
     assert!(sim.not_answered_once().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Rollbacks by hand as deferred steps (`slots20`).
+
+/// Sends a rollback by hand without waiting for its answer (it comes when the rollback is
+/// done): the reply capability's number.
+fn rollback_by_hand(sim: &mut Sim) -> u64 {
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Rollback))
+}
+
+/// A rollback by hand while clients hold requests at the serving module: its two steps run
+/// past `DEFERRED_BOUND`, one per clock check. Its answer.
+fn rollback_past_the_bound(sim: &mut Sim) -> Response {
+    let id = rollback_by_hand(sim);
+    for _ in 0..3 {
+        if let Some(answer) = control_answer(sim, id) {
+            return answer;
+        }
+        sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+    }
+    control_answer(sim, id).expect("answered within two steps past the bound")
+}
+
+/// A promotion by hand of module 1 (forced), done: the rollback window is open.
+fn promoted_by_hand(store: &TestStore) -> Sim {
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim
+}
+
+/// A rollback by hand is two deferred steps, neither in the operator's request: the
+/// request only checks (its refusals are answered at once); the next span persists the
+/// entry (nothing rolled back yet: the promoted module serves on); the span after it rolls
+/// back and answers the operator. No span holds both.
+#[test]
+fn a_rollback_by_hand_is_its_entry_then_the_rollback_each_a_step_of_its_own() {
+    let mut sim = promoted_by_hand(&TestStore::default());
+    let entries = entry_kinds(&sim).len();
+    let id = rollback_by_hand(&mut sim);
+    assert!(control_answer(&mut sim, id).is_none(), "answered when done, not in its request");
+    assert_eq!(entry_kinds(&sim).len(), entries, "no entry in the operator's request");
+    assert!(sim.m.rollback_under_way());
+    assert!(sim.m.deferred_ready(), "its entry waits as the next step");
+    assert!(!sim.m.deferred(), "nothing more in the operator's request's span");
+    assert!(sim.m.deferred_step(), "the entry's step");
+    assert_eq!(entry_kinds(&sim)[entries..], [EventKind::Rollback], "persisted\n{}", sim.notes());
+    assert!(sim.notes().contains("@event slot.rollback-logged slot=checksum module=1"), "{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 1, "not rolled back in the entry's step");
+    assert!(control_answer(&mut sim, id).is_none(), "not answered before the rollback");
+    assert!(!sim.m.deferred(), "one step per span");
+    assert!(sim.m.deferred_step(), "the rollback's step");
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back");
+    assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }));
+    assert!(!sim.m.rollback_under_way());
+    assert_eq!(entry_kinds(&sim).len(), entries + 1, "one entry");
+    let note = UpdateEvent::decode(sim.m.log().entry(entries as u64).unwrap()).unwrap().note;
+    assert_eq!(note, "rolled back by hand");
+    sim.request(1, 7);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 0).words, vec![7], "the restored incumbent serves");
+}
+
+/// A rollback by hand with clients in flight at every phase (before the operator's
+/// request, between it and the entry's step, between the entry and the rollback, around
+/// the restored module's first requests), the promoted module paused with 0–4 of its
+/// requests served before the steps: no request is lost or answered twice, each answer is
+/// the running sum of every request in arrival order, one entry.
+#[test]
+fn a_rollback_by_hand_with_clients_in_flight_loses_nothing_and_keeps_the_order() {
+    for pieces in 0..5 {
+        for past_bound in [false, true] {
+            let mut sim = promoted_by_hand(&TestStore::default());
+            let promoted = sim.m.seat_of_module(1).unwrap();
+            let mut expected: Vec<((u64, u64), u64)> = Vec::new();
+            let mut total = 0u64;
+            let mut seqs = [0u64; 8];
+            // A client has one request in flight at a time (a second is refused): each
+            // burst while requests are held uses clients with none in flight.
+            let mut burst = |sim: &mut Sim, xs: &[(u64, u64)]| {
+                for &(badge, x) in xs {
+                    total += x;
+                    expected.push(((badge, seqs[badge as usize]), total));
+                    seqs[badge as usize] += 1;
+                    sim.request(badge, x);
+                }
+            };
+            burst(&mut sim, &[(1, 1), (2, 2)]);
+            sim.pump();
+            // The promoted module paused with requests in flight when the operator asks.
+            sim.paused.insert(promoted);
+            burst(&mut sim, &[(1, 3), (2, 4)]);
+            let id = rollback_by_hand(&mut sim);
+            burst(&mut sim, &[(3, 5)]);
+            sim.serve_paused(promoted, pieces);
+            if past_bound {
+                // Clients always waiting: the steps come past the bound, one per check.
+                sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+                burst(&mut sim, &[(4, 6)]);
+                sim.advance(1_000);
+                burst(&mut sim, &[(5, 7), (6, 8)]);
+            } else {
+                burst(&mut sim, &[(4, 6), (5, 7), (6, 8)]);
+            }
+            sim.paused.clear();
+            sim.pump();
+            assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }), "pieces {pieces}\n{}", sim.notes());
+            burst(&mut sim, &[(1, 9), (2, 10), (3, 11)]);
+            sim.pump();
+            for ((badge, seq), sum) in &expected {
+                assert_eq!(
+                    answer_value(&sim, *badge, *seq).words,
+                    vec![*sum],
+                    "pieces {pieces} past_bound {past_bound}: request ({badge}, {seq})\n{}",
+                    sim.notes()
+                );
+            }
+            assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "one entry");
+            assert_eq!(sim.m.slot().serving(), 0);
+        }
+    }
+}
+
+/// While a rollback by hand is under way (its entry persisted or not yet), a second
+/// rollback and a promotion by hand are refused `Busy` with the reason at once; the first
+/// is carried out and answered, once.
+#[test]
+fn a_second_rollback_or_a_promotion_during_a_rollback_by_hand_is_refused_busy() {
+    for after_entry in [false, true] {
+        let mut sim = promoted_by_hand(&TestStore::default());
+        // A client's request held by the promoted module holds the steps back (each runs
+        // when no client request is in flight, or past `DEFERRED_BOUND`).
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.paused.insert(promoted);
+        sim.request(1, 1);
+        let id = rollback_by_hand(&mut sim);
+        if after_entry {
+            sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+            assert!(sim.notes().contains("@event slot.rollback-logged"), "{}", sim.notes());
+            assert_eq!(sim.m.slot().serving(), 1);
+        }
+        let second = rollback_by_hand(&mut sim);
+        let (kind, reason) = refusal(control_answer(&mut sim, second).expect("refused at once"));
+        assert_eq!(kind, RefusalKind::Busy);
+        assert!(reason.contains("the rollback by hand of module 1 is under way: one at a time"), "{reason}");
+        let promote = promote_by_hand(&mut sim, 2, true);
+        let (kind, reason) = refusal(control_answer(&mut sim, promote).expect("refused at once"));
+        assert_eq!(kind, RefusalKind::Busy);
+        assert!(reason.contains("the rollback by hand of module 1 is under way"), "{reason}");
+        sim.paused.clear();
+        sim.pump();
+        assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }));
+        assert_eq!(answer_value(&sim, 1, 0).words, vec![1]);
+        assert!(sim.not_answered_once().is_empty());
+        assert_eq!(control_answer(&mut sim, second), None, "answered once");
+        let kinds = entry_kinds(&sim);
+        assert_eq!(kinds.iter().filter(|k| **k == EventKind::Rollback).count(), 1, "one rollback entry: {kinds:?}");
+        // Once it is done, a promotion by hand is taken again.
+        assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 });
+        assert_eq!(sim.control(Access::Full, &Request::Promote { module: 2, force: true }), Response::Promoted { module: 2 });
+    }
+}
+
+/// A fault of either module while a rollback by hand is under way. The promoted module:
+/// the breaker rolls back at once (its own entry), and the operator is answered
+/// `RolledBack` (before the hand's entry: nothing more written; after it: both entries).
+/// The warm module: the window closes (the promoted module settles) and nothing can be
+/// rolled back: before the entry the refusal is logged as any; after it the entry is
+/// withdrawn in the log. Clients are served throughout, every answer right, each once.
+#[test]
+fn a_fault_of_either_module_during_a_rollback_by_hand() {
+    for after_entry in [false, true] {
+        // The promoted module faults.
+        let store = TestStore::default();
+        let mut sim = promoted_by_hand(&store);
+        sim.request(1, 1);
+        sim.pump();
+        let id = rollback_by_hand(&mut sim);
+        if after_entry {
+            assert!(sim.m.deferred_step());
+        }
+        sim.request(1, 2);
+        sim.fault(sim.m.seat_of_module(1).unwrap());
+        sim.pump();
+        assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }), "{}", sim.notes());
+        let kinds = entry_kinds(&sim);
+        let rollbacks = if after_entry { 2 } else { 1 };
+        assert_eq!(kinds.iter().filter(|k| **k == EventKind::Rollback).count(), rollbacks, "{kinds:?}\n{}", sim.notes());
+        assert_eq!(*kinds.last().unwrap(), EventKind::Rollback);
+        sim.request(1, 3);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 1, 2).words, vec![6], "after_entry {after_entry}\n{}", sim.notes());
+        assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+
+        // The warm module faults.
+        let store = TestStore::default();
+        let mut sim = promoted_by_hand(&store);
+        sim.request(1, 1);
+        sim.pump();
+        let id = rollback_by_hand(&mut sim);
+        if after_entry {
+            assert!(sim.m.deferred_step());
+        }
+        sim.request(1, 2);
+        sim.fault(sim.m.seat_of_module(0).unwrap());
+        sim.pump();
+        let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered"));
+        assert_eq!(kind, RefusalKind::Policy);
+        assert!(reason.contains("the rollback window closed before the rollback by hand was carried out: module 1 serves on"), "{reason}");
+        assert_eq!(sim.m.slot().serving(), 1);
+        let last = sim.m.log().size() - 1;
+        let event = UpdateEvent::decode(sim.m.log().entry(last).unwrap()).unwrap();
+        if after_entry {
+            assert_eq!(event.kind, EventKind::Promote, "the persisted rollback withdrawn");
+            assert!(event.note.starts_with("rollback withdrawn: not carried out"), "{}", event.note);
+            assert!(sim.notes().contains("@event slot.rollback-withdrawn slot=checksum module=1"));
+        } else {
+            assert_eq!(event.kind, EventKind::Install, "a refusal's entry");
+            assert!(event.note.starts_with("refused (Policy): the rollback window closed"), "{}", event.note);
+            assert!(!entry_kinds(&sim).contains(&EventKind::Rollback));
+        }
+        sim.request(1, 3);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 1, 2).words, vec![6], "module 1 serves on\n{}", sim.notes());
+        assert!(sim.not_answered_once().is_empty());
+        drop(sim);
+        let (kinds, _) = rebooted_log(&store);
+        assert_eq!(kinds.len() as u64, last + 1, "the log reloads and verifies");
+    }
+}
+
+/// The rollback window elapsing between a rollback by hand's entry and its rollback: the
+/// entry is withdrawn, the operator told why; a store that refuses the entry: nothing is
+/// rolled back and the operator is answered `Store`.
+#[test]
+fn a_rollback_by_hand_overtaken_by_its_window_or_refused_by_the_store_changes_nothing() {
+    let mut sim = promoted_by_hand(&TestStore::default());
+    let id = rollback_by_hand(&mut sim);
+    assert!(sim.m.deferred_step());
+    sim.time.set(sim.time.get() + policy().rollback_window + 1);
+    sim.m.tick();
+    sim.pump();
+    let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered"));
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.contains("the rollback window closed"), "{reason}");
+    assert_eq!(sim.m.slot().serving(), 1);
+    assert_eq!(*entry_kinds(&sim).last().unwrap(), EventKind::Promote, "withdrawn");
+
+    let mut sim = promoted_by_hand(&TestStore::default());
+    let entries = entry_kinds(&sim).len();
+    let id = rollback_by_hand(&mut sim);
+    sim.store.fail.set(true);
+    assert!(sim.m.deferred_step());
+    sim.store.fail.set(false);
+    let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered"));
+    assert_eq!(kind, RefusalKind::Store);
+    assert!(reason.contains("nothing rolled back"), "{reason}");
+    assert_eq!(sim.m.slot().serving(), 1);
+    assert_eq!(entry_kinds(&sim).len(), entries);
+    assert!(!sim.m.rollback_under_way());
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 }, "asked again, done");
+}
+
+/// A manager that faults between a rollback by hand's persisted entry and the rollback
+/// loses nothing acknowledged: the operator was not answered; the log a manager started
+/// again over the same store reloads holds the rollback, and its signed head and the
+/// entry's inclusion proof verify; the restarted manager serves the slot's incumbent (as
+/// after any restart), which is what the log's last entry says, and serves clients.
+#[test]
+fn a_manager_fault_between_a_rollback_by_hands_entry_and_the_rollback_leaves_the_log_and_slot_consistent() {
+    let store = TestStore::default();
+    let mut sim = promoted_by_hand(&store);
+    sim.request(1, 1);
+    sim.pump();
+    let id = rollback_by_hand(&mut sim);
+    sim.world.borrow_mut().crash_on_note = Some("slot.rollback-logged".into());
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.m.deferred_step()));
+    assert!(crashed.is_err(), "the manager faulted right after the entry was persisted\n{}", sim.notes());
+    assert!(control_answer(&mut sim, id).is_none(), "the operator was not answered");
+    drop(sim);
+    let (kinds, note) = rebooted_log(&store);
+    assert_eq!(kinds, [EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+    assert_eq!(note, "rolled back by hand");
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.slot().serving(), 0, "the incumbent serves");
+    assert!(!sim.m.rollback_under_way());
+    sim.request(1, 5);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 0).words, vec![5]);
+    assert_eq!(refusal(sim.control(Access::Full, &Request::Rollback)).0, RefusalKind::Policy, "nothing to roll back");
+}
+
+// ---------------------------------------------------------------------------------------
+// The step priority and the 100 ms transfer limit (`slots20`). `Sim::hold_steps` stands
+// for the manager's thread at a low `step_priority` below a busy domain: its deferred
+// steps get no CPU, while its messages are still handled (at its own priority).
+
+/// A policy (auto-promoting or not) whose copies in flight past `DEFERRED_BOUND` are not
+/// timeouts, with module 1 (checksum-fast) installed and shadowing.
+fn shadowing_with_slow_deadline(auto_promote: bool) -> Sim {
+    let mut p = policy();
+    p.auto_promote = auto_promote;
+    p.answer_deadline = 10 * tileos_slot_manager::DEFERRED_BOUND;
+    let mut sim = Sim::new(config(p, 4));
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    sim
+}
+
+/// A policy promotion whose steps are held (a low step priority under a busy domain) while
+/// clients call every 30 ms: past `DEFERRED_BOUND` each step is done by the next message's
+/// clock check, at the manager's priority, whatever waits (the entry, then the transfer's
+/// start); the transfer itself (the modules' export and import) is not held, so it ends
+/// within 100 ms of its start and the module is promoted: the limit bounds the transfer,
+/// not the wait for a step, and held steps delay a promotion by at most the bound per step
+/// plus the interval between the clients' messages.
+#[test]
+fn a_policy_promotion_whose_steps_are_held_is_carried_out_by_the_bound_within_the_limit() {
+    let mut sim = shadowing_with_slow_deadline(true);
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    sim.hold_steps = true;
+    sim.request(1, 5);
+    sim.pump();
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Promotable), "{}", sim.notes());
+    let mut sum = 15u64;
+    let mut calls = 0u64;
+    while sim.m.slot().serving() != 1 {
+        assert!(calls < 20, "never promoted\n{}", sim.notes());
+        if calls < 3 {
+            assert_eq!(entry_kinds(&sim), [EventKind::Install], "the entry's step held within the bound");
+        }
+        sim.time.set(sim.time.get() + 30_000);
+        calls += 1;
+        sum += calls;
+        sim.request(2, calls);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 2, calls - 1).words, vec![sum], "served throughout\n{}", sim.notes());
+    }
+    assert!(calls >= 4, "promoted only past the bound ({calls} calls of 30 ms)");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    assert!(!sim.notes().contains("slot.promotion-abandoned"), "{}", sim.notes());
+    sim.hold_steps = false;
+    sim.request(1, 100);
+    sim.pump();
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![sum + 100], "the promoted module has every request");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A promotion by hand whose transfer's start (a step) is held for 300 ms with no message
+/// at all (nothing checks the clock): when the step runs, the limit counts from then, and
+/// the transfer ending within it promotes.
+#[test]
+fn a_promotion_by_hand_whose_step_is_held_without_messages_promotes_once_it_runs() {
+    let mut sim = shadowing_with_slow_deadline(false);
+    sim.request(1, 1);
+    sim.pump();
+    sim.hold_steps = true;
+    let id = promote_by_hand(&mut sim, 1, true);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry, in the request");
+    sim.time.set(sim.time.get() + 300_000);
+    assert!(control_answer(&mut sim, id).is_none(), "the transfer's start waits for its step");
+    sim.hold_steps = false;
+    sim.pump();
+    assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }), "{}", sim.notes());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    sim.request(1, 2);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 1).words, vec![3]);
+}
+
+/// The transfer of a promotion by hand delayed past the 100 ms limit (the module to be
+/// promoted held, as by a busy domain above it, and the steps held too): the next client
+/// message's clock check abandons it; the operator is answered with the reason at once; the
+/// withdrawal is appended by the next step (held: not before it runs, or before
+/// `DEFERRED_BOUND` forces it), so the log says so; the incumbent serves on, every answer
+/// right. The same transfer ending within the limit (60 ms) promotes.
+#[test]
+fn a_transfer_delayed_past_the_limit_is_withdrawn_and_one_within_it_promotes() {
+    for delay in [60_000u64, tileos_slot_manager::DEFERRED_BOUND + 1_000] {
+        let mut sim = shadowing_with_slow_deadline(false);
+        sim.request(1, 1);
+        sim.pump();
+        let seat = sim.m.seat_of_module(1).unwrap();
+        sim.paused.insert(seat);
+        let id = promote_by_hand(&mut sim, 1, true);
+        sim.pump();
+        assert!(sim.m.promotion_under_way());
+        assert!(control_answer(&mut sim, id).is_none(), "its import waits");
+        sim.hold_steps = true;
+        sim.time.set(sim.time.get() + delay);
+        sim.request(1, 2);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 1, 1).words, vec![3], "the incumbent serves meanwhile");
+        let within = delay <= tileos_slot_manager::DEFERRED_BOUND;
+        if within {
+            assert!(control_answer(&mut sim, id).is_none(), "not abandoned within the limit\n{}", sim.notes());
+            sim.paused.clear();
+            sim.pump();
+            assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }), "{}", sim.notes());
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+            assert_eq!(sim.m.slot().serving(), 1);
+        } else {
+            let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered at the limit"));
+            assert_eq!(kind, RefusalKind::Policy);
+            assert!(
+                reason.contains(
+                    "the promotion of module 1 was abandoned: its state transfer before the switch did not complete within 100 ms"
+                ),
+                "{reason}"
+            );
+            assert!(sim.notes().contains("@event slot.promotion-abandoned slot=checksum module=1"), "{}", sim.notes());
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the withdrawal waits for its step");
+            sim.hold_steps = false;
+            sim.paused.clear();
+            sim.pump();
+            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "{}", sim.notes());
+            let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
+            assert!(note.starts_with("promotion withdrawn: not carried out, module 0 serves on"), "{note}");
+            assert_eq!(sim.m.slot().serving(), 0, "the import came late and changed nothing");
+        }
+        sim.hold_steps = false;
+        sim.request(1, 3);
+        sim.pump();
+        assert_eq!(answer_value(&sim, 1, 2).words, vec![6], "delay {delay}: every request once, in order\n{}", sim.notes());
+        assert!(sim.not_answered_once().is_empty());
+    }
 }

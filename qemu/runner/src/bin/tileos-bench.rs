@@ -39,9 +39,9 @@
 //!    and the operator signatures it checked); and checksum-probe's view (`slots16`: woken
 //!    by the CMOS clock at 8192 Hz at priority 75, above the command path and the
 //!    challengers; the `probe` module) of the policy's promotion, a rollback by hand and a
-//!    promotion by hand (the manager's `slot.promotion-stall` and `slot.control-span`
-//!    windows: its longest lateness, response and call overlapping each) and away from
-//!    them.
+//!    promotion by hand (the manager's `slot.promotion-stall` and, since `slots20`,
+//!    `slot.rollback-stall` windows: its longest lateness, response and call overlapping
+//!    each) and away from them; the rollback by hand's longest busy span.
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
@@ -497,6 +497,10 @@ struct SlotFigures {
     /// The manager's busy span of the rollback's and the promotion's request by hand
     /// (`slot.control-span ticks=`).
     control_spans: [Option<u64>; 2],
+    /// The rollback by hand under way (since `slots20` its entry and its rollback are
+    /// deferred steps): its `slot.rollback-stall` line's longest busy span, which one of how
+    /// many, and its window (request to answer).
+    rollback_stall: Option<(u64, u64, u64, u64)>,
     /// The probe away from those windows (all its rounds that overlap none of them, the
     /// installs' included): the median and the largest of the rounds' longest lateness,
     /// response and call, and the rounds counted.
@@ -611,6 +615,12 @@ impl SlotFigures {
                 "  \"slot_by_hand_request_span\": {{\"rollback\": {:?}, \"promotion\": {:?}}}",
                 self.control_spans[0], self.control_spans[1]
             ),
+            match self.rollback_stall {
+                Some((longest, messages, at, window)) => format!(
+                    "  \"slot_rollback_by_hand_longest_busy\": {{\"instructions\": {longest}, \"messages\": {messages}, \"longest_at\": {at}, \"window\": {window}}}"
+                ),
+                None => "  \"slot_rollback_by_hand_longest_busy\": null".to_string(),
+            },
             format!("  \"slot_install_commit\": {{\"instructions\": {}, \"bundle_bytes\": {}}}", self.install.0, self.install.1),
             match self.install_parts {
                 Some((work, steps, longest, answered, gap)) => format!(
@@ -816,6 +826,10 @@ fn print_slot(slot: &SlotFigures) {
         if let Some(span) = span {
             println!("{:<52} {:>14}", format!("{what} by hand: the manager's span of its request"), span);
         }
+    }
+    if let Some((longest, messages, at, window)) = slot.rollback_stall {
+        println!("{:<52} {:>14}", format!("rollback by hand: longest busy span (msg {at} of {messages})"), longest);
+        println!("{:<52} {:>14}", "  its window (request to answer)", window);
     }
     for (what, window) in ["policy promotion", "rollback by hand", "promotion by hand"].iter().zip(slot.probe) {
         probe::print(what, window);
@@ -1215,18 +1229,25 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     // The probe (slots16): its samples in the windows of the policy's promotion, the
     // rollback by hand and the promotion by hand, and away from them.
     let probe_rounds = probe::rounds(serial);
+    // The rollback by hand's window: since `slots20` its `slot.rollback-stall` line (its
+    // request, its entry's step, its rollback's step), logged after its transition line.
     let windows = [
         probe::span_after(serial, phases.promotion, "@event slot.promotion-stall "),
-        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")),
+        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.rollback-stall ")),
         phases.by_hand.and_then(|(_, at)| probe::span_after(serial, at, "@event slot.promotion-stall ")),
     ];
-    // The rollback's request span is logged after its transition line; the promotion's
-    // before its (the switch comes after the transfer): the last one before it.
+    // Both requests' spans are logged before their transition lines (since `slots20` the
+    // rollback, like the promotion, comes at a later step): the last one before it.
     let span_ticks = |(from, to): (u64, u64)| to.saturating_sub(from);
     let control_spans = [
-        phases.by_hand.and_then(|(at, _)| probe::span_after(serial, at, "@event slot.control-span ")).map(span_ticks),
+        phases.by_hand.and_then(|(at, _)| probe::span_before(serial, at, "@event slot.control-span ")).map(span_ticks),
         phases.by_hand.and_then(|(_, at)| probe::span_before(serial, at, "@event slot.control-span ")).map(span_ticks),
     ];
+    let rollback_stall = phases.by_hand.and_then(|(at, _)| {
+        let line = serial.get(at..)?.lines().find(|line| line.starts_with("@event slot.rollback-stall "))?;
+        let field = |name: &str| line.split_whitespace().find_map(|word| word.strip_prefix(name)).and_then(|v| v.parse::<u64>().ok());
+        Some((field("longest_busy=")?, field("messages=")?, field("longest_at=")?, field("to=")?.saturating_sub(field("from=")?)))
+    });
     let probe_outside = probe::outside(&probe_rounds, &windows.iter().flatten().copied().collect::<Vec<_>>());
     let probe = windows.map(|span| span.map(|span| probe::window(&probe_rounds, span)));
     let probe_counts = (probe_rounds.len(), probe_rounds.iter().map(|r| r.wakes).sum(), probe_rounds.iter().map(|r| r.calls).sum());
@@ -1269,6 +1290,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         rollback_longest,
         probe,
         control_spans,
+        rollback_stall,
         probe_outside,
         probe_counts,
     })

@@ -14,7 +14,7 @@
 //! are received into one buffer on the stack and lent to the manager (no heap per message).
 //! After each message the manager does the work it keeps off the clients' path
 //! (`Manager::deferred`, one step) if no client waits; when more is ready
-//! (`Manager::deferred_ready`: a promotion's next step) the loop polls the front endpoint
+//! (`Manager::deferred_ready`: a promotion's or a rollback by hand's next step) the loop polls the front endpoint
 //! and does the next step (`Manager::deferred_step`) only if no message waits, so no busy
 //! span holds two steps (docs/slots.md, "A promotion transfers before its switch"). Such a
 //! step runs at the slot's `step_priority` (its own thread lowered; by default its own
@@ -637,7 +637,10 @@ fn main(resources: Resources) -> ! {
     let (mut gap_controls, mut gap_first_control, mut gap_last_control) = (0u64, 0u64, 0u64);
     let mut gap_where = (0u64, 0u64, 0u64);
     let mut switch = SwitchTiming::default();
-    let mut stall = StallTiming::default();
+    let mut stall = StallTiming::new("promotion-stall");
+    // The same for a rollback by hand (`slot.rollback-stall`): its request, its entry's
+    // step, its rollback's step and the messages between them.
+    let mut rollback_stall = StallTiming::new("rollback-stall");
     loop {
         // An install's step only when no client request is in flight (its answer is on the
         // way from the serving module, which outranks a step: waiting for it costs nothing)
@@ -657,6 +660,7 @@ fn main(resources: Resources) -> ! {
                     change_priority(&mut current, step_priority);
                     let start = tileos_sys::timestamp();
                     let was_promoting = manager.promotion_under_way();
+                    let was_rolling = manager.rollback_under_way();
                     let promoted = manager.slot().counters().promoted;
                     if manager.deferred_step() {
                         let ticks = tileos_sys::timestamp().wrapping_sub(start);
@@ -665,6 +669,8 @@ fn main(resources: Resources) -> ! {
                     }
                     let promoting = manager.promotion_under_way();
                     stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+                    let rolling = manager.rollback_under_way();
+                    rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
                     continue;
                 }
                 None => {
@@ -706,6 +712,7 @@ fn main(resources: Resources) -> ! {
         let start = tileos_sys::timestamp();
         let was_switching = manager.switching();
         let was_promoting = manager.promotion_under_way();
+        let was_rolling = manager.rollback_under_way();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word (a client's empty call gets the error reply,
@@ -836,7 +843,9 @@ fn main(resources: Resources) -> ! {
         // own service, not also for a line (≈ 20,000 instructions); the lines follow, one
         // per client request, once the promotion is over (a control request writes them
         // all, but not while a promotion is under way: a promotion by hand's own request).
-        let promoting = manager.promotion_under_way();
+        // The same while a rollback by hand is under way (since `slots20`: its entry and its
+        // rollback are steps, and a line in a span with one would lengthen it).
+        let promoting = manager.promotion_under_way() || manager.rollback_under_way();
         let idle = manager.outstanding() == 0 && now.wrapping_sub(last_answer) > quiet_ticks;
         let lines = &mut manager.host_mut().lines;
         let (lines_before, lines_start) = (lines.queue.len(), tileos_sys::timestamp());
@@ -883,6 +892,8 @@ fn main(resources: Resources) -> ! {
         // it, then for its own service (for `make bench`, `slot.promotion-stall`).
         let promoting = manager.promotion_under_way();
         stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+        let rolling = manager.rollback_under_way();
+        rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
         if by_hand {
             let end = tileos_sys::timestamp();
             manager.host_mut().note(format_args!(
@@ -910,11 +921,13 @@ fn run_deferred(manager: &mut Manager<Glue, TscClock, AnyLog>, current: &mut u64
     }
 }
 
-/// The glue's view of the manager's busy spans while a promotion is under way (for
-/// `make bench`): the messages handled, the longest span from a message's arrival to the
-/// next wait (its handling, the deferred work, the lines written) and which message it was.
-#[derive(Default)]
+/// The glue's view of the manager's busy spans while a promotion (or a rollback by hand) is
+/// under way (for `make bench`): the messages handled, the longest span from a message's
+/// arrival to the next wait (its handling, the deferred work, the lines written) and which
+/// message it was.
 struct StallTiming {
+    /// The line's event (`promotion-stall`, `rollback-stall`).
+    event: &'static str,
     messages: u64,
     longest: u64,
     longest_at: u64,
@@ -924,10 +937,16 @@ struct StallTiming {
 }
 
 impl StallTiming {
+    /// No span counted yet; its line will be `slot.EVENT`.
+    fn new(event: &'static str) -> StallTiming {
+        StallTiming { event, messages: 0, longest: 0, longest_at: 0, since: 0 }
+    }
+
     /// Counts the busy span that began at `start` (a message's handling, or a deferred
-    /// step) if a promotion was under way before or after it; logs the figures once the
-    /// promotion is over (`slot.promotion-stall`, with `from=` and `to=`, the time-stamp
-    /// counter when it was first seen under way and when it ended).
+    /// step) if the promotion (or rollback) was under way before or after it; logs the
+    /// figures once it is over (`slot.promotion-stall` or `slot.rollback-stall`, with
+    /// `from=` and `to=`, the time-stamp counter when it was first seen under way and when
+    /// it ended).
     fn span(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, was: bool, now: bool) {
         if !was && !now {
             return;
@@ -944,10 +963,10 @@ impl StallTiming {
         }
         if !now {
             manager.host_mut().note(format_args!(
-                "@event slot.promotion-stall slot={slot} messages={} longest_busy={} longest_at={} from={} to={end}",
-                self.messages, self.longest, self.longest_at, self.since
+                "@event slot.{} slot={slot} messages={} longest_busy={} longest_at={} from={} to={end}",
+                self.event, self.messages, self.longest, self.longest_at, self.since
             ));
-            *self = StallTiming::default();
+            *self = StallTiming::new(self.event);
         }
     }
 }

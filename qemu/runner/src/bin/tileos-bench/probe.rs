@@ -1,7 +1,7 @@
 //! The slot part's probe figures (`slots16`): checksum-probe's `probe.round` lines (each
 //! round's longest latenesses, responses and calls, `value@start`) against the windows of
 //! the promotions and the rollback (the manager's `slot.promotion-stall` and
-//! `slot.control-span` lines, `from=`..`to=` in time-stamp ticks).
+//! `slot.rollback-stall` lines (before `slots20`: `slot.control-span`), `from=`..`to=` in time-stamp ticks).
 //!
 //! What the probe measures (its own documentation has the details): woken by the CMOS
 //! clock's interrupt at 8192 Hz at priority 75 (above the command path and the challengers,
