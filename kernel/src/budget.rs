@@ -241,6 +241,22 @@ mod tests {
         assert_eq!(deep.remaining(21), TICK / 2);
     }
 
+    /// A debt is paid one limit per period that passed, however many passed while the
+    /// thread did not run; a refill that leaves exactly one limit's debt does not let it run
+    /// (found untested by `make mutants`).
+    #[test]
+    fn a_debt_is_paid_one_limit_per_period_that_passed() {
+        let mut b = budget(1, 10);
+        assert!(b.charge(5 * TICK, 1), "the period runs from 1 to 11");
+        assert_eq!(b.remaining(31), 0, "3 periods passed by 31: 2 ticks of debt left");
+        assert_eq!(b.remaining(45), 0, "4 periods passed by 45: 1 tick of debt left");
+        assert_eq!(b.remaining(51), TICK, "5 periods passed by 51: the debt is paid");
+        let mut exact = budget(1, 10);
+        assert!(exact.charge(2 * TICK, 1));
+        assert!(!exact.refill(11), "one period paid, a whole limit still used");
+        assert!(exact.is_depleted(20) && exact.refill(21));
+    }
+
     #[test]
     fn a_new_period_starts_after_an_idle_gap() {
         let mut b = budget(2, 10);

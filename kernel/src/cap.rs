@@ -433,6 +433,12 @@ mod tests {
         let handler = irq(3);
         assert!(Cap::IrqControl.same_region_as(&handler) && !Cap::IrqControl.same_object_as(&handler));
         assert!(Cap::IoPortControl.same_region_as(&ports(1, 2)) && !Cap::IoPortControl.same_object_as(&ports(1, 2)));
+        // The same for IOSpace control and an IOSpace; two IOSpaces are one object only for
+        // the same PCI function (found untested by `make mutants`).
+        let io = |device| Cap::IoSpace { device };
+        assert!(io(0x10).same_region_as(&io(0x10)) && !io(0x10).same_region_as(&io(0x18)));
+        assert!(io(0x10).same_object_as(&io(0x10)) && !io(0x10).same_object_as(&io(0x18)));
+        assert!(Cap::IoSpaceControl.same_region_as(&io(0x10)) && !Cap::IoSpaceControl.same_object_as(&io(0x10)));
     }
 
     /// Minting a frame narrows its rights and drops the mapping; a CNode mint's guard fits
