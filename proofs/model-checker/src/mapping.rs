@@ -728,6 +728,20 @@ mod tests {
     }
 
     #[test]
+    fn each_retype_of_the_standard_universe_makes_its_object() {
+        let universe = MapUniverse::standard();
+        let made = |kind| {
+            let mut state = universe.initial_state();
+            apply(&universe, &mut state, MapOp::Retype { kind, dest: 6 }).unwrap();
+            state.cap(6)
+        };
+        assert!(matches!(made(0), Cap::Frame { size_bits: 12, rights: Rights::ALL, .. }), "{:?}", made(0));
+        assert!(matches!(made(1), Cap::PagingTable { level: TableLevel::PageTable, mapping: Mapping::NONE, .. }), "{:?}", made(1));
+        assert!(matches!(made(2), Cap::PagingTable { level: TableLevel::PageDirectory, mapping: Mapping::NONE, .. }), "{:?}", made(2));
+        assert!(matches!(made(3), Cap::Pml4 { asid: 2, .. }), "the lowest free ASID: {:?}", made(3));
+    }
+
+    #[test]
     fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
         let mut state = MapUniverse::standard().initial_state();
         assert_eq!(state.thread_space(), Some((1, PML4)));
