@@ -742,6 +742,21 @@ mod tests {
     }
 
     #[test]
+    fn a_retype_clears_exactly_the_new_objects_memory() {
+        let universe = MapUniverse::standard();
+        let mut state = universe.initial_state();
+        // Old contents in the untyped's first two pages and just below it.
+        for page in [UNTYPED - 0x1000, UNTYPED, UNTYPED + 0x1000] {
+            state.tables.set_entry(page, 3, 0x70_0000 | PRESENT);
+        }
+        apply(&universe, &mut state, MapOp::Retype { kind: 1, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::PagingTable { paddr: UNTYPED, .. }), "{:?}", state.cap(6));
+        assert_eq!(state.tables.entry(UNTYPED, 3), 0, "the new table is cleared");
+        assert_ne!(state.tables.entry(UNTYPED + 0x1000, 3), 0, "the page after it is not the table's");
+        assert_ne!(state.tables.entry(UNTYPED - 0x1000, 3), 0, "the page before it is not the table's");
+    }
+
+    #[test]
     fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
         let mut state = MapUniverse::standard().initial_state();
         assert_eq!(state.thread_space(), Some((1, PML4)));
