@@ -757,6 +757,28 @@ mod tests {
     }
 
     #[test]
+    fn unmaps_and_revokes_act_only_on_what_is_there() {
+        let universe = MapUniverse::standard();
+        let mut state = universe.initial_state();
+        assert_eq!(apply(&universe, &mut state, MapOp::Revoke { slot: 0 }), Err("no children"));
+        assert_eq!(apply(&universe, &mut state, MapOp::UnmapFrame { slot: 5 }), Err("not mapped (no change)"));
+        assert_eq!(apply(&universe, &mut state, MapOp::UnmapTable { slot: 4 }), Err("not mapped (no change)"));
+        apply(&universe, &mut state, MapOp::Retype { kind: 0, dest: 6 }).unwrap();
+        apply(&universe, &mut state, MapOp::Revoke { slot: 0 }).unwrap();
+        assert_eq!(state.cap(6), Cap::Null, "the revoke removed the retyped frame");
+        apply(&universe, &mut state, MapOp::MapTable { slot: 4, vaddr: 1, vspace: THREAD_VSPACE }).unwrap();
+        apply(&universe, &mut state, MapOp::MapFrame { slot: 5, vaddr: 1, vspace: THREAD_VSPACE }).unwrap();
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), Some(FRAME));
+        apply(&universe, &mut state, MapOp::UnmapFrame { slot: 5 }).unwrap();
+        assert!(matches!(state.cap(5), Cap::Frame { mapping: Mapping::NONE, .. }), "{:?}", state.cap(5));
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), None);
+        apply(&universe, &mut state, MapOp::UnmapTable { slot: 4 }).unwrap();
+        assert!(matches!(state.cap(4), Cap::PagingTable { mapping: Mapping::NONE, .. }), "{:?}", state.cap(4));
+        assert_eq!(state.tables.entry(PD, 1), 0);
+        assert_eq!(check(&state), Ok(()));
+    }
+
+    #[test]
     fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
         let mut state = MapUniverse::standard().initial_state();
         assert_eq!(state.thread_space(), Some((1, PML4)));
