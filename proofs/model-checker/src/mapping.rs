@@ -779,6 +779,27 @@ mod tests {
     }
 
     #[test]
+    fn an_exploration_counts_its_states_transitions_and_refusals() {
+        let universe = MapUniverse::standard();
+        assert_eq!(explore(&universe, 0), (MapStats { states: 1, transitions: 0, rejected: 0 }, None));
+        // Depth 1 against the operations applied one by one to the initial state.
+        let initial = universe.initial_state();
+        let mut expected = MapStats { states: 1, ..MapStats::default() };
+        let mut seen = HashSet::from([initial.fingerprint()]);
+        for op in MapOp::all(&universe) {
+            let mut after = initial.clone();
+            if apply(&universe, &mut after, op).is_err() {
+                expected.rejected += 1;
+            } else {
+                expected.transitions += 1;
+                expected.states += u64::from(seen.insert(after.fingerprint()));
+            }
+        }
+        assert!(expected.transitions > 1 && expected.rejected > 1, "{expected:?}");
+        assert_eq!(explore(&universe, 1), (expected, None));
+    }
+
+    #[test]
     fn the_thread_runs_in_the_pml4_of_slot_1_only_while_its_asid_names_it() {
         let mut state = MapUniverse::standard().initial_state();
         assert_eq!(state.thread_space(), Some((1, PML4)));
