@@ -345,6 +345,58 @@ mod tests {
         assert!(s.check().unwrap_err().contains("run on thread 1's budget"));
     }
 
+    /// `ops` applied from the initial state, each accepted.
+    fn after(ops: &[Op]) -> State {
+        ops.iter().fold(State::initial(), |s, &op| s.apply(op).unwrap_or_else(|| panic!("{op:?} refused in {s:?}")))
+    }
+
+    /// A reply wakes its caller, which runs on its own budget again; the server, passive,
+    /// has nothing left to run on.
+    #[test]
+    fn a_reply_wakes_the_caller_and_takes_the_budget_back() {
+        let mut expected = State::initial();
+        expected.passive[2] = true;
+        for op in [Op::Reply(2), Op::ReplyRecv(2), Op::DeleteReply(2)] {
+            let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), op]);
+            expected.run[2] = if op == Op::ReplyRecv(2) { Run::Receiving } else { Run::Runnable };
+            assert_eq!(s, expected, "{op:?}");
+            assert!(s.runs(1) && !s.runs(2), "{op:?}");
+        }
+    }
+
+    /// Along a chain 1 → passive 2 → passive 3, 2 passes 1's budget on; when 3 replies, 2
+    /// runs on it again, and when 2 replies, 1 has it back.
+    #[test]
+    fn a_budget_passed_on_comes_back_along_the_chain() {
+        let chain = [Op::Recv(2), Op::Recv(3), Op::MakePassive(2), Op::MakePassive(3), Op::Call(1, 2), Op::Call(2, 3)];
+        let s = after(&chain);
+        assert_eq!((s.donor[2], s.donor[3], s.borrower[1], s.awaits[2]), (0, 1, 3, true));
+        let s = s.apply(Op::Reply(3)).unwrap();
+        assert_eq!((s.donor[2], s.donor[3], s.borrower[1], s.awaits[2]), (1, 0, 2, false));
+        assert_eq!((s.run[2], s.runs(2), s.runs(3)), (Run::Runnable, true, false));
+        let s = s.apply(Op::Reply(2)).unwrap();
+        assert_eq!((s.donor, s.borrower, s.awaits), (State::initial().donor, State::initial().borrower, State::initial().awaits));
+        assert!(s.runs(1));
+    }
+
+    /// A server that receives again without replying loses its reply capability to the
+    /// first caller when the next Call arrives: the first caller wakes.
+    #[test]
+    fn a_second_call_wakes_the_caller_whose_reply_capability_it_replaces() {
+        let s = after(&[Op::Recv(2), Op::Call(1, 2), Op::Recv(2), Op::Call(3, 2)]);
+        assert_eq!((s.run[1], s.run[3], s.serving[2]), (Run::Runnable, Run::AwaitingReply(2), 3));
+    }
+
+    /// Suspending a caller cancels its Call: the server gives the budget back and no longer
+    /// serves it; suspending a runnable thread stops it.
+    #[test]
+    fn a_suspended_caller_is_cancelled() {
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Suspend(1)]);
+        assert_eq!((s.run[1], s.donor[2], s.borrower[1], s.serving[2]), (Run::Inactive, 0, 0, 0));
+        assert!(!s.runs(2));
+        assert_eq!(after(&[Op::Suspend(4)]).run[4], Run::Inactive);
+    }
+
     #[test]
     fn every_sequence_of_six_keeps_the_invariant() {
         let (stats, violation) = explore(6);
