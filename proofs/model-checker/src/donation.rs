@@ -397,6 +397,42 @@ mod tests {
         assert_eq!(after(&[Op::Suspend(4)]).run[4], Run::Inactive);
     }
 
+    /// Each operation is refused where the kernel refuses it, and accepted with its effect
+    /// where it does not.
+    #[test]
+    fn each_operation_is_refused_exactly_where_the_kernel_refuses_it() {
+        let refused = |ops: &[Op], op: Op| assert_eq!(after(ops).apply(op), None, "{op:?} after {ops:?}");
+        let done = |ops: &[Op], op: Op| after(ops).apply(op).unwrap_or_else(|| panic!("{op:?} refused after {ops:?}"));
+        // Call: not to itself, only to a receiving thread, only by a thread that runs.
+        refused(&[Op::Recv(1)], Op::Call(1, 1));
+        refused(&[], Op::Call(1, 2));
+        refused(&[Op::Recv(2), Op::MakePassive(1)], Op::Call(1, 2));
+        // Recv and Fault: only by a thread that runs.
+        refused(&[Op::Suspend(1)], Op::Recv(1));
+        refused(&[Op::MakePassive(1)], Op::Fault(1));
+        assert_eq!(done(&[], Op::Fault(1)).run[1], Run::Inactive);
+        // Reply: only by a running thread that serves a caller.
+        refused(&[], Op::Reply(1));
+        refused(&[Op::Recv(2), Op::Call(1, 2), Op::Suspend(2)], Op::Reply(2));
+        // DeleteReply: only of a live thread that serves a caller.
+        refused(&[], Op::DeleteReply(1));
+        refused(&[Op::Destroy(1)], Op::DeleteReply(1));
+        // Suspend: not of an inactive or destroyed thread; Resume: only of an inactive one.
+        refused(&[Op::Suspend(1)], Op::Suspend(1));
+        refused(&[Op::Destroy(1)], Op::Suspend(1));
+        refused(&[], Op::Resume(1));
+        refused(&[Op::Destroy(1)], Op::Resume(1));
+        assert_eq!(done(&[Op::Suspend(1)], Op::Resume(1)).run[1], Run::Runnable);
+        // Passive and active: only a change, only of a live thread.
+        refused(&[], Op::MakeActive(1));
+        refused(&[Op::MakePassive(1)], Op::MakePassive(1));
+        refused(&[Op::Destroy(1)], Op::MakePassive(1));
+        assert!(!done(&[Op::MakePassive(1)], Op::MakeActive(1)).passive[1]);
+        // Destroy: once.
+        refused(&[Op::Destroy(1)], Op::Destroy(1));
+        assert_eq!(done(&[], Op::Destroy(1)).run[1], Run::Destroyed);
+    }
+
     #[test]
     fn every_sequence_of_six_keeps_the_invariant() {
         let (stats, violation) = explore(6);
