@@ -433,6 +433,52 @@ mod tests {
         assert_eq!(done(&[], Op::Destroy(1)).run[1], Run::Destroyed);
     }
 
+    /// Destroying a server wakes the caller it serves; destroying a caller cancels its Call.
+    #[test]
+    fn destroying_a_server_or_a_caller_ends_the_call() {
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Destroy(2)]);
+        assert_eq!((s.run[1], s.run[2], s.serving[2], s.donor[2], s.borrower[1]), (Run::Runnable, Run::Destroyed, 0, 0, 0));
+        assert!(s.runs(1));
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Destroy(1)]);
+        assert_eq!((s.run[1], s.serving[2], s.donor[2], s.borrower[1]), (Run::Destroyed, 0, 0, 0));
+    }
+
+    /// Each part of the invariant on a state made by hand.
+    #[test]
+    fn the_invariant_catches_each_broken_link() {
+        let broken = |edit: fn(&mut State), message: &str| {
+            let mut s = State::initial();
+            edit(&mut s);
+            assert_eq!(s.check(), Err(message.to_string()));
+        };
+        broken(|s| s.borrower[1] = 3, "thread 1 lends to 3, whose donor is 0");
+        broken(|s| s.awaits[2] = true, "thread 2 awaits a returned budget in state Runnable");
+        broken(
+            |s| {
+                s.run[3] = Run::Destroyed;
+                s.donor[2] = 3;
+            },
+            "thread 2's donor is the destroyed thread 3",
+        );
+        broken(
+            |s| {
+                s.run[3] = Run::Destroyed;
+                (s.borrower[2], s.donor[3]) = (3, 2);
+            },
+            "thread 2's borrower is the destroyed thread 3",
+        );
+    }
+
+    #[test]
+    fn an_exploration_counts_its_states_and_transitions() {
+        assert_eq!(explore(0), (Stats { states: 1, transitions: 0 }, None));
+        // Depth 1 against the operations applied one by one to the initial state.
+        let accepted: Vec<State> = operations().into_iter().filter_map(|op| State::initial().apply(op)).collect();
+        let distinct: HashSet<&State> = accepted.iter().filter(|s| **s != State::initial()).collect();
+        assert!(accepted.len() > 1 && distinct.len() > 1);
+        assert_eq!(explore(1), (Stats { states: 1 + distinct.len() as u64, transitions: accepted.len() as u64 }, None));
+    }
+
     #[test]
     fn every_sequence_of_six_keeps_the_invariant() {
         let (stats, violation) = explore(6);
