@@ -1137,3 +1137,57 @@ pub fn check_ipc_random(universe: &Universe, seed: u64, steps: usize, coq: &mut 
     }
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The abstraction of single capabilities, for kinds and sizes the random sequences of
+    //! `tests/refinement.rs` do not reach.
+
+    use super::*;
+    use tileos_kernel::cap::Mapping;
+
+    /// The object's kind and size, the capability's kind, rights, badge and watermark.
+    fn seen(cap: Cap) -> (&'static str, u64, &'static str, String, u64, Option<u64>) {
+        let view = view(&cap).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view.object.base, 0x8000, "{cap:?}");
+        (view.object.kind, view.object.size, view.kind, view.rights, view.badge, view.watermark)
+    }
+
+    #[test]
+    fn each_capability_is_seen_with_its_objects_kind_and_size() {
+        let read = Rights::READ;
+        assert_eq!(
+            seen(Cap::Untyped { paddr: 0x8000, size_bits: 12, device: false, free_offset: 0x40, prepared_to: 0, prepared_kind: 0 }),
+            ("untyped", 4096, "untyped", "1111".into(), 0, Some(0x40))
+        );
+        let endpoint = 1 << ObjectType::Endpoint.size_bits(0);
+        assert_eq!(
+            seen(Cap::Endpoint { paddr: 0x8000, badge: 7, rights: read }),
+            ("endpoint", endpoint, "endpoint", "1000".into(), 7, None)
+        );
+        let notification = 1 << ObjectType::Notification.size_bits(0);
+        assert!(notification > 1);
+        assert_eq!(
+            seen(Cap::Notification { paddr: 0x8000, badge: 9, rights: Rights::WRITE }),
+            ("notification", notification, "notification", "0100".into(), 9, None)
+        );
+        assert_eq!(seen(Cap::CNode { paddr: 0x8000, radix: 2, guard_bits: 0, guard: 0 }), ("cnode", 256, "cnode", "1111".into(), 0, None));
+        let tcb = 1 << ObjectType::Tcb.size_bits(0);
+        assert_eq!(seen(Cap::Tcb { paddr: 0x8000 }), ("tcb", tcb, "tcb", "1111".into(), 0, None));
+        assert_eq!(
+            seen(Cap::Frame { paddr: 0x8000, size_bits: 12, rights: Rights::GRANT, device: false, mapping: Mapping::NONE }),
+            ("frame", 4096, "frame", "0010".into(), 0, None)
+        );
+        for level in [TableLevel::PageTable, TableLevel::PageDirectory] {
+            assert_eq!(
+                seen(Cap::PagingTable { paddr: 0x8000, level, mapping: Mapping::NONE }),
+                ("pagetable", 4096, "pagetable", "1111".into(), 0, None)
+            );
+        }
+        assert_eq!(seen(Cap::Pml4 { paddr: 0x8000, asid: 1 }), ("pagetable", 4096, "pagetable", "1111".into(), 0, None));
+        let zombie = |tcb| Cap::Zombie { paddr: 0x8000, link: SlotRef(0), root: SlotRef(0), remaining: 3, radix: 1, tcb, top: true };
+        assert_eq!(seen(zombie(false)), ("cnode", 128, "zombie", "1111".into(), 0, Some(3)));
+        assert!(view(&zombie(true)).is_err(), "a TCB's zombie has no counterpart");
+        assert_eq!(rights_digits(Rights::GRANT_REPLY), "0001");
+    }
+}
