@@ -1190,4 +1190,30 @@ mod tests {
         assert!(view(&zombie(true)).is_err(), "a TCB's zombie has no counterpart");
         assert_eq!(rights_digits(Rights::GRANT_REPLY), "0001");
     }
+
+    /// A memory holding zombies at `slots`: (address, link, top).
+    fn zombies(slots: &[(u64, u64, bool)]) -> Memory {
+        let mut memory = Memory::default();
+        for &(at, link, top) in slots {
+            let cap = Cap::Zombie { paddr: 0x8000, link: SlotRef(link), root: SlotRef(at), remaining: 1, radix: 1, tcb: false, top };
+            memory.write(SlotRef(at), cspace::Slot { cap, ..cspace::Slot::EMPTY });
+        }
+        memory
+    }
+
+    /// Broken chains of zombies are refused, each with what breaks it: a chain through
+    /// every occupied slot whose last link names an empty slot, and a loop among inner
+    /// zombies, named where it first comes back.
+    #[test]
+    fn a_broken_chain_of_zombies_is_refused_where_it_breaks() {
+        let (a, b, c, empty) = (0x1000, 0x1040, 0x1080, 0x10c0);
+        let refused = |memory: &Memory| unswapped(memory).err().unwrap_or_else(|| panic!("accepted: {memory:?}"));
+        let message = refused(&zombies(&[(a, b, true), (b, empty, false)]));
+        assert!(message.starts_with(&format!("the chain of zombies from {a:#x} reaches {empty:#x}, which holds")), "{message}");
+        let message = refused(&zombies(&[(a, b, true), (b, c, false), (c, b, false)]));
+        assert_eq!(message, format!("the chain of zombies from {a:#x} loops at {b:#x}"));
+        let (place, inner) = unswapped(&zombies(&[(a, b, true), (b, c, false), (c, 0, false)])).unwrap();
+        assert_eq!(place.into_iter().collect::<Vec<_>>(), [(SlotRef(a), SlotRef(b)), (SlotRef(b), SlotRef(c)), (SlotRef(c), SlotRef(a))]);
+        assert_eq!(inner.into_iter().collect::<Vec<_>>(), [SlotRef(b), SlotRef(c)]);
+    }
 }
