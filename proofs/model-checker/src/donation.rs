@@ -345,6 +345,140 @@ mod tests {
         assert!(s.check().unwrap_err().contains("run on thread 1's budget"));
     }
 
+    /// `ops` applied from the initial state, each accepted.
+    fn after(ops: &[Op]) -> State {
+        ops.iter().fold(State::initial(), |s, &op| s.apply(op).unwrap_or_else(|| panic!("{op:?} refused in {s:?}")))
+    }
+
+    /// A reply wakes its caller, which runs on its own budget again; the server, passive,
+    /// has nothing left to run on.
+    #[test]
+    fn a_reply_wakes_the_caller_and_takes_the_budget_back() {
+        let mut expected = State::initial();
+        expected.passive[2] = true;
+        for op in [Op::Reply(2), Op::ReplyRecv(2), Op::DeleteReply(2)] {
+            let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), op]);
+            expected.run[2] = if op == Op::ReplyRecv(2) { Run::Receiving } else { Run::Runnable };
+            assert_eq!(s, expected, "{op:?}");
+            assert!(s.runs(1) && !s.runs(2), "{op:?}");
+        }
+    }
+
+    /// Along a chain 1 → passive 2 → passive 3, 2 passes 1's budget on; when 3 replies, 2
+    /// runs on it again, and when 2 replies, 1 has it back.
+    #[test]
+    fn a_budget_passed_on_comes_back_along_the_chain() {
+        let chain = [Op::Recv(2), Op::Recv(3), Op::MakePassive(2), Op::MakePassive(3), Op::Call(1, 2), Op::Call(2, 3)];
+        let s = after(&chain);
+        assert_eq!((s.donor[2], s.donor[3], s.borrower[1], s.awaits[2]), (0, 1, 3, true));
+        let s = s.apply(Op::Reply(3)).unwrap();
+        assert_eq!((s.donor[2], s.donor[3], s.borrower[1], s.awaits[2]), (1, 0, 2, false));
+        assert_eq!((s.run[2], s.runs(2), s.runs(3)), (Run::Runnable, true, false));
+        let s = s.apply(Op::Reply(2)).unwrap();
+        assert_eq!((s.donor, s.borrower, s.awaits), (State::initial().donor, State::initial().borrower, State::initial().awaits));
+        assert!(s.runs(1));
+    }
+
+    /// A server that receives again without replying loses its reply capability to the
+    /// first caller when the next Call arrives: the first caller wakes.
+    #[test]
+    fn a_second_call_wakes_the_caller_whose_reply_capability_it_replaces() {
+        let s = after(&[Op::Recv(2), Op::Call(1, 2), Op::Recv(2), Op::Call(3, 2)]);
+        assert_eq!((s.run[1], s.run[3], s.serving[2]), (Run::Runnable, Run::AwaitingReply(2), 3));
+    }
+
+    /// Suspending a caller cancels its Call: the server gives the budget back and no longer
+    /// serves it; suspending a runnable thread stops it.
+    #[test]
+    fn a_suspended_caller_is_cancelled() {
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Suspend(1)]);
+        assert_eq!((s.run[1], s.donor[2], s.borrower[1], s.serving[2]), (Run::Inactive, 0, 0, 0));
+        assert!(!s.runs(2));
+        assert_eq!(after(&[Op::Suspend(4)]).run[4], Run::Inactive);
+    }
+
+    /// Each operation is refused where the kernel refuses it, and accepted with its effect
+    /// where it does not.
+    #[test]
+    fn each_operation_is_refused_exactly_where_the_kernel_refuses_it() {
+        let refused = |ops: &[Op], op: Op| assert_eq!(after(ops).apply(op), None, "{op:?} after {ops:?}");
+        let done = |ops: &[Op], op: Op| after(ops).apply(op).unwrap_or_else(|| panic!("{op:?} refused after {ops:?}"));
+        // Call: not to itself, only to a receiving thread, only by a thread that runs.
+        refused(&[Op::Recv(1)], Op::Call(1, 1));
+        refused(&[], Op::Call(1, 2));
+        refused(&[Op::Recv(2), Op::MakePassive(1)], Op::Call(1, 2));
+        // Recv and Fault: only by a thread that runs.
+        refused(&[Op::Suspend(1)], Op::Recv(1));
+        refused(&[Op::MakePassive(1)], Op::Fault(1));
+        assert_eq!(done(&[], Op::Fault(1)).run[1], Run::Inactive);
+        // Reply: only by a running thread that serves a caller.
+        refused(&[], Op::Reply(1));
+        refused(&[Op::Recv(2), Op::Call(1, 2), Op::Suspend(2)], Op::Reply(2));
+        // DeleteReply: only of a live thread that serves a caller.
+        refused(&[], Op::DeleteReply(1));
+        refused(&[Op::Destroy(1)], Op::DeleteReply(1));
+        // Suspend: not of an inactive or destroyed thread; Resume: only of an inactive one.
+        refused(&[Op::Suspend(1)], Op::Suspend(1));
+        refused(&[Op::Destroy(1)], Op::Suspend(1));
+        refused(&[], Op::Resume(1));
+        refused(&[Op::Destroy(1)], Op::Resume(1));
+        assert_eq!(done(&[Op::Suspend(1)], Op::Resume(1)).run[1], Run::Runnable);
+        // Passive and active: only a change, only of a live thread.
+        refused(&[], Op::MakeActive(1));
+        refused(&[Op::MakePassive(1)], Op::MakePassive(1));
+        refused(&[Op::Destroy(1)], Op::MakePassive(1));
+        assert!(!done(&[Op::MakePassive(1)], Op::MakeActive(1)).passive[1]);
+        // Destroy: once.
+        refused(&[Op::Destroy(1)], Op::Destroy(1));
+        assert_eq!(done(&[], Op::Destroy(1)).run[1], Run::Destroyed);
+    }
+
+    /// Destroying a server wakes the caller it serves; destroying a caller cancels its Call.
+    #[test]
+    fn destroying_a_server_or_a_caller_ends_the_call() {
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Destroy(2)]);
+        assert_eq!((s.run[1], s.run[2], s.serving[2], s.donor[2], s.borrower[1]), (Run::Runnable, Run::Destroyed, 0, 0, 0));
+        assert!(s.runs(1));
+        let s = after(&[Op::Recv(2), Op::MakePassive(2), Op::Call(1, 2), Op::Destroy(1)]);
+        assert_eq!((s.run[1], s.serving[2], s.donor[2], s.borrower[1]), (Run::Destroyed, 0, 0, 0));
+    }
+
+    /// Each part of the invariant on a state made by hand.
+    #[test]
+    fn the_invariant_catches_each_broken_link() {
+        let broken = |edit: fn(&mut State), message: &str| {
+            let mut s = State::initial();
+            edit(&mut s);
+            assert_eq!(s.check(), Err(message.to_string()));
+        };
+        broken(|s| s.borrower[1] = 3, "thread 1 lends to 3, whose donor is 0");
+        broken(|s| s.awaits[2] = true, "thread 2 awaits a returned budget in state Runnable");
+        broken(
+            |s| {
+                s.run[3] = Run::Destroyed;
+                s.donor[2] = 3;
+            },
+            "thread 2's donor is the destroyed thread 3",
+        );
+        broken(
+            |s| {
+                s.run[3] = Run::Destroyed;
+                (s.borrower[2], s.donor[3]) = (3, 2);
+            },
+            "thread 2's borrower is the destroyed thread 3",
+        );
+    }
+
+    #[test]
+    fn an_exploration_counts_its_states_and_transitions() {
+        assert_eq!(explore(0), (Stats { states: 1, transitions: 0 }, None));
+        // Depth 1 against the operations applied one by one to the initial state.
+        let accepted: Vec<State> = operations().into_iter().filter_map(|op| State::initial().apply(op)).collect();
+        let distinct: HashSet<&State> = accepted.iter().filter(|s| **s != State::initial()).collect();
+        assert!(accepted.len() > 1 && distinct.len() > 1);
+        assert_eq!(explore(1), (Stats { states: 1 + distinct.len() as u64, transitions: accepted.len() as u64 }, None));
+    }
+
     #[test]
     fn every_sequence_of_six_keeps_the_invariant() {
         let (stats, violation) = explore(6);

@@ -591,6 +591,129 @@ mod tests {
         state
     }
 
+    /// The standard initial state with the page table entered at `VADDRS[1]` (PD[1]) and
+    /// the frame at `VADDRS[1] + 0x5000` (PT[5]), both capabilities recording where: a
+    /// state the checks must accept.
+    fn with_frame_mapped() -> MapState {
+        let mut state = MapUniverse::standard().initial_state();
+        state.tables.set_entry(PD, 1, PT | PRESENT | WRITABLE | USER);
+        set_cap(
+            &mut state,
+            4,
+            Cap::PagingTable { paddr: PT, level: TableLevel::PageTable, mapping: Mapping { asid: 1, vaddr: 0x20_0000 } },
+        );
+        state.tables.set_entry(PT, 5, FRAME | PRESENT | WRITABLE | USER);
+        set_cap(&mut state, 5, frame_at(FRAME, 12, Rights::ALL, 0x20_5000));
+        state
+    }
+
+    /// A frame capability recording a mapping at `vaddr` in ASID 1.
+    fn frame_at(paddr: u64, size_bits: u8, rights: Rights, vaddr: u64) -> Cap {
+        Cap::Frame { paddr, size_bits, rights, device: false, mapping: Mapping { asid: 1, vaddr } }
+    }
+
+    /// `check`'s verdict must be `invariant`, with `fragment` in its description.
+    fn assert_fails(state: &MapState, invariant: MapInvariant, fragment: &str) {
+        let (found, detail) = check(state).expect_err(fragment);
+        assert_eq!(found, invariant, "{detail}");
+        assert!(detail.contains(fragment), "{detail:?} does not say {fragment:?}");
+    }
+
+    #[test]
+    fn the_checks_accept_tables_and_pages_recorded_where_they_are_entered() {
+        let mut state = with_frame_mapped();
+        assert_eq!(check(&state), Ok(()));
+        // A 2 MiB page in PD[2], a read-only page entered read-only in PT[6], an entry
+        // without PRESENT, and an entry in the kernel half of the PML4 (index 256: neither
+        // check walks it).
+        let (large, read_only) = (0x60_0000, 0x10_5000);
+        state.tables.set_entry(PD, 2, large | PRESENT | WRITABLE | USER | HUGE);
+        cspace::insert_root(&mut state, MapUniverse::slot(6), frame_at(large, 21, Rights::ALL, 0x40_0000));
+        state.tables.set_entry(PT, 6, read_only | PRESENT | USER);
+        cspace::insert_root(&mut state, MapUniverse::slot(7), frame_at(read_only, 12, Rights::READ, 0x20_6000));
+        state.tables.set_entry(PT, 7, 0x70_0000 | WRITABLE | USER);
+        state.tables.set_entry(PML4, 256, 0x70_0000 | PRESENT | WRITABLE | USER);
+        assert_eq!(check(&state), Ok(()));
+        // A writable entry is backed if any one capability recording it has Write.
+        state.tables.set_entry(PT, 6, read_only | PRESENT | WRITABLE | USER);
+        assert_fails(&state, MapInvariant::TranslationsBacked, "ASID 1: 0x206000 is writable without the Write right");
+        cspace::insert_root(&mut state, MapUniverse::slot(8), frame_at(read_only, 12, Rights::ALL, 0x20_6000));
+        assert_eq!(check(&state), Ok(()));
+        // Another PML4 with its own ASID, both ways round.
+        let other = 0x80_0000;
+        state.tables.asids[2] = other;
+        assert_fails(&state, MapInvariant::AsidsConsistent, "ASID 2 maps to 0x800000, which no PML4 capability names");
+        cspace::insert_root(&mut state, MapUniverse::slot(9), Cap::Pml4 { paddr: other, asid: 2 });
+        assert_eq!(check(&state), Ok(()));
+        state.tables.asids[2] = 0;
+        assert_fails(&state, MapInvariant::AsidsConsistent, "PML4 0x800000 has ASID 2, which maps to None");
+    }
+
+    #[test]
+    fn a_page_is_backed_only_by_a_frame_of_its_address_and_size_recording_it() {
+        let unbacked = |state: &MapState, fragment| assert_fails(state, MapInvariant::TranslationsBacked, fragment);
+        let mut state = with_frame_mapped();
+        set_cap(&mut state, 5, frame_at(FRAME, 12, Rights::ALL, 0x20_4000));
+        unbacked(&state, "ASID 1: 0x205000 -> 0x104000 (12) has no frame capability recording it");
+        set_cap(
+            &mut state,
+            5,
+            Cap::Frame { paddr: FRAME, size_bits: 12, rights: Rights::ALL, device: false, mapping: Mapping { asid: 2, vaddr: 0x20_5000 } },
+        );
+        unbacked(&state, "0x205000 -> 0x104000 (12)");
+        set_cap(&mut state, 5, frame_at(FRAME + 0x1000, 12, Rights::ALL, 0x20_5000));
+        unbacked(&state, "0x205000 -> 0x104000 (12)");
+        set_cap(&mut state, 5, frame_at(FRAME, 21, Rights::ALL, 0x20_5000));
+        unbacked(&state, "0x205000 -> 0x104000 (12)");
+        // A 2 MiB page in the page directory needs a 2 MiB frame.
+        let mut state = with_frame_mapped();
+        state.tables.set_entry(PD, 2, 0x60_0000 | PRESENT | WRITABLE | USER | HUGE);
+        cspace::insert_root(&mut state, MapUniverse::slot(6), frame_at(0x60_0000, 12, Rights::ALL, 0x40_0000));
+        unbacked(&state, "ASID 1: 0x400000 -> 0x600000 (21) has no frame capability recording it");
+        // The upper half of a page table is checked too (index 300).
+        let mut state = with_frame_mapped();
+        state.tables.set_entry(PT, 300, 0x70_0000 | PRESENT | USER);
+        unbacked(&state, "ASID 1: 0x32c000 -> 0x700000 (12)");
+    }
+
+    #[test]
+    fn a_table_entry_must_reach_a_structure_of_the_level_below_recording_it() {
+        let misplaced = |state: &MapState, fragment| assert_fails(state, MapInvariant::TablesBacked, fragment);
+        let mut state = with_frame_mapped();
+        set_cap(&mut state, 3, Cap::PagingTable { paddr: PD, level: TableLevel::PageTable, mapping: Mapping { asid: 1, vaddr: 0 } });
+        misplaced(&state, "ASID 1: entry for 0x0 at level 3 points to 0x102000, no live level-2 structure");
+        let mut state = with_frame_mapped();
+        set_cap(
+            &mut state,
+            4,
+            Cap::PagingTable { paddr: PT, level: TableLevel::PageTable, mapping: Mapping { asid: 1, vaddr: 0x40_0000 } },
+        );
+        misplaced(&state, "ASID 1: structure 0x103000 entered for 0x200000, capabilities record");
+        let mut state = with_frame_mapped();
+        cspace::insert_root(
+            &mut state,
+            MapUniverse::slot(6),
+            Cap::PagingTable { paddr: PT, level: TableLevel::PageTable, mapping: Mapping::NONE },
+        );
+        misplaced(&state, "ASID 1: structure 0x103000 entered for 0x200000, capabilities record");
+        // No 1 GiB pages, whatever the entry points to.
+        let mut state = with_frame_mapped();
+        state.tables.set_entry(PDPT, 1, PD | PRESENT | WRITABLE | USER | HUGE);
+        misplaced(&state, "ASID 1: a large page at level 3 for 0x40000000");
+        // The last user entry of the PML4 (index 255) is checked.
+        let mut state = with_frame_mapped();
+        state.tables.set_entry(PML4, 255, 0x70_0000 | PRESENT | USER);
+        misplaced(&state, "ASID 1: entry for 0x7f8000000000 at level 4 points to 0x700000, no live level-3 structure");
+    }
+
+    #[test]
+    fn the_kernels_check_must_agree_with_the_models() {
+        // A supervisor entry (no USER bit) the model's walk accepts and the kernel's refuses.
+        let mut state = with_frame_mapped();
+        state.tables.set_entry(PD, 1, PT | PRESENT | WRITABLE);
+        assert_fails(&state, MapInvariant::KernelCheckAgrees, "model check Ok(()), kernel check Err(SupervisorEntry");
+    }
+
     #[test]
     fn the_large_universe_retypes_2mib_frames_and_pdpts_and_copies_nothing() {
         let universe = MapUniverse::large();
@@ -602,6 +725,78 @@ mod tests {
         apply(&universe, &mut state, MapOp::Delete { slot: 6 }).unwrap();
         apply(&universe, &mut state, MapOp::Retype { kind: 1, dest: 6 }).unwrap();
         assert!(matches!(state.cap(6), Cap::PagingTable { level: TableLevel::Pdpt, .. }), "{:?}", state.cap(6));
+    }
+
+    #[test]
+    fn each_retype_of_the_standard_universe_makes_its_object() {
+        let universe = MapUniverse::standard();
+        let made = |kind| {
+            let mut state = universe.initial_state();
+            apply(&universe, &mut state, MapOp::Retype { kind, dest: 6 }).unwrap();
+            state.cap(6)
+        };
+        assert!(matches!(made(0), Cap::Frame { size_bits: 12, rights: Rights::ALL, .. }), "{:?}", made(0));
+        assert!(matches!(made(1), Cap::PagingTable { level: TableLevel::PageTable, mapping: Mapping::NONE, .. }), "{:?}", made(1));
+        assert!(matches!(made(2), Cap::PagingTable { level: TableLevel::PageDirectory, mapping: Mapping::NONE, .. }), "{:?}", made(2));
+        assert!(matches!(made(3), Cap::Pml4 { asid: 2, .. }), "the lowest free ASID: {:?}", made(3));
+    }
+
+    #[test]
+    fn a_retype_clears_exactly_the_new_objects_memory() {
+        let universe = MapUniverse::standard();
+        let mut state = universe.initial_state();
+        // Old contents in the untyped's first two pages and just below it.
+        for page in [UNTYPED - 0x1000, UNTYPED, UNTYPED + 0x1000] {
+            state.tables.set_entry(page, 3, 0x70_0000 | PRESENT);
+        }
+        apply(&universe, &mut state, MapOp::Retype { kind: 1, dest: 6 }).unwrap();
+        assert!(matches!(state.cap(6), Cap::PagingTable { paddr: UNTYPED, .. }), "{:?}", state.cap(6));
+        assert_eq!(state.tables.entry(UNTYPED, 3), 0, "the new table is cleared");
+        assert_ne!(state.tables.entry(UNTYPED + 0x1000, 3), 0, "the page after it is not the table's");
+        assert_ne!(state.tables.entry(UNTYPED - 0x1000, 3), 0, "the page before it is not the table's");
+    }
+
+    #[test]
+    fn unmaps_and_revokes_act_only_on_what_is_there() {
+        let universe = MapUniverse::standard();
+        let mut state = universe.initial_state();
+        assert_eq!(apply(&universe, &mut state, MapOp::Revoke { slot: 0 }), Err("no children"));
+        assert_eq!(apply(&universe, &mut state, MapOp::UnmapFrame { slot: 5 }), Err("not mapped (no change)"));
+        assert_eq!(apply(&universe, &mut state, MapOp::UnmapTable { slot: 4 }), Err("not mapped (no change)"));
+        apply(&universe, &mut state, MapOp::Retype { kind: 0, dest: 6 }).unwrap();
+        apply(&universe, &mut state, MapOp::Revoke { slot: 0 }).unwrap();
+        assert_eq!(state.cap(6), Cap::Null, "the revoke removed the retyped frame");
+        apply(&universe, &mut state, MapOp::MapTable { slot: 4, vaddr: 1, vspace: THREAD_VSPACE }).unwrap();
+        apply(&universe, &mut state, MapOp::MapFrame { slot: 5, vaddr: 1, vspace: THREAD_VSPACE }).unwrap();
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), Some(FRAME));
+        apply(&universe, &mut state, MapOp::UnmapFrame { slot: 5 }).unwrap();
+        assert!(matches!(state.cap(5), Cap::Frame { mapping: Mapping::NONE, .. }), "{:?}", state.cap(5));
+        assert_eq!(state.user_write_target(PML4, VADDRS[1]), None);
+        apply(&universe, &mut state, MapOp::UnmapTable { slot: 4 }).unwrap();
+        assert!(matches!(state.cap(4), Cap::PagingTable { mapping: Mapping::NONE, .. }), "{:?}", state.cap(4));
+        assert_eq!(state.tables.entry(PD, 1), 0);
+        assert_eq!(check(&state), Ok(()));
+    }
+
+    #[test]
+    fn an_exploration_counts_its_states_transitions_and_refusals() {
+        let universe = MapUniverse::standard();
+        assert_eq!(explore(&universe, 0), (MapStats { states: 1, transitions: 0, rejected: 0 }, None));
+        // Depth 1 against the operations applied one by one to the initial state.
+        let initial = universe.initial_state();
+        let mut expected = MapStats { states: 1, ..MapStats::default() };
+        let mut seen = HashSet::from([initial.fingerprint()]);
+        for op in MapOp::all(&universe) {
+            let mut after = initial.clone();
+            if apply(&universe, &mut after, op).is_err() {
+                expected.rejected += 1;
+            } else {
+                expected.transitions += 1;
+                expected.states += u64::from(seen.insert(after.fingerprint()));
+            }
+        }
+        assert!(expected.transitions > 1 && expected.rejected > 1, "{expected:?}");
+        assert_eq!(explore(&universe, 1), (expected, None));
     }
 
     #[test]

@@ -1137,3 +1137,83 @@ pub fn check_ipc_random(universe: &Universe, seed: u64, steps: usize, coq: &mut 
     }
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The abstraction of single capabilities, for kinds and sizes the random sequences of
+    //! `tests/refinement.rs` do not reach.
+
+    use super::*;
+    use tileos_kernel::cap::Mapping;
+
+    /// The object's kind and size, the capability's kind, rights, badge and watermark.
+    fn seen(cap: Cap) -> (&'static str, u64, &'static str, String, u64, Option<u64>) {
+        let view = view(&cap).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view.object.base, 0x8000, "{cap:?}");
+        (view.object.kind, view.object.size, view.kind, view.rights, view.badge, view.watermark)
+    }
+
+    #[test]
+    fn each_capability_is_seen_with_its_objects_kind_and_size() {
+        let read = Rights::READ;
+        assert_eq!(
+            seen(Cap::Untyped { paddr: 0x8000, size_bits: 12, device: false, free_offset: 0x40, prepared_to: 0, prepared_kind: 0 }),
+            ("untyped", 4096, "untyped", "1111".into(), 0, Some(0x40))
+        );
+        let endpoint = 1 << ObjectType::Endpoint.size_bits(0);
+        assert_eq!(
+            seen(Cap::Endpoint { paddr: 0x8000, badge: 7, rights: read }),
+            ("endpoint", endpoint, "endpoint", "1000".into(), 7, None)
+        );
+        let notification = 1 << ObjectType::Notification.size_bits(0);
+        assert!(notification > 1);
+        assert_eq!(
+            seen(Cap::Notification { paddr: 0x8000, badge: 9, rights: Rights::WRITE }),
+            ("notification", notification, "notification", "0100".into(), 9, None)
+        );
+        assert_eq!(seen(Cap::CNode { paddr: 0x8000, radix: 2, guard_bits: 0, guard: 0 }), ("cnode", 256, "cnode", "1111".into(), 0, None));
+        let tcb = 1 << ObjectType::Tcb.size_bits(0);
+        assert_eq!(seen(Cap::Tcb { paddr: 0x8000 }), ("tcb", tcb, "tcb", "1111".into(), 0, None));
+        assert_eq!(
+            seen(Cap::Frame { paddr: 0x8000, size_bits: 12, rights: Rights::GRANT, device: false, mapping: Mapping::NONE }),
+            ("frame", 4096, "frame", "0010".into(), 0, None)
+        );
+        for level in [TableLevel::PageTable, TableLevel::PageDirectory] {
+            assert_eq!(
+                seen(Cap::PagingTable { paddr: 0x8000, level, mapping: Mapping::NONE }),
+                ("pagetable", 4096, "pagetable", "1111".into(), 0, None)
+            );
+        }
+        assert_eq!(seen(Cap::Pml4 { paddr: 0x8000, asid: 1 }), ("pagetable", 4096, "pagetable", "1111".into(), 0, None));
+        let zombie = |tcb| Cap::Zombie { paddr: 0x8000, link: SlotRef(0), root: SlotRef(0), remaining: 3, radix: 1, tcb, top: true };
+        assert_eq!(seen(zombie(false)), ("cnode", 128, "zombie", "1111".into(), 0, Some(3)));
+        assert!(view(&zombie(true)).is_err(), "a TCB's zombie has no counterpart");
+        assert_eq!(rights_digits(Rights::GRANT_REPLY), "0001");
+    }
+
+    /// A memory holding zombies at `slots`: (address, link, top).
+    fn zombies(slots: &[(u64, u64, bool)]) -> Memory {
+        let mut memory = Memory::default();
+        for &(at, link, top) in slots {
+            let cap = Cap::Zombie { paddr: 0x8000, link: SlotRef(link), root: SlotRef(at), remaining: 1, radix: 1, tcb: false, top };
+            memory.write(SlotRef(at), cspace::Slot { cap, ..cspace::Slot::EMPTY });
+        }
+        memory
+    }
+
+    /// Broken chains of zombies are refused, each with what breaks it: a chain through
+    /// every occupied slot whose last link names an empty slot, and a loop among inner
+    /// zombies, named where it first comes back.
+    #[test]
+    fn a_broken_chain_of_zombies_is_refused_where_it_breaks() {
+        let (a, b, c, empty) = (0x1000, 0x1040, 0x1080, 0x10c0);
+        let refused = |memory: &Memory| unswapped(memory).err().unwrap_or_else(|| panic!("accepted: {memory:?}"));
+        let message = refused(&zombies(&[(a, b, true), (b, empty, false)]));
+        assert!(message.starts_with(&format!("the chain of zombies from {a:#x} reaches {empty:#x}, which holds")), "{message}");
+        let message = refused(&zombies(&[(a, b, true), (b, c, false), (c, b, false)]));
+        assert_eq!(message, format!("the chain of zombies from {a:#x} loops at {b:#x}"));
+        let (place, inner) = unswapped(&zombies(&[(a, b, true), (b, c, false), (c, 0, false)])).unwrap();
+        assert_eq!(place.into_iter().collect::<Vec<_>>(), [(SlotRef(a), SlotRef(b)), (SlotRef(b), SlotRef(c)), (SlotRef(c), SlotRef(a))]);
+        assert_eq!(inner.into_iter().collect::<Vec<_>>(), [SlotRef(b), SlotRef(c)]);
+    }
+}
