@@ -1929,41 +1929,31 @@ fn a_promotion_by_hand_with_clients_in_flight_loses_nothing_and_keeps_the_order(
         sim.install(&bundle(b"fast"));
         sim.pump();
         let seat = sim.m.seat_of_module(1).unwrap();
-        let mut expected: Vec<((u64, u64), u64)> = Vec::new();
-        let mut total = 0u64;
-        let mut seqs = [0u64; 4];
-        let mut burst = |sim: &mut Sim, xs: &[(u64, u64)]| {
-            for &(badge, x) in xs {
-                total += x;
-                expected.push(((badge, seqs[badge as usize]), total));
-                seqs[badge as usize] += 1;
-                sim.request(badge, x);
-            }
-        };
-        burst(&mut sim, &[(1, 1), (2, 2)]);
+        let mut sums = RunningSums::default();
+        sums.burst(&mut sim, &[(1, 1), (2, 2)]);
         sim.pump();
         // The challenger paused with copies queued, and two requests in flight (the
         // incumbent paused too) when the operator promotes.
         sim.paused.insert(seat);
-        burst(&mut sim, &[(1, 3), (2, 4)]);
+        sums.burst(&mut sim, &[(1, 3), (2, 4)]);
         sim.pump();
         sim.paused.insert(0);
-        burst(&mut sim, &[(3, 5)]);
+        sums.burst(&mut sim, &[(3, 5)]);
         let id = promote_by_hand(&mut sim, 1, true);
         assert!(control_answer(&mut sim, id).is_none(), "answered at the switch, not before");
         sim.paused.remove(&0);
         sim.pump();
-        burst(&mut sim, &[(1, 6), (2, 7), (3, 8)]);
+        sums.burst(&mut sim, &[(1, 6), (2, 7), (3, 8)]);
         sim.serve_paused(seat, pieces);
-        burst(&mut sim, &[(1, 9), (3, 10)]);
+        sums.burst(&mut sim, &[(1, 9), (3, 10)]);
         sim.pump();
         sim.paused.clear();
         sim.pump();
         assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }), "pieces {pieces}\n{}", sim.notes());
         assert_eq!(sim.m.slot().serving(), 1);
-        burst(&mut sim, &[(1, 11), (2, 12), (3, 13)]);
+        sums.burst(&mut sim, &[(1, 11), (2, 12), (3, 13)]);
         sim.pump();
-        for ((badge, seq), sum) in &expected {
+        for ((badge, seq), sum) in &sums.expected {
             assert_eq!(answer_value(&sim, *badge, *seq).words, vec![*sum], "pieces {pieces}: request ({badge}, {seq})\n{}", sim.notes());
         }
         assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
@@ -2327,42 +2317,32 @@ fn a_rollback_by_hand_with_clients_in_flight_loses_nothing_and_keeps_the_order()
         for past_bound in [false, true] {
             let mut sim = promoted_by_hand(&TestStore::default());
             let promoted = sim.m.seat_of_module(1).unwrap();
-            let mut expected: Vec<((u64, u64), u64)> = Vec::new();
-            let mut total = 0u64;
-            let mut seqs = [0u64; 8];
             // A client has one request in flight at a time (a second is refused): each
             // burst while requests are held uses clients with none in flight.
-            let mut burst = |sim: &mut Sim, xs: &[(u64, u64)]| {
-                for &(badge, x) in xs {
-                    total += x;
-                    expected.push(((badge, seqs[badge as usize]), total));
-                    seqs[badge as usize] += 1;
-                    sim.request(badge, x);
-                }
-            };
-            burst(&mut sim, &[(1, 1), (2, 2)]);
+            let mut sums = RunningSums::default();
+            sums.burst(&mut sim, &[(1, 1), (2, 2)]);
             sim.pump();
             // The promoted module paused with requests in flight when the operator asks.
             sim.paused.insert(promoted);
-            burst(&mut sim, &[(1, 3), (2, 4)]);
+            sums.burst(&mut sim, &[(1, 3), (2, 4)]);
             let id = rollback_by_hand(&mut sim);
-            burst(&mut sim, &[(3, 5)]);
+            sums.burst(&mut sim, &[(3, 5)]);
             sim.serve_paused(promoted, pieces);
             if past_bound {
                 // Clients always waiting: the steps come past the bound, one per check.
                 sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
-                burst(&mut sim, &[(4, 6)]);
+                sums.burst(&mut sim, &[(4, 6)]);
                 sim.advance(1_000);
-                burst(&mut sim, &[(5, 7), (6, 8)]);
+                sums.burst(&mut sim, &[(5, 7), (6, 8)]);
             } else {
-                burst(&mut sim, &[(4, 6), (5, 7), (6, 8)]);
+                sums.burst(&mut sim, &[(4, 6), (5, 7), (6, 8)]);
             }
             sim.paused.clear();
             sim.pump();
             assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }), "pieces {pieces}\n{}", sim.notes());
-            burst(&mut sim, &[(1, 9), (2, 10), (3, 11)]);
+            sums.burst(&mut sim, &[(1, 9), (2, 10), (3, 11)]);
             sim.pump();
-            for ((badge, seq), sum) in &expected {
+            for ((badge, seq), sum) in &sums.expected {
                 assert_eq!(
                     answer_value(&sim, *badge, *seq).words,
                     vec![*sum],

@@ -617,3 +617,26 @@ impl Sim {
         self.world.borrow().notes.join("\n")
     }
 }
+
+/// Client requests whose answers are the running sum of every value sent so far (the Sim's
+/// modules), with the answer each must get: `expected` holds `((client badge, its request's
+/// number), sum)` in arrival order.
+#[derive(Default)]
+pub struct RunningSums {
+    /// Every request sent, with the answer it must get.
+    pub expected: Vec<((u64, u64), u64)>,
+    total: u64,
+    seqs: [u64; 8],
+}
+
+impl RunningSums {
+    /// Sends `(client badge, value)` requests in order and records their answers.
+    pub fn burst(&mut self, sim: &mut Sim, requests: &[(u64, u64)]) {
+        for &(badge, x) in requests {
+            self.total += x;
+            self.expected.push(((badge, self.seqs[badge as usize]), self.total));
+            self.seqs[badge as usize] += 1;
+            sim.request(badge, x);
+        }
+    }
+}
