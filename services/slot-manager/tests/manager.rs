@@ -2397,6 +2397,23 @@ fn a_second_rollback_or_a_promotion_during_a_rollback_by_hand_is_refused_busy() 
     }
 }
 
+/// A tile on `store` whose module 1 was promoted by hand, with a rollback by hand under way (its
+/// entry persisted if `after_entry`), a client request in flight and module `faulting`
+/// faulted: the tile and the operator's reply capability.
+fn fault_during_rollback_by_hand(store: &TestStore, faulting: u32, after_entry: bool) -> (Sim, u64) {
+    let mut sim = promoted_by_hand(store);
+    sim.request(1, 1);
+    sim.pump();
+    let id = rollback_by_hand(&mut sim);
+    if after_entry {
+        assert!(sim.m.deferred_step());
+    }
+    sim.request(1, 2);
+    sim.fault(sim.m.seat_of_module(faulting).unwrap());
+    sim.pump();
+    (sim, id)
+}
+
 /// A fault of either module while a rollback by hand is under way. The promoted module:
 /// the breaker rolls back at once (its own entry), and the operator is answered
 /// `RolledBack` (before the hand's entry: nothing more written; after it: both entries).
@@ -2407,17 +2424,7 @@ fn a_second_rollback_or_a_promotion_during_a_rollback_by_hand_is_refused_busy() 
 fn a_fault_of_either_module_during_a_rollback_by_hand() {
     for after_entry in [false, true] {
         // The promoted module faults.
-        let store = TestStore::default();
-        let mut sim = promoted_by_hand(&store);
-        sim.request(1, 1);
-        sim.pump();
-        let id = rollback_by_hand(&mut sim);
-        if after_entry {
-            assert!(sim.m.deferred_step());
-        }
-        sim.request(1, 2);
-        sim.fault(sim.m.seat_of_module(1).unwrap());
-        sim.pump();
+        let (mut sim, id) = fault_during_rollback_by_hand(&TestStore::default(), 1, after_entry);
         assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }), "{}", sim.notes());
         let kinds = entry_kinds(&sim);
         let rollbacks = if after_entry { 2 } else { 1 };
@@ -2430,16 +2437,7 @@ fn a_fault_of_either_module_during_a_rollback_by_hand() {
 
         // The warm module faults.
         let store = TestStore::default();
-        let mut sim = promoted_by_hand(&store);
-        sim.request(1, 1);
-        sim.pump();
-        let id = rollback_by_hand(&mut sim);
-        if after_entry {
-            assert!(sim.m.deferred_step());
-        }
-        sim.request(1, 2);
-        sim.fault(sim.m.seat_of_module(0).unwrap());
-        sim.pump();
+        let (mut sim, id) = fault_during_rollback_by_hand(&store, 0, after_entry);
         let (kind, reason) = refusal(control_answer(&mut sim, id).expect("answered"));
         assert_eq!(kind, RefusalKind::Policy);
         assert!(reason.contains("the rollback window closed before the rollback by hand was carried out: module 1 serves on"), "{reason}");
