@@ -934,14 +934,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.flush_log();
         self.entry_step_done = true;
         self.host.note(format_args!("@event slot.promotion-withdrawn slot={} module={module}", self.config.name));
-        if let Err(reason) = self.append_event(&event) {
-            self.host.note(format_args!(
-                "slot {}: the withdrawal of module {module}'s promotion was not persisted ({reason}): tried again as deferred work",
-                self.config.name
-            ));
-            self.unlogged.push_back(event);
-            self.defer();
-        }
+        self.append_or_keep(event, format_args!("the withdrawal of module {module}'s promotion"));
     }
 
     /// Seat `seat` imported a state. If it is the seat of a promotion's transfer before its
@@ -3141,14 +3134,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let note = format!("rollback withdrawn: not carried out (the rollback window closed), module {module} serves on");
         let event = self.event(EventKind::Promote, &self.module_info(module), &note);
         self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
-        if let Err(reason) = self.append_event(&event) {
-            self.host.note(format_args!(
-                "slot {}: the withdrawal of module {module}'s rollback was not persisted ({reason}): tried again as deferred work",
-                self.config.name
-            ));
-            self.unlogged.push_back(event);
-            self.defer();
-        }
+        self.append_or_keep(event, format_args!("the withdrawal of module {module}'s rollback"));
     }
 
     /// Rolls back at once (the immune system's, [`Manager::immune_rollback`]; the update
@@ -3244,14 +3230,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             let event = self.event(EventKind::Rollback, &self.module_info(t.module), &format!("{:?}", t.reason));
             self.flush_log();
-            if let Err(reason) = self.append_event(&event) {
-                self.host.note(format_args!(
-                    "slot {}: the breaker's rollback of module {} was not persisted ({reason}): tried again as deferred work",
-                    self.config.name, t.module
-                ));
-                self.unlogged.push_back(event);
-                self.defer();
-            }
+            self.append_or_keep(event, format_args!("the breaker's rollback of module {}", t.module));
+        }
+    }
+
+    /// Appends `event`; if the store refuses it, keeps it for the deferred work, which tries
+    /// it once more ([`Manager::flush_log`]), and says so, naming the entry as `what`.
+    fn append_or_keep(&mut self, event: UpdateEvent, what: core::fmt::Arguments<'_>) {
+        if let Err(reason) = self.append_event(&event) {
+            self.host.note(format_args!("slot {}: {what} was not persisted ({reason}): tried again as deferred work", self.config.name));
+            self.unlogged.push_back(event);
+            self.defer();
         }
     }
 
