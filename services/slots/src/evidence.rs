@@ -16,6 +16,7 @@ pub struct Latency {
 
 impl Latency {
     /// Adds one answer's latency.
+    #[inline]
     fn record(&mut self, latency: Ticks) {
         self.samples = self.samples.saturating_add(1);
         self.sum = self.sum.saturating_add(latency);
@@ -128,6 +129,17 @@ fn narrowed(part: u64, whole: u64) -> (u128, u128) {
     (u128::from(part >> shift), u128::from(whole >> shift))
 }
 
+/// Whether `latency` is above `bound` times `incumbent_latency`: `latency · den > incumbent ·
+/// num`, exactly. In `u64` when both products fit (each latency below 2^32 ticks, ≈ 71
+/// minutes, fits whatever the bound), else in `u128`: the same comparison either way.
+#[inline]
+fn slower_than(latency: Ticks, incumbent_latency: Ticks, bound: Ratio) -> bool {
+    match (latency.checked_mul(u64::from(bound.den)), incumbent_latency.checked_mul(u64::from(bound.num))) {
+        (Some(slow), Some(allowed)) => slow > allowed,
+        _ => u128::from(latency) * u128::from(bound.den) > u128::from(incumbent_latency) * u128::from(bound.num),
+    }
+}
+
 impl Evidence {
     /// Requests compared: agreeing, disagreeing and timed out.
     pub fn compared(&self) -> u64 {
@@ -136,10 +148,11 @@ impl Evidence {
 
     /// Counts one answer: whether it agreed, its latency and the serving module's latency for
     /// the same request (`bound`: the policy's latency bound, which makes it slow).
+    #[inline]
     pub(crate) fn record_answer(&mut self, agree: bool, latency: Ticks, incumbent_latency: Ticks, bound: Ratio) {
         let counter = if agree { &mut self.agreeing } else { &mut self.disagreeing };
         *counter = counter.saturating_add(1);
-        if u128::from(latency) * u128::from(bound.den) > u128::from(incumbent_latency) * u128::from(bound.num) {
+        if slower_than(latency, incumbent_latency, bound) {
             self.slow = self.slow.saturating_add(1);
         }
         self.latency.record(latency);
@@ -263,6 +276,21 @@ mod tests {
         e.record_answer(true, 40, 10, bound);
         assert_eq!((e.slow, e.too_slow(bound)), (1, true));
         assert_eq!((e.latency.mean(), e.latency.max, e.incumbent_latency.mean()), (Some(27), 40, Some(10)));
+    }
+
+    #[test]
+    fn the_slowness_test_is_the_exact_comparison_where_products_overflow_u64() {
+        let exact = |l: u64, i: u64, b: Ratio| u128::from(l) * u128::from(b.den) > u128::from(i) * u128::from(b.num);
+        let values = [0, 1, 2, 3, 999, 1 << 31, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, 1 << 40, u64::MAX / 3, u64::MAX - 1, u64::MAX];
+        let bounds = [(1, 1), (3, 2), (2, 3), (1, u32::MAX), (u32::MAX, 1), (u32::MAX, u32::MAX), (0, 1), (4, 1)];
+        for &l in &values {
+            for &i in &values {
+                for (num, den) in bounds {
+                    let b = Ratio { num, den };
+                    assert_eq!(slower_than(l, i, b), exact(l, i, b), "{l} {i} {b}");
+                }
+            }
+        }
     }
 
     #[test]

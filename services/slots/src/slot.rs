@@ -650,9 +650,13 @@ impl<E: Equivalence> Slot<E> {
     /// compared requests and its faults within the policy (so its verdict cannot change:
     /// the policy's judgement (`evaluate_at`) returns at once for it, host test
     /// `the_verdict_is_skipped_only_while_it_cannot_change`). It then records exactly what
-    /// [`Slot::answer_worked`] records (the same `judge` and `finish_compared`) and returns
-    /// whether the answer agreed. Otherwise `None`, with nothing changed: the caller takes the
-    /// general path.
+    /// [`Slot::answer_worked`] records and returns whether the answer agreed: what `judge`,
+    /// `evaluate_at` and `finish_compared` do for such an answer, done in place (the module's
+    /// `record_answer` and its verdict marked as not to be re-judged by time, the exchange
+    /// recycled when it is done), with the module and the exchange looked up once and no
+    /// [`Outcome`] made (property test
+    /// `the_narrow_path_records_exactly_what_the_general_path_records`). Otherwise `None`, with
+    /// nothing changed: the caller takes the general path.
     pub fn copy_answer(
         &mut self,
         request: RequestId,
@@ -665,7 +669,8 @@ impl<E: Equivalence> Slot<E> {
         if self.comparator != Comparator::Exact || self.window.is_some() {
             return None;
         }
-        let module = self.modules.iter().find(|m| m.view.id == from)?;
+        let i = self.modules.iter().position(|m| m.view.id == from)?;
+        let module = &self.modules[i];
         let e = &module.view.evidence;
         if module.view.state != State::Shadowing
             || e.compared().saturating_add(1) >= self.policy.min_agreeing
@@ -684,10 +689,22 @@ impl<E: Equivalence> Slot<E> {
         let latency = worked.min(now.saturating_sub(exchange.sent));
         let agree = same_bytes(&exchange.answer, label, words);
         remove_in_order(&mut exchange.pending, p);
-        let mut out = Outcome::default();
-        self.judge(request, responder, Comparison { agree, served_latency, latency }, now, &mut out);
-        self.finish_compared(x, now, &mut out);
-        debug_assert!(out.transitions.is_empty() && out.deliver.is_empty() && out.reissue.is_empty());
+        let done = exchange.pending.is_empty();
+        // `judge` for a shadowing challenger outside a rollback window: its evidence records
+        // the answer; then `evaluate_at`, with fewer than `min_agreeing` compared (one more
+        // than checked above) and its faults within the policy, only marks its verdict as one
+        // time cannot change.
+        let module = &mut self.modules[i];
+        module.view.evidence.record_answer(agree, latency, served_latency, self.policy.latency_bound);
+        module.rejudge = false;
+        // `finish_compared` with no transition and an exact comparator: the exchange is
+        // recycled if no other copy is pending (its serving answer is in).
+        if done
+            && let Some(finished) = take_in_order(&mut self.exchanges, x)
+            && self.spare.len() < SPARE_EXCHANGES
+        {
+            self.spare.push(finished);
+        }
         Some(agree)
     }
 

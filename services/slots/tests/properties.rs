@@ -280,7 +280,8 @@ proptest! {
     /// whether the answer agreed, as `Answered::Compared` does), and changes nothing when it
     /// does not apply; a copy answered before the serving module, a late one, a promoted or
     /// promotable module's, and the rollback window's all fall back. Two slots get the same
-    /// events; one offers each mirrored answer to the narrow path first.
+    /// events; one offers each mirrored answer to the narrow path first. They are compared
+    /// after every answer the narrow path takes and after every round of events.
     #[test]
     fn the_narrow_path_records_exactly_what_the_general_path_records(
         min_agreeing in 1u64..12,
@@ -301,6 +302,7 @@ proptest! {
                 0u64..3,
                 proptest::collection::vec(any::<u64>(), 0..4),
                 0u64..12,
+                0u64..8,
             ),
             0..80,
         ),
@@ -312,7 +314,7 @@ proptest! {
         let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
         let mut general = narrow.clone();
         let mut now = 0;
-        for (reply, copy_first, late, words, fault_or_rollback) in events {
+        for (reply, copy_first, late, words, fault_or_rollback, worked) in events {
             now += 10;
             // A challenger now and then (both slots number them alike).
             if narrow.modules().filter(|m| m.state == State::Shadowing).count() < 2 && narrow.install(now).is_ok() {
@@ -336,14 +338,17 @@ proptest! {
                     CopyReply::Empty => (0x40, Vec::new()),
                     CopyReply::Silent => continue,
                 };
-                // Late by `late` deadlines (0: in time).
+                // Late by `late` deadlines (0: in time); its time worked other than the
+                // serving answer's latency (1) in most cases, so that the two latencies
+                // recorded are told apart.
                 let at = now + 2 + late * 25;
-                let worked = 1 + late;
                 let general_answer = general.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
                 let before = narrow.clone();
                 match narrow.copy_answer(m.request, c, label, &copy, at, worked) {
                     Some(agree) => {
                         prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
+                        // Identical at once, not only after the next event's re-judging.
+                        prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general), "after a narrow answer");
                     }
                     None => {
                         prop_assert_eq!(format!("{:?}", &before), format!("{:?}", &narrow), "nothing changed when it falls back");

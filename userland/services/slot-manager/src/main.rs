@@ -710,9 +710,6 @@ fn main(resources: Resources) -> ! {
             manager.host_mut().receive(front)
         };
         let start = tileos_sys::timestamp();
-        let was_switching = manager.switching();
-        let was_promoting = manager.promotion_under_way();
-        let was_rolling = manager.rollback_under_way();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word (a client's empty call gets the error reply,
@@ -729,7 +726,6 @@ fn main(resources: Resources) -> ! {
             continue;
         }
         let length = words_of(&received, &mut words);
-        let kernel_before = manager.host_mut().kernel_ticks;
         let Some(reply) = manager.host_mut().save_caller() else {
             log!("slot-manager: no free slot to save a caller: answered Failed");
             send(Syscall::Reply, 0, &Message::error(ProtocolError::Failed));
@@ -760,6 +756,11 @@ fn main(resources: Resources) -> ! {
         } else {
             reply
         };
+        // The general path's bookkeeping (a refusal by the narrow path changed nothing).
+        let was_switching = manager.switching();
+        let was_promoting = manager.promotion_under_way();
+        let was_rolling = manager.rollback_under_way();
+        let kernel_before = manager.host_mut().kernel_ticks;
         let access = if received.badge & SEAT_BADGE != 0 {
             Access::Service
         } else {
