@@ -1249,26 +1249,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // One send: the general path's is the shorter.
             return false;
         }
-        // Each seat is checked as it is found, and the first that does not wait ends the
-        // search: the serving seat first; a copy's seat must not be catching up (paced
-        // mirroring).
-        let waits = |s: &Seat, copy: bool| s.current.is_none() && s.queue.is_empty() && s.caller.is_some() && !(copy && s.catching_up);
-        let Some(serving) = self.seats.iter().position(|s| s.role == Role::Module(mirror.serve)) else { return false };
+        let Some(serving) = self.seat_of(Role::Module(mirror.serve)) else { return false };
         let mut seats = core::mem::take(&mut self.batch_seats);
         seats.clear();
-        let mut waiting = self.seats.get(serving).is_some_and(|s| waits(s, false));
         seats.push(serving);
-        let mirrored = self.slot.mirrored();
-        let copies = mirrored.iter().take(mirror.copies).map(|&module| Role::Module(module));
-        for role in copies.chain(mirror.replica.then_some(Role::Replica)) {
-            if !waiting {
-                break;
-            }
-            if let Some(seat) = self.seats.iter().position(|s| s.role == role) {
-                waiting = self.seats.get(seat).is_some_and(|s| waits(s, true));
+        for k in 0..mirror.copies {
+            let Some(&module) = self.slot.mirrored().get(k) else { break };
+            if let Some(seat) = self.seat_of(Role::Module(module)) {
                 seats.push(seat);
             }
         }
+        if mirror.replica
+            && let Some(seat) = self.seat_of(Role::Replica)
+        {
+            seats.push(seat);
+        }
+        // The serving seat first; a copy's seat must not be catching up (paced mirroring).
+        let waiting = seats.iter().enumerate().all(|(k, &seat)| {
+            self.seats
+                .get(seat)
+                .is_some_and(|s| s.current.is_none() && s.queue.is_empty() && s.caller.is_some() && (k == 0 || !s.catching_up))
+        });
         if waiting {
             let mut callers = core::mem::take(&mut self.batch);
             callers.clear();
