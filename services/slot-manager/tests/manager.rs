@@ -1212,6 +1212,11 @@ fn an_abandoned_policy_promotion_after_its_entry_is_withdrawn_in_the_log() {
     sim.serve_paused(seat, 1);
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "{}", sim.notes());
     let id = sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module: 1, force: false }));
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "nothing appended in the operator's request");
+    // The withdrawal and the hand's entry: a deferred step each.
+    assert!(sim.m.deferred_step());
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "the withdrawal, alone");
+    assert!(sim.m.deferred_step());
     assert_eq!(
         entry_kinds(&sim),
         [EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Promote],
@@ -1984,6 +1989,10 @@ fn a_promotion_by_hand_of_another_module_during_a_policy_transfer_withdraws_the_
     assert_eq!(sim.m.slot().serving(), 0, "its import waits\n{}", sim.notes());
     assert!(sim.notes().contains("slot.promotion-logged slot=checksum module=1 index=2"), "{}", sim.notes());
     let id = promote_by_hand(&mut sim, 2, true);
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Install, EventKind::Promote], "nothing in the request");
+    assert!(sim.m.deferred_step(), "the withdrawal's step");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Install, EventKind::Promote, EventKind::Rollback]);
+    assert!(sim.m.deferred_step(), "the hand's entry's step");
     assert_eq!(
         entry_kinds(&sim),
         [EventKind::Install, EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Promote],
@@ -2081,7 +2090,9 @@ fn hostile_promote_and_rollback_sequences_are_refused_precisely() {
     let (kind, reason) = refused(&mut sim, Request::Promote { module: 1, force: true });
     assert_eq!(kind, RefusalKind::Busy);
     assert!(reason.contains("the promotion by hand of module 1 is under way"), "{reason}");
-    assert_eq!(refused(&mut sim, Request::Rollback).0, RefusalKind::Policy, "nothing to roll back before the switch");
+    let (kind, reason) = refused(&mut sim, Request::Rollback);
+    assert_eq!(kind, RefusalKind::Busy, "a rollback during a promotion by hand");
+    assert!(reason.contains("the promotion by hand of module 1 is under way: a rollback waits until it is done"), "{reason}");
     sim.request(1, 2);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 1).words, vec![3], "served during it");
@@ -2113,11 +2124,11 @@ fn hostile_promote_and_rollback_sequences_are_refused_precisely() {
     assert!(!sim.m.promotion_under_way());
 }
 
-/// No busy span holds two of a promotion's steps: the operator's request that persisted the
-/// entry does not also start the transfer (`deferred` does nothing more in that span, while
-/// `deferred_ready` says a step waits); the glue's next span (`deferred_step`, no message
-/// waiting) starts it, raising the module to the serving schedule; the switch comes at the
-/// import.
+/// No busy span holds two of a promotion by hand's steps: the operator's request persists
+/// nothing (`deferred` does nothing more in that span, while `deferred_ready` says a step
+/// waits); the glue's next span (`deferred_step`, no message waiting) persists the entry and
+/// does nothing more; the one after it starts the transfer, raising the module to the
+/// serving schedule; the switch comes at the import.
 #[test]
 fn a_promotions_entry_and_its_transfers_start_are_separate_steps() {
     let mut sim = Sim::new(config(policy(), 4));
@@ -2132,10 +2143,17 @@ fn a_promotions_entry_and_its_transfers_start_are_separate_steps() {
             .any(|r| matches!(r, SeatRequest::SeatSchedule { seat: s, schedule: SeatSchedule::Serving } if usize::from(*s) == seat))
     };
     let id = promote_by_hand(&mut sim, 1, true);
-    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry, in the operator's request");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install], "no entry in the operator's request");
+    assert!(sim.m.promotion_under_way());
+    assert!(sim.m.deferred_ready(), "its entry waits as the next step");
+    assert!(!sim.m.deferred(), "nothing more in the operator's request's span");
+    assert!(sim.m.deferred_step(), "the next span persists the entry");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry, a step of its own");
+    assert!(sim.notes().contains("@event slot.promotion-logged slot=checksum module=1 index=1 by=hand"), "{}", sim.notes());
     assert!(!raised(&sim), "the transfer not started in the same span\n{}", sim.notes());
     assert!(sim.m.deferred_ready(), "its start waits as the next step");
     assert!(!sim.m.deferred(), "nothing more in the span that persisted the entry");
+    assert!(control_answer(&mut sim, id).is_none(), "not answered before the switch");
     assert!(sim.m.deferred_step(), "the next span starts the transfer");
     assert!(raised(&sim), "raised to the serving schedule at the transfer's start");
     assert_eq!(sim.m.slot().serving(), 0, "the switch waits for the import");
@@ -2594,9 +2612,9 @@ fn a_promotion_by_hand_whose_step_is_held_without_messages_promotes_once_it_runs
     sim.pump();
     sim.hold_steps = true;
     let id = promote_by_hand(&mut sim, 1, true);
-    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry, in the request");
+    assert_eq!(entry_kinds(&sim), [EventKind::Install], "the entry is a step, not the request's");
     sim.time.set(sim.time.get() + 300_000);
-    assert!(control_answer(&mut sim, id).is_none(), "the transfer's start waits for its step");
+    assert!(control_answer(&mut sim, id).is_none(), "the entry and the transfer's start wait for their steps");
     sim.hold_steps = false;
     sim.pump();
     assert_eq!(control_answer(&mut sim, id), Some(Response::Promoted { module: 1 }), "{}", sim.notes());
