@@ -3018,13 +3018,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mode = if hand.force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let info = self.module_info(module);
         if let Err(refusal) = self.slot.check_promote(module, mode, self.clock.now()) {
-            let reason = format!(
-                "the promotion of module {module} was abandoned before its entry: {refusal:?}; module {} serves on",
-                self.slot.serving()
-            );
+            let serving = self.slot.serving();
             let response = match refusal {
-                tileos_slots::PromoteRefusal::NoSuchModule(_) => refused(RefusalKind::NotFound, &reason),
-                _ => self.refuse_logged(RefusalKind::Policy, &info, &reason),
+                // It left the slot (a rejected module is forgotten): not logged, as in a request.
+                tileos_slots::PromoteRefusal::NoSuchModule(_) => refused(
+                    RefusalKind::NotFound,
+                    &format!(
+                        "no module {module} in the slot any more: the promotion by hand was abandoned before its entry; module {serving} serves on"
+                    ),
+                ),
+                _ => self.refuse_logged(
+                    RefusalKind::Policy,
+                    &info,
+                    &format!("the promotion of module {module} was abandoned before its entry: {refusal:?}; module {serving} serves on"),
+                ),
             };
             self.host.reply(hand.reply, &Message::encode(&response));
             return;
@@ -3040,7 +3047,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         );
         match self.append(EventKind::Promote, &info, &note) {
             Ok(index) => {
-                self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} index={index} by=hand", self.config.name));
+                self.host
+                    .note(format_args!("@event slot.promotion-logged slot={} module={module} index={index} by=hand", self.config.name));
                 hand.logged = true;
                 self.hand = Some(hand);
                 self.logged_promotion = Some(module);
