@@ -722,10 +722,18 @@ fn main(resources: Resources) -> ! {
             if bits != 0 {
                 manager.faulted(bits);
             }
-            if received.badge & IMMUNE_DOORBELL != 0 {
-                immune_rollback(&mut manager, &slot_name);
+            let immune = received.badge & IMMUNE_DOORBELL != 0;
+            if immune {
+                immune_rollback(&mut manager, &slot_name, start);
             }
             manager.host_mut().lines.write_all();
+            if immune {
+                // The whole busy span of the immune system's signal (for `slots21`'s timing
+                // of its rollback, carried out at once): from the signal's arrival to the
+                // next wait, its log lines included.
+                let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                manager.host_mut().note(format_args!("@event slot.immune-span slot={slot_name} ticks={ticks}"));
+            }
             continue;
         }
         let length = words_of(&received, &mut words);
@@ -991,8 +999,10 @@ struct SwitchTiming {
 /// Answered client requests between two checks of the slot's comparison totals.
 const EVIDENCE_EVERY: u64 = 100;
 
-/// Takes the rollback the immune system asks of this slot and carries it out.
-fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
+/// Takes the rollback the immune system asks of this slot and carries it out (its line
+/// gives `rollback_ticks=`, the manager's rollback alone, and `span_ticks=`, from `start`,
+/// the signal's arrival, to the rollback's end, before the line is written).
+fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64) {
     let alarm = match manager.host_mut().supervisor(&supervisor::Request::PendingRollback) {
         Ok(supervisor::Response::PendingRollback { alarm: Some(alarm) }) => alarm,
         Ok(supervisor::Response::PendingRollback { alarm: None }) => {
@@ -1011,11 +1021,19 @@ fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
         finding.observed_milli as f64 / 1000.0,
         finding.baseline_milli as f64 / 1000.0
     );
-    let outcome = match manager.immune_rollback(&why) {
+    let rollback_start = tileos_sys::timestamp();
+    let response = manager.immune_rollback(&why);
+    let end = tileos_sys::timestamp();
+    let outcome = match response {
         slots::Response::RolledBack { module } => format!("rolled-back serving={module}"),
         other => format!("refused ({other:?})").replace(' ', "_"),
     };
-    log!("@event slot.immune-rollback slot={slot} domain={domain} metric={:?} outcome={outcome}", finding.metric);
+    log!(
+        "@event slot.immune-rollback slot={slot} domain={domain} metric={:?} outcome={outcome} rollback_ticks={} span_ticks={}",
+        finding.metric,
+        end.wrapping_sub(rollback_start),
+        end.wrapping_sub(start)
+    );
 }
 
 /// Reports the manager's own call latencies (to the supervisor and the store) to the
