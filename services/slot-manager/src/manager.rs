@@ -371,16 +371,30 @@ struct HandPromotion {
     reply: ReplyCap,
 }
 
-/// A rollback by hand under way ([`Manager::rollback_by_hand`]), carried out as two
-/// deferred steps: its update-log entry, then the rollback.
+/// A rollback by hand ([`Manager::rollback_by_hand`]) or by the immune system
+/// ([`Manager::immune_rollback`], since `slots21`) under way, carried out as two deferred
+/// steps: its update-log entry, then the rollback.
 #[derive(Debug)]
 struct HandRollback {
-    /// The module to be rolled back (the promoted one serving when the operator asked).
+    /// The module to be rolled back (the promoted one serving when it was asked).
     module: ModuleId,
     /// Its entry is persisted (the first step done): the next step rolls back.
     logged: bool,
-    /// The operator's request, answered when the rollback is done or not carried out.
-    reply: ReplyCap,
+    /// The operator's request (a rollback by hand), answered when the rollback is done or
+    /// not carried out.
+    reply: Option<ReplyCap>,
+    /// The immune system's rollback: the alarm's fields for the manager's
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…` line when it is done.
+    alarm: Option<String>,
+    /// Its update-log entry's note.
+    note: String,
+}
+
+impl HandRollback {
+    /// Who asked ("by hand", "by the immune system"), for refusals.
+    fn by(&self) -> &'static str {
+        if self.alarm.is_some() { "by the immune system" } else { "by hand" }
+    }
 }
 
 /// A bundle being staged.
@@ -1067,14 +1081,34 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The immune system asked the slot to roll back (`why`: its alarm, for the update log,
-    /// docs/telemetry.md): carried out like a rollback by hand, its log entry noting "rolled
-    /// back by the immune system: `why`" (a refusal, e.g. nothing to roll back, is logged
-    /// and answered like a manual one's).
-    pub fn immune_rollback(&mut self, why: &str) -> slots::Response {
+    /// docs/telemetry.md; `alarm`: its fields for the line at the end). Refused at once with
+    /// the reason (nothing to roll back: logged like a manual refusal; a rollback already
+    /// under way: `Busy`, which that rollback covers). Else taken (`None`) and carried out
+    /// in steps like a rollback by hand (since `slots21`; [`Manager::hand_rollback_step`]):
+    /// its entry ("rolled back by the immune system: `why`") a deferred step, the rollback
+    /// the next; when it is done (or cannot be) the manager notes
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
+    pub fn immune_rollback(&mut self, why: &str, alarm: &str) -> Option<slots::Response> {
         self.check_clock();
-        let response = self.rollback(&format!("rolled back by the immune system: {why}"));
-        self.reschedule();
-        response
+        if let Some(hand) = &self.hand_rollback {
+            let reason = format!("the rollback {} of module {} is under way", hand.by(), hand.module);
+            return Some(refused(RefusalKind::Busy, &reason));
+        }
+        let serving = self.slot.serving();
+        if self.slot.warm().is_none() {
+            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
+            return Some(self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")));
+        }
+        self.hand_rollback = Some(HandRollback {
+            module: serving,
+            logged: false,
+            reply: None,
+            alarm: Some(alarm.into()),
+            note: format!("rolled back by the immune system: {why}"),
+        });
+        self.entry_step_done = true;
+        self.defer();
+        None
     }
 
     /// A message of `label` and `words` on the front endpoint from `badge` (with `access`, the
@@ -2966,7 +3000,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// now, or `None` when `reply` is kept.
     fn promote_by_hand(&mut self, module: u32, force: bool, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
         if let Some(hand) = &self.hand_rollback {
-            let reason = format!("the rollback by hand of module {} is under way: a promotion waits until it is done", hand.module);
+            let reason = format!("the rollback {} of module {} is under way: a promotion waits until it is done", hand.by(), hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
         if let Some(hand) = &self.hand {
@@ -3111,7 +3145,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// `reply` is kept.
     fn rollback_by_hand(&mut self, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
         if let Some(hand) = &self.hand_rollback {
-            let reason = format!("the rollback by hand of module {} is under way: one at a time", hand.module);
+            let reason = format!("the rollback {} of module {} is under way: one at a time", hand.by(), hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
         if let Some(hand) = &self.hand {
@@ -3126,7 +3160,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")),
             ));
         }
-        self.hand_rollback = Some(HandRollback { module: serving, logged: false, reply });
+        self.hand_rollback =
+            Some(HandRollback { module: serving, logged: false, reply: Some(reply), alarm: None, note: "rolled back by hand".into() });
         // Its entry is the next step's, not this request's.
         self.entry_step_done = true;
         self.defer();
@@ -3151,7 +3186,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         if !hand.logged {
-            match self.append(EventKind::Rollback, &self.module_info(module), "rolled back by hand") {
+            let note = core::mem::take(&mut hand.note);
+            match self.append(EventKind::Rollback, &self.module_info(module), &note) {
                 Ok(index) => {
                     self.host.note(format_args!("@event slot.rollback-logged slot={} module={module} index={index}", self.config.name));
                     hand.logged = true;
@@ -3159,7 +3195,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 Err(reason) => {
                     let reason = format!("the update log was not persisted ({reason}): nothing rolled back");
-                    self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Store, &reason)));
+                    self.answer_rollback(hand, &refused(RefusalKind::Store, &reason));
                 }
             }
             return;
@@ -3169,7 +3205,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Ok(out) => {
                 self.process(out);
                 let response = slots::Response::RolledBack { module: self.slot.serving() };
-                self.host.reply(hand.reply, &Message::encode(&response));
+                self.answer_rollback(hand, &response);
             }
             // Not reached: the window was checked just above and nothing ran in between.
             Err(_) => self.hand_rollback_overtaken(hand),
@@ -3186,17 +3222,33 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 "slot {}: module {} was rolled back before the rollback by hand was carried out: module {serving} serves",
                 self.config.name, hand.module
             ));
-            self.host.reply(hand.reply, &Message::encode(&slots::Response::RolledBack { module: serving }));
+            self.answer_rollback(hand, &slots::Response::RolledBack { module: serving });
             return;
         }
-        let reason = format!("the rollback window closed before the rollback by hand was carried out: module {serving} serves on");
+        let reason = format!("the rollback window closed before the rollback {} was carried out: module {serving} serves on", hand.by());
         let response = if hand.logged {
             self.withdraw_hand_rollback(hand.module);
             refused(RefusalKind::Policy, &reason)
         } else {
             self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &reason)
         };
-        self.host.reply(hand.reply, &Message::encode(&response));
+        self.answer_rollback(hand, &response);
+    }
+
+    /// The end of the rollback `hand` (`response`: done, or why not): the operator of a
+    /// rollback by hand is answered; the immune system's gets the manager's line
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
+    fn answer_rollback(&mut self, hand: HandRollback, response: &slots::Response) {
+        if let Some(reply) = hand.reply {
+            self.host.reply(reply, &Message::encode(response));
+        }
+        if let Some(alarm) = hand.alarm {
+            let outcome = match response {
+                slots::Response::RolledBack { module } => format!("rolled-back serving={module}"),
+                other => format!("refused ({other:?})").replace(' ', "_"),
+            };
+            self.host.note(format_args!("@event slot.immune-rollback slot={} {alarm} outcome={outcome}", self.config.name));
+        }
     }
 
     /// Appends the entry withdrawing the persisted, not carried out rollback by hand of
@@ -3208,34 +3260,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let event = self.event(EventKind::Promote, &self.module_info(module), &note);
         self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
         self.append_or_keep(event, format_args!("the withdrawal of module {module}'s rollback"));
-    }
-
-    /// Rolls back at once (the immune system's, [`Manager::immune_rollback`]; the update
-    /// log's entry notes `note`).
-    fn rollback(&mut self, note: &str) -> slots::Response {
-        let now = self.clock.now();
-        let serving = self.slot.serving();
-        let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo {
-            name: format!("module {serving}"),
-            version: String::new(),
-            hash: [0; 32],
-        });
-        // `Slot::rollback` refuses only with no rollback window open (and then changes
-        // nothing): checked first, so no trial copy of the `Slot` is needed (since
-        // `slots16`; the copy was most of a rollback by hand's span after its entry).
-        if self.slot.warm().is_none() {
-            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
-            return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}"));
-        }
-        if let Err(reason) = self.append(EventKind::Rollback, &info, note) {
-            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing rolled back"));
-        }
-        match self.slot.rollback(now) {
-            Ok(out) => self.process(out),
-            // Not reached: the window was checked just above and nothing ran in between.
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
-        }
-        slots::Response::RolledBack { module: self.slot.serving() }
     }
 
     // ---------------------------------------------------------------------------------

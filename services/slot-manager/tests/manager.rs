@@ -134,8 +134,8 @@ fn promotion_transfers_state_and_rollback_restores_the_incumbent() {
 #[test]
 fn the_immune_systems_rollback_restores_the_incumbent_and_the_log_says_why() {
     let mut sim = Sim::new(config(policy(), 4));
-    // Nothing to roll back yet: refused, and the refusal is logged.
-    assert!(matches!(sim.m.immune_rollback("LatencyP50"), Response::Refused { .. }));
+    // Nothing to roll back yet: refused at once, and the refusal is logged.
+    assert!(matches!(sim.m.immune_rollback("LatencyP50", "domain=checksum-client metric=LatencyP50"), Some(Response::Refused { .. })));
     sim.install(&bundle(b"fast"));
     for x in 1..=6 {
         sim.request(1, x);
@@ -143,8 +143,31 @@ fn the_immune_systems_rollback_restores_the_incumbent_and_the_log_says_why() {
     }
     assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
     let why = "alarm LatencyP50 for domain checksum-client: observed 900.0 against baseline 30.0";
-    assert_eq!(sim.m.immune_rollback(why), Response::RolledBack { module: 0 });
+    // Taken, and carried out in steps (since `slots21`): its entry, then the rollback.
+    let entries = sim.m.log().size();
+    sim.hold_steps = true;
+    assert_eq!(sim.m.immune_rollback(why, "domain=checksum-client metric=LatencyP50"), None);
+    assert_eq!(sim.m.log().size(), entries, "no entry in the signal's handling");
+    assert!(sim.m.rollback_under_way());
+    assert!(!sim.m.deferred(), "nothing more in the signal's span");
+    // A rollback by hand meanwhile is refused: this one covers it.
+    let id = rollback_by_hand(&mut sim);
+    let (kind, reason) = refusal(control_answer(&mut sim, id).expect("refused at once"));
+    assert_eq!(kind, RefusalKind::Busy);
+    assert_eq!(reason, "the rollback by the immune system of module 1 is under way: one at a time");
+    assert!(sim.m.deferred_step(), "the entry's step");
+    assert_eq!(sim.m.log().size(), entries + 1);
+    assert_eq!(sim.m.slot().serving(), 1, "not rolled back in the entry's step");
+    assert!(sim.m.deferred_step(), "the rollback's step");
     assert_eq!(sim.m.slot().serving(), 0);
+    assert!(
+        sim.notes()
+            .contains("@event slot.immune-rollback slot=checksum domain=checksum-client metric=LatencyP50 outcome=rolled-back serving=0"),
+        "{}",
+        sim.notes()
+    );
+    assert!(!sim.m.rollback_under_way());
+    sim.hold_steps = false;
     sim.request(1, 1);
     sim.pump();
     assert!(sim.not_answered_once().is_empty());
