@@ -155,6 +155,10 @@ fn the_immune_systems_rollback_restores_the_incumbent_and_the_log_says_why() {
     let (kind, reason) = refusal(control_answer(&mut sim, id).expect("refused at once"));
     assert_eq!(kind, RefusalKind::Busy);
     assert_eq!(reason, "the rollback by the immune system of module 1 is under way: one at a time");
+    // A second alarm meanwhile: refused Busy (this rollback covers it), not logged.
+    let (kind, reason) = refusal(sim.m.immune_rollback(why, "domain=checksum-client metric=LatencyP50").expect("refused at once"));
+    assert_eq!((kind, reason.as_str()), (RefusalKind::Busy, "the rollback by the immune system of module 1 is under way"));
+    assert_eq!(sim.m.log().size(), entries, "the Busy refusals are not logged");
     assert!(sim.m.deferred_step(), "the entry's step");
     assert_eq!(sim.m.log().size(), entries + 1);
     assert_eq!(sim.m.slot().serving(), 1, "not rolled back in the entry's step");
