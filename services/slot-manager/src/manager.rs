@@ -777,9 +777,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// tree; at the next step its state transfer before the switch started, for policy and
     /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
     /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
-    /// withdrawal of a persisted promotion that was abandoned, a rollback by hand's entry
-    /// and then its rollback ([`Manager::hand_rollback_step`]: each a step alone, and not
-    /// waiting for a switch to end), and lowering a module's
+    /// withdrawal of a persisted promotion that was abandoned, a promotion by hand's entry
+    /// ([`Manager::hand_promotion_step`], after the withdrawal of a policy promotion it
+    /// superseded), a rollback's (by hand or by the immune system) entry and then the
+    /// rollback ([`Manager::hand_rollback_step`]: each a step alone, and not waiting for a
+    /// switch to end), and lowering a module's
     /// schedule to the challengers' (the warm incumbent after the switch: a root-server
     /// call). Every entry is appended before any control request is answered (`control`
     /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
