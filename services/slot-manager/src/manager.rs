@@ -354,27 +354,47 @@ struct PreTransfer {
     since: Ticks,
 }
 
-/// A promotion by hand under way ([`Manager::promote_by_hand`]).
+/// A promotion by hand under way ([`Manager::promote_by_hand`]): its update-log entry
+/// (after the withdrawal of a superseded policy promotion's, if any) is a deferred step of
+/// its own ([`Manager::hand_promotion_step`]), then it goes the way of a policy's (its
+/// transfer's start, the switch at the module's import).
 #[derive(Debug)]
 struct HandPromotion {
     /// The module to be promoted.
     module: ModuleId,
     /// Promoted whatever the evidence says (`tilectl promote --force`).
     force: bool,
+    /// Its entry is persisted (the entry step done): [`Manager::logged_promotion`] is its
+    /// module, and the transfer's start is the next step.
+    logged: bool,
     /// The operator's request, answered when the switch is made or the promotion abandoned.
     reply: ReplyCap,
 }
 
-/// A rollback by hand under way ([`Manager::rollback_by_hand`]), carried out as two
-/// deferred steps: its update-log entry, then the rollback.
+/// A rollback by hand ([`Manager::rollback_by_hand`]) or by the immune system
+/// ([`Manager::immune_rollback`], since `slots21`) under way, carried out as two deferred
+/// steps: its update-log entry, then the rollback.
 #[derive(Debug)]
 struct HandRollback {
-    /// The module to be rolled back (the promoted one serving when the operator asked).
+    /// The module to be rolled back (the promoted one serving when it was asked).
     module: ModuleId,
     /// Its entry is persisted (the first step done): the next step rolls back.
     logged: bool,
-    /// The operator's request, answered when the rollback is done or not carried out.
-    reply: ReplyCap,
+    /// The operator's request (a rollback by hand), answered when the rollback is done or
+    /// not carried out.
+    reply: Option<ReplyCap>,
+    /// The immune system's rollback: the alarm's fields for the manager's
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…` line when it is done.
+    alarm: Option<String>,
+    /// Its update-log entry's note.
+    note: String,
+}
+
+impl HandRollback {
+    /// Who asked ("by hand", "by the immune system"), for refusals.
+    fn by(&self) -> &'static str {
+        if self.alarm.is_some() { "by the immune system" } else { "by hand" }
+    }
 }
 
 /// A bundle being staged.
@@ -474,19 +494,20 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// transferred in this long.
     in_step_for: Option<(ModuleId, Ticks)>,
     /// A promotion whose update-log entry is persisted (and in the tree) but whose switch
-    /// has not happened yet (a policy's, written by a deferred step of its own; a promotion
-    /// by hand's, written in the operator's request). Its switch appends nothing; if it does
+    /// has not happened yet (a policy's or a promotion by hand's, each written by a deferred
+    /// step of its own). Its switch appends nothing; if it does
     /// not happen, the log gets an entry withdrawing it ([`Manager::withdraw_promotion`]).
     logged_promotion: Option<ModuleId>,
-    /// The promotion by hand under way (its entry persisted, its transfer before the switch
-    /// to start or under way): the operator's request, answered when it switches or is
-    /// abandoned.
+    /// The promotion by hand under way (its entry to be persisted, or persisted and its
+    /// transfer before the switch to start or under way): the operator's request, answered
+    /// when it switches or is abandoned.
     hand: Option<HandPromotion>,
     /// The rollback by hand under way (its entry to be persisted, or persisted and the
     /// rollback to be carried out): the operator's request, answered when it is done.
     hand_rollback: Option<HandRollback>,
     /// A step that persisted an update-log entry ran in the handling of the message (or the
-    /// deferred step) now under way, or the message was the operator's rollback by hand:
+    /// deferred step) now under way, or the message was the operator's rollback or
+    /// promotion by hand:
     /// [`Manager::deferred`] does no more until the next one, so that no busy span holds
     /// two such steps.
     entry_step_done: bool,
@@ -681,11 +702,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Whether a promotion is under way (for `make bench`'s figure of the longest stall a
-    /// client can meet at a promotion): due by the policy, its persisted entry waiting for
-    /// its transfer or its switch, its state transfer before the switch, or its switch until
-    /// the promoted module's first answer.
+    /// client can meet at a promotion): due by the policy, a promotion by hand taken (its
+    /// entry still to be persisted, or any later step), its persisted entry waiting for its
+    /// transfer or its switch, its state transfer before the switch, or its switch until the
+    /// promoted module's first answer.
     pub fn promotion_under_way(&self) -> bool {
-        self.policy_due.is_some()
+        self.hand.is_some()
+            || self.policy_due.is_some()
             || self.start_due.is_some()
             || self.pre_transfer.is_some()
             || self.logged_promotion.is_some()
@@ -754,9 +777,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// tree; at the next step its state transfer before the switch started, for policy and
     /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
     /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
-    /// withdrawal of a persisted promotion that was abandoned, a rollback by hand's entry
-    /// and then its rollback ([`Manager::hand_rollback_step`]: each a step alone, and not
-    /// waiting for a switch to end), and lowering a module's
+    /// withdrawal of a persisted promotion that was abandoned, a promotion by hand's entry
+    /// ([`Manager::hand_promotion_step`], after the withdrawal of a policy promotion it
+    /// superseded), a rollback's (by hand or by the immune system) entry and then the
+    /// rollback ([`Manager::hand_rollback_step`]: each a step alone, and not waiting for a
+    /// switch to end), and lowering a module's
     /// schedule to the challengers' (the warm incumbent after the switch: a root-server
     /// call). Every entry is appended before any control request is answered (`control`
     /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
@@ -778,8 +803,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_none() || !self.inflight.is_empty() {
             return false;
         }
-        // A rollback by hand does not wait for a switch to end (it ends it).
-        if self.hand_rollback.is_some() {
+        // A rollback by hand does not wait for a switch to end (it ends it); a promotion by
+        // hand's entry step is taken only with no switch under way (a switch opens a rollback
+        // window, which refuses it), so it has none to wait for.
+        if self.hand_rollback.is_some() || self.hand_entry_due() {
             return true;
         }
         if self.switching.is_some() {
@@ -816,17 +843,32 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             .is_some_and(|s| s.current.is_some())
     }
 
+    /// Whether the promotion by hand under way has its entry (or the withdrawal of a
+    /// superseded policy promotion before it) still to be persisted.
+    fn hand_entry_due(&self) -> bool {
+        self.hand.as_ref().is_some_and(|h| !h.logged)
+    }
+
     /// One step of the deferred work ([`Manager::deferred`]): the entries whose first write
     /// failed, then either a promotion's next step (the start of the transfer of a
     /// promotion whose entry is persisted, or a policy promotion's entry) or the withdrawal
     /// of an abandoned promotion's entry, and the schedules due.
     fn do_deferred(&mut self) {
+        let retried = !self.unlogged.is_empty();
         self.flush_log();
         let now = self.clock.now();
         if let Some(hand) = self.hand_rollback.take() {
             // A rollback by hand's step, alone in its span (the other work waits for the
             // next: `deferred_since` is kept).
             self.hand_rollback_step(hand);
+            return;
+        }
+        if self.hand_entry_due() {
+            // A promotion by hand's entry step (or its superseded policy promotion's
+            // withdrawal), alone in its span: not after a retried entry in the same one.
+            if !retried {
+                self.hand_promotion_step();
+            }
             return;
         }
         if let Some(module) = self.start_due.take() {
@@ -1041,14 +1083,34 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The immune system asked the slot to roll back (`why`: its alarm, for the update log,
-    /// docs/telemetry.md): carried out like a rollback by hand, its log entry noting "rolled
-    /// back by the immune system: `why`" (a refusal, e.g. nothing to roll back, is logged
-    /// and answered like a manual one's).
-    pub fn immune_rollback(&mut self, why: &str) -> slots::Response {
+    /// docs/telemetry.md; `alarm`: its fields for the line at the end). Refused at once with
+    /// the reason (nothing to roll back: logged like a manual refusal; a rollback already
+    /// under way: `Busy`, which that rollback covers). Else taken (`None`) and carried out
+    /// in steps like a rollback by hand (since `slots21`; [`Manager::hand_rollback_step`]):
+    /// its entry ("rolled back by the immune system: `why`") a deferred step, the rollback
+    /// the next; when it is done (or cannot be) the manager notes
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
+    pub fn immune_rollback(&mut self, why: &str, alarm: &str) -> Option<slots::Response> {
         self.check_clock();
-        let response = self.rollback(&format!("rolled back by the immune system: {why}"));
-        self.reschedule();
-        response
+        if let Some(hand) = &self.hand_rollback {
+            let reason = format!("the rollback {} of module {} is under way", hand.by(), hand.module);
+            return Some(refused(RefusalKind::Busy, &reason));
+        }
+        let serving = self.slot.serving();
+        if self.slot.warm().is_none() {
+            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
+            return Some(self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")));
+        }
+        self.hand_rollback = Some(HandRollback {
+            module: serving,
+            logged: false,
+            reply: None,
+            alarm: Some(alarm.into()),
+            note: format!("rolled back by the immune system: {why}"),
+        });
+        self.entry_step_done = true;
+        self.defer();
+        None
     }
 
     /// A message of `label` and `words` on the front endpoint from `badge` (with `access`, the
@@ -2926,32 +2988,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// A promotion by hand (`Promote`, tilectl): refused at once with its reason (no such
-    /// module, not shadowing, a rollback window open, evidence short without `force`, a
-    /// promotion by hand already under way, the entry not persisted), else its update-log
-    /// entry is persisted now (in the operator's request) and the promotion goes the way of
-    /// a policy's: its state transfer before the switch starts as the next deferred step
-    /// ([`Manager::start_pre_transfer`]), the incumbent serving meanwhile, and the switch
-    /// follows the module's import. The operator is answered then: `Promoted`, or the
-    /// refusal saying why the promotion was abandoned (the entry then withdrawn in the log).
-    /// A policy promotion under way is superseded (its persisted entry withdrawn first).
-    /// Returns the answer to give now, or `None` when `reply` is kept.
+    /// module: `NotFound`; not shadowing, a rollback window open, evidence short without
+    /// `force`: `Policy`, logged as refusals are; a promotion or a rollback by hand already
+    /// under way: `Busy`), else taken: its reply capability is kept and nothing else is done
+    /// in this span. A policy promotion under way is superseded (its transfer's claim ends
+    /// now; its persisted entry, if any, is withdrawn by the next deferred step). The
+    /// promotion's own update-log entry is the deferred step after that
+    /// ([`Manager::hand_promotion_step`]), then it goes the way of a policy's: its state
+    /// transfer before the switch starts as the next step ([`Manager::start_pre_transfer`]),
+    /// the incumbent serving meanwhile, and the switch follows the module's import. The
+    /// operator is answered then: `Promoted`, or the refusal saying why the promotion was
+    /// abandoned (a persisted entry then withdrawn in the log). Returns the answer to give
+    /// now, or `None` when `reply` is kept.
     fn promote_by_hand(&mut self, module: u32, force: bool, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
         if let Some(hand) = &self.hand_rollback {
-            let reason = format!("the rollback by hand of module {} is under way: a promotion waits until it is done", hand.module);
+            let reason = format!("the rollback {} of module {} is under way: a promotion waits until it is done", hand.by(), hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
         if let Some(hand) = &self.hand {
-            let reason = format!(
-                "the promotion by hand of module {} is under way (its state transfer before the switch): one at a time",
-                hand.module
-            );
+            let reason = format!("the promotion by hand of module {} is under way: one at a time", hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
-        let info = self.modules.get(&module).cloned().unwrap_or(ModuleInfo {
-            name: format!("module {module}"),
-            version: String::new(),
-            hash: [0; 32],
-        });
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
         match self.slot.check_promote(module, mode, now) {
@@ -2960,37 +3017,85 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 return Some((reply, refused(RefusalKind::NotFound, &format!("no module {id} in the slot"))));
             }
             Err(refusal) => {
+                let info = self.module_info(module);
                 return Some((reply, self.refuse_logged(RefusalKind::Policy, &info, &format!("promotion refused: {refusal:?}"))));
             }
+        }
+        // A policy promotion under way (due, its entry persisted, its transfer under way)
+        // is superseded: the log first says it was not carried out (the next step).
+        self.policy_due = None;
+        if let Some(other) = self.start_due.or(self.pre_transfer.map(|p| p.module)) {
+            self.abandon_promotion(other, &format!("superseded by the promotion by hand of module {module}"));
+        }
+        self.hand = Some(HandPromotion { module, force, logged: false, reply });
+        // Its entry is a later step's, not this request's.
+        self.entry_step_done = true;
+        self.defer();
+        None
+    }
+
+    /// The entry step of the promotion by hand under way, alone in its busy span (no client
+    /// request in flight, no message waiting): first, if a superseded policy promotion's
+    /// entry is persisted, its withdrawal (a step of its own); then, at the next step, the
+    /// promotion is checked again (`Slot::check_promote`: the module may have faulted, been
+    /// rejected or lost its evidence meanwhile) and its own entry persisted
+    /// (`@event slot.promotion-logged … by=hand`), after which the transfer's start is the
+    /// next step. A promotion no longer allowed is refused with the reason (logged as
+    /// refusals are); a store that refuses the entry answers `Store` and promotes nothing.
+    fn hand_promotion_step(&mut self) {
+        self.entry_step_done = true;
+        if let Some(superseded) = self.logged_promotion {
+            // Not the hand's own (it is not persisted yet): the policy's it superseded.
+            self.withdraw_promotion(superseded);
+            return;
+        }
+        let Some(mut hand) = self.hand.take() else { return };
+        let module = hand.module;
+        let mode = if hand.force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
+        let info = self.module_info(module);
+        if let Err(refusal) = self.slot.check_promote(module, mode, self.clock.now()) {
+            let serving = self.slot.serving();
+            let response = match refusal {
+                // It left the slot (a rejected module is forgotten): not logged, as in a request.
+                tileos_slots::PromoteRefusal::NoSuchModule(_) => refused(
+                    RefusalKind::NotFound,
+                    &format!(
+                        "no module {module} in the slot any more: the promotion by hand was abandoned before its entry; module {serving} serves on"
+                    ),
+                ),
+                _ => self.refuse_logged(
+                    RefusalKind::Policy,
+                    &info,
+                    &format!("the promotion of module {module} was abandoned before its entry: {refusal:?}; module {serving} serves on"),
+                ),
+            };
+            self.host.reply(hand.reply, &Message::encode(&response));
+            return;
         }
         let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
         let note = format!(
             "promoted by hand{}: {} agreeing, {} disagreeing, {} timeouts, {} faults",
-            if force { " (forced)" } else { "" },
+            if hand.force { " (forced)" } else { "" },
             evidence.agreeing,
             evidence.disagreeing,
             evidence.timeouts,
             evidence.faults
         );
-        // A policy promotion under way (due, its entry persisted, its transfer under way)
-        // is superseded: the log first says it was not carried out.
-        self.policy_due = None;
-        if let Some(other) = self.start_due.or(self.pre_transfer.map(|p| p.module)) {
-            self.abandon_promotion(other, &format!("superseded by the promotion by hand of module {module}"));
+        match self.append(EventKind::Promote, &info, &note) {
+            Ok(index) => {
+                self.host
+                    .note(format_args!("@event slot.promotion-logged slot={} module={module} index={index} by=hand", self.config.name));
+                hand.logged = true;
+                self.hand = Some(hand);
+                self.logged_promotion = Some(module);
+                self.start_due = Some(module);
+                self.defer();
+            }
+            Err(reason) => {
+                let reason = format!("the update log was not persisted ({reason}): nothing promoted");
+                self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Store, &reason)));
+            }
         }
-        if let Some(logged) = self.logged_promotion {
-            self.withdraw_promotion(logged);
-        }
-        self.entry_step_done = true;
-        if let Err(reason) = self.append(EventKind::Promote, &info, &note) {
-            return Some((reply, refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing promoted"))));
-        }
-        self.host.note(format_args!("@event slot.promotion-logged slot={} module={module} by=hand", self.config.name));
-        self.logged_promotion = Some(module);
-        self.start_due = Some(module);
-        self.hand = Some(HandPromotion { module, force, reply });
-        self.defer();
-        None
     }
 
     /// The switch of the promotion of `module`, whose update-log entry is persisted
@@ -3033,7 +3138,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// A rollback by hand (`Rollback`, tilectl): refused at once with its reason (a rollback
-    /// by hand already under way: `Busy`; no rollback window open: `Policy`, logged as
+    /// or a promotion by hand already under way: `Busy`; no rollback window open: `Policy`, logged as
     /// refusals are), else taken and carried out as two deferred steps of their own
     /// ([`Manager::hand_rollback_step`]): its update-log entry persisted, then the rollback.
     /// The serving (promoted) module serves the requests that arrive meanwhile, as before.
@@ -3042,7 +3147,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// `reply` is kept.
     fn rollback_by_hand(&mut self, reply: ReplyCap) -> Option<(ReplyCap, slots::Response)> {
         if let Some(hand) = &self.hand_rollback {
-            let reason = format!("the rollback by hand of module {} is under way: one at a time", hand.module);
+            let reason = format!("the rollback {} of module {} is under way: one at a time", hand.by(), hand.module);
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
+        if let Some(hand) = &self.hand {
+            let reason = format!("the promotion by hand of module {} is under way: a rollback waits until it is done", hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
         let serving = self.slot.serving();
@@ -3053,7 +3162,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")),
             ));
         }
-        self.hand_rollback = Some(HandRollback { module: serving, logged: false, reply });
+        self.hand_rollback =
+            Some(HandRollback { module: serving, logged: false, reply: Some(reply), alarm: None, note: "rolled back by hand".into() });
         // Its entry is the next step's, not this request's.
         self.entry_step_done = true;
         self.defer();
@@ -3078,7 +3188,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         if !hand.logged {
-            match self.append(EventKind::Rollback, &self.module_info(module), "rolled back by hand") {
+            let note = core::mem::take(&mut hand.note);
+            match self.append(EventKind::Rollback, &self.module_info(module), &note) {
                 Ok(index) => {
                     self.host.note(format_args!("@event slot.rollback-logged slot={} module={module} index={index}", self.config.name));
                     hand.logged = true;
@@ -3086,7 +3197,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 Err(reason) => {
                     let reason = format!("the update log was not persisted ({reason}): nothing rolled back");
-                    self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Store, &reason)));
+                    self.answer_rollback(hand, &refused(RefusalKind::Store, &reason));
                 }
             }
             return;
@@ -3096,7 +3207,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             Ok(out) => {
                 self.process(out);
                 let response = slots::Response::RolledBack { module: self.slot.serving() };
-                self.host.reply(hand.reply, &Message::encode(&response));
+                self.answer_rollback(hand, &response);
             }
             // Not reached: the window was checked just above and nothing ran in between.
             Err(_) => self.hand_rollback_overtaken(hand),
@@ -3113,17 +3224,33 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 "slot {}: module {} was rolled back before the rollback by hand was carried out: module {serving} serves",
                 self.config.name, hand.module
             ));
-            self.host.reply(hand.reply, &Message::encode(&slots::Response::RolledBack { module: serving }));
+            self.answer_rollback(hand, &slots::Response::RolledBack { module: serving });
             return;
         }
-        let reason = format!("the rollback window closed before the rollback by hand was carried out: module {serving} serves on");
+        let reason = format!("the rollback window closed before the rollback {} was carried out: module {serving} serves on", hand.by());
         let response = if hand.logged {
             self.withdraw_hand_rollback(hand.module);
             refused(RefusalKind::Policy, &reason)
         } else {
             self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &reason)
         };
-        self.host.reply(hand.reply, &Message::encode(&response));
+        self.answer_rollback(hand, &response);
+    }
+
+    /// The end of the rollback `hand` (`response`: done, or why not): the operator of a
+    /// rollback by hand is answered; the immune system's gets the manager's line
+    /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
+    fn answer_rollback(&mut self, hand: HandRollback, response: &slots::Response) {
+        if let Some(reply) = hand.reply {
+            self.host.reply(reply, &Message::encode(response));
+        }
+        if let Some(alarm) = hand.alarm {
+            let outcome = match response {
+                slots::Response::RolledBack { module } => format!("rolled-back serving={module}"),
+                other => format!("refused ({other:?})").replace(' ', "_"),
+            };
+            self.host.note(format_args!("@event slot.immune-rollback slot={} {alarm} outcome={outcome}", self.config.name));
+        }
     }
 
     /// Appends the entry withdrawing the persisted, not carried out rollback by hand of
@@ -3135,34 +3262,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let event = self.event(EventKind::Promote, &self.module_info(module), &note);
         self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
         self.append_or_keep(event, format_args!("the withdrawal of module {module}'s rollback"));
-    }
-
-    /// Rolls back at once (the immune system's, [`Manager::immune_rollback`]; the update
-    /// log's entry notes `note`).
-    fn rollback(&mut self, note: &str) -> slots::Response {
-        let now = self.clock.now();
-        let serving = self.slot.serving();
-        let info = self.modules.get(&serving).cloned().unwrap_or(ModuleInfo {
-            name: format!("module {serving}"),
-            version: String::new(),
-            hash: [0; 32],
-        });
-        // `Slot::rollback` refuses only with no rollback window open (and then changes
-        // nothing): checked first, so no trial copy of the `Slot` is needed (since
-        // `slots16`; the copy was most of a rollback by hand's span after its entry).
-        if self.slot.warm().is_none() {
-            let refusal = tileos_slots::RollbackRefusal::NothingToRollBack;
-            return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}"));
-        }
-        if let Err(reason) = self.append(EventKind::Rollback, &info, note) {
-            return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing rolled back"));
-        }
-        match self.slot.rollback(now) {
-            Ok(out) => self.process(out),
-            // Not reached: the window was checked just above and nothing ran in between.
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("rollback refused: {refusal:?}")),
-        }
-        slots::Response::RolledBack { module: self.slot.serving() }
     }
 
     // ---------------------------------------------------------------------------------

@@ -719,10 +719,22 @@ fn main(resources: Resources) -> ! {
             if bits != 0 {
                 manager.faulted(bits);
             }
-            if received.badge & IMMUNE_DOORBELL != 0 {
-                immune_rollback(&mut manager, &slot_name);
+            let immune = received.badge & IMMUNE_DOORBELL != 0;
+            if immune {
+                immune_rollback(&mut manager, &slot_name, start);
             }
-            manager.host_mut().lines.write_all();
+            // Not while the immune system's rollback is under way (its steps follow; a line
+            // here would lengthen the span, as for a rollback by hand).
+            if !(immune && manager.rollback_under_way()) {
+                manager.host_mut().lines.write_all();
+            }
+            if immune {
+                // The whole busy span of the immune system's signal (for `slots21`'s timing
+                // of its rollback, carried out at once): from the signal's arrival to the
+                // next wait, its log lines included.
+                let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                manager.host_mut().note(format_args!("@event slot.immune-span slot={slot_name} ticks={ticks}"));
+            }
             continue;
         }
         let length = words_of(&received, &mut words);
@@ -992,8 +1004,13 @@ struct SwitchTiming {
 /// Answered client requests between two checks of the slot's comparison totals.
 const EVIDENCE_EVERY: u64 = 100;
 
-/// Takes the rollback the immune system asks of this slot and carries it out.
-fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
+/// Takes the rollback the immune system asks of this slot. Refused at once (nothing to roll
+/// back, or a rollback under way): this line says so. Else taken: its entry and its
+/// rollback are the manager's next deferred steps (since `slots21`), and the manager notes
+/// `slot.immune-rollback … outcome=…` when it is done; this line is then
+/// `slot.immune-taken`. `rollback_ticks=` is the manager's part, `span_ticks=` from `start`
+/// (the signal's arrival) to its end, before the line is written.
+fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64) {
     let alarm = match manager.host_mut().supervisor(&supervisor::Request::PendingRollback) {
         Ok(supervisor::Response::PendingRollback { alarm: Some(alarm) }) => alarm,
         Ok(supervisor::Response::PendingRollback { alarm: None }) => {
@@ -1012,11 +1029,23 @@ fn immune_rollback(manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str) {
         finding.observed_milli as f64 / 1000.0,
         finding.baseline_milli as f64 / 1000.0
     );
-    let outcome = match manager.immune_rollback(&why) {
-        slots::Response::RolledBack { module } => format!("rolled-back serving={module}"),
-        other => format!("refused ({other:?})").replace(' ', "_"),
-    };
-    log!("@event slot.immune-rollback slot={slot} domain={domain} metric={:?} outcome={outcome}", finding.metric);
+    let alarm = format!("domain={domain} metric={:?}", finding.metric);
+    let rollback_start = tileos_sys::timestamp();
+    let response = manager.immune_rollback(&why, &alarm);
+    let end = tileos_sys::timestamp();
+    let (rollback_ticks, span_ticks) = (end.wrapping_sub(rollback_start), end.wrapping_sub(start));
+    match response {
+        // Taken: its line is queued (written once the rollback is done), not written here.
+        None => manager
+            .host_mut()
+            .note(format_args!("@event slot.immune-taken slot={slot} {alarm} rollback_ticks={rollback_ticks} span_ticks={span_ticks}")),
+        Some(other) => {
+            let outcome = format!("refused ({other:?})").replace(' ', "_");
+            log!(
+                "@event slot.immune-rollback slot={slot} {alarm} outcome={outcome} rollback_ticks={rollback_ticks} span_ticks={span_ticks}"
+            );
+        }
+    }
 }
 
 /// Reports the manager's own call latencies (to the supervisor and the store) to the
