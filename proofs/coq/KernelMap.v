@@ -31,15 +31,26 @@
     (proofs/model-checker/src/refinement.rs) in place of
     [KernelErrors.kstep_code].
 
-    Not modelled: mapping and unmapping paging structures (the regions
-    covered are an input, changed only by the deletion of their root),
-    2 MiB frames, requested rights narrower than the capability's,
-    attributes, IOSpaces, ASID allocation.
+    Since 2026-12-06 also the kernel's paging-structure map and unmap
+    ([KMapTable], [KUnmapTable]: PDPT, page directory and page table,
+    [vspace::map_table] and [vspace::unmap_structure] behind
+    kernel/src/invoke/vspace.rs), the structures entered in each address
+    space ([kcover]), the mapping each paging-structure capability records
+    ([ktrec]), the unmapping of a structure whose last capability is deleted
+    ([settle], the kernel's [finalise]), and the kernel's refusal to copy an
+    unmapped paging-structure capability ([table_src], [cap::derive]).
+
+    Not modelled: 2 MiB frames (huge entries in a page directory), requested
+    rights narrower than the capability's, attributes, IOSpaces, ASID
+    allocation and reuse, the level of a structure retyped from an untyped
+    ([klevel] is an input), a transfer over IPC of an unmapped structure's
+    capability ([Kernel.v]'s [derive] lets it through).
 
     Proved here: on [Kernel.v]'s operations [kmstep] refuses exactly when
-    [kstep] does, with [kerror_of]'s code, and otherwise has [kstep]'s
-    slots and objects with a subset of its mappings ([kmstep_op_ok],
-    [kmstep_op_err]); a mapping [KMapFrame] adds is one [KMap] could add:
+    [kstep] does, with [kerror_of]'s code, or for a copy or mint of an
+    unmapped paging-structure capability ([kmstep_table_derive_refused]),
+    and otherwise has [kstep]'s slots and objects with a subset of its
+    mappings ([kmstep_op_ok], [kmstep_op_err]); a mapping [KMapFrame] adds is one [KMap] could add:
     the thread can name the VSpace and frame slots, the VSpace is a page
     table, the frame has the read right, the write bit is the frame's write
     right, and every other mapping was there before ([kmap_frame_auth]);
@@ -53,7 +64,13 @@
     DeletionInProgress of a map or unmap names an invoked zombie
     ([kmerror_map_deletion_in_progress]). [Kernel.v]'s one-unit deletions
     ([KDeleteStep], [KRevokeStep]) are [KMOp]s like the others: a frame
-    capability a unit removes is unmapped by [settle].
+    capability a unit removes is unmapped by [settle]. Paging structures:
+    a table map changes no capability, object, binding or frame mapping and
+    enters only the invoked structure ([kmap_table_auth]); a table unmap
+    only removes ([kunmap_table_shrinks]); RevokeFirst, DeleteFirst and
+    IllegalOperation name their causes ([kmerror_table_revoke_first],
+    [kmerror_table_delete_first], [kmerror_table_illegal]); a frame map
+    needs an entered page table ([kmap_frame_covered]).
     Not proved: that these are the kernel's checks and codes; that is what
     the refinement test checks. *)
 

@@ -37,6 +37,13 @@
 //! mappings, read from the page tables ([`vspace::walk`]), and the mapping each frame
 //! capability records; [`observe`] prints the mappings and the records after the slots, so
 //! they are compared after every operation. [`map_ops`] generates the maps and unmaps.
+//!
+//! Paging-structure map and unmap (since 2026-12-06): `KernelMap.v`'s `KMapTable` and
+//! `KUnmapTable`. The abstraction gives every structure entered in a live address space
+//! (level, region, object: `cover`), the level of every paging structure below a root
+//! (`level`) and the mapping each paging-structure capability records (`trec`);
+//! [`observe`] prints the structures entered (`table`) and those records after the frame
+//! lines. [`table_ops`] generates the maps and unmaps, in [`Universe::tables`].
 
 use crate::explore::{self, Outcome};
 use crate::memory::Memory;

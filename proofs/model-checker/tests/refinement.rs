@@ -824,7 +824,8 @@ fn paging_structure_map_results_and_codes_are_compared() {
     // (operation, the kernel's code or None for success, lines the kernel's state has after
     // it, lines it has not)
     let entered = |level: u32, region: u64, table: u64| format!("table {PML4} {level} {region} {table}");
-    let sequence: Vec<(Op, Option<InvocationError>, Vec<String>, Vec<String>)> = vec![
+    type Case = (Op, Option<InvocationError>, Vec<String>, Vec<String>);
+    let sequence: Vec<Case> = vec![
         // A7's page table for the second 2 MiB (0x20_1000 rounded down to 0x20_0000).
         (map(a(7), a(3), 0x20_1000), None, vec![entered(1, 1, PAGE_TABLE_2), format!("trec {CNODE_A} 7 1 2097152")], vec![]),
         (map(b(0), a(3), 0x20_0000), Some(FailedLookup), vec![], vec![]), // invoked slot empty
