@@ -22,7 +22,8 @@
       lives.
 
     This file adds that state around a [kstate] ([kmstate]: the live ASIDs,
-    the 2 MiB regions a page table covers, the mapping each frame
+    the paging structures entered in each address space (for a frame map,
+    the 2 MiB regions a page table covers), the mapping each frame
     capability records, by CDT node) and a step function [kmstep] over the
     operations of [Kernel.v] ([KMOp]) and two more, [KMapFrame] and
     [KUnmapFrame] (4 KiB frames, all rights requested, no attributes), with
@@ -147,6 +148,14 @@ Definition rec_of (s : kmstate) (n : nat) : option (nat * nat) :=
 (** The bytes a paging structure of level [l] covers: 2^(12 + 9 l). *)
 Definition span (l : nat) : nat := 2 ^ (12 + 9 * l).
 Arguments span : simpl never.
+
+(** The region of level [l] holding [va], and its first address. Left
+    folded by [simpl] (which would otherwise partly compute the division in
+    unary, about a second a call in the proofs below). *)
+Definition region_of (l va : nat) : nat := va / span l.
+Definition region_base (l va : nat) : nat := region_of l va * span l.
+Arguments region_of : simpl never.
+Arguments region_base : simpl never.
 
 (** A structure of level [l] is entered for region [r] of root [v]. *)
 Definition entered (s : kmstate) (v l r : nat) : bool :=
@@ -379,9 +388,9 @@ Definition kmap_table (s : kmstate) (t : nat) (pt vs : slot) (va : nat) : kmresu
           | None =>
             if negb (va <? user_top) then KMFail (KMErr KInvalidArgument) else
             if negb (parent_found s v l va) then KMFail (KMErr KFailedLookup) else
-            if entered s v l (va / span l) then KMFail (KMErr KDeleteFirst) else
-            KMOk (mkKM st (kasids s) ((v, (l, (va / span l, c_obj (e_cap xt)))) :: kcover s)
-                       (krec s) (klevel s) ((e_node xt, (a, va / span l * span l)) :: ktrec s))
+            if entered s v l (region_of l va) then KMFail (KMErr KDeleteFirst) else
+            KMOk (mkKM st (kasids s) ((v, (l, (region_of l va, c_obj (e_cap xt)))) :: kcover s)
+                       (krec s) (klevel s) ((e_node xt, (a, region_base l va)) :: ktrec s))
           end
         end
       end
@@ -734,8 +743,8 @@ Theorem kmap_table_auth : forall s t pt vs va s',
     usable (kms s) t vs = true /\ lookup (kctes (kms s)) vs = Some xv /\
     c_type (e_cap xv) = PageTableObj /\ asid_of_root s (c_obj (e_cap xv)) = Some a /\
     trec_of s (e_node xt) = None /\ va < user_top /\
-    kcover s' = (c_obj (e_cap xv), (l, (va / span l, c_obj (e_cap xt)))) :: kcover s /\
-    ktrec s' = (e_node xt, (a, va / span l * span l)) :: ktrec s.
+    kcover s' = (c_obj (e_cap xv), (l, (region_of l va, c_obj (e_cap xt)))) :: kcover s /\
+    ktrec s' = (e_node xt, (a, region_base l va)) :: ktrec s.
 Proof.
   intros s t pt vs va s' H; simpl in H; unfold kmap_table, table_level in H.
   destruct (usable (kms s) t pt) eqn:Ut; simpl in H; try discriminate.
@@ -749,7 +758,7 @@ Proof.
   destruct (trec_of s (e_node xt)) eqn:R; try discriminate.
   destruct (va <? user_top) eqn:U; simpl in H; try discriminate.
   destruct (parent_found s (c_obj (e_cap xv)) l va); simpl in H; try discriminate.
-  destruct (entered s (c_obj (e_cap xv)) l (va / span l)); simpl in H; try discriminate.
+  destruct (entered s (c_obj (e_cap xv)) l (region_of l va)); simpl in H; try discriminate.
   inversion H; subst; clear H; simpl; repeat split; auto.
   exists xt, xv, l, a; repeat split; auto using otype_eqb_true.
   apply Nat.ltb_lt; auto.
@@ -807,7 +816,7 @@ Qed.
 Theorem kmerror_table_delete_first : forall s t pt vs va,
   kmstep s (KMapTable t pt vs va) = KMFail (KMErr KDeleteFirst) ->
   exists xt xv l, lookup (kctes (kms s)) pt = Some xt /\ table_level s (e_cap xt) = Some l /\
-    lookup (kctes (kms s)) vs = Some xv /\ entered s (c_obj (e_cap xv)) l (va / span l) = true.
+    lookup (kctes (kms s)) vs = Some xv /\ entered s (c_obj (e_cap xv)) l (region_of l va) = true.
 Proof.
   intros s t pt vs va H; simpl in H; unfold kmap_table in H.
   destruct (usable (kms s) t pt); simpl in H; try discriminate.
@@ -822,7 +831,7 @@ Proof.
   destruct (trec_of s (e_node xt)); try discriminate.
   destruct (va <? user_top); simpl in H; try discriminate.
   destruct (parent_found s (c_obj (e_cap xv)) l va); simpl in H; try discriminate.
-  destruct (entered s (c_obj (e_cap xv)) l (va / span l)); simpl in H; [reflexivity|discriminate H].
+  destruct (entered s (c_obj (e_cap xv)) l (region_of l va)); simpl in H; [reflexivity|discriminate H].
 Qed.
 
 (** An IllegalOperation of a paging-structure map names an invoked

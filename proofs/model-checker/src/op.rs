@@ -348,8 +348,9 @@ pub enum Invocation {
     /// Unmap the frame capability at `frame` (`vspace::unmap_frame` if it records a
     /// mapping) and clear its recorded mapping.
     UnmapFrame(SlotRef),
-    /// Enter the paging structure (`vspace::map_table` with these arguments into
-    /// `target`), then record `recorded` in the capability at `table`.
+    /// Enter the paging structure (`vspace::map_table` with these arguments, and the
+    /// capability's recorded mapping, into `target`), then record the mapping it returns in
+    /// the capability at `table`.
     MapTable {
         /// Slot of the paging-structure capability.
         table: SlotRef,
