@@ -282,10 +282,10 @@ proofs:
 	bash proofs/coq/check.sh
 
 # The refinement test deeper than in `make test` (60 steps, 4 seeds; the frames universe
-# 300 x 2 steps, 8 seeds): random operation sequences through the kernel's capability code
-# and the extracted Coq step function, compared after every operation (docs/model-checker.md,
+# 300 x 2 steps, 8 seeds; the tables universe 150 x 2 steps, 8 seeds): random operation
+# sequences through the kernel's capability code and the extracted Coq step function, compared after every operation (docs/model-checker.md,
 # "The refinement link"). Each seed runs without and with one-unit deletions; the frames
-# universe runs 2 x STEPS operations per seed and mode.
+# and tables universes run 2 x STEPS operations per seed and mode.
 STEPS ?= 1000
 SEEDS ?= 100
 verify: deps proofs

@@ -3,12 +3,18 @@
     [Authority.confinement_step] is about [Kernel.kstep]. The refinement
     test runs [KernelMap.kmstep] instead ([Kernel.v]'s operations with the
     kernel's frame mappings, and frame map and unmap as the kernel does
-    them). [kmconfinement_step]: for every well-formed policy, if the
-    authority of the capability state (with its mappings) is within the
-    policy, so is the authority after any [kmstep]; [kmconfinement_run]
-    for sequences. The ASIDs, covered regions and recorded mappings of
-    [kmstate] give no authority of their own ([Authority.auth] does not
-    look at them). *)
+    them, and paging-structure map and unmap). [kmconfinement_step]: for
+    every well-formed policy, if the authority of the capability state
+    (with its mappings) is within the policy, so is the authority after any
+    [kmstep]; [kmconfinement_run] for sequences. The ASIDs, entered paging
+    structures and recorded mappings of [kmstate] give no authority of
+    their own ([Authority.auth] does not look at them): a paging-structure
+    map leaves the capability state as it was ([KernelMap.kmap_table_auth]),
+    an unmap only removes frame mappings ([KernelMap.kunmap_table_shrinks]);
+    what entering a page table gives its holder is that frame maps into
+    its 2 MiB can succeed ([KernelMap.kmap_frame_covered]), each still
+    needing the frame's capability and adding only what [KMap] could add
+    ([KernelMap.kmap_frame_auth]). *)
 
 From Coq Require Import List Arith Bool Lia.
 Import ListNotations.
@@ -38,15 +44,16 @@ Theorem kmconfinement_step : forall G s o s',
   within (kms s') G.
 Proof.
   intros G s o s' W Hw H.
-  destruct o as [o|t fr vs va|t fr].
+  destruct o as [o|t fr vs va|t fr|t pt vs va|t pt].
   - (* Kernel.v's operations: kstep's state with fewer mappings, answered
        success or an error after the change *)
     simpl in H; destruct (kstep_code (kms s) o) as [st'|e|e st'] eqn:E;
+      [destruct (table_src s o) as [[r|]|]|..];
       destruct H as [H|[e' H]]; try discriminate; inversion H; subst s'; clear H;
       (assert (E' : kstep (kms s) o = Some st') by (apply kstep_code_ok; eauto));
       (apply (within_sub G st'); simpl; auto using incl_refl;
        [apply (confinement_step G (kms s) o st' W Hw E')
-       |intros m Hm; apply filter_In in Hm; tauto]).
+       |intros m Hm; repeat (apply filter_In in Hm; destruct Hm as [Hm _]); exact Hm]).
   - (* Frame map: the new mapping is one KMap could add *)
     destruct H as [H|[e H]]; [|simpl in H; unfold kmap_frame in H;
       repeat match type of H with
@@ -84,6 +91,23 @@ Proof.
     inversion H; subst s'; clear H.
     apply (within_sub G (kms s)); auto; rewrite ?Hc; auto using incl_refl;
       unfold unmap_rec; destruct (rec_of s (e_node xf)) as [[a va]|]; simpl; auto using incl_refl.
+  - (* Paging-structure map: the capability state is unchanged *)
+    destruct H as [H|[e H]]; [|simpl in H; unfold kmap_table in H;
+      repeat match type of H with
+      | context [if ?b then _ else _] => destruct b; simpl in H; try discriminate
+      | context [match ?x with Some _ => _ | None => _ end] =>
+          let p := fresh "p" in destruct x as [p|]; [try destruct p|]; simpl in H; try discriminate
+      end].
+    destruct (kmap_table_auth _ _ _ _ _ _ H) as [-> _]; exact Hw.
+  - (* Paging-structure unmap: fewer mappings *)
+    destruct H as [H|[e H]]; [|simpl in H; unfold kunmap_table in H;
+      repeat match type of H with
+      | context [if ?b then _ else _] => destruct b; simpl in H; try discriminate
+      | context [match ?x with Some _ => _ | None => _ end] =>
+          let p := fresh "p" in destruct x as [p|]; [try destruct p|]; simpl in H; try discriminate
+      end].
+    destruct (kunmap_table_shrinks _ _ _ _ H) as [Hc [Ho [Hb [Hl [Hm _]]]]].
+    apply (within_sub G (kms s)); rewrite ?Hc, ?Ho, ?Hb, ?Hl; auto using incl_refl.
 Qed.
 
 Fixpoint kmrun (s : kmstate) (ops : list kmop) : kmstate :=

@@ -53,6 +53,13 @@ THEOREMS=(
   KernelMap.kmerror_map_delete_first
   KernelMap.kmerror_map_illegal
   KernelMap.kmerror_map_deletion_in_progress
+  KernelMap.kmstep_table_derive_refused
+  KernelMap.kmap_table_auth
+  KernelMap.kunmap_table_shrinks
+  KernelMap.kmerror_table_revoke_first
+  KernelMap.kmerror_table_delete_first
+  KernelMap.kmerror_table_illegal
+  KernelMap.kmap_frame_covered
   KernelMapAuthority.kmconfinement_step
   KernelMapAuthority.kmconfinement_run
   KernelDeletion.kunit_progress

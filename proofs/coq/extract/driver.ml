@@ -35,6 +35,7 @@ let error_name = function
 let kmerror_name = function
   | KMErr e -> error_name e
   | KAlignmentError -> "AlignmentError" | KInvalidCapability -> "InvalidCapability"
+  | KRevokeFirst -> "RevokeFirst"
 
 let int_of lineno s =
   match int_of_string_opt s with
@@ -58,6 +59,9 @@ let rec op_of lineno = function
   | ["mapframe"; t; a; b; c; d; va] ->
       KMapFrame (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno va)
   | ["unmapframe"; t; a; b] -> KUnmapFrame (int_of lineno t, slot_of lineno a b)
+  | ["maptable"; t; a; b; c; d; va] ->
+      KMapTable (int_of lineno t, slot_of lineno a b, slot_of lineno c d, int_of lineno va)
+  | ["unmaptable"; t; a; b] -> KUnmapTable (int_of lineno t, slot_of lineno a b)
   | words -> KMOp (kop_of lineno words)
 
 and kop_of lineno = function
@@ -98,8 +102,11 @@ and kop_of lineno = function
    has type "zombie" ("zombieinner" for one part of an outer deletion), its
    CNode's base and size, and its count of slots left in the watermark
    column. Then one line per frame mapping (map ROOT_BASE VA FRAME_BASE
-   WRITABLE) and one per mapping a frame capability records (rec
-   CNODE_BASE INDEX ASID VA). *)
+   WRITABLE), one per mapping a frame capability records (rec
+   CNODE_BASE INDEX ASID VA), one per paging structure entered in an
+   address space (table ROOT_BASE LEVEL REGION STRUCTURE_BASE) and one per
+   mapping a paging-structure capability records (trec CNODE_BASE INDEX
+   ASID VA). *)
 let print_state s =
   let st = s.kms in
   let base i = match find_obj st.kobjs i with Some o -> o | None -> { o_id = i; o_type = Untyped; o_base = -1; o_size = 0; o_parent = None } in
@@ -121,22 +128,31 @@ let print_state s =
       match List.find_opt (fun e -> e.e_node = n) st.kctes with
       | Some e -> Printf.sprintf "rec %d %d %d %d" (base (fst e.e_slot)).o_base (snd e.e_slot) a va
       | None -> Printf.sprintf "rec node %d %d %d" n a va) s.krec in
-  List.iter print_endline (List.sort compare lines @ List.sort compare maps @ List.sort compare recs)
+  let tables = List.map (fun (v, (l, (r, o))) ->
+      Printf.sprintf "table %d %d %d %d" (base v).o_base l r (base o).o_base) s.kcover in
+  let trecs = List.map (fun (n, (a, va)) ->
+      match List.find_opt (fun e -> e.e_node = n) st.kctes with
+      | Some e -> Printf.sprintf "trec %d %d %d %d" (base (fst e.e_slot)).o_base (snd e.e_slot) a va
+      | None -> Printf.sprintf "trec node %d %d %d" n a va) s.ktrec in
+  List.iter print_endline (List.sort compare lines @ List.sort compare maps @ List.sort compare recs
+                           @ List.sort compare tables @ List.sort compare trecs)
 
 let () =
   let lineno = ref 0 in
   let objs = ref [] and ctes = ref [] and wms = ref [] and binds = ref [] in
   let maps = ref [] and asids = ref [] and cover = ref [] and recs = ref [] in
+  let levels = ref [] and trecs = ref [] in
   let next = ref (0, 0) in
   let reset () =
     objs := []; ctes := []; wms := []; binds := []; next := (0, 0);
-    maps := []; asids := []; cover := []; recs := [] in
+    maps := []; asids := []; cover := []; recs := []; levels := []; trecs := [] in
   let state () =
     let wm = !wms in
     { kms = { kobjs = List.rev !objs; kctes = List.rev !ctes; klbl = (fun _ -> 0);
               kwm = (fun i -> match List.assoc_opt i wm with Some w -> w | None -> 0);
               kmaps = List.rev !maps; kbind = List.rev !binds; knext_obj = fst !next; knext_node = snd !next };
-      kasids = List.rev !asids; kcover = List.rev !cover; krec = List.rev !recs } in
+      kasids = List.rev !asids; kcover = List.rev !cover; krec = List.rev !recs;
+      klevel = List.rev !levels; ktrec = List.rev !trecs } in
   try
     while true do
       let line = input_line stdin in
@@ -159,7 +175,10 @@ let () =
           let w = (match w with "0" -> false | "1" -> true | _ -> fail n ("writable must be 0 or 1: " ^ w)) in
           maps := { m_vs = int_of n vs; m_va = int_of n va; m_frame = int_of n f; m_write = w } :: !maps
       | ["asid"; a; root] -> asids := (int_of n a, int_of n root) :: !asids
-      | ["cover"; root; region] -> cover := (int_of n root, int_of n region) :: !cover
+      | ["cover"; root; l; region; o] ->
+          cover := (int_of n root, (int_of n l, (int_of n region, int_of n o))) :: !cover
+      | ["level"; o; l] -> levels := (int_of n o, int_of n l) :: !levels
+      | ["trec"; node; a; va] -> trecs := (int_of n node, (int_of n a, int_of n va)) :: !trecs
       | ["rec"; node; a; va] -> recs := (int_of n node, (int_of n a, int_of n va)) :: !recs
       | "op" :: rest ->
           let op = op_of n rest in

@@ -452,6 +452,7 @@ fn confinement(step: &Step) -> Result<(), String> {
                 Invocation::Retype { untyped, dest, count, .. } => (crate::op::retype_slots(dest, count).collect(), Some(untyped)),
                 // A map or unmap changes only the invoked frame capability's mapping.
                 Invocation::MapFrame { frame, .. } | Invocation::UnmapFrame(frame) => (vec![frame], None),
+                Invocation::MapTable { table, .. } | Invocation::UnmapTable(table) => (vec![table], None),
                 Invocation::Delete(_) | Invocation::Revoke(_) | Invocation::DeleteStep(_) | Invocation::RevokeStep(_) => {
                     unreachable!()
                 }

@@ -142,6 +142,23 @@ pub enum Op {
         /// Slot of the frame capability.
         frame: SlotRef,
     },
+    /// PagingStructureMap of the paging-structure capability in `table` (the invoked one)
+    /// for the region containing `vaddr` in the address space of the PML4 capability in
+    /// `vspace`. Not enumerated by [`Op::all`]; the refinement test generates it.
+    MapTable {
+        /// Slot of the paging-structure capability.
+        table: SlotRef,
+        /// Slot of the PML4 capability (extra capability 0).
+        vspace: SlotRef,
+        /// Virtual address.
+        vaddr: u64,
+    },
+    /// PagingStructureUnmap of the paging-structure capability in `table`. Not enumerated
+    /// by [`Op::all`].
+    UnmapTable {
+        /// Slot of the paging-structure capability.
+        table: SlotRef,
+    },
 }
 
 impl Op {
@@ -213,6 +230,8 @@ impl Op {
                 abi::FrameMap { vaddr, rights: Rights::ALL, attributes: 0, vspace: CPtr(vspace.0) }.into()
             }
             Op::UnmapFrame { .. } => abi::FrameUnmap {}.into(),
+            Op::MapTable { vspace, vaddr, .. } => abi::PagingStructureMap { vaddr, vspace: CPtr(vspace.0) }.into(),
+            Op::UnmapTable { .. } => abi::PagingStructureUnmap {}.into(),
         }
     }
 
@@ -251,6 +270,8 @@ impl Op {
             }
             Op::MapFrame { frame, vspace, vaddr } => format!("MapFrame {} in {} at {vaddr:#x}", name(frame), name(vspace)),
             Op::UnmapFrame { frame } => format!("UnmapFrame {}", name(frame)),
+            Op::MapTable { table, vspace, vaddr } => format!("MapTable {} in {} at {vaddr:#x}", name(table), name(vspace)),
+            Op::UnmapTable { table } => format!("UnmapTable {}", name(table)),
         }
     }
 }
@@ -327,6 +348,24 @@ pub enum Invocation {
     /// Unmap the frame capability at `frame` (`vspace::unmap_frame` if it records a
     /// mapping) and clear its recorded mapping.
     UnmapFrame(SlotRef),
+    /// Enter the paging structure (`vspace::map_table` with these arguments, and the
+    /// capability's recorded mapping, into `target`), then record the mapping it returns in
+    /// the capability at `table`.
+    MapTable {
+        /// Slot of the paging-structure capability.
+        table: SlotRef,
+        /// The address space.
+        target: VSpace,
+        /// Physical address of the structure.
+        paddr: u64,
+        /// Its level.
+        level: TableLevel,
+        /// Virtual address asked for.
+        vaddr: u64,
+    },
+    /// `vspace::unmap_structure` of the capability at `table`, known to be the last to its
+    /// structure if it records a mapping, then clear its recorded mapping.
+    UnmapTable(SlotRef),
     /// `delete(slot)`.
     Delete(SlotRef),
     /// `revoke(slot)`.
@@ -391,7 +430,9 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
         | Op::RetypeAt { untyped: invoked, .. }
         | Op::IssueIoSpace { control: invoked, .. }
         | Op::MapFrame { frame: invoked, .. }
-        | Op::UnmapFrame { frame: invoked } => match lookup(invoked)? {
+        | Op::UnmapFrame { frame: invoked }
+        | Op::MapTable { table: invoked, .. }
+        | Op::UnmapTable { table: invoked } => match lookup(invoked)? {
             Cap::Null => return Err(reject(InvocationError::FailedLookup, "invoked slot empty")),
             cap => cap,
         },
@@ -527,6 +568,34 @@ pub fn decode(universe: &Universe, memory: &Memory, addressable: &[SlotRef], op:
             Op::UnmapFrame { frame } => Ok(Invocation::UnmapFrame(frame)),
             _ => Err(reject(InvocationError::IllegalOperation, "frame unmap decoded from another operation")),
         },
+        abi::Invocation::PagingStructureMap(map) => {
+            // As `kernel/src/invoke/vspace.rs`: the address space's lookup (FailedLookup, its
+            // slot empty included), its type (InvalidCapability), then `vspace::map_table`'s
+            // own checks (recorded mapping, user half, the table of the level above, the
+            // entry), run on a copy of the tables so a refusal changes nothing.
+            let (Op::MapTable { table, .. }, Cap::PagingTable { paddr, level, mapping }) = (*op, invoked) else {
+                return Err(reject(InvocationError::IllegalOperation, "paging-structure map decoded from another operation"));
+            };
+            let target = match lookup(SlotRef(map.vspace.0))? {
+                Cap::Null => return Err(reject(InvocationError::FailedLookup, "address-space slot empty")),
+                Cap::Pml4 { paddr, asid } => VSpace { pml4: paddr, asid },
+                _ => return Err(reject(InvocationError::InvalidCapability, "extra capability 0 is not a PML4")),
+            };
+            let mut tables = memory.tables().clone();
+            vspace::map_table(&mut tables, target, paddr, level, mapping, map.vaddr).map_err(map_rejection)?;
+            Ok(Invocation::MapTable { table, target, paddr, level, vaddr: map.vaddr })
+        }
+        abi::Invocation::PagingStructureUnmap(_) => {
+            // As `kernel/src/invoke/vspace.rs` through `vspace::unmap_structure`: a mapped
+            // capability that is not the last to its structure is refused (RevokeFirst).
+            let (Op::UnmapTable { table }, Cap::PagingTable { mapping, .. }) = (*op, invoked) else {
+                return Err(reject(InvocationError::IllegalOperation, "paging-structure unmap decoded from another operation"));
+            };
+            if mapping.is_mapped() && !cspace::is_final(memory, table) {
+                return Err(reject(InvocationError::RevokeFirst, "other capabilities to the structure exist"));
+            }
+            Ok(Invocation::UnmapTable(table))
+        }
         _ => Err(reject(InvocationError::IllegalOperation, "not a method the model explores")),
     }
 }
@@ -656,6 +725,22 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
             }
             true
         }
+        Invocation::MapTable { table, target, paddr, level, vaddr } => {
+            let Cap::PagingTable { mapping, .. } = memory.cap(table) else { unreachable!("decode checked the type") };
+            let recorded = vspace::map_table(memory.tables_mut(), target, paddr, level, mapping, vaddr)
+                .expect("checked by decode on a copy of the tables");
+            set_table_mapping(memory, table, recorded);
+            true
+        }
+        Invocation::UnmapTable(table) => {
+            let cap = memory.cap(table);
+            let is_final = cspace::is_final(memory, table);
+            let left = vspace::unmap_structure(memory.tables_mut(), cap, is_final).expect("checked by decode");
+            if left != cap {
+                set_table_mapping(memory, table, Mapping::NONE);
+            }
+            true
+        }
         Invocation::Rotate { src, pivot, dest } => {
             let (src_cap, pivot_cap) = (memory.read(src).cap, memory.read(pivot).cap);
             cspace::move_cap(memory, pivot, dest, pivot_cap);
@@ -682,6 +767,16 @@ pub fn invoke(memory: &mut Memory, invocation: &Invocation) -> Ran {
         entries.push(Entry { budget: None, accesses: memory.take_accesses() });
     }
     Ran { finished, entries }
+}
+
+/// Records `mapping` in the paging-structure capability at `at` (`set_mapping` of
+/// `kernel/src/invoke/vspace.rs`).
+fn set_table_mapping(memory: &mut Memory, at: SlotRef, mapping: Mapping) {
+    let mut slot = memory.read(at);
+    if let Cap::PagingTable { paddr, level, .. } = slot.cap {
+        slot.cap = Cap::PagingTable { paddr, level, mapping };
+        memory.write(at, slot);
+    }
 }
 
 /// Records `mapping` in the frame capability at `at` (`set_mapping` of

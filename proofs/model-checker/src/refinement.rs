@@ -37,6 +37,13 @@
 //! mappings, read from the page tables ([`vspace::walk`]), and the mapping each frame
 //! capability records; [`observe`] prints the mappings and the records after the slots, so
 //! they are compared after every operation. [`map_ops`] generates the maps and unmaps.
+//!
+//! Paging-structure map and unmap (since 2026-12-06): `KernelMap.v`'s `KMapTable` and
+//! `KUnmapTable`. The abstraction gives every structure entered in a live address space
+//! (level, region, object: `cover`), the level of every paging structure below a root
+//! (`level`) and the mapping each paging-structure capability records (`trec`);
+//! [`observe`] prints the structures entered (`table`) and those records after the frame
+//! lines. [`table_ops`] generates the maps and unmaps, in [`Universe::tables`].
 
 use crate::explore::{self, Outcome};
 use crate::memory::Memory;
@@ -316,7 +323,12 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
         text.push_str(&format!("asid {asid} {root}\n"));
         for translation in translations(memory, pml4) {
             match translation {
-                Translation::Table { vaddr, parent_level: 2, .. } => text.push_str(&format!("cover {root} {}\n", vaddr >> 21)),
+                // Every structure entered: its level, region (first address / its span) and
+                // object (`KernelMap.v`'s `kcover`).
+                Translation::Table { vaddr, parent_level, paddr } => {
+                    let level = parent_level - 1;
+                    text.push_str(&format!("cover {root} {level} {} {}\n", vaddr >> span_bits(level), object_id(paddr, "pagetable")?));
+                }
                 Translation::Frame { vaddr, paddr, size_bits: 12, writable } => {
                     text.push_str(&format!("kmap {root} {vaddr} {} {}\n", object_id(paddr, "frame")?, u8::from(writable)));
                 }
@@ -332,6 +344,20 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
             text.push_str(&format!("rec {} {} {}\n", node(*at), mapping.asid, mapping.vaddr));
         }
     }
+    // The level of every paging structure below a root, and the mapping each capability to
+    // one records (`KernelMap.v`'s `klevel`, `ktrec`).
+    let mut levels = std::collections::BTreeSet::new();
+    for (at, _, _) in &views {
+        if let Cap::PagingTable { paddr, level, mapping } = memory.cap(*at) {
+            levels.insert((object_id(paddr, "pagetable")?, level as u32));
+            if mapping.is_mapped() {
+                text.push_str(&format!("trec {} {} {}\n", node(*at), mapping.asid, mapping.vaddr));
+            }
+        }
+    }
+    for (object, level) in levels {
+        text.push_str(&format!("level {object} {level}\n"));
+    }
     text.push_str(&format!("next {} {}\n", objects.len() + 1, views.len() + 1));
     Ok(text)
 }
@@ -339,6 +365,11 @@ pub fn abstract_state(universe: &Universe, memory: &Memory) -> Result<String, St
 /// The first id of the threads outside the model that hold the universe's external CNodes
 /// other than the model thread's root (far above every object id of the test).
 const OUTSIDE_THREADS: usize = 1_000_000;
+
+/// log2 of the bytes a paging structure of `level` covers (`KernelMap.v`'s `span`).
+fn span_bits(level: u32) -> u32 {
+    12 + 9 * level
+}
 
 /// The live ASIDs and their PML4s.
 fn live_asids(memory: &Memory) -> Vec<(usize, u64)> {
@@ -355,18 +386,39 @@ fn translations(memory: &Memory, pml4: u64) -> Vec<Translation> {
     all
 }
 
-/// The frame mappings of `memory` and the mapping each frame capability records, in the
-/// driver's output form (`map ROOT_BASE VA FRAME_BASE WRITABLE`, `rec CNODE_BASE INDEX ASID
-/// VA`), each kind sorted.
+/// The frame mappings of `memory`, the mapping each frame capability records, the paging
+/// structures entered in the address spaces and the mapping each paging-structure
+/// capability records, in the driver's output form (`map ROOT_BASE VA FRAME_BASE
+/// WRITABLE`, `rec CNODE_BASE INDEX ASID VA`, `table ROOT_BASE LEVEL REGION
+/// STRUCTURE_BASE`, `trec CNODE_BASE INDEX ASID VA`), each kind sorted.
 fn mapping_lines(memory: &Memory, objects: &[Object]) -> Result<Vec<String>, String> {
     let mut maps = Vec::new();
+    let mut tables = Vec::new();
     for (_, pml4) in live_asids(memory) {
         for translation in translations(memory, pml4) {
-            if let Translation::Frame { vaddr, paddr, writable, .. } = translation {
-                maps.push(format!("map {pml4} {vaddr} {paddr} {}", u8::from(writable)));
+            match translation {
+                Translation::Frame { vaddr, paddr, writable, .. } => {
+                    maps.push(format!("map {pml4} {vaddr} {paddr} {}", u8::from(writable)))
+                }
+                Translation::Table { vaddr, parent_level, paddr } => {
+                    let level = parent_level - 1;
+                    tables.push(format!("table {pml4} {level} {} {paddr}", vaddr >> span_bits(level)));
+                }
+                Translation::Supervisor { .. } => {}
             }
         }
     }
+    let mut trecs = Vec::new();
+    for (at, slot) in memory.occupied() {
+        if let Cap::PagingTable { mapping, .. } = slot.cap
+            && mapping.is_mapped()
+        {
+            let (cnode, index) = locate(objects, at)?;
+            trecs.push(format!("trec {} {index} {} {}", objects[cnode - 1].base, mapping.asid, mapping.vaddr));
+        }
+    }
+    tables.sort();
+    trecs.sort();
     let mut recs = Vec::new();
     for (at, slot) in memory.occupied() {
         if let Cap::Frame { mapping, .. } = slot.cap
@@ -378,7 +430,7 @@ fn mapping_lines(memory: &Memory, objects: &[Object]) -> Result<Vec<String>, Str
     }
     maps.sort();
     recs.sort();
-    Ok(maps.into_iter().chain(recs).collect())
+    Ok(maps.into_iter().chain(recs).chain(tables).chain(trecs).collect())
 }
 
 /// The model's operation for `op` on the state `memory`, acting as thread 0.
@@ -413,6 +465,8 @@ pub fn op_line(universe: &Universe, memory: &Memory, op: &Op) -> Result<String, 
         }
         Op::MapFrame { frame, vspace, vaddr } => format!("mapframe 0 {} {} {vaddr}", slot(frame)?, slot(vspace)?),
         Op::UnmapFrame { frame } => format!("unmapframe 0 {}", slot(frame)?),
+        Op::MapTable { table, vspace, vaddr } => format!("maptable 0 {} {} {vaddr}", slot(table)?, slot(vspace)?),
+        Op::UnmapTable { table } => format!("unmaptable 0 {}", slot(table)?),
         Op::DeleteStep { slot: at } => format!("deletestep 0 {}", slot(at)?),
         Op::RevokeStep { slot: at } => format!("revokestep 0 {}", slot(at)?),
         Op::IssueIoSpace { .. } => return Err("the Coq model's IOSpace operations (IoSpace.v) are not extracted".into()),
@@ -606,6 +660,8 @@ fn kind(op: &Op) -> &'static str {
         Op::RetypeAt { .. } => "RetypeMany",
         Op::MapFrame { .. } => "MapFrame",
         Op::UnmapFrame { .. } => "UnmapFrame",
+        Op::MapTable { .. } => "MapTable",
+        Op::UnmapTable { .. } => "UnmapTable",
     }
 }
 
@@ -704,6 +760,41 @@ pub fn map_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
     ops
 }
 
+/// The addresses the paging-structure maps of the refinement test use, for
+/// [`Universe::tables`]: 0 (every level entered there), 0x20_1000 (the second 2 MiB, not
+/// page-aligned: the kernel rounds it down), 0x4000_0000 (the second GiB), 0x80_0000_0000
+/// (the second 512 GiB), the last page of the user half, and the first address beyond it.
+pub const TABLE_VADDRS: [u64; 6] = [0, 0x20_1000, 0x4000_0000, 0x80_0000_0000, USER_TOP - 0x1000, USER_TOP];
+
+/// Paging-structure maps ([`Op::MapTable`]) and unmaps, when a paging-structure capability
+/// (not a PML4's) is among `slots` (none otherwise, so the universes without one draw what
+/// they drew before): from every slot holding one, into the address space of every slot
+/// holding a PML4 capability at each of [`TABLE_VADDRS`] and into every other slot at
+/// 0x20_0000 (refused: InvalidCapability or FailedLookup); from every other slot (refused:
+/// an empty or wrong invoked capability, a PML4's included), one map into the first slot at
+/// 0x20_0000; an unmap of every slot.
+pub fn table_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
+    if !slots.iter().any(|&at| matches!(memory.cap(at), Cap::PagingTable { .. })) {
+        return Vec::new();
+    }
+    let mut ops = Vec::new();
+    for &table in slots {
+        ops.push(Op::UnmapTable { table });
+        if matches!(memory.cap(table), Cap::PagingTable { .. }) {
+            for &vspace in slots {
+                if matches!(memory.cap(vspace), Cap::Pml4 { .. }) {
+                    ops.extend(TABLE_VADDRS.map(|vaddr| Op::MapTable { table, vspace, vaddr }));
+                } else {
+                    ops.push(Op::MapTable { table, vspace, vaddr: 0x20_0000 });
+                }
+            }
+        } else if let Some(&vspace) = slots.first() {
+            ops.push(Op::MapTable { table, vspace, vaddr: 0x20_0000 });
+        }
+    }
+    ops
+}
+
 /// One draw in this many of [`check_random`] is a one-unit deletion of a CNode capability or
 /// a zombie.
 pub const STEP_ODDS: usize = 6;
@@ -736,7 +827,8 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: boo
         ops.extend(retype_at_ops(universe, &memory, &slots));
         // A third of the draws are maps and unmaps when there are any (and the random
         // sequence is the one it was before when there are none).
-        let maps = map_ops(&memory, &slots);
+        let mut maps = map_ops(&memory, &slots);
+        maps.extend(table_ops(&memory, &slots));
         // One-unit deletions of a CNode capability or a zombie, which start or continue a
         // preempted deletion of a CNode.
         let containers: Vec<Op> = ops

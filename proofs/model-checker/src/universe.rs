@@ -134,6 +134,9 @@ pub const FRAME_RW: u64 = 0xB000;
 /// The frame of [`Universe::frames`] in `B2` (read right only, unmapped).
 pub const FRAME_RO: u64 = 0xC000;
 
+/// The second page table of [`Universe::tables`] (in `A7`, unmapped).
+pub const PAGE_TABLE_2: u64 = 0xF000;
+
 /// The second TCB of [`Universe::ipc`] (2 KiB, outside the untyped), its capability in `B0`.
 pub const TCB_2: u64 = 0xE000;
 
@@ -148,6 +151,37 @@ impl Universe {
         let mut initial = standard.initial.clone();
         initial.extend([(b.slot(3), Cap::Tcb { paddr: TCB }), (b.slot(0), Cap::Tcb { paddr: TCB_2 })]);
         Universe { initial, initial_threads: vec![TCB, TCB_2], ..standard }
+    }
+
+    /// The refinement test's universe for paging-structure map and unmap
+    /// ([`Universe::frames`] with the address space in the thread's own CNode): `A` has 8
+    /// slots; `A0`–`A2` as in [`Universe::standard`] (`A2` the only capability to `B`), `A3`
+    /// holds the only capability to the PML4 (ASID 1), `A4`, `A5` and `A6` the only
+    /// capabilities to the PDPT, page directory and page table mapped for address 0 of ASID
+    /// 1, `A7` the only capability to a second, unmapped page table ([`PAGE_TABLE_2`]); `B1`
+    /// and `B2` the two unmapped frames of [`Universe::frames`]; `D3` (CNode `D`, which the
+    /// thread cannot name) a frame mapped at address 0. A delete or revoke of `A2` destroys
+    /// the frames' capabilities but not the address space.
+    pub fn tables() -> Universe {
+        let frames = Universe::frames();
+        let (b, d) = (frames.cnodes[1], frames.cnodes[2]);
+        let a = FixedCNode { radix: 3, ..frames.cnodes[0] };
+        let at_zero = Mapping { asid: 1, vaddr: 0 };
+        let table = |paddr, level, mapping| Cap::PagingTable { paddr, level, mapping };
+        let frame = |paddr, rights, mapping| Cap::Frame { paddr, size_bits: 12, rights, device: false, mapping };
+        // `A0`-`A2` of `frames` (the untyped, the endpoint, `B`).
+        let mut initial: Vec<(SlotRef, Cap)> = frames.initial.iter().copied().filter(|(at, _)| *at <= a.slot(2)).collect();
+        initial.extend([
+            (a.slot(3), Cap::Pml4 { paddr: PML4, asid: 1 }),
+            (a.slot(4), table(PDPT, TableLevel::Pdpt, at_zero)),
+            (a.slot(5), table(PAGE_DIRECTORY, TableLevel::PageDirectory, at_zero)),
+            (a.slot(6), table(PAGE_TABLE, TableLevel::PageTable, at_zero)),
+            (a.slot(7), table(PAGE_TABLE_2, TableLevel::PageTable, Mapping::NONE)),
+            (b.slot(1), frame(FRAME_RW, Rights::ALL, Mapping::NONE)),
+            (b.slot(2), frame(FRAME_RO, Rights::READ, Mapping::NONE)),
+            (d.slot(3), frame(FRAME, Rights::ALL, at_zero)),
+        ]);
+        Universe { cnodes: vec![a, b, d], initial, ..frames }
     }
 
     /// The refinement test's universe with an address space (`Universe::standard` without its

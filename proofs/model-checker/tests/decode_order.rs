@@ -3,7 +3,9 @@
 //! Which error a refused invocation gets depends on the order in which the kernel checks its
 //! arguments (`kernel/src/invoke/cnode.rs`, `kernel/src/invoke/untyped.rs`,
 //! `kernel/src/invoke/vspace.rs`; for FrameMap also the library's `vspace::map_frame`, whose
-//! order the Coq model's `KernelMap.kmap_frame` restates). That code is in
+//! order the Coq model's `KernelMap.kmap_frame` restates, and for PagingStructureMap and
+//! PagingStructureUnmap `vspace::map_table` and `vspace::unmap_structure`, restated by
+//! `KernelMap.kmap_table` and `KernelMap.kunmap_table`). That code is in
 //! the kernel binary, which host tests cannot run, so the model checker's decoder
 //! (`src/op.rs`, `decode`) and the Coq model's `kerror_of` (`proofs/coq/KernelErrors.v`)
 //! each restate it, and the refinement test compares only those two. Nothing ran the
@@ -57,6 +59,14 @@ const VSPACE: &str = "kernel/src/vspace.rs";
 const COQ_MAP: &str = "proofs/coq/KernelMap.v";
 /// `KernelMap.v`'s FrameMap, from its definition to the next one.
 const COQ_MAP_FRAME: Region = Region { file: COQ_MAP, start: "Definition kmap_frame", end: "Definition kunmap_frame" };
+/// `KernelMap.v`'s PagingStructureMap and PagingStructureUnmap.
+const COQ_MAP_TABLE: Region = Region { file: COQ_MAP, start: "Definition kmap_table", end: "Definition unmap_table" };
+const COQ_UNMAP_TABLE: Region = Region { file: COQ_MAP, start: "Definition kunmap_table", end: "Definition kmstep" };
+/// The decoder's PagingStructureMap and PagingStructureUnmap arms.
+const CHECKER_MAP_TABLE: Region =
+    Region { file: DECODER, start: "abi::Invocation::PagingStructureMap(map) => {", end: "abi::Invocation::PagingStructureUnmap" };
+const CHECKER_UNMAP_TABLE: Region =
+    Region { file: DECODER, start: "abi::Invocation::PagingStructureUnmap(_) => {", end: "Ok(Invocation::UnmapTable(table))" };
 /// The decoder's FrameMap arm.
 const CHECKER_MAP_FRAME: Region =
     Region { file: DECODER, start: "abi::Invocation::FrameMap(map) => {", end: "abi::Invocation::FrameUnmap" };
@@ -290,6 +300,86 @@ const ORDER: &[Method] = &[
             ),
         ],
     },
+    // PagingStructureMap (`KernelMap.v`'s `kmap_table`): as FrameMap, the invoked
+    // capability's lookup and type are the system call's and the decoder's (not listed);
+    // the address space first, then `vspace::map_table`'s checks.
+    Method {
+        name: "PagingStructureMap",
+        kernel: Region { file: VSPACE_INVOKE, start: "Invocation::PagingStructureMap(map)) => {", end: "Invocation::PagingStructureUnmap" },
+        checker: CHECKER_MAP_TABLE,
+        coq: COQ_MAP_TABLE,
+        checks: &[
+            check(
+                "address space",
+                Some("target(call, map.vspace)?"),
+                Some("lookup(SlotRef(map.vspace.0))?"),
+                Some("negb (usable st t vs)"),
+            ),
+            check(
+                "map_table's checks",
+                Some("mapping::map_table(&mut KernelPaging, vspace, paddr, level, mapping, vaddr)"),
+                Some("vspace::map_table(&mut tables, target, paddr, level, mapping, map.vaddr)"),
+                Some("match trec_of s (e_node xt) with"),
+            ),
+        ],
+    },
+    Method {
+        name: "PagingStructureMap address space",
+        kernel: Region { file: VSPACE_INVOKE, start: "fn target(", end: "\n}\n" },
+        checker: CHECKER_MAP_TABLE,
+        coq: COQ_MAP_TABLE,
+        checks: &[
+            check("looked up", Some("call.lookup(vspace)?"), Some("lookup(SlotRef(map.vspace.0))?"), Some("negb (usable st t vs)")),
+            check(
+                "a PML4",
+                Some("Cap::Pml4 { paddr, asid } => Ok(Target::VSpace"),
+                Some("Cap::Pml4 { paddr, asid } => VSpace"),
+                Some("otype_eqb (c_type (e_cap xv)) PageTableObj"),
+            ),
+            check(
+                "else InvalidCapability",
+                Some("_ => Err(super::wrong_cap(0))"),
+                Some("InvocationError::InvalidCapability"),
+                Some("KMFail KInvalidCapability"),
+            ),
+        ],
+    },
+    // The decoder runs the kernel library's own `map_table` (on a copy of the tables); the
+    // Coq model restates its checks.
+    Method {
+        name: "map_table",
+        kernel: Region { file: VSPACE, start: "pub fn map_table(", end: "\n}\n" },
+        checker: CHECKER_MAP_TABLE,
+        coq: COQ_MAP_TABLE,
+        checks: &[
+            check("not mapped already", Some("if mapping.is_mapped()"), None, Some("| Some _ => KMFail (KMErr KIllegalOperation)")),
+            check("in the user half", Some("if vaddr >= USER_TOP"), None, Some("negb (va <? user_top)")),
+            check("the table of the level above", Some(".ok_or(MapError::MissingTable)?"), None, Some("negb (parent_found s v l va)")),
+            check("entry free", Some("if memory.entry(parent, slot) & PRESENT != 0"), None, Some("KMFail (KMErr KDeleteFirst)")),
+        ],
+    },
+    // PagingStructureUnmap: only a mapped capability is looked at, then whether it is the
+    // last to its structure (`vspace::unmap_structure`, given `cspace::is_final`).
+    Method {
+        name: "PagingStructureUnmap",
+        kernel: Region { file: VSPACE, start: "pub fn unmap_structure(", end: "\n}\n" },
+        checker: CHECKER_UNMAP_TABLE,
+        coq: COQ_UNMAP_TABLE,
+        checks: &[
+            check(
+                "mapped",
+                Some("Cap::PagingTable { paddr, level, mapping } if mapping.is_mapped()"),
+                Some("mapping.is_mapped()"),
+                Some("match trec_of s (e_node xt) with"),
+            ),
+            check(
+                "the last capability",
+                Some("if !is_final"),
+                Some("!cspace::is_final(memory, table)"),
+                Some("if shared st xt then KMFail KRevokeFirst"),
+            ),
+        ],
+    },
 ];
 
 fn read(file: &str) -> String {
@@ -349,9 +439,9 @@ fn check_all(order: &[Method]) -> Result<usize, String> {
 #[test]
 fn the_decoder_and_the_model_check_in_the_kernels_order() {
     let placed = check_all(ORDER).unwrap_or_else(|e| panic!("{e}"));
-    // 9 methods, 40 checks, placed in all three files but for the 9 places with no text
-    // (6 of them map_frame's in the decoder, which runs the kernel's own).
-    assert_eq!(placed, 111, "checks placed");
+    // 13 methods, 51 checks, placed in all three files but for the 13 places with no text
+    // (10 of them map_frame's and map_table's in the decoder, which runs the kernel's own).
+    assert_eq!(placed, 140, "checks placed");
 }
 
 #[test]
