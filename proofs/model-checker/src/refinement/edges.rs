@@ -1,0 +1,80 @@
+//! Unit tests of the refinement link's edges that the differential tests of
+//! `tests/refinement.rs` do not reach: a 2 MiB frame mapping (the random sequences map 4 KiB
+//! frames only), a retype into a CNode the state does not hold (the generator names only
+//! held ones), the driver's process after a [`CoqStep`] is dropped, and [`Tally`]'s totals
+//! (only printed by the differential tests). Each was found untested by `make mutants`.
+
+use super::*;
+use crate::universe::{PAGE_DIRECTORY, UNTYPED};
+use tileos_kernel::vspace::{HUGE, PRESENT, PagingMemory, USER, WRITABLE};
+
+/// A state holding a 2 MiB frame mapping has no abstraction: the Coq model's mapping state
+/// (`KernelMap.v`) holds 4 KiB frames only, so it is refused by name rather than left out.
+#[test]
+fn a_2_mib_frame_mapping_is_refused_not_left_out() {
+    let universe = Universe::frames();
+    let mut memory = universe.initial_state();
+    assert!(abstract_state(&universe, &memory).is_ok(), "the initial state of Universe::frames has an abstraction");
+    memory.tables_mut().set_entry(PAGE_DIRECTORY, 1, 0x20_0000 | PRESENT | WRITABLE | USER | HUGE);
+    assert_eq!(abstract_state(&universe, &memory), Err("the refinement test maps 4 KiB frames only".to_string()));
+}
+
+/// A retype into a CNode the state does not hold names it by an id no object of the state's
+/// abstraction has (the model then refuses it as the kernel does), and a held CNode by its
+/// own object id.
+#[test]
+fn a_retype_into_a_cnode_the_state_does_not_hold_names_no_object() {
+    let universe = Universe::standard().without_thread();
+    let memory = universe.initial_state();
+    let untyped = memory.occupied().find(|(_, slot)| matches!(slot.cap, Cap::Untyped { paddr: UNTYPED, .. })).expect("an untyped").0;
+    let state = abstract_state(&universe, &memory).unwrap();
+    let ids: Vec<(String, String, String)> = state
+        .lines()
+        .filter_map(|l| l.strip_prefix("obj "))
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            (fields[0].to_string(), fields[1].to_string(), fields[2].to_string())
+        })
+        .collect();
+    assert!(ids.len() >= 2, "{state}");
+    let line = |node| op_line(&universe, &memory, &Op::RetypeAt { untyped, object: 0, node, offset: 1, count: 2 }).unwrap();
+    // 0xF000 is no object of the universe.
+    let unheld = line(0xF000);
+    let cnode = unheld.split(' ').nth(6).expect("a destination").to_string();
+    assert_eq!(cnode, (ids.len() + 1).to_string(), "{unheld}");
+    assert!(ids.iter().all(|(id, _, _)| *id != cnode), "{unheld} names an object of\n{state}");
+    assert!(unheld.ends_with(&format!(" {cnode} 1 {cnode} 2")), "{unheld}");
+    // A held CNode (A, the thread's root) by its id.
+    let a = universe.cnodes[0].paddr;
+    let (id, _, _) = ids.iter().find(|(_, kind, base)| kind == "cnode" && *base == a.to_string()).expect("A is an object");
+    assert!(line(a).ends_with(&format!(" {id} 1 {id} 2")), "{}", line(a));
+}
+
+/// Dropping a [`CoqStep`] stops its driver and reaps it: no process (not even a zombie)
+/// is left. `cat` stands in for the driver (it echoes the request, which ends with the
+/// `end` line the driver prints).
+#[test]
+fn a_dropped_driver_is_stopped_and_reaped() {
+    let mut coq = CoqStep::start(std::path::Path::new("/bin/cat")).unwrap();
+    assert_eq!(coq.step("state\n", "copy\nend").unwrap(), "state\nop copy\n");
+    let proc = std::path::PathBuf::from(format!("/proc/{}", coq.child.id()));
+    assert!(proc.exists(), "{} while the driver runs", proc.display());
+    drop(coq);
+    assert!(!proc.exists(), "{} is left after the drop", proc.display());
+}
+
+/// The totals the differential tests print are the sums over every kind and code, and
+/// [`Tally::add`] adds every count.
+#[test]
+fn a_tallys_totals_sum_every_kind_and_code() {
+    let mut tally = Tally::default();
+    assert_eq!((tally.applied_total(), tally.refused_total()), (0, 0));
+    tally.applied.extend([("Copy", 2), ("Mint", 3)]);
+    tally.refused.extend([("FailedLookup".to_string(), 4), ("RangeError".to_string(), 3)]);
+    assert_eq!((tally.applied_total(), tally.refused_total()), (5, 7));
+    let other = Tally { skipped: 1, from_zombie: 2, from_chain: 3, ..tally.clone() };
+    tally.add(&other);
+    assert_eq!((tally.applied_total(), tally.refused_total()), (10, 14));
+    assert_eq!((tally.applied["Mint"], tally.refused["RangeError"]), (6, 6));
+    assert_eq!((tally.skipped, tally.from_zombie, tally.from_chain), (1, 2, 3));
+}
