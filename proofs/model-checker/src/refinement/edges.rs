@@ -78,3 +78,26 @@ fn a_tallys_totals_sum_every_kind_and_code() {
     assert_eq!((tally.applied["Mint"], tally.refused["RangeError"]), (6, 6));
     assert_eq!((tally.skipped, tally.from_zombie, tally.from_chain), (1, 2, 3));
 }
+
+/// Each operation is counted under its own kind: a rotate whose source is its destination
+/// is a swap, any other a rotate; a retype of one object at an index is `RetypeAt`, of more
+/// `RetypeMany`.
+#[test]
+fn each_operation_is_counted_under_its_kind() {
+    let (a, b, c) = (SlotRef(0x1000), SlotRef(0x1040), SlotRef(0x1080));
+    assert_eq!(kind(&Op::Rotate { src: a, pivot: b, dest: a }), "Swap");
+    assert_eq!(kind(&Op::Rotate { src: a, pivot: b, dest: c }), "Rotate");
+    let retype_at = |count| Op::RetypeAt { untyped: a, object: 0, node: 0x1000, offset: 0, count };
+    assert_eq!(kind(&retype_at(1)), "RetypeAt");
+    assert_eq!(kind(&retype_at(2)), "RetypeMany");
+}
+
+/// The generator is xorshift64* (Vigna's shifts 12, 25, 27 and multiplier), as its
+/// documentation says: from seed 1 its first outputs (the top 31 bits of each product) are
+/// the reference algorithm's, computed outside this code.
+#[test]
+fn the_generator_is_xorshift64_star() {
+    let mut rng = Rng(1);
+    let first: Vec<usize> = (0..5).map(|_| rng.below(1 << 31)).collect();
+    assert_eq!(first, [603_088_677, 1_441_256_276, 1_558_742_727, 651_824_208, 120_638_680]);
+}
