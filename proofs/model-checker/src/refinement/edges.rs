@@ -101,3 +101,36 @@ fn the_generator_is_xorshift64_star() {
     let first: Vec<usize> = (0..5).map(|_| rng.below(1 << 31)).collect();
     assert_eq!(first, [603_088_677, 1_441_256_276, 1_558_742_727, 651_824_208, 120_638_680]);
 }
+
+/// Retypes by index go to each nameable CNode's first slot, its last slot and one past its
+/// end, one and two objects each, as `retype_at_ops` documents (the bounds RangeError is
+/// about).
+#[test]
+fn retypes_by_index_aim_at_the_first_and_last_slot_and_one_past_the_end() {
+    let universe = Universe::standard().without_thread();
+    let memory = universe.initial_state();
+    let slots = model_slots(&universe, &memory);
+    let cnodes = model_cnodes(&universe, &memory);
+    assert_eq!(cnodes, [(universe.cnodes[0].paddr, 4), (universe.cnodes[1].paddr, 4)]);
+    let mut aimed: Vec<(u64, u64, u64)> = retype_at_ops(&universe, &memory, &slots)
+        .into_iter()
+        .map(|op| match op {
+            Op::RetypeAt { node, offset, count, .. } => (node, offset, count),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    aimed.sort_unstable();
+    aimed.dedup();
+    let expected: Vec<(u64, u64, u64)> =
+        cnodes.iter().flat_map(|&(node, _)| [0, 3, 4].into_iter().flat_map(move |offset| [(node, offset, 1), (node, offset, 2)])).collect();
+    assert_eq!(aimed, expected);
+}
+
+/// The frame maps' addresses include the last page of the user half and the first page
+/// beyond it, as `MAP_VADDRS` documents.
+#[test]
+fn frame_maps_aim_at_the_last_user_page_and_the_first_beyond() {
+    assert_eq!(MAP_VADDRS[4], 0x7FFF_FFFF_F000);
+    assert_eq!(MAP_VADDRS[5], 0x8000_0000_0000);
+    assert_eq!(MAP_VADDRS[4] + 0x1000, USER_TOP);
+}
