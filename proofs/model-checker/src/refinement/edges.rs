@@ -134,3 +134,23 @@ fn frame_maps_aim_at_the_last_user_page_and_the_first_beyond() {
     assert_eq!(MAP_VADDRS[5], 0x8000_0000_0000);
     assert_eq!(MAP_VADDRS[4] + 0x1000, USER_TOP);
 }
+
+/// A message carries only a capability the sending thread can name: the same send of a
+/// CNode capability lands in the receive slot when its slot is among the thread's, and
+/// carries nothing when it is not (the random sequences draw every source among the
+/// thread's slots, so they never tell the two apart).
+#[test]
+fn a_send_carries_only_a_capability_the_sender_can_name() {
+    let universe = Universe::ipc();
+    let memory = universe.initial_state();
+    let a = |i| universe.cnodes[0].slot(i);
+    assert!(matches!(memory.cap(a(1)), Cap::Endpoint { .. }) && matches!(memory.cap(a(2)), Cap::CNode { .. }));
+    assert_eq!(memory.cap(a(3)), Cap::Null);
+    let send = IpcOp::Send { ep: a(1), src: a(2), rep: a(1), dst: a(3) };
+    let slots = model_slots(&universe, &memory);
+    let IpcOutcome::Done(after) = ipc_apply(&memory, &slots, &send) else { panic!("the send is delivered") };
+    assert!(matches!(after.cap(a(3)), Cap::CNode { .. }), "{:?}", after.cap(a(3)));
+    let unnamed: Vec<SlotRef> = slots.iter().copied().filter(|&at| at != a(2)).collect();
+    let IpcOutcome::Done(after) = ipc_apply(&memory, &unnamed, &send) else { panic!("the send is delivered") };
+    assert_eq!(after.cap(a(3)), Cap::Null);
+}
