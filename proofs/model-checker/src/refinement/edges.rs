@@ -154,3 +154,23 @@ fn a_send_carries_only_a_capability_the_sender_can_name() {
     let IpcOutcome::Done(after) = ipc_apply(&memory, &unnamed, &send) else { panic!("the send is delivered") };
     assert_eq!(after.cap(a(3)), Cap::Null);
 }
+
+/// A bind by a TCB's own thread names that TCB's object as the acting thread, for each of
+/// the two TCBs of `Universe::ipc` (the random sequences only bind by the first).
+#[test]
+fn a_bind_by_a_thread_names_its_own_tcb() {
+    use crate::universe::{TCB, TCB_2};
+    let universe = Universe::ipc();
+    let memory = universe.initial_state();
+    let state = abstract_state(&universe, &memory).unwrap();
+    let id = |base: u64| {
+        let line = state.lines().find(|l| l.starts_with("obj ") && l.contains(&format!(" tcb {base} "))).expect("a TCB object");
+        line.split(' ').nth(1).unwrap().to_string()
+    };
+    let (a, b) = (|i| universe.cnodes[0].slot(i), |i| universe.cnodes[1].slot(i));
+    for thread in [TCB, TCB_2] {
+        let line = ipc_op_line(&universe, &memory, &IpcOp::BindBy { thread, tcb: b(3), cn: a(2) }).unwrap();
+        assert_eq!(line.split(' ').nth(1), Some(id(thread).as_str()), "{line}");
+    }
+    assert_ne!(id(TCB), id(TCB_2));
+}
