@@ -1,8 +1,11 @@
 //! Unit tests of the refinement link's edges that the differential tests of
-//! `tests/refinement.rs` do not reach: a 2 MiB frame mapping (the random sequences map 4 KiB
-//! frames only), a retype into a CNode the state does not hold (the generator names only
-//! held ones), the driver's process after a [`CoqStep`] is dropped, and [`Tally`]'s totals
-//! (only printed by the differential tests). Each was found untested by `make mutants`.
+//! `tests/refinement.rs` do not reach or do not look at: a 2 MiB frame mapping (the random
+//! sequences map 4 KiB frames only), a retype into a CNode the state does not hold (the
+//! generator names only held ones), the driver's process after a [`CoqStep`] is dropped,
+//! [`Tally`]'s totals and kinds (only printed), the random generator and what its retypes
+//! and frame maps aim at, a send naming a slot the sender cannot name, and a bind by the
+//! second TCB's own thread. Each was found untested by `make mutants` (docs/research.md,
+//! "Mutation testing").
 
 use super::*;
 use crate::universe::{PAGE_DIRECTORY, UNTYPED};
