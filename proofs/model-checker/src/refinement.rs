@@ -1235,6 +1235,9 @@ pub fn check_ipc_random(universe: &Universe, seed: u64, steps: usize, coq: &mut 
 }
 
 #[cfg(test)]
+mod edges;
+
+#[cfg(test)]
 mod tests {
     //! The abstraction of single capabilities, for kinds and sizes the random sequences of
     //! `tests/refinement.rs` do not reach.
