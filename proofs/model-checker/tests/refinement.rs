@@ -247,30 +247,23 @@ fn a_bind_from_a_slot_its_own_emptying_destroys_is_answered_as_the_kernel_does()
     ));
 }
 
-/// The universe with an address space (`Universe::frames`): frame map and unmap
-/// (`KernelMap.v`) drawn among the CNode operations, compared after every operation with the
-/// frame mappings (from the page tables) and the mapping each frame capability records.
-#[test]
-fn the_kernel_refines_the_coq_model_on_frame_mappings() {
-    // 8 seeds x 600 operations (each twice) unless told otherwise: at 4 x 120 three of the six mutants
-    // docs/model-checker.md lists went unnoticed, at this size none (0.6 s).
-    let steps = env_number("TILEOS_REFINEMENT_STEPS", 300) as usize;
+/// Runs a mapping universe's random sequences (`TILEOS_REFINEMENT_SEEDS` seeds, default 8, of
+/// twice `TILEOS_REFINEMENT_STEPS` operations, default `default_steps`, each seed without and
+/// with one-unit deletions) against the extracted model, panicking at the first difference,
+/// and prints and returns the tally.
+fn run_mapping_universe(name: &str, universe: Universe, default_steps: u64) -> Tally {
+    let steps = env_number("TILEOS_REFINEMENT_STEPS", default_steps) as usize;
     let seeds = env_number("TILEOS_REFINEMENT_SEEDS", 8);
     let mut coq = CoqStep::start(&driver()).unwrap();
     let mut tally = Tally::default();
-    let universe = with_range_errors(Universe::frames());
-    // Most sequences lose the address space early (a delete or revoke of A2 destroys B and
-    // the PML4 in B0): twice the steps per seed. Each seed runs twice: without one-unit
-    // deletions (the sequences from before they were compared) and with them (a preempted
-    // deletion of B or D empties the slots holding the PML4, the page tables and the mapped
-    // frames one unit at a time, and maps meet the zombie).
+    let universe = with_range_errors(universe);
     for seed in 1..=seeds {
         for preempted in [false, true] {
             tally.add(&check_random(&universe, seed, 2 * steps, preempted, &mut coq).unwrap_or_else(|e| panic!("{e}")));
         }
     }
     println!(
-        "refinement (frames): {} operations; refused by both with the same code: {} {:?}; applied by both: {:?}; \
+        "refinement ({name}): {} operations; refused by both with the same code: {} {:?}; applied by both: {:?}; \
          compared from a state with a zombie: {} (with a chain of zombies: {}); one-unit deletions not compared \
          (no abstraction): {}",
         4 * seeds as usize * steps,
@@ -281,6 +274,22 @@ fn the_kernel_refines_the_coq_model_on_frame_mappings() {
         tally.from_chain,
         tally.skipped
     );
+    tally
+}
+
+/// The universe with an address space (`Universe::frames`): frame map and unmap
+/// (`KernelMap.v`) drawn among the CNode operations, compared after every operation with the
+/// frame mappings (from the page tables) and the mapping each frame capability records.
+#[test]
+fn the_kernel_refines_the_coq_model_on_frame_mappings() {
+    // 8 seeds x 600 operations (each twice) unless told otherwise: at 4 x 120 three of the six mutants
+    // docs/model-checker.md lists went unnoticed, at this size none (0.6 s).
+    // Most sequences lose the address space early (a delete or revoke of A2 destroys B and
+    // the PML4 in B0): twice the steps per seed. Each seed runs twice: without one-unit
+    // deletions (the sequences from before they were compared) and with them (a preempted
+    // deletion of B or D empties the slots holding the PML4, the page tables and the mapped
+    // frames one unit at a time, and maps meet the zombie).
+    let tally = run_mapping_universe("frames", Universe::frames(), 300);
     assert!(tally.from_zombie > 0, "no operation was compared from a state with a zombie: {tally:?}");
     for kind in ["MapFrame", "UnmapFrame", "DeleteStep", "RevokeStep"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
@@ -773,30 +782,9 @@ fn the_kernel_refines_the_coq_model_on_paging_structure_mappings() {
     // 8 seeds x 300 operations (each twice) unless told otherwise: every hand-made mutant of
     // the two operations docs/model-checker.md lists but one (which no state here can show)
     // fails at this size, in about 0.2 s.
-    let steps = env_number("TILEOS_REFINEMENT_STEPS", 150) as usize;
-    let seeds = env_number("TILEOS_REFINEMENT_SEEDS", 8);
-    let mut coq = CoqStep::start(&driver()).unwrap();
-    let mut tally = Tally::default();
-    let universe = with_range_errors(Universe::tables());
     // As the frames universe: twice the steps per seed, each seed without and with one-unit
     // deletions.
-    for seed in 1..=seeds {
-        for preempted in [false, true] {
-            tally.add(&check_random(&universe, seed, 2 * steps, preempted, &mut coq).unwrap_or_else(|e| panic!("{e}")));
-        }
-    }
-    println!(
-        "refinement (tables): {} operations; refused by both with the same code: {} {:?}; applied by both: {:?}; \
-         compared from a state with a zombie: {} (with a chain of zombies: {}); one-unit deletions not compared \
-         (no abstraction): {}",
-        4 * seeds as usize * steps,
-        tally.refused_total(),
-        tally.refused,
-        tally.applied,
-        tally.from_zombie,
-        tally.from_chain,
-        tally.skipped
-    );
+    let tally = run_mapping_universe("tables", Universe::tables(), 150);
     for kind in ["MapTable", "UnmapTable", "MapFrame", "UnmapFrame", "Copy"] {
         assert!(tally.applied.get(kind).copied().unwrap_or(0) > 0, "no {kind} was applied: {tally:?}");
     }
