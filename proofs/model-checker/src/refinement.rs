@@ -695,7 +695,7 @@ fn model_cnodes(universe: &Universe, memory: &Memory) -> Vec<(u64, u64)> {
 
 /// The slots the model's thread can name ([`model_cnodes`]), that the kernel can address
 /// too.
-fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
+pub fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
     let addressable = universe.addressable_slots(memory);
     let mut slots: Vec<SlotRef> = model_cnodes(universe, memory)
         .into_iter()
@@ -799,6 +799,40 @@ pub fn table_ops(memory: &Memory, slots: &[SlotRef]) -> Vec<Op> {
 /// a zombie.
 pub const STEP_ODDS: usize = 6;
 
+/// `op` from `memory` on both sides, compared: the kernel library's result (the state after,
+/// or the refusal's code) against the extracted Coq step applied to the abstraction of
+/// `memory` (acceptance, slots, CDT ancestors restricted to the kernel's revocable slots,
+/// mappings, or the code). The kernel's result when they are equal; `None` for a one-unit
+/// deletion whose kernel state after has no abstraction (a TCB's zombie, a detached slot),
+/// not compared; an error naming both sides when they differ or the kernel breaks an
+/// invariant.
+pub fn compare_step(
+    universe: &Universe,
+    memory: &Memory,
+    op: &Op,
+    coq: &mut CoqStep,
+) -> Result<Option<Result<Memory, InvocationError>>, String> {
+    let after = match explore::apply(universe, memory, &universe.addressable_slots(memory), op) {
+        Ok(Outcome::Applied(after, _)) => Ok(after),
+        Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
+        Err((invariant, detail)) => return Err(format!("invariant {invariant:?} broken: {detail}")),
+    };
+    let one_unit = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
+    if one_unit && after.as_ref().is_ok_and(|after| abstract_state(universe, after).is_err()) {
+        return Ok(None);
+    }
+    let expected = observe(universe, after.as_ref().map_err(|e| *e))?;
+    let model = coq.step(&abstract_state(universe, memory)?, &op_line(universe, memory, op)?)?;
+    let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
+    if model != expected {
+        return Err(format!(
+            "the kernel and the Coq model differ\nkernel:\n{expected}coq:\n{model}state before:\n{}",
+            abstract_state(universe, memory)?
+        ));
+    }
+    Ok(Some(after))
+}
+
 /// Runs `steps` random operations from `universe`'s initial state, comparing the kernel's
 /// result with the Coq model's after every one. Fails with the trace and both results at
 /// the first difference.
@@ -847,28 +881,15 @@ pub fn check_random(universe: &Universe, seed: u64, steps: usize, preempted: boo
             ops[rng.below(ops.len())]
         };
         trace.push(op.describe(universe));
-        let kernel_slots = universe.addressable_slots(&memory);
-        let after = match explore::apply(universe, &memory, &kernel_slots, &op) {
-            Ok(Outcome::Applied(after, _)) => Ok(after),
-            Ok(Outcome::Rejected(rejection)) => Err(rejection.error),
-            Err((invariant, detail)) => return Err(format!("seed {seed}: invariant {invariant:?} broken: {detail}\ntrace: {trace:#?}")),
+        let after = match compare_step(universe, &memory, &op, coq) {
+            Ok(Some(after)) => after,
+            Ok(None) => {
+                trace.pop();
+                tally.skipped += 1;
+                continue;
+            }
+            Err(difference) => return Err(format!("seed {seed}, operation {}: {difference}\ntrace: {trace:#?}", trace.len())),
         };
-        let one_unit = matches!(op, Op::DeleteStep { .. } | Op::RevokeStep { .. });
-        if one_unit && after.as_ref().is_ok_and(|after| abstract_state(universe, after).is_err()) {
-            trace.pop();
-            tally.skipped += 1;
-            continue;
-        }
-        let expected = observe(universe, after.as_ref().map_err(|e| *e))?;
-        let model = coq.step(&abstract_state(universe, &memory)?, &op_line(universe, &memory, &op)?)?;
-        let model = restrict_to_kernel_parents(&model, after.as_ref().ok())?;
-        if model != expected {
-            return Err(format!(
-                "seed {seed}: the kernel and the Coq model differ after {} operations\ntrace: {trace:#?}\nkernel:\n{expected}coq:\n{model}state before:\n{}",
-                trace.len(),
-                abstract_state(universe, &memory)?
-            ));
-        }
         if memory.occupied().any(|(_, slot)| matches!(slot.cap, Cap::Zombie { .. })) {
             tally.from_zombie += 1;
         }
