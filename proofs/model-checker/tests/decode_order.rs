@@ -75,6 +75,24 @@ const fn check(name: &'static str, kernel: Option<&'static str>, checker: Option
     Check { name, kernel, checker, coq }
 }
 
+/// The address space's checks of FrameMap and PagingStructureMap (`invoke/vspace.rs`'s
+/// `target`, shared by both methods), in the kernel's order.
+const ADDRESS_SPACE_CHECKS: &[Check] = &[
+    check("looked up", Some("call.lookup(vspace)?"), Some("lookup(SlotRef(map.vspace.0))?"), Some("negb (usable st t vs)")),
+    check(
+        "a PML4",
+        Some("Cap::Pml4 { paddr, asid } => Ok(Target::VSpace"),
+        Some("Cap::Pml4 { paddr, asid } => VSpace"),
+        Some("otype_eqb (c_type (e_cap xv)) PageTableObj"),
+    ),
+    check(
+        "else InvalidCapability",
+        Some("_ => Err(super::wrong_cap(0))"),
+        Some("InvocationError::InvalidCapability"),
+        Some("KMFail KInvalidCapability"),
+    ),
+];
+
 const COPY_CHECKS: &[Check] = &[
     check("destination lookup", Some("let dest = own_slot(call, dest, false)?;"), Some("lookup(dest)?;"), Some("lookup_error st t dst")),
     check(
@@ -263,21 +281,7 @@ const ORDER: &[Method] = &[
         kernel: Region { file: VSPACE_INVOKE, start: "fn target(", end: "\n}\n" },
         checker: CHECKER_MAP_FRAME,
         coq: COQ_MAP_FRAME,
-        checks: &[
-            check("looked up", Some("call.lookup(vspace)?"), Some("lookup(SlotRef(map.vspace.0))?"), Some("negb (usable st t vs)")),
-            check(
-                "a PML4",
-                Some("Cap::Pml4 { paddr, asid } => Ok(Target::VSpace"),
-                Some("Cap::Pml4 { paddr, asid } => VSpace"),
-                Some("otype_eqb (c_type (e_cap xv)) PageTableObj"),
-            ),
-            check(
-                "else InvalidCapability",
-                Some("_ => Err(super::wrong_cap(0))"),
-                Some("InvocationError::InvalidCapability"),
-                Some("KMFail KInvalidCapability"),
-            ),
-        ],
+        checks: ADDRESS_SPACE_CHECKS,
     },
     // The decoder runs the kernel library's own `map_frame` (on a copy of the tables), so
     // it restates none of these; the Coq model does.
@@ -328,21 +332,7 @@ const ORDER: &[Method] = &[
         kernel: Region { file: VSPACE_INVOKE, start: "fn target(", end: "\n}\n" },
         checker: CHECKER_MAP_TABLE,
         coq: COQ_MAP_TABLE,
-        checks: &[
-            check("looked up", Some("call.lookup(vspace)?"), Some("lookup(SlotRef(map.vspace.0))?"), Some("negb (usable st t vs)")),
-            check(
-                "a PML4",
-                Some("Cap::Pml4 { paddr, asid } => Ok(Target::VSpace"),
-                Some("Cap::Pml4 { paddr, asid } => VSpace"),
-                Some("otype_eqb (c_type (e_cap xv)) PageTableObj"),
-            ),
-            check(
-                "else InvalidCapability",
-                Some("_ => Err(super::wrong_cap(0))"),
-                Some("InvocationError::InvalidCapability"),
-                Some("KMFail KInvalidCapability"),
-            ),
-        ],
+        checks: ADDRESS_SPACE_CHECKS,
     },
     // The decoder runs the kernel library's own `map_table` (on a copy of the tables); the
     // Coq model restates its checks.
