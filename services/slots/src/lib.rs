@@ -28,7 +28,7 @@ pub use evidence::{Evidence, Latency, Noise, Shortfall};
 pub use nversion::{NVersion, Replacement, VoteOutcome, vote};
 pub use policy::{Comparator, Equivalence, ExactOnly, PolicyError, Ratio, SlotPolicy};
 pub use slot::{
-    Answered, Delivery, InstallRefusal, Mirror, ModuleId, ModuleView, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
+    Answered, CopyTicket, Delivery, InstallRefusal, Mirror, ModuleId, ModuleView, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
     PromoteRefusal, PromotedBy, Reason, RequestId, Responder, RollbackRefusal, Slot, SlotCounters, State, Transition, Trip,
 };
 

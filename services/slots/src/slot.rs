@@ -379,6 +379,23 @@ impl Exchange {
 /// once the slot has seen as many requests in flight).
 const SPARE_EXCHANGES: usize = 64;
 
+/// What [`Slot::copy_answer`] verified of a challenger for its narrow path, kept by the
+/// caller (the slot manager keeps one per seat) and valid while the slot's generation
+/// ([`Slot::generation`]) is unchanged: the comparator is exact, no rollback window is open,
+/// and the module at `index` of the table is `module`, shadowing, with its faults within the
+/// policy. Every change that can falsify one of those (a module's state, the window, a fault,
+/// a module leaving the table) bumps the generation, so a ticket of an earlier generation
+/// is never used: [`Slot::copy_answer`] checks those things again and issues a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyTicket {
+    /// The slot's generation when it was issued.
+    generation: u64,
+    /// The module it speaks for.
+    module: ModuleId,
+    /// The module's index in the table.
+    index: usize,
+}
+
 /// An open rollback window.
 #[derive(Clone, Copy, Debug)]
 struct Window {
@@ -406,10 +423,16 @@ pub struct Slot<E> {
     window: Option<Window>,
     /// Incumbent-versus-replica comparisons.
     noise: Noise,
-    /// Requests in flight.
+    /// Requests in flight (the first `live`, in request order), then finished exchanges
+    /// kept for their storage (at most [`SPARE_EXCHANGES`]): a finished exchange moves past
+    /// the live ones rather than out of the list, and a request takes the first spare in place.
     exchanges: Vec<Exchange>,
-    /// Finished exchanges, kept for their storage (at most [`SPARE_EXCHANGES`]).
-    spare: Vec<Exchange>,
+    /// How many of `exchanges` are in flight.
+    live: usize,
+    /// Bumped by every change that can falsify a [`CopyTicket`] (its choke points: a module's
+    /// state change, the rollback window opened or closed, a fault, a module leaving the
+    /// table).
+    generation: u64,
     /// The modules that got a copy of the last request ([`Slot::mirrored`]; kept storage).
     mirrored: Vec<ModuleId>,
     /// The next challenger's number.
@@ -436,7 +459,8 @@ impl<E: Equivalence> Slot<E> {
             window: None,
             noise: Noise::default(),
             exchanges: Vec::new(),
-            spare: Vec::new(),
+            live: 0,
+            generation: 0,
             mirrored: Vec::new(),
             next_module: ORIGINAL_INCUMBENT + 1,
             next_request: 0,
@@ -472,7 +496,12 @@ impl<E: Equivalence> Slot<E> {
     /// Requests whose serving answer has not come yet, or whose mirrored copies are still
     /// awaited.
     pub fn in_flight(&self) -> usize {
-        self.exchanges.len()
+        self.live
+    }
+
+    /// The generation [`CopyTicket`]s are issued in (it only grows).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// A module still in the slot.
@@ -531,14 +560,19 @@ impl<E: Equivalence> Slot<E> {
                 .extend(self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id)),
         }
         let replica = self.window.is_none() && self.comparator == Comparator::NoiseCancelled;
-        let mut exchange = self.spare.pop().unwrap_or_else(|| Exchange {
-            request,
-            sent: now,
-            serving: self.serving,
-            served: None,
-            answer: Vec::new(),
-            pending: Vec::new(),
-        });
+        if self.live == self.exchanges.len() {
+            self.exchanges.push(Exchange {
+                request,
+                sent: now,
+                serving: self.serving,
+                served: None,
+                answer: Vec::new(),
+                pending: Vec::new(),
+            });
+        }
+        // The first spare, in place (pushed just above if there was none).
+        let exchange = &mut self.exchanges[self.live];
+        self.live += 1;
         exchange.request = request;
         exchange.sent = now;
         exchange.serving = self.serving;
@@ -550,7 +584,6 @@ impl<E: Equivalence> Slot<E> {
             exchange.pending.push(Pending { responder: Responder::Replica, answer: None });
         }
         exchange.pending.extend(self.mirrored.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None }));
-        self.exchanges.push(exchange);
         Mirror {
             request,
             serve: self.serving,
@@ -585,7 +618,7 @@ impl<E: Equivalence> Slot<E> {
         worked: Option<Ticks>,
     ) -> (Answered, Outcome) {
         let mut out = Outcome::default();
-        let Some(x) = self.exchanges.iter().position(|e| e.request == request) else {
+        let Some(x) = self.exchanges[..self.live].iter().position(|e| e.request == request) else {
             return (Answered::Unexpected, out);
         };
         let exchange = &mut self.exchanges[x];
@@ -645,20 +678,28 @@ impl<E: Equivalence> Slot<E> {
     /// and then each word, little-endian). It applies only when that answer cannot change
     /// anything but the module's counters, so that the outcome is empty for certain: the
     /// comparator is exact, no rollback window is open (a warm module's answer feeds the
-    /// breaker), the exchange's serving answer is in and `from`'s copy is pending and within
-    /// the answer deadline, and `from` is shadowing with fewer than `min_agreeing − 1`
-    /// compared requests and its faults within the policy (so its verdict cannot change:
-    /// the policy's judgement (`evaluate_at`) returns at once for it, host test
-    /// `the_verdict_is_skipped_only_while_it_cannot_change`). It then records exactly what
-    /// [`Slot::answer_worked`] records and returns whether the answer agreed: what `judge`,
-    /// `evaluate_at` and `finish_compared` do for such an answer, done in place (the module's
-    /// `record_answer` and its verdict marked as not to be re-judged by time, the exchange
-    /// recycled when it is done), with the module and the exchange looked up once and no
+    /// breaker), `from` is shadowing with its faults within the policy (these four are what
+    /// `ticket` certifies, below), `from` has fewer than `min_agreeing − 1` compared requests
+    /// (so its verdict cannot change: the policy's judgement (`evaluate_at`) returns at once
+    /// for it, host test `the_verdict_is_skipped_only_while_it_cannot_change`), and the
+    /// exchange's serving answer is in and `from`'s copy is pending and within the answer
+    /// deadline. It then records exactly what [`Slot::answer_worked`] records and returns
+    /// whether the answer agreed: what `judge`, `evaluate_at` and `finish_compared` do for
+    /// such an answer, done in place (the module's `record_answer` and its verdict marked as
+    /// not to be re-judged by time, the exchange recycled when it is done), with no
     /// [`Outcome`] made (property test
     /// `the_narrow_path_records_exactly_what_the_general_path_records`). Otherwise `None`, with
-    /// nothing changed: the caller takes the general path.
+    /// nothing changed but `ticket`: the caller takes the general path.
+    ///
+    /// `ticket` is the caller's [`CopyTicket`] for `from`: when it is of the current
+    /// generation and for `from`, the module's table index and the four conditions it
+    /// certifies are taken from it (debug builds check them again and panic on a difference:
+    /// a missed generation bump); otherwise they are checked here and, when they hold, a new
+    /// ticket is written into it.
+    #[allow(clippy::too_many_arguments)]
     pub fn copy_answer(
         &mut self,
+        ticket: &mut Option<CopyTicket>,
         request: RequestId,
         from: ModuleId,
         label: u64,
@@ -666,25 +707,27 @@ impl<E: Equivalence> Slot<E> {
         now: Ticks,
         worked: Ticks,
     ) -> Option<bool> {
-        if self.comparator != Comparator::Exact || self.window.is_some() {
+        let i = match *ticket {
+            Some(t) if t.generation == self.generation && t.module == from => {
+                debug_assert_eq!(self.narrow_module(from), Some(t.index), "a CopyTicket outlived a change: a missed generation bump");
+                t.index
+            }
+            _ => {
+                let i = self.narrow_module(from)?;
+                *ticket = Some(CopyTicket { generation: self.generation, module: from, index: i });
+                i
+            }
+        };
+        if self.modules.get(i)?.view.evidence.compared().saturating_add(1) >= self.policy.min_agreeing {
             return None;
         }
-        let i = self.modules.iter().position(|m| m.view.id == from)?;
-        let module = &self.modules[i];
-        let e = &module.view.evidence;
-        if module.view.state != State::Shadowing
-            || e.compared().saturating_add(1) >= self.policy.min_agreeing
-            || e.faults > self.policy.max_faults
-        {
-            return None;
-        }
-        let x = self.exchanges.iter().position(|e| e.request == request)?;
+        let x = self.exchanges[..self.live].iter().position(|e| e.request == request)?;
         let exchange = &mut self.exchanges[x];
-        let responder = Responder::Module(from);
         if from == exchange.serving || now > exchange.sent.saturating_add(self.policy.answer_deadline) {
             return None;
         }
         let served_latency = exchange.served?;
+        let responder = Responder::Module(from);
         let p = exchange.pending.iter().position(|p| p.responder == responder && p.answer.is_none())?;
         let latency = worked.min(now.saturating_sub(exchange.sent));
         let agree = same_bytes(&exchange.answer, label, words);
@@ -699,13 +742,22 @@ impl<E: Equivalence> Slot<E> {
         module.rejudge = false;
         // `finish_compared` with no transition and an exact comparator: the exchange is
         // recycled if no other copy is pending (its serving answer is in).
-        if done
-            && let Some(finished) = take_in_order(&mut self.exchanges, x)
-            && self.spare.len() < SPARE_EXCHANGES
-        {
-            self.spare.push(finished);
+        if done {
+            self.recycle(x);
         }
         Some(agree)
+    }
+
+    /// The index of `from` in the table when a [`CopyTicket`] may speak for it: the
+    /// comparator is exact, no rollback window is open, and `from` is shadowing with its
+    /// faults within the policy.
+    fn narrow_module(&self, from: ModuleId) -> Option<usize> {
+        if self.comparator != Comparator::Exact || self.window.is_some() {
+            return None;
+        }
+        let i = self.find(from)?;
+        let m = &self.modules[i].view;
+        (m.state == State::Shadowing && m.evidence.faults <= self.policy.max_faults).then_some(i)
     }
 
     /// `request`'s mirrored copy will never reach `from` (its seat fell behind and the
@@ -714,7 +766,7 @@ impl<E: Equivalence> Slot<E> {
     /// the exchanges pile up for a whole answer deadline).
     pub fn copy_dropped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
-        let pending = self.exchanges.iter_mut().find(|e| e.request == request).and_then(|exchange| {
+        let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
             let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
             Some(exchange.pending.remove(p))
         });
@@ -734,7 +786,7 @@ impl<E: Equivalence> Slot<E> {
     /// not (or no longer) pending changes nothing.
     pub fn copy_skipped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
-        let pending = self.exchanges.iter_mut().find(|e| e.request == request).and_then(|exchange| {
+        let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
             let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
             Some(exchange.pending.remove(p))
         });
@@ -762,7 +814,7 @@ impl<E: Equivalence> Slot<E> {
         let mut out = Outcome::default();
         let deadline = self.policy.answer_deadline;
         let mut expired = Vec::new();
-        for exchange in &mut self.exchanges {
+        for exchange in &mut self.exchanges[..self.live] {
             if now > exchange.sent.saturating_add(deadline) {
                 expired.extend(extract(&mut exchange.pending, |p| p.answer.is_none()).into_iter().map(|p| p.responder));
             }
@@ -787,6 +839,8 @@ impl<E: Equivalence> Slot<E> {
     pub fn faulted(&mut self, id: ModuleId, now: Ticks) -> Result<Outcome, NotApplicable> {
         let i = self.find(id).ok_or(NotApplicable::NoSuchModule(id))?;
         let mut out = Outcome::default();
+        // A fault can make the module's faults exceed the policy.
+        self.generation += 1;
         match self.modules[i].view.state {
             State::Installed | State::Shadowing | State::Promotable => {
                 self.modules[i].view.evidence.record_fault();
@@ -867,6 +921,7 @@ impl<E: Equivalence> Slot<E> {
     /// Moves module `id` to `to` for `reason`, reporting it in `out` and counting it.
     fn change(&mut self, id: ModuleId, to: State, reason: Reason, now: Ticks, out: &mut Outcome) {
         let Some(i) = self.find(id) else { return };
+        self.generation += 1;
         let view = &mut self.modules[i].view;
         out.transitions.push(Transition { module: id, from: view.state, to, reason, at: now, evidence: view.evidence });
         let from = view.state;
@@ -998,8 +1053,9 @@ impl<E: Equivalence> Slot<E> {
         }
         self.serving = id;
         self.window = Some(Window { warm: old, until: now.saturating_add(self.policy.rollback_window) });
+        self.generation += 1;
         // Copies mirrored against the old incumbent no longer count for anyone.
-        for exchange in &mut self.exchanges {
+        for exchange in &mut self.exchanges[..self.live] {
             exchange.pending.clear();
         }
     }
@@ -1007,6 +1063,7 @@ impl<E: Equivalence> Slot<E> {
     /// Rolls the open promotion back: the promoted module leaves, the warm one serves again.
     fn roll_back(&mut self, reason: Reason, now: Ticks, out: &mut Outcome) {
         let Some(window) = self.window.take() else { return };
+        self.generation += 1;
         let promoted = self.serving;
         self.change(promoted, State::RolledBack, reason, now, out);
         self.change(window.warm, State::Settled, reason, now, out);
@@ -1018,6 +1075,7 @@ impl<E: Equivalence> Slot<E> {
     /// program, so the noise measured on the old one no longer applies.
     fn settle(&mut self) {
         self.window = None;
+        self.generation += 1;
         self.noise = Noise::default();
     }
 
@@ -1025,7 +1083,7 @@ impl<E: Equivalence> Slot<E> {
     /// `to`'s mirrored answer if it came, awaited from `to` if its copy is pending, else
     /// reissued to it.
     fn hand_over(&mut self, from: ModuleId, to: ModuleId, now: Ticks, out: &mut Outcome) {
-        for exchange in &mut self.exchanges {
+        for exchange in &mut self.exchanges[..self.live] {
             if exchange.serving != from || exchange.served.is_some() {
                 continue;
             }
@@ -1058,12 +1116,25 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, out);
             return;
         }
-        // Exchanges leave the list only in `finish`: index `x` is still the exchange.
-        if self.exchanges.get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty())
-            && let Some(done) = take_in_order(&mut self.exchanges, x)
-            && self.spare.len() < SPARE_EXCHANGES
-        {
-            self.spare.push(done);
+        // Exchanges leave the live ones only in `finish`: index `x` is still the exchange.
+        if self.exchanges[..self.live].get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
+            self.recycle(x);
+        }
+    }
+
+    /// Live exchange `x` is done: it moves past the live ones, kept for its storage, the
+    /// others staying in request order (nothing moves when it is the last in flight, the
+    /// common case); spares beyond [`SPARE_EXCHANGES`] are freed.
+    fn recycle(&mut self, x: usize) {
+        if x >= self.live {
+            return;
+        }
+        if x + 1 < self.live {
+            self.exchanges[x..self.live].rotate_left(1);
+        }
+        self.live -= 1;
+        if self.exchanges.len() - self.live > SPARE_EXCHANGES {
+            self.exchanges.truncate(self.live + SPARE_EXCHANGES);
         }
     }
 
@@ -1085,18 +1156,18 @@ impl<E: Equivalence> Slot<E> {
         if self.modules.iter().any(|m| m.view.state.is_final()) {
             let gone: Vec<ModuleId> = self.modules.iter().filter(|m| m.view.state.is_final()).map(|m| m.view.id).collect();
             self.modules.retain(|m| !m.view.state.is_final());
-            for exchange in &mut self.exchanges {
+            // Indices into the table changed (they are already stale: every state change
+            // bumped the generation; bumped again for the table itself).
+            self.generation += 1;
+            for exchange in &mut self.exchanges[..self.live] {
                 exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
             }
         }
         // Finished exchanges are kept for their storage, in order of the others.
         let mut i = 0;
-        while let Some(exchange) = self.exchanges.get(i) {
+        while let Some(exchange) = self.exchanges[..self.live].get(i) {
             if exchange.served.is_some() && exchange.pending.is_empty() {
-                let done = self.exchanges.remove(i);
-                if self.spare.len() < SPARE_EXCHANGES {
-                    self.spare.push(done);
-                }
+                self.recycle(i);
             } else {
                 i += 1;
             }
@@ -1105,10 +1176,14 @@ impl<E: Equivalence> Slot<E> {
 }
 
 /// Whether `bytes` are the message of `label` and `words` as bytes (the label, then each word,
-/// little-endian: `Message::to_bytes`), compared without making them.
+/// little-endian: `Message::to_bytes`), compared without making them (word by word).
 fn same_bytes(bytes: &[u8], label: u64, words: &[u64]) -> bool {
-    let Some(rest) = bytes.strip_prefix(&label.to_le_bytes()[..]) else { return false };
-    rest.len() == 8 * words.len() && rest.chunks_exact(8).zip(words).all(|(chunk, word)| chunk == word.to_le_bytes())
+    let Some((head, rest)) = bytes.split_first_chunk::<8>() else { return false };
+    let (chunks, tail) = rest.as_chunks::<8>();
+    u64::from_le_bytes(*head) == label
+        && tail.is_empty()
+        && chunks.len() == words.len()
+        && chunks.iter().zip(words).all(|(chunk, &word)| u64::from_le_bytes(*chunk) == word)
 }
 
 /// Removes element `i` of `v`, keeping the others in order. Nearly always `i` is the last
@@ -1119,18 +1194,6 @@ fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
         v.pop();
     } else if i < v.len() {
         v.remove(i);
-    }
-}
-
-/// Takes element `i` out of `v`, keeping the others in order (a pop when it is the last, as
-/// in [`remove_in_order`]); `None` past the end.
-fn take_in_order<T>(v: &mut Vec<T>, i: usize) -> Option<T> {
-    if i + 1 == v.len() {
-        v.pop()
-    } else if i < v.len() {
-        Some(v.remove(i))
-    } else {
-        None
     }
 }
 

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tileos_slots::{
-    Answered, Comparator, Evidence, ExactOnly, Latency, Mirror, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason,
+    Answered, Comparator, CopyTicket, Evidence, ExactOnly, Latency, Mirror, ModuleId, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason,
     RequestId, Responder, Shortfall, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
 };
 
@@ -280,8 +280,12 @@ proptest! {
     /// whether the answer agreed, as `Answered::Compared` does), and changes nothing when it
     /// does not apply; a copy answered before the serving module, a late one, a promoted or
     /// promotable module's, and the rollback window's all fall back. Two slots get the same
-    /// events; one offers each mirrored answer to the narrow path first. They are compared
-    /// after every answer the narrow path takes and after every round of events.
+    /// events; one offers each mirrored answer to the narrow path first, with one
+    /// `CopyTicket` per module kept across all events (so tickets go stale at every kind of
+    /// change the events make: a fault, a rollback, a promotion by the policy or by hand, a
+    /// window closing, a module rejected or installed). They are compared after every answer
+    /// the narrow path takes and after every round of events. (Debug builds also check, on
+    /// every ticket used, that what it certifies still holds.)
     #[test]
     fn the_narrow_path_records_exactly_what_the_general_path_records(
         min_agreeing in 1u64..12,
@@ -313,6 +317,7 @@ proptest! {
         };
         let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
         let mut general = narrow.clone();
+        let mut tickets: HashMap<ModuleId, Option<CopyTicket>> = HashMap::new();
         let mut now = 0;
         for (reply, copy_first, late, words, fault_or_rollback, worked) in events {
             now += 10;
@@ -344,7 +349,9 @@ proptest! {
                 let at = now + 2 + late * 25;
                 let general_answer = general.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
                 let before = narrow.clone();
-                match narrow.copy_answer(m.request, c, label, &copy, at, worked) {
+                // Now and then another module's ticket (it must not be taken for this one).
+                let ticket = tickets.entry(if worked == 7 { c.wrapping_add(1) } else { c }).or_default();
+                match narrow.copy_answer(ticket, m.request, c, label, &copy, at, worked) {
                     Some(agree) => {
                         prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
                         // Identical at once, not only after the next event's re-judging.
@@ -367,6 +374,14 @@ proptest! {
                     }
                 }
                 1 => prop_assert_eq!(narrow.rollback(now + 3), general.rollback(now + 3)),
+                2 => {
+                    if let Some(c) = mirrored.last() {
+                        prop_assert_eq!(
+                            narrow.promote(*c, PromoteMode::Forced, now + 3),
+                            general.promote(*c, PromoteMode::Forced, now + 3)
+                        );
+                    }
+                }
                 _ => {}
             }
             prop_assert_eq!(narrow.tick(now + 4), general.tick(now + 4));
@@ -386,24 +401,25 @@ fn the_narrow_path_stops_where_the_verdict_can_change() {
     let c = s.install(0).unwrap();
     let _ = s.started(c, 0).unwrap();
     let answer = message_bytes(0x40, &[7, 8]);
+    let mut t = None;
     // Before the serving answer: held by the general path, not taken here.
     let m = s.request(10);
-    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 11, 1), None);
+    assert_eq!(s.copy_answer(&mut t, m.request, c, 0x40, &[7, 8], 11, 1), None);
     let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 12);
     // Late: past the answer deadline.
-    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 40, 1), None);
+    assert_eq!(s.copy_answer(&mut t, m.request, c, 0x40, &[7, 8], 40, 1), None);
     assert_eq!(s.answer(m.request, Responder::Module(c), &answer, 13).0, Answered::Compared { agree: true });
     // Its copy was answered: a second answer is not taken.
-    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 14, 1), None);
+    assert_eq!(s.copy_answer(&mut t, m.request, c, 0x40, &[7, 8], 14, 1), None);
     // The second compared request: taken.
     let m = s.request(20);
     let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 21);
-    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 22, 1), Some(true));
+    assert_eq!(s.copy_answer(&mut t, m.request, c, 0x40, &[7, 8], 22, 1), Some(true));
     assert_eq!(s.module(c).unwrap().evidence.agreeing, 2);
     // The third would make it promotable (and promote it): the general path's.
     let m = s.request(30);
     let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 31);
-    assert_eq!(s.copy_answer(m.request, c, 0x40, &[7, 8], 32, 1), None);
+    assert_eq!(s.copy_answer(&mut t, m.request, c, 0x40, &[7, 8], 32, 1), None);
     assert_eq!(s.module(c).unwrap().evidence.agreeing, 2, "nothing recorded by the refusal");
     let (answered, out) = s.answer(m.request, Responder::Module(c), &answer, 32);
     assert_eq!(answered, Answered::Compared { agree: true });
@@ -411,7 +427,61 @@ fn the_narrow_path_stops_where_the_verdict_can_change() {
     // The window is open: the warm module's answers feed the breaker, never the narrow path.
     let m = s.request(40);
     let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 41);
-    assert_eq!(s.copy_answer(m.request, ORIGINAL_INCUMBENT, 0x40, &[7, 8], 42, 1), None);
+    assert_eq!(s.copy_answer(&mut t, m.request, ORIGINAL_INCUMBENT, 0x40, &[7, 8], 42, 1), None);
+}
+
+/// A `CopyTicket` is trusted only in the generation it was issued in and for the module it
+/// was issued for: after a fault, a promotion by hand or a module's rejection the narrow
+/// path checks again (and refuses what no longer qualifies); another module's ticket is
+/// replaced, not taken; a request the module was never sent, or a second answer to one
+/// copy, is refused whatever the ticket.
+#[test]
+fn a_ticket_is_trusted_only_in_its_generation_and_for_its_module() {
+    let policy = SlotPolicy { min_agreeing: 100, max_faults: 1, min_soak: 0, answer_deadline: 20, ..SlotPolicy::default() };
+    let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let c = s.install(0).unwrap();
+    let _ = s.started(c, 0).unwrap();
+    let d = s.install(0).unwrap();
+    let _ = s.started(d, 0).unwrap();
+    let answer = message_bytes(0x40, &[7]);
+    let (mut tc, mut td) = (None, None);
+    let mut round = |s: &mut Slot<ExactOnly>, tc: &mut Option<CopyTicket>, td: &mut Option<CopyTicket>, now: u64| {
+        let m = s.request(now);
+        let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
+        (m.request, s.copy_answer(tc, m.request, c, 0x40, &[7], now + 2, 1), s.copy_answer(td, m.request, d, 0x40, &[7], now + 2, 1))
+    };
+    let (request, taken_c, taken_d) = round(&mut s, &mut tc, &mut td, 10);
+    assert_eq!((taken_c, taken_d), (Some(true), Some(true)));
+    let first = tc;
+    assert!(first.is_some() && first != td);
+    // A second answer to the same copy, and an answer to a request never sent: refused.
+    assert_eq!(s.copy_answer(&mut tc, request, c, 0x40, &[7], 13, 1), None);
+    assert_eq!(s.copy_answer(&mut tc, request + 50, c, 0x40, &[7], 13, 1), None);
+    // Another module's ticket: replaced by one for this module, the answer taken.
+    let mut swapped = td;
+    let m = s.request(20);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 21);
+    assert_eq!(s.copy_answer(&mut swapped, m.request, c, 0x40, &[7], 22, 1), Some(true));
+    assert_eq!(swapped, tc, "the same ticket as c's own (same generation, same module)");
+    assert_eq!(s.copy_answer(&mut td, m.request, d, 0x40, &[7], 22, 1), Some(true));
+    // A fault within the policy: a new generation; the answer is taken on a new ticket.
+    let _ = s.faulted(c, 25).unwrap();
+    let (_, taken_c, _) = round(&mut s, &mut tc, &mut td, 30);
+    assert_eq!(taken_c, Some(true));
+    assert_ne!(tc, first, "a new ticket after the fault");
+    // A second fault: beyond the policy, c is rejected; its ticket is not trusted.
+    let out = s.faulted(c, 35).unwrap();
+    assert!(out.transitions.iter().any(|t| t.module == c && t.to == State::Rejected), "{out:?}");
+    let kept = tc;
+    let (_, taken_c, taken_d) = round(&mut s, &mut tc, &mut td, 40);
+    assert_eq!((taken_c, taken_d), (None, Some(true)));
+    assert_eq!(tc, kept, "a refusal leaves the ticket as it was");
+    // d promoted by hand: the window is open, d's ticket no longer applies.
+    let _ = s.promote(d, PromoteMode::Forced, 45).unwrap();
+    let m = s.request(50);
+    let _ = s.answer(m.request, Responder::Module(m.serve), &answer, 51);
+    assert_eq!(s.copy_answer(&mut td, m.request, d, 0x40, &[7], 52, 1), None);
+    assert_eq!(s.copy_answer(&mut td, m.request, ORIGINAL_INCUMBENT, 0x40, &[7], 52, 1), None);
 }
 
 /// A wrong answer on the narrow path is counted as disagreeing, whatever is wrong in it: a
@@ -423,6 +493,7 @@ fn the_narrow_path_counts_every_kind_of_difference() {
     let c = s.install(0).unwrap();
     let _ = s.started(c, 0).unwrap();
     let answer = message_bytes(0x40, &[7, 8]);
+    let mut t = None;
     let replies: [(u64, &[u64], bool); 6] = [
         (0x40, &[7, 8], true),
         (0x40, &[7, 9], false),
@@ -435,7 +506,7 @@ fn the_narrow_path_counts_every_kind_of_difference() {
         let now = 10 * n as u64 + 10;
         let m = s.request(now);
         let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
-        assert_eq!(s.copy_answer(m.request, c, label, words, now + 2, 1), Some(agrees), "{label:#x} {words:?}");
+        assert_eq!(s.copy_answer(&mut t, m.request, c, label, words, now + 2, 1), Some(agrees), "{label:#x} {words:?}");
     }
     let evidence = s.module(c).unwrap().evidence;
     assert_eq!((evidence.agreeing, evidence.disagreeing), (1, 5));
