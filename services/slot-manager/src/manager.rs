@@ -16,7 +16,7 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder,
+    Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder,
     Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
@@ -232,6 +232,13 @@ struct Seat {
     schedule: Option<SeatSchedule>,
     /// When the seat was last started, until its module calls READY.
     started_at: Option<Ticks>,
+    /// The manager's generation ([`Manager::generation`]) in which the narrow path last
+    /// found this seat's and the manager's conditions to hold ([`Manager::narrow_allowed`]):
+    /// while it is unchanged, its copies' answers skip those checks.
+    verified: u64,
+    /// The slot's [`CopyTicket`] for its module's copies' answers (the slot's checks, kept
+    /// likewise while the slot's generation is unchanged).
+    ticket: Option<CopyTicket>,
 }
 
 impl Seat {
@@ -254,6 +261,8 @@ impl Seat {
             journal_import: None,
             schedule: None,
             started_at: None,
+            verified: 0,
+            ticket: None,
         }
     }
 
@@ -518,8 +527,19 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// The saved calls a client request is sent to at once ([`Manager::send_to_waiting`];
     /// kept: allocated once).
     batch: Vec<ReplyCap>,
-    /// Their seats (kept likewise).
+    /// Their seats, in the order [`Manager::send_to_waiting`] sends (the serving module's,
+    /// the copies', the replica's): computed once per generation pair in `plan_for` (kept
+    /// likewise).
     batch_seats: Vec<usize>,
+    /// The manager's and the slot's generations `batch_seats` was computed in (`None`:
+    /// never, or the serving module had no seat).
+    plan_for: Option<(u64, u64)>,
+    /// Bumped (from 1) wherever a condition of the narrow path that [`Seat::verified`]
+    /// vouches for may turn on (a promotion under way or by hand, roles to reschedule, a
+    /// seat catching up, diverged or handing off) and wherever a seat's role changes (the
+    /// request's seat plan, `batch_seats`). Debug builds check on every use that what it
+    /// vouches for still holds.
+    generation: u64,
 }
 
 /// A refusal in the control protocol.
@@ -641,6 +661,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
             batch: Vec::new(),
             batch_seats: Vec::new(),
+            plan_for: None,
+            generation: 1,
             install: None,
         };
         if manager.lineages.is_some() {
@@ -885,6 +907,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.withdraw_stale_promotion();
         if core::mem::take(&mut self.lowering_due) {
             self.reschedule_due = true;
+            self.generation += 1;
             self.reschedule_to(true);
         }
         let waits = self.policy_due.is_some() || self.start_due.is_some();
@@ -946,6 +969,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let now = self.clock.now();
         self.pre_transfer = Some(PreTransfer { module, seat, since: now });
         self.reschedule_due = true;
+        self.generation += 1;
         self.reschedule();
         if let Some(s) = self.seats.get_mut(seat) {
             s.import_covers = s.missed;
@@ -1127,20 +1151,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The narrow path for the commonest message of all: a shadowing challenger's answer to
     /// its mirrored copy (docs/slots.md, "A copy's answer: the narrow path"). `badge` must be
     /// a seat's; `label` and `words` its message, `reply` its saved call. Taken, with `Ok`,
-    /// only when the answer can change nothing but the evidence's counters: no promotion is
-    /// under way and none by hand, no roles are to be rescheduled, the slot is not N-version;
-    /// the seat runs a module, holds no saved call and no queued work, is not catching up,
-    /// diverged or handing off, and its current work is a copy of a request; the words fit
-    /// [`crate::MAX_WORDS`] and the label is none of the seat protocol's own (`READY`,
-    /// `STATE`, `IMPORTED`); no clock check is due ([`Manager::tick`]); and
-    /// [`Slot::copy_answer`] applies (the comparator exact, no rollback window, the serving
-    /// answer in, the copy pending and in time, the module shadowing short of `min_agreeing`
-    /// with its faults within the policy). The answer is then compared in place with the
-    /// serving module's and counted exactly as [`Manager::received`] would, the seat keeps
-    /// the call for its next work, and nothing else happens (no send: the seat has nothing
-    /// queued; no outcome: the verdict cannot change). Otherwise `Err(reply)` with nothing
-    /// changed (one clock read): the caller hands the message to [`Manager::received`], the
-    /// general path, which keeps every rule.
+    /// only when the answer can change nothing but the evidence's counters: the seat runs a
+    /// module, holds no saved call and no queued work, and its current work is a copy of a
+    /// request; the words fit [`crate::MAX_WORDS`] and the label is none of the seat
+    /// protocol's own (`READY`, `STATE`, `IMPORTED`); [`Manager::narrow_allowed`] holds (no
+    /// promotion under way and none by hand, no roles to reschedule, not N-version, the seat
+    /// not catching up, diverged or handing off: checked once per generation, see
+    /// [`Seat::verified`]); no clock check is due ([`Manager::tick`]); and
+    /// [`Slot::copy_answer`] applies (the comparator exact, no rollback window, the module
+    /// shadowing with its faults within the policy: once per slot generation, through the
+    /// seat's [`CopyTicket`]; short of `min_agreeing` compared, the serving answer in, the
+    /// copy pending and in time). The answer is then compared in place with the serving
+    /// module's and counted exactly as [`Manager::received`] would, the seat keeps the call
+    /// for its next work, and nothing else happens (no send: the seat has nothing queued; no
+    /// outcome: the verdict cannot change). Otherwise `Err(reply)` with nothing changed but
+    /// the seat's ticket (one clock read): the caller hands the message to
+    /// [`Manager::received`], the general path, which keeps every rule.
     pub fn copy_answer(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) -> Result<(), ReplyCap> {
         // The seat and its current work first: the serving module's answer (no copy), which
         // comes once per request, is refused by the first checks.
@@ -1153,34 +1179,43 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             || matches!(label, READY | STATE | IMPORTED)
             || s.caller.is_some()
             || !s.queue.is_empty()
-            || s.catching_up
-            || s.diverged
-            || s.handing.is_some()
-            || self.reschedule_due
-            || self.lineages.is_some()
-            || self.hand.is_some()
-            || self.promotion_under_way()
         {
+            return Err(reply);
+        }
+        if s.verified == self.generation {
+            debug_assert!(self.narrow_allowed(seat), "seat {seat} verified in a generation that outlived a change: a missed bump");
+        } else if !self.narrow_allowed(seat) {
             return Err(reply);
         }
         let now = self.clock.now();
         if now.saturating_sub(self.last_tick) >= CLOCK_CHECK_MICROS {
             return Err(reply);
         }
+        // (The seat is there: it was looked up above.)
+        let Some(s) = self.seats.get_mut(seat) else { return Err(reply) };
         let worked = now.saturating_sub(s.current_since);
-        if self.slot.copy_answer(id, module, label, words, now, worked).is_none() {
+        if self.slot.copy_answer(&mut s.ticket, id, module, label, words, now, worked).is_none() {
             return Err(reply);
         }
+        s.verified = self.generation;
         // As the general path leaves it: the seat's call saved for its next work, its copy
-        // done (the request's message dropped with it if nothing else holds it). (The seat
-        // is there: it was looked up above.)
-        if let Some(s) = self.seats.get_mut(seat) {
-            s.current = None;
-            s.caller = Some(reply);
-        }
+        // done (the request's message dropped with it if nothing else holds it).
+        s.current = None;
+        s.caller = Some(reply);
         self.entry_step_done = false;
         self.message_at = now;
         Ok(())
+    }
+
+    /// The narrow path's conditions that [`Seat::verified`] vouches for while the manager's
+    /// generation is unchanged: no promotion under way and none by hand, no roles to
+    /// reschedule, not N-version; `seat` not catching up, diverged or handing off.
+    fn narrow_allowed(&self, seat: usize) -> bool {
+        self.seats.get(seat).is_some_and(|s| !s.catching_up && !s.diverged && s.handing.is_none())
+            && !self.reschedule_due
+            && self.lineages.is_none()
+            && self.hand.is_none()
+            && !self.promotion_under_way()
     }
 
     /// Notes when the message being handled arrived ([`Manager::message_at`]), and
@@ -1311,20 +1346,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // One send: the general path's is the shorter.
             return false;
         }
-        let Some(serving) = self.seat_of(Role::Module(mirror.serve)) else { return false };
+        // The seats, found once per pair of generations: they depend only on the roles (the
+        // manager's) and on the serving and mirrored modules (the slot's).
+        let generations = (self.generation, self.slot.generation());
         let mut seats = core::mem::take(&mut self.batch_seats);
-        seats.clear();
-        seats.push(serving);
-        for k in 0..mirror.copies {
-            let Some(&module) = self.slot.mirrored().get(k) else { break };
-            if let Some(seat) = self.seat_of(Role::Module(module)) {
-                seats.push(seat);
+        if self.plan_for == Some(generations) {
+            if cfg!(debug_assertions) {
+                let (mut n, mut same) = (0, true);
+                let found = self.seat_plan(mirror, |seat| {
+                    same &= seats.get(n) == Some(&seat);
+                    n += 1;
+                });
+                debug_assert!(found && same && n == seats.len(), "a seat plan outlived a change: a missed bump");
             }
-        }
-        if mirror.replica
-            && let Some(seat) = self.seat_of(Role::Replica)
-        {
-            seats.push(seat);
+        } else {
+            seats.clear();
+            if !self.seat_plan(mirror, |seat| seats.push(seat)) {
+                self.batch_seats = seats;
+                self.plan_for = None;
+                return false;
+            }
+            self.plan_for = Some(generations);
         }
         // The serving seat first; a copy's seat must not be catching up (paced mirroring).
         let waiting = seats.iter().enumerate().all(|(k, &seat)| {
@@ -1347,6 +1389,26 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         self.batch_seats = seats;
         waiting
+    }
+
+    /// Gives `each` the seats request `mirror` goes to, in order: the serving module's, then
+    /// those of the modules it is mirrored to that have one, then the replica's if it gets a
+    /// copy. `false`, with none given, when the serving module has no seat.
+    fn seat_plan(&self, mirror: &Mirror, mut each: impl FnMut(usize)) -> bool {
+        let Some(serving) = self.seat_of(Role::Module(mirror.serve)) else { return false };
+        each(serving);
+        for k in 0..mirror.copies {
+            let Some(&module) = self.slot.mirrored().get(k) else { break };
+            if let Some(seat) = self.seat_of(Role::Module(module)) {
+                each(seat);
+            }
+        }
+        if mirror.replica
+            && let Some(seat) = self.seat_of(Role::Replica)
+        {
+            each(seat);
+        }
+        true
     }
 
     /// The serving module cannot answer request `id`: its client gets `Failed` and the slot
@@ -1414,11 +1476,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Role::Lineage(_) = s.role {
             if copies >= limit {
                 s.diverged = true;
+                self.generation += 1;
                 self.copies_dropped(seat, &[id]);
                 return;
             }
         } else if s.catching_up || copies >= limit {
             s.catching_up = true;
+            self.generation += 1;
             let oldest = s.current.iter().chain(s.queue.iter()).find_map(|job| match job {
                 Job::Request { copy_until: Some(until), .. } => Some(*until),
                 _ => None,
@@ -1737,6 +1801,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (STATE, Some(Job::Export { target, transfer })) => {
                 // The exporter may shadow now.
                 self.reschedule_due = true;
+                self.generation += 1;
                 if let Some(switch) = &mut self.switching
                     && switch.transfer
                     && switch.exported.is_none()
@@ -1956,6 +2021,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn transition(&mut self, t: &Transition) {
         self.reschedule_due = true;
+        self.generation += 1;
         if matches!(t.to, State::Rejected | State::Retired | State::RolledBack)
             && (self.pre_transfer.is_some_and(|p| p.module == t.module) || self.start_due == Some(t.module))
         {
@@ -2047,6 +2113,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let jobs = self.clear_seat(seat);
         if let Some(s) = self.seats.get_mut(seat) {
             s.role = Role::Leaving(now);
+            self.generation += 1;
             s.program = None;
             s.caller = caller;
             s.started_at = None;
@@ -2090,6 +2157,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             f.program = None;
             f.started_at = None;
             f.handing = Some((requests, to));
+            self.generation += 1;
         }
         self.host.note(format_args!("@event slot.hand-off slot={} from_seat={from} to_seat={to}", self.config.name));
         self.dispatch(from);
@@ -2234,6 +2302,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let jobs = self.clear_seat(seat);
         if let Some(s) = self.seats.get_mut(seat) {
             s.role = Role::Empty;
+            self.generation += 1;
             s.program = None;
         }
         self.unblock_exports(&jobs);
@@ -2254,6 +2323,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.schedule = None;
         let handing = s.handing.take();
         self.reschedule_due = true;
+        self.generation += 1;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
         if let Some((requests, restored)) = handing {
@@ -2395,6 +2465,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 // Stopped already: the seat is free.
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.role = Role::Empty;
+                    self.generation += 1;
                 }
             }
             Role::Module(id) => {
@@ -2420,6 +2491,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     && matches!(s.role, Role::Leaving(_))
                 {
                     s.role = Role::Empty;
+                    self.generation += 1;
                     if let Some(caller) = s.caller.take() {
                         self.host.release(caller);
                     }
@@ -2499,6 +2571,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     s.started_at = Some(now);
                 }
                 self.reschedule_due = true;
+                self.generation += 1;
                 Ok(generation)
             }
             other => Err(format!("unexpected answer {other:?}")),
@@ -2625,6 +2698,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));
         if let Some(s) = self.seats.get_mut(spare) {
             s.role = Role::Lineage(k);
+            self.generation += 1;
             s.program = Some(Program::Named(SeatProgram::Fallback));
         }
         self.restart(spare);
@@ -2961,6 +3035,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.modules.insert(id, info);
         if let Some(s) = self.seats.get_mut(seat) {
             s.role = Role::Module(id);
+            self.generation += 1;
             s.program = Some(Program::Staged(elf));
             s.needs_state = true;
         }
@@ -3028,6 +3103,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.abandon_promotion(other, &format!("superseded by the promotion by hand of module {module}"));
         }
         self.hand = Some(HandPromotion { module, force, logged: false, reply });
+        self.generation += 1;
         // Its entry is a later step's, not this request's.
         self.entry_step_done = true;
         self.defer();
@@ -3087,6 +3163,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     .note(format_args!("@event slot.promotion-logged slot={} module={module} index={index} by=hand", self.config.name));
                 hand.logged = true;
                 self.hand = Some(hand);
+                self.generation += 1;
                 self.logged_promotion = Some(module);
                 self.start_due = Some(module);
                 self.defer();

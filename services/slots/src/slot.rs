@@ -1125,6 +1125,7 @@ impl<E: Equivalence> Slot<E> {
     /// Live exchange `x` is done: it moves past the live ones, kept for its storage, the
     /// others staying in request order (nothing moves when it is the last in flight, the
     /// common case); spares beyond [`SPARE_EXCHANGES`] are freed.
+    #[inline]
     fn recycle(&mut self, x: usize) {
         if x >= self.live {
             return;
@@ -1189,6 +1190,7 @@ fn same_bytes(bytes: &[u8], label: u64, words: &[u64]) -> bool {
 /// Removes element `i` of `v`, keeping the others in order. Nearly always `i` is the last
 /// (one copy per exchange, one exchange in flight), and then nothing moves: a pop, not
 /// `Vec::remove`'s shift.
+#[inline]
 fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
     if i + 1 == v.len() {
         v.pop();
