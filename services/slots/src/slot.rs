@@ -435,6 +435,9 @@ pub struct Slot<E> {
     generation: u64,
     /// The modules that got a copy of the last request ([`Slot::mirrored`]; kept storage).
     mirrored: Vec<ModuleId>,
+    /// The generation `mirrored` was computed in: it depends only on the modules' states and
+    /// the rollback window, which change only with a generation bump.
+    mirrored_for: Option<u64>,
     /// The next challenger's number.
     next_module: ModuleId,
     /// The next request's number.
@@ -462,6 +465,7 @@ impl<E: Equivalence> Slot<E> {
             live: 0,
             generation: 0,
             mirrored: Vec::new(),
+            mirrored_for: None,
             next_module: ORIGINAL_INCUMBENT + 1,
             next_request: 0,
             counters: SlotCounters::default(),
@@ -551,13 +555,23 @@ impl<E: Equivalence> Slot<E> {
         let request = self.next_request;
         self.next_request += 1;
         self.counters.requests += 1;
-        // Into kept storage: after the first requests, a request allocates nothing.
-        self.mirrored.clear();
-        match self.window {
-            Some(window) => self.mirrored.push(window.warm),
-            None => self
-                .mirrored
-                .extend(self.modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id)),
+        // Into kept storage: after the first requests, a request allocates nothing. Computed
+        // again only after a change of generation.
+        if self.mirrored_for != Some(self.generation) {
+            self.mirrored.clear();
+            match self.window {
+                Some(window) => self.mirrored.push(window.warm),
+                None => self.mirrored.extend(shadowing(&self.modules)),
+            }
+            self.mirrored_for = Some(self.generation);
+        } else {
+            debug_assert!(
+                match self.window {
+                    Some(window) => self.mirrored == [window.warm],
+                    None => self.mirrored.iter().copied().eq(shadowing(&self.modules)),
+                },
+                "the mirrored modules outlived a change: a missed generation bump"
+            );
         }
         let replica = self.window.is_none() && self.comparator == Comparator::NoiseCancelled;
         if self.live == self.exchanges.len() {
@@ -1174,6 +1188,12 @@ impl<E: Equivalence> Slot<E> {
             }
         }
     }
+}
+
+/// The modules a request is mirrored to outside a rollback window (shadowing or promotable), in
+/// table order.
+fn shadowing(modules: &[Module]) -> impl Iterator<Item = ModuleId> + '_ {
+    modules.iter().filter(|m| matches!(m.view.state, State::Shadowing | State::Promotable)).map(|m| m.view.id)
 }
 
 /// Whether `bytes` are the message of `label` and `words` as bytes (the label, then each word,
