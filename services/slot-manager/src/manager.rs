@@ -16,8 +16,8 @@ use tileos_protocol::slots::{
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{
-    Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder,
-    Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
+    Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
+    Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 

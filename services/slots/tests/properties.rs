@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use tileos_slots::{
-    Answered, Comparator, CopyTicket, Evidence, ExactOnly, Latency, Mirror, ModuleId, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode, PromotedBy, Ratio, Reason,
-    RequestId, Responder, Shortfall, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
+    Answered, Comparator, CopyTicket, Evidence, ExactOnly, Latency, Mirror, ModuleId, Noise, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
+    PromotedBy, Ratio, Reason, RequestId, Responder, Shortfall, Slot, SlotPolicy, State, Trip, VoteOutcome, vote,
 };
 
 /// What a mirrored challenger does with one request.
@@ -445,7 +445,7 @@ fn a_ticket_is_trusted_only_in_its_generation_and_for_its_module() {
     let _ = s.started(d, 0).unwrap();
     let answer = message_bytes(0x40, &[7]);
     let (mut tc, mut td) = (None, None);
-    let mut round = |s: &mut Slot<ExactOnly>, tc: &mut Option<CopyTicket>, td: &mut Option<CopyTicket>, now: u64| {
+    let round = |s: &mut Slot<ExactOnly>, tc: &mut Option<CopyTicket>, td: &mut Option<CopyTicket>, now: u64| {
         let m = s.request(now);
         let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
         (m.request, s.copy_answer(tc, m.request, c, 0x40, &[7], now + 2, 1), s.copy_answer(td, m.request, d, 0x40, &[7], now + 2, 1))
