@@ -2240,6 +2240,34 @@ fn the_answer_that_can_promote_takes_the_general_path() {
     assert_eq!(narrow.answers, general.answers);
 }
 
+/// A seat the narrow path has verified (`Seat::verified`: its earlier answers took it) is
+/// checked again after a change: its copy, held while the operator's promotion by hand is
+/// taken and answered afterwards, takes the general path (a promotion is under way). With
+/// that change's generation bump missing, the debug assertion on the verified seat fails.
+#[test]
+fn a_verified_seat_is_checked_again_after_a_promotion_by_hand_is_taken() {
+    let mut p = policy();
+    p.min_agreeing = 1_000;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 1..=3 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.narrow_taken, 3, "{}", sim.notes());
+    let seat = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(seat);
+    sim.request(1, 4);
+    sim.pump();
+    let _ = promote_by_hand(&mut sim, 1, true);
+    assert!(sim.m.promotion_under_way());
+    sim.serve_paused(seat, 1);
+    assert_eq!(sim.narrow_taken, 3, "the held copy's answer took the general path\n{}", sim.notes());
+    assert_eq!(sim.m.slot().module(1).unwrap().evidence.compared(), 4, "and was counted there");
+    assert!(sim.not_answered_once().is_empty());
+}
+
 /// Malformed and forged answers from a challenger's seat: each is refused by the narrow path
 /// and handled by the general path as before (counted as a violation with its reason), or,
 /// when it is an answer to the copy the seat holds, counted as disagreeing.
