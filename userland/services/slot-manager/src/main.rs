@@ -115,20 +115,6 @@ struct Glue {
     /// Time-stamp counter ticks spent in the system calls of the serving path (saving a
     /// caller, answering a saved call), for `slot.cost`.
     kernel_ticks: u64,
-    /// TEMPORARY (slots24's diagnosis of long deferred steps): ticks spent in supervisor calls.
-    supervisor_ticks: u64,
-}
-
-/// TEMPORARY (slots24's diagnosis of long deferred steps): the manager's own consumed cycles
-/// (`TcbConsumedTime`), the glue's ticks in sends and in supervisor calls, so far.
-fn step_marks(glue: &Glue) -> [u64; 3] {
-    let own = tileos_sys::domain::own_tcb().invoke(tileos_abi::invocation::TcbConsumedTime {}).map_or(0, |reply| reply.words[1]);
-    [own, glue.kernel_ticks, glue.supervisor_ticks]
-}
-
-/// TEMPORARY: `own= sends= sup=` of a step from its marks before and after.
-fn step_diff(before: [u64; 3], after: [u64; 3]) -> String {
-    format!("own={} sends={} sup={}", after[0].wrapping_sub(before[0]), after[1].wrapping_sub(before[1]), after[2].wrapping_sub(before[2]))
 }
 
 /// Lines queued at most; one more writes the oldest at once (lines are never dropped).
@@ -344,13 +330,10 @@ impl Seats for Glue {
     }
 
     fn supervisor(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, ProtocolError> {
-        let start = tileos_sys::timestamp();
-        let answer = self.supervisor.call(request).map_err(|error| match error {
+        self.supervisor.call(request).map_err(|error| match error {
             tileos_sys::rpc::CallError::Protocol(error) => error,
             tileos_sys::rpc::CallError::ServerRestarted => ProtocolError::NoServer,
-        });
-        self.supervisor_ticks = self.supervisor_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
-        answer
+        })
     }
 
     fn note(&mut self, line: core::fmt::Arguments<'_>) {
@@ -567,7 +550,6 @@ fn main(resources: Resources) -> ! {
         unsaved: None,
         lines: PendingLines { queue: VecDeque::new() },
         kernel_ticks: 0,
-        supervisor_ticks: 0,
     };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
@@ -676,18 +658,14 @@ fn main(resources: Resources) -> ! {
                     // thread above it that wakes meanwhile runs first, and a message that
                     // arrives is handled at the manager's own priority after this step.
                     change_priority(&mut current, step_priority);
-                    let marks = step_marks(manager.host_mut());
                     let start = tileos_sys::timestamp();
                     let was_promoting = manager.promotion_under_way();
                     let was_rolling = manager.rollback_under_way();
                     let promoted = manager.slot().counters().promoted;
                     if manager.deferred_step() {
                         let ticks = tileos_sys::timestamp().wrapping_sub(start);
-                        let diff = step_diff(marks, step_marks(manager.host_mut()));
                         let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-                        manager
-                            .host_mut()
-                            .note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks} {diff} from={start} step=poll"));
+                        manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
                     }
                     let promoting = manager.promotion_under_way();
                     stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
@@ -944,7 +922,6 @@ fn main(resources: Resources) -> ! {
 /// if no client waits and no switch is under way; timed for `make bench`.
 fn run_deferred(manager: &mut Manager<Glue, TscClock, AnyLog>, current: &mut u64, step_priority: u64, slot: &str, now: u64) {
     let promoted = manager.slot().counters().promoted;
-    let marks = step_marks(manager.host_mut());
     if manager.deferred_ready() {
         // A promotion's or a rollback's step: at the step priority, as in the loop's poll (no
         // client request is in flight: `deferred_ready` says so).
@@ -952,9 +929,8 @@ fn run_deferred(manager: &mut Manager<Glue, TscClock, AnyLog>, current: &mut u64
     }
     if manager.deferred() {
         let ticks = tileos_sys::timestamp().wrapping_sub(now);
-        let diff = step_diff(marks, step_marks(manager.host_mut()));
         let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-        manager.host_mut().note(format_args!("@event slot.{event} slot={slot} ticks={ticks} {diff} from={now} step=after-message"));
+        manager.host_mut().note(format_args!("@event slot.{event} slot={slot} ticks={ticks}"));
     }
 }
 
