@@ -93,11 +93,10 @@ pub fn nb_send(sender: u64, cptr: u64, info: MessageInfo) {
 /// nothing (all bits set). Then [`leave_to_sender`] when the sender ran on its own budget
 /// (a donated one went back with the first reply: the scheduler decides).
 ///
-/// What does not change from one target to the next is found once per call: the sender's
-/// CSpace root (each target is looked up as [`ipc::lookup_slot`] does, from it) and its IPC
-/// buffer (for the short path's copy). Each target's slot is read once. Neither the root nor
-/// the buffer can change during the call: no capability travels, and a reply only wakes its
-/// caller and deletes a reply capability.
+/// The sender's IPC buffer (for the short path's copy) is found once per call: it cannot
+/// change during the call (no capability travels, and a reply only wakes its caller and
+/// deletes a reply capability). Each target is looked up as [`ipc::lookup_slot`] does
+/// ([`ipc::find_slot`]) and its slot read once.
 pub fn nb_send_all(sender: u64, info: MessageInfo) {
     let t = tcb(sender);
     let (count, targets) = (t.reg(Reg::Rdx), [t.reg(Reg::Rdi), t.reg(Reg::R12), t.reg(Reg::R13), t.reg(Reg::R14)]);
