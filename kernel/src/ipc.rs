@@ -177,14 +177,21 @@ fn receive_slot(receiver: u64) -> Option<SlotRef> {
 /// the CSpace root covers all 64 bits ([`crate::fastpath::lookup_one_level`]), else level by
 /// level.
 pub fn lookup_slot(thread: u64, cptr: u64) -> Result<SlotRef, tileos_abi::error::LookupFailure> {
-    let slot = match crate::fastpath::lookup_one_level(tcb(thread), cptr) {
-        Some(slot) => slot,
-        None => cspace::resolve(&KernelMemory, tcb(thread).slot_cap(tcb_slot::CSPACE), cptr, 64)?.0,
-    };
+    let slot = find_slot(thread, cptr)?;
     if KernelMemory.read(slot).cap == Cap::Null {
         return Err(tileos_abi::error::LookupFailure::MissingCapability);
     }
     Ok(slot)
+}
+
+/// The slot `cptr` names in `thread`'s CSpace, whatever it holds ([`lookup_slot`] without its
+/// test for an empty slot, for a caller that reads the slot itself).
+#[inline(always)]
+pub fn find_slot(thread: u64, cptr: u64) -> Result<SlotRef, tileos_abi::error::LookupFailure> {
+    match crate::fastpath::lookup_one_level(tcb(thread), cptr) {
+        Some(slot) => Ok(slot),
+        None => Ok(cspace::resolve(&KernelMemory, tcb(thread).slot_cap(tcb_slot::CSPACE), cptr, 64)?.0),
+    }
 }
 
 /// Gives `receiver` a capability to reply once to `caller`, which now waits for it.

@@ -75,12 +75,13 @@ fn save(caller: u64, dest: u64) -> Result<(), Error> {
 #[inline(always)]
 pub fn nb_send(sender: u64, cptr: u64, info: MessageInfo) {
     let Some(slot) = crate::fastpath::lookup_one_level(tcb(sender), cptr) else { return };
+    let saved = KernelMemory.read(slot);
     // A sender on a donated budget gives it back with the reply: its budget holder changes,
     // so the general path (and its scheduler) takes it.
-    if !matches!(KernelMemory.read(slot).cap, Cap::Reply { .. }) || tcb(sender).donor() != 0 {
+    if !matches!(saved.cap, Cap::Reply { .. }) || tcb(sender).donor() != 0 {
         return;
     }
-    reply(sender, slot, info);
+    reply_from(sender, slot, saved, info, || ipc::ipc_buffer_paddr(sender));
     leave_to_sender(sender);
     thread::run_next()
 }
@@ -91,6 +92,11 @@ pub fn nb_send(sender: u64, cptr: u64, info: MessageInfo) {
 /// for target `i`). A count out of range or a message transferring capabilities sends
 /// nothing (all bits set). Then [`leave_to_sender`] when the sender ran on its own budget
 /// (a donated one went back with the first reply: the scheduler decides).
+///
+/// The sender's IPC buffer (for the short path's copy) is found once per call: it cannot
+/// change during the call (no capability travels, and a reply only wakes its caller and
+/// deletes a reply capability). Each target is looked up as [`ipc::lookup_slot`] does
+/// ([`ipc::find_slot`]) and its slot read once.
 pub fn nb_send_all(sender: u64, info: MessageInfo) {
     let t = tcb(sender);
     let (count, targets) = (t.reg(Reg::Rdx), [t.reg(Reg::Rdi), t.reg(Reg::R12), t.reg(Reg::R13), t.reg(Reg::R14)]);
@@ -99,10 +105,11 @@ pub fn nb_send_all(sender: u64, info: MessageInfo) {
         return;
     }
     let own_budget = t.donor() == 0;
+    let source = ipc::ipc_buffer_paddr(sender);
     let mut not_sent = 0u64;
     for (index, &cptr) in targets.iter().enumerate().take(count as usize) {
-        match ipc::lookup_slot(sender, cptr) {
-            Ok(slot) if matches!(KernelMemory.read(slot).cap, Cap::Reply { .. }) => reply(sender, slot, info),
+        match ipc::find_slot(sender, cptr).map(|slot| (slot, KernelMemory.read(slot))) {
+            Ok((slot, saved)) if matches!(saved.cap, Cap::Reply { .. }) => reply_from(sender, slot, saved, info, || source),
             _ => not_sent |= 1 << index,
         }
     }
@@ -136,7 +143,13 @@ fn leave_to_sender(sender: u64) {
 /// never have) and the replier runs on its own budget (so no donated budget goes back);
 /// anything else goes to [`ipc::reply_through`]. Either way the capability is used up.
 pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo) {
-    let saved = KernelMemory.read(slot);
+    reply_from(replier, slot, KernelMemory.read(slot), info, || ipc::ipc_buffer_paddr(replier));
+}
+
+/// [`reply`] with the slot already read (`saved`, its content) and the replier's IPC buffer
+/// given by `source` (its physical address, 0 for none; asked only on the short path).
+#[inline(always)]
+fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, source: impl FnOnce() -> u64) {
     let Cap::Reply { tcb: caller, .. } = saved.cap else { return };
     let short = info.extra_caps() == 0
         && saved.prev == SlotRef::NONE
@@ -149,19 +162,23 @@ pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo) {
         ipc::reply_through(replier, slot);
         return;
     }
-    copy_message(replier, caller, info);
+    copy_message(replier, source(), caller, info);
     KernelMemory.write(slot, Slot::EMPTY);
     tcb(caller).set_reply_slot(SlotRef::NONE);
     tcb(caller).set_reply_server(0);
     // As `ipc::reply_through` with nothing given back: the caller's budget comes home.
-    thread::requeue(donation::wake(&mut KernelMemory, caller, 0));
+    let lost = donation::wake(&mut KernelMemory, caller, 0);
+    if lost != 0 {
+        thread::requeue(lost);
+    }
     thread::make_runnable(caller);
 }
 
-/// Copies `info.length()` words (as far as both threads can hold them) from `from` to `to`:
-/// the register words, then the IPC buffer's, with each buffer found once.
-fn copy_message(from: u64, to: u64, info: MessageInfo) {
-    let (source, target) = (ipc::ipc_buffer_paddr(from), ipc::ipc_buffer_paddr(to));
+/// Copies `info.length()` words (as far as both threads can hold them) from `from` (its IPC
+/// buffer at `source`, 0 for none) to `to`: the register words, then the IPC buffer's, with
+/// the receiver's buffer found once.
+fn copy_message(from: u64, source: u64, to: u64, info: MessageInfo) {
+    let target = ipc::ipc_buffer_paddr(to);
     let buffers = if source == 0 || target == 0 { REGISTER_MESSAGE_WORDS } else { MAX_MESSAGE_WORDS };
     let length = info.length().min(buffers);
     let (sender, receiver) = (tcb(from), tcb(to));

@@ -11,15 +11,18 @@ use core::arch::x86_64::_rdtsc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::domain_info::CapKind;
 use tileos_abi::bootinfo::{BootInfo, slot};
-use tileos_abi::invocation::{CPtr, FrameMap, FrameUnmap, Registers, TcbConfigure, TcbSetAffinity, TcbSetPriority, TcbWriteRegisters};
+use tileos_abi::invocation::Slot;
+use tileos_abi::invocation::{
+    CNodeSaveCaller, CPtr, FrameMap, FrameUnmap, Registers, TcbConfigure, TcbSetAffinity, TcbSetPriority, TcbWriteRegisters,
+};
 use tileos_abi::message::MessageInfo;
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
 use tileos_abi::test_exit::GuestVerdict;
 use tileos_protocol::echo::{Echo, Request, Response};
-use tileos_sys::cap::{Endpoint, Frame, Tcb};
+use tileos_sys::cap::{CNode, Endpoint, Frame, Tcb};
 use tileos_sys::rpc::Client;
-use tileos_sys::{println, raw_syscall};
+use tileos_sys::{nb_send_all, println, raw_syscall};
 
 const WARMUP: u64 = 1_000;
 const ITERATIONS: u64 = 10_000;
@@ -110,6 +113,89 @@ fn cross_cpu(alloc: &mut Allocator, elf: &[u8]) {
     report("notify_signal_wait_cross_cpu", cost, ITERATIONS);
 }
 
+/// The endpoint `NbSendAll`'s callers call (see [`nb_send_all_figures`]).
+static NB_SEND_ALL_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+/// Words of the message `NbSendAll` sends in its figures: 4 in registers, 4 in the IPC buffer.
+const NB_SEND_ALL_WORDS: u64 = 8;
+
+/// A caller for the `NbSendAll` figures: calls the endpoint again each time it is answered.
+extern "C" fn nb_send_all_caller() -> ! {
+    let ep = NB_SEND_ALL_ENDPOINT.load(Ordering::Relaxed);
+    loop {
+        raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, 1), [1, 0, 0, 0]);
+    }
+}
+
+/// Starts `entry` as a thread of the root server's address space and CSpace at `priority`,
+/// its stack the 4 KiB page at `stack_vaddr` and its IPC buffer at `buffer_vaddr` in
+/// `buffer_frame` (mapped already).
+fn spawn_thread(alloc: &mut Allocator, entry: extern "C" fn() -> !, priority: u64, stack_vaddr: u64, buffer_vaddr: u64, buffer_frame: u64) {
+    let tcb = alloc.make(ObjectType::Tcb, 0);
+    let stack = alloc.make(ObjectType::Frame4K, 0);
+    crate::vspace::map(alloc, slot::VSPACE, stack, stack_vaddr, Rights::ALL.0 as u64, 0).expect("map stack");
+    Tcb::from_cptr(tcb)
+        .invoke(TcbConfigure {
+            fault_endpoint: 0,
+            cspace_guard: 0,
+            ipc_buffer: buffer_vaddr,
+            cspace: CPtr(slot::CNODE),
+            vspace: CPtr(slot::VSPACE),
+            buffer_frame: CPtr(buffer_frame),
+        })
+        .expect("configure");
+    Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority, authority: CPtr(slot::TCB) }).expect("priority");
+    Tcb::from_cptr(tcb)
+        .invoke(TcbWriteRegisters { resume: 1, registers: Registers::new(&[entry as *const () as u64, stack_vaddr + 4096 - 8]) })
+        .expect("start");
+}
+
+/// `NbSendAll` (docs/abi.md §3.2) to 1–4 saved callers, as the slot manager sends a request
+/// to its serving module and copies: four threads of the root server's address space
+/// (priority 200, below the root server's 255, so the sender keeps the CPU, as the kernel's
+/// direct return to the sender needs) call one endpoint; the root server saves `targets` of
+/// their calls (`SaveRecv`, the last with `CNodeSaveCaller`) and answers them with one
+/// `NbSendAll` of an 8-word message. Only that system call is timed (the counter read just
+/// before and just after it, both reads included: the same few instructions whatever the
+/// count); the figure `nb_send_all_<targets>` is its mean over the iterations.
+fn nb_send_all_figures(alloc: &mut Allocator) {
+    let ep = alloc.make(ObjectType::Endpoint, 0);
+    NB_SEND_ALL_ENDPOINT.store(ep, Ordering::Relaxed);
+    let buffers = alloc.make(ObjectType::Frame4K, 0);
+    let (stacks, buffers_vaddr) = (0x5001_0000, 0x5001_8000);
+    crate::vspace::map(alloc, slot::VSPACE, buffers, buffers_vaddr, Rights::ALL.0 as u64, 0).expect("map buffers");
+    let saved: [u64; 4] = core::array::from_fn(|_| alloc.slots.take());
+    for index in 0..4u64 {
+        spawn_thread(alloc, nb_send_all_caller, 200, stacks + index * 0x1000, buffers_vaddr + index * 1024, buffers);
+    }
+    for (index, word) in (4..NB_SEND_ALL_WORDS as usize).enumerate() {
+        tileos_sys::set_buffer_word(word, 0x40 + index as u64);
+    }
+    let info = MessageInfo::new(0x5E, 0, 0, NB_SEND_ALL_WORDS);
+    for targets in 1..=saved.len() {
+        let once = || {
+            raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
+            for &dest in &saved[..targets - 1] {
+                raw_syscall(Syscall::SaveRecv, ep, MessageInfo::default(), [dest, 0, 0, 0]);
+            }
+            CNode::from_cptr(slot::CNODE)
+                .invoke(CNodeSaveCaller { dest: Slot::new(saved[targets - 1], 64) })
+                .expect("save the last caller");
+            // SAFETY: rdtsc is allowed in user mode (CR4.TSD clear).
+            let start = unsafe { _rdtsc() };
+            let not_sent = nb_send_all(&saved[..targets], info, [0x5E, 1, 2, 3]);
+            // SAFETY: as above.
+            let end = unsafe { _rdtsc() };
+            assert_eq!(not_sent, 0, "NbSendAll to {targets} saved callers");
+            end - start
+        };
+        for _ in 0..WARMUP {
+            once();
+        }
+        let total: u64 = (0..ITERATIONS).map(|_| once()).sum();
+        report(["nb_send_all_1", "nb_send_all_2", "nb_send_all_3", "nb_send_all_4"][targets - 1], total / ITERATIONS, ITERATIONS);
+    }
+}
+
 /// Measures every figure and ends the run.
 pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     report("boot_to_rootserver", entry_tsc.saturating_sub(info.boot_tsc), 1);
@@ -123,26 +209,10 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // Same address space: a second thread of the root server at the same priority.
     let ep = alloc.make(ObjectType::Endpoint, 0);
     SAME_AS_ENDPOINT.store(ep, Ordering::Relaxed);
-    let tcb = alloc.make(ObjectType::Tcb, 0);
-    let stack = alloc.make(ObjectType::Frame4K, 0);
     let buffer = alloc.make(ObjectType::Frame4K, 0);
     let (stack_vaddr, buffer_vaddr) = (0x5000_0000, 0x5000_2000);
-    crate::vspace::map(&mut alloc, slot::VSPACE, stack, stack_vaddr, Rights::ALL.0 as u64, 0).expect("map stack");
     crate::vspace::map(&mut alloc, slot::VSPACE, buffer, buffer_vaddr, Rights::ALL.0 as u64, 0).expect("map buffer");
-    Tcb::from_cptr(tcb)
-        .invoke(TcbConfigure {
-            fault_endpoint: 0,
-            cspace_guard: 0,
-            ipc_buffer: buffer_vaddr,
-            cspace: CPtr(slot::CNODE),
-            vspace: CPtr(slot::VSPACE),
-            buffer_frame: CPtr(buffer),
-        })
-        .expect("configure");
-    Tcb::from_cptr(tcb).invoke(TcbSetPriority { priority: 255, authority: CPtr(slot::TCB) }).expect("priority");
-    Tcb::from_cptr(tcb)
-        .invoke(TcbWriteRegisters { resume: 1, registers: Registers::new(&[same_as_server as *const () as u64, stack_vaddr + 4096 - 8]) })
-        .expect("start");
+    spawn_thread(&mut alloc, same_as_server, 255, stack_vaddr, buffer_vaddr, buffer);
     let cost = measure(|| {
         raw_syscall(Syscall::Call, ep, MessageInfo::new(0, 0, 0, 1), [1, 0, 0, 0]);
     });
@@ -228,6 +298,8 @@ pub fn run(info: &BootInfo, entry_tsc: u64) -> ! {
     // SAFETY: as above.
     let end = unsafe { _rdtsc() };
     report("domain_spawn", (end - start) / SPAWNS, SPAWNS);
+
+    nb_send_all_figures(&mut alloc);
 
     cross_cpu(&mut alloc, elf);
 

@@ -5,18 +5,23 @@
 //! capability with a message longer than the registers, and sees a saved capability deleted
 //! (its caller gets `LABEL_REPLY_LOST`; a send through the empty slot does nothing); then
 //! another server answers two saved callers with one long message in one `NbSendAll`,
-//! which skips a target naming an empty slot and says so (docs/abi.md §3.2). Test
+//! which skips a target naming an empty slot, and a reply capability named a second time
+//! (used up by its first), and says so (docs/abi.md §3.2); before it, the same server's
+//! hostile `NbSendAll`s (no target, five, counts of 2^32 + 1 and 2^64 − 1, a message naming
+//! a capability) send nothing, and one naming a notification neither signals it nor takes
+//! anything for a reply capability. Test
 //! threads share the root server's address space and CSpace and learn their capabilities
 //! through the statics below.
 
 use super::ipc::{THREAD_BUFFERS, spawn_in};
 use super::{CNODE, DEPTH, Env, VSPACE, check, expect_ok};
+use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tileos_abi::bootinfo::slot;
 use tileos_abi::error::{InvocationError, LookupFailure};
-use tileos_abi::invocation::{CNodeDelete, CNodeSaveCaller, CPtr, Slot, TcbSetPriority};
+use tileos_abi::invocation::{CNodeDelete, CNodeMint, CNodeSaveCaller, CPtr, Slot, TcbSetPriority};
 use tileos_abi::message::{LABEL_REPLY_LOST, LABEL_SAVE_FAILED, MessageInfo};
-use tileos_abi::object::ObjectType;
+use tileos_abi::object::{ObjectType, Rights};
 use tileos_abi::syscall::Syscall;
 use tileos_sys::cap::{CNode, Tcb};
 use tileos_sys::{Message, nb_send_all, raw_syscall};
@@ -117,16 +122,52 @@ static ALL_FIRST: AtomicU64 = AtomicU64::new(0);
 static ALL_SECOND: AtomicU64 = AtomicU64::new(0);
 static ALL_EMPTY: AtomicU64 = AtomicU64::new(0);
 static ALL_NOT_SENT: AtomicU64 = AtomicU64::new(0);
-/// What `NbSendAll` answered with no target, five targets, and a message naming a capability.
-static ALL_REFUSED: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// What `NbSendAll` answered with no target, five targets, a message naming a capability,
+/// and counts of 2^32 + 1 and 2^64 − 1.
+static ALL_REFUSED: [AtomicU64; 5] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// A notification and a copy of it badged [`ALL_BADGE`], named as `NbSendAll`'s only target;
+/// what that answered, and the badge a poll of the notification found afterwards (0: not
+/// signalled).
+static ALL_NOTIFICATION: AtomicU64 = AtomicU64::new(0);
+static ALL_BADGED: AtomicU64 = AtomicU64::new(0);
+const ALL_BADGE: u64 = 0x5E;
+static ALL_NOT_REPLY: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static ALL_CLIENT_GOT: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 const ALL_SERVER_INDEX: u64 = 24;
 const ALL_CLIENT_INDEX: u64 = 25;
 /// The one answer both callers get: 8 words, 4 of them in the IPC buffer.
 const ALL_ANSWER: [u64; LONG] = [0xA11, 1, 2, 3, 400, 500, 600, 700];
 
+/// `NbSendAll` with `count` in `rdx` as it is (the library's wrapper passes a slice's
+/// length) and `targets` in `rdi`, `r12`–`r14`; returns `rdi`.
+fn nb_send_all_count(count: u64, targets: [u64; 4], info: MessageInfo) -> u64 {
+    let not_sent: u64;
+    // SAFETY: a system call; the kernel preserves every register but rax, rdi, rsi, the
+    // message registers, rcx and r11 (docs/abi.md §3.2), all declared clobbered here.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rax") Syscall::NbSendAll as u64 => _,
+            inout("rdi") targets[0] => not_sent,
+            inout("rsi") info.0 => _,
+            in("rdx") count,
+            in("r12") targets[1],
+            in("r13") targets[2],
+            in("r14") targets[3],
+            inout("r10") 0xBADu64 => _,
+            inout("r8") 0xBADu64 => _,
+            inout("r9") 0xBADu64 => _,
+            inout("r15") 0xBADu64 => _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    not_sent
+}
+
 /// Saves the suite's call (first) and the client's (second), then answers both with one
-/// `NbSendAll` naming the first, an empty slot and the second.
+/// `NbSendAll` naming the first, an empty slot, the first again and the second.
 extern "C" fn all_server() -> ! {
     let ep = ALL_ENDPOINT.load(Ordering::Relaxed);
     raw_syscall(Syscall::Recv, ep, MessageInfo::default(), [0; 4]);
@@ -135,17 +176,25 @@ extern "C" fn all_server() -> ! {
     stage(ALL_SERVER_INDEX, &ALL_ANSWER);
     let targets = [ALL_FIRST.load(Ordering::Relaxed), ALL_EMPTY.load(Ordering::Relaxed), ALL_SECOND.load(Ordering::Relaxed)];
     // Refused whole, before any target: no target, five (the first four are the live saved
-    // callers), and a message naming a capability. The send below finds both callers still
-    // saved.
+    // callers), a message naming a capability, and counts whose low 32 bits are 1 or that
+    // are all ones. The send below finds both callers still saved.
     let info = MessageInfo::new(0x55, 0, 0, LONG as u64);
+    let live = [targets[0], targets[2], targets[0], targets[2]];
     let refused = [
         nb_send_all(&[], info, [0xBAD; 4]),
         nb_send_all(&[targets[0], targets[2], targets[0], targets[2], targets[0]], info, [0xBAD; 4]),
         nb_send_all(&targets, MessageInfo::new(0x55, 0, 1, LONG as u64), [0xBAD; 4]),
+        nb_send_all_count((1 << 32) + 1, live, info),
+        nb_send_all_count(u64::MAX, live, info),
     ];
     for (cell, value) in ALL_REFUSED.iter().zip(refused) {
         cell.store(value, Ordering::Relaxed);
     }
+    // A notification is no reply capability: skipped, not signalled.
+    let notification = ALL_NOTIFICATION.load(Ordering::Relaxed);
+    ALL_NOT_REPLY[0].store(nb_send_all(&[ALL_BADGED.load(Ordering::Relaxed)], info, [0xBAD; 4]), Ordering::Relaxed);
+    ALL_NOT_REPLY[1].store(raw_syscall(Syscall::NbRecv, notification, MessageInfo::default(), [0; 4]).badge, Ordering::Relaxed);
+    let targets = [targets[0], targets[1], targets[0], targets[2]];
     let not_sent = nb_send_all(&targets, MessageInfo::new(0x55, 0, 0, LONG as u64), [0xA11, 1, 2, 3]);
     ALL_NOT_SENT.store(not_sent, Ordering::Relaxed);
     park()
@@ -170,6 +219,20 @@ fn nb_send_all_tests(env: &mut Env, buffers: u64) {
     ALL_FIRST.store(env.slots.take(), Ordering::Relaxed);
     ALL_SECOND.store(env.slots.take(), Ordering::Relaxed);
     ALL_EMPTY.store(env.slots.take(), Ordering::Relaxed);
+    let notification = env.make(ObjectType::Notification, 0);
+    ALL_NOTIFICATION.store(notification, Ordering::Relaxed);
+    let badged = env.slots.take();
+    ALL_BADGED.store(badged, Ordering::Relaxed);
+    expect_ok(
+        "nb_send_all_mint_a_badged_notification",
+        CNode::from_cptr(CNODE).invoke(CNodeMint {
+            dest: Slot::new(badged, DEPTH),
+            src: Slot::new(notification, DEPTH),
+            rights: Rights::ALL,
+            badge: ALL_BADGE,
+            src_root: CPtr(CNODE),
+        }),
+    );
     spawn_in(env, buffers, VSPACE, ALL_SERVER_INDEX, all_server, 200, 0);
     spawn_in(env, buffers, VSPACE, ALL_CLIENT_INDEX, all_client, 150, 0);
     // The server saves this call, takes the client's (which runs once this thread and the
@@ -185,12 +248,27 @@ fn nb_send_all_tests(env: &mut Env, buffers: u64) {
     own_priority("nb_send_all_lower_own_priority", 100);
     own_priority("nb_send_all_restore_own_priority", 255);
     let not_sent = ALL_NOT_SENT.load(Ordering::Relaxed);
-    check("nb_send_all_reports_and_skips_a_target_with_no_reply_capability", not_sent == 0b010, format_args!("not sent {not_sent:#b}"));
+    check(
+        "nb_send_all_reports_and_skips_a_target_with_no_reply_capability",
+        not_sent & 0b0010 != 0,
+        format_args!("not sent {not_sent:#b}"),
+    );
+    check(
+        "nb_send_all_reports_and_skips_a_reply_capability_named_again",
+        not_sent == 0b0110,
+        format_args!("not sent {not_sent:#b} (targets: first, empty, first again, second)"),
+    );
     let refused = ALL_REFUSED.each_ref().map(|cell| cell.load(Ordering::Relaxed));
     check(
-        "nb_send_all_refuses_no_target_five_targets_and_a_capability_whole",
-        refused == [u64::MAX; 3],
-        format_args!("answers (no target, five, a capability): {refused:#x?}"),
+        "nb_send_all_refuses_no_target_five_targets_a_capability_and_huge_counts_whole",
+        refused == [u64::MAX; 5],
+        format_args!("answers (no target, five, a capability, 2^32 + 1, 2^64 - 1): {refused:#x?}"),
+    );
+    let not_reply = ALL_NOT_REPLY.each_ref().map(|cell| cell.load(Ordering::Relaxed));
+    check(
+        "nb_send_all_skips_a_notification_without_signalling_it",
+        not_reply == [0b1, 0],
+        format_args!("not sent, then the notification's badge on a poll: {not_reply:#x?}"),
     );
     let got = [0, 1, 2, 3].map(|i| ALL_CLIENT_GOT[i].load(Ordering::Relaxed));
     check(
