@@ -35,7 +35,8 @@ pub mod dev_keys;
 mod manager;
 
 pub use manager::{
-    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError,
+    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, PersistedLog,
+    READY_DEADLINE, StartError,
 };
 
 use alloc::string::String;
@@ -172,6 +173,10 @@ pub trait Seats {
 pub trait Clock {
     /// Microseconds since some fixed moment (boot).
     fn now(&self) -> Ticks;
+    /// TEMPORARY MARKER (slots25): a raw time stamp (guest instructions), 0 on the host.
+    fn mark(&self) -> u64 {
+        0
+    }
 }
 
 /// Why the update log could not be read or written.
