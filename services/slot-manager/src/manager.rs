@@ -812,7 +812,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.abandon_promotion(pre.module, "its state transfer before the switch did not complete within 100 ms");
         }
         self.reschedule();
-        if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) {
+        // Not the tree's hashing: it waits for a step of its own whatever the bound (a reader
+        // of the log has it done first).
+        if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) && !self.hashing_is_next() {
             self.do_deferred();
         }
     }
@@ -840,6 +842,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
+        // The tree's hashing is never done after a message, in its span: only as a step of
+        // its own ([`Manager::deferred_step`], when no message waited).
+        if self.hashing_is_next() {
+            return false;
+        }
+        self.next_step()
+    }
+
+    /// The next deferred step, if one is ready and no entry was persisted in this span.
+    fn next_step(&mut self) -> bool {
         if self.entry_step_done || !self.deferred_ready() {
             return false;
         }
@@ -850,8 +862,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Whether [`Manager::deferred`] has a step to do now (the glue then polls for a message
     /// before it waits, and calls [`Manager::deferred_step`] if none is there).
     pub fn deferred_ready(&self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() {
+        if !self.inflight.is_empty() {
             return false;
+        }
+        if self.deferred_since.is_none() {
+            // Nothing decided waits ([`DEFERRED_BOUND`] counts from a decision): only the
+            // tree's hashing, if any.
+            return self.hashing_is_next();
         }
         // A rollback by hand does not wait for a switch to end (it ends it); a promotion by
         // hand's entry step is taken only with no switch under way (a switch opens a rollback
@@ -871,7 +888,23 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && self.start_due.is_none()
             && !self.promotion_waits_for_module();
         let stale = self.logged_promotion.is_some() && self.pre_transfer.is_none() && self.start_due.is_none();
-        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty() || !self.unhashed.is_empty()
+        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty() || self.hashing_is_next()
+    }
+
+    /// Whether the next deferred step is the tree's hashing ([`Manager::hash_entries`]): the
+    /// last of the deferred work, after a rollback's and a promotion's steps, a withdrawal
+    /// and lowering a schedule (so that it never joins the span of the message that ends a
+    /// promotion's switch, as lowering the warm module's schedule does).
+    fn hashing_is_next(&self) -> bool {
+        !self.unhashed.is_empty()
+            && self.switching.is_none()
+            && self.unlogged.is_empty()
+            && self.hand_rollback.is_none()
+            && !self.hand_entry_due()
+            && self.start_due.is_none()
+            && self.logged_promotion.is_none()
+            && !(self.pre_transfer.is_none() && self.policy_due.is_some())
+            && !self.lowering_due
     }
 
     /// The next deferred step, in a busy span of its own: the glue polled the front endpoint
@@ -879,7 +912,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     pub fn deferred_step(&mut self) -> bool {
         self.check_clock();
         self.entry_step_done = false;
-        let done = self.deferred();
+        let done = self.next_step();
         self.reschedule();
         done
     }
@@ -934,9 +967,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && let Some(module) = self.policy_due.take()
         {
             self.log_policy_promotion(module);
-        } else if !self.unhashed.is_empty() {
-            // The tree catches up with the persisted entries, a step alone (the other
-            // work, if any, at the next).
+        } else if !retried && self.hashing_is_next() {
+            // The tree catches up with the persisted entries, a step alone.
             self.hash_entries();
             return;
         }
@@ -3469,7 +3501,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.store.append(index, &entry).map_err(|e| e.0)?;
         let m2 = self.clock.mark();
         self.unhashed.push_back(entry);
-        self.defer();
         self.host.note(format_args!("@event slot.marker-append index={index} encode={} put={}", m1.wrapping_sub(m0), m2.wrapping_sub(m1)));
         Ok(index)
     }
@@ -3492,6 +3523,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if n > 0 {
             let m1 = self.clock.mark();
             self.host.note(format_args!("@event slot.marker-hash entries={n} ticks={}", m1.wrapping_sub(m0)));
+            self.host.note(format_args!("@event slot.log-hashed slot={} entries={n} size={}", self.config.name, self.log.size()));
         }
     }
 
