@@ -173,10 +173,6 @@ pub trait Seats {
 pub trait Clock {
     /// Microseconds since some fixed moment (boot).
     fn now(&self) -> Ticks;
-    /// TEMPORARY MARKER (slots25): a raw time stamp (guest instructions), 0 on the host.
-    fn mark(&self) -> u64 {
-        0
-    }
 }
 
 /// Why the update log could not be read or written.

@@ -2183,10 +2183,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             f.handing = Some((requests, to));
         }
         self.host.note(format_args!("@event slot.hand-off slot={} from_seat={from} to_seat={to}", self.config.name));
-        let m0 = self.clock.mark();
         self.dispatch(from);
-        let m1 = self.clock.mark();
-        self.host.note(format_args!("@event slot.marker-handoff-dispatch ticks={}", m1.wrapping_sub(m0)));
         true
     }
 
@@ -2631,10 +2628,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.defer();
                 continue;
             }
-            let m0 = self.clock.mark();
             let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule: wanted });
-            let m1 = self.clock.mark();
-            self.host.note(format_args!("@event slot.marker-schedule seat={seat} wanted={wanted:?} ticks={}", m1.wrapping_sub(m0)));
             let Some(s) = self.seats.get_mut(seat) else { continue };
             match result {
                 Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(wanted),
@@ -3150,13 +3144,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let Some(mut hand) = self.hand.take() else { return };
-        let m0 = self.clock.mark();
         let module = hand.module;
         let mode = if hand.force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let info = self.module_info(module);
-        let checked = self.slot.check_promote(module, mode, self.clock.now());
-        let m1 = self.clock.mark();
-        if let Err(refusal) = checked {
+        if let Err(refusal) = self.slot.check_promote(module, mode, self.clock.now()) {
             let serving = self.slot.serving();
             let response = match refusal {
                 // It left the slot (a rejected module is forgotten): not logged, as in a request.
@@ -3184,16 +3175,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             evidence.timeouts,
             evidence.faults
         );
-        let m2 = self.clock.mark();
-        let appended = self.append(EventKind::Promote, &info, &note);
-        let m3 = self.clock.mark();
-        self.host.note(format_args!(
-            "@event slot.marker-hand-step check={} note={} append={}",
-            m1.wrapping_sub(m0),
-            m2.wrapping_sub(m1),
-            m3.wrapping_sub(m2)
-        ));
-        match appended {
+        match self.append(EventKind::Promote, &info, &note) {
             Ok(index) => {
                 self.host
                     .note(format_args!("@event slot.promotion-logged slot={} module={module} index={index} by=hand", self.config.name));
@@ -3384,17 +3366,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.restoring = None;
         self.reschedule_due = true;
         let now = self.clock.now();
-        let m0 = self.clock.mark();
         match self.slot.rollback(now) {
             Ok(out) => {
-                let m1 = self.clock.mark();
                 self.process(out);
-                let m2 = self.clock.mark();
-                self.host.note(format_args!(
-                    "@event slot.marker-rollback slot_rollback={} process={}",
-                    m1.wrapping_sub(m0),
-                    m2.wrapping_sub(m1)
-                ));
                 let response = slots::Response::RolledBack { module: self.slot.serving() };
                 self.answer_rollback(hand, &response);
             }
@@ -3490,18 +3464,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Persists `event`; it is hashed into the tree at a later step ([`Manager::hash_entries`]).
     /// Returns its index.
     fn append_event(&mut self, event: &UpdateEvent) -> Result<u64, String> {
-        let m0 = self.clock.mark();
         let entry = event.encode().map_err(|e| format!("{e}"))?;
         // The next index: after the entries already in the tree and those waiting for it.
         let index = self.log.size() + self.unhashed.len() as u64;
         if index >= MAX_TREE_SIZE {
             return Err(format!("{}", LogError::Full));
         }
-        let m1 = self.clock.mark();
         self.store.append(index, &entry).map_err(|e| e.0)?;
-        let m2 = self.clock.mark();
         self.unhashed.push_back(entry);
-        self.host.note(format_args!("@event slot.marker-append index={index} encode={} put={}", m1.wrapping_sub(m0), m2.wrapping_sub(m1)));
         Ok(index)
     }
 
@@ -3511,7 +3481,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// is encoded within [`tileos_update_log::MAX_ENTRY_LEN`] and its index checked below
     /// [`MAX_TREE_SIZE`] before it is persisted, so the tree takes every one.
     fn hash_entries(&mut self) {
-        let m0 = self.clock.mark();
         let n = self.unhashed.len();
         while let Some(entry) = self.unhashed.pop_front() {
             if let Err(error) = self.log.append_entry(entry) {
@@ -3521,8 +3490,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
         if n > 0 {
-            let m1 = self.clock.mark();
-            self.host.note(format_args!("@event slot.marker-hash entries={n} ticks={}", m1.wrapping_sub(m0)));
             self.host.note(format_args!("@event slot.log-hashed slot={} entries={n} size={}", self.config.name, self.log.size()));
         }
     }

@@ -377,10 +377,6 @@ struct TscClock {
 }
 
 impl Clock for TscClock {
-    fn mark(&self) -> u64 {
-        tileos_sys::timestamp()
-    }
-
     fn now(&self) -> u64 {
         // ⌊ticks · 1000 / per_ms⌋ exactly, in 64-bit division (one instruction: the 128-bit
         // one is a library call, and the manager reads its clock several times a message).
