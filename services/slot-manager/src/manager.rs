@@ -968,8 +968,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         {
             self.log_policy_promotion(module);
         } else if !retried && self.hashing_is_next() {
-            // The tree catches up with the persisted entries, a step alone.
-            self.hash_entries();
+            // The tree catches up with the persisted entries, a step alone: one entry a
+            // step (the next, if any, at the next step).
+            self.hash_entries(1);
             return;
         }
         self.withdraw_stale_promotion();
@@ -2735,9 +2736,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         use slots::Request as R;
         // Whoever asks sees every entry the slot decided on (and the schedules it keeps),
         // each in the tree.
-        self.hash_entries();
+        self.hash_entries(usize::MAX);
         self.do_deferred();
-        self.hash_entries();
+        self.hash_entries(usize::MAX);
         let changes =
             matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
         if changes && access != Access::Full {
@@ -3247,7 +3248,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let Some(seat) = self.slot.warm().and_then(|warm| self.seat_of(Role::Module(warm))) else { return false };
         let Some(s) = self.seats.get(seat) else { return false };
         let importing = s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Import { .. }));
-        if !(s.missed > s.in_step || s.catching_up) && !importing {
+        if !(s.missed > s.in_step || s.catching_up || importing) {
             return false;
         }
         if !importing {
@@ -3475,14 +3476,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok(index)
     }
 
-    /// Hashes the persisted entries that wait for it into the tree, in order (a deferred
-    /// step of its own, [`Manager::do_deferred`]; and first thing in a control request, so
-    /// that whoever reads the log, its head or a proof sees every persisted entry). An entry
+    /// Hashes up to `limit` of the persisted entries that wait for it into the tree, in
+    /// order (one, as a deferred step of its own, [`Manager::do_deferred`]; all of them
+    /// first thing in a control request, so that whoever reads the log, its head or a proof
+    /// sees every persisted entry). An entry
     /// is encoded within [`tileos_update_log::MAX_ENTRY_LEN`] and its index checked below
     /// [`MAX_TREE_SIZE`] before it is persisted, so the tree takes every one.
-    fn hash_entries(&mut self) {
-        let n = self.unhashed.len();
-        while let Some(entry) = self.unhashed.pop_front() {
+    fn hash_entries(&mut self, limit: usize) {
+        let n = self.unhashed.len().min(limit);
+        for entry in self.unhashed.drain(..n) {
             if let Err(error) = self.log.append_entry(entry) {
                 self.stats.log_failures += 1;
                 self.host
