@@ -35,7 +35,8 @@ pub mod dev_keys;
 mod manager;
 
 pub use manager::{
-    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, READY_DEADLINE, StartError,
+    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, PersistedLog,
+    READY_DEADLINE, StartError,
 };
 
 use alloc::string::String;

@@ -19,7 +19,7 @@ use tileos_slots::{
     Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
-use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+use tileos_update_log::{EventKind, LogError, MAX_TREE_SIZE, SigningKey, UpdateEvent, UpdateLog};
 
 /// Bytes of the longest message as compared ([`message_bytes_into`]).
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
@@ -380,6 +380,37 @@ struct HandPromotion {
     reply: ReplyCap,
 }
 
+/// The update log's persisted entries as the manager holds them ([`Manager::log`]): its
+/// tree, and after it the entries persisted but not yet hashed into it.
+#[derive(Clone, Copy, Debug)]
+pub struct PersistedLog<'a> {
+    tree: &'a UpdateLog,
+    unhashed: &'a VecDeque<Vec<u8>>,
+}
+
+impl<'a> PersistedLog<'a> {
+    /// Entries persisted so far.
+    pub fn size(&self) -> u64 {
+        self.tree.size() + self.unhashed.len() as u64
+    }
+
+    /// The encoded entry at `index`, hashed into the tree or not yet.
+    pub fn entry(&self, index: u64) -> Option<&'a [u8]> {
+        match self.tree.entry(index) {
+            Some(entry) => Some(entry),
+            None => {
+                let at = usize::try_from(index.checked_sub(self.tree.size())?).ok()?;
+                self.unhashed.get(at).map(Vec::as_slice)
+            }
+        }
+    }
+
+    /// The tree (without the entries still to be hashed in).
+    pub fn tree(&self) -> &'a UpdateLog {
+        self.tree
+    }
+}
+
 /// A rollback by hand ([`Manager::rollback_by_hand`]) or by the immune system
 /// ([`Manager::immune_rollback`], since `slots21`) under way, carried out as two deferred
 /// steps: its update-log entry, then the rollback.
@@ -387,8 +418,12 @@ struct HandPromotion {
 struct HandRollback {
     /// The module to be rolled back (the promoted one serving when it was asked).
     module: ModuleId,
-    /// Its entry is persisted (the first step done): the next step rolls back.
+    /// Its entry is persisted (the first step done): the next step catches the warm module
+    /// up, or rolls back.
     logged: bool,
+    /// The catch-up step is done ([`Manager::catch_up_before_rollback`]): the next step
+    /// rolls back, once the warm module's import is done (or past [`DEFERRED_BOUND`]).
+    caught_up: bool,
     /// The operator's request (a rollback by hand), answered when the rollback is done or
     /// not carried out.
     reply: Option<ReplyCap>,
@@ -469,6 +504,13 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     inflight: Flights,
     staging: Option<Staging>,
     log: UpdateLog,
+    /// The seat of the warm module a rollback under way catches up before it is carried out
+    /// ([`Manager::catch_up_before_rollback`]): it has the serving schedule meanwhile.
+    restoring: Option<usize>,
+    /// Entries persisted in the store but not yet hashed into [`Manager::log`]'s tree, in
+    /// order: the tree catches up in a deferred step of its own, or before the log is read
+    /// ([`Manager::hash_entries`]).
+    unhashed: VecDeque<Vec<u8>>,
     log_base_ms: u64,
     modules: BTreeMap<ModuleId, ModuleInfo>,
     stats: ManagerStats,
@@ -639,6 +681,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             inflight: Flights(Vec::with_capacity(config_queue_limit)),
             staging: None,
             log,
+            restoring: None,
+            unhashed: VecDeque::new(),
             log_base_ms,
             modules,
             stats: ManagerStats::default(),
@@ -697,9 +741,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.stats
     }
 
-    /// The update log.
-    pub fn log(&self) -> &UpdateLog {
-        &self.log
+    /// The update log's persisted entries: those in the tree and those still waiting for
+    /// their step to be hashed in ([`Manager::unhashed_entries`]).
+    pub fn log(&self) -> PersistedLog<'_> {
+        PersistedLog { tree: &self.log, unhashed: &self.unhashed }
+    }
+
+    /// How many persisted entries wait for their step to be hashed into the tree.
+    pub fn unhashed_entries(&self) -> usize {
+        self.unhashed.len()
     }
 
     /// The host side (for tests).
@@ -784,7 +834,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.abandon_promotion(pre.module, "its state transfer before the switch did not complete within 100 ms");
         }
         self.reschedule();
-        if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) {
+        // Not the tree's hashing: it waits for a step of its own whatever the bound (a reader
+        // of the log has it done first).
+        if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) && !self.hashing_is_next() {
             self.do_deferred();
         }
     }
@@ -812,6 +864,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
+        // The tree's hashing is never done after a message, in its span: only as a step of
+        // its own ([`Manager::deferred_step`], when no message waited).
+        if self.hashing_is_next() {
+            return false;
+        }
+        self.next_step()
+    }
+
+    /// The next deferred step, if one is ready and no entry was persisted in this span.
+    fn next_step(&mut self) -> bool {
         if self.entry_step_done || !self.deferred_ready() {
             return false;
         }
@@ -822,13 +884,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Whether [`Manager::deferred`] has a step to do now (the glue then polls for a message
     /// before it waits, and calls [`Manager::deferred_step`] if none is there).
     pub fn deferred_ready(&self) -> bool {
-        if self.deferred_since.is_none() || !self.inflight.is_empty() {
+        if !self.inflight.is_empty() {
             return false;
+        }
+        if self.deferred_since.is_none() {
+            // Nothing decided waits ([`DEFERRED_BOUND`] counts from a decision): only the
+            // tree's hashing, if any.
+            return self.hashing_is_next();
         }
         // A rollback by hand does not wait for a switch to end (it ends it); a promotion by
         // hand's entry step is taken only with no switch under way (a switch opens a rollback
         // window, which refuses it), so it has none to wait for.
-        if self.hand_rollback.is_some() || self.hand_entry_due() {
+        if self.hand_rollback.is_some() {
+            return !self.rollback_waits_for_catch_up();
+        }
+        if self.hand_entry_due() {
             return true;
         }
         if self.switching.is_some() {
@@ -840,7 +910,23 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && self.start_due.is_none()
             && !self.promotion_waits_for_module();
         let stale = self.logged_promotion.is_some() && self.pre_transfer.is_none() && self.start_due.is_none();
-        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty()
+        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty() || self.hashing_is_next()
+    }
+
+    /// Whether the next deferred step is the tree's hashing ([`Manager::hash_entries`]): the
+    /// last of the deferred work, after a rollback's and a promotion's steps, a withdrawal
+    /// and lowering a schedule (so that it never joins the span of the message that ends a
+    /// promotion's switch, as lowering the warm module's schedule does).
+    fn hashing_is_next(&self) -> bool {
+        !self.unhashed.is_empty()
+            && self.switching.is_none()
+            && self.unlogged.is_empty()
+            && self.hand_rollback.is_none()
+            && !self.hand_entry_due()
+            && self.start_due.is_none()
+            && self.logged_promotion.is_none()
+            && !(self.pre_transfer.is_none() && self.policy_due.is_some())
+            && !self.lowering_due
     }
 
     /// The next deferred step, in a busy span of its own: the glue polled the front endpoint
@@ -848,7 +934,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     pub fn deferred_step(&mut self) -> bool {
         self.check_clock();
         self.entry_step_done = false;
-        let done = self.deferred();
+        let done = self.next_step();
         self.reschedule();
         done
     }
@@ -903,6 +989,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && let Some(module) = self.policy_due.take()
         {
             self.log_policy_promotion(module);
+        } else if !retried && self.hashing_is_next() {
+            // The tree catches up with the persisted entries, a step alone: one entry a
+            // step (the next, if any, at the next step).
+            self.hash_entries(1);
+            return;
         }
         self.withdraw_stale_promotion();
         if core::mem::take(&mut self.lowering_due) {
@@ -1128,6 +1219,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.hand_rollback = Some(HandRollback {
             module: serving,
             logged: false,
+            caught_up: false,
             reply: None,
             alarm: Some(alarm.into()),
             note: format!("rolled back by the immune system: {why}"),
@@ -2599,7 +2691,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         for seat in 0..self.seats.len() {
             let Some(s) = self.seats.get(seat) else { continue };
             let Some(current) = s.schedule else { continue };
-            let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat);
+            let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
             let wanted = if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow };
             let Ok(number) = u8::try_from(seat) else { continue };
             if wanted == current {
@@ -2716,8 +2808,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     fn control(&mut self, access: Access, request: slots::Request) -> slots::Response {
         use slots::Request as R;
-        // Whoever asks sees every entry the slot decided on (and the schedules it keeps).
+        // Whoever asks sees every entry the slot decided on (and the schedules it keeps),
+        // each in the tree.
+        self.hash_entries(usize::MAX);
         self.do_deferred();
+        self.hash_entries(usize::MAX);
         let changes =
             matches!(request, R::InstallBegin { .. } | R::InstallChunk { .. } | R::InstallCommit | R::Promote { .. } | R::Rollback);
         if changes && access != Access::Full {
@@ -3214,6 +3309,51 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.modules.get(&id).cloned().unwrap_or(ModuleInfo { name: format!("module {id}"), version: String::new(), hash: [0; 32] })
     }
 
+    /// The step between a rollback's entry and the rollback (since `slots25`) when the warm
+    /// module is behind (copies of it were skipped since its last import): instead of the
+    /// rolled-back module handing its state over in the rollback's own step
+    /// ([`Manager::hand_off`]), the warm module catches up first, the promoted module
+    /// serving meanwhile: it gets the serving schedule, its held copies go to its journal
+    /// and it imports the serving module's state, exported after every request that module
+    /// was sent ([`Manager::bring_up_to_date`]; an import already under way is waited for
+    /// instead); the copies of requests that arrive meanwhile queue behind the import. The
+    /// rollback is the next step, once the import is done
+    /// ([`Manager::rollback_waits_for_catch_up`]): the warm module is then in step and is
+    /// restored with no hand-off. Whether a catch-up was started (`false`: the warm module
+    /// kept up, or has no seat: the rollback is this step).
+    fn catch_up_before_rollback(&mut self) -> bool {
+        let Some(seat) = self.slot.warm().and_then(|warm| self.seat_of(Role::Module(warm))) else { return false };
+        let Some(s) = self.seats.get(seat) else { return false };
+        let importing = s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Import { .. }));
+        if !(s.missed > s.in_step || s.catching_up || importing) {
+            return false;
+        }
+        if !importing {
+            self.bring_up_to_date(seat);
+        }
+        let importing =
+            self.seats.get(seat).is_some_and(|s| s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Import { .. })));
+        if !importing {
+            return false;
+        }
+        self.restoring = Some(seat);
+        self.reschedule_due = true;
+        self.host.note(format_args!("@event slot.rollback-catch-up slot={} seat={seat}", self.config.name));
+        true
+    }
+
+    /// Whether the rollback under way waits for the warm module's catch-up import
+    /// ([`Manager::catch_up_before_rollback`]).
+    fn rollback_waits_for_catch_up(&self) -> bool {
+        // Only while the rollback is still to be made (the breaker may have made one, or the
+        // warm module left: the next step then says so).
+        let warm = self.slot.warm().and_then(|warm| self.seat_of(Role::Module(warm)));
+        self.restoring
+            .filter(|&seat| warm == Some(seat))
+            .and_then(|seat| self.seats.get(seat))
+            .is_some_and(|s| s.current.iter().chain(s.queue.iter()).any(|job| matches!(job, Job::Import { .. })))
+    }
+
     /// A rollback by hand (`Rollback`, tilectl): refused at once with its reason (a rollback
     /// or a promotion by hand already under way: `Busy`; no rollback window open: `Policy`, logged as
     /// refusals are), else taken and carried out as two deferred steps of their own
@@ -3239,8 +3379,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.refuse_logged(RefusalKind::Policy, &self.module_info(serving), &format!("rollback refused: {refusal:?}")),
             ));
         }
-        self.hand_rollback =
-            Some(HandRollback { module: serving, logged: false, reply: Some(reply), alarm: None, note: "rolled back by hand".into() });
+        self.hand_rollback = Some(HandRollback {
+            module: serving,
+            logged: false,
+            caught_up: false,
+            reply: Some(reply),
+            alarm: None,
+            note: "rolled back by hand".into(),
+        });
         // Its entry is the next step's, not this request's.
         self.entry_step_done = true;
         self.defer();
@@ -3279,6 +3425,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             return;
         }
+        if !hand.caught_up {
+            hand.caught_up = true;
+            if self.catch_up_before_rollback() {
+                self.hand_rollback = Some(hand);
+                return;
+            }
+        }
+        if self.rollback_waits_for_catch_up() {
+            // Past `DEFERRED_BOUND`: rolled back now, the import still under way (the
+            // restored module gets the state of the import's export, or replays its journal).
+            self.host.note(format_args!(
+                "slot {}: the warm module's catch-up did not complete within {} ms: rolled back without it",
+                self.config.name,
+                DEFERRED_BOUND / 1000
+            ));
+        }
+        self.restoring = None;
+        self.reschedule_due = true;
         let now = self.clock.now();
         match self.slot.rollback(now) {
             Ok(out) => {
@@ -3318,6 +3482,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// rollback by hand is answered; the immune system's gets the manager's line
     /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
     fn answer_rollback(&mut self, hand: HandRollback, response: &slots::Response) {
+        if self.restoring.take().is_some() {
+            // Not restored after all: its schedule follows its role again.
+            self.reschedule_due = true;
+        }
         if let Some(reply) = hand.reply {
             self.host.reply(reply, &Message::encode(response));
         }
@@ -3350,8 +3518,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.log_base_ms.saturating_add(self.clock.now() / 1000)
     }
 
-    /// Appends an entry (after the deferred ones, [`Manager::deferred`]): persisted first,
-    /// then in the tree.
+    /// Appends an entry (after the deferred ones, [`Manager::deferred`]): persisted, and
+    /// hashed into the tree at a later step ([`Manager::hash_entries`]).
     fn append(&mut self, kind: EventKind, info: &ModuleInfo, note: &str) -> Result<u64, String> {
         self.flush_log();
         let event = self.event(kind, info, note);
@@ -3371,12 +3539,38 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// Persists `event`, then adds it to the tree.
+    /// Persists `event`; it is hashed into the tree at a later step ([`Manager::hash_entries`]).
+    /// Returns its index.
     fn append_event(&mut self, event: &UpdateEvent) -> Result<u64, String> {
         let entry = event.encode().map_err(|e| format!("{e}"))?;
-        let index = self.log.size();
+        // The next index: after the entries already in the tree and those waiting for it.
+        let index = self.log.size() + self.unhashed.len() as u64;
+        if index >= MAX_TREE_SIZE {
+            return Err(format!("{}", LogError::Full));
+        }
         self.store.append(index, &entry).map_err(|e| e.0)?;
-        self.log.append_entry(entry).map_err(|e| format!("{e}"))
+        self.unhashed.push_back(entry);
+        Ok(index)
+    }
+
+    /// Hashes up to `limit` of the persisted entries that wait for it into the tree, in
+    /// order (one, as a deferred step of its own, [`Manager::do_deferred`]; all of them
+    /// first thing in a control request, so that whoever reads the log, its head or a proof
+    /// sees every persisted entry). An entry
+    /// is encoded within [`tileos_update_log::MAX_ENTRY_LEN`] and its index checked below
+    /// [`MAX_TREE_SIZE`] before it is persisted, so the tree takes every one.
+    fn hash_entries(&mut self, limit: usize) {
+        let n = self.unhashed.len().min(limit);
+        for entry in self.unhashed.drain(..n) {
+            if let Err(error) = self.log.append_entry(entry) {
+                self.stats.log_failures += 1;
+                self.host
+                    .note(format_args!("slot {}: a persisted update-log entry was not hashed into the tree: {error}", self.config.name));
+            }
+        }
+        if n > 0 {
+            self.host.note(format_args!("@event slot.log-hashed slot={} entries={n} size={}", self.config.name, self.log.size()));
+        }
     }
 
     /// A refusal of a state-changing request, logged (refusals are entries of kind `Install`
