@@ -19,7 +19,7 @@ use tileos_slots::{
     Answered, Comparator, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId, Responder,
     Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
-use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+use tileos_update_log::{EventKind, ModuleRef, SigningKey, UpdateEvent, UpdateLog};
 
 /// Bytes of the longest message as compared ([`message_bytes_into`]).
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
@@ -53,10 +53,14 @@ pub const INSTALL_HASH_STEP: usize = 8 * 1024;
 pub const INSTALL_CHUNKS_PER_STEP: usize = 4;
 
 /// N-version mode of a slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NVersionConfig {
     /// Dissents a lineage may accumulate; the next one replaces it by the fallback.
     pub replace_after: u32,
+    /// The three lineages' program names (for the update log's `LineageReplaced` entry).
+    pub lineages: [String; 3],
+    /// The fallback's program name.
+    pub fallback: String,
 }
 
 /// What the manager knows of its slot (the system description's `[[slot]]`, expanded).
@@ -84,6 +88,9 @@ pub struct Config {
     pub trusted: Vec<TrustedKeys>,
     /// The tile's update-log key.
     pub log_key: SigningKey,
+    /// The manager domain's generation (0 at boot; each restart by the root server adds
+    /// one). From 1 on, the manager appends a `ManagerStarted` entry when it starts.
+    pub generation: u64,
 }
 
 /// Why the manager could not start.
@@ -137,8 +144,32 @@ pub struct ManagerStats {
     /// Times the warm module's journal would have overflowed and the warm module was
     /// brought up to date by an import instead (docs/slots.md, "The warm module's journal").
     pub journal_imports: u64,
-    /// Journal requests a restored module replayed before serving (their answers discarded).
+    /// Journal requests a restored module replayed before serving (their answers are not
+    /// delivered: their clients were answered).
     pub replayed: u64,
+    /// Replayed requests whose answer was compared with the digest of the answer their
+    /// client got (a request journaled after its client was answered has none).
+    pub replay_compared: u64,
+    /// Replayed requests whose answer differed from the answer their client got
+    /// (`@event slot.replay-disagreed`): the restored module disagrees with what was
+    /// delivered.
+    pub replay_disagreed: u64,
+}
+
+/// The digest of an answer kept for a journaled request (docs/slots.md, "The warm
+/// module's journal"): 64-bit FNV-1a over the answer's label and words, little-endian (the
+/// bytes [`Message::to_bytes`] makes). Not a cryptographic hash: it tells a replay's answer
+/// from the delivered one unless they collide by chance (2^-64 per pair), not against a
+/// module built to collide.
+fn answer_digest(label: u64, words: &[u64]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for word in core::iter::once(&label).chain(words) {
+        for byte in word.to_le_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Entries the warm module's journal holds beyond those a pending import covers before the
@@ -182,8 +213,9 @@ enum Job {
     /// Import transfer `transfer`'s state (`None`: not exported yet; the seat waits for it).
     Import { state: Option<Rc<Vec<u64>>>, transfer: u64 },
     /// A request from the journal, replayed by a restored module before it serves: its
-    /// client was answered already (by the rolled-back module); the answer is discarded.
-    Replay { id: RequestId, message: Rc<Message> },
+    /// client was answered already (by the rolled-back module); the answer is not delivered
+    /// but compared with `answered`, the digest of the answer the client got (if kept).
+    Replay { id: RequestId, message: Rc<Message>, answered: Option<u64> },
 }
 
 /// One seat.
@@ -223,8 +255,9 @@ struct Seat {
     /// The warm module's journal: the requests, in order, whose copies it did not get
     /// (skipped by the pacing) or will not apply (dropped for an import), since the last
     /// import that covers them; replayed if it is restored without that import
-    /// ([`Manager::replay_journal`]).
-    journal: VecDeque<(RequestId, Rc<Message>)>,
+    /// ([`Manager::replay_journal`]); with each, the digest of the answer its client got
+    /// once it was delivered ([`answer_digest`]).
+    journal: VecDeque<(RequestId, Rc<Message>, Option<u64>)>,
     /// The import waiting for its state that covers the journal's first entries: its
     /// transfer and how many entries it covers (dropped when its state arrives).
     journal_import: Option<(u64, usize)>,
@@ -442,6 +475,10 @@ struct Ballot {
 /// N-version state.
 struct Lineages {
     record: NVersion,
+    /// The program answering in each lineage position (the fallback's once replaced).
+    names: [String; 3],
+    /// The fallback's program name.
+    fallback: String,
     seats: [usize; 3],
     spare: Option<usize>,
     ballots: BTreeMap<RequestId, Ballot>,
@@ -576,7 +613,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let decisions = SlotPolicy { auto_promote: false, ..config.policy };
         let slot =
             Slot::new(decisions, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
-        let needed = match (config.n_version, config.comparator) {
+        let needed = match (&config.n_version, config.comparator) {
             (Some(_), _) => 3,
             (None, Comparator::NoiseCancelled) => 2,
             (None, _) => 1,
@@ -585,16 +622,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return Err(StartError::Seats(config.seats));
         }
         let entries = store.load().map_err(|e| StartError::Log(e.0))?;
-        let log_base_ms = match entries.last() {
-            Some(last) => {
-                UpdateEvent::decode(last).map_err(|e| StartError::Log(format!("last entry: {e}")))?.timestamp_ms.saturating_add(1)
-            }
-            None => 0,
-        };
+        // Every reloaded entry must decode (a `ManagerStarted` entry says they did).
+        let mut log_base_ms = 0;
+        for (index, entry) in entries.iter().enumerate() {
+            let event = UpdateEvent::decode(entry).map_err(|e| StartError::Log(format!("entry {index}: {e}")))?;
+            log_base_ms = event.timestamp_ms.saturating_add(1);
+        }
         let log = UpdateLog::from_entries(entries).map_err(|e| StartError::Log(format!("{e}")))?;
         let mut seats: Vec<Seat> = (0..config.seats).map(|_| Seat::empty()).collect();
-        let lineages = config.n_version.map(|n| Lineages {
+        let lineages = config.n_version.as_ref().map(|n| Lineages {
             record: NVersion::new(n.replace_after),
+            names: n.lineages.clone(),
+            fallback: n.fallback.clone(),
             seats: [0, 1, 2],
             spare: (config.seats > 3).then_some(3),
             ballots: BTreeMap::new(),
@@ -662,6 +701,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let size = manager.log.size();
         let name = manager.config.name.clone();
         manager.host.note(format_args!("@event slot.manager slot={name} seats={} log={size}", manager.seats.len()));
+        let generation = manager.config.generation;
+        if generation > 0 {
+            // A restart: what the manager held in memory is gone, and the log says so.
+            let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
+            let info = manager.module_info(ORIGINAL_INCUMBENT);
+            let note = format!("the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves");
+            let event = UpdateEvent {
+                kind: EventKind::ManagerStarted { generation, reloaded: size, seats },
+                ..manager.event(EventKind::Install, &info, &note)
+            };
+            manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}"));
+            manager.append_or_keep(event, format_args!("the entry of the manager's restart (generation {generation})"));
+        }
         Ok(manager)
     }
 
@@ -1471,11 +1523,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Adds request `id` to the journal of `seat`, in request order (nearly always at the end).
     fn journal_add(&mut self, seat: usize, id: RequestId, message: &Rc<Message>) {
         let Some(s) = self.seats.get_mut(seat) else { return };
-        if s.journal.iter().any(|(x, _)| *x == id) {
+        if s.journal.iter().any(|(x, _, _)| *x == id) {
             return;
         }
-        let at = s.journal.iter().rposition(|(x, _)| *x < id).map_or(0, |at| at + 1);
-        s.journal.insert(at, (id, message.clone()));
+        let at = s.journal.iter().rposition(|(x, _, _)| *x < id).map_or(0, |at| at + 1);
+        s.journal.insert(at, (id, message.clone(), None));
         if let Some((_, covered)) = &mut s.journal_import
             && at < *covered
         {
@@ -1589,11 +1641,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         // No import waits for its state: one that covered entries was abandoned.
         s.journal_import = None;
-        let entries: Vec<(RequestId, Rc<Message>)> = s.journal.drain(..).collect();
+        let entries: Vec<(RequestId, Rc<Message>, Option<u64>)> = s.journal.drain(..).collect();
         // After any import still queued (it is applied first), before any later request.
         let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
         let mut replayed = 0u64;
-        for (id, message) in entries {
+        for (id, message, answered) in entries {
             let in_flight = self.inflight.get(id).is_some();
             let Some(s) = self.seats.get_mut(seat) else { return };
             if in_flight {
@@ -1615,7 +1667,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             if in_flight {
                 s.queue.insert(at, Job::Request { id, message, copy_until: None });
             } else {
-                s.queue.insert(at, Job::Replay { id, message });
+                s.queue.insert(at, Job::Replay { id, message, answered });
                 replayed += 1;
             }
             at += 1;
@@ -1770,8 +1822,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
             (_, Some(Job::Request { id, .. })) => answer = Some(id),
-            // A journal request replayed: its client has its answer already.
-            (_, Some(Job::Replay { .. })) => self.stats.replayed += 1,
+            // A journal request replayed: its client has its answer already, which this one
+            // is compared with.
+            (_, Some(Job::Replay { id, answered, .. })) => {
+                self.stats.replayed += 1;
+                if let Some(answered) = answered {
+                    self.stats.replay_compared += 1;
+                    if answer_digest(label, words) != answered {
+                        self.stats.replay_disagreed += 1;
+                        let count = self.stats.replay_disagreed;
+                        self.host.note(format_args!(
+                            "@event slot.replay-disagreed slot={} seat={seat} request={id} count={count}",
+                            self.config.name
+                        ));
+                    }
+                }
+            }
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {}: seat {seat} sent label {label:#x} for {current:?}", self.config.name));
@@ -1873,6 +1939,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.stats.answered += 1;
         let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
         self.host.reply(flight.reply, &message);
+        // A journaled request keeps the digest of what its client got, for its replay.
+        if self.seats.iter().any(|s| !s.journal.is_empty()) {
+            let digest = answer_digest(message.label, &message.words);
+            for s in &mut self.seats {
+                if let Ok(at) = s.journal.binary_search_by_key(&id, |(x, _, _)| *x) {
+                    s.journal[at].2 = Some(digest);
+                }
+            }
+        }
     }
 
     /// Carries out what the slot decided: the circuit breaker's rollbacks written to the
@@ -2449,14 +2524,25 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn restart(&mut self, seat: usize) {
         let Ok(number) = u8::try_from(seat) else { return };
         let Some(program) = self.seats.get(seat).and_then(|s| s.program.clone()) else { return };
+        // Timed as one piece (the staging and the start are one step: docs/slots.md, "What
+        // is partial"), by the manager's clock.
+        let began = self.clock.now();
         let result = match &program {
             Program::Named(program) => self.start(number, *program),
             Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),
         };
+        let took = self.clock.now().saturating_sub(began);
         let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
         match result {
             Ok(generation) => {
-                self.host.note(format_args!("slot {}: seat {seat} (re)started, generation {generation}", self.config.name));
+                let (kind, bytes) = match &program {
+                    Program::Named(_) => ("named", 0),
+                    Program::Staged(elf) => ("staged", elf.len()),
+                };
+                self.host.note(format_args!(
+                    "@event slot.seat-rebuilt slot={} seat={seat} generation={generation} program={kind} bytes={bytes} micros={took}",
+                    self.config.name
+                ));
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.needs_state = serving_seat != Some(seat) || self.lineages.is_some();
                 }
@@ -2622,7 +2708,26 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.note(format_args!("slot {}: lineage {k} dissented {dissents} times, but there is no spare seat", self.config.name));
             return;
         };
+        // The update-log entry first (persisted before the replacement is reported or made);
+        // the replacement does not wait for the store: a refused entry is kept and tried
+        // once more as deferred work, then counted in `log_failures` (as a breaker's).
+        let cut_name = |name: &str| cut(name, MAX_NAME);
+        let replaced = ModuleRef { module: cut_name(&l.names[k.min(2)]), version: String::new(), content_hash: [0; 32] };
+        let fallback = ModuleInfo { name: l.fallback.clone(), version: String::new(), hash: [0; 32] };
+        let note = format!(
+            "lineage {k} dissented {dissents} times (replace_after {}): the fallback takes its place in seat {spare}",
+            dissents.saturating_sub(1)
+        );
+        let lineage = u8::try_from(k).unwrap_or(u8::MAX);
+        let event = UpdateEvent { kind: EventKind::LineageReplaced { lineage, dissents, replaced }, ..self.event(EventKind::Install, &fallback, &note) };
+        self.flush_log();
+        self.append_or_keep(event, format_args!("the replacement of lineage {k}"));
         self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));
+        if let Some(l) = &mut self.lineages
+            && let Some(name) = l.names.get_mut(k)
+        {
+            name.clone_from(&l.fallback);
+        }
         if let Some(s) = self.seats.get_mut(spare) {
             s.role = Role::Lineage(k);
             s.program = Some(Program::Named(SeatProgram::Fallback));
@@ -2791,6 +2896,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             requests: counters.requests,
             timeouts: counters.timeouts,
             log_size: self.log.size(),
+            replayed: self.stats.replayed,
+            replay_disagreed: self.stats.replay_disagreed,
         }
     }
 

@@ -11,7 +11,7 @@ use tileos_protocol::supervisor::{Request as SeatRequest, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
 use tileos_slots::State;
-use tileos_update_log::{EventKind, UpdateEvent};
+use tileos_update_log::{EventKind, ModuleRef, UpdateEvent};
 
 fn answer_value(sim: &Sim, badge: u64, seq: u64) -> Message {
     let answers = &sim.answers[&(badge, seq)];
@@ -177,7 +177,7 @@ fn the_immune_systems_rollback_restores_the_incumbent_and_the_log_says_why() {
     assert!(sim.not_answered_once().is_empty());
     let entries: Vec<UpdateEvent> = (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap()).collect();
     let last = entries.last().unwrap();
-    assert_eq!((last.kind, last.module.as_str()), (EventKind::Rollback, "checksum-fast"));
+    assert_eq!((&last.kind, last.module.as_str()), (&EventKind::Rollback, "checksum-fast"));
     assert_eq!(last.note.as_str(), format!("rolled back by the immune system: {why}"));
     assert!(entries[0].note.starts_with("refused"), "{:?}", entries[0]);
     assert_eq!(sim.store.entries.borrow().len(), entries.len(), "every entry persisted");
@@ -692,10 +692,111 @@ fn noise_cancelled_slots_run_a_replica() {
     assert_eq!(sim.m.slot().noise().disagreeing, 0);
 }
 
+fn n_version(replace_after: u32) -> NVersionConfig {
+    NVersionConfig {
+        replace_after,
+        lineages: ["sum-a".into(), "sum-b".into(), "sum-c".into()],
+        fallback: "sum-fallback".into(),
+    }
+}
+
+/// Runs requests 1..=4 through an N-version slot whose lineage 1 is wrong on each (three
+/// dissents with `replace_after` 2: replaced at the third).
+fn replace_lineage_one(store: TestStore) -> Sim {
+    let mut c = config(policy(), 4);
+    c.n_version = Some(n_version(2));
+    let mut sim = Sim::with_store(c, store);
+    sim.wrong_lineage = Some(1);
+    for x in 1..=4 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    sim
+}
+
+#[test]
+fn a_lineage_replacement_is_an_update_log_entry() {
+    let store = TestStore::default();
+    let sim = replace_lineage_one(store.clone());
+    assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "{}", sim.notes());
+    assert_eq!(sim.m.log().size(), 1, "{}", sim.notes());
+    let entry = UpdateEvent::decode(&store.entries.borrow()[0]).unwrap();
+    assert_eq!(
+        entry.kind,
+        EventKind::LineageReplaced {
+            lineage: 1,
+            dissents: 3,
+            replaced: ModuleRef { module: "sum-b".into(), version: String::new(), content_hash: [0; 32] }
+        }
+    );
+    assert_eq!((entry.slot.as_str(), entry.module.as_str(), entry.content_hash), ("checksum", "sum-fallback", [0; 32]));
+    assert_eq!(entry.note, "lineage 1 dissented 3 times (replace_after 2): the fallback takes its place in seat 3");
+    let notes = sim.notes();
+    assert!(notes.contains("@event slot.lineage-replaced slot=checksum lineage=1 dissents=3 seat=3"), "{notes}");
+    assert_eq!(sim.m.stats().log_failures, 0);
+}
+
+#[test]
+fn a_lineage_replacement_whose_entry_the_store_refuses_is_kept_tried_again_and_counted_if_lost() {
+    // Refused once: the replacement goes ahead (it does not wait for the store), the entry
+    // is kept and persisted by the deferred work.
+    let store = TestStore::default();
+    store.fail_next.set(1);
+    let sim = replace_lineage_one(store.clone());
+    assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "replaced all the same\n{}", sim.notes());
+    assert!(
+        sim.notes().contains("the replacement of lineage 1 was not persisted (the store is unavailable for a moment): tried again"),
+        "{}",
+        sim.notes()
+    );
+    // The Sim's pump ran the deferred work when nothing waited.
+    assert_eq!(entry_kinds(&sim).len(), 1, "persisted at the retry\n{}", sim.notes());
+    assert!(matches!(UpdateEvent::decode(&store.entries.borrow()[0]).unwrap().kind, EventKind::LineageReplaced { lineage: 1, .. }));
+    assert_eq!(sim.m.stats().log_failures, 0);
+    // Refused at both tries: not in the log, and said so (a line and `log_failures`).
+    let store = TestStore::default();
+    store.fail.set(true);
+    let mut sim = replace_lineage_one(store.clone());
+    sim.pump();
+    assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]));
+    assert_eq!(sim.m.log().size(), 0);
+    assert_eq!(sim.m.stats().log_failures, 1, "{}", sim.notes());
+    assert!(sim.notes().contains("update log entry not persisted: the store is unavailable"), "{}", sim.notes());
+}
+
+#[test]
+fn a_restarted_manager_appends_a_manager_started_entry_after_reloading_the_log() {
+    let store = TestStore::default();
+    // Boot (generation 0): no entry; an install makes one.
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    assert_eq!(sim.m.log().size(), 1);
+    drop(sim);
+    // The domain restarted (generation 2): the entry names the reload.
+    let mut c = config(policy(), 4);
+    c.generation = 2;
+    let sim = Sim::with_store(c, store.clone());
+    assert_eq!(sim.m.log().size(), 2, "{}", sim.notes());
+    let entry = UpdateEvent::decode(&store.entries.borrow()[1]).unwrap();
+    assert_eq!(entry.kind, EventKind::ManagerStarted { generation: 2, reloaded: 1, seats: 4 });
+    assert_eq!(entry.module, "checksum-v1");
+    assert!(entry.timestamp_ms > UpdateEvent::decode(&store.entries.borrow()[0]).unwrap().timestamp_ms);
+    assert!(sim.notes().contains("@event slot.manager-restarted slot=checksum generation=2 reloaded=1"), "{}", sim.notes());
+    drop(sim);
+    // A stored entry that does not decode stops the start, naming the entry.
+    store.entries.borrow_mut()[1][1] = 0x7f;
+    let mut c = config(policy(), 4);
+    c.generation = 3;
+    let world = std::rc::Rc::new(std::cell::RefCell::new(World::default()));
+    let clock = TestClock(std::rc::Rc::new(std::cell::Cell::new(1_000)));
+    let error = tileos_slot_manager::Manager::new(c, Host(world), clock, store.clone()).err().unwrap();
+    assert_eq!(error.to_string(), "update log: entry 1: malformed entry");
+}
+
 #[test]
 fn n_version_delivers_the_majority_and_replaces_a_dissenter() {
     let mut c = config(policy(), 4);
-    c.n_version = Some(NVersionConfig { replace_after: 2 });
+    c.n_version = Some(n_version(2));
     let mut sim = Sim::new(c);
     assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
     sim.wrong_lineage = Some(1);
