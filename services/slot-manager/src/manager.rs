@@ -3116,6 +3116,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let reason = format!("the promotion by hand of module {} is under way: one at a time", hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
+        if let Some(reason) = self.hand_off_pending() {
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
         match self.slot.check_promote(module, mode, now) {
@@ -3141,6 +3144,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         None
     }
 
+    /// Why a promotion by hand must wait, if a restored module still waits for a hand-off's
+    /// import ([`Manager::hand_off`]): were the hand-off to fail, the restored module would
+    /// replay its journal, and a module promoted meanwhile would have imported its state
+    /// without those requests (docs/slots.md, "The warm module's journal").
+    fn hand_off_pending(&self) -> Option<String> {
+        let (from, to) = self.seats.iter().enumerate().find_map(|(i, s)| s.handing.as_ref().map(|(_, to)| (i, *to)))?;
+        Some(format!("a rollback's hand-off (seat {from} to seat {to}) is under way: a promotion waits until it is done"))
+    }
+
     /// The entry step of the promotion by hand under way, alone in its busy span (no client
     /// request in flight, no message waiting): first, if a superseded policy promotion's
     /// entry is persisted, its withdrawal (a step of its own); then, at the next step, the
@@ -3158,6 +3170,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let Some(mut hand) = self.hand.take() else { return };
         let module = hand.module;
+        if let Some(reason) = self.hand_off_pending() {
+            // A rollback with a hand-off came after the request was accepted.
+            let reason = format!("the promotion by hand of module {module} was abandoned before its entry: {reason}");
+            self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Busy, &reason)));
+            return;
+        }
         let mode = if hand.force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let info = self.module_info(module);
         if let Err(refusal) = self.slot.check_promote(module, mode, self.clock.now()) {

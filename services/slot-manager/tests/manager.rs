@@ -1980,6 +1980,130 @@ fn a_rollback_by_hand_whose_hand_off_fails_replays_the_journal() {
 }
 
 #[test]
+fn a_replay_agreeing_with_what_the_clients_got_is_compared_and_not_counted_as_disagreeing() {
+    // A correct promoted module faults while the warm module is behind: every replayed
+    // request whose client got its answer is compared with that answer's digest, and agrees.
+    let mut compared = 0;
+    for flood in (40..80u64).step_by(5) {
+        let mut sim = Sim::new(config(policy(), 4));
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 4, flood);
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.fault(promoted);
+        sim.paused.clear();
+        sim.pump();
+        let stats = sim.m.stats();
+        assert!(stats.replay_compared <= stats.replayed, "{stats:?}");
+        assert_eq!(stats.replay_disagreed, 0, "flood={flood}\n{}", sim.notes());
+        compared += stats.replay_compared;
+        sums.check(&sim, &format!("flood={flood}"));
+    }
+    assert!(compared > 0, "no replay was compared");
+}
+
+#[test]
+fn a_replay_that_differs_from_what_a_client_got_is_counted_logged_and_in_the_status() {
+    // A wrong module (one more on every x that is a multiple of 7, its running sum right)
+    // promoted by force; the warm module does no work meanwhile and falls behind, so the copies of the flood's
+    // requests are skipped, not compared: its wrong answers reach their clients unseen by
+    // the breaker. At its fault the restored module replays them: the replays of the
+    // multiples of 7 differ from what the clients got.
+    let mut sim = Sim::new(config(policy(), 4));
+    assert_eq!(sim.install(&bundle(b"wrong")), Response::Installed { module: 1 });
+    sim.pump();
+    let mut x = 0;
+    for _ in 0..6 {
+        x += 1;
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.pump();
+    let warm = sim.m.seat_of_module(0).unwrap();
+    sim.paused.insert(warm);
+    // 16 copies queue for the warm module, the next are skipped (journaled): fewer than
+    // the journal's limit (2 x queue_limit), so no import brings it up to date.
+    for _ in 0..30u64 {
+        x += 1;
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "the breaker saw nothing\n{}", sim.notes());
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.fault(promoted);
+    sim.paused.clear();
+    sim.pump();
+    let stats = sim.m.stats();
+    assert!(stats.replayed > 0 && stats.replay_compared > 0, "{stats:?}\n{}", sim.notes());
+    assert!(stats.replay_disagreed > 0, "{stats:?}\n{}", sim.notes());
+    let lines = sim.world.borrow().notes.iter().filter(|n| n.starts_with("@event slot.replay-disagreed slot=checksum seat=0 request=")).count();
+    assert_eq!(lines as u64, stats.replay_disagreed, "{}", sim.notes());
+    match sim.control(Access::Read, &Request::Status) {
+        Response::Status(status) => {
+            assert_eq!((status.replayed, status.replay_disagreed), (stats.replayed, stats.replay_disagreed));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Every one of the x that is a multiple of 7 among the replays, and no other: the
+    // wrong module's answers to the rest were right.
+    assert!(stats.replay_disagreed < stats.replay_compared, "{stats:?}");
+}
+
+#[test]
+fn a_promotion_by_hand_waits_while_a_restored_module_waits_for_its_hand_off() {
+    // A rollback by hand hands the state over from the rolled-back module (the warm one
+    // was behind); while the restored module waits for that import, a promotion by hand is
+    // refused Busy with the reason; after the hand-off fails (the rolled-back module
+    // faults) the restored module replays its journal, and a promotion then carries every
+    // request's state: every answer stays right.
+    let mut refused_while_pending = 0;
+    for flood in (40..80u64).step_by(3) {
+        let mut sim = Sim::new(config(policy(), 4));
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 2, flood);
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.paused.insert(promoted);
+        for b in 0..3 {
+            sums.send(&mut sim, 10 + b);
+        }
+        assert_eq!(rollback_past_the_bound(&mut sim), Response::RolledBack { module: 0 });
+        let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
+        // The restored module (seat 0) works again; the rolled-back one stays paused, so a
+        // hand-off stays pending.
+        sim.paused.remove(&0);
+        sim.pump();
+        assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 }, "{}", sim.notes());
+        sim.pump();
+        let answer = sim.control(Access::Full, &Request::Promote { module: 2, force: true });
+        if handed {
+            refused_while_pending += 1;
+            assert_eq!(
+                refusal(answer),
+                (
+                    RefusalKind::Busy,
+                    format!("a rollback's hand-off (seat {promoted} to seat 0) is under way: a promotion waits until it is done")
+                ),
+                "flood={flood}"
+            );
+            // The hand-off fails: the restored module replays its journal.
+            sim.fault(promoted);
+            sim.paused.clear();
+            sim.pump();
+            assert_eq!(sim.control(Access::Full, &Request::Promote { module: 2, force: true }), Response::Promoted { module: 2 });
+        } else {
+            assert_eq!(answer, Response::Promoted { module: 2 }, "flood={flood}");
+            sim.paused.clear();
+        }
+        sim.pump();
+        for _ in 0..20 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &format!("flood={flood} handed={handed}"));
+    }
+    assert!(refused_while_pending >= 3, "a hand-off was pending in {refused_while_pending} runs");
+}
+
+#[test]
 fn a_second_promotion_after_a_replayed_rollback_keeps_every_answer_right() {
     // Fault rollback (replaying, in the phases where the warm module's state misses
     // requests), then another challenger promoted and the warm module (the restored one)
