@@ -3,6 +3,10 @@
 //! latency judgement by the breaker), `checksum-client` calling the slot in a steady loop
 //! and checking every answer:
 //!
+//! 0. `checksum-crash` shadows as a challenger: it faults on its 51st copy, is rebuilt
+//!    (`Manager::restart`: staged and started in one piece, timed by
+//!    `@event slot.seat-rebuilt … program=staged … micros=`), faults again and is rejected
+//!    (`max_faults = 1`);
 //! 1. `checksum-slow` (right answers, three hundred times the work) is forced in as soon as
 //!    it shadows, and settles when the window elapses (`checksum-v1` retires);
 //! 2. `checksum-crash` (faults on its 51st request, mirrored copies included) is forced in
@@ -73,6 +77,10 @@ fn rounds_after(serial: &Path, mark: &str) -> usize {
 
 /// The host's side; returns the final status.
 fn drive(port: u16, serial: &Path) -> Result<String, String> {
+    let crash = installed_module(&install_bundle(port, SLOT, "checksum-crash")?)?;
+    wait_status(port, "checksum-crash rejected after its second fault", 120, |status| {
+        !status.contains(&format!("  module {crash:<3} ")) && status.contains("rejected 1")
+    })?;
     let slow = force_in(port, "checksum-slow")?;
     // Settled when the window elapses: checksum-v1 (module 0) retires and leaves the list.
     wait_status(port, "checksum-slow settled", 60, |status| {
@@ -102,7 +110,10 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
         host::bundles_dir().display()
     );
     let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, status) = boot_and_drive("slot-warm-behind", "tile-slot-warm-behind.log", Vec::new(), PORT, ready, TIMEOUT, |port, serial| drive(port, serial));
+    let (outcome, status) =
+        boot_and_drive("slot-warm-behind", "tile-slot-warm-behind.log", Vec::new(), PORT, ready, TIMEOUT, |port, serial| {
+            drive(port, serial)
+        });
     for bad in ["KERNEL EXCEPTION", "panic at"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
@@ -114,6 +125,13 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
         .unwrap_or_else(|| panic!("no breaker rollback on a fault:\n{}", outcome.tail(80)));
     // The warm module was behind: it replayed its journal (or was brought up to date by an
     // import before, which the line names).
+    // The challenger's rebuild after its first fault, timed.
+    let rebuilt = serial
+        .lines()
+        .find(|line| line.contains("@event slot.seat-rebuilt slot=checksum") && line.contains("program=staged"))
+        .unwrap_or_else(|| panic!("no staged rebuild of checksum-crash:\n{}", outcome.tail(120)));
+    let micros: u64 = rebuilt.rsplit("micros=").next().and_then(|m| m.trim().parse().ok()).expect("micros=");
+    assert!(micros > 0, "{rebuilt}");
     let replay = serial.lines().find(|line| line.contains("@event slot.replay slot=checksum"));
     assert!(replay.is_some(), "the restored module replayed nothing (was the warm module behind?):\n{}", outcome.tail(120));
     assert!(!serial.contains("@event slot.replay-disagreed"), "a replay disagreed with a delivered answer:\n{}", outcome.tail(80));
@@ -127,5 +145,5 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
     }
     let after = rounds.iter().filter(|(at, _)| *at > rollback).count();
     assert!(after >= 2, "{after} client rounds after the rollback:\n{}", outcome.tail(60));
-    eprintln!("{}\n{}", replay.unwrap_or_default(), status);
+    eprintln!("{rebuilt}\n{}\n{}", replay.unwrap_or_default(), status);
 }

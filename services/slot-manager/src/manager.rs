@@ -706,7 +706,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // A restart: what the manager held in memory is gone, and the log says so.
             let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
             let info = manager.module_info(ORIGINAL_INCUMBENT);
-            let note = format!("the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves");
+            let note = format!(
+                "the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves"
+            );
             let event = UpdateEvent {
                 kind: EventKind::ManagerStarted { generation, reloaded: size, seats },
                 ..manager.event(EventKind::Install, &info, &note)
@@ -2719,7 +2721,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             dissents.saturating_sub(1)
         );
         let lineage = u8::try_from(k).unwrap_or(u8::MAX);
-        let event = UpdateEvent { kind: EventKind::LineageReplaced { lineage, dissents, replaced }, ..self.event(EventKind::Install, &fallback, &note) };
+        let event = UpdateEvent {
+            kind: EventKind::LineageReplaced { lineage, dissents, replaced },
+            ..self.event(EventKind::Install, &fallback, &note)
+        };
         self.flush_log();
         self.append_or_keep(event, format_args!("the replacement of lineage {k}"));
         self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));

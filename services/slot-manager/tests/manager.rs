@@ -693,11 +693,7 @@ fn noise_cancelled_slots_run_a_replica() {
 }
 
 fn n_version(replace_after: u32) -> NVersionConfig {
-    NVersionConfig {
-        replace_after,
-        lineages: ["sum-a".into(), "sum-b".into(), "sum-c".into()],
-        fallback: "sum-fallback".into(),
-    }
+    NVersionConfig { replace_after, lineages: ["sum-a".into(), "sum-b".into(), "sum-c".into()], fallback: "sum-fallback".into() }
 }
 
 /// Runs requests 1..=4 through an N-version slot whose lineage 1 is wrong on each (three
@@ -2036,7 +2032,8 @@ fn a_replay_that_differs_from_what_a_client_got_is_counted_logged_and_in_the_sta
     let stats = sim.m.stats();
     assert!(stats.replayed > 0 && stats.replay_compared > 0, "{stats:?}\n{}", sim.notes());
     assert!(stats.replay_disagreed > 0, "{stats:?}\n{}", sim.notes());
-    let lines = sim.world.borrow().notes.iter().filter(|n| n.starts_with("@event slot.replay-disagreed slot=checksum seat=0 request=")).count();
+    let lines =
+        sim.world.borrow().notes.iter().filter(|n| n.starts_with("@event slot.replay-disagreed slot=checksum seat=0 request=")).count();
     assert_eq!(lines as u64, stats.replay_disagreed, "{}", sim.notes());
     match sim.control(Access::Read, &Request::Status) {
         Response::Status(status) => {

@@ -247,8 +247,8 @@ mod tests {
     /// A format-1 entry as the crate wrote it before the format-2 kinds existed (a rollback;
     /// the bytes are fixed here, not produced by today's encoder).
     const OLD_ROLLBACK: &[u8] = &[
-        1, 2, 5, 1, b'a', 1, b'm', 1, b'v', 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 0,
+        1, 2, 5, 1, b'a', 1, b'm', 1, b'v', 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        0,
     ];
 
     #[test]

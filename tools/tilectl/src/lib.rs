@@ -1259,9 +1259,8 @@ pub fn check_history(slot: &str, events: &[UpdateEvent]) -> Result<(), String> {
                 if replaced.module.is_empty() || event.module.is_empty() {
                     return Err(format!("entry {index} (lineage-replaced): the replaced module or the fallback has no name"));
                 }
-                if let Some((_, _, _, first)) = replacements
-                    .iter()
-                    .find(|(l, m, t, _)| *l == *lineage && *m == replaced.module.as_str() && *t == event.timestamp_ms)
+                if let Some((_, _, _, first)) =
+                    replacements.iter().find(|(l, m, t, _)| *l == *lineage && *m == replaced.module.as_str() && *t == event.timestamp_ms)
                 {
                     return Err(format!(
                         "entry {index} (lineage-replaced) repeats entry {first}: lineage {lineage}'s {} replaced at {} ms twice (a replayed entry)",

@@ -542,7 +542,8 @@ fn log_prints_and_verifies_lineage_replacements_and_manager_restarts() {
     assert!(text.contains("     2 manager-started checksum checksum-v1 1.0.0 at 3000 ms"), "{text}");
     assert!(text.contains(", generation 1, 2 entries reloaded, 4 seats"), "{text}");
     let json: serde_json::Value =
-        serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "log", "--slot", "checksum", "--verify", "--state", heads]))).unwrap();
+        serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "log", "--slot", "checksum", "--verify", "--state", heads])))
+            .unwrap();
     assert_eq!(json["entries"][1]["kind"], "LineageReplaced");
     assert_eq!(json["entries"][1]["lineage"], 2);
     assert_eq!(json["entries"][1]["dissents"], 501);
@@ -581,7 +582,11 @@ fn log_verify_refuses_replayed_and_impossible_entries_naming_the_entry() {
     );
     // A copy next to its original.
     set_log(&state, &[replacement.clone(), replacement.clone()], &[]);
-    fails(verify("b.json"), 4, "entry 1 (lineage-replaced) repeats entry 0: lineage 2's checksum-wrong replaced at 2000 ms twice (a replayed entry)");
+    fails(
+        verify("b.json"),
+        4,
+        "entry 1 (lineage-replaced) repeats entry 0: lineage 2's checksum-wrong replaced at 2000 ms twice (a replayed entry)",
+    );
     // A lineage that does not exist, no dissents, a nameless module.
     set_log(&state, &[lineage_entry(7, 501, "checksum-wrong", 2_000)], &[]);
     fails(verify("c.json"), 4, "entry 0 (lineage-replaced): lineage 7 does not exist (a slot has lineages 0 to 2)");
@@ -624,7 +629,7 @@ fn tilectl_reports_malformed_entries_and_verify_refuses_them() {
         ("an empty entry", Vec::new(), "empty entry"),
     ];
     for (what, bytes, error) in cases {
-        set_log(&state, &[event(EventKind::Install, "checksum-fast")], &[bytes.clone()]);
+        set_log(&state, &[event(EventKind::Install, "checksum-fast")], std::slice::from_ref(&bytes));
         let text = ok(tilectl(&tile, &["log", "--slot", "checksum"]));
         assert!(text.contains(&format!("     1 undecodable entry of {} bytes: {error}", bytes.len())), "{what}: {text}");
         let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--json", "log", "--slot", "checksum"]))).unwrap();
