@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::host::{self, boot_and_drive_on, install_bundle, installed_module};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
 
@@ -110,8 +110,11 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
         host::bundles_dir().display()
     );
     let ready = &["update-agent: ready", "slot checksum: serving"];
+    // With TILEOS_SLOT_ICOUNT set the machine counts instructions (the guest's TSC then
+    // advances one tick per instruction), so the rebuild's figure below is in instructions.
+    let icount = std::env::var_os("TILEOS_SLOT_ICOUNT").is_some();
     let (outcome, status) =
-        boot_and_drive("slot-warm-behind", "tile-slot-warm-behind.log", Vec::new(), PORT, ready, TIMEOUT, |port, serial| {
+        boot_and_drive_on(icount, "slot-warm-behind", "tile-slot-warm-behind.log", Vec::new(), PORT, ready, TIMEOUT, |port, serial| {
             drive(port, serial)
         });
     for bad in ["KERNEL EXCEPTION", "panic at"] {
@@ -132,6 +135,22 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
         .unwrap_or_else(|| panic!("no staged rebuild of checksum-crash:\n{}", outcome.tail(120)));
     let micros: u64 = rebuilt.rsplit("micros=").next().and_then(|m| m.trim().parse().ok()).expect("micros=");
     assert!(micros > 0, "{rebuilt}");
+    // In TSC ticks (instructions under -icount): the TSC's rate from the kernel's line, and
+    // the root server's build of the seat's start (`build_ticks`) as part of it.
+    let khz: u64 = serial
+        .lines()
+        .find_map(|line| line.strip_prefix("timer: TSC ")?.split(" kHz").next()?.parse().ok())
+        .expect("the kernel's timer line");
+    let start = serial
+        .lines()
+        .find(|line| line.contains("@event domain.started domain=checksum.seat1 ") && line.contains(" generation=1 "))
+        .and_then(|line| line.rsplit("build_ticks=").next())
+        .unwrap_or("?");
+    eprintln!(
+        "slot_warm_behind: the rebuild took {micros} us = {} TSC ticks{} (of it the root server's SeatStart build_ticks={start})",
+        micros * khz / 1000,
+        if icount { ", instructions under -icount" } else { " (wall clock under TCG)" }
+    );
     let replay = serial.lines().find(|line| line.contains("@event slot.replay slot=checksum"));
     assert!(replay.is_some(), "the restored module replayed nothing (was the warm module behind?):\n{}", outcome.tail(120));
     assert!(!serial.contains("@event slot.replay-disagreed"), "a replay disagreed with a delivered answer:\n{}", outcome.tail(80));
