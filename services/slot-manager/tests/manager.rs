@@ -867,6 +867,15 @@ fn a_thousand_promote_rollback_cycles_under_load_lose_and_duplicate_nothing() {
         assert_eq!(sim.answers[&key][0].words, vec![sum], "request {key:?}: state moved with every switch");
     }
     assert_eq!(sim.m.log().size(), 3000);
+    assert_log_clock_never_goes_back(&sim);
+}
+
+/// The log's timestamps never go back (what `tilectl log --verify` checks).
+#[track_caller]
+fn assert_log_clock_never_goes_back(sim: &Sim) {
+    let times: Vec<u64> =
+        (0..sim.m.log().size()).map(|i| UpdateEvent::decode(sim.m.log().entry(i).unwrap()).unwrap().timestamp_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
 
 /// A tile whose challenger (seat 1, module 1) the policy has just promoted: the promoted
@@ -1536,6 +1545,7 @@ fn a_breaker_rollback_whose_entry_cannot_be_persisted_still_rolls_back_and_retri
         sim.pump();
         assert_eq!(answer_value(&sim, 1, 1).words, vec![8], "the restored incumbent serves");
         assert!(sim.not_answered_once().is_empty());
+        assert_log_clock_never_goes_back(&sim);
     }
 }
 
