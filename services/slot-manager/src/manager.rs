@@ -1941,13 +1941,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.stats.answered += 1;
         let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
         self.host.reply(flight.reply, &message);
-        // A journaled request keeps the digest of what its client got, for its replay.
-        if self.seats.iter().any(|s| !s.journal.is_empty()) {
-            let digest = answer_digest(message.label, &message.words);
-            for s in &mut self.seats {
-                if let Ok(at) = s.journal.binary_search_by_key(&id, |(x, _, _)| *x) {
-                    s.journal[at].2 = Some(digest);
-                }
+        // A request journaled before its answer keeps the digest of what its client got, for
+        // its replay: only the warm module's journal takes requests before they are answered
+        // (during a window), besides a hand-off's ([`Manager::handing_call`] records those).
+        if self.slot.warm().is_some() {
+            self.record_answer_digest(id, &message);
+        }
+    }
+
+    /// Keeps the digest of `message`, the answer request `id`'s client got, in the journal
+    /// entries of `id` (docs/slots.md, "Replays compared").
+    fn record_answer_digest(&mut self, id: RequestId, message: &Message) {
+        if self.seats.iter().all(|s| s.journal.is_empty()) {
+            return;
+        }
+        let digest = answer_digest(message.label, &message.words);
+        for s in &mut self.seats {
+            if let Ok(at) = s.journal.binary_search_by_key(&id, |(x, _, _)| *x) {
+                s.journal[at].2 = Some(digest);
             }
         }
     }
@@ -2280,7 +2291,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     self.journal_add(to, id, &message);
                 }
                 let (_, out) = self.slot.answer(id, Responder::Module(served), &bytes, now);
+                let delivered = self.inflight.get(id).is_some();
                 self.deliver(id, &bytes);
+                if delivered && self.slot.warm().is_none() {
+                    let message = Message::from_bytes(&bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
+                    self.record_answer_digest(id, &message);
+                }
                 self.answer_bytes = bytes;
                 self.process(out);
             }

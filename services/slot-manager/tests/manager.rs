@@ -1958,6 +1958,7 @@ fn a_rollback_by_hand_whose_hand_off_fails_replays_the_journal() {
     // rolled-back module; that module faults during the hand-off (after answering some of
     // the requests it had): the restored module replays what it misses, those answers
     // included, and every answer is the right running sum.
+    let mut compared = 0;
     for flood in 40..80u64 {
         for answered in 0..3usize {
             let mut sim = Sim::new(config(policy(), 4));
@@ -1981,8 +1982,13 @@ fn a_rollback_by_hand_whose_hand_off_fails_replays_the_journal() {
                 sums.send(&mut sim, 1);
             }
             sums.check(&sim, &format!("flood={flood} answered={answered} handed={handed}"));
+            // The replays (of requests the rolled-back module answered during the hand-off
+            // among them) agree with what the clients got.
+            assert_eq!(sim.m.stats().replay_disagreed, 0, "{:?}", sim.m.stats());
+            compared += sim.m.stats().replay_compared;
         }
     }
+    assert!(compared > 0, "no replay was compared");
 }
 
 #[test]
