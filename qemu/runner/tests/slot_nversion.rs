@@ -71,6 +71,8 @@ fn rounds(text: &str) -> usize {
 struct Seen {
     flagged: Vec<String>,
     after: String,
+    /// `tilectl log --verify` at the end.
+    log: String,
 }
 
 /// The host's side: polls the status until the wrong lineage is replaced, then lets the
@@ -104,7 +106,12 @@ fn watch_the_vote(port: u16, serial: &Path) -> Result<Seen, String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Ok(Seen { flagged, after: tilectl(port, Tilectl::Status)? })
+    let after = tilectl(port, Tilectl::Status)?;
+    let state = std::env::temp_dir().join(format!("slot-nversion-heads-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let log = tilectl(port, Tilectl::Log { slot: "checksum".into(), verify: true, log_key: None, state: Some(state.clone()) });
+    let _ = std::fs::remove_file(&state);
+    Ok(Seen { flagged, after, log: log? })
 }
 
 #[test]
@@ -148,12 +155,20 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     for k in [0, 1] {
         assert_eq!(lineage(after, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{after}");
     }
+    // The replacement is the update log's one entry, and it verifies.
+    assert!(seen.log.contains("update log of 1 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
+    let entry = seen.log.lines().find(|line| line.contains(" lineage-replaced checksum ")).unwrap_or_else(|| panic!("{}", seen.log));
+    assert!(entry.contains(&format!(", lineage 2 after {dissents} dissents, replaced archive program ")), "{entry}");
     // 4. Nothing else stopped or restarted.
     for stopped in outcome.events("domain.stopped") {
         assert!(stopped.get("domain") == Some("checksum.seat2"), "unexpected: {}", stopped.line);
     }
     let after_lines: Vec<&str> = after.lines().filter(|line| line.starts_with("  module ")).collect();
     println!("slot_nversion: the lineages at the end:\n{}", after_lines.join("\n"));
+    println!("slot_nversion: the update log:\n{}", seen.log);
+    for rebuilt in outcome.events("slot.seat-rebuilt") {
+        println!("slot_nversion: {}", rebuilt.line.trim());
+    }
     println!(
         "slot_nversion: {} rounds ({} requests) with wrong=0 errors=0; {} statuses showed lineage 2 flagged (last: {} dissents); {}; {:.1} s",
         rounds.len(),

@@ -19,7 +19,7 @@ use tileos_slots::{
     Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
 };
-use tileos_update_log::{EventKind, LogError, MAX_TREE_SIZE, SigningKey, UpdateEvent, UpdateLog};
+use tileos_update_log::{EventKind, LogError, MAX_TREE_SIZE, ModuleRef, SigningKey, UpdateEvent, UpdateLog};
 
 /// Bytes of the longest message as compared ([`message_bytes_into`]).
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
@@ -53,10 +53,14 @@ pub const INSTALL_HASH_STEP: usize = 8 * 1024;
 pub const INSTALL_CHUNKS_PER_STEP: usize = 4;
 
 /// N-version mode of a slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NVersionConfig {
     /// Dissents a lineage may accumulate; the next one replaces it by the fallback.
     pub replace_after: u32,
+    /// The three lineages' program names (for the update log's `LineageReplaced` entry).
+    pub lineages: [String; 3],
+    /// The fallback's program name.
+    pub fallback: String,
 }
 
 /// What the manager knows of its slot (the system description's `[[slot]]`, expanded).
@@ -84,6 +88,9 @@ pub struct Config {
     pub trusted: Vec<TrustedKeys>,
     /// The tile's update-log key.
     pub log_key: SigningKey,
+    /// The manager domain's generation (0 at boot; each restart by the root server adds
+    /// one). From 1 on, the manager appends a `ManagerStarted` entry when it starts.
+    pub generation: u64,
 }
 
 /// Why the manager could not start.
@@ -137,8 +144,32 @@ pub struct ManagerStats {
     /// Times the warm module's journal would have overflowed and the warm module was
     /// brought up to date by an import instead (docs/slots.md, "The warm module's journal").
     pub journal_imports: u64,
-    /// Journal requests a restored module replayed before serving (their answers discarded).
+    /// Journal requests a restored module replayed before serving (their answers are not
+    /// delivered: their clients were answered).
     pub replayed: u64,
+    /// Replayed requests whose answer was compared with the digest of the answer their
+    /// client got (a request journaled after its client was answered has none).
+    pub replay_compared: u64,
+    /// Replayed requests whose answer differed from the answer their client got
+    /// (`@event slot.replay-disagreed`): the restored module disagrees with what was
+    /// delivered.
+    pub replay_disagreed: u64,
+}
+
+/// The digest of an answer kept for a journaled request (docs/slots.md, "The warm
+/// module's journal"): 64-bit FNV-1a over the answer's label and words, little-endian (the
+/// bytes [`Message::to_bytes`] makes). Not a cryptographic hash: it tells a replay's answer
+/// from the delivered one unless they collide by chance (2^-64 per pair), not against a
+/// module built to collide.
+fn answer_digest(label: u64, words: &[u64]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for word in core::iter::once(&label).chain(words) {
+        for byte in word.to_le_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Entries the warm module's journal holds beyond those a pending import covers before the
@@ -182,8 +213,9 @@ enum Job {
     /// Import transfer `transfer`'s state (`None`: not exported yet; the seat waits for it).
     Import { state: Option<Rc<Vec<u64>>>, transfer: u64 },
     /// A request from the journal, replayed by a restored module before it serves: its
-    /// client was answered already (by the rolled-back module); the answer is discarded.
-    Replay { id: RequestId, message: Rc<Message> },
+    /// client was answered already (by the rolled-back module); the answer is not delivered
+    /// but compared with `answered`, the digest of the answer the client got (if kept).
+    Replay { id: RequestId, message: Rc<Message>, answered: Option<u64> },
 }
 
 /// One seat.
@@ -223,8 +255,9 @@ struct Seat {
     /// The warm module's journal: the requests, in order, whose copies it did not get
     /// (skipped by the pacing) or will not apply (dropped for an import), since the last
     /// import that covers them; replayed if it is restored without that import
-    /// ([`Manager::replay_journal`]).
-    journal: VecDeque<(RequestId, Rc<Message>)>,
+    /// ([`Manager::replay_journal`]); with each, the digest of the answer its client got
+    /// once it was delivered ([`answer_digest`]).
+    journal: VecDeque<(RequestId, Rc<Message>, Option<u64>)>,
     /// The import waiting for its state that covers the journal's first entries: its
     /// transfer and how many entries it covers (dropped when its state arrives).
     journal_import: Option<(u64, usize)>,
@@ -486,6 +519,10 @@ struct Ballot {
 /// N-version state.
 struct Lineages {
     record: NVersion,
+    /// The program answering in each lineage position (the fallback's once replaced).
+    names: [String; 3],
+    /// The fallback's program name.
+    fallback: String,
     seats: [usize; 3],
     spare: Option<usize>,
     ballots: BTreeMap<RequestId, Ballot>,
@@ -638,7 +675,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let decisions = SlotPolicy { auto_promote: false, ..config.policy };
         let slot =
             Slot::new(decisions, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
-        let needed = match (config.n_version, config.comparator) {
+        let needed = match (&config.n_version, config.comparator) {
             (Some(_), _) => 3,
             (None, Comparator::NoiseCancelled) => 2,
             (None, _) => 1,
@@ -647,16 +684,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return Err(StartError::Seats(config.seats));
         }
         let entries = store.load().map_err(|e| StartError::Log(e.0))?;
-        let log_base_ms = match entries.last() {
-            Some(last) => {
-                UpdateEvent::decode(last).map_err(|e| StartError::Log(format!("last entry: {e}")))?.timestamp_ms.saturating_add(1)
-            }
-            None => 0,
-        };
+        // Every reloaded entry must decode (a `ManagerStarted` entry says they did).
+        let mut log_base_ms = 0;
+        for (index, entry) in entries.iter().enumerate() {
+            let event = UpdateEvent::decode(entry).map_err(|e| StartError::Log(format!("entry {index}: {e}")))?;
+            log_base_ms = event.timestamp_ms.saturating_add(1);
+        }
         let log = UpdateLog::from_entries(entries).map_err(|e| StartError::Log(format!("{e}")))?;
         let mut seats: Vec<Seat> = (0..config.seats).map(|_| Seat::empty()).collect();
-        let lineages = config.n_version.map(|n| Lineages {
+        let lineages = config.n_version.as_ref().map(|n| Lineages {
             record: NVersion::new(n.replace_after),
+            names: n.lineages.clone(),
+            fallback: n.fallback.clone(),
             seats: [0, 1, 2],
             spare: (config.seats > 3).then_some(3),
             ballots: BTreeMap::new(),
@@ -728,6 +767,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let size = manager.log.size();
         let name = manager.config.name.clone();
         manager.host.note(format_args!("@event slot.manager slot={name} seats={} log={size}", manager.seats.len()));
+        let generation = manager.config.generation;
+        if generation > 0 {
+            // A restart: what the manager held in memory is gone, and the log says so.
+            let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
+            let info = manager.module_info(ORIGINAL_INCUMBENT);
+            let note = format!(
+                "the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves"
+            );
+            let event = UpdateEvent {
+                kind: EventKind::ManagerStarted { generation, reloaded: size, seats },
+                ..manager.event(EventKind::Install, &info, &note)
+            };
+            manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}"));
+            manager.append_or_keep(event, format_args!("the entry of the manager's restart (generation {generation})"));
+        }
         Ok(manager)
     }
 
@@ -1627,11 +1681,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Adds request `id` to the journal of `seat`, in request order (nearly always at the end).
     fn journal_add(&mut self, seat: usize, id: RequestId, message: &Rc<Message>) {
         let Some(s) = self.seats.get_mut(seat) else { return };
-        if s.journal.iter().any(|(x, _)| *x == id) {
+        if s.journal.iter().any(|(x, _, _)| *x == id) {
             return;
         }
-        let at = s.journal.iter().rposition(|(x, _)| *x < id).map_or(0, |at| at + 1);
-        s.journal.insert(at, (id, message.clone()));
+        let at = s.journal.iter().rposition(|(x, _, _)| *x < id).map_or(0, |at| at + 1);
+        s.journal.insert(at, (id, message.clone(), None));
         if let Some((_, covered)) = &mut s.journal_import
             && at < *covered
         {
@@ -1745,11 +1799,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         // No import waits for its state: one that covered entries was abandoned.
         s.journal_import = None;
-        let entries: Vec<(RequestId, Rc<Message>)> = s.journal.drain(..).collect();
+        let entries: Vec<(RequestId, Rc<Message>, Option<u64>)> = s.journal.drain(..).collect();
         // After any import still queued (it is applied first), before any later request.
         let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
         let mut replayed = 0u64;
-        for (id, message) in entries {
+        for (id, message, answered) in entries {
             let in_flight = self.inflight.get(id).is_some();
             let Some(s) = self.seats.get_mut(seat) else { return };
             if in_flight {
@@ -1771,7 +1825,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             if in_flight {
                 s.queue.insert(at, Job::Request { id, message, copy_until: None });
             } else {
-                s.queue.insert(at, Job::Replay { id, message });
+                s.queue.insert(at, Job::Replay { id, message, answered });
                 replayed += 1;
             }
             at += 1;
@@ -1927,8 +1981,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // Whatever a module sends while a request is outstanding is its answer (a label
             // the service protocol does not have reaches the client as such).
             (_, Some(Job::Request { id, .. })) => answer = Some(id),
-            // A journal request replayed: its client has its answer already.
-            (_, Some(Job::Replay { .. })) => self.stats.replayed += 1,
+            // A journal request replayed: its client has its answer already, which this one
+            // is compared with.
+            (_, Some(Job::Replay { id, answered, .. })) => {
+                self.stats.replayed += 1;
+                if let Some(answered) = answered {
+                    self.stats.replay_compared += 1;
+                    if answer_digest(label, words) != answered {
+                        self.stats.replay_disagreed += 1;
+                        let count = self.stats.replay_disagreed;
+                        self.host.note(format_args!(
+                            "@event slot.replay-disagreed slot={} seat={seat} request={id} count={count}",
+                            self.config.name
+                        ));
+                    }
+                }
+            }
             (STATE | IMPORTED, current) => {
                 self.stats.violations += 1;
                 self.host.note(format_args!("slot {}: seat {seat} sent label {label:#x} for {current:?}", self.config.name));
@@ -2030,6 +2098,29 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.stats.answered += 1;
         let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
         self.host.reply(flight.reply, &message);
+        // A request journaled before its answer keeps the digest of what its client got, for
+        // its replay: only the warm module's journal takes requests before they are answered
+        // (during a window), besides a hand-off's ([`Manager::handing_call`] records those).
+        if self.slot.warm().is_some() {
+            self.record_answer_digest(id, &message);
+        }
+    }
+
+    /// Keeps the digest of `message`, the answer request `id`'s client got, in the journal
+    /// entries of `id` (docs/slots.md, "Replays compared"). Out of line: the clients'
+    /// path only tests whether a window is open.
+    #[cold]
+    #[inline(never)]
+    fn record_answer_digest(&mut self, id: RequestId, message: &Message) {
+        if self.seats.iter().all(|s| s.journal.is_empty()) {
+            return;
+        }
+        let digest = answer_digest(message.label, &message.words);
+        for s in &mut self.seats {
+            if let Ok(at) = s.journal.binary_search_by_key(&id, |(x, _, _)| *x) {
+                s.journal[at].2 = Some(digest);
+            }
+        }
     }
 
     /// Carries out what the slot decided: the circuit breaker's rollbacks written to the
@@ -2363,7 +2454,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     self.journal_add(to, id, &message);
                 }
                 let (_, out) = self.slot.answer(id, Responder::Module(served), &bytes, now);
+                let delivered = self.inflight.get(id).is_some();
                 self.deliver(id, &bytes);
+                if delivered && self.slot.warm().is_none() {
+                    let message = Message::from_bytes(&bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
+                    self.record_answer_digest(id, &message);
+                }
                 self.answer_bytes = bytes;
                 self.process(out);
             }
@@ -2613,14 +2709,25 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn restart(&mut self, seat: usize) {
         let Ok(number) = u8::try_from(seat) else { return };
         let Some(program) = self.seats.get(seat).and_then(|s| s.program.clone()) else { return };
+        // Timed as one piece (the staging and the start are one step: docs/slots.md, "What
+        // is partial"), by the manager's clock.
+        let began = self.clock.now();
         let result = match &program {
             Program::Named(program) => self.start(number, *program),
             Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),
         };
+        let took = self.clock.now().saturating_sub(began);
         let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
         match result {
             Ok(generation) => {
-                self.host.note(format_args!("slot {}: seat {seat} (re)started, generation {generation}", self.config.name));
+                let (kind, bytes) = match &program {
+                    Program::Named(_) => ("named", 0),
+                    Program::Staged(elf) => ("staged", elf.len()),
+                };
+                self.host.note(format_args!(
+                    "@event slot.seat-rebuilt slot={} seat={seat} generation={generation} program={kind} bytes={bytes} micros={took}",
+                    self.config.name
+                ));
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.needs_state = serving_seat != Some(seat) || self.lineages.is_some();
                 }
@@ -2787,7 +2894,29 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.note(format_args!("slot {}: lineage {k} dissented {dissents} times, but there is no spare seat", self.config.name));
             return;
         };
+        // The update-log entry first (persisted before the replacement is reported or made);
+        // the replacement does not wait for the store: a refused entry is kept and tried
+        // once more as deferred work, then counted in `log_failures` (as a breaker's).
+        let cut_name = |name: &str| cut(name, MAX_NAME);
+        let replaced = ModuleRef { module: cut_name(&l.names[k.min(2)]), version: String::new(), content_hash: [0; 32] };
+        let fallback = ModuleInfo { name: l.fallback.clone(), version: String::new(), hash: [0; 32] };
+        let note = format!(
+            "lineage {k} dissented {dissents} times (replace_after {}): the fallback takes its place in seat {spare}",
+            dissents.saturating_sub(1)
+        );
+        let lineage = u8::try_from(k).unwrap_or(u8::MAX);
+        let event = UpdateEvent {
+            kind: EventKind::LineageReplaced { lineage, dissents, replaced },
+            ..self.event(EventKind::Install, &fallback, &note)
+        };
+        self.flush_log();
+        self.append_or_keep(event, format_args!("the replacement of lineage {k}"));
         self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));
+        if let Some(l) = &mut self.lineages
+            && let Some(name) = l.names.get_mut(k)
+        {
+            name.clone_from(&l.fallback);
+        }
         if let Some(s) = self.seats.get_mut(spare) {
             s.role = Role::Lineage(k);
             self.generation += 1;
@@ -2960,6 +3089,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             requests: counters.requests,
             timeouts: counters.timeouts,
             log_size: self.log.size(),
+            replayed: self.stats.replayed,
+            replay_disagreed: self.stats.replay_disagreed,
         }
     }
 
@@ -3179,6 +3310,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let reason = format!("the promotion by hand of module {} is under way: one at a time", hand.module);
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
+        if let Some(reason) = self.hand_off_pending() {
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
         match self.slot.check_promote(module, mode, now) {
@@ -3205,6 +3339,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         None
     }
 
+    /// Why a promotion by hand must wait, if a restored module still waits for a hand-off's
+    /// import ([`Manager::hand_off`]): were the hand-off to fail, the restored module would
+    /// replay its journal, and a module promoted meanwhile would have imported its state
+    /// without those requests (docs/slots.md, "The warm module's journal").
+    fn hand_off_pending(&self) -> Option<String> {
+        let (from, to) = self.seats.iter().enumerate().find_map(|(i, s)| s.handing.as_ref().map(|(_, to)| (i, *to)))?;
+        Some(format!("a rollback's hand-off (seat {from} to seat {to}) is under way: a promotion waits until it is done"))
+    }
+
     /// The entry step of the promotion by hand under way, alone in its busy span (no client
     /// request in flight, no message waiting): first, if a superseded policy promotion's
     /// entry is persisted, its withdrawal (a step of its own); then, at the next step, the
@@ -3222,6 +3365,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let Some(mut hand) = self.hand.take() else { return };
         let module = hand.module;
+        if let Some(reason) = self.hand_off_pending() {
+            // A rollback with a hand-off came after the request was accepted.
+            let reason = format!("the promotion by hand of module {module} was abandoned before its entry: {reason}");
+            self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Busy, &reason)));
+            return;
+        }
         let mode = if hand.force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let info = self.module_info(module);
         if let Err(refusal) = self.slot.check_promote(module, mode, self.clock.now()) {
@@ -3506,6 +3655,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let note = format!("rollback withdrawn: not carried out (the rollback window closed), module {module} serves on");
         let event = self.event(EventKind::Promote, &self.module_info(module), &note);
         self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
+        // Older kept entries first: the log's timestamps never go back (`tilectl log --verify`).
+        self.flush_log();
         self.append_or_keep(event, format_args!("the withdrawal of module {module}'s rollback"));
     }
 

@@ -379,6 +379,8 @@ mod tests {
             requests: u64::MAX,
             timeouts: u64::MAX,
             log_size: u64::MAX,
+            replayed: u64::MAX,
+            replay_disagreed: u64::MAX,
         };
         encoded_len(&ServerFrame::Answer { counter: u64::MAX, answer: Answer::Slot(Response::Status(status)) });
         let line =

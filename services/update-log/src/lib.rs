@@ -1,5 +1,6 @@
 //! The tile's update log: an append-only RFC 6962 Merkle log in which every module install,
-//! promotion and rollback is one entry, with Ed25519-signed tree heads, inclusion proofs and
+//! refusal, promotion, rollback, N-version lineage replacement and slot-manager restart is one
+//! entry, with Ed25519-signed tree heads, inclusion proofs and
 //! consistency proofs (DESIGN.md §6).
 //!
 //! - Hashing follows RFC 6962 §2.1: SHA-256, leaf hash `H(0x00 || entry)`, interior node hash
@@ -30,7 +31,7 @@ mod log;
 mod proof;
 mod tree_head;
 
-pub use event::{EventError, EventKind, MAX_ENTRY_LEN, UpdateEvent};
+pub use event::{EventError, EventKind, MAX_ENTRY_LEN, ModuleRef, UpdateEvent};
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
 pub use log::{LogError, UpdateLog};
 pub use proof::{ConsistencyProof, InclusionProof, MAX_TREE_SIZE, ProofError, verify_consistency, verify_inclusion};

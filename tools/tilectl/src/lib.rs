@@ -17,7 +17,7 @@ use tileos_protocol::twin::{self, Alarm, Bearing, ThermalLevel};
 use tileos_protocol::verify;
 use tileos_tilectl_wire::host::{Client, ClientError};
 use tileos_tilectl_wire::{Answer, Command as Wire, SlotName, TwinRead, WireError, dev_keys};
-use tileos_update_log::{SignedTreeHead, TreeHead, UpdateEvent, verify_consistency, verify_inclusion};
+use tileos_update_log::{EventKind, SignedTreeHead, TreeHead, UpdateEvent, verify_consistency, verify_inclusion};
 
 /// The options every command takes.
 pub struct Options {
@@ -474,7 +474,7 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
         for status in &statuses {
             let _ = writeln!(
                 text,
-                "slot {}: module {} serving; installed {}, rejected {}, promoted {}, rolled back {}; {} requests, {} timeouts; log of {} entries",
+                "slot {}: module {} serving; installed {}, rejected {}, promoted {}, rolled back {}; {} requests, {} timeouts; log of {} entries; replayed {}, replays disagreeing {}",
                 status.name,
                 status.serving,
                 status.installed,
@@ -483,7 +483,9 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
                 status.rolled_back,
                 status.requests,
                 status.timeouts,
-                status.log_size
+                status.log_size,
+                status.replayed,
+                status.replay_disagreed
             );
             for module in &status.modules {
                 let _ = writeln!(
@@ -1194,6 +1196,95 @@ fn remembered(state: &BTreeMap<String, Value>, key: &str, path: &Path) -> Result
     }
 }
 
+/// The kind's name in `--json` output (`Install`, `Promote`, `Rollback`, `LineageReplaced`,
+/// `ManagerStarted`).
+fn kind_label(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Install => "Install",
+        EventKind::Promote => "Promote",
+        EventKind::Rollback => "Rollback",
+        EventKind::LineageReplaced { .. } => "LineageReplaced",
+        EventKind::ManagerStarted { .. } => "ManagerStarted",
+    }
+}
+
+/// What a kind carries beyond the common fields, for the text line.
+fn kind_details(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Install | EventKind::Promote | EventKind::Rollback => String::new(),
+        EventKind::LineageReplaced { lineage, dissents, replaced } => format!(
+            ", lineage {lineage} after {dissents} dissents, replaced {} {} content {}",
+            replaced.module,
+            replaced.version,
+            hex(&replaced.content_hash)
+        ),
+        EventKind::ManagerStarted { generation, reloaded, seats } => {
+            format!(", generation {generation}, {reloaded} entries reloaded, {seats} seats")
+        }
+    }
+}
+
+/// The checks `log --verify` makes of the entries themselves, beyond the proofs (which show
+/// only that the tile signed them): every entry names `slot`; the log clock never goes back
+/// (each entry's timestamp is at least its predecessor's: a copy of an earlier entry
+/// appended later fails here); a `LineageReplaced` entry names lineage 0–2, at least one
+/// dissent and a replaced module and fallback, and no two such entries share their lineage,
+/// replaced module and timestamp (a copy next to its original); a `ManagerStarted` entry has
+/// a generation of at least 1 and says it reloaded exactly the entries before it. The first
+/// failure is returned, naming the entry and the field.
+pub fn check_history(slot: &str, events: &[UpdateEvent]) -> Result<(), String> {
+    let mut replacements: Vec<(u8, &str, u64, usize)> = Vec::new();
+    let mut last_time = 0;
+    for (index, event) in events.iter().enumerate() {
+        if event.slot != slot {
+            return Err(format!("entry {index} names slot {:?}, not {slot:?}", event.slot));
+        }
+        if event.timestamp_ms < last_time {
+            return Err(format!(
+                "entry {index} ({}) is stamped {} ms, before entry {}'s {last_time} ms: the log clock never goes back (a replayed or reordered entry)",
+                event.kind.name(),
+                event.timestamp_ms,
+                index - 1
+            ));
+        }
+        last_time = event.timestamp_ms;
+        match &event.kind {
+            EventKind::LineageReplaced { lineage, dissents, replaced } => {
+                if *lineage > 2 {
+                    return Err(format!("entry {index} (lineage-replaced): lineage {lineage} does not exist (a slot has lineages 0 to 2)"));
+                }
+                if *dissents == 0 {
+                    return Err(format!("entry {index} (lineage-replaced): 0 dissents (a replacement follows at least one)"));
+                }
+                if replaced.module.is_empty() || event.module.is_empty() {
+                    return Err(format!("entry {index} (lineage-replaced): the replaced module or the fallback has no name"));
+                }
+                if let Some((_, _, _, first)) =
+                    replacements.iter().find(|(l, m, t, _)| *l == *lineage && *m == replaced.module.as_str() && *t == event.timestamp_ms)
+                {
+                    return Err(format!(
+                        "entry {index} (lineage-replaced) repeats entry {first}: lineage {lineage}'s {} replaced at {} ms twice (a replayed entry)",
+                        replaced.module, event.timestamp_ms
+                    ));
+                }
+                replacements.push((*lineage, replaced.module.as_str(), event.timestamp_ms, index));
+            }
+            EventKind::ManagerStarted { generation, reloaded, .. } => {
+                if *generation == 0 {
+                    return Err(format!("entry {index} (manager-started): generation 0 (a restart has generation 1 or more)"));
+                }
+                if *reloaded != index as u64 {
+                    return Err(format!(
+                        "entry {index} (manager-started) says {reloaded} entries were reloaded before it, but it is entry {index} (a replayed or moved entry)"
+                    ));
+                }
+            }
+            EventKind::Install | EventKind::Promote | EventKind::Rollback => {}
+        }
+    }
+    Ok(())
+}
+
 /// `log`: the head, every entry decoded; with a key, verified.
 fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: Option<&Path>, json: bool) -> Result<String, Failure> {
     let head = match slot_call(client, slot, Request::LogHead)? {
@@ -1209,6 +1300,7 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
         SignedTreeHead { head: TreeHead { tree_size: head.tree_size, timestamp_ms: head.timestamp_ms, root_hash: head.root }, signature };
     let mut text = String::new();
     let mut entries = Vec::new();
+    let mut events = Vec::new();
     let mut consistency = Value::Null;
     if let Some(key) = key {
         signed.verify(key).map_err(|_| {
@@ -1245,25 +1337,45 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
             Ok(event) => {
                 let _ = writeln!(
                     text,
-                    "  {index:>4} {:<8} {} {} {} at {} ms, content {}{}",
-                    format!("{:?}", event.kind).to_lowercase(),
+                    "  {index:>4} {:<8} {} {} {} at {} ms, content {}{}{}",
+                    event.kind.name(),
                     event.slot,
                     event.module,
                     event.version,
                     event.timestamp_ms,
                     hex(&event.content_hash),
+                    kind_details(&event.kind),
                     if event.note.is_empty() { String::new() } else { format!(": {}", event.note) }
                 );
-                entries.push(json!({
+                let mut entry = json!({
                     "index": index,
-                    "kind": format!("{:?}", event.kind),
+                    "kind": kind_label(&event.kind),
                     "timestamp_ms": event.timestamp_ms,
                     "slot": event.slot,
                     "module": event.module,
                     "version": event.version,
                     "content_hash": hex(&event.content_hash),
                     "note": event.note,
-                }));
+                });
+                match &event.kind {
+                    EventKind::LineageReplaced { lineage, dissents, replaced } => {
+                        entry["lineage"] = json!(lineage);
+                        entry["dissents"] = json!(dissents);
+                        entry["replaced"] = json!({
+                            "module": replaced.module,
+                            "version": replaced.version,
+                            "content_hash": hex(&replaced.content_hash),
+                        });
+                    }
+                    EventKind::ManagerStarted { generation, reloaded, seats } => {
+                        entry["generation"] = json!(generation);
+                        entry["reloaded"] = json!(reloaded);
+                        entry["seats"] = json!(seats);
+                    }
+                    EventKind::Install | EventKind::Promote | EventKind::Rollback => {}
+                }
+                entries.push(entry);
+                events.push(event);
             }
             Err(error) if key.is_some() => return Err(Failure::Verification(format!("entry {index} does not decode: {error}"))),
             Err(error) => {
@@ -1271,6 +1383,9 @@ fn log(client: &mut Client, slot: &str, key: Option<&VerifyingKey>, state_path: 
                 entries.push(json!({ "index": index, "error": error.to_string(), "bytes": hex(&bytes) }));
             }
         }
+    }
+    if key.is_some() {
+        check_history(slot, &events).map_err(Failure::Verification)?;
     }
     if let (Some(key), Some(path)) = (key, state_path) {
         let mut state = read_state(path)?;

@@ -13,7 +13,7 @@ use tileos_protocol::twin::{self, Alarm, Bearing, Feature, MinuteAggregate, Summ
 use tileos_protocol::{supervisor, telemetry};
 use tileos_tilectl_wire::session::{Agent, Backend, BackendError};
 use tileos_tilectl_wire::{MAX_SLOTS, SlotName, dev_keys};
-use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
+use tileos_update_log::{EventKind, ModuleRef, SigningKey, UpdateEvent, UpdateLog};
 
 /// The fake tile's state, shared with the test.
 #[derive(Default)]
@@ -78,6 +78,8 @@ impl Backend for Fake {
                 requests: 42,
                 timeouts: 0,
                 log_size: tile.log.size(),
+                replayed: 0,
+                replay_disagreed: 0,
             }),
             Request::InstallBegin { length } => {
                 tile.staged.clear();
@@ -481,6 +483,164 @@ fn log_verify_checks_signature_inclusion_and_consistency() {
     let fresh = dir.join("fresh.json");
     let text = ok(tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", fresh.to_str().unwrap()]));
     assert!(text.contains("first head verified for this log"), "{text}");
+}
+
+fn lineage_entry(lineage: u8, dissents: u32, replaced: &str, at: u64) -> UpdateEvent {
+    UpdateEvent {
+        kind: EventKind::LineageReplaced {
+            lineage,
+            dissents,
+            replaced: ModuleRef { module: replaced.into(), version: String::new(), content_hash: [0; 32] },
+        },
+        timestamp_ms: at,
+        content_hash: [0; 32],
+        version: String::new(),
+        note: format!("lineage {lineage} dissented {dissents} times"),
+        ..event(EventKind::Install, "checksum-fast")
+    }
+}
+
+fn restart_entry(generation: u64, reloaded: u64, at: u64) -> UpdateEvent {
+    UpdateEvent {
+        kind: EventKind::ManagerStarted { generation, reloaded, seats: 4 },
+        timestamp_ms: at,
+        ..event(EventKind::Install, "checksum-v1")
+    }
+}
+
+/// Replaces the fake tile's log with `events` (and raw entries appended after them).
+fn set_log(state: &Arc<Mutex<Tile>>, events: &[UpdateEvent], raw: &[Vec<u8>]) {
+    let mut tile = state.lock().unwrap();
+    tile.log = UpdateLog::new();
+    for event in events {
+        tile.log.append(event).unwrap();
+    }
+    for entry in raw {
+        tile.log.append_entry(entry.clone()).unwrap();
+    }
+}
+
+#[test]
+fn log_prints_and_verifies_lineage_replacements_and_manager_restarts() {
+    let (tile, state) = fake_tile();
+    let dir = temp("lineage");
+    let heads = dir.join("heads.json");
+    let heads = heads.to_str().unwrap();
+    set_log(
+        &state,
+        &[event(EventKind::Install, "checksum-fast"), lineage_entry(2, 501, "checksum-wrong", 2_000), restart_entry(1, 2, 3_000)],
+        &[],
+    );
+    let text = ok(tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]));
+    assert!(
+        text.contains(&format!(
+            "     1 lineage-replaced checksum checksum-fast  at 2000 ms, content {zero}, lineage 2 after 501 dissents, replaced checksum-wrong  content {zero}: lineage 2 dissented 501 times",
+            zero = "00".repeat(32)
+        )),
+        "{text}"
+    );
+    assert!(text.contains("     2 manager-started checksum checksum-v1 1.0.0 at 3000 ms"), "{text}");
+    assert!(text.contains(", generation 1, 2 entries reloaded, 4 seats"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(tilectl(&tile, &["--dev-key", "--json", "log", "--slot", "checksum", "--verify", "--state", heads])))
+            .unwrap();
+    assert_eq!(json["entries"][1]["kind"], "LineageReplaced");
+    assert_eq!(json["entries"][1]["lineage"], 2);
+    assert_eq!(json["entries"][1]["dissents"], 501);
+    assert_eq!(json["entries"][1]["replaced"]["module"], "checksum-wrong");
+    assert_eq!(json["entries"][2]["kind"], "ManagerStarted");
+    assert_eq!(json["entries"][2]["reloaded"], 2);
+    // The lineage entry forged after its head was verified (501 dissents made 5): the tile
+    // re-signs, but the head is not consistent with the one verified before.
+    set_log(
+        &state,
+        &[event(EventKind::Install, "checksum-fast"), lineage_entry(2, 5, "checksum-wrong", 2_000), restart_entry(1, 2, 3_000)],
+        &[],
+    );
+    fails(
+        tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]),
+        4,
+        "the head of 3 entries is not consistent with the head of 3 entries verified before",
+    );
+}
+
+#[test]
+fn log_verify_refuses_replayed_and_impossible_entries_naming_the_entry() {
+    let (tile, state) = fake_tile();
+    let dir = temp("replayed");
+    let verify = |state_file: &str| {
+        let path = dir.join(state_file);
+        tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", path.to_str().unwrap()])
+    };
+    let replacement = lineage_entry(2, 501, "checksum-wrong", 2_000);
+    // A copy appended after a later entry: the log clock goes back.
+    set_log(&state, &[replacement.clone(), restart_entry(1, 1, 3_000), replacement.clone()], &[]);
+    fails(
+        verify("a.json"),
+        4,
+        "entry 2 (lineage-replaced) is stamped 2000 ms, before entry 1's 3000 ms: the log clock never goes back (a replayed or reordered entry)",
+    );
+    // A copy next to its original.
+    set_log(&state, &[replacement.clone(), replacement.clone()], &[]);
+    fails(
+        verify("b.json"),
+        4,
+        "entry 1 (lineage-replaced) repeats entry 0: lineage 2's checksum-wrong replaced at 2000 ms twice (a replayed entry)",
+    );
+    // A lineage that does not exist, no dissents, a nameless module.
+    set_log(&state, &[lineage_entry(7, 501, "checksum-wrong", 2_000)], &[]);
+    fails(verify("c.json"), 4, "entry 0 (lineage-replaced): lineage 7 does not exist (a slot has lineages 0 to 2)");
+    set_log(&state, &[lineage_entry(1, 0, "checksum-wrong", 2_000)], &[]);
+    fails(verify("d.json"), 4, "entry 0 (lineage-replaced): 0 dissents");
+    set_log(&state, &[lineage_entry(1, 3, "", 2_000)], &[]);
+    fails(verify("e.json"), 4, "entry 0 (lineage-replaced): the replaced module or the fallback has no name");
+    // A restart entry replayed (it says it reloaded 1 entry, but is entry 2), or of generation 0.
+    set_log(&state, &[event(EventKind::Install, "checksum-fast"), restart_entry(1, 1, 3_000), restart_entry(1, 1, 3_000)], &[]);
+    fails(verify("f.json"), 4, "entry 2 (manager-started) says 1 entries were reloaded before it, but it is entry 2");
+    set_log(&state, &[restart_entry(0, 0, 3_000)], &[]);
+    fails(verify("g.json"), 4, "entry 0 (manager-started): generation 0");
+    // An entry of another slot.
+    set_log(&state, &[UpdateEvent { slot: "other".into(), ..replacement.clone() }], &[]);
+    fails(verify("h.json"), 4, "entry 0 names slot \"other\", not \"checksum\"");
+    // The same log without --verify is printed, not judged.
+    ok(tilectl(&tile, &["log", "--slot", "checksum"]));
+}
+
+#[test]
+fn tilectl_reports_malformed_entries_and_verify_refuses_them() {
+    let (tile, state) = fake_tile();
+    let dir = temp("malformed");
+    let heads = dir.join("heads.json");
+    let heads = heads.to_str().unwrap();
+    let good = lineage_entry(2, 501, "checksum-wrong", 2_000).encode().unwrap();
+    let mut old_format = good.clone();
+    old_format[0] = 1;
+    let mut unknown = good.clone();
+    unknown[0] = 9;
+    let mut variant = good.clone();
+    variant[1] = 0x7f;
+    let mut cut = good.clone();
+    cut.truncate(good.len() / 2);
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("a new kind under format byte 1", old_format, "entry is not canonically encoded"),
+        ("an unknown format", unknown, "unknown entry format 9"),
+        ("an unknown kind", variant, "malformed entry"),
+        ("a cut entry", cut, "malformed entry"),
+        ("an empty entry", Vec::new(), "empty entry"),
+    ];
+    for (what, bytes, error) in cases {
+        set_log(&state, &[event(EventKind::Install, "checksum-fast")], std::slice::from_ref(&bytes));
+        let text = ok(tilectl(&tile, &["log", "--slot", "checksum"]));
+        assert!(text.contains(&format!("     1 undecodable entry of {} bytes: {error}", bytes.len())), "{what}: {text}");
+        let json: serde_json::Value = serde_json::from_str(&ok(tilectl(&tile, &["--json", "log", "--slot", "checksum"]))).unwrap();
+        assert_eq!(json["entries"][1]["error"], error, "{what}");
+        let _ = std::fs::remove_file(heads);
+        fails(
+            tilectl(&tile, &["--dev-key", "log", "--slot", "checksum", "--verify", "--state", heads]),
+            4,
+            &format!("entry 1 does not decode: {error}"),
+        );
+    }
 }
 
 #[test]

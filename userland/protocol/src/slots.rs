@@ -199,6 +199,10 @@ pub struct SlotStatus {
     pub timeouts: u64,
     /// Entries in the update log.
     pub log_size: u64,
+    /// Journaled requests a restored module replayed (since the manager started).
+    pub replayed: u64,
+    /// Replayed requests whose answer differed from the answer their client got.
+    pub replay_disagreed: u64,
 }
 
 /// One module of [`SlotStatus`].
@@ -273,6 +277,8 @@ mod tests {
             requests: u64::MAX,
             timeouts: u64::MAX,
             log_size: u64::MAX,
+            replayed: u64::MAX,
+            replay_disagreed: u64::MAX,
         }));
         round_trip(Response::Head(SignedHead {
             tree_size: u64::MAX,

@@ -267,6 +267,7 @@ pub fn config(policy: SlotPolicy, seats: u8) -> Config {
         max_bundle: 1 << 20,
         trusted: vec![dev_keys::trusted_bundle_keys().unwrap()],
         log_key: dev_keys::log_key(),
+        generation: 0,
     }
 }
 

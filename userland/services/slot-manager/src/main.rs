@@ -569,11 +569,17 @@ fn main(resources: Resources) -> ! {
                 policy: slot.policy,
                 comparator: slot.comparator,
                 allowance: slot.allowance.clone(),
-                n_version: slot.n_version.map(|n| NVersionConfig { replace_after: n.replace_after }),
+                // The slot's description names programs by archive index only.
+                n_version: slot.n_version.map(|n| NVersionConfig {
+                    replace_after: n.replace_after,
+                    lineages: n.programs.map(|p| format!("archive program {p}")),
+                    fallback: format!("archive program {}", n.fallback),
+                }),
                 queue_limit: QUEUE_LIMIT,
                 max_bundle: MAX_BUNDLE,
                 trusted: trusted_keys(),
                 log_key: dev_keys::log_key(),
+                generation: info.generation,
             }
         }
         Err(reason) => {
@@ -592,6 +598,7 @@ fn main(resources: Resources) -> ! {
                 max_bundle: MAX_BUNDLE,
                 trusted: trusted_keys(),
                 log_key: dev_keys::log_key(),
+                generation: info.generation,
             }
         }
     };

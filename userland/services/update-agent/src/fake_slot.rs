@@ -121,6 +121,8 @@ impl Fake {
                     requests: 0,
                     timeouts: 0,
                     log_size: self.log.size(),
+                    replayed: 0,
+                    replay_disagreed: 0,
                 })
             }
             Request::InstallBegin { length: 0 } => {
