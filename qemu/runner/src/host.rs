@@ -194,6 +194,22 @@ pub fn tilectl(port: u16, command: tileos_tilectl::Command, timeout: Duration) -
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Polls `tilectl status` (every `poll`) until `done` holds for it: that status; or, past
+/// `seconds`, an error naming `what` with the last status seen.
+pub fn wait_status(port: u16, what: &str, seconds: u64, poll: Duration, done: impl Fn(&str) -> bool) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let status = tilectl(port, tileos_tilectl::Command::Status, Duration::from_secs(30))?;
+        if done(&status) {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not seen within {seconds} s; last status:\n{status}"));
+        }
+        std::thread::sleep(poll);
+    }
+}
+
 /// The calls domain `name` reported, from `tilectl telemetry`'s table (`None`: no row, or
 /// "-": it reports no latencies).
 pub fn reported_calls(telemetry: &str, name: &str) -> Option<u64> {

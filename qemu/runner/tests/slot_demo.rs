@@ -42,19 +42,10 @@ fn module_line(status: &str, module: u32) -> Option<String> {
     status.lines().find(|line| line.starts_with(&prefix)).map(str::to_owned)
 }
 
-/// Polls tilectl status until `done` holds for it (or the deadline): the last status.
+/// Polls tilectl status every 500 ms until `done` holds for it (or the deadline): the last
+/// status.
 fn wait_status(port: u16, what: &str, seconds: u64, done: impl Fn(&str) -> bool) -> Result<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let status = tilectl(port, Tilectl::Status)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not seen within {seconds} s; last status:\n{status}"));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    host::wait_status(port, what, seconds, Duration::from_millis(500), done)
 }
 
 /// The host's side: every step, checked; returns the serial log's length when the forced

@@ -36,19 +36,10 @@ fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
     host::tilectl(port, command, Duration::from_secs(30))
 }
 
-/// Polls tilectl status until `done` holds for it (or the deadline): the last status.
+/// Polls tilectl status every 200 ms until `done` holds for it (or the deadline): the last
+/// status.
 fn wait_status(port: u16, what: &str, seconds: u64, done: impl Fn(&str) -> bool) -> Result<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let status = tilectl(port, Tilectl::Status)?;
-        if done(&status) {
-            return Ok(status);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not seen within {seconds} s; last status:\n{status}"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    host::wait_status(port, what, seconds, Duration::from_millis(200), done)
 }
 
 /// Installs `bundle` and forces it in as soon as it shadows; its module number.
