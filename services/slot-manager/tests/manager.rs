@@ -1979,6 +1979,15 @@ impl Sums {
     }
 }
 
+/// Module `module` (serving) faults; every paused seat runs again until nothing is left to
+/// do: the fault's rollback carried out.
+fn fault_the_serving_module(sim: &mut Sim, module: u32) {
+    let promoted = sim.m.seat_of_module(module).unwrap();
+    sim.fault(promoted);
+    sim.paused.clear();
+    sim.pump();
+}
+
 /// A challenger "fast" installed and promoted (by the policy's evidence, by hand), then a
 /// flood during which the warm incumbent (seat 0) does one piece of work per `k` requests.
 fn promoted_with_the_warm_module_behind(sim: &mut Sim, sums: &mut Sums, module: u32, k: usize, flood: u64) {
@@ -2013,10 +2022,7 @@ fn a_journal_that_would_overflow_brings_the_warm_module_up_to_date_instead() {
     assert!(imports >= 3, "brought up to date {imports} times\n{}", sim.notes());
     assert!(sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.journal-import")), "{}", sim.notes());
     // Nothing is journaled without a warm module: after the rollback it is empty.
-    let promoted = sim.m.seat_of_module(1).unwrap();
-    sim.fault(promoted);
-    sim.paused.clear();
-    sim.pump();
+    fault_the_serving_module(&mut sim, 1);
     assert_eq!(sim.m.journal_entries(), 0);
     for _ in 0..20 {
         sums.send(&mut sim, 1);
@@ -2122,10 +2128,7 @@ fn a_replay_agreeing_with_what_the_clients_got_is_compared_and_not_counted_as_di
         let mut sim = Sim::new(config(policy(), 4));
         let mut sums = Sums::default();
         promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 4, flood);
-        let promoted = sim.m.seat_of_module(1).unwrap();
-        sim.fault(promoted);
-        sim.paused.clear();
-        sim.pump();
+        fault_the_serving_module(&mut sim, 1);
         let stats = sim.m.stats();
         assert!(stats.replay_compared <= stats.replayed, "{stats:?}");
         assert_eq!(stats.replay_disagreed, 0, "flood={flood}\n{}", sim.notes());
@@ -2163,10 +2166,7 @@ fn a_replay_that_differs_from_what_a_client_got_is_counted_logged_and_in_the_sta
         sim.pump();
     }
     assert_eq!(sim.m.slot().serving(), 1, "the breaker saw nothing\n{}", sim.notes());
-    let promoted = sim.m.seat_of_module(1).unwrap();
-    sim.fault(promoted);
-    sim.paused.clear();
-    sim.pump();
+    fault_the_serving_module(&mut sim, 1);
     let stats = sim.m.stats();
     assert!(stats.replayed > 0 && stats.replay_compared > 0, "{stats:?}\n{}", sim.notes());
     assert!(stats.replay_disagreed > 0, "{stats:?}\n{}", sim.notes());
@@ -2250,16 +2250,10 @@ fn a_second_promotion_after_a_replayed_rollback_keeps_every_answer_right() {
         let mut sim = Sim::new(config(policy(), 5));
         let mut sums = Sums::default();
         promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 4, flood);
-        let promoted = sim.m.seat_of_module(1).unwrap();
-        sim.fault(promoted);
-        sim.paused.clear();
-        sim.pump();
+        fault_the_serving_module(&mut sim, 1);
         let first = sim.m.stats().replayed;
         promoted_with_the_warm_module_behind(&mut sim, &mut sums, 2, 4, flood + 7);
-        let promoted = sim.m.seat_of_module(2).unwrap();
-        sim.fault(promoted);
-        sim.paused.clear();
-        sim.pump();
+        fault_the_serving_module(&mut sim, 2);
         if first > 0 && sim.m.stats().replayed > first {
             replays += 1;
         }
