@@ -4,8 +4,9 @@
 //! and checking every answer:
 //!
 //! 0. `checksum-crash` shadows as a challenger: it faults on its 51st copy, is rebuilt
-//!    (`Manager::restart`: staged and started in one piece, timed by
-//!    `@event slot.seat-rebuilt … program=staged … micros=`), faults again and is rejected
+//!    (since `slots30` in steps: `@event slot.rebuild-steps`, one root-server call a step,
+//!    its `SeatStart` last; the whole timed by `@event slot.seat-rebuilt … program=staged …
+//!    micros=`), faults again and is rejected
 //!    (`max_faults = 1`);
 //! 1. `checksum-slow` (right answers, three hundred times the work) is forced in as soon as
 //!    it shadows, and settles when the window elapses (`checksum-v1` retires);
@@ -142,6 +143,29 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
         micros * khz / 1000,
         if icount { ", instructions under -icount" } else { " (wall clock under TCG)" }
     );
+    // Since `slots30` the rebuild is staged in steps (one root-server call each, the
+    // `SeatStart` last), the manager serving between them.
+    let steps_line = serial
+        .lines()
+        .find(|line| line.contains("@event slot.rebuild-steps slot=checksum"))
+        .unwrap_or_else(|| panic!("no rebuild's steps line:\n{}", outcome.tail(120)));
+    let field = |name: &str| -> u64 {
+        steps_line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name}= in {steps_line}"))
+    };
+    let steps = field("steps");
+    assert!(steps >= 3, "the rebuild was not staged in steps: {steps_line}");
+    assert!(rebuilt.contains(&format!(" steps={steps} ")), "{rebuilt} / {steps_line}");
+    eprintln!(
+        "slot_warm_behind: the rebuild in {steps} steps, TSC ticks{}: longest staging step {}, the last (SeatStart) {}, all steps {}, first step to last {}",
+        if icount { " (instructions under -icount)" } else { " (wall clock under TCG)" },
+        field("longest_stage_step"),
+        field("last_step"),
+        field("work"),
+        field("ticks")
+    );
     let replay = serial.lines().find(|line| line.contains("@event slot.replay slot=checksum"));
     assert!(replay.is_some(), "the restored module replayed nothing (was the warm module behind?):\n{}", outcome.tail(120));
     assert!(!serial.contains("@event slot.replay-disagreed"), "a replay disagreed with a delivered answer:\n{}", outcome.tail(80));
@@ -155,5 +179,5 @@ fn a_fault_rollback_while_the_warm_module_is_behind_gives_no_client_a_wrong_answ
     }
     let after = rounds.iter().filter(|(at, _)| *at > rollback).count();
     assert!(after >= 2, "{after} client rounds after the rollback:\n{}", outcome.tail(60));
-    eprintln!("{rebuilt}\n{}\n{}", replay.unwrap_or_default(), status);
+    eprintln!("{rebuilt}\n{steps_line}\n{}\n{}", replay.unwrap_or_default(), status);
 }

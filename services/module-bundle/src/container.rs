@@ -354,6 +354,17 @@ impl Verification {
         Ok(Verification { stage: Stage::Ed25519, manifest: None, hasher: ContentHasher::new() })
     }
 
+    /// Skips the two signature steps: for a caller that had both signatures of these bytes
+    /// checked by [`verify_signatures`] elsewhere (the slot manager's verifier domain, on
+    /// the [`signature_input`] of the same bytes) and got its verdict. Only moves a
+    /// verification still at [`Stage::Ed25519`] on to [`Stage::Manifest`]; any other stage
+    /// is left as it is.
+    pub fn signatures_verified_elsewhere(&mut self) {
+        if self.stage == Stage::Ed25519 {
+            self.stage = Stage::Manifest;
+        }
+    }
+
     /// The stage the next step works on.
     pub fn stage(&self) -> Stage {
         self.stage
@@ -415,6 +426,58 @@ impl Verification {
         }
         Ok(Progress::Pending(self.stage))
     }
+}
+
+/// Length of a [`signature_input`] before its manifest: the key id and both signatures.
+pub const SIGNATURE_INPUT_HEAD: usize = 32 + ED25519_SIGNATURE_LEN + ML_DSA_65_SIGNATURE_LEN;
+/// Largest [`signature_input`]: its head and the largest manifest.
+pub const MAX_SIGNATURE_INPUT: usize = SIGNATURE_INPUT_HEAD + MAX_MANIFEST_LEN;
+
+/// What a bundle's signatures cover and are, for a verifier in another domain
+/// (docs/slots.md, "Installs"): the key id (32 bytes), the Ed25519 signature (64), the
+/// ML-DSA-65 signature (3309) and the manifest, in that order, copied out of a bundle whose
+/// layout checked out. [`verify_signatures`] checks it; the payload is not in it (it is
+/// bound through the manifest's content hash, which the caller checks itself).
+pub fn signature_input(bytes: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    let sections = parse(bytes)?;
+    let mut out = Vec::with_capacity(SIGNATURE_INPUT_HEAD + sections.manifest.len());
+    out.extend_from_slice(&sections.key_id);
+    out.extend_from_slice(sections.ed25519);
+    out.extend_from_slice(sections.ml_dsa);
+    out.extend_from_slice(sections.manifest);
+    Ok(out)
+}
+
+/// Checks a [`signature_input`] against the trusted key pairs: its length (a manifest of
+/// 1 ..= [`MAX_MANIFEST_LEN`] bytes after the head, else [`VerifyError::Truncated`],
+/// [`VerifyError::EmptyManifest`] or [`VerifyError::ManifestTooLarge`]), its signer
+/// ([`VerifyError::UnknownSigner`]), then the Ed25519 and the ML-DSA-65 signature over
+/// [`signed_message`] ([`VerifyError::BadEd25519Signature`],
+/// [`VerifyError::BadMlDsaSignature`]): the checks [`Verification`]'s first two steps make,
+/// in the same order. Never panics on any input.
+pub fn verify_signatures(input: &[u8], trusted: &[TrustedKeys]) -> Result<(), VerifyError> {
+    if input.len() < SIGNATURE_INPUT_HEAD {
+        return Err(VerifyError::Truncated { expected: SIGNATURE_INPUT_HEAD, actual: input.len() });
+    }
+    let manifest = &input[SIGNATURE_INPUT_HEAD..];
+    if manifest.is_empty() {
+        return Err(VerifyError::EmptyManifest);
+    }
+    if manifest.len() > MAX_MANIFEST_LEN {
+        return Err(VerifyError::ManifestTooLarge(u32::try_from(manifest.len()).unwrap_or(u32::MAX)));
+    }
+    let key_id = field::<32>(input, 0);
+    let keys = trusted.iter().find(|k| k.key_id == key_id).ok_or(VerifyError::UnknownSigner)?;
+    let message = signed_message(&key_id, manifest);
+    let ed25519 =
+        ed25519_dalek::Signature::from_slice(&input[32..32 + ED25519_SIGNATURE_LEN]).map_err(|_| VerifyError::BadEd25519Signature)?;
+    keys.ed25519.verify_strict(&message, &ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
+    let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(&input[32 + ED25519_SIGNATURE_LEN..SIGNATURE_INPUT_HEAD])
+        .map_err(|_| VerifyError::BadMlDsaSignature)?;
+    if !keys.ml_dsa.verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa) {
+        return Err(VerifyError::BadMlDsaSignature);
+    }
+    Ok(())
 }
 
 /// A [`content_hash`] computed piece by piece (SHA-256 is incremental): the same value as

@@ -33,7 +33,8 @@ mod manifest;
 
 pub use container::{
     BuildError, ContentHasher, ED25519_SIGNATURE_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_BUNDLE_LEN, MAX_MANIFEST_LEN, MAX_PAYLOAD_LEN,
-    ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, Progress, Stage, Verification, VerifiedBundle, VerifyError, build, signed_message, verify,
+    MAX_SIGNATURE_INPUT, ML_DSA_65_SIGNATURE_LEN, ML_DSA_CONTEXT, Progress, SIGNATURE_INPUT_HEAD, Stage, Verification, VerifiedBundle,
+    VerifyError, build, signature_input, signed_message, verify, verify_signatures,
 };
 pub use keys::{
     BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TRUSTED_KEY_FILE_ENTRY_LEN, TrustedKeys, trusted_keys_file, trusted_keys_from_file,

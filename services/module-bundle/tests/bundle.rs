@@ -536,3 +536,55 @@ fn errors_and_the_signer_print_what_they_are() {
     let debug = format!("{:?}", signer());
     assert!(debug.starts_with("BundleSigner { key_id: ") && debug.ends_with(".. }"), "{debug}");
 }
+
+/// The signatures checked apart (`signature_input` + `verify_signatures`, the verifier
+/// domain's part) give the verdict `verify` gives on the same bundle, for the valid bundle and
+/// each signature fault; the stepwise verification told the signatures were verified
+/// elsewhere goes on from the manifest.
+#[test]
+fn signatures_checked_apart_agree_with_verify() {
+    let b = bundle();
+    let input = tileos_module_bundle::signature_input(b).unwrap();
+    assert_eq!(input.len(), tileos_module_bundle::SIGNATURE_INPUT_HEAD + manifest_len(b));
+    assert_eq!(tileos_module_bundle::verify_signatures(&input, &trusted()), Ok(()));
+    assert_eq!(tileos_module_bundle::verify_signatures(&input, &[other().public_keys().clone()]), Err(VerifyError::UnknownSigner));
+    for at in [HEADER_LEN + 3, HEADER_LEN + 64 + 100, MANIFEST_AT + 5] {
+        let mut t = b.to_vec();
+        t[at] ^= 0x04;
+        let apart = tileos_module_bundle::verify_signatures(&tileos_module_bundle::signature_input(&t).unwrap(), &trusted());
+        assert_eq!(apart, verify(&t, &trusted()).map(|_| ()), "byte {at}");
+    }
+    let mut verification = Verification::start(b, &trusted()).unwrap();
+    verification.signatures_verified_elsewhere();
+    assert_eq!(verification.stage(), Stage::Manifest);
+    let mut last = None;
+    for _ in 0..100 {
+        match verification.step(b, &trusted(), 4096).unwrap() {
+            Progress::Pending(_) => {}
+            Progress::Verified(v) => {
+                last = Some(v.manifest);
+                break;
+            }
+        }
+    }
+    assert_eq!(last, Some(manifest_for(&payload())));
+}
+
+/// Malformed signature inputs are refused with their reason, never a panic.
+#[test]
+fn malformed_signature_inputs_are_refused() {
+    use tileos_module_bundle::{SIGNATURE_INPUT_HEAD, verify_signatures};
+    for len in [0, 1, 31, 32, 95, SIGNATURE_INPUT_HEAD - 1] {
+        assert_eq!(
+            verify_signatures(&vec![0u8; len], &trusted()),
+            Err(VerifyError::Truncated { expected: SIGNATURE_INPUT_HEAD, actual: len })
+        );
+    }
+    assert_eq!(verify_signatures(&vec![0u8; SIGNATURE_INPUT_HEAD], &trusted()), Err(VerifyError::EmptyManifest));
+    let huge = vec![0u8; SIGNATURE_INPUT_HEAD + MAX_MANIFEST_LEN + 1];
+    assert_eq!(verify_signatures(&huge, &trusted()), Err(VerifyError::ManifestTooLarge((MAX_MANIFEST_LEN + 1) as u32)));
+    // The right key id, garbage signatures.
+    let mut garbage = vec![0xa5u8; SIGNATURE_INPUT_HEAD + 10];
+    garbage[..32].copy_from_slice(&signer().public_keys().key_id());
+    assert_eq!(verify_signatures(&garbage, &trusted()), Err(VerifyError::BadEd25519Signature));
+}

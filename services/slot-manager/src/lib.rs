@@ -35,8 +35,8 @@ pub mod dev_keys;
 mod manager;
 
 pub use manager::{
-    Config, DEFERRED_BOUND, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig, PersistedLog,
-    READY_DEADLINE, StartError,
+    Config, DEFERRED_BOUND, HASH_UNITS_PER_STEP, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig,
+    PersistedLog, READY_DEADLINE, REBUILD_CHUNKS_PER_STEP, StartError, VERIFIER_DEADLINE,
 };
 
 use alloc::string::String;
@@ -173,6 +173,12 @@ pub trait Seats {
 pub trait Clock {
     /// Microseconds since some fixed moment (boot).
     fn now(&self) -> Ticks;
+    /// A cycle counter for timing a piece of the manager's own work in its log lines (the
+    /// glue: the time-stamp counter, guest instructions under `-icount`); 0 where there is
+    /// none.
+    fn cycles(&self) -> u64 {
+        0
+    }
 }
 
 /// Why the update log could not be read or written.

@@ -8,7 +8,8 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, TrustedKeys, Verification, VerifyError};
+use tileos_bundle_verifier::{Call, CallError};
+use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, TrustedKeys, Verification, VerifyError, signature_input};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
@@ -48,9 +49,28 @@ pub const DEFERRED_BOUND: Ticks = 100_000;
 /// SHA-256 costs ≈ 15–20 instructions a byte here, so a step of this is ≈ 150,000.
 pub const INSTALL_HASH_STEP: usize = 8 * 1024;
 
+/// SHA-256 computations of the update log's tree per deferred hashing step
+/// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
+/// bytes, a few hundred for the manager's entries) and the interior nodes it completes (65
+/// bytes each), whatever the log's size. An entry needs 1 + (the trailing one bits of its
+/// index) of them, two on average, at most 1 + log₂ n.
+pub const HASH_UNITS_PER_STEP: usize = 2;
+
+/// How long an install waits for its verdict from the slot's verifier domain
+/// (docs/slots.md, "Installs"), from its commit: a verifier that is starting, restarting or
+/// starved has that long; then the install is refused with that reason (checked at the
+/// clock checks messages trigger).
+pub const VERIFIER_DEADLINE: Ticks = 30_000_000;
+
 /// Root-server calls staging an install's ELF into its seat per install step (each carries
 /// [`SEAT_CHUNK`] bytes; `SeatLoad` counts as one).
 pub const INSTALL_CHUNKS_PER_STEP: usize = 4;
+
+/// Root-server calls staging a challenger's ELF per step of its rebuild after a fault
+/// ([`Manager::rebuild_step`]; `SeatLoad` counts as one): one, since a `SeatChunk` call
+/// costs ≈ 45,000 instructions on a booted tile (docs/slots.md, "A challenger's rebuild
+/// after a fault").
+pub const REBUILD_CHUNKS_PER_STEP: usize = 1;
 
 /// N-version mode of a slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -413,32 +433,25 @@ struct HandPromotion {
     reply: ReplyCap,
 }
 
-/// The update log's persisted entries as the manager holds them ([`Manager::log`]): its
-/// tree, and after it the entries persisted but not yet hashed into it.
+/// The update log's persisted entries as the manager holds them ([`Manager::log`]): every
+/// persisted entry, hashed into the tree or still pending ([`UpdateLog::pending`]).
 #[derive(Clone, Copy, Debug)]
 pub struct PersistedLog<'a> {
     tree: &'a UpdateLog,
-    unhashed: &'a VecDeque<Vec<u8>>,
 }
 
 impl<'a> PersistedLog<'a> {
     /// Entries persisted so far.
     pub fn size(&self) -> u64 {
-        self.tree.size() + self.unhashed.len() as u64
+        self.tree.appended()
     }
 
     /// The encoded entry at `index`, hashed into the tree or not yet.
     pub fn entry(&self, index: u64) -> Option<&'a [u8]> {
-        match self.tree.entry(index) {
-            Some(entry) => Some(entry),
-            None => {
-                let at = usize::try_from(index.checked_sub(self.tree.size())?).ok()?;
-                self.unhashed.get(at).map(Vec::as_slice)
-            }
-        }
+        self.tree.appended_entry(index)
     }
 
-    /// The tree (without the entries still to be hashed in).
+    /// The tree (its size and heads leave out the entries still to be hashed in).
     pub fn tree(&self) -> &'a UpdateLog {
         self.tree
     }
@@ -492,12 +505,38 @@ struct InstallJob {
 
 /// Where an install stands.
 enum InstallPhase {
-    /// The bundle's verification, a step at a time (boxed: it holds the decoded manifest).
+    /// Both signatures, checked by the verifier domain (no manager step): job `job`'s
+    /// signature input `input`, of which the verifier fetched `fetched` bytes; `dispatched`
+    /// once the verifier has the job (before, the job waits for its `READY`); `since` the
+    /// commit (for [`VERIFIER_DEADLINE`]). The verification (layout and signer checked) goes
+    /// on from the manifest once the verdict is in.
+    Signatures { job: u64, input: Vec<u8>, fetched: usize, dispatched: bool, since: Ticks, verification: Box<Verification> },
+    /// The rest of the bundle's verification, a step at a time (boxed: it holds the decoded
+    /// manifest).
     Verify(Box<Verification>),
-    /// A refused bundle's hash (for its log entry), a step at a time; then the refusal.
-    Refuse { error: VerifyError, hasher: ContentHasher, hashed: usize },
+    /// A refused bundle's hash (for its log entry), a step at a time; then the refusal
+    /// with `reason`.
+    Refuse { reason: String, hasher: ContentHasher, hashed: usize },
     /// The verified ELF staged into `seat` (`staged`: bytes sent; `None`: `SeatLoad` not yet).
     Stage { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, staged: Option<usize> },
+}
+
+/// A challenger's rebuild after a fault, staged a step at a time
+/// ([`Manager::rebuild_step`]) while the manager serves on; its seat's `SeatStart` is the
+/// last step.
+struct Rebuild {
+    /// The seat.
+    seat: usize,
+    /// The seat's role when it faulted: the rebuild is abandoned if it changes.
+    role: Role,
+    /// The ELF.
+    elf: Rc<Vec<u8>>,
+    /// Bytes staged so far (`None`: `SeatLoad` not yet).
+    staged: Option<usize>,
+    /// When the fault was handled.
+    since: Ticks,
+    /// Steps taken so far.
+    steps: u32,
 }
 
 /// Name, version and content hash of a module (for the status and the log).
@@ -540,14 +579,13 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     seats: Vec<Seat>,
     inflight: Flights,
     staging: Option<Staging>,
+    /// The update log: every persisted entry, hashed into its tree by deferred steps of at
+    /// most [`HASH_UNITS_PER_STEP`] hashes, or before the log is read
+    /// ([`Manager::hash_entries`]).
     log: UpdateLog,
     /// The seat of the warm module a rollback under way catches up before it is carried out
     /// ([`Manager::catch_up_before_rollback`]): it has the serving schedule meanwhile.
     restoring: Option<usize>,
-    /// Entries persisted in the store but not yet hashed into [`Manager::log`]'s tree, in
-    /// order: the tree catches up in a deferred step of its own, or before the log is read
-    /// ([`Manager::hash_entries`]).
-    unhashed: VecDeque<Vec<u8>>,
     log_base_ms: u64,
     modules: BTreeMap<ModuleId, ModuleInfo>,
     stats: ManagerStats,
@@ -603,6 +641,14 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     answer_bytes: Vec<u8>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
     install: Option<InstallJob>,
+    /// Challengers' rebuilds after a fault, in order, done in steps
+    /// ([`Manager::rebuild_step`]): the first is under way.
+    rebuilds: VecDeque<Rebuild>,
+    /// The verifier domain's saved call: it has no job and waits for one
+    /// ([`Manager::verifier_call`]).
+    verifier: Option<ReplyCap>,
+    /// Install jobs numbered so far (the low half of a job's id, `tileos_bundle_verifier::job_id`).
+    jobs: u32,
     /// The saved calls a client request is sent to at once ([`Manager::send_to_waiting`];
     /// kept: allocated once).
     batch: Vec<ReplyCap>,
@@ -721,7 +767,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             staging: None,
             log,
             restoring: None,
-            unhashed: VecDeque::new(),
             log_base_ms,
             modules,
             stats: ManagerStats::default(),
@@ -747,6 +792,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             plan_for: None,
             generation: 1,
             install: None,
+            rebuilds: VecDeque::new(),
+            verifier: None,
+            jobs: 0,
         };
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
@@ -798,12 +846,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The update log's persisted entries: those in the tree and those still waiting for
     /// their step to be hashed in ([`Manager::unhashed_entries`]).
     pub fn log(&self) -> PersistedLog<'_> {
-        PersistedLog { tree: &self.log, unhashed: &self.unhashed }
+        PersistedLog { tree: &self.log }
     }
 
-    /// How many persisted entries wait for their step to be hashed into the tree.
+    /// How many persisted entries wait for their steps to be hashed into the tree (the last
+    /// of them may be partly hashed).
     pub fn unhashed_entries(&self) -> usize {
-        self.unhashed.len()
+        usize::try_from(self.log.pending()).unwrap_or(usize::MAX)
     }
 
     /// The host side (for tests).
@@ -884,6 +933,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         self.fail_hung_starts(now);
         self.stop_busy_leavers(now);
+        self.check_verifier_deadline(now);
         if let Some(pre) = self.pre_transfer.filter(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
             self.abandon_promotion(pre.module, "its state transfer before the switch did not complete within 100 ms");
         }
@@ -972,7 +1022,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// and lowering a schedule (so that it never joins the span of the message that ends a
     /// promotion's switch, as lowering the warm module's schedule does).
     fn hashing_is_next(&self) -> bool {
-        !self.unhashed.is_empty()
+        self.log.pending() > 0
             && self.switching.is_none()
             && self.unlogged.is_empty()
             && self.hand_rollback.is_none()
@@ -998,11 +1048,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// and a client request arriving meanwhile would wait with it; its answer is a message
     /// to the manager, after which the deferred work is tried again (and
     /// [`DEFERRED_BOUND`] still holds for a module that never answers).
+    /// Or while its module is being rebuilt after a fault (it waits until it has started).
     fn promotion_waits_for_module(&self) -> bool {
-        self.policy_due
-            .and_then(|module| self.seat_of(Role::Module(module)))
-            .and_then(|seat| self.seats.get(seat))
-            .is_some_and(|s| s.current.is_some())
+        self.policy_due.is_some_and(|module| self.rebuilding(module).is_some())
+            || self
+                .policy_due
+                .and_then(|module| self.seat_of(Role::Module(module)))
+                .and_then(|seat| self.seats.get(seat))
+                .is_some_and(|s| s.current.is_some())
     }
 
     /// Whether the promotion by hand under way has its entry (or the withdrawal of a
@@ -1044,9 +1097,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         {
             self.log_policy_promotion(module);
         } else if !retried && self.hashing_is_next() {
-            // The tree catches up with the persisted entries, a step alone: one entry a
-            // step (the next, if any, at the next step).
-            self.hash_entries(1);
+            // The tree catches up with the persisted entries, a step alone: at most
+            // `HASH_UNITS_PER_STEP` hashes a step (the rest, if any, at the next steps).
+            self.hash_entries(HASH_UNITS_PER_STEP);
             return;
         }
         self.withdraw_stale_promotion();
@@ -1068,6 +1121,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// module stays promotable, for a promotion by hand.
     fn log_policy_promotion(&mut self, module: ModuleId) {
         if !self.slot.module(module).is_some_and(|m| m.state == State::Promotable) || self.slot.warm().is_some() {
+            return;
+        }
+        if self.rebuilding(module).is_some() {
+            // Past the bound while it is rebuilt after a fault: due again once it runs.
+            self.policy_due = Some(module);
             return;
         }
         let evidence = self.slot.module(module).map(|m| m.evidence).unwrap_or_default();
@@ -1103,6 +1161,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn start_pre_transfer(&mut self, module: ModuleId) -> bool {
         if !self.slot.module(module).is_some_and(|m| matches!(m.state, State::Shadowing | State::Promotable)) {
             self.abandon_promotion(module, "it is no longer shadowing");
+            return true;
+        }
+        if self.rebuilding(module).is_some() {
+            self.abandon_promotion(module, "it faulted and is being rebuilt");
             return true;
         }
         if self.lineages.is_some() || self.pre_transfer.is_some() {
@@ -1244,9 +1306,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     pub fn faulted(&mut self, bits: u64) {
         self.check_clock();
         for seat in 0..self.seats.len().min(64) {
-            if bits & (1 << seat) != 0 {
-                self.seat_failed(seat, true);
+            if bits & (1 << seat) == 0 {
+                continue;
             }
+            if self.rebuilds.iter().any(|r| r.seat == seat) {
+                // Not running (stopped at its fault, not started again yet): no new fault.
+                self.stats.violations += 1;
+                self.host.note(format_args!("slot {}: a fault signal for seat {seat}, which is being rebuilt: ignored", self.config.name));
+                continue;
+            }
+            self.seat_failed(seat, true);
         }
         self.reschedule();
     }
@@ -1381,6 +1450,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host.reply(reply, &Message::error(ProtocolError::TooLarge));
             return;
         }
+        if badge == tileos_bundle_verifier::VERIFIER_BADGE {
+            return self.verifier_call(label, words, reply);
+        }
         if badge & SEAT_BADGE != 0 {
             let seat = badge & !SEAT_BADGE;
             match usize::try_from(seat) {
@@ -1401,8 +1473,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                         self.do_deferred();
                         match self.commit() {
                             Ok((bundle, phase)) => {
-                                // Answered when the install ends (install_step).
+                                // Answered when the install ends (install_step); the
+                                // signatures go to the verifier domain first.
                                 self.install = Some(InstallJob { reply, bundle, phase });
+                                self.dispatch_verifier();
                                 return;
                             }
                             Err(response) => *response,
@@ -1915,9 +1989,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             return;
         }
-        if s.role == Role::Empty {
+        if s.role == Role::Empty || self.rebuilds.iter().any(|r| r.seat == seat) {
             self.stats.violations += 1;
-            self.host.note(format_args!("slot {}: call from seat {seat}, which runs no module", self.config.name));
+            let what = if s.role == Role::Empty { "runs no module" } else { "is being rebuilt (no module runs)" };
+            self.host.note(format_args!("slot {}: call from seat {seat}, which {what}", self.config.name));
             self.host.release(reply);
             return;
         }
@@ -2705,27 +2780,58 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// (Re)builds the seat's module from its program. A module that does not serve imports
-    /// the reference module's state when it calls READY.
+    /// the reference module's state when it calls READY. A challenger's staged program is
+    /// rebuilt in steps ([`Manager::rebuild_step`]): the seat's copies are
+    /// skipped meanwhile. A named program (one `SeatStart`) and the serving module's
+    /// (clients wait for it whatever the manager does) are rebuilt at once.
     fn restart(&mut self, seat: usize) {
-        let Ok(number) = u8::try_from(seat) else { return };
         let Some(program) = self.seats.get(seat).and_then(|s| s.program.clone()) else { return };
-        // Timed as one piece (the staging and the start are one step: docs/slots.md, "What
-        // is partial"), by the manager's clock.
-        let began = self.clock.now();
+        let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
+        let now = self.clock.now();
+        if let Program::Staged(elf) = &program
+            && serving_seat != Some(seat)
+            && self.lineages.is_none()
+            && let Some(s) = self.seats.get_mut(seat)
+        {
+            // No copies until it is started (skipped and settled as for a seat that is
+            // behind, not queued to time out), no READY deadline from an older start.
+            s.catching_up = true;
+            s.started_at = None;
+            self.generation += 1;
+            let (role, bytes) = (s.role, elf.len());
+            self.rebuilds.push_back(Rebuild { seat, role, elf: elf.clone(), staged: None, since: now, steps: 0 });
+            self.host.note(format_args!("@event slot.seat-rebuilding slot={} seat={seat} bytes={bytes}", self.config.name));
+            return;
+        }
+        let Ok(number) = u8::try_from(seat) else { return };
+        if matches!(program, Program::Staged(_))
+            && let Some(r) = self.rebuilds.front_mut()
+            && r.staged.take().is_some()
+        {
+            // Its `SeatLoad` discards the root server's staging under way (one per slot).
+            self.host
+                .note(format_args!("slot {}: seat {}'s rebuild stages again (seat {seat} was rebuilt first)", self.config.name, r.seat));
+        }
         let result = match &program {
             Program::Named(program) => self.start(number, *program),
             Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),
         };
-        let took = self.clock.now().saturating_sub(began);
+        self.rebuilt(seat, &program, result, now, 1);
+    }
+
+    /// The end of seat `seat`'s rebuild (begun at `since`, in `steps` steps): its line, or
+    /// what could not be started.
+    fn rebuilt(&mut self, seat: usize, program: &Program, result: Result<u64, String>, since: Ticks, steps: u32) {
+        let took = self.clock.now().saturating_sub(since);
         let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
         match result {
             Ok(generation) => {
-                let (kind, bytes) = match &program {
+                let (kind, bytes) = match program {
                     Program::Named(_) => ("named", 0),
                     Program::Staged(elf) => ("staged", elf.len()),
                 };
                 self.host.note(format_args!(
-                    "@event slot.seat-rebuilt slot={} seat={seat} generation={generation} program={kind} bytes={bytes} micros={took}",
+                    "@event slot.seat-rebuilt slot={} seat={seat} generation={generation} program={kind} bytes={bytes} steps={steps} micros={took}",
                     self.config.name
                 ));
                 if let Some(s) = self.seats.get_mut(seat) {
@@ -2746,6 +2852,89 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
             }
         }
+    }
+
+    /// Whether a challenger's rebuild after a fault is under way: the glue then calls
+    /// [`Manager::rebuild_step`] whenever no message waits and no client request is in flight.
+    pub fn rebuild_pending(&self) -> bool {
+        !self.rebuilds.is_empty()
+    }
+
+    /// One bounded step of the first rebuild under way (docs/slots.md, "A challenger's
+    /// rebuild after a fault"): [`REBUILD_CHUNKS_PER_STEP`] root-server calls staging its
+    /// ELF, or, once all is staged, its `SeatStart` alone. A rebuild whose seat no longer
+    /// holds its module (it left the slot meanwhile) is abandoned, the root server's
+    /// staging released. The root server stages one ELF per slot at a time, so while an
+    /// install stages (its `SeatLoad` made) the rebuild waits for it: returns whether
+    /// anything was done (false: [`Manager::install_step`] is next).
+    pub fn rebuild_step(&mut self) -> bool {
+        self.check_clock();
+        let done = self.advance_rebuild();
+        self.reschedule();
+        done
+    }
+
+    /// The body of [`Manager::rebuild_step`].
+    fn advance_rebuild(&mut self) -> bool {
+        if self.install.as_ref().is_some_and(|job| matches!(job.phase, InstallPhase::Stage { staged: Some(_), .. })) {
+            return false;
+        }
+        let Some(mut r) = self.rebuilds.pop_front() else { return false };
+        let role = self.seats.get(r.seat).map(|s| s.role);
+        if role != Some(r.role) {
+            self.abandon_rebuild(&r, &format!("its seat's role changed from {:?} to {role:?}", r.role));
+            return true;
+        }
+        r.steps += 1;
+        let program = Program::Staged(r.elf.clone());
+        match self.stage_calls(r.seat, &r.elf, r.staged, REBUILD_CHUNKS_PER_STEP) {
+            Ok(Some(staged)) => {
+                r.staged = Some(staged);
+                self.rebuilds.push_front(r);
+            }
+            Ok(None) => {
+                if let Some(s) = self.seats.get_mut(r.seat) {
+                    // Copies from the next request on (it imports the state at READY).
+                    s.catching_up = false;
+                    self.generation += 1;
+                }
+                let result = match u8::try_from(r.seat) {
+                    Ok(number) => self.start(number, SeatProgram::Staged),
+                    Err(_) => Err(format!("no seat {}", r.seat)),
+                };
+                self.rebuilt(r.seat, &program, result, r.since, r.steps);
+            }
+            Err(reason) => {
+                let result = Err(format!("its staging was refused after {} bytes: {reason}", r.staged.unwrap_or(0)));
+                self.rebuilt(r.seat, &program, result, r.since, r.steps);
+            }
+        }
+        true
+    }
+
+    /// Drops rebuild `r` (its seat's module left the slot): the root server's staging, if
+    /// it began, is released by an empty `SeatLoad`, so the seat and its memory serve the
+    /// next start.
+    fn abandon_rebuild(&mut self, r: &Rebuild, why: &str) {
+        if r.staged.is_some()
+            && let Ok(seat) = u8::try_from(r.seat)
+            && let Err(reason) = self.seat_request(&supervisor::Request::SeatLoad { seat, length: 0 })
+        {
+            self.host.note(format_args!("slot {}: seat {seat}'s staging not released: {reason}", self.config.name));
+        }
+        self.host.note(format_args!(
+            "@event slot.rebuild-abandoned slot={} seat={} staged={} steps={}: {why}",
+            self.config.name,
+            r.seat,
+            r.staged.unwrap_or(0),
+            r.steps
+        ));
+    }
+
+    /// The rebuild under way of `module`'s seat, if it is being rebuilt: (seat, bytes
+    /// staged, bytes).
+    fn rebuilding(&self, module: ModuleId) -> Option<(usize, usize, usize)> {
+        self.rebuilds.iter().find(|r| r.role == Role::Module(module)).map(|r| (r.seat, r.staged.unwrap_or(0), r.elf.len()))
     }
 
     /// Stages `elf` for seat `seat` in chunks.
@@ -3006,13 +3195,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 None => refused(RefusalKind::NotFound, &format!("no entry {index}: the log has {}", self.log.size())),
             },
             R::LogInclusion { index, tree_size } => {
-                match self.prefix(tree_size).and_then(|log| log.prove_inclusion(index).map_err(|e| format!("{e}"))) {
+                match self.tree_of(tree_size).and_then(|log| log.prove_inclusion_at(index, tree_size).map_err(|e| format!("{e}"))) {
                     Ok(proof) => Self::proof(&proof.path),
                     Err(reason) => refused(RefusalKind::NotFound, &reason),
                 }
             }
             R::LogConsistency { old_size, new_size } => {
-                match self.prefix(new_size).and_then(|log| log.prove_consistency(old_size).map_err(|e| format!("{e}"))) {
+                match self.tree_of(new_size).and_then(|log| log.prove_consistency_between(old_size, new_size).map_err(|e| format!("{e}"))) {
                     Ok(proof) => Self::proof(&proof.path),
                     Err(reason) => refused(RefusalKind::NotFound, &reason),
                 }
@@ -3027,15 +3216,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// The log's first `size` entries as a log of their own.
-    fn prefix(&self, size: u64) -> Result<UpdateLog, String> {
+    /// The log, if it has a tree of `size` entries (its proofs at that size come from the
+    /// nodes it stores: no rebuild, since `slots28`).
+    fn tree_of(&self, size: u64) -> Result<&UpdateLog, String> {
         if size > self.log.size() {
             return Err(format!("no tree of {size} entries: the log has {}", self.log.size()));
         }
-        if size == self.log.size() {
-            return Ok(self.log.clone());
-        }
-        UpdateLog::from_entries((0..size).filter_map(|i| self.log.entry(i).map(<[u8]>::to_vec))).map_err(|e| format!("{e}"))
+        Ok(&self.log)
     }
 
     fn status(&self) -> SlotStatus {
@@ -3104,9 +3291,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let reason = format!("a commit after {} of {} bytes", staging.bytes.len(), staging.length);
             return Err(Box::new(refused(RefusalKind::Staging, &reason)));
         }
-        let phase = match Verification::start(&staging.bytes, &self.config.trusted) {
-            Ok(verification) => InstallPhase::Verify(Box::new(verification)),
-            Err(error) => InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 },
+        // The layout and the signer here (cheap); the signatures by the verifier domain.
+        let phase = match Verification::start(&staging.bytes, &self.config.trusted).and_then(|v| Ok((v, signature_input(&staging.bytes)?)))
+        {
+            Ok((verification, input)) => {
+                self.jobs = self.jobs.wrapping_add(1);
+                let job = tileos_bundle_verifier::job_id(self.config.generation, self.jobs);
+                let since = self.clock.now();
+                InstallPhase::Signatures { job, input, fetched: 0, dispatched: false, since, verification: Box::new(verification) }
+            }
+            Err(error) => refusing(error),
         };
         Ok((staging.bytes, phase))
     }
@@ -3115,6 +3309,135 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// [`Manager::install_step`] whenever no message waits.
     pub fn install_pending(&self) -> bool {
         self.install.is_some()
+    }
+
+    /// Whether [`Manager::install_step`] has a step to do: an install is under way and not
+    /// waiting for the verifier domain's verdict (the manager then waits for messages).
+    pub fn install_steppable(&self) -> bool {
+        self.install.as_ref().is_some_and(|job| !matches!(job.phase, InstallPhase::Signatures { .. }))
+    }
+
+    /// A call from the slot's verifier domain (badge
+    /// [`tileos_bundle_verifier::VERIFIER_BADGE`], docs/slots.md "Installs"), with its saved
+    /// reply capability: `READY` (it has no job; a job it had is refused with the reason it
+    /// gives: a restart, a dropped job), a fetch of the waiting job's signature input, or its
+    /// verdict on that job. A verdict counts only for the job waiting on it (its id) and once
+    /// every byte was fetched; a call that is malformed, names another job, fetches out of
+    /// range or comes early is answered `REFUSED` with its reason, counted as a violation,
+    /// and changes nothing.
+    pub fn verifier_call(&mut self, label: u64, words: &[u64], reply: ReplyCap) {
+        let call = match Call::decode(label, words) {
+            Ok(call) => call,
+            Err(error) => return self.refuse_verifier(reply, error),
+        };
+        match call {
+            Call::Ready(reason) => {
+                if let Some(job) = self.install.as_mut()
+                    && let InstallPhase::Signatures { job: id, dispatched: true, .. } = job.phase
+                {
+                    let why = format!("bundle not verified: {reason} during job {id:#x} (nothing installed; the install may be retried)");
+                    self.host.note(format_args!("@event slot.verifier-dropped slot={} job={id:#x} reason=\"{reason}\"", self.config.name));
+                    job.phase = InstallPhase::Refuse { reason: why, hasher: ContentHasher::new(), hashed: 0 };
+                }
+                if let Some(old) = self.verifier.replace(reply) {
+                    // An earlier call of a verifier since restarted: nobody waits on it.
+                    self.host.release(old);
+                }
+                self.dispatch_verifier();
+            }
+            Call::Fetch { job, offset } => {
+                let message = match self.install.as_mut().map(|j| &mut j.phase) {
+                    Some(InstallPhase::Signatures { job: id, input, fetched, dispatched: true, .. }) if *id == job => {
+                        match usize::try_from(offset).ok().and_then(|at| Some((at, tileos_bundle_verifier::chunk(job, input, at)?))) {
+                            Some((at, message)) => {
+                                *fetched = (*fetched).max(at.saturating_add(tileos_bundle_verifier::CHUNK_BYTES).min(input.len()));
+                                Ok(message)
+                            }
+                            None => Err(CallError::BadOffset),
+                        }
+                    }
+                    Some(InstallPhase::Signatures { dispatched: true, .. }) => Err(CallError::WrongJob),
+                    _ => Err(CallError::NoJob),
+                };
+                match message {
+                    Ok((label, words)) => self.host.reply(reply, &Message { label, words }),
+                    Err(error) => self.refuse_verifier(reply, error),
+                }
+            }
+            Call::Verdict { job, verdict } => {
+                let check = match self.install.as_ref().map(|j| &j.phase) {
+                    Some(InstallPhase::Signatures { job: id, input, fetched, dispatched: true, .. }) if *id == job => {
+                        if *fetched < input.len() { Err(CallError::Early) } else { Ok(()) }
+                    }
+                    Some(InstallPhase::Signatures { dispatched: true, .. }) => Err(CallError::WrongJob),
+                    _ => Err(CallError::NoJob),
+                };
+                if let Err(error) = check {
+                    return self.refuse_verifier(reply, error);
+                }
+                if let Some(mut install) = self.install.take() {
+                    install.phase = match (install.phase, verdict.error()) {
+                        (InstallPhase::Signatures { mut verification, .. }, None) => {
+                            verification.signatures_verified_elsewhere();
+                            InstallPhase::Verify(verification)
+                        }
+                        (_, Some(error)) => refusing(error),
+                        // Checked above: the phase is the job's signatures.
+                        (other, None) => other,
+                    };
+                    self.install = Some(install);
+                }
+                self.host.note(format_args!("@event slot.verdict slot={} job={job:#x} verdict={verdict:?}", self.config.name));
+                if let Some(old) = self.verifier.replace(reply) {
+                    self.host.release(old);
+                }
+                self.dispatch_verifier();
+            }
+        }
+    }
+
+    /// Answers a verifier's call `REFUSED` with `error` (a violation: the verifier's own
+    /// code never makes such a call); its job, if any, is not touched.
+    fn refuse_verifier(&mut self, reply: ReplyCap, error: CallError) {
+        self.stats.violations += 1;
+        self.host.note(format_args!("@event slot.verifier-refused slot={} reason={error:?}", self.config.name));
+        let (label, words) = tileos_bundle_verifier::refused(error);
+        self.host.reply(reply, &Message { label, words });
+    }
+
+    /// Gives the waiting job's first chunk to the verifier, if it waits and the job has not
+    /// gone to it yet.
+    fn dispatch_verifier(&mut self) {
+        let Some(InstallPhase::Signatures { job, input, fetched, dispatched, .. }) = self.install.as_mut().map(|j| &mut j.phase) else {
+            return;
+        };
+        if *dispatched {
+            return;
+        }
+        let Some(cap) = self.verifier.take() else { return };
+        let Some((label, words)) = tileos_bundle_verifier::chunk(*job, input, 0) else {
+            self.verifier = Some(cap);
+            return;
+        };
+        *dispatched = true;
+        *fetched = input.len().min(tileos_bundle_verifier::CHUNK_BYTES);
+        self.host.reply(cap, &Message { label, words });
+    }
+
+    /// Refuses the install waiting for a verdict past [`VERIFIER_DEADLINE`] (its hash and
+    /// log entry follow in steps).
+    fn check_verifier_deadline(&mut self, now: Ticks) {
+        if let Some(job) = self.install.as_mut()
+            && let InstallPhase::Signatures { job: id, since, dispatched, .. } = job.phase
+            && now.saturating_sub(since) > VERIFIER_DEADLINE
+        {
+            let state = if dispatched { "it had the job" } else { "it never called READY" };
+            let reason = format!(
+                "bundle not verified: no verdict from the verifier domain within {} s of the commit ({state}; job {id:#x})",
+                VERIFIER_DEADLINE / 1_000_000
+            );
+            job.phase = InstallPhase::Refuse { reason, hasher: ContentHasher::new(), hashed: 0 };
+        }
     }
 
     /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): one
@@ -3133,14 +3456,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Does one step of `job`; returns it if it is not over.
     fn advance_install(&mut self, mut job: InstallJob) -> Option<InstallJob> {
+        if matches!(job.phase, InstallPhase::Stage { staged: None, .. }) && self.rebuild_pending() {
+            // The root server stages one ELF per slot at a time: a challenger's rebuild
+            // under way finishes first ([`Manager::rebuild_step`]).
+            return Some(job);
+        }
         let response = match job.phase {
+            // The verifier domain's part: no step here (the glue waits for messages).
+            phase @ InstallPhase::Signatures { .. } => {
+                job.phase = phase;
+                return Some(job);
+            }
             InstallPhase::Verify(mut verification) => match verification.step(&job.bundle, &self.config.trusted, INSTALL_HASH_STEP) {
                 Ok(Progress::Pending(_)) => {
                     job.phase = InstallPhase::Verify(verification);
                     return Some(job);
                 }
                 Err(error) => {
-                    job.phase = InstallPhase::Refuse { error, hasher: ContentHasher::new(), hashed: 0 };
+                    job.phase = refusing(error);
                     return Some(job);
                 }
                 Ok(Progress::Verified(verified)) => {
@@ -3156,15 +3489,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     }
                 }
             },
-            InstallPhase::Refuse { error, mut hasher, hashed } => {
+            InstallPhase::Refuse { reason, mut hasher, hashed } => {
                 let end = hashed.saturating_add(INSTALL_HASH_STEP).min(job.bundle.len());
                 hasher.update(job.bundle.get(hashed..end).unwrap_or_default());
                 if end < job.bundle.len() {
-                    job.phase = InstallPhase::Refuse { error, hasher, hashed: end };
+                    job.phase = InstallPhase::Refuse { reason, hasher, hashed: end };
                     return Some(job);
                 }
                 let info = ModuleInfo { name: "(unverified bundle)".to_string(), version: String::new(), hash: hasher.finish() };
-                self.refuse_logged(RefusalKind::Bundle, &info, &format!("bundle refused: {error}"))
+                self.refuse_logged(RefusalKind::Bundle, &info, &reason)
             }
             InstallPhase::Stage { seat, info, elf, staged } => match self.stage_step(seat, &elf, staged) {
                 Ok(Some(staged)) => {
@@ -3214,6 +3547,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// (`staged`: bytes sent so far, `None` before `SeatLoad`); `Ok(None)` when all was staged
     /// by the steps before (the next is the start).
     fn stage_step(&mut self, seat: usize, elf: &[u8], staged: Option<usize>) -> Result<Option<usize>, String> {
+        self.stage_calls(seat, elf, staged, INSTALL_CHUNKS_PER_STEP)
+    }
+
+    /// [`Manager::stage_step`] with at most `max_calls` root-server calls.
+    fn stage_calls(&mut self, seat: usize, elf: &[u8], staged: Option<usize>, max_calls: usize) -> Result<Option<usize>, String> {
         let number = u8::try_from(seat).map_err(|_| format!("no seat {seat}"))?;
         let mut calls = 0;
         let mut offset = match staged {
@@ -3225,7 +3563,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 0
             }
         };
-        while offset < elf.len() && calls < INSTALL_CHUNKS_PER_STEP {
+        while offset < elf.len() && calls < max_calls {
             let end = offset.saturating_add(SEAT_CHUNK).min(elf.len());
             let bytes = heapless::Vec::from_slice(elf.get(offset..end).unwrap_or_default()).map_err(|_| "chunk".to_string())?;
             self.seat_request(&supervisor::Request::SeatChunk { seat: number, offset: offset as u32, bytes })?;
@@ -3313,6 +3651,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(reason) = self.hand_off_pending() {
             return Some((reply, refused(RefusalKind::Busy, &reason)));
         }
+        if let Some(reason) = self.rebuild_refusal(module) {
+            return Some((reply, refused(RefusalKind::Busy, &reason)));
+        }
         let mode = if force { PromoteMode::Forced } else { PromoteMode::IfEvidenceSuffices };
         let now = self.clock.now();
         match self.slot.check_promote(module, mode, now) {
@@ -3337,6 +3678,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.entry_step_done = true;
         self.defer();
         None
+    }
+
+    /// Why `module` cannot be promoted now, if it is being rebuilt after a fault (its
+    /// module does not run: it would import nothing and serve nothing).
+    fn rebuild_refusal(&self, module: ModuleId) -> Option<String> {
+        let (seat, staged, bytes) = self.rebuilding(module)?;
+        Some(format!(
+            "module {module} is being rebuilt after a fault (seat {seat}, {staged} of {bytes} bytes staged): a promotion waits until it has started"
+        ))
     }
 
     /// Why a promotion by hand must wait, if a restored module still waits for a hand-off's
@@ -3367,6 +3717,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let module = hand.module;
         if let Some(reason) = self.hand_off_pending() {
             // A rollback with a hand-off came after the request was accepted.
+            let reason = format!("the promotion by hand of module {module} was abandoned before its entry: {reason}");
+            self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Busy, &reason)));
+            return;
+        }
+        if let Some(reason) = self.rebuild_refusal(module) {
+            // It faulted after the request was accepted.
             let reason = format!("the promotion by hand of module {module} was abandoned before its entry: {reason}");
             self.host.reply(hand.reply, &Message::encode(&refused(RefusalKind::Busy, &reason)));
             return;
@@ -3695,32 +4051,36 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn append_event(&mut self, event: &UpdateEvent) -> Result<u64, String> {
         let entry = event.encode().map_err(|e| format!("{e}"))?;
         // The next index: after the entries already in the tree and those waiting for it.
-        let index = self.log.size() + self.unhashed.len() as u64;
+        let index = self.log.appended();
         if index >= MAX_TREE_SIZE {
             return Err(format!("{}", LogError::Full));
         }
         self.store.append(index, &entry).map_err(|e| e.0)?;
-        self.unhashed.push_back(entry);
+        // Encoded within `MAX_ENTRY_LEN` and its index checked: the log takes it.
+        if let Err(error) = self.log.push_entry(entry) {
+            self.stats.log_failures += 1;
+            self.host.note(format_args!("slot {}: a persisted update-log entry was not taken by the tree: {error}", self.config.name));
+        }
         Ok(index)
     }
 
-    /// Hashes up to `limit` of the persisted entries that wait for it into the tree, in
-    /// order (one, as a deferred step of its own, [`Manager::do_deferred`]; all of them
-    /// first thing in a control request, so that whoever reads the log, its head or a proof
-    /// sees every persisted entry). An entry
-    /// is encoded within [`tileos_update_log::MAX_ENTRY_LEN`] and its index checked below
-    /// [`MAX_TREE_SIZE`] before it is persisted, so the tree takes every one.
-    fn hash_entries(&mut self, limit: usize) {
-        let n = self.unhashed.len().min(limit);
-        for entry in self.unhashed.drain(..n) {
-            if let Err(error) = self.log.append_entry(entry) {
-                self.stats.log_failures += 1;
-                self.host
-                    .note(format_args!("slot {}: a persisted update-log entry was not hashed into the tree: {error}", self.config.name));
-            }
-        }
-        if n > 0 {
-            self.host.note(format_args!("@event slot.log-hashed slot={} entries={n} size={}", self.config.name, self.log.size()));
+    /// Does up to `max_units` hashes of the persisted entries that wait for them
+    /// ([`UpdateLog::hash_pending`]: an entry's leaf, then each node it completes), in order:
+    /// at most [`HASH_UNITS_PER_STEP`] as a deferred step of its own
+    /// ([`Manager::do_deferred`]), all of them first thing in a control request, so that
+    /// whoever reads the log, its head or a proof sees every persisted entry. The line says
+    /// how long the hashing took (`ticks=`, [`Clock::cycles`]).
+    fn hash_entries(&mut self, max_units: usize) {
+        let start = self.clock.cycles();
+        let units = self.log.hash_pending(max_units);
+        let ticks = self.clock.cycles().wrapping_sub(start);
+        if units > 0 {
+            self.host.note(format_args!(
+                "@event slot.log-hashed slot={} units={units} size={} pending={} ticks={ticks}",
+                self.config.name,
+                self.log.size(),
+                self.log.pending()
+            ));
         }
     }
 
@@ -3775,4 +4135,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
         }
     }
+}
+
+/// The refusal phase of a bundle `error` (the bundle is hashed for its log entry first).
+fn refusing(error: VerifyError) -> InstallPhase {
+    InstallPhase::Refuse { reason: format!("bundle refused: {error}"), hasher: ContentHasher::new(), hashed: 0 }
 }

@@ -7,10 +7,10 @@
 mod common;
 
 use common::*;
+use tileos_protocol::decode;
 use tileos_protocol::slots::{RefusalKind, Request, Response};
 use tileos_protocol::supervisor::Request as SeatRequest;
-use tileos_protocol::{MESSAGE, decode};
-use tileos_slot_manager::{Access, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Message};
+use tileos_slot_manager::{Access, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP};
 use tileos_slots::State;
 use tileos_update_log::{EventKind, UpdateEvent};
 
@@ -52,23 +52,6 @@ fn run_with_clients(sim: &mut Sim, commit: u64) -> (Vec<Step>, Response) {
     }
 }
 
-fn refusal(response: Response) -> (RefusalKind, String) {
-    match response {
-        Response::Refused(r) => (r.kind, r.reason.to_string()),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-/// Every client request so far answered exactly once, each the right running sum.
-fn clients_answered_right(sim: &Sim) {
-    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
-    let mut sum = 0u64;
-    for seq in 0..sim.sent[&1] {
-        sum = sum.wrapping_add(seq);
-        assert_eq!(sim.answers[&(1, seq)][0], Message { label: MESSAGE, words: vec![sum] }, "request {seq}");
-    }
-}
-
 fn last_entry(sim: &mut Sim) -> UpdateEvent {
     let size = sim.m.log().size();
     match sim.control(Access::Read, &Request::LogEntry { index: size - 1 }) {
@@ -86,13 +69,15 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
     assert!(sim.m.install_pending());
     let (steps, response) = run_with_clients(&mut sim, commit);
     assert_eq!(response, Response::Installed { module: 1 }, "{}", sim.notes());
-    // Ed25519, ML-DSA-65, the manifest, the hash in INSTALL_HASH_STEP pieces (the last with
-    // the manifest's checks and the seat), the staging in INSTALL_CHUNKS_PER_STEP calls
-    // (SeatLoad the first), the start.
+    // The signatures are the verifier domain's (no manager step: it ran in the pump after
+    // the first client request); then the manifest, the hash in INSTALL_HASH_STEP pieces
+    // (the last with the manifest's checks and the seat), the staging in
+    // INSTALL_CHUNKS_PER_STEP calls (SeatLoad the first), the start.
     let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
     let seat_chunks = payload.len().div_ceil(tileos_protocol::supervisor::SEAT_CHUNK);
     let staging_steps = (seat_chunks + 1).div_ceil(INSTALL_CHUNKS_PER_STEP);
-    assert_eq!(steps.len(), 3 + hash_steps + staging_steps + 1, "{steps:?}");
+    assert_eq!(steps.len(), 1 + hash_steps + staging_steps + 1, "{steps:?}");
+    assert!(sim.notes().contains("verdict=Verified"), "{}", sim.notes());
     // No step makes more than INSTALL_CHUNKS_PER_STEP root-server calls but the last (the
     // start, the new module's schedule).
     assert!(steps[..steps.len() - 1].iter().all(|s| s.seat_calls <= INSTALL_CHUNKS_PER_STEP), "{steps:?}");
@@ -114,10 +99,10 @@ fn a_bundle_tampered_in_its_last_chunk_is_refused_only_once_the_hash_is_done_and
     let commit = sim.stage_and_commit(&bundle);
     let (steps, response) = run_with_clients(&mut sim, commit);
     assert_eq!(refusal(response), (RefusalKind::Bundle, "bundle refused: payload hash differs from the manifest".to_string()));
-    // The signatures, the manifest and every hash step ran; then the refused bundle's own
-    // hash for its log entry, in steps too.
+    // The signatures (the verifier's), the manifest and every hash step ran; then the
+    // refused bundle's own hash for its log entry, in steps too.
     let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
-    assert_eq!(steps.len(), 3 + hash_steps + bundle.len().div_ceil(INSTALL_HASH_STEP), "{steps:?}");
+    assert_eq!(steps.len(), 1 + hash_steps + bundle.len().div_ceil(INSTALL_HASH_STEP), "{steps:?}");
     assert!(steps.iter().all(|s| s.seat_calls == 0), "nothing staged: {steps:?}");
     assert!(!sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatLoad { .. })));
     clients_answered_right(&sim);

@@ -19,13 +19,6 @@ fn answer_value(sim: &Sim, badge: u64, seq: u64) -> Message {
     answers[0].clone()
 }
 
-fn refusal(response: Response) -> (RefusalKind, String) {
-    match response {
-        Response::Refused(r) => (r.kind, r.reason.to_string()),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 fn status(sim: &mut Sim) -> slots::SlotStatus {
     match sim.control(Access::Read, &Request::Status) {
         Response::Status(status) => status,
@@ -1793,7 +1786,10 @@ fn an_entrys_step_persists_it_and_the_tree_takes_it_at_a_later_step() {
     assert!(sim.m.deferred_step(), "the rollback's step");
     assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }));
     assert_eq!(sim.m.unhashed_entries(), 1, "the rollback's step hashes nothing");
-    assert!(sim.m.deferred_step(), "the hashing step");
+    // Its leaf and the nodes it completes, `HASH_UNITS_PER_STEP` a step.
+    let steps = hashing_steps(&mut sim);
+    let units = 1 + before.trailing_ones() as usize;
+    assert_eq!(steps, units.div_ceil(tileos_slot_manager::HASH_UNITS_PER_STEP), "hashing steps for entry {before}");
     assert_eq!((sim.m.log().tree().size(), sim.m.unhashed_entries()), (before + 1, 0));
     // An entry persisted and not yet hashed is in the head a reader gets.
     sim.request(1, 2);
@@ -1807,6 +1803,90 @@ fn an_entrys_step_persists_it_and_the_tree_takes_it_at_a_later_step() {
     let (kinds, note) = rebooted_log(&store);
     assert_eq!(kinds.len() as u64, before + 2);
     assert!(note.starts_with("refused"), "{note}");
+}
+
+/// Deferred steps until the tree has hashed every persisted entry; how many it took (each
+/// a step of its own, none doing anything else while entries wait).
+fn hashing_steps(sim: &mut Sim) -> usize {
+    let mut steps = 0;
+    while sim.m.unhashed_entries() > 0 {
+        assert!(sim.m.deferred_step(), "a hashing step");
+        steps += 1;
+        assert!(steps <= 64, "the hashing does not end");
+    }
+    steps
+}
+
+/// The `slot.log-hashed` lines' `units=` figures in the notes.
+fn hashed_units(sim: &Sim) -> Vec<usize> {
+    sim.notes()
+        .lines()
+        .filter(|l| l.contains("@event slot.log-hashed"))
+        .map(|l| l.split("units=").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap())
+        .collect()
+}
+
+/// The tree's hashing is bounded per step whatever the log's size (since `slots28`): with a
+/// reloaded log of 2,047 entries, the entry at index 2,047 completes eleven nodes (twelve
+/// hashes with its leaf), done `HASH_UNITS_PER_STEP` a step; until the last step the head
+/// and proofs leave it out of the tree, but a reader (a control request) hashes the rest
+/// first, and the proofs (also at older sizes, from stored nodes) verify.
+#[test]
+fn the_trees_hashing_is_bounded_per_step_whatever_the_logs_size() {
+    // How many entries the promotion by hand writes, from an empty log.
+    let written = promoted_by_hand(&TestStore::default()).m.log().size();
+    let store = TestStore::default();
+    let filler = |i: u64| {
+        UpdateEvent {
+            kind: EventKind::Install,
+            timestamp_ms: i,
+            slot: "checksum".into(),
+            module: "filler".into(),
+            version: "1".into(),
+            content_hash: [i as u8; 32],
+            note: format!("refused (Signature): filler {i}"),
+        }
+        .encode()
+        .unwrap()
+    };
+    store.entries.borrow_mut().extend((0..2047 - written).map(filler));
+    let mut sim = promoted_by_hand(&store);
+    sim.request(1, 1);
+    sim.pump();
+    hashing_steps(&mut sim);
+    assert_eq!(sim.m.log().tree().size(), 2047);
+    let id = rollback_by_hand(&mut sim);
+    assert!(sim.m.deferred_step(), "the entry's step");
+    assert!(sim.m.deferred_step(), "the rollback's step");
+    assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }));
+    let before = hashed_units(&sim).len();
+    assert!(sim.m.deferred_step(), "the first hashing step");
+    assert_eq!((sim.m.log().tree().size(), sim.m.unhashed_entries()), (2047, 1), "partly hashed: not in the tree yet");
+    assert_eq!(hashing_steps(&mut sim), 5);
+    let units = hashed_units(&sim)[before..].to_vec();
+    assert_eq!(units, vec![2; 6], "twelve hashes, two a step");
+    assert_eq!(sim.m.log().tree().size(), 2048);
+    // A reader's proofs, at the current size and at an older one, verify.
+    let head = match sim.control(Access::Read, &Request::LogHead) {
+        Response::Head(head) => head,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(head.tree_size, 2048);
+    let old_root = tileos_update_log::UpdateLog::from_entries(store.entries.borrow()[..1000].to_vec()).unwrap().root();
+    let path = match sim.control(Access::Read, &Request::LogConsistency { old_size: 1000, new_size: 2048 }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    tileos_update_log::verify_consistency(1000, &old_root, 2048, &head.root, &path).unwrap();
+    let path = match sim.control(Access::Read, &Request::LogInclusion { index: 999, tree_size: 1000 }) {
+        Response::Proof { hashes } => hashes,
+        other => panic!("{other:?}"),
+    };
+    tileos_update_log::verify_inclusion(&store.entries.borrow()[999], 999, 1000, &old_root, &path).unwrap();
+    assert_eq!(
+        refusal(sim.control(Access::Read, &Request::LogInclusion { index: 3, tree_size: 2049 })),
+        (RefusalKind::NotFound, "no tree of 2049 entries: the log has 2048".to_string())
+    );
 }
 
 #[test]

@@ -511,3 +511,50 @@ fn the_narrow_path_counts_every_kind_of_difference() {
     let evidence = s.module(c).unwrap().evidence;
     assert_eq!((evidence.agreeing, evidence.disagreeing), (1, 5));
 }
+
+/// Requests in flight together, their copies answered out of order on the narrow path (the
+/// later request's first, then the earlier's, the second challenger's before the first's):
+/// a copy that is not the last pending of its exchange, and an exchange finished while a
+/// later one is still in flight (recycled from the middle of the live ones), are recorded
+/// and recycled exactly as the general path does; a second answer to a copy, an answer
+/// with a word too many and one to a request never sent fall back with nothing changed.
+#[test]
+fn out_of_order_copies_on_the_narrow_path_record_what_the_general_path_records() {
+    let policy = SlotPolicy { min_agreeing: 100, min_soak: 0, answer_deadline: 50, ..SlotPolicy::default() };
+    let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let (c, d) = (narrow.install(0).unwrap(), narrow.install(0).unwrap());
+    let _ = narrow.started(c, 0).unwrap();
+    let _ = narrow.started(d, 0).unwrap();
+    let mut general = narrow.clone();
+    let answer = message_bytes(0x40, &[7]);
+    let mut requests = Vec::new();
+    for now in [10, 11, 12] {
+        let m = narrow.request(now);
+        assert_eq!(m, general.request(now));
+        for s in [&mut narrow, &mut general] {
+            let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
+        }
+        requests.push(m.request);
+    }
+    let (mut tc, mut td) = (None, None);
+    // Request 2's copies (d first), then request 0's, then request 1's; latencies differ.
+    for (k, &(r, module)) in [(2, d), (2, c), (0, d), (0, c), (1, c), (1, d)].iter().enumerate() {
+        let request = requests[r];
+        let (now, worked) = (20 + k as u64, 1 + k as u64);
+        let words: &[u64] = if k == 3 { &[8] } else { &[7] };
+        let ticket = if module == c { &mut tc } else { &mut td };
+        let agree = narrow.copy_answer(ticket, request, module, 0x40, words, now, worked);
+        let expected = general.answer_worked(request, Responder::Module(module), &message_bytes(0x40, words), now, Some(worked));
+        assert_eq!(agree.map(|agree| (Answered::Compared { agree }, Outcome::default())), Some(expected));
+        assert_eq!(format!("{narrow:?}"), format!("{general:?}"), "after answer {k}");
+        // Twice, a word too many (to a copy already answered), a request never sent: refused.
+        let before = format!("{narrow:?}");
+        assert_eq!(narrow.copy_answer(ticket, request, module, 0x40, words, now, worked), None);
+        assert_eq!(narrow.copy_answer(ticket, request, module, 0x40, &[7, 0], now, worked), None);
+        assert_eq!(narrow.copy_answer(ticket, requests[2] + 10, module, 0x40, words, now, worked), None);
+        assert_eq!(before, format!("{narrow:?}"), "nothing changed by the refusals");
+    }
+    assert_eq!(narrow.in_flight(), 0);
+    let evidence = narrow.module(c).unwrap().evidence;
+    assert_eq!((evidence.agreeing, evidence.disagreeing, evidence.latency.samples), (2, 1, 3));
+}

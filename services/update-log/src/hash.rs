@@ -1,7 +1,7 @@
 //! RFC 6962 §2.1 hashing: the domain-separated leaf and node hashes and the empty-tree hash.
 //!
-//! The tree itself is hashed by `ct-merkle`; these functions exist for verifiers that hold only
-//! hashes and so that tests can check the prefixes against published vectors.
+//! The log's tree ([`crate::UpdateLog`]) hashes with these; verifiers that hold only hashes use
+//! them too, and tests check the prefixes against published vectors.
 
 use sha2::{Digest, Sha256};
 

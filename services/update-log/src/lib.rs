@@ -6,15 +6,19 @@
 //! - Hashing follows RFC 6962 §2.1: SHA-256, leaf hash `H(0x00 || entry)`, interior node hash
 //!   `H(0x01 || left || right)`, the empty tree hashes to `SHA-256("")`.
 //! - Inclusion proofs are RFC 6962 §2.1.1 audit paths, consistency proofs are RFC 6962 §2.1.2
-//!   proofs. Tree and proof algorithms come from the `ct-merkle` crate; this crate wraps them so
-//!   that no input (hostile sizes, indices or proof bytes) can reach one of its panics.
+//!   proofs. The tree and the proofs' generation are this crate's own (since `slots28`: it stores
+//!   every complete perfect subtree's hash, so an append's hashing is bounded per unit and can be
+//!   spread over steps, [`UpdateLog::hash_pending`]); the host tests check them byte for byte
+//!   against the `ct-merkle` crate, whose verification algorithms this crate wraps so that no
+//!   input (hostile sizes, indices or proof bytes) can reach one of its panics.
 //! - A tree head is signed over the RFC 6962 §3.5 `TreeHeadSignature` structure (50 bytes) with
 //!   Ed25519 (RFC 6962 itself names ECDSA and RSA; CT v2, RFC 9162, also admits Ed25519).
 //! - Entries are [`UpdateEvent`]s, encoded as one format byte followed by their postcard
 //!   encoding; decoding rejects any non-canonical byte string.
 //!
-//! Not done yet: proofs can only be produced against the log's current size (not against an
-//! older tree head), and proofs have no wire encoding of their own (they are a size, an index and
+//! Proofs can be produced against the current size or any earlier one
+//! ([`UpdateLog::prove_inclusion_at`], [`UpdateLog::prove_consistency_between`]). Not done yet:
+//! proofs have no wire encoding of their own (they are a size, an index and
 //! a list of 32-byte hashes). Persisting the log is the store's job:
 //! [`UpdateLog::from_entries`] rebuilds the tree from the stored entries.
 #![no_std]

@@ -18,15 +18,21 @@
 //!   `max_challengers` (the warm/promoted pair), one more again for a noise-cancelled slot
 //!   (the replica), at least 3 in an N-version slot (seats 0, 1, 2 run the lineages, seat 3
 //!   is the spare for the fallback);
-//! - every seat a client of the front endpoint badged `SEAT_BADGE | k`, local name `slot`.
+//! - every seat a client of the front endpoint badged `SEAT_BADGE | k`, local name `slot`;
+//! - a verifier domain `<slot>.verifier` (program `bundle-verifier`, priority
+//!   `verifier_priority`, by default the challengers', its own budget, stack and heap,
+//!   restarted always) whose one
+//!   capability is the front endpoint badged `VERIFIER_BADGE`, local name `manager`: it
+//!   checks the signatures of the slot's installs (docs/slots.md, "Installs").
 //!
 //! Every generated item's errors point at the slot's line.
 
 use crate::front::SlotBuild;
 use std::collections::HashMap;
 use tileos_sysdesc::{
-    Access, Client, Comparator, Domain, Endpoint, Item as Pos, MAX_NAME_LEN, MAX_SEATS, Mapping, Notification, RestartPolicy, SEAT_BADGE,
-    SEAT_ENDPOINT_NAME, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Signaller, SystemDescription,
+    Access, Budget, Client, Comparator, Domain, Endpoint, Item as Pos, MAX_NAME_LEN, MAX_SEATS, Mapping, Notification, RestartPolicy,
+    SEAT_BADGE, SEAT_ENDPOINT_NAME, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Signaller, SystemDescription, VERIFIER_BADGE,
+    VERIFIER_ENDPOINT_NAME,
 };
 
 /// Restarts of a slot manager before the supervisor gives up.
@@ -34,9 +40,18 @@ pub const MANAGER_MAX_RESTARTS: u32 = 8;
 /// Back-off before a slot manager is restarted, in milliseconds.
 pub const MANAGER_BACKOFF_MS: u32 = 100;
 
-/// Stack of a slot manager: 256 KiB (ML-DSA-65 verification of a bundle needs about 190 KiB;
+/// Stack of a slot manager: 256 KiB (sized when it verified bundles' ML-DSA-65 signatures
+/// itself, which needs about 190 KiB: the verifier domain does that now; not lowered;
 /// supervisor requests, chunks of a bundle and status pages are large values on the stack).
 pub const MANAGER_STACK: u64 = 0x4_0000;
+
+/// Stack of a slot's verifier: 256 KiB (ML-DSA-65 verification needs about 190 KiB).
+pub const VERIFIER_STACK: u64 = 0x4_0000;
+/// Heap of a slot's verifier: 256 KiB (a job's signature input is at most ≈ 68 KiB).
+pub const VERIFIER_HEAP: u64 = 0x4_0000;
+/// The verifier's budget: 10 ms of CPU per 20 ms period (like a challenger's, it cannot
+/// keep the CPU from the domains below it).
+pub const VERIFIER_BUDGET: Budget = Budget { budget_ms: 10, period_ms: 20 };
 
 /// Local names of the manager's capabilities.
 pub const MANAGER_FRONT: &str = "front";
@@ -201,9 +216,10 @@ fn expand_one(
     }
     // Generated names: valid and not declared.
     let manager_name = format!("{}.manager", slot.name);
+    let verifier_name = format!("{}.verifier", slot.name);
     let faults_name = format!("{}.seat-faults", slot.name);
     let seat_names: Vec<String> = (1..seats).map(|k| format!("{}.seat{k}", slot.name)).collect();
-    for name in std::iter::once(&manager_name).chain(&seat_names).chain(std::iter::once(&faults_name)) {
+    for name in [&manager_name, &verifier_name].into_iter().chain(&seat_names).chain(std::iter::once(&faults_name)) {
         if !valid_name(name) {
             return Err(err(
                 "name",
@@ -213,13 +229,13 @@ fn expand_one(
             ));
         }
     }
-    for name in std::iter::once(&manager_name).chain(&seat_names) {
+    for name in [&manager_name, &verifier_name].into_iter().chain(&seat_names) {
         if let Some(at) = d.domains.iter().position(|x| &x.name == name) {
             let declared = item_lines.get(&Pos::Domain(at)).copied().unwrap_or(1);
             return Err(err(
                 "name",
                 format!(
-                    "domain \"{name}\" (line {declared}) takes a name the slot gives its manager or a seat (\"<slot>.manager\", \"<slot>.seat<k>\")"
+                    "domain \"{name}\" (line {declared}) takes a name the slot gives its manager, verifier or a seat (\"<slot>.manager\", \"<slot>.verifier\", \"<slot>.seat<k>\")"
                 ),
             ));
         }
@@ -385,9 +401,41 @@ fn expand_one(
     for (k, &seat) in seat_domains.iter().enumerate() {
         d.endpoints[front].clients.push(Client { domain: seat, badge: SEAT_BADGE | k as u64, access: Access::Full, params: Vec::new() });
     }
+
+    // The verifier: one capability, the front endpoint badged as the slot's verifier. By
+    // default at the challengers' priority (below the incumbent's), under its own budget: below the serving path,
+    // above client loads (at the lowest priority, a client that never idles starved it: the
+    // install was refused after `VERIFIER_DEADLINE`, boot test `slot_warm_behind`).
+    let verifier_priority =
+        build.verifier_priority.unwrap_or_else(|| slot.challenger.priority.min(incumbent_domain.priority.saturating_sub(1)).max(1));
+    if verifier_priority >= incumbent_domain.priority {
+        return Err(err(
+            "verifier_priority",
+            format!(
+                "{} is not below the incumbent \"{}\"'s priority {} (the verifier must never preempt the serving path)",
+                verifier_priority, incumbent_domain.name, incumbent_domain.priority
+            ),
+        ));
+    }
+    let verifier = d.domains.len() as u32;
+    d.domains.push(Domain {
+        name: verifier_name,
+        program: build.verifier_program,
+        priority: verifier_priority,
+        mcp: verifier_priority,
+        stack_size: VERIFIER_STACK,
+        heap_size: VERIFIER_HEAP,
+        cnode_slots: tileos_sysdesc::MIN_CNODE_SLOTS,
+        restart: RestartPolicy::Always { max_restarts: MANAGER_MAX_RESTARTS, backoff_ms: MANAGER_BACKOFF_MS },
+        budget: Some(VERIFIER_BUDGET),
+        names: vec![(VERIFIER_ENDPOINT_NAME.to_string(), front_endpoint.name.clone())],
+    });
+    item_lines.insert(Pos::Domain(verifier as usize), slot_line);
+    d.endpoints[front].clients.push(Client { domain: verifier, badge: VERIFIER_BADGE, access: Access::Full, params: Vec::new() });
     let slot = &mut d.slots[index];
     slot.manager = manager;
     slot.seats = seat_domains;
     slot.seat_faults = seat_faults;
+    slot.verifier = verifier;
     Ok(())
 }

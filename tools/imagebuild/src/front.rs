@@ -25,6 +25,8 @@ pub const DEFAULT_MODULE_MEMORY: u64 = 0x8_0000;
 pub const DEFAULT_MANAGER_HEAP: u64 = 0x10_0000;
 /// Default program of a slot's manager (`manager_program`).
 pub const DEFAULT_MANAGER_PROGRAM: &str = "slot-manager";
+/// Program of a slot's verifier domain (`<slot>.verifier`: checks an install's signatures).
+pub const VERIFIER_PROGRAM: &str = "bundle-verifier";
 
 /// What a `[[slot]]` says about its manager domain, for `expand_slots`.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,11 @@ pub struct SlotBuild {
     pub manager_program: u32,
     /// Heap of the manager domain in bytes.
     pub manager_heap: u64,
+    /// Archive entry of the verifier's program ([`VERIFIER_PROGRAM`]).
+    pub verifier_program: u32,
+    /// Priority of the verifier domain (`verifier_priority`; `None`: the slot's challenger
+    /// priority): below the incumbent's (checked by the expansion).
+    pub verifier_priority: Option<u8>,
 }
 
 /// A program named by at least one domain (or slot lineage): archive entry `index + 1`.
@@ -862,6 +869,7 @@ impl<'f> Front<'f> {
                 "module_memory",
                 "manager_heap",
                 "manager_program",
+                "verifier_priority",
                 "store",
                 "step_priority",
             ],
@@ -949,6 +957,8 @@ impl<'f> Front<'f> {
         let manager_heap = self.u64_or(&t, "manager_heap", DEFAULT_MANAGER_HEAP)?;
         let manager_program = self.opt_string(&t, "manager_program")?.unwrap_or(DEFAULT_MANAGER_PROGRAM);
         let manager_program = self.program(&t, "manager_program", manager_program, programs)?;
+        let verifier_program = self.program(&t, "name", VERIFIER_PROGRAM, programs)?;
+        let verifier_priority = self.opt_int(&t, "verifier_priority", 1, 255)?.map(|v| v as u8);
         let store = match self.get(&t, "store") {
             None => None,
             Some(_) => Some(self.reference(&t, "store", refs.endpoints, "endpoint")?),
@@ -970,11 +980,12 @@ impl<'f> Front<'f> {
             manager: 0,
             seats: Vec::new(),
             seat_faults: 0,
+            verifier: 0,
             module_memory,
             store,
             step_priority,
         };
-        Ok((slot, SlotBuild { manager_program, manager_heap }))
+        Ok((slot, SlotBuild { manager_program, manager_heap, verifier_program, verifier_priority }))
     }
 
     /// One `[[ioport]]`.

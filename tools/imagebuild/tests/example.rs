@@ -42,7 +42,7 @@ fn program_dir(test: &str, names: &[&str]) -> PathBuf {
     dir
 }
 
-const PROGRAMS: [&str; 7] = ["console", "net-driver", "echo", "client", "echo-b", "echo-c", "slot-manager"];
+const PROGRAMS: [&str; 8] = ["console", "net-driver", "echo", "client", "echo-b", "echo-c", "slot-manager", "bundle-verifier"];
 
 #[test]
 fn example_compiles_with_every_feature() {
@@ -52,8 +52,8 @@ fn example_compiles_with_every_feature() {
     assert_eq!(d.name, "example-tile");
     let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, PROGRAMS);
-    // The five declared domains, then the slot's manager and seats 1..=3.
-    assert_eq!(d.domains.len(), 9);
+    // The five declared domains, then the slot's manager, seats 1..=3 and verifier.
+    assert_eq!(d.domains.len(), 10);
     // Both clients run program "client", archive entry 4.
     assert_eq!((d.domains[3].program, d.domains[4].program), (4, 4));
     assert_eq!(d.domains[0].restart, RestartPolicy::Always { max_restarts: 5, backoff_ms: 100 });
@@ -98,6 +98,22 @@ fn a_slot_becomes_a_manager_and_seats() {
     assert_eq!(slot.seats, [2, 6, 7, 8]);
     let seat_names: Vec<&str> = slot.seats[1..].iter().map(|&s| d.domains[s as usize].name.as_str()).collect();
     assert_eq!(seat_names, ["echo-slot.seat1", "echo-slot.seat2", "echo-slot.seat3"]);
+    // The verifier: the challengers' priority (no `verifier_priority`), its own budget, one
+    // capability (the front endpoint with the verifier's badge, local name "manager").
+    let verifier = &d.domains[slot.verifier as usize];
+    let challenger_priority = d.domains[slot.seats[1] as usize].priority;
+    assert_eq!((verifier.name.as_str(), verifier.program, verifier.priority), ("echo-slot.verifier", 8, challenger_priority));
+    assert_eq!(verifier.budget, Some(Budget { budget_ms: 10, period_ms: 20 }));
+    assert_eq!(verifier.names, [("manager".to_string(), d.endpoints[slot.endpoint as usize].name.clone())]);
+    let held: Vec<(u32, u64)> = d
+        .endpoints
+        .iter()
+        .enumerate()
+        .flat_map(|(e, x)| x.clients.iter().filter(|c| c.domain == slot.verifier).map(move |c| (e as u32, c.badge)))
+        .collect();
+    assert_eq!(held, [(slot.endpoint, tileos_sysdesc::VERIFIER_BADGE)]);
+    assert!(d.notifications.iter().all(|n| n.waiter != slot.verifier && n.signallers.iter().all(|s| s.domain != slot.verifier)));
+    assert!(d.shared_regions.iter().all(|r| r.mappings.iter().all(|m| m.domain != slot.verifier)));
     let programs: Vec<u32> = slot.seats.iter().map(|&s| d.domains[s as usize].program).collect();
     assert_eq!(programs, [3, 5, 6, 3]);
     for (k, &seat) in slot.seats.iter().enumerate() {

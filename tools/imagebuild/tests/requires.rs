@@ -114,7 +114,9 @@ n_version = { lineages = ["lineage-a", "lineage-b", "lineage-c"], fallback = "FA
     let corpus = bench_server();
     let build_with = |fallback: &str, fallback_elf: PathBuf| {
         std::fs::write(&description, text.replace("FALLBACK", fallback)).expect("written");
-        let overrides = ["lineage-a", "lineage-b", "lineage-c", "slot-manager"].iter().map(|name| (String::from(*name), corpus.clone()));
+        let overrides = ["lineage-a", "lineage-b", "lineage-c", "slot-manager", "bundle-verifier"]
+            .iter()
+            .map(|name| (String::from(*name), corpus.clone()));
         let programs = Programs { overrides: overrides.chain([(String::from(fallback), fallback_elf)]).collect(), dirs: Vec::new() };
         build(&description, &programs)
     };

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod block;
+pub mod bytes;
 pub mod checksum;
 pub mod console;
 pub mod display;
@@ -102,8 +103,9 @@ pub fn encode<T: Serialize>(value: &T, words: &mut [u64; PAYLOAD_WORDS + 1]) -> 
     let used = postcard::to_slice(value, &mut bytes).map_err(|_| ProtocolError::TooLarge)?.len();
     words.fill(0);
     words[0] = used as u64;
-    for (index, byte) in bytes[..used].iter().enumerate() {
-        words[1 + index / 8] |= u64::from(*byte) << (8 * (index % 8));
+    // Eight bytes a word, little-endian (the bytes past `used` are the buffer's zeros).
+    for (word, chunk) in words[1..].iter_mut().zip(bytes[..used.div_ceil(8) * 8].chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
     }
     Ok(1 + used.div_ceil(8))
 }
@@ -119,8 +121,8 @@ pub fn decode<T: DeserializeOwned>(label: u64, words: &[u64]) -> Result<T, Proto
         return Err(ProtocolError::Truncated);
     }
     let mut bytes = [0u8; MAX_PAYLOAD];
-    for (index, byte) in bytes[..length].iter_mut().enumerate() {
-        *byte = (payload[index / 8] >> (8 * (index % 8))) as u8;
+    for (chunk, word) in bytes[..length.div_ceil(8) * 8].chunks_exact_mut(8).zip(payload) {
+        chunk.copy_from_slice(&word.to_le_bytes());
     }
     let (value, rest) = postcard::take_from_bytes(&bytes[..length]).map_err(|_| ProtocolError::Malformed)?;
     if !rest.is_empty() {

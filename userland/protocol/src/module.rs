@@ -35,6 +35,10 @@ use serde::{Deserialize, Serialize};
 /// Badge bit of a seat's capability to its slot's front endpoint; the low bits are the seat
 /// number. No description badge may have it (the image builder checks).
 pub const SEAT_BADGE: u64 = 1 << 62;
+/// Badge of the slot's verifier domain's capability to the front endpoint (the verifier
+/// protocol is `tileos_bundle_verifier`'s): the seat bit with seat number 63, which no slot
+/// has (at most 32 seats), so it is no seat's and no declared badge can be it.
+pub const VERIFIER_BADGE: u64 = SEAT_BADGE | 63;
 /// Label of a module's first call: it is ready for work.
 pub const READY: u64 = 0x180;
 /// Label of a module's call carrying its exported state.

@@ -48,6 +48,7 @@ pub enum Request {
         /// Where the chunk starts in the bundle.
         offset: u32,
         /// The bytes.
+        #[serde(with = "crate::bytes")]
         bytes: Vec<u8, MAX_CHUNK>,
     },
     /// Verify the staged bundle and start it as a challenger. The answer comes when the

@@ -66,6 +66,7 @@ pub enum Request {
         /// Where the chunk starts.
         offset: u32,
         /// The bytes.
+        #[serde(with = "crate::bytes")]
         bytes: Vec<u8, SEAT_CHUNK>,
     },
     /// Build and start the module of `seat` from fresh memory. The seat must be stopped.

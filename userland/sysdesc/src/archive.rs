@@ -6,7 +6,7 @@
 //! ```text
 //! offset  size  header
 //! 0       8     magic "TILEOSAR"
-//! 8       2     version (5)
+//! 8       2     version (VERSION: 8)
 //! 10      2     flags (0)
 //! 12      4     entry count n (at most MAX_ENTRIES)
 //! 16      8     total length of the archive in bytes (bytes after it are ignored)
@@ -36,8 +36,8 @@ pub const MAGIC: [u8; 8] = *b"TILEOSAR";
 /// The only archive version this crate reads and writes (it covers the description encoding
 /// too: a change to either bumps it; 3 added the description's shadow-execution slots, 4 their
 /// managers, seats and seat memory, 5 the federation node, 6 the domains' CNode sizes, 7 a
-/// slot's step priority).
-pub const VERSION: u16 = 7;
+/// slot's step priority, 8 a slot's verifier domain).
+pub const VERSION: u16 = 8;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 32;
 /// Size of one entry-table record in bytes.

@@ -8,7 +8,7 @@ use crate::{
     Access, Budget, Comparator, DEFAULT_CNODE_SLOTS, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN,
     MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_CNODE_SLOTS, MIN_VADDR, MSI_SLOTS,
     NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot,
-    SystemDescription, USER_TOP,
+    SystemDescription, USER_TOP, VERIFIER_BADGE,
 };
 use alloc::format;
 use alloc::string::String;
@@ -827,6 +827,7 @@ impl Checker<'_> {
         let earlier = &d.slots[..index];
         let endpoint = &d.endpoints[slot.endpoint as usize];
         let manager = self.domain_ref(item, "manager", slot.manager)?;
+        self.domain_ref(item, "verifier", slot.verifier)?;
         if endpoint.server != Server::Domain(slot.manager) {
             return Err(self.err(
                 item,
@@ -865,14 +866,21 @@ impl Checker<'_> {
                 return Err(self.err(item, "seats", format_args!("seat {k} (\"{}\") has a restart policy", self.domain(domain))));
             }
         }
+        if slot.verifier == slot.manager || slot.seats.contains(&slot.verifier) {
+            return Err(self.err(
+                item,
+                "verifier",
+                format_args!("domain \"{}\" has two roles in the slot", self.domain(slot.verifier as usize)),
+            ));
+        }
         if earlier.iter().any(|o| o.seats.contains(&slot.manager) || o.manager == slot.manager) {
             return Err(self.err(item, "manager", format_args!("domain \"{}\" has two roles in the slots", self.domain(manager))));
         }
-        if let Some(client) = endpoint
-            .clients
-            .iter()
-            .find(|c| c.badge & SEAT_BADGE != 0 && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k)))
-        {
+        if let Some(client) = endpoint.clients.iter().find(|c| {
+            c.badge & SEAT_BADGE != 0
+                && !(c.badge == VERIFIER_BADGE && c.domain == slot.verifier)
+                && slot.seat_of(c.domain).is_none_or(|k| c.badge != SEAT_BADGE | u64::from(k))
+        }) {
             return Err(self.err(
                 item,
                 "endpoint",

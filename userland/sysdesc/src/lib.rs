@@ -466,6 +466,10 @@ pub struct Slot {
     /// The notification `<slot>.seat-faults`: its waiter is `manager`; the supervisor
     /// signals bit `1 << k` when seat `k`'s module faults.
     pub seat_faults: NotificationId,
+    /// The slot's verifier domain (`<slot>.verifier`, added by the image builder): checks
+    /// the signatures of the slot's installs for `manager`; its one capability is
+    /// `endpoint`, badged [`VERIFIER_BADGE`] under the local name [`VERIFIER_ENDPOINT_NAME`].
+    pub verifier: DomainId,
     /// Memory of one seat's module in bytes (program segments plus heap; a non-zero
     /// multiple of [`PAGE_SIZE`]): the largest module ELF a seat takes and the most its
     /// loaded segments and heap may use.
@@ -505,6 +509,12 @@ pub const SEAT_BADGE: u64 = 1 << 62;
 pub const MAX_SEATS: usize = 32;
 /// The local name of a seat's capability to its slot's front endpoint.
 pub const SEAT_ENDPOINT_NAME: &str = "slot";
+/// Badge of a slot's verifier domain's capability to the slot's front endpoint
+/// (`tileos_bundle_verifier::VERIFIER_BADGE`): the seat bit with seat number 63, which no
+/// slot has ([`MAX_SEATS`]), so no declared badge can be it.
+pub const VERIFIER_BADGE: u64 = SEAT_BADGE | 63;
+/// The local name of the verifier's capability to its slot's front endpoint.
+pub const VERIFIER_ENDPOINT_NAME: &str = "manager";
 
 impl Slot {
     /// The seat domain `domain` sits in, if it is one of this slot's seats.

@@ -90,7 +90,7 @@ proptest! {
 fn layout_is_as_documented() {
     let bytes = build(&[("system", b"abc"), ("prog", b"")]).unwrap();
     assert_eq!(&bytes[..8], b"TILEOSAR");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 8);
     assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 2);
     assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()), bytes.len() as u64);
     assert_eq!(&bytes[32..38], b"system");

@@ -169,6 +169,7 @@ fn slot() -> impl Strategy<Value = Slot> {
                 manager: endpoint.wrapping_add(1),
                 seats: vec![incumbent],
                 seat_faults: priority.into(),
+                verifier: incumbent.wrapping_add(2),
                 module_memory: u64::from(budget_ms) << 12,
                 store: n_version.map(|n| n.fallback),
                 step_priority: Some(priority),
@@ -697,8 +698,21 @@ fn with_slot() -> SystemDescription {
     d.endpoints[0].clients.push(Client { domain: 0, badge: SEAT_BADGE, access: Access::Full, params: Vec::new() });
     d.notifications.push(Notification { name: "log-slot.seat-faults".into(), waiter: 3, signallers: Vec::new() });
     let seat_faults = d.notifications.len() as u32 - 1;
+    // The verifier (4): the front endpoint badged VERIFIER_BADGE, nothing else.
+    let mut verifier = d.domains[0].clone();
+    verifier.name = "log-slot.verifier".into();
+    verifier.priority = 1;
+    verifier.mcp = 1;
+    verifier.names.clear();
+    d.domains.push(verifier);
+    // (Before seat 0's client, which the cases below take as the endpoint's last.)
+    let at = d.endpoints[0].clients.len() - 1;
+    d.endpoints[0]
+        .clients
+        .insert(at, Client { domain: 4, badge: tileos_sysdesc::VERIFIER_BADGE, access: Access::Full, params: Vec::new() });
     d.slots.push(Slot {
         manager: 3,
+        verifier: 4,
         seats: vec![0],
         seat_faults,
         module_memory: 0x8_0000,
@@ -729,6 +743,25 @@ fn slot_rules() {
         assert_eq!(lowered.check(4), Ok(()));
     }
     let cases: Vec<Case> = vec![
+        (
+            // The verifier's badge held by a domain that is not the slot's verifier.
+            Box::new(|d| d.slots[0].verifier = 2),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": client \"log-slot.verifier\" of \"log\" has badge 0x400000000000003f, which has the seat bit 0x4000000000000000 but is no seat's",
+        ),
+        (
+            Box::new(|d| d.slots[0].verifier = 3),
+            Item::Slot(0),
+            "verifier",
+            "slot \"log-slot\": field \"verifier\": domain \"log-slot.manager\" has two roles in the slot",
+        ),
+        (
+            Box::new(|d| d.slots[0].verifier = 99),
+            Item::Slot(0),
+            "verifier",
+            "slot \"log-slot\": field \"verifier\": domain 99 does not exist (5 domains)",
+        ),
         (
             Box::new(|d| d.slots.push(d.slots[0].clone())),
             Item::Slot(1),
@@ -767,7 +800,7 @@ fn slot_rules() {
             Box::new(|d| d.slots[0].manager = 9),
             Item::Slot(0),
             "manager",
-            "slot \"log-slot\": field \"manager\": domain 9 does not exist (4 domains)",
+            "slot \"log-slot\": field \"manager\": domain 9 does not exist (5 domains)",
         ),
         (
             Box::new(|d| d.endpoints[0].clients.last_mut().unwrap().badge = SEAT_BADGE | 1),

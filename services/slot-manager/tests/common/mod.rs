@@ -199,6 +199,8 @@ enum Owner {
     Seat(usize, u64),
     Client(u64, u64),
     Control,
+    /// The verifier domain's call.
+    Verifier,
 }
 
 /// The simulated tile around one manager.
@@ -237,6 +239,17 @@ pub struct Sim {
     /// finds nothing to do): its thread at a low `step_priority` below a busy domain gets
     /// no CPU for them, while messages are still handled (at the manager's own priority).
     pub hold_steps: bool,
+    /// [`Sim::pump`] takes no rebuild step (the test takes them).
+    pub hold_rebuild: bool,
+    /// Rebuild steps [`Sim::pump`] took ([`Manager::rebuild_step`]).
+    pub rebuild_steps: usize,
+    /// The simulated verifier domain (the real logic of `tileos_bundle_verifier`, run at
+    /// once when the manager answers its call, unless [`Sim::hold_verifier`]).
+    pub verifier: tileos_bundle_verifier::Verifier,
+    /// The manager's answers to the verifier's calls not handled yet.
+    pub verifier_work: VecDeque<Message>,
+    /// The verifier does not run (its work waits in `verifier_work`): for hostile tests.
+    pub hold_verifier: bool,
 }
 
 pub fn policy() -> SlotPolicy {
@@ -339,7 +352,15 @@ impl Sim {
             narrow: true,
             narrow_taken: 0,
             hold_steps: false,
+            hold_rebuild: false,
+            rebuild_steps: 0,
+            verifier: tileos_bundle_verifier::Verifier::new(),
+            verifier_work: VecDeque::new(),
+            hold_verifier: false,
         };
+        // The verifier domain starts with the manager and calls READY.
+        let first = sim.verifier.first_call();
+        sim.verifier_call(first);
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
             for k in 0..3u8 {
@@ -405,6 +426,28 @@ impl Sim {
         self.receive(SEAT_BADGE | seat, Access::Service, message, cap);
     }
 
+    /// The verifier domain's call `call` (badge `VERIFIER_BADGE`).
+    pub fn verifier_call(&mut self, call: tileos_bundle_verifier::Call) {
+        let (label, words) = call.encode();
+        self.verifier_raw(Message { label, words });
+    }
+
+    /// A raw message from the verifier's badge (for hostile tests: any label and words).
+    pub fn verifier_raw(&mut self, message: Message) {
+        let cap = self.cap(Owner::Verifier);
+        self.receive(tileos_bundle_verifier::VERIFIER_BADGE, Access::Service, message, cap);
+    }
+
+    /// The verifier handles the oldest answer it has, and makes its next call; `false`
+    /// when it has none.
+    pub fn verifier_turn(&mut self) -> bool {
+        let Some(work) = self.verifier_work.pop_front() else { return false };
+        let trusted = vec![dev_keys::trusted_bundle_keys().unwrap()];
+        let call = self.verifier.handle(work.label, &work.words, &trusted);
+        self.verifier_call(call);
+        true
+    }
+
     /// Client `badge` sends request `x`.
     pub fn request(&mut self, badge: u64, x: u64) {
         let n = self.sent.entry(badge).or_default();
@@ -432,7 +475,17 @@ impl Sim {
                 continue;
             }
             assert!(self.m.install_pending(), "a control request neither answered once nothing moves nor an install under way");
-            self.m.install_step();
+            let rebuild_can_step = !self.hold_rebuild && self.m.rebuild_pending();
+            if !(self.m.install_steppable() || rebuild_can_step) {
+                // The verifier's part: it runs when the manager waits.
+                assert!(self.verifier_turn(), "an install waiting for a verifier with nothing to do");
+                self.pump();
+                continue;
+            }
+            // A rebuild's step first, as the glue does (the install's staging waits for it).
+            if !(rebuild_can_step && self.m.rebuild_step()) {
+                self.m.install_step();
+            }
             steps += 1;
             assert!(steps < 100_000, "an install that never ends");
         }
@@ -525,6 +578,7 @@ impl Sim {
                         Some(Owner::Control) => {
                             self.control_replies.insert(cap, message);
                         }
+                        Some(Owner::Verifier) => self.verifier_work.push_back(message),
                         None => {}
                     },
                     Event::Started(seat, elf) => self.start_module(seat as usize, &elf),
@@ -536,11 +590,20 @@ impl Sim {
                 }
                 continue;
             }
+            if !self.hold_verifier && self.verifier_turn() {
+                continue;
+            }
             let Some(at) = self.work.iter().position(|(seat, _, _)| !self.paused.contains(seat)) else {
                 // Nothing waits: the glue's deferred step, as when its poll finds no message.
                 // (Its clock check may do the work itself, past `DEFERRED_BOUND`: then the
                 // step finds nothing more, but the work's messages are out.)
                 if !self.hold_steps && self.m.deferred_ready() && (self.m.deferred_step() || !self.world.borrow().events.is_empty()) {
+                    continue;
+                }
+                // Then a rebuild's step, as the glue does with no client request in flight.
+                if !self.hold_steps && !self.hold_rebuild && self.m.outstanding() == 0 && self.m.rebuild_pending() && self.m.rebuild_step()
+                {
+                    self.rebuild_steps += 1;
                     continue;
                 }
                 return;
@@ -639,5 +702,23 @@ impl RunningSums {
             self.seqs[badge as usize] += 1;
             sim.request(badge, x);
         }
+    }
+}
+
+/// The kind and reason of a refusal (panics on any other answer).
+pub fn refusal(response: slots::Response) -> (slots::RefusalKind, String) {
+    match response {
+        slots::Response::Refused(r) => (r.kind, r.reason.to_string()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Every request client 1 sent answered exactly once, each with the running sum of its values.
+pub fn clients_answered_right(sim: &Sim) {
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    let mut sum = 0u64;
+    for seq in 0..sim.sent[&1] {
+        sum = sum.wrapping_add(seq);
+        assert_eq!(sim.answers[&(1, seq)][0], Message { label: MESSAGE, words: vec![sum] }, "request {seq}");
     }
 }

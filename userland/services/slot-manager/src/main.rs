@@ -37,6 +37,14 @@
 //! waits for the answer as usual. So a client's call waits for at most the one step in
 //! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
 //! times it for `make bench`).
+//! A challenger's rebuild after a fault (`Manager::rebuild_step`: its ELF staged one
+//! root-server call a step, then its `SeatStart` alone) is stepped the same way, before an
+//! install's steps ([`RebuildTiming`] times it).
+//!
+//! The install's two signatures are not checked here: the slot's verifier domain
+//! (`<slot>.verifier`, program `bundle-verifier`, badge `VERIFIER_BADGE` on `front`) calls in
+//! for the work and back with its verdict (`Manager::verifier_call`); while the install
+//! waits for it the manager has no step to do and simply receives.
 //!
 //! The immune system (docs/telemetry.md) rings [`IMMUNE_DOORBELL`] on the same
 //! notification when it asks the slot to roll back: the manager takes the alarm
@@ -94,6 +102,9 @@ tileos_sys::resources! {
 
 tileos_sys::entry!(main);
 
+// The image builder's badge for the verifier is the one the manager recognises.
+const _: () = assert!(tileos_sysdesc::VERIFIER_BADGE == tileos_bundle_verifier::VERIFIER_BADGE);
+
 /// Client requests outstanding at most (more are answered `Failed` at once).
 const QUEUE_LIMIT: usize = 32;
 /// Largest bundle staged (the manager's heap holds it and the payload it keeps).
@@ -131,6 +142,8 @@ const MAX_PENDING_LINES: usize = 64;
 /// the last [`QUIET_MS`] (so lines still appear, in order, when the slot is idle).
 struct PendingLines {
     queue: VecDeque<String>,
+    /// Lines queued so far (to tell which step noted the last one).
+    pushed: u64,
 }
 
 impl PendingLines {
@@ -140,6 +153,13 @@ impl PendingLines {
             self.write_one();
         }
         self.queue.push_back(line);
+        self.pushed += 1;
+    }
+
+    /// Whether the last line queued since `pushed` lines is the update log's hashing
+    /// (`slot.log-hashed`: a deferred step that hashed into the tree).
+    fn hashed_since(&self, pushed: u64) -> bool {
+        self.pushed > pushed && self.queue.back().is_some_and(|line| line.starts_with("@event slot.log-hashed "))
     }
 
     /// Writes the oldest line, if any.
@@ -257,6 +277,51 @@ struct InstallTiming {
     /// first, or the last and the job's end): a bound on any client call made and answered
     /// within it, as the client has one call outstanding at a time.
     longest_gap: u64,
+}
+
+/// A challenger's rebuild after a fault in steps (`Manager::rebuild_step`, at
+/// [`BACKGROUND_PRIORITY`] like an install's), timed for `make bench` and the boot tests
+/// (`@event slot.rebuild-steps`): its steps, the manager's work in them, the longest staging
+/// step and the last (the root server's `SeatStart`), each in time-stamp ticks from its start
+/// to its end (a thread that preempted the manager meanwhile counts in it).
+#[derive(Default)]
+struct RebuildTiming {
+    /// When its first step began (time-stamp counter; 0: no rebuild under way).
+    since: u64,
+    /// Steps done.
+    steps: u64,
+    /// Ticks of the steps.
+    work: u64,
+    /// The longest step but the last.
+    longest_stage: u64,
+    /// The last step.
+    last: u64,
+}
+
+impl RebuildTiming {
+    /// Counts the step that began at `start` and ended at `end`; notes the line once no
+    /// rebuild is pending.
+    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64) {
+        if self.since == 0 {
+            self.since = start;
+        }
+        let ticks = end.wrapping_sub(start);
+        self.steps += 1;
+        self.work = self.work.saturating_add(ticks);
+        self.longest_stage = self.longest_stage.max(self.last);
+        self.last = ticks;
+        if !manager.rebuild_pending() {
+            manager.host_mut().note(format_args!(
+                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={}",
+                self.steps,
+                self.work,
+                self.longest_stage,
+                self.last,
+                end.wrapping_sub(self.since)
+            ));
+            *self = RebuildTiming::default();
+        }
+    }
 }
 
 impl InstallTiming {
@@ -382,6 +447,10 @@ impl Clock for TscClock {
         // one is a library call, and the manager reads its clock several times a message).
         let (ticks, per_ms) = (tileos_sys::timestamp(), self.per_ms.max(1));
         (ticks / per_ms).saturating_mul(1000).saturating_add((ticks % per_ms).saturating_mul(1000) / per_ms)
+    }
+
+    fn cycles(&self) -> u64 {
+        tileos_sys::timestamp()
     }
 }
 
@@ -548,7 +617,7 @@ fn main(resources: Resources) -> ! {
         supervisor: Client::new(resources.supervisor),
         free: (granted..(1u64 << domain::CNODE_RADIX)).rev().collect(),
         unsaved: None,
-        lines: PendingLines { queue: VecDeque::new() },
+        lines: PendingLines { queue: VecDeque::new(), pushed: 0 },
         kernel_ticks: 0,
     };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
@@ -635,6 +704,7 @@ fn main(resources: Resources) -> ! {
     // The thread's priority now (`priority`, `step_priority` or `BACKGROUND_PRIORITY`).
     let mut current = priority;
     let mut install = InstallTiming::default();
+    let mut rebuild = RebuildTiming::default();
     // The longest time between two client answers since the last install's line (its
     // upload included: `answer_gap_since_last=`, for `make bench`).
     let mut gap_since_install = 0u64;
@@ -653,7 +723,11 @@ fn main(resources: Resources) -> ! {
         // way from the serving module, which outranks a step: waiting for it costs nothing)
         // and no message waits: so a client's call waits for at most the one step in
         // progress when it called.
-        let received = if (manager.install_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
+        // (An install waiting for the verifier domain's verdict has no step: the manager
+        // waits for messages then, and the verifier, below every client, runs.)
+        let received = if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready())
+            && manager.outstanding() == 0
+        {
             match manager.host_mut().poll(front) {
                 Some(received) => {
                     change_priority(&mut current, priority);
@@ -669,10 +743,20 @@ fn main(resources: Resources) -> ! {
                     let was_promoting = manager.promotion_under_way();
                     let was_rolling = manager.rollback_under_way();
                     let promoted = manager.slot().counters().promoted;
+                    let pushed = manager.host_mut().lines.pushed;
                     if manager.deferred_step() {
                         let ticks = tileos_sys::timestamp().wrapping_sub(start);
                         let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-                        manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                        if manager.host_mut().lines.hashed_since(pushed) {
+                            // The update log's hashing step (`slots28`: its longest at a
+                            // large log is a figure of `slot_cycles`).
+                            let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
+                            manager.host_mut().note(format_args!(
+                                "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
+                            ));
+                        } else {
+                            manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                        }
                     }
                     let promoting = manager.promotion_under_way();
                     stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
@@ -682,6 +766,14 @@ fn main(resources: Resources) -> ! {
                 }
                 None => {
                     change_priority(&mut current, BACKGROUND_PRIORITY);
+                    // A challenger's rebuild first (an install's staging waits for it; it
+                    // waits for an install whose staging is under way: then it does nothing).
+                    let start = tileos_sys::timestamp();
+                    if manager.rebuild_pending() && manager.rebuild_step() {
+                        let end = tileos_sys::timestamp();
+                        rebuild.step(&mut manager, &slot_name, start, end);
+                        continue;
+                    }
                     let start = tileos_sys::timestamp();
                     manager.install_step();
                     let now = tileos_sys::timestamp();
@@ -797,6 +889,18 @@ fn main(resources: Resources) -> ! {
         } else {
             (false, false)
         };
+        // A read of the update log (`slot.log-read`, since `slots28`): its head (signed) or a
+        // proof, with the hashing of any entry still pending before it.
+        let log_read = if access == Access::Service {
+            None
+        } else {
+            match tileos_sys::rpc::decode_request::<SlotControl>(&received) {
+                Ok(slots::Request::LogHead) => Some("head"),
+                Ok(slots::Request::LogInclusion { .. }) => Some("inclusion"),
+                Ok(slots::Request::LogConsistency { .. }) => Some("consistency"),
+                _ => None,
+            }
+        };
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
         let was_pending = manager.install_pending();
@@ -805,6 +909,10 @@ fn main(resources: Resources) -> ! {
         let now = tileos_sys::timestamp();
         let spent = now.wrapping_sub(start);
         let in_manager = now.wrapping_sub(logic_start);
+        if let Some(kind) = log_read {
+            let size = manager.log().size();
+            manager.host_mut().note(format_args!("@event slot.log-read slot={slot_name} kind={kind} size={size} ticks={in_manager}"));
+        }
         if access != Access::Service {
             gap_controls += 1;
             gap_last_control = start;
