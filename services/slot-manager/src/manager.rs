@@ -2812,6 +2812,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.host
                 .note(format_args!("slot {}: seat {}'s rebuild stages again (seat {seat} was rebuilt first)", self.config.name, r.seat));
         }
+        if matches!(program, Program::Staged(_))
+            && let Some(job) = self.install.as_mut()
+            && let InstallPhase::Stage { seat: installing, staged, .. } = &mut job.phase
+            && staged.take().is_some()
+        {
+            // Likewise an install's staging: it stages its ELF again from the start.
+            self.host.note(format_args!(
+                "slot {}: the install into seat {installing} stages again (seat {seat} was rebuilt first)",
+                self.config.name
+            ));
+        }
         let result = match &program {
             Program::Named(program) => self.start(number, *program),
             Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),

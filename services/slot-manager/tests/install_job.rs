@@ -81,7 +81,7 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
     // No step makes more than INSTALL_CHUNKS_PER_STEP root-server calls but the last (the
     // start, the new module's schedule).
     assert!(steps[..steps.len() - 1].iter().all(|s| s.seat_calls <= INSTALL_CHUNKS_PER_STEP), "{steps:?}");
-    assert_eq!(sim.world.borrow().staged[&1], payload, "the ELF staged whole, in order");
+    assert_eq!(sim.world.borrow().started_staged[&1], payload, "the ELF staged whole, in order");
     assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "{}", sim.notes());
     clients_answered_right(&sim);
     // A client request for every step, each answered before the next step.
@@ -232,5 +232,47 @@ fn a_rollback_during_an_install_is_carried_out_and_the_install_then_goes_ahead()
     let (_, response) = run_with_clients(&mut sim, commit);
     assert_eq!(response, Response::Installed { module: 2 }, "{}", sim.notes());
     assert_eq!(sim.m.slot().serving(), 0);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn the_serving_module_rebuilt_during_an_install_s_staging_makes_it_stage_again_and_install() {
+    // Module 1 promoted and settled (its window closed): the serving module runs a staged
+    // program, so its rebuild after a fault stages again at once (one staging per slot in
+    // the root server).
+    let mut sim = with_promotable_challenger();
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.advance(10_000_001);
+    sim.request(1, 100);
+    sim.pump();
+    assert_eq!(sim.m.slot().warm(), None, "the window closed: {}", sim.notes());
+    let payload = big_payload();
+    let commit = sim.stage_and_commit(&bundle(&payload));
+    // Into the staging, a few chunks in.
+    let mut steps = 0;
+    while !matches!(&sim.world.borrow().staging, Some((_, _, bytes)) if bytes.len() >= 2 * tileos_protocol::supervisor::SEAT_CHUNK) {
+        assert!(sim.m.install_pending(), "the install ended before its staging: {:?}\n{}", sim.take_reply(commit), sim.notes());
+        if sim.m.install_steppable() {
+            sim.m.install_step();
+        } else {
+            // The verifier's part: it runs when the manager waits.
+            sim.pump();
+            assert!(sim.m.install_steppable() || sim.verifier_turn(), "an install waiting for a verifier with nothing to do");
+        }
+        steps += 1;
+        assert!(steps < 10_000, "the install never staged two chunks:\n{}", sim.notes());
+    }
+    let installing = sim.world.borrow().staging.as_ref().map(|(seat, ..)| *seat).unwrap();
+    let serving = sim.m.seat_of_module(1).unwrap();
+    sim.fault(serving);
+    sim.pump();
+    assert!(
+        sim.world.borrow().staging.is_none(),
+        "the serving module's rebuild took the root server's staging (and consumed it at its start)"
+    );
+    assert!(sim.notes().contains(&format!("the install into seat {installing} stages again")), "{}", sim.notes());
+    let (_, response) = run_with_clients(&mut sim, commit);
+    assert_eq!(response, Response::Installed { module: 2 }, "{}", sim.notes());
+    assert_eq!(sim.world.borrow().started_staged[&installing], payload, "the ELF staged whole, in order");
     assert!(sim.not_answered_once().is_empty());
 }

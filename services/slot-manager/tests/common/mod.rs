@@ -21,7 +21,11 @@ pub struct World {
     pub released: Vec<u64>,
     pub notes: Vec<String>,
     pub supervisor: Vec<supervisor::Request>,
-    pub staged: BTreeMap<u8, Vec<u8>>,
+    /// The root server's staging (one per slot, as in `rootserver/src/system/seats.rs`):
+    /// its seat, the length announced, the bytes received.
+    pub staging: Option<(u8, u32, Vec<u8>)>,
+    /// The bytes each seat's last start of a staged program consumed.
+    pub started_staged: BTreeMap<u8, Vec<u8>>,
     pub refuse_start: bool,
     pub running: BTreeSet<u8>,
     /// The schedule of each running seat (as the root server would set it).
@@ -62,12 +66,19 @@ impl Seats for Host {
         let mut w = self.0.borrow_mut();
         w.supervisor.push(request.clone());
         Ok(match request {
-            R::SeatLoad { seat, .. } => {
-                w.staged.insert(*seat, Vec::new());
+            R::SeatLoad { seat, length } => {
+                // A load discards the slot's staging under way, whatever its seat.
+                w.staging = Some((*seat, *length, Vec::new()));
                 A::SeatStaged { received: 0 }
             }
-            R::SeatChunk { seat, bytes, .. } => {
-                let staged = w.staged.entry(*seat).or_default();
+            R::SeatChunk { seat, offset, bytes } => {
+                let Some((_, length, staged)) = w.staging.as_mut().filter(|(s, ..)| s == seat) else {
+                    return Ok(A::Refused(supervisor::Refusal::ChunkOutOfOrder { expected: 0 }));
+                };
+                let received = staged.len() as u32;
+                if *offset != received || received as usize + bytes.len() > *length as usize {
+                    return Ok(A::Refused(supervisor::Refusal::ChunkOutOfOrder { expected: received }));
+                }
                 staged.extend_from_slice(bytes);
                 A::SeatStaged { received: staged.len() as u32 }
             }
@@ -79,7 +90,22 @@ impl Seats for Host {
                     return Ok(A::Refused(supervisor::Refusal::SeatRunning));
                 }
                 let elf = match program {
-                    SeatProgram::Staged => w.staged.get(seat).cloned().unwrap_or_default(),
+                    SeatProgram::Staged => match w.staging.take() {
+                        Some((s, length, bytes)) if s == *seat && bytes.len() == length as usize => {
+                            w.started_staged.insert(*seat, bytes.clone());
+                            bytes
+                        }
+                        Some((s, length, bytes)) if s == *seat => {
+                            // Kept for the chunks still to come, as the root server does.
+                            let refusal = supervisor::Refusal::StagingIncomplete { received: bytes.len() as u32, length };
+                            w.staging = Some((s, length, bytes));
+                            return Ok(A::Refused(refusal));
+                        }
+                        other => {
+                            w.staging = other;
+                            return Ok(A::Refused(supervisor::Refusal::StagingIncomplete { received: 0, length: 0 }));
+                        }
+                    },
                     SeatProgram::Incumbent => b"correct".to_vec(),
                     SeatProgram::Lineage(k) => format!("lineage{k}").into_bytes(),
                     SeatProgram::Fallback => b"correct".to_vec(),
