@@ -1,0 +1,121 @@
+//! Hostile client of a slot's front endpoint (boot test `slot_verifier`, docs/slots.md
+//! "Installs"): an ordinary client (its own client badge) that speaks the *verifier's*
+//! protocol (`tileos_bundle_verifier`: `READY`, `FETCH`, `VERDICT`) to the slot, as if it
+//! were the slot's verifier domain: `READY`s, fetches of the jobs a test run has (ids
+//! `job_id(0, 1..=3)`: the first manager's first three installs) at offsets in range, past
+//! the end and huge (`u64::MAX`, negative numbers as `u64`), verdicts claiming `Verified`
+//! for those jobs, and calls with the wrong number of words (none, too many, a length
+//! field past the kernel's largest message).
+//!
+//! The manager must take none of it for the verifier's: a client's message is a request to
+//! the slot's service whatever its label, answered by the serving module (an `ERROR`
+//! reply), never a `CHUNK` or a `REFUSED` of the verifier protocol, and a forged verdict
+//! must not let a bad bundle in. It calls in rounds, forever (the description gives it a
+//! small budget); it logs each case's first answer and, every [`LOG_EVERY`] rounds, its
+//! totals:
+//!
+//! ```text
+//! @event forger.case case=verdict-valid-job1 label=0x101 word0=1
+//! @event forger.round round=16 calls=272 errors=272 verifier_answers=0 other=0
+//! ```
+//!
+//! (`errors`: `ERROR` answers; `verifier_answers`: `CHUNK` or `REFUSED` answers, each a
+//! forged call taken as the verifier's; `other`: anything else, each also logged as
+//! `forger.other`.)
+#![no_std]
+#![no_main]
+
+extern crate tileos_rt;
+
+use tileos_abi::message::MessageInfo;
+use tileos_abi::syscall::Syscall;
+use tileos_bundle_verifier::{CHUNK, CHUNK_BYTES, FETCH, READY, REFUSED, VERDICT, job_id};
+use tileos_sys::log_event;
+
+tileos_sys::resources! {
+    /// The slot's front endpoint, as an ordinary client.
+    struct Resources {
+        /// The demo slot's front endpoint (the checksum service).
+        checksum: ClientEndpoint("checksum"),
+    }
+}
+
+tileos_sys::entry!(main);
+
+/// Rounds between two `forger.round` events.
+const LOG_EVERY: u64 = 16;
+/// The `Verdict::Verified` code of a `VERDICT` call.
+const VERIFIED: u64 = 0;
+/// A length field past the kernel's largest message (120 words; the kernel clamps it).
+const PAST_LARGEST: u64 = 127;
+
+/// One forged call: its name in events, label, first four words and length field (words
+/// past the fourth, if any, are a pattern in the IPC buffer).
+struct Case {
+    name: &'static str,
+    label: u64,
+    words: [u64; 4],
+    length: u64,
+}
+
+/// The forged calls of one round.
+fn cases() -> [Case; 17] {
+    let (job1, job2, job3) = (job_id(0, 1), job_id(0, 2), job_id(0, 3));
+    let case = |name, label, words, length| Case { name, label, words, length };
+    [
+        case("ready", READY, [0, 0, 0, 0], 1),
+        case("ready-dropped-job", READY, [0x105, 0, 0, 0], 1),
+        case("ready-no-words", READY, [0; 4], 0),
+        case("ready-five-words", READY, [0, 1, 2, 3], 5),
+        case("fetch-job1-start", FETCH, [job1, 0, 0, 0], 2),
+        case("fetch-job1-second-chunk", FETCH, [job1, CHUNK_BYTES as u64, 0, 0], 2),
+        case("fetch-job2-start", FETCH, [job2, 0, 0, 0], 2),
+        case("fetch-job1-max-offset", FETCH, [job1, u64::MAX, 0, 0], 2),
+        case("fetch-job1-negative-offset", FETCH, [job1, (-928i64) as u64, 0, 0], 2),
+        case("fetch-job2-min-i64-offset", FETCH, [job2, i64::MIN as u64, 0, 0], 2),
+        case("fetch-one-word", FETCH, [job1, 0, 0, 0], 1),
+        case("verdict-valid-job1", VERDICT, [job1, VERIFIED, 0, 0], 2),
+        case("verdict-valid-job2", VERDICT, [job2, VERIFIED, 0, 0], 2),
+        case("verdict-valid-job3", VERDICT, [job3, VERIFIED, 0, 0], 2),
+        case("verdict-unknown-code", VERDICT, [job1, 99, 0, 0], 2),
+        case("verdict-three-words", VERDICT, [job1, VERIFIED, 7, 0], 3),
+        case("verdict-past-largest-message", VERDICT, [job1, VERIFIED, 0, 0], PAST_LARGEST),
+    ]
+}
+
+/// Sends `case` as a call on `endpoint`: the answer's label and first word.
+fn call(endpoint: u64, case: &Case) -> (u64, u64) {
+    for index in 4..case.length as usize {
+        tileos_sys::set_buffer_word(index, 0xf0f0_0000 + index as u64);
+    }
+    let reply = tileos_sys::raw_syscall(Syscall::Call, endpoint, MessageInfo::new(case.label, 0, 0, case.length), case.words);
+    (reply.info.label(), reply.words[0])
+}
+
+fn main(resources: Resources) -> ! {
+    let endpoint = resources.checksum.cptr();
+    let cases = cases();
+    let (mut calls, mut errors, mut verifier_answers, mut other) = (0u64, 0u64, 0u64, 0u64);
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        for case in &cases {
+            let (label, word0) = call(endpoint, case);
+            calls += 1;
+            match label {
+                tileos_protocol::ERROR => errors += 1,
+                CHUNK | REFUSED => verifier_answers += 1,
+                _ => {
+                    other += 1;
+                    log_event!("forger.other", case = case.name, label = format_args!("{label:#x}"), word0 = word0);
+                }
+            }
+            if round == 1 {
+                log_event!("forger.case", case = case.name, label = format_args!("{label:#x}"), word0 = word0);
+            }
+        }
+        if round.is_multiple_of(LOG_EVERY) {
+            log_event!("forger.round", round = round, calls = calls, errors = errors, verifier_answers = verifier_answers, other = other);
+        }
+    }
+}
