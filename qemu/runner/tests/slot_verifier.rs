@@ -6,10 +6,11 @@
 //!    the slot with its own badge, calls with the verifier's labels in rounds, forever:
 //!    `READY`s, `FETCH`es of the run's jobs at offsets in range, past the end and huge,
 //!    `VERDICT`s claiming "verified" for jobs 1–3 (the jobs of this run), malformed word
-//!    counts. Meanwhile the host installs `checksum-unsigned` (both signatures zero): job 1.
-//!    A forged verdict taken for the verifier's would let it in. Checked: every forged call
-//!    is answered as a request to the service (`ERROR` `UnknownLabel` from the serving
-//!    module), none with the verifier protocol's `CHUNK` or `REFUSED`; the manager never
+//!    counts, and the seat protocol's `EXPORT` and `IMPORT`. Meanwhile the host installs
+//!    `checksum-unsigned` (both signatures zero): job 1. A forged verdict taken for the
+//!    verifier's would let it in. Checked: every forged call is answered `ERROR`
+//!    `UnknownLabel` (not a service request: no module sees it), none with the verifier
+//!    protocol's `CHUNK` or `REFUSED` nor the seat protocol's `STATE`; the manager never
 //!    refused a verifier call (no call reached the verifier's path but the verifier's own);
 //!    the bundle is refused with its real reason (the verifier's verdict
 //!    `BadEd25519Signature` on job 1), in tilectl's output and in the update log; the
@@ -37,7 +38,7 @@ use tileos_tilectl_wire::PORT;
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
 /// The forger's forged calls a round (`verifier_forger.rs`, `cases`).
-const FORGED_CASES: usize = 17;
+const FORGED_CASES: usize = 19;
 
 fn read(serial: &Path) -> String {
     std::fs::read_to_string(serial).unwrap_or_default()
@@ -116,7 +117,7 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
     let started = Instant::now();
     let (outcome, seen) = boot_and_drive("slot-verifier", "tile-slot-verifier.log", Vec::new(), PORT, ready, TIMEOUT, drive);
     let serial = &outcome.serial;
-    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL"] {
+    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
         assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
 

@@ -5,11 +5,13 @@
 //! `job_id(0, 1..=3)`: the first manager's first three installs) at offsets in range, past
 //! the end and huge (`u64::MAX`, negative numbers as `u64`), verdicts claiming `Verified`
 //! for those jobs, and calls with the wrong number of words (none, too many, a length
-//! field past the kernel's largest message).
+//! field past the kernel's largest message); and the seat protocol's work labels (`EXPORT`,
+//! `IMPORT` with a made-up state), which must not reach a module.
 //!
 //! The manager must take none of it for the verifier's: a client's message is a request to
-//! the slot's service whatever its label, answered by the serving module (an `ERROR`
-//! reply), never a `CHUNK` or a `REFUSED` of the verifier protocol, and a forged verdict
+//! the slot's service, and one that is not a `MESSAGE` is answered `ERROR` `UnknownLabel`
+//! by the manager (as a module answers a label it does not know), never a `CHUNK` or a
+//! `REFUSED` of the verifier protocol, and a forged verdict
 //! must not let a bad bundle in. It calls in rounds, forever (the description gives it a
 //! small budget); it logs each case's first answer and, every [`LOG_EVERY`] rounds, its
 //! totals:
@@ -30,6 +32,7 @@ extern crate tileos_rt;
 use tileos_abi::message::MessageInfo;
 use tileos_abi::syscall::Syscall;
 use tileos_bundle_verifier::{CHUNK, CHUNK_BYTES, FETCH, READY, REFUSED, VERDICT, job_id};
+use tileos_protocol::module::{EXPORT, IMPORT};
 use tileos_sys::log_event;
 
 tileos_sys::resources! {
@@ -59,7 +62,7 @@ struct Case {
 }
 
 /// The forged calls of one round.
-fn cases() -> [Case; 17] {
+fn cases() -> [Case; 19] {
     let (job1, job2, job3) = (job_id(0, 1), job_id(0, 2), job_id(0, 3));
     let case = |name, label, words, length| Case { name, label, words, length };
     [
@@ -80,6 +83,8 @@ fn cases() -> [Case; 17] {
         case("verdict-unknown-code", VERDICT, [job1, 99, 0, 0], 2),
         case("verdict-three-words", VERDICT, [job1, VERIFIED, 7, 0], 3),
         case("verdict-past-largest-message", VERDICT, [job1, VERIFIED, 0, 0], PAST_LARGEST),
+        case("seat-export", EXPORT, [0; 4], 0),
+        case("seat-import", IMPORT, [3, 1, 0x2a, 0], 3),
     ]
 }
 
