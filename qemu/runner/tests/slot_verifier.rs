@@ -1,31 +1,31 @@
 //! The slot's verifier domain (`checksum.verifier`, docs/slots.md "Installs") attacked on a
 //! booted tile (scenario `tests/scenarios/slot-verifier.toml`: the demo slot plus the test
-//! domains `verifier-forger`, `verifier-saboteur` and `chaos-checksum.verifier`).
+//! domains `verifier-saboteur`, `verifier-forger` and `chaos-checksum.verifier`). Jobs are
+//! numbered by the manager (generation 0): 1, the host's install of `checksum-unsigned`
+//! (refused on the verifier's verdict); then the saboteur's two commits of a bundle with
+//! zeroed signatures (a trusted key id: the manager's own checks pass and the job goes to
+//! the verifier), 2 and 3; 4, the host's install of `checksum-fast`.
 //!
-//! 1. **Forged verifier traffic from an ordinary client.** `verifier-forger`, a client of
-//!    the slot with its own badge, calls with the verifier's labels in rounds, forever:
-//!    `READY`s, `FETCH`es of the run's jobs at offsets in range, past the end and huge,
-//!    `VERDICT`s claiming "verified" for jobs 1–3 (the jobs of this run), malformed word
-//!    counts, and the seat protocol's `EXPORT` and `IMPORT`. Meanwhile the host installs
-//!    `checksum-unsigned` (both signatures zero): job 1. A forged verdict taken for the
-//!    verifier's would let it in. Checked: every forged call is answered `ERROR`
-//!    `UnknownLabel` (not a service request: no module sees it), none with the verifier
-//!    protocol's `CHUNK` or `REFUSED` nor the seat protocol's `STATE`; the manager never
-//!    refused a verifier call (no call reached the verifier's path but the verifier's own);
-//!    the bundle is refused with its real reason (the verifier's verdict
-//!    `BadEd25519Signature` on job 1), in tilectl's output and in the update log; the
-//!    forger's rounds went on during the install and after it, and the client load's
-//!    answers stayed right.
-//! 2. **The verifier restarted mid-job.** Once the update log has that refusal,
-//!    `verifier-saboteur` stages a bundle of its own (a trusted key id, zero signatures),
-//!    signals the chaos domain and commits: job 2. By priority, the chaos domain has the
-//!    verifier killed after the manager handed it the job's first chunk and before it ran.
-//!    Checked: the manager logged the verifier's drop of job 2 (`slot.verifier-dropped`:
-//!    the restarted verifier's `READY` came while it had the job, so the kill landed
-//!    mid-job) and no verdict on job 2; the commit was refused `Bundle` with the reason
-//!    "the verifier domain restarted during job 0x2"; the restarted verifier (its
-//!    generation 1) then verifies job 3, the host's install of `checksum-fast`, which
-//!    installs; the update log verifies with the three installs in order.
+//! 1. **Forged verifier traffic from an ordinary client.** Just before each commit the
+//!    saboteur signals `verifier-forger`, a client of the slot with its own badge, and by
+//!    priority its burst reaches the manager after the commit made the job and before the
+//!    verifier ran: `READY`s, `FETCH`es of the job under way at offsets in range, past the
+//!    end and huge, `VERDICT`s claiming "verified" for it, a stale and the next job,
+//!    malformed word counts, the seat protocol's `EXPORT` and `IMPORT`. Checked: every
+//!    forged call is answered `ERROR` `UnknownLabel` (not a service request: no module
+//!    sees it), none with the verifier protocol's `CHUNK` or `REFUSED`; the burst is logged
+//!    before the verdict on job 2; the manager never refused a verifier call (nothing but
+//!    the verifier's own calls reached its verifier path); job 2 is refused with its real
+//!    reason, the verifier's verdict `BadEd25519Signature` (so is job 1, in tilectl's
+//!    output); the client load's answers stay right.
+//! 2. **The verifier restarted mid-job.** Before job 3's commit the saboteur also signals
+//!    the chaos domain, which by priority has the verifier killed after the manager handed
+//!    it the job's first chunk and before it ran. Checked: the manager logged the
+//!    verifier's drop of job 3 (`slot.verifier-dropped`: the restarted verifier's `READY`
+//!    came while it had the job: the kill landed mid-job) and no verdict on job 3; the
+//!    commit was refused `Bundle`, "the verifier domain restarted during job 0x3"; the
+//!    restarted verifier (its generation 1) verifies job 4, which installs; the update log
+//!    verifies with the four installs in order.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -39,6 +39,8 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
 /// The forger's forged calls a round (`verifier_forger.rs`, `cases`).
 const FORGED_CASES: usize = 19;
+/// Its forged calls a burst (two rounds).
+const BURST_CALLS: &str = "38";
 
 fn read(serial: &Path) -> String {
     std::fs::read_to_string(serial).unwrap_or_default()
@@ -74,8 +76,6 @@ fn wait_line(serial: &Path, from: usize, prefix: &str, seconds: u64) -> Result<S
 struct Seen {
     /// tilectl's failure for the unsigned bundle.
     unsigned: String,
-    /// Serial offsets: the unsigned install's start and answer.
-    unsigned_window: (usize, usize),
     /// tilectl's output for checksum-fast.
     installed: String,
     /// `tilectl log --verify`.
@@ -85,16 +85,12 @@ struct Seen {
 }
 
 fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
-    // The forger is under way before the install.
-    wait_line(serial, 0, "@event forger.round ", 60)?;
-    let start = read(serial).len();
     let unsigned = match install_bundle(port, SLOT, "checksum-unsigned") {
         Err(failure) if failure.contains("refused the install's commit: Bundle:") => failure,
         other => return Err(format!("checksum-unsigned: expected a Bundle refusal, got {other:?}")),
     };
-    let answered = read(serial).len();
-    // Part 2 runs in the guest once the refusal is in the update log.
-    wait_line(serial, answered, "@event saboteur.commit ", 120)?;
+    // Jobs 2 and 3 run in the guest once that refusal is in the update log.
+    wait_line(serial, 0, "@event saboteur.commit install=killed ", 120)?;
     let installed = install_bundle(port, SLOT, "checksum-fast")?;
     installed_module(&installed)?;
     let state = serial.with_file_name("slot-verifier-heads.json");
@@ -103,10 +99,14 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
         host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
             .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
     let end = read(serial).len();
-    // The slot keeps serving: two client rounds and a forger round after everything.
+    // The slot keeps serving: a client round after everything.
     wait_line(serial, end, "@event checksum.round ", 60)?;
-    wait_line(serial, end, "@event forger.round ", 60)?;
-    Ok(Seen { unsigned, unsigned_window: (start, answered), installed, log, end })
+    Ok(Seen { unsigned, installed, log, end })
+}
+
+/// Where `needle` first appears in `serial` (panics, showing the log's end, if it does not).
+fn position(serial: &str, needle: &str) -> usize {
+    serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
 }
 
 #[test]
@@ -121,52 +121,60 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
         assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
 
-    // 1. Every forged call was answered as a request to the service, never as the verifier.
+    // 1. Every forged call was answered UnknownLabel, never as the verifier.
     let cases = lines_with(serial, "@event forger.case ");
     assert_eq!(cases.len(), FORGED_CASES, "the forger's first round:\n{}", cases.join("\n"));
     for case in &cases {
         assert!(
             field(case, "label") == Some("0x101") && field(case, "word0") == Some("1"),
-            "a forged call not answered ERROR UnknownLabel by the service: {case}"
+            "a forged call not answered ERROR UnknownLabel: {case}"
         );
     }
-    let rounds = lines_with(serial, "@event forger.round ");
-    let last = rounds.last().expect("forger rounds");
-    assert_eq!(field(last, "verifier_answers"), Some("0"), "a forged call was answered as the verifier's: {last}");
-    assert_eq!(field(last, "other"), Some("0"), "{last}");
-    assert_eq!(field(last, "errors"), field(last, "calls"), "{last}");
-    // The forger kept calling during the unsigned install (a round logged between its start
-    // and its answer) and after everything.
-    let (start, answered) = seen.unsigned_window;
-    assert!(
-        !lines_with(serial.get(start..answered).unwrap_or(""), "@event forger.round ").is_empty(),
-        "no forger round during the unsigned install: the forgery did not overlap the job"
-    );
-    assert!(!lines_with(serial.get(seen.end..).unwrap_or(""), "@event forger.round ").is_empty(), "the forger's rounds stopped");
+    let bursts = lines_with(serial, "@event forger.burst ");
+    assert_eq!(bursts.len(), 2, "one burst per saboteur commit:\n{}", bursts.join("\n"));
+    for (burst, job) in bursts.iter().zip(["0x2", "0x3"]) {
+        assert_eq!(field(burst, "job"), Some(job), "{burst}");
+        assert_eq!(field(burst, "calls"), Some(BURST_CALLS), "{burst}");
+        assert_eq!(field(burst, "errors"), Some(BURST_CALLS), "{burst}");
+        assert_eq!(field(burst, "verifier_answers"), Some("0"), "a forged call was answered as the verifier's: {burst}");
+        assert_eq!(field(burst, "other"), Some("0"), "{burst}");
+    }
+    // The burst came while job 2 waited for the verifier: after the commit, before the verdict.
+    let committed = position(serial, "verifier-saboteur: staged 3428 bytes; signalling, then committing (install forged)");
+    let burst = position(serial, "@event forger.burst burst=1 ");
+    let verdict = position(serial, "@event slot.verdict slot=checksum job=0x2 verdict=BadEd25519Signature");
+    assert!(committed < burst && burst < verdict, "the forged burst did not land between job 2's commit and its verdict");
     // No call reached the manager's verifier path but the verifier's own, well-formed ones.
     assert!(!serial.contains("@event slot.verifier-refused"), "the manager refused a verifier call:\n{}", outcome.tail(60));
-    // The unsigned bundle: refused on the real verifier's verdict, with its real reason.
+    // Jobs 1 and 2: refused on the real verifier's verdicts, with their real reason.
     outcome.assert_serial_contains("@event slot.verdict slot=checksum job=0x1 verdict=BadEd25519Signature");
     assert!(seen.unsigned.contains("Ed25519 signature does not verify"), "{}", seen.unsigned);
+    outcome.assert_serial_contains("verifier-saboteur: the commit was refused: Bundle: bundle refused: Ed25519 signature does not verify");
+    outcome.assert_serial_contains("@event saboteur.commit install=forged answer=refused kind=Bundle");
 
-    // 2. The verifier killed while it had job 2.
-    outcome.assert_serial_contains("verifier-saboteur: staged 3428 bytes; signalling chaos, then committing");
-    outcome.assert_serial_contains("chaos-checksum.verifier: supervisor answered Restarted");
+    // 2. The verifier killed while it had job 3 (and a second burst meanwhile).
+    let committed = position(serial, "verifier-saboteur: staged 3428 bytes; signalling, then committing (install killed)");
+    let restarted = position(serial, "chaos-checksum.verifier: supervisor answered Restarted");
+    let dropped = position(serial, "@event slot.verifier-dropped slot=checksum job=0x3 reason=\"the verifier domain restarted\"");
+    assert!(
+        committed < restarted && restarted < dropped,
+        "the kill did not come between job 3's commit and the restarted verifier's READY"
+    );
     outcome.assert_serial_contains("checksum.verifier: ready (generation 1)");
-    outcome.assert_serial_contains("@event slot.verifier-dropped slot=checksum job=0x2 reason=\"the verifier domain restarted\"");
-    assert!(!serial.contains("job=0x2 verdict="), "a verdict on job 2: the kill did not land mid-job:\n{}", outcome.tail(60));
-    outcome.assert_serial_contains("@event saboteur.commit answer=refused kind=Bundle");
-    outcome.assert_serial_contains("bundle not verified: the verifier domain restarted during job 0x2");
+    assert!(!serial.contains("job=0x3 verdict="), "a verdict on job 3: the kill did not land mid-job:\n{}", outcome.tail(60));
+    outcome.assert_serial_contains("@event saboteur.commit install=killed answer=refused kind=Bundle");
+    outcome.assert_serial_contains("bundle not verified: the verifier domain restarted during job 0x3");
     // The restarted verifier verifies the next job, which installs.
-    outcome.assert_serial_contains("@event slot.verdict slot=checksum job=0x3 verdict=Verified");
+    outcome.assert_serial_contains("@event slot.verdict slot=checksum job=0x4 verdict=Verified");
     assert!(seen.installed.contains("installed as module 1"), "{}", seen.installed);
 
-    // The update log: the three installs, in order, with their reasons.
-    assert!(seen.log.contains("update log of 3 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
+    // The update log: the four installs, in order, with their reasons.
+    assert!(seen.log.contains("update log of 4 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
     let entries: Vec<&str> = seen.log.lines().skip(1).collect();
     assert!(entries.first().is_some_and(|e| e.contains("Ed25519 signature does not verify")), "{}", seen.log);
-    assert!(entries.get(1).is_some_and(|e| e.contains("the verifier domain restarted during job 0x2")), "{}", seen.log);
-    assert!(entries.get(2).is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
+    assert!(entries.get(1).is_some_and(|e| e.contains("Ed25519 signature does not verify")), "{}", seen.log);
+    assert!(entries.get(2).is_some_and(|e| e.contains("the verifier domain restarted during job 0x3")), "{}", seen.log);
+    assert!(entries.get(3).is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
 
     // The client load got right answers throughout.
     let client = lines_with(serial, "@event checksum.round ");
@@ -177,11 +185,6 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
             "the client saw a wrong answer or an error: {round}"
         );
     }
-    eprintln!(
-        "slot_verifier: {} forger rounds logged, {} client rounds, {:.0} s",
-        rounds.len(),
-        client.len(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("slot_verifier: {} client rounds, {:.0} s", client.len(), started.elapsed().as_secs_f64());
     eprintln!("slot_verifier: the verified log:\n{}", seen.log);
 }

@@ -1,25 +1,30 @@
-//! Test domain for the boot test `slot_verifier` (docs/slots.md, "Installs"): commits an
-//! install of its own and has the slot's verifier domain killed while the verifier has
-//! that job, deterministically.
+//! Test domain for the boot test `slot_verifier` (docs/slots.md, "Installs"): commits two
+//! installs of its own, each timed against the slot's verifier domain: the first with a
+//! burst of forged verifier calls from `verifier-forger` under way, the second with the
+//! verifier killed while it has the job.
 //!
-//! It is a control client of the slot's front endpoint (`control = 2`) and signals the
-//! "chaos" notification of the test domain `chaos-<slot>.verifier` (program `chaos`), which
-//! asks the supervisor to kill and restart the verifier. The description puts this domain
-//! above the chaos domain, and the chaos domain above the verifier, so the order is fixed
-//! by priority alone:
+//! It is a control client of the slot's front endpoint (`control = 2`) and signals two
+//! notifications: "forge" (`verifier-forger` sends a burst of forged verifier calls) and
+//! "chaos" (the test domain `chaos-<slot>.verifier`, program `chaos`, asks the supervisor
+//! to kill and restart the verifier). The description puts this domain above both and both
+//! above the verifier, so the order is fixed by priority alone: a signalled domain cannot
+//! run before this one blocks in its commit, and once the commit made the job and handed
+//! its first chunk to the waiting verifier, they run before the verifier does.
 //!
-//! 1. at the lowest priority (1: it runs only when nothing else wants the CPU) it polls the
-//!    slot's status until its update log has an entry (the test's first install, refused,
-//!    is over: the verifier gave its verdict and waits for the next job again);
-//! 2. back at its own priority it stages a bundle ([`bundle`]: a trusted signer's key id,
-//!    both signatures zero, a one-byte manifest: it passes the manager's cheap checks at
-//!    the commit, so the commit becomes a job for the verifier);
-//! 3. it signals "chaos" (the chaos domain, below it, cannot run yet) and calls
-//!    `InstallCommit`: the manager hands the job's first chunk to the waiting verifier and
-//!    waits; the chaos domain, above the verifier, runs first and has it killed before it
-//!    sees the chunk, with the job under way;
-//! 4. it logs the commit's answer: `@event saboteur.commit answer=refused kind=Bundle`
-//!    (the reason on the line before it) or `answer=…` for anything else, and stops.
+//! 1. At the lowest priority (1: it runs only when nothing else wants the CPU) it polls the
+//!    slot's status until its update log has an entry (the test's first install, the
+//!    host's, is over: the verifier gave its verdict and waits for the next job again).
+//! 2. At its own priority it stages [`bundle`] (a trusted signer's key id, both signatures
+//!    zero, a one-byte manifest: it passes the manager's cheap checks at the commit, so the
+//!    commit becomes a job for the verifier, which must refuse it), signals "forge" and
+//!    commits (job 2): the forged calls arrive while the job waits for the verifier.
+//! 3. It stages the bundle again, signals "chaos" and "forge" and commits (job 3): the
+//!    verifier is killed before it sees the job's first chunk.
+//!
+//! After each commit it logs the answer, `@event saboteur.commit install=forged
+//! answer=refused kind=Bundle` (`install=killed` for the second; the reason on the line
+//! before it, `answer=other` or `answer=error` for anything but a refusal), and at the end
+//! it stops.
 #![no_std]
 #![no_main]
 
@@ -36,12 +41,14 @@ use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
 tileos_sys::resources! {
-    /// The slot's front endpoint (as a control client) and the chaos domain's notification.
+    /// The slot's front endpoint (as a control client) and the test domains' notifications.
     struct Resources {
         /// The demo slot's front endpoint, with `control = 2`.
         checksum: ClientEndpoint("checksum"),
         /// Signalled to have the verifier killed.
         chaos: SignalNotification("chaos"),
+        /// Signalled to have forged verifier calls sent.
+        forge: SignalNotification("forge"),
     }
 }
 
@@ -79,7 +86,7 @@ fn bundle(key_id: &[u8; 32]) -> Vec<u8> {
 /// Logs the failure and stops.
 fn fail(what: core::fmt::Arguments) -> ! {
     log!("{}: FAIL: {what}", tileos_sys::domain::name());
-    log_event!("saboteur.commit", answer = "none");
+    log_event!("saboteur.commit", install = "none", answer = "none");
     tileos_sys::domain::stop()
 }
 
@@ -110,9 +117,36 @@ fn main(resources: Resources) -> ! {
             tileos_sys::yield_now();
         }
     }
-    // 2. Stage the bundle at its own priority.
+    // 2. and 3. At its own priority: the two installs.
     set_priority(own_priority);
     let bytes = bundle(&key_id);
+    for (install, signals) in [("forged", &[resources.forge][..]), ("killed", &[resources.chaos, resources.forge][..])] {
+        stage(&slot, &bytes);
+        log!("{name}: staged {} bytes; signalling, then committing (install {install})", bytes.len());
+        for signal in signals {
+            signal.signal();
+        }
+        match slot.call(&Request::InstallCommit) {
+            Ok(Response::Refused(refused)) => {
+                log!("{name}: the commit was refused: {:?}: {}", refused.kind, refused.reason);
+                log_event!("saboteur.commit", install = install, answer = "refused", kind = format_args!("{:?}", refused.kind));
+            }
+            Ok(other) => {
+                log!("{name}: the commit was answered {other:?}");
+                log_event!("saboteur.commit", install = install, answer = "other");
+            }
+            Err(error) => {
+                log!("{name}: the commit failed: {error:?}");
+                log_event!("saboteur.commit", install = install, answer = "error");
+            }
+        }
+    }
+    tileos_sys::domain::stop()
+}
+
+/// Stages `bytes` (`InstallBegin`, then the chunks in order); any answer but `Staged` with
+/// the right count fails the test domain.
+fn stage(slot: &Client<SlotControl>, bytes: &[u8]) {
     match slot.call(&Request::InstallBegin { length: bytes.len() as u32 }) {
         Ok(Response::Staged { received: 0 }) => {}
         other => fail(format_args!("InstallBegin answered {other:?}")),
@@ -125,22 +159,4 @@ fn main(resources: Resources) -> ! {
             other => fail(format_args!("InstallChunk at {offset} answered {other:?}")),
         }
     }
-    // 3. The kill is armed; the commit makes the job.
-    log!("{name}: staged {} bytes; signalling chaos, then committing", bytes.len());
-    resources.chaos.signal();
-    match slot.call(&Request::InstallCommit) {
-        Ok(Response::Refused(refused)) => {
-            log!("{name}: the commit was refused: {:?}: {}", refused.kind, refused.reason);
-            log_event!("saboteur.commit", answer = "refused", kind = format_args!("{:?}", refused.kind));
-        }
-        Ok(other) => {
-            log!("{name}: the commit was answered {other:?}");
-            log_event!("saboteur.commit", answer = "other");
-        }
-        Err(error) => {
-            log!("{name}: the commit failed: {error:?}");
-            log_event!("saboteur.commit", answer = "error");
-        }
-    }
-    tileos_sys::domain::stop()
 }
