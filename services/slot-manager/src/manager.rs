@@ -15,7 +15,7 @@ use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
 };
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
-use tileos_protocol::{ProtocolError, decode};
+use tileos_protocol::{MESSAGE, ProtocolError, decode};
 use tileos_slots::{
     Answered, Comparator, CopyTicket, ExactOnly, Mirror, ModuleId, NVersion, ORIGINAL_INCUMBENT, Outcome, PromoteMode, Reason, RequestId,
     Responder, Slot, SlotPolicy, State, Ticks, Transition, VoteOutcome, vote,
@@ -1513,6 +1513,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     // Clients and dispatch.
 
     fn client_request(&mut self, badge: u64, message: Message, reply: ReplyCap) {
+        // A service request is a MESSAGE. Any other label is answered as a module answers a
+        // label it does not know, without reaching one: passed on, the seat protocol's
+        // EXPORT and IMPORT would be the manager's work to the module (its state handed to
+        // the client, or replaced by the client's).
+        if message.label != MESSAGE {
+            self.host.reply(reply, &Message::error(ProtocolError::UnknownLabel));
+            return;
+        }
         if self.inflight.has_client(badge) {
             self.stats.busy += 1;
             self.host.note(format_args!("slot {}: client {badge:#x} called with a request outstanding: refused", self.config.name));

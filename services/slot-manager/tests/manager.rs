@@ -3478,3 +3478,28 @@ fn a_manager_fault_between_a_promotion_by_hands_entry_and_its_switch_leaves_the_
     assert_eq!((kind, reason.as_str()), (RefusalKind::NotFound, "no module 1 in the slot"));
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the NotFound refusal is not logged");
 }
+
+/// A client's message reaches the modules only as a service request (`MESSAGE`): the seat
+/// protocol's work labels from a client (`EXPORT`; `IMPORT` with a forged state) would
+/// otherwise reach the serving module as the manager's work (it would hand out or replace
+/// its state), and a module's own labels mean nothing from a client. Each is answered
+/// `UnknownLabel`, as a module answers a label it does not know; no module sees it; the
+/// client's next request is answered from the state it had.
+#[test]
+fn a_clients_seat_protocol_labels_never_reach_a_module() {
+    use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED};
+    let mut sim = Sim::new(config(policy(), 4));
+    sim.request(1, 5);
+    sim.pump();
+    let (work_before, state_before) = (sim.modules[&0].served, sim.modules[&0].state);
+    for label in [EXPORT, IMPORT, READY, STATE, IMPORTED, 0x1a2, 0] {
+        let id = sim.send_control(0x42, Access::Service, Message { label, words: vec![999] });
+        sim.pump();
+        assert_eq!(sim.take_reply(id), Some(Message::error(ProtocolError::UnknownLabel)), "label {label:#x}");
+    }
+    assert!(sim.imports.is_empty(), "a client's IMPORT reached a module: {:?}", sim.imports);
+    assert_eq!((sim.modules[&0].served, sim.modules[&0].state), (work_before, state_before), "a module saw a client's non-request");
+    sim.request(1, 7);
+    sim.pump();
+    assert_eq!(sim.answers[&(1, 1)], vec![Message { label: MESSAGE, words: vec![12] }]);
+}
