@@ -2879,7 +2879,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// One bounded step of the first rebuild under way (docs/slots.md, "A challenger's
     /// rebuild after a fault"): [`REBUILD_CHUNKS_PER_STEP`] root-server calls staging its
-    /// ELF, or, once all is staged, its `SeatStart` alone. A rebuild whose seat no longer
+    /// ELF, or, once all is staged, one piece of the root server's build of the seat
+    /// (`SeatBegin`, then `SeatContinue`s until `SeatStarted`). A rebuild whose seat no longer
     /// holds its module (it left the slot meanwhile) is abandoned, the root server's
     /// staging released. The root server stages one ELF per slot at a time, so while an
     /// install stages (its `SeatLoad` made) the rebuild waits for it: returns whether
@@ -3489,8 +3490,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): one
     /// signature of the bundle, the manifest's checks, [`INSTALL_HASH_STEP`] bytes of a hash,
-    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF; the last step
-    /// starts the module (`SeatStart`, then its update-log entry) and answers the commit's
+    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF, or one piece of the
+    /// root server's build of the module (`SeatBegin`, then `SeatContinue`s); the last step
+    /// starts the module (the build's last piece, then its update-log entry) and answers the commit's
     /// caller. Every refusal answers the caller with its reason, as the commit always did.
     /// Clients are served between steps: the glue steps only when no message waits.
     pub fn install_step(&mut self) {
@@ -3554,12 +3556,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                         return Some(job);
                     }
                     Ok(None) => match self.install_start(seat, &info, building) {
-                        Ok(None) => {
+                        Ok(false) => {
                             job.phase = InstallPhase::Stage { seat, info, elf, staged, building: true };
                             return Some(job);
                         }
-                        Ok(Some(())) => self.install_started(seat, info, elf),
-                        Err(response) => response,
+                        Ok(true) => self.install_started(seat, info, elf),
+                        Err(response) => *response,
                     },
                     Err(reason) => self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}")),
                 }
@@ -3634,9 +3636,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// A step of the install's start, once all is staged: the slot's checks again (the
     /// slot may have changed while the bundle was verified and staged), then its module's
     /// build, a piece a step (`SeatBegin`, unless `building`, then `SeatContinue`s).
-    /// `Ok(None)`: pieces remain; `Ok(Some(()))`: the module runs; `Err`: the refusal (a
+    /// `Ok(false)`: pieces remain; `Ok(true)`: the module runs; `Err`: the refusal (a
     /// build under way stopped, which the root server abandons).
-    fn install_start(&mut self, seat: usize, info: &ModuleInfo, building: bool) -> Result<Option<()>, slots::Response> {
+    fn install_start(&mut self, seat: usize, info: &ModuleInfo, building: bool) -> Result<bool, Box<slots::Response>> {
         let number = seat as u8;
         let refusal = match self.slot.clone().install(self.clock.now()) {
             Err(refusal) => Some((RefusalKind::Policy, format!("install refused: {refusal:?}"))),
@@ -3650,7 +3652,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 // The root server's build under way is abandoned.
                 let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
             }
-            return Err(self.refuse_logged(kind, info, &reason));
+            return Err(Box::new(self.refuse_logged(kind, info, &reason)));
         }
         let request = if building {
             supervisor::Request::SeatContinue { seat: number }
@@ -3658,8 +3660,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged }
         };
         match self.start_piece(&request) {
-            Ok(generation) => Ok(generation.map(|_| ())),
-            Err(reason) => Err(self.refuse_logged(RefusalKind::Build, info, &format!("seat {seat}: {reason}"))),
+            Ok(generation) => Ok(generation.is_some()),
+            Err(reason) => Err(Box::new(self.refuse_logged(RefusalKind::Build, info, &format!("seat {seat}: {reason}")))),
         }
     }
 
