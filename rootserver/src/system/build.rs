@@ -214,10 +214,10 @@ struct Built {
 
 /// Pages of a domain's segments, stack and heap one piece of a build in pieces maps at most
 /// ([`Tile::build_piece`]).
-pub(super) const PAGES_PER_PIECE: u64 = 16;
+pub(super) const PAGES_PER_PIECE: u64 = 6;
 
 /// Capabilities one piece of a build in pieces moves into the domain's keeper at most.
-pub(super) const STOWED_PER_PIECE: usize = 48;
+pub(super) const STOWED_PER_PIECE: usize = 32;
 
 /// What a piece of a build did ([`Tile::build_piece`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,10 +252,8 @@ pub(super) struct Building {
     /// Time-stamp ticks spent in its pieces so far (those moving capabilities into its
     /// keeper not counted: `domain.started`'s `build_ticks` never counted them).
     ticks: u64,
-    /// Pieces done (the begin counted).
-    pieces: u32,
-    /// The longest piece's time-stamp ticks.
-    longest: u64,
+    /// Each piece's time-stamp ticks, in order (for `seat.started`).
+    piece_ticks: Vec<u64>,
 }
 
 /// Where a build in pieces stands.
@@ -270,8 +268,11 @@ enum Stage {
     Release { built: Built, lines: StartedLines },
 }
 
-/// The lists of a `domain.started` line, made with its grants.
+/// What the lines of a domain's start say that is known only while it is built: its
+/// `domain.memory` line's bytes used, its `domain.started` line's lists (made with its grants).
 struct StartedLines {
+    /// Bytes its build took from its memory.
+    used: u64,
     /// Its capabilities for the console line (`name Kind badge …`, or "no capabilities").
     listed: String,
     /// Its capabilities for the event (`name:Kind[:badge],…` or `none`).
@@ -305,8 +306,7 @@ impl Building {
             entry: 0,
             pages: 0,
             ticks: 0,
-            pieces: 0,
-            longest: 0,
+            piece_ticks: Vec::new(),
         }
     }
 
@@ -325,13 +325,17 @@ impl Building {
         if !matches!(self.stage, Stage::Stow { stowed: 1.., .. } | Stage::Release { .. }) {
             self.ticks = self.ticks.saturating_add(ticks);
         }
-        self.pieces = self.pieces.saturating_add(1);
-        self.longest = self.longest.max(ticks);
+        self.piece_ticks.push(ticks);
     }
 
-    /// Pieces done so far and the longest's time-stamp ticks.
-    pub(super) fn pieces(&self) -> (u32, u64) {
-        (self.pieces, self.longest)
+    /// Pages of the domain's segments, stack and heap.
+    pub(super) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Each piece's time-stamp ticks so far, in order.
+    pub(super) fn piece_ticks(&self) -> &[u64] {
+        &self.piece_ticks
     }
 }
 
@@ -734,8 +738,7 @@ impl<'d> Tile<'d> {
             entry: exe.entry,
             pages: 0,
             ticks: 0,
-            pieces: 0,
-            longest: 0,
+            piece_ticks: Vec::new(),
         };
         let cnode_radix = domain.cnode_slots.trailing_zeros();
         let image = building.with(alloc, |alloc| loader::Image::begin(alloc, &exe, cnode_radix, domain.stack_size, domain.heap_size));
@@ -752,9 +755,10 @@ impl<'d> Tile<'d> {
 
     /// The next piece of `building` (begun by [`Tile::begin`] with the same `elf`): up to
     /// [`PAGES_PER_PIECE`] pages of its segments, stack and heap; then its grants, IPC
-    /// buffer, information page, TCB and CNode and its `domain.memory` line; then up to
+    /// buffer, information page, TCB and CNode; then up to
     /// [`STOWED_PER_PIECE`] of the capabilities it made moved into its keeper (its pieces
-    /// with the first); last its thread started and its `domain.started` line. A piece
+    /// with the first); last its thread started and its `domain.memory` and
+    /// `domain.started` lines. A piece
     /// that fails destroys what the build made (as a failed build always did) and returns
     /// why.
     pub(super) fn build_piece(&mut self, alloc: &mut Allocator, building: &mut Building, elf: &[u8]) -> Result<Piece, loader::LoadError> {
@@ -795,6 +799,35 @@ impl<'d> Tile<'d> {
                 })
             }
             (Stage::Release { built, lines }, Ok(_)) => loader::release(built.tcb, building.entry, 0).map(|()| {
+        let (state, domain) = (&self.states[index], &self.description.domains[index]);
+        let (f, used) = (&state.footprint, lines.used);
+        let kib = |bytes: u64| bytes.div_ceil(1024);
+        println!(
+            "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
+            domain.name,
+            kib(f.total()),
+            kib(f.keeper),
+            kib(f.built()),
+            state.memory.len(),
+            kib(used),
+            kib(f.segments),
+            kib(f.stack),
+            kib(f.heap),
+            kib(f.ipc_buffer),
+            kib(f.info_page),
+            kib(f.cnode),
+            kib(f.tcb),
+            kib(f.paging)
+        );
+        event!(
+            "domain.memory",
+            domain = domain.name,
+            bytes = f.built(),
+            used = used,
+            keeper = f.keeper,
+            beyond_segments = f.beyond_segments(),
+            pieces = state.memory.len()
+        );
                 let state = &mut self.states[index];
                 state.state = State::Running;
                 state.ever_started = true;
@@ -807,8 +840,6 @@ impl<'d> Tile<'d> {
                     state.generation,
                     lines.listed
                 );
-                building.pieces += 1;
-                building.longest = building.longest.max(crate::clock::tsc().saturating_sub(began));
                 event!(
                     "domain.started",
                     domain = domain.name,
@@ -819,6 +850,7 @@ impl<'d> Tile<'d> {
                     grants = lines.fields,
                     build_ticks = building.ticks.saturating_add(crate::clock::tsc().saturating_sub(began))
                 );
+                building.piece_ticks.push(crate::clock::tsc().saturating_sub(began));
                 Piece::Started
             }),
         };
@@ -872,8 +904,8 @@ impl<'d> Tile<'d> {
 
     /// The piece of [`Tile::build_piece`] after the pages: the capabilities the description
     /// grants domain `index` (the copies and handlers they take), then the rest of its
-    /// objects ([`loader::Image::finish`]) and its `domain.memory` line; returns what the
-    /// keeper does not take and the `domain.started` line's lists.
+    /// objects ([`loader::Image::finish`]); returns what the keeper does not take and what
+    /// the lines of its start say.
     fn finish(
         &mut self,
         alloc: &mut Allocator,
@@ -916,34 +948,6 @@ impl<'d> Tile<'d> {
         };
         let spawned = building.with(alloc, |alloc| image.finish(alloc, exe, &spec))?;
         let used = building.own.used();
-        let f = &state.footprint;
-        let kib = |bytes: u64| bytes.div_ceil(1024);
-        println!(
-            "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
-            domain.name,
-            kib(f.total()),
-            kib(f.keeper),
-            kib(f.built()),
-            state.memory.len(),
-            kib(used),
-            kib(f.segments),
-            kib(f.stack),
-            kib(f.heap),
-            kib(f.ipc_buffer),
-            kib(f.info_page),
-            kib(f.cnode),
-            kib(f.tcb),
-            kib(f.paging)
-        );
-        event!(
-            "domain.memory",
-            domain = domain.name,
-            bytes = f.built(),
-            used = used,
-            keeper = f.keeper,
-            beyond_segments = f.beyond_segments(),
-            pieces = state.memory.len()
-        );
         let listed: Vec<String> = grant_list
             .iter()
             .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
@@ -953,6 +957,7 @@ impl<'d> Tile<'d> {
             .map(|g| format!("{}:{:?}{}", g.name, g.kind, if g.badge != 0 { format!(":{:#x}", g.badge) } else { String::new() }))
             .collect();
         let lines = StartedLines {
+            used,
             listed: if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") },
             fields: if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") },
             capabilities: grant_list.len(),

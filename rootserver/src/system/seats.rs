@@ -16,6 +16,8 @@ use super::State;
 use super::build::{Building, Piece};
 use super::supervise::Supervision;
 use ::alloc_crate::boxed::Box;
+use ::alloc_crate::format;
+use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::slot;
 use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot, TcbSetPriority, TcbSetSchedParams};
@@ -180,8 +182,8 @@ impl Supervision<'_, '_> {
     }
 
     /// `SeatStart` (`at_once`) and `SeatBegin`: checks `program` for `seat`, then builds the
-    /// seat's domain afresh with it and starts it, all at once or (`SeatBegin`) its first
-    /// piece only, the build kept for [`Supervision::seat_continue`].
+    /// seat's domain afresh with it and starts it, all at once or (`SeatBegin`) only the
+    /// build's begin, the build kept for [`Supervision::seat_continue`].
     fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram, at_once: bool) -> Response {
         let description = self.description;
         let archive = self.archive;
@@ -248,7 +250,13 @@ impl Supervision<'_, '_> {
             Ok(building) => {
                 // Boxed: a slot without a build under way keeps only an empty `Option`.
                 let build = Box::new(SeatBuild { seat, program, elf: source, building, new_generation });
-                self.advance_seat_build(slot_index, build, at_once)
+                if at_once {
+                    return self.advance_seat_build(slot_index, build, true);
+                }
+                // The begin is a piece of its own (the destroy of what the seat had with it).
+                let total = u32::try_from(build.building.pages()).unwrap_or(u32::MAX);
+                self.seat_builds[slot_index] = Some(build);
+                Response::SeatBuilding { done: 0, total }
             }
             Err(error) => self.seat_not_built(slot_index, seat, error),
         }
@@ -295,7 +303,9 @@ impl Supervision<'_, '_> {
         let (seat, program) = (build.seat, build.program);
         let index = slot.seats[seat as usize] as usize;
         let generation = self.tile.states[index].generation;
-        let (pieces, longest) = build.building.pieces();
+        let ticks = build.building.piece_ticks();
+        let longest = ticks.iter().copied().max().unwrap_or(0);
+        let each: Vec<String> = ticks.iter().map(|t| format!("{t}")).collect();
         println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
         let program = match program {
             SeatProgram::Staged => "staged",
@@ -309,8 +319,9 @@ impl Supervision<'_, '_> {
             seat = seat,
             generation = generation,
             program = program,
-            pieces = pieces,
-            longest_piece_ticks = longest
+            pieces = ticks.len(),
+            longest_piece_ticks = longest,
+            piece_ticks = each.join("/")
         );
         Response::SeatStarted { generation }
     }
@@ -331,7 +342,7 @@ impl Supervision<'_, '_> {
         let Some(build) = self.seat_builds[slot_index].take() else { return };
         let build = *build;
         let slot = &self.description.slots[slot_index];
-        let (pieces, _) = build.building.pieces();
+        let pieces = build.building.piece_ticks().len();
         self.tile.abandon(self.alloc, build.building);
         // It never ran: its generation is the next start's.
         let state = &mut self.tile.states[slot.seats[build.seat as usize] as usize];
