@@ -11,6 +11,12 @@
 //! `tileos_elf` (which checks every header against the bytes) and its segments plus the
 //! seat's heap must fit the seat's memory; anything else is refused with the precise
 //! [`Refusal`], never a panic.
+//!
+//! Builds in pieces (`SeatBegin`, then `SeatContinue`s): one per slot, kept between the
+//! manager's calls ([`SeatBuild`]); a `SeatLoad`, `SeatStart` or `SeatBegin` of any of the
+//! slot's seats, a `SeatStop` of the seat built or the manager's fault abandons it first
+//! (what it made destroyed as a failed build's); a continue with none under way for that
+//! seat is refused `NotBuilding`. `SeatStart` runs the same pieces to the end in one call.
 
 use super::State;
 use super::build::{Building, Piece};
