@@ -264,7 +264,10 @@ enum Stage {
     Finish(loader::Image),
     /// Moving what it made into its keeper: `stowed` of them so far.
     Stow { built: Built, lines: StartedLines, stowed: usize },
-    /// All in its keeper: its thread's start and its `domain.started` line are next.
+    /// All in its keeper: its `domain.memory` lines are next (a piece of their own: they
+    /// cost as much as a piece's work).
+    Memory { built: Built, lines: StartedLines },
+    /// Its thread's start and its `domain.started` line are next.
     Release { built: Built, lines: StartedLines },
 }
 
@@ -322,7 +325,7 @@ impl Building {
     /// [`Building::ticks`] unless it moved capabilities into the keeper).
     fn count(&mut self, began: u64) {
         let ticks = crate::clock::tsc().saturating_sub(began);
-        if !matches!(self.stage, Stage::Stow { stowed: 1.., .. } | Stage::Release { .. }) {
+        if !matches!(self.stage, Stage::Stow { stowed: 1.., .. } | Stage::Memory { .. }) {
             self.ticks = self.ticks.saturating_add(ticks);
         }
         self.piece_ticks.push(ticks);
@@ -757,8 +760,8 @@ impl<'d> Tile<'d> {
     /// [`PAGES_PER_PIECE`] pages of its segments, stack and heap; then its grants, IPC
     /// buffer, information page, TCB and CNode; then up to
     /// [`STOWED_PER_PIECE`] of the capabilities it made moved into its keeper (its pieces
-    /// with the first); last its thread started and its `domain.memory` and
-    /// `domain.started` lines. A piece
+    /// with the first); then its `domain.memory` lines; last its thread started and its
+    /// `domain.started` line. A piece
     /// that fails destroys what the build made (as a failed build always did) and returns
     /// why.
     pub(super) fn build_piece(&mut self, alloc: &mut Allocator, building: &mut Building, elf: &[u8]) -> Result<Piece, loader::LoadError> {
@@ -791,43 +794,47 @@ impl<'d> Tile<'d> {
                         state.slots_used = ::alloc_crate::vec![built.tcb];
                         alloc.slots.recycled.extend(building.taken.drain(..).filter(|&slot| slot != built.tcb));
                         state.tcb = built.tcb;
-                        building.stage = Stage::Release { built, lines };
+                        building.stage = Stage::Memory { built, lines };
                     } else {
                         building.stage = Stage::Stow { built, lines, stowed: end };
                     }
                     Piece::Building { mapped: building.pages, total: building.pages }
                 })
             }
+            (Stage::Memory { built, lines }, Ok(_)) => {
+                let (state, domain) = (&self.states[index], &self.description.domains[index]);
+                let (f, used) = (&state.footprint, lines.used);
+                let kib = |bytes: u64| bytes.div_ceil(1024);
+                println!(
+                    "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
+                    domain.name,
+                    kib(f.total()),
+                    kib(f.keeper),
+                    kib(f.built()),
+                    state.memory.len(),
+                    kib(used),
+                    kib(f.segments),
+                    kib(f.stack),
+                    kib(f.heap),
+                    kib(f.ipc_buffer),
+                    kib(f.info_page),
+                    kib(f.cnode),
+                    kib(f.tcb),
+                    kib(f.paging)
+                );
+                event!(
+                    "domain.memory",
+                    domain = domain.name,
+                    bytes = f.built(),
+                    used = used,
+                    keeper = f.keeper,
+                    beyond_segments = f.beyond_segments(),
+                    pieces = state.memory.len()
+                );
+                building.stage = Stage::Release { built, lines };
+                Ok(Piece::Building { mapped: building.pages, total: building.pages })
+            }
             (Stage::Release { built, lines }, Ok(_)) => loader::release(built.tcb, building.entry, 0).map(|()| {
-        let (state, domain) = (&self.states[index], &self.description.domains[index]);
-        let (f, used) = (&state.footprint, lines.used);
-        let kib = |bytes: u64| bytes.div_ceil(1024);
-        println!(
-            "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
-            domain.name,
-            kib(f.total()),
-            kib(f.keeper),
-            kib(f.built()),
-            state.memory.len(),
-            kib(used),
-            kib(f.segments),
-            kib(f.stack),
-            kib(f.heap),
-            kib(f.ipc_buffer),
-            kib(f.info_page),
-            kib(f.cnode),
-            kib(f.tcb),
-            kib(f.paging)
-        );
-        event!(
-            "domain.memory",
-            domain = domain.name,
-            bytes = f.built(),
-            used = used,
-            keeper = f.keeper,
-            beyond_segments = f.beyond_segments(),
-            pieces = state.memory.len()
-        );
                 let state = &mut self.states[index];
                 state.state = State::Running;
                 state.ever_started = true;
