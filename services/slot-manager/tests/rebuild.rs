@@ -355,22 +355,16 @@ fn a_build_piece_refused_mid_build_ends_the_rebuild_with_its_reason_and_clients_
     clients_answered_right(&sim);
 }
 
-/// A challenger (seat 1, an ELF of two chunks) that faulted, its rebuild stepped (a client
-/// served before each step) up to the root server's build under way (its `SeatBegin`
-/// answered `SeatBuilding`).
-fn faulted_up_to_its_build() -> Sim {
-    let mut sim = with_challenger(2 * SEAT_CHUNK);
+#[test]
+fn the_serving_module_rebuilt_at_once_during_a_challenger_s_build_makes_the_challenger_stage_again() {
+    let len = 2 * SEAT_CHUNK;
+    let mut sim = with_challenger(len);
     sim.fault(1);
+    // Up to the root server's build under way (its SeatBegin answered SeatBuilding).
     while !sim.world.borrow().supervisor.last().is_some_and(|r| matches!(r, SeatRequest::SeatBegin { seat: 1, .. })) {
         serve_one(&mut sim);
         assert!(sim.m.rebuild_step());
     }
-    sim
-}
-
-#[test]
-fn the_serving_module_rebuilt_at_once_during_a_challenger_s_build_makes_the_challenger_stage_again() {
-    let mut sim = faulted_up_to_its_build();
     assert!(sim.world.borrow().building.as_ref().is_some_and(|b| b.0 == 1));
     // The serving module faults: rebuilt at once (`SeatStart`), which ends the slot's build.
     let before = sim.world.borrow().supervisor.len();
@@ -393,7 +387,13 @@ fn the_serving_module_rebuilt_at_once_during_a_challenger_s_build_makes_the_chal
 
 #[test]
 fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_discarded() {
-    let sim = faulted_up_to_its_build();
+    let len = 2 * SEAT_CHUNK;
+    let mut sim = with_challenger(len);
+    sim.fault(1);
+    while !sim.world.borrow().supervisor.last().is_some_and(|r| matches!(r, SeatRequest::SeatBegin { seat: 1, .. })) {
+        serve_one(&mut sim);
+        assert!(sim.m.rebuild_step());
+    }
     assert!(sim.world.borrow().building.is_some(), "a build under way in the root server");
     // The manager faults and starts again on the same root server (its log kept).
     let (world, store) = (sim.world.clone(), sim.store.clone());
@@ -405,7 +405,7 @@ fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_d
     assert!(world.borrow().supervisor[before..].is_empty(), "nothing asked of the seats at its start");
     // Its first seat request (an install's SeatLoad) discards the half-built seat, and the
     // install's own build goes through.
-    assert_eq!(sim.install(&bundle(&payload(2, 2 * SEAT_CHUNK))), Response::Installed { module: 1 }, "{}", sim.notes());
+    assert_eq!(sim.install(&bundle(&payload(2, len))), Response::Installed { module: 1 }, "{}", sim.notes());
     let requests = world.borrow().supervisor[before..].to_vec();
     assert!(matches!(requests[0], SeatRequest::SeatLoad { seat: 1, .. }), "{requests:?}");
     assert!(world.borrow().building.is_none());
