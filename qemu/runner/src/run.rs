@@ -163,6 +163,14 @@ impl RunOutcome {
         self.serial.lines().filter_map(Event::parse).filter(|event| event.name == name).collect()
     }
 
+    /// The event lines named `name` among the serial log's whole lines, in order: a last
+    /// line the run was stopped in the middle of (no newline yet) is left out, so a test
+    /// that stops QEMU while a domain prints reads no half line.
+    pub fn whole_events(&self, name: &str) -> Vec<Event> {
+        let whole = self.serial.rfind('\n').map_or("", |end| &self.serial[..end]);
+        whole.lines().filter_map(Event::parse).filter(|event| event.name == name).collect()
+    }
+
     /// Panics unless some event line named `name` has every one of the `fields` (key and
     /// value; other fields may be present too), showing that event's lines and the end of
     /// the log.
