@@ -794,7 +794,7 @@ fn hostile_clients_of_the_update_agent_get_precise_errors_and_the_tile_keeps_ser
     }
     // The client: rounds after the campaign, every one without a wrong answer or an error.
     // Whole lines only: the host side stops QEMU whenever it is done, maybe mid-line.
-    let rounds = outcome.whole_events("checksum.round");
+    let rounds = outcome.events("checksum.round");
     assert!(rounds.len() > report.rounds_before, "no client round after the campaign");
     for round in &rounds {
         assert!(round.has(&[("wrong", "0"), ("errors", "0")]), "the client saw a wrong answer or an error: {}", round.line);
@@ -1045,7 +1045,7 @@ fn signed_bundles_with_mutated_programs_never_crash_the_root_server() {
         assert!(stopped.get("domain").is_some_and(|domain| domain.starts_with("checksum.seat")), "{}", stopped.line);
     }
     // Whole lines only: the host side stops QEMU whenever it is done, maybe mid-line.
-    let rounds = outcome.whole_events("checksum.round");
+    let rounds = outcome.events("checksum.round");
     assert!(!rounds.is_empty(), "no client round");
     for round in &rounds {
         assert!(round.has(&[("wrong", "0"), ("errors", "0")]), "the client saw a wrong answer or an error: {}", round.line);
