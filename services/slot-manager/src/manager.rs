@@ -46,8 +46,9 @@ pub const DEFERRED_BOUND: Ticks = 100_000;
 
 /// Bytes of an install's bundle hashed per install step ([`Manager::install_step`]): the
 /// payload's content hash while verifying, the whole bundle's for a refused bundle's log entry.
-/// SHA-256 costs ≈ 15–20 instructions a byte here, so a step of this is ≈ 150,000.
-pub const INSTALL_HASH_STEP: usize = 8 * 1024;
+/// SHA-256 costs ≈ 15–20 instructions a byte here, so a step of this is ≈ 30,000–40,000 (a
+/// client arriving during it waits for it; 8 KiB, ≈ 150,000, before).
+pub const INSTALL_HASH_STEP: usize = 2 * 1024;
 
 /// SHA-256 computations of the update log's tree per deferred hashing step
 /// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
@@ -63,12 +64,14 @@ pub const HASH_UNITS_PER_STEP: usize = 2;
 pub const VERIFIER_DEADLINE: Ticks = 30_000_000;
 
 /// Root-server calls staging an install's ELF into its seat per install step (each carries
-/// [`SEAT_CHUNK`] bytes; `SeatLoad` counts as one).
-pub const INSTALL_CHUNKS_PER_STEP: usize = 4;
+/// [`SEAT_CHUNK`] bytes; `SeatLoad` counts as one): one, as for a rebuild
+/// ([`REBUILD_CHUNKS_PER_STEP`]), since a `SeatChunk` call costs ≈ 21,600 instructions
+/// (four a step, ≈ 86,000, before).
+pub const INSTALL_CHUNKS_PER_STEP: usize = 1;
 
 /// Root-server calls staging a challenger's ELF per step of its rebuild after a fault
 /// ([`Manager::rebuild_step`]; `SeatLoad` counts as one): one, since a `SeatChunk` call
-/// costs ≈ 45,000 instructions on a booted tile (docs/slots.md, "A challenger's rebuild
+/// costs ≈ 21,600 instructions on a booted tile (docs/slots.md, "A challenger's rebuild
 /// after a fault").
 pub const REBUILD_CHUNKS_PER_STEP: usize = 1;
 
