@@ -469,6 +469,10 @@ struct SlotFigures {
     /// (`work=`, `steps=`, `longest_step=`, `answered=`, `longest_answer_gap=`; `None` for a
     /// manager whose line lacks them).
     install_parts: Option<(u64, u64, u64, u64, u64)>,
+    /// Of the install: its longest step before the last (the hashing and staging; the last
+    /// is the module's start), `longest_step_before_last=` (`None` for a manager whose line
+    /// lacks it).
+    install_longest_before_last: Option<u64>,
     /// The longest time between two client answers from the install before it to the end
     /// of this one (its upload through the update agent included: `answer_gap_since_last=`).
     install_upload_gap: Option<u64>,
@@ -628,6 +632,10 @@ impl SlotFigures {
                 ),
                 None => "  \"slot_install_commit_work\": null".to_string(),
             },
+            format!(
+                "  \"slot_install_longest_step_before_last\": {}",
+                self.install_longest_before_last.map_or_else(|| "null".to_string(), |n| n.to_string())
+            ),
             format!(
                 "  \"slot_install_client_stall\": {{\"instructions\": {}, \"without_install\": {}}}",
                 self.install_stall.0, self.install_stall.1
@@ -844,6 +852,9 @@ fn print_slot(slot: &SlotFigures) {
     if let Some((work, steps, longest, answered, gap)) = slot.install_parts {
         println!("{:<52} {:>14}", format!("  of which the manager's steps ({steps})"), work);
         println!("{:<52} {:>14}", "  the manager's longest step", longest);
+        if let Some(before_last) = slot.install_longest_before_last {
+            println!("{:<52} {:>14}", "  … before the last (the start)", before_last);
+        }
         println!("{:<52} {:>14}", format!("  longest between client answers ({answered} in it)"), gap);
     }
     if let Some(gap) = slot.install_upload_gap {
@@ -1148,6 +1159,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
             commit_field(line, "longest_answer_gap=")?,
         ))
     });
+    let install_longest_before_last = commits.get(2).and_then(|line| commit_field(line, "longest_step_before_last="));
     let install_stall = longest(&rounds_spanning(serial, phases.big_install));
     let install_upload_gap = commits.get(2).and_then(|line| commit_field(line, "answer_gap_since_last="));
     let install_upload = serial.lines().filter(|line| line.starts_with("@event agent.install ")).nth(2).and_then(|line| {
@@ -1282,6 +1294,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         promotion_stall,
         install: (install, big),
         install_parts,
+        install_longest_before_last,
         install_upload_gap,
         install_upload,
         install_stall: (install_stall, longest(&rounds(two))),

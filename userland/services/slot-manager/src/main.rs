@@ -269,6 +269,9 @@ struct InstallTiming {
     /// its start to its end: a thread that preempted the manager meanwhile (it runs steps at
     /// [`BACKGROUND_PRIORITY`]) counts in it.
     longest: u64,
+    /// The longest step before the last one (the commit's handling included): the last is
+    /// the module's start with its update-log entry, the others the hashing and staging.
+    longest_before_last: u64,
     /// Client requests answered during the job.
     answered: u64,
     /// When a client was last answered during the job (or the commit arrived).
@@ -328,6 +331,7 @@ impl InstallTiming {
     /// Counts one step (or the commit's handling) of `ticks`.
     fn add(&mut self, ticks: u64) {
         self.work = self.work.saturating_add(ticks);
+        self.longest_before_last = self.longest;
         self.longest = self.longest.max(ticks);
     }
 
@@ -783,14 +787,15 @@ fn main(resources: Resources) -> ! {
                         install.answer_at(now);
                         change_priority(&mut current, priority);
                         manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={}",
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={}",
                             now.wrapping_sub(install.since),
                             install.work,
                             install.steps,
                             install.longest,
                             install.answered,
                             install.longest_gap,
-                            gap_since_install.max(install.longest_gap)
+                            gap_since_install.max(install.longest_gap),
+                            install.longest_before_last
                         ));
                         manager.host_mut().note(format_args!(
                             "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
