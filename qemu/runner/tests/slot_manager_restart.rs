@@ -49,8 +49,10 @@ const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
 
+/// The serial log as the run's outcome has it (`\r\n` as `\n`), so that offsets taken
+/// while the host drives the tile are offsets in `RunOutcome::serial`.
 fn read(serial: &Path) -> String {
-    std::fs::read_to_string(serial).unwrap_or_default()
+    std::fs::read_to_string(serial).unwrap_or_default().replace("\r\n", "\n")
 }
 
 /// The whole lines of `serial` that start with `prefix`.
@@ -76,6 +78,18 @@ fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<u
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until `serial` from byte `from` on has `count` whole client rounds.
+fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while lines_with(read(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
+        if Instant::now() > deadline {
+            return Err(format!("the client's rounds stopped ({count} whole rounds not seen within {seconds} s)"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// What the host saw.
@@ -109,13 +123,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     };
     let after_restart = wait_text(serial, 0, "(generation 1)", 60)?;
     // The client's calls go on after the restart: two rounds.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lines_with(read(serial).get(after_restart..).unwrap_or(""), "@event checksum.round ").len() < 2 {
-        if Instant::now() > deadline {
-            return Err("the client's rounds stopped after the restart".into());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_rounds(serial, after_restart, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
     let reinstalled = install_bundle(port, SLOT, "checksum-fast")?;
     let state = serial.with_file_name("slot-manager-restart-heads.json");
@@ -124,7 +132,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
         host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
             .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
     let end = read(serial).len();
-    wait_text(serial, end, "@event checksum.round ", 60)?;
+    wait_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote_sent, promote, status, reinstalled, log, end })
 }
 
