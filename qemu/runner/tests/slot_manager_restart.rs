@@ -149,7 +149,6 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
     let disk = images.logs.join("slot-manager-restart-disk.img");
     std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
     let ready = &["update-agent: ready", "slot checksum: serving"];
-    let started = Instant::now();
     let (outcome, seen) = boot_and_drive(
         "slot-manager-restart",
         "tile-slot-manager-restart.log",
@@ -214,10 +213,9 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
     assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
     let requests = client.last().and_then(|r| field(r, "n")).unwrap_or("?");
     eprintln!(
-        "slot_manager_restart: promotion answered {:?}; {} client rounds, {requests} requests, {errors} failed; {:.0} s",
+        "slot_manager_restart: promotion answered {:?}; {} client rounds, {requests} requests, {errors} failed",
         seen.promote,
-        client.len(),
-        started.elapsed().as_secs_f64()
+        client.len()
     );
     eprintln!("slot_manager_restart: the verified log:\n{}", seen.log);
 }
