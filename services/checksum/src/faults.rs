@@ -80,6 +80,41 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for FaultAfter<M> {
     }
 }
 
+/// Serves like `M` and calls `hook` at its `at`th export (counted from 1), before exporting:
+/// a test incumbent signals a fault-injection domain there (`checksum-export-hook`: at a
+/// promotion's state transfer, so that the slot manager can be killed in the middle of it).
+pub struct HookOnExport<M> {
+    /// The module.
+    pub module: M,
+    /// The export whose start calls the hook (1: the first).
+    pub at: u32,
+    /// Exports so far.
+    pub exports: core::cell::Cell<u32>,
+    /// Called with the export's number, once.
+    pub hook: fn(u32),
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for HookOnExport<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        let n = self.exports.get().saturating_add(1);
+        self.exports.set(n);
+        if n == self.at {
+            (self.hook)(n)
+        }
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.module.import(state)
+    }
+}
+
 /// Serves like `M`, but first does the work of `extra` more answers of `M` to the same
 /// request (on a scratch copy of the stream state, through `core::hint::black_box` so the
 /// compiler keeps it): with `extra = 9` each answer costs about ten times `M`'s.
@@ -155,6 +190,30 @@ mod tests {
         }
         let fault = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.serve(Request::Reset { stream: 0 })));
         assert!(fault.is_err());
+    }
+
+    std::thread_local! {
+        static HOOKED: core::cell::RefCell<std::vec::Vec<u32>> = const { core::cell::RefCell::new(std::vec::Vec::new()) };
+    }
+
+    fn record(n: u32) {
+        HOOKED.with(|h| h.borrow_mut().push(n));
+    }
+
+    #[test]
+    fn the_export_hook_runs_once_at_its_export_and_changes_nothing() {
+        let mut hooked = HookOnExport { module: Checksummer::<Bitwise>::new(), at: 2, exports: Default::default(), hook: record };
+        let mut right = Checksummer::<Bitwise>::new();
+        let request = Request::Append { stream: 3, bytes: bytes(b"abc") };
+        assert_eq!(hooked.serve(request.clone()), right.serve(request));
+        for n in 1..=4 {
+            assert_eq!(hooked.export(), right.export(), "export {n}");
+            let seen = HOOKED.with(|h| h.borrow().clone());
+            assert_eq!(seen, if n < 2 { std::vec![] } else { std::vec![2] }, "after export {n}");
+        }
+        let mut other = Checksummer::<Bitwise>::new();
+        other.import(&hooked.export()).unwrap();
+        assert_eq!(other.export(), right.export());
     }
 
     #[test]

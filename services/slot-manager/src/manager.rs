@@ -799,6 +799,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             verifier: None,
             jobs: 0,
         };
+        if manager.config.generation > 0 {
+            manager.stop_predecessors_seats();
+        }
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.
             for k in 1..3 {
@@ -2563,6 +2566,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn reclaim_seat(&mut self, seat: usize) {
         if matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Leaving(_))) {
             self.stop_seat(seat);
+        }
+    }
+
+    /// After a restart: the modules the manager before it started in the seats the root
+    /// server does not start at boot (seats 1 and up; 3 and up in an N-version slot), a
+    /// challenger, a module promoted or one whose promotion the restart cut, run on unknown
+    /// to this manager; each is stopped, so that its seat is free for the next install (the
+    /// root server refuses a start in a running seat) and its `READY`s stop. An empty seat's
+    /// refusal (`NotRunning`) is expected. One root-server call per seat, at the start only.
+    fn stop_predecessors_seats(&mut self) {
+        let first = if self.lineages.is_some() { 3 } else { 1 };
+        for seat in first..self.seats.len() {
+            let Ok(number) = u8::try_from(seat) else { break };
+            match self.host.supervisor(&supervisor::Request::SeatStop { seat: number }) {
+                Ok(supervisor::Response::SeatStopped) => self.host.note(format_args!(
+                    "@event slot.seat-reclaimed slot={} seat={seat} (its module was started before the manager's restart)",
+                    self.config.name
+                )),
+                Ok(supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
+                other => self.host.note(format_args!("slot {}: stopping seat {seat} after the restart: {other:?}", self.config.name)),
+            }
         }
     }
 

@@ -3479,6 +3479,61 @@ fn a_manager_fault_between_a_promotion_by_hands_entry_and_its_switch_leaves_the_
     assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the NotFound refusal is not logged");
 }
 
+/// The manager killed in the middle of a promotion by hand's state transfer (its entry
+/// persisted, the serving module asked to export, its state not yet back), as boot test
+/// `slot_manager_restart` does on a tile, and restarted by the root server (generation 1)
+/// while the seats' modules run on: the restarted manager serves the incumbent with the
+/// state it kept (the clients' running sums go on), takes the incumbent's late `STATE` as a
+/// stray call, stops the module whose promotion was cut, so that its seat takes the next
+/// install, and its log (install, promote, manager-started, install) reloads. Until
+/// `slots35` the cut module ran on in its seat unknown to the new manager: its `READY`s were
+/// turned away ("runs no module") and the next install into that seat was refused
+/// (`SeatRunning`).
+#[test]
+fn a_manager_restarted_mid_promotion_transfer_serves_its_incumbent_and_frees_the_cut_modules_seat() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    for x in [1, 2] {
+        sim.request(1, x);
+        sim.pump();
+    }
+    // The incumbent holds its work: the transfer's export stays with it.
+    sim.paused.insert(0);
+    let id = promote_by_hand(&mut sim, 1, true);
+    sim.pump();
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the entry is persisted\n{}", sim.notes());
+    assert!(sim.work.iter().any(|(seat, _, m)| *seat == 0 && m.label == tileos_protocol::module::EXPORT), "the export was asked for");
+    assert_eq!(sim.m.slot().serving(), 0, "before the switch");
+    assert!(control_answer(&mut sim, id).is_none(), "the operator is answered at the switch");
+    let mut c = config(policy(), 4);
+    c.generation = 1;
+    sim.restart_manager(c);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "the restarted manager serves its incumbent\n{}", sim.notes());
+    assert!(!sim.m.promotion_under_way());
+    assert!(sim.m.seat_of_module(1).is_none(), "module 1 is forgotten");
+    assert_eq!(*sim.world.borrow().running.iter().collect::<Vec<_>>(), [&0u8], "the cut module's seat was stopped\n{}", sim.notes());
+    assert!(!sim.notes().contains("runs no module"), "{}", sim.notes());
+    // The incumbent kept its state: the running sum goes on from 1 + 2.
+    sim.request(1, 4);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 2).words, vec![7]);
+    // The cut module's seat takes the next install.
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 }, "{}", sim.notes());
+    sim.pump();
+    assert_eq!(sim.m.seat_of_module(1), Some(1));
+    assert_eq!(
+        entry_kinds(&sim),
+        [EventKind::Install, EventKind::Promote, EventKind::ManagerStarted { generation: 1, reloaded: 2, seats: 4 }, EventKind::Install]
+    );
+    drop(sim);
+    let (kinds, _) = rebooted_log(&store);
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+}
+
 /// A client's message reaches the modules only as a service request (`MESSAGE`): the seat
 /// protocol's work labels from a client (`EXPORT`; `IMPORT` with a forged state) would
 /// otherwise reach the serving module as the manager's work (it would hand out or replace

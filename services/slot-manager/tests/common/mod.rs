@@ -124,6 +124,9 @@ impl Seats for Host {
                 A::SeatScheduled
             }
             R::SeatStop { seat } => {
+                if !w.running.contains(seat) {
+                    return Ok(A::Refused(supervisor::Refusal::NotRunning(supervisor::State::Stopped)));
+                }
                 w.schedules.remove(seat);
                 w.running.remove(seat);
                 w.events.push_back(Event::Stopped(*seat));
@@ -590,6 +593,46 @@ impl Sim {
         self.world.borrow_mut().running.remove(&(seat as u8));
         self.m.faulted(1 << seat);
         self.pump();
+    }
+
+    /// The manager domain killed and restarted by the root server as `config` (its
+    /// `generation` set by the caller), on the same store, clock and root server, whose
+    /// seats run on. Every call the old manager held dies with it: a client's (no answer
+    /// comes), the verifier's and a module's (its runtime calls READY again, keeping its
+    /// state, as `tileos_sys::module::run` does). Work a module was given before the kill
+    /// stays with it: its result reaches the new manager as its next call.
+    pub fn restart_manager(&mut self, config: Config) {
+        self.owners.clear();
+        self.control_replies.clear();
+        self.world.borrow_mut().events.clear();
+        self.m = Manager::new(config, Host(self.world.clone()), TestClock(self.time.clone()), self.store.clone()).unwrap();
+        // The seats the new manager stopped as it started: their modules call no more.
+        let stopped: Vec<usize> = self
+            .world
+            .borrow()
+            .events
+            .iter()
+            .filter_map(|event| if let Event::Stopped(seat) = event { Some(usize::from(*seat)) } else { None })
+            .collect();
+        for seat in stopped {
+            self.modules.remove(&seat);
+            self.work.retain(|(s, _, _)| *s != seat);
+            self.held.retain(|(s, _)| *s != seat);
+        }
+        self.verifier = tileos_bundle_verifier::Verifier::new();
+        self.verifier_work.clear();
+        let first = self.verifier.first_call();
+        self.verifier_call(first);
+        let waiting: Vec<(usize, u64)> = self
+            .modules
+            .iter()
+            .filter(|(seat, _)| !self.work.iter().any(|(s, _, _)| s == *seat) && !self.held.iter().any(|(s, _)| s == *seat))
+            .map(|(seat, module)| (*seat, module.generation))
+            .collect();
+        for (seat, generation) in waiting {
+            let cap = self.cap(Owner::Seat(seat, generation));
+            self.receive(SEAT_BADGE | seat as u64, Access::Service, Message::empty(READY), cap);
+        }
     }
 
     /// Runs until nothing moves.

@@ -1,0 +1,221 @@
+//! The slot manager killed in the middle of a promotion's state transfer on a booted tile
+//! (scenario `tests/scenarios/slot-manager-restart.toml`: the demo slot with its update log
+//! on the store, the checking client load, the test incumbent `checksum-export-hook` and
+//! the fault-injection domain `chaos-checksum.manager`).
+//!
+//! The host installs checksum-fast (module 1) and promotes it by force as soon as it
+//! shadows. The promotion by hand's steps (docs/slots.md, "A promotion transfers before its
+//! switch"): the operator's request, the entry (persisted), the transfer's start (the
+//! serving module, the incumbent, is asked to export), the switch at the module's import.
+//! The incumbent signals "chaos" at the start of its second export, the promotion's (its
+//! first was module 1's start), and the chaos domain, above it and the manager by priority,
+//! has the supervisor kill and restart the manager at once, so the kill is deterministic:
+//! after the entry, before the exported state reached the manager, so before the switch.
+//!
+//! Checked, so that each check fails if the behaviour broke:
+//! - the kill landed mid-promotion: the incumbent's `export 2` line comes after the host
+//!   sent the promotion and before the supervisor's `Restarted`; the operator was never
+//!   answered `promoted` (its call failed: the manager died holding it; a switch answers it
+//!   at once); the log holds the promotion's entry (so the kill came after the entry's
+//!   step) followed directly by the restart's `ManagerStarted` entry (no withdrawal, no
+//!   rollback: nothing else ran in between);
+//! - the restarted manager (generation 1) serves the slot's incumbent, module 0, as
+//!   docs/slots.md says a restart must ("the manager started again serves its incumbent"):
+//!   `tilectl status` shows module 0 serving, promoted 0, and no module 1 left; it stopped
+//!   the cut module as it started (`slot.seat-reclaimed`, seat 1);
+//! - the seat of the module whose promotion was cut is free again: a new install of
+//!   checksum-fast takes it (module 1 of the new generation, seat 1);
+//! - the update log reloads and verifies (`tilectl log --verify`): install, promote,
+//!   manager-started (generation 1, 2 entries reloaded), install;
+//! - the client load: every round `wrong=0` (a request applied twice or lost in the state
+//!   would make every later answer of its stream wrong, the client checks each against its
+//!   own model), its rounds go on after the restart, and errors (calls that failed: the
+//!   client has one call at a time, so at most the one in flight at the kill) at most 1.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::images::test_images;
+use tileos_tilectl::Command as Tilectl;
+use tileos_tilectl_wire::PORT;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const SLOT: &str = "checksum";
+/// The incumbent's line at the promotion's export (`checksum_export_hook.rs`).
+const EXPORT_HOOK: &str = "checksum: export 2: signalling \"chaos\"";
+/// The chaos domain's line once the supervisor restarted the manager.
+const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
+/// The restarted manager's line (glue `slot-manager`).
+const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
+
+/// The serial log as the run's outcome has it (`\r\n` as `\n`), so that offsets taken
+/// while the host drives the tile are offsets in `RunOutcome::serial`.
+fn read(serial: &Path) -> String {
+    std::fs::read_to_string(serial).unwrap_or_default().replace("\r\n", "\n")
+}
+
+/// The whole lines of `serial` that start with `prefix`.
+fn lines_with<'a>(serial: &'a str, prefix: &str) -> Vec<&'a str> {
+    let whole = serial.rfind('\n').map_or("", |end| &serial[..end]);
+    whole.lines().filter(|line| line.starts_with(prefix)).collect()
+}
+
+/// The value of `key=` in an event line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Waits until `serial` from byte `from` on contains `needle`; returns where.
+fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(at) = read(serial).get(from..).and_then(|text| text.find(needle)) {
+            return Ok(from + at);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {needle:?} within {seconds} s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `serial` from byte `from` on has `count` whole client rounds.
+fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while lines_with(read(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
+        if Instant::now() > deadline {
+            return Err(format!("the client's rounds stopped ({count} whole rounds not seen within {seconds} s)"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// What the host saw.
+struct Seen {
+    /// The serial log's length when the promotion was sent (its last try).
+    promote_sent: usize,
+    /// tilectl's answer to the promotion (an error expected).
+    promote: Result<String, String>,
+    /// `tilectl status` after the restart.
+    status: String,
+    /// tilectl's output for the install after the restart.
+    reinstalled: String,
+    /// `tilectl log --verify`.
+    log: String,
+    /// The serial log's length after everything (client rounds after it must appear).
+    end: usize,
+}
+
+fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
+    let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
+    // Promoted by force as soon as it shadows (as slot_cycles does).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (promote_sent, promote) = loop {
+        let sent = read(serial).len();
+        match host::tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }, Duration::from_secs(30)) {
+            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            other => break (sent, other),
+        }
+    };
+    let after_restart = wait_text(serial, 0, "(generation 1)", 60)?;
+    // The client's calls go on after the restart: two rounds.
+    wait_rounds(serial, after_restart, 2, 60)?;
+    let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
+    let reinstalled = install_bundle(port, SLOT, "checksum-fast")?;
+    let state = serial.with_file_name("slot-manager-restart-heads.json");
+    let _ = std::fs::remove_file(&state);
+    let log =
+        host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
+            .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
+    let end = read(serial).len();
+    wait_rounds(serial, end, 1, 60)?;
+    Ok(Seen { promote_sent, promote, status, reinstalled, log, end })
+}
+
+/// Where `needle` first appears in `serial` (panics if it does not).
+fn position(serial: &str, needle: &str) -> usize {
+    serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
+}
+
+#[test]
+fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_verified() {
+    assert!(host::bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
+    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    let disk = images.logs.join("slot-manager-restart-disk.img");
+    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let (outcome, seen) = boot_and_drive(
+        "slot-manager-restart",
+        "tile-slot-manager-restart.log",
+        tileos_qemu::nvme_disk_args(&disk),
+        PORT,
+        ready,
+        TIMEOUT,
+        drive,
+    );
+    let serial = &outcome.serial;
+    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
+        assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+
+    // The kill landed mid-promotion: after the promotion was sent and the incumbent began
+    // the promotion's export, before the exported state reached the manager.
+    let hook = position(serial, EXPORT_HOOK);
+    let restarted = position(serial, RESTARTED);
+    let serving_again = position(serial, SERVING_AGAIN);
+    assert!(
+        seen.promote_sent <= hook && hook < restarted && restarted < serving_again,
+        "promotion sent at {}, export hook at {hook}, restart at {restarted}, generation 1 serving at {serving_again}",
+        seen.promote_sent
+    );
+    assert_eq!(serial.matches("export 2: signalling").count(), 1, "one hooked export");
+    assert!(
+        !matches!(&seen.promote, Ok(answer) if answer.contains("promoted")),
+        "the operator was answered as if the switch had been made: {:?}",
+        seen.promote
+    );
+    // The log: the install, the promotion's entry (the kill came after its step), the
+    // restart's entry right after it (nothing withdrawn or rolled back in between), the
+    // install after the restart.
+    assert!(seen.log.contains("update log of 4 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
+    let entries: Vec<&str> = seen.log.lines().skip(1).collect();
+    assert!(entries.first().is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
+    assert!(entries.get(1).is_some_and(|e| e.contains(" promote ")), "no promotion entry before the restart:\n{}", seen.log);
+    assert!(
+        entries.get(2).is_some_and(|e| e.contains(" manager-started ") && e.contains("generation 1, 2 entries reloaded")),
+        "no ManagerStarted entry right after the promotion's:\n{}",
+        seen.log
+    );
+    assert!(entries.get(3).is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
+
+    // The restarted manager serves the incumbent, and the cut promotion's seat is free.
+    let slot_line = seen.status.lines().find(|l| l.starts_with("slot checksum:")).unwrap_or_default();
+    assert!(slot_line.contains("module 0 serving") && slot_line.contains("promoted 0"), "{}", seen.status);
+    assert!(!seen.status.contains("\n  module 1 "), "module 1 outlived the restart:\n{}", seen.status);
+    let reclaimed = position(serial, "@event slot.seat-reclaimed slot=checksum seat=1 ");
+    assert!(restarted < reclaimed && reclaimed < serving_again, "seat 1 was not reclaimed as the restarted manager started");
+    assert!(seen.reinstalled.contains("installed as module 1"), "{}", seen.reinstalled);
+
+    // The client load: no wrong answer ever; at most the one call in flight at the kill
+    // failed; its rounds go on to the end.
+    let client = lines_with(serial, "@event checksum.round ");
+    assert!(!lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(), "the client's rounds stopped");
+    for round in &client {
+        assert_eq!(field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
+    }
+    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
+    let errors: u64 = client.last().and_then(|r| field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
+    assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
+    let requests = client.last().and_then(|r| field(r, "n")).unwrap_or("?");
+    eprintln!(
+        "slot_manager_restart: promotion answered {:?}; {} client rounds, {requests} requests, {errors} failed",
+        seen.promote,
+        client.len()
+    );
+    eprintln!("slot_manager_restart: the verified log:\n{}", seen.log);
+}
