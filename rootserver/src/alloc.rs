@@ -135,6 +135,31 @@ impl Regions {
     }
 }
 
+/// A domain's own memory as a build takes objects from it ([`Allocator::with_own_regions`]):
+/// kept between the pieces of a build done in pieces.
+#[derive(Clone, Copy)]
+pub struct OwnRegions {
+    regions: Regions,
+    total: u64,
+}
+
+impl OwnRegions {
+    /// `pieces` (a domain's own memory, largest first), nothing taken yet.
+    pub fn new(pieces: &[Region]) -> OwnRegions {
+        let mut regions = Regions { list: [Region::default(); 64], count: pieces.len().min(64) };
+        for (region, piece) in regions.list.iter_mut().zip(pieces.iter().rev()) {
+            *region = Region { used: 0, ..*piece };
+        }
+        let total = regions.list[..regions.count].iter().map(|r| r.size).sum();
+        OwnRegions { regions, total }
+    }
+
+    /// Bytes taken from the pieces so far.
+    pub fn used(&self) -> u64 {
+        self.total - self.regions.left()
+    }
+}
+
 /// Slots and untyped memory of the root server.
 pub struct Allocator {
     /// Free slots.
@@ -175,7 +200,7 @@ impl Allocator {
     }
 
     /// Bytes left in the current regions (the general memory, or inside
-    /// [`Allocator::with_regions`] the domain's).
+    /// [`Allocator::with_own_regions`] the domain's).
     pub fn available(&self) -> u64 {
         self.regions.left()
     }
@@ -250,23 +275,19 @@ impl Allocator {
         })
     }
 
-    /// Runs `build` with objects coming only from `pieces` (a domain's own memory, largest
-    /// first, so that revoking them destroys everything built), then returns to the general
-    /// memory. Returns what `build` returned and the bytes it took from the pieces.
-    pub fn with_regions<R>(&mut self, pieces: &[Region], build: impl FnOnce(&mut Allocator) -> R) -> (R, u64) {
+    /// Runs `build` with objects coming only from `own` (a domain's own memory, largest
+    /// first, so that revoking it destroys everything built, as the pieces of its build
+    /// before left it), then returns to the general memory; `own` then records where
+    /// `build` left it.
+    pub fn with_own_regions<R>(&mut self, own: &mut OwnRegions, build: impl FnOnce(&mut Allocator) -> R) -> R {
         let saved = self.regions;
-        let mut own = Regions { list: [Region::default(); 64], count: pieces.len().min(64) };
-        for (region, piece) in own.list.iter_mut().zip(pieces.iter().rev()) {
-            *region = Region { used: 0, ..*piece };
-        }
-        let total: u64 = own.list[..own.count].iter().map(|r| r.size).sum();
-        self.regions = own;
+        self.regions = own.regions;
         self.follow();
         let result = build(self);
-        let left = self.regions.left();
+        own.regions = self.regions;
         self.regions = saved;
         self.follow();
-        (result, total - left)
+        result
     }
 
     /// Deletes the RAM untyped regions nothing was ever retyped from (after boot the root

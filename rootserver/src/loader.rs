@@ -201,156 +201,247 @@ pub struct Spawned {
 
 /// [`spawn`], returning the domain's TCB, CNode and VSpace (for a second thread in it).
 pub fn spawn_domain(alloc: &mut Allocator, spec: &Spec) -> Result<Spawned, LoadError> {
+    let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
+    check(&exe, spec)?;
+    let mut image = Image::begin(alloc, &exe, spec.cnode_radix, spec.stack_size, spec.heap_size)?;
+    image.map_pages(alloc, &exe, u64::MAX)?;
+    let spawned = image.finish(alloc, &exe, spec)?;
+    release(spawned.tcb, exe.entry, spec.argument)?;
+    Ok(spawned)
+}
+
+/// The checks of `spec` made before anything is built: the grants fit the information page
+/// and the CNode, and no extra mapping overlaps the program's own memory.
+fn check(exe: &tileos_elf::Executable, spec: &Spec) -> Result<(), LoadError> {
     if spec.grants.len() > domain_info::MAX_CAPS {
         return Err(LoadError::TooManyCapabilities);
     }
-    let depth = u64::from(spec.cnode_radix);
-    if domain::FIRST_GRANTED + spec.grants.len() as u64 > 1 << depth {
-        return Err(LoadError::CNodeTooSmall { slots: 1 << depth, grants: spec.grants.len() as u64 });
+    if domain::FIRST_GRANTED + spec.grants.len() as u64 > 1 << spec.cnode_radix {
+        return Err(LoadError::CNodeTooSmall { slots: 1 << spec.cnode_radix, grants: spec.grants.len() as u64 });
     }
-    let exe = tileos_elf::parse(spec.elf).map_err(LoadError::Elf)?;
-    check_layout(&exe, spec)?;
-    // The order keeps every object at its natural alignment with no gap in the domain's
-    // memory (tileos_sysdesc::footprint): largest first, so a CNode of a page or more first,
-    // then the 4 KiB objects, the TCB, and a smaller CNode last.
-    let cnode_first = ObjectType::CNode.size_bits(spec.cnode_radix) >= 12;
-    let make_cnode = |alloc: &mut Allocator| alloc.object(ObjectType::CNode, depth).map_err(allocation("create CNode"));
-    let early_cnode = if cnode_first { Some(make_cnode(alloc)?) } else { None };
-    let vspace = alloc.object(ObjectType::Pml4, 0).map_err(allocation("create VSpace"))?;
+    check_layout(exe, spec)
+}
 
-    for segment in exe.segments() {
-        let mut page = segment.vaddr & !0xFFF;
-        while page < segment.vaddr + segment.mem_size {
-            let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("create frame"))?;
-            let (start, end) = (page.max(segment.vaddr), (page + 4096).min(segment.vaddr + segment.data.len() as u64));
-            if start < end {
-                let bytes = &segment.data[(start - segment.vaddr) as usize..(end - segment.vaddr) as usize];
-                fill(alloc, frame, (start - page) as usize, bytes)?;
-            }
-            let rights = if segment.permissions.write { Rights::ALL } else { Rights::READ };
-            let attributes = if segment.permissions.execute { frame_attributes::EXECUTABLE } else { 0 };
-            map(alloc, vspace, frame, page, rights.0 as u64, attributes).map_err(allocation("map segment"))?;
-            page += 4096;
-        }
-    }
-    let map_fresh = |alloc: &mut Allocator, vaddr: u64, rights: Rights, what: &'static str| -> Result<u64, LoadError> {
-        let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation(what))?;
-        map(alloc, vspace, frame, vaddr, rights.0 as u64, 0).map_err(allocation(what))?;
-        Ok(frame)
-    };
-    for page in 0..spec.stack_size.div_ceil(4096).max(1) {
-        map_fresh(alloc, domain::STACK_TOP - (page + 1) * 4096, Rights::ALL, "stack")?;
-    }
-    let heap_pages = spec.heap_size.div_ceil(4096);
-    for page in 0..heap_pages {
-        map_fresh(alloc, domain_info::HEAP_VADDR + page * 4096, Rights::ALL, "heap")?;
-    }
-    let ipc_frame = map_fresh(alloc, domain::IPC_BUFFER_VADDR, Rights::ALL, "IPC buffer")?;
-    for extra in spec.mappings {
-        map(alloc, vspace, extra.frame, extra.vaddr, extra.rights.0 as u64, extra.attributes).map_err(allocation("map shared region"))?;
-    }
-    let info_frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("information page"))?;
-    let tcb = alloc.object(ObjectType::Tcb, 0).map_err(allocation("create TCB"))?;
-    let cnode = match early_cnode {
-        Some(cnode) => cnode,
-        None => make_cnode(alloc)?,
-    };
+/// A domain's address space being filled, a bounded number of pages at a time: what
+/// [`spawn_domain`] does, in pieces ([`Image::begin`], [`Image::map_pages`] until it says
+/// all is mapped, [`Image::finish`], [`release`]), for a build that must not hold the root
+/// server for long. Every object comes from the allocator's current regions (a domain's
+/// own memory: between pieces the caller keeps where it stands, `crate::alloc::OwnRegions`).
+pub struct Image {
+    /// Its CNode, when made first (one of a page or more).
+    early_cnode: Option<u64>,
+    /// Its VSpace (PML4).
+    vspace: u64,
+    /// Pages of its stack.
+    stack_pages: u64,
+    /// Pages of its heap.
+    heap_pages: u64,
+    /// Pages mapped so far: the segments' in order, then the stack's, then the heap's.
+    mapped: u64,
+    /// Pages to map in all.
+    total: u64,
+}
 
-    // The domain's CNode: its own TCB, CNode (guarded so pointers are slot numbers),
-    // VSpace, then exactly the granted capabilities.
-    let guard = 64 - depth;
-    let all = Rights::ALL.0 as u64;
-    let copy = |dest: u64, source: u64| {
-        CNode::from_cptr(cnode).invoke(CNodeCopy {
-            dest: Slot::new(dest, depth),
-            src: Slot::at(source),
-            rights: Rights::from_word(all),
-            src_root: CPtr(slot::CNODE),
-        })
-    };
-    copy(domain::TCB, tcb).map_err(kernel("grant TCB"))?;
-    CNode::from_cptr(cnode)
-        .invoke(CNodeMint {
-            dest: Slot::new(domain::CNODE, depth),
-            src: Slot::at(cnode),
-            rights: Rights::from_word(all),
-            badge: guard,
-            src_root: CPtr(slot::CNODE),
-        })
-        .map_err(kernel("grant CNode"))?;
-    copy(domain::VSPACE, vspace).map_err(kernel("grant VSpace"))?;
-    let mut info = DomainInfo {
-        magic: domain_info::MAGIC,
-        name: [0; 32],
-        generation: spec.generation,
-        heap_size: heap_pages * 4096,
-        cap_count: spec.grants.len() as u64,
-        caps: [CapEntry { kind: 0, name: [0; 31], slot: 0 }; domain_info::MAX_CAPS],
-        region_count: spec.regions.len().min(domain_info::MAX_REGIONS) as u64,
-        regions: [RegionEntry { name: [0; 32], vaddr: 0, paddr: 0, size: 0 }; domain_info::MAX_REGIONS],
-        tsc_per_ms: crate::clock::tsc_per_ms(),
-        param_count: spec.params.len().min(domain_info::MAX_PARAMS) as u64,
-        params: [ParamEntry { badge: 0, value: 0, cap: 0, name: [0; domain_info::MAX_PARAM_NAME] }; domain_info::MAX_PARAMS],
-        priority: u64::from(spec.priority),
-    };
-    for (entry, param) in info.params.iter_mut().zip(spec.params) {
-        *entry = *param;
-    }
-    for (entry, &(name, vaddr, paddr, size)) in info.regions.iter_mut().zip(spec.regions) {
-        copy_name(&mut entry.name, name);
-        (entry.vaddr, entry.paddr, entry.size) = (vaddr, paddr, size);
-    }
-    copy_name(&mut info.name, spec.name);
-    for (index, grant) in spec.grants.iter().enumerate() {
-        let dest = domain::FIRST_GRANTED + index as u64;
-        let rights = grant.rights.0 as u64;
-        let result = if grant.moved {
-            CNode::from_cptr(cnode).invoke(CNodeMove {
-                dest: Slot::new(dest, depth),
-                src: Slot::at(grant.source),
-                src_root: CPtr(slot::CNODE),
-            })
+/// Pages the loadable segments of `exe` take (each page of each segment counted).
+fn segment_pages(exe: &tileos_elf::Executable) -> u64 {
+    exe.segments().map(|s| (s.vaddr + s.mem_size).div_ceil(4096) - s.vaddr / 4096).fold(0, u64::saturating_add)
+}
+
+impl Image {
+    /// Makes the domain's VSpace (and a CNode of `cnode_radix` of a page or more first, so
+    /// that every object keeps its natural alignment with no gap in the domain's memory:
+    /// largest first, then the 4 KiB objects, the TCB, and a smaller CNode last).
+    pub fn begin(
+        alloc: &mut Allocator,
+        exe: &tileos_elf::Executable,
+        cnode_radix: u32,
+        stack_size: u64,
+        heap_size: u64,
+    ) -> Result<Image, LoadError> {
+        let early_cnode = if ObjectType::CNode.size_bits(cnode_radix) >= 12 {
+            Some(alloc.object(ObjectType::CNode, u64::from(cnode_radix)).map_err(allocation("create CNode"))?)
         } else {
-            CNode::from_cptr(cnode).invoke(CNodeMint {
+            None
+        };
+        let vspace = alloc.object(ObjectType::Pml4, 0).map_err(allocation("create VSpace"))?;
+        let (stack_pages, heap_pages) = (stack_size.div_ceil(4096).max(1), heap_size.div_ceil(4096));
+        let total = segment_pages(exe).saturating_add(stack_pages).saturating_add(heap_pages);
+        Ok(Image { early_cnode, vspace, stack_pages, heap_pages, mapped: 0, total })
+    }
+
+    /// Pages mapped so far and in all.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.mapped, self.total)
+    }
+
+    /// Maps up to `budget` more pages (segment pages filled from `exe`, whose segments must
+    /// be those [`Image::begin`] counted; stack and heap pages fresh, zeroed by the kernel);
+    /// returns whether every page is mapped.
+    pub fn map_pages(&mut self, alloc: &mut Allocator, exe: &tileos_elf::Executable, budget: u64) -> Result<bool, LoadError> {
+        let mut left = budget;
+        let mut first = 0;
+        for segment in exe.segments() {
+            let pages = (segment.vaddr + segment.mem_size).div_ceil(4096) - segment.vaddr / 4096;
+            while self.mapped < first + pages && left > 0 {
+                let page = (segment.vaddr & !0xFFF) + (self.mapped - first) * 4096;
+                let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("create frame"))?;
+                let (start, end) = (page.max(segment.vaddr), (page + 4096).min(segment.vaddr + segment.data.len() as u64));
+                if start < end {
+                    let bytes = &segment.data[(start - segment.vaddr) as usize..(end - segment.vaddr) as usize];
+                    fill(alloc, frame, (start - page) as usize, bytes)?;
+                }
+                let rights = if segment.permissions.write { Rights::ALL } else { Rights::READ };
+                let attributes = if segment.permissions.execute { frame_attributes::EXECUTABLE } else { 0 };
+                map(alloc, self.vspace, frame, page, rights.0 as u64, attributes).map_err(allocation("map segment"))?;
+                self.mapped += 1;
+                left -= 1;
+            }
+            first += pages;
+        }
+        while self.mapped < first + self.stack_pages && left > 0 {
+            let page = self.mapped - first;
+            self.map_fresh(alloc, domain::STACK_TOP - (page + 1) * 4096, Rights::ALL, "stack")?;
+            self.mapped += 1;
+            left -= 1;
+        }
+        first += self.stack_pages;
+        while self.mapped < first + self.heap_pages && left > 0 {
+            let page = self.mapped - first;
+            self.map_fresh(alloc, domain_info::HEAP_VADDR + page * 4096, Rights::ALL, "heap")?;
+            self.mapped += 1;
+            left -= 1;
+        }
+        Ok(self.mapped >= self.total)
+    }
+
+    /// A fresh frame mapped at `vaddr`; returns its slot.
+    fn map_fresh(&self, alloc: &mut Allocator, vaddr: u64, rights: Rights, what: &'static str) -> Result<u64, LoadError> {
+        let frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation(what))?;
+        map(alloc, self.vspace, frame, vaddr, rights.0 as u64, 0).map_err(allocation(what))?;
+        Ok(frame)
+    }
+
+    /// After every page is mapped ([`Image::map_pages`]): checks `spec` (as [`spawn_domain`]
+    /// does first), then makes the IPC buffer, the further mappings, the information page,
+    /// the TCB and the CNode, grants the capabilities and configures the thread, which is
+    /// not started yet ([`release`] does).
+    pub fn finish(self, alloc: &mut Allocator, exe: &tileos_elf::Executable, spec: &Spec) -> Result<Spawned, LoadError> {
+        check(exe, spec)?;
+        let (vspace, depth) = (self.vspace, u64::from(spec.cnode_radix));
+        let ipc_frame = self.map_fresh(alloc, domain::IPC_BUFFER_VADDR, Rights::ALL, "IPC buffer")?;
+        for extra in spec.mappings {
+            map(alloc, vspace, extra.frame, extra.vaddr, extra.rights.0 as u64, extra.attributes)
+                .map_err(allocation("map shared region"))?;
+        }
+        let info_frame = alloc.object(ObjectType::Frame4K, 0).map_err(allocation("information page"))?;
+        let tcb = alloc.object(ObjectType::Tcb, 0).map_err(allocation("create TCB"))?;
+        let cnode = match self.early_cnode {
+            Some(cnode) => cnode,
+            None => alloc.object(ObjectType::CNode, depth).map_err(allocation("create CNode"))?,
+        };
+
+        // The domain's CNode: its own TCB, CNode (guarded so pointers are slot numbers),
+        // VSpace, then exactly the granted capabilities.
+        let guard = 64 - depth;
+        let all = Rights::ALL.0 as u64;
+        let copy = |dest: u64, source: u64| {
+            CNode::from_cptr(cnode).invoke(CNodeCopy {
                 dest: Slot::new(dest, depth),
-                src: Slot::at(grant.source),
-                rights: Rights::from_word(rights),
-                badge: grant.badge,
+                src: Slot::at(source),
+                rights: Rights::from_word(all),
                 src_root: CPtr(slot::CNODE),
             })
         };
-        result.map_err(kernel("grant capability"))?;
-        info.caps[index].kind = grant.kind as u8;
-        info.caps[index].slot = dest;
-        copy_name(&mut info.caps[index].name, grant.name);
-    }
-    // SAFETY: DomainInfo is plain old data that fits in a page.
-    let bytes = unsafe { core::slice::from_raw_parts((&info as *const DomainInfo).cast::<u8>(), core::mem::size_of::<DomainInfo>()) };
-    fill(alloc, info_frame, 0, bytes)?;
-    map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(allocation("map information page"))?;
+        copy(domain::TCB, tcb).map_err(kernel("grant TCB"))?;
+        CNode::from_cptr(cnode)
+            .invoke(CNodeMint {
+                dest: Slot::new(domain::CNODE, depth),
+                src: Slot::at(cnode),
+                rights: Rights::from_word(all),
+                badge: guard,
+                src_root: CPtr(slot::CNODE),
+            })
+            .map_err(kernel("grant CNode"))?;
+        copy(domain::VSPACE, vspace).map_err(kernel("grant VSpace"))?;
+        let mut info = DomainInfo {
+            magic: domain_info::MAGIC,
+            name: [0; 32],
+            generation: spec.generation,
+            heap_size: self.heap_pages * 4096,
+            cap_count: spec.grants.len() as u64,
+            caps: [CapEntry { kind: 0, name: [0; 31], slot: 0 }; domain_info::MAX_CAPS],
+            region_count: spec.regions.len().min(domain_info::MAX_REGIONS) as u64,
+            regions: [RegionEntry { name: [0; 32], vaddr: 0, paddr: 0, size: 0 }; domain_info::MAX_REGIONS],
+            tsc_per_ms: crate::clock::tsc_per_ms(),
+            param_count: spec.params.len().min(domain_info::MAX_PARAMS) as u64,
+            params: [ParamEntry { badge: 0, value: 0, cap: 0, name: [0; domain_info::MAX_PARAM_NAME] }; domain_info::MAX_PARAMS],
+            priority: u64::from(spec.priority),
+        };
+        for (entry, param) in info.params.iter_mut().zip(spec.params) {
+            *entry = *param;
+        }
+        for (entry, &(name, vaddr, paddr, size)) in info.regions.iter_mut().zip(spec.regions) {
+            copy_name(&mut entry.name, name);
+            (entry.vaddr, entry.paddr, entry.size) = (vaddr, paddr, size);
+        }
+        copy_name(&mut info.name, spec.name);
+        for (index, grant) in spec.grants.iter().enumerate() {
+            let dest = domain::FIRST_GRANTED + index as u64;
+            let rights = grant.rights.0 as u64;
+            let result = if grant.moved {
+                CNode::from_cptr(cnode).invoke(CNodeMove {
+                    dest: Slot::new(dest, depth),
+                    src: Slot::at(grant.source),
+                    src_root: CPtr(slot::CNODE),
+                })
+            } else {
+                CNode::from_cptr(cnode).invoke(CNodeMint {
+                    dest: Slot::new(dest, depth),
+                    src: Slot::at(grant.source),
+                    rights: Rights::from_word(rights),
+                    badge: grant.badge,
+                    src_root: CPtr(slot::CNODE),
+                })
+            };
+            result.map_err(kernel("grant capability"))?;
+            info.caps[index].kind = grant.kind as u8;
+            info.caps[index].slot = dest;
+            copy_name(&mut info.caps[index].name, grant.name);
+        }
+        // SAFETY: DomainInfo is plain old data that fits in a page.
+        let bytes = unsafe { core::slice::from_raw_parts((&info as *const DomainInfo).cast::<u8>(), core::mem::size_of::<DomainInfo>()) };
+        fill(alloc, info_frame, 0, bytes)?;
+        map(alloc, vspace, info_frame, domain_info::VADDR, Rights::READ.0 as u64, 0).map_err(allocation("map information page"))?;
 
-    Tcb::from_cptr(tcb)
-        .invoke(TcbConfigure {
-            fault_endpoint: spec.fault_endpoint,
-            cspace_guard: guard,
-            ipc_buffer: domain::IPC_BUFFER_VADDR,
-            cspace: CPtr(cnode),
-            vspace: CPtr(vspace),
-            buffer_frame: CPtr(ipc_frame),
-        })
-        .map_err(kernel("configure TCB"))?;
-    Tcb::from_cptr(tcb).invoke(TcbSetMcPriority { mcp: u64::from(spec.mcp), authority: CPtr(slot::TCB) }).map_err(kernel("set MCP"))?;
-    Tcb::from_cptr(tcb)
-        .invoke(TcbSetPriority { priority: u64::from(spec.priority), authority: CPtr(slot::TCB) })
-        .map_err(kernel("set priority"))?;
-    if let Some((budget, period)) = spec.budget_ms {
-        let (budget, period) = (crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period));
-        Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }).map_err(kernel("set budget"))?;
+        Tcb::from_cptr(tcb)
+            .invoke(TcbConfigure {
+                fault_endpoint: spec.fault_endpoint,
+                cspace_guard: guard,
+                ipc_buffer: domain::IPC_BUFFER_VADDR,
+                cspace: CPtr(cnode),
+                vspace: CPtr(vspace),
+                buffer_frame: CPtr(ipc_frame),
+            })
+            .map_err(kernel("configure TCB"))?;
+        Tcb::from_cptr(tcb).invoke(TcbSetMcPriority { mcp: u64::from(spec.mcp), authority: CPtr(slot::TCB) }).map_err(kernel("set MCP"))?;
+        Tcb::from_cptr(tcb)
+            .invoke(TcbSetPriority { priority: u64::from(spec.priority), authority: CPtr(slot::TCB) })
+            .map_err(kernel("set priority"))?;
+        if let Some((budget, period)) = spec.budget_ms {
+            let (budget, period) = (crate::clock::ms_to_ticks(budget), crate::clock::ms_to_ticks(period));
+            Tcb::from_cptr(tcb).invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }).map_err(kernel("set budget"))?;
+        }
+        Ok(Spawned { tcb, cnode, vspace })
     }
+}
+
+/// Starts the thread of TCB `tcb` (configured by [`Image::finish`]) at `entry`, with the
+/// stack at its top and `argument` in `rdi`.
+pub fn release(tcb: u64, entry: u64, argument: u64) -> Result<(), LoadError> {
     // Registers: rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi.
-    let registers = Registers::new(&[exe.entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, spec.argument]);
+    let registers = Registers::new(&[entry, domain::STACK_TOP - 8, 0, 0, 0, 0, 0, 0, argument]);
     Tcb::from_cptr(tcb).invoke(TcbWriteRegisters { resume: 1, registers }).map_err(kernel("start thread"))?;
-    Ok(Spawned { tcb, cnode, vspace })
+    Ok(())
 }
 
 /// Checks that no mapping the description asks for (shared regions, device memory, PCI

@@ -49,6 +49,26 @@ const STEPS: &[&str] = &[
     "seat1-fault-signalled",
     "seat1-not-restarted",
     "stop-faulted",
+    "continue-nothing",
+    "begin",
+    "continue-wrong-seat",
+    "continue-no-such-seat",
+    "schedule-building",
+    "stop-while-building",
+    "continue-after-stop",
+    "begin-again",
+    "load-other-seat-while-building",
+    "continue-after-load",
+    "begin-third",
+    "start-other-seat-while-building",
+    "continue-after-start",
+    "begin-fourth",
+    "continue",
+    "begin-while-building",
+    "built-in-pieces",
+    "continue-after-start-done",
+    "seat1-ready-pieces",
+    "seat1-pieces-fault-signalled",
     "module-staged",
     "staged-module-started",
     "staged-module-faulted",
@@ -105,7 +125,16 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
     outcome.assert_event("intruder.seat-restart", &[("domain", "intruder"), ("verdict", "refused")]);
     // The root server's side: refusals, starts with fresh generations, the stop, the faults.
-    for reason in ["NoSuchSeat", "ModuleTooLarge", "ChunkOutOfOrder", "StagingIncomplete", "BadProgram", "NoSuchProgram", "SeatRunning"] {
+    for reason in [
+        "NoSuchSeat",
+        "ModuleTooLarge",
+        "ChunkOutOfOrder",
+        "StagingIncomplete",
+        "BadProgram",
+        "NoSuchProgram",
+        "SeatRunning",
+        "NotBuilding",
+    ] {
         let refused = outcome.events("seat.refused");
         assert!(
             refused.iter().any(|event| event.get("reason") == Some(reason)),
@@ -118,6 +147,12 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "1")]);
     outcome.assert_event("probe.ready", &[("domain", "probe-slot.seat1"), ("generation", "1")]);
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "1"), ("fault", "exception"), ("generation", "1")]);
+    // The build in pieces: four abandoned (a stop, another seat's load, another seat's start, a begin
+    // while building, each once), what they made destroyed, then one started.
+    let abandoned = outcome.events("seat.build-abandoned");
+    assert_eq!(abandoned.iter().filter(|event| event.has(&[("slot", "probe-slot"), ("seat", "1")])).count(), 4, "{}", outcome.tail(80));
+    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "2")]);
+    outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "1"), ("fault", "exception"), ("generation", "2")]);
     outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "0")]);
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "0")]);
     outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "1")]);

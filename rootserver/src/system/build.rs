@@ -3,7 +3,7 @@
 //! its CNode, VSpace, image, stack, heap, information page and the capabilities the
 //! description grants — and destroying it again for a restart.
 
-use crate::alloc::{AllocError, Allocator, Region};
+use crate::alloc::{AllocError, Allocator, OwnRegions, Region};
 use crate::loader::{self, ExtraMapping, Grant, Spec};
 use crate::pci::{PciDevices, REPORT_BADGE};
 use ::alloc_crate::format;
@@ -210,6 +210,136 @@ struct Built {
     tcb: u64,
     /// Slots emptied by the build: capabilities moved into the domain's CNode.
     emptied: Vec<u64>,
+}
+
+/// Pages of a domain's segments, stack and heap one piece of a build in pieces maps at most
+/// ([`Tile::build_piece`]).
+pub(super) const PAGES_PER_PIECE: u64 = 6;
+
+/// Capabilities one piece of a build in pieces moves into the domain's keeper at most.
+pub(super) const STOWED_PER_PIECE: usize = 32;
+
+/// What a piece of a build did ([`Tile::build_piece`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Piece {
+    /// Pieces remain; `mapped` of the `total` pages of its segments, stack and heap are
+    /// mapped.
+    Building {
+        /// Pages mapped so far.
+        mapped: u64,
+        /// Pages in all.
+        total: u64,
+    },
+    /// The domain runs: the build is over.
+    Started,
+}
+
+/// A domain being built in pieces ([`Tile::begin`], then [`Tile::build_piece`] until it
+/// answers [`Piece::Started`], or [`Tile::abandon`]): everything needed to go on.
+pub(super) struct Building {
+    /// The domain.
+    index: usize,
+    /// Where its own memory stands (objects come from there).
+    own: OwnRegions,
+    /// The root slots the build took so far (`Slots::taken` during its pieces).
+    taken: Vec<u64>,
+    /// What is next.
+    stage: Stage,
+    /// Its program's entry point.
+    entry: u64,
+    /// Pages of its segments, stack and heap.
+    pages: u64,
+    /// Time-stamp ticks spent in its pieces so far (those moving capabilities into its
+    /// keeper not counted: `domain.started`'s `build_ticks` never counted them).
+    ticks: u64,
+    /// Each piece's time-stamp ticks, in order (for `seat.started`).
+    piece_ticks: Vec<u64>,
+}
+
+/// Where a build in pieces stands.
+enum Stage {
+    /// Mapping pages (`None`: only while a piece runs, or after a failed one).
+    Pages(Option<loader::Image>),
+    /// Every page is mapped: the grants and the last objects are next.
+    Finish(loader::Image),
+    /// Moving what it made into its keeper: `stowed` of them so far.
+    Stow { built: Built, lines: StartedLines, stowed: usize },
+    /// All in its keeper: its `domain.memory` lines are next (a piece of their own: they
+    /// cost as much as a piece's work).
+    Memory { built: Built, lines: StartedLines },
+    /// Its thread's start and its `domain.started` line are next.
+    Release { built: Built, lines: StartedLines },
+}
+
+/// What the lines of a domain's start say that is known only while it is built: its
+/// `domain.memory` line's bytes used, its `domain.started` line's lists (made with its grants).
+struct StartedLines {
+    /// Bytes its build took from its memory.
+    used: u64,
+    /// Its capabilities for the console line (`name Kind badge …`, or "no capabilities").
+    listed: String,
+    /// Its capabilities for the event (`name:Kind[:badge],…` or `none`).
+    fields: String,
+    /// How many.
+    capabilities: usize,
+}
+
+/// What the description grants a domain ([`Tile::grants`]).
+struct Granted {
+    /// The grants' names.
+    names: Vec<String>,
+    /// (source slot, rights, badge, moved, kind, name's index in `names`).
+    grants: Vec<(u64, Rights, u64, bool, CapKind, usize)>,
+    /// Endpoint parameters of the clients of the endpoints it serves.
+    params: Vec<ParamEntry>,
+    /// Frames to map besides its own.
+    mappings: Vec<ExtraMapping>,
+    /// (name, address, physical address, size) of its regions, for its information page.
+    region_list: Vec<(String, u64, u64, u64)>,
+}
+
+impl Building {
+    /// A build that ended (left in place of one that failed).
+    fn ended(index: usize) -> Building {
+        Building {
+            index,
+            own: OwnRegions::new(&[]),
+            taken: Vec::new(),
+            stage: Stage::Pages(None),
+            entry: 0,
+            pages: 0,
+            ticks: 0,
+            piece_ticks: Vec::new(),
+        }
+    }
+
+    /// Runs `work` with objects from the domain's own memory, the slots it takes recorded.
+    fn with<R>(&mut self, alloc: &mut Allocator, work: impl FnOnce(&mut Allocator) -> R) -> R {
+        alloc.slots.taken = Some(core::mem::take(&mut self.taken));
+        let result = alloc.with_own_regions(&mut self.own, work);
+        self.taken = alloc.slots.taken.take().unwrap_or_default();
+        result
+    }
+
+    /// Counts a piece begun at time-stamp counter value `began` (its ticks in
+    /// [`Building::ticks`] unless it moved capabilities into the keeper).
+    fn count(&mut self, began: u64) {
+        let ticks = crate::clock::tsc().saturating_sub(began);
+        if !matches!(self.stage, Stage::Stow { stowed: 1.., .. } | Stage::Memory { .. }) {
+            self.ticks = self.ticks.saturating_add(ticks);
+        }
+        self.piece_ticks.push(ticks);
+    }
+
+    /// Pages of the domain's segments, stack and heap.
+    pub(super) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Each piece's time-stamp ticks so far, in order.
+    pub(super) fn piece_ticks(&self) -> &[u64] {
+        &self.piece_ticks
+    }
 }
 
 /// Device untyped regions not yet used, from which frames at given physical addresses are
@@ -570,11 +700,28 @@ impl<'d> Tile<'d> {
     /// the build made into its keeper, so that it holds only its keeper, TCB and fault
     /// endpoint in the root server's CNode; a failed build is destroyed again (its slots
     /// given back), and a domain refused at boot ([`Tile::new`]) fails with the reason.
+    /// [`Tile::begin`] and its pieces, all in one go.
     pub(super) fn start(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<(), loader::LoadError> {
+        let mut building = self.begin(alloc, index, elf)?;
+        loop {
+            if self.build_piece(alloc, &mut building, elf)? == Piece::Started {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Begins building domain `index` from `elf` (its memory must hold nothing: a first
+    /// build, or after [`Tile::destroy`]): the devices it is granted located, its pieces taken
+    /// out of its keeper, its VSpace made. The rest is done by [`Tile::build_piece`], each
+    /// piece bounded ([`PAGES_PER_PIECE`], [`STOWED_PER_PIECE`]), the domain stopped until the
+    /// last; the root server may serve other requests between pieces. Whatever stops the
+    /// build before its last piece must call [`Tile::abandon`] (a failed piece has already).
+    pub(super) fn begin(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8]) -> Result<Building, loader::LoadError> {
         if let Some(reason) = &self.states[index].refused {
             return Err(reason.clone());
         }
         let began = crate::clock::tsc();
+        let exe = tileos_elf::parse(elf).map_err(loader::LoadError::Elf)?;
         // Located devices (and their frames) outlive the domain: not among its recycled slots.
         let state = &mut self.states[index];
         let ready = self
@@ -585,39 +732,251 @@ impl<'d> Tile<'d> {
             state.state = State::Stopped;
             return Err(error);
         }
-        alloc.slots.taken = Some(Vec::new());
-        let built = self.build(alloc, index, elf, began);
-        let taken = alloc.slots.taken.take().unwrap_or_default();
-        let state = &mut self.states[index];
-        let result = built.and_then(|built| {
-            let made = taken.iter().copied().filter(|&s| s != built.tcb && !built.emptied.contains(&s));
-            keeper::stow(&mut state.keeper, alloc, made, &state.memory).map(|()| built)
-        });
-        state.state = if result.is_ok() { State::Running } else { State::Stopped };
-        state.ever_started |= result.is_ok();
+        let domain = &self.description.domains[index];
+        let mut building = Building {
+            index,
+            own: OwnRegions::new(&state.memory),
+            taken: Vec::new(),
+            stage: Stage::Pages(None),
+            entry: exe.entry,
+            pages: 0,
+            ticks: 0,
+            piece_ticks: Vec::new(),
+        };
+        let cnode_radix = domain.cnode_slots.trailing_zeros();
+        let image = building.with(alloc, |alloc| loader::Image::begin(alloc, &exe, cnode_radix, domain.stack_size, domain.heap_size));
+        match image {
+            Ok(image) => {
+                building.pages = image.progress().1;
+                building.stage = Stage::Pages(Some(image));
+                building.count(began);
+                Ok(building)
+            }
+            Err(error) => Err(self.fail(alloc, building, error)),
+        }
+    }
+
+    /// The next piece of `building` (begun by [`Tile::begin`] with the same `elf`): up to
+    /// [`PAGES_PER_PIECE`] pages of its segments, stack and heap; then its grants, IPC
+    /// buffer, information page, TCB and CNode; then up to
+    /// [`STOWED_PER_PIECE`] of the capabilities it made moved into its keeper (its pieces
+    /// with the first); then its `domain.memory` lines; last its thread started and its
+    /// `domain.started` line. A piece
+    /// that fails destroys what the build made (as a failed build always did) and returns
+    /// why.
+    pub(super) fn build_piece(&mut self, alloc: &mut Allocator, building: &mut Building, elf: &[u8]) -> Result<Piece, loader::LoadError> {
+        let began = crate::clock::tsc();
+        let index = building.index;
+        let exe = tileos_elf::parse(elf).map_err(loader::LoadError::Elf);
+        let result = match (core::mem::replace(&mut building.stage, Stage::Pages(None)), exe) {
+            (_, Err(error)) => Err(error),
+            (Stage::Pages(None), _) => Err(loader::LoadError::Layout(String::from("a build piece after a failed one"))),
+            (Stage::Pages(Some(mut image)), Ok(exe)) => {
+                building.with(alloc, |alloc| image.map_pages(alloc, &exe, PAGES_PER_PIECE)).map(|done| {
+                    let (mapped, total) = image.progress();
+                    building.stage = if done { Stage::Finish(image) } else { Stage::Pages(Some(image)) };
+                    Piece::Building { mapped, total }
+                })
+            }
+            (Stage::Finish(image), Ok(exe)) => self.finish(alloc, building, image, &exe).map(|(built, lines)| {
+                building.stage = Stage::Stow { built, lines, stowed: 0 };
+                Piece::Building { mapped: building.pages, total: building.pages }
+            }),
+            (Stage::Stow { built, lines, stowed }, Ok(_)) => {
+                let state = &mut self.states[index];
+                let made: Vec<u64> = building.taken.iter().copied().filter(|&s| s != built.tcb && !built.emptied.contains(&s)).collect();
+                let end = stowed.saturating_add(STOWED_PER_PIECE).min(made.len());
+                let batch = made.get(stowed..end).unwrap_or_default().iter().copied();
+                keeper::stow(&mut state.keeper, alloc, batch, &state.memory).map(|()| {
+                    if end == made.len() {
+                        // Every copy is in the keeper now, destroyed with it.
+                        state.shared_copies.clear();
+                        state.slots_used = ::alloc_crate::vec![built.tcb];
+                        alloc.slots.recycled.extend(building.taken.drain(..).filter(|&slot| slot != built.tcb));
+                        state.tcb = built.tcb;
+                        building.stage = Stage::Memory { built, lines };
+                    } else {
+                        building.stage = Stage::Stow { built, lines, stowed: end };
+                    }
+                    Piece::Building { mapped: building.pages, total: building.pages }
+                })
+            }
+            (Stage::Memory { built, lines }, Ok(_)) => {
+                let (state, domain) = (&self.states[index], &self.description.domains[index]);
+                let (f, used) = (&state.footprint, lines.used);
+                let kib = |bytes: u64| bytes.div_ceil(1024);
+                println!(
+                    "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
+                    domain.name,
+                    kib(f.total()),
+                    kib(f.keeper),
+                    kib(f.built()),
+                    state.memory.len(),
+                    kib(used),
+                    kib(f.segments),
+                    kib(f.stack),
+                    kib(f.heap),
+                    kib(f.ipc_buffer),
+                    kib(f.info_page),
+                    kib(f.cnode),
+                    kib(f.tcb),
+                    kib(f.paging)
+                );
+                event!(
+                    "domain.memory",
+                    domain = domain.name,
+                    bytes = f.built(),
+                    used = used,
+                    keeper = f.keeper,
+                    beyond_segments = f.beyond_segments(),
+                    pieces = state.memory.len()
+                );
+                building.stage = Stage::Release { built, lines };
+                Ok(Piece::Building { mapped: building.pages, total: building.pages })
+            }
+            (Stage::Release { built, lines }, Ok(_)) => loader::release(built.tcb, building.entry, 0).map(|()| {
+                let state = &mut self.states[index];
+                state.state = State::Running;
+                state.ever_started = true;
+                let domain = &self.description.domains[index];
+                println!(
+                    "rootserver: started domain \"{}\" (priority {}{}, generation {}): {}",
+                    domain.name,
+                    domain.priority,
+                    domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default(),
+                    state.generation,
+                    lines.listed
+                );
+                event!(
+                    "domain.started",
+                    domain = domain.name,
+                    priority = domain.priority,
+                    generation = state.generation,
+                    capabilities = lines.capabilities,
+                    budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
+                    grants = lines.fields,
+                    build_ticks = building.ticks.saturating_add(crate::clock::tsc().saturating_sub(began))
+                );
+                building.piece_ticks.push(crate::clock::tsc().saturating_sub(began));
+                Piece::Started
+            }),
+        };
         match result {
-            Ok(built) => {
-                // Every copy is in the keeper now, destroyed with it.
-                state.shared_copies.clear();
-                state.slots_used = ::alloc_crate::vec![built.tcb];
-                alloc.slots.recycled.extend(taken.into_iter().filter(|&slot| slot != built.tcb));
-                Ok(())
+            Ok(piece) => {
+                if piece != Piece::Started {
+                    building.count(began);
+                }
+                Ok(piece)
             }
             Err(error) => {
-                state.slots_used = taken;
-                if let Err(error) = self.destroy(alloc, index) {
-                    println!(
-                        "rootserver: what the failed build of \"{}\" took could not be reclaimed: {error}",
-                        self.description.domains[index].name
-                    );
-                }
-                Err(error)
+                let building = core::mem::replace(building, Building::ended(index));
+                Err(self.fail(alloc, building, error))
             }
         }
     }
 
-    /// The body of [`Tile::start`], which began at time-stamp counter value `began`.
-    fn build(&mut self, alloc: &mut Allocator, index: usize, elf: &[u8], began: u64) -> Result<Built, loader::LoadError> {
+    /// Stops `building` before its last piece (its seat was asked for something else, or its
+    /// manager faulted): destroys what it made, as a failed build's, and leaves the domain
+    /// stopped.
+    pub(super) fn abandon(&mut self, alloc: &mut Allocator, building: Building) {
+        let index = building.index;
+        let error = self.fail(alloc, building, loader::LoadError::Layout(String::new()));
+        if let loader::LoadError::Layout(problem) = error
+            && !problem.is_empty()
+        {
+            println!(
+                "rootserver: what the abandoned build of \"{}\" took could not be reclaimed: {problem}",
+                self.description.domains[index].name
+            );
+        }
+    }
+
+    /// Destroys what `building` made after `error` (or its abandon) and leaves the domain
+    /// stopped; returns `error` (for an abandon, a `Layout` error naming what could not be
+    /// reclaimed, empty if all was).
+    fn fail(&mut self, alloc: &mut Allocator, mut building: Building, error: loader::LoadError) -> loader::LoadError {
+        let index = building.index;
+        let state = &mut self.states[index];
+        state.state = State::Stopped;
+        state.slots_used.append(&mut building.taken);
+        if let Err(problem) = self.destroy(alloc, index) {
+            let name = &self.description.domains[index].name;
+            println!("rootserver: what the failed build of \"{name}\" took could not be reclaimed: {problem}");
+            if matches!(&error, loader::LoadError::Layout(p) if p.is_empty()) {
+                return loader::LoadError::Layout(format!("{problem}"));
+            }
+        }
+        error
+    }
+
+    /// The piece of [`Tile::build_piece`] after the pages: the capabilities the description
+    /// grants domain `index` (the copies and handlers they take), then the rest of its
+    /// objects ([`loader::Image::finish`]); returns what the keeper does not take and what
+    /// the lines of its start say.
+    fn finish(
+        &mut self,
+        alloc: &mut Allocator,
+        building: &mut Building,
+        image: loader::Image,
+        exe: &tileos_elf::Executable,
+    ) -> Result<(Built, StartedLines), loader::LoadError> {
+        let index = building.index;
+        // The grants' copies are the root server's own slots, taken and recorded as the
+        // build's (they go into the keeper with the rest).
+        alloc.slots.taken = Some(core::mem::take(&mut building.taken));
+        let granted = self.grants(alloc, index);
+        building.taken = alloc.slots.taken.take().unwrap_or_default();
+        let Granted { names, grants, params, mappings, region_list } = granted?;
+        let region_list: Vec<(&str, u64, u64, u64)> =
+            region_list.iter().map(|(name, vaddr, paddr, size)| (name.as_str(), *vaddr, *paddr, *size)).collect();
+        let d = self.description;
+        let domain = &d.domains[index];
+        let grant_list: Vec<Grant> = grants
+            .iter()
+            .map(|&(source, rights, badge, moved, kind, n)| Grant { source, rights, badge, moved, kind, name: names[n].as_str() })
+            .collect();
+        let state = &self.states[index];
+        let spec = Spec {
+            name: &domain.name,
+            elf: &[],
+            priority: domain.priority,
+            mcp: domain.mcp,
+            stack_size: domain.stack_size,
+            cnode_radix: domain.cnode_slots.trailing_zeros(),
+            heap_size: domain.heap_size,
+            fault_endpoint: state.fault_endpoint,
+            grants: &grant_list,
+            mappings: &mappings,
+            regions: &region_list,
+            argument: 0,
+            generation: state.generation,
+            budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
+            params: &params,
+        };
+        let spawned = building.with(alloc, |alloc| image.finish(alloc, exe, &spec))?;
+        let used = building.own.used();
+        let listed: Vec<String> = grant_list
+            .iter()
+            .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
+            .collect();
+        let grant_fields: Vec<String> = grant_list
+            .iter()
+            .map(|g| format!("{}:{:?}{}", g.name, g.kind, if g.badge != 0 { format!(":{:#x}", g.badge) } else { String::new() }))
+            .collect();
+        let lines = StartedLines {
+            used,
+            listed: if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") },
+            fields: if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") },
+            capabilities: grant_list.len(),
+        };
+        let emptied = grant_list.iter().filter(|g| g.moved).map(|g| g.source).collect();
+        Ok((Built { tcb: spawned.tcb, emptied }, lines))
+    }
+
+    /// The capabilities the description grants domain `index`, with the root-server copies
+    /// and objects they need (badged notifications for its IRQ handlers, its IO ports, the
+    /// frames of its shared regions and device memory, its PCI devices').
+    fn grants(&mut self, alloc: &mut Allocator, index: usize) -> Result<Granted, loader::LoadError> {
         let d = self.description;
         let domain = &d.domains[index];
         let mut names: Vec<String> = Vec::new();
@@ -719,7 +1078,7 @@ impl<'d> Tile<'d> {
             ));
         }
         let mut mappings = Vec::new();
-        let mut region_list: Vec<(&str, u64, u64, u64)> = Vec::new();
+        let mut region_list: Vec<(String, u64, u64, u64)> = Vec::new();
         for (r, region) in d.shared_regions.iter().enumerate() {
             for mapping in region.mappings.iter().filter(|m| m.domain as usize == index) {
                 let (rights, attributes) = match mapping.rights {
@@ -728,7 +1087,7 @@ impl<'d> Tile<'d> {
                     MapRights::ReadExecute => (Rights::READ, frame_attributes::EXECUTABLE),
                 };
                 let paddr = Frame::from_cptr(self.regions[r][0]).invoke(FrameGetAddress {}).map(|reply| reply.words[0]).unwrap_or(0);
-                region_list.push((domain.local_name(&region.name), mapping.vaddr, paddr, region.size));
+                region_list.push((domain.local_name(&region.name).into(), mapping.vaddr, paddr, region.size));
                 for (page, &frame) in self.regions[r].iter().enumerate() {
                     let copy = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("shared region", e))?;
                     CNode::ROOT
@@ -743,7 +1102,7 @@ impl<'d> Tile<'d> {
             let attributes = if device.uncached { frame_attributes::UNCACHED } else { 0 };
             // Listed like a shared region, so that the domain finds it by name
             // (`tileos_sys::domain::take_region`) instead of by an address it must trust.
-            region_list.push((domain.local_name(&device.name), device.vaddr, device.paddr, device.size));
+            region_list.push((domain.local_name(&device.name).into(), device.vaddr, device.paddr, device.size));
             for (page, &frame) in self.device_frames[m].iter().enumerate() {
                 let copy = alloc.slots.try_take().map_err(|e| loader::LoadError::Alloc("device memory", e))?;
                 CNode::ROOT
@@ -760,88 +1119,8 @@ impl<'d> Tile<'d> {
             let n = name_of(&mut names, name);
             grants.push((source, rights, badge, moved, kind, n));
         }
-        region_list.extend(granted.regions.iter().map(|(name, vaddr, paddr, size)| (name.as_str(), *vaddr, *paddr, *size)));
-        let grant_list: Vec<Grant> = grants
-            .iter()
-            .map(|&(source, rights, badge, moved, kind, n)| Grant { source, rights, badge, moved, kind, name: names[n].as_str() })
-            .collect();
-        let state = &self.states[index];
-        let spec = Spec {
-            name: &domain.name,
-            elf,
-            priority: domain.priority,
-            mcp: domain.mcp,
-            stack_size: domain.stack_size,
-            cnode_radix: domain.cnode_slots.trailing_zeros(),
-            heap_size: domain.heap_size,
-            fault_endpoint: state.fault_endpoint,
-            grants: &grant_list,
-            mappings: &mappings,
-            regions: &region_list,
-            argument: 0,
-            generation: state.generation,
-            budget_ms: domain.budget.map(|b| (b.budget_ms, b.period_ms)),
-            params: &params,
-        };
-        let (spawned, used) = alloc.with_regions(&state.memory, |alloc| loader::spawn_domain(alloc, &spec));
-        let spawned = spawned?;
-        let f = &state.footprint;
-        let kib = |bytes: u64| bytes.div_ceil(1024);
-        println!(
-            "rootserver: domain \"{}\" memory: {} KiB: keeper {} KiB, {} KiB in {} pieces, {} KiB used (segments {}, stack {}, heap {}, IPC buffer {}, information page {}, CNode {}, TCB {}, paging {} KiB)",
-            domain.name,
-            kib(f.total()),
-            kib(f.keeper),
-            kib(f.built()),
-            state.memory.len(),
-            kib(used),
-            kib(f.segments),
-            kib(f.stack),
-            kib(f.heap),
-            kib(f.ipc_buffer),
-            kib(f.info_page),
-            kib(f.cnode),
-            kib(f.tcb),
-            kib(f.paging)
-        );
-        event!(
-            "domain.memory",
-            domain = domain.name,
-            bytes = f.built(),
-            used = used,
-            keeper = f.keeper,
-            beyond_segments = f.beyond_segments(),
-            pieces = state.memory.len()
-        );
-        let listed: Vec<String> = grant_list
-            .iter()
-            .map(|g| format!("{} {:?}{}", g.name, g.kind, if g.badge != 0 { format!(" badge {:#x}", g.badge) } else { String::new() }))
-            .collect();
-        let grant_fields: Vec<String> = grant_list
-            .iter()
-            .map(|g| format!("{}:{:?}{}", g.name, g.kind, if g.badge != 0 { format!(":{:#x}", g.badge) } else { String::new() }))
-            .collect();
-        let budget = domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default();
-        println!(
-            "rootserver: started domain \"{}\" (priority {}{budget}, generation {}): {}",
-            domain.name,
-            domain.priority,
-            state.generation,
-            if listed.is_empty() { String::from("no capabilities") } else { listed.join(", ") }
-        );
-        event!(
-            "domain.started",
-            domain = domain.name,
-            priority = domain.priority,
-            generation = state.generation,
-            capabilities = grant_list.len(),
-            budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
-            grants = if grant_fields.is_empty() { String::from("none") } else { grant_fields.join(",") },
-            build_ticks = crate::clock::tsc().saturating_sub(began)
-        );
-        self.states[index].tcb = spawned.tcb;
-        let emptied = grant_list.iter().filter(|g| g.moved).map(|g| g.source).collect();
-        Ok(Built { tcb: spawned.tcb, emptied })
+        region_list.extend(granted.regions);
+        Ok(Granted { names, grants, params, mappings, region_list })
     }
 
     /// Kills domain `index` now, as after a fault: destroys everything it had and counts a

@@ -47,6 +47,8 @@ impl Supervision<'_, '_> {
                 request @ (control::Request::SeatLoad { .. }
                 | control::Request::SeatChunk { .. }
                 | control::Request::SeatStart { .. }
+                | control::Request::SeatBegin { .. }
+                | control::Request::SeatContinue { .. }
                 | control::Request::SeatStop { .. }
                 | control::Request::SeatSchedule { .. }),
             ) => {

@@ -11,9 +11,19 @@
 //! `tileos_elf` (which checks every header against the bytes) and its segments plus the
 //! seat's heap must fit the seat's memory; anything else is refused with the precise
 //! [`Refusal`], never a panic.
+//!
+//! Builds in pieces (`SeatBegin`, then `SeatContinue`s): one per slot, kept between the
+//! manager's calls ([`SeatBuild`]); a `SeatLoad`, `SeatStart` or `SeatBegin` of any of the
+//! slot's seats, a `SeatStop` of the seat built or the manager's fault abandons it first
+//! (what it made destroyed as a failed build's); a continue with none under way for that
+//! seat is refused `NotBuilding`. `SeatStart` runs the same pieces to the end in one call.
 
 use super::State;
+use super::build::{Building, Piece};
 use super::supervise::Supervision;
+use ::alloc_crate::boxed::Box;
+use ::alloc_crate::format;
+use ::alloc_crate::string::String;
 use ::alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::slot;
 use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot, TcbSetPriority, TcbSetSchedParams};
@@ -35,6 +45,39 @@ pub(super) struct Staging {
     length: u32,
     /// Bytes received so far (in order).
     bytes: Vec<u8>,
+}
+
+/// A seat's module being built in pieces (`SeatBegin`, then `SeatContinue`s): at most one
+/// per slot.
+pub(super) struct SeatBuild {
+    /// The seat.
+    seat: u8,
+    /// Which program (for its `seat.started` line).
+    program: SeatProgram,
+    /// The program's bytes.
+    elf: SeatElf,
+    /// The build.
+    building: Building,
+    /// Whether its begin counted a new generation (taken back if it is abandoned).
+    new_generation: bool,
+}
+
+/// Where a seat build's ELF is.
+enum SeatElf {
+    /// Staged (the staging was consumed by the begin).
+    Staged(Vec<u8>),
+    /// Archive entry (the incumbent's, a lineage's or the fallback program).
+    Archive(u32),
+}
+
+impl SeatElf {
+    /// The bytes.
+    fn bytes<'a>(&'a self, archive: &Archive<'a>) -> &'a [u8] {
+        match self {
+            SeatElf::Staged(bytes) => bytes,
+            SeatElf::Archive(program) => program_bytes(archive, *program),
+        }
+    }
 }
 
 /// The bytes of archive entry `program` (empty if there is none: refused as a bad ELF).
@@ -63,6 +106,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::NotTelemetryDomain => "NotTelemetryDomain",
         Refusal::UnknownReporter => "UnknownReporter",
         Refusal::DisagreeingAboveCompared => "DisagreeingAboveCompared",
+        Refusal::NotBuilding => "NotBuilding",
     }
 }
 
@@ -81,9 +125,24 @@ impl Supervision<'_, '_> {
             Response::Refused(Refusal::NoSuchSeat { seats })
         } else {
             match request {
-                SeatRequest::Load { seat, length } => self.seat_load(slot_index, seat, length),
+                SeatRequest::Load { seat, length } => {
+                    self.abandon_seat_build(slot_index, "a SeatLoad");
+                    self.seat_load(slot_index, seat, length)
+                }
                 SeatRequest::Chunk { seat, offset, bytes } => self.seat_chunk(slot_index, seat, offset, &bytes),
-                SeatRequest::Start { seat, program } => self.seat_start(slot_index, seat, program),
+                SeatRequest::Start { seat, program } => {
+                    self.abandon_seat_build(slot_index, "a SeatStart");
+                    self.seat_start(slot_index, seat, program, true)
+                }
+                SeatRequest::Begin { seat, program } => {
+                    self.abandon_seat_build(slot_index, "a SeatBegin");
+                    self.seat_start(slot_index, seat, program, false)
+                }
+                SeatRequest::Continue { seat } => self.seat_continue(slot_index, seat),
+                SeatRequest::Stop { seat } if self.seat_building(slot_index) == Some(seat) => {
+                    self.abandon_seat_build(slot_index, "a SeatStop");
+                    Response::SeatStopped
+                }
                 SeatRequest::Stop { seat } => self.seat_stop(slot, seat),
                 SeatRequest::Schedule { seat, schedule } => self.seat_schedule(slot, seat, schedule),
             }
@@ -128,17 +187,19 @@ impl Supervision<'_, '_> {
         Response::SeatStaged { received: staging.bytes.len() as u32 }
     }
 
-    /// `SeatStart`: builds `seat`'s domain afresh with `program` and starts it.
-    fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram) -> Response {
+    /// `SeatStart` (`at_once`) and `SeatBegin`: checks `program` for `seat`, then builds the
+    /// seat's domain afresh with it and starts it, all at once or (`SeatBegin`) only the
+    /// build's begin, the build kept for [`Supervision::seat_continue`].
+    fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram, at_once: bool) -> Response {
         let description = self.description;
+        let archive = self.archive;
         let slot = &description.slots[slot_index];
         let index = slot.seats[seat as usize] as usize;
         if matches!(self.tile.states[index].state, State::Running | State::Restarting) {
             return Response::Refused(Refusal::SeatRunning);
         }
         // The program's bytes: the staging (taken: a start consumes it) or an archive entry.
-        let staged;
-        let elf: &[u8] = match program {
+        let source = match program {
             SeatProgram::Staged => {
                 let staging = match self.staging[slot_index].take() {
                     Some(staging) if staging.seat == seat => staging,
@@ -152,19 +213,19 @@ impl Supervision<'_, '_> {
                     self.staging[slot_index] = Some(staging);
                     return Response::Refused(refusal);
                 }
-                staged = staging.bytes;
-                &staged
+                SeatElf::Staged(staging.bytes)
             }
-            SeatProgram::Incumbent => program_bytes(self.archive, description.domains[slot.incumbent as usize].program),
+            SeatProgram::Incumbent => SeatElf::Archive(description.domains[slot.incumbent as usize].program),
             SeatProgram::Lineage(n) => match slot.n_version.and_then(|l| l.programs.get(usize::from(n)).copied()) {
-                Some(program) => program_bytes(self.archive, program),
+                Some(program) => SeatElf::Archive(program),
                 None => return Response::Refused(Refusal::NoSuchProgram),
             },
             SeatProgram::Fallback => match slot.n_version {
-                Some(lineages) => program_bytes(self.archive, lineages.fallback),
+                Some(lineages) => SeatElf::Archive(lineages.fallback),
                 None => return Response::Refused(Refusal::NoSuchProgram),
             },
         };
+        let elf = source.bytes(archive);
         let domain = &description.domains[index];
         let fits = match tileos_elf::parse(elf) {
             Ok(exe) => image_size(&exe).saturating_add(domain.heap_size) <= self.tile.states[index].capacity,
@@ -187,29 +248,115 @@ impl Supervision<'_, '_> {
             return Response::Refused(Refusal::BadProgram);
         }
         let state = &mut self.tile.states[index];
-        if state.ever_started {
+        let new_generation = state.ever_started;
+        if new_generation {
             state.generation += 1;
         }
-        match self.tile.start(self.alloc, index, elf) {
-            Ok(()) => {
-                let generation = self.tile.states[index].generation;
-                println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
-                let program = match program {
-                    SeatProgram::Staged => "staged",
-                    SeatProgram::Incumbent => "incumbent",
-                    SeatProgram::Lineage(_) => "lineage",
-                    SeatProgram::Fallback => "fallback",
-                };
-                event!("seat.started", slot = slot.name, seat = seat, generation = generation, program = program);
-                Response::SeatStarted { generation }
+        match self.tile.begin(self.alloc, index, elf) {
+            Ok(building) => {
+                // Boxed: a slot without a build under way keeps only an empty `Option`.
+                let build = Box::new(SeatBuild { seat, program, elf: source, building, new_generation });
+                if at_once {
+                    return self.advance_seat_build(slot_index, build, true);
+                }
+                // The begin is a piece of its own (the destroy of what the seat had with it).
+                let total = u32::try_from(build.building.pages()).unwrap_or(u32::MAX);
+                self.seat_builds[slot_index] = Some(build);
+                Response::SeatBuilding { done: 0, total }
             }
-            Err(error) => {
-                println!("supervisor: slot \"{}\" seat {seat}: the module could not be built: {error}", slot.name);
-                // Reclaim what the failed build took; the seat stays stopped.
-                let _ = self.tile.destroy(self.alloc, index);
-                Response::Refused(Refusal::BadProgram)
+            Err(error) => self.seat_not_built(slot_index, seat, error),
+        }
+    }
+
+    /// `SeatContinue`: the next piece of the build under way for `seat`.
+    fn seat_continue(&mut self, slot_index: usize, seat: u8) -> Response {
+        match self.seat_builds[slot_index].take() {
+            Some(build) if build.seat == seat => self.advance_seat_build(slot_index, build, false),
+            other => {
+                self.seat_builds[slot_index] = other;
+                Response::Refused(Refusal::NotBuilding)
             }
         }
+    }
+
+    /// The seat whose build is under way in slot `slot_index`, if one is.
+    fn seat_building(&self, slot_index: usize) -> Option<u8> {
+        self.seat_builds[slot_index].as_ref().map(|build| build.seat)
+    }
+
+    /// Does the next piece of `build` (all that remain if `at_once`): answers
+    /// `SeatBuilding` with it kept, `SeatStarted`, or the refusal of a failed build.
+    fn advance_seat_build(&mut self, slot_index: usize, mut build: Box<SeatBuild>, at_once: bool) -> Response {
+        let archive = self.archive;
+        loop {
+            let elf = build.elf.bytes(archive);
+            match self.tile.build_piece(self.alloc, &mut build.building, elf) {
+                Ok(Piece::Started) => return self.seat_started(slot_index, &build),
+                Ok(Piece::Building { mapped, total }) if !at_once => {
+                    let (done, total) = (u32::try_from(mapped).unwrap_or(u32::MAX), u32::try_from(total).unwrap_or(u32::MAX));
+                    self.seat_builds[slot_index] = Some(build);
+                    return Response::SeatBuilding { done, total };
+                }
+                Ok(Piece::Building { .. }) => {}
+                Err(error) => return self.seat_not_built(slot_index, build.seat, error),
+            }
+        }
+    }
+
+    /// The lines of a seat's start, and its answer.
+    fn seat_started(&mut self, slot_index: usize, build: &SeatBuild) -> Response {
+        let slot = &self.description.slots[slot_index];
+        let (seat, program) = (build.seat, build.program);
+        let index = slot.seats[seat as usize] as usize;
+        let generation = self.tile.states[index].generation;
+        let ticks = build.building.piece_ticks();
+        let longest = ticks.iter().copied().max().unwrap_or(0);
+        let each: Vec<String> = ticks.iter().map(|t| format!("{t}")).collect();
+        println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
+        let program = match program {
+            SeatProgram::Staged => "staged",
+            SeatProgram::Incumbent => "incumbent",
+            SeatProgram::Lineage(_) => "lineage",
+            SeatProgram::Fallback => "fallback",
+        };
+        event!(
+            "seat.started",
+            slot = slot.name,
+            seat = seat,
+            generation = generation,
+            program = program,
+            pieces = ticks.len(),
+            longest_piece_ticks = longest,
+            piece_ticks = each.join("/")
+        );
+        Response::SeatStarted { generation }
+    }
+
+    /// A seat's build failed with `error` (what it took is destroyed): says so.
+    fn seat_not_built(&mut self, slot_index: usize, seat: u8, error: crate::loader::LoadError) -> Response {
+        let slot = &self.description.slots[slot_index];
+        println!("supervisor: slot \"{}\" seat {seat}: the module could not be built: {error}", slot.name);
+        // Reclaim what the failed build took (again: nothing, if it was); the seat stays stopped.
+        let _ = self.tile.destroy(self.alloc, slot.seats[seat as usize] as usize);
+        Response::Refused(Refusal::BadProgram)
+    }
+
+    /// Abandons the build under way in slot `slot_index`, if any, for `why` (a seat request
+    /// of the slot, or its manager's fault): destroys what it made, as a failed build's; the
+    /// seat stays stopped. Says so.
+    pub(super) fn abandon_seat_build(&mut self, slot_index: usize, why: &str) {
+        let Some(build) = self.seat_builds[slot_index].take() else { return };
+        let build = *build;
+        let slot = &self.description.slots[slot_index];
+        let pieces = build.building.piece_ticks().len();
+        self.tile.abandon(self.alloc, build.building);
+        // It never ran: its generation is the next start's.
+        let state = &mut self.tile.states[slot.seats[build.seat as usize] as usize];
+        if build.new_generation {
+            state.generation -= 1;
+        }
+        println!("supervisor: slot \"{}\" seat {}: its build under way abandoned after {pieces} pieces ({why})", slot.name, build.seat);
+        event!("seat.build-abandoned", slot = slot.name, seat = build.seat, pieces = pieces);
     }
 
     /// `SeatStop`: stops `seat`'s module and destroys everything it had.
@@ -333,6 +480,18 @@ pub(super) enum SeatRequest {
         /// Which program.
         program: SeatProgram,
     },
+    /// `SeatBegin`.
+    Begin {
+        /// The seat.
+        seat: u8,
+        /// Which program.
+        program: SeatProgram,
+    },
+    /// `SeatContinue`.
+    Continue {
+        /// The seat.
+        seat: u8,
+    },
     /// `SeatStop`.
     Stop {
         /// The seat.
@@ -357,6 +516,8 @@ impl SeatRequest {
             Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
+            Request::SeatBegin { seat, program } => SeatRequest::Begin { seat, program },
+            Request::SeatContinue { seat } => SeatRequest::Continue { seat },
             Request::Restart { .. }
             | Request::Status { .. }
             | Request::SlotConfig { .. }
@@ -376,6 +537,8 @@ impl SeatRequest {
             SeatRequest::Load { seat, .. }
             | SeatRequest::Chunk { seat, .. }
             | SeatRequest::Start { seat, .. }
+            | SeatRequest::Begin { seat, .. }
+            | SeatRequest::Continue { seat }
             | SeatRequest::Stop { seat }
             | SeatRequest::Schedule { seat, .. } => seat,
         }

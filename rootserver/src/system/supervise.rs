@@ -31,6 +31,8 @@ pub(super) struct Supervision<'s, 'd> {
     pub(super) free_reply_slots: Vec<u64>,
     /// The module ELF each slot's manager is staging (index: slot).
     pub(super) staging: Vec<Option<super::seats::Staging>>,
+    /// The seat build under way in each slot, if any (`SeatBegin`; index: slot).
+    pub(super) seat_builds: Vec<Option<::alloc_crate::boxed::Box<super::seats::SeatBuild>>>,
     /// The immune system's record of each slot (index: slot): the rollback asked of it, its
     /// manager's comparison totals.
     pub(super) slot_immunity: Vec<super::immune::SlotImmunity>,
@@ -45,8 +47,19 @@ impl<'s, 'd> Supervision<'s, 'd> {
         description: &'d SystemDescription,
     ) -> Self {
         let staging = description.slots.iter().map(|_| None).collect();
+        let seat_builds = description.slots.iter().map(|_| None).collect();
         let slot_immunity = description.slots.iter().map(|_| Default::default()).collect();
-        Supervision { tile, alloc, archive, description, pending: Vec::new(), free_reply_slots: Vec::new(), staging, slot_immunity }
+        Supervision {
+            tile,
+            alloc,
+            archive,
+            description,
+            pending: Vec::new(),
+            free_reply_slots: Vec::new(),
+            staging,
+            seat_builds,
+            slot_immunity,
+        }
     }
 
     /// Serves the supervisor endpoint forever, the `deferred` messages (received during the
@@ -130,6 +143,11 @@ impl<'s, 'd> Supervision<'s, 'd> {
         };
         let domain = &description.domains[index];
         self.tile.states[index].faults = self.tile.states[index].faults.saturating_add(1);
+        // A slot manager's seat build under way is abandoned: whatever runs next asks afresh.
+        for slot_index in (0..description.slots.len()).filter(|&s| description.slots[s].manager as usize == index) {
+            self.abandon_seat_build(slot_index, "its manager faulted");
+        }
+
         let state = &self.tile.states[index];
         // The fault in the event line: its kind and the one figure tests look at.
         let (fault_kind, fault_detail) = match message.info.label() {

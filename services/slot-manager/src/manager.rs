@@ -520,13 +520,15 @@ enum InstallPhase {
     /// A refused bundle's hash (for its log entry), a step at a time; then the refusal
     /// with `reason`.
     Refuse { reason: String, hasher: ContentHasher, hashed: usize },
-    /// The verified ELF staged into `seat` (`staged`: bytes sent; `None`: `SeatLoad` not yet).
-    Stage { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, staged: Option<usize> },
+    /// The verified ELF staged into `seat` (`staged`: bytes sent; `None`: `SeatLoad` not yet),
+    /// then its module built (`building`: the root server's build under way, a
+    /// `SeatContinue` a step).
+    Stage { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, staged: Option<usize>, building: bool },
 }
 
 /// A challenger's rebuild after a fault, staged a step at a time
-/// ([`Manager::rebuild_step`]) while the manager serves on; its seat's `SeatStart` is the
-/// last step.
+/// ([`Manager::rebuild_step`]) while the manager serves on; then its seat's module built by
+/// the root server a piece a step (`SeatBegin`, then `SeatContinue` until `SeatStarted`).
 struct Rebuild {
     /// The seat.
     seat: usize,
@@ -536,6 +538,9 @@ struct Rebuild {
     elf: Rc<Vec<u8>>,
     /// Bytes staged so far (`None`: `SeatLoad` not yet).
     staged: Option<usize>,
+    /// Whether the root server's build of the seat is under way (`SeatBegin` answered
+    /// `SeatBuilding`): the next step is a `SeatContinue`.
+    building: bool,
     /// When the fault was handled.
     since: Ticks,
     /// Steps taken so far.
@@ -2834,25 +2839,26 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.started_at = None;
             self.generation += 1;
             let (role, bytes) = (s.role, elf.len());
-            self.rebuilds.push_back(Rebuild { seat, role, elf: elf.clone(), staged: None, since: now, steps: 0 });
+            self.rebuilds.push_back(Rebuild { seat, role, elf: elf.clone(), staged: None, building: false, since: now, steps: 0 });
             self.host.note(format_args!("@event slot.seat-rebuilding slot={} seat={seat} bytes={bytes}", self.config.name));
             return;
         }
         let Ok(number) = u8::try_from(seat) else { return };
-        if matches!(program, Program::Staged(_))
-            && let Some(r) = self.rebuilds.front_mut()
-            && r.staged.take().is_some()
+        // Its `SeatLoad` discards the root server's staging under way, and its `SeatLoad` or
+        // `SeatStart` the root server's build under way (one of each per slot).
+        if let Some(r) = self.rebuilds.front_mut()
+            && (r.building || matches!(program, Program::Staged(_)) && r.staged.is_some())
         {
-            // Its `SeatLoad` discards the root server's staging under way (one per slot).
+            (r.staged, r.building) = (None, false);
             self.host
                 .note(format_args!("slot {}: seat {}'s rebuild stages again (seat {seat} was rebuilt first)", self.config.name, r.seat));
         }
-        if matches!(program, Program::Staged(_))
-            && let Some(job) = self.install.as_mut()
-            && let InstallPhase::Stage { seat: installing, staged, .. } = &mut job.phase
-            && staged.take().is_some()
+        if let Some(job) = &mut self.install
+            && let InstallPhase::Stage { seat: installing, staged, building, .. } = &mut job.phase
+            && (*building || matches!(program, Program::Staged(_)) && staged.is_some())
         {
-            // Likewise an install's staging: it stages its ELF again from the start.
+            // Likewise an install's staging or build: it stages its ELF again from the start.
+            (*staged, *building) = (None, false);
             self.host.note(format_args!(
                 "slot {}: the install into seat {installing} stages again (seat {seat} was rebuilt first)",
                 self.config.name
@@ -2908,7 +2914,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// One bounded step of the first rebuild under way (docs/slots.md, "A challenger's
     /// rebuild after a fault"): [`REBUILD_CHUNKS_PER_STEP`] root-server calls staging its
-    /// ELF, or, once all is staged, its `SeatStart` alone. A rebuild whose seat no longer
+    /// ELF, or, once all is staged, one piece of the root server's build of the seat
+    /// (`SeatBegin`, then `SeatContinue`s until `SeatStarted`). A rebuild whose seat no longer
     /// holds its module (it left the slot meanwhile) is abandoned, the root server's
     /// staging released. The root server stages one ELF per slot at a time, so while an
     /// install stages (its `SeatLoad` made) the rebuild waits for it: returns whether
@@ -2933,21 +2940,34 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         r.steps += 1;
         let program = Program::Staged(r.elf.clone());
-        match self.stage_calls(r.seat, &r.elf, r.staged, REBUILD_CHUNKS_PER_STEP) {
+        let Ok(number) = u8::try_from(r.seat) else {
+            self.rebuilt(r.seat, &program, Err(format!("no seat {}", r.seat)), r.since, r.steps);
+            return true;
+        };
+        let staged = if r.building { Ok(None) } else { self.stage_calls(r.seat, &r.elf, r.staged, REBUILD_CHUNKS_PER_STEP) };
+        match staged {
             Ok(Some(staged)) => {
                 r.staged = Some(staged);
                 self.rebuilds.push_front(r);
             }
             Ok(None) => {
+                let request = if r.building {
+                    supervisor::Request::SeatContinue { seat: number }
+                } else {
+                    supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged }
+                };
+                let result = self.start_piece(&request);
+                if let Ok(None) = result {
+                    r.building = true;
+                    self.rebuilds.push_front(r);
+                    return true;
+                }
                 if let Some(s) = self.seats.get_mut(r.seat) {
                     // Copies from the next request on (it imports the state at READY).
                     s.catching_up = false;
                     self.generation += 1;
                 }
-                let result = match u8::try_from(r.seat) {
-                    Ok(number) => self.start(number, SeatProgram::Staged),
-                    Err(_) => Err(format!("no seat {}", r.seat)),
-                };
+                let result = result.map(|generation| generation.unwrap_or_default());
                 self.rebuilt(r.seat, &program, result, r.since, r.steps);
             }
             Err(reason) => {
@@ -2995,21 +3015,38 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok(())
     }
 
-    /// Starts seat `seat` with `program`; returns its generation.
+    /// Starts seat `seat` with `program` at once (`SeatStart`); returns its generation.
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
-            supervisor::Response::SeatStarted { generation } => {
-                let now = self.clock.now();
-                if let Some(s) = self.seats.get_mut(usize::from(seat)) {
-                    s.schedule = Some(start_schedule(seat));
-                    s.started_at = Some(now);
-                }
-                self.reschedule_due = true;
-                self.generation += 1;
-                Ok(generation)
-            }
+            supervisor::Response::SeatStarted { generation } => Ok(self.started(seat, generation)),
             other => Err(format!("unexpected answer {other:?}")),
         }
+    }
+
+    /// One piece of a seat's start in pieces: `request` is its `SeatBegin` or a
+    /// `SeatContinue`. Returns the seat's generation once it runs (`None`: pieces remain).
+    fn start_piece(&mut self, request: &supervisor::Request) -> Result<Option<u64>, String> {
+        let seat = match *request {
+            supervisor::Request::SeatBegin { seat, .. } | supervisor::Request::SeatContinue { seat } => seat,
+            _ => return Err("not a piece of a start".to_string()),
+        };
+        match self.seat_request(request)? {
+            supervisor::Response::SeatBuilding { .. } => Ok(None),
+            supervisor::Response::SeatStarted { generation } => Ok(Some(self.started(seat, generation))),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Seat `seat` runs, at `generation`: its start schedule and time; returns `generation`.
+    fn started(&mut self, seat: u8, generation: u64) -> u64 {
+        let now = self.clock.now();
+        if let Some(s) = self.seats.get_mut(usize::from(seat)) {
+            s.schedule = Some(start_schedule(seat));
+            s.started_at = Some(now);
+        }
+        self.reschedule_due = true;
+        self.generation += 1;
+        generation
     }
 
     /// Gives the serving module the incumbent's schedule and every other module the
@@ -3488,8 +3525,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): one
     /// signature of the bundle, the manifest's checks, [`INSTALL_HASH_STEP`] bytes of a hash,
-    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF; the last step
-    /// starts the module (`SeatStart`, then its update-log entry) and answers the commit's
+    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF, or one piece of the
+    /// root server's build of the module (`SeatBegin`, then `SeatContinue`s); the last step
+    /// starts the module (the build's last piece, then its update-log entry) and answers the commit's
     /// caller. Every refusal answers the caller with its reason, as the commit always did.
     /// Clients are served between steps: the glue steps only when no message waits.
     pub fn install_step(&mut self) {
@@ -3528,7 +3566,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                         Ok((seat, info)) => {
                             let elf = Rc::new(job.bundle.split_off(payload_at));
                             job.bundle = Vec::new();
-                            job.phase = InstallPhase::Stage { seat, info, elf, staged: None };
+                            job.phase = InstallPhase::Stage { seat, info, elf, staged: None, building: false };
                             return Some(job);
                         }
                         Err(response) => *response,
@@ -3545,14 +3583,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let info = ModuleInfo { name: "(unverified bundle)".to_string(), version: String::new(), hash: hasher.finish() };
                 self.refuse_logged(RefusalKind::Bundle, &info, &reason)
             }
-            InstallPhase::Stage { seat, info, elf, staged } => match self.stage_step(seat, &elf, staged) {
-                Ok(Some(staged)) => {
-                    job.phase = InstallPhase::Stage { seat, info, elf, staged: Some(staged) };
-                    return Some(job);
+            InstallPhase::Stage { seat, info, elf, staged, building } => {
+                let step = if building { Ok(None) } else { self.stage_step(seat, &elf, staged) };
+                match step {
+                    Ok(Some(staged)) => {
+                        job.phase = InstallPhase::Stage { seat, info, elf, staged: Some(staged), building: false };
+                        return Some(job);
+                    }
+                    Ok(None) => match self.install_start(seat, &info, building) {
+                        Ok(false) => {
+                            job.phase = InstallPhase::Stage { seat, info, elf, staged, building: true };
+                            return Some(job);
+                        }
+                        Ok(true) => self.install_started(seat, info, elf),
+                        Err(response) => *response,
+                    },
+                    Err(reason) => self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}")),
                 }
-                Ok(None) => self.install_start(seat, info, elf),
-                Err(reason) => self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}")),
-            },
+            }
         };
         self.host.reply(job.reply, &Message::encode(&response));
         None
@@ -3620,22 +3668,51 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok(if calls == 0 { None } else { Some(offset) })
     }
 
-    /// The install's last step: the slot's checks again (the slot may have changed while
-    /// the bundle was verified and staged), the start, the update-log entry; the answer.
-    fn install_start(&mut self, seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>) -> slots::Response {
+    /// A step of the install's start, once all is staged: the slot's checks again (the
+    /// slot may have changed while the bundle was verified and staged), then its module's
+    /// build, a piece a step (`SeatBegin`, unless `building`, then `SeatContinue`s).
+    /// `Ok(false)`: pieces remain; `Ok(true)`: the module runs; `Err`: the refusal (a
+    /// build under way stopped, which the root server abandons).
+    fn install_start(&mut self, seat: usize, info: &ModuleInfo, building: bool) -> Result<bool, Box<slots::Response>> {
+        let number = seat as u8;
+        let refusal = match self.slot.clone().install(self.clock.now()) {
+            Err(refusal) => Some((RefusalKind::Policy, format!("install refused: {refusal:?}"))),
+            Ok(_) if self.seats.get(seat).map(|s| s.role) != Some(Role::Empty) => {
+                Some((RefusalKind::Build, format!("seat {seat} was taken while the bundle was staged")))
+            }
+            Ok(_) => None,
+        };
+        if let Some((kind, reason)) = refusal {
+            if building {
+                // The root server's build under way is abandoned.
+                let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
+            }
+            return Err(Box::new(self.refuse_logged(kind, info, &reason)));
+        }
+        let request = if building {
+            supervisor::Request::SeatContinue { seat: number }
+        } else {
+            supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged }
+        };
+        match self.start_piece(&request) {
+            Ok(generation) => Ok(generation.is_some()),
+            Err(reason) => Err(Box::new(self.refuse_logged(RefusalKind::Build, info, &format!("seat {seat}: {reason}")))),
+        }
+    }
+
+    /// The install's last step, its module running: the slot's checks again, the
+    /// update-log entry; the answer.
+    fn install_started(&mut self, seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>) -> slots::Response {
         let now = self.clock.now();
         let mut trial = self.slot.clone();
+        let number = seat as u8;
         let id = match trial.install(now) {
             Ok(id) => id,
-            Err(refusal) => return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}")),
+            Err(refusal) => {
+                let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
+                return self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}"));
+            }
         };
-        if self.seats.get(seat).map(|s| s.role) != Some(Role::Empty) {
-            return self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat} was taken while the bundle was staged"));
-        }
-        let number = seat as u8;
-        if let Err(reason) = self.start(number, SeatProgram::Staged) {
-            return self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}"));
-        }
         let note = format!("installed as module {id} in seat {seat}");
         if let Err(reason) = self.append(EventKind::Install, &info, &note) {
             let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });

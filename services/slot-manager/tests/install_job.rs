@@ -72,11 +72,23 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
     // The signatures are the verifier domain's (no manager step: it ran in the pump after
     // the first client request); then the manifest, the hash in INSTALL_HASH_STEP pieces
     // (the last with the manifest's checks and the seat), the staging in
-    // INSTALL_CHUNKS_PER_STEP calls (SeatLoad the first), the start.
+    // INSTALL_CHUNKS_PER_STEP calls (SeatLoad the first), the start in the root server's
+    // pieces (SeatBegin, then a SeatContinue a step: the Sim's build takes two).
     let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
     let seat_chunks = payload.len().div_ceil(tileos_protocol::supervisor::SEAT_CHUNK);
     let staging_steps = (seat_chunks + 1).div_ceil(INSTALL_CHUNKS_PER_STEP);
-    assert_eq!(steps.len(), 1 + hash_steps + staging_steps + 1, "{steps:?}");
+    let pieces = 1 + sim.world.borrow().build_pieces as usize;
+    assert_eq!(steps.len(), 1 + hash_steps + staging_steps + pieces, "{steps:?}");
+    let starts: Vec<_> = sim
+        .world
+        .borrow()
+        .supervisor
+        .iter()
+        .filter(|r| matches!(r, SeatRequest::SeatBegin { .. } | SeatRequest::SeatContinue { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(starts.len(), pieces, "a piece a step: {starts:?}");
+    assert!(steps[steps.len() - pieces..].iter().all(|s| s.seat_calls >= 1), "{steps:?}");
     assert!(sim.notes().contains("verdict=Verified"), "{}", sim.notes());
     // No step makes more than INSTALL_CHUNKS_PER_STEP root-server calls but the last (the
     // start, the new module's schedule).

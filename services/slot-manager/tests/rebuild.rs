@@ -74,14 +74,17 @@ fn a_faulted_challenger_is_rebuilt_in_bounded_steps_while_clients_are_served() {
     assert_eq!(sim.m.slot().module(1).unwrap().evidence.faults, 1);
     let skipped = sim.m.stats().skipped;
     let steps = rebuild_with_clients(&mut sim);
-    // SeatLoad, the chunks, SeatStart: each step at most REBUILD_CHUNKS_PER_STEP calls (the
-    // start alone), the bundle's ELF (the manifest's payload) staged whole.
+    // SeatLoad, the chunks, SeatBegin, SeatContinue twice (the root server's pieces): each
+    // step at most REBUILD_CHUNKS_PER_STEP calls (a piece alone), the bundle's ELF (the
+    // manifest's payload) staged whole.
     let chunks = sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatChunk { seat: 1, .. })).count();
     assert!(chunks >= len.div_ceil(SEAT_CHUNK) * 2, "the install's chunks and the rebuild's");
     assert!(steps.iter().all(|calls| calls.len() <= REBUILD_CHUNKS_PER_STEP), "{steps:?}");
     assert!(matches!(steps[0][..], [SeatRequest::SeatLoad { seat: 1, .. }]), "{:?}", steps[0]);
-    assert!(matches!(steps.last().unwrap()[..], [SeatRequest::SeatStart { seat: 1, program: SeatProgram::Staged }]));
-    assert_eq!(steps.len(), 2 + len.div_ceil(SEAT_CHUNK));
+    let n = steps.len();
+    assert!(matches!(steps[n - 3][..], [SeatRequest::SeatBegin { seat: 1, program: SeatProgram::Staged }]), "{steps:?}");
+    assert!(steps[n - 2..].iter().all(|step| matches!(step[..], [SeatRequest::SeatContinue { seat: 1 }])), "{steps:?}");
+    assert_eq!(n, 4 + len.div_ceil(SEAT_CHUNK));
     assert!(sim.m.stats().skipped >= skipped + steps.len() as u64 - 1, "its copies were skipped while it was rebuilt");
     assert!(
         sim.notes().contains(&format!(
@@ -182,7 +185,9 @@ fn a_promotion_by_hand_accepted_before_its_module_faults_is_abandoned_busy_befor
 }
 
 /// The root server's requests in order: between a staging's `SeatLoad` and its seat's
-/// `SeatStart` no other seat's staging request comes (one staging per slot).
+/// `SeatStart` or `SeatBegin` no other seat's staging request comes (one staging per slot),
+/// and between a `SeatBegin` and the last `SeatContinue` no seat request but those of the
+/// seat built (one build per slot).
 fn stagings_do_not_interleave(requests: &[SeatRequest]) {
     let mut staging: Option<u8> = None;
     for (i, r) in requests.iter().enumerate() {
@@ -194,7 +199,8 @@ fn stagings_do_not_interleave(requests: &[SeatRequest]) {
             SeatRequest::SeatChunk { seat, offset, .. } => {
                 assert_eq!(staging, Some(*seat), "request {i}: a chunk for seat {seat} at {offset}")
             }
-            SeatRequest::SeatStart { seat, program: SeatProgram::Staged } => {
+            SeatRequest::SeatStart { seat, program: SeatProgram::Staged }
+            | SeatRequest::SeatBegin { seat, program: SeatProgram::Staged } => {
                 assert_eq!(staging, Some(*seat), "request {i}: a start of seat {seat}");
                 staging = None;
             }
@@ -325,4 +331,85 @@ fn a_policy_promotion_due_for_the_rebuilding_module_waits_until_it_has_started()
     assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
     assert!(sim.m.log().size() > entries);
     clients_answered_right(&sim);
+}
+
+#[test]
+fn a_build_piece_refused_mid_build_ends_the_rebuild_with_its_reason_and_clients_are_served_on() {
+    let len = 2 * SEAT_CHUNK;
+    let mut sim = with_challenger(len);
+    // The root server refuses the last of the build's pieces (a failed piece: it destroyed
+    // what the build made).
+    sim.world.borrow_mut().refuse_piece_at = Some(1);
+    sim.fault(1);
+    let steps = rebuild_with_clients(&mut sim);
+    let n = steps.len();
+    assert!(matches!(steps[n - 3][..], [SeatRequest::SeatBegin { seat: 1, .. }]), "{steps:?}");
+    assert!(matches!(steps[n - 1][..], [SeatRequest::SeatContinue { seat: 1 }]), "{steps:?}");
+    assert!(!running(&sim, 1), "not started");
+    assert!(!sim.m.rebuild_pending());
+    assert!(sim.notes().contains("slot checksum: seat 1 could not be started: the root server refused: BadProgram"), "{}", sim.notes());
+    assert!(!sim.notes().contains("@event slot.seat-rebuilt"), "{}", sim.notes());
+    for _ in 0..3 {
+        serve_one(&mut sim);
+    }
+    clients_answered_right(&sim);
+}
+
+/// A challenger (seat 1, an ELF of two chunks) that faulted, its rebuild stepped (a client
+/// served before each step) up to the root server's build under way (its `SeatBegin`
+/// answered `SeatBuilding`).
+fn faulted_up_to_its_build() -> Sim {
+    let mut sim = with_challenger(2 * SEAT_CHUNK);
+    sim.fault(1);
+    while !sim.world.borrow().supervisor.last().is_some_and(|r| matches!(r, SeatRequest::SeatBegin { seat: 1, .. })) {
+        serve_one(&mut sim);
+        assert!(sim.m.rebuild_step());
+    }
+    sim
+}
+
+#[test]
+fn the_serving_module_rebuilt_at_once_during_a_challenger_s_build_makes_the_challenger_stage_again() {
+    let mut sim = faulted_up_to_its_build();
+    assert!(sim.world.borrow().building.as_ref().is_some_and(|b| b.0 == 1));
+    // The serving module faults: rebuilt at once (`SeatStart`), which ends the slot's build.
+    let before = sim.world.borrow().supervisor.len();
+    sim.fault(0);
+    sim.pump();
+    assert!(sim.world.borrow().supervisor[before..].iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 0, .. })));
+    assert!(sim.world.borrow().building.is_none(), "the root server abandoned seat 1's build");
+    assert!(sim.notes().contains("seat 1's rebuild stages again (seat 0 was rebuilt first)"), "{}", sim.notes());
+    // The challenger's rebuild starts over (staging, then its pieces) and ends started.
+    let steps = rebuild_with_clients(&mut sim);
+    assert!(matches!(steps[0][..], [SeatRequest::SeatLoad { seat: 1, .. }]), "{steps:?}");
+    assert!(running(&sim, 1) && running(&sim, 0));
+    assert!(!sim.notes().contains("NotBuilding"), "{}", sim.notes());
+    stagings_do_not_interleave(&sim.world.borrow().supervisor);
+    sim.hold_rebuild = false;
+    sim.pump();
+    // Served on (the serving module's rebuild lost its sum: only the answer is checked).
+    serve_one(&mut sim);
+}
+
+#[test]
+fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_discarded() {
+    let sim = faulted_up_to_its_build();
+    assert!(sim.world.borrow().building.is_some(), "a build under way in the root server");
+    // The manager faults and starts again on the same root server (its log kept).
+    let (world, store) = (sim.world.clone(), sim.store.clone());
+    drop(sim);
+    let mut c = config(policy(), 4);
+    c.generation = 1;
+    let before = world.borrow().supervisor.len();
+    let mut sim = Sim::with_world(c, store, world.clone());
+    assert!(world.borrow().supervisor[before..].is_empty(), "nothing asked of the seats at its start");
+    // Its first seat request (an install's SeatLoad) discards the half-built seat, and the
+    // install's own build goes through.
+    assert_eq!(sim.install(&bundle(&payload(2, 2 * SEAT_CHUNK))), Response::Installed { module: 1 }, "{}", sim.notes());
+    let requests = world.borrow().supervisor[before..].to_vec();
+    assert!(matches!(requests[0], SeatRequest::SeatLoad { seat: 1, .. }), "{requests:?}");
+    assert!(world.borrow().building.is_none());
+    assert!(running(&sim, 1));
+    assert!(!sim.notes().contains("NotBuilding"), "{}", sim.notes());
+    serve_one(&mut sim);
 }

@@ -162,18 +162,22 @@ pub struct Sized {
     pub ram: Option<u64>,
     /// Every domain's footprint.
     pub rows: Vec<sizes::Row>,
+    /// RAM the root server takes before any domain ([`sizes::rootserver_bytes`] of the
+    /// [`sizes::ROOTSERVER_PROGRAM`] found among the programs, else
+    /// [`sizes::ROOTSERVER_ASSUMED`]).
+    pub rootserver: u64,
 }
 
 impl Sized {
     /// The RAM left for domains on a tile with `ram` bytes (else the description's `[tile]
     /// ram`) booting an archive of `archive` bytes; `None` if neither states the RAM.
     pub fn available(&self, ram: Option<u64>, archive: u64) -> Option<u64> {
-        ram.or(self.ram).map(|ram| sizes::available(ram, archive, &self.description))
+        ram.or(self.ram).map(|ram| sizes::available(ram, archive, self.rootserver, &self.description))
     }
 
     /// The RAM (whole MiB) a tile needs to boot it with an archive of `archive` bytes.
     pub fn ram_needed(&self, archive: u64) -> u64 {
-        sizes::needed(&self.rows, archive, &self.description)
+        sizes::needed(&self.rows, archive, self.rootserver, &self.description)
     }
 
     /// Refuses the description of `file` if it has more domains than the kernel's address
@@ -214,7 +218,16 @@ pub fn build_sized(path: &Path, programs: &Programs) -> Result<(Vec<u8>, Sized),
     let archive = archive::build(&entries).map_err(Error::Archive)?;
     let names: Vec<&str> = compiled.programs.iter().map(|p| p.name.as_str()).collect();
     let rows = sizes::rows(&compiled.description, &names, &elfs);
-    Ok((archive, Sized { description: compiled.description, ram: compiled.ram, rows }))
+    let rootserver = program_dirs(path, programs)
+        .iter()
+        .find_map(|dir| std::fs::read(dir.join(sizes::ROOTSERVER_PROGRAM)).ok())
+        .map_or(sizes::ROOTSERVER_ASSUMED, |elf| sizes::rootserver_bytes(&elf));
+    Ok((archive, Sized { description: compiled.description, ram: compiled.ram, rows, rootserver }))
+}
+
+/// The directories programs are searched in: `programs.dirs`, else the description's own.
+fn program_dirs(path: &Path, programs: &Programs) -> Vec<PathBuf> {
+    if programs.dirs.is_empty() { vec![path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)] } else { programs.dirs.clone() }
 }
 
 /// Checks that every domain running program `index` (archive entry `index + 1`) is granted
@@ -303,8 +316,7 @@ fn check_requirements(
 /// The ELF file of each of `compiled`'s programs (in archive order), looked up as
 /// [`Programs`] says; `path` is the description, named `file` in messages.
 fn program_files(path: &Path, file: &str, compiled: &Compiled, programs: &Programs) -> Result<Vec<PathBuf>, Error> {
-    let default_dir = [path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
-    let dirs = if programs.dirs.is_empty() { &default_dir[..] } else { &programs.dirs[..] };
+    let dirs = program_dirs(path, programs);
     let mut files = Vec::new();
     for program in &compiled.programs {
         let candidates: Vec<PathBuf> = match programs.overrides.iter().find(|(n, _)| *n == program.name) {

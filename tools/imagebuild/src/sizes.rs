@@ -7,19 +7,41 @@ use std::fmt::Write as _;
 use tileos_sysdesc::SystemDescription;
 use tileos_sysdesc::footprint::{self, Consumer, Footprint, Program, Segment, admission};
 
-/// RAM the domains never get, measured: the root server's boot log counts 249,128 KiB of
-/// untyped RAM on the dev machine (256 MiB of guest RAM) and 17,760 KiB on a 32 MiB one, so
-/// 13,016 KiB and 15,008 KiB go to the first MiB, firmware holes, the kernel, its boot-time
-/// tables, the boot modules and the pieces too small to be untyped regions; with the test
-/// images (a 13 MiB root server ELF) and the 1 MiB root CNode it is 16,620 KiB on 256 MiB
-/// (245,524 KiB untyped); rounded up to 17 MiB, plus the root server's heap (4 MiB,
-/// `rootserver/src/system/mod.rs`), plus 1 MiB for what admission keeps back (a largest
+/// RAM the domains never get besides the boot modules' bytes and the root server's image
+/// (those are counted from the files: [`rootserver_bytes`] and the archive's length). Measured
+/// on the test images (2026-12-06, `slots33`): the RAM minus the untyped RAM the root server's
+/// boot log counts minus the root server ELF's pages, its segments' pages and the archive's
+/// pages is 2,684 KiB on 32, 117 and 256 MiB alike (the first MiB, firmware holes, the
+/// kernel, its boot-time tables, the 1 MiB root CNode, the pieces too small to be untyped
+/// regions), and the root server's image has 64 frames beyond its segments' (stack, IPC
+/// buffer, BootInfo): 2,940 KiB, rounded up to 3 MiB; plus the root server's heap (4 MiB,
+/// `rootserver/src/system/mod.rs`); plus 1.5 MiB for what admission keeps back (a largest
 /// piece per untyped region and one where the keepers end: 22 × 64 KiB = 1,408 KiB for the
-/// generated tiles on 256 MiB, which this 1 MiB and the rounding's 788 KiB cover) and the
-/// regions' unusable ends: with 16 MiB instead of 17 the generated 2,479-domain tile came 5
-/// domains (485 KiB) short on 256 MiB. The boot archive's own bytes are added
-/// separately.
-pub const RESERVED: u64 = 18 * 1024 * 1024 + 4 * 1024 * 1024;
+/// generated tiles on 256 MiB) and the regions' unusable ends. Until `slots33` this was one
+/// figure of 22 MiB measured with a root server ELF of 13 MiB: the root server ELF (a boot
+/// module kept in RAM whole, its debug information included) grew to 13.4 MiB, and the
+/// seat build in pieces made it 322 KiB larger still, which the thousand-domain boot test
+/// ran out of (its last domain refused for want of 84 KiB).
+pub const RESERVED: u64 = 3 * 1024 * 1024 + 4 * 1024 * 1024 + 1536 * 1024;
+
+/// The root server's file name among the programs (`BOOT_PROGRAMS` in the Makefile builds it
+/// into the same directory as the domains' programs).
+pub const ROOTSERVER_PROGRAM: &str = "tileos-rootserver";
+
+/// What [`rootserver_bytes`] is taken to be when the root server's ELF is not among the
+/// programs (a description built without it): 16 MiB, above the test images' 13.7 MiB.
+pub const ROOTSERVER_ASSUMED: u64 = 16 * 1024 * 1024;
+
+/// RAM the root server ELF `elf` takes before any domain: the whole file in pages (the first
+/// boot module, which stays in RAM) and the pages of its loadable segments (the kernel copies
+/// them into frames of their own). An ELF that does not parse counts its file only.
+pub fn rootserver_bytes(elf: &[u8]) -> u64 {
+    let segment_pages = match tileos_elf::parse(elf) {
+        Ok(exe) => exe.segments().map(|s| (s.vaddr + s.mem_size).div_ceil(4096) - s.vaddr / 4096).sum(),
+        Err(_) => 0,
+    };
+    (elf.len() as u64).div_ceil(4096) * 4096 + segment_pages * 4096
+}
 
 /// One domain's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,16 +92,18 @@ pub fn shared_bytes(description: &SystemDescription) -> u64 {
     description.shared_regions.iter().map(|r| r.size.next_power_of_two().max(4096)).sum()
 }
 
-/// RAM left for the domains of a tile with `ram` bytes booting an archive of `archive` bytes.
-pub fn available(ram: u64, archive: u64, description: &SystemDescription) -> u64 {
-    ram.saturating_sub(RESERVED + archive + shared_bytes(description))
+/// RAM left for the domains of a tile with `ram` bytes booting an archive of `archive` bytes
+/// with a root server that takes `rootserver` bytes ([`rootserver_bytes`]).
+pub fn available(ram: u64, archive: u64, rootserver: u64, description: &SystemDescription) -> u64 {
+    ram.saturating_sub(RESERVED + rootserver + archive + shared_bytes(description))
 }
 
 /// The RAM, in whole MiB, a tile needs to boot an archive of `archive` bytes holding
-/// `description` with the domains of `rows`: their footprints plus what domains never get.
-pub fn needed(rows: &[Row], archive: u64, description: &SystemDescription) -> u64 {
+/// `description` with the domains of `rows` and a root server that takes `rootserver` bytes
+/// ([`rootserver_bytes`]): their footprints plus what domains never get.
+pub fn needed(rows: &[Row], archive: u64, rootserver: u64, description: &SystemDescription) -> u64 {
     let domains: u64 = rows.iter().map(|r| r.footprint.total()).sum();
-    (domains + RESERVED + archive + shared_bytes(description)).next_multiple_of(1 << 20)
+    (domains + RESERVED + rootserver + archive + shared_bytes(description)).next_multiple_of(1 << 20)
 }
 
 /// Checks the limits that do not depend on the RAM: every domain needs one of the kernel's

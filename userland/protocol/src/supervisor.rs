@@ -143,6 +143,25 @@ pub enum Request {
         /// Of them, disagreeing or timed out.
         disagreeing: u64,
     },
+    /// [`Request::SeatStart`] in bounded pieces: checks the program and begins building
+    /// the seat's module from fresh memory, answering [`Response::SeatBuilding`] (then
+    /// [`Request::SeatContinue`] does the next piece) or, if nothing is left to do,
+    /// [`Response::SeatStarted`]. One build per slot: a `SeatLoad`, `SeatStart` or
+    /// `SeatBegin` of any of its seats, a `SeatStop` of the seat built, or the manager's
+    /// fault first destroys the half-built module. Slot managers only.
+    SeatBegin {
+        /// The seat.
+        seat: u8,
+        /// Which program.
+        program: SeatProgram,
+    },
+    /// The next bounded piece of the build [`Request::SeatBegin`] began for `seat`:
+    /// [`Response::SeatBuilding`] while pieces remain, [`Response::SeatStarted`] after the
+    /// last; [`Refusal::NotBuilding`] if no build of that seat is under way.
+    SeatContinue {
+        /// The seat.
+        seat: u8,
+    },
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -249,6 +268,16 @@ pub enum Response {
     },
     /// The slot's comparisons were taken ([`Request::SlotEvidence`]).
     EvidenceTaken,
+    /// The seat's module is being built ([`Request::SeatBegin`]) and pieces remain: ask
+    /// [`Request::SeatContinue`] for the next. Progress is counted in the pages of its
+    /// segments, stack and heap; `done == total` while the last pieces (its capabilities
+    /// and thread, its keeper, its start) remain.
+    SeatBuilding {
+        /// Pages mapped so far.
+        done: u32,
+        /// Pages to map in all.
+        total: u32,
+    },
 }
 
 /// Most domains one [`Response::Figures`] lists.
@@ -406,6 +435,9 @@ pub enum Refusal {
     UnknownReporter,
     /// A slot's evidence counted more disagreeing answers than compared ones.
     DisagreeingAboveCompared,
+    /// [`Request::SeatContinue`] for a seat with no build under way (none was begun, it
+    /// ended, or a later seat request or the manager's fault discarded it).
+    NotBuilding,
 }
 
 /// What the supervisor knows of a domain.
@@ -515,15 +547,24 @@ mod tests {
     #[test]
     fn requests_and_refusals_round_trip() {
         let mut words = [0; PAYLOAD_WORDS + 1];
-        let request = Request::Restart { domain: String::try_from("nvme").unwrap() };
-        let length = encode(&request, &mut words).unwrap();
-        assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
+        for request in [
+            Request::Restart { domain: String::try_from("nvme").unwrap() },
+            Request::SeatBegin { seat: 255, program: SeatProgram::Lineage(2) },
+            Request::SeatContinue { seat: 255 },
+        ] {
+            let length = encode(&request, &mut words).unwrap();
+            assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
+        }
+        let response = Response::SeatBuilding { done: u32::MAX, total: u32::MAX };
+        let length = encode(&response, &mut words).unwrap();
+        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
         for refusal in [
             Refusal::UnknownDomain,
             Refusal::RestartPolicyNever,
             Refusal::NotRunning(State::GivenUp),
             Refusal::RestartFailed,
             Refusal::NotAllowed,
+            Refusal::NotBuilding,
         ] {
             let length = encode(&Response::Refused(refusal), &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(Response::Refused(refusal)));

@@ -35,6 +35,14 @@ pub struct World {
     pub crash_on_note: Option<String>,
     /// How many saved calls each `reply_all` answered, in order.
     pub batches: Vec<usize>,
+    /// `SeatContinue`s a `SeatBegin`'s build takes before its module runs (0: the begin
+    /// starts it), as the root server's pieces.
+    pub build_pieces: u32,
+    /// The root server's build under way, one per slot: (seat, its ELF, continues left).
+    pub building: Option<(u8, Vec<u8>, u32)>,
+    /// The `SeatContinue` that is refused `BadProgram` when this many remain (a piece that
+    /// fails: the build is destroyed).
+    pub refuse_piece_at: Option<u32>,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -65,6 +73,15 @@ impl Seats for Host {
         use supervisor::{Request as R, Response as A};
         let mut w = self.0.borrow_mut();
         w.supervisor.push(request.clone());
+        // One build per slot: a load or start of any seat, or a stop of its seat, ends it.
+        let abandons = match request {
+            R::SeatLoad { .. } | R::SeatStart { .. } | R::SeatBegin { .. } => true,
+            R::SeatStop { seat } => w.building.as_ref().is_some_and(|b| b.0 == *seat),
+            _ => false,
+        };
+        if abandons && w.building.take().is_some() && matches!(request, R::SeatStop { .. }) {
+            return Ok(A::SeatStopped);
+        }
         Ok(match request {
             R::SeatLoad { seat, length } => {
                 // A load discards the slot's staging under way, whatever its seat.
@@ -82,7 +99,7 @@ impl Seats for Host {
                 staged.extend_from_slice(bytes);
                 A::SeatStaged { received: staged.len() as u32 }
             }
-            R::SeatStart { seat, program } => {
+            R::SeatBegin { seat, program } | R::SeatStart { seat, program } => {
                 if w.refuse_start {
                     return Ok(A::Refused(supervisor::Refusal::BadProgram));
                 }
@@ -110,12 +127,30 @@ impl Seats for Host {
                     SeatProgram::Lineage(k) => format!("lineage{k}").into_bytes(),
                     SeatProgram::Fallback => b"correct".to_vec(),
                 };
-                w.running.insert(*seat);
-                let schedule = if *seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow };
-                w.schedules.insert(*seat, schedule);
-                w.events.push_back(Event::Started(*seat, elf));
-                A::SeatStarted { generation: 0 }
+                if matches!(request, R::SeatBegin { .. }) && w.build_pieces > 0 {
+                    let pieces = w.build_pieces;
+                    w.building = Some((*seat, elf, pieces));
+                    return Ok(A::SeatBuilding { done: 0, total: pieces });
+                }
+                start_seat(&mut w, *seat, elf)
             }
+            R::SeatContinue { seat } => match w.building.take() {
+                Some((building, elf, left)) if building == *seat => {
+                    if w.refuse_piece_at == Some(left) {
+                        return Ok(A::Refused(supervisor::Refusal::BadProgram));
+                    }
+                    if left > 1 {
+                        w.building = Some((building, elf, left - 1));
+                        A::SeatBuilding { done: w.build_pieces - left + 1, total: w.build_pieces }
+                    } else {
+                        start_seat(&mut w, *seat, elf)
+                    }
+                }
+                other => {
+                    w.building = other;
+                    A::Refused(supervisor::Refusal::NotBuilding)
+                }
+            },
             R::SeatSchedule { seat, schedule } => {
                 if !w.running.contains(seat) {
                     return Ok(A::Refused(supervisor::Refusal::NotRunning(supervisor::State::Stopped)));
@@ -143,6 +178,15 @@ impl Seats for Host {
             panic!("the manager faults here (crash_on_note)");
         }
     }
+}
+
+/// The fake root server starts `seat` with `elf`.
+fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>) -> supervisor::Response {
+    w.running.insert(seat);
+    let schedule = if seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+    w.schedules.insert(seat, schedule);
+    w.events.push_back(Event::Started(seat, elf));
+    supervisor::Response::SeatStarted { generation: 0 }
 }
 
 pub struct TestClock(pub Rc<Cell<u64>>);
@@ -357,8 +401,14 @@ impl Sim {
     }
 
     pub fn with_store(config: Config, store: TestStore) -> Sim {
-        let world = Rc::new(RefCell::new(World::default()));
+        // The root server builds a seat in pieces: a begin and two continues.
+        let world = Rc::new(RefCell::new(World { build_pieces: 2, ..World::default() }));
         world.borrow_mut().running.insert(0);
+        Sim::with_world(config, store, world)
+    }
+
+    /// A manager started on `world` (a restarted manager's: what the root server kept).
+    pub fn with_world(config: Config, store: TestStore, world: Rc<RefCell<World>>) -> Sim {
         let time = Rc::new(Cell::new(1_000));
         let m = Manager::new(config, Host(world.clone()), TestClock(time.clone()), store.clone()).unwrap();
         let mut sim = Sim {

@@ -54,8 +54,26 @@ fn a_description_that_fits_passes_and_one_that_does_not_names_total_ram_and_larg
 #[test]
 fn available_takes_off_the_reserve_the_archive_and_the_shared_regions() {
     let (_, description) = rows_of(&echo_tile(1, ""));
-    assert_eq!(available(1 << 28, 1000, &description), (1 << 28) - RESERVED - 1000);
-    assert_eq!(available(1024, 1000, &description), 0);
+    assert_eq!(available(1 << 28, 1000, 5 << 20, &description), (1 << 28) - RESERVED - (5 << 20) - 1000);
+    assert_eq!(available(1024, 1000, 5 << 20, &description), 0);
+}
+
+#[test]
+fn the_root_server_counts_its_whole_file_and_its_segments_pages() {
+    // Not an ELF: its file only, in whole pages.
+    assert_eq!(rootserver_bytes(&[0; 5000]), 8192);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland/elf/corpus/console.elf");
+    let elf = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let exe = tileos_elf::parse(&elf).expect("the corpus ELF parses");
+    let pages: u64 = exe.segments().map(|s| (s.vaddr + s.mem_size).div_ceil(4096) - s.vaddr / 4096).sum();
+    assert!(pages > 0);
+    assert_eq!(rootserver_bytes(&elf), (elf.len() as u64).next_multiple_of(4096) + pages * 4096);
+    // A larger root server leaves as much less RAM for the domains, page for page.
+    let (_, description) = rows_of(&echo_tile(1, ""));
+    let grown = rootserver_bytes(&[elf.clone(), vec![0; 330_264]].concat());
+    let less = available(1 << 28, 0, rootserver_bytes(&elf), &description) - available(1 << 28, 0, grown, &description);
+    assert_eq!(less, grown - rootserver_bytes(&elf));
+    assert!(less + 4096 > 330_264 && less < 330_264 + 4096, "{less}");
 }
 
 #[test]
@@ -85,11 +103,12 @@ fn the_ram_needed_leaves_room_for_every_domain_and_no_whole_mib_more() {
     let (rows, description) = rows_of(&echo_tile(1000, ""));
     let total: u64 = rows.iter().map(|r| r.footprint.total()).sum();
     let archive = 300 * 1024;
-    let ram = needed(&rows, archive, &description);
+    let rootserver = 14 << 20;
+    let ram = needed(&rows, archive, rootserver, &description);
     assert_eq!(ram % (1 << 20), 0);
-    assert!(available(ram, archive, &description) >= total);
-    assert!(available(ram - (1 << 20), archive, &description) < total);
-    assert!(check_fit(&rows, ram, available(ram, archive, &description)).is_ok());
+    assert!(available(ram, archive, rootserver, &description) >= total);
+    assert!(available(ram - (1 << 20), archive, rootserver, &description) < total);
+    assert!(check_fit(&rows, ram, available(ram, archive, rootserver, &description)).is_ok());
 }
 
 /// `count` rows of minimal domains named `d0`, `d1`…
@@ -122,7 +141,8 @@ fn more_domains_than_the_root_servers_heap_holds_are_refused_naming_the_first_be
 
 #[test]
 fn a_build_is_refused_for_the_limits_even_without_the_ram() {
-    let sized = crate::Sized { description: rows_of(&echo_tile(1, "")).1, ram: None, rows: minimal_rows(4095) };
+    let sized =
+        crate::Sized { description: rows_of(&echo_tile(1, "")).1, ram: None, rows: minimal_rows(4095), rootserver: ROOTSERVER_ASSUMED };
     let error = sized.check("t.toml", None, 0).unwrap_err().to_string();
     assert!(error.starts_with("t.toml: the 4095 domains need as many address spaces"), "{error}");
 }

@@ -101,6 +101,14 @@ impl Tester {
         true
     }
 
+    /// `SeatBegin` of `seat`'s incumbent program, logged as step `name`: a build in pieces
+    /// begins (nothing mapped yet).
+    fn begin(&mut self, name: &str, seat: u8) {
+        let answer = self.supervisor.call(&Request::SeatBegin { seat, program: SeatProgram::Incumbent });
+        let ok = matches!(answer, Ok(Response::SeatBuilding { done: 0, total }) if total > 0);
+        self.verdict(name, ok, format_args!("{answer:?}"));
+    }
+
     /// The supervisor's state of domain `name`.
     fn state_of(&self, name: &str) -> Option<State> {
         let mut first = 0;
@@ -264,6 +272,54 @@ extern "C" fn _start() -> ! {
     let state = t.state_of("probe-slot.seat1");
     t.verdict("seat1-not-restarted", state == Some(State::Stopped), format_args!("state {state:?}"));
     t.check("stop-faulted", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+
+    // A start in bounded pieces (SeatBegin, then SeatContinue until SeatStarted), and every
+    // request that must discard a build under way or be refused around one.
+    t.check("continue-nothing", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    t.begin("begin", 1);
+    t.check("continue-wrong-seat", Request::SeatContinue { seat: 2 }, refused(Refusal::NotBuilding));
+    t.check("continue-no-such-seat", Request::SeatContinue { seat: SEATS }, refused(Refusal::NoSuchSeat { seats: SEATS }));
+    t.check(
+        "schedule-building",
+        Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow },
+        refused(Refusal::NotRunning(State::Stopped)),
+    );
+    t.check("stop-while-building", Request::SeatStop { seat: 1 }, Response::SeatStopped);
+    t.check("continue-after-stop", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    t.begin("begin-again", 1);
+    t.check("load-other-seat-while-building", Request::SeatLoad { seat: 2, length: 10 }, Response::SeatStaged { received: 0 });
+    t.check("continue-after-load", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    t.begin("begin-third", 1);
+    t.check(
+        "start-other-seat-while-building",
+        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(0) },
+        refused(Refusal::NoSuchProgram),
+    );
+    t.check("continue-after-start", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    t.begin("begin-fourth", 1);
+    let answer = t.supervisor.call(&Request::SeatContinue { seat: 1 });
+    t.verdict("continue", matches!(answer, Ok(Response::SeatBuilding { .. })), format_args!("{answer:?}"));
+    // A begin while building starts afresh (the manager restarted, say).
+    t.begin("begin-while-building", 1);
+    let mut pieces = 1;
+    let answer = loop {
+        let answer = t.supervisor.call(&Request::SeatContinue { seat: 1 });
+        pieces += 1;
+        if !matches!(answer, Ok(Response::SeatBuilding { .. })) || pieces > 1_000 {
+            break answer;
+        }
+    };
+    // Its generation: the abandoned builds never ran, so the next after restart-fresh's 1.
+    t.verdict(
+        "built-in-pieces",
+        answer == Ok(Response::SeatStarted { generation: 2 }) && pieces > 3,
+        format_args!("{answer:?} after {pieces} pieces"),
+    );
+    t.check("continue-after-start-done", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    t.ready("seat1-ready-pieces", 1);
+    tileos_sys::reply(FAULT_NOW, &[]);
+    let word = faults.wait();
+    t.verdict("seat1-pieces-fault-signalled", word == 1 << 1, format_args!("seat-faults word {word:#x}"));
 
     // A staged module of our own making (ud2 at its entry) in seat 2: built, started, faults.
     let module = tiny_elf(&[0x0F, 0x0B], 2);

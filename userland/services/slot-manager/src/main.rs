@@ -38,7 +38,8 @@
 //! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
 //! times it for `make bench`).
 //! A challenger's rebuild after a fault (`Manager::rebuild_step`: its ELF staged one
-//! root-server call a step, then its `SeatStart` alone) is stepped the same way, before an
+//! root-server call a step, then the root server's build of the seat a piece a step:
+//! `SeatBegin`, `SeatContinue`s) is stepped the same way, before an
 //! install's steps ([`RebuildTiming`] times it).
 //!
 //! The install's two signatures are not checked here: the slot's verifier domain
@@ -284,8 +285,9 @@ struct InstallTiming {
 
 /// A challenger's rebuild after a fault in steps (`Manager::rebuild_step`, at
 /// [`BACKGROUND_PRIORITY`] like an install's), timed for `make bench` and the boot tests
-/// (`@event slot.rebuild-steps`): its steps, the manager's work in them, the longest staging
-/// step and the last (the root server's `SeatStart`), each in time-stamp ticks from its start
+/// (`@event slot.rebuild-steps`): its steps, the manager's work in them, the longest step
+/// but the last (staging, or a piece of the root server's build) and the last (the
+/// build's last piece: the module's start), each in time-stamp ticks from its start
 /// to its end (a thread that preempted the manager meanwhile counts in it).
 #[derive(Default)]
 struct RebuildTiming {
