@@ -372,7 +372,7 @@ struct Exchange {
     /// The serving module's answer (meaningful once `served` is set). Its storage, like
     /// `awaited`'s, is kept when the exchange is recycled ([`Slot::finish`]).
     answer: Vec<u8>,
-    /// Who holds a mirrored copy still unanswered (not compared, held or timed out), in the
+    /// Who holds a mirrored copy still unanswered (neither compared, held nor timed out), in the
     /// order the copies were made ([`copy_rank`]): a plain list of responders, so that an
     /// answer's copy is found and removed without touching any answer's storage.
     awaited: Vec<Responder>,
