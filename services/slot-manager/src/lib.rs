@@ -86,6 +86,24 @@ impl Message {
         bytes
     }
 
+    /// Makes this the message [`Message::to_bytes`] made of `bytes`, in place (its words'
+    /// storage kept); `false`, with nothing changed, for bytes it cannot have made.
+    pub fn read_bytes(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
+            return false;
+        }
+        let mut words = bytes.chunks_exact(8).map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        });
+        let Some(label) = words.next() else { return false };
+        self.label = label;
+        self.words.clear();
+        self.words.extend(words);
+        true
+    }
+
     /// The message [`Message::to_bytes`] made (`None` for bytes it cannot have made).
     pub fn from_bytes(bytes: &[u8]) -> Option<Message> {
         if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
@@ -231,5 +249,22 @@ mod tests {
         let long: alloc::vec::Vec<u64> = (0..MAX_WORDS as u64 + 3).collect();
         message_bytes_into(1, &long, &mut out);
         assert_eq!(out.len(), 8 * (1 + MAX_WORDS));
+    }
+
+    #[test]
+    fn read_bytes_reads_what_from_bytes_reads_and_refuses_the_same() {
+        let mut kept = Message { label: 9, words: alloc::vec![1, 2, 3, 4, 5] };
+        for words in [alloc::vec![], alloc::vec![7], (0..MAX_WORDS as u64).collect()] {
+            let bytes = Message { label: 0x40, words }.to_bytes();
+            assert!(kept.read_bytes(&bytes));
+            assert_eq!(Some(kept.clone()), Message::from_bytes(&bytes));
+        }
+        let before = kept.clone();
+        let too_long = alloc::vec![0u8; 8 * (2 + MAX_WORDS)];
+        for bad in [&[][..], &[1, 2, 3][..], &[0; 12][..], &too_long[..]] {
+            assert!(!kept.read_bytes(bad));
+            assert_eq!(Message::from_bytes(bad), None);
+            assert_eq!(kept, before, "a refusal changes nothing");
+        }
     }
 }

@@ -33,6 +33,11 @@ const MAX_NOTE: usize = 300;
 /// every deadline of a policy is milliseconds or more.
 const CLOCK_CHECK_MICROS: Ticks = 1_000;
 
+/// Client requests' messages kept for reuse at most ([`Manager::kept_message`]): more than
+/// are usually held at once (a request in flight, its copies not yet answered), few enough
+/// that finding a free one is a short scan.
+const KEPT_MESSAGES: usize = 8;
+
 /// How long a challenger's module may take from its seat's start to its READY call; past
 /// that (hung while starting) it is failed as if it had faulted: otherwise it would hold
 /// its seat, and a place among the slot's challengers, for ever.
@@ -647,6 +652,11 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     entry_step_done: bool,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
+    /// The answer being delivered, as a message (kept likewise: [`Manager::deliver`]).
+    answer_message: Message,
+    /// Client requests' messages kept for their storage ([`Manager::kept_message`]; at most
+    /// [`KEPT_MESSAGES`]).
+    messages: Vec<Rc<Message>>,
     /// The install under way since its commit, done in steps ([`Manager::install_step`]).
     install: Option<InstallJob>,
     /// Challengers' rebuilds after a fault, in order, done in steps
@@ -795,6 +805,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             entry_step_done: false,
             logged_promotion: None,
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
+            answer_message: Message { label: 0, words: Vec::with_capacity(crate::MAX_WORDS) },
+            messages: Vec::with_capacity(KEPT_MESSAGES),
             batch: Vec::new(),
             batch_seats: Vec::new(),
             plan_for: None,
@@ -1477,7 +1489,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         match access {
-            Access::Service => self.client_request(badge, Message { label, words: words.to_vec() }, reply),
+            Access::Service => self.client_request(badge, label, words, reply),
             Access::Read | Access::Full => {
                 let response = match decode::<slots::Request>(label, words) {
                     Ok(slots::Request::InstallCommit) if access == Access::Full && self.install.is_none() => {
@@ -1523,12 +1535,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     // ---------------------------------------------------------------------------------
     // Clients and dispatch.
 
-    fn client_request(&mut self, badge: u64, message: Message, reply: ReplyCap) {
+    fn client_request(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) {
         // A service request is a MESSAGE. Any other label is answered as a module answers a
         // label it does not know, without reaching one: passed on, the seat protocol's
         // EXPORT and IMPORT would be the manager's work to the module (its state handed to
         // the client, or replaced by the client's).
-        if message.label != MESSAGE {
+        if label != MESSAGE {
             self.host.reply(reply, &Message::error(ProtocolError::UnknownLabel));
             return;
         }
@@ -1544,7 +1556,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return;
         }
         let now = self.message_at;
-        let message = Rc::new(message);
+        let message = self.kept_message(label, words);
         if self.lineages.is_some() {
             self.ballot_request(badge, message, reply, now);
             return;
@@ -1570,6 +1582,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         {
             self.push_copy(seat, id, &message, mirror.deadline);
         }
+    }
+
+    /// A client request's message of `label` and `words`, shared by every seat and record
+    /// that holds it: in the storage of a kept one that nothing holds any more (written in
+    /// place), else new (and kept if fewer than [`KEPT_MESSAGES`] are). So once warm the
+    /// serving path neither allocates nor frees a request's message: the last holder to drop
+    /// it (the serving answer's delivery, or the last copy's answer) only decrements a count.
+    fn kept_message(&mut self, label: u64, words: &[u64]) -> Rc<Message> {
+        if let Some(kept) = self.messages.iter_mut().find(|m| Rc::strong_count(m) == 1)
+            && let Some(message) = Rc::get_mut(kept)
+        {
+            message.label = label;
+            message.words.clear();
+            message.words.extend_from_slice(words);
+            return kept.clone();
+        }
+        let message = Rc::new(Message { label, words: words.to_vec() });
+        if self.messages.len() < KEPT_MESSAGES {
+            self.messages.push(message.clone());
+        }
+        message
     }
 
     /// The common case of [`Manager::client_request`], done in one [`Seats::reply_all`] (the
@@ -2190,7 +2223,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn deliver(&mut self, id: RequestId, bytes: &[u8]) {
         let Some(flight) = self.inflight.remove(id) else { return };
         self.stats.answered += 1;
-        let message = Message::from_bytes(bytes).unwrap_or_else(|| Message::error(ProtocolError::Failed));
+        // Into the kept answer (no allocation once it has held the longest).
+        let mut message = core::mem::replace(&mut self.answer_message, Message::empty(0));
+        if !message.read_bytes(bytes) {
+            message = Message::error(ProtocolError::Failed);
+        }
         self.host.reply(flight.reply, &message);
         // A request journaled before its answer keeps the digest of what its client got, for
         // its replay: only the warm module's journal takes requests before they are answered
@@ -2198,6 +2235,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.slot.warm().is_some() {
             self.record_answer_digest(id, &message);
         }
+        self.answer_message = message;
     }
 
     /// Keeps the digest of `message`, the answer request `id`'s client got, in the journal

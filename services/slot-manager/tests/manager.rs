@@ -3558,3 +3558,38 @@ fn a_clients_seat_protocol_labels_never_reach_a_module() {
     sim.pump();
     assert_eq!(sim.answers[&(1, 1)], vec![Message { label: MESSAGE, words: vec![12] }]);
 }
+
+/// Client requests' messages are kept for reuse (`Manager::kept_message`): one is written
+/// again only when nothing holds it any more. A challenger paused with more copies queued
+/// than messages are kept, then answering them all, compares every copy with its own
+/// request's answer (all agree), and every client gets the running sum, before and after
+/// the kept messages are reused.
+#[test]
+fn kept_messages_are_never_rewritten_while_a_seat_still_holds_them() {
+    let mut p = policy();
+    p.min_agreeing = 1_000;
+    let mut sim = Sim::new(config(p, 16));
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    let mut sums = RunningSums::default();
+    sums.burst(&mut sim, &[(1, 1), (2, 2)]);
+    sim.pump();
+    sim.paused.insert(seat);
+    for x in 0..12 {
+        sums.burst(&mut sim, &[(1 + x % 3, 10 + x)]);
+        sim.pump();
+    }
+    sim.serve_paused(seat, 20);
+    sim.paused.clear();
+    for x in 0..12 {
+        sums.burst(&mut sim, &[(1 + x % 3, 100 + x)]);
+        sim.pump();
+    }
+    for ((badge, seq), sum) in &sums.expected {
+        assert_eq!(answer_value(&sim, *badge, *seq).words, vec![*sum], "request ({badge}, {seq})\n{}", sim.notes());
+    }
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    let view = sim.m.slot().module(1).unwrap();
+    assert_eq!((view.evidence.agreeing, view.evidence.disagreeing, view.evidence.skipped), (26, 0, 0), "{}", sim.notes());
+}

@@ -338,13 +338,23 @@ struct Comparison {
     latency: Ticks,
 }
 
-/// A mirrored copy of a request, awaiting its answer.
+/// A mirrored copy's answer that came before the serving module's, kept to be compared with
+/// it when it comes.
 #[derive(Clone, Debug)]
-struct Pending {
-    /// Who got the copy.
+struct Held {
+    /// Who answered.
     responder: Responder,
-    /// Its answer, once it came (kept until the serving answer comes).
-    answer: Option<Reply>,
+    /// The answer.
+    reply: Reply,
+}
+
+/// The order in which an exchange's copies are made, and its held answers judged: the
+/// replica's first, then the modules' in table order (which is the order of their numbers).
+fn copy_rank(responder: Responder) -> u64 {
+    match responder {
+        Responder::Replica => 0,
+        Responder::Module(id) => u64::from(id) + 1,
+    }
 }
 
 /// One request in flight.
@@ -360,10 +370,15 @@ struct Exchange {
     /// then in `answer`).
     served: Option<Ticks>,
     /// The serving module's answer (meaningful once `served` is set). Its storage, like
-    /// `pending`'s, is kept when the exchange is recycled ([`Slot::finish`]).
+    /// `awaited`'s, is kept when the exchange is recycled ([`Slot::finish`]).
     answer: Vec<u8>,
-    /// The mirrored copies not yet compared or timed out.
-    pending: Vec<Pending>,
+    /// Who holds a mirrored copy still unanswered (neither compared, held nor timed out), in the
+    /// order the copies were made ([`copy_rank`]): a plain list of responders, so that an
+    /// answer's copy is found and removed without touching any answer's storage.
+    awaited: Vec<Responder>,
+    /// The copies' answers that came before the serving module's, in the same order (empty
+    /// once the serving answer is in: later answers are compared as they come).
+    held: Vec<Held>,
 }
 
 impl Exchange {
@@ -372,6 +387,12 @@ impl Exchange {
         self.answer.clear();
         self.answer.extend_from_slice(bytes);
         self.served = Some(latency);
+    }
+
+    /// Whether nothing more is awaited: the serving answer is in and every copy compared,
+    /// timed out or given up.
+    fn done(&self) -> bool {
+        self.served.is_some() && self.awaited.is_empty() && self.held.is_empty()
     }
 }
 
@@ -581,7 +602,8 @@ impl<E: Equivalence> Slot<E> {
                 serving: self.serving,
                 served: None,
                 answer: Vec::new(),
-                pending: Vec::new(),
+                awaited: Vec::new(),
+                held: Vec::new(),
             });
         }
         // The first spare, in place (pushed just above if there was none).
@@ -591,13 +613,14 @@ impl<E: Equivalence> Slot<E> {
         exchange.sent = now;
         exchange.serving = self.serving;
         exchange.served = None;
-        exchange.pending.clear();
+        exchange.awaited.clear();
+        exchange.held.clear();
         // The replica first: its comparison updates the noise before the challengers' are
-        // judged against it.
+        // judged against it ([`copy_rank`]).
         if replica {
-            exchange.pending.push(Pending { responder: Responder::Replica, answer: None });
+            exchange.awaited.push(Responder::Replica);
         }
-        exchange.pending.extend(self.mirrored.iter().map(|&id| Pending { responder: Responder::Module(id), answer: None }));
+        exchange.awaited.extend(self.mirrored.iter().map(|&id| Responder::Module(id)));
         Mirror {
             request,
             serve: self.serving,
@@ -644,17 +667,16 @@ impl<E: Equivalence> Slot<E> {
         if serving_answer {
             // Copies answered before it are compared now (held answers are rare: a copy
             // usually runs after the serving module, so nothing is taken out in the common case).
-            let held: Vec<(Responder, Comparison)> = if exchange.pending.iter().any(|p| p.answer.is_some()) {
-                extract(&mut exchange.pending, |p| p.answer.is_some())
+            let held: Vec<(Responder, Comparison)> = if exchange.held.is_empty() {
+                Vec::new()
+            } else {
+                core::mem::take(&mut exchange.held)
                     .into_iter()
-                    .filter_map(|p| p.answer.map(|other| (p.responder, other)))
-                    .map(|(responder, other)| {
-                        let agree = self.comparator.agree(&self.equivalence, answer, &other.bytes);
-                        (responder, Comparison { agree, served_latency: latency, latency: other.latency })
+                    .map(|Held { responder, reply }| {
+                        let agree = self.comparator.agree(&self.equivalence, answer, &reply.bytes);
+                        (responder, Comparison { agree, served_latency: latency, latency: reply.latency })
                     })
                     .collect()
-            } else {
-                Vec::new()
             };
             exchange.serve(answer, latency);
             for (responder, compared) in held {
@@ -664,22 +686,25 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, &mut out);
             return (Answered::Deliver, out);
         }
-        let Some(p) = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none()) else {
+        let Some(p) = exchange.awaited.iter().position(|&r| r == from) else {
             return (Answered::Unexpected, out);
         };
         if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
-            exchange.pending.remove(p);
+            exchange.awaited.remove(p);
             self.timed_out(from, now, &mut out);
             self.finish(now, &mut out);
             return (Answered::Late, out);
         }
         let Some(served_latency) = exchange.served else {
-            exchange.pending[p].answer = Some(Reply { bytes: answer.to_vec(), latency });
+            exchange.awaited.remove(p);
+            // In the copies' order, so that the held answers are judged in it.
+            let at = exchange.held.iter().position(|h| copy_rank(h.responder) > copy_rank(from)).unwrap_or(exchange.held.len());
+            exchange.held.insert(at, Held { responder: from, reply: Reply { bytes: answer.to_vec(), latency } });
             return (Answered::Held, out);
         };
         let agree = self.comparator.agree(&self.equivalence, &exchange.answer, answer);
         let compared = Comparison { agree, served_latency, latency };
-        remove_in_order(&mut exchange.pending, p);
+        remove_in_order(&mut exchange.awaited, p);
         self.judge(request, from, compared, now, &mut out);
         self.finish_compared(x, now, &mut out);
         (Answered::Compared { agree }, out)
@@ -742,11 +767,11 @@ impl<E: Equivalence> Slot<E> {
         }
         let served_latency = exchange.served?;
         let responder = Responder::Module(from);
-        let p = exchange.pending.iter().position(|p| p.responder == responder && p.answer.is_none())?;
+        let p = exchange.awaited.iter().position(|&r| r == responder)?;
         let latency = worked.min(now.saturating_sub(exchange.sent));
         let agree = same_bytes(&exchange.answer, label, words);
-        remove_in_order(&mut exchange.pending, p);
-        let done = exchange.pending.is_empty();
+        remove_in_order(&mut exchange.awaited, p);
+        let done = exchange.done();
         // `judge` for a shadowing challenger outside a rollback window: its evidence records
         // the answer; then `evaluate_at`, with fewer than `min_agreeing` compared (one more
         // than checked above) and its faults within the policy, only marks its verdict as one
@@ -781,8 +806,8 @@ impl<E: Equivalence> Slot<E> {
     pub fn copy_dropped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
         let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
-            let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
-            Some(exchange.pending.remove(p))
+            let p = exchange.awaited.iter().position(|&r| r == from)?;
+            Some(exchange.awaited.remove(p))
         });
         if pending.is_some() {
             self.timed_out(from, now, &mut out);
@@ -801,8 +826,8 @@ impl<E: Equivalence> Slot<E> {
     pub fn copy_skipped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
         let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
-            let p = exchange.pending.iter().position(|p| p.responder == from && p.answer.is_none())?;
-            Some(exchange.pending.remove(p))
+            let p = exchange.awaited.iter().position(|&r| r == from)?;
+            Some(exchange.awaited.remove(p))
         });
         if pending.is_none() {
             return out;
@@ -830,7 +855,7 @@ impl<E: Equivalence> Slot<E> {
         let mut expired = Vec::new();
         for exchange in &mut self.exchanges[..self.live] {
             if now > exchange.sent.saturating_add(deadline) {
-                expired.extend(extract(&mut exchange.pending, |p| p.answer.is_none()).into_iter().map(|p| p.responder));
+                expired.append(&mut exchange.awaited);
             }
         }
         for responder in expired {
@@ -1070,7 +1095,8 @@ impl<E: Equivalence> Slot<E> {
         self.generation += 1;
         // Copies mirrored against the old incumbent no longer count for anyone.
         for exchange in &mut self.exchanges[..self.live] {
-            exchange.pending.clear();
+            exchange.awaited.clear();
+            exchange.held.clear();
         }
     }
 
@@ -1102,20 +1128,18 @@ impl<E: Equivalence> Slot<E> {
                 continue;
             }
             exchange.serving = to;
-            let copy = exchange.pending.iter().position(|p| p.responder == Responder::Module(to));
-            match copy.map(|c| exchange.pending.remove(c)) {
-                Some(Pending { answer: Some(reply), .. }) => {
-                    exchange.serve(&reply.bytes, reply.latency);
-                    out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes });
-                    self.counters.delivered += 1;
-                }
-                Some(Pending { answer: None, .. }) => {}
-                None => {
-                    out.reissue.push(exchange.request);
-                    exchange.sent = now;
-                }
+            let copy = Responder::Module(to);
+            if let Some(h) = exchange.held.iter().position(|h| h.responder == copy) {
+                let Held { reply, .. } = exchange.held.remove(h);
+                exchange.serve(&reply.bytes, reply.latency);
+                out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes });
+                self.counters.delivered += 1;
+            } else if !exchange.awaited.contains(&copy) {
+                out.reissue.push(exchange.request);
+                exchange.sent = now;
             }
-            exchange.pending.clear();
+            exchange.awaited.clear();
+            exchange.held.clear();
         }
     }
 
@@ -1131,7 +1155,7 @@ impl<E: Equivalence> Slot<E> {
             return;
         }
         // Exchanges leave the live ones only in `finish`: index `x` is still the exchange.
-        if self.exchanges[..self.live].get(x).is_some_and(|e| e.served.is_some() && e.pending.is_empty()) {
+        if self.exchanges[..self.live].get(x).is_some_and(Exchange::done) {
             self.recycle(x);
         }
     }
@@ -1141,6 +1165,17 @@ impl<E: Equivalence> Slot<E> {
     /// common case); spares beyond [`SPARE_EXCHANGES`] are freed.
     #[inline]
     fn recycle(&mut self, x: usize) {
+        // The common case in place: the last in flight, with room among the spares.
+        if x + 1 == self.live && self.exchanges.len() - self.live < SPARE_EXCHANGES {
+            self.live = x;
+        } else {
+            self.recycle_any(x);
+        }
+    }
+
+    /// [`Slot::recycle`] of any live exchange: the others move down over it.
+    #[inline(never)]
+    fn recycle_any(&mut self, x: usize) {
         if x >= self.live {
             return;
         }
@@ -1174,14 +1209,16 @@ impl<E: Equivalence> Slot<E> {
             // Indices into the table changed (they are already stale: every state change
             // bumped the generation; bumped again for the table itself).
             self.generation += 1;
+            let stays = |r: &Responder| !matches!(r, Responder::Module(id) if gone.contains(id));
             for exchange in &mut self.exchanges[..self.live] {
-                exchange.pending.retain(|p| !matches!(p.responder, Responder::Module(id) if gone.contains(&id)));
+                exchange.awaited.retain(stays);
+                exchange.held.retain(|h| stays(&h.responder));
             }
         }
         // Finished exchanges are kept for their storage, in order of the others.
         let mut i = 0;
         while let Some(exchange) = self.exchanges[..self.live].get(i) {
-            if exchange.served.is_some() && exchange.pending.is_empty() {
+            if exchange.done() {
                 self.recycle(i);
             } else {
                 i += 1;
@@ -1217,11 +1254,4 @@ fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
     } else if i < v.len() {
         v.remove(i);
     }
-}
-
-/// Removes and returns the elements of `v` that satisfy `take`, keeping the others in order.
-fn extract<T>(v: &mut Vec<T>, take: impl Fn(&T) -> bool) -> Vec<T> {
-    let (taken, kept) = core::mem::take(v).into_iter().partition(|x| take(x));
-    *v = kept;
-    taken
 }

@@ -512,3 +512,30 @@ fn events_for_the_wrong_state_are_refused() {
     assert_eq!(s.started(42, 1), Err(NotApplicable::NoSuchModule(42)));
     assert_eq!(s.answer(7, Responder::Module(c), b"?", 1).0, Answered::Unexpected);
 }
+
+#[test]
+fn answers_held_before_the_serving_one_are_judged_in_the_copies_order_not_their_arrival() {
+    // One agreeing answer suffices: the first challenger judged is promoted and supersedes
+    // the other. Both answer before the serving module, the later-installed one first.
+    let mut s = slot(SlotPolicy { min_agreeing: 1, ..policy() });
+    let first = challenger(&mut s, 0);
+    let second = challenger(&mut s, 0);
+    let m = s.request(1);
+    assert_eq!(s.mirrored(), [first, second]);
+    assert_eq!(s.answer(m.request, Responder::Module(second), b"ok", 2), (Answered::Held, Outcome::default()));
+    assert_eq!(s.answer(m.request, Responder::Module(first), b"ok", 3), (Answered::Held, Outcome::default()));
+    // A held answer is no longer awaited: a second one from the same module is unexpected.
+    assert_eq!(s.answer(m.request, Responder::Module(first), b"ok", 3).0, Answered::Unexpected);
+    let (answered, out) = s.answer(m.request, Responder::Module(m.serve), b"ok", 4);
+    assert_eq!(answered, Answered::Deliver);
+    assert_eq!(
+        moves(&out.transitions),
+        [
+            (first, State::Shadowing, State::Promotable),
+            (second, State::Shadowing, State::Rejected),
+            (ORIGINAL_INCUMBENT, State::Settled, State::Warm),
+            (first, State::Promotable, State::Promoted),
+        ]
+    );
+    assert_eq!(s.in_flight(), 0, "every copy was compared: the exchange is done");
+}

@@ -283,7 +283,8 @@ proptest! {
     /// events; one offers each mirrored answer to the narrow path first, with one
     /// `CopyTicket` per module kept across all events (so tickets go stale at every kind of
     /// change the events make: a fault, a rollback, a promotion by the policy or by hand, a
-    /// window closing, a module rejected or installed). They are compared after every answer
+    /// window closing, a module rejected or installed). The copies are answered in the order
+    /// they were made or in reverse. They are compared after every answer
     /// the narrow path takes and after every round of events. (Debug builds also check, on
     /// every ticket used, that what it certifies still holds.)
     #[test]
@@ -307,6 +308,7 @@ proptest! {
                 proptest::collection::vec(any::<u64>(), 0..4),
                 0u64..12,
                 0u64..8,
+                any::<bool>(),
             ),
             0..80,
         ),
@@ -319,7 +321,7 @@ proptest! {
         let mut general = narrow.clone();
         let mut tickets: HashMap<ModuleId, Option<CopyTicket>> = HashMap::new();
         let mut now = 0;
-        for (reply, copy_first, late, words, fault_or_rollback, worked) in events {
+        for (reply, copy_first, late, words, fault_or_rollback, worked, reversed) in events {
             now += 10;
             // A challenger now and then (both slots number them alike).
             if narrow.modules().filter(|m| m.state == State::Shadowing).count() < 2 && narrow.install(now).is_ok() {
@@ -329,12 +331,16 @@ proptest! {
             let m = narrow.request(now);
             prop_assert_eq!(&m, &general.request(now));
             let mirrored = narrow.mirrored().to_vec();
+            // The copies answered in the order they were made or the other way round (the
+            // first one's then leaves the exchange's awaited list from before the other, and
+            // two held answers arrive out of the copies' order).
+            let answering: Vec<ModuleId> = if reversed { mirrored.iter().rev().copied().collect() } else { mirrored.clone() };
             let serving = message_bytes(0x40, &words);
             let serve = |s: &mut Slot<ExactOnly>| s.answer(m.request, Responder::Module(m.serve), &serving, now + 1);
             if !copy_first {
                 prop_assert_eq!(serve(&mut narrow), serve(&mut general));
             }
-            for &c in &mirrored {
+            for &c in &answering {
                 let (label, copy): (u64, Vec<u64>) = match reply {
                     CopyReply::Same => (0x40, words.clone()),
                     CopyReply::OtherWord => (0x40, words.iter().map(|w| w ^ 1).chain(words.is_empty().then_some(1)).collect()),
