@@ -25,6 +25,25 @@ pub fn free_ports_besides(taken: &[u16]) -> (u16, u16) {
     }
 }
 
+/// The serial log's text as the run's outcome has it (`RunOutcome::serial`: lines end in
+/// "\n", not the serial port's "\r\n"), so that offsets a test's host side takes in it
+/// while it drives the tile are offsets in the outcome's serial.
+pub fn serial_text(serial: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(serial).unwrap_or_default()).replace("\r\n", "\n")
+}
+
+/// The whole lines of `serial` (a last line with no newline yet left out) that start with
+/// `prefix`.
+pub fn whole_lines_with<'a>(serial: &'a str, prefix: &str) -> Vec<&'a str> {
+    let whole = serial.rfind('\n').map_or("", |end| &serial[..end]);
+    whole.lines().filter(|line| line.starts_with(prefix)).collect()
+}
+
+/// The value of `key=` in an event line.
+pub fn event_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+}
+
 /// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
 pub fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
     while Instant::now() < deadline {

@@ -49,28 +49,11 @@ const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
 
-/// The serial log as the run's outcome has it (`\r\n` as `\n`), so that offsets taken
-/// while the host drives the tile are offsets in `RunOutcome::serial`.
-fn read(serial: &Path) -> String {
-    std::fs::read_to_string(serial).unwrap_or_default().replace("\r\n", "\n")
-}
-
-/// The whole lines of `serial` that start with `prefix`.
-fn lines_with<'a>(serial: &'a str, prefix: &str) -> Vec<&'a str> {
-    let whole = serial.rfind('\n').map_or("", |end| &serial[..end]);
-    whole.lines().filter(|line| line.starts_with(prefix)).collect()
-}
-
-/// The value of `key=` in an event line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-}
-
 /// Waits until `serial` from byte `from` on contains `needle`; returns where.
 fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
-        if let Some(at) = read(serial).get(from..).and_then(|text| text.find(needle)) {
+        if let Some(at) = host::serial_text(serial).get(from..).and_then(|text| text.find(needle)) {
             return Ok(from + at);
         }
         if Instant::now() > deadline {
@@ -83,7 +66,7 @@ fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<u
 /// Waits until `serial` from byte `from` on has `count` whole client rounds.
 fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    while lines_with(read(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
+    while host::whole_lines_with(host::serial_text(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
         if Instant::now() > deadline {
             return Err(format!("the client's rounds stopped ({count} whole rounds not seen within {seconds} s)"));
         }
@@ -113,7 +96,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     // Promoted by force as soon as it shadows (as slot_cycles does).
     let deadline = Instant::now() + Duration::from_secs(30);
     let (promote_sent, promote) = loop {
-        let sent = read(serial).len();
+        let sent = host::serial_text(serial).len();
         match host::tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }, Duration::from_secs(30)) {
             Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5))
@@ -131,7 +114,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let log =
         host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
             .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
-    let end = read(serial).len();
+    let end = host::serial_text(serial).len();
     wait_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote_sent, promote, status, reinstalled, log, end })
 }
@@ -203,15 +186,18 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
 
     // The client load: no wrong answer ever; at most the one call in flight at the kill
     // failed; its rounds go on to the end.
-    let client = lines_with(serial, "@event checksum.round ");
-    assert!(!lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(), "the client's rounds stopped");
+    let client = host::whole_lines_with(serial, "@event checksum.round ");
+    assert!(
+        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
+        "the client's rounds stopped"
+    );
     for round in &client {
-        assert_eq!(field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
+        assert_eq!(host::event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
     }
     assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
-    let errors: u64 = client.last().and_then(|r| field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
+    let errors: u64 = client.last().and_then(|r| host::event_field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
     assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
-    let requests = client.last().and_then(|r| field(r, "n")).unwrap_or("?");
+    let requests = client.last().and_then(|r| host::event_field(r, "n")).unwrap_or("?");
     eprintln!(
         "slot_manager_restart: promotion answered {:?}; {} client rounds, {requests} requests, {errors} failed",
         seen.promote,

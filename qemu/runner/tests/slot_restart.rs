@@ -32,26 +32,22 @@ fn rounds(serial: &str) -> Vec<String> {
     whole.lines().filter(|line| line.starts_with("@event checksum.round ")).map(str::to_owned).collect()
 }
 
-fn read(serial: &Path) -> String {
-    std::fs::read_to_string(serial).unwrap_or_default()
-}
-
 /// The second boot's host side: the restart awaited, an install after it, two client rounds
 /// after the restart, the log verified. Returns the verified log's text and the client's
 /// rounds after the restart.
 fn drive(port: u16, serial: &Path) -> Result<(String, Vec<String>), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !read(serial).contains(RESTARTED) {
+    while !host::serial_text(serial).contains(RESTARTED) {
         if Instant::now() > deadline {
             return Err("no restarted slot manager (generation 1) within 60 s".into());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let at_restart = read(serial).find(RESTARTED).unwrap_or(0);
+    let at_restart = host::serial_text(serial).find(RESTARTED).unwrap_or(0);
     let second = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let later = loop {
-        let later = rounds(read(serial).get(at_restart..).unwrap_or(""));
+        let later = rounds(host::serial_text(serial).get(at_restart..).unwrap_or(""));
         if later.len() >= 2 {
             break later;
         }

@@ -42,27 +42,12 @@ const FORGED_CASES: usize = 19;
 /// Its forged calls a burst (two rounds).
 const BURST_CALLS: &str = "38";
 
-fn read(serial: &Path) -> String {
-    std::fs::read_to_string(serial).unwrap_or_default()
-}
-
-/// The whole lines of `serial` that start with `prefix`.
-fn lines_with<'a>(serial: &'a str, prefix: &str) -> Vec<&'a str> {
-    let whole = serial.rfind('\n').map_or("", |end| &serial[..end]);
-    whole.lines().filter(|line| line.starts_with(prefix)).collect()
-}
-
-/// The value of `key=` in an event line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-}
-
 /// Waits until `serial` from byte `from` on has a whole line starting with `prefix`.
 fn wait_line(serial: &Path, from: usize, prefix: &str, seconds: u64) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
-        let text = read(serial);
-        if let Some(line) = lines_with(text.get(from..).unwrap_or(""), prefix).first() {
+        let text = host::serial_text(serial);
+        if let Some(line) = host::whole_lines_with(text.get(from..).unwrap_or(""), prefix).first() {
             return Ok((*line).to_owned());
         }
         if Instant::now() > deadline {
@@ -98,7 +83,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let log =
         host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
             .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
-    let end = read(serial).len();
+    let end = host::serial_text(serial).len();
     // The slot keeps serving: a client round after everything.
     wait_line(serial, end, "@event checksum.round ", 60)?;
     Ok(Seen { unsigned, installed, log, end })
@@ -122,22 +107,22 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
     }
 
     // 1. Every forged call was answered UnknownLabel, never as the verifier.
-    let cases = lines_with(serial, "@event forger.case ");
+    let cases = host::whole_lines_with(serial, "@event forger.case ");
     assert_eq!(cases.len(), FORGED_CASES, "the forger's first round:\n{}", cases.join("\n"));
     for case in &cases {
         assert!(
-            field(case, "label") == Some("0x101") && field(case, "word0") == Some("1"),
+            host::event_field(case, "label") == Some("0x101") && host::event_field(case, "word0") == Some("1"),
             "a forged call not answered ERROR UnknownLabel: {case}"
         );
     }
-    let bursts = lines_with(serial, "@event forger.burst ");
+    let bursts = host::whole_lines_with(serial, "@event forger.burst ");
     assert_eq!(bursts.len(), 2, "one burst per saboteur commit:\n{}", bursts.join("\n"));
     for (burst, job) in bursts.iter().zip(["0x2", "0x3"]) {
-        assert_eq!(field(burst, "job"), Some(job), "{burst}");
-        assert_eq!(field(burst, "calls"), Some(BURST_CALLS), "{burst}");
-        assert_eq!(field(burst, "errors"), Some(BURST_CALLS), "{burst}");
-        assert_eq!(field(burst, "verifier_answers"), Some("0"), "a forged call was answered as the verifier's: {burst}");
-        assert_eq!(field(burst, "other"), Some("0"), "{burst}");
+        assert_eq!(host::event_field(burst, "job"), Some(job), "{burst}");
+        assert_eq!(host::event_field(burst, "calls"), Some(BURST_CALLS), "{burst}");
+        assert_eq!(host::event_field(burst, "errors"), Some(BURST_CALLS), "{burst}");
+        assert_eq!(host::event_field(burst, "verifier_answers"), Some("0"), "a forged call was answered as the verifier's: {burst}");
+        assert_eq!(host::event_field(burst, "other"), Some("0"), "{burst}");
     }
     // The burst came while job 2 was under way: after its commit, before its answer (which
     // follows the verdict; the manager's own event lines are written later, at its leisure).
@@ -180,11 +165,14 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
     assert!(entries.get(3).is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
 
     // The client load got right answers throughout.
-    let client = lines_with(serial, "@event checksum.round ");
-    assert!(!lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(), "the client's rounds stopped");
+    let client = host::whole_lines_with(serial, "@event checksum.round ");
+    assert!(
+        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
+        "the client's rounds stopped"
+    );
     for round in &client {
         assert!(
-            field(round, "wrong") == Some("0") && field(round, "errors") == Some("0"),
+            host::event_field(round, "wrong") == Some("0") && host::event_field(round, "errors") == Some("0"),
             "the client saw a wrong answer or an error: {round}"
         );
     }

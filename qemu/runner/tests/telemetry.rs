@@ -48,18 +48,12 @@ fn a_latency_regression_raises_a_drift_alarm_and_the_configured_restart() {
     outcome.assert_event("hostile.done", &[("failures", "0")]);
 }
 
-/// The serial log's text as the run's outcome has it (`RunOutcome::serial`: lines end in
-/// "\n", not the serial port's "\r\n"), so that offsets taken here are offsets there.
-fn serial_text(serial: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(serial).unwrap_or_default()).replace("\r\n", "\n")
-}
-
 /// Waits until the serial log contains `needle` (or `seconds` pass): the log's text
-/// ([`serial_text`]).
+/// ([`host::serial_text`]).
 fn wait_serial(serial: &Path, needle: &str, seconds: u64) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
-        let text = serial_text(serial);
+        let text = host::serial_text(serial);
         if text.contains(needle) {
             return Ok(text);
         }
@@ -90,7 +84,7 @@ fn drift_and_roll_back(port: u16, serial: &Path) -> Result<(usize, String), Stri
             }
         }
     }
-    let promoted_at = serial_text(serial).len();
+    let promoted_at = host::serial_text(serial).len();
     wait_serial(serial, "outcome=rolled-back", 120)?;
     Ok((promoted_at, verified_log(port, serial)?))
 }
@@ -113,7 +107,7 @@ fn verified_log(port: u16, serial: &Path) -> Result<String, String> {
 fn disagree_and_roll_back(port: u16, serial: &Path) -> Result<(u32, u32, usize, String, String), String> {
     let fast = installed_module(&install_bundle(port, "checksum", "checksum-fast")?)?;
     wait_serial(serial, &format!("@event slot.transition slot=checksum module={fast} from=promoted to=settled"), 120)?;
-    let settled_at = serial_text(serial).len();
+    let settled_at = host::serial_text(serial).len();
     let wrong = installed_module(&install_bundle(port, "checksum", "checksum-wrong")?)?;
     let promoted = format!("@event slot.transition slot=checksum module={wrong} from=");
     let text = wait_serial(serial, "@event slot.immune-rollback slot=checksum domain=checksum-client metric=SlotDisagreement", 120)?;

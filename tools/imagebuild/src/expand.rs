@@ -402,7 +402,7 @@ fn expand_one(
         d.endpoints[front].clients.push(Client { domain: seat, badge: SEAT_BADGE | k as u64, access: Access::Full, params: Vec::new() });
     }
 
-    // The verifier: one capability, the front endpoint badged as the slot's verifier. By
+    // The verifier: the front endpoint badged as the slot's verifier (and the console). By
     // default at the challengers' priority (below the incumbent's), under its own budget: below the serving path,
     // above client loads (at the lowest priority, a client that never idles starved it: the
     // install was refused after `VERIFIER_DEADLINE`, boot test `slot_warm_behind`).
@@ -432,6 +432,14 @@ fn expand_one(
     });
     item_lines.insert(Pos::Domain(verifier as usize), slot_line);
     d.endpoints[front].clients.push(Client { domain: verifier, badge: VERIFIER_BADGE, access: Access::Full, params: Vec::new() });
+    // The console, if the tile has one, as for the manager: without it the verifier's lines
+    // go out through the kernel's debug console 32 bytes a system call, and a console line
+    // printed between two of them splits its line (boot test `slot_verifier` read
+    // "ready (genera" + a client's round + "tion 1)" once).
+    if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == LOG_ENDPOINT && matches!(e.server, Server::Domain(_))) {
+        let badge = fresh_badge(endpoint);
+        endpoint.clients.push(Client { domain: verifier, badge, access: Access::Full, params: Vec::new() });
+    }
     let slot = &mut d.slots[index];
     slot.manager = manager;
     slot.seats = seat_domains;

@@ -98,8 +98,9 @@ fn a_slot_becomes_a_manager_and_seats() {
     assert_eq!(slot.seats, [2, 6, 7, 8]);
     let seat_names: Vec<&str> = slot.seats[1..].iter().map(|&s| d.domains[s as usize].name.as_str()).collect();
     assert_eq!(seat_names, ["echo-slot.seat1", "echo-slot.seat2", "echo-slot.seat3"]);
-    // The verifier: the challengers' priority (no `verifier_priority`), its own budget, one
-    // capability (the front endpoint with the verifier's badge, local name "manager").
+    // The verifier: the challengers' priority (no `verifier_priority`), its own budget, two
+    // capabilities: the front endpoint with the verifier's badge (local name "manager") and
+    // the console's endpoint with a badge of its own (its lines whole).
     let verifier = &d.domains[slot.verifier as usize];
     let challenger_priority = d.domains[slot.seats[1] as usize].priority;
     assert_eq!((verifier.name.as_str(), verifier.program, verifier.priority), ("echo-slot.verifier", 8, challenger_priority));
@@ -111,7 +112,12 @@ fn a_slot_becomes_a_manager_and_seats() {
         .enumerate()
         .flat_map(|(e, x)| x.clients.iter().filter(|c| c.domain == slot.verifier).map(move |c| (e as u32, c.badge)))
         .collect();
-    assert_eq!(held, [(slot.endpoint, tileos_sysdesc::VERIFIER_BADGE)]);
+    let log = d.endpoints.iter().position(|e| e.name == "log").expect("log") as u32;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.contains(&(slot.endpoint, tileos_sysdesc::VERIFIER_BADGE)), "{held:?}");
+    let (_, console_badge) = *held.iter().find(|(e, _)| *e == log).expect("the verifier is a client of the console");
+    let log_badges: Vec<u64> = d.endpoints[log as usize].clients.iter().map(|c| c.badge).collect();
+    assert_eq!(log_badges.iter().filter(|&&b| b == console_badge).count(), 1, "the verifier's console badge is its own: {log_badges:?}");
     assert!(d.notifications.iter().all(|n| n.waiter != slot.verifier && n.signallers.iter().all(|s| s.domain != slot.verifier)));
     assert!(d.shared_regions.iter().all(|r| r.mappings.iter().all(|m| m.domain != slot.verifier)));
     let programs: Vec<u32> = slot.seats.iter().map(|&s| d.domains[s as usize].program).collect();
