@@ -3426,6 +3426,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok((staging.bytes, phase))
     }
 
+    /// The phase of the install under way, for the glue's timing of its steps: `signatures`
+    /// (the verifier's part), `verify` (the manifest and the payload's hash), `refuse` (a
+    /// refused bundle's hash), `stage` (the ELF's chunks) or `build` (the root server's
+    /// pieces and then the start); `None` with no install under way.
+    pub fn install_phase(&self) -> Option<&'static str> {
+        self.install.as_ref().map(|job| match job.phase {
+            InstallPhase::Signatures { .. } => "signatures",
+            InstallPhase::Verify(_) => "verify",
+            InstallPhase::Refuse { .. } => "refuse",
+            InstallPhase::Stage { building: false, .. } => "stage",
+            InstallPhase::Stage { building: true, .. } => "build",
+        })
+    }
+
     /// Whether an install is under way (its commit not answered yet): the glue then calls
     /// [`Manager::install_step`] whenever no message waits.
     pub fn install_pending(&self) -> bool {

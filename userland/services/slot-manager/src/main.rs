@@ -273,6 +273,11 @@ struct InstallTiming {
     /// The longest step before the last one (the commit's handling included): the last is
     /// the module's start with its update-log entry, the others the hashing and staging.
     longest_before_last: u64,
+    /// The phase ([`Manager::install_phase`]; `commit`: the commit's handling) of the
+    /// longest step, and of the longest before the last.
+    longest_phase: &'static str,
+    /// See `longest_phase`.
+    before_last_phase: &'static str,
     /// Client requests answered during the job.
     answered: u64,
     /// When a client was last answered during the job (or the commit arrived).
@@ -331,10 +336,14 @@ impl RebuildTiming {
 
 impl InstallTiming {
     /// Counts one step (or the commit's handling) of `ticks`.
-    fn add(&mut self, ticks: u64) {
+    fn add(&mut self, ticks: u64, phase: &'static str) {
         self.work = self.work.saturating_add(ticks);
         self.longest_before_last = self.longest;
-        self.longest = self.longest.max(ticks);
+        self.before_last_phase = self.longest_phase;
+        if ticks > self.longest {
+            self.longest = ticks;
+            self.longest_phase = phase;
+        }
     }
 
     /// Notes a client answer (or the job's end) at `now`.
@@ -781,15 +790,16 @@ fn main(resources: Resources) -> ! {
                         continue;
                     }
                     let start = tileos_sys::timestamp();
+                    let phase = manager.install_phase().unwrap_or("none");
                     manager.install_step();
                     let now = tileos_sys::timestamp();
-                    install.add(now.wrapping_sub(start));
+                    install.add(now.wrapping_sub(start), phase);
                     install.steps += 1;
                     if !manager.install_pending() {
                         install.answer_at(now);
                         change_priority(&mut current, priority);
                         manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={}",
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={}",
                             now.wrapping_sub(install.since),
                             install.work,
                             install.steps,
@@ -797,7 +807,9 @@ fn main(resources: Resources) -> ! {
                             install.answered,
                             install.longest_gap,
                             gap_since_install.max(install.longest_gap),
-                            install.longest_before_last
+                            install.longest_before_last,
+                            install.longest_phase,
+                            install.before_last_phase
                         ));
                         manager.host_mut().note(format_args!(
                             "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
@@ -949,7 +961,7 @@ fn main(resources: Resources) -> ! {
         } else if commit && manager.install_pending() {
             // The job's steps follow (the line comes at its end).
             install = InstallTiming { since: start, last_answer: start, ..InstallTiming::default() };
-            install.add(spent);
+            install.add(spent, "commit");
         } else if commit {
             manager
                 .host_mut()
