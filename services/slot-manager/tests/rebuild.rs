@@ -402,9 +402,14 @@ fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_d
     c.generation = 1;
     let before = world.borrow().supervisor.len();
     let mut sim = Sim::with_world(c, store, world.clone());
-    assert!(world.borrow().supervisor[before..].is_empty(), "nothing asked of the seats at its start");
-    // Its first seat request (an install's SeatLoad) discards the half-built seat, and the
-    // install's own build goes through.
+    // At its start it stops the seats its predecessor used (seats 1 and up): the stop of
+    // seat 1 discards the half-built module.
+    let at_start = world.borrow().supervisor[before..].to_vec();
+    assert!(at_start.iter().all(|r| matches!(r, SeatRequest::SeatStop { seat } if *seat >= 1)), "{at_start:?}");
+    assert!(at_start.iter().any(|r| matches!(r, SeatRequest::SeatStop { seat: 1 })), "{at_start:?}");
+    assert!(world.borrow().building.is_none(), "the stop of seat 1 discarded its half-built module");
+    // An install then builds into the seat from the start (its SeatLoad first).
+    let before = world.borrow().supervisor.len();
     assert_eq!(sim.install(&bundle(&payload(2, 2 * SEAT_CHUNK))), Response::Installed { module: 1 }, "{}", sim.notes());
     let requests = world.borrow().supervisor[before..].to_vec();
     assert!(matches!(requests[0], SeatRequest::SeatLoad { seat: 1, .. }), "{requests:?}");
