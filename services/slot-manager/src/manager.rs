@@ -3674,7 +3674,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         // Checked here so that a doomed install stages nothing, and again at the start: a
         // promotion meanwhile opens the rollback window.
-        if let Err(refusal) = self.slot.clone().install(self.clock.now()) {
+        if let Err(refusal) = self.slot.can_install() {
             return Err(Box::new(self.refuse_logged(RefusalKind::Policy, &info, &format!("install refused: {refusal:?}"))));
         }
         let free = |role: fn(&Role) -> bool| self.seats.iter().enumerate().skip(1).find(|(_, s)| role(&s.role)).map(|(i, _)| i);
@@ -3727,7 +3727,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// build under way stopped, which the root server abandons).
     fn install_start(&mut self, seat: usize, info: &ModuleInfo, building: bool) -> Result<bool, Box<slots::Response>> {
         let number = seat as u8;
-        let refusal = match self.slot.clone().install(self.clock.now()) {
+        let refusal = match self.slot.can_install() {
             Err(refusal) => Some((RefusalKind::Policy, format!("install refused: {refusal:?}"))),
             Ok(_) if self.seats.get(seat).map(|s| s.role) != Some(Role::Empty) => {
                 Some((RefusalKind::Build, format!("seat {seat} was taken while the bundle was staged")))
@@ -3755,10 +3755,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The install's last step, its module running: the slot's checks again, the
     /// update-log entry; the answer.
     fn install_started(&mut self, seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>) -> slots::Response {
-        let now = self.clock.now();
-        let mut trial = self.slot.clone();
         let number = seat as u8;
-        let id = match trial.install(now) {
+        // Checked without a change (it was tried on a clone of the slot, which copied every
+        // kept exchange); installed once the entry is in.
+        let id = match self.slot.can_install() {
             Ok(id) => id,
             Err(refusal) => {
                 let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
@@ -3770,7 +3770,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
             return refused(RefusalKind::Store, &format!("the update log was not persisted ({reason}): nothing installed"));
         }
-        self.slot = trial;
+        let installed = self.slot.install(self.clock.now());
+        debug_assert_eq!(installed, Ok(id), "Slot::install refused or numbered what Slot::can_install accepted");
         self.modules.insert(id, info);
         if let Some(s) = self.seats.get_mut(seat) {
             s.role = Role::Module(id);

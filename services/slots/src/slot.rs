@@ -540,9 +540,10 @@ impl<E: Equivalence> Slot<E> {
         self.modules.iter().map(|m| m.view)
     }
 
-    /// Installs a challenger (its bundle verified, its domain about to be built): it is
-    /// [`State::Installed`] until [`Slot::started`].
-    pub fn install(&mut self, now: Ticks) -> Result<ModuleId, InstallRefusal> {
+    /// Whether [`Slot::install`] would install a challenger now, and the id it would give
+    /// it: the same checks, nothing changed (so a caller can check before it builds the
+    /// module, and write the id into its log before it installs).
+    pub fn can_install(&self) -> Result<ModuleId, InstallRefusal> {
         if self.window.is_some() {
             return Err(InstallRefusal::RollbackWindowOpen { promoted: self.serving });
         }
@@ -550,7 +551,14 @@ impl<E: Equivalence> Slot<E> {
         if challengers >= usize::from(self.policy.max_challengers) {
             return Err(InstallRefusal::TooManyChallengers { max: self.policy.max_challengers });
         }
-        let id = self.next_module;
+        Ok(self.next_module)
+    }
+
+    /// Installs a challenger (its bundle verified, its domain about to be built): it is
+    /// [`State::Installed`] until [`Slot::started`]. Refused exactly when
+    /// [`Slot::can_install`] refuses; otherwise the id is the one it gave.
+    pub fn install(&mut self, now: Ticks) -> Result<ModuleId, InstallRefusal> {
+        let id = self.can_install()?;
         self.next_module += 1;
         let view = ModuleView { id, state: State::Installed, since: now, evidence: Evidence::default(), reason: None };
         self.modules.push(Module { view, shadow_since: now, rejudge: true });

@@ -397,6 +397,27 @@ fn the_challenger_limit_is_kept() {
     assert_eq!(s.install(1), Err(InstallRefusal::TooManyChallengers { max: 1 }));
 }
 
+#[test]
+fn can_install_answers_what_install_would_and_changes_nothing() {
+    let mut s = slot(SlotPolicy { max_challengers: 2, ..policy() });
+    // Free: the id install then gives.
+    let id = s.can_install().unwrap();
+    assert_eq!(s.can_install(), Ok(id), "asking twice gives the same id: nothing changed");
+    assert_eq!(s.modules().count(), 1);
+    assert_eq!(s.install(0), Ok(id));
+    let next = s.can_install().unwrap();
+    assert_eq!(s.install(0), Ok(next));
+    assert_ne!(id, next);
+    // At the limit: both refuse alike.
+    assert_eq!(s.can_install(), Err(InstallRefusal::TooManyChallengers { max: 2 }));
+    assert_eq!(s.install(1), s.can_install());
+    // A rollback window open: both refuse alike.
+    s.started(id, 1).unwrap();
+    s.promote(id, PromoteMode::Forced, 2).unwrap();
+    assert_eq!(s.can_install(), Err(InstallRefusal::RollbackWindowOpen { promoted: id }));
+    assert_eq!(s.install(3), s.can_install());
+}
+
 /// A slot whose challenger was just promoted (forced), at time 10.
 fn promoted() -> (Slot<ExactOnly>, ModuleId) {
     let mut s = slot(policy());
