@@ -827,6 +827,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     seat.program = Some(Program::Named(SeatProgram::Lineage(k as u8)));
                 }
             }
+            if manager.config.generation > 0 {
+                manager.restore_lineages();
+            }
         } else if manager.config.comparator == Comparator::NoiseCancelled {
             let last = manager.seats.len() - 1;
             if let Some(seat) = manager.seats.get_mut(last) {
@@ -2629,6 +2632,35 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 )),
                 Ok(supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
                 other => self.host.note(format_args!("slot {}: stopping seat {seat} after the restart: {other:?}", self.config.name)),
+            }
+        }
+    }
+
+    /// A restarted manager of an N-version slot believes the boot layout (lineage k in seat
+    /// k), but its predecessor may have replaced a lineage: the fallback ran in a seat from
+    /// 3 up (stopped with the predecessor's other seats) and the lineage's own seat was
+    /// stopped. Each of seats 0–2 that does not run is started again with its lineage's
+    /// program (it imports the state like a restarted lineage), so the seats run what the
+    /// manager believes; a replacement is forgotten with the rest of the evidence (its
+    /// `LineageReplaced` entry stays in the log).
+    fn restore_lineages(&mut self) {
+        for k in 0..3u8 {
+            match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program: SeatProgram::Lineage(k) }) {
+                Ok(supervisor::Response::SeatStarted { generation }) => {
+                    self.started(k, generation);
+                    if let Some(s) = self.seats.get_mut(usize::from(k)) {
+                        s.needs_state = true;
+                    }
+                    self.host.note(format_args!(
+                        "@event slot.lineage-restored slot={} lineage={k} seat={k} generation={generation}",
+                        self.config.name
+                    ));
+                }
+                Ok(supervisor::Response::Refused(supervisor::Refusal::SeatRunning)) => {}
+                other => self.host.note(format_args!(
+                    "slot {}: lineage {k} could not be started again in seat {k} after the restart: {other:?}",
+                    self.config.name
+                )),
             }
         }
     }

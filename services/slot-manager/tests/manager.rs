@@ -726,6 +726,41 @@ fn a_lineage_replacement_is_an_update_log_entry() {
 }
 
 #[test]
+fn a_manager_restarted_after_a_lineage_replacement_runs_the_lineages_it_believes() {
+    let store = TestStore::default();
+    let mut sim = replace_lineage_one(store.clone());
+    assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "{}", sim.notes());
+    let running = |sim: &Sim, seat: u8| sim.world.borrow().running.contains(&seat);
+    assert!(!running(&sim, 1) && running(&sim, 3));
+    let mut c = config(policy(), 4);
+    c.n_version = Some(n_version(2));
+    c.generation = 1;
+    let before = sim.world.borrow().supervisor.len();
+    sim.restart_manager(c);
+    // The fallback's seat is stopped and lineage 1 started again in its own seat; seats 0
+    // and 2 ran on (their starts refused SeatRunning).
+    assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
+    assert!(running(&sim, 0) && running(&sim, 1) && running(&sim, 2) && !running(&sim, 3), "{}", sim.notes());
+    let asked = sim.world.borrow().supervisor[before..].to_vec();
+    assert!(
+        asked
+            .iter()
+            .any(|r| matches!(r, SeatRequest::SeatStart { seat: 1, program: tileos_protocol::supervisor::SeatProgram::Lineage(1) })),
+        "{asked:?}"
+    );
+    assert!(sim.notes().contains("@event slot.lineage-restored slot=checksum lineage=1 seat=1"), "{}", sim.notes());
+    // The majority still answers (lineage 1 still wrong, outvoted), each request once.
+    sim.wrong_lineage = Some(1);
+    for x in 5..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(answer_value(&sim, 1, 4).words, vec![15]);
+    assert_eq!(answer_value(&sim, 1, 5).words, vec![21]);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
 fn a_lineage_replacement_whose_entry_the_store_refuses_is_kept_tried_again_and_counted_if_lost() {
     // Refused once: the replacement goes ahead (it does not wait for the store), the entry
     // is kept and persisted by the deferred work.

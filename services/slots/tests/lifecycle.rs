@@ -412,8 +412,8 @@ fn can_install_answers_what_install_would_and_changes_nothing() {
     assert_eq!(s.can_install(), Err(InstallRefusal::TooManyChallengers { max: 2 }));
     assert_eq!(s.install(1), s.can_install());
     // A rollback window open: both refuse alike.
-    s.started(id, 1).unwrap();
-    s.promote(id, PromoteMode::Forced, 2).unwrap();
+    let _ = s.started(id, 1).unwrap();
+    let _ = s.promote(id, PromoteMode::Forced, 2).unwrap();
     assert_eq!(s.can_install(), Err(InstallRefusal::RollbackWindowOpen { promoted: id }));
     assert_eq!(s.install(3), s.can_install());
 }
