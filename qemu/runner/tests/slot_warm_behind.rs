@@ -16,7 +16,9 @@
 //!    `queue_limit`, journaled);
 //! 3. `checksum-crash` faults; the circuit breaker restores `checksum-slow`, which replays
 //!    its journal before it serves (`@event slot.replay`) and compares each replay with the
-//!    answer the client got.
+//!    answer the client got. Whether `checksum-slow` is behind at that fault depends on how
+//!    many of `checksum-crash`'s requests came before the host's promotion landed (timing):
+//!    when it replayed nothing, steps 2–3 are done again, up to three times.
 //!
 //! The test requires the rollback to be the breaker's on a fault, with a replay (the warm
 //! module was behind), no replay that disagrees, and every client round after it
@@ -31,6 +33,8 @@ use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// Times checksum-crash is forced in to find the warm module behind at its fault.
+const CRASH_ATTEMPTS: u32 = 3;
 const SLOT: &str = "checksum";
 
 fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
@@ -78,11 +82,35 @@ fn drive(port: u16, serial: &Path) -> Result<String, String> {
     wait_status(port, "checksum-slow settled", 60, |status| {
         status.contains(&format!("module {slow} serving")) && status.contains("settled") && !status.contains("  module 0 ")
     })?;
-    let crash = force_in(port, "checksum-crash")?;
-    // The breaker's rollback to checksum-slow.
-    wait_status(port, "checksum-crash rolled back", 60, |status| {
-        status.contains(&format!("module {slow} serving")) && !status.contains(&format!("  module {crash:<3} "))
-    })?;
+    // checksum-crash forced in, and rolled back by the breaker at its fault, until the warm
+    // checksum-slow was behind at that fault (it replays): how many of checksum-crash's 50
+    // requests come after its promotion, rather than as copies while it shadowed before the
+    // host's promotion landed, is a matter of timing; at most `CRASH_ATTEMPTS` times.
+    for attempt in 1..=CRASH_ATTEMPTS {
+        let from = host::serial_text(serial).len();
+        let crash = force_in(port, "checksum-crash")?;
+        // The breaker's rollback to checksum-slow.
+        wait_status(port, "checksum-crash rolled back", 60, |status| {
+            status.contains(&format!("module {slow} serving")) && !status.contains(&format!("  module {crash:<3} "))
+        })?;
+        // The replay, if any, is written with the rollback's lines.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let replayed = loop {
+            let text = host::serial_text(serial);
+            let since = text.get(from..).unwrap_or("");
+            if since.contains("@event slot.replay slot=checksum") {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        if replayed {
+            break;
+        }
+        eprintln!("slot_warm_behind: attempt {attempt}: checksum-slow was not behind at checksum-crash's fault (no replay)");
+    }
     // Two client rounds (of 500 requests) after the rollback: the first spans it.
     let deadline = Instant::now() + Duration::from_secs(150);
     while rounds_after(serial, "reason=CircuitBreaker(Fault)") < 2 {
