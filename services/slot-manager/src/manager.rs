@@ -1550,12 +1550,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.inflight.has_client(badge) {
             self.stats.busy += 1;
             self.host.note(format_args!("slot {}: client {badge:#x} called with a request outstanding: refused", self.config.name));
-            self.host.reply(reply, &Message::error(ProtocolError::Failed));
+            self.host.reply(reply, &Message::error(ProtocolError::Busy));
             return;
         }
         if self.inflight.len() >= self.config.queue_limit {
             self.stats.full += 1;
-            self.host.reply(reply, &Message::error(ProtocolError::Failed));
+            self.host.reply(reply, &Message::error(ProtocolError::Busy));
             return;
         }
         let now = self.message_at;

@@ -631,8 +631,8 @@ fn a_busy_client_and_a_full_queue_are_refused() {
     sim.request(2, 2);
     sim.request(3, 3);
     sim.pump();
-    assert_eq!(answer_value(&sim, 1, 1), Message::error(ProtocolError::Failed));
-    assert_eq!(answer_value(&sim, 3, 0), Message::error(ProtocolError::Failed));
+    assert_eq!(answer_value(&sim, 1, 1), Message::error(ProtocolError::Busy));
+    assert_eq!(answer_value(&sim, 3, 0), Message::error(ProtocolError::Busy));
     assert_eq!((sim.m.stats().busy, sim.m.stats().full), (1, 1));
     assert_eq!(sim.m.outstanding(), 2);
 }
@@ -1958,13 +1958,13 @@ fn request_numbers_far_past_the_queue_limit_and_a_full_queue_are_handled_precise
     }
     assert_eq!(sim.m.slot().module(1).unwrap().evidence.agreeing, 5 + 100);
     // A full queue (the serving module silent, queue_limit 4): the fifth client is refused
-    // Failed at once, counted as full; the four others are still served after it.
+    // Busy at once, counted as full; the four others are still served after it.
     sim.modules.get_mut(&0).unwrap().behavior = Behavior::Silent;
     for badge in 10..15 {
         sim.request(badge, 1);
         sim.pump();
     }
-    assert_eq!(answer_value(&sim, 14, 0), Message::error(ProtocolError::Failed));
+    assert_eq!(answer_value(&sim, 14, 0), Message::error(ProtocolError::Busy));
     assert_eq!((sim.m.stats().full, sim.m.outstanding()), (1, 4));
 }
 

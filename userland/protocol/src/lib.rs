@@ -80,6 +80,11 @@ pub enum ProtocolError {
     /// withdrew the endpoint (`tileos_sys::rpc` gives it for a call on a withdrawn or missing
     /// endpoint capability; the root server's log says why the server did not start).
     NoServer = 6,
+    /// The server holds as many requests as it takes (from this client, or in all) and
+    /// did nothing with this one: the call may be made again once an earlier one is
+    /// answered (a slot manager's answer to a client with a request outstanding, or when
+    /// its queue is full).
+    Busy = 7,
 }
 
 impl ProtocolError {
@@ -91,6 +96,7 @@ impl ProtocolError {
             4 => ProtocolError::TooLarge,
             5 => ProtocolError::Failed,
             6 => ProtocolError::NoServer,
+            7 => ProtocolError::Busy,
             _ => ProtocolError::Malformed,
         }
     }
@@ -162,6 +168,17 @@ mod tests {
         assert_eq!(decode::<Response>(MESSAGE, &[]), Err(ProtocolError::Truncated));
         assert_eq!(decode::<Response>(MESSAGE, &[100, 0]), Err(ProtocolError::Truncated));
         assert_eq!(decode::<Response>(MESSAGE, &[2, 0xFFFF]), Err(ProtocolError::Malformed));
+    }
+
+    #[test]
+    fn every_error_code_decodes_to_its_error_and_unknown_codes_to_malformed() {
+        use ProtocolError::*;
+        for error in [UnknownLabel, Truncated, Malformed, TooLarge, Failed, NoServer, Busy] {
+            assert_eq!(ProtocolError::from_code(error as u64), error);
+        }
+        assert_eq!(ProtocolError::from_code(0), Malformed);
+        assert_eq!(ProtocolError::from_code(8), Malformed);
+        assert_eq!(ProtocolError::from_code(u64::MAX), Malformed);
     }
 
     proptest! {
