@@ -246,6 +246,22 @@ enum Job {
     Replay { id: RequestId, message: Rc<Message>, answered: Option<u64> },
 }
 
+/// Where request `id` goes in a restored module's queue for the module to apply requests
+/// in order: after any import still queued (applied first), past earlier requests and
+/// replays, before a later one and before an export (the exported state must hold it: a
+/// module installed during a hand-off takes the restored module's state at its start).
+fn in_request_order(queue: &VecDeque<Job>, id: RequestId) -> usize {
+    let mut at = queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
+    while queue.get(at).is_some_and(|job| match job {
+        Job::Request { id: x, .. } | Job::Replay { id: x, .. } => *x <= id,
+        Job::Export { .. } => false,
+        Job::Import { .. } => true,
+    }) {
+        at += 1;
+    }
+    at
+}
+
 /// One seat.
 #[derive(Debug)]
 struct Seat {
@@ -1912,7 +1928,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// A restored module (serving now) replays its journal before it serves: each request
     /// its state misses (its copy skipped, or dropped for an import that did not come) whose
     /// client was answered already, in order, ahead of every later request in its queue;
-    /// the answers are discarded. A request still in flight is served by it in its place
+    /// the answers are discarded, and ahead of any export queued meanwhile (the exported
+    /// state must hold them). A request still in flight is served by it in its place
     /// (not replayed: its client waits for that answer). The journal holds no entry an
     /// import with its state in hand covers ([`Manager::journal_state_arrived`]); while an
     /// import waits for its state, nothing is replayed yet (called again when the state
@@ -1929,8 +1946,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         // No import waits for its state: one that covered entries was abandoned.
         s.journal_import = None;
         let entries: Vec<(RequestId, Rc<Message>, Option<u64>)> = s.journal.drain(..).collect();
-        // After any import still queued (it is applied first), before any later request.
-        let mut at = s.queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
         let mut replayed = 0u64;
         for (id, message, answered) in entries {
             let in_flight = self.inflight.get(id).is_some();
@@ -1943,21 +1958,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 if let Some(old) = s.queue.iter().position(|job| matches!(job, Job::Request { id: x, .. } if *x == id)) {
                     s.queue.remove(old);
-                    if old < at {
-                        at -= 1;
-                    }
                 }
             }
-            while s.queue.get(at).is_some_and(|job| !matches!(job, Job::Request { id: x, .. } | Job::Replay { id: x, .. } if *x > id)) {
-                at += 1;
-            }
+            let at = in_request_order(&s.queue, id);
             if in_flight {
                 s.queue.insert(at, Job::Request { id, message, copy_until: None });
             } else {
                 s.queue.insert(at, Job::Replay { id, message, answered });
                 replayed += 1;
             }
-            at += 1;
         }
         if replayed > 0 {
             self.host.note(format_args!("@event slot.replay slot={} seat={seat} requests={replayed}", self.config.name));
@@ -2701,12 +2710,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         jobs.extend(s.queue.drain(..));
         if let Some((requests, restored)) = handing {
             // It stopped before answering them all: the restored module serves the rest
-            // (with the state it has).
+            // (with the state it has), each in its place among the requests it was sent
+            // during the hand-off (not behind them: its answer would count later requests).
             for id in requests {
-                if let Some(message) = self.inflight.get(id).map(|f| f.message.clone()) {
-                    self.push(restored, Job::Request { id, message, copy_until: None });
+                if let Some(message) = self.inflight.get(id).map(|f| f.message.clone())
+                    && let Some(r) = self.seats.get_mut(restored)
+                {
+                    let at = in_request_order(&r.queue, id);
+                    r.queue.insert(at, Job::Request { id, message, copy_until: None });
                 }
             }
+            self.dispatch(restored);
         }
         jobs
     }

@@ -2356,6 +2356,90 @@ fn a_promotion_by_hand_waits_while_a_restored_module_waits_for_its_hand_off() {
 }
 
 #[test]
+fn requests_and_an_install_during_a_hand_off_that_fails_keep_every_answer_and_the_challenger_right() {
+    // The policy's counterpart of the test above. A promotion retires the other
+    // challengers and installs are refused during the window, so after a rollback a
+    // challenger is a new install; while the restored module waits for the rolled-back
+    // module's hand-off, the requests queue behind that import, so the new challenger's
+    // copies have nothing to be compared with and no policy promotion can become due (the
+    // policy's `min_agreeing` is at least 1). Then the hand-off fails (the rolled-back
+    // module faults). Two faults this found (session 23): the requests the rolled-back
+    // module had not answered went to the restored module behind those sent to it during
+    // the hand-off (a client got a running sum counting later requests), and the journal's
+    // replays went behind the export for the new challenger's first state (its state
+    // missed them: a good challenger rejected for disagreeing). Now each goes in request
+    // order, ahead of any export: every answer is right and the policy promotes the new
+    // challenger.
+    let mut p = policy();
+    p.auto_promote = true;
+    let mut pending = 0;
+    for flood in (40..160u64).step_by(3) {
+        let what = format!("flood={flood}");
+        let mut sim = Sim::new(config(p, 4));
+        let mut sums = Sums::default();
+        assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+        assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 });
+        for _ in 0..6 {
+            sums.send(&mut sim, 1);
+        }
+        assert_eq!(sim.m.slot().serving(), 1, "{what}: promoted by the policy\n{}", sim.notes());
+        assert!(sim.m.slot().module(2).is_none(), "{what}: the promotion retired the other challenger");
+        let (kind, _) = refusal(sim.install(&bundle(b"fast")));
+        assert_eq!(kind, RefusalKind::Policy, "{what}: no install during the window");
+        let warm = sim.m.seat_of_module(sim.m.slot().warm().unwrap()).unwrap();
+        sim.paused.insert(warm);
+        for n in 0..flood {
+            sums.send(&mut sim, 1);
+            if (n + 1).is_multiple_of(2) {
+                sim.serve_paused(warm, 1);
+            }
+        }
+        let promoted = sim.m.seat_of_module(1).unwrap();
+        sim.paused.insert(promoted);
+        for b in 0..3 {
+            sums.send(&mut sim, 10 + b);
+        }
+        assert_eq!(rollback_past_the_bound(&mut sim), Response::RolledBack { module: 0 });
+        let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
+        sim.paused.remove(&0);
+        sim.pump();
+        let challenger = match sim.install(&bundle(b"fast")) {
+            Response::Installed { module } => module,
+            other => panic!("{what}: {other:?}\n{}", sim.notes()),
+        };
+        sim.pump();
+        if handed {
+            pending += 1;
+            for b in 0..6 {
+                sums.send(&mut sim, 20 + b);
+            }
+            let view = sim.m.slot().module(challenger).unwrap();
+            assert_eq!(
+                (view.state, view.evidence.agreeing),
+                (State::Shadowing, 0),
+                "{what}: compared during the hand-off\n{}",
+                sim.notes()
+            );
+            assert_eq!(sim.m.slot().serving(), 0, "{what}");
+            // The hand-off fails: the restored module replays its journal first.
+            sim.fault(promoted);
+        }
+        sim.paused.clear();
+        sim.pump();
+        for _ in 0..20 {
+            sums.send(&mut sim, 1);
+        }
+        sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+        for _ in 0..5 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &format!("{what} handed={handed}"));
+        assert_eq!(sim.m.slot().serving(), challenger, "{what} handed={handed}: promoted by the policy\n{}", sim.notes());
+    }
+    assert!(pending >= 2, "a hand-off was pending in {pending} runs");
+}
+
+#[test]
 fn a_second_promotion_after_a_replayed_rollback_keeps_every_answer_right() {
     // Fault rollback (replaying, in the phases where the warm module's state misses
     // requests), then another challenger promoted and the warm module (the restored one)
