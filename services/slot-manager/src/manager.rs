@@ -1254,29 +1254,31 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Seat `seat` imported a state. If it is the seat of a promotion's transfer before its
     /// switch and no import is still queued for it (a catch-up's import may have replaced
-    /// the transfer's own), the switch is made now. When the module skipped no copy since
-    /// the import was asked for, its state plus the copies it holds (of every request since
-    /// the export, in order) is the serving module's: the switch keeps those copies and
-    /// transfers nothing. Else (it fell `queue_limit` behind meanwhile) the switch
-    /// transfers the state again.
+    /// the transfer's own), the switch is made now, when the module skipped no copy since
+    /// the import was asked for: its state plus the copies it holds (of every request since
+    /// the export, in order) is the serving module's, so the switch keeps those copies and
+    /// transfers nothing. A module that fell `queue_limit` behind meanwhile is catching up:
+    /// the switch waits for the catch-up's import (the serving module serves on; the
+    /// transfer's limit, `DEFERRED_BOUND` from its start, still holds). So a module is
+    /// promoted only with the whole state: it never takes it from the warm module after
+    /// the switch (were the warm module to fault first, the requests it skipped would be
+    /// lost from its state).
     fn pre_transfer_done(&mut self, seat: usize) {
         let Some(pre) = self.pre_transfer.filter(|p| p.seat == seat) else { return };
         let Some(s) = self.seats.get(seat) else { return };
         if s.queue.iter().any(|job| matches!(job, Job::Import { .. })) {
             return;
         }
-        let in_step = s.role == Role::Module(pre.module) && !s.catching_up && s.missed == s.in_step;
-        self.pre_transfer = None;
-        if in_step {
+        if s.role == Role::Module(pre.module) && !s.catching_up && s.missed == s.in_step {
+            self.pre_transfer = None;
             self.in_step_for = Some((pre.module, self.message_at.saturating_sub(pre.since)));
             self.switch_to(pre.module);
             self.in_step_for = None;
         } else {
             self.host.note(format_args!(
-                "slot {}: module {} skipped copies during its state transfer before its promotion: its switch transfers the state again",
+                "slot {}: module {} skipped copies during its state transfer before its promotion: its switch waits for its catch-up",
                 self.config.name, pre.module
             ));
-            self.switch_to(pre.module);
         }
     }
 

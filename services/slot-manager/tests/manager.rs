@@ -1168,7 +1168,7 @@ fn a_request_during_the_transfer_before_the_switch_keeps_its_copy_and_transfers_
 /// `queue_limit` behind) is not in step at its import: the switch transfers the state again,
 /// and every answer is still right.
 #[test]
-fn a_module_that_skips_copies_during_its_transfer_gets_the_state_again_at_the_switch() {
+fn a_module_that_skips_copies_during_its_transfer_is_switched_after_its_catch_up() {
     let mut sim = shadowing_fast(policy(), 4);
     let seat = sim.m.seat_of_module(1).unwrap();
     sim.paused.insert(seat);
@@ -1186,9 +1186,15 @@ fn a_module_that_skips_copies_during_its_transfer_gets_the_state_again_at_the_sw
     sim.paused.clear();
     sim.pump();
     assert_eq!(sim.m.slot().serving(), 1, "promoted\n{}", sim.notes());
-    assert!(sim.notes().contains("skipped copies during its state transfer"), "{}", sim.notes());
+    assert!(
+        sim.notes().contains("skipped copies during its state transfer before its promotion: its switch waits for its catch-up"),
+        "{}",
+        sim.notes()
+    );
     sim.request(1, 100);
     sim.pump();
+    // Switched in step (its state whole), not with a transfer from the warm module after.
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
     assert_eq!(answer_value(&sim, 1, 5).words, vec![sum + 100], "the sum of every request\n{}", sim.notes());
     assert!(sim.not_answered_once().is_empty());
 }
