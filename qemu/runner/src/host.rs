@@ -44,6 +44,12 @@ pub fn event_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// Where `needle` first appears in `serial` (a byte offset); panics, naming the needle, if
+/// it does not appear.
+pub fn position(serial: &str, needle: &str) -> usize {
+    serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
+}
+
 /// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
 pub fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
     while Instant::now() < deadline {

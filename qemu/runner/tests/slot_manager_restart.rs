@@ -35,7 +35,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module, position};
 use tileos_qemu::images::test_images;
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
@@ -117,11 +117,6 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let end = host::serial_text(serial).len();
     wait_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote_sent, promote, status, reinstalled, log, end })
-}
-
-/// Where `needle` first appears in `serial` (panics if it does not).
-fn position(serial: &str, needle: &str) -> usize {
-    serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
 }
 
 #[test]

@@ -30,7 +30,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module};
+use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module, position};
 use tileos_qemu::images::test_images;
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
@@ -87,11 +87,6 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     // The slot keeps serving: a client round after everything.
     wait_line(serial, end, "@event checksum.round ", 60)?;
     Ok(Seen { unsigned, installed, log, end })
-}
-
-/// Where `needle` first appears in `serial` (panics, showing the log's end, if it does not).
-fn position(serial: &str, needle: &str) -> usize {
-    serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
 }
 
 #[test]

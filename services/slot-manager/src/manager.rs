@@ -766,9 +766,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let entries = store.load().map_err(|e| StartError::Log(e.0))?;
         // Every reloaded entry must decode (a `ManagerStarted` entry says they did).
         let mut log_base_ms = 0;
+        // The lineage positions the log says the fallback took over (`LineageReplaced`).
+        let mut replaced = [false; 3];
         for (index, entry) in entries.iter().enumerate() {
             let event = UpdateEvent::decode(entry).map_err(|e| StartError::Log(format!("entry {index}: {e}")))?;
             log_base_ms = event.timestamp_ms.saturating_add(1);
+            if let EventKind::LineageReplaced { lineage, .. } = event.kind
+                && let Some(position) = replaced.get_mut(usize::from(lineage))
+            {
+                *position = true;
+            }
         }
         let log = UpdateLog::from_entries(entries).map_err(|e| StartError::Log(format!("{e}")))?;
         let mut seats: Vec<Seat> = (0..config.seats).map(|_| Seat::empty()).collect();
@@ -843,9 +850,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     seat.program = Some(Program::Named(SeatProgram::Lineage(k as u8)));
                 }
             }
-            if manager.config.generation > 0 {
-                manager.restore_lineages();
-            }
+            manager.restore_lineages(replaced);
         } else if manager.config.comparator == Comparator::NoiseCancelled {
             let last = manager.seats.len() - 1;
             if let Some(seat) = manager.seats.get_mut(last) {
@@ -2647,30 +2652,55 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// A restarted manager of an N-version slot believes the boot layout (lineage k in seat
-    /// k), but its predecessor may have replaced a lineage: the fallback ran in a seat from
-    /// 3 up (stopped with the predecessor's other seats) and the lineage's own seat was
-    /// stopped. Each of seats 0–2 that does not run is started again with its lineage's
-    /// program (it imports the state like a restarted lineage), so the seats run what the
-    /// manager believes; a replacement is forgotten with the rest of the evidence (its
-    /// `LineageReplaced` entry stays in the log).
-    fn restore_lineages(&mut self) {
-        for k in 0..3u8 {
-            match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program: SeatProgram::Lineage(k) }) {
+    /// The lineage layout at the manager's start: lineage `k` in seat `k`, the spare seat
+    /// free, and each position in `replaced` (the log holds a `LineageReplaced` entry for
+    /// it) running the fallback. A replacement is a decision of the signed update log, and
+    /// the fallback is a built-in program, so it stands at a restart and at a boot: the
+    /// fallback is started in the position's own seat (after a `SeatStop` of whatever ran
+    /// there: the lineage the root server started at boot, or, after a restart, a fallback
+    /// of the predecessor's; a `NotRunning` answer expected), `@event
+    /// slot.lineage-replacement-restored`. After a restart (its predecessor's seats from 3
+    /// up were stopped), each other position's seat that does not run is started again with
+    /// its lineage's program (`@event slot.lineage-restored`; a `SeatRunning` refusal
+    /// expected). A seat started again imports a lineage's state, as a restarted lineage
+    /// does. Dissent counts start again (the evidence is not in the log).
+    fn restore_lineages(&mut self, replaced: [bool; 3]) {
+        let restart = self.config.generation > 0;
+        for (k, replaced) in (0..3u8).zip(replaced) {
+            if replaced {
+                match self.host.supervisor(&supervisor::Request::SeatStop { seat: k }) {
+                    Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
+                    other => self
+                        .host
+                        .note(format_args!("slot {}: stopping seat {k} for the fallback of lineage {k}: {other:?}", self.config.name)),
+                }
+                self.clear_seat(usize::from(k));
+            } else if !restart {
+                continue;
+            }
+            let program = if replaced { SeatProgram::Fallback } else { SeatProgram::Lineage(k) };
+            match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program }) {
                 Ok(supervisor::Response::SeatStarted { generation }) => {
                     self.started(k, generation);
                     if let Some(s) = self.seats.get_mut(usize::from(k)) {
-                        s.needs_state = true;
+                        s.needs_state = restart;
+                        s.program = Some(Program::Named(program));
                     }
-                    self.host.note(format_args!(
-                        "@event slot.lineage-restored slot={} lineage={k} seat={k} generation={generation}",
-                        self.config.name
-                    ));
+                    let event = if replaced { "lineage-replacement-restored" } else { "lineage-restored" };
+                    self.host
+                        .note(format_args!("@event slot.{event} slot={} lineage={k} seat={k} generation={generation}", self.config.name));
+                    if replaced
+                        && let Some(l) = &mut self.lineages
+                        && let Some(name) = l.names.get_mut(usize::from(k))
+                    {
+                        name.clone_from(&l.fallback);
+                    }
                 }
-                Ok(supervisor::Response::Refused(supervisor::Refusal::SeatRunning)) => {}
+                Ok(supervisor::Response::Refused(supervisor::Refusal::SeatRunning)) if !replaced => {}
                 other => self.host.note(format_args!(
-                    "slot {}: lineage {k} could not be started again in seat {k} after the restart: {other:?}",
-                    self.config.name
+                    "slot {}: {} could not be started in seat {k} at the manager's start: {other:?}",
+                    self.config.name,
+                    if replaced { "the fallback of lineage" } else { "lineage" }
                 )),
             }
         }

@@ -7,7 +7,7 @@ use common::*;
 use tileos_module_bundle::{BundleSigner, CapabilityRequest, Rights};
 use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{self, RefusalKind, Request, Response};
-use tileos_protocol::supervisor::{Request as SeatRequest, SeatSchedule};
+use tileos_protocol::supervisor::{Request as SeatRequest, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
 use tileos_slots::State;
@@ -726,7 +726,7 @@ fn a_lineage_replacement_is_an_update_log_entry() {
 }
 
 #[test]
-fn a_manager_restarted_after_a_lineage_replacement_runs_the_lineages_it_believes() {
+fn a_manager_restarted_after_a_lineage_replacement_runs_the_fallback_in_its_place() {
     let store = TestStore::default();
     let mut sim = replace_lineage_one(store.clone());
     assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "{}", sim.notes());
@@ -737,27 +737,61 @@ fn a_manager_restarted_after_a_lineage_replacement_runs_the_lineages_it_believes
     c.generation = 1;
     let before = sim.world.borrow().supervisor.len();
     sim.restart_manager(c);
-    // The fallback's seat is stopped and lineage 1 started again in its own seat; seats 0
-    // and 2 ran on (their starts refused SeatRunning).
+    // The predecessor's fallback (seat 3) is stopped and the fallback started again in
+    // lineage 1's own seat, as the log's LineageReplaced entry says; seats 0 and 2 ran on
+    // (their starts refused SeatRunning).
     assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
     assert!(running(&sim, 0) && running(&sim, 1) && running(&sim, 2) && !running(&sim, 3), "{}", sim.notes());
     let asked = sim.world.borrow().supervisor[before..].to_vec();
-    assert!(
-        asked
-            .iter()
-            .any(|r| matches!(r, SeatRequest::SeatStart { seat: 1, program: tileos_protocol::supervisor::SeatProgram::Lineage(1) })),
-        "{asked:?}"
-    );
-    assert!(sim.notes().contains("@event slot.lineage-restored slot=checksum lineage=1 seat=1"), "{}", sim.notes());
-    // The majority still answers (lineage 1 still wrong, outvoted), each request once.
+    assert!(asked.iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback })), "{asked:?}");
+    assert!(!asked.iter().any(|r| matches!(r, SeatRequest::SeatStart { program: SeatProgram::Lineage(1), .. })), "{asked:?}");
+    assert!(sim.notes().contains("@event slot.lineage-replacement-restored slot=checksum lineage=1 seat=1"), "{}", sim.notes());
+    let shown = status(&mut sim);
+    assert_eq!(shown.modules.get(1).map(|m| m.name.as_str()), Some("fallback"), "{shown:?}");
+    // The bad lineage is not judged again: its position answers right, so no dissent and no
+    // second replacement, though the lineage itself would still answer wrong.
     sim.wrong_lineage = Some(1);
-    for x in 5..=6 {
+    for x in 5..=10 {
         sim.request(1, x);
         sim.pump();
     }
     assert_eq!(answer_value(&sim, 1, 4).words, vec![15]);
+    assert_eq!(answer_value(&sim, 1, 9).words, vec![55]);
+    assert!(sim.not_answered_once().is_empty());
+    assert!(status(&mut sim).modules.iter().all(|m| m.disagreeing == 0), "a dissent:\n{}", sim.notes());
+    let kinds = entry_kinds(&sim);
+    assert_eq!(kinds.len(), 2, "the replacement and the restart's entry only: {kinds:?}\n{}", sim.notes());
+    assert_eq!(sim.notes().matches("@event slot.lineage-replaced ").count(), 1, "replaced again:\n{}", sim.notes());
+}
+
+#[test]
+fn a_manager_started_on_a_log_with_a_lineage_replacement_runs_the_fallback_in_its_place() {
+    // A boot (generation 0) on a store holding the replacement: the root server started
+    // the three lineages; the manager stops lineage 1 and starts the fallback in its seat.
+    let store = TestStore::default();
+    drop(replace_lineage_one(store.clone()));
+    let mut c = config(policy(), 4);
+    c.n_version = Some(n_version(2));
+    let mut sim = Sim::with_store(c, store.clone());
+    assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
+    let asked = sim.world.borrow().supervisor.clone();
+    assert!(
+        matches!(
+            asked.as_slice(),
+            [SeatRequest::SeatStop { seat: 1 }, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback }, ..]
+        ),
+        "{asked:?}"
+    );
+    assert!(sim.notes().contains("@event slot.lineage-replacement-restored slot=checksum lineage=1 seat=1"), "{}", sim.notes());
+    sim.wrong_lineage = Some(1);
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
     assert_eq!(answer_value(&sim, 1, 5).words, vec![21]);
     assert!(sim.not_answered_once().is_empty());
+    assert!(status(&mut sim).modules.iter().all(|m| m.disagreeing == 0), "a dissent:\n{}", sim.notes());
+    assert_eq!(entry_kinds(&sim).len(), 1, "{}", sim.notes());
 }
 
 #[test]

@@ -403,7 +403,9 @@ impl Sim {
     pub fn with_store(config: Config, store: TestStore) -> Sim {
         // The root server builds a seat in pieces: a begin and two continues.
         let world = Rc::new(RefCell::new(World { build_pieces: 2, ..World::default() }));
-        world.borrow_mut().running.insert(0);
+        // The root server starts seat 0 at boot (seats 0-2 in an N-version slot).
+        let booted = if config.n_version.is_some() { 3 } else { 1 };
+        world.borrow_mut().running.extend(0..booted);
         Sim::with_world(config, store, world)
     }
 
@@ -443,6 +445,11 @@ impl Sim {
         // Seat 0 was started by the root server at boot.
         if sim.m.lineage_seats().is_some() {
             for k in 0..3u8 {
+                // A seat the manager started again as it started (the fallback of a
+                // replaced lineage) starts its module from the world's event.
+                if sim.world.borrow().events.iter().any(|event| matches!(event, Event::Started(seat, _) if *seat == k)) {
+                    continue;
+                }
                 sim.world.borrow_mut().running.insert(k);
                 sim.start_module(usize::from(k), format!("lineage{k}").as_bytes());
             }
