@@ -1647,45 +1647,43 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         // The seats, found once per pair of generations: they depend only on the roles (the
         // manager's) and on the serving and mirrored modules (the slot's).
         let generations = (self.generation, self.slot.generation());
-        let mut seats = core::mem::take(&mut self.batch_seats);
         if self.plan_for == Some(generations) {
             if cfg!(debug_assertions) {
                 let (mut n, mut same) = (0, true);
                 let found = self.seat_plan(mirror, |seat| {
-                    same &= seats.get(n) == Some(&seat);
+                    same &= self.batch_seats.get(n) == Some(&seat);
                     n += 1;
                 });
-                debug_assert!(found && same && n == seats.len(), "a seat plan outlived a change: a missed bump");
+                debug_assert!(found && same && n == self.batch_seats.len(), "a seat plan outlived a change: a missed bump");
             }
         } else {
+            let mut seats = core::mem::take(&mut self.batch_seats);
             seats.clear();
-            if !self.seat_plan(mirror, |seat| seats.push(seat)) {
-                self.batch_seats = seats;
+            let found = self.seat_plan(mirror, |seat| seats.push(seat));
+            self.batch_seats = seats;
+            if !found {
                 self.plan_for = None;
                 return false;
             }
             self.plan_for = Some(generations);
         }
+        // The fields apart (no list taken out and put back on every request).
+        let Self { seats: all, batch_seats: seats, batch: callers, host, message_at, .. } = self;
         // The serving seat first; a copy's seat must not be catching up (paced mirroring).
         let waiting = seats.iter().enumerate().all(|(k, &seat)| {
-            self.seats
-                .get(seat)
-                .is_some_and(|s| s.current.is_none() && s.queue.is_empty() && s.caller.is_some() && (k == 0 || !s.catching_up))
+            all.get(seat).is_some_and(|s| s.current.is_none() && s.queue.is_empty() && s.caller.is_some() && (k == 0 || !s.catching_up))
         });
         if waiting {
-            let mut callers = core::mem::take(&mut self.batch);
             callers.clear();
             for (k, &seat) in seats.iter().enumerate() {
-                let Some(s) = self.seats.get_mut(seat) else { continue };
+                let Some(s) = all.get_mut(seat) else { continue };
                 let Some(caller) = s.caller.take() else { continue };
                 callers.push(caller);
                 s.current = Some(Job::Request { id, message: message.clone(), copy_until: (k > 0).then_some(mirror.deadline) });
-                s.current_since = self.message_at;
+                s.current_since = *message_at;
             }
-            self.host.reply_all(&mut callers, message);
-            self.batch = callers;
+            host.reply_all(callers, message);
         }
-        self.batch_seats = seats;
         waiting
     }
 

@@ -148,7 +148,7 @@ impl Evidence {
 
     /// Counts one answer: whether it agreed, its latency and the serving module's latency for
     /// the same request (`bound`: the policy's latency bound, which makes it slow).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_answer(&mut self, agree: bool, latency: Ticks, incumbent_latency: Ticks, bound: Ratio) {
         let counter = if agree { &mut self.agreeing } else { &mut self.disagreeing };
         *counter = counter.saturating_add(1);

@@ -872,6 +872,7 @@ fn main(resources: Resources) -> ! {
                     let now = tileos_sys::timestamp();
                     // No system call on it: all of it is the manager's logic.
                     let logic = now.wrapping_sub(logic_start);
+                    cost.narrow(logic);
                     cost.add(now.wrapping_sub(start), 0, logic, manager.stats().answered, &slot_name, manager.host_mut());
                     run_deferred(&mut manager, &mut current, step_priority, &slot_name, now);
                     // No promotion is under way (the narrow path is not taken then, and
@@ -1219,6 +1220,9 @@ const COST_WINDOW: u64 = 1000;
 /// released caller's `CNodeSaveCaller`: `kernel_ticks_per_request`, their time-stamp reads
 /// included) and the part in the manager's logic (`Manager::received` without those system
 /// calls: `logic_ticks_per_request`); the rest is this glue's own handling of the message.
+/// Of the logic, the part spent on the narrow path's copy answers (`Manager::copy_answer`:
+/// `narrow_logic_ticks_per_request`, over `narrow_answers` answers in the window), so the
+/// per-challenger logic splits into the copies' answers and the request's side.
 /// The receive (`SaveRecv`, which also saves the last caller's reply capability) is outside
 /// the measure.
 #[derive(Default)]
@@ -1229,11 +1233,21 @@ struct ServiceCost {
     kernel: u64,
     /// Of those, ticks in the manager's logic (its system calls not included).
     logic: u64,
+    /// Of the logic, ticks on the narrow path of copies' answers.
+    narrow: u64,
+    /// Copies' answers the narrow path took.
+    narrow_answers: u64,
     /// Requests answered at the last line.
     answered_then: u64,
 }
 
 impl ServiceCost {
+    /// Counts `logic` ticks of one copy's answer on the narrow path (before its [`ServiceCost::add`]).
+    fn narrow(&mut self, logic: u64) {
+        self.narrow = self.narrow.saturating_add(logic);
+        self.narrow_answers += 1;
+    }
+
     /// Counts `spent` ticks, `kernel` of them in system calls and `logic` in the manager's
     /// logic; notes a line once [`COST_WINDOW`] more requests were answered.
     fn add(&mut self, spent: u64, kernel: u64, logic: u64, answered: u64, slot: &str, glue: &mut Glue) {
@@ -1243,12 +1257,14 @@ impl ServiceCost {
         let requests = answered.saturating_sub(self.answered_then);
         if requests >= COST_WINDOW {
             glue.note(format_args!(
-                "@event slot.cost slot={slot} requests={requests} ticks_per_request={} kernel_ticks_per_request={} logic_ticks_per_request={}",
+                "@event slot.cost slot={slot} requests={requests} ticks_per_request={} kernel_ticks_per_request={} logic_ticks_per_request={} narrow_logic_ticks_per_request={} narrow_answers={}",
                 self.ticks / requests,
                 self.kernel / requests,
-                self.logic / requests
+                self.logic / requests,
+                self.narrow / requests,
+                self.narrow_answers
             ));
-            *self = ServiceCost { ticks: 0, kernel: 0, logic: 0, answered_then: answered };
+            *self = ServiceCost { answered_then: answered, ..ServiceCost::default() };
         }
     }
 }
