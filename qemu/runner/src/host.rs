@@ -50,6 +50,34 @@ pub fn position(serial: &str, needle: &str) -> usize {
     serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
 }
 
+/// Waits until the serial log `serial` holds `needle` at or after byte `from` of its text
+/// ([`serial_text`]); where it appears, or an error naming it after `seconds`.
+pub fn wait_for_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(at) = serial_text(serial).get(from..).and_then(|text| text.find(needle)) {
+            return Ok(from + at);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {needle:?} within {seconds} s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the serial log `serial` holds `count` whole lines starting with `prefix` at
+/// or after byte `from` of its text; an error naming them after `seconds`.
+pub fn wait_for_lines(serial: &Path, from: usize, prefix: &str, count: usize, seconds: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while whole_lines_with(serial_text(serial).get(from..).unwrap_or(""), prefix).len() < count {
+        if Instant::now() > deadline {
+            return Err(format!("{count} whole lines starting {prefix:?} not seen within {seconds} s"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
 /// Waits until the file `log` holds `text` (or `deadline` passes); whether it did.
 pub fn wait_for(log: &Path, text: &str, deadline: Instant) -> bool {
     while Instant::now() < deadline {

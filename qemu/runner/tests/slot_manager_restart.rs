@@ -49,30 +49,9 @@ const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
 
-/// Waits until `serial` from byte `from` on contains `needle`; returns where.
-fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(at) = host::serial_text(serial).get(from..).and_then(|text| text.find(needle)) {
-            return Ok(from + at);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no {needle:?} within {seconds} s"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Waits until `serial` from byte `from` on has `count` whole client rounds.
 fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while host::whole_lines_with(host::serial_text(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
-        if Instant::now() > deadline {
-            return Err(format!("the client's rounds stopped ({count} whole rounds not seen within {seconds} s)"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
+    host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
 }
 
 /// What the host saw.
@@ -104,7 +83,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
             other => break (sent, other),
         }
     };
-    let after_restart = wait_text(serial, 0, "(generation 1)", 60)?;
+    let after_restart = host::wait_for_text(serial, 0, "(generation 1)", 60)?;
     // The client's calls go on after the restart: two rounds.
     wait_rounds(serial, after_restart, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;

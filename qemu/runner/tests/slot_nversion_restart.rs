@@ -53,30 +53,9 @@ const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 2 entries (generation 1)";
 
-/// Waits until `serial` from byte `from` on contains `needle`; returns where.
-fn wait_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(at) = host::serial_text(serial).get(from..).and_then(|text| text.find(needle)) {
-            return Ok(from + at);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no {needle:?} within {seconds} s"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Waits until `serial` from byte `from` on has `count` whole client rounds.
 fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while host::whole_lines_with(host::serial_text(serial).get(from..).unwrap_or(""), "@event checksum.round ").len() < count {
-        if Instant::now() > deadline {
-            return Err(format!("the client's rounds stopped ({count} whole rounds not seen within {seconds} s)"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
+    host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
 }
 
 /// Lineage `k`'s status line: (program kind "lineage"/"fallback", seat, dissents).
@@ -99,7 +78,7 @@ struct Seen {
 }
 
 fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
-    let serving_again = wait_text(serial, 0, SERVING_AGAIN, 180)?;
+    let serving_again = host::wait_for_text(serial, 0, SERVING_AGAIN, 180)?;
     // Three rounds' lines after the restart (the first may count requests from before it):
     // at least 1,000 requests after it, where checksum-wrong, were it back, would dissent
     // 31 times in about 150.
