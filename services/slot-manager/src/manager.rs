@@ -9,7 +9,7 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use tileos_bundle_verifier::{Call, CallError};
-use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, TrustedKeys, Verification, VerifyError, signature_input};
+use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, Stage, TrustedKeys, Verification, VerifyError, signature_input};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
@@ -3459,12 +3459,14 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The phase of the install under way, for the glue's timing of its steps: `signatures`
-    /// (the verifier's part), `verify` (the manifest and the payload's hash), `refuse` (a
-    /// refused bundle's hash), `stage` (the ELF's chunks) or `build` (the root server's
+    /// (the verifier's part), `manifest` (the manifest's decoding), `verify` (the payload's
+    /// hash; its last step also checks the verified manifest and chooses the seat), `refuse`
+    /// (a refused bundle's hash), `stage` (the ELF's chunks) or `build` (the root server's
     /// pieces and then the start); `None` with no install under way.
     pub fn install_phase(&self) -> Option<&'static str> {
-        self.install.as_ref().map(|job| match job.phase {
+        self.install.as_ref().map(|job| match &job.phase {
             InstallPhase::Signatures { .. } => "signatures",
+            InstallPhase::Verify(verification) if verification.stage() == Stage::Manifest => "manifest",
             InstallPhase::Verify(_) => "verify",
             InstallPhase::Refuse { .. } => "refuse",
             InstallPhase::Stage { building: false, .. } => "stage",

@@ -127,7 +127,15 @@ struct Glue {
     /// Time-stamp counter ticks spent in the system calls of the serving path (saving a
     /// caller, answering a saved call), for `slot.cost`.
     kernel_ticks: u64,
+    /// Time-stamp counter ticks spent in calls to the root server (`supervisor`), for the
+    /// install-commit line's per-phase figures ([`InstallTiming`]).
+    supervisor_ticks: u64,
 }
+
+/// Time-stamp counter ticks spent in the update log's store appends ([`AnyLog`]), for the
+/// install-commit line's per-phase figures ([`InstallTiming`]). The manager owns its log
+/// store, so the glue reads the count here (one thread: relaxed is enough).
+static STORE_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Lines queued at most; one more writes the oldest at once (lines are never dropped).
 const MAX_PENDING_LINES: usize = 64;
@@ -286,6 +294,24 @@ struct InstallTiming {
     /// first, or the last and the job's end): a bound on any client call made and answered
     /// within it, as the client has one call outstanding at a time.
     longest_gap: u64,
+    /// Per phase, in the order first seen: its steps and its longest step with the ticks of
+    /// that step spent in root-server calls and in store appends ([`PhaseFigures`]).
+    phases: Vec<PhaseFigures>,
+}
+
+/// One phase's figures in an install's `slot.install-commit` line (`phases=`, each
+/// `name:steps:longest:root:store`): `name` is [`Manager::install_phase`]'s, except that the
+/// `verify` step that ends the verification is `verified` (the last 2 KiB of the payload's
+/// hash, the verified manifest's checks, the seat's choice) and the job's last step is
+/// `start` (the module's start with its update-log entry, or a refusal's entry); `root` and `store` are the time-stamp ticks of the longest step spent in
+/// root-server calls (a thread above the step's priority that runs before the call returns,
+/// such as a module the call started, counts in it) and in the update log's store appends.
+struct PhaseFigures {
+    name: &'static str,
+    steps: u64,
+    longest: u64,
+    root: u64,
+    store: u64,
 }
 
 /// A challenger's rebuild after a fault in steps (`Manager::rebuild_step`, at
@@ -306,12 +332,16 @@ struct RebuildTiming {
     longest_stage: u64,
     /// The last step.
     last: u64,
+    /// Of the last step, the ticks in root-server calls (a thread above the step's priority
+    /// that runs before the call returns, such as the module it started, counts in it).
+    last_root: u64,
 }
 
 impl RebuildTiming {
     /// Counts the step that began at `start` and ended at `end`; notes the line once no
     /// rebuild is pending.
-    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64) {
+    /// `root` of the step's ticks were spent in root-server calls.
+    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64, root: u64) {
         if self.since == 0 {
             self.since = start;
         }
@@ -320,14 +350,16 @@ impl RebuildTiming {
         self.work = self.work.saturating_add(ticks);
         self.longest_stage = self.longest_stage.max(self.last);
         self.last = ticks;
+        self.last_root = root;
         if !manager.rebuild_pending() {
             manager.host_mut().note(format_args!(
-                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={}",
+                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={} last_step_root={}",
                 self.steps,
                 self.work,
                 self.longest_stage,
                 self.last,
-                end.wrapping_sub(self.since)
+                end.wrapping_sub(self.since),
+                self.last_root
             ));
             *self = RebuildTiming::default();
         }
@@ -335,6 +367,35 @@ impl RebuildTiming {
 }
 
 impl InstallTiming {
+    /// Counts one step (or the commit's handling) of `ticks` in `phase`, `root` and `store` of
+    /// them in root-server calls and store appends.
+    fn add_step(&mut self, ticks: u64, phase: &'static str, root: u64, store: u64) {
+        self.add(ticks, phase);
+        let at = match self.phases.iter().position(|p| p.name == phase) {
+            Some(at) => at,
+            None => {
+                self.phases.push(PhaseFigures { name: phase, steps: 0, longest: 0, root: 0, store: 0 });
+                self.phases.len() - 1
+            }
+        };
+        if let Some(p) = self.phases.get_mut(at) {
+            p.steps += 1;
+            if ticks >= p.longest {
+                (p.longest, p.root, p.store) = (ticks, root, store);
+            }
+        }
+    }
+
+    /// The `phases=` field's value ([`PhaseFigures`]).
+    fn phase_list(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.phases.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            out.push_str(&format!("{comma}{}:{}:{}:{}:{}", p.name, p.steps, p.longest, p.root, p.store));
+        }
+        out
+    }
+
     /// Counts one step (or the commit's handling) of `ticks`.
     fn add(&mut self, ticks: u64, phase: &'static str) {
         self.work = self.work.saturating_add(ticks);
@@ -410,10 +471,13 @@ impl Seats for Glue {
     }
 
     fn supervisor(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, ProtocolError> {
-        self.supervisor.call(request).map_err(|error| match error {
+        let start = tileos_sys::timestamp();
+        let result = self.supervisor.call(request).map_err(|error| match error {
             tileos_sys::rpc::CallError::Protocol(error) => error,
             tileos_sys::rpc::CallError::ServerRestarted => ProtocolError::NoServer,
-        })
+        });
+        self.supervisor_ticks = self.supervisor_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
+        result
     }
 
     fn note(&mut self, line: core::fmt::Arguments<'_>) {
@@ -516,10 +580,14 @@ impl LogStore for AnyLog {
     }
 
     fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
-        match self {
+        let start = tileos_sys::timestamp();
+        let result = match self {
             AnyLog::Store(store) => store.append(index, entry),
             AnyLog::Memory(memory) => memory.append(index, entry),
-        }
+        };
+        let ticks = tileos_sys::timestamp().wrapping_sub(start);
+        STORE_TICKS.fetch_add(ticks, core::sync::atomic::Ordering::Relaxed);
+        result
     }
 }
 
@@ -634,6 +702,7 @@ fn main(resources: Resources) -> ! {
         unsaved: None,
         lines: PendingLines { queue: VecDeque::new(), pushed: 0 },
         kernel_ticks: 0,
+        supervisor_ticks: 0,
     };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
@@ -783,23 +852,34 @@ fn main(resources: Resources) -> ! {
                     change_priority(&mut current, BACKGROUND_PRIORITY);
                     // A challenger's rebuild first (an install's staging waits for it; it
                     // waits for an install whose staging is under way: then it does nothing).
+                    let root_before = manager.host_mut().supervisor_ticks;
                     let start = tileos_sys::timestamp();
                     if manager.rebuild_pending() && manager.rebuild_step() {
                         let end = tileos_sys::timestamp();
-                        rebuild.step(&mut manager, &slot_name, start, end);
+                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                        rebuild.step(&mut manager, &slot_name, start, end, root);
                         continue;
                     }
-                    let start = tileos_sys::timestamp();
                     let phase = manager.install_phase().unwrap_or("none");
+                    let root_before = manager.host_mut().supervisor_ticks;
+                    let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
+                    let start = tileos_sys::timestamp();
                     manager.install_step();
                     let now = tileos_sys::timestamp();
-                    install.add(now.wrapping_sub(start), phase);
+                    let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                    let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
+                    let phase = match (phase, manager.install_phase()) {
+                        (_, None) => "start",
+                        ("verify", Some(after)) if after != "verify" => "verified",
+                        _ => phase,
+                    };
+                    install.add_step(now.wrapping_sub(start), phase, root, store);
                     install.steps += 1;
                     if !manager.install_pending() {
                         install.answer_at(now);
                         change_priority(&mut current, priority);
                         manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={}",
+                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={}",
                             now.wrapping_sub(install.since),
                             install.work,
                             install.steps,
@@ -809,7 +889,8 @@ fn main(resources: Resources) -> ! {
                             gap_since_install.max(install.longest_gap),
                             install.longest_before_last,
                             install.longest_phase,
-                            install.before_last_phase
+                            install.before_last_phase,
+                            install.phase_list()
                         ));
                         manager.host_mut().note(format_args!(
                             "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
