@@ -300,15 +300,19 @@ struct InstallTiming {
 }
 
 /// One phase's figures in an install's `slot.install-commit` line (`phases=`, each
-/// `name:steps:longest:root:store`): `name` is [`Manager::install_phase`]'s, except that the
-/// `verify` step that ends the verification is `verified` (the last 2 KiB of the payload's
-/// hash, the verified manifest's checks, the seat's choice) and the job's last step is
-/// `start` (the module's start with its update-log entry, or a refusal's entry); `root` and `store` are the time-stamp ticks of the longest step spent in
-/// root-server calls (a thread above the step's priority that runs before the call returns,
-/// such as a module the call started, counts in it) and in the update log's store appends.
+/// `name:steps:total:longest:root:store`, in the order first seen; `total` the ticks of all
+/// its steps): `name` is
+/// [`Manager::install_phase`]'s, except that the `verify` step that ends the verification is
+/// `verified` (the payload hash's last piece and its comparison with the manifest's) and the `build` step whose root-server piece started the module is
+/// `start`; `entry-in-call` is the busy span of a message (the module's call or fault) whose
+/// handling made the entry first (its root and store ticks not split out: 0). `root` and
+/// `store` are the time-stamp ticks of the phase's longest step spent in root-server calls
+/// (a thread above the step's priority that runs before the call returns, such as the
+/// module the call started, counts in it) and in the update log's store appends.
 struct PhaseFigures {
     name: &'static str,
     steps: u64,
+    total: u64,
     longest: u64,
     root: u64,
     store: u64,
@@ -374,12 +378,13 @@ impl InstallTiming {
         let at = match self.phases.iter().position(|p| p.name == phase) {
             Some(at) => at,
             None => {
-                self.phases.push(PhaseFigures { name: phase, steps: 0, longest: 0, root: 0, store: 0 });
+                self.phases.push(PhaseFigures { name: phase, steps: 0, total: 0, longest: 0, root: 0, store: 0 });
                 self.phases.len() - 1
             }
         };
         if let Some(p) = self.phases.get_mut(at) {
             p.steps += 1;
+            p.total = p.total.saturating_add(ticks);
             if ticks >= p.longest {
                 (p.longest, p.root, p.store) = (ticks, root, store);
             }
@@ -391,9 +396,42 @@ impl InstallTiming {
         let mut out = String::new();
         for (i, p) in self.phases.iter().enumerate() {
             let comma = if i == 0 { "" } else { "," };
-            out.push_str(&format!("{comma}{}:{}:{}:{}:{}", p.name, p.steps, p.longest, p.root, p.store));
+            out.push_str(&format!("{comma}{}:{}:{}:{}:{}:{}", p.name, p.steps, p.total, p.longest, p.root, p.store));
         }
         out
+    }
+
+    /// The job ended at `now` (its answer sent): notes its `slot.install-commit` line and the
+    /// `slot.answer-gap` line since the last install's (`gap_since`, `gap_where`, then reset).
+    fn finish(
+        &mut self,
+        manager: &mut Manager<Glue, TscClock, AnyLog>,
+        slot_name: &str,
+        now: u64,
+        gap_since: &mut u64,
+        gap_where: &mut (u64, u64, u64),
+    ) {
+        self.answer_at(now);
+        manager.host_mut().note(format_args!(
+            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={}",
+            now.wrapping_sub(self.since),
+            self.work,
+            self.steps,
+            self.longest,
+            self.answered,
+            self.longest_gap,
+            (*gap_since).max(self.longest_gap),
+            self.longest_before_last,
+            self.longest_phase,
+            self.before_last_phase,
+            self.phase_list()
+        ));
+        manager.host_mut().note(format_args!(
+            "@event slot.answer-gap slot={slot_name} ticks={gap_since} controls={} to_first_control={} from_last_control={}",
+            gap_where.0, gap_where.1, gap_where.2
+        ));
+        *gap_since = 0;
+        *gap_where = (0, 0, 0);
     }
 
     /// Counts one step (or the commit's handling) of `ticks`.
@@ -809,105 +847,84 @@ fn main(resources: Resources) -> ! {
         // progress when it called.
         // (An install waiting for the verifier domain's verdict has no step: the manager
         // waits for messages then, and the verifier, below every client, runs.)
-        let received = if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready())
-            && manager.outstanding() == 0
-        {
-            match manager.host_mut().poll(front) {
-                Some(received) => {
-                    change_priority(&mut current, priority);
-                    received
-                }
-                None if manager.deferred_ready() => {
-                    // The next deferred step (a promotion's entry, its transfer's start…),
-                    // in a busy span of its own: no message waited. At the step priority: a
-                    // thread above it that wakes meanwhile runs first, and a message that
-                    // arrives is handled at the manager's own priority after this step.
-                    change_priority(&mut current, step_priority);
-                    let start = tileos_sys::timestamp();
-                    let was_promoting = manager.promotion_under_way();
-                    let was_rolling = manager.rollback_under_way();
-                    let promoted = manager.slot().counters().promoted;
-                    let pushed = manager.host_mut().lines.pushed;
-                    if manager.deferred_step() {
-                        let ticks = tileos_sys::timestamp().wrapping_sub(start);
-                        let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-                        if manager.host_mut().lines.hashed_since(pushed) {
-                            // The update log's hashing step (`slots28`: its longest at a
-                            // large log is a figure of `slot_cycles`).
-                            let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
-                            manager.host_mut().note(format_args!(
-                                "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
-                            ));
-                        } else {
-                            manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
-                        }
+        let received =
+            if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
+                match manager.host_mut().poll(front) {
+                    Some(received) => {
+                        change_priority(&mut current, priority);
+                        received
                     }
-                    let promoting = manager.promotion_under_way();
-                    stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
-                    let rolling = manager.rollback_under_way();
-                    rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
-                    continue;
-                }
-                None => {
-                    change_priority(&mut current, BACKGROUND_PRIORITY);
-                    // A challenger's rebuild first (an install's staging waits for it; it
-                    // waits for an install whose staging is under way: then it does nothing).
-                    let root_before = manager.host_mut().supervisor_ticks;
-                    let start = tileos_sys::timestamp();
-                    if manager.rebuild_pending() && manager.rebuild_step() {
-                        let end = tileos_sys::timestamp();
-                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
-                        rebuild.step(&mut manager, &slot_name, start, end, root);
+                    None if manager.deferred_ready() => {
+                        // The next deferred step (a promotion's entry, its transfer's start…),
+                        // in a busy span of its own: no message waited. At the step priority: a
+                        // thread above it that wakes meanwhile runs first, and a message that
+                        // arrives is handled at the manager's own priority after this step.
+                        change_priority(&mut current, step_priority);
+                        let start = tileos_sys::timestamp();
+                        let was_promoting = manager.promotion_under_way();
+                        let was_rolling = manager.rollback_under_way();
+                        let promoted = manager.slot().counters().promoted;
+                        let pushed = manager.host_mut().lines.pushed;
+                        if manager.deferred_step() {
+                            let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                            let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
+                            if manager.host_mut().lines.hashed_since(pushed) {
+                                // The update log's hashing step (`slots28`: its longest at a
+                                // large log is a figure of `slot_cycles`).
+                                let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
+                                manager.host_mut().note(format_args!(
+                                    "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
+                                ));
+                            } else {
+                                manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                            }
+                        }
+                        let promoting = manager.promotion_under_way();
+                        stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+                        let rolling = manager.rollback_under_way();
+                        rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
                         continue;
                     }
-                    let phase = manager.install_phase().unwrap_or("none");
-                    let root_before = manager.host_mut().supervisor_ticks;
-                    let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
-                    let start = tileos_sys::timestamp();
-                    manager.install_step();
-                    let now = tileos_sys::timestamp();
-                    let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
-                    let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
-                    let phase = match (phase, manager.install_phase()) {
-                        (_, None) => "start",
-                        ("verify", Some(after)) if after != "verify" => "verified",
-                        _ => phase,
-                    };
-                    install.add_step(now.wrapping_sub(start), phase, root, store);
-                    install.steps += 1;
-                    if !manager.install_pending() {
-                        install.answer_at(now);
-                        change_priority(&mut current, priority);
-                        manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={}",
-                            now.wrapping_sub(install.since),
-                            install.work,
-                            install.steps,
-                            install.longest,
-                            install.answered,
-                            install.longest_gap,
-                            gap_since_install.max(install.longest_gap),
-                            install.longest_before_last,
-                            install.longest_phase,
-                            install.before_last_phase,
-                            install.phase_list()
-                        ));
-                        manager.host_mut().note(format_args!(
-                            "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
-                            gap_where.0, gap_where.1, gap_where.2
-                        ));
-                        gap_since_install = 0;
-                        gap_where = (0, 0, 0);
-                        // Its lines go out as usual (one per client request, or all when
-                        // the slot is idle): written now, they would lengthen a client's call.
+                    None => {
+                        change_priority(&mut current, BACKGROUND_PRIORITY);
+                        // A challenger's rebuild first (an install's staging waits for it; it
+                        // waits for an install whose staging is under way: then it does nothing).
+                        let root_before = manager.host_mut().supervisor_ticks;
+                        let start = tileos_sys::timestamp();
+                        if manager.rebuild_pending() && manager.rebuild_step() {
+                            let end = tileos_sys::timestamp();
+                            let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                            rebuild.step(&mut manager, &slot_name, start, end, root);
+                            continue;
+                        }
+                        let phase = manager.install_phase().unwrap_or("none");
+                        let root_before = manager.host_mut().supervisor_ticks;
+                        let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
+                        let start = tileos_sys::timestamp();
+                        manager.install_step();
+                        let now = tileos_sys::timestamp();
+                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                        let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
+                        let phase = match (phase, manager.install_phase()) {
+                            ("verify", Some(after)) if after != "verify" => "verified",
+                            ("build", Some("entry")) => "start",
+                            _ => phase,
+                        };
+                        install.add_step(now.wrapping_sub(start), phase, root, store);
+                        install.steps += 1;
+                        if !manager.install_pending() {
+                            change_priority(&mut current, priority);
+                            install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
+                            // Its lines go out as usual (one per client request, or all when
+                            // the slot is idle): written now, they would lengthen a client's call.
+                        }
+                        continue;
                     }
-                    continue;
                 }
-            }
-        } else {
-            change_priority(&mut current, priority);
-            manager.host_mut().receive(front)
-        };
+            } else {
+                change_priority(&mut current, priority);
+                manager.host_mut().receive(front)
+            };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
@@ -916,7 +933,15 @@ fn main(resources: Resources) -> ! {
             send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
             let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
             if bits != 0 {
+                let was_pending = manager.install_pending();
                 manager.faulted(bits);
+                if was_pending && !manager.install_pending() {
+                    // The installed module's fault before its entry's step: the entry was
+                    // made first (`Manager::install_started`), in this span.
+                    let now = tileos_sys::timestamp();
+                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0);
+                    install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
+                }
             }
             let immune = received.badge & IMMUNE_DOORBELL != 0;
             if immune {
@@ -1036,6 +1061,12 @@ fn main(resources: Resources) -> ! {
                 install.answered += manager.stats().answered - answered;
                 install.answer_at(now);
             }
+        }
+        if was_pending && !manager.install_pending() {
+            // A call from the installed module's seat before its entry's step (not its
+            // READY, which waits for that step): the entry was made first, in this span.
+            install.add_step(spent, "entry-in-call", 0, 0);
+            install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
         }
         if commit && was_pending {
             // Refused Busy: the job under way keeps its timing.
