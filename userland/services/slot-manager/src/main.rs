@@ -300,15 +300,17 @@ struct InstallTiming {
 }
 
 /// One phase's figures in an install's `slot.install-commit` line (`phases=`, each
-/// `name:steps:total:longest:root:store`, in the order first seen; `total` the ticks of all
-/// its steps): `name` is
-/// [`Manager::install_phase`]'s, except that the `verify` step that ends the verification is
-/// `verified` (the payload hash's last piece and its comparison with the manifest's) and the `build` step whose root-server piece started the module is
-/// `start`; `entry-in-call` is the busy span of a message (the module's call or fault) whose
-/// handling made the entry first (its root and store ticks not split out: 0). `root` and
-/// `store` are the time-stamp ticks of the phase's longest step spent in root-server calls
-/// (a thread above the step's priority that runs before the call returns, such as the
-/// module the call started, counts in it) and in the update log's store appends.
+/// `name:steps:total:longest:root:store:sends`, in the order first seen; `total` the ticks
+/// of all its steps): `name` is [`Manager::install_phase`]'s, except that the `verify` step
+/// that ends the verification is `verified` (the payload hash's last piece and its
+/// comparison with the manifest's) and the `build` step whose root-server piece started the
+/// module is `start`; `entry-in-call` is the busy span of a message (the module's call or
+/// fault) whose handling made the entry first (its root, store and send ticks not split
+/// out: 0). `root`, `store` and `sends` are the time-stamp ticks of the phase's longest step
+/// spent in root-server calls, in the update log's store appends and in the manager's sends
+/// (`NbSend`, `NbSendAll`, `Reply`: `Glue::kernel_ticks`); a thread above the step's
+/// priority that the call or send made ready runs before it returns (the module a build
+/// piece started, a module sent work) and counts in it.
 struct PhaseFigures {
     name: &'static str,
     steps: u64,
@@ -316,6 +318,7 @@ struct PhaseFigures {
     longest: u64,
     root: u64,
     store: u64,
+    sends: u64,
 }
 
 /// A challenger's rebuild after a fault in steps (`Manager::rebuild_step`, at
@@ -373,12 +376,12 @@ impl RebuildTiming {
 impl InstallTiming {
     /// Counts one step (or the commit's handling) of `ticks` in `phase`, `root` and `store` of
     /// them in root-server calls and store appends.
-    fn add_step(&mut self, ticks: u64, phase: &'static str, root: u64, store: u64) {
+    fn add_step(&mut self, ticks: u64, phase: &'static str, root: u64, store: u64, sends: u64) {
         self.add(ticks, phase);
         let at = match self.phases.iter().position(|p| p.name == phase) {
             Some(at) => at,
             None => {
-                self.phases.push(PhaseFigures { name: phase, steps: 0, total: 0, longest: 0, root: 0, store: 0 });
+                self.phases.push(PhaseFigures { name: phase, steps: 0, total: 0, longest: 0, root: 0, store: 0, sends: 0 });
                 self.phases.len() - 1
             }
         };
@@ -386,7 +389,7 @@ impl InstallTiming {
             p.steps += 1;
             p.total = p.total.saturating_add(ticks);
             if ticks >= p.longest {
-                (p.longest, p.root, p.store) = (ticks, root, store);
+                (p.longest, p.root, p.store, p.sends) = (ticks, root, store, sends);
             }
         }
     }
@@ -396,7 +399,7 @@ impl InstallTiming {
         let mut out = String::new();
         for (i, p) in self.phases.iter().enumerate() {
             let comma = if i == 0 { "" } else { "," };
-            out.push_str(&format!("{comma}{}:{}:{}:{}:{}:{}", p.name, p.steps, p.total, p.longest, p.root, p.store));
+            out.push_str(&format!("{comma}{}:{}:{}:{}:{}:{}:{}", p.name, p.steps, p.total, p.longest, p.root, p.store, p.sends));
         }
         out
     }
@@ -898,19 +901,29 @@ fn main(resources: Resources) -> ! {
                             continue;
                         }
                         let phase = manager.install_phase().unwrap_or("none");
+                        if phase == "ready" {
+                            // The kept READY's step (its import's EXPORT to the serving module
+                            // and the commit's answer) at the manager's own priority: at
+                            // BACKGROUND_PRIORITY the domains its sends wake ran inside it
+                            // (≈ 110,000 of ≈ 114,000, `slots37`); now they run once the manager
+                            // waits, which a message then preempts.
+                            change_priority(&mut current, priority);
+                        }
                         let root_before = manager.host_mut().supervisor_ticks;
                         let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
+                        let sends_before = manager.host_mut().kernel_ticks;
                         let start = tileos_sys::timestamp();
                         manager.install_step();
                         let now = tileos_sys::timestamp();
                         let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                        let sends = manager.host_mut().kernel_ticks.wrapping_sub(sends_before);
                         let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
                         let phase = match (phase, manager.install_phase()) {
                             ("verify", Some(after)) if after != "verify" => "verified",
                             ("build", Some("entry")) => "start",
                             _ => phase,
                         };
-                        install.add_step(now.wrapping_sub(start), phase, root, store);
+                        install.add_step(now.wrapping_sub(start), phase, root, store, sends);
                         install.steps += 1;
                         if !manager.install_pending() {
                             change_priority(&mut current, priority);
@@ -939,7 +952,7 @@ fn main(resources: Resources) -> ! {
                     // The installed module's fault before its entry's step: the entry was
                     // made first (`Manager::install_started`), in this span.
                     let now = tileos_sys::timestamp();
-                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0);
+                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0, 0);
                     install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
                 }
             }
@@ -1065,7 +1078,7 @@ fn main(resources: Resources) -> ! {
         if was_pending && !manager.install_pending() {
             // A call from the installed module's seat before its entry's step (not its
             // READY, which waits for that step): the entry was made first, in this span.
-            install.add_step(spent, "entry-in-call", 0, 0);
+            install.add_step(spent, "entry-in-call", 0, 0, 0);
             install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
         }
         if commit && was_pending {
