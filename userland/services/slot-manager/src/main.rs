@@ -32,7 +32,9 @@
 //! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
 //! "Installs"): while one is under way and no client request is in flight, the loop polls
 //! the front endpoint (`NbRecv`) and, when nothing waits, does one step at
-//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client), going
+//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client; the
+//! last, the installed module's kept `READY` and the commit's answer, at its own priority,
+//! so that the domains those sends wake run after it), going
 //! back to its own priority to handle what arrives; with a client request in flight it
 //! waits for the answer as usual. So a client's call waits for at most the one step in
 //! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
@@ -279,7 +281,8 @@ struct InstallTiming {
     /// [`BACKGROUND_PRIORITY`]) counts in it.
     longest: u64,
     /// The longest step before the last one (the commit's handling included): the last is
-    /// the module's start with its update-log entry, the others the hashing and staging.
+    /// the kept `READY`'s (since `slots37`; before, the module's start with its update-log
+    /// entry), the others the hashing, the checks, the staging, the build and the entry.
     longest_before_last: u64,
     /// The phase ([`Manager::install_phase`]; `commit`: the commit's handling) of the
     /// longest step, and of the longest before the last.
