@@ -9,7 +9,7 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use tileos_bundle_verifier::{Call, CallError};
-use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, TrustedKeys, Verification, VerifyError, signature_input};
+use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, Stage, TrustedKeys, Verification, VerifyError, signature_input};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{
     self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
@@ -51,9 +51,10 @@ pub const DEFERRED_BOUND: Ticks = 100_000;
 
 /// Bytes of an install's bundle hashed per install step ([`Manager::install_step`]): the
 /// payload's content hash while verifying, the whole bundle's for a refused bundle's log entry.
-/// SHA-256 costs ≈ 15–20 instructions a byte here, so a step of this is ≈ 30,000–40,000 (a
-/// client arriving during it waits for it; 8 KiB, ≈ 150,000, before).
-pub const INSTALL_HASH_STEP: usize = 2 * 1024;
+/// SHA-256 costs ≈ 50 guest instructions a byte in the slot manager (software, no SIMD): a
+/// 2 KiB step was ≈ 110,000 (`slots37`'s per-phase figures; 8 KiB before session 22), so a
+/// step of this is ≈ 30,000 (a client arriving during it waits for it).
+pub const INSTALL_HASH_STEP: usize = 512;
 
 /// SHA-256 computations of the update log's tree per deferred hashing step
 /// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
@@ -538,6 +539,10 @@ enum InstallPhase {
     /// The rest of the bundle's verification, a step at a time (boxed: it holds the decoded
     /// manifest).
     Verify(Box<Verification>),
+    /// The bundle verified: the manifest's checks against the slot and the seat's choice,
+    /// then the ELF (the bundle's bytes from `payload_at`) split off, a step of their own
+    /// (`slots37`: with the hash's last piece the step was ≈ 74,000–88,000).
+    Checks { manifest: Box<tileos_module_bundle::Manifest>, payload_at: usize },
     /// A refused bundle's hash (for its log entry), a step at a time; then the refusal
     /// with `reason`.
     Refuse { reason: String, hasher: ContentHasher, hashed: usize },
@@ -545,6 +550,15 @@ enum InstallPhase {
     /// then its module built (`building`: the root server's build under way, a
     /// `SeatContinue` a step).
     Stage { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, staged: Option<usize>, building: bool },
+    /// The module runs in `seat` (the root server's build is done); the slot's last checks
+    /// and its update-log entry are the next step, of its own ([`Manager::install_started`]).
+    /// Its seat's `READY` meanwhile is kept (`ready`) and handled at the step after the
+    /// entry's ([`InstallPhase::Ready`]); any other call from the seat, or its fault, has
+    /// these steps made first ([`Manager::install_steps_first`]).
+    Started { seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>, ready: Option<ReplyCap> },
+    /// The module installed as `module` in `seat` (its entry persisted): its kept `READY`
+    /// handled (its state import begins), then the commit answered, a step of its own.
+    Ready { seat: usize, module: ModuleId, ready: ReplyCap },
 }
 
 /// A challenger's rebuild after a fault, staged a step at a time
@@ -2045,6 +2059,17 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     fn module_call(&mut self, seat: usize, label: u64, words: &[u64], reply: ReplyCap) {
+        let reply = match self.install.as_mut().map(|job| &mut job.phase) {
+            Some(InstallPhase::Started { seat: installing, ready: ready @ None, .. }) if *installing == seat && label == READY => {
+                // The installed module's READY before its entry: kept for the entry's step.
+                *ready = Some(reply);
+                return;
+            }
+            _ => {
+                self.install_steps_first(seat);
+                reply
+            }
+        };
         let Some(s) = self.seats.get_mut(seat) else { return };
         if s.handing.is_some() {
             self.handing_call(seat, label, words, reply);
@@ -2857,6 +2882,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The module of `seat` faulted (`stopped`: the supervisor stopped it already) or broke
     /// the protocol badly enough to be treated so.
     fn seat_failed(&mut self, seat: usize, stopped: bool) {
+        self.install_steps_first(seat);
         let now = self.clock.now();
         if !stopped && let Ok(number) = u8::try_from(seat) {
             let _ = self.host.supervisor(&supervisor::Request::SeatStop { seat: number });
@@ -3503,16 +3529,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The phase of the install under way, for the glue's timing of its steps: `signatures`
-    /// (the verifier's part), `verify` (the manifest and the payload's hash), `refuse` (a
-    /// refused bundle's hash), `stage` (the ELF's chunks) or `build` (the root server's
-    /// pieces and then the start); `None` with no install under way.
+    /// (the verifier's part), `manifest` (the manifest's decoding), `verify` (the payload's
+    /// hash), `checks` (the verified manifest's checks and the seat's choice), `refuse`
+    /// (a refused bundle's hash), `stage` (the ELF's chunks), `build` (the root server's
+    /// pieces, the last of which starts the module), `entry` (the update-log entry) or
+    /// `ready` (the module's `READY` kept meanwhile); `None` with no install under way.
     pub fn install_phase(&self) -> Option<&'static str> {
-        self.install.as_ref().map(|job| match job.phase {
+        self.install.as_ref().map(|job| match &job.phase {
             InstallPhase::Signatures { .. } => "signatures",
+            InstallPhase::Verify(verification) if verification.stage() == Stage::Manifest => "manifest",
             InstallPhase::Verify(_) => "verify",
+            InstallPhase::Checks { .. } => "checks",
             InstallPhase::Refuse { .. } => "refuse",
             InstallPhase::Stage { building: false, .. } => "stage",
             InstallPhase::Stage { building: true, .. } => "build",
+            InstallPhase::Started { .. } => "entry",
+            InstallPhase::Ready { .. } => "ready",
         })
     }
 
@@ -3651,12 +3683,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): one
-    /// signature of the bundle, the manifest's checks, [`INSTALL_HASH_STEP`] bytes of a hash,
-    /// or [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF, or one piece of the
-    /// root server's build of the module (`SeatBegin`, then `SeatContinue`s); the last step
-    /// starts the module (the build's last piece, then its update-log entry) and answers the commit's
-    /// caller. Every refusal answers the caller with its reason, as the commit always did.
+    /// One bounded step of the install under way, if any (docs/slots.md, "Installs"): the
+    /// manifest's decoding, [`INSTALL_HASH_STEP`] bytes of a hash, the verified manifest's
+    /// checks, [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF, or one piece of
+    /// the root server's build of the module (`SeatBegin`, then `SeatContinue`s; the last
+    /// starts it); the last step makes its update-log entry and answers the commit's caller. Every refusal answers the caller with its reason, as the commit always did.
     /// Clients are served between steps: the glue steps only when no message waits.
     pub fn install_step(&mut self) {
         self.check_clock();
@@ -3690,16 +3721,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 }
                 Ok(Progress::Verified(verified)) => {
                     let payload_at = job.bundle.len() - verified.payload.len();
-                    match self.install_verified(&verified.manifest) {
-                        Ok((seat, info)) => {
-                            let elf = Rc::new(job.bundle.split_off(payload_at));
-                            job.bundle = Vec::new();
-                            job.phase = InstallPhase::Stage { seat, info, elf, staged: None, building: false };
-                            return Some(job);
-                        }
-                        Err(response) => *response,
-                    }
+                    job.phase = InstallPhase::Checks { manifest: Box::new(verified.manifest), payload_at };
+                    return Some(job);
                 }
+            },
+            InstallPhase::Checks { manifest, payload_at } => match self.install_verified(&manifest) {
+                Ok((seat, info)) => {
+                    let elf = Rc::new(job.bundle.split_off(payload_at.min(job.bundle.len())));
+                    job.bundle = Vec::new();
+                    job.phase = InstallPhase::Stage { seat, info, elf, staged: None, building: false };
+                    return Some(job);
+                }
+                Err(response) => *response,
             },
             InstallPhase::Refuse { reason, mut hasher, hashed } => {
                 let end = hashed.saturating_add(INSTALL_HASH_STEP).min(job.bundle.len());
@@ -3723,11 +3756,36 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                             job.phase = InstallPhase::Stage { seat, info, elf, staged, building: true };
                             return Some(job);
                         }
-                        Ok(true) => self.install_started(seat, info, elf),
+                        Ok(true) => {
+                            // The entry is a step of its own (`slots37`: with the root
+                            // server's last piece, the module's start-up above the step's
+                            // priority and the entry, the step was ≈ 172,000–258,000).
+                            job.phase = InstallPhase::Started { seat, info, elf, ready: None };
+                            return Some(job);
+                        }
                         Err(response) => *response,
                     },
                     Err(reason) => self.refuse_logged(RefusalKind::Build, &info, &format!("seat {seat}: {reason}")),
                 }
+            }
+            InstallPhase::Started { seat, info, elf, ready } => match (self.install_started(seat, info, elf), ready) {
+                (slots::Response::Installed { module }, Some(ready)) => {
+                    // The module's READY, kept while its entry was due, at the next step.
+                    job.phase = InstallPhase::Ready { seat, module, ready };
+                    return Some(job);
+                }
+                (response, ready) => {
+                    if let Some(ready) = ready {
+                        // Refused: the seat was stopped, nobody answers its call.
+                        self.host.release(ready);
+                    }
+                    response
+                }
+            },
+            InstallPhase::Ready { seat, module, ready } => {
+                // Handled as it would have been on arrival (its seat runs an installed module).
+                self.module_call(seat, READY, &[], ready);
+                slots::Response::Installed { module }
             }
         };
         self.host.reply(job.reply, &Message::encode(&response));
@@ -3828,8 +3886,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// The install's last step, its module running: the slot's checks again, the
-    /// update-log entry; the answer.
+    /// The install's last step (a step of its own since `slots37`), its module running: the
+    /// slot's checks again, the update-log entry; the answer. A refusal stops the seat.
     fn install_started(&mut self, seat: usize, info: ModuleInfo, elf: Rc<Vec<u8>>) -> slots::Response {
         let number = seat as u8;
         // Checked without a change (it was tried on a clone of the slot, which copied every
@@ -3857,6 +3915,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         self.host.note(format_args!("@event slot.installed slot={} module={id} seat={seat}", self.config.name));
         slots::Response::Installed { module: id }
+    }
+
+    /// If the install under way has started its module in `seat` and its entry or its kept
+    /// `READY` is due ([`InstallPhase::Started`], [`InstallPhase::Ready`]), makes those steps
+    /// now (at most two): a call from the seat (other than the `READY` kept for it) or its
+    /// fault is then handled for an installed module, as when the start and the entry were
+    /// one step.
+    fn install_steps_first(&mut self, seat: usize) {
+        let due = |job: &InstallJob| matches!(job.phase, InstallPhase::Started { seat: s, .. } | InstallPhase::Ready { seat: s, .. } if s == seat);
+        while self.install.as_ref().is_some_and(due)
+            && let Some(job) = self.install.take()
+        {
+            self.install = self.advance_install(job);
+        }
     }
 
     /// Why `request` is outside the slot's allowance, if it is.

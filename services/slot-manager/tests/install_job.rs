@@ -70,15 +70,16 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
     let (steps, response) = run_with_clients(&mut sim, commit);
     assert_eq!(response, Response::Installed { module: 1 }, "{}", sim.notes());
     // The signatures are the verifier domain's (no manager step: it ran in the pump after
-    // the first client request); then the manifest, the hash in INSTALL_HASH_STEP pieces
-    // (the last with the manifest's checks and the seat), the staging in
+    // the first client request); then the manifest, the hash in INSTALL_HASH_STEP pieces,
+    // the manifest's checks and the seat (a step of their own since slots37), the staging in
     // INSTALL_CHUNKS_PER_STEP calls (SeatLoad the first), the start in the root server's
-    // pieces (SeatBegin, then a SeatContinue a step: the Sim's build takes two).
+    // pieces (SeatBegin, then a SeatContinue a step: the Sim's build takes two), the entry
+    // and the module's READY (kept meanwhile), each a step of its own since slots37.
     let hash_steps = payload.len().div_ceil(INSTALL_HASH_STEP);
     let seat_chunks = payload.len().div_ceil(tileos_protocol::supervisor::SEAT_CHUNK);
     let staging_steps = (seat_chunks + 1).div_ceil(INSTALL_CHUNKS_PER_STEP);
     let pieces = 1 + sim.world.borrow().build_pieces as usize;
-    assert_eq!(steps.len(), 1 + hash_steps + staging_steps + pieces, "{steps:?}");
+    assert_eq!(steps.len(), 1 + hash_steps + 1 + staging_steps + pieces + 2, "{steps:?}");
     let starts: Vec<_> = sim
         .world
         .borrow()
@@ -88,7 +89,7 @@ fn a_100_kib_install_is_done_in_bounded_steps_while_clients_are_served() {
         .cloned()
         .collect();
     assert_eq!(starts.len(), pieces, "a piece a step: {starts:?}");
-    assert!(steps[steps.len() - pieces..].iter().all(|s| s.seat_calls >= 1), "{steps:?}");
+    assert!(steps[steps.len() - 2 - pieces..steps.len() - 2].iter().all(|s| s.seat_calls >= 1), "{steps:?}");
     assert!(sim.notes().contains("verdict=Verified"), "{}", sim.notes());
     // No step makes more than INSTALL_CHUNKS_PER_STEP root-server calls but the last (the
     // start, the new module's schedule).
@@ -286,5 +287,100 @@ fn the_serving_module_rebuilt_during_an_install_s_staging_makes_it_stage_again_a
     let (_, response) = run_with_clients(&mut sim, commit);
     assert_eq!(response, Response::Installed { module: 2 }, "{}", sim.notes());
     assert_eq!(sim.world.borrow().started_staged[&installing], payload, "the ELF staged whole, in order");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// Steps the install `commit` until its module has started (its entry is the next step),
+/// pumping as the glue would (the module's READY arrives then); the module's seat.
+fn until_started(sim: &mut Sim, commit: u64) -> usize {
+    let mut steps = 0;
+    while sim.m.install_phase() != Some("entry") {
+        assert!(sim.take_reply(commit).is_none(), "answered before its start:\n{}", sim.notes());
+        if sim.m.install_steppable() {
+            sim.m.install_step();
+        } else {
+            sim.pump();
+        }
+        steps += 1;
+        assert!(steps < 10_000, "the install never started its module:\n{}", sim.notes());
+    }
+    sim.pump();
+    usize::from(sim.world.borrow().started_staged.keys().copied().max().expect("a staged start"))
+}
+
+#[test]
+fn the_installed_module_s_ready_waits_for_its_entry_which_is_a_step_of_its_own() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    let entries = sim.m.log().size();
+    let seat = until_started(&mut sim, commit);
+    // The module runs and has called READY (pumped): kept, nothing logged or answered yet.
+    assert_eq!(sim.m.install_phase(), Some("entry"), "{}", sim.notes());
+    assert_eq!(sim.m.log().size(), entries);
+    assert_eq!(sim.m.seat_of_module(1), None, "not a module of the slot before its entry");
+    assert!(sim.take_reply(commit).is_none());
+    // A client is served meanwhile.
+    sim.request(1, 0);
+    sim.pump();
+    assert_eq!(sim.answers[&(1, 0)].len(), 1);
+    // The entry's step: persisted, the module installed; its READY at the next step.
+    sim.m.install_step();
+    assert_eq!(last_entry(&mut sim).kind, EventKind::Install);
+    assert_eq!(sim.m.seat_of_module(1), Some(seat));
+    assert_eq!(sim.m.install_phase(), Some("ready"));
+    assert!(sim.take_reply(commit).is_none());
+    sim.m.install_step();
+    assert!(!sim.m.install_pending());
+    let reply = sim.take_reply(commit).expect("answered at the READY's step");
+    assert_eq!(decode::<Response>(reply.label, &reply.words).unwrap(), Response::Installed { module: 1 });
+    // Its READY was handled as on arrival: it imports the state and shadows.
+    for seq in 1..5 {
+        sim.request(1, seq);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().module(1).map(|m| m.state), Some(State::Shadowing), "{}", sim.notes());
+    clients_answered_right(&sim);
+}
+
+#[test]
+fn a_fault_of_the_installed_module_before_its_entry_has_the_entry_made_first_and_counts_against_the_module() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    let seat = until_started(&mut sim, commit);
+    assert_eq!(sim.m.install_phase(), Some("entry"));
+    sim.fault(seat);
+    // The entry and the kept READY first, then the fault of an installed module (as when
+    // the start and the entry were one step): answered Installed, the fault counted against
+    // module 1 (this policy allows none: rejected).
+    assert!(!sim.m.install_pending(), "{}", sim.notes());
+    let reply = sim.take_reply(commit).expect("answered");
+    assert_eq!(decode::<Response>(reply.label, &reply.words).unwrap(), Response::Installed { module: 1 }, "{}", sim.notes());
+    let notes = sim.notes();
+    let entry_at = notes.find("@event slot.installed slot=checksum module=1").expect("installed");
+    let fault_at = notes.find(&format!("@event slot.seat-fault slot=checksum seat={seat} role=Module(1)")).expect("the fault of module 1");
+    assert!(entry_at < fault_at, "{notes}");
+    assert!(notes.contains("module=1 from=shadowing to=rejected reason=Faulted"), "{notes}");
+    assert!(sim.not_answered_once().is_empty());
+}
+
+#[test]
+fn a_promotion_between_the_module_s_start_and_its_entry_refuses_the_install_and_stops_the_seat() {
+    let mut sim = with_promotable_challenger();
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    let entries = sim.m.log().size();
+    let seat = until_started(&mut sim, commit);
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    let (_, response) = run_with_clients(&mut sim, commit);
+    let (kind, reason) = refusal(response);
+    assert_eq!(kind, RefusalKind::Policy);
+    assert!(reason.starts_with("install refused: RollbackWindowOpen"), "{reason}");
+    let stops =
+        sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { seat: s } if usize::from(*s) == seat)).count();
+    assert_eq!(stops, 1, "its seat stopped");
+    assert_eq!(sim.m.slot().module(2), None, "nothing installed");
+    // The promotion's entry and the refusal's, no install entry.
+    let entry = last_entry(&mut sim);
+    assert!(entry.note.starts_with("refused (Policy)"), "{}", entry.note);
+    assert!(sim.m.log().size() > entries);
     assert!(sim.not_answered_once().is_empty());
 }

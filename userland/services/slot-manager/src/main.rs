@@ -32,7 +32,9 @@
 //! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
 //! "Installs"): while one is under way and no client request is in flight, the loop polls
 //! the front endpoint (`NbRecv`) and, when nothing waits, does one step at
-//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client), going
+//! [`BACKGROUND_PRIORITY`] (its own thread's priority lowered, below every client; the
+//! last, the installed module's kept `READY` and the commit's answer, at its own priority,
+//! so that the domains those sends wake run after it), going
 //! back to its own priority to handle what arrives; with a client request in flight it
 //! waits for the answer as usual. So a client's call waits for at most the one step in
 //! progress when it called, and the job uses time nobody else wants ([`InstallTiming`]
@@ -127,7 +129,15 @@ struct Glue {
     /// Time-stamp counter ticks spent in the system calls of the serving path (saving a
     /// caller, answering a saved call), for `slot.cost`.
     kernel_ticks: u64,
+    /// Time-stamp counter ticks spent in calls to the root server (`supervisor`), for the
+    /// install-commit line's per-phase figures ([`InstallTiming`]).
+    supervisor_ticks: u64,
 }
+
+/// Time-stamp counter ticks spent in the update log's store appends ([`AnyLog`]), for the
+/// install-commit line's per-phase figures ([`InstallTiming`]). The manager owns its log
+/// store, so the glue reads the count here (one thread: relaxed is enough).
+static STORE_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Lines queued at most; one more writes the oldest at once (lines are never dropped).
 const MAX_PENDING_LINES: usize = 64;
@@ -271,7 +281,8 @@ struct InstallTiming {
     /// [`BACKGROUND_PRIORITY`]) counts in it.
     longest: u64,
     /// The longest step before the last one (the commit's handling included): the last is
-    /// the module's start with its update-log entry, the others the hashing and staging.
+    /// the kept `READY`'s (since `slots37`; before, the module's start with its update-log
+    /// entry), the others the hashing, the checks, the staging, the build and the entry.
     longest_before_last: u64,
     /// The phase ([`Manager::install_phase`]; `commit`: the commit's handling) of the
     /// longest step, and of the longest before the last.
@@ -286,6 +297,31 @@ struct InstallTiming {
     /// first, or the last and the job's end): a bound on any client call made and answered
     /// within it, as the client has one call outstanding at a time.
     longest_gap: u64,
+    /// Per phase, in the order first seen: its steps and its longest step with the ticks of
+    /// that step spent in root-server calls and in store appends ([`PhaseFigures`]).
+    phases: Vec<PhaseFigures>,
+}
+
+/// One phase's figures in an install's `slot.install-commit` line (`phases=`, each
+/// `name:steps:total:longest:root:store:sends`, in the order first seen; `total` the ticks
+/// of all its steps): `name` is [`Manager::install_phase`]'s, except that the `verify` step
+/// that ends the verification is `verified` (the payload hash's last piece and its
+/// comparison with the manifest's) and the `build` step whose root-server piece started the
+/// module is `start`; `entry-in-call` is the busy span of a message (the module's call or
+/// fault) whose handling made the entry first (its root, store and send ticks not split
+/// out: 0). `root`, `store` and `sends` are the time-stamp ticks of the phase's longest step
+/// spent in root-server calls, in the update log's store appends and in the manager's sends
+/// (`NbSend`, `NbSendAll`, `Reply`: `Glue::kernel_ticks`); a thread above the step's
+/// priority that the call or send made ready runs before it returns (the module a build
+/// piece started, a module sent work) and counts in it.
+struct PhaseFigures {
+    name: &'static str,
+    steps: u64,
+    total: u64,
+    longest: u64,
+    root: u64,
+    store: u64,
+    sends: u64,
 }
 
 /// A challenger's rebuild after a fault in steps (`Manager::rebuild_step`, at
@@ -306,12 +342,16 @@ struct RebuildTiming {
     longest_stage: u64,
     /// The last step.
     last: u64,
+    /// Of the last step, the ticks in root-server calls (a thread above the step's priority
+    /// that runs before the call returns, such as the module it started, counts in it).
+    last_root: u64,
 }
 
 impl RebuildTiming {
     /// Counts the step that began at `start` and ended at `end`; notes the line once no
     /// rebuild is pending.
-    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64) {
+    /// `root` of the step's ticks were spent in root-server calls.
+    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64, root: u64) {
         if self.since == 0 {
             self.since = start;
         }
@@ -320,14 +360,16 @@ impl RebuildTiming {
         self.work = self.work.saturating_add(ticks);
         self.longest_stage = self.longest_stage.max(self.last);
         self.last = ticks;
+        self.last_root = root;
         if !manager.rebuild_pending() {
             manager.host_mut().note(format_args!(
-                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={}",
+                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={} last_step_root={}",
                 self.steps,
                 self.work,
                 self.longest_stage,
                 self.last,
-                end.wrapping_sub(self.since)
+                end.wrapping_sub(self.since),
+                self.last_root
             ));
             *self = RebuildTiming::default();
         }
@@ -335,6 +377,69 @@ impl RebuildTiming {
 }
 
 impl InstallTiming {
+    /// Counts one step (or the commit's handling) of `ticks` in `phase`, `root` and `store` of
+    /// them in root-server calls and store appends.
+    fn add_step(&mut self, ticks: u64, phase: &'static str, root: u64, store: u64, sends: u64) {
+        self.add(ticks, phase);
+        let at = match self.phases.iter().position(|p| p.name == phase) {
+            Some(at) => at,
+            None => {
+                self.phases.push(PhaseFigures { name: phase, steps: 0, total: 0, longest: 0, root: 0, store: 0, sends: 0 });
+                self.phases.len() - 1
+            }
+        };
+        if let Some(p) = self.phases.get_mut(at) {
+            p.steps += 1;
+            p.total = p.total.saturating_add(ticks);
+            if ticks >= p.longest {
+                (p.longest, p.root, p.store, p.sends) = (ticks, root, store, sends);
+            }
+        }
+    }
+
+    /// The `phases=` field's value ([`PhaseFigures`]).
+    fn phase_list(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.phases.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            out.push_str(&format!("{comma}{}:{}:{}:{}:{}:{}:{}", p.name, p.steps, p.total, p.longest, p.root, p.store, p.sends));
+        }
+        out
+    }
+
+    /// The job ended at `now` (its answer sent): notes its `slot.install-commit` line and the
+    /// `slot.answer-gap` line since the last install's (`gap_since`, `gap_where`, then reset).
+    fn finish(
+        &mut self,
+        manager: &mut Manager<Glue, TscClock, AnyLog>,
+        slot_name: &str,
+        now: u64,
+        gap_since: &mut u64,
+        gap_where: &mut (u64, u64, u64),
+    ) {
+        self.answer_at(now);
+        manager.host_mut().note(format_args!(
+            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={}",
+            now.wrapping_sub(self.since),
+            self.work,
+            self.steps,
+            self.longest,
+            self.answered,
+            self.longest_gap,
+            (*gap_since).max(self.longest_gap),
+            self.longest_before_last,
+            self.longest_phase,
+            self.before_last_phase,
+            self.phase_list()
+        ));
+        manager.host_mut().note(format_args!(
+            "@event slot.answer-gap slot={slot_name} ticks={gap_since} controls={} to_first_control={} from_last_control={}",
+            gap_where.0, gap_where.1, gap_where.2
+        ));
+        *gap_since = 0;
+        *gap_where = (0, 0, 0);
+    }
+
     /// Counts one step (or the commit's handling) of `ticks`.
     fn add(&mut self, ticks: u64, phase: &'static str) {
         self.work = self.work.saturating_add(ticks);
@@ -410,10 +515,13 @@ impl Seats for Glue {
     }
 
     fn supervisor(&mut self, request: &supervisor::Request) -> Result<supervisor::Response, ProtocolError> {
-        self.supervisor.call(request).map_err(|error| match error {
+        let start = tileos_sys::timestamp();
+        let result = self.supervisor.call(request).map_err(|error| match error {
             tileos_sys::rpc::CallError::Protocol(error) => error,
             tileos_sys::rpc::CallError::ServerRestarted => ProtocolError::NoServer,
-        })
+        });
+        self.supervisor_ticks = self.supervisor_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
+        result
     }
 
     fn note(&mut self, line: core::fmt::Arguments<'_>) {
@@ -516,10 +624,14 @@ impl LogStore for AnyLog {
     }
 
     fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
-        match self {
+        let start = tileos_sys::timestamp();
+        let result = match self {
             AnyLog::Store(store) => store.append(index, entry),
             AnyLog::Memory(memory) => memory.append(index, entry),
-        }
+        };
+        let ticks = tileos_sys::timestamp().wrapping_sub(start);
+        STORE_TICKS.fetch_add(ticks, core::sync::atomic::Ordering::Relaxed);
+        result
     }
 }
 
@@ -634,6 +746,7 @@ fn main(resources: Resources) -> ! {
         unsaved: None,
         lines: PendingLines { queue: VecDeque::new(), pushed: 0 },
         kernel_ticks: 0,
+        supervisor_ticks: 0,
     };
     if let Err(error) = tileos_sys::domain::own_tcb().invoke(TcbBindNotification { notification: CPtr(resources.seat_faults.cptr()) }) {
         log!("slot-manager: cannot bind \"seat-faults\" to the thread ({error:?}): seat faults go unseen");
@@ -740,93 +853,94 @@ fn main(resources: Resources) -> ! {
         // progress when it called.
         // (An install waiting for the verifier domain's verdict has no step: the manager
         // waits for messages then, and the verifier, below every client, runs.)
-        let received = if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready())
-            && manager.outstanding() == 0
-        {
-            match manager.host_mut().poll(front) {
-                Some(received) => {
-                    change_priority(&mut current, priority);
-                    received
-                }
-                None if manager.deferred_ready() => {
-                    // The next deferred step (a promotion's entry, its transfer's start…),
-                    // in a busy span of its own: no message waited. At the step priority: a
-                    // thread above it that wakes meanwhile runs first, and a message that
-                    // arrives is handled at the manager's own priority after this step.
-                    change_priority(&mut current, step_priority);
-                    let start = tileos_sys::timestamp();
-                    let was_promoting = manager.promotion_under_way();
-                    let was_rolling = manager.rollback_under_way();
-                    let promoted = manager.slot().counters().promoted;
-                    let pushed = manager.host_mut().lines.pushed;
-                    if manager.deferred_step() {
-                        let ticks = tileos_sys::timestamp().wrapping_sub(start);
-                        let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-                        if manager.host_mut().lines.hashed_since(pushed) {
-                            // The update log's hashing step (`slots28`: its longest at a
-                            // large log is a figure of `slot_cycles`).
-                            let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
-                            manager.host_mut().note(format_args!(
-                                "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
-                            ));
-                        } else {
-                            manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
-                        }
+        let received =
+            if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
+                match manager.host_mut().poll(front) {
+                    Some(received) => {
+                        change_priority(&mut current, priority);
+                        received
                     }
-                    let promoting = manager.promotion_under_way();
-                    stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
-                    let rolling = manager.rollback_under_way();
-                    rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
-                    continue;
-                }
-                None => {
-                    change_priority(&mut current, BACKGROUND_PRIORITY);
-                    // A challenger's rebuild first (an install's staging waits for it; it
-                    // waits for an install whose staging is under way: then it does nothing).
-                    let start = tileos_sys::timestamp();
-                    if manager.rebuild_pending() && manager.rebuild_step() {
-                        let end = tileos_sys::timestamp();
-                        rebuild.step(&mut manager, &slot_name, start, end);
+                    None if manager.deferred_ready() => {
+                        // The next deferred step (a promotion's entry, its transfer's start…),
+                        // in a busy span of its own: no message waited. At the step priority: a
+                        // thread above it that wakes meanwhile runs first, and a message that
+                        // arrives is handled at the manager's own priority after this step.
+                        change_priority(&mut current, step_priority);
+                        let start = tileos_sys::timestamp();
+                        let was_promoting = manager.promotion_under_way();
+                        let was_rolling = manager.rollback_under_way();
+                        let promoted = manager.slot().counters().promoted;
+                        let pushed = manager.host_mut().lines.pushed;
+                        if manager.deferred_step() {
+                            let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                            let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
+                            if manager.host_mut().lines.hashed_since(pushed) {
+                                // The update log's hashing step (`slots28`: its longest at a
+                                // large log is a figure of `slot_cycles`).
+                                let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
+                                manager.host_mut().note(format_args!(
+                                    "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
+                                ));
+                            } else {
+                                manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                            }
+                        }
+                        let promoting = manager.promotion_under_way();
+                        stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+                        let rolling = manager.rollback_under_way();
+                        rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
                         continue;
                     }
-                    let start = tileos_sys::timestamp();
-                    let phase = manager.install_phase().unwrap_or("none");
-                    manager.install_step();
-                    let now = tileos_sys::timestamp();
-                    install.add(now.wrapping_sub(start), phase);
-                    install.steps += 1;
-                    if !manager.install_pending() {
-                        install.answer_at(now);
-                        change_priority(&mut current, priority);
-                        manager.host_mut().note(format_args!(
-                            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={}",
-                            now.wrapping_sub(install.since),
-                            install.work,
-                            install.steps,
-                            install.longest,
-                            install.answered,
-                            install.longest_gap,
-                            gap_since_install.max(install.longest_gap),
-                            install.longest_before_last,
-                            install.longest_phase,
-                            install.before_last_phase
-                        ));
-                        manager.host_mut().note(format_args!(
-                            "@event slot.answer-gap slot={slot_name} ticks={gap_since_install} controls={} to_first_control={} from_last_control={}",
-                            gap_where.0, gap_where.1, gap_where.2
-                        ));
-                        gap_since_install = 0;
-                        gap_where = (0, 0, 0);
-                        // Its lines go out as usual (one per client request, or all when
-                        // the slot is idle): written now, they would lengthen a client's call.
+                    None => {
+                        change_priority(&mut current, BACKGROUND_PRIORITY);
+                        // A challenger's rebuild first (an install's staging waits for it; it
+                        // waits for an install whose staging is under way: then it does nothing).
+                        let root_before = manager.host_mut().supervisor_ticks;
+                        let start = tileos_sys::timestamp();
+                        if manager.rebuild_pending() && manager.rebuild_step() {
+                            let end = tileos_sys::timestamp();
+                            let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                            rebuild.step(&mut manager, &slot_name, start, end, root);
+                            continue;
+                        }
+                        let phase = manager.install_phase().unwrap_or("none");
+                        if phase == "ready" {
+                            // The kept READY's step (its import's EXPORT to the serving module
+                            // and the commit's answer) at the manager's own priority: at
+                            // BACKGROUND_PRIORITY the domains its sends wake ran inside it
+                            // (≈ 110,000 of ≈ 114,000, `slots37`); now they run once the manager
+                            // waits, which a message then preempts.
+                            change_priority(&mut current, priority);
+                        }
+                        let root_before = manager.host_mut().supervisor_ticks;
+                        let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
+                        let sends_before = manager.host_mut().kernel_ticks;
+                        let start = tileos_sys::timestamp();
+                        manager.install_step();
+                        let now = tileos_sys::timestamp();
+                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                        let sends = manager.host_mut().kernel_ticks.wrapping_sub(sends_before);
+                        let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
+                        let phase = match (phase, manager.install_phase()) {
+                            ("verify", Some(after)) if after != "verify" => "verified",
+                            ("build", Some("entry")) => "start",
+                            _ => phase,
+                        };
+                        install.add_step(now.wrapping_sub(start), phase, root, store, sends);
+                        install.steps += 1;
+                        if !manager.install_pending() {
+                            change_priority(&mut current, priority);
+                            install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
+                            // Its lines go out as usual (one per client request, or all when
+                            // the slot is idle): written now, they would lengthen a client's call.
+                        }
+                        continue;
                     }
-                    continue;
                 }
-            }
-        } else {
-            change_priority(&mut current, priority);
-            manager.host_mut().receive(front)
-        };
+            } else {
+                change_priority(&mut current, priority);
+                manager.host_mut().receive(front)
+            };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
@@ -835,7 +949,15 @@ fn main(resources: Resources) -> ! {
             send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
             let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
             if bits != 0 {
+                let was_pending = manager.install_pending();
                 manager.faulted(bits);
+                if was_pending && !manager.install_pending() {
+                    // The installed module's fault before its entry's step: the entry was
+                    // made first (`Manager::install_started`), in this span.
+                    let now = tileos_sys::timestamp();
+                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0, 0);
+                    install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
+                }
             }
             let immune = received.badge & IMMUNE_DOORBELL != 0;
             if immune {
@@ -956,6 +1078,12 @@ fn main(resources: Resources) -> ! {
                 install.answered += manager.stats().answered - answered;
                 install.answer_at(now);
             }
+        }
+        if was_pending && !manager.install_pending() {
+            // A call from the installed module's seat before its entry's step (not its
+            // READY, which waits for that step): the entry was made first, in this span.
+            install.add_step(spent, "entry-in-call", 0, 0, 0);
+            install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
         }
         if commit && was_pending {
             // Refused Busy: the job under way keeps its timing.
