@@ -3687,7 +3687,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// manifest's decoding, [`INSTALL_HASH_STEP`] bytes of a hash, the verified manifest's
     /// checks, [`INSTALL_CHUNKS_PER_STEP`] root-server calls staging the ELF, or one piece of
     /// the root server's build of the module (`SeatBegin`, then `SeatContinue`s; the last
-    /// starts it); the last step makes its update-log entry and answers the commit's caller. Every refusal answers the caller with its reason, as the commit always did.
+    /// starts it); then the update-log entry, a step of its own, and the module's kept
+    /// `READY` with the commit's answer, another. Every refusal answers the caller with its
+    /// reason, as the commit always did.
     /// Clients are served between steps: the glue steps only when no message waits.
     pub fn install_step(&mut self) {
         self.check_clock();
