@@ -50,6 +50,16 @@ pub fn position(serial: &str, needle: &str) -> usize {
     serial.find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?}"))
 }
 
+/// Lineage `k`'s line in `tilectl status` of an N-version slot: (its program's kind,
+/// "lineage" or "fallback"; its seat; its dissents).
+pub fn lineage_status(status: &str, k: u32) -> Option<(String, u32, u64)> {
+    let prefix = format!("  module {k:<3} ");
+    let line = status.lines().find(|line| line.starts_with(&prefix))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |key: &str| words.iter().position(|word| *word == key).and_then(|index| words.get(index + 1));
+    Some((words.get(2)?.to_string(), after("seat")?.parse().ok()?, after("disagreeing")?.parse().ok()?))
+}
+
 /// Waits until the serial log `serial` holds `needle` at or after byte `from` of its text
 /// ([`serial_text`]); where it appears, or an error naming it after `seconds`.
 pub fn wait_for_text(serial: &Path, from: usize, needle: &str, seconds: u64) -> Result<usize, String> {

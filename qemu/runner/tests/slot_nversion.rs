@@ -23,7 +23,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::boot_and_drive;
+use tileos_qemu::host::{self, boot_and_drive};
 use tileos_tilectl::Command as Tilectl;
 use tileos_tilectl_wire::PORT;
 
@@ -47,15 +47,6 @@ fn tilectl(port: u16, command: Tilectl) -> Result<String, String> {
     let mut out = Vec::new();
     tileos_tilectl::run(&options, &command, &mut out).map_err(|failure| failure.to_string())?;
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Lineage `k`'s status line: (program kind "lineage"/"fallback", seat, dissents).
-fn lineage(status: &str, k: u32) -> Option<(String, u32, u64)> {
-    let prefix = format!("  module {k:<3} ");
-    let line = status.lines().find(|line| line.starts_with(&prefix))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let after = |key: &str| words.iter().position(|word| *word == key).and_then(|index| words.get(index + 1));
-    Some((words.get(2)?.to_string(), after("seat")?.parse().ok()?, after("disagreeing")?.parse().ok()?))
 }
 
 fn serial_text(serial: &Path) -> String {
@@ -82,7 +73,7 @@ fn watch_the_vote(port: u16, serial: &Path) -> Result<Seen, String> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let status = tilectl(port, Tilectl::Status)?;
-        let wrong = lineage(&status, 2).ok_or_else(|| format!("no lineage 2 in the status:\n{status}"))?;
+        let wrong = host::lineage_status(&status, 2).ok_or_else(|| format!("no lineage 2 in the status:\n{status}"))?;
         if wrong.0 == "fallback" {
             break;
         }
@@ -131,12 +122,12 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     assert!(outcome.events("checksum.wrong").is_empty(), "{:?}", outcome.events("checksum.wrong"));
     // 2. Flagged: lineage 2's dissents counted before it was replaced, lineages 0 and 1 clean.
     let flagged = seen.flagged.last().unwrap_or_else(|| panic!("no status showed lineage 2's dissents before its replacement"));
-    let wrong = lineage(flagged, 2).expect("lineage 2");
+    let wrong = host::lineage_status(flagged, 2).expect("lineage 2");
     assert!(wrong.0 == "lineage" && wrong.1 == 2 && (1..=REPLACE_AFTER).contains(&wrong.2), "{flagged}");
     // The right lineages agree (a timeout on a loaded host would count as a dissent: a few
     // are allowed, far fewer than the wrong lineage's).
     for k in [0, 1] {
-        let right = lineage(flagged, k).unwrap_or_else(|| panic!("no lineage {k}:\n{flagged}"));
+        let right = host::lineage_status(flagged, k).unwrap_or_else(|| panic!("no lineage {k}:\n{flagged}"));
         assert!(right.0 == "lineage" && right.1 == k && right.2 * 10 < wrong.2.max(10), "lineage {k} dissented:\n{flagged}");
     }
     // 3. Replaced by the fallback in the spare seat, past replace_after dissents; only it.
@@ -147,13 +138,13 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     outcome.assert_event("seat.started", &[("slot", "checksum"), ("seat", "3"), ("program", "fallback")]);
     outcome.assert_event("seat.stopped", &[("slot", "checksum"), ("seat", "2")]);
     let after = &seen.after;
-    assert_eq!(lineage(after, 2).map(|(kind, seat, _)| (kind, seat)), Some(("fallback".to_string(), 3)), "{after}");
+    assert_eq!(host::lineage_status(after, 2).map(|(kind, seat, _)| (kind, seat)), Some(("fallback".to_string(), 3)), "{after}");
     // The fallback imported a lineage's state: it agrees (its count started again at the
     // replacement; a ballot in flight then may count against it).
-    let fallback = lineage(after, 2).map(|(_, _, dissents)| dissents).unwrap_or(u64::MAX);
+    let fallback = host::lineage_status(after, 2).map(|(_, _, dissents)| dissents).unwrap_or(u64::MAX);
     assert!(fallback * 10 < REPLACE_AFTER, "the fallback dissents {fallback} times:\n{after}");
     for k in [0, 1] {
-        assert_eq!(lineage(after, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{after}");
+        assert_eq!(host::lineage_status(after, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{after}");
     }
     // The replacement is the update log's one entry, and it verifies.
     assert!(seen.log.contains("update log of 1 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);

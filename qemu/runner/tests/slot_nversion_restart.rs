@@ -58,15 +58,6 @@ fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result
     host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
 }
 
-/// Lineage `k`'s status line: (program kind "lineage"/"fallback", seat, dissents).
-fn lineage(status: &str, k: u32) -> Option<(String, u32, u64)> {
-    let prefix = format!("  module {k:<3} ");
-    let line = status.lines().find(|line| line.starts_with(&prefix))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let after = |key: &str| words.iter().position(|word| *word == key).and_then(|index| words.get(index + 1));
-    Some((words.get(2)?.to_string(), after("seat")?.parse().ok()?, after("disagreeing")?.parse().ok()?))
-}
-
 /// What the host saw.
 struct Seen {
     /// `tilectl status` after the client's rounds following the restart.
@@ -146,10 +137,10 @@ fn a_manager_killed_after_a_lineage_replacement_restarts_with_the_fallback_in_it
     // The bad lineage is not judged again: replaced once in the whole run; the status.
     assert_eq!(outcome.events("slot.lineage-replaced").len(), 1, "{:?}", outcome.events("slot.lineage-replaced"));
     let status = &seen.status;
-    let fallback = lineage(status, 2).unwrap_or_else(|| panic!("no lineage 2:\n{status}"));
+    let fallback = host::lineage_status(status, 2).unwrap_or_else(|| panic!("no lineage 2:\n{status}"));
     assert!(fallback.0 == "fallback" && fallback.1 == 2 && fallback.2 < 3, "lineage 2 after the restart:\n{status}");
     for k in [0, 1] {
-        assert_eq!(lineage(status, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{status}");
+        assert_eq!(host::lineage_status(status, k).map(|(kind, seat, _)| (kind, seat)), Some(("lineage".to_string(), k)), "{status}");
     }
 
     // The log: the replacement, the restart's entry, verified.
