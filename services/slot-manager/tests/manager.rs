@@ -2339,6 +2339,23 @@ fn a_replay_that_differs_from_what_a_client_got_is_counted_logged_and_in_the_sta
     assert!(stats.replay_disagreed < stats.replay_compared, "{stats:?}");
 }
 
+/// Module 1 (promoted) paused with three client requests sent to it, then rolled back by
+/// hand past the bound: the restored module (seat 0) works again, the rolled-back one stays
+/// paused, so a hand-off, if the rollback began one, stays pending. The rolled-back
+/// module's seat, and whether a hand-off began.
+fn rolled_back_with_the_promoted_module_paused(sim: &mut Sim, sums: &mut Sums) -> (usize, bool) {
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.paused.insert(promoted);
+    for b in 0..3 {
+        sums.send(sim, 10 + b);
+    }
+    assert_eq!(rollback_past_the_bound(sim), Response::RolledBack { module: 0 });
+    let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
+    sim.paused.remove(&0);
+    sim.pump();
+    (promoted, handed)
+}
+
 #[test]
 fn a_promotion_by_hand_waits_while_a_restored_module_waits_for_its_hand_off() {
     // A rollback by hand hands the state over from the rolled-back module (the warm one
@@ -2351,17 +2368,7 @@ fn a_promotion_by_hand_waits_while_a_restored_module_waits_for_its_hand_off() {
         let mut sim = Sim::new(config(policy(), 4));
         let mut sums = Sums::default();
         promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 2, flood);
-        let promoted = sim.m.seat_of_module(1).unwrap();
-        sim.paused.insert(promoted);
-        for b in 0..3 {
-            sums.send(&mut sim, 10 + b);
-        }
-        assert_eq!(rollback_past_the_bound(&mut sim), Response::RolledBack { module: 0 });
-        let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
-        // The restored module (seat 0) works again; the rolled-back one stays paused, so a
-        // hand-off stays pending.
-        sim.paused.remove(&0);
-        sim.pump();
+        let (promoted, handed) = rolled_back_with_the_promoted_module_paused(&mut sim, &mut sums);
         assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 }, "{}", sim.notes());
         sim.pump();
         let answer = sim.control(Access::Full, &Request::Promote { module: 2, force: true });
@@ -2434,15 +2441,7 @@ fn requests_and_an_install_during_a_hand_off_that_fails_keep_every_answer_and_th
                 sim.serve_paused(warm, 1);
             }
         }
-        let promoted = sim.m.seat_of_module(1).unwrap();
-        sim.paused.insert(promoted);
-        for b in 0..3 {
-            sums.send(&mut sim, 10 + b);
-        }
-        assert_eq!(rollback_past_the_bound(&mut sim), Response::RolledBack { module: 0 });
-        let handed = sim.world.borrow().notes.iter().any(|n| n.contains("@event slot.hand-off"));
-        sim.paused.remove(&0);
-        sim.pump();
+        let (promoted, handed) = rolled_back_with_the_promoted_module_paused(&mut sim, &mut sums);
         let challenger = match sim.install(&bundle(b"fast")) {
             Response::Installed { module } => module,
             other => panic!("{what}: {other:?}\n{}", sim.notes()),
