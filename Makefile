@@ -9,6 +9,15 @@ SHELL := /bin/bash
 # A failing command in a pipeline fails the recipe (the kernel build's warning filter).
 .SHELLFLAGS := -o pipefail -c
 CARGO ?= cargo
+# Property tests (proptest) draw their cases from this seed, so that `make check` and `make
+# test` run the same cases every time (CI lands or fails on the code, not on the draw);
+# `PROPTEST_RNG_SEED=random` draws new ones, and `PROPTEST_CASES=N` runs N cases of the
+# slot manager's properties (a soak). A failing case is saved in the test's
+# `.proptest-regressions` file, which is committed and replayed first (README, "Commands").
+PROPTEST_RNG_SEED ?= 20261207
+ifneq ($(PROPTEST_RNG_SEED),random)
+export PROPTEST_RNG_SEED
+endif
 BUILD := build
 DEV := $(BUILD)/dev
 TEST := $(BUILD)/test

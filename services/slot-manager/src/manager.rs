@@ -1007,8 +1007,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Does the work kept off the clients' path, if there is any and now is the moment:
-    /// no client request is in flight, no promotion's switch is under way (the promoted
-    /// module has delivered its first answer) and no step that persisted an update-log
+    /// no client request is in flight, no promotion's switch is under way with its rollback
+    /// window open (the promoted module has delivered its first answer, or the window
+    /// closed: [`Manager::switch_holds_deferred_work`]) and no step that persisted an update-log
     /// entry ran in this message's handling. The glue calls it after each message it
     /// handled, before it waits for the next, and [`Manager::deferred_step`] when it polled
     /// and found no message. That work, one step at a time: a promotion by the policy (its
@@ -1066,7 +1067,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.hand_entry_due() {
             return true;
         }
-        if self.switching.is_some() {
+        if self.switch_holds_deferred_work() {
             return false;
         }
         let policy = self.policy_due.is_some()
@@ -1078,13 +1079,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty() || self.hashing_is_next()
     }
 
+    /// Whether a promotion's switch holds the deferred work back: it is under way (the
+    /// promoted module has delivered no answer yet) and its rollback window is open. A
+    /// switch whose window closed first (it elapsed, or the warm module faulted, before any
+    /// client called) holds nothing back: its end waits for a client's request, and on an
+    /// idle tile the work (a promotion by hand's transfer, say) would wait with it.
+    fn switch_holds_deferred_work(&self) -> bool {
+        self.switching.is_some() && self.slot.warm().is_some()
+    }
+
     /// Whether the next deferred step is the tree's hashing ([`Manager::hash_entries`]): the
     /// last of the deferred work, after a rollback's and a promotion's steps, a withdrawal
     /// and lowering a schedule (so that it never joins the span of the message that ends a
     /// promotion's switch, as lowering the warm module's schedule does).
     fn hashing_is_next(&self) -> bool {
         self.log.pending() > 0
-            && self.switching.is_none()
+            && !self.switch_holds_deferred_work()
             && self.unlogged.is_empty()
             && self.hand_rollback.is_none()
             && !self.hand_entry_due()

@@ -38,7 +38,7 @@ thread_local! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
 
     #[test]
     fn every_request_is_answered_exactly_once(ops in proptest::collection::vec(op(), 1..60), auto in any::<bool>(), faults in 0..3u32) {
@@ -103,7 +103,7 @@ fn hostile() -> impl Strategy<Value = Hostile> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
 
     /// Arbitrary messages from seats and control clients never panic the manager, and the
     /// clients of the service are still answered exactly once.

@@ -1198,6 +1198,117 @@ fn a_request_during_the_transfer_before_the_switch_keeps_its_copy_and_transfers_
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// The old incumbent, warm after a switch made before it answered everything it was sent,
+/// faults before it does: the promoted module's copies of those requests, applied before
+/// or after the switch (its state holds them), are their answers; asked again, it would
+/// apply them twice (found by the `right_answers` property test in CI).
+#[test]
+fn requests_the_warm_module_never_answered_are_answered_from_the_promoted_modules_copies() {
+    let mut p = policy();
+    p.min_agreeing = 3;
+    let mut c = config(p, 4);
+    c.queue_limit = 2;
+    let mut sim = Sim::new(c);
+    sim.install(&bundle(b"fast"));
+    sim.paused.insert(0);
+    sim.request(1, 1);
+    sim.pump();
+    sim.request(2, 2);
+    sim.pump();
+    // Promoted by hand while the paused incumbent holds both requests; it serves one.
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module: 1, force: true }));
+    sim.pump();
+    sim.serve_paused(0, 1);
+    // The deferred steps run around an install's (its entry, its transfer's start): the
+    // incumbent's export waits behind request 2; the module is superseded at the switch.
+    sim.install(&bundle(b"fast2"));
+    assert!(sim.notes().contains("promotion-logged"), "{}", sim.notes());
+    sim.request(3, 10);
+    sim.pump();
+    // The incumbent serves 2 and exports: the switch. The promoted module applies its copy
+    // of 3 (queued behind its import); the warm module holds 3 still.
+    sim.serve_paused(0, 2);
+    assert_eq!(sim.m.slot().serving(), 1, "switched\n{}", sim.notes());
+    assert!(sim.answers[&(3, 0)].is_empty(), "{:?}\n{}", sim.answers, sim.notes());
+    sim.fault(0);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.answers[&(3, 0)], [Message { label: MESSAGE, words: vec![13] }], "{}", sim.notes());
+    sim.request(4, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 4, 0).words, vec![113], "applied once\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A warm module's copy answered past its deadline (a timeout for the promoted module's
+/// evidence) is kept: the warm module's state holds the request, so at a rollback that
+/// answer is the request's; asked again, the restored module would apply it twice (found
+/// by the `right_answers` property test).
+#[test]
+fn a_warm_modules_copy_answered_past_its_deadline_is_the_requests_answer_at_a_rollback() {
+    let mut p = policy();
+    p.auto_promote = true;
+    p.min_agreeing = 3;
+    let mut c = config(p, 4);
+    c.queue_limit = 2;
+    let mut sim = Sim::new(c);
+    sim.install(&bundle(b"fast"));
+    for client in 1..4 {
+        sim.request(client, 1);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    // Both seats paused: the promoted module holds the request, the warm module its copy.
+    sim.paused.insert(0);
+    sim.paused.insert(1);
+    sim.request(4, 10);
+    sim.pump();
+    // Past the answer deadline: the warm module's copy is given up (a timeout).
+    sim.advance(p.answer_deadline + 1);
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Rollback));
+    sim.pump();
+    // The warm module runs its copy (its answer is late), then the rollback's steps run.
+    sim.paused.remove(&0);
+    sim.pump();
+    sim.install(&bundle(b"fast2"));
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert_eq!(sim.answers[&(4, 0)], [Message { label: MESSAGE, words: vec![13] }], "{}", sim.notes());
+    sim.paused.clear();
+    sim.request(5, 100);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 5, 0).words, vec![113], "applied once\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A promotion whose window closed before its promoted module answered anything (no client
+/// called) does not hold the deferred work back: a promotion by hand on the idle slot is
+/// carried out and answered without waiting for a client (it waited for one until stop 40:
+/// found by the `exactly_once` property test).
+#[test]
+fn a_promotion_by_hand_on_an_idle_slot_after_a_switch_that_answered_nothing_is_carried_out() {
+    let mut p = policy();
+    p.auto_promote = true;
+    p.min_agreeing = 3;
+    let mut sim = Sim::new(config(p, 4));
+    sim.install(&bundle(b"fast"));
+    for client in 1..4 {
+        sim.request(client, 1);
+    }
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    assert!(sim.m.switching(), "no answer from it yet");
+    sim.advance(p.rollback_window + 1);
+    assert_eq!(sim.m.slot().warm(), None, "the window closed\n{}", sim.notes());
+    sim.install(&bundle(b"fast2"));
+    // Answered with nothing but the manager's own steps (`control` asserts it).
+    let response = sim.control(Access::Full, &Request::Promote { module: 2, force: true });
+    assert!(matches!(response, Response::Promoted { .. }), "{response:?}\n{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 2);
+    sim.request(4, 10);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 4, 0).words, vec![13]);
+}
+
 /// A module that skips copies during its own transfer before the switch (it fell
 /// `queue_limit` behind) is not in step at its import: the switch transfers the state again,
 /// and every answer is still right.

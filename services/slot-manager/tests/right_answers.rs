@@ -50,7 +50,7 @@ thread_local! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn every_accepted_request_is_answered_once_with_the_running_sum(ops in proptest::collection::vec(op(), 1..120), auto in any::<bool>(), queue_limit in 2..6usize) {

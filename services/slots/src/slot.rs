@@ -379,6 +379,14 @@ struct Exchange {
     /// The copies' answers that came before the serving module's, in the same order (empty
     /// once the serving answer is in: later answers are compared as they come).
     held: Vec<Held>,
+    /// Answers of copies that count as evidence no more, while the serving answer is not in:
+    /// one that came past the deadline (a timeout already), after its copy was given up at
+    /// the deadline ([`Slot::tick`]), or the promoted module's answer to a copy made before
+    /// its promotion ([`Slot::promote_now`] keeps those and drops the other modules').
+    /// Compared with nothing: each is kept because its module's state holds the request
+    /// (a copy is always run once sent), so if the request is handed over to that module
+    /// ([`Slot::hand_over`]) this answer is the request's, never a second run of it.
+    standby: Vec<(ModuleId, Reply)>,
 }
 
 impl Exchange {
@@ -387,6 +395,19 @@ impl Exchange {
         self.answer.clear();
         self.answer.extend_from_slice(bytes);
         self.served = Some(latency);
+    }
+
+    /// Keeps `from`'s answer as a standby one ([`Exchange::standby`]) if it is a module's,
+    /// the serving answer is not in and `from` has no answer held or kept yet (a module
+    /// answers a copy once); whether it did.
+    fn keep_standby(&mut self, from: Responder, answer: &[u8], latency: Ticks) -> bool {
+        let Responder::Module(module) = from else { return false };
+        let kept = self.held.iter().any(|h| h.responder == from) || self.standby.iter().any(|(m, _)| *m == module);
+        if self.served.is_some() || module == self.serving || kept {
+            return false;
+        }
+        self.standby.push((module, Reply { bytes: answer.to_vec(), latency }));
+        true
     }
 
     /// Whether nothing more is awaited: the serving answer is in and every copy compared,
@@ -612,6 +633,7 @@ impl<E: Equivalence> Slot<E> {
                 answer: Vec::new(),
                 awaited: Vec::new(),
                 held: Vec::new(),
+                standby: Vec::new(),
             });
         }
         // The first spare, in place (pushed just above if there was none).
@@ -623,6 +645,7 @@ impl<E: Equivalence> Slot<E> {
         exchange.served = None;
         exchange.awaited.clear();
         exchange.held.clear();
+        exchange.standby.clear();
         // The replica first: its comparison updates the noise before the challengers' are
         // judged against it ([`copy_rank`]).
         if replica {
@@ -695,10 +718,14 @@ impl<E: Equivalence> Slot<E> {
             return (Answered::Deliver, out);
         }
         let Some(p) = exchange.awaited.iter().position(|&r| r == from) else {
+            if exchange.keep_standby(from, answer, latency) {
+                return (Answered::Held, out);
+            }
             return (Answered::Unexpected, out);
         };
         if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
             exchange.awaited.remove(p);
+            exchange.keep_standby(from, answer, latency);
             self.timed_out(from, now, &mut out);
             self.finish(now, &mut out);
             return (Answered::Late, out);
@@ -1102,8 +1129,15 @@ impl<E: Equivalence> Slot<E> {
         self.serving = id;
         self.window = Some(Window { warm: old, until: now.saturating_add(self.policy.rollback_window) });
         self.generation += 1;
-        // Copies mirrored against the old incumbent no longer count for anyone.
+        // Copies mirrored against the old incumbent no longer count for anyone: the promoted
+        // module's answers to those the old incumbent has not answered are kept as standby
+        // ones (a pending copy's when it comes, `keep_standby`), the others' dropped.
+        let copy = Responder::Module(id);
         for exchange in &mut self.exchanges[..self.live] {
+            exchange.standby.retain(|(module, _)| *module == id);
+            if let Some(h) = exchange.held.iter().position(|h| h.responder == copy) {
+                exchange.standby.push((id, exchange.held.remove(h).reply));
+            }
             exchange.awaited.clear();
             exchange.held.clear();
         }
@@ -1129,8 +1163,10 @@ impl<E: Equivalence> Slot<E> {
     }
 
     /// Requests `from` was serving and had not answered are handed to `to`: delivered from
-    /// `to`'s mirrored answer if it came, awaited from `to` if its copy is pending, else
-    /// reissued to it.
+    /// `to`'s mirrored answer (held, or a standby one: [`Exchange::standby`]) if it came,
+    /// awaited from `to` if its copy is pending, else reissued to it (a copy given up at
+    /// its deadline or by a promotion included: the slot manager makes the copy the module
+    /// still holds the request, and sends the request only if no seat holds it).
     fn hand_over(&mut self, from: ModuleId, to: ModuleId, now: Ticks, out: &mut Outcome) {
         for exchange in &mut self.exchanges[..self.live] {
             if exchange.serving != from || exchange.served.is_some() {
@@ -1138,8 +1174,11 @@ impl<E: Equivalence> Slot<E> {
             }
             exchange.serving = to;
             let copy = Responder::Module(to);
-            if let Some(h) = exchange.held.iter().position(|h| h.responder == copy) {
-                let Held { reply, .. } = exchange.held.remove(h);
+            let came = match exchange.held.iter().position(|h| h.responder == copy) {
+                Some(h) => Some(exchange.held.remove(h).reply),
+                None => exchange.standby.iter().position(|(module, _)| *module == to).map(|k| exchange.standby.swap_remove(k).1),
+            };
+            if let Some(reply) = came {
                 exchange.serve(&reply.bytes, reply.latency);
                 out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes });
                 self.counters.delivered += 1;
@@ -1149,6 +1188,7 @@ impl<E: Equivalence> Slot<E> {
             }
             exchange.awaited.clear();
             exchange.held.clear();
+            exchange.standby.clear();
         }
     }
 

@@ -2,7 +2,7 @@
 
 use tileos_slots::{
     Answered, Comparator, Delivery, ExactOnly, InstallRefusal, ModuleId, NotApplicable, ORIGINAL_INCUMBENT, Outcome, PromoteMode,
-    PromoteRefusal, PromotedBy, Ratio, Reason, Responder, RollbackRefusal, Shortfall, Slot, SlotPolicy, State, Transition, Trip,
+    PromoteRefusal, PromotedBy, Ratio, Reason, RequestId, Responder, RollbackRefusal, Shortfall, Slot, SlotPolicy, State, Transition, Trip,
 };
 
 /// A policy small enough to drive by hand: 3 agreeing answers, no soak, 10 µs deadline,
@@ -503,6 +503,52 @@ fn a_warm_incumbent_that_faults_settles_the_promotion_and_its_requests_are_reiss
     assert!(out.transitions.iter().all(|t| t.reason == Reason::WarmFaulted));
     assert_eq!(out.reissue, [before.request]);
     assert_eq!(s.answer(before.request, Responder::Module(c), b"ok", 12).0, Answered::Deliver);
+}
+
+#[test]
+fn a_promoted_modules_copies_of_what_the_warm_module_had_not_answered_are_its_answers_at_the_hand_over() {
+    // Its state holds those requests already: asked again, it would apply them twice.
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    let early = s.request(5);
+    let late = s.request(6);
+    let unanswered = s.request(7);
+    assert_eq!(s.answer(early.request, Responder::Module(c), b"early", 8).0, Answered::Held);
+    let _ = s.promote(c, PromoteMode::Forced, 10).unwrap();
+    // Its copy answered after the promotion is kept too, compared with nothing.
+    assert_eq!(s.answer(late.request, Responder::Module(c), b"late", 11).0, Answered::Held);
+    assert_eq!(s.module(c).unwrap().evidence.compared(), 0);
+    let out = s.faulted(ORIGINAL_INCUMBENT, 12).unwrap();
+    let delivered: Vec<(RequestId, &[u8])> = out.deliver.iter().map(|d| (d.request, &d.answer[..])).collect();
+    assert_eq!(delivered, [(early.request, &b"early"[..]), (late.request, &b"late"[..])]);
+    assert_eq!(out.reissue, [unanswered.request]);
+    assert_eq!(s.answer(unanswered.request, Responder::Module(c), b"third", 13).0, Answered::Deliver);
+}
+
+#[test]
+fn a_warm_modules_copy_answered_past_its_deadline_is_the_requests_answer_at_a_rollback() {
+    // A timeout for the evidence; but the warm module's state holds the request.
+    let (mut s, c) = promoted();
+    let m = s.request(20);
+    let _ = s.tick(31);
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"late", 32).0, Answered::Held);
+    let out = s.rollback(33).unwrap();
+    rolled_back(&out, c, Reason::ManualRollback);
+    let delivered: Vec<(RequestId, &[u8])> = out.deliver.iter().map(|d| (d.request, &d.answer[..])).collect();
+    assert_eq!(delivered, [(m.request, &b"late"[..])]);
+    assert!(out.reissue.is_empty());
+}
+
+#[test]
+fn a_copy_answered_after_the_promotion_is_not_delivered_once_the_warm_module_answered() {
+    let mut s = slot(policy());
+    let c = challenger(&mut s, 0);
+    let m = s.request(5);
+    let _ = s.promote(c, PromoteMode::Forced, 10).unwrap();
+    assert_eq!(s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", 11).0, Answered::Deliver);
+    assert_eq!(s.answer(m.request, Responder::Module(c), b"ok", 12).0, Answered::Unexpected);
+    let out = s.faulted(ORIGINAL_INCUMBENT, 13).unwrap();
+    assert!(out.deliver.is_empty() && out.reissue.is_empty(), "{out:?}");
 }
 
 #[test]

@@ -325,6 +325,12 @@ pub struct Sim {
     pub hold_verifier: bool,
 }
 
+/// A property test's number of cases: `PROPTEST_CASES` when set (a long soak), else `default`
+/// (what `make test` runs).
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 pub fn policy() -> SlotPolicy {
     SlotPolicy {
         min_agreeing: 5,
