@@ -2910,7 +2910,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             _ => None,
         });
         let jobs = self.clear_seat(seat);
-        self.unblock_exports(&jobs);
         self.host.note(format_args!("@event slot.seat-fault slot={} seat={seat} role={role:?}", self.config.name));
         match role {
             Role::Empty => {}
@@ -2967,6 +2966,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.restart(seat);
             }
         }
+        // The imports that waited for its exports go on without, once the slot has taken the
+        // fault: a warm module whose import covered its journal is restored by then (the
+        // fault of the promoted module it imported from rolls back), and replays the journal
+        // before anything queued behind the import (unblocked first, it ran a request queued
+        // there ahead of the older journaled ones: a wrong answer, found by `right_answers`).
+        self.unblock_exports(&jobs);
     }
 
     /// (Re)builds the seat's module from its program. A module that does not serve imports

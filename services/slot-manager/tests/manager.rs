@@ -1309,6 +1309,56 @@ fn a_promotion_by_hand_on_an_idle_slot_after_a_switch_that_answered_nothing_is_c
     assert_eq!(answer_value(&sim, 4, 0).words, vec![13]);
 }
 
+/// The promoted module faults while the warm module, which had fallen behind (its journal
+/// holds the copies it skipped), waits for the import that would cover them: the rollback
+/// replays the journal before the copy queued behind that import, so every answer counts
+/// every earlier request once (before, the copy ran first: a wrong answer, found by the
+/// `right_answers` property test).
+#[test]
+fn a_rollback_while_the_warm_modules_catch_up_import_waits_replays_its_journal_first() {
+    let mut p = policy();
+    p.auto_promote = true;
+    p.min_agreeing = 3;
+    let mut c = config(p, 4);
+    c.queue_limit = 2;
+    let mut sim = Sim::new(c);
+    let mut sums = RunningSums::default();
+    sim.install(&bundle(b"fast"));
+    for (client, x) in [(1, 0), (2, 1), (3, 2)] {
+        sums.burst(&mut sim, &[(client, x)]);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    // The warm module falls behind: its copies beyond two are skipped into its journal.
+    sim.paused.insert(0);
+    for (client, x) in [(1, 3), (2, 4), (3, 5), (1, 6)] {
+        sums.burst(&mut sim, &[(client, x)]);
+        sim.pump();
+    }
+    // The promoted module pauses with two requests; it answers the first.
+    sim.paused.insert(1);
+    sums.burst(&mut sim, &[(4, 7)]);
+    sim.pump();
+    sums.burst(&mut sim, &[(5, 8)]);
+    sim.pump();
+    sim.serve_paused(1, 1);
+    // The warm module catches up: its import waits for the promoted module's export, queued
+    // behind the request it holds; a copy of the next request waits behind the import.
+    sim.paused.remove(&0);
+    sim.pump();
+    assert!(sim.m.journal_entries() > 0, "{}", sim.notes());
+    sums.burst(&mut sim, &[(6, 9)]);
+    sim.pump();
+    sim.fault(1);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    for ((badge, seq), sum) in &sums.expected {
+        assert_eq!(sim.answers[&(*badge, *seq)][0], Message { label: MESSAGE, words: vec![*sum] }, "client {badge}\n{}", sim.notes());
+    }
+}
+
 /// A module that skips copies during its own transfer before the switch (it fell
 /// `queue_limit` behind) is not in step at its import: the switch transfers the state again,
 /// and every answer is still right.
