@@ -1487,8 +1487,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.verified = self.generation;
         // As the general path leaves it: the seat's call saved for its next work, its copy
-        // done (the request's message dropped with it if nothing else holds it).
-        s.current = None;
+        // done (the request's message dropped with it if nothing else holds it). The job is a
+        // request (matched above): its message is dropped here, in line, rather than through
+        // the general drop of any job.
+        match s.current.take() {
+            Some(Job::Request { message, .. }) => drop(message),
+            other => drop(other),
+        }
         s.caller = Some(reply);
         self.entry_step_done = false;
         self.message_at = now;
