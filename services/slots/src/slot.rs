@@ -311,7 +311,8 @@ pub struct ModuleView {
 /// counted the answers.
 #[derive(Clone)]
 struct Module {
-    /// What [`Slot::module`] shows.
+    /// What [`Slot::module`] shows, but for the answers still in `tally` (it shows them
+    /// folded into the evidence: [`Module::folded`]).
     view: ModuleView,
     /// When it started shadowing.
     shadow_since: Ticks,
