@@ -73,6 +73,46 @@ pub struct Evidence {
     pub incumbent_latency: Latency,
 }
 
+/// A challenger's answers counted on the narrow path ([`crate::Slot::copy_answer`]) and not yet
+/// folded into its [`Evidence`]: what [`Evidence::record_answer`] would have recorded for them,
+/// kept as plain totals so that an answer costs a count, not the evidence's saturating
+/// bookkeeping. [`Evidence::fold`] adds them in: saturating additions of non-negative numbers
+/// are associative, so the evidence after the fold is exactly the evidence of recording each
+/// answer in turn (the maxima likewise). The slot folds before anything reads or changes the
+/// module's evidence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// Answers counted (at most one per request: it cannot wrap).
+    pub(crate) answers: u64,
+    /// Of those, how many agreed.
+    pub(crate) agreeing: u64,
+    /// Of those, how many were slow.
+    pub(crate) slow: u64,
+    /// The module's latencies: their sum (saturating) and the longest.
+    pub(crate) latency_sum: Ticks,
+    /// The longest of the module's latencies.
+    pub(crate) latency_max: Ticks,
+    /// The serving module's latencies over the same requests: their sum (saturating).
+    pub(crate) incumbent_sum: Ticks,
+    /// The longest of the serving module's latencies.
+    pub(crate) incumbent_max: Ticks,
+}
+
+impl Tally {
+    /// Counts one answer as [`Evidence::record_answer`] would record it.
+    #[inline(always)]
+    pub(crate) fn record(&mut self, agree: bool, latency: Ticks, incumbent_latency: Ticks, bound: Ratio) {
+        // Counts of answers, one per request at most: wrapping never happens (u64 requests).
+        self.answers = self.answers.wrapping_add(1);
+        self.agreeing = self.agreeing.wrapping_add(u64::from(agree));
+        self.slow = self.slow.wrapping_add(u64::from(slower_than(latency, incumbent_latency, bound)));
+        self.latency_sum = self.latency_sum.saturating_add(latency);
+        self.latency_max = self.latency_max.max(latency);
+        self.incumbent_sum = self.incumbent_sum.saturating_add(incumbent_latency);
+        self.incumbent_max = self.incumbent_max.max(incumbent_latency);
+    }
+}
+
 /// The first criterion of the policy that a module's evidence does not meet, checked in this
 /// order: faults, disagreement, agreeing answers, latency, soak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +197,26 @@ impl Evidence {
         }
         self.latency.record(latency);
         self.incumbent_latency.record(incumbent_latency);
+    }
+
+    /// Adds the narrow path's `tally` in (and empties it): the evidence is then what recording
+    /// each of its answers with [`Evidence::record_answer`] would have made it.
+    #[inline]
+    pub(crate) fn fold(&mut self, tally: &mut Tally) {
+        if tally.answers == 0 {
+            return;
+        }
+        let t = core::mem::take(tally);
+        self.agreeing = self.agreeing.saturating_add(t.agreeing);
+        self.disagreeing = self.disagreeing.saturating_add(t.answers - t.agreeing);
+        self.slow = self.slow.saturating_add(t.slow);
+        for (side, sum, max) in
+            [(&mut self.latency, t.latency_sum, t.latency_max), (&mut self.incumbent_latency, t.incumbent_sum, t.incumbent_max)]
+        {
+            side.samples = side.samples.saturating_add(t.answers);
+            side.sum = side.sum.saturating_add(sum);
+            side.max = side.max.max(max);
+        }
     }
 
     /// Counts a request the module did not answer in time.
@@ -290,6 +350,29 @@ mod tests {
                     assert_eq!(slower_than(l, i, b), exact(l, i, b), "{l} {i} {b}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_folded_tally_is_the_evidence_of_recording_each_answer() {
+        let bound = Ratio { num: 3, den: 2 };
+        let big = u64::MAX - 5;
+        let answers = [(true, 15, 10), (false, 40, 10), (true, big, 3), (true, 7, big), (false, big, big), (true, 0, 0)];
+        let start = Evidence { agreeing: u64::MAX - 1, disagreeing: 4, timeouts: 2, skipped: 1, faults: 1, slow: 3, ..Evidence::default() };
+        for cut in 0..=answers.len() {
+            let mut each = start;
+            let mut batched = start;
+            let mut tally = Tally::default();
+            for (k, &(agree, latency, incumbent)) in answers.iter().enumerate() {
+                each.record_answer(agree, latency, incumbent, bound);
+                tally.record(agree, latency, incumbent, bound);
+                if k + 1 == cut {
+                    batched.fold(&mut tally);
+                    assert_eq!(tally, Tally::default());
+                }
+            }
+            batched.fold(&mut tally);
+            assert_eq!(batched, each, "folded after {cut} answers and at the end");
         }
     }
 

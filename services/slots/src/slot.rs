@@ -1,6 +1,7 @@
 //! The slot: its modules' lifecycle, request mirroring, evidence, promotion, the rollback
 //! window and the circuit breaker.
 
+use crate::evidence::Tally;
 use crate::{Comparator, Equivalence, Evidence, Noise, PolicyError, Shortfall, SlotPolicy, Ticks};
 use alloc::vec::Vec;
 
@@ -305,10 +306,13 @@ pub struct ModuleView {
     pub reason: Option<Reason>,
 }
 
-/// A module of the slot.
-#[derive(Clone, Debug)]
+/// A module of the slot. Its `Debug` shows the evidence as readers see it (the tally folded
+/// in), not how it is kept: two slots given the same events print alike whichever path
+/// counted the answers.
+#[derive(Clone)]
 struct Module {
-    /// What [`Slot::module`] shows.
+    /// What [`Slot::module`] shows, but for the answers still in `tally` (it shows them
+    /// folded into the evidence: [`Module::folded`]).
     view: ModuleView,
     /// When it started shadowing.
     shadow_since: Ticks,
@@ -316,6 +320,53 @@ struct Module {
     /// of the soak, or met the policy (promotable, waiting). [`Slot::finish`] re-judges only
     /// these; a change of its evidence is judged where it is recorded.
     rejudge: bool,
+    /// Its answers counted on the narrow path ([`Slot::copy_answer`]) since the last fold:
+    /// part of its evidence, folded into `view.evidence` ([`Module::fold`]) before anything
+    /// reads or changes that ([`Module::evidence_mut`], [`Module::folded`]).
+    tally: Tally,
+    /// How many answers the narrow path may count in `tally` before the module's verdict could
+    /// change (`min_agreeing − 1 −` its compared requests, when last worked out): the narrow
+    /// path takes an answer while `tally.answers < room`. Every change of the evidence other
+    /// than a fold sets it to 0 ([`Module::evidence_mut`]), so that it is worked out again.
+    room: u64,
+}
+
+impl core::fmt::Debug for Module {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Module")
+            .field("view", &self.folded())
+            .field("shadow_since", &self.shadow_since)
+            .field("rejudge", &self.rejudge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    /// A module with no evidence yet.
+    fn new(view: ModuleView, shadow_since: Ticks) -> Module {
+        Module { view, shadow_since, rejudge: true, tally: Tally::default(), room: 0 }
+    }
+
+    /// Folds the narrow path's tally into the evidence.
+    #[inline]
+    fn fold(&mut self) {
+        self.view.evidence.fold(&mut self.tally);
+    }
+
+    /// The evidence to change, folded first; the narrow path's room is worked out again after.
+    fn evidence_mut(&mut self) -> &mut Evidence {
+        self.fold();
+        self.room = 0;
+        &mut self.view.evidence
+    }
+
+    /// The view with the evidence as it stands (the tally folded into a copy).
+    fn folded(&self) -> ModuleView {
+        let mut view = self.view;
+        let mut tally = self.tally;
+        view.evidence.fold(&mut tally);
+        view
+    }
 }
 
 /// An answer as it arrived.
@@ -499,7 +550,7 @@ impl<E: Equivalence> Slot<E> {
             policy,
             comparator,
             equivalence,
-            modules: alloc::vec![Module { view: incumbent, shadow_since: now, rejudge: true }],
+            modules: alloc::vec![Module::new(incumbent, now)],
             serving: ORIGINAL_INCUMBENT,
             window: None,
             noise: Noise::default(),
@@ -552,13 +603,13 @@ impl<E: Equivalence> Slot<E> {
 
     /// A module still in the slot.
     pub fn module(&self, id: ModuleId) -> Option<ModuleView> {
-        self.find(id).map(|i| self.modules[i].view)
+        self.find(id).map(|i| self.modules[i].folded())
     }
 
     /// Every module still in the slot, in installation order (the description's incumbent
     /// first while it remains).
     pub fn modules(&self) -> impl Iterator<Item = ModuleView> + '_ {
-        self.modules.iter().map(|m| m.view)
+        self.modules.iter().map(Module::folded)
     }
 
     /// Whether [`Slot::install`] would install a challenger now, and the id it would give
@@ -582,7 +633,7 @@ impl<E: Equivalence> Slot<E> {
         let id = self.can_install()?;
         self.next_module += 1;
         let view = ModuleView { id, state: State::Installed, since: now, evidence: Evidence::default(), reason: None };
-        self.modules.push(Module { view, shadow_since: now, rejudge: true });
+        self.modules.push(Module::new(view, now));
         self.counters.installed += 1;
         Ok(id)
     }
@@ -759,11 +810,14 @@ impl<E: Equivalence> Slot<E> {
     /// exchange's serving answer is in and `from`'s copy is pending and within the answer
     /// deadline. It then records exactly what [`Slot::answer_worked`] records and returns
     /// whether the answer agreed: what `judge`, `evaluate_at` and `finish_compared` do for
-    /// such an answer, done in place (the module's `record_answer` and its verdict marked as
-    /// not to be re-judged by time, the exchange recycled when it is done), with no
-    /// [`Outcome`] made (property test
-    /// `the_narrow_path_records_exactly_what_the_general_path_records`). Otherwise `None`, with
-    /// nothing changed but `ticket`: the caller takes the general path.
+    /// such an answer, done in place (the answer counted in the module's tally, which the
+    /// slot folds into its evidence in batches, before anything reads or changes the evidence,
+    /// so every reader sees what `record_answer` would have made; its verdict marked as not to
+    /// be re-judged by time; the exchange recycled when it is done), with no [`Outcome`] made
+    /// (property test `the_narrow_path_records_exactly_what_the_general_path_records`). The
+    /// `min_agreeing − 1` bound is a count too: the tally's room, worked out at a fold.
+    /// Otherwise `None`, with nothing changed but `ticket` (and a fold, which changes nothing
+    /// any reader sees): the caller takes the general path.
     ///
     /// `ticket` is the caller's [`CopyTicket`] for `from`: when it is of the current
     /// generation and for `from`, the module's table index and the four conditions it
@@ -793,9 +847,20 @@ impl<E: Equivalence> Slot<E> {
                 i
             }
         };
-        if self.modules.get(i)?.view.evidence.compared().saturating_add(1) >= self.policy.min_agreeing {
-            return None;
+        // Fewer than `min_agreeing − 1` compared: the tally has room (a count against a bound
+        // worked out once per fold, not the evidence's sum per answer).
+        let module = self.modules.get_mut(i)?;
+        if module.tally.answers >= module.room {
+            module.fold();
+            module.room = self.policy.min_agreeing.saturating_sub(module.view.evidence.compared().saturating_add(1));
+            if module.room == 0 {
+                return None;
+            }
         }
+        debug_assert!(
+            module.folded().evidence.compared().saturating_add(1) < self.policy.min_agreeing,
+            "the narrow path's room outlived a change of the evidence"
+        );
         let x = self.exchanges[..self.live].iter().position(|e| e.request == request)?;
         let exchange = &mut self.exchanges[x];
         if from == exchange.serving || now > exchange.sent.saturating_add(self.policy.answer_deadline) {
@@ -809,11 +874,12 @@ impl<E: Equivalence> Slot<E> {
         remove_in_order(&mut exchange.awaited, p);
         let done = exchange.done();
         // `judge` for a shadowing challenger outside a rollback window: its evidence records
-        // the answer; then `evaluate_at`, with fewer than `min_agreeing` compared (one more
-        // than checked above) and its faults within the policy, only marks its verdict as one
-        // time cannot change.
+        // the answer (counted in its tally, folded in before anything reads the evidence);
+        // then `evaluate_at`, with fewer than `min_agreeing` compared (one more than checked
+        // above) and its faults within the policy, only marks its verdict as one time cannot
+        // change.
         let module = &mut self.modules[i];
-        module.view.evidence.record_answer(agree, latency, served_latency, self.policy.latency_bound);
+        module.tally.record(agree, latency, served_latency, self.policy.latency_bound);
         module.rejudge = false;
         // `finish_compared` with no transition and an exact comparator: the exchange is
         // recycled if no other copy is pending (its serving answer is in).
@@ -877,7 +943,7 @@ impl<E: Equivalence> Slot<E> {
         if let Some(i) = speaks_for.and_then(|id| self.find(id))
             && matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
         {
-            self.modules[i].view.evidence.record_skipped();
+            self.modules[i].evidence_mut().record_skipped();
         }
         self.finish(now, &mut out);
         out
@@ -918,7 +984,7 @@ impl<E: Equivalence> Slot<E> {
         self.generation += 1;
         match self.modules[i].view.state {
             State::Installed | State::Shadowing | State::Promotable => {
-                self.modules[i].view.evidence.record_fault();
+                self.modules[i].evidence_mut().record_fault();
                 self.evaluate(id, now, &mut out);
             }
             State::Promoted => self.roll_back(Reason::CircuitBreaker(Trip::Fault), now, &mut out),
@@ -990,13 +1056,14 @@ impl<E: Equivalence> Slot<E> {
     /// The first policy criterion module `i` misses now.
     fn shortfall(&self, i: usize, now: Ticks) -> Option<Shortfall> {
         let m = &self.modules[i];
-        m.view.evidence.shortfall(&self.policy, self.noise_for_comparison(), now.saturating_sub(m.shadow_since))
+        m.folded().evidence.shortfall(&self.policy, self.noise_for_comparison(), now.saturating_sub(m.shadow_since))
     }
 
     /// Moves module `id` to `to` for `reason`, reporting it in `out` and counting it.
     fn change(&mut self, id: ModuleId, to: State, reason: Reason, now: Ticks, out: &mut Outcome) {
         let Some(i) = self.find(id) else { return };
         self.generation += 1;
+        self.modules[i].fold();
         let view = &mut self.modules[i].view;
         out.transitions.push(Transition { module: id, from: view.state, to, reason, at: now, evidence: view.evidence });
         let from = view.state;
@@ -1024,7 +1091,7 @@ impl<E: Equivalence> Slot<E> {
                 // promoted module's, against it.
                 let promoted = self.serving;
                 let Some(p) = self.find(promoted) else { return };
-                let evidence = &mut self.modules[p].view.evidence;
+                let evidence = self.modules[p].evidence_mut();
                 evidence.record_answer(agree, served_latency, latency, bound);
                 let evidence = *evidence;
                 if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
@@ -1040,7 +1107,7 @@ impl<E: Equivalence> Slot<E> {
             Responder::Module(id) => {
                 let Some(i) = self.find(id) else { return };
                 if self.modules[i].view.state.is_challenger() {
-                    self.modules[i].view.evidence.record_answer(agree, latency, served_latency, bound);
+                    self.modules[i].evidence_mut().record_answer(agree, latency, served_latency, bound);
                     self.evaluate_at(i, now, out);
                 }
             }
@@ -1056,7 +1123,7 @@ impl<E: Equivalence> Slot<E> {
             && let Some(i) = self.find(id)
             && self.modules[i].view.state.is_challenger()
         {
-            self.modules[i].view.evidence.record_timeout();
+            self.modules[i].evidence_mut().record_timeout();
             self.evaluate(id, now, out);
         }
     }
@@ -1072,7 +1139,9 @@ impl<E: Equivalence> Slot<E> {
     /// [`Slot::evaluate`] of the module at index `i` of the table (modules leave the table
     /// only in [`Slot::finish`], after the judging: an index stays valid until then).
     fn evaluate_at(&mut self, i: usize, now: Ticks, out: &mut Outcome) {
-        let Some(module) = self.modules.get(i) else { return };
+        let Some(module) = self.modules.get_mut(i) else { return };
+        // What follows reads the evidence: the narrow path's tally is folded in first.
+        module.fold();
         let (id, state) = (module.view.id, module.view.state);
         if !state.is_challenger() {
             return;
@@ -1124,7 +1193,7 @@ impl<E: Equivalence> Slot<E> {
         self.change(id, State::Promoted, Reason::Promoted(by), now, out);
         if let Some(i) = self.find(id) {
             // From now on its evidence is against the warm incumbent.
-            self.modules[i].view.evidence = Evidence::default();
+            *self.modules[i].evidence_mut() = Evidence::default();
         }
         self.serving = id;
         self.window = Some(Window { warm: old, until: now.saturating_add(self.policy.rollback_window) });
@@ -1304,5 +1373,39 @@ fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
         v.pop();
     } else if i < v.len() {
         v.remove(i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExactOnly;
+
+    /// The narrow path counts a challenger's answers in its tally, and they reach its
+    /// evidence only when something reads or changes that: in between, the kept evidence is
+    /// untouched and every reader sees the folded sum.
+    #[test]
+    fn the_narrow_paths_answers_are_folded_in_batches_before_any_reader() {
+        let policy = SlotPolicy { min_agreeing: 10, max_faults: 1, min_soak: 0, answer_deadline: 20, ..SlotPolicy::default() };
+        let mut s = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+        let c = s.install(0).unwrap();
+        let _ = s.started(c, 0).unwrap();
+        let mut ticket = None;
+        for k in 0..4u64 {
+            let m = s.request(10 * k);
+            let _ = s.answer(m.request, Responder::Module(m.serve), &[1, 0, 0, 0, 0, 0, 0, 0], 10 * k + 1);
+            let label = if k == 2 { 2 } else { 1 };
+            assert_eq!(s.copy_answer(&mut ticket, m.request, c, label, &[], 10 * k + 3, 2), Some(k != 2));
+        }
+        let i = s.find(c).unwrap();
+        assert_eq!(s.modules[i].tally.answers, 4, "counted, not folded");
+        assert_eq!(s.modules[i].view.evidence, Evidence::default());
+        let seen = s.module(c).unwrap().evidence;
+        assert_eq!((seen.agreeing, seen.disagreeing, seen.latency.samples, seen.latency.sum, seen.incumbent_latency.max), (3, 1, 4, 8, 1));
+        // A fault reads and changes the evidence: folded first.
+        let _ = s.faulted(c, 50).unwrap();
+        assert_eq!(s.modules[i].tally, Tally::default());
+        assert_eq!(s.modules[i].view.evidence, Evidence { faults: 1, ..seen });
+        assert_eq!(s.modules[i].room, 0, "worked out again at the next narrow answer");
     }
 }

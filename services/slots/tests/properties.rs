@@ -285,8 +285,13 @@ proptest! {
     /// change the events make: a fault, a rollback, a promotion by the policy or by hand, a
     /// window closing, a module rejected or installed). The copies are answered in the order
     /// they were made or in reverse. They are compared after every answer
-    /// the narrow path takes and after every round of events. (Debug builds also check, on
-    /// every ticket used, that what it certifies still holds.)
+    /// the narrow path takes and after every round of events. The narrow path counts a
+    /// module's answers in a tally that the slot folds into its evidence in batches (before
+    /// anything reads or changes the evidence), so the two slots keep their evidence apart
+    /// and the comparisons are of the evidence as read: the views, a promotion's check and
+    /// the `Debug` form (which shows the evidence folded). (Debug builds also check, on
+    /// every ticket used, that what it certifies still holds, and on every narrow answer
+    /// that the tally's room still stops short of `min_agreeing`.)
     #[test]
     fn the_narrow_path_records_exactly_what_the_general_path_records(
         min_agreeing in 1u64..12,
@@ -360,8 +365,17 @@ proptest! {
                 match narrow.copy_answer(ticket, m.request, c, label, &copy, at, worked) {
                     Some(agree) => {
                         prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
-                        // Identical at once, not only after the next event's re-judging.
+                        // Identical at once, not only after the next event's re-judging. The
+                        // narrow path counts in a tally folded in batches: every reader sees
+                        // the evidence folded (the views, a promotion's check, the `Debug`),
+                        // whenever it reads, however many answers the tally holds.
                         prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general), "after a narrow answer");
+                        prop_assert_eq!(narrow.modules().collect::<Vec<_>>(), general.modules().collect::<Vec<_>>());
+                        prop_assert_eq!(narrow.module(c), general.module(c));
+                        prop_assert_eq!(
+                            narrow.check_promote(c, PromoteMode::IfEvidenceSuffices, at),
+                            general.check_promote(c, PromoteMode::IfEvidenceSuffices, at)
+                        );
                     }
                     None => {
                         prop_assert_eq!(format!("{:?}", &before), format!("{:?}", &narrow), "nothing changed when it falls back");
@@ -392,6 +406,7 @@ proptest! {
             }
             prop_assert_eq!(narrow.tick(now + 4), general.tick(now + 4));
             prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general));
+            prop_assert_eq!(narrow.modules().collect::<Vec<_>>(), general.modules().collect::<Vec<_>>());
         }
     }
 }
