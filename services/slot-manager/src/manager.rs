@@ -643,6 +643,9 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     message_at: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
     reschedule_due: bool,
+    /// The root server's own ticks of the call that started a seat's module last
+    /// (`SeatStarted`'s `ticks`), until the glue takes them ([`Manager::take_start_ticks`]).
+    start_ticks: Option<u64>,
     /// Circuit-breaker entries whose first write failed, to be tried again as deferred work
     /// ([`Manager::deferred`]), in order.
     unlogged: VecDeque<UpdateEvent>,
@@ -830,6 +833,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             last_tick: now,
             message_at: now,
             reschedule_due: false,
+            start_ticks: None,
             unlogged: VecDeque::new(),
             deferred_since: None,
             lowering_due: false,
@@ -2112,6 +2116,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         match (label, current) {
             (READY, current) => {
                 s.started_at = None;
+                if s.schedule == Some(SeatSchedule::Start) {
+                    // Started in pieces at priority 0 and now up: the schedule it should have.
+                    self.reschedule_due = true;
+                }
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -2713,8 +2721,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             let program = if replaced { SeatProgram::Fallback } else { SeatProgram::Lineage(k) };
             match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program }) {
-                Ok(supervisor::Response::SeatStarted { generation }) => {
-                    self.started(k, generation);
+                Ok(supervisor::Response::SeatStarted { generation, ticks }) => {
+                    self.started(k, generation, ticks, start_schedule(k));
                     if let Some(s) = self.seats.get_mut(usize::from(k)) {
                         s.needs_state = restart;
                         s.program = Some(Program::Named(program));
@@ -3062,6 +3070,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         !self.rebuilds.is_empty()
     }
 
+    /// The root server's own ticks (`SeatStarted`'s `ticks`: from its dispatch of the call
+    /// to its answer) of the call that last started a seat's module, if one did since the
+    /// last take: with the glue's span of that call, the root server's part of it.
+    pub fn take_start_ticks(&mut self) -> Option<u64> {
+        self.start_ticks.take()
+    }
+
     /// One bounded step of the first rebuild under way (docs/slots.md, "A challenger's
     /// rebuild after a fault"): [`REBUILD_CHUNKS_PER_STEP`] root-server calls staging its
     /// ELF, or, once all is staged, one piece of the root server's build of the seat
@@ -3168,7 +3183,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Starts seat `seat` with `program` at once (`SeatStart`); returns its generation.
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
-            supervisor::Response::SeatStarted { generation } => Ok(self.started(seat, generation)),
+            supervisor::Response::SeatStarted { generation, ticks } => Ok(self.started(seat, generation, ticks, start_schedule(seat))),
             other => Err(format!("unexpected answer {other:?}")),
         }
     }
@@ -3182,16 +3197,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         match self.seat_request(request)? {
             supervisor::Response::SeatBuilding { .. } => Ok(None),
-            supervisor::Response::SeatStarted { generation } => Ok(Some(self.started(seat, generation))),
+            // A module built in pieces starts at priority 0 (its start-up is not inside this
+            // step); it gets its schedule at its READY.
+            supervisor::Response::SeatStarted { generation, ticks } => Ok(Some(self.started(seat, generation, ticks, SeatSchedule::Start))),
             other => Err(format!("unexpected answer {other:?}")),
         }
     }
 
-    /// Seat `seat` runs, at `generation`: its start schedule and time; returns `generation`.
-    fn started(&mut self, seat: u8, generation: u64) -> u64 {
+    /// Seat `seat` runs, at `generation`, with `schedule`, the root server's own part of the
+    /// call `ticks`: its schedule and start time; returns `generation`.
+    fn started(&mut self, seat: u8, generation: u64, ticks: u64, schedule: SeatSchedule) -> u64 {
         let now = self.clock.now();
+        self.start_ticks = Some(ticks);
         if let Some(s) = self.seats.get_mut(usize::from(seat)) {
-            s.schedule = Some(start_schedule(seat));
+            s.schedule = Some(schedule);
             s.started_at = Some(now);
         }
         self.reschedule_due = true;
@@ -3206,7 +3225,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// challenger's budget.
     ///
     /// Raising a module to the serving schedule is done at once; lowering one waits for
-    /// [`Manager::deferred`] (a root-server call no client needs to wait for).
+    /// [`Manager::deferred`] (a root-server call no client needs to wait for). A module
+    /// started in pieces ([`SeatSchedule::Start`], priority 0) keeps that until its READY
+    /// (its start-up then runs on time nobody wants, never inside a step), unless it is to
+    /// serve: then it is raised at once.
     fn reschedule(&mut self) {
         self.reschedule_to(false);
     }
@@ -3223,10 +3245,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
             let wanted = if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow };
             let Ok(number) = u8::try_from(seat) else { continue };
-            if wanted == current {
+            if wanted == current || current == SeatSchedule::Start && wanted == SeatSchedule::Shadow && s.started_at.is_some() {
                 continue;
             }
-            if wanted == SeatSchedule::Shadow && !lower {
+            if wanted == SeatSchedule::Shadow && current == SeatSchedule::Serving && !lower {
                 self.lowering_due = true;
                 self.defer();
                 continue;

@@ -207,13 +207,14 @@ fn the_serving_module_runs_with_the_incumbents_schedule() {
             })
             .collect()
     };
-    assert_eq!(order(&sim), vec![(seat, Serving)]);
+    // Started in pieces at priority 0 (SeatSchedule::Start), raised at its READY.
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving)]);
     sim.pump();
-    assert_eq!(order(&sim), vec![(seat, Serving)], "exported, but the switch is not done yet");
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving)], "exported, but the switch is not done yet");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
-    assert_eq!(order(&sim), vec![(seat, Serving), (0, Shadow)]);
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving), (0, Shadow)]);
     assert_eq!(schedules(&sim).get(&0), Some(&Shadow), "then the warm incumbent shadows");
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();

@@ -132,7 +132,7 @@ impl Seats for Host {
                     w.building = Some((*seat, elf, pieces));
                     return Ok(A::SeatBuilding { done: 0, total: pieces });
                 }
-                start_seat(&mut w, *seat, elf)
+                start_seat(&mut w, *seat, elf, matches!(request, R::SeatBegin { .. }))
             }
             R::SeatContinue { seat } => match w.building.take() {
                 Some((building, elf, left)) if building == *seat => {
@@ -143,7 +143,7 @@ impl Seats for Host {
                         w.building = Some((building, elf, left - 1));
                         A::SeatBuilding { done: w.build_pieces - left + 1, total: w.build_pieces }
                     } else {
-                        start_seat(&mut w, *seat, elf)
+                        start_seat(&mut w, *seat, elf, true)
                     }
                 }
                 other => {
@@ -180,13 +180,21 @@ impl Seats for Host {
     }
 }
 
-/// The fake root server starts `seat` with `elf`.
-fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>) -> supervisor::Response {
+/// The root server's own ticks the fake root server answers a start with.
+pub const START_TICKS: u64 = 20_000;
+
+/// The fake root server starts `seat` with `elf`: at priority 0 (`SeatSchedule::Start`) if
+/// it was built in pieces (`SeatBegin`), as the root server does.
+fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>, in_pieces: bool) -> supervisor::Response {
     w.running.insert(seat);
-    let schedule = if seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+    let schedule = match (in_pieces, seat) {
+        (true, _) => SeatSchedule::Start,
+        (false, 0) => SeatSchedule::Serving,
+        (false, _) => SeatSchedule::Shadow,
+    };
     w.schedules.insert(seat, schedule);
     w.events.push_back(Event::Started(seat, elf));
-    supervisor::Response::SeatStarted { generation: 0 }
+    supervisor::Response::SeatStarted { generation: 0, ticks: START_TICKS }
 }
 
 pub struct TestClock(pub Rc<Cell<u64>>);
