@@ -199,6 +199,42 @@ pub trait Clock {
     }
 }
 
+/// Microseconds from a time-stamp counter of `per_ms` ticks per millisecond, for a
+/// [`Clock`] (the glue's): ⌊ticks · 1000 / per_ms⌋ or 1 µs less, monotonic in the ticks,
+/// in one 64 × 64 → 128-bit multiplication by ⌊2^64 · 1000 / per_ms⌋ when that fits 64 bits
+/// (a counter faster than 1 MHz), else exactly in 64-bit division. The manager reads its
+/// clock on every message, the narrow path of a copy's answer included (`slots39`: before,
+/// every read was two 64-bit divisions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TicksToMicros {
+    /// Ticks per millisecond (at least 1).
+    per_ms: u64,
+    /// ⌊2^64 · 1000 / `per_ms`⌋ when `per_ms` > 1000, else 0 (the division is used).
+    scale: u64,
+}
+
+impl TicksToMicros {
+    /// The conversion for a counter of `per_ms` ticks per millisecond (0 is taken as 1).
+    pub fn new(per_ms: u64) -> TicksToMicros {
+        let per_ms = per_ms.max(1);
+        let scale = if per_ms > 1000 { u64::try_from((1000u128 << 64) / u128::from(per_ms)).unwrap_or(0) } else { 0 };
+        TicksToMicros { per_ms, scale }
+    }
+
+    /// `ticks` in microseconds: ⌊ticks · 1000 / per_ms⌋ or 1 less (the scale is at most 1
+    /// below the exact ratio and `ticks` < 2^64, so the product falls short by less than
+    /// 2^64), saturating at `u64::MAX` in the division's case.
+    #[inline]
+    pub fn micros(&self, ticks: u64) -> Ticks {
+        if self.scale != 0 {
+            // The high half of the product: below 2^64 since scale < 2^64.
+            return ((u128::from(ticks) * u128::from(self.scale)) >> 64) as u64;
+        }
+        let per_ms = self.per_ms;
+        (ticks / per_ms).saturating_mul(1000).saturating_add((ticks % per_ms).saturating_mul(1000) / per_ms)
+    }
+}
+
 /// Why the update log could not be read or written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStoreError(pub String);
@@ -234,7 +270,7 @@ impl LogStore for MemoryLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_WORDS, Message, message_bytes_into};
+    use super::{MAX_WORDS, Message, TicksToMicros, message_bytes_into};
 
     #[test]
     fn message_bytes_into_makes_what_to_bytes_returns() {
@@ -266,5 +302,44 @@ mod tests {
             assert_eq!(Message::from_bytes(bad), None);
             assert_eq!(kept, before, "a refusal changes nothing");
         }
+    }
+
+    /// The exact ⌊ticks · 1000 / per_ms⌋, saturating.
+    fn exact_micros(ticks: u64, per_ms: u64) -> u64 {
+        u64::try_from(u128::from(ticks) * 1000 / u128::from(per_ms.max(1))).unwrap_or(u64::MAX)
+    }
+
+    #[test]
+    fn ticks_to_micros_is_exact_or_one_less_and_monotonic() {
+        // Counters around the switch between the multiplication and the division, typical
+        // ones (QEMU's TSC, a few GHz) and extremes; ticks at the boundaries of a
+        // millisecond, a spread of values and the largest.
+        let counters = [0, 1, 7, 999, 1000, 1001, 1024, 999_983, 1_000_000, 2_893_421, 3_000_000_007, u64::MAX / 3, u64::MAX];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for per_ms in counters {
+            let convert = TicksToMicros::new(per_ms);
+            let mut ticks: alloc::vec::Vec<u64> =
+                alloc::vec![0, 1, per_ms, per_ms.saturating_sub(1), per_ms.saturating_add(1), u64::MAX - 1, u64::MAX];
+            for _ in 0..2000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ticks.push(seed >> (seed % 64));
+            }
+            ticks.sort_unstable();
+            let mut last = 0;
+            for &t in &ticks {
+                let (got, exact) = (convert.micros(t), exact_micros(t, per_ms));
+                assert!(got == exact || got + 1 == exact, "per_ms {per_ms}, ticks {t}: {got} against exact {exact}");
+                if per_ms <= 1000 {
+                    assert_eq!(got, exact, "the division is exact (per_ms {per_ms}, ticks {t})");
+                }
+                assert!(got >= last, "not monotonic at per_ms {per_ms}, ticks {t}");
+                last = got;
+            }
+        }
+        // A 1 GHz counter: one second of ticks is a million µs (to the µs).
+        let second = TicksToMicros::new(1_000_000).micros(1_000_000_000);
+        assert!(second == 1_000_000 || second == 999_999);
     }
 }

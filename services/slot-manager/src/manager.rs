@@ -1491,8 +1491,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.verified = self.generation;
         // As the general path leaves it: the seat's call saved for its next work, its copy
-        // done (the request's message dropped with it if nothing else holds it).
-        s.current = None;
+        // done (the request's message dropped with it if nothing else holds it). The job is a
+        // request (matched above): its message is dropped here, in line, rather than through
+        // the general drop of any job.
+        match s.current.take() {
+            Some(Job::Request { message, .. }) => drop(message),
+            other => drop(other),
+        }
         s.caller = Some(reply);
         self.entry_step_done = false;
         self.message_at = now;
@@ -2918,7 +2923,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             _ => None,
         });
         let jobs = self.clear_seat(seat);
-        self.unblock_exports(&jobs);
         self.host.note(format_args!("@event slot.seat-fault slot={} seat={seat} role={role:?}", self.config.name));
         match role {
             Role::Empty => {}
@@ -2975,6 +2979,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.restart(seat);
             }
         }
+        // The imports that waited for its exports go on without, once the slot has taken the
+        // fault: a warm module whose import covered its journal is restored by then (the
+        // fault of the promoted module it imported from rolls back), and replays the journal
+        // before anything queued behind the import (unblocked first, it ran a request queued
+        // there ahead of the older journaled ones: a wrong answer, found by `right_answers`).
+        self.unblock_exports(&jobs);
     }
 
     /// (Re)builds the seat's module from its program. A module that does not serve imports

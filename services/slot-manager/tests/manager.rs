@@ -10,7 +10,7 @@ use tileos_protocol::slots::{self, RefusalKind, Request, Response};
 use tileos_protocol::supervisor::{Request as SeatRequest, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
 use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
-use tileos_slots::State;
+use tileos_slots::{SlotPolicy, State};
 use tileos_update_log::{EventKind, ModuleRef, UpdateEvent};
 
 fn answer_value(sim: &Sim, badge: u64, seq: u64) -> Message {
@@ -1199,17 +1199,35 @@ fn a_request_during_the_transfer_before_the_switch_keeps_its_copy_and_transfers_
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// A slot of 4 seats whose challengers are promotable after 3 agreeing answers (promoted by
+/// the policy if `auto`), each seat holding at most 2 copies, so that a few requests make a
+/// paused seat fall behind; and its policy.
+fn short_queue_sim(auto: bool) -> (Sim, SlotPolicy) {
+    let mut p = policy();
+    p.auto_promote = auto;
+    p.min_agreeing = 3;
+    let mut c = config(p, 4);
+    c.queue_limit = 2;
+    (Sim::new(c), p)
+}
+
+/// `client`'s only request was answered `sum`, and a request of 100 from `next` is answered
+/// `sum + 100` (every earlier request applied once); every request answered once.
+fn answered_then_applied_once(sim: &mut Sim, client: u64, sum: u64, next: u64) {
+    assert_eq!(sim.answers[&(client, 0)], [Message { label: MESSAGE, words: vec![sum] }], "{}", sim.notes());
+    sim.request(next, 100);
+    sim.pump();
+    assert_eq!(answer_value(sim, next, 0).words, vec![sum + 100], "applied once\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+}
+
 /// The old incumbent, warm after a switch made before it answered everything it was sent,
 /// faults before it does: the promoted module's copies of those requests, applied before
 /// or after the switch (its state holds them), are their answers; asked again, it would
 /// apply them twice (found by the `right_answers` property test in CI).
 #[test]
 fn requests_the_warm_module_never_answered_are_answered_from_the_promoted_modules_copies() {
-    let mut p = policy();
-    p.min_agreeing = 3;
-    let mut c = config(p, 4);
-    c.queue_limit = 2;
-    let mut sim = Sim::new(c);
+    let (mut sim, _) = short_queue_sim(false);
     sim.install(&bundle(b"fast"));
     sim.paused.insert(0);
     sim.request(1, 1);
@@ -1234,11 +1252,7 @@ fn requests_the_warm_module_never_answered_are_answered_from_the_promoted_module
     sim.fault(0);
     sim.paused.clear();
     sim.pump();
-    assert_eq!(sim.answers[&(3, 0)], [Message { label: MESSAGE, words: vec![13] }], "{}", sim.notes());
-    sim.request(4, 100);
-    sim.pump();
-    assert_eq!(answer_value(&sim, 4, 0).words, vec![113], "applied once\n{}", sim.notes());
-    assert!(sim.not_answered_once().is_empty());
+    answered_then_applied_once(&mut sim, 3, 13, 4);
 }
 
 /// A warm module's copy answered past its deadline (a timeout for the promoted module's
@@ -1247,12 +1261,7 @@ fn requests_the_warm_module_never_answered_are_answered_from_the_promoted_module
 /// by the `right_answers` property test).
 #[test]
 fn a_warm_modules_copy_answered_past_its_deadline_is_the_requests_answer_at_a_rollback() {
-    let mut p = policy();
-    p.auto_promote = true;
-    p.min_agreeing = 3;
-    let mut c = config(p, 4);
-    c.queue_limit = 2;
-    let mut sim = Sim::new(c);
+    let (mut sim, p) = short_queue_sim(true);
     sim.install(&bundle(b"fast"));
     for client in 1..4 {
         sim.request(client, 1);
@@ -1273,12 +1282,8 @@ fn a_warm_modules_copy_answered_past_its_deadline_is_the_requests_answer_at_a_ro
     sim.pump();
     sim.install(&bundle(b"fast2"));
     assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
-    assert_eq!(sim.answers[&(4, 0)], [Message { label: MESSAGE, words: vec![13] }], "{}", sim.notes());
     sim.paused.clear();
-    sim.request(5, 100);
-    sim.pump();
-    assert_eq!(answer_value(&sim, 5, 0).words, vec![113], "applied once\n{}", sim.notes());
-    assert!(sim.not_answered_once().is_empty());
+    answered_then_applied_once(&mut sim, 4, 13, 5);
 }
 
 /// A promotion whose window closed before its promoted module answered anything (no client
@@ -1308,6 +1313,51 @@ fn a_promotion_by_hand_on_an_idle_slot_after_a_switch_that_answered_nothing_is_c
     sim.request(4, 10);
     sim.pump();
     assert_eq!(answer_value(&sim, 4, 0).words, vec![13]);
+}
+
+/// The promoted module faults while the warm module, which had fallen behind (its journal
+/// holds the copies it skipped), waits for the import that would cover them: the rollback
+/// replays the journal before the copy queued behind that import, so every answer counts
+/// every earlier request once (before, the copy ran first: a wrong answer, found by the
+/// `right_answers` property test).
+#[test]
+fn a_rollback_while_the_warm_modules_catch_up_import_waits_replays_its_journal_first() {
+    let (mut sim, _) = short_queue_sim(true);
+    let mut sums = RunningSums::default();
+    sim.install(&bundle(b"fast"));
+    for (client, x) in [(1, 0), (2, 1), (3, 2)] {
+        sums.burst(&mut sim, &[(client, x)]);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1, "promoted by the policy\n{}", sim.notes());
+    // The warm module falls behind: its copies beyond two are skipped into its journal.
+    sim.paused.insert(0);
+    for (client, x) in [(1, 3), (2, 4), (3, 5), (1, 6)] {
+        sums.burst(&mut sim, &[(client, x)]);
+        sim.pump();
+    }
+    // The promoted module pauses with two requests; it answers the first.
+    sim.paused.insert(1);
+    sums.burst(&mut sim, &[(4, 7)]);
+    sim.pump();
+    sums.burst(&mut sim, &[(5, 8)]);
+    sim.pump();
+    sim.serve_paused(1, 1);
+    // The warm module catches up: its import waits for the promoted module's export, queued
+    // behind the request it holds; a copy of the next request waits behind the import.
+    sim.paused.remove(&0);
+    sim.pump();
+    assert!(sim.m.journal_entries() > 0, "{}", sim.notes());
+    sums.burst(&mut sim, &[(6, 9)]);
+    sim.pump();
+    sim.fault(1);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    for ((badge, seq), sum) in &sums.expected {
+        assert_eq!(sim.answers[&(*badge, *seq)][0], Message { label: MESSAGE, words: vec![*sum] }, "client {badge}\n{}", sim.notes());
+    }
 }
 
 /// A module that skips copies during its own transfer before the switch (it fell

@@ -771,7 +771,7 @@ impl<E: Equivalence> Slot<E> {
     /// a missed generation bump); otherwise they are checked here and, when they hold, a new
     /// ticket is written into it.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     pub fn copy_answer(
         &mut self,
         ticket: &mut Option<CopyTicket>,
@@ -1285,7 +1285,7 @@ fn shadowing(modules: &[Module]) -> impl Iterator<Item = ModuleId> + '_ {
 /// Whether `bytes` are the message of `label` and `words` as bytes (the label, then each word,
 /// little-endian: `Message::to_bytes`), compared without making them (word by word). Inline:
 /// it is on the narrow path of every copy's answer, whose caller is in another crate.
-#[inline]
+#[inline(always)]
 fn same_bytes(bytes: &[u8], label: u64, words: &[u64]) -> bool {
     let Some((head, rest)) = bytes.split_first_chunk::<8>() else { return false };
     let (chunks, tail) = rest.as_chunks::<8>();

@@ -83,7 +83,7 @@ use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, Supervisor}
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
 use tileos_service_store::StoreClient;
 use tileos_slot_manager::{
-    Access, Clock, Config, LogStore, LogStoreError, Manager, MemoryLog, Message, NVersionConfig, ReplyCap, Seats, dev_keys,
+    Access, Clock, Config, LogStore, LogStoreError, Manager, MemoryLog, Message, NVersionConfig, ReplyCap, Seats, TicksToMicros, dev_keys,
 };
 use tileos_sys::cap::CNode;
 use tileos_sys::log;
@@ -576,16 +576,11 @@ fn words_of(received: &tileos_sys::Message, out: &mut [u64; PAYLOAD_WORDS + 1]) 
 }
 
 /// Microseconds since boot from the time-stamp counter.
-struct TscClock {
-    per_ms: u64,
-}
+struct TscClock(TicksToMicros);
 
 impl Clock for TscClock {
     fn now(&self) -> u64 {
-        // ⌊ticks · 1000 / per_ms⌋ exactly, in 64-bit division (one instruction: the 128-bit
-        // one is a library call, and the manager reads its clock several times a message).
-        let (ticks, per_ms) = (tileos_sys::timestamp(), self.per_ms.max(1));
-        (ticks / per_ms).saturating_mul(1000).saturating_add((ticks % per_ms).saturating_mul(1000) / per_ms)
+        self.0.micros(tileos_sys::timestamp())
     }
 
     fn cycles(&self) -> u64 {
@@ -816,7 +811,7 @@ fn main(resources: Resources) -> ! {
         }
     };
     let log_store = store_log(resources.store, &config.name);
-    let clock = TscClock { per_ms: info.tsc_per_ms };
+    let clock = TscClock(TicksToMicros::new(info.tsc_per_ms));
     let mut manager = match Manager::new(config, glue, clock, log_store) {
         Ok(manager) => manager,
         Err(error) => {
