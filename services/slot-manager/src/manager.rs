@@ -559,6 +559,11 @@ enum InstallPhase {
     /// The module installed as `module` in `seat` (its entry persisted): its kept `READY`
     /// handled (its state import begins), then the commit answered, a step of its own.
     Ready { seat: usize, module: ModuleId, ready: ReplyCap },
+    /// The module installed as `module` in `seat` (its entry persisted) is still starting up
+    /// at priority 0 ([`SeatSchedule::Start`]): no step; the glue raises it
+    /// ([`Manager::raise_started`]) and the commit is answered at the seat's first call (its
+    /// `READY`), its fault, or its hung start ([`Manager::install_steps_first`]).
+    Up { seat: usize, module: ModuleId },
 }
 
 /// A challenger's rebuild after a fault, staged a step at a time
@@ -3248,13 +3253,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.lineages.is_some() || !core::mem::take(&mut self.reschedule_due) {
             return;
         }
-        let serving = self.seat_of(Role::Module(self.slot.serving()));
         for seat in 0..self.seats.len() {
             let Some(s) = self.seats.get(seat) else { continue };
             let Some(current) = s.schedule else { continue };
-            let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
-            let wanted = if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow };
-            let Ok(number) = u8::try_from(seat) else { continue };
+            let wanted = self.wanted_schedule(seat);
             if wanted == current || current == SeatSchedule::Start && wanted == SeatSchedule::Shadow && s.started_at.is_some() {
                 continue;
             }
@@ -3263,15 +3265,54 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.defer();
                 continue;
             }
-            let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule: wanted });
-            let Some(s) = self.seats.get_mut(seat) else { continue };
-            match result {
-                Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(wanted),
-                other => {
-                    // Not running after all (its fault is on its way): asked again at its restart.
-                    s.schedule = None;
-                    self.host.note(format_args!("slot {}: seat {seat} schedule {wanted:?}: {other:?}", self.config.name));
-                }
+            self.set_schedule(seat, wanted);
+        }
+    }
+
+    /// The schedule seat `seat`'s module should run with now: the serving one if it serves,
+    /// exports its state or is being promoted or restored, the challengers' otherwise.
+    fn wanted_schedule(&self, seat: usize) -> SeatSchedule {
+        let serving = self.seat_of(Role::Module(self.slot.serving()));
+        let Some(s) = self.seats.get(seat) else { return SeatSchedule::Shadow };
+        let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
+        if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow }
+    }
+
+    /// Gives seat `seat`'s module `schedule` (`SeatSchedule`, a root-server call).
+    fn set_schedule(&mut self, seat: usize, schedule: SeatSchedule) {
+        let Ok(number) = u8::try_from(seat) else { return };
+        let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule });
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        match result {
+            Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(schedule),
+            other => {
+                // Not running after all (its fault is on its way): asked again at its restart.
+                s.schedule = None;
+                self.host.note(format_args!("slot {}: seat {seat} schedule {schedule:?}: {other:?}", self.config.name));
+            }
+        }
+    }
+
+    /// Whether a module started in pieces still runs at priority 0
+    /// ([`SeatSchedule::Start`]) with no build step of the manager's to follow: the glue
+    /// then raises it ([`Manager::raise_started`]) at its own priority.
+    pub fn raise_due(&self) -> bool {
+        self.lineages.is_none()
+            && !self.install_steppable()
+            && !self.rebuild_pending()
+            && self.seats.iter().any(|s| s.schedule == Some(SeatSchedule::Start))
+    }
+
+    /// Gives every module still at [`SeatSchedule::Start`] the schedule it should have
+    /// (docs/slots.md, "Installs"): called by the glue at the manager's own priority once
+    /// no build step follows ([`Manager::raise_due`]), so that the module's start-up, which
+    /// then runs above the install's and rebuild's steps, is in none of them and a client
+    /// above the challengers preempts it. A module's `READY` raises it too (it is up).
+    pub fn raise_started(&mut self) {
+        for seat in 0..self.seats.len() {
+            if self.seats.get(seat).is_some_and(|s| s.schedule == Some(SeatSchedule::Start)) {
+                let wanted = self.wanted_schedule(seat);
+                self.set_schedule(seat, wanted);
             }
         }
     }
@@ -3587,6 +3628,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             InstallPhase::Stage { building: true, .. } => "build",
             InstallPhase::Started { .. } => "entry",
             InstallPhase::Ready { .. } => "ready",
+            InstallPhase::Up { .. } => "up",
         })
     }
 
@@ -3599,7 +3641,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Whether [`Manager::install_step`] has a step to do: an install is under way and not
     /// waiting for the verifier domain's verdict (the manager then waits for messages).
     pub fn install_steppable(&self) -> bool {
-        self.install.as_ref().is_some_and(|job| !matches!(job.phase, InstallPhase::Signatures { .. }))
+        self.install.as_ref().is_some_and(|job| !matches!(job.phase, InstallPhase::Signatures { .. } | InstallPhase::Up { .. }))
     }
 
     /// A call from the slot's verifier domain (badge
@@ -3818,6 +3860,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     job.phase = InstallPhase::Ready { seat, module, ready };
                     return Some(job);
                 }
+                (slots::Response::Installed { module }, None)
+                    if self.seats.get(seat).is_some_and(|s| s.schedule == Some(SeatSchedule::Start)) =>
+                {
+                    // Still starting up at priority 0: answered once it is up (its READY).
+                    job.phase = InstallPhase::Up { seat, module };
+                    return Some(job);
+                }
                 (response, ready) => {
                     if let Some(ready) = ready {
                         // Refused: the seat was stopped, nobody answers its call.
@@ -3831,6 +3880,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.module_call(seat, READY, &[], ready);
                 slots::Response::Installed { module }
             }
+            // Its seat called (its READY, handled next) or failed.
+            InstallPhase::Up { module, .. } => slots::Response::Installed { module },
         };
         self.host.reply(job.reply, &Message::encode(&response));
         None
@@ -3961,13 +4012,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         slots::Response::Installed { module: id }
     }
 
-    /// If the install under way has started its module in `seat` and its entry or its kept
-    /// `READY` is due ([`InstallPhase::Started`], [`InstallPhase::Ready`]), makes those steps
-    /// now (at most two): a call from the seat (other than the `READY` kept for it) or its
-    /// fault is then handled for an installed module, as when the start and the entry were
-    /// one step.
+    /// If the install under way has started its module in `seat` and its entry, its kept
+    /// `READY` or its commit's answer is due ([`InstallPhase::Started`],
+    /// [`InstallPhase::Ready`], [`InstallPhase::Up`]), makes those steps now (at most two): a
+    /// call from the seat (other than the `READY` kept for it) or its fault is then handled
+    /// for an installed module, as when the start and the entry were one step.
     fn install_steps_first(&mut self, seat: usize) {
-        let due = |job: &InstallJob| matches!(job.phase, InstallPhase::Started { seat: s, .. } | InstallPhase::Ready { seat: s, .. } if s == seat);
+        let due = |job: &InstallJob| matches!(job.phase, InstallPhase::Started { seat: s, .. } | InstallPhase::Ready { seat: s, .. } | InstallPhase::Up { seat: s, .. } if s == seat);
         while self.install.as_ref().is_some_and(due)
             && let Some(job) = self.install.take()
         {

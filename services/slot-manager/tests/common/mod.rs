@@ -576,6 +576,16 @@ impl Sim {
             }
             assert!(self.m.install_pending(), "a control request neither answered once nothing moves nor an install under way");
             let rebuild_can_step = !self.hold_rebuild && self.m.rebuild_pending();
+            if !(self.m.install_steppable() || rebuild_can_step) && self.m.install_phase() == Some("up") {
+                // The installed module starts up (raised after the entry's step): its READY
+                // answers the commit.
+                self.pump();
+                assert!(
+                    self.control_replies.contains_key(&id),
+                    "the installed module never called READY (a hung start is answered at READY_DEADLINE: use send_control and step the clock)"
+                );
+                continue;
+            }
             if !(self.m.install_steppable() || rebuild_can_step) {
                 // The verifier's part: it runs when the manager waits.
                 assert!(self.verifier_turn(), "an install waiting for a verifier with nothing to do");
@@ -586,6 +596,7 @@ impl Sim {
             if !(rebuild_can_step && self.m.rebuild_step()) {
                 self.m.install_step();
             }
+            self.raise_as_the_glue_does();
             steps += 1;
             assert!(steps < 100_000, "an install that never ends");
         }
@@ -706,6 +717,14 @@ impl Sim {
         }
     }
 
+    /// After a build step, the glue's raise of a module started at priority 0 once no build
+    /// step follows (`Manager::raise_due`, `Manager::raise_started`).
+    pub fn raise_as_the_glue_does(&mut self) {
+        if self.m.raise_due() {
+            self.m.raise_started();
+        }
+    }
+
     /// Runs until nothing moves.
     pub fn pump(&mut self) {
         loop {
@@ -744,6 +763,7 @@ impl Sim {
                 if !self.hold_steps && !self.hold_rebuild && self.m.outstanding() == 0 && self.m.rebuild_pending() && self.m.rebuild_step()
                 {
                     self.rebuild_steps += 1;
+                    self.raise_as_the_glue_does();
                     continue;
                 }
                 return;

@@ -259,6 +259,22 @@ fn set_priority(priority: u64) {
     }
 }
 
+/// Raises the modules started in pieces at priority 0 (`Manager::raise_started`) once no
+/// build step follows, at the manager's own `priority` (`current` becomes it): the module's
+/// start-up then runs once the manager waits, above the build steps but in none of them, and
+/// a client above the challengers preempts it. Notes `@event slot.raised`; returns the span
+/// and its root-server ticks.
+fn raise_started(manager: &mut Manager<Glue, TscClock, AnyLog>, slot_name: &str, current: &mut u64, priority: u64) -> (u64, u64) {
+    change_priority(current, priority);
+    let root_before = manager.host_mut().supervisor_ticks;
+    let start = tileos_sys::timestamp();
+    manager.raise_started();
+    let ticks = tileos_sys::timestamp().wrapping_sub(start);
+    let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+    manager.host_mut().note(format_args!("@event slot.raised slot={slot_name} ticks={ticks} root={root}"));
+    (ticks, root)
+}
+
 /// Sets this thread's priority to `priority` unless it is at it already (`current`).
 fn change_priority(current: &mut u64, priority: u64) {
     if *current != priority {
@@ -914,6 +930,9 @@ fn main(resources: Resources) -> ! {
                             let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
                             let root_own = manager.take_start_ticks().unwrap_or(0);
                             rebuild.step(&mut manager, &slot_name, start, end, root, root_own);
+                            if manager.raise_due() {
+                                raise_started(&mut manager, &slot_name, &mut current, priority);
+                            }
                             continue;
                         }
                         let phase = manager.install_phase().unwrap_or("none");
@@ -944,6 +963,11 @@ fn main(resources: Resources) -> ! {
                         }
                         install.add_step(now.wrapping_sub(start), phase, root, store, sends);
                         install.steps += 1;
+                        if manager.raise_due() {
+                            let (ticks, root) = raise_started(&mut manager, &slot_name, &mut current, priority);
+                            install.add_step(ticks, "raise", root, 0, 0);
+                            install.steps += 1;
+                        }
                         if !manager.install_pending() {
                             change_priority(&mut current, priority);
                             install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
@@ -966,12 +990,20 @@ fn main(resources: Resources) -> ! {
             let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
             if bits != 0 {
                 let was_pending = manager.install_pending();
+                let phase_before = manager.install_phase();
                 manager.faulted(bits);
                 if was_pending && !manager.install_pending() {
-                    // The installed module's fault before its entry's step: the entry was
-                    // made first (`Manager::install_started`), in this span.
+                    // The installed module's fault before its entry's step (the entry was
+                    // made first, `Manager::install_started`) or while it started up after
+                    // it: the commit was answered in this span.
                     let now = tileos_sys::timestamp();
-                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0, 0);
+                    install.add_step(
+                        now.wrapping_sub(start),
+                        if phase_before == Some("up") { "up-in-call" } else { "entry-in-call" },
+                        0,
+                        0,
+                        0,
+                    );
                     install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
                 }
             }
@@ -1062,6 +1094,7 @@ fn main(resources: Resources) -> ! {
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
         let was_pending = manager.install_pending();
+        let phase_before = manager.install_phase();
         let logic_start = tileos_sys::timestamp();
         manager.received(received.badge, access, label, &words[..length], reply);
         let now = tileos_sys::timestamp();
@@ -1097,8 +1130,10 @@ fn main(resources: Resources) -> ! {
         }
         if was_pending && !manager.install_pending() {
             // A call from the installed module's seat before its entry's step (not its
-            // READY, which waits for that step): the entry was made first, in this span.
-            install.add_step(spent, "entry-in-call", 0, 0, 0);
+            // READY, which waits for that step): the entry was made first, in this span; or
+            // the first call (its READY) of a module still starting up after its entry: the
+            // commit was answered in this span.
+            install.add_step(spent, if phase_before == Some("up") { "up-in-call" } else { "entry-in-call" }, 0, 0, 0);
             install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
         }
         if commit && was_pending {
