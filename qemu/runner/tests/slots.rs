@@ -67,6 +67,8 @@ const STEPS: &[&str] = &[
     "begin-while-building",
     "built-in-pieces",
     "continue-after-start-done",
+    "schedule-shadow-after-pieces",
+    "schedule-start",
     "seat1-ready-pieces",
     "seat1-pieces-fault-signalled",
     "module-staged",

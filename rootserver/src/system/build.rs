@@ -15,12 +15,12 @@ use tileos_abi::bootinfo::{BootInfo, slot};
 use tileos_abi::error::InvocationError;
 use tileos_abi::invocation::{
     CNodeCopy, CNodeDelete, CNodeMint, CNodeRevoke, CPtr, FrameGetAddress, IoPortControlIssue, IrqControlGet, IrqHandlerSetNotification,
-    Slot, UntypedRetype,
+    Slot, TcbSetPriority, UntypedRetype,
 };
 use tileos_abi::invocation::{Label, frame_attributes};
 use tileos_abi::object::{ObjectType, Rights};
 use tileos_protocol::supervisor::State;
-use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Untyped};
+use tileos_sys::cap::{CNode, Frame, IoPortControl, IrqControl, IrqHandler, Tcb, Untyped};
 use tileos_sys::{event, println};
 use tileos_sysdesc::footprint::Footprint;
 use tileos_sysdesc::footprint::admission::{Budget, HEAP_RESERVE, Need, Refusal};
@@ -254,6 +254,9 @@ pub(super) struct Building {
     ticks: u64,
     /// Each piece's time-stamp ticks, in order (for `seat.started`).
     piece_ticks: Vec<u64>,
+    /// Whether its thread starts at priority 0 (a seat built in pieces,
+    /// [`Building::start_at_priority_0`]) instead of its declared priority.
+    start_low: bool,
 }
 
 /// Where a build in pieces stands.
@@ -267,8 +270,12 @@ enum Stage {
     /// All in its keeper: its `domain.memory` lines are next (a piece of their own: they
     /// cost as much as a piece's work).
     Memory { built: Built, lines: StartedLines },
-    /// Its thread's start and its `domain.started` line are next.
-    Release { built: Built, lines: StartedLines },
+    /// Its console line and `domain.started` line are next (a piece of their own, before
+    /// the thread's start: with the start they made the last piece ≈ 45,000 instructions
+    /// under `-icount`, the step of the manager that made it over its 50,000 bound).
+    Announce { built: Built, lines: StartedLines },
+    /// Its thread's start is next (the last piece).
+    Release { built: Built },
 }
 
 /// What the lines of a domain's start say that is known only while it is built: its
@@ -310,6 +317,7 @@ impl Building {
             pages: 0,
             ticks: 0,
             piece_ticks: Vec::new(),
+            start_low: false,
         }
     }
 
@@ -340,6 +348,27 @@ impl Building {
     pub(super) fn piece_ticks(&self) -> &[u64] {
         &self.piece_ticks
     }
+
+    /// Makes its last piece start its thread at priority 0 (below every domain, its declared
+    /// budget kept) instead of its declared priority: a seat built in pieces, whose
+    /// start-up must not run before its manager's step ends (its manager raises it,
+    /// `SeatSchedule`).
+    pub(super) fn start_at_priority_0(&mut self) {
+        self.start_low = true;
+    }
+}
+
+/// Before a build's thread starts: priority 0 for it if `low` (returned, for its lines), else
+/// its declared priority stays (`None`). The root server holds every domain's thread with
+/// the highest MCP, so the kernel refusing is not expected; it fails the build.
+fn start_priority(tcb: u64, low: bool) -> Result<Option<u8>, loader::LoadError> {
+    if !low {
+        return Ok(None);
+    }
+    Tcb::from_cptr(tcb)
+        .invoke(TcbSetPriority { priority: 0, authority: CPtr(slot::TCB) })
+        .map(|_| Some(0))
+        .map_err(|error| loader::LoadError::Kernel("set its start priority", error))
 }
 
 /// Device untyped regions not yet used, from which frames at given physical addresses are
@@ -742,6 +771,7 @@ impl<'d> Tile<'d> {
             pages: 0,
             ticks: 0,
             piece_ticks: Vec::new(),
+            start_low: false,
         };
         let cnode_radix = domain.cnode_slots.trailing_zeros();
         let image = building.with(alloc, |alloc| loader::Image::begin(alloc, &exe, cnode_radix, domain.stack_size, domain.heap_size));
@@ -760,7 +790,8 @@ impl<'d> Tile<'d> {
     /// [`PAGES_PER_PIECE`] pages of its segments, stack and heap; then its grants, IPC
     /// buffer, information page, TCB and CNode; then up to
     /// [`STOWED_PER_PIECE`] of the capabilities it made moved into its keeper (its pieces
-    /// with the first); then its `domain.memory` lines; last its thread started and its
+    /// with the first); then its `domain.memory` lines; last its thread started (at
+    /// priority 0 if [`Building::start_at_priority_0`], else its declared priority) and its
     /// `domain.started` line. A piece
     /// that fails destroys what the build made (as a failed build always did) and returns
     /// why.
@@ -831,18 +862,17 @@ impl<'d> Tile<'d> {
                     beyond_segments = f.beyond_segments(),
                     pieces = state.memory.len()
                 );
-                building.stage = Stage::Release { built, lines };
+                building.stage = Stage::Announce { built, lines };
                 Ok(Piece::Building { mapped: building.pages, total: building.pages })
             }
-            (Stage::Release { built, lines }, Ok(_)) => loader::release(built.tcb, building.entry, 0).map(|()| {
-                let state = &mut self.states[index];
-                state.state = State::Running;
-                state.ever_started = true;
-                let domain = &self.description.domains[index];
+            (Stage::Announce { built, lines }, Ok(_)) => {
+                // The lines of the start the next piece makes (its priority: 0 for a start
+                // in pieces that asked for it, `start_priority`).
+                let (state, domain) = (&self.states[index], &self.description.domains[index]);
+                let priority = if building.start_low { 0 } else { domain.priority };
                 println!(
-                    "rootserver: started domain \"{}\" (priority {}{}, generation {}): {}",
+                    "rootserver: started domain \"{}\" (priority {priority}{}, generation {}): {}",
                     domain.name,
-                    domain.priority,
                     domain.budget.map(|b| format!(", budget {} ms per {} ms", b.budget_ms, b.period_ms)).unwrap_or_default(),
                     state.generation,
                     lines.listed
@@ -850,16 +880,25 @@ impl<'d> Tile<'d> {
                 event!(
                     "domain.started",
                     domain = domain.name,
-                    priority = domain.priority,
+                    priority = priority,
                     generation = state.generation,
                     capabilities = lines.capabilities,
                     budget = domain.budget.map(|b| format!("{}ms/{}ms", b.budget_ms, b.period_ms)).unwrap_or_else(|| String::from("none")),
                     grants = lines.fields,
                     build_ticks = building.ticks.saturating_add(crate::clock::tsc().saturating_sub(began))
                 );
-                building.piece_ticks.push(crate::clock::tsc().saturating_sub(began));
-                Piece::Started
-            }),
+                building.stage = Stage::Release { built };
+                Ok(Piece::Building { mapped: building.pages, total: building.pages })
+            }
+            (Stage::Release { built }, Ok(_)) => {
+                start_priority(built.tcb, building.start_low).and_then(|_| loader::release(built.tcb, building.entry, 0)).map(|()| {
+                    let state = &mut self.states[index];
+                    state.state = State::Running;
+                    state.ever_started = true;
+                    building.piece_ticks.push(crate::clock::tsc().saturating_sub(began));
+                    Piece::Started
+                })
+            }
         };
         match result {
             Ok(piece) => {

@@ -17,6 +17,10 @@
 //! slot's seats, a `SeatStop` of the seat built or the manager's fault abandons it first
 //! (what it made destroyed as a failed build's); a continue with none under way for that
 //! seat is refused `NotBuilding`. `SeatStart` runs the same pieces to the end in one call.
+//! A module built in pieces starts at priority 0 (`SeatSchedule::Start`: its start-up runs
+//! on time no domain wants, not inside its manager's step) until its manager schedules it;
+//! `SeatStart`'s starts at its declared priority. A start's answer (`SeatStarted`) carries
+//! the root server's own ticks of that request, its lines included.
 
 use super::State;
 use super::build::{Building, Piece};
@@ -118,6 +122,7 @@ pub(super) fn image_size(exe: &tileos_elf::Executable<'_>) -> u64 {
 impl Supervision<'_, '_> {
     /// Serves a seat request of the manager of slot `slot_index`, named `client` in logs.
     pub(super) fn serve_seat(&mut self, slot_index: usize, client: &str, request: SeatRequest) -> Response {
+        let began = crate::clock::tsc();
         let slot = &self.description.slots[slot_index];
         let seat = request.seat();
         let seats = slot.seats.len() as u8;
@@ -150,6 +155,11 @@ impl Supervision<'_, '_> {
         if let Response::Refused(refusal) = response {
             println!("supervisor: seat request of \"{client}\" (slot \"{}\", seat {seat}) refused: {refusal:?}", slot.name);
             event!("seat.refused", slot = slot.name, seat = seat, reason = refusal_name(refusal));
+        }
+        let mut response = response;
+        if let Response::SeatStarted { ticks, .. } = &mut response {
+            // The root server's own part of the call, its lines included (docs/slots.md).
+            *ticks = crate::clock::tsc().saturating_sub(began);
         }
         response
     }
@@ -253,7 +263,12 @@ impl Supervision<'_, '_> {
             state.generation += 1;
         }
         match self.tile.begin(self.alloc, index, elf) {
-            Ok(building) => {
+            Ok(mut building) => {
+                if !at_once {
+                    // Its start-up runs when nothing else wants the CPU, not inside the
+                    // manager's step; the manager raises it (`SeatSchedule`).
+                    building.start_at_priority_0();
+                }
                 // Boxed: a slot without a build under way keeps only an empty `Option`.
                 let build = Box::new(SeatBuild { seat, program, elf: source, building, new_generation });
                 if at_once {
@@ -329,7 +344,8 @@ impl Supervision<'_, '_> {
             longest_piece_ticks = longest,
             piece_ticks = each.join("/")
         );
-        Response::SeatStarted { generation }
+        // The root server's ticks are filled in by `serve_seat`, last.
+        Response::SeatStarted { generation, ticks: 0 }
     }
 
     /// A seat's build failed with `error` (what it took is destroyed): says so.
@@ -378,8 +394,10 @@ impl Supervision<'_, '_> {
     }
 
     /// `SeatSchedule`: gives `seat`'s running module the incumbent's declared priority and
-    /// budget ([`SeatSchedule::Serving`]) or the slot's challenger ones
-    /// ([`SeatSchedule::Shadow`]; the incumbent's too if the slot has no other seat).
+    /// budget ([`SeatSchedule::Serving`]), the slot's challenger ones
+    /// ([`SeatSchedule::Shadow`]; the incumbent's too if the slot has no other seat), or
+    /// priority 0 with the seat's own declared budget ([`SeatSchedule::Start`], as a
+    /// start in pieces leaves it).
     fn seat_schedule(&mut self, slot: &Slot, seat: u8, schedule: SeatSchedule) -> Response {
         let index = slot.seats[seat as usize] as usize;
         let state = &self.tile.states[index];
@@ -389,13 +407,15 @@ impl Supervision<'_, '_> {
         let model = match schedule {
             SeatSchedule::Serving => slot.seats[0],
             SeatSchedule::Shadow => slot.seats.get(1).copied().unwrap_or(slot.seats[0]),
+            SeatSchedule::Start => slot.seats[seat as usize],
         };
         let model = &self.description.domains[model as usize];
+        let priority = if schedule == SeatSchedule::Start { 0 } else { model.priority };
         let (budget, period) =
             model.budget.map_or((0, 0), |b| (crate::clock::ms_to_ticks(b.budget_ms), crate::clock::ms_to_ticks(b.period_ms)));
         let thread = Tcb::from_cptr(state.tcb);
         let result = thread
-            .invoke(TcbSetPriority { priority: u64::from(model.priority), authority: CPtr(slot::TCB) })
+            .invoke(TcbSetPriority { priority: u64::from(priority), authority: CPtr(slot::TCB) })
             .and_then(|_| thread.invoke(TcbSetSchedParams { budget, period, authority: CPtr(slot::TCB) }));
         if let Err(error) = result {
             // The root server holds every seat's thread with the highest MCP: not expected.
@@ -405,8 +425,9 @@ impl Supervision<'_, '_> {
         let name = match schedule {
             SeatSchedule::Serving => "serving",
             SeatSchedule::Shadow => "shadow",
+            SeatSchedule::Start => "start",
         };
-        event!("seat.scheduled", slot = slot.name, seat = seat, schedule = name, priority = model.priority);
+        event!("seat.scheduled", slot = slot.name, seat = seat, schedule = name, priority = priority);
         Response::SeatScheduled
     }
 

@@ -559,6 +559,11 @@ enum InstallPhase {
     /// The module installed as `module` in `seat` (its entry persisted): its kept `READY`
     /// handled (its state import begins), then the commit answered, a step of its own.
     Ready { seat: usize, module: ModuleId, ready: ReplyCap },
+    /// The module installed as `module` in `seat` (its entry persisted) is still starting up
+    /// at priority 0 ([`SeatSchedule::Start`]): no step; the glue raises it
+    /// ([`Manager::raise_started`]) and the commit is answered at the seat's first call (its
+    /// `READY`), its fault, or its hung start ([`Manager::install_steps_first`]).
+    Up { seat: usize, module: ModuleId },
 }
 
 /// A challenger's rebuild after a fault, staged a step at a time
@@ -643,6 +648,9 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     message_at: Ticks,
     /// Roles or seats changed since the schedules were last brought in line with them.
     reschedule_due: bool,
+    /// The root server's own ticks of the call that started a seat's module last
+    /// (`SeatStarted`'s `ticks`), until the glue takes them ([`Manager::take_start_ticks`]).
+    start_ticks: Option<u64>,
     /// Circuit-breaker entries whose first write failed, to be tried again as deferred work
     /// ([`Manager::deferred`]), in order.
     unlogged: VecDeque<UpdateEvent>,
@@ -830,6 +838,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             last_tick: now,
             message_at: now,
             reschedule_due: false,
+            start_ticks: None,
             unlogged: VecDeque::new(),
             deferred_since: None,
             lowering_due: false,
@@ -2117,6 +2126,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         match (label, current) {
             (READY, current) => {
                 s.started_at = None;
+                if s.schedule == Some(SeatSchedule::Start) {
+                    // Started in pieces at priority 0 and now up: the schedule it should have.
+                    self.reschedule_due = true;
+                }
                 // A fresh module: what it had been sent is lost with its predecessor.
                 if let Some(job) = current {
                     s.queue.push_front(job);
@@ -2718,8 +2731,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             let program = if replaced { SeatProgram::Fallback } else { SeatProgram::Lineage(k) };
             match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program }) {
-                Ok(supervisor::Response::SeatStarted { generation }) => {
-                    self.started(k, generation);
+                Ok(supervisor::Response::SeatStarted { generation, ticks }) => {
+                    self.started(k, generation, ticks, start_schedule(k));
                     if let Some(s) = self.seats.get_mut(usize::from(k)) {
                         s.needs_state = restart;
                         s.program = Some(Program::Named(program));
@@ -3072,6 +3085,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         !self.rebuilds.is_empty()
     }
 
+    /// The root server's own ticks (`SeatStarted`'s `ticks`: from its dispatch of the call
+    /// to its answer) of the call that last started a seat's module, if one did since the
+    /// last take: with the glue's span of that call, the root server's part of it.
+    pub fn take_start_ticks(&mut self) -> Option<u64> {
+        self.start_ticks.take()
+    }
+
     /// One bounded step of the first rebuild under way (docs/slots.md, "A challenger's
     /// rebuild after a fault"): [`REBUILD_CHUNKS_PER_STEP`] root-server calls staging its
     /// ELF, or, once all is staged, one piece of the root server's build of the seat
@@ -3178,7 +3198,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Starts seat `seat` with `program` at once (`SeatStart`); returns its generation.
     fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
         match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
-            supervisor::Response::SeatStarted { generation } => Ok(self.started(seat, generation)),
+            supervisor::Response::SeatStarted { generation, ticks } => Ok(self.started(seat, generation, ticks, start_schedule(seat))),
             other => Err(format!("unexpected answer {other:?}")),
         }
     }
@@ -3192,16 +3212,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         match self.seat_request(request)? {
             supervisor::Response::SeatBuilding { .. } => Ok(None),
-            supervisor::Response::SeatStarted { generation } => Ok(Some(self.started(seat, generation))),
+            // A module built in pieces starts at priority 0 (its start-up is not inside this
+            // step); it gets its schedule at its READY.
+            supervisor::Response::SeatStarted { generation, ticks } => Ok(Some(self.started(seat, generation, ticks, SeatSchedule::Start))),
             other => Err(format!("unexpected answer {other:?}")),
         }
     }
 
-    /// Seat `seat` runs, at `generation`: its start schedule and time; returns `generation`.
-    fn started(&mut self, seat: u8, generation: u64) -> u64 {
+    /// Seat `seat` runs, at `generation`, with `schedule`, the root server's own part of the
+    /// call `ticks`: its schedule and start time; returns `generation`.
+    fn started(&mut self, seat: u8, generation: u64, ticks: u64, schedule: SeatSchedule) -> u64 {
         let now = self.clock.now();
+        self.start_ticks = Some(ticks);
         if let Some(s) = self.seats.get_mut(usize::from(seat)) {
-            s.schedule = Some(start_schedule(seat));
+            s.schedule = Some(schedule);
             s.started_at = Some(now);
         }
         self.reschedule_due = true;
@@ -3216,7 +3240,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// challenger's budget.
     ///
     /// Raising a module to the serving schedule is done at once; lowering one waits for
-    /// [`Manager::deferred`] (a root-server call no client needs to wait for).
+    /// [`Manager::deferred`] (a root-server call no client needs to wait for). A module
+    /// started in pieces ([`SeatSchedule::Start`], priority 0) keeps that until its READY
+    /// (its start-up then runs on time nobody wants, never inside a step), unless it is to
+    /// serve: then it is raised at once.
     fn reschedule(&mut self) {
         self.reschedule_to(false);
     }
@@ -3226,30 +3253,66 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.lineages.is_some() || !core::mem::take(&mut self.reschedule_due) {
             return;
         }
-        let serving = self.seat_of(Role::Module(self.slot.serving()));
         for seat in 0..self.seats.len() {
             let Some(s) = self.seats.get(seat) else { continue };
             let Some(current) = s.schedule else { continue };
-            let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
-            let wanted = if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow };
-            let Ok(number) = u8::try_from(seat) else { continue };
-            if wanted == current {
+            let wanted = self.wanted_schedule(seat);
+            if wanted == current || current == SeatSchedule::Start && wanted == SeatSchedule::Shadow && s.started_at.is_some() {
                 continue;
             }
-            if wanted == SeatSchedule::Shadow && !lower {
+            if wanted == SeatSchedule::Shadow && current == SeatSchedule::Serving && !lower {
                 self.lowering_due = true;
                 self.defer();
                 continue;
             }
-            let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule: wanted });
-            let Some(s) = self.seats.get_mut(seat) else { continue };
-            match result {
-                Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(wanted),
-                other => {
-                    // Not running after all (its fault is on its way): asked again at its restart.
-                    s.schedule = None;
-                    self.host.note(format_args!("slot {}: seat {seat} schedule {wanted:?}: {other:?}", self.config.name));
-                }
+            self.set_schedule(seat, wanted);
+        }
+    }
+
+    /// The schedule seat `seat`'s module should run with now: the serving one if it serves,
+    /// exports its state or is being promoted or restored, the challengers' otherwise.
+    fn wanted_schedule(&self, seat: usize) -> SeatSchedule {
+        let serving = self.seat_of(Role::Module(self.slot.serving()));
+        let Some(s) = self.seats.get(seat) else { return SeatSchedule::Shadow };
+        let promoting = self.pre_transfer.is_some_and(|p| p.seat == seat) || self.restoring == Some(seat);
+        if Some(seat) == serving || s.exporting() || promoting { SeatSchedule::Serving } else { SeatSchedule::Shadow }
+    }
+
+    /// Gives seat `seat`'s module `schedule` (`SeatSchedule`, a root-server call).
+    fn set_schedule(&mut self, seat: usize, schedule: SeatSchedule) {
+        let Ok(number) = u8::try_from(seat) else { return };
+        let result = self.seat_request(&supervisor::Request::SeatSchedule { seat: number, schedule });
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        match result {
+            Ok(supervisor::Response::SeatScheduled) => s.schedule = Some(schedule),
+            other => {
+                // Not running after all (its fault is on its way): asked again at its restart.
+                s.schedule = None;
+                self.host.note(format_args!("slot {}: seat {seat} schedule {schedule:?}: {other:?}", self.config.name));
+            }
+        }
+    }
+
+    /// Whether a module started in pieces still runs at priority 0
+    /// ([`SeatSchedule::Start`]) with no build step of the manager's to follow: the glue
+    /// then raises it ([`Manager::raise_started`]) at its own priority.
+    pub fn raise_due(&self) -> bool {
+        self.lineages.is_none()
+            && !self.install_steppable()
+            && !self.rebuild_pending()
+            && self.seats.iter().any(|s| s.schedule == Some(SeatSchedule::Start))
+    }
+
+    /// Gives every module still at [`SeatSchedule::Start`] the schedule it should have
+    /// (docs/slots.md, "Installs"): called by the glue at the manager's own priority once
+    /// no build step follows ([`Manager::raise_due`]), so that the module's start-up, which
+    /// then runs above the install's and rebuild's steps, is in none of them and a client
+    /// above the challengers preempts it. A module's `READY` raises it too (it is up).
+    pub fn raise_started(&mut self) {
+        for seat in 0..self.seats.len() {
+            if self.seats.get(seat).is_some_and(|s| s.schedule == Some(SeatSchedule::Start)) {
+                let wanted = self.wanted_schedule(seat);
+                self.set_schedule(seat, wanted);
             }
         }
     }
@@ -3565,6 +3628,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             InstallPhase::Stage { building: true, .. } => "build",
             InstallPhase::Started { .. } => "entry",
             InstallPhase::Ready { .. } => "ready",
+            InstallPhase::Up { .. } => "up",
         })
     }
 
@@ -3577,7 +3641,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Whether [`Manager::install_step`] has a step to do: an install is under way and not
     /// waiting for the verifier domain's verdict (the manager then waits for messages).
     pub fn install_steppable(&self) -> bool {
-        self.install.as_ref().is_some_and(|job| !matches!(job.phase, InstallPhase::Signatures { .. }))
+        self.install.as_ref().is_some_and(|job| !matches!(job.phase, InstallPhase::Signatures { .. } | InstallPhase::Up { .. }))
     }
 
     /// A call from the slot's verifier domain (badge
@@ -3796,6 +3860,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     job.phase = InstallPhase::Ready { seat, module, ready };
                     return Some(job);
                 }
+                (slots::Response::Installed { module }, None)
+                    if self.seats.get(seat).is_some_and(|s| s.schedule == Some(SeatSchedule::Start)) =>
+                {
+                    // Still starting up at priority 0: answered once it is up (its READY).
+                    job.phase = InstallPhase::Up { seat, module };
+                    return Some(job);
+                }
                 (response, ready) => {
                     if let Some(ready) = ready {
                         // Refused: the seat was stopped, nobody answers its call.
@@ -3809,6 +3880,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.module_call(seat, READY, &[], ready);
                 slots::Response::Installed { module }
             }
+            // Its seat called (its READY, handled next) or failed.
+            InstallPhase::Up { module, .. } => slots::Response::Installed { module },
         };
         self.host.reply(job.reply, &Message::encode(&response));
         None
@@ -3939,13 +4012,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         slots::Response::Installed { module: id }
     }
 
-    /// If the install under way has started its module in `seat` and its entry or its kept
-    /// `READY` is due ([`InstallPhase::Started`], [`InstallPhase::Ready`]), makes those steps
-    /// now (at most two): a call from the seat (other than the `READY` kept for it) or its
-    /// fault is then handled for an installed module, as when the start and the entry were
-    /// one step.
+    /// If the install under way has started its module in `seat` and its entry, its kept
+    /// `READY` or its commit's answer is due ([`InstallPhase::Started`],
+    /// [`InstallPhase::Ready`], [`InstallPhase::Up`]), makes those steps now (at most two): a
+    /// call from the seat (other than the `READY` kept for it) or its fault is then handled
+    /// for an installed module, as when the start and the entry were one step.
     fn install_steps_first(&mut self, seat: usize) {
-        let due = |job: &InstallJob| matches!(job.phase, InstallPhase::Started { seat: s, .. } | InstallPhase::Ready { seat: s, .. } if s == seat);
+        let due = |job: &InstallJob| matches!(job.phase, InstallPhase::Started { seat: s, .. } | InstallPhase::Ready { seat: s, .. } | InstallPhase::Up { seat: s, .. } if s == seat);
         while self.install.as_ref().is_some_and(due)
             && let Some(job) = self.install.take()
         {

@@ -384,3 +384,125 @@ fn a_promotion_between_the_module_s_start_and_its_entry_refuses_the_install_and_
     assert!(sim.m.log().size() > entries);
     assert!(sim.not_answered_once().is_empty());
 }
+
+/// The install's steps up to `phase`, not pumped (nothing the steps start runs meanwhile).
+fn steps_until(sim: &mut Sim, phase: &str) {
+    let mut steps = 0;
+    while sim.m.install_phase() != Some(phase) {
+        if sim.m.install_steppable() {
+            sim.m.install_step();
+        } else {
+            sim.pump();
+        }
+        steps += 1;
+        assert!(steps < 10_000, "the install never reached {phase}:\n{}", sim.notes());
+    }
+}
+
+/// How many `SeatSchedule` calls seat `seat` had.
+fn schedule_calls(sim: &Sim, seat: u8) -> usize {
+    sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatSchedule { seat: s, .. } if *s == seat)).count()
+}
+
+/// The module an install starts runs at priority 0 (`SeatSchedule::Start`, as the root
+/// server starts a build in pieces): its start-up is in neither the `start` step nor the
+/// entry's (the manager's steps at priority 1 outrank it). After the entry's step, with no
+/// build step to follow, the glue raises it to the challengers' schedule at the manager's
+/// own priority (`Manager::raise_started`); its READY then answers the commit, so a module
+/// answered `Installed` is up and importing, as before.
+#[test]
+fn the_installed_module_starts_at_priority_0_is_raised_after_its_entry_and_its_ready_answers_the_commit() {
+    use tileos_protocol::supervisor::SeatSchedule;
+    let mut sim = Sim::new(config(policy(), 4));
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    let entries = sim.m.log().size();
+    let _ = sim.m.take_start_ticks();
+    steps_until(&mut sim, "entry");
+    let seat = *sim.world.borrow().started_staged.keys().max().expect("a staged start");
+    assert!(matches!(sim.world.borrow().supervisor.last(), Some(SeatRequest::SeatContinue { seat: s }) if *s == seat));
+    assert_eq!(sim.m.take_start_ticks(), Some(START_TICKS), "the root server's own ticks of the start, for the glue");
+    assert_eq!(sim.world.borrow().schedules.get(&seat), Some(&SeatSchedule::Start));
+    assert_eq!(schedule_calls(&sim, seat), 0, "not raised in the start's step");
+    assert!(!sim.m.raise_due(), "a build step (the entry's) follows");
+    // The entry's step, with no READY kept: the install waits for the module, at priority 0.
+    sim.m.install_step();
+    assert_eq!(sim.m.install_phase(), Some("up"), "{}", sim.notes());
+    assert!(!sim.m.install_steppable(), "no step while the module starts up");
+    assert_eq!(sim.m.seat_of_module(1), Some(usize::from(seat)));
+    assert_eq!(sim.m.log().size(), entries + 1, "the entry is persisted");
+    assert_eq!(sim.world.borrow().schedules.get(&seat), Some(&SeatSchedule::Start));
+    assert_eq!(schedule_calls(&sim, seat), 0, "not raised in the entry's step");
+    assert!(sim.take_reply(commit).is_none(), "not answered before the module is up");
+    // The glue's raise, then its start-up (pumped): its READY answers the commit.
+    assert!(sim.m.raise_due());
+    sim.m.raise_started();
+    assert_eq!(sim.world.borrow().schedules.get(&seat), Some(&SeatSchedule::Shadow), "{}", sim.notes());
+    assert_eq!(schedule_calls(&sim, seat), 1);
+    assert!(!sim.m.raise_due());
+    assert!(sim.world.borrow().events.iter().any(|e| matches!(e, Event::Started(s, _) if *s == seat)), "its start-up has not run yet");
+    sim.pump();
+    let reply = sim.take_reply(commit).expect("answered at the module's READY");
+    assert_eq!(decode::<Response>(reply.label, &reply.words).unwrap(), Response::Installed { module: 1 });
+    assert!(!sim.m.install_pending());
+    assert_eq!(last_entry(&mut sim).kind, EventKind::Install);
+    for seq in 0..5 {
+        sim.request(1, seq);
+        sim.pump();
+    }
+    let state = sim.m.slot().module(1).map(|m| m.state);
+    assert!(matches!(state, Some(State::Shadowing | State::Promotable)), "{state:?}\n{}", sim.notes());
+    assert_eq!(schedule_calls(&sim, seat), 1, "raised once");
+    clients_answered_right(&sim);
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A module that is up before the glue raises it (it had time at priority 0: an idle
+/// tile) is raised at its READY, which the entry's step handles as a kept READY; the
+/// commit is answered then, as before `slots40`.
+#[test]
+fn an_installed_module_up_before_its_entry_is_raised_at_its_ready() {
+    use tileos_protocol::supervisor::SeatSchedule;
+    let mut sim = Sim::new(config(policy(), 4));
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    steps_until(&mut sim, "entry");
+    let seat = *sim.world.borrow().started_staged.keys().max().expect("a staged start");
+    // Its start-up runs at once (pumped): its READY is kept for the entry's step.
+    sim.pump();
+    assert_eq!(sim.m.install_phase(), Some("entry"));
+    sim.m.install_step();
+    assert_eq!(sim.m.install_phase(), Some("ready"), "{}", sim.notes());
+    sim.m.install_step();
+    let reply = sim.take_reply(commit).expect("answered at the kept READY's step");
+    assert_eq!(decode::<Response>(reply.label, &reply.words).unwrap(), Response::Installed { module: 1 });
+    assert_eq!(sim.world.borrow().schedules.get(&seat), Some(&SeatSchedule::Shadow), "{}", sim.notes());
+    assert_eq!(schedule_calls(&sim, seat), 1);
+    assert!(!sim.m.raise_due());
+    sim.pump();
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A module started in pieces whose READY never comes is raised like any (its start-up
+/// needs the time), and at the READY deadline it is failed as before (its seat stopped);
+/// the commit, which waits for its READY, is answered then: the module was installed
+/// (its entry persisted) and is gone.
+#[test]
+fn an_installed_module_that_never_calls_ready_has_its_commit_answered_at_the_ready_deadline() {
+    use tileos_protocol::supervisor::SeatSchedule;
+    let mut sim = Sim::new(config(policy(), 4));
+    let commit = sim.stage_and_commit(&bundle(b"hung"));
+    steps_until(&mut sim, "up");
+    sim.raise_as_the_glue_does();
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).expect("its seat") as u8;
+    assert_eq!(sim.world.borrow().schedules.get(&seat), Some(&SeatSchedule::Shadow));
+    sim.advance(tileos_slot_manager::READY_DEADLINE - 1);
+    assert!(sim.take_reply(commit).is_none(), "within the deadline: {}", sim.notes());
+    assert_eq!(sim.m.install_phase(), Some("up"));
+    sim.advance(2);
+    let reply = sim.take_reply(commit).expect("answered at the READY deadline");
+    assert_eq!(decode::<Response>(reply.label, &reply.words).unwrap(), Response::Installed { module: 1 });
+    assert!(sim.notes().contains("never called READY"), "{}", sim.notes());
+    assert_eq!(sim.m.seat_of_module(1), None, "{}", sim.notes());
+    assert!(!sim.m.install_pending());
+    assert!(sim.not_answered_once().is_empty());
+}

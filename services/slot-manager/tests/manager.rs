@@ -207,13 +207,14 @@ fn the_serving_module_runs_with_the_incumbents_schedule() {
             })
             .collect()
     };
-    assert_eq!(order(&sim), vec![(seat, Serving)]);
+    // Started in pieces at priority 0 (SeatSchedule::Start), raised at its READY.
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving)]);
     sim.pump();
-    assert_eq!(order(&sim), vec![(seat, Serving)], "exported, but the switch is not done yet");
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving)], "exported, but the switch is not done yet");
     sim.request(1, 100);
     sim.pump();
     assert_eq!(answer_value(&sim, 1, 6).words, vec![121]);
-    assert_eq!(order(&sim), vec![(seat, Serving), (0, Shadow)]);
+    assert_eq!(order(&sim), vec![(seat, Shadow), (seat, Serving), (0, Shadow)]);
     assert_eq!(schedules(&sim).get(&0), Some(&Shadow), "then the warm incumbent shadows");
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();
@@ -326,13 +327,25 @@ fn a_challenger_that_never_answers_delays_no_client() {
 #[test]
 fn a_challenger_that_never_calls_ready_is_failed_after_the_ready_deadline() {
     let mut sim = Sim::new(config(policy(), 4));
-    assert_eq!(sim.install(&bundle(b"hung")), slots::Response::Installed { module: 1 });
+    // The commit waits for the module's READY (docs/slots.md, "Installs"): answered at the deadline.
+    let commit = sim.stage_and_commit(&bundle(b"hung"));
+    while sim.m.install_phase() != Some("up") {
+        if sim.m.install_steppable() {
+            sim.m.install_step();
+            sim.raise_as_the_glue_does();
+        } else {
+            sim.pump();
+        }
+    }
     sim.pump();
     sim.request(1, 1);
     sim.pump();
     sim.advance(tileos_slot_manager::READY_DEADLINE - 1);
     assert_eq!(state_of(&sim, 1), Some(State::Installed), "still within the deadline");
+    assert!(sim.take_reply(commit).is_none());
     sim.advance(2);
+    let reply = sim.take_reply(commit).expect("the commit answered at the deadline");
+    assert_eq!(tileos_protocol::decode::<slots::Response>(reply.label, &reply.words).unwrap(), slots::Response::Installed { module: 1 });
     assert_eq!(state_of(&sim, 1), None, "rejected and forgotten");
     assert_eq!(sim.m.slot().counters().rejected, 1);
     assert_eq!(sim.m.seat_of_module(1), None);

@@ -418,3 +418,34 @@ fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_d
     assert!(!sim.notes().contains("NotBuilding"), "{}", sim.notes());
     serve_one(&mut sim);
 }
+
+/// The rebuilt module starts at priority 0 (`SeatSchedule::Start`): its start-up is not
+/// inside the rebuild's last step (a `SeatContinue` alone, no schedule call). With no build
+/// step to follow, the glue raises it to the challengers' schedule at the manager's own
+/// priority (`Manager::raise_started`), once; it starts up and shadows again.
+#[test]
+fn a_rebuilt_challenger_starts_at_priority_0_and_is_raised_after_the_last_step() {
+    use tileos_protocol::supervisor::SeatSchedule;
+    let mut sim = with_challenger(3 * SEAT_CHUNK + 10);
+    sim.fault(1);
+    let _ = sim.m.take_start_ticks();
+    let steps = rebuild_with_clients(&mut sim);
+    let last = steps.last().expect("steps");
+    assert!(matches!(last.as_slice(), [SeatRequest::SeatContinue { seat: 1 }]), "{last:?}");
+    assert_eq!(sim.m.take_start_ticks(), Some(START_TICKS));
+    assert_eq!(sim.world.borrow().schedules.get(&1), Some(&SeatSchedule::Start));
+    assert!(sim.m.raise_due(), "no build step follows");
+    let before = sim.world.borrow().supervisor.len();
+    sim.raise_as_the_glue_does();
+    sim.pump();
+    let raises: Vec<SeatRequest> =
+        sim.world.borrow().supervisor[before..].iter().filter(|r| matches!(r, SeatRequest::SeatSchedule { .. })).cloned().collect();
+    assert_eq!(raises, vec![SeatRequest::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow }], "{}", sim.notes());
+    assert_eq!(sim.world.borrow().schedules.get(&1), Some(&SeatSchedule::Shadow));
+    for _ in 0..4 {
+        serve_one(&mut sim);
+    }
+    let state = sim.m.slot().module(1).map(|m| m.state);
+    assert!(matches!(state, Some(State::Shadowing | State::Promotable)), "{state:?}\n{}", sim.notes());
+    clients_answered_right(&sim);
+}

@@ -84,7 +84,8 @@ pub enum Request {
     },
     /// Give the module of `seat` the serving or the shadow schedule (priority and budget):
     /// the module that answers clients runs as the incumbent was declared, every other as
-    /// the slot's challengers. The seat must be running.
+    /// the slot's challengers ([`SeatSchedule::Start`]: priority 0, as a module built in
+    /// pieces starts). The seat must be running.
     SeatSchedule {
         /// The seat.
         seat: u8,
@@ -146,7 +147,8 @@ pub enum Request {
     /// [`Request::SeatStart`] in bounded pieces: checks the program and begins building
     /// the seat's module from fresh memory, answering [`Response::SeatBuilding`] (then
     /// [`Request::SeatContinue`] does the next piece) or, if nothing is left to do,
-    /// [`Response::SeatStarted`]. One build per slot: a `SeatLoad`, `SeatStart` or
+    /// [`Response::SeatStarted`]; the module it starts runs with [`SeatSchedule::Start`]
+    /// (priority 0) until the manager gives it another. One build per slot: a `SeatLoad`, `SeatStart` or
     /// `SeatBegin` of any of its seats, a `SeatStop` of the seat built, or the manager's
     /// fault first destroys the half-built module. Slot managers only.
     SeatBegin {
@@ -185,6 +187,12 @@ pub enum SeatSchedule {
     Serving,
     /// The slot's challenger priority and budget: for every module that only shadows.
     Shadow,
+    /// Priority 0, below every domain, with the seat's declared budget: what a module
+    /// built in pieces ([`Request::SeatBegin`]) starts with, so that its start-up runs on
+    /// time no domain wants and never inside its manager's step; its manager gives it
+    /// [`SeatSchedule::Shadow`] or [`SeatSchedule::Serving`] once it has started up (its
+    /// `READY`).
+    Start,
 }
 
 /// The supervisor's answer. (The status variant is large, but every answer is serialised
@@ -216,10 +224,17 @@ pub enum Response {
         /// Bytes received.
         received: u32,
     },
-    /// The seat's module was built and runs.
+    /// The seat's module was built and runs (after a [`Request::SeatStart`] with its
+    /// declared schedule, after the last [`Request::SeatContinue`] with
+    /// [`SeatSchedule::Start`]).
     SeatStarted {
         /// The seat's generation (starts so far minus one).
         generation: u64,
+        /// The root server's own time-stamp counter ticks for the request this answers,
+        /// from its dispatch to this answer (its lines included; the module's start-up, the
+        /// IPC and anything that ran meanwhile not): with the caller's span of the call, it
+        /// splits the call into the root server's work and the rest.
+        ticks: u64,
     },
     /// The seat's module was stopped and destroyed.
     SeatStopped,
@@ -555,9 +570,17 @@ mod tests {
             let length = encode(&request, &mut words).unwrap();
             assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
         }
-        let response = Response::SeatBuilding { done: u32::MAX, total: u32::MAX };
-        let length = encode(&response, &mut words).unwrap();
-        assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+        for response in
+            [Response::SeatBuilding { done: u32::MAX, total: u32::MAX }, Response::SeatStarted { generation: u64::MAX, ticks: u64::MAX }]
+        {
+            let length = encode(&response, &mut words).unwrap();
+            assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
+        }
+        for schedule in [SeatSchedule::Serving, SeatSchedule::Shadow, SeatSchedule::Start] {
+            let request = Request::SeatSchedule { seat: 1, schedule };
+            let length = encode(&request, &mut words).unwrap();
+            assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
+        }
         for refusal in [
             Refusal::UnknownDomain,
             Refusal::RestartPolicyNever,

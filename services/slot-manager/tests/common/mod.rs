@@ -132,7 +132,7 @@ impl Seats for Host {
                     w.building = Some((*seat, elf, pieces));
                     return Ok(A::SeatBuilding { done: 0, total: pieces });
                 }
-                start_seat(&mut w, *seat, elf)
+                start_seat(&mut w, *seat, elf, matches!(request, R::SeatBegin { .. }))
             }
             R::SeatContinue { seat } => match w.building.take() {
                 Some((building, elf, left)) if building == *seat => {
@@ -143,7 +143,7 @@ impl Seats for Host {
                         w.building = Some((building, elf, left - 1));
                         A::SeatBuilding { done: w.build_pieces - left + 1, total: w.build_pieces }
                     } else {
-                        start_seat(&mut w, *seat, elf)
+                        start_seat(&mut w, *seat, elf, true)
                     }
                 }
                 other => {
@@ -180,13 +180,21 @@ impl Seats for Host {
     }
 }
 
-/// The fake root server starts `seat` with `elf`.
-fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>) -> supervisor::Response {
+/// The root server's own ticks the fake root server answers a start with.
+pub const START_TICKS: u64 = 20_000;
+
+/// The fake root server starts `seat` with `elf`: at priority 0 (`SeatSchedule::Start`) if
+/// it was built in pieces (`SeatBegin`), as the root server does.
+fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>, in_pieces: bool) -> supervisor::Response {
     w.running.insert(seat);
-    let schedule = if seat == 0 { SeatSchedule::Serving } else { SeatSchedule::Shadow };
+    let schedule = match (in_pieces, seat) {
+        (true, _) => SeatSchedule::Start,
+        (false, 0) => SeatSchedule::Serving,
+        (false, _) => SeatSchedule::Shadow,
+    };
     w.schedules.insert(seat, schedule);
     w.events.push_back(Event::Started(seat, elf));
-    supervisor::Response::SeatStarted { generation: 0 }
+    supervisor::Response::SeatStarted { generation: 0, ticks: START_TICKS }
 }
 
 pub struct TestClock(pub Rc<Cell<u64>>);
@@ -568,6 +576,16 @@ impl Sim {
             }
             assert!(self.m.install_pending(), "a control request neither answered once nothing moves nor an install under way");
             let rebuild_can_step = !self.hold_rebuild && self.m.rebuild_pending();
+            if !(self.m.install_steppable() || rebuild_can_step) && self.m.install_phase() == Some("up") {
+                // The installed module starts up (raised after the entry's step): its READY
+                // answers the commit.
+                self.pump();
+                assert!(
+                    self.control_replies.contains_key(&id),
+                    "the installed module never called READY (a hung start is answered at READY_DEADLINE: use send_control and step the clock)"
+                );
+                continue;
+            }
             if !(self.m.install_steppable() || rebuild_can_step) {
                 // The verifier's part: it runs when the manager waits.
                 assert!(self.verifier_turn(), "an install waiting for a verifier with nothing to do");
@@ -578,6 +596,7 @@ impl Sim {
             if !(rebuild_can_step && self.m.rebuild_step()) {
                 self.m.install_step();
             }
+            self.raise_as_the_glue_does();
             steps += 1;
             assert!(steps < 100_000, "an install that never ends");
         }
@@ -698,6 +717,14 @@ impl Sim {
         }
     }
 
+    /// After a build step, the glue's raise of a module started at priority 0 once no build
+    /// step follows (`Manager::raise_due`, `Manager::raise_started`).
+    pub fn raise_as_the_glue_does(&mut self) {
+        if self.m.raise_due() {
+            self.m.raise_started();
+        }
+    }
+
     /// Runs until nothing moves.
     pub fn pump(&mut self) {
         loop {
@@ -736,6 +763,7 @@ impl Sim {
                 if !self.hold_steps && !self.hold_rebuild && self.m.outstanding() == 0 && self.m.rebuild_pending() && self.m.rebuild_step()
                 {
                     self.rebuild_steps += 1;
+                    self.raise_as_the_glue_does();
                     continue;
                 }
                 return;

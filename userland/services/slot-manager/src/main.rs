@@ -42,7 +42,10 @@
 //! A challenger's rebuild after a fault (`Manager::rebuild_step`: its ELF staged one
 //! root-server call a step, then the root server's build of the seat a piece a step:
 //! `SeatBegin`, `SeatContinue`s) is stepped the same way, before an
-//! install's steps ([`RebuildTiming`] times it).
+//! install's steps ([`RebuildTiming`] times it). A module built in pieces starts at
+//! priority 0, below the steps' [`BACKGROUND_PRIORITY`], so its start-up runs once the
+//! manager waits, not inside the step that started it; the manager gives it its schedule
+//! when its `READY` is handled (`Manager::reschedule`).
 //!
 //! The install's two signatures are not checked here: the slot's verifier domain
 //! (`<slot>.verifier`, program `bundle-verifier`, badge `VERIFIER_BADGE` on `front`) calls in
@@ -256,6 +259,22 @@ fn set_priority(priority: u64) {
     }
 }
 
+/// Raises the modules started in pieces at priority 0 (`Manager::raise_started`) once no
+/// build step follows, at the manager's own `priority` (`current` becomes it): the module's
+/// start-up then runs once the manager waits, above the build steps but in none of them, and
+/// a client above the challengers preempts it. Notes `@event slot.raised`; returns the span
+/// and its root-server ticks.
+fn raise_started(manager: &mut Manager<Glue, TscClock, AnyLog>, slot_name: &str, current: &mut u64, priority: u64) -> (u64, u64) {
+    change_priority(current, priority);
+    let root_before = manager.host_mut().supervisor_ticks;
+    let start = tileos_sys::timestamp();
+    manager.raise_started();
+    let ticks = tileos_sys::timestamp().wrapping_sub(start);
+    let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+    manager.host_mut().note(format_args!("@event slot.raised slot={slot_name} ticks={ticks} root={root}"));
+    (ticks, root)
+}
+
 /// Sets this thread's priority to `priority` unless it is at it already (`current`).
 fn change_priority(current: &mut u64, priority: u64) {
     if *current != priority {
@@ -300,6 +319,10 @@ struct InstallTiming {
     /// Per phase, in the order first seen: its steps and its longest step with the ticks of
     /// that step spent in root-server calls and in store appends ([`PhaseFigures`]).
     phases: Vec<PhaseFigures>,
+    /// Of the `start` step's root-server call, the root server's own ticks (its answer's
+    /// `ticks`: its piece and its lines; the rest of the call is the IPC and whatever ran
+    /// above the step's priority before it returned).
+    start_root_own: u64,
 }
 
 /// One phase's figures in an install's `slot.install-commit` line (`phases=`, each
@@ -313,7 +336,9 @@ struct InstallTiming {
 /// spent in root-server calls, in the update log's store appends and in the manager's sends
 /// (`NbSend`, `NbSendAll`, `Reply`: `Glue::kernel_ticks`); a thread above the step's
 /// priority that the call or send made ready runs before it returns (the module a build
-/// piece started, a module sent work) and counts in it.
+/// piece started at a priority above the step's before `slots40`, a module sent work) and
+/// counts in it. The install-commit line's `start_root_own=` is the root server's own part of
+/// the `start` step's call (its answer's `ticks`).
 struct PhaseFigures {
     name: &'static str,
     steps: u64,
@@ -343,15 +368,19 @@ struct RebuildTiming {
     /// The last step.
     last: u64,
     /// Of the last step, the ticks in root-server calls (a thread above the step's priority
-    /// that runs before the call returns, such as the module it started, counts in it).
+    /// that runs before the call returns counts in it).
     last_root: u64,
+    /// Of those, the root server's own ticks of the call that started the module (its
+    /// answer's `ticks`).
+    last_root_own: u64,
 }
 
 impl RebuildTiming {
     /// Counts the step that began at `start` and ended at `end`; notes the line once no
     /// rebuild is pending.
-    /// `root` of the step's ticks were spent in root-server calls.
-    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64, root: u64) {
+    /// `root` of the step's ticks were spent in root-server calls, `root_own` of those the
+    /// root server's own part of a call that started the module (0: none did).
+    fn step(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>, slot: &str, start: u64, end: u64, root: u64, root_own: u64) {
         if self.since == 0 {
             self.since = start;
         }
@@ -361,15 +390,17 @@ impl RebuildTiming {
         self.longest_stage = self.longest_stage.max(self.last);
         self.last = ticks;
         self.last_root = root;
+        self.last_root_own = root_own;
         if !manager.rebuild_pending() {
             manager.host_mut().note(format_args!(
-                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={} last_step_root={}",
+                "@event slot.rebuild-steps slot={slot} steps={} work={} longest_stage_step={} last_step={} ticks={} last_step_root={} last_step_root_own={}",
                 self.steps,
                 self.work,
                 self.longest_stage,
                 self.last,
                 end.wrapping_sub(self.since),
-                self.last_root
+                self.last_root,
+                self.last_root_own
             ));
             *self = RebuildTiming::default();
         }
@@ -419,7 +450,7 @@ impl InstallTiming {
     ) {
         self.answer_at(now);
         manager.host_mut().note(format_args!(
-            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={}",
+            "@event slot.install-commit slot={slot_name} ticks={} work={} steps={} longest_step={} answered={} longest_answer_gap={} answer_gap_since_last={} longest_step_before_last={} longest_phase={} before_last_phase={} phases={} start_root_own={}",
             now.wrapping_sub(self.since),
             self.work,
             self.steps,
@@ -430,7 +461,8 @@ impl InstallTiming {
             self.longest_before_last,
             self.longest_phase,
             self.before_last_phase,
-            self.phase_list()
+            self.phase_list(),
+            self.start_root_own
         ));
         manager.host_mut().note(format_args!(
             "@event slot.answer-gap slot={slot_name} ticks={gap_since} controls={} to_first_control={} from_last_control={}",
@@ -891,11 +923,16 @@ fn main(resources: Resources) -> ! {
                         // A challenger's rebuild first (an install's staging waits for it; it
                         // waits for an install whose staging is under way: then it does nothing).
                         let root_before = manager.host_mut().supervisor_ticks;
+                        let _ = manager.take_start_ticks();
                         let start = tileos_sys::timestamp();
                         if manager.rebuild_pending() && manager.rebuild_step() {
                             let end = tileos_sys::timestamp();
                             let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
-                            rebuild.step(&mut manager, &slot_name, start, end, root);
+                            let root_own = manager.take_start_ticks().unwrap_or(0);
+                            rebuild.step(&mut manager, &slot_name, start, end, root, root_own);
+                            if manager.raise_due() {
+                                raise_started(&mut manager, &slot_name, &mut current, priority);
+                            }
                             continue;
                         }
                         let phase = manager.install_phase().unwrap_or("none");
@@ -921,8 +958,16 @@ fn main(resources: Resources) -> ! {
                             ("build", Some("entry")) => "start",
                             _ => phase,
                         };
+                        if let Some(own) = manager.take_start_ticks() {
+                            install.start_root_own = own;
+                        }
                         install.add_step(now.wrapping_sub(start), phase, root, store, sends);
                         install.steps += 1;
+                        if manager.raise_due() {
+                            let (ticks, root) = raise_started(&mut manager, &slot_name, &mut current, priority);
+                            install.add_step(ticks, "raise", root, 0, 0);
+                            install.steps += 1;
+                        }
                         if !manager.install_pending() {
                             change_priority(&mut current, priority);
                             install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
@@ -945,12 +990,20 @@ fn main(resources: Resources) -> ! {
             let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
             if bits != 0 {
                 let was_pending = manager.install_pending();
+                let phase_before = manager.install_phase();
                 manager.faulted(bits);
                 if was_pending && !manager.install_pending() {
-                    // The installed module's fault before its entry's step: the entry was
-                    // made first (`Manager::install_started`), in this span.
+                    // The installed module's fault before its entry's step (the entry was
+                    // made first, `Manager::install_started`) or while it started up after
+                    // it: the commit was answered in this span.
                     let now = tileos_sys::timestamp();
-                    install.add_step(now.wrapping_sub(start), "entry-in-call", 0, 0, 0);
+                    install.add_step(
+                        now.wrapping_sub(start),
+                        if phase_before == Some("up") { "up-in-call" } else { "entry-in-call" },
+                        0,
+                        0,
+                        0,
+                    );
                     install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
                 }
             }
@@ -1041,6 +1094,7 @@ fn main(resources: Resources) -> ! {
         let answered = manager.stats().answered;
         let promoted = manager.slot().counters().promoted;
         let was_pending = manager.install_pending();
+        let phase_before = manager.install_phase();
         let logic_start = tileos_sys::timestamp();
         manager.received(received.badge, access, label, &words[..length], reply);
         let now = tileos_sys::timestamp();
@@ -1076,8 +1130,10 @@ fn main(resources: Resources) -> ! {
         }
         if was_pending && !manager.install_pending() {
             // A call from the installed module's seat before its entry's step (not its
-            // READY, which waits for that step): the entry was made first, in this span.
-            install.add_step(spent, "entry-in-call", 0, 0, 0);
+            // READY, which waits for that step): the entry was made first, in this span; or
+            // the first call (its READY) of a module still starting up after its entry: the
+            // commit was answered in this span.
+            install.add_step(spent, if phase_before == Some("up") { "up-in-call" } else { "entry-in-call" }, 0, 0, 0);
             install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
         }
         if commit && was_pending {
