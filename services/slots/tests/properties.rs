@@ -30,13 +30,16 @@ proptest! {
     fn the_verdict_is_skipped_only_while_it_cannot_change(
         (agreeing, disagreeing, timeouts) in (0u64..40, 0u64..40, 0u64..40),
         faults in 0u32..3,
-        max_faults in 0u32..3,
-        min_agreeing in 1u64..120,
+        // Drawn above what the evidence has (compared < min_agreeing, faults <= max_faults),
+        // not filtered: a filter rejected most draws and gave up at high case counts.
+        faults_allowed_beyond in 0u32..3,
+        agreeing_needed_beyond in 1u64..80,
         (num, den) in (1u32..20).prop_flat_map(|den| (0..=den, Just(den))),
         (noise_disagreeing, noise_extra) in (0u64..30, 0u64..30),
         (sum, incumbent_sum) in (0u64..1_000_000, 0u64..1_000_000),
         (soaked, min_soak) in (0u64..1_000, 0u64..1_000),
     ) {
+        let max_faults = faults + faults_allowed_beyond;
         let evidence = Evidence {
             agreeing,
             disagreeing,
@@ -46,9 +49,9 @@ proptest! {
             incumbent_latency: Latency { samples: agreeing + disagreeing, sum: incumbent_sum, max: incumbent_sum },
             ..Evidence::default()
         };
+        let min_agreeing = evidence.compared() + agreeing_needed_beyond;
         let policy = SlotPolicy { min_agreeing, max_faults, max_disagreement: Ratio { num, den }, min_soak, ..SlotPolicy::default() };
         let noise = Noise { compared: noise_disagreeing + noise_extra, disagreeing: noise_disagreeing };
-        prop_assume!(evidence.compared() < min_agreeing && faults <= max_faults);
         let shortfall = evidence.shortfall(&policy, noise, soaked);
         prop_assert!(
             matches!(shortfall, Some(Shortfall::TooMuchDisagreement { .. } | Shortfall::TooFewAgreeing { .. })),
