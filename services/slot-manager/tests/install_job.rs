@@ -293,17 +293,8 @@ fn the_serving_module_rebuilt_during_an_install_s_staging_makes_it_stage_again_a
 /// Steps the install `commit` until its module has started (its entry is the next step),
 /// pumping as the glue would (the module's READY arrives then); the module's seat.
 fn until_started(sim: &mut Sim, commit: u64) -> usize {
-    let mut steps = 0;
-    while sim.m.install_phase() != Some("entry") {
-        assert!(sim.take_reply(commit).is_none(), "answered before its start:\n{}", sim.notes());
-        if sim.m.install_steppable() {
-            sim.m.install_step();
-        } else {
-            sim.pump();
-        }
-        steps += 1;
-        assert!(steps < 10_000, "the install never started its module:\n{}", sim.notes());
-    }
+    steps_until(sim, "entry");
+    assert!(sim.take_reply(commit).is_none(), "answered before its start:\n{}", sim.notes());
     sim.pump();
     usize::from(sim.world.borrow().started_staged.keys().copied().max().expect("a staged start"))
 }
@@ -464,10 +455,8 @@ fn an_installed_module_up_before_its_entry_is_raised_at_its_ready() {
     use tileos_protocol::supervisor::SeatSchedule;
     let mut sim = Sim::new(config(policy(), 4));
     let commit = sim.stage_and_commit(&bundle(&big_payload()));
-    steps_until(&mut sim, "entry");
-    let seat = *sim.world.borrow().started_staged.keys().max().expect("a staged start");
     // Its start-up runs at once (pumped): its READY is kept for the entry's step.
-    sim.pump();
+    let seat = until_started(&mut sim, commit) as u8;
     assert_eq!(sim.m.install_phase(), Some("entry"));
     sim.m.install_step();
     assert_eq!(sim.m.install_phase(), Some("ready"), "{}", sim.notes());
