@@ -250,12 +250,17 @@ enum Job {
 /// Where request `id` goes in a restored module's queue for the module to apply requests
 /// in order: after any import still queued (applied first), past earlier requests and
 /// replays, before a later one and before an export (the exported state must hold it: a
-/// module installed during a hand-off takes the restored module's state at its start).
+/// module installed during a hand-off takes the restored module's state at its start) —
+/// unless an earlier request is queued behind that export: then past the export too (order
+/// first: placed ahead of the export, the request ran before earlier ones queued behind
+/// it, a wrong answer found by `right_answers`).
 fn in_request_order(queue: &VecDeque<Job>, id: RequestId) -> usize {
+    let earlier = |job: &Job| matches!(job, Job::Request { id: x, .. } | Job::Replay { id: x, .. } if *x <= id);
+    let last_earlier = queue.iter().rposition(earlier);
     let mut at = queue.iter().rposition(|job| matches!(job, Job::Import { .. })).map_or(0, |at| at + 1);
     while queue.get(at).is_some_and(|job| match job {
-        Job::Request { id: x, .. } | Job::Replay { id: x, .. } => *x <= id,
-        Job::Export { .. } => false,
+        Job::Request { .. } | Job::Replay { .. } => earlier(job),
+        Job::Export { .. } => last_earlier.is_some_and(|last| at < last),
         Job::Import { .. } => true,
     }) {
         at += 1;

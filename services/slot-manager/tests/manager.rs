@@ -3925,3 +3925,67 @@ fn kept_messages_are_never_rewritten_while_a_seat_still_holds_them() {
     let view = sim.m.slot().module(1).unwrap();
     assert_eq!((view.evidence.agreeing, view.evidence.disagreeing, view.evidence.skipped), (26, 0, 0), "{}", sim.notes());
 }
+
+/// The promoted module faults with requests in flight while the warm module is behind:
+/// its queue holds an export (for a module installed at the switch) ahead of the copies
+/// of the earlier in-flight requests, and the last request, whose copy was skipped (the
+/// queue full), is in its journal. At the rollback that request goes in request order,
+/// behind the earlier ones, not ahead of the export (there it ran before them: found by a
+/// `right_answers` soak, session 25).
+#[test]
+fn a_journaled_request_in_flight_at_a_rollback_runs_after_the_earlier_ones_queued_behind_an_export() {
+    let mut p = policy();
+    p.auto_promote = false;
+    p.min_agreeing = 3;
+    let mut c = config(p, 4);
+    c.queue_limit = 5;
+    let mut sim = Sim::new(c);
+    let (mut badge, mut total, mut expected) = (100u64, 0u64, Vec::new());
+    let mut send = |sim: &mut Sim, x: u64| {
+        badge += 1;
+        total += x;
+        expected.push((badge, total));
+        sim.request(badge, x);
+        sim.pump();
+    };
+    // Module 1 times out while paused and is rejected: module 2 takes its seat.
+    sim.install(&bundle(b"fast"));
+    sim.paused.insert(1);
+    for x in [1, 2, 3] {
+        send(&mut sim, x);
+    }
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Rollback));
+    sim.pump();
+    for _ in 0..2 {
+        sim.advance(tileos_slot_manager::DEFERRED_BOUND + 1);
+    }
+    sim.install(&bundle(b"fast"));
+    // Module 2 promoted by hand; the incumbent pauses with a request; module 3, installed
+    // meanwhile, imports its state at the switch: an export queued at seat 0.
+    sim.send_control(CONTROL, Access::Full, Message::encode(&Request::Promote { module: 2, force: true }));
+    sim.pump();
+    sim.paused.insert(0);
+    send(&mut sim, 4);
+    sim.install(&bundle(b"fast"));
+    sim.paused.remove(&1);
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 2, "{}", sim.notes());
+    for x in [5, 6] {
+        send(&mut sim, x);
+    }
+    // The promoted module pauses with four requests; the warm module's queue is full, so the
+    // last one's copy is skipped into its journal; then the promoted module faults.
+    sim.paused.insert(1);
+    for x in [7, 8, 9, 10] {
+        send(&mut sim, x);
+    }
+    assert_eq!(sim.m.journal_entries(), 1, "{}", sim.notes());
+    sim.fault(1);
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert!(sim.not_answered_once().is_empty(), "{:?}", sim.not_answered_once());
+    for (badge, sum) in &expected {
+        assert_eq!(sim.answers[&(*badge, 0)], [Message { label: MESSAGE, words: vec![*sum] }], "client {badge}\n{}", sim.notes());
+    }
+}
