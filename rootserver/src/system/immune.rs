@@ -136,8 +136,7 @@ fn finding(decision: &Decision, action: ImmuneAction) -> ImmuneFinding {
 /// multiple of 100 µs of the time-stamp counter, so the figures are no finer timing channel
 /// into another domain than they need to be for a load over seconds (docs/security.md).
 fn quantised_cycles(cycles: u64) -> u64 {
-    // TEMPORARY (slots42's diagnosis): not quantised.
-    let quantum = 1;
+    let quantum = (crate::clock::tsc_per_ms() / 10).max(1);
     cycles - cycles % quantum
 }
 

@@ -381,8 +381,6 @@ impl Supervision<'_, '_> {
     /// budget ([`SeatSchedule::Serving`]) or the slot's challenger ones
     /// ([`SeatSchedule::Shadow`]; the incumbent's too if the slot has no other seat).
     fn seat_schedule(&mut self, slot: &Slot, seat: u8, schedule: SeatSchedule) -> Response {
-        // TEMPORARY (slots42): when its handling began, and ended before its line.
-        let diag_in = tileos_sys::timestamp();
         let index = slot.seats[seat as usize] as usize;
         let state = &self.tile.states[index];
         if state.state != State::Running {
@@ -408,8 +406,7 @@ impl Supervision<'_, '_> {
             SeatSchedule::Serving => "serving",
             SeatSchedule::Shadow => "shadow",
         };
-        let diag_pre = tileos_sys::timestamp();
-        event!("seat.scheduled", slot = slot.name, seat = seat, schedule = name, priority = model.priority, diag_in = diag_in, diag_pre = diag_pre);
+        event!("seat.scheduled", slot = slot.name, seat = seat, schedule = name, priority = model.priority);
         Response::SeatScheduled
     }
 

@@ -139,68 +139,6 @@ struct Glue {
 /// store, so the glue reads the count here (one thread: relaxed is enough).
 static STORE_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// TEMPORARY (slots42's diagnosis of the long step after a switch): the last supervisor
-/// call's start and end (time-stamp counter).
-static DIAG_CALL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-/// See [`DIAG_CALL`].
-static DIAG_RET: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// TEMPORARY (slots42): every domain's consumed cycles (the supervisor's `Figures`), the
-/// manager's own consumed cycles, its ticks in sends and in supervisor calls.
-struct DiagMarks {
-    domains: Vec<(String, u64)>,
-    own: u64,
-    sends: u64,
-    sup: u64,
-}
-
-/// TEMPORARY (slots42): the marks now.
-fn diag_marks(glue: &mut Glue) -> DiagMarks {
-    let mut domains: Vec<(String, u64)> = Vec::new();
-    loop {
-        match glue.supervisor(&supervisor::Request::Figures { first: domains.len() as u16 }) {
-            Ok(supervisor::Response::Figures { total, domains: some, .. }) if !some.is_empty() => {
-                domains.extend(some.iter().map(|d| (String::from(d.name.as_str()), d.cpu_cycles)));
-                if domains.len() >= usize::from(total) {
-                    break;
-                }
-            }
-            _ => break,
-        }
-    }
-    let own = tileos_sys::domain::own_tcb().invoke(tileos_abi::invocation::TcbConsumedTime {}).map_or(0, |reply| reply.words[1]);
-    DiagMarks { domains, own, sends: glue.kernel_ticks, sup: glue.supervisor_ticks }
-}
-
-/// TEMPORARY (slots42): the step's diagnostic line: its span, the manager's own cycles, its
-/// ticks in sends and supervisor calls, the last call's start and end, and each other
-/// domain that consumed 500 cycles or more between the two marks.
-fn diag_note(glue: &mut Glue, slot: &str, kind: &str, start: u64, end: u64, before: &DiagMarks, own_after: u64, after: &DiagMarks) {
-    let mut ran = String::new();
-    for (name, cycles) in &after.domains {
-        let earlier = before.domains.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
-        let delta = cycles.wrapping_sub(earlier);
-        if delta >= 500 && !name.ends_with(".manager") {
-            ran.push_str(&format!("{name}:{delta},"));
-        }
-    }
-    let line = format!(
-        "@event slot.diag slot={slot} kind={kind} ticks={} own={} sends={} sup={} from={start} call={} ret={} ran={ran}",
-        end.wrapping_sub(start),
-        own_after.wrapping_sub(before.own),
-        after.sends.wrapping_sub(before.sends),
-        after.sup.wrapping_sub(before.sup),
-        DIAG_CALL.load(core::sync::atomic::Ordering::Relaxed),
-        DIAG_RET.load(core::sync::atomic::Ordering::Relaxed),
-    );
-    glue.note(format_args!("{line}"));
-}
-
-/// TEMPORARY (slots42): the manager's own consumed cycles now.
-fn diag_own() -> u64 {
-    tileos_sys::domain::own_tcb().invoke(tileos_abi::invocation::TcbConsumedTime {}).map_or(0, |reply| reply.words[1])
-}
-
 /// Lines queued at most; one more writes the oldest at once (lines are never dropped).
 const MAX_PENDING_LINES: usize = 64;
 
@@ -582,10 +520,7 @@ impl Seats for Glue {
             tileos_sys::rpc::CallError::Protocol(error) => error,
             tileos_sys::rpc::CallError::ServerRestarted => ProtocolError::NoServer,
         });
-        let end = tileos_sys::timestamp();
-        self.supervisor_ticks = self.supervisor_ticks.wrapping_add(end.wrapping_sub(start));
-        DIAG_CALL.store(start, core::sync::atomic::Ordering::Relaxed);
-        DIAG_RET.store(end, core::sync::atomic::Ordering::Relaxed);
+        self.supervisor_ticks = self.supervisor_ticks.wrapping_add(tileos_sys::timestamp().wrapping_sub(start));
         result
     }
 
@@ -925,7 +860,6 @@ fn main(resources: Resources) -> ! {
                         // in a busy span of its own: no message waited. At the step priority: a
                         // thread above it that wakes meanwhile runs first, and a message that
                         // arrives is handled at the manager's own priority after this step.
-                        let diag_before = diag_marks(manager.host_mut());
                         change_priority(&mut current, step_priority);
                         let start = tileos_sys::timestamp();
                         let was_promoting = manager.promotion_under_way();
@@ -933,11 +867,7 @@ fn main(resources: Resources) -> ! {
                         let promoted = manager.slot().counters().promoted;
                         let pushed = manager.host_mut().lines.pushed;
                         if manager.deferred_step() {
-                            let end = tileos_sys::timestamp();
-                            let own_after = diag_own();
-                            let diag_after = diag_marks(manager.host_mut());
-                            diag_note(manager.host_mut(), &slot_name, "poll", start, end, &diag_before, own_after, &diag_after);
-                            let ticks = end.wrapping_sub(start);
+                            let ticks = tileos_sys::timestamp().wrapping_sub(start);
                             let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
                             if manager.host_mut().lines.hashed_since(pushed) {
                                 // The update log's hashing step (`slots28`: its longest at a
@@ -1250,20 +1180,12 @@ fn main(resources: Resources) -> ! {
 /// if no client waits and no switch is under way; timed for `make bench`.
 fn run_deferred(manager: &mut Manager<Glue, TscClock, AnyLog>, current: &mut u64, step_priority: u64, slot: &str, now: u64) {
     let promoted = manager.slot().counters().promoted;
-    let diag_before = if manager.deferred_ready() { Some(diag_marks(manager.host_mut())) } else { None };
-    let diag_start = tileos_sys::timestamp();
     if manager.deferred_ready() {
         // A promotion's or a rollback's step: at the step priority, as in the loop's poll (no
         // client request is in flight: `deferred_ready` says so).
         change_priority(current, step_priority);
     }
     if manager.deferred() {
-        let end = tileos_sys::timestamp();
-        if let Some(before) = diag_before {
-            let own_after = diag_own();
-            let after = diag_marks(manager.host_mut());
-            diag_note(manager.host_mut(), slot, "after-message", diag_start, end, &before, own_after, &after);
-        }
         let ticks = tileos_sys::timestamp().wrapping_sub(now);
         let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
         manager.host_mut().note(format_args!("@event slot.{event} slot={slot} ticks={ticks}"));
