@@ -999,10 +999,11 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
         {
             let by_hand = drive_by_hand(port, log, promotion)?;
             let mut repeats = Vec::new();
-            let mut from = by_hand.1;
+            let mut from = by_hand.1 + 1;
             for _ in 1..hand_repeats() {
                 let next = drive_by_hand(port, log, from)?;
-                from = next.1;
+                // Past the previous promotion's transition line.
+                from = next.1 + 1;
                 repeats.push(next);
             }
             return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install, by_hand: Some(by_hand), repeats });
