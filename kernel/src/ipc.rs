@@ -244,10 +244,14 @@ fn give_back(server: u64) -> u64 {
 
 /// `caller` wakes from waiting for a reply, `returned` the budget its server gave back (0:
 /// none): the budget it called on comes back to it (a thread still running on it is
-/// rescheduled without it).
+/// rescheduled without it). It is queued at the head of its priority, as the fastpath's
+/// `ReplyRecv` would switch to it: the call was part of its turn, so a thread of its
+/// priority that woke meanwhile does not run first (before `slots42` it queued at the
+/// tail, and a slot manager's step at the netstack's priority waited for the netstack's
+/// work after each root-server call).
 fn wake_caller(caller: u64, returned: u64) {
     thread::requeue(donation::wake(&mut KernelMemory, caller, returned));
-    thread::make_runnable(caller);
+    thread::make_runnable_first(caller);
 }
 
 /// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message) with a

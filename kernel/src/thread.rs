@@ -218,6 +218,20 @@ pub fn has_budget(thread: u64) -> bool {
 /// Queues a runnable thread that is not running: ready at its priority, depleted if the
 /// budget it runs on is used up in the current period, parked (in no queue) if it has none.
 fn enqueue(thread: u64) {
+    enqueue_at(thread, Place::Tail);
+}
+
+/// Where a thread that becomes ready joins its priority's ready queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Behind the threads of its priority (a wake-up, the end of a timeslice, a Yield).
+    Tail,
+    /// Ahead of them (a caller woken by its reply: [`make_runnable_first`]).
+    Head,
+}
+
+/// [`enqueue`], at `place` in its priority's ready queue.
+fn enqueue_at(thread: u64, place: Place) {
     let k = kernel();
     let t = tcb(thread);
     match holder(thread) {
@@ -226,19 +240,22 @@ fn enqueue(thread: u64) {
             t.set_depleted(true);
             k.depleted.push_back(&mut KernelMemory, thread);
         }
-        Some(_) => make_ready(thread),
+        Some(_) => make_ready(thread, place),
     }
 }
 
-/// Puts `thread` (runnable, with a budget) in the ready queue of its CPU; another CPU is
-/// sent a reschedule IPI.
-fn make_ready(thread: u64) {
+/// Puts `thread` (runnable, with a budget) in the ready queue of its CPU at `place`; another
+/// CPU is sent a reschedule IPI.
+fn make_ready(thread: u64, place: Place) {
     let t = tcb(thread);
     let cpu = usize::from(t.affinity());
-    if cpu == this_cpu() {
-        kernel().cpu().ready.enqueue(&mut KernelMemory, thread, t.priority());
+    let ready = if cpu == this_cpu() { &mut kernel().cpu().ready } else { &mut kernel().cpus[cpu].ready };
+    if place == Place::Head {
+        ready.enqueue_front(&mut KernelMemory, thread, t.priority());
     } else {
-        kernel().cpus[cpu].ready.enqueue(&mut KernelMemory, thread, t.priority());
+        ready.enqueue(&mut KernelMemory, thread, t.priority());
+    }
+    if cpu != this_cpu() {
         crate::arch::smp::reschedule(cpu);
     }
 }
@@ -296,11 +313,24 @@ const SYSCALL_LENGTH: u64 = 2;
 
 /// Makes `thread` runnable and, unless it is the running thread, ready.
 pub fn make_runnable(thread: u64) {
+    make_runnable_at(thread, Place::Tail);
+}
+
+/// [`make_runnable`], ready at the head of its priority's queue: a caller woken by its
+/// reply on the general path resumes before the threads of its priority that became ready
+/// while it waited, as on the fastpath, whose `ReplyRecv` switches to it (a higher
+/// priority still runs first).
+pub fn make_runnable_first(thread: u64) {
+    make_runnable_at(thread, Place::Head);
+}
+
+/// [`make_runnable`], joining the ready queue at `place`.
+fn make_runnable_at(thread: u64, place: Place) {
     let t = tcb(thread);
     let was_ready = t.state() == ThreadState::Runnable;
     t.set_state(ThreadState::Runnable);
     if !was_ready && !is_running(thread) {
-        enqueue(thread);
+        enqueue_at(thread, place);
     }
 }
 
@@ -389,7 +419,7 @@ pub fn yield_current() {
     if current != 0 && tcb(current).state() == ThreadState::Runnable {
         kernel().cpu().current = 0;
         save_fpu(current);
-        make_ready(current);
+        make_ready(current, Place::Tail);
     }
 }
 
@@ -457,7 +487,7 @@ fn refill() {
         if refilled {
             k.depleted.remove(&mut KernelMemory, thread.0);
             thread.set_depleted(false);
-            make_ready(thread.0);
+            make_ready(thread.0, Place::Tail);
         }
     }
 }

@@ -41,7 +41,10 @@
 //!    challengers; the `probe` module) of the policy's promotion, a rollback by hand and a
 //!    promotion by hand (the manager's `slot.promotion-stall` and, since `slots20`,
 //!    `slot.rollback-stall` windows: its longest lateness, response and call overlapping
-//!    each) and away from them; the rollback by hand's longest busy span.
+//!    each) and away from them; the rollback by hand's longest busy span. With
+//!    `TILEOS_BENCH_SLOT_HAND_REPEAT=N` (`slots42`) the rollback and the promotion by hand
+//!    are done N times in the one boot (each a new install of checksum-lineage-b) and each
+//!    repeat's derived worst client wait is printed too (the figures above are the first's).
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
