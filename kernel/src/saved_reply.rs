@@ -166,12 +166,13 @@ fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, sourc
     KernelMemory.write(slot, Slot::EMPTY);
     tcb(caller).set_reply_slot(SlotRef::NONE);
     tcb(caller).set_reply_server(0);
-    // As `ipc::reply_through` with nothing given back: the caller's budget comes home.
+    // As `ipc::reply_through` with nothing given back: the caller's budget comes home, and
+    // it is queued at the head of its priority.
     let lost = donation::wake(&mut KernelMemory, caller, 0);
     if lost != 0 {
         thread::requeue(lost);
     }
-    thread::make_runnable(caller);
+    thread::make_runnable_first(caller);
 }
 
 /// Copies `info.length()` words (as far as both threads can hold them) from `from` (its IPC
