@@ -223,10 +223,15 @@ fn enqueue(thread: u64) {
 
 /// Where a thread that becomes ready joins its priority's ready queue.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// Behind the threads of its priority (a wake-up, the end of a timeslice, a Yield).
+pub enum Place {
+    /// Behind the threads of its priority: every wake-up but one, the end of a timeslice,
+    /// a Yield.
     Tail,
-    /// Ahead of them (a caller woken by its reply: [`make_runnable_first`]).
+    /// Ahead of them: a caller answered by `Reply` or `ReplyRecv` (the call the replier is
+    /// serving, in its REPLY slot), as the fastpath's `ReplyRecv` switches to it. The call
+    /// was part of the caller's turn, so a thread of its priority that woke meanwhile runs
+    /// after it (since `slots42`). Replies through saved capabilities (`NbSend`,
+    /// `NbSendAll`) keep the tail, so a batch's callers run in the sender's order.
     Head,
 }
 
@@ -316,16 +321,8 @@ pub fn make_runnable(thread: u64) {
     make_runnable_at(thread, Place::Tail);
 }
 
-/// [`make_runnable`], ready at the head of its priority's queue: a caller woken by its
-/// reply on the general path resumes before the threads of its priority that became ready
-/// while it waited, as on the fastpath, whose `ReplyRecv` switches to it (a higher
-/// priority still runs first).
-pub fn make_runnable_first(thread: u64) {
-    make_runnable_at(thread, Place::Head);
-}
-
-/// [`make_runnable`], joining the ready queue at `place`.
-fn make_runnable_at(thread: u64, place: Place) {
+/// [`make_runnable`], joining its priority's ready queue at `place`.
+pub fn make_runnable_at(thread: u64, place: Place) {
     let t = tcb(thread);
     let was_ready = t.state() == ThreadState::Runnable;
     t.set_state(ThreadState::Runnable);
