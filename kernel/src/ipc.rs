@@ -244,11 +244,10 @@ fn give_back(server: u64) -> u64 {
 
 /// `caller` wakes from waiting for a reply, `returned` the budget its server gave back (0:
 /// none): the budget it called on comes back to it (a thread still running on it is
-/// rescheduled without it). It joins its priority's ready queue at `place`
-/// ([`thread::Place`]).
-fn wake_caller(caller: u64, returned: u64, place: thread::Place) {
+/// rescheduled without it).
+fn wake_caller(caller: u64, returned: u64) {
     thread::requeue(donation::wake(&mut KernelMemory, caller, returned));
-    thread::make_runnable_at(caller, place);
+    thread::make_runnable(caller);
 }
 
 /// `sender` sends on the endpoint at `ep` (Send, NBSend, Call, or a fault message) with a
@@ -308,9 +307,8 @@ pub fn receive(receiver: u64, ep: u64, rights: Rights, blocking: Blocking) {
 }
 
 /// Replies through the reply capability in slot `reply_slot` (from `replier`), if it is
-/// one; the capability is used up, the caller joins its ready queue at `place`. Returns
-/// whether a reply was delivered.
-pub fn reply_through(replier: u64, reply_slot: SlotRef, place: thread::Place) -> bool {
+/// one; the capability is used up. Returns whether a reply was delivered.
+pub fn reply_through(replier: u64, reply_slot: SlotRef) -> bool {
     let mut memory = KernelMemory;
     let Cap::Reply { tcb: caller, can_grant } = memory.read(reply_slot).cap else {
         return false;
@@ -324,7 +322,7 @@ pub fn reply_through(replier: u64, reply_slot: SlotRef, place: thread::Place) ->
         }
         tcb(caller).set_reply_slot(SlotRef::NONE);
         let returned = give_back(take_reply_server(caller));
-        wake_caller(caller, returned, place);
+        wake_caller(caller, returned);
     }
     cspace::delete(&mut memory, reply_slot);
     delivered
@@ -340,7 +338,7 @@ pub fn reply_lost(caller: u64) {
     if t.state() == ThreadState::BlockedOnReply {
         if t.take_fault().is_none() {
             set_received(caller, 0, MessageInfo::new(LABEL_REPLY_LOST, 0, 0, 0));
-            wake_caller(caller, returned, thread::Place::Tail);
+            wake_caller(caller, returned);
         } else {
             // A faulting thread whose handler dropped the fault message stays stopped.
             thread::requeue(donation::wake(&mut KernelMemory, caller, 0));

@@ -20,7 +20,7 @@ use crate::arch::percpu::this_cpu;
 use crate::arch::smp::shared;
 use crate::ipc::{self, Blocking};
 use crate::state::{KernelMemory, Reg, kernel, read_word, tcb, write_word};
-use crate::thread::{self, Place, ThreadState};
+use crate::thread::{self, ThreadState};
 use tileos_abi::error::{Error, InvocationError};
 use tileos_abi::message::{LABEL_SAVE_FAILED, MAX_MESSAGE_WORDS, MessageInfo, REGISTER_MESSAGE_WORDS, ipc_buffer};
 use tileos_abi::syscall::NB_SEND_ALL_TARGETS;
@@ -81,7 +81,7 @@ pub fn nb_send(sender: u64, cptr: u64, info: MessageInfo) {
     if !matches!(saved.cap, Cap::Reply { .. }) || tcb(sender).donor() != 0 {
         return;
     }
-    reply_from(sender, slot, saved, info, Place::Tail, || ipc::ipc_buffer_paddr(sender));
+    reply_from(sender, slot, saved, info, || ipc::ipc_buffer_paddr(sender));
     leave_to_sender(sender);
     thread::run_next()
 }
@@ -109,7 +109,7 @@ pub fn nb_send_all(sender: u64, info: MessageInfo) {
     let mut not_sent = 0u64;
     for (index, &cptr) in targets.iter().enumerate().take(count as usize) {
         match ipc::find_slot(sender, cptr).map(|slot| (slot, KernelMemory.read(slot))) {
-            Ok((slot, saved)) if matches!(saved.cap, Cap::Reply { .. }) => reply_from(sender, slot, saved, info, Place::Tail, || source),
+            Ok((slot, saved)) if matches!(saved.cap, Cap::Reply { .. }) => reply_from(sender, slot, saved, info, || source),
             _ => not_sent |= 1 << index,
         }
     }
@@ -141,17 +141,15 @@ fn leave_to_sender(sender: u64) {
 /// slot of its CSpace), with the message `info`. Takes the short path when the caller waits
 /// for this reply, no capability travels, the slot has no CDT links (reply capabilities
 /// never have) and the replier runs on its own budget (so no donated budget goes back);
-/// anything else goes to [`ipc::reply_through`]. Either way the capability is used up and
-/// the caller joins its priority's ready queue at `place` (the head for `Reply`/`ReplyRecv`,
-/// the tail for a send on a saved reply capability).
-pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo, place: Place) {
-    reply_from(replier, slot, KernelMemory.read(slot), info, place, || ipc::ipc_buffer_paddr(replier));
+/// anything else goes to [`ipc::reply_through`]. Either way the capability is used up.
+pub fn reply(replier: u64, slot: SlotRef, info: MessageInfo) {
+    reply_from(replier, slot, KernelMemory.read(slot), info, || ipc::ipc_buffer_paddr(replier));
 }
 
 /// [`reply`] with the slot already read (`saved`, its content) and the replier's IPC buffer
 /// given by `source` (its physical address, 0 for none; asked only on the short path).
 #[inline(always)]
-fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, place: Place, source: impl FnOnce() -> u64) {
+fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, source: impl FnOnce() -> u64) {
     let Cap::Reply { tcb: caller, .. } = saved.cap else { return };
     let short = info.extra_caps() == 0
         && saved.prev == SlotRef::NONE
@@ -161,7 +159,7 @@ fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, place
         && tcb(caller).reply_slot() == slot
         && tcb(caller).fault().is_none();
     if !short {
-        ipc::reply_through(replier, slot, place);
+        ipc::reply_through(replier, slot);
         return;
     }
     copy_message(replier, source(), caller, info);
@@ -173,7 +171,7 @@ fn reply_from(replier: u64, slot: SlotRef, saved: Slot, info: MessageInfo, place
     if lost != 0 {
         thread::requeue(lost);
     }
-    thread::make_runnable_at(caller, place);
+    thread::make_runnable(caller);
 }
 
 /// Copies `info.length()` words (as far as both threads can hold them) from `from` (its IPC

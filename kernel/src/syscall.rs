@@ -160,7 +160,7 @@ fn call(caller: u64, cptr: u64, info: MessageInfo) {
             invoke::write_reply(caller, Err(Error::argument(tileos_abi::error::InvocationError::InvalidCapability, 0)));
         }
         Cap::Reply { .. } => {
-            ipc::reply_through(caller, slot, thread::Place::Tail);
+            ipc::reply_through(caller, slot);
         }
         _ => invoke::write_reply(caller, invoke::invoke(caller, slot, info)),
     }
@@ -182,7 +182,7 @@ fn send(caller: u64, cptr: u64, info: MessageInfo, blocking: Blocking) {
             ipc::send(caller, paddr, badge, rights, blocking, SendKind::Send);
         }
         Cap::Notification { paddr, badge, rights } if rights.contains(Rights::WRITE) => ipc::signal(paddr, badge),
-        Cap::Reply { .. } => crate::saved_reply::reply(caller, slot, info, thread::Place::Tail),
+        Cap::Reply { .. } => crate::saved_reply::reply(caller, slot, info),
         Cap::Endpoint { .. } | Cap::Notification { .. } => {
             if blocking == Blocking::Block {
                 cap_fault(caller, cptr, Phase::Send, None);
@@ -211,11 +211,10 @@ pub fn receive(caller: u64, cptr: u64, blocking: Blocking) {
     }
 }
 
-/// Reply: answer the caller this thread is serving, if any; the caller is queued at the
-/// head of its priority ([`thread::Place::Head`]), as the fastpath's ReplyRecv switches to it.
+/// Reply: answer the caller this thread is serving, if any.
 fn reply(caller: u64) {
     let info = MessageInfo(tcb(caller).reg(Reg::Rsi));
-    crate::saved_reply::reply(caller, thread::tcb_slot_address(caller, tcb_slot::REPLY), info, thread::Place::Head);
+    crate::saved_reply::reply(caller, thread::tcb_slot_address(caller, tcb_slot::REPLY), info);
 }
 
 /// Handles an interrupt vector: timer tick or device interrupt.

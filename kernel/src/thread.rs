@@ -218,25 +218,6 @@ pub fn has_budget(thread: u64) -> bool {
 /// Queues a runnable thread that is not running: ready at its priority, depleted if the
 /// budget it runs on is used up in the current period, parked (in no queue) if it has none.
 fn enqueue(thread: u64) {
-    enqueue_at(thread, Place::Tail);
-}
-
-/// Where a thread that becomes ready joins its priority's ready queue.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// Behind the threads of its priority: every wake-up but one, the end of a timeslice,
-    /// a Yield.
-    Tail,
-    /// Ahead of them: a caller answered by `Reply` or `ReplyRecv` (the call the replier is
-    /// serving, in its REPLY slot), as the fastpath's `ReplyRecv` switches to it. The call
-    /// was part of the caller's turn, so a thread of its priority that woke meanwhile runs
-    /// after it (since `slots42`). Replies through saved capabilities (`NbSend`,
-    /// `NbSendAll`) keep the tail, so a batch's callers run in the sender's order.
-    Head,
-}
-
-/// [`enqueue`], at `place` in its priority's ready queue.
-fn enqueue_at(thread: u64, place: Place) {
     let k = kernel();
     let t = tcb(thread);
     match holder(thread) {
@@ -245,22 +226,19 @@ fn enqueue_at(thread: u64, place: Place) {
             t.set_depleted(true);
             k.depleted.push_back(&mut KernelMemory, thread);
         }
-        Some(_) => make_ready(thread, place),
+        Some(_) => make_ready(thread),
     }
 }
 
-/// Puts `thread` (runnable, with a budget) in the ready queue of its CPU at `place`; another
-/// CPU is sent a reschedule IPI.
-fn make_ready(thread: u64, place: Place) {
+/// Puts `thread` (runnable, with a budget) in the ready queue of its CPU; another CPU is
+/// sent a reschedule IPI.
+fn make_ready(thread: u64) {
     let t = tcb(thread);
     let cpu = usize::from(t.affinity());
-    let ready = if cpu == this_cpu() { &mut kernel().cpu().ready } else { &mut kernel().cpus[cpu].ready };
-    if place == Place::Head {
-        ready.enqueue_front(&mut KernelMemory, thread, t.priority());
+    if cpu == this_cpu() {
+        kernel().cpu().ready.enqueue(&mut KernelMemory, thread, t.priority());
     } else {
-        ready.enqueue(&mut KernelMemory, thread, t.priority());
-    }
-    if cpu != this_cpu() {
+        kernel().cpus[cpu].ready.enqueue(&mut KernelMemory, thread, t.priority());
         crate::arch::smp::reschedule(cpu);
     }
 }
@@ -318,16 +296,11 @@ const SYSCALL_LENGTH: u64 = 2;
 
 /// Makes `thread` runnable and, unless it is the running thread, ready.
 pub fn make_runnable(thread: u64) {
-    make_runnable_at(thread, Place::Tail);
-}
-
-/// [`make_runnable`], joining its priority's ready queue at `place`.
-pub fn make_runnable_at(thread: u64, place: Place) {
     let t = tcb(thread);
     let was_ready = t.state() == ThreadState::Runnable;
     t.set_state(ThreadState::Runnable);
     if !was_ready && !is_running(thread) {
-        enqueue_at(thread, place);
+        enqueue(thread);
     }
 }
 
@@ -416,7 +389,7 @@ pub fn yield_current() {
     if current != 0 && tcb(current).state() == ThreadState::Runnable {
         kernel().cpu().current = 0;
         save_fpu(current);
-        make_ready(current, Place::Tail);
+        make_ready(current);
     }
 }
 
@@ -484,7 +457,7 @@ fn refill() {
         if refilled {
             k.depleted.remove(&mut KernelMemory, thread.0);
             thread.set_depleted(false);
-            make_ready(thread.0, Place::Tail);
+            make_ready(thread.0);
         }
     }
 }

@@ -42,19 +42,6 @@ static ATTACK_LIFT_BUDGET: AtomicU64 = AtomicU64::new(u64::MAX);
 /// The attacker's stack and IPC buffer index (see [`spawn`]).
 const ATTACKER_INDEX: u64 = 15;
 
-/// The reply-order test: the endpoint the caller calls, the notification both threads
-/// signal when they ran (badge 1 the caller, 2 its peer), the next place in the order and
-/// the places each took.
-static ORDER_EP: AtomicU64 = AtomicU64::new(0);
-static ORDER_CALLER_DONE: AtomicU64 = AtomicU64::new(0);
-static ORDER_PEER_DONE: AtomicU64 = AtomicU64::new(0);
-static ORDER_NEXT: AtomicU64 = AtomicU64::new(0);
-static ORDER_CALLER: AtomicU64 = AtomicU64::new(u64::MAX);
-static ORDER_PEER: AtomicU64 = AtomicU64::new(u64::MAX);
-/// Their stacks' and IPC buffers' indices.
-const ORDER_CALLER_INDEX: u64 = 30;
-const ORDER_PEER_INDEX: u64 = 31;
-
 /// IPC buffers of test threads: 1 KiB each in the frame at this address.
 pub(super) const THREAD_BUFFERS: u64 = TEST_AREA + 0x3000;
 /// Stacks of test threads: one page each, a guard page apart.
@@ -177,23 +164,6 @@ extern "C" fn budget_escaper() -> ! {
     ATTACK_RAISE_MCP.store(thread_invoke(ATTACKER_INDEX, fresh, Label::TcbSetMcPriority, &[150], &[own]), Ordering::Relaxed);
     ATTACK_LIFT_BUDGET.store(thread_invoke(ATTACKER_INDEX, own, Label::TcbSetSchedParams, &[0, 0], &[fresh]), Ordering::Relaxed);
     tileos_sys::send(ATTACK_NTFN.load(Ordering::Relaxed), 0, &[], &[], true);
-    halt_self()
-}
-
-/// Calls `ORDER_EP` (the root server answers with `Reply`, the general path), then takes
-/// its place in the order and signals.
-extern "C" fn order_caller() -> ! {
-    let _ = tileos_sys::call(ORDER_EP.load(Ordering::Relaxed), 0, &[], &[]);
-    ORDER_CALLER.store(ORDER_NEXT.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-    tileos_sys::send(ORDER_CALLER_DONE.load(Ordering::Relaxed), 0, &[], &[], true);
-    halt_self()
-}
-
-/// Made ready at the caller's priority while the caller waits for its reply: takes its
-/// place in the order and signals.
-extern "C" fn order_peer() -> ! {
-    ORDER_PEER.store(ORDER_NEXT.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-    tileos_sys::send(ORDER_PEER_DONE.load(Ordering::Relaxed), 0, &[], &[], true);
     halt_self()
 }
 
@@ -419,41 +389,6 @@ pub fn tests(env: &mut Env, _page_table: u64, tsc_per_ms: u64) {
         "notification_wakes_waiter_with_badge",
         HIGH_RAN.load(Ordering::Relaxed) == 0x30,
         format_args!("waiter saw {:#x}", HIGH_RAN.load(Ordering::Relaxed)),
-    );
-
-    // A caller woken by a reply on the general path (`Reply`) resumes before a thread of
-    // its priority that became ready while it waited, as the fastpath's `ReplyRecv` switches
-    // to it (slots42: before, it queued behind such a thread).
-    let order_ep = env.make(ObjectType::Endpoint, 0);
-    let order_done = env.make(ObjectType::Notification, 0);
-    for (badge, slot) in [(1, &ORDER_CALLER_DONE), (2, &ORDER_PEER_DONE)] {
-        let minted = env.slots.take();
-        expect_ok(
-            "reply_order_mint_done",
-            CNode::from_cptr(CNODE).invoke(CNodeMint {
-                dest: Slot::new(minted, DEPTH),
-                src: Slot::new(order_done, DEPTH),
-                rights: Rights::ALL,
-                badge,
-                src_root: CPtr(CNODE),
-            }),
-        );
-        slot.store(minted, Ordering::Relaxed);
-    }
-    ORDER_EP.store(order_ep, Ordering::Relaxed);
-    spawn(env, buffers, ORDER_CALLER_INDEX, order_caller, 120, 0);
-    let called = recv(order_ep, true);
-    spawn(env, buffers, ORDER_PEER_INDEX, order_peer, 120, 0);
-    tileos_sys::reply(0, &[]);
-    let mut seen = 0;
-    while seen != 3 {
-        seen |= tileos_sys::recv(order_done, true).badge;
-    }
-    let (caller, peer) = (ORDER_CALLER.load(Ordering::Relaxed), ORDER_PEER.load(Ordering::Relaxed));
-    check(
-        "reply_resumes_caller_before_its_priority_peers",
-        called.info.label() == 0 && caller == 0 && peer == 1,
-        format_args!("call {called:?}, caller's place {caller}, peer's place {peer}"),
     );
 
     // Faults arrive at the fault endpoint as messages.
