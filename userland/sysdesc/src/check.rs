@@ -933,8 +933,8 @@ impl Checker<'_> {
     /// A slot's step priority: at least 1, at most its manager's priority (the manager lowers
     /// its own thread to it, bounded by its MCP, and never raises itself above its priority),
     /// and no domain's outside the slot (its manager, seats and verifier may share it): the
-    /// kernel queues a caller answered through a saved reply capability, as the root server
-    /// answers a step's call, behind the ready threads of its priority, so a domain there
+    /// kernel queues a caller woken by a reply (off the fastpath) behind the ready threads of
+    /// its priority, so a domain there that woke while a step waited for the root server
     /// would run all its work inside the step (`slots42`: the network stack at 74 in
     /// `bench-slot`, 4,000–10,400 instructions in a step after a hand promotion's switch).
     fn step_priority(&self, item: Item, slot: &Slot) -> Result<(), CheckError> {
