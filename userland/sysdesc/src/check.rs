@@ -931,7 +931,12 @@ impl Checker<'_> {
     }
 
     /// A slot's step priority: at least 1, at most its manager's priority (the manager lowers
-    /// its own thread to it, bounded by its MCP, and never raises itself above its priority).
+    /// its own thread to it, bounded by its MCP, and never raises itself above its priority),
+    /// and no domain's outside the slot (its manager, seats and verifier may share it): the
+    /// kernel queues a caller woken by a reply (off the fastpath) behind the ready threads of
+    /// its priority, so a domain there that woke while a step waited for the root server
+    /// would run all its work inside the step (`slots42`: the network stack at 74 in
+    /// `bench-slot`, 4,000–10,400 instructions in a step after a hand promotion's switch).
     fn step_priority(&self, item: Item, slot: &Slot) -> Result<(), CheckError> {
         let Some(step) = slot.step_priority else { return Ok(()) };
         if step == 0 {
@@ -946,6 +951,17 @@ impl Checker<'_> {
                 format_args!(
                     "{step} is above the manager \"{}\"'s priority {priority} (steps run at most at the manager's own priority)",
                     self.domain(manager)
+                ),
+            ));
+        }
+        let in_slot = |id: usize| id == manager || id == slot.verifier as usize || slot.seats.iter().any(|&seat| seat as usize == id);
+        if let Some(other) = (0..self.d.domains.len()).find(|&id| !in_slot(id) && self.d.domains[id].priority == step) {
+            return Err(self.err(
+                item,
+                "step_priority",
+                format_args!(
+                    "{step} is also domain \"{}\"'s priority (a step answered by the root server would queue behind it and wait for its work: give the steps a priority of their own)",
+                    self.domain(other)
                 ),
             ));
         }

@@ -736,8 +736,9 @@ fn slot_rules() {
     let d = with_slot();
     assert_eq!(d.check(4), Ok(()));
     assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
-    // A step priority from 1 up to the manager's own (200) is accepted.
-    for step in [1, 200] {
+    // A step priority from 1 up to the manager's own (200) is accepted, shared with the
+    // slot's own domains (the verifier at 1, the incumbent and the manager at 200) or none.
+    for step in [1, 95, 200] {
         let mut lowered = d.clone();
         lowered.slots[0].step_priority = Some(step);
         assert_eq!(lowered.check(4), Ok(()));
@@ -886,6 +887,13 @@ fn slot_rules() {
             Item::Slot(0),
             "step_priority",
             "slot \"log-slot\": field \"step_priority\": 201 is above the manager \"log-slot.manager\"'s priority 200 (steps run at most at the manager's own priority)",
+        ),
+        (
+            // A domain outside the slot at the step priority (slots42).
+            Box::new(|d| d.slots[0].step_priority = Some(90)),
+            Item::Slot(0),
+            "step_priority",
+            "slot \"log-slot\": field \"step_priority\": 90 is also domain \"client\"'s priority (a step answered by the root server would queue behind it and wait for its work: give the steps a priority of their own)",
         ),
         (
             Box::new(|d| d.slots[0].challenger.budget.period_ms = 4),

@@ -41,7 +41,10 @@
 //!    challengers; the `probe` module) of the policy's promotion, a rollback by hand and a
 //!    promotion by hand (the manager's `slot.promotion-stall` and, since `slots20`,
 //!    `slot.rollback-stall` windows: its longest lateness, response and call overlapping
-//!    each) and away from them; the rollback by hand's longest busy span.
+//!    each) and away from them; the rollback by hand's longest busy span. With
+//!    `TILEOS_BENCH_SLOT_HAND_REPEAT=N` (`slots42`) the rollback and the promotion by hand
+//!    are done N times in the one boot (each a new install of checksum-lineage-b) and each
+//!    repeat's derived worst client wait is printed too (the figures above are the first's).
 //! 6. the verification cost per answer: boots scenario `verify` on a fresh disk image and
 //!    parses the verify domain's `verify.answered` events (the judge's answers of its boot
 //!    test): judging (route, class-A check or T3, ledger entry encoding), persisting the
@@ -492,6 +495,8 @@ struct SlotFigures {
     /// The derived worst wait at the promotion by hand (its `slot.promotion-stall`
     /// `longest_busy=` plus its `slot.switch` `request_micros=`), as for the policy's.
     hand_derived: Option<u64>,
+    /// The same for each repeat of the promotion by hand ([`hand_repeats`]; empty without).
+    hand_repeats: Vec<Option<u64>>,
     /// The client's longest call in the round of the rollback by hand and the next (its
     /// round maxima, not timed against a window).
     rollback_longest: Option<u64>,
@@ -597,6 +602,10 @@ impl SlotFigures {
             format!("  \"slot_promotion_timed_stall\": {}", timed_json(self.timed[0])),
             format!("  \"slot_hand_promotion_timed_stall\": {}", timed_json(self.timed[1])),
             format!("  \"slot_hand_promotion_worst_client_wait\": {{\"instructions\": {:?}}}", self.hand_derived),
+            format!(
+                "  \"slot_hand_promotion_repeats_worst_client_wait\": [{}]",
+                self.hand_repeats.iter().map(|w| w.map_or("null".to_string(), |w| w.to_string())).collect::<Vec<_>>().join(", ")
+            ),
             format!("  \"slot_rollback_by_hand_longest_call\": {{\"instructions\": {:?}}}", self.rollback_longest),
             format!("  \"slot_probe_policy_promotion\": {}", probe::json(self.probe[0])),
             format!("  \"slot_probe_hand_rollback\": {}", probe::json(self.probe[1])),
@@ -827,6 +836,10 @@ fn print_slot(slot: &SlotFigures) {
     if let Some(worst) = slot.hand_derived {
         println!("{:<52} {:>14}", "hand promotion: worst client wait, derived", worst);
     }
+    for (i, worst) in slot.hand_repeats.iter().enumerate() {
+        let worst = worst.map_or("-".to_string(), |w| w.to_string());
+        println!("{:<52} {:>14}", format!("hand promotion, repeat {}: worst client wait, derived", i + 2), worst);
+    }
     if let Some(longest) = slot.rollback_longest {
         println!("{:<52} {:>14}", "rollback by hand: longest client call, its rounds", longest);
     }
@@ -938,6 +951,15 @@ struct SlotPhases {
     /// The install of the ~100 KiB bundle: from before tilectl connects to the challenger
     /// shadowing.
     big_install: (usize, usize),
+    /// The repeats of the rollback and the promotion by hand ([`hand_repeats`]), as `by_hand`.
+    repeats: Vec<(usize, usize)>,
+}
+
+/// How many times the rollback and the promotion by hand are done in one boot (default 1):
+/// `TILEOS_BENCH_SLOT_HAND_REPEAT` (at most 40), for watching a rare case of the promotion
+/// by hand; the figures are the first's, the repeats' derived worst waits are printed.
+fn hand_repeats() -> usize {
+    std::env::var("TILEOS_BENCH_SLOT_HAND_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1).clamp(1, 40)
 }
 
 /// The host's side of the slot figures: installs the challengers one by one, waits for each
@@ -978,8 +1000,16 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
         if let Some(promotion) = serial.find("reason=Promoted(Policy)")
             && rounds_after(&serial, promotion).nth(1).is_some()
         {
-            let by_hand = drive_by_hand(port, log)?;
-            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install, by_hand: Some(by_hand) });
+            let by_hand = drive_by_hand(port, log, promotion)?;
+            let mut repeats = Vec::new();
+            let mut from = by_hand.1 + 1;
+            for _ in 1..hand_repeats() {
+                let next = drive_by_hand(port, log, from)?;
+                // Past the previous promotion's transition line.
+                from = next.1 + 1;
+                repeats.push(next);
+            }
+            return Ok(SlotPhases { shadowing: [quiet, one, two], promotion, big_install, by_hand: Some(by_hand), repeats });
         }
         if Instant::now() > deadline {
             return Err("checksum-fast was not promoted by the policy (or no client round followed)".into());
@@ -992,13 +1022,15 @@ fn drive_slot(port: u16, log: &std::path::Path) -> Result<SlotPhases, String> {
 /// installed again, and once it shadows and three rounds passed, its promotion by hand
 /// (forced: its evidence is young). Returns the serial log's offsets of the rollback's and
 /// the promotion's transition lines.
-fn drive_by_hand(port: u16, log: &std::path::Path) -> Result<(usize, usize), String> {
+/// `from`: where in the serial log its lines are looked for (a repeat's are after the
+/// previous one's).
+fn drive_by_hand(port: u16, log: &std::path::Path, from: usize) -> Result<(usize, usize), String> {
     let slot = "checksum".to_string();
     let wait = |text: &str| -> Result<usize, String> {
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
-            if let Some(at) = serial_text(log).find(text) {
-                return Ok(at);
+            if let Some(at) = serial_text(log).get(from..).and_then(|rest| rest.find(text)) {
+                return Ok(from + at);
             }
             if Instant::now() > deadline {
                 return Err(format!("{text:?} never appeared in the serial log"));
@@ -1121,7 +1153,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         host_done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     eprintln!("tileos-bench: slot figures: booting scenario bench-slot under -icount, driving it with tilectl...");
-    let outcome = tileos_qemu::run_until_host_done(&machine, &boot, &log, IO_TIMEOUT, &["update-agent: ready"], &done)
+    // A minute more for each repeat of the rollback and the promotion by hand.
+    let run_timeout = IO_TIMEOUT + Duration::from_secs(60) * (hand_repeats() as u32 - 1);
+    let outcome = tileos_qemu::run_until_host_done(&machine, &boot, &log, run_timeout, &["update-agent: ready"], &done)
         .map_err(|error| error.to_string())?;
     host.join().map_err(|_| "the host side panicked".to_string())?;
     let phases = results
@@ -1224,7 +1258,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
     });
     // The promotion by hand's derived worst wait: its stall line's longest span plus its
     // switch line's first request (both the first after its transition line).
-    let hand_derived = phases.by_hand.and_then(|(_, at)| {
+    let derived_at = |at: usize| {
         let rest = serial.get(at..)?;
         let value = |marker: &str, name: &str| {
             rest.lines()
@@ -1233,7 +1267,9 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
                 .and_then(|v| v.parse::<u64>().ok())
         };
         Some(value("@event slot.promotion-stall ", "longest_busy=")? + value("@event slot.switch ", "request_micros=")? * 1000)
-    });
+    };
+    let hand_derived = phases.by_hand.and_then(|(_, at)| derived_at(at));
+    let hand_repeats: Vec<Option<u64>> = phases.repeats.iter().map(|&(_, at)| derived_at(at)).collect();
     let rollback_longest = phases.by_hand.and_then(|(at, _)| {
         let before: Vec<(u64, u64)> = rounds_after(serial.get(..at).unwrap_or(serial), 0).collect();
         before.last().copied().into_iter().chain(rounds_after(serial, at).take(1)).map(|r| r.1).max()
@@ -1300,6 +1336,7 @@ fn slot_figures(images: &TestImages) -> Result<SlotFigures, String> {
         install_stall: (install_stall, longest(&rounds(two))),
         timed: [timed_stall(serial, phases.promotion), phases.by_hand.and_then(|(_, at)| timed_stall(serial, at))],
         hand_derived,
+        hand_repeats,
         rollback_longest,
         probe,
         control_spans,
