@@ -3218,7 +3218,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         match self.seat_request(request)? {
             supervisor::Response::SeatBuilding { .. } => Ok(None),
             // A module built in pieces starts at priority 0 (its start-up is not inside this
-            // step); it gets its schedule at its READY.
+            // step); the glue raises it once no build step follows (`raise_started`), or
+            // its READY does.
             supervisor::Response::SeatStarted { generation, ticks } => Ok(Some(self.started(seat, generation, ticks, SeatSchedule::Start))),
             other => Err(format!("unexpected answer {other:?}")),
         }
@@ -3246,9 +3247,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     ///
     /// Raising a module to the serving schedule is done at once; lowering one waits for
     /// [`Manager::deferred`] (a root-server call no client needs to wait for). A module
-    /// started in pieces ([`SeatSchedule::Start`], priority 0) keeps that until its READY
-    /// (its start-up then runs on time nobody wants, never inside a step), unless it is to
-    /// serve: then it is raised at once.
+    /// started in pieces ([`SeatSchedule::Start`], priority 0) keeps that here until its
+    /// READY (its start-up is never inside a step), unless it is to serve: then it is raised
+    /// at once; the glue raises it sooner, at the manager's own priority, once no build step
+    /// follows ([`Manager::raise_started`]).
     fn reschedule(&mut self) {
         self.reschedule_to(false);
     }

@@ -188,10 +188,9 @@ pub enum SeatSchedule {
     /// The slot's challenger priority and budget: for every module that only shadows.
     Shadow,
     /// Priority 0, below every domain, with the seat's declared budget: what a module
-    /// built in pieces ([`Request::SeatBegin`]) starts with, so that its start-up runs on
-    /// time no domain wants and never inside its manager's step; its manager gives it
-    /// [`SeatSchedule::Shadow`] or [`SeatSchedule::Serving`] once it has started up (its
-    /// `READY`).
+    /// built in pieces ([`Request::SeatBegin`]) starts with, so that its start-up is never
+    /// inside its manager's step; its manager gives it [`SeatSchedule::Shadow`] or
+    /// [`SeatSchedule::Serving`] once no build step of its follows (or at its `READY`).
     Start,
 }
 

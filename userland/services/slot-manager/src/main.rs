@@ -44,8 +44,9 @@
 //! `SeatBegin`, `SeatContinue`s) is stepped the same way, before an
 //! install's steps ([`RebuildTiming`] times it). A module built in pieces starts at
 //! priority 0, below the steps' [`BACKGROUND_PRIORITY`], so its start-up runs once the
-//! manager waits, not inside the step that started it; the manager gives it its schedule
-//! when its `READY` is handled (`Manager::reschedule`).
+//! manager waits, not inside the step that started it; once no build step follows the
+//! glue raises it to its schedule at the manager's own priority (`raise_started`), or its
+//! `READY` does (`Manager::reschedule`).
 //!
 //! The install's two signatures are not checked here: the slot's verifier domain
 //! (`<slot>.verifier`, program `bundle-verifier`, badge `VERIFIER_BADGE` on `front`) calls in
