@@ -1391,6 +1391,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The supervisor's seat-faults signal: bit `1 << seat` for each seat whose module
     /// faulted (the supervisor stopped it).
     pub fn faulted(&mut self, bits: u64) {
+        let steppable = self.install_steppable();
         self.check_clock();
         for seat in 0..self.seats.len().min(64) {
             if bits & (1 << seat) == 0 {
@@ -1405,6 +1406,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.seat_failed(seat, true);
         }
         self.reschedule();
+        self.raise_if_install_ended(steppable);
     }
 
     /// The immune system asked the slot to roll back (`why`: its alarm, for the update log,
@@ -1444,10 +1446,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// `reply`. The words are borrowed: a module's answer is compared and delivered from them
     /// without a copy on the heap (only a client request, which waits in queues, is kept).
     pub fn received(&mut self, badge: u64, access: Access, label: u64, words: &[u64], reply: ReplyCap) {
+        let steppable = self.install_steppable();
         self.entry_step_done = false;
         self.check_clock();
         self.receive(badge, access, label, words, reply);
         self.reschedule();
+        self.raise_if_install_ended(steppable);
     }
 
     /// The narrow path for the commonest message of all: a shadowing challenger's answer to
@@ -3321,6 +3325,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let wanted = self.wanted_schedule(seat);
                 self.set_schedule(seat, wanted);
             }
+        }
+    }
+
+    /// A message's handling (at the manager's own priority) that ended an install's steps
+    /// (`steppable` before it): no build step follows now, so the modules a rebuild left at
+    /// priority 0 while those steps were under way are raised here ([`Manager::raise_due`]),
+    /// not at their `READY` (which needs time at priority 0 that a busy tile never gives).
+    fn raise_if_install_ended(&mut self, steppable: bool) {
+        if steppable && self.raise_due() {
+            self.raise_started();
         }
     }
 

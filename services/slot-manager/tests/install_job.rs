@@ -10,7 +10,7 @@ use common::*;
 use tileos_protocol::decode;
 use tileos_protocol::slots::{RefusalKind, Request, Response};
 use tileos_protocol::supervisor::Request as SeatRequest;
-use tileos_slot_manager::{Access, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP};
+use tileos_slot_manager::{Access, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Message};
 use tileos_slots::State;
 use tileos_update_log::{EventKind, UpdateEvent};
 
@@ -493,5 +493,64 @@ fn an_installed_module_that_never_calls_ready_has_its_commit_answered_at_the_rea
     assert!(sim.notes().contains("never called READY"), "{}", sim.notes());
     assert_eq!(sim.m.seat_of_module(1), None, "{}", sim.notes());
     assert!(!sim.m.install_pending());
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// A challenger rebuilt while an install's steps are under way stays at priority 0 after its
+/// rebuild (the install's entry step follows). When the install then ends in a message's
+/// handling (here the installed module's first call, not its `READY`, before its entry's
+/// step: no fault, so no rebuild follows either), no build step
+/// follows any more, so that handling raises the rebuilt module (`Manager::raise_due`); it
+/// does not wait at priority 0 for its `READY`, which a busy tile would never run.
+#[test]
+fn a_module_rebuilt_during_an_install_is_raised_when_the_install_ends_in_a_message() {
+    use tileos_protocol::supervisor::SeatSchedule;
+    let mut policy = policy();
+    policy.max_faults = 1;
+    let mut sim = Sim::new(config(policy, 4));
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for seq in 0..4 {
+        sim.request(1, seq);
+        sim.pump();
+    }
+    let challenger = sim.m.seat_of_module(1).expect("module 1's seat");
+    sim.hold_rebuild = true;
+    sim.starve_priority_0 = true;
+    let commit = sim.stage_and_commit(&bundle(&big_payload()));
+    steps_until(&mut sim, "entry");
+    let installed = usize::from(*sim.world.borrow().started_staged.keys().max().expect("a staged start"));
+    assert_ne!(installed, challenger);
+    // The challenger faults and is rebuilt (its steps before the install's, as the glue takes
+    // them): left at priority 0, since the install's entry step follows.
+    sim.fault(challenger);
+    let mut steps = 0;
+    while sim.m.rebuild_pending() {
+        assert!(sim.m.rebuild_step(), "a rebuild step that did nothing:\n{}", sim.notes());
+        steps += 1;
+        assert!(steps < 1000, "a rebuild that never ends");
+    }
+    sim.pump();
+    assert_eq!(sim.world.borrow().schedules.get(&(challenger as u8)), Some(&SeatSchedule::Start), "{}", sim.notes());
+    assert_eq!(sim.m.install_phase(), Some("entry"));
+    assert!(!sim.m.raise_due(), "the install's entry step follows");
+    assert!(sim.starved.iter().any(|(seat, _)| usize::from(*seat) == challenger), "its start-up waits at priority 0");
+    let calls = schedule_calls(&sim, challenger as u8);
+    // The installed module's first call is not its READY (before its entry's step): the
+    // entry is made first and the install ends in that call's handling.
+    sim.module_call(installed as u64, Message { label: tileos_protocol::MESSAGE, words: vec![7] });
+    sim.pump();
+    assert!(!sim.m.install_pending(), "{}", sim.notes());
+    assert!(sim.take_reply(commit).is_some(), "the commit answered");
+    assert_eq!(sim.world.borrow().schedules.get(&(challenger as u8)), Some(&SeatSchedule::Shadow), "{}", sim.notes());
+    assert_eq!(schedule_calls(&sim, challenger as u8), calls + 1, "raised once");
+    assert!(!sim.m.raise_due());
+    assert!(sim.starved.is_empty(), "started up once raised");
+    for seq in 4..10 {
+        sim.request(1, seq);
+        sim.pump();
+    }
+    let state = sim.m.slot().module(1).map(|m| m.state);
+    assert!(matches!(state, Some(State::Shadowing | State::Promotable)), "{state:?}\n{}", sim.notes());
+    clients_answered_right(&sim);
     assert!(sim.not_answered_once().is_empty());
 }

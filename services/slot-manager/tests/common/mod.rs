@@ -322,6 +322,12 @@ pub struct Sim {
     pub hold_steps: bool,
     /// [`Sim::pump`] takes no rebuild step (the test takes them).
     pub hold_rebuild: bool,
+    /// A module started at priority 0 (`SeatSchedule::Start`) does not start up until it is
+    /// raised, as on a tile whose domains above priority 0 never idle: its start waits in
+    /// [`Sim::starved`]. Off, every module starts up at once whatever its schedule.
+    pub starve_priority_0: bool,
+    /// The starts held back by [`Sim::starve_priority_0`]: seat and ELF.
+    pub starved: Vec<(u8, Vec<u8>)>,
     /// Rebuild steps [`Sim::pump`] took ([`Manager::rebuild_step`]).
     pub rebuild_steps: usize,
     /// The simulated verifier domain (the real logic of `tileos_bundle_verifier`, run at
@@ -448,6 +454,8 @@ impl Sim {
             narrow_taken: 0,
             hold_steps: false,
             hold_rebuild: false,
+            starve_priority_0: false,
+            starved: Vec::new(),
             rebuild_steps: 0,
             verifier: tileos_bundle_verifier::Verifier::new(),
             verifier_work: VecDeque::new(),
@@ -673,6 +681,7 @@ impl Sim {
         self.work.retain(|(s, _, _)| *s != seat);
         self.held.retain(|(s, _)| *s != seat);
         self.world.borrow_mut().running.remove(&(seat as u8));
+        self.starved.retain(|(s, _)| usize::from(*s) != seat);
         self.m.faulted(1 << seat);
         self.pump();
     }
@@ -728,6 +737,12 @@ impl Sim {
     /// Runs until nothing moves.
     pub fn pump(&mut self) {
         loop {
+            let raised = self.starved.iter().position(|(seat, _)| self.world.borrow().schedules.get(seat) != Some(&SeatSchedule::Start));
+            if let Some(at) = raised {
+                let (seat, elf) = self.starved.remove(at);
+                self.start_module(usize::from(seat), &elf);
+                continue;
+            }
             let event = self.world.borrow_mut().events.pop_front();
             if let Some(event) = event {
                 match event {
@@ -740,8 +755,14 @@ impl Sim {
                         Some(Owner::Verifier) => self.verifier_work.push_back(message),
                         None => {}
                     },
+                    Event::Started(seat, elf)
+                        if self.starve_priority_0 && self.world.borrow().schedules.get(&seat) == Some(&SeatSchedule::Start) =>
+                    {
+                        self.starved.push((seat, elf));
+                    }
                     Event::Started(seat, elf) => self.start_module(seat as usize, &elf),
                     Event::Stopped(seat) => {
+                        self.starved.retain(|(s, _)| *s != seat);
                         self.modules.remove(&(seat as usize));
                         self.work.retain(|(s, _, _)| *s != seat as usize);
                         self.held.retain(|(s, _)| *s != seat as usize);
