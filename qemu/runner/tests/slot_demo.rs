@@ -13,7 +13,10 @@
 //!    client never saw a wrong answer or an error up to here;
 //! 4. a manual rollback brings `checksum-v1` back; `checksum-wrong` installed again and
 //!    promoted by force (the "deliberately loose policy") is rolled back by the circuit
-//!    breaker on its first disagreement with the warm incumbent;
+//!    breaker on its first disagreement with the warm incumbent; `checksum-hang` (loops
+//!    forever, no fault, on its 401st request) forced in is rolled back by the breaker once
+//!    it has held a request past `breaker_unanswered` (`CircuitBreaker(Unanswered …)`),
+//!    contained meanwhile by the incumbent's budget (40 ms in 50);
 //! 5. `checksum-slow` (right answers, three hundred times the work) is never promoted: its
 //!    promotion is refused for its latency, or it is rejected for answering after the
 //!    deadline, whichever comes first;
@@ -46,6 +49,20 @@ fn module_line(status: &str, module: u32) -> Option<String> {
 /// status.
 fn wait_status(port: u16, what: &str, seconds: u64, done: impl Fn(&str) -> bool) -> Result<String, String> {
     host::wait_status(port, what, seconds, Duration::from_millis(500), done)
+}
+
+/// Forces `module` in as soon as it shadows (it is started, not yet ready, when its install
+/// returns), before its evidence can reject it; tilectl's answer.
+fn force_in(port: u16, module: u32) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }) {
+            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The host's side: every step, checked; returns the serial log's length when the forced
@@ -98,22 +115,26 @@ fn drive_the_slot(port: u16, serial: &Path, scratch: &Path) -> Result<(usize, Ve
     outputs.push(tilectl(port, Tilectl::Rollback { slot: SLOT.into() })?);
     let wrong = installed_module(&install_bundle(port, SLOT, "checksum-wrong")?)?;
     let before_force = std::fs::read_to_string(serial).map(|text| text.len()).unwrap_or(0);
-    // Forced as soon as it shadows (it is started, not yet ready, when the install returns),
-    // before its disagreements reject it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let forced = loop {
-        match tilectl(port, Tilectl::Promote { slot: SLOT.into(), module: wrong, force: true }) {
-            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => break other?,
-        }
-    };
-    outputs.push(forced);
+    outputs.push(force_in(port, wrong)?);
     let status = wait_status(port, "the breaker's rollback of the forced checksum-wrong", 120, |status| {
         status.contains("module 0 serving") && status.contains("rolled back 2")
     })?;
     outputs.push(status);
+    // 4b. A module that loops forever (no fault) once it has answered 400 requests, forced
+    // in: at the incumbent's budget (40 ms in 50) it cannot starve the tile, and the breaker
+    // takes it for hung once it has held a request past `breaker_unanswered` (1 s) and rolls
+    // back to the warm incumbent, which answers what it held.
+    let hang = installed_module(&install_bundle(port, SLOT, "checksum-hang")?)?;
+    outputs.push(force_in(port, hang)?);
+    let status = wait_status(port, "the breaker's rollback of the hung checksum-hang", 120, |status| {
+        status.contains("module 0 serving") && status.contains("rolled back 3")
+    })?;
+    outputs.push(status);
+    let text = std::fs::read_to_string(serial).unwrap_or_default();
+    let tripped = format!("module={hang} from=promoted to=rolled-back reason=CircuitBreaker(Unanswered");
+    if !text.contains(&tripped) || !text.contains(&format!("the promoted module {hang} has held request")) {
+        return Err(format!("checksum-hang (module {hang}) was rolled back, but not as hung ({tripped:?} missing)"));
+    }
     // 5. A slow challenger (right answers, three hundred times the work) is never promoted:
     // its promotion is refused because its mean latency is above the policy's bound (4 × the
     // incumbent's), or it is rejected first because one of its answers came after the

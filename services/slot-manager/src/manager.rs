@@ -1007,6 +1007,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.count_ballot(id, true);
         }
         self.fail_hung_starts(now);
+        self.fail_hung_promoted(now);
         self.stop_busy_leavers(now);
         self.check_verifier_deadline(now);
         if let Some(pre) = self.pre_transfer.filter(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
@@ -1365,6 +1366,26 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.stop_seat(seat);
             }
         }
+    }
+
+    /// The promoted module holding a request unanswered past the policy's
+    /// `breaker_unanswered` during the rollback window ([`Slot::overdue_serving`]: hung
+    /// without a fault, in a loop or waiting for nothing) is stopped and the circuit breaker
+    /// rolls back as at a fault (`Trip::Unanswered`): the restored module answers every
+    /// request the hung one held. Checked at every clock tick, so it needs a message to
+    /// arrive (another client's request, a mirrored answer, a control request).
+    fn fail_hung_promoted(&mut self, now: Ticks) {
+        let Some((request, waited)) = self.slot.overdue_serving(now) else { return };
+        let promoted = self.slot.serving();
+        let Some(seat) = self.seat_of(Role::Module(promoted)) else { return };
+        self.host.note(format_args!(
+            "slot {}: the promoted module {promoted} has held request {} unanswered for {} ms (breaker_unanswered {} ms): stopped as hung",
+            self.config.name,
+            request,
+            waited / 1000,
+            self.config.policy.breaker_unanswered / 1000
+        ));
+        self.seat_lost(seat, false, Some((request, waited)));
     }
 
     /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
@@ -2919,6 +2940,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The module of `seat` faulted (`stopped`: the supervisor stopped it already) or broke
     /// the protocol badly enough to be treated so.
     fn seat_failed(&mut self, seat: usize, stopped: bool) {
+        self.seat_lost(seat, stopped, None);
+    }
+
+    /// [`Manager::seat_failed`], or, with `unanswered` (the request and its wait), the
+    /// promoted module taken for hung ([`Manager::fail_hung_promoted`]): stopped here, and the
+    /// slot told [`Slot::unanswered`] instead of [`Slot::faulted`].
+    fn seat_lost(&mut self, seat: usize, stopped: bool, unanswered: Option<(RequestId, Ticks)>) {
         self.install_steps_first(seat);
         let now = self.clock.now();
         if !stopped && let Ok(number) = u8::try_from(seat) {
@@ -2953,7 +2981,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 // answered `Failed` (asking it again might crash it again); the others wait
                 // for its restart.
                 let crashed = current.filter(|_| serving_settled);
-                match self.slot.faulted(id, now) {
+                let result = match unanswered {
+                    Some((request, waited)) => self.slot.unanswered(id, request, waited, now),
+                    None => self.slot.faulted(id, now),
+                };
+                match result {
                     Ok(mut out) => {
                         if let Some(c) = crashed {
                             out.reissue.retain(|r| *r != c);

@@ -3989,3 +3989,49 @@ fn a_journaled_request_in_flight_at_a_rollback_runs_after_the_earlier_ones_queue
         assert_eq!(sim.answers[&(*badge, 0)], [Message { label: MESSAGE, words: vec![*sum] }], "client {badge}\n{}", sim.notes());
     }
 }
+
+/// A promoted module that hangs without faulting (it takes its requests and answers none: a
+/// loop, a wait for nothing) holds its clients only until the policy's
+/// `breaker_unanswered`: at the first clock tick past it the manager stops its seat and the
+/// circuit breaker rolls back as at a fault (`Trip::Unanswered`, persisted first). The warm
+/// incumbent answers what the hung module held, rightly and once, and serves on.
+#[test]
+fn a_promoted_module_that_hangs_is_stopped_and_rolled_back_and_the_warm_module_answers_its_clients() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    for x in 1..=3 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.m.slot().serving(), 1);
+    let seat = sim.m.seat_of_module(1).expect("the promoted module's seat");
+    sim.modules.get_mut(&seat).expect("its module").behavior = Behavior::Silent;
+    sim.request(1, 4);
+    sim.pump();
+    sim.request(2, 5);
+    sim.pump();
+    assert!(sim.answers[&(1, 3)].is_empty() && sim.answers[&(2, 0)].is_empty(), "held by the hung module\n{}", sim.notes());
+    let stops = |sim: &Sim| {
+        sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { seat: s } if usize::from(*s) == seat)).count()
+    };
+    // At the bound (from the first request it held): not yet.
+    sim.advance(1_000_000);
+    assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
+    assert_eq!(stops(&sim), 0);
+    sim.advance(1);
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    assert_eq!(stops(&sim), 1, "the hung module's seat stopped");
+    let notes = sim.notes();
+    assert!(notes.contains("the promoted module 1 has held request"), "{notes}");
+    assert!(notes.contains("reason=CircuitBreaker(Unanswered"), "{notes}");
+    assert_eq!(answer_value(&sim, 1, 3).words, vec![10], "1 + 2 + 3 + 4, from the warm module");
+    assert_eq!(answer_value(&sim, 2, 0).words, vec![15]);
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 4).words, vec![21], "the restored incumbent serves on");
+    assert!(sim.not_answered_once().is_empty());
+    drop(sim);
+    rebooted_log_ends_in_breaker_rollback(&store, "Unanswered");
+}

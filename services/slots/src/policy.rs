@@ -49,6 +49,11 @@ pub struct SlotPolicy {
     pub answer_deadline: Ticks,
     /// Compared answers after a promotion before the breaker judges latency (at least 1).
     pub breaker_latency_samples: u64,
+    /// How long the promoted module may hold a request unanswered during the rollback window
+    /// before the breaker takes it for hung (a loop or a wait for nothing, no fault) and rolls
+    /// back ([`crate::Trip::Unanswered`]); at least `answer_deadline`, the limit a
+    /// challenger's copy is held to.
+    pub breaker_unanswered: Ticks,
     /// Most challengers installed at once (at least 1).
     pub max_challengers: u8,
     /// Whether a challenger is promoted as soon as its evidence suffices (else it waits,
@@ -59,7 +64,8 @@ pub struct SlotPolicy {
 impl Default for SlotPolicy {
     /// 1,000 agreeing answers, no disagreement, no fault, at most 50 % slower, a minute of
     /// soak, five minutes of rollback window, 100 ms answer deadline, latency judged after 32
-    /// answers, two challengers, automatic promotion.
+    /// answers, a promoted module hung after 1 s unanswered, two challengers, automatic
+    /// promotion.
     fn default() -> SlotPolicy {
         SlotPolicy {
             min_agreeing: 1000,
@@ -70,6 +76,7 @@ impl Default for SlotPolicy {
             rollback_window: 300_000_000,
             answer_deadline: 100_000,
             breaker_latency_samples: 32,
+            breaker_unanswered: 1_000_000,
             max_challengers: 2,
             auto_promote: true,
         }
@@ -89,6 +96,13 @@ pub enum PolicyError {
     ZeroAnswerDeadline,
     /// `breaker_latency_samples` is 0.
     NoBreakerSamples,
+    /// `breaker_unanswered` is shorter than `answer_deadline`.
+    UnansweredBelowDeadline {
+        /// `breaker_unanswered`.
+        unanswered: Ticks,
+        /// `answer_deadline`.
+        deadline: Ticks,
+    },
     /// `max_challengers` is 0.
     NoChallengers,
 }
@@ -103,6 +117,7 @@ impl PolicyError {
             PolicyError::LatencyBoundInvalid(_) => "latency_bound",
             PolicyError::ZeroAnswerDeadline => "answer_deadline_ms",
             PolicyError::NoBreakerSamples => "breaker_latency_samples",
+            PolicyError::UnansweredBelowDeadline { .. } => "breaker_unanswered_ms",
             PolicyError::NoChallengers => "max_challengers",
         }
     }
@@ -116,6 +131,12 @@ impl core::fmt::Display for PolicyError {
             PolicyError::LatencyBoundInvalid(r) => write!(f, "{r} is not a positive ratio"),
             PolicyError::ZeroAnswerDeadline => f.write_str("must be at least 1 ms"),
             PolicyError::NoBreakerSamples => f.write_str("must be at least 1"),
+            PolicyError::UnansweredBelowDeadline { unanswered, deadline } => write!(
+                f,
+                "{} ms is shorter than answer_deadline_ms {} (a promoted module is held to no less than a challenger's copy)",
+                unanswered / 1000,
+                deadline / 1000
+            ),
             PolicyError::NoChallengers => f.write_str("must be at least 1"),
         }
     }
@@ -136,6 +157,8 @@ impl SlotPolicy {
             Err(PolicyError::ZeroAnswerDeadline)
         } else if self.breaker_latency_samples == 0 {
             Err(PolicyError::NoBreakerSamples)
+        } else if self.breaker_unanswered < self.answer_deadline {
+            Err(PolicyError::UnansweredBelowDeadline { unanswered: self.breaker_unanswered, deadline: self.answer_deadline })
         } else if self.max_challengers == 0 {
             Err(PolicyError::NoChallengers)
         } else {
@@ -219,6 +242,7 @@ mod tests {
             (SlotPolicy { latency_bound: Ratio { num: 0, den: 1 }, ..p() }, "latency_bound"),
             (SlotPolicy { answer_deadline: 0, ..p() }, "answer_deadline_ms"),
             (SlotPolicy { breaker_latency_samples: 0, ..p() }, "breaker_latency_samples"),
+            (SlotPolicy { breaker_unanswered: 99_999, ..p() }, "breaker_unanswered_ms"),
             (SlotPolicy { max_challengers: 0, ..p() }, "max_challengers"),
         ];
         for (policy, field) in cases {

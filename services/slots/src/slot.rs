@@ -79,6 +79,15 @@ pub enum Trip {
         /// The warm incumbent's mean latency over the same requests.
         warm_mean: Ticks,
     },
+    /// The promoted module held a request unanswered for longer than
+    /// [`SlotPolicy::breaker_unanswered`] without faulting (hung: a loop, a wait for
+    /// nothing); its manager stops it ([`Slot::unanswered`]).
+    Unanswered {
+        /// The oldest request it held.
+        request: RequestId,
+        /// How long that request had waited for its answer.
+        waited: Ticks,
+    },
 }
 
 /// Why a module changed state.
@@ -1000,6 +1009,38 @@ impl<E: Equivalence> Slot<E> {
             State::Settled => self.hand_over(id, id, now, &mut out),
             state @ (State::Retired | State::Rejected | State::RolledBack) => return Err(NotApplicable::WrongState(id, state)),
         }
+        self.finish(now, &mut out);
+        Ok(out)
+    }
+
+    /// During the rollback window, the oldest request the promoted (serving) module has held
+    /// unanswered for longer than [`SlotPolicy::breaker_unanswered`], with how long it has
+    /// waited: the module is taken for hung ([`Trip::Unanswered`]). `None` outside a window,
+    /// or while every request it holds is within the bound.
+    pub fn overdue_serving(&self, now: Ticks) -> Option<(RequestId, Ticks)> {
+        self.window?;
+        let bound = self.policy.breaker_unanswered;
+        self.exchanges[..self.live]
+            .iter()
+            .filter(|e| e.serving == self.serving && e.served.is_none())
+            .map(|e| (e.request, now.saturating_sub(e.sent)))
+            .filter(|&(_, waited)| waited > bound)
+            .max_by_key(|&(_, waited)| waited)
+    }
+
+    /// The promoted module `id` held `request` unanswered for `waited`
+    /// ([`Slot::overdue_serving`]) and was stopped by its manager: the circuit breaker rolls
+    /// back as at a fault ([`Trip::Unanswered`]), the restored module answering what it held.
+    /// Refused for a module that is not the promoted one.
+    pub fn unanswered(&mut self, id: ModuleId, request: RequestId, waited: Ticks, now: Ticks) -> Result<Outcome, NotApplicable> {
+        let i = self.find(id).ok_or(NotApplicable::NoSuchModule(id))?;
+        let state = self.modules[i].view.state;
+        if state != State::Promoted {
+            return Err(NotApplicable::WrongState(id, state));
+        }
+        let mut out = Outcome::default();
+        self.generation += 1;
+        self.roll_back(Reason::CircuitBreaker(Trip::Unanswered { request, waited }), now, &mut out);
         self.finish(now, &mut out);
         Ok(out)
     }

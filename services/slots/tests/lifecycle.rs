@@ -6,7 +6,8 @@ use tileos_slots::{
 };
 
 /// A policy small enough to drive by hand: 3 agreeing answers, no soak, 10 µs deadline,
-/// a window of 1,000 µs, latency judged after 2 answers.
+/// a window of 1,000 µs, latency judged after 2 answers, a promoted module hung after
+/// 100 µs unanswered.
 fn policy() -> SlotPolicy {
     SlotPolicy {
         min_agreeing: 3,
@@ -14,6 +15,7 @@ fn policy() -> SlotPolicy {
         answer_deadline: 10,
         rollback_window: 1000,
         breaker_latency_samples: 2,
+        breaker_unanswered: 100,
         ..SlotPolicy::default()
     }
 }
@@ -446,6 +448,51 @@ fn a_fault_after_promotion_rolls_back_and_no_request_is_lost() {
     assert_eq!(s.answer(second.request, Responder::Module(ORIGINAL_INCUMBENT), b"two", 24).0, Answered::Deliver);
     assert_eq!(s.answer(first.request, Responder::Module(c), b"one", 25).0, Answered::Unexpected, "never answered twice");
     assert_eq!(s.counters().delivered, 2);
+}
+
+/// A promoted module that holds a request past `breaker_unanswered` without faulting is
+/// found by `overdue_serving` (the oldest such request, not before the bound, only during
+/// the window); `unanswered` rolls back as at a fault: the warm incumbent's answer delivered,
+/// the request it has not answered reissued to it, nothing answered twice.
+#[test]
+fn a_promoted_module_holding_a_request_past_the_bound_is_taken_for_hung_and_rolled_back() {
+    let (mut s, c) = promoted();
+    let first = s.request(20);
+    let _ = s.answer(first.request, Responder::Module(ORIGINAL_INCUMBENT), b"one", 21);
+    let second = s.request(30);
+    assert_eq!(s.overdue_serving(120), None, "at the bound: not yet");
+    assert_eq!(s.overdue_serving(121), Some((first.request, 101)));
+    assert_eq!(s.overdue_serving(200), Some((first.request, 180)), "the oldest, not the latest");
+    assert_eq!(
+        s.unanswered(ORIGINAL_INCUMBENT, first.request, 180, 200).err(),
+        Some(NotApplicable::WrongState(ORIGINAL_INCUMBENT, State::Warm))
+    );
+    let out = s.unanswered(c, first.request, 180, 200).unwrap();
+    rolled_back(&out, c, Reason::CircuitBreaker(Trip::Unanswered { request: first.request, waited: 180 }));
+    assert_eq!(out.deliver, [Delivery { request: first.request, answer: b"one".to_vec() }]);
+    assert!(out.reissue.is_empty(), "the warm incumbent's copy of the second is awaited: {:?}", out.reissue);
+    assert_eq!(s.overdue_serving(10_000), None, "no window any more");
+    assert_eq!(s.answer(second.request, Responder::Module(ORIGINAL_INCUMBENT), b"two", 201).0, Answered::Deliver);
+    assert_eq!(s.answer(first.request, Responder::Module(c), b"one", 202).0, Answered::Unexpected, "never answered twice");
+    assert_eq!(s.counters().delivered, 2);
+}
+
+/// A promoted module that answers within the bound is never taken for hung, however many
+/// requests it has served; a settled slot has no such check.
+#[test]
+fn a_promoted_module_answering_within_the_bound_is_not_taken_for_hung() {
+    let (mut s, c) = promoted();
+    for now in (20..900).step_by(40) {
+        let m = s.request(now);
+        assert_eq!(s.overdue_serving(now + 100), None, "unanswered for exactly the bound");
+        let _ = s.answer(m.request, Responder::Module(c), b"ok", now + 1);
+        let _ = s.answer(m.request, Responder::Module(ORIGINAL_INCUMBENT), b"ok", now + 1);
+        assert_eq!(s.overdue_serving(now + 1000), None, "answered");
+    }
+    let _ = s.tick(2000);
+    assert_eq!(s.module(c).map(|m| m.state), Some(State::Settled));
+    let _ = s.request(2000);
+    assert_eq!(s.overdue_serving(1_000_000), None, "settled: no window");
 }
 
 #[test]

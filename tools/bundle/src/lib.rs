@@ -107,6 +107,17 @@ pub const SPECS: &[Spec] = &[
         expect: Expect::Good,
     },
     Spec {
+        bundle: "checksum-hang",
+        program: "checksum-hang",
+        version: version(1, 1, 4),
+        lineage: "checksum-slice-by-8",
+        derived_from_v1: true,
+        description: "checksum service that loops forever (no fault) on its 401st request",
+        greedy: None,
+        spoil: Spoil::Nothing,
+        expect: Expect::Good,
+    },
+    Spec {
         bundle: "checksum-slow",
         program: "checksum-slow",
         version: version(1, 0, 1),

@@ -55,6 +55,7 @@ fn every_bundle_verifies_as_its_spec_says() {
         "checksum-fast",
         "checksum-wrong",
         "checksum-crash",
+        "checksum-hang",
         "checksum-slow",
         "checksum-greedy",
         "checksum-unsigned",

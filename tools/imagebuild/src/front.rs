@@ -898,6 +898,7 @@ impl<'f> Front<'f> {
                     "min_soak_ms",
                     "answer_deadline_ms",
                     "breaker_latency_samples",
+                    "breaker_unanswered_ms",
                     "auto_promote",
                 ],
             )?;
@@ -908,6 +909,9 @@ impl<'f> Front<'f> {
             policy.min_soak = self.ms(&p, "min_soak_ms")?.unwrap_or(defaults.min_soak);
             policy.answer_deadline = self.ms(&p, "answer_deadline_ms")?.unwrap_or(defaults.answer_deadline);
             policy.breaker_latency_samples = self.u64_or(&p, "breaker_latency_samples", defaults.breaker_latency_samples)?;
+            // Unset: the default, or the answer deadline if that is longer.
+            policy.breaker_unanswered =
+                self.ms(&p, "breaker_unanswered_ms")?.unwrap_or(defaults.breaker_unanswered.max(policy.answer_deadline));
             policy.auto_promote = self.opt_bool(&p, "auto_promote")?.unwrap_or(defaults.auto_promote);
         }
         policy.rollback_window = self.ms(&t, "rollback_window_ms")?.unwrap_or(defaults.rollback_window);

@@ -132,6 +132,7 @@ fn slot() -> impl Strategy<Value = Slot> {
                 rollback_window,
                 answer_deadline: min_soak / 2,
                 breaker_latency_samples: min_agreeing / 3,
+                breaker_unanswered: rollback_window / 5,
                 max_challengers,
                 auto_promote,
             }

@@ -355,6 +355,7 @@ pub fn policy() -> SlotPolicy {
         rollback_window: 10_000_000,
         answer_deadline: 100_000,
         breaker_latency_samples: 1000,
+        breaker_unanswered: 1_000_000,
         max_challengers: 2,
         auto_promote: false,
     }
