@@ -958,7 +958,7 @@ impl<E: Equivalence> Slot<E> {
         // `finish_compared` with no transition and an exact comparator: the finished
         // exchanges at the front are recycled if this one is the oldest live one.
         if done && x == 0 {
-            self.prune();
+            self.prune_from_done_front();
         }
         Some(agree)
     }
@@ -1353,7 +1353,7 @@ impl<E: Equivalence> Slot<E> {
         }
         // Exchanges leave the live ones only in `prune`: index `x` is still the exchange.
         if x == 0 && self.exchanges[..self.live].first().is_some_and(Exchange::done) {
-            self.prune();
+            self.prune_from_done_front();
         }
     }
 
@@ -1375,6 +1375,26 @@ impl<E: Equivalence> Slot<E> {
     /// live exchanges keep one per request with no gaps.
     #[inline]
     fn prune(&mut self) {
+        if self.exchanges[..self.live].first().is_some_and(Exchange::done) {
+            self.prune_from_done_front();
+        }
+    }
+
+    /// [`Slot::prune`] when the oldest live exchange is done: in place when it is the only
+    /// live one and the spares have room (the common case), else [`Slot::prune_any`].
+    #[inline(always)]
+    fn prune_from_done_front(&mut self) {
+        debug_assert!(self.exchanges[..self.live].first().is_some_and(Exchange::done));
+        if self.live == 1 && self.exchanges.len() <= SPARE_EXCHANGES {
+            self.live = 0;
+        } else {
+            self.prune_any();
+        }
+    }
+
+    /// [`Slot::prune`] of any number of finished exchanges at the front.
+    #[inline(never)]
+    fn prune_any(&mut self) {
         let finished = self.exchanges[..self.live].iter().take_while(|e| e.done()).count();
         if finished == 0 {
             return;
