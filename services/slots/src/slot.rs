@@ -421,7 +421,7 @@ struct Exchange {
     /// then in `answer`).
     served: Option<Ticks>,
     /// The serving module's answer (meaningful once `served` is set). Its storage, like
-    /// `copies`', is kept when the exchange is recycled ([`Slot::prune`]).
+    /// `copies`', is kept when the exchange is recycled ([`Slot::recycle`]).
     answer: Vec<u8>,
     /// Every mirrored copy made of the request, in the order they were made ([`copy_rank`]),
     /// each marked while it is still awaited (neither compared, held, timed out nor given up).
@@ -565,14 +565,13 @@ pub struct Slot<E> {
     window: Option<Window>,
     /// Incumbent-versus-replica comparisons.
     noise: Noise,
-    /// The live exchanges (the first `live`), one per request from the oldest one in flight
-    /// on, in request order with no gaps: the exchange of request `r` is at `r −` the first's
-    /// request, found by that index, not searched for. A finished exchange stays there until
-    /// every older one has finished too ([`Slot::prune`]); then finished exchanges kept for
-    /// their storage (at most [`SPARE_EXCHANGES`]): a finished exchange moves past the live
-    /// ones rather than out of the list, and a request takes the first spare in place.
+    /// Requests in flight (the first `live`, in request order), then finished exchanges
+    /// kept for their storage (at most [`SPARE_EXCHANGES`]): a finished exchange moves past
+    /// the live ones rather than out of the list, and a request takes the first spare in place.
+    /// Request `r`'s exchange is at index `r −` the first's request or before it (before it by
+    /// as many as finished in between): looked at there first ([`Slot::exchange_of`]).
     exchanges: Vec<Exchange>,
-    /// How many of `exchanges` are live (in flight, or finished behind one in flight).
+    /// How many of `exchanges` are in flight.
     live: usize,
     /// Bumped by every change that can falsify a [`CopyTicket`] (its choke points: a module's
     /// state change, the rollback window opened or closed, a fault, a module leaving the
@@ -645,7 +644,7 @@ impl<E: Equivalence> Slot<E> {
     /// Requests whose serving answer has not come yet, or whose mirrored copies are still
     /// awaited.
     pub fn in_flight(&self) -> usize {
-        self.exchanges[..self.live].iter().filter(|e| !e.done()).count()
+        self.live
     }
 
     /// The generation [`CopyTicket`]s are issued in (it only grows).
@@ -867,8 +866,8 @@ impl<E: Equivalence> Slot<E> {
     /// such an answer, done in place (the answer counted in the module's tally, which the
     /// slot folds into its evidence in batches, before anything reads or changes the evidence,
     /// so every reader sees what `record_answer` would have made; its verdict marked as not to
-    /// be re-judged by time; the copy settled and, when its exchange is the oldest live one and
-    /// done, the finished exchanges at the front recycled), with no [`Outcome`] made
+    /// be re-judged by time; the copy settled and the exchange recycled when it is done), with
+    /// no [`Outcome`] made
     /// (property test `the_narrow_path_records_exactly_what_the_general_path_records`). The
     /// `min_agreeing − 1` bound is a count too: the tally's room, worked out at a fold.
     /// Otherwise `None`, with nothing changed but `ticket` (and a fold, which changes nothing
@@ -878,7 +877,8 @@ impl<E: Equivalence> Slot<E> {
     /// generation and for `from`, the module's table index and the four conditions it
     /// certifies are taken from it (debug builds check them again and panic on a difference:
     /// a missed generation bump); otherwise they are checked here and, when they hold, a new
-    /// ticket is written into it. The exchange is found by its index (no search) and the
+    /// ticket is written into it. The exchange is found at its index (searched for only when
+    /// a later request's exchange finished before it: [`Slot::exchange_of`]) and the
     /// copy at the ticket's position, looked for among the exchange's copies only when
     /// another module's copy is there; the position the answer was found at is kept in the
     /// ticket for the next.
@@ -920,7 +920,7 @@ impl<E: Equivalence> Slot<E> {
             module.folded().evidence.compared().saturating_add(1) < self.policy.min_agreeing,
             "the narrow path's room outlived a change of the evidence"
         );
-        // The exchange by its index (no search), the copy by the ticket's position (its place
+        // The exchange at its index, the copy at the ticket's position (its place
         // in the copies of the last exchange the module answered: the same in every request
         // made since the modules last changed), looked for only when another is there.
         let x = self.exchange_of(request)?;
@@ -955,10 +955,10 @@ impl<E: Equivalence> Slot<E> {
         let module = &mut self.modules[i];
         module.tally.record(agree, latency, served_latency, self.policy.latency_bound);
         module.rejudge = false;
-        // `finish_compared` with no transition and an exact comparator: the finished
-        // exchanges at the front are recycled if this one is the oldest live one.
-        if done && x == 0 {
-            self.prune_from_done_front();
+        // `finish_compared` with no transition and an exact comparator: the exchange is
+        // recycled if no other copy is awaited.
+        if done {
+            self.recycle(x);
         }
         Some(agree)
     }
@@ -1342,8 +1342,7 @@ impl<E: Equivalence> Slot<E> {
     /// [`Slot::finish`] after a mirrored answer to exchange `x` was compared, for the common
     /// case in one step: when the comparison changed no module's state (so none became
     /// final) and the noise did not move (not noise-cancelled), the only work left is
-    /// exchange `x`: if it is the oldest live one and done, the finished exchanges at the
-    /// front are recycled ([`Slot::prune`]). The re-judging of verdicts that time alone can
+    /// exchange `x`, recycled if it is done. The re-judging of verdicts that time alone can
     /// change (the soak) waits for the next serving answer or clock tick, which run the
     /// whole [`Slot::finish`]. Otherwise, the whole of it.
     fn finish_compared(&mut self, x: usize, now: Ticks, out: &mut Outcome) {
@@ -1351,58 +1350,49 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, out);
             return;
         }
-        // Exchanges leave the live ones only in `prune`: index `x` is still the exchange.
-        if x == 0 && self.exchanges[..self.live].first().is_some_and(Exchange::done) {
-            self.prune_from_done_front();
+        // Exchanges leave the live ones only in `finish`: index `x` is still the exchange.
+        if self.exchanges[..self.live].get(x).is_some_and(Exchange::done) {
+            self.recycle(x);
         }
     }
 
-    /// The exchange of `request`, if it is live: by its index (the live exchanges are one per
-    /// request, in order, with no gaps: [`Slot::exchanges`]).
+    /// The exchange of `request`, if it is live. Requests are numbered in order and each
+    /// has an exchange until it finishes, so it is at index `request −` the first live
+    /// one's, or before it by as many as finished in between: looked at there first and then
+    /// down from there (at once, in the common case that none finished out of order).
     #[inline(always)]
     fn exchange_of(&self, request: RequestId) -> Option<usize> {
         let first = self.exchanges[..self.live].first()?.request;
-        let x = usize::try_from(request.checked_sub(first)?).ok().filter(|&x| x < self.live)?;
-        debug_assert_eq!(self.exchanges[x].request, request, "the live exchanges have a gap");
-        Some(x)
+        let guess = usize::try_from(request.checked_sub(first)?).unwrap_or(usize::MAX).min(self.live - 1);
+        if self.exchanges[guess].request == request {
+            return Some(guess);
+        }
+        self.exchanges[..guess].iter().rposition(|e| e.request == request)
     }
 
-    /// The finished exchanges at the front of the live ones (every exchange older than them
-    /// finished too) move past the live ones, kept for their storage, the others staying in
-    /// request order (nothing moves when all the live ones are finished, the common case of
-    /// one request in flight); spares beyond [`SPARE_EXCHANGES`] are freed. A finished
-    /// exchange behind one still in flight stays live until that one finishes, so that the
-    /// live exchanges keep one per request with no gaps.
+    /// Live exchange `x` is done: it moves past the live ones, kept for its storage, the
+    /// others staying in request order (nothing moves when it is the last in flight, the
+    /// common case); spares beyond [`SPARE_EXCHANGES`] are freed.
     #[inline]
-    fn prune(&mut self) {
-        if self.exchanges[..self.live].first().is_some_and(Exchange::done) {
-            self.prune_from_done_front();
-        }
-    }
-
-    /// [`Slot::prune`] when the oldest live exchange is done: in place when it is the only
-    /// live one and the spares have room (the common case), else [`Slot::prune_any`].
-    #[inline(always)]
-    fn prune_from_done_front(&mut self) {
-        debug_assert!(self.exchanges[..self.live].first().is_some_and(Exchange::done));
-        if self.live == 1 && self.exchanges.len() <= SPARE_EXCHANGES {
-            self.live = 0;
+    fn recycle(&mut self, x: usize) {
+        // The common case in place: the last in flight, with room among the spares.
+        if x + 1 == self.live && self.exchanges.len() - self.live < SPARE_EXCHANGES {
+            self.live = x;
         } else {
-            self.prune_any();
+            self.recycle_any(x);
         }
     }
 
-    /// [`Slot::prune`] of any number of finished exchanges at the front.
+    /// [`Slot::recycle`] of any live exchange: the others move down over it.
     #[inline(never)]
-    fn prune_any(&mut self) {
-        let finished = self.exchanges[..self.live].iter().take_while(|e| e.done()).count();
-        if finished == 0 {
+    fn recycle_any(&mut self, x: usize) {
+        if x >= self.live {
             return;
         }
-        if finished < self.live {
-            self.exchanges[..self.live].rotate_left(finished);
+        if x + 1 < self.live {
+            self.exchanges[x..self.live].rotate_left(1);
         }
-        self.live -= finished;
+        self.live -= 1;
         if self.exchanges.len() - self.live > SPARE_EXCHANGES {
             self.exchanges.truncate(self.live + SPARE_EXCHANGES);
         }
@@ -1439,7 +1429,15 @@ impl<E: Equivalence> Slot<E> {
                 exchange.held.retain(|h| stays(&h.responder));
             }
         }
-        self.prune();
+        // Finished exchanges are kept for their storage, in order of the others.
+        let mut i = 0;
+        while let Some(exchange) = self.exchanges[..self.live].get(i) {
+            if exchange.done() {
+                self.recycle(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 

@@ -357,17 +357,17 @@ proptest! {
     /// keeps goes stale when the modules mirrored to change). The copies are answered in the
     /// order they were made or in reverse, in their own round or deferred to the next one
     /// (before or after that round's copies, across its fault, rollback, promotion and tick),
-    /// so exchanges finish out of request order: a finished exchange stays live behind an
-    /// older one in flight, and the exchanges are found by their index across every such
-    /// state. They are compared after every answer
+    /// so exchanges finish out of request order and copies are answered with more than one
+    /// exchange live. They are compared after every answer
     /// the narrow path takes and after every round of events. The narrow path counts a
     /// module's answers in a tally that the slot folds into its evidence in batches (before
     /// anything reads or changes the evidence), so the two slots keep their evidence apart
     /// and the comparisons are of the evidence as read: the views, a promotion's check and
     /// the `Debug` form (which shows the evidence folded). (Debug builds also check, on
     /// every ticket used, that what it certifies still holds, on every narrow answer
-    /// that the tally's room still stops short of `min_agreeing`, and on every exchange
-    /// found by its index that it is the request's.)
+    /// that the tally's room still stops short of `min_agreeing`.) Both slots find an
+    /// exchange the same way, so the finding itself is checked apart:
+    /// `exchanges_after_one_that_finished_out_of_order_are_found_below_their_index`.
     #[test]
     fn the_narrow_path_records_exactly_what_the_general_path_records(
         min_agreeing in 1u64..12,
@@ -602,10 +602,9 @@ fn the_narrow_path_counts_every_kind_of_difference() {
 
 /// Requests in flight together, their copies answered out of order on the narrow path (the
 /// later request's first, then the earlier's, the second challenger's before the first's):
-/// a copy that is not the last pending of its exchange, and an exchange finished while an
-/// older one is still in flight (kept live behind it, found by its index, and recycled with
-/// it when it finishes), are recorded and recycled exactly as the general path does, and
-/// `in_flight` counts only the unfinished; a second answer to a copy, an answer
+/// a copy that is not the last pending of its exchange, and an exchange finished while a
+/// later one is still in flight (recycled from the middle of the live ones), are recorded
+/// and recycled exactly as the general path does; a second answer to a copy, an answer
 /// with a word too many and one to a request never sent fall back with nothing changed.
 #[test]
 fn out_of_order_copies_on_the_narrow_path_record_what_the_general_path_records() {
@@ -647,4 +646,39 @@ fn out_of_order_copies_on_the_narrow_path_record_what_the_general_path_records()
     assert_eq!(narrow.in_flight(), 0);
     let evidence = narrow.module(c).unwrap().evidence;
     assert_eq!((evidence.agreeing, evidence.disagreeing, evidence.latency.samples), (2, 1, 3));
+}
+
+/// An exchange is looked for at its request's index among the live ones first; once a
+/// later request's exchange finished before an older one (and was recycled from the middle),
+/// the exchanges after it sit below their index and are found there, on the narrow path and
+/// on the general one alike: every copy's answer is compared, none is `Unexpected`.
+#[test]
+fn exchanges_after_one_that_finished_out_of_order_are_found_below_their_index() {
+    let policy = SlotPolicy { min_agreeing: 100, min_soak: 0, answer_deadline: 50, ..SlotPolicy::default() };
+    let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let c = narrow.install(0).unwrap();
+    let _ = narrow.started(c, 0).unwrap();
+    let mut general = narrow.clone();
+    let answer = message_bytes(0x40, &[7]);
+    let mut requests = Vec::new();
+    for now in [10, 11, 12, 13, 14] {
+        let m = narrow.request(now);
+        assert_eq!(m, general.request(now));
+        for s in [&mut narrow, &mut general] {
+            let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
+        }
+        requests.push(m.request);
+    }
+    let mut ticket = None;
+    // Request 1's copy first (its exchange leaves the middle), then 3's (two places below
+    // its index), 2's, 4's, 0's.
+    for (k, r) in [1, 3, 2, 4, 0].into_iter().enumerate() {
+        let now = 20 + k as u64;
+        assert_eq!(narrow.copy_answer(&mut ticket, requests[r], c, 0x40, &[7], now, 1), Some(true), "request {r}");
+        let (answered, _) = general.answer_worked(requests[r], Responder::Module(c), &answer, now, Some(1));
+        assert_eq!(answered, Answered::Compared { agree: true }, "request {r}");
+        assert_eq!(format!("{narrow:?}"), format!("{general:?}"), "after request {r}");
+        assert_eq!(narrow.in_flight(), 4 - k);
+    }
+    assert_eq!(narrow.module(c).unwrap().evidence.agreeing, 5);
 }
