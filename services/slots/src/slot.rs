@@ -925,7 +925,11 @@ impl<E: Equivalence> Slot<E> {
         // made since the modules last changed), looked for only when another is there.
         let x = self.exchange_of(request)?;
         let exchange = &mut self.exchanges[x];
-        if from == exchange.serving || now > exchange.sent.saturating_add(self.policy.answer_deadline) {
+        // `from` is shadowing (the ticket says so), and no module that ever served a request
+        // shadows again (no state leads back to `Shadowing` from a serving one): its answer
+        // is never an exchange's serving answer, so that is not checked here.
+        debug_assert_ne!(from, exchange.serving, "a shadowing module serves a request");
+        if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
             return None;
         }
         let served_latency = exchange.served?;
