@@ -934,15 +934,11 @@ impl<E: Equivalence> Slot<E> {
         }
         let served_latency = exchange.served?;
         let responder = Responder::Module(from);
-        let hint = ticket.as_ref().map_or(0, |t| t.position);
-        let p = if exchange.copies.get(hint).is_some_and(|c| c.responder == responder) {
-            hint
-        } else {
-            exchange.copies.iter().position(|c| c.responder == responder)?
-        };
-        // One borrow of the copy for its check and its settling (not an index each time).
-        let copy = exchange.copies.get_mut(p)?;
-        if !copy.awaited {
+        let mut p = ticket.as_ref().map_or(0, |t| t.position);
+        if exchange.copies.get(p).is_none_or(|c| c.responder != responder) {
+            p = exchange.copies.iter().position(|c| c.responder == responder)?;
+        }
+        if !exchange.copies[p].awaited {
             return None;
         }
         if let Some(t) = ticket.as_mut() {
@@ -950,7 +946,7 @@ impl<E: Equivalence> Slot<E> {
         }
         let latency = worked.min(now.saturating_sub(exchange.sent));
         let agree = same_bytes(&exchange.answer, label, words);
-        copy.awaited = false;
+        exchange.copies[p].awaited = false;
         exchange.awaiting -= 1;
         // The serving answer is in, so nothing is held: done when no other copy is awaited.
         let done = exchange.awaiting == 0;
@@ -1366,28 +1362,16 @@ impl<E: Equivalence> Slot<E> {
 
     /// The exchange of `request`, if it is live. Requests are numbered in order and each
     /// has an exchange until it finishes, so it is at index `request −` the first live
-    /// one's, or before it by as many as finished in between: looked at there first and
-    /// searched for otherwise (found at once in the common case that none finished out of
-    /// order).
+    /// one's, or before it by as many as finished in between: looked at there first and then
+    /// down from there (at once, in the common case that none finished out of order).
     #[inline(always)]
     fn exchange_of(&self, request: RequestId) -> Option<usize> {
-        // Checked against `live` and the list's length only (a request below the first
-        // live one wraps to far above `live`): no slice, no clamp.
-        let x = request.wrapping_sub(self.exchanges.first()?.request);
-        if x < self.live as u64
-            && let Some(exchange) = self.exchanges.get(x as usize)
-            && exchange.request == request
-        {
-            return Some(x as usize);
+        let first = self.exchanges[..self.live].first()?.request;
+        let guess = usize::try_from(request.checked_sub(first)?).unwrap_or(usize::MAX).min(self.live - 1);
+        if self.exchanges[guess].request == request {
+            return Some(guess);
         }
-        self.exchange_below(request)
-    }
-
-    /// [`Slot::exchange_of`] when the exchange is not at its request's index: a search of
-    /// the live ones, from the last.
-    #[inline(never)]
-    fn exchange_below(&self, request: RequestId) -> Option<usize> {
-        self.exchanges[..self.live].iter().rposition(|e| e.request == request)
+        self.exchanges[..guess].iter().rposition(|e| e.request == request)
     }
 
     /// Live exchange `x` is done: it moves past the live ones, kept for its storage, the
