@@ -430,12 +430,16 @@ struct Exchange {
     /// then in `answer`).
     served: Option<Ticks>,
     /// The serving module's answer (meaningful once `served` is set). Its storage, like
-    /// `awaited`'s, is kept when the exchange is recycled ([`Slot::finish`]).
+    /// `copies`', is kept when the exchange is recycled ([`Slot::recycle`]).
     answer: Vec<u8>,
-    /// Who holds a mirrored copy still unanswered (neither compared, held nor timed out), in the
-    /// order the copies were made ([`copy_rank`]): a plain list of responders, so that an
-    /// answer's copy is found and removed without touching any answer's storage.
-    awaited: Vec<Responder>,
+    /// Every mirrored copy made of the request, in the order they were made ([`copy_rank`]),
+    /// each marked while it is still awaited (neither compared, held, timed out nor given up).
+    /// A copy keeps its place for the exchange's life, so an answer's copy is found by its
+    /// position (kept in the caller's [`CopyTicket`]) and settled by clearing its mark: no
+    /// search, nothing moved.
+    copies: Vec<MirrorCopy>,
+    /// How many of `copies` are still awaited.
+    awaiting: usize,
     /// The copies' answers that came before the serving module's, in the same order (empty
     /// once the serving answer is in: later answers are compared as they come).
     held: Vec<Held>,
@@ -473,8 +477,48 @@ impl Exchange {
     /// Whether nothing more is awaited: the serving answer is in and every copy compared,
     /// timed out or given up.
     fn done(&self) -> bool {
-        self.served.is_some() && self.awaited.is_empty() && self.held.is_empty()
+        self.served.is_some() && self.awaiting == 0 && self.held.is_empty()
     }
+
+    /// The position of `from`'s copy in `copies` if it is still awaited.
+    fn awaited(&self, from: Responder) -> Option<usize> {
+        self.copies.iter().position(|c| c.awaited && c.responder == from)
+    }
+
+    /// The copy at `p` (awaited) is settled: compared, held, timed out or given up.
+    #[inline(always)]
+    fn settle(&mut self, p: usize) {
+        if let Some(c) = self.copies.get_mut(p)
+            && c.awaited
+        {
+            c.awaited = false;
+            self.awaiting -= 1;
+        }
+    }
+
+    /// Every copy still awaited is settled; their responders, in the copies' order, are
+    /// appended to `to` when given.
+    fn settle_all(&mut self, mut to: Option<&mut Vec<Responder>>) {
+        if self.awaiting == 0 {
+            return;
+        }
+        for c in self.copies.iter_mut().filter(|c| c.awaited) {
+            c.awaited = false;
+            if let Some(to) = to.as_deref_mut() {
+                to.push(c.responder);
+            }
+        }
+        self.awaiting = 0;
+    }
+}
+
+/// A mirrored copy of an exchange's request ([`Exchange::copies`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MirrorCopy {
+    /// Who got it.
+    responder: Responder,
+    /// Whether its answer is still awaited.
+    awaited: bool,
 }
 
 /// Finished exchanges kept for reuse at most (their buffers make a request allocation-free
@@ -496,6 +540,11 @@ pub struct CopyTicket {
     module: ModuleId,
     /// The module's index in the table.
     index: usize,
+    /// Where the module's copy was in the copies of the last exchange it answered on the
+    /// narrow path ([`Exchange::copies`]): tried first on the next (the copies of every
+    /// request made between two changes of the modules are alike), looked for only when
+    /// another module is there.
+    position: usize,
 }
 
 /// An open rollback window.
@@ -528,6 +577,8 @@ pub struct Slot<E> {
     /// Requests in flight (the first `live`, in request order), then finished exchanges
     /// kept for their storage (at most [`SPARE_EXCHANGES`]): a finished exchange moves past
     /// the live ones rather than out of the list, and a request takes the first spare in place.
+    /// Request `r`'s exchange is at index `r −` the first's request or before it (before it by
+    /// as many as finished in between): looked at there first ([`Slot::exchange_of`]).
     exchanges: Vec<Exchange>,
     /// How many of `exchanges` are in flight.
     live: usize,
@@ -691,7 +742,8 @@ impl<E: Equivalence> Slot<E> {
                 serving: self.serving,
                 served: None,
                 answer: Vec::new(),
-                awaited: Vec::new(),
+                copies: Vec::new(),
+                awaiting: 0,
                 held: Vec::new(),
                 standby: Vec::new(),
             });
@@ -703,15 +755,16 @@ impl<E: Equivalence> Slot<E> {
         exchange.sent = now;
         exchange.serving = self.serving;
         exchange.served = None;
-        exchange.awaited.clear();
+        exchange.copies.clear();
         exchange.held.clear();
         exchange.standby.clear();
         // The replica first: its comparison updates the noise before the challengers' are
         // judged against it ([`copy_rank`]).
         if replica {
-            exchange.awaited.push(Responder::Replica);
+            exchange.copies.push(MirrorCopy { responder: Responder::Replica, awaited: true });
         }
-        exchange.awaited.extend(self.mirrored.iter().map(|&id| Responder::Module(id)));
+        exchange.copies.extend(self.mirrored.iter().map(|&id| MirrorCopy { responder: Responder::Module(id), awaited: true }));
+        exchange.awaiting = exchange.copies.len();
         Mirror {
             request,
             serve: self.serving,
@@ -746,7 +799,7 @@ impl<E: Equivalence> Slot<E> {
         worked: Option<Ticks>,
     ) -> (Answered, Outcome) {
         let mut out = Outcome::default();
-        let Some(x) = self.exchanges[..self.live].iter().position(|e| e.request == request) else {
+        let Some(x) = self.exchange_of(request) else {
             return (Answered::Unexpected, out);
         };
         let exchange = &mut self.exchanges[x];
@@ -777,21 +830,21 @@ impl<E: Equivalence> Slot<E> {
             self.finish(now, &mut out);
             return (Answered::Deliver, out);
         }
-        let Some(p) = exchange.awaited.iter().position(|&r| r == from) else {
+        let Some(p) = exchange.awaited(from) else {
             if exchange.keep_standby(from, answer, latency) {
                 return (Answered::Held, out);
             }
             return (Answered::Unexpected, out);
         };
         if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
-            exchange.awaited.remove(p);
+            exchange.settle(p);
             exchange.keep_standby(from, answer, latency);
             self.timed_out(from, now, &mut out);
             self.finish(now, &mut out);
             return (Answered::Late, out);
         }
         let Some(served_latency) = exchange.served else {
-            exchange.awaited.remove(p);
+            exchange.settle(p);
             // In the copies' order, so that the held answers are judged in it.
             let at = exchange.held.iter().position(|h| copy_rank(h.responder) > copy_rank(from)).unwrap_or(exchange.held.len());
             exchange.held.insert(at, Held { responder: from, reply: Reply { bytes: answer.to_vec(), latency } });
@@ -799,7 +852,7 @@ impl<E: Equivalence> Slot<E> {
         };
         let agree = self.comparator.agree(&self.equivalence, &exchange.answer, answer);
         let compared = Comparison { agree, served_latency, latency };
-        remove_in_order(&mut exchange.awaited, p);
+        exchange.settle(p);
         self.judge(request, from, compared, now, &mut out);
         self.finish_compared(x, now, &mut out);
         (Answered::Compared { agree }, out)
@@ -822,7 +875,8 @@ impl<E: Equivalence> Slot<E> {
     /// such an answer, done in place (the answer counted in the module's tally, which the
     /// slot folds into its evidence in batches, before anything reads or changes the evidence,
     /// so every reader sees what `record_answer` would have made; its verdict marked as not to
-    /// be re-judged by time; the exchange recycled when it is done), with no [`Outcome`] made
+    /// be re-judged by time; the copy settled and the exchange recycled when it is done), with
+    /// no [`Outcome`] made
     /// (property test `the_narrow_path_records_exactly_what_the_general_path_records`). The
     /// `min_agreeing − 1` bound is a count too: the tally's room, worked out at a fold.
     /// Otherwise `None`, with nothing changed but `ticket` (and a fold, which changes nothing
@@ -832,7 +886,11 @@ impl<E: Equivalence> Slot<E> {
     /// generation and for `from`, the module's table index and the four conditions it
     /// certifies are taken from it (debug builds check them again and panic on a difference:
     /// a missed generation bump); otherwise they are checked here and, when they hold, a new
-    /// ticket is written into it.
+    /// ticket is written into it. The exchange is found at its index (searched for only when
+    /// a later request's exchange finished before it: [`Slot::exchange_of`]) and the
+    /// copy at the ticket's position, looked for among the exchange's copies only when
+    /// another module's copy is there; the position the answer was found at is kept in the
+    /// ticket for the next.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn copy_answer(
@@ -852,7 +910,8 @@ impl<E: Equivalence> Slot<E> {
             }
             _ => {
                 let i = self.narrow_module(from)?;
-                *ticket = Some(CopyTicket { generation: self.generation, module: from, index: i });
+                *ticket =
+                    Some(CopyTicket { generation: self.generation, module: from, index: i, position: ticket.map_or(0, |t| t.position) });
                 i
             }
         };
@@ -870,18 +929,37 @@ impl<E: Equivalence> Slot<E> {
             module.folded().evidence.compared().saturating_add(1) < self.policy.min_agreeing,
             "the narrow path's room outlived a change of the evidence"
         );
-        let x = self.exchanges[..self.live].iter().position(|e| e.request == request)?;
+        // The exchange at its index, the copy at the ticket's position (its place
+        // in the copies of the last exchange the module answered: the same in every request
+        // made since the modules last changed), looked for only when another is there.
+        let x = self.exchange_of(request)?;
         let exchange = &mut self.exchanges[x];
-        if from == exchange.serving || now > exchange.sent.saturating_add(self.policy.answer_deadline) {
+        // `from` is shadowing (the ticket says so), and no module that ever served a request
+        // shadows again (no state leads back to `Shadowing` from a serving one): its answer
+        // is never an exchange's serving answer, so that is not checked here.
+        debug_assert_ne!(from, exchange.serving, "a shadowing module serves a request");
+        if now > exchange.sent.saturating_add(self.policy.answer_deadline) {
             return None;
         }
         let served_latency = exchange.served?;
         let responder = Responder::Module(from);
-        let p = exchange.awaited.iter().position(|&r| r == responder)?;
+        let mut p = ticket.as_ref().map_or(0, |t| t.position);
+        if exchange.copies.get(p).is_none_or(|c| c.responder != responder) {
+            p = exchange.copies.iter().position(|c| c.responder == responder)?;
+        }
+        if !exchange.copies[p].awaited {
+            return None;
+        }
+        if let Some(t) = ticket.as_mut() {
+            t.position = p;
+        }
         let latency = worked.min(now.saturating_sub(exchange.sent));
         let agree = same_bytes(&exchange.answer, label, words);
-        remove_in_order(&mut exchange.awaited, p);
-        let done = exchange.done();
+        exchange.copies[p].awaited = false;
+        exchange.awaiting -= 1;
+        // The serving answer is in, so nothing is held: done when no other copy is awaited.
+        let done = exchange.awaiting == 0;
+        debug_assert_eq!(done, exchange.done());
         // `judge` for a shadowing challenger outside a rollback window: its evidence records
         // the answer (counted in its tally, folded in before anything reads the evidence);
         // then `evaluate_at`, with fewer than `min_agreeing` compared (one more than checked
@@ -891,7 +969,7 @@ impl<E: Equivalence> Slot<E> {
         module.tally.record(agree, latency, served_latency, self.policy.latency_bound);
         module.rejudge = false;
         // `finish_compared` with no transition and an exact comparator: the exchange is
-        // recycled if no other copy is pending (its serving answer is in).
+        // recycled if no other copy is awaited.
         if done {
             self.recycle(x);
         }
@@ -916,9 +994,11 @@ impl<E: Equivalence> Slot<E> {
     /// the exchanges pile up for a whole answer deadline).
     pub fn copy_dropped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
-        let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
-            let p = exchange.awaited.iter().position(|&r| r == from)?;
-            Some(exchange.awaited.remove(p))
+        let pending = self.exchange_of(request).and_then(|x| {
+            let exchange = &mut self.exchanges[x];
+            let p = exchange.awaited(from)?;
+            exchange.settle(p);
+            Some(p)
         });
         if pending.is_some() {
             self.timed_out(from, now, &mut out);
@@ -936,9 +1016,11 @@ impl<E: Equivalence> Slot<E> {
     /// not (or no longer) pending changes nothing.
     pub fn copy_skipped(&mut self, request: RequestId, from: Responder, now: Ticks) -> Outcome {
         let mut out = Outcome::default();
-        let pending = self.exchanges[..self.live].iter_mut().find(|e| e.request == request).and_then(|exchange| {
-            let p = exchange.awaited.iter().position(|&r| r == from)?;
-            Some(exchange.awaited.remove(p))
+        let pending = self.exchange_of(request).and_then(|x| {
+            let exchange = &mut self.exchanges[x];
+            let p = exchange.awaited(from)?;
+            exchange.settle(p);
+            Some(p)
         });
         if pending.is_none() {
             return out;
@@ -965,8 +1047,8 @@ impl<E: Equivalence> Slot<E> {
         let deadline = self.policy.answer_deadline;
         let mut expired = Vec::new();
         for exchange in &mut self.exchanges[..self.live] {
-            if now > exchange.sent.saturating_add(deadline) {
-                expired.append(&mut exchange.awaited);
+            if exchange.awaiting > 0 && now > exchange.sent.saturating_add(deadline) {
+                exchange.settle_all(Some(&mut expired));
             }
         }
         for responder in expired {
@@ -1248,7 +1330,7 @@ impl<E: Equivalence> Slot<E> {
             if let Some(h) = exchange.held.iter().position(|h| h.responder == copy) {
                 exchange.standby.push((id, exchange.held.remove(h).reply));
             }
-            exchange.awaited.clear();
+            exchange.settle_all(None);
             exchange.held.clear();
         }
     }
@@ -1292,11 +1374,11 @@ impl<E: Equivalence> Slot<E> {
                 exchange.serve(&reply.bytes, reply.latency);
                 out.deliver.push(Delivery { request: exchange.request, answer: reply.bytes });
                 self.counters.delivered += 1;
-            } else if !exchange.awaited.contains(&copy) {
+            } else if exchange.awaited(copy).is_none() {
                 out.reissue.push(exchange.request);
                 exchange.sent = now;
             }
-            exchange.awaited.clear();
+            exchange.settle_all(None);
             exchange.held.clear();
             exchange.standby.clear();
         }
@@ -1317,6 +1399,20 @@ impl<E: Equivalence> Slot<E> {
         if self.exchanges[..self.live].get(x).is_some_and(Exchange::done) {
             self.recycle(x);
         }
+    }
+
+    /// The exchange of `request`, if it is live. Requests are numbered in order and each
+    /// has an exchange until it finishes, so it is at index `request −` the first live
+    /// one's, or before it by as many as finished in between: looked at there first and then
+    /// down from there (at once, in the common case that none finished out of order).
+    #[inline(always)]
+    fn exchange_of(&self, request: RequestId) -> Option<usize> {
+        let first = self.exchanges[..self.live].first()?.request;
+        let guess = usize::try_from(request.checked_sub(first)?).unwrap_or(usize::MAX).min(self.live - 1);
+        if self.exchanges[guess].request == request {
+            return Some(guess);
+        }
+        self.exchanges[..guess].iter().rposition(|e| e.request == request)
     }
 
     /// Live exchange `x` is done: it moves past the live ones, kept for its storage, the
@@ -1370,7 +1466,11 @@ impl<E: Equivalence> Slot<E> {
             self.generation += 1;
             let stays = |r: &Responder| !matches!(r, Responder::Module(id) if gone.contains(id));
             for exchange in &mut self.exchanges[..self.live] {
-                exchange.awaited.retain(stays);
+                for p in 0..exchange.copies.len() {
+                    if !stays(&exchange.copies[p].responder) {
+                        exchange.settle(p);
+                    }
+                }
                 exchange.held.retain(|h| stays(&h.responder));
             }
         }
@@ -1403,18 +1503,6 @@ fn same_bytes(bytes: &[u8], label: u64, words: &[u64]) -> bool {
         && tail.is_empty()
         && chunks.len() == words.len()
         && chunks.iter().zip(words).all(|(chunk, &word)| u64::from_le_bytes(*chunk) == word)
-}
-
-/// Removes element `i` of `v`, keeping the others in order. Nearly always `i` is the last
-/// (one copy per exchange, one exchange in flight), and then nothing moves: a pop, not
-/// `Vec::remove`'s shift.
-#[inline]
-fn remove_in_order<T>(v: &mut Vec<T>, i: usize) {
-    if i + 1 == v.len() {
-        v.pop();
-    } else if i < v.len() {
-        v.remove(i);
-    }
 }
 
 #[cfg(test)]

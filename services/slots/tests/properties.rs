@@ -277,6 +277,73 @@ enum CopyReply {
     Silent,
 }
 
+/// One request's mirrored copies to answer in
+/// `the_narrow_path_records_exactly_what_the_general_path_records`, in the order given.
+#[derive(Clone, Debug)]
+struct CopyRound {
+    request: RequestId,
+    answering: Vec<ModuleId>,
+    words: Vec<u64>,
+    reply: CopyReply,
+    late: u64,
+    worked: u64,
+}
+
+/// Answers `round`'s copies at `now` (late by `late` deadlines), to `general` on the general
+/// path and to `narrow` on the narrow path first (with `tickets`, one per module), and checks
+/// that the two slots stay alike.
+fn answer_copies(
+    narrow: &mut Slot<ExactOnly>,
+    general: &mut Slot<ExactOnly>,
+    tickets: &mut HashMap<ModuleId, Option<CopyTicket>>,
+    round: &CopyRound,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let CopyRound { request, ref answering, ref words, reply, late, worked } = *round;
+    for &c in answering {
+        let (label, copy): (u64, Vec<u64>) = match reply {
+            CopyReply::Same => (0x40, words.clone()),
+            CopyReply::OtherWord => (0x40, words.iter().map(|w| w ^ 1).chain(words.is_empty().then_some(1)).collect()),
+            CopyReply::OtherLabel => (0x41, words.clone()),
+            CopyReply::Longer => (0x40, words.iter().copied().chain([0]).collect()),
+            CopyReply::Empty => (0x40, Vec::new()),
+            CopyReply::Silent => continue,
+        };
+        // Late by `late` deadlines (0: in time); its time worked other than the serving
+        // answer's latency (1) in most cases, so that the two latencies recorded are told
+        // apart.
+        let at = now + 2 + late * 25;
+        let general_answer = general.answer_worked(request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
+        let before = narrow.clone();
+        // Now and then another module's ticket (it must not be taken for this one).
+        let ticket = tickets.entry(if worked == 7 { c.wrapping_add(1) } else { c }).or_default();
+        match narrow.copy_answer(ticket, request, c, label, &copy, at, worked) {
+            Some(agree) => {
+                prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
+                // Identical at once, not only after the next event's re-judging. The narrow
+                // path counts in a tally folded in batches: every reader sees the evidence
+                // folded (the views, a promotion's check, the `Debug`), whenever it reads,
+                // however many answers the tally holds. The `Debug` shows the exchanges too:
+                // which are live, their copies' marks, the spares.
+                prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general), "after a narrow answer");
+                prop_assert_eq!(narrow.modules().collect::<Vec<_>>(), general.modules().collect::<Vec<_>>());
+                prop_assert_eq!(narrow.module(c), general.module(c));
+                prop_assert_eq!(narrow.in_flight(), general.in_flight());
+                prop_assert_eq!(
+                    narrow.check_promote(c, PromoteMode::IfEvidenceSuffices, at),
+                    general.check_promote(c, PromoteMode::IfEvidenceSuffices, at)
+                );
+            }
+            None => {
+                prop_assert_eq!(format!("{:?}", &before), format!("{:?}", &narrow), "nothing changed when it falls back");
+                let narrow_answer = narrow.answer_worked(request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
+                prop_assert_eq!(narrow_answer, general_answer);
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     /// `Slot::copy_answer`, the narrow path of a mirrored answer, changes the slot exactly as
     /// `Slot::answer_worked` does with the answer's bytes whenever it applies (and says
@@ -286,15 +353,21 @@ proptest! {
     /// events; one offers each mirrored answer to the narrow path first, with one
     /// `CopyTicket` per module kept across all events (so tickets go stale at every kind of
     /// change the events make: a fault, a rollback, a promotion by the policy or by hand, a
-    /// window closing, a module rejected or installed). The copies are answered in the order
-    /// they were made or in reverse. They are compared after every answer
+    /// window closing, a module rejected or installed; and the copy's position a ticket
+    /// keeps goes stale when the modules mirrored to change). The copies are answered in the
+    /// order they were made or in reverse, in their own round or deferred to the next one
+    /// (before or after that round's copies, across its fault, rollback, promotion and tick),
+    /// so exchanges finish out of request order and copies are answered with more than one
+    /// exchange live. They are compared after every answer
     /// the narrow path takes and after every round of events. The narrow path counts a
     /// module's answers in a tally that the slot folds into its evidence in batches (before
     /// anything reads or changes the evidence), so the two slots keep their evidence apart
     /// and the comparisons are of the evidence as read: the views, a promotion's check and
     /// the `Debug` form (which shows the evidence folded). (Debug builds also check, on
-    /// every ticket used, that what it certifies still holds, and on every narrow answer
-    /// that the tally's room still stops short of `min_agreeing`.)
+    /// every ticket used, that what it certifies still holds, on every narrow answer
+    /// that the tally's room still stops short of `min_agreeing`.) Both slots find an
+    /// exchange the same way, so the finding itself is checked apart:
+    /// `exchanges_after_one_that_finished_out_of_order_are_found_below_their_index`.
     #[test]
     fn the_narrow_path_records_exactly_what_the_general_path_records(
         min_agreeing in 1u64..12,
@@ -317,6 +390,7 @@ proptest! {
                 0u64..12,
                 0u64..8,
                 any::<bool>(),
+                prop_oneof![3 => Just(Defer::No), 1 => Just(Defer::BeforeNext), 1 => Just(Defer::AfterNext)],
             ),
             0..80,
         ),
@@ -329,7 +403,10 @@ proptest! {
         let mut general = narrow.clone();
         let mut tickets: HashMap<ModuleId, Option<CopyTicket>> = HashMap::new();
         let mut now = 0;
-        for (reply, copy_first, late, words, fault_or_rollback, worked, reversed) in events {
+        // The last round's copies when it deferred them, and whether they go after this
+        // round's.
+        let mut deferred: Option<(CopyRound, bool)> = None;
+        for (reply, copy_first, late, words, fault_or_rollback, worked, reversed, defer) in events {
             now += 10;
             // A challenger now and then (both slots number them alike).
             if narrow.modules().filter(|m| m.state == State::Shadowing).count() < 2 && narrow.install(now).is_ok() {
@@ -340,52 +417,26 @@ proptest! {
             prop_assert_eq!(&m, &general.request(now));
             let mirrored = narrow.mirrored().to_vec();
             // The copies answered in the order they were made or the other way round (the
-            // first one's then leaves the exchange's awaited list from before the other, and
-            // two held answers arrive out of the copies' order).
+            // first one's then is settled before the other's, and two held answers arrive
+            // out of the copies' order).
             let answering: Vec<ModuleId> = if reversed { mirrored.iter().rev().copied().collect() } else { mirrored.clone() };
             let serving = message_bytes(0x40, &words);
             let serve = |s: &mut Slot<ExactOnly>| s.answer(m.request, Responder::Module(m.serve), &serving, now + 1);
             if !copy_first {
                 prop_assert_eq!(serve(&mut narrow), serve(&mut general));
             }
-            for &c in &answering {
-                let (label, copy): (u64, Vec<u64>) = match reply {
-                    CopyReply::Same => (0x40, words.clone()),
-                    CopyReply::OtherWord => (0x40, words.iter().map(|w| w ^ 1).chain(words.is_empty().then_some(1)).collect()),
-                    CopyReply::OtherLabel => (0x41, words.clone()),
-                    CopyReply::Longer => (0x40, words.iter().copied().chain([0]).collect()),
-                    CopyReply::Empty => (0x40, Vec::new()),
-                    CopyReply::Silent => continue,
-                };
-                // Late by `late` deadlines (0: in time); its time worked other than the
-                // serving answer's latency (1) in most cases, so that the two latencies
-                // recorded are told apart.
-                let at = now + 2 + late * 25;
-                let general_answer = general.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
-                let before = narrow.clone();
-                // Now and then another module's ticket (it must not be taken for this one).
-                let ticket = tickets.entry(if worked == 7 { c.wrapping_add(1) } else { c }).or_default();
-                match narrow.copy_answer(ticket, m.request, c, label, &copy, at, worked) {
-                    Some(agree) => {
-                        prop_assert_eq!(general_answer, (Answered::Compared { agree }, Outcome::default()));
-                        // Identical at once, not only after the next event's re-judging. The
-                        // narrow path counts in a tally folded in batches: every reader sees
-                        // the evidence folded (the views, a promotion's check, the `Debug`),
-                        // whenever it reads, however many answers the tally holds.
-                        prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general), "after a narrow answer");
-                        prop_assert_eq!(narrow.modules().collect::<Vec<_>>(), general.modules().collect::<Vec<_>>());
-                        prop_assert_eq!(narrow.module(c), general.module(c));
-                        prop_assert_eq!(
-                            narrow.check_promote(c, PromoteMode::IfEvidenceSuffices, at),
-                            general.check_promote(c, PromoteMode::IfEvidenceSuffices, at)
-                        );
-                    }
-                    None => {
-                        prop_assert_eq!(format!("{:?}", &before), format!("{:?}", &narrow), "nothing changed when it falls back");
-                        let narrow_answer = narrow.answer_worked(m.request, Responder::Module(c), &message_bytes(label, &copy), at, Some(worked));
-                        prop_assert_eq!(narrow_answer, general_answer);
-                    }
-                }
+            let round = CopyRound { request: m.request, answering, words, reply, late, worked };
+            let earlier = deferred.take();
+            if let Some((earlier, false)) = &earlier {
+                answer_copies(&mut narrow, &mut general, &mut tickets, earlier, now)?;
+            }
+            match defer {
+                Defer::No => answer_copies(&mut narrow, &mut general, &mut tickets, &round, now)?,
+                Defer::BeforeNext => deferred = Some((round, false)),
+                Defer::AfterNext => deferred = Some((round, true)),
+            }
+            if let Some((earlier, true)) = &earlier {
+                answer_copies(&mut narrow, &mut general, &mut tickets, earlier, now)?;
             }
             if copy_first {
                 prop_assert_eq!(serve(&mut narrow), serve(&mut general));
@@ -410,8 +461,21 @@ proptest! {
             prop_assert_eq!(narrow.tick(now + 4), general.tick(now + 4));
             prop_assert_eq!(format!("{:?}", &narrow), format!("{:?}", &general));
             prop_assert_eq!(narrow.modules().collect::<Vec<_>>(), general.modules().collect::<Vec<_>>());
+            prop_assert_eq!(narrow.in_flight(), general.in_flight());
         }
     }
+}
+
+/// When `the_narrow_path_records_exactly_what_the_general_path_records` answers a round's
+/// copies.
+#[derive(Clone, Copy, Debug)]
+enum Defer {
+    /// In the round.
+    No,
+    /// In the next round, before that round's own copies.
+    BeforeNext,
+    /// In the next round, after that round's own copies.
+    AfterNext,
 }
 
 /// The narrow path applies to a shadowing challenger's answer short of `min_agreeing`, and
@@ -571,6 +635,7 @@ fn out_of_order_copies_on_the_narrow_path_record_what_the_general_path_records()
         let expected = general.answer_worked(request, Responder::Module(module), &message_bytes(0x40, words), now, Some(worked));
         assert_eq!(agree.map(|agree| (Answered::Compared { agree }, Outcome::default())), Some(expected));
         assert_eq!(format!("{narrow:?}"), format!("{general:?}"), "after answer {k}");
+        assert_eq!(narrow.in_flight(), [3, 2, 2, 1, 1, 0][k], "after answer {k}");
         // Twice, a word too many (to a copy already answered), a request never sent: refused.
         let before = format!("{narrow:?}");
         assert_eq!(narrow.copy_answer(ticket, request, module, 0x40, words, now, worked), None);
@@ -581,4 +646,39 @@ fn out_of_order_copies_on_the_narrow_path_record_what_the_general_path_records()
     assert_eq!(narrow.in_flight(), 0);
     let evidence = narrow.module(c).unwrap().evidence;
     assert_eq!((evidence.agreeing, evidence.disagreeing, evidence.latency.samples), (2, 1, 3));
+}
+
+/// An exchange is looked for at its request's index among the live ones first; once a
+/// later request's exchange finished before an older one (and was recycled from the middle),
+/// the exchanges after it sit below their index and are found there, on the narrow path and
+/// on the general one alike: every copy's answer is compared, none is `Unexpected`.
+#[test]
+fn exchanges_after_one_that_finished_out_of_order_are_found_below_their_index() {
+    let policy = SlotPolicy { min_agreeing: 100, min_soak: 0, answer_deadline: 50, ..SlotPolicy::default() };
+    let mut narrow = Slot::new(policy, Comparator::Exact, ExactOnly, 0).unwrap();
+    let c = narrow.install(0).unwrap();
+    let _ = narrow.started(c, 0).unwrap();
+    let mut general = narrow.clone();
+    let answer = message_bytes(0x40, &[7]);
+    let mut requests = Vec::new();
+    for now in [10, 11, 12, 13, 14] {
+        let m = narrow.request(now);
+        assert_eq!(m, general.request(now));
+        for s in [&mut narrow, &mut general] {
+            let _ = s.answer(m.request, Responder::Module(m.serve), &answer, now + 1);
+        }
+        requests.push(m.request);
+    }
+    let mut ticket = None;
+    // Request 1's copy first (its exchange leaves the middle), then 3's (two places below
+    // its index), 2's, 4's, 0's.
+    for (k, r) in [1, 3, 2, 4, 0].into_iter().enumerate() {
+        let now = 20 + k as u64;
+        assert_eq!(narrow.copy_answer(&mut ticket, requests[r], c, 0x40, &[7], now, 1), Some(true), "request {r}");
+        let (answered, _) = general.answer_worked(requests[r], Responder::Module(c), &answer, now, Some(1));
+        assert_eq!(answered, Answered::Compared { agree: true }, "request {r}");
+        assert_eq!(format!("{narrow:?}"), format!("{general:?}"), "after request {r}");
+        assert_eq!(narrow.in_flight(), 4 - k);
+    }
+    assert_eq!(narrow.module(c).unwrap().evidence.agreeing, 5);
 }
