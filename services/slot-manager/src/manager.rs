@@ -1895,6 +1895,40 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
+    /// Adds the requests `items` to the journal of `seat` as [`Manager::journal_add`] does
+    /// each (in request order, once, the pending import's cover kept), in one pass over the
+    /// journal: the copies a module held, dropped at once for an import
+    /// ([`Manager::bring_up_to_date`]), are older than the copies it skipped since, which are
+    /// journaled already, so each `journal_add` searched and moved the journal (since
+    /// `slots44`; in a rollback's catch-up step, 32 copies into 54 entries, ≈ 40 % of the
+    /// step on a booted tile).
+    fn journal_merge(&mut self, seat: usize, items: &mut [(RequestId, Rc<Message>)]) {
+        items.sort_by_key(|(id, _)| *id);
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let covered = s.journal_import.map(|(_, n)| n);
+        let mut old = core::mem::take(&mut s.journal).into_iter().peekable();
+        let mut merged = VecDeque::with_capacity(old.len() + items.len());
+        let (mut old_before, mut newly_covered) = (0usize, 0usize);
+        for (id, message) in items.iter() {
+            while let Some(entry) = old.next_if(|(x, _, _)| x < id) {
+                merged.push_back(entry);
+                old_before += 1;
+            }
+            if old.peek().is_some_and(|(x, _, _)| x == id) || merged.back().is_some_and(|(x, _, _)| x == id) {
+                continue;
+            }
+            // Inserted one by one, it lands before the cover's end exactly when fewer old
+            // entries than the cover precede it.
+            newly_covered += usize::from(covered.is_some_and(|n| old_before < n));
+            merged.push_back((*id, message.clone(), None));
+        }
+        merged.extend(old);
+        s.journal = merged;
+        if let Some((_, n)) = &mut s.journal_import {
+            *n = n.saturating_add(newly_covered);
+        }
+    }
+
     /// Keeps the warm module's journal bounded: past [`JOURNAL_LIMIT_QUEUES`] × `queue_limit`
     /// entries no import covers, the warm module is brought up to date
     /// ([`Manager::bring_up_to_date`]), unless an import already waits for its state (the
@@ -1931,9 +1965,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.missed += held.len() as u64;
             s.catching_up = false;
         }
-        for (id, message) in &held {
-            self.journal_add(seat, *id, message);
-        }
+        self.journal_merge(seat, &mut held);
         for (id, _) in &held {
             self.stats.skipped += 1;
             self.copy_skipped(seat, *id);
