@@ -661,7 +661,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     unlogged: VecDeque<UpdateEvent>,
     /// When the oldest deferred work was decided (`None`: nothing deferred).
     deferred_since: Option<Ticks>,
-    /// A module's schedule is to be lowered (to the challengers') when nobody waits.
+    /// A module's schedule is to be lowered (to the challengers') when nobody waits; until
+    /// then its mirrored copies are held back ([`Manager::copies_held`]).
     lowering_due: bool,
     /// A module the policy promotes, as deferred work: its update-log entry is persisted by
     /// the next deferred step ([`Manager::log_policy_promotion`]), its transfer starts at a
@@ -1757,13 +1758,18 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// Gives `each` the seats request `mirror` goes to, in order: the serving module's, then
     /// those of the modules it is mirrored to that have one, then the replica's if it gets a
-    /// copy. `false`, with none given, when the serving module has no seat.
+    /// copy. `false` when the serving module has no seat (none given), or when a mirrored
+    /// module's copies are held back ([`Manager::copies_held`]: the general path queues
+    /// them; the seats given so far are to be dropped).
     fn seat_plan(&self, mirror: &Mirror, mut each: impl FnMut(usize)) -> bool {
         let Some(serving) = self.seat_of(Role::Module(mirror.serve)) else { return false };
         each(serving);
         for k in 0..mirror.copies {
             let Some(&module) = self.slot.mirrored().get(k) else { break };
             if let Some(seat) = self.seat_of(Role::Module(module)) {
+                if self.copies_held(seat) {
+                    return false;
+                }
                 each(seat);
             }
         }
@@ -1802,8 +1808,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Queues `job` for `seat` and dispatches. A seat whose module waits with nothing queued
     /// (the common case) is sent the job at once, past the queue.
     fn push(&mut self, seat: usize, job: Job) {
+        let held = matches!(job, Job::Request { copy_until: Some(_), .. }) && self.copies_held(seat);
         let Some(s) = self.seats.get_mut(seat) else { return };
-        if s.current.is_none()
+        if !held
+            && s.current.is_none()
             && s.queue.is_empty()
             && !matches!(job, Job::Import { state: None, .. })
             && let Some(caller) = s.caller.take()
@@ -1912,6 +1920,40 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
+    /// Adds the requests `items` to the journal of `seat` as [`Manager::journal_add`] does
+    /// each (in request order, once, the pending import's cover kept), in one pass over the
+    /// journal: the copies a module held, dropped at once for an import
+    /// ([`Manager::bring_up_to_date`]), are older than the copies it skipped since, which are
+    /// journaled already, so each `journal_add` searched and moved the journal (since
+    /// `slots44`; in a rollback's catch-up step, 32 copies into 54 entries, ≈ 40 % of the
+    /// step on a booted tile).
+    fn journal_merge(&mut self, seat: usize, items: &mut [(RequestId, Rc<Message>)]) {
+        items.sort_by_key(|(id, _)| *id);
+        let Some(s) = self.seats.get_mut(seat) else { return };
+        let covered = s.journal_import.map(|(_, n)| n);
+        let mut old = core::mem::take(&mut s.journal).into_iter().peekable();
+        let mut merged = VecDeque::with_capacity(old.len() + items.len());
+        let (mut old_before, mut newly_covered) = (0usize, 0usize);
+        for (id, message) in items.iter() {
+            while let Some(entry) = old.next_if(|(x, _, _)| x < id) {
+                merged.push_back(entry);
+                old_before += 1;
+            }
+            if old.peek().is_some_and(|(x, _, _)| x == id) || merged.back().is_some_and(|(x, _, _)| x == id) {
+                continue;
+            }
+            // Inserted one by one, it lands before the cover's end exactly when fewer old
+            // entries than the cover precede it.
+            newly_covered += usize::from(covered.is_some_and(|n| old_before < n));
+            merged.push_back((*id, message.clone(), None));
+        }
+        merged.extend(old);
+        s.journal = merged;
+        if let Some((_, n)) = &mut s.journal_import {
+            *n = n.saturating_add(newly_covered);
+        }
+    }
+
     /// Keeps the warm module's journal bounded: past [`JOURNAL_LIMIT_QUEUES`] × `queue_limit`
     /// entries no import covers, the warm module is brought up to date
     /// ([`Manager::bring_up_to_date`]), unless an import already waits for its state (the
@@ -1948,9 +1990,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.missed += held.len() as u64;
             s.catching_up = false;
         }
-        for (id, message) in &held {
-            self.journal_add(seat, *id, message);
-        }
+        self.journal_merge(seat, &mut held);
         for (id, _) in &held {
             self.stats.skipped += 1;
             self.copy_skipped(seat, *id);
@@ -2086,10 +2126,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// Sends the seat's next job if its module waits for work.
+    /// Sends the seat's next job if its module waits for work (and its copies are not held
+    /// back: [`Manager::copies_held`]).
     fn dispatch(&mut self, seat: usize) {
+        let held = self.copies_held(seat);
         let Some(s) = self.seats.get_mut(seat) else { return };
-        if s.current.is_some() || s.caller.is_none() || matches!(s.queue.front(), None | Some(Job::Import { state: None, .. })) {
+        if held || s.current.is_some() || s.caller.is_none() || matches!(s.queue.front(), None | Some(Job::Import { state: None, .. })) {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
@@ -3282,7 +3324,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// challenger's budget.
     ///
     /// Raising a module to the serving schedule is done at once; lowering one waits for
-    /// [`Manager::deferred`] (a root-server call no client needs to wait for). A module
+    /// [`Manager::deferred`] (a root-server call no client needs to wait for), and its
+    /// mirrored copies wait with it ([`Manager::copies_held`]). A module
     /// started in pieces ([`SeatSchedule::Start`], priority 0) keeps that here until its
     /// READY (its start-up is never inside a step), unless it is to serve: then it is raised
     /// at once; the glue raises it sooner, at the manager's own priority, once no build step
@@ -3304,11 +3347,58 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 continue;
             }
             if wanted == SeatSchedule::Shadow && current == SeatSchedule::Serving && !lower {
+                if !self.lowering_due {
+                    // Its copies are held back from now on ([`Manager::copies_held`]): not
+                    // on the narrow path's plan.
+                    self.generation += 1;
+                }
                 self.lowering_due = true;
                 self.defer();
                 continue;
             }
             self.set_schedule(seat, wanted);
+        }
+        self.release_held_copies();
+    }
+
+    /// Whether seat `seat`'s mirrored copies are held back (since `slots44`): its module
+    /// serves no more (the warm incumbent after a promotion's switch) but still has the
+    /// serving schedule, whose lowering waits for a deferred step of its own
+    /// ([`Manager::reschedule`]), and it holds nothing but copies. A copy sent to it now
+    /// would run at the serving priority, above the step priority and the clients: beside
+    /// the promoted module's first requests, and for the rest of it inside the very step
+    /// that lowers it (with a long request, CRC-32 a bit at a time in the demo slot's
+    /// incumbent, ≈ 16,000 instructions more in that step). Held, its copies queue in
+    /// order (paced as ever: `queue_limit`, then skipped and journaled) and go out once it is
+    /// lowered ([`Manager::release_held_copies`]); they are still its work, so the module
+    /// stays a rollback target with every request, and a rollback meanwhile (it serves
+    /// again) releases them. A client request or any other job queued for it is sent in
+    /// order as ever, copies ahead of it included.
+    fn copies_held(&self, seat: usize) -> bool {
+        self.lowering_due
+            && self.seats.get(seat).is_some_and(|s| {
+                matches!(s.role, Role::Module(_))
+                    && s.schedule == Some(SeatSchedule::Serving)
+                    && s.queue.iter().all(|job| matches!(job, Job::Request { copy_until: Some(_), .. }))
+            })
+            && self.wanted_schedule(seat) == SeatSchedule::Shadow
+    }
+
+    /// Sends the next job of every module that waits for work with work queued: the copies
+    /// held back ([`Manager::copies_held`]) once they are held no more (it was lowered, or
+    /// serves again; at a rollback the held copy of a request its client still waits for
+    /// has become that request: `Manager::adopt`). Nothing else leaves a waiting module
+    /// with work queued. Called whenever the schedules are gone through, as every change
+    /// that ends a hold is followed by that.
+    fn release_held_copies(&mut self) {
+        for seat in 0..self.seats.len() {
+            let waits = self
+                .seats
+                .get(seat)
+                .is_some_and(|s| matches!(s.role, Role::Module(_)) && s.caller.is_some() && s.current.is_none() && !s.queue.is_empty());
+            if waits {
+                self.dispatch(seat);
+            }
         }
     }
 

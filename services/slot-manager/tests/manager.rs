@@ -1708,6 +1708,112 @@ fn a_promotion_by_hand_transfers_before_its_switch_and_serving_goes_on_meanwhile
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// The copies sent to seat 0 (the warm module after the switch) since `from` in
+/// `sim.sent_work`, with the seat's schedule when each was sent.
+fn warm_copies_sent(sim: &Sim, from: usize) -> Vec<Option<SeatSchedule>> {
+    sim.sent_work[from..].iter().filter(|(seat, label, _)| *seat == 0 && *label == MESSAGE).map(|(_, _, schedule)| *schedule).collect()
+}
+
+/// After a promotion's switch the warm module (the old incumbent, seat 0) keeps the serving
+/// schedule until a deferred step lowers it; a copy sent to it meanwhile ran at the serving
+/// priority, beside the promoted module's first requests and, for its rest, inside the
+/// step that lowers it (`slots44`: with a long request ≈ 16,000 instructions of that step on
+/// a booted tile). Its copies are held back until it is lowered, then sent, in order; it
+/// stays current: a rollback by hand after it answers every request right.
+#[test]
+fn the_warm_modules_copies_after_a_switch_wait_until_it_is_lowered() {
+    let mut sim = Sim::new(config(policy(), 4));
+    // The incumbent's schedule at boot, as the root server gives it.
+    sim.world.borrow_mut().schedules.insert(0, SeatSchedule::Serving);
+    sim.install(&bundle(b"fast"));
+    sim.pump();
+    for x in 0..3 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    assert_eq!(sim.world.borrow().schedules.get(&0), Some(&SeatSchedule::Serving), "not lowered before a client's request");
+    let from = sim.sent_work.len();
+    // The steps held (a busy domain above the step priority): the clients are served by the
+    // promoted module; the warm module gets nothing yet.
+    sim.hold_steps = true;
+    for x in 3..7 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(warm_copies_sent(&sim, from).is_empty(), "no copy at the serving schedule: {:?}", warm_copies_sent(&sim, from));
+    assert_eq!(sim.world.borrow().schedules.get(&0), Some(&SeatSchedule::Serving));
+    // The step lowers it, then its copies go out, all at the challengers' schedule.
+    sim.hold_steps = false;
+    sim.pump();
+    assert_eq!(sim.world.borrow().schedules.get(&0), Some(&SeatSchedule::Shadow));
+    assert_eq!(warm_copies_sent(&sim, from), vec![Some(SeatSchedule::Shadow); 4], "each copy, once lowered");
+    for x in 7..9 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(warm_copies_sent(&sim, from).iter().all(|s| *s == Some(SeatSchedule::Shadow)));
+    // It has every request: restored, it answers with the sum of all of them.
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    assert_eq!(sim.m.slot().serving(), 0);
+    for x in 9..12 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    clients_answered_right(&sim);
+    assert!(sim.notes().contains("transfer=true before_switch=true"), "{}", sim.notes());
+}
+
+/// Copies held back for the warm module (above) when the promoted module faults: the
+/// breaker restores the warm module at once, its held copies are its work (those of
+/// requests still in flight become the requests), more than `queue_limit` of them held
+/// included (the rest skipped and journaled, then replayed): every client answered once,
+/// with the running sum, and the restored module serves on in order.
+#[test]
+fn a_breaker_rollback_while_the_warm_modules_copies_are_held_loses_nothing() {
+    for (held, in_flight) in [(1u64, false), (3, true), (20, false), (20, true)] {
+        let mut sim = Sim::new(config(policy(), 4));
+        sim.world.borrow_mut().schedules.insert(0, SeatSchedule::Serving);
+        sim.install(&bundle(b"fast"));
+        sim.pump();
+        let mut x = 0;
+        for _ in 0..3 {
+            sim.request(1, x);
+            x += 1;
+            sim.pump();
+        }
+        assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+        let seat = sim.m.seat_of_module(1).unwrap();
+        let from = sim.sent_work.len();
+        sim.hold_steps = true;
+        for _ in 0..held {
+            sim.request(1, x);
+            x += 1;
+            sim.pump();
+        }
+        if in_flight {
+            // One more the promoted module has not answered when it faults.
+            sim.paused.insert(seat);
+            sim.request(1, x);
+            x += 1;
+            sim.pump();
+        }
+        assert!(warm_copies_sent(&sim, from).is_empty(), "held ({held}, {in_flight})");
+        sim.fault(seat);
+        sim.paused.clear();
+        sim.pump();
+        assert_eq!(sim.m.slot().serving(), 0, "rolled back ({held}, {in_flight})\n{}", sim.notes());
+        sim.hold_steps = false;
+        for _ in 0..3 {
+            sim.request(1, x);
+            x += 1;
+            sim.pump();
+        }
+        clients_answered_right(&sim);
+        assert_eq!(sim.m.outstanding(), 0);
+    }
+}
+
 /// Checks that the log persisted in `store` reloads at a reboot (a new manager over the
 /// same store), that its signed head verifies, and that its last entry, a rollback by the
 /// circuit breaker whose reason contains `trip`, is included in it. Returns the entries'

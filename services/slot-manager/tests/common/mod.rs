@@ -330,6 +330,9 @@ pub struct Sim {
     pub starved: Vec<(u8, Vec<u8>)>,
     /// Rebuild steps [`Sim::pump`] took ([`Manager::rebuild_step`]).
     pub rebuild_steps: usize,
+    /// Every piece of work sent to a seat's module: its seat, label and the seat's schedule
+    /// (the fake root server's) when it was sent.
+    pub sent_work: Vec<(usize, u64, Option<SeatSchedule>)>,
     /// The simulated verifier domain (the real logic of `tileos_bundle_verifier`, run at
     /// once when the manager answers its call, unless [`Sim::hold_verifier`]).
     pub verifier: tileos_bundle_verifier::Verifier,
@@ -461,6 +464,7 @@ impl Sim {
             verifier: tileos_bundle_verifier::Verifier::new(),
             verifier_work: VecDeque::new(),
             hold_verifier: false,
+            sent_work: Vec::new(),
         };
         // The verifier domain starts with the manager and calls READY.
         let first = sim.verifier.first_call();
@@ -748,7 +752,11 @@ impl Sim {
             if let Some(event) = event {
                 match event {
                     Event::Reply(cap, message) => match self.owners.remove(&cap) {
-                        Some(Owner::Seat(seat, generation)) => self.work.push_back((seat, generation, message)),
+                        Some(Owner::Seat(seat, generation)) => {
+                            let schedule = u8::try_from(seat).ok().and_then(|k| self.world.borrow().schedules.get(&k).copied());
+                            self.sent_work.push((seat, message.label, schedule));
+                            self.work.push_back((seat, generation, message));
+                        }
                         Some(Owner::Client(badge, seq)) => self.answers.entry((badge, seq)).or_default().push(message),
                         Some(Owner::Control) => {
                             self.control_replies.insert(cap, message);
