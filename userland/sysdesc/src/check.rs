@@ -937,6 +937,10 @@ impl Checker<'_> {
     /// its priority, so a domain there that woke while a step waited for the root server
     /// would run all its work inside the step (`slots42`: the network stack at 74 in
     /// `bench-slot`, 4,000–10,400 instructions in a step after a hand promotion's switch).
+    /// And every domain above it up to the manager's priority, the manager excepted, runs
+    /// under a budget, the budgets together short of the whole CPU: the manager is one
+    /// thread, lowered to the step priority for a step, and until it runs again it handles no
+    /// message; a domain there that never waits would otherwise hold every client of the slot.
     fn step_priority(&self, item: Item, slot: &Slot) -> Result<(), CheckError> {
         let Some(step) = slot.step_priority else { return Ok(()) };
         if step == 0 {
@@ -964,6 +968,44 @@ impl Checker<'_> {
                     self.domain(other)
                 ),
             ));
+        }
+        self.above_step_priority(item, step, manager)
+    }
+
+    /// The domains a step of a slot can be preempted by (above `step`, up to the manager's
+    /// priority, the manager excepted): each under a budget, the budgets together less
+    /// than the whole CPU (in millionths of each period, rounded up), so that the manager,
+    /// lowered to `step`, always gets time to receive its next message.
+    fn above_step_priority(&self, item: Item, step: u8, manager: usize) -> Result<(), CheckError> {
+        const WHOLE: u64 = 1_000_000;
+        let top = self.d.domains[manager].priority;
+        let mut share = 0u64;
+        for (id, domain) in self.d.domains.iter().enumerate() {
+            if id == manager || domain.priority <= step || domain.priority > top {
+                continue;
+            }
+            let Some(budget) = domain.budget else {
+                return Err(self.err(
+                    item,
+                    "step_priority",
+                    format_args!(
+                        "domain \"{}\" (priority {}) is above the step priority {step}, up to the manager's {top}, and has no budget (the manager lowers itself to the step priority for a step and handles no message until it runs again: a domain there that never waits would hold every client of the slot; give it a budget, or the steps a priority above it)",
+                        domain.name, domain.priority
+                    ),
+                ));
+            };
+            let period = u64::from(budget.period_ms.max(1));
+            share += (u64::from(budget.budget_ms) * WHOLE).div_ceil(period);
+            if share >= WHOLE {
+                return Err(self.err(
+                    item,
+                    "step_priority",
+                    format_args!(
+                        "the budgets of the domains above the step priority {step}, up to the manager's {top}, take the whole CPU with \"{}\" ({}/{} ms) (the manager, lowered to the step priority for a step, would never run to receive a message: lower their budgets, or give the steps a priority above them)",
+                        domain.name, budget.budget_ms, budget.period_ms
+                    ),
+                ));
+            }
         }
         Ok(())
     }

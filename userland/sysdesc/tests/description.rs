@@ -738,12 +738,40 @@ fn slot_rules() {
     assert_eq!(d.check(4), Ok(()));
     assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
     // A step priority from 1 up to the manager's own (200) is accepted, shared with the
-    // slot's own domains (the verifier at 1, the incumbent and the manager at 200) or none.
+    // slot's own domains (the verifier at 1, the incumbent and the manager at 200) or none,
+    // when every domain above it but the manager runs under a budget: the incumbent (200)
+    // given one, "echo" (100) has one, "client" (90) is given one below 95.
     for step in [1, 95, 200] {
         let mut lowered = d.clone();
         lowered.slots[0].step_priority = Some(step);
+        lowered.domains[0].budget = Some(Budget { budget_ms: 20, period_ms: 50 });
+        if step < 90 {
+            lowered.domains[2].budget = Some(Budget { budget_ms: 10, period_ms: 50 });
+        }
         assert_eq!(lowered.check(4), Ok(()));
     }
+    // Without a budget: the incumbent, then "client" (priority 90, above a step priority of 1).
+    let mut unbudgeted = d.clone();
+    unbudgeted.slots[0].step_priority = Some(95);
+    let err = unbudgeted.check(4).unwrap_err();
+    assert_eq!((err.item, err.field), (Item::Slot(0), "step_priority"));
+    assert_eq!(
+        err.message,
+        "slot \"log-slot\": field \"step_priority\": domain \"console\" (priority 200) is above the step priority 95, up to the manager's 200, and has no budget (the manager lowers itself to the step priority for a step and handles no message until it runs again: a domain there that never waits would hold every client of the slot; give it a budget, or the steps a priority above it)"
+    );
+    unbudgeted.domains[0].budget = Some(Budget { budget_ms: 20, period_ms: 50 });
+    unbudgeted.slots[0].step_priority = Some(1);
+    let err = unbudgeted.check(4).unwrap_err();
+    assert!(err.message.contains("domain \"client\" (priority 90) is above the step priority 1"), "{err}");
+    // With budgets that take the whole CPU between them: 20/50 + 10/50 + 20/50.
+    unbudgeted.domains[2].budget = Some(Budget { budget_ms: 20, period_ms: 50 });
+    let err = unbudgeted.check(4).unwrap_err();
+    assert_eq!(
+        err.message,
+        "slot \"log-slot\": field \"step_priority\": the budgets of the domains above the step priority 1, up to the manager's 200, take the whole CPU with \"client\" (20/50 ms) (the manager, lowered to the step priority for a step, would never run to receive a message: lower their budgets, or give the steps a priority above them)"
+    );
+    unbudgeted.domains[2].budget = Some(Budget { budget_ms: 19, period_ms: 50 });
+    assert_eq!(unbudgeted.check(4), Ok(()));
     let cases: Vec<Case> = vec![
         (
             // The verifier's badge held by a domain that is not the slot's verifier.
