@@ -132,7 +132,8 @@ fn drive_the_slot(port: u16, serial: &Path, scratch: &Path) -> Result<(usize, Ve
     outputs.push(status);
     let text = std::fs::read_to_string(serial).unwrap_or_default();
     let tripped = format!("module={hang} from=promoted to=rolled-back reason=CircuitBreaker(Unanswered");
-    if !text.contains(&tripped) || !text.contains(&format!("the promoted module {hang} has held request")) {
+    let hung = format!("@event slot.serving-hung slot={SLOT} module={hang} request=");
+    if !text.contains(&tripped) || !host::whole_lines_with(&text, &hung).iter().any(|line| line.trim_end().ends_with("then=rolled-back")) {
         return Err(format!("checksum-hang (module {hang}) was rolled back, but not as hung ({tripped:?} missing)"));
     }
     // 5. A slow challenger (right answers, three hundred times the work) is never promoted:

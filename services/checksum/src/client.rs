@@ -39,8 +39,10 @@ pub struct Tally {
 pub struct Client {
     random: u64,
     model: Checksummer<SliceBy8>,
-    /// Streams whose state the service may have lost track of with the model (an append
-    /// whose call failed): reset before they are used again.
+    /// Streams whose state the service may have lost track of with the model: reset before
+    /// they are used again. After a failed call, every stream: the append may or may not
+    /// have been applied, and a failed call is also what a client of a slot gets when the
+    /// settled serving module faulted or hung and was started again, with no streams.
     unsure: u32,
     /// The counts so far.
     pub tally: Tally,
@@ -103,9 +105,7 @@ impl Client {
         };
         match answer {
             None => {
-                if let (Some(stream), Request::Append { .. }) = (stream, request) {
-                    self.unsure |= 1 << stream;
-                }
+                self.unsure = u32::MAX;
                 self.tally.errors += 1;
                 Verdict::Error
             }
@@ -172,5 +172,28 @@ mod tests {
             }
         }
         panic!("stream 4 never reset");
+    }
+
+    /// A failed call of any kind, then a service started again with no streams (a slot's
+    /// settled serving module restarted after a fault or a hang): every stream is reset
+    /// before its next use, so no answer of the fresh service is judged wrong.
+    #[test]
+    fn after_a_failed_call_every_stream_is_reset_before_reuse_and_a_restarted_service_is_right() {
+        let mut client = Client::new(11);
+        let mut service = LineageB::new();
+        for _ in 0..500 {
+            let request = client.next_request();
+            let answer = service.serve(request.clone()).ok();
+            assert_eq!(client.check(&request, answer), Verdict::Ok);
+        }
+        let request = Request::Crc32(Vec::from_slice(b"held").unwrap());
+        assert_eq!(client.check(&request, None), Verdict::Error);
+        let mut restarted = LineageB::new();
+        for _ in 0..2000 {
+            let request = client.next_request();
+            let answer = restarted.serve(request.clone()).ok();
+            assert_eq!(client.check(&request, answer), Verdict::Ok, "{request:?}");
+        }
+        assert_eq!(client.tally, Tally { requests: 2501, ok: 2500, wrong: 0, errors: 1 });
     }
 }

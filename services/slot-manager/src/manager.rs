@@ -1008,7 +1008,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.count_ballot(id, true);
         }
         self.fail_hung_starts(now);
-        self.fail_hung_promoted(now);
+        self.fail_hung_serving(now);
         self.stop_busy_leavers(now);
         self.check_verifier_deadline(now);
         if let Some(pre) = self.pre_transfer.filter(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
@@ -1369,24 +1369,36 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// The promoted module holding a request unanswered past the policy's
-    /// `breaker_unanswered` during the rollback window ([`Slot::overdue_serving`]: hung
-    /// without a fault, in a loop or waiting for nothing) is stopped and the circuit breaker
-    /// rolls back as at a fault (`Trip::Unanswered`): the restored module answers every
-    /// request the hung one held. Checked at every clock tick, so it needs a message to
-    /// arrive (another client's request, a mirrored answer, a control request).
-    fn fail_hung_promoted(&mut self, now: Ticks) {
+    /// The serving module holding a request unanswered past its bound ([`Slot::overdue_serving`]:
+    /// hung without a fault, in a loop or waiting for nothing) is stopped. The promoted one,
+    /// past `breaker_unanswered` during the rollback window: the circuit breaker rolls back
+    /// as at a fault (`Trip::Unanswered`), the restored module answering every request the
+    /// hung one held. A settled one, past `restart_unanswered` (if the policy sets it): it is
+    /// restarted as at a fault. Checked at every clock tick, so it needs a message to arrive
+    /// (another client's request, a mirrored answer, a control request).
+    fn fail_hung_serving(&mut self, now: Ticks) {
+        if self.lineages.is_some() {
+            return; // N-version: a lineage that does not answer is outvoted at its ballot's deadline.
+        }
         let Some((request, waited)) = self.slot.overdue_serving(now) else { return };
-        let promoted = self.slot.serving();
-        let Some(seat) = self.seat_of(Role::Module(promoted)) else { return };
+        let serving = self.slot.serving();
+        let Some(seat) = self.seat_of(Role::Module(serving)) else { return };
+        let promoted = self.slot.module(serving).is_some_and(|m| m.state == State::Promoted);
+        let policy = &self.config.policy;
+        let (bound, then) = match promoted {
+            true => (policy.breaker_unanswered, "rolled-back"),
+            false => (policy.restart_unanswered.unwrap_or_default(), "restarted"),
+        };
         self.host.note(format_args!(
-            "slot {}: the promoted module {promoted} has held request {} unanswered for {} ms (breaker_unanswered {} ms): stopped as hung",
+            "@event slot.serving-hung slot={} module={serving} request={request} waited_ms={} bound_ms={} then={then}",
             self.config.name,
-            request,
             waited / 1000,
-            self.config.policy.breaker_unanswered / 1000
+            bound / 1000
         ));
-        self.seat_lost(seat, false, Some((request, waited)));
+        // The promoted module is rolled back (the warm module answers what it held); a
+        // settled one is stopped and restarted as at a fault: the request it hangs on is
+        // answered `Failed`, the others are asked again of the restarted module.
+        self.seat_lost(seat, false, promoted.then_some((request, waited)));
     }
 
     /// Challengers started more than [`READY_DEADLINE`] ago that never called READY fail
@@ -2986,7 +2998,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// [`Manager::seat_failed`], or, with `unanswered` (the request and its wait), the
-    /// promoted module taken for hung ([`Manager::fail_hung_promoted`]): stopped here, and the
+    /// promoted module taken for hung ([`Manager::fail_hung_serving`]): stopped here, and the
     /// slot told [`Slot::unanswered`] instead of [`Slot::faulted`].
     fn seat_lost(&mut self, seat: usize, stopped: bool, unanswered: Option<(RequestId, Ticks)>) {
         self.install_steps_first(seat);

@@ -4130,7 +4130,8 @@ fn a_promoted_module_that_hangs_is_stopped_and_rolled_back_and_the_warm_module_a
     assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
     assert_eq!(stops(&sim), 1, "the hung module's seat stopped");
     let notes = sim.notes();
-    assert!(notes.contains("the promoted module 1 has held request"), "{notes}");
+    assert!(notes.contains("@event slot.serving-hung slot=checksum module=1 request="), "{notes}");
+    assert!(notes.contains("bound_ms=1000 then=rolled-back"), "{notes}");
     assert!(notes.contains("reason=CircuitBreaker(Unanswered"), "{notes}");
     assert_eq!(answer_value(&sim, 1, 3).words, vec![10], "1 + 2 + 3 + 4, from the warm module");
     assert_eq!(answer_value(&sim, 2, 0).words, vec![15]);
@@ -4140,4 +4141,43 @@ fn a_promoted_module_that_hangs_is_stopped_and_rolled_back_and_the_warm_module_a
     assert!(sim.not_answered_once().is_empty());
     drop(sim);
     rebooted_log_ends_in_breaker_rollback(&store, "Unanswered");
+}
+
+#[test]
+fn a_settled_serving_module_that_hangs_is_stopped_and_restarted_as_at_a_fault() {
+    let mut sim = Sim::new(config(SlotPolicy { restart_unanswered: Some(1_000_000), ..policy() }, 4));
+    for x in 1..=2 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(answer_value(&sim, 1, 1).words, vec![3]);
+    sim.modules.get_mut(&0).expect("the incumbent").behavior = Behavior::Silent;
+    sim.request(1, 4);
+    sim.pump();
+    sim.request(2, 5);
+    sim.pump();
+    assert!(sim.answers[&(1, 2)].is_empty() && sim.answers[&(2, 0)].is_empty(), "held by the hung incumbent\n{}", sim.notes());
+    let stops = |sim: &Sim| sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { seat: 0 })).count();
+    // At the bound (from the first request it held): not yet.
+    sim.advance(1_000_000);
+    assert_eq!(stops(&sim), 0, "{}", sim.notes());
+    sim.advance(1);
+    assert_eq!(stops(&sim), 1, "the hung incumbent's seat stopped\n{}", sim.notes());
+    let notes = sim.notes();
+    assert!(notes.contains("@event slot.serving-hung slot=checksum module=0 request="), "{notes}");
+    assert!(notes.contains("bound_ms=1000 then=restarted"), "{notes}");
+    assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 0, .. })), "restarted");
+    // The request it hung on is answered `Failed` (asked again, it might hang again); the
+    // other is asked again of the restarted module (its state is lost: a fresh sum).
+    assert_eq!(answer_value(&sim, 1, 2), Message::error(ProtocolError::Failed));
+    assert_eq!(answer_value(&sim, 2, 0).words, vec![5]);
+    assert_eq!(sim.m.stats().failed, 1);
+    // It serves on, and is not taken for hung again for the wait before its restart.
+    sim.advance(2_000_000);
+    sim.request(1, 6);
+    sim.pump();
+    assert_eq!(answer_value(&sim, 1, 3).words, vec![11]);
+    assert_eq!(stops(&sim), 1);
+    assert_eq!(sim.m.slot().serving(), 0);
+    assert!(sim.not_answered_once().is_empty());
 }

@@ -54,6 +54,12 @@ pub struct SlotPolicy {
     /// back ([`crate::Trip::Unanswered`]); at least `answer_deadline`, the limit a
     /// challenger's copy is held to.
     pub breaker_unanswered: Ticks,
+    /// How long a *settled* serving module (no warm module to roll back to) may hold a
+    /// request unanswered before its manager takes it for hung, stops it and restarts it as at
+    /// a fault: the request it hung on answered `Failed`, its state lost. `None` (the
+    /// default): never, as a module that is only slow (starved by busier domains) would lose
+    /// its state too; at least `answer_deadline` when set.
+    pub restart_unanswered: Option<Ticks>,
     /// Most challengers installed at once (at least 1).
     pub max_challengers: u8,
     /// Whether a challenger is promoted as soon as its evidence suffices (else it waits,
@@ -64,8 +70,8 @@ pub struct SlotPolicy {
 impl Default for SlotPolicy {
     /// 1,000 agreeing answers, no disagreement, no fault, at most 50 % slower, a minute of
     /// soak, five minutes of rollback window, 100 ms answer deadline, latency judged after 32
-    /// answers, a promoted module hung after 1 s unanswered, two challengers, automatic
-    /// promotion.
+    /// answers, a promoted module hung after 1 s unanswered, a settled one never restarted
+    /// for it, two challengers, automatic promotion.
     fn default() -> SlotPolicy {
         SlotPolicy {
             min_agreeing: 1000,
@@ -77,6 +83,7 @@ impl Default for SlotPolicy {
             answer_deadline: 100_000,
             breaker_latency_samples: 32,
             breaker_unanswered: 1_000_000,
+            restart_unanswered: None,
             max_challengers: 2,
             auto_promote: true,
         }
@@ -103,6 +110,13 @@ pub enum PolicyError {
         /// `answer_deadline`.
         deadline: Ticks,
     },
+    /// `restart_unanswered` is shorter than `answer_deadline`.
+    RestartBelowDeadline {
+        /// `restart_unanswered`.
+        unanswered: Ticks,
+        /// `answer_deadline`.
+        deadline: Ticks,
+    },
     /// `max_challengers` is 0.
     NoChallengers,
 }
@@ -118,6 +132,7 @@ impl PolicyError {
             PolicyError::ZeroAnswerDeadline => "answer_deadline_ms",
             PolicyError::NoBreakerSamples => "breaker_latency_samples",
             PolicyError::UnansweredBelowDeadline { .. } => "breaker_unanswered_ms",
+            PolicyError::RestartBelowDeadline { .. } => "restart_unanswered_ms",
             PolicyError::NoChallengers => "max_challengers",
         }
     }
@@ -134,6 +149,12 @@ impl core::fmt::Display for PolicyError {
             PolicyError::UnansweredBelowDeadline { unanswered, deadline } => write!(
                 f,
                 "{} ms is shorter than answer_deadline_ms {} (a promoted module is held to no less than a challenger's copy)",
+                unanswered / 1000,
+                deadline / 1000
+            ),
+            PolicyError::RestartBelowDeadline { unanswered, deadline } => write!(
+                f,
+                "{} ms is shorter than answer_deadline_ms {} (a serving module is held to no less than a challenger's copy)",
                 unanswered / 1000,
                 deadline / 1000
             ),
@@ -159,6 +180,8 @@ impl SlotPolicy {
             Err(PolicyError::NoBreakerSamples)
         } else if self.breaker_unanswered < self.answer_deadline {
             Err(PolicyError::UnansweredBelowDeadline { unanswered: self.breaker_unanswered, deadline: self.answer_deadline })
+        } else if let Some(unanswered) = self.restart_unanswered.filter(|&t| t < self.answer_deadline) {
+            Err(PolicyError::RestartBelowDeadline { unanswered, deadline: self.answer_deadline })
         } else if self.max_challengers == 0 {
             Err(PolicyError::NoChallengers)
         } else {
@@ -243,6 +266,7 @@ mod tests {
             (SlotPolicy { answer_deadline: 0, ..p() }, "answer_deadline_ms"),
             (SlotPolicy { breaker_latency_samples: 0, ..p() }, "breaker_latency_samples"),
             (SlotPolicy { breaker_unanswered: 99_999, ..p() }, "breaker_unanswered_ms"),
+            (SlotPolicy { restart_unanswered: Some(99_999), ..p() }, "restart_unanswered_ms"),
             (SlotPolicy { max_challengers: 0, ..p() }, "max_challengers"),
         ];
         for (policy, field) in cases {

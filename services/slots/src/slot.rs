@@ -1095,13 +1095,18 @@ impl<E: Equivalence> Slot<E> {
         Ok(out)
     }
 
-    /// During the rollback window, the oldest request the promoted (serving) module has held
-    /// unanswered for longer than [`SlotPolicy::breaker_unanswered`], with how long it has
-    /// waited: the module is taken for hung ([`Trip::Unanswered`]). `None` outside a window,
-    /// or while every request it holds is within the bound.
+    /// The request the serving module has held unanswered the longest, past its bound, with
+    /// how long it has waited: the module is taken for hung. During the rollback window the
+    /// bound is [`SlotPolicy::breaker_unanswered`] and the promoted module is then rolled back
+    /// ([`Slot::unanswered`], [`Trip::Unanswered`]); outside it, [`SlotPolicy::restart_unanswered`]
+    /// (if set) and the settled serving module is stopped and restarted as at a fault
+    /// ([`Slot::faulted`]). `None` while every request it holds is within the bound, or
+    /// outside a window without `restart_unanswered`.
     pub fn overdue_serving(&self, now: Ticks) -> Option<(RequestId, Ticks)> {
-        self.window?;
-        let bound = self.policy.breaker_unanswered;
+        let bound = match self.window {
+            Some(_) => self.policy.breaker_unanswered,
+            None => self.policy.restart_unanswered?,
+        };
         self.exchanges[..self.live]
             .iter()
             .filter(|e| e.serving == self.serving && e.served.is_none())

@@ -451,8 +451,7 @@ fn a_fault_after_promotion_rolls_back_and_no_request_is_lost() {
 }
 
 /// A promoted module that holds a request past `breaker_unanswered` without faulting is
-/// found by `overdue_serving` (the oldest such request, not before the bound, only during
-/// the window); `unanswered` rolls back as at a fault: the warm incumbent's answer delivered,
+/// found by `overdue_serving` (the oldest such request, not before the bound); `unanswered` rolls back as at a fault: the warm incumbent's answer delivered,
 /// the request it has not answered reissued to it, nothing answered twice.
 #[test]
 fn a_promoted_module_holding_a_request_past_the_bound_is_taken_for_hung_and_rolled_back() {
@@ -471,14 +470,15 @@ fn a_promoted_module_holding_a_request_past_the_bound_is_taken_for_hung_and_roll
     rolled_back(&out, c, Reason::CircuitBreaker(Trip::Unanswered { request: first.request, waited: 180 }));
     assert_eq!(out.deliver, [Delivery { request: first.request, answer: b"one".to_vec() }]);
     assert!(out.reissue.is_empty(), "the warm incumbent's copy of the second is awaited: {:?}", out.reissue);
-    assert_eq!(s.overdue_serving(10_000), None, "no window any more");
+    assert_eq!(s.overdue_serving(10_000), None, "no window any more (and no restart_unanswered)");
     assert_eq!(s.answer(second.request, Responder::Module(ORIGINAL_INCUMBENT), b"two", 201).0, Answered::Deliver);
     assert_eq!(s.answer(first.request, Responder::Module(c), b"one", 202).0, Answered::Unexpected, "never answered twice");
     assert_eq!(s.counters().delivered, 2);
 }
 
 /// A promoted module that answers within the bound is never taken for hung, however many
-/// requests it has served; a settled slot has no such check.
+/// requests it has served; once settled, only `restart_unanswered` (unset by default) takes
+/// it for hung (its manager then restarts it as at a fault).
 #[test]
 fn a_promoted_module_answering_within_the_bound_is_not_taken_for_hung() {
     let (mut s, c) = promoted();
@@ -491,8 +491,24 @@ fn a_promoted_module_answering_within_the_bound_is_not_taken_for_hung() {
     }
     let _ = s.tick(2000);
     assert_eq!(s.module(c).map(|m| m.state), Some(State::Settled));
-    let _ = s.request(2000);
-    assert_eq!(s.overdue_serving(1_000_000), None, "settled: no window");
+    let held = s.request(2000);
+    assert_eq!(s.overdue_serving(1_000_000), None, "settled, no restart_unanswered: {held:?}");
+}
+
+/// With `restart_unanswered` set, a settled serving module (here the incumbent, before any
+/// promotion) holding a request past it is taken for hung (its manager restarts it); not
+/// at the bound, and the oldest request it holds.
+#[test]
+fn a_settled_serving_module_is_taken_for_hung_only_past_restart_unanswered() {
+    let mut s = slot(SlotPolicy { restart_unanswered: Some(300), ..policy() });
+    let first = s.request(2000);
+    let _ = s.request(2100);
+    assert_eq!(s.overdue_serving(2300), None, "at the bound: not yet");
+    assert_eq!(s.overdue_serving(2301), Some((first.request, 301)));
+    assert_eq!(s.overdue_serving(2450), Some((first.request, 450)), "the oldest, not the latest");
+    let _ = s.answer(first.request, Responder::Module(ORIGINAL_INCUMBENT), b"one", 2451);
+    assert_eq!(s.overdue_serving(2400), None, "the second at the bound");
+    assert_eq!(s.overdue_serving(2401).map(|(_, waited)| waited), Some(301), "the second past it");
 }
 
 #[test]

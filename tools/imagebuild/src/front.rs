@@ -899,6 +899,7 @@ impl<'f> Front<'f> {
                     "answer_deadline_ms",
                     "breaker_latency_samples",
                     "breaker_unanswered_ms",
+                    "restart_unanswered_ms",
                     "auto_promote",
                 ],
             )?;
@@ -912,6 +913,7 @@ impl<'f> Front<'f> {
             // Unset: the default, or the answer deadline if that is longer.
             policy.breaker_unanswered =
                 self.ms(&p, "breaker_unanswered_ms")?.unwrap_or(defaults.breaker_unanswered.max(policy.answer_deadline));
+            policy.restart_unanswered = self.ms(&p, "restart_unanswered_ms")?;
             policy.auto_promote = self.opt_bool(&p, "auto_promote")?.unwrap_or(defaults.auto_promote);
         }
         policy.rollback_window = self.ms(&t, "rollback_window_ms")?.unwrap_or(defaults.rollback_window);

@@ -133,6 +133,8 @@ fn slot() -> impl Strategy<Value = Slot> {
                 answer_deadline: min_soak / 2,
                 breaker_latency_samples: min_agreeing / 3,
                 breaker_unanswered: rollback_window / 5,
+                // Set in half the cases (its encoding both ways), never below the deadline.
+                restart_unanswered: (max_faults % 2 == 1).then_some(rollback_window.max(min_soak)),
                 max_challengers,
                 auto_promote,
             }

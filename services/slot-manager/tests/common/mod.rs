@@ -359,6 +359,7 @@ pub fn policy() -> SlotPolicy {
         answer_deadline: 100_000,
         breaker_latency_samples: 1000,
         breaker_unanswered: 1_000_000,
+        restart_unanswered: None,
         max_challengers: 2,
         auto_promote: false,
     }
