@@ -1889,6 +1889,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.process(out);
     }
 
+    /// The copies of `requests` that `seat` held and will not run (dropped for an import,
+    /// [`Manager::bring_up_to_date`]) are settled with the slot as not compared, as
+    /// [`Manager::copy_skipped`] of each in turn would, in one call ([`Slot::copies_skipped`]:
+    /// one pass over the exchanges in place of one per copy; since `slots45`).
+    ///
+    /// [`Slot::copies_skipped`]: tileos_slots::Slot::copies_skipped
+    fn copies_skipped(&mut self, seat: usize, requests: &[RequestId]) {
+        let responder = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(module)) => Responder::Module(module),
+            Some(Role::Replica) => Responder::Replica,
+            _ => return,
+        };
+        let out = self.slot.copies_skipped(requests, responder, self.message_at);
+        self.process(out);
+    }
+
     /// Whether `seat` runs the warm module (the previous incumbent during a rollback window).
     fn is_warm_seat(&self, seat: usize) -> bool {
         matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Module(m)) if self.slot.warm() == Some(m))
@@ -1991,10 +2007,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.catching_up = false;
         }
         self.journal_merge(seat, &mut held);
-        for (id, _) in &held {
-            self.stats.skipped += 1;
-            self.copy_skipped(seat, *id);
-        }
+        self.stats.skipped += held.len() as u64;
+        let ids: Vec<RequestId> = held.iter().map(|(id, _)| *id).collect();
+        self.copies_skipped(seat, &ids);
         let Some(s) = self.seats.get_mut(seat) else { return };
         if !matches!(s.role, Role::Module(_)) {
             return;

@@ -1040,6 +1040,90 @@ impl<E: Equivalence> Slot<E> {
         out
     }
 
+    /// [`Slot::copy_skipped`] of each of `requests` from `from`, in the order given, with
+    /// the same outcome and the same slot after it (host property test
+    /// `skipping_a_batch_records_exactly_what_skipping_each_records`), in one pass: each
+    /// `copy_skipped` ends with [`Slot::finish`], whose walk of the live exchanges and
+    /// recycling of the finished one (the later live ones moved down over it) made a run of
+    /// `n` skipped copies `n` × the exchanges in flight (the slot manager's catch-up of a
+    /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass only
+    /// when `finish` would do nothing else (no challenger to judge again, no module to
+    /// forget, no finished exchange left live); otherwise each is skipped in turn.
+    pub fn copies_skipped(&mut self, requests: &[RequestId], from: Responder, now: Ticks) -> Outcome {
+        let noise = self.comparator == Comparator::NoiseCancelled;
+        let judged = self.modules.iter().any(|m| {
+            (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final()
+        });
+        if judged || self.exchanges[..self.live].iter().any(Exchange::done) {
+            let mut out = Outcome::default();
+            for &request in requests {
+                let more = self.copy_skipped(request, from, now);
+                out.transitions.extend(more.transitions);
+                out.deliver.extend(more.deliver);
+                out.reissue.extend(more.reissue);
+            }
+            return out;
+        }
+        let speaks_for = match from {
+            Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => Some(self.serving),
+            Responder::Module(id) => Some(id),
+            Responder::Replica => None,
+        };
+        let counted = speaks_for.and_then(|id| self.find(id)).filter(|&i| {
+            matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
+        });
+        // Nothing moves until the end, so each exchange is found as `copy_skipped` finds it
+        // (one already finished here has no copy awaited, as one recycled is not found).
+        let mut finished = Vec::new();
+        for &request in requests {
+            let Some(x) = self.exchange_of(request) else { continue };
+            let exchange = &mut self.exchanges[x];
+            let Some(p) = exchange.awaited(from) else { continue };
+            exchange.settle(p);
+            if exchange.done() {
+                finished.push(x);
+            }
+            self.counters.skipped += 1;
+            if let Some(i) = counted {
+                self.modules[i].evidence_mut().record_skipped();
+            }
+        }
+        self.recycle_all(&finished);
+        Outcome::default()
+    }
+
+    /// The live exchanges at `finished` (distinct, each done) recycled as [`Slot::recycle`]
+    /// of each in that order leaves them: the others in order, then the recycled ones, the
+    /// last first, then the older spares, at most [`SPARE_EXCHANGES`] of them; in one pass.
+    fn recycle_all(&mut self, finished: &[usize]) {
+        if finished.is_empty() {
+            return;
+        }
+        let live = self.live;
+        let mut rank: Vec<Option<usize>> = core::iter::repeat_n(None, live).collect();
+        for (k, &x) in finished.iter().enumerate() {
+            if let Some(r) = rank.get_mut(x) {
+                *r = Some(k);
+            }
+        }
+        let mut kept = Vec::with_capacity(self.exchanges.len());
+        let mut recycled = Vec::with_capacity(finished.len());
+        let mut spares = Vec::new();
+        for (x, exchange) in core::mem::take(&mut self.exchanges).into_iter().enumerate() {
+            match rank.get(x) {
+                Some(Some(k)) => recycled.push((*k, exchange)),
+                Some(None) => kept.push(exchange),
+                None => spares.push(exchange),
+            }
+        }
+        recycled.sort_unstable_by_key(|(k, _)| core::cmp::Reverse(*k));
+        self.live = kept.len();
+        kept.extend(recycled.into_iter().map(|(_, exchange)| exchange));
+        kept.extend(spares);
+        kept.truncate(self.live + SPARE_EXCHANGES);
+        self.exchanges = kept;
+    }
+
     /// The clock advanced: mirrored copies past their deadline count as timeouts, the rollback
     /// window may close, and soaking challengers may become promotable.
     pub fn tick(&mut self, now: Ticks) -> Outcome {
