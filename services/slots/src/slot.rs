@@ -1048,13 +1048,16 @@ impl<E: Equivalence> Slot<E> {
     /// `n` skipped copies `n` × the exchanges in flight (the slot manager's catch-up of a
     /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass only
     /// when `finish` would do nothing else (no challenger to judge again, no module to
-    /// forget, no finished exchange left live); otherwise each is skipped in turn.
+    /// forget); otherwise each is skipped in turn.
     pub fn copies_skipped(&mut self, requests: &[RequestId], from: Responder, now: Ticks) -> Outcome {
         let noise = self.comparator == Comparator::NoiseCancelled;
         let judged = self.modules.iter().any(|m| {
             (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final()
         });
-        if judged || self.exchanges[..self.live].iter().any(Exchange::done) {
+        // Every event ends with the finished exchanges recycled: the first `copy_skipped`'s
+        // `finish` recycles only the exchange it finished.
+        debug_assert!(!self.exchanges[..self.live].iter().any(Exchange::done), "a finished exchange is live");
+        if judged {
             let mut out = Outcome::default();
             for &request in requests {
                 let more = self.copy_skipped(request, from, now);
