@@ -1046,18 +1046,15 @@ impl<E: Equivalence> Slot<E> {
     /// `copy_skipped` ends with [`Slot::finish`], whose walk of the live exchanges and
     /// recycling of the finished one (the later live ones moved down over it) made a run of
     /// `n` skipped copies `n` × the exchanges in flight (the slot manager's catch-up of a
-    /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass only
-    /// when `finish` would do nothing else (no challenger to judge again, no module to
-    /// forget); otherwise each is skipped in turn.
+    /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass when
+    /// `requests` are in request order and `finish` would do nothing else (no challenger to
+    /// judge again, no module to forget); otherwise each is skipped in turn.
     pub fn copies_skipped(&mut self, requests: &[RequestId], from: Responder, now: Ticks) -> Outcome {
         let noise = self.comparator == Comparator::NoiseCancelled;
         let judged = self.modules.iter().any(|m| {
             (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final()
         });
-        // Every event ends with the finished exchanges recycled: the first `copy_skipped`'s
-        // `finish` recycles only the exchange it finished.
-        debug_assert!(!self.exchanges[..self.live].iter().any(Exchange::done), "a finished exchange is live");
-        if judged {
+        if judged || !requests.is_sorted() {
             let mut out = Outcome::default();
             for &request in requests {
                 let more = self.copy_skipped(request, from, now);
@@ -1067,6 +1064,9 @@ impl<E: Equivalence> Slot<E> {
             }
             return out;
         }
+        // Every event ends with the finished exchanges recycled, so the exchanges done below
+        // are the ones these copies finished, in request order.
+        debug_assert!(!self.exchanges[..self.live].iter().any(Exchange::done), "a finished exchange is live");
         let speaks_for = match from {
             Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => Some(self.serving),
             Responder::Module(id) => Some(id),
@@ -1076,55 +1076,43 @@ impl<E: Equivalence> Slot<E> {
             matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
         });
         // Nothing moves until the end, so each exchange is found as `copy_skipped` finds it
-        // (one already finished here has no copy awaited, as one recycled is not found).
-        let mut finished = Vec::new();
+        // (one finished here has no copy awaited, as one recycled is not found).
+        let (mut skipped, mut finished) = (0u64, false);
         for &request in requests {
             let Some(x) = self.exchange_of(request) else { continue };
             let exchange = &mut self.exchanges[x];
             let Some(p) = exchange.awaited(from) else { continue };
             exchange.settle(p);
-            if exchange.done() {
-                finished.push(x);
-            }
-            self.counters.skipped += 1;
-            if let Some(i) = counted {
-                self.modules[i].evidence_mut().record_skipped();
-            }
+            finished |= exchange.done();
+            skipped += 1;
         }
-        self.recycle_all(&finished);
+        self.counters.skipped += skipped;
+        if let Some(i) = counted
+            && skipped > 0
+        {
+            self.modules[i].evidence_mut().record_skipped_many(skipped);
+        }
+        if finished {
+            self.recycle_done();
+        }
         Outcome::default()
     }
 
-    /// The live exchanges at `finished` (distinct, each done) recycled as [`Slot::recycle`]
-    /// of each in that order leaves them: the others in order, then the recycled ones, the
-    /// last first, then the older spares, at most [`SPARE_EXCHANGES`] of them; in one pass.
-    fn recycle_all(&mut self, finished: &[usize]) {
-        if finished.is_empty() {
-            return;
-        }
-        let live = self.live;
-        let mut rank: Vec<Option<usize>> = core::iter::repeat_n(None, live).collect();
-        for (k, &x) in finished.iter().enumerate() {
-            if let Some(r) = rank.get_mut(x) {
-                *r = Some(k);
+    /// The live exchanges that are done, finished in request order, recycled as
+    /// [`Slot::recycle`] of each in that order leaves them (the others in order, then the
+    /// recycled ones, the last first, then the older spares, at most [`SPARE_EXCHANGES`] of
+    /// them), in place: each kept exchange moved down once, the recycled ones sorted.
+    fn recycle_done(&mut self) {
+        let mut kept = 0;
+        for x in 0..self.live {
+            if !self.exchanges[x].done() {
+                self.exchanges.swap(kept, x);
+                kept += 1;
             }
         }
-        let mut kept = Vec::with_capacity(self.exchanges.len());
-        let mut recycled = Vec::with_capacity(finished.len());
-        let mut spares = Vec::new();
-        for (x, exchange) in core::mem::take(&mut self.exchanges).into_iter().enumerate() {
-            match rank.get(x) {
-                Some(Some(k)) => recycled.push((*k, exchange)),
-                Some(None) => kept.push(exchange),
-                None => spares.push(exchange),
-            }
-        }
-        recycled.sort_unstable_by_key(|(k, _)| core::cmp::Reverse(*k));
-        self.live = kept.len();
-        kept.extend(recycled.into_iter().map(|(_, exchange)| exchange));
-        kept.extend(spares);
-        kept.truncate(self.live + SPARE_EXCHANGES);
-        self.exchanges = kept;
+        self.exchanges[kept..self.live].sort_unstable_by_key(|e| core::cmp::Reverse(e.request));
+        self.live = kept;
+        self.exchanges.truncate(kept + SPARE_EXCHANGES);
     }
 
     /// The clock advanced: mirrored copies past their deadline count as timeouts, the rollback
