@@ -1051,9 +1051,10 @@ impl<E: Equivalence> Slot<E> {
     /// judge again, no module to forget); otherwise each is skipped in turn.
     pub fn copies_skipped(&mut self, requests: &[RequestId], from: Responder, now: Ticks) -> Outcome {
         let noise = self.comparator == Comparator::NoiseCancelled;
-        let judged = self.modules.iter().any(|m| {
-            (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final()
-        });
+        let judged = self
+            .modules
+            .iter()
+            .any(|m| (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final());
         if judged || !requests.is_sorted() {
             let mut out = Outcome::default();
             for &request in requests {
@@ -1072,9 +1073,9 @@ impl<E: Equivalence> Slot<E> {
             Responder::Module(id) => Some(id),
             Responder::Replica => None,
         };
-        let counted = speaks_for.and_then(|id| self.find(id)).filter(|&i| {
-            matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable)
-        });
+        let counted = speaks_for
+            .and_then(|id| self.find(id))
+            .filter(|&i| matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable));
         // Nothing moves until the end, so each exchange is found as `copy_skipped` finds it
         // (one finished here has no copy awaited, as one recycled is not found).
         let (mut skipped, mut finished) = (0u64, false);
