@@ -1020,7 +1020,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.released.drain(..n);
     }
 
-    /// The most journal entries [`Manager::released`] holds: as many as a journal holds at
+    /// The most journal entries kept for [`Manager::release_step`]: as many as a journal holds at
     /// most ((`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1), so the messages kept are at
     /// most twice a journal's. A glue that never steps (a tile that never idles) releases
     /// the excess at once, as before `slots45`.
