@@ -53,8 +53,12 @@ pub const DEFERRED_BOUND: Ticks = 100_000;
 /// payload's content hash while verifying, the whole bundle's for a refused bundle's log entry.
 /// SHA-256 costs ≈ 50 guest instructions a byte in the slot manager (software, no SIMD): a
 /// 2 KiB step was ≈ 110,000 (`slots37`'s per-phase figures; 8 KiB before session 22), so a
-/// step of this is ≈ 30,000 (a client arriving during it waits for it).
-pub const INSTALL_HASH_STEP: usize = 512;
+/// step of this is ≈ 15,000 (a client arriving during it waits for it). 256 since `slots45`
+/// (512 before, ≈ 28,000 a step: the 96 KiB install's longest `verify` steps were
+/// 48,636–51,772 in three bench runs, ≈ 20,000 above the others, not explained: a step's
+/// span holds the work of any domain that preempts it, the steps running at the glue's
+/// background priority).
+pub const INSTALL_HASH_STEP: usize = 256;
 
 /// SHA-256 computations of the update log's tree per deferred hashing step
 /// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
