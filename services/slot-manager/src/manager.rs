@@ -706,9 +706,10 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// The requests' messages of journal entries no longer needed (covered by an import
     /// whose state arrived, or a seat's journal cleared), released [`RELEASE_PER_STEP`] at a
     /// time by the glue's [`Manager::release_step`] when nothing else waits, so that a
-    /// journal's release (up to ≈ 190 messages, ≈ 85,000 instructions) is in no message's
-    /// busy span (since `slots45`). At most [`Manager::release_bound`]: beyond it the oldest
-    /// are released at once.
+    /// journal's release (up to (`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1 messages,
+    /// 161 at a `queue_limit` of 32: ≈ 70,000 instructions) is in no message's busy span
+    /// (since `slots45`). At most [`Manager::release_bound`]: beyond it the oldest are
+    /// released at once.
     released: VecDeque<Rc<Message>>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
