@@ -53,8 +53,12 @@ pub const DEFERRED_BOUND: Ticks = 100_000;
 /// payload's content hash while verifying, the whole bundle's for a refused bundle's log entry.
 /// SHA-256 costs ≈ 50 guest instructions a byte in the slot manager (software, no SIMD): a
 /// 2 KiB step was ≈ 110,000 (`slots37`'s per-phase figures; 8 KiB before session 22), so a
-/// step of this is ≈ 30,000 (a client arriving during it waits for it).
-pub const INSTALL_HASH_STEP: usize = 512;
+/// step of this is ≈ 15,000 (a client arriving during it waits for it). 256 since `slots45`
+/// (512 before, ≈ 28,000 a step: the 96 KiB install's longest `verify` steps were
+/// 48,636–51,772 in three bench runs, ≈ 20,000 above the others, not explained: a step's
+/// span holds the work of any domain that preempts it, the steps running at the glue's
+/// background priority).
+pub const INSTALL_HASH_STEP: usize = 256;
 
 /// SHA-256 computations of the update log's tree per deferred hashing step
 /// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
@@ -205,6 +209,11 @@ fn answer_digest(label: u64, words: &[u64]) -> u64 {
 /// warm module is brought up to date instead, in `queue_limit`s (docs/slots.md, "The warm
 /// module's journal").
 pub const JOURNAL_LIMIT_QUEUES: usize = 2;
+
+/// Journal entries released (their requests' messages dropped) per
+/// [`Manager::release_step`]: a message freed is ≈ 450 guest instructions in the slot
+/// manager (two frees in its linked-list heap), so a step is ≈ 7,000 (since `slots45`).
+pub const RELEASE_PER_STEP: usize = 16;
 
 /// What runs in a seat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -694,6 +703,14 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// [`Manager::deferred`] does no more until the next one, so that no busy span holds
     /// two such steps.
     entry_step_done: bool,
+    /// The requests' messages of journal entries no longer needed (covered by an import
+    /// whose state arrived, or a seat's journal cleared), released [`RELEASE_PER_STEP`] at a
+    /// time by the glue's [`Manager::release_step`] when nothing else waits, so that a
+    /// journal's release (up to (`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1 messages,
+    /// 161 at a `queue_limit` of 32: ≈ 70,000 instructions) is in no message's busy span
+    /// (since `slots45`). At most [`Manager::release_bound`]: beyond it the oldest are
+    /// released at once.
+    released: VecDeque<Rc<Message>>,
     /// The bytes of the module answer being handled (kept: [`ANSWER_BYTES`] allocated once).
     answer_bytes: Vec<u8>,
     /// The answer being delivered, as a message (kept likewise: [`Manager::deliver`]).
@@ -856,6 +873,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             hand_rollback: None,
             entry_step_done: false,
             logged_promotion: None,
+            released: VecDeque::new(),
             answer_bytes: Vec::with_capacity(ANSWER_BYTES),
             answer_message: Message { label: 0, words: Vec::with_capacity(crate::MAX_WORDS) },
             messages: Vec::with_capacity(KEPT_MESSAGES),
@@ -986,6 +1004,41 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// requests its state misses, 0 when there is no warm module.
     pub fn journal_entries(&self) -> usize {
         self.slot.warm().and_then(|w| self.seat_of(Role::Module(w))).and_then(|seat| self.seats.get(seat)).map_or(0, |s| s.journal.len())
+    }
+
+    /// Journal entries waiting for [`Manager::release_step`].
+    pub fn released_entries(&self) -> usize {
+        self.released.len()
+    }
+
+    /// Whether journal entries wait for [`Manager::release_step`] (the glue then polls for
+    /// a message before it waits, and steps if none is there and no client request is in
+    /// flight, as for an install's steps).
+    pub fn release_pending(&self) -> bool {
+        !self.released.is_empty()
+    }
+
+    /// Releases up to [`RELEASE_PER_STEP`] of the journal entries no longer needed (their
+    /// requests' messages dropped), oldest first.
+    pub fn release_step(&mut self) {
+        let n = RELEASE_PER_STEP.min(self.released.len());
+        self.released.drain(..n);
+    }
+
+    /// The most journal entries kept for [`Manager::release_step`]: as many as a journal holds at
+    /// most ((`JOURNAL_LIMIT_QUEUES` + 3) × `queue_limit` + 1), so the messages kept are at
+    /// most twice a journal's. A glue that never steps (a tile that never idles) releases
+    /// the excess at once, as before `slots45`.
+    fn release_bound(&self) -> usize {
+        (JOURNAL_LIMIT_QUEUES + 3) * self.config.queue_limit.max(1) + 1
+    }
+
+    /// The messages of journal entries no longer needed are kept for
+    /// [`Manager::release_step`], up to [`Manager::release_bound`].
+    fn release_later(&mut self, entries: impl Iterator<Item = (RequestId, Rc<Message>, Option<u64>)>) {
+        self.released.extend(entries.map(|(_, message, _)| message));
+        let excess = self.released.len().saturating_sub(self.release_bound());
+        self.released.drain(..excess);
     }
 
     /// The seats of the three N-version lineage positions.
@@ -1901,6 +1954,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.process(out);
     }
 
+    /// The copies of `requests` that `seat` held and will not run (dropped for an import,
+    /// [`Manager::bring_up_to_date`]) are settled with the slot as not compared, as
+    /// [`Manager::copy_skipped`] of each in turn would, in one call ([`Slot::copies_skipped`]:
+    /// one pass over the exchanges in place of one per copy; since `slots45`).
+    ///
+    /// [`Slot::copies_skipped`]: tileos_slots::Slot::copies_skipped
+    fn copies_skipped(&mut self, seat: usize, requests: &[RequestId]) {
+        let responder = match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(module)) => Responder::Module(module),
+            Some(Role::Replica) => Responder::Replica,
+            _ => return,
+        };
+        let out = self.slot.copies_skipped(requests, responder, self.message_at);
+        self.process(out);
+    }
+
     /// Whether `seat` runs the warm module (the previous incumbent during a rollback window).
     fn is_warm_seat(&self, seat: usize) -> bool {
         matches!(self.seats.get(seat).map(|s| s.role), Some(Role::Module(m)) if self.slot.warm() == Some(m))
@@ -2003,10 +2072,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.catching_up = false;
         }
         self.journal_merge(seat, &mut held);
-        for (id, _) in &held {
-            self.stats.skipped += 1;
-            self.copy_skipped(seat, *id);
-        }
+        self.stats.skipped += held.len() as u64;
+        let ids: Vec<RequestId> = held.iter().map(|(id, _)| *id).collect();
+        self.copies_skipped(seat, &ids);
         let Some(s) = self.seats.get_mut(seat) else { return };
         if !matches!(s.role, Role::Module(_)) {
             return;
@@ -2027,9 +2095,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// The state of import `transfer` of `seat` arrived: the import is in the module's hands
     /// now (it is applied unless the module itself fails, and then there is nothing to
-    /// restore), so the journal entries it covers are dropped, and so are the older imports
-    /// still queued for the seat (this state is newer and covers them). A restored module
-    /// waiting for it replays what no import covers.
+    /// restore), so the journal entries it covers leave the journal (their messages are
+    /// released in later steps, [`Manager::release_step`]: freed here they were most of this
+    /// message's busy span, ≈ 24,000 for 54 entries on a booted tile, `slots45`), and so
+    /// are the older imports still queued for the seat (this state is newer and covers
+    /// them). A restored module waiting for it replays what no import covers.
     fn journal_state_arrived(&mut self, seat: usize, transfer: u64) {
         let Some(s) = self.seats.get_mut(seat) else { return };
         let Some((t, covered)) = s.journal_import else { return };
@@ -2038,7 +2108,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         s.journal_import = None;
         let covered = covered.min(s.journal.len());
-        s.journal.drain(..covered);
+        let rest = s.journal.split_off(covered);
+        let entries = core::mem::replace(&mut s.journal, rest);
+        self.release_later(entries.into_iter());
+        let Some(s) = self.seats.get_mut(seat) else { return };
         if let Some(at) = s.queue.iter().position(|job| matches!(job, Job::Import { transfer: x, .. } if *x == transfer)) {
             let mut k = 0;
             s.queue.retain(|job| {
@@ -2867,7 +2940,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         s.diverged = false;
         s.catching_up = false;
         (s.missed, s.in_step, s.import_covers) = (0, 0, 0);
-        s.journal.clear();
+        let entries = core::mem::take(&mut s.journal);
         s.journal_import = None;
         s.schedule = None;
         let handing = s.handing.take();
@@ -2875,6 +2948,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.generation += 1;
         let mut jobs: Vec<Job> = s.current.take().into_iter().collect();
         jobs.extend(s.queue.drain(..));
+        self.release_later(entries.into_iter());
         if let Some((requests, restored)) = handing {
             // It stopped before answering them all: the restored module serves the rest
             // (with the state it has), each in its place among the requests it was sent

@@ -9,7 +9,7 @@ use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{self, RefusalKind, Request, Response};
 use tileos_protocol::supervisor::{Request as SeatRequest, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
-use tileos_slot_manager::{Access, Message, NVersionConfig, dev_keys};
+use tileos_slot_manager::{Access, Message, NVersionConfig, RELEASE_PER_STEP, dev_keys};
 use tileos_slots::{SlotPolicy, State};
 use tileos_update_log::{EventKind, ModuleRef, UpdateEvent};
 
@@ -2463,6 +2463,53 @@ fn a_journal_that_would_overflow_brings_the_warm_module_up_to_date_instead() {
         sums.send(&mut sim, 1);
     }
     sums.check(&sim, "after overflow imports and a fault rollback");
+}
+
+#[test]
+fn the_entries_a_journal_import_covers_are_released_in_bounded_steps_after_its_state() {
+    // A warm module 16 times slower than the client: imports again and again. The state's
+    // arrival takes the entries it covers out of the journal, but their messages are released
+    // by later steps of RELEASE_PER_STEP each when nothing waits (freed in the state's own
+    // handling they were most of its busy span, `slots45`): with the steps held, they wait,
+    // never more than a journal's most, (JOURNAL_LIMIT_QUEUES + 3) x queue_limit (16) + 1;
+    // released, every request is still answered once and right.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for _ in 0..6 {
+        sums.send(&mut sim, 1);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    let warm = sim.m.seat_of_module(sim.m.slot().warm().unwrap()).unwrap();
+    sim.paused.insert(warm);
+    sim.hold_steps = true;
+    let mut most = 0;
+    for n in 0..400u64 {
+        sums.send(&mut sim, 1);
+        if (n + 1).is_multiple_of(16) {
+            sim.serve_paused(warm, 1);
+        }
+        most = most.max(sim.m.released_entries());
+        assert!(sim.m.released_entries() <= 5 * 16 + 1, "released {}", sim.m.released_entries());
+    }
+    assert!(sim.m.stats().journal_imports >= 3, "{}", sim.notes());
+    assert!(most > RELEASE_PER_STEP, "no state's entries waited for release: {most}\n{}", sim.notes());
+    // One step releases RELEASE_PER_STEP, no more.
+    let before = sim.m.released_entries();
+    if before > RELEASE_PER_STEP {
+        sim.m.release_step();
+        assert_eq!(sim.m.released_entries(), before - RELEASE_PER_STEP);
+    }
+    sim.hold_steps = false;
+    sim.paused.clear();
+    sim.pump();
+    assert_eq!(sim.m.released_entries(), 0);
+    assert!(sim.release_steps > 0);
+    for _ in 0..20 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after imports whose entries were released in steps");
 }
 
 #[test]

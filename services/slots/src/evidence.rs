@@ -229,6 +229,11 @@ impl Evidence {
         self.skipped = self.skipped.saturating_add(1);
     }
 
+    /// Counts `n` requests whose copies were skipped.
+    pub(crate) fn record_skipped_many(&mut self, n: u64) {
+        self.skipped = self.skipped.saturating_add(n);
+    }
+
     /// Counts a fault.
     pub(crate) fn record_fault(&mut self) {
         self.faults = self.faults.saturating_add(1);

@@ -1040,6 +1040,82 @@ impl<E: Equivalence> Slot<E> {
         out
     }
 
+    /// [`Slot::copy_skipped`] of each of `requests` from `from`, in the order given, with
+    /// the same outcome and the same slot after it (host property test
+    /// `skipping_a_batch_records_exactly_what_skipping_each_records`), in one pass: each
+    /// `copy_skipped` ends with [`Slot::finish`], whose walk of the live exchanges and
+    /// recycling of the finished one (the later live ones moved down over it) made a run of
+    /// `n` skipped copies `n` × the exchanges in flight (the slot manager's catch-up of a
+    /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass when
+    /// `requests` are in request order and `finish` would do nothing else (no challenger to
+    /// judge again, no module to forget); otherwise each is skipped in turn.
+    pub fn copies_skipped(&mut self, requests: &[RequestId], from: Responder, now: Ticks) -> Outcome {
+        let noise = self.comparator == Comparator::NoiseCancelled;
+        let judged = self
+            .modules
+            .iter()
+            .any(|m| (matches!(m.view.state, State::Shadowing | State::Promotable) && (m.rejudge || noise)) || m.view.state.is_final());
+        if judged || !requests.is_sorted() {
+            let mut out = Outcome::default();
+            for &request in requests {
+                let more = self.copy_skipped(request, from, now);
+                out.transitions.extend(more.transitions);
+                out.deliver.extend(more.deliver);
+                out.reissue.extend(more.reissue);
+            }
+            return out;
+        }
+        // Every event ends with the finished exchanges recycled, so the exchanges done below
+        // are the ones these copies finished, in request order.
+        debug_assert!(!self.exchanges[..self.live].iter().any(Exchange::done), "a finished exchange is live");
+        let speaks_for = match from {
+            Responder::Module(id) if self.window.is_some_and(|w| w.warm == id) => Some(self.serving),
+            Responder::Module(id) => Some(id),
+            Responder::Replica => None,
+        };
+        let counted = speaks_for
+            .and_then(|id| self.find(id))
+            .filter(|&i| matches!(self.modules[i].view.state, State::Promoted | State::Installed | State::Shadowing | State::Promotable));
+        // Nothing moves until the end, so each exchange is found as `copy_skipped` finds it
+        // (one finished here has no copy awaited, as one recycled is not found).
+        let (mut skipped, mut finished) = (0u64, false);
+        for &request in requests {
+            let Some(x) = self.exchange_of(request) else { continue };
+            let exchange = &mut self.exchanges[x];
+            let Some(p) = exchange.awaited(from) else { continue };
+            exchange.settle(p);
+            finished |= exchange.done();
+            skipped += 1;
+        }
+        self.counters.skipped += skipped;
+        if let Some(i) = counted
+            && skipped > 0
+        {
+            self.modules[i].evidence_mut().record_skipped_many(skipped);
+        }
+        if finished {
+            self.recycle_done();
+        }
+        Outcome::default()
+    }
+
+    /// The live exchanges that are done, finished in request order, recycled as
+    /// [`Slot::recycle`] of each in that order leaves them (the others in order, then the
+    /// recycled ones, the last first, then the older spares, at most [`SPARE_EXCHANGES`] of
+    /// them), in place: each kept exchange moved down once, the recycled ones sorted.
+    fn recycle_done(&mut self) {
+        let mut kept = 0;
+        for x in 0..self.live {
+            if !self.exchanges[x].done() {
+                self.exchanges.swap(kept, x);
+                kept += 1;
+            }
+        }
+        self.exchanges[kept..self.live].sort_unstable_by_key(|e| core::cmp::Reverse(e.request));
+        self.live = kept;
+        self.exchanges.truncate(kept + SPARE_EXCHANGES);
+    }
+
     /// The clock advanced: mirrored copies past their deadline count as timeouts, the rollback
     /// window may close, and soaking challengers may become promotable.
     pub fn tick(&mut self, now: Ticks) -> Outcome {

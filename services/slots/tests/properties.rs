@@ -682,3 +682,160 @@ fn exchanges_after_one_that_finished_out_of_order_are_found_below_their_index() 
     }
     assert_eq!(narrow.module(c).unwrap().evidence.agreeing, 5);
 }
+
+/// One event of `skipping_a_batch_records_exactly_what_skipping_each_records`.
+#[derive(Clone, Debug)]
+enum SkipEvent {
+    /// A request; its serving answer now or never (left in flight), and its copies answered
+    /// (agreeing) or not.
+    Request { served: bool, copies_answered: bool },
+    /// A copy of each of these (as offsets back from the newest request; the last `extra`
+    /// numbers past it too, never made) skipped for the module at this index of the table's
+    /// (or the replica), in that order: in one batch on one slot, one by one on the other.
+    Skip { back: Vec<u64>, responder: usize, extra: u64 },
+    /// The same for the last `n` requests, oldest first or newest first.
+    SkipRun { n: u64, responder: usize, newest_first: bool },
+    /// `n` requests served at once, their copies not answered.
+    Burst(u64),
+    /// A challenger installed and started.
+    Install,
+    /// The last mirrored challenger promoted by force (a rollback window opens).
+    Promote,
+    /// A rollback.
+    Rollback,
+    /// The first mirrored module faults.
+    Fault,
+    /// The clock advances by this much and ticks.
+    Tick(u64),
+}
+
+fn skip_event() -> impl Strategy<Value = SkipEvent> {
+    prop_oneof![
+        8 => (prop_oneof![4 => Just(true), 1 => Just(false)], any::<bool>())
+            .prop_map(|(served, copies_answered)| SkipEvent::Request { served, copies_answered }),
+        4 => (proptest::collection::vec(0u64..100, 0..80), 0usize..4, 0u64..3)
+            .prop_map(|(back, responder, extra)| SkipEvent::Skip { back, responder, extra }),
+        2 => (0u64..100, 0usize..4, any::<bool>())
+            .prop_map(|(n, responder, newest_first)| SkipEvent::SkipRun { n, responder, newest_first }),
+        1 => (0u64..90).prop_map(SkipEvent::Burst),
+        1 => Just(SkipEvent::Install),
+        1 => Just(SkipEvent::Promote),
+        1 => Just(SkipEvent::Rollback),
+        1 => Just(SkipEvent::Fault),
+        1 => (0u64..30).prop_map(SkipEvent::Tick),
+    ]
+}
+
+proptest! {
+    /// `Slot::copies_skipped` of a run of requests changes the slot exactly as
+    /// `Slot::copy_skipped` of each in turn does, and its outcome is theirs, in order (the
+    /// slot manager settles a catch-up's held copies with it, `slots45`). Two slots get the
+    /// same events; each skip is a batch on one and copy by copy on the other, of requests
+    /// in flight, finished, never made, repeated and out of order, for the warm module, the
+    /// promoted one, a challenger or the replica, with challengers that are still judged
+    /// (the one-by-one path) or not, exchanges held open by a serving answer that never
+    /// came, and more than `SPARE_EXCHANGES` finishing at once. The `Debug` (every module,
+    /// every exchange's marks, the spares' order) is compared after every event.
+    #[test]
+    fn skipping_a_batch_records_exactly_what_skipping_each_records(
+        min_agreeing in 1u64..6,
+        noise: bool,
+        auto_promote: bool,
+        events in proptest::collection::vec(skip_event(), 0..200),
+    ) {
+        let policy = SlotPolicy {
+            min_agreeing, max_faults: 1, min_soak: 0, answer_deadline: 400, rollback_window: 300, auto_promote,
+            ..SlotPolicy::default()
+        };
+        let comparator = if noise { Comparator::NoiseCancelled } else { Comparator::Exact };
+        let mut batch = Slot::new(policy, comparator, ExactOnly, 0).unwrap();
+        let mut each = batch.clone();
+        let mut now = 0;
+        let mut newest: Option<RequestId> = None;
+        let mut mirrored: Vec<ModuleId> = Vec::new();
+        let answer = message_bytes(0x40, &[1]);
+        for event in events {
+            now += 1;
+            match event {
+                SkipEvent::Request { served, copies_answered } => {
+                    let m = batch.request(now);
+                    prop_assert_eq!(&m, &each.request(now));
+                    newest = Some(m.request);
+                    mirrored = batch.mirrored().to_vec();
+                    if served {
+                        let serve = |s: &mut Slot<ExactOnly>| s.answer(m.request, Responder::Module(m.serve), &answer, now);
+                        prop_assert_eq!(serve(&mut batch), serve(&mut each));
+                    }
+                    if copies_answered {
+                        let from: Vec<Responder> = m.replica.then_some(Responder::Replica).into_iter()
+                            .chain(mirrored.iter().map(|&c| Responder::Module(c))).collect();
+                        for r in from {
+                            prop_assert_eq!(batch.answer(m.request, r, &answer, now), each.answer(m.request, r, &answer, now));
+                        }
+                    }
+                }
+                SkipEvent::Skip { .. } | SkipEvent::SkipRun { .. } => {
+                    let Some(last) = newest else { continue };
+                    let (requests, responder): (Vec<RequestId>, usize) = match event {
+                        SkipEvent::Skip { back, responder, extra } => (
+                            back.iter().filter_map(|b| last.checked_sub(*b)).chain((1..=extra).map(|k| last + k)).collect(),
+                            responder,
+                        ),
+                        SkipEvent::SkipRun { n, responder, newest_first } => {
+                            let mut run: Vec<RequestId> = (last.saturating_sub(n)..=last).collect();
+                            if newest_first {
+                                run.reverse();
+                            }
+                            (run, responder)
+                        }
+                        _ => unreachable!(),
+                    };
+                    let modules: Vec<ModuleId> = batch.modules().map(|m| m.id).collect();
+                    let from = modules.get(responder).map_or(Responder::Replica, |&id| Responder::Module(id));
+                    let out = batch.copies_skipped(&requests, from, now);
+                    let mut expected = Outcome::default();
+                    for &request in &requests {
+                        let more = each.copy_skipped(request, from, now);
+                        expected.transitions.extend(more.transitions);
+                        expected.deliver.extend(more.deliver);
+                        expected.reissue.extend(more.reissue);
+                    }
+                    prop_assert_eq!(out, expected);
+                }
+                SkipEvent::Burst(n) => {
+                    for _ in 0..n {
+                        let m = batch.request(now);
+                        prop_assert_eq!(&m, &each.request(now));
+                        newest = Some(m.request);
+                        mirrored = batch.mirrored().to_vec();
+                        let serve = |s: &mut Slot<ExactOnly>| s.answer(m.request, Responder::Module(m.serve), &answer, now);
+                        prop_assert_eq!(serve(&mut batch), serve(&mut each));
+                    }
+                }
+                SkipEvent::Install => {
+                    if batch.install(now).is_ok() {
+                        let c = each.install(now).unwrap();
+                        prop_assert_eq!(batch.started(c, now), each.started(c, now));
+                    }
+                }
+                SkipEvent::Promote => {
+                    if let Some(&c) = mirrored.last() {
+                        prop_assert_eq!(batch.promote(c, PromoteMode::Forced, now), each.promote(c, PromoteMode::Forced, now));
+                    }
+                }
+                SkipEvent::Rollback => prop_assert_eq!(batch.rollback(now), each.rollback(now)),
+                SkipEvent::Fault => {
+                    if let Some(&c) = mirrored.first() {
+                        prop_assert_eq!(batch.faulted(c, now), each.faulted(c, now));
+                    }
+                }
+                SkipEvent::Tick(by) => {
+                    now += by;
+                    prop_assert_eq!(batch.tick(now), each.tick(now));
+                }
+            }
+            prop_assert_eq!(format!("{:?}", &batch), format!("{:?}", &each));
+            prop_assert_eq!(batch.counters(), each.counters());
+        }
+    }
+}

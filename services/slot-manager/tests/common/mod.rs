@@ -330,6 +330,8 @@ pub struct Sim {
     pub starved: Vec<(u8, Vec<u8>)>,
     /// Rebuild steps [`Sim::pump`] took ([`Manager::rebuild_step`]).
     pub rebuild_steps: usize,
+    /// Release steps [`Sim::pump`] took ([`Manager::release_step`]).
+    pub release_steps: usize,
     /// Every piece of work sent to a seat's module: its seat, label and the seat's schedule
     /// (the fake root server's) when it was sent.
     pub sent_work: Vec<(usize, u64, Option<SeatSchedule>)>,
@@ -462,6 +464,7 @@ impl Sim {
             starve_priority_0: false,
             starved: Vec::new(),
             rebuild_steps: 0,
+            release_steps: 0,
             verifier: tileos_bundle_verifier::Verifier::new(),
             verifier_work: VecDeque::new(),
             hold_verifier: false,
@@ -795,6 +798,12 @@ impl Sim {
                 {
                     self.rebuild_steps += 1;
                     self.raise_as_the_glue_does();
+                    continue;
+                }
+                // Then the release of journal entries no longer needed, likewise.
+                if !self.hold_steps && self.m.outstanding() == 0 && self.m.release_pending() {
+                    self.m.release_step();
+                    self.release_steps += 1;
                     continue;
                 }
                 return;

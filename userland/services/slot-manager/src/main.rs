@@ -882,7 +882,9 @@ fn main(resources: Resources) -> ! {
         // (An install waiting for the verifier domain's verdict has no step: the manager
         // waits for messages then, and the verifier, below every client, runs.)
         let received =
-            if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready()) && manager.outstanding() == 0 {
+            if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready() || manager.release_pending())
+                && manager.outstanding() == 0
+            {
                 match manager.host_mut().poll(front) {
                     Some(received) => {
                         change_priority(&mut current, priority);
@@ -921,6 +923,14 @@ fn main(resources: Resources) -> ! {
                     }
                     None => {
                         change_priority(&mut current, BACKGROUND_PRIORITY);
+                        if manager.release_pending() {
+                            // Journal entries no longer needed, a bounded step of their
+                            // release (`Manager::release_step`, since `slots45`): freed in the
+                            // span of the import's state, 54 of them were ≈ 24,000 of its
+                            // 27,630 on a booted tile.
+                            manager.release_step();
+                            continue;
+                        }
                         // A challenger's rebuild first (an install's staging waits for it; it
                         // waits for an install whose staging is under way: then it does nothing).
                         let root_before = manager.host_mut().supervisor_ticks;
