@@ -1945,11 +1945,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The copy of request `id` that `seat` will not get (paced mirroring) is settled with
     /// the slot as not compared.
     fn copy_skipped(&mut self, seat: usize, id: RequestId) {
-        let responder = match self.seats.get(seat).map(|s| s.role) {
-            Some(Role::Module(module)) => Responder::Module(module),
-            Some(Role::Replica) => Responder::Replica,
-            _ => return,
-        };
+        let Some(responder) = self.copy_responder(seat) else { return };
         let out = self.slot.copy_skipped(id, responder, self.message_at);
         self.process(out);
     }
@@ -1961,13 +1957,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     ///
     /// [`Slot::copies_skipped`]: tileos_slots::Slot::copies_skipped
     fn copies_skipped(&mut self, seat: usize, requests: &[RequestId]) {
-        let responder = match self.seats.get(seat).map(|s| s.role) {
-            Some(Role::Module(module)) => Responder::Module(module),
-            Some(Role::Replica) => Responder::Replica,
-            _ => return,
-        };
+        let Some(responder) = self.copy_responder(seat) else { return };
         let out = self.slot.copies_skipped(requests, responder, self.message_at);
         self.process(out);
+    }
+
+    /// Whom the copies `seat` is sent speak for in the slot: its module, or the noise
+    /// replica; `None` for a seat whose copies the slot does not await (empty, leaving, a
+    /// lineage).
+    fn copy_responder(&self, seat: usize) -> Option<Responder> {
+        match self.seats.get(seat).map(|s| s.role) {
+            Some(Role::Module(module)) => Some(Responder::Module(module)),
+            Some(Role::Replica) => Some(Responder::Replica),
+            _ => None,
+        }
     }
 
     /// Whether `seat` runs the warm module (the previous incumbent during a rollback window).
@@ -2199,11 +2202,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// The copies of requests `ids` that `seat` will never get are settled with the slot at
     /// once (as timeouts), so their exchanges do not wait out the answer deadline.
     fn copies_dropped(&mut self, seat: usize, ids: &[RequestId]) {
-        let responder = match self.seats.get(seat).map(|s| s.role) {
-            Some(Role::Module(id)) => Responder::Module(id),
-            Some(Role::Replica) => Responder::Replica,
-            _ => return,
-        };
+        let Some(responder) = self.copy_responder(seat) else { return };
         let now = self.clock.now();
         for &id in ids {
             let out = self.slot.copy_dropped(id, responder, now);
