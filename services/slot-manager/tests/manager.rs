@@ -1986,14 +1986,7 @@ fn paced_mirroring_keeps_comparing_under_a_flood_and_the_breaker_rolls_back_with
 /// Requests arrive during the catch-up; every answer, before and after, is the right running
 /// sum, each once.
 fn rollback_while_the_warm_module_is_behind(k: usize, flood: u64, stuck: bool) -> Sim {
-    let mut sim = Sim::new(config(policy(), 4));
-    let mut sums = Sums::default();
-    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
-    for _ in 0..6 {
-        sums.send(&mut sim, 1);
-    }
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
-    sim.pump();
+    let (mut sim, mut sums) = fast_promoted_on_its_evidence();
     sim.paused.insert(0);
     for n in 0..flood {
         sums.send(&mut sim, 1);
@@ -2384,6 +2377,20 @@ fn a_fault_rollback_while_the_warm_module_is_behind_loses_no_acknowledged_reques
     }
 }
 
+/// A slot whose challenger "fast" (module 1) was promoted by hand on its evidence (six
+/// agreeing copies of a running sum, client 1), the incumbent warm; the sums sent so far.
+fn fast_promoted_on_its_evidence() -> (Sim, Sums) {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for _ in 0..6 {
+        sums.send(&mut sim, 1);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    (sim, sums)
+}
+
 /// Requests of a running sum sent to a `Sim`, with the answer each must get.
 #[derive(Default)]
 struct Sums {
@@ -2473,14 +2480,7 @@ fn the_entries_a_journal_import_covers_are_released_in_bounded_steps_after_its_s
     // handling they were most of its busy span, `slots45`): with the steps held, they wait,
     // never more than a journal's most, (JOURNAL_LIMIT_QUEUES + 3) x queue_limit (16) + 1;
     // released, every request is still answered once and right.
-    let mut sim = Sim::new(config(policy(), 4));
-    let mut sums = Sums::default();
-    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
-    for _ in 0..6 {
-        sums.send(&mut sim, 1);
-    }
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
-    sim.pump();
+    let (mut sim, mut sums) = fast_promoted_on_its_evidence();
     let warm = sim.m.seat_of_module(sim.m.slot().warm().unwrap()).unwrap();
     sim.paused.insert(warm);
     sim.hold_steps = true;
