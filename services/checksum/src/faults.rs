@@ -82,7 +82,8 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for FaultAfter<M> {
 
 /// Serves like `M` and calls `hook` at its `at`th export (counted from 1), before exporting:
 /// a test incumbent signals a fault-injection domain there (`checksum-export-hook`: at a
-/// promotion's state transfer, so that the slot manager can be killed in the middle of it).
+/// promotion's state transfer, so that the slot manager can be killed in the middle of it)
+/// or holds the processor there (`checksum-export-slow`: a transfer over its limit).
 pub struct HookOnExport<M> {
     /// The module.
     pub module: M,
