@@ -717,10 +717,10 @@ fn attack(port: u16, seed: u64, cases: usize, bundle: Option<&[u8]>, tally: &mut
         {
             let (bytes, declared, what) = mutate(&mut rng, bundle);
             let (kind, reason, name) = expected_refusal(&bytes, declared);
-            let reason: String = reason.chars().take(slots::MAX_REASON).collect();
+            let reason = slots::Refused::new(kind, &reason).reason;
             let answer = install(port, &bytes, declared).map_err(|error| format!("seed {seed}, case {index} ({what}): {error}"))?;
             match &answer {
-                Response::Refused(refused) if refused.kind == kind && refused.reason.as_str() == reason => {
+                Response::Refused(refused) if refused.kind == kind && refused.reason == reason => {
                     tally.count(format!("install refused {kind:?}: {name}"));
                 }
                 other => return Err(format!("seed {seed}, case {index} ({what}): expected {kind:?} {reason:?}, got {other:?}")),

@@ -12,7 +12,7 @@ use tileos_bundle_verifier::{Call, CallError};
 use tileos_module_bundle::{CapabilityRequest, ContentHasher, Progress, Stage, TrustedKeys, Verification, VerifyError, signature_input};
 use tileos_protocol::module::{EXPORT, IMPORT, IMPORTED, ImportRefusal, READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{
-    self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, MAX_REASON, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
+    self, MAX_CHUNK, MAX_ENTRY, MAX_MODULES, MAX_NAME, MAX_PROOF, ModuleStatus, RefusalKind, Refused, SignedHead, SlotStatus,
 };
 use tileos_protocol::supervisor::{self, SEAT_CHUNK, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError, decode};
@@ -748,13 +748,7 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
 
 /// A refusal in the control protocol.
 fn refused(kind: RefusalKind, reason: &str) -> slots::Response {
-    let mut text = heapless::String::<MAX_REASON>::new();
-    for character in reason.chars() {
-        if text.push(character).is_err() {
-            break;
-        }
-    }
-    slots::Response::Refused(Refused { kind, reason: text })
+    slots::Response::Refused(Refused::new(kind, reason))
 }
 
 /// `text` cut to at most `max` characters.

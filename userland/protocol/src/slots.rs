@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 /// Bytes of a bundle one [`Request::InstallChunk`] carries at most.
 pub const MAX_CHUNK: usize = 768;
-/// Longest refusal reason.
-pub const MAX_REASON: usize = 120;
+/// Longest refusal reason, in bytes (a longer one is cut, visibly: [`Refused::new`]).
+pub const MAX_REASON: usize = 240;
 /// Longest slot or module name.
 pub const MAX_NAME: usize = 32;
 /// Most modules one [`Response::Status`] lists (serving, warm, challengers, replica).
@@ -138,6 +138,29 @@ pub struct Refused {
     pub reason: String<MAX_REASON>,
 }
 
+impl Refused {
+    /// What a cut reason ends with.
+    pub const CUT: char = '…';
+
+    /// A refusal of `kind` for `reason`: the whole reason when it fits in [`MAX_REASON`]
+    /// bytes; else as many of its first characters as fit with [`Refused::CUT`] after them,
+    /// so that a cut is never silent (the manager's log line has the whole reason).
+    pub fn new(kind: RefusalKind, reason: &str) -> Self {
+        let mut text = String::new();
+        if text.push_str(reason).is_err() {
+            let room = MAX_REASON - Self::CUT.len_utf8();
+            for character in reason.chars() {
+                if text.len() + character.len_utf8() > room {
+                    break;
+                }
+                let _ = text.push(character);
+            }
+            let _ = text.push(Self::CUT);
+        }
+        Self { kind, reason: text }
+    }
+}
+
 /// Kinds of [`Refused`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefusalKind {
@@ -247,6 +270,22 @@ mod tests {
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&value, &mut words).expect("fits one message");
         assert_eq!(decode::<T>(MESSAGE, &words[..length]), Ok(value));
+    }
+
+    #[test]
+    fn a_reason_that_fits_is_kept_whole_and_a_longer_one_is_cut_visibly() {
+        let whole: String<MAX_REASON> = core::iter::repeat_n('x', MAX_REASON).collect();
+        assert_eq!(Refused::new(RefusalKind::Policy, &whole).reason, whole);
+        // Two-byte characters straddling the limit: cut on a character boundary.
+        let long: String<{ 4 * MAX_REASON }> = core::iter::repeat_n('é', MAX_REASON).collect();
+        let cut = Refused::new(RefusalKind::Policy, &long).reason;
+        assert!(cut.len() <= MAX_REASON && cut.ends_with(Refused::CUT), "{cut:?}");
+        assert_eq!(cut.chars().filter(|&c| c == 'é').count(), (MAX_REASON - Refused::CUT.len_utf8()) / 'é'.len_utf8());
+        assert!(long.starts_with(cut.trim_end_matches(Refused::CUT)));
+        let just_over: String<{ 2 * MAX_REASON }> = core::iter::repeat_n('y', MAX_REASON + 1).collect();
+        let cut = Refused::new(RefusalKind::Busy, &just_over).reason;
+        assert_eq!(cut.len(), MAX_REASON);
+        assert!(just_over.starts_with(cut.trim_end_matches(Refused::CUT)) && cut.ends_with(Refused::CUT), "{cut:?}");
     }
 
     #[test]

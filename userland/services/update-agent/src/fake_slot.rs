@@ -51,9 +51,7 @@ struct Fake {
 }
 
 fn refused(kind: RefusalKind, reason: &str) -> Response {
-    let mut text = heapless::String::new();
-    let _ = text.push_str(reason);
-    Response::Refused(Refused { kind, reason: text })
+    Response::Refused(Refused::new(kind, reason))
 }
 
 fn now_ms() -> u64 {
