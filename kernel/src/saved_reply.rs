@@ -49,7 +49,8 @@ pub fn save_recv(caller: u64, cptr: u64, dest: u64) {
 /// The save half of [`save_recv`]: checks `dest`, then moves the reply capability.
 fn save(caller: u64, dest: u64) -> Result<(), Error> {
     let mut memory = KernelMemory;
-    let slot = ipc::find_slot(caller, dest).map_err(|failure| Error::lookup(false, failure))?;
+    let root = tcb(caller).slot_cap(tcb_slot::CSPACE);
+    let (slot, _) = cspace::resolve(&memory, root, dest, 64).map_err(|failure| Error::lookup(false, failure))?;
     if memory.read(slot).cap != Cap::Null {
         return Err(Error::new(InvocationError::DeleteFirst));
     }
