@@ -11,13 +11,15 @@
 //!    priority its burst reaches the manager after the commit made the job and before the
 //!    verifier ran: `READY`s, `FETCH`es of the job under way at offsets in range, past the
 //!    end and huge, `VERDICT`s claiming "verified" for it, a stale and the next job,
-//!    malformed word counts, the seat protocol's `EXPORT` and `IMPORT`. Checked: every
+//!    malformed word counts, the seat protocol's `EXPORT` and `IMPORT`, an empty label-0
+//!    call (which the seat-faults signal resembles). Checked: every
 //!    forged call is answered `ERROR` `UnknownLabel` (not a service request: no module
 //!    sees it), none with the verifier protocol's `CHUNK` or `REFUSED`; the burst is logged
 //!    before the verdict on job 2; the manager never refused a verifier call (nothing but
 //!    the verifier's own calls reached its verifier path); job 2 is refused with its real
 //!    reason, the verifier's verdict `BadEd25519Signature` (so is job 1, in tilectl's
-//!    output); the client load's answers stay right.
+//!    output); no empty call was taken for a seat's fault (no "a fault signal for seat"
+//!    line); the client load's answers stay right.
 //! 2. **The verifier restarted mid-job.** Before job 3's commit the saboteur also signals
 //!    the chaos domain, which by priority has the verifier killed after the manager handed
 //!    it the job's first chunk and before it ran. Checked: the manager logged the
@@ -38,9 +40,9 @@ use tileos_tilectl_wire::PORT;
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
 /// The forger's forged calls a round (`verifier_forger.rs`, `cases`).
-const FORGED_CASES: usize = 19;
+const FORGED_CASES: usize = 20;
 /// Its forged calls a burst (two rounds).
-const BURST_CALLS: &str = "38";
+const BURST_CALLS: &str = "40";
 
 /// Waits until `serial` from byte `from` on has a whole line starting with `prefix`.
 fn wait_line(serial: &Path, from: usize, prefix: &str, seconds: u64) -> Result<String, String> {
@@ -110,6 +112,10 @@ fn forged_verifier_calls_are_refused_and_a_verifier_killed_mid_job_refuses_that_
             "a forged call not answered ERROR UnknownLabel: {case}"
         );
     }
+    // Its empty label-0 calls (badge 0x21: the bits of seats 0 and 5) were not taken for the
+    // seat-faults signal: before `SEAT_FAULTS_SIGNAL`, each cost a supervisor status call and
+    // logged "a fault signal for seat 0, whose module runs: ignored".
+    assert!(!serial.contains("a fault signal for seat"), "a client's empty call was taken for the seat-faults signal");
     let bursts = host::whole_lines_with(serial, "@event forger.burst ");
     assert_eq!(bursts.len(), 2, "one burst per saboteur commit:\n{}", bursts.join("\n"));
     for (burst, job) in bursts.iter().zip(["0x2", "0x3"]) {

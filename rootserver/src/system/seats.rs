@@ -32,7 +32,7 @@ use ::alloc_crate::vec::Vec;
 use tileos_abi::bootinfo::slot;
 use tileos_abi::invocation::{CNodeDelete, CNodeMint, CPtr, Slot as CSlot, TcbSetPriority, TcbSetSchedParams};
 use tileos_abi::object::Rights;
-use tileos_protocol::supervisor::{Refusal, Response, SeatProgram, SeatSchedule};
+use tileos_protocol::supervisor::{Refusal, Response, SEAT_FAULTS_SIGNAL, SeatProgram, SeatSchedule};
 use tileos_sys::cap::{CNode, Notification, Tcb};
 use tileos_sys::{event, println};
 use tileos_sysdesc::Slot;
@@ -447,8 +447,9 @@ impl Supervision<'_, '_> {
 
     /// Signals `word` on `slot`'s seat-faults notification, which its manager waits on
     /// (bit `1 << seat`: a seat's module faulted; `IMMUNE_DOORBELL`: the immune system asks
-    /// for a rollback). Never blocks; without a free slot for the badged copy it logs and
-    /// gives up.
+    /// for a rollback), with `SEAT_FAULTS_SIGNAL` set, which tells the manager it is the
+    /// signal and not a client's empty call. Never blocks; without a free slot for the
+    /// badged copy it logs and gives up.
     pub(super) fn signal_manager(&mut self, slot: &Slot, word: u64) {
         let badged = match self.alloc.slots.try_take() {
             Ok(badged) => badged,
@@ -462,7 +463,7 @@ impl Supervision<'_, '_> {
             dest: CSlot::at(badged),
             src: CSlot::at(notification),
             rights: Rights::WRITE,
-            badge: word,
+            badge: word | SEAT_FAULTS_SIGNAL,
             src_root: CPtr(slot::CNODE),
         });
         match minted {

@@ -27,8 +27,15 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME: usize = 64;
 /// The bit the supervisor signals on a slot's `seat-faults` notification when the immune
 /// system asks the slot to roll back (seats use bits 0..32 only): the manager then asks
-/// [`Request::PendingRollback`], which also tells a real request from a client's empty call.
+/// [`Request::PendingRollback`].
 pub const IMMUNE_DOORBELL: u64 = 1 << 63;
+/// Set in every word the supervisor signals on a slot's `seat-faults` notification (with
+/// the seats' bits or [`IMMUNE_DOORBELL`]). The manager receives the notification on its
+/// front endpoint, where a signal arrives as an empty label-0 message with the word as its
+/// badge, as a client's empty call would with the client's badge; no client of a slot's
+/// front endpoint may have this bit (or [`IMMUNE_DOORBELL`]) in its badge (the image
+/// builder checks), so a client's empty call is never taken for the signal.
+pub const SEAT_FAULTS_SIGNAL: u64 = 1 << 61;
 /// Most domains one [`Response::Status`] lists; ask again from `first + MAX_STATUS` for more.
 pub const MAX_STATUS: usize = 8;
 

@@ -7,8 +7,8 @@
 use crate::{
     Access, Budget, Comparator, DEFAULT_CNODE_SLOTS, MAX_CLIENT_PARAMS, MAX_IOAPIC_PIN, MAX_LOCAL_NAME_LEN, MAX_NAME_LEN,
     MAX_PARAM_NAME_LEN, MAX_PCI_NAME_LEN, MAX_PERIOD_MS, MAX_SEATS, MAX_SERVER_PARAMS, MAX_SIZE, MIN_CNODE_SLOTS, MIN_VADDR, MSI_SLOTS,
-    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SEAT_BADGE, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Slot,
-    SystemDescription, USER_TOP, VERIFIER_BADGE,
+    NOTIFICATION_BITS, Notification, PAGE_SIZE, PHYS_TOP, RestartPolicy, SEAT_BADGE, SEAT_FAULTS_SIGNAL, SUPERVISOR, SUPERVISOR_CLIENT_BIT,
+    Server, Slot, SystemDescription, USER_TOP, VERIFIER_BADGE,
 };
 use alloc::format;
 use alloc::string::String;
@@ -889,6 +889,19 @@ impl Checker<'_> {
                     self.domain(client.domain as usize),
                     endpoint.name,
                     client.badge
+                ),
+            ));
+        }
+        if let Some(client) = endpoint.clients.iter().find(|c| c.badge & (SEAT_FAULTS_SIGNAL | SUPERVISOR_CLIENT_BIT) != 0) {
+            return Err(self.err(
+                item,
+                "endpoint",
+                format_args!(
+                    "client \"{}\" of \"{}\" has badge {:#x}, with a bit of {:#x}, which the slot's manager reserves to tell the seat-faults signal from a client's call",
+                    self.domain(client.domain as usize),
+                    endpoint.name,
+                    client.badge,
+                    SEAT_FAULTS_SIGNAL | SUPERVISOR_CLIENT_BIT
                 ),
             ));
         }

@@ -504,6 +504,13 @@ pub struct Federation {
 /// Badge bit of a seat's capability to its slot's front endpoint; the low bits are the seat
 /// number (`tileos_protocol::module::SEAT_BADGE`). No description badge may have it.
 pub const SEAT_BADGE: u64 = 1 << 62;
+/// Set in every word the supervisor signals on a slot's `seat-faults` notification
+/// (`tileos_protocol::supervisor::SEAT_FAULTS_SIGNAL`), which its manager receives on the
+/// front endpoint as an empty label-0 message badged with the word: no client of a slot's
+/// front endpoint may have it in its badge, nor [`SUPERVISOR_CLIENT_BIT`] (the immune
+/// system's doorbell, `IMMUNE_DOORBELL`, is that bit), so a client's empty call is never
+/// taken for the signal.
+pub const SEAT_FAULTS_SIGNAL: u64 = 1 << 61;
 /// Most seats of a slot (each has a bit in the `seat-faults` notification word, and seat
 /// numbers travel as `u8`).
 pub const MAX_SEATS: usize = 32;

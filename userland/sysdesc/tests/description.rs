@@ -863,6 +863,18 @@ fn slot_rules() {
             "slot \"log-slot\": field \"endpoint\": client \"echo\" of \"log\" has badge 0x4000000000000001, which has the seat bit 0x4000000000000000 but is no seat's",
         ),
         (
+            Box::new(|d| d.endpoints[0].clients[0].badge |= SEAT_FAULTS_SIGNAL),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": client \"echo\" of \"log\" has badge 0x2000000000000001, with a bit of 0xa000000000000000, which the slot's manager reserves to tell the seat-faults signal from a client's call",
+        ),
+        (
+            Box::new(|d| d.endpoints[0].clients[0].badge |= 1 << 63),
+            Item::Slot(0),
+            "endpoint",
+            "slot \"log-slot\": field \"endpoint\": client \"echo\" of \"log\" has badge 0x8000000000000001, with a bit of 0xa000000000000000, which the slot's manager reserves to tell the seat-faults signal from a client's call",
+        ),
+        (
             Box::new(|d| {
                 let n = d.slots[0].seat_faults as usize;
                 d.notifications[n].waiter = 2;

@@ -11,7 +11,9 @@
 //! offsets in range, past the end and huge (`u64::MAX`, negative numbers as `u64`),
 //! verdicts claiming `Verified`, calls with the wrong number of words (none, too many, a
 //! length field past the kernel's largest message), and the seat protocol's work labels
-//! (`EXPORT`, `IMPORT` with a made-up state), which must not reach a module.
+//! (`EXPORT`, `IMPORT` with a made-up state), which must not reach a module, and an empty
+//! label-0 call, which the seat-faults signal resembles (the manager must answer it
+//! `UnknownLabel` without taking it for a fault of the seat its badge's bits name).
 //!
 //! The manager must take none of it for the verifier's: a client's message is a request to
 //! the slot's service, and one that is not a `MESSAGE` is answered `ERROR` `UnknownLabel`
@@ -21,7 +23,7 @@
 //!
 //! ```text
 //! @event forger.case case=verdict-valid-job label=0x101 word0=1
-//! @event forger.burst burst=1 job=0x2 calls=38 errors=38 verifier_answers=0 other=0
+//! @event forger.burst burst=1 job=0x2 calls=40 errors=40 verifier_answers=0 other=0
 //! ```
 //!
 //! (`errors`: `ERROR` answers; `verifier_answers`: `CHUNK` or `REFUSED` answers, each a
@@ -67,7 +69,7 @@ struct Case {
 }
 
 /// The forged calls of one round, for `job` (the job under way).
-fn cases(job: u64) -> [Case; 19] {
+fn cases(job: u64) -> [Case; 20] {
     let (stale, next) = (job_id(0, 1), job + 1);
     let case = |name, label, words, length| Case { name, label, words, length };
     [
@@ -90,6 +92,7 @@ fn cases(job: u64) -> [Case; 19] {
         case("verdict-past-largest-message", VERDICT, [job, VERIFIED, 0, 0], PAST_LARGEST),
         case("seat-export", EXPORT, [0; 4], 0),
         case("seat-import", IMPORT, [3, 1, 0x2a, 0], 3),
+        case("empty-label-0", 0, [0; 4], 0),
     ]
 }
 

@@ -5,7 +5,8 @@
 //! One receive loop on the slot's front endpoint (local name `front`). The seat-faults
 //! notification (`seat-faults`) is bound to this thread, so a receive also returns its
 //! signals: a message with label 0 and no words whose badge is the notification word
-//! (bit `1 << seat`). Every other caller's reply capability is given a free slot of this
+//! (bit `1 << seat`, with `SEAT_FAULTS_SIGNAL` set, which no client's badge has: a client's
+//! empty call is answered `ERROR` `UnknownLabel` and nothing else). Every other caller's reply capability is given a free slot of this
 //! domain's CNode and answered with `NbSend` on it, so the manager never blocks on a module
 //! or a client; it is moved there by the next receive, `SaveRecv` (docs/abi.md), unless it
 //! was answered first (then with `Reply`, from where the kernel put it). A client request
@@ -80,7 +81,7 @@ use tileos_abi::syscall::{NB_SEND_ALL_TARGETS, Syscall};
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::store::Durability;
-use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, Supervisor};
+use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, SEAT_FAULTS_SIGNAL, Supervisor};
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
 use tileos_service_store::StoreClient;
 use tileos_slot_manager::{
@@ -706,9 +707,10 @@ fn seat_domains(glue: &mut Glue, slot: &tileos_sysdesc::Slot, seats: u8) -> Vec<
         .collect()
 }
 
-/// The bits of `word` whose seat's domain really is not running: a client's empty label-0
-/// call arrives exactly like the seat-faults signal, so its badge is checked against the
-/// supervisor's status (a seat whose domain is unknown is believed).
+/// The bits of `word` whose seat's domain really is not running, checked against the
+/// supervisor's status (a seat whose domain is unknown is believed): only the supervisor
+/// signals the seat-faults notification, with `SEAT_FAULTS_SIGNAL`, which no client's badge
+/// has; the check is kept so that a seat is stopped only on the supervisor's own record.
 fn verified_faults(glue: &mut Glue, domains: &[Option<u16>], word: u64) -> u64 {
     let mut verified = 0;
     for (seat, domain) in domains.iter().enumerate().take(64) {
@@ -723,7 +725,7 @@ fn verified_faults(glue: &mut Glue, domains: &[Option<u16>], word: u64) -> u64 {
             None => false,
         };
         if running {
-            log!("slot-manager: a fault signal for seat {seat}, whose module runs: ignored (a client's empty call?)");
+            log!("slot-manager: a fault signal for seat {seat}, whose module runs: ignored");
         } else {
             verified |= 1 << seat;
         }
@@ -994,11 +996,15 @@ fn main(resources: Resources) -> ! {
             };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
-        if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
-            // The bound notification's word (a client's empty call gets the error reply,
-            // which goes nowhere when no caller waits).
+        if label == 0 && received.info.length() == 0 && received.badge & (SEAT_BADGE | SEAT_FAULTS_SIGNAL) == 0 {
+            // A client's empty call (no client's badge has the signal's bit): no request of
+            // any protocol here.
             send(Syscall::Reply, 0, &Message { label: ERROR, words: alloc::vec![ProtocolError::UnknownLabel as u64] });
-            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !IMMUNE_DOORBELL);
+            continue;
+        }
+        if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
+            // The bound notification's word, with `SEAT_FAULTS_SIGNAL` set.
+            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !(IMMUNE_DOORBELL | SEAT_FAULTS_SIGNAL));
             if bits != 0 {
                 let was_pending = manager.install_pending();
                 let phase_before = manager.install_phase();
