@@ -116,6 +116,51 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for HookOnExport<M> {
     }
 }
 
+/// Serves like `M`; once it has exported `warm_after` times (for a test incumbent, the
+/// promotion's state transfer: it is the warm module from then on) and until its first
+/// import, it calls `hold` before each request it serves (a test incumbent holds its copies
+/// there, so that it falls behind: `checksum-import-hook`); at the start of its first
+/// import it calls `hook`, before importing (there it signals a fault-injection domain, at a
+/// rollback's catch-up, so that the slot manager can be killed in the middle of it).
+pub struct HookOnImport<M> {
+    /// The module.
+    pub module: M,
+    /// The exports after which requests are held (until the first import).
+    pub warm_after: u32,
+    /// Exports so far.
+    pub exports: core::cell::Cell<u32>,
+    /// Imports so far.
+    pub imports: u32,
+    /// Called before each request served while warm and not yet imported.
+    pub hold: fn(),
+    /// Called with the import's number (1), once.
+    pub hook: fn(u32),
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for HookOnImport<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        if self.exports.get() >= self.warm_after && self.imports == 0 {
+            (self.hold)()
+        }
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.exports.set(self.exports.get().saturating_add(1));
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.imports = self.imports.saturating_add(1);
+        if self.imports == 1 {
+            (self.hook)(1)
+        }
+        self.module.import(state)
+    }
+}
+
 /// Serves like `M`, but first does the work of `extra` more answers of `M` to the same
 /// request (on a scratch copy of the stream state, through `core::hint::black_box` so the
 /// compiler keeps it): with `extra = 9` each answer costs about ten times `M`'s.
@@ -215,6 +260,55 @@ mod tests {
         let mut other = Checksummer::<Bitwise>::new();
         other.import(&hooked.export()).unwrap();
         assert_eq!(other.export(), right.export());
+    }
+
+    std::thread_local! {
+        static HELD: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+        static IMPORT_HOOKED: core::cell::RefCell<std::vec::Vec<u32>> = const { core::cell::RefCell::new(std::vec::Vec::new()) };
+    }
+
+    fn count_hold() {
+        HELD.with(|h| h.set(h.get() + 1));
+    }
+
+    fn record_import(n: u32) {
+        IMPORT_HOOKED.with(|h| h.borrow_mut().push(n));
+    }
+
+    #[test]
+    fn the_import_hook_holds_only_while_warm_runs_once_at_the_first_import_and_changes_nothing() {
+        let mut hooked = HookOnImport {
+            module: Checksummer::<Bitwise>::new(),
+            warm_after: 2,
+            exports: Default::default(),
+            imports: 0,
+            hold: count_hold,
+            hook: record_import,
+        };
+        let mut right = Checksummer::<Bitwise>::new();
+        let request = |n: u8| Request::Append { stream: 3, bytes: bytes(&[n, b'x']) };
+        let held = || HELD.with(|h| h.get());
+        let hooked_at = || IMPORT_HOOKED.with(|h| h.borrow().clone());
+        // Not warm yet: before and after the first export, nothing is held.
+        assert_eq!(hooked.serve(request(1)), right.serve(request(1)));
+        assert_eq!(hooked.export(), right.export());
+        assert_eq!(hooked.serve(request(2)), right.serve(request(2)));
+        assert_eq!(held(), 0);
+        // Warm after the second export: every request held, answers unchanged.
+        assert_eq!(hooked.export(), right.export());
+        for n in 3..6 {
+            assert_eq!(hooked.serve(request(n)), right.serve(request(n)));
+        }
+        assert_eq!((held(), hooked_at()), (3, std::vec![]));
+        // The first import calls the hook, then imports; later ones do not; holding stops.
+        let mut source = Checksummer::<Bitwise>::new();
+        source.serve(request(9)).unwrap();
+        hooked.import(&source.export()).unwrap();
+        assert_eq!(hooked_at(), std::vec![1]);
+        assert_eq!(hooked.export(), source.export(), "the import applied");
+        hooked.import(&right.export()).unwrap();
+        assert_eq!(hooked.serve(request(7)), right.serve(request(7)));
+        assert_eq!((held(), hooked_at()), (3, std::vec![1]));
     }
 
     #[test]

@@ -2207,13 +2207,30 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Sends the seat's next job if its module waits for work (and its copies are not held
     /// back: [`Manager::copies_held`]).
     fn dispatch(&mut self, seat: usize) {
-        let held = self.copies_held(seat);
+        let held = self.copies_held(seat) || self.import_superseded(seat);
         let Some(s) = self.seats.get_mut(seat) else { return };
         if held || s.current.is_some() || s.caller.is_none() || matches!(s.queue.front(), None | Some(Job::Import { state: None, .. })) {
             return;
         }
         let (Some(job), Some(caller)) = (s.queue.pop_front(), s.caller.take()) else { return };
         self.send_job(seat, caller, job);
+    }
+
+    /// Whether `seat`'s next job is an import that a newer one, still waiting for its state,
+    /// will supersede, during a rollback's catch-up ([`Manager::catch_up_before_rollback`]):
+    /// the warm module waits for the newer state (its arrival drops the older import,
+    /// [`Manager::journal_state_arrived`]), so that the import it does is of a state the
+    /// promoted module exported at the catch-up, after every request acknowledged until
+    /// then; a manager restarted during that import then finds the incumbent with every one
+    /// of them (the journal, in the manager's memory, is gone). If the newer state never
+    /// comes (the promoted module faults first), the older import is abandoned with it and
+    /// the restored module gets the older one and replays its journal, as before.
+    fn import_superseded(&self, seat: usize) -> bool {
+        self.restoring == Some(seat)
+            && self.seats.get(seat).is_some_and(|s| {
+                matches!(s.queue.front(), Some(Job::Import { state: Some(_), .. }))
+                    && s.queue.iter().skip(1).any(|job| matches!(job, Job::Import { state: None, .. }))
+            })
     }
 
     /// Answers `seat`'s waiting call `caller` with `job`, which becomes its current work.
@@ -4462,7 +4479,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// serving meanwhile: it gets the serving schedule, its held copies go to its journal
     /// and it imports the serving module's state, exported after every request that module
     /// was sent ([`Manager::bring_up_to_date`]; an import already under way is waited for
-    /// instead); the copies of requests that arrive meanwhile queue behind the import. The
+    /// instead only when the module is doing it now; one still queued is superseded by a
+    /// fresh one, since `rollrestart`, so that a restart during the catch-up's import leaves
+    /// the incumbent with every acknowledged request); the copies of requests that arrive
+    /// meanwhile queue behind the import. The
     /// rollback is the next step, once the import is done
     /// ([`Manager::rollback_waits_for_catch_up`]): the warm module is then in step and is
     /// restored with no hand-off. Whether a catch-up was started (`false`: the warm module
@@ -4474,7 +4494,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if !(s.missed > s.in_step || s.catching_up || importing) {
             return false;
         }
-        if !importing {
+        // A fresh export unless the module is importing now: an import still queued is of a
+        // state exported before the requests journaled since, which only this manager's
+        // memory holds (since `rollrestart`; [`Manager::import_superseded`]).
+        if !matches!(s.current, Some(Job::Import { .. })) {
             self.bring_up_to_date(seat);
         }
         let importing =

@@ -4019,6 +4019,71 @@ fn a_manager_restarted_mid_promotion_transfer_serves_its_incumbent_and_frees_the
     assert_eq!(kinds.len(), 4, "{kinds:?}");
 }
 
+/// The manager killed in the middle of a rollback by hand's catch-up, as the warm module
+/// begins its import, while the seats' modules run on (boot test
+/// `slot_manager_restart_rollback` on a tile): the warm incumbent held its first copy
+/// through a flood (its copies skipped into the journal; journal imports of the promoted
+/// module's state queued for it, each older than the requests journaled after it). The
+/// restarted manager serves the incumbent, the log's last word (the rollback); the incumbent
+/// finishes the import it was given and serves with that state, so that state must hold
+/// every acknowledged request: the catch-up asks the promoted module for a fresh export and
+/// the warm module waits for it rather than take an older import still queued. Every
+/// answer, before and after the restart, is the running sum of every request, each once;
+/// the operator is never answered; the log reloads as install, promote, rollback,
+/// manager-started. Until `rollrestart` the catch-up waited for the queued import: after the
+/// restart the incumbent's sums lacked the requests journaled since its state's export.
+#[test]
+fn a_manager_restarted_mid_rollback_catch_up_serves_the_incumbent_with_every_acknowledged_request() {
+    use tileos_protocol::module::IMPORT;
+    let mut cases = 0;
+    for flood in 30..110u64 {
+        let store = TestStore::default();
+        let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+        let mut sums = Sums::default();
+        // The warm incumbent does no work during the flood (it holds its first copy).
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, flood);
+        let id = rollback_by_hand(&mut sim);
+        sim.pump();
+        assert!(sim.notes().contains("@event slot.rollback-catch-up slot=checksum seat=0"), "flood={flood}\n{}", sim.notes());
+        assert!(sim.m.rollback_under_way() && sim.m.slot().serving() == 1, "flood={flood}: the rollback waits for the catch-up");
+        // The warm module answers the copy it held, and is given its import: the kill.
+        let mut pieces = 0;
+        while !sim.work.iter().any(|(seat, _, m)| *seat == 0 && m.label == IMPORT) {
+            assert!(pieces < 64, "flood={flood}: no import for the warm module\n{}", sim.notes());
+            sim.serve_paused(0, 1);
+            pieces += 1;
+        }
+        assert!(sim.m.rollback_under_way(), "flood={flood}: killed before the rollback");
+        let mut c = config(policy(), 4);
+        c.generation = 1;
+        sim.restart_manager(c);
+        sim.paused.clear();
+        sim.pump();
+        assert_eq!(sim.m.slot().serving(), 0, "flood={flood}: the restarted manager serves its incumbent\n{}", sim.notes());
+        assert!(sim.m.seat_of_module(1).is_none() && !sim.m.rollback_under_way());
+        assert!(control_answer(&mut sim, id).is_none(), "the operator's call died with the manager");
+        assert_eq!(sim.imports.get(&0), Some(&1), "flood={flood}: the incumbent did the one import it was given");
+        for _ in 0..10 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &format!("flood={flood}: after the restart mid-rollback"));
+        assert_eq!(
+            entry_kinds(&sim),
+            [
+                EventKind::Install,
+                EventKind::Promote,
+                EventKind::Rollback,
+                EventKind::ManagerStarted { generation: 1, reloaded: 3, seats: 4 }
+            ]
+        );
+        drop(sim);
+        let (kinds, _) = rebooted_log(&store);
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        cases += 1;
+    }
+    assert_eq!(cases, 80);
+}
+
 /// A client's message reaches the modules only as a service request (`MESSAGE`): the seat
 /// protocol's work labels from a client (`EXPORT`; `IMPORT` with a forged state) would
 /// otherwise reach the serving module as the manager's work (it would hand out or replace
