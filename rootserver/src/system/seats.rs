@@ -346,11 +346,8 @@ impl Supervision<'_, '_> {
         let ticks = build.building.piece_ticks();
         let longest = ticks.iter().copied().max().unwrap_or(0);
         let each: Vec<String> = ticks.iter().map(|t| format!("{t}")).collect();
-        let again = if build.restart { " again after a fault or hang" } else { "" };
-        println!(
-            "supervisor: slot \"{}\" seat {seat} started {program:?}{again} (generation {generation}, restarts {restarts})",
-            slot.name
-        );
+        let again = if build.restart { format!(", a restart of its module (restarts {restarts})") } else { String::new() };
+        println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation}){again}", slot.name);
         let program = match program {
             SeatProgram::Staged => "staged",
             SeatProgram::Incumbent => "incumbent",
