@@ -11,7 +11,9 @@
 //! new generation of its domain); the client (checking every answer) never sees a wrong
 //! answer, and exactly one error per hang — the request the module hung on, answered
 //! `Failed` — so every `checksum.round` line's `errors=` equals the hangs logged before it;
-//! the client is served after the last restart.
+//! the client is served after the last restart; `tilectl status` counts each of the
+//! incumbent's starts again as a restart of its seat's domain (`restarts N` for N hangs:
+//! the same module started again after it hung).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,19 +30,29 @@ const BOUND_MS: u64 = 1000;
 const HUNG: &str = "@event slot.serving-hung slot=checksum module=0 ";
 const ROUND: &str = "@event checksum.round client=checksum-client ";
 
+/// Hangs logged in the serial log `serial` so far, and its `@event` lines.
+fn hangs_logged(serial: &Path) -> (usize, Vec<String>) {
+    let text = host::serial_text(serial);
+    let lines: Vec<String> = host::whole_lines_with(&text, "@event").into_iter().map(str::to_string).collect();
+    (lines.iter().filter(|line| line.starts_with(HUNG)).count(), lines)
+}
+
 /// The host's side: polls the status (its calls are the manager's messages) until [`HANGS`]
-/// hangs were logged and the client has finished a round after the last; the last status.
-fn drive(port: u16, serial: &Path) -> Result<String, String> {
+/// hangs were logged and the client has finished a round after the last; the last status
+/// and the hangs logged when it was taken (the same before and after it: no restart was
+/// under way during the call, so its restart counts are exact).
+fn drive(port: u16, serial: &Path) -> Result<(String, usize), String> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
+        let (before, _) = hangs_logged(serial);
         let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
-        let text = host::serial_text(serial);
-        let lines = host::whole_lines_with(&text, "@event");
+        let (hangs, lines) = hangs_logged(serial);
         if let Some(last) = lines.iter().rposition(|line| line.starts_with(HUNG))
-            && lines.iter().filter(|line| line.starts_with(HUNG)).count() >= HANGS
+            && hangs >= HANGS
+            && hangs == before
             && lines[last..].iter().any(|line| line.starts_with(ROUND))
         {
-            return Ok(status);
+            return Ok((status, hangs));
         }
         if Instant::now() > deadline {
             return Err(format!("fewer than {HANGS} hangs, each followed by a client round, within 180 s"));
@@ -57,7 +69,7 @@ fn a_settled_serving_module_that_hangs_is_restarted_and_its_clients_are_served_o
         host::bundles_dir().display()
     );
     let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, status) = boot_and_drive("slot-hang", "tile-slot-hang.log", Vec::new(), PORT, ready, TIMEOUT, drive);
+    let (outcome, (status, hangs_at_status)) = boot_and_drive("slot-hang", "tile-slot-hang.log", Vec::new(), PORT, ready, TIMEOUT, drive);
     for bad in ["KERNEL EXCEPTION", "panic at"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
@@ -90,6 +102,14 @@ fn a_settled_serving_module_that_hangs_is_restarted_and_its_clients_are_served_o
         assert!(generations.contains(&generation.to_string().as_str()), "no start of generation {generation}: {generations:?}");
     }
     assert!(status.contains("module 0 serving"), "{status}");
+    // The seat's domain (the incumbent's, seat 0) counts each start again after a hang as a
+    // restart, as the supervisor's status shows it.
+    let seat = status.lines().find(|line| line.trim_start().starts_with("checksum ")).unwrap_or_default();
+    let fields: Vec<&str> = seat.split_whitespace().collect();
+    let restarts = fields.windows(2).find(|w| w[0] == "restarts").map(|w| w[1]);
+    assert_eq!(restarts, Some(hangs_at_status.to_string().as_str()), "seat 0's restarts after {hangs_at_status} hangs: {seat:?}\n{status}");
+    let generation = fields.windows(2).find(|w| w[0] == "generation").map(|w| w[1]);
+    assert_eq!(generation, Some(hangs_at_status.to_string().as_str()), "{seat:?}");
     let hung: Vec<&&str> = lines.iter().filter(|line| line.starts_with(HUNG)).collect();
     eprintln!("slot_hang: {hangs} hangs, {rounds_after_a_hang} client rounds after one\n{hung:?}\n{status}");
 }

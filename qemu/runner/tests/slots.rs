@@ -17,6 +17,10 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 const STEPS: &[&str] = &[
     "incumbent-ready",
     "no-such-seat",
+    "restart-no-such-seat",
+    "restart-never-started",
+    "begin-restart-never-started",
+    "seat3-no-restarts",
     "too-large-load",
     "chunk-without-load",
     "load",
@@ -44,7 +48,9 @@ const STEPS: &[&str] = &[
     "start-seat1-again",
     "stop",
     "stop-again",
+    "seat1-started-no-restart",
     "restart-fresh",
+    "seat1-restarted-once",
     "seat1-ready-again",
     "seat1-fault-signalled",
     "seat1-not-restarted",
@@ -67,6 +73,7 @@ const STEPS: &[&str] = &[
     "begin-while-building",
     "built-in-pieces",
     "continue-after-start-done",
+    "seat1-restarted-twice",
     "schedule-shadow-after-pieces",
     "schedule-start",
     "seat1-ready-pieces",
@@ -75,16 +82,19 @@ const STEPS: &[&str] = &[
     "staged-module-started",
     "staged-module-faulted",
     "staged-module-again",
+    "seat2-restarted-once",
     "module-staged-again",
     "staged-module-faulted-again",
     "nv-lineages-ready",
     "nv-lineage-running",
     "nv-no-lineage-3",
+    "nv-spare-restart-never-started",
     "nv-spare-lineage",
     "nv-spare-ready",
     "nv-spare-stop",
     "nv-spare-fallback",
     "nv-fallback-ready",
+    "nv-spare-no-restarts",
     "nv-fallback-fault-signalled",
 ];
 
@@ -99,7 +109,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
         &images.tile_boot(scenario_archive("slots")),
         &log,
         TIMEOUT,
-        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-restart"],
+        &["@event tester.done slot=probe-slot", "@event tester.done slot=vote", "@event intruder.seat-start-restart"],
     )
     .unwrap_or_else(|error| panic!("{error}"));
     outcome.assert_reached();
@@ -126,6 +136,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
     outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
     outcome.assert_event("intruder.seat-restart", &[("domain", "intruder"), ("verdict", "refused")]);
+    outcome.assert_event("intruder.seat-start-restart", &[("domain", "intruder"), ("verdict", "refused")]);
     // The root server's side: refusals, starts with fresh generations, the stop, the faults.
     for reason in [
         "NoSuchSeat",
@@ -136,6 +147,7 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
         "NoSuchProgram",
         "SeatRunning",
         "NotBuilding",
+        "NeverStarted",
     ] {
         let refused = outcome.events("seat.refused");
         assert!(
@@ -144,20 +156,32 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
             outcome.tail(80)
         );
     }
-    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "0")]);
     outcome.assert_event("seat.stopped", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "0")]);
-    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "1")]);
+    outcome.assert_event(
+        "seat.started",
+        &[("slot", "probe-slot"), ("seat", "1"), ("generation", "0"), ("restart", "false"), ("restarts", "0")],
+    );
+    outcome.assert_event(
+        "seat.started",
+        &[("slot", "probe-slot"), ("seat", "1"), ("generation", "1"), ("restart", "true"), ("restarts", "1")],
+    );
     outcome.assert_event("probe.ready", &[("domain", "probe-slot.seat1"), ("generation", "1")]);
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "1"), ("fault", "exception"), ("generation", "1")]);
     // The build in pieces: four abandoned (a stop, another seat's load, another seat's start, a begin
     // while building, each once), what they made destroyed, then one started.
     let abandoned = outcome.events("seat.build-abandoned");
     assert_eq!(abandoned.iter().filter(|event| event.has(&[("slot", "probe-slot"), ("seat", "1")])).count(), 4, "{}", outcome.tail(80));
-    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "1"), ("generation", "2")]);
+    outcome.assert_event(
+        "seat.started",
+        &[("slot", "probe-slot"), ("seat", "1"), ("generation", "2"), ("restart", "true"), ("restarts", "2")],
+    );
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "1"), ("fault", "exception"), ("generation", "2")]);
     outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "0")]);
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "0")]);
-    outcome.assert_event("seat.started", &[("slot", "probe-slot"), ("seat", "2"), ("generation", "1")]);
+    outcome.assert_event(
+        "seat.started",
+        &[("slot", "probe-slot"), ("seat", "2"), ("generation", "1"), ("restart", "true"), ("restarts", "1")],
+    );
     outcome.assert_event("seat.faulted", &[("slot", "probe-slot"), ("seat", "2"), ("fault", "exception"), ("generation", "1")]);
     // The N-version slot: its lineages run in seats 0..=2 from the boot, only seat 3 is empty.
     for domain in ["vote-svc", "vote.seat1", "vote.seat2"] {
@@ -166,7 +190,10 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("seat.empty", &[("slot", "vote"), ("seat", "3")]);
     assert!(!outcome.events("seat.empty").iter().any(|event| event.has(&[("slot", "vote"), ("seat", "1")])));
     outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "0"), ("program", "lineage")]);
-    outcome.assert_event("seat.started", &[("slot", "vote"), ("seat", "3"), ("generation", "1"), ("program", "fallback")]);
+    outcome.assert_event(
+        "seat.started",
+        &[("slot", "vote"), ("seat", "3"), ("generation", "1"), ("program", "fallback"), ("restart", "false"), ("restarts", "0")],
+    );
     outcome.assert_event("seat.faulted", &[("slot", "vote"), ("seat", "3"), ("generation", "1")]);
     // A seat is never restarted by the supervisor.
     assert!(outcome.events("domain.restarted").iter().all(|event| !event.get("domain").is_some_and(|d| d.contains(".seat"))));

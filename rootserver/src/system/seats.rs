@@ -21,6 +21,12 @@
 //! on time no domain wants, not inside its manager's step) until its manager schedules it;
 //! `SeatStart`'s starts at its declared priority. A start's answer (`SeatStarted`) carries
 //! the root server's own ticks of that request, its lines included.
+//!
+//! Restarts: a start the manager marks `restart` (the same module again after it stopped
+//! at a fault or a hang) counts one in the seat's `restarts` when its module runs (a build
+//! abandoned or failed counts none); a restart of a seat that never ran is refused
+//! `NeverStarted`. The count is the status's only: the supervisor's `max_restarts` never
+//! applies to a seat (its manager's policy does).
 
 use super::State;
 use super::build::{Building, Piece};
@@ -64,6 +70,8 @@ pub(super) struct SeatBuild {
     building: Building,
     /// Whether its begin counted a new generation (taken back if it is abandoned).
     new_generation: bool,
+    /// Whether the manager marked it a restart (counted in `restarts` when it runs).
+    restart: bool,
 }
 
 /// Where a seat build's ELF is.
@@ -111,6 +119,7 @@ pub(super) fn refusal_name(refusal: Refusal) -> &'static str {
         Refusal::UnknownReporter => "UnknownReporter",
         Refusal::DisagreeingAboveCompared => "DisagreeingAboveCompared",
         Refusal::NotBuilding => "NotBuilding",
+        Refusal::NeverStarted => "NeverStarted",
     }
 }
 
@@ -135,13 +144,13 @@ impl Supervision<'_, '_> {
                     self.seat_load(slot_index, seat, length)
                 }
                 SeatRequest::Chunk { seat, offset, bytes } => self.seat_chunk(slot_index, seat, offset, &bytes),
-                SeatRequest::Start { seat, program } => {
+                SeatRequest::Start { seat, program, restart } => {
                     self.abandon_seat_build(slot_index, "a SeatStart");
-                    self.seat_start(slot_index, seat, program, true)
+                    self.seat_start(slot_index, seat, program, restart, true)
                 }
-                SeatRequest::Begin { seat, program } => {
+                SeatRequest::Begin { seat, program, restart } => {
                     self.abandon_seat_build(slot_index, "a SeatBegin");
-                    self.seat_start(slot_index, seat, program, false)
+                    self.seat_start(slot_index, seat, program, restart, false)
                 }
                 SeatRequest::Continue { seat } => self.seat_continue(slot_index, seat),
                 SeatRequest::Stop { seat } if self.seat_building(slot_index) == Some(seat) => {
@@ -199,14 +208,19 @@ impl Supervision<'_, '_> {
 
     /// `SeatStart` (`at_once`) and `SeatBegin`: checks `program` for `seat`, then builds the
     /// seat's domain afresh with it and starts it, all at once or (`SeatBegin`) only the
-    /// build's begin, the build kept for [`Supervision::seat_continue`].
-    fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram, at_once: bool) -> Response {
+    /// build's begin, the build kept for [`Supervision::seat_continue`]; a `restart` counts
+    /// in the seat's `restarts` once its module runs.
+    fn seat_start(&mut self, slot_index: usize, seat: u8, program: SeatProgram, restart: bool, at_once: bool) -> Response {
         let description = self.description;
         let archive = self.archive;
         let slot = &description.slots[slot_index];
         let index = slot.seats[seat as usize] as usize;
         if matches!(self.tile.states[index].state, State::Running | State::Restarting) {
             return Response::Refused(Refusal::SeatRunning);
+        }
+        // A restart is of a module the seat ran (checked before the staging is consumed).
+        if restart && !self.tile.states[index].ever_started {
+            return Response::Refused(Refusal::NeverStarted);
         }
         // The program's bytes: the staging (taken: a start consumes it) or an archive entry.
         let source = match program {
@@ -270,7 +284,7 @@ impl Supervision<'_, '_> {
                     building.start_at_priority_0();
                 }
                 // Boxed: a slot without a build under way keeps only an empty `Option`.
-                let build = Box::new(SeatBuild { seat, program, elf: source, building, new_generation });
+                let build = Box::new(SeatBuild { seat, program, elf: source, building, new_generation, restart });
                 if at_once {
                     return self.advance_seat_build(slot_index, build, true);
                 }
@@ -323,11 +337,17 @@ impl Supervision<'_, '_> {
         let slot = &self.description.slots[slot_index];
         let (seat, program) = (build.seat, build.program);
         let index = slot.seats[seat as usize] as usize;
-        let generation = self.tile.states[index].generation;
+        let state = &mut self.tile.states[index];
+        if build.restart {
+            // The status's count only: no `max_restarts` applies to a seat.
+            state.restarts = state.restarts.saturating_add(1);
+        }
+        let (generation, restarts) = (state.generation, state.restarts);
         let ticks = build.building.piece_ticks();
         let longest = ticks.iter().copied().max().unwrap_or(0);
         let each: Vec<String> = ticks.iter().map(|t| format!("{t}")).collect();
-        println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation})", slot.name);
+        let again = if build.restart { format!(", a restart of its module (restarts {restarts})") } else { String::new() };
+        println!("supervisor: slot \"{}\" seat {seat} started {program:?} (generation {generation}){again}", slot.name);
         let program = match program {
             SeatProgram::Staged => "staged",
             SeatProgram::Incumbent => "incumbent",
@@ -340,6 +360,8 @@ impl Supervision<'_, '_> {
             seat = seat,
             generation = generation,
             program = program,
+            restart = build.restart,
+            restarts = restarts,
             pieces = ticks.len(),
             longest_piece_ticks = longest,
             piece_ticks = each.join("/")
@@ -501,6 +523,8 @@ pub(super) enum SeatRequest {
         seat: u8,
         /// Which program.
         program: SeatProgram,
+        /// Whether it is a restart of the same module.
+        restart: bool,
     },
     /// `SeatBegin`.
     Begin {
@@ -508,6 +532,8 @@ pub(super) enum SeatRequest {
         seat: u8,
         /// Which program.
         program: SeatProgram,
+        /// Whether it is a restart of the same module.
+        restart: bool,
     },
     /// `SeatContinue`.
     Continue {
@@ -535,10 +561,10 @@ impl SeatRequest {
         Some(match request {
             Request::SeatLoad { seat, length } => SeatRequest::Load { seat, length },
             Request::SeatChunk { seat, offset, bytes } => SeatRequest::Chunk { seat, offset, bytes: bytes.as_slice().to_vec() },
-            Request::SeatStart { seat, program } => SeatRequest::Start { seat, program },
+            Request::SeatStart { seat, program, restart } => SeatRequest::Start { seat, program, restart },
             Request::SeatStop { seat } => SeatRequest::Stop { seat },
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
-            Request::SeatBegin { seat, program } => SeatRequest::Begin { seat, program },
+            Request::SeatBegin { seat, program, restart } => SeatRequest::Begin { seat, program, restart },
             Request::SeatContinue { seat } => SeatRequest::Continue { seat },
             Request::Restart { .. }
             | Request::Status { .. }

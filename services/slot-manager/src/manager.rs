@@ -599,6 +599,9 @@ struct Rebuild {
     since: Ticks,
     /// Steps taken so far.
     steps: u32,
+    /// Whether it starts the same module again (its `SeatBegin`'s `restart`: counted in
+    /// the seat's `restarts` by the root server).
+    restart: bool,
 }
 
 /// Name, version and content hash of a module (for the status and the log).
@@ -898,7 +901,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 seat.role = Role::Replica;
                 seat.program = Some(Program::Named(SeatProgram::Incumbent));
             }
-            manager.restart(last);
+            // Its first start under this manager (a predecessor's was stopped): not a restart.
+            manager.restart(last, false);
         }
         let size = manager.log.size();
         let name = manager.config.name.clone();
@@ -2897,7 +2901,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 continue;
             }
             let program = if replaced { SeatProgram::Fallback } else { SeatProgram::Lineage(k) };
-            match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program }) {
+            // Not a restart: the fallback is another module, and a lineage started again here
+            // may have been stopped by the predecessor rather than at a fault (the manager
+            // cannot tell which), so it is not counted.
+            match self.host.supervisor(&supervisor::Request::SeatStart { seat: k, program, restart: false }) {
                 Ok(supervisor::Response::SeatStarted { generation, ticks }) => {
                     self.started(k, generation, ticks, start_schedule(k));
                     if let Some(s) = self.seats.get_mut(usize::from(k)) {
@@ -3146,10 +3153,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     }
                 }
                 if self.seats.get(seat).is_some_and(|s| s.role == Role::Module(id)) && self.slot.module(id).is_some() {
-                    self.restart(seat);
+                    self.restart(seat, true);
                 }
             }
-            Role::Replica => self.restart(seat),
+            Role::Replica => self.restart(seat, true),
             Role::Lineage(k) => {
                 let ids: Vec<RequestId> = self.lineages.as_ref().map(|l| l.ballots.keys().copied().collect()).unwrap_or_default();
                 for id in ids {
@@ -3160,7 +3167,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     }
                     self.count_ballot(id, false);
                 }
-                self.restart(seat);
+                self.restart(seat, true);
             }
         }
         // The imports that waited for its exports go on without, once the slot has taken the
@@ -3175,8 +3182,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// the reference module's state when it calls READY. A challenger's staged program is
     /// rebuilt in steps ([`Manager::rebuild_step`]): the seat's copies are
     /// skipped meanwhile. A named program (one `SeatStart`) and the serving module's
-    /// (clients wait for it whatever the manager does) are rebuilt at once.
-    fn restart(&mut self, seat: usize) {
+    /// (clients wait for it whatever the manager does) are rebuilt at once. `again`: the
+    /// seat's module is started again after it stopped at a fault or a hang (the root
+    /// server counts it in the seat's `restarts`); false for another module in the seat.
+    fn restart(&mut self, seat: usize, again: bool) {
         let Some(program) = self.seats.get(seat).and_then(|s| s.program.clone()) else { return };
         let serving_seat = self.seat_of(Role::Module(self.slot.serving()));
         let now = self.clock.now();
@@ -3191,7 +3200,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             s.started_at = None;
             self.generation += 1;
             let (role, bytes) = (s.role, elf.len());
-            self.rebuilds.push_back(Rebuild { seat, role, elf: elf.clone(), staged: None, building: false, since: now, steps: 0 });
+            let rebuild = Rebuild { seat, role, elf: elf.clone(), staged: None, building: false, since: now, steps: 0, restart: again };
+            self.rebuilds.push_back(rebuild);
             self.host.note(format_args!("@event slot.seat-rebuilding slot={} seat={seat} bytes={bytes}", self.config.name));
             return;
         }
@@ -3217,8 +3227,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             ));
         }
         let result = match &program {
-            Program::Named(program) => self.start(number, *program),
-            Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged)),
+            Program::Named(program) => self.start(number, *program, again),
+            Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged, again)),
         };
         self.rebuilt(seat, &program, result, now, 1);
     }
@@ -3313,7 +3323,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let request = if r.building {
                     supervisor::Request::SeatContinue { seat: number }
                 } else {
-                    supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged }
+                    supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged, restart: r.restart }
                 };
                 let result = self.start_piece(&request);
                 if let Ok(None) = result {
@@ -3374,9 +3384,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok(())
     }
 
-    /// Starts seat `seat` with `program` at once (`SeatStart`); returns its generation.
-    fn start(&mut self, seat: u8, program: SeatProgram) -> Result<u64, String> {
-        match self.seat_request(&supervisor::Request::SeatStart { seat, program })? {
+    /// Starts seat `seat` with `program` at once (`SeatStart`, a `restart` of the seat's
+    /// module or not); returns its generation.
+    fn start(&mut self, seat: u8, program: SeatProgram, restart: bool) -> Result<u64, String> {
+        match self.seat_request(&supervisor::Request::SeatStart { seat, program, restart })? {
             supervisor::Response::SeatStarted { generation, ticks } => Ok(self.started(seat, generation, ticks, start_schedule(seat))),
             other => Err(format!("unexpected answer {other:?}")),
         }
@@ -3656,7 +3667,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.generation += 1;
             s.program = Some(Program::Named(SeatProgram::Fallback));
         }
-        self.restart(spare);
+        // Another module in the spare seat: not a restart.
+        self.restart(spare, false);
         self.stop_seat(old);
         if let Some(l) = &mut self.lineages {
             if let Some(slot) = l.seats.get_mut(k) {
@@ -4212,7 +4224,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let request = if building {
             supervisor::Request::SeatContinue { seat: number }
         } else {
-            supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged }
+            // A new module in an empty seat: not a restart.
+            supervisor::Request::SeatBegin { seat: number, program: SeatProgram::Staged, restart: false }
         };
         match self.start_piece(&request) {
             Ok(generation) => Ok(generation.is_some()),

@@ -367,7 +367,11 @@ fn a_fault_of_the_settled_incumbent_fails_its_request_and_restarts_it() {
     assert_eq!(sim.m.stats().failed, 1);
     assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(
         r,
-        tileos_protocol::supervisor::Request::SeatStart { seat: 0, program: tileos_protocol::supervisor::SeatProgram::Incumbent }
+        tileos_protocol::supervisor::Request::SeatStart {
+            seat: 0,
+            program: tileos_protocol::supervisor::SeatProgram::Incumbent,
+            restart: true
+        }
     )));
     sim.request(4, 5);
     sim.pump();
@@ -756,7 +760,10 @@ fn a_manager_restarted_after_a_lineage_replacement_runs_the_fallback_in_its_plac
     assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]));
     assert!(running(&sim, 0) && running(&sim, 1) && running(&sim, 2) && !running(&sim, 3), "{}", sim.notes());
     let asked = sim.world.borrow().supervisor[before..].to_vec();
-    assert!(asked.iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback })), "{asked:?}");
+    assert!(
+        asked.iter().any(|r| matches!(r, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback, restart: false })),
+        "{asked:?}"
+    );
     assert!(!asked.iter().any(|r| matches!(r, SeatRequest::SeatStart { program: SeatProgram::Lineage(1), .. })), "{asked:?}");
     assert!(sim.notes().contains("@event slot.lineage-replacement-restored slot=checksum lineage=1 seat=1"), "{}", sim.notes());
     let shown = status(&mut sim);
@@ -791,7 +798,7 @@ fn a_manager_started_on_a_log_with_a_lineage_replacement_runs_the_fallback_in_it
     assert!(
         matches!(
             asked.as_slice(),
-            [SeatRequest::SeatStop { seat: 1 }, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback }, ..]
+            [SeatRequest::SeatStop { seat: 1 }, SeatRequest::SeatStart { seat: 1, program: SeatProgram::Fallback, restart: false }, ..]
         ),
         "{asked:?}"
     );
@@ -882,7 +889,11 @@ fn n_version_delivers_the_majority_and_replaces_a_dissenter() {
     assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "{}", sim.notes());
     assert!(sim.world.borrow().supervisor.iter().any(|r| matches!(
         r,
-        tileos_protocol::supervisor::Request::SeatStart { seat: 3, program: tileos_protocol::supervisor::SeatProgram::Fallback }
+        tileos_protocol::supervisor::Request::SeatStart {
+            seat: 3,
+            program: tileos_protocol::supervisor::SeatProgram::Fallback,
+            restart: false
+        }
     )));
     sim.request(1, 5);
     sim.pump();

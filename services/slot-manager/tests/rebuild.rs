@@ -82,7 +82,7 @@ fn a_faulted_challenger_is_rebuilt_in_bounded_steps_while_clients_are_served() {
     assert!(steps.iter().all(|calls| calls.len() <= REBUILD_CHUNKS_PER_STEP), "{steps:?}");
     assert!(matches!(steps[0][..], [SeatRequest::SeatLoad { seat: 1, .. }]), "{:?}", steps[0]);
     let n = steps.len();
-    assert!(matches!(steps[n - 3][..], [SeatRequest::SeatBegin { seat: 1, program: SeatProgram::Staged }]), "{steps:?}");
+    assert!(matches!(steps[n - 3][..], [SeatRequest::SeatBegin { seat: 1, program: SeatProgram::Staged, restart: true }]), "{steps:?}");
     assert!(steps[n - 2..].iter().all(|step| matches!(step[..], [SeatRequest::SeatContinue { seat: 1 }])), "{steps:?}");
     assert_eq!(n, 4 + len.div_ceil(SEAT_CHUNK));
     assert!(sim.m.stats().skipped >= skipped + steps.len() as u64 - 1, "its copies were skipped while it was rebuilt");
@@ -199,8 +199,8 @@ fn stagings_do_not_interleave(requests: &[SeatRequest]) {
             SeatRequest::SeatChunk { seat, offset, .. } => {
                 assert_eq!(staging, Some(*seat), "request {i}: a chunk for seat {seat} at {offset}")
             }
-            SeatRequest::SeatStart { seat, program: SeatProgram::Staged }
-            | SeatRequest::SeatBegin { seat, program: SeatProgram::Staged } => {
+            SeatRequest::SeatStart { seat, program: SeatProgram::Staged, .. }
+            | SeatRequest::SeatBegin { seat, program: SeatProgram::Staged, .. } => {
                 assert_eq!(staging, Some(*seat), "request {i}: a start of seat {seat}");
                 staging = None;
             }

@@ -82,6 +82,13 @@ pub enum Request {
         seat: u8,
         /// Which program.
         program: SeatProgram,
+        /// Whether this start is a *restart*: the same module the seat ran, started again
+        /// after it stopped at a fault or a hang (counted in the seat's `restarts` once it
+        /// runs; never against a restart limit: the manager's policy governs seats). False
+        /// for a different module (an install, a promotion's or rollback's seat change, a
+        /// lineage's fallback). A restart of a seat that never ran a module is refused
+        /// [`Refusal::NeverStarted`].
+        restart: bool,
     },
     /// Stop the module of `seat` and destroy everything it had (its memory returns to the
     /// seat's region).
@@ -163,6 +170,9 @@ pub enum Request {
         seat: u8,
         /// Which program.
         program: SeatProgram,
+        /// Whether this start is a restart, as [`Request::SeatStart`]'s `restart` (counted
+        /// when the last piece starts the module).
+        restart: bool,
     },
     /// The next bounded piece of the build [`Request::SeatBegin`] began for `seat`:
     /// [`Response::SeatBuilding`] while pieces remain, [`Response::SeatStarted`] after the
@@ -313,7 +323,8 @@ pub struct SupervisedFigures {
     pub name: String<MAX_NAME>,
     /// Faults the supervisor received from it.
     pub faults: u64,
-    /// Restarts (after faults, on request, or by the immune system).
+    /// Restarts (after faults, on request, or by the immune system; of a slot's seat, its
+    /// manager's restarts of the same module, as in [`DomainStatus`]).
     pub restarts: u64,
     /// CPU time consumed, kernel timer ticks (`TcbConsumedTime` word 0, sampled; summed
     /// over its restarts).
@@ -459,6 +470,9 @@ pub enum Refusal {
     /// [`Request::SeatContinue`] for a seat with no build under way (none was begun, it
     /// ended, or a later seat request or the manager's fault discarded it).
     NotBuilding,
+    /// A start marked as a restart ([`Request::SeatStart`]'s `restart`) of a seat that
+    /// never ran a module: there is nothing to start again.
+    NeverStarted,
 }
 
 /// What the supervisor knows of a domain.
@@ -483,7 +497,10 @@ pub struct DomainStatus {
     pub state: State,
     /// Its generation (starts so far minus one).
     pub generation: u64,
-    /// Restarts used up.
+    /// Restarts: of a plain domain, the supervisor's (after faults, on request, or by the
+    /// immune system), each using up one of its `max_restarts`; of a slot's seat, its
+    /// manager's starts of the same module again after it stopped at a fault or a hang
+    /// ([`Request::SeatStart`]'s `restart`), under no limit.
     pub restarts: u32,
 }
 
@@ -570,7 +587,8 @@ mod tests {
         let mut words = [0; PAYLOAD_WORDS + 1];
         for request in [
             Request::Restart { domain: String::try_from("nvme").unwrap() },
-            Request::SeatBegin { seat: 255, program: SeatProgram::Lineage(2) },
+            Request::SeatBegin { seat: 255, program: SeatProgram::Lineage(2), restart: true },
+            Request::SeatStart { seat: 255, program: SeatProgram::Fallback, restart: false },
             Request::SeatContinue { seat: 255 },
         ] {
             let length = encode(&request, &mut words).unwrap();
@@ -594,6 +612,7 @@ mod tests {
             Refusal::RestartFailed,
             Refusal::NotAllowed,
             Refusal::NotBuilding,
+            Refusal::NeverStarted,
         ] {
             let length = encode(&Response::Refused(refusal), &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(Response::Refused(refusal)));

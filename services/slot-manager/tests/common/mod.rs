@@ -38,8 +38,12 @@ pub struct World {
     /// `SeatContinue`s a `SeatBegin`'s build takes before its module runs (0: the begin
     /// starts it), as the root server's pieces.
     pub build_pieces: u32,
-    /// The root server's build under way, one per slot: (seat, its ELF, continues left).
-    pub building: Option<(u8, Vec<u8>, u32)>,
+    /// The root server's build under way, one per slot: (seat, its ELF, continues left,
+    /// whether its begin was a restart).
+    pub building: Option<(u8, Vec<u8>, u32, bool)>,
+    /// Each seat's restarts as the root server counts them: starts marked `restart` whose
+    /// module runs.
+    pub restarts: BTreeMap<u8, u32>,
     /// The `SeatContinue` that is refused `BadProgram` when this many remain (a piece that
     /// fails: the build is destroyed).
     pub refuse_piece_at: Option<u32>,
@@ -99,7 +103,7 @@ impl Seats for Host {
                 staged.extend_from_slice(bytes);
                 A::SeatStaged { received: staged.len() as u32 }
             }
-            R::SeatBegin { seat, program } | R::SeatStart { seat, program } => {
+            R::SeatBegin { seat, program, restart } | R::SeatStart { seat, program, restart } => {
                 if w.refuse_start {
                     return Ok(A::Refused(supervisor::Refusal::BadProgram));
                 }
@@ -129,21 +133,21 @@ impl Seats for Host {
                 };
                 if matches!(request, R::SeatBegin { .. }) && w.build_pieces > 0 {
                     let pieces = w.build_pieces;
-                    w.building = Some((*seat, elf, pieces));
+                    w.building = Some((*seat, elf, pieces, *restart));
                     return Ok(A::SeatBuilding { done: 0, total: pieces });
                 }
-                start_seat(&mut w, *seat, elf, matches!(request, R::SeatBegin { .. }))
+                start_seat(&mut w, *seat, elf, matches!(request, R::SeatBegin { .. }), *restart)
             }
             R::SeatContinue { seat } => match w.building.take() {
-                Some((building, elf, left)) if building == *seat => {
+                Some((building, elf, left, restart)) if building == *seat => {
                     if w.refuse_piece_at == Some(left) {
                         return Ok(A::Refused(supervisor::Refusal::BadProgram));
                     }
                     if left > 1 {
-                        w.building = Some((building, elf, left - 1));
+                        w.building = Some((building, elf, left - 1, restart));
                         A::SeatBuilding { done: w.build_pieces - left + 1, total: w.build_pieces }
                     } else {
-                        start_seat(&mut w, *seat, elf, true)
+                        start_seat(&mut w, *seat, elf, true, restart)
                     }
                 }
                 other => {
@@ -184,9 +188,13 @@ impl Seats for Host {
 pub const START_TICKS: u64 = 20_000;
 
 /// The fake root server starts `seat` with `elf`: at priority 0 (`SeatSchedule::Start`) if
-/// it was built in pieces (`SeatBegin`), as the root server does.
-fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>, in_pieces: bool) -> supervisor::Response {
+/// it was built in pieces (`SeatBegin`), as the root server does; a `restart` counted in
+/// the seat's restarts.
+fn start_seat(w: &mut World, seat: u8, elf: Vec<u8>, in_pieces: bool, restart: bool) -> supervisor::Response {
     w.running.insert(seat);
+    if restart {
+        *w.restarts.entry(seat).or_default() += 1;
+    }
     let schedule = match (in_pieces, seat) {
         (true, _) => SeatSchedule::Start,
         (false, 0) => SeatSchedule::Serving,

@@ -5,8 +5,12 @@
 //! `Seat*` requests through every refusal and the start/stop/fault paths, logging one
 //! `tester.check name=… verdict=ok|wrong` event per step and `tester.done` at the end.
 //! Run by a domain that is no slot's manager but a supervisor client, it asks to stop seat 0
-//! and to restart the domain of seat 0, and logs `intruder.seat-stop verdict=refused` and
-//! `intruder.seat-restart verdict=refused` when the root server refuses.
+//! and to restart the domain of seat 0, and to start seat 1 marked as a restart, and logs
+//! `intruder.seat-stop verdict=refused`, `intruder.seat-restart verdict=refused` and
+//! `intruder.seat-start-restart verdict=refused` when the root server refuses.
+//! Seat restarts: a start marked `restart` counts one in the seat's `restarts` (the
+//! supervisor's status) once its module runs, an unmarked one or an abandoned build none, and
+//! a restart of a seat that never ran is refused `NeverStarted`.
 //! The slot's verifier domain calls the front endpoint too (`READY`, badge
 //! `VERIFIER_BADGE`): this stand-in gives it no work, parking its call in a free slot of its
 //! CNode so that it waits for good ([`Tester::recv_seat`]).
@@ -17,7 +21,7 @@ extern crate tileos_rt;
 
 use heapless::Vec;
 use tileos_protocol::module::{READY, SEAT_BADGE, VERIFIER_BADGE};
-use tileos_protocol::supervisor::{Refusal, Request, Response, SEAT_CHUNK, SeatProgram, SeatSchedule, State, Supervisor};
+use tileos_protocol::supervisor::{DomainStatus, Refusal, Request, Response, SEAT_CHUNK, SeatProgram, SeatSchedule, State, Supervisor};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
@@ -105,21 +109,33 @@ impl Tester {
         true
     }
 
-    /// `SeatBegin` of `seat`'s incumbent program, logged as step `name`: a build in pieces
-    /// begins (nothing mapped yet).
+    /// `SeatBegin` of `seat`'s incumbent program, marked as a restart, logged as step
+    /// `name`: a build in pieces begins (nothing mapped yet).
     fn begin(&mut self, name: &str, seat: u8) {
-        let answer = self.supervisor.call(&Request::SeatBegin { seat, program: SeatProgram::Incumbent });
+        let answer = self.supervisor.call(&Request::SeatBegin { seat, program: SeatProgram::Incumbent, restart: true });
         let ok = matches!(answer, Ok(Response::SeatBuilding { done: 0, total }) if total > 0);
         self.verdict(name, ok, format_args!("{answer:?}"));
     }
 
     /// The supervisor's state of domain `name`.
     fn state_of(&self, name: &str) -> Option<State> {
+        self.status_of(name).map(|line| line.state)
+    }
+
+    /// Checks (step `name`) that the supervisor's status counts `expected` restarts of
+    /// domain `domain`.
+    fn restarts(&mut self, name: &str, domain: &str, expected: u32) {
+        let restarts = self.status_of(domain).map(|line| line.restarts);
+        self.verdict(name, restarts == Some(expected), format_args!("{domain}: restarts {restarts:?}, expected {expected}"));
+    }
+
+    /// The supervisor's status line of domain `name`.
+    fn status_of(&self, name: &str) -> Option<DomainStatus> {
         let mut first = 0;
         loop {
             let Ok(Response::Status { total, domains }) = self.supervisor.call(&Request::Status { first }) else { return None };
             if let Some(line) = domains.iter().find(|line| line.name == name) {
-                return Some(line.state);
+                return Some(line.clone());
             }
             first += domains.len() as u16;
             if domains.is_empty() || first >= total {
@@ -175,6 +191,12 @@ extern "C" fn _start() -> ! {
         let verdict = if answer == Ok(Response::Refused(Refusal::RestartPolicyNever)) { "refused" } else { "ALLOWED" };
         log!("seat-tester: \"{name}\" asked to restart seat 0 of probe-slot: {answer:?}");
         log_event!("intruder.seat-restart", domain = name, verdict = verdict);
+        // Nor may it count a restart of a seat (its start marked `restart`).
+        let answer =
+            Client::<Supervisor>::new(supervisor).call(&Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: true });
+        let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
+        log!("seat-tester: \"{name}\" asked to restart seat 1 of a slot: {answer:?}");
+        log_event!("intruder.seat-start-restart", domain = name, verdict = verdict);
         tileos_sys::domain::stop();
     }
     let (Some(front), Some(supervisor), Some(faults)) = (
@@ -196,9 +218,26 @@ extern "C" fn _start() -> ! {
     let refused = |refusal| Response::Refused(refusal);
     t.check(
         "no-such-seat",
-        Request::SeatStart { seat: SEATS, program: SeatProgram::Incumbent },
+        Request::SeatStart { seat: SEATS, program: SeatProgram::Incumbent, restart: false },
         refused(Refusal::NoSuchSeat { seats: SEATS }),
     );
+    // A restart of a seat outside the slot, or of one that never ran: refused, nothing counted.
+    t.check(
+        "restart-no-such-seat",
+        Request::SeatStart { seat: SEATS, program: SeatProgram::Incumbent, restart: true },
+        refused(Refusal::NoSuchSeat { seats: SEATS }),
+    );
+    t.check(
+        "restart-never-started",
+        Request::SeatStart { seat: 3, program: SeatProgram::Incumbent, restart: true },
+        refused(Refusal::NeverStarted),
+    );
+    t.check(
+        "begin-restart-never-started",
+        Request::SeatBegin { seat: 3, program: SeatProgram::Incumbent, restart: true },
+        refused(Refusal::NeverStarted),
+    );
+    t.restarts("seat3-no-restarts", "probe-slot.seat3", 0);
     t.check(
         "too-large-load",
         Request::SeatLoad { seat: 1, length: MODULE_MEMORY + 1 },
@@ -223,7 +262,7 @@ extern "C" fn _start() -> ! {
     t.check("chunk", Request::SeatChunk { seat: 1, offset: 0, bytes: garbage(60, 4) }, Response::SeatStaged { received: 60 });
     t.check(
         "start-before-complete",
-        Request::SeatStart { seat: 1, program: SeatProgram::Staged },
+        Request::SeatStart { seat: 1, program: SeatProgram::Staged, restart: false },
         refused(Refusal::StagingIncomplete { received: 60, length: 100 }),
     );
     t.check(
@@ -232,50 +271,69 @@ extern "C" fn _start() -> ! {
         refused(Refusal::ChunkOutOfOrder { expected: 60 }),
     );
     t.check("last-chunk", Request::SeatChunk { seat: 1, offset: 60, bytes: garbage(40, 6) }, Response::SeatStaged { received: 100 });
-    t.check("garbage-elf", Request::SeatStart { seat: 1, program: SeatProgram::Staged }, refused(Refusal::BadProgram));
+    t.check("garbage-elf", Request::SeatStart { seat: 1, program: SeatProgram::Staged, restart: false }, refused(Refusal::BadProgram));
     t.check(
         "staging-consumed",
-        Request::SeatStart { seat: 1, program: SeatProgram::Staged },
+        Request::SeatStart { seat: 1, program: SeatProgram::Staged, restart: false },
         refused(Refusal::StagingIncomplete { received: 0, length: 0 }),
     );
     // A header whose program headers lie past the end of the file.
     let truncated = tiny_elf(&[0x0F, 0x0B], 2);
     let staged = t.stage(1, &truncated[..100]);
     t.verdict("truncated-staged", staged, format_args!("staging refused"));
-    t.check("truncated-elf", Request::SeatStart { seat: 1, program: SeatProgram::Staged }, refused(Refusal::BadProgram));
+    t.check("truncated-elf", Request::SeatStart { seat: 1, program: SeatProgram::Staged, restart: false }, refused(Refusal::BadProgram));
     // A well-formed ELF whose segment needs 64 MiB: more than the seat's memory.
     let oversized = tiny_elf(&[0x0F, 0x0B], 64 << 20);
     let staged = t.stage(1, &oversized);
     t.verdict("oversized-staged", staged, format_args!("staging refused"));
-    t.check("oversized-segments", Request::SeatStart { seat: 1, program: SeatProgram::Staged }, refused(Refusal::BadProgram));
-    t.check("no-lineage", Request::SeatStart { seat: 1, program: SeatProgram::Lineage(0) }, refused(Refusal::NoSuchProgram));
-    t.check("no-fallback", Request::SeatStart { seat: 1, program: SeatProgram::Fallback }, refused(Refusal::NoSuchProgram));
+    t.check(
+        "oversized-segments",
+        Request::SeatStart { seat: 1, program: SeatProgram::Staged, restart: false },
+        refused(Refusal::BadProgram),
+    );
+    t.check(
+        "no-lineage",
+        Request::SeatStart { seat: 1, program: SeatProgram::Lineage(0), restart: false },
+        refused(Refusal::NoSuchProgram),
+    );
+    t.check("no-fallback", Request::SeatStart { seat: 1, program: SeatProgram::Fallback, restart: false }, refused(Refusal::NoSuchProgram));
     t.check("stop-empty", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
     t.check(
         "schedule-empty",
         Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving },
         refused(Refusal::NotRunning(State::Stopped)),
     );
-    t.check("start-while-running", Request::SeatStart { seat: 0, program: SeatProgram::Incumbent }, refused(Refusal::SeatRunning));
+    t.check(
+        "start-while-running",
+        Request::SeatStart { seat: 0, program: SeatProgram::Incumbent, restart: false },
+        refused(Refusal::SeatRunning),
+    );
 
     // Seat 1 runs the incumbent's program, is stopped, and runs again: a fresh generation.
     t.check(
         "start-incumbent",
-        Request::SeatStart { seat: 1, program: SeatProgram::Incumbent },
+        Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: false },
         Response::SeatStarted { generation: 0, ticks: 0 },
     );
     t.ready("seat1-ready", 1);
     // The serving schedule (the incumbent's priority) and back to the challengers'.
     t.check("schedule-serving", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving }, Response::SeatScheduled);
     t.check("schedule-shadow", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow }, Response::SeatScheduled);
-    t.check("start-seat1-again", Request::SeatStart { seat: 1, program: SeatProgram::Incumbent }, refused(Refusal::SeatRunning));
+    t.check(
+        "start-seat1-again",
+        Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: false },
+        refused(Refusal::SeatRunning),
+    );
     t.check("stop", Request::SeatStop { seat: 1 }, Response::SeatStopped);
     t.check("stop-again", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+    t.restarts("seat1-started-no-restart", "probe-slot.seat1", 0);
+    // Started again after its stop, marked as a restart: counted.
     t.check(
         "restart-fresh",
-        Request::SeatStart { seat: 1, program: SeatProgram::Incumbent },
+        Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: true },
         Response::SeatStarted { generation: 1, ticks: 0 },
     );
+    t.restarts("seat1-restarted-once", "probe-slot.seat1", 1);
     t.ready("seat1-ready-again", 1);
     // Tell the module to fault: the root server stops the seat and signals bit 1.
     tileos_sys::reply(FAULT_NOW, &[]);
@@ -304,7 +362,7 @@ extern "C" fn _start() -> ! {
     t.begin("begin-third", 1);
     t.check(
         "start-other-seat-while-building",
-        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(0) },
+        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(0), restart: false },
         refused(Refusal::NoSuchProgram),
     );
     t.check("continue-after-start", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
@@ -328,6 +386,8 @@ extern "C" fn _start() -> ! {
         format_args!("{answer:?} after {pieces} pieces"),
     );
     t.check("continue-after-start-done", Request::SeatContinue { seat: 1 }, refused(Refusal::NotBuilding));
+    // Every begin was marked a restart: the one built counts, the four abandoned none.
+    t.restarts("seat1-restarted-twice", "probe-slot.seat1", 2);
     // Started in pieces, it runs at priority 0 (SeatSchedule::Start) until given another;
     // given the challengers' and then priority 0 again, it calls READY once this tester
     // waits (nothing else wants the CPU then).
@@ -344,7 +404,7 @@ extern "C" fn _start() -> ! {
     t.verdict("module-staged", staged, format_args!("staging refused"));
     t.check(
         "staged-module-started",
-        Request::SeatStart { seat: 2, program: SeatProgram::Staged },
+        Request::SeatStart { seat: 2, program: SeatProgram::Staged, restart: false },
         Response::SeatStarted { generation: 0, ticks: 0 },
     );
     let word = faults.wait();
@@ -354,9 +414,10 @@ extern "C" fn _start() -> ! {
     t.verdict("module-staged-again", staged, format_args!("staging refused"));
     t.check(
         "staged-module-again",
-        Request::SeatStart { seat: 2, program: SeatProgram::Staged },
+        Request::SeatStart { seat: 2, program: SeatProgram::Staged, restart: true },
         Response::SeatStarted { generation: 1, ticks: 0 },
     );
+    t.restarts("seat2-restarted-once", "probe-slot.seat2", 1);
     let word = faults.wait();
     t.verdict("staged-module-faulted-again", word == 1 << 2, format_args!("seat-faults word {word:#x}"));
 
@@ -379,21 +440,36 @@ fn n_version(t: &mut Tester, faults: tileos_sys::cap::Notification) -> ! {
     }
     t.verdict("nv-lineages-ready", ready == [true; 3], format_args!("ready {ready:?}"));
     let refused = |refusal| Response::Refused(refusal);
-    t.check("nv-lineage-running", Request::SeatStart { seat: 1, program: SeatProgram::Lineage(1) }, refused(Refusal::SeatRunning));
-    t.check("nv-no-lineage-3", Request::SeatStart { seat: 3, program: SeatProgram::Lineage(3) }, refused(Refusal::NoSuchProgram));
+    t.check(
+        "nv-lineage-running",
+        Request::SeatStart { seat: 1, program: SeatProgram::Lineage(1), restart: false },
+        refused(Refusal::SeatRunning),
+    );
+    t.check(
+        "nv-no-lineage-3",
+        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(3), restart: false },
+        refused(Refusal::NoSuchProgram),
+    );
+    t.check(
+        "nv-spare-restart-never-started",
+        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(2), restart: true },
+        refused(Refusal::NeverStarted),
+    );
     t.check(
         "nv-spare-lineage",
-        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(2) },
+        Request::SeatStart { seat: 3, program: SeatProgram::Lineage(2), restart: false },
         Response::SeatStarted { generation: 0, ticks: 0 },
     );
     t.ready("nv-spare-ready", 3);
     t.check("nv-spare-stop", Request::SeatStop { seat: 3 }, Response::SeatStopped);
     t.check(
         "nv-spare-fallback",
-        Request::SeatStart { seat: 3, program: SeatProgram::Fallback },
+        Request::SeatStart { seat: 3, program: SeatProgram::Fallback, restart: false },
         Response::SeatStarted { generation: 1, ticks: 0 },
     );
     t.ready("nv-fallback-ready", 3);
+    // Another module in the seat (the fallback after a lineage), unmarked: no restart.
+    t.restarts("nv-spare-no-restarts", "vote.seat3", 0);
     // The fallback in seat 3 faults: stopped, the manager told.
     tileos_sys::reply(FAULT_NOW, &[]);
     let word = faults.wait();
