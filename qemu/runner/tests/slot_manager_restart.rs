@@ -22,7 +22,8 @@
 //! - the restarted manager (generation 1) serves the slot's incumbent, module 0, as
 //!   docs/slots.md says a restart must ("the manager started again serves its incumbent"):
 //!   `tilectl status` shows module 0 serving, promoted 0, and no module 1 left; it stopped
-//!   the cut module as it started (`slot.seat-reclaimed`, seat 1);
+//!   the cut module as it started (`slot.seat-reclaimed`, seat 1) and gave the incumbent
+//!   the serving schedule (`seat.scheduled … seat=0 schedule=serving`);
 //! - the seat of the module whose promotion was cut is free again: a new install of
 //!   checksum-fast takes it (module 1 of the new generation, seat 1);
 //! - the update log reloads and verifies (`tilectl log --verify`): install, promote,
@@ -156,6 +157,10 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
     assert!(!seen.status.contains("\n  module 1 "), "module 1 outlived the restart:\n{}", seen.status);
     let reclaimed = position(serial, "@event slot.seat-reclaimed slot=checksum seat=1 ");
     assert!(restarted < reclaimed && reclaimed < serving_again, "seat 1 was not reclaimed as the restarted manager started");
+    // It gave the incumbent the serving schedule as it started (whatever its predecessor
+    // left it with).
+    let rescheduled = serial[restarted..].find("@event seat.scheduled slot=checksum seat=0 schedule=serving").map(|at| restarted + at);
+    assert!(rescheduled.is_some_and(|at| at < serving_again), "the restarted manager did not give seat 0 the serving schedule");
     assert!(seen.reinstalled.contains("installed as module 1"), "{}", seen.reinstalled);
 
     // The client load: no wrong answer ever; at most the one call in flight at the kill

@@ -885,6 +885,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         if manager.config.generation > 0 {
             manager.stop_predecessors_seats();
+            if manager.lineages.is_none() {
+                // The incumbent serves again, whatever schedule the predecessor left it with
+                // (a promotion's switch lowers the warm incumbent to the challengers').
+                manager.set_schedule(0, SeatSchedule::Serving);
+            }
         }
         if manager.lineages.is_some() {
             // The root server starts lineages 1 and 2 at boot, as it starts seat 0.

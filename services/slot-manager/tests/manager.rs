@@ -4030,6 +4030,35 @@ fn a_manager_restarted_mid_promotion_transfer_serves_its_incumbent_and_frees_the
     assert_eq!(kinds.len(), 4, "{kinds:?}");
 }
 
+/// A manager restarted after a promotion's switch, which lowered the warm incumbent to the
+/// challengers' schedule: the restarted manager serves the incumbent (seat 0), so it gives
+/// seat 0 the serving schedule again at its start rather than taking it to have it (before
+/// session 28 the incumbent served on at the challengers' priority and budget).
+#[test]
+fn a_restarted_manager_gives_its_incumbent_the_serving_schedule_again() {
+    let mut sim = Sim::new(config(policy(), 4));
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    sim.pump();
+    sim.request(1, 1);
+    sim.pump();
+    let id = promote_by_hand(&mut sim, 1, true);
+    for x in 2..6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert!(control_answer(&mut sim, id).is_some(), "the promotion was answered\n{}", sim.notes());
+    assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
+    assert_eq!(sim.world.borrow().schedules.get(&0), Some(&SeatSchedule::Shadow), "the warm incumbent was lowered\n{}", sim.notes());
+    let mut c = config(policy(), 4);
+    c.generation = 1;
+    sim.restart_manager(c);
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "{}", sim.notes());
+    assert_eq!(sim.world.borrow().schedules.get(&0), Some(&SeatSchedule::Serving), "{}", sim.notes());
+    sim.request(1, 7);
+    sim.pump();
+}
+
 /// The manager killed in the middle of a rollback by hand's catch-up, as the warm module
 /// begins its import, while the seats' modules run on (boot test
 /// `slot_manager_restart_rollback` on a tile): the warm incumbent held its first copy

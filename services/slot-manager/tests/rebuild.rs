@@ -402,10 +402,14 @@ fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_d
     c.generation = 1;
     let before = world.borrow().supervisor.len();
     let mut sim = Sim::with_world(c, store, world.clone());
-    // At its start it stops the seats its predecessor used (seats 1 and up): the stop of
-    // seat 1 discards the half-built module.
+    // At its start it stops the seats its predecessor used (seats 1 and up), the stop of
+    // seat 1 discarding the half-built module, and gives the incumbent the serving schedule.
     let at_start = world.borrow().supervisor[before..].to_vec();
-    assert!(at_start.iter().all(|r| matches!(r, SeatRequest::SeatStop { seat } if *seat >= 1)), "{at_start:?}");
+    assert!(
+        at_start.iter().all(|r| matches!(r, SeatRequest::SeatStop { seat } if *seat >= 1)
+            || matches!(r, SeatRequest::SeatSchedule { seat: 0, schedule: tileos_protocol::supervisor::SeatSchedule::Serving })),
+        "{at_start:?}"
+    );
     assert!(at_start.iter().any(|r| matches!(r, SeatRequest::SeatStop { seat: 1 })), "{at_start:?}");
     assert!(world.borrow().building.is_none(), "the stop of seat 1 discarded its half-built module");
     // An install then builds into the seat from the start (its SeatLoad first).
