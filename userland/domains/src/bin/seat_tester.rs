@@ -21,7 +21,9 @@ extern crate tileos_rt;
 
 use heapless::Vec;
 use tileos_protocol::module::{READY, SEAT_BADGE, VERIFIER_BADGE};
-use tileos_protocol::supervisor::{DomainStatus, Refusal, Request, Response, SEAT_CHUNK, SeatProgram, SeatSchedule, State, Supervisor};
+use tileos_protocol::supervisor::{
+    DomainStatus, Refusal, Request, Response, SEAT_CHUNK, SEAT_FAULTS_SIGNAL, SeatProgram, SeatSchedule, State, Supervisor,
+};
 use tileos_sys::rpc::Client;
 use tileos_sys::{log, log_event};
 
@@ -338,7 +340,7 @@ extern "C" fn _start() -> ! {
     // Tell the module to fault: the root server stops the seat and signals bit 1.
     tileos_sys::reply(FAULT_NOW, &[]);
     let word = faults.wait();
-    t.verdict("seat1-fault-signalled", word == 1 << 1, format_args!("seat-faults word {word:#x}"));
+    t.verdict("seat1-fault-signalled", word == SEAT_FAULTS_SIGNAL | 1 << 1, format_args!("seat-faults word {word:#x}"));
     let state = t.state_of("probe-slot.seat1");
     t.verdict("seat1-not-restarted", state == Some(State::Stopped), format_args!("state {state:?}"));
     t.check("stop-faulted", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
@@ -396,7 +398,7 @@ extern "C" fn _start() -> ! {
     t.ready("seat1-ready-pieces", 1);
     tileos_sys::reply(FAULT_NOW, &[]);
     let word = faults.wait();
-    t.verdict("seat1-pieces-fault-signalled", word == 1 << 1, format_args!("seat-faults word {word:#x}"));
+    t.verdict("seat1-pieces-fault-signalled", word == SEAT_FAULTS_SIGNAL | 1 << 1, format_args!("seat-faults word {word:#x}"));
 
     // A staged module of our own making (ud2 at its entry) in seat 2: built, started, faults.
     let module = tiny_elf(&[0x0F, 0x0B], 2);
@@ -408,7 +410,7 @@ extern "C" fn _start() -> ! {
         Response::SeatStarted { generation: 0, ticks: 0 },
     );
     let word = faults.wait();
-    t.verdict("staged-module-faulted", word == 1 << 2, format_args!("seat-faults word {word:#x}"));
+    t.verdict("staged-module-faulted", word == SEAT_FAULTS_SIGNAL | 1 << 2, format_args!("seat-faults word {word:#x}"));
     // The seat's memory came back: the same module starts again in it, generation 1.
     let staged = t.stage(2, &module);
     t.verdict("module-staged-again", staged, format_args!("staging refused"));
@@ -419,7 +421,7 @@ extern "C" fn _start() -> ! {
     );
     t.restarts("seat2-restarted-once", "probe-slot.seat2", 1);
     let word = faults.wait();
-    t.verdict("staged-module-faulted-again", word == 1 << 2, format_args!("seat-faults word {word:#x}"));
+    t.verdict("staged-module-faulted-again", word == SEAT_FAULTS_SIGNAL | 1 << 2, format_args!("seat-faults word {word:#x}"));
 
     log!("seat-tester: done, {} failures", t.failures);
     log_event!("tester.done", slot = "probe-slot", failures = t.failures);
@@ -473,7 +475,7 @@ fn n_version(t: &mut Tester, faults: tileos_sys::cap::Notification) -> ! {
     // The fallback in seat 3 faults: stopped, the manager told.
     tileos_sys::reply(FAULT_NOW, &[]);
     let word = faults.wait();
-    t.verdict("nv-fallback-fault-signalled", word == 1 << 3, format_args!("seat-faults word {word:#x}"));
+    t.verdict("nv-fallback-fault-signalled", word == SEAT_FAULTS_SIGNAL | 1 << 3, format_args!("seat-faults word {word:#x}"));
     log!("seat-tester: N-version done, {} failures", t.failures);
     log_event!("tester.done", slot = "vote", failures = t.failures);
     tileos_sys::domain::stop()
