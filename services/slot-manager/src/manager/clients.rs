@@ -24,16 +24,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// protocol's own (`READY`, `STATE`, `IMPORTED`); [`Manager::narrow_allowed`] holds (no
     /// promotion under way and none by hand, no roles to reschedule, not N-version, the seat
     /// not catching up, diverged or handing off: checked once per generation, see
-    /// [`Seat::verified`](super::seats::Seat::verified)); no clock check is due ([`Manager::tick`]); and
-    /// [`Slot::copy_answer`](tileos_slots::Slot::copy_answer) applies (the comparator exact, no rollback window, the module
+    /// [`Seat::verified`]); no clock check is due ([`Manager::tick`]); and
+    /// [`Slot::copy_answer`] applies (the comparator exact, no rollback window, the module
     /// shadowing with its faults within the policy: once per slot generation, through the
-    /// seat's [`CopyTicket`](tileos_slots::CopyTicket); short of `min_agreeing` compared, the serving answer in, the
+    /// seat's [`CopyTicket`]; short of `min_agreeing` compared, the serving answer in, the
     /// copy pending and in time). The answer is then compared in place with the serving
     /// module's and counted exactly as [`Manager::received`] would, the seat keeps the call
     /// for its next work, and nothing else happens (no send: the seat has nothing queued; no
     /// outcome: the verdict cannot change). Otherwise `Err(reply)` with nothing changed but
     /// the seat's ticket (one clock read): the caller hands the message to
     /// [`Manager::received`], the general path, which keeps every rule.
+    ///
+    /// [`Seat::verified`]: super::seats::Seat::verified
+    /// [`Slot::copy_answer`]: tileos_slots::Slot::copy_answer
+    /// [`CopyTicket`]: tileos_slots::CopyTicket
     pub fn copy_answer(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) -> Result<(), ReplyCap> {
         // The seat and its current work first: the serving module's answer (no copy), which
         // comes once per request, is refused by the first checks.
@@ -79,9 +83,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         Ok(())
     }
 
-    /// The narrow path's conditions that [`Seat::verified`](super::seats::Seat::verified) vouches for while the manager's
+    /// The narrow path's conditions that [`Seat::verified`] vouches for while the manager's
     /// generation is unchanged: no promotion under way and none by hand, no roles to
     /// reschedule, not N-version; `seat` not catching up, diverged or handing off.
+    ///
+    /// [`Seat::verified`]: super::seats::Seat::verified
     fn narrow_allowed(&self, seat: usize) -> bool {
         self.seats.get(seat).is_some_and(|s| !s.catching_up && !s.diverged && s.handing.is_none())
             && !self.reschedule_due

@@ -253,13 +253,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
     }
 
-    /// The serving module holding a request unanswered past its bound ([`Slot::overdue_serving`](tileos_slots::Slot::overdue_serving):
+    /// The serving module holding a request unanswered past its bound ([`Slot::overdue_serving`]:
     /// hung without a fault, in a loop or waiting for nothing) is stopped. The promoted one,
     /// past `breaker_unanswered` during the rollback window: the circuit breaker rolls back
     /// as at a fault (`Trip::Unanswered`), the restored module answering every request the
     /// hung one held. A settled one, past `restart_unanswered` (if the policy sets it): it is
     /// restarted as at a fault. Checked at every clock tick, so it needs a message to arrive
     /// (another client's request, a mirrored answer, a control request).
+    ///
+    /// [`Slot::overdue_serving`]: tileos_slots::Slot::overdue_serving
     fn fail_hung_serving(&mut self, now: Ticks) {
         if self.lineages.is_some() {
             return; // N-version: a lineage that does not answer is outvoted at its ballot's deadline.

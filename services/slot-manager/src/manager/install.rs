@@ -39,8 +39,10 @@ pub const VERIFIER_DEADLINE: Ticks = 30_000_000;
 
 /// Root-server calls staging an install's ELF into its seat per install step (each carries
 /// [`SEAT_CHUNK`] bytes; `SeatLoad` counts as one): one, as for a rebuild
-/// ([`REBUILD_CHUNKS_PER_STEP`](super::REBUILD_CHUNKS_PER_STEP)), since a `SeatChunk` call costs ≈ 21,600 instructions
+/// ([`REBUILD_CHUNKS_PER_STEP`]), since a `SeatChunk` call costs ≈ 21,600 instructions
 /// (four a step, ≈ 86,000, before).
+///
+/// [`REBUILD_CHUNKS_PER_STEP`]: super::REBUILD_CHUNKS_PER_STEP
 pub const INSTALL_CHUNKS_PER_STEP: usize = 1;
 
 /// A bundle being staged.

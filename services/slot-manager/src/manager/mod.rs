@@ -70,7 +70,9 @@ use tileos_protocol::{ProtocolError, decode};
 use tileos_slots::{Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Slot, SlotPolicy, State, Ticks};
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
-/// Bytes of the longest message as compared ([`message_bytes_into`](crate::message_bytes_into)).
+/// Bytes of the longest message as compared ([`message_bytes_into`]).
+///
+/// [`message_bytes_into`]: crate::message_bytes_into
 const ANSWER_BYTES: usize = 8 * (1 + crate::MAX_WORDS);
 
 /// Client requests' messages kept for reuse at most ([`Manager::kept_message`]): more than

@@ -73,7 +73,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
 
     /// [`Manager::seat_failed`], or, with `unanswered` (the request and its wait), the
     /// promoted module taken for hung ([`Manager::fail_hung_serving`]): stopped here, and the
-    /// slot told [`Slot::unanswered`](tileos_slots::Slot::unanswered) instead of [`Slot::faulted`](tileos_slots::Slot::faulted).
+    /// slot told [`Slot::unanswered`] instead of [`Slot::faulted`].
+    ///
+    /// [`Slot::unanswered`]: tileos_slots::Slot::unanswered
+    /// [`Slot::faulted`]: tileos_slots::Slot::faulted
     pub(super) fn seat_lost(&mut self, seat: usize, stopped: bool, unanswered: Option<(RequestId, Ticks)>) {
         self.install_steps_first(seat);
         let now = self.clock.now();

@@ -115,7 +115,9 @@ pub(super) struct Seat {
     /// (skipped by the pacing) or will not apply (dropped for an import), since the last
     /// import that covers them; replayed if it is restored without that import
     /// ([`Manager::replay_journal`]); with each, the digest of the answer its client got
-    /// once it was delivered ([`answer_digest`](super::journal::answer_digest)).
+    /// once it was delivered ([`answer_digest`]).
+    ///
+    /// [`answer_digest`]: super::journal::answer_digest
     pub(super) journal: VecDeque<(RequestId, Rc<Message>, Option<u64>)>,
     /// The import waiting for its state that covers the journal's first entries: its
     /// transfer and how many entries it covers (dropped when its state arrives).
