@@ -318,3 +318,103 @@ pub fn agent_client(port: u16, seed: Option<[u8; 32]>) -> Result<tileos_tilectl_
     }
     Err(format!("cannot connect to the agent: {last}"))
 }
+
+/// Boots slot test scenario `scenario` (serial log `tile-<scenario>.log`) with a fresh
+/// 16 MiB NVMe disk (`<scenario>-disk.img` in the test logs: the slot's update log on the
+/// store) and, once the update agent and the slot `checksum` serve, runs `drive` as
+/// [`boot_and_drive`] does; panics, with the serial log's last lines, if that log shows a
+/// kernel exception, a panic or a failed check.
+pub fn boot_slot_on_fresh_disk<T: Send + 'static>(
+    scenario: &str,
+    timeout: Duration,
+    drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
+) -> (crate::RunOutcome, T) {
+    assert!(bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
+    let images = crate::images::test_images().unwrap_or_else(|error| panic!("{error}"));
+    std::fs::create_dir_all(&images.logs).expect("log directory");
+    let disk = images.logs.join(format!("{scenario}-disk.img"));
+    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    let log = format!("tile-{scenario}.log");
+    let (outcome, value) = boot_and_drive(scenario, &log, crate::nvme_disk_args(&disk), tileos_tilectl_wire::PORT, ready, timeout, drive);
+    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
+        assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
+    }
+    (outcome, value)
+}
+
+/// `tilectl promote --force` of `module` in `slot`, tried again every 5 ms while the module
+/// is not shadowing yet (`NotShadowing(Installed)`, for at most 30 s): the serial log's
+/// length (of [`serial_text`]) before the last try, and tilectl's answer.
+pub fn promote_by_force_once_shadowing(port: u16, serial: &Path, slot: &str, module: u32) -> (usize, Result<String, String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = serial_text(serial).len();
+        let command = tileos_tilectl::Command::Promote { slot: slot.into(), module, force: true };
+        match tilectl(port, command, Duration::from_secs(30)) {
+            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            other => return (sent, other),
+        }
+    }
+}
+
+/// The checksum client's round line (`checksum_client.rs`).
+const CLIENT_ROUND: &str = "@event checksum.round ";
+
+/// Waits until `serial` from byte `from` on has `count` whole rounds of the checksum
+/// client; an error saying its rounds stopped after `seconds`.
+pub fn wait_client_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
+    wait_for_lines(serial, from, CLIENT_ROUND, count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
+}
+
+/// What the checksum client's rounds say over a whole run ([`check_client_rounds`]).
+pub struct ClientRounds {
+    /// Its round lines.
+    pub rounds: usize,
+    /// Requests it made (the last round's `n`).
+    pub requests: u64,
+    /// Its calls that failed (the last round's `errors`: the count is cumulative).
+    pub errors: u64,
+}
+
+/// Checks the checksum client's rounds in `serial`: a round after byte `end` (its load went
+/// on to the end), every round `wrong=0` and no `checksum.wrong` line (the client checks each
+/// answer against its own model, so a request lost from or applied twice to a module's state
+/// makes its stream's later answers wrong), and at most `max_errors` failed calls. Panics
+/// naming the first that does not hold.
+pub fn check_client_rounds(serial: &str, end: usize, max_errors: u64) -> ClientRounds {
+    let rounds = whole_lines_with(serial, CLIENT_ROUND);
+    assert!(!whole_lines_with(serial.get(end..).unwrap_or(""), CLIENT_ROUND).is_empty(), "the client's rounds stopped");
+    for round in &rounds {
+        assert_eq!(event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
+    }
+    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer");
+    let last = |key| rounds.last().and_then(|r| event_field(r, key)).and_then(|value| value.parse().ok()).unwrap_or(u64::MAX);
+    let (requests, errors) = (last("n"), last("errors"));
+    assert!(errors <= max_errors, "{errors} failed client calls (at most {max_errors} expected)");
+    ClientRounds { rounds: rounds.len(), requests, errors }
+}
+
+/// `tilectl log --verify` of `slot`, its consistency state in a fresh file beside the
+/// serial log `serial` (`<log>.heads.json`): tilectl's output, or its failure in words.
+pub fn verify_slot_log(port: u16, serial: &Path, slot: &str) -> Result<String, String> {
+    let state = serial.with_extension("heads.json");
+    let _ = std::fs::remove_file(&state);
+    let command = tileos_tilectl::Command::Log { slot: slot.into(), verify: true, log_key: None, state: Some(state) };
+    tilectl(port, command, Duration::from_secs(60)).map_err(|failure| format!("tilectl log --verify: {failure}"))
+}
+
+/// Checks `tilectl log --verify`'s output `log` ([`verify_slot_log`]): its tree head's
+/// signature verified, exactly `entries.len()` entries, and entry `i` holding every
+/// fragment of `entries[i]`. Panics naming the first entry that does not, with the log.
+pub fn assert_verified_log(log: &str, entries: &[&[&str]]) {
+    let count = format!("update log of {} entries", entries.len());
+    assert!(log.contains(&count) && log.contains("(signature verified)"), "not a verified log of {} entries:\n{log}", entries.len());
+    let lines: Vec<&str> = log.lines().skip(1).collect();
+    for (index, fragments) in entries.iter().enumerate() {
+        let line = lines.get(index).copied().unwrap_or_default();
+        assert!(fragments.iter().all(|fragment| line.contains(fragment)), "entry {index} lacks one of {fragments:?}:\n{log}");
+    }
+}

@@ -34,12 +34,10 @@
 //!   client has one call at a time, so at most the one in flight at the kill) at most 1.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module, position};
-use tileos_qemu::images::test_images;
+use tileos_qemu::host::{self, install_bundle, installed_module, position};
 use tileos_tilectl::Command as Tilectl;
-use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
@@ -49,11 +47,6 @@ const EXPORT_HOOK: &str = "checksum: export 2: signalling \"chaos\"";
 const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
-
-/// Waits until `serial` from byte `from` on has `count` whole client rounds.
-fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
-    host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
-}
 
 /// What the host saw.
 struct Seen {
@@ -74,52 +67,22 @@ struct Seen {
 fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
     // Promoted by force as soon as it shadows (as slot_cycles does).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (promote_sent, promote) = loop {
-        let sent = host::serial_text(serial).len();
-        match host::tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }, Duration::from_secs(30)) {
-            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            other => break (sent, other),
-        }
-    };
+    let (promote_sent, promote) = host::promote_by_force_once_shadowing(port, serial, SLOT, module);
     let after_restart = host::wait_for_text(serial, 0, "(generation 1)", 60)?;
     // The client's calls go on after the restart: two rounds.
-    wait_rounds(serial, after_restart, 2, 60)?;
+    host::wait_client_rounds(serial, after_restart, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
     let reinstalled = install_bundle(port, SLOT, "checksum-fast")?;
-    let state = serial.with_file_name("slot-manager-restart-heads.json");
-    let _ = std::fs::remove_file(&state);
-    let log =
-        host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
-            .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
+    let log = host::verify_slot_log(port, serial, SLOT)?;
     let end = host::serial_text(serial).len();
-    wait_rounds(serial, end, 1, 60)?;
+    host::wait_client_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote_sent, promote, status, reinstalled, log, end })
 }
 
 #[test]
 fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_verified() {
-    assert!(host::bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join("slot-manager-restart-disk.img");
-    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
-    let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, seen) = boot_and_drive(
-        "slot-manager-restart",
-        "tile-slot-manager-restart.log",
-        tileos_qemu::nvme_disk_args(&disk),
-        PORT,
-        ready,
-        TIMEOUT,
-        drive,
-    );
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart", TIMEOUT, drive);
     let serial = &outcome.serial;
-    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
-        assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
-    }
 
     // The kill landed mid-promotion: after the promotion was sent and the incumbent began
     // the promotion's export, before the exported state reached the manager.
@@ -140,16 +103,15 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
     // The log: the install, the promotion's entry (the kill came after its step), the
     // restart's entry right after it (nothing withdrawn or rolled back in between), the
     // install after the restart.
-    assert!(seen.log.contains("update log of 4 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
-    let entries: Vec<&str> = seen.log.lines().skip(1).collect();
-    assert!(entries.first().is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
-    assert!(entries.get(1).is_some_and(|e| e.contains(" promote ")), "no promotion entry before the restart:\n{}", seen.log);
-    assert!(
-        entries.get(2).is_some_and(|e| e.contains(" manager-started ") && e.contains("generation 1, 2 entries reloaded")),
-        "no ManagerStarted entry right after the promotion's:\n{}",
-        seen.log
+    host::assert_verified_log(
+        &seen.log,
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote "],
+            &[" manager-started ", "generation 1, 2 entries reloaded"],
+            &[" install ", "installed as module 1"],
+        ],
     );
-    assert!(entries.get(3).is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
 
     // The restarted manager serves the incumbent, and the cut promotion's seat is free.
     let slot_line = seen.status.lines().find(|l| l.starts_with("slot checksum:")).unwrap_or_default();
@@ -165,22 +127,12 @@ fn a_manager_killed_mid_promotion_restarts_serving_its_incumbent_with_the_log_ve
 
     // The client load: no wrong answer ever; at most the one call in flight at the kill
     // failed; its rounds go on to the end.
-    let client = host::whole_lines_with(serial, "@event checksum.round ");
-    assert!(
-        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
-        "the client's rounds stopped"
-    );
-    for round in &client {
-        assert_eq!(host::event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
-    }
-    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
-    let errors: u64 = client.last().and_then(|r| host::event_field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
-    assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
-    let requests = client.last().and_then(|r| host::event_field(r, "n")).unwrap_or("?");
+    // (The client has one call at a time.)
+    let client = host::check_client_rounds(serial, seen.end, 1);
+    let (requests, errors) = (client.requests, client.errors);
     eprintln!(
         "slot_manager_restart: promotion answered {:?}; {} client rounds, {requests} requests, {errors} failed",
-        seen.promote,
-        client.len()
+        seen.promote, client.rounds
     );
     eprintln!("slot_manager_restart: the verified log:\n{}", seen.log);
 }

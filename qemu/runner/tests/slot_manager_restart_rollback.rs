@@ -38,12 +38,10 @@
 //!   at a time, so at most the one in flight at the kill) at most 1.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module, position};
-use tileos_qemu::images::test_images;
+use tileos_qemu::host::{self, install_bundle, installed_module, position};
 use tileos_tilectl::Command as Tilectl;
-use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
@@ -58,11 +56,6 @@ const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 4 entr
 /// (written at once; the manager's own lines are queued while a rollback is under way and
 /// die with it).
 const RAISED: &str = "@event seat.scheduled slot=checksum seat=0 schedule=serving ";
-
-/// Waits until `serial` from byte `from` on has `count` whole client rounds.
-fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
-    host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
-}
 
 /// What the host saw.
 struct Seen {
@@ -83,15 +76,7 @@ struct Seen {
 fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
     // Promoted by force as soon as it shadows (as slot_manager_restart does).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let promote = loop {
-        match host::tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }, Duration::from_secs(30)) {
-            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            other => break other?,
-        }
-    };
+    let promote = host::promote_by_force_once_shadowing(port, serial, SLOT, module).1?;
     // The warm incumbent holds the copies it is sent: a second of the client's load puts it
     // well past `queue_limit` (32) behind.
     std::thread::sleep(Duration::from_secs(1));
@@ -99,39 +84,18 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let rollback = host::tilectl(port, Tilectl::Rollback { slot: SLOT.into() }, Duration::from_secs(30));
     let after_restart = host::wait_for_text(serial, 0, "(generation 1)", 60)?;
     // The client's calls go on after the restart: two rounds.
-    wait_rounds(serial, after_restart, 2, 60)?;
+    host::wait_client_rounds(serial, after_restart, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
-    let state = serial.with_file_name("slot-manager-restart-rollback-heads.json");
-    let _ = std::fs::remove_file(&state);
-    let log =
-        host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
-            .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
+    let log = host::verify_slot_log(port, serial, SLOT)?;
     let end = host::serial_text(serial).len();
-    wait_rounds(serial, end, 1, 60)?;
+    host::wait_client_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote, rollback_sent, rollback, status, log, end })
 }
 
 #[test]
 fn a_manager_killed_mid_rollback_restarts_serving_its_incumbent_with_every_acknowledged_request() {
-    assert!(host::bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join("slot-manager-restart-rollback-disk.img");
-    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
-    let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, seen) = boot_and_drive(
-        "slot-manager-restart-rollback",
-        "tile-slot-manager-restart-rollback.log",
-        tileos_qemu::nvme_disk_args(&disk),
-        PORT,
-        ready,
-        TIMEOUT,
-        drive,
-    );
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-rollback", TIMEOUT, drive);
     let serial = &outcome.serial;
-    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
-        assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
-    }
     assert!(seen.promote.contains("promoted"), "the promotion: {}", seen.promote);
 
     // The kill landed mid-rollback: after the catch-up gave the warm incumbent the serving
@@ -158,19 +122,14 @@ fn a_manager_killed_mid_rollback_restarts_serving_its_incumbent_with_every_ackno
     );
     // The log: the install, the promotion, the rollback's entry (the kill came after its
     // step), the restart's entry right after it (nothing withdrawn in between).
-    assert!(seen.log.contains("update log of 4 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
-    let entries: Vec<&str> = seen.log.lines().skip(1).collect();
-    assert!(entries.first().is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
-    assert!(entries.get(1).is_some_and(|e| e.contains(" promote ")), "no promotion entry:\n{}", seen.log);
-    assert!(
-        entries.get(2).is_some_and(|e| e.contains(" rollback ") && e.contains("rolled back by hand")),
-        "no rollback entry:\n{}",
-        seen.log
-    );
-    assert!(
-        entries.get(3).is_some_and(|e| e.contains(" manager-started ") && e.contains("generation 1, 3 entries reloaded")),
-        "no ManagerStarted entry right after the rollback's:\n{}",
-        seen.log
+    host::assert_verified_log(
+        &seen.log,
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote "],
+            &[" rollback ", "rolled back by hand"],
+            &[" manager-started ", "generation 1, 3 entries reloaded"],
+        ],
     );
 
     // The restarted manager serves the incumbent; the promoted module's seat was stopped.
@@ -183,22 +142,12 @@ fn a_manager_killed_mid_rollback_restarts_serving_its_incumbent_with_every_ackno
     // The client load: no wrong answer ever (no acknowledged request lost from the state
     // the incumbent serves with, none applied twice); at most the one call in flight at the
     // kill failed; its rounds go on to the end.
-    let client = host::whole_lines_with(serial, "@event checksum.round ");
-    assert!(
-        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
-        "the client's rounds stopped"
-    );
-    for round in &client {
-        assert_eq!(host::event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
-    }
-    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
-    let errors: u64 = client.last().and_then(|r| host::event_field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
-    assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
-    let requests = client.last().and_then(|r| host::event_field(r, "n")).unwrap_or("?");
+    // (The client has one call at a time.)
+    let client = host::check_client_rounds(serial, seen.end, 1);
+    let (requests, errors) = (client.requests, client.errors);
     eprintln!(
         "slot_manager_restart_rollback: rollback answered {:?}; {} client rounds, {requests} requests, {errors} failed",
-        seen.rollback,
-        client.len()
+        seen.rollback, client.rounds
     );
     eprintln!("slot_manager_restart_rollback: the verified log:\n{}", seen.log);
 }

@@ -35,10 +35,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tileos_qemu::host::{self, boot_and_drive, position};
-use tileos_qemu::images::test_images;
+use tileos_qemu::host::{self, position};
 use tileos_tilectl::Command as Tilectl;
-use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
@@ -52,11 +50,6 @@ const SIGNAL_SEAT2: &str = "checksum.seat2: fallback starting: signalling \"chao
 const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
 /// The restarted manager's line (glue `slot-manager`).
 const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 2 entries (generation 1)";
-
-/// Waits until `serial` from byte `from` on has `count` whole client rounds.
-fn wait_rounds(serial: &Path, from: usize, count: usize, seconds: u64) -> Result<(), String> {
-    host::wait_for_lines(serial, from, "@event checksum.round ", count, seconds).map_err(|e| format!("the client's rounds stopped ({e})"))
-}
 
 /// What the host saw.
 struct Seen {
@@ -73,39 +66,19 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     // Three rounds' lines after the restart (the first may count requests from before it):
     // at least 1,000 requests after it, where checksum-wrong, were it back, would dissent
     // 31 times in about 150.
-    wait_rounds(serial, serving_again, 3, 120)?;
+    host::wait_client_rounds(serial, serving_again, 3, 120)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
-    let state = serial.with_file_name("slot-nversion-restart-heads.json");
-    let _ = std::fs::remove_file(&state);
-    let log =
-        host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
-            .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
+    let log = host::verify_slot_log(port, serial, SLOT)?;
     let end = host::serial_text(serial).len();
-    wait_rounds(serial, end, 1, 60)?;
+    host::wait_client_rounds(serial, end, 1, 60)?;
     Ok(Seen { status, log, end })
 }
 
 #[test]
 fn a_manager_killed_after_a_lineage_replacement_restarts_with_the_fallback_in_its_place() {
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join("slot-nversion-restart-disk.img");
-    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
-    let ready = &["update-agent: ready", "slot checksum: serving"];
     let started = Instant::now();
-    let (outcome, seen) = boot_and_drive(
-        "slot-nversion-restart",
-        "tile-slot-nversion-restart.log",
-        tileos_qemu::nvme_disk_args(&disk),
-        PORT,
-        ready,
-        TIMEOUT,
-        drive,
-    );
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-nversion-restart", TIMEOUT, drive);
     let serial = &outcome.serial;
-    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
-        assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
-    }
 
     // The kill landed after the replacement: its line, the fallback's signal from seat 3,
     // the restart, the generation-1 manager serving.
@@ -144,31 +117,18 @@ fn a_manager_killed_after_a_lineage_replacement_restarts_with_the_fallback_in_it
     }
 
     // The log: the replacement, the restart's entry, verified.
-    assert!(seen.log.contains("update log of 2 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
-    let entries: Vec<&str> = seen.log.lines().skip(1).collect();
-    assert!(entries.first().is_some_and(|e| e.contains(" lineage-replaced ") && e.contains("lineage 2 after 31 dissents")), "{}", seen.log);
-    assert!(
-        entries.get(1).is_some_and(|e| e.contains(" manager-started ") && e.contains("generation 1, 1 entries reloaded")),
-        "{}",
-        seen.log
+    host::assert_verified_log(
+        &seen.log,
+        &[&[" lineage-replaced ", "lineage 2 after 31 dissents"], &[" manager-started ", "generation 1, 1 entries reloaded"]],
     );
 
     // The client: no wrong answer, its rounds go on, at most the one call in flight failed.
-    let client = host::whole_lines_with(serial, "@event checksum.round ");
-    assert!(
-        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
-        "the client's rounds stopped"
-    );
-    for round in &client {
-        assert_eq!(host::event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
-    }
-    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
-    let errors: u64 = client.last().and_then(|r| host::event_field(r, "errors")).and_then(|e| e.parse().ok()).unwrap_or(u64::MAX);
-    assert!(errors <= 1, "{errors} failed client calls (the client has one call at a time)");
-    let requests = client.last().and_then(|r| host::event_field(r, "n")).unwrap_or("?");
+    // (The client has one call at a time.)
+    let client = host::check_client_rounds(serial, seen.end, 1);
+    let (requests, errors) = (client.requests, client.errors);
     eprintln!(
         "slot_nversion_restart: {} client rounds, {requests} requests, {errors} failed; lineage 2 after the restart: {fallback:?}; boot and drive {:.1} s",
-        client.len(),
+        client.rounds,
         started.elapsed().as_secs_f64()
     );
     eprintln!("slot_nversion_restart: the verified log:\n{}", seen.log);

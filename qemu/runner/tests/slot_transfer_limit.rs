@@ -24,12 +24,10 @@
 //!   slow export were answered, none lost or applied twice: the client checks each answer
 //!   against its own model), and its rounds go on after the second promotion.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tileos_qemu::host::{self, boot_and_drive, install_bundle, installed_module, position};
-use tileos_qemu::images::test_images;
+use tileos_qemu::host::{self, install_bundle, installed_module, position};
 use tileos_tilectl::Command as Tilectl;
-use tileos_tilectl_wire::PORT;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SLOT: &str = "checksum";
@@ -57,59 +55,23 @@ struct Seen {
     end: usize,
 }
 
-/// Promotes `module` by force, trying again while it is not shadowing yet (as slot_cycles
-/// does); the serial log's length before the last try and tilectl's answer.
-fn promote_when_shadowing(port: u16, serial: &std::path::Path, module: u32) -> (usize, Result<String, String>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent = host::serial_text(serial).len();
-        match host::tilectl(port, Tilectl::Promote { slot: SLOT.into(), module, force: true }, Duration::from_secs(30)) {
-            Err(failure) if failure.contains("NotShadowing(Installed)") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            other => return (sent, other),
-        }
-    }
-}
-
 fn drive(port: u16, serial: &std::path::Path) -> Result<Seen, String> {
     let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
-    let (promote_sent, promote) = promote_when_shadowing(port, serial, module);
+    let (promote_sent, promote) = host::promote_by_force_once_shadowing(port, serial, SLOT, module);
     let abandoned = host::wait_for_text(serial, 0, ABANDONED, 60)?;
-    host::wait_for_lines(serial, abandoned, "@event checksum.round ", 2, 60).map_err(|e| format!("the client's rounds stopped ({e})"))?;
+    host::wait_client_rounds(serial, abandoned, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
-    let (_, second) = promote_when_shadowing(port, serial, module);
-    let state = serial.with_file_name("slot-transfer-limit-heads.json");
-    let _ = std::fs::remove_file(&state);
-    let log =
-        host::tilectl(port, Tilectl::Log { slot: SLOT.into(), verify: true, log_key: None, state: Some(state) }, Duration::from_secs(60))
-            .map_err(|failure| format!("tilectl log --verify: {failure}"))?;
+    let (_, second) = host::promote_by_force_once_shadowing(port, serial, SLOT, module);
+    let log = host::verify_slot_log(port, serial, SLOT)?;
     let end = host::serial_text(serial).len();
-    host::wait_for_lines(serial, end, "@event checksum.round ", 1, 60).map_err(|e| format!("the client's rounds stopped ({e})"))?;
+    host::wait_client_rounds(serial, end, 1, 60)?;
     Ok(Seen { promote_sent, promote, status, second, log, end })
 }
 
 #[test]
 fn a_promotion_whose_state_transfer_exceeds_its_limit_is_abandoned_and_the_incumbent_serves_on() {
-    assert!(host::bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
-    let images = test_images().unwrap_or_else(|error| panic!("{error}"));
-    std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join("slot-transfer-limit-disk.img");
-    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
-    let ready = &["update-agent: ready", "slot checksum: serving"];
-    let (outcome, seen) = boot_and_drive(
-        "slot-transfer-limit",
-        "tile-slot-transfer-limit.log",
-        tileos_qemu::nvme_disk_args(&disk),
-        PORT,
-        ready,
-        TIMEOUT,
-        drive,
-    );
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-transfer-limit", TIMEOUT, drive);
     let serial = &outcome.serial;
-    for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
-        assert!(!serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
-    }
 
     // The slow export was the promotion's, and the promotion was abandoned on the limit.
     let slow = position(serial, SLOW_EXPORT);
@@ -136,34 +98,16 @@ fn a_promotion_whose_state_transfer_exceeds_its_limit_is_abandoned_and_the_incum
     assert_eq!(serial.matches("export 2: holding").count(), 1, "one slow export");
 
     // The log: install, promote, its withdrawal, promote; verified.
-    assert!(seen.log.contains("update log of 4 entries") && seen.log.contains("(signature verified)"), "{}", seen.log);
-    let entries: Vec<&str> = seen.log.lines().skip(1).collect();
-    assert!(entries.first().is_some_and(|e| e.contains(" install ") && e.contains("installed as module 1")), "{}", seen.log);
-    assert!(entries.get(1).is_some_and(|e| e.contains(" promote ")), "{}", seen.log);
-    assert!(
-        entries.get(2).is_some_and(|e| e.contains("promotion withdrawn")),
-        "no withdrawal after the abandoned promotion:\n{}",
-        seen.log
+    host::assert_verified_log(
+        &seen.log,
+        &[&[" install ", "installed as module 1"], &[" promote "], &["promotion withdrawn"], &[" promote "]],
     );
-    assert!(entries.get(3).is_some_and(|e| e.contains(" promote ")), "{}", seen.log);
 
     // The client load: no wrong answer, no failed call, rounds to the end.
-    let client = host::whole_lines_with(serial, "@event checksum.round ");
-    assert!(
-        !host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), "@event checksum.round ").is_empty(),
-        "the client's rounds stopped"
-    );
-    for round in &client {
-        assert_eq!(host::event_field(round, "wrong"), Some("0"), "the client saw a wrong answer: {round}");
-        assert_eq!(host::event_field(round, "errors"), Some("0"), "a client call failed: {round}");
-    }
-    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", outcome.tail(60));
-    let requests = client.last().and_then(|r| host::event_field(r, "n")).unwrap_or("?");
+    let client = host::check_client_rounds(serial, seen.end, 0);
     eprintln!(
-        "slot_transfer_limit: first promotion answered {:?}; second {:?}; {} client rounds, {requests} requests",
-        seen.promote,
-        seen.second,
-        client.len()
+        "slot_transfer_limit: first promotion answered {:?}; second {:?}; {} client rounds, {} requests",
+        seen.promote, seen.second, client.rounds, client.requests
     );
     eprintln!("slot_transfer_limit: the verified log:\n{}", seen.log);
 }
