@@ -50,7 +50,9 @@ impl Supervision<'_, '_> {
                 | control::Request::SeatBegin { .. }
                 | control::Request::SeatContinue { .. }
                 | control::Request::SeatStop { .. }
-                | control::Request::SeatSchedule { .. }),
+                | control::Request::SeatSchedule { .. }
+                | control::Request::SeatServing { .. }
+                | control::Request::ServingSeat),
             ) => {
                 // Only a slot's manager, identified by its own supervisor-client badge, and
                 // only for its own slot's seats.

@@ -159,6 +159,8 @@ impl Supervision<'_, '_> {
                 }
                 SeatRequest::Stop { seat } => self.seat_stop(slot, seat),
                 SeatRequest::Schedule { seat, schedule } => self.seat_schedule(slot, seat, schedule),
+                SeatRequest::Serving { seat } => self.seat_serving(slot_index, seat),
+                SeatRequest::ServingQuery => Response::ServingSeat { seat: self.serving_seats[slot_index] },
             }
         };
         if let Response::Refused(refusal) = response {
@@ -453,6 +455,18 @@ impl Supervision<'_, '_> {
         Response::SeatScheduled
     }
 
+    /// `SeatServing`: records `seat` (running) as the one whose module's answers the manager
+    /// of slot `slot_index` delivers, for its next start to take the state from.
+    fn seat_serving(&mut self, slot_index: usize, seat: u8) -> Response {
+        let slot = &self.description.slots[slot_index];
+        let state = self.tile.states[slot.seats[seat as usize] as usize].state;
+        if state != State::Running {
+            return Response::Refused(Refusal::NotRunning(state));
+        }
+        self.serving_seats[slot_index] = seat;
+        Response::SeatServingRecorded
+    }
+
     /// Domain `index`, seat `seat` of `slot`, faulted (`fault`: its kind, already logged as
     /// `domain.stopped`): stops it for good — its manager decides what runs there next —
     /// and signals bit `1 << seat` of the manager's seat-faults notification.
@@ -552,6 +566,13 @@ pub(super) enum SeatRequest {
         /// Which schedule.
         schedule: SeatSchedule,
     },
+    /// `SeatServing`.
+    Serving {
+        /// The seat.
+        seat: u8,
+    },
+    /// `ServingSeat` (about no seat: seat 0, which every slot has, stands for it).
+    ServingQuery,
 }
 
 impl SeatRequest {
@@ -566,6 +587,8 @@ impl SeatRequest {
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
             Request::SeatBegin { seat, program, restart } => SeatRequest::Begin { seat, program, restart },
             Request::SeatContinue { seat } => SeatRequest::Continue { seat },
+            Request::SeatServing { seat } => SeatRequest::Serving { seat },
+            Request::ServingSeat => SeatRequest::ServingQuery,
             Request::Restart { .. }
             | Request::Status { .. }
             | Request::SlotConfig { .. }
@@ -588,7 +611,9 @@ impl SeatRequest {
             | SeatRequest::Begin { seat, .. }
             | SeatRequest::Continue { seat }
             | SeatRequest::Stop { seat }
-            | SeatRequest::Schedule { seat, .. } => seat,
+            | SeatRequest::Schedule { seat, .. }
+            | SeatRequest::Serving { seat } => seat,
+            SeatRequest::ServingQuery => 0,
         }
     }
 }

@@ -36,6 +36,10 @@ pub(super) struct Supervision<'s, 'd> {
     /// The immune system's record of each slot (index: slot): the rollback asked of it, its
     /// manager's comparison totals.
     pub(super) slot_immunity: Vec<super::immune::SlotImmunity>,
+    /// The seat each slot's manager recorded last as the one whose answers it delivers
+    /// (`SeatServing`; index: slot; 0 at boot): kept across the manager's restarts, so that
+    /// a restarted manager knows which module to take the slot's state from.
+    pub(super) serving_seats: Vec<u8>,
 }
 
 impl<'s, 'd> Supervision<'s, 'd> {
@@ -49,6 +53,7 @@ impl<'s, 'd> Supervision<'s, 'd> {
         let staging = description.slots.iter().map(|_| None).collect();
         let seat_builds = description.slots.iter().map(|_| None).collect();
         let slot_immunity = description.slots.iter().map(|_| Default::default()).collect();
+        let serving_seats = description.slots.iter().map(|_| 0).collect();
         Supervision {
             tile,
             alloc,
@@ -59,6 +64,7 @@ impl<'s, 'd> Supervision<'s, 'd> {
             staging,
             seat_builds,
             slot_immunity,
+            serving_seats,
         }
     }
 

@@ -181,6 +181,20 @@ pub enum Request {
         /// The seat.
         seat: u8,
     },
+    /// Record `seat` as the one whose module's answers the manager delivers from now on: the
+    /// seat a restarted manager takes the slot's state from ([`Request::ServingSeat`]). The
+    /// manager records it before it delivers the first answer of a module that did not
+    /// serve before (a promotion's switch, a rollback), so that the recorded seat's module
+    /// always holds every request a client was answered. The seat must be running. Slot
+    /// managers only; answered [`Response::SeatServingRecorded`].
+    SeatServing {
+        /// The seat.
+        seat: u8,
+    },
+    /// The seat [`Request::SeatServing`] recorded last for the caller's slot (seat 0, the
+    /// incumbent's, until one is recorded): answered [`Response::ServingSeat`]. Slot
+    /// managers only.
+    ServingSeat,
 }
 
 /// The program a seat starts ([`Request::SeatStart`]).
@@ -308,6 +322,13 @@ pub enum Response {
         done: u32,
         /// Pages to map in all.
         total: u32,
+    },
+    /// The seat is recorded as the serving one ([`Request::SeatServing`]).
+    SeatServingRecorded,
+    /// The seat recorded as the serving one ([`Request::ServingSeat`]).
+    ServingSeat {
+        /// The seat.
+        seat: u8,
     },
 }
 
@@ -590,13 +611,18 @@ mod tests {
             Request::SeatBegin { seat: 255, program: SeatProgram::Lineage(2), restart: true },
             Request::SeatStart { seat: 255, program: SeatProgram::Fallback, restart: false },
             Request::SeatContinue { seat: 255 },
+            Request::SeatServing { seat: 255 },
+            Request::ServingSeat,
         ] {
             let length = encode(&request, &mut words).unwrap();
             assert_eq!(decode::<Request>(MESSAGE, &words[..length]), Ok(request));
         }
-        for response in
-            [Response::SeatBuilding { done: u32::MAX, total: u32::MAX }, Response::SeatStarted { generation: u64::MAX, ticks: u64::MAX }]
-        {
+        for response in [
+            Response::SeatBuilding { done: u32::MAX, total: u32::MAX },
+            Response::SeatStarted { generation: u64::MAX, ticks: u64::MAX },
+            Response::SeatServingRecorded,
+            Response::ServingSeat { seat: 255 },
+        ] {
             let length = encode(&response, &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));
         }
