@@ -26,7 +26,9 @@
 //!   followed directly by the restart's `ManagerStarted`;
 //! - the restarted manager (generation 1) serves the incumbent, module 0, which is what the
 //!   log's last word before the restart says: `tilectl status` shows `module 0 serving` and
-//!   no module 1 (its seat was stopped, `slot.seat-reclaimed`);
+//!   no module 1; module 1, recorded as the serving seat, still runs at the restart, so the
+//!   manager adopts its state into the incumbent (`slot.state-adoption`, then
+//!   `slot.state-adopted` once the incumbent imported it and seat 1 was stopped);
 //! - the incumbent serves with a state that holds every acknowledged request: the catch-up
 //!   import it finishes after the kill is of a state the promoted module exported at the
 //!   catch-up (docs/slots.md, "The manager restarted mid-rollback on a booted tile"); the
@@ -136,8 +138,16 @@ fn a_manager_killed_mid_rollback_restarts_serving_its_incumbent_with_every_ackno
     let slot_line = seen.status.lines().find(|l| l.starts_with("slot checksum:")).unwrap_or_default();
     assert!(slot_line.contains("module 0 serving"), "{}", seen.status);
     assert!(!seen.status.contains("\n  module 1 "), "module 1 outlived the restart:\n{}", seen.status);
-    let reclaimed = position(serial, "@event slot.seat-reclaimed slot=checksum seat=1 ");
-    assert!(restarted < reclaimed && reclaimed < serving_again, "seat 1 was not reclaimed as the restarted manager started");
+    // Module 1 served last (the root server's record): the restarted manager adopts its
+    // state into the incumbent, then stops seat 1 (docs/slots.md, "A restarted manager
+    // takes the state of the module that served last").
+    let adoption = position(serial, "@event slot.state-adoption slot=checksum seat=1\n");
+    let adopted = position(serial, "@event slot.state-adopted slot=checksum seat=1 ");
+    assert!(
+        restarted < adoption && adoption < serving_again && adoption < adopted,
+        "the restarted manager did not adopt seat 1's state as it started"
+    );
+    assert!(!serial.contains("state-adoption-failed"), "{}", outcome.tail(60));
 
     // The client load: no wrong answer ever (no acknowledged request lost from the state
     // the incumbent serves with, none applied twice); at most the one call in flight at the
