@@ -267,8 +267,12 @@ pub mod domain_info {
         /// The priority the root server started the domain's thread at (its maximum
         /// controlled priority may be higher).
         pub priority: u64,
+        /// Bytes of the domain's stack, mapped below
+        /// [`STACK_TOP`](super::domain::STACK_TOP) (a multiple of 4096; the guard page
+        /// below it not counted).
+        pub stack_size: u64,
     }
 
     // The information page is one page; docs/abi.md §14 gives this size and every offset.
-    const _: () = assert!(core::mem::size_of::<DomainInfo>() == 4064);
+    const _: () = assert!(core::mem::size_of::<DomainInfo>() == 4072);
 }

@@ -376,6 +376,7 @@ impl Image {
             param_count: spec.params.len().min(domain_info::MAX_PARAMS) as u64,
             params: [ParamEntry { badge: 0, value: 0, cap: 0, name: [0; domain_info::MAX_PARAM_NAME] }; domain_info::MAX_PARAMS],
             priority: u64::from(spec.priority),
+            stack_size: self.stack_pages * 4096,
         };
         for (entry, param) in info.params.iter_mut().zip(spec.params) {
             *entry = *param;

@@ -12,6 +12,7 @@ pub mod module;
 pub mod probe;
 pub mod rpc;
 pub mod skeleton;
+pub mod stack;
 pub mod telemetry;
 
 #[doc(hidden)]

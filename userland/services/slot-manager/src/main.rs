@@ -766,6 +766,10 @@ fn store_log(store: Option<tileos_sys::cap::Endpoint>, slot: &str) -> AnyLog {
 }
 
 fn main(resources: Resources) -> ! {
+    // Painted for its high-water mark: the start's (the trusted keys' parsing, the log's
+    // reload) logged once started, the serving's at every status request
+    // (`slot.manager-stack`).
+    tileos_sys::stack::paint();
     let info = tileos_sys::domain::info();
     let name = tileos_sys::domain::name();
     let slot_name = String::from(name.strip_suffix(".manager").unwrap_or(name));
@@ -840,6 +844,10 @@ fn main(resources: Resources) -> ! {
     };
     manager.host_mut().lines.write_all();
     log!("slot-manager: slot {slot_name}: serving, log of {} entries (generation {})", manager.log().size(), info.generation);
+    // The start's depth, then painted again: the status lines give the serving's alone.
+    let stack_at_start = tileos_sys::stack::high_water();
+    log!("@event slot.manager-stack slot={slot_name} phase=start used={stack_at_start} size={}", tileos_sys::stack::size());
+    tileos_sys::stack::paint();
     let front = resources.front.cptr();
     // Each client's `control` parameter (badge, value), read once: the information page's
     // lookup by name costs more than the rest of a request's dispatch.
@@ -1098,10 +1106,17 @@ fn main(resources: Resources) -> ! {
         };
         // A read of the update log (`slot.log-read`, since `slots28`): its head (signed) or a
         // proof, with the hashing of any entry still pending before it.
+        // A status request (`slot.manager-stack`, since session 29): the stack's high-water
+        // mark after it.
+        let mut status = false;
         let log_read = if access == Access::Service {
             None
         } else {
             match tileos_sys::rpc::decode_request::<SlotControl>(&received) {
+                Ok(slots::Request::Status) => {
+                    status = true;
+                    None
+                }
                 Ok(slots::Request::LogHead) => Some("head"),
                 Ok(slots::Request::LogInclusion { .. }) => Some("inclusion"),
                 Ok(slots::Request::LogConsistency { .. }) => Some("consistency"),
@@ -1120,6 +1135,12 @@ fn main(resources: Resources) -> ! {
         if let Some(kind) = log_read {
             let size = manager.log().size();
             manager.host_mut().note(format_args!("@event slot.log-read slot={slot_name} kind={kind} size={size} ticks={in_manager}"));
+        }
+        if status {
+            let (used, size) = (tileos_sys::stack::high_water(), tileos_sys::stack::size());
+            manager.host_mut().note(format_args!(
+                "@event slot.manager-stack slot={slot_name} phase=serving used={used} size={size} start={stack_at_start}"
+            ));
         }
         if access != Access::Service {
             gap_controls += 1;
