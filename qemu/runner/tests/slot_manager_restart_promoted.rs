@@ -33,14 +33,28 @@
 //!
 //! Before the manager's adoption (branch `adopt`'s first commit) this test fails at the
 //! client's rounds: `wrong` > 0.
+//!
+//! The second case (scenario `slot-manager-restart-adopting`) kills the restarted manager
+//! again during its adoption: the incumbent also signals "chaos-again" at the start of its
+//! first import (the generation-1 manager's adoption), which the chaos domain waits on after
+//! its first kill; the generation-2 manager finds seat 1 still running and still recorded
+//! and adopts again. Checked: the second kill came after the first restart and at the
+//! incumbent's import, before any `slot.state-adopted` line; the generation-2 manager's
+//! `slot.state-adoption` and the one `slot.state-adopted slot=checksum seat=1` after it; the
+//! log install, promote, manager-started (generation 2, 2 entries reloaded: the
+//! generation-1 manager died before its entry, which follows the adoption); the status and
+//! the client's rounds as in the first case (at most two failed calls, one per kill).
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tileos_qemu::host::{self, install_bundle, installed_module, position};
 use tileos_tilectl::Command as Tilectl;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// One tile at a time: the two cases boot one each.
+static ONE_TILE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const SLOT: &str = "checksum";
 /// The incumbent's line once warm for a while (`checksum_warm_hook.rs`).
 const WARM_HOOK: &str = " ms: signalling \"chaos\"";
@@ -57,6 +71,12 @@ const ADOPTION: &str = "@event slot.state-adoption slot=checksum seat=1";
 const ADOPTED: &str = "@event slot.state-adopted slot=checksum seat=1 ";
 /// The incumbent's line at its first import (the adoption's).
 const IMPORTED: &str = "checksum: import 1";
+/// The incumbent's line at its first import in the second case.
+const IMPORT_HOOK: &str = "checksum: import 1: signalling \"chaos-again\"";
+/// The chaos domain's line once the supervisor restarted the manager a second time.
+const RESTARTED_AGAIN: &str = "chaos-checksum.manager: supervisor answered again Restarted";
+/// The generation-2 manager's line: install, promote, and its own `ManagerStarted`.
+const SERVING_GENERATION_2: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 2)";
 
 /// What the host saw.
 struct Seen {
@@ -70,12 +90,14 @@ struct Seen {
     end: usize,
 }
 
-fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
+/// Installs and promotes module 1, waits for the manager of `generation` to serve, then
+/// reads the status and the log around the client's rounds.
+fn drive(port: u16, serial: &Path, generation: u32) -> Result<Seen, String> {
     let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
     // Promoted by force as soon as it shadows (as slot_manager_restart does).
     let promote = host::promote_by_force_once_shadowing(port, serial, SLOT, module).1?;
     // The incumbent signals about a second after the switch; the manager restarts.
-    let after_restart = host::wait_for_text(serial, 0, "(generation 1)", 90)?;
+    let after_restart = host::wait_for_text(serial, 0, &format!("(generation {generation})"), 90)?;
     // The client's calls go on after the restart: two rounds.
     host::wait_client_rounds(serial, after_restart, 2, 60)?;
     let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
@@ -85,7 +107,7 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     Ok(Seen { promote, status, log, end })
 }
 
-/// The client's rounds' `wrong` counts (cumulative) and the last round's requests.
+/// Each client round's requests and `wrong` count (both cumulative), for the report.
 fn wrong_counts(serial: &str) -> Vec<String> {
     host::whole_lines_with(serial, "@event checksum.round ")
         .iter()
@@ -93,11 +115,13 @@ fn wrong_counts(serial: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_the_incumbent() {
-    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-promoted", TIMEOUT, drive);
+/// The checks both cases share: the promotion answered; the first kill after the switch,
+/// at the incumbent's signal (once), with no rollback before it; the restarted manager
+/// serving module 0 and no module 1; every client round `wrong=0`, at most `max_errors`
+/// failed calls, the rounds going on to the end; no failed adoption. The first kill's
+/// position.
+fn check_common(outcome: &tileos_qemu::RunOutcome, seen: &Seen, max_errors: u64) -> (usize, host::ClientRounds) {
     let serial = &outcome.serial;
-    eprintln!("slot_manager_restart_promoted: the client's rounds: {:?}", wrong_counts(serial));
     assert!(seen.promote.contains("promoted"), "the promotion: {}", seen.promote);
 
     // The kill came while module 1 served: after the switch, at the incumbent's signal, with
@@ -105,21 +129,12 @@ fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_th
     let switch = position(serial, SWITCH);
     let hook = position(serial, WARM_HOOK);
     let restarted = position(serial, RESTARTED);
-    let serving_again = position(serial, SERVING_AGAIN);
-    assert!(
-        switch < hook && hook < restarted && restarted < serving_again,
-        "switch at {switch}, warm hook at {hook}, restart at {restarted}, generation 1 serving at {serving_again}"
-    );
+    assert!(switch < hook && hook < restarted, "switch at {switch}, warm hook at {hook}, restart at {restarted}");
     let before_kill = serial.get(..restarted).unwrap_or("");
     for rollback in ["@event slot.rollback", "to=rolled-back", "reason=ManualRollback"] {
         assert!(!before_kill.contains(rollback), "a rollback before the kill ({rollback:?}):\n{}", outcome.tail(60));
     }
     assert_eq!(serial.matches(WARM_HOOK).count(), 1, "one signal");
-    // The log: the install, the promotion, the restart's entry right after it.
-    host::assert_verified_log(
-        &seen.log,
-        &[&[" install ", "installed as module 1"], &[" promote "], &[" manager-started ", "generation 1, 2 entries reloaded"]],
-    );
     // The restarted manager serves the incumbent, module 0; module 1 is gone.
     let slot_line = seen.status.lines().find(|l| l.starts_with("slot checksum:")).unwrap_or_default();
     assert!(slot_line.contains("module 0 serving"), "{}", seen.status);
@@ -128,10 +143,26 @@ fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_th
     // The client load: no wrong answer ever (no acknowledged request lost from the state
     // the incumbent serves with, none applied twice); at most the one call in flight at the
     // kill failed; its rounds go on to the end.
-    let client = host::check_client_rounds(serial, seen.end, 1);
+    let client = host::check_client_rounds(serial, seen.end, max_errors);
+    assert!(!serial.contains("@event slot.state-adoption-failed "), "the adoption failed:\n{}", outcome.tail(60));
+    (restarted, client)
+}
+
+#[test]
+fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_the_incumbent() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-promoted", TIMEOUT, |port, serial| drive(port, serial, 1));
+    let serial = &outcome.serial;
+    eprintln!("slot_manager_restart_promoted: the client's rounds: {:?}", wrong_counts(serial));
+    // The log: the install, the promotion, the restart's entry right after it.
+    host::assert_verified_log(
+        &seen.log,
+        &[&[" install ", "installed as module 1"], &[" promote "], &[" manager-started ", "generation 1, 2 entries reloaded"]],
+    );
+    let (restarted, client) = check_common(&outcome, &seen, 1);
+    assert!(restarted < position(serial, SERVING_AGAIN), "the generation-1 manager served before the kill");
 
     // The restarted manager took seat 1's state into seat 0.
-    assert!(!serial.contains("@event slot.state-adoption-failed "), "the adoption failed:\n{}", outcome.tail(60));
     let adoption = position(serial, ADOPTION);
     let imported = position(serial, IMPORTED);
     let adopted = position(serial, ADOPTED);
@@ -147,4 +178,42 @@ fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_th
         client.rounds, client.requests, client.errors
     );
     eprintln!("slot_manager_restart_promoted: the verified log:\n{}", seen.log);
+}
+
+#[test]
+fn a_manager_killed_again_during_its_adoption_adopts_again_at_its_next_restart() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-adopting", TIMEOUT, |port, serial| drive(port, serial, 2));
+    let serial = &outcome.serial;
+    eprintln!("slot_manager_restart_adopting: the client's rounds: {:?}", wrong_counts(serial));
+    // The log: the install, the promotion, the second restart's entry (the first restarted
+    // manager died during its adoption, before its own entry).
+    host::assert_verified_log(
+        &seen.log,
+        &[&[" install ", "installed as module 1"], &[" promote "], &[" manager-started ", "generation 2, 2 entries reloaded"]],
+    );
+    // Two kills, one call each at most.
+    let (restarted, client) = check_common(&outcome, &seen, 2);
+    // The second kill: at the incumbent's first import, after the first restart, before
+    // anything was adopted; then the generation-2 manager serves.
+    let import_hook = position(serial, IMPORT_HOOK);
+    let restarted_again = position(serial, RESTARTED_AGAIN);
+    let serving = position(serial, SERVING_GENERATION_2);
+    assert!(
+        restarted < import_hook && import_hook < restarted_again && restarted_again < serving,
+        "first restart at {restarted}, import hook at {import_hook}, second restart at {restarted_again}, generation 2 serving at {serving}"
+    );
+    assert_eq!(serial.matches(IMPORT_HOOK).count(), 1, "one hooked import");
+    assert!(!serial.get(..restarted_again).unwrap_or("").contains(ADOPTED), "an adoption completed before the second kill");
+    // The generation-2 manager adopted seat 1's state (seat 1 still ran, still recorded).
+    let after = serial.get(restarted_again..).unwrap_or("");
+    let (adoption, adopted) = (position(after, ADOPTION), position(after, ADOPTED));
+    assert!(adoption < adopted, "the generation-2 manager's adoption at {adoption}, adopted at {adopted}:\n{}", outcome.tail(60));
+    assert_eq!(serial.matches(ADOPTED).count(), 1, "one adoption completed");
+    let adopted_line = host::whole_lines_with(serial, ADOPTED).first().copied().unwrap_or_default();
+    eprintln!(
+        "slot_manager_restart_adopting: {adopted_line}; {} client rounds, {} requests, {} failed",
+        client.rounds, client.requests, client.errors
+    );
+    eprintln!("slot_manager_restart_adopting: the verified log:\n{}", seen.log);
 }

@@ -10,9 +10,12 @@
 //! only while it runs, so up to a period of its schedule later) it logs `<name>: warm for
 //! N ms: signalling "chaos"` and signals its notification `chaos` once, whose waiter, the
 //! fault-injection domain `chaos-<slot>.manager`, outranks it and has the slot manager
-//! killed while the promoted module serves; from then on it holds nothing. At its first
-//! import it logs `<name>: import 1` (a restarted manager's adoption of the promoted
-//! module's state). Without a `chaos` capability it logs that it has none.
+//! killed while the promoted module serves; from then on it holds nothing. At the start of
+//! its first import (a restarted manager's adoption of the promoted module's state) it logs
+//! `<name>: import 1`, and if the description gives it the notification `chaos-again` (the
+//! chaos domain's second wait) it signals that too, logging `<name>: import 1: signalling
+//! "chaos-again"`, so that the restarted manager is killed during the adoption. Without a
+//! `chaos` capability it logs that it has none.
 #![no_std]
 #![no_main]
 
@@ -94,9 +97,16 @@ fn signal(warm_ms: u64) {
     }
 }
 
-/// Logs the first import.
+/// Logs the first import, and signals "chaos-again" if the module may.
 fn imported(n: u32) {
-    tileos_sys::log!("{}: import {n}", tileos_sys::domain::name());
+    let name = tileos_sys::domain::name();
+    match tileos_sys::domain::signal_notification("chaos-again") {
+        Some(again) => {
+            tileos_sys::log!("{name}: import {n}: signalling \"chaos-again\"");
+            again.signal();
+        }
+        None => tileos_sys::log!("{name}: import {n}"),
+    }
 }
 
 fn main() -> ! {
