@@ -27,9 +27,11 @@
 //!   module 1 answered since the switch, without the adoption) makes its stream's later
 //!   answers wrong: every round `wrong=0`, no `checksum.wrong`; its rounds go on after the
 //!   restart; at most one failed call (the one the killed manager held);
-//! - the restarted manager's `slot.state-adoption slot=checksum seat=1`, the incumbent's
-//!   `import 1`, then `slot.state-adopted slot=checksum seat=1`, after the restart; no
-//!   `slot.state-adoption-failed`.
+//! - after the restart, the restarted manager's `slot.state-adoption slot=checksum seat=1`
+//!   then `slot.state-adopted slot=checksum seat=1` (the manager's lines are queued, so only
+//!   their own order is sure), and the incumbent's `import 1` before the latter (it logs at
+//!   the start of its import, the manager notes the adoption once the import is answered);
+//!   one adoption; no `slot.state-adoption-failed`.
 //!
 //! Before the manager's adoption (branch `adopt`'s first commit) this test fails at the
 //! client's rounds: `wrong` > 0.
@@ -41,9 +43,10 @@
 //! and adopts again. Checked: the second kill came after the first restart and at the
 //! incumbent's import, before any `slot.state-adopted` line; the generation-2 manager's
 //! `slot.state-adoption` and the one `slot.state-adopted slot=checksum seat=1` after it; the
-//! log install, promote, manager-started (generation 2, 2 entries reloaded: the
-//! generation-1 manager died before its entry, which follows the adoption); the status and
-//! the client's rounds as in the first case (at most two failed calls, one per kill).
+//! log install, promote, manager-started (generation 1, 2 entries reloaded: the restarted
+//! manager appends it as it starts, before its adoption's import), manager-started
+//! (generation 2, 3 entries reloaded); the status and the client's rounds as in the first
+//! case (at most two failed calls, one per kill).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -75,8 +78,9 @@ const IMPORTED: &str = "checksum: import 1";
 const IMPORT_HOOK: &str = "checksum: import 1: signalling \"chaos-again\"";
 /// The chaos domain's line once the supervisor restarted the manager a second time.
 const RESTARTED_AGAIN: &str = "chaos-checksum.manager: supervisor answered again Restarted";
-/// The generation-2 manager's line: install, promote, and its own `ManagerStarted`.
-const SERVING_GENERATION_2: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 2)";
+/// The generation-2 manager's line: install, promote, the generation-1 manager's
+/// `ManagerStarted` and its own.
+const SERVING_GENERATION_2: &str = "slot-manager: slot checksum: serving, log of 4 entries (generation 2)";
 
 /// What the host saw.
 struct Seen {
@@ -167,7 +171,7 @@ fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_th
     let imported = position(serial, IMPORTED);
     let adopted = position(serial, ADOPTED);
     assert!(
-        restarted < adoption && adoption < imported && imported < adopted,
+        restarted < adoption && adoption < adopted && restarted < imported && imported < adopted,
         "restart at {restarted}, adoption at {adoption}, incumbent's import at {imported}, adopted at {adopted}:\n{}",
         outcome.tail(60)
     );
@@ -186,11 +190,16 @@ fn a_manager_killed_again_during_its_adoption_adopts_again_at_its_next_restart()
     let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-adopting", TIMEOUT, |port, serial| drive(port, serial, 2));
     let serial = &outcome.serial;
     eprintln!("slot_manager_restart_adopting: the client's rounds: {:?}", wrong_counts(serial));
-    // The log: the install, the promotion, the second restart's entry (the first restarted
-    // manager died during its adoption, before its own entry).
+    // The log: the install, the promotion, both restarts' entries (the generation-1 manager
+    // appended its own as it started, before its adoption's import).
     host::assert_verified_log(
         &seen.log,
-        &[&[" install ", "installed as module 1"], &[" promote "], &[" manager-started ", "generation 2, 2 entries reloaded"]],
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote "],
+            &[" manager-started ", "generation 1, 2 entries reloaded"],
+            &[" manager-started ", "generation 2, 3 entries reloaded"],
+        ],
     );
     // Two kills, one call each at most.
     let (restarted, client) = check_common(&outcome, &seen, 2);
