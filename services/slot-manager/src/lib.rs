@@ -35,8 +35,8 @@ pub mod dev_keys;
 mod manager;
 
 pub use manager::{
-    Config, DEFERRED_BOUND, HASH_UNITS_PER_STEP, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats, NVersionConfig,
-    PersistedLog, READY_DEADLINE, REBUILD_CHUNKS_PER_STEP, RELEASE_PER_STEP, StartError, VERIFIER_DEADLINE,
+    ADOPTION_DEADLINE, Config, DEFERRED_BOUND, HASH_UNITS_PER_STEP, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, Manager, ManagerStats,
+    NVersionConfig, PersistedLog, READY_DEADLINE, REBUILD_CHUNKS_PER_STEP, RELEASE_PER_STEP, StartError, VERIFIER_DEADLINE,
 };
 
 use alloc::string::String;

@@ -4072,6 +4072,8 @@ fn a_restarted_manager_gives_its_incumbent_the_serving_schedule_again() {
 /// the operator is never answered; the log reloads as install, promote, rollback,
 /// manager-started. Until `rollrestart` the catch-up waited for the queued import: after the
 /// restart the incumbent's sums lacked the requests journaled since its state's export.
+/// Since `adopt` the restarted manager also adopts module 1's state (it served last, and
+/// runs): the incumbent imports twice.
 #[test]
 fn a_manager_restarted_mid_rollback_catch_up_serves_the_incumbent_with_every_acknowledged_request() {
     use tileos_protocol::module::IMPORT;
@@ -4102,7 +4104,10 @@ fn a_manager_restarted_mid_rollback_catch_up_serves_the_incumbent_with_every_ack
         assert_eq!(sim.m.slot().serving(), 0, "flood={flood}: the restarted manager serves its incumbent\n{}", sim.notes());
         assert!(sim.m.seat_of_module(1).is_none() && !sim.m.rollback_under_way());
         assert!(control_answer(&mut sim, id).is_none(), "the operator's call died with the manager");
-        assert_eq!(sim.imports.get(&0), Some(&1), "flood={flood}: the incumbent did the one import it was given");
+        // The catch-up's import it was given, then the adoption's (module 1, recorded as
+        // serving, still runs: the restarted manager takes its state).
+        assert_eq!(sim.imports.get(&0), Some(&2), "flood={flood}: the incumbent's imports\n{}", sim.notes());
+        assert_adopted(&sim, 1, &format!("flood={flood}"));
         for _ in 0..10 {
             sums.send(&mut sim, 1);
         }
@@ -4332,4 +4337,216 @@ fn a_settled_serving_module_that_hangs_is_stopped_and_restarted_as_at_a_fault() 
     assert_eq!(stops(&sim), 1);
     assert_eq!(sim.m.slot().serving(), 0);
     assert!(sim.not_answered_once().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// A restarted manager takes the state of the module that served last (`adopt`, session 29).
+
+/// The manager restarted (generation `generation`) on the same store and root server.
+fn restart_the_manager(sim: &mut Sim, generation: u64) {
+    let mut c = config(policy(), 4);
+    c.generation = generation;
+    sim.restart_manager(c);
+}
+
+/// The restarted manager adopted seat `seat`'s state: the lines, in order, then the seat
+/// stopped, the incumbent serving and recorded as the serving seat again once it answered.
+fn assert_adopted(sim: &Sim, seat: usize, what: &str) {
+    let notes = sim.notes();
+    let began = notes.find(&format!("@event slot.state-adoption slot=checksum seat={seat}\n"));
+    let done = notes.find(&format!("@event slot.state-adopted slot=checksum seat={seat} "));
+    assert!(began.is_some() && done.is_some() && began < done, "{what}: no adoption of seat {seat}\n{notes}");
+    assert!(!notes.contains("state-adoption-failed"), "{what}\n{notes}");
+    assert_eq!(sim.m.slot().serving(), 0, "{what}");
+    assert!(!sim.world.borrow().running.contains(&(seat as u8)), "{what}: seat {seat} runs on after its state was adopted");
+}
+
+/// The manager killed while a promoted module serves and the warm incumbent is behind (it
+/// holds its first copy through the flood, or does one piece of work in three), the seats'
+/// modules running on: the restarted manager reads the serving seat the root server
+/// recorded (seat 1, before the promoted module's first delivered answer), has module 1
+/// export its state into the incumbent before any client request reaches it, and stops
+/// seat 1. Every answer, before and after the restart, is the running sum of every request,
+/// each once. Before `adopt` the incumbent served with its own state: the sums after the
+/// restart lacked every request it was behind by.
+#[test]
+fn a_manager_restarted_while_a_promoted_module_serves_adopts_its_state() {
+    for (k, flood) in [(usize::MAX, 0), (usize::MAX, 5), (usize::MAX, 20), (usize::MAX, 60), (3, 60), (1, 20), (usize::MAX, 200)] {
+        let what = format!("k={k} flood={flood}");
+        let store = TestStore::default();
+        let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, k, flood);
+        // Recorded before the promoted module's first delivered answer (none with no flood:
+        // the incumbent, warm, has every request then, and nothing is adopted).
+        let recorded = if flood == 0 { 0 } else { 1 };
+        assert_eq!(sim.world.borrow().serving_seat, recorded, "{what}: the serving seat recorded\n{}", sim.notes());
+        restart_the_manager(&mut sim, 1);
+        sim.paused.clear();
+        sim.pump();
+        for _ in 0..10 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &format!("{what}: after the restart"));
+        if flood == 0 {
+            assert!(!sim.notes().contains("state-adoption"), "{what}\n{}", sim.notes());
+        } else {
+            assert_adopted(&sim, 1, &what);
+        }
+        assert_eq!(sim.world.borrow().serving_seat, 0, "{what}: the incumbent is recorded once it answered");
+        assert_eq!(
+            entry_kinds(&sim),
+            [EventKind::Install, EventKind::Promote, EventKind::ManagerStarted { generation: 1, reloaded: 2, seats: 4 }],
+            "{what}"
+        );
+        let note = UpdateEvent::decode(sim.m.log().entry(2).unwrap()).unwrap().note;
+        let adopted = note.ends_with("the incumbent serves with the state of the module that served last (seat 1)");
+        assert_eq!(adopted, flood > 0, "{what}: {note}");
+    }
+}
+
+/// The same after the rollback window closed (module 1 settled, the old incumbent retired
+/// and parked in seat 0 with the state it had at the switch), and after a second restart:
+/// the second manager finds seat 0 recorded and adopts nothing.
+#[test]
+fn a_manager_restarted_after_the_window_closed_adopts_the_settled_modules_state() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 30);
+    sim.paused.clear();
+    sim.advance(policy().rollback_window + 1);
+    assert_eq!(state_of(&sim, 1), Some(State::Settled));
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    restart_the_manager(&mut sim, 1);
+    sim.pump();
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after the restart");
+    assert_adopted(&sim, 1, "window closed");
+    let lines = sim.world.borrow().notes.len();
+    restart_the_manager(&mut sim, 2);
+    sim.pump();
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    assert!(!sim.world.borrow().notes[lines..].iter().any(|n| n.contains("state-adoption")), "{}", sim.notes());
+    sums.check(&sim, "after the second restart");
+}
+
+/// A restart between a rollback by hand's entry and its catch-up (the deferred steps held,
+/// so neither has run), and one after the rollback (the restored incumbent answered, so it
+/// is the recorded seat: nothing to adopt; its state holds every request).
+#[test]
+fn a_manager_restarted_before_a_rollbacks_catch_up_or_after_the_rollback_loses_nothing() {
+    // Before the catch-up.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 40);
+    sim.hold_steps = true;
+    rollback_by_hand(&mut sim);
+    sim.pump();
+    assert!(sim.m.rollback_under_way() && sim.m.slot().serving() == 1, "{}", sim.notes());
+    sim.hold_steps = false;
+    restart_the_manager(&mut sim, 1);
+    sim.paused.clear();
+    sim.pump();
+    for _ in 0..10 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "restarted before the catch-up");
+    assert_adopted(&sim, 1, "before the catch-up");
+
+    // After the rollback.
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 40);
+    sim.paused.clear();
+    let id = rollback_by_hand(&mut sim);
+    sim.pump();
+    assert_eq!(control_answer(&mut sim, id), Some(Response::RolledBack { module: 0 }), "{}", sim.notes());
+    sums.send(&mut sim, 1);
+    assert_eq!(sim.world.borrow().serving_seat, 0, "the restored incumbent answered: recorded");
+    restart_the_manager(&mut sim, 1);
+    sim.pump();
+    for _ in 0..10 {
+        sums.send(&mut sim, 1);
+    }
+    assert!(!sim.notes().contains("state-adoption"), "{}", sim.notes());
+    sums.check(&sim, "restarted after the rollback");
+}
+
+/// The adoption attacked from its source: the module that served last faults before it
+/// exports, or never exports (paused past `ADOPTION_DEADLINE`). Each time the adoption
+/// ends with a `state-adoption-failed` line naming why, seat 1 is stopped, and the
+/// incumbent serves with the state it has: every request sent meanwhile is answered once
+/// (its sums lack what it was behind by: the loss is a double failure's) and the manager
+/// keeps serving.
+#[test]
+fn an_adoption_whose_source_faults_or_hangs_ends_and_the_incumbent_serves() {
+    for hang in [false, true] {
+        let mut sim = Sim::new(config(policy(), 4));
+        let mut sums = Sums::default();
+        promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 20);
+        sim.paused.clear();
+        sim.paused.insert(1);
+        restart_the_manager(&mut sim, 1);
+        sim.pump();
+        assert!(sim.notes().contains("@event slot.state-adoption slot=checksum seat=1\n"), "{}", sim.notes());
+        let answers = |sim: &Sim| sim.answers.values().map(Vec::len).sum::<usize>();
+        let before = answers(&sim);
+        sim.request(1, 1);
+        sim.pump();
+        assert_eq!(answers(&sim), before, "hang={hang}: a client is answered before the incumbent has the state");
+        if hang {
+            sim.advance(tileos_slot_manager::ADOPTION_DEADLINE + 1);
+        } else {
+            sim.fault(1);
+        }
+        let why = if hang { "did not export its state, or the incumbent did not import it, within 1 s" } else { "faulted before" };
+        let failed = sim
+            .world
+            .borrow()
+            .notes
+            .iter()
+            .any(|n| n.contains("@event slot.state-adoption-failed slot=checksum seat=1 ") && n.contains(why));
+        assert!(failed, "hang={hang}\n{}", sim.notes());
+        for x in 0..5 {
+            sim.request(1, x);
+            sim.pump();
+        }
+        assert!(sim.not_answered_once().is_empty(), "hang={hang}: {:?}\n{}", sim.not_answered_once(), sim.notes());
+        assert!(!sim.world.borrow().running.contains(&1), "hang={hang}: seat 1 stopped");
+        assert_eq!(sim.m.slot().serving(), 0);
+    }
+}
+
+/// The manager killed again during the adoption (seat 1 asked for its export): the third
+/// manager finds seat 1 still recorded and running and adopts its state; and an incumbent
+/// that ran no module at the restart is started afresh and imports it.
+#[test]
+fn a_restart_during_an_adoption_or_with_no_incumbent_running_adopts_the_state_again() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 30);
+    sim.paused.clear();
+    sim.paused.insert(1);
+    restart_the_manager(&mut sim, 1);
+    sim.pump();
+    assert!(sim.notes().contains("@event slot.state-adoption slot=checksum seat=1\n"), "{}", sim.notes());
+    sim.paused.clear();
+    // Killed before seat 1's export arrived; seat 0 runs no module either by then.
+    sim.modules.remove(&0);
+    sim.work.retain(|(s, _, _)| *s != 0);
+    sim.world.borrow_mut().running.remove(&0);
+    restart_the_manager(&mut sim, 2);
+    sim.pump();
+    assert!(sim.notes().contains("@event slot.incumbent-started slot=checksum seat=0"), "{}", sim.notes());
+    for _ in 0..10 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after two restarts");
+    assert_adopted(&sim, 1, "second restart");
 }

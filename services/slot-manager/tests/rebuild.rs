@@ -402,11 +402,13 @@ fn a_manager_restarted_during_a_build_starts_afresh_and_the_half_built_seat_is_d
     c.generation = 1;
     let before = world.borrow().supervisor.len();
     let mut sim = Sim::with_world(c, store, world.clone());
-    // At its start it stops the seats its predecessor used (seats 1 and up), the stop of
-    // seat 1 discarding the half-built module, and gives the incumbent the serving schedule.
+    // At its start it asks which seat served last (seat 0: nothing to adopt), stops the
+    // seats its predecessor used (seats 1 and up), the stop of seat 1 discarding the
+    // half-built module, and gives the incumbent the serving schedule.
     let at_start = world.borrow().supervisor[before..].to_vec();
     assert!(
         at_start.iter().all(|r| matches!(r, SeatRequest::SeatStop { seat } if *seat >= 1)
+            || matches!(r, SeatRequest::ServingSeat)
             || matches!(r, SeatRequest::SeatSchedule { seat: 0, schedule: tileos_protocol::supervisor::SeatSchedule::Serving })),
         "{at_start:?}"
     );

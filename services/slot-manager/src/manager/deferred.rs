@@ -44,6 +44,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.fail_hung_serving(now);
         self.stop_busy_leavers(now);
         self.check_verifier_deadline(now);
+        self.check_adoption_deadline(now);
         if let Some(pre) = self.pre_transfer.filter(|p| now.saturating_sub(p.since) > DEFERRED_BOUND) {
             self.abandon_promotion(pre.module, "its state transfer before the switch did not complete within 100 ms");
         }

@@ -8,6 +8,9 @@
 //! with its own `impl Manager` block and the private types only it uses; first the stages
 //! of a module's lifecycle (docs/slots.md, "Lifecycle"), then what every stage uses:
 //!
+//! - `adoption`: the serving seat the root server keeps, and a restarted manager's
+//!   adoption of the state of the module that served last ("A restarted manager takes the
+//!   state of the module that served last");
 //! - `install`: installs, their steps and the verifier domain ("Installs.");
 //! - `clients`: client requests, their queue and the mirrored copies ("The queue",
 //!   "Paced mirroring", "A copy's answer: the narrow path");
@@ -30,6 +33,7 @@
 //! - `deferred`: the clock, hang checks and the work kept off the clients' path
 //!   ("Deferred work").
 
+mod adoption;
 mod clients;
 mod control;
 mod deferred;
@@ -45,6 +49,8 @@ mod transfer;
 mod transitions;
 mod update_log;
 
+pub use self::adoption::ADOPTION_DEADLINE;
+use self::adoption::Adoption;
 pub use self::deferred::{DEFERRED_BOUND, READY_DEADLINE};
 pub use self::install::{INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, VERIFIER_DEADLINE};
 use self::install::{InstallJob, Staging};
@@ -306,6 +312,13 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// request's seat plan, `batch_seats`). Debug builds check on every use that what it
     /// vouches for still holds.
     generation: u64,
+    /// The seat the root server has recorded as the serving one (`SeatServing`): the
+    /// module whose answers were delivered last, whose state a restarted manager adopts
+    /// ([`Manager::record_serving`]).
+    serving_recorded: usize,
+    /// A restarted manager's adoption of the state of the module that served last, under
+    /// way ([`Manager::begin_adoption`]).
+    adoption: Option<Adoption>,
 }
 
 /// A refusal in the control protocol.
@@ -430,13 +443,20 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             rebuilds: VecDeque::new(),
             verifier: None,
             jobs: 0,
+            serving_recorded: 0,
+            adoption: None,
         };
+        let mut adopting = None;
         if manager.config.generation > 0 {
-            manager.stop_predecessors_seats();
+            // The module that served last keeps its seat until its state is adopted.
+            let serving = if manager.lineages.is_none() { manager.recorded_serving_seat() } else { 0 };
+            manager.serving_recorded = serving;
+            manager.stop_predecessors_seats(serving);
             if manager.lineages.is_none() {
-                // The incumbent serves again, whatever schedule the predecessor left it with
-                // (a promotion's switch lowers the warm incumbent to the challengers').
-                manager.set_schedule(0, SeatSchedule::Serving);
+                manager.incumbent_serves_again();
+                if manager.begin_adoption(serving) {
+                    adopting = Some(serving);
+                }
             }
         }
         if manager.lineages.is_some() {
@@ -465,8 +485,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // A restart: what the manager held in memory is gone, and the log says so.
             let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
             let info = manager.module_info(ORIGINAL_INCUMBENT);
+            let adopted = match adopting {
+                Some(seat) => format!(" with the state of the module that served last (seat {seat})"),
+                None => String::new(),
+            };
             let note = format!(
-                "the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves"
+                "the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves{adopted}"
             );
             let event = UpdateEvent {
                 kind: EventKind::ManagerStarted { generation, reloaded: size, seats },

@@ -147,11 +147,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         if let Some(refusal) = import_refused {
             self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
+            if seat == 0 && self.adoption.is_some() {
+                self.adoption_failed("the incumbent refused the state");
+            }
             self.seat_failed(seat, false);
             return;
         }
-        if imported.is_some() {
+        if let Some(transfer) = imported {
             self.pre_transfer_done(seat);
+            self.adoption_imported(seat, transfer);
         }
         if let Some(id) = answer {
             // Compared as bytes, in the kept buffer (no allocation per answer).
@@ -192,10 +196,15 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.count_ballot(id, false);
                 return;
             }
-            Role::Empty | Role::Leaving(_) => return,
+            Role::Empty | Role::Leaving(_) | Role::Predecessor => return,
         };
         let (answered, out) = self.slot.answer_worked(id, responder, bytes, now, Some(worked));
         if answered == Answered::Deliver {
+            if seat != self.serving_recorded {
+                // A module that did not serve before: the root server knows it serves (and
+                // holds every acknowledged request) before its first answer is delivered.
+                self.record_serving(seat);
+            }
             let arrived = self.inflight.get(id).map(|f| f.arrived);
             self.deliver(id, bytes);
             if let (Some(switch), Responder::Module(by)) = (self.switching, responder)

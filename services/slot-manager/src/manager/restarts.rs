@@ -106,6 +106,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     self.generation += 1;
                 }
             }
+            Role::Predecessor => {
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.role = Role::Empty;
+                    self.generation += 1;
+                }
+                self.adoption_failed("its module faulted before the incumbent imported its state");
+            }
             Role::Module(id) => {
                 let serving_settled = self.slot.serving() == id && self.slot.module(id).is_some_and(|m| m.state == State::Settled);
                 // The request the settled serving module was working on when it faulted is

@@ -30,6 +30,10 @@ pub(super) enum Role {
     /// no work and its call is kept unanswered, so it waits blocked; its seat is torn down
     /// when the slot needs it again ([`Manager::reclaim_seat`]).
     Leaving(Ticks),
+    /// The module that served under the manager before its restart: it exports its state
+    /// for the incumbent's import ([`Manager::begin_adoption`]), gets no other work, and is
+    /// stopped once the incumbent has imported it.
+    Predecessor,
 }
 
 /// The program a seat is (re)started with.

@@ -380,9 +380,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// to this manager; each is stopped, so that its seat is free for the next install (the
     /// root server refuses a start in a running seat) and its `READY`s stop. An empty seat's
     /// refusal (`NotRunning`) is expected. One root-server call per seat, at the start only.
-    pub(super) fn stop_predecessors_seats(&mut self) {
+    /// Seat `keep` (the serving one the root server recorded) is not stopped: its module's
+    /// state is adopted first ([`Manager::begin_adoption`]).
+    pub(super) fn stop_predecessors_seats(&mut self, keep: usize) {
         let first = if self.lineages.is_some() { 3 } else { 1 };
-        for seat in first..self.seats.len() {
+        for seat in (first..self.seats.len()).filter(|&seat| seat != keep) {
             let Ok(number) = u8::try_from(seat) else { break };
             match self.host.supervisor(&supervisor::Request::SeatStop { seat: number }) {
                 Ok(supervisor::Response::SeatStopped) => self.host.note(format_args!(

@@ -47,6 +47,9 @@ pub struct World {
     /// The `SeatContinue` that is refused `BadProgram` when this many remain (a piece that
     /// fails: the build is destroyed).
     pub refuse_piece_at: Option<u32>,
+    /// The seat the manager recorded last as the serving one (`SeatServing`; 0 at boot),
+    /// kept across the manager's restarts as the root server keeps it.
+    pub serving_seat: u8,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -171,6 +174,14 @@ impl Seats for Host {
                 w.events.push_back(Event::Stopped(*seat));
                 A::SeatStopped
             }
+            R::SeatServing { seat } => {
+                if !w.running.contains(seat) {
+                    return Ok(A::Refused(supervisor::Refusal::NotRunning(supervisor::State::Stopped)));
+                }
+                w.serving_seat = *seat;
+                A::SeatServingRecorded
+            }
+            R::ServingSeat => A::ServingSeat { seat: w.serving_seat },
             _ => A::Refused(supervisor::Refusal::NotAllowed),
         })
     }
