@@ -20,7 +20,8 @@
 //!   rollback line (`slot.rollback…`, a transition to `rolled-back`) before the supervisor's
 //!   `Restarted`; the incumbent signalled once;
 //! - `tilectl log --verify`: install, promote, manager-started (generation 1, 2 entries
-//!   reloaded), signature verified;
+//!   reloaded, "the incumbent serves with the state of the module that served last (seat
+//!   1)"), signature verified;
 //! - `tilectl status`: module 0 serving, no module 1;
 //! - no acknowledged request lost: the client checks every answer against its own model, so
 //!   a request missing from the state the incumbent serves with after the restart (all those
@@ -72,6 +73,8 @@ const SWITCH: &str = "@event slot.switch slot=checksum module=1 ";
 const ADOPTION: &str = "@event slot.state-adoption slot=checksum seat=1";
 /// See [`ADOPTION`].
 const ADOPTED: &str = "@event slot.state-adopted slot=checksum seat=1 ";
+/// The restarted manager's update log entry says whose state the incumbent serves with.
+const ADOPTED_NOTE: &str = "the incumbent serves with the state of the module that served last (seat 1)";
 /// The incumbent's line at its first import (the adoption's).
 const IMPORTED: &str = "checksum: import 1";
 /// The incumbent's line at its first import in the second case.
@@ -158,12 +161,18 @@ fn a_manager_killed_while_a_promoted_module_serves_restarts_with_its_state_in_th
     let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-promoted", TIMEOUT, |port, serial| drive(port, serial, 1));
     let serial = &outcome.serial;
     eprintln!("slot_manager_restart_promoted: the client's rounds: {:?}", wrong_counts(serial));
+    // The kill, the status and the client's rounds first: without the adoption, the
+    // client's answers go wrong.
+    let (restarted, client) = check_common(&outcome, &seen, 1);
     // The log: the install, the promotion, the restart's entry right after it.
     host::assert_verified_log(
         &seen.log,
-        &[&[" install ", "installed as module 1"], &[" promote "], &[" manager-started ", "generation 1, 2 entries reloaded"]],
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote "],
+            &[" manager-started ", "generation 1, 2 entries reloaded", ADOPTED_NOTE],
+        ],
     );
-    let (restarted, client) = check_common(&outcome, &seen, 1);
     assert!(restarted < position(serial, SERVING_AGAIN), "the generation-1 manager served before the kill");
 
     // The restarted manager took seat 1's state into seat 0.
@@ -190,6 +199,8 @@ fn a_manager_killed_again_during_its_adoption_adopts_again_at_its_next_restart()
     let (outcome, seen) = host::boot_slot_on_fresh_disk("slot-manager-restart-adopting", TIMEOUT, |port, serial| drive(port, serial, 2));
     let serial = &outcome.serial;
     eprintln!("slot_manager_restart_adopting: the client's rounds: {:?}", wrong_counts(serial));
+    // Two kills, one call each at most.
+    let (restarted, client) = check_common(&outcome, &seen, 2);
     // The log: the install, the promotion, both restarts' entries (the generation-1 manager
     // appended its own as it started, before its adoption's import).
     host::assert_verified_log(
@@ -197,12 +208,10 @@ fn a_manager_killed_again_during_its_adoption_adopts_again_at_its_next_restart()
         &[
             &[" install ", "installed as module 1"],
             &[" promote "],
-            &[" manager-started ", "generation 1, 2 entries reloaded"],
-            &[" manager-started ", "generation 2, 3 entries reloaded"],
+            &[" manager-started ", "generation 1, 2 entries reloaded", ADOPTED_NOTE],
+            &[" manager-started ", "generation 2, 3 entries reloaded", ADOPTED_NOTE],
         ],
     );
-    // Two kills, one call each at most.
-    let (restarted, client) = check_common(&outcome, &seen, 2);
     // The second kill: at the incumbent's first import, after the first restart, before
     // anything was adopted; then the generation-2 manager serves.
     let import_hook = position(serial, IMPORT_HOOK);
