@@ -21,10 +21,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// only when the answer can change nothing but the evidence's counters: the seat runs a
     /// module, holds no saved call and no queued work, and its current work is a copy of a
     /// request; the words fit [`crate::MAX_WORDS`] and the label is none of the seat
-    /// protocol's own (`READY`, `STATE`, `IMPORTED`); [`Manager::narrow_allowed`] holds (no
+    /// protocol's own (`READY`, `STATE`, `IMPORTED`); `Manager::narrow_allowed` holds (no
     /// promotion under way and none by hand, no roles to reschedule, not N-version, the seat
     /// not catching up, diverged or handing off: checked once per generation, see
-    /// [`Seat::verified`]); no clock check is due ([`Manager::tick`]); and
+    /// `Seat::verified`); no clock check is due ([`Manager::tick`]); and
     /// [`Slot::copy_answer`] applies (the comparator exact, no rollback window, the module
     /// shadowing with its faults within the policy: once per slot generation, through the
     /// seat's [`CopyTicket`]; short of `min_agreeing` compared, the serving answer in, the
@@ -35,7 +35,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// the seat's ticket (one clock read): the caller hands the message to
     /// [`Manager::received`], the general path, which keeps every rule.
     ///
-    /// [`Seat::verified`]: super::seats::Seat::verified
     /// [`Slot::copy_answer`]: tileos_slots::Slot::copy_answer
     /// [`CopyTicket`]: tileos_slots::CopyTicket
     pub fn copy_answer(&mut self, badge: u64, label: u64, words: &[u64], reply: ReplyCap) -> Result<(), ReplyCap> {

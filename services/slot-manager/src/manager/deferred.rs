@@ -59,25 +59,25 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// Does the work kept off the clients' path, if there is any and now is the moment:
     /// no client request is in flight, no promotion's switch is under way with its rollback
     /// window open (the promoted module has delivered its first answer, or the window
-    /// closed: [`Manager::switch_holds_deferred_work`]) and no step that persisted an update-log
+    /// closed: `Manager::switch_holds_deferred_work`) and no step that persisted an update-log
     /// entry ran in this message's handling. The glue calls it after each message it
     /// handled, before it waits for the next, and [`Manager::deferred_step`] when it polled
     /// and found no message. That work, one step at a time: a promotion by the policy (its
     /// update-log entry persisted: encoding, the store's durable write, hashing into the
     /// tree; at the next step its state transfer before the switch started, for policy and
-    /// hand promotions alike: [`Manager::start_pre_transfer`]), the second try of a circuit
-    /// breaker's entry whose first write failed ([`Manager::log_breaker_rollbacks`]), the
+    /// hand promotions alike: `Manager::start_pre_transfer`), the second try of a circuit
+    /// breaker's entry whose first write failed (`Manager::log_breaker_rollbacks`), the
     /// withdrawal of a persisted promotion that was abandoned, a promotion by hand's entry
-    /// ([`Manager::hand_promotion_step`], after the withdrawal of a policy promotion it
+    /// (`Manager::hand_promotion_step`, after the withdrawal of a policy promotion it
     /// superseded), a rollback's (by hand or by the immune system) entry and then the
-    /// rollback ([`Manager::hand_rollback_step`]: each a step alone, and not waiting for a
+    /// rollback (`Manager::hand_rollback_step`: each a step alone, and not waiting for a
     /// switch to end), and lowering a module's
     /// schedule to the challengers' (the warm incumbent after the switch: a root-server
     /// call). Every entry is appended before any control request is answered (`control`
     /// does the deferred work first) and before any later entry; [`DEFERRED_BOUND`] after it
     /// was decided it is done whatever waits.
     /// A promotion by the policy also waits for its module to finish the copy it is working
-    /// on ([`Manager::promotion_waits_for_module`]), within the same bound.
+    /// on (`Manager::promotion_waits_for_module`), within the same bound.
     /// Returns whether it did anything.
     pub fn deferred(&mut self) -> bool {
         // The tree's hashing is never done after a message, in its span: only as a step of

@@ -560,7 +560,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Whether a rollback by hand is under way (its entry or its rollback still to come:
-    /// [`Manager::rollback_by_hand`]).
+    /// `Manager::rollback_by_hand`).
     pub fn rollback_under_way(&self) -> bool {
         self.hand_rollback.is_some()
     }

@@ -49,7 +49,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// docs/telemetry.md; `alarm`: its fields for the line at the end). Refused at once with
     /// the reason (nothing to roll back: logged like a manual refusal; a rollback already
     /// under way: `Busy`, which that rollback covers). Else taken (`None`) and carried out
-    /// in steps like a rollback by hand (since `slots21`; [`Manager::hand_rollback_step`]):
+    /// in steps like a rollback by hand (since `slots21`; `Manager::hand_rollback_step`):
     /// its entry ("rolled back by the immune system: `why`") a deferred step, the rollback
     /// the next; when it is done (or cannot be) the manager notes
     /// `@event slot.immune-rollback slot=… {alarm} outcome=…`.
