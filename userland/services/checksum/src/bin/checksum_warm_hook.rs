@@ -1,8 +1,8 @@
 //! `checksum-warm-hook`: a test incumbent for boot test `slot_manager_restart_promoted`
-//! (docs/slots.md, "The manager restarted while the promoted module serves"): `checksum-v1`'s
-//! answers and state (`tileos_checksum::faults::HookOnImport`). Once warm (after its second
-//! export: the first is the challenger's start, the second the promotion's state transfer)
-//! and until its first import, it holds each request it is sent until it has run
+//! (docs/slots.md, "The manager restarted while a promoted module serves on a booted
+//! tile"): `checksum-v1`'s answers and state (`tileos_checksum::faults::HookOnImport`).
+//! Once warm (after its second export: the first is the challenger's start, the second the
+//! promotion's state transfer) and until its first import, it holds each request it is sent until it has run
 //! [`RUN_MS`] without a break, as `checksum-import-hook` does: at the challengers' schedule
 //! the warm module gets after the switch (the scenario's one 5 ms tick in 200 ms) it holds
 //! its first copy for good, so it falls behind by construction. Once it has been warm for
