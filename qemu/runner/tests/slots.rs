@@ -41,13 +41,23 @@ const STEPS: &[&str] = &[
     "stop-empty",
     "schedule-empty",
     "start-while-running",
+    "serving-seat-at-boot",
+    "serving-no-such-seat",
+    "serving-empty",
+    "serving-seat-after-refusals",
     "start-incumbent",
     "seat1-ready",
     "schedule-serving",
     "schedule-shadow",
+    "serving-running",
+    "serving-seat-recorded",
     "start-seat1-again",
     "stop",
     "stop-again",
+    "serving-seat-after-stop",
+    "serving-stopped",
+    "serving-incumbent",
+    "serving-seat-incumbent",
     "seat1-started-no-restart",
     "restart-fresh",
     "seat1-restarted-once",
@@ -136,6 +146,9 @@ fn a_slot_manager_loads_starts_stops_seats_and_hears_of_their_faults() {
     outcome.assert_event("intruder.seat-stop", &[("domain", "intruder"), ("verdict", "refused")]);
     outcome.assert_event("seat.refused", &[("client", "intruder"), ("reason", "NotSlotManager")]);
     outcome.assert_event("intruder.seat-restart", &[("domain", "intruder"), ("verdict", "refused")]);
+    // Nor may it record the serving seat or read it (SeatServing, ServingSeat).
+    outcome.assert_event("intruder.seat-serving", &[("domain", "intruder"), ("verdict", "refused")]);
+    outcome.assert_event("intruder.serving-seat", &[("domain", "intruder"), ("verdict", "refused")]);
     outcome.assert_event("intruder.seat-start-restart", &[("domain", "intruder"), ("verdict", "refused")]);
     // The root server's side: refusals, starts with fresh generations, the stop, the faults.
     for reason in [

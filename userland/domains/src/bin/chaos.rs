@@ -9,7 +9,9 @@
 //! the kernel measured) after it starts, yielding meanwhile (give it a low priority). It logs the supervisor's answer and the status of every domain,
 //! then checks that the supervisor refuses to restart an unknown domain and a domain with
 //! restart policy "never" (the `console` domain, which has none in every test tile), and
-//! logs `<name>: done`.
+//! logs `<name>: done`. When the description also gives it a notification "chaos-again" to
+//! wait on, it then waits for that one and kills the target a second time (logging the
+//! supervisor's answer), so that a test can kill a restarted domain during its recovery.
 #![no_std]
 #![no_main]
 
@@ -95,6 +97,15 @@ extern "C" fn _start() -> ! {
         }
     }
     log!("{me}: done");
+    if let Some(again) = tileos_sys::domain::cap(CapKind::WaitNotification, "chaos-again") {
+        log!("{me}: waiting for the signal to kill \"{target}\" again");
+        tileos_sys::recv(again, true);
+        log!("{me}: asking the supervisor to restart \"{target}\" again");
+        match supervisor.call(&restart(target)) {
+            Ok(answer @ Response::Restarted { .. }) => log!("{me}: supervisor answered again {answer:?}"),
+            other => log!("{me}: FAIL: the second restart of \"{target}\" was answered {other:?}"),
+        }
+    }
     stop();
 }
 

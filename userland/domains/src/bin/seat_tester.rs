@@ -7,7 +7,13 @@
 //! Run by a domain that is no slot's manager but a supervisor client, it asks to stop seat 0
 //! and to restart the domain of seat 0, and to start seat 1 marked as a restart, and logs
 //! `intruder.seat-stop verdict=refused`, `intruder.seat-restart verdict=refused` and
-//! `intruder.seat-start-restart verdict=refused` when the root server refuses.
+//! `intruder.seat-start-restart verdict=refused` when the root server refuses; likewise it
+//! asks to record seat 0 as the serving one and which seat is recorded
+//! (`intruder.seat-serving`, `intruder.serving-seat`).
+//! The serving seat a restarted manager takes the slot's state from (`SeatServing`,
+//! `ServingSeat`): seat 0 at boot; a seat past the slot's or one that runs no module is
+//! refused and leaves the record as it was; a running seat is recorded, and stays recorded
+//! once it stopped.
 //! Seat restarts: a start marked `restart` counts one in the seat's `restarts` (the
 //! supervisor's status) once its module runs, an unmarked one or an abandoned build none, and
 //! a restart of a seat that never ran is refused `NeverStarted`.
@@ -193,6 +199,15 @@ extern "C" fn _start() -> ! {
         let verdict = if answer == Ok(Response::Refused(Refusal::RestartPolicyNever)) { "refused" } else { "ALLOWED" };
         log!("seat-tester: \"{name}\" asked to restart seat 0 of probe-slot: {answer:?}");
         log_event!("intruder.seat-restart", domain = name, verdict = verdict);
+        // Nor may it record a seat as the serving one, or read which one is.
+        let answer = Client::<Supervisor>::new(supervisor).call(&Request::SeatServing { seat: 0 });
+        let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
+        log!("seat-tester: \"{name}\" asked to record seat 0 as serving: {answer:?}");
+        log_event!("intruder.seat-serving", domain = name, verdict = verdict);
+        let answer = Client::<Supervisor>::new(supervisor).call(&Request::ServingSeat);
+        let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
+        log!("seat-tester: \"{name}\" asked which seat serves: {answer:?}");
+        log_event!("intruder.serving-seat", domain = name, verdict = verdict);
         // Nor may it count a restart of a seat (its start marked `restart`).
         let answer =
             Client::<Supervisor>::new(supervisor).call(&Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: true });
@@ -310,6 +325,12 @@ extern "C" fn _start() -> ! {
         Request::SeatStart { seat: 0, program: SeatProgram::Incumbent, restart: false },
         refused(Refusal::SeatRunning),
     );
+    // The serving seat: seat 0 at boot; a seat past the slot's, or one running nothing,
+    // refused (the record unchanged: still seat 0).
+    t.check("serving-seat-at-boot", Request::ServingSeat, Response::ServingSeat { seat: 0 });
+    t.check("serving-no-such-seat", Request::SeatServing { seat: SEATS }, refused(Refusal::NoSuchSeat { seats: SEATS }));
+    t.check("serving-empty", Request::SeatServing { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+    t.check("serving-seat-after-refusals", Request::ServingSeat, Response::ServingSeat { seat: 0 });
 
     // Seat 1 runs the incumbent's program, is stopped, and runs again: a fresh generation.
     t.check(
@@ -321,6 +342,9 @@ extern "C" fn _start() -> ! {
     // The serving schedule (the incumbent's priority) and back to the challengers'.
     t.check("schedule-serving", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving }, Response::SeatScheduled);
     t.check("schedule-shadow", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow }, Response::SeatScheduled);
+    // A running seat is recorded as the serving one, and read back.
+    t.check("serving-running", Request::SeatServing { seat: 1 }, Response::SeatServingRecorded);
+    t.check("serving-seat-recorded", Request::ServingSeat, Response::ServingSeat { seat: 1 });
     t.check(
         "start-seat1-again",
         Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: false },
@@ -328,6 +352,12 @@ extern "C" fn _start() -> ! {
     );
     t.check("stop", Request::SeatStop { seat: 1 }, Response::SeatStopped);
     t.check("stop-again", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+    // The record outlives the seat's stop (a restarted manager checks that the seat runs);
+    // the stopped seat cannot be recorded again; seat 0 can.
+    t.check("serving-seat-after-stop", Request::ServingSeat, Response::ServingSeat { seat: 1 });
+    t.check("serving-stopped", Request::SeatServing { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
+    t.check("serving-incumbent", Request::SeatServing { seat: 0 }, Response::SeatServingRecorded);
+    t.check("serving-seat-incumbent", Request::ServingSeat, Response::ServingSeat { seat: 0 });
     t.restarts("seat1-started-no-restart", "probe-slot.seat1", 0);
     // Started again after its stop, marked as a restart: counted.
     t.check(
