@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 use ed25519_dalek::Signer;
 use ml_dsa::MlDsa65;
 
-use crate::keys::{BundleSigner, TrustedKeys};
+use crate::keys::{BundleSigner, TrustedKeys, TrustedSet};
 use crate::manifest::{DecodeError, Hash, Manifest, content_hash};
 
 /// First eight bytes of every bundle.
@@ -122,6 +122,9 @@ pub enum VerifyError {
     },
     /// No trusted key pair has the bundle's key id.
     UnknownSigner,
+    /// A signature step of a [`Verification`] given key ids only: its signatures are to be
+    /// checked elsewhere ([`Verification::signatures_verified_elsewhere`]).
+    SignaturesNotChecked,
     /// The Ed25519 signature does not verify.
     BadEd25519Signature,
     /// The ML-DSA-65 signature does not verify (or is not a valid encoding).
@@ -153,6 +156,7 @@ impl core::fmt::Display for VerifyError {
                 write!(f, "{actual} bytes where the bundle ends at {expected}")
             }
             Self::UnknownSigner => f.write_str("bundle signed by an untrusted key pair"),
+            Self::SignaturesNotChecked => f.write_str("signatures not checked: the verification holds key ids only"),
             Self::BadEd25519Signature => f.write_str("Ed25519 signature does not verify"),
             Self::BadMlDsaSignature => f.write_str("ML-DSA-65 signature does not verify"),
             Self::MalformedManifest => f.write_str("manifest is malformed"),
@@ -348,9 +352,11 @@ pub struct Verification {
 
 impl Verification {
     /// Checks the size, the layout and the signer (cheap: no signature yet).
-    pub fn start(bytes: &[u8], trusted: &[TrustedKeys]) -> Result<Verification, VerifyError> {
+    pub fn start<T: TrustedSet + ?Sized>(bytes: &[u8], trusted: &T) -> Result<Verification, VerifyError> {
         let sections = parse(bytes)?;
-        trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
+        if !trusted.trusts(&sections.key_id) {
+            return Err(VerifyError::UnknownSigner);
+        }
         Ok(Verification { stage: Stage::Ed25519, manifest: None, hasher: ContentHasher::new() })
     }
 
@@ -373,17 +379,31 @@ impl Verification {
     /// Does the next step: one signature, the manifest, or at most `hash_budget` bytes
     /// (at least one) of the payload's hash. An error ends the verification (later steps
     /// repeat it).
-    pub fn step<'a>(&mut self, bytes: &'a [u8], trusted: &[TrustedKeys], hash_budget: usize) -> Result<Progress<'a>, VerifyError> {
+    ///
+    /// With a set of key ids only (no keys: [`TrustedSet::keys`] is `None`), a signature step
+    /// is refused [`VerifyError::SignaturesNotChecked`]: call
+    /// [`Verification::signatures_verified_elsewhere`] first.
+    pub fn step<'a, T: TrustedSet + ?Sized>(
+        &mut self,
+        bytes: &'a [u8],
+        trusted: &T,
+        hash_budget: usize,
+    ) -> Result<Progress<'a>, VerifyError> {
         let sections = parse(bytes)?;
-        let keys = trusted.iter().find(|k| k.key_id == sections.key_id).ok_or(VerifyError::UnknownSigner)?;
+        if !trusted.trusts(&sections.key_id) {
+            return Err(VerifyError::UnknownSigner);
+        }
+        let keys = || trusted.keys(&sections.key_id).ok_or(VerifyError::SignaturesNotChecked);
         match self.stage {
             Stage::Ed25519 => {
+                let keys = keys()?;
                 let message = signed_message(&sections.key_id, sections.manifest);
                 let ed25519 = ed25519_dalek::Signature::from_slice(sections.ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
                 keys.ed25519.verify_strict(&message, &ed25519).map_err(|_| VerifyError::BadEd25519Signature)?;
                 self.stage = Stage::MlDsa;
             }
             Stage::MlDsa => {
+                let keys = keys()?;
                 let message = signed_message(&sections.key_id, sections.manifest);
                 let ml_dsa = ml_dsa::Signature::<MlDsa65>::try_from(sections.ml_dsa).map_err(|_| VerifyError::BadMlDsaSignature)?;
                 if !keys.ml_dsa.verify_with_context(&message, ML_DSA_CONTEXT, &ml_dsa) {

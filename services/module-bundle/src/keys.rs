@@ -115,6 +115,68 @@ pub fn trusted_keys_file(keys: &[TrustedKeys]) -> Vec<u8> {
     file
 }
 
+/// The tile's trusted key pairs as a bundle's verification sees them ([`Verification`]):
+/// which key ids are trusted, and, to check a bundle's signatures here, their keys.
+///
+/// [`Verification`]: crate::Verification
+pub trait TrustedSet {
+    /// Whether the pair named `key_id` is trusted.
+    fn trusts(&self, key_id: &Hash) -> bool;
+    /// The keys of the pair named `key_id`, if this set holds them (`None` for a set of key
+    /// ids only, whose caller has the signatures checked elsewhere).
+    fn keys(&self, key_id: &Hash) -> Option<&TrustedKeys>;
+}
+
+impl TrustedSet for [TrustedKeys] {
+    fn trusts(&self, key_id: &Hash) -> bool {
+        self.keys(key_id).is_some()
+    }
+    fn keys(&self, key_id: &Hash) -> Option<&TrustedKeys> {
+        self.iter().find(|k| k.key_id == *key_id)
+    }
+}
+
+impl TrustedSet for Vec<TrustedKeys> {
+    fn trusts(&self, key_id: &Hash) -> bool {
+        self.as_slice().trusts(key_id)
+    }
+    fn keys(&self, key_id: &Hash) -> Option<&TrustedKeys> {
+        self.as_slice().keys(key_id)
+    }
+}
+
+/// Key ids alone ([`trusted_key_ids_from_file`]): for a caller that has a bundle's
+/// signatures checked by another domain and checks the rest itself (the slot manager).
+impl TrustedSet for [Hash] {
+    fn trusts(&self, key_id: &Hash) -> bool {
+        self.contains(key_id)
+    }
+    fn keys(&self, _: &Hash) -> Option<&TrustedKeys> {
+        None
+    }
+}
+
+impl TrustedSet for Vec<Hash> {
+    fn trusts(&self, key_id: &Hash) -> bool {
+        self.as_slice().trusts(key_id)
+    }
+    fn keys(&self, _: &Hash) -> Option<&TrustedKeys> {
+        None
+    }
+}
+
+/// The key ids ([`TrustedKeys::key_id`]) of the pairs in a trusted-key file, without
+/// decoding the keys (an ML-DSA-65 key's decoding takes ≈ 200 KiB of stack): the SHA-256
+/// of each pair's bytes, which is the decoded pair's key id. A length that is not a
+/// multiple of [`TRUSTED_KEY_FILE_ENTRY_LEN`] is [`KeyError::BadMlDsaKeyLength`]; the
+/// keys themselves are not checked (whoever checks signatures with them decodes them).
+pub fn trusted_key_ids_from_file(file: &[u8]) -> Result<Vec<Hash>, KeyError> {
+    if !file.len().is_multiple_of(TRUSTED_KEY_FILE_ENTRY_LEN) {
+        return Err(KeyError::BadMlDsaKeyLength);
+    }
+    Ok(file.chunks_exact(TRUSTED_KEY_FILE_ENTRY_LEN).map(|pair| Sha256::digest(pair).into()).collect())
+}
+
 /// Decodes a trusted-key file ([`trusted_keys_file`]); a length that is not a multiple of
 /// [`TRUSTED_KEY_FILE_ENTRY_LEN`] is [`KeyError::BadMlDsaKeyLength`].
 pub fn trusted_keys_from_file(file: &[u8]) -> Result<Vec<TrustedKeys>, KeyError> {

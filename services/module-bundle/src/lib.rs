@@ -37,7 +37,8 @@ pub use container::{
     VerifyError, build, signature_input, signed_message, verify, verify_signatures,
 };
 pub use keys::{
-    BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TRUSTED_KEY_FILE_ENTRY_LEN, TrustedKeys, trusted_keys_file, trusted_keys_from_file,
+    BundleSigner, KeyError, ML_DSA_65_PUBLIC_KEY_LEN, TRUSTED_KEY_FILE_ENTRY_LEN, TrustedKeys, TrustedSet, trusted_key_ids_from_file,
+    trusted_keys_file, trusted_keys_from_file,
 };
 pub use manifest::{
     CapabilityRequest, Evidence, FuzzResult, Hash, Lineage, Manifest, ProofResult, Provenance, Rights, TestCounts, Verdict, Version,

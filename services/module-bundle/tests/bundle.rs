@@ -588,3 +588,38 @@ fn malformed_signature_inputs_are_refused() {
     garbage[..32].copy_from_slice(&signer().public_keys().key_id());
     assert_eq!(verify_signatures(&garbage, &trusted()), Err(VerifyError::BadEd25519Signature));
 }
+
+/// A verification given key ids only (`TrustedSet` for `[Hash]`, read by
+/// `trusted_key_ids_from_file` without decoding the keys: the slot manager's): the signer
+/// is checked by id (an unknown one refused `UnknownSigner`), a signature step is refused
+/// `SignaturesNotChecked`, and once the signatures are marked checked elsewhere the rest
+/// verifies as with the keys; a tampered payload is still refused. The ids read from a
+/// trusted-key file are the decoded pairs' ids; a file of a bad length is refused.
+#[test]
+fn a_verification_by_key_ids_checks_everything_but_the_signatures() {
+    use tileos_module_bundle::{KeyError, trusted_key_ids_from_file, trusted_keys_file};
+    let file = trusted_keys_file(&trusted());
+    let ids = trusted_key_ids_from_file(&file).unwrap();
+    assert_eq!(ids, trusted().iter().map(TrustedKeys::key_id).collect::<Vec<_>>());
+    assert_eq!(trusted_key_ids_from_file(&file[1..]), Err(KeyError::BadMlDsaKeyLength));
+    let b = bundle();
+    let other_ids = vec![other().public_keys().key_id()];
+    assert!(matches!(Verification::start(b, &other_ids), Err(VerifyError::UnknownSigner)));
+    let mut verification = Verification::start(b, &ids).unwrap();
+    assert!(matches!(verification.step(b, &ids, 4096), Err(VerifyError::SignaturesNotChecked)));
+    verification.signatures_verified_elsewhere();
+    let run = |mut verification: Verification, bytes: &[u8]| {
+        for _ in 0..100 {
+            match verification.step(bytes, &ids, 4096)? {
+                Progress::Pending(_) => {}
+                Progress::Verified(v) => return Ok(v.manifest),
+            }
+        }
+        panic!("no verdict in 100 steps")
+    };
+    assert_eq!(run(verification.clone(), b), Ok(manifest_for(&payload())));
+    let mut tampered = b.to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_eq!(run(verification, &tampered), Err(VerifyError::ContentHashMismatch));
+}

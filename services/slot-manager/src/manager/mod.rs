@@ -68,7 +68,7 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use tileos_module_bundle::TrustedKeys;
+use tileos_module_bundle::Hash;
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, RefusalKind, Refused};
 use tileos_protocol::supervisor::{SeatProgram, SeatSchedule};
@@ -118,8 +118,10 @@ pub struct Config {
     pub queue_limit: usize,
     /// Largest bundle staged, in bytes (the manager's heap holds it).
     pub max_bundle: u32,
-    /// The bundle keys the tile trusts.
-    pub trusted: Vec<TrustedKeys>,
+    /// The key ids of the bundle key pairs the tile trusts (`TrustedKeys::key_id`): a
+    /// bundle's signer is checked here, its signatures by the verifier domain, which holds
+    /// the keys.
+    pub trusted: Vec<Hash>,
     /// The tile's update-log key.
     pub log_key: SigningKey,
     /// The manager domain's generation (0 at boot; each restart by the root server adds

@@ -397,7 +397,7 @@ pub fn config(policy: SlotPolicy, seats: u8) -> Config {
         n_version: None,
         queue_limit: 16,
         max_bundle: 1 << 20,
-        trusted: vec![dev_keys::trusted_bundle_keys().unwrap()],
+        trusted: dev_keys::trusted_bundle_key_ids().unwrap(),
         log_key: dev_keys::log_key(),
         generation: 0,
     }

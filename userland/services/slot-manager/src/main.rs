@@ -664,12 +664,13 @@ impl LogStore for AnyLog {
     }
 }
 
-/// The bundle keys this tile trusts (the development keys for now: DEV ONLY).
-fn trusted_keys() -> Vec<tileos_module_bundle::TrustedKeys> {
-    match dev_keys::trusted_bundle_keys() {
-        Ok(keys) => alloc::vec![keys],
+/// The key ids of the bundle key pairs this tile trusts (the development keys for now: DEV
+/// ONLY), read without decoding the keys: the verifier domain checks the signatures.
+fn trusted_keys() -> Vec<tileos_module_bundle::Hash> {
+    match dev_keys::trusted_bundle_key_ids() {
+        Ok(ids) => ids,
         Err(error) => {
-            log!("slot-manager: the trusted bundle keys do not decode ({error}): every bundle will be refused");
+            log!("slot-manager: the trusted bundle key file does not read ({error}): every bundle will be refused");
             Vec::new()
         }
     }
