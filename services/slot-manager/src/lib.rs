@@ -133,6 +133,50 @@ pub fn message_bytes_into(label: u64, words: &[u64], out: &mut Vec<u8>) {
     }
 }
 
+/// The equivalence a manager's slot compares answers with under
+/// [`tileos_slots::Comparator::Equivalent`]: the slot's protocol's
+/// ([`tileos_protocol::equivalence::equivalence`]: the decoded responses are equal), on the
+/// answers' bytes ([`message_bytes_into`]) turned back into their label and words on the
+/// stack (no allocation). A protocol that provides none (`None`) compares bytes; the
+/// manager refuses `Equivalent` for it ([`StartError::NoEquivalence`]), so that is only
+/// the equivalence the other comparators never call.
+///
+/// [`StartError::NoEquivalence`]: crate::StartError::NoEquivalence
+#[derive(Clone, Copy, Debug)]
+pub struct ProtocolEquivalence(pub Option<tileos_protocol::equivalence::SameResponse>);
+
+impl tileos_slots::Equivalence for ProtocolEquivalence {
+    fn equivalent(&self, incumbent: &[u8], other: &[u8]) -> bool {
+        let Some(same) = self.0 else { return incumbent == other };
+        let (mut a, mut b) = ([0u64; MAX_WORDS], [0u64; MAX_WORDS]);
+        match (message_of_bytes(incumbent, &mut a), message_of_bytes(other, &mut b)) {
+            (Some((a_label, a_words)), Some((b_label, b_words))) => same(a_label, a_words, b_label, b_words),
+            // Bytes no message makes (never the manager's): equal only when identical.
+            _ => incumbent == other,
+        }
+    }
+}
+
+/// The label and words of the message whose bytes [`message_bytes_into`] made, the words
+/// read into `words`; `None` for bytes it cannot have made.
+fn message_of_bytes<'w>(bytes: &[u8], words: &'w mut [u64; MAX_WORDS]) -> Option<(u64, &'w [u64])> {
+    if bytes.len() < 8 || !bytes.len().is_multiple_of(8) || bytes.len() > 8 * (1 + MAX_WORDS) {
+        return None;
+    }
+    let mut chunks = bytes.chunks_exact(8).map(|chunk| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        u64::from_le_bytes(word)
+    });
+    let label = chunks.next()?;
+    let mut n = 0;
+    for (slot, word) in words.iter_mut().zip(chunks) {
+        *slot = word;
+        n += 1;
+    }
+    Some((label, &words[..n]))
+}
+
 /// A caller's reply capability, saved by the glue (the domain: a slot of its CNode). The
 /// manager answers each exactly once ([`Seats::reply`]) or gives it back ([`Seats::release`]).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -22,6 +22,7 @@ pub mod checksum;
 pub mod console;
 pub mod display;
 pub mod echo;
+pub mod equivalence;
 pub mod federation;
 pub mod frames;
 pub mod inference;

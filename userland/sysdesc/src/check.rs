@@ -805,6 +805,13 @@ impl Checker<'_> {
                     format_args!("\"{}\" is not 1..={MAX_NAME_LEN} characters of [A-Za-z0-9_.-]", slot.protocol),
                 ));
             }
+            if slot.comparator == Comparator::Equivalent && !tileos_protocol::equivalence::provides_equivalence(&slot.protocol) {
+                return Err(self.err(
+                    item,
+                    "comparator",
+                    format_args!("protocol \"{}\" provides no equivalence: use \"exact\" or \"noise-cancelled\"", slot.protocol),
+                ));
+            }
             if let Err(e) = slot.policy.validate() {
                 return Err(self.err(item, e.field(), e));
             }

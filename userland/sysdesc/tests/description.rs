@@ -738,6 +738,14 @@ fn with_slot() -> SystemDescription {
 fn slot_rules() {
     let d = with_slot();
     assert_eq!(d.check(4), Ok(()));
+    // `equivalent` for a protocol that provides an equivalence (the console's, "log"), and
+    // the other comparators for one that provides none.
+    let mut equivalent = with_slot();
+    equivalent.slots[0].comparator = Comparator::Equivalent;
+    assert_eq!(equivalent.check(4), Ok(()));
+    let mut exact = with_slot();
+    exact.slots[0].protocol = "twin".into();
+    assert_eq!(exact.check(4), Ok(()));
     assert_eq!(SystemDescription::decode(&d.encode()).as_ref(), Ok(&d));
     // A step priority from 1 up to the manager's own (200) is accepted, shared with the
     // slot's own domains (the verifier at 1, the incumbent and the manager at 200) or none,
@@ -900,6 +908,15 @@ fn slot_rules() {
             Item::Slot(0),
             "protocol",
             "slot \"log-slot\": field \"protocol\": \"no spaces\" is not 1..=64 characters of [A-Za-z0-9_.-]",
+        ),
+        (
+            Box::new(|d| {
+                d.slots[0].protocol = "twin".into();
+                d.slots[0].comparator = Comparator::Equivalent;
+            }),
+            Item::Slot(0),
+            "comparator",
+            "slot \"log-slot\": field \"comparator\": protocol \"twin\" provides no equivalence: use \"exact\" or \"noise-cancelled\"",
         ),
         (
             Box::new(|d| d.slots[0].policy.max_disagreement = Ratio { num: 3, den: 2 }),

@@ -62,7 +62,7 @@ use self::restarts::Rebuild;
 use self::rollback::HandRollback;
 use self::seats::{Flights, Program, Role, Seat};
 pub use self::update_log::{HASH_UNITS_PER_STEP, PersistedLog};
-use crate::{Access, Clock, LogStore, Message, ReplyCap, Seats};
+use crate::{Access, Clock, LogStore, Message, ProtocolEquivalence, ReplyCap, Seats};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
@@ -73,7 +73,7 @@ use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, RefusalKind, Refused};
 use tileos_protocol::supervisor::{SeatProgram, SeatSchedule};
 use tileos_protocol::{ProtocolError, decode};
-use tileos_slots::{Comparator, ExactOnly, ModuleId, NVersion, ORIGINAL_INCUMBENT, Slot, SlotPolicy, State, Ticks};
+use tileos_slots::{Comparator, ModuleId, NVersion, ORIGINAL_INCUMBENT, Slot, SlotPolicy, State, Ticks};
 use tileos_update_log::{EventKind, SigningKey, UpdateEvent, UpdateLog};
 
 /// Bytes of the longest message as compared ([`message_bytes_into`]).
@@ -105,8 +105,13 @@ pub struct Config {
     pub incumbent: String,
     /// The promotion policy.
     pub policy: SlotPolicy,
-    /// How answers are compared (`Equivalent` compares exactly: the manager is generic over
-    /// protocols).
+    /// The slot's protocol (the description's `slot.protocol`): its equivalence of answers
+    /// ([`tileos_protocol::equivalence::equivalence`]) is what `Equivalent` compares with.
+    pub protocol: String,
+    /// How answers are compared: a challenger's with the serving module's, the promoted
+    /// module's with the warm one's, and the lineages' in an N-version vote
+    /// (`NoiseCancelled` compares exactly; `Equivalent` with the protocol's equivalence,
+    /// refused for a protocol that provides none).
     pub comparator: Comparator,
     /// Names of the objects a challenger may hold (as a client).
     pub allowance: Vec<String>,
@@ -138,6 +143,9 @@ pub enum StartError {
     Seats(u8),
     /// The persisted update log could not be read or does not rebuild.
     Log(String),
+    /// The comparator is `Equivalent` but the slot's protocol (named) provides no
+    /// equivalence of answers.
+    NoEquivalence(String),
 }
 
 impl core::fmt::Display for StartError {
@@ -146,6 +154,10 @@ impl core::fmt::Display for StartError {
             StartError::Policy(reason) => write!(f, "policy: {reason}"),
             StartError::Seats(seats) => write!(f, "{seats} seats are too few for this slot"),
             StartError::Log(reason) => write!(f, "update log: {reason}"),
+            StartError::NoEquivalence(protocol) => write!(
+                f,
+                "comparator \"equivalent\": protocol \"{protocol}\" provides no equivalence: use \"exact\" or \"noise-cancelled\""
+            ),
         }
     }
 }
@@ -206,7 +218,10 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     clock: C,
     store: L,
     config: Config,
-    slot: Slot<ExactOnly>,
+    slot: Slot<ProtocolEquivalence>,
+    /// The equivalence `slot` compares with, for the N-version vote (which the manager
+    /// counts itself) under the same comparator.
+    equivalence: ProtocolEquivalence,
     lineages: Option<Lineages>,
     seats: Vec<Seat>,
     inflight: Flights,
@@ -358,8 +373,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         // log holds the entry ([`Manager::deferred`]): the `Slot` only says when the
         // evidence suffices.
         let decisions = SlotPolicy { auto_promote: false, ..config.policy };
+        let equivalence = ProtocolEquivalence(tileos_protocol::equivalence::equivalence(&config.protocol));
+        if config.comparator == Comparator::Equivalent && equivalence.0.is_none() {
+            return Err(StartError::NoEquivalence(config.protocol.clone()));
+        }
         let slot =
-            Slot::new(decisions, config.comparator, ExactOnly, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
+            Slot::new(decisions, config.comparator, equivalence, now).map_err(|e| StartError::Policy(format!("{}: {e}", e.field())))?;
         let needed = match (&config.n_version, config.comparator) {
             (Some(_), _) => 3,
             (None, Comparator::NoiseCancelled) => 2,
@@ -407,6 +426,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             store,
             config,
             slot,
+            equivalence,
             lineages,
             seats,
             inflight: Flights(Vec::with_capacity(config_queue_limit)),
@@ -505,7 +525,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// The slot's decision logic (read only).
-    pub fn slot(&self) -> &Slot<ExactOnly> {
+    pub fn slot(&self) -> &Slot<ProtocolEquivalence> {
         &self.slot
     }
 

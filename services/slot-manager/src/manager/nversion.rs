@@ -60,7 +60,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let Some(l) = &mut self.lineages else { return };
         let Some(ballot) = l.ballots.get_mut(&id) else { return };
         let answers = [ballot.answers[0].as_deref(), ballot.answers[1].as_deref(), ballot.answers[2].as_deref()];
-        let outcome = vote(answers, |a, b| a == b);
+        // Under the slot's comparator: `Equivalent` votes with the protocol's equivalence.
+        let (comparator, equivalence) = (self.config.comparator, self.equivalence);
+        let outcome = vote(answers, |a, b| comparator.agree(&equivalence, a, b));
         let mut deliver = None;
         if !ballot.delivered
             && let VoteOutcome::Unanimous(answer) | VoteOutcome::Majority { answer, .. } = outcome

@@ -268,6 +268,10 @@ pub enum Behavior {
     Lineage(u8),
     /// Hangs while starting: never calls READY.
     Hung,
+    /// As Correct, but its answers differ from Correct's byte for byte and not for a
+    /// client: under [`Sim::encoded`], junk in the last word's padding and an extra word
+    /// (the `Equivalent` comparator's case); otherwise an extra word.
+    Padded,
 }
 
 pub fn behavior(elf: &[u8]) -> Behavior {
@@ -276,6 +280,7 @@ pub fn behavior(elf: &[u8]) -> Behavior {
         b"wrong" => Behavior::Wrong,
         b"silent" => Behavior::Silent,
         b"hung" => Behavior::Hung,
+        b"padded" => Behavior::Padded,
         b"refuse-import" => Behavior::RefuseImport,
         b"lineage0" => Behavior::Lineage(0),
         b"lineage1" => Behavior::Lineage(1),
@@ -361,6 +366,12 @@ pub struct Sim {
     pub verifier_work: VecDeque<Message>,
     /// The verifier does not run (its work waits in `verifier_work`): for hostile tests.
     pub hold_verifier: bool,
+    /// Modules answer in the checksum protocol ([`encoded_answer`]: the running sum `v` as
+    /// `Response::Stream { crc: v as u32, length: v }`) rather than the bare word `v`, so
+    /// that the protocol's equivalence decodes their answers.
+    pub encoded: bool,
+    /// The lineage whose answers are padded as [`Behavior::Padded`]'s (N-version tests).
+    pub padded_lineage: Option<u8>,
 }
 
 /// A property test's number of cases: `PROPTEST_CASES` when set (a long soak), else `default`
@@ -391,6 +402,7 @@ pub fn config(policy: SlotPolicy, seats: u8) -> Config {
         name: "checksum".into(),
         incumbent: "checksum-v1".into(),
         policy,
+        protocol: "checksum".into(),
         comparator: Comparator::Exact,
         allowance: vec!["log".into()],
         seats,
@@ -488,6 +500,8 @@ impl Sim {
             verifier_work: VecDeque::new(),
             hold_verifier: false,
             sent_work: Vec::new(),
+            encoded: false,
+            padded_lineage: None,
         };
         // The verifier domain starts with the manager and calls READY.
         let first = sim.verifier.first_call();
@@ -844,7 +858,7 @@ impl Sim {
     }
 
     fn serve(&mut self, seat: usize, generation: u64, message: Message) {
-        let wrong_lineage = self.wrong_lineage;
+        let (wrong_lineage, padded_lineage, encoded) = (self.wrong_lineage, self.padded_lineage, self.encoded);
         let Some(module) = self.modules.get_mut(&seat) else { return };
         if module.generation != generation {
             return;
@@ -884,7 +898,13 @@ impl Sim {
                 {
                     value += 1000;
                 }
-                Message { label: MESSAGE, words: vec![value] }
+                let padded =
+                    module.behavior == Behavior::Padded || matches!(module.behavior, Behavior::Lineage(k) if Some(k) == padded_lineage);
+                match (encoded, padded) {
+                    (true, _) => encoded_answer(value, padded),
+                    (false, false) => Message { label: MESSAGE, words: vec![value] },
+                    (false, true) => Message { label: MESSAGE, words: vec![value, 0x5a5a] },
+                }
             }
         };
         let cap = self.cap(Owner::Seat(seat, generation));
@@ -898,6 +918,30 @@ impl Sim {
 
     pub fn notes(&self) -> String {
         self.world.borrow().notes.join("\n")
+    }
+}
+
+/// The checksum protocol's answer a module under [`Sim::encoded`] gives for the running sum
+/// `value`; `padded`: the same answer to a client, but junk in the last word's padding (when
+/// the payload leaves some) and an extra word.
+pub fn encoded_answer(value: u64, padded: bool) -> Message {
+    use tileos_protocol::checksum::{Response, StreamState};
+    let mut message = Message::encode(&Response::Stream(StreamState { crc: value as u32, length: value }));
+    if padded {
+        let length = message.words[0] % 8;
+        if length != 0 {
+            *message.words.last_mut().unwrap() |= u64::MAX << (8 * length);
+        }
+        message.words.push(0xa5a5_a5a5);
+    }
+    message
+}
+
+/// The running sum an answer under [`Sim::encoded`] carries (panics on any other answer).
+pub fn decoded_sum(message: &Message) -> u64 {
+    match tileos_protocol::decode(message.label, &message.words) {
+        Ok(tileos_protocol::checksum::Response::Stream(state)) => state.length,
+        other => panic!("not a checksum stream answer: {other:?} ({message:?})"),
     }
 }
 

@@ -799,6 +799,7 @@ fn main(resources: Resources) -> ! {
                 name: slot.name.clone(),
                 incumbent: format!("{} (incumbent)", slot.protocol),
                 policy: slot.policy,
+                protocol: slot.protocol.clone(),
                 comparator: slot.comparator,
                 allowance: slot.allowance.clone(),
                 // The slot's description names programs by archive index only.
@@ -823,6 +824,8 @@ fn main(resources: Resources) -> ! {
                 name: slot_name.clone(),
                 incumbent: String::from("incumbent"),
                 policy: tileos_slots::SlotPolicy::default(),
+                // No protocol known: no equivalence, and the exact comparator needs none.
+                protocol: String::new(),
                 comparator: tileos_slots::Comparator::Exact,
                 allowance: Vec::new(),
                 n_version: None,
