@@ -350,7 +350,9 @@ fn bundle_fault(error: VerifyError) -> BundleFault {
         VerifyError::BadSignatureLength => BundleFault::BadSignatureLength,
         VerifyError::EmptyManifest => BundleFault::EmptyManifest,
         VerifyError::TrailingBytes { .. } => BundleFault::TrailingBytes,
-        VerifyError::UnknownSigner => BundleFault::UnknownSigner,
+        // A verification by key ids only refuses its signature steps so; this service
+        // verifies with the keys in hand, where it never happens.
+        VerifyError::UnknownSigner | VerifyError::SignaturesNotChecked => BundleFault::UnknownSigner,
         VerifyError::BadEd25519Signature => BundleFault::BadEd25519Signature,
         VerifyError::BadMlDsaSignature => BundleFault::BadMlDsaSignature,
         VerifyError::MalformedManifest => BundleFault::MalformedManifest,
