@@ -1,5 +1,6 @@
 //! What the checksum module programs share: the start of a module, which logs the module's
-//! name and then runs it in its seat (`tileos_sys::module::run`).
+//! name and then runs it in its seat (`tileos_sys::module::run`), and the test incumbents'
+//! hold of a request once warm ([`hold_for_a_run`]).
 #![no_std]
 
 use tileos_sys::module::SlotModule;
@@ -10,6 +11,43 @@ pub fn start<M: SlotModule>(what: &str, module: M) -> ! {
     let info = tileos_sys::domain::info();
     tileos_sys::log!("{}: checksum module ({what}), generation {}", tileos_sys::domain::name(), info.generation);
     tileos_sys::module::run(module)
+}
+
+/// The run, in milliseconds, a test incumbent's held request waits for once warm
+/// (`checksum-import-hook`, `checksum-warm-hook`), with no break longer than
+/// [`HOLD_BREAK_MS`]: more than a challenger's budget ever gives in one go (one 5 ms tick
+/// per 200 ms period in their scenarios, charged by the tick: at most about three ticks
+/// across a period's end before a break of more than 150 ms), within what the serving
+/// schedule gives at once. So at the challengers' schedule it falls behind by construction.
+pub const HOLD_RUN_MS: u64 = 25;
+
+/// A gap longer than this, in milliseconds, between two readings of the time-stamp counter
+/// means the module was held off by its budget: the run starts again. Shorter gaps (a
+/// domain above it running, the emulator's thread descheduled on a loaded host) count as
+/// running.
+pub const HOLD_BREAK_MS: u64 = 40;
+
+/// Spins until the module has run [`HOLD_RUN_MS`] with no break of [`HOLD_BREAK_MS`], or
+/// until `stop` (given the time-stamp counter at each reading) says to stop.
+pub fn hold_for_a_run(mut stop: impl FnMut(u64) -> bool) {
+    let per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
+    let (run, gap) = (HOLD_RUN_MS * per_ms, HOLD_BREAK_MS * per_ms);
+    let mut start = tileos_sys::timestamp();
+    let mut last = start;
+    loop {
+        let now = tileos_sys::timestamp();
+        if stop(now) {
+            return;
+        }
+        if now.saturating_sub(last) > gap {
+            start = now;
+        }
+        last = now;
+        if now.saturating_sub(start) >= run {
+            return;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// A module program's `_start`: runtime set-up, then `$main()` (a module declares no

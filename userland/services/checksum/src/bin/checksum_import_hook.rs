@@ -3,8 +3,8 @@
 //! answers and state (`tileos_checksum::faults::HookOnImport`). Once warm (after its second
 //! export: the first is the challenger's start, the second the promotion's state transfer)
 //! and until its first import, it holds each request it is sent until it has run
-//! [`RUN_MS`] without a break: the challengers' schedule the warm module gets after the
-//! switch (the scenario's budget, one 5 ms tick in 200 ms) never allows that, so it falls
+//! `HOLD_RUN_MS` (25 ms) without a break: the challengers' schedule the warm module gets
+//! after the switch (the scenario's budget, one 5 ms tick in 200 ms) never allows that, so it falls
 //! behind by construction; the serving schedule a rollback's catch-up gives it allows it at
 //! once. At the start of its first import (the catch-up's) it logs `<name>: import 1:
 //! signalling "chaos"` and signals its notification `chaos`, whose waiter, the
@@ -24,36 +24,13 @@ tileos_checksum_modules::module_entry!(main);
 /// The exports after which the module is warm: the challenger's start, the promotion's.
 const WARM_AFTER: u32 = 2;
 
-/// The run a held request waits for, in milliseconds, with no break longer than
-/// [`BREAK_MS`]: more than a challenger's budget ever gives in one go (one 5 ms tick per
-/// 200 ms period in the scenario, charged by the tick: at most about three ticks across a
-/// period's end before a break of more than 150 ms), within what the serving schedule
-/// gives at once.
-const RUN_MS: u64 = 25;
-
-/// A gap longer than this, in milliseconds, between two readings of the time-stamp counter
-/// means the module was held off by its budget: the run starts again. Shorter gaps (a
-/// domain above it running, the emulator's thread descheduled on a loaded host) count as
-/// running.
-const BREAK_MS: u64 = 40;
-
-/// Holds the request until the module has run [`RUN_MS`] with no break of [`BREAK_MS`].
+/// Holds the request until the module has run [`HOLD_RUN_MS`] with no break of
+/// [`HOLD_BREAK_MS`].
+///
+/// [`HOLD_RUN_MS`]: tileos_checksum_modules::HOLD_RUN_MS
+/// [`HOLD_BREAK_MS`]: tileos_checksum_modules::HOLD_BREAK_MS
 fn hold() {
-    let per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
-    let (run, gap) = (RUN_MS * per_ms, BREAK_MS * per_ms);
-    let mut start = tileos_sys::timestamp();
-    let mut last = start;
-    loop {
-        let now = tileos_sys::timestamp();
-        if now.saturating_sub(last) > gap {
-            start = now;
-        }
-        last = now;
-        if now.saturating_sub(start) >= run {
-            return;
-        }
-        core::hint::spin_loop();
-    }
+    tileos_checksum_modules::hold_for_a_run(|_| false);
 }
 
 /// Logs the import and signals "chaos".

@@ -2,9 +2,9 @@
 //! (docs/slots.md, "The manager restarted while a promoted module serves on a booted
 //! tile"): `checksum-v1`'s answers and state (`tileos_checksum::faults::HookOnImport`).
 //! Once warm (after its second export: the first is the challenger's start, the second the
-//! promotion's state transfer) and until its first import, it holds each request it is sent until it has run
-//! [`RUN_MS`] without a break, as `checksum-import-hook` does: at the challengers' schedule
-//! the warm module gets after the switch (the scenario's one 5 ms tick in 200 ms) it holds
+//! promotion's state transfer) and until its first import, it holds each request it is
+//! sent until it has run `HOLD_RUN_MS` (25 ms) without a break, as `checksum-import-hook`
+//! does: at the challengers' schedule the warm module gets after the switch (the scenario's one 5 ms tick in 200 ms) it holds
 //! its first copy for good, so it falls behind by construction. Once it has been warm for
 //! [`SIGNAL_AFTER_MS`] (time-stamp counter, from the first copy it held; it sees the time
 //! only while it runs, so up to a period of its schedule later) it logs `<name>: warm for
@@ -31,15 +31,6 @@ tileos_checksum_modules::module_entry!(main);
 /// The exports after which the module is warm: the challenger's start, the promotion's.
 const WARM_AFTER: u32 = 2;
 
-/// The run a held request waits for, in milliseconds, with no break longer than
-/// [`BREAK_MS`] (as `checksum-import-hook`: more than the challengers' budget ever gives in
-/// one go).
-const RUN_MS: u64 = 25;
-
-/// A gap longer than this, in milliseconds, between two readings of the time-stamp counter
-/// means the module was held off by its budget: the run starts again.
-const BREAK_MS: u64 = 40;
-
 /// How long the module is warm (from the first copy it held) before it signals "chaos":
 /// about a second of the client's load, well over the slot's `queue_limit` copies behind.
 const SIGNAL_AFTER_MS: u64 = 1000;
@@ -50,39 +41,31 @@ static WARM_SINCE: AtomicU64 = AtomicU64::new(0);
 /// Whether "chaos" was signalled (then nothing is held any more).
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
-/// Holds the request until the module has run [`RUN_MS`] with no break of [`BREAK_MS`],
-/// or until it has been warm [`SIGNAL_AFTER_MS`]: then it signals "chaos" and returns.
+/// Holds the request until the module has run `HOLD_RUN_MS` with no break of
+/// `HOLD_BREAK_MS` (`tileos_checksum_modules::hold_for_a_run`), or until it has been warm
+/// [`SIGNAL_AFTER_MS`]: then it signals "chaos" and returns.
 fn hold() {
     if SIGNALLED.load(Ordering::Relaxed) {
         return;
     }
     let per_ms = tileos_sys::domain::info().tsc_per_ms.max(1);
-    let (run, gap, signal_after) = (RUN_MS * per_ms, BREAK_MS * per_ms, SIGNAL_AFTER_MS * per_ms);
-    let mut start = tileos_sys::timestamp();
-    let mut last = start;
+    let now = tileos_sys::timestamp();
     let warm_since = match WARM_SINCE.load(Ordering::Relaxed) {
         0 => {
-            WARM_SINCE.store(start, Ordering::Relaxed);
-            start
+            WARM_SINCE.store(now, Ordering::Relaxed);
+            now
         }
         since => since,
     };
-    loop {
-        let now = tileos_sys::timestamp();
-        if now.saturating_sub(warm_since) >= signal_after {
-            SIGNALLED.store(true, Ordering::Relaxed);
-            signal(now.saturating_sub(warm_since) / per_ms);
-            return;
+    tileos_checksum_modules::hold_for_a_run(|now| {
+        let warm = now.saturating_sub(warm_since);
+        if warm < SIGNAL_AFTER_MS * per_ms {
+            return false;
         }
-        if now.saturating_sub(last) > gap {
-            start = now;
-        }
-        last = now;
-        if now.saturating_sub(start) >= run {
-            return;
-        }
-        core::hint::spin_loop();
-    }
+        SIGNALLED.store(true, Ordering::Relaxed);
+        signal(warm / per_ms);
+        true
+    });
 }
 
 /// Logs how long the module has been warm and signals "chaos".
