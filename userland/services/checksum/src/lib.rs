@@ -50,6 +50,20 @@ pub fn hold_for_a_run(mut stop: impl FnMut(u64) -> bool) {
     }
 }
 
+/// Signals the domain's notification named "chaos" (the fault-injection domain's trigger
+/// in the test scenarios), logging `<domain>: <what>: signalling "chaos"`, or `<domain>:
+/// <what>: no "chaos" notification to signal` if the domain has none.
+pub fn signal_chaos(what: core::fmt::Arguments<'_>) {
+    let name = tileos_sys::domain::name();
+    match tileos_sys::domain::signal_notification("chaos") {
+        Some(chaos) => {
+            tileos_sys::log!("{name}: {what}: signalling \"chaos\"");
+            chaos.signal();
+        }
+        None => tileos_sys::log!("{name}: {what}: no \"chaos\" notification to signal"),
+    }
+}
+
 /// A module program's `_start`: runtime set-up, then `$main()` (a module declares no
 /// resources: its only capability, `slot`, comes with its seat).
 #[macro_export]

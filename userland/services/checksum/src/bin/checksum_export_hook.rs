@@ -21,14 +21,7 @@ const SIGNAL_AT: u32 = 2;
 
 /// Logs the export and signals "chaos".
 fn signal(n: u32) {
-    let name = tileos_sys::domain::name();
-    match tileos_sys::domain::signal_notification("chaos") {
-        Some(chaos) => {
-            tileos_sys::log!("{name}: export {n}: signalling \"chaos\"");
-            chaos.signal();
-        }
-        None => tileos_sys::log!("{name}: export {n}: no \"chaos\" notification to signal"),
-    }
+    tileos_checksum_modules::signal_chaos(format_args!("export {n}"));
 }
 
 fn main() -> ! {

@@ -16,13 +16,6 @@ use tileos_checksum::{Checksummer, SliceBy8};
 tileos_checksum_modules::module_entry!(main);
 
 fn main() -> ! {
-    let name = tileos_sys::domain::name();
-    match tileos_sys::domain::signal_notification("chaos") {
-        Some(chaos) => {
-            tileos_sys::log!("{name}: fallback starting: signalling \"chaos\"");
-            chaos.signal();
-        }
-        None => tileos_sys::log!("{name}: fallback starting: no \"chaos\" notification to signal"),
-    }
+    tileos_checksum_modules::signal_chaos(format_args!("fallback starting"));
     tileos_checksum_modules::start("fallback: slice-by-8 CRC-32, signalling as it starts", Checksummer::<SliceBy8>::new())
 }

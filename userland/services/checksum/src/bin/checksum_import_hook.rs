@@ -35,14 +35,7 @@ fn hold() {
 
 /// Logs the import and signals "chaos".
 fn signal(n: u32) {
-    let name = tileos_sys::domain::name();
-    match tileos_sys::domain::signal_notification("chaos") {
-        Some(chaos) => {
-            tileos_sys::log!("{name}: import {n}: signalling \"chaos\"");
-            chaos.signal();
-        }
-        None => tileos_sys::log!("{name}: import {n}: no \"chaos\" notification to signal"),
-    }
+    tileos_checksum_modules::signal_chaos(format_args!("import {n}"));
 }
 
 fn main() -> ! {

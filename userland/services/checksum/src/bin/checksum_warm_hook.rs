@@ -70,14 +70,7 @@ fn hold() {
 
 /// Logs how long the module has been warm and signals "chaos".
 fn signal(warm_ms: u64) {
-    let name = tileos_sys::domain::name();
-    match tileos_sys::domain::signal_notification("chaos") {
-        Some(chaos) => {
-            tileos_sys::log!("{name}: warm for {warm_ms} ms: signalling \"chaos\"");
-            chaos.signal();
-        }
-        None => tileos_sys::log!("{name}: warm for {warm_ms} ms: no \"chaos\" notification to signal"),
-    }
+    tileos_checksum_modules::signal_chaos(format_args!("warm for {warm_ms} ms"));
 }
 
 /// Logs the first import, and signals "chaos-again" if the module may.
