@@ -135,24 +135,52 @@ pub fn message_bytes_into(label: u64, words: &[u64], out: &mut Vec<u8>) {
 
 /// The equivalence a manager's slot compares answers with under
 /// [`tileos_slots::Comparator::Equivalent`]: the slot's protocol's
-/// ([`tileos_protocol::equivalence::equivalence`]: the decoded responses are equal), on the
+/// ([`tileos_protocol::equivalence::same_response`]: their canonical forms are equal), on the
 /// answers' bytes ([`message_bytes_into`]) turned back into their label and words on the
-/// stack (no allocation). A protocol that provides none (`None`) compares bytes; the
-/// manager refuses `Equivalent` for it ([`StartError::NoEquivalence`]), so that is only
-/// the equivalence the other comparators never call.
+/// stack (no allocation); identical bytes agree without that. A protocol that provides none
+/// compares bytes; the manager refuses `Equivalent` for it ([`StartError::NoEquivalence`]),
+/// so that is only the equivalence the other comparators never call. It also gives the
+/// canonical form ([`ProtocolEquivalence::canonical`]) whose digest stands for a delivered
+/// answer when a replay's answer is compared with it under `Equivalent`.
 ///
 /// [`StartError::NoEquivalence`]: crate::StartError::NoEquivalence
 #[derive(Clone, Copy, Debug)]
-pub struct ProtocolEquivalence(pub Option<tileos_protocol::equivalence::SameResponse>);
+pub struct ProtocolEquivalence {
+    same: Option<tileos_protocol::equivalence::SameResponse>,
+    canonical: Option<tileos_protocol::equivalence::CanonicalForm>,
+}
+
+impl ProtocolEquivalence {
+    /// The equivalence of the protocol named `protocol` (none if it provides none).
+    pub fn of(protocol: &str) -> ProtocolEquivalence {
+        use tileos_protocol::equivalence::{canonical_form, equivalence};
+        ProtocolEquivalence { same: equivalence(protocol), canonical: canonical_form(protocol) }
+    }
+
+    /// Whether the protocol provides an equivalence (`Equivalent` may be used).
+    pub fn provided(&self) -> bool {
+        self.same.is_some()
+    }
+
+    /// The canonical form of the answer (`label`, `words`) into `out` (its label and length),
+    /// or `None` when the protocol provides none or the answer has none
+    /// ([`tileos_protocol::equivalence::canonical`]).
+    pub fn canonical(&self, label: u64, words: &[u64], out: &mut tileos_protocol::equivalence::CanonicalWords) -> Option<(u64, usize)> {
+        self.canonical.and_then(|form| form(label, words, out))
+    }
+}
 
 impl tileos_slots::Equivalence for ProtocolEquivalence {
     fn equivalent(&self, incumbent: &[u8], other: &[u8]) -> bool {
-        let Some(same) = self.0 else { return incumbent == other };
+        if incumbent == other {
+            return true;
+        }
+        let Some(same) = self.same else { return false };
         let (mut a, mut b) = ([0u64; MAX_WORDS], [0u64; MAX_WORDS]);
         match (message_of_bytes(incumbent, &mut a), message_of_bytes(other, &mut b)) {
             (Some((a_label, a_words)), Some((b_label, b_words))) => same(a_label, a_words, b_label, b_words),
             // Bytes no message makes (never the manager's): equal only when identical.
-            _ => incumbent == other,
+            _ => false,
         }
     }
 }

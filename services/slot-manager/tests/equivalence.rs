@@ -146,3 +146,42 @@ fn an_n_version_vote_uses_the_comparator() {
     assert_eq!(sim.m.lineage_seats(), Some([0, 1, 2]), "under equivalent it agrees\n{}", sim.notes());
     assert!(!sim.notes().contains("lineage-replaced"), "{}", sim.notes());
 }
+
+/// Under `comparator`, the padded module promoted by hand while the warm incumbent (plain
+/// answers) does no work and falls behind (its copies skipped, journaled), then faulted:
+/// the restored incumbent replays the requests it missed, and each replay whose client was
+/// answered by the padded module is compared with the digest kept for that answer. The
+/// replays' (compared, disagreed) counts.
+fn replays_after_the_padded_module_faults(comparator: Comparator) -> (u64, u64) {
+    let mut sim = shadowed(comparator, false, b"padded", 2);
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    sim.pump();
+    let warm = sim.m.seat_of_module(0).unwrap();
+    sim.paused.insert(warm);
+    // 16 copies queue for the warm module, the next are journaled: fewer than the
+    // journal's limit, so no import brings it up to date.
+    send(&mut sim, 30);
+    assert_eq!(sim.m.slot().serving(), 1, "{}", sim.notes());
+    let promoted = sim.m.seat_of_module(1).unwrap();
+    sim.fault(promoted);
+    sim.paused.clear();
+    sim.pump();
+    send(&mut sim, 3);
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back at the fault\n{}", sim.notes());
+    answered_right(&sim);
+    let stats = sim.m.stats();
+    assert!(stats.replay_compared > 0, "{comparator:?}: {stats:?}\n{}", sim.notes());
+    (stats.replay_compared, stats.replay_disagreed)
+}
+
+#[test]
+fn under_equivalent_a_replay_is_compared_with_the_canonical_form_of_what_the_client_got() {
+    // Under exact the incumbent's plain replays differ from the padded bytes the clients
+    // got: every compared replay is a disagreement. Under equivalent the digests are of the
+    // answers' canonical forms: none is.
+    let (compared, disagreed) = replays_after_the_padded_module_faults(Comparator::Exact);
+    assert_eq!(disagreed, compared, "under exact");
+    let (compared, disagreed) = replays_after_the_padded_module_faults(Comparator::Equivalent);
+    assert!(compared > 0);
+    assert_eq!(disagreed, 0, "under equivalent an equivalent replay is no disagreement");
+}

@@ -10,7 +10,7 @@ use crate::{Clock, LogStore, Message, Seats};
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use tileos_slots::RequestId;
+use tileos_slots::{Comparator, RequestId};
 
 /// The digest of an answer kept for a journaled request (docs/slots.md, "The warm
 /// module's journal"): 64-bit FNV-1a over the answer's label and words, little-endian (the
@@ -26,6 +26,22 @@ pub(super) fn answer_digest(label: u64, words: &[u64]) -> u64 {
         }
     }
     hash
+}
+
+impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
+    /// The digest ([`answer_digest`]) that stands for the answer (`label`, `words`) when a
+    /// replay's answer is compared with the answer a client got: under `Equivalent`, of the
+    /// answer's canonical form (an equivalent replay is no disagreement), otherwise of its
+    /// bytes.
+    pub(super) fn compared_digest(&self, label: u64, words: &[u64]) -> u64 {
+        if self.config.comparator == Comparator::Equivalent {
+            let mut form = [0; tileos_protocol::PAYLOAD_WORDS + 1];
+            if let Some((label, length)) = self.equivalence.canonical(label, words, &mut form) {
+                return answer_digest(label, &form[..length]);
+            }
+        }
+        answer_digest(label, words)
+    }
 }
 
 /// Entries the warm module's journal holds beyond those a pending import covers before the

@@ -373,8 +373,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         // log holds the entry ([`Manager::deferred`]): the `Slot` only says when the
         // evidence suffices.
         let decisions = SlotPolicy { auto_promote: false, ..config.policy };
-        let equivalence = ProtocolEquivalence(tileos_protocol::equivalence::equivalence(&config.protocol));
-        if config.comparator == Comparator::Equivalent && equivalence.0.is_none() {
+        let equivalence = ProtocolEquivalence::of(&config.protocol);
+        if config.comparator == Comparator::Equivalent && !equivalence.provided() {
             return Err(StartError::NoEquivalence(config.protocol.clone()));
         }
         let slot =

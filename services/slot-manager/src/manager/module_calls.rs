@@ -4,7 +4,6 @@
 
 use super::Manager;
 use super::install::InstallPhase;
-use super::journal::answer_digest;
 use super::seats::{Job, Role};
 use crate::{Clock, LogStore, Message, ReplyCap, Seats, message_bytes_into};
 use alloc::rc::Rc;
@@ -116,7 +115,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 self.stats.replayed += 1;
                 if let Some(answered) = answered {
                     self.stats.replay_compared += 1;
-                    if answer_digest(label, words) != answered {
+                    if self.compared_digest(label, words) != answered {
                         self.stats.replay_disagreed += 1;
                         let count = self.stats.replay_disagreed;
                         self.host.note(format_args!(
@@ -258,7 +257,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.seats.iter().all(|s| s.journal.is_empty()) {
             return;
         }
-        let digest = answer_digest(message.label, &message.words);
+        let digest = self.compared_digest(message.label, &message.words);
         for s in &mut self.seats {
             if let Ok(at) = s.journal.binary_search_by_key(&id, |(x, _, _)| *x) {
                 s.journal[at].2 = Some(digest);
