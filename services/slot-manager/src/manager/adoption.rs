@@ -148,6 +148,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.unblock(0, adoption.transfer);
     }
 
+    /// Whether a restarted manager's adoption is under way: its deadline
+    /// ([`ADOPTION_DEADLINE`]) is checked at [`Manager::tick`], which the glue then calls
+    /// while no message comes.
+    pub fn adoption_under_way(&self) -> bool {
+        self.adoption.is_some()
+    }
+
     /// The adoption's deadline ([`ADOPTION_DEADLINE`]), checked with the clock.
     pub(super) fn check_adoption_deadline(&mut self, now: Ticks) {
         if self.adoption.is_some_and(|a| now.saturating_sub(a.since) > ADOPTION_DEADLINE) {

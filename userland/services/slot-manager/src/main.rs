@@ -895,117 +895,134 @@ fn main(resources: Resources) -> ! {
         // progress when it called.
         // (An install waiting for the verifier domain's verdict has no step: the manager
         // waits for messages then, and the verifier, below every client, runs.)
-        let received =
-            if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready() || manager.release_pending())
-                && manager.outstanding() == 0
-            {
-                match manager.host_mut().poll(front) {
-                    Some(received) => {
-                        change_priority(&mut current, priority);
-                        received
-                    }
-                    None if manager.deferred_ready() => {
-                        // The next deferred step (a promotion's entry, its transfer's start…),
-                        // in a busy span of its own: no message waited. At the step priority: a
-                        // thread above it that wakes meanwhile runs first, and a message that
-                        // arrives is handled at the manager's own priority after this step.
-                        change_priority(&mut current, step_priority);
-                        let start = tileos_sys::timestamp();
-                        let was_promoting = manager.promotion_under_way();
-                        let was_rolling = manager.rollback_under_way();
-                        let promoted = manager.slot().counters().promoted;
-                        let pushed = manager.host_mut().lines.pushed;
-                        if manager.deferred_step() {
-                            let ticks = tileos_sys::timestamp().wrapping_sub(start);
-                            let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
-                            if manager.host_mut().lines.hashed_since(pushed) {
-                                // The update log's hashing step (`slots28`: its longest at a
-                                // large log is a figure of `slot_cycles`).
-                                let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
-                                manager.host_mut().note(format_args!(
-                                    "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
-                                ));
-                            } else {
-                                manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
-                            }
-                        }
-                        let promoting = manager.promotion_under_way();
-                        stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
-                        let rolling = manager.rollback_under_way();
-                        rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
-                        continue;
-                    }
-                    None => {
-                        change_priority(&mut current, BACKGROUND_PRIORITY);
-                        if manager.release_pending() {
-                            // Journal entries no longer needed, a bounded step of their
-                            // release (`Manager::release_step`, since `slots45`): freed in the
-                            // span of the import's state, 54 of them were ≈ 24,000 of its
-                            // 27,630 on a booted tile.
-                            manager.release_step();
-                            continue;
-                        }
-                        // A challenger's rebuild first (an install's staging waits for it; it
-                        // waits for an install whose staging is under way: then it does nothing).
-                        let root_before = manager.host_mut().supervisor_ticks;
-                        let _ = manager.take_start_ticks();
-                        let start = tileos_sys::timestamp();
-                        if manager.rebuild_pending() && manager.rebuild_step() {
-                            let end = tileos_sys::timestamp();
-                            let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
-                            let root_own = manager.take_start_ticks().unwrap_or(0);
-                            rebuild.step(&mut manager, &slot_name, start, end, root, root_own);
-                            if manager.raise_due() {
-                                raise_started(&mut manager, &slot_name, &mut current, priority);
-                            }
-                            continue;
-                        }
-                        let phase = manager.install_phase().unwrap_or("none");
-                        if phase == "ready" {
-                            // The kept READY's step (its import's EXPORT to the serving module
-                            // and the commit's answer) at the manager's own priority: at
-                            // BACKGROUND_PRIORITY the domains its sends wake ran inside it
-                            // (≈ 110,000 of ≈ 114,000, `slots37`); now they run once the manager
-                            // waits, which a message then preempts.
-                            change_priority(&mut current, priority);
-                        }
-                        let root_before = manager.host_mut().supervisor_ticks;
-                        let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
-                        let sends_before = manager.host_mut().kernel_ticks;
-                        let start = tileos_sys::timestamp();
-                        manager.install_step();
-                        let now = tileos_sys::timestamp();
-                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
-                        let sends = manager.host_mut().kernel_ticks.wrapping_sub(sends_before);
-                        let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
-                        let phase = match (phase, manager.install_phase()) {
-                            ("verify", Some(after)) if after != "verify" => "verified",
-                            ("build", Some("entry")) => "start",
-                            _ => phase,
-                        };
-                        if let Some(own) = manager.take_start_ticks() {
-                            install.start_root_own = own;
-                        }
-                        install.add_step(now.wrapping_sub(start), phase, root, store, sends);
-                        install.steps += 1;
-                        if manager.raise_due() {
-                            let (ticks, root) = raise_started(&mut manager, &slot_name, &mut current, priority);
-                            install.add_step(ticks, "raise", root, 0, 0);
-                            install.steps += 1;
-                        }
-                        if !manager.install_pending() {
-                            change_priority(&mut current, priority);
-                            install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
-                            // Its lines go out as usual (one per client request, or all when
-                            // the slot is idle): written now, they would lengthen a client's call.
-                        }
-                        continue;
-                    }
+        let received = if manager.adoption_under_way() {
+            // A restarted manager's adoption (`Manager::adoption_under_way`): its deadline
+            // must pass even when no message comes (a module that hangs in its export, one
+            // client waiting behind the import): the manager has no timer, so it polls, and
+            // when nothing waits gives up the processor at BACKGROUND_PRIORITY and reads its
+            // clock (`Manager::tick`). At most `ADOPTION_DEADLINE`, on time nobody else wants.
+            match manager.host_mut().poll(front) {
+                Some(received) => {
+                    change_priority(&mut current, priority);
+                    received
                 }
-            } else {
-                change_priority(&mut current, priority);
-                manager.host_mut().receive(front)
-            };
+                None => {
+                    change_priority(&mut current, BACKGROUND_PRIORITY);
+                    tileos_sys::yield_now();
+                    manager.tick();
+                    continue;
+                }
+            }
+        } else if (manager.install_steppable() || manager.rebuild_pending() || manager.deferred_ready() || manager.release_pending())
+            && manager.outstanding() == 0
+        {
+            match manager.host_mut().poll(front) {
+                Some(received) => {
+                    change_priority(&mut current, priority);
+                    received
+                }
+                None if manager.deferred_ready() => {
+                    // The next deferred step (a promotion's entry, its transfer's start…),
+                    // in a busy span of its own: no message waited. At the step priority: a
+                    // thread above it that wakes meanwhile runs first, and a message that
+                    // arrives is handled at the manager's own priority after this step.
+                    change_priority(&mut current, step_priority);
+                    let start = tileos_sys::timestamp();
+                    let was_promoting = manager.promotion_under_way();
+                    let was_rolling = manager.rollback_under_way();
+                    let promoted = manager.slot().counters().promoted;
+                    let pushed = manager.host_mut().lines.pushed;
+                    if manager.deferred_step() {
+                        let ticks = tileos_sys::timestamp().wrapping_sub(start);
+                        let event = if manager.slot().counters().promoted != promoted { "promotion-handled" } else { "deferred" };
+                        if manager.host_mut().lines.hashed_since(pushed) {
+                            // The update log's hashing step (`slots28`: its longest at a
+                            // large log is a figure of `slot_cycles`).
+                            let (size, pending) = (manager.log().tree().size(), manager.unhashed_entries());
+                            manager.host_mut().note(format_args!(
+                                "@event slot.{event} slot={slot_name} ticks={ticks} hashing=1 size={size} pending={pending}"
+                            ));
+                        } else {
+                            manager.host_mut().note(format_args!("@event slot.{event} slot={slot_name} ticks={ticks}"));
+                        }
+                    }
+                    let promoting = manager.promotion_under_way();
+                    stall.span(&mut manager, &slot_name, start, was_promoting, promoting);
+                    let rolling = manager.rollback_under_way();
+                    rollback_stall.span(&mut manager, &slot_name, start, was_rolling, rolling);
+                    continue;
+                }
+                None => {
+                    change_priority(&mut current, BACKGROUND_PRIORITY);
+                    if manager.release_pending() {
+                        // Journal entries no longer needed, a bounded step of their
+                        // release (`Manager::release_step`, since `slots45`): freed in the
+                        // span of the import's state, 54 of them were ≈ 24,000 of its
+                        // 27,630 on a booted tile.
+                        manager.release_step();
+                        continue;
+                    }
+                    // A challenger's rebuild first (an install's staging waits for it; it
+                    // waits for an install whose staging is under way: then it does nothing).
+                    let root_before = manager.host_mut().supervisor_ticks;
+                    let _ = manager.take_start_ticks();
+                    let start = tileos_sys::timestamp();
+                    if manager.rebuild_pending() && manager.rebuild_step() {
+                        let end = tileos_sys::timestamp();
+                        let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                        let root_own = manager.take_start_ticks().unwrap_or(0);
+                        rebuild.step(&mut manager, &slot_name, start, end, root, root_own);
+                        if manager.raise_due() {
+                            raise_started(&mut manager, &slot_name, &mut current, priority);
+                        }
+                        continue;
+                    }
+                    let phase = manager.install_phase().unwrap_or("none");
+                    if phase == "ready" {
+                        // The kept READY's step (its import's EXPORT to the serving module
+                        // and the commit's answer) at the manager's own priority: at
+                        // BACKGROUND_PRIORITY the domains its sends wake ran inside it
+                        // (≈ 110,000 of ≈ 114,000, `slots37`); now they run once the manager
+                        // waits, which a message then preempts.
+                        change_priority(&mut current, priority);
+                    }
+                    let root_before = manager.host_mut().supervisor_ticks;
+                    let store_before = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed);
+                    let sends_before = manager.host_mut().kernel_ticks;
+                    let start = tileos_sys::timestamp();
+                    manager.install_step();
+                    let now = tileos_sys::timestamp();
+                    let root = manager.host_mut().supervisor_ticks.wrapping_sub(root_before);
+                    let sends = manager.host_mut().kernel_ticks.wrapping_sub(sends_before);
+                    let store = STORE_TICKS.load(core::sync::atomic::Ordering::Relaxed).wrapping_sub(store_before);
+                    let phase = match (phase, manager.install_phase()) {
+                        ("verify", Some(after)) if after != "verify" => "verified",
+                        ("build", Some("entry")) => "start",
+                        _ => phase,
+                    };
+                    if let Some(own) = manager.take_start_ticks() {
+                        install.start_root_own = own;
+                    }
+                    install.add_step(now.wrapping_sub(start), phase, root, store, sends);
+                    install.steps += 1;
+                    if manager.raise_due() {
+                        let (ticks, root) = raise_started(&mut manager, &slot_name, &mut current, priority);
+                        install.add_step(ticks, "raise", root, 0, 0);
+                        install.steps += 1;
+                    }
+                    if !manager.install_pending() {
+                        change_priority(&mut current, priority);
+                        install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
+                        // Its lines go out as usual (one per client request, or all when
+                        // the slot is idle): written now, they would lengthen a client's call.
+                    }
+                    continue;
+                }
+            }
+        } else {
+            change_priority(&mut current, priority);
+            manager.host_mut().receive(front)
+        };
         let start = tileos_sys::timestamp();
         let label = received.info.label();
         if label == 0 && received.info.length() == 0 && received.badge & (SEAT_BADGE | SEAT_FAULTS_SIGNAL) == 0 {
