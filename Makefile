@@ -240,10 +240,11 @@ debug: deps images
 # the model checker and `cargo test` run), then on the packages of the programs of every
 # description (drivers, netstack, domains, services, the root server; their library tests
 # included), in a target directory of their own: checked together with the host
-# crates they would get std's panic handler (Cargo.toml, default-members). `make test`
-# runs it first.
+# crates they would get std's panic handler (Cargo.toml, default-members). Then the host
+# crates' documentation (`cargo doc --no-deps`) with rustdoc's warnings as errors (a broken
+# intra-doc link, a private item linked from a public one). `make test` runs it first.
 check:
-	@echo "check: cargo fmt, cargo clippy, host unit tests"
+	@echo "check: cargo fmt, cargo clippy, cargo doc, host unit tests"
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --quiet -- -D warnings
 	$(CARGO) clippy --quiet -p tileos-qemu --all-targets -- -D warnings
@@ -251,6 +252,7 @@ check:
 	@packages=$$($(PROGRAM_PACKAGES) tile.toml $(SCENARIO_FILES)) && \
 	  echo "check: cargo clippy on the bare-metal packages: "$$packages && \
 	  $(CARGO) clippy --quiet --release --all-targets --target-dir $(BUILD)/target-clippy $$(printf -- '-p %s ' $$packages) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps
 	$(CARGO) test --quiet
 
 test: deps check test-images

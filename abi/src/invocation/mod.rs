@@ -2,7 +2,7 @@
 //! run, message words carry its arguments and the IPC buffer's `caps_or_badges` its extra
 //! capabilities.
 //!
-//! Every invocation is defined **once**, in the [`invocations!`] list below: its label, the
+//! Every invocation is defined **once**, in the `invocations!` list below: its label, the
 //! object it applies to, and its arguments by name, type and order. From that one list
 //! come the [`Label`] enum, one argument struct per invocation (e.g. [`CNodeMint`]) with
 //! [`Method::encode`] (what user space sends) and [`Method::decode`] (what the kernel reads,

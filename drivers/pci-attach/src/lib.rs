@@ -38,7 +38,7 @@ const BARS: usize = 6;
 /// Why a driver cannot use its device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachError {
-    /// The information page has no capability "<device>.pci": the description grants no
+    /// The information page has no capability "&lt;device&gt;.pci": the description grants no
     /// `[[pci_device]]` of this name to the domain.
     NotGranted,
     /// The `pci` domain's call failed.

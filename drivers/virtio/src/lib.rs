@@ -4,7 +4,7 @@
 //! - [`Memory`] (`tileos_mmio::Memory`, re-exported): byte-addressed access to a region that
 //!   another party (a device by DMA, or another domain) reads and writes too. Domains use
 //!   [`tileos_mmio::Mmio`], the runtime's one handle to mapped memory; host tests use
-//!   `tileos_mmio::VecMemory` ([`test_memory::VecMemory`], feature `test-memory`) and play
+//!   `tileos_mmio::VecMemory` (`test_memory::VecMemory`, feature `test-memory`) and play
 //!   the other party.
 //! - [`queue`]: the ring layouts ([`QueueLayout::legacy`], [`QueueLayout::modern`]) and
 //!   the driver's side of a split virtqueue ([`Virtqueue`]): descriptor chains, offering

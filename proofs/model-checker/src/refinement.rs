@@ -22,9 +22,9 @@
 //! operation in a state they leave, zombies of CNodes' deletions included (abstracted as the
 //! model's `zombie` or `zombieinner` capability, its `remaining` as the model's count),
 //! with the kernel's `DeletionInProgress`, chains of zombies included (a deletion started or
-//! met inside another: [`unswapped`] moves the kernel's swapped zombies back to the model's
+//! met inside another: `unswapped` moves the kernel's swapped zombies back to the model's
 //! places). What is not: CNode guards (the model has none); kernel states with a TCB's zombie
-//! or a detached slot, or a chain [`unswapped`] cannot follow (no counterpart in the model: a
+//! or a detached slot, or a chain `unswapped` cannot follow (no counterpart in the model: a
 //! one-unit deletion that leaves one is not compared, [`Tally::skipped`]); and slots of CNodes
 //! more than one level below
 //! the thread's root (the model resolves one level, so the generator names no such slot).
@@ -126,7 +126,7 @@ fn view(cap: &Cap) -> Result<CapView, String> {
         // apart by its ASID) and the structures between.
         Cap::PagingTable { paddr, .. } | Cap::Pml4 { paddr, .. } => plain(paddr, "pagetable", 12),
         // A zombie of a CNode's deletion (`Kernel.v`'s zombie): its object is the CNode, its
-        // count the slots left ([`unswapped`] gives its place). A TCB's zombie has no
+        // count the slots left (`unswapped` gives its place). A TCB's zombie has no
         // counterpart in the model.
         Cap::Zombie { paddr, remaining, radix, tcb: false, .. } => {
             CapView { kind: "zombie", watermark: Some(u64::from(remaining)), ..plain(paddr, "cnode", u32::from(radix) + SLOT_SIZE_BITS) }
@@ -693,7 +693,7 @@ fn model_cnodes(universe: &Universe, memory: &Memory) -> Vec<(u64, u64)> {
     cnodes
 }
 
-/// The slots the model's thread can name ([`model_cnodes`]), that the kernel can address
+/// The slots the model's thread can name (`model_cnodes`), that the kernel can address
 /// too.
 pub fn model_slots(universe: &Universe, memory: &Memory) -> Vec<SlotRef> {
     let addressable = universe.addressable_slots(memory);

@@ -95,13 +95,13 @@ fn run_entries(
 }
 
 /// CNodeDelete of `at` in kernel entries of `budget` units (`cspace::delete_step`); see
-/// [`run_entries`].
+/// `run_entries`.
 pub fn delete_in_entries(memory: &mut Memory, at: SlotRef, budget: u64, only_one: bool, entries: &mut Vec<Entry>) -> bool {
     run_entries(memory, at, budget, only_one, entries, |memory, anchor, work| cspace::delete_step(memory, anchor, SlotRef::NONE, work))
 }
 
 /// CNodeRevoke of `at` in kernel entries of `budget` units (`cspace::revoke_step`, always
-/// called on `at`); see [`run_entries`].
+/// called on `at`); see `run_entries`.
 pub fn revoke_in_entries(memory: &mut Memory, at: SlotRef, budget: u64, only_one: bool, entries: &mut Vec<Entry>) -> bool {
     run_entries(memory, at, budget, only_one, entries, |memory, _, work| cspace::revoke_step(memory, at, work))
 }

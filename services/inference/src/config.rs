@@ -58,8 +58,8 @@ pub const PROJECTIONS: [Projection; 4] = [
 ];
 
 /// Every tensor of the base with its shape, in a fixed order: `tok_emb` [VOCAB, D],
-/// `pos_emb` [CONTEXT, D], per layer `l{i}.norm1` [D], `l{i}.{qkv,out}` , `l{i}.norm2` [D],
-/// `l{i}.{fc1,fc2}` (weights are [out, in]), then `norm_f` [D] and `head` [VOCAB, D].
+/// `pos_emb` \[CONTEXT, D\], per layer `l{i}.norm1` \[D\], `l{i}.{qkv,out}` , `l{i}.norm2` \[D\],
+/// `l{i}.{fc1,fc2}` (weights are \[out, in\]), then `norm_f` \[D\] and `head` \[VOCAB, D\].
 pub fn base_names() -> Vec<(String, Vec<usize>)> {
     let mut names = Vec::new();
     names.push((String::from("tok_emb"), alloc::vec![VOCAB, D_MODEL]));

@@ -5,7 +5,7 @@
 //!
 //! - [`policy`]: the policy text format, its parser (errors name the line and field) and its
 //!   Ed25519 signature check.
-//! - [`route`]: the routing function, the requester's choice (explicit specialists, a
+//! - [`route()`]: the routing function, the requester's choice (explicit specialists, a
 //!   provenance mix, a policy variant), per-tier provenance enforcement and provenance-diverse
 //!   panels, and the canonical encodings that let anyone re-run a logged route
 //!   (`tileos-route replay`).

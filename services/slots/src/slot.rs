@@ -326,7 +326,7 @@ struct Module {
     /// When it started shadowing.
     shadow_since: Ticks,
     /// Whether time alone may change its verdict: at its last evaluation it fell short only
-    /// of the soak, or met the policy (promotable, waiting). [`Slot::finish`] re-judges only
+    /// of the soak, or met the policy (promotable, waiting). `Slot::finish` re-judges only
     /// these; a change of its evidence is judged where it is recorded.
     rejudge: bool,
     /// Its answers counted on the narrow path ([`Slot::copy_answer`]) since the last fold:
@@ -578,7 +578,7 @@ pub struct Slot<E> {
     /// kept for their storage (at most [`SPARE_EXCHANGES`]): a finished exchange moves past
     /// the live ones rather than out of the list, and a request takes the first spare in place.
     /// Request `r`'s exchange is at index `r −` the first's request or before it (before it by
-    /// as many as finished in between): looked at there first ([`Slot::exchange_of`]).
+    /// as many as finished in between): looked at there first (`Slot::exchange_of`).
     exchanges: Vec<Exchange>,
     /// How many of `exchanges` are in flight.
     live: usize,
@@ -887,7 +887,7 @@ impl<E: Equivalence> Slot<E> {
     /// certifies are taken from it (debug builds check them again and panic on a difference:
     /// a missed generation bump); otherwise they are checked here and, when they hold, a new
     /// ticket is written into it. The exchange is found at its index (searched for only when
-    /// a later request's exchange finished before it: [`Slot::exchange_of`]) and the
+    /// a later request's exchange finished before it: `Slot::exchange_of`) and the
     /// copy at the ticket's position, looked for among the exchange's copies only when
     /// another module's copy is there; the position the answer was found at is kept in the
     /// ticket for the next.
@@ -1043,7 +1043,7 @@ impl<E: Equivalence> Slot<E> {
     /// [`Slot::copy_skipped`] of each of `requests` from `from`, in the order given, with
     /// the same outcome and the same slot after it (host property test
     /// `skipping_a_batch_records_exactly_what_skipping_each_records`), in one pass: each
-    /// `copy_skipped` ends with [`Slot::finish`], whose walk of the live exchanges and
+    /// `copy_skipped` ends with `Slot::finish`, whose walk of the live exchanges and
     /// recycling of the finished one (the later live ones moved down over it) made a run of
     /// `n` skipped copies `n` × the exchanges in flight (the slot manager's catch-up of a
     /// warm module that held `queue_limit` copies, since `slots45`). Taken in one pass when

@@ -12,7 +12,7 @@
 //!   badges mapped to namespaces, every span of a client's region checked.
 //! * [`clients`]: the client table, badges to namespaces and quotas, from the description's
 //!   endpoint parameters (one packed `quota` parameter per client, or the older forms).
-//! * [`sim`] (tests, cargo feature `sim`): an in-memory device with a volatile cache that
+//! * `sim` (tests, cargo feature `sim`): an in-memory device with a volatile cache that
 //!   loses, reorders and tears unflushed writes, flips bits and fails calls.
 //!
 //! Limits: keys 1..=[`MAX_KEY_LEN`] bytes, values 0..=[`MAX_VALUE_LEN`] bytes (4 MiB),

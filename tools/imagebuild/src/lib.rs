@@ -7,7 +7,7 @@
 //! `tile.toml:12: domain "net": field "priority": 300 is out of range 0..=255`.
 //! [`build`] then finds each program's ELF ([`Programs`]), checks it is an x86_64 ELF64
 //! executable, and writes the [boot archive](tileos_sysdesc::archive): entry 0 the encoded
-//! description, then one entry per program. [`packages`] says which cargo packages hold the
+//! description, then one entry per program. [`packages()`] says which cargo packages hold the
 //! programs of a set of descriptions, so that the Makefile builds exactly those.
 
 #![forbid(unsafe_code)]

@@ -2,8 +2,8 @@
 //!
 //! A program built on the domain skeleton (`tileos_sys::resources!`) lists the capabilities
 //! its resources struct names in the ELF section `.tileos.requires`
-//! ([`tileos_abi::manifest`]). [`manifest`] reads that section from an ELF; [`missing`] says
-//! which required capability a description does not grant a domain, so that [`crate::build`]
+//! ([`tileos_abi::manifest`]). [`manifest()`] reads that section from an ELF; [`grants`] tells
+//! whether a description grants a domain a required capability, so that [`crate::build`]
 //! refuses it with the description's `file:line`, instead of the domain stopping at boot.
 //! A program without the section (one not on the skeleton) is not checked.
 

@@ -86,7 +86,7 @@ impl Sim {
         &self.model
     }
 
-    /// What was answered so far (the last [`SERVED_KEPT`]).
+    /// What was answered so far (the last `SERVED_KEPT`).
     pub fn served(&self) -> &[Served] {
         &self.served
     }

@@ -73,7 +73,7 @@ pub type CanonicalForm = fn(u64, &[u64], &mut CanonicalWords) -> Option<(u64, us
 /// `Eq` response made its text 87 KB larger, these 7 make it 20 KB larger), so the others
 /// (sensors, store, telemetry, verify, inference, federation: responses of strings and
 /// vectors) are left out until a slot fronts one: a name here and a line in
-/// [`protocol_answers`] each. The twin's response is not `Eq` (floats); the supervisor's
+/// `protocol_answers` each. The twin's response is not `Eq` (floats); the supervisor's
 /// and the slot control protocol's are not services a slot fronts. The system
 /// description's check reads this list (it needs no decoder).
 pub const EQUIVALENT_PROTOCOLS: &[&str] = &["checksum", "echo", "log", "display", "socket", "block", "pci"];

@@ -2,7 +2,7 @@
 //! service and read and update the state it replicates across the federation (the pod's
 //! tile inventory, counters, registers), docs/federation.md.
 //!
-//! The federation domain serves it on the endpoint named [`Federation::NAME`]
+//! The federation domain serves it on the endpoint named [`Federation::NAME`](crate::Protocol::NAME)
 //! (`"federation"`). What it does with each request is `tileos_federation`'s
 //! `FederationNode::serve`, host-tested. Updates to replicated state are stored before they
 //! are answered, and reach the other nodes with the next anti-entropy round; reads answer

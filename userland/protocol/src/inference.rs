@@ -1,5 +1,5 @@
 //! The inference protocol: an inference domain (`userland/services/inference`,
-//! docs/inference.md "On the tile") answers on the endpoint named [`Inference::NAME`]
+//! docs/inference.md "On the tile") answers on the endpoint named [`Inference::NAME`](crate::Protocol::NAME)
 //! (`"inference"`; a tile with several inference domains names each endpoint in its
 //! description).
 //!
@@ -288,10 +288,10 @@ pub enum Response {
 
 /// The layout of the shared base region (docs/inference.md "On the tile"): the loader
 /// domain, which maps it read-write, verifies the base's signed bundle, writes its
-/// safetensors file at [`FILE_OFFSET`], then its length, then [`READY`] last; every
-/// inference domain maps it read-only and waits for [`READY`] before it reads the file. A
+/// safetensors file at [`FILE_OFFSET`](base_region::FILE_OFFSET), then its length, then [`READY`](base_region::READY) last; every
+/// inference domain maps it read-only and waits for [`READY`](base_region::READY) before it reads the file. A
 /// bundle that does not verify is never written: the loader writes the fault's code
-/// ([`crate::inference::BundleFault::code`]) at [`FAULT_OFFSET`], then [`REFUSED`].
+/// ([`crate::inference::BundleFault::code`]) at [`FAULT_OFFSET`](base_region::FAULT_OFFSET), then [`REFUSED`](base_region::REFUSED).
 pub mod base_region {
     /// Offset of the ready word (little-endian `u64`).
     pub const READY_OFFSET: usize = 0;

@@ -13,7 +13,7 @@
 //!
 //! Then it serves its endpoint to drivers; the caller's badge, which the root server
 //! mints, says which function it may touch:
-//! - [`device_badge`]: a driver's capability "<device>.pci" carries its device's address.
+//! - [`device_badge`]: a driver's capability "&lt;device&gt;.pci" carries its device's address.
 //!   [`Request::Enable`] turns on decoding and bus mastering for exactly that function
 //!   (and, if asked, switches it to MSI-X) and [`Request::ReadConfig`] reads its
 //!   configuration space; a driver cannot touch another device, nor write configuration

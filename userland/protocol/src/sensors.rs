@@ -1,7 +1,7 @@
 //! The sensor protocol: domains read the tile's sensors through the sensors domain
 //! (`drivers/sensors`, docs/sensors.md "The sensor protocol").
 //!
-//! The sensors domain serves it on the endpoint named [`Sensors::NAME`] (`"sensors"`). It
+//! The sensors domain serves it on the endpoint named [`Sensors::NAME`](crate::Protocol::NAME) (`"sensors"`). It
 //! samples every chip on its bus a few times a second and keeps the last good sample of
 //! each [`Quantity`], with the time it was taken. A [`Reading`] is always a value a chip
 //! really reported (a frame that fails its CRC is never decoded into a value): when the

@@ -1,6 +1,6 @@
 //! The socket protocol: other domains use the netstack's UDP and TCP through it.
 //!
-//! The netstack serves it on the endpoint named [`Socket::NAME`] (`"socket"`); clients are
+//! The netstack serves it on the endpoint named [`Socket::NAME`](crate::Protocol::NAME) (`"socket"`); clients are
 //! told apart by their capability's badge and can only use their own sockets. Data never
 //! travels in messages: each client shares a region with the netstack (the netstack maps it
 //! as `socket-buffer.<badge>`, the badge in decimal), and requests name a byte `offset` and

@@ -1,7 +1,7 @@
 //! The store protocol: domains keep named values in the persistent store through it
 //! (docs/store.md).
 //!
-//! The store domain serves it on the endpoint named [`Store::NAME`] (`"store"`). A client's
+//! The store domain serves it on the endpoint named [`Store::NAME`](crate::Protocol::NAME) (`"store"`). A client's
 //! badge selects its namespace (declared in the description with its quota); a client can
 //! only ever see the keys of its own namespace. Keys and values never travel in messages:
 //! each client shares a region with the store (the store maps it as `store-buffer.<badge>`,

@@ -1,5 +1,5 @@
 //! The twin protocol: the tile's digital twin (`userland/services/twin`, docs/twin.md "The
-//! twin domain") answers on the endpoint named [`Twin::NAME`] (`"twin"`).
+//! twin domain") answers on the endpoint named [`Twin::NAME`](crate::Protocol::NAME) (`"twin"`).
 //!
 //! Nothing in it carries a raw sample. [`Request::State`] answers aggregates (per-minute
 //! count/mean/min/max) and advice; [`Request::Alarms`] the maintenance alarms with their

@@ -1,5 +1,5 @@
 //! The verify protocol: the verify domain (`userland/services/verify`, docs/inference.md
-//! "The verify domain") answers on the endpoint named [`Verify::NAME`] (`"verify"`).
+//! "The verify domain") answers on the endpoint named [`Verify::NAME`](crate::Protocol::NAME) (`"verify"`).
 //!
 //! - [`Request::Ask`]: the ask path. The domain routes the query under its signed routing
 //!   policy, asks the inference domain with each routed specialist's adapter, judges the

@@ -3,7 +3,7 @@
 //! The host target's precompiled `core` expects a few libc symbols and an unwinding
 //! personality; bare-metal binaries have no libc, so this crate supplies them. It also owns
 //! the one `#[panic_handler]`: it prints `panic at file:line: message` through the
-//! binary's [`tileos_panic_write`] hook and then calls its [`tileos_panic_halt`] hook, which
+//! binary's `tileos_panic_write` hook and then calls its `tileos_panic_halt` hook, which
 //! halts (or, in test builds, ends QEMU with a failure status).
 //!
 //! Each binary defines the two hooks with `#[unsafe(no_mangle)]`; the link fails if one is

@@ -202,7 +202,7 @@ pub fn write(text: &str) {
     }
 }
 
-/// `core::fmt` adapter over [`write`] that collects a whole line before sending it, so
+/// `core::fmt` adapter over [`write()`] that collects a whole line before sending it, so
 /// that one `log!` is one console message and lines of different domains never interleave
 /// (a line longer than one message is sent in message-sized pieces).
 pub struct Line(heapless::String<MAX_TEXT>);

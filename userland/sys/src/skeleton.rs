@@ -1,7 +1,7 @@
 //! The domain skeleton: a typed resources struct and an entry macro instead of a
 //! hand-written `_start` preamble (docs/architecture.md, "Writing a service").
 //!
-//! ```ignore
+//! ```text
 //! tileos_sys::resources! {
 //!     /// What the echo server needs.
 //!     struct Resources {

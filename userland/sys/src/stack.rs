@@ -27,7 +27,7 @@ fn depth_now() -> u64 {
     core::hint::black_box(&marker) as *const u64 as u64
 }
 
-/// Paints the stack from its bottom up to [`MARGIN`] below the current frame. Call once,
+/// Paints the stack from its bottom up to `MARGIN` below the current frame. Call once,
 /// early (the deeper the stack is when it is painted, the less it can measure).
 pub fn paint() {
     let end = depth_now().saturating_sub(MARGIN) & !7;

@@ -351,8 +351,8 @@ pub struct Irq {
     pub bit: u8,
 }
 
-/// Longest name of a [`PciDevice`]: its capabilities are named "<name>.bar5", "<name>.msi"
-/// and "<name>.pci" in the domain information page (31 bytes at most).
+/// Longest name of a [`PciDevice`]: its capabilities are named "&lt;name&gt;.bar5", "&lt;name&gt;.msi"
+/// and "&lt;name&gt;.pci" in the domain information page (31 bytes at most).
 pub const MAX_PCI_NAME_LEN: usize = 24;
 
 /// MSI slots the kernel offers: at most this many PCI devices can have an interrupt.
@@ -367,7 +367,7 @@ pub const MSI_SLOTS: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PciDevice {
     /// Unique name, at most [`MAX_PCI_NAME_LEN`] bytes; prefixes the capability and region
-    /// names the driver finds ("<name>.bar0", "<name>.msi", "<name>.pci").
+    /// names the driver finds ("&lt;name&gt;.bar0", "&lt;name&gt;.msi", "&lt;name&gt;.pci").
     pub name: String,
     /// 24-bit class code: class, subclass, programming interface.
     pub class: u32,

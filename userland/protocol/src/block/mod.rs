@@ -4,7 +4,7 @@
 //! shared-memory rings ([`ring`]) through which a client keeps many requests in flight.
 //!
 //! Data travels through a shared region mapped into both the client and the driver (named
-//! "block-data.<badge>" in the description, the client's badge in decimal); requests name
+//! "block-data.&lt;badge&gt;" in the description, the client's badge in decimal); requests name
 //! byte offsets into it. All sizes and offsets are bytes. Each client sees only its own
 //! window of the disk ([`Window`], declared as the endpoint parameters `disk_offset` and
 //! `disk_bytes` of its client entry): disk offsets are relative to the window. Disk offset,

@@ -1,5 +1,5 @@
 //! The queued block path: a request ring and a completion ring in one region shared by a
-//! client and the driver ("block-ring.<badge>", [`REGION_BYTES`]), the way seL4's device
+//! client and the driver ("block-ring.&lt;badge&gt;", [`REGION_BYTES`]), the way seL4's device
 //! driver framework passes buffers between a driver and its clients. A client queues up to
 //! [`SLOTS`] requests (read, write or flush, each with an id of its choosing), signals the
 //! driver's notification once, and waits on its own; the driver takes every queued request,
@@ -56,7 +56,7 @@ pub const REAPED: usize = 0x0c0;
 const REQUESTS: usize = 0x200;
 /// Offset of the completion slots.
 const COMPLETIONS: usize = REQUESTS + SLOTS as usize * ENTRY_BYTES;
-/// Size the "block-ring.<badge>" region must have (page-aligned).
+/// Size the "block-ring.&lt;badge&gt;" region must have (page-aligned).
 pub const REGION_BYTES: usize = (COMPLETIONS + SLOTS as usize * ENTRY_BYTES).div_ceil(0x1000) * 0x1000;
 /// Most bytes one ring request may move: the driver gives every command in flight its own
 /// part of one PRP list page ([`PRP_ENTRIES`] entries), enough for this many bytes at any

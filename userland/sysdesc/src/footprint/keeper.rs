@@ -46,7 +46,7 @@ pub enum KeeperError<E> {
         free: u64,
     },
     /// The keeper has too few slots for the pieces and what the build made (the footprint
-    /// counted too few: a bug of [`super::domain`]).
+    /// counted too few: a bug of [`super::domain()`]).
     Full {
         /// The keeper's slots.
         capacity: u64,
