@@ -9,7 +9,7 @@ use tileos_protocol::module::{READY, SEAT_BADGE, STATE};
 use tileos_protocol::slots::{self, RefusalKind, Request, Response};
 use tileos_protocol::supervisor::{Request as SeatRequest, SeatProgram, SeatSchedule};
 use tileos_protocol::{MESSAGE, ProtocolError};
-use tileos_slot_manager::{Access, Message, NVersionConfig, RELEASE_PER_STEP, dev_keys};
+use tileos_slot_manager::{Access, LOG_RETRY_INTERVAL, MAX_UNLOGGED, Message, NVersionConfig, RELEASE_PER_STEP, dev_keys};
 use tileos_slots::{SlotPolicy, State};
 use tileos_update_log::{EventKind, ModuleRef, UpdateEvent};
 
@@ -815,31 +815,42 @@ fn a_manager_started_on_a_log_with_a_lineage_replacement_runs_the_fallback_in_it
 }
 
 #[test]
-fn a_lineage_replacement_whose_entry_the_store_refuses_is_kept_tried_again_and_counted_if_lost() {
+fn a_lineage_replacement_whose_entry_the_store_refuses_is_kept_and_tried_again_until_persisted() {
     // Refused once: the replacement goes ahead (it does not wait for the store), the entry
     // is kept and persisted by the deferred work.
     let store = TestStore::default();
     store.fail_next.set(1);
-    let sim = replace_lineage_one(store.clone());
+    let mut sim = replace_lineage_one(store.clone());
     assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]), "replaced all the same\n{}", sim.notes());
     assert!(
-        sim.notes().contains("the replacement of lineage 1 was not persisted (the store is unavailable for a moment): tried again"),
+        sim.notes().contains("the replacement of lineage 1 was not persisted (the store is unavailable for a moment): kept (1 waiting)"),
         "{}",
         sim.notes()
     );
-    // The Sim's pump ran the deferred work when nothing waited.
+    // The deferred work tries it again once `LOG_RETRY_INTERVAL` has passed.
+    sim.advance(LOG_RETRY_INTERVAL);
     assert_eq!(entry_kinds(&sim).len(), 1, "persisted at the retry\n{}", sim.notes());
     assert!(matches!(UpdateEvent::decode(&store.entries.borrow()[0]).unwrap().kind, EventKind::LineageReplaced { lineage: 1, .. }));
     assert_eq!(sim.m.stats().log_failures, 0);
-    // Refused at both tries: not in the log, and said so (a line and `log_failures`).
+    // Refused at every try while the store is down: kept (a line at each refusal), tried
+    // again `LOG_RETRY_INTERVAL` apart, persisted once the store is back.
     let store = TestStore::default();
     store.fail.set(true);
     let mut sim = replace_lineage_one(store.clone());
     sim.pump();
+    for _ in 0..3 {
+        sim.advance(LOG_RETRY_INTERVAL);
+    }
     assert_eq!(sim.m.lineage_seats(), Some([0, 3, 2]));
     assert_eq!(sim.m.log().size(), 0);
-    assert_eq!(sim.m.stats().log_failures, 1, "{}", sim.notes());
-    assert!(sim.notes().contains("update log entry not persisted: the store is unavailable"), "{}", sim.notes());
+    assert_eq!(sim.m.stats().log_failures, 0, "{}", sim.notes());
+    assert_eq!(sim.m.stats().log_retries_failed, 3, "one try per interval\n{}", sim.notes());
+    assert!(sim.notes().contains("@event slot.log-kept slot=checksum waiting=1 reason=\"the store is unavailable"), "{}", sim.notes());
+    store.fail.set(false);
+    sim.advance(LOG_RETRY_INTERVAL);
+    assert!(matches!(UpdateEvent::decode(&store.entries.borrow()[0]).unwrap().kind, EventKind::LineageReplaced { lineage: 1, .. }));
+    assert!(sim.notes().contains("@event slot.log-kept-persisted slot=checksum entries=1"), "{}", sim.notes());
+    assert_eq!(sim.m.stats().log_failures, 0);
 }
 
 #[test]
@@ -1878,12 +1889,11 @@ fn a_breaker_rollback_is_persisted_before_it_is_acted_on_and_survives_a_crash() 
 }
 
 /// A store that fails when the breaker trips does not hold the rollback back (the breaker
-/// does not wait for the store): the entry is kept and tried again with the next deferred
-/// work (no client waiting, or before any control request is answered); only if that
-/// fails too is it lost, and counted.
+/// does not wait for the store): the entry is kept and tried again with the deferred work
+/// (no client waiting, or before any control request is answered) until the store takes it.
 #[test]
 fn a_breaker_rollback_whose_entry_cannot_be_persisted_still_rolls_back_and_retries_the_entry() {
-    for failures in [1, 2] {
+    for failures in [1, 2, 5] {
         let store = TestStore::default();
         let mut sim = Sim::with_store(config(policy(), 4), store.clone());
         sim.install(&bundle(b"wrong"));
@@ -1893,13 +1903,17 @@ fn a_breaker_rollback_whose_entry_cannot_be_persisted_still_rolls_back_and_retri
         sim.pump();
         assert_eq!(sim.m.slot().serving(), 0, "rolled back whatever the store did\n{}", sim.notes());
         assert!(sim.notes().contains("not persisted"), "{}", sim.notes());
-        if failures == 1 {
-            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "written by the retry");
-            assert_eq!(sim.m.stats().log_failures, 0);
-        } else {
-            assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "lost");
-            assert_eq!(sim.m.stats().log_failures, 1);
+        // Kept and tried again, `LOG_RETRY_INTERVAL` apart, until the store takes it: never
+        // lost (before session 30 a second refusal lost it).
+        for _ in 0..failures {
+            if entry_kinds(&sim).len() == 3 {
+                break;
+            }
+            sim.advance(LOG_RETRY_INTERVAL);
         }
+        assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, EventKind::Rollback], "written by a retry\n{}", sim.notes());
+        assert_eq!(sim.m.stats().log_failures, 0);
+        assert_eq!(sim.m.stats().log_retries_failed, u64::from(failures) - 1, "{}", sim.notes());
         sim.request(1, 1);
         sim.pump();
         assert_eq!(answer_value(&sim, 1, 1).words, vec![8], "the restored incumbent serves");
@@ -4549,4 +4563,79 @@ fn a_restart_during_an_adoption_or_with_no_incumbent_running_adopts_the_state_ag
     }
     sums.check(&sim, "after two restarts");
     assert_adopted(&sim, 1, "second restart");
+}
+
+/// While a breaker's rollback entry waits for the store, nothing is logged after it: an
+/// install is refused with the store's reason (the log keeps the events' order); once the
+/// store is back the kept entry is persisted first, then the install's.
+#[test]
+fn an_entry_kept_for_the_store_keeps_later_entries_behind_it() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    sim.install(&bundle(b"wrong"));
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: true }), Response::Promoted { module: 1 });
+    store.fail.set(true);
+    sim.request(1, 7);
+    sim.pump();
+    assert_eq!(sim.m.slot().serving(), 0, "rolled back\n{}", sim.notes());
+    match sim.install(&bundle(b"fast")) {
+        Response::Refused(refusal) => {
+            assert_eq!(refusal.kind, RefusalKind::Store, "{refusal:?}");
+            assert!(refusal.reason.contains("1 earlier entries wait to be persisted: the store is unavailable"), "{refusal:?}");
+        }
+        other => panic!("installed with an earlier entry unpersisted: {other:?}\n{}", sim.notes()),
+    }
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote]);
+    store.fail.set(false);
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 2 }, "{}", sim.notes());
+    assert_eq!(
+        entry_kinds(&sim),
+        [EventKind::Install, EventKind::Promote, EventKind::Rollback, EventKind::Install],
+        "the kept entry first\n{}",
+        sim.notes()
+    );
+    assert_eq!((sim.m.stats().log_failures, sim.m.stats().log_retries_failed), (0, 1));
+    assert!(sim.not_answered_once().is_empty());
+}
+
+/// Entries kept for a store that refuses everything are bounded: an N-version slot whose
+/// fallback dissents too (program "wrong", every request a multiple of 7) replaces a
+/// lineage every third request, each replacement an entry the store refuses. Past
+/// `MAX_UNLOGGED` kept entries the oldest is dropped, said and counted; the rest are
+/// persisted, in order, once the store is back.
+#[test]
+fn past_max_unlogged_kept_entries_the_oldest_is_dropped_and_counted() {
+    let store = TestStore::default();
+    store.fail.set(true);
+    let mut c = config(policy(), 4);
+    c.n_version = Some(n_version(2));
+    let mut sim = Sim::with_store(c, store.clone());
+    sim.world.borrow_mut().fallback_program = Some(b"wrong".to_vec());
+    sim.wrong_lineage = Some(1);
+    let replacements = |sim: &Sim| sim.notes().matches("@event slot.lineage-replaced ").count();
+    for _ in 0..10 * MAX_UNLOGGED {
+        if replacements(&sim) > MAX_UNLOGGED {
+            break;
+        }
+        sim.request(1, 7);
+        sim.pump();
+    }
+    assert_eq!(replacements(&sim), MAX_UNLOGGED + 1, "{}", sim.notes());
+    assert_eq!(sim.m.stats().log_failures, 1, "{}", sim.notes());
+    assert_eq!(sim.notes().matches("update log entry dropped unpersisted (lineage-replaced ").count(), 1, "{}", sim.notes());
+    assert_eq!(sim.m.log().size(), 0);
+    store.fail.set(false);
+    sim.advance(LOG_RETRY_INTERVAL);
+    assert_eq!(sim.m.log().size(), MAX_UNLOGGED as u64, "the kept ones persisted\n{}", sim.notes());
+    let dissents: Vec<u32> = store
+        .entries
+        .borrow()
+        .iter()
+        .map(|e| match UpdateEvent::decode(e).unwrap().kind {
+            EventKind::LineageReplaced { dissents, .. } => dissents,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(dissents.len(), MAX_UNLOGGED);
+    assert!(sim.not_answered_once().is_empty());
 }

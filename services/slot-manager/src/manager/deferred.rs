@@ -104,9 +104,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             return false;
         }
         if self.deferred_since.is_none() {
-            // Nothing decided waits ([`DEFERRED_BOUND`] counts from a decision): only the
-            // tree's hashing, if any.
-            return self.hashing_is_next();
+            // Nothing decided waits ([`DEFERRED_BOUND`] counts from a decision): only kept
+            // entries due to be tried again, and the tree's hashing, if any.
+            return self.log_retry_due() || self.hashing_is_next();
         }
         // A rollback by hand does not wait for a switch to end (it ends it); a promotion by
         // hand's entry step is taken only with no switch under way (a switch opens a rollback
@@ -126,7 +126,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && self.start_due.is_none()
             && !self.promotion_waits_for_module();
         let stale = self.logged_promotion.is_some() && self.pre_transfer.is_none() && self.start_due.is_none();
-        policy || stale || self.start_due.is_some() || self.lowering_due || !self.unlogged.is_empty() || self.hashing_is_next()
+        policy || stale || self.start_due.is_some() || self.lowering_due || self.log_retry_due() || self.hashing_is_next()
     }
 
     /// Whether a promotion's switch holds the deferred work back: it is under way (the
@@ -145,7 +145,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     fn hashing_is_next(&self) -> bool {
         self.log.pending() > 0
             && !self.switch_holds_deferred_work()
-            && self.unlogged.is_empty()
+            && !self.log_retry_due()
             && self.hand_rollback.is_none()
             && !self.hand_entry_due()
             && self.start_due.is_none()
@@ -190,8 +190,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// promotion whose entry is persisted, or a policy promotion's entry) or the withdrawal
     /// of an abandoned promotion's entry, and the schedules due.
     pub(super) fn do_deferred(&mut self) {
-        let retried = !self.unlogged.is_empty();
-        self.flush_log();
+        // Kept entries first: when due, or before a promotion by hand's entry (which must
+        // follow them, and then waits for a step of its own). Refused, they stay kept and the
+        // work below goes on (an entry it appends is refused in turn: `append` tries the
+        // kept ones first).
+        let retried = !self.unlogged.is_empty() && (self.log_retry_due() || self.hand_entry_due()) && self.flush_log().is_ok();
         let now = self.clock.now();
         if let Some(hand) = self.hand_rollback.take() {
             // A rollback by hand's step, alone in its span (the other work waits for the

@@ -61,7 +61,7 @@ pub use self::restarts::REBUILD_CHUNKS_PER_STEP;
 use self::restarts::Rebuild;
 use self::rollback::HandRollback;
 use self::seats::{Flights, Program, Role, Seat};
-pub use self::update_log::{HASH_UNITS_PER_STEP, PersistedLog};
+pub use self::update_log::{HASH_UNITS_PER_STEP, LOG_RETRY_INTERVAL, MAX_UNLOGGED, PersistedLog};
 use crate::{Access, Clock, LogStore, Message, ProtocolEquivalence, ReplyCap, Seats};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
@@ -177,9 +177,12 @@ pub struct ManagerStats {
     /// wrong label, a call from a seat with no module).
     pub violations: u64,
     /// Log entries the manager writes by itself that could not be persisted: a promotion by
-    /// the policy (not carried out then), a circuit breaker's rollback (carried out; its
-    /// entry failed twice and is lost).
+    /// the policy (not carried out then), or a kept entry (a circuit breaker's rollback, a
+    /// lineage's replacement, a restart, a withdrawal) dropped because [`MAX_UNLOGGED`]
+    /// entries already waited for the store.
     pub log_failures: u64,
+    /// Writes of kept entries the store refused (each try of each entry; they stay kept).
+    pub log_retries_failed: u64,
     /// N-version requests with no majority.
     pub no_majority: u64,
     /// Copies skipped by paced mirroring (a seat that fell `queue_limit` copies behind gets
@@ -250,9 +253,14 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// The root server's own ticks of the call that started a seat's module last
     /// (`SeatStarted`'s `ticks`), until the glue takes them ([`Manager::take_start_ticks`]).
     start_ticks: Option<u64>,
-    /// Circuit-breaker entries whose first write failed, to be tried again as deferred work
-    /// ([`Manager::deferred`]), in order.
+    /// Entries the manager writes by itself (a circuit breaker's rollback, a lineage's
+    /// replacement, a restart, a withdrawal) whose write failed, kept in order until the
+    /// store takes them (at most [`MAX_UNLOGGED`]), tried again as deferred work
+    /// ([`Manager::deferred`]) at most every [`LOG_RETRY_INTERVAL`].
     unlogged: VecDeque<UpdateEvent>,
+    /// When the kept entries may be tried again (a failed write puts it
+    /// [`LOG_RETRY_INTERVAL`] ahead).
+    log_retry_at: Ticks,
     /// When the oldest deferred work was decided (`None`: nothing deferred).
     deferred_since: Option<Ticks>,
     /// A module's schedule is to be lowered (to the challengers') when nobody waits; until
@@ -443,6 +451,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             reschedule_due: false,
             start_ticks: None,
             unlogged: VecDeque::new(),
+            log_retry_at: 0,
             deferred_since: None,
             lowering_due: false,
             policy_due: None,

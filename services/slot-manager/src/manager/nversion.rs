@@ -104,7 +104,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         };
         // The update-log entry first (persisted before the replacement is reported or made);
         // the replacement does not wait for the store: a refused entry is kept and tried
-        // once more as deferred work, then counted in `log_failures` (as a breaker's).
+        // again as deferred work until the store takes it (as a breaker's).
         let cut_name = |name: &str| cut(name, MAX_NAME);
         let replaced = ModuleRef { module: cut_name(&l.names[k.min(2)]), version: String::new(), content_hash: [0; 32] };
         let fallback = ModuleInfo { name: l.fallback.clone(), version: String::new(), hash: [0; 32] };
@@ -117,7 +117,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             kind: EventKind::LineageReplaced { lineage, dissents, replaced },
             ..self.event(EventKind::Install, &fallback, &note)
         };
-        self.flush_log();
         self.append_or_keep(event, format_args!("the replacement of lineage {k}"));
         self.host.note(format_args!("@event slot.lineage-replaced slot={} lineage={k} dissents={dissents} seat={spare}", self.config.name));
         if let Some(l) = &mut self.lineages

@@ -153,13 +153,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     }
 
     /// Appends the entry withdrawing the persisted, not carried out promotion of `module`
-    /// ([`Manager::logged_promotion`]). If the store refuses it, it is kept and tried once
-    /// more with the next deferred work, as a breaker's entry is.
+    /// ([`Manager::logged_promotion`]). If the store refuses it, it is kept and tried again
+    /// as deferred work until the store takes it, as a breaker's entry is.
     fn withdraw_promotion(&mut self, module: ModuleId) {
         self.logged_promotion = None;
         let note = format!("promotion withdrawn: not carried out, module {} serves on", self.slot.serving());
         let event = self.event(EventKind::Rollback, &self.module_info(module), &note);
-        self.flush_log();
         self.entry_step_done = true;
         self.host.note(format_args!("@event slot.promotion-withdrawn slot={} module={module}", self.config.name));
         self.append_or_keep(event, format_args!("the withdrawal of module {module}'s promotion"));

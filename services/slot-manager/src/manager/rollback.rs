@@ -281,7 +281,6 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let event = self.event(EventKind::Promote, &self.module_info(module), &note);
         self.host.note(format_args!("@event slot.rollback-withdrawn slot={} module={module}", self.config.name));
         // Older kept entries first: the log's timestamps never go back (`tilectl log --verify`).
-        self.flush_log();
         self.append_or_keep(event, format_args!("the withdrawal of module {module}'s rollback"));
     }
 }

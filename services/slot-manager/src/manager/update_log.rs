@@ -8,11 +8,19 @@ use crate::{Clock, LogStore, Seats};
 use alloc::format;
 use alloc::string::String;
 use tileos_protocol::slots::{self, MAX_NAME, RefusalKind};
-use tileos_slots::{Outcome, Reason, State};
+use tileos_slots::{Outcome, Reason, State, Ticks};
 use tileos_update_log::{EventKind, LogError, MAX_TREE_SIZE, UpdateEvent, UpdateLog};
 
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
+
+/// Entries the manager writes by itself kept while the store refuses them
+/// ([`Manager::append_or_keep`]); one more drops the oldest, counted in `log_failures`.
+pub const MAX_UNLOGGED: usize = 32;
+
+/// The least time between two tries of the kept entries as deferred work, so that a store
+/// that refuses every write is not asked in a loop while the tile idles.
+pub const LOG_RETRY_INTERVAL: Ticks = 100_000;
 
 /// SHA-256 computations of the update log's tree per deferred hashing step
 /// ([`Manager::deferred`]): an entry's leaf hash (its ≤ [`tileos_update_log::MAX_ENTRY_LEN`]
@@ -52,10 +60,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         self.log_base_ms.saturating_add(self.clock.now() / 1000)
     }
 
-    /// Appends an entry (after the deferred ones, [`Manager::deferred`]): persisted, and
-    /// hashed into the tree at a later step ([`Manager::hash_entries`]).
+    /// Appends an entry (after the kept ones, [`Manager::flush_log`]): persisted, and
+    /// hashed into the tree at a later step ([`Manager::hash_entries`]). Refused while an
+    /// earlier entry still waits for the store, so that the log keeps the events' order.
     pub(super) fn append(&mut self, kind: EventKind, info: &ModuleInfo, note: &str) -> Result<u64, String> {
-        self.flush_log();
+        if let Err(reason) = self.flush_log() {
+            return Err(format!("{} earlier entries wait to be persisted: {reason}", self.unlogged.len()));
+        }
         let event = self.event(kind, info, note);
         self.append_event(&event)
     }
@@ -127,8 +138,8 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// announces, delivers, hands over or reschedules anything of the rollback, so a
     /// manager that faults while carrying it out leaves it in the log. The breaker does not
     /// wait for the store: if the entry cannot be persisted, the rollback goes ahead and the
-    /// entry is kept for the deferred work, which tries it once more (a second failure is
-    /// counted in `log_failures`). The durable write lands in the call of whichever client
+    /// entry is kept for the deferred work, which tries it again until the store takes it
+    /// ([`Manager::append_or_keep`]). The durable write lands in the call of whichever client
     /// waits when the breaker trips (a rollback is rare; the breaker's decision was already
     /// made inside that call).
     pub(super) fn log_breaker_rollbacks(&mut self, out: &Outcome) {
@@ -137,29 +148,67 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 continue;
             }
             let event = self.event(EventKind::Rollback, &self.module_info(t.module), &format!("{:?}", t.reason));
-            self.flush_log();
             self.append_or_keep(event, format_args!("the breaker's rollback of module {}", t.module));
         }
     }
 
-    /// Appends `event`; if the store refuses it, keeps it for the deferred work, which tries
-    /// it once more ([`Manager::flush_log`]), and says so, naming the entry as `what`.
+    /// Appends `event` after the kept entries ([`Manager::flush_log`]); if the store refuses
+    /// it (or them), keeps it, in order, for the deferred work, which tries the kept entries
+    /// again until the store takes them ([`LOG_RETRY_INTERVAL`] apart), and says so, naming
+    /// the entry as `what`. Past [`MAX_UNLOGGED`] kept entries the oldest is dropped,
+    /// counted and said.
     pub(super) fn append_or_keep(&mut self, event: UpdateEvent, what: core::fmt::Arguments<'_>) {
-        if let Err(reason) = self.append_event(&event) {
-            self.host.note(format_args!("slot {}: {what} was not persisted ({reason}): tried again as deferred work", self.config.name));
-            self.unlogged.push_back(event);
-            self.defer();
+        let result = self.flush_log().and_then(|()| self.append_event(&event).map(|_| ()));
+        let Err(reason) = result else { return };
+        if self.unlogged.len() >= MAX_UNLOGGED
+            && let Some(dropped) = self.unlogged.pop_front()
+        {
+            self.stats.log_failures += 1;
+            self.host.note(format_args!(
+                "slot {}: update log entry dropped unpersisted ({} {}, {MAX_UNLOGGED} entries waited for the store)",
+                self.config.name,
+                dropped.kind.name(),
+                dropped.module
+            ));
         }
+        self.unlogged.push_back(event);
+        self.log_retry_at = self.clock.now().saturating_add(LOG_RETRY_INTERVAL);
+        self.host.note(format_args!(
+            "slot {}: {what} was not persisted ({reason}): kept ({} waiting), tried again as deferred work",
+            self.config.name,
+            self.unlogged.len()
+        ));
+        self.defer();
     }
 
-    /// Appends the entries whose first write failed, in order (a second failure loses the
-    /// entry and is counted).
-    pub(super) fn flush_log(&mut self) {
+    /// Appends the kept entries, in order, until the store refuses one: it stays first, the
+    /// next try is [`LOG_RETRY_INTERVAL`] later ([`Manager::log_retry_due`]), and the
+    /// refusal is returned. `Ok` when none is kept any more.
+    pub(super) fn flush_log(&mut self) -> Result<(), String> {
+        let mut persisted = 0;
         while let Some(event) = self.unlogged.pop_front() {
             if let Err(reason) = self.append_event(&event) {
-                self.stats.log_failures += 1;
-                self.host.note(format_args!("slot {}: update log entry not persisted: {reason}", self.config.name));
+                self.unlogged.push_front(event);
+                self.stats.log_retries_failed += 1;
+                self.log_retry_at = self.clock.now().saturating_add(LOG_RETRY_INTERVAL);
+                self.host.note(format_args!(
+                    "@event slot.log-kept slot={} waiting={} reason=\"{reason}\"",
+                    self.config.name,
+                    self.unlogged.len()
+                ));
+                return Err(reason);
             }
+            persisted += 1;
         }
+        if persisted > 0 {
+            self.host.note(format_args!("@event slot.log-kept-persisted slot={} entries={persisted}", self.config.name));
+        }
+        Ok(())
+    }
+
+    /// Whether kept entries wait and may be tried again now ([`LOG_RETRY_INTERVAL`] after
+    /// the last refusal).
+    pub(super) fn log_retry_due(&self) -> bool {
+        !self.unlogged.is_empty() && self.clock.now() >= self.log_retry_at
     }
 }

@@ -17,6 +17,8 @@ use tileos_slots::{Comparator, Ratio, SlotPolicy};
 /// What the fake root server saw, and the answers the manager sent.
 #[derive(Default)]
 pub struct World {
+    /// The program the root server starts for `SeatProgram::Fallback` (`None`: "correct").
+    pub fallback_program: Option<Vec<u8>>,
     pub events: VecDeque<Event>,
     pub released: Vec<u64>,
     pub notes: Vec<String>,
@@ -132,7 +134,7 @@ impl Seats for Host {
                     },
                     SeatProgram::Incumbent => b"correct".to_vec(),
                     SeatProgram::Lineage(k) => format!("lineage{k}").into_bytes(),
-                    SeatProgram::Fallback => b"correct".to_vec(),
+                    SeatProgram::Fallback => w.fallback_program.clone().unwrap_or_else(|| b"correct".to_vec()),
                 };
                 if matches!(request, R::SeatBegin { .. }) && w.build_pieces > 0 {
                     let pieces = w.build_pieces;
