@@ -397,6 +397,25 @@ pub fn check_client_rounds(serial: &str, end: usize, max_errors: u64) -> ClientR
     ClientRounds { rounds: rounds.len(), requests, errors }
 }
 
+/// Checks the slot manager's stack high-water mark (`tileos_sys::stack`) in `serial`: the
+/// `@event slot.manager-stack slot=<slot> phase=serving` lines (one after each status
+/// request) must exist and the largest `used` must be above 0 and within half the stack's
+/// `size`. Panics naming what does not hold (with the tail of `serial`); returns (used,
+/// size).
+pub fn assert_manager_stack_within_half(serial: &str, slot: &str) -> (u64, u64) {
+    let prefix = format!("@event slot.manager-stack slot={slot} phase=serving ");
+    let stack: Vec<(u64, u64)> = serial
+        .lines()
+        .filter(|line| line.contains(&prefix))
+        .filter_map(|line| Some((event_field(line, "used")?.parse().ok()?, event_field(line, "size")?.parse().ok()?)))
+        .collect();
+    let tail: Vec<&str> = serial.lines().rev().take(40).collect();
+    assert!(!stack.is_empty(), "no {prefix:?} line (one follows each status request); the log ends:\n{}", tail.join("\n"));
+    let (used, size) = stack.iter().copied().max().unwrap_or_default();
+    assert!(used > 0 && used <= size / 2, "the manager's stack: {used} of {size} bytes used serving (at most half allowed)");
+    (used, size)
+}
+
 /// `tilectl log --verify` of `slot`, its consistency state in a fresh file beside the
 /// serial log `serial` (`<log>.heads.json`): tilectl's output, or its failure in words.
 pub fn verify_slot_log(port: u16, serial: &Path, slot: &str) -> Result<String, String> {

@@ -212,15 +212,7 @@ fn the_demo_slot_refuses_rejects_promotes_and_rolls_back_and_its_log_verifies() 
     // The manager's stack high-water mark (`tileos_sys::stack`): its start's (the trusted
     // keys' parsing) once, then the serving's at each status request, after installs,
     // refusals, a promotion and rollbacks: the serving part stays within half the stack.
-    let stack: Vec<(u64, u64)> = outcome
-        .serial
-        .lines()
-        .filter(|line| line.contains("@event slot.manager-stack slot=checksum phase=serving "))
-        .filter_map(|line| Some((host::event_field(line, "used")?.parse().ok()?, host::event_field(line, "size")?.parse().ok()?)))
-        .collect();
-    assert!(!stack.is_empty(), "no slot.manager-stack line:\n{}", outcome.tail(40));
-    let (used, size) = stack.iter().copied().max().unwrap_or_default();
-    assert!(used > 0 && used <= size / 2, "the manager's stack: {used} of {size} bytes used serving");
+    let (used, size) = host::assert_manager_stack_within_half(&outcome.serial, SLOT);
     eprintln!("slot_demo: the manager's stack high-water mark serving: {used} of {size} bytes");
 }
 

@@ -154,6 +154,10 @@ fn n_version_one_wrong_lineage_out_of_three_never_changes_a_delivered_answer() {
     for stopped in outcome.events("domain.stopped") {
         assert!(stopped.get("domain") == Some("checksum.seat2"), "unexpected: {}", stopped.line);
     }
+    // 5. The manager's stack high-water mark after each status request (the vote, the
+    // replacement, the fallback's start) stays within half the stack, as in slot_demo.
+    let (used, size) = host::assert_manager_stack_within_half(&outcome.serial, "checksum");
+    println!("slot_nversion: the manager's stack high-water mark serving: {used} of {size} bytes");
     let after_lines: Vec<&str> = after.lines().filter(|line| line.starts_with("  module ")).collect();
     println!("slot_nversion: the lineages at the end:\n{}", after_lines.join("\n"));
     println!("slot_nversion: the update log:\n{}", seen.log);

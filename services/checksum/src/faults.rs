@@ -161,6 +161,62 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for HookOnImport<M> {
     }
 }
 
+/// A challenger that spoils the export a restarted slot manager's adoption asks of it
+/// (boot test `slot_adoption_failed`, docs/slots.md): it serves like `M`; from its
+/// `promoted_at`th import (the promotion's state transfer, the second import of a
+/// challenger: the first is its start's) it counts the requests it serves, and at the
+/// `signal_after`th it calls `signal` (there it signals the fault-injection domain, which
+/// has the slot manager killed at once, while this module serves), once. Every export
+/// after that (the restarted manager's adoption of its state) goes through `on_export`,
+/// which faults, hangs or changes the state (`checksum-adopt-fault`, `-hang`, `-unknown`).
+pub struct SpoilAdoption<M> {
+    /// The module.
+    pub module: M,
+    /// The import after which requests are counted (2: the promotion's).
+    pub promoted_at: u32,
+    /// Imports so far.
+    pub imports: u32,
+    /// Requests served since the `promoted_at`th import.
+    pub served: u64,
+    /// The request, counted from the promotion, at which `signal` is called.
+    pub signal_after: u64,
+    /// Called once, at the `signal_after`th request served since the promotion.
+    pub signal: fn(),
+    /// Given each export's state once `signal` was called; returns the state exported.
+    pub on_export: fn(StateBlob) -> StateBlob,
+}
+
+impl<M> SpoilAdoption<M> {
+    /// Whether `signal` was called (then exports are spoiled).
+    pub fn signalled(&self) -> bool {
+        self.imports >= self.promoted_at && self.served >= self.signal_after
+    }
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for SpoilAdoption<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        if self.imports >= self.promoted_at && self.served < self.signal_after {
+            self.served += 1;
+            if self.served == self.signal_after {
+                (self.signal)()
+            }
+        }
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        let state = self.module.export();
+        if self.signalled() { (self.on_export)(state) } else { state }
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.imports = self.imports.saturating_add(1);
+        self.module.import(state)
+    }
+}
+
 /// Serves like `M`, but first does the work of `extra` more answers of `M` to the same
 /// request (on a scratch copy of the stream state, through `core::hint::black_box` so the
 /// compiler keeps it): with `extra = 9` each answer costs about ten times `M`'s.
@@ -309,6 +365,59 @@ mod tests {
         hooked.import(&right.export()).unwrap();
         assert_eq!(hooked.serve(request(7)), right.serve(request(7)));
         assert_eq!((held(), hooked_at()), (3, std::vec![1]));
+    }
+
+    std::thread_local! {
+        static SIGNALS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    fn count_signal() {
+        SIGNALS.with(|s| s.set(s.get() + 1));
+    }
+
+    /// Marks the state as spoiled: an unknown version.
+    fn spoil(mut state: StateBlob) -> StateBlob {
+        state.version = u32::MAX;
+        state
+    }
+
+    #[test]
+    fn the_adoption_spoiler_signals_once_after_its_promotion_and_spoils_only_later_exports() {
+        let mut module = SpoilAdoption {
+            module: Checksummer::<Bitwise>::new(),
+            promoted_at: 2,
+            imports: 0,
+            served: 0,
+            signal_after: 3,
+            signal: count_signal,
+            on_export: spoil,
+        };
+        let mut right = Checksummer::<Bitwise>::new();
+        let request = |n: u8| Request::Append { stream: 1, bytes: bytes(&[n]) };
+        let signals = || SIGNALS.with(|s| s.get());
+        // Shadowing (one import, its start's): requests are not counted, exports right.
+        module.import(&right.export()).unwrap();
+        for n in 0..5 {
+            assert_eq!(module.serve(request(n)), right.serve(request(n)));
+        }
+        assert_eq!((module.export(), signals()), (right.export(), 0));
+        // Promoted (the second import): the third request served signals, once.
+        module.import(&right.export()).unwrap();
+        for n in 5..7 {
+            assert_eq!(module.serve(request(n)), right.serve(request(n)));
+        }
+        assert_eq!((module.export(), signals()), (right.export(), 0), "before the signal the export is right");
+        assert_eq!(module.serve(request(7)), right.serve(request(7)));
+        assert_eq!(signals(), 1);
+        for n in 8..10 {
+            assert_eq!(module.serve(request(n)), right.serve(request(n)));
+        }
+        assert_eq!(signals(), 1, "one signal");
+        // From then on each export is spoiled; the answers stay right.
+        let spoiled = module.export();
+        assert_eq!(spoiled.version, u32::MAX);
+        assert_eq!(spoiled.bytes, right.export().bytes);
+        assert!(Checksummer::<Bitwise>::new().import(&spoiled).is_err(), "an incumbent refuses it");
     }
 
     #[test]

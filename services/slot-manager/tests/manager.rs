@@ -4537,6 +4537,45 @@ fn an_adoption_whose_source_faults_or_hangs_ends_and_the_incumbent_serves() {
     }
 }
 
+/// The adoption refused by the incumbent (its import answered `UnknownVersion`, as boot test
+/// `slot_adoption_failed`'s `checksum-adopt-unknown` makes it): the adoption ends with a
+/// `state-adoption-failed` line naming the refusal, seat 1 is stopped, and the incumbent
+/// serves on with the state it has, its seat not restarted: every request sent afterwards is
+/// answered once, as the sum of that state and the request. Before session 30 the refusal
+/// was also taken for the incumbent's fault: its seat was restarted and it served with no
+/// state at all.
+#[test]
+fn an_adoption_the_incumbent_refuses_ends_and_the_incumbent_serves_on_with_its_own_state() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, 2, 20);
+    sim.paused.clear();
+    sim.pump();
+    sim.modules.get_mut(&0).expect("the incumbent").behavior = Behavior::RefuseImport;
+    let generation = sim.modules[&0].generation;
+    restart_the_manager(&mut sim, 1);
+    sim.pump();
+    let notes = sim.notes();
+    let began = notes.find("@event slot.state-adoption slot=checksum seat=1\n");
+    let failed = notes.find("@event slot.state-adoption-failed slot=checksum seat=1 why=\"the incumbent refused the state: ");
+    assert!(began.is_some() && failed.is_some() && began < failed, "{notes}");
+    assert!(!notes.contains("state-adopted"), "{notes}");
+    assert!(!notes.contains("seat-fault slot=checksum seat=0"), "the incumbent taken for faulted\n{notes}");
+    assert_eq!(sim.modules.get(&0).map(|m| m.generation), Some(generation), "the incumbent's seat restarted\n{notes}");
+    assert!(!sim.world.borrow().running.contains(&1), "seat 1 stopped");
+    let own = sim.modules[&0].state;
+    assert!(own > 0, "the incumbent has a state of its own");
+    for x in [1000, 2000] {
+        let seq = sim.sent.get(&1).copied().unwrap_or(0);
+        sim.request(1, x);
+        sim.pump();
+        let want = own + x + if x == 2000 { 1000 } else { 0 };
+        assert_eq!(answer_value(&sim, 1, seq).words, vec![want], "the incumbent's own state and the request\n{}", sim.notes());
+    }
+    assert!(sim.not_answered_once().is_empty(), "{:?}\n{}", sim.not_answered_once(), sim.notes());
+    assert_eq!(sim.m.slot().serving(), 0);
+}
+
 /// The manager killed again during the adoption (seat 1 asked for its export): the third
 /// manager finds seat 1 still recorded and running and adopts its state; and an incumbent
 /// that ran no module at the restart is started afresh and imports it.

@@ -94,7 +94,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             }
             (IMPORTED, Some(Job::Import { transfer, .. })) => {
                 let code = words.first().copied().unwrap_or(u64::from(ImportRefusal::Malformed as u8));
-                import_refused = ImportRefusal::from_code(code);
+                import_refused = ImportRefusal::from_code(code).map(|refusal| (refusal, transfer));
                 if import_refused.is_none() {
                     s.in_step = s.import_covers;
                     imported = Some(transfer);
@@ -144,13 +144,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(s) = self.seats.get_mut(seat) {
             s.caller = Some(reply);
         }
-        if let Some(refusal) = import_refused {
-            self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
-            if seat == 0 && self.adoption.is_some() {
+        if let Some((refusal, transfer)) = import_refused {
+            if seat == 0 && self.adoption.is_some_and(|a| a.transfer == transfer) {
+                // The adoption's import refused: the incumbent answered (it runs) and took
+                // nothing, so it serves on with the state it has; restarting its seat, as
+                // for any other refusal, would leave it none at all.
+                self.host.note(format_args!(
+                    "slot {}: seat 0 refused the adopted state ({refusal:?}): it serves on with its own",
+                    self.config.name
+                ));
                 self.adoption_failed("the incumbent refused the state");
+            } else {
+                self.host.note(format_args!("slot {}: seat {seat} refused the state ({refusal:?}): treated as a fault", self.config.name));
+                self.seat_failed(seat, false);
+                return;
             }
-            self.seat_failed(seat, false);
-            return;
         }
         if let Some(transfer) = imported {
             self.pre_transfer_done(seat);

@@ -3,6 +3,7 @@
 //! hold of a request once warm ([`hold_for_a_run`]).
 #![no_std]
 
+use tileos_protocol::module::StateBlob;
 use tileos_sys::module::SlotModule;
 
 /// Logs `what` (e.g. "bitwise CRC-32") with the domain's name and generation, then runs
@@ -62,6 +63,33 @@ pub fn signal_chaos(what: core::fmt::Arguments<'_>) {
         }
         None => tileos_sys::log!("{name}: {what}: no \"chaos\" notification to signal"),
     }
+}
+
+/// Requests an adoption spoiler (`checksum-adopt-fault`, `-hang`, `-unknown`) serves after
+/// its promotion before it signals "chaos": a second or more of the client's load.
+pub const SPOIL_AFTER: u64 = 500;
+
+/// Runs an adoption spoiler for boot test `slot_adoption_failed` (docs/slots.md): slice-by-8
+/// CRC-32 (`checksum-fast`'s answers) in [`tileos_checksum::faults::SpoilAdoption`]: once
+/// promoted (its second import) it serves [`SPOIL_AFTER`] requests, then logs `<domain>:
+/// served 500 requests since its promotion: signalling "chaos"` and signals "chaos" (the
+/// fault-injection domain has the slot manager killed at once, while this module serves);
+/// every later export (the restarted manager's adoption of its state) goes through
+/// `on_export`. `what` is its start line's description.
+pub fn spoil_adoption(what: &str, on_export: fn(StateBlob) -> StateBlob) -> ! {
+    fn signal() {
+        signal_chaos(format_args!("served {SPOIL_AFTER} requests since its promotion"));
+    }
+    let module = tileos_checksum::faults::SpoilAdoption {
+        module: tileos_checksum::Checksummer::<tileos_checksum::SliceBy8>::new(),
+        promoted_at: 2,
+        imports: 0,
+        served: 0,
+        signal_after: SPOIL_AFTER,
+        signal,
+        on_export,
+    };
+    start(what, module)
 }
 
 /// A module program's `_start`: runtime set-up, then `$main()` (a module declares no
