@@ -14,8 +14,9 @@ use tileos_update_log::{EventKind, LogError, MAX_TREE_SIZE, UpdateEvent, UpdateL
 /// Longest note of a log entry (entries must fit one [`slots::Response::Entry`]).
 const MAX_NOTE: usize = 300;
 
-/// Entries the manager writes by itself kept while the store refuses them
-/// ([`Manager::append_or_keep`]); one more drops the oldest, counted in `log_failures`.
+/// Entries the manager writes by itself (a breaker's rollback, a lineage's replacement, a
+/// withdrawal, a restart's) kept while the store refuses them; one more drops the oldest,
+/// counted in `log_failures`.
 pub const MAX_UNLOGGED: usize = 32;
 
 /// The least time between two tries of the kept entries as deferred work, so that a store
