@@ -21,6 +21,10 @@
 //!    highest it saw); the rejection's event carries the count.
 //!
 //! In both, every round of the client reads `wrong=0 errors=0`, across the switch too.
+//!
+//! `the_managers_cost_per_request_under_equivalent_and_exact` (ignored: a measurement, run
+//! by name with `--ignored`) boots both scenarios under `-icount` and prints the slot
+//! manager's own work per client request with 0, 1 and 2 challengers.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -279,4 +283,65 @@ fn boot_slot<T: Send + 'static>(
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }
     (outcome, value)
+}
+
+/// `slot.cost` lines per phase of the cost measurement (after the phase's first, whose
+/// window may have begun before it).
+const COST_LINES: usize = 3;
+/// The `slot.cost` line's prefix (the slot manager's glue, every 1,000 requests).
+const COST: &str = "@event slot.cost ";
+
+/// The mean of `field` (`ticks_per_request=`, `logic_ticks_per_request=`) over the
+/// `slot.cost` lines of `serial[from..to]` but the first.
+fn mean_cost(serial: &str, (from, to): (usize, usize), field: &str) -> u64 {
+    let values: Vec<u64> = host::whole_lines_with(serial.get(from..to).unwrap_or(""), COST)
+        .iter()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().find_map(|word| word.strip_prefix(field))?.parse().ok())
+        .collect();
+    values.iter().sum::<u64>() / values.len().max(1) as u64
+}
+
+/// Installs each bundle of `bundles` in turn (they all shadow together) and waits, before
+/// the first and after each, for `COST_LINES + 1` `slot.cost` lines: each phase's span of
+/// the serial log (0 challengers, then one more each).
+fn cost_phases(port: u16, serial: &Path, bundles: &[&str]) -> Result<Vec<(usize, usize)>, String> {
+    let mut phases = Vec::new();
+    for at in 0..=bundles.len() {
+        if at > 0 {
+            installed_module(&install_bundle(port, SLOT, bundles[at - 1])?)?;
+        }
+        let from = host::serial_text(serial).len();
+        host::wait_for_lines(serial, from, COST, COST_LINES + 1, 600)?;
+        phases.push((from, host::serial_text(serial).len()));
+    }
+    Ok(phases)
+}
+
+/// A measurement, not a check (run it by name with `--ignored`): the slot manager's own work
+/// per client request (`slot.cost`'s `ticks_per_request`, guest instructions under
+/// `-icount`) with 0, 1 and 2 challengers, under `equivalent` (scenario `slot-equivalent`:
+/// `checksum-padded`, whose copies' answers take two decodes, then `checksum-fast`, whose
+/// answers are byte-identical and agree without decoding) and under `exact` (scenario
+/// `slot-demo`: `checksum-fast`, the narrow path). Prints the figures; fails only when a
+/// phase has no `slot.cost` line. The bench (`make bench`, part `slot`) measures the exact
+/// path on its own scenario; these boots have the demo slot's lighter client load.
+#[test]
+#[ignore = "a measurement under -icount (minutes): run by name with --ignored"]
+fn the_managers_cost_per_request_under_equivalent_and_exact() {
+    let ready = &["update-agent: ready", "slot checksum: serving"];
+    for (scenario, bundles) in [("slot-equivalent", &["checksum-padded", "checksum-fast"][..]), ("slot-demo", &["checksum-fast"][..])] {
+        let log = format!("tile-{scenario}-cost.log");
+        let (outcome, phases) =
+            host::boot_and_drive_on(true, scenario, &log, Vec::new(), PORT, ready, Duration::from_secs(1200), move |port, serial| {
+                cost_phases(port, serial, bundles)
+            });
+        let field = |phase, field| mean_cost(&outcome.serial, phase, field);
+        let figures: Vec<String> = phases
+            .iter()
+            .map(|&phase| format!("{} (logic {})", field(phase, "ticks_per_request="), field(phase, "logic_ticks_per_request=")))
+            .collect();
+        assert!(phases.iter().all(|&phase| field(phase, "ticks_per_request=") > 0), "a phase without slot.cost lines");
+        eprintln!("slot_equivalent cost: {scenario}: 0 challengers, then + {}: {}", bundles.join(", then + "), figures.join(" / "));
+    }
 }
