@@ -2,9 +2,9 @@
 //! that their misbehaviour is exactly what it claims to be (host-tested here; the programs
 //! in `userland/services/checksum` run them).
 
-use tileos_protocol::ProtocolError;
 use tileos_protocol::checksum::{Checksum, Request, Response};
 use tileos_protocol::module::{ImportRefusal, SlotModule, StateBlob};
+use tileos_protocol::{PAYLOAD_WORDS, ProtocolError};
 
 /// The first byte that makes [`WrongOn42`] answer wrongly.
 pub const TRIGGER: u8 = 0x42;
@@ -248,6 +248,50 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for Slow<M> {
     }
 }
 
+/// The byte [`Padded`] fills the padding of an answer's last word with.
+pub const PADDING_JUNK: u8 = 0xa5;
+/// The extra word [`Padded`] sends after an answer.
+pub const EXTRA_WORD: u64 = 0x0bad_0bad_0bad_0bad;
+
+/// Answers exactly like `M` to every client, but not byte for byte: each served answer goes
+/// out with [`PADDING_JUNK`] in the bytes of its last word past the payload's length (where
+/// the encoder leaves zeros) and one extra word, [`EXTRA_WORD`], after it (when the message
+/// has room). No client reads either (`tileos_protocol::decode`), so under a slot's
+/// `Equivalent` comparator it agrees with `M` and under `Exact` it disagrees on every
+/// answer (`checksum-padded`). Errors, the state and import outcomes go out as encoded.
+pub struct Padded<M>(pub M);
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for Padded<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        self.0.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.0.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.0.import(state)
+    }
+
+    fn answer_words(&mut self, words: &mut [u64; PAYLOAD_WORDS + 1], length: usize) -> usize {
+        let payload = usize::try_from(words[0]).unwrap_or(usize::MAX);
+        let used = payload % 8;
+        if used != 0 && payload.div_ceil(8) < length {
+            words[payload.div_ceil(8)] |= u64::from_le_bytes([PADDING_JUNK; 8]) << (8 * used);
+        }
+        match words.get_mut(length) {
+            Some(word) => {
+                *word = EXTRA_WORD;
+                length + 1
+            }
+            None => length,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -418,6 +462,57 @@ mod tests {
         assert_eq!(spoiled.version, u32::MAX);
         assert_eq!(spoiled.bytes, right.export().bytes);
         assert!(Checksummer::<Bitwise>::new().import(&spoiled).is_err(), "an incumbent refuses it");
+    }
+
+    #[test]
+    fn padded_answers_differ_byte_for_byte_but_are_the_same_answer() {
+        use tileos_protocol::module::step;
+        use tileos_protocol::{ERROR, MESSAGE, decode, encode, equivalence::equivalence};
+        let same = equivalence("checksum").expect("the checksum protocol provides an equivalence");
+        let mut right = Checksummer::<Bitwise>::new();
+        let mut padded = Padded(Checksummer::<Bitwise>::new());
+        let requests = [
+            Request::Crc32(bytes(b"123456789")),
+            Request::Crc32(bytes(b"")),
+            Request::Adler32(bytes(b"\x42abc")),
+            Request::Append { stream: 2, bytes: bytes(b"abc") },
+            Request::Append { stream: 2, bytes: bytes(&[7; 700]) },
+            Request::Reset { stream: 2 },
+            Request::Reset { stream: 99 },
+        ];
+        let (mut a, mut b) = ([0; PAYLOAD_WORDS + 1], [0; PAYLOAD_WORDS + 1]);
+        let mut junked = 0;
+        for request in requests {
+            let mut message = [0; PAYLOAD_WORDS + 1];
+            let length = encode(&request, &mut message).unwrap();
+            let (a_label, a_length) = step(&mut right, MESSAGE, &message[..length], &mut a);
+            let (b_label, b_length) = step(&mut padded, MESSAGE, &message[..length], &mut b);
+            let (a, b) = (&a[..a_length], &b[..b_length]);
+            assert_eq!((a_label, b_label), (MESSAGE, MESSAGE), "{request:?}");
+            // One extra word, and junk in the last payload word's padding.
+            assert_eq!((b_length, b[a_length]), (a_length + 1, EXTRA_WORD), "{request:?}");
+            // (A payload of a multiple of eight bytes leaves no padding: a stream of 700.)
+            let used = a[0] as usize % 8;
+            if used != 0 {
+                junked += 1;
+                assert_ne!(a[a_length - 1], b[a_length - 1], "{request:?}");
+                assert_eq!(b[a_length - 1].to_le_bytes()[used..], [PADDING_JUNK; 8][used..], "{request:?}");
+            }
+            // The length and the payload's own bytes are untouched.
+            let kept = if used == 0 { 8 } else { used };
+            assert_eq!(a[..a_length - 1], b[..a_length - 1], "{request:?}");
+            assert_eq!(a[a_length - 1].to_le_bytes()[..kept], b[a_length - 1].to_le_bytes()[..kept], "{request:?}");
+            // The same answer to a client and to the protocol's equivalence.
+            assert_eq!(decode::<Response>(MESSAGE, a), decode::<Response>(MESSAGE, b), "{request:?}");
+            assert!(decode::<Response>(MESSAGE, b).is_ok());
+            assert!(same(MESSAGE, a, MESSAGE, b) && same(MESSAGE, b, MESSAGE, a), "{request:?}");
+        }
+        assert_eq!(junked, 6, "every answer but the 700-byte stream's has padding junk");
+        // A request that does not decode: the same error reply, byte for byte.
+        let (a_reply, b_reply) = (step(&mut right, MESSAGE, &[100, 0], &mut a), step(&mut padded, MESSAGE, &[100, 0], &mut b));
+        assert_eq!((a_reply, a[0]), (b_reply, b[0]));
+        assert_eq!(a_reply.0, ERROR);
+        assert_eq!(right.export(), padded.export(), "the state stays right");
     }
 
     #[test]

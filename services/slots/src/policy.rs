@@ -222,11 +222,13 @@ impl Equivalence for ExactOnly {
 
 impl Comparator {
     /// Whether `other` agrees with `incumbent` under this comparator (`equivalence` is used
-    /// only by [`Comparator::Equivalent`]).
+    /// only by [`Comparator::Equivalent`], and only for answers that differ byte for byte:
+    /// an equivalence is reflexive, so identical answers agree without it, which spares
+    /// the slot manager's protocol equivalence its two decodes).
     pub fn agree(self, equivalence: &dyn Equivalence, incumbent: &[u8], other: &[u8]) -> bool {
         match self {
             Comparator::Exact | Comparator::NoiseCancelled => incumbent == other,
-            Comparator::Equivalent => equivalence.equivalent(incumbent, other),
+            Comparator::Equivalent => incumbent == other || equivalence.equivalent(incumbent, other),
         }
     }
 }
@@ -280,5 +282,27 @@ mod tests {
         assert!(!Comparator::Exact.agree(&CaseBlind, b"OK", b"ok"));
         assert!(!Comparator::NoiseCancelled.agree(&CaseBlind, b"OK", b"ok"));
         assert!(Comparator::Exact.agree(&ExactOnly, b"ok", b"ok"));
+    }
+
+    /// [`CaseBlind`], counting the answers it is asked about.
+    #[derive(Default)]
+    struct Counted(core::cell::Cell<u32>);
+
+    impl Equivalence for Counted {
+        fn equivalent(&self, a: &[u8], b: &[u8]) -> bool {
+            self.0.set(self.0.get() + 1);
+            CaseBlind.equivalent(a, b)
+        }
+    }
+
+    #[test]
+    fn identical_answers_agree_without_the_equivalence() {
+        let counted = Counted::default();
+        assert!(Comparator::Equivalent.agree(&counted, b"ok", b"ok"));
+        assert!(Comparator::Equivalent.agree(&counted, b"", b""));
+        assert_eq!(counted.0.get(), 0, "the equivalence was asked about identical answers");
+        assert!(Comparator::Equivalent.agree(&counted, b"OK", b"ok"));
+        assert!(!Comparator::Equivalent.agree(&counted, b"ok", b"no"));
+        assert_eq!(counted.0.get(), 2);
     }
 }

@@ -151,6 +151,17 @@ pub const SPECS: &[Spec] = &[
         expect: Expect::Good,
     },
     Spec {
+        bundle: "checksum-padded",
+        program: "checksum-padded",
+        version: version(1, 1, 8),
+        lineage: "checksum-slice-by-8",
+        derived_from_v1: true,
+        description: "checksum service with checksum-fast's answers, junk in each answer's padding and an extra word",
+        greedy: None,
+        spoil: Spoil::Nothing,
+        expect: Expect::Good,
+    },
+    Spec {
         bundle: "checksum-slow",
         program: "checksum-slow",
         version: version(1, 0, 1),

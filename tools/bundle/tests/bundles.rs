@@ -56,6 +56,7 @@ fn every_bundle_verifies_as_its_spec_says() {
         "checksum-wrong",
         "checksum-crash",
         "checksum-hang",
+        "checksum-padded",
         "checksum-slow",
         "checksum-greedy",
         "checksum-unsigned",

@@ -98,6 +98,15 @@ pub trait SlotModule {
     fn export(&self) -> StateBlob;
     /// Takes over state exported by another module of the slot (possibly another program).
     fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal>;
+    /// How many of `words` a served answer goes out as: [`step`] calls it with a
+    /// [`crate::MESSAGE`] answer encoded in `words[..length]` (the length word first) and
+    /// sends the number of words it returns (at most `words.len()`). Every module sends the
+    /// answer as encoded (this default); a test module may change what no client reads (the
+    /// bytes past the payload's length in the last word, words past it) to show that a
+    /// slot's `Equivalent` comparator takes it for the same answer (`checksum-padded`).
+    fn answer_words(&mut self, _words: &mut [u64; crate::PAYLOAD_WORDS + 1], length: usize) -> usize {
+        length
+    }
 }
 
 /// What the manager's reply to a module's call asks of it, decoded.
@@ -191,7 +200,10 @@ pub fn step<M: SlotModule>(module: &mut M, label: u64, words: &[u64], out: &mut 
         Work::MalformedState => Call::Imported(Err(ImportRefusal::Malformed)),
         Work::Unknown(_) => Call::Answer(Err(crate::ProtocolError::UnknownLabel)),
     };
-    encode_call(&call, out)
+    match encode_call(&call, out) {
+        (crate::MESSAGE, length) => (crate::MESSAGE, module.answer_words(out, length).min(out.len())),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +314,54 @@ mod tests {
         let mut words = [0; PAYLOAD_WORDS + 1];
         let length = encode(&blob, &mut words).expect("fits");
         assert_eq!(decode::<StateBlob>(MESSAGE, &words[..length]), Ok(blob));
+    }
+
+    /// [`Counter`] whose served answers go out with `extra` more words (all ones) after the
+    /// encoded answer.
+    struct Extra {
+        counter: Counter,
+        extra: usize,
+    }
+
+    impl SlotModule for Extra {
+        type Protocol = Echo;
+        fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+            self.counter.serve(request)
+        }
+        fn export(&self) -> StateBlob {
+            self.counter.export()
+        }
+        fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+            self.counter.import(state)
+        }
+        fn answer_words(&mut self, words: &mut [u64; PAYLOAD_WORDS + 1], length: usize) -> usize {
+            for word in words.iter_mut().skip(length).take(self.extra) {
+                *word = u64::MAX;
+            }
+            length + self.extra
+        }
+    }
+
+    #[test]
+    fn only_a_served_answer_goes_out_as_the_module_says_and_never_past_the_message() {
+        let mut out = [0; PAYLOAD_WORDS + 1];
+        let (request, length) = message(&Request::Increment(1));
+        let (_, plain) = step(&mut Counter(0), MESSAGE, &request[..length], &mut out);
+        let mut module = Extra { counter: Counter(0), extra: 2 };
+        assert_eq!(step(&mut module, MESSAGE, &request[..length], &mut out), (MESSAGE, plain + 2));
+        assert_eq!(&out[plain..plain + 2], &[u64::MAX; 2]);
+        assert_eq!(decode::<Response>(MESSAGE, &out[..plain + 2]), Ok(Response::Number(2)));
+        // Errors, the state and an import's outcome go out as encoded.
+        let (request, length) = message(&Request::WhoAmI);
+        assert_eq!(step(&mut module, MESSAGE, &request[..length], &mut out), (ERROR, 1));
+        assert_eq!(step(&mut module, MESSAGE, &[2, 0xFFFF], &mut out), (ERROR, 1));
+        let (label, state) = step(&mut module, EXPORT, &[], &mut out);
+        assert_eq!((label, decode::<StateBlob>(MESSAGE, &out[..state])), (STATE, Ok(module.export())));
+        assert_eq!(step(&mut module, IMPORT, &[3, 0xFFFF_FFFF], &mut out), (IMPORTED, 1));
+        // A module that asks for more words than a message has gets the message's.
+        module.extra = 1000;
+        let (request, length) = message(&Request::Increment(1));
+        assert_eq!(step(&mut module, MESSAGE, &request[..length], &mut out), (MESSAGE, PAYLOAD_WORDS + 1));
     }
 
     #[test]
