@@ -137,6 +137,14 @@ pub struct HookOnImport<M> {
     pub hook: fn(u32),
 }
 
+impl<M> HookOnImport<M> {
+    /// `module` with no export or import yet: held by `hold` once `warm_after` exports were
+    /// made and no import came, `hook` called at the first import.
+    pub fn new(module: M, warm_after: u32, hold: fn(), hook: fn(u32)) -> HookOnImport<M> {
+        HookOnImport { module, warm_after, exports: Default::default(), imports: 0, hold, hook }
+    }
+}
+
 impl<M: SlotModule<Protocol = Checksum>> SlotModule for HookOnImport<M> {
     type Protocol = Checksum;
 
@@ -377,14 +385,7 @@ mod tests {
 
     #[test]
     fn the_import_hook_holds_only_while_warm_runs_once_at_the_first_import_and_changes_nothing() {
-        let mut hooked = HookOnImport {
-            module: Checksummer::<Bitwise>::new(),
-            warm_after: 2,
-            exports: Default::default(),
-            imports: 0,
-            hold: count_hold,
-            hook: record_import,
-        };
+        let mut hooked = HookOnImport::new(Checksummer::<Bitwise>::new(), 2, count_hold, record_import);
         let mut right = Checksummer::<Bitwise>::new();
         let request = |n: u8| Request::Append { stream: 3, bytes: bytes(&[n, b'x']) };
         let held = || HELD.with(|h| h.get());

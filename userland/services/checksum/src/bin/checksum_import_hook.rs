@@ -39,13 +39,6 @@ fn signal(n: u32) {
 }
 
 fn main() -> ! {
-    let module = HookOnImport {
-        module: Checksummer::<Bitwise>::new(),
-        warm_after: WARM_AFTER,
-        exports: Default::default(),
-        imports: 0,
-        hold,
-        hook: signal,
-    };
+    let module = HookOnImport::new(Checksummer::<Bitwise>::new(), WARM_AFTER, hold, signal);
     tileos_checksum_modules::start("v1: bitwise CRC-32, holding requests once warm, signalling at its first import", module)
 }

@@ -86,13 +86,6 @@ fn imported(n: u32) {
 }
 
 fn main() -> ! {
-    let module = HookOnImport {
-        module: Checksummer::<Bitwise>::new(),
-        warm_after: WARM_AFTER,
-        exports: Default::default(),
-        imports: 0,
-        hold,
-        hook: imported,
-    };
+    let module = HookOnImport::new(Checksummer::<Bitwise>::new(), WARM_AFTER, hold, imported);
     tileos_checksum_modules::start("v1: bitwise CRC-32, holding requests once warm, signalling once warm for a while", module)
 }
