@@ -51,6 +51,8 @@ const STEPS: &[&str] = &[
     "schedule-shadow",
     "serving-running",
     "serving-seat-recorded",
+    "serving-settled",
+    "serving-seat-settled",
     "start-seat1-again",
     "stop",
     "stop-again",

@@ -159,8 +159,11 @@ impl Supervision<'_, '_> {
                 }
                 SeatRequest::Stop { seat } => self.seat_stop(slot, seat),
                 SeatRequest::Schedule { seat, schedule } => self.seat_schedule(slot, seat, schedule),
-                SeatRequest::Serving { seat } => self.seat_serving(slot_index, seat),
-                SeatRequest::ServingQuery => Response::ServingSeat { seat: self.serving_seats[slot_index] },
+                SeatRequest::Serving { seat, settled } => self.seat_serving(slot_index, seat, settled),
+                SeatRequest::ServingQuery => {
+                    let (seat, settled) = self.serving_seats[slot_index];
+                    Response::ServingSeat { seat, settled }
+                }
             }
         };
         if let Response::Refused(refusal) = response {
@@ -456,14 +459,15 @@ impl Supervision<'_, '_> {
     }
 
     /// `SeatServing`: records `seat` (running) as the one whose module's answers the manager
-    /// of slot `slot_index` delivers, for its next start to take the state from.
-    fn seat_serving(&mut self, slot_index: usize, seat: u8) -> Response {
+    /// of slot `slot_index` delivers, and whether it serves settled, for its next start to
+    /// keep it serving (settled) or take the state from it.
+    fn seat_serving(&mut self, slot_index: usize, seat: u8, settled: bool) -> Response {
         let slot = &self.description.slots[slot_index];
         let state = self.tile.states[slot.seats[seat as usize] as usize].state;
         if state != State::Running {
             return Response::Refused(Refusal::NotRunning(state));
         }
-        self.serving_seats[slot_index] = seat;
+        self.serving_seats[slot_index] = (seat, settled);
         Response::SeatServingRecorded
     }
 
@@ -570,6 +574,8 @@ pub(super) enum SeatRequest {
     Serving {
         /// The seat.
         seat: u8,
+        /// Whether it serves settled.
+        settled: bool,
     },
     /// `ServingSeat` (about no seat: seat 0, which every slot has, stands for it).
     ServingQuery,
@@ -587,7 +593,7 @@ impl SeatRequest {
             Request::SeatSchedule { seat, schedule } => SeatRequest::Schedule { seat, schedule },
             Request::SeatBegin { seat, program, restart } => SeatRequest::Begin { seat, program, restart },
             Request::SeatContinue { seat } => SeatRequest::Continue { seat },
-            Request::SeatServing { seat } => SeatRequest::Serving { seat },
+            Request::SeatServing { seat, settled } => SeatRequest::Serving { seat, settled },
             Request::ServingSeat => SeatRequest::ServingQuery,
             Request::Restart { .. }
             | Request::Status { .. }
@@ -612,7 +618,7 @@ impl SeatRequest {
             | SeatRequest::Continue { seat }
             | SeatRequest::Stop { seat }
             | SeatRequest::Schedule { seat, .. }
-            | SeatRequest::Serving { seat } => seat,
+            | SeatRequest::Serving { seat, .. } => seat,
             SeatRequest::ServingQuery => 0,
         }
     }

@@ -36,10 +36,11 @@ pub(super) struct Supervision<'s, 'd> {
     /// The immune system's record of each slot (index: slot): the rollback asked of it, its
     /// manager's comparison totals.
     pub(super) slot_immunity: Vec<super::immune::SlotImmunity>,
-    /// The seat each slot's manager recorded last as the one whose answers it delivers
-    /// (`SeatServing`; index: slot; 0 at boot): kept across the manager's restarts, so that
-    /// a restarted manager knows which module to take the slot's state from.
-    pub(super) serving_seats: Vec<u8>,
+    /// The seat each slot's manager recorded last as the one whose answers it delivers,
+    /// and whether its module serves settled (`SeatServing`; index: slot; seat 0, not
+    /// settled, at boot): kept across the manager's restarts, so that a restarted manager
+    /// knows which module to keep serving or take the slot's state from.
+    pub(super) serving_seats: Vec<(u8, bool)>,
 }
 
 impl<'s, 'd> Supervision<'s, 'd> {
@@ -53,7 +54,7 @@ impl<'s, 'd> Supervision<'s, 'd> {
         let staging = description.slots.iter().map(|_| None).collect();
         let seat_builds = description.slots.iter().map(|_| None).collect();
         let slot_immunity = description.slots.iter().map(|_| Default::default()).collect();
-        let serving_seats = description.slots.iter().map(|_| 0).collect();
+        let serving_seats = description.slots.iter().map(|_| (0, false)).collect();
         Supervision {
             tile,
             alloc,

@@ -225,6 +225,69 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for SpoilAdoption<M> {
     }
 }
 
+/// Serves like `M`; once promoted (its `promoted_at`th import; the first is its start's) it
+/// calls `signal` once, at the first request it serves `signal_after` units of `now` after
+/// that import (there the fault-injection domain has the slot manager killed at once; with
+/// the slot's rollback window shorter than `signal_after`, after the module settled), then
+/// calls `fault` at the `fault_after`th request it serves after the signal (a fault: the
+/// restarted manager's kept module lost). `checksum-settle-signal`, boot test
+/// `slot_manager_restart_settled`.
+pub struct SignalWhenSettled<M> {
+    /// The module.
+    pub module: M,
+    /// The import that promoted it (2: the promotion's).
+    pub promoted_at: u32,
+    /// Imports so far.
+    pub imports: u32,
+    /// The clock (the time-stamp counter on a tile).
+    pub now: fn() -> u64,
+    /// `now` at the promotion's import.
+    pub promoted_since: Option<u64>,
+    /// How long after the promotion's import the signal comes, in units of `now`.
+    pub signal_after: u64,
+    /// Requests served since the signal (`None`: not signalled yet).
+    pub since_signal: Option<u64>,
+    /// The request, counted from the signal, at which `fault` is called.
+    pub fault_after: u64,
+    /// Called once, `signal_after` after the promotion.
+    pub signal: fn(),
+    /// Called at the `fault_after`th request after the signal, before it is served.
+    pub fault: fn(),
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for SignalWhenSettled<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        match (self.promoted_since, self.since_signal.as_mut()) {
+            (Some(since), None) if (self.now)().saturating_sub(since) >= self.signal_after => {
+                self.since_signal = Some(0);
+                (self.signal)();
+            }
+            (_, Some(served)) => {
+                *served += 1;
+                if *served == self.fault_after {
+                    (self.fault)();
+                }
+            }
+            _ => {}
+        }
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.imports = self.imports.saturating_add(1);
+        if self.imports == self.promoted_at {
+            self.promoted_since = Some((self.now)());
+        }
+        self.module.import(state)
+    }
+}
+
 /// Serves like `M`, but first does the work of `extra` more answers of `M` to the same
 /// request (on a scratch copy of the stream state, through `core::hint::black_box` so the
 /// compiler keeps it): with `extra = 9` each answer costs about ten times `M`'s.
@@ -424,6 +487,55 @@ mod tests {
     fn spoil(mut state: StateBlob) -> StateBlob {
         state.version = u32::MAX;
         state
+    }
+
+    std::thread_local!(static CLOCK: core::cell::Cell<u64> = const { core::cell::Cell::new(0) });
+    std::thread_local!(static FAULTS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) });
+    fn clock() -> u64 {
+        CLOCK.with(|c| c.get())
+    }
+    fn count_fault() {
+        FAULTS.with(|f| f.set(f.get() + 1));
+    }
+
+    #[test]
+    fn the_settle_signaller_signals_once_after_its_promotion_then_faults_once() {
+        let mut module = SignalWhenSettled {
+            module: Checksummer::<Bitwise>::new(),
+            promoted_at: 2,
+            imports: 0,
+            now: clock,
+            promoted_since: None,
+            signal_after: 100,
+            since_signal: None,
+            fault_after: 3,
+            signal: count_signal,
+            fault: count_fault,
+        };
+        let mut right = Checksummer::<Bitwise>::new();
+        let request = |n: u8| Request::Append { stream: 1, bytes: bytes(&[n]) };
+        let (signals, faults) = (|| SIGNALS.with(|s| s.get()), || FAULTS.with(|f| f.get()));
+        let before = signals();
+        // Shadowing (its start's import): no signal, however long.
+        module.import(&right.export()).unwrap();
+        CLOCK.with(|c| c.set(1_000));
+        assert_eq!(module.serve(request(1)), right.serve(request(1)));
+        assert_eq!((signals(), faults()), (before, 0));
+        // Promoted at 1,000: nothing until 1,100, then one signal.
+        module.import(&right.export()).unwrap();
+        CLOCK.with(|c| c.set(1_099));
+        assert_eq!(module.serve(request(2)), right.serve(request(2)));
+        assert_eq!(signals(), before);
+        CLOCK.with(|c| c.set(1_100));
+        assert_eq!(module.serve(request(3)), right.serve(request(3)));
+        assert_eq!(signals(), before + 1);
+        // The third request after the signal faults first (the fault does not return on a
+        // tile; here it is counted), once; the answers stay right.
+        for n in 4..10 {
+            assert_eq!(module.serve(request(n)), right.serve(request(n)));
+        }
+        assert_eq!((signals(), faults()), (before + 1, 1));
+        assert_eq!(module.export(), right.export());
     }
 
     #[test]

@@ -882,6 +882,51 @@ fn a_restarted_manager_appends_a_manager_started_entry_after_reloading_the_log()
     assert_eq!(error.to_string(), "update log: entry 1: malformed entry");
 }
 
+/// A boot (generation 0) on a store whose log names a promoted module serving: the tile
+/// serves the incumbent (bundles are not persisted), and the log says so with a
+/// `ManagerStarted` entry of generation 0 naming the incumbent and the module not kept, so
+/// that its last word is the module that serves. A later boot finds nothing to say; a boot
+/// after a promotion that was rolled back finds nothing either.
+#[test]
+fn a_boot_after_a_promotion_logs_that_the_promotion_is_not_kept() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    drop(sim);
+    let sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.log().size(), 3, "{}", sim.notes());
+    let entry = UpdateEvent::decode(&store.entries.borrow()[2]).unwrap();
+    assert_eq!(entry.kind, EventKind::ManagerStarted { generation: 0, reloaded: 2, seats: 4 });
+    assert_eq!((entry.module.as_str(), entry.version.as_str()), ("checksum-v1", ""));
+    assert!(entry.note.contains("the promotion of module checksum-fast 1.0.0 is not kept across a reboot"), "{}", entry.note);
+    assert!(entry.note.ends_with("; the incumbent serves"), "{}", entry.note);
+    assert!(sim.notes().contains("@event slot.promotion-not-kept slot=checksum module=\"checksum-fast\""), "{}", sim.notes());
+    drop(sim);
+    // The log's last word is the incumbent now: the next boot appends nothing.
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.log().size(), 3);
+    // A promotion rolled back before the reboot leaves nothing to say either.
+    assert_eq!(sim.install(&bundle(b"fast2")), Response::Installed { module: 1 });
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    sim.pump();
+    let size = sim.m.log().size();
+    drop(sim);
+    let sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.log().size(), size, "{}", sim.notes());
+}
+
 #[test]
 fn n_version_delivers_the_majority_and_replaces_a_dissenter() {
     let mut c = config(policy(), 4);
@@ -4419,11 +4464,16 @@ fn a_manager_restarted_while_a_promoted_module_serves_adopts_its_state() {
     }
 }
 
-/// The same after the rollback window closed (module 1 settled, the old incumbent retired
-/// and parked in seat 0 with the state it had at the switch), and after a second restart:
-/// the second manager finds seat 0 recorded and adopts nothing.
+/// After the rollback window closed (module 1 settled, the old incumbent retired and
+/// parked in seat 0), the root server holds seat 1 recorded as serving *settled*: a
+/// restarted manager keeps module 1 serving in its seat with its own state, as module 0
+/// named by the log's promotion, and stops seat 0 (before "keep", it reverted to the
+/// incumbent with module 1's state adopted: the tile ran the old version again). A second
+/// restart keeps it again. Then the kept module faults: its ELF is not held, so the
+/// incumbent serves again in seat 0, afresh, and the log says so (a `Rollback` entry); a
+/// third restart finds seat 0 recorded and keeps the incumbent.
 #[test]
-fn a_manager_restarted_after_the_window_closed_adopts_the_settled_modules_state() {
+fn a_manager_restarted_after_the_window_closed_keeps_the_settled_module_serving() {
     let mut sim = Sim::new(config(policy(), 4));
     let mut sums = Sums::default();
     promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 30);
@@ -4433,21 +4483,112 @@ fn a_manager_restarted_after_the_window_closed_adopts_the_settled_modules_state(
     for _ in 0..5 {
         sums.send(&mut sim, 1);
     }
-    restart_the_manager(&mut sim, 1);
+    assert_eq!((sim.world.borrow().serving_seat, sim.world.borrow().serving_settled), (1, true), "{}", sim.notes());
+    let promote = UpdateEvent::decode(sim.m.log().entry(1).unwrap()).unwrap();
+    assert_eq!(promote.kind, EventKind::Promote);
+    for generation in 1..=2u64 {
+        let what = format!("restart {generation}");
+        let lines = sim.world.borrow().notes.len();
+        restart_the_manager(&mut sim, generation);
+        sim.pump();
+        for _ in 0..5 {
+            sums.send(&mut sim, 1);
+        }
+        sums.check(&sim, &what);
+        let notes = sim.world.borrow().notes[lines..].join("\n");
+        assert!(notes.contains("@event slot.serving-kept slot=checksum seat=1 "), "{what}\n{notes}");
+        assert!(!notes.contains("state-adoption"), "{what}\n{notes}");
+        assert_eq!(sim.m.seat_of_module(0), Some(1), "{what}: module 0 is seat 1's");
+        assert!(sim.world.borrow().running.contains(&1), "{what}");
+        assert!(!sim.world.borrow().running.contains(&0), "{what}: the retired incumbent's seat runs on");
+        let started = UpdateEvent::decode(sim.m.log().entry(sim.m.log().size() - 1).unwrap()).unwrap();
+        assert!(matches!(started.kind, EventKind::ManagerStarted { generation: g, .. } if g == generation), "{what}");
+        assert_eq!((&started.module, &started.version, started.content_hash), (&promote.module, &promote.version, promote.content_hash));
+        assert!(started.note.ends_with("settled, serves on in seat 1 with its own state"), "{what}: {}", started.note);
+        let module0 = status(&mut sim).modules.iter().find(|m| m.module == 0).map(|m| m.name.to_string());
+        assert_eq!(module0.as_deref(), Some(promote.module.as_str()), "{what}: the status names the kept module");
+    }
+    // The kept module faults between requests: the incumbent serves again, its state fresh.
+    let size = sim.m.log().size();
+    sim.fault(1);
+    sim.pump();
+    assert!(sim.notes().contains("@event slot.kept-module-lost slot=checksum seat=1 "), "{}", sim.notes());
+    assert_eq!(sim.m.seat_of_module(0), Some(0));
+    assert!(sim.world.borrow().running.contains(&0));
+    let lost = UpdateEvent::decode(sim.m.log().entry(size).unwrap()).unwrap();
+    assert_eq!((lost.kind, &lost.module), (EventKind::Rollback, &promote.module), "{}", lost.note);
+    sums.sum = 0;
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after the kept module's loss");
+    assert_eq!((sim.world.borrow().serving_seat, sim.world.borrow().serving_settled), (0, true));
+    // The log's last word is the incumbent: a third restart serves it, in seat 0.
+    let lines = sim.world.borrow().notes.len();
+    restart_the_manager(&mut sim, 3);
     sim.pump();
     for _ in 0..5 {
         sums.send(&mut sim, 1);
     }
-    sums.check(&sim, "after the restart");
-    assert_adopted(&sim, 1, "window closed");
+    sums.check(&sim, "after the third restart");
+    let notes = sim.world.borrow().notes[lines..].join("\n");
+    assert!(!notes.contains("serving-kept") && !notes.contains("state-adoption"), "{notes}");
+    let started = UpdateEvent::decode(sim.m.log().entry(sim.m.log().size() - 1).unwrap()).unwrap();
+    assert!(started.note.ends_with("the incumbent serves"), "{}", started.note);
+    assert_eq!(started.version, "");
+}
+
+/// After a restart that kept the settled module serving (seat 1), a new challenger is
+/// installed (never into seat 0, the incumbent's), promoted by hand with the kept module
+/// warm, and rolled back to it: every answer is the running sum, the kept module serves
+/// again in seat 1, and a second restart keeps it again, named by the log's promotion still
+/// standing (the new challenger's promotion and rollback cancel out).
+#[test]
+fn a_kept_module_is_warm_for_a_new_promotion_and_serves_again_after_its_rollback() {
+    let mut sim = Sim::new(config(policy(), 4));
+    let mut sums = Sums::default();
+    promoted_with_the_warm_module_behind(&mut sim, &mut sums, 1, usize::MAX, 10);
+    sim.paused.clear();
+    sim.advance(policy().rollback_window + 1);
+    for _ in 0..3 {
+        sums.send(&mut sim, 1);
+    }
+    let promote = UpdateEvent::decode(sim.m.log().entry(1).unwrap()).unwrap();
+    restart_the_manager(&mut sim, 1);
+    sim.pump();
+    assert_eq!(sim.m.seat_of_module(0), Some(1));
+    assert_eq!(sim.install(&bundle(b"fast2")), Response::Installed { module: 1 });
+    sim.pump();
+    let seat = sim.m.seat_of_module(1).unwrap();
+    assert!(seat > 1, "installed into seat {seat}");
+    for _ in 0..6 {
+        sums.send(&mut sim, 1);
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+    for _ in 0..6 {
+        sums.send(&mut sim, 1);
+    }
+    assert_eq!(sim.m.slot().warm().and_then(|w| sim.m.seat_of_module(w)), Some(1), "the kept module is warm");
+    assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
+    sim.pump();
+    for _ in 0..6 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "rolled back to the kept module");
+    assert_eq!(sim.m.seat_of_module(0), Some(1));
+    assert_eq!((sim.world.borrow().serving_seat, sim.world.borrow().serving_settled), (1, true));
     let lines = sim.world.borrow().notes.len();
     restart_the_manager(&mut sim, 2);
     sim.pump();
-    for _ in 0..5 {
+    for _ in 0..3 {
         sums.send(&mut sim, 1);
     }
-    assert!(!sim.world.borrow().notes[lines..].iter().any(|n| n.contains("state-adoption")), "{}", sim.notes());
     sums.check(&sim, "after the second restart");
+    let notes = sim.world.borrow().notes[lines..].join("\n");
+    assert!(notes.contains("@event slot.serving-kept slot=checksum seat=1 "), "{notes}");
+    let started = UpdateEvent::decode(sim.m.log().entry(sim.m.log().size() - 1).unwrap()).unwrap();
+    assert_eq!((&started.module, started.content_hash), (&promote.module, promote.content_hash), "{}", started.note);
 }
 
 /// A restart between a rollback by hand's entry and its catch-up (the deferred steps held,

@@ -57,11 +57,13 @@ pub enum EventKind {
         /// The module replaced.
         replaced: ModuleRef,
     },
-    /// The slot manager started again (its domain restarted, `generation` ≥ 1) after it
-    /// reloaded the `reloaded` entries before this one and decoded every one of them. What
-    /// the manager held in memory (challengers, evidence, a promotion or a rollback window,
-    /// the journal) is gone: the slot serves its built-in incumbent (or lineages) again. The
-    /// entry's `module` is the incumbent's.
+    /// The slot manager started again (its domain restarted, `generation` ≥ 1), or started
+    /// at a boot (`generation` 0) whose reloaded log names a promoted module serving (not
+    /// kept across a reboot), after it reloaded the `reloaded` entries before this one and
+    /// decoded every one of them. What the manager held in memory (challengers, evidence, a
+    /// promotion or a rollback window, the journal) is gone: the slot serves its built-in
+    /// incumbent (or lineages) again, or, after a restart, the settled promoted module it
+    /// kept serving. The entry's `module` is the one that serves.
     ManagerStarted {
         /// The manager domain's generation (its restarts since boot).
         generation: u64,

@@ -151,6 +151,17 @@ pub const SPECS: &[Spec] = &[
         expect: Expect::Good,
     },
     Spec {
+        bundle: "checksum-settle-signal",
+        program: "checksum-settle-signal",
+        version: version(1, 2, 1),
+        lineage: "checksum-slice-by-8",
+        derived_from_v1: true,
+        description: "checksum service that signals chaos 3 s after its promotion, then page-faults 400 requests later",
+        greedy: None,
+        spoil: Spoil::Nothing,
+        expect: Expect::Good,
+    },
+    Spec {
         bundle: "checksum-padded",
         program: "checksum-padded",
         version: version(1, 1, 8),

@@ -185,14 +185,18 @@ pub enum Request {
     /// seat a restarted manager takes the slot's state from ([`Request::ServingSeat`]). The
     /// manager records it before it delivers the first answer of a module that did not
     /// serve before (a promotion's switch, a rollback), so that the recorded seat's module
-    /// always holds every request a client was answered. The seat must be running. Slot
-    /// managers only; answered [`Response::SeatServingRecorded`].
+    /// always holds every request a client was answered; and again, `settled`, when its
+    /// module's rollback window closes (a restarted manager keeps a settled module serving
+    /// rather than reverting to the incumbent). The seat must be running. Slot managers
+    /// only; answered [`Response::SeatServingRecorded`].
     SeatServing {
         /// The seat.
         seat: u8,
+        /// Whether its module serves settled (no rollback window open).
+        settled: bool,
     },
-    /// The seat [`Request::SeatServing`] recorded last for the caller's slot (seat 0, the
-    /// incumbent's, until one is recorded): answered [`Response::ServingSeat`]. Slot
+    /// The seat [`Request::SeatServing`] recorded last for the caller's slot, and whether
+    /// settled (seat 0, the incumbent's, not settled, until one is recorded): answered [`Response::ServingSeat`]. Slot
     /// managers only.
     ServingSeat,
 }
@@ -329,6 +333,8 @@ pub enum Response {
     ServingSeat {
         /// The seat.
         seat: u8,
+        /// Whether it was recorded as serving settled.
+        settled: bool,
     },
 }
 
@@ -611,7 +617,7 @@ mod tests {
             Request::SeatBegin { seat: 255, program: SeatProgram::Lineage(2), restart: true },
             Request::SeatStart { seat: 255, program: SeatProgram::Fallback, restart: false },
             Request::SeatContinue { seat: 255 },
-            Request::SeatServing { seat: 255 },
+            Request::SeatServing { seat: 255, settled: true },
             Request::ServingSeat,
         ] {
             let length = encode(&request, &mut words).unwrap();
@@ -621,7 +627,7 @@ mod tests {
             Response::SeatBuilding { done: u32::MAX, total: u32::MAX },
             Response::SeatStarted { generation: u64::MAX, ticks: u64::MAX },
             Response::SeatServingRecorded,
-            Response::ServingSeat { seat: 255 },
+            Response::ServingSeat { seat: 255, settled: true },
         ] {
             let length = encode(&response, &mut words).unwrap();
             assert_eq!(decode::<Response>(MESSAGE, &words[..length]), Ok(response));

@@ -1,6 +1,7 @@
-//! The serving seat kept by the root server, and a restarted manager's adoption of the
-//! state of the module that served last (docs/slots.md, "A restarted manager takes the
-//! state of the module that served last").
+//! The serving seat kept by the root server, a restarted manager's settled module kept
+//! serving, and its adoption of the state of the module that served last otherwise
+//! (docs/slots.md, "A restarted manager takes the state of the module that served last",
+//! "A settled promotion outlives a manager restart").
 //!
 //! The journal and the copies queued for a warm module are the manager's memory: a
 //! restart loses them. What does not die with the manager is the module that served last,
@@ -9,13 +10,15 @@
 //! the first answer of a module that did not serve before; a restarted manager reads it
 //! back (`ServingSeat`) and, if it is not seat 0, has that module export its state into
 //! the incumbent in seat 0 (the module a restarted manager serves) before any client
-//! request reaches it, then stops the module's seat.
+//! request reaches it, then stops the module's seat. Recorded again, *settled*, when the
+//! module's rollback window closes: a restarted manager then keeps that module serving in
+//! its seat, as module 0 (the update log names its bundle), and stops the incumbent's.
 
-use super::Manager;
-use super::seats::{Job, Role};
+use super::seats::{Job, Program, Role};
+use super::{Manager, ModuleInfo};
 use crate::{Clock, LogStore, Seats};
 use tileos_protocol::supervisor::{self, SeatProgram, SeatSchedule};
-use tileos_slots::Ticks;
+use tileos_slots::{ORIGINAL_INCUMBENT, State, Ticks};
 
 /// How long the module that served last may take, from the manager's start, to export its
 /// state into the incumbent and the incumbent to import it; past that (it hangs) the
@@ -33,36 +36,97 @@ pub(super) struct Adoption {
 }
 
 impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
-    /// The seat the root server has recorded as the serving one (`ServingSeat`); 0 (the
-    /// incumbent's) if it cannot say, noted.
-    pub(super) fn recorded_serving_seat(&mut self) -> usize {
+    /// The seat the root server has recorded as the serving one (`ServingSeat`) and whether
+    /// its module served settled; seat 0, not settled (the incumbent's), if it cannot say,
+    /// noted.
+    pub(super) fn recorded_serving_seat(&mut self) -> (usize, bool) {
         match self.host.supervisor(&supervisor::Request::ServingSeat) {
-            Ok(supervisor::Response::ServingSeat { seat }) if usize::from(seat) < self.seats.len() => usize::from(seat),
+            Ok(supervisor::Response::ServingSeat { seat, settled }) if usize::from(seat) < self.seats.len() => (usize::from(seat), settled),
             other => {
                 self.host.note(format_args!(
                     "slot {}: the root server did not say which seat served last ({other:?}): taken to be seat 0",
                     self.config.name
                 ));
-                0
+                (0, false)
             }
         }
     }
 
     /// Records `seat` as the serving one in the root server, before its module's first
-    /// delivered answer. A refusal (not expected: the seat's module is answering) is noted,
-    /// and not asked again until another seat serves.
+    /// delivered answer, with whether the serving module is settled (no rollback window
+    /// open). A refusal (not expected: the seat's module is answering) is noted, and not
+    /// asked again until another seat serves or the module settles.
     #[cold]
     #[inline(never)]
     pub(super) fn record_serving(&mut self, seat: usize) {
-        self.serving_recorded = seat;
+        let settled = self.slot.module(self.slot.serving()).is_some_and(|m| m.state == State::Settled);
+        (self.serving_recorded, self.serving_recorded_settled) = (seat, settled);
         let Ok(number) = u8::try_from(seat) else { return };
-        match self.seat_request(&supervisor::Request::SeatServing { seat: number }) {
-            Ok(_) => self.host.note(format_args!("@event slot.serving-recorded slot={} seat={seat}", self.config.name)),
+        match self.seat_request(&supervisor::Request::SeatServing { seat: number, settled }) {
+            Ok(_) => {
+                self.host.note(format_args!("@event slot.serving-recorded slot={} seat={seat} settled={settled}", self.config.name))
+            }
             Err(error) => self.host.note(format_args!(
                 "slot {}: seat {seat} could not be recorded as the serving one ({error}): a restart would take the state of seat {}'s module",
                 self.config.name, self.serving_recorded
             )),
         }
+    }
+
+    /// Module `module` settled (its window closed, or its warm module faulted): if its
+    /// seat is the one recorded as serving, it is recorded again, settled, so that a
+    /// restarted manager keeps it serving. (A module restored by a rollback is recorded,
+    /// settled, before its first delivered answer, once it holds every answered request.)
+    pub(super) fn record_settled(&mut self, module: tileos_slots::ModuleId) {
+        if module == self.slot.serving()
+            && !self.serving_recorded_settled
+            && self.seat_of(Role::Module(module)) == Some(self.serving_recorded)
+        {
+            self.record_serving(self.serving_recorded);
+        }
+    }
+
+    /// At a restart, when the root server recorded seat `seat` (not the incumbent's) as
+    /// serving settled: its module serves on as module 0, named by the update log's last
+    /// promotion still standing (`promoted`), with its own state, and the incumbent's seat
+    /// (its module retired at the window's close, parked) is stopped. Its ELF is not held
+    /// ([`Program::Kept`]): if it is lost later, the incumbent serves again
+    /// ([`Manager::kept_module_lost`]). Returns false, noted, when it cannot be kept (the
+    /// log names no promoted module, or the seat runs no module): the restart then goes on
+    /// as for a module whose window was open.
+    pub(super) fn keep_settled_module(&mut self, seat: usize, promoted: Option<ModuleInfo>) -> bool {
+        let name = self.config.name.clone();
+        let Some(info) = promoted else {
+            self.host.note(format_args!(
+                "slot {name}: seat {seat} was recorded as serving settled, but the update log names no promoted module that serves: the incumbent serves again"
+            ));
+            return false;
+        };
+        let Ok(number) = u8::try_from(seat) else { return false };
+        match self.host.supervisor(&supervisor::Request::SeatSchedule { seat: number, schedule: SeatSchedule::Serving }) {
+            Ok(supervisor::Response::SeatScheduled) => {}
+            other => {
+                self.host.note(format_args!(
+                    "slot {name}: seat {seat}, recorded as serving settled, runs no module ({other:?}): the incumbent serves again"
+                ));
+                return false;
+            }
+        }
+        match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
+            Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
+            other => self.host.note(format_args!("slot {name}: stopping the incumbent's seat 0 at the restart: {other:?}")),
+        }
+        if let Some(s) = self.seats.first_mut() {
+            (s.role, s.program, s.schedule) = (Role::Empty, None, None);
+        }
+        if let Some(s) = self.seats.get_mut(seat) {
+            (s.role, s.program, s.schedule) = (Role::Module(ORIGINAL_INCUMBENT), Some(Program::Kept), Some(SeatSchedule::Serving));
+        }
+        self.generation += 1;
+        self.host
+            .note(format_args!("@event slot.serving-kept slot={name} seat={seat} module=\"{}\" version=\"{}\"", info.name, info.version));
+        self.modules.insert(ORIGINAL_INCUMBENT, info);
+        true
     }
 
     /// At a restart: the incumbent in seat 0 gets the serving schedule, whatever schedule

@@ -208,11 +208,57 @@ pub struct ManagerStats {
 }
 
 /// Name, version and content hash of a module (for the status and the log).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct ModuleInfo {
     name: String,
     version: String,
     hash: [u8; 32],
+}
+
+impl ModuleInfo {
+    /// The module an update-log entry names.
+    fn of(event: &UpdateEvent) -> ModuleInfo {
+        ModuleInfo { name: event.module.clone(), version: event.version.clone(), hash: event.content_hash }
+    }
+
+    /// Whether it is the description's incumbent (no bundle: no version, no content hash).
+    fn is_incumbent(&self) -> bool {
+        self.version.is_empty() && self.hash == [0; 32]
+    }
+}
+
+/// The promoted modules the update log says serve, read entry by entry at the manager's
+/// start: each `Promote` pushes its module (a withdrawn rollback's too), a `Rollback` of
+/// the module on top pops it (a breaker's, by hand, a withdrawn promotion, a kept module
+/// lost), a `ManagerStarted` leaves only the module it names (none if the incumbent). The
+/// top is the bundle a settled seat kept by a restarted manager runs
+/// ([`Manager::keep_settled_module`]).
+#[derive(Default)]
+struct PromotedModules(Vec<ModuleInfo>);
+
+impl PromotedModules {
+    /// Follows one entry.
+    fn follow(&mut self, event: &UpdateEvent) {
+        let module = ModuleInfo::of(event);
+        match event.kind {
+            EventKind::Promote => self.0.push(module),
+            EventKind::Rollback if self.0.last() == Some(&module) => {
+                self.0.pop();
+            }
+            EventKind::ManagerStarted { .. } => {
+                self.0.clear();
+                if !module.is_incumbent() {
+                    self.0.push(module);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The promoted module the log says serves, if any.
+    fn serving(&self) -> Option<ModuleInfo> {
+        self.0.last().cloned()
+    }
 }
 
 /// The slot manager of one slot.
@@ -338,9 +384,11 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// vouches for still holds.
     generation: u64,
     /// The seat the root server has recorded as the serving one (`SeatServing`): the
-    /// module whose answers were delivered last, whose state a restarted manager adopts
-    /// ([`Manager::record_serving`]).
+    /// module whose answers were delivered last, which a restarted manager keeps serving
+    /// (settled) or whose state it adopts ([`Manager::record_serving`]).
     serving_recorded: usize,
+    /// Whether it was recorded as serving settled (its rollback window closed).
+    serving_recorded_settled: bool,
     /// A restarted manager's adoption of the state of the module that served last, under
     /// way ([`Manager::begin_adoption`]).
     adoption: Option<Adoption>,
@@ -400,9 +448,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let mut log_base_ms = 0;
         // The lineage positions the log says the fallback took over (`LineageReplaced`).
         let mut replaced = [false; 3];
+        let mut promoted = PromotedModules::default();
         for (index, entry) in entries.iter().enumerate() {
             let event = UpdateEvent::decode(entry).map_err(|e| StartError::Log(format!("entry {index}: {e}")))?;
             log_base_ms = event.timestamp_ms.saturating_add(1);
+            promoted.follow(&event);
             if let EventKind::LineageReplaced { lineage, .. } = event.kind
                 && let Some(position) = replaced.get_mut(usize::from(lineage))
             {
@@ -475,18 +525,24 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             verifier: None,
             jobs: 0,
             serving_recorded: 0,
+            serving_recorded_settled: false,
             adoption: None,
         };
-        let mut adopting = None;
+        let (mut adopting, mut kept) = (None, None);
         if manager.config.generation > 0 {
-            // The module that served last keeps its seat until its state is adopted.
-            let serving = if manager.lineages.is_none() { manager.recorded_serving_seat() } else { 0 };
-            manager.serving_recorded = serving;
+            // The module that served last keeps its seat: it serves on if it had settled,
+            // otherwise until its state is adopted.
+            let (serving, settled) = if manager.lineages.is_none() { manager.recorded_serving_seat() } else { (0, false) };
+            (manager.serving_recorded, manager.serving_recorded_settled) = (serving, settled);
             manager.stop_predecessors_seats(serving);
             if manager.lineages.is_none() {
-                manager.incumbent_serves_again();
-                if manager.begin_adoption(serving) {
-                    adopting = Some(serving);
+                if settled && serving != 0 && manager.keep_settled_module(serving, promoted.serving()) {
+                    kept = Some(serving);
+                } else {
+                    manager.incumbent_serves_again();
+                    if manager.begin_adoption(serving) {
+                        adopting = Some(serving);
+                    }
                 }
             }
         }
@@ -512,23 +568,41 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let name = manager.config.name.clone();
         manager.host.note(format_args!("@event slot.manager slot={name} seats={} log={size}", manager.seats.len()));
         let generation = manager.config.generation;
-        if generation > 0 {
-            // A restart: what the manager held in memory is gone, and the log says so.
+        // At a boot (generation 0) the tile serves the incumbent whatever the log says: a
+        // promotion the reloaded log names serving is not kept across a reboot.
+        let not_kept = if generation == 0 && manager.lineages.is_none() { promoted.serving() } else { None };
+        if generation > 0 || not_kept.is_some() {
+            // What the manager held in memory is gone, and the log says so.
             let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
             let info = manager.module_info(ORIGINAL_INCUMBENT);
-            let adopted = match adopting {
-                Some(seat) => format!(" with the state of the module that served last (seat {seat})"),
-                None => String::new(),
+            let serves = match (kept, adopting) {
+                (Some(seat), _) => format!("module {} {}, settled, serves on in seat {seat} with its own state", info.name, info.version),
+                (None, Some(seat)) => format!("the incumbent serves with the state of the module that served last (seat {seat})"),
+                (None, None) => String::from("the incumbent serves"),
             };
-            let note = format!(
-                "the slot manager restarted (generation {generation}): challengers, evidence and any promotion are gone; the incumbent serves{adopted}"
-            );
+            let note = match &not_kept {
+                Some(module) => format!(
+                    "the tile started: the promotion of module {} {} is not kept across a reboot (bundles are not persisted); {serves}",
+                    module.name, module.version
+                ),
+                None => format!(
+                    "the slot manager restarted (generation {generation}): challengers, evidence and any promotion under way are gone; {serves}"
+                ),
+            };
             let event = UpdateEvent {
                 kind: EventKind::ManagerStarted { generation, reloaded: size, seats },
                 ..manager.event(EventKind::Install, &info, &note)
             };
-            manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}"));
-            manager.append_or_keep(event, format_args!("the entry of the manager's restart (generation {generation})"));
+            match &not_kept {
+                Some(module) => manager.host.note(format_args!(
+                    "@event slot.promotion-not-kept slot={name} module=\"{}\" version=\"{}\" reloaded={size}",
+                    module.name, module.version
+                )),
+                None => {
+                    manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}"))
+                }
+            }
+            manager.append_or_keep(event, format_args!("the entry of the manager's start (generation {generation})"));
         }
         Ok(manager)
     }

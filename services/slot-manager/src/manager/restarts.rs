@@ -2,9 +2,9 @@
 //! the supervisor's fault signal, a seat lost (its requests failed or handed over), a
 //! module restarted in its seat, and a challenger's rebuild done in steps.
 
-use super::Manager;
 use super::install::InstallPhase;
 use super::seats::{Job, Program, Role};
+use super::{Manager, ModuleInfo};
 use crate::{Clock, LogStore, Seats};
 use alloc::format;
 use alloc::rc::Rc;
@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tileos_protocol::supervisor::{self, SeatProgram};
 use tileos_slots::{ModuleId, RequestId, State, Ticks};
+use tileos_update_log::EventKind;
 
 /// Root-server calls staging a challenger's ELF per step of its rebuild after a fault
 /// ([`Manager::rebuild_step`]; `SeatLoad` counts as one): one, since a `SeatChunk` call
@@ -222,8 +223,46 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let result = match &program {
             Program::Named(program) => self.start(number, *program, again),
             Program::Staged(elf) => self.load(number, elf).and_then(|()| self.start(number, SeatProgram::Staged, again)),
+            Program::Kept => {
+                self.kept_module_lost(seat);
+                return;
+            }
         };
         self.rebuilt(seat, &program, result, now, 1);
+    }
+
+    /// The module a restarted manager kept serving in `seat` ([`Program::Kept`]) faulted
+    /// or hung: its ELF is not held, so the incumbent serves again in seat 0, started
+    /// afresh (its state lost, as a settled module's is at a fault), the requests that
+    /// waited for the seat moved to it in order; the update log gets a `Rollback` entry
+    /// naming the lost module, so that it never says a module serves that does not.
+    pub(super) fn kept_module_lost(&mut self, seat: usize) {
+        let Some(Role::Module(id)) = self.seats.get(seat).map(|s| s.role) else { return };
+        let lost = self.module_info(id);
+        let jobs = self.clear_seat(seat);
+        if let Some(s) = self.seats.get_mut(seat) {
+            (s.role, s.program) = (Role::Empty, None);
+        }
+        if let Some(s) = self.seats.first_mut() {
+            (s.role, s.program) = (Role::Module(id), Some(Program::Named(SeatProgram::Incumbent)));
+        }
+        self.generation += 1;
+        let incumbent = ModuleInfo { name: self.config.incumbent.clone(), version: String::new(), hash: [0; 32] };
+        self.modules.insert(id, incumbent);
+        let note = format!(
+            "module {} {} (kept serving at the manager's restart) was lost in seat {seat}: its bundle is not held since the restart, so the incumbent serves again, started afresh",
+            lost.name, lost.version
+        );
+        self.host.note(format_args!("@event slot.kept-module-lost slot={} seat={seat} module=\"{}\"", self.config.name, lost.name));
+        let event = self.event(EventKind::Rollback, &lost, &note);
+        self.append_or_keep(event, format_args!("the entry of the kept module's loss"));
+        self.restart(0, false);
+        self.unblock_exports(&jobs);
+        for job in jobs {
+            if let Job::Request { copy_until: None, .. } = job {
+                self.push(0, job);
+            }
+        }
     }
 
     /// The end of seat `seat`'s rebuild (begun at `since`, in `steps` steps): its line, or
@@ -236,6 +275,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 let (kind, bytes) = match program {
                     Program::Named(_) => ("named", 0),
                     Program::Staged(elf) => ("staged", elf.len()),
+                    Program::Kept => ("kept", 0),
                 };
                 self.host.note(format_args!(
                     "@event slot.seat-rebuilt slot={} seat={seat} generation={generation} program={kind} bytes={bytes} steps={steps} micros={took}",

@@ -43,6 +43,10 @@ pub(super) enum Program {
     Named(SeatProgram),
     /// A bundle's ELF, kept to restart it.
     Staged(Rc<Vec<u8>>),
+    /// A settled module a restarted manager kept serving ([`Manager::keep_settled_module`]):
+    /// its ELF is not held, so it is not restarted; if lost, the incumbent serves again
+    /// ([`Manager::kept_module_lost`]).
+    Kept,
 }
 
 /// A piece of work for a seat's module.

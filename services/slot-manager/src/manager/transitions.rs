@@ -176,6 +176,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (State::Rejected | State::Retired, _) => self.park_module(t.module),
             _ => {}
         }
+        if t.to == State::Settled {
+            self.record_settled(t.module);
+        }
     }
 
     /// Module `module` left the slot: its seat is parked ([`Role::Leaving`]). It gets no

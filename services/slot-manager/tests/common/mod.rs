@@ -52,6 +52,8 @@ pub struct World {
     /// The seat the manager recorded last as the serving one (`SeatServing`; 0 at boot),
     /// kept across the manager's restarts as the root server keeps it.
     pub serving_seat: u8,
+    /// Whether it was recorded as serving settled (its window closed).
+    pub serving_settled: bool,
 }
 
 /// Something the manager did that the simulation reacts to.
@@ -176,14 +178,15 @@ impl Seats for Host {
                 w.events.push_back(Event::Stopped(*seat));
                 A::SeatStopped
             }
-            R::SeatServing { seat } => {
+            R::SeatServing { seat, settled } => {
                 if !w.running.contains(seat) {
                     return Ok(A::Refused(supervisor::Refusal::NotRunning(supervisor::State::Stopped)));
                 }
                 w.serving_seat = *seat;
+                w.serving_settled = *settled;
                 A::SeatServingRecorded
             }
-            R::ServingSeat => A::ServingSeat { seat: w.serving_seat },
+            R::ServingSeat => A::ServingSeat { seat: w.serving_seat, settled: w.serving_settled },
             _ => A::Refused(supervisor::Refusal::NotAllowed),
         })
     }

@@ -10,9 +10,10 @@
 //! `intruder.seat-start-restart verdict=refused` when the root server refuses; likewise it
 //! asks to record seat 0 as the serving one and which seat is recorded
 //! (`intruder.seat-serving`, `intruder.serving-seat`).
-//! The serving seat a restarted manager takes the slot's state from (`SeatServing`,
-//! `ServingSeat`): seat 0 at boot; a seat past the slot's or one that runs no module is
-//! refused and leaves the record as it was; a running seat is recorded, and stays recorded
+//! The serving seat a restarted manager keeps serving or takes the slot's state from
+//! (`SeatServing`, `ServingSeat`): seat 0, not settled, at boot; a seat past the slot's or
+//! one that runs no module is refused and leaves the record as it was; a running seat is
+//! recorded with its `settled` flag (recorded again when it settles), and stays recorded
 //! once it stopped.
 //! Seat restarts: a start marked `restart` counts one in the seat's `restarts` (the
 //! supervisor's status) once its module runs, an unmarked one or an abandoned build none, and
@@ -200,7 +201,7 @@ extern "C" fn _start() -> ! {
         log!("seat-tester: \"{name}\" asked to restart seat 0 of probe-slot: {answer:?}");
         log_event!("intruder.seat-restart", domain = name, verdict = verdict);
         // Nor may it record a seat as the serving one, or read which one is.
-        let answer = Client::<Supervisor>::new(supervisor).call(&Request::SeatServing { seat: 0 });
+        let answer = Client::<Supervisor>::new(supervisor).call(&Request::SeatServing { seat: 0, settled: false });
         let verdict = if answer == Ok(Response::Refused(Refusal::NotSlotManager)) { "refused" } else { "ALLOWED" };
         log!("seat-tester: \"{name}\" asked to record seat 0 as serving: {answer:?}");
         log_event!("intruder.seat-serving", domain = name, verdict = verdict);
@@ -327,10 +328,10 @@ extern "C" fn _start() -> ! {
     );
     // The serving seat: seat 0 at boot; a seat past the slot's, or one running nothing,
     // refused (the record unchanged: still seat 0).
-    t.check("serving-seat-at-boot", Request::ServingSeat, Response::ServingSeat { seat: 0 });
-    t.check("serving-no-such-seat", Request::SeatServing { seat: SEATS }, refused(Refusal::NoSuchSeat { seats: SEATS }));
-    t.check("serving-empty", Request::SeatServing { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
-    t.check("serving-seat-after-refusals", Request::ServingSeat, Response::ServingSeat { seat: 0 });
+    t.check("serving-seat-at-boot", Request::ServingSeat, Response::ServingSeat { seat: 0, settled: false });
+    t.check("serving-no-such-seat", Request::SeatServing { seat: SEATS, settled: false }, refused(Refusal::NoSuchSeat { seats: SEATS }));
+    t.check("serving-empty", Request::SeatServing { seat: 1, settled: true }, refused(Refusal::NotRunning(State::Stopped)));
+    t.check("serving-seat-after-refusals", Request::ServingSeat, Response::ServingSeat { seat: 0, settled: false });
 
     // Seat 1 runs the incumbent's program, is stopped, and runs again: a fresh generation.
     t.check(
@@ -343,8 +344,11 @@ extern "C" fn _start() -> ! {
     t.check("schedule-serving", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Serving }, Response::SeatScheduled);
     t.check("schedule-shadow", Request::SeatSchedule { seat: 1, schedule: SeatSchedule::Shadow }, Response::SeatScheduled);
     // A running seat is recorded as the serving one, and read back.
-    t.check("serving-running", Request::SeatServing { seat: 1 }, Response::SeatServingRecorded);
-    t.check("serving-seat-recorded", Request::ServingSeat, Response::ServingSeat { seat: 1 });
+    t.check("serving-running", Request::SeatServing { seat: 1, settled: false }, Response::SeatServingRecorded);
+    t.check("serving-seat-recorded", Request::ServingSeat, Response::ServingSeat { seat: 1, settled: false });
+    // Its rollback window closed: recorded again, settled.
+    t.check("serving-settled", Request::SeatServing { seat: 1, settled: true }, Response::SeatServingRecorded);
+    t.check("serving-seat-settled", Request::ServingSeat, Response::ServingSeat { seat: 1, settled: true });
     t.check(
         "start-seat1-again",
         Request::SeatStart { seat: 1, program: SeatProgram::Incumbent, restart: false },
@@ -354,10 +358,10 @@ extern "C" fn _start() -> ! {
     t.check("stop-again", Request::SeatStop { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
     // The record outlives the seat's stop (a restarted manager checks that the seat runs);
     // the stopped seat cannot be recorded again; seat 0 can.
-    t.check("serving-seat-after-stop", Request::ServingSeat, Response::ServingSeat { seat: 1 });
-    t.check("serving-stopped", Request::SeatServing { seat: 1 }, refused(Refusal::NotRunning(State::Stopped)));
-    t.check("serving-incumbent", Request::SeatServing { seat: 0 }, Response::SeatServingRecorded);
-    t.check("serving-seat-incumbent", Request::ServingSeat, Response::ServingSeat { seat: 0 });
+    t.check("serving-seat-after-stop", Request::ServingSeat, Response::ServingSeat { seat: 1, settled: true });
+    t.check("serving-stopped", Request::SeatServing { seat: 1, settled: true }, refused(Refusal::NotRunning(State::Stopped)));
+    t.check("serving-incumbent", Request::SeatServing { seat: 0, settled: true }, Response::SeatServingRecorded);
+    t.check("serving-seat-incumbent", Request::ServingSeat, Response::ServingSeat { seat: 0, settled: true });
     t.restarts("seat1-started-no-restart", "probe-slot.seat1", 0);
     // Started again after its stop, marked as a restart: counted.
     t.check(

@@ -1,0 +1,178 @@
+//! A settled promotion outliving a slot manager restart, on a booted tile (scenario
+//! `tests/scenarios/slot-manager-restart-settled.toml`: the demo slot with its update log on
+//! the store, a rollback window of 1 s, the checking client load, the plain incumbent
+//! checksum-v1 and the fault-injection domain `chaos-checksum.manager`).
+//!
+//! The host installs checksum-settle-signal (module 1: checksum-fast's answers) and promotes
+//! it by force as soon as it shadows. Its window closes 1 s after the switch (the module
+//! settles; the manager records seat 1 in the root server again, settled); 3 s after its
+//! promotion the module signals "chaos" and the chaos domain has the manager killed and
+//! restarted at once. The restarted manager reads the record (`ServingSeat`: seat 1,
+//! settled), finds the module the update log's last promotion names, and keeps it serving in
+//! seat 1 as module 0, with its own state, stopping the retired incumbent's seat 0 (before
+//! session 31 it reverted to the incumbent, with module 1's state adopted: the tile ran the
+//! old version again after a manager crash). 400 requests later the kept module page-faults:
+//! its ELF is not held since the restart, so the incumbent serves again in seat 0, afresh,
+//! and the log says so.
+//!
+//! Checked, so that each check fails if the behaviour broke:
+//! - the order: the switch, module 1's transition to `settled`, its seat recorded settled
+//!   (`slot.serving-recorded … seat=1 settled=true`), the signal, the supervisor's
+//!   `Restarted`, the restarted manager serving; no rollback before the kill;
+//! - after the restart: `slot.serving-kept slot=checksum seat=1 module="checksum"
+//!   version="1.2.1"` (the bundle's manifest), seat 0 stopped, no adoption
+//!   (`slot.state-adoption`) and no start of seat 0 before the fault; `tilectl status`:
+//!   module 0 serving, in seat 1;
+//! - the fault: the module's line, then `slot.kept-module-lost … seat=1`, then seat 0
+//!   started; `tilectl status`: module 0 serving, in seat 0; a later install works;
+//! - `tilectl log --verify`: install, promote, manager-started ("settled, serves on in seat
+//!   1 with its own state"), rollback (the kept module lost), install;
+//! - the client: its rounds go on to the end, every answer right (`wrong=0`: the kept module
+//!   serves with its own state; after the fault every stream is reset), at most two failed
+//!   calls (the one the killed manager held, the one the fault hit);
+//! - the manager's stack high-water mark within half its stack.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tileos_qemu::host::{self, install_bundle, installed_module, position};
+use tileos_tilectl::Command as Tilectl;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const SLOT: &str = "checksum";
+const SCENARIO: &str = "slot-manager-restart-settled";
+const BUNDLE: &str = "checksum-settle-signal";
+/// The bundle's manifest name and version, as the log and the manager name it (the
+/// incumbent is also named "checksum", with no version).
+const MODULE: &str = "checksum 1.2.1";
+/// The promoted module's line as it signals.
+const SIGNAL: &str = "checksum.seat1: settled 3000 ms after its promotion: signalling \"chaos\"";
+/// The chaos domain's line once the supervisor restarted the manager.
+const RESTARTED: &str = "chaos-checksum.manager: supervisor answered Restarted";
+/// The restarted manager's line (install, promote, and its own `ManagerStarted`).
+const SERVING_AGAIN: &str = "slot-manager: slot checksum: serving, log of 3 entries (generation 1)";
+/// The manager's line at the promotion's switch.
+const SWITCH: &str = "@event slot.switch slot=checksum module=1 ";
+/// Module 1's window closed.
+const SETTLED: &str = "@event slot.transition slot=checksum module=1 from=promoted to=settled";
+/// Seat 1 recorded in the root server as serving settled.
+const RECORDED: &str = "@event slot.serving-recorded slot=checksum seat=1 settled=true";
+/// The restarted manager keeps seat 1 serving.
+const KEPT: &str = "@event slot.serving-kept slot=checksum seat=1 module=\"checksum\" version=\"1.2.1\"";
+/// The module's line at its deliberate fault.
+const FAULTING: &str = "checksum.seat1: faulting at request 400 after its signal (deliberately)";
+/// The manager's line at the kept module's loss.
+const LOST: &str = "@event slot.kept-module-lost slot=checksum seat=1 ";
+/// The root server's lines at seat 0's stop and start.
+const SEAT0_STOPPED: &str = "@event seat.stopped slot=checksum seat=0 ";
+/// See [`SEAT0_STOPPED`].
+const SEAT0_STARTED: &str = "@event seat.started slot=checksum seat=0 ";
+const ROUND: &str = "@event checksum.round ";
+
+/// What the host saw.
+struct Seen {
+    /// tilectl's answer to the promotion.
+    promote: String,
+    /// `tilectl status` while the kept module serves.
+    status_kept: String,
+    /// `tilectl status` after the kept module's loss.
+    status_lost: String,
+    /// The later install's answer.
+    install: String,
+    /// `tilectl log --verify`.
+    log: String,
+    /// The serial log's length after everything (client rounds after it must appear).
+    end: usize,
+}
+
+fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
+    let module = installed_module(&install_bundle(port, SLOT, BUNDLE)?)?;
+    let promote = host::promote_by_force_once_shadowing(port, serial, SLOT, module).1?;
+    let restarted = host::wait_for_text(serial, 0, RESTARTED, 90)?;
+    let kept = host::wait_for_text(serial, restarted, KEPT, 30)?;
+    host::wait_client_rounds(serial, kept, 1, 60)?;
+    let status_kept = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
+    let lost = host::wait_for_text(serial, kept, LOST, 120)?;
+    host::wait_client_rounds(serial, lost, 2, 60)?;
+    let status_lost = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
+    let install = install_bundle(port, SLOT, "checksum-fast")?;
+    let log = host::verify_slot_log(port, serial, SLOT)?;
+    let end = host::serial_text(serial).len();
+    host::wait_client_rounds(serial, end, 1, 60)?;
+    Ok(Seen { promote, status_kept, status_lost, install, log, end })
+}
+
+/// The `key=` field of a client round line, as a number.
+fn round_field(round: &str, key: &str) -> u64 {
+    host::event_field(round, key).and_then(|value| value.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// The status line of module 0.
+fn module0(status: &str) -> &str {
+    status.lines().find(|l| l.starts_with("  module 0 ")).unwrap_or_default()
+}
+
+#[test]
+fn a_settled_promotion_outlives_a_manager_restart_and_its_loss_restores_the_incumbent() {
+    let (outcome, seen) = host::boot_slot_on_fresh_disk(SCENARIO, TIMEOUT, drive);
+    let serial = &outcome.serial;
+    let tail = || outcome.tail(80);
+    assert!(seen.promote.contains("promoted"), "the promotion: {}", seen.promote);
+
+    // The kill came after module 1 settled and its seat was recorded settled.
+    let order = [SWITCH, SETTLED, RECORDED, SIGNAL, RESTARTED, SERVING_AGAIN];
+    let at: Vec<usize> = order.iter().map(|needle| position(serial, needle)).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order {:?} at {at:?}:\n{}", order, tail());
+    let restarted = at[4];
+    let before_kill = serial.get(..restarted).unwrap_or("");
+    for rollback in ["@event slot.rollback", "to=rolled-back"] {
+        assert!(!before_kill.contains(rollback), "a rollback before the kill ({rollback:?}):\n{}", tail());
+    }
+
+    // Kept: no adoption, the incumbent's seat stopped, module 0 in seat 1.
+    let after = serial.get(restarted..).unwrap_or("");
+    let (kept, faulting, lost) = (position(after, KEPT), position(after, FAULTING), position(after, LOST));
+    assert!(kept < faulting && faulting < lost, "kept at {kept}, the fault at {faulting}, lost at {lost}:\n{}", tail());
+    assert!(!serial.contains("@event slot.state-adoption"), "an adoption:\n{}", tail());
+    // Up to the module's fault (the root server's lines are printed at once, the manager's
+    // queued: seat 0's start after the loss can come before the manager's `kept-module-lost`).
+    let kept_span = after.get(..faulting).unwrap_or("");
+    assert!(kept_span.contains(SEAT0_STOPPED), "seat 0 not stopped at the restart:\n{}", tail());
+    assert!(!kept_span.contains(SEAT0_STARTED), "seat 0 started while the kept module served:\n{}", tail());
+    let line = module0(&seen.status_kept);
+    assert!(seen.status_kept.contains("module 0 serving"), "{}", seen.status_kept);
+    assert!(line.contains("seat 1 "), "module 0 is not the kept module in seat 1: {line:?}\n{}", seen.status_kept);
+
+    // Lost: the incumbent serves again, in seat 0.
+    let after_loss = after.get(faulting..).unwrap_or("");
+    assert!(after_loss.contains(SEAT0_STARTED), "seat 0 not started after the loss:\n{}", tail());
+    let line = module0(&seen.status_lost);
+    assert!(seen.status_lost.contains("module 0 serving"), "{}", seen.status_lost);
+    assert!(line.contains("seat 0 "), "module 0 after the loss: {line:?}\n{}", seen.status_lost);
+    let later = installed_module(&seen.install).unwrap_or_else(|e| panic!("the later install: {e}: {}", seen.install));
+    host::assert_verified_log(
+        &seen.log,
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote ", MODULE],
+            &[" manager-started ", MODULE, "settled, serves on in seat 1 with its own state"],
+            &[" rollback ", MODULE, "kept serving at the manager's restart"],
+            &[" install ", &format!("installed as module {later}")],
+        ],
+    );
+
+    // The client: right throughout; at most the kill's and the fault's calls failed.
+    let rounds = host::whole_lines_with(serial, ROUND);
+    assert!(!host::whole_lines_with(serial.get(seen.end..).unwrap_or(""), ROUND).is_empty(), "the client's rounds stopped");
+    for round in &rounds {
+        assert_eq!(host::event_field(round, "wrong"), Some("0"), "a wrong answer: {round}");
+    }
+    assert!(!serial.contains("@event checksum.wrong "), "a wrong answer:\n{}", tail());
+    let last = rounds.last().copied().unwrap_or_default();
+    let (requests, errors) = (round_field(last, "n"), round_field(last, "errors"));
+    assert!(errors <= 2, "{errors} failed client calls (at most the kill's and the fault's): {last}");
+    let (used, size) = host::assert_manager_stack_within_half(serial, SLOT);
+    eprintln!("slot_manager_restart_settled: {} client rounds, {requests} requests, {errors} failed, 0 wrong", rounds.len());
+    eprintln!("slot_manager_restart_settled: the manager's stack high-water mark serving: {used} of {size} bytes");
+    eprintln!("slot_manager_restart_settled: the verified log:\n{}", seen.log);
+}
