@@ -882,6 +882,18 @@ fn a_restarted_manager_appends_a_manager_started_entry_after_reloading_the_log()
     assert_eq!(error.to_string(), "update log: entry 1: malformed entry");
 }
 
+/// Installs the bundle of `payload` as module 1, sends it six requests to compare, and
+/// promotes it by hand.
+fn install_and_promote_by_hand(sim: &mut Sim, payload: &[u8]) {
+    assert_eq!(sim.install(&bundle(payload)), Response::Installed { module: 1 });
+    for x in 1..=6 {
+        sim.request(1, x);
+        sim.pump();
+    }
+    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
+    sim.pump();
+}
+
 /// A boot (generation 0) on a store whose log names a promoted module serving: the tile
 /// serves the incumbent (bundles are not persisted), and the log says so with a
 /// `ManagerStarted` entry of generation 0 naming the incumbent and the module not kept, so
@@ -891,13 +903,7 @@ fn a_restarted_manager_appends_a_manager_started_entry_after_reloading_the_log()
 fn a_boot_after_a_promotion_logs_that_the_promotion_is_not_kept() {
     let store = TestStore::default();
     let mut sim = Sim::with_store(config(policy(), 4), store.clone());
-    assert_eq!(sim.install(&bundle(b"fast")), Response::Installed { module: 1 });
-    for x in 1..=6 {
-        sim.request(1, x);
-        sim.pump();
-    }
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
-    sim.pump();
+    install_and_promote_by_hand(&mut sim, b"fast");
     drop(sim);
     let sim = Sim::with_store(config(policy(), 4), store.clone());
     assert_eq!(sim.m.log().size(), 3, "{}", sim.notes());
@@ -912,13 +918,7 @@ fn a_boot_after_a_promotion_logs_that_the_promotion_is_not_kept() {
     let mut sim = Sim::with_store(config(policy(), 4), store.clone());
     assert_eq!(sim.m.log().size(), 3);
     // A promotion rolled back before the reboot leaves nothing to say either.
-    assert_eq!(sim.install(&bundle(b"fast2")), Response::Installed { module: 1 });
-    for x in 1..=6 {
-        sim.request(1, x);
-        sim.pump();
-    }
-    assert_eq!(sim.control(Access::Full, &Request::Promote { module: 1, force: false }), Response::Promoted { module: 1 });
-    sim.pump();
+    install_and_promote_by_hand(&mut sim, b"fast2");
     assert_eq!(sim.control(Access::Full, &Request::Rollback), Response::RolledBack { module: 0 });
     sim.pump();
     let size = sim.m.log().size();

@@ -17,6 +17,8 @@
 use super::seats::{Job, Program, Role};
 use super::{Manager, ModuleInfo};
 use crate::{Clock, LogStore, Seats};
+use alloc::format;
+use alloc::string::String;
 use tileos_protocol::supervisor::{self, SeatProgram, SeatSchedule};
 use tileos_slots::{ORIGINAL_INCUMBENT, State, Ticks};
 
@@ -102,15 +104,11 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             ));
             return false;
         };
-        let Ok(number) = u8::try_from(seat) else { return false };
-        match self.host.supervisor(&supervisor::Request::SeatSchedule { seat: number, schedule: SeatSchedule::Serving }) {
-            Ok(supervisor::Response::SeatScheduled) => {}
-            other => {
-                self.host.note(format_args!(
-                    "slot {name}: seat {seat}, recorded as serving settled, runs no module ({other:?}): the incumbent serves again"
-                ));
-                return false;
-            }
+        if let Err(refusal) = self.serves_at_the_serving_schedule(seat) {
+            self.host.note(format_args!(
+                "slot {name}: seat {seat}, recorded as serving settled, runs no module ({refusal}): the incumbent serves again"
+            ));
+            return false;
         }
         match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
             Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
@@ -127,6 +125,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             .note(format_args!("@event slot.serving-kept slot={name} seat={seat} module=\"{}\" version=\"{}\"", info.name, info.version));
         self.modules.insert(ORIGINAL_INCUMBENT, info);
         true
+    }
+
+    /// At a restart: gives the module of `seat`, which served last, the serving schedule
+    /// (`SeatSchedule`); the root server's refusal (its module runs no more) as text.
+    fn serves_at_the_serving_schedule(&mut self, seat: usize) -> Result<(), String> {
+        let number = u8::try_from(seat).map_err(|_| format!("no seat {seat}"))?;
+        match self.host.supervisor(&supervisor::Request::SeatSchedule { seat: number, schedule: SeatSchedule::Serving }) {
+            Ok(supervisor::Response::SeatScheduled) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
     }
 
     /// At a restart: the incumbent in seat 0 gets the serving schedule, whatever schedule
@@ -159,17 +167,13 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if serving == 0 {
             return false;
         }
-        let Ok(number) = u8::try_from(serving) else { return false };
         // It exports at the serving schedule (the clients wait for its state); a refusal
         // says it runs nothing.
-        match self.host.supervisor(&supervisor::Request::SeatSchedule { seat: number, schedule: SeatSchedule::Serving }) {
-            Ok(supervisor::Response::SeatScheduled) => {}
-            other => {
-                self.host.note(format_args!(
-                    "@event slot.state-adoption-failed slot={name} seat={serving} why=\"its module, which served last, runs no more ({other:?}): the incumbent serves with the state it has\""
-                ));
-                return false;
-            }
+        if let Err(refusal) = self.serves_at_the_serving_schedule(serving) {
+            self.host.note(format_args!(
+                "@event slot.state-adoption-failed slot={name} seat={serving} why=\"its module, which served last, runs no more ({refusal}): the incumbent serves with the state it has\""
+            ));
+            return false;
         }
         let transfer = self.next_transfer();
         let since = self.clock.now();
