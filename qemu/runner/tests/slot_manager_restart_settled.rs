@@ -4,29 +4,34 @@
 //! checksum-v1 and the fault-injection domain `chaos-checksum.manager`).
 //!
 //! The host installs checksum-settle-signal (module 1: checksum-fast's answers) and promotes
-//! it by force as soon as it shadows. Its window closes 1 s after the switch (the module
-//! settles; the manager records seat 1 in the root server again, settled); 3 s after its
-//! promotion the module signals "chaos" and the chaos domain has the manager killed and
-//! restarted at once. The restarted manager reads the record (`ServingSeat`: seat 1,
-//! settled), finds the module the update log's last promotion names, and keeps it serving in
-//! seat 1 as module 0, with its own state, stopping the retired incumbent's seat 0 (before
-//! session 31 it reverted to the incumbent, with module 1's state adopted: the tile ran the
-//! old version again after a manager crash). 400 requests later the kept module page-faults:
-//! its ELF is not held since the restart, so the incumbent serves again in seat 0, afresh,
-//! and the log says so.
+//! it by force as soon as it shadows. Its window closes 1 s after the switch: the module
+//! settles, the manager records seat 1 in the root server again, settled, and saves the
+//! module's program (its ELF) on the store in deferred steps. 3 s after its promotion the
+//! module signals "chaos" and the chaos domain has the manager killed and restarted at
+//! once. The restarted manager reads the record (`ServingSeat`: seat 1, settled), finds the
+//! module the update log's last promotion names and its program on the store (its content
+//! hash the log's), and keeps it serving in seat 1 as module 0, with its own state,
+//! stopping the retired incumbent's seat 0 (before session 31 it reverted to the incumbent,
+//! with module 1's state adopted: the tile ran the old version again after a manager
+//! crash). 400 requests later the kept module page-faults: the manager rebuilds it in seat
+//! 1 from the saved program (its state fresh, as at any settled module's fault), and the
+//! same version serves on. (Without a saved program the incumbent would serve again,
+//! logged as a rollback: host-tested, `manager.rs`.)
 //!
 //! Checked, so that each check fails if the behaviour broke:
 //! - the order: the switch, module 1's transition to `settled`, its seat recorded settled
-//!   (`slot.serving-recorded … seat=1 settled=true`), the signal, the supervisor's
-//!   `Restarted`, the restarted manager serving; no rollback before the kill;
+//!   (`slot.serving-recorded … seat=1 settled=true`), its program saved
+//!   (`slot.program-saved`), the signal, the supervisor's `Restarted`, the restarted
+//!   manager serving; no rollback before the kill;
 //! - after the restart: `slot.serving-kept slot=checksum seat=1 module="checksum"
 //!   version="1.2.1"` (the bundle's manifest), seat 0 stopped, no adoption
-//!   (`slot.state-adoption`) and no start of seat 0 before the fault; `tilectl status`:
-//!   module 0 serving, in seat 1;
-//! - the fault: the module's line, then `slot.kept-module-lost … seat=1`, then seat 0
-//!   started; `tilectl status`: module 0 serving, in seat 0; a later install works;
+//!   (`slot.state-adoption`), no line saying the program is not held, and no start of seat
+//!   0 at all; `tilectl status`: module 0 serving, in seat 1;
+//! - the fault: the module's line, then seat 1 rebuilt from the staged program
+//!   (`slot.seat-rebuilt … seat=1 … program=staged`), no `slot.kept-module-lost`;
+//!   `tilectl status` after it: module 0 serving, in seat 1; a later install works;
 //! - `tilectl log --verify`: install, promote, manager-started ("settled, serves on in seat
-//!   1 with its own state"), rollback (the kept module lost), install;
+//!   1 with its own state"), install: no rollback entry (the same module serves);
 //! - the client: its rounds go on to the end, every answer right (`wrong=0`: the kept module
 //!   serves with its own state; after the fault every stream is reset), at most two failed
 //!   calls (the one the killed manager held, the one the fault hit);
@@ -57,16 +62,20 @@ const SWITCH: &str = "@event slot.switch slot=checksum module=1 ";
 const SETTLED: &str = "@event slot.transition slot=checksum module=1 from=promoted to=settled";
 /// Seat 1 recorded in the root server as serving settled.
 const RECORDED: &str = "@event slot.serving-recorded slot=checksum seat=1 settled=true";
+/// Its program saved on the store.
+const SAVED: &str = "@event slot.program-saved slot=checksum module=1 bytes=";
 /// The restarted manager keeps seat 1 serving.
 const KEPT: &str = "@event slot.serving-kept slot=checksum seat=1 module=\"checksum\" version=\"1.2.1\"";
 /// The module's line at its deliberate fault.
 const FAULTING: &str = "checksum.seat1: faulting at request 400 after its signal (deliberately)";
-/// The manager's line at the kept module's loss.
-const LOST: &str = "@event slot.kept-module-lost slot=checksum seat=1 ";
+/// The manager's line once the kept module is rebuilt from its saved program.
+const REBUILT: &str = "@event slot.seat-rebuilt slot=checksum seat=1 ";
 /// The root server's lines at seat 0's stop and start.
 const SEAT0_STOPPED: &str = "@event seat.stopped slot=checksum seat=0 ";
 /// See [`SEAT0_STOPPED`].
 const SEAT0_STARTED: &str = "@event seat.started slot=checksum seat=0 ";
+/// The restarted manager's line when it keeps a module without its program.
+const NOT_HELD: &str = "the kept module's program is not held";
 const ROUND: &str = "@event checksum.round ";
 
 /// What the host saw.
@@ -75,8 +84,8 @@ struct Seen {
     promote: String,
     /// `tilectl status` while the kept module serves.
     status_kept: String,
-    /// `tilectl status` after the kept module's loss.
-    status_lost: String,
+    /// `tilectl status` after the kept module's rebuild.
+    status_rebuilt: String,
     /// The later install's answer.
     install: String,
     /// `tilectl log --verify`.
@@ -92,14 +101,14 @@ fn drive(port: u16, serial: &Path) -> Result<Seen, String> {
     let kept = host::wait_for_text(serial, restarted, KEPT, 30)?;
     host::wait_client_rounds(serial, kept, 1, 60)?;
     let status_kept = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
-    let lost = host::wait_for_text(serial, kept, LOST, 120)?;
-    host::wait_client_rounds(serial, lost, 2, 60)?;
-    let status_lost = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
+    let rebuilt = host::wait_for_text(serial, kept, REBUILT, 120)?;
+    host::wait_client_rounds(serial, rebuilt, 2, 60)?;
+    let status_rebuilt = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
     let install = install_bundle(port, SLOT, "checksum-fast")?;
     let log = host::verify_slot_log(port, serial, SLOT)?;
     let end = host::serial_text(serial).len();
     host::wait_client_rounds(serial, end, 1, 60)?;
-    Ok(Seen { promote, status_kept, status_lost, install, log, end })
+    Ok(Seen { promote, status_kept, status_rebuilt, install, log, end })
 }
 
 /// The `key=` field of a client round line, as a number.
@@ -113,42 +122,41 @@ fn module0(status: &str) -> &str {
 }
 
 #[test]
-fn a_settled_promotion_outlives_a_manager_restart_and_its_loss_restores_the_incumbent() {
+fn a_settled_promotion_outlives_a_manager_restart_and_is_rebuilt_from_its_saved_program() {
     let (outcome, seen) = host::boot_slot_on_fresh_disk(SCENARIO, TIMEOUT, drive);
     let serial = &outcome.serial;
     let tail = || outcome.tail(80);
     assert!(seen.promote.contains("promoted"), "the promotion: {}", seen.promote);
 
     // The kill came after module 1 settled and its seat was recorded settled.
-    let order = [SWITCH, SETTLED, RECORDED, SIGNAL, RESTARTED, SERVING_AGAIN];
+    let order = [SWITCH, SETTLED, RECORDED, SAVED, SIGNAL, RESTARTED, SERVING_AGAIN];
     let at: Vec<usize> = order.iter().map(|needle| position(serial, needle)).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order {:?} at {at:?}:\n{}", order, tail());
-    let restarted = at[4];
+    let restarted = at[5];
     let before_kill = serial.get(..restarted).unwrap_or("");
     for rollback in ["@event slot.rollback", "to=rolled-back"] {
         assert!(!before_kill.contains(rollback), "a rollback before the kill ({rollback:?}):\n{}", tail());
     }
 
-    // Kept: no adoption, the incumbent's seat stopped, module 0 in seat 1.
+    // Kept with its program: no adoption, the incumbent's seat stopped and never started
+    // again, module 0 in seat 1.
     let after = serial.get(restarted..).unwrap_or("");
-    let (kept, faulting, lost) = (position(after, KEPT), position(after, FAULTING), position(after, LOST));
-    assert!(kept < faulting && faulting < lost, "kept at {kept}, the fault at {faulting}, lost at {lost}:\n{}", tail());
+    let (kept, faulting, rebuilt) = (position(after, KEPT), position(after, FAULTING), position(after, REBUILT));
+    assert!(kept < faulting && faulting < rebuilt, "kept at {kept}, the fault at {faulting}, rebuilt at {rebuilt}:\n{}", tail());
     assert!(!serial.contains("@event slot.state-adoption"), "an adoption:\n{}", tail());
-    // Up to the module's fault (the root server's lines are printed at once, the manager's
-    // queued: seat 0's start after the loss can come before the manager's `kept-module-lost`).
-    let kept_span = after.get(..faulting).unwrap_or("");
-    assert!(kept_span.contains(SEAT0_STOPPED), "seat 0 not stopped at the restart:\n{}", tail());
-    assert!(!kept_span.contains(SEAT0_STARTED), "seat 0 started while the kept module served:\n{}", tail());
-    let line = module0(&seen.status_kept);
-    assert!(seen.status_kept.contains("module 0 serving"), "{}", seen.status_kept);
-    assert!(line.contains("seat 1 "), "module 0 is not the kept module in seat 1: {line:?}\n{}", seen.status_kept);
-
-    // Lost: the incumbent serves again, in seat 0.
-    let after_loss = after.get(faulting..).unwrap_or("");
-    assert!(after_loss.contains(SEAT0_STARTED), "seat 0 not started after the loss:\n{}", tail());
-    let line = module0(&seen.status_lost);
-    assert!(seen.status_lost.contains("module 0 serving"), "{}", seen.status_lost);
-    assert!(line.contains("seat 0 "), "module 0 after the loss: {line:?}\n{}", seen.status_lost);
+    assert!(after.contains(SEAT0_STOPPED), "seat 0 not stopped at the restart:\n{}", tail());
+    for absent in [SEAT0_STARTED, NOT_HELD, "@event slot.kept-module-lost"] {
+        assert!(!after.contains(absent), "{absent:?} after the restart:\n{}", tail());
+    }
+    let rebuilt_line = host::whole_lines_with(after, REBUILT);
+    assert!(rebuilt_line.first().is_some_and(|l| l.contains(" program=staged ")), "seat 1 not rebuilt from its program: {rebuilt_line:?}");
+    for status in [&seen.status_kept, &seen.status_rebuilt] {
+        let line = module0(status);
+        assert!(
+            status.contains("module 0 serving") && line.contains("seat 1 "),
+            "module 0 is not the kept module in seat 1: {line:?}\n{status}"
+        );
+    }
     let later = installed_module(&seen.install).unwrap_or_else(|e| panic!("the later install: {e}: {}", seen.install));
     host::assert_verified_log(
         &seen.log,
@@ -156,7 +164,6 @@ fn a_settled_promotion_outlives_a_manager_restart_and_its_loss_restores_the_incu
             &[" install ", "installed as module 1"],
             &[" promote ", MODULE],
             &[" manager-started ", MODULE, "settled, serves on in seat 1 with its own state"],
-            &[" rollback ", MODULE, "kept serving at the manager's restart"],
             &[" install ", &format!("installed as module {later}")],
         ],
     );

@@ -36,8 +36,8 @@ mod manager;
 
 pub use manager::{
     ADOPTION_DEADLINE, Config, DEFERRED_BOUND, HASH_UNITS_PER_STEP, INSTALL_CHUNKS_PER_STEP, INSTALL_HASH_STEP, LOG_RETRY_INTERVAL,
-    MAX_UNLOGGED, Manager, ManagerStats, NVersionConfig, PersistedLog, READY_DEADLINE, REBUILD_CHUNKS_PER_STEP, RELEASE_PER_STEP,
-    StartError, VERIFIER_DEADLINE,
+    MAX_UNLOGGED, Manager, ManagerStats, NVersionConfig, PROGRAM_SAVE_STEP, PersistedLog, READY_DEADLINE, REBUILD_CHUNKS_PER_STEP,
+    RELEASE_PER_STEP, StartError, VERIFIER_DEADLINE,
 };
 
 use alloc::string::String;
@@ -312,19 +312,36 @@ impl TicksToMicros {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStoreError(pub String);
 
-/// Where the update log's entries persist (the store, or RAM: [`MemoryLog`]).
+/// Where the update log's entries persist (the store, or RAM: [`MemoryLog`]), and the
+/// program (ELF) of the slot's settled serving module, so that a restarted manager that
+/// keeps that module serving can rebuild it after a fault.
 pub trait LogStore {
     /// Every entry persisted so far, in order.
     fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError>;
     /// Persists entry `index` (the next one) durably before returning.
     fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError>;
+    /// Begins saving a settled module's program of `length` bytes, sent in parts
+    /// ([`LogStore::save_part`]) and then committed ([`LogStore::save_commit`]); the program
+    /// saved before stays until the commit replaces it. A new begin forgets an unfinished save.
+    fn save_begin(&mut self, length: usize) -> Result<(), LogStoreError>;
+    /// The next bytes of the program being saved, in order.
+    fn save_part(&mut self, bytes: &[u8]) -> Result<(), LogStoreError>;
+    /// Stores the program being saved durably (all its bytes must have been sent).
+    fn save_commit(&mut self) -> Result<(), LogStoreError>;
+    /// The program committed last, if any.
+    fn saved_program(&mut self) -> Result<Option<Vec<u8>>, LogStoreError>;
 }
 
-/// An update log kept in RAM only (no store endpoint): lost at reboot.
+/// An update log kept in RAM only (no store endpoint): lost at reboot (and, in the
+/// manager's own memory, at its restart: so is the saved program).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLog {
     /// The entries.
     pub entries: Vec<Vec<u8>>,
+    /// The program committed last.
+    pub program: Option<Vec<u8>>,
+    /// The program being saved: its length and the bytes so far.
+    pub saving: Option<(usize, Vec<u8>)>,
 }
 
 impl LogStore for MemoryLog {
@@ -338,6 +355,37 @@ impl LogStore for MemoryLog {
         }
         self.entries.push(entry.to_vec());
         Ok(())
+    }
+
+    fn save_begin(&mut self, length: usize) -> Result<(), LogStoreError> {
+        self.saving = Some((length, Vec::with_capacity(length)));
+        Ok(())
+    }
+
+    fn save_part(&mut self, bytes: &[u8]) -> Result<(), LogStoreError> {
+        match &mut self.saving {
+            Some((length, saved)) if saved.len() + bytes.len() <= *length => {
+                saved.extend_from_slice(bytes);
+                Ok(())
+            }
+            Some((length, saved)) => Err(LogStoreError(alloc::format!("{} bytes past the program's {length}", saved.len() + bytes.len()))),
+            None => Err(LogStoreError(String::from("no program is being saved"))),
+        }
+    }
+
+    fn save_commit(&mut self) -> Result<(), LogStoreError> {
+        match self.saving.take() {
+            Some((length, saved)) if saved.len() == length => {
+                self.program = Some(saved);
+                Ok(())
+            }
+            Some((length, saved)) => Err(LogStoreError(alloc::format!("{} of the program's {length} bytes sent", saved.len()))),
+            None => Err(LogStoreError(String::from("no program is being saved"))),
+        }
+    }
+
+    fn saved_program(&mut self) -> Result<Option<Vec<u8>>, LogStoreError> {
+        Ok(self.program.clone())
     }
 }
 

@@ -895,7 +895,7 @@ fn install_and_promote_by_hand(sim: &mut Sim, payload: &[u8]) {
 }
 
 /// A boot (generation 0) on a store whose log names a promoted module serving: the tile
-/// serves the incumbent (bundles are not persisted), and the log says so with a
+/// serves the incumbent (a boot does not start a saved program), and the log says so with a
 /// `ManagerStarted` entry of generation 0 naming the incumbent and the module not kept, so
 /// that its last word is the module that serves. A later boot finds nothing to say; a boot
 /// after a promotion that was rolled back finds nothing either.
@@ -1523,10 +1523,20 @@ fn a_module_refusing_its_transfer_before_the_switch_is_not_promoted() {
     assert!(sim.not_answered_once().is_empty());
 }
 
-/// The verified head and the last entry's inclusion proof of the log a manager started
-/// again over `store` reloads; returns the entries' kinds and the last one's note.
+/// The verified head and the last persisted entry's inclusion proof of the log a manager
+/// started again over `store` (a boot) reloads; returns the persisted entries' kinds and
+/// the last one's note. (The boot itself may append one entry, checked here: the
+/// `ManagerStarted` of generation 0 saying a promotion the log names is not kept.)
 fn rebooted_log(store: &TestStore) -> (Vec<EventKind>, String) {
+    let persisted = store.entries.borrow().len();
     let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    let kinds = entry_kinds(&sim);
+    assert!(
+        kinds.len() == persisted
+            || kinds.len() == persisted + 1 && matches!(kinds[persisted], EventKind::ManagerStarted { generation: 0, .. }),
+        "the boot appended {:?}",
+        &kinds[persisted.min(kinds.len())..]
+    );
     let head = match sim.control(Access::Read, &Request::LogHead) {
         Response::Head(head) => head,
         other => panic!("{other:?}"),
@@ -1536,14 +1546,14 @@ fn rebooted_log(store: &TestStore) -> (Vec<EventKind>, String) {
         signature: head.signature.as_slice().try_into().unwrap(),
     };
     signed.verify(&dev_keys::log_key().verifying_key()).unwrap();
-    let last = head.tree_size - 1;
+    let last = persisted as u64 - 1;
     let path = match sim.control(Access::Read, &Request::LogInclusion { index: last, tree_size: head.tree_size }) {
         Response::Proof { hashes } => hashes,
         other => panic!("{other:?}"),
     };
     let entry = store.entries.borrow()[last as usize].clone();
     tileos_update_log::verify_inclusion(&entry, last, head.tree_size, &head.root, &path).unwrap();
-    (entry_kinds(&sim), UpdateEvent::decode(&entry).unwrap().note)
+    (kinds[..persisted].to_vec(), UpdateEvent::decode(&entry).unwrap().note)
 }
 
 /// A policy promotion's update-log entry is persisted *during* its transfer before the
@@ -4031,7 +4041,9 @@ fn a_manager_fault_between_a_promotion_by_hands_entry_and_its_switch_leaves_the_
     assert_eq!(answer_value(&sim, 1, 0).words, vec![5]);
     let (kind, reason) = refusal(sim.control(Access::Full, &Request::Promote { module: 1, force: true }));
     assert_eq!((kind, reason.as_str()), (RefusalKind::NotFound, "no module 1 in the slot"));
-    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote], "the NotFound refusal is not logged");
+    // The first boot after the fault said the promotion is not kept; the refusal adds nothing.
+    let boot = EventKind::ManagerStarted { generation: 0, reloaded: 2, seats: 4 };
+    assert_eq!(entry_kinds(&sim), [EventKind::Install, EventKind::Promote, boot], "the NotFound refusal is not logged");
 }
 
 /// The manager killed in the middle of a promotion by hand's state transfer (its entry
@@ -4469,9 +4481,11 @@ fn a_manager_restarted_while_a_promoted_module_serves_adopts_its_state() {
 /// restarted manager keeps module 1 serving in its seat with its own state, as module 0
 /// named by the log's promotion, and stops seat 0 (before "keep", it reverted to the
 /// incumbent with module 1's state adopted: the tile ran the old version again). A second
-/// restart keeps it again. Then the kept module faults: its ELF is not held, so the
-/// incumbent serves again in seat 0, afresh, and the log says so (a `Rollback` entry); a
-/// third restart finds seat 0 recorded and keeps the incumbent.
+/// restart keeps it again. Its program was saved on the store when it settled, so a fault
+/// rebuilds it in its seat. Then, with no program on the store, a third restart keeps it
+/// without one, and its fault brings the incumbent back in seat 0, afresh, and the log
+/// says so (a `Rollback` entry); a fourth restart finds seat 0 recorded and keeps the
+/// incumbent.
 #[test]
 fn a_manager_restarted_after_the_window_closed_keeps_the_settled_module_serving() {
     let mut sim = Sim::new(config(policy(), 4));
@@ -4508,7 +4522,31 @@ fn a_manager_restarted_after_the_window_closed_keeps_the_settled_module_serving(
         let module0 = status(&mut sim).modules.iter().find(|m| m.module == 0).map(|m| m.name.to_string());
         assert_eq!(module0.as_deref(), Some(promote.module.as_str()), "{what}: the status names the kept module");
     }
-    // The kept module faults between requests: the incumbent serves again, its state fresh.
+    // Its program was saved on the store when it settled: a fault of the kept module
+    // rebuilds it in its seat (its state fresh, as at any settled module's fault).
+    assert!(sim.notes().contains("@event slot.program-saved slot=checksum module=1 bytes=4"), "{}", sim.notes());
+    let size = sim.m.log().size();
+    sim.fault(1);
+    sim.pump();
+    assert!(!sim.notes().contains("kept-module-lost"), "{}", sim.notes());
+    assert_eq!(sim.m.seat_of_module(0), Some(1));
+    assert!(sim.world.borrow().running.contains(&1) && !sim.world.borrow().running.contains(&0));
+    assert_eq!(sim.m.log().size(), size, "no entry: the same module serves");
+    sums.sum = 0;
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after the kept module's rebuild");
+    // A store that holds no program (it refused the save, say): a restart keeps the module
+    // without it, and its fault brings the incumbent back, its state fresh.
+    *sim.store.program.borrow_mut() = None;
+    restart_the_manager(&mut sim, 3);
+    sim.pump();
+    assert!(sim.notes().contains("the kept module's program is not held (no program is saved)"), "{}", sim.notes());
+    for _ in 0..5 {
+        sums.send(&mut sim, 1);
+    }
+    sums.check(&sim, "after the third restart");
     let size = sim.m.log().size();
     sim.fault(1);
     sim.pump();
@@ -4523,14 +4561,14 @@ fn a_manager_restarted_after_the_window_closed_keeps_the_settled_module_serving(
     }
     sums.check(&sim, "after the kept module's loss");
     assert_eq!((sim.world.borrow().serving_seat, sim.world.borrow().serving_settled), (0, true));
-    // The log's last word is the incumbent: a third restart serves it, in seat 0.
+    // The log's last word is the incumbent: a fourth restart serves it, in seat 0.
     let lines = sim.world.borrow().notes.len();
-    restart_the_manager(&mut sim, 3);
+    restart_the_manager(&mut sim, 4);
     sim.pump();
     for _ in 0..5 {
         sums.send(&mut sim, 1);
     }
-    sums.check(&sim, "after the third restart");
+    sums.check(&sim, "after the fourth restart");
     let notes = sim.world.borrow().notes[lines..].join("\n");
     assert!(!notes.contains("serving-kept") && !notes.contains("state-adoption"), "{notes}");
     let started = UpdateEvent::decode(sim.m.log().entry(sim.m.log().size() - 1).unwrap()).unwrap();

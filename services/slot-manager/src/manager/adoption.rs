@@ -14,7 +14,7 @@
 //! module's rollback window closes: a restarted manager then keeps that module serving in
 //! its seat, as module 0 (the update log names its bundle), and stops the incumbent's.
 
-use super::seats::{Job, Program, Role};
+use super::seats::{Job, Role};
 use super::{Manager, ModuleInfo};
 use crate::{Clock, LogStore, Seats};
 use alloc::format;
@@ -117,8 +117,9 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if let Some(s) = self.seats.first_mut() {
             (s.role, s.program, s.schedule) = (Role::Empty, None, None);
         }
+        let program = self.kept_program(&info.hash);
         if let Some(s) = self.seats.get_mut(seat) {
-            (s.role, s.program, s.schedule) = (Role::Module(ORIGINAL_INCUMBENT), Some(Program::Kept), Some(SeatSchedule::Serving));
+            (s.role, s.program, s.schedule) = (Role::Module(ORIGINAL_INCUMBENT), Some(program), Some(SeatSchedule::Serving));
         }
         self.generation += 1;
         self.host

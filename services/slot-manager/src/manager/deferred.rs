@@ -106,7 +106,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_none() {
             // Nothing decided waits ([`DEFERRED_BOUND`] counts from a decision): only kept
             // entries due to be tried again, and the tree's hashing, if any.
-            return self.log_retry_due() || self.hashing_is_next();
+            return self.log_retry_due() || self.hashing_is_next() || self.program_save_next();
         }
         // A rollback by hand does not wait for a switch to end (it ends it); a promotion by
         // hand's entry step is taken only with no switch under way (a switch opens a rollback
@@ -126,7 +126,30 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             && self.start_due.is_none()
             && !self.promotion_waits_for_module();
         let stale = self.logged_promotion.is_some() && self.pre_transfer.is_none() && self.start_due.is_none();
-        policy || stale || self.start_due.is_some() || self.lowering_due || self.log_retry_due() || self.hashing_is_next()
+        policy
+            || stale
+            || self.start_due.is_some()
+            || self.lowering_due
+            || self.log_retry_due()
+            || self.hashing_is_next()
+            || self.program_save_next()
+    }
+
+    /// Whether the next deferred step is one of the settled module's program's save
+    /// ([`Manager::program_save_step`]): the last of the deferred work, after the tree's
+    /// hashing.
+    fn program_save_next(&self) -> bool {
+        self.program_save_due()
+            && !self.hashing_is_next()
+            && self.log.pending() == 0
+            && !self.switch_holds_deferred_work()
+            && !self.log_retry_due()
+            && self.hand_rollback.is_none()
+            && !self.hand_entry_due()
+            && self.start_due.is_none()
+            && self.logged_promotion.is_none()
+            && self.policy_due.is_none()
+            && !self.lowering_due
     }
 
     /// Whether a promotion's switch holds the deferred work back: it is under way (the
@@ -224,6 +247,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             // The tree catches up with the persisted entries, a step alone: at most
             // `HASH_UNITS_PER_STEP` hashes a step (the rest, if any, at the next steps).
             self.hash_entries(HASH_UNITS_PER_STEP);
+            return;
+        } else if !retried && self.program_save_next() {
+            // The settled module's program, a part a step.
+            self.program_save_step();
             return;
         }
         self.withdraw_stale_promotion();

@@ -44,6 +44,7 @@ mod nversion;
 mod promotion;
 mod restarts;
 mod rollback;
+mod saved_program;
 mod seats;
 mod transfer;
 mod transitions;
@@ -60,6 +61,8 @@ use self::promotion::{HandPromotion, PreTransfer, Switch};
 pub use self::restarts::REBUILD_CHUNKS_PER_STEP;
 use self::restarts::Rebuild;
 use self::rollback::HandRollback;
+pub use self::saved_program::PROGRAM_SAVE_STEP;
+use self::saved_program::ProgramSave;
 use self::seats::{Flights, Program, Role, Seat};
 pub use self::update_log::{HASH_UNITS_PER_STEP, LOG_RETRY_INTERVAL, MAX_UNLOGGED, PersistedLog};
 use crate::{Access, Clock, LogStore, Message, ProtocolEquivalence, ReplyCap, Seats};
@@ -392,6 +395,8 @@ pub struct Manager<S: Seats, C: Clock, L: LogStore> {
     /// A restarted manager's adoption of the state of the module that served last, under
     /// way ([`Manager::begin_adoption`]).
     adoption: Option<Adoption>,
+    /// The settled serving module's program being saved on the store, if any.
+    program_save: Option<ProgramSave>,
 }
 
 /// A refusal in the control protocol.
@@ -527,6 +532,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             serving_recorded: 0,
             serving_recorded_settled: false,
             adoption: None,
+            program_save: None,
         };
         let (mut adopting, mut kept) = (None, None);
         if manager.config.generation > 0 {
@@ -582,7 +588,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             };
             let note = match &not_kept {
                 Some(module) => format!(
-                    "the tile started: the promotion of module {} {} is not kept across a reboot (bundles are not persisted); {serves}",
+                    "the tile started: the promotion of module {} {} is not kept across a reboot (a boot starts the incumbent); {serves}",
                     module.name, module.version
                 ),
                 None => format!(

@@ -178,6 +178,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         if t.to == State::Settled {
             self.record_settled(t.module);
+            self.save_settled_program(t.module);
         }
     }
 

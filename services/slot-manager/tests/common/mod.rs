@@ -236,7 +236,14 @@ pub struct TestStore {
     pub fail: Rc<Cell<bool>>,
     /// The next this many appends fail (then it works again).
     pub fail_next: Rc<Cell<u32>>,
+    /// The settled module's program committed last (`LogStore::save_commit`).
+    pub program: Rc<RefCell<Option<Vec<u8>>>>,
+    /// The program being saved.
+    pub saving: Rc<RefCell<Option<ProgramBeingSaved>>>,
 }
+
+/// A program being saved: its length and the bytes so far.
+pub type ProgramBeingSaved = (usize, Vec<u8>);
 
 impl LogStore for TestStore {
     fn load(&mut self) -> Result<Vec<Vec<u8>>, LogStoreError> {
@@ -253,6 +260,37 @@ impl LogStore for TestStore {
         assert_eq!(index, self.entries.borrow().len() as u64);
         self.entries.borrow_mut().push(entry.to_vec());
         Ok(())
+    }
+    fn save_begin(&mut self, length: usize) -> Result<(), LogStoreError> {
+        self.available()?;
+        *self.saving.borrow_mut() = Some((length, Vec::new()));
+        Ok(())
+    }
+    fn save_part(&mut self, bytes: &[u8]) -> Result<(), LogStoreError> {
+        self.available()?;
+        let mut saving = self.saving.borrow_mut();
+        let (length, saved) = saving.as_mut().expect("a part with no save begun");
+        assert!(saved.len() + bytes.len() <= *length, "a part past the program's length");
+        saved.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn save_commit(&mut self) -> Result<(), LogStoreError> {
+        self.available()?;
+        let (length, saved) = self.saving.borrow_mut().take().expect("a commit with no save begun");
+        assert_eq!(saved.len(), length, "a commit before every byte was sent");
+        *self.program.borrow_mut() = Some(saved);
+        Ok(())
+    }
+    fn saved_program(&mut self) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.available()?;
+        Ok(self.program.borrow().clone())
+    }
+}
+
+impl TestStore {
+    /// Refused while `fail` is set.
+    fn available(&self) -> Result<(), LogStoreError> {
+        if self.fail.get() { Err(LogStoreError("the store is unavailable".into())) } else { Ok(()) }
     }
 }
 

@@ -119,6 +119,8 @@ const QUEUE_LIMIT: usize = 32;
 const MAX_BUNDLE: u32 = 384 * 1024;
 /// Key prefix of the update log's entries in the store.
 const LOG_PREFIX: &str = "slot-log/";
+/// The key prefix of each slot's settled module's program on the store (`slot-program/<slot>`).
+const PROGRAM_PREFIX: &str = "slot-program/";
 
 /// The kernel side of the manager: answers, seat requests, log lines.
 struct Glue {
@@ -606,10 +608,12 @@ impl Clock for TscClock {
     }
 }
 
-/// The update log on the store: entry `i` under the key `slot-log/<slot>/<i, 16 hex digits>`.
+/// The update log on the store: entry `i` under the key `slot-log/<slot>/<i, 16 hex digits>`;
+/// the settled module's program under `slot-program/<slot>`.
 struct StoreLog {
     client: StoreClient,
     prefix: String,
+    program_key: String,
 }
 
 impl LogStore for StoreLog {
@@ -629,6 +633,26 @@ impl LogStore for StoreLog {
 
     fn append(&mut self, index: u64, entry: &[u8]) -> Result<(), LogStoreError> {
         self.client.put(self.key(index).as_bytes(), entry, Durability::Durable).map_err(|e| LogStoreError(format!("{e:?}")))
+    }
+
+    fn save_begin(&mut self, length: usize) -> Result<(), LogStoreError> {
+        self.client.put_begin(self.program_key.as_bytes(), length).map_err(|e| LogStoreError(format!("{e:?}")))
+    }
+
+    fn save_part(&mut self, bytes: &[u8]) -> Result<(), LogStoreError> {
+        self.client.put_part(bytes).map_err(|e| LogStoreError(format!("{e:?}")))
+    }
+
+    fn save_commit(&mut self) -> Result<(), LogStoreError> {
+        self.client.put_commit(Durability::Durable).map_err(|e| LogStoreError(format!("{e:?}")))
+    }
+
+    fn saved_program(&mut self) -> Result<Option<Vec<u8>>, LogStoreError> {
+        match self.client.get(self.program_key.as_bytes()) {
+            Ok(program) => Ok(Some(program)),
+            Err(tileos_service_store::ClientError::Store(tileos_protocol::store::Error::NotFound)) => Ok(None),
+            Err(e) => Err(LogStoreError(format!("{e:?}"))),
+        }
     }
 }
 
@@ -661,6 +685,32 @@ impl LogStore for AnyLog {
         let ticks = tileos_sys::timestamp().wrapping_sub(start);
         STORE_TICKS.fetch_add(ticks, core::sync::atomic::Ordering::Relaxed);
         result
+    }
+
+    fn save_begin(&mut self, length: usize) -> Result<(), LogStoreError> {
+        self.as_store().save_begin(length)
+    }
+
+    fn save_part(&mut self, bytes: &[u8]) -> Result<(), LogStoreError> {
+        self.as_store().save_part(bytes)
+    }
+
+    fn save_commit(&mut self) -> Result<(), LogStoreError> {
+        self.as_store().save_commit()
+    }
+
+    fn saved_program(&mut self) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.as_store().saved_program()
+    }
+}
+
+impl AnyLog {
+    /// The one in use.
+    fn as_store(&mut self) -> &mut dyn LogStore {
+        match self {
+            AnyLog::Store(store) => store,
+            AnyLog::Memory(memory) => memory,
+        }
     }
 }
 
@@ -753,9 +803,11 @@ fn store_log(store: Option<tileos_sys::cap::Endpoint>, slot: &str) -> AnyLog {
         .map(|entry| String::from(core::str::from_utf8(&entry.name).unwrap_or("").trim_end_matches('\0')))
         .find(|name| name.starts_with("store-buffer."));
     match (store, region.and_then(|name| tileos_sys::domain::take_region(&name))) {
-        (Some(endpoint), Some(buffer)) => {
-            AnyLog::Store(StoreLog { client: StoreClient::new(endpoint, buffer), prefix: format!("{LOG_PREFIX}{slot}/") })
-        }
+        (Some(endpoint), Some(buffer)) => AnyLog::Store(StoreLog {
+            client: StoreClient::new(endpoint, buffer),
+            prefix: format!("{LOG_PREFIX}{slot}/"),
+            program_key: format!("{PROGRAM_PREFIX}{slot}"),
+        }),
         (store, _) => {
             log!(
                 "slot-manager: the update log lives in RAM only ({}): it is lost at restart",

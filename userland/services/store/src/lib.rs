@@ -92,11 +92,32 @@ impl StoreClient {
             let request = Request::Put { key: key_span, value: span(key.len(), value.len()), durability };
             return self.expect(&request, |r| *r == Response::Stored).map(|_| ());
         }
-        self.expect(&Request::PutBegin { key: key_span, length: value.len() as u64 }, |r| matches!(r, Response::Uploading { .. }))?;
+        self.put_begin(key, value.len())?;
         for part in value.chunks(self.buffer.len()) {
+            self.put_part(part)?;
+        }
+        self.put_commit(durability)
+    }
+
+    /// Begins an upload of a value of `length` bytes for `key` ([`StoreClient::put_part`],
+    /// then [`StoreClient::put_commit`]), one call: for a caller that sends the parts at
+    /// moments of its own choosing. A new one forgets an unfinished one.
+    pub fn put_begin(&self, key: &[u8], length: usize) -> Result<(), ClientError> {
+        let key_span = self.place_key(key)?;
+        self.expect(&Request::PutBegin { key: key_span, length: length as u64 }, |r| matches!(r, Response::Uploading { .. })).map(|_| ())
+    }
+
+    /// The next bytes of the upload, in order, in parts of the region's size.
+    pub fn put_part(&self, bytes: &[u8]) -> Result<(), ClientError> {
+        for part in bytes.chunks(self.buffer.len().max(1)) {
             self.buffer.write_bytes(0, part);
             self.expect(&Request::PutPart { data: span(0, part.len()) }, |r| matches!(r, Response::Uploading { .. }))?;
         }
+        Ok(())
+    }
+
+    /// Stores the uploaded value (every byte must have been sent).
+    pub fn put_commit(&self, durability: Durability) -> Result<(), ClientError> {
         self.expect(&Request::PutCommit { durability }, |r| *r == Response::Stored).map(|_| ())
     }
 

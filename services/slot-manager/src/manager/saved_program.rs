@@ -1,0 +1,96 @@
+//! The settled serving module's program saved on the store (docs/slots.md, "A settled
+//! promotion outlives a manager restart"): when a staged module settles, its ELF is saved
+//! in bounded deferred steps ([`PROGRAM_SAVE_STEP`] bytes each, then the durable commit),
+//! so that a restarted manager that keeps the module serving holds its program again and
+//! rebuilds it, not the incumbent, after a fault.
+
+use super::Manager;
+use super::seats::{Program, Role};
+use crate::{Clock, LogStore, Seats};
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use tileos_slots::ModuleId;
+
+/// Bytes of the program sent to the store per deferred step: a step's span stays well
+/// under the bound on a client's wait (a part is a copy into the shared region and one
+/// store call).
+pub const PROGRAM_SAVE_STEP: usize = 2048;
+
+/// A settled module's program being saved: `sent` bytes so far (`None`: not begun).
+pub(super) struct ProgramSave {
+    module: ModuleId,
+    elf: Rc<Vec<u8>>,
+    sent: Option<usize>,
+}
+
+impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
+    /// Module `module` settled: if it serves and runs a staged program (a bundle's ELF),
+    /// that program is to be saved (a save of another module's under way is dropped: the
+    /// store keeps the one committed before it).
+    pub(super) fn save_settled_program(&mut self, module: ModuleId) {
+        if module != self.slot.serving() {
+            return;
+        }
+        let program = self.seat_of(Role::Module(module)).and_then(|seat| self.seats.get(seat)).and_then(|s| s.program.clone());
+        self.program_save = match program {
+            Some(Program::Staged(elf)) => Some(ProgramSave { module, elf, sent: None }),
+            _ => None,
+        };
+    }
+
+    /// Whether a step of the program's save is due (the last of the deferred work).
+    pub(super) fn program_save_due(&self) -> bool {
+        self.program_save.is_some()
+    }
+
+    /// One step of the save: its begin, one part of [`PROGRAM_SAVE_STEP`] bytes, or the
+    /// commit (`@event slot.program-saved`). A refusal ends the save, noted: a restart then
+    /// keeps the module without its program, as before the save.
+    pub(super) fn program_save_step(&mut self) {
+        let Some(mut save) = self.program_save.take() else { return };
+        if self.slot.serving() != save.module {
+            // It no longer serves (rolled back, or replaced by a later promotion's).
+            return;
+        }
+        let (length, name) = (save.elf.len(), self.config.name.clone());
+        let result = match save.sent {
+            None => self.store.save_begin(length).map(|()| Some(0)),
+            Some(sent) if sent < length => {
+                let end = (sent + PROGRAM_SAVE_STEP).min(length);
+                let part = save.elf.get(sent..end).unwrap_or_default();
+                self.store.save_part(part).map(|()| Some(end))
+            }
+            Some(_) => self.store.save_commit().map(|()| None),
+        };
+        match result {
+            Ok(Some(sent)) => {
+                save.sent = Some(sent);
+                self.program_save = Some(save);
+            }
+            Ok(None) => {
+                self.host.note(format_args!("@event slot.program-saved slot={name} module={} bytes={length}", save.module));
+            }
+            Err(error) => self.host.note(format_args!(
+                "slot {name}: module {}'s program ({length} bytes) not saved on the store ({}): a restarted manager would keep it without it",
+                save.module, error.0
+            )),
+        }
+    }
+
+    /// The program a restarted manager keeps serving with the module whose content hash
+    /// is `hash`: the saved one if the store holds it and it hashes to `hash`, otherwise
+    /// [`Program::Kept`] (noted why).
+    pub(super) fn kept_program(&mut self, hash: &[u8; 32]) -> Program {
+        let why = match self.store.saved_program() {
+            Ok(Some(elf)) if tileos_module_bundle::content_hash(&elf) == *hash => return Program::Staged(Rc::new(elf)),
+            Ok(Some(elf)) => alloc::format!("the saved program ({} bytes) is another module's", elf.len()),
+            Ok(None) => alloc::string::String::from("no program is saved"),
+            Err(error) => alloc::format!("the saved program does not read: {}", error.0),
+        };
+        self.host.note(format_args!(
+            "slot {}: the kept module's program is not held ({why}): if it is lost, the incumbent serves again",
+            self.config.name
+        ));
+        Program::Kept
+    }
+}
