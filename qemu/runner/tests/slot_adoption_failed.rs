@@ -17,8 +17,8 @@
 //!   incumbent refuses: `why="the incumbent refused the state…"`;
 //! - `checksum-adopt-hang` loops forever in the export (inside the serving schedule's 40 ms
 //!   in 50, so the client still runs): `why="its module did not export its state, or the
-//!   incumbent did not import it, within 1 s…"` once a client request reaches the manager
-//!   past the deadline.
+//!   incumbent did not import it, within 1 s…"` once the timer domain wakes the manager
+//!   at the deadline (or a client request reaches it past the deadline first).
 //!
 //! Checked, each check failing if the behaviour broke:
 //! - the kill came while module 1 served: the manager's `slot.switch … module=1` < the

@@ -151,12 +151,14 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     for bad in ["domain.stopped", "domain.not-started"] {
         assert!(outcome.events(bad).is_empty(), "event {bad}:\n{}", outcome.tail(40));
     }
-    // 27 domains: 22 declared, and the demo slot's manager, seats 1..=3, which stay
-    // empty until a module is installed, and verifier (24 started).
-    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 27 domains");
-    assert_eq!(outcome.events("domain.started").len(), 24, "{}", outcome.tail(40));
+    // 28 domains: 23 declared, and the demo slot's manager, seats 1..=3, which stay
+    // empty until a module is installed, and verifier (25 started).
+    outcome.assert_serial_contains("rootserver: tile \"dev-tile\": 28 domains");
+    assert_eq!(outcome.events("domain.started").len(), 25, "{}", outcome.tail(40));
     assert_eq!(outcome.events("seat.empty").len(), 3, "{}", outcome.tail(40));
-    outcome.assert_event("tile.supervising", &[("domains", "27")]);
+    outcome.assert_event("tile.supervising", &[("domains", "28")]);
+    // The timer service (docs/timer.md) on the CMOS RTC's interrupt.
+    outcome.assert_event("timer.ready", &[("generation", "0")]);
     outcome.assert_event("domain.started", &[("domain", "checksum.verifier"), ("priority", "70")]);
     outcome.assert_serial_contains("slot-manager: slot checksum: serving");
     // After boot the root server keeps only what restarts need (the slot's seats are
@@ -164,10 +166,10 @@ fn default_tile_starts_every_domain_with_its_capabilities_and_serves() {
     assert_boot_done(
         &outcome,
         &[
-            ("restartable", "21"),
+            ("restartable", "22"),
             ("never_rebuilt", "6"),
-            ("irq_control", "gpu,nvme,net,netstack"),
-            ("io_port_control", "console,pci,net,sensors"),
+            ("irq_control", "gpu,nvme,net,netstack,timer"),
+            ("io_port_control", "console,pci,net,sensors,timer"),
         ],
     );
     // The PCI driver lists QEMU's host bridge (8086:1237) among the tile's devices.

@@ -4410,6 +4410,36 @@ fn a_settled_serving_module_that_hangs_is_stopped_and_restarted_as_at_a_fault() 
     assert!(sim.not_answered_once().is_empty());
 }
 
+/// `Manager::next_deadline` (what the glue arms the timer domain for, docs/timer.md) is the
+/// hung incumbent's bound, one microsecond past it: a tick a microsecond before it does
+/// nothing, a tick at it, with no other message, stops and restarts the incumbent. Idle, or
+/// once the restarted incumbent holds nothing, there is no deadline.
+#[test]
+fn the_next_deadline_is_a_hung_settled_modules_bound_and_a_tick_there_restarts_it() {
+    let mut sim = Sim::new(config(SlotPolicy { restart_unanswered: Some(1_000_000), ..policy() }, 4));
+    sim.request(1, 1);
+    sim.pump();
+    assert_eq!(sim.m.next_deadline(), None, "idle\n{}", sim.notes());
+    sim.modules.get_mut(&0).expect("the incumbent").behavior = Behavior::Silent;
+    let held_at = sim.time.get();
+    sim.request(1, 4);
+    sim.pump();
+    let deadline = held_at + 1_000_000 + 1;
+    assert_eq!(sim.m.next_deadline(), Some(deadline), "{}", sim.notes());
+    let stops = |sim: &Sim| sim.world.borrow().supervisor.iter().filter(|r| matches!(r, SeatRequest::SeatStop { seat: 0 })).count();
+    sim.time.set(deadline - 1);
+    sim.m.tick();
+    sim.pump();
+    assert_eq!(stops(&sim), 0, "{}", sim.notes());
+    sim.time.set(deadline);
+    sim.m.tick();
+    sim.pump();
+    assert_eq!(stops(&sim), 1, "stopped at the deadline\n{}", sim.notes());
+    assert!(sim.notes().contains("bound_ms=1000 then=restarted"), "{}", sim.notes());
+    assert_eq!(answer_value(&sim, 1, 1), Message::error(ProtocolError::Failed));
+    assert_eq!(sim.m.next_deadline(), None, "the restarted incumbent holds nothing\n{}", sim.notes());
+}
+
 // ---------------------------------------------------------------------------------------
 // A restarted manager takes the state of the module that served last (`adopt`, session 29).
 

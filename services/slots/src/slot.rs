@@ -1171,6 +1171,31 @@ impl<E: Equivalence> Slot<E> {
         Ok(out)
     }
 
+    /// The earliest time at which [`Slot::tick`] or [`Slot::overdue_serving`] finds
+    /// something to do, if any: a compared copy past its answer deadline, the rollback
+    /// window's end and, with `serving` (a manager that stops a hung serving module),
+    /// the serving module's oldest unanswered request past its bound (`breaker_unanswered`
+    /// during the window, else `restart_unanswered` if the policy sets it). Both checks are
+    /// strict (`now > sent + bound`), so the time given is one tick past the bound. A
+    /// manager with a timer arms it for this (docs/timer.md) instead of waiting for a
+    /// message to read its clock.
+    pub fn next_deadline(&self, serving: bool) -> Option<Ticks> {
+        let live = &self.exchanges[..self.live];
+        let answer = self.policy.answer_deadline;
+        let copies = live.iter().filter(|e| e.awaiting > 0).map(|e| e.sent.saturating_add(answer).saturating_add(1));
+        let window = self.window.map(|w| w.until);
+        let bound = match self.window {
+            Some(_) => Some(self.policy.breaker_unanswered),
+            None => self.policy.restart_unanswered,
+        }
+        .filter(|_| serving);
+        let id = self.serving;
+        let held = bound.into_iter().flat_map(|bound| {
+            live.iter().filter(move |e| e.serving == id && e.served.is_none()).map(move |e| e.sent.saturating_add(bound).saturating_add(1))
+        });
+        copies.chain(window).chain(held).min()
+    }
+
     /// The request the serving module has held unanswered the longest, past its bound, with
     /// how long it has waited: the module is taken for hung. During the rollback window the
     /// bound is [`SlotPolicy::breaker_unanswered`] and the promoted module is then rolled back

@@ -9,7 +9,10 @@
 //!   none), the waiter of the notification `<slot>.seat-faults` (`seat-faults`) and, with
 //!   `store = "<endpoint>"`, a store client of that endpoint (`store`: a namespace of its
 //!   own with a quota, and its buffer region `store-buffer.<badge>`), and a client of the
-//!   console's endpoint `log` when the description has one;
+//!   console's endpoint `log` when the description has one; when a domain serves the
+//!   endpoint `timer` (docs/timer.md), a client of it (`timer`), and the timer domain a
+//!   signaller of the seat-faults notification (`SEAT_FAULTS_SIGNAL | TIMER_SIGNAL`), under
+//!   its local name `timer-wake.<the manager's badge>`;
 //! - seat 0, the incumbent domain, which no longer serves the front endpoint;
 //! - seats 1..=N, domains `<slot>.seat<k>`: restart policy never, the challenger schedule,
 //!   the incumbent's stack and heap, and the allowance (endpoints the incumbent calls, with
@@ -31,8 +34,8 @@ use crate::front::SlotBuild;
 use std::collections::HashMap;
 use tileos_sysdesc::{
     Access, Budget, Client, Comparator, Domain, Endpoint, Item as Pos, MAX_NAME_LEN, MAX_SEATS, Mapping, Notification, RestartPolicy,
-    SEAT_BADGE, SEAT_ENDPOINT_NAME, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Signaller, SystemDescription, VERIFIER_BADGE,
-    VERIFIER_ENDPOINT_NAME,
+    SEAT_BADGE, SEAT_ENDPOINT_NAME, SEAT_FAULTS_SIGNAL, SUPERVISOR, SUPERVISOR_CLIENT_BIT, Server, Signaller, SystemDescription,
+    TIMER_SIGNAL, VERIFIER_BADGE, VERIFIER_ENDPOINT_NAME,
 };
 
 /// Restarts of a slot manager before the supervisor gives up.
@@ -64,6 +67,15 @@ pub const MANAGER_SUPERVISOR: &str = "supervisor";
 pub const MANAGER_SEAT_FAULTS: &str = "seat-faults";
 /// The manager's store endpoint.
 pub const MANAGER_STORE: &str = "store";
+
+/// The manager's timer endpoint.
+pub const MANAGER_TIMER: &str = "timer";
+/// The timer domain's endpoint: a slot's manager is its client when a domain serves it
+/// (docs/timer.md), and the timer signals the manager's seat-faults notification with
+/// `SEAT_FAULTS_SIGNAL | TIMER_SIGNAL` under the local name `timer-wake.<badge>`.
+pub const TIMER_ENDPOINT: &str = "timer";
+/// Prefix of the timer's local names of its clients' notifications.
+pub const TIMER_WAKE_PREFIX: &str = "timer-wake.";
 
 /// The console's endpoint: a slot's manager is its client when the description has it.
 pub const LOG_ENDPOINT: &str = "log";
@@ -347,7 +359,19 @@ fn expand_one(
             endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
         }
     }
-    d.notifications.push(Notification { name: faults_name, waiter: manager, signallers: Vec::new() });
+    // The timer, if a domain serves it: the manager is a client, and the timer signals its
+    // seat-faults notification at the manager's deadline.
+    let mut signallers = Vec::new();
+    if let Some(endpoint) = d.endpoints.iter_mut().find(|e| e.name == TIMER_ENDPOINT && matches!(e.server, Server::Domain(_))) {
+        let badge = fresh_badge(endpoint);
+        endpoint.clients.push(Client { domain: manager, badge, access: Access::Full, params: Vec::new() });
+        if let Server::Domain(timer) = endpoint.server {
+            d.domains[manager as usize].names.push((MANAGER_TIMER.to_string(), TIMER_ENDPOINT.to_string()));
+            d.domains[timer as usize].names.push((format!("{TIMER_WAKE_PREFIX}{badge}"), faults_name.clone()));
+            signallers.push(Signaller { domain: timer, badge: SEAT_FAULTS_SIGNAL | TIMER_SIGNAL });
+        }
+    }
+    d.notifications.push(Notification { name: faults_name, waiter: manager, signallers });
     let seat_faults = d.notifications.len() as u32 - 1;
     item_lines.insert(Pos::Notification(seat_faults as usize), slot_line);
 

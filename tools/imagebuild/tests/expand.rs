@@ -143,3 +143,30 @@ fn a_noise_cancelled_slot_gets_its_seats_and_allowance() {
     assert_eq!(slot.seats[0], 0);
     assert_eq!(d.domains[0].local_name("svc"), "slot");
 }
+
+/// With a domain serving the endpoint `timer` (docs/timer.md), the manager is its client
+/// (local name `timer`), and the timer signals the manager's seat-faults notification with
+/// `SEAT_FAULTS_SIGNAL | TIMER_SIGNAL` under its local name `timer-wake.<badge>`; without
+/// one, neither.
+#[test]
+fn a_timer_domain_gets_to_signal_the_manager_and_the_manager_calls_it() {
+    use tileos_sysdesc::{SEAT_FAULTS_SIGNAL, TIMER_SIGNAL};
+    let without = compile("t.toml", TILE).expect("valid");
+    let faults = &without.description.notifications[without.description.slots[0].seat_faults as usize];
+    assert!(faults.signallers.is_empty());
+    let tile = TILE.replace(
+        "[[endpoint]]\nname = \"svc\"",
+        "[[domain]]\nname = \"timer\"\nprogram = \"timer\"\npriority = 170\n\n[[endpoint]]\nname = \"timer\"\nserver = \"timer\"\n\n[[endpoint]]\nname = \"svc\"",
+    );
+    let c = compile("t.toml", &tile).expect("valid");
+    let d = &c.description;
+    let slot = &d.slots[0];
+    let timer = d.domains.iter().position(|x| x.name == "timer").expect("timer") as u32;
+    let endpoint = d.endpoints.iter().find(|e| e.name == "timer").expect("timer endpoint");
+    let client = endpoint.clients.iter().find(|c| c.domain == slot.manager).expect("the manager calls the timer");
+    assert_eq!(d.domains[slot.manager as usize].local_name("timer"), "timer");
+    let faults = &d.notifications[slot.seat_faults as usize];
+    assert_eq!(faults.waiter, slot.manager);
+    assert!(faults.signallers.iter().any(|s| s.domain == timer && s.badge == SEAT_FAULTS_SIGNAL | TIMER_SIGNAL));
+    assert_eq!(d.domains[timer as usize].local_name(&faults.name), format!("timer-wake.{}", client.badge));
+}

@@ -61,6 +61,7 @@ fn every_description_and_the_boot_programs_need_these_bare_metal_packages() {
             "tileos-service-store",
             "tileos-service-telemetry",
             "tileos-service-template",
+            "tileos-service-timer",
             "tileos-service-twin",
             "tileos-service-verify",
             "tileos-test-domains",

@@ -34,6 +34,7 @@ pub mod socket;
 pub mod store;
 pub mod supervisor;
 pub mod telemetry;
+pub mod timer;
 pub mod twin;
 pub mod verify;
 

@@ -36,6 +36,11 @@ pub const IMMUNE_DOORBELL: u64 = 1 << 63;
 /// front endpoint may have this bit (or [`IMMUNE_DOORBELL`]) in its badge (the image
 /// builder checks), so a client's empty call is never taken for the signal.
 pub const SEAT_FAULTS_SIGNAL: u64 = 1 << 61;
+/// Set, with [`SEAT_FAULTS_SIGNAL`], in the word the timer domain signals on a slot's
+/// `seat-faults` notification at the manager's deadline (docs/timer.md; the image builder
+/// makes the manager a timer client when the tile has one): the manager then ticks its
+/// clock (`Manager::tick`).
+pub const TIMER_SIGNAL: u64 = 1 << 60;
 /// Most domains one [`Response::Status`] lists; ask again from `first + MAX_STATUS` for more.
 pub const MAX_STATUS: usize = 8;
 

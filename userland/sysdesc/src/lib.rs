@@ -511,6 +511,9 @@ pub const SEAT_BADGE: u64 = 1 << 62;
 /// system's doorbell, `IMMUNE_DOORBELL`, is that bit), so a client's empty call is never
 /// taken for the signal.
 pub const SEAT_FAULTS_SIGNAL: u64 = 1 << 61;
+/// Set, with [`SEAT_FAULTS_SIGNAL`], by the timer domain on a slot's `seat-faults`
+/// notification at the manager's deadline (`tileos_protocol::supervisor::TIMER_SIGNAL`).
+pub const TIMER_SIGNAL: u64 = 1 << 60;
 /// Most seats of a slot (each has a bit in the `seat-faults` notification word, and seat
 /// numbers travel as `u8`).
 pub const MAX_SEATS: usize = 32;

@@ -3,6 +3,8 @@
 //! work kept off the clients' path, done by [`Manager::deferred`] when no client waits.
 
 use super::Manager;
+use super::adoption::ADOPTION_DEADLINE;
+use super::install::{InstallPhase, VERIFIER_DEADLINE};
 use super::seats::Role;
 use super::update_log::HASH_UNITS_PER_STEP;
 use crate::{Clock, LogStore, Seats};
@@ -54,6 +56,40 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         if self.deferred_since.is_some_and(|since| now.saturating_sub(since) > DEFERRED_BOUND) && !self.hashing_is_next() {
             self.do_deferred();
         }
+    }
+
+    /// The earliest time at which [`Manager::tick`] finds something to do, if any: the
+    /// slot's ([`tileos_slots::Slot::next_deadline`]: compared copies past the answer
+    /// deadline, the rollback window's end, a hung serving module's bound), an N-version
+    /// ballot's deadline, a leaving module's answer deadline, a started module's
+    /// [`READY_DEADLINE`], the verifier's [`VERIFIER_DEADLINE`], a restarted manager's
+    /// adoption's deadline, the state transfer before a switch and decided deferred work
+    /// ([`DEFERRED_BOUND`]). The glue arms the timer domain for it (docs/timer.md), so that
+    /// these deadlines pass with no message reaching the manager. Never later than the
+    /// first of them; it may be earlier than the tick's action (a tick then finds nothing),
+    /// and it may lie in the past for a deadline a tick leaves as it is (deferred work
+    /// waiting for the tree's hashing step): the glue then arms a later retry.
+    pub fn next_deadline(&self) -> Option<Ticks> {
+        let answer = self.config.policy.answer_deadline;
+        let after = |since: Ticks, bound: Ticks| since.saturating_add(bound).saturating_add(1);
+        let slot = self.slot.next_deadline(self.lineages.is_none());
+        let ballots = self.lineages.iter().flat_map(|l| l.ballots.values().map(|b| b.deadline.saturating_add(1)));
+        let leaving = self.seats.iter().filter_map(|s| match s.role {
+            Role::Leaving(since) if s.caller.is_none() => Some(after(since, answer)),
+            _ => None,
+        });
+        let starts = self.seats.iter().filter_map(|s| {
+            let installed = matches!(s.role, Role::Module(id) if self.slot.module(id).is_some_and(|m| m.state == State::Installed));
+            s.started_at.filter(|_| installed).map(|at| after(at, READY_DEADLINE))
+        });
+        let verifier = self.install.as_ref().and_then(|job| match job.phase {
+            InstallPhase::Signatures { since, .. } => Some(after(since, VERIFIER_DEADLINE)),
+            _ => None,
+        });
+        let adoption = self.adoption.as_ref().map(|a| after(a.since, ADOPTION_DEADLINE));
+        let transfer = self.pre_transfer.map(|p| after(p.since, DEFERRED_BOUND));
+        let deferred = self.deferred_since.map(|since| after(since, DEFERRED_BOUND));
+        slot.into_iter().chain(ballots).chain(leaving).chain(starts).chain(verifier).chain(adoption).chain(transfer).chain(deferred).min()
     }
 
     /// Does the work kept off the clients' path, if there is any and now is the moment:

@@ -30,6 +30,12 @@
 //! everyone, so a line written while a client waits lengthens that client's call by the
 //! whole line.
 //!
+//! When the tile has a timer domain (docs/timer.md), the image builder makes the manager its
+//! client (`timer`) and has the timer signal `seat-faults` with `TIMER_SIGNAL`: before each
+//! wait the glue arms it for `Manager::next_deadline` (unless a deadline no later is armed),
+//! and at its signal calls `Manager::tick`, so a hung serving module, a hung start, the
+//! verifier's and the adoption's deadlines pass with no message reaching the manager.
+//!
 //! An install's commit is a job of bounded steps (`Manager::install_step`, docs/slots.md
 //! "Installs"): while one is under way and no client request is in flight, the loop polls
 //! the front endpoint (`NbRecv`) and, when nothing waits, does one step at
@@ -81,7 +87,8 @@ use tileos_abi::syscall::{NB_SEND_ALL_TARGETS, Syscall};
 use tileos_protocol::module::SEAT_BADGE;
 use tileos_protocol::slots::{self, SlotControl};
 use tileos_protocol::store::Durability;
-use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, SEAT_FAULTS_SIGNAL, Supervisor};
+use tileos_protocol::supervisor::{self, IMMUNE_DOORBELL, SEAT_CHUNK, SEAT_FAULTS_SIGNAL, Supervisor, TIMER_SIGNAL};
+use tileos_protocol::timer::{self, Timer};
 use tileos_protocol::{ERROR, PAYLOAD_WORDS, ProtocolError};
 use tileos_service_store::StoreClient;
 use tileos_slot_manager::{
@@ -89,7 +96,7 @@ use tileos_slot_manager::{
 };
 use tileos_sys::cap::CNode;
 use tileos_sys::log;
-use tileos_sys::rpc::Client;
+use tileos_sys::rpc::{CallError, Client};
 use tileos_telemetry::comparisons::{ComparisonTotals, ModuleComparisons};
 
 tileos_sys::resources! {
@@ -105,6 +112,10 @@ tileos_sys::resources! {
         store: ClientEndpoint("store", optional),
         /// The telemetry domain, when the tile has one (the image builder grants it).
         telemetry: ClientEndpoint("telemetry", optional),
+        /// The timer domain, when the tile has one (the image builder grants it, and has
+        /// the timer signal `seat-faults` with `TIMER_SIGNAL`): armed for the manager's
+        /// next deadline.
+        timer: ClientEndpoint("timer", optional),
     }
 }
 
@@ -246,6 +257,66 @@ impl Glue {
         }
         let received = tileos_sys::raw_syscall(Syscall::NbRecv, front, MessageInfo::default(), [0; 4]);
         (received.badge != 0 || received.info.label() != 0 || received.info.length() != 0).then_some(received)
+    }
+}
+
+/// How long after a deadline that a tick left in place (deferred work waiting for the
+/// update log's hashing step) the timer is armed again, microseconds.
+const STALE_RETRY_MICROS: u64 = 100_000;
+
+/// The timer domain (docs/timer.md), when the tile has one: armed for the manager's next
+/// deadline (`Manager::next_deadline`), so that those deadlines pass with no message
+/// reaching the manager. Its signal arrives on the seat-faults notification with
+/// `TIMER_SIGNAL`, and the manager then ticks (`Manager::tick`).
+struct Alarm {
+    timer: Client<Timer>,
+    /// The deadline armed (manager clock, µs) and not yet signalled.
+    armed: Option<u64>,
+    /// The timer refused to arm (the description gives it no way to signal this manager):
+    /// not asked again; the deadlines are read at messages, as without a timer.
+    refused: bool,
+}
+
+impl Alarm {
+    /// Arms the timer for the manager's next deadline, unless one no later is armed (an
+    /// earlier one fires, the tick finds nothing due, and the next is armed then: so the
+    /// timer is called about once per deadline, not once per request that moves it). A
+    /// deadline already past is ticked at once; one a tick leaves in place is retried
+    /// [`STALE_RETRY_MICROS`] later.
+    fn update(&mut self, manager: &mut Manager<Glue, TscClock, AnyLog>) {
+        if self.refused {
+            return;
+        }
+        let Some(mut next) = manager.next_deadline() else { return };
+        if self.armed.is_some_and(|armed| armed <= next) {
+            return;
+        }
+        let mut now = manager.clock_mut().now();
+        if next <= now {
+            manager.tick();
+            let Some(after_tick) = manager.next_deadline() else { return };
+            now = manager.clock_mut().now();
+            next = if after_tick <= now { now + STALE_RETRY_MICROS } else { after_tick };
+            if self.armed.is_some_and(|armed| armed <= next) {
+                return;
+            }
+        }
+        match self.timer.call(&timer::Request::Arm { after_micros: next - now }) {
+            Ok(timer::Response::Armed { .. }) => self.armed = Some(next),
+            // Restarting: asked again at the next message (the restarted timer signals
+            // every client once, so that is soon).
+            Err(CallError::ServerRestarted) => self.armed = None,
+            other => {
+                log!("slot-manager: the timer did not arm {} µs ahead ({other:?}): deadlines are read at messages only", next - now);
+                self.armed = None;
+                self.refused = true;
+            }
+        }
+    }
+
+    /// The timer signalled: nothing is armed any more.
+    fn fired(&mut self) {
+        self.armed = None;
     }
 }
 
@@ -905,6 +976,7 @@ fn main(resources: Resources) -> ! {
     log!("@event slot.manager-stack slot={slot_name} phase=start used={stack_at_start} size={}", tileos_sys::stack::size());
     tileos_sys::stack::paint();
     let front = resources.front.cptr();
+    let mut alarm = resources.timer.map(|timer| Alarm { timer: Client::new(timer), armed: None, refused: false });
     // Each client's `control` parameter (badge, value), read once: the information page's
     // lookup by name costs more than the rest of a request's dispatch.
     let controls: Vec<(u64, u64)> =
@@ -947,12 +1019,17 @@ fn main(resources: Resources) -> ! {
         // progress when it called.
         // (An install waiting for the verifier domain's verdict has no step: the manager
         // waits for messages then, and the verifier, below every client, runs.)
-        let received = if manager.adoption_under_way() {
+        if let Some(alarm) = alarm.as_mut() {
+            alarm.update(&mut manager);
+        }
+        let received = if manager.adoption_under_way() && alarm.as_ref().is_none_or(|alarm| alarm.refused) {
             // A restarted manager's adoption (`Manager::adoption_under_way`): its deadline
             // must pass even when no message comes (a module that hangs in its export, one
-            // client waiting behind the import): the manager has no timer, so it polls, and
-            // when nothing waits gives up the processor at BACKGROUND_PRIORITY and reads its
-            // clock (`Manager::tick`). At most `ADOPTION_DEADLINE`, on time nobody else wants.
+            // client waiting behind the import). With the timer its deadline is among
+            // `Manager::next_deadline`'s; without one (a tile with no timer domain, or a
+            // timer that refused) the manager polls, and when nothing waits gives up the
+            // processor at BACKGROUND_PRIORITY and reads its clock (`Manager::tick`). At
+            // most `ADOPTION_DEADLINE`, on time nobody else wants.
             match manager.host_mut().poll(front) {
                 Some(received) => {
                     change_priority(&mut current, priority);
@@ -1085,7 +1162,11 @@ fn main(resources: Resources) -> ! {
         }
         if label == 0 && received.info.length() == 0 && received.badge & SEAT_BADGE == 0 {
             // The bound notification's word, with `SEAT_FAULTS_SIGNAL` set.
-            let bits = verified_faults(manager.host_mut(), &seat_domain_index, received.badge & !(IMMUNE_DOORBELL | SEAT_FAULTS_SIGNAL));
+            let bits = verified_faults(
+                manager.host_mut(),
+                &seat_domain_index,
+                received.badge & !(IMMUNE_DOORBELL | SEAT_FAULTS_SIGNAL | TIMER_SIGNAL),
+            );
             if bits != 0 {
                 let was_pending = manager.install_pending();
                 let phase_before = manager.install_phase();
@@ -1104,6 +1185,13 @@ fn main(resources: Resources) -> ! {
                     );
                     install.finish(&mut manager, &slot_name, now, &mut gap_since_install, &mut gap_where);
                 }
+            }
+            if received.badge & TIMER_SIGNAL != 0
+                && let Some(alarm) = alarm.as_mut()
+            {
+                // The timer's signal at the armed deadline: the clock is read now.
+                alarm.fired();
+                manager.tick();
             }
             let immune = received.badge & IMMUNE_DOORBELL != 0;
             if immune {
