@@ -298,6 +298,10 @@ fn noise_cancelled_promotes_the_noisy_right_challenger_rejects_the_noisy_wrong_o
     assert!(!serial.contains("to=rolled-back"), "a rollback under noise-cancelled:\n{}", outcome.tail(40));
     assert!(seen.status.contains(&format!("module {fast} serving")), "{}", seen.status);
     assert!(seen.status.contains("rejected 1,") && seen.status.contains("rolled back 0;"), "{}", seen.status);
+    // The replica gets no copies while the window is open: the status still shows the noise
+    // measured before the promotion (reset when it settles).
+    let replica_row = seen.status.lines().find(|line| line.starts_with("  replica ")).unwrap_or_default().to_owned();
+    assert_eq!(noise(&seen.status), Some(seen.noise_at_promotion), "{}", seen.status);
     let rounds = assert_client_right(&outcome);
     let after = host::whole_lines_with(&serial[seen.promoted_at.min(serial.len())..], "@event checksum.round ").len();
     assert!(after >= ROUNDS_AFTER, "{after} client rounds after the promotion");
@@ -346,7 +350,7 @@ fn noise_cancelled_promotes_the_noisy_right_challenger_rejects_the_noisy_wrong_o
          on {} of {f_compared} disagreeing ({} raw) less noise {n_disagreeing} of {n_compared} ({}), after {} refusals; \
          {rounds} client rounds ({after} after the promotion); manager stack {used} of {size} bytes; {noise_seconds} s. \
          exact: checksum-noisy-fast rejected on {e_against} of {e_compared} ({}), {} refusals, {exact_rounds} client rounds, \
-         {exact_seconds} s",
+         {exact_seconds} s; the last status's replica row: {replica_row:?}",
         percent(disagreeing, noise_compared),
         percent(w_against, w_compared),
         percent(w_noise_d, w_noise_n),
