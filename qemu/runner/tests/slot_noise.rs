@@ -299,9 +299,13 @@ fn noise_cancelled_promotes_the_noisy_right_challenger_rejects_the_noisy_wrong_o
     assert!(seen.status.contains(&format!("module {fast} serving")), "{}", seen.status);
     assert!(seen.status.contains("rejected 1,") && seen.status.contains("rolled back 0;"), "{}", seen.status);
     // The replica gets no copies while the window is open: the status still shows the noise
-    // measured before the promotion (reset when it settles).
+    // measured before the promotion (reset when it settles), but for the copies sent between
+    // the status read before the promotion and the promotion (a few tens), not the client's
+    // [`ROUNDS_AFTER`] rounds of 500 since.
     let replica_row = seen.status.lines().find(|line| line.starts_with("  replica ")).unwrap_or_default().to_owned();
-    assert_eq!(noise(&seen.status), Some(seen.noise_at_promotion), "{}", seen.status);
+    let (final_agreeing, final_disagreeing) = noise(&seen.status).unwrap_or_else(|| panic!("no replica row:\n{}", seen.status));
+    let more = (final_agreeing + final_disagreeing).checked_sub(n_compared);
+    assert!(more.is_some_and(|more| more <= 200), "the replica compared {more:?} more after the promotion:\n{}", seen.status);
     let rounds = assert_client_right(&outcome);
     let after = host::whole_lines_with(&serial[seen.promoted_at.min(serial.len())..], "@event checksum.round ").len();
     assert!(after >= ROUNDS_AFTER, "{after} client rounds after the promotion");
