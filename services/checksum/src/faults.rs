@@ -22,20 +22,58 @@ pub fn triggers(request: &Request) -> bool {
 /// flipped.
 pub struct WrongOn42<M>(pub M);
 
+/// `module`'s answer to `request`, with its checksum's (or the stream's CRC's) lowest bit
+/// flipped if `wrong` (the stream itself stays right).
+fn serve_wrongly_if<M: SlotModule<Protocol = Checksum>>(module: &mut M, request: Request, wrong: bool) -> Result<Response, ProtocolError> {
+    Ok(match module.serve(request)? {
+        Response::Checksum(value) if wrong => Response::Checksum(value ^ 1),
+        Response::Stream(mut state) if wrong => {
+            state.crc ^= 1;
+            Response::Stream(state)
+        }
+        other => other,
+    })
+}
+
 impl<M: SlotModule<Protocol = Checksum>> SlotModule for WrongOn42<M> {
     type Protocol = Checksum;
 
     fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
         let wrong = triggers(&request);
-        let answer = self.0.serve(request)?;
-        Ok(match answer {
-            Response::Checksum(value) if wrong => Response::Checksum(value ^ 1),
-            Response::Stream(mut state) if wrong => {
-                state.crc ^= 1;
-                Response::Stream(state)
-            }
-            other => other,
-        })
+        serve_wrongly_if(&mut self.0, request, wrong)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.0.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.0.import(state)
+    }
+}
+
+/// Whether `request` carries data whose first byte is [`TRIGGER`] or odd: about 5 in 8 of
+/// the demo client's requests with data (a quarter start with the trigger, the rest with a
+/// random byte).
+pub fn triggers_often(request: &Request) -> bool {
+    match request {
+        Request::Crc32(bytes) | Request::Adler32(bytes) | Request::Append { bytes, .. } => {
+            bytes.first().is_some_and(|&first| first == TRIGGER || first % 2 == 1)
+        }
+        Request::Reset { .. } => false,
+    }
+}
+
+/// Answers like [`WrongOn42`], but wrongly for the requests [`triggers_often`] picks: a
+/// fraction of the client's load well above `checksum-noisy`'s noise (`checksum-noisy-wrong`).
+pub struct WrongOften<M>(pub M);
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for WrongOften<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        let wrong = triggers_often(&request);
+        serve_wrongly_if(&mut self.0, request, wrong)
     }
 
     fn export(&self) -> StateBlob {
@@ -353,13 +391,55 @@ impl<M: SlotModule<Protocol = Checksum>> SlotModule for Padded<M> {
         if used != 0 && payload.div_ceil(8) < length {
             words[payload.div_ceil(8)] |= u64::from_le_bytes([PADDING_JUNK; 8]) << (8 * used);
         }
-        match words.get_mut(length) {
-            Some(word) => {
-                *word = EXTRA_WORD;
-                length + 1
-            }
-            None => length,
+        extra_word(words, length, EXTRA_WORD)
+    }
+}
+
+/// Puts `extra` after an answer of `length` words when the message has room: the new length.
+fn extra_word(words: &mut [u64; PAYLOAD_WORDS + 1], length: usize, extra: u64) -> usize {
+    match words.get_mut(length) {
+        Some(word) => {
+            *word = extra;
+            length + 1
         }
+        None => length,
+    }
+}
+
+/// The extra word [`Noisy`] sends after a noisy answer.
+pub const NOISE_WORD: u64 = 0x0000_0015_e000_0015;
+
+/// Answers exactly like `M` to every client, but a served answer for which `noisy()` says
+/// so goes out with one extra word, [`NOISE_WORD`], after it (when the message has room),
+/// which no client reads (`tileos_protocol::decode`). On a tile `noisy` reads the
+/// time-stamp counter (`checksum-noisy`, about 1 answer in 8), so two replicas of it run
+/// side by side differ byte for byte on a share of requests that does not depend on the
+/// request: the noise a slot comparing `noise-cancelled` measures and subtracts (boot test
+/// `slot_noise`). Errors, the state and import outcomes go out as encoded.
+pub struct Noisy<M> {
+    /// The module.
+    pub module: M,
+    /// Whether the answer being sent gets the extra word.
+    pub noisy: fn() -> bool,
+}
+
+impl<M: SlotModule<Protocol = Checksum>> SlotModule for Noisy<M> {
+    type Protocol = Checksum;
+
+    fn serve(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        self.module.serve(request)
+    }
+
+    fn export(&self) -> StateBlob {
+        self.module.export()
+    }
+
+    fn import(&mut self, state: &StateBlob) -> Result<(), ImportRefusal> {
+        self.module.import(state)
+    }
+
+    fn answer_words(&mut self, words: &mut [u64; PAYLOAD_WORDS + 1], length: usize) -> usize {
+        if (self.noisy)() { extra_word(words, length, NOISE_WORD) } else { length }
     }
 }
 
@@ -391,6 +471,30 @@ mod tests {
             let expected = right.serve(request.clone()).unwrap();
             let answer = wrong.serve(request.clone()).unwrap();
             assert_eq!(answer != expected, triggers(&request), "{request:?}");
+        }
+        assert_eq!(right.export(), wrong.export(), "the state itself stays right");
+    }
+
+    #[test]
+    fn wrong_often_exactly_on_the_trigger_and_odd_first_bytes() {
+        let mut right = Checksummer::<Bitwise>::new();
+        let mut wrong = WrongOften(Checksummer::<Bitwise>::new());
+        let requests = [
+            (Request::Crc32(bytes(b"\x42abc")), true),
+            (Request::Crc32(bytes(b"\x43")), true),
+            (Request::Crc32(bytes(b"\x44\x43")), false),
+            (Request::Crc32(bytes(b"")), false),
+            (Request::Adler32(bytes(b"\x01")), true),
+            (Request::Append { stream: 1, bytes: bytes(b"\x42\x42") }, true),
+            (Request::Append { stream: 1, bytes: bytes(b"x") }, false),
+            (Request::Append { stream: 1, bytes: bytes(b"y") }, true),
+            (Request::Reset { stream: 1 }, false),
+        ];
+        for (request, expected_wrong) in requests {
+            assert_eq!(triggers_often(&request), expected_wrong, "{request:?}");
+            let expected = right.serve(request.clone()).unwrap();
+            let answer = wrong.serve(request.clone()).unwrap();
+            assert_eq!(answer != expected, expected_wrong, "{request:?}");
         }
         assert_eq!(right.export(), wrong.export(), "the state itself stays right");
     }
@@ -626,6 +730,51 @@ mod tests {
         assert_eq!((a_reply, a[0]), (b_reply, b[0]));
         assert_eq!(a_reply.0, ERROR);
         assert_eq!(right.export(), padded.export(), "the state stays right");
+    }
+
+    std::thread_local! {
+        static NOISY_CALLS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Noisy on every third answer.
+    fn every_third() -> bool {
+        NOISY_CALLS.with(|n| {
+            n.set(n.get() + 1);
+            n.get() % 3 == 0
+        })
+    }
+
+    #[test]
+    fn noisy_answers_differ_byte_for_byte_only_when_noisy_and_are_the_same_answer() {
+        use tileos_protocol::module::step;
+        use tileos_protocol::{MESSAGE, decode, encode};
+        let mut right = Checksummer::<Bitwise>::new();
+        let mut noisy = Noisy { module: WrongOn42(Checksummer::<Bitwise>::new()), noisy: every_third };
+        let mut wrong = WrongOn42(Checksummer::<Bitwise>::new());
+        let (mut a, mut b, mut w) = ([0; PAYLOAD_WORDS + 1], [0; PAYLOAD_WORDS + 1], [0; PAYLOAD_WORDS + 1]);
+        let mut differing = 0;
+        for n in 0..12u8 {
+            let request =
+                if n % 2 == 0 { Request::Crc32(bytes(&[n, 1, 2])) } else { Request::Append { stream: 1, bytes: bytes(&[0x42, n]) } };
+            let mut message = [0; PAYLOAD_WORDS + 1];
+            let length = encode(&request, &mut message).unwrap();
+            let (a_label, a_length) = step(&mut wrong, MESSAGE, &message[..length], &mut a);
+            let (b_label, b_length) = step(&mut noisy, MESSAGE, &message[..length], &mut b);
+            let _ = step(&mut right, MESSAGE, &message[..length], &mut w);
+            let (a, b) = (&a[..a_length], &b[..b_length]);
+            assert_eq!(a_label, b_label, "{request:?}");
+            // Every third answer has the extra word after it; the rest are byte for byte.
+            if n % 3 == 2 {
+                differing += 1;
+                assert_eq!((b_length, &b[..a_length], b[a_length]), (a_length + 1, a, NOISE_WORD), "{request:?}");
+            } else {
+                assert_eq!(a, b, "{request:?}");
+            }
+            // The same answer to a client as the module it wraps (here a wrong one).
+            assert_eq!(decode::<Response>(MESSAGE, a), decode::<Response>(MESSAGE, b), "{request:?}");
+        }
+        assert_eq!(differing, 4);
+        assert_eq!(right.export(), noisy.export(), "the state stays right");
     }
 
     #[test]

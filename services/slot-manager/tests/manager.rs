@@ -700,6 +700,15 @@ fn noise_cancelled_slots_run_a_replica() {
     }
     assert_eq!(sim.m.slot().noise().compared, 5);
     assert_eq!(sim.m.slot().noise().disagreeing, 0);
+    // The status lists the replica after the modules: the noise, as its counts.
+    let status = status(&mut sim);
+    let replica = status.modules.last().unwrap();
+    assert_eq!(
+        (replica.module, replica.state.as_str(), replica.seat, replica.agreeing, replica.disagreeing),
+        (slots::REPLICA, "replica", 3, 5, 0),
+        "{status:?}"
+    );
+    assert_eq!(status.modules.iter().filter(|m| m.module == slots::REPLICA).count(), 1);
 }
 
 fn n_version(replace_after: u32) -> NVersionConfig {

@@ -1323,7 +1323,15 @@ impl<E: Equivalence> Slot<E> {
                 let evidence = self.modules[p].evidence_mut();
                 evidence.record_answer(agree, served_latency, latency, bound);
                 let evidence = *evidence;
-                if evidence.disagreement_exceeds(self.policy.max_disagreement, Noise::default()) {
+                // Under noise cancellation the warm incumbent differs from the promoted module
+                // by the noise as well: it is subtracted (as measured before the promotion:
+                // the replica gets no copies in the window), and, as for a rejection, the rate
+                // is judged only from `min_agreeing` compared answers on (one noisy answer
+                // would be a rate of 1). Other comparators trip at the first disagreement
+                // beyond the policy's.
+                let noise = self.noise_for_comparison();
+                let judged = self.comparator != Comparator::NoiseCancelled || evidence.compared() >= self.policy.min_agreeing;
+                if judged && evidence.disagreement_exceeds(self.policy.max_disagreement, noise) {
                     self.roll_back(Reason::CircuitBreaker(Trip::DisagreedWithWarm { request }), now, out);
                 } else if evidence.latency.samples >= self.policy.breaker_latency_samples && evidence.too_slow(bound) {
                     let trip = Trip::LatencyRegression {

@@ -634,6 +634,68 @@ fn noise_cancellation_forgives_what_the_incumbent_itself_varies_by() {
     assert_eq!(ts.last().map(|t| (t.module, t.to)), Some((c, State::Promoted)));
 }
 
+/// Drives `requests` requests through a noise-cancelled slot from `start` (ticks of 10):
+/// the serving module answers `ok`; the replica (while it gets copies) and every other
+/// module answer `jitter` on every fourth request and `ok` on the others; module `wrong`,
+/// serving or not, answers `bad` on every other request instead. The transitions, in order.
+fn noisy_requests(s: &mut Slot<ExactOnly>, start: u64, requests: u64, wrong: Option<ModuleId>) -> Vec<Transition> {
+    let mut ts = Vec::new();
+    for n in start..start + requests {
+        let now = n * 10;
+        let m = s.request(now);
+        let noisy: &[u8] = if n % 4 == 3 { b"jitter" } else { b"ok" };
+        if m.replica {
+            ts.extend(s.answer(m.request, Responder::Replica, noisy, now + 1).1.transitions);
+        }
+        for &other in s.mirrored().to_vec().iter() {
+            let answer: &[u8] = if Some(other) == wrong && n % 2 == 0 { b"bad" } else { noisy };
+            ts.extend(s.answer(m.request, Responder::Module(other), answer, now + 1).1.transitions);
+        }
+        let served: &[u8] = if Some(m.serve) == wrong && n % 2 == 0 { b"bad" } else { b"ok" };
+        ts.extend(s.answer(m.request, Responder::Module(m.serve), served, now + 1).1.transitions);
+    }
+    ts
+}
+
+/// A noise-cancelled slot whose challenger (as noisy as the incumbent's replica, no more)
+/// was promoted by the policy at its 10th request (8 agreeing): the slot and the challenger.
+fn promoted_under_noise() -> (Slot<ExactOnly>, ModuleId) {
+    let p = SlotPolicy { min_agreeing: 8, max_disagreement: Ratio { num: 1, den: 5 }, rollback_window: 100_000, ..policy() };
+    let mut s = Slot::new(p, Comparator::NoiseCancelled, ExactOnly, 0).unwrap();
+    let c = s.install(0).unwrap();
+    let _ = s.started(c, 0).unwrap();
+    let ts = noisy_requests(&mut s, 0, 10, None);
+    assert_eq!(ts.last().map(|t| (t.module, t.to)), Some((c, State::Promoted)), "{ts:?}");
+    assert_eq!((s.noise().disagreeing, s.noise().compared), (2, 10));
+    (s, c)
+}
+
+#[test]
+fn under_noise_the_breaker_forgives_the_warm_incumbents_own_noise() {
+    // In the window the promoted module and the warm incumbent differ as often as the
+    // incumbent and its replica did: the breaker subtracts that noise and waits, as a
+    // rejection does, for `min_agreeing` compared answers before it judges the rate.
+    let (mut s, c) = promoted_under_noise();
+    let ts = noisy_requests(&mut s, 10, 40, None);
+    assert!(ts.is_empty(), "{ts:?}");
+    let e = s.module(c).unwrap().evidence;
+    assert_eq!((s.module(c).unwrap().state, e.disagreeing, e.compared()), (State::Promoted, 10, 40));
+    assert_eq!(s.noise().compared, 10, "the replica gets no copies during the window");
+}
+
+#[test]
+fn under_noise_the_breaker_still_trips_on_disagreement_well_above_the_noise() {
+    let (mut s, c) = promoted_under_noise();
+    // The promoted module answers `bad` to every other request (6 of its first 8 answers
+    // differ from the warm one's: 3/4 − 1/5 > 1/5): rolled back at the `min_agreeing`th
+    // compared answer, not before.
+    let ts = noisy_requests(&mut s, 10, 7, Some(c));
+    assert!(ts.is_empty(), "{ts:?}");
+    let ts = noisy_requests(&mut s, 17, 1, Some(c));
+    assert_eq!(moves(&ts), [(c, State::Promoted, State::RolledBack), (ORIGINAL_INCUMBENT, State::Warm, State::Settled)]);
+    assert!(matches!(ts[0].reason, Reason::CircuitBreaker(Trip::DisagreedWithWarm { .. })), "{ts:?}");
+}
+
 #[test]
 fn events_for_the_wrong_state_are_refused() {
     let mut s = slot(policy());

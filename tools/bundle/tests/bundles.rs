@@ -57,6 +57,8 @@ fn every_bundle_verifies_as_its_spec_says() {
         "checksum-crash",
         "checksum-hang",
         "checksum-padded",
+        "checksum-noisy-fast",
+        "checksum-noisy-wrong",
         "checksum-slow",
         "checksum-greedy",
         "checksum-unsigned",

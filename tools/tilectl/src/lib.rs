@@ -488,10 +488,14 @@ fn status(client: &mut Client, json: bool) -> Result<String, Failure> {
                 status.replay_disagreed
             );
             for module in &status.modules {
+                // The noise replica (`noise-cancelled` slots) has no module number.
+                let number = match module.module {
+                    tileos_protocol::slots::REPLICA => "replica   ".to_owned(),
+                    number => format!("module {number:<3}"),
+                };
                 let _ = writeln!(
                     text,
-                    "  module {:<3} {:<24} {:<11} seat {:<2} agreeing {} disagreeing {} timeouts {} faults {} mean latency {} ticks",
-                    module.module,
+                    "  {number} {:<24} {:<11} seat {:<2} agreeing {} disagreeing {} timeouts {} faults {} mean latency {} ticks",
                     module.name.as_str(),
                     module.state.as_str(),
                     module.seat,

@@ -23,6 +23,10 @@ pub const MAX_REASON: usize = 240;
 pub const MAX_NAME: usize = 32;
 /// Most modules one [`Response::Status`] lists (serving, warm, challengers, replica).
 pub const MAX_MODULES: usize = 6;
+/// The module number [`ModuleStatus`] gives the noise replica of a `noise-cancelled` slot
+/// (no module has it): its `agreeing` and `disagreeing` count its answers that were the same
+/// as the serving module's and those that differed (the noise), its `state` is "replica".
+pub const REPLICA: u32 = u32::MAX;
 /// Most hashes of one proof answer (enough for logs of 2^24 entries).
 pub const MAX_PROOF: usize = 24;
 /// Largest log entry one [`Response::Entry`] carries.

@@ -157,6 +157,22 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                     mean_latency: e.latency.mean().unwrap_or(0),
                 });
             }
+            // The noise a noise-cancelled slot measures: its replica's answers against the
+            // serving module's (since the last promotion settled).
+            if self.config.comparator == tileos_slots::Comparator::NoiseCancelled {
+                let noise = self.slot.noise();
+                let _ = modules.push(ModuleStatus {
+                    module: slots::REPLICA,
+                    name: name("noise replica"),
+                    state: "replica".chars().collect(),
+                    seat: self.seat_of(Role::Replica).map(|s| s as u8).unwrap_or(u8::MAX),
+                    agreeing: noise.compared.saturating_sub(noise.disagreeing),
+                    disagreeing: noise.disagreeing,
+                    timeouts: 0,
+                    faults: 0,
+                    mean_latency: 0,
+                });
+            }
         }
         SlotStatus {
             name: name(&self.config.name),

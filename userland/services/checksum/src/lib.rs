@@ -65,6 +65,14 @@ pub fn signal_chaos(what: core::fmt::Arguments<'_>) {
     }
 }
 
+/// Whether the answer being sent now gets [`tileos_checksum::faults::Noisy`]'s extra word:
+/// about 1 answer in 8, by three bits mixed from the time-stamp counter at the answer (not
+/// by the request), so two replicas run side by side are noisy on different answers.
+pub fn noisy_now() -> bool {
+    let t = tileos_sys::timestamp();
+    (t ^ (t >> 7) ^ (t >> 17)) & 7 == 0
+}
+
 /// Requests an adoption spoiler (`checksum-adopt-fault`, `-hang`, `-unknown`) serves after
 /// its promotion before it signals "chaos": a second or more of the client's load.
 pub const SPOIL_AFTER: u64 = 500;
