@@ -329,14 +329,31 @@ pub fn boot_slot_on_fresh_disk<T: Send + 'static>(
     timeout: Duration,
     drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
 ) -> (crate::RunOutcome, T) {
+    let disk = slot_disk(scenario);
+    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
+    boot_slot_on_disk(scenario, &format!("tile-{scenario}.log"), &disk, timeout, drive)
+}
+
+/// The NVMe disk image [`boot_slot_on_fresh_disk`] gives scenario `scenario`
+/// (`<scenario>-disk.img` in the test logs), for a later boot on the same disk.
+pub fn slot_disk(scenario: &str) -> std::path::PathBuf {
     assert!(bundles_dir().join("checksum-fast.bundle").is_file(), "no bundles: run `make bundles` (make test does)");
     let images = crate::images::test_images().unwrap_or_else(|error| panic!("{error}"));
     std::fs::create_dir_all(&images.logs).expect("log directory");
-    let disk = images.logs.join(format!("{scenario}-disk.img"));
-    std::fs::File::create(&disk).and_then(|file| file.set_len(16 << 20)).expect("a fresh disk image");
+    images.logs.join(format!("{scenario}-disk.img"))
+}
+
+/// [`boot_slot_on_fresh_disk`] on the disk image `disk` as it is (a reboot), the serial log
+/// named `log`.
+pub fn boot_slot_on_disk<T: Send + 'static>(
+    scenario: &str,
+    log: &str,
+    disk: &Path,
+    timeout: Duration,
+    drive: impl FnOnce(u16, &Path) -> Result<T, String> + Send + 'static,
+) -> (crate::RunOutcome, T) {
     let ready = &["update-agent: ready", "slot checksum: serving"];
-    let log = format!("tile-{scenario}.log");
-    let (outcome, value) = boot_and_drive(scenario, &log, crate::nvme_disk_args(&disk), tileos_tilectl_wire::PORT, ready, timeout, drive);
+    let (outcome, value) = boot_and_drive(scenario, log, crate::nvme_disk_args(disk), tileos_tilectl_wire::PORT, ready, timeout, drive);
     for bad in ["KERNEL EXCEPTION", "panic at", "panicked", "FAIL:"] {
         assert!(!outcome.serial.contains(bad), "serial log contains {bad:?}:\n{}", outcome.tail(60));
     }

@@ -38,12 +38,15 @@
 //! - the manager's stack high-water mark within half its stack.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tileos_qemu::host::{self, install_bundle, installed_module, position};
 use tileos_tilectl::Command as Tilectl;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// One tile at a time: both tests boot the same scenario on its disk image.
+static ONE_TILE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const SLOT: &str = "checksum";
 const SCENARIO: &str = "slot-manager-restart-settled";
 const BUNDLE: &str = "checksum-settle-signal";
@@ -123,6 +126,7 @@ fn module0(status: &str) -> &str {
 
 #[test]
 fn a_settled_promotion_outlives_a_manager_restart_and_is_rebuilt_from_its_saved_program() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (outcome, seen) = host::boot_slot_on_fresh_disk(SCENARIO, TIMEOUT, drive);
     let serial = &outcome.serial;
     let tail = || outcome.tail(80);
@@ -182,4 +186,56 @@ fn a_settled_promotion_outlives_a_manager_restart_and_is_rebuilt_from_its_saved_
     eprintln!("slot_manager_restart_settled: {} client rounds, {requests} requests, {errors} failed, 0 wrong", rounds.len());
     eprintln!("slot_manager_restart_settled: the manager's stack high-water mark serving: {used} of {size} bytes");
     eprintln!("slot_manager_restart_settled: the verified log:\n{}", seen.log);
+}
+
+/// The first boot's line once checksum-fast (module 1), promoted and settled, has its
+/// program saved on the store.
+const SAVED_FAST: &str = "@event slot.program-saved slot=checksum module=1 bytes=";
+/// The second boot's line: the settled module started again from its saved program.
+const RESTORED: &str = "@event slot.promotion-restored slot=checksum seat=1 module=\"checksum\" version=\"1.1.0\"";
+
+/// A settled promotion is restored at a reboot (same scenario, two boots on one disk):
+/// the first boot installs checksum-fast, promotes it by force and waits until its window
+/// closed and its program is saved on the store; the second boot starts it again from
+/// that program in seat 1 (its hash checked against the signed log's), stops the
+/// incumbent's seat 0, and serves with it. Checked: the restore line; seat 0 stopped;
+/// `tilectl status` module 0 serving in seat 1; `tilectl log --verify` install, promote,
+/// manager-started of generation 0 ("serves again in seat 1, started from its program on
+/// the store"); the second boot's client rounds (two or more) every one `wrong=0 errors=0`.
+#[test]
+fn a_settled_promotion_is_restored_at_a_reboot_from_its_saved_program() {
+    let _one = ONE_TILE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (first, ()) = host::boot_slot_on_fresh_disk(SCENARIO, TIMEOUT, |port, serial| {
+        let module = installed_module(&install_bundle(port, SLOT, "checksum-fast")?)?;
+        host::promote_by_force_once_shadowing(port, serial, SLOT, module).1?;
+        host::wait_for_text(serial, 0, SAVED_FAST, 60).map(|_| ())
+    });
+    assert!(first.serial.contains(SETTLED), "module 1 did not settle:\n{}", first.tail(40));
+    let disk = host::slot_disk(SCENARIO);
+    let log = format!("tile-{SCENARIO}-reboot.log");
+    let (second, (status, verified)) = host::boot_slot_on_disk(SCENARIO, &log, &disk, TIMEOUT, |port, serial| {
+        host::wait_client_rounds(serial, 0, 2, 60)?;
+        let status = host::tilectl(port, Tilectl::Status, Duration::from_secs(30))?;
+        Ok((status, host::verify_slot_log(port, serial, SLOT)?))
+    });
+    let serial = &second.serial;
+    assert!(serial.contains(RESTORED), "no restore:\n{}", second.tail(60));
+    assert!(serial.contains(SEAT0_STOPPED), "seat 0 not stopped:\n{}", second.tail(60));
+    let line = module0(&status);
+    assert!(status.contains("module 0 serving") && line.contains("seat 1 "), "module 0 after the reboot: {line:?}\n{status}");
+    host::assert_verified_log(
+        &verified,
+        &[
+            &[" install ", "installed as module 1"],
+            &[" promote ", "checksum 1.1.0"],
+            &[" manager-started ", "checksum 1.1.0", "generation 0", "serves again in seat 1, started from its program on the store"],
+        ],
+    );
+    let rounds = host::whole_lines_with(serial, ROUND);
+    assert!(rounds.len() >= 2, "client rounds after the reboot: {rounds:?}");
+    for round in &rounds {
+        assert_eq!(host::event_field(round, "wrong"), Some("0"), "a wrong answer: {round}");
+        assert_eq!(host::event_field(round, "errors"), Some("0"), "a failed call: {round}");
+    }
+    eprintln!("slot_manager_restart_settled (reboot): {} client rounds after the reboot; the verified log:\n{verified}", rounds.len());
 }

@@ -919,7 +919,11 @@ fn a_boot_after_a_promotion_logs_that_the_promotion_is_not_kept() {
     let entry = UpdateEvent::decode(&store.entries.borrow()[2]).unwrap();
     assert_eq!(entry.kind, EventKind::ManagerStarted { generation: 0, reloaded: 2, seats: 4 });
     assert_eq!((entry.module.as_str(), entry.version.as_str()), ("checksum-v1", ""));
-    assert!(entry.note.contains("the promotion of module checksum-fast 1.0.0 is not kept across a reboot"), "{}", entry.note);
+    assert!(
+        entry.note.contains("the promotion of module checksum-fast 1.0.0 is not kept across the reboot (no program is saved)"),
+        "{}",
+        entry.note
+    );
     assert!(entry.note.ends_with("; the incumbent serves"), "{}", entry.note);
     assert!(sim.notes().contains("@event slot.promotion-not-kept slot=checksum module=\"checksum-fast\""), "{}", sim.notes());
     drop(sim);
@@ -934,6 +938,56 @@ fn a_boot_after_a_promotion_logs_that_the_promotion_is_not_kept() {
     drop(sim);
     let sim = Sim::with_store(config(policy(), 4), store.clone());
     assert_eq!(sim.m.log().size(), size, "{}", sim.notes());
+}
+
+/// A boot on a store whose log names a *settled* promoted module, whose program the
+/// manager saved on the store when it settled: the module is started again in seat 1 as
+/// the serving module (its state fresh), seat 0 stopped, and the log says so (a
+/// `ManagerStarted` of generation 0 naming the module); the next boot restores it again.
+/// A saved program whose hash is not the log's is refused: the incumbent serves.
+#[test]
+fn a_boot_restores_a_settled_promotion_from_its_saved_program() {
+    let store = TestStore::default();
+    let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+    install_and_promote_by_hand(&mut sim, b"fast");
+    sim.advance(policy().rollback_window + 1);
+    sim.request(1, 1);
+    sim.pump();
+    assert_eq!(state_of(&sim, 1), Some(State::Settled));
+    assert!(sim.notes().contains("@event slot.program-saved slot=checksum module=1 "), "{}", sim.notes());
+    drop(sim);
+    for boot in 1..=2u64 {
+        let what = format!("boot {boot}");
+        let mut sim = Sim::with_store(config(policy(), 4), store.clone());
+        assert!(
+            sim.notes().contains("@event slot.promotion-restored slot=checksum seat=1 module=\"checksum-fast\""),
+            "{what}\n{}",
+            sim.notes()
+        );
+        assert_eq!(sim.m.seat_of_module(0), Some(1), "{what}");
+        assert!(sim.world.borrow().running.contains(&1) && !sim.world.borrow().running.contains(&0), "{what}");
+        let entry = UpdateEvent::decode(store.entries.borrow().last().unwrap()).unwrap();
+        assert!(matches!(entry.kind, EventKind::ManagerStarted { generation: 0, .. }), "{what}");
+        assert_eq!(entry.module, "checksum-fast", "{what}");
+        assert!(entry.note.contains("serves again in seat 1, started from its program on the store"), "{what}: {}", entry.note);
+        // Its state is fresh: the running sum starts again.
+        for (x, want) in [(3, 3), (4, 7)] {
+            sim.request(1, x);
+            sim.pump();
+            let seq = if x == 3 { 0 } else { 1 };
+            assert_eq!(answer_value(&sim, 1, seq).words, vec![want], "{what}");
+        }
+    }
+    // A program on the store that is not the one the log names: refused, the incumbent serves.
+    *store.program.borrow_mut() = Some(b"fast2".to_vec());
+    let sim = Sim::with_store(config(policy(), 4), store.clone());
+    assert_eq!(sim.m.seat_of_module(0), Some(0));
+    let entry = UpdateEvent::decode(store.entries.borrow().last().unwrap()).unwrap();
+    assert!(
+        entry.note.contains("is not kept across the reboot (the program on the store (5 bytes) is another module's)"),
+        "{}",
+        entry.note
+    );
 }
 
 #[test]

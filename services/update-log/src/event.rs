@@ -62,8 +62,9 @@ pub enum EventKind {
     /// kept across a reboot), after it reloaded the `reloaded` entries before this one and
     /// decoded every one of them. What the manager held in memory (challengers, evidence, a
     /// promotion or a rollback window, the journal) is gone: the slot serves its built-in
-    /// incumbent (or lineages) again, or, after a restart, the settled promoted module it
-    /// kept serving. The entry's `module` is the one that serves.
+    /// incumbent (or lineages) again, or the settled promoted module it kept serving (a
+    /// restart) or started again from its program on the store (a boot). The entry's
+    /// `module` is the one that serves.
     ManagerStarted {
         /// The manager domain's generation (its restarts since boot).
         generation: u64,

@@ -574,10 +574,12 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         let name = manager.config.name.clone();
         manager.host.note(format_args!("@event slot.manager slot={name} seats={} log={size}", manager.seats.len()));
         let generation = manager.config.generation;
-        // At a boot (generation 0) the tile serves the incumbent whatever the log says: a
-        // promotion the reloaded log names serving is not kept across a reboot.
-        let not_kept = if generation == 0 && manager.lineages.is_none() { promoted.serving() } else { None };
-        if generation > 0 || not_kept.is_some() {
+        // At a boot (generation 0) the module the reloaded log names serving (a settled
+        // promotion) is started again from its program on the store, or, if it cannot be,
+        // the log says the promotion is not kept (the incumbent serves).
+        let at_boot = if generation == 0 && manager.lineages.is_none() { promoted.serving() } else { None };
+        let restored = at_boot.as_ref().map(|module| manager.restore_at_boot(module));
+        if generation > 0 || at_boot.is_some() {
             // What the manager held in memory is gone, and the log says so.
             let seats = manager.seats.len().min(usize::from(u8::MAX)) as u8;
             let info = manager.module_info(ORIGINAL_INCUMBENT);
@@ -586,12 +588,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 (None, Some(seat)) => format!("the incumbent serves with the state of the module that served last (seat {seat})"),
                 (None, None) => String::from("the incumbent serves"),
             };
-            let note = match &not_kept {
-                Some(module) => format!(
-                    "the tile started: the promotion of module {} {} is not kept across a reboot (a boot starts the incumbent); {serves}",
+            let note = match (&at_boot, &restored) {
+                (Some(module), Some(Ok(seat))) => format!(
+                    "the tile started: module {} {}, settled before the reboot, serves again in seat {seat}, started from its program on the store (its state fresh)",
                     module.name, module.version
                 ),
-                None => format!(
+                (Some(module), Some(Err(why))) => format!(
+                    "the tile started: the promotion of module {} {} is not kept across the reboot ({why}); {serves}",
+                    module.name, module.version
+                ),
+                _ => format!(
                     "the slot manager restarted (generation {generation}): challengers, evidence and any promotion under way are gone; {serves}"
                 ),
             };
@@ -599,14 +605,16 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
                 kind: EventKind::ManagerStarted { generation, reloaded: size, seats },
                 ..manager.event(EventKind::Install, &info, &note)
             };
-            match &not_kept {
-                Some(module) => manager.host.note(format_args!(
-                    "@event slot.promotion-not-kept slot={name} module=\"{}\" version=\"{}\" reloaded={size}",
+            match (&at_boot, &restored) {
+                (Some(module), Some(Ok(seat))) => manager.host.note(format_args!(
+                    "@event slot.promotion-restored slot={name} seat={seat} module=\"{}\" version=\"{}\"",
                     module.name, module.version
                 )),
-                None => {
-                    manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}"))
-                }
+                (Some(module), Some(Err(why))) => manager.host.note(format_args!(
+                    "@event slot.promotion-not-kept slot={name} module=\"{}\" version=\"{}\" reloaded={size} why=\"{why}\"",
+                    module.name, module.version
+                )),
+                _ => manager.host.note(format_args!("@event slot.manager-restarted slot={name} generation={generation} reloaded={size}")),
             }
             manager.append_or_keep(event, format_args!("the entry of the manager's start (generation {generation})"));
         }

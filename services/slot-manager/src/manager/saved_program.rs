@@ -2,14 +2,21 @@
 //! promotion outlives a manager restart"): when a staged module settles, its ELF is saved
 //! in bounded deferred steps ([`PROGRAM_SAVE_STEP`] bytes each, then the durable commit),
 //! so that a restarted manager that keeps the module serving holds its program again and
-//! rebuilds it, not the incumbent, after a fault.
+//! rebuilds it, not the incumbent, after a fault, and a boot starts it again in place of
+//! the incumbent ([`Manager::restore_at_boot`]).
 
-use super::Manager;
 use super::seats::{Program, Role};
+use super::{Manager, ModuleInfo};
 use crate::{Clock, LogStore, Seats};
+use alloc::format;
 use alloc::rc::Rc;
+use alloc::string::String;
 use alloc::vec::Vec;
-use tileos_slots::ModuleId;
+use tileos_protocol::supervisor::{self, SeatProgram, SeatSchedule};
+use tileos_slots::{ModuleId, ORIGINAL_INCUMBENT};
+
+/// The seat a boot starts the saved program in (the first challenger seat: free at a boot).
+const RESTORED_SEAT: u8 = 1;
 
 /// Bytes of the program sent to the store per deferred step: a step's span stays well
 /// under the bound on a client's wait (a part is a copy into the shared region and one
@@ -92,5 +99,40 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             self.config.name
         ));
         Program::Kept
+    }
+
+    /// At a boot, when the reloaded log names `module` serving (a settled promotion): its
+    /// program is read from the store and, if its SHA-256 is the log's content hash (the
+    /// signed log vouches for it), started in seat 1 as module 0, serving, its state fresh
+    /// (module states are not persisted); the incumbent's seat 0, started by the root server
+    /// at boot, is stopped. Returns the seat, or why the incumbent serves instead.
+    pub(super) fn restore_at_boot(&mut self, module: &ModuleInfo) -> Result<usize, String> {
+        let elf = match self.store.saved_program() {
+            Ok(Some(elf)) if tileos_module_bundle::content_hash(&elf) == module.hash => elf,
+            Ok(Some(elf)) => return Err(format!("the program on the store ({} bytes) is another module's", elf.len())),
+            Ok(None) => return Err(String::from("no program is saved")),
+            Err(error) => return Err(format!("the saved program does not read: {}", error.0)),
+        };
+        let seat = usize::from(RESTORED_SEAT);
+        if self.seats.get(seat).is_none_or(|s| s.role != Role::Empty) {
+            return Err(format!("seat {seat} is not free"));
+        }
+        self.load(RESTORED_SEAT, &elf)
+            .and_then(|()| self.start(RESTORED_SEAT, SeatProgram::Staged, false))
+            .map_err(|e| format!("seat {seat} could not start it: {e}"))?;
+        self.set_schedule(seat, SeatSchedule::Serving);
+        match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
+            Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
+            other => self.host.note(format_args!("slot {}: stopping the incumbent's seat 0 at the boot: {other:?}", self.config.name)),
+        }
+        if let Some(s) = self.seats.first_mut() {
+            (s.role, s.program, s.schedule) = (Role::Empty, None, None);
+        }
+        if let Some(s) = self.seats.get_mut(seat) {
+            (s.role, s.program) = (Role::Module(ORIGINAL_INCUMBENT), Some(Program::Staged(Rc::new(elf))));
+        }
+        self.generation += 1;
+        self.modules.insert(ORIGINAL_INCUMBENT, module.clone());
+        Ok(seat)
     }
 }
