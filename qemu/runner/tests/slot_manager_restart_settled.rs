@@ -36,6 +36,10 @@
 //!   serves with its own state; after the fault every stream is reset), at most two failed
 //!   calls (the one the killed manager held, the one the fault hit);
 //! - the manager's stack high-water mark within half its stack.
+//!
+//! The second case (`a_settled_promotion_is_restored_at_a_reboot_from_its_saved_program`)
+//! boots the same scenario twice on one disk: checksum-fast promoted and settled, its
+//! program saved, then a reboot restores it in seat 1 from the store (see its doc).
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -1234,7 +1234,8 @@ fn kind_details(kind: &EventKind) -> String {
 /// appended later fails here); a `LineageReplaced` entry names lineage 0–2, at least one
 /// dissent and a replaced module and fallback, and no two such entries share their lineage,
 /// replaced module and timestamp (a copy next to its original); a `ManagerStarted` entry has
-/// a generation of at least 1 and says it reloaded exactly the entries before it. The first
+/// a generation of at least 1 (a restart's) or 0 after a promotion (a boot's, when the log
+/// named a promoted module) and says it reloaded exactly the entries before it. The first
 /// failure is returned, naming the entry and the field.
 pub fn check_history(slot: &str, events: &[UpdateEvent]) -> Result<(), String> {
     let mut replacements: Vec<(u8, &str, u64, usize)> = Vec::new();
@@ -1274,8 +1275,10 @@ pub fn check_history(slot: &str, events: &[UpdateEvent]) -> Result<(), String> {
                 replacements.push((*lineage, replaced.module.as_str(), event.timestamp_ms, index));
             }
             EventKind::ManagerStarted { generation, reloaded, .. } => {
-                if *generation == 0 {
-                    return Err(format!("entry {index} (manager-started): generation 0 (a restart has generation 1 or more)"));
+                if *generation == 0 && !events[..index].iter().any(|e| e.kind == EventKind::Promote) {
+                    return Err(format!(
+                        "entry {index} (manager-started): generation 0 with no promotion before it (a restart has generation 1 or more; a boot writes one only when the log names a promoted module)"
+                    ));
                 }
                 if *reloaded != index as u64 {
                     return Err(format!(

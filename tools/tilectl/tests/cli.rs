@@ -598,7 +598,15 @@ fn log_verify_refuses_replayed_and_impossible_entries_naming_the_entry() {
     set_log(&state, &[event(EventKind::Install, "checksum-fast"), restart_entry(1, 1, 3_000), restart_entry(1, 1, 3_000)], &[]);
     fails(verify("f.json"), 4, "entry 2 (manager-started) says 1 entries were reloaded before it, but it is entry 2");
     set_log(&state, &[restart_entry(0, 0, 3_000)], &[]);
-    fails(verify("g.json"), 4, "entry 0 (manager-started): generation 0");
+    fails(verify("g.json"), 4, "entry 0 (manager-started): generation 0 with no promotion before it");
+    // A boot's entry (generation 0) after a promotion verifies.
+    set_log(
+        &state,
+        &[event(EventKind::Install, "checksum-fast"), event(EventKind::Promote, "checksum-fast"), restart_entry(0, 2, 3_000)],
+        &[],
+    );
+    let text = ok(verify("g2.json"));
+    assert!(text.contains(", generation 0, 2 entries reloaded, 4 seats"), "{text}");
     // An entry of another slot.
     set_log(&state, &[UpdateEvent { slot: "other".into(), ..replacement.clone() }], &[]);
     fails(verify("h.json"), 4, "entry 0 names slot \"other\", not \"checksum\"");
